@@ -1,0 +1,267 @@
+// Lab client, run inside the client namespace. Every wait is bounded; it never hangs.
+//
+//   --http VIP:PORT --count N [--keepalive] [--parallel P]
+//       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
+//       --keepalive: all N over one keep-alive connection.
+//       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
+//   --udp VIP:PORT --count N
+//       N datagrams, each from a new socket (new source port); the reply's body is the server
+//       name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
+//       Prints the same JSON shape.
+//   --hold VIP:PORT
+//       Opens one TCP connection, sends a keep-alive request and prints
+//       {"server":"rs1","localPort":p,"n":1}. Every line read on stdin sends another request on
+//       the same socket and prints the next answer ({"server":..} or {"error":..}). Exits on
+//       stdin EOF, on socket close, or after --max-ms (default 120 s).
+import http from 'node:http';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    http: { type: 'string' },
+    udp: { type: 'string' },
+    hold: { type: 'string' },
+    count: { type: 'string', default: '1' },
+    keepalive: { type: 'boolean', default: false },
+    parallel: { type: 'string', default: '1' },
+    timeout: { type: 'string', default: '2000' },
+    'max-ms': { type: 'string', default: '120000' },
+    path: { type: 'string', default: '/' },
+  },
+});
+
+const timeoutMs = Number(values.timeout);
+const count = Math.max(0, Math.min(1_000_000, Number(values.count)));
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  if (i < 0) throw new Error(`expected HOST:PORT, got ${s}`);
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+interface Tally {
+  counts: Record<string, number>;
+  errors: number;
+  sequence: string[];
+  errorSamples: string[];
+}
+
+function newTally(): Tally {
+  return { counts: {}, errors: 0, sequence: [], errorSamples: [] };
+}
+
+function record(t: Tally, server: string | null, err?: string): void {
+  if (server === null) {
+    t.errors++;
+    t.sequence.push('!');
+    if (err && t.errorSamples.length < 5) t.errorSamples.push(err);
+    return;
+  }
+  t.counts[server] = (t.counts[server] ?? 0) + 1;
+  t.sequence.push(server);
+}
+
+function httpOnce(host: string, port: number, agent: http.Agent | false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err: Error | null, v?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(v!);
+    };
+    const req = http.get({ host, port, path: values.path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) done(new Error(`HTTP ${res.statusCode}`));
+        else done(null, Buffer.concat(chunks).toString('utf8').trim());
+      });
+      res.on('error', (e) => done(e));
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timeout after ${timeoutMs} ms`));
+      done(new Error(`timeout after ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (e) => done(e));
+  });
+}
+
+async function runHttp(target: string): Promise<Tally> {
+  const { host, port } = hostPort(target);
+  const t = newTally();
+  const agent: http.Agent | false = values.keepalive
+    ? new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 })
+    : false;
+  const parallel = Math.max(1, Math.min(64, Number(values.parallel)));
+  let next = 0;
+  const results: Array<string | null> = new Array<string | null>(count).fill(null);
+  const errs: Array<string | undefined> = new Array<string | undefined>(count);
+  async function worker(): Promise<void> {
+    while (next < count) {
+      const i = next++;
+      try {
+        results[i] = await httpOnce(host, port, agent);
+      } catch (e) {
+        errs[i] = (e as Error).message;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, () => worker()));
+  for (let i = 0; i < count; i++) record(t, results[i] ?? null, errs[i]);
+  if (agent) agent.destroy();
+  return t;
+}
+
+function udpOnce(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    let settled = false;
+    const done = (err: Error | null, v?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.close();
+      if (err) reject(err);
+      else resolve(v!);
+    };
+    const timer = setTimeout(() => done(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+    s.on('error', (e) => done(e));
+    s.on('message', (msg, rinfo) => {
+      if (rinfo.address !== host || rinfo.port !== port) {
+        done(new Error(`reply from ${rinfo.address}:${rinfo.port}, expected ${host}:${port}`));
+        return;
+      }
+      done(null, msg.toString('utf8').trim());
+    });
+    s.bind(0, () => s.send('who?\n', port, host));
+  });
+}
+
+async function runUdp(target: string): Promise<Tally> {
+  const { host, port } = hostPort(target);
+  const t = newTally();
+  for (let i = 0; i < count; i++) {
+    try {
+      record(t, await udpOnce(host, port));
+    } catch (e) {
+      record(t, null, (e as Error).message);
+    }
+  }
+  return t;
+}
+
+/** One raw keep-alive connection; requests written by hand so they surely share the socket. */
+async function runHold(target: string): Promise<void> {
+  const { host, port } = hostPort(target);
+  const maxMs = Number(values['max-ms']);
+  const out = (o: unknown): void => {
+    process.stdout.write(`${JSON.stringify(o)}\n`);
+  };
+  const sock = net.connect({ host, port });
+  sock.setNoDelay(true);
+  let buf = Buffer.alloc(0);
+  let waiter: ((r: { server?: string; error?: string }) => void) | null = null;
+  let closed = false;
+  const tryParse = (): void => {
+    if (!waiter) return;
+    const headEnd = buf.indexOf('\r\n\r\n');
+    if (headEnd < 0) return;
+    const head = buf.subarray(0, headEnd).toString('latin1');
+    const m = /content-length:\s*(\d+)/i.exec(head);
+    const len = m ? Number(m[1]) : 0;
+    if (buf.length < headEnd + 4 + len) return;
+    const bodyText = buf.subarray(headEnd + 4, headEnd + 4 + len).toString('utf8').trim();
+    buf = buf.subarray(headEnd + 4 + len);
+    const w = waiter;
+    waiter = null;
+    w({ server: bodyText });
+  };
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    tryParse();
+  });
+  const onGone = (why: string): void => {
+    closed = true;
+    if (waiter) {
+      const w = waiter;
+      waiter = null;
+      w({ error: why });
+    }
+  };
+  sock.on('error', (e) => onGone(e.message));
+  sock.on('close', () => onGone('connection closed'));
+
+  const request = (): Promise<{ server?: string; error?: string }> =>
+    new Promise((resolve) => {
+      if (closed) {
+        resolve({ error: 'connection closed' });
+        return;
+      }
+      const timer = setTimeout(() => {
+        waiter = null;
+        resolve({ error: `timeout after ${timeoutMs} ms` });
+      }, timeoutMs);
+      waiter = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      sock.write(`GET ${values.path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+      tryParse();
+    });
+
+  const connected = await new Promise<string | null>((resolve) => {
+    const timer = setTimeout(() => resolve(`connect timeout after ${timeoutMs} ms`), timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+    sock.once('error', (e) => {
+      clearTimeout(timer);
+      resolve(e.message);
+    });
+  });
+  if (connected !== null) {
+    out({ error: connected, n: 1 });
+    sock.destroy();
+    return;
+  }
+  const localPort = sock.localPort;
+  let n = 1;
+  out({ ...(await request()), localPort, n });
+  const deadline = setTimeout(() => {
+    sock.destroy();
+    process.exit(0);
+  }, maxMs);
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const _line of rl) {
+    n++;
+    out({ ...(await request()), localPort, n });
+  }
+  clearTimeout(deadline);
+  sock.destroy();
+}
+
+async function main(): Promise<void> {
+  if (values.hold) {
+    await runHold(values.hold);
+    return;
+  }
+  let t: Tally;
+  if (values.http) t = await runHttp(values.http);
+  else if (values.udp) t = await runUdp(values.udp);
+  else throw new Error('usage: client.js --http VIP:PORT | --udp VIP:PORT | --hold VIP:PORT [--count N]');
+  process.stdout.write(`${JSON.stringify(t)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`client: ${String((e as Error).message ?? e)}\n`);
+    process.exit(2);
+  },
+);

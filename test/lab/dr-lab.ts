@@ -1,0 +1,361 @@
+// The direct-routing (DR) lab topology used by the demo, the integration tests and the benchmark.
+//
+//   <prefix>-cli  eth0 192.168.8.100/24 ─┐
+//   <prefix>-rs1  eth0 192.168.8.20/24  ─┤  <prefix>-dir: br0 (no IP) ── uvs0 (TAP) ── uvsd
+//                 lo   192.168.8.200/32  │     uvsd owns 192.168.8.10 and the VIPs, MAC 02:00:00:00:00:01
+//   <prefix>-rs2  eth0 192.168.8.30/24  ─┘
+//                 lo   192.168.8.200/32
+//
+// Real servers hold the VIP on lo with arp_ignore=1 / arp_announce=2, so only uvsd answers ARP
+// for it; they reply to the client directly (DR return path).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Lab, delay, type ExecResult, type Proc } from './netns.js';
+import type { ListResult, StatusResult } from '../../src/control/protocol.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Repository root (this file runs from dist/test/lab/). */
+export const repoRoot = resolve(here, '../../..');
+export const labDir = here;
+
+export const SUBNET = '192.168.8';
+export const DIR_ADDR = `${SUBNET}.10`;
+export const VIP = `${SUBNET}.200`;
+export const UVSD_MAC = '02:00:00:00:00:01';
+
+export interface DrLabOptions {
+  /** Number of real servers (rs1 = .20, rs2 = .30, ...). Default 2, at most 15. */
+  servers?: number;
+  /** Number of client namespaces (cli = .100, cli2 = .101, ...). Default 1. */
+  clients?: number;
+  /** VIPs every real server holds on lo. Default [192.168.8.200]. */
+  vips?: string[];
+  /** Namespace name base (default 'uvs'); leftovers of crashed runs with this base are removed first. */
+  base?: string;
+  /** Start servers.js in every real server (default true). */
+  startServers?: boolean;
+  /** Log progress lines through this function. */
+  log?: (msg: string) => void;
+}
+
+export interface RealServer {
+  name: string; // rs1
+  ns: string;
+  addr: string; // 192.168.8.20
+  proc: Proc | null;
+}
+
+export interface ClientTally {
+  counts: Record<string, number>;
+  errors: number;
+  sequence: string[];
+  errorSamples: string[];
+}
+
+export interface HoldConn {
+  /** Answer to the first request ({server} or {error}). */
+  first: { server?: string; error?: string; localPort?: number };
+  /** Send another request on the same connection. */
+  again(): Promise<{ server?: string; error?: string }>;
+  close(): Promise<void>;
+}
+
+export interface StartUvsdOptions {
+  extraArgs?: string[];
+  /** Readiness polls of `uvsadm -Ln` (default 100, every 100 ms). */
+  readyTries?: number;
+}
+
+export interface DrLab {
+  lab: Lab;
+  ns: { dir: string; cli: string; clients: string[]; rs: string[] };
+  servers: RealServer[];
+  vip: string;
+  vips: string[];
+  dirAddr: string;
+  clientAddr: string;
+  uvsdMac: string;
+  socketPath: string;
+  tmp: string;
+  uvsd: Proc | null;
+  /** Start uvsd in the director namespace and wait until `uvsadm -Ln` answers. */
+  startUvsd(opts?: StartUvsdOptions | string[]): Promise<Proc>;
+  /** SIGTERM uvsd and wait for it to exit; returns its exit code. */
+  stopUvsd(): Promise<number | null>;
+  /** Is uvsd still running? */
+  uvsdAlive(): boolean;
+  /** Run bin/uvsadm --socket <sock> ...args (no namespace needed). */
+  uvsadm(args: string[]): Promise<ExecResult>;
+  /** Like uvsadm, but throws on non-zero exit. */
+  uvsadmMust(args: string[]): Promise<string>;
+  /** Run the client script in a client namespace with raw args. */
+  client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
+  http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number }): Promise<ClientTally>;
+  /** N UDP datagrams, each from a new source port, to target (default VIP:53). */
+  udp(count: number, opts?: { target?: string; ns?: string }): Promise<ClientTally>;
+  /** Open one keep-alive HTTP connection and keep it for further requests. */
+  hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
+  /** Control API: status (drops, counters) and list. */
+  status(): Promise<StatusResult>;
+  list(): Promise<ListResult>;
+  destroy(): Promise<void>;
+}
+
+/** Run `node <file>` with the current Node binary. */
+function nodeArgv(file: string, args: string[]): string[] {
+  return [process.execPath, file, ...args];
+}
+
+export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
+  const nServers = opts.servers ?? 2;
+  const nClients = opts.clients ?? 1;
+  if (nServers < 1 || nServers > 15) throw new Error('servers must be 1..15');
+  if (nClients < 1 || nClients > 50) throw new Error('clients must be 1..50');
+  const vips = opts.vips ?? [VIP];
+  const log = opts.log ?? (() => {});
+  const base = opts.base ?? 'uvs';
+
+  await Lab.cleanupLeftovers(base);
+  const lab = new Lab(base);
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  const socketPath = join(tmp, 'uvsd.sock');
+  const servers: RealServer[] = [];
+  const clients: string[] = [];
+  let dir = '';
+
+  try {
+    log(`creating namespaces with prefix ${lab.prefix}`);
+    dir = await lab.addNs('dir');
+    await lab.addBridge(dir, 'br0');
+    // Bridged frames must not be filtered by the director namespace's iptables (if br_netfilter is loaded).
+    await lab.exec(dir, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+
+    for (let i = 0; i < nClients; i++) {
+      const role = i === 0 ? 'cli' : `cli${i + 1}`;
+      const ns = await lab.addNs(role);
+      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${role}`, addr: `${SUBNET}.${100 + i}/24` });
+      clients.push(ns);
+    }
+
+    for (let i = 1; i <= nServers; i++) {
+      const name = `rs${i}`;
+      const ns = await lab.addNs(name);
+      const addr = `${SUBNET}.${10 + 10 * i}`;
+      await lab.sysctl(ns, {
+        'net.ipv4.conf.all.arp_ignore': 1,
+        'net.ipv4.conf.all.arp_announce': 2,
+        'net.ipv4.conf.default.arp_ignore': 1,
+        'net.ipv4.conf.default.arp_announce': 2,
+      });
+      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: vips });
+      await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
+      servers.push({ name, ns, addr, proc: null });
+    }
+
+    if (opts.startServers ?? true) {
+      const serversJs = join(here, 'servers.js');
+      for (const s of servers) {
+        s.proc = lab.spawn(s.ns, nodeArgv(serversJs, ['--name', s.name, '--http-port', '80', '--udp-port', '53', '--bind', [...vips, s.addr].join(',')]), { cwd: repoRoot });
+      }
+      await Promise.all(servers.map((s) => s.proc!.waitForLine(/^ready /, 10_000)));
+      log(`real servers up: ${servers.map((s) => `${s.name}=${s.addr}`).join(', ')}`);
+    }
+  } catch (e) {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+
+  const uvsadmJs = join(repoRoot, 'bin', 'uvsadm');
+  const uvsdJs = join(repoRoot, 'bin', 'uvsd');
+  const clientJs = join(here, 'client.js');
+
+  const self: DrLab = {
+    lab,
+    ns: { dir, cli: clients[0]!, clients, rs: servers.map((s) => s.ns) },
+    servers,
+    vip: vips[0]!,
+    vips,
+    dirAddr: DIR_ADDR,
+    clientAddr: `${SUBNET}.100`,
+    uvsdMac: UVSD_MAC,
+    socketPath,
+    tmp,
+    uvsd: null,
+
+    async startUvsd(o?: StartUvsdOptions | string[]): Promise<Proc> {
+      const so: StartUvsdOptions = Array.isArray(o) ? { extraArgs: o } : (o ?? {});
+      if (self.uvsd && !self.uvsd.done()) throw new Error('uvsd already running');
+      const argv = nodeArgv(uvsdJs, [
+        '--tap', 'uvs0',
+        '--bridge', 'br0',
+        '--addr', `${DIR_ADDR}/24`,
+        '--socket', socketPath,
+        '--mac', UVSD_MAC,
+        ...(so.extraArgs ?? []),
+      ]);
+      const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
+      self.uvsd = p;
+      const tries = so.readyTries ?? 100;
+      let last: ExecResult | null = null;
+      for (let i = 0; i < tries; i++) {
+        if (p.done()) break;
+        last = await self.uvsadm(['-Ln']);
+        if (last.code === 0) return p;
+        await delay(100);
+      }
+      const code = p.done() ? await p.exited : null;
+      await p.stop(1000);
+      throw new Error(
+        `uvsd not ready (${code === null ? `no answer to uvsadm -Ln after ${tries} tries` : `exited with ${code}`}); ` +
+          `last uvsadm: ${last ? `${last.code} ${last.stderr.trim()}` : 'n/a'}; ` +
+          `uvsd stderr: ${p.stderr().slice(-2000)}; uvsd stdout: ${p.stdout().slice(-2000)}`,
+      );
+    },
+
+    async stopUvsd(): Promise<number | null> {
+      if (!self.uvsd) return null;
+      return self.uvsd.stop(3000);
+    },
+
+    uvsdAlive(): boolean {
+      return !!self.uvsd && !self.uvsd.done();
+    },
+
+    uvsadm(args: string[]): Promise<ExecResult> {
+      return lab.exec(null, nodeArgv(uvsadmJs, ['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
+    },
+
+    async uvsadmMust(args: string[]): Promise<string> {
+      const r = await self.uvsadm(args);
+      if (r.code !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+      return r.stdout;
+    },
+
+    client(args: string[], o: { ns?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+      return lab.exec(o.ns ?? clients[0]!, nodeArgv(clientJs, args), { cwd: repoRoot, timeoutMs: o.timeoutMs ?? 120_000 });
+    },
+
+    async http(count, o = {}): Promise<ClientTally> {
+      const args = ['--http', o.target ?? `${vips[0]}:80`, '--count', String(count)];
+      if (o.keepalive) args.push('--keepalive');
+      if (o.parallel) args.push('--parallel', String(o.parallel));
+      return parseTally(await self.client(args, { ns: o.ns }));
+    },
+
+    async udp(count, o = {}): Promise<ClientTally> {
+      return parseTally(await self.client(['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count)], { ns: o.ns }));
+    },
+
+    async hold(o = {}): Promise<HoldConn> {
+      const p = lab.spawn(o.ns ?? clients[0]!, nodeArgv(clientJs, ['--hold', o.target ?? `${vips[0]}:80`]), { cwd: repoRoot });
+      let seen = 0;
+      const nextAnswer = async (): Promise<{ server?: string; error?: string; localPort?: number }> => {
+        seen++;
+        const want = seen;
+        const line = await p.waitForLine(new RegExp(`"n":${want}\\}$`), 10_000);
+        return JSON.parse(line) as { server?: string; error?: string; localPort?: number };
+      };
+      const first = await nextAnswer();
+      return {
+        first,
+        async again() {
+          p.child.stdin!.write('again\n');
+          return nextAnswer();
+        },
+        async close() {
+          p.child.stdin!.end();
+          await Promise.race([p.exited, delay(3000)]);
+          await p.stop(1000);
+        },
+      };
+    },
+
+    async status(): Promise<StatusResult> {
+      return (await controlCall(socketPath, 'status')) as StatusResult;
+    },
+
+    async list(): Promise<ListResult> {
+      return (await controlCall(socketPath, 'list')) as ListResult;
+    },
+
+    async destroy(): Promise<void> {
+      try {
+        if (self.uvsd && !self.uvsd.done()) await self.uvsd.stop(3000);
+      } finally {
+        await lab.destroy();
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    },
+  };
+  return self;
+}
+
+function parseTally(r: ExecResult): ClientTally {
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.code !== 0 || !line.startsWith('{')) {
+    throw new Error(`client failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+  }
+  return JSON.parse(line) as ClientTally;
+}
+
+interface ControlClientLike {
+  call(verb: string, args: Record<string, unknown>): Promise<unknown>;
+  close?(): void | Promise<void>;
+  end?(): void | Promise<void>;
+}
+
+/**
+ * One control call. Uses src/control/client.ts when it exists (the product's client);
+ * falls back to speaking the JSON-lines protocol directly (src/control/protocol.ts).
+ */
+async function controlCall(socketPath: string, verb: 'status' | 'list'): Promise<unknown> {
+  const clientPath = pathToFileURL(join(repoRoot, 'dist', 'src', 'control', 'client.js')).href;
+  type ClientModule = { ControlClient?: { connect(p: string): Promise<ControlClientLike> } };
+  let mod: ClientModule | null;
+  try {
+    mod = (await import(clientPath)) as ClientModule;
+  } catch {
+    mod = null;
+  }
+  if (mod?.ControlClient) {
+    const c = await mod.ControlClient.connect(socketPath);
+    try {
+      return await c.call(verb, {});
+    } finally {
+      if (c.close) await c.close();
+      else if (c.end) await c.end();
+    }
+  }
+  return rawCall(socketPath, verb);
+}
+
+function rawCall(socketPath: string, verb: string): Promise<unknown> {
+  return new Promise((resolveP, reject) => {
+    const s = net.connect(socketPath);
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`control call ${verb}: timeout`));
+    }, 5000);
+    s.on('connect', () => s.write(`${JSON.stringify({ id: 1, verb, args: {} })}\n`));
+    s.on('data', (d) => {
+      buf += d.toString('utf8');
+      const i = buf.indexOf('\n');
+      if (i < 0) return;
+      clearTimeout(timer);
+      s.destroy();
+      const reply = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+      if (reply.ok) resolveP(reply.result);
+      else reject(new Error(`${reply.error?.code}: ${reply.error?.message}`));
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
