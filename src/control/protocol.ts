@@ -1,0 +1,93 @@
+// The JSON-lines protocol spoken on uvsd's control socket (docs/control-protocol.md).
+// One request per line, one reply per line, matched by id. Every client (uvsadm, tests,
+// health checkers later) uses these types, so the wire format lives in one place.
+
+export type Proto = 'tcp' | 'udp';
+/** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
+export type Fwd = 'dr' | 'nat' | 'tun' | 'fullnat';
+
+export interface ServiceKey {
+  proto: Proto;
+  addr: string; // dotted quad
+  port: number;
+}
+
+export interface ServiceSpec extends ServiceKey {
+  sched?: string; // default 'wlc'
+  flags?: string[]; // scheduler flags (-b), reserved
+}
+
+export interface DestKey {
+  service: ServiceKey;
+  addr: string;
+  port: number;
+}
+
+export interface DestSpec extends DestKey {
+  fwd?: Fwd; // default 'dr'
+  weight?: number; // default 1
+}
+
+export interface DestInfo {
+  addr: string;
+  port: number;
+  fwd: Fwd;
+  weight: number;
+  active: number;
+  inactive: number;
+}
+
+export interface ServiceInfo {
+  proto: Proto;
+  addr: string;
+  port: number;
+  sched: string;
+  flags: string[];
+  dests: DestInfo[];
+}
+
+export interface ListResult {
+  /** Connection hash table size printed in the ipvsadm banner. */
+  size: number;
+  services: ServiceInfo[];
+}
+
+export interface StatusResult {
+  mac: string;
+  tap: string;
+  addrs: string[];
+  conns: number;
+  connMax: number;
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+export interface Verbs {
+  addService: { args: ServiceSpec; result: null };
+  editService: { args: ServiceSpec; result: null };
+  deleteService: { args: ServiceKey; result: null };
+  clear: { args: Record<string, never>; result: null };
+  addDest: { args: DestSpec; result: null };
+  editDest: { args: DestSpec; result: null };
+  deleteDest: { args: DestKey; result: null };
+  list: { args: Record<string, never>; result: ListResult };
+  status: { args: Record<string, never>; result: StatusResult };
+}
+export type VerbName = keyof Verbs;
+
+export interface Request<V extends VerbName = VerbName> {
+  id: number;
+  verb: V;
+  args: Verbs[V]['args'];
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export type Reply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: ErrorBody };
+
+export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';

@@ -1,0 +1,60 @@
+// Address helpers shared by control and datapath. Addresses live as uint32 numbers (host
+// order) everywhere in the datapath; strings exist only at the control edge.
+
+const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Dotted quad → uint32, or -1 when the text is not an IPv4 address. */
+export function parseIp(text: string): number {
+  const m = QUAD.exec(text);
+  if (m === null) return -1;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return -1;
+    v = v * 256 + o;
+  }
+  return v;
+}
+
+export function formatIp(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+/** "a.b.c.d/len" → {ip, len, mask}; throws with the offending text. */
+export function parseCidr(text: string): { ip: number; len: number; mask: number } {
+  const slash = text.indexOf('/');
+  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+  const len = slash < 0 ? 32 : Number(text.slice(slash + 1));
+  if (ip < 0 || !Number.isInteger(len) || len < 0 || len > 32 || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))) {
+    throw new Error(`invalid address "${text}" (expected a.b.c.d/len)`);
+  }
+  return { ip, len, mask: prefixMask(len) };
+}
+
+export function prefixMask(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+const MAC = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i;
+
+/** "aa:bb:cc:dd:ee:ff" → 6 bytes; throws with the offending text. */
+export function parseMac(text: string): Uint8Array {
+  const m = MAC.exec(text);
+  if (m === null) throw new Error(`invalid MAC address "${text}"`);
+  const out = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) out[i] = parseInt(m[i + 1], 16);
+  return out;
+}
+
+export function formatMac(b: Uint8Array, off = 0): string {
+  const parts: string[] = [];
+  for (let i = 0; i < 6; i++) parts.push(b[off + i].toString(16).padStart(2, '0'));
+  return parts.join(':');
+}
+
+/** A locally administered unicast MAC (02:xx:...) from random bytes. */
+export function randomLocalMac(rand: (n: number) => Uint8Array): Uint8Array {
+  const b = rand(6);
+  b[0] = (b[0] & 0xfc) | 0x02;
+  return b;
+}

@@ -1,0 +1,289 @@
+// The connection table: struct-of-arrays in typed arrays, a chained hash holding both
+// directions of every flow (like DPVS tuplehash[DIR_MAX]), a free list, and a lazy timer
+// wheel for expiry. Nothing here allocates after construction.
+//
+// Direction 0 (IN) is the tuple the client sends: (proto, caddr, cport) → (vaddr, vport).
+// Direction 1 (OUT) is what the real server sends back: (proto, daddr, dport) → (laddr, lport),
+// where laddr/lport equal caddr/cport unless FULLNAT translated the source.
+
+export const DIR_IN = 0;
+export const DIR_OUT = 1;
+/** Entry flag bits. */
+export const F_ALIVE = 1;
+export const F_INACTIVE = 2; // counted in the destination's inactive connections
+export const F_NOOUTPUT = 4; // DR/TUN: the director never sees the server's packets
+
+/** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
+export const TICK_MS = 250;
+const WHEEL_SLOTS = 4096;
+
+function mix(a: number, b: number, c: number, seed: number): number {
+  let h = Math.imul(a ^ seed, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ b, 0x85ebca77);
+  h = Math.imul(h ^ (h >>> 13) ^ c, 0xc2b2ae3d);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class ConnTable {
+  readonly max: number;
+  readonly buckets: number;
+  private readonly mask: number;
+  private readonly seed: number;
+  count = 0;
+
+  // tuple fields
+  readonly proto: Uint8Array;
+  readonly caddr: Uint32Array;
+  readonly vaddr: Uint32Array;
+  readonly daddr: Uint32Array;
+  readonly laddr: Uint32Array;
+  readonly cport: Uint16Array;
+  readonly vport: Uint16Array;
+  readonly dport: Uint16Array;
+  readonly lport: Uint16Array;
+  // state
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly fwd: Uint8Array;
+  readonly dest: Int32Array;
+  readonly svc: Int32Array;
+  /** Expiry in ticks of TICK_MS. */
+  readonly expires: Uint32Array;
+  // links
+  private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
+  private readonly next: Int32Array; // node → node
+  private readonly wnext: Int32Array; // entry → entry in the wheel slot (or free list)
+  private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
+  private readonly wheel: Int32Array;
+  private freeHead: number;
+  /** The wheel has been swept up to (excluding) this tick. */
+  private sweptTick: number;
+  /** Called for every entry just before it is freed (expiry, flush). */
+  onExpire: (e: number) => void = () => {};
+
+  constructor(max: number, nowTick: number, seed = (Math.random() * 0x100000000) >>> 0) {
+    if (!Number.isInteger(max) || max < 1 || max > 1 << 26) throw new RangeError(`conn-max out of range: ${max}`);
+    this.max = max;
+    this.buckets = nextPow2(max);
+    this.mask = this.buckets - 1;
+    this.seed = seed;
+    this.proto = new Uint8Array(max);
+    this.caddr = new Uint32Array(max);
+    this.vaddr = new Uint32Array(max);
+    this.daddr = new Uint32Array(max);
+    this.laddr = new Uint32Array(max);
+    this.cport = new Uint16Array(max);
+    this.vport = new Uint16Array(max);
+    this.dport = new Uint16Array(max);
+    this.lport = new Uint16Array(max);
+    this.state = new Uint8Array(max);
+    this.flags = new Uint8Array(max);
+    this.fwd = new Uint8Array(max);
+    this.dest = new Int32Array(max);
+    this.svc = new Int32Array(max);
+    this.expires = new Uint32Array(max);
+    this.head = new Int32Array(this.buckets).fill(-1);
+    this.next = new Int32Array(max * 2).fill(-1);
+    this.wnext = new Int32Array(max);
+    this.wprev = new Int32Array(max);
+    this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
+    for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
+    this.wnext[max - 1] = -1;
+    this.freeHead = 0;
+    this.sweptTick = nowTick;
+  }
+
+  /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
+  static bytesPerEntry(max: number): number {
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 4 + 4;
+    return perEntry + (nextPow2(max) * 4) / max;
+  }
+
+  private hash(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed) & this.mask;
+  }
+
+  /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
+  lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    let n = this.head[this.hash(proto, saddr, sport, daddr, dport)];
+    while (n >= 0) {
+      const e = n >>> 1;
+      if (this.proto[e] === proto) {
+        if ((n & 1) === DIR_IN) {
+          if (this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
+        } else if (this.daddr[e] === saddr && this.dport[e] === sport && this.laddr[e] === daddr && this.lport[e] === dport) {
+          return n;
+        }
+      }
+      n = this.next[n];
+    }
+    return -1;
+  }
+
+  /**
+   * Insert a flow; returns the entry index or -1 when the table is full. The caller fills
+   * state/fwd/dest/svc/flags afterwards (they are reset here).
+   */
+  insert(
+    proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    daddr: number, dport: number, laddr: number, lport: number, expiresTick: number,
+  ): number {
+    const e = this.freeHead;
+    if (e < 0) return -1;
+    this.freeHead = this.wnext[e];
+    this.proto[e] = proto;
+    this.caddr[e] = caddr;
+    this.cport[e] = cport;
+    this.vaddr[e] = vaddr;
+    this.vport[e] = vport;
+    this.daddr[e] = daddr;
+    this.dport[e] = dport;
+    this.laddr[e] = laddr;
+    this.lport[e] = lport;
+    this.state[e] = 0;
+    this.flags[e] = F_ALIVE;
+    this.fwd[e] = 0;
+    this.dest[e] = -1;
+    this.svc[e] = -1;
+    const hi = this.hash(proto, caddr, cport, vaddr, vport);
+    this.next[e * 2] = this.head[hi];
+    this.head[hi] = e * 2;
+    const ho = this.hash(proto, daddr, dport, laddr, lport);
+    this.next[e * 2 + 1] = this.head[ho];
+    this.head[ho] = e * 2 + 1;
+    this.expires[e] = expiresTick;
+    this.slot(e, expiresTick);
+    this.count++;
+    return e;
+  }
+
+  private slot(e: number, tick: number): void {
+    // Never behind the sweep cursor, never a full lap ahead.
+    let t = tick < this.sweptTick ? this.sweptTick : tick;
+    if (t - this.sweptTick >= WHEEL_SLOTS) t = this.sweptTick + WHEEL_SLOTS - 1;
+    this.link(e, t & (WHEEL_SLOTS - 1));
+  }
+
+  private link(e: number, s: number): void {
+    const h = this.wheel[s];
+    this.wnext[e] = h;
+    this.wprev[e] = -(s + 2);
+    if (h >= 0) this.wprev[h] = e;
+    this.wheel[s] = e;
+  }
+
+  private unlinkWheel(e: number): void {
+    const p = this.wprev[e];
+    const n = this.wnext[e];
+    if (p >= 0) this.wnext[p] = n;
+    else this.wheel[-p - 2] = n;
+    if (n >= 0) this.wprev[n] = p;
+  }
+
+  private unlinkNode(n: number, bucket: number): void {
+    let p = this.head[bucket];
+    if (p === n) {
+      this.head[bucket] = this.next[n];
+      return;
+    }
+    while (p >= 0) {
+      const q = this.next[p];
+      if (q === n) {
+        this.next[p] = this.next[n];
+        return;
+      }
+      p = q;
+    }
+  }
+
+  /** Remove an entry from the hash now; it is freed when the wheel reaches it. */
+  private unhash(e: number): void {
+    const p = this.proto[e];
+    this.unlinkNode(e * 2, this.hash(p, this.caddr[e], this.cport[e], this.vaddr[e], this.vport[e]));
+    this.unlinkNode(e * 2 + 1, this.hash(p, this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
+  }
+
+  /** Expire an entry right away (deleted destination, flush): hook, unhash, free. */
+  expireNow(e: number): void {
+    if ((this.flags[e] & F_ALIVE) === 0) return;
+    this.onExpire(e);
+    this.unhash(e);
+    this.unlinkWheel(e);
+    this.flags[e] = 0;
+    this.count--;
+    this.free(e);
+  }
+
+  /**
+   * Advance the wheel to `nowTick`, expiring entries whose time has come and re-slotting the
+   * ones whose expiry moved forward. Handles at most `budget` entries per call; returns how
+   * many entries expired.
+   */
+  sweep(nowTick: number, budget: number): number {
+    let expired = 0;
+    let work = 0;
+    while (this.sweptTick <= nowTick) {
+      const s = this.sweptTick & (WHEEL_SLOTS - 1);
+      let e = this.wheel[s];
+      this.wheel[s] = -1;
+      while (e >= 0) {
+        if (work >= budget) {
+          // put the rest back and resume here next time
+          this.wheel[s] = e;
+          this.wprev[e] = -(s + 2);
+          return expired;
+        }
+        work++;
+        const nx = this.wnext[e];
+        if (this.expires[e] <= this.sweptTick) {
+          this.onExpire(e);
+          this.unhash(e);
+          this.flags[e] = 0;
+          this.count--;
+          this.free(e);
+          expired++;
+        } else {
+          this.slotAhead(e);
+        }
+        e = nx;
+      }
+      this.sweptTick++;
+    }
+    return expired;
+  }
+
+  private slotAhead(e: number): void {
+    // Slot strictly after the tick being swept, so the current slot's walk terminates.
+    let t = this.expires[e];
+    if (t <= this.sweptTick) t = this.sweptTick + 1;
+    if (t - this.sweptTick >= WHEEL_SLOTS) t = this.sweptTick + WHEEL_SLOTS - 1;
+    this.link(e, t & (WHEEL_SLOTS - 1));
+  }
+
+  private free(e: number): void {
+    this.wnext[e] = this.freeHead;
+    this.freeHead = e;
+  }
+
+  /** Expire every live entry matching a predicate (control plane only: O(max)). */
+  expireWhere(pred: (e: number) => boolean): number {
+    let n = 0;
+    for (let e = 0; e < this.max; e++) {
+      if ((this.flags[e] & F_ALIVE) !== 0 && pred(e)) {
+        this.expireNow(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  isAlive(e: number): boolean {
+    return (this.flags[e] & F_ALIVE) !== 0;
+  }
+}

@@ -1,0 +1,72 @@
+// Datapath counters: one Float64Array, slots incremented in place on the hot path, read by
+// `status` and (later) the Prometheus collectors at scrape time. Float64 so byte counters
+// never wrap; integers stay exact up to 2^53.
+
+export const COUNTER_NAMES = [
+  'rx_frames',
+  'rx_bytes',
+  'tx_frames',
+  'tx_bytes',
+  'tx_errors',
+  'arp_replies_sent',
+  'arp_requests_sent',
+  'arp_gratuitous_sent',
+  'icmp_echo_replies',
+  'conns_created',
+  'conns_expired',
+  'fwd_packets',
+  'fwd_bytes',
+  'neigh_queued',
+  'ignored_other_mac',
+  'ignored_ethertype',
+  'ignored_arp',
+] as const;
+
+/** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
+export const DROP_NAMES = [
+  'short_frame',
+  'arp_malformed',
+  'ip_bad_version',
+  'ip_bad_header_length',
+  'ip_bad_total_length',
+  'ip_bad_checksum',
+  'ip_fragment',
+  'ip_not_local',
+  'l4_truncated',
+  'icmp_unhandled',
+  'ip_proto_unhandled',
+  'no_service',
+  'no_conn',
+  'no_dest',
+  'conn_table_full',
+  'dest_deleted',
+  'no_route',
+  'neigh_unresolved',
+  'tx_failed',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type DropName = (typeof DROP_NAMES)[number];
+
+function slots<T extends readonly string[]>(names: T): { [K in T[number]]: number } {
+  const o: Record<string, number> = {};
+  names.forEach((n, i) => (o[n] = i));
+  return o as { [K in T[number]]: number };
+}
+
+/** Slot numbers, e.g. C.rx_frames, D.no_service. */
+export const C = slots(COUNTER_NAMES);
+export const D = slots(DROP_NAMES);
+
+export class Counters {
+  readonly c = new Float64Array(COUNTER_NAMES.length);
+  readonly d = new Float64Array(DROP_NAMES.length);
+
+  snapshot(): { counters: Record<string, number>; drops: Record<string, number> } {
+    const counters: Record<string, number> = {};
+    const drops: Record<string, number> = {};
+    COUNTER_NAMES.forEach((n, i) => (counters[n] = this.c[i]));
+    DROP_NAMES.forEach((n, i) => (drops[n] = this.d[i]));
+    return { counters, drops };
+  }
+}

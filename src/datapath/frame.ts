@@ -1,0 +1,119 @@
+// Frame layout constants and checksum arithmetic. Parsing is done with offsets into the
+// receive buffer (no views, no objects per packet); these are the offsets everyone shares.
+
+export const ETH_HLEN = 14;
+export const ETH_DST = 0;
+export const ETH_SRC = 6;
+export const ETH_TYPE = 12;
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+
+// IPv4 header field offsets (from the start of the IP header)
+export const IP_VER_IHL = 0;
+export const IP_TOTLEN = 2;
+export const IP_ID = 4;
+export const IP_FRAG = 6;
+export const IP_TTL = 8;
+export const IP_PROTO = 9;
+export const IP_CSUM = 10;
+export const IP_SRC = 12;
+export const IP_DST = 16;
+
+export const PROTO_ICMP = 1;
+export const PROTO_IPIP = 4;
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/** Ones'-complement sum of 16-bit words over buf[off, off+len), not folded or inverted. */
+export function sum16(buf: Uint8Array, off: number, len: number, initial: number): number {
+  let s = initial;
+  const end = off + (len & ~1);
+  for (let i = off; i < end; i += 2) s += (buf[i] << 8) | buf[i + 1];
+  if (len & 1) s += buf[off + len - 1] << 8;
+  return s;
+}
+
+export function fold16(s: number): number {
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+/** The checksum to store for a region (RFC 1071). */
+export function checksum(buf: Uint8Array, off: number, len: number, initial = 0): number {
+  return ~fold16(sum16(buf, off, len, initial)) & 0xffff;
+}
+
+/** True when the IPv4 header at `ip` with `hlen` bytes has a valid checksum. */
+export function ipv4HeaderValid(buf: Uint8Array, ip: number, hlen: number): boolean {
+  return fold16(sum16(buf, ip, hlen, 0)) === 0xffff;
+}
+
+/** Recompute the IPv4 header checksum in place. */
+export function ipv4SetChecksum(buf: Uint8Array, ip: number, hlen: number): void {
+  buf[ip + IP_CSUM] = 0;
+  buf[ip + IP_CSUM + 1] = 0;
+  const c = checksum(buf, ip, hlen);
+  buf[ip + IP_CSUM] = c >>> 8;
+  buf[ip + IP_CSUM + 1] = c & 0xff;
+}
+
+/**
+ * RFC 1624 incremental update: the checksum after a 16-bit field changed from `old` to `neu`.
+ * HC' = ~(~HC + ~m + m'). Used by every rewriting forwarder instead of a full recomputation.
+ */
+export function csumReplace16(csum: number, old: number, neu: number): number {
+  const s = (~csum & 0xffff) + (~old & 0xffff) + neu;
+  return ~fold16(s) & 0xffff;
+}
+
+/** Same for a 32-bit field (an address): two 16-bit replacements. */
+export function csumReplace32(csum: number, old: number, neu: number): number {
+  const s = (~csum & 0xffff) + (~(old >>> 16) & 0xffff) + (~old & 0xffff) + (neu >>> 16) + (neu & 0xffff);
+  return ~fold16(s) & 0xffff;
+}
+
+export function rd16(buf: Uint8Array, o: number): number {
+  return (buf[o] << 8) | buf[o + 1];
+}
+
+export function rd32(buf: Uint8Array, o: number): number {
+  return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+}
+
+export function wr16(buf: Uint8Array, o: number, v: number): void {
+  buf[o] = (v >>> 8) & 0xff;
+  buf[o + 1] = v & 0xff;
+}
+
+export function wr32(buf: Uint8Array, o: number, v: number): void {
+  buf[o] = (v >>> 24) & 0xff;
+  buf[o + 1] = (v >>> 16) & 0xff;
+  buf[o + 2] = (v >>> 8) & 0xff;
+  buf[o + 3] = v & 0xff;
+}
+
+/** Copy 6 bytes of MAC. */
+export function copyMac(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number): void {
+  dst[dOff] = src[sOff];
+  dst[dOff + 1] = src[sOff + 1];
+  dst[dOff + 2] = src[sOff + 2];
+  dst[dOff + 3] = src[sOff + 3];
+  dst[dOff + 4] = src[sOff + 4];
+  dst[dOff + 5] = src[sOff + 5];
+}
+
+export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  return (
+    a[aOff] === b[bOff] &&
+    a[aOff + 1] === b[bOff + 1] &&
+    a[aOff + 2] === b[bOff + 2] &&
+    a[aOff + 3] === b[bOff + 3] &&
+    a[aOff + 4] === b[bOff + 4] &&
+    a[aOff + 5] === b[bOff + 5]
+  );
+}

@@ -1,0 +1,132 @@
+// Neighbour (ARP) table: IPv4 → MAC for next hops on the TAP's link, with expiry and a small
+// bounded queue of frames waiting for resolution. Typed arrays, open addressing, no
+// allocation after construction.
+
+import { copyMac } from './frame.js';
+
+export const N_FREE = 0;
+export const N_INCOMPLETE = 1;
+export const N_REACHABLE = 2;
+
+/** How long a learned MAC is trusted before it is re-probed (ms). */
+export const REACHABLE_MS = 60_000;
+/** How long an unanswered probe keeps frames waiting before they are dropped (ms). */
+export const PROBE_MS = 1_000;
+/** Probes to an unresolved neighbour are sent at most this often (ms). */
+export const PROBE_INTERVAL_MS = 1_000;
+export const QUEUE_PER_NEIGH = 4;
+
+export class NeighTable {
+  readonly size: number;
+  readonly ip: Uint32Array;
+  readonly state: Uint8Array;
+  readonly mac: Uint8Array;
+  /** ms timestamps: when the MAC was confirmed, and when we last probed. */
+  readonly confirmed: Float64Array;
+  readonly probed: Float64Array;
+  private readonly mask: number;
+
+  // Waiting frames: a fixed pool of slots, each tagged with its neighbour.
+  readonly qbuf: Buffer;
+  readonly qstride: number;
+  readonly qlen: Uint32Array;
+  readonly qowner: Int32Array;
+  readonly qtime: Float64Array;
+  readonly queued: Uint8Array; // per neighbour
+
+  constructor(size = 1024, queueSlots = 256, stride = 2048) {
+    this.size = size;
+    this.mask = size - 1;
+    if ((size & this.mask) !== 0) throw new RangeError('neighbour table size must be a power of two');
+    this.ip = new Uint32Array(size);
+    this.state = new Uint8Array(size);
+    this.mac = new Uint8Array(size * 6);
+    this.confirmed = new Float64Array(size);
+    this.probed = new Float64Array(size);
+    this.qbuf = Buffer.alloc(queueSlots * stride);
+    this.qstride = stride;
+    this.qlen = new Uint32Array(queueSlots);
+    this.qowner = new Int32Array(queueSlots).fill(-1);
+    this.qtime = new Float64Array(queueSlots);
+    this.queued = new Uint8Array(size);
+  }
+
+  private home(ip: number): number {
+    return (Math.imul(ip, 0x9e3779b1) >>> 0) & this.mask;
+  }
+
+  find(ip: number): number {
+    let i = this.home(ip);
+    for (let k = 0; k < this.size; k++) {
+      const st = this.state[i];
+      if (st === N_FREE) return -1;
+      if (this.ip[i] === ip) return i;
+      i = (i + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  /** Find or create the entry for ip (created INCOMPLETE); -1 when the table is full. */
+  obtain(ip: number): number {
+    let i = this.home(ip);
+    for (let k = 0; k < this.size; k++) {
+      if (this.state[i] === N_FREE) {
+        this.ip[i] = ip;
+        this.state[i] = N_INCOMPLETE;
+        this.confirmed[i] = 0;
+        this.probed[i] = -Infinity;
+        return i;
+      }
+      if (this.ip[i] === ip) return i;
+      i = (i + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  /** Record a MAC seen for ip (ARP reply or request from it). */
+  learn(n: number, src: Uint8Array, off: number, now: number): void {
+    copyMac(this.mac, n * 6, src, off);
+    this.state[n] = N_REACHABLE;
+    this.confirmed[n] = now;
+  }
+
+  /** True when the MAC can be used now. */
+  usable(n: number): boolean {
+    return this.state[n] === N_REACHABLE;
+  }
+
+  /** A reachable entry past its confirmation age wants a fresh probe (it stays usable meanwhile). */
+  stale(n: number, now: number): boolean {
+    return now - this.confirmed[n] > REACHABLE_MS;
+  }
+
+  /** A stale entry whose probes went unanswered for too long falls back to INCOMPLETE. */
+  expire(n: number, now: number): void {
+    if (this.state[n] === N_REACHABLE && now - this.confirmed[n] > REACHABLE_MS + 3 * PROBE_MS) {
+      this.state[n] = N_INCOMPLETE;
+    }
+  }
+
+  /** Queue a frame for neighbour n; false when its queue or the pool is full. */
+  enqueue(n: number, buf: Buffer, off: number, len: number, now: number): boolean {
+    if (this.queued[n] >= QUEUE_PER_NEIGH || len > this.qstride) return false;
+    for (let s = 0; s < this.qowner.length; s++) {
+      if (this.qowner[s] < 0) {
+        buf.copy(this.qbuf, s * this.qstride, off, off + len);
+        this.qlen[s] = len;
+        this.qowner[s] = n;
+        this.qtime[s] = now;
+        this.queued[n]++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Release a queue slot (after sending or dropping it). */
+  release(s: number): void {
+    const n = this.qowner[s];
+    if (n >= 0) this.queued[n]--;
+    this.qowner[s] = -1;
+  }
+}

@@ -1,0 +1,72 @@
+// The IPVS TCP state machine as a table: next = TABLE[dirOffset + event][state].
+// Rows and timeouts follow net/netfilter/ipvs/ip_vs_proto_tcp.c (REFERENCE.md). DR and TUN
+// connections never see server→client packets, so they use the INPUT_ONLY rows.
+
+export const S_NONE = 0;
+export const S_ESTABLISHED = 1;
+export const S_SYN_SENT = 2;
+export const S_SYN_RECV = 3;
+export const S_FIN_WAIT = 4;
+export const S_TIME_WAIT = 5;
+export const S_CLOSE = 6;
+export const S_CLOSE_WAIT = 7;
+export const S_LAST_ACK = 8;
+export const S_LISTEN = 9;
+export const S_SYNACK = 10;
+export const S_COUNT = 11;
+/** Pseudo-state used for UDP entries (shown as "UDP" like ipvsadm -Lnc). */
+export const S_UDP = 11;
+
+export const STATE_NAMES = [
+  'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT',
+  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK', 'UDP',
+] as const;
+
+export const DIR_INPUT = 0;
+export const DIR_OUTPUT = 4;
+export const DIR_INPUT_ONLY = 8;
+
+export const EV_SYN = 0;
+export const EV_FIN = 1;
+export const EV_ACK = 2;
+export const EV_RST = 3;
+
+const [NO, ES, SS, SR, FW, TW, CL, CW, LA, LI, SA] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+// columns: NO ES SS SR FW TW CL CW LA LI SA
+const ROWS: number[][] = [
+  // INPUT
+  /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+  /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
+  /* ack */ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+  /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
+  // OUTPUT
+  /* syn */ [SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR],
+  /* fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+  /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+  /* rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+  // INPUT_ONLY
+  /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+  /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+  /* ack */ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+  /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+];
+
+/** Flattened: NEXT[(dirOffset + event) * S_COUNT + state]. */
+export const NEXT = new Uint8Array(ROWS.flat());
+
+/** Event from TCP flags, with the kernel's priority: rst, syn, fin, ack; -1 = no event. */
+export function tcpEvent(flags: number): number {
+  if (flags & 0x04) return EV_RST;
+  if (flags & 0x02) return EV_SYN;
+  if (flags & 0x01) return EV_FIN;
+  if (flags & 0x10) return EV_ACK;
+  return -1;
+}
+
+export function nextState(dirOffset: number, event: number, state: number): number {
+  return NEXT[(dirOffset + event) * S_COUNT + state];
+}
+
+/** Default timeouts in seconds, indexed by state; the last slot is UDP. */
+export const DEFAULT_TIMEOUTS_S = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300];

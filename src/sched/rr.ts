@@ -1,0 +1,32 @@
+// Round robin (ip_vs_rr.c): the next available destination after the last one chosen.
+
+import type { Scheduler, SchedService } from './types.js';
+import type { DestTable } from '../datapath/dests.js';
+
+interface RrState {
+  last: number; // index into svc.dests of the last choice, -1 before the first
+}
+
+export const rr: Scheduler = {
+  name: 'rr',
+  init(svc: SchedService) {
+    svc.sched = { last: -1 } satisfies RrState;
+  },
+  update(svc: SchedService) {
+    const st = svc.sched as RrState;
+    if (st.last >= svc.dests.length) st.last = -1;
+  },
+  schedule(svc: SchedService, dt: DestTable): number {
+    const st = svc.sched as RrState;
+    const n = svc.dests.length;
+    for (let k = 1; k <= n; k++) {
+      const i = (st.last + k) % n;
+      const d = svc.dests[i];
+      if (dt.available(d)) {
+        st.last = i;
+        return d;
+      }
+    }
+    return -1;
+  },
+};
