@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "uvs_native",
+      "sources": [
+        "native/addon.cc",
+        "native/batch.cc",
+        "native/iface.cc",
+        "native/rx.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_cc": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

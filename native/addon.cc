@@ -1,0 +1,17 @@
+// Module entry: exports the uvs datapath primitives (see src/datapath/port.ts for types).
+#include "common.h"
+
+using namespace uvs;
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
+  exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
+  exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
+  exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
+  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
+  exports.Set("rxStart", Napi::Function::New(env, RxStart, "rxStart"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  return exports;
+}
+
+NODE_API_MODULE(uvs_native, Init)

@@ -1,0 +1,80 @@
+// Shared helpers for the uvs native addon: argument checks and errno -> JS errors.
+#pragma once
+
+#include <napi.h>
+#include <errno.h>
+#include <string.h>
+#include <string>
+#include <stdint.h>
+
+namespace uvs {
+
+// Build "OP what: strerror" with .code ("EPERM") and .errno, like Node's own system errors.
+inline Napi::Error ErrnoError(Napi::Env env, const char* op, const std::string& what, int err) {
+  std::string msg = std::string(op);
+  if (!what.empty()) msg += " " + what;
+  msg += ": ";
+  msg += strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  const char* code = strerrorname_np(err);
+  if (code != nullptr) e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, op));
+  return e;
+}
+
+// Throws and returns undefined so call sites can `return ThrowErrno(...)`
+// (we build with NAPI_DISABLE_CPP_EXCEPTIONS).
+inline Napi::Value ThrowErrno(Napi::Env env, const char* op, const std::string& what, int err) {
+  ErrnoError(env, op, what, err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+inline Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+inline Napi::Value ThrowRange(Napi::Env env, const char* msg) {
+  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// A Uint32Array argument; false if it is anything else.
+inline bool GetU32Array(const Napi::Value& v, uint32_t** data, size_t* len) {
+  if (!v.IsTypedArray()) return false;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint32_array) return false;
+  Napi::Uint32Array u = v.As<Napi::Uint32Array>();
+  *data = u.Data();
+  *len = u.ElementLength();
+  return true;
+}
+
+// A Buffer / Uint8Array argument.
+inline bool GetBytes(const Napi::Value& v, uint8_t** data, size_t* len) {
+  if (!v.IsBuffer()) return false;
+  Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+  *data = b.Data();
+  *len = b.Length();
+  return true;
+}
+
+// Reads up to max frames (one read() each) into buf at i*stride. Returns the count;
+// *err is 0, or the errno of a hard error that stopped the loop (EAGAIN is not an error).
+uint32_t ReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
+
+// Checks readBatch/rxStart arguments 1..4 (buf, stride, lens, max). On failure it has thrown
+// and returns false.
+bool CheckRxArgs(const Napi::CallbackInfo& info, size_t first, uint8_t** buf, uint32_t* stride,
+                 uint32_t** lens, uint32_t* max);
+
+Napi::Value OpenTap(const Napi::CallbackInfo& info);
+Napi::Value OpenPacket(const Napi::CallbackInfo& info);
+Napi::Value IfaceInfo(const Napi::CallbackInfo& info);
+Napi::Value ReadBatch(const Napi::CallbackInfo& info);
+Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value RxStart(const Napi::CallbackInfo& info);
+
+}  // namespace uvs

@@ -1,0 +1,214 @@
+// Opening ports: TAP/TUN devices and AF_PACKET sockets, plus interface lookups.
+// Everything here runs once per port, so clarity beats speed.
+#include "common.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <limits.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <linux/if_tun.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/sockios.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+namespace uvs {
+
+namespace {
+
+// Closes an fd on scope exit unless released; keeps the error paths short.
+struct FdGuard {
+  int fd;
+  explicit FdGuard(int f) : fd(f) {}
+  ~FdGuard() { if (fd >= 0) close(fd); }
+  int release() { int f = fd; fd = -1; return f; }
+};
+
+bool NameOk(const std::string& name) { return name.size() < IFNAMSIZ && name.find('/') == std::string::npos; }
+
+void SetName(struct ifreq* ifr, const std::string& name) {
+  memset(ifr, 0, sizeof(*ifr));
+  memcpy(ifr->ifr_name, name.data(), name.size());  // length checked by NameOk
+}
+
+// ioctl(SIOCGIFHWADDR) as "aa:bb:cc:dd:ee:ff"; "" when the device has no Ethernet address (TUN).
+int GetMac(int ctl, const std::string& name, std::string* out) {
+  struct ifreq ifr;
+  SetName(&ifr, name);
+  if (ioctl(ctl, SIOCGIFHWADDR, &ifr) < 0) return errno;
+  out->clear();
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) return 0;
+  const unsigned char* m = reinterpret_cast<const unsigned char*>(ifr.ifr_hwaddr.sa_data);
+  char s[18];
+  snprintf(s, sizeof s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  *out = s;
+  return 0;
+}
+
+int CtlSocket() { return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
+
+// True if `name` is already a port of `bridge` (SIOCBRADDIF says EBUSY for any existing master).
+bool IsPortOf(const std::string& name, const std::string& bridge) {
+  std::string link = "/sys/class/net/" + name + "/master";
+  char target[PATH_MAX];
+  ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+  if (n < 0) return false;
+  target[n] = 0;
+  const char* base = strrchr(target, '/');
+  return bridge == (base ? base + 1 : target);
+}
+
+}  // namespace
+
+// openTap(name, { tun?, mtu?, bridge? }) -> { fd, name, ifindex, created, mac }
+Napi::Value OpenTap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "openTap: name must be a string");
+  std::string name = info[0].As<Napi::String>();
+  if (!NameOk(name)) return ThrowType(env, "openTap: bad interface name");
+  bool tun = false;
+  int64_t mtu = -1;
+  std::string bridge;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    Napi::Value v = o.Get("tun");
+    if (!v.IsUndefined()) tun = v.ToBoolean();
+    v = o.Get("mtu");
+    if (!v.IsUndefined()) {
+      if (!v.IsNumber()) return ThrowType(env, "openTap: mtu must be a number");
+      mtu = v.As<Napi::Number>().Int64Value();
+      if (mtu < 68 || mtu > 65535) return ThrowRange(env, "openTap: mtu out of range");
+    }
+    v = o.Get("bridge");
+    if (!v.IsUndefined()) {
+      if (!v.IsString()) return ThrowType(env, "openTap: bridge must be a string");
+      bridge = v.As<Napi::String>();
+      if (!NameOk(bridge)) return ThrowType(env, "openTap: bad bridge name");
+    }
+  }
+
+  // Checked before TUNSETIFF, which creates the device when it is missing.
+  bool created = name.empty() || if_nametoindex(name.c_str()) == 0;
+
+  // O_NONBLOCK: rx/tx loops stop at EAGAIN instead of blocking the event loop.
+  FdGuard fd(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (fd.fd < 0) return ThrowErrno(env, "open", "/dev/net/tun", errno);
+  struct ifreq ifr;
+  SetName(&ifr, name);
+  // IFF_NO_PI: frames start at the Ethernet (or IP) header. No TUNSETPERSIST, so closing the
+  // fd removes a device we created.
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+  if (ioctl(fd.fd, TUNSETIFF, &ifr) < 0) return ThrowErrno(env, "TUNSETIFF", name, errno);
+  name = ifr.ifr_name;  // the kernel's choice when name was "" or a pattern like "uvs%d"
+
+  FdGuard ctl(CtlSocket());
+  if (ctl.fd < 0) return ThrowErrno(env, "socket", "", errno);
+  SetName(&ifr, name);
+  if (ioctl(ctl.fd, SIOCGIFINDEX, &ifr) < 0) return ThrowErrno(env, "SIOCGIFINDEX", name, errno);
+  int ifindex = ifr.ifr_ifindex;
+
+  if (mtu > 0) {
+    SetName(&ifr, name);
+    ifr.ifr_mtu = static_cast<int>(mtu);
+    if (ioctl(ctl.fd, SIOCSIFMTU, &ifr) < 0) return ThrowErrno(env, "SIOCSIFMTU", name, errno);
+  }
+  SetName(&ifr, name);
+  if (ioctl(ctl.fd, SIOCGIFFLAGS, &ifr) < 0) return ThrowErrno(env, "SIOCGIFFLAGS", name, errno);
+  if (!(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(ctl.fd, SIOCSIFFLAGS, &ifr) < 0) return ThrowErrno(env, "SIOCSIFFLAGS", name, errno);
+  }
+  if (!bridge.empty()) {
+    SetName(&ifr, bridge);
+    ifr.ifr_ifindex = ifindex;
+    if (ioctl(ctl.fd, SIOCBRADDIF, &ifr) < 0) {
+      int err = errno;
+      if (!(err == EBUSY && IsPortOf(name, bridge)))  // re-opening an already enslaved device is fine
+        return ThrowErrno(env, "SIOCBRADDIF", bridge + " " + name, err);
+    }
+  }
+  std::string mac;
+  int err = GetMac(ctl.fd, name, &mac);
+  if (err) return ThrowErrno(env, "SIOCGIFHWADDR", name, err);
+
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("fd", Napi::Number::New(env, fd.release()));
+  r.Set("name", Napi::String::New(env, name));
+  r.Set("ifindex", Napi::Number::New(env, ifindex));
+  r.Set("created", Napi::Boolean::New(env, created));
+  r.Set("mac", Napi::String::New(env, mac));
+  return r;
+}
+
+// openPacket(ifname) -> { fd, ifindex, mac }: raw Ethernet frames of one interface.
+Napi::Value OpenPacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "openPacket: ifname must be a string");
+  std::string name = info[0].As<Napi::String>();
+  if (!NameOk(name) || name.empty()) return ThrowType(env, "openPacket: bad interface name");
+  unsigned ifindex = if_nametoindex(name.c_str());
+  if (ifindex == 0) return ThrowErrno(env, "if_nametoindex", name, errno);
+
+  // Protocol 0 at socket() so nothing is queued from other interfaces before bind() narrows it.
+  FdGuard fd(socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.fd < 0) return ThrowErrno(env, "socket", "AF_PACKET", errno);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd.fd, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0)
+    return ThrowErrno(env, "bind", name, errno);
+  // Do not read back our own transmissions; older kernels lack it, which only costs noise.
+  int one = 1;
+  (void)setsockopt(fd.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+
+  FdGuard ctl(CtlSocket());
+  if (ctl.fd < 0) return ThrowErrno(env, "socket", "", errno);
+  std::string mac;
+  int err = GetMac(ctl.fd, name, &mac);
+  if (err) return ThrowErrno(env, "SIOCGIFHWADDR", name, err);
+
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("fd", Napi::Number::New(env, fd.release()));
+  r.Set("ifindex", Napi::Number::New(env, ifindex));
+  r.Set("mac", Napi::String::New(env, mac));
+  return r;
+}
+
+// ifaceInfo(name) -> { ifindex, mac, mtu } | null
+Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "ifaceInfo: name must be a string");
+  std::string name = info[0].As<Napi::String>();
+  if (!NameOk(name) || name.empty()) return env.Null();
+  unsigned ifindex = if_nametoindex(name.c_str());
+  if (ifindex == 0) return env.Null();
+  FdGuard ctl(CtlSocket());
+  if (ctl.fd < 0) return ThrowErrno(env, "socket", "", errno);
+  struct ifreq ifr;
+  SetName(&ifr, name);
+  if (ioctl(ctl.fd, SIOCGIFMTU, &ifr) < 0) {
+    if (errno == ENODEV) return env.Null();  // vanished since if_nametoindex
+    return ThrowErrno(env, "SIOCGIFMTU", name, errno);
+  }
+  int mtu = ifr.ifr_mtu;
+  std::string mac;
+  int err = GetMac(ctl.fd, name, &mac);
+  if (err == ENODEV) return env.Null();
+  if (err) return ThrowErrno(env, "SIOCGIFHWADDR", name, err);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ifindex", Napi::Number::New(env, ifindex));
+  r.Set("mac", Napi::String::New(env, mac));
+  r.Set("mtu", Napi::Number::New(env, mtu));
+  return r;
+}
+
+}  // namespace uvs

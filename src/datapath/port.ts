@@ -1,0 +1,132 @@
+// A datapath port: one fd (TAP/TUN device or AF_PACKET socket) moved in batches by the native
+// addon. Frames land in preallocated buffers; JS is entered once per batch, never per frame.
+import { createRequire } from 'node:module';
+
+export interface TapOptions {
+  /** Layer-3 TUN device instead of an Ethernet TAP. */
+  tun?: boolean;
+  mtu?: number;
+  /** Bridge to enslave the device to. */
+  bridge?: string;
+}
+
+export interface TapInfo {
+  fd: number;
+  name: string;
+  ifindex: number;
+  /** The interface did not exist before; closing the fd removes it. */
+  created: boolean;
+  /** The kernel interface's own MAC ("" for TUN); uvsd must transmit with a different one. */
+  mac: string;
+}
+
+export interface PacketInfo {
+  fd: number;
+  ifindex: number;
+  mac: string;
+}
+
+export interface IfaceInfo {
+  ifindex: number;
+  mac: string;
+  mtu: number;
+}
+
+export interface RxHandle {
+  stop(): void;
+}
+
+export interface Native {
+  openTap(name: string, opts: TapOptions): TapInfo;
+  openPacket(ifname: string): PacketInfo;
+  /** Reads up to max frames, frame i at buf[i*stride], length in lens[i]; 0 when none is ready. */
+  readBatch(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number): number;
+  /** Writes frames buf[offs[i]..offs[i]+lens[i]]; frames the kernel has no room for are dropped. */
+  writeBatch(fd: number, buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
+  /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
+  rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
+    onBatch: (count: number) => void): RxHandle;
+  close(fd: number): void;
+  ifaceInfo(name: string): IfaceInfo | null;
+}
+
+// Compiled to dist/src/datapath/port.js, so the repo root is three levels up.
+const require = createRequire(import.meta.url);
+export const native: Native = require('../../../build/Release/uvs_native.node') as Native;
+
+export interface PortOptions {
+  /** Bytes reserved per received frame (>= MTU + Ethernet header). */
+  stride?: number;
+  /** Frames per receive batch; tx arrays hold twice that (replies plus generated frames). */
+  batch?: number;
+}
+
+export class Port {
+  readonly stride: number;
+  readonly batch: number;
+  /** Received frame i is rxBuf[i*stride .. i*stride + rxLens[i]] during onBatch. */
+  readonly rxBuf: Buffer;
+  readonly rxLens: Uint32Array;
+  /** Scratch offset/length arrays for building a tx batch (e.g. pointing into rxBuf). */
+  readonly txOffs: Uint32Array;
+  readonly txLens: Uint32Array;
+  ifindex = 0;
+  mac = '';
+  created = false;
+  private rx: RxHandle | null = null;
+  private closed = false;
+
+  constructor(readonly fd: number, readonly name: string, opts: PortOptions = {}) {
+    this.stride = opts.stride ?? 2048;
+    this.batch = opts.batch ?? 64;
+    this.rxBuf = Buffer.alloc(this.stride * this.batch);
+    this.rxLens = new Uint32Array(this.batch);
+    this.txOffs = new Uint32Array(this.batch * 2);
+    this.txLens = new Uint32Array(this.batch * 2);
+  }
+
+  static tap(name: string, opts: TapOptions & PortOptions = {}): Port {
+    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge });
+    const p = new Port(info.fd, info.name, opts);
+    p.ifindex = info.ifindex;
+    p.mac = info.mac;
+    p.created = info.created;
+    return p;
+  }
+
+  static packet(ifname: string, opts: PortOptions = {}): Port {
+    const info = native.openPacket(ifname);
+    const p = new Port(info.fd, ifname, opts);
+    p.ifindex = info.ifindex;
+    p.mac = info.mac;
+    return p;
+  }
+
+  /** Starts receiving; onBatch(count) reads rxBuf/rxLens and must not keep them past its return. */
+  start(onBatch: (count: number) => void): void {
+    if (this.closed) throw new Error(`port ${this.name} is closed`);
+    if (this.rx) throw new Error(`port ${this.name} already started`);
+    this.rx = native.rxStart(this.fd, this.rxBuf, this.stride, this.rxLens, this.batch, onBatch);
+  }
+
+  stop(): void {
+    if (this.rx) {
+      this.rx.stop();
+      this.rx = null;
+    }
+  }
+
+  /** Transmits frames buf[offs[i]..+lens[i]] for i < count (usually this.txOffs/txLens); returns
+   *  how many the kernel took. */
+  send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
+    return native.writeBatch(this.fd, buf, offs, lens, count);
+  }
+
+  /** Stops polling first: libuv must not watch an fd that is being closed. */
+  close(): void {
+    if (this.closed) return;
+    this.stop();
+    this.closed = true;
+    native.close(this.fd);
+  }
+}
