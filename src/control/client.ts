@@ -1,0 +1,149 @@
+// A client for uvsd's control socket (docs/control-protocol.md): JSON lines over a unix socket,
+// one request per line, replies matched by id. Used by uvsadm, the tests and the demo.
+
+import { connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { ERRORS } from './errors.js';
+import type { Reply, Request, VerbName, Verbs } from './protocol.js';
+
+/** A failed call: a daemon refusal ({code, message} exactly as sent) or a client-side failure. */
+export class ControlError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ControlError';
+    this.code = code;
+  }
+}
+
+export interface ClientOptions {
+  /** How long a call waits for its reply; 5 s by default. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+// Readable reasons for the usual connect failures (Node only gives the errno name).
+const REASONS: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ECONNREFUSED: 'Connection refused',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ENOTSOCK: 'Not a socket',
+  ENOTDIR: 'Not a directory',
+  ECONNRESET: 'Connection reset by peer',
+  EAGAIN: 'Resource temporarily unavailable',
+};
+
+function reasonOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string') return REASONS[e.code] ?? e.code;
+  return e instanceof Error ? e.message : String(err);
+}
+
+interface Pending {
+  resolve: (result: unknown) => void;
+  reject: (err: ControlError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ControlClient {
+  private nextId = 1;
+  private buffer = '';
+  private readonly pending = new Map<number, Pending>();
+  private closedError: ControlError | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly path: string,
+    private readonly timeoutMs: number,
+  ) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', (err) => this.failAll(new ControlError('NO_DAEMON', `connection to uvsd at ${path} failed: ${reasonOf(err)}`)));
+    socket.on('close', () => this.failAll(new ControlError('NO_DAEMON', `uvsd at ${path} closed the connection`)));
+  }
+
+  /** Connects to the daemon; rejects with code NO_DAEMON and "cannot connect to uvsd at <path>: <reason>". */
+  static connect(path: string, options: ClientOptions = {}): Promise<ControlClient> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ path });
+      const fail = (reason: string): void => {
+        socket.destroy();
+        reject(new ControlError('NO_DAEMON', `${ERRORS.NO_DAEMON} at ${path}: ${reason}`));
+      };
+      const timer = setTimeout(() => fail('timed out'), timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        fail(reasonOf(err));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new ControlClient(socket, path, timeoutMs));
+      });
+    });
+  }
+
+  /** Sends one verb; resolves with its result, rejects with ControlError (daemon's code and message on ok:false). */
+  call<V extends VerbName>(verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']> {
+    if (this.closedError !== undefined) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    const request: Request<V> = { id, verb, args };
+    return new Promise<Verbs[V]['result']>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ControlError('TIMEOUT', `${ERRORS.TIMEOUT} at ${this.path} within ${this.timeoutMs / 1000} s (verb ${verb})`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, timer });
+      this.socket.write(JSON.stringify(request) + '\n');
+    });
+  }
+
+  close(): void {
+    this.failAll(new ControlError('NO_DAEMON', 'client closed'));
+    this.socket.end();
+    this.socket.destroy();
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).trim();
+      this.buffer = this.buffer.slice(nl + 1);
+      if (line !== '') this.onLine(line);
+    }
+  }
+
+  private onLine(line: string): void {
+    let reply: Reply;
+    try {
+      reply = JSON.parse(line) as Reply;
+    } catch {
+      this.failAll(new ControlError('BAD_REPLY', `${ERRORS.BAD_REPLY}: not JSON`));
+      return;
+    }
+    const p = typeof reply?.id === 'number' ? this.pending.get(reply.id) : undefined;
+    if (p === undefined) return; // a reply nobody waits for any more (timed out)
+    this.pending.delete(reply.id);
+    clearTimeout(p.timer);
+    if (reply.ok === true) {
+      p.resolve(reply.result);
+    } else if (reply.ok === false && typeof reply.error?.message === 'string') {
+      p.reject(new ControlError(String(reply.error.code), reply.error.message));
+    } else {
+      p.reject(new ControlError('BAD_REPLY', `${ERRORS.BAD_REPLY}: no ok/result/error`));
+    }
+  }
+
+  private failAll(err: ControlError): void {
+    this.closedError ??= err;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(err);
+    }
+  }
+}
