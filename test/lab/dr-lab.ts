@@ -10,11 +10,11 @@
 // for it; they reply to the client directly (DR return path).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import type { ListResult, StatusResult } from '../../src/control/protocol.js';
+import type { ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
+import { ControlClient } from '../../src/control/client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/test/lab/). */
@@ -276,11 +276,11 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async status(): Promise<StatusResult> {
-      return (await controlCall(socketPath, 'status')) as StatusResult;
+      return controlCall(socketPath, 'status');
     },
 
     async list(): Promise<ListResult> {
-      return (await controlCall(socketPath, 'list')) as ListResult;
+      return controlCall(socketPath, 'list');
     },
 
     async destroy(): Promise<void> {
@@ -303,59 +303,12 @@ function parseTally(r: ExecResult): ClientTally {
   return JSON.parse(line) as ClientTally;
 }
 
-interface ControlClientLike {
-  call(verb: string, args: Record<string, unknown>): Promise<unknown>;
-  close?(): void | Promise<void>;
-  end?(): void | Promise<void>;
-}
-
-/**
- * One control call. Uses src/control/client.ts when it exists (the product's client);
- * falls back to speaking the JSON-lines protocol directly (src/control/protocol.ts).
- */
-async function controlCall(socketPath: string, verb: 'status' | 'list'): Promise<unknown> {
-  const clientPath = pathToFileURL(join(repoRoot, 'dist', 'src', 'control', 'client.js')).href;
-  type ClientModule = { ControlClient?: { connect(p: string): Promise<ControlClientLike> } };
-  let mod: ClientModule | null;
+/** One control call through the product's client (src/control/client.ts). */
+async function controlCall<V extends 'status' | 'list'>(socketPath: string, verb: V): Promise<Verbs[V]['result']> {
+  const c = await ControlClient.connect(socketPath);
   try {
-    mod = (await import(clientPath)) as ClientModule;
-  } catch {
-    mod = null;
+    return await c.call(verb, {});
+  } finally {
+    c.close();
   }
-  if (mod?.ControlClient) {
-    const c = await mod.ControlClient.connect(socketPath);
-    try {
-      return await c.call(verb, {});
-    } finally {
-      if (c.close) await c.close();
-      else if (c.end) await c.end();
-    }
-  }
-  return rawCall(socketPath, verb);
-}
-
-function rawCall(socketPath: string, verb: string): Promise<unknown> {
-  return new Promise((resolveP, reject) => {
-    const s = net.connect(socketPath);
-    let buf = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`control call ${verb}: timeout`));
-    }, 5000);
-    s.on('connect', () => s.write(`${JSON.stringify({ id: 1, verb, args: {} })}\n`));
-    s.on('data', (d) => {
-      buf += d.toString('utf8');
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      clearTimeout(timer);
-      s.destroy();
-      const reply = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
-      if (reply.ok) resolveP(reply.result);
-      else reject(new Error(`${reply.error?.code}: ${reply.error?.message}`));
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
 }

@@ -1,0 +1,83 @@
+// DR forwarding end to end in network namespaces: real TCP/UDP traffic from a client namespace,
+// through uvsd on a TAP in the director namespace, to real servers that answer directly.
+// Each test builds its own lab (test/lab/dr-lab.ts) and tears it down in finally.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withDrLab } from './lab/itest.js';
+import { VIP, type DrLab } from './lab/dr-lab.js';
+
+const OPTS = { timeout: 180_000 };
+
+async function tcpService(lab: DrLab, sched: string, weights: number[]): Promise<void> {
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', sched]);
+  for (let i = 0; i < weights.length; i++) {
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', String(weights[i])]);
+  }
+}
+
+test('rr: 100 new TCP connections over DR split exactly 50/50', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'rr', [1, 1]);
+    const r = await lab.http(100);
+    t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
+  });
+});
+
+test('wrr 3:1: 100 new TCP connections split exactly 75/25', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'wrr', [3, 1]);
+    const r = await lab.http(100);
+    t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors}`);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { rs1: 75, rs2: 25 });
+  });
+});
+
+test('UDP rr service answers from the VIP and alternates rs1, rs2, rs1, ...', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
+    const r = await lab.udp(10);
+    t.diagnostic(`sequence ${r.sequence.join(' ')}`);
+    assert.equal(r.errors, 0, `failed datagrams: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.sequence, ['rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2']);
+  });
+});
+
+test('weight 0 drains: no new connections, the open keep-alive connection keeps its server', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'rr', [1, 1]);
+    const held = await lab.hold();
+    try {
+      assert.ok(held.first.server, `keep-alive connection got no answer: ${held.first.error}`);
+      const drained = lab.servers.find((s) => s.name === held.first.server)!;
+      const other = lab.servers.find((s) => s !== drained)!;
+      t.diagnostic(`keep-alive connection (port ${held.first.localPort}) reached ${drained.name}; setting its weight to 0`);
+      await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${drained.addr}:80`, '-g', '-w', '0']);
+      const r = await lab.http(20);
+      t.diagnostic(`new connections: ${JSON.stringify(r.counts)} errors ${r.errors}`);
+      assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+      assert.deepEqual(r.counts, { [other.name]: 20 });
+      const again = await held.again();
+      assert.equal(again.server, drained.name, `request on the open keep-alive connection: ${JSON.stringify(again)}`);
+    } finally {
+      await held.close();
+    }
+  });
+});
+
+test('deleting a real server sends all following new connections to the remaining one', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'rr', [1, 1]);
+    const before = await lab.http(10);
+    assert.equal(before.errors, 0, `failed requests: ${before.errorSamples.join('; ')}`);
+    assert.deepEqual(before.counts, { rs1: 5, rs2: 5 });
+    await lab.uvsadmMust(['-d', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`]);
+    const after = await lab.http(20);
+    t.diagnostic(`after deleting rs1: ${JSON.stringify(after.counts)} errors ${after.errors}`);
+    assert.equal(after.errors, 0, `failed requests: ${after.errorSamples.join('; ')}`);
+    assert.deepEqual(after.counts, { rs2: 20 });
+  });
+});

@@ -1,0 +1,75 @@
+// Glue between node:test and the DR lab: skip with a reason where the lab cannot run, build a
+// fresh lab per test, start uvsd, and always tear down in finally. On failure the tail of uvsd's
+// log and the control API status are attached as diagnostics so a red test explains itself.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { labUnavailableReason } from './netns.js';
+import { createDrLab, repoRoot, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
+
+let cachedReason: string | null | undefined;
+/** Why integration tests cannot run here (cached), or null. */
+export function skipReason(): string | null {
+  if (cachedReason === undefined) cachedReason = labUnavailableReason();
+  return cachedReason;
+}
+
+export interface WithLabOptions extends DrLabOptions {
+  /** Start uvsd before calling fn (default true). */
+  uvsd?: boolean | StartUvsdOptions;
+}
+
+/**
+ * Runs fn with a fresh DR lab; returns false (and marks the test skipped) when the lab cannot
+ * run here. The lab is destroyed in finally, also when fn throws.
+ */
+export async function withDrLab(t: TestContext, opts: WithLabOptions, fn: (lab: DrLab) => Promise<void>): Promise<boolean> {
+  const reason = skipReason();
+  if (reason) {
+    t.diagnostic(`skipped: ${reason}`);
+    t.skip(reason);
+    return false;
+  }
+  for (const bin of ['bin/uvsd', 'bin/uvsadm']) {
+    if (!existsSync(join(repoRoot, bin))) throw new Error(`${bin} is missing (build the project first)`);
+  }
+  const lab = await createDrLab(opts);
+  const started = Date.now();
+  try {
+    if (opts.uvsd !== false) await lab.startUvsd(typeof opts.uvsd === 'object' ? opts.uvsd : {});
+    await fn(lab);
+  } catch (e) {
+    await explain(t, lab);
+    throw e;
+  } finally {
+    await lab.destroy();
+    t.diagnostic(`lab ${lab.lab.prefix}: ${Date.now() - started} ms`);
+  }
+  return true;
+}
+
+async function explain(t: TestContext, lab: DrLab): Promise<void> {
+  try {
+    if (lab.uvsd) {
+      t.diagnostic(`uvsd alive: ${lab.uvsdAlive()}`);
+      if (lab.uvsdAlive()) {
+        const st = await lab.status();
+        t.diagnostic(`uvsd counters: ${JSON.stringify(st.counters)}`);
+        t.diagnostic(`uvsd drops: ${JSON.stringify(st.drops)}`);
+        const ln = await lab.uvsadm(['-Ln']);
+        t.diagnostic(`uvsadm -Ln:\n${ln.stdout}`);
+      }
+      const out = lab.uvsd.stdout().trim().split('\n').slice(-15).join('\n');
+      const err = lab.uvsd.stderr().trim().split('\n').slice(-15).join('\n');
+      if (out) t.diagnostic(`uvsd stdout (tail):\n${out}`);
+      if (err) t.diagnostic(`uvsd stderr (tail):\n${err}`);
+    }
+  } catch (e) {
+    t.diagnostic(`could not collect uvsd state: ${String(e)}`);
+  }
+}
+
+/** Sum of all values of a counter record. */
+export function sum(r: Record<string, number>): number {
+  return Object.values(r).reduce((a, b) => a + b, 0);
+}
