@@ -15,6 +15,7 @@ export const ERRORS = {
   BAD_FWD: 'Invalid forwarding method',
   FWD_UNSUPPORTED: 'Forwarding method not supported yet',
   DR_PORT_MISMATCH: 'Real server port must equal the virtual port for direct routing and tunneling',
+  NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
   BAD_REQUEST: 'Invalid request',
   UNKNOWN_VERB: 'Unknown command',
   TOO_MANY: 'Memory allocation problem',

@@ -4,7 +4,7 @@
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC,
   IP_TOTLEN, IP_TTL, PROTO_ICMP, PROTO_TCP, PROTO_UDP, copyMac, csumReplace16, ipv4HeaderValid,
   ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from './frame.js';

@@ -31,7 +31,7 @@ export const EV_FIN = 1;
 export const EV_ACK = 2;
 export const EV_RST = 3;
 
-const [NO, ES, SS, SR, FW, TW, CL, CW, LA, LI, SA] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const [ES, SS, SR, FW, TW, CL, CW, LA, LI] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 // columns: NO ES SS SR FW TW CL CW LA LI SA
 const ROWS: number[][] = [

@@ -1,0 +1,150 @@
+// uvsd: the daemon. Opens the TAP, runs the datapath on its batches, serves the control socket.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { pino } from 'pino';
+import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
+import { TICK_MS } from '../datapath/conntable.js';
+import { Datapath, type LinkAddr } from '../datapath/pipeline.js';
+import { Port } from '../datapath/port.js';
+import { Control } from '../control/model.js';
+import { DEFAULT_SOCKET } from '../control/protocol.js';
+import { listenControl } from '../control/server.js';
+import { schedulerNames } from '../sched/index.js';
+
+interface Options {
+  tap: string;
+  bridge?: string;
+  addr: LinkAddr[];
+  gateway?: number;
+  socket: string;
+  connMax: number;
+  logLevel: string;
+  mac?: Uint8Array;
+  mtu: number;
+}
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}, got "${v}"`);
+    return n;
+  };
+}
+
+function wrap<T>(f: (v: string) => T) {
+  return (v: string): T => {
+    try {
+      return f(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command('uvsd')
+    .description(`userspace IPVS-compatible load balancer daemon (schedulers: ${schedulerNames().join(', ')})`)
+    .option('--tap <name>', 'TAP interface to create or attach', 'uvs0')
+    .option('--bridge <br>', 'bridge to enslave the TAP to')
+    .option(
+      '--addr <cidr>',
+      'director address on the link, e.g. 192.168.8.10/24 (repeatable)',
+      (v: string, prev: LinkAddr[] = []) => {
+        const c = wrap(parseCidr)(v);
+        return [...prev, { ip: c.ip, mask: c.mask }];
+      },
+    )
+    .option('--gateway <ip>', 'next hop for off-link destinations', wrap((v) => {
+      const ip = parseIp(v);
+      if (ip < 0) throw new Error(`invalid gateway address "${v}"`);
+      return ip;
+    }))
+    .option('--socket <path>', 'control socket path', DEFAULT_SOCKET)
+    .option('--conn-max <n>', 'connection table size', intArg('--conn-max', 1, 1 << 26), 1048576)
+    .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
+    .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  program.parse(argv);
+  const o = program.opts();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
+    console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
+    process.exit(2);
+  }
+  if (o.addr === undefined || o.addr.length === 0) {
+    console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
+    process.exit(2);
+  }
+  return { ...o, addr: o.addr } as Options;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseOptions(argv);
+  const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
+  const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
+  if ((mac[0] & 1) !== 0) {
+    console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
+    process.exit(2);
+  }
+  let port: Port;
+  try {
+    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, stride: 2048, batch: 64 });
+  } catch (e) {
+    console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  if (port.mac === formatMac(mac)) {
+    // A bridge delivers frames for its ports' own MACs to the host stack, never to us.
+    port.close();
+    console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
+    process.exit(2);
+  }
+  const dp = new Datapath({ mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch }, port);
+  const control = new Control(dp, { tap: port.name });
+  const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
+  let server;
+  try {
+    server = await listenControl(opts.socket, (verb, args) => control.call(verb, args), onInternal);
+  } catch (e) {
+    port.close();
+    console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
+  const timer = setInterval(() => dp.tick(), TICK_MS);
+  for (const a of opts.addr) dp.announce(a.ip);
+  log.info(
+    {
+      tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
+      socket: opts.socket, connMax: opts.connMax,
+    },
+    'uvsd started',
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    port.close(); // removes the TAP if we created it
+    server.close();
+    try {
+      unlinkSync(opts.socket);
+    } catch {
+      // already gone
+    }
+    log.info({ signal, counters: dp.counters.snapshot() }, 'uvsd stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main(process.argv).catch((e) => {
+  console.error(`uvsd: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,280 @@
+// The control verbs: one set used by uvsadm (through the socket), the config file, health
+// checkers and tests alike. Each verb validates everything first and only then changes the
+// datapath, so a refused request changes nothing.
+
+import { UvsError } from './errors.js';
+import type {
+  DestInfo, DestKey, DestSpec, Fwd, ListResult, Proto, ServiceKey, ServiceSpec, StatusResult, VerbName, Verbs,
+} from './protocol.js';
+import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
+import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
+import { FWD_DR, FWD_TUN } from '../modes/types.js';
+import { getScheduler } from '../sched/index.js';
+
+export const DEFAULT_SCHED = 'wlc';
+const MAX_WEIGHT = 2147483647;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function protoOf(v: unknown): number {
+  if (v === 'tcp') return PROTO_TCP;
+  if (v === 'udp') return PROTO_UDP;
+  throw new UvsError('BAD_PROTO', JSON.stringify(v));
+}
+
+function ipOf(v: unknown): number {
+  const ip = typeof v === 'string' ? parseIp(v) : -1;
+  if (ip < 0) throw new UvsError('BAD_ADDRESS', JSON.stringify(v));
+  return ip;
+}
+
+function portOf(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new UvsError('BAD_PORT', `${what} ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function weightOf(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_WEIGHT) {
+    throw new UvsError('BAD_WEIGHT', `${JSON.stringify(v)} (0..${MAX_WEIGHT})`);
+  }
+  return v;
+}
+
+interface ServiceRef {
+  proto: number;
+  vip: number;
+  port: number;
+}
+
+export class Control {
+  readonly dp: Datapath;
+  readonly info: { tap: string };
+
+  constructor(dp: Datapath, info: { tap: string }) {
+    this.dp = dp;
+    this.info = info;
+  }
+
+  /** Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. */
+  call(verb: string, args: unknown): unknown {
+    const a = isObject(args) ? args : {};
+    switch (verb as VerbName) {
+      case 'addService': return this.addService(a as unknown as ServiceSpec);
+      case 'editService': return this.editService(a as unknown as ServiceSpec);
+      case 'deleteService': return this.deleteService(a as unknown as ServiceKey);
+      case 'clear': return this.clear();
+      case 'addDest': return this.addDest(a as unknown as DestSpec);
+      case 'editDest': return this.editDest(a as unknown as DestSpec);
+      case 'deleteDest': return this.deleteDest(a as unknown as DestKey);
+      case 'list': return this.list();
+      case 'status': return this.status();
+      default: throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
+    }
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------
+
+  private serviceRef(k: unknown): ServiceRef {
+    if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object');
+    const port = portOf(k.port, 'service port');
+    return { proto: protoOf(k.proto), vip: ipOf(k.addr), port };
+  }
+
+  private findService(r: ServiceRef): SvcRuntime | undefined {
+    return this.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === r.vip && s.port === r.port);
+  }
+
+  private mustService(r: ServiceRef): SvcRuntime {
+    const s = this.findService(r);
+    if (s === undefined) throw new UvsError('SERVICE_NOT_FOUND');
+    return s;
+  }
+
+  private findDest(svc: SvcRuntime, ip: number, port: number): number {
+    const dt = this.dp.dt;
+    for (const d of svc.dests) if (dt.addr[d] === ip && dt.port[d] === port) return d;
+    return -1;
+  }
+
+  private schedulerOf(name: unknown) {
+    const n = name === undefined ? DEFAULT_SCHED : name;
+    const s = typeof n === 'string' ? getScheduler(n) : undefined;
+    if (s === undefined) throw new UvsError('BAD_SCHEDULER', String(n));
+    return s;
+  }
+
+  // ---- services --------------------------------------------------------------------------
+
+  addService(spec: ServiceSpec): null {
+    const r = this.serviceRef(spec);
+    if (r.port === 0) throw new UvsError('ZERO_PORT');
+    const scheduler = this.schedulerOf(spec.sched);
+    if (this.findService(r) !== undefined) throw new UvsError('SERVICE_EXISTS');
+    const dp = this.dp;
+    const wasLocal = dp.isLocal(r.vip);
+    let id = dp.services.indexOf(undefined);
+    if (id < 0) id = dp.services.length;
+    const svc: SvcRuntime = { id, proto: r.proto, vip: r.vip, port: r.port, scheduler, dests: [], sched: undefined };
+    scheduler.init?.(svc, dp.dt);
+    dp.services[id] = svc;
+    dp.rebuildLookups();
+    if (!wasLocal) dp.announce(r.vip);
+    return null;
+  }
+
+  editService(spec: ServiceSpec): null {
+    const svc = this.mustService(this.serviceRef(spec));
+    if (spec.sched === undefined) return null;
+    const scheduler = this.schedulerOf(spec.sched);
+    if (scheduler !== svc.scheduler) {
+      svc.scheduler = scheduler;
+      svc.sched = undefined;
+      scheduler.init?.(svc, this.dp.dt);
+      scheduler.update?.(svc, this.dp.dt);
+    }
+    return null;
+  }
+
+  deleteService(key: ServiceKey): null {
+    const svc = this.mustService(this.serviceRef(key));
+    this.removeService(svc);
+    this.dp.rebuildLookups();
+    return null;
+  }
+
+  private removeService(svc: SvcRuntime): void {
+    for (const d of svc.dests) {
+      this.dp.expireDest(d);
+      this.dp.dt.release(d);
+    }
+    svc.dests = [];
+    this.dp.services[svc.id] = undefined;
+  }
+
+  clear(): null {
+    for (const s of this.dp.services) if (s !== undefined) this.removeService(s);
+    this.dp.rebuildLookups();
+    return null;
+  }
+
+  // ---- destinations ----------------------------------------------------------------------
+
+  private destArgs(spec: DestKey): { svc: SvcRuntime; ip: number; port: number } {
+    const svc = this.mustService(this.serviceRef(spec.service));
+    const ip = ipOf(spec.addr);
+    const port = spec.port === undefined ? svc.port : portOf(spec.port, 'real server port');
+    return { svc, ip, port };
+  }
+
+  private fwdOf(v: unknown): number {
+    const id = typeof v === 'string' ? FWD_IDS[v] : undefined;
+    if (id === undefined) throw new UvsError('BAD_FWD', JSON.stringify(v));
+    if (FORWARDERS[id] === undefined) throw new UvsError('FWD_UNSUPPORTED', String(v));
+    return id;
+  }
+
+  /** Shared checks of a destination's forwarding method against the service and the link. */
+  private checkFwd(svc: SvcRuntime, ip: number, port: number, fwd: number): void {
+    if ((fwd === FWD_DR || fwd === FWD_TUN) && port !== svc.port) {
+      throw new UvsError('DR_PORT_MISMATCH', `${formatIp(ip)}:${port} for virtual port ${svc.port}`);
+    }
+    if (fwd === FWD_DR && !this.dp.onLink(ip)) {
+      throw new UvsError('NOT_ON_LINK', `${formatIp(ip)} is outside every --addr network`);
+    }
+  }
+
+  addDest(spec: DestSpec): null {
+    const { svc, ip, port } = this.destArgs(spec);
+    const fwd = this.fwdOf(spec.fwd ?? 'dr');
+    const weight = spec.weight === undefined ? 1 : weightOf(spec.weight);
+    this.checkFwd(svc, ip, port, fwd);
+    if (this.findDest(svc, ip, port) >= 0) throw new UvsError('DEST_EXISTS');
+    const dt = this.dp.dt;
+    const d = dt.alloc(ip, port, fwd, weight);
+    if (d < 0) throw new UvsError('TOO_MANY', `destination table full (${dt.max})`);
+    svc.dests.push(d);
+    svc.scheduler.update?.(svc, dt);
+    this.dp.resolve(ip);
+    return null;
+  }
+
+  editDest(spec: DestSpec): null {
+    const { svc, ip, port } = this.destArgs(spec);
+    const d = this.findDest(svc, ip, port);
+    if (d < 0) throw new UvsError('DEST_NOT_FOUND');
+    const dt = this.dp.dt;
+    const fwd = spec.fwd === undefined ? dt.fwd[d] : this.fwdOf(spec.fwd);
+    const weight = spec.weight === undefined ? dt.weight[d] : weightOf(spec.weight);
+    this.checkFwd(svc, ip, port, fwd);
+    // Existing connections keep the forwarder they were created with (IPVS does the same).
+    dt.fwd[d] = fwd;
+    dt.weight[d] = weight;
+    svc.scheduler.update?.(svc, dt);
+    return null;
+  }
+
+  deleteDest(key: DestKey): null {
+    const { svc, ip, port } = this.destArgs(key);
+    const d = this.findDest(svc, ip, port);
+    if (d < 0) throw new UvsError('DEST_NOT_FOUND');
+    // Like IPVS with expire_nodest_conn=1: the server's connections go with it.
+    this.dp.expireDest(d);
+    svc.dests.splice(svc.dests.indexOf(d), 1);
+    this.dp.dt.release(d);
+    svc.scheduler.update?.(svc, this.dp.dt);
+    return null;
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+
+  list(): ListResult {
+    const dp = this.dp;
+    const dt = dp.dt;
+    const services = dp.services
+      .filter((s): s is SvcRuntime => s !== undefined)
+      .map((s) => ({
+        proto: (s.proto === PROTO_UDP ? 'udp' : 'tcp') as Proto,
+        addr: formatIp(s.vip),
+        port: s.port,
+        sched: s.scheduler.name,
+        flags: [] as string[],
+        dests: s.dests.map(
+          (d): DestInfo => ({
+            addr: formatIp(dt.addr[d]),
+            port: dt.port[d],
+            fwd: FWD_NAMES[dt.fwd[d]] as Fwd,
+            weight: dt.weight[d],
+            active: dt.active[d],
+            inactive: dt.inactive[d],
+          }),
+        ),
+      }));
+    return { size: dp.ct.buckets, services };
+  }
+
+  status(): StatusResult {
+    const dp = this.dp;
+    return {
+      mac: formatMac(dp.mac),
+      tap: this.info.tap,
+      addrs: dp.addrs.map((a) => `${formatIp(a.ip)}/${popcount(a.mask)}`),
+      conns: dp.ct.count,
+      connMax: dp.ct.max,
+      ...dp.counters.snapshot(),
+    };
+  }
+}
+
+function popcount(v: number): number {
+  let n = 0;
+  for (let x = v >>> 0; x !== 0; x = (x & (x - 1)) >>> 0) n++;
+  return n;
+}
+
+export type { Verbs };
