@@ -3,7 +3,7 @@
 // of src/control/printers.ts; only the connection counters are taken from the daemon (`list`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDrLab } from './lab/itest.js';
+import { diagnosticLines, withDrLab } from './lab/itest.js';
 import { VIP } from './lab/dr-lab.js';
 import type { ListResult } from '../src/control/protocol.js';
 
@@ -86,7 +86,7 @@ test('uvsadm -Ln prints the ipvsadm layout exactly (after config and traffic)', 
       assert.equal(udpSvc.dests.reduce((a, d) => a + d.active + d.inactive, 0), 2, 'two UDP datagrams from two ports = two connections');
     }
     assert.ok(ok, 'connection counters never settled');
-    t.diagnostic(`uvsadm -Ln:\n${last}`);
+    diagnosticLines(t, 'uvsadm -Ln:', last);
     assert.equal(last, exp, `-Ln with traffic differs:\ngot:\n${showWs(last)}\nwant:\n${showWs(exp)}`);
   });
 });

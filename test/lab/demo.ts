@@ -1,7 +1,7 @@
 // `npm run demo`: a direct-routing load balancer in network namespaces, start to finish.
 // Builds the lab, starts uvsd, configures it with the real uvsadm binary, sends HTTP requests
 // from a client, shows who answered, and tears everything down (also on Ctrl-C or failure).
-import { labUnavailableReason } from './netns.js';
+import { Lab, labUnavailableReason } from './netns.js';
 import { createDrLab, VIP, DIR_ADDR, UVSD_MAC, type DrLab } from './dr-lab.js';
 
 const REQUESTS = 20;
@@ -14,14 +14,18 @@ function step(n: number, msg: string): void {
 }
 
 let lab: DrLab | null = null;
+// Created up front so Ctrl-C during the build still finds every namespace made so far.
+let rawLab: Lab | null = null;
 let tearingDown: Promise<void> | null = null;
+let interrupted = false;
 
 function teardown(): Promise<void> {
   if (!tearingDown) {
     tearingDown = (async () => {
-      if (lab) {
+      if (lab || rawLab) {
         say('\nTearing down (stopping uvsd, deleting namespaces) ...');
-        await lab.destroy();
+        if (lab) await lab.destroy();
+        else await rawLab!.destroy();
         say('Done: nothing left behind.');
       }
     })();
@@ -30,6 +34,7 @@ function teardown(): Promise<void> {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
+  interrupted = true;
   say(`\nInterrupted (${sig}).`);
   void teardown().finally(() => process.exit(130));
 }
@@ -59,7 +64,9 @@ async function main(): Promise<void> {
   say('destination MAC; the real server answers the client directly.');
 
   step(1, 'Building the lab: one network namespace per machine, joined by a bridge');
-  lab = await createDrLab({ servers: 2 });
+  await Lab.cleanupLeftovers();
+  rawLab = new Lab();
+  lab = await createDrLab({ servers: 2, lab: rawLab });
   say(`  client     ${lab.clientAddr}         (namespace ${lab.ns.cli})`);
   say(`  director   ${DIR_ADDR} + VIP ${VIP}  (namespace ${lab.ns.dir}, bridge br0)`);
   for (const s of lab.servers) say(`  ${s.name}        ${s.addr}, VIP on lo  (namespace ${s.ns}, answers "${s.name}")`);
@@ -89,6 +96,7 @@ try {
   await main();
 } catch (e) {
   exitCode = 1;
+  if (interrupted) await new Promise(() => {}); // the signal handler tears down and exits
   process.stderr.write(`\ndemo failed: ${(e as Error).message}\n`);
   const uvsd = (lab as DrLab | null)?.uvsd;
   if (uvsd) {

@@ -37,6 +37,8 @@ export interface DrLabOptions {
   base?: string;
   /** Start servers.js in every real server (default true). */
   startServers?: boolean;
+  /** Build into this Lab (e.g. one a signal handler already knows about); default: a new Lab(base). */
+  lab?: Lab;
   /** Log progress lines through this function. */
   log?: (msg: string) => void;
 }
@@ -120,7 +122,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   const base = opts.base ?? 'uvs';
 
   await Lab.cleanupLeftovers(base);
-  const lab = new Lab(base);
+  const lab = opts.lab ?? new Lab(base);
   const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
   const socketPath = join(tmp, 'uvsd.sock');
   const servers: RealServer[] = [];

@@ -57,12 +57,10 @@ async function explain(t: TestContext, lab: DrLab): Promise<void> {
         t.diagnostic(`uvsd counters: ${JSON.stringify(st.counters)}`);
         t.diagnostic(`uvsd drops: ${JSON.stringify(st.drops)}`);
         const ln = await lab.uvsadm(['-Ln']);
-        t.diagnostic(`uvsadm -Ln:\n${ln.stdout}`);
+        diagnosticLines(t, 'uvsadm -Ln:', ln.stdout);
       }
-      const out = lab.uvsd.stdout().trim().split('\n').slice(-15).join('\n');
-      const err = lab.uvsd.stderr().trim().split('\n').slice(-15).join('\n');
-      if (out) t.diagnostic(`uvsd stdout (tail):\n${out}`);
-      if (err) t.diagnostic(`uvsd stderr (tail):\n${err}`);
+      diagnosticLines(t, 'uvsd stdout (tail):', lab.uvsd.stdout(), 15);
+      diagnosticLines(t, 'uvsd stderr (tail):', lab.uvsd.stderr(), 15);
     }
   } catch (e) {
     t.diagnostic(`could not collect uvsd state: ${String(e)}`);
@@ -72,4 +70,12 @@ async function explain(t: TestContext, lab: DrLab): Promise<void> {
 /** Sum of all values of a counter record. */
 export function sum(r: Record<string, number>): number {
   return Object.values(r).reduce((a, b) => a + b, 0);
+}
+
+/** A multi-line text as one diagnostic per line (TAP escapes newlines inside one). */
+export function diagnosticLines(t: TestContext, title: string, text: string, tail = 200): void {
+  const lines = text.replace(/\n$/, '').split('\n').slice(-tail);
+  if (lines.length === 1 && lines[0] === '') return;
+  t.diagnostic(title);
+  for (const l of lines) t.diagnostic(`  ${l}`);
 }
