@@ -1,0 +1,157 @@
+// A Datapath with no TAP: a capturing sink, an injectable clock, the control verbs, and helpers
+// to feed frames, learn neighbours and read counter deltas.
+import assert from 'node:assert/strict';
+import { Datapath, type FrameSink } from '../../src/datapath/pipeline.js';
+import { Control } from '../../src/control/model.js';
+import { parseIp, parseMac, prefixMask } from '../../src/datapath/addr.js';
+import { COUNTER_NAMES, DROP_NAMES } from '../../src/datapath/counters.js';
+import { arpFrame, frameDiff, toHex } from './frames.js';
+
+export const DIR_MAC = '02:00:00:00:00:01';
+export const DIR_IP = '10.0.0.1';
+export const ROUTER_MAC = '02:00:00:00:00:fe';
+export const VIP = '10.0.0.100';
+export const CLIENT = '192.0.2.10';
+export const RS = [
+  { ip: '10.0.0.11', mac: '02:00:00:00:00:11' },
+  { ip: '10.0.0.12', mac: '02:00:00:00:00:12' },
+  { ip: '10.0.0.13', mac: '02:00:00:00:00:13' },
+] as const;
+
+export const T0 = 1_000_000; // ms; far from zero so "before" times are representable
+
+export interface Sent {
+  frame: Buffer;
+  /** True when the frame was sent from the receive buffer (an rx frame forwarded or answered in place). */
+  fromRx: boolean;
+}
+
+export class CaptureSink implements FrameSink {
+  sent: Sent[] = [];
+  rxBuf: Buffer | undefined;
+  /** How many frames of each call to accept (for tx failure tests); undefined = all. */
+  accept: number | undefined;
+  send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
+    const n = this.accept === undefined ? count : Math.min(count, this.accept);
+    for (let i = 0; i < n; i++) {
+      this.sent.push({ frame: Buffer.from(buf.subarray(offs[i], offs[i] + lens[i])), fromRx: buf === this.rxBuf });
+    }
+    return n;
+  }
+  take(): Buffer[] {
+    const f = this.sent.map((s) => s.frame);
+    this.sent = [];
+    return f;
+  }
+}
+
+export interface Rig {
+  dp: Datapath;
+  ctl: Control;
+  sink: CaptureSink;
+  clock: { now: number };
+  /** Feed frames as one batch (copied into a fresh rx buffer with a 2048-byte stride). */
+  feed(...frames: Uint8Array[]): void;
+  /** Feed one batch and return what went out. */
+  run(...frames: Uint8Array[]): Buffer[];
+  advance(ms: number): void;
+  /** Feed an ARP reply from ip/mac to the director (teaches a tracked neighbour). */
+  learn(ipText: string, macText: string): void;
+  counters(): Record<string, number>;
+}
+
+export interface RigOpts {
+  connMax?: number;
+  addrs?: string[]; // "a.b.c.d/len"
+  destMax?: number;
+}
+
+export function rig(opts: RigOpts = {}): Rig {
+  const sink = new CaptureSink();
+  const clock = { now: T0 };
+  const addrs = (opts.addrs ?? [`${DIR_IP}/24`]).map((c) => {
+    const [a, l] = c.split('/');
+    return { ip: parseIp(a), mask: prefixMask(Number(l)) };
+  });
+  const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);
+  const ctl = new Control(dp, { tap: 't' });
+  const feed = (...frames: Uint8Array[]): void => {
+    const stride = 2048;
+    const buf = Buffer.alloc(Math.max(1, frames.length) * stride);
+    const lens = new Uint32Array(Math.max(1, frames.length));
+    frames.forEach((f, i) => {
+      if (f.length > stride) throw new Error('frame larger than the test stride');
+      buf.set(f, i * stride);
+      lens[i] = f.length;
+    });
+    sink.rxBuf = buf;
+    dp.processBatch(buf, stride, lens, frames.length);
+  };
+  return {
+    dp,
+    ctl,
+    sink,
+    clock,
+    feed,
+    run(...frames) {
+      sink.take();
+      feed(...frames);
+      return sink.take();
+    },
+    advance(ms) {
+      clock.now += ms;
+    },
+    learn(ipText, macText) {
+      feed(arpFrame({ ethDst: DIR_MAC, ethSrc: macText }, { op: 2, sha: macText, spa: ipText, tha: DIR_MAC, tpa: DIR_IP }));
+    },
+    counters() {
+      return flatCounters(dp);
+    },
+  };
+}
+
+export function flatCounters(dp: Datapath): Record<string, number> {
+  const o: Record<string, number> = {};
+  COUNTER_NAMES.forEach((n, i) => (o[n] = dp.counters.c[i]));
+  DROP_NAMES.forEach((n, i) => (o[`drop.${n}`] = dp.counters.d[i]));
+  return o;
+}
+
+export function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const k of Object.keys(after)) if (after[k] !== before[k]) d[k] = after[k] - (before[k] ?? 0);
+  return d;
+}
+
+export function sumDrops(c: Record<string, number>): number {
+  let s = 0;
+  for (const [k, v] of Object.entries(c)) if (k.startsWith('drop.')) s += v;
+  return s;
+}
+
+export function sumIgnored(c: Record<string, number>): number {
+  let s = 0;
+  for (const [k, v] of Object.entries(c)) if (k.startsWith('ignored_')) s += v;
+  return s;
+}
+
+/** Byte-exact frame comparison that prints both frames decoded field by field on mismatch. */
+export function assertFrame(actual: Uint8Array | undefined, expected: Uint8Array, what = 'frame'): void {
+  if (actual === undefined) assert.fail(`${what}: no frame was sent; expected:\n${frameDiff(new Uint8Array(0), expected)}`);
+  if (toHex(actual) !== toHex(expected)) assert.fail(`${what} differs:\n${frameDiff(actual, expected)}`);
+}
+
+/** The standard setup: TCP VIP:80 (and optionally UDP VIP:53) with DR destinations, all learned. */
+export function drRig(o: { sched?: string; weights?: number[]; udp?: boolean; learn?: boolean; connMax?: number } = {}): Rig {
+  const r = rig({ connMax: o.connMax });
+  const weights = o.weights ?? [1, 1];
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: o.sched ?? 'rr' });
+  if (o.udp) r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: o.sched ?? 'rr' });
+  weights.forEach((w, i) => {
+    r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
+    if (o.udp) r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: RS[i].ip, port: 53, fwd: 'dr', weight: w });
+  });
+  if (o.learn ?? true) weights.forEach((_w, i) => r.learn(RS[i].ip, RS[i].mac));
+  r.sink.take();
+  return r;
+}

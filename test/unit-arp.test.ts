@@ -1,0 +1,127 @@
+// ARP through the pipeline: replies in place for director addresses and VIPs, silence for
+// unknown addresses, probes and gratuitous ARP from the control verbs, neighbour learning and
+// the waiting queue.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arpFrame, BROADCAST, decode, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP } from './helpers/harness.js';
+
+const request = (tpa: string, pad = true) =>
+  arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC, pad }, { op: 1, sha: ROUTER_MAC, spa: '10.0.0.254', tpa });
+
+const reply = (spa: string) =>
+  arpFrame({ ethDst: ROUTER_MAC, ethSrc: DIR_MAC }, { op: 2, sha: DIR_MAC, spa, tha: ROUTER_MAC, tpa: '10.0.0.254' });
+
+test('ARP request for a director address is answered in place', () => {
+  const r = rig();
+  const before = r.counters();
+  const out = r.run(request(DIR_IP));
+  assert.equal(out.length, 1);
+  assertFrame(out[0], reply(DIR_IP), 'ARP reply');
+  assert.equal(r.sink.sent.length, 0);
+  const d = delta(before, r.counters());
+  assert.equal(d.arp_replies_sent, 1);
+  assert.equal(d.tx_frames, 1);
+});
+
+test('ARP request for a VIP is answered once the service exists, not before', () => {
+  const r = rig();
+  assert.equal(r.run(request(VIP)).length, 0, 'no service yet: the VIP is not ours');
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.sink.take();
+  const out = r.run(request(VIP));
+  assertFrame(out[0], reply(VIP), 'ARP reply for the VIP');
+  r.ctl.deleteService({ proto: 'tcp', addr: VIP, port: 80 });
+  assert.equal(r.run(request(VIP)).length, 0, 'service deleted: the VIP is no longer answered');
+});
+
+test('ARP request for an unknown address: no reply, counted ignored_arp', () => {
+  const r = rig();
+  const before = r.counters();
+  assert.equal(r.run(request('10.0.0.77')).length, 0);
+  const d = delta(before, r.counters());
+  assert.equal(d.ignored_arp, 1);
+  assert.equal(d.arp_replies_sent, undefined);
+  assert.equal(d.tx_frames, undefined);
+});
+
+test('gratuitous ARP (spa == tpa) for our own address is not answered', () => {
+  const r = rig();
+  const g = arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: DIR_IP, tpa: DIR_IP });
+  assert.equal(r.run(g).length, 0);
+});
+
+test('malformed ARP (short, wrong hlen) is counted arp_malformed', () => {
+  const r = rig();
+  const ok = request(DIR_IP, false);
+  const before = r.counters();
+  r.run(ok.subarray(0, 41));
+  const bad = Buffer.from(ok);
+  bad[14 + 4] = 8; // hardware length 8
+  r.run(bad);
+  assert.equal(delta(before, r.counters())['drop.arp_malformed'], 2);
+});
+
+test('addService announces the VIP with a gratuitous ARP; addDest probes with the director address as sender', () => {
+  const r = rig();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  const [g] = r.sink.take();
+  assertFrame(g, arpFrame({ ethDst: BROADCAST, ethSrc: DIR_MAC, pad: true }, { op: 1, sha: DIR_MAC, spa: VIP, tpa: VIP }), 'gratuitous ARP');
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  assert.equal(r.sink.take().length, 0, 'the VIP is already announced');
+  r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'dr' });
+  const [p] = r.sink.take();
+  // The sender must be the director address, never the VIP (real servers hold the VIP on lo).
+  assertFrame(p, arpFrame({ ethDst: BROADCAST, ethSrc: DIR_MAC, pad: true }, { op: 1, sha: DIR_MAC, spa: DIR_IP, tpa: RS[0].ip }), 'ARP probe');
+  assert.equal(r.counters().arp_requests_sent, 1);
+  assert.equal(r.counters().arp_gratuitous_sent, 1);
+});
+
+test('a neighbour learned from an ARP reply gets the frames queued for it, with its MAC', () => {
+  const r = drRig({ weights: [1], learn: false });
+  const syn = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN });
+  const b0 = r.counters();
+  assert.equal(r.run(syn).length, 0, 'unresolved: the SYN waits');
+  assert.equal(delta(b0, r.counters()).neigh_queued, 1);
+  const out = r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
+  assert.equal(out.length, 1, `expected the queued SYN, got:\n${out.map(decode).join('\n--\n')}`);
+  assertFrame(out[0], tcpFrame({ ethDst: RS[0].mac, ethSrc: DIR_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }), 'flushed SYN');
+  // Later frames go straight out.
+  const ack = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.ACK });
+  assert.equal(r.run(ack).length, 1);
+});
+
+test('queued frames are dropped (neigh_unresolved) when nobody answers within 3 s, and re-probed meanwhile', () => {
+  const r = drRig({ weights: [1], learn: false });
+  const syn = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 40001, dport: 80, flags: TCP_FLAGS.SYN });
+  r.run(syn);
+  const b0 = r.counters();
+  r.advance(1500);
+  r.dp.tick();
+  const probes = r.sink.take();
+  assert.equal(probes.length, 1, 're-probe after the probe interval');
+  r.advance(2000);
+  r.dp.tick();
+  assert.equal(delta(b0, r.counters())['drop.neigh_unresolved'], 1);
+  // A late reply finds nothing to flush.
+  r.sink.take();
+  assert.equal(r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP })).length, 0);
+});
+
+test('ARP from an unknown sender does not create a neighbour entry', () => {
+  const r = rig();
+  r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: '02:00:00:00:00:99' }, { op: 2, sha: '02:00:00:00:00:99', spa: '10.0.0.99', tha: DIR_MAC, tpa: DIR_IP }));
+  assert.equal(r.dp.neigh.find(0x0a000063), -1);
+});
+
+// Every received frame must be accounted for (a tx, a counted drop, or an ignored_* counter).
+// An ARP reply that only refreshes a tracked neighbour increments none of them.
+test('an ARP reply from a tracked neighbour is accounted for in the counters', () => {
+  const r = drRig({ weights: [1] }); // RS[0] is tracked and already learned
+  const before = r.counters();
+  const out = r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
+  const d = delta(before, r.counters());
+  assert.equal(d.rx_frames, 1);
+  const outcomes = out.length + sumDrops(d) + sumIgnored(d);
+  assert.equal(outcomes, 1, `ARP reply from a neighbour left no trace besides rx_frames: ${JSON.stringify(d)}`);
+});

@@ -1,0 +1,232 @@
+// Schedulers: exact sequences against REFERENCE.md's formulas (rr, wrr, wlc), directly on a
+// DestTable and through the control verbs + pipeline.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DestTable } from '../src/datapath/dests.js';
+import { getScheduler, registerScheduler, schedulerNames, type Flow, type Scheduler, type SchedService } from '../src/sched/index.js';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
+
+const FLOW: Flow = { saddr: 1, sport: 2, daddr: 3, dport: 4 };
+const NAMES = 'ABCDEFGH';
+
+function setup(name: string, weights: number[]): { s: Scheduler; svc: SchedService; dt: DestTable; pick: (n: number) => string } {
+  const s = getScheduler(name);
+  assert.ok(s, `scheduler ${name} registered`);
+  const dt = new DestTable(16);
+  const svc: SchedService = { dests: [], sched: undefined };
+  s.init?.(svc, dt);
+  weights.forEach((w, i) => {
+    svc.dests.push(dt.alloc(0x0a00000b + i, 80, 0, w));
+    s.update?.(svc, dt);
+  });
+  const pick = (n: number): string => {
+    let out = '';
+    for (let i = 0; i < n; i++) {
+      const d = s.schedule(svc, dt, FLOW);
+      out += d < 0 ? '-' : NAMES[svc.dests.indexOf(d)];
+    }
+    return out;
+  };
+  return { s, svc, dt, pick };
+}
+
+test('registry: rr, wrr, wlc registered; duplicates refused', () => {
+  for (const n of ['rr', 'wrr', 'wlc']) assert.ok(schedulerNames().includes(n));
+  assert.throws(() => registerScheduler({ name: 'rr', schedule: () => -1 }), /already registered/);
+});
+
+test('rr: circular order', () => {
+  assert.equal(setup('rr', [1, 1, 1]).pick(7), 'ABCABCA');
+});
+
+test('rr: weight 0 destinations are skipped; all weight 0 gives none', () => {
+  const { pick, dt, svc } = setup('rr', [1, 0, 5, 0]);
+  assert.equal(pick(6), 'ACACAC');
+  dt.weight[svc.dests[0]] = 0;
+  dt.weight[svc.dests[2]] = 0;
+  assert.equal(pick(2), '--');
+  dt.weight[svc.dests[3]] = 2;
+  assert.equal(pick(3), 'DDD');
+});
+
+test('rr: continues after the last one chosen when a weight changes', () => {
+  const { pick, dt, svc, s } = setup('rr', [1, 1, 1]);
+  assert.equal(pick(2), 'AB');
+  dt.weight[svc.dests[2]] = 0;
+  s.update?.(svc, dt);
+  assert.equal(pick(3), 'ABA');
+});
+
+test('wrr: weights 4,3,2 give A A B A B C A B C for 3 cycles', () => {
+  assert.equal(setup('wrr', [4, 3, 2]).pick(27), 'AABABCABC'.repeat(3));
+});
+
+/** REFERENCE.md's wrr rule, written out independently. */
+function wrrReference(weights: number[], n: number): string {
+  const g = (a: number, b: number): number => (b === 0 ? a : g(b, a % b));
+  const live = weights.filter((w) => w > 0);
+  if (live.length === 0) return '-'.repeat(n);
+  const mw = Math.max(...live);
+  const di = live.reduce(g);
+  let i = -1;
+  let cw = 0;
+  let out = '';
+  while (out.length < n) {
+    i = (i + 1) % weights.length;
+    if (i === 0) {
+      cw -= di;
+      if (cw <= 0) cw = mw;
+    }
+    if (weights[i] > 0 && weights[i] >= cw) out += NAMES[i];
+  }
+  return out;
+}
+
+test('wrr: matches the reference formula for random weights (gcd stepping, weight 0 skipped)', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 6 }), (weights) => {
+      const total = weights.reduce((a, b) => a + b, 0);
+      const n = Math.max(3, 2 * total);
+      assert.equal(setup('wrr', weights).pick(n), wrrReference(weights, n), `weights ${weights}`);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('wrr: each destination gets exactly its weight share per cycle', () => {
+  const seq = setup('wrr', [6, 4, 2]).pick(12 * 5);
+  for (const [k, w] of [['A', 6], ['B', 4], ['C', 2]] as const) assert.equal([...seq].filter((c) => c === k).length, w * 5);
+  assert.equal(setup('wrr', [6, 4, 2]).pick(6), 'AABABC', 'gcd 2: cw 6, 4, 2');
+});
+
+test('wrr: after a weight change the walk restarts from the head with the new weights', () => {
+  const { pick, dt, svc, s } = setup('wrr', [4, 3, 2]);
+  assert.equal(pick(4), 'AABA');
+  dt.weight[svc.dests[1]] = 0; // B drained: weights 4,0,2 → gcd 2, cw 4, 2
+  s.update?.(svc, dt);
+  assert.equal(pick(9), 'AACAACAAC');
+  dt.weight[svc.dests[1]] = 1; // 4,1,2
+  s.update?.(svc, dt);
+  assert.equal(pick(14), wrrReference([4, 1, 2], 14));
+  assert.equal(pick(7 * 2), wrrReference([4, 1, 2], 14 + 14).slice(14));
+});
+
+test('wrr: no destination with weight > 0 gives none', () => {
+  assert.equal(setup('wrr', [0, 0]).pick(3), '---');
+  assert.equal(setup('wrr', []).pick(1), '-');
+});
+
+test('wlc: minimum overhead/weight with overhead = 256*active + inactive', () => {
+  const { s, svc, dt } = setup('wlc', [1, 2, 3]);
+  const [a, b, c] = svc.dests;
+  dt.active[a] = 1; // 256 / 1 = 256
+  dt.active[b] = 1; dt.inactive[b] = 200; // 456 / 2 = 228
+  dt.active[c] = 2; // 512 / 3 ≈ 170.7
+  assert.equal(s.schedule(svc, dt, FLOW), c);
+  dt.inactive[c] = 200; // 712 / 3 ≈ 237.3
+  assert.equal(s.schedule(svc, dt, FLOW), b);
+  dt.weight[b] = 0; // not eligible
+  assert.equal(s.schedule(svc, dt, FLOW), c);
+});
+
+test('wlc: ties go to the first in list order', () => {
+  const { s, svc, dt } = setup('wlc', [2, 1, 4]);
+  const [a, b, c] = svc.dests;
+  dt.inactive[a] = 2; dt.inactive[b] = 1; dt.inactive[c] = 4; // all ratio 1
+  assert.equal(s.schedule(svc, dt, FLOW), a);
+  dt.weight[a] = 0;
+  assert.equal(s.schedule(svc, dt, FLOW), b);
+  assert.equal(setup('wlc', [1, 1, 1]).pick(1), 'A', 'all idle: the first');
+  assert.equal(setup('wlc', [0, 0]).pick(1), '-');
+});
+
+test('wlc: matches a brute-force reference while connections accumulate', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ w: fc.integer({ min: 0, max: 5 }), a: fc.nat(4), i: fc.nat(600) }), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.boolean(), { maxLength: 30 }),
+      (ds, asActive) => {
+        const { s, svc, dt } = setup('wlc', ds.map((d) => d.w));
+        svc.dests.forEach((d, k) => { dt.active[d] = ds[k].a; dt.inactive[d] = ds[k].i; });
+        for (const act of asActive) {
+          let best = -1;
+          for (let k = 0; k < svc.dests.length; k++) {
+            const d = svc.dests[k];
+            if (dt.weight[d] <= 0) continue;
+            const oh = (x: number) => dt.active[x] * 256 + dt.inactive[x];
+            if (best < 0 || oh(d) / dt.weight[d] < oh(best) / dt.weight[best]) best = d;
+          }
+          const got = s.schedule(svc, dt, FLOW);
+          assert.equal(got, best);
+          if (got >= 0) (act ? dt.active : dt.inactive)[got]++;
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+// ---- through the control verbs and the pipeline --------------------------------------------
+
+function destOf(frame: Buffer): string {
+  const m = [...frame.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const i = RS.findIndex((x) => x.mac === m);
+  return i < 0 ? '?' : NAMES[i];
+}
+
+test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN', () => {
+  const r = drRig({ sched: 'wrr', weights: [4, 3, 2] });
+  let port = 30000;
+  const syns = (n: number): string => {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
+      s += out.length === 1 ? destOf(out[0]) : '-';
+    }
+    return s;
+  };
+  assert.equal(syns(18), 'AABABCABC'.repeat(2));
+  r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, weight: 1 });
+  assert.equal(syns(12), wrrReference([1, 3, 2], 12));
+});
+
+test('pipeline: wlc default scheduler spreads by connection counts', () => {
+  const r = drRig({ sched: 'wlc', weights: [1, 2] });
+  let port = 31000;
+  let s = '';
+  for (let i = 0; i < 6; i++) {
+    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
+    s += destOf(out[0]);
+  }
+  // inactive counts (A/1 vs B/2): 0,0→A; 1,0→B; 1,1→B; 1,2→A(tie→first); 2,2→B; 2,3→B
+  assert.equal(s, 'ABBABB');
+});
+
+// REFERENCE.md: rr picks "the next destination in circular order after the last one chosen".
+// The kernel keeps a pointer to the last chosen destination (and moves it to the previous entry
+// when that destination is deleted), so deleting another server does not repeat or skip anyone.
+test('pipeline: rr after deleting an earlier destination continues after the last one chosen', () => {
+  const r = drRig({ sched: 'rr', weights: [1, 1, 1] });
+  let port = 32000;
+  const next = (): string => {
+    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
+    return out.length === 1 ? destOf(out[0]) : '-';
+  };
+  assert.equal(next() + next(), 'AB');
+  r.ctl.deleteDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80 });
+  assert.equal(next() + next() + next(), 'CBC', 'after B comes C, then B, C');
+});
+
+test('pipeline: rr after deleting the last chosen destination continues with its successor', () => {
+  const r = drRig({ sched: 'rr', weights: [1, 1, 1] });
+  let port = 33000;
+  const next = (): string => {
+    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
+    return out.length === 1 ? destOf(out[0]) : '-';
+  };
+  assert.equal(next() + next(), 'AB');
+  r.ctl.deleteDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1].ip, port: 80 });
+  assert.equal(next() + next() + next(), 'CAC', 'B was last: its successor C comes next');
+});
