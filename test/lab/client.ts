@@ -18,6 +18,13 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import { requireLabNamespace } from './guard.js';
+
+requireLabNamespace('client.js');
+
+// `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
+// do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
+if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
 
 const { values } = parseArgs({
   options: {

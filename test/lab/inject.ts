@@ -1,5 +1,5 @@
 // Fuzz frame injector, run inside a client namespace: writes N random and malformed frames into
-// the bridge through an AF_PACKET socket on --if (eth0). Reproducible: a seeded PRNG drives
+// the bridge through an AF_PACKET socket on --if. Reproducible: a seeded PRNG drives
 // every choice, so the same --seed sends the same frames.
 //
 //   node inject.js --if eth0 --count 10000 --seed 1 [--dst-mac 02:00:00:00:00:01]
@@ -12,10 +12,17 @@
 // Prints one JSON line: {"attempted":n,"written":n,"byKind":{...}}.
 import { parseArgs } from 'node:util';
 import { native } from '../../src/datapath/port.js';
+import { requireLabNamespace } from './guard.js';
+
+requireLabNamespace('inject.js');
+
+// `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
+// do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
+if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
 
 const { values } = parseArgs({
   options: {
-    if: { type: 'string', default: 'eth0' },
+    if: { type: 'string' },
     count: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
     'dst-mac': { type: 'string', default: '02:00:00:00:00:01' },
@@ -320,7 +327,11 @@ async function main(): Promise<void> {
   const count = Math.max(0, Math.min(10_000_000, Number(values.count)));
   const batch = Math.max(1, Math.min(1024, Number(values.batch)));
   const paceMs = Math.max(0, Number(values['pace-ms']));
-  const info = native.openPacket(values.if!);
+  if (values.if === undefined) {
+    process.stderr.write('inject.js: --if <interface inside the lab namespace> is required\n');
+    process.exit(2);
+  }
+  const info = native.openPacket(values.if);
   const srcMac = macBytes(info.mac);
   const buf = Buffer.alloc(batch * 1514);
   const offs = new Uint32Array(batch);

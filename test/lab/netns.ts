@@ -73,6 +73,16 @@ export interface HostIfOptions {
 
 const IFNAMSIZ_MAX = 15;
 
+/**
+ * The environment for lab children: ours without NODE_TEST_CONTEXT, which the node:test runner
+ * sets for test files and which would make Node scripts behave as test children.
+ */
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const e = { ...env };
+  delete e['NODE_TEST_CONTEXT'];
+  return e;
+}
+
 function run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -83,7 +93,7 @@ function run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
         killSignal: 'SIGKILL',
         maxBuffer: 64 * 1024 * 1024,
         cwd: opts.cwd,
-        env: opts.env,
+        env: childEnv(opts.env),
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
@@ -211,7 +221,7 @@ export class Lab {
     const full = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
     const child = spawnChild(full[0]!, full.slice(1), {
       cwd: opts.cwd,
-      env: opts.env,
+      env: childEnv(opts.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const capture = opts.capture ?? true;
