@@ -20,11 +20,11 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { requireLabNamespace } from './guard.js';
 
-requireLabNamespace('client.js');
-
 // `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
 // do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
 if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
+
+requireLabNamespace('client.js');
 
 const { values } = parseArgs({
   options: {

@@ -14,11 +14,11 @@ import { parseArgs } from 'node:util';
 import { native } from '../../src/datapath/port.js';
 import { requireLabNamespace } from './guard.js';
 
-requireLabNamespace('inject.js');
-
 // `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
 // do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
 if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
+
+requireLabNamespace('inject.js');
 
 const { values } = parseArgs({
   options: {
