@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<void> {
     } catch {
       // already gone
     }
-    log.info({ signal, counters: dp.counters.snapshot() }, 'uvsd stopped');
+    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -225,7 +225,9 @@ export class Control {
     if (d < 0) throw new UvsError('DEST_NOT_FOUND');
     // Like IPVS with expire_nodest_conn=1: the server's connections go with it.
     this.dp.expireDest(d);
-    svc.dests.splice(svc.dests.indexOf(d), 1);
+    const index = svc.dests.indexOf(d);
+    svc.scheduler.delDest?.(svc, this.dp.dt, index);
+    svc.dests.splice(index, 1);
     this.dp.dt.release(d);
     svc.scheduler.update?.(svc, this.dp.dt);
     return null;

@@ -209,6 +209,12 @@ export class ConnTable {
     this.unlinkNode(e * 2 + 1, this.hash(p, this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
   }
 
+  /** Move an entry to the wheel slot of its current expiry (after the expiry moved earlier). */
+  reslot(e: number): void {
+    this.unlinkWheel(e);
+    this.slot(e, this.expires[e]);
+  }
+
   /** Expire an entry right away (deleted destination, flush): hook, unhash, free. */
   expireNow(e: number): void {
     if ((this.flags[e] & F_ALIVE) === 0) return;

@@ -11,6 +11,7 @@ export const COUNTER_NAMES = [
   'arp_replies_sent',
   'arp_requests_sent',
   'arp_gratuitous_sent',
+  'arp_neigh_updates',
   'icmp_echo_replies',
   'conns_created',
   'conns_expired',

@@ -133,13 +133,15 @@ export class Datapath implements Output {
     this.flush();
   }
 
+  /** Queue a frame of the receive buffer for transmission at the end of the batch. */
+  private emit(off: number, len: number): void {
+    if (!this.tx.push(off, len)) this.counters.d[D.tx_failed]++;
+  }
+
   private flush(): void {
     this.flushBatch(this.tx);
     this.flushBatch(this.gen);
     this.genOff = 0;
-    if (this.qtx.count > 0) {
-      this.flushBatch(this.qtx);
-    }
   }
 
   private flushBatch(b: TxBatch): void {
@@ -205,10 +207,10 @@ export class Datapath implements Output {
       wr32(buf, a + 14, tpa); // spa = the asked address
       copyMac(buf, off, buf, a + 18); // eth dst = requester
       copyMac(buf, off + 6, this.mac, 0);
-      this.tx.push(off, ETH_HLEN + 28);
+      this.emit(off, ETH_HLEN + 28);
       this.counters.c[C.arp_replies_sent]++;
-    } else if (n < 0) {
-      this.counters.c[C.ignored_arp]++;
+    } else {
+      this.counters.c[n >= 0 ? C.arp_neigh_updates : C.ignored_arp]++;
     }
   }
 
@@ -287,7 +289,7 @@ export class Datapath implements Output {
     wr16(buf, l4 + 2, csumReplace16(rd16(buf, l4 + 2), 0x0800, 0x0000));
     copyMac(buf, off, buf, off + 6);
     copyMac(buf, off + 6, this.mac, 0);
-    this.tx.push(off, flen);
+    this.emit(off, flen);
     this.counters.c[C.icmp_echo_replies]++;
   }
 
@@ -310,8 +312,11 @@ export class Datapath implements Output {
         this.counters.d[D.no_conn]++;
         return;
       }
+      const was = ct.state[e];
       if (proto === PROTO_TCP) this.tcpTransition(e, tcpFlags, (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
       ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
+      // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
+      if (ct.state[e] !== was) ct.reslot(e);
     } else {
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
       if (e < 0) return;
@@ -442,7 +447,7 @@ export class Datapath implements Output {
     if (nb.usable(n)) {
       copyMac(buf, off, nb.mac, n * 6);
       copyMac(buf, off + 6, this.mac, 0);
-      if (!this.tx.push(off, len)) this.counters.d[D.tx_failed]++;
+      this.emit(off, len);
       if (nb.stale(n, this.now)) this.probe(n);
       return;
     }
@@ -496,6 +501,10 @@ export class Datapath implements Output {
     return true;
   }
 
+  /**
+   * A neighbour just resolved: send its waiting frames now, ahead of the rest of the batch, and
+   * only then free their slots (a later frame of this batch may reuse them).
+   */
   private flushNeighQueue(n: number): void {
     const nb = this.neigh;
     if (nb.queued[n] === 0) return;
@@ -505,8 +514,9 @@ export class Datapath implements Output {
       copyMac(nb.qbuf, o, nb.mac, n * 6);
       copyMac(nb.qbuf, o + 6, this.mac, 0);
       this.qtx.push(o, nb.qlen[s]);
-      nb.release(s);
     }
+    this.flushBatch(this.qtx);
+    for (let s = 0; s < nb.qowner.length; s++) if (nb.qowner[s] === n) nb.release(s);
   }
 
   // ---- timers (called every TICK_MS by the daemon) ------------------------------------------

@@ -12,6 +12,12 @@ export const rr: Scheduler = {
   init(svc: SchedService) {
     svc.sched = { last: -1 } satisfies RrState;
   },
+  // Like ip_vs_rr_del_dest: removing the last choice steps the pointer back to its
+  // predecessor, and removing one before it keeps the pointer on the same destination.
+  delDest(svc: SchedService, _dt: DestTable, index: number) {
+    const st = svc.sched as RrState;
+    if (index <= st.last) st.last--;
+  },
   update(svc: SchedService) {
     const st = svc.sched as RrState;
     if (st.last >= svc.dests.length) st.last = -1;

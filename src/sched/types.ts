@@ -23,6 +23,8 @@ export interface Scheduler {
   readonly name: string;
   /** Called when the service is created or switches to this scheduler. */
   init?(svc: SchedService, dt: DestTable): void;
+  /** Called just before the destination at `index` of svc.dests is removed (then update runs). */
+  delDest?(svc: SchedService, dt: DestTable, index: number): void;
   /** Called after destinations were added, removed, or re-weighted. */
   update?(svc: SchedService, dt: DestTable): void;
   /** A destination slot, or -1 when no destination is available. Must not allocate. */

@@ -129,9 +129,10 @@ export function sumDrops(c: Record<string, number>): number {
   return s;
 }
 
+/** Frames consumed without output or drop: ignored_* and ARP that only refreshed a neighbour. */
 export function sumIgnored(c: Record<string, number>): number {
   let s = 0;
-  for (const [k, v] of Object.entries(c)) if (k.startsWith('ignored_')) s += v;
+  for (const [k, v] of Object.entries(c)) if (k.startsWith('ignored_') || k === 'arp_neigh_updates') s += v;
   return s;
 }
 
