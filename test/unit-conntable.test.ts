@@ -15,12 +15,12 @@ const D1 = 0x0a00000b; // 10.0.0.11
 const L = 0x0a000005; // a FULLNAT-style local address
 
 function add(ct: ConnTable, cport: number, exp: number, proto = TCP): number {
-  return ct.insert(proto, C, cport, V, 80, D1, 8080, C, cport, exp);
+  return ct.insert(proto, C, cport, V, 80, D1, 8080, C, cport, exp, true);
 }
 
 test('insert + lookup in both directions; wrong proto/port/direction miss', () => {
   const ct = new ConnTable(8, 0, 1);
-  const e = ct.insert(TCP, C, 1000, V, 80, D1, 8080, L, 2000, 100);
+  const e = ct.insert(TCP, C, 1000, V, 80, D1, 8080, L, 2000, 100, true);
   assert.ok(e >= 0);
   assert.equal(ct.count, 1);
   assert.equal(ct.lookup(TCP, C, 1000, V, 80), e * 2 + DIR_IN);
@@ -38,11 +38,23 @@ test('insert + lookup in both directions; wrong proto/port/direction miss', () =
   assert.ok(ct.isAlive(e));
 });
 
+test('DR-style entries (hashOut=false) are found inbound only and leave the hash cleanly', () => {
+  const ct = new ConnTable(4, 0, 3);
+  const e = ct.insert(TCP, C, 1000, V, 80, D1, 80, C, 1000, 100, false);
+  assert.equal(ct.lookup(TCP, C, 1000, V, 80), e * 2 + DIR_IN);
+  assert.equal(ct.lookup(TCP, D1, 80, C, 1000), -1, 'no OUT tuple in the hash');
+  const f = ct.insert(TCP, C, 1001, V, 80, D1, 80, C, 1001, 100, true);
+  ct.expireNow(e);
+  assert.equal(ct.lookup(TCP, C, 1000, V, 80), -1);
+  assert.equal(ct.lookup(TCP, D1, 80, C, 1001), f * 2 + DIR_OUT, 'the other entry is untouched');
+  assert.equal(ct.count, 1);
+});
+
 test('many entries in a small bucket array all stay findable (chaining)', () => {
   const ct = new ConnTable(512, 0, 7);
   const es: number[] = [];
   for (let p = 0; p < 512; p++) es.push(add(ct, 10000 + p, 50));
-  assert.equal(ct.insert(TCP, C, 1, V, 80, D1, 80, C, 1, 50), -1, 'full');
+  assert.equal(ct.insert(TCP, C, 1, V, 80, D1, 80, C, 1, 50, true), -1, 'full');
   for (let p = 0; p < 512; p++) {
     assert.equal(ct.lookup(TCP, C, 10000 + p, V, 80), es[p] * 2);
     assert.equal(ct.lookup(TCP, D1, 8080, C, 10000 + p), es[p] * 2 + 1);

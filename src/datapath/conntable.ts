@@ -12,6 +12,7 @@ export const DIR_OUT = 1;
 export const F_ALIVE = 1;
 export const F_INACTIVE = 2; // counted in the destination's inactive connections
 export const F_NOOUTPUT = 4; // DR/TUN: the director never sees the server's packets
+export const F_HASHED_OUT = 8; // the OUT tuple is in the hash (only methods whose replies come back)
 
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
@@ -58,6 +59,8 @@ export class ConnTable {
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
   private readonly next: Int32Array; // node → node
+  /** node → its full 32-bit tuple hash: a chain walk compares this first, one cache line per node. */
+  private readonly nhash: Uint32Array;
   private readonly wnext: Int32Array; // entry → entry in the wheel slot (or free list)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
   private readonly wheel: Int32Array;
@@ -90,6 +93,7 @@ export class ConnTable {
     this.expires = new Uint32Array(max);
     this.head = new Int32Array(this.buckets).fill(-1);
     this.next = new Int32Array(max * 2).fill(-1);
+    this.nhash = new Uint32Array(max * 2);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
@@ -101,20 +105,22 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
+  /** Full 32-bit hash of a tuple; the bucket is its low bits. */
   private hash(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
-    return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed) & this.mask;
+    return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed);
   }
 
   /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
-    let n = this.head[this.hash(proto, saddr, sport, daddr, dport)];
+    const h = this.hash(proto, saddr, sport, daddr, dport);
+    let n = this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
-      if (this.proto[e] === proto) {
+      if (this.nhash[n] === h && this.proto[e] === proto) {
         if ((n & 1) === DIR_IN) {
           if (this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
         } else if (this.daddr[e] === saddr && this.dport[e] === sport && this.laddr[e] === daddr && this.lport[e] === dport) {
@@ -128,11 +134,12 @@ export class ConnTable {
 
   /**
    * Insert a flow; returns the entry index or -1 when the table is full. The caller fills
-   * state/fwd/dest/svc/flags afterwards (they are reset here).
+   * state/fwd/dest/svc afterwards (they are reset here). `hashOut` also makes the server→client
+   * tuple findable; DR and TUN never see that direction, so they skip it (IPVS hashes once too).
    */
   insert(
     proto: number, caddr: number, cport: number, vaddr: number, vport: number,
-    daddr: number, dport: number, laddr: number, lport: number, expiresTick: number,
+    daddr: number, dport: number, laddr: number, lport: number, expiresTick: number, hashOut: boolean,
   ): number {
     const e = this.freeHead;
     if (e < 0) return -1;
@@ -147,16 +154,12 @@ export class ConnTable {
     this.laddr[e] = laddr;
     this.lport[e] = lport;
     this.state[e] = 0;
-    this.flags[e] = F_ALIVE;
+    this.flags[e] = hashOut ? F_ALIVE | F_HASHED_OUT : F_ALIVE;
     this.fwd[e] = 0;
     this.dest[e] = -1;
     this.svc[e] = -1;
-    const hi = this.hash(proto, caddr, cport, vaddr, vport);
-    this.next[e * 2] = this.head[hi];
-    this.head[hi] = e * 2;
-    const ho = this.hash(proto, daddr, dport, laddr, lport);
-    this.next[e * 2 + 1] = this.head[ho];
-    this.head[ho] = e * 2 + 1;
+    this.link2(e * 2, this.hash(proto, caddr, cport, vaddr, vport));
+    if (hashOut) this.link2(e * 2 + 1, this.hash(proto, daddr, dport, laddr, lport));
     this.expires[e] = expiresTick;
     this.slot(e, expiresTick);
     this.count++;
@@ -186,6 +189,13 @@ export class ConnTable {
     if (n >= 0) this.wprev[n] = p;
   }
 
+  private link2(n: number, h: number): void {
+    const b = h & this.mask;
+    this.nhash[n] = h;
+    this.next[n] = this.head[b];
+    this.head[b] = n;
+  }
+
   private unlinkNode(n: number, bucket: number): void {
     let p = this.head[bucket];
     if (p === n) {
@@ -204,9 +214,8 @@ export class ConnTable {
 
   /** Remove an entry from the hash now; it is freed when the wheel reaches it. */
   private unhash(e: number): void {
-    const p = this.proto[e];
-    this.unlinkNode(e * 2, this.hash(p, this.caddr[e], this.cport[e], this.vaddr[e], this.vport[e]));
-    this.unlinkNode(e * 2 + 1, this.hash(p, this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
+    this.unlinkNode(e * 2, this.nhash[e * 2] & this.mask);
+    if ((this.flags[e] & F_HASHED_OUT) !== 0) this.unlinkNode(e * 2 + 1, this.nhash[e * 2 + 1] & this.mask);
   }
 
   /** Move an entry to the wheel slot of its current expiry (after the expiry moved earlier). */

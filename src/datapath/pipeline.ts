@@ -356,17 +356,18 @@ export class Datapath implements Output {
     const ct = this.ct;
     const rip = this.dt.addr[dest];
     const rport = this.dt.port[dest];
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[S_NONE]);
+    const fwd = this.dt.fwd[dest];
+    const noOutput = (FORWARDERS[fwd] as NonNullable<(typeof FORWARDERS)[number]>).noOutput;
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[S_NONE], !noOutput);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
     }
-    const fwd = this.dt.fwd[dest];
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
     ct.svc[e] = sid;
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
-    ct.flags[e] |= F_INACTIVE | ((FORWARDERS[fwd] as NonNullable<(typeof FORWARDERS)[number]>).noOutput ? F_NOOUTPUT : 0);
+    ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.inactive[dest]++;
     this.dt.conns[dest]++;
     this.counters.c[C.conns_created]++;
