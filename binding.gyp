@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/batch.cc",
         "native/iface.cc",
+        "native/mem.cc",
         "native/rx.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -76,5 +76,6 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value RxStart(const Napi::CallbackInfo& info);
+Napi::Value AdviseHugepages(const Napi::CallbackInfo& info);
 
 }  // namespace uvs

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
 import { Datapath, type LinkAddr } from '../datapath/pipeline.js';
-import { Port } from '../datapath/port.js';
+import { Port, native } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -103,7 +103,10 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
     process.exit(2);
   }
-  const dp = new Datapath({ mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch }, port);
+  const dp = new Datapath(
+    { mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, advise: (a) => native.adviseHugepages(a) },
+    port,
+  );
   const control = new Control(dp, { tap: port.name });
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   let server;

@@ -70,7 +70,14 @@ export class ConnTable {
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
 
-  constructor(max: number, nowTick: number, seed = (Math.random() * 0x100000000) >>> 0) {
+  /**
+   * `advise` is offered every large array before it is first written (uvsd passes the addon's
+   * adviseHugepages: random lookups over these arrays are TLB-bound).
+   */
+  constructor(
+    max: number, nowTick: number, seed = (Math.random() * 0x100000000) >>> 0,
+    advise: (a: ArrayBufferView) => void = () => {},
+  ) {
     if (!Number.isInteger(max) || max < 1 || max > 1 << 26) throw new RangeError(`conn-max out of range: ${max}`);
     this.max = max;
     this.buckets = nextPow2(max);
@@ -91,11 +98,18 @@ export class ConnTable {
     this.dest = new Int32Array(max);
     this.svc = new Int32Array(max);
     this.expires = new Uint32Array(max);
-    this.head = new Int32Array(this.buckets).fill(-1);
-    this.next = new Int32Array(max * 2).fill(-1);
+    this.head = new Int32Array(this.buckets);
+    this.next = new Int32Array(max * 2);
     this.nhash = new Uint32Array(max * 2);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
+    for (const a of [
+      this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
+      this.state, this.flags, this.fwd, this.dest, this.svc, this.expires, this.head, this.next, this.nhash,
+      this.wnext, this.wprev,
+    ]) advise(a);
+    this.head.fill(-1);
+    this.next.fill(-1);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
     for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
     this.wnext[max - 1] = -1;

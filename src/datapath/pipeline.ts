@@ -47,6 +47,8 @@ export interface DatapathOptions {
   destMax?: number;
   /** Most frames in one receive batch (the size of the tx batch arrays). */
   batch?: number;
+  /** Memory advice for the connection table's large arrays (see ConnTable). */
+  advise?: (a: ArrayBufferView) => void;
 }
 
 const TX_BATCH_EXTRA = 64; // room for generated frames (ARP, probes) within one batch
@@ -106,7 +108,7 @@ export class Datapath implements Output {
     this.clock = clock;
     this.now = clock();
     this.nowTick = Math.floor(this.now / TICK_MS);
-    this.ct = new ConnTable(opts.connMax, this.nowTick);
+    this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096);
     const batch = opts.batch ?? 64;
@@ -358,7 +360,12 @@ export class Datapath implements Output {
     const rport = this.dt.port[dest];
     const fwd = this.dt.fwd[dest];
     const noOutput = (FORWARDERS[fwd] as NonNullable<(typeof FORWARDERS)[number]>).noOutput;
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[S_NONE], !noOutput);
+    // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
+    // entry stays inactive), so the entry is slotted at its real expiry right away.
+    const state = proto === PROTO_TCP
+      ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
+      : S_UDP;
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
@@ -371,13 +378,7 @@ export class Datapath implements Output {
     this.dt.inactive[dest]++;
     this.dt.conns[dest]++;
     this.counters.c[C.conns_created]++;
-    if (proto === PROTO_TCP) {
-      ct.state[e] = S_NONE;
-      this.tcpTransition(e, tcpFlags, (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
-    } else {
-      ct.state[e] = S_UDP;
-    }
-    ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
+    ct.state[e] = state;
     return e;
   }
 

@@ -48,6 +48,8 @@ export interface Native {
     onBatch: (count: number) => void): RxHandle;
   close(fd: number): void;
   ifaceInfo(name: string): IfaceInfo | null;
+  /** madvise(MADV_HUGEPAGE) over the 2 MiB-aligned part of a typed array; returns bytes advised. */
+  adviseHugepages(view: ArrayBufferView): number;
 }
 
 // Compiled to dist/src/datapath/port.js, so the repo root is three levels up.
