@@ -62,6 +62,15 @@ test('fuzz: 10,000 random/truncated frames leave uvsd alive, forwarding, and cou
     assert.equal(r.errors, 0, `service stopped forwarding after the fuzz: ${r.errorSamples.join('; ')}`);
     assert.equal((r.counts['rs1'] ?? 0) + (r.counts['rs2'] ?? 0), 6);
 
+    // The operator's view of the same numbers: uvsadm --status prints every drop reason.
+    const st = await lab.uvsadm(['--status']);
+    assert.equal(st.code, 0, `uvsadm --status: ${st.stderr}`);
+    for (const [k, v] of Object.entries(after.drops)) {
+      assert.match(st.stdout, new RegExp(`^drop_${k} (\\d+)$`, 'm'), `--status lacks drop_${k}`);
+      const shown = Number(new RegExp(`^drop_${k} (\\d+)$`, 'm').exec(st.stdout)?.[1]);
+      assert.ok(shown >= v, `--status drop_${k} ${shown} is behind status() ${v}`);
+    }
+
     assert.ok(dropped > 0, 'no drop counter moved although thousands of malformed frames were addressed to uvsd');
     // Most injected kinds are malformed by construction; expect well over a thousand counted drops.
     assert.ok(dropped >= 1000, `only ${dropped} drops counted for ${report.written} malformed frames`);

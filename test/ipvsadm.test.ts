@@ -47,6 +47,12 @@ test('-E sends sched only if given; -D and -C', () => {
   assert.deepEqual(parse('--clear'), { kind: 'clear', ...common });
 });
 
+test('--status is a command of its own and takes no service options', () => {
+  assert.deepEqual(parse('--status'), { kind: 'status', ...common });
+  assert.throws(() => parse('--status -t 192.168.8.200:80'), /Illegal 'service-address' option with the 'status' command/);
+  assert.throws(() => parse('--status -L'), /multiple commands specified/);
+});
+
 test('-a: -r without port takes the service port, defaults dr and weight 1', () => {
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20'), {
     kind: 'addDest', ...common, service: svc,
@@ -214,6 +220,8 @@ function checkCommand(c: Command): void {
       if (fwd === 'dr' || fwd === 'tun') assert.equal(c.dest.port, c.service.port);
       return;
     }
+    case 'status':
+      return;
     default: {
       const never: never = c;
       assert.fail(`unknown kind ${JSON.stringify(never)}`);
@@ -225,7 +233,7 @@ const FLAGS = [
   '-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-l', '-h', '-t', '-u', '-s', '-r', '-g', '-m', '-i', '-w', '-n',
   '--add-service', '--edit-service', '--delete-service', '--clear', '--add-server', '--edit-server', '--delete-server',
   '--list', '--help', '--tcp-service', '--udp-service', '--scheduler', '--real-server', '--gatewaying', '--masquerading',
-  '--ipip', '--weight', '--numeric', '--socket', '-Ln', '-At', '-at', '-nL', '-Lnt', '-x', '-p', '--', '-', '--list=1',
+  '--ipip', '--weight', '--numeric', '--socket', '--status', '-Ln', '-At', '-at', '-nL', '-Lnt', '-x', '-p', '--', '-', '--list=1',
 ];
 const VALUES = [
   '192.168.8.200:80', '192.168.8.200', '10.0.0.1:0', '10.0.0.1:65535', '10.0.0.1:65536', '1.2.3.4:http', '1.2.3.4:domain',

@@ -5,7 +5,7 @@ import { ControlClient, ControlError } from '../control/client.js';
 import { ERRORS, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../control/errors.js';
 import { callFor, parseArgs, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
-import { formatList, formatOneService, usageText } from '../control/printers.js';
+import { formatList, formatOneService, formatStatus, usageText } from '../control/printers.js';
 
 function fail(message: string, code: number): number {
   process.stderr.write(`uvsadm: ${message}\n`);
@@ -19,6 +19,10 @@ function exitCodeFor(err: ControlError): number {
 async function run(cmd: Exclude<Command, { kind: 'help' }>): Promise<number> {
   const client = await ControlClient.connect(cmd.socket);
   try {
+    if (cmd.kind === 'status') {
+      process.stdout.write(formatStatus(await client.call('status', {})));
+      return 0;
+    }
     if (cmd.kind !== 'list') {
       const call = callFor(cmd);
       await client.call(call.verb, call.args as never);

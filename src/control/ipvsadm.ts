@@ -67,6 +67,10 @@ export interface ListCommand extends Common {
 export interface HelpCommand extends Common {
   kind: 'help';
 }
+/** uvs extension: the daemon's link identity, table use and per-reason counters. */
+export interface StatusCommand extends Common {
+  kind: 'status';
+}
 export type Command =
   | AddServiceCommand
   | EditServiceCommand
@@ -76,7 +80,8 @@ export type Command =
   | EditDestCommand
   | DeleteDestCommand
   | ListCommand
-  | HelpCommand;
+  | HelpCommand
+  | StatusCommand;
 export type CommandKind = Command['kind'];
 
 export interface ParseContext {
@@ -102,6 +107,7 @@ const RULES: Record<CommandKind, { name: string; rules: Record<OptName, Rule> }>
   editDest: { name: 'edit-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': ' ', weight: ' ' } },
   deleteDest: { name: 'delete-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': 'x', weight: 'x' } },
   help: { name: 'help', rules: { numeric: 'x', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
+  status: { name: 'status', rules: { numeric: ' ', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
 };
 
 type Spec =
@@ -121,6 +127,7 @@ const SPECS: readonly Spec[] = [
   { flags: '-L, --list', cmd: 'list' },
   { flags: '-l', cmd: 'list' },
   { flags: '-h, --help', cmd: 'help' },
+  { flags: '--status', cmd: 'status' },
   { flags: '-t, --tcp-service <service-address>', opt: 'service-address', proto: 'tcp' },
   { flags: '-u, --udp-service <service-address>', opt: 'service-address', proto: 'udp' },
   { flags: '-s, --scheduler <scheduler>', opt: 'scheduler' },
@@ -297,6 +304,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   switch (kind) {
     case 'help':
     case 'clear':
+    case 'status':
       return { kind, ...common };
     case 'list':
       return service === undefined ? { kind, ...common } : { kind, ...common, service };
@@ -358,5 +366,7 @@ export function callFor(cmd: Exclude<Command, HelpCommand>): Call {
       return { verb: 'deleteDest', args: cmd.dest };
     case 'list':
       return { verb: 'list', args: {} };
+    case 'status':
+      return { verb: 'status', args: {} };
   }
 }

@@ -3,7 +3,7 @@
 // spaces are kept exactly. Also the /etc/services lookup used for port names (no DNS, ever).
 
 import { readFileSync } from 'node:fs';
-import type { Fwd, ListResult, Proto, ServiceInfo } from './protocol.js';
+import type { Fwd, ListResult, Proto, ServiceInfo, StatusResult } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
 export const IPVS_VERSION = '1.2.1';
@@ -137,6 +137,18 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
   return formatTitle() + formatService(svc, opts);
 }
 
+/** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
+export function formatStatus(st: StatusResult): string {
+  const lines = [
+    `station ${st.mac} on ${st.tap}`,
+    `addresses ${st.addrs.join(' ')}`,
+    `connections ${st.conns} of ${st.connMax}`,
+  ];
+  for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
+  for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
+  return lines.join('\n') + '\n';
+}
+
 export function usageText(program = 'uvsadm'): string {
   const p = program;
   return `${p} (uvs, ipvsadm 1.31 compatible subset)
@@ -147,6 +159,7 @@ Usage:
   ${p} -a|e virtual-service -r server-address [options]
   ${p} -d virtual-service -r server-address
   ${p} -L|l [virtual-service] [-n]
+  ${p} --status
   ${p} -h
 
 Commands:
@@ -160,6 +173,8 @@ Either long or short options are allowed.
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
   --help            -h        display this help message
+  --status                    uvs: station MAC, addresses, table use and
+                              every counter, drops by reason
 
 virtual-service:
   --tcp-service|-t  service-address   service-address is host[:port]
