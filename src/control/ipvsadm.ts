@@ -7,6 +7,7 @@ import { DEFAULT_SOCKET } from './protocol.js';
 import type { DestKey, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, VerbName, Verbs } from './protocol.js';
 import { systemPortNames } from './printers.js';
 import type { PortNames } from './printers.js';
+import { formatIp, parseIp } from '../datapath/addr.js';
 
 /** A bad command line: the message is one line, printed as `uvsadm: <message>`, exit EXIT_USAGE. */
 export class UsageError extends Error {
@@ -173,14 +174,10 @@ function tokenize(argv: readonly string[]): { occurrences: Occurrence[]; rest: s
   return { occurrences, rest: program.args };
 }
 
-const QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
-
-/** Strict dotted quad (no hostnames, no octal, no inet_aton shorthand); undefined if invalid. */
+/** Strict dotted quad (see parseIp), normalised; undefined if invalid. */
 export function parseIPv4(text: string): string | undefined {
-  const m = QUAD.exec(text);
-  if (m === null) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  return octets.every((o) => o <= 255) ? octets.join('.') : undefined;
+  const ip = parseIp(text);
+  return ip < 0 ? undefined : formatIp(ip);
 }
 
 /** addr[:port] as ipvsadm's parse_service: the port is after the last ':' and may be a service name. */

@@ -1,7 +1,9 @@
 // Address helpers shared by control and datapath. Addresses live as uint32 numbers (host
 // order) everywhere in the datapath; strings exist only at the control edge.
 
-const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+// Strict dotted quad: no hostnames, no leading zeros (inet_aton would read them as octal),
+// no shorthand like "10.1".
+const QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
 /** Dotted quad → uint32, or -1 when the text is not an IPv4 address. */
 export function parseIp(text: string): number {
