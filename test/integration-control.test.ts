@@ -1,0 +1,174 @@
+// The control verbs against a real uvsd in the DR lab: -E / -D / -C change what -Ln shows and
+// what the datapath does; refused requests exit 1 with one ipvsadm-style line and change nothing;
+// the control socket is root-only (0600); `uvsadm --status` shows station, table use and drops.
+// Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { diagnosticLines, withDrLab } from './lab/itest.js';
+import { UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
+
+/** An on-link address with no real server behind it (never added to a service). */
+const SUBNET_RS3 = '192.168.8.40';
+
+/** Service lines of `-Ln` (everything after the three title lines). */
+function serviceLines(ln: string): string[] {
+  return ln.replace(/\n$/, '').split('\n').slice(3);
+}
+
+/** One HTTP request to target with a short timeout; returns the client's tally. */
+async function httpOnce(lab: DrLab, target: string, timeoutMs = 1500): Promise<{ counts: Record<string, number>; errors: number; errorSamples: string[] }> {
+  const r = await lab.client(['--http', target, '--count', '1', '--timeout', String(timeoutMs)], { timeoutMs: 20_000 });
+  assert.equal(r.code, 0, `client: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; errors: number; errorSamples: string[] };
+}
+
+test('-E -s wrr switches an rr service to wrr; -D removes it and its VIP:port gets no answer; -C clears all', { timeout: 120_000 }, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    const [rs1, rs2] = [lab.servers[0]!.addr, lab.servers[1]!.addr];
+    const svc = `${VIP}:80`;
+    await lab.uvsadmMust(['-A', '-t', svc, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs1}:80`, '-g', '-w', '3']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs2}:80`, '-g', '-w', '1']);
+    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${rs1}:53`, '-g']);
+
+    let ln = await lab.uvsadmMust(['-Ln']);
+    assert.match(ln, new RegExp(`^TCP  ${VIP.replace(/\./g, '\\.')}:80 rr$`, 'm'), ln);
+
+    // -E -s wrr: the scheduler shown changes, the destinations stay, and traffic follows wrr 3:1.
+    const e = await lab.uvsadm(['-E', '-t', svc, '-s', 'wrr']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(e.stdout + e.stderr, '');
+    ln = await lab.uvsadmMust(['-Ln']);
+    diagnosticLines(t, 'after -E -s wrr:', ln);
+    assert.match(ln, new RegExp(`^TCP  ${VIP.replace(/\./g, '\\.')}:80 wrr$`, 'm'), ln);
+    assert.equal(serviceLines(ln).filter((l) => l.startsWith('  -> ')).length, 3, 'destinations kept');
+    const split = await lab.http(40);
+    assert.equal(split.errors, 0, JSON.stringify(split.errorSamples));
+    assert.deepEqual(split.counts, { rs1: 30, rs2: 10 }, 'wrr 3:1 after -E');
+
+    // -E without -s is accepted and changes nothing.
+    const config = async () =>
+      (await lab.list()).services.map((s) => ({ ...s, dests: s.dests.map((x) => ({ addr: x.addr, port: x.port, fwd: x.fwd, weight: x.weight })) }));
+    const before = await config();
+    await lab.uvsadmMust(['-E', '-t', svc]);
+    assert.deepEqual(await config(), before);
+
+    // -D: the TCP service is gone from -Ln, the UDP one stays, and VIP:80 gets no answer.
+    const d = await lab.uvsadm(['-D', '-t', svc]);
+    assert.equal(d.code, 0, d.stderr);
+    ln = await lab.uvsadmMust(['-Ln']);
+    diagnosticLines(t, 'after -D:', ln);
+    assert.doesNotMatch(ln, /^TCP /m);
+    assert.match(ln, new RegExp(`^UDP  ${VIP.replace(/\./g, '\\.')}:53 rr$`, 'm'));
+    const noSvcBefore = (await lab.status()).drops['no_service'] ?? 0;
+    const gone = await httpOnce(lab, svc);
+    t.diagnostic(`HTTP to ${svc} after -D: ${JSON.stringify(gone)}`);
+    assert.equal(gone.errors, 1, 'a request to a deleted service must not be answered');
+    assert.deepEqual(gone.counts, {});
+    assert.ok(((await lab.status()).drops['no_service'] ?? 0) > noSvcBefore, 'the SYN is dropped as no_service');
+    const l = await lab.uvsadm(['-L', '-n', '-t', svc]);
+    assert.equal(l.code, 1);
+    assert.equal(l.stderr, 'uvsadm: Service not defined\n');
+
+    // -C: no services at all (title lines only), and the UDP VIP:port stops answering too.
+    await lab.uvsadmMust(['-A', '-t', svc, '-s', 'wlc']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs2}:80`]);
+    const c = await lab.uvsadm(['-C']);
+    assert.equal(c.code, 0, c.stderr);
+    ln = await lab.uvsadmMust(['-Ln']);
+    assert.deepEqual(serviceLines(ln), [], `-Ln after -C:\n${ln}`);
+    assert.equal((await lab.list()).services.length, 0);
+    const udp = await lab.udp(1);
+    assert.equal(udp.errors, 1, 'UDP to a cleared service must not be answered');
+    // uvsd is still fine: a new service works again.
+    await lab.uvsadmMust(['-A', '-t', svc, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs1}:80`]);
+    const again = await lab.http(2);
+    assert.deepEqual(again.counts, { rs1: 2 });
+  });
+});
+
+test('refused requests exit 1 with one "uvsadm: <problem>" line and leave -Ln byte-identical', { timeout: 120_000 }, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    const [rs1, rs2] = [lab.servers[0]!.addr, lab.servers[1]!.addr];
+    const svc = `${VIP}:80`;
+    await lab.uvsadmMust(['-A', '-t', svc, '-s', 'wrr']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs1}:80`, '-g', '-w', '2']);
+    await lab.uvsadmMust(['-a', '-t', svc, '-r', `${rs2}:80`, '-g', '-w', '1']);
+    const before = await lab.uvsadmMust(['-Ln']);
+    const statusBefore = await lab.list();
+
+    const cases: Array<{ args: string[]; want: RegExp }> = [
+      { args: ['-A', '-t', svc, '-s', 'rr'], want: /^uvsadm: Service already exists$/ },
+      { args: ['-a', '-t', `${VIP}:81`, '-r', `${rs1}:81`], want: /^uvsadm: Service not defined$/ },
+      { args: ['-a', '-t', svc, '-r', '10.99.0.1:80'], want: /^uvsadm: Real server is not on a directly connected network.*10\.99\.0\.1/ },
+      { args: ['-e', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-w', '5'], want: /^uvsadm: No such destination$/ },
+      { args: ['-A', '-t', `${VIP}:8080`, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },
+      { args: ['-a', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-m'], want: /^uvsadm: Forwarding method not supported yet: nat$/ },
+      { args: ['-a', '-t', svc, '-r', `${rs1}:80`, '-w', '7'], want: /^uvsadm: Destination already exists$/ },
+      { args: ['-d', '-t', svc, '-r', `${SUBNET_RS3}:80`], want: /^uvsadm: No such destination$/ },
+      { args: ['-E', '-t', svc, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },
+      { args: ['-D', '-u', `${VIP}:80`], want: /^uvsadm: Service not defined$/ },
+    ];
+    for (const c of cases) {
+      const r = await lab.uvsadm(c.args);
+      const label = `uvsadm ${c.args.join(' ')}`;
+      t.diagnostic(`${label} -> ${r.code} ${JSON.stringify(r.stderr)}`);
+      assert.equal(r.code, 1, `${label}: exit code (stderr ${JSON.stringify(r.stderr)})`);
+      assert.equal(r.stdout, '', `${label}: stdout`);
+      assert.ok(r.stderr.endsWith('\n') && r.stderr.indexOf('\n') === r.stderr.length - 1, `${label}: stderr is not one line: ${JSON.stringify(r.stderr)}`);
+      assert.match(r.stderr.trimEnd(), c.want, label);
+      const now = await lab.uvsadmMust(['-Ln']);
+      assert.equal(now, before, `${label} changed -Ln`);
+    }
+    assert.deepEqual(await lab.list(), statusBefore, 'list (weights, counters) unchanged');
+    // The refused edits did not touch the datapath either: traffic still splits 2:1.
+    const http = await lab.http(30);
+    assert.equal(http.errors, 0);
+    assert.deepEqual(http.counts, { rs1: 20, rs2: 10 });
+  });
+});
+
+test('the control socket is a unix socket, mode 0600, owned by root', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1, startServers: false }, async (lab) => {
+    const st = statSync(lab.socketPath);
+    t.diagnostic(`${lab.socketPath}: mode ${(st.mode & 0o7777).toString(8)} uid ${st.uid} gid ${st.gid}`);
+    assert.ok(st.isSocket(), 'not a socket');
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, 0);
+  });
+});
+
+test('uvsadm --status prints the station, table use and drop counters by reason', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`]);
+    const http = await lab.http(3);
+    assert.equal(http.errors, 0);
+    const gone = await httpOnce(lab, `${VIP}:81`, 800); // no such service: a no_service drop
+    assert.equal(gone.errors, 1);
+    const r = await lab.uvsadm(['--status']);
+    diagnosticLines(t, 'uvsadm --status:', r.stdout);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const lines = r.stdout.replace(/\n$/, '').split('\n');
+    assert.equal(lines[0], `station ${UVSD_MAC} on uvs0`);
+    assert.ok(lines.includes(`addresses ${lab.dirAddr}/24`), 'addresses line');
+    const conns = r.stdout.match(/^connections (\d+) of (\d+)$/m);
+    assert.ok(conns, 'connections line');
+    assert.ok(Number(conns[1]) >= 3, `connections ${conns[1]} (3 HTTP connections just made)`);
+    assert.equal(Number(conns[2]), 1048576, 'default --conn-max');
+    for (const l of lines) assert.match(l, /^\S+ \S.*$/, `not a "name value" line: ${JSON.stringify(l)}`);
+    const st = await lab.status();
+    for (const [k, v] of Object.entries(st.drops)) {
+      const m = r.stdout.match(new RegExp(`^drop_${k} (\\d+)$`, 'm'));
+      assert.ok(m, `--status lacks drop_${k}`);
+      assert.ok(Number(m[1]) <= v, `drop_${k} went backwards`);
+    }
+    assert.match(r.stdout, /^drop_no_service [1-9]\d*$/m, 'the request to :81 is a no_service drop');
+    // One gratuitous ARP for --addr at start, one when the service brought up the VIP.
+    assert.match(r.stdout, /^arp_gratuitous_sent 2$/m);
+  });
+});

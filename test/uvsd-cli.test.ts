@@ -1,0 +1,111 @@
+// uvsd's command line: bad options are refused with exit 2 and exactly one stderr line naming
+// the offending value, before any TAP is opened; --help lists the options. When run as root
+// the refusal cases run as user nobody (65534), who cannot open a TAP: a check that only happened
+// after opening the TAP would show up as exit 1 "cannot open TAP" instead of exit 2.
+// The last test (root + netns) refuses a --mac equal to the TAP's own MAC.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './lab/dr-lab.js';
+import { Lab } from './lab/netns.js';
+import { skipReason } from './lab/itest.js';
+
+const uvsdJs = join(repoRoot, 'bin', 'uvsd');
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function uvsd(args: string[], asNobody = isRoot): { code: number | null; stdout: string; stderr: string } {
+  const tmp = mkdtempSync(join(tmpdir(), 'uvsd-cli-'));
+  try {
+    const r = spawnSync(process.execPath, [uvsdJs, '--tap', 'uvsclitest0', '--socket', join(tmp, 's.sock'), ...args], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 15_000,
+      ...(asNobody ? { uid: 65534, gid: 65534 } : {}),
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const ADDR = ['--addr', '192.168.8.10/24'];
+
+const BAD: Array<{ name: string; args: string[]; value: string }> = [
+  { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus' },
+  { name: '--addr with prefix length 33', args: ['--addr', '192.168.8.10/33'], value: '192.168.8.10/33' },
+  { name: '--mac zz:00:00:00:00:01', args: [...ADDR, '--mac', 'zz:00:00:00:00:01'], value: 'zz:00:00:00:00:01' },
+  { name: '--mac multicast', args: [...ADDR, '--mac', '01:00:5e:00:00:01'], value: '01:00:5e:00:00:01' },
+  { name: '--conn-max 0', args: [...ADDR, '--conn-max', '0'], value: '0' },
+  { name: '--conn-max 1e3', args: [...ADDR, '--conn-max', '1e3'], value: '1e3' },
+  { name: '--mtu 10', args: [...ADDR, '--mtu', '10'], value: '10' },
+  { name: '--log-level loud', args: [...ADDR, '--log-level', 'loud'], value: 'loud' },
+  { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
+  { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
+];
+
+for (const c of BAD) {
+  test(`uvsd ${c.name}: exit 2, one stderr line naming "${c.value}", before opening the TAP`, () => {
+    const r = uvsd(c.args);
+    assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.split('\n');
+    assert.equal(lines.length, 2, `stderr must be exactly one line: ${JSON.stringify(r.stderr)}`);
+    assert.equal(lines[1], '');
+    assert.ok(lines[0]!.includes(c.value), `stderr ${JSON.stringify(lines[0])} does not name ${JSON.stringify(c.value)}`);
+  });
+}
+
+test('uvsd without --addr: exit 2, one stderr line asking for --addr', () => {
+  const r = uvsd([]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^uvsd: [^\n]*--addr[^\n]*\n$/);
+});
+
+test('uvsd --help exits 0 and lists every option', () => {
+  const r = uvsd(['--help'], false);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--log-level', '--mac']) {
+    assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
+  }
+});
+
+test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place)', { timeout: 60_000 }, async (t) => {
+  const reason = skipReason();
+  if (reason) {
+    t.diagnostic(`skipped: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  await Lab.cleanupLeftovers('uvscli');
+  const lab = new Lab('uvscli');
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  try {
+    const ns = await lab.addNs('tap');
+    const mac = '02:aa:00:00:00:42';
+    await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs0', 'mode', 'tap'], ns);
+    await lab.must(['ip', 'link', 'set', 'uvs0', 'address', mac], ns);
+    const argv = [process.execPath, uvsdJs, '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--mac', mac, '--socket', join(tmp, 's.sock')];
+    const r = await lab.exec(ns, argv, { cwd: repoRoot, timeoutMs: 15_000 });
+    t.diagnostic(`uvsd: ${r.code} ${JSON.stringify(r.stderr)}`);
+    assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)} stdout ${JSON.stringify(r.stdout)}`);
+    const lines = r.stderr.split('\n');
+    assert.equal(lines.length, 2, `stderr must be one line: ${JSON.stringify(r.stderr)}`);
+    assert.ok(lines[0]!.includes(mac), `stderr does not name ${mac}: ${lines[0]}`);
+    // The persistent TAP was not uvsd's to delete.
+    const link = await lab.exec(ns, ['ip', '-o', 'link', 'show', 'uvs0']);
+    assert.equal(link.code, 0, 'the persistent TAP uvs0 must still exist');
+    assert.match(link.stdout, new RegExp(mac));
+    // With another station MAC the same TAP is accepted (the refusal was about the MAC only).
+    const ok = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's2.sock')], { cwd: repoRoot });
+    await ok.waitForLine(/uvsd started/, 10_000);
+    assert.equal(await ok.stop(3000), 0);
+  } finally {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
