@@ -36,6 +36,7 @@ const ADDR = ['--addr', '192.168.8.10/24'];
 const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus' },
   { name: '--addr with prefix length 33', args: ['--addr', '192.168.8.10/33'], value: '192.168.8.10/33' },
+  { name: '--addr without a prefix length', args: ['--addr', '192.168.8.10'], value: '192.168.8.10' },
   { name: '--mac zz:00:00:00:00:01', args: [...ADDR, '--mac', 'zz:00:00:00:00:01'], value: 'zz:00:00:00:00:01' },
   { name: '--mac multicast', args: [...ADDR, '--mac', '01:00:5e:00:00:01'], value: '01:00:5e:00:00:01' },
   { name: '--conn-max 0', args: [...ADDR, '--conn-max', '0'], value: '0' },

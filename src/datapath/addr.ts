@@ -24,10 +24,11 @@ export function formatIp(v: number): string {
 
 /** "a.b.c.d/len" → {ip, len, mask}; throws with the offending text. */
 export function parseCidr(text: string): { ip: number; len: number; mask: number } {
+  // The prefix is required: it says which real servers are on the link.
   const slash = text.indexOf('/');
-  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
-  const len = slash < 0 ? 32 : Number(text.slice(slash + 1));
-  if (ip < 0 || !Number.isInteger(len) || len < 0 || len > 32 || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))) {
+  const ip = slash < 0 ? -1 : parseIp(text.slice(0, slash));
+  const len = Number(text.slice(slash + 1));
+  if (ip < 0 || !/^\d{1,2}$/.test(text.slice(slash + 1)) || len > 32) {
     throw new Error(`invalid address "${text}" (expected a.b.c.d/len)`);
   }
   return { ip, len, mask: prefixMask(len) };
