@@ -44,6 +44,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--mtu 10', args: [...ADDR, '--mtu', '10'], value: '10' },
   { name: '--log-level loud', args: [...ADDR, '--log-level', 'loud'], value: 'loud' },
   { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
+  { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
 ];
 

@@ -79,6 +79,10 @@ function parseOptions(argv: string[]): Options {
     console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
     process.exit(2);
   }
+  if (o.gateway !== undefined && !o.addr.some((a: LinkAddr) => ((o.gateway ^ a.ip) & a.mask) === 0)) {
+    console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
+    process.exit(2);
+  }
   return { ...o, addr: o.addr } as Options;
 }
 

@@ -435,12 +435,17 @@ export class Datapath implements Output {
   }
 
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void {
+    // Off-link hosts are reached through --gateway (TUN and FULLNAT servers on routed networks).
+    let hop = ip;
     if (!this.onLink(ip)) {
-      this.counters.d[D.no_route]++;
-      return;
+      if (this.gateway === 0) {
+        this.counters.d[D.no_route]++;
+        return;
+      }
+      hop = this.gateway;
     }
-    let n = this.neigh.find(ip);
-    if (n < 0) n = this.neigh.obtain(ip);
+    let n = this.neigh.find(hop);
+    if (n < 0) n = this.neigh.obtain(hop);
     if (n < 0) {
       this.counters.d[D.neigh_unresolved]++;
       return;

@@ -64,6 +64,7 @@ export interface RigOpts {
   connMax?: number;
   addrs?: string[]; // "a.b.c.d/len"
   destMax?: number;
+  gateway?: string;
 }
 
 export function rig(opts: RigOpts = {}): Rig {
@@ -73,7 +74,8 @@ export function rig(opts: RigOpts = {}): Rig {
     const [a, l] = c.split('/');
     return { ip: parseIp(a), mask: prefixMask(Number(l)) };
   });
-  const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);
+  const gateway = opts.gateway === undefined ? undefined : parseIp(opts.gateway);
+  const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...frames: Uint8Array[]): void => {
     const stride = 2048;
