@@ -128,6 +128,12 @@ export class ConnTable {
     return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed);
   }
 
+  /** Load the bucket head (and its first node's hash) of a tuple, to warm caches; returns junk. */
+  touch(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    const n = this.head[this.hash(proto, saddr, sport, daddr, dport) & this.mask];
+    return n < 0 ? n : this.nhash[n];
+  }
+
   /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const h = this.hash(proto, saddr, sport, daddr, dport);
