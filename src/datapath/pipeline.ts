@@ -88,7 +88,7 @@ export class Datapath implements Output {
 
   private sink: FrameSink;
   private svcMap = new U32PairMap([]);
-  /** Local addresses (director addresses and VIPs) → reference count; key b is 0. */
+  /** Local addresses (director addresses and VIPs) → 1; key b is 0. */
   private localMap = new U32PairMap([]);
   private readonly flow: Flow = { saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly tx: TxBatch;
