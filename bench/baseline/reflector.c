@@ -35,20 +35,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
-
-static int parse_mac(const char *s, uint8_t mac[6]) {
-  unsigned v[6];
-  if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
-  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
-  return 0;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "reflector: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
+#define PROG "reflector"
+#include "common.h"
 
 static void usage(void) {
   fprintf(stderr, "usage: reflector --tap NAME --bridge BR --mac STATION_MAC --vip IP --rs-mac MAC\n");
