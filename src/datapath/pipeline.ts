@@ -1,34 +1,27 @@
-// The per-frame pipeline: classify → ARP/ICMP for owned addresses → connection lookup →
-// new flow: service lookup, scheduler, conn entry → the forwarder bound to the entry → tx batch.
+// The per-frame pipeline: classify → ARP/ICMP for owned addresses (link.ts) → connection lookup →
+// new flow: service lookup, scheduler, conn entry → the forwarder bound to the entry → tx batch
+// (tx.ts), written once per receive batch.
 // Everything here runs once per received frame and follows DESIGN.md's hot-path rules:
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC,
-  IP_TOTLEN, IP_TTL, PROTO_ICMP, PROTO_TCP, PROTO_UDP, copyMac, csumReplace16, ipv4HeaderValid,
-  ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN,
+  PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_INACTIVE, F_NOOUTPUT, TICK_MS, DIR_IN } from './conntable.js';
 import { DestTable } from './dests.js';
-import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
+import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_NONE, S_UDP, nextState, tcpEvent,
 } from './tcpstate.js';
+import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Output } from '../modes/index.js';
 import type { Flow, Scheduler, SchedService } from '../sched/index.js';
 
-/** Where frames go out: the TAP port in uvsd, a capture array in tests. */
-export interface FrameSink {
-  send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
-}
-
-/** A directly connected network: a director address and its prefix. */
-export interface LinkAddr {
-  ip: number;
-  mask: number;
-}
+export type { FrameSink } from './tx.js';
+export type { LinkAddr } from './link.js';
 
 /** A virtual service as the datapath sees it. */
 export interface SvcRuntime extends SchedService {
@@ -51,75 +44,52 @@ export interface DatapathOptions {
   advise?: (a: ArrayBufferView) => void;
 }
 
-const TX_BATCH_EXTRA = 64; // room for generated frames (ARP, probes) within one batch
-
-/** A transmit batch over one buffer: offsets and lengths, flushed once per receive batch. */
-class TxBatch {
-  readonly offs: Uint32Array;
-  readonly lens: Uint32Array;
-  count = 0;
-  buf: Buffer;
-  constructor(buf: Buffer, size: number) {
-    this.buf = buf;
-    this.offs = new Uint32Array(size);
-    this.lens = new Uint32Array(size);
-  }
-  push(off: number, len: number): boolean {
-    if (this.count >= this.offs.length) return false;
-    this.offs[this.count] = off;
-    this.lens[this.count] = len;
-    this.count++;
-    return true;
-  }
-}
-
 export class Datapath implements Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
-  readonly neigh = new NeighTable();
   readonly counters = new Counters();
-  readonly mac: Uint8Array;
-  readonly addrs: LinkAddr[];
-  readonly gateway: number;
+  readonly link: Link;
   /** Services by id; holes where services were deleted. */
   readonly services: (SvcRuntime | undefined)[] = [];
   /** Timeouts in ticks, by TCP state (last slot UDP). */
   readonly timeoutTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
-
-  private sink: FrameSink;
-  private svcMap = new U32PairMap([]);
-  /** Local addresses (director addresses and VIPs) → 1; key b is 0. */
-  private localMap = new U32PairMap([]);
-  private readonly flow: Flow = { saddr: 0, sport: 0, daddr: 0, dport: 0 };
-  private readonly tx: TxBatch;
-  private readonly gen: TxBatch;
-  private readonly genBuf: Buffer;
-  private genOff = 0;
-  private readonly qtx: TxBatch;
-  private now = 0;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
+
+  private readonly tx: Tx;
+  private svcMap = new U32PairMap([]);
+  private readonly flow: Flow = { saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private nowTick = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
-    this.mac = opts.mac;
-    this.addrs = opts.addrs;
-    this.gateway = opts.gateway ?? 0;
-    this.sink = sink;
     this.clock = clock;
-    this.now = clock();
-    this.nowTick = Math.floor(this.now / TICK_MS);
+    this.tx = new Tx(sink, this.counters, opts.batch ?? 64);
+    this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
+    this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096);
-    const batch = opts.batch ?? 64;
-    this.tx = new TxBatch(Buffer.alloc(0), batch + TX_BATCH_EXTRA);
-    this.genBuf = Buffer.alloc(TX_BATCH_EXTRA * 64);
-    this.gen = new TxBatch(this.genBuf, TX_BATCH_EXTRA);
-    this.qtx = new TxBatch(this.neigh.qbuf, this.neigh.qowner.length);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
-    this.rebuildLocal();
+  }
+
+  get neigh() {
+    return this.link.neigh;
+  }
+
+  get mac(): Uint8Array {
+    return this.link.mac;
+  }
+
+  get addrs(): LinkAddr[] {
+    return this.link.addrs;
+  }
+
+  /** Read the coarse clock once (per batch or timer tick). */
+  private setClock(): void {
+    const now = this.clock();
+    this.link.now = now;
+    this.nowTick = Math.floor(now / TICK_MS);
   }
 
   setTimeouts(seconds: readonly number[]): void {
@@ -130,12 +100,11 @@ export class Datapath implements Output {
 
   /** Process `count` frames at buf[i*stride] with lengths lens[i], then flush transmissions. */
   processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number): void {
-    this.now = this.clock();
-    this.nowTick = Math.floor(this.now / TICK_MS);
-    this.tx.buf = buf;
+    this.setClock();
+    this.tx.setRxBuffer(buf);
     if (count > 1) this.warmBatch(buf, stride, lens, count);
     for (let i = 0; i < count; i++) this.processFrame(buf, i * stride, lens[i]);
-    this.flush();
+    this.tx.flush();
   }
 
   /**
@@ -157,27 +126,6 @@ export class Datapath implements Output {
     this.warmSink = acc;
   }
 
-  /** Queue a frame of the receive buffer for transmission at the end of the batch. */
-  private emit(off: number, len: number): void {
-    if (!this.tx.push(off, len)) this.counters.d[D.tx_failed]++;
-  }
-
-  private flush(): void {
-    this.flushBatch(this.tx);
-    this.flushBatch(this.gen);
-    this.genOff = 0;
-  }
-
-  private flushBatch(b: TxBatch): void {
-    if (b.count === 0) return;
-    const sent = this.sink.send(b.buf, b.offs, b.lens, b.count);
-    const c = this.counters.c;
-    c[C.tx_frames] += sent;
-    for (let i = 0; i < b.count; i++) c[C.tx_bytes] += b.lens[i];
-    if (sent < b.count) this.counters.d[D.tx_failed] += b.count - sent;
-    b.count = 0;
-  }
-
   // ---- classification --------------------------------------------------------------------
 
   private processFrame(buf: Buffer, off: number, len: number): void {
@@ -189,7 +137,7 @@ export class Datapath implements Output {
       return;
     }
     // Ours or broadcast; a bridge floods unknown unicast and multicast to every port.
-    const m = this.mac;
+    const m = this.link.mac;
     if (
       !(buf[off] === m[0] && buf[off + 1] === m[1] && buf[off + 2] === m[2] &&
         buf[off + 3] === m[3] && buf[off + 4] === m[4] && buf[off + 5] === m[5]) &&
@@ -201,41 +149,8 @@ export class Datapath implements Output {
     }
     const type = rd16(buf, off + ETH_TYPE);
     if (type === ETHERTYPE_IPV4) this.processIpv4(buf, off, len);
-    else if (type === ETHERTYPE_ARP) this.processArp(buf, off, len);
+    else if (type === ETHERTYPE_ARP) this.link.arp(buf, off, len);
     else c[C.ignored_ethertype]++;
-  }
-
-  // ---- ARP ---------------------------------------------------------------------------------
-
-  private processArp(buf: Buffer, off: number, len: number): void {
-    const a = off + ETH_HLEN;
-    if (len < ETH_HLEN + 28 || rd16(buf, a) !== 1 || rd16(buf, a + 2) !== ETHERTYPE_IPV4 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
-      this.counters.d[D.arp_malformed]++;
-      return;
-    }
-    const op = rd16(buf, a + 6);
-    const spa = rd32(buf, a + 14);
-    const tpa = rd32(buf, a + 24);
-    // Refresh a neighbour we already track (never create entries for arbitrary senders).
-    const n = this.neigh.find(spa);
-    if (n >= 0) {
-      this.neigh.learn(n, buf, a + 8, this.now);
-      this.flushNeighQueue(n);
-    }
-    if (op === 1 && spa !== tpa && this.localMap.get(tpa, 0) >= 0) {
-      // Turn the request into the reply in place.
-      wr16(buf, a + 6, 2);
-      copyMac(buf, a + 18, buf, a + 8); // tha = sha
-      wr32(buf, a + 24, spa); // tpa = spa
-      copyMac(buf, a + 8, this.mac, 0); // sha = us
-      wr32(buf, a + 14, tpa); // spa = the asked address
-      copyMac(buf, off, buf, a + 18); // eth dst = requester
-      copyMac(buf, off + 6, this.mac, 0);
-      this.emit(off, ETH_HLEN + 28);
-      this.counters.c[C.arp_replies_sent]++;
-    } else {
-      this.counters.c[n >= 0 ? C.arp_neigh_updates : C.ignored_arp]++;
-    }
   }
 
   // ---- IPv4 --------------------------------------------------------------------------------
@@ -267,7 +182,7 @@ export class Datapath implements Output {
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
-    if (this.localMap.get(dst, 0) < 0) {
+    if (!this.link.isLocal(dst)) {
       d[D.ip_not_local]++;
       return;
     }
@@ -292,29 +207,10 @@ export class Datapath implements Output {
       }
       this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot);
     } else if (proto === PROTO_ICMP) {
-      this.processIcmp(buf, off, flen, ip, l4, l4len);
+      this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
       d[D.ip_proto_unhandled]++;
     }
-  }
-
-  private processIcmp(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): void {
-    if (l4len < 8 || buf[l4] !== 8 || buf[l4 + 1] !== 0) {
-      this.counters.d[l4len < 8 ? D.l4_truncated : D.icmp_unhandled]++;
-      return;
-    }
-    // Echo request to one of our addresses: answer in place.
-    const src = rd32(buf, ip + IP_SRC);
-    wr32(buf, ip + IP_SRC, rd32(buf, ip + IP_DST));
-    wr32(buf, ip + IP_DST, src);
-    buf[ip + IP_TTL] = 64;
-    ipv4SetChecksum(buf, ip, l4 - ip);
-    buf[l4] = 0;
-    wr16(buf, l4 + 2, csumReplace16(rd16(buf, l4 + 2), 0x0800, 0x0000));
-    copyMac(buf, off, buf, off + 6);
-    copyMac(buf, off + 6, this.mac, 0);
-    this.emit(off, flen);
-    this.counters.c[C.icmp_echo_replies]++;
   }
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------
@@ -436,145 +332,42 @@ export class Datapath implements Output {
     this.counters.c[C.conns_expired]++;
   }
 
-  // ---- L2 output -----------------------------------------------------------------------------
-
-  /** True when ip is inside one of the director's connected networks. */
-  onLink(ip: number): boolean {
-    for (let i = 0; i < this.addrs.length; i++) {
-      const a = this.addrs[i];
-      if (((ip ^ a.ip) & a.mask) === 0) return true;
-    }
-    return false;
-  }
-
-  /** The director address used as the ARP sender towards ip (never a VIP). */
-  private senderFor(ip: number): number {
-    for (let i = 0; i < this.addrs.length; i++) {
-      const a = this.addrs[i];
-      if (((ip ^ a.ip) & a.mask) === 0) return a.ip;
-    }
-    return this.addrs.length > 0 ? this.addrs[0].ip : 0;
-  }
+  // ---- output and link-layer services (src/datapath/link.ts) ------------------------------
 
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void {
-    // Off-link hosts are reached through --gateway (TUN and FULLNAT servers on routed networks).
-    let hop = ip;
-    if (!this.onLink(ip)) {
-      if (this.gateway === 0) {
-        this.counters.d[D.no_route]++;
-        return;
-      }
-      hop = this.gateway;
-    }
-    let n = this.neigh.find(hop);
-    if (n < 0) n = this.neigh.obtain(hop);
-    if (n < 0) {
-      this.counters.d[D.neigh_unresolved]++;
-      return;
-    }
-    const nb = this.neigh;
-    if (nb.usable(n)) {
-      copyMac(buf, off, nb.mac, n * 6);
-      copyMac(buf, off + 6, this.mac, 0);
-      this.emit(off, len);
-      if (nb.stale(n, this.now)) this.probe(n);
-      return;
-    }
-    if (nb.enqueue(n, buf, off, len, this.now)) this.counters.c[C.neigh_queued]++;
-    else this.counters.d[D.neigh_unresolved]++;
-    this.probe(n);
+    this.link.toNeighbour(buf, off, len, ip);
   }
 
-  /** Start resolving a next hop before traffic needs it (a destination was added). */
+  onLink(ip: number): boolean {
+    return this.link.onLink(ip);
+  }
+
+  isLocal(ip: number): boolean {
+    return this.link.isLocal(ip);
+  }
+
+  /** Start resolving a next hop (a destination was added); sends the probe now. */
   resolve(ip: number): void {
-    const n = this.neigh.obtain(ip);
-    if (n < 0 || this.neigh.usable(n)) return;
-    this.now = this.clock();
-    this.probe(n);
-    this.flush();
+    this.setClock();
+    this.link.resolve(ip);
+    this.tx.flush();
   }
 
-  /** Send an ARP request for neighbour n, at most once per PROBE_INTERVAL_MS. */
-  private probe(n: number): void {
-    const nb = this.neigh;
-    if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return;
-    nb.probed[n] = this.now;
-    const target = nb.ip[n];
-    if (this.buildArp(1, this.senderFor(target), target, false)) this.counters.c[C.arp_requests_sent]++;
-  }
-
-  /**
-   * Append an ARP frame to the generated batch: a request for `tpa` from `spa`, or with
-   * `gratuitous` an announcement of `spa` (sender = target = spa, broadcast).
-   */
-  private buildArp(op: number, spa: number, tpa: number, gratuitous: boolean): boolean {
-    if (this.gen.count >= TX_BATCH_EXTRA) return false;
-    const b = this.genBuf;
-    const o = this.genOff;
-    b.fill(0xff, o, o + 6);
-    copyMac(b, o + 6, this.mac, 0);
-    wr16(b, o + ETH_TYPE, ETHERTYPE_ARP);
-    const a = o + ETH_HLEN;
-    wr16(b, a, 1);
-    wr16(b, a + 2, ETHERTYPE_IPV4);
-    b[a + 4] = 6;
-    b[a + 5] = 4;
-    wr16(b, a + 6, op);
-    copyMac(b, a + 8, this.mac, 0);
-    wr32(b, a + 14, spa);
-    b.fill(0, a + 18, a + 24);
-    wr32(b, a + 24, gratuitous ? spa : tpa);
-    b.fill(0, a + 28, o + 60); // pad to the Ethernet minimum
-    this.gen.push(o, 60);
-    this.genOff += 64;
-    return true;
-  }
-
-  /**
-   * A neighbour just resolved: send its waiting frames now, ahead of the rest of the batch, and
-   * only then free their slots (a later frame of this batch may reuse them).
-   */
-  private flushNeighQueue(n: number): void {
-    const nb = this.neigh;
-    if (nb.queued[n] === 0) return;
-    for (let s = 0; s < nb.qowner.length; s++) {
-      if (nb.qowner[s] !== n) continue;
-      const o = s * nb.qstride;
-      copyMac(nb.qbuf, o, nb.mac, n * 6);
-      copyMac(nb.qbuf, o + 6, this.mac, 0);
-      this.qtx.push(o, nb.qlen[s]);
-    }
-    this.flushBatch(this.qtx);
-    for (let s = 0; s < nb.qowner.length; s++) if (nb.qowner[s] === n) nb.release(s);
+  /** Gratuitous ARP for an address uvsd starts answering for; sent now. */
+  announce(ip: number): void {
+    this.setClock();
+    this.link.announce(ip);
+    this.tx.flush();
   }
 
   // ---- timers (called every TICK_MS by the daemon) ------------------------------------------
 
   /** Expire connections, drop frames that waited too long, re-probe; flushes what it built. */
   tick(sweepBudget = 65536): void {
-    this.now = this.clock();
-    this.nowTick = Math.floor(this.now / TICK_MS);
+    this.setClock();
     this.ct.sweep(this.nowTick, sweepBudget);
-    const nb = this.neigh;
-    for (let s = 0; s < nb.qowner.length; s++) {
-      const n = nb.qowner[s];
-      if (n < 0) continue;
-      if (this.now - nb.qtime[s] > 3 * PROBE_MS) {
-        nb.release(s);
-        this.counters.d[D.neigh_unresolved]++;
-      } else {
-        this.probe(n);
-      }
-    }
-    for (let n = 0; n < nb.size; n++) nb.expire(n, this.now);
-    this.flush();
-  }
-
-  /** Gratuitous ARP for an address uvsd starts answering for. */
-  announce(ip: number): void {
-    this.now = this.clock();
-    if (this.buildArp(1, ip, ip, true)) this.counters.c[C.arp_gratuitous_sent]++;
-    this.flush();
+    this.link.tick();
+    this.tx.flush();
   }
 
   // ---- control-plane mutations (validated by src/control before they get here) --------------
@@ -586,18 +379,7 @@ export class Datapath implements Output {
       if (s !== undefined) svcs.push([s.vip, s.proto === PROTO_UDP ? s.port | 0x10000 : s.port, s.id]);
     }
     this.svcMap = new U32PairMap(svcs);
-    this.rebuildLocal();
-  }
-
-  private rebuildLocal(): void {
-    const seen = new Set<number>();
-    for (const a of this.addrs) seen.add(a.ip);
-    for (const s of this.services) if (s !== undefined) seen.add(s.vip);
-    this.localMap = new U32PairMap([...seen].map((ip) => [ip, 0, 1] as const));
-  }
-
-  isLocal(ip: number): boolean {
-    return this.localMap.get(ip, 0) >= 0;
+    this.link.setLocal(svcs.map(([vip]) => vip));
   }
 
   /** Expire every connection of a destination (deleted server or service). */

@@ -1,0 +1,237 @@
+// The link layer as uvsd's own station on the wire: ARP answers for the addresses it owns
+// (director addresses and VIPs), ICMP echo answers, gratuitous ARP, and L2 output: next hop
+// (on-link host or --gateway), neighbour resolution with a bounded waiting queue, MAC rewrite.
+// Probes to real servers use a director address as the ARP sender, never a VIP: DR servers hold
+// the VIP themselves and ignore requests claiming it (DESIGN.md).
+
+import {
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
+  ipv4SetChecksum, rd16, rd32, wr16, wr32,
+} from './frame.js';
+import { C, D, type Counters } from './counters.js';
+import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
+import { U32PairMap } from './lookup.js';
+import { TxBatch, type Tx } from './tx.js';
+
+/** A directly connected network: a director address and its prefix. */
+export interface LinkAddr {
+  ip: number;
+  mask: number;
+}
+
+export class Link {
+  readonly neigh = new NeighTable();
+  readonly mac: Uint8Array;
+  readonly addrs: LinkAddr[];
+  /** Next hop for off-link destinations; 0 = none. */
+  readonly gateway: number;
+  /** The batch's coarse clock (ms), set by the datapath. */
+  now = 0;
+  /** Addresses uvsd answers for (director addresses and VIPs) → 1; key b is 0. */
+  private localMap = new U32PairMap([]);
+  private readonly tx: Tx;
+  private readonly counters: Counters;
+  private readonly qtx: TxBatch;
+
+  constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters) {
+    this.mac = mac;
+    this.addrs = addrs;
+    this.gateway = gateway;
+    this.tx = tx;
+    this.counters = counters;
+    this.qtx = new TxBatch(this.neigh.qbuf, this.neigh.qowner.length);
+    this.setLocal([]);
+  }
+
+  /** Replace the set of addresses answered for: the director addresses plus `vips`. */
+  setLocal(vips: Iterable<number>): void {
+    const seen = new Set<number>(vips);
+    for (const a of this.addrs) seen.add(a.ip);
+    this.localMap = new U32PairMap([...seen].map((ip) => [ip, 0, 1] as const));
+  }
+
+  isLocal(ip: number): boolean {
+    return this.localMap.get(ip, 0) >= 0;
+  }
+
+  // ---- answers for owned addresses ---------------------------------------------------------
+
+  arp(buf: Buffer, off: number, len: number): void {
+    const a = off + ETH_HLEN;
+    if (len < ETH_HLEN + 28 || rd16(buf, a) !== 1 || rd16(buf, a + 2) !== ETHERTYPE_IPV4 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
+      this.counters.d[D.arp_malformed]++;
+      return;
+    }
+    const op = rd16(buf, a + 6);
+    const spa = rd32(buf, a + 14);
+    const tpa = rd32(buf, a + 24);
+    // Refresh a neighbour we already track (never create entries for arbitrary senders).
+    const n = this.neigh.find(spa);
+    if (n >= 0) {
+      this.neigh.learn(n, buf, a + 8, this.now);
+      this.flushNeighQueue(n);
+    }
+    if (op === 1 && spa !== tpa && this.isLocal(tpa)) {
+      // Turn the request into the reply in place.
+      wr16(buf, a + 6, 2);
+      copyMac(buf, a + 18, buf, a + 8); // tha = sha
+      wr32(buf, a + 24, spa); // tpa = spa
+      copyMac(buf, a + 8, this.mac, 0); // sha = us
+      wr32(buf, a + 14, tpa); // spa = the asked address
+      copyMac(buf, off, buf, a + 18); // eth dst = requester
+      copyMac(buf, off + 6, this.mac, 0);
+      this.tx.emit(off, ETH_HLEN + 28);
+      this.counters.c[C.arp_replies_sent]++;
+    } else {
+      this.counters.c[n >= 0 ? C.arp_neigh_updates : C.ignored_arp]++;
+    }
+  }
+
+  /** ICMP to one of our addresses: echo requests are answered in place, the rest dropped. */
+  icmp(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): void {
+    if (l4len < 8 || buf[l4] !== 8 || buf[l4 + 1] !== 0) {
+      this.counters.d[l4len < 8 ? D.l4_truncated : D.icmp_unhandled]++;
+      return;
+    }
+    const src = rd32(buf, ip + IP_SRC);
+    wr32(buf, ip + IP_SRC, rd32(buf, ip + IP_DST));
+    wr32(buf, ip + IP_DST, src);
+    buf[ip + IP_TTL] = 64;
+    ipv4SetChecksum(buf, ip, l4 - ip);
+    buf[l4] = 0;
+    wr16(buf, l4 + 2, csumReplace16(rd16(buf, l4 + 2), 0x0800, 0x0000));
+    copyMac(buf, off, buf, off + 6);
+    copyMac(buf, off + 6, this.mac, 0);
+    this.tx.emit(off, flen);
+    this.counters.c[C.icmp_echo_replies]++;
+  }
+
+  /** Gratuitous ARP for an address uvsd starts answering for. */
+  announce(ip: number): void {
+    if (this.buildArp(ip, ip, true)) this.counters.c[C.arp_gratuitous_sent]++;
+  }
+
+  // ---- L2 output -----------------------------------------------------------------------------
+
+  /** True when ip is inside one of the director's connected networks. */
+  onLink(ip: number): boolean {
+    for (let i = 0; i < this.addrs.length; i++) {
+      const a = this.addrs[i];
+      if (((ip ^ a.ip) & a.mask) === 0) return true;
+    }
+    return false;
+  }
+
+  /** The director address used as the ARP sender towards ip (never a VIP). */
+  private senderFor(ip: number): number {
+    for (let i = 0; i < this.addrs.length; i++) {
+      const a = this.addrs[i];
+      if (((ip ^ a.ip) & a.mask) === 0) return a.ip;
+    }
+    return this.addrs.length > 0 ? this.addrs[0].ip : 0;
+  }
+
+  /** Send a whole frame to ip: on-link directly, off-link through --gateway. */
+  toNeighbour(buf: Buffer, off: number, len: number, ip: number): void {
+    let hop = ip;
+    if (!this.onLink(ip)) {
+      if (this.gateway === 0) {
+        this.counters.d[D.no_route]++;
+        return;
+      }
+      hop = this.gateway;
+    }
+    const nb = this.neigh;
+    let n = nb.find(hop);
+    if (n < 0) n = nb.obtain(hop);
+    if (n < 0) {
+      this.counters.d[D.neigh_unresolved]++;
+      return;
+    }
+    if (nb.usable(n)) {
+      copyMac(buf, off, nb.mac, n * 6);
+      copyMac(buf, off + 6, this.mac, 0);
+      this.tx.emit(off, len);
+      if (nb.stale(n, this.now)) this.probe(n);
+      return;
+    }
+    if (nb.enqueue(n, buf, off, len, this.now)) this.counters.c[C.neigh_queued]++;
+    else this.counters.d[D.neigh_unresolved]++;
+    this.probe(n);
+  }
+
+  /** Start resolving a next hop before traffic needs it (a destination was added). */
+  resolve(ip: number): void {
+    const n = this.neigh.obtain(ip);
+    if (n >= 0 && !this.neigh.usable(n)) this.probe(n);
+  }
+
+  /** Send an ARP request for neighbour n, at most once per PROBE_INTERVAL_MS. */
+  private probe(n: number): void {
+    const nb = this.neigh;
+    if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return;
+    nb.probed[n] = this.now;
+    const target = nb.ip[n];
+    if (this.buildArp(this.senderFor(target), target, false)) this.counters.c[C.arp_requests_sent]++;
+  }
+
+  /**
+   * Build a broadcast ARP request in the generated-frame buffer: for `tpa` from `spa`, or with
+   * `gratuitous` an announcement of `spa` (sender = target = spa).
+   */
+  private buildArp(spa: number, tpa: number, gratuitous: boolean): boolean {
+    const o = this.tx.genSlot();
+    if (o < 0) return false;
+    const b = this.tx.genBuf;
+    b.fill(0xff, o, o + 6);
+    copyMac(b, o + 6, this.mac, 0);
+    wr16(b, o + ETH_TYPE, ETHERTYPE_ARP);
+    const a = o + ETH_HLEN;
+    wr16(b, a, 1);
+    wr16(b, a + 2, ETHERTYPE_IPV4);
+    b[a + 4] = 6;
+    b[a + 5] = 4;
+    wr16(b, a + 6, 1);
+    copyMac(b, a + 8, this.mac, 0);
+    wr32(b, a + 14, spa);
+    b.fill(0, a + 18, a + 24);
+    wr32(b, a + 24, gratuitous ? spa : tpa);
+    b.fill(0, a + 28, o + 60); // pad to the Ethernet minimum
+    this.tx.emitGen(o, 60);
+    return true;
+  }
+
+  /**
+   * A neighbour just resolved: send its waiting frames now, ahead of the rest of the batch, and
+   * only then free their slots (a later frame of this batch may reuse them).
+   */
+  private flushNeighQueue(n: number): void {
+    const nb = this.neigh;
+    if (nb.queued[n] === 0) return;
+    for (let s = 0; s < nb.qowner.length; s++) {
+      if (nb.qowner[s] !== n) continue;
+      const o = s * nb.qstride;
+      copyMac(nb.qbuf, o, nb.mac, n * 6);
+      copyMac(nb.qbuf, o + 6, this.mac, 0);
+      this.qtx.push(o, nb.qlen[s]);
+    }
+    this.tx.write(this.qtx);
+    for (let s = 0; s < nb.qowner.length; s++) if (nb.qowner[s] === n) nb.release(s);
+  }
+
+  /** Timer: drop frames that waited too long, re-probe the rest, age learned MACs. */
+  tick(): void {
+    const nb = this.neigh;
+    for (let s = 0; s < nb.qowner.length; s++) {
+      const n = nb.qowner[s];
+      if (n < 0) continue;
+      if (this.now - nb.qtime[s] > 3 * PROBE_MS) {
+        nb.release(s);
+        this.counters.d[D.neigh_unresolved]++;
+      } else {
+        this.probe(n);
+      }
+    }
+    for (let n = 0; n < nb.size; n++) nb.expire(n, this.now);
+  }
+}

@@ -1,0 +1,88 @@
+// Transmission. Frames to send are collected while a receive batch is processed and written
+// with one native call per buffer at the end (DESIGN.md: one JS↔native crossing per batch).
+// Most frames go out from the receive buffer itself (forwarded, or answered in place); the
+// few uvsd builds (ARP requests, announcements) come from a small buffer of its own.
+
+import { C, D, type Counters } from './counters.js';
+
+/** Where frames go out: the TAP port in uvsd, a capture array in tests. */
+export interface FrameSink {
+  send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
+}
+
+/** Room for frames uvsd builds itself within one batch, each in a 64-byte slot. */
+const GEN_SLOTS = 64;
+const GEN_SLOT_BYTES = 64;
+
+/** Offsets and lengths of frames in one buffer, written together. */
+export class TxBatch {
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  count = 0;
+  buf: Buffer;
+  constructor(buf: Buffer, size: number) {
+    this.buf = buf;
+    this.offs = new Uint32Array(size);
+    this.lens = new Uint32Array(size);
+  }
+  push(off: number, len: number): boolean {
+    if (this.count >= this.offs.length) return false;
+    this.offs[this.count] = off;
+    this.lens[this.count] = len;
+    this.count++;
+    return true;
+  }
+}
+
+export class Tx {
+  /** Frames uvsd builds are written here, one GEN_SLOT_BYTES slot each (see genSlot). */
+  readonly genBuf = Buffer.alloc(GEN_SLOTS * GEN_SLOT_BYTES);
+  private readonly rx: TxBatch;
+  private readonly gen: TxBatch;
+  private readonly sink: FrameSink;
+  private readonly counters: Counters;
+
+  constructor(sink: FrameSink, counters: Counters, batch: number) {
+    this.sink = sink;
+    this.counters = counters;
+    this.rx = new TxBatch(Buffer.alloc(0), batch + GEN_SLOTS);
+    this.gen = new TxBatch(this.genBuf, GEN_SLOTS);
+  }
+
+  /** The receive buffer of the batch being processed. */
+  setRxBuffer(buf: Buffer): void {
+    this.rx.buf = buf;
+  }
+
+  /** Send a frame of the receive buffer at the end of the batch. */
+  emit(off: number, len: number): void {
+    if (!this.rx.push(off, len)) this.counters.d[D.tx_failed]++;
+  }
+
+  /** Offset of a free slot in genBuf for a frame uvsd builds, or -1 when the batch has no room. */
+  genSlot(): number {
+    return this.gen.count < GEN_SLOTS ? this.gen.count * GEN_SLOT_BYTES : -1;
+  }
+
+  /** Send the frame just built at `off` (from genSlot) at the end of the batch. */
+  emitGen(off: number, len: number): void {
+    this.gen.push(off, len);
+  }
+
+  /** Write a batch now, counting what the sink took and what it refused. */
+  write(b: TxBatch): void {
+    if (b.count === 0) return;
+    const sent = this.sink.send(b.buf, b.offs, b.lens, b.count);
+    const c = this.counters.c;
+    c[C.tx_frames] += sent;
+    for (let i = 0; i < b.count; i++) c[C.tx_bytes] += b.lens[i];
+    if (sent < b.count) this.counters.d[D.tx_failed] += b.count - sent;
+    b.count = 0;
+  }
+
+  /** End of a batch (or a timer tick): write everything collected. */
+  flush(): void {
+    this.write(this.rx);
+    this.write(this.gen);
+  }
+}
