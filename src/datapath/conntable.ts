@@ -53,7 +53,6 @@ export class ConnTable {
   readonly flags: Uint8Array;
   readonly fwd: Uint8Array;
   readonly dest: Int32Array;
-  readonly svc: Int32Array;
   /** Expiry in ticks of TICK_MS. */
   readonly expires: Uint32Array;
   // links
@@ -96,7 +95,6 @@ export class ConnTable {
     this.flags = new Uint8Array(max);
     this.fwd = new Uint8Array(max);
     this.dest = new Int32Array(max);
-    this.svc = new Int32Array(max);
     this.expires = new Uint32Array(max);
     this.head = new Int32Array(this.buckets);
     this.next = new Int32Array(max * 2);
@@ -105,7 +103,7 @@ export class ConnTable {
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.svc, this.expires, this.head, this.next, this.nhash,
+      this.state, this.flags, this.fwd, this.dest, this.expires, this.head, this.next, this.nhash,
       this.wnext, this.wprev,
     ]) advise(a);
     this.head.fill(-1);
@@ -119,7 +117,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -154,7 +152,7 @@ export class ConnTable {
 
   /**
    * Insert a flow; returns the entry index or -1 when the table is full. The caller fills
-   * state/fwd/dest/svc afterwards (they are reset here). `hashOut` also makes the server→client
+   * state/fwd/dest afterwards (they are reset here). `hashOut` also makes the server→client
    * tuple findable; DR and TUN never see that direction, so they skip it (IPVS hashes once too).
    */
   insert(
@@ -177,7 +175,6 @@ export class ConnTable {
     this.flags[e] = hashOut ? F_ALIVE | F_HASHED_OUT : F_ALIVE;
     this.fwd[e] = 0;
     this.dest[e] = -1;
-    this.svc[e] = -1;
     this.link2(e * 2, this.hash(proto, caddr, cport, vaddr, vport));
     if (hashOut) this.link2(e * 2 + 1, this.hash(proto, daddr, dport, laddr, lport));
     this.expires[e] = expiresTick;

@@ -290,7 +290,6 @@ export class Datapath implements Output {
     }
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
-    ct.svc[e] = sid;
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.inactive[dest]++;
