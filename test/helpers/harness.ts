@@ -138,6 +138,16 @@ export function sumIgnored(c: Record<string, number>): number {
   return s;
 }
 
+/** The rig's single connection survives until 1 s before `timeoutMs` and is gone 1 s after it. */
+export function assertExpiresAfter(r: Rig, timeoutMs: number): void {
+  r.advance(timeoutMs - 1_000);
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 1, `expired before ${timeoutMs} ms`);
+  r.advance(2_000);
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0, `still there after ${timeoutMs} ms`);
+}
+
 /** Byte-exact frame comparison that prints both frames decoded field by field on mismatch. */
 export function assertFrame(actual: Uint8Array | undefined, expected: Uint8Array, what = 'frame'): void {
   if (actual === undefined) assert.fail(`${what}: no frame was sent; expected:\n${frameDiff(new Uint8Array(0), expected)}`);
