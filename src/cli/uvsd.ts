@@ -6,7 +6,8 @@ import { unlinkSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { Datapath, type LinkAddr } from '../datapath/pipeline.js';
+import { Datapath } from '../datapath/pipeline.js';
+import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { Port, native } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
@@ -79,11 +80,11 @@ function parseOptions(argv: string[]): Options {
     console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
     process.exit(2);
   }
-  if (o.gateway !== undefined && !o.addr.some((a: LinkAddr) => ((o.gateway ^ a.ip) & a.mask) === 0)) {
+  if (o.gateway !== undefined && networkOf(o.addr, o.gateway) === undefined) {
     console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
     process.exit(2);
   }
-  return { ...o, addr: o.addr } as Options;
+  return o as Options;
 }
 
 export async function main(argv: string[]): Promise<void> {

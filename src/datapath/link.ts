@@ -19,6 +19,15 @@ export interface LinkAddr {
   mask: number;
 }
 
+/** The directly connected network that holds ip, or undefined when ip is off-link. */
+export function networkOf(addrs: readonly LinkAddr[], ip: number): LinkAddr | undefined {
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i];
+    if (((ip ^ a.ip) & a.mask) === 0) return a;
+  }
+  return undefined;
+}
+
 export class Link {
   readonly neigh = new NeighTable();
   readonly mac: Uint8Array;
@@ -115,20 +124,12 @@ export class Link {
 
   /** True when ip is inside one of the director's connected networks. */
   onLink(ip: number): boolean {
-    for (let i = 0; i < this.addrs.length; i++) {
-      const a = this.addrs[i];
-      if (((ip ^ a.ip) & a.mask) === 0) return true;
-    }
-    return false;
+    return networkOf(this.addrs, ip) !== undefined;
   }
 
   /** The director address used as the ARP sender towards ip (never a VIP). */
   private senderFor(ip: number): number {
-    for (let i = 0; i < this.addrs.length; i++) {
-      const a = this.addrs[i];
-      if (((ip ^ a.ip) & a.mask) === 0) return a.ip;
-    }
-    return this.addrs.length > 0 ? this.addrs[0].ip : 0;
+    return (networkOf(this.addrs, ip) ?? this.addrs[0])?.ip ?? 0;
   }
 
   /** Send a whole frame to ip: on-link directly, off-link through --gateway. */
