@@ -2,10 +2,6 @@
 // schedulers read weights and connection counts without touching objects.
 
 export const DEST_F_USED = 1;
-/** Set when the control plane deleted the destination; its slot frees once no conn uses it. */
-export const DEST_F_DELETED = 2;
-/** Thresholds (-x/-y) mark a destination overloaded; no new connections while set. */
-export const DEST_F_OVERLOAD = 4;
 
 export class DestTable {
   readonly max: number;
@@ -72,7 +68,7 @@ export class DestTable {
     this.freeList.push(d);
   }
 
-  /** Eligible for new connections: in use, weight > 0, not overloaded, not deleted. */
+  /** Eligible for new connections: in use and weight > 0 (further flags, e.g. overload, make it ineligible). */
   available(d: number): boolean {
     return this.flags[d] === DEST_F_USED && this.weight[d] > 0;
   }
