@@ -7,7 +7,8 @@
         "native/batch.cc",
         "native/iface.cc",
         "native/mem.cc",
-        "native/rx.cc"
+        "native/rx.cc",
+        "native/uring.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

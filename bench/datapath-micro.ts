@@ -10,6 +10,7 @@ import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { ipv4SetChecksum } from '../src/datapath/frame.js';
+import { native } from '../src/datapath/port.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +26,7 @@ const STRIDE = 2048;
 
 const mac = Uint8Array.from([2, 0, 0, 0, 0, 1]);
 const dp = new Datapath(
-  { mac, addrs: [{ ip: parseIp('192.168.8.10'), mask: 0xffffff00 }], connMax: Number(values['conn-max']) },
+  { mac, addrs: [{ ip: parseIp('192.168.8.10'), mask: 0xffffff00 }], connMax: Number(values['conn-max']), advise: (a) => native.prepareTable(a) },
   { send: (_b, _o, _l, n) => n },
 );
 const ctl = new Control(dp, { tap: 'bench' });

@@ -11,7 +11,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("rxStart", Napi::Function::New(env, RxStart, "rxStart"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
-  exports.Set("adviseHugepages", Napi::Function::New(env, AdviseHugepages, "adviseHugepages"));
+  exports.Set("uringAttach", Napi::Function::New(env, UringAttach, "uringAttach"));
+  exports.Set("prepareTable", Napi::Function::New(env, PrepareTable, "prepareTable"));
   return exports;
 }
 

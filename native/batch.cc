@@ -1,5 +1,6 @@
-// Batched, non-blocking frame I/O: one JS call moves many frames, one syscall per frame,
-// no allocation per frame (frames live in caller-provided Buffers, lengths in Uint32Arrays).
+// Batched, non-blocking frame I/O: one JS call moves many frames, one read()/write() per frame
+// or, for an fd with an io_uring (uring.cc), one io_uring_enter() per batch; no allocation per
+// frame (frames live in caller-provided Buffers, lengths in Uint32Arrays).
 #include "common.h"
 
 #include <unistd.h>
@@ -57,7 +58,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   uint32_t* lens;
   if (!GetFd(info, &fd) || !CheckRxArgs(info, 1, &buf, &stride, &lens, &max)) return env.Undefined();
   int err;
-  uint32_t n = ReadFrames(fd, buf, stride, lens, max, &err);
+  uint32_t n = UringReadFrames(fd, buf, stride, lens, max, &err);
   // Frames already read win over a late error: return them, the error shows up on the next call.
   if (n == 0 && err) return ThrowErrno(env, "read", "fd " + std::to_string(fd), err);
   return Napi::Number::New(env, n);
@@ -80,6 +81,11 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   if (count < 0 || static_cast<uint64_t>(count) > offslen || static_cast<uint64_t>(count) > lenslen)
     return ThrowRange(env, "count exceeds offs/lens length");
   uint32_t written = 0;
+  if (HasRing(fd)) {
+    int err = UringWriteFrames(fd, buf, buflen, offs, lens, static_cast<uint32_t>(count), &written);
+    if (err) return ThrowErrno(env, "io_uring write", "fd " + std::to_string(fd), err);
+    return Napi::Number::New(env, written);
+  }
   for (int64_t i = 0; i < count; i++) {
     uint64_t off = offs[i], len = lens[i];
     if (len == 0 || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
@@ -99,6 +105,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!GetFd(info, &fd)) return env.Undefined();
+  DropRing(fd);
   // Linux releases the fd even when close() reports EINTR, so never retry.
   if (close(fd) < 0 && errno != EINTR) return ThrowErrno(env, "close", "fd " + std::to_string(fd), errno);
   return env.Undefined();

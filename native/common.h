@@ -64,6 +64,17 @@ inline bool GetBytes(const Napi::Value& v, uint8_t** data, size_t* len) {
 // *err is 0, or the errno of a hard error that stopped the loop (EAGAIN is not an error).
 uint32_t ReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
 
+// The same through the fd's io_uring when uringAttach() gave it one (else ReadFrames): all max
+// reads in one io_uring_enter(); frames are compacted to slots 0..n-1.
+uint32_t UringReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
+// Writes frames buf[offs[i]..+lens[i]] through the fd's ring (HasRing(fd) must hold); frames the
+// kernel has no room for, or rejects, are dropped. 0 or the errno of a hard failure.
+int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+                     uint32_t count, uint32_t* written);
+bool HasRing(int fd);
+// Tears down the fd's ring, if any (before the fd is closed).
+void DropRing(int fd);
+
 // Checks readBatch/rxStart arguments 1..4 (buf, stride, lens, max). On failure it has thrown
 // and returns false.
 bool CheckRxArgs(const Napi::CallbackInfo& info, size_t first, uint8_t** buf, uint32_t* stride,
@@ -76,6 +87,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value RxStart(const Napi::CallbackInfo& info);
-Napi::Value AdviseHugepages(const Napi::CallbackInfo& info);
+Napi::Value PrepareTable(const Napi::CallbackInfo& info);
+Napi::Value UringAttach(const Napi::CallbackInfo& info);
 
 }  // namespace uvs

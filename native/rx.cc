@@ -4,6 +4,7 @@
 #include "common.h"
 
 #include <uv.h>
+#include <algorithm>
 #include <memory>
 
 namespace uvs {
@@ -13,6 +14,10 @@ namespace {
 // Batches per readiness event; bounded so timers, the control socket and health checks get
 // their turn even under a flood (libuv polls again right away if the fd stays readable).
 constexpr int kMaxBatchesPerWake = 64;
+// With io_uring every read asked for costs an operation even when no frame is queued, so the
+// batch asks for about twice what the last one got (never fewer than this), doubling up to max
+// while batches come back full.
+constexpr uint32_t kMinWant = 8;
 
 struct Rx {
   uv_poll_t poll;  // first member: the libuv callbacks cast back to Rx
@@ -22,6 +27,7 @@ struct Rx {
   uint32_t* lens;
   uint32_t stride;
   uint32_t max;
+  uint32_t want;  // reads to ask for next (<= max)
   Napi::ObjectReference bufRef;
   Napi::ObjectReference lensRef;
   Napi::FunctionReference cb;
@@ -72,7 +78,9 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   }
   for (int b = 0; b < kMaxBatchesPerWake; b++) {
     int err;
-    uint32_t n = ReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, rx->max, &err);
+    uint32_t want = rx->want;
+    uint32_t n = UringReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, want, &err);
+    rx->want = n == want ? std::min(rx->max, want * 2) : std::min(rx->max, std::max(kMinWant, n * 2));
     if (n > 0) {
       // MakeCallback: runs nextTicks/microtasks after the batch and keeps async context, as for
       // any Node I/O callback.
@@ -93,7 +101,7 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
       RaiseUncaught(env, ErrnoError(env, "read", "fd " + std::to_string(rx->fd), err).Value());
       return;
     }
-    if (n < rx->max) break;  // drained
+    if (n < want) break;  // drained
   }
 }
 
@@ -128,6 +136,7 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   rx->lens = lens;
   rx->stride = stride;
   rx->max = max;
+  rx->want = std::min(max, kMinWant);
   int r = uv_poll_init(loop, &rx->poll, fd);
   if (r < 0) return ThrowErrno(env, "uv_poll_init", "fd " + std::to_string(fd), -r);
   r = uv_poll_start(&rx->poll, UV_READABLE, OnReadable);

@@ -43,6 +43,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--conn-max 1e3', args: [...ADDR, '--conn-max', '1e3'], value: '1e3' },
   { name: '--mtu 10', args: [...ADDR, '--mtu', '10'], value: '10' },
   { name: '--log-level loud', args: [...ADDR, '--log-level', 'loud'], value: 'loud' },
+  { name: '--io fast', args: [...ADDR, '--io', 'fast'], value: 'fast' },
   { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
   { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
@@ -71,7 +72,7 @@ test('uvsd --help exits 0 and lists every option', () => {
   const r = uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--log-level', '--mac']) {
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
 });

@@ -8,7 +8,7 @@ import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } fro
 import { TICK_MS } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
-import { Port, native } from '../datapath/port.js';
+import { Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -24,6 +24,7 @@ interface Options {
   logLevel: string;
   mac?: Uint8Array;
   mtu: number;
+  io: IoMode;
 }
 
 function intArg(name: string, min: number, max: number) {
@@ -66,6 +67,7 @@ function parseOptions(argv: string[]): Options {
     .option('--conn-max <n>', 'connection table size', intArg('--conn-max', 1, 1 << 26), 1048576)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
+    .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
@@ -74,6 +76,10 @@ function parseOptions(argv: string[]): Options {
   const o = program.opts();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
+    process.exit(2);
+  }
+  if (!['auto', 'io_uring', 'syscalls'].includes(o.io)) {
+    console.error(`uvsd: invalid --io "${o.io}" (auto, io_uring or syscalls)`);
     process.exit(2);
   }
   if (o.addr === undefined || o.addr.length === 0) {
@@ -97,7 +103,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   let port: Port;
   try {
-    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, stride: 2048, batch: 64 });
+    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride: 2048, batch: 64 });
   } catch (e) {
     console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
     process.exit(1);
@@ -109,10 +115,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const dp = new Datapath(
-    { mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, advise: (a) => native.adviseHugepages(a) },
+    { mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, advise: (a) => native.prepareTable(a) },
     port,
   );
-  const control = new Control(dp, { tap: port.name });
+  const control = new Control(dp, { tap: port.name, io: port.io });
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   let server;
   try {
@@ -128,10 +134,11 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax,
+      socket: opts.socket, connMax: opts.connMax, io: port.io,
     },
     'uvsd started',
   );
+  if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
 
   let stopping = false;
   const shutdown = (signal: string) => {

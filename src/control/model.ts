@@ -54,9 +54,9 @@ interface ServiceRef {
 
 export class Control {
   readonly dp: Datapath;
-  readonly info: { tap: string };
+  readonly info: { tap: string; io?: string };
 
-  constructor(dp: Datapath, info: { tap: string }) {
+  constructor(dp: Datapath, info: { tap: string; io?: string }) {
     this.dp = dp;
     this.info = info;
   }
@@ -265,6 +265,7 @@ export class Control {
     return {
       mac: formatMac(dp.mac),
       tap: this.info.tap,
+      io: this.info.io ?? 'none',
       addrs: dp.addrs.map((a) => `${formatIp(a.ip)}/${popcount(a.mask)}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,

@@ -141,6 +141,7 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
 export function formatStatus(st: StatusResult): string {
   const lines = [
     `station ${st.mac} on ${st.tap}`,
+    `io ${st.io}`,
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
   ];

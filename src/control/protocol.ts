@@ -55,6 +55,8 @@ export interface ListResult {
 export interface StatusResult {
   mac: string;
   tap: string;
+  /** How frames cross to the kernel: "io_uring" (one system call per batch) or "syscalls". */
+  io: string;
   addrs: string[];
   conns: number;
   connMax: number;

@@ -71,7 +71,8 @@ export class ConnTable {
 
   /**
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
-   * adviseHugepages: random lookups over these arrays are TLB-bound).
+   * prepareTable: huge pages, since random lookups over these arrays are TLB-bound, and
+   * prefaulting, so no page is first touched on the packet path).
    */
   constructor(
     max: number, nowTick: number, seed = (Math.random() * 0x100000000) >>> 0,

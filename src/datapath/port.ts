@@ -2,12 +2,17 @@
 // addon. Frames land in preallocated buffers; JS is entered once per batch, never per frame.
 import { createRequire } from 'node:module';
 
+/** How a port's batches reach the kernel: one io_uring_enter() per batch, or one read()/write()
+ *  per frame. "auto" takes io_uring when the kernel allows it. */
+export type IoMode = 'auto' | 'io_uring' | 'syscalls';
+
 export interface TapOptions {
   /** Layer-3 TUN device instead of an Ethernet TAP. */
   tun?: boolean;
   mtu?: number;
   /** Bridge to enslave the device to. */
   bridge?: string;
+  io?: IoMode;
 }
 
 export interface TapInfo {
@@ -47,9 +52,12 @@ export interface Native {
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
     onBatch: (count: number) => void): RxHandle;
   close(fd: number): void;
+  /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
+  uringAttach(fd: number): { ok: boolean; error?: string };
   ifaceInfo(name: string): IfaceInfo | null;
-  /** madvise(MADV_HUGEPAGE) over the 2 MiB-aligned part of a typed array; returns bytes advised. */
-  adviseHugepages(view: ArrayBufferView): number;
+  /** Huge-page advice for the 2 MiB-aligned part of a large array, then prefault all its pages
+   *  (MADV_POPULATE_WRITE); returns the bytes each step covered (0 where the kernel refused). */
+  prepareTable(view: ArrayBufferView): { huge: number; populated: number };
 }
 
 // Compiled to dist/src/datapath/port.js, so the repo root is three levels up.
@@ -75,6 +83,9 @@ export class Port {
   ifindex = 0;
   mac = '';
   created = false;
+  /** "io_uring" or "syscalls" (see IoMode); why io_uring was not used, when "auto" fell back. */
+  io: 'io_uring' | 'syscalls' = 'syscalls';
+  ioFallback = '';
   private rx: RxHandle | null = null;
   private closed = false;
 
@@ -93,7 +104,25 @@ export class Port {
     p.ifindex = info.ifindex;
     p.mac = info.mac;
     p.created = info.created;
+    try {
+      p.setIo(opts.io ?? 'auto');
+    } catch (e) {
+      p.close();
+      throw e;
+    }
     return p;
+  }
+
+  /** Chooses how batches reach the kernel; throws if io_uring is demanded and refused. */
+  setIo(mode: IoMode): void {
+    if (mode === 'syscalls') return;
+    const r = native.uringAttach(this.fd);
+    if (r.ok) {
+      this.io = 'io_uring';
+      return;
+    }
+    if (mode === 'io_uring') throw new Error(`io_uring unavailable: ${r.error}`);
+    this.ioFallback = r.error ?? 'refused';
   }
 
   static packet(ifname: string, opts: PortOptions = {}): Port {
