@@ -2,7 +2,7 @@
 // C reflector on the same TAP, in one run, on the same lab. See docs/performance.md.
 //
 //   npm run bench -- [--seconds 10] [--warmup 5] [--repeat 1] [--workloads steady,new]
-//                    [--forwarders c,uvsd] [--flows 64] [--conn-max 8388608] [--batch 256]
+//                    [--forwarders c,uvsd,c-uring[,uvsd-syscalls]] [--flows 64] [--conn-max 8388608] [--batch 256]
 //                    [--prof DIR] [--no-save]
 //
 // Topology (all inside namespaces this run creates, deleted in finally):
@@ -15,6 +15,8 @@
 // The generator (bench/baseline/gen.c, AF_PACKET + sendmmsg) runs in <p>-cli pinned to CPU 0
 // and addresses frames to the director's station MAC; the forwarder runs in <p>-dir pinned to
 // CPU 1. "Delivered" is the real server's eth0 rx_packets delta over the measurement window.
+// The target compares uvsd with "c" (one read()/write() per frame); "c-uring" (the reflector
+// batching through io_uring, like uvsd) and "uvsd-syscalls" (uvsd --io syscalls) are references.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -45,7 +47,17 @@ const DISTURBED_BELOW = 0.9;
 const FWD_CPU = '1';
 
 type Workload = 'steady' | 'new';
-type Forwarder = 'c' | 'uvsd';
+/** c: the target baseline, one read()/write() per frame. uvsd: uvsd as shipped (--io auto).
+ *  c-uring: the reflector with io_uring batches, the same kernel interface uvsd uses (a reference
+ *  ceiling). uvsd-syscalls: uvsd --io syscalls, one system call per frame like the baseline. */
+const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls'] as const;
+type Forwarder = (typeof FORWARDERS)[number];
+const LABEL: Record<Forwarder, string> = {
+  c: 'C reflector',
+  uvsd: 'uvsd',
+  'c-uring': 'C reflector, io_uring',
+  'uvsd-syscalls': 'uvsd --io syscalls',
+};
 
 interface Snapshot {
   t: number;
@@ -119,7 +131,7 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '5' },
     repeat: { type: 'string', default: '1' },
     workloads: { type: 'string', default: 'steady,new' },
-    forwarders: { type: 'string', default: 'c,uvsd' },
+    forwarders: { type: 'string', default: 'c,uvsd,c-uring' },
     flows: { type: 'string', default: '64' },
     'conn-max': { type: 'string', default: String(1 << 23) },
     batch: { type: 'string', default: '256' },
@@ -144,7 +156,8 @@ const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
 const forwarders = opt.forwarders!.split(',').filter(Boolean) as Forwarder[];
 for (const w of workloads) if (w !== 'steady' && w !== 'new') fail(`unknown workload ${w} (steady, new)`);
-for (const f of forwarders) if (f !== 'c' && f !== 'uvsd') fail(`unknown forwarder ${f} (c, uvsd)`);
+for (const f of forwarders) if (!FORWARDERS.includes(f)) fail(`unknown forwarder ${f} (${FORWARDERS.join(', ')})`);
+if (!forwarders.includes('c')) fail('--forwarders must include c: every ratio is against it');
 
 function bounded(v: number, lo: number, hi: number, name: string): number {
   if (!Number.isFinite(v) || v < lo || v > hi) fail(`--${name} must be a number in ${lo}..${hi}`);
@@ -294,11 +307,11 @@ class Bench {
     };
   }
 
-  async startC(): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
+  async startC(io: 'uring' | 'syscalls'): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
       path.join(BASELINE, 'reflector'),
-      '--tap', 'uvs0', '--bridge', 'br0', '--mac', STATION_MAC, '--vip', VIP, '--rs-mac', this.rsMac,
+      '--tap', 'uvs0', '--bridge', 'br0', '--mac', STATION_MAC, '--vip', VIP, '--rs-mac', this.rsMac, '--io', io,
     ]);
     await proc.waitForLine(/^ready/, 5000);
     return {
@@ -311,14 +324,14 @@ class Bench {
     };
   }
 
-  async startUvsd(tag: string): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const nodeArgs = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
       process.execPath, ...nodeArgs, UVSD_JS,
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, '--mac', STATION_MAC,
-      '--socket', socket, '--conn-max', String(connMax),
+      '--socket', socket, '--conn-max', String(connMax), '--io', io,
     ]);
     // Readiness is asked, not guessed: poll `uvsadm -Ln` until it answers.
     const end = Date.now() + 15_000;
@@ -358,7 +371,9 @@ class Bench {
     let gen: Proc | null = null;
     try {
       await this.refreshFdb();
-      f = fwd === 'c' ? await this.startC() : await this.startUvsd(`${workload}-${rep}`);
+      f = fwd === 'c' || fwd === 'c-uring'
+        ? await this.startC(fwd === 'c' ? 'syscalls' : 'uring')
+        : await this.startUvsd(`${workload}-${rep}`, fwd === 'uvsd' ? 'auto' : 'syscalls');
       if (!(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
       const genArgv = [
         'taskset', '-c', GEN_CPU,
@@ -430,14 +445,14 @@ function fmt(n: number): string {
 
 function dropsOf(r: RunResult): string {
   const st = (r.forwarderStats?.status ?? null) as { drops?: Record<string, number> } | null;
-  if (!st?.drops) return r.forwarder === 'c' ? '' : 'n/a';
+  if (!st?.drops) return r.forwarder.startsWith('c') ? '' : 'n/a';
   const nz = Object.entries(st.drops).filter(([, v]) => v > 0);
   return nz.length ? nz.map(([k, v]) => `${k}=${v}`).join(' ') : 'none';
 }
 
 function table(results: RunResult[]): string {
   const lines = [
-    `| workload | forwarder | sent pps | reader pps (TAP→fwd) | TAP queue drops pps | delivered pps | uvsd/C | CPU ${FWD_CPU} busy (steal) | fwd process CPU (µs/pkt) | µs/pkt CPU ${FWD_CPU} | uvsd drops (whole run) |`,
+    `| workload | forwarder | sent pps | reader pps (TAP→fwd) | TAP queue drops pps | delivered pps | ÷ C median | CPU ${FWD_CPU} busy (steal) | fwd process CPU (µs/pkt) | µs/pkt CPU ${FWD_CPU} | uvsd drops (whole run) |`,
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const w of workloads) {
@@ -449,9 +464,9 @@ function table(results: RunResult[]): string {
           lines.push(`| ${w} | ${f} | error: ${r.error.replace(/\|/g, '/').slice(0, 120)} | | | | | | | | |`);
           continue;
         }
-        const ratio = f === 'uvsd' && cMed > 0 ? (r.deliveredPps / cMed).toFixed(3) : '';
+        const ratio = f !== 'c' && cMed > 0 ? (r.deliveredPps / cMed).toFixed(3) : '';
         lines.push(
-          `| ${w === 'steady' ? `steady ${flows} flows` : 'new flows'}${repeats > 1 ? ` #${r.repeat}` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${f === 'c' ? 'C reflector' : 'uvsd'} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${pct(r.cpuBusy[Number(FWD_CPU)] ?? 0)} (${pct(r.cpuSteal[Number(FWD_CPU)] ?? 0)}) | ${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt}) | ${r.fwdCoreUsPerPkt} | ${dropsOf(r)} |`,
+          `| ${w === 'steady' ? `steady ${flows} flows` : 'new flows'}${repeats > 1 ? ` #${r.repeat}` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${LABEL[f]} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${pct(r.cpuBusy[Number(FWD_CPU)] ?? 0)} (${pct(r.cpuSteal[Number(FWD_CPU)] ?? 0)}) | ${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt}) | ${r.fwdCoreUsPerPkt} | ${dropsOf(r)} |`,
         );
       }
     }
@@ -476,6 +491,10 @@ function summary(results: RunResult[]): Record<string, unknown> {
     const cUs = medianOf(results, w, 'c', (r) => r.fwdProcUsPerPkt);
     const uUs = medianOf(results, w, 'uvsd', (r) => r.fwdProcUsPerPkt);
     const runs = results.filter((r) => r.workload === w && !r.error);
+    const ref = (f: Forwarder) => {
+      const v = medianOf(results, w, f, (r) => r.deliveredPps);
+      return v === null ? null : { deliveredPps: v, ratioToC: c ? round(v / c, 3) : null, usPerPkt: medianOf(results, w, f, (r) => r.fwdProcUsPerPkt) };
+    };
     out[w] = {
       cDeliveredPps: c,
       uvsdDeliveredPps: u,
@@ -486,6 +505,9 @@ function summary(results: RunResult[]): Record<string, unknown> {
       /** C's forwarder-process CPU per packet over uvsd's: the same comparison, insensitive to
        *  how much of the core each run got. */
       cpuRatio: cUs && uUs ? round(cUs / uUs, 3) : null,
+      /** Reference rows (not the target): the C program on io_uring, uvsd on plain system calls. */
+      cUring: ref('c-uring'),
+      uvsdSyscalls: ref('uvsd-syscalls'),
       runs: runs.length,
       disturbed: runs.filter((r) => r.disturbed).length,
     };
@@ -496,7 +518,7 @@ function summary(results: RunResult[]): Record<string, unknown> {
 async function main(): Promise<void> {
   const why = labUnavailableReason();
   if (why) fail(`cannot run: ${why}. Run as root on Linux (e.g. sudo npm run bench).`);
-  if (forwarders.includes('uvsd') && !existsSync(UVSD_JS)) {
+  if (forwarders.some((f) => f.startsWith('uvsd')) && !existsSync(UVSD_JS)) {
     fail(`${UVSD_JS} is missing: build first (npx tsc -p tsconfig.json), or run with --forwarders c`);
   }
   buildBaselines();
@@ -525,7 +547,7 @@ async function main(): Promise<void> {
           const r = await bench.runOne(w, f, rep);
           results.push(r);
           console.log(
-            `  ${w.padEnd(6)} ${f.padEnd(4)} #${rep}: sent ${fmt(r.sentPps)} pps, reader ${fmt(r.readerPps)} pps, delivered ${fmt(r.deliveredPps)} pps, CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt${r.disturbed ? ' [disturbed]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
+            `  ${w.padEnd(6)} ${f.padEnd(13)} #${rep}: sent ${fmt(r.sentPps)} pps, reader ${fmt(r.readerPps)} pps, delivered ${fmt(r.deliveredPps)} pps, CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt${r.disturbed ? ' [disturbed]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
           );
         }
       }
@@ -538,12 +560,16 @@ async function main(): Promise<void> {
   console.log('\n' + md + '\n');
   const sum = summary(results);
   for (const [w, s] of Object.entries(sum)) {
-    const v = s as { ratio: number | null; cpuRatio: number | null; disturbed: number; runs: number; cDeliveredPps: number; uvsdDeliveredPps: number };
+    type Ref = { deliveredPps: number; ratioToC: number | null } | null;
+    const v = s as { ratio: number | null; cpuRatio: number | null; disturbed: number; runs: number; cDeliveredPps: number; uvsdDeliveredPps: number; cUring: Ref; uvsdSyscalls: Ref };
     if (v.ratio !== null) {
       console.log(
         `${w}: delivered uvsd/C = ${fmt(v.uvsdDeliveredPps)}/${fmt(v.cDeliveredPps)} = ${v.ratio.toFixed(3)} (target >= 0.95: ${v.ratio >= 0.95 ? 'met' : 'NOT met'}); ` +
           `CPU per packet C/uvsd = ${v.cpuRatio?.toFixed(3) ?? 'n/a'}; medians over undisturbed runs (${v.disturbed} of ${v.runs} disturbed)`,
       );
+    }
+    for (const [name, r] of [['C reflector, io_uring', v.cUring], ['uvsd --io syscalls', v.uvsdSyscalls]] as const) {
+      if (r) console.log(`${w}: reference ${name}: ${fmt(r.deliveredPps)} pps = ${r.ratioToC?.toFixed(3)} × C${v.uvsdDeliveredPps ? `; uvsd is ${(v.uvsdDeliveredPps / r.deliveredPps).toFixed(3)} × this` : ''}`);
     }
   }
   if (!opt['no-save']) {

@@ -16,8 +16,13 @@
  *     dst MAC := RS_MAC, src MAC := STATION_MAC, write it back (DR mode);
  *   - on SIGTERM/SIGINT prints its counters as one JSON line and exits.
  *
+ * With --io uring it is instead a reference for the kernel interface uvsd uses: the same work,
+ * but each batch of up to 64 reads, and each batch of writes, is one io_uring_enter() (uring.h),
+ * reads with RWF_NOWAIT, poll() when the TAP is empty. Not the target baseline: the issue's
+ * target compares uvsd with the one-frame-per-syscall program above.
+ *
  * Usage: reflector --tap uvs0 --bridge br0 --mac 02:00:00:00:00:01 \
- *                  --vip 192.168.8.200 --rs-mac aa:bb:cc:dd:ee:ff
+ *                  --vip 192.168.8.200 --rs-mac aa:bb:cc:dd:ee:ff [--io uring]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,20 +38,98 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
 #define PROG "reflector"
 #include "common.h"
+#include "uring.h"
+
+static uint8_t station[6], rsmac[6], vipb[4];
+static uint64_t rx, fwd, arp, other, werr;
+
+/* Rewrites frame f (n bytes) in place; returns 1 if it is to be written back. */
+static int handle(uint8_t *f, ssize_t n) {
+  rx++;
+  if (n < 42) { other++; return 0; }
+  uint16_t et = (uint16_t)(f[12] << 8 | f[13]);
+  if (et == 0x0800 && memcmp(f, station, 6) == 0 && memcmp(f + 30, vipb, 4) == 0) {
+    memcpy(f, rsmac, 6);
+    memcpy(f + 6, station, 6);
+    fwd++;
+    return 1;
+  }
+  if (et == 0x0806 && f[21] == 1 && memcmp(f + 38, vipb, 4) == 0) {
+    /* ARP request for the VIP: answer in place. */
+    uint8_t smac[6], sip[4];
+    memcpy(smac, f + 22, 6);
+    memcpy(sip, f + 28, 4);
+    memcpy(f, smac, 6);
+    memcpy(f + 6, station, 6);
+    f[21] = 2;
+    memcpy(f + 22, station, 6);
+    memcpy(f + 28, vipb, 4);
+    memcpy(f + 32, smac, 6);
+    memcpy(f + 38, sip, 4);
+    arp++;
+    return 1;
+  }
+  other++;
+  return 0;
+}
+
+/* The baseline: one blocking read() and one write() per frame. */
+static void run_syscalls(int fd) {
+  static uint8_t buf[65536];
+  while (!stop) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      die("read");
+    }
+    if (handle(buf, n) && write(fd, buf, (size_t)n) != n) werr++;
+  }
+}
+
+#define BATCH 64
+#define STRIDE 2048
+
+/* Reference: batches of reads, then of writes, one io_uring_enter() each. */
+static void run_uring(int fd) {
+  struct uring r;
+  if (uring_init(&r, fd) < 0) die("io_uring");
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die("O_NONBLOCK");
+  static uint8_t bufs[BATCH][STRIDE];
+  int32_t res[BATCH];
+  unsigned out[BATCH];
+  while (!stop) {
+    for (unsigned i = 0; i < BATCH; i++) uring_prep(&r, IORING_OP_READ, bufs[i], STRIDE, i);
+    if (uring_run(&r, BATCH, res) < 0) die("io_uring_enter");
+    unsigned no = 0, got = 0;
+    for (unsigned i = 0; i < BATCH; i++) {
+      if (res[i] <= 0) continue;
+      got++;
+      if (handle(bufs[i], res[i])) out[no++] = i;
+    }
+    for (unsigned k = 0; k < no; k++) uring_prep(&r, IORING_OP_WRITE, bufs[out[k]], (unsigned)res[out[k]], k);
+    if (no && uring_run(&r, no, res) < 0) die("io_uring_enter");
+    for (unsigned k = 0; k < no; k++) if (res[k] < 0) werr++;
+    if (got == 0) {
+      struct pollfd p = {fd, POLLIN, 0};
+      poll(&p, 1, 100);
+    }
+  }
+}
 
 static void usage(void) {
-  fprintf(stderr, "usage: reflector --tap NAME --bridge BR --mac STATION_MAC --vip IP --rs-mac MAC\n");
+  fprintf(stderr, "usage: reflector --tap NAME --bridge BR --mac STATION_MAC --vip IP --rs-mac MAC [--io uring|syscalls]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   const char *tap = NULL, *bridge = NULL;
-  uint8_t station[6], rsmac[6];
-  int have_mac = 0, have_rs = 0;
+  int have_mac = 0, have_rs = 0, uring = 0;
   struct in_addr vip = {0};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--tap")) tap = argv[i + 1];
@@ -54,9 +137,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--mac")) have_mac = parse_mac(argv[i + 1], station) == 0;
     else if (!strcmp(argv[i], "--rs-mac")) have_rs = parse_mac(argv[i + 1], rsmac) == 0;
     else if (!strcmp(argv[i], "--vip")) { if (inet_pton(AF_INET, argv[i + 1], &vip) != 1) usage(); }
+    else if (!strcmp(argv[i], "--io")) { if (!strcmp(argv[i + 1], "uring")) uring = 1; else if (strcmp(argv[i + 1], "syscalls")) usage(); }
     else usage();
   }
   if (!tap || !have_mac || !have_rs || vip.s_addr == 0) usage();
+  memcpy(vipb, &vip.s_addr, 4);
 
   int fd = open("/dev/net/tun", O_RDWR);
   if (fd < 0) die("open /dev/net/tun");
@@ -91,10 +176,9 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
 
-  static uint8_t buf[65536];
   /* Gratuitous ARP (request form) for the VIP from the station MAC. */
   {
-    uint8_t *f = buf;
+    uint8_t f[60];
     memset(f, 0xff, 6);
     memcpy(f + 6, station, 6);
     f[12] = 0x08; f[13] = 0x06;
@@ -109,39 +193,7 @@ int main(int argc, char **argv) {
   printf("ready %s\n", tap);
   fflush(stdout);
 
-  uint64_t rx = 0, fwd = 0, arp = 0, other = 0, werr = 0;
-  const uint8_t *vipb = (const uint8_t *)&vip.s_addr;
-  while (!stop) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      die("read");
-    }
-    rx++;
-    if (n < 42) { other++; continue; }
-    uint8_t *f = buf;
-    uint16_t et = (uint16_t)(f[12] << 8 | f[13]);
-    if (et == 0x0800 && memcmp(f, station, 6) == 0 && memcmp(f + 30, vipb, 4) == 0) {
-      memcpy(f, rsmac, 6);
-      memcpy(f + 6, station, 6);
-      if (write(fd, f, (size_t)n) != n) werr++; else fwd++;
-    } else if (et == 0x0806 && f[21] == 1 && memcmp(f + 38, vipb, 4) == 0) {
-      /* ARP request for the VIP: answer in place. */
-      uint8_t smac[6], sip[4];
-      memcpy(smac, f + 22, 6);
-      memcpy(sip, f + 28, 4);
-      memcpy(f, smac, 6);
-      memcpy(f + 6, station, 6);
-      f[21] = 2;
-      memcpy(f + 22, station, 6);
-      memcpy(f + 28, vipb, 4);
-      memcpy(f + 32, smac, 6);
-      memcpy(f + 38, sip, 4);
-      if (write(fd, f, (size_t)n) != n) werr++; else arp++;
-    } else {
-      other++;
-    }
-  }
+  if (uring) run_uring(fd); else run_syscalls(fd);
   printf("{\"rx\":%llu,\"forwarded\":%llu,\"arp\":%llu,\"other\":%llu,\"writeErrors\":%llu}\n",
          (unsigned long long)rx, (unsigned long long)fwd, (unsigned long long)arp,
          (unsigned long long)other, (unsigned long long)werr);
