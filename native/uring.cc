@@ -47,7 +47,7 @@ struct Ring {
   size_t cqMapLen = 0;
   io_uring_sqe* sqes = nullptr;
   size_t sqesLen = 0;
-  unsigned *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask;
+  unsigned *sqHead, *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask;
   io_uring_cqe* cqes;
   unsigned tail = 0;  // local SQ tail, published on submit
   int32_t res[kEntries];
@@ -84,6 +84,7 @@ struct Ring {
     if (!sqes) return errno;
     uint8_t* sq = static_cast<uint8_t*>(sqMap);
     uint8_t* cq = static_cast<uint8_t*>(cqMap);
+    sqHead = reinterpret_cast<unsigned*>(sq + p.sq_off.head);
     sqTail = reinterpret_cast<unsigned*>(sq + p.sq_off.tail);
     sqMask = reinterpret_cast<unsigned*>(sq + p.sq_off.ring_mask);
     sqArray = reinterpret_cast<unsigned*>(sq + p.sq_off.array);
@@ -146,6 +147,14 @@ struct Ring {
     tail++;
   }
 
+  // After a failed io_uring_enter(): forget operations the kernel did not take (they point into
+  // buffers the caller reuses) and completions nobody will read, so the next Run starts clean.
+  void Reset() {
+    tail = __atomic_load_n(sqHead, __ATOMIC_ACQUIRE);
+    __atomic_store_n(sqTail, tail, __ATOMIC_RELEASE);
+    __atomic_store_n(cqHead, __atomic_load_n(cqTail, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+  }
+
   // Submits the n prepared operations, waits for all n, stores each result in res[tag].
   // 0 or the errno of io_uring_enter itself.
   int Run(unsigned n) {
@@ -155,7 +164,9 @@ struct Ring {
       long r = syscall(__NR_io_uring_enter, ringFd, n - submitted, n - done, IORING_ENTER_GETEVENTS, nullptr, 0);
       if (r < 0) {
         if (errno == EINTR) continue;
-        return errno;
+        int e = errno;
+        Reset();
+        return e;
       }
       submitted += static_cast<unsigned>(r);
       unsigned h = *cqHead, t = __atomic_load_n(cqTail, __ATOMIC_ACQUIRE);
