@@ -92,6 +92,15 @@ async function main(): Promise<void> {
   step(5, 'The table as ipvsadm users know it');
   await uvsadm(['-Ln']);
 
+  step(6, "uvsd's own view (uvs extension; the full list has every counter and drop reason)");
+  say('  $ uvsadm --status');
+  const st = await lab.uvsadm(['--status']);
+  if (st.code !== 0) throw new Error(`uvsadm --status failed (exit ${st.code}): ${st.stderr.trim()}`);
+  const lines = st.stdout.replace(/\n$/, '').split('\n');
+  const shown = lines.filter((l, i) => i < 4 || /^(fwd_packets|conns_created) /.test(l) || /^drop_\S+ [1-9]/.test(l));
+  say(shown.map((l) => `    ${l}`).join('\n'));
+  say(`    ... (${lines.length - shown.length} more lines)`);
+
   if (r.errors > 0) throw new Error(`${r.errors} of ${REQUESTS} requests failed`);
 }
 
