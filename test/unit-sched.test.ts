@@ -11,16 +11,24 @@ import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.j
 const FLOW: Flow = { saddr: 1, sport: 2, daddr: 3, dport: 4 };
 const NAMES = 'ABCDEFGH';
 
-function setup(name: string, weights: number[]): { s: Scheduler; svc: SchedService; dt: DestTable; pick: (n: number) => string } {
+/**
+ * A service with destinations of these weights. `added` (ipvsadm -A, then one -a per server):
+ * init on the empty service, update after each destination. `init`: the scheduler is
+ * initialised with all destinations present (as `ipvsadm -E -s` on an existing service).
+ */
+function setup(
+  name: string, weights: number[], how: 'added' | 'init' = 'added',
+): { s: Scheduler; svc: SchedService; dt: DestTable; pick: (n: number) => string } {
   const s = getScheduler(name);
   assert.ok(s, `scheduler ${name} registered`);
   const dt = new DestTable(16);
   const svc: SchedService = { dests: [], sched: undefined };
-  s.init?.(svc, dt);
+  if (how === 'added') s.init?.(svc, dt);
   weights.forEach((w, i) => {
     svc.dests.push(dt.alloc(0x0a00000b + i, 80, 0, w));
-    s.update?.(svc, dt);
+    if (how === 'added') s.update?.(svc, dt);
   });
+  if (how === 'init') s.init?.(svc, dt);
   const pick = (n: number): string => {
     let out = '';
     for (let i = 0; i < n; i++) {
@@ -60,7 +68,15 @@ test('rr: continues after the last one chosen when a weight changes', () => {
 });
 
 test('wrr: weights 4,3,2 give A A B A B C A B C for 3 cycles', () => {
-  assert.equal(setup('wrr', [4, 3, 2]).pick(27), 'AABABCABC'.repeat(3));
+  assert.equal(setup('wrr', [4, 3, 2], 'init').pick(27), 'AABABCABC'.repeat(3));
+});
+
+// ip_vs_wrr.c keeps cw across destination changes: after -a A (weight 4) alone, mw = 4 - (4 - 1)
+// = 1 and cw = 1; adding B and C keeps cw = 1, so the first round picks every server once
+// before the 4,3,2 cycle starts.
+test('wrr: servers added one at a time: one round at cw 1, then the cycle (as IPVS)', () => {
+  assert.equal(setup('wrr', [4, 3, 2]).pick(3 + 18), 'ABC' + 'AABABCABC'.repeat(2));
+  assert.equal(setup('wrr', [3, 1]).pick(2 + 8), 'AB' + 'AAAB'.repeat(2));
 });
 
 /** REFERENCE.md's wrr rule, written out independently. */
@@ -89,28 +105,31 @@ test('wrr: matches the reference formula for random weights (gcd stepping, weigh
     fc.property(fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 6 }), (weights) => {
       const total = weights.reduce((a, b) => a + b, 0);
       const n = Math.max(3, 2 * total);
-      assert.equal(setup('wrr', weights).pick(n), wrrReference(weights, n), `weights ${weights}`);
+      assert.equal(setup('wrr', weights, 'init').pick(n), wrrReference(weights, n), `weights ${weights}`);
     }),
     { numRuns: 300 },
   );
 });
 
 test('wrr: each destination gets exactly its weight share per cycle', () => {
-  const seq = setup('wrr', [6, 4, 2]).pick(12 * 5);
+  const seq = setup('wrr', [6, 4, 2], 'init').pick(12 * 5);
   for (const [k, w] of [['A', 6], ['B', 4], ['C', 2]] as const) assert.equal([...seq].filter((c) => c === k).length, w * 5);
-  assert.equal(setup('wrr', [6, 4, 2]).pick(6), 'AABABC', 'gcd 2: cw 6, 4, 2');
+  assert.equal(setup('wrr', [6, 4, 2], 'init').pick(6), 'AABABC', 'gcd 2: cw 5, 3, 1 (mw = 6 - (2 - 1))');
 });
 
-test('wrr: after a weight change the walk restarts from the head with the new weights', () => {
-  const { pick, dt, svc, s } = setup('wrr', [4, 3, 2]);
-  assert.equal(pick(4), 'AABA');
-  dt.weight[svc.dests[1]] = 0; // B drained: weights 4,0,2 → gcd 2, cw 4, 2
+test('wrr: a weight change restarts the walk at the head and keeps cw when still valid (as IPVS)', () => {
+  const { pick, dt, svc, s } = setup('wrr', [4, 3, 2], 'init');
+  assert.equal(pick(4), 'AABA'); // the last A at cw 2
+  dt.weight[svc.dests[1]] = 0; // B drained: 4,0,2 → gcd 2, mw 3; cw 2 → (2/2)*2 + 1 = 3
   s.update?.(svc, dt);
-  assert.equal(pick(9), 'AACAACAAC');
-  dt.weight[svc.dests[1]] = 1; // 4,1,2
+  assert.equal(pick(9), 'AACAACAAC'); // cw 3: A; cw 1: A C; ...
+  dt.weight[svc.dests[1]] = 1; // 4,1,2 → gcd 1, mw 4; cw 1 is kept
   s.update?.(svc, dt);
-  assert.equal(pick(14), wrrReference([4, 1, 2], 14));
-  assert.equal(pick(7 * 2), wrrReference([4, 1, 2], 14 + 14).slice(14));
+  // From the head at cw 1: A B C; then cw 4: A; 3: A; 2: A C; 1: A B C; 4: A; ...
+  assert.equal(pick(14), 'ABC' + 'AAACABC' + 'AAAC');
+  dt.weight[svc.dests[0]] = 9; // 9,1,2 → mw 9; the last C was picked at cw 2, which is kept
+  s.update?.(svc, dt);
+  assert.equal(pick(3), 'ACA'); // from the head at cw 2: A, C; then cw 1: A
 });
 
 test('wrr: no destination with weight > 0 gives none', () => {
@@ -187,9 +206,11 @@ test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN',
     }
     return s;
   };
-  assert.equal(syns(18), 'AABABCABC'.repeat(2));
+  // Added one at a time (as with ipvsadm): a round at cw 1 first, then the 4,3,2 cycle.
+  assert.equal(syns(18), 'ABC' + 'AABABCABC' + 'AABABC'); // the last C at cw 2
   r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, weight: 1 });
-  assert.equal(syns(12), wrrReference([1, 3, 2], 12));
+  // 1,3,2: mw 3, cw 2 kept, from the head: B C; cw 1: A B C; cw 3: B; cw 2: B C; cw 1: A B C; cw 3: B
+  assert.equal(syns(12), 'BC' + 'ABC' + 'B' + 'BC' + 'ABC' + 'B');
 });
 
 test('pipeline: wlc default scheduler spreads by connection counts', () => {

@@ -1,15 +1,20 @@
 // Weighted round robin (ip_vs_wrr.c): a current weight cw stepping down by the gcd of the
-// weights each time the walk wraps; pick the next destination whose weight is >= cw.
-// Weights 4,3,2 give A A B A B C A B C, repeating.
+// weights each time the walk passes the list head; pick the next destination whose weight is
+// >= cw. Weights 4,3,2 give A A B A B C A B C, repeating.
+//
+// The state has the kernel's meaning, so changes behave as in IPVS too: mw is the largest
+// weight minus (gcd - 1), and a destination change (add, delete, weight edit) puts the walk
+// back at the list head but keeps cw when it is still valid (ip_vs_wrr_dest_changed), rather
+// than starting a fresh cycle.
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 
 interface WrrState {
-  i: number; // position in svc.dests, -1 = the list head (before the first)
+  i: number; // position in svc.dests of the last pick, -1 = the list head
   cw: number; // current weight
-  mw: number; // max weight
-  di: number; // gcd of the weights
+  mw: number; // max weight - (di - 1); 0 when no destination has a weight
+  di: number; // gcd of the weights > 0 (1 when there are none)
 }
 
 function gcd(a: number, b: number): number {
@@ -17,38 +22,53 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-function reset(svc: SchedService, dt: DestTable): void {
-  let mw = 0;
-  let di = 0;
+/** The kernel's di and mw for the service's current weights. */
+function levels(svc: SchedService, dt: DestTable): { di: number; mw: number } {
+  let max = 0;
+  let g = 0;
   for (const d of svc.dests) {
     const w = dt.weight[d];
-    if (w > 0) {
-      mw = Math.max(mw, w);
-      di = di === 0 ? w : gcd(di, w);
-    }
+    if (w > 0) g = g === 0 ? w : gcd(g, w);
+    if (w > max) max = w;
   }
-  // Restart the walk from the head, like a freshly initialised service.
-  svc.sched = { i: -1, cw: 0, mw, di: di || 1 } satisfies WrrState;
+  const di = g || 1;
+  return { di, mw: max - (di - 1) };
+}
+
+function init(svc: SchedService, dt: DestTable): void {
+  const { di, mw } = levels(svc, dt);
+  svc.sched = { i: -1, cw: mw, mw, di } satisfies WrrState;
+}
+
+function changed(svc: SchedService, dt: DestTable): void {
+  const st = svc.sched as WrrState | undefined;
+  if (st === undefined) return init(svc, dt);
+  const { di, mw } = levels(svc, dt);
+  st.i = -1;
+  st.di = di;
+  st.mw = mw;
+  if (st.cw > mw || st.cw === 0) st.cw = mw;
+  else if (di > 1) st.cw = Math.floor(st.cw / di) * di + 1;
 }
 
 export const wrr: Scheduler = {
   name: 'wrr',
-  init: reset,
-  update: reset,
+  init,
+  update: changed,
   schedule(svc: SchedService, dt: DestTable): number {
     const st = svc.sched as WrrState;
     const n = svc.dests.length;
-    if (n === 0 || st.mw === 0) return -1;
-    // At most one full lap per weight level: n positions × (mw/di + 1) levels bounds the walk.
-    const limit = (n + 1) * (Math.floor(st.mw / st.di) + 1);
+    if (n === 0 || st.mw <= 0) return -1;
+    // Every weight level once around the list bounds the walk (a pick exists when mw > 0).
+    const limit = (n + 1) * (Math.floor(st.mw / st.di) + 2);
     for (let step = 0; step < limit; step++) {
       st.i++;
       if (st.i >= n) {
-        st.i = 0;
-      }
-      if (st.i === 0) {
+        // Past the last destination: through the head, one weight level down.
+        st.i = -1;
         st.cw -= st.di;
         if (st.cw <= 0) st.cw = st.mw;
+        continue;
       }
       const d = svc.dests[st.i];
       if (dt.available(d) && dt.weight[d] >= st.cw) return d;
