@@ -35,7 +35,7 @@ namespace {
 // Submission queue size: the most operations one io_uring_enter() carries; bigger batches are
 // submitted in chunks of this size.
 constexpr unsigned kEntries = 256;
-// Init() result when the kernel parks RWF_NOWAIT reads instead of completing them.
+// Init() result when the kernel parks an RWF_NOWAIT operation instead of completing it.
 constexpr int kParks = -1;
 
 struct Ring {
@@ -99,16 +99,35 @@ struct Ring {
     return Probe();
   }
 
-  // One read with nothing expected: it must complete inside io_uring_enter() (-EAGAIN, or a
-  // frame, which is dropped: this runs before the port delivers anything). If the kernel parks
-  // it instead, cancel it and refuse: waiting for completions could then block the event loop.
+  // Checks, on the port fd itself, that operations behave as Run() needs, before any is used:
+  // - a read completes inside io_uring_enter() with a frame or -EAGAIN (a frame is dropped: this
+  //   runs before the port delivers anything). A kernel that parks it instead would make Run()
+  //   wait for traffic; the read is cancelled and io_uring refused (kParks).
+  // - a zero-length write completes with -EINVAL (too short for a frame, nothing is sent) or 0.
+  // Any other result (e.g. -EOPNOTSUPP: the device does not support RWF_NOWAIT) refuses too,
+  // rather than failing every later batch.
   int Probe() {
     static uint8_t scratch[65536];
     Prep(IORING_OP_READ, scratch, sizeof scratch, 0);
+    int32_t v;
+    int e = Once(&v);
+    if (e) return e;
+    if (v < 0 && v != -EAGAIN) return -v;
+    Prep(IORING_OP_WRITE, scratch, 0, 0);
+    e = Once(&v);
+    if (e) return e;
+    if (v < 0 && v != -EINVAL) return -v;
+    return 0;
+  }
+
+  // Submits the one prepared operation and takes its result if it completed at once; otherwise
+  // cancels it, waits for both completions and returns kParks.
+  int Once(int32_t* res) {
     __atomic_store_n(sqTail, tail, __ATOMIC_RELEASE);
     if (syscall(__NR_io_uring_enter, ringFd, 1, 0, IORING_ENTER_GETEVENTS, nullptr, 0) != 1) return errno ? errno : EIO;
     unsigned h = *cqHead;
     if (h != __atomic_load_n(cqTail, __ATOMIC_ACQUIRE)) {
+      *res = cqes[h & *cqMask].res;
       __atomic_store_n(cqHead, h + 1, __ATOMIC_RELEASE);
       return 0;
     }
@@ -116,12 +135,12 @@ struct Ring {
     io_uring_sqe* s = &sqes[idx];
     memset(s, 0, sizeof *s);
     s->opcode = IORING_OP_ASYNC_CANCEL;
-    s->addr = 0;  // user_data of the probe
+    s->addr = 0;  // user_data of the operation
     s->user_data = 1;
     sqArray[idx] = idx;
     tail++;
     __atomic_store_n(sqTail, tail, __ATOMIC_RELEASE);
-    // Both the cancel and the cancelled read complete now; the ring is discarded anyway.
+    // Both the cancel and the cancelled operation complete now; the ring is discarded anyway.
     syscall(__NR_io_uring_enter, ringFd, 1, 2, IORING_ENTER_GETEVENTS, nullptr, 0);
     return kParks;
   }
@@ -271,7 +290,7 @@ Napi::Value UringAttach(const Napi::CallbackInfo& info) {
     if (e) {
       delete r;
       out.Set("ok", Napi::Boolean::New(env, false));
-      out.Set("error", e == kParks ? std::string("io_uring parks non-blocking reads of fd ") + std::to_string(fd)
+      out.Set("error", e == kParks ? std::string("io_uring parks non-blocking operations on fd ") + std::to_string(fd)
                                    : ErrnoError(env, "io_uring", "fd " + std::to_string(fd), e).Message());
       return out;
     }
