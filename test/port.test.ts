@@ -283,6 +283,30 @@ if (process.env.UVS_PORT_CHILD === '1') {
     assert.throws(() => native.close(-1), (e: NodeJS.ErrnoException) => e.code === 'EBADF' && /^close fd -1: /.test(e.message));
   });
 
+  test('io_uring is refused, with the reason, on an fd whose reads fail; auto falls back', (t) => {
+    // /dev/net/tun opened but never attached to a device: every read fails (EBADFD), so the
+    // start-up probe must refuse the ring rather than let batches fail later.
+    let fd: number;
+    try {
+      fd = openSync('/dev/net/tun', 'r+');
+    } catch (e) {
+      t.skip(`cannot open /dev/net/tun: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      const r = native.uringAttach(fd);
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? '', /^io_uring fd \d+: /);
+      const p = new Port(fd, 'unattached');
+      p.setIo('auto');
+      assert.equal(p.io, 'syscalls');
+      assert.equal(p.ioFallback, r.error);
+      assert.throws(() => p.setIo('io_uring'), /^Error: io_uring unavailable: io_uring fd \d+: /);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   test('TAP and AF_PACKET ports in a network namespace', async (t) => {
     const why = whyNotRunnable();
     if (why) {
