@@ -57,9 +57,10 @@ export class ConnTable {
   readonly expires: Uint32Array;
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
-  private readonly next: Int32Array; // node → node
-  /** node → its full 32-bit tuple hash: a chain walk compares this first, one cache line per node. */
-  private readonly nhash: Uint32Array;
+  /** Per node (entry*2 + dir), side by side so one chain step is one cache line:
+   *  chain[2n] = next node in the bucket (-1 = end), chain[2n+1] = the node's full 32-bit hash
+   *  (as int32), compared before any tuple field. */
+  private readonly chain: Int32Array;
   private readonly wnext: Int32Array; // entry → entry in the wheel slot (or free list)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
   private readonly wheel: Int32Array;
@@ -98,17 +99,16 @@ export class ConnTable {
     this.dest = new Int32Array(max);
     this.expires = new Uint32Array(max);
     this.head = new Int32Array(this.buckets);
-    this.next = new Int32Array(max * 2);
-    this.nhash = new Uint32Array(max * 2);
+    this.chain = new Int32Array(max * 4);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.expires, this.head, this.next, this.nhash,
+      this.state, this.flags, this.fwd, this.dest, this.expires, this.head, this.chain,
       this.wnext, this.wprev,
     ]) advise(a);
     this.head.fill(-1);
-    this.next.fill(-1);
+    for (let n = 0; n < max * 2; n++) this.chain[2 * n] = -1;
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
     for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
     this.wnext[max - 1] = -1;
@@ -130,23 +130,24 @@ export class ConnTable {
   /** Load the bucket head (and its first node's hash) of a tuple, to warm caches; returns junk. */
   touch(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const n = this.head[this.hash(proto, saddr, sport, daddr, dport) & this.mask];
-    return n < 0 ? n : this.nhash[n];
+    return n < 0 ? n : this.chain[2 * n + 1];
   }
 
   /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const h = this.hash(proto, saddr, sport, daddr, dport);
+    const hi = h | 0;
     let n = this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
-      if (this.nhash[n] === h && this.proto[e] === proto) {
+      if (this.chain[2 * n + 1] === hi && this.proto[e] === proto) {
         if ((n & 1) === DIR_IN) {
           if (this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
         } else if (this.daddr[e] === saddr && this.dport[e] === sport && this.laddr[e] === daddr && this.lport[e] === dport) {
           return n;
         }
       }
-      n = this.next[n];
+      n = this.chain[2 * n];
     }
     return -1;
   }
@@ -209,21 +210,21 @@ export class ConnTable {
 
   private link2(n: number, h: number): void {
     const b = h & this.mask;
-    this.nhash[n] = h;
-    this.next[n] = this.head[b];
+    this.chain[2 * n + 1] = h | 0;
+    this.chain[2 * n] = this.head[b];
     this.head[b] = n;
   }
 
   private unlinkNode(n: number, bucket: number): void {
     let p = this.head[bucket];
     if (p === n) {
-      this.head[bucket] = this.next[n];
+      this.head[bucket] = this.chain[2 * n];
       return;
     }
     while (p >= 0) {
-      const q = this.next[p];
+      const q = this.chain[2 * p];
       if (q === n) {
-        this.next[p] = this.next[n];
+        this.chain[2 * p] = this.chain[2 * n];
         return;
       }
       p = q;
@@ -232,8 +233,8 @@ export class ConnTable {
 
   /** Remove an entry from the hash now; it is freed when the wheel reaches it. */
   private unhash(e: number): void {
-    this.unlinkNode(e * 2, this.nhash[e * 2] & this.mask);
-    if ((this.flags[e] & F_HASHED_OUT) !== 0) this.unlinkNode(e * 2 + 1, this.nhash[e * 2 + 1] & this.mask);
+    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
+    if ((this.flags[e] & F_HASHED_OUT) !== 0) this.unlinkNode(e * 2 + 1, this.chain[4 * e + 3] & this.mask);
   }
 
   /** Move an entry to the wheel slot of its current expiry (after the expiry moved earlier). */
