@@ -119,8 +119,32 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+
+  // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
+  // start (e.g. from a supervisor) must still close the TAP and remove our socket.
+  let timer: NodeJS.Timeout | undefined;
+  let server: Awaited<ReturnType<typeof listenControl>> | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (timer) clearInterval(timer);
+    port.close(); // removes the TAP if we created it
+    if (server) {
+      server.close();
+      try {
+        unlinkSync(opts.socket);
+      } catch {
+        // already gone
+      }
+    }
+    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
-  let server;
   try {
     server = await listenControl(opts.socket, (verb, args) => control.call(verb, args), onInternal);
   } catch (e) {
@@ -129,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
-  const timer = setInterval(() => dp.tick(), TICK_MS);
+  timer = setInterval(() => dp.tick(), TICK_MS);
   for (const a of opts.addr) dp.announce(a.ip);
   log.info(
     {
@@ -139,24 +163,6 @@ export async function main(argv: string[]): Promise<void> {
     'uvsd started',
   );
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(timer);
-    port.close(); // removes the TAP if we created it
-    server.close();
-    try {
-      unlinkSync(opts.socket);
-    } catch {
-      // already gone
-    }
-    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 main(process.argv).catch((e) => {
