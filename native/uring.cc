@@ -39,8 +39,7 @@ constexpr unsigned kEntries = 256;
 constexpr int kParks = -1;
 
 struct Ring {
-  int ringFd = -1;
-  int fd = -1;  // the port fd, registered as fixed file 0
+  int ringFd = -1;  // the port fd is registered as fixed file 0
   void* sqMap = nullptr;
   size_t sqMapLen = 0;
   void* cqMap = nullptr;  // == sqMap with IORING_FEAT_SINGLE_MMAP
@@ -95,7 +94,6 @@ struct Ring {
     tail = *sqTail;
     // A registered file skips the fd table lookup and reference count per operation.
     if (syscall(__NR_io_uring_register, ringFd, IORING_REGISTER_FILES, &portFd, 1) < 0) return errno;
-    fd = portFd;
     return Probe();
   }
 

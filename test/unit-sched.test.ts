@@ -195,10 +195,11 @@ function destOf(frame: Buffer): string {
   return i < 0 ? '?' : NAMES[i];
 }
 
-test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN', () => {
-  const r = drRig({ sched: 'wrr', weights: [4, 3, 2] });
-  let port = 30000;
-  const syns = (n: number): string => {
+/** Sends n SYNs of new flows (source ports from firstPort on) through the rig; the real server
+ *  each went to, as letters, '-' where nothing was forwarded. */
+function synSender(r: ReturnType<typeof drRig>, firstPort: number): (n: number) => string {
+  let port = firstPort;
+  return (n) => {
     let s = '';
     for (let i = 0; i < n; i++) {
       const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
@@ -206,6 +207,11 @@ test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN',
     }
     return s;
   };
+}
+
+test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN', () => {
+  const r = drRig({ sched: 'wrr', weights: [4, 3, 2] });
+  const syns = synSender(r, 30000);
   // Added one at a time (as with ipvsadm): a round at cw 1 first, then the 4,3,2 cycle.
   assert.equal(syns(18), 'ABC' + 'AABABCABC' + 'AABABC'); // the last C at cw 2
   r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, weight: 1 });
@@ -215,12 +221,7 @@ test('pipeline: wrr 4,3,2 via addDest, then editDest weight change, SYN by SYN',
 
 test('pipeline: wlc default scheduler spreads by connection counts', () => {
   const r = drRig({ sched: 'wlc', weights: [1, 2] });
-  let port = 31000;
-  let s = '';
-  for (let i = 0; i < 6; i++) {
-    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
-    s += destOf(out[0]);
-  }
+  const s = synSender(r, 31000)(6);
   // inactive counts (A/1 vs B/2): 0,0→A; 1,0→B; 1,1→B; 1,2→A(tie→first); 2,2→B; 2,3→B
   assert.equal(s, 'ABBABB');
 });
@@ -230,24 +231,16 @@ test('pipeline: wlc default scheduler spreads by connection counts', () => {
 // when that destination is deleted), so deleting another server does not repeat or skip anyone.
 test('pipeline: rr after deleting an earlier destination continues after the last one chosen', () => {
   const r = drRig({ sched: 'rr', weights: [1, 1, 1] });
-  let port = 32000;
-  const next = (): string => {
-    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
-    return out.length === 1 ? destOf(out[0]) : '-';
-  };
-  assert.equal(next() + next(), 'AB');
+  const syns = synSender(r, 32000);
+  assert.equal(syns(2), 'AB');
   r.ctl.deleteDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80 });
-  assert.equal(next() + next() + next(), 'CBC', 'after B comes C, then B, C');
+  assert.equal(syns(3), 'CBC', 'after B comes C, then B, C');
 });
 
 test('pipeline: rr after deleting the last chosen destination continues with its successor', () => {
   const r = drRig({ sched: 'rr', weights: [1, 1, 1] });
-  let port = 33000;
-  const next = (): string => {
-    const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
-    return out.length === 1 ? destOf(out[0]) : '-';
-  };
-  assert.equal(next() + next(), 'AB');
+  const syns = synSender(r, 33000);
+  assert.equal(syns(2), 'AB');
   r.ctl.deleteDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1].ip, port: 80 });
-  assert.equal(next() + next() + next(), 'CAC', 'B was last: its successor C comes next');
+  assert.equal(syns(3), 'CAC', 'B was last: its successor C comes next');
 });

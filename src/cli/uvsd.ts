@@ -8,7 +8,7 @@ import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } fro
 import { TICK_MS } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
-import { Port, native, type IoMode } from '../datapath/port.js';
+import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -78,8 +78,8 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
     process.exit(2);
   }
-  if (!['auto', 'io_uring', 'syscalls'].includes(o.io)) {
-    console.error(`uvsd: invalid --io "${o.io}" (auto, io_uring or syscalls)`);
+  if (!(IO_MODES as readonly string[]).includes(o.io)) {
+    console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
     process.exit(2);
   }
   if (o.addr === undefined || o.addr.length === 0) {

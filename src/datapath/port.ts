@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 
 /** How a port's batches reach the kernel: one io_uring_enter() per batch, or one read()/write()
  *  per frame. "auto" takes io_uring when the kernel allows it. */
-export type IoMode = 'auto' | 'io_uring' | 'syscalls';
+export const IO_MODES = ['auto', 'io_uring', 'syscalls'] as const;
+export type IoMode = (typeof IO_MODES)[number];
 
 export interface TapOptions {
   /** Layer-3 TUN device instead of an Ethernet TAP. */

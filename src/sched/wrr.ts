@@ -41,8 +41,7 @@ function init(svc: SchedService, dt: DestTable): void {
 }
 
 function changed(svc: SchedService, dt: DestTable): void {
-  const st = svc.sched as WrrState | undefined;
-  if (st === undefined) return init(svc, dt);
+  const st = svc.sched as WrrState;
   const { di, mw } = levels(svc, dt);
   st.i = -1;
   st.di = di;
