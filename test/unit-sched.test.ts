@@ -8,7 +8,7 @@ import { getScheduler, registerScheduler, schedulerNames, type Flow, type Schedu
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
-const FLOW: Flow = { saddr: 1, sport: 2, daddr: 3, dport: 4 };
+const FLOW: Flow = { proto: 6, saddr: 1, sport: 2, daddr: 3, dport: 4 };
 const NAMES = 'ABCDEFGH';
 
 /**
@@ -22,10 +22,11 @@ function setup(
   const s = getScheduler(name);
   assert.ok(s, `scheduler ${name} registered`);
   const dt = new DestTable(16);
-  const svc: SchedService = { dests: [], sched: undefined };
+  const svc: SchedService = { dests: [], schedState: undefined, schedFlags: 0 };
   if (how === 'added') s.init?.(svc, dt);
   weights.forEach((w, i) => {
-    svc.dests.push(dt.alloc(0x0a00000b + i, 80, 0, w));
+    dt.set(i, 0x0a00000b + i, 80, 0, w);
+    svc.dests.push(i);
     if (how === 'added') s.update?.(svc, dt);
   });
   if (how === 'init') s.init?.(svc, dt);

@@ -8,6 +8,7 @@ import type {
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import type { DpOp } from '../datapath/ops.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { FWD_DR, FWD_TUN } from '../modes/types.js';
@@ -55,10 +56,13 @@ interface ServiceRef {
 export class Control {
   readonly dp: Datapath;
   readonly info: { tap: string; io?: string };
+  /** Free destination slots (the control plane chooses them; DpOp carries the number). */
+  private readonly freeDests: number[] = [];
 
   constructor(dp: Datapath, info: { tap: string; io?: string }) {
     this.dp = dp;
     this.info = info;
+    for (let i = dp.dt.max - 1; i >= 0; i--) this.freeDests.push(i);
   }
 
   /** Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. */
@@ -117,14 +121,9 @@ export class Control {
     const scheduler = this.schedulerOf(spec.sched);
     if (this.findService(r) !== undefined) throw new UvsError('SERVICE_EXISTS');
     const dp = this.dp;
-    const wasLocal = dp.isLocal(r.vip);
     let id = dp.services.indexOf(undefined);
     if (id < 0) id = dp.services.length;
-    const svc: SvcRuntime = { id, proto: r.proto, vip: r.vip, port: r.port, scheduler, dests: [], sched: undefined };
-    scheduler.init?.(svc, dp.dt);
-    dp.services[id] = svc;
-    dp.rebuildLookups();
-    if (!wasLocal) dp.announce(r.vip);
+    dp.apply([{ op: 'addService', id, proto: r.proto, vip: r.vip, port: r.port, sched: scheduler.name, schedFlags: 0, persist: 0, netmask: 0xffffffff, oneShot: false }]);
     return null;
   }
 
@@ -132,34 +131,26 @@ export class Control {
     const svc = this.mustService(this.serviceRef(spec));
     if (spec.sched === undefined) return null;
     const scheduler = this.schedulerOf(spec.sched);
-    if (scheduler !== svc.scheduler) {
-      svc.scheduler = scheduler;
-      svc.sched = undefined;
-      scheduler.init?.(svc, this.dp.dt);
-      scheduler.update?.(svc, this.dp.dt);
-    }
+    this.dp.apply([{ op: 'editService', id: svc.id, sched: scheduler.name, schedFlags: svc.schedFlags, persist: svc.persist, netmask: svc.netmask, oneShot: svc.oneShot }]);
     return null;
   }
 
   deleteService(key: ServiceKey): null {
     const svc = this.mustService(this.serviceRef(key));
-    this.removeService(svc);
-    this.dp.rebuildLookups();
+    this.dp.apply([this.removeService(svc)]);
     return null;
   }
 
-  private removeService(svc: SvcRuntime): void {
-    for (const d of svc.dests) {
-      this.dp.expireDest(d);
-      this.dp.dt.release(d);
-    }
-    svc.dests = [];
-    this.dp.services[svc.id] = undefined;
+  /** The operation that deletes a service; its destination slots become free. */
+  private removeService(svc: SvcRuntime): DpOp {
+    for (const d of svc.dests) this.freeDests.push(d);
+    return { op: 'delService', id: svc.id };
   }
 
   clear(): null {
-    for (const s of this.dp.services) if (s !== undefined) this.removeService(s);
-    this.dp.rebuildLookups();
+    const ops: DpOp[] = [];
+    for (const s of this.dp.services) if (s !== undefined) ops.push(this.removeService(s));
+    this.dp.apply(ops);
     return null;
   }
 
@@ -195,12 +186,9 @@ export class Control {
     const weight = spec.weight === undefined ? 1 : weightOf(spec.weight);
     this.checkFwd(svc, ip, port, fwd);
     if (this.findDest(svc, ip, port) >= 0) throw new UvsError('DEST_EXISTS');
-    const dt = this.dp.dt;
-    const d = dt.alloc(ip, port, fwd, weight);
-    if (d < 0) throw new UvsError('TOO_MANY', `destination table full (${dt.max})`);
-    svc.dests.push(d);
-    svc.scheduler.update?.(svc, dt);
-    this.dp.resolve(ip);
+    const d = this.freeDests.pop();
+    if (d === undefined) throw new UvsError('TOO_MANY', `destination table full (${this.dp.dt.max})`);
+    this.dp.apply([{ op: 'addDest', svc: svc.id, dest: d, addr: ip, port, fwd, weight, upper: 0, lower: 0 }]);
     return null;
   }
 
@@ -212,10 +200,7 @@ export class Control {
     const fwd = spec.fwd === undefined ? dt.fwd[d] : this.fwdOf(spec.fwd);
     const weight = spec.weight === undefined ? dt.weight[d] : weightOf(spec.weight);
     this.checkFwd(svc, ip, port, fwd);
-    // Existing connections keep the forwarder they were created with (IPVS does the same).
-    dt.fwd[d] = fwd;
-    dt.weight[d] = weight;
-    svc.scheduler.update?.(svc, dt);
+    this.dp.apply([{ op: 'editDest', svc: svc.id, dest: d, fwd, weight, upper: dt.upper[d], lower: dt.lower[d] }]);
     return null;
   }
 
@@ -223,13 +208,9 @@ export class Control {
     const { svc, ip, port } = this.destArgs(key);
     const d = this.findDest(svc, ip, port);
     if (d < 0) throw new UvsError('DEST_NOT_FOUND');
-    // Like IPVS with expire_nodest_conn=1: the server's connections go with it.
-    this.dp.expireDest(d);
-    const index = svc.dests.indexOf(d);
-    svc.scheduler.delDest?.(svc, this.dp.dt, index);
-    svc.dests.splice(index, 1);
-    this.dp.dt.release(d);
-    svc.scheduler.update?.(svc, this.dp.dt);
+    // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply).
+    this.dp.apply([{ op: 'delDest', svc: svc.id, dest: d }]);
+    this.freeDests.push(d);
     return null;
   }
 

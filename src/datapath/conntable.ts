@@ -53,6 +53,8 @@ export class ConnTable {
   readonly flags: Uint8Array;
   readonly fwd: Uint8Array;
   readonly dest: Int32Array;
+  /** The destination slot's generation when the entry was bound (see DestTable.gen). */
+  readonly dgen: Uint32Array;
   /** Expiry in ticks of TICK_MS. */
   readonly expires: Uint32Array;
   // links
@@ -97,6 +99,7 @@ export class ConnTable {
     this.flags = new Uint8Array(max);
     this.fwd = new Uint8Array(max);
     this.dest = new Int32Array(max);
+    this.dgen = new Uint32Array(max);
     this.expires = new Uint32Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
@@ -104,7 +107,7 @@ export class ConnTable {
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.expires, this.head, this.chain,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.head, this.chain,
       this.wnext, this.wprev,
     ]) advise(a);
     this.head.fill(-1);
@@ -118,7 +121,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 

@@ -1,7 +1,11 @@
 // Destinations (real servers) as typed-array slots, so the per-packet path and the
-// schedulers read weights and connection counts without touching objects.
+// schedulers read weights and connection counts without touching objects. Slots are chosen by
+// the control plane (the same slot numbers go to every worker); binding and unbinding a
+// connection (the active/inactive/conns counters and the -x/-y thresholds) happen here only.
 
 export const DEST_F_USED = 1;
+/** Over its upper threshold (ipvsadm -x): no new connections until under the lower one (-y). */
+export const DEST_F_OVERLOAD = 2;
 
 export class DestTable {
   readonly max: number;
@@ -12,13 +16,17 @@ export class DestTable {
   readonly weight: Int32Array;
   readonly active: Uint32Array;
   readonly inactive: Uint32Array;
-  /** Totals since the last zero: connections, packets and bytes towards the server. */
+  /** Connection thresholds (ipvsadm -x upper / -y lower); 0 = none. */
+  readonly upper: Uint32Array;
+  readonly lower: Uint32Array;
+  /** Totals since the last zero: connections, packets and bytes towards and from the server. */
   readonly conns: Float64Array;
   readonly inPkts: Float64Array;
   readonly inBytes: Float64Array;
   readonly outPkts: Float64Array;
   readonly outBytes: Float64Array;
-  private readonly freeList: number[] = [];
+  /** Bumped when a slot is released, so connections bound to an earlier use of it are stale. */
+  readonly gen: Uint32Array;
 
   constructor(max: number) {
     this.max = max;
@@ -29,21 +37,18 @@ export class DestTable {
     this.weight = new Int32Array(max);
     this.active = new Uint32Array(max);
     this.inactive = new Uint32Array(max);
+    this.upper = new Uint32Array(max);
+    this.lower = new Uint32Array(max);
     this.conns = new Float64Array(max);
     this.inPkts = new Float64Array(max);
     this.inBytes = new Float64Array(max);
     this.outPkts = new Float64Array(max);
     this.outBytes = new Float64Array(max);
-    for (let i = max - 1; i >= 0; i--) this.freeList.push(i);
+    this.gen = new Uint32Array(max);
   }
 
-  get free(): number {
-    return this.freeList.length;
-  }
-
-  alloc(addr: number, port: number, fwd: number, weight: number): number {
-    const d = this.freeList.pop();
-    if (d === undefined) return -1;
+  /** Put a destination into slot d (chosen by the control plane, must be unused). */
+  set(d: number, addr: number, port: number, fwd: number, weight: number, upper = 0, lower = 0): void {
     this.addr[d] = addr;
     this.port[d] = port;
     this.fwd[d] = fwd;
@@ -51,8 +56,16 @@ export class DestTable {
     this.flags[d] = DEST_F_USED;
     this.active[d] = 0;
     this.inactive[d] = 0;
+    this.setThresholds(d, upper, lower);
     this.zero(d);
-    return d;
+  }
+
+  /** ipvsadm -x/-y (0 = none; without a lower threshold, under 3/4 of upper clears overload). */
+  setThresholds(d: number, upper: number, lower: number): void {
+    this.upper[d] = upper;
+    this.lower[d] = lower;
+    if (upper === 0) this.flags[d] &= ~DEST_F_OVERLOAD;
+    else this.checkOverload(d);
   }
 
   zero(d: number): void {
@@ -63,13 +76,54 @@ export class DestTable {
     this.outBytes[d] = 0;
   }
 
+  /** The slot is free again; connections still pointing at it see a different generation. */
   release(d: number): void {
     this.flags[d] = 0;
-    this.freeList.push(d);
+    this.gen[d]++;
   }
 
-  /** Eligible for new connections: in use and weight > 0 (further flags, e.g. overload, make it ineligible). */
+  /** Eligible for new connections: in use, weight > 0, not overloaded. */
   available(d: number): boolean {
     return this.flags[d] === DEST_F_USED && this.weight[d] > 0;
+  }
+
+  /** ip_vs_dest_conn_overhead(): active connections weigh 256 times an inactive one. */
+  overhead(d: number): number {
+    return this.active[d] * 256 + this.inactive[d];
+  }
+
+  /** A new connection is bound to d (it starts inactive, as IPVS sets IP_VS_CONN_F_INACTIVE). */
+  bind(d: number): void {
+    this.inactive[d]++;
+    this.conns[d]++;
+    if (this.upper[d] !== 0) this.checkOverload(d);
+  }
+
+  /** A connection of d ends; `active` says which counter it was in. */
+  unbind(d: number, active: boolean): void {
+    if (active) this.active[d]--;
+    else this.inactive[d]--;
+    if (this.upper[d] !== 0) this.checkOverload(d);
+  }
+
+  /** A connection of d moved between inactive and active (TCP state change). */
+  activate(d: number, active: boolean): void {
+    if (active) {
+      this.active[d]++;
+      this.inactive[d]--;
+    } else {
+      this.active[d]--;
+      this.inactive[d]++;
+    }
+  }
+
+  /** As ip_vs_bind_dest/ip_vs_unbind_dest: OVERLOAD at total >= upper; cleared under lower
+   *  (or, without one, when total * 4 < upper * 3). */
+  private checkOverload(d: number): void {
+    const total = this.active[d] + this.inactive[d];
+    const up = this.upper[d];
+    const lo = this.lower[d];
+    if (total >= up) this.flags[d] |= DEST_F_OVERLOAD;
+    else if (lo !== 0 ? total < lo : total * 4 < up * 3) this.flags[d] &= ~DEST_F_OVERLOAD;
   }
 }

@@ -14,11 +14,12 @@ import { DestTable } from './dests.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_NONE, S_UDP, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_UDP, nextState, tcpEvent,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Output } from '../modes/index.js';
-import type { Flow, Scheduler, SchedService } from '../sched/index.js';
+import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
+import type { DpOp } from './ops.js';
 
 export type { FrameSink } from './tx.js';
 export type { LinkAddr } from './link.js';
@@ -30,6 +31,10 @@ export interface SvcRuntime extends SchedService {
   vip: number;
   port: number;
   scheduler: Scheduler;
+  /** Persistence timeout in seconds (0 = none), client netmask, one-packet scheduling. */
+  persist: number;
+  netmask: number;
+  oneShot: boolean;
 }
 
 export interface DatapathOptions {
@@ -53,12 +58,14 @@ export class Datapath implements Output {
   readonly services: (SvcRuntime | undefined)[] = [];
   /** Timeouts in ticks, by TCP state (last slot UDP). */
   readonly timeoutTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
+  /** The same in seconds, as set (ipvsadm --timeout prints them). */
+  readonly timeoutS = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
 
   private readonly tx: Tx;
   private svcMap = new U32PairMap([]);
-  private readonly flow: Flow = { saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private nowTick = 0;
   private readonly clock: () => number;
 
@@ -93,7 +100,10 @@ export class Datapath implements Output {
   }
 
   setTimeouts(seconds: readonly number[]): void {
-    for (let i = 0; i < seconds.length; i++) this.timeoutTicks[i] = Math.ceil((seconds[i] * 1000) / TICK_MS);
+    for (let i = 0; i < seconds.length; i++) {
+      this.timeoutS[i] = seconds[i];
+      this.timeoutTicks[i] = Math.ceil((seconds[i] * 1000) / TICK_MS);
+    }
   }
 
   // ---- per batch -------------------------------------------------------------------------
@@ -224,7 +234,13 @@ export class Datapath implements Output {
     const dport = rd16(buf, l4 + 2);
     const tcpFlags = proto === PROTO_TCP ? buf[l4 + 13] : 0;
     let e: number;
-    const node = ct.lookup(proto, src, sport, dst, dport);
+    let node = ct.lookup(proto, src, sport, dst, dport);
+    if (node >= 0 && this.dt.gen[ct.dest[node >>> 1]] !== ct.dgen[node >>> 1]) {
+      // Its destination was deleted (IPVS expire_nodest_conn): expire it here, not in a walk
+      // of the whole table when the server went; a SYN may open a new connection below.
+      ct.expireNow(node >>> 1);
+      node = -1;
+    }
     if (node >= 0) {
       e = node >>> 1;
       if ((node & 1) !== DIR_IN) {
@@ -264,6 +280,7 @@ export class Datapath implements Output {
     }
     const svc = this.services[sid] as SvcRuntime;
     const f = this.flow;
+    f.proto = proto;
     f.saddr = src;
     f.sport = sport;
     f.daddr = dst;
@@ -290,10 +307,10 @@ export class Datapath implements Output {
     }
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
+    ct.dgen[e] = this.dt.gen[dest];
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
-    this.dt.inactive[dest]++;
-    this.dt.conns[dest]++;
+    this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
     ct.state[e] = state;
     return e;
@@ -312,22 +329,18 @@ export class Datapath implements Output {
     const dest = ct.dest[e];
     const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
     if (!inactive && neu !== S_ESTABLISHED) {
-      this.dt.active[dest]--;
-      this.dt.inactive[dest]++;
+      this.dt.activate(dest, false);
       ct.flags[e] |= F_INACTIVE;
     } else if (inactive && neu === S_ESTABLISHED) {
-      this.dt.active[dest]++;
-      this.dt.inactive[dest]--;
+      this.dt.activate(dest, true);
       ct.flags[e] &= ~F_INACTIVE;
     }
   }
 
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
-    if (dest >= 0) {
-      if ((this.ct.flags[e] & F_INACTIVE) !== 0) this.dt.inactive[dest]--;
-      else this.dt.active[dest]--;
-    }
+    // A connection of a deleted destination has nothing left to unbind from.
+    if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     this.counters.c[C.conns_expired]++;
   }
 
@@ -369,20 +382,135 @@ export class Datapath implements Output {
     this.tx.flush();
   }
 
-  // ---- control-plane mutations (validated by src/control before they get here) --------------
+  // ---- control-plane changes (validated by src/control before they get here) --------------
+
+  /**
+   * Apply a list of operations (src/datapath/ops.ts) in order. Nothing here walks the
+   * connection table: connections of deleted destinations are expired by their next packet or
+   * their timer (the destination slot's generation changed). Lookups are rebuilt once per call.
+   */
+  apply(ops: readonly DpOp[]): void {
+    const wasLocal = new Set<number>();
+    for (const s of this.services) if (s !== undefined) wasLocal.add(s.vip);
+    let lookups = false;
+    for (const op of ops) {
+      if (op.op === 'addService' || op.op === 'delService') lookups = true;
+      this.apply1(op);
+    }
+    if (!lookups) return;
+    this.rebuildLookups();
+    for (const s of this.services) {
+      if (s !== undefined && !wasLocal.has(s.vip) && !this.link.addrs.some((a) => a.ip === s.vip)) {
+        wasLocal.add(s.vip);
+        this.announce(s.vip);
+      }
+    }
+  }
+
+  private apply1(op: DpOp): void {
+    const dt = this.dt;
+    switch (op.op) {
+      case 'addService': {
+        const scheduler = this.schedulerOf(op.sched);
+        const svc: SvcRuntime = {
+          id: op.id, proto: op.proto, vip: op.vip, port: op.port, scheduler, dests: [], schedState: undefined,
+          schedFlags: op.schedFlags, persist: op.persist, netmask: op.netmask, oneShot: op.oneShot,
+        };
+        scheduler.init?.(svc, dt);
+        this.services[op.id] = svc;
+        return;
+      }
+      case 'editService': {
+        const svc = this.svc(op.id);
+        const scheduler = this.schedulerOf(op.sched);
+        const flagsChanged = svc.schedFlags !== op.schedFlags;
+        svc.schedFlags = op.schedFlags;
+        svc.persist = op.persist;
+        svc.netmask = op.netmask;
+        svc.oneShot = op.oneShot;
+        if (scheduler !== svc.scheduler) {
+          svc.scheduler.done?.(svc, dt);
+          svc.scheduler = scheduler;
+          svc.schedState = undefined;
+          scheduler.init?.(svc, dt);
+          scheduler.update?.(svc, dt);
+        } else if (flagsChanged) {
+          scheduler.update?.(svc, dt);
+        }
+        return;
+      }
+      case 'delService': {
+        const svc = this.svc(op.id);
+        svc.scheduler.done?.(svc, dt);
+        for (const d of svc.dests) dt.release(d);
+        svc.dests = [];
+        this.services[op.id] = undefined;
+        return;
+      }
+      case 'addDest': {
+        const svc = this.svc(op.svc);
+        dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower);
+        svc.dests.push(op.dest);
+        svc.scheduler.update?.(svc, dt);
+        this.resolve(op.addr);
+        return;
+      }
+      case 'editDest': {
+        const svc = this.svc(op.svc);
+        // Existing connections keep the forwarder they were created with (IPVS does the same).
+        dt.fwd[op.dest] = op.fwd;
+        dt.weight[op.dest] = op.weight;
+        dt.setThresholds(op.dest, op.upper, op.lower);
+        svc.scheduler.update?.(svc, dt);
+        return;
+      }
+      case 'delDest': {
+        const svc = this.svc(op.svc);
+        const index = svc.dests.indexOf(op.dest);
+        if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
+        svc.scheduler.delDest?.(svc, dt, index);
+        svc.dests.splice(index, 1);
+        dt.release(op.dest);
+        svc.scheduler.update?.(svc, dt);
+        return;
+      }
+      case 'setTimeouts': {
+        const s = Array.from(this.timeoutS);
+        if (op.tcp > 0) s[S_ESTABLISHED] = op.tcp;
+        if (op.tcpfin > 0) s[S_FIN_WAIT] = op.tcpfin;
+        if (op.udp > 0) s[S_UDP] = op.udp;
+        this.setTimeouts(s);
+        return;
+      }
+      case 'zero': {
+        for (const svc of this.services) {
+          if (svc === undefined || (op.svc >= 0 && svc.id !== op.svc)) continue;
+          for (const d of svc.dests) dt.zero(d);
+        }
+        return;
+      }
+    }
+  }
+
+  private svc(id: number): SvcRuntime {
+    const s = this.services[id];
+    if (s === undefined) throw new Error(`apply: no service ${id}`);
+    return s;
+  }
+
+  private schedulerOf(name: string): Scheduler {
+    const s = getScheduler(name);
+    if (s === undefined) throw new Error(`apply: no scheduler ${name}`);
+    return s;
+  }
 
   /** Rebuild the service and local-address lookups after a change. */
-  rebuildLookups(): void {
+  private rebuildLookups(): void {
     const svcs: [number, number, number][] = [];
     for (const s of this.services) {
       if (s !== undefined) svcs.push([s.vip, s.proto === PROTO_UDP ? s.port | 0x10000 : s.port, s.id]);
     }
     this.svcMap = new U32PairMap(svcs);
     this.link.setLocal(svcs.map(([vip]) => vip));
-  }
-
-  /** Expire every connection of a destination (deleted server or service). */
-  expireDest(dest: number): number {
-    return this.ct.expireWhere((e) => this.ct.dest[e] === dest);
   }
 }

@@ -10,20 +10,20 @@ interface RrState {
 export const rr: Scheduler = {
   name: 'rr',
   init(svc: SchedService) {
-    svc.sched = { last: -1 } satisfies RrState;
+    svc.schedState = { last: -1 } satisfies RrState;
   },
   // Like ip_vs_rr_del_dest: removing the last choice steps the pointer back to its
   // predecessor, and removing one before it keeps the pointer on the same destination.
   delDest(svc: SchedService, _dt: DestTable, index: number) {
-    const st = svc.sched as RrState;
+    const st = svc.schedState as RrState;
     if (index <= st.last) st.last--;
   },
   update(svc: SchedService) {
-    const st = svc.sched as RrState;
+    const st = svc.schedState as RrState;
     if (st.last >= svc.dests.length) st.last = -1;
   },
   schedule(svc: SchedService, dt: DestTable): number {
-    const st = svc.sched as RrState;
+    const st = svc.schedState as RrState;
     const n = svc.dests.length;
     for (let k = 1; k <= n; k++) {
       const i = (st.last + k) % n;

@@ -1,32 +1,67 @@
 // The scheduler interface, shaped like IPVS's struct ip_vs_scheduler: a named object with
-// optional init/update hooks and a schedule() that picks a destination slot for a new flow.
-// State a scheduler keeps lives on the service (`svc.sched`), never in the scheduler.
+// optional hooks and a schedule() that picks a destination slot for a new flow.
+// State a scheduler keeps lives on the service (`svc.schedState`), never in the scheduler.
+//
+// Hooks, as the kernel calls them:
+//   init    the service is created or switches to this scheduler (ip_vs_bind_scheduler)
+//   delDest just before the destination at `index` of svc.dests is removed
+//   update  after destinations were added, removed or re-weighted, or flags changed
+//           (dh/sh/mh rebuild their tables here)
+//   done    the service is removed or switches to another scheduler (ip_vs_unbind_scheduler)
+//   tick    periodic work, about once a second (lblc/lblcr expire their caches)
+//   explain what schedule() would pick now and why, without changing any state (uvsadm --explain,
+//           uvsadm trace); never on the hot path
 
 import type { DestTable } from '../datapath/dests.js';
+
+/** Scheduler flags (ipvsadm -b), as bits on the service. */
+export const SF_SH_FALLBACK = 1;
+export const SF_SH_PORT = 2;
+export const SF_MH_FALLBACK = 4;
+export const SF_MH_PORT = 8;
+/** Flag names as ipvsadm spells them (-b sh-port,sh-fallback; shown in -Ln as "(sh-port,...)"). */
+export const SCHED_FLAG_NAMES: Record<string, number> = {
+  'sh-fallback': SF_SH_FALLBACK,
+  'sh-port': SF_SH_PORT,
+  'mh-fallback': SF_MH_FALLBACK,
+  'mh-port': SF_MH_PORT,
+};
 
 /** What a scheduler sees of a service. `dests` holds destination slots in list order. */
 export interface SchedService {
   dests: number[];
-  /** Scheduler-private state, set by init(). */
-  sched: unknown;
+  /** Scheduler-private state, set by init(), dropped after done(). */
+  schedState: unknown;
+  /** SF_* bits from ipvsadm -b. */
+  schedFlags: number;
 }
 
-/** The packet fields a scheduler may hash on (hashing schedulers: dh, sh, mh). */
+/** The packet fields a scheduler may hash on (hashing schedulers: dh, sh, mh). Addresses uint32. */
 export interface Flow {
+  proto: number;
   saddr: number;
   sport: number;
   daddr: number;
   dport: number;
 }
 
+export interface Explanation {
+  /** The slot schedule() would return now, or -1. */
+  dest: number;
+  /** One line, e.g. "wlc: overhead 3/1 < 7/2". */
+  why: string;
+}
+
 export interface Scheduler {
   readonly name: string;
-  /** Called when the service is created or switches to this scheduler. */
+  /** The -b flags this scheduler understands (others are refused for it). */
+  readonly flags?: number;
   init?(svc: SchedService, dt: DestTable): void;
-  /** Called just before the destination at `index` of svc.dests is removed (then update runs). */
   delDest?(svc: SchedService, dt: DestTable, index: number): void;
-  /** Called after destinations were added, removed, or re-weighted. */
   update?(svc: SchedService, dt: DestTable): void;
+  done?(svc: SchedService, dt: DestTable): void;
+  tick?(svc: SchedService, dt: DestTable, nowMs: number): void;
   /** A destination slot, or -1 when no destination is available. Must not allocate. */
   schedule(svc: SchedService, dt: DestTable, flow: Flow): number;
+  explain?(svc: SchedService, dt: DestTable, flow: Flow): Explanation;
 }

@@ -37,11 +37,11 @@ function levels(svc: SchedService, dt: DestTable): { di: number; mw: number } {
 
 function init(svc: SchedService, dt: DestTable): void {
   const { di, mw } = levels(svc, dt);
-  svc.sched = { i: -1, cw: mw, mw, di } satisfies WrrState;
+  svc.schedState = { i: -1, cw: mw, mw, di } satisfies WrrState;
 }
 
 function changed(svc: SchedService, dt: DestTable): void {
-  const st = svc.sched as WrrState;
+  const st = svc.schedState as WrrState;
   const { di, mw } = levels(svc, dt);
   st.i = -1;
   st.di = di;
@@ -55,7 +55,7 @@ export const wrr: Scheduler = {
   init,
   update: changed,
   schedule(svc: SchedService, dt: DestTable): number {
-    const st = svc.sched as WrrState;
+    const st = svc.schedState as WrrState;
     const n = svc.dests.length;
     if (n === 0 || st.mw <= 0) return -1;
     // Every weight level once around the list bounds the walk (a pick exists when mw > 0).

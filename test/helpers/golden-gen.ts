@@ -237,12 +237,12 @@ export function buildCases(): GoldenCase[] {
 
   cases.push({
     name: 'deleted-dest',
-    description: 'Deleting a destination removes its connection entries (expire_nodest_conn): later segments of the flow are no_conn; a new SYN with the same tuple goes to a remaining server.',
+    description: 'Deleting a destination ends its connections (expire_nodest_conn) without walking the table: the next packet of such a flow expires its entry and is no_conn; a new SYN with the same tuple goes to a remaining server.',
     setup: web(),
     steps: [
       { note: 'SYN p41000 → RS1', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS1), p1, IPF))], conns: 1 },
-      { note: 'delete RS1', control: { verb: 'deleteDest', args: rs1Key }, counters: { conns_expired: 1, tx_frames: 0 }, conns: 0 },
-      { note: 'ACK p41000: no connection any more', input: hex(tcpFrame(IN, p1ack, IPF)), drop: 'no_conn', conns: 0 },
+      { note: 'delete RS1', control: { verb: 'deleteDest', args: rs1Key }, counters: { tx_frames: 0 }, conns: 1 },
+      { note: 'ACK p41000: its entry expires now, no connection any more', input: hex(tcpFrame(IN, p1ack, IPF)), drop: 'no_conn', counters: { conns_expired: 1 }, conns: 0 },
       { note: 'SYN p41000 again → RS2', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS2), p1, IPF))], counters: { conns_created: 1 }, conns: 1 },
     ],
   });

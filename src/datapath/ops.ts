@@ -1,0 +1,52 @@
+// The one interface between the control plane and the datapath: plain operations, validated by
+// src/control before they get here, applied by Datapath.apply() in order. Plain data (numbers,
+// no objects from either side), so the same list can later be posted to every worker thread.
+// Service ids and destination slots are chosen by the control plane.
+
+export type DpOp =
+  | {
+      op: 'addService';
+      id: number;
+      proto: number;
+      vip: number;
+      port: number;
+      sched: string;
+      /** SF_* bits (ipvsadm -b). */
+      schedFlags: number;
+      /** Persistence timeout in seconds (ipvsadm -p); 0 = not persistent. */
+      persist: number;
+      /** Client netmask for persistence templates (ipvsadm -M), as a uint32. */
+      netmask: number;
+      /** One-packet scheduling (ipvsadm -o). */
+      oneShot: boolean;
+    }
+  | {
+      op: 'editService';
+      id: number;
+      sched: string;
+      schedFlags: number;
+      persist: number;
+      netmask: number;
+      oneShot: boolean;
+    }
+  | { op: 'delService'; id: number }
+  | {
+      op: 'addDest';
+      svc: number;
+      dest: number;
+      addr: number;
+      port: number;
+      fwd: number;
+      weight: number;
+      /** Connection thresholds (ipvsadm -x/-y); 0 = none. */
+      upper: number;
+      lower: number;
+    }
+  | { op: 'editDest'; svc: number; dest: number; fwd: number; weight: number; upper: number; lower: number }
+  | { op: 'delDest'; svc: number; dest: number }
+  /** ipvsadm --set tcp tcpfin udp, in seconds; 0 leaves a value unchanged. */
+  | { op: 'setTimeouts'; tcp: number; tcpfin: number; udp: number }
+  /** ipvsadm -Z: zero the statistics of one service (id) or of all (-1). */
+  | { op: 'zero'; svc: number };
+
+export type DpOpName = DpOp['op'];
