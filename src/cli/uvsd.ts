@@ -152,6 +152,7 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
+  control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
   timer = setInterval(() => dp.tick(), TICK_MS);
   for (const a of opts.addr) dp.announce(a.ip);

@@ -1,6 +1,9 @@
 // The JSON-lines protocol spoken on uvsd's control socket (docs/control-protocol.md).
-// One request per line, one reply per line, matched by id. Every client (uvsadm, tests,
-// health checkers later) uses these types, so the wire format lives in one place.
+// One request per line, one reply per line, matched by id. The wire types live here; the verbs
+// themselves (names, argument and result types, validation) are the registry in verbs.ts, and
+// `Verbs` below is derived from it, so a new verb is added in one place.
+
+import type { VerbTypes } from './verbs.js';
 
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
@@ -13,8 +16,16 @@ export interface ServiceKey {
 }
 
 export interface ServiceSpec extends ServiceKey {
-  sched?: string; // default 'wlc'
-  flags?: string[]; // scheduler flags (-b), reserved
+  /** Scheduler name; default 'wlc' (addService). */
+  sched?: string;
+  /** Scheduler flags (ipvsadm -b), e.g. ['sh-port']. */
+  flags?: string[];
+  /** Persistence timeout in seconds (ipvsadm -p); 0 = not persistent. */
+  persist?: number;
+  /** Persistence netmask (ipvsadm -M), dotted quad; default 255.255.255.255. */
+  netmask?: string;
+  /** One-packet scheduling (ipvsadm -o), UDP only. */
+  oneShot?: boolean;
 }
 
 export interface DestKey {
@@ -26,6 +37,32 @@ export interface DestKey {
 export interface DestSpec extends DestKey {
   fwd?: Fwd; // default 'dr'
   weight?: number; // default 1
+  /** Connection thresholds (ipvsadm -x / -y); 0 = none. */
+  upper?: number;
+  lower?: number;
+}
+
+export interface LaddrSpec {
+  service: ServiceKey;
+  addr: string;
+}
+
+/** Totals since start (or the last zero), as ipvsadm --stats prints them. */
+export interface Stats {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+/** The 2-second estimator's rates, as ipvsadm --rate prints them. */
+export interface Rates {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
 }
 
 export interface DestInfo {
@@ -35,6 +72,12 @@ export interface DestInfo {
   weight: number;
   active: number;
   inactive: number;
+  upper: number;
+  lower: number;
+  /** Persistence templates pointing here (none yet: persistence templates are not kept). */
+  persistConns: number;
+  stats: Stats;
+  rate: Rates;
 }
 
 export interface ServiceInfo {
@@ -43,13 +86,47 @@ export interface ServiceInfo {
   port: number;
   sched: string;
   flags: string[];
+  /** 0 = not persistent. */
+  persist: number;
+  netmask: string;
+  oneShot: boolean;
+  laddrs: string[];
+  stats: Stats;
+  rate: Rates;
+  /** In the order they were added. */
   dests: DestInfo[];
 }
 
 export interface ListResult {
   /** Connection hash table size printed in the ipvsadm banner. */
   size: number;
+  /** In the order they were added (uvsadm sorts like ipvsadm unless --nosort). */
   services: ServiceInfo[];
+}
+
+export interface ConnInfo {
+  proto: Proto;
+  /** Seconds until expiry. */
+  expire: number;
+  state: string;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+}
+
+export interface ConnsResult {
+  conns: ConnInfo[];
+  /** True when the table held more than `max` entries. */
+  truncated: boolean;
+}
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
 }
 
 export interface StatusResult {
@@ -64,21 +141,18 @@ export interface StatusResult {
   drops: Record<string, number>;
 }
 
-export interface Verbs {
-  addService: { args: ServiceSpec; result: null };
-  editService: { args: ServiceSpec; result: null };
-  deleteService: { args: ServiceKey; result: null };
-  clear: { args: Record<string, never>; result: null };
-  addDest: { args: DestSpec; result: null };
-  editDest: { args: DestSpec; result: null };
-  deleteDest: { args: DestKey; result: null };
-  list: { args: Record<string, never>; result: ListResult };
-  status: { args: Record<string, never>; result: StatusResult };
+/** One item of a batch: any mutating verb and its args. */
+export interface BatchItem {
+  verb: string;
+  args: unknown;
 }
+
+export type Verbs = VerbTypes;
 export type VerbName = keyof Verbs;
 
 export interface Request<V extends VerbName = VerbName> {
-  id: number;
+  /** Any JSON value; echoed back unchanged. */
+  id: unknown;
   verb: V;
   args: Verbs[V]['args'];
 }
@@ -86,10 +160,14 @@ export interface Request<V extends VerbName = VerbName> {
 export interface ErrorBody {
   code: string;
   message: string;
+  /** The offending value, when there is one. */
+  detail?: string;
+  /** batch: the 0-based index of the refused item. */
+  index?: number;
 }
 
 export type Reply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: ErrorBody };
+  | { id: unknown; ok: true; result: unknown }
+  | { id: unknown; ok: false; error: ErrorBody };
 
 export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';

@@ -66,7 +66,8 @@ export class Datapath implements Output {
   private readonly tx: Tx;
   private svcMap = new U32PairMap([]);
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
-  private nowTick = 0;
+  /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
+  nowTick = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {

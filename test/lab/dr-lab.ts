@@ -309,7 +309,7 @@ function parseTally(r: ExecResult): ClientTally {
 async function controlCall<V extends 'status' | 'list'>(socketPath: string, verb: V): Promise<Verbs[V]['result']> {
   const c = await ControlClient.connect(socketPath);
   try {
-    return await c.call(verb, {});
+    return await c.call(verb, {} as never);
   } finally {
     c.close();
   }
