@@ -64,6 +64,14 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       case 'status':
         out(formatStatus(await client.call('status', {})));
         return 0;
+      case 'reload': {
+        const res = await client.call('reload', { dryRun: cmd.dryRun });
+        if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
+        return 0;
+      }
+      case 'dumpConfig':
+        out((await client.call('dumpConfig', {})).yaml);
+        return 0;
       case 'call':
         await client.call(cmd.call.verb, cmd.call.args as never);
         return 0;

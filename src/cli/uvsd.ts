@@ -12,6 +12,8 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
+import { UvsError } from '../control/errors.js';
 import { schedulerNames } from '../sched/index.js';
 
 interface Options {
@@ -25,6 +27,11 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  config?: string;
+  drainTimeout: number;
+  metrics?: string;
+  /** The --config file's contents (its table is applied at start). */
+  file?: ConfigFile;
 }
 
 function intArg(name: string, min: number, max: number) {
@@ -43,6 +50,45 @@ function wrap<T>(f: (v: string) => T) {
       throw new InvalidArgumentError((e as Error).message);
     }
   };
+}
+
+/** Daemon settings from the --config file, for every option not given on the command line. */
+function applyFileSettings(program: Command, o: Record<string, unknown>): void {
+  let cfg: ConfigFile;
+  try {
+    cfg = readConfig(o.config as string);
+  } catch (e) {
+    console.error(`uvsd: ${e instanceof UvsError ? e.message : (e as Error).message}`);
+    process.exit(2);
+  }
+  o.file = cfg;
+  const fromFile = (name: string): boolean => program.getOptionValueSource(name) !== 'cli';
+  const d = cfg.daemon;
+  const bad = (field: string, err: unknown): never => {
+    console.error(`uvsd: ${cfg.file}: daemon.${field}: ${(err as Error).message}`);
+    process.exit(2);
+  };
+  if (d.tap !== undefined && fromFile('tap')) o.tap = d.tap;
+  if (d.bridge !== undefined && fromFile('bridge')) o.bridge = d.bridge;
+  if (d.socket !== undefined && fromFile('socket')) o.socket = d.socket;
+  if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
+  if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
+  if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
+  if (d.addresses !== undefined && fromFile('addr')) {
+    o.addr = d.addresses.map((a) => {
+      try {
+        const c = parseCidr(a);
+        return { ip: c.ip, mask: c.mask };
+      } catch (e) {
+        return bad('addresses', e);
+      }
+    });
+  }
+  if (d.gateway !== undefined && fromFile('gateway')) {
+    const ip = parseIp(d.gateway);
+    if (ip < 0) bad('gateway', new Error(`invalid gateway address "${d.gateway}"`));
+    o.gateway = ip;
+  }
 }
 
 function parseOptions(argv: string[]): Options {
@@ -69,11 +115,16 @@ function parseOptions(argv: string[]): Options {
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
+    .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
+      intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
+    .option('--metrics <addr:port>', 'metrics listen address (kept in the configuration; served by the metrics module)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parse(argv);
   const o = program.opts();
+  if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
     process.exit(2);
@@ -119,6 +170,21 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+  const config = new ConfigManager(control, opts.config, {
+    tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}`),
+    gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
+    connMax: opts.connMax, drainTimeout: opts.drainTimeout,
+  });
+  control.config = config;
+  if (opts.file !== undefined) {
+    try {
+      config.apply(opts.file, false);
+    } catch (e) {
+      port.close();
+      console.error(`uvsd: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
@@ -143,6 +209,14 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // SIGHUP: re-read --config and apply the difference; a bad file leaves the table as it was.
+  process.on('SIGHUP', () => {
+    try {
+      log.info({ changes: config.reload(false) }, 'configuration reloaded');
+    } catch (e) {
+      log.error({ error: (e as Error).message }, 'configuration reload refused; the running table is unchanged');
+    }
+  });
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
@@ -164,6 +238,12 @@ export async function main(argv: string[]): Promise<void> {
     'uvsd started',
   );
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
+}
+
+function maskLen(mask: number): number {
+  let n = 0;
+  for (let x = mask >>> 0; x !== 0; x = (x << 1) >>> 0) n++;
+  return n;
 }
 
 main(process.argv).catch((e) => {

@@ -48,8 +48,9 @@ export class UvsError extends Error {
   readonly detail: string | undefined;
   /** For a batch: which item (0-based) was refused. */
   index: number | undefined;
-  constructor(code: ErrorCode, detail?: string) {
-    super(ERRORS[code]);
+  /** `message` replaces the registry text where the refusal needs its own words (config files). */
+  constructor(code: ErrorCode, detail?: string, message?: string) {
+    super(message ?? ERRORS[code]);
     this.code = code;
     this.detail = detail;
   }

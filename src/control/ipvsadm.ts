@@ -70,12 +70,22 @@ export interface HelpCommand extends Common {
 export interface VersionCommand extends Common {
   kind: 'version';
 }
+/** uvs extension: re-read uvsd's --config file (--dry-run: only print the changes). */
+export interface ReloadCommand extends Common {
+  kind: 'reload';
+  dryRun: boolean;
+}
+/** uvs extension: the running state as a config file. */
+export interface DumpConfigCommand extends Common {
+  kind: 'dumpConfig';
+}
 /** uvs extension: the daemon's link identity, table use and per-reason counters. */
 export interface StatusCommand extends Common {
   kind: 'status';
 }
 export type Command =
-  | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand;
+  | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
+  | ReloadCommand | DumpConfigCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -90,32 +100,35 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
-  | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status';
+  | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
+  | 'dump-config';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  x',
-  'edit-service':   'xx+   xxxxxxxxxxxx  x',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxx',
+  'add-service':    'xx+   xxxxxxxxxxxx  xx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx ',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -151,6 +164,9 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'del-laddr', arg: 'none', action: { cmd: 'del-laddr' } },
   { long: 'get-laddr', arg: 'none', action: { cmd: 'get-laddr' } },
   { long: 'status', arg: 'none', action: { cmd: 'status' } },
+  { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
+  { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
+  { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
   { long: 'fwmark-service', short: 'f', arg: 'required', action: { fwmark: true } },
@@ -479,6 +495,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'restore', ...common };
     case 'status':
       return { kind: 'status', ...common };
+    case 'reload':
+      return { kind: 'reload', ...common, dryRun: has('dry-run') };
+    case 'dump-config':
+      return { kind: 'dumpConfig', ...common };
     case 'get-laddr': {
       const c: GetLaddrCommand = { kind: 'getLaddr', ...common, numeric: has('numeric') };
       if (key !== undefined) c.service = key;

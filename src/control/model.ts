@@ -11,6 +11,7 @@ import type {
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { Datapath } from '../datapath/pipeline.js';
+import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import type { Fwd, Proto, Timeouts } from './protocol.js';
 
@@ -89,6 +90,8 @@ export class Control {
   readonly dp: Datapath;
   readonly info: ControlInfo;
   model: Model;
+  /** The --config file and reloads (uvsd sets it; absent in tests that do not need it). */
+  config: ConfigManager | undefined;
   /** --rate: one estimator per destination slot and per service id. */
   readonly destRates = new Map<number, Estimator>();
   readonly svcRates = new Map<number, Estimator>();

@@ -391,6 +391,20 @@ export const VERBS = {
     return { conns, truncated };
   }),
 
+  /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
+  reload: verb<{ dryRun?: boolean }, { changes: string[] }>(false, (ctx, a) => {
+    const cm = ctx.control.config;
+    if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config: nothing to reload');
+    return { changes: cm.reload(a.dryRun === true) };
+  }),
+
+  /** The running state as a config file (YAML). */
+  dumpConfig: verb<Record<string, never>, { yaml: string }>(false, (ctx) => {
+    const cm = ctx.control.config;
+    if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
+    return { yaml: cm.dump() };
+  }),
+
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
     return {
