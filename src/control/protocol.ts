@@ -2,6 +2,8 @@
 // One request per line, one reply per line, matched by id. Every client (uvsadm, tests,
 // health checkers later) uses these types, so the wire format lives in one place.
 
+import type { HealthEntry } from '../health/types.js';
+
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
 export type Fwd = 'dr' | 'nat' | 'tun' | 'fullnat';
@@ -35,6 +37,8 @@ export interface DestInfo {
   weight: number;
   active: number;
   inactive: number;
+  /** Health checks (src/health): up, down, or unchecked when no checker watches it. */
+  health?: 'up' | 'down' | 'unchecked';
 }
 
 export interface ServiceInfo {
@@ -62,6 +66,8 @@ export interface StatusResult {
   connMax: number;
   counters: Record<string, number>;
   drops: Record<string, number>;
+  /** Health checks (src/health): every checked real server, also those removed from the table. */
+  health?: HealthEntry[];
 }
 
 export interface Verbs {
