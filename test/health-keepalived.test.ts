@@ -274,3 +274,29 @@ test('fuzz: any text parses or throws a KeepalivedError with file:line, never an
     { numRuns: 2000 },
   );
 });
+
+test('uvsd --keepalived-conf: a bad file, a missing file or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { repoRoot } = await import('./lab/dr-lab.js');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
+  try {
+    const bad = join(dir, 'keepalived.conf');
+    writeFileSync(bad, 'virtual_server 192.168.8.200 80 {\n  lb_algo rr\n  lb_kind SOMETIMES\n}\n');
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const cases: Array<[string[], string]> = [
+      [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
+      [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ENOENT: no such file or directory, open '${join(dir, 'nope.conf')}'\n`],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, stderr);
+    }
+    const c = run(['--health-concurrency', '0']);
+    assert.equal(c.status, 2);
+    assert.match(c.stderr, /^[^\n]*--health-concurrency must be an integer 1\.\.10000, got "0"\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

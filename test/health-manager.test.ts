@@ -312,6 +312,12 @@ test('a refused import (unknown scheduler) names file:line and leaves the table 
   assert.equal(w.attempts.size, 0, 'no checks after a refused start');
 });
 
+test('a NAT virtual server (not in the datapath yet) is refused at import with file:line; nothing is left behind', async () => {
+  const w = world({ services: [vs({ origin: { file: 'k.conf', line: 1 } }), vs({ port: 81, fwd: 'nat', realServers: [rs(0, { port: 8080, origin: { file: 'k.conf', line: 12 } })] })] });
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:12: Forwarding method not supported yet: nat$/);
+  assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
+});
+
 test('an operator deleting a checked service by hand: the health change is refused, logged, and checking goes on', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] });
   await w.mgr.start();
