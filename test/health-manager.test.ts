@@ -226,6 +226,10 @@ test('alpha: servers start as failed (not in the table, sorry server in) until t
   });
   await w.mgr.start();
   assert.deepEqual(w.table(), [`${B}:80/0`, `${C}:80/1`], 'alpha: A absent, B inhibited at 0, sorry server in');
+  const unchecked = world({ services: [vs({ alpha: true, realServers: [rs(0, { checkers: [] })] })] });
+  await unchecked.mgr.start();
+  assert.deepEqual(unchecked.table(), [`${A}:80/1`], 'a server without checkers is never failed, even with alpha');
+  await unchecked.mgr.stop();
   assert.equal(w.mgr.stateOf('tcp', VIP, 80, A, 80), 'down');
   await w.clock.advance(0); // first checks at t=0 (random 0) pass
   assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/1`]);

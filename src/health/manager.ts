@@ -111,7 +111,9 @@ export class HealthManager {
     this.vss = config.services.map((spec) => {
       const vs: VsState = { spec, key: { proto: spec.proto, addr: spec.addr, port: spec.port }, rs: [], quorumUp: true, sorryIn: false };
       for (const r of spec.realServers) {
-        const rs: RsState = { vs, spec: r, checkers: [], alive: !spec.alpha, reason: spec.alpha ? 'alpha: starts as failed' : 'start', since: 0, dynWeight: undefined, present: 'none' };
+        // alpha starts servers as failed; one without any checker is never failed (keepalived).
+        const failed = spec.alpha && r.checkers.length > 0;
+        const rs: RsState = { vs, spec: r, checkers: [], alive: !failed, reason: failed ? 'alpha: starts as failed' : 'start', since: 0, dynWeight: undefined, present: 'none' };
         rs.checkers = r.checkers.map((c) => ({ spec: c, rs, up: !spec.alpha, fails: 0, oks: 0, timer: undefined }));
         vs.rs.push(rs);
         this.byKey.set(this.key(vs.key.proto, vs.key.addr, vs.key.port, r.addr, r.port), rs);
