@@ -54,8 +54,9 @@ export class Link {
 
   /** Replace the set of addresses answered for: the director addresses plus `vips`. */
   setLocal(vips: Iterable<number>): void {
-    const seen = new Set<number>(vips);
-    for (const a of this.addrs) seen.add(a.ip);
+    const seen = new Set<number>();
+    for (const v of vips) seen.add(v | 0);
+    for (const a of this.addrs) seen.add(a.ip | 0);
     this.localMap = new U32PairMap([...seen].map((ip) => [ip, 0, 1] as const));
   }
 

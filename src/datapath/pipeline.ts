@@ -31,7 +31,8 @@ export interface SvcRuntime extends SchedService {
   vip: number;
   port: number;
   scheduler: Scheduler;
-  /** Persistence timeout in seconds (0 = none), client netmask, one-packet scheduling. */
+  /** vip is int32, like every address in the datapath (see frame.ts rd32). Persistence timeout
+   *  in seconds (0 = none), client netmask, one-packet scheduling. */
   persist: number;
   netmask: number;
   oneShot: boolean;
@@ -400,7 +401,7 @@ export class Datapath implements Output {
     if (!lookups) return;
     this.rebuildLookups();
     for (const s of this.services) {
-      if (s !== undefined && !wasLocal.has(s.vip) && !this.link.addrs.some((a) => a.ip === s.vip)) {
+      if (s !== undefined && !wasLocal.has(s.vip) && !this.link.addrs.some((a) => (a.ip | 0) === s.vip)) {
         wasLocal.add(s.vip);
         this.announce(s.vip);
       }
@@ -413,7 +414,7 @@ export class Datapath implements Output {
       case 'addService': {
         const scheduler = this.schedulerOf(op.sched);
         const svc: SvcRuntime = {
-          id: op.id, proto: op.proto, vip: op.vip, port: op.port, scheduler, dests: [], schedState: undefined,
+          id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
           schedFlags: op.schedFlags, persist: op.persist, netmask: op.netmask, oneShot: op.oneShot,
         };
         scheduler.init?.(svc, dt);
