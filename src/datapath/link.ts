@@ -36,8 +36,8 @@ export class Link {
   readonly gateway: number;
   /** The batch's coarse clock (ms), set by the datapath. */
   now = 0;
-  /** Addresses uvsd answers for (director addresses and VIPs) → 1; key b is 0. */
-  private localMap = new U32PairMap([]);
+  /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
+  private readonly localMap = new U32PairMap();
   private readonly tx: Tx;
   private readonly counters: Counters;
   private readonly qtx: TxBatch;
@@ -49,15 +49,21 @@ export class Link {
     this.tx = tx;
     this.counters = counters;
     this.qtx = new TxBatch(this.neigh.qbuf, this.neigh.qowner.length);
-    this.setLocal([]);
+    for (const a of addrs) this.addLocal(a.ip);
   }
 
-  /** Replace the set of addresses answered for: the director addresses plus `vips`. */
-  setLocal(vips: Iterable<number>): void {
-    const seen = new Set<number>();
-    for (const v of vips) seen.add(v | 0);
-    for (const a of this.addrs) seen.add(a.ip | 0);
-    this.localMap = new U32PairMap([...seen].map((ip) => [ip, 0, 1] as const));
+  /** Answer for ip too (a VIP, counted once per service using it); true when it is new. */
+  addLocal(ip: number): boolean {
+    const n = this.localMap.get(ip, 0);
+    this.localMap.set(ip, 0, n < 0 ? 1 : n + 1);
+    return n < 0;
+  }
+
+  /** One user of ip fewer; the address is no longer answered for when none is left. */
+  delLocal(ip: number): void {
+    const n = this.localMap.get(ip, 0);
+    if (n > 1) this.localMap.set(ip, 0, n - 1);
+    else if (n === 1) this.localMap.delete(ip, 0);
   }
 
   isLocal(ip: number): boolean {
