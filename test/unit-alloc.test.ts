@@ -94,7 +94,8 @@ function measure(): { perFrame: number; forwarded: number } {
 function child(flags: string[]): { perFrame: number; forwarded: number; scavenges: number; marks: number } {
   const out = execFileSync(process.execPath, [...flags, '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
   const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
-  const r = JSON.parse(out.slice(out.lastIndexOf('\n{') + 1)) as { perFrame: number; forwarded: number };
+  const json = out.slice(out.lastIndexOf('\n{') + 1);
+  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };
   return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length, marks: (window.match(/Mark-Compact|Mark-sweep/gi) ?? []).length };
 }
 

@@ -372,6 +372,15 @@ export class Datapath implements Output {
     this.tx.flush();
   }
 
+  /** Send an RFC 5227 ARP probe for each address now (see Link.probeAddress). */
+  probe(ips: readonly number[]): void {
+    this.setClock();
+    for (const ip of ips) {
+      this.link.probeAddress(ip);
+      this.tx.flush(); // at most one generated frame per address: never more than a batch holds
+    }
+  }
+
   /** Gratuitous ARP for an address uvsd starts answering for; sent now. */
   announce(ip: number): void {
     this.setClock();
