@@ -85,6 +85,8 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     const file = join(lab.tmp, 'keepalived.conf');
     writeFileSync(file, conf(rs1, rs2, sorry));
     await lab.startUvsd(['--keepalived-conf', file]);
+    // The socket answers while uvsd still probes its --addr; the import follows the probe.
+    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
 
     assert.deepEqual(await rsLines(lab), [`${rs1}:80 1`, `${rs2}:80 2`], 'imported from keepalived.conf');
     const l0 = await lab.list();

@@ -12,6 +12,7 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { runCommand } from '../health/exec.js';
@@ -31,6 +32,7 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  arpProbeMs: number;
   keepalivedConf?: string;
   healthConcurrency: number;
 }
@@ -79,6 +81,7 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
@@ -162,14 +165,12 @@ export async function main(argv: string[]): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
   let stopping = false;
-  const shutdown = async (signal: string, code = 0) => {
-    if (stopping) return;
+  /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
+  const release = () => {
     stopping = true;
-    // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
-    if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
     pinger.close();
     if (timer) clearInterval(timer);
-    port.close(); // removes the TAP if we created it
+    port.close();
     if (server) {
       server.close();
       try {
@@ -178,17 +179,38 @@ export async function main(argv: string[]): Promise<void> {
         // already gone
       }
     }
+  };
+  const shutdown = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
+    if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    release();
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
+  const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
+  try {
+    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
+  } catch (e) {
+    port.close();
+    console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
+    process.exit(1);
+  }
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
   timer = setInterval(() => dp.tick(), TICK_MS);
+  // Claim the director addresses only if no other station holds them.
+  const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
+  if (taken.length > 0) {
+    for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
+    release();
+    process.exit(1);
+  }
   for (const a of opts.addr) dp.announce(a.ip);
-  // The imported services are in the table before the socket answers: readiness (uvsadm -Ln
-  // succeeds) then means the keepalived.conf is loaded.
+  // keepalived.conf import: through the control verbs; a refused service undoes the import.
   if (health) {
     try {
       await health.start();
@@ -197,14 +219,6 @@ export async function main(argv: string[]): Promise<void> {
       await shutdown('keepalived-conf', 1);
       return;
     }
-  }
-  const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
-  try {
-    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
-  } catch (e) {
-    console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
-    await shutdown('listen', 1);
-    return;
   }
   log.info(
     {
