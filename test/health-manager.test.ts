@@ -335,3 +335,22 @@ test('an operator deleting a checked service by hand: the health change is refus
   assert.equal(w.attempts.get(A)!.length, 3);
   await w.mgr.stop();
 });
+
+test('uvsadm --status: one health line per checked server (removed ones too); no health lines without checks', async () => {
+  const { formatStatus } = await import('../src/control/printers.js');
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 4, checkers: [checker({ retry: 0 })] }), rs(1, { inhibitOnFailure: true })] })] });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  const st = withHealth('status', w.r.ctl.status(), w.mgr) as ReturnType<typeof w.r.ctl.status>;
+  const lines = formatStatus(st).split('\n').filter((l) => l.startsWith('health '));
+  assert.deepEqual(lines, [
+    `health TCP ${VIP}:80 ${A}:80 down weight 4 (TCP_CHECK: connect ECONNREFUSED)`,
+    `health TCP ${VIP}:80 ${B}:80 up weight 1 inhibit (start)`,
+  ]);
+  const plain = formatStatus(w.r.ctl.status());
+  assert.ok(!plain.includes('\nhealth '), 'without health data --status is unchanged');
+  const noMgr = withHealth('list', w.r.ctl.list(), undefined) as ListResult;
+  assert.deepEqual(noMgr.services[0]!.dests.map((d) => d.health), ['unchecked']);
+  await w.mgr.stop();
+});
