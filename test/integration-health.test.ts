@@ -2,11 +2,11 @@
 // (uvsd --keepalived-conf): a server whose HTTP process stops leaves the rotation within
 // delay_loop x retry + connect_timeout, 100 requests then all succeed on the other one, it comes
 // back after a restart; inhibit_on_failure shows weight 0 in -Ln; the sorry server answers while
-// all are down. The checks run on the director namespace's own stack (lab hostAddr on br0).
+// all are down; quorum_down / quorum_up run, and omega runs quorum_down at shutdown. The checks run on the director namespace's own stack (lab hostAddr on br0).
 // Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { delay } from './lab/netns.js';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
@@ -19,7 +19,7 @@ const CONNECT_TIMEOUT_S = 1;
 /** The bound the issue asks for: out of rotation within delay_loop x retry + connect_timeout. */
 const OUT_WITHIN_MS = (DELAY_LOOP_S * RETRY + CONNECT_TIMEOUT_S) * 1000;
 
-function conf(rs1: string, rs2: string, sorry: string): string {
+function conf(rs1: string, rs2: string, sorry: string, qlog: string): string {
   return `! uvs integration test
 global_defs {
     router_id uvs_test
@@ -30,6 +30,9 @@ virtual_server ${VIP} 80 {
     lb_kind DR
     protocol TCP
     sorry_server ${sorry} 80
+    quorum_up "/bin/sh -c 'echo up >> ${qlog}'"
+    quorum_down "/bin/sh -c 'echo down >> ${qlog}'"
+    omega
 
     real_server ${rs1} 80 {
         weight 1
@@ -78,12 +81,13 @@ async function until(lab: DrLab, what: string, pred: (lines: string[]) => boolea
   throw new Error(`${what}: not within ${limitMs} ms; table: ${JSON.stringify(last)}`);
 }
 
-test('health checks from keepalived.conf: out within delay_loop x retry + connect_timeout, back after restart, inhibit shows weight 0, sorry server when all down', { timeout: 90_000 }, async (t) => {
+test('health checks from keepalived.conf: out within delay_loop x retry + connect_timeout, back after restart, inhibit shows weight 0, sorry server when all down, quorum commands and omega', { timeout: 90_000 }, async (t) => {
   await withDrLab(t, { servers: 3, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
     const [s1, s2, s3] = lab.servers;
     const [rs1, rs2, sorry] = [s1!.addr, s2!.addr, s3!.addr];
     const file = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(file, conf(rs1, rs2, sorry));
+    const qlog = join(lab.tmp, 'quorum.log');
+    writeFileSync(file, conf(rs1, rs2, sorry, qlog));
     await lab.startUvsd(['--keepalived-conf', file]);
     // The socket answers while uvsd still probes its --addr; the import follows the probe.
     await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
@@ -143,5 +147,11 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     const out = lab.uvsd!.stdout();
     const downs = out.split('\n').filter((x) => x.includes('health: real server down'));
     assert.equal(downs.length, 3, downs.join('\n'));
+    // quorum_down ran when all were down, quorum_up when rs1 came back, and omega runs
+    // quorum_down once more at shutdown.
+    for (let i = 0; i < 40 && readFileSync(qlog, 'utf8') !== 'down\nup\n'; i++) await delay(50); // commands run asynchronously
+    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\n');
+    assert.equal(await lab.stopUvsd(), 0);
+    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\ndown\n');
   });
 });
