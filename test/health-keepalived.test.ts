@@ -249,6 +249,9 @@ test('include with globs, relative to the including file; errors in an included 
     assert.deepEqual(config.services.map((s) => [s.port, s.realServers.map((r) => `${r.addr}/${r.weight}`)]), [[81, []], [82, []], [80, ['1.2.3.5/2']]]);
     assert.deepEqual(config.services[0]!.origin, { file: join(dir, 'conf.d', 'a.conf'), line: 1 });
 
+    writeFileSync(join(dir, 'empty.conf'), 'include none.d/*.conf\n');
+    assert.deepEqual(loadKeepalivedFile(join(dir, 'empty.conf')).warnings, [`${join(dir, 'empty.conf')}:1: include none.d/*.conf matched no file`]);
+
     writeFileSync(join(dir, 'rs.inc'), 'real_server 1.2.3.5 80 {\n  weight -3\n}\n');
     assert.throws(() => loadKeepalivedFile(join(dir, 'keepalived.conf')), new RegExp(`^KeepalivedError: ${join(dir, 'rs.inc').replace(/\./g, '\\.')}:2: weight: "-3"`));
     writeFileSync(join(dir, 'keepalived.conf'), 'include missing.conf\n');

@@ -48,7 +48,7 @@ const MAX_INCLUDE_DEPTH = 8;
 
 // ---- lexer -------------------------------------------------------------------------------
 
-function lex(text: string, file: string, opts: ParseOptions, depth: number, out: Token[]): void {
+function lex(text: string, file: string, opts: ParseOptions, depth: number, out: Token[], warnings: string[]): void {
   const lines = text.split('\n');
   for (let ln = 0; ln < lines.length; ln++) {
     const line = lines[ln]!;
@@ -89,7 +89,8 @@ function lex(text: string, file: string, opts: ParseOptions, depth: number, out:
       } catch (e) {
         throw new KeepalivedError(at, `include ${lineTokens[1]!.text}: ${(e as Error).message}`);
       }
-      for (const f of files) lex(f.text, f.file, opts, depth + 1, out);
+      if (files.length === 0) warnings.push(`${file}:${ln + 1}: include ${lineTokens[1]!.text} matched no file`);
+      for (const f of files) lex(f.text, f.file, opts, depth + 1, out, warnings);
       continue;
     }
     out.push(...lineTokens);
@@ -457,9 +458,10 @@ class Parser {
 /** Parse keepalived.conf text (file is the name used in messages and for relative includes). */
 export function parseKeepalived(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const tokens: Token[] = [];
-  lex(text, file, opts, 0, tokens);
+  const includeWarnings: string[] = [];
+  lex(text, file, opts, 0, tokens, includeWarnings);
   const stmts = statements(tokens, { i: 0 }, null);
   const p = new Parser();
   const config = p.top(stmts);
-  return { config, warnings: p.warnings };
+  return { config, warnings: [...includeWarnings, ...p.warnings] };
 }
