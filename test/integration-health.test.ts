@@ -54,6 +54,9 @@ virtual_server ${VIP} 80 {
             retry ${RETRY}
             delay_before_retry ${DELAY_BEFORE_RETRY_S}
         }
+        PING_CHECK {
+            connect_timeout ${CONNECT_TIMEOUT_S}
+        }
     }
 }
 `;
@@ -120,12 +123,14 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
     assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
 
-    // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections.
+    // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections. Its host
+    // still answers PING_CHECK: a server is alive only while all its checkers pass.
     await s2!.proc!.stop(2000);
     await until(lab, 'rs2 inhibited', (l) => l.includes(`${rs2}:80 0`), OUT_WITHIN_MS + 2000);
     const ln = await lab.uvsadmMust(['-Ln']);
     diagnosticLines(t, '-Ln with rs2 inhibited:', ln);
     assert.match(ln, new RegExp(`^  -> ${rs2.replace(/\./g, '\\.')}:80 +Route +0 +`, 'm'));
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 2 inhibit \\(TCP_CHECK: connect ECONNREFUSED\\)$`, 'm'));
     assert.deepEqual((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).sort(), [`${rs1} up`, `${rs2} down`]);
     const inh = await lab.http(10);
     assert.equal(inh.errors, 0, JSON.stringify(inh.errorSamples));
