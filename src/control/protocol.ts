@@ -2,8 +2,6 @@
 // One request per line, one reply per line, matched by id. Every client (uvsadm, tests,
 // health checkers later) uses these types, so the wire format lives in one place.
 
-import type { HealthEntry } from '../health/types.js';
-
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
 export type Fwd = 'dr' | 'nat' | 'tun' | 'fullnat';
@@ -54,6 +52,21 @@ export interface ListResult {
   /** Connection hash table size printed in the ipvsadm banner. */
   size: number;
   services: ServiceInfo[];
+}
+
+/** One checked real server, as the `status` verb reports it (filled by src/health/report.ts). */
+export interface HealthEntry {
+  service: ServiceKey;
+  addr: string;
+  port: number;
+  state: 'up' | 'down';
+  /** Last reason for the current state ("start" before any change). */
+  reason: string;
+  /** Weight the server has (or gets back) when healthy. */
+  weight: number;
+  inhibit: boolean;
+  /** ms since epoch of the last state change (start time when none). */
+  since: number;
 }
 
 export interface StatusResult {

@@ -134,17 +134,4 @@ export interface CheckTarget {
 
 export type HealthState = 'up' | 'down' | 'unchecked';
 
-/** One real server's health as reported by the `status` verb (and merged into `list`). */
-export interface HealthEntry {
-  service: { proto: Proto; addr: string; port: number };
-  addr: string;
-  port: number;
-  state: 'up' | 'down';
-  /** Last reason for the current state. */
-  reason: string;
-  /** Weight the server has (or gets back) when healthy. */
-  weight: number;
-  inhibit: boolean;
-  /** ms since epoch of the last state change (start time when none). */
-  since: number;
-}
+export type { HealthEntry } from '../control/protocol.js';
