@@ -4,7 +4,7 @@
 import type { ListResult, StatusResult } from '../control/protocol.js';
 import type { HealthManager } from './manager.js';
 
-export function withHealth(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
+function decorate(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
   if (verb === 'list') {
     const r = result as ListResult;
     for (const s of r.services) {
@@ -14,4 +14,11 @@ export function withHealth(verb: string, result: unknown, mgr: HealthManager | u
     (result as StatusResult).health = mgr ? mgr.entries() : [];
   }
   return result;
+}
+
+/** Adds health to a `list` or `status` result (or to the promise of one); other verbs pass through. */
+export function withHealth(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
+  if (verb !== 'list' && verb !== 'status') return result;
+  if (result instanceof Promise) return result.then((r: unknown) => decorate(verb, r, mgr));
+  return decorate(verb, result, mgr);
 }

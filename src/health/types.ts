@@ -2,7 +2,7 @@
 // (REFERENCE.md "keepalived health checking"), with times in milliseconds. Produced by the
 // keepalived.conf parser (keepalived.ts) and consumed by the HealthManager (manager.ts).
 
-import type { Fwd, Proto } from '../control/protocol.js';
+import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
 
 export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
@@ -132,6 +132,6 @@ export interface CheckTarget {
   port: number;
 }
 
-export type HealthState = 'up' | 'down' | 'unchecked';
+export type HealthState = NonNullable<DestInfo['health']>;
 
 export type { HealthEntry } from '../control/protocol.js';
