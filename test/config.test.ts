@@ -81,7 +81,7 @@ test('meaning errors name the line and change nothing; a good file loads', () =>
     '-a -u 192.168.8.200:53 -r 192.168.8.22:53 -g -w 1\n');
   const bad = BASE.replace('scheduler: rr', 'scheduler: nosuch').replace('weight: 1 }', 'weight: 7 }');
   assert.equal(configError(() => cm.apply(parseConfig(bad, 'f.yaml'), false)),
-    'f.yaml:15: edit service UDP 192.168.8.200:53: scheduler rr -> nosuch: Scheduler or persistence engine not found: "nosuch"');
+    'f.yaml:15: edit service UDP 192.168.8.200:53: scheduler rr -> nosuch: Scheduler or persistence engine not found: nosuch');
   const offLink = BASE.replace('address: 192.168.8.22', 'address: 10.99.0.1');
   assert.match(configError(() => cm.apply(parseConfig(offLink, 'f.yaml'), false)), /^f\.yaml:22: add server UDP 192\.168\.8\.200:53 -> 10\.99\.0\.1:53 weight 1: Real server is not on a directly connected network/);
   assert.equal(formatRules(r.ctl.list(), N), before);

@@ -278,7 +278,7 @@ test('model-based: random ipvsadm command sequences give the daemon and the refe
           r.ctl.call(cmd.call.verb, cmd.call.args);
         } catch (e) {
           assert.ok(e instanceof UvsError, String(e));
-          got = e.message;
+          got = e.text;
         }
         assert.equal(got, want, argv.join(' '));
         assert.equal(formatList(r.ctl.list(), { ...N, thresholds: false }), formatList(ref.list(), N), argv.join(' '));

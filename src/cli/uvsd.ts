@@ -14,7 +14,14 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
+import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
+import { hostChecks, Pinger } from '../health/checkers/index.js';
+import { runCommand } from '../health/exec.js';
+import { loadKeepalivedFile } from '../health/load.js';
+import { HealthManager } from '../health/manager.js';
+import { withHealth } from '../health/report.js';
+import type { HealthConfig } from '../health/types.js';
 
 interface Options {
   tap: string;
@@ -32,7 +39,13 @@ interface Options {
   metrics?: string;
   /** The --config file's contents (its table is applied at start). */
   file?: ConfigFile;
+  arpProbeMs: number;
+  keepalivedConf?: string;
+  healthConcurrency: number;
 }
+
+/** How long a notify / quorum command may run. */
+const COMMAND_TIMEOUT_MS = 10_000;
 
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -114,6 +127,9 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
+    .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
+    .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
     .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
@@ -147,6 +163,18 @@ function parseOptions(argv: string[]): Options {
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
   const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
+  // The keepalived.conf is read before anything is opened: a bad file exits 2 with file:line.
+  let healthConfig: HealthConfig | undefined;
+  if (opts.keepalivedConf !== undefined) {
+    try {
+      const parsed = loadKeepalivedFile(opts.keepalivedConf);
+      for (const w of parsed.warnings) log.warn({ file: opts.keepalivedConf }, `keepalived.conf: ${w}`);
+      healthConfig = parsed.config;
+    } catch (e) {
+      console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
   const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
   if ((mac[0] & 1) !== 0) {
     console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
@@ -185,17 +213,30 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
   }
+  const pinger = new Pinger();
+  const hlog = log.child({ component: 'health' });
+  const health = healthConfig === undefined ? undefined : new HealthManager(healthConfig, {
+    call: (verb, args) => control.call(verb, args),
+    run: hostChecks(pinger),
+    exec: async (command) => {
+      const r = await runCommand(command, COMMAND_TIMEOUT_MS);
+      if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
+    },
+    log: hlog,
+    concurrency: opts.healthConcurrency,
+  });
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
+  /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
+  const release = () => {
     stopping = true;
+    pinger.close();
     if (timer) clearInterval(timer);
-    port.close(); // removes the TAP if we created it
+    port.close();
     if (server) {
       server.close();
       try {
@@ -204,11 +245,19 @@ export async function main(argv: string[]): Promise<void> {
         // already gone
       }
     }
-    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
-    process.exit(0);
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const shutdown = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    config.stop();
+    // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
+    if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    release();
+    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   // SIGHUP: re-read --config and apply the difference; a bad file leaves the table as it was.
   process.on('SIGHUP', () => {
     try {
@@ -220,7 +269,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
-    server = await listenControl(opts.socket, (verb, args) => control.call(verb, args), onInternal);
+    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
@@ -229,7 +278,24 @@ export async function main(argv: string[]): Promise<void> {
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
   timer = setInterval(() => dp.tick(), TICK_MS);
+  // Claim the director addresses only if no other station holds them.
+  const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
+  if (taken.length > 0) {
+    for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
+    release();
+    process.exit(1);
+  }
   for (const a of opts.addr) dp.announce(a.ip);
+  // keepalived.conf import: through the control verbs; a refused service undoes the import.
+  if (health) {
+    try {
+      await health.start();
+    } catch (e) {
+      console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
+      await shutdown('keepalived-conf', 1);
+      return;
+    }
+  }
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),

@@ -301,7 +301,7 @@ export class ConfigManager {
       ctl.call('batch', { items: plan.items, dryRun });
     } catch (e) {
       if (e instanceof UvsError && e.index !== undefined) {
-        const what = e.detail === undefined ? e.message : `${e.message}: ${e.detail}`;
+        const what = e.message;
         throw new UvsError('BAD_CONFIG', `${cfg.file}:${plan.lines[e.index]}`, `${cfg.file}:${plan.lines[e.index]}: ${plan.changes[e.index]}: ${what}`);
       }
       throw e;

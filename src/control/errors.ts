@@ -42,21 +42,24 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An expected, user-facing failure: a registry code, its message, and the offending detail. */
+/**
+ * An expected, user-facing failure: a registry code, its text, and the offending detail.
+ * `message` is the text with the detail (logs, in-process callers such as the health checks);
+ * `text` alone is what goes on the wire as `message` and what uvsadm prints (ipvsadm's words).
+ */
 export class UvsError extends Error {
   readonly code: ErrorCode;
+  readonly text: string;
   readonly detail: string | undefined;
   /** For a batch: which item (0-based) was refused. */
   index: number | undefined;
-  /** `message` replaces the registry text where the refusal needs its own words (config files). */
-  constructor(code: ErrorCode, detail?: string, message?: string) {
-    super(message ?? ERRORS[code]);
+  /** `text` replaces the registry text where the refusal needs its own words (config files). */
+  constructor(code: ErrorCode, detail?: string, text?: string) {
+    const t = text ?? ERRORS[code];
+    super(text !== undefined || detail === undefined ? t : `${t}: ${detail}`);
     this.code = code;
+    this.text = t;
     this.detail = detail;
-  }
-  /** The message with its detail, for logs and non-ipvsadm clients. */
-  get full(): string {
-    return this.detail === undefined ? this.message : `${this.message}: ${this.detail}`;
   }
 }
 

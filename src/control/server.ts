@@ -48,7 +48,7 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
     if (typeof r.verb !== 'string') throw new UvsError('BAD_REQUEST', 'missing "verb"');
     return { id, ok: true, result: dispatch(r.verb, r.args ?? {}) ?? null };
   } catch (err) {
-    if (err instanceof UvsError) return { id, ok: false, error: errorBody(err.code, err.message, err.detail, err.index) };
+    if (err instanceof UvsError) return { id, ok: false, error: errorBody(err.code, err.text, err.detail, err.index) };
     if (err instanceof SyntaxError) return { id, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `not JSON: ${err.message}`) };
     onInternal(err);
     return { id, ok: false, error: errorBody('INTERNAL', `internal error: ${(err as Error).message}`) };

@@ -107,7 +107,7 @@ function svcName(s: { proto: Proto; vip: number; port: number }): string {
 /** The scheduler's canonical name, or BAD_SCHEDULER. */
 function schedOf(v: unknown): string {
   const s = typeof v === 'string' ? getScheduler(v) : undefined;
-  if (s === undefined) throw new UvsError('BAD_SCHEDULER', JSON.stringify(v));
+  if (s === undefined) throw new UvsError('BAD_SCHEDULER', typeof v === 'string' ? v : JSON.stringify(v));
   return s.name;
 }
 
