@@ -286,6 +286,6 @@ test('model-based: random ipvsadm command sequences give the daemon and the refe
       assert.equal(formatList(r.ctl.list(), { ...N, thresholds: true }), formatList(ref.list(), { ...N, thresholds: true }));
       assert.deepEqual(r.ctl.call('timeouts', {}), ref.timeouts);
     }),
-    { numRuns: 300 },
+    { numRuns: 1000 },
   );
 });

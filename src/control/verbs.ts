@@ -214,8 +214,9 @@ export const VERBS = {
   addService: verb<ServiceSpec, null>(true, (ctx, a) => {
     const m = ctx.model;
     const r = svcRef(a);
-    const o = serviceOptions(a, r, undefined);
+    // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
     if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
+    const o = serviceOptions(a, r, undefined);
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
     ctx.control.forgetRates(undefined, s.id);
