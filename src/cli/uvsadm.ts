@@ -26,10 +26,14 @@ function err(message: string, code: number): number {
   return code;
 }
 
+/** Set when reverse lookups were still running at the budget: exit without waiting for them. */
+let lookupsPending = false;
+
 /** Reverse-resolve addresses (getnameinfo: /etc/hosts, then DNS), falling back to the number. */
 async function resolver(addrs: Iterable<string>): Promise<(a: string) => string | undefined> {
   const names = new Map<string, string>();
   const want = [...new Set(addrs)];
+  let done = 0;
   await Promise.race([
     Promise.all(
       want.map(
@@ -37,6 +41,7 @@ async function resolver(addrs: Iterable<string>): Promise<(a: string) => string 
           new Promise<void>((resolve) => {
             lookupService(a, 0, (e, hostname) => {
               if (e === null && typeof hostname === 'string' && hostname !== '') names.set(a, hostname);
+              done++;
               resolve();
             });
           }),
@@ -44,7 +49,9 @@ async function resolver(addrs: Iterable<string>): Promise<(a: string) => string 
     ),
     new Promise<void>((resolve) => setTimeout(resolve, DNS_BUDGET_MS).unref()),
   ]);
-  return (a) => names.get(a);
+  if (done < want.length) lookupsPending = true;
+  const snapshot = new Map(names); // late answers must not change what is printed
+  return (a) => snapshot.get(a);
 }
 
 async function readStdin(): Promise<string> {
@@ -169,6 +176,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    // getnameinfo calls still waiting on DNS would keep the process alive; stdout is a file or a
+    // pipe (synchronous writes on Linux), so leaving now loses nothing.
+    if (lookupsPending) process.exit(code);
   },
   (e: unknown) => {
     process.stderr.write(`uvsadm: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
