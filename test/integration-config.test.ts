@@ -23,7 +23,7 @@ ${rs.map((a, i) => `      - { address: ${a}, weight: ${weights[i]} }`).join('\n'
 ${extra}`;
 }
 
-test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
+test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
   await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
     const rs = lab.servers.map((s) => s.addr);
     const file = join(lab.tmp, 'uvsd.yaml');
@@ -67,6 +67,18 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
       await held.close();
     }
 
+    // SIGHUP re-reads the file: a broken one is refused (logged), a good one applied.
+    const uvsd = lab.uvsd!;
+    writeFileSync(file, config(rs, [1, 1]).replace('weight: 1 }', 'weight: -3 }'));
+    uvsd.child.kill('SIGHUP');
+    await uvsd.waitForLine(/uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight.*configuration reload refused/, 5000);
+    writeFileSync(file, config(rs, [2, 5]));
+    uvsd.child.kill('SIGHUP');
+    await uvsd.waitForLine(/configuration reloaded/, 5000);
+    const ln2 = await lab.uvsadmMust(['-Ln']);
+    assert.match(ln2, new RegExp(`\n  -> ${rs[1]!.replace(/\./g, '\\.')}:80 +Route +5 `), ln2);
+    assert.doesNotMatch(ln2, /\nUDP  /, 'the UDP service left the file, so it left the table');
+
     // 1,000 malformed requests on one connection: each answered with an error, uvsd keeps serving.
     const replies = await new Promise<number>((resolve, reject) => {
       const s = connect(lab.socketPath);
@@ -94,7 +106,7 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     });
     assert.equal(replies, 1000);
     assert.ok(lab.uvsdAlive());
-    assert.match(await lab.uvsadmMust(['-Ln']), /\nUDP  /, 'the batch with a bad item cleared nothing');
+    assert.match(await lab.uvsadmMust(['-Ln']), /\n  -> .* +Route +5 /, 'the batch with a bad item cleared nothing');
     const http = await lab.http(4);
     assert.equal(http.errors, 0, JSON.stringify(http.errorSamples));
   });
