@@ -17,7 +17,7 @@ import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
+import { FORWARDERS, FWD_IDS } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 
@@ -439,4 +439,3 @@ type ArgsOf<V> = V extends Verb<infer A, unknown> ? A : never;
 type ResultOf<V> = V extends Verb<unknown, infer R> ? R : never;
 /** protocol.ts's Verbs: { verbName: { args, result } } for every verb above. */
 export type VerbTypes = { [K in VerbName]: { args: ArgsOf<(typeof VERBS)[K]>; result: ResultOf<(typeof VERBS)[K]> } };
-export { FWD_NAMES };
