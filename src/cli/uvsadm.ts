@@ -16,6 +16,7 @@ const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
 
 /** How long all reverse lookups of one listing may take together (ipvsadm has no bound). */
 const DNS_BUDGET_MS = 1500;
+const DNS_MAX_LOOKUPS = 1000;
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -32,7 +33,8 @@ let lookupsPending = false;
 /** Reverse-resolve addresses (getnameinfo: /etc/hosts, then DNS), falling back to the number. */
 async function resolver(addrs: Iterable<string>): Promise<(a: string) => string | undefined> {
   const names = new Map<string, string>();
-  const want = [...new Set(addrs)];
+  // Bounded: beyond DNS_MAX_LOOKUPS distinct addresses (a big -Lc) the rest stay numeric.
+  const want = [...new Set(addrs)].slice(0, DNS_MAX_LOOKUPS);
   let done = 0;
   await Promise.race([
     Promise.all(
