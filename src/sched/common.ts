@@ -2,7 +2,7 @@
 // of lblc/lblcr), the kernel's multiplicative hashes, and how explain() names a destination.
 
 import type { SchedService } from './types.js';
-import type { DestTable } from '../datapath/dests.js';
+import { DEST_F_USED, type DestTable } from '../datapath/dests.js';
 import { formatIp } from '../datapath/addr.js';
 
 /** hash_32(v, bits) of include/linux/hash.h: the top `bits` bits of v * GOLDEN_RATIO_32. */
@@ -17,16 +17,24 @@ export function hash32(v: number, bits: number): number {
  * up to about 2^53 (overhead * weight < 2^53 holds for realistic counts).
  */
 export function wlcPick(svc: SchedService, dt: DestTable): number {
+  // Typed arrays in locals: the loop is the per-decision cost at 1000 destinations.
   const dests = svc.dests;
+  const flags = dt.flags;
+  const weight = dt.weight;
+  const active = dt.active;
+  const inactive = dt.inactive;
   let least = -1;
   let loh = 0;
+  let lw = 0;
   for (let i = 0; i < dests.length; i++) {
     const d = dests[i];
-    if (!dt.available(d)) continue;
-    const doh = dt.overhead(d);
-    if (least < 0 || loh * dt.weight[d] > doh * dt.weight[least]) {
+    const w = weight[d];
+    if (flags[d] !== DEST_F_USED || w <= 0) continue; // dt.available(d)
+    const doh = active[d] * 256 + inactive[d]; // dt.overhead(d)
+    if (least < 0 || loh * w > doh * lw) {
       least = d;
       loh = doh;
+      lw = w;
     }
   }
   return least;

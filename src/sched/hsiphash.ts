@@ -30,9 +30,9 @@ export function hsiphash32(v: number, k0h: number, k0l: number, k1h: number, k1l
       v2l ^= 0xff;
     }
     // SIPROUND
-    let lo = (v0l >>> 0) + (v1l >>> 0);
-    v0h = (v0h + v1h + (lo > 0xffffffff ? 1 : 0)) | 0;
-    v0l = lo | 0;
+    let lo = (v0l + v1l) | 0;
+    v0h = (v0h + v1h + ((lo >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = lo;
     let th = (v1h << 13) | (v1l >>> 19);
     let tl = (v1l << 13) | (v1h >>> 19);
     v1h = th ^ v0h;
@@ -41,25 +41,25 @@ export function hsiphash32(v: number, k0h: number, k0l: number, k1h: number, k1l
     v0h = v0l;
     v0l = th;
 
-    lo = (v2l >>> 0) + (v3l >>> 0);
-    v2h = (v2h + v3h + (lo > 0xffffffff ? 1 : 0)) | 0;
-    v2l = lo | 0;
+    lo = (v2l + v3l) | 0;
+    v2h = (v2h + v3h + ((lo >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = lo;
     th = (v3h << 16) | (v3l >>> 16);
     tl = (v3l << 16) | (v3h >>> 16);
     v3h = th ^ v2h;
     v3l = tl ^ v2l;
 
-    lo = (v0l >>> 0) + (v3l >>> 0);
-    v0h = (v0h + v3h + (lo > 0xffffffff ? 1 : 0)) | 0;
-    v0l = lo | 0;
+    lo = (v0l + v3l) | 0;
+    v0h = (v0h + v3h + ((lo >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = lo;
     th = (v3h << 21) | (v3l >>> 11);
     tl = (v3l << 21) | (v3h >>> 11);
     v3h = th ^ v0h;
     v3l = tl ^ v0l;
 
-    lo = (v2l >>> 0) + (v1l >>> 0);
-    v2h = (v2h + v1h + (lo > 0xffffffff ? 1 : 0)) | 0;
-    v2l = lo | 0;
+    lo = (v2l + v1l) | 0;
+    v2h = (v2h + v1h + ((lo >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = lo;
     th = (v1h << 17) | (v1l >>> 15);
     tl = (v1l << 17) | (v1h >>> 15);
     v1h = th ^ v2h;
