@@ -91,7 +91,7 @@ export class Control {
   }
 
   private findService(r: ServiceRef): SvcRuntime | undefined {
-    return this.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === r.vip && s.port === r.port);
+    return this.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === (r.vip | 0) && s.port === r.port);
   }
 
   private mustService(r: ServiceRef): SvcRuntime {
@@ -102,7 +102,7 @@ export class Control {
 
   private findDest(svc: SvcRuntime, ip: number, port: number): number {
     const dt = this.dp.dt;
-    for (const d of svc.dests) if (dt.addr[d] === ip && dt.port[d] === port) return d;
+    for (const d of svc.dests) if (dt.addr[d] === (ip | 0) && dt.port[d] === port) return d;
     return -1;
   }
 
