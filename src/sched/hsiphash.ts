@@ -11,7 +11,8 @@ const C3H = 0x74656462, C3L = 0x79746573;
 
 /**
  * hsiphash(&v, 4, key) with key = {k0, k1}, each a 64-bit word given as (hi, lo); returns the
- * uint32 result. v is read as a little-endian 32-bit word (the machine's own order on x86).
+ * result as an int32 (callers take `>>> 0` where they use it, so no uint32 is boxed on return).
+ * v is read as a little-endian 32-bit word (the machine's own order on x86).
  */
 export function hsiphash32(v: number, k0h: number, k0l: number, k1h: number, k1l: number): number {
   let v0h = C0H ^ k0h, v0l = C0L ^ k0l;
@@ -68,5 +69,5 @@ export function hsiphash32(v: number, k0h: number, k0l: number, k1h: number, k1l
     v2h = v2l;
     v2l = th;
   }
-  return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
+  return v0l ^ v1l ^ v2l ^ v3l;
 }

@@ -26,10 +26,11 @@ export const MH_DEFAULT_SIZE = 4093;
 const K1 = 2654435761 | 0;
 const K2 = 2654446892 | 0;
 
-/** ip_vs_mh_hashkey() for IPv4: hsiphash of the 32-bit sum offset + port + addr. */
-export function mhHash(addr: number, port: number, offset: number, key: 1 | 2): number {
+/** ip_vs_mh_hashkey() for IPv4 (hsiphash of the 32-bit sum offset + port + addr) modulo m.
+ *  addr as an int32 (`| 0`) and the small index returned, so no uint32 is boxed on the way. */
+export function mhHash(addr: number, port: number, offset: number, key: 1 | 2, m: number): number {
   const k = key === 1 ? K1 : K2;
-  return hsiphash32((offset + port + (addr >>> 0)) | 0, 0, k, 0, k);
+  return (hsiphash32((offset + port + addr) | 0, 0, k, 0, k) >>> 0) % m;
 }
 
 interface MhState {
@@ -127,8 +128,8 @@ function build(svc: SchedService, dt: DestTable): void {
   const turns = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const d = dests[i];
-    perm[i] = mhHash(dt.addr[d], dt.port[d], 0, 1) % M;
-    skip[i] = (mhHash(dt.addr[d], dt.port[d], 0, 2) % (M - 1)) + 1;
+    perm[i] = mhHash(dt.addr[d] | 0, dt.port[d], 0, 1, M);
+    skip[i] = mhHash(dt.addr[d] | 0, dt.port[d], 0, 2, M - 1) + 1;
     const lw = st.lw[d];
     turns[i] = Math.floor(lw / g) >> st.rshift || (lw !== 0 ? 1 : 0);
   }
@@ -162,15 +163,15 @@ function lookupFlow(svc: SchedService, dt: DestTable, flow: Flow): number {
   const st = svc.schedState as MhState;
   const M = st.size;
   const port = hashPort(flow, svc.schedFlags, SF_MH_PORT);
-  const addr = flow.saddr;
-  const ihash = mhHash(addr, port, 0, 1) % M;
+  const addr = flow.saddr | 0;
+  const ihash = mhHash(addr, port, 0, 1, M);
   const d = st.lookup[ihash];
   if (d < 0) return -1;
   if (dt.available(d)) return d;
   if ((svc.schedFlags & SF_MH_FALLBACK) === 0) return -1;
   // ip_vs_mh_get_fallback(): rehash with offsets from ihash on.
   for (let offset = 0; offset < M; offset++) {
-    const x = st.lookup[mhHash(addr, port, (offset + ihash) % M, 1) % M];
+    const x = st.lookup[mhHash(addr, port, (offset + ihash) % M, 1, M)];
     if (x < 0) return -1;
     if (dt.available(x)) return x;
   }
@@ -194,15 +195,15 @@ export const mh: Scheduler = {
     const st = svc.schedState as MhState;
     const M = st.size;
     const port = hashPort(flow, svc.schedFlags, SF_MH_PORT);
-    const addr = flow.saddr;
-    const ihash = mhHash(addr, port, 0, 1) % M;
+    const addr = flow.saddr | 0;
+    const ihash = mhHash(addr, port, 0, 1, M);
     const d = st.lookup[ihash];
     const head = `mh: ${formatIp(addr >>> 0)}${port !== 0 ? `:${port}` : ''} → entry ${ihash} of ${M} → ${destName(dt, d)}`;
     if (d < 0) return { dest: -1, why: `${head} (empty table: no destination with a weight)` };
     if (dt.available(d)) return { dest: d, why: head };
     if ((svc.schedFlags & SF_MH_FALLBACK) === 0) return { dest: -1, why: `${head}, unavailable (no mh-fallback)` };
     for (let offset = 0; offset < M; offset++) {
-      const e = mhHash(addr, port, (offset + ihash) % M, 1) % M;
+      const e = mhHash(addr, port, (offset + ihash) % M, 1, M);
       const x = st.lookup[e];
       if (x < 0) break;
       if (dt.available(x)) return { dest: x, why: `${head}, unavailable; mh-fallback probe ${offset}: entry ${e} → ${destName(dt, x)}` };
