@@ -5,7 +5,7 @@
 // generator on the service (seeded at init; seedTwos() makes runs repeatable in tests).
 
 import type { Scheduler, SchedService } from './types.js';
-import type { DestTable } from '../datapath/dests.js';
+import { DEST_F_USED, type DestTable } from '../datapath/dests.js';
 import { destName } from './common.js';
 
 interface TwosState {
@@ -27,10 +27,12 @@ export function seedTwos(svc: SchedService, seed: number): void {
 /** The two choices and the result for random words x1, x2 (no state touched). */
 function choose(svc: SchedService, dt: DestTable, x1: number, x2: number, out: Int32Array): number {
   const dests = svc.dests;
+  const flags = dt.flags;
+  const weight = dt.weight;
   let total = 0;
   for (let i = 0; i < dests.length; i++) {
     const d = dests[i];
-    if (dt.available(d)) total += dt.weight[d];
+    if (flags[d] === DEST_F_USED && weight[d] > 0) total += weight[d]; // dt.available(d)
   }
   out[0] = -1;
   out[1] = -1;
@@ -42,8 +44,8 @@ function choose(svc: SchedService, dt: DestTable, x1: number, x2: number, out: I
   let c2 = -1;
   for (let i = 0; i < dests.length; i++) {
     const d = dests[i];
-    if (!dt.available(d)) continue;
-    const w = dt.weight[d];
+    const w = weight[d];
+    if (flags[d] !== DEST_F_USED || w <= 0) continue;
     r1 -= w;
     r2 -= w;
     if (r1 <= 0 && c1 < 0) c1 = d;
@@ -52,7 +54,7 @@ function choose(svc: SchedService, dt: DestTable, x1: number, x2: number, out: I
   }
   out[0] = c1;
   out[1] = c2;
-  if (dt.weight[c2] * dt.overhead(c1) > dt.weight[c1] * dt.overhead(c2)) return c2;
+  if (weight[c2] * dt.overhead(c1) > weight[c1] * dt.overhead(c2)) return c2;
   return c1;
 }
 
