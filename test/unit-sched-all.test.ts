@@ -652,3 +652,28 @@ test('pipeline: sh keeps one client on one server across connections; lc follows
   }
   assert.equal(macs.join(''), '012012', 'each SYN adds an inactive connection: least overhead rotates');
 });
+
+test('pipeline: every scheduler serves SYNs through the control verbs; dh, sh and mh keep their hashing key on one server', () => {
+  const macOf = (f: Buffer): string => [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  for (const name of ALL) {
+    const r = drRig({ sched: name, weights: [1, 2, 3] });
+    const byClient = new Map<string, Set<string>>();
+    let port = 43000;
+    for (let c = 0; c < 10; c++) {
+      const src = `198.51.100.${c + 1}`;
+      for (let k = 0; k < 3; k++) {
+        const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src, dst: VIP, sport: port++, dport: 80, flags: TCP_FLAGS.SYN }));
+        assert.equal(out.length, 1, `${name}: SYN ${src}:${port - 1} forwarded`);
+        const mac = macOf(out[0]);
+        assert.ok(RS.some((x) => x.mac === mac), `${name}: to a real server`);
+        byClient.set(src, (byClient.get(src) ?? new Set()).add(mac));
+      }
+    }
+    const servers = new Set([...byClient.values()].flatMap((s) => [...s]));
+    if (name === 'dh') assert.equal(servers.size, 1, 'dh: one VIP, one bucket');
+    if (name === 'sh' || name === 'mh') {
+      for (const [c, s] of byClient) assert.equal(s.size, 1, `${name}: client ${c} on one server`);
+      assert.ok(servers.size > 1, `${name}: ten clients spread`);
+    }
+  }
+});
