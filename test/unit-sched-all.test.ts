@@ -201,6 +201,22 @@ test('lblc: expiry on the coarse clock: idle 24 h at the half-hourly full check;
   assert.deepEqual(counts, [10, 10, 10, 10, 10, 8, 6, 4, 4, 4]);
 });
 
+test('lblc: a full cache still schedules (the flow is not cached, counted); tick() grows the pool off the packet path', () => {
+  const r = schedRig('lblc', [1, 1], { base: RS_BASE });
+  const tbl = lblcTable(r.svc);
+  const cap = tbl.capacity;
+  const base = parseIp('198.51.0.0');
+  for (let k = 0; k < cap + 10; k++) assert.notEqual(r.pick(1, flow(1, 1, base + k)), '-');
+  assert.equal(tbl.count, cap);
+  assert.equal(tbl.full, 10, 'ten flows scheduled without a cache entry');
+  assert.equal(tbl.get(base + cap), -1);
+  r.s.tick?.(r.svc, r.dt, 1000);
+  assert.equal(tbl.capacity, cap * 2, 'grown in tick');
+  for (let k = 0; k < cap; k++) assert.ok(tbl.get(base + k) >= 0, 'entries survive the growth');
+  r.pick(1, flow(1, 1, base + cap));
+  assert.ok(tbl.get(base + cap) >= 0, 'cached now');
+});
+
 test('lblcr: a set per destination IP: least loaded member, grows from wlc when overloaded, shrinks after expiration', () => {
   const r = schedRig('lblcr', [1, 1, 1], { base: RS_BASE });
   const tbl = lblcrTable(r.svc);

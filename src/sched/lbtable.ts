@@ -88,13 +88,6 @@ export class LbTable {
     return e;
   }
 
-  /** Entries in use, for explanations and tests. */
-  *entries(): Generator<number> {
-    for (let b = 0; b < this.bucket.length; b++) {
-      for (let e = this.bucket[b]; e >= 0; e = this.next[e]) yield e;
-    }
-  }
-
   /**
    * The periodic work: keep the clock, every LB_CHECK_INTERVAL_MS run the kernel's expiry check,
    * grow the pool when it is 3/4 full. `onFree(e)` runs for each dropped entry.
