@@ -14,6 +14,7 @@ import { lblcrSet, lblcrTable } from '../src/sched/lblcr.js';
 import { seedTwos } from '../src/sched/twos.js';
 import { NAMES, schedRig, type SchedRig } from './helpers/sched.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { spawnSync } from 'node:child_process';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
@@ -516,6 +517,19 @@ test('mh: table size is one of the kernel primes (default 4093); setMhTableSize 
   }
   const rr = schedRig('rr', [1]);
   assert.throws(() => setMhTableSize(rr.svc, rr.dt, 251), /does not use the mh scheduler/);
+});
+
+test('mh: UVS_MH_TABLE_SIZE sets the default size at start; a bad value warns in one line naming it and keeps 4093', () => {
+  const url = new URL('../src/sched/mh.js', import.meta.url).href;
+  const run = (v: string): { out: string; err: string } => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { mhDefaultTableSize } from '${url}'; console.log(mhDefaultTableSize());`],
+      { env: { ...process.env, UVS_MH_TABLE_SIZE: v }, encoding: 'utf8' });
+    return { out: r.stdout.trim(), err: r.stderr };
+  };
+  assert.equal(run('65521').out, '65521');
+  const bad = run('4096');
+  assert.equal(bad.out, '4093');
+  assert.match(bad.err, /UVS_MH_TABLE_SIZE="4096" is not one of 251, 509, .*131071; using 4093/);
 });
 
 // ---- twos ------------------------------------------------------------------------------------
