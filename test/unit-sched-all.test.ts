@@ -8,7 +8,7 @@ import { DEST_F_OVERLOAD } from '../src/datapath/dests.js';
 import { schedulerNames, getScheduler, type Flow } from '../src/sched/index.js';
 import { SF_MH_FALLBACK, SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/sched/types.js';
 import { hsiphash32 } from '../src/sched/hsiphash.js';
-import { mhTableSize, setMhTableSize, MH_PRIMES } from '../src/sched/mh.js';
+import { mhLookup, mhTableSize, setMhTableSize, MH_PRIMES } from '../src/sched/mh.js';
 import { lblcTable } from '../src/sched/lblc.js';
 import { lblcrSet, lblcrTable } from '../src/sched/lblcr.js';
 import { seedTwos } from '../src/sched/twos.js';
@@ -415,6 +415,58 @@ test('hsiphash32 = SipHash-1-3 truncated to 32 bits (the reference checked on th
     }),
     { numRuns: 300 },
   );
+});
+
+/** ip_vs_mh.c's table, written out plainly (BigInt SipHash reference): permutation per server,
+ *  turns = (last_weight / gcd) >> shift (at least 1 for a non-zero weight), populate in list order. */
+function mhTableRef(servers: { addr: number; port: number; lw: number }[], M: number): number[] {
+  const h = (v: number, key: bigint): number => {
+    const x = v >>> 0;
+    return Number(siphashRef(1, 3, key, key, [x & 255, (x >>> 8) & 255, (x >>> 16) & 255, x >>> 24]) & 0xffffffffn);
+  };
+  const K1 = 2654435761n;
+  const K2 = 2654446892n;
+  const table: number[] = Array(M).fill(-1);
+  const g0 = (a: number, b: number): number => (b === 0 ? a : g0(b, a % b));
+  const live = servers.map((s) => s.lw).filter((w) => w > 0);
+  if (live.length === 0) return table;
+  const g = live.reduce(g0);
+  const bits = Math.floor((MH_PRIMES.indexOf(M) + 8) / 2);
+  const mw = Math.floor(Math.max(...live) / g);
+  const shift = Math.max(0, mw.toString(2).length - bits);
+  const ds = servers.map((s) => ({
+    perm: h(s.addr + s.port, K1) % M,
+    skip: (h(s.addr + s.port, K2) % (M - 1)) + 1,
+    turns: (Math.floor(s.lw / g) >> shift) || (s.lw !== 0 ? 1 : 0),
+  }));
+  const taken: boolean[] = Array(M).fill(false);
+  let n = 0;
+  for (;;) {
+    for (let i = 0; i < ds.length; i++) {
+      for (let t = 0; t < ds[i].turns; t++) {
+        while (taken[ds[i].perm]) ds[i].perm = (ds[i].perm + ds[i].skip) % M;
+        taken[ds[i].perm] = true;
+        table[ds[i].perm] = i;
+        if (++n === M) return table;
+      }
+    }
+  }
+}
+
+test('mh: the lookup table is ip_vs_mh.c\'s (hsiphash permutations, gcd and shift turns, last weight on quiesce)', () => {
+  for (const [M, weights] of [[251, [3, 6, 0, 9, 1_000_000]], [4093, [1, 1, 1]], [509, [5, 10, 15, 20, 7]], [251, [0, 0]]] as const) {
+    const r = schedRig('mh', [...weights], { base: RS_BASE });
+    setMhTableSize(r.svc, r.dt, M);
+    const ref = (lws: readonly number[]): number[] => mhTableRef(r.svc.dests.map((d, i) => ({ addr: r.dt.addr[d], port: r.dt.port[d], lw: lws[i] })), M);
+    const got = (): number[] => [...mhLookup(r.svc)].map((d) => (d < 0 ? -1 : r.svc.dests.indexOf(d)));
+    assert.deepEqual(got(), ref(weights), `M ${M}, weights ${weights}`);
+    if (weights[0] > 0) {
+      r.setWeight(0, 0); // quiesced: last_weight keeps its turns
+      assert.deepEqual(got(), ref(weights));
+      r.setWeight(0, 2); // a new non-zero weight is the new last_weight
+      assert.deepEqual(got(), ref([2, ...weights.slice(1)]));
+    }
+  }
 });
 
 function mhMap(r: SchedRig, flows: Flow[]): string {

@@ -83,6 +83,11 @@ export function setMhTableSize(svc: SchedService, dt: DestTable, size: number): 
   build(svc, dt);
 }
 
+/** The lookup table (destination slot per entry, -1 = none); read-only use (tests, tools). */
+export function mhLookup(svc: SchedService): Int32Array {
+  return (svc.schedState as MhState).lookup;
+}
+
 export function mhTableSize(svc: SchedService): number {
   return (svc.schedState as MhState).size;
 }
