@@ -14,7 +14,7 @@ import { LbTable } from './lbtable.js';
 import { lbOverloaded } from './lblc.js';
 import { formatIp } from '../datapath/addr.js';
 
-const INITIAL_ELEMS = 1024;
+const INITIAL_ELEMS = 16384;
 const MAX_ELEMS = 1 << 20;
 
 /** Set elements: destination slot, its generation when added, next element (-1 ends). */

@@ -16,7 +16,9 @@ export const LB_ENTRY_TIMEOUT_MS = 6 * 60_000;
 export const LB_EXPIRATION_MS = 24 * 60 * 60_000;
 export const LB_FULL_CHECK_EVERY = 30;
 export const LB_MAX_SIZE = 1024 * 16;
-const INITIAL_CAPACITY = 1024;
+// As many entries as the kernel's soft maximum from the start (about 600 KB per service), so the
+// cache works at full size even before tick() has run; tick() doubles it when 3/4 full.
+const INITIAL_CAPACITY = LB_MAX_SIZE;
 const MAX_CAPACITY = 1 << 18;
 
 export class LbTable {
