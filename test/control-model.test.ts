@@ -116,7 +116,8 @@ const svcArb = fc.record({
   proto: fc.constantFrom('tcp', 'udp'),
   vip: fc.tuple(fc.constantFrom(10, 172, 192, 203), octet, octet, octet).map((o) => o.join('.')),
   port: fc.integer({ min: 1, max: 65535 }),
-  sched: fc.constantFrom('rr', 'wrr', 'wlc'),
+  sched: fc.constantFrom('rr', 'wrr', 'wlc', 'lc', 'sed', 'nq', 'fo', 'ovf', 'lblc', 'lblcr', 'dh', 'sh', 'mh', 'twos'),
+  flags: fc.subarray(['fallback', 'port']),
   persist: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 86400 * 31 })),
   mask: fc.constantFrom('255.255.255.255', '255.255.255.0', '255.255.0.0'),
   ops: fc.boolean(),
@@ -131,7 +132,8 @@ function tableCommands(svcs: SvcGen[]): string {
   let out = '';
   for (const s of svcs) {
     const t = `${s.proto === 'tcp' ? '-t' : '-u'} ${s.vip}:${s.port}`;
-    out += `-A ${t} -s ${s.sched}${s.persist > 0 ? ` -p ${s.persist} -M ${s.mask}` : ''}${s.ops && s.proto === 'udp' ? ' -o' : ''}\n`;
+    const flags = s.sched === 'sh' || s.sched === 'mh' ? s.flags.map((f) => `${s.sched}-${f}`) : [];
+    out += `-A ${t} -s ${s.sched}${flags.length > 0 ? ` -b ${flags.join(',')}` : ''}${s.persist > 0 ? ` -p ${s.persist} -M ${s.mask}` : ''}${s.ops && s.proto === 'udp' ? ' -o' : ''}\n`;
     for (const d of s.dests) {
       const lower = Math.floor((d.upper * d.lowerFrac) / 100);
       out += `-a ${t} -r 192.168.8.${d.host} -g -w ${d.weight} -x ${d.upper} -y ${lower}\n`;

@@ -15,6 +15,7 @@ import { ControlClient, ControlError } from '../src/control/client.js';
 import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
 import { listenControl } from '../src/control/server.js';
 import { rig, type Rig } from './helpers/harness.js';
+import { SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/sched/types.js';
 
 // dist/test/uvsadm-cli.test.js → repo root
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -174,6 +175,20 @@ test('-S -n | -C | -R restores the identical table; -R is all or nothing with th
   const dup = '-A -t 192.168.8.1:80 -s rr\n\n-A -t 192.168.8.1:80 -s wlc\n';
   assert.deepEqual(await uvsadm(['-R'], { input: dup }), { code: EXIT_REFUSED, stdout: '', stderr: 'line 3: Service already exists\n' });
   assert.equal(await must(['-Ln']), HEAD);
+});
+
+test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -E without -b clears them', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port,sh-fallback']);
+  assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 sh \(sh-fallback,sh-port\)\n/);
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s sh -b sh-fallback,sh-port\n');
+  const svc = () => r.dp.services.find((s) => s !== undefined)!;
+  assert.equal(svc().schedFlags, SF_SH_PORT | SF_SH_FALLBACK);
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'sh']);
+  assert.equal(svc().schedFlags, 0);
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'mh', '-b', 'mh-port']);
+  assert.equal(svc().schedFlags, SF_MH_PORT);
+  assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 mh \(mh-port\)\n/);
 });
 
 test('--set and -L --timeout; 0 leaves a value unchanged', async () => {
