@@ -7,6 +7,8 @@ import { CASES } from './fixtures/golden.js';
 import { buildCases } from './helpers/golden-gen.js';
 import { decode, fromHex } from './helpers/frames.js';
 import { assertFrame, delta, rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { STATE_NAMES } from '../src/datapath/tcpstate.js';
 import type { GoldenCase } from './helpers/golden-types.js';
 
 test('golden: the fixture file matches its generator (regenerate with golden-gen.js --write)', () => {
@@ -14,10 +16,17 @@ test('golden: the fixture file matches its generator (regenerate with golden-gen
 });
 
 function runCase(c: GoldenCase): void {
-  const r = rig();
+  const r = rig({ gateway: c.setup.gateway });
   for (const s of c.setup.services) r.ctl.addService(s);
-  for (const d of c.setup.dests) r.ctl.addDest({ ...d, fwd: 'dr' });
+  for (const d of c.setup.dests) r.ctl.addDest({ ...d, fwd: d.fwd ?? 'dr' });
+  const svcId = (k: { proto: string; addr: string; port: number }) =>
+    r.dp.services.find((s) => s !== undefined && s.vip === parseIp(k.addr) && s.port === k.port && s.proto === (k.proto === 'tcp' ? 6 : 17))!.id;
+  for (const l of c.setup.laddrs ?? []) {
+    r.dp.apply([{ op: 'addLaddr', svc: svcId(l.service), addr: parseIp(l.addr), portMin: l.portMin, portMax: l.portMax }]);
+  }
+  if (c.setup.gateway !== undefined) r.dp.resolve(parseIp(c.setup.gateway));
   for (const n of c.setup.neighbours) r.learn(n.ip, n.mac);
+  const destSlots = c.setup.dests.map((d) => r.dp.services[svcId(d.service)]!.dests.find((x) => r.dp.dt.addr[x] === parseIp(d.addr) && r.dp.dt.port[x] === d.port)!);
   r.sink.take();
   c.steps.forEach((s, k) => {
     const where = `${c.name} step ${k + 1} (${s.note})`;
@@ -26,6 +35,10 @@ function runCase(c: GoldenCase): void {
     if (s.control) {
       if (s.control.verb === 'editDest') r.ctl.editDest(s.control.args);
       else r.ctl.deleteDest(s.control.args);
+    }
+    if (s.advanceMs !== undefined) {
+      r.advance(s.advanceMs);
+      r.dp.tick();
     }
     if (s.input !== undefined) r.feed(fromHex(s.input));
     const out = r.sink.take();
@@ -50,6 +63,15 @@ function runCase(c: GoldenCase): void {
       assert.equal(d[name] ?? 0, v, `${where}: counter ${name} moved by ${d[name] ?? 0}, expected ${v}; all deltas ${JSON.stringify(d)}`);
     }
     if (s.conns !== undefined) assert.equal(r.dp.ct.count, s.conns, `${where}: connection entries`);
+    if (s.states !== undefined) {
+      const states: string[] = [];
+      for (let e = 0; e < r.dp.ct.max; e++) if (r.dp.ct.isAlive(e)) states.push(STATE_NAMES[r.dp.ct.state[e]]);
+      assert.deepEqual(states, s.states, `${where}: connection states`);
+    }
+    if (s.destConns !== undefined) {
+      const got = destSlots.map((d) => [r.dp.dt.active[d], r.dp.dt.inactive[d]]);
+      assert.deepEqual(got, s.destConns, `${where}: [ActiveConn, InActConn] per destination`);
+    }
   });
 }
 

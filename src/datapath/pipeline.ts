@@ -17,7 +17,10 @@ import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_UDP, nextState, tcpEvent,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
-import { FORWARDERS, type Output } from '../modes/index.js';
+import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
+import { LaddrPools } from '../modes/laddr.js';
+import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
+import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
 import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
 
@@ -45,6 +48,8 @@ export interface DatapathOptions {
   destMax?: number;
   /** Most frames in one receive batch (the size of the tx batch arrays). */
   batch?: number;
+  /** Link MTU (IP bytes per frame); default 1500. */
+  mtu?: number;
   /** Memory advice for the connection table's large arrays (see ConnTable). */
   advise?: (a: ArrayBufferView) => void;
 }
@@ -62,21 +67,30 @@ export class Datapath implements Output {
   readonly timeoutS = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
+  readonly mtu: number;
+  /** FULLNAT local addresses per service (addLaddr/delLaddr). */
+  readonly laddrs = new LaddrPools();
+  /** Service id of every destination slot. */
+  readonly destSvc: Int32Array;
 
   private readonly tx: Tx;
   private svcMap = new U32PairMap([]);
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  /** The tuple of a quoted packet (icmpQuoted writes it here). */
+  private readonly icmpQ = new Float64Array(4);
   private nowTick = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
-    this.tx = new Tx(sink, this.counters, opts.batch ?? 64);
+    this.mtu = opts.mtu ?? 1500;
+    this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096);
+    this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
   }
 
@@ -192,12 +206,11 @@ export class Datapath implements Output {
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
-    if (!this.link.isLocal(dst)) {
-      d[D.ip_not_local]++;
-      return;
-    }
+    // Not addressed to us may still be ours: NAT replies go to the client's address. So the
+    // connection lookup (both directions) comes before the "not local" drop (processL4).
+    const local = this.link.isLocal(dst);
     if ((rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0) {
-      d[D.ip_fragment]++;
+      d[local ? D.ip_fragment : D.ip_not_local]++;
       return;
     }
     const flen = ETH_HLEN + tot; // drop any Ethernet padding from here on
@@ -206,27 +219,52 @@ export class Datapath implements Output {
     const l4len = tot - hlen;
     if (proto === PROTO_TCP) {
       if (l4len < 20 || (buf[l4 + 12] >>> 4) * 4 < 20 || (buf[l4 + 12] >>> 4) * 4 > l4len) {
-        d[D.l4_truncated]++;
+        d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot);
+      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot, local);
     } else if (proto === PROTO_UDP) {
       if (l4len < 8) {
-        d[D.l4_truncated]++;
+        d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot);
+      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot, local);
     } else if (proto === PROTO_ICMP) {
-      this.link.icmp(buf, off, flen, ip, l4, l4len);
+      // An error quoting a tracked connection goes to that connection's forwarder.
+      if (this.icmpRelated(buf, off, flen, ip, l4, l4len)) return;
+      if (!local) d[D.ip_not_local]++;
+      else if (l4len >= 8 && buf[l4] !== 8 && icmpQuoted(buf, l4, l4len, this.icmpQ) !== 0) d[D.icmp_no_conn]++;
+      else this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
-      d[D.ip_proto_unhandled]++;
+      d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
     }
+  }
+
+  /**
+   * ICMP errors (unreachable, time exceeded, ...) quoting a TCP/UDP packet of a tracked
+   * connection. The quoted packet went the other way, so its tuple is looked up reversed: an IN
+   * hit means it quotes a server→client packet and the error travels towards the server.
+   */
+  private icmpRelated(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): boolean {
+    const q = icmpQuoted(buf, l4, l4len, this.icmpQ);
+    if (q === 0) return false;
+    const inner = l4 + 8;
+    const qproto = buf[inner + IP_PROTO];
+    const qs = this.icmpQ;
+    const node = this.ct.lookup(qproto, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
+    if (node < 0) return false;
+    const e = node >>> 1;
+    const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
+    if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    this.counters.c[C.icmp_related_forwarded]++;
+    fw.icmp(this, buf, off, flen, ip, inner, e, (node & 1) === DIR_IN);
+    return true;
   }
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------
 
   private processL4(
-    buf: Buffer, off: number, flen: number, ip: number, l4: number, proto: number, dst: number, tot: number,
+    buf: Buffer, off: number, flen: number, ip: number, l4: number, proto: number, dst: number, tot: number, local: boolean,
   ): void {
     const ct = this.ct;
     const src = rd32(buf, ip + IP_SRC);
@@ -243,17 +281,30 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       e = node >>> 1;
-      if ((node & 1) !== DIR_IN) {
-        // Server→client halves belong to NAT/FULLNAT (not built yet).
-        this.counters.d[D.no_conn]++;
-        return;
-      }
+      const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
-      if (proto === PROTO_TCP) this.tcpTransition(e, tcpFlags, (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+      if (proto === PROTO_TCP) {
+        tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+      }
       ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
       if (ct.state[e] !== was) ct.reslot(e);
+      if (out) {
+        // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
+        const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
+        const dest = ct.dest[e];
+        this.dt.outPkts[dest]++;
+        this.dt.outBytes[dest] += tot;
+        this.counters.c[C.fwd_out_packets]++;
+        this.counters.c[C.fwd_out_bytes] += tot;
+        (fw.outbound as NonNullable<Forwarder['outbound']>)(this, buf, off, flen, ip, l4, e);
+        return;
+      }
     } else {
+      if (!local) {
+        this.counters.d[D.ip_not_local]++;
+        return;
+      }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
       if (e < 0) return;
     }
@@ -263,7 +314,7 @@ export class Datapath implements Output {
     dt.inBytes[dest] += tot;
     this.counters.c[C.fwd_packets]++;
     this.counters.c[C.fwd_bytes] += tot;
-    (FORWARDERS[ct.fwd[e]] as NonNullable<(typeof FORWARDERS)[number]>).inbound(this, buf, off, flen, ip, e);
+    (FORWARDERS[ct.fwd[e]] as Forwarder).inbound(this, buf, off, flen, ip, l4, e);
   }
 
   private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
@@ -273,8 +324,7 @@ export class Datapath implements Output {
       d[D.no_service]++;
       return -1;
     }
-    // Like IPVS, only a SYN (without RST) opens a TCP connection.
-    if (proto === PROTO_TCP && ((tcpFlags & 0x02) === 0 || (tcpFlags & 0x04) !== 0)) {
+    if (proto === PROTO_TCP && !tcpMayOpen(tcpFlags)) {
       d[D.no_conn]++;
       return -1;
     }
@@ -294,13 +344,16 @@ export class Datapath implements Output {
     const rip = this.dt.addr[dest];
     const rport = this.dt.port[dest];
     const fwd = this.dt.fwd[dest];
-    const noOutput = (FORWARDERS[fwd] as NonNullable<(typeof FORWARDERS)[number]>).noOutput;
+    const fw = FORWARDERS[fwd] as Forwarder;
+    const noOutput = fw.noOutput;
+    // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
+    const late = fw.bind !== undefined;
     // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
     // entry stays inactive), so the entry is slotted at its real expiry right away.
     const state = proto === PROTO_TCP
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
       : S_UDP;
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput);
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput && !late);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
@@ -308,6 +361,13 @@ export class Datapath implements Output {
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
     ct.dgen[e] = this.dt.gen[dest];
+    if (late) {
+      if (!(fw.bind as NonNullable<Forwarder['bind']>)(this, e)) {
+        ct.discard(e);
+        return -1;
+      }
+      if (!noOutput) ct.hashOut(e);
+    }
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.bind(dest);
@@ -316,31 +376,11 @@ export class Datapath implements Output {
     return e;
   }
 
-  /** Apply the TCP state table and move the destination's active/inactive counters. */
-  private tcpTransition(e: number, flags: number, dirOffset: number): void {
-    const ev = tcpEvent(flags);
-    if (ev < 0) return;
-    const ct = this.ct;
-    if (dirOffset === DIR_OUTPUT) ct.flags[e] &= ~F_NOOUTPUT;
-    const old = ct.state[e];
-    const neu = nextState(dirOffset, ev, old);
-    if (neu === old) return;
-    ct.state[e] = neu;
-    const dest = ct.dest[e];
-    const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
-    if (!inactive && neu !== S_ESTABLISHED) {
-      this.dt.activate(dest, false);
-      ct.flags[e] |= F_INACTIVE;
-    } else if (inactive && neu === S_ESTABLISHED) {
-      this.dt.activate(dest, true);
-      ct.flags[e] &= ~F_INACTIVE;
-    }
-  }
-
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
     // A connection of a deleted destination has nothing left to unbind from.
     if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
+    FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }
 
@@ -348,6 +388,30 @@ export class Datapath implements Output {
 
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void {
     this.link.toNeighbour(buf, off, len, ip);
+  }
+
+  toHost(buf: Buffer, off: number, len: number, ip: number): void {
+    this.link.toNeighbour(buf, off, len, ip);
+  }
+
+  srcFor(ip: number): number {
+    return this.link.senderFor(ip);
+  }
+
+  get genBuf(): Buffer {
+    return this.tx.genBuf;
+  }
+
+  genSlot(): number {
+    return this.tx.genSlot();
+  }
+
+  drop(reason: number): void {
+    this.counters.d[reason]++;
+  }
+
+  count(counter: number): void {
+    this.counters.c[counter]++;
   }
 
   onLink(ip: number): boolean {
@@ -390,11 +454,11 @@ export class Datapath implements Output {
    * their timer (the destination slot's generation changed). Lookups are rebuilt once per call.
    */
   apply(ops: readonly DpOp[]): void {
-    const wasLocal = new Set<number>();
+    const wasLocal = new Set<number>(this.laddrs.addrs());
     for (const s of this.services) if (s !== undefined) wasLocal.add(s.vip);
     let lookups = false;
     for (const op of ops) {
-      if (op.op === 'addService' || op.op === 'delService') lookups = true;
+      if (op.op === 'addService' || op.op === 'delService' || op.op === 'addLaddr' || op.op === 'delLaddr') lookups = true;
       this.apply1(op);
     }
     if (!lookups) return;
@@ -403,6 +467,12 @@ export class Datapath implements Output {
       if (s !== undefined && !wasLocal.has(s.vip) && !this.link.addrs.some((a) => a.ip === s.vip)) {
         wasLocal.add(s.vip);
         this.announce(s.vip);
+      }
+    }
+    for (const a of this.laddrs.addrs()) {
+      if (!wasLocal.has(a) && !this.link.addrs.some((x) => x.ip === a)) {
+        wasLocal.add(a);
+        this.announce(a);
       }
     }
   }
@@ -445,11 +515,13 @@ export class Datapath implements Output {
         for (const d of svc.dests) dt.release(d);
         svc.dests = [];
         this.services[op.id] = undefined;
+        this.laddrs.delService(op.id);
         return;
       }
       case 'addDest': {
         const svc = this.svc(op.svc);
         dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower);
+        this.destSvc[op.dest] = op.svc;
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.resolve(op.addr);
@@ -482,6 +554,16 @@ export class Datapath implements Output {
         this.setTimeouts(s);
         return;
       }
+      case 'addLaddr': {
+        this.svc(op.svc);
+        this.laddrs.add(op.svc, op.addr, op.portMin, op.portMax);
+        return;
+      }
+      case 'delLaddr': {
+        this.svc(op.svc);
+        this.laddrs.del(op.svc, op.addr);
+        return;
+      }
       case 'zero': {
         for (const svc of this.services) {
           if (svc === undefined || (op.svc >= 0 && svc.id !== op.svc)) continue;
@@ -511,6 +593,6 @@ export class Datapath implements Output {
       if (s !== undefined) svcs.push([s.vip, s.proto === PROTO_UDP ? s.port | 0x10000 : s.port, s.id]);
     }
     this.svcMap = new U32PairMap(svcs);
-    this.link.setLocal(svcs.map(([vip]) => vip));
+    this.link.setLocal([...svcs.map(([vip]) => vip), ...this.laddrs.addrs()]);
   }
 }

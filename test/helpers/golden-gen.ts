@@ -9,6 +9,7 @@ import {
   arpFrame, BROADCAST, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, toHex, udpFrame, type L2,
 } from './frames.js';
 import type { GoldenCase, GoldenDest, GoldenSetup } from './golden-types.js';
+import { buildModeCases } from './golden-modes.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const DIR_IP = '10.0.0.1';
@@ -247,6 +248,7 @@ export function buildCases(): GoldenCase[] {
     ],
   });
 
+  cases.push(...buildModeCases());
   return cases;
 }
 

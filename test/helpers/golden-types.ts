@@ -13,6 +13,8 @@ export interface GoldenDest {
   addr: string;
   port: number;
   weight: number;
+  /** Forwarding method (default dr). */
+  fwd?: 'dr' | 'nat' | 'tun' | 'fullnat';
 }
 
 export interface GoldenSetup {
@@ -20,6 +22,10 @@ export interface GoldenSetup {
   dests: GoldenDest[];
   /** Neighbours taught to the datapath by an ARP reply before the steps run. */
   neighbours: { ip: string; mac: string }[];
+  /** --gateway for off-link hosts (the client side of NAT/FULLNAT replies). */
+  gateway?: string;
+  /** FULLNAT local addresses (DpOp addLaddr), with an optional port range. */
+  laddrs?: { service: GoldenDest['service']; addr: string; portMin?: number; portMax?: number }[];
 }
 
 export type GoldenControl =
@@ -40,6 +46,12 @@ export interface GoldenStep {
   counters?: Record<string, number>;
   /** Connection entries after the step. */
   conns?: number;
+  /** Advance the clock by this much and run the timer before the input (if any). */
+  advanceMs?: number;
+  /** TCP/UDP state names of the live entries after the step, in entry order. */
+  states?: string[];
+  /** [ActiveConn, InActConn] of every destination of the setup, in setup order, after the step. */
+  destConns?: [number, number][];
 }
 
 export interface GoldenCase {
