@@ -103,7 +103,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   let port: Port;
   try {
-    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride: 2048, batch: 64 });
+    // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included).
+    const stride = Math.max(2048, Math.ceil((opts.mtu + 18) / 64) * 64);
+    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64 });
   } catch (e) {
     console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
     process.exit(1);
@@ -115,7 +117,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const dp = new Datapath(
-    { mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, advise: (a) => native.prepareTable(a) },
+    {
+      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, mtu: opts.mtu,
+      advise: (a) => native.prepareTable(a),
+    },
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });

@@ -64,6 +64,31 @@ export interface StatusResult {
   drops: Record<string, number>;
 }
 
+/** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
+export interface LaddrSpec {
+  service: ServiceKey;
+  addr: string;
+  portMin?: number;
+  portMax?: number;
+}
+
+/** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
+export interface ConnInfo {
+  proto: Proto;
+  state: string;
+  /** Seconds until expiry. */
+  expires: number;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+  laddr: string;
+  lport: number;
+  fwd: Fwd;
+}
+
 export interface Verbs {
   addService: { args: ServiceSpec; result: null };
   editService: { args: ServiceSpec; result: null };
@@ -74,6 +99,9 @@ export interface Verbs {
   deleteDest: { args: DestKey; result: null };
   list: { args: Record<string, never>; result: ListResult };
   status: { args: Record<string, never>; result: StatusResult };
+  addLaddr: { args: LaddrSpec; result: null };
+  delLaddr: { args: LaddrSpec; result: null };
+  connections: { args: { max?: number }; result: ConnInfo[] };
 }
 export type VerbName = keyof Verbs;
 

@@ -8,12 +8,17 @@
 //
 // Real servers hold the VIP on lo with arp_ignore=1 / arp_announce=2, so only uvsd answers ARP
 // for it; they reply to the client directly (DR return path).
+//
+// Other forwarding methods (opts.mode) change only the real servers' side:
+//   nat      rsN eth0 10.8.1.(10+10N)/24, default route via 10.8.1.1 (a second uvsd --addr); no VIP
+//   fullnat  rsN eth0 192.168.8.(10+10N)/24, no VIP; replies go to the LIP 192.168.8.50 (uvsd's)
+//   tun      as DR, but the VIP sits on a TUN device fed by bin/uvs-decap (IPIP decapsulation)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import type { ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
+import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +30,10 @@ export const SUBNET = '192.168.8';
 export const DIR_ADDR = `${SUBNET}.10`;
 export const VIP = `${SUBNET}.200`;
 export const UVSD_MAC = '02:00:00:00:00:01';
+export const NAT_SUBNET = '10.8.1';
+export const NAT_DIR_ADDR = `${NAT_SUBNET}.1`;
+export const LIP = `${SUBNET}.50`;
+export type LabMode = 'dr' | 'nat' | 'fullnat' | 'tun';
 
 export interface DrLabOptions {
   /** Number of real servers (rs1 = .20, rs2 = .30, ...). Default 2, at most 15. */
@@ -41,6 +50,10 @@ export interface DrLabOptions {
   lab?: Lab;
   /** Log progress lines through this function. */
   log?: (msg: string) => void;
+  /** Forwarding method the real servers are prepared for (default dr). */
+  mode?: LabMode;
+  /** HTTP ports every real server listens on (default [80, 8080]). */
+  httpPorts?: number[];
 }
 
 export interface RealServer {
@@ -83,6 +96,17 @@ export interface DrLab {
   socketPath: string;
   tmp: string;
   uvsd: Proc | null;
+  mode: LabMode;
+  /** The decap helpers (tun mode), one per real server. */
+  decaps: Proc[];
+  /** GET /big?bytes=n (or POST n bytes to /sha256 with up) from the client. */
+  transfer(bytes: number, o?: { up?: boolean; target?: string; ns?: string; maxMs?: number }): Promise<{ server: string; bytes: number; sha256: string; expected: string }>;
+  /** Open n concurrent connections (one request each) and keep them open until release(). */
+  openConns(n: number, o?: { target?: string; ns?: string }): Promise<{ ok: number; errors: number; errorSamples: string[]; localPorts: number[]; release(): Promise<void> }>;
+  /** The connection table (control verb 'connections'). */
+  connections(): Promise<ConnInfo[]>;
+  /** Any control verb. */
+  call<V extends keyof Verbs>(verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']>;
   /** Start uvsd in the director namespace and wait until `uvsadm -Ln` answers. */
   startUvsd(opts?: StartUvsdOptions | string[]): Promise<Proc>;
   /** SIGTERM uvsd and wait for it to exit; returns its exit code. */
@@ -120,6 +144,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   const vips = opts.vips ?? [VIP];
   const log = opts.log ?? (() => {});
   const base = opts.base ?? 'uvs';
+  const mode = opts.mode ?? 'dr';
+  const httpPorts = opts.httpPorts ?? [80, 8080];
+  const decaps: Proc[] = [];
 
   await Lab.cleanupLeftovers(base);
   const lab = opts.lab ?? new Lab(base);
@@ -146,22 +173,33 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     for (let i = 1; i <= nServers; i++) {
       const name = `rs${i}`;
       const ns = await lab.addNs(name);
-      const addr = `${SUBNET}.${10 + 10 * i}`;
-      await lab.sysctl(ns, {
-        'net.ipv4.conf.all.arp_ignore': 1,
-        'net.ipv4.conf.all.arp_announce': 2,
-        'net.ipv4.conf.default.arp_ignore': 1,
-        'net.ipv4.conf.default.arp_announce': 2,
-      });
-      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: vips });
-      await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
+      const addr = `${mode === 'nat' ? NAT_SUBNET : SUBNET}.${10 + 10 * i}`;
+      const holdsVip = mode === 'dr' || mode === 'tun';
+      if (holdsVip) {
+        await lab.sysctl(ns, {
+          'net.ipv4.conf.all.arp_ignore': 1,
+          'net.ipv4.conf.all.arp_announce': 2,
+          'net.ipv4.conf.default.arp_ignore': 1,
+          'net.ipv4.conf.default.arp_announce': 2,
+        });
+      }
+      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: mode === 'dr' ? vips : [] });
+      if (holdsVip) await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
+      // NAT: the replies must come back through the director.
+      if (mode === 'nat') await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR]);
+      if (mode === 'tun') {
+        const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0']), { cwd: repoRoot });
+        await p.waitForLine(/uvs-decap ready/, 10_000);
+        decaps.push(p);
+      }
       servers.push({ name, ns, addr, proc: null });
     }
 
     if (opts.startServers ?? true) {
       const serversJs = join(here, 'servers.js');
       for (const s of servers) {
-        s.proc = lab.spawn(s.ns, nodeArgv(serversJs, ['--name', s.name, '--http-port', '80', '--udp-port', '53', '--bind', [...vips, s.addr].join(',')]), { cwd: repoRoot });
+        const bind = mode === 'dr' || mode === 'tun' ? [...vips, s.addr] : [s.addr];
+        s.proc = lab.spawn(s.ns, nodeArgv(serversJs, ['--name', s.name, '--http-port', httpPorts.join(','), '--udp-port', '53', '--bind', bind.join(',')]), { cwd: repoRoot });
       }
       await Promise.all(servers.map((s) => s.proc!.waitForLine(/^ready /, 10_000)));
       log(`real servers up: ${servers.map((s) => `${s.name}=${s.addr}`).join(', ')}`);
@@ -188,6 +226,38 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     socketPath,
     tmp,
     uvsd: null,
+    mode,
+    decaps,
+
+    async transfer(bytes, o = {}) {
+      const args = [o.up ? '--upload' : '--download', o.target ?? `${vips[0]}:80`, '--bytes', String(bytes), '--max-ms', String(o.maxMs ?? 20_000)];
+      const r = await self.client(args, { ns: o.ns, timeoutMs: (o.maxMs ?? 20_000) + 5_000 });
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      if (r.code !== 0 || !line.startsWith('{')) throw new Error(`transfer failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+      return JSON.parse(line) as { server: string; bytes: number; sha256: string; expected: string };
+    },
+
+    async openConns(n, o = {}) {
+      const p = lab.spawn(o.ns ?? clients[0]!, nodeArgv(clientJs, ['--conns', o.target ?? `${vips[0]}:80`, '--count', String(n), '--max-ms', '60000']), { cwd: repoRoot, maxCapture: 8 * 1024 * 1024 });
+      const line = await p.waitForLine(/"n":1\}$/, 30_000);
+      const r = JSON.parse(line) as { ok: number; errors: number; errorSamples: string[]; localPorts: number[] };
+      return {
+        ...r,
+        async release() {
+          p.child.stdin!.write('close\n');
+          await Promise.race([p.waitForLine(/"n":2\}$/, 10_000).catch(() => ''), delay(10_000)]);
+          await p.stop(2000);
+        },
+      };
+    },
+
+    async connections() {
+      return controlCall(socketPath, 'connections', {});
+    },
+
+    call(verb, args) {
+      return controlCall(socketPath, verb, args);
+    },
 
     async startUvsd(o?: StartUvsdOptions | string[]): Promise<Proc> {
       const so: StartUvsdOptions = Array.isArray(o) ? { extraArgs: o } : (o ?? {});
@@ -198,6 +268,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         '--addr', `${DIR_ADDR}/24`,
         '--socket', socketPath,
         '--mac', UVSD_MAC,
+        ...(mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
         ...(so.extraArgs ?? []),
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
@@ -278,11 +349,11 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async status(): Promise<StatusResult> {
-      return controlCall(socketPath, 'status');
+      return controlCall(socketPath, 'status', {});
     },
 
     async list(): Promise<ListResult> {
-      return controlCall(socketPath, 'list');
+      return controlCall(socketPath, 'list', {});
     },
 
     async destroy(): Promise<void> {
@@ -306,10 +377,10 @@ function parseTally(r: ExecResult): ClientTally {
 }
 
 /** One control call through the product's client (src/control/client.ts). */
-async function controlCall<V extends 'status' | 'list'>(socketPath: string, verb: V): Promise<Verbs[V]['result']> {
+async function controlCall<V extends keyof Verbs>(socketPath: string, verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']> {
   const c = await ControlClient.connect(socketPath);
   try {
-    return await c.call(verb, {});
+    return await c.call(verb, args);
   } finally {
     c.close();
   }
