@@ -339,7 +339,7 @@ async function runConns(target: string): Promise<void> {
       const s = net.connect({ host, port });
       socks.push(s);
       let buf = '';
-      const timer = setTimeout(() => finish('timeout'), Math.max(timeoutMs, 10_000));
+      const timer = setTimeout(() => finish('timeout'), timeoutMs);
       let done = false;
       function finish(err?: string): void {
         if (done) return;

@@ -102,7 +102,7 @@ export interface DrLab {
   /** GET /big?bytes=n (or POST n bytes to /sha256 with up) from the client. */
   transfer(bytes: number, o?: { up?: boolean; target?: string; ns?: string; maxMs?: number }): Promise<{ server: string; bytes: number; sha256: string; expected: string }>;
   /** Open n concurrent connections (one request each) and keep them open until release(). */
-  openConns(n: number, o?: { target?: string; ns?: string }): Promise<{ ok: number; errors: number; errorSamples: string[]; localPorts: number[]; release(): Promise<void> }>;
+  openConns(n: number, o?: { target?: string; ns?: string; timeoutMs?: number }): Promise<{ ok: number; errors: number; errorSamples: string[]; localPorts: number[]; release(): Promise<void> }>;
   /** The connection table (control verb 'connections'). */
   connections(): Promise<ConnInfo[]>;
   /** Any control verb. */
@@ -238,7 +238,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async openConns(n, o = {}) {
-      const p = lab.spawn(o.ns ?? clients[0]!, nodeArgv(clientJs, ['--conns', o.target ?? `${vips[0]}:80`, '--count', String(n), '--max-ms', '60000']), { cwd: repoRoot, maxCapture: 8 * 1024 * 1024 });
+      const p = lab.spawn(o.ns ?? clients[0]!, nodeArgv(clientJs, ['--conns', o.target ?? `${vips[0]}:80`, '--count', String(n), '--max-ms', '60000', '--timeout', String(o.timeoutMs ?? 15_000)]), { cwd: repoRoot, maxCapture: 8 * 1024 * 1024 });
       const line = await p.waitForLine(/"n":1\}$/, 30_000);
       const r = JSON.parse(line) as { ok: number; errors: number; errorSamples: string[]; localPorts: number[] };
       return {
