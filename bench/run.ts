@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Lab, labUnavailableReason, delay, type Proc } from '../test/lab/netns.js';
+import { ControlClient } from '../src/control/client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BASELINE = path.join(ROOT, 'bench/baseline');
@@ -122,7 +123,37 @@ interface RunResult {
   disturbed: boolean;
   generator: Record<string, unknown> | null;
   forwarderStats: Record<string, unknown> | null;
+  /** uvsd only: round trips of a `list` request every 20 ms during the window, in ms. */
+  controlRtt?: { n: number; p50: number; p99: number; max: number };
   error?: string;
+}
+
+/** Sends `list` on one connection every intervalMs until stop() and records each round trip. */
+async function probeControl(socket: string, intervalMs = 20): Promise<{ stop: () => Promise<number[]> }> {
+  const client = await ControlClient.connect(socket, { timeoutMs: 5000 });
+  const rtts: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t0 = performance.now();
+      await client.call('list', {});
+      rtts.push(performance.now() - t0);
+      await delay(intervalMs);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop.catch(() => undefined);
+      client.close();
+      return rtts;
+    },
+  };
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
 }
 
 const { values: opt } = parseArgs({
@@ -324,7 +355,7 @@ class Bench {
     };
   }
 
-  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; socket: string; stats: () => Promise<Record<string, unknown> | null> }> {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const nodeArgs = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
     const proc = this.lab.spawn(this.dir, [
@@ -347,6 +378,7 @@ class Bench {
     await adm(['-a', '-u', `${VIP}:${VPORT}`, '-r', `${RS_ADDR}:${VPORT}`, '-g']);
     return {
       proc,
+      socket,
       stats: async () => {
         let status: Record<string, unknown> | null = null;
         try {
@@ -384,9 +416,14 @@ class Bench {
       ];
       gen = this.lab.spawn(this.cli, genArgv);
       await delay(warmup * 1000);
+      const probe = 'socket' in f && typeof f.socket === 'string' ? await probeControl(f.socket) : null;
       const a = await this.snapshot(f.proc.child.pid);
       await delay(seconds * 1000);
       const b = await this.snapshot(f.proc.child.pid);
+      if (probe) {
+        const rtts = await probe.stop();
+        base.controlRtt = { n: rtts.length, p50: round(percentile(rtts, 50), 2), p99: round(percentile(rtts, 99), 2), max: round(Math.max(0, ...rtts), 2) };
+      }
       const code = await gen.exited;
       const gl = gen.stdout().split('\n').find((l) => l.startsWith('{'));
       base.generator = gl ? (JSON.parse(gl) as Record<string, unknown>) : { exit: code, stderr: gen.stderr() };
@@ -452,8 +489,8 @@ function dropsOf(r: RunResult): string {
 
 function table(results: RunResult[]): string {
   const lines = [
-    `| workload | forwarder | sent pps | reader pps (TAP→fwd) | TAP queue drops pps | delivered pps | ÷ C median | CPU ${FWD_CPU} busy (steal) | fwd process CPU (µs/pkt) | µs/pkt CPU ${FWD_CPU} | uvsd drops (whole run) |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| workload | forwarder | sent pps | reader pps (TAP→fwd) | TAP queue drops pps | delivered pps | ÷ C median | CPU ${FWD_CPU} busy (steal) | fwd process CPU (µs/pkt) | µs/pkt CPU ${FWD_CPU} | control RTT ms p50/p99/max | uvsd drops (whole run) |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const w of workloads) {
     const cMed = medianOf(results, w, 'c', (r) => r.deliveredPps) ?? 0;
@@ -461,12 +498,12 @@ function table(results: RunResult[]): string {
       const runs = results.filter((r) => r.workload === w && r.forwarder === f);
       for (const r of runs) {
         if (r.error) {
-          lines.push(`| ${w} | ${f} | error: ${r.error.replace(/\|/g, '/').slice(0, 120)} | | | | | | | | |`);
+          lines.push(`| ${w} | ${f} | error: ${r.error.replace(/\|/g, '/').slice(0, 120)} | | | | | | | | | |`);
           continue;
         }
         const ratio = f !== 'c' && cMed > 0 ? (r.deliveredPps / cMed).toFixed(3) : '';
         lines.push(
-          `| ${w === 'steady' ? `steady ${flows} flows` : 'new flows'}${repeats > 1 ? ` #${r.repeat}` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${LABEL[f]} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${pct(r.cpuBusy[Number(FWD_CPU)] ?? 0)} (${pct(r.cpuSteal[Number(FWD_CPU)] ?? 0)}) | ${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt}) | ${r.fwdCoreUsPerPkt} | ${dropsOf(r)} |`,
+          `| ${w === 'steady' ? `steady ${flows} flows` : 'new flows'}${repeats > 1 ? ` #${r.repeat}` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${LABEL[f]} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${pct(r.cpuBusy[Number(FWD_CPU)] ?? 0)} (${pct(r.cpuSteal[Number(FWD_CPU)] ?? 0)}) | ${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt}) | ${r.fwdCoreUsPerPkt} | ${r.controlRtt ? `${r.controlRtt.p50}/${r.controlRtt.p99}/${r.controlRtt.max}` : ''} | ${dropsOf(r)} |`,
         );
       }
     }

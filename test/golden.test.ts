@@ -20,13 +20,13 @@ function runCase(c: GoldenCase): void {
   for (const s of c.setup.services) r.ctl.addService(s);
   for (const d of c.setup.dests) r.ctl.addDest({ ...d, fwd: d.fwd ?? 'dr' });
   const svcId = (k: { proto: string; addr: string; port: number }) =>
-    r.dp.services.find((s) => s !== undefined && s.vip === parseIp(k.addr) && s.port === k.port && s.proto === (k.proto === 'tcp' ? 6 : 17))!.id;
+    r.dp.services.find((s) => s !== undefined && s.vip === (parseIp(k.addr) | 0) && s.port === k.port && s.proto === (k.proto === 'tcp' ? 6 : 17))!.id;
   for (const l of c.setup.laddrs ?? []) {
     r.dp.apply([{ op: 'addLaddr', svc: svcId(l.service), addr: parseIp(l.addr), portMin: l.portMin, portMax: l.portMax }]);
   }
   if (c.setup.gateway !== undefined) r.dp.resolve(parseIp(c.setup.gateway));
   for (const n of c.setup.neighbours) r.learn(n.ip, n.mac);
-  const destSlots = c.setup.dests.map((d) => r.dp.services[svcId(d.service)]!.dests.find((x) => r.dp.dt.addr[x] === parseIp(d.addr) && r.dp.dt.port[x] === d.port)!);
+  const destSlots = c.setup.dests.map((d) => r.dp.services[svcId(d.service)]!.dests.find((x) => r.dp.dt.addr[x] === (parseIp(d.addr) | 0) && r.dp.dt.port[x] === d.port)!);
   r.sink.take();
   c.steps.forEach((s, k) => {
     const where = `${c.name} step ${k + 1} (${s.note})`;

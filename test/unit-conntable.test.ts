@@ -31,7 +31,7 @@ test('insert + lookup in both directions; wrong proto/port/direction miss', () =
   assert.equal(ct.lookup(TCP, D1, 8080, C, 1000), -1, 'OUT is keyed by laddr/lport');
   assert.deepEqual(
     [ct.proto[e], ct.caddr[e], ct.cport[e], ct.vaddr[e], ct.vport[e], ct.daddr[e], ct.dport[e], ct.laddr[e], ct.lport[e]],
-    [TCP, C, 1000, V, 80, D1, 8080, L, 2000],
+    [TCP, C | 0, 1000, V, 80, D1, 8080, L, 2000], // addresses are stored as int32
   );
   assert.equal(ct.dest[e], -1);
   assert.ok(ct.isAlive(e));

@@ -114,14 +114,17 @@ test('RFC 1624: rewriting an address updates the TCP checksum (pseudo-header) li
   );
 });
 
-test('rd/wr 16/32 round-trip and stay unsigned', () => {
+test('rd/wr 16/32 round-trip; rd32 reads int32 (addresses stay small integers), wr32 takes either form', () => {
   const b = new Uint8Array(8);
   wr32(b, 1, 0xdeadbeef);
-  assert.equal(rd32(b, 1), 0xdeadbeef);
+  assert.equal(rd32(b, 1), 0xdeadbeef | 0);
+  assert.equal(rd32(b, 1) >>> 0, 0xdeadbeef);
   wr16(b, 5, 0xfffe);
   assert.equal(rd16(b, 5), 0xfffe);
   wr32(b, 0, -1);
-  assert.equal(rd32(b, 0), 0xffffffff);
+  assert.equal(rd32(b, 0), -1);
+  wr32(b, 0, 0xc0a808c8);
+  assert.equal(rd32(b, 0), 0xc0a808c8 | 0);
 });
 
 test('copyMac / macEquals', () => {

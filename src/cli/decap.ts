@@ -44,7 +44,7 @@ if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) {
   console.error(`uvs-decap: --mtu ${o.mtu} out of range (576..9000)`);
   process.exit(2);
 }
-const vipSet = new Set(vips.map((v) => v.ip));
+const vipSet = new Set(vips.map((v) => v.ip | 0)); // rd32 gives int32
 
 let rx: Port;
 let tun: Port;

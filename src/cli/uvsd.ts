@@ -12,6 +12,7 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 
 interface Options {
@@ -25,6 +26,7 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  arpProbeMs: number;
 }
 
 function intArg(name: string, min: number, max: number) {
@@ -68,6 +70,7 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
@@ -130,11 +133,11 @@ export async function main(argv: string[]): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
+  /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
+  const release = () => {
     stopping = true;
     if (timer) clearInterval(timer);
-    port.close(); // removes the TAP if we created it
+    port.close();
     if (server) {
       server.close();
       try {
@@ -143,6 +146,10 @@ export async function main(argv: string[]): Promise<void> {
         // already gone
       }
     }
+  };
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    release();
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(0);
   };
@@ -159,6 +166,13 @@ export async function main(argv: string[]): Promise<void> {
   }
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
   timer = setInterval(() => dp.tick(), TICK_MS);
+  // Claim the director addresses only if no other station holds them.
+  const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
+  if (taken.length > 0) {
+    for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
+    release();
+    process.exit(1);
+  }
   for (const a of opts.addr) dp.announce(a.ip);
   log.info(
     {

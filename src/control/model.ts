@@ -96,7 +96,7 @@ export class Control {
   }
 
   private findService(r: ServiceRef): SvcRuntime | undefined {
-    return this.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === r.vip && s.port === r.port);
+    return this.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === (r.vip | 0) && s.port === r.port);
   }
 
   private mustService(r: ServiceRef): SvcRuntime {
@@ -107,7 +107,7 @@ export class Control {
 
   private findDest(svc: SvcRuntime, ip: number, port: number): number {
     const dt = this.dp.dt;
-    for (const d of svc.dests) if (dt.addr[d] === ip && dt.port[d] === port) return d;
+    for (const d of svc.dests) if (dt.addr[d] === (ip | 0) && dt.port[d] === port) return d;
     return -1;
   }
 
@@ -274,14 +274,14 @@ Control.prototype.addLaddr = function addLaddr(this: Control, spec: LaddrSpec): 
   const lo = spec.portMin === undefined ? 1024 : portOf(spec.portMin, 'portMin');
   const hi = spec.portMax === undefined ? 65535 : portOf(spec.portMax, 'portMax');
   if (lo === 0 || lo > hi) throw new UvsError('BAD_PORT', `local port range ${lo}-${hi}`);
-  if ((this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === ip)) throw new UvsError('LADDR_EXISTS', formatIp(ip));
+  if ((this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === (ip | 0))) throw new UvsError('LADDR_EXISTS', formatIp(ip));
   this.dp.apply([{ op: 'addLaddr', svc: svc.id, addr: ip, portMin: lo, portMax: hi }]);
   return null;
 };
 
 Control.prototype.delLaddr = function delLaddr(this: Control, spec: LaddrSpec): null {
   const { svc, ip } = laddrArgs(this, spec);
-  if (!(this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === ip)) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
+  if (!(this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === (ip | 0))) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
   this.dp.apply([{ op: 'delLaddr', svc: svc.id, addr: ip }]);
   return null;
 };
@@ -312,7 +312,7 @@ function laddrArgs(c: Control, spec: LaddrSpec): { svc: SvcRuntime; ip: number }
   const k = spec.service as unknown;
   if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object');
   const r = { proto: protoOf(k.proto), vip: ipOf(k.addr), port: portOf(k.port, 'service port') };
-  const svc = c.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === r.vip && s.port === r.port);
+  const svc = c.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === (r.vip | 0) && s.port === r.port);
   if (svc === undefined) throw new UvsError('SERVICE_NOT_FOUND');
   return { svc, ip: ipOf(spec.addr) };
 }

@@ -22,7 +22,7 @@ function mix(a: number, b: number, c: number, seed: number): number {
   let h = Math.imul(a ^ seed, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ b, 0x85ebca77);
   h = Math.imul(h ^ (h >>> 13) ^ c, 0xc2b2ae3d);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16); // int32: never boxed
 }
 
 function nextPow2(n: number): number {
@@ -40,10 +40,10 @@ export class ConnTable {
 
   // tuple fields
   readonly proto: Uint8Array;
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly laddr: Uint32Array;
+  readonly caddr: Int32Array;
+  readonly vaddr: Int32Array;
+  readonly daddr: Int32Array;
+  readonly laddr: Int32Array;
   readonly cport: Uint16Array;
   readonly vport: Uint16Array;
   readonly dport: Uint16Array;
@@ -87,10 +87,10 @@ export class ConnTable {
     this.mask = this.buckets - 1;
     this.seed = seed;
     this.proto = new Uint8Array(max);
-    this.caddr = new Uint32Array(max);
-    this.vaddr = new Uint32Array(max);
-    this.daddr = new Uint32Array(max);
-    this.laddr = new Uint32Array(max);
+    this.caddr = new Int32Array(max);
+    this.vaddr = new Int32Array(max);
+    this.daddr = new Int32Array(max);
+    this.laddr = new Int32Array(max);
     this.cport = new Uint16Array(max);
     this.vport = new Uint16Array(max);
     this.dport = new Uint16Array(max);
@@ -125,7 +125,7 @@ export class ConnTable {
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
-  /** Full 32-bit hash of a tuple; the bucket is its low bits. */
+  /** Full 32-bit hash of a tuple (int32); the bucket is its low bits. Addresses are int32. */
   private hash(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed);
   }
@@ -138,12 +138,13 @@ export class ConnTable {
 
   /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    saddr |= 0; // a no-op for the int32 addresses the datapath passes; uint32 callers still match
+    daddr |= 0;
     const h = this.hash(proto, saddr, sport, daddr, dport);
-    const hi = h | 0;
     let n = this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
-      if (this.chain[2 * n + 1] === hi && this.proto[e] === proto) {
+      if (this.chain[2 * n + 1] === h && this.proto[e] === proto) {
         if ((n & 1) === DIR_IN) {
           if (this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
         } else if (this.daddr[e] === saddr && this.dport[e] === sport && this.laddr[e] === daddr && this.lport[e] === dport) {
@@ -230,7 +231,7 @@ export class ConnTable {
 
   private link2(n: number, h: number): void {
     const b = h & this.mask;
-    this.chain[2 * n + 1] = h | 0;
+    this.chain[2 * n + 1] = h;
     this.chain[2 * n] = this.head[b];
     this.head[b] = n;
   }

@@ -9,7 +9,8 @@ export const DEST_F_OVERLOAD = 2;
 
 export class DestTable {
   readonly max: number;
-  readonly addr: Uint32Array;
+  /** int32 (see frame.ts rd32). */
+  readonly addr: Int32Array;
   readonly port: Uint16Array;
   readonly fwd: Uint8Array;
   readonly flags: Uint8Array;
@@ -30,7 +31,7 @@ export class DestTable {
 
   constructor(max: number) {
     this.max = max;
-    this.addr = new Uint32Array(max);
+    this.addr = new Int32Array(max);
     this.port = new Uint16Array(max);
     this.fwd = new Uint8Array(max);
     this.flags = new Uint8Array(max);
@@ -49,7 +50,7 @@ export class DestTable {
 
   /** Put a destination into slot d (chosen by the control plane, must be unused). */
   set(d: number, addr: number, port: number, fwd: number, weight: number, upper = 0, lower = 0): void {
-    this.addr[d] = addr;
+    this.addr[d] = addr | 0;
     this.port[d] = port;
     this.fwd[d] = fwd;
     this.weight[d] = weight;

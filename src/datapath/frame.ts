@@ -81,8 +81,10 @@ export function rd16(buf: Uint8Array, o: number): number {
   return (buf[o] << 8) | buf[o + 1];
 }
 
+/** A 32-bit field as an int32: addresses on the hot path stay in V8's small-integer range
+ *  (a uint32 at or above 2^31, i.e. every address from 128.0.0.0, would be boxed). */
 export function rd32(buf: Uint8Array, o: number): number {
-  return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
 }
 
 export function wr16(buf: Uint8Array, o: number, v: number): void {

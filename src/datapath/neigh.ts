@@ -18,7 +18,7 @@ export const QUEUE_PER_NEIGH = 4;
 
 export class NeighTable {
   readonly size: number;
-  readonly ip: Uint32Array;
+  readonly ip: Int32Array; // int32 addresses
   readonly state: Uint8Array;
   readonly mac: Uint8Array;
   /** ms timestamps: when the MAC was confirmed, and when we last probed. */
@@ -38,7 +38,7 @@ export class NeighTable {
     this.size = size;
     this.mask = size - 1;
     if ((size & this.mask) !== 0) throw new RangeError('neighbour table size must be a power of two');
-    this.ip = new Uint32Array(size);
+    this.ip = new Int32Array(size);
     this.state = new Uint8Array(size);
     this.mac = new Uint8Array(size * 6);
     this.confirmed = new Float64Array(size);
@@ -52,7 +52,7 @@ export class NeighTable {
   }
 
   private home(ip: number): number {
-    return (Math.imul(ip, 0x9e3779b1) >>> 0) & this.mask;
+    return Math.imul(ip, 0x9e3779b1) & this.mask;
   }
 
   find(ip: number): number {
@@ -60,7 +60,7 @@ export class NeighTable {
     for (let k = 0; k < this.size; k++) {
       const st = this.state[i];
       if (st === N_FREE) return -1;
-      if (this.ip[i] === ip) return i;
+      if (this.ip[i] === (ip | 0)) return i;
       i = (i + 1) & this.mask;
     }
     return -1;
@@ -71,13 +71,13 @@ export class NeighTable {
     let i = this.home(ip);
     for (let k = 0; k < this.size; k++) {
       if (this.state[i] === N_FREE) {
-        this.ip[i] = ip;
+        this.ip[i] = ip | 0;
         this.state[i] = N_INCOMPLETE;
         this.confirmed[i] = 0;
         this.probed[i] = -Infinity;
         return i;
       }
-      if (this.ip[i] === ip) return i;
+      if (this.ip[i] === (ip | 0)) return i;
       i = (i + 1) & this.mask;
     }
     return -1;

@@ -10,7 +10,7 @@ import { icmpFixChecksum, icmpSetInner, icmpSetOuter } from '../proto/icmp.js';
 import { setDst, setSrc } from '../proto/rewrite.js';
 import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
 
-const taken = new Uint32Array(2);
+const taken = new Int32Array(2);
 
 export const fullnat: Forwarder = {
   id: FWD_FULLNAT,

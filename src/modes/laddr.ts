@@ -61,7 +61,7 @@ export class Laddr {
   }
 }
 
-/** LIPs by service id, plus a round-robin cursor per service. */
+/** LIPs by service id, plus a round-robin cursor per service. Addresses are int32 (as on the hot path). */
 export class LaddrPools {
   readonly bySvc: (Laddr[] | undefined)[] = [];
   private readonly next: number[] = [];
@@ -69,6 +69,7 @@ export class LaddrPools {
   private readonly byAddr = new Map<number, Laddr>();
 
   add(svc: number, addr: number, lo?: number, hi?: number): void {
+    addr |= 0;
     let list = this.bySvc[svc];
     if (list === undefined) {
       list = [];
@@ -86,6 +87,7 @@ export class LaddrPools {
   }
 
   del(svc: number, addr: number): void {
+    addr |= 0;
     const list = this.bySvc[svc];
     const i = list === undefined ? -1 : list.findIndex((l) => l.addr === addr);
     if (i < 0) throw new Error(`apply: no local address in service ${svc}`);
@@ -109,7 +111,7 @@ export class LaddrPools {
    * robin. Writes the address and port to out[0], out[1]; false when there is no LIP or every
    * port is taken.
    */
-  take(svc: number, proto: number, out: Uint32Array): boolean {
+  take(svc: number, proto: number, out: Int32Array): boolean {
     const list = this.bySvc[svc];
     if (list === undefined || list.length === 0) return false;
     const n = list.length;
@@ -144,7 +146,7 @@ export class LaddrPools {
 
   /** Ports in use on a LIP (both protocols), for status and tests. */
   inUse(addr: number): number {
-    const l = this.byAddr.get(addr);
+    const l = this.byAddr.get(addr | 0);
     return l === undefined ? 0 : l.inUse[0] + l.inUse[1];
   }
 }
