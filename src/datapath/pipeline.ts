@@ -413,6 +413,10 @@ export class Datapath implements Output {
     return this.tx.genSlot();
   }
 
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void {
+    this.tx.copyToGen(src, srcOff, genOff, len);
+  }
+
   drop(reason: number): void {
     this.counters.d[reason]++;
   }

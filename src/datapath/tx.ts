@@ -41,6 +41,8 @@ export class Tx {
   /** Bytes per generated-frame slot: an MTU-sized frame, its Ethernet header and 20 more for IPIP. */
   readonly genSlotBytes: number;
   private readonly genSlots: number;
+  private readonly genWords: Int32Array;
+  private rxWords: Int32Array | null = null;
   private readonly rx: TxBatch;
   private readonly gen: TxBatch;
   private readonly sink: FrameSink;
@@ -52,13 +54,42 @@ export class Tx {
     this.genSlotBytes = Math.ceil((mtu + 14 + 20) / 64) * 64;
     this.genSlots = batch + GEN_EXTRA_SLOTS;
     this.genBuf = Buffer.alloc(this.genSlots * this.genSlotBytes);
+    this.genWords = new Int32Array(this.genBuf.buffer, this.genBuf.byteOffset, this.genBuf.length >>> 2);
     this.rx = new TxBatch(Buffer.alloc(0), batch + GEN_EXTRA_SLOTS);
     this.gen = new TxBatch(this.genBuf, this.genSlots);
   }
 
   /** The receive buffer of the batch being processed. */
   setRxBuffer(buf: Buffer): void {
-    this.rx.buf = buf;
+    if (buf !== this.rx.buf) {
+      this.rx.buf = buf;
+      // Word views for copyToGen (once per buffer, not per packet).
+      this.rxWords = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
+    }
+  }
+
+  /**
+   * Copy len bytes of the receive buffer at srcOff into genBuf at genOff without allocating
+   * (Buffer.copy makes a view object per call): 32-bit words where both sides share the
+   * alignment (IP headers at +14 in 2048-byte slots and 64-byte gen slots do), bytes otherwise.
+   */
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void {
+    const g = this.genBuf;
+    let i = 0;
+    const words = src === this.rx.buf ? this.rxWords : null;
+    if (words !== null && (srcOff & 3) === (genOff & 3)) {
+      while (((srcOff + i) & 3) !== 0 && i < len) {
+        g[genOff + i] = src[srcOff + i];
+        i++;
+      }
+      const gw = this.genWords;
+      const sw = (srcOff + i) >>> 2;
+      const dw = (genOff + i) >>> 2;
+      const n = (len - i) >>> 2;
+      for (let k = 0; k < n; k++) gw[dw + k] = words[sw + k];
+      i += n * 4;
+    }
+    for (; i < len; i++) g[genOff + i] = src[srcOff + i];
   }
 
   /** Send a frame of the receive buffer at the end of the batch. */

@@ -38,7 +38,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number): vo
   wr32(gen, h + IP_SRC, o.srcFor(rip));
   wr32(gen, h + 16, rip);
   ipv4SetChecksum(gen, h, IPIP_HLEN);
-  buf.copy(gen, h + IPIP_HLEN, ip, ip + tot);
+  o.copyToGen(buf, ip, h + IPIP_HLEN, tot);
   o.toHost(gen, g, ETH_HLEN + IPIP_HLEN + tot, rip);
 }
 

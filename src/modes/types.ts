@@ -36,6 +36,8 @@ export interface Output {
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
   readonly genBuf: Buffer;
+  /** Copy bytes of a received frame into genBuf without allocating. */
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void;
   /** Count a drop by reason (D.* from src/datapath/counters.ts). */
   drop(reason: number): void;
   /** Count an event (C.* from src/datapath/counters.ts). */

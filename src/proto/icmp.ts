@@ -110,7 +110,7 @@ export function buildFragNeeded(gen: Buffer, genOff: number, buf: Buffer, ip: nu
   gen[ic + 1] = ICMP_FRAG_NEEDED;
   wr16(gen, ic + 4, 0);
   wr16(gen, ic + 6, mtu);
-  buf.copy(gen, ic + 8, ip, ip + quote);
+  for (let i = 0; i < quote; i++) gen[ic + 8 + i] = buf[ip + i];
   icmpFixChecksum(gen, ic, ic + 8 + quote);
   return ETH_HLEN + 20 + 8 + quote;
 }
