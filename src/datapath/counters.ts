@@ -51,6 +51,8 @@ export const DROP_NAMES = [
   'laddr_exhausted',
   'icmp_no_conn',
   'mtu_exceeded',
+  'frag_no_first',
+  'frag_table_full',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

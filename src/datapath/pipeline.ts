@@ -5,7 +5,7 @@
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN,
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
@@ -19,6 +19,7 @@ import {
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
 import { LaddrPools } from '../modes/laddr.js';
+import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
 import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
@@ -83,6 +84,8 @@ export class Datapath implements Output {
   /** (vip, svcKey(proto, port)) → service id. */
   private readonly svcMap = new U32PairMap();
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  /** Decisions of first fragments, for the later fragments of the same datagrams. */
+  private readonly frags = new FragTable();
   /** The tuple of a quoted packet (icmpQuoted writes it here). */
   private readonly icmpQ = new Float64Array(4);
   private nowTick = 0;
@@ -216,26 +219,34 @@ export class Datapath implements Output {
     // Not addressed to us may still be ours: NAT replies go to the client's address. So the
     // connection lookup (both directions) comes before the "not local" drop (processL4).
     const local = this.link.isLocal(dst);
-    if ((rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0) {
-      d[local ? D.ip_fragment : D.ip_not_local]++;
-      return;
-    }
     const flen = ETH_HLEN + tot; // drop any Ethernet padding from here on
     const proto = buf[ip + IP_PROTO];
     const l4 = ip + hlen;
     const l4len = tot - hlen;
+    const frag = rd16(buf, ip + IP_FRAG) & 0x3fff;
+    if (frag !== 0) {
+      // Fragments of TCP/UDP datagrams follow their first fragment's decision (frags.ts).
+      if (proto !== PROTO_TCP && proto !== PROTO_UDP) {
+        d[local ? D.ip_fragment : D.ip_not_local]++;
+        return;
+      }
+      if ((frag & 0x1fff) !== 0) {
+        this.laterFragment(buf, off, flen, ip, proto, dst, tot, local);
+        return;
+      }
+    }
     if (proto === PROTO_TCP) {
       if (l4len < 20 || (buf[l4 + 12] >>> 4) * 4 < 20 || (buf[l4 + 12] >>> 4) * 4 > l4len) {
         d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot, local);
+      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot, local, frag !== 0);
     } else if (proto === PROTO_UDP) {
       if (l4len < 8) {
         d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot, local);
+      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot, local, frag !== 0);
     } else if (proto === PROTO_ICMP) {
       // An error quoting a tracked connection goes to that connection's forwarder.
       if (this.icmpRelated(buf, off, flen, ip, l4, l4len)) return;
@@ -270,8 +281,20 @@ export class Datapath implements Output {
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------
 
+  /** A fragment with offset > 0: forwarded like its datagram's first fragment, L3 only. */
+  private laterFragment(buf: Buffer, off: number, flen: number, ip: number, proto: number, dst: number, tot: number, local: boolean): void {
+    const node = this.frags.find(rd32(buf, ip + IP_SRC), dst, proto, rd16(buf, ip + IP_ID), this.nowTick);
+    const e = node >>> 1;
+    if (node < 0 || !this.ct.isAlive(e) || this.ct.proto[e] !== proto) {
+      this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
+      return;
+    }
+    this.forward(buf, off, flen, ip, -1, node, tot);
+  }
+
   private processL4(
     buf: Buffer, off: number, flen: number, ip: number, l4: number, proto: number, dst: number, tot: number, local: boolean,
+    firstFragment: boolean,
   ): void {
     const ct = this.ct;
     const src = rd32(buf, ip + IP_SRC);
@@ -296,17 +319,6 @@ export class Datapath implements Output {
       ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
       if (ct.state[e] !== was) ct.reslot(e);
-      if (out) {
-        // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
-        const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
-        const dest = ct.dest[e];
-        this.dt.outPkts[dest]++;
-        this.dt.outBytes[dest] += tot;
-        this.counters.c[C.fwd_out_packets]++;
-        this.counters.c[C.fwd_out_bytes] += tot;
-        (fw.outbound as NonNullable<Forwarder['outbound']>)(this, buf, off, flen, ip, l4, e);
-        return;
-      }
     } else {
       if (!local) {
         this.counters.d[D.ip_not_local]++;
@@ -314,14 +326,36 @@ export class Datapath implements Output {
       }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
       if (e < 0) return;
+      node = e * 2 + DIR_IN;
     }
+    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, this.nowTick)) {
+      this.counters.d[D.frag_table_full]++;
+      return;
+    }
+    this.forward(buf, off, flen, ip, l4, node, tot);
+  }
+
+  /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
+  private forward(buf: Buffer, off: number, flen: number, ip: number, l4: number, node: number, tot: number): void {
+    const ct = this.ct;
+    const e = node >>> 1;
     const dt = this.dt;
     const dest = ct.dest[e];
+    const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
+    if ((node & 1) !== DIR_IN) {
+      // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
+      dt.outPkts[dest]++;
+      dt.outBytes[dest] += tot;
+      this.counters.c[C.fwd_out_packets]++;
+      this.counters.c[C.fwd_out_bytes] += tot;
+      (fw.outbound as NonNullable<Forwarder['outbound']>)(this, buf, off, flen, ip, l4, e);
+      return;
+    }
     dt.inPkts[dest]++;
     dt.inBytes[dest] += tot;
     this.counters.c[C.fwd_packets]++;
     this.counters.c[C.fwd_bytes] += tot;
-    (FORWARDERS[ct.fwd[e]] as Forwarder).inbound(this, buf, off, flen, ip, l4, e);
+    fw.inbound(this, buf, off, flen, ip, l4, e);
   }
 
   private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {

@@ -2,7 +2,7 @@
 // related to connections. Every expected frame is built from scratch with the frame builder
 // (fresh checksums), so a wrong incremental checksum in the product shows as a byte difference.
 // The client (192.0.2.10) is off-link: replies leave through the gateway 10.0.0.254 (ROUTER).
-import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, toHex, udpFrame, type L2 } from './frames.js';
+import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, toHex, udp, udpFrame, type L2 } from './frames.js';
 import type { GoldenCase, GoldenSetup } from './golden-types.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
@@ -132,6 +132,24 @@ export function buildModeCases(): GoldenCase[] {
     ],
   });
 
+  const fReply = { src: VIP, dst: CLIENT, sport: 80, dport: 40000, flags: SYN | ACK, seq: 9000, ack: 1001 };
+  cases.push({
+    name: 'fullnat-icmp-related',
+    description: 'ICMP errors about a FULLNAT connection are translated both ways: RS1 → LIP "port unreachable" quoting LIP:1024 → RS1:80 reaches the client as VIP → CIP quoting CIP:40000 → VIP:80; a router\'s "time exceeded" to the VIP quoting VIP:80 → CIP:40000 reaches RS1 as LIP → RS1 quoting RS1:80 → LIP:1024. Quoted IP and outer checksums fixed, ICMP checksum recomputed.',
+    setup: setup('fullnat', 80, { laddrs: [{ service: TCP80, addr: LIP }] }),
+    steps: [
+      { note: 'SYN CIP:40000 → LIP:1024 → RS1:80', input: hex(tcpFrame(IN, fs1, IPF)), output: [hex(tcpFrame(toRs(RS1), toRsFn(fs1, 1024), IPF))], conns: 1 },
+      { note: 'RS1 → LIP: port unreachable → VIP → CIP',
+        input: hex(icmpFrame(fromRs(RS1), { src: RS1.ip, dst: LIP }, { type: 3, code: 3, payload: ipv4({ src: LIP, dst: RS1.ip, proto: 6, ...IPF }, tcp(toRsFn(fs1, 1024))).subarray(0, 28) }, { id: 0x0202, df: false })),
+        output: [hex(icmpFrame(BACK, { src: VIP, dst: CLIENT }, { type: 3, code: 3, payload: ipv4({ src: CLIENT, dst: VIP, proto: 6, ...IPF }, tcp(fs1)).subarray(0, 28) }, { id: 0x0202, df: false }))],
+        counters: { icmp_related_forwarded: 1 } },
+      { note: 'router → VIP: time exceeded about a reply → LIP → RS1',
+        input: hex(icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, payload: ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp(fReply)).subarray(0, 28) }, { id: 0x0303 })),
+        output: [hex(icmpFrame(toRs(RS1), { src: LIP, dst: RS1.ip }, { type: 11, payload: ipv4({ src: RS1.ip, dst: LIP, proto: 6, ...RIPF }, tcp({ ...fReply, src: RS1.ip, dst: LIP, dport: 1024 })).subarray(0, 28) }, { id: 0x0303 }))],
+        counters: { icmp_related_forwarded: 1 } },
+    ],
+  });
+
   cases.push({
     name: 'fullnat-pool-exhausted',
     description: 'FULLNAT with a one-port pool (2000..2000): the second concurrent connection is refused and counted laddr_exhausted, the first keeps working; after the first expires its port serves a new connection.',
@@ -143,6 +161,39 @@ export function buildModeCases(): GoldenCase[] {
       { note: '901 s later (ESTABLISHED times out after 900 s) the entry expires and releases its port', advanceMs: 901_000, conns: 0, counters: { conns_expired: 1 } },
       { note: 'RS1 answers ARP again (its entry aged during the 15 minutes)', input: hex(arpFrame(fromRs(RS1), { op: 2, sha: RS1.mac, spa: RS1.ip, tha: DIR_MAC, tpa: DIR_IP })) },
       { note: 'SYN CIP:40001 now gets LIP:2000 (rr: RS1, the refused flow had taken RS2\'s turn)', input: hex(tcpFrame(IN, fs2, IPF)), output: [hex(tcpFrame(toRs(RS1), toRsFn(fs2, 2000), IPF))], conns: 1 },
+    ],
+  });
+
+  // ---- fragments -------------------------------------------------------------------------
+  // A 108-byte UDP datagram in two fragments: UDP header + 40 bytes (offset 0, MF), 60 bytes (offset 6).
+  const dgram = { src: CLIENT, dst: VIP, sport: 7000, dport: 53, payload: payload(100) };
+  const frag = (l2: L2, dst: string, u: Uint8Array, first: boolean) =>
+    eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0800 }, ipv4({ src: CLIENT, dst, proto: 17, id: 0x5151, ttl: 61, df: false, mf: first, fragOffset: first ? 0 : 6 }, first ? u.subarray(0, 48) : u.subarray(48)));
+  const whole = udp(dgram);
+  const natted = udp({ ...dgram, dst: RS2.ip });
+  const fragSetup = (fwd: 'dr' | 'nat'): GoldenSetup => ({
+    gateway: GW,
+    services: [{ ...UDP53, sched: 'rr' }],
+    dests: [{ service: UDP53, addr: RS2.ip, port: 53, weight: 1, fwd }],
+    neighbours: [RS2, { ip: GW, mac: ROUTER }],
+  });
+  cases.push({
+    name: 'nat-fragments',
+    description: 'NAT with a fragmented UDP datagram: the first fragment (ports, offset 0) is scheduled and fully rewritten (its UDP checksum covers the whole datagram and is updated incrementally); the later fragment follows it to the same server with only the IP destination rewritten. Expected frames are the rewritten datagram fragmented the same way.',
+    setup: fragSetup('nat'),
+    steps: [
+      { note: 'first fragment → RS2', input: hex(frag(IN, VIP, whole, true)), output: [hex(frag(toRs(RS2), RS2.ip, natted, true))], conns: 1 },
+      { note: 'second fragment → RS2 (no L4 header)', input: hex(frag(IN, VIP, whole, false)), output: [hex(frag(toRs(RS2), RS2.ip, natted, false))],
+        counters: { conns_created: 0, fwd_packets: 1 } },
+    ],
+  });
+  cases.push({
+    name: 'dr-fragments',
+    description: 'DR with a fragmented UDP datagram: both fragments go to the server of the first, unchanged but for the MACs.',
+    setup: fragSetup('dr'),
+    steps: [
+      { note: 'first fragment → RS2', input: hex(frag(IN, VIP, whole, true)), output: [hex(frag(toRs(RS2), VIP, whole, true))], conns: 1 },
+      { note: 'second fragment → RS2', input: hex(frag(IN, VIP, whole, false)), output: [hex(frag(toRs(RS2), VIP, whole, false))] },
     ],
   });
 
