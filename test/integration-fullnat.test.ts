@@ -17,7 +17,7 @@ async function fullnatService(lab: DrLab, servers: number, range?: [number, numb
   await lab.call('addLaddr', { service: TCP80, addr: LIP, ...(range ? { portMin: range[0], portMax: range[1] } : {}) });
 }
 
-test('FULLNAT: rr splits 100 connections 50/50, 5 MB arrive byte-identical, UDP answers from the VIP, FullNat in -Ln', OPTS, async (t) => {
+test('FULLNAT: rr splits 100 connections 50/50, 5 MB arrive byte-identical, UDP answers from the VIP (also fragmented), FullNat in -Ln', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'fullnat', httpPorts: [80] }, async (lab) => {
     await fullnatService(lab, 2);
     assert.match(await lab.uvsadmMust(['-Ln']), /-> 192\.168\.8\.20:80\s+FullNat\s+1/);
@@ -38,6 +38,9 @@ test('FULLNAT: rr splits 100 connections 50/50, 5 MB arrive byte-identical, UDP 
     const u = await lab.udp(4);
     assert.equal(u.errors, 0, `failed datagrams: ${u.errorSamples.join('; ')}`);
     assert.deepEqual(u.sequence, ['rs1', 'rs2', 'rs1', 'rs2']);
+    const big = await lab.udp(4, { size: 4000 }); // three IP fragments each: the others follow the first
+    assert.equal(big.errors, 0, `failed fragmented datagrams: ${big.errorSamples.join('; ')}`);
+    assert.deepEqual(big.sequence, ['rs1', 'rs2', 'rs1', 'rs2']);
   });
 });
 

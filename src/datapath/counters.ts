@@ -26,6 +26,7 @@ export const COUNTER_NAMES = [
   'fwd_out_bytes',
   'icmp_related_forwarded',
   'icmp_frag_needed_sent',
+  'tun_inner_fragments',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -200,7 +200,7 @@ export function buildModeCases(): GoldenCase[] {
   // ---- TUN -------------------------------------------------------------------------------
   const ts = cseg(40000, SYN, 1000, 0);
   const inner = (s: ReturnType<typeof cseg>, ipf = IPF) => ipv4({ src: CLIENT, dst: VIP, proto: 6, ...ipf }, tcp(s));
-  const ipip = (rs: typeof RS1, pkt: Uint8Array) => eth({ dst: rs.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: rs.ip, proto: 4, ttl: 64, id: IPF.id, df: true }, pkt));
+  const ipip = (rs: typeof RS1, pkt: Uint8Array, df = true) => eth({ dst: rs.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: rs.ip, proto: 4, ttl: 64, id: IPF.id, df }, pkt));
   const big = cseg(40000, ACK | PSH, 1001, 1, payload(1460)); // a 1500-byte IP packet: fits the MTU alone, not with 20 more
   const bigInner = inner(big);
   cases.push({
@@ -213,6 +213,19 @@ export function buildModeCases(): GoldenCase[] {
       { note: `${bigInner.length}-byte DF packet: frag needed back to the client`, input: hex(tcpFrame(IN, big, IPF)),
         output: [hex(icmpFrame(BACK, { src: VIP, dst: CLIENT }, { type: 3, code: 4, seq: 1480, payload: bigInner.subarray(0, 28) }, { tos: 0xc0, id: 0, df: false, ttl: 64 }))],
         drop: 'mtu_exceeded', counters: { icmp_frag_needed_sent: 1 } },
+    ],
+  });
+  // Without DF: a 1500-byte UDP datagram is cut into inner fragments of 1456 + 24 data bytes.
+  const bigUdp = udp({ src: CLIENT, dst: VIP, sport: 7001, dport: 80, payload: payload(1472) });
+  const uip = (mf: boolean, fragOffset: number, data: Uint8Array) => ipv4({ src: CLIENT, dst: VIP, proto: 17, ...IPF, df: false, mf, fragOffset }, data);
+  cases.push({
+    name: 'tun-fragment-inner',
+    description: 'TUN: a packet without DF that does not fit with the outer header is fragmented (inner fragments at 8-byte boundaries, each fitting the MTU with 20 more bytes), and each fragment is wrapped (outer DF clear).',
+    setup: { ...setup('tun', 80), services: [{ proto: 'udp', addr: VIP, port: 80, sched: 'rr' }], dests: [{ service: { proto: 'udp', addr: VIP, port: 80 }, addr: RS1.ip, port: 80, weight: 1, fwd: 'tun' }] },
+    steps: [
+      { note: '1500-byte UDP datagram (no DF) → two IPIP frames to RS1', input: hex(eth({ dst: DIR_MAC, src: ROUTER, type: 0x0800 }, uip(false, 0, bigUdp))),
+        output: [hex(ipip(RS1, uip(true, 0, bigUdp.subarray(0, 1456)), false)), hex(ipip(RS1, uip(false, 182, bigUdp.subarray(1456)), false))],
+        counters: { tun_inner_fragments: 2 }, conns: 1 },
     ],
   });
   return cases;

@@ -5,6 +5,7 @@
 //       --keepalive: all N over one keep-alive connection.
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
 //   --udp VIP:PORT --count N
+//       [--size N] pads each datagram to N bytes (above the MTU it leaves as IP fragments).
 //       N datagrams, each from a new socket (new source port); the reply's body is the server
 //       name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       Prints the same JSON shape.
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     upload: { type: 'string' },
     conns: { type: 'string' },
     bytes: { type: 'string', default: '0' },
+    size: { type: 'string', default: '0' },
     count: { type: 'string', default: '1' },
     keepalive: { type: 'boolean', default: false },
     parallel: { type: 'string', default: '1' },
@@ -156,7 +158,9 @@ function udpOnce(host: string, port: number): Promise<string> {
       }
       done(null, msg.toString('utf8').trim());
     });
-    s.bind(0, () => s.send('who?\n', port, host));
+    // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
+    const size = Number(values.size);
+    s.bind(0, () => s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host));
   });
 }
 

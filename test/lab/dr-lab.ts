@@ -122,7 +122,7 @@ export interface DrLab {
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
   http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number }): Promise<ClientTally>;
   /** N UDP datagrams, each from a new source port, to target (default VIP:53). */
-  udp(count: number, opts?: { target?: string; ns?: string }): Promise<ClientTally>;
+  udp(count: number, opts?: { target?: string; ns?: string; size?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -321,7 +321,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async udp(count, o = {}): Promise<ClientTally> {
-      return parseTally(await self.client(['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count)], { ns: o.ns }));
+      return parseTally(await self.client(['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])], { ns: o.ns }));
     },
 
     async hold(o = {}): Promise<HoldConn> {
