@@ -1,41 +1,40 @@
-// Golden packet fixtures (test/fixtures/golden.ts): for every case, build the setup through the
-// control verbs, feed each step's frame, and compare what comes out byte for byte (decoded field
-// by field on mismatch), the drop reason, counter deltas and the number of connection entries.
+// Golden packet cases (test/golden/*.ts, one file per case or family): for every case, run the
+// setup verbs through the control API, feed each step's frame, and compare what comes out byte for
+// byte (decoded field by field on mismatch), the drop reason, counter deltas and the number of
+// connection entries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CASES } from './fixtures/golden.js';
-import { buildCases } from './helpers/golden-gen.js';
+import { readdirSync } from 'node:fs';
 import { decode, fromHex } from './helpers/frames.js';
 import { assertFrame, delta, rig } from './helpers/harness.js';
+import type { GoldenCase } from './golden/lab.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { STATE_NAMES } from '../src/datapath/tcpstate.js';
-import type { GoldenCase } from './helpers/golden-types.js';
 
-test('golden: the fixture file matches its generator (regenerate with golden-gen.js --write)', () => {
-  assert.deepEqual(CASES, buildCases());
+const dir = new URL('./golden/', import.meta.url);
+const files = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'lab.js').sort();
+const cases: GoldenCase[] = [];
+for (const f of files) {
+  const mod = (await import(new URL(f, dir).href)) as { default: GoldenCase | GoldenCase[] };
+  cases.push(...[mod.default].flat());
+}
+
+test('golden: every case file contributes cases, and case names are unique', () => {
+  assert.ok(files.length >= 8, `case files found: ${files.join(', ')}`);
+  assert.equal(new Set(cases.map((c) => c.name)).size, cases.length);
 });
 
 function runCase(c: GoldenCase): void {
-  const r = rig({ gateway: c.setup.gateway });
-  for (const s of c.setup.services) r.ctl.addService(s);
-  for (const d of c.setup.dests) r.ctl.addDest({ ...d, fwd: d.fwd ?? 'dr' });
-  const svcId = (k: { proto: string; addr: string; port: number }) =>
-    r.dp.services.find((s) => s !== undefined && s.vip === (parseIp(k.addr) | 0) && s.port === k.port && s.proto === (k.proto === 'tcp' ? 6 : 17))!.id;
-  for (const l of c.setup.laddrs ?? []) {
-    r.dp.apply([{ op: 'addLaddr', svc: svcId(l.service), addr: parseIp(l.addr), portMin: l.portMin, portMax: l.portMax }]);
-  }
-  if (c.setup.gateway !== undefined) r.dp.resolve(parseIp(c.setup.gateway));
-  for (const n of c.setup.neighbours) r.learn(n.ip, n.mac);
-  const destSlots = c.setup.dests.map((d) => r.dp.services[svcId(d.service)]!.dests.find((x) => r.dp.dt.addr[x] === (parseIp(d.addr) | 0) && r.dp.dt.port[x] === d.port)!);
+  const r = rig({ gateway: c.gateway });
+  for (const call of c.setup) r.ctl.call(call.verb, call.args);
+  if (c.gateway !== undefined) r.dp.resolve(parseIp(c.gateway));
+  for (const n of c.neighbours) r.learn(n.ip, n.mac);
   r.sink.take();
   c.steps.forEach((s, k) => {
     const where = `${c.name} step ${k + 1} (${s.note})`;
     const before = r.counters();
     r.sink.take();
-    if (s.control) {
-      if (s.control.verb === 'editDest') r.ctl.editDest(s.control.args);
-      else r.ctl.deleteDest(s.control.args);
-    }
+    if (s.control) r.ctl.call(s.control.verb, s.control.args);
     if (s.advanceMs !== undefined) {
       r.advance(s.advanceMs);
       r.dp.tick();
@@ -69,12 +68,12 @@ function runCase(c: GoldenCase): void {
       assert.deepEqual(states, s.states, `${where}: connection states`);
     }
     if (s.destConns !== undefined) {
-      const got = destSlots.map((d) => [r.dp.dt.active[d], r.dp.dt.inactive[d]]);
+      const got = r.ctl.list().services.flatMap((sv) => sv.dests.map((d) => [d.active, d.inactive]));
       assert.deepEqual(got, s.destConns, `${where}: [ActiveConn, InActConn] per destination`);
     }
   });
 }
 
-for (const c of CASES) {
+for (const c of cases) {
   test(`golden: ${c.name} — ${c.description}`, () => runCase(c));
 }

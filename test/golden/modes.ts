@@ -1,52 +1,24 @@
-// Golden cases for the forwarding methods that rewrite packets (NAT, FULLNAT, TUN) and for ICMP
-// related to connections. Every expected frame is built from scratch with the frame builder
-// (fresh checksums), so a wrong incremental checksum in the product shows as a byte difference.
-// The client (192.0.2.10) is off-link: replies leave through the gateway 10.0.0.254 (ROUTER).
-import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, toHex, udp, udpFrame, type L2 } from './frames.js';
-import type { GoldenCase, GoldenSetup } from './golden-types.js';
+// Golden cases for the forwarding methods that rewrite packets (NAT, FULLNAT, TUN), ICMP related
+// to connections, and IP fragments. Every expected frame is built from scratch with the frame
+// builder (fresh checksums), so a wrong incremental checksum in the product shows as a byte
+// difference. The client (192.0.2.10) is off-link: replies leave through the gateway (ROUTER).
+import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udp, udpFrame, type L2 } from '../helpers/frames.js';
+import {
+  addDest, addService, BACK, CLIENT, DIR_IP, DIR_MAC, fromRs, GW, hex, IN, IPF, LIP, modeSetup, ROUTER, RS1, RS2, toRs, UDP53, VIP,
+  type GoldenCase,
+} from './lab.js';
 
-const DIR_MAC = '02:00:00:00:00:01';
-const DIR_IP = '10.0.0.1';
-const ROUTER = '02:00:00:00:00:fe';
-const GW = '10.0.0.254';
-const VIP = '10.0.0.100';
-const LIP = '10.0.0.5';
-const CLIENT = '192.0.2.10';
-const RS1 = { ip: '10.0.0.11', mac: '02:00:00:00:00:11' };
-const RS2 = { ip: '10.0.0.12', mac: '02:00:00:00:00:12' };
-
-const IN: L2 = { ethDst: DIR_MAC, ethSrc: ROUTER };
-const fromRs = (rs: { mac: string }): L2 => ({ ethDst: DIR_MAC, ethSrc: rs.mac });
-const toRs = (rs: { mac: string }): L2 => ({ ethDst: rs.mac, ethSrc: DIR_MAC });
-const BACK: L2 = { ethDst: ROUTER, ethSrc: DIR_MAC };
-const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
-const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
-const IPF = { id: 0x4d2e, ttl: 61 };
 const RIPF = { id: 0x7711, ttl: 64 };
-const hex = toHex;
 const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (0x30 + i * 7) & 0xff);
 const { SYN, ACK, FIN, PSH } = TCP_FLAGS;
 
-function setup(fwd: 'nat' | 'fullnat' | 'tun', rport: number, extra: Partial<GoldenSetup> = {}): GoldenSetup {
-  return {
-    gateway: GW,
-    services: [{ ...TCP80, sched: 'rr' }],
-    dests: [
-      { service: TCP80, addr: RS1.ip, port: rport, weight: 1, fwd },
-      { service: TCP80, addr: RS2.ip, port: rport, weight: 1, fwd },
-    ],
-    neighbours: [RS1, RS2, { ip: GW, mac: ROUTER }],
-    ...extra,
-  };
-}
-
-/** A client→VIP segment and the same segment as another hop sees it. */
+/** A client→VIP segment. */
 const cseg = (sport: number, flags: number, seq: number, ack: number, data?: Uint8Array) => ({
   src: CLIENT, dst: VIP, sport, dport: 80, flags, seq, ack, window: 64240, payload: data,
   options: flags & SYN ? synOptions() : undefined,
 });
 
-export function buildModeCases(): GoldenCase[] {
+function buildModeCases(): GoldenCase[] {
   const cases: GoldenCase[] = [];
 
   // ---- NAT -------------------------------------------------------------------------------
@@ -61,7 +33,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'nat-tcp-both-ways',
     description: 'NAT (-m) with port mapping 80 → 8080: client segments get RIP:8080 as destination, the server\'s replies get VIP:80 as source and go back through the gateway; IP and TCP checksums are updated incrementally (expected frames carry freshly computed ones). The TCP state follows both directions (INPUT and OUTPUT rows of ip_vs_proto_tcp.c): SYN_RECV, ESTABLISHED (active) on the client ACK, CLOSE_WAIT on the client FIN, TIME_WAIT on the server FIN (inactive).',
-    setup: setup('nat', 8080),
+    ...modeSetup('nat', 8080),
     steps: [
       { note: 'SYN CIP:40000 → VIP:80 becomes → RS1:8080', input: hex(tcpFrame(IN, syn, IPF)), output: [hex(tcpFrame(toRs(RS1), asRs(syn), IPF))],
         counters: { conns_created: 1, fwd_packets: 1 }, conns: 1, states: ['SYN_RECV'], destConns: [[0, 1], [0, 0]] },
@@ -81,12 +53,9 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'nat-udp',
     description: 'NAT UDP: the request goes to RIP:53, the answer comes back from VIP:53. A datagram without checksum (0) keeps 0 after the rewrite.',
-    setup: {
-      gateway: GW,
-      services: [{ ...UDP53, sched: 'rr' }],
-      dests: [{ service: UDP53, addr: RS2.ip, port: 53, weight: 1, fwd: 'nat' }],
-      neighbours: [RS2, { ip: GW, mac: ROUTER }],
-    },
+    gateway: GW,
+    setup: [addService(UDP53), addDest(UDP53, RS2.ip, 53, { fwd: 'nat' })],
+    neighbours: [RS2, { ip: GW, mac: ROUTER }],
     steps: [
       { note: 'query CIP:5353 → VIP:53 becomes → RS2:53', input: hex(udpFrame(IN, q, IPF)), output: [hex(udpFrame(toRs(RS2), { ...q, dst: RS2.ip }, IPF))], conns: 1, states: ['UDP'] },
       { note: 'answer RS2:53 → CIP becomes VIP:53 → CIP', input: hex(udpFrame(fromRs(RS2), a, RIPF)), output: [hex(udpFrame(BACK, { ...a, src: VIP }, RIPF))] },
@@ -102,7 +71,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'nat-icmp-related',
     description: 'An ICMP error about a NAT connection (RS1 answers "port unreachable" to the client) is translated inside and outside: the quoted header shows VIP:80 again (its IP checksum restored), the outer source becomes the VIP, the ICMP checksum is recomputed. An error quoting no known connection is dropped as icmp_no_conn.',
-    setup: setup('nat', 8080),
+    ...modeSetup('nat', 8080),
     steps: [
       { note: 'SYN CIP:40100 → RS1:8080', input: hex(tcpFrame(IN, usyn, IPF)), output: [hex(tcpFrame(toRs(RS1), asRs(usyn), IPF))], conns: 1 },
       { note: 'RS1 → CIP: port unreachable quoting CIP → RS1:8080; out: VIP → CIP quoting CIP → VIP:80',
@@ -123,7 +92,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'fullnat-tcp',
     description: 'FULLNAT: the client segment leaves as LIP:lport → RIP:80 (source and destination rewritten, ports from the LIP pool starting at 1024); the server\'s reply to LIP:lport is turned back into VIP:80 → CIP:cport. The next connection takes the next port.',
-    setup: setup('fullnat', 80, { laddrs: [{ service: TCP80, addr: LIP }] }),
+    ...modeSetup('fullnat', 80, {}),
     steps: [
       { note: 'SYN CIP:40000 → VIP:80 becomes LIP:1024 → RS1:80', input: hex(tcpFrame(IN, fs1, IPF)), output: [hex(tcpFrame(toRs(RS1), toRsFn(fs1, 1024), IPF))], conns: 1 },
       { note: 'SYN|ACK RS1:80 → LIP:1024 becomes VIP:80 → CIP:40000', input: hex(tcpFrame(fromRs(RS1), fsa, RIPF)),
@@ -136,7 +105,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'fullnat-icmp-related',
     description: 'ICMP errors about a FULLNAT connection are translated both ways: RS1 → LIP "port unreachable" quoting LIP:1024 → RS1:80 reaches the client as VIP → CIP quoting CIP:40000 → VIP:80; a router\'s "time exceeded" to the VIP quoting VIP:80 → CIP:40000 reaches RS1 as LIP → RS1 quoting RS1:80 → LIP:1024. Quoted IP and outer checksums fixed, ICMP checksum recomputed.',
-    setup: setup('fullnat', 80, { laddrs: [{ service: TCP80, addr: LIP }] }),
+    ...modeSetup('fullnat', 80, {}),
     steps: [
       { note: 'SYN CIP:40000 → LIP:1024 → RS1:80', input: hex(tcpFrame(IN, fs1, IPF)), output: [hex(tcpFrame(toRs(RS1), toRsFn(fs1, 1024), IPF))], conns: 1 },
       { note: 'RS1 → LIP: port unreachable → VIP → CIP',
@@ -153,7 +122,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'fullnat-pool-exhausted',
     description: 'FULLNAT with a one-port pool (2000..2000): the second concurrent connection is refused and counted laddr_exhausted, the first keeps working; after the first expires its port serves a new connection.',
-    setup: setup('fullnat', 80, { laddrs: [{ service: TCP80, addr: LIP, portMin: 2000, portMax: 2000 }] }),
+    ...modeSetup('fullnat', 80, { portMin: 2000, portMax: 2000 }),
     steps: [
       { note: 'SYN CIP:40000 → LIP:2000 → RS1', input: hex(tcpFrame(IN, fs1, IPF)), output: [hex(tcpFrame(toRs(RS1), toRsFn(fs1, 2000), IPF))], conns: 1 },
       { note: 'SYN CIP:40001: no port left', input: hex(tcpFrame(IN, fs2, IPF)), drop: 'laddr_exhausted', conns: 1, counters: { conns_created: 0 } },
@@ -171,16 +140,15 @@ export function buildModeCases(): GoldenCase[] {
     eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0800 }, ipv4({ src: CLIENT, dst, proto: 17, id: 0x5151, ttl: 61, df: false, mf: first, fragOffset: first ? 0 : 6 }, first ? u.subarray(0, 48) : u.subarray(48)));
   const whole = udp(dgram);
   const natted = udp({ ...dgram, dst: RS2.ip });
-  const fragSetup = (fwd: 'dr' | 'nat'): GoldenSetup => ({
+  const fragSetup = (fwd: 'dr' | 'nat') => ({
     gateway: GW,
-    services: [{ ...UDP53, sched: 'rr' }],
-    dests: [{ service: UDP53, addr: RS2.ip, port: 53, weight: 1, fwd }],
+    setup: [addService(UDP53), addDest(UDP53, RS2.ip, 53, { fwd })],
     neighbours: [RS2, { ip: GW, mac: ROUTER }],
   });
   cases.push({
     name: 'nat-fragments',
     description: 'NAT with a fragmented UDP datagram: the first fragment (ports, offset 0) is scheduled and fully rewritten (its UDP checksum covers the whole datagram and is updated incrementally); the later fragment follows it to the same server with only the IP destination rewritten. Expected frames are the rewritten datagram fragmented the same way.',
-    setup: fragSetup('nat'),
+    ...fragSetup('nat'),
     steps: [
       { note: 'first fragment → RS2', input: hex(frag(IN, VIP, whole, true)), output: [hex(frag(toRs(RS2), RS2.ip, natted, true))], conns: 1 },
       { note: 'second fragment → RS2 (no L4 header)', input: hex(frag(IN, VIP, whole, false)), output: [hex(frag(toRs(RS2), RS2.ip, natted, false))],
@@ -190,7 +158,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'dr-fragments',
     description: 'DR with a fragmented UDP datagram: both fragments go to the server of the first, unchanged but for the MACs.',
-    setup: fragSetup('dr'),
+    ...fragSetup('dr'),
     steps: [
       { note: 'first fragment → RS2', input: hex(frag(IN, VIP, whole, true)), output: [hex(frag(toRs(RS2), VIP, whole, true))], conns: 1 },
       { note: 'second fragment → RS2', input: hex(frag(IN, VIP, whole, false)), output: [hex(frag(toRs(RS2), VIP, whole, false))] },
@@ -206,7 +174,7 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'tun-ipip',
     description: 'TUN (-i): the client packet is wrapped untouched in an outer IPv4 header (protocol 4, director address → RIP, TTL 64, DF copied); a DF packet that would exceed the 1500-byte MTU with 20 more bytes is answered with ICMP fragmentation needed (type 3 code 4, next-hop MTU 1480) from the VIP, quoting its IP header and 8 bytes.',
-    setup: setup('tun', 80),
+    ...modeSetup('tun', 80),
     steps: [
       { note: 'SYN → IPIP to RS1', input: hex(tcpFrame(IN, ts, IPF)), output: [hex(ipip(RS1, inner(ts)))], conns: 1 },
       { note: 'a small data segment → IPIP to RS1', input: hex(tcpFrame(IN, cseg(40000, ACK, 1001, 1, payload(10)), IPF)), output: [hex(ipip(RS1, inner(cseg(40000, ACK, 1001, 1, payload(10)))))] },
@@ -221,7 +189,9 @@ export function buildModeCases(): GoldenCase[] {
   cases.push({
     name: 'tun-fragment-inner',
     description: 'TUN: a packet without DF that does not fit with the outer header is fragmented (inner fragments at 8-byte boundaries, each fitting the MTU with 20 more bytes), and each fragment is wrapped (outer DF clear).',
-    setup: { ...setup('tun', 80), services: [{ proto: 'udp', addr: VIP, port: 80, sched: 'rr' }], dests: [{ service: { proto: 'udp', addr: VIP, port: 80 }, addr: RS1.ip, port: 80, weight: 1, fwd: 'tun' }] },
+    gateway: GW,
+    setup: [addService({ proto: 'udp', addr: VIP, port: 80 }), addDest({ proto: 'udp', addr: VIP, port: 80 }, RS1.ip, 80, { fwd: 'tun' })],
+    neighbours: [RS1, { ip: GW, mac: ROUTER }],
     steps: [
       { note: '1500-byte UDP datagram (no DF) → two IPIP frames to RS1', input: hex(eth({ dst: DIR_MAC, src: ROUTER, type: 0x0800 }, uip(false, 0, bigUdp))),
         output: [hex(ipip(RS1, uip(true, 0, bigUdp.subarray(0, 1456)), false)), hex(ipip(RS1, uip(false, 182, bigUdp.subarray(1456)), false))],
@@ -230,3 +200,5 @@ export function buildModeCases(): GoldenCase[] {
   });
   return cases;
 }
+
+export default buildModeCases();
