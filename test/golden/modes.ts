@@ -4,7 +4,7 @@
 // difference. The client (192.0.2.10) is off-link: replies leave through the gateway (ROUTER).
 import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udp, udpFrame, type L2 } from '../helpers/frames.js';
 import {
-  addDest, addService, BACK, CLIENT, DIR_IP, DIR_MAC, fromRs, GW, hex, IN, IPF, LIP, modeSetup, ROUTER, RS1, RS2, toRs, UDP53, VIP,
+  addDest, addService, BACK, TCP80, CLIENT, DIR_IP, DIR_MAC, fromRs, GW, hex, IN, IPF, LIP, modeSetup, ROUTER, RS1, RS2, toRs, UDP53, VIP,
   type GoldenCase,
 } from './lab.js';
 
@@ -162,6 +162,32 @@ function buildModeCases(): GoldenCase[] {
     steps: [
       { note: 'first fragment → RS2', input: hex(frag(IN, VIP, whole, true)), output: [hex(frag(toRs(RS2), VIP, whole, true))], conns: 1 },
       { note: 'second fragment → RS2', input: hex(frag(IN, VIP, whole, false)), output: [hex(frag(toRs(RS2), VIP, whole, false))] },
+    ],
+  });
+
+  // ---- ICMP about DR/TUN connections: errors about the servers' replies reach the server -----
+  const rsReply = { src: VIP, dst: CLIENT, sport: 80, dport: 40000, flags: SYN | ACK, seq: 1, ack: 1001 };
+  const replyQuote = ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp(rsReply)).subarray(0, 28);
+  const timeExceeded = (l2: L2) => icmpFrame(l2, { src: GW, dst: VIP }, { type: 11, payload: replyQuote }, { id: 0x0404, ttl: 60 });
+  cases.push({
+    name: 'dr-tun-icmp-related',
+    description: 'DR and TUN: the servers answer clients directly from the VIP, so a router\'s ICMP error about such a reply comes to the director (to the VIP); it is passed on to the connection\'s server unchanged (DR: new MACs; TUN: wrapped in IPIP).',
+    gateway: GW,
+    setup: [
+      addService(TCP80), addDest(TCP80, RS1.ip, 80),
+      addService({ ...TCP80, port: 81 }), addDest({ ...TCP80, port: 81 }, RS2.ip, 81, { fwd: 'tun' }),
+    ],
+    neighbours: [RS1, RS2, { ip: GW, mac: ROUTER }],
+    steps: [
+      { note: 'SYN CIP:40000 → VIP:80 (DR) → RS1', input: hex(tcpFrame(IN, cseg(40000, SYN, 1000, 0), IPF)), output: [hex(tcpFrame(toRs(RS1), cseg(40000, SYN, 1000, 0), IPF))] },
+      { note: 'time exceeded about RS1\'s reply → RS1, unchanged', input: hex(timeExceeded(IN)), output: [hex(timeExceeded(toRs(RS1)))], counters: { icmp_related_forwarded: 1 } },
+      { note: 'SYN CIP:40000 → VIP:81 (TUN) → RS2', input: hex(tcpFrame(IN, { ...cseg(40000, SYN, 1000, 0), dport: 81 }, IPF)),
+        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: 64, id: IPF.id }, ipv4({ src: CLIENT, dst: VIP, proto: 6, ...IPF }, tcp({ ...cseg(40000, SYN, 1000, 0), dport: 81 })))))] },
+      { note: 'time exceeded about RS2\'s reply → wrapped to RS2',
+        input: hex(icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, payload: ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp({ ...rsReply, sport: 81 })).subarray(0, 28) }, { id: 0x0404, ttl: 60 })),
+        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: 64, id: 0x0404 },
+          ipv4({ src: GW, dst: VIP, proto: 1, id: 0x0404, ttl: 60 }, icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, payload: ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp({ ...rsReply, sport: 81 })).subarray(0, 28) }).subarray(34)))))],
+        counters: { icmp_related_forwarded: 1 } },
     ],
   });
 
