@@ -77,3 +77,17 @@ test('addLaddr/delLaddr verbs: bad input is refused with one line and changes no
   r.ctl.delLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP });
   assert.equal(r.dp.isLocal(parseIp(LIP)), false);
 });
+
+test('NAT/FULLNAT/TUN real servers off every --addr network need --gateway (refused without, accepted with)', () => {
+  const r = rig();
+  r.ctl.addService({ ...TCP80, sched: 'rr' });
+  for (const fwd of ['nat', 'fullnat', 'tun'] as const) {
+    assert.throws(() => r.ctl.addDest({ service: TCP80, addr: '172.16.0.9', port: 80, fwd, weight: 1 }),
+      /^Error: No route to the real server: 172\.16\.0\.9 is outside every --addr network and uvsd has no --gateway$/);
+  }
+  assert.equal(r.dp.services[0]!.dests.length, 0, 'nothing added');
+  const g = rig({ gateway: '10.0.0.254' });
+  g.ctl.addService({ ...TCP80, sched: 'rr' });
+  g.ctl.addDest({ service: TCP80, addr: '172.16.0.9', port: 80, fwd: 'tun', weight: 1 });
+  assert.equal(g.dp.services[0]!.dests.length, 1);
+});

@@ -183,6 +183,10 @@ export class Control {
     if (fwd === FWD_DR && !this.dp.onLink(ip)) {
       throw new UvsError('NOT_ON_LINK', `${formatIp(ip)} is outside every --addr network`);
     }
+    // NAT, FULLNAT and TUN reach off-link servers through --gateway; without one they never could.
+    if (fwd !== FWD_DR && !this.dp.onLink(ip) && this.dp.link.gateway === 0) {
+      throw new UvsError('NO_ROUTE', `${formatIp(ip)} is outside every --addr network and uvsd has no --gateway`);
+    }
   }
 
   addDest(spec: DestSpec): null {
