@@ -43,3 +43,17 @@ test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag
     assert.equal(down.sha256, down.expected);
   });
 });
+
+test('TUN to real servers on a routed network: IPIP goes through --gateway, 20 connections split 10/10, 1 MB arrives intact', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80], offLink: true }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
+    assert.match(await lab.uvsadmMust(['-Ln']), /-> 10\.9\.0\.20:80\s+Tunnel/);
+    const r = await lab.http(20);
+    t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { rs1: 10, rs2: 10 });
+    const down = await lab.transfer(1024 * 1024);
+    assert.equal(down.sha256, down.expected);
+  });
+});

@@ -34,6 +34,8 @@ export const NAT_SUBNET = '10.8.1';
 export const NAT_DIR_ADDR = `${NAT_SUBNET}.1`;
 export const LIP = `${SUBNET}.50`;
 export type LabMode = 'dr' | 'nat' | 'fullnat' | 'tun';
+export const ROUTED_SUBNET = '10.9.0';
+export const GW_ADDR = `${SUBNET}.1`;
 
 export interface DrLabOptions {
   /** Number of real servers (rs1 = .20, rs2 = .30, ...). Default 2, at most 15. */
@@ -54,6 +56,11 @@ export interface DrLabOptions {
   mode?: LabMode;
   /** HTTP ports every real server listens on (default [80, 8080]). */
   httpPorts?: number[];
+  /**
+   * Real servers on a routed network (10.9.0.0/24) behind a router namespace <prefix>-gw
+   * (192.168.8.1 and 10.9.0.1, forwarding); uvsd gets --gateway 192.168.8.1. Not for dr/nat.
+   */
+  offLink?: boolean;
 }
 
 export interface RealServer {
@@ -170,10 +177,18 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       clients.push(ns);
     }
 
+    if (opts.offLink) {
+      if (mode === 'dr' || mode === 'nat') throw new Error(`offLink is not for ${mode}`);
+      const gw = await lab.addNs('gw');
+      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw0', ifname: 'eth0', addr: `${GW_ADDR}/24` });
+      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw1', ifname: 'eth1', addr: `${ROUTED_SUBNET}.1/24` });
+      await lab.sysctl(gw, { 'net.ipv4.ip_forward': 1 });
+      // FULLNAT servers answer the LIP: back through the router to the director's network.
+    }
     for (let i = 1; i <= nServers; i++) {
       const name = `rs${i}`;
       const ns = await lab.addNs(name);
-      const addr = `${mode === 'nat' ? NAT_SUBNET : SUBNET}.${10 + 10 * i}`;
+      const addr = `${mode === 'nat' ? NAT_SUBNET : opts.offLink ? ROUTED_SUBNET : SUBNET}.${10 + 10 * i}`;
       const holdsVip = mode === 'dr' || mode === 'tun';
       if (holdsVip) {
         await lab.sysctl(ns, {
@@ -187,6 +202,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       if (holdsVip) await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
       // NAT: the replies must come back through the director.
       if (mode === 'nat') await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR]);
+      if (opts.offLink) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', `${ROUTED_SUBNET}.1`]);
       if (mode === 'tun') {
         const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0']), { cwd: repoRoot });
         await p.waitForLine(/uvs-decap ready/, 10_000);
@@ -269,6 +285,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         '--socket', socketPath,
         '--mac', UVSD_MAC,
         ...(mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
+        ...(opts.offLink ? ['--gateway', GW_ADDR] : []),
         ...(so.extraArgs ?? []),
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
