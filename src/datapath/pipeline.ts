@@ -26,6 +26,9 @@ import { getScheduler, type Flow, type Scheduler, type SchedService } from '../s
 import type { DpOp } from './ops.js';
 
 export type { FrameSink } from './tx.js';
+
+/** Free bytes uvsd keeps in front of each received frame (an IPIP header fits). */
+export const RX_HEADROOM = 32;
 export type { LinkAddr } from './link.js';
 
 /** A virtual service as the datapath sees it. */
@@ -75,6 +78,8 @@ export class Datapath implements Output {
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
   readonly mtu: number;
+  /** Free bytes in front of every frame of the current batch (RX_HEADROOM or 0). */
+  headroom = 0;
   /** FULLNAT local addresses per service (addLaddr/delLaddr). */
   readonly laddrs = new LaddrPools();
   /** Service id of every destination slot. */
@@ -132,12 +137,17 @@ export class Datapath implements Output {
 
   // ---- per batch -------------------------------------------------------------------------
 
-  /** Process `count` frames at buf[i*stride] with lengths lens[i], then flush transmissions. */
-  processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number): void {
+  /**
+   * Process `count` frames at buf[base + i*stride] with lengths lens[i], then flush
+   * transmissions. With base >= RX_HEADROOM and stride >= the largest frame + RX_HEADROOM, every
+   * frame has RX_HEADROOM free bytes in front of it (see Port.rxArena): TUN prepends in place.
+   */
+  processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base = 0): void {
     this.setClock();
     this.tx.setRxBuffer(buf);
-    if (count > 1) this.warmBatch(buf, stride, lens, count);
-    for (let i = 0; i < count; i++) this.processFrame(buf, i * stride, lens[i]);
+    this.headroom = base >= RX_HEADROOM && stride >= this.mtu + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
+    if (count > 1) this.warmBatch(buf, stride, lens, count, base);
+    for (let i = 0; i < count; i++) this.processFrame(buf, base + i * stride, lens[i]);
     this.tx.flush();
   }
 
@@ -146,10 +156,10 @@ export class Datapath implements Output {
    * the loads are independent, so their cache misses overlap instead of costing one full
    * memory latency per new flow. Only plausibility checks here; processFrame validates.
    */
-  private warmBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number): void {
+  private warmBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base: number): void {
     let acc = 0;
     for (let i = 0; i < count; i++) {
-      const off = i * stride;
+      const off = base + i * stride;
       if (lens[i] < ETH_HLEN + 24 || buf[off + 12] !== 0x08 || buf[off + 13] !== 0x00) continue;
       const ip = off + ETH_HLEN;
       const l4 = ip + (buf[ip] & 15) * 4;

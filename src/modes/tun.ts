@@ -21,7 +21,11 @@ const IPIP_HLEN = 20;
 
 /** The Ethernet type and outer IPv4 header at gen slot g, for an inner packet of innerTot bytes. */
 function outer(o: Output, g: number, innerTot: number, tos: number, id: number, df: number, rip: number): void {
-  const gen = o.genBuf;
+  outerAt(o.genBuf, g, o, innerTot, tos, id, df, rip);
+}
+
+/** The same in any buffer, for a frame starting at g. */
+function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: number, id: number, df: number, rip: number): void {
   wr16(gen, g + ETH_TYPE, ETHERTYPE_IPV4);
   const h = g + ETH_HLEN;
   gen[h] = 0x45;
@@ -36,8 +40,17 @@ function outer(o: Output, g: number, innerTot: number, tos: number, id: number, 
   ipv4SetChecksum(gen, h, IPIP_HLEN);
 }
 
-/** Wrap the IP packet at buf[ip, ip+tot) for rip in a generated slot and send it. */
-function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number): void {
+/** Wrap the IP packet at buf[ip, ip+tot) for rip and send it: in place when the receive buffer
+ *  has headroom in front of the frame, else in a generated slot (a copy). */
+function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inPlace: boolean): void {
+  if (inPlace && o.headroom >= IPIP_HLEN) {
+    // The new frame starts 20 bytes earlier: Ethernet header, then the outer IP header where the
+    // old Ethernet header was, then the untouched packet.
+    const f = ip - ETH_HLEN - IPIP_HLEN;
+    outerAt(buf, f, o, tot, buf[ip + 1], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
+    o.toHost(buf, f, ETH_HLEN + IPIP_HLEN + tot, rip);
+    return;
+  }
   const g = o.genSlot();
   if (g < 0) {
     o.drop(D.tx_failed);
@@ -96,11 +109,11 @@ export const tun: Forwarder = {
       o.toHost(o.genBuf, g, flen, rd32(buf, ip + IP_SRC));
       return;
     }
-    encap(o, buf, ip, tot, o.ct.daddr[e]);
+    encap(o, buf, ip, tot, o.ct.daddr[e], true);
   },
   /** An error about one of the server's replies (sent to the VIP) goes to the server, wrapped. */
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, _inner: number, e: number, toServer: boolean): void {
     const tot = len - (ip - off);
-    if (toServer && tot + IPIP_HLEN <= o.mtu) encap(o, buf, ip, tot, o.ct.daddr[e]);
+    if (toServer && tot + IPIP_HLEN <= o.mtu) encap(o, buf, ip, tot, o.ct.daddr[e], true);
   },
 };

@@ -19,6 +19,8 @@ export interface Output {
   readonly dt: DestTable;
   /** MTU of the link (IP bytes per frame, without the Ethernet header). */
   readonly mtu: number;
+  /** Free bytes in front of each received frame of this batch (0: none; then copy to genBuf). */
+  readonly headroom: number;
   /** FULLNAT local addresses and their port pools, per service. */
   readonly laddrs: LaddrPools;
   /** Service id of a destination slot (for per-service state such as local addresses). */
