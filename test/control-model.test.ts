@@ -94,7 +94,8 @@ test('a file in real `ipvsadm -S -n` format restores to the expected table, and 
 });
 
 test('real -S -n with -m and -i: restored when those forwarders exist, else refused at the first such line with nothing changed', () => {
-  const r = mkRig();
+  // NAT and TUN servers off the link need a gateway.
+  const r = rig({ addrs: ['192.168.8.10/24'], connMax: 4096, gateway: '192.168.8.1' });
   const text = readFileSync(FIXTURES + 'real-save-mixed.txt', 'utf8');
   const have = (f: string): boolean => FORWARDERS[FWD_IDS[f]!] !== undefined;
   if (have('nat') && have('tun')) {

@@ -29,6 +29,7 @@ export const ERRORS = {
   FWD_UNSUPPORTED: 'Forwarding method not supported yet',
   DR_PORT_MISMATCH: 'Real server port must equal the virtual port for direct routing and tunneling',
   NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
+  NO_ROUTE: 'No route to the real server',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',
   BAD_REQUEST: 'Invalid request',

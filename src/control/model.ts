@@ -7,7 +7,7 @@ import { UvsError } from './errors.js';
 import { Estimator } from './estimator.js';
 import { VERBS, type VerbCtx } from './verbs.js';
 import type {
-  DestKey, DestSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
+  ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { Datapath } from '../datapath/pipeline.js';
@@ -26,6 +26,13 @@ export interface DestModel {
   lower: number;
 }
 
+export interface LaddrModel {
+  /** uint32 */
+  addr: number;
+  portMin: number;
+  portMax: number;
+}
+
 export interface ServiceModel {
   id: number;
   proto: Proto;
@@ -41,8 +48,8 @@ export interface ServiceModel {
   oneShot: boolean;
   /** In the order added. */
   dests: DestModel[];
-  /** FULLNAT local addresses (DPVS --add-laddr), uint32, in the order added. */
-  laddrs: number[];
+  /** FULLNAT local addresses (DPVS --add-laddr) with their port ranges, in the order added. */
+  laddrs: LaddrModel[];
 }
 
 export function serviceKeyOf(proto: Proto, vip: number, port: number): string {
@@ -68,7 +75,7 @@ export class Model {
   clone(): Model {
     const m = Object.create(Model.prototype) as Model;
     m.services = new Map();
-    for (const [k, s] of this.services) m.services.set(k, { ...s, dests: s.dests.map((d) => ({ ...d })), laddrs: [...s.laddrs] });
+    for (const [k, s] of this.services) m.services.set(k, { ...s, dests: s.dests.map((d) => ({ ...d })), laddrs: s.laddrs.map((l) => ({ ...l })) });
     m.freeIds = [...this.freeIds];
     m.nextId = this.nextId;
     m.freeSlots = [...this.freeSlots];
@@ -152,6 +159,15 @@ export class Control {
   }
   status(): StatusResult {
     return this.call('status', {}) as StatusResult;
+  }
+  addLaddr(spec: LaddrSpec): null {
+    return this.call('addLaddr', spec) as null;
+  }
+  delLaddr(spec: LaddrSpec): null {
+    return this.call('delLaddr', spec) as null;
+  }
+  connections(args: { max?: number } = {}): ConnInfo[] {
+    return this.call('connections', args) as ConnInfo[];
   }
 
   // ---- the 2-second rate estimator (ipvsadm --rate) -----------------------------------------

@@ -271,7 +271,7 @@ export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): str
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
     const dname = addrPort(c.daddr, c.dport, c.proto, opts);
-    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expire), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${dname}\n`;
+    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${dname}\n`;
   }
   return out;
 }

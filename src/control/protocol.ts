@@ -42,9 +42,12 @@ export interface DestSpec extends DestKey {
   lower?: number;
 }
 
+/** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
 export interface LaddrSpec {
   service: ServiceKey;
   addr: string;
+  portMin?: number;
+  portMax?: number;
 }
 
 /** Totals since start (or the last zero), as ipvsadm --stats prints them. */
@@ -106,17 +109,21 @@ export interface ListResult {
   services: ServiceInfo[];
 }
 
+/** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
 export interface ConnInfo {
   proto: Proto;
-  /** Seconds until expiry. */
-  expire: number;
   state: string;
+  /** Seconds until expiry. */
+  expires: number;
   caddr: string;
   cport: number;
   vaddr: string;
   vport: number;
   daddr: string;
   dport: number;
+  laddr: string;
+  lport: number;
+  fwd: Fwd;
 }
 
 export interface ConnsResult {

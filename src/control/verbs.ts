@@ -12,12 +12,11 @@ import type {
   ServiceKey, ServiceSpec, StatusResult, Timeouts,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
-import { F_ALIVE } from '../datapath/conntable.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { FORWARDERS, FWD_IDS } from '../modes/index.js';
+import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 
@@ -60,9 +59,9 @@ function protoOf(v: unknown): Proto {
   throw new UvsError('BAD_PROTO', JSON.stringify(v));
 }
 
-function ipOf(v: unknown, what = 'address'): number {
+function ipOf(v: unknown, what?: string): number {
   const ip = typeof v === 'string' ? parseIp(v) : -1;
-  if (ip < 0) throw new UvsError('BAD_ADDRESS', `${what} ${JSON.stringify(v)}`);
+  if (ip < 0) throw new UvsError('BAD_ADDRESS', what === undefined ? JSON.stringify(v) : `${what} ${JSON.stringify(v)}`);
   return ip;
 }
 
@@ -157,6 +156,10 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
   if (d.fwd === 'dr' && !ctx.control.dp.onLink(d.addr)) {
     throw new UvsError('NOT_ON_LINK', `${formatIp(d.addr)} is outside every --addr network`);
   }
+  // NAT, FULLNAT and TUN reach off-link servers through --gateway; without one they never could.
+  if (d.fwd !== 'dr' && !ctx.control.dp.onLink(d.addr) && ctx.control.dp.link.gateway === 0) {
+    throw new UvsError('NO_ROUTE', `${formatIp(d.addr)} is outside every --addr network and uvsd has no --gateway`);
+  }
 }
 
 const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
@@ -203,7 +206,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   }
   return {
     proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
-    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, laddrs: s.laddrs.map(formatIp),
+    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
     stats, rate: ctx.control.svcRates.get(s.id)?.read() ?? ZERO_RATES, dests,
   };
 }
@@ -310,22 +313,26 @@ export const VERBS = {
     return null;
   }),
 
-  /** DPVS --add-laddr: a FULLNAT local address for a service (kept in the model; the datapath
-   *  uses them once FULLNAT lands). */
+  /** DPVS --add-laddr: a FULLNAT local address for a service, with its local port range. */
   addLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
-    const ip = ipOf(a.addr, 'local address');
-    if (s.laddrs.includes(ip)) throw new UvsError('LADDR_EXISTS', formatIp(ip));
-    s.laddrs.push(ip);
+    const ip = ipOf(a.addr);
+    const portMin = a.portMin === undefined ? 1024 : portOf(a.portMin, 'portMin');
+    const portMax = a.portMax === undefined ? 65535 : portOf(a.portMax, 'portMax');
+    if (portMin === 0 || portMin > portMax) throw new UvsError('BAD_PORT', `local port range ${portMin}-${portMax}`);
+    if (s.laddrs.some((l) => l.addr === ip)) throw new UvsError('LADDR_EXISTS', formatIp(ip));
+    s.laddrs.push({ addr: ip, portMin, portMax });
+    ctx.ops.push({ op: 'addLaddr', svc: s.id, addr: ip, portMin, portMax });
     return null;
   }),
 
   delLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
-    const ip = ipOf(a.addr, 'local address');
-    const i = s.laddrs.indexOf(ip);
+    const ip = ipOf(a.addr);
+    const i = s.laddrs.findIndex((l) => l.addr === ip);
     if (i < 0) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
     s.laddrs.splice(i, 1);
+    ctx.ops.push({ op: 'delLaddr', svc: s.id, addr: ip });
     return null;
   }),
 
@@ -366,31 +373,10 @@ export const VERBS = {
   timeouts: verb<Record<string, never>, Timeouts>(false, (ctx) => ({ ...ctx.model.timeouts })),
 
   /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
-  listConns: verb<{ max?: number }, ConnsResult>(false, (ctx, a) => {
-    const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
-    const dp = ctx.control.dp;
-    const ct = dp.ct;
-    const now = dp.nowTick;
-    const conns: ConnInfo[] = [];
-    let truncated = false;
-    for (let e = 0; e < ct.max; e++) {
-      if ((ct.flags[e] & F_ALIVE) === 0) continue;
-      if (conns.length >= max) {
-        truncated = true;
-        break;
-      }
-      const ticks = ct.expires[e] - now;
-      conns.push({
-        proto: ct.proto[e] === PROTO_UDP ? 'udp' : 'tcp',
-        expire: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
-        state: STATE_NAMES[ct.state[e]] ?? 'NONE',
-        caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
-        vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],
-        daddr: formatIp(ct.daddr[e]), dport: ct.dport[e],
-      });
-    }
-    return { conns, truncated };
-  }),
+  listConns: verb<{ max?: number }, ConnsResult>(false, (ctx, a) => connRows(ctx, a)),
+
+  /** The same rows as a plain list (the lab's and the modes tests' view). */
+  connections: verb<{ max?: number }, ConnInfo[]>(false, (ctx, a) => connRows(ctx, a).conns),
 
   /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
   reload: verb<{ dryRun?: boolean }, { changes: string[] }>(false, (ctx, a) => {
@@ -419,6 +405,34 @@ export const VERBS = {
     };
   }),
 };
+
+function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
+  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
+  const dp = ctx.control.dp;
+  const ct = dp.ct;
+  const now = dp.nowTick;
+  const conns: ConnInfo[] = [];
+  let truncated = false;
+  for (let e = 0; e < ct.max; e++) {
+    if (!ct.isAlive(e)) continue;
+    if (conns.length >= max) {
+      truncated = true;
+      break;
+    }
+    const ticks = ct.expires[e] - now;
+    conns.push({
+      proto: ct.proto[e] === PROTO_UDP ? 'udp' : 'tcp',
+      state: STATE_NAMES[ct.state[e]] ?? 'NONE',
+      expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
+      caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
+      vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],
+      daddr: formatIp(ct.daddr[e]), dport: ct.dport[e],
+      laddr: formatIp(ct.laddr[e]), lport: ct.lport[e],
+      fwd: (FWD_NAMES[ct.fwd[e]] ?? 'dr') as Fwd,
+    });
+  }
+  return { conns, truncated };
+}
 
 function removeService(ctx: VerbCtx, s: ServiceModel): void {
   const m = ctx.model;
