@@ -93,7 +93,7 @@ test('a file in real `ipvsadm -S -n` format restores to the expected table, and 
   assert.equal(formatRules(r.ctl.list(), N), saved);
 });
 
-test('real -S -n with -m and -i: restored when those forwarders exist, else refused at the first such line with nothing changed', () => {
+test('real -S -n with -m and -i: restored and saved back unchanged (refused at the first such line while a forwarder is missing)', () => {
   // NAT and TUN servers off the link need a gateway.
   const r = rig({ addrs: ['192.168.8.10/24'], connMax: 4096, gateway: '192.168.8.1' });
   const text = readFileSync(FIXTURES + 'real-save-mixed.txt', 'utf8');
