@@ -13,6 +13,14 @@ export const F_ALIVE = 1;
 export const F_INACTIVE = 2; // counted in the destination's inactive connections
 export const F_NOOUTPUT = 4; // DR/TUN: the director never sees the server's packets
 export const F_HASHED_OUT = 8; // the OUT tuple is in the hash (only methods whose replies come back)
+/** The flow proved it is two-way or lasting: a reply was seen (NAT/FULLNAT) or a second packet
+ *  from the client (DR/TUN, which never see replies). Unconfirmed entries are evicted first. */
+export const F_CONFIRMED = 0x80;
+
+/** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
+ *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
+const EVICTABLE_TCP = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 10);
+const PROTO_TCP = 6;
 
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
@@ -69,6 +77,9 @@ export class ConnTable {
   private freeHead: number;
   /** The wheel has been swept up to (excluding) this tick. */
   private sweptTick: number;
+  /** Next wheel slot (as an absolute tick) an eviction scan starts from; reset to the sweep
+   *  cursor every tick, so slots found without candidates are not rescanned within a tick. */
+  private evictTick: number;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
 
@@ -117,6 +128,7 @@ export class ConnTable {
     this.wnext[max - 1] = -1;
     this.freeHead = 0;
     this.sweptTick = nowTick;
+    this.evictTick = nowTick;
   }
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
@@ -310,7 +322,37 @@ export class ConnTable {
       }
       this.sweptTick++;
     }
+    this.evictTick = this.sweptTick;
     return expired;
+  }
+
+  /**
+   * drop_entry-style early eviction for a nearly full table: walk the timer wheel from the
+   * nearest expiries (the oldest entries of a kind) and expire the first entry of little value —
+   * TCP half-open or finished (EVICTABLE_TCP) or never confirmed (F_CONFIRMED), UDP never
+   * confirmed. Looks at no more than `budget` entries and `slotBudget` wheel slots: never a
+   * table walk. Returns the evicted entry (already freed) or -1.
+   */
+  evictOne(budget: number, slotBudget: number): number {
+    if (this.evictTick < this.sweptTick) this.evictTick = this.sweptTick;
+    let work = 0;
+    for (let k = 0; k < slotBudget && this.evictTick - this.sweptTick < WHEEL_SLOTS; k++) {
+      let e = this.wheel[this.evictTick & (WHEEL_SLOTS - 1)];
+      while (e >= 0) {
+        if (work++ >= budget) return -1; // resume in this slot next time
+        const f = this.flags[e];
+        if (
+          (f & F_CONFIRMED) === 0 ||
+          (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0)
+        ) {
+          this.expireNow(e);
+          return e;
+        }
+        e = this.wnext[e];
+      }
+      this.evictTick++;
+    }
+    return -1;
   }
 
   private slotAhead(e: number): void {

@@ -27,6 +27,11 @@ export const COUNTER_NAMES = [
   'icmp_related_forwarded',
   'icmp_frag_needed_sent',
   'tun_inner_fragments',
+  // resilience (docs/resilience.md)
+  'conns_evicted',
+  'secure_tcp_switches',
+  'arp_refused',
+  'conns_sloppy',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -54,6 +59,8 @@ export const DROP_NAMES = [
   'mtu_exceeded',
   'frag_no_first',
   'frag_table_full',
+  'src_rate_limited',
+  'spoofed_local_src',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

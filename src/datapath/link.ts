@@ -41,6 +41,8 @@ export class Link {
   readonly gateway: number;
   /** The batch's coarse clock (ms), set by the datapath. */
   now = 0;
+  /** Let any ARP from a tracked neighbour's address change its MAC (uvsd --arp-accept-unsolicited). */
+  acceptUnsolicited = false;
   /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
   private readonly localMap = new U32PairMap();
   private readonly tx: Tx;
@@ -93,8 +95,13 @@ export class Link {
     const spa = rd32(buf, a + 14);
     const tpa = rd32(buf, a + 24);
     if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
-    // Refresh a neighbour we already track (never create entries for arbitrary senders).
-    const n = this.neigh.find(spa);
+    // Refresh a neighbour we already track (never create entries for arbitrary senders), but
+    // change its MAC only in answer to a probe of ours (no cache poisoning, see solicited).
+    let n = this.neigh.find(spa);
+    if (n >= 0 && !this.acceptUnsolicited && !this.neigh.sameMac(n, buf, a + 8) && !this.solicited(n, op, tpa)) {
+      this.counters.c[C.arp_refused]++;
+      n = -1;
+    }
     if (n >= 0) {
       this.neigh.learn(n, buf, a + 8, this.now);
       this.flushNeighQueue(n);
@@ -113,6 +120,19 @@ export class Link {
     } else {
       this.counters.c[n >= 0 ? C.arp_neigh_updates : C.ignored_arp]++;
     }
+  }
+
+  /**
+   * May this ARP packet set neighbour n's MAC? Only while a probe of ours is outstanding (the
+   * entry is unresolved, or a re-probe was sent after the last confirmation and is at most
+   * 3 × PROBE_MS old), and only a reply — or a request from n for one of our addresses, which is
+   * how the kernel learns too. Gratuitous ARP (sender = target) never qualifies.
+   */
+  private solicited(n: number, op: number, tpa: number): boolean {
+    const nb = this.neigh;
+    if (tpa === nb.ip[n] || (op === 1 ? !this.isLocal(tpa) : op !== 2)) return false;
+    if (!nb.usable(n)) return true;
+    return nb.probed[n] > nb.confirmed[n] && this.now - nb.probed[n] <= 3 * PROBE_MS;
   }
 
   /** ICMP to one of our addresses: echo requests are answered in place, the rest dropped. */

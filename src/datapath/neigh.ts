@@ -90,6 +90,15 @@ export class NeighTable {
     this.confirmed[n] = now;
   }
 
+  /** True when n is resolved and its MAC equals the one at src[off]. */
+  sameMac(n: number, src: Uint8Array, off: number): boolean {
+    if (this.state[n] !== N_REACHABLE) return false;
+    const m = this.mac;
+    const o = n * 6;
+    return m[o] === src[off] && m[o + 1] === src[off + 1] && m[o + 2] === src[off + 2] &&
+      m[o + 3] === src[off + 3] && m[o + 4] === src[off + 4] && m[o + 5] === src[off + 5];
+  }
+
   /** True when the MAC can be used now. */
   usable(n: number): boolean {
     return this.state[n] === N_REACHABLE;

@@ -9,12 +9,14 @@ import {
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_INACTIVE, F_NOOUTPUT, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, TICK_MS, DIR_IN } from './conntable.js';
+import { SourceLimiter } from './ratelimit.js';
 import { DestTable } from './dests.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_UDP, nextState, tcpEvent,
+  SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
@@ -65,7 +67,31 @@ export interface DatapathOptions {
   mtu?: number;
   /** Memory advice for the connection table's large arrays (see ConnTable). */
   advise?: (a: ArrayBufferView) => void;
+  /** Table-exhaustion and spoofing defenses (docs/resilience.md); defaults in DEFENSE_DEFAULTS. */
+  defense?: Partial<DefenseOptions>;
 }
+
+/** Defenses against floods and table exhaustion (uvsd options of the same names). */
+export interface DefenseOptions {
+  /** Table fill (0..1) above which the secure TCP timeouts apply (off again below 80% of it); 1 = never. */
+  secureTcpAbove: number;
+  /** Table fill (0..1) from which each new connection first evicts one entry of little value; 1 = only when full. */
+  evictAbove: number;
+  /** New connections per second per client address; 0 = unlimited. */
+  maxConnRatePerSource: number;
+  /** Accept ARP replies/announcements that change a known neighbour's MAC without a probe of ours. */
+  arpAcceptUnsolicited: boolean;
+  /** Open DR/TUN connections on mid-stream TCP segments too (the kernel's sloppy_tcp). */
+  sloppyTcp: boolean;
+}
+
+export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
+  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: false,
+};
+
+/** Wheel entries and slots one eviction attempt may look at (bounded per new connection). */
+const EVICT_BUDGET = 64;
+const EVICT_SLOTS = 64;
 
 export class Datapath implements Output {
   readonly ct: ConnTable;
@@ -78,6 +104,18 @@ export class Datapath implements Output {
   readonly timeoutTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
   /** The same in seconds, as set (ipvsadm --timeout prints them). */
   readonly timeoutS = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
+  /** Timeouts in ticks while secure TCP is on: half-open states much shorter. */
+  readonly secureTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
+  /** The timeouts in force: timeoutTicks, or secureTicks while secureTcp is on. */
+  private tt: Uint32Array = this.timeoutTicks;
+  /** Secure TCP state (switched by tick() on the table's fill, with hysteresis). */
+  secureTcp = false;
+  readonly defense: DefenseOptions;
+  /** Entry counts where secure TCP switches on / off, and where eviction starts. */
+  private secureOnAt = 0;
+  private secureOffAt = 0;
+  private evictAt = 0;
+  readonly limiter = new SourceLimiter();
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
@@ -113,6 +151,35 @@ export class Datapath implements Output {
     this.dt = new DestTable(opts.destMax ?? 4096);
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
+    this.defense = { ...DEFENSE_DEFAULTS };
+    this.setDefense(opts.defense ?? {});
+  }
+
+  /** Change the defenses (validated by the caller: fractions in 0..1, rate >= 0). */
+  setDefense(d: Partial<DefenseOptions>): void {
+    Object.assign(this.defense, d);
+    const max = this.ct.max;
+    const f = this.defense;
+    this.secureOnAt = f.secureTcpAbove >= 1 ? Infinity : Math.max(1, Math.ceil(max * f.secureTcpAbove));
+    this.secureOffAt = Math.floor(this.secureOnAt * 0.8);
+    this.evictAt = f.evictAbove >= 1 ? max : Math.min(max, Math.max(1, Math.floor(max * f.evictAbove)));
+    if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
+    this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
+    this.checkSecure();
+  }
+
+  /** Switch secure TCP on above secureOnAt entries, off below secureOffAt (hysteresis). */
+  private checkSecure(): void {
+    const n = this.ct.count;
+    if (!this.secureTcp && n >= this.secureOnAt) {
+      this.secureTcp = true;
+      this.tt = this.secureTicks;
+      this.counters.c[C.secure_tcp_switches]++;
+    } else if (this.secureTcp && n < this.secureOffAt) {
+      this.secureTcp = false;
+      this.tt = this.timeoutTicks;
+      this.counters.c[C.secure_tcp_switches]++;
+    }
   }
 
   get neigh() {
@@ -138,6 +205,7 @@ export class Datapath implements Output {
     for (let i = 0; i < seconds.length; i++) {
       this.timeoutS[i] = seconds[i];
       this.timeoutTicks[i] = Math.ceil((seconds[i] * 1000) / TICK_MS);
+      this.secureTicks[i] = Math.ceil((Math.min(seconds[i], SECURE_TIMEOUTS_S[i]) * 1000) / TICK_MS);
     }
   }
 
@@ -268,6 +336,7 @@ export class Datapath implements Output {
       if (this.icmpRelated(buf, off, flen, ip, l4, l4len)) return;
       if (!local) d[D.ip_not_local]++;
       else if (l4len >= 8 && buf[l4] !== 8 && icmpQuoted(buf, l4, l4len, this.icmpQ) !== 0) d[D.icmp_no_conn]++;
+      else if (this.link.isLocal(rd32(buf, ip + IP_SRC))) d[D.spoofed_local_src]++; // would answer ourselves
       else this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
       d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
@@ -329,15 +398,22 @@ export class Datapath implements Output {
       e = node >>> 1;
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
+      // A reply, or a second packet from the client: the flow is real (eviction spares it).
+      ct.flags[e] |= F_CONFIRMED;
       if (proto === PROTO_TCP) {
         tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
       }
-      ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
+      ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
       if (ct.state[e] !== was) ct.reslot(e);
     } else {
       if (!local) {
         this.counters.d[D.ip_not_local]++;
+        return;
+      }
+      if (this.link.isLocal(src)) {
+        // Our own address (VIP, director address) as the source, from the wire: spoofed.
+        this.counters.d[D.spoofed_local_src]++;
         return;
       }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
@@ -381,8 +457,14 @@ export class Datapath implements Output {
       d[D.no_service]++;
       return -1;
     }
-    if (proto === PROTO_TCP && !tcpMayOpen(tcpFlags)) {
+    // Only a SYN opens a TCP connection; with sloppy TCP any segment but a RST (DR/TUN, below).
+    const sloppy = proto === PROTO_TCP && !tcpMayOpen(tcpFlags);
+    if (sloppy && (!this.defense.sloppyTcp || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0)) {
       d[D.no_conn]++;
+      return -1;
+    }
+    if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
+      d[D.src_rate_limited]++;
       return -1;
     }
     const svc = this.services[sid] as SvcRuntime;
@@ -403,14 +485,22 @@ export class Datapath implements Output {
     const fwd = this.dt.fwd[dest];
     const fw = FORWARDERS[fwd] as Forwarder;
     const noOutput = fw.noOutput;
+    if (sloppy && !noOutput) {
+      // A NAT/FULLNAT server would not know the translated tuple: only DR/TUN are sloppy.
+      d[D.no_conn]++;
+      return -1;
+    }
     // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
     const late = fw.bind !== undefined;
     // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
     // entry stays inactive), so the entry is slotted at its real expiry right away.
+    // A sloppy (mid-stream) segment joins a flow the server already has: as from ESTABLISHED.
     const state = proto === PROTO_TCP
-      ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
+      ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
       : S_UDP;
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput && !late);
+    // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
+    if (ct.count >= this.evictAt && ct.evictOne(EVICT_BUDGET, EVICT_SLOTS) >= 0) this.counters.c[C.conns_evicted]++;
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
@@ -430,6 +520,12 @@ export class Datapath implements Output {
     this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
     ct.state[e] = state;
+    if (state === S_ESTABLISHED) {
+      // Sloppy: the flow is already established; count it active as tcpTransition would.
+      ct.flags[e] &= ~F_INACTIVE;
+      this.dt.activate(dest, true);
+      this.counters.c[C.conns_sloppy]++;
+    }
     return e;
   }
 
@@ -512,6 +608,7 @@ export class Datapath implements Output {
   tick(sweepBudget = 65536): void {
     this.setClock();
     this.ct.sweep(this.nowTick, sweepBudget);
+    this.checkSecure();
     this.link.tick();
     this.tx.flush();
     // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.

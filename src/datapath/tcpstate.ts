@@ -70,3 +70,7 @@ export function nextState(dirOffset: number, event: number, state: number): numb
 
 /** Default timeouts in seconds, indexed by state; the last slot is UDP. */
 export const DEFAULT_TIMEOUTS_S = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300];
+
+/** Ceilings in seconds while secure TCP is on (table filling up, e.g. a SYN flood): half-open
+ *  states (NONE, SYN_SENT, SYN_RECV, SYNACK) and CLOSE last a few seconds; the rest unchanged. */
+export const SECURE_TIMEOUTS_S: readonly number[] = [2, Infinity, 3, 3, Infinity, Infinity, 2, Infinity, Infinity, Infinity, 3, Infinity];

@@ -1,0 +1,46 @@
+// Per-source new-connection limit (uvsd --max-conn-rate-per-source): a token bucket per hash
+// bucket of the client address, in two typed arrays, refilled lazily when the bucket is used.
+// Sources that collide share a bucket (65,536 of them by default), which only ever makes the
+// limit stricter for those sources. No allocation after construction.
+
+export class SourceLimiter {
+  /** New connections per second allowed per source; 0 = no limit. */
+  rate = 0;
+  /** Bucket depth: how many new connections a quiet source may open at once. */
+  burst = 0;
+  private readonly tokens: Float64Array;
+  /** ms of the last refill per bucket. */
+  private readonly last: Float64Array;
+  private readonly mask: number;
+  private readonly seed: number;
+
+  constructor(buckets = 65536, seed = (Math.random() * 0x100000000) | 0) {
+    if (buckets < 1 || (buckets & (buckets - 1)) !== 0) throw new RangeError('limiter buckets must be a power of two');
+    this.tokens = new Float64Array(buckets);
+    this.last = new Float64Array(buckets).fill(-Infinity);
+    this.mask = buckets - 1;
+    this.seed = seed;
+  }
+
+  /** Limit every source to `rate` new connections per second, bursts up to `burst` (default rate). */
+  configure(rate: number, burst = rate): void {
+    this.rate = rate;
+    this.burst = Math.max(1, burst);
+    this.last.fill(-Infinity); // every bucket starts full
+  }
+
+  /** Take a token for a new connection from `src` (int32) at `now` ms; false = over the limit. */
+  allow(src: number, now: number): boolean {
+    let h = Math.imul(src ^ this.seed, 0x9e3779b1);
+    h = (h ^ (h >>> 16)) & this.mask;
+    let t = this.tokens[h] + ((now - this.last[h]) * this.rate) / 1000;
+    if (!(t < this.burst)) t = this.burst; // also the first use (-Infinity elapsed → NaN/Infinity)
+    this.last[h] = now;
+    if (t < 1) {
+      this.tokens[h] = t;
+      return false;
+    }
+    this.tokens[h] = t - 1;
+    return true;
+  }
+}
