@@ -77,8 +77,8 @@ export class ConnTable {
   private freeHead: number;
   /** The wheel has been swept up to (excluding) this tick. */
   private sweptTick: number;
-  /** Next wheel slot (as an absolute tick) an eviction scan starts from; reset to the sweep
-   *  cursor every tick, so slots found without candidates are not rescanned within a tick. */
+  /** Next wheel slot (as an absolute tick) an eviction scan starts from; back to the sweep
+   *  cursor every tick and after a lap, so empty slots are not rescanned by every attempt. */
   private evictTick: number;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
@@ -336,7 +336,9 @@ export class ConnTable {
   evictOne(budget: number, slotBudget: number): number {
     if (this.evictTick < this.sweptTick) this.evictTick = this.sweptTick;
     let work = 0;
-    for (let k = 0; k < slotBudget && this.evictTick - this.sweptTick < WHEEL_SLOTS; k++) {
+    for (let k = 0; k < slotBudget; k++) {
+      // Past the last slot: start over at the nearest (entries may have arrived behind the cursor).
+      if (this.evictTick - this.sweptTick >= WHEEL_SLOTS) this.evictTick = this.sweptTick;
       let e = this.wheel[this.evictTick & (WHEEL_SLOTS - 1)];
       while (e >= 0) {
         if (work++ >= budget) return -1; // resume in this slot next time

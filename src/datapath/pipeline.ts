@@ -91,7 +91,7 @@ export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
 
 /** Wheel entries and slots one eviction attempt may look at (bounded per new connection). */
 const EVICT_BUDGET = 64;
-const EVICT_SLOTS = 64;
+const EVICT_SLOTS = 512;
 
 export class Datapath implements Output {
   readonly ct: ConnTable;

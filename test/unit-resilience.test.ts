@@ -1,0 +1,232 @@
+// Resilience of the datapath (docs/resilience.md), in-process with a fake clock: a spoofed SYN
+// flood keeps the table bounded while a legitimate client keeps working; a table filled by a UDP
+// burst still takes a new TCP client; established flows are never evicted; secure TCP switches
+// on and off with hysteresis and shortens SYN_RECV; the per-source limit; ARP cache poisoning is
+// refused; our own addresses as sources are dropped; sloppy TCP for DR only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { CLIENT, DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, drRig, rig, type Rig } from './helpers/harness.js';
+import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const syn = (src: string, sport: number, dport = 80) => tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.SYN });
+const ack = (src: string, sport: number, dport = 80) =>
+  tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.ACK, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
+
+/** A deterministic stream of spoofed sources above 128.0.0.0 (boxed as uint32 in V8). */
+function spoofer(seed = 12345) {
+  let x = seed >>> 0;
+  return (): string => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return ipStr((x | 0x80000000) >>> 0);
+  };
+}
+
+/** Where a forwarded frame went (its destination MAC). */
+const dstMac = (f: Buffer) => macStr(f, 0);
+
+test('spoofed SYN flood: the table stays bounded, floods are evicted, a legitimate client gets every request through', () => {
+  const r = drRig({ connMax: 256 });
+  const next = spoofer();
+  const before = r.counters();
+  let legit = 0;
+  for (let round = 0; round < 200; round++) {
+    const flood = [];
+    for (let i = 0; i < 50; i++) flood.push(syn(next(), 1024 + ((round * 50 + i) & 0x7fff)));
+    r.feed(...flood);
+    assert.ok(r.dp.ct.count <= 256, `table above conn-max: ${r.dp.ct.count}`);
+    // A legitimate client: SYN, then the ACK with the request, both forwarded.
+    const out = r.run(syn(CLIENT, 20000 + round), ack(CLIENT, 20000 + round));
+    if (out.length === 2) legit++;
+    r.advance(20); // 10,000 SYNs in 4 s
+    if (round % 12 === 0) r.dp.tick();
+  }
+  const d = delta(before, r.counters());
+  assert.equal(legit, 200, `legitimate requests forwarded: ${legit}/200`);
+  assert.ok(d.conns_evicted > 5000, `evictions: ${d.conns_evicted}`);
+  assert.equal(d['drop.conn_table_full'] ?? 0, 0, 'no SYN refused: there was always something to evict');
+  assert.equal(r.dp.secureTcp, true, 'secure TCP is on during the flood');
+});
+
+test('a table filled by a UDP burst still accepts a new TCP client; established TCP is never evicted', () => {
+  const r = drRig({ connMax: 128, udp: true });
+  // 10 real TCP clients, established (SYN + ACK seen)
+  for (let i = 0; i < 10; i++) r.feed(syn(CLIENT, 30000 + i), ack(CLIENT, 30000 + i));
+  const next = spoofer(7);
+  // Default --evict-above 0.9: from 115 entries on, each new flow first evicts one.
+  let b0 = r.counters();
+  for (let i = 0; i < 400; i++) r.feed(udpFrame(IN, { src: next(), dst: VIP, sport: 5000 + i, dport: 53 }));
+  assert.ok(r.dp.ct.count >= 115 && r.dp.ct.count <= 128, `${r.dp.ct.count} entries`);
+  assert.ok(delta(b0, r.counters()).conns_evicted >= 250);
+  // --evict-above 1: the burst fills the table; the new client still gets in, evicting one.
+  r.dp.setDefense({ evictAbove: 1 });
+  b0 = r.counters();
+  for (let i = 0; i < 400; i++) r.feed(udpFrame(IN, { src: next(), dst: VIP, sport: 6000 + i, dport: 53 }));
+  assert.equal(r.dp.ct.count, 128, 'the burst filled the table');
+  assert.ok(delta(b0, r.counters()).conns_evicted >= 380);
+  const before = r.counters();
+  const out = r.run(syn('198.51.100.9', 44444), ack('198.51.100.9', 44444));
+  assert.equal(out.length, 2, 'the new client got through');
+  assert.equal(delta(before, r.counters()).conns_evicted, 1);
+  // Every established connection is still there and forwards.
+  for (let i = 0; i < 10; i++) assert.equal(r.run(ack(CLIENT, 30000 + i)).length, 1, `established flow ${i} still forwarded`);
+
+  // A table full of established connections evicts nothing: a new SYN is refused and counted.
+  const full = drRig({ connMax: 16 });
+  for (let i = 0; i < 16; i++) full.feed(syn(CLIENT, 31000 + i), ack(CLIENT, 31000 + i));
+  const b2 = full.counters();
+  assert.equal(full.run(syn('198.51.100.9', 1)).length, 0);
+  const d2 = delta(b2, full.counters());
+  assert.equal(d2['drop.conn_table_full'], 1);
+  assert.equal(d2.conns_evicted ?? 0, 0);
+  for (let i = 0; i < 16; i++) assert.equal(full.run(ack(CLIENT, 31000 + i)).length, 1);
+});
+
+test('eviction takes the oldest half-open entry first and keeps the destination counters right', () => {
+  const r = drRig({ connMax: 8, weights: [1] });
+  r.dp.setDefense({ evictAbove: 1, secureTcpAbove: 1 });
+  for (let i = 0; i < 8; i++) {
+    r.feed(syn(CLIENT, 100 + i));
+    r.advance(1000);
+    r.dp.tick();
+  }
+  r.feed(syn(CLIENT, 200));
+  const ct = r.dp.ct;
+  const ports = new Set<number>();
+  for (let e = 0; e < ct.max; e++) if (ct.isAlive(e)) ports.add(ct.cport[e]);
+  assert.equal(ports.has(100), false, 'the oldest SYN_RECV entry went');
+  assert.equal(ports.has(101), true);
+  assert.equal(ports.has(200), true);
+  const list = r.ctl.list();
+  const dest = list.services[0].dests[0];
+  assert.equal(dest.active + dest.inactive, 8, 'active + inactive = live entries');
+});
+
+test('secure TCP: on above --secure-tcp-above (SYN_RECV lasts 3 s instead of 60), off again below 80% of it', () => {
+  const r = drRig({ connMax: 100 });
+  r.dp.setDefense({ secureTcpAbove: 0.5, evictAbove: 1 });
+  for (let i = 0; i < 40; i++) r.feed(syn(CLIENT, 1000 + i));
+  r.dp.tick();
+  assert.equal(r.dp.secureTcp, false);
+  // Off: a SYN_RECV entry lives 60 s.
+  r.advance(10_000);
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 40);
+  for (let i = 0; i < 15; i++) r.feed(syn(CLIENT, 2000 + i));
+  r.dp.tick();
+  assert.equal(r.dp.secureTcp, true, '55 of 100 entries: on');
+  assert.equal(r.counters().secure_tcp_switches, 1);
+  // On: a new SYN_RECV entry expires within ~3 s.
+  r.feed(syn(CLIENT, 3000));
+  const e = r.dp.ct.lookup(6, ipToInt(CLIENT), 3000, ipToInt(VIP), 80) >>> 1;
+  assert.equal(r.dp.ct.state[e], S_SYN_RECV);
+  assert.ok(r.dp.ct.expires[e] - r.dp.nowTick <= 12, `expires in ${r.dp.ct.expires[e] - r.dp.nowTick} ticks`);
+  r.advance(3_500);
+  r.dp.tick();
+  assert.equal(r.dp.ct.lookup(6, ipToInt(CLIENT), 3000, ipToInt(VIP), 80), -1, 'gone after 3.5 s');
+  // Established flows keep their 15 minutes even while on.
+  r.feed(syn(CLIENT, 4000), ack(CLIENT, 4000));
+  const est = r.dp.ct.lookup(6, ipToInt(CLIENT), 4000, ipToInt(VIP), 80) >>> 1;
+  assert.equal(r.dp.ct.state[est], S_ESTABLISHED);
+  assert.ok(r.dp.ct.expires[est] - r.dp.nowTick >= 3599);
+  // Hysteresis: 45 entries (between 40 and 50) keep it on; under 40 it goes off.
+  assert.equal(r.dp.ct.count, 56);
+  r.advance(51_000); // the first 40 (SYN_RECV, 60 s) expire at 60 s from their start
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 16);
+  assert.equal(r.dp.secureTcp, false, 'off below 40 entries');
+  assert.equal(r.counters().secure_tcp_switches, 2);
+});
+
+function ipToInt(s: string): number {
+  return s.split('.').reduce((a, o) => (a << 8) | Number(o), 0) | 0;
+}
+
+test('--max-conn-rate-per-source: a source over its rate is refused and counted; others and established flows are not', () => {
+  const r = drRig({ connMax: 1024 });
+  r.dp.setDefense({ maxConnRatePerSource: 5 });
+  const before = r.counters();
+  const out = r.run(...Array.from({ length: 8 }, (_v, i) => syn(CLIENT, 5000 + i)));
+  assert.equal(out.length, 5, 'a burst of 5 passes');
+  assert.equal(delta(before, r.counters())['drop.src_rate_limited'], 3);
+  assert.equal(r.run(syn('198.51.100.77', 1)).length, 1, 'another source is not limited');
+  assert.equal(r.run(ack(CLIENT, 5000)).length, 1, 'an open flow of the limited source keeps working');
+  r.advance(400); // 2 tokens back at 5/s
+  assert.equal(r.run(syn(CLIENT, 6000), syn(CLIENT, 6001), syn(CLIENT, 6002)).length, 2);
+  r.dp.setDefense({ maxConnRatePerSource: 0 });
+  assert.equal(r.run(...Array.from({ length: 20 }, (_v, i) => syn(CLIENT, 7000 + i))).length, 20, '0 = unlimited');
+});
+
+test('ARP: an unsolicited or gratuitous reply does not change a real server\'s MAC; a reply to our probe does', () => {
+  const r = drRig({ weights: [1] });
+  const EVIL = '02:66:66:66:66:66';
+  const before = r.counters();
+  r.feed(
+    arpFrame({ ethDst: DIR_MAC, ethSrc: EVIL }, { op: 2, sha: EVIL, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }),
+    arpFrame({ ethDst: BROADCAST, ethSrc: EVIL }, { op: 1, sha: EVIL, spa: RS[0].ip, tpa: RS[0].ip }),
+    arpFrame({ ethDst: BROADCAST, ethSrc: EVIL }, { op: 2, sha: EVIL, spa: RS[0].ip, tpa: RS[0].ip }),
+    arpFrame({ ethDst: BROADCAST, ethSrc: EVIL }, { op: 1, sha: EVIL, spa: RS[0].ip, tpa: DIR_IP }),
+  );
+  assert.equal(delta(before, r.counters()).arp_refused, 4);
+  let out = r.run(syn(CLIENT, 1));
+  assert.equal(dstMac(out[0]), RS[0].mac, 'traffic still goes to the real server');
+  // The real server's own MAC refreshes it (not refused).
+  const b2 = r.counters();
+  r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
+  assert.equal(delta(b2, r.counters()).arp_neigh_updates, 1);
+  // After REACHABLE_MS the entry is re-probed; the answer to that probe may carry a new MAC.
+  r.advance(61_000);
+  out = r.run(syn(CLIENT, 2));
+  assert.equal(dstMac(out.find((f) => f[12] === 8 && f[13] === 0)!), RS[0].mac, 'still usable while re-probing');
+  assert.ok(out.some((f) => f[12] === 8 && f[13] === 6), 'a re-probe was sent');
+  const NEW = '02:00:00:00:01:11';
+  r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: NEW }, { op: 2, sha: NEW, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
+  assert.equal(dstMac(r.run(syn(CLIENT, 3))[0]), NEW, 'the probed answer is taken');
+  // Configured to accept unsolicited ARP (--arp-accept-unsolicited): the old behaviour.
+  r.dp.setDefense({ arpAcceptUnsolicited: true });
+  r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: EVIL }, { op: 2, sha: EVIL, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
+  assert.equal(dstMac(r.run(syn(CLIENT, 4))[0]), EVIL);
+});
+
+test('frames with our own address (VIP, director address) as source are dropped and counted', () => {
+  const r = drRig();
+  const before = r.counters();
+  const out = r.run(
+    tcpFrame(IN, { src: VIP, dst: VIP, sport: 80, dport: 80, flags: TCP_FLAGS.SYN }),
+    tcpFrame(IN, { src: DIR_IP, dst: VIP, sport: 1234, dport: 80, flags: TCP_FLAGS.SYN }),
+    icmpFrame(IN, { src: VIP, dst: DIR_IP }, { type: 8, id: 1, seq: 1 }),
+  );
+  assert.equal(out.length, 0);
+  assert.equal(delta(before, r.counters())['drop.spoofed_local_src'], 3);
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(r.run(icmpFrame(IN, { src: CLIENT, dst: DIR_IP }, { type: 8, id: 1, seq: 1 })).length, 1, 'real pings answered');
+});
+
+test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, DR picks it up as ESTABLISHED, NAT does not', () => {
+  const r = drRig({ weights: [1] });
+  const before = r.counters();
+  assert.equal(r.run(ack(CLIENT, 9000)).length, 0);
+  assert.equal(delta(before, r.counters())['drop.no_conn'], 1);
+  r.dp.setDefense({ sloppyTcp: true });
+  const out = r.run(ack(CLIENT, 9001));
+  assert.equal(out.length, 1);
+  assert.equal(dstMac(out[0]), RS[0].mac);
+  const e = r.dp.ct.lookup(6, ipToInt(CLIENT), 9001, ipToInt(VIP), 80) >>> 1;
+  assert.equal(r.dp.ct.state[e], S_ESTABLISHED);
+  assert.equal(r.ctl.list().services[0].dests[0].active, 1, 'counted active');
+  assert.equal(r.counters().conns_sloppy, 1);
+  const b2 = r.counters();
+  assert.equal(r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 9002, dport: 80, flags: TCP_FLAGS.RST })).length, 0, 'never a RST');
+  assert.equal(delta(b2, r.counters())['drop.no_conn'], 1);
+
+  const n = rig();
+  n.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  n.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 8080, fwd: 'nat', weight: 1 });
+  n.learn(RS[0].ip, RS[0].mac);
+  n.dp.setDefense({ sloppyTcp: true });
+  assert.equal(n.run(ack(CLIENT, 9003)).length, 0, 'NAT: not sloppy');
+  assert.equal(n.dp.ct.count, 0);
+});
+
+export type { Rig };
