@@ -224,10 +224,10 @@ test('model check: random inserts, extensions, expireNow and sweeps agree with a
 const seg = (sport: number, flags: number) =>
   tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
 
-test('full table: a new SYN is dropped as conn_table_full; existing flows keep flowing', () => {
+test('full table (of established flows, which are never evicted): a new SYN is dropped as conn_table_full; existing flows keep flowing', () => {
   const r = drRig({ weights: [1, 1], connMax: 2 });
-  assert.equal(r.run(seg(50000, TCP_FLAGS.SYN)).length, 1);
-  assert.equal(r.run(seg(50001, TCP_FLAGS.SYN)).length, 1);
+  assert.equal(r.run(seg(50000, TCP_FLAGS.SYN), seg(50000, TCP_FLAGS.ACK)).length, 2);
+  assert.equal(r.run(seg(50001, TCP_FLAGS.SYN), seg(50001, TCP_FLAGS.ACK)).length, 2);
   const before = r.counters();
   assert.equal(r.run(seg(50002, TCP_FLAGS.SYN)).length, 0);
   const d = delta(before, r.counters());
