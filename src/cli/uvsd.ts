@@ -2,11 +2,11 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { unlinkSync } from 'node:fs';
+import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { RX_HEADROOM, Datapath } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
@@ -14,6 +14,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
+import { VERBS } from '../control/verbs.js';
 import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -42,6 +43,12 @@ interface Options {
   arpProbeMs: number;
   keepalivedConf?: string;
   healthConcurrency: number;
+  secureTcpAbove: number;
+  evictAbove: number;
+  maxConnRatePerSource: number;
+  arpAcceptUnsolicited: boolean;
+  sloppyTcp: boolean;
+  stateFile?: string;
 }
 
 /** How long a notify / quorum command may run. */
@@ -51,6 +58,14 @@ function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
     const n = Number(v);
     if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}, got "${v}"`);
+    return n;
+  };
+}
+
+function fracArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^(0|1|0?\.\d+|1\.0*)$/.test(v) || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a fraction 0..1, got "${v}"`);
     return n;
   };
 }
@@ -135,6 +150,15 @@ function parseOptions(argv: string[]): Options {
     .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
       intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
     .option('--metrics <addr:port>', 'metrics listen address (kept in the configuration; served by the metrics module)')
+    .option('--secure-tcp-above <fill>', 'table fill (0..1) above which half-open TCP states time out in seconds (off again below 80% of it); 1 = never',
+      fracArg('--secure-tcp-above'), DEFENSE_DEFAULTS.secureTcpAbove)
+    .option('--evict-above <fill>', 'table fill (0..1) from which a new connection first evicts a half-open/unconfirmed entry; 1 = only when full',
+      fracArg('--evict-above'), DEFENSE_DEFAULTS.evictAbove)
+    .option('--max-conn-rate-per-source <n>', 'new connections per second per client address; 0 = unlimited',
+      intArg('--max-conn-rate-per-source', 0, 1_000_000), DEFENSE_DEFAULTS.maxConnRatePerSource)
+    .option('--arp-accept-unsolicited', "let unsolicited/gratuitous ARP change a real server's MAC (default: only answers to uvsd's probes)", false)
+    .option('--sloppy-tcp', 'DR/TUN: open connections on mid-stream TCP segments too (e.g. after a restart), like the sloppy_tcp sysctl', false)
+    .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
@@ -157,7 +181,20 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
     process.exit(2);
   }
+  if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
+    // The import would add the keepalived services again on top of the saved ones.
+    console.error('uvsd: --state-file and --keepalived-conf cannot be combined (the import would clash with the saved table)');
+    process.exit(2);
+  }
   return o as Options;
+}
+
+/** The defenses as the datapath takes them. */
+function defenseOf(o: Options): DefenseOptions {
+  return {
+    secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
+    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: o.sloppyTcp,
+  };
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -199,7 +236,7 @@ export async function main(argv: string[]): Promise<void> {
   const dp = new Datapath(
     {
       mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, mtu: opts.mtu,
-      advise: (a) => native.prepareTable(a),
+      advise: (a) => native.prepareTable(a), defense: defenseOf(opts),
     },
     port,
   );
@@ -219,6 +256,43 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
   }
+  if (opts.stateFile !== undefined) {
+    const stateFile = opts.stateFile;
+    // The table saved by the previous run wins over --config's (it has every later change).
+    // A broken state file must not keep the balancer down: say so and go on without it.
+    if (existsSync(stateFile)) {
+      try {
+        const changes = config.apply(readConfig(stateFile), false);
+        log.info({ stateFile, changes: changes.length }, 'table restored from the state file');
+      } catch (e) {
+        log.error({ stateFile, error: (e as Error).message }, 'state file refused; starting without it');
+      }
+    }
+    // Written after every change that went through the verbs (uvsadm, reload, health, drain timers).
+    let saved = '';
+    const save = () => {
+      const text = config.dump();
+      if (text === saved) return;
+      try {
+        writeFileSync(`${stateFile}.tmp`, text);
+        renameSync(`${stateFile}.tmp`, stateFile); // atomic: a crash leaves the old or the new file
+        saved = text;
+      } catch (e) {
+        log.error({ stateFile, error: (e as Error).message }, 'cannot write the state file');
+      }
+    };
+    const call = control.call.bind(control);
+    control.call = (verb: string, args: unknown): unknown => {
+      const r = call(verb, args);
+      const v = (VERBS as Record<string, { mutates: boolean } | undefined>)[verb];
+      if (v?.mutates === true || verb === 'reload') save();
+      return r;
+    };
+    save();
+  }
+  /** Addresses of the table set up from --config / --state-file, announced again once claimed. */
+  const restored: number[] = [];
+  for (const svc of control.model.services.values()) restored.push(svc.vip | 0, ...svc.laddrs.map((l) => l.addr | 0));
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   const health = healthConfig === undefined ? undefined : new HealthManager(healthConfig, {
@@ -292,6 +366,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   for (const a of opts.addr) dp.announce(a.ip);
+  // Again for the VIPs and local addresses of a restored table (first announced when added, maybe
+  // before the bridge learnt our port): after a restart, hosts and switches find us at once.
+  for (const ip of new Set(restored)) dp.announce(ip);
   // keepalived.conf import: through the control verbs; a refused service undoes the import.
   if (health) {
     try {

@@ -298,6 +298,16 @@ export function formatStatus(st: StatusResult): string {
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
   ];
+  const df = st.defense;
+  if (df !== undefined) {
+    lines.push(
+      `secure_tcp ${df.secureTcp ? 'on' : 'off'} (above ${df.secureTcpAbove})`,
+      `evict_above ${df.evictAbove}`,
+      `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
+      `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
+      `sloppy_tcp ${df.sloppyTcp ? 'yes' : 'no'}`,
+    );
+  }
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
   // Health checks: one line per checked real server (src/health/report.ts fills st.health).

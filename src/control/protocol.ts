@@ -163,6 +163,15 @@ export interface StatusResult {
   connMax: number;
   counters: Record<string, number>;
   drops: Record<string, number>;
+  /** Flood and exhaustion defenses (docs/resilience.md): settings and whether secure TCP is on now. */
+  defense?: {
+    secureTcp: boolean;
+    secureTcpAbove: number;
+    evictAbove: number;
+    maxConnRatePerSource: number;
+    arpAcceptUnsolicited: boolean;
+    sloppyTcp: boolean;
+  };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
 }

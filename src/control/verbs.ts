@@ -402,6 +402,7 @@ export const VERBS = {
       conns: dp.ct.count,
       connMax: dp.ct.max,
       ...dp.counters.snapshot(),
+      defense: { secureTcp: dp.secureTcp, ...dp.defense },
     };
   }),
 };
