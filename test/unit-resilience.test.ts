@@ -5,6 +5,8 @@
 // refused; our own addresses as sources are dropped; sloppy TCP for DR only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ConnTable, F_CONFIRMED } from '../src/datapath/conntable.js';
 import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, drRig, rig, type Rig } from './helpers/harness.js';
 import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
@@ -230,3 +232,57 @@ test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, D
 });
 
 export type { Rig };
+
+test('eviction inside one wheel slot takes the oldest entry (the tail), not the newest', () => {
+  const r = drRig({ connMax: 8, weights: [1] });
+  r.dp.setDefense({ evictAbove: 1, secureTcpAbove: 1 });
+  for (let i = 0; i < 8; i++) r.feed(syn(CLIENT, 300 + i)); // same instant: the same slot
+  r.feed(syn(CLIENT, 400));
+  const ct = r.dp.ct;
+  assert.equal(ct.lookup(6, ipToInt(CLIENT), 300, ipToInt(VIP), 80), -1, 'the first SYN went');
+  for (let i = 1; i < 8; i++) assert.notEqual(ct.lookup(6, ipToInt(CLIENT), 300 + i, ipToInt(VIP), 80), -1);
+});
+
+test('property: the timer wheel stays consistent under random inserts, expiries, sweeps and evictions', () => {
+  type Wheel = { wheel: Int32Array; wtail: Int32Array; wnext: Int32Array; wprev: Int32Array };
+  fc.assert(fc.property(
+    fc.array(fc.record({ op: fc.integer({ min: 0, max: 3 }), a: fc.nat(5000), b: fc.nat(70) }), { maxLength: 300 }),
+    (ops) => {
+      let now = 100;
+      const ct = new ConnTable(64, now, 1);
+      let port = 0;
+      for (const { op, a, b } of ops) {
+        if (op === 0) {
+          const e = ct.insert(17, 1, ++port & 0xffff, 2, 53, 3, 53, 1, port & 0xffff, now + (a % 5000), false);
+          if (e >= 0 && b % 2 === 0) ct.flags[e] |= F_CONFIRMED;
+        } else if (op === 1) {
+          const e = a % 64;
+          if (ct.isAlive(e)) ct.expireNow(e);
+        } else if (op === 2) {
+          now += b;
+          ct.sweep(now, 1 + (a % 20));
+        } else {
+          ct.evictOne(1 + (a % 8), 1 + (b % 600));
+        }
+        const w = ct as unknown as Wheel;
+        let seen = 0;
+        for (let s = 0; s < w.wheel.length; s++) {
+          let e = w.wheel[s];
+          let last = -1;
+          let steps = 0;
+          while (e >= 0) {
+            assert.ok(ct.isAlive(e), `dead entry ${e} in slot ${s}`);
+            assert.equal(w.wprev[e], last >= 0 ? last : -(s + 2), `wprev of ${e}`);
+            last = e;
+            e = w.wnext[e];
+            seen++;
+            assert.ok(++steps <= 64, 'cycle in a slot');
+          }
+          if (last >= 0) assert.equal(w.wnext[last], -(s + 2), `end marker of slot ${s}`);
+          assert.equal(w.wtail[s], last, `tail of slot ${s}`);
+        }
+        assert.equal(seen, ct.count, 'every live entry is in exactly one slot');
+      }
+    },
+  ), { numRuns: 300 });
+});

@@ -71,9 +71,11 @@ export class ConnTable {
    *  chain[2n] = next node in the bucket (-1 = end), chain[2n+1] = the node's full 32-bit hash
    *  (as int32), compared before any tuple field. */
   private readonly chain: Int32Array;
-  private readonly wnext: Int32Array; // entry → entry in the wheel slot (or free list)
+  private readonly wnext: Int32Array; // entry → next entry in the wheel slot, or -(slot + 2) for a slot's last (free list: -1 ends)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
   private readonly wheel: Int32Array;
+  /** Last (oldest) entry of each wheel slot, -1 = empty: eviction takes the oldest first. */
+  private readonly wtail: Int32Array;
   private freeHead: number;
   /** The wheel has been swept up to (excluding) this tick. */
   private sweptTick: number;
@@ -124,6 +126,7 @@ export class ConnTable {
     this.head.fill(-1);
     for (let n = 0; n < max * 2; n++) this.chain[2 * n] = -1;
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
+    this.wtail = new Int32Array(WHEEL_SLOTS).fill(-1);
     for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
     this.wnext[max - 1] = -1;
     this.freeHead = 0;
@@ -227,18 +230,24 @@ export class ConnTable {
 
   private link(e: number, s: number): void {
     const h = this.wheel[s];
-    this.wnext[e] = h;
     this.wprev[e] = -(s + 2);
-    if (h >= 0) this.wprev[h] = e;
+    if (h >= 0) {
+      this.wnext[e] = h;
+      this.wprev[h] = e;
+    } else {
+      this.wnext[e] = -(s + 2);
+      this.wtail[s] = e;
+    }
     this.wheel[s] = e;
   }
 
   private unlinkWheel(e: number): void {
     const p = this.wprev[e];
     const n = this.wnext[e];
-    if (p >= 0) this.wnext[p] = n;
-    else this.wheel[-p - 2] = n;
+    if (p >= 0) this.wnext[p] = n; // n may be the end marker: p is the last now
+    else this.wheel[-p - 2] = n >= 0 ? n : -1;
     if (n >= 0) this.wprev[n] = p;
+    else this.wtail[-n - 2] = p >= 0 ? p : -1;
   }
 
   private link2(n: number, h: number): void {
@@ -301,7 +310,7 @@ export class ConnTable {
       this.wheel[s] = -1;
       while (e >= 0) {
         if (work >= budget) {
-          // put the rest back and resume here next time
+          // put the rest back (its last entry is still wtail[s]) and resume here next time
           this.wheel[s] = e;
           this.wprev[e] = -(s + 2);
           return expired;
@@ -320,6 +329,7 @@ export class ConnTable {
         }
         e = nx;
       }
+      this.wtail[s] = -1;
       this.sweptTick++;
     }
     this.evictTick = this.sweptTick;
@@ -339,7 +349,7 @@ export class ConnTable {
     for (let k = 0; k < slotBudget; k++) {
       // Past the last slot: start over at the nearest (entries may have arrived behind the cursor).
       if (this.evictTick - this.sweptTick >= WHEEL_SLOTS) this.evictTick = this.sweptTick;
-      let e = this.wheel[this.evictTick & (WHEEL_SLOTS - 1)];
+      let e = this.wtail[this.evictTick & (WHEEL_SLOTS - 1)]; // from the oldest of the slot
       while (e >= 0) {
         if (work++ >= budget) return -1; // resume in this slot next time
         const f = this.flags[e];
@@ -350,7 +360,7 @@ export class ConnTable {
           this.expireNow(e);
           return e;
         }
-        e = this.wnext[e];
+        e = this.wprev[e];
       }
       this.evictTick++;
     }
