@@ -79,9 +79,11 @@ export class ConnTable {
   private freeHead: number;
   /** The wheel has been swept up to (excluding) this tick. */
   private sweptTick: number;
-  /** Next wheel slot (as an absolute tick) an eviction scan starts from; back to the sweep
-   *  cursor every tick and after a lap, so empty slots are not rescanned by every attempt. */
+  /** Next wheel slot (as an absolute tick) an eviction scan starts from, kept between scans so
+   *  empty slots are not rescanned by every attempt; back to the nearest slot after a lap. */
   private evictTick: number;
+  /** sweptTick when a whole lap found nothing to evict: no new scan until the wheel moves. */
+  private evictDry = -1;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
 
@@ -332,7 +334,6 @@ export class ConnTable {
       this.wtail[s] = -1;
       this.sweptTick++;
     }
-    this.evictTick = this.sweptTick;
     return expired;
   }
 
@@ -344,6 +345,7 @@ export class ConnTable {
    * table walk. Returns the evicted entry (already freed) or -1.
    */
   evictOne(budget: number, slotBudget: number): number {
+    if (this.evictDry === this.sweptTick) return -1; // a whole lap found nothing this tick
     if (this.evictTick < this.sweptTick) this.evictTick = this.sweptTick;
     let work = 0;
     for (let k = 0; k < slotBudget; k++) {
@@ -351,7 +353,10 @@ export class ConnTable {
       if (this.evictTick - this.sweptTick >= WHEEL_SLOTS) this.evictTick = this.sweptTick;
       let e = this.wtail[this.evictTick & (WHEEL_SLOTS - 1)]; // from the oldest of the slot
       while (e >= 0) {
-        if (work++ >= budget) return -1; // resume in this slot next time
+        if (work++ >= budget) {
+          this.evictTick++; // a slot of valuable entries: go on past it next time
+          return -1;
+        }
         const f = this.flags[e];
         if (
           (f & F_CONFIRMED) === 0 ||
@@ -364,6 +369,7 @@ export class ConnTable {
       }
       this.evictTick++;
     }
+    if (slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
     return -1;
   }
 

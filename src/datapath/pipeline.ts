@@ -89,9 +89,10 @@ export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: false,
 };
 
-/** Wheel entries and slots one eviction attempt may look at (bounded per new connection). */
+/** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
+ *  at worst; a lap without a candidate is not repeated until the next tick). */
 const EVICT_BUDGET = 64;
-const EVICT_SLOTS = 512;
+const EVICT_SLOTS = 4096;
 
 export class Datapath implements Output {
   readonly ct: ConnTable;
