@@ -14,7 +14,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
-import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
+import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { runCommand } from '../health/exec.js';
@@ -275,7 +275,9 @@ export async function main(argv: string[]): Promise<void> {
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
-    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
+    // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
+    const call = (verb: string, args: unknown) => control.callAsync(verb, args);
+    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);

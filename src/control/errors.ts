@@ -30,6 +30,8 @@ export const ERRORS = {
   DR_PORT_MISMATCH: 'Real server port must equal the virtual port for direct routing and tunneling',
   NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
   NO_ROUTE: 'No route to the real server',
+  NOT_UNICAST: 'Not a unicast host address',
+  ADDRESS_IN_USE: 'Address already in use on the LAN',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',
   BAD_REQUEST: 'Invalid request',

@@ -297,6 +297,7 @@ export function formatStatus(st: StatusResult): string {
     `io ${st.io}`,
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
+    `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
   ];
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);

@@ -161,6 +161,8 @@ export interface StatusResult {
   addrs: string[];
   conns: number;
   connMax: number;
+  /** The control verb that held the event loop (and so forwarding) longest since start. */
+  slowestVerb: { verb: string; ms: number };
   counters: Record<string, number>;
   drops: Record<string, number>;
   /** Health checks (src/health): every checked real server, also those removed from the table. */
