@@ -198,6 +198,7 @@ function checkCommand(c: Command): void {
       assert.deepEqual(Object.keys(c).sort(), ['kind', 'numeric', 'socket']);
       return;
     case 'list':
+    case 'zero':
       if (c.service !== undefined) assert.ok(isKey(c.service));
       return;
     case 'addService':
@@ -235,7 +236,7 @@ const FLAGS = [
   '-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-l', '-h', '-t', '-u', '-s', '-r', '-g', '-m', '-i', '-w', '-n',
   '--add-service', '--edit-service', '--delete-service', '--clear', '--add-server', '--edit-server', '--delete-server',
   '--list', '--help', '--tcp-service', '--udp-service', '--scheduler', '--real-server', '--gatewaying', '--masquerading',
-  '--ipip', '--weight', '--numeric', '--socket', '--status', '-Ln', '-At', '-at', '-nL', '-Lnt', '-x', '-p', '--', '-', '--list=1',
+  '--ipip', '--weight', '--numeric', '--socket', '--status', '-Z', '--zero', '-Ln', '-At', '-at', '-nL', '-Lnt', '-x', '-p', '--', '-', '--list=1',
 ];
 const VALUES = [
   '192.168.8.200:80', '192.168.8.200', '10.0.0.1:0', '10.0.0.1:65535', '10.0.0.1:65536', '1.2.3.4:http', '1.2.3.4:domain',

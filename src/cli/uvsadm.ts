@@ -6,6 +6,7 @@ import { ERRORS, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../control/err
 import { callFor, parseArgs, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import { formatList, formatOneService, formatStatus, usageText } from '../control/printers.js';
+import { parseTraceArgs, runTrace } from './trace.js';
 
 function fail(message: string, code: number): number {
   process.stderr.write(`uvsadm: ${message}\n`);
@@ -45,6 +46,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>): Promise<number> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[2] === 'trace') return trace(argv.slice(3)); // uvs extension (src/cli/trace.ts)
   let cmd: Command;
   try {
     cmd = parseArgs(argv.slice(2));
@@ -59,6 +61,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await run(cmd);
   } catch (err) {
+    if (err instanceof ControlError) return fail(err.message.split('\n')[0] ?? err.code, exitCodeFor(err));
+    throw err;
+  }
+}
+
+async function trace(args: readonly string[]): Promise<number> {
+  try {
+    return await runTrace(parseTraceArgs(args), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  } catch (err) {
+    if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
     if (err instanceof ControlError) return fail(err.message.split('\n')[0] ?? err.code, exitCodeFor(err));
     throw err;
   }

@@ -13,6 +13,7 @@ import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { schedulerNames } from '../sched/index.js';
+import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 
 interface Options {
   tap: string;
@@ -25,6 +26,8 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  metrics?: { host: string; port: number };
+  metricsPerDest: boolean;
 }
 
 function intArg(name: string, min: number, max: number) {
@@ -68,6 +71,8 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)', wrap(parseListen))
+    .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
@@ -124,11 +129,13 @@ export async function main(argv: string[]): Promise<void> {
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
+  let metrics: MetricsServer | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     if (timer) clearInterval(timer);
+    metrics?.close();
     port.close(); // removes the TAP if we created it
     if (server) {
       server.close();
@@ -152,13 +159,32 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
+  if (opts.metrics !== undefined) {
+    try {
+      metrics = await startMetricsServer(dp, opts.metrics, { perDest: opts.metricsPerDest });
+    } catch (e) {
+      port.close();
+      server.close();
+      try {
+        unlinkSync(opts.socket);
+      } catch {
+        // already gone
+      }
+      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics.host}:${opts.metrics.port}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
   port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
-  timer = setInterval(() => dp.tick(), TICK_MS);
+  let ticks = 0;
+  timer = setInterval(() => {
+    dp.tick();
+    if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
+  }, TICK_MS);
   for (const a of opts.addr) dp.announce(a.ip);
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, metrics: metrics?.address,
     },
     'uvsd started',
   );

@@ -19,6 +19,7 @@ export const ERRORS = {
   BAD_REQUEST: 'Invalid request',
   UNKNOWN_VERB: 'Unknown command',
   TOO_MANY: 'Memory allocation problem',
+  NO_TRACE: 'No such trace session',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',

@@ -72,7 +72,13 @@ export interface HelpCommand extends Common {
 export interface StatusCommand extends Common {
   kind: 'status';
 }
+/** -Z [virtual-service]: zero statistics (uvs metrics/trace bits, docs/metrics.md). */
+export interface ZeroCommand extends Common {
+  kind: 'zero';
+  service?: ServiceKey;
+}
 export type Command =
+  | ZeroCommand
   | AddServiceCommand
   | EditServiceCommand
   | DeleteServiceCommand
@@ -108,6 +114,7 @@ const RULES: Record<CommandKind, { name: string; rules: Record<OptName, Rule> }>
   editDest: { name: 'edit-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': ' ', weight: ' ' } },
   deleteDest: { name: 'delete-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': 'x', weight: 'x' } },
   help: { name: 'help', rules: { numeric: 'x', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
+  zero: { name: 'zero', rules: { numeric: 'x', 'service-address': ' ', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
   status: { name: 'status', rules: { numeric: ' ', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
 };
 
@@ -129,6 +136,7 @@ const SPECS: readonly Spec[] = [
   { flags: '-l', cmd: 'list' },
   { flags: '-h, --help', cmd: 'help' },
   { flags: '--status', cmd: 'status' },
+  { flags: '-Z, --zero', cmd: 'zero' },
   { flags: '-t, --tcp-service <service-address>', opt: 'service-address', proto: 'tcp' },
   { flags: '-u, --udp-service <service-address>', opt: 'service-address', proto: 'udp' },
   { flags: '-s, --scheduler <scheduler>', opt: 'scheduler' },
@@ -304,6 +312,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     case 'status':
       return { kind, ...common };
     case 'list':
+    case 'zero':
       return service === undefined ? { kind, ...common } : { kind, ...common, service };
   }
 
@@ -365,5 +374,7 @@ export function callFor(cmd: Exclude<Command, HelpCommand>): Call {
       return { verb: 'list', args: {} };
     case 'status':
       return { verb: 'status', args: {} };
+    case 'zero':
+      return { verb: 'zero', args: cmd.service === undefined ? {} : { service: cmd.service } };
   }
 }

@@ -13,6 +13,8 @@ import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { FWD_DR, FWD_TUN } from '../modes/types.js';
 import { getScheduler } from '../sched/index.js';
+import { TraceSessions } from './trace.js';
+import type { TraceSessionArgs, TraceStartArgs, ZeroArgs } from './protocol.js';
 
 export const DEFAULT_SCHED = 'wlc';
 const MAX_WEIGHT = 2147483647;
@@ -58,10 +60,13 @@ export class Control {
   readonly info: { tap: string; io?: string };
   /** Free destination slots (the control plane chooses them; DpOp carries the number). */
   private readonly freeDests: number[] = [];
+  /** uvsadm trace sessions (src/control/trace.ts). */
+  readonly traces: TraceSessions;
 
   constructor(dp: Datapath, info: { tap: string; io?: string }) {
     this.dp = dp;
     this.info = info;
+    this.traces = new TraceSessions(dp);
     for (let i = dp.dt.max - 1; i >= 0; i--) this.freeDests.push(i);
   }
 
@@ -78,6 +83,10 @@ export class Control {
       case 'deleteDest': return this.deleteDest(a as unknown as DestKey);
       case 'list': return this.list();
       case 'status': return this.status();
+      case 'zero': return this.zero(a as ZeroArgs);
+      case 'traceStart': return this.traceStart(a as TraceStartArgs);
+      case 'tracePoll': return this.traces.poll((a as unknown as TraceSessionArgs).session);
+      case 'traceStop': return this.traces.stop((a as unknown as TraceSessionArgs).session);
       default: throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
     }
   }
@@ -212,6 +221,20 @@ export class Control {
     this.dp.apply([{ op: 'delDest', svc: svc.id, dest: d }]);
     this.freeDests.push(d);
     return null;
+  }
+
+  // ---- statistics and tracing (docs/metrics.md) -------------------------------------------
+
+  /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
+  zero(args: ZeroArgs): null {
+    const svc = args.service === undefined ? -1 : this.mustService(this.serviceRef(args.service)).id;
+    this.dp.apply([{ op: 'zero', svc }]);
+    return null;
+  }
+
+  traceStart(args: TraceStartArgs): unknown {
+    const svc = args.service === undefined ? -1 : this.mustService(this.serviceRef(args.service)).id;
+    return this.traces.start(svc);
   }
 
   // ---- reading ---------------------------------------------------------------------------

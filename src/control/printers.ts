@@ -161,6 +161,8 @@ Usage:
   ${p} -d virtual-service -r server-address
   ${p} -L|l [virtual-service] [-n]
   ${p} --status
+  ${p} -Z [virtual-service]
+  ${p} trace [virtual-service] [--count N]
   ${p} -h
 
 Commands:
@@ -173,6 +175,9 @@ Either long or short options are allowed.
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
+  --zero            -Z        zero counters in a service or all services
+  trace                       uvs: print new-connection decisions (client,
+                              server, scheduler, why) and drops as they happen
   --help            -h        display this help message
   --status                    uvs: station MAC, addresses, table use and
                               every counter, drops by reason

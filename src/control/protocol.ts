@@ -64,6 +64,55 @@ export interface StatusResult {
   drops: Record<string, number>;
 }
 
+// ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------
+
+/** zero: ipvsadm -Z, of one service or (without `service`) of all. */
+export interface ZeroArgs {
+  service?: ServiceKey;
+}
+
+/** traceStart: only decisions of `service` when given. */
+export interface TraceStartArgs {
+  service?: ServiceKey;
+}
+
+export interface TraceStartResult {
+  session: number;
+}
+
+export interface TraceSessionArgs {
+  session: number;
+}
+
+/** One new-connection decision. */
+export interface TraceEvent {
+  /** ISO 8601 time of the decision. */
+  time: string;
+  proto: Proto;
+  client: string; // addr:port
+  service: string; // vip:port
+  /** addr:port of the chosen real server; null when none was available (dropped, no_dest). */
+  server: string | null;
+  sched: string;
+  /** The scheduler's explain() line, or its name when it has none. */
+  why: string;
+}
+
+/** A drop counter that moved since the previous poll. */
+export interface TraceDrop {
+  reason: string;
+  count: number;
+}
+
+export interface TracePollResult {
+  events: TraceEvent[];
+  drops: TraceDrop[];
+  /** Decisions overwritten in the ring before this session read them. */
+  lost: number;
+  /** More events are waiting (poll again right away). */
+  more: boolean;
+}
+
 export interface Verbs {
   addService: { args: ServiceSpec; result: null };
   editService: { args: ServiceSpec; result: null };
@@ -74,6 +123,10 @@ export interface Verbs {
   deleteDest: { args: DestKey; result: null };
   list: { args: Record<string, never>; result: ListResult };
   status: { args: Record<string, never>; result: StatusResult };
+  zero: { args: ZeroArgs; result: null };
+  traceStart: { args: TraceStartArgs; result: TraceStartResult };
+  tracePoll: { args: TraceSessionArgs; result: TracePollResult };
+  traceStop: { args: TraceSessionArgs; result: null };
 }
 export type VerbName = keyof Verbs;
 
