@@ -113,7 +113,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const perDest = opts.perDest ?? true;
   const dt = dp.dt;
   const census = new StateCensus(dp.ct);
-  if (opts.process ?? true) collectDefaultMetrics({ register: reg });
+  if (opts.process ?? true) {
+    collectDefaultMetrics({ register: reg });
+    // Gauges named *_total (promtool check metrics refuses them); nodejs_active_handles and
+    // nodejs_active_requests, also among the defaults, say the same per type.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) reg.removeSingleMetric(n);
+  }
 
   // ---- node_exporter's ipvs collector, same names, help and labels ------------------------
   const total = (stat: number) => () => {

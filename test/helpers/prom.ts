@@ -50,7 +50,7 @@ export function parseExposition(text: string): Exposition {
       if (end !== m[2].length) throw new Error(`unparsable labels: ${JSON.stringify(line)}`);
     }
     const v = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(v) && m[3] !== 'NaN') throw new Error(`bad value: ${JSON.stringify(line)}`);
+    if (Number.isNaN(v) && !/^nan$/i.test(m[3]!)) throw new Error(`bad value: ${JSON.stringify(line)}`);
     samples.push({ name: m[1]!, labels, value: v });
   }
   const all = (name: string, want: Record<string, string> = {}) =>
