@@ -46,7 +46,8 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>): Promise<number> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv[2] === 'trace') return trace(argv.slice(3)); // uvs extension (src/cli/trace.ts)
+  const traceArgs = traceCommand(argv.slice(2));
+  if (traceArgs !== undefined) return trace(traceArgs); // uvs extension (src/cli/trace.ts)
   let cmd: Command;
   try {
     cmd = parseArgs(argv.slice(2));
@@ -64,6 +65,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof ControlError) return fail(err.message.split('\n')[0] ?? err.code, exitCodeFor(err));
     throw err;
   }
+}
+
+/** `trace ...` or `--socket PATH trace ...`: the trace arguments, else undefined. */
+function traceCommand(args: readonly string[]): string[] | undefined {
+  if (args[0] === 'trace') return args.slice(1);
+  if (args[0] === '--socket' && args[2] === 'trace') return [...args.slice(3), '--socket', args[1] ?? ''];
+  if (args[0]?.startsWith('--socket=') && args[1] === 'trace') return [...args.slice(2), args[0]];
+  return undefined;
 }
 
 async function trace(args: readonly string[]): Promise<number> {

@@ -4,9 +4,9 @@
 //       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
 //       --keepalive: all N over one keep-alive connection.
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
-//   --udp VIP:PORT --count N
-//       N datagrams, each from a new socket (new source port); the reply's body is the server
-//       name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
+//   --udp VIP:PORT --count N [--sport P]
+//       N datagrams, each from a new socket (new source port; with --sport: P, P+1, ..., so
+//       every datagram is surely a new flow); the reply's body is the server name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       Prints the same JSON shape.
 //   --hold VIP:PORT
 //       Opens one TCP connection, sends a keep-alive request and prints
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '2000' },
     'max-ms': { type: 'string', default: '120000' },
     path: { type: 'string', default: '/' },
+    sport: { type: 'string', default: '0' },
   },
 });
 
@@ -124,7 +125,7 @@ async function runHttp(target: string): Promise<Tally> {
   return t;
 }
 
-function udpOnce(host: string, port: number): Promise<string> {
+function udpOnce(host: string, port: number, sport: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     let settled = false;
@@ -145,16 +146,17 @@ function udpOnce(host: string, port: number): Promise<string> {
       }
       done(null, msg.toString('utf8').trim());
     });
-    s.bind(0, () => s.send('who?\n', port, host));
+    s.bind(sport, () => s.send('who?\n', port, host));
   });
 }
 
 async function runUdp(target: string): Promise<Tally> {
   const { host, port } = hostPort(target);
   const t = newTally();
+  const sport = Number(values.sport);
   for (let i = 0; i < count; i++) {
     try {
-      record(t, await udpOnce(host, port));
+      record(t, await udpOnce(host, port, sport === 0 ? 0 : sport + i));
     } catch (e) {
       record(t, null, (e as Error).message);
     }

@@ -97,8 +97,8 @@ export interface DrLab {
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
   http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number }): Promise<ClientTally>;
-  /** N UDP datagrams, each from a new source port, to target (default VIP:53). */
-  udp(count: number, opts?: { target?: string; ns?: string }): Promise<ClientTally>;
+  /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given), to target (default VIP:53). */
+  udp(count: number, opts?: { target?: string; ns?: string; sport?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -250,7 +250,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async udp(count, o = {}): Promise<ClientTally> {
-      return parseTally(await self.client(['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count)], { ns: o.ns }));
+      const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count)];
+      if (o.sport !== undefined) args.push('--sport', String(o.sport));
+      return parseTally(await self.client(args, { ns: o.ns }));
     },
 
     async hold(o = {}): Promise<HoldConn> {
