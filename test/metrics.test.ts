@@ -15,6 +15,8 @@ import { TraceSessions, SESSION_IDLE_MS } from '../src/control/trace.js';
 import { registerScheduler } from '../src/sched/index.js';
 import type { TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
+import { callFor, parseArgs, UsageError, type Command } from '../src/control/ipvsadm.js';
+import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -265,4 +267,27 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up']) {
     assert.ok(used.has(must), `dashboard has no panel on ${must}`);
   }
+});
+
+test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked before connecting', () => {
+  const env = { UVS_SOCKET: '/tmp/s.sock' };
+  const z = parseArgs(['-Z'], { env });
+  assert.deepEqual(callFor(z as Exclude<Command, { kind: 'help' }>), { verb: 'zero', args: {} });
+  const zs = parseArgs(['--zero', '-t', `${VIP}:80`], { env });
+  assert.deepEqual(callFor(zs as Exclude<Command, { kind: 'help' }>), { verb: 'zero', args: { service: { proto: 'tcp', addr: VIP, port: 80 } } });
+  assert.throws(() => parseArgs(['-Z', '-r', '10.0.0.1'], { env }), /Illegal 'real-server' option with the 'zero' command/);
+  assert.deepEqual(parseTraceArgs(['-u', `${VIP}:53`, '--count', '10'], env), { socket: '/tmp/s.sock', service: { proto: 'udp', addr: VIP, port: 53 }, count: 10 });
+  assert.deepEqual(parseTraceArgs([], {}), { socket: '/run/uvs/uvsd.sock' });
+  for (const [args, re] of [
+    [['--count', '0'], /invalid --count "0"/],
+    [['--count', 'ten'], /invalid --count "ten"/],
+    [['-t', `${VIP}:80`, '-u', `${VIP}:53`], /multiple 'service-address'/],
+    [['-t', '10.0.0.300:80'], /invalid address "10\.0\.0\.300"/],
+    [['-t', VIP], /needs a port/],
+    [['--bogus'], /unknown option '--bogus'/],
+  ] as const) {
+    assert.throws(() => parseTraceArgs(args, env), (e: Error) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), args.join(' '));
+  }
+  assert.equal(formatEvent({ time: 'T', proto: 'tcp', client: 'c:1', service: 'v:80', server: null, sched: 'wlc', why: 'wlc: none available' }),
+    'T TCP c:1 -> v:80 server none (dropped: no_dest) sched wlc why wlc: none available\n');
 });

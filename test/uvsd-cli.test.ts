@@ -46,6 +46,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--io fast', args: [...ADDR, '--io', 'fast'], value: 'fast' },
   { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
   { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1' },
+  { name: '--metrics localhost:9478', args: [...ADDR, '--metrics', 'localhost:9478'], value: 'localhost:9478' },
+  { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
+  { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
 ];
 
@@ -72,7 +75,7 @@ test('uvsd --help exits 0 and lists every option', () => {
   const r = uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac']) {
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
 });
