@@ -94,7 +94,10 @@ function measure(): { perFrame: number; forwarded: number } {
 function child(flags: string[]): { perFrame: number; forwarded: number; scavenges: number; marks: number } {
   const out = execFileSync(process.execPath, [...flags, '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
   const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
-  const r = JSON.parse(out.slice(out.lastIndexOf('\n{') + 1)) as { perFrame: number; forwarded: number };
+  // The result line, wherever it is: --trace-gc may print a line after it (a GC at exit).
+  const line = out.split('\n').find((l) => l.startsWith('{"perFrame"'));
+  if (line === undefined) throw new Error(`no result line from the child:\n${out.slice(-2000)}`);
+  const r = JSON.parse(line) as { perFrame: number; forwarded: number };
   return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length, marks: (window.match(/Mark-Compact|Mark-sweep/gi) ?? []).length };
 }
 
