@@ -19,12 +19,15 @@
 // batching through io_uring, like uvsd) and "uvsd-syscalls" (uvsd --io syscalls) are references.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Lab, labUnavailableReason, delay, type Proc } from '../test/lab/netns.js';
+import { ControlClient } from '../src/control/client.js';
+import { probeControl } from './lib/control-probe.js';
+import { machine, readCpus, readProcCpu, type CpuTimes } from './lib/host.js';
+import { FORWARDERS, summary, table, type Forwarder, type Plan, type RunResult, type Workload } from './lib/report.js';
+import { fmt, pct, percentile, round } from './lib/stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BASELINE = path.join(ROOT, 'bench/baseline');
@@ -46,19 +49,6 @@ const GEN_CPU = '0';
 const DISTURBED_BELOW = 0.9;
 const FWD_CPU = '1';
 
-type Workload = 'steady' | 'new';
-/** c: the target baseline, one read()/write() per frame. uvsd: uvsd as shipped (--io auto).
- *  c-uring: the reflector with io_uring batches, the same kernel interface uvsd uses (a reference
- *  ceiling). uvsd-syscalls: uvsd --io syscalls, one system call per frame like the baseline. */
-const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls'] as const;
-type Forwarder = (typeof FORWARDERS)[number];
-const LABEL: Record<Forwarder, string> = {
-  c: 'C reflector',
-  uvsd: 'uvsd',
-  'c-uring': 'C reflector, io_uring',
-  'uvsd-syscalls': 'uvsd --io syscalls',
-};
-
 interface Snapshot {
   t: number;
   genTx: number;
@@ -68,61 +58,6 @@ interface Snapshot {
   rsRx: number;
   cpu: CpuTimes[]; // per CPU, seconds
   procCpu: number; // forwarder process user+system, seconds (all threads)
-}
-
-interface CpuTimes {
-  busy: number; // user+nice+system+irq+softirq
-  softirq: number;
-  steal: number;
-}
-
-const CLK_TCK = 100;
-
-function readCpus(): CpuTimes[] {
-  const out: CpuTimes[] = [];
-  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
-    const m = /^cpu(\d+) (.*)/.exec(line);
-    if (!m) continue;
-    const [user, nice, system, , , irq, softirq, steal] = m[2]!.trim().split(/\s+/).map(Number) as number[];
-    out[Number(m[1])] = { busy: (user! + nice! + system! + irq! + softirq!) / CLK_TCK, softirq: softirq! / CLK_TCK, steal: steal! / CLK_TCK };
-  }
-  return out;
-}
-
-function readProcCpu(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
-  } catch {
-    return 0;
-  }
-}
-
-interface RunResult {
-  workload: Workload;
-  forwarder: Forwarder;
-  repeat: number;
-  seconds: number;
-  sentPps: number;
-  deliveredPps: number;
-  readerPps: number;
-  tapDropPps: number;
-  writtenPps: number;
-  /** Over the window: busy share of each CPU (0..1), steal share, forwarder process CPU share. */
-  cpuBusy: number[];
-  cpuSteal: number[];
-  fwdProcCpu: number;
-  /** CPU-1 busy time per delivered packet, in µs (the forwarder's core, including its softirq work). */
-  fwdCoreUsPerPkt: number;
-  /** Forwarder process CPU (user+system, all threads) per delivered packet, in µs. */
-  fwdProcUsPerPkt: number;
-  /** The forwarder process got less than DISTURBED_BELOW of its core: something else ran on it. */
-  disturbed: boolean;
-  generator: Record<string, unknown> | null;
-  forwarderStats: Record<string, unknown> | null;
-  error?: string;
 }
 
 const { values: opt } = parseArgs({
@@ -169,58 +104,12 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
-function machine(): Record<string, string | number> {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
-  const mhz = /cpu MHz\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? '';
-  return {
-    nproc: os.cpus().length,
-    cpu: model,
-    mhz,
-    kernel: os.release(),
-    node: process.version,
-    memMB: Math.round(os.totalmem() / 2 ** 20),
-  };
-}
-
 function buildBaselines(): void {
   for (const name of ['reflector', 'gen']) {
     execFileSync('cc', ['-O2', '-Wall', '-o', path.join(BASELINE, name), path.join(BASELINE, `${name}.c`)], {
       stdio: 'inherit',
     });
   }
-}
-
-/** One request on uvsd's JSON-lines control socket. */
-function control(socket: string, verb: string, args: object = {}, timeoutMs = 3000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(socket);
-    let buf = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`control ${verb}: timeout`));
-    }, timeoutMs);
-    s.on('connect', () => s.write(JSON.stringify({ id: 1, verb, args }) + '\n'));
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      clearTimeout(timer);
-      s.destroy();
-      try {
-        const r = JSON.parse(buf.slice(0, i)) as { ok: boolean; result?: unknown; error?: { message: string } };
-        if (r.ok) resolve(r.result);
-        else reject(new Error(`control ${verb}: ${r.error?.message}`));
-      } catch (e) {
-        reject(e as Error);
-      }
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
 }
 
 class Bench {
@@ -324,7 +213,7 @@ class Bench {
     };
   }
 
-  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; stats: () => Promise<Record<string, unknown> | null> }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; socket: string; stats: () => Promise<Record<string, unknown> | null> }> {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const nodeArgs = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
     const proc = this.lab.spawn(this.dir, [
@@ -347,10 +236,16 @@ class Bench {
     await adm(['-a', '-u', `${VIP}:${VPORT}`, '-r', `${RS_ADDR}:${VPORT}`, '-g']);
     return {
       proc,
+      socket,
       stats: async () => {
         let status: Record<string, unknown> | null = null;
         try {
-          status = (await control(socket, 'status')) as Record<string, unknown>;
+          const client = await ControlClient.connect(socket, { timeoutMs: 3000 });
+          try {
+            status = (await client.call('status', {})) as unknown as Record<string, unknown>;
+          } finally {
+            client.close();
+          }
         } catch (e) {
           status = { error: String(e) };
         }
@@ -384,9 +279,14 @@ class Bench {
       ];
       gen = this.lab.spawn(this.cli, genArgv);
       await delay(warmup * 1000);
+      const probe = 'socket' in f && typeof f.socket === 'string' ? await probeControl(f.socket) : null;
       const a = await this.snapshot(f.proc.child.pid);
       await delay(seconds * 1000);
       const b = await this.snapshot(f.proc.child.pid);
+      if (probe) {
+        const rtts = await probe.stop();
+        base.controlRtt = { n: rtts.length, p50: round(percentile(rtts, 50), 2), p99: round(percentile(rtts, 99), 2), max: round(Math.max(0, ...rtts), 2) };
+      }
       const code = await gen.exited;
       const gl = gen.stdout().split('\n').find((l) => l.startsWith('{'));
       base.generator = gl ? (JSON.parse(gl) as Record<string, unknown>) : { exit: code, stderr: gen.stderr() };
@@ -422,97 +322,6 @@ class Bench {
     }
     return base;
   }
-}
-
-function round(v: number, d: number): number {
-  const k = 10 ** d;
-  return Math.round(v * k) / k;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function pct(x: number): string {
-  return `${Math.round(x * 100)}%`;
-}
-
-function fmt(n: number): string {
-  return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
-}
-
-function dropsOf(r: RunResult): string {
-  const st = (r.forwarderStats?.status ?? null) as { drops?: Record<string, number> } | null;
-  if (!st?.drops) return r.forwarder.startsWith('c') ? '' : 'n/a';
-  const nz = Object.entries(st.drops).filter(([, v]) => v > 0);
-  return nz.length ? nz.map(([k, v]) => `${k}=${v}`).join(' ') : 'none';
-}
-
-function table(results: RunResult[]): string {
-  const lines = [
-    `| workload | forwarder | sent pps | reader pps (TAP→fwd) | TAP queue drops pps | delivered pps | ÷ C median | CPU ${FWD_CPU} busy (steal) | fwd process CPU (µs/pkt) | µs/pkt CPU ${FWD_CPU} | uvsd drops (whole run) |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-  ];
-  for (const w of workloads) {
-    const cMed = medianOf(results, w, 'c', (r) => r.deliveredPps) ?? 0;
-    for (const f of forwarders) {
-      const runs = results.filter((r) => r.workload === w && r.forwarder === f);
-      for (const r of runs) {
-        if (r.error) {
-          lines.push(`| ${w} | ${f} | error: ${r.error.replace(/\|/g, '/').slice(0, 120)} | | | | | | | | |`);
-          continue;
-        }
-        const ratio = f !== 'c' && cMed > 0 ? (r.deliveredPps / cMed).toFixed(3) : '';
-        lines.push(
-          `| ${w === 'steady' ? `steady ${flows} flows` : 'new flows'}${repeats > 1 ? ` #${r.repeat}` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${LABEL[f]} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${pct(r.cpuBusy[Number(FWD_CPU)] ?? 0)} (${pct(r.cpuSteal[Number(FWD_CPU)] ?? 0)}) | ${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt}) | ${r.fwdCoreUsPerPkt} | ${dropsOf(r)} |`,
-        );
-      }
-    }
-  }
-  return lines.join('\n');
-}
-
-/** Median of pick() over the undisturbed runs of (workload, forwarder), or over all runs when
- *  every one was disturbed; null when there is none. */
-function medianOf(results: RunResult[], w: Workload, f: Forwarder, pick: (r: RunResult) => number): number | null {
-  const ok = results.filter((r) => r.workload === w && r.forwarder === f && !r.error);
-  const quiet = ok.filter((r) => !r.disturbed);
-  const xs = (quiet.length ? quiet : ok).map(pick);
-  return xs.length ? median(xs) : null;
-}
-
-function summary(results: RunResult[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const w of workloads) {
-    const c = medianOf(results, w, 'c', (r) => r.deliveredPps);
-    const u = medianOf(results, w, 'uvsd', (r) => r.deliveredPps);
-    const cUs = medianOf(results, w, 'c', (r) => r.fwdProcUsPerPkt);
-    const uUs = medianOf(results, w, 'uvsd', (r) => r.fwdProcUsPerPkt);
-    const runs = results.filter((r) => r.workload === w && !r.error);
-    const ref = (f: Forwarder) => {
-      const v = medianOf(results, w, f, (r) => r.deliveredPps);
-      return v === null ? null : { deliveredPps: v, ratioToC: c ? round(v / c, 3) : null, usPerPkt: medianOf(results, w, f, (r) => r.fwdProcUsPerPkt) };
-    };
-    out[w] = {
-      cDeliveredPps: c,
-      uvsdDeliveredPps: u,
-      ratio: c && u !== null ? round(u / c, 3) : null,
-      target: 0.95,
-      cUsPerPkt: cUs,
-      uvsdUsPerPkt: uUs,
-      /** C's forwarder-process CPU per packet over uvsd's: the same comparison, insensitive to
-       *  how much of the core each run got. */
-      cpuRatio: cUs && uUs ? round(cUs / uUs, 3) : null,
-      /** Reference rows (not the target): the C program on io_uring, uvsd on plain system calls. */
-      cUring: ref('c-uring'),
-      uvsdSyscalls: ref('uvsd-syscalls'),
-      runs: runs.length,
-      disturbed: runs.filter((r) => r.disturbed).length,
-    };
-  }
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -556,9 +365,10 @@ async function main(): Promise<void> {
     await bench.lab.destroy();
   }
 
-  const md = table(results);
+  const plan: Plan = { workloads, forwarders, flows, repeats, fwdCpu: FWD_CPU };
+  const md = table(plan, results);
   console.log('\n' + md + '\n');
-  const sum = summary(results);
+  const sum = summary(plan, results);
   for (const [w, s] of Object.entries(sum)) {
     type Ref = { deliveredPps: number; ratioToC: number | null } | null;
     const v = s as { ratio: number | null; cpuRatio: number | null; disturbed: number; runs: number; cDeliveredPps: number; uvsdDeliveredPps: number; cUring: Ref; uvsdSyscalls: Ref };
@@ -575,8 +385,8 @@ async function main(): Promise<void> {
   if (!opt['no-save']) {
     const dirOut = path.join(ROOT, 'bench/results');
     mkdirSync(dirOut, { recursive: true });
-    const stamp = started.toISOString().slice(0, 16).replace(':', '');
-    const file = path.join(dirOut, `${stamp}.json`);
+    // Only the latest run is kept in the tree: the numbers worth keeping go to docs/performance.md.
+    const file = path.join(dirOut, 'latest.json');
     writeFileSync(
       file,
       JSON.stringify({ date: started.toISOString(), command, machine: m, options: { seconds, warmup, repeats, flows, connMax, batch, workloads, forwarders }, summary: sum, results, table: md }, null, 2) + '\n',

@@ -16,7 +16,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
+#include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -105,13 +107,13 @@ struct Ring {
   // Any other result (e.g. -EOPNOTSUPP: the device does not support RWF_NOWAIT) refuses too,
   // rather than failing every later batch.
   int Probe() {
-    static uint8_t scratch[65536];
-    Prep(IORING_OP_READ, scratch, sizeof scratch, 0);
+    std::vector<uint8_t> scratch(65536);  // this port's own, not shared with other threads' ports
+    Prep(IORING_OP_READ, scratch.data(), static_cast<uint32_t>(scratch.size()), 0);
     int32_t v;
     int e = Once(&v);
     if (e) return e;
     if (v < 0 && v != -EAGAIN) return -v;
-    Prep(IORING_OP_WRITE, scratch, 0, 0);
+    Prep(IORING_OP_WRITE, scratch.data(), 0, 0);
     e = Once(&v);
     if (e) return e;
     if (v < 0 && v != -EINVAL) return -v;
@@ -198,10 +200,13 @@ struct Ring {
   }
 };
 
+// Each port (fd) has its own Ring, used only by the thread that owns the port; the map from fd
+// to Ring is shared by every thread's addon instance, so it is guarded (one lookup per batch).
+std::mutex ringsLock;
 std::unordered_map<int, Ring*> rings;
 
 Ring* RingOf(int fd) {
-  if (rings.empty()) return nullptr;
+  std::lock_guard<std::mutex> g(ringsLock);
   auto it = rings.find(fd);
   return it == rings.end() ? nullptr : it->second;
 }
@@ -268,9 +273,14 @@ int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, 
 bool HasRing(int fd) { return RingOf(fd) != nullptr; }
 
 void DropRing(int fd) {
-  Ring* r = RingOf(fd);
-  if (r == nullptr) return;
-  rings.erase(fd);
+  Ring* r = nullptr;
+  {
+    std::lock_guard<std::mutex> g(ringsLock);
+    auto it = rings.find(fd);
+    if (it == rings.end()) return;
+    r = it->second;
+    rings.erase(it);
+  }
   delete r;
 }
 
@@ -292,6 +302,7 @@ Napi::Value UringAttach(const Napi::CallbackInfo& info) {
                                    : ErrnoError(env, "io_uring", "fd " + std::to_string(fd), e).Message());
       return out;
     }
+    std::lock_guard<std::mutex> g(ringsLock);
     rings[fd] = r;
   }
   out.Set("ok", Napi::Boolean::New(env, true));

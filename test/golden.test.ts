@@ -1,32 +1,37 @@
-// Golden packet fixtures (test/fixtures/golden.ts): for every case, build the setup through the
-// control verbs, feed each step's frame, and compare what comes out byte for byte (decoded field
-// by field on mismatch), the drop reason, counter deltas and the number of connection entries.
+// Golden packet cases (test/golden/*.ts, one file per case or family): for every case, run the
+// setup verbs through the control API, feed each step's frame, and compare what comes out byte for
+// byte (decoded field by field on mismatch), the drop reason, counter deltas and the number of
+// connection entries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CASES } from './fixtures/golden.js';
-import { buildCases } from './helpers/golden-gen.js';
+import { readdirSync } from 'node:fs';
 import { decode, fromHex } from './helpers/frames.js';
 import { assertFrame, delta, rig } from './helpers/harness.js';
-import type { GoldenCase } from './helpers/golden-types.js';
+import type { GoldenCase } from './golden/lab.js';
 
-test('golden: the fixture file matches its generator (regenerate with golden-gen.js --write)', () => {
-  assert.deepEqual(CASES, buildCases());
+const dir = new URL('./golden/', import.meta.url);
+const files = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'lab.js').sort();
+const cases: GoldenCase[] = [];
+for (const f of files) {
+  const mod = (await import(new URL(f, dir).href)) as { default: GoldenCase | GoldenCase[] };
+  cases.push(...[mod.default].flat());
+}
+
+test('golden: every case file contributes cases, and case names are unique', () => {
+  assert.ok(files.length >= 8, `case files found: ${files.join(', ')}`);
+  assert.equal(new Set(cases.map((c) => c.name)).size, cases.length);
 });
 
 function runCase(c: GoldenCase): void {
   const r = rig();
-  for (const s of c.setup.services) r.ctl.addService(s);
-  for (const d of c.setup.dests) r.ctl.addDest({ ...d, fwd: 'dr' });
-  for (const n of c.setup.neighbours) r.learn(n.ip, n.mac);
+  for (const call of c.setup) r.ctl.call(call.verb, call.args);
+  for (const n of c.neighbours) r.learn(n.ip, n.mac);
   r.sink.take();
   c.steps.forEach((s, k) => {
     const where = `${c.name} step ${k + 1} (${s.note})`;
     const before = r.counters();
     r.sink.take();
-    if (s.control) {
-      if (s.control.verb === 'editDest') r.ctl.editDest(s.control.args);
-      else r.ctl.deleteDest(s.control.args);
-    }
+    if (s.control) r.ctl.call(s.control.verb, s.control.args);
     if (s.input !== undefined) r.feed(fromHex(s.input));
     const out = r.sink.take();
     const d = delta(before, r.counters());
@@ -53,6 +58,6 @@ function runCase(c: GoldenCase): void {
   });
 }
 
-for (const c of CASES) {
+for (const c of cases) {
   test(`golden: ${c.name} — ${c.description}`, () => runCase(c));
 }

@@ -96,8 +96,8 @@ test('the status page renders in headless chromium with the services, their serv
     // Row cells: server, forward, weight, health, active, inactive, conns, ...
     const row = (addr: string) => dom.match(new RegExp(`data-server="${addr.replace(/\./g, '\\.')}:80">(.*?)</tr>`))?.[1] ?? '';
     const cells = (addr: string) => [...row(addr).matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
-    assert.deepEqual(cells(lab.servers[0]!.addr).slice(0, 4), [`${lab.servers[0]!.addr}:80`, 'Route', '1', 'up']);
-    assert.deepEqual(cells(lab.servers[1]!.addr).slice(0, 4), [`${lab.servers[1]!.addr}:80`, 'Route', '3', 'up']);
+    assert.deepEqual(cells(lab.servers[0]!.addr).slice(0, 4), [`${lab.servers[0]!.addr}:80`, 'Route', '1', 'up (unchecked)']);
+    assert.deepEqual(cells(lab.servers[1]!.addr).slice(0, 4), [`${lab.servers[1]!.addr}:80`, 'Route', '3', 'up (unchecked)']);
     assert.equal(cells(lab.servers[0]!.addr)[6], '4', 'rr sent 4 of the 8 connections to rs1');
     assert.match(dom, /<tr class="drop" data-reason="no_service"><td>no_service<\/td><td>1<\/td>/);
     assert.match(dom, /<div id="err"><\/div>/, "the page reached /status.json");

@@ -92,7 +92,8 @@ test('scrape after known traffic: node_ipvs_* totals and backend gauges, uvs_* c
   assert.equal(ex.get('uvs_dest_in_packets_total', rs1), 4);
   assert.equal(ex.get('uvs_dest_in_bytes_total', rs1), 3 * 40 + 45);
   assert.equal(ex.get('uvs_dest_up', rs1), 1);
-  assert.match(ex.help.get('uvs_dest_up')!, /no health checks yet/);
+  assert.match(ex.help.get('uvs_dest_up')!, /no health checker watches counts as up/);
+  assert.equal(ex.get('uvs_dest_health_checked', rs1), 0);
   assert.equal(ex.get('uvs_dest_info', { ...rs1, fwd: 'dr' }), 1);
   assert.equal(ex.get('uvs_dest_weight', rs1), 1);
   assert.equal(ex.get('uvs_trace_active'), 0);
@@ -166,6 +167,32 @@ test('--metrics-no-per-dest: no per-destination series, the rest unchanged', asy
   assert.equal(ex.get('uvs_service_connections_total', { proto: 'tcp', service: `${VIP}:80` }), 6);
 });
 
+test('health checks in the metrics and the status JSON: a down server is 0, also once the checks removed it', async () => {
+  const r = drRig({ weights: [1, 1, 1] });
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1]!.ip, port: 80, weight: 0 }); // inhibit_on_failure
+  r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[2]!.ip, port: 80 }); // removed
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const entry = (i: number, state: 'up' | 'down', reason: string) => ({ service: svc, addr: RS[i]!.ip, port: 80, state, reason, weight: 1, inhibit: i === 1, since: 0 });
+  const entries = [entry(0, 'up', 'start'), entry(1, 'down', 'HTTP_GET: status 500'), entry(2, 'down', 'TCP_CHECK: connection refused')];
+  const health = {
+    entries: () => entries,
+    stateOf: (proto: string, vip: string, vport: number, rip: string, rport: number) =>
+      entries.find((e) => e.service.proto === proto && e.service.addr === vip && e.service.port === vport && e.addr === rip && e.port === rport)?.state ?? 'unchecked' as const,
+  };
+  const m = createMetrics(r.dp, { process: false, health });
+  const ex = parseExposition(await m.registry.metrics());
+  const lbl = (i: number) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80` });
+  assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_up', lbl(i))), [1, 0, 0]);
+  assert.deepEqual([0, 1].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1]);
+  const st = statusJson(r.dp, new RateEstimator(r.dp), health);
+  assert.equal(st.healthChecks, true);
+  assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed, d.weight, d.reason]), [
+    [RS[0]!.ip, 'up', false, 1, 'start'],
+    [RS[1]!.ip, 'down', false, 0, 'HTTP_GET: status 500'],
+    [RS[2]!.ip, 'down', true, 0, 'TCP_CHECK: connection refused'],
+  ]);
+});
+
 test('status JSON: services, servers with weight, forwarding, health, active/inactive, rates and drops', () => {
   const r = drRig({ weights: [3, 1] });
   const rates = new RateEstimator(r.dp);
@@ -177,8 +204,8 @@ test('status JSON: services, servers with weight, forwarding, health, active/ina
   assert.equal(st.services.length, 1);
   const s = st.services[0]!;
   assert.deepEqual([s.proto, s.addr, s.port, s.sched, s.conns], ['tcp', VIP, 80, 'rr', 40]);
-  assert.deepEqual(s.dests.map((d) => [d.addr, d.port, d.forward, d.weight, d.up, d.active, d.inactive, d.conns]),
-    [[RS[0]!.ip, 80, 'Route', 3, true, 0, 20, 20], [RS[1]!.ip, 80, 'Route', 1, true, 0, 20, 20]]);
+  assert.deepEqual(s.dests.map((d) => [d.addr, d.port, d.forward, d.weight, d.health, d.removed, d.active, d.inactive, d.conns]),
+    [[RS[0]!.ip, 80, 'Route', 3, 'unchecked', false, 0, 20, 20], [RS[1]!.ip, 80, 'Route', 1, 'unchecked', false, 0, 20, 20]]);
   // 20 connections in 2 s = 10/s; the first estimate is a quarter of it (avg += (rate - avg) / 4).
   assert.equal(s.dests[0]!.rates.cps, 2.5);
   assert.equal(s.rates.cps, 5);

@@ -45,10 +45,14 @@ test('ARP request for an unknown address: no reply, counted ignored_arp', () => 
   assert.equal(d.tx_frames, undefined);
 });
 
-test('gratuitous ARP (spa == tpa) for our own address is not answered', () => {
+test('gratuitous ARP (spa == tpa) from another station for our own address is not answered but defended', () => {
   const r = rig();
   const g = arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: DIR_IP, tpa: DIR_IP });
-  assert.equal(r.run(g).length, 0);
+  const out = r.run(g);
+  assert.equal(out.length, 1, 'one frame: our own gratuitous ARP, not a reply');
+  assert.equal(out[0].readUInt16BE(20), 1, 'a request (announcement), not a reply');
+  assert.equal(out[0].subarray(0, 6).toString('hex'), 'ffffffffffff');
+  assert.equal(r.counters().arp_conflicts, 1);
 });
 
 test('malformed ARP (short, wrong hlen) is counted arp_malformed', () => {

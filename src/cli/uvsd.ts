@@ -12,7 +12,14 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
+import { hostChecks, Pinger } from '../health/checkers/index.js';
+import { runCommand } from '../health/exec.js';
+import { loadKeepalivedFile } from '../health/load.js';
+import { HealthManager } from '../health/manager.js';
+import { withHealth } from '../health/report.js';
+import type { HealthConfig } from '../health/types.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 
 interface Options {
@@ -26,9 +33,15 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  arpProbeMs: number;
+  keepalivedConf?: string;
+  healthConcurrency: number;
   metrics?: { host: string; port: number };
   metricsPerDest: boolean;
 }
+
+/** How long a notify / quorum command may run. */
+const COMMAND_TIMEOUT_MS = 10_000;
 
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -71,6 +84,9 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
+    .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
+    .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)', wrap(parseListen))
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
@@ -101,6 +117,18 @@ function parseOptions(argv: string[]): Options {
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
   const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
+  // The keepalived.conf is read before anything is opened: a bad file exits 2 with file:line.
+  let healthConfig: HealthConfig | undefined;
+  if (opts.keepalivedConf !== undefined) {
+    try {
+      const parsed = loadKeepalivedFile(opts.keepalivedConf);
+      for (const w of parsed.warnings) log.warn({ file: opts.keepalivedConf }, `keepalived.conf: ${w}`);
+      healthConfig = parsed.config;
+    } catch (e) {
+      console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
   const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
   if ((mac[0] & 1) !== 0) {
     console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
@@ -124,6 +152,18 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+  const pinger = new Pinger();
+  const hlog = log.child({ component: 'health' });
+  const health = healthConfig === undefined ? undefined : new HealthManager(healthConfig, {
+    call: (verb, args) => control.call(verb, args),
+    run: hostChecks(pinger),
+    exec: async (command) => {
+      const r = await runCommand(command, COMMAND_TIMEOUT_MS);
+      if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
+    },
+    log: hlog,
+    concurrency: opts.healthConcurrency,
+  });
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
@@ -131,12 +171,13 @@ export async function main(argv: string[]): Promise<void> {
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
   let metrics: MetricsServer | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
+  /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
+  const release = () => {
     stopping = true;
+    pinger.close();
     if (timer) clearInterval(timer);
     metrics?.close();
-    port.close(); // removes the TAP if we created it
+    port.close();
     if (server) {
       server.close();
       try {
@@ -145,15 +186,22 @@ export async function main(argv: string[]): Promise<void> {
         // already gone
       }
     }
-    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
-    process.exit(0);
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const shutdown = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
+    if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    release();
+    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
-    server = await listenControl(opts.socket, (verb, args) => control.call(verb, args), onInternal);
+    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
@@ -161,15 +209,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (opts.metrics !== undefined) {
     try {
-      metrics = await startMetricsServer(dp, opts.metrics, { perDest: opts.metricsPerDest });
+      metrics = await startMetricsServer(dp, opts.metrics, { perDest: opts.metricsPerDest, health });
     } catch (e) {
-      port.close();
-      server.close();
-      try {
-        unlinkSync(opts.socket);
-      } catch {
-        // already gone
-      }
+      release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics.host}:${opts.metrics.port}: ${(e as Error).message}`);
       process.exit(1);
     }
@@ -180,7 +222,24 @@ export async function main(argv: string[]): Promise<void> {
     dp.tick();
     if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
   }, TICK_MS);
+  // Claim the director addresses only if no other station holds them.
+  const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
+  if (taken.length > 0) {
+    for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
+    release();
+    process.exit(1);
+  }
   for (const a of opts.addr) dp.announce(a.ip);
+  // keepalived.conf import: through the control verbs; a refused service undoes the import.
+  if (health) {
+    try {
+      await health.start();
+    } catch (e) {
+      console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
+      await shutdown('keepalived-conf', 1);
+      return;
+    }
+  }
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),

@@ -147,6 +147,10 @@ export function formatStatus(st: StatusResult): string {
   ];
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
+  // Health checks: one line per checked real server (src/health/report.ts fills st.health).
+  for (const h of st.health ?? []) {
+    lines.push(`health ${h.service.proto.toUpperCase()} ${h.service.addr}:${h.service.port} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})`);
+  }
   return lines.join('\n') + '\n';
 }
 

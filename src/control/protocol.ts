@@ -35,6 +35,8 @@ export interface DestInfo {
   weight: number;
   active: number;
   inactive: number;
+  /** Health checks (src/health): up, down, or unchecked when no checker watches it. */
+  health?: 'up' | 'down' | 'unchecked';
 }
 
 export interface ServiceInfo {
@@ -52,6 +54,21 @@ export interface ListResult {
   services: ServiceInfo[];
 }
 
+/** One checked real server, as the `status` verb reports it (filled by src/health/report.ts). */
+export interface HealthEntry {
+  service: ServiceKey;
+  addr: string;
+  port: number;
+  state: 'up' | 'down';
+  /** Last reason for the current state ("start" before any change). */
+  reason: string;
+  /** Weight the server has (or gets back) when healthy. */
+  weight: number;
+  inhibit: boolean;
+  /** ms since epoch of the last state change (start time when none). */
+  since: number;
+}
+
 export interface StatusResult {
   mac: string;
   tap: string;
@@ -62,6 +79,8 @@ export interface StatusResult {
   connMax: number;
   counters: Record<string, number>;
   drops: Record<string, number>;
+  /** Health checks (src/health): every checked real server, also those removed from the table. */
+  health?: HealthEntry[];
 }
 
 // ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------

@@ -11,6 +11,8 @@ export const COUNTER_NAMES = [
   'arp_requests_sent',
   'arp_gratuitous_sent',
   'arp_neigh_updates',
+  'arp_probes_sent',
+  'arp_conflicts',
   'icmp_echo_replies',
   'conns_created',
   'conns_expired',

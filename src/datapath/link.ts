@@ -6,12 +6,17 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
-  ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  ipv4SetChecksum, macEquals, rd16, rd32, wr16, wr32,
 } from './frame.js';
 import { C, D, type Counters } from './counters.js';
 import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { TxBatch, type Tx } from './tx.js';
+
+/** Addresses probed at once before claiming them (RFC 5227); more are refused by the caller. */
+export const MAX_PROBES = 256;
+/** A claimed address is defended (gratuitous ARP) at most this often against a conflicting host. */
+const DEFEND_INTERVAL_MS = 10_000;
 
 /** A directly connected network: a director address and its prefix. */
 export interface LinkAddr {
@@ -36,11 +41,17 @@ export class Link {
   readonly gateway: number;
   /** The batch's coarse clock (ms), set by the datapath. */
   now = 0;
-  /** Addresses uvsd answers for (director addresses and VIPs) → 1; key b is 0. */
-  private localMap = new U32PairMap([]);
+  /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
+  private readonly localMap = new U32PairMap();
   private readonly tx: Tx;
   private readonly counters: Counters;
   private readonly qtx: TxBatch;
+  /** Addresses being probed before uvsd claims them → 0 while unanswered, slot+1 once another
+   *  station answered for it (its MAC in conflictMac[slot*6]). */
+  private readonly probing = new U32PairMap();
+  private readonly conflictMac = new Uint8Array(MAX_PROBES * 6);
+  private conflicts = 0;
+  private lastDefend = -Infinity;
 
   constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters) {
     this.mac = mac;
@@ -49,15 +60,21 @@ export class Link {
     this.tx = tx;
     this.counters = counters;
     this.qtx = new TxBatch(this.neigh.qbuf, this.neigh.qowner.length);
-    this.setLocal([]);
+    for (const a of addrs) this.addLocal(a.ip);
   }
 
-  /** Replace the set of addresses answered for: the director addresses plus `vips`. */
-  setLocal(vips: Iterable<number>): void {
-    const seen = new Set<number>();
-    for (const v of vips) seen.add(v | 0);
-    for (const a of this.addrs) seen.add(a.ip | 0);
-    this.localMap = new U32PairMap([...seen].map((ip) => [ip, 0, 1] as const));
+  /** Answer for ip too (a VIP, counted once per service using it); true when it is new. */
+  addLocal(ip: number): boolean {
+    const n = this.localMap.get(ip, 0);
+    this.localMap.set(ip, 0, n < 0 ? 1 : n + 1);
+    return n < 0;
+  }
+
+  /** One user of ip fewer; the address is no longer answered for when none is left. */
+  delLocal(ip: number): void {
+    const n = this.localMap.get(ip, 0);
+    if (n > 1) this.localMap.set(ip, 0, n - 1);
+    else if (n === 1) this.localMap.delete(ip, 0);
   }
 
   isLocal(ip: number): boolean {
@@ -75,6 +92,7 @@ export class Link {
     const op = rd16(buf, a + 6);
     const spa = rd32(buf, a + 14);
     const tpa = rd32(buf, a + 24);
+    if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
     // Refresh a neighbour we already track (never create entries for arbitrary senders).
     const n = this.neigh.find(spa);
     if (n >= 0) {
@@ -114,6 +132,44 @@ export class Link {
     copyMac(buf, off + 6, this.mac, 0);
     this.tx.emit(off, flen);
     this.counters.c[C.icmp_echo_replies]++;
+  }
+
+  /**
+   * Another station speaks for `spa` (its MAC at buf[sha]). While the address is probed this is
+   * the answer the probe waits for; for an address uvsd already answers for it is a conflict:
+   * counted, and defended with a gratuitous ARP at most once per DEFEND_INTERVAL_MS.
+   */
+  private checkConflict(buf: Buffer, sha: number, spa: number): void {
+    const p = this.probing.get(spa, 0);
+    if (p === 0 && this.conflicts < MAX_PROBES) {
+      copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
+      this.probing.set(spa, 0, ++this.conflicts);
+      this.counters.c[C.arp_conflicts]++;
+    } else if (p < 0 && this.isLocal(spa)) {
+      this.counters.c[C.arp_conflicts]++;
+      if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
+        this.lastDefend = this.now;
+        this.announce(spa);
+      }
+    }
+  }
+
+  /** RFC 5227 probe (sender address 0.0.0.0) for an address uvsd is about to claim. */
+  probeAddress(ip: number): void {
+    if (this.probing.get(ip, 0) < 0) this.probing.set(ip, 0, 0);
+    if (this.buildArp(0, ip, false)) this.counters.c[C.arp_probes_sent]++;
+  }
+
+  /** The MAC ("aa:bb:..") of a station that answered for a probed address, or null. */
+  conflictOf(ip: number): Uint8Array | null {
+    const p = this.probing.get(ip, 0);
+    return p > 0 ? this.conflictMac.slice((p - 1) * 6, p * 6) : null;
+  }
+
+  /** Stop probing ip (claimed or refused). */
+  endProbe(ip: number): void {
+    this.probing.delete(ip, 0);
+    if (this.probing.count === 0) this.conflicts = 0;
   }
 
   /** Gratuitous ARP for an address uvsd starts answering for. */

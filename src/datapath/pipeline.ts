@@ -40,6 +40,11 @@ export interface SvcRuntime extends SchedService {
   oneShot: boolean;
 }
 
+/** Service lookup key: the port, with UDP services apart from TCP ones. */
+export function svcKey(proto: number, port: number): number {
+  return proto === PROTO_UDP ? port | 0x10000 : port;
+}
+
 export interface DatapathOptions {
   mac: Uint8Array;
   addrs: LinkAddr[];
@@ -69,7 +74,8 @@ export class Datapath implements Output {
   warmSink = 0;
 
   private readonly tx: Tx;
-  private svcMap = new U32PairMap([]);
+  /** (vip, svcKey(proto, port)) → service id. */
+  private readonly svcMap = new U32PairMap();
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private nowTick = 0;
   private readonly clock: () => number;
@@ -274,7 +280,7 @@ export class Datapath implements Output {
 
   private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
     const d = this.counters.d;
-    const sid = this.svcMap.get(dst, proto === PROTO_UDP ? dport | 0x10000 : dport);
+    const sid = this.svcMap.get(dst, svcKey(proto, dport));
     if (sid < 0) {
       d[D.no_service]++;
       return -1;
@@ -373,6 +379,15 @@ export class Datapath implements Output {
     this.tx.flush();
   }
 
+  /** Send an RFC 5227 ARP probe for each address now (see Link.probeAddress). */
+  probe(ips: readonly number[]): void {
+    this.setClock();
+    for (const ip of ips) {
+      this.link.probeAddress(ip);
+      this.tx.flush(); // at most one generated frame per address: never more than a batch holds
+    }
+  }
+
   /** Gratuitous ARP for an address uvsd starts answering for; sent now. */
   announce(ip: number): void {
     this.setClock();
@@ -395,24 +410,11 @@ export class Datapath implements Output {
   /**
    * Apply a list of operations (src/datapath/ops.ts) in order. Nothing here walks the
    * connection table: connections of deleted destinations are expired by their next packet or
-   * their timer (the destination slot's generation changed). Lookups are rebuilt once per call.
+   * their timer (the destination slot's generation changed), and lookups change one entry at a
+   * time.
    */
   apply(ops: readonly DpOp[]): void {
-    const wasLocal = new Set<number>();
-    for (const s of this.services) if (s !== undefined) wasLocal.add(s.vip);
-    let lookups = false;
-    for (const op of ops) {
-      if (op.op === 'addService' || op.op === 'delService') lookups = true;
-      this.apply1(op);
-    }
-    if (!lookups) return;
-    this.rebuildLookups();
-    for (const s of this.services) {
-      if (s !== undefined && !wasLocal.has(s.vip) && !this.link.addrs.some((a) => (a.ip | 0) === s.vip)) {
-        wasLocal.add(s.vip);
-        this.announce(s.vip);
-      }
-    }
+    for (const op of ops) this.apply1(op);
   }
 
   private apply1(op: DpOp): void {
@@ -426,6 +428,9 @@ export class Datapath implements Output {
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
+        this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
+        // Gratuitous ARP the first time uvsd answers for this address.
+        if (this.link.addLocal(svc.vip)) this.announce(svc.vip);
         return;
       }
       case 'editService': {
@@ -453,6 +458,8 @@ export class Datapath implements Output {
         for (const d of svc.dests) dt.release(d);
         svc.dests = [];
         this.services[op.id] = undefined;
+        this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
+        this.link.delLocal(svc.vip);
         return;
       }
       case 'addDest': {
@@ -510,15 +517,5 @@ export class Datapath implements Output {
     const s = getScheduler(name);
     if (s === undefined) throw new Error(`apply: no scheduler ${name}`);
     return s;
-  }
-
-  /** Rebuild the service and local-address lookups after a change. */
-  private rebuildLookups(): void {
-    const svcs: [number, number, number][] = [];
-    for (const s of this.services) {
-      if (s !== undefined) svcs.push([s.vip, s.proto === PROTO_UDP ? s.port | 0x10000 : s.port, s.id]);
-    }
-    this.svcMap = new U32PairMap(svcs);
-    this.link.setLocal(svcs.map(([vip]) => vip));
   }
 }

@@ -68,7 +68,7 @@ export const native: Native = require('../../../build/Release/uvs_native.node') 
 export interface PortOptions {
   /** Bytes reserved per received frame (>= MTU + Ethernet header). */
   stride?: number;
-  /** Frames per receive batch; tx arrays hold twice that (replies plus generated frames). */
+  /** Frames per receive batch. */
   batch?: number;
 }
 
@@ -78,9 +78,6 @@ export class Port {
   /** Received frame i is rxBuf[i*stride .. i*stride + rxLens[i]] during onBatch. */
   readonly rxBuf: Buffer;
   readonly rxLens: Uint32Array;
-  /** Scratch offset/length arrays for building a tx batch (e.g. pointing into rxBuf). */
-  readonly txOffs: Uint32Array;
-  readonly txLens: Uint32Array;
   ifindex = 0;
   mac = '';
   created = false;
@@ -95,8 +92,6 @@ export class Port {
     this.batch = opts.batch ?? 64;
     this.rxBuf = Buffer.alloc(this.stride * this.batch);
     this.rxLens = new Uint32Array(this.batch);
-    this.txOffs = new Uint32Array(this.batch * 2);
-    this.txLens = new Uint32Array(this.batch * 2);
   }
 
   static tap(name: string, opts: TapOptions & PortOptions = {}): Port {
@@ -148,8 +143,7 @@ export class Port {
     }
   }
 
-  /** Transmits frames buf[offs[i]..+lens[i]] for i < count (usually this.txOffs/txLens); returns
-   *  how many the kernel took. */
+  /** Transmits frames buf[offs[i]..+lens[i]] for i < count; returns how many the kernel took. */
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
     return native.writeBatch(this.fd, buf, offs, lens, count);
   }

@@ -12,7 +12,7 @@ import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from './census.js';
-import { destOverloaded, destUp, liveDests, liveServices, protoName, serviceName } from './view.js';
+import { destHealth, destOverloaded, liveDests, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 
 export interface MetricsOptions {
@@ -20,13 +20,15 @@ export interface MetricsOptions {
   perDest?: boolean;
   /** Process metrics (prom-client's defaults: CPU, memory, event loop lag, GC). Default true. */
   process?: boolean;
+  /** Health checks (uvsd --keepalived-conf); without them every server counts as up. */
+  health?: HealthView;
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
-/** HELP text of the datapath counters, exported as uvs_<name>_total. */
-const COUNTER_HELP: Record<CounterName, string> = {
+/** HELP text of the datapath counters, exported as uvs_<name>_total (a new counter without one gets a generic text). */
+const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   rx_frames: 'Frames received from the TAP.',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP.',
@@ -35,6 +37,8 @@ const COUNTER_HELP: Record<CounterName, string> = {
   arp_requests_sent: 'ARP requests sent to resolve next hops (real servers, gateway).',
   arp_gratuitous_sent: 'Gratuitous ARP announcements sent (at start and for new VIPs).',
   arp_neigh_updates: 'Neighbour entries learned or refreshed from ARP.',
+  arp_probes_sent: 'ARP probes sent before claiming an address (RFC 5227, uvsd --arp-probe-ms).',
+  arp_conflicts: 'Another station answered for, or claimed, an address uvsd owns or probes.',
   icmp_echo_replies: 'ICMP echo replies sent for owned addresses and VIPs.',
   conns_created: 'Connection entries created (new flows scheduled to a real server).',
   conns_expired: 'Connection entries expired or removed.',
@@ -197,7 +201,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       liveDests(dp).map((r) => [{ proto: r.proto, service: r.service, server: r.server }, value(r.d)]);
     gauge(reg, 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.', [...destLabels, 'fwd'],
       () => liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server, fwd: r.fwd }, 1]));
-    gauge(reg, 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. uvsd has no health checks yet, so this is 1 for every configured real server.', destLabels, perDestStat((d) => destUp(dt, d)));
+    gauge(reg, 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', destLabels, () => [
+      ...liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server }, destHealth(opts.health, r, dt) === 'down' ? 0 : 1]),
+      ...removedByHealth(opts.health, dp).map((e): Sample => [{ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }, 0]),
+    ]);
+    gauge(reg, 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', destLabels,
+      () => liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server }, destHealth(opts.health, r, dt) === 'unchecked' ? 0 : 1]));
     gauge(reg, 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', destLabels, perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     gauge(reg, 'uvs_dest_weight', 'Weight of the real server.', destLabels, perDestStat((d) => dt.weight[d]));
     gauge(reg, 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', destLabels, perDestStat((d) => dt.active[d]));

@@ -47,7 +47,7 @@ export const STATUS_PAGE = `<!doctype html>
     <table id="drops"><thead><tr><th class="l">reason</th><th>total</th><th>per second</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
-<footer id="foot">Health: uvsd has no health checks yet; every configured real server is shown up. Rates are 2 s estimates averaged as IPVS does. Refreshes every 1.5 s.</footer>
+<footer id="foot">Health: "up (unchecked)" means no health checker watches the server (uvsd --keepalived-conf adds them); like LVS, traffic keeps going to it. Rates are 2 s estimates averaged as IPVS does. Refreshes every 1.5 s.</footer>
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -71,6 +71,13 @@ function dur(s) {
   const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
   return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
 }
+function healthText(d) {
+  let t = d.health === "unchecked" ? "up (unchecked)" : d.health;
+  if (d.removed) t += " (removed)";
+  if (d.health === "down" && d.reason) t += ": " + d.reason;
+  if (d.overloaded) t += " (overloaded)";
+  return t;
+}
 function serviceSection(s) {
   const name = s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
   const head = el("h2", {}, name, el("span", { class: "sub" }, "scheduler " + s.sched),
@@ -81,7 +88,7 @@ function serviceSection(s) {
     el("td", {}, d.addr + ":" + d.port),
     el("td", { class: "l" }, d.forward),
     el("td", {}, d.weight),
-    el("td", { class: "l " + (d.up ? "up" : "down") }, (d.up ? "up" : "down") + (d.overloaded ? " (overloaded)" : "")),
+    el("td", { class: "l " + (d.health === "down" ? "down" : "up") }, healthText(d)),
     el("td", {}, d.active), el("td", {}, d.inactive), el("td", {}, num(d.conns)),
     el("td", {}, num(d.rates.cps)), el("td", {}, num(d.rates.inpps)), el("td", {}, bits(d.rates.inbps)),
     el("td", {}, num(d.rates.outpps))));

@@ -6,6 +6,7 @@ import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
 import { PROTO_UDP } from '../datapath/frame.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
+import type { HealthEntry } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
@@ -43,12 +44,28 @@ export function liveDests(dp: Datapath): DestRef[] {
   return out;
 }
 
+export type Health = 'up' | 'down' | 'unchecked';
+
 /**
- * Health of a destination: 1 up, 0 down. There are no health checks yet, so every configured
- * destination is up (as on plain LVS without keepalived, traffic keeps going to a dead server).
+ * What the metrics see of the health checks (src/health/manager.ts HealthManager has this
+ * shape; uvsd passes it in, so metrics does not import health).
  */
-export function destUp(_dt: DestTable, _d: number): number {
-  return 1;
+export interface HealthView {
+  stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): Health;
+  entries(): HealthEntry[];
+}
+
+/** Health of a destination of the table; without health checks every server is unchecked. */
+export function destHealth(health: HealthView | undefined, r: DestRef, dt: DestTable): Health {
+  if (health === undefined) return 'unchecked';
+  return health.stateOf(r.proto, formatIp(r.svc.vip), r.svc.port, formatIp(dt.addr[r.d]), dt.port[r.d]);
+}
+
+/** Checked real servers the health checks took out of the table (they are down). */
+export function removedByHealth(health: HealthView | undefined, dp: Datapath): HealthEntry[] {
+  if (health === undefined) return [];
+  const inTable = new Set(liveDests(dp).map((r) => `${r.proto} ${r.service} ${r.server}`));
+  return health.entries().filter((e) => !inTable.has(`${e.service.proto} ${e.service.addr}:${e.service.port} ${e.addr}:${e.port}`));
 }
 
 export function destOverloaded(dt: DestTable, d: number): boolean {

@@ -41,6 +41,12 @@ export interface DrLabOptions {
   lab?: Lab;
   /** Log progress lines through this function. */
   log?: (msg: string) => void;
+  /**
+   * An address (CIDR) for the director namespace's own kernel on br0, e.g. 192.168.8.9/24: health
+   * checks use the host's network stack, which needs an address that reaches the servers. Never
+   * uvsd's --addr (192.168.8.10) nor a VIP. Default: none.
+   */
+  hostAddr?: string;
 }
 
 export interface RealServer {
@@ -83,6 +89,8 @@ export interface DrLab {
   socketPath: string;
   tmp: string;
   uvsd: Proc | null;
+  /** (Re)start servers.js in a real server's namespace and wait for its ready line. */
+  startServer(s: RealServer): Promise<void>;
   /** Start uvsd in the director namespace and wait until `uvsadm -Ln` answers. */
   startUvsd(opts?: StartUvsdOptions | string[]): Promise<Proc>;
   /** SIGTERM uvsd and wait for it to exit; returns its exit code. */
@@ -128,6 +136,12 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   const servers: RealServer[] = [];
   const clients: string[] = [];
   let dir = '';
+  const startServer = async (s: RealServer): Promise<void> => {
+    if (s.proc && !s.proc.done()) throw new Error(`${s.name}: servers.js already running`);
+    const argv = nodeArgv(join(here, 'servers.js'), ['--name', s.name, '--http-port', '80', '--udp-port', '53', '--bind', [...vips, s.addr].join(',')]);
+    s.proc = lab.spawn(s.ns, argv, { cwd: repoRoot });
+    await s.proc.waitForLine(/^ready /, 10_000);
+  };
 
   try {
     log(`creating namespaces with prefix ${lab.prefix}`);
@@ -158,12 +172,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       servers.push({ name, ns, addr, proc: null });
     }
 
+    if (opts.hostAddr !== undefined) await lab.must(['ip', 'addr', 'add', opts.hostAddr, 'dev', 'br0'], dir);
     if (opts.startServers ?? true) {
-      const serversJs = join(here, 'servers.js');
-      for (const s of servers) {
-        s.proc = lab.spawn(s.ns, nodeArgv(serversJs, ['--name', s.name, '--http-port', '80', '--udp-port', '53', '--bind', [...vips, s.addr].join(',')]), { cwd: repoRoot });
-      }
-      await Promise.all(servers.map((s) => s.proc!.waitForLine(/^ready /, 10_000)));
+      await Promise.all(servers.map((s) => startServer(s)));
       log(`real servers up: ${servers.map((s) => `${s.name}=${s.addr}`).join(', ')}`);
     }
   } catch (e) {
@@ -188,6 +199,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     socketPath,
     tmp,
     uvsd: null,
+    startServer,
 
     async startUvsd(o?: StartUvsdOptions | string[]): Promise<Proc> {
       const so: StartUvsdOptions = Array.isArray(o) ? { extraArgs: o } : (o ?? {});

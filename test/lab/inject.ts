@@ -12,6 +12,7 @@
 // Prints one JSON line: {"attempted":n,"written":n,"byKind":{...}}.
 import { parseArgs } from 'node:util';
 import { native } from '../../src/datapath/port.js';
+import { arp, BROADCAST, eth, inetChecksum, ipStr, ipv4, mac, macStr, tcp, udp, type Ipv4Opts } from '../helpers/frames.js';
 import { requireLabNamespace } from './guard.js';
 
 // `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
@@ -50,18 +51,10 @@ const rnd = prng(Number(values.seed));
 const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1)); // inclusive
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
-function macBytes(s: string): Buffer {
-  return Buffer.from(s.split(':').map((h) => parseInt(h, 16)));
-}
-function ipNum(s: string): number {
-  return s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
-}
-
-const BROADCAST = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-const dstMac = macBytes(values['dst-mac']!);
-const VIP = ipNum(values.vip!);
-const DIR = ipNum(values.dir!);
-const SRC = ipNum(values.src!);
+const dstMac = values['dst-mac']!;
+const VIP = values.vip!;
+const DIR = values.dir!;
+const SRC = values.src!;
 
 function randomBytes(n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -69,122 +62,62 @@ function randomBytes(n: number): Buffer {
   return b;
 }
 
-function chooseDstMac(): Buffer {
+function chooseDstMac(): string {
   const r = rnd();
   if (r < 0.8) return dstMac;
   if (r < 0.95) return BROADCAST;
   const m = randomBytes(6);
   m[0] = (m[0]! & 0xfe) | 0x02; // unicast, locally administered: flooded, then ignored by everyone
-  return m;
+  return macStr(m);
 }
 
-function ipChecksum(b: Buffer, off: number, len: number): number {
-  let s = 0;
-  for (let i = 0; i + 1 < len; i += 2) s += b.readUInt16BE(off + i);
-  if (len & 1) s += b[off + len - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-function l4Checksum(src: number, dst: number, proto: number, seg: Buffer): number {
-  const pseudo = Buffer.alloc(12 + seg.length);
-  pseudo.writeUInt32BE(src, 0);
-  pseudo.writeUInt32BE(dst, 4);
-  pseudo[9] = proto;
-  pseudo.writeUInt16BE(seg.length, 10);
-  seg.copy(pseudo, 12);
-  return ipChecksum(pseudo, 0, pseudo.length);
-}
-
-function eth(dst: Buffer, src: Buffer, type: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(14);
-  dst.copy(h, 0);
-  src.copy(h, 6);
-  h.writeUInt16BE(type, 12);
-  return Buffer.concat([h, payload]);
+/** An address in 10/8: no lab host has one, so nothing ever answers it. */
+function net10(): string {
+  return ipStr(((10 << 24) | int(0, 0xffffff)) >>> 0);
 }
 
 /** Source IPs never belong to a lab host other than the client. */
-function srcIp(): number {
-  return rnd() < 0.5 ? SRC : ((10 << 24) | int(0, 0xffffff)) >>> 0;
+function srcIp(): string {
+  return rnd() < 0.5 ? SRC : net10();
 }
-function dstIp(): number {
+function dstIp(): string {
   const r = rnd();
   if (r < 0.6) return VIP;
   if (r < 0.8) return DIR;
-  return ((10 << 24) | int(0, 0xffffff)) >>> 0;
+  return net10();
 }
 
-interface IpOpts {
-  ihl?: number;
-  options?: Buffer;
-  badCsum?: boolean;
-  totLen?: number;
-  version?: number;
-  frag?: number; // flags+offset field
+// The frames come from the tests' own builders (test/helpers/frames.ts); the fields a builder
+// does not offer (a random IP ID, a wrong UDP length) are set on its output.
+function ip4(src: string, dst: string, proto: number, payload: Buffer, o: Omit<Ipv4Opts, 'src' | 'dst' | 'proto'> = {}): Buffer {
+  return ipv4({ id: int(0, 0xffff), ...o, src, dst, proto }, payload);
 }
 
-function ipv4(src: number, dst: number, proto: number, payload: Buffer, o: IpOpts = {}): Buffer {
-  const options = o.options ?? Buffer.alloc(0);
-  const hlen = 20 + options.length;
-  const h = Buffer.alloc(hlen);
-  h[0] = ((o.version ?? 4) << 4) | (o.ihl ?? hlen / 4);
-  h[1] = 0;
-  h.writeUInt16BE(o.totLen ?? hlen + payload.length, 2);
-  h.writeUInt16BE(int(0, 0xffff), 4);
-  h.writeUInt16BE(o.frag ?? 0x4000, 6);
-  h[8] = 64;
-  h[9] = proto;
-  h.writeUInt32BE(src, 12);
-  h.writeUInt32BE(dst, 16);
-  options.copy(h, 20);
-  let c = ipChecksum(h, 0, hlen);
-  if (o.badCsum) c = (c ^ (1 + int(0, 0xfffe))) & 0xffff;
-  h.writeUInt16BE(c, 10);
-  return Buffer.concat([h, payload]);
+function ethFrame(dst: string, src: string, type: number, payload: Buffer): Buffer {
+  return eth({ dst, src, type }, payload);
 }
 
-const TCP_FLAGS = [0x02, 0x10, 0x18, 0x11, 0x04, 0x12, 0x01, 0x3f, 0x00];
-function tcp(src: number, dst: number, dport: number, opts: { flags?: number; doff?: number; data?: Buffer } = {}): Buffer {
-  const data = opts.data ?? Buffer.alloc(0);
-  const h = Buffer.alloc(20);
-  h.writeUInt16BE(int(1024, 65535), 0);
-  h.writeUInt16BE(dport, 2);
-  h.writeUInt32BE(int(0, 0xffffffff), 4);
-  h.writeUInt32BE(int(0, 0xffffffff), 8);
-  h[12] = (opts.doff ?? 5) << 4;
-  h[13] = opts.flags ?? pick(TCP_FLAGS);
-  h.writeUInt16BE(int(0, 0xffff), 14);
-  const seg = Buffer.concat([h, data]);
-  seg.writeUInt16BE(l4Checksum(src, dst, 6, seg), 16);
+const TCP_FLAG_CHOICES = [0x02, 0x10, 0x18, 0x11, 0x04, 0x12, 0x01, 0x3f, 0x00];
+function tcpSeg(src: string, dst: string, dport: number, o: { flags?: number; doff?: number } = {}): Buffer {
+  return tcp({
+    src, dst, sport: int(1024, 65535), dport, seq: int(0, 0xffffffff), ack: int(0, 0xffffffff),
+    flags: o.flags ?? pick(TCP_FLAG_CHOICES), window: int(0, 0xffff), dataOffset: o.doff,
+  });
+}
+
+function udpSeg(src: string, dst: string, dport: number, o: { len?: number; data?: Buffer } = {}): Buffer {
+  const seg = udp({ src, dst, sport: int(1024, 65535), dport, payload: o.data ?? randomBytes(int(0, 32)) });
+  if (o.len !== undefined) seg.writeUInt16BE(o.len, 4);
   return seg;
 }
 
-function udp(src: number, dst: number, dport: number, opts: { len?: number; data?: Buffer } = {}): Buffer {
-  const data = opts.data ?? randomBytes(int(0, 32));
-  const seg = Buffer.alloc(8 + data.length);
-  seg.writeUInt16BE(int(1024, 65535), 0);
-  seg.writeUInt16BE(dport, 2);
-  seg.writeUInt16BE(opts.len ?? seg.length, 4);
-  data.copy(seg, 8);
-  seg.writeUInt16BE(l4Checksum(src, dst, 17, seg) || 0xffff, 6);
-  return seg;
-}
-
-function arp(op: number, senderIp: number, targetIp: number, mac: Buffer): Buffer {
-  const a = Buffer.alloc(28);
-  a.writeUInt16BE(1, 0);
-  a.writeUInt16BE(0x0800, 2);
-  a[4] = 6;
-  a[5] = 4;
-  a.writeUInt16BE(op, 6);
-  mac.copy(a, 8);
-  a.writeUInt32BE(senderIp, 14);
-  a.writeUInt32BE(targetIp, 24);
+function arpMsg(op: number, senderIp: string, targetIp: string, mac: string): Buffer {
+  const a = arp({ op: 1, sha: mac, spa: senderIp, tpa: targetIp });
+  a.writeUInt16BE(op, 6); // any opcode, valid or not
   return a;
 }
-function safeArpSender(): number {
-  return rnd() < 0.5 ? ((192 << 24) | (168 << 16) | (8 << 8) | int(150, 199)) >>> 0 : ((10 << 24) | int(0, 0xffffff)) >>> 0;
+function safeArpSender(): string {
+  return rnd() < 0.5 ? `192.168.8.${int(150, 199)}` : net10();
 }
 
 function truncate(f: Buffer, minLen: number, maxLen: number): Buffer {
@@ -215,111 +148,110 @@ const KINDS: readonly Kind[] = [
   'fragment', 'icmp', 'other_ethertype',
 ];
 
-function frame(kind: Kind, srcMac: Buffer): Buffer {
+function frame(kind: Kind, srcMac: string): Buffer {
   const dmac = chooseDstMac();
   switch (kind) {
     case 'random': {
       const f = randomBytes(int(14, 1514));
-      dmac.copy(f, 0);
-      srcMac.copy(f, 6);
+      f.set(mac(dmac), 0);
+      f.set(mac(srcMac), 6);
       return f;
     }
-    case 'trunc_eth': {
-      const f = Buffer.concat([dmac, srcMac, randomBytes(2)]);
-      return truncate(f, 1, 13);
-    }
+    case 'trunc_eth':
+      return truncate(ethFrame(dmac, srcMac, int(0, 0xffff), Buffer.alloc(0)), 1, 13);
     case 'trunc_arp':
-      return truncate(eth(dmac, srcMac, 0x0806, arp(int(1, 2), safeArpSender(), pick([VIP, DIR]), srcMac)), 14, 41);
+      return truncate(ethFrame(dmac, srcMac, 0x0806, arpMsg(int(1, 2), safeArpSender(), pick([VIP, DIR]), srcMac)), 14, 41);
     case 'bad_arp': {
-      const a = arp(int(0, 5), safeArpSender(), pick([VIP, DIR, safeArpSender()]), srcMac);
+      const a = arpMsg(int(0, 5), safeArpSender(), pick([VIP, DIR, safeArpSender()]), srcMac);
       const field = int(0, 3);
       if (field === 0) a.writeUInt16BE(int(2, 0xffff), 0); // htype
       else if (field === 1) a.writeUInt16BE(pick([0x86dd, 0x0806, int(0, 0xffff)]), 2); // ptype
       else if (field === 2) a[4] = pick([0, 4, 8, 255]); // hlen
       else a[5] = pick([0, 6, 16, 255]); // plen
-      return eth(dmac, srcMac, 0x0806, a);
+      return ethFrame(dmac, srcMac, 0x0806, a);
     }
     case 'trunc_ipv4': {
-      const f = eth(dmac, srcMac, 0x0800, ipv4(srcIp(), dstIp(), pick([6, 17, 1]), randomBytes(int(0, 40))));
+      const f = ethFrame(dmac, srcMac, 0x0800, ip4(srcIp(), dstIp(), pick([6, 17, 1]), randomBytes(int(0, 40))));
       return truncate(f, 14, 33);
     }
     case 'bad_ip_csum': {
       const s = srcIp();
       const d = dstIp();
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 6, tcp(s, d, 80, { flags: 0x02 }), { badCsum: true }));
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 6, tcpSeg(s, d, 80, { flags: 0x02 }), { badChecksum: true }));
     }
     case 'bad_ip_len': {
       const s = srcIp();
       const d = dstIp();
-      const seg = udp(s, d, pick([53, 80, int(1, 65535)]));
+      const seg = udpSeg(s, d, pick([53, 80, int(1, 65535)]));
       const real = 20 + seg.length;
-      const totLen = pick([0, int(1, 19), real + int(1, 2000), int(0, 0xffff)]);
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 17, seg, { totLen }));
+      const totalLength = pick([0, int(1, 19), real + int(1, 2000), int(0, 0xffff)]);
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 17, seg, { totalLength }));
     }
     case 'bad_ihl_version': {
       const s = srcIp();
       const d = dstIp();
-      const seg = tcp(s, d, 80, { flags: 0x02 });
-      return eth(dmac, srcMac, 0x0800, rnd() < 0.5 ? ipv4(s, d, 6, seg, { ihl: int(0, 4) }) : rnd() < 0.5 ? ipv4(s, d, 6, seg, { ihl: 15 }) : ipv4(s, d, 6, seg, { version: pick([0, 5, 6, 15]) }));
+      const seg = tcpSeg(s, d, 80, { flags: 0x02 });
+      const o = rnd() < 0.5 ? { ihl: int(0, 4) } : rnd() < 0.5 ? { ihl: 15 } : { version: pick([0, 5, 6, 15]) };
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 6, seg, o));
     }
     case 'ip_options': {
       // Valid headers with options (NOP padding, record-route-ish garbage); source in 10/8 so
       // nothing answers the client.
-      const s = ((10 << 24) | int(0, 0xffffff)) >>> 0;
+      const s = net10();
       const d = pick([VIP, DIR]);
-      const words = int(1, 10);
-      const options = Buffer.alloc(words * 4, 1); // NOPs
+      const options = Buffer.alloc(int(1, 10) * 4, 1); // NOPs
       if (rnd() < 0.5) options[options.length - 1] = 0; // EOL
       if (rnd() < 0.3) randomBytes(options.length).copy(options);
       const isTcp = rnd() < 0.5;
-      const l4 = isTcp ? tcp(s, d, pick([80, int(1, 65535)])) : udp(s, d, pick([53, int(1, 65535)]));
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, isTcp ? 6 : 17, l4, { options }));
+      const l4 = isTcp ? tcpSeg(s, d, pick([80, int(1, 65535)])) : udpSeg(s, d, pick([53, int(1, 65535)]));
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, isTcp ? 6 : 17, l4, { options }));
     }
     case 'trunc_tcp': {
       const s = srcIp();
       const d = pick([VIP, DIR]);
-      const seg = rnd() < 0.5 ? tcp(s, d, 80).subarray(0, int(0, 19)) : tcp(s, d, 80, { doff: pick([0, 1, 4, 15]) });
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 6, seg));
+      const seg = rnd() < 0.5 ? tcpSeg(s, d, 80).subarray(0, int(0, 19)) : tcpSeg(s, d, 80, { doff: pick([0, 1, 4, 15]) });
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 6, seg));
     }
     case 'trunc_udp': {
       const s = srcIp();
       const d = pick([VIP, DIR]);
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 17, udp(s, d, 53).subarray(0, int(0, 7))));
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 17, udpSeg(s, d, 53).subarray(0, int(0, 7))));
     }
     case 'bad_udp_len': {
       const s = srcIp();
       const d = pick([VIP, DIR]);
       const data = randomBytes(int(0, 32));
       const len = pick([0, int(1, 7), 8 + data.length + int(1, 1000)]);
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 17, udp(s, d, 53, { len, data })));
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 17, udpSeg(s, d, 53, { len, data })));
     }
     case 'random_ports': {
-      const s = ((10 << 24) | int(0, 0xffffff)) >>> 0;
+      const s = net10();
       const port = int(1, 65535);
       const isTcp = rnd() < 0.5;
-      const l4 = isTcp ? tcp(s, VIP, port) : udp(s, VIP, port);
-      return eth(dmac, srcMac, 0x0800, ipv4(s, VIP, isTcp ? 6 : 17, l4));
+      const l4 = isTcp ? tcpSeg(s, VIP, port) : udpSeg(s, VIP, port);
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, VIP, isTcp ? 6 : 17, l4));
     }
     case 'fragment': {
-      const s = ((10 << 24) | int(0, 0xffffff)) >>> 0;
-      const l4 = tcp(s, VIP, 80);
-      const frag = pick([0x2000, 0x2000 | int(1, 0x1fff), int(1, 0x1fff)]); // MF and/or offset
-      return eth(dmac, srcMac, 0x0800, ipv4(s, VIP, 6, l4, { frag }));
+      const s = net10();
+      const l4 = tcpSeg(s, VIP, 80);
+      const r = rnd(); // MF and/or an offset
+      const frag = r < 1 / 3 ? { mf: true, df: false } : r < 2 / 3 ? { mf: true, df: false, fragOffset: int(1, 0x1fff) } : { df: false, fragOffset: int(1, 0x1fff) };
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, VIP, 6, l4, frag));
     }
     case 'icmp': {
-      const s = ((10 << 24) | int(0, 0xffffff)) >>> 0;
+      const s = net10();
       const d = pick([VIP, DIR]);
       const body = randomBytes(int(0, 64));
       if (body.length >= 4) {
         body[0] = pick([0, 3, 5, 8, 11, 13, int(0, 255)]);
         body[1] = int(0, 15);
         body.writeUInt16BE(0, 2);
-        if (rnd() < 0.5) body.writeUInt16BE(ipChecksum(body, 0, body.length), 2);
+        if (rnd() < 0.5) body.writeUInt16BE(inetChecksum(body), 2);
       }
-      return eth(dmac, srcMac, 0x0800, ipv4(s, d, 1, body));
+      return ethFrame(dmac, srcMac, 0x0800, ip4(s, d, 1, body));
     }
     case 'other_ethertype':
-      return eth(dmac, srcMac, pick([0x86dd, 0x8100, 0x88cc, 0x8847, int(0, 0xffff)]), randomBytes(int(0, 100)));
+      return ethFrame(dmac, srcMac, pick([0x86dd, 0x8100, 0x88cc, 0x8847, int(0, 0xffff)]), randomBytes(int(0, 100)));
   }
 }
 
@@ -332,7 +264,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const info = native.openPacket(values.if);
-  const srcMac = macBytes(info.mac);
+  const srcMac = info.mac;
   const buf = Buffer.alloc(batch * 1514);
   const offs = new Uint32Array(batch);
   const lens = new Uint32Array(batch);

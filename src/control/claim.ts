@@ -1,0 +1,68 @@
+// Never harm the network uvsd joins: before it answers ARP for a new VIP or director address, it
+// probes for the address (RFC 5227: ARP requests with sender 0.0.0.0) and refuses it when another
+// station answers; and it refuses addresses that can never be a unicast host. A typo that names a
+// real server's or the gateway's address would otherwise take that host off the LAN at once.
+
+import { formatIp, formatMac } from '../datapath/addr.js';
+import type { LinkAddr } from '../datapath/link.js';
+import type { Datapath } from '../datapath/pipeline.js';
+
+/** How long a new address is probed before it is claimed, in ms (uvsd --arp-probe-ms). */
+export const DEFAULT_PROBE_MS = 300;
+
+export interface Conflict {
+  ip: number;
+  mac: string;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Probe each address twice (at the start and halfway through `waitMs`) and report every one that
+ * another station answered for. A host answers an ARP request within milliseconds; the second
+ * probe covers one lost frame.
+ */
+export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number): Promise<Conflict[]> {
+  if (ips.length === 0 || waitMs <= 0) return [];
+  dp.probe(ips);
+  await sleep(waitMs / 2);
+  dp.probe(ips);
+  await sleep(waitMs / 2);
+  const out: Conflict[] = [];
+  for (const ip of ips) {
+    const mac = dp.link.conflictOf(ip);
+    if (mac !== null) out.push({ ip, mac: formatMac(mac) });
+    dp.link.endProbe(ip);
+  }
+  return out;
+}
+
+/** One line naming the address and the station that holds it. */
+export function conflictMessage(c: Conflict): string {
+  return `${formatIp(c.ip)} is already in use on the LAN by ${c.mac}`;
+}
+
+/**
+ * Why ip cannot be a VIP or a real server (as IPVS refuses non-unicast addresses), or undefined.
+ * `addrs` are uvsd's director addresses: their networks' network and broadcast addresses and the
+ * addresses themselves are refused too.
+ */
+export function unicastProblem(ip: number, addrs: readonly LinkAddr[]): string | undefined {
+  const u = ip >>> 0;
+  const first = u >>> 24;
+  if (u === 0) return '0.0.0.0 is not a host address';
+  if (u === 0xffffffff) return '255.255.255.255 is the broadcast address';
+  if (first === 127) return `${formatIp(u)} is a loopback address`;
+  if (first >= 224 && first <= 239) return `${formatIp(u)} is a multicast address`;
+  if (first >= 240) return `${formatIp(u)} is a reserved (class E) address`;
+  for (const a of addrs) {
+    if ((a.ip >>> 0) === u) return `${formatIp(u)} is uvsd's own director address`;
+    const mask = a.mask >>> 0;
+    if (mask >= 0xfffffffe || ((u ^ a.ip) & mask) !== 0) continue;
+    if ((u & ~mask) >>> 0 === 0) return `${formatIp(u)} is the network address of ${formatIp(a.ip)}'s network`;
+    if ((u & ~mask) >>> 0 === (~mask >>> 0)) return `${formatIp(u)} is the broadcast address of ${formatIp(a.ip)}'s network`;
+  }
+  return undefined;
+}

@@ -1,0 +1,25 @@
+// One entry point for every checker type: run one attempt of `spec` against the real server.
+import type { CheckResult, CheckSpec } from '../types.js';
+import { checkHttp } from './http.js';
+import { checkMisc } from './misc.js';
+import { checkPing, Pinger } from './ping.js';
+import { checkTcp } from './tcp.js';
+import { checkUdp } from './udp.js';
+
+export { Pinger };
+
+export type RunCheck = (spec: CheckSpec, rs: { addr: string; port: number }) => Promise<CheckResult>;
+
+/** A RunCheck on the host's own network stack (one shared ICMP socket for PING_CHECK). */
+export function hostChecks(pinger: Pinger): RunCheck {
+  return (spec, rs) => {
+    const target = { ip: spec.connectIp ?? rs.addr, port: spec.connectPort ?? rs.port };
+    switch (spec.type) {
+      case 'TCP_CHECK': return checkTcp(spec, target);
+      case 'HTTP_GET': return checkHttp(spec, target);
+      case 'UDP_CHECK': return checkUdp(spec, target);
+      case 'PING_CHECK': return checkPing(pinger, spec, target);
+      case 'MISC_CHECK': return checkMisc(spec);
+    }
+  };
+}

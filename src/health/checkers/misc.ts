@@ -1,0 +1,12 @@
+// MISC_CHECK: run misc_path with misc_timeout. Exit 0 = healthy, anything else = failed; with
+// misc_dynamic, exit 2..255 = healthy with weight (code - 2) (keepalived's rule).
+import { runCommand } from '../exec.js';
+import type { CheckResult, MiscCheck } from '../types.js';
+
+export async function checkMisc(spec: Pick<MiscCheck, 'command' | 'timeoutMs' | 'dynamic'>): Promise<CheckResult> {
+  const r = await runCommand(spec.command, spec.timeoutMs);
+  if (r.code === null) return { ok: false, reason: `misc_path ${r.problem}` };
+  if (r.code === 0) return { ok: true, reason: 'exit 0' };
+  if (spec.dynamic && r.code >= 2) return { ok: true, reason: `exit ${r.code}: weight ${r.code - 2}`, weight: r.code - 2 };
+  return { ok: false, reason: `exit ${r.code}` };
+}

@@ -1,0 +1,467 @@
+// keepalived.conf (2.x) import: the virtual_server / real_server blocks and their checkers.
+// Pure: text in, {config, warnings} out; `include` is resolved through a reader the caller
+// passes (loadKeepalivedFile in load.ts reads files and expands globs). Errors throw
+// KeepalivedError with "file:line: problem"; sections uvs does not do (VRRP, global_defs, ...)
+// are skipped with one warning each, unknown keywords inside a virtual server are named.
+
+import { parseIp } from '../datapath/addr.js';
+import type { Fwd } from '../control/protocol.js';
+import type { CheckCommon, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
+
+export class KeepalivedError extends Error {
+  constructor(
+    readonly origin: Origin,
+    problem: string,
+  ) {
+    super(`${origin.file}:${origin.line}: ${problem}`);
+    this.name = 'KeepalivedError';
+  }
+}
+
+export interface ParseResult {
+  config: HealthConfig;
+  warnings: string[];
+}
+
+/** Resolves an include pattern (relative to the including file) to the files it names. */
+export type IncludeReader = (pattern: string, fromFile: string) => Array<{ file: string; text: string }>;
+
+export interface ParseOptions {
+  readInclude?: IncludeReader;
+}
+
+interface Token {
+  text: string;
+  quoted: boolean;
+  file: string;
+  line: number;
+}
+
+interface Stmt {
+  key: string;
+  args: Token[];
+  block?: Stmt[];
+  at: Origin;
+}
+
+const MAX_INCLUDE_DEPTH = 8;
+
+// ---- lexer -------------------------------------------------------------------------------
+
+function lex(text: string, file: string, opts: ParseOptions, depth: number, out: Token[], warnings: string[]): void {
+  const lines = text.split('\n');
+  for (let ln = 0; ln < lines.length; ln++) {
+    const line = lines[ln]!;
+    const lineTokens: Token[] = [];
+    let i = 0;
+    while (i < line.length) {
+      const c = line[i]!;
+      if (c === ' ' || c === '\t' || c === '\r') {
+        i++;
+        continue;
+      }
+      if (c === '#' || c === '!') break; // comment to end of line
+      if (c === '{' || c === '}') {
+        lineTokens.push({ text: c, quoted: false, file, line: ln + 1 });
+        i++;
+        continue;
+      }
+      if (c === '"') {
+        const end = line.indexOf('"', i + 1);
+        if (end < 0) throw new KeepalivedError({ file, line: ln + 1 }, 'unterminated quoted string');
+        lineTokens.push({ text: line.slice(i + 1, end), quoted: true, file, line: ln + 1 });
+        i = end + 1;
+        continue;
+      }
+      let j = i;
+      while (j < line.length && !' \t\r{}"'.includes(line[j]!)) j++;
+      lineTokens.push({ text: line.slice(i, j), quoted: false, file, line: ln + 1 });
+      i = j;
+    }
+    if (lineTokens.length >= 1 && lineTokens[0]!.text === 'include' && !lineTokens[0]!.quoted) {
+      const at = { file, line: ln + 1 };
+      if (lineTokens.length !== 2) throw new KeepalivedError(at, 'include needs exactly one file name or pattern');
+      if (opts.readInclude === undefined) throw new KeepalivedError(at, 'include is not available here');
+      if (depth >= MAX_INCLUDE_DEPTH) throw new KeepalivedError(at, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`);
+      let files: Array<{ file: string; text: string }>;
+      try {
+        files = opts.readInclude(lineTokens[1]!.text, file);
+      } catch (e) {
+        throw new KeepalivedError(at, `include ${lineTokens[1]!.text}: ${(e as Error).message}`);
+      }
+      if (files.length === 0) warnings.push(`${file}:${ln + 1}: include ${lineTokens[1]!.text} matched no file`);
+      for (const f of files) lex(f.text, f.file, opts, depth + 1, out, warnings);
+      continue;
+    }
+    out.push(...lineTokens);
+  }
+}
+
+// ---- statements: `key args... [{ stmts }]`, args on the key's line ------------------------
+
+function statements(tokens: Token[], pos: { i: number }, closing: Token | null): Stmt[] {
+  const out: Stmt[] = [];
+  while (pos.i < tokens.length) {
+    const t = tokens[pos.i]!;
+    if (t.text === '}' && !t.quoted) {
+      if (closing === null) throw new KeepalivedError({ file: t.file, line: t.line }, "unexpected '}'");
+      pos.i++;
+      return out;
+    }
+    if (t.text === '{' && !t.quoted) throw new KeepalivedError({ file: t.file, line: t.line }, "unexpected '{'");
+    pos.i++;
+    const st: Stmt = { key: t.text, args: [], at: { file: t.file, line: t.line } };
+    while (pos.i < tokens.length) {
+      const a = tokens[pos.i]!;
+      if (a.file !== t.file || a.line !== t.line || ((a.text === '{' || a.text === '}') && !a.quoted)) break;
+      st.args.push(a);
+      pos.i++;
+    }
+    const n = tokens[pos.i];
+    if (n !== undefined && n.text === '{' && !n.quoted) {
+      pos.i++;
+      st.block = statements(tokens, pos, n);
+    }
+    out.push(st);
+  }
+  if (closing !== null) throw new KeepalivedError({ file: closing.file, line: closing.line }, "'{' is never closed");
+  return out;
+}
+
+// ---- value helpers ------------------------------------------------------------------------
+
+function err(st: Stmt | Token, problem: string): KeepalivedError {
+  return new KeepalivedError('at' in st ? st.at : { file: st.file, line: st.line }, problem);
+}
+
+function arg(st: Stmt, i: number, what: string): string {
+  const a = st.args[i];
+  if (a === undefined) throw err(st, `${st.key}: missing ${what}`);
+  return a.text;
+}
+
+function nArgs(st: Stmt, min: number, max: number): void {
+  if (st.args.length < min || st.args.length > max) {
+    throw err(st, `${st.key}: expected ${min === max ? min : `${min}..${max}`} argument${max === 1 ? '' : 's'}, got ${st.args.length}`);
+  }
+}
+
+function ipArg(st: Stmt, i: number): string {
+  const v = arg(st, i, 'IPv4 address');
+  if (parseIp(v) < 0) throw err(st, `${st.key}: invalid IPv4 address "${v}"`);
+  return v;
+}
+
+function portArg(st: Stmt, i: number, allowZero = false): number {
+  const v = arg(st, i, 'port');
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535 || (n === 0 && !allowZero)) throw err(st, `${st.key}: invalid port "${v}"`);
+  return n;
+}
+
+function intArg(st: Stmt, i: number, min: number, max: number): number {
+  const v = arg(st, i, 'number');
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || n < min || n > max) throw err(st, `${st.key}: "${v}" is not an integer ${min}..${max}`);
+  return n;
+}
+
+/** Seconds (keepalived accepts decimals, e.g. 0.5) -> ms. */
+function secondsArg(st: Stmt, i: number, minMs = 1): number {
+  const v = arg(st, i, 'seconds');
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n * 1000 < minMs || n > 86400 * 365) throw err(st, `${st.key}: "${v}" is not a number of seconds`);
+  return Math.round(n * 1000);
+}
+
+function hexArg(st: Stmt, i: number): Buffer {
+  const v = arg(st, i, 'hex bytes').replace(/^0x/i, '');
+  if (!/^([0-9a-fA-F]{2})+$/.test(v)) throw err(st, `${st.key}: "${st.args[i]!.text}" is not hex bytes`);
+  return Buffer.from(v, 'hex');
+}
+
+function noArgs(st: Stmt): void {
+  if (st.args.length > 0) throw err(st, `${st.key} takes no argument, got "${st.args[0]!.text}"`);
+}
+
+function needBlock(st: Stmt): Stmt[] {
+  if (st.block === undefined) throw err(st, `${st.key}: expected '{'`);
+  return st.block;
+}
+
+// ---- the model ---------------------------------------------------------------------------
+
+/** Check parameters that may be given at virtual_server, real_server or checker level. */
+interface Inherited {
+  delayLoopMs: number;
+  connectTimeoutMs: number;
+  retry: number;
+  delayBeforeRetryMs: number;
+  rise: number;
+  fall: number;
+  inhibitOnFailure: boolean;
+  virtualhost?: string;
+}
+
+const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };
+
+/** Applies an inheritable keyword; false when st is not one. */
+function inherited(st: Stmt, d: Inherited): boolean {
+  switch (st.key) {
+    case 'delay_loop': nArgs(st, 1, 1); d.delayLoopMs = secondsArg(st, 0, 10); return true;
+    case 'connect_timeout': nArgs(st, 1, 1); d.connectTimeoutMs = secondsArg(st, 0, 1); return true;
+    case 'retry':
+    case 'nb_get_retry': nArgs(st, 1, 1); d.retry = intArg(st, 0, 0, 1000); return true;
+    case 'delay_before_retry': nArgs(st, 1, 1); d.delayBeforeRetryMs = secondsArg(st, 0, 0); return true;
+    case 'rise': nArgs(st, 1, 1); d.rise = intArg(st, 0, 1, 1000); return true;
+    case 'fall': nArgs(st, 1, 1); d.fall = intArg(st, 0, 1, 1000); return true;
+    case 'inhibit_on_failure': noArgs(st); d.inhibitOnFailure = true; return true;
+    case 'virtualhost': nArgs(st, 1, 1); d.virtualhost = st.args[0]!.text; return true;
+    default: return false;
+  }
+}
+
+const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
+const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
+const UNSUPPORTED_CHECKERS = new Set(['SSL_GET', 'DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
+
+class Parser {
+  readonly warnings: string[] = [];
+
+  warn(st: Stmt, msg: string): void {
+    this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
+  }
+
+  unsupported(st: Stmt, inside: string): void {
+    this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored`);
+  }
+
+  top(stmts: Stmt[]): HealthConfig {
+    const services: VirtualServerSpec[] = [];
+    const seen = new Set<string>();
+    for (const st of stmts) {
+      if (st.key === 'virtual_server') {
+        if (st.args[0]?.text === 'fwmark' || st.args[0]?.text === 'group') {
+          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark and group services are not supported`);
+          continue;
+        }
+        const vs = this.virtualServer(st);
+        const k = `${vs.proto} ${vs.addr}:${vs.port}`;
+        if (seen.has(k)) throw err(st, `virtual_server ${vs.addr} ${vs.port} (${vs.proto}) is defined twice`);
+        seen.add(k);
+        services.push(vs);
+        continue;
+      }
+      // One warning per skipped section, naming what was inside.
+      const name = [st.key, ...st.args.map((a) => a.text)].join(' ');
+      const inner = st.block ? [...new Set(st.block.map((s) => s.key))] : [];
+      const why = /^vrrp_/.test(st.key) ? 'uvs does no VRRP' : 'not a virtual_server';
+      this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
+    }
+    return { services };
+  }
+
+  virtualServer(st: Stmt): VirtualServerSpec {
+    nArgs(st, 2, 2);
+    const addr = ipArg(st, 0);
+    const port = portArg(st, 1);
+    const body = needBlock(st);
+    const d: Inherited = { ...DEFAULTS };
+    const vs: VirtualServerSpec = {
+      proto: 'tcp', addr, port, sched: 'wlc', fwd: 'dr', persistence: 0, delayLoopMs: DEFAULTS.delayLoopMs,
+      quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: st.at,
+    };
+    // Inheritable keywords first, so they apply to every real server whatever the order.
+    const rest: Stmt[] = [];
+    for (const s of body) if (!inherited(s, d)) rest.push(s);
+    vs.delayLoopMs = d.delayLoopMs;
+    const rsStmts: Stmt[] = [];
+    for (const s of rest) {
+      switch (s.key) {
+        case 'lb_algo':
+        case 'lvs_sched': nArgs(s, 1, 1); vs.sched = s.args[0]!.text; break;
+        case 'lb_kind':
+        case 'lvs_method': {
+          nArgs(s, 1, 1);
+          const f = FWD[s.args[0]!.text.toUpperCase()];
+          if (f === undefined) throw err(s, `${s.key}: "${s.args[0]!.text}" is not NAT, DR or TUN`);
+          vs.fwd = f;
+          break;
+        }
+        case 'protocol': {
+          nArgs(s, 1, 1);
+          const p = s.args[0]!.text.toUpperCase();
+          if (p !== 'TCP' && p !== 'UDP') throw err(s, `protocol: "${s.args[0]!.text}" is not TCP or UDP (SCTP is not supported)`);
+          vs.proto = p === 'TCP' ? 'tcp' : 'udp';
+          break;
+        }
+        case 'persistence_timeout':
+          nArgs(s, 0, 1);
+          vs.persistence = s.args.length === 0 ? 300 : intArg(s, 0, 1, 2678400);
+          this.warn(s, 'persistence_timeout read but not applied: uvs has no persistence yet');
+          break;
+        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: s.args.length > 1 ? portArg(s, 1) : port }; break;
+        case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
+        case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
+        case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = s.args[0]!.text; break;
+        case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = s.args[0]!.text; break;
+        case 'alpha': noArgs(s); vs.alpha = true; break;
+        case 'omega': noArgs(s); vs.omega = true; break;
+        case 'real_server': rsStmts.push(s); break;
+        default: this.unsupported(s, `virtual_server ${addr} ${port}`);
+      }
+    }
+    const seen = new Set<string>();
+    for (const s of rsStmts) {
+      const rs = this.realServer(s, d, vs);
+      const k = `${rs.addr}:${rs.port}`;
+      if (seen.has(k)) throw err(s, `real_server ${rs.addr} ${rs.port} is defined twice in virtual_server ${addr} ${port}`);
+      seen.add(k);
+      vs.realServers.push(rs);
+    }
+    if (vs.sorryServer && seen.has(`${vs.sorryServer.addr}:${vs.sorryServer.port}`)) {
+      throw err(st, `sorry_server ${vs.sorryServer.addr} ${vs.sorryServer.port} is also a real_server`);
+    }
+    return vs;
+  }
+
+  realServer(st: Stmt, vsDefaults: Inherited, vs: VirtualServerSpec): RealServerSpec {
+    nArgs(st, 1, 2);
+    const addr = ipArg(st, 0);
+    const port = st.args.length > 1 ? portArg(st, 1) : vs.port;
+    const body = needBlock(st);
+    const d: Inherited = { ...vsDefaults };
+    const rest: Stmt[] = [];
+    for (const s of body) if (!inherited(s, d)) rest.push(s);
+    const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
+    for (const s of rest) {
+      if (CHECKERS.has(s.key)) {
+        rs.checkers.push(this.checker(s, d));
+        continue;
+      }
+      if (UNSUPPORTED_CHECKERS.has(s.key)) {
+        this.warn(s, `${s.key} is not supported: real_server ${addr} ${port} is not checked by it`);
+        continue;
+      }
+      switch (s.key) {
+        case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
+        case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
+        case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
+        default: this.unsupported(s, `real_server ${addr} ${port}`);
+      }
+    }
+    return rs;
+  }
+
+  checker(st: Stmt, parent: Inherited): CheckSpec {
+    noArgs(st);
+    const body = st.block ?? [];
+    const d: Inherited = { ...parent };
+    const c: Partial<CheckCommon> = {};
+    const urls: HttpUrl[] = [];
+    const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
+    const misc: { command?: string; timeoutMs?: number; dynamic: boolean } = { dynamic: false };
+    const inside = st.key;
+    for (const s of body) {
+      if (s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
+      switch (s.key) {
+        case 'connect_ip': nArgs(s, 1, 1); c.connectIp = ipArg(s, 0); continue;
+        case 'connect_port': nArgs(s, 1, 1); c.connectPort = portArg(s, 0); continue;
+        case 'bindto': nArgs(s, 1, 1); c.bindto = ipArg(s, 0); continue;
+      }
+      if (st.key === 'HTTP_GET' && s.key === 'url') {
+        urls.push(this.url(s));
+        continue;
+      }
+      if (st.key === 'UDP_CHECK') {
+        switch (s.key) {
+          case 'payload': nArgs(s, 1, 1); udp.payload = hexArg(s, 0); continue;
+          case 'require_reply': nArgs(s, 0, 1); udp.requireReply = true; if (s.args.length > 0) udp.replyPrefix = hexArg(s, 0); continue;
+          case 'min_reply_length': nArgs(s, 1, 1); udp.minReplyLength = intArg(s, 0, 0, 65535); continue;
+          case 'max_reply_length': nArgs(s, 1, 1); udp.maxReplyLength = intArg(s, 0, 0, 65535); continue;
+        }
+      }
+      if (st.key === 'MISC_CHECK') {
+        switch (s.key) {
+          case 'misc_path': nArgs(s, 1, 1); misc.command = s.args[0]!.text; continue;
+          case 'misc_timeout': nArgs(s, 1, 1); misc.timeoutMs = secondsArg(s, 0, 1); continue;
+          case 'misc_dynamic': noArgs(s); misc.dynamic = true; continue;
+        }
+      }
+      this.unsupported(s, inside);
+    }
+    const common: CheckCommon = {
+      type: st.key as CheckCommon['type'], origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
+      connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, rise: d.rise, fall: d.fall,
+    };
+    switch (st.key) {
+      case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };
+      case 'PING_CHECK': return { ...common, type: 'PING_CHECK' };
+      case 'HTTP_GET':
+        if (urls.length === 0) throw err(st, 'HTTP_GET needs at least one url { path ... }');
+        return { ...common, type: 'HTTP_GET', urls, virtualhost: d.virtualhost };
+      case 'UDP_CHECK':
+        return { ...common, type: 'UDP_CHECK', ...udp };
+      default:
+        if (misc.command === undefined) throw err(st, 'MISC_CHECK needs misc_path');
+        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic };
+    }
+  }
+
+  url(st: Stmt): HttpUrl {
+    noArgs(st);
+    let path: string | undefined;
+    const u: Omit<HttpUrl, 'path'> = {};
+    for (const s of needBlock(st)) {
+      switch (s.key) {
+        case 'path': nArgs(s, 1, 1); path = s.args[0]!.text; break;
+        case 'digest': {
+          nArgs(s, 1, 1);
+          const v = s.args[0]!.text;
+          if (!/^[0-9a-fA-F]{32}$/.test(v)) throw err(s, `digest: "${v}" is not an MD5 digest (32 hex digits)`);
+          u.digest = v.toLowerCase();
+          break;
+        }
+        case 'status_code': {
+          if (s.args.length === 0) throw err(s, 'status_code: missing status');
+          u.status = [...(u.status ?? []), ...s.args.map((a) => this.statusRange(s, a.text))];
+          break;
+        }
+        case 'regex': {
+          nArgs(s, 1, 1);
+          try {
+            new RegExp(s.args[0]!.text);
+          } catch (e) {
+            throw err(s, `regex: ${(e as Error).message}`);
+          }
+          u.regex = s.args[0]!.text;
+          break;
+        }
+        case 'contains': nArgs(s, 1, 1); u.contains = s.args[0]!.text; break; // uvs extension
+        default: this.unsupported(s, 'url');
+      }
+    }
+    if (path === undefined) throw err(st, 'url needs a path');
+    if (!path.startsWith('/')) throw err(st, `url path "${path}" must start with /`);
+    return { path, ...u };
+  }
+
+  statusRange(st: Stmt, v: string): [number, number] {
+    const m = /^(\d{3})(?:-(\d{3}))?$/.exec(v);
+    const lo = m ? Number(m[1]) : 0;
+    const hi = m ? Number(m[2] ?? m[1]) : 0;
+    if (!m || lo < 100 || hi > 599 || lo > hi) throw err(st, `status_code: "${v}" is not a status or range (100-599)`);
+    return [lo, hi];
+  }
+}
+
+/** Parse keepalived.conf text (file is the name used in messages and for relative includes). */
+export function parseKeepalived(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  const tokens: Token[] = [];
+  const includeWarnings: string[] = [];
+  lex(text, file, opts, 0, tokens, includeWarnings);
+  const stmts = statements(tokens, { i: 0 }, null);
+  const p = new Parser();
+  const config = p.top(stmts);
+  return { config, warnings: [...includeWarnings, ...p.warnings] };
+}

@@ -1,0 +1,69 @@
+// Reading keepalived.conf from disk: the file, its includes (glob patterns, relative to the
+// including file's directory), then the pure parser (keepalived.ts).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, sep } from 'node:path';
+import { parseKeepalived, type ParseResult } from './keepalived.js';
+
+function globRegex(part: string): RegExp {
+  let re = '';
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = part.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        const body = part.slice(i + 1, end).replace(/\\/g, '\\\\');
+        re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Expand a glob (*, ?, [...] in any path component); sorted, like glob(3). Hidden files need an explicit dot. */
+export function expandGlob(pattern: string): string[] {
+  const abs = pattern.startsWith(sep);
+  const parts = pattern.split(sep).filter((p) => p !== '');
+  let paths = [abs ? sep : '.'];
+  for (const part of parts) {
+    const next: string[] = [];
+    if (!/[*?[]/.test(part)) {
+      for (const p of paths) next.push(join(p, part));
+    } else {
+      const re = globRegex(part);
+      for (const p of paths) {
+        let names: string[];
+        try {
+          names = readdirSync(p);
+        } catch {
+          continue;
+        }
+        for (const n of names.sort()) if (re.test(n) && (n[0] !== '.' || part[0] === '.')) next.push(join(p, n));
+      }
+    }
+    paths = next;
+  }
+  return paths.filter((p) => {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function loadKeepalivedFile(path: string): ParseResult {
+  const text = readFileSync(path, 'utf8');
+  return parseKeepalived(text, path, {
+    readInclude: (pattern, fromFile) => {
+      const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
+      const files = expandGlob(full);
+      // keepalived warns and goes on when a pattern matches nothing; a plain name must exist.
+      if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
+      return files.map((f) => ({ file: f, text: readFileSync(f, 'utf8') }));
+    },
+  });
+}

@@ -1,0 +1,24 @@
+// Health in the control replies: `list` gets a `health` field per destination (up / down /
+// unchecked), `status` gets every checked real server with its reason (also the removed ones,
+// which `list` cannot show). Applied by uvsd around Control.call, so control stays unaware.
+import type { ListResult, StatusResult } from '../control/protocol.js';
+import type { HealthManager } from './manager.js';
+
+function decorate(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
+  if (verb === 'list') {
+    const r = result as ListResult;
+    for (const s of r.services) {
+      for (const d of s.dests) d.health = mgr ? mgr.stateOf(s.proto, s.addr, s.port, d.addr, d.port) : 'unchecked';
+    }
+  } else if (verb === 'status') {
+    (result as StatusResult).health = mgr ? mgr.entries() : [];
+  }
+  return result;
+}
+
+/** Adds health to a `list` or `status` result (or to the promise of one); other verbs pass through. */
+export function withHealth(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
+  if (verb !== 'list' && verb !== 'status') return result;
+  if (result instanceof Promise) return result.then((r: unknown) => decorate(verb, r, mgr));
+  return decorate(verb, result, mgr);
+}

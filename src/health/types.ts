@@ -1,0 +1,137 @@
+// Health-check configuration as uvs holds it: keepalived's virtual_server / real_server model
+// (REFERENCE.md "keepalived health checking"), with times in milliseconds. Produced by the
+// keepalived.conf parser (keepalived.ts) and consumed by the HealthManager (manager.ts).
+
+import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
+
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+
+/** Where a spec came from, for messages ("file:line"). */
+export interface Origin {
+  file: string;
+  line: number;
+}
+
+/** Parameters every checker has (keepalived names in comments). */
+export interface CheckCommon {
+  type: CheckerType;
+  origin?: Origin;
+  /** connect_ip / connect_port: check another address or port than the real server's. */
+  connectIp?: string;
+  connectPort?: number;
+  /** bindto: source address of the check. */
+  bindto?: string;
+  /** connect_timeout (default 5 s). */
+  connectTimeoutMs: number;
+  /** delay_loop (checker's own, else the virtual server's; default 60 s). */
+  delayLoopMs: number;
+  /** retry (a.k.a. nb_get_retry): extra attempts before an up server is declared failed (default 1). */
+  retry: number;
+  /** delay_before_retry (default 1 s). */
+  delayBeforeRetryMs: number;
+  /** uvs extension: consecutive passed checks needed to come back (default 1). */
+  rise: number;
+  /** uvs extension: consecutive failed checks (each one including its retries) needed to go down (default 1). */
+  fall: number;
+}
+
+export interface HttpUrl {
+  path: string;
+  /** status_code: accepted statuses; default any 2xx. */
+  status?: Array<[number, number]>;
+  /** digest: MD5 of the body, lower-case hex (keepalived's genhash). */
+  digest?: string;
+  /** regex (keepalived 2.2): the body must match. */
+  regex?: string;
+  /** uvs: the body must contain this text. */
+  contains?: string;
+}
+
+export interface TcpCheck extends CheckCommon {
+  type: 'TCP_CHECK';
+}
+export interface HttpCheck extends CheckCommon {
+  type: 'HTTP_GET';
+  urls: HttpUrl[];
+  /** virtualhost: Host header (default the target address). */
+  virtualhost?: string;
+}
+export interface UdpCheck extends CheckCommon {
+  type: 'UDP_CHECK';
+  /** payload (hex in keepalived.conf). */
+  payload?: Buffer;
+  /** require_reply [hex]: a reply is needed (and must start with these bytes when given). */
+  requireReply: boolean;
+  replyPrefix?: Buffer;
+  minReplyLength?: number;
+  maxReplyLength?: number;
+}
+export interface PingCheck extends CheckCommon {
+  type: 'PING_CHECK';
+}
+export interface MiscCheck extends CheckCommon {
+  type: 'MISC_CHECK';
+  /** misc_path: the command line (split like a shell word list, no shell). */
+  command: string;
+  /** misc_timeout (default delay_loop). */
+  timeoutMs: number;
+  /** misc_dynamic: exit codes 2..255 mean healthy with weight = code - 2. */
+  dynamic: boolean;
+}
+export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck;
+
+export interface RealServerSpec {
+  addr: string;
+  port: number;
+  weight: number;
+  inhibitOnFailure: boolean;
+  notifyUp?: string;
+  notifyDown?: string;
+  checkers: CheckSpec[];
+  origin?: Origin;
+}
+
+export interface VirtualServerSpec {
+  proto: Proto;
+  addr: string;
+  port: number;
+  sched: string;
+  fwd: Fwd;
+  /** persistence_timeout in seconds (0 = none). Not applied yet: the datapath has no persistence. */
+  persistence: number;
+  delayLoopMs: number;
+  sorryServer?: { addr: string; port: number };
+  /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
+  quorum: number;
+  hysteresis: number;
+  quorumUp?: string;
+  quorumDown?: string;
+  /** alpha: servers start as failed; omega: run quorum_down / notify_down at shutdown. */
+  alpha: boolean;
+  omega: boolean;
+  realServers: RealServerSpec[];
+  origin?: Origin;
+}
+
+export interface HealthConfig {
+  services: VirtualServerSpec[];
+}
+
+/** One check attempt's outcome. */
+export interface CheckResult {
+  ok: boolean;
+  /** Why it failed, or a short "what passed" note; logged on state changes. */
+  reason: string;
+  /** MISC_CHECK with misc_dynamic: the weight the exit code asks for. */
+  weight?: number;
+}
+
+/** The address and port a checker talks to (the real server's unless connect_ip/port say otherwise). */
+export interface CheckTarget {
+  ip: string;
+  port: number;
+}
+
+export type HealthState = NonNullable<DestInfo['health']>;
+
+export type { HealthEntry } from '../control/protocol.js';

@@ -1,0 +1,170 @@
+// Each health checker against small servers on 127.0.0.1: what passes, what fails, and the
+// reason it gives. PING needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason
+// otherwise.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import net from 'node:net';
+import { checkHttp } from '../src/health/checkers/http.js';
+import { checkMisc } from '../src/health/checkers/misc.js';
+import { checkPing, Pinger } from '../src/health/checkers/ping.js';
+import { checkTcp } from '../src/health/checkers/tcp.js';
+import { checkUdp } from '../src/health/checkers/udp.js';
+import { splitCommand } from '../src/health/exec.js';
+
+const LO = '127.0.0.1';
+
+function listen(server: net.Server | http.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, LO, () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+/** A port nothing listens on (bound then closed). */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  const p = await listen(s);
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+test('TCP_CHECK: a listening port passes, a closed one fails with ECONNREFUSED', async () => {
+  const srv = net.createServer((c) => c.destroy());
+  const port = await listen(srv);
+  try {
+    assert.deepEqual(await checkTcp({ connectTimeoutMs: 1000 }, { ip: LO, port }), { ok: true, reason: 'connected' });
+    const closed = await closedPort();
+    const r = await checkTcp({ connectTimeoutMs: 1000 }, { ip: LO, port: closed });
+    assert.equal(r.ok, false);
+    assert.match(r.reason, /ECONNREFUSED/);
+  } finally {
+    srv.close();
+  }
+});
+
+test('HTTP_GET: status codes, MD5 digest, regex and substring of the body, several urls', async () => {
+  const body = 'hello from rs1\n';
+  const srv = http.createServer((req, res) => {
+    if (req.url === '/missing') {
+      res.writeHead(404);
+      res.end('nope');
+    } else if (req.url === '/redirect') {
+      res.writeHead(302, { location: '/' });
+      res.end();
+    } else {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(body);
+    }
+  });
+  const port = await listen(srv);
+  const t = { ip: LO, port };
+  const spec = (urls: Parameters<typeof checkHttp>[0]['urls']) => ({ connectTimeoutMs: 2000, urls });
+  const md5 = createHash('md5').update(body).digest('hex');
+  try {
+    assert.equal((await checkHttp(spec([{ path: '/' }]), t)).ok, true);
+    const miss = await checkHttp(spec([{ path: '/missing' }]), t);
+    assert.deepEqual(miss, { ok: false, reason: '/missing: HTTP status 404' });
+    assert.equal((await checkHttp(spec([{ path: '/missing', status: [[404, 404]] }]), t)).ok, true, 'status_code 404 accepted when asked');
+    assert.equal((await checkHttp(spec([{ path: '/redirect' }]), t)).ok, false, '302 is not 2xx');
+    assert.equal((await checkHttp(spec([{ path: '/redirect', status: [[200, 200], [301, 303]] }]), t)).ok, true);
+    assert.equal((await checkHttp(spec([{ path: '/', digest: md5 }]), t)).ok, true);
+    const bad = await checkHttp(spec([{ path: '/', digest: '0'.repeat(32) }]), t);
+    assert.equal(bad.ok, false);
+    assert.match(bad.reason, new RegExp(`MD5 digest ${md5} differs`));
+    assert.equal((await checkHttp(spec([{ path: '/', contains: 'from rs1' }]), t)).ok, true);
+    assert.equal((await checkHttp(spec([{ path: '/', contains: 'from rs2' }]), t)).ok, false);
+    assert.equal((await checkHttp(spec([{ path: '/', regex: '^hello .* rs\\d' }]), t)).ok, true);
+    assert.equal((await checkHttp(spec([{ path: '/', regex: '^bye' }]), t)).ok, false);
+    // Every url must pass: the second one fails the check.
+    const two = await checkHttp(spec([{ path: '/' }, { path: '/missing' }]), t);
+    assert.equal(two.ok, false);
+    assert.match(two.reason, /^\/missing/);
+    const closed = await checkHttp(spec([{ path: '/' }]), { ip: LO, port: await closedPort() });
+    assert.equal(closed.ok, false);
+    assert.match(closed.reason, /ECONNREFUSED/);
+  } finally {
+    srv.close();
+  }
+});
+
+test('HTTP_GET: a server that accepts but never answers fails after connect_timeout', async () => {
+  const socks: net.Socket[] = [];
+  const srv = net.createServer((c) => socks.push(c)); // reads nothing, answers nothing
+  const port = await listen(srv);
+  try {
+    const t0 = Date.now();
+    const r = await checkHttp({ connectTimeoutMs: 300, urls: [{ path: '/' }] }, { ip: LO, port });
+    const took = Date.now() - t0;
+    assert.deepEqual(r, { ok: false, reason: '/: timeout after 300 ms' });
+    assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+  } finally {
+    for (const s of socks) s.destroy();
+    srv.close();
+  }
+});
+
+test('UDP_CHECK: port unreachable fails; silence passes unless a reply is required; reply checks', async () => {
+  const srv = dgram.createSocket('udp4');
+  srv.on('message', (msg, r) => {
+    if (msg.toString() === 'ping') srv.send(Buffer.from('pong!'), r.port, r.address);
+    // anything else: no answer
+  });
+  await new Promise<void>((r) => srv.bind(0, LO, () => r()));
+  const port = srv.address().port;
+  const t = { ip: LO, port };
+  const base = { connectTimeoutMs: 300, requireReply: false };
+  try {
+    const refused = await checkUdp({ ...base, payload: Buffer.from('ping') }, { ip: LO, port: await closedPort() });
+    assert.deepEqual(refused, { ok: false, reason: 'udp ECONNREFUSED' });
+    assert.deepEqual(await checkUdp({ ...base, payload: Buffer.from('quiet') }, t), { ok: true, reason: 'no ICMP error' });
+    assert.deepEqual(await checkUdp({ ...base, requireReply: true, payload: Buffer.from('quiet') }, t), { ok: false, reason: 'no reply within 300 ms' });
+    assert.deepEqual(await checkUdp({ ...base, requireReply: true, payload: Buffer.from('ping') }, t), { ok: true, reason: 'reply of 5 bytes' });
+    assert.equal((await checkUdp({ ...base, requireReply: true, replyPrefix: Buffer.from('pong'), payload: Buffer.from('ping') }, t)).ok, true);
+    const wrong = await checkUdp({ ...base, requireReply: true, replyPrefix: Buffer.from('PONG'), payload: Buffer.from('ping') }, t);
+    assert.deepEqual(wrong, { ok: false, reason: 'reply does not start with the expected bytes' });
+    const short = await checkUdp({ ...base, requireReply: true, minReplyLength: 6, payload: Buffer.from('ping') }, t);
+    assert.deepEqual(short, { ok: false, reason: 'reply of 5 bytes, shorter than 6' });
+    const long = await checkUdp({ ...base, requireReply: true, maxReplyLength: 4, payload: Buffer.from('ping') }, t);
+    assert.deepEqual(long, { ok: false, reason: 'reply of 5 bytes, longer than 4' });
+  } finally {
+    srv.close();
+  }
+});
+
+test('MISC_CHECK: exit 0 passes, 1 fails, misc_dynamic turns 2..255 into a weight, timeout kills', async () => {
+  assert.deepEqual(await checkMisc({ command: '/bin/true', timeoutMs: 2000, dynamic: false }), { ok: true, reason: 'exit 0' });
+  assert.deepEqual(await checkMisc({ command: '/bin/false', timeoutMs: 2000, dynamic: false }), { ok: false, reason: 'exit 1' });
+  assert.deepEqual(await checkMisc({ command: '/bin/sh -c "exit 7"', timeoutMs: 2000, dynamic: false }), { ok: false, reason: 'exit 7' });
+  assert.deepEqual(await checkMisc({ command: '/bin/sh -c "exit 7"', timeoutMs: 2000, dynamic: true }), { ok: true, reason: 'exit 7: weight 5', weight: 5 });
+  assert.deepEqual(await checkMisc({ command: "/bin/sh -c 'exit 1'", timeoutMs: 2000, dynamic: true }), { ok: false, reason: 'exit 1' });
+  const t0 = Date.now();
+  const slow = await checkMisc({ command: '/bin/sh -c "sleep 5"', timeoutMs: 200, dynamic: false });
+  assert.deepEqual(slow, { ok: false, reason: 'misc_path timeout after 200 ms' });
+  assert.ok(Date.now() - t0 < 2000, 'the script was killed at the timeout');
+  const missing = await checkMisc({ command: '/nonexistent/check --x', timeoutMs: 1000, dynamic: false });
+  assert.deepEqual(missing, { ok: false, reason: 'misc_path spawn ENOENT' });
+});
+
+test('command lines split like keepalived: quotes group, backslash escapes, no shell', () => {
+  assert.deepEqual(splitCommand('/usr/bin/check  --host "a b"  \'c "d"\' e\\ f'), ['/usr/bin/check', '--host', 'a b', 'c "d"', 'e f']);
+  assert.deepEqual(splitCommand('  '), []);
+  assert.deepEqual(splitCommand('x ""'), ['x', '']);
+  assert.throws(() => splitCommand('x "open'), /unterminated " quote/);
+});
+
+test('PING_CHECK: 127.0.0.1 and 127.0.0.2 answer an ICMP echo', async (t) => {
+  const p = new Pinger();
+  try {
+    const r = await checkPing(p, { connectTimeoutMs: 1000 }, { ip: LO, port: 0 });
+    if (!r.ok && /Operation not permitted|EPERM/.test(r.reason)) {
+      t.skip(`no raw ICMP socket here (${r.reason}): PING_CHECK needs root or CAP_NET_RAW`);
+      return;
+    }
+    assert.deepEqual(r, { ok: true, reason: 'echo reply' });
+    // Several outstanding at once, matched by sequence number and source address.
+    const many = await Promise.all([LO, '127.0.0.2', LO, '127.0.0.2'].map((ip) => checkPing(p, { connectTimeoutMs: 1000 }, { ip, port: 0 })));
+    assert.deepEqual(many.map((m) => m.ok), [true, true, true, true]);
+  } finally {
+    p.close();
+  }
+});

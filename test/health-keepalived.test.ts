@@ -1,0 +1,305 @@
+// keepalived.conf import (src/health/keepalived.ts, load.ts): two virtual servers (DR and NAT)
+// with TCP_CHECK and HTTP_GET -> the expected services, servers and checkers; errors carry
+// file:line; includes with globs; skipped sections warn once each; unknown keywords are named.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
+import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
+
+const CONF = `! Configuration File for keepalived
+global_defs {
+   notification_email {
+     admin@example.com
+   }
+   router_id LVS_DEVEL
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.168.8.200
+    }
+}
+
+virtual_server 192.168.8.200 80 {
+    delay_loop 6
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    sorry_server 192.168.8.50 80
+    quorum 2
+    hysteresis 1
+    quorum_up "/usr/local/bin/up.sh web"
+    quorum_down /usr/local/bin/down.sh
+    alpha
+    omega
+
+    real_server 192.168.8.20 80 {
+        weight 3
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 3
+            retry 2            # nb_get_retry in 1.x
+            delay_before_retry 0.5
+        }
+    }
+    real_server 192.168.8.30 80 {
+        weight 1
+        notify_down "/bin/echo down"
+        HTTP_GET {
+            url {
+              path /health
+              digest 9b3a0c85a887a256d6939da88aabd8cd
+              status_code 200 301-302
+            }
+            url {
+              path /
+            }
+            connect_port 8080
+            connect_timeout 2
+            nb_get_retry 4
+        }
+    }
+}
+
+virtual_server 10.1.1.1 53 {
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server 10.1.1.20 5353 {
+        UDP_CHECK {
+            payload 0102ff
+            require_reply 6f6b
+        }
+        PING_CHECK {
+        }
+        MISC_CHECK {
+            misc_path "/usr/bin/dig @10.1.1.20 -p 5353 example.com"
+            misc_timeout 4
+            misc_dynamic
+        }
+    }
+}
+`;
+
+test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MISC) -> services, servers, checkers', () => {
+  const { config, warnings } = parseKeepalived(CONF, 'keepalived.conf');
+  assert.equal(config.services.length, 2);
+  const [web, dns] = config.services;
+  assert.deepEqual(
+    { ...web!, realServers: undefined },
+    {
+      proto: 'tcp', addr: '192.168.8.200', port: 80, sched: 'wrr', fwd: 'dr', persistence: 0, delayLoopMs: 6000,
+      sorryServer: { addr: '192.168.8.50', port: 80 }, quorum: 2, hysteresis: 1, quorumUp: '/usr/local/bin/up.sh web', quorumDown: '/usr/local/bin/down.sh',
+      alpha: true, omega: true, realServers: undefined, origin: { file: 'keepalived.conf', line: 19 },
+    },
+  );
+  const [rs1, rs2] = web!.realServers;
+  assert.deepEqual(
+    { ...rs1!, checkers: undefined },
+    { addr: '192.168.8.20', port: 80, weight: 3, inhibitOnFailure: true, checkers: undefined, origin: { file: 'keepalived.conf', line: 32 } },
+  );
+  assert.deepEqual(rs1!.checkers, [{
+    type: 'TCP_CHECK', origin: { file: 'keepalived.conf', line: 35 }, connectIp: undefined, connectPort: undefined, bindto: undefined,
+    connectTimeoutMs: 3000, delayLoopMs: 6000, retry: 2, delayBeforeRetryMs: 500, rise: 1, fall: 1,
+  }]);
+  assert.equal(rs2!.notifyDown, '/bin/echo down');
+  assert.equal(rs2!.inhibitOnFailure, false);
+  assert.deepEqual(rs2!.checkers, [{
+    type: 'HTTP_GET', origin: { file: 'keepalived.conf', line: 44 }, connectIp: undefined, connectPort: 8080, bindto: undefined,
+    connectTimeoutMs: 2000, delayLoopMs: 6000, retry: 4, delayBeforeRetryMs: 1000, rise: 1, fall: 1, virtualhost: undefined,
+    urls: [
+      { path: '/health', digest: '9b3a0c85a887a256d6939da88aabd8cd', status: [[200, 200], [301, 302]] },
+      { path: '/' },
+    ],
+  }]);
+  assert.deepEqual(
+    { proto: dns!.proto, fwd: dns!.fwd, sched: dns!.sched, delayLoopMs: dns!.delayLoopMs, quorum: dns!.quorum, alpha: dns!.alpha },
+    { proto: 'udp', fwd: 'nat', sched: 'rr', delayLoopMs: 60000, quorum: 1, alpha: false },
+  );
+  const dnsRs = dns!.realServers[0]!;
+  assert.equal(dnsRs.port, 5353);
+  assert.deepEqual(dnsRs.checkers.map((c) => c.type), ['UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
+  const udp = dnsRs.checkers[0]!;
+  assert.ok(udp.type === 'UDP_CHECK');
+  assert.deepEqual([udp.payload, udp.requireReply, udp.replyPrefix], [Buffer.from([1, 2, 255]), true, Buffer.from('ok')]);
+  assert.equal(udp.connectTimeoutMs, 5000, 'keepalived default connect_timeout');
+  const misc = dnsRs.checkers[2]!;
+  assert.ok(misc.type === 'MISC_CHECK');
+  assert.deepEqual([misc.command, misc.timeoutMs, misc.dynamic], ['/usr/bin/dig @10.1.1.20 -p 5353 example.com', 4000, true]);
+  // One warning per skipped section, listing what was in it; nothing else.
+  assert.deepEqual(warnings, [
+    'keepalived.conf:2: global_defs ignored (not a virtual_server); skipped: notification_email, router_id',
+    'keepalived.conf:9: vrrp_instance VI_1 ignored (uvs does no VRRP); skipped: state, interface, virtual_router_id, priority, virtual_ipaddress',
+  ]);
+});
+
+test('errors name file:line and the offending value', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['virtual_server 192.168.8.300 80 {\n}\n', /^k\.conf:1: virtual_server: invalid IPv4 address "192\.168\.8\.300"$/],
+    ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    weight heavy\n  }\n}\n', /^k\.conf:3: weight: "heavy" is not an integer 0\.\.2147483647$/],
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind FULLNAT\n}\n', /^k\.conf:2: lb_kind: "FULLNAT" is not NAT, DR or TUN$/],
+    ['virtual_server 1.2.3.4 80 {\n  protocol SCTP\n}\n', /^k\.conf:2: protocol: "SCTP" is not TCP or UDP/],
+    ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n', /^k\.conf:2: '\{' is never closed$/],
+    ['}\n', /^k\.conf:1: unexpected '\}'$/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   connect_timeout 1\n  }\n }\n}\n', /^k\.conf:3: HTTP_GET needs at least one url/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', /^k\.conf:6: digest: "xyz" is not an MD5 digest/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n   connect_timeout -1\n  }\n }\n}\n', /^k\.conf:4: connect_timeout: "-1" is not a number of seconds$/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n }\n real_server 1.2.3.5 80 {\n }\n}\n', /^k\.conf:4: real_server 1\.2\.3\.5 80 is defined twice/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  MISC_CHECK {\n  }\n }\n}\n', /^k\.conf:3: MISC_CHECK needs misc_path$/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  UDP_CHECK {\n   payload 12z\n  }\n }\n}\n', /^k\.conf:4: payload: "12z" is not hex bytes$/],
+    ['virtual_server 1.2.3.4 80 {\n quorum_up "/bin/x\n}\n', /^k\.conf:2: unterminated quoted string$/],
+    ['virtual_server 1.2.3.4 {\n}\n', /^k\.conf:1: virtual_server: expected 2 arguments, got 1$/],
+    ['include other.conf\n', /^k\.conf:1: include is not available here$/],
+  ];
+  for (const [text, want] of cases) {
+    assert.throws(() => parseKeepalived(text, 'k.conf'), (e: unknown) => {
+      assert.ok(e instanceof KeepalivedError, String(e));
+      assert.match(e.message, want);
+      return true;
+    }, text);
+  }
+});
+
+test('unsupported keywords and checkers are named in a warning; the rest is imported', () => {
+  const { config, warnings } = parseKeepalived(
+    `virtual_server 1.2.3.4 80 {
+  persistence_granularity 255.255.255.0
+  persistence_timeout 60
+  real_server 1.2.3.5 80 {
+    SSL_GET {
+      url {
+        path /
+      }
+    }
+    uthreshold 10
+    TCP_CHECK {
+      warmup 5
+    }
+  }
+}
+virtual_server fwmark 1 {
+  real_server 1.2.3.5 80 {
+  }
+}
+`, 'k.conf');
+  assert.equal(config.services.length, 1);
+  assert.equal(config.services[0]!.persistence, 60);
+  assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
+  assert.deepEqual(warnings, [
+    'k.conf:2: unsupported keyword "persistence_granularity" in virtual_server 1.2.3.4 80 ignored',
+    'k.conf:3: persistence_timeout read but not applied: uvs has no persistence yet',
+    'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
+    'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
+    'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
+    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
+  ]);
+});
+
+test('parameters given at virtual_server or real_server level reach the checkers; the checker level wins', () => {
+  const { config } = parseKeepalived(
+    `virtual_server 1.2.3.4 80 {
+  real_server 1.2.3.5 80 {
+    TCP_CHECK {
+      retry 0
+    }
+  }
+  connect_timeout 2
+  delay_loop 3
+  real_server 1.2.3.6 {
+    delay_before_retry 7
+    inhibit_on_failure
+    PING_CHECK
+    HTTP_GET {
+      url { path /a }
+      delay_loop 1.5
+      rise 3
+      fall 2
+    }
+  }
+}
+`, 'k.conf');
+  const [a, b] = config.services[0]!.realServers;
+  assert.deepEqual([a!.checkers[0]!.connectTimeoutMs, a!.checkers[0]!.delayLoopMs, a!.checkers[0]!.retry], [2000, 3000, 0]);
+  assert.equal(b!.port, 80, 'real_server without a port takes the virtual port');
+  assert.equal(b!.inhibitOnFailure, true);
+  assert.deepEqual(b!.checkers.map((c) => [c.type, c.delayLoopMs, c.delayBeforeRetryMs, c.rise, c.fall]), [['PING_CHECK', 3000, 7000, 1, 1], ['HTTP_GET', 1500, 7000, 3, 2]]);
+});
+
+test('include with globs, relative to the including file; errors in an included file name that file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-'));
+  try {
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(join(dir, 'keepalived.conf'), '# main\ninclude conf.d/*.conf\nvirtual_server 1.2.3.4 80 {\n  include rs.inc\n}\n');
+    writeFileSync(join(dir, 'rs.inc'), 'real_server 1.2.3.5 80 {\n  weight 2\n}\n');
+    writeFileSync(join(dir, 'conf.d', 'b.conf'), 'virtual_server 1.2.3.4 82 {\n}\n');
+    writeFileSync(join(dir, 'conf.d', 'a.conf'), 'virtual_server 1.2.3.4 81 {\n}\n');
+    writeFileSync(join(dir, 'conf.d', 'a.conf.bak'), 'garbage {\n');
+    writeFileSync(join(dir, 'conf.d', '.hidden.conf'), 'garbage {\n');
+    assert.deepEqual(expandGlob(join(dir, 'conf.d', '*.conf')), [join(dir, 'conf.d', 'a.conf'), join(dir, 'conf.d', 'b.conf')]);
+    const { config, warnings } = loadKeepalivedFile(join(dir, 'keepalived.conf'));
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.services.map((s) => [s.port, s.realServers.map((r) => `${r.addr}/${r.weight}`)]), [[81, []], [82, []], [80, ['1.2.3.5/2']]]);
+    assert.deepEqual(config.services[0]!.origin, { file: join(dir, 'conf.d', 'a.conf'), line: 1 });
+
+    writeFileSync(join(dir, 'empty.conf'), 'include none.d/*.conf\n');
+    assert.deepEqual(loadKeepalivedFile(join(dir, 'empty.conf')).warnings, [`${join(dir, 'empty.conf')}:1: include none.d/*.conf matched no file`]);
+
+    writeFileSync(join(dir, 'rs.inc'), 'real_server 1.2.3.5 80 {\n  weight -3\n}\n');
+    assert.throws(() => loadKeepalivedFile(join(dir, 'keepalived.conf')), new RegExp(`^KeepalivedError: ${join(dir, 'rs.inc').replace(/\./g, '\\.')}:2: weight: "-3"`));
+    writeFileSync(join(dir, 'keepalived.conf'), 'include missing.conf\n');
+    assert.throws(() => loadKeepalivedFile(join(dir, 'keepalived.conf')), /keepalived\.conf:1: include missing\.conf: no such file$/);
+    writeFileSync(join(dir, 'keepalived.conf'), 'include keepalived.conf\n');
+    assert.throws(() => loadKeepalivedFile(join(dir, 'keepalived.conf')), /includes nested deeper than 8/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fuzz: any text parses or throws a KeepalivedError with file:line, never anything else', () => {
+  const words = ['virtual_server', 'real_server', '1.2.3.4', '80', '{', '}', '"', 'TCP_CHECK', 'HTTP_GET', 'url', 'path', '/', 'weight', '3', '#', '!', '\n', ' ', 'lb_kind', 'NAT', 'include', 'retry', 'digest', 'MISC_CHECK', 'misc_path', 'x'];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...words), { maxLength: 60 }), (ws) => {
+      try {
+        parseKeepalived(ws.join(' '), 'f.conf');
+      } catch (e) {
+        assert.ok(e instanceof KeepalivedError, `not a KeepalivedError: ${String(e)}`);
+        assert.match(e.message, /^f\.conf:\d+: \S/);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('uvsd --keepalived-conf: a bad file, a missing file or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { repoRoot } = await import('./lab/dr-lab.js');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
+  try {
+    const bad = join(dir, 'keepalived.conf');
+    writeFileSync(bad, 'virtual_server 192.168.8.200 80 {\n  lb_algo rr\n  lb_kind SOMETIMES\n}\n');
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const cases: Array<[string[], string]> = [
+      [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
+      [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ENOENT: no such file or directory, open '${join(dir, 'nope.conf')}'\n`],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, stderr);
+    }
+    const c = run(['--health-concurrency', '0']);
+    assert.equal(c.status, 2);
+    assert.match(c.stderr, /^[^\n]*--health-concurrency must be an integer 1\.\.10000, got "0"\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

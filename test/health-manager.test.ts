@@ -1,0 +1,356 @@
+// The health state machine (src/health/manager.ts) with a fake clock, a scripted checker and the
+// real control verbs on an in-process datapath (test/helpers/harness.ts): retry / rise / fall
+// timing, removal vs inhibit_on_failure, sorry_server, quorum with hysteresis and its commands,
+// alpha, omega, misc_dynamic weights, bounded concurrency, and a refused import changing nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rig, RS, VIP, type Rig } from './helpers/harness.js';
+import { HealthManager, type HealthClock } from '../src/health/manager.js';
+import { withHealth } from '../src/health/report.js';
+import type { CheckResult, CheckSpec, HealthConfig, RealServerSpec, VirtualServerSpec } from '../src/health/types.js';
+import type { ListResult } from '../src/control/protocol.js';
+
+class FakeClock implements HealthClock {
+  t = 0;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private nextId = 1;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== h);
+  }
+  /** Run every timer due up to now+ms in time order, letting promise chains settle after each. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const next = this.timers[0];
+      if (next === undefined || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.fn();
+      await settle();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+}
+
+const S = 1000;
+
+function checker(o: Partial<CheckSpec> = {}): CheckSpec {
+  return { type: 'TCP_CHECK', connectTimeoutMs: 1 * S, delayLoopMs: 10 * S, retry: 1, delayBeforeRetryMs: 1 * S, rise: 1, fall: 1, ...o } as CheckSpec;
+}
+
+function rs(i: number, o: Partial<RealServerSpec> = {}): RealServerSpec {
+  return { addr: RS[i]!.ip, port: 80, weight: 1, inhibitOnFailure: false, checkers: [checker()], ...o };
+}
+
+function vs(o: Partial<VirtualServerSpec> = {}): VirtualServerSpec {
+  return { proto: 'tcp', addr: VIP, port: 80, sched: 'rr', fwd: 'dr', persistence: 0, delayLoopMs: 10 * S, quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [rs(0), rs(1)], ...o };
+}
+
+interface World {
+  r: Rig;
+  clock: FakeClock;
+  mgr: HealthManager;
+  /** Set what a real server's checks answer from now on. */
+  set(addr: string, ok: boolean, weight?: number): void;
+  /** Attempt times (ms) per real server address. */
+  attempts: Map<string, number[]>;
+  commands: string[];
+  logs: Array<{ level: string; msg: string; obj: Record<string, unknown> }>;
+  /** Destinations in the table: "addr:port/weight", in list order. */
+  table(): string[];
+}
+
+function world(config: HealthConfig, opts: { concurrency?: number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult> } = {}): World {
+  const r = rig();
+  const clock = new FakeClock();
+  const answers = new Map<string, CheckResult>();
+  const attempts = new Map<string, number[]>();
+  const commands: string[] = [];
+  const logs: World['logs'] = [];
+  const mgr = new HealthManager(config, {
+    call: (verb, args) => r.ctl.call(verb, args),
+    run:
+      opts.run ??
+      ((_spec, t) => {
+        const list = attempts.get(t.addr) ?? [];
+        list.push(clock.t);
+        attempts.set(t.addr, list);
+        return Promise.resolve(answers.get(t.addr) ?? { ok: true, reason: 'ok' });
+      }),
+    exec: (cmd) => {
+      commands.push(cmd);
+      return Promise.resolve();
+    },
+    log: {
+      info: (obj, msg) => logs.push({ level: 'info', msg, obj: obj as Record<string, unknown> }),
+      warn: (obj, msg) => logs.push({ level: 'warn', msg, obj: obj as Record<string, unknown> }),
+    },
+    clock,
+    concurrency: opts.concurrency,
+    random: () => 0,
+  });
+  return {
+    r, clock, mgr, attempts, commands, logs,
+    set: (addr, ok, weight) => answers.set(addr, ok ? { ok: true, reason: 'ok', weight } : { ok: false, reason: 'connect ECONNREFUSED' }),
+    table: () => (r.ctl.list() as ListResult).services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port}/${d.weight}`)),
+  };
+}
+
+const [A, B, C] = [RS[0].ip, RS[1].ip, RS[2].ip];
+
+test('retry: a failing server is removed after 1 + retry failed attempts, delay_before_retry apart; back at its next passed check', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 2, checkers: [checker({ retry: 2 })] }), rs(1)] })] });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/1`]);
+  await w.clock.advance(5 * S); // first checks at t=0 pass
+  w.set(A, false);
+  await w.clock.advance(6.5 * S); // t=11.5: failed at 10 and 11 (retry 1 of 2)
+  assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/1`], 'still in after 2 of 3 attempts');
+  await w.clock.advance(0.5 * S); // t=12: third failed attempt
+  assert.deepEqual(w.table(), [`${B}:80/1`], 'removed after 1 + retry attempts');
+  assert.deepEqual(w.attempts.get(A), [0, 10 * S, 11 * S, 12 * S]);
+  const down = w.logs.filter((l) => l.msg === 'health: real server down');
+  assert.equal(down.length, 1, 'state change logged once');
+  assert.equal(down[0]!.obj.reason, 'TCP_CHECK: connect ECONNREFUSED');
+  assert.equal(down[0]!.obj.action, 'removed');
+  // Down: one attempt per delay_loop, no retries; logged only on the change.
+  await w.clock.advance(20 * S); // attempts at 22, 32
+  assert.deepEqual(w.attempts.get(A), [0, 10 * S, 11 * S, 12 * S, 22 * S, 32 * S]);
+  assert.equal(w.logs.filter((l) => l.msg === 'health: real server down').length, 1);
+  w.set(A, true);
+  await w.clock.advance(10 * S); // t=42 passes
+  assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/2`], 'back with its configured weight');
+  assert.equal(w.mgr.stateOf('tcp', VIP, 80, A, 80), 'up');
+  await w.mgr.stop();
+});
+
+test('a passing retry keeps the server in; fall 2 needs two failed checks; rise 2 needs two passes', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 1, fall: 2, rise: 2 })] })] })] });
+  await w.mgr.start();
+  await w.clock.advance(1 * S);
+  w.set(A, false);
+  await w.clock.advance(9 * S); // t=10 fails
+  w.set(A, true);
+  await w.clock.advance(1 * S); // t=11 retry passes: counters reset
+  w.set(A, false);
+  await w.clock.advance(11 * S); // t=21 fail, t=22 fail: first failed check of 2
+  assert.deepEqual(w.table(), [`${A}:80/1`]);
+  await w.clock.advance(11 * S); // t=32 fail (check 2), t=33 fail -> down
+  assert.deepEqual(w.table(), []);
+  assert.deepEqual(w.attempts.get(A), [0, 10, 11, 21, 22, 32, 33].map((x) => x * S));
+  w.set(A, true);
+  await w.clock.advance(10 * S); // t=43 pass 1 of 2
+  assert.deepEqual(w.table(), [], 'rise 2: one pass is not enough');
+  await w.clock.advance(10 * S); // t=53 pass 2
+  assert.deepEqual(w.table(), [`${A}:80/1`]);
+  await w.mgr.stop();
+});
+
+test('inhibit_on_failure: weight 0 while failed (the destination stays), its weight back when healthy', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 3, inhibitOnFailure: true, checkers: [checker({ retry: 0 })] }), rs(1)] })] });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/0`, `${B}:80/1`]);
+  assert.equal(w.logs.find((l) => l.msg === 'health: real server down')!.obj.action, 'weight set to 0 (inhibit_on_failure)');
+  const l = withHealth('list', w.r.ctl.list(), w.mgr) as ListResult;
+  assert.deepEqual(l.services[0]!.dests.map((d) => [d.addr, d.weight, d.health]), [[A, 0, 'down'], [B, 1, 'up']]);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/3`, `${B}:80/1`]);
+  await w.mgr.stop();
+});
+
+test('sorry_server takes traffic while no server is alive, and leaves when one is back', async () => {
+  const w = world({ services: [vs({ sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { checkers: [checker({ retry: 0 })] }), rs(1, { checkers: [checker({ retry: 0 })] })] })] });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${A}:80/1`, `${B}:80/1`]);
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${B}:80/1`], 'one alive: no sorry server');
+  w.set(B, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${C}:80/1`], 'none alive: the sorry server');
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: true }]);
+  const l = withHealth('list', w.r.ctl.list(), w.mgr) as ListResult;
+  assert.equal(l.services[0]!.dests[0]!.health, 'unchecked', 'the sorry server is not checked');
+  w.set(B, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${B}:80/1`]);
+  await w.mgr.stop();
+});
+
+test('quorum with hysteresis: quorum_down below quorum - hysteresis, quorum_up at quorum + hysteresis, once each', async () => {
+  const c0 = checker({ retry: 0 });
+  const w = world({
+    services: [vs({
+      quorum: 3, hysteresis: 1, quorumUp: '/bin/up.sh', quorumDown: '/bin/down.sh',
+      realServers: [rs(0, { weight: 2, checkers: [c0] }), rs(1, { weight: 2, checkers: [c0] }), rs(2, { weight: 1, checkers: [c0] })],
+    })],
+  });
+  await w.mgr.start(); // alive weight 5
+  w.set(A, false);
+  await w.clock.advance(10 * S); // 3: not below 3 - 1
+  assert.deepEqual(w.commands, []);
+  w.set(B, false);
+  await w.clock.advance(10 * S); // 1 < 2: down
+  assert.deepEqual(w.commands, ['/bin/down.sh']);
+  w.set(A, true);
+  await w.clock.advance(10 * S); // 3 < 3 + 1: still down
+  assert.deepEqual(w.commands, ['/bin/down.sh']);
+  w.set(B, true);
+  await w.clock.advance(10 * S); // 5 >= 4: up
+  assert.deepEqual(w.commands, ['/bin/down.sh', '/bin/up.sh']);
+  assert.equal(w.logs.filter((l) => l.msg === 'health: quorum lost').length, 1);
+  assert.equal(w.logs.filter((l) => l.msg === 'health: quorum gained').length, 1);
+  await w.mgr.stop();
+});
+
+test('alpha: servers start as failed (not in the table, sorry server in) until their first passed check; notify_up runs', async () => {
+  const w = world({
+    services: [vs({ alpha: true, sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { notifyUp: '/bin/a-up' }), rs(1, { inhibitOnFailure: true })] })],
+  });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${B}:80/0`, `${C}:80/1`], 'alpha: A absent, B inhibited at 0, sorry server in');
+  const unchecked = world({ services: [vs({ alpha: true, realServers: [rs(0, { checkers: [] })] })] });
+  await unchecked.mgr.start();
+  assert.deepEqual(unchecked.table(), [`${A}:80/1`], 'a server without checkers is never failed, even with alpha');
+  await unchecked.mgr.stop();
+  assert.equal(w.mgr.stateOf('tcp', VIP, 80, A, 80), 'down');
+  await w.clock.advance(0); // first checks at t=0 (random 0) pass
+  assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/1`]);
+  assert.deepEqual(w.commands, ['/bin/a-up']);
+  await w.mgr.stop();
+});
+
+test('omega: stop runs notify_down of alive servers and quorum_down; without omega stop runs nothing', async () => {
+  for (const omega of [true, false]) {
+    const w = world({ services: [vs({ omega, quorumDown: '/bin/qdown', realServers: [rs(0, { notifyDown: '/bin/a-down' }), rs(1)] })] });
+    await w.mgr.start();
+    await w.clock.advance(1 * S);
+    await w.mgr.stop();
+    assert.deepEqual(w.commands, omega ? ['/bin/a-down', '/bin/qdown'] : [], `omega ${omega}`);
+    const n = w.attempts.get(A)!.length;
+    await w.clock.advance(60 * S);
+    assert.equal(w.attempts.get(A)!.length, n, 'no checks after stop');
+  }
+});
+
+test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum)', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 5, checkers: [checker({ type: 'MISC_CHECK' } as Partial<CheckSpec>)] })] })] });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${A}:80/5`]);
+  w.set(A, true, 7);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/7`]);
+  assert.equal(w.mgr.entries()[0]!.weight, 7);
+  await w.mgr.stop();
+});
+
+test('several checkers on one server: alive only while all pass', async () => {
+  let httpOk = true;
+  const w = world(
+    { services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 }), checker({ type: 'HTTP_GET', retry: 0, delayLoopMs: 5 * S } as Partial<CheckSpec>)] })] })] },
+    { run: (spec) => Promise.resolve(spec.type === 'HTTP_GET' && !httpOk ? { ok: false, reason: '/: HTTP status 500' } : { ok: true, reason: 'ok' }) },
+  );
+  await w.mgr.start();
+  httpOk = false;
+  await w.clock.advance(5 * S);
+  assert.deepEqual(w.table(), []);
+  assert.equal(w.mgr.entries()[0]!.reason, 'HTTP_GET: /: HTTP status 500');
+  httpOk = true;
+  await w.clock.advance(5 * S);
+  assert.deepEqual(w.table(), [`${A}:80/1`]);
+  await w.mgr.stop();
+});
+
+test('concurrency: never more checks in flight than the bound, and every server still gets checked', async () => {
+  const servers = Array.from({ length: 3 }, (_, i) => rs(i));
+  let inflight = 0;
+  let peak = 0;
+  const done: string[] = [];
+  const w = world({ services: [vs({ realServers: servers }), vs({ port: 81, realServers: servers.map((s) => ({ ...s, port: 81 })) })] }, {
+    concurrency: 2,
+    run: (_spec, t) => {
+      inflight++;
+      peak = Math.max(peak, inflight);
+      return new Promise((resolve) => setTimeout(() => {
+        inflight--;
+        done.push(`${t.addr}:${t.port}`);
+        resolve({ ok: true, reason: 'ok' });
+      }, 5));
+    },
+  });
+  await w.mgr.start();
+  await w.clock.advance(0); // six checks due at once
+  for (let i = 0; i < 50 && done.length < 6; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(done.length, 6);
+  assert.equal(peak, 2);
+  await w.mgr.stop();
+});
+
+test('a refused import (unknown scheduler) names file:line and leaves the table as it was', async () => {
+  const w = world({
+    services: [
+      vs({ origin: { file: 'k.conf', line: 1 } }),
+      vs({ port: 81, sched: 'nosuch', origin: { file: 'k.conf', line: 9 } }),
+    ],
+  });
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:9: Scheduler not found: nosuch$/);
+  assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
+  await w.clock.advance(60 * S);
+  assert.equal(w.attempts.size, 0, 'no checks after a refused start');
+});
+
+test('a NAT virtual server (not in the datapath yet) is refused at import with file:line; nothing is left behind', async () => {
+  const w = world({ services: [vs({ origin: { file: 'k.conf', line: 1 } }), vs({ port: 81, fwd: 'nat', realServers: [rs(0, { port: 8080, origin: { file: 'k.conf', line: 12 } })] })] });
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:12: Forwarding method not supported yet: nat$/);
+  assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
+});
+
+test('an operator deleting a checked service by hand: the health change is refused, logged, and checking goes on', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] });
+  await w.mgr.start();
+  w.r.ctl.call('deleteService', { proto: 'tcp', addr: VIP, port: 80 });
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.obj.error, 'Service not defined');
+  await w.clock.advance(10 * S);
+  assert.equal(w.attempts.get(A)!.length, 3);
+  await w.mgr.stop();
+});
+
+test('uvsadm --status: one health line per checked server (removed ones too); no health lines without checks', async () => {
+  const { formatStatus } = await import('../src/control/printers.js');
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 4, checkers: [checker({ retry: 0 })] }), rs(1, { inhibitOnFailure: true })] })] });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  const st = withHealth('status', w.r.ctl.status(), w.mgr) as ReturnType<typeof w.r.ctl.status>;
+  const lines = formatStatus(st).split('\n').filter((l) => l.startsWith('health '));
+  assert.deepEqual(lines, [
+    `health TCP ${VIP}:80 ${A}:80 down weight 4 (TCP_CHECK: connect ECONNREFUSED)`,
+    `health TCP ${VIP}:80 ${B}:80 up weight 1 inhibit (start)`,
+  ]);
+  const plain = formatStatus(w.r.ctl.status());
+  assert.ok(!plain.includes('\nhealth '), 'without health data --status is unchanged');
+  const noMgr = withHealth('list', w.r.ctl.list(), undefined) as ListResult;
+  assert.deepEqual(noMgr.services[0]!.dests.map((d) => d.health), ['unchecked']);
+  await w.mgr.stop();
+});

@@ -1,0 +1,162 @@
+// Health checks against a real uvsd in the DR lab, configured from a keepalived.conf
+// (uvsd --keepalived-conf): a server whose HTTP process stops leaves the rotation within
+// delay_loop x retry + connect_timeout, 100 requests then all succeed on the other one, it comes
+// back after a restart; inhibit_on_failure shows weight 0 in -Ln; the sorry server answers while
+// all are down; quorum_down / quorum_up run, and omega runs quorum_down at shutdown. The checks run on the director namespace's own stack (lab hostAddr on br0).
+// Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { delay } from './lab/netns.js';
+import { diagnosticLines, withDrLab } from './lab/itest.js';
+import { VIP, type DrLab } from './lab/dr-lab.js';
+
+const DELAY_LOOP_S = 1;
+const RETRY = 2;
+const DELAY_BEFORE_RETRY_S = 0.3;
+const CONNECT_TIMEOUT_S = 1;
+/** The bound the issue asks for: out of rotation within delay_loop x retry + connect_timeout. */
+const OUT_WITHIN_MS = (DELAY_LOOP_S * RETRY + CONNECT_TIMEOUT_S) * 1000;
+
+function conf(rs1: string, rs2: string, sorry: string, qlog: string): string {
+  return `! uvs integration test
+global_defs {
+    router_id uvs_test
+}
+virtual_server ${VIP} 80 {
+    delay_loop ${DELAY_LOOP_S}
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    sorry_server ${sorry} 80
+    quorum_up "/bin/sh -c 'echo up >> ${qlog}'"
+    quorum_down "/bin/sh -c 'echo down >> ${qlog}'"
+    omega
+
+    real_server ${rs1} 80 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout ${CONNECT_TIMEOUT_S}
+            retry ${RETRY}
+            delay_before_retry ${DELAY_BEFORE_RETRY_S}
+        }
+    }
+    real_server ${rs2} 80 {
+        weight 2
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout ${CONNECT_TIMEOUT_S}
+            retry ${RETRY}
+            delay_before_retry ${DELAY_BEFORE_RETRY_S}
+        }
+        PING_CHECK {
+            connect_timeout ${CONNECT_TIMEOUT_S}
+        }
+    }
+}
+`;
+}
+
+/** Real-server lines of -Ln as "addr:port weight". */
+async function rsLines(lab: DrLab): Promise<string[]> {
+  const ln = await lab.uvsadmMust(['-Ln']);
+  return ln.split('\n').filter((l) => l.startsWith('  -> ') && !l.includes('RemoteAddress')).map((l) => {
+    const f = l.trim().split(/\s+/);
+    return `${f[1]} ${f[3]}`;
+  });
+}
+
+/** Poll the control socket until pred holds; returns the elapsed ms. Bounded by limitMs. */
+async function until(lab: DrLab, what: string, pred: (lines: string[]) => boolean, limitMs: number): Promise<number> {
+  const t0 = Date.now();
+  let last: string[] = [];
+  while (Date.now() - t0 < limitMs) {
+    const l = await lab.list();
+    last = l.services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.weight}`));
+    if (pred(last)) return Date.now() - t0;
+    await delay(50);
+  }
+  throw new Error(`${what}: not within ${limitMs} ms; table: ${JSON.stringify(last)}`);
+}
+
+test('health checks from keepalived.conf: out within delay_loop x retry + connect_timeout, back after restart, inhibit shows weight 0, sorry server when all down, quorum commands and omega', { timeout: 90_000 }, async (t) => {
+  await withDrLab(t, { servers: 3, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2, s3] = lab.servers;
+    const [rs1, rs2, sorry] = [s1!.addr, s2!.addr, s3!.addr];
+    const file = join(lab.tmp, 'keepalived.conf');
+    const qlog = join(lab.tmp, 'quorum.log');
+    writeFileSync(file, conf(rs1, rs2, sorry, qlog));
+    await lab.startUvsd(['--keepalived-conf', file]);
+    // The socket answers while uvsd still probes its --addr; the import follows the probe.
+    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+
+    assert.deepEqual(await rsLines(lab), [`${rs1}:80 1`, `${rs2}:80 2`], 'imported from keepalived.conf');
+    const l0 = await lab.list();
+    assert.deepEqual(l0.services[0]!.dests.map((d) => d.health), ['up', 'up']);
+    const warm = await lab.http(10);
+    assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
+    assert.deepEqual(warm.counts, { rs1: 5, rs2: 5 });
+
+    // rs1's HTTP process stops: out of rotation in time, then every request lands on rs2.
+    await s1!.proc!.stop(2000);
+    const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, OUT_WITHIN_MS + 2000);
+    t.diagnostic(`rs1 out of rotation ${outMs} ms after its HTTP process stopped (bound ${OUT_WITHIN_MS} ms)`);
+    assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
+    const after = await lab.http(100);
+    assert.equal(after.errors, 0, JSON.stringify(after.errorSamples));
+    assert.deepEqual(after.counts, { rs2: 100 });
+    const st = await lab.uvsadmMust(['--status']);
+    diagnosticLines(t, 'uvsadm --status (health lines):', st.split('\n').filter((x) => x.startsWith('health ')).join('\n'));
+    assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /: ECONNREFUSED\\)$`, 'm'));
+    assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs2.replace(/\./g, '\\.')}:80 up weight 2 inhibit \\(start\\)$`, 'm'));
+
+    // Restarted: back with its weight, and served again.
+    await lab.startServer(s1!);
+    const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${rs1}:80 1`), 5000);
+    t.diagnostic(`rs1 back ${backMs} ms after restart`);
+    const back = await lab.http(10);
+    assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
+    assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
+
+    // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections. Its host
+    // still answers PING_CHECK: a server is alive only while all its checkers pass.
+    await s2!.proc!.stop(2000);
+    await until(lab, 'rs2 inhibited', (l) => l.includes(`${rs2}:80 0`), OUT_WITHIN_MS + 2000);
+    const ln = await lab.uvsadmMust(['-Ln']);
+    diagnosticLines(t, '-Ln with rs2 inhibited:', ln);
+    assert.match(ln, new RegExp(`^  -> ${rs2.replace(/\./g, '\\.')}:80 +Route +0 +`, 'm'));
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 2 inhibit \\(TCP_CHECK: connect ECONNREFUSED\\)$`, 'm'));
+    assert.deepEqual((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).sort(), [`${rs1} up`, `${rs2} down`]);
+    const inh = await lab.http(10);
+    assert.equal(inh.errors, 0, JSON.stringify(inh.errorSamples));
+    assert.deepEqual(inh.counts, { rs1: 10 });
+
+    // All down: the sorry server answers.
+    await s1!.proc!.stop(2000);
+    await until(lab, 'sorry server in', (l) => l.includes(`${sorry}:80 1`), OUT_WITHIN_MS + 2000);
+    const sorryTally = await lab.http(10);
+    assert.equal(sorryTally.errors, 0, JSON.stringify(sorryTally.errorSamples));
+    assert.deepEqual(sorryTally.counts, { rs3: 10 });
+
+    // One back: the sorry server leaves.
+    await lab.startServer(s1!);
+    await until(lab, 'sorry server out', (l) => !l.some((x) => x.startsWith(`${sorry}:`)) && l.includes(`${rs1}:80 1`), 5000);
+    const end = await lab.http(4);
+    assert.deepEqual(end.counts, { rs1: 4 });
+    // Every state change was logged once by uvsd (not per check).
+    const out = lab.uvsd!.stdout();
+    const downs = out.split('\n').filter((x) => x.includes('health: real server down'));
+    assert.equal(downs.length, 3, downs.join('\n'));
+    // quorum_down ran when all were down, quorum_up when rs1 came back, and omega runs
+    // quorum_down once more at shutdown.
+    for (let i = 0; i < 40 && readFileSync(qlog, 'utf8') !== 'down\nup\n'; i++) await delay(50); // commands run asynchronously
+    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\n');
+    assert.equal(await lab.stopUvsd(), 0);
+    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\ndown\n');
+  });
+});

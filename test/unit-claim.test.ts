@@ -1,0 +1,70 @@
+// Never harm the network: RFC 5227 probes before claiming an address, a station answering for it
+// is reported with its MAC, conflicts on claimed addresses are counted and defended, and
+// addresses that cannot be a unicast host are refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseIp, prefixMask } from '../src/datapath/addr.js';
+import { probeConflicts, unicastProblem } from '../src/control/claim.js';
+import { arpFrame } from './helpers/frames.js';
+import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
+
+const OTHER_MAC = '02:00:00:00:00:99';
+
+function arpFields(f: Buffer): { op: number; sha: string; spa: string; tpa: string } {
+  const ip = (o: number) => `${f[o]}.${f[o + 1]}.${f[o + 2]}.${f[o + 3]}`;
+  return { op: f.readUInt16BE(20), sha: [...f.subarray(22, 28)].map((b) => b.toString(16).padStart(2, '0')).join(':'), spa: ip(28), tpa: ip(38) };
+}
+
+test('a probe is an ARP request from 0.0.0.0; a station answering for the address is its conflict', () => {
+  const r = rig();
+  r.sink.take();
+  r.dp.probe([parseIp(VIP)]);
+  const sent = r.sink.take();
+  assert.equal(sent.length, 1);
+  assert.deepEqual(arpFields(sent[0]), { op: 1, sha: DIR_MAC, spa: '0.0.0.0', tpa: VIP });
+  assert.equal(r.dp.link.conflictOf(parseIp(VIP)), null, 'nobody answered yet');
+  r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' }));
+  assert.deepEqual([...(r.dp.link.conflictOf(parseIp(VIP)) ?? [])], [2, 0, 0, 0, 0, 0x99]);
+  assert.equal(r.counters().arp_conflicts, 1);
+  r.dp.link.endProbe(parseIp(VIP));
+  assert.equal(r.dp.link.conflictOf(parseIp(VIP)), null);
+});
+
+test('probeConflicts: nothing answers → no conflict; our own frames never count as an answer', async () => {
+  const r = rig();
+  assert.deepEqual(await probeConflicts(r.dp, [parseIp(VIP)], 20), []);
+  // uvsd's own gratuitous ARP for the address (e.g. looped back by the bridge) is not a conflict.
+  r.feed(arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: DIR_MAC }, { op: 1, sha: DIR_MAC, spa: DIR_IP, tpa: DIR_IP }));
+  assert.equal(r.counters().arp_conflicts, 0);
+});
+
+test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s', () => {
+  const r = rig();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.sink.take();
+  const garp = arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: OTHER_MAC }, { op: 1, sha: OTHER_MAC, spa: VIP, tpa: VIP });
+  const out = r.run(garp);
+  assert.equal(r.counters().arp_conflicts, 1);
+  assert.equal(out.length, 1, 'one gratuitous ARP in defence');
+  assert.deepEqual(arpFields(out[0]), { op: 1, sha: DIR_MAC, spa: VIP, tpa: VIP });
+  assert.equal(r.run(garp).length, 0, 'not again within 10 s');
+  assert.equal(r.counters().arp_conflicts, 2);
+  r.advance(10_000);
+  assert.equal(r.run(garp).length, 1, 'defended again after 10 s');
+});
+
+test('unicastProblem refuses what can never be a unicast host, names why, and accepts hosts', () => {
+  const addrs = [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }];
+  const why = (t: string) => unicastProblem(parseIp(t), addrs);
+  assert.match(why('0.0.0.0') ?? '', /not a host/);
+  assert.match(why('255.255.255.255') ?? '', /broadcast/);
+  assert.match(why('127.0.0.1') ?? '', /loopback/);
+  assert.match(why('224.0.0.81') ?? '', /multicast/);
+  assert.match(why('240.1.2.3') ?? '', /class E/);
+  assert.match(why('192.168.8.0') ?? '', /network address/);
+  assert.match(why('192.168.8.255') ?? '', /broadcast address of 192.168.8.10/);
+  assert.match(why('192.168.8.10') ?? '', /own director address/);
+  assert.equal(why('192.168.8.200'), undefined);
+  assert.equal(why('10.1.2.3'), undefined);
+  assert.equal(unicastProblem(parseIp('10.0.0.1'), [{ ip: parseIp('10.0.0.2'), mask: prefixMask(31) }]), undefined, '/31: both are hosts');
+});
