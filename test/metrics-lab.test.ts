@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 import { parseExposition, promtoolCheck } from './helpers/prom.js';
@@ -130,5 +131,57 @@ test('uvsadm trace --count 10 prints the 10 decisions of 10 new connections, nam
     } finally {
       await p.stop(1000);
     }
+  });
+});
+
+test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 and "down" on the status page, also once removed', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const check = 'TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }';
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `virtual_server ${VIP} 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server ${s1!.addr} 80 {
+        weight 1
+        ${check}
+    }
+    real_server ${s2!.addr} 80 {
+        weight 1
+        inhibit_on_failure
+        ${check}
+    }
+}
+`);
+    await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
+    const up = (ex: ReturnType<typeof parseExposition>, s: { addr: string }) =>
+      ex.get('uvs_dest_up', { proto: 'tcp', service: `${VIP}:80`, server: `${s.addr}:80` });
+    let ex = parseExposition(await get(lab, '/metrics'));
+    // The import follows uvsd's address probe; the servers count as up once it completed.
+    for (let i = 0; i < 100 && ex.all('uvs_dest_up').filter((x) => x.value === 1).length < 2; i++) {
+      await delay(100);
+      ex = parseExposition(await get(lab, '/metrics'));
+    }
+    assert.deepEqual([up(ex, s1!), up(ex, s2!)], [1, 1], await get(lab, '/status.json'));
+    assert.equal(ex.get('uvs_dest_health_checked', { server: `${s1!.addr}:80` }), 1);
+    await s1!.proc!.stop(2000);
+    await s2!.proc!.stop(2000);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 8000) {
+      ex = parseExposition(await get(lab, '/metrics'));
+      if (up(ex, s1!) === 0 && up(ex, s2!) === 0) break;
+      await delay(100);
+    }
+    t.diagnostic(`both down in /metrics after ${Date.now() - t0} ms`);
+    assert.deepEqual([up(ex, s1!), up(ex, s2!)], [0, 0]);
+    assert.equal(ex.all('uvs_dest_weight', { server: `${s1!.addr}:80` }).length, 0, 'rs1 was removed from the table');
+    assert.equal(ex.get('uvs_dest_weight', { server: `${s2!.addr}:80` }), 0, 'rs2 was inhibited (weight 0)');
+    const st = JSON.parse(await get(lab, '/status.json')) as { healthChecks: boolean; services: { dests: { addr: string; health: string; removed: boolean; reason: string }[] }[] };
+    assert.equal(st.healthChecks, true);
+    assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed]).sort(),
+      [[s1!.addr, 'down', true], [s2!.addr, 'down', false]]);
+    assert.ok(st.services[0]!.dests.every((d) => /TCP_CHECK/.test(d.reason)), JSON.stringify(st.services[0]!.dests));
   });
 });

@@ -22,18 +22,20 @@ async function main(): Promise<void> {
       await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', String(i + 1)]);
       await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
     }
-    // Traffic for a few estimator rounds (2 s each), so the rates are not zero; one kept open.
+    // Traffic running while the page is rendered, for a few estimator rounds (2 s each) first.
     const held = await lab.hold();
+    let stop = false;
     const load = (async () => {
-      for (let i = 0; i < 4; i++) await Promise.all([lab!.http(150, { parallel: 4 }), lab!.udp(100)]);
+      while (!stop) await Promise.all([lab!.http(60, { parallel: 2 }), lab!.udp(40)]);
     })();
     await lab.udp(2, { target: `${VIP}:54` }).catch(() => undefined); // two no_service drops
-    await load;
-    await delay(500);
+    await delay(6500);
     const r = await lab.lab.exec(lab.ns.dir, [
       'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${lab.tmp}/chromium`,
       '--window-size=1180,760', '--virtual-time-budget=3000', `--screenshot=${out}`, `http://${METRICS}/`,
     ], { timeoutMs: 60_000 });
+    stop = true;
+    await load;
     if (r.code !== 0) throw new Error(`chromium failed: ${r.stderr}`);
     process.stdout.write(`wrote ${out}\n`);
     await held.close();
