@@ -17,6 +17,7 @@ import type { TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { callFor, parseArgs, UsageError, type Command } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
+import { parseListen } from '../src/metrics/server.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -317,4 +318,14 @@ test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked b
   }
   assert.equal(formatEvent({ time: 'T', proto: 'tcp', client: 'c:1', service: 'v:80', server: null, sched: 'wlc', why: 'wlc: none available' }),
     'T TCP c:1 -> v:80 server none (dropped: no_dest) sched wlc why wlc: none available\n');
+});
+
+test('--metrics values: a.b.c.d:port, or a port alone on 127.0.0.1; anything else names the value', () => {
+  assert.deepEqual(parseListen('127.0.0.1:9478'), { host: '127.0.0.1', port: 9478 });
+  assert.deepEqual(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseListen('9478'), { host: '127.0.0.1', port: 9478 });
+  assert.deepEqual(parseListen(':0'), { host: '127.0.0.1', port: 0 });
+  for (const bad of ['localhost:9478', '127.0.0.1:65536', '127.0.0.1:', '1.2.3:80', '[::1]:9478', '127.0.0.1:9478x', '']) {
+    assert.throws(() => parseListen(bad), (e: Error) => e.message.includes(`"${bad}"`), bad);
+  }
 });
