@@ -29,7 +29,7 @@ const dgram = (sport: number, dport = 53, payload = 10) =>
 async function scrape(r: Rig, opts: MetricsOptions = {}): Promise<{ text: string; ex: Exposition }> {
   const m = createMetrics(r.dp, { process: false, ...opts });
   m.census.full();
-  const text = await m.registry.metrics();
+  const text = await m.text();
   return { text, ex: parseExposition(text) };
 }
 
@@ -152,7 +152,7 @@ test('promtool check metrics accepts the exposition (with and without per-destin
   knownTraffic(r);
   for (const perDest of [true, false]) {
     const m = createMetrics(r.dp, { perDest }); // process metrics included, as uvsd serves them
-    const text = await m.registry.metrics();
+    const text = await m.text();
     assert.equal(promtoolCheck(text), '', `promtool complaints (perDest ${perDest})`);
     assert.ok(parseExposition(text).all('process_cpu_seconds_total').length === 1, 'process metrics present');
   }
@@ -181,7 +181,7 @@ test('health checks in the metrics and the status JSON: a down server is 0, also
       entries.find((e) => e.service.proto === proto && e.service.addr === vip && e.service.port === vport && e.addr === rip && e.port === rport)?.state ?? 'unchecked' as const,
   };
   const m = createMetrics(r.dp, { process: false, health });
-  const ex = parseExposition(await m.registry.metrics());
+  const ex = parseExposition(await m.text());
   const lbl = (i: number) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80` });
   assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_up', lbl(i))), [1, 0, 0]);
   assert.deepEqual([0, 1].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1]);
@@ -284,7 +284,7 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   const r = drRig({ weights: [1, 1], udp: true });
   knownTraffic(r);
   const m = createMetrics(r.dp);
-  const exported = new Set(parseExposition(await m.registry.metrics()).samples.map((s) => s.name));
+  const exported = new Set(parseExposition(await m.text()).samples.map((s) => s.name));
   const used = new Set<string>();
   const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];
   for (const expr of exprs) {

@@ -12,7 +12,7 @@ import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from './census.js';
-import { destHealth, destOverloaded, liveDests, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
+import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 
 export interface MetricsOptions {
@@ -77,6 +77,41 @@ function counter(reg: Registry, name: string, help: string, labelNames: string[]
   });
 }
 
+/**
+ * A gauge or counter family with many series (one per real server), rendered to exposition text
+ * here instead of through prom-client: its Gauge.set hashes and validates the labels of every
+ * sample and its formatter builds each line from Object.entries, ~2-3 µs per sample. Measured
+ * with 4096 real servers (62,000 samples): 200 ms per scrape through Gauge.set, 135 ms handing
+ * plain values to the registry, 28 ms rendered here (with label texts built once per server per
+ * scrape); a scrape runs on the datapath's thread.
+ * /metrics is the registry's text followed by these families (Metrics.text()).
+ */
+interface Family {
+  promText(): string;
+}
+
+function escapeLabel(v: string | number): string {
+  return typeof v === 'number' || !/["\\\n]/.test(v) ? String(v) : v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** Labels as exposition text: k1="v1",k2="v2". */
+function labelText(labels: Record<string, string | number>): string {
+  let l = '';
+  for (const k in labels) l += `${l === '' ? '' : ','}${k}="${escapeLabel(labels[k] as string | number)}"`;
+  return l;
+}
+
+/** rows(): [label text (labelText), value] per series. */
+function family(out: Family[], type: 'gauge' | 'counter', name: string, help: string, rows: () => [string, number][]): void {
+  out.push({
+    promText(): string {
+      const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+      for (const [l, value] of rows()) lines.push(`${name}{${l}} ${value}`);
+      return lines.join('\n') + '\n';
+    },
+  });
+}
+
 /** A histogram from counts kept elsewhere (prom-client's Histogram only observes one value at a time). */
 function histogramFromCounts(reg: Registry, name: string, help: string, bounds: number[], counts: () => Float64Array): void {
   const metric = {
@@ -108,15 +143,37 @@ function histogramFromCounts(reg: Registry, name: string, help: string, bounds: 
 }
 
 export interface Metrics {
+  /** prom-client's registry: everything but the per-destination families. */
   registry: Registry;
   census: StateCensus;
+  /** The whole exposition for /metrics (registry text, then the per-destination families). */
+  text(): Promise<string>;
 }
 
 export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics {
   const reg = new Registry();
+  const fams: Family[] = [];
   const perDest = opts.perDest ?? true;
   const dt = dp.dt;
   const census = new StateCensus(dp.ct);
+  // The real servers with their label strings, built once per scrape: the registry calls every
+  // get() in one synchronous pass, so the list is dropped again in the next microtask.
+  type Row = { r: DestRef; lbl: string; backend: string };
+  let destCache: Row[] | undefined;
+  const dests = (): Row[] => {
+    if (destCache === undefined) {
+      destCache = liveDests(dp).map((r) => ({
+        r,
+        lbl: labelText({ proto: r.proto, service: r.service, server: r.server }),
+        backend: labelText({
+          local_address: formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
+          remote_port: dt.port[r.d], proto: r.proto.toUpperCase(), local_mark: '',
+        }),
+      }));
+      queueMicrotask(() => (destCache = undefined));
+    }
+    return destCache;
+  };
   if (opts.process ?? true) {
     collectDefaultMetrics({ register: reg });
     // Gauges named *_total (promtool check metrics refuses them); nodejs_active_handles and
@@ -127,7 +184,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- node_exporter's ipvs collector, same names, help and labels ------------------------
   const total = (stat: number) => () => {
     let v = dt.retired[stat];
-    for (const r of liveDests(dp)) v += dt.total(r.d, stat);
+    for (const svc of dp.services) if (svc !== undefined) for (const d of svc.dests) v += dt.total(d, stat);
     return v;
   };
   counter(reg, 'node_ipvs_connections_total', 'The total number of connections made.', [], total(STAT_CONNS));
@@ -136,17 +193,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'node_ipvs_incoming_bytes_total', 'The total amount of incoming data.', [], total(STAT_IN_BYTES));
   counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
   if (perDest) {
-    const backend = ['local_address', 'local_port', 'remote_address', 'remote_port', 'proto', 'local_mark'];
-    const perBackend = (value: (d: number) => number) => (): Sample[] => {
-      // node_exporter sums backends with identical labels; (service, server) is unique here.
-      return liveDests(dp).map((r) => [{
-        local_address: formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
-        remote_port: dt.port[r.d], proto: r.proto.toUpperCase(), local_mark: '',
-      }, value(r.d)]);
-    };
-    gauge(reg, 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', backend, perBackend((d) => dt.active[d]));
-    gauge(reg, 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', backend, perBackend((d) => dt.inactive[d]));
-    gauge(reg, 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', backend, perBackend((d) => dt.weight[d]));
+    // node_exporter sums backends with identical labels; (service, server) is unique here.
+    const perBackend = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.backend, value(x.r.d)]);
+    family(fams, 'gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
+    family(fams, 'gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
+    family(fams, 'gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
   }
 
   // ---- uvs: link and datapath --------------------------------------------------------------
@@ -196,30 +247,36 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
 
   // ---- destinations (real servers) -----------------------------------------------------------
   if (perDest) {
-    const destLabels = ['proto', 'service', 'server'];
-    const perDestStat = (value: (d: number) => number) => (): Sample[] =>
-      liveDests(dp).map((r) => [{ proto: r.proto, service: r.service, server: r.server }, value(r.d)]);
-    gauge(reg, 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.', [...destLabels, 'fwd'],
-      () => liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server, fwd: r.fwd }, 1]));
-    gauge(reg, 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', destLabels, () => [
-      ...liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server }, destHealth(opts.health, r, dt) === 'down' ? 0 : 1]),
-      ...removedByHealth(opts.health, dp).map((e): Sample => [{ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }, 0]),
+    const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
+    family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
+      () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
+    family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', () => [
+      ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
+      ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 0]),
     ]);
-    gauge(reg, 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', destLabels,
-      () => liveDests(dp).map((r): Sample => [{ proto: r.proto, service: r.service, server: r.server }, destHealth(opts.health, r, dt) === 'unchecked' ? 0 : 1]));
-    gauge(reg, 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', destLabels, perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
-    gauge(reg, 'uvs_dest_weight', 'Weight of the real server.', destLabels, perDestStat((d) => dt.weight[d]));
-    gauge(reg, 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', destLabels, perDestStat((d) => dt.active[d]));
-    gauge(reg, 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', destLabels, perDestStat((d) => dt.inactive[d]));
-    counter(reg, 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', destLabels, perDestStat((d) => dt.total(d, STAT_CONNS)));
-    counter(reg, 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', destLabels, perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
-    counter(reg, 'uvs_dest_in_bytes_total', 'Bytes forwarded to the real server (not reset by -Z).', destLabels, perDestStat((d) => dt.total(d, STAT_IN_BYTES)));
-    counter(reg, 'uvs_dest_out_packets_total', 'Packets from the real server through the director (0 for DR).', destLabels, perDestStat((d) => dt.total(d, STAT_OUT_PKTS)));
-    counter(reg, 'uvs_dest_out_bytes_total', 'Bytes from the real server through the director (0 for DR).', destLabels, perDestStat((d) => dt.total(d, STAT_OUT_BYTES)));
+    family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
+      () => dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]));
+    family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
+    family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
+    family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
+    family(fams, 'gauge', 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', perDestStat((d) => dt.inactive[d]));
+    family(fams, 'counter', 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_CONNS)));
+    family(fams, 'counter', 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
+    family(fams, 'counter', 'uvs_dest_in_bytes_total', 'Bytes forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_BYTES)));
+    family(fams, 'counter', 'uvs_dest_out_packets_total', 'Packets from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_PKTS)));
+    family(fams, 'counter', 'uvs_dest_out_bytes_total', 'Bytes from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_BYTES)));
   }
 
   // ---- tracing --------------------------------------------------------------------------------
   gauge(reg, 'uvs_trace_active', '1 while uvsadm trace records new-connection decisions.', [], () => (dp.trace.on ? 1 : 0));
 
-  return { registry: reg, census };
+  return {
+    registry: reg,
+    census,
+    async text() {
+      let t = await reg.metrics();
+      for (const f of fams) t += f.promText();
+      return t;
+    },
+  };
 }

@@ -36,7 +36,8 @@ export interface MetricsServer {
 }
 
 export async function startMetricsServer(dp: Datapath, listen: { host: string; port: number }, opts: MetricsOptions = {}): Promise<MetricsServer> {
-  const { registry, census } = createMetrics(dp, opts);
+  const metrics = createMetrics(dp, opts);
+  const { registry, census } = metrics;
   const rates = new RateEstimator(dp);
   rates.sample(performance.now());
   census.full();
@@ -53,7 +54,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
       return;
     }
     if (path === '/metrics') {
-      registry.metrics().then(
+      metrics.text().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
       );
