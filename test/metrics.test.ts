@@ -228,13 +228,20 @@ test('trace: decisions are recorded only while a session is open, name the chose
   assert.equal(r.dp.trace.on, true);
   r.run(syn(7001), syn(7002), dgram(7003), dgram(7004, 99));
   const p = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  // rr's explain() (src/sched/rr.ts) says where it continues from and what it picks.
   assert.deepEqual(p.events.map((e) => [e.proto, e.client, e.service, e.server, e.sched, e.why]), [
-    ['tcp', `${CLIENT}:7001`, `${VIP}:80`, `${RS[1]!.ip}:80`, 'rr', 'rr'],
-    ['tcp', `${CLIENT}:7002`, `${VIP}:80`, `${RS[0]!.ip}:80`, 'rr', 'rr'],
-    ['udp', `${CLIENT}:7003`, `${VIP}:53`, `${RS[0]!.ip}:53`, 'rr', 'rr'],
+    ['tcp', `${CLIENT}:7001`, `${VIP}:80`, `${RS[1]!.ip}:80`, 'rr', `rr: next available after ${RS[0]!.ip}:80 → ${RS[1]!.ip}:80`],
+    ['tcp', `${CLIENT}:7002`, `${VIP}:80`, `${RS[0]!.ip}:80`, 'rr', `rr: next available after ${RS[1]!.ip}:80 → ${RS[0]!.ip}:80`],
+    ['udp', `${CLIENT}:7003`, `${VIP}:53`, `${RS[0]!.ip}:53`, 'rr', `rr: next available after the list head → ${RS[0]!.ip}:53`],
   ]);
   assert.deepEqual(p.drops, [{ reason: 'no_service', count: 1 }]);
   assert.equal(p.lost, 0);
+  // A scheduler without explain(): the why is its name.
+  registerScheduler({ name: 'test-unexplained', schedule: (svc) => svc.dests[0] ?? -1 });
+  r.ctl.call('editService', { proto: 'udp', addr: VIP, port: 53, sched: 'test-unexplained' });
+  r.run(dgram(7100));
+  assert.deepEqual((r.ctl.call('tracePoll', { session }) as TracePollResult).events.map((e) => [e.server, e.sched, e.why]),
+    [[`${RS[0]!.ip}:53`, 'test-unexplained', 'test-unexplained']]);
   // A service filter, a scheduler with explain(), and no server available.
   r.ctl.call('editService', { proto: 'tcp', addr: VIP, port: 80, sched: 'test-explained' });
   const f = r.ctl.call('traceStart', { service: { proto: 'tcp', addr: VIP, port: 80 } }) as { session: number };

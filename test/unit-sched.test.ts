@@ -3,42 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DestTable } from '../src/datapath/dests.js';
-import { getScheduler, registerScheduler, schedulerNames, type Flow, type Scheduler, type SchedService } from '../src/sched/index.js';
+import { registerScheduler, schedulerNames } from '../src/sched/index.js';
+import { FLOW, schedRig } from './helpers/sched.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
-const FLOW: Flow = { proto: 6, saddr: 1, sport: 2, daddr: 3, dport: 4 };
 const NAMES = 'ABCDEFGH';
 
-/**
- * A service with destinations of these weights. `added` (ipvsadm -A, then one -a per server):
- * init on the empty service, update after each destination. `init`: the scheduler is
- * initialised with all destinations present (as `ipvsadm -E -s` on an existing service).
- */
-function setup(
-  name: string, weights: number[], how: 'added' | 'init' = 'added',
-): { s: Scheduler; svc: SchedService; dt: DestTable; pick: (n: number) => string } {
-  const s = getScheduler(name);
-  assert.ok(s, `scheduler ${name} registered`);
-  const dt = new DestTable(16);
-  const svc: SchedService = { dests: [], schedState: undefined, schedFlags: 0 };
-  if (how === 'added') s.init?.(svc, dt);
-  weights.forEach((w, i) => {
-    dt.set(i, 0x0a00000b + i, 80, 0, w);
-    svc.dests.push(i);
-    if (how === 'added') s.update?.(svc, dt);
-  });
-  if (how === 'init') s.init?.(svc, dt);
-  const pick = (n: number): string => {
-    let out = '';
-    for (let i = 0; i < n; i++) {
-      const d = s.schedule(svc, dt, FLOW);
-      out += d < 0 ? '-' : NAMES[svc.dests.indexOf(d)];
-    }
-    return out;
-  };
-  return { s, svc, dt, pick };
+/** The shared scheduler rig (test/helpers/sched.ts); destinations are never deleted here, so
+ *  slot letters are list positions. */
+function setup(name: string, weights: number[], how: 'added' | 'init' = 'added') {
+  return schedRig(name, weights, { how });
 }
 
 test('registry: rr, wrr, wlc registered; duplicates refused', () => {

@@ -40,6 +40,9 @@ export interface SvcRuntime extends SchedService {
   oneShot: boolean;
 }
 
+/** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
+const SCHED_TICK_MS = 1000;
+
 /** Service lookup key: the port, with UDP services apart from TCP ones. */
 export function svcKey(proto: number, port: number): number {
   return proto === PROTO_UDP ? port | 0x10000 : port;
@@ -70,6 +73,8 @@ export class Datapath implements Output {
   readonly timeoutTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
   /** The same in seconds, as set (ipvsadm --timeout prints them). */
   readonly timeoutS = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
+  /** When the schedulers' tick hooks last ran (ms). */
+  private schedTickAt = -Infinity;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
 
@@ -403,6 +408,12 @@ export class Datapath implements Output {
     this.ct.sweep(this.nowTick, sweepBudget);
     this.link.tick();
     this.tx.flush();
+    // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.
+    const now = this.link.now;
+    if (now - this.schedTickAt >= SCHED_TICK_MS) {
+      this.schedTickAt = now;
+      for (const svc of this.services) if (svc !== undefined) svc.scheduler.tick?.(svc, this.dt, now);
+    }
   }
 
   // ---- control-plane changes (validated by src/control before they get here) --------------

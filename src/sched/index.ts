@@ -1,9 +1,21 @@
 // Scheduler registry: schedulers register by name; duplicate names are refused.
+// All 14 of the kernel's IPVS schedulers, in the order ipvsadm's man page lists them.
 
 import type { Scheduler } from './types.js';
 import { rr } from './rr.js';
 import { wrr } from './wrr.js';
+import { lc } from './lc.js';
 import { wlc } from './wlc.js';
+import { lblc } from './lblc.js';
+import { lblcr } from './lblcr.js';
+import { dh } from './dh.js';
+import { sh } from './sh.js';
+import { sed } from './sed.js';
+import { nq } from './nq.js';
+import { fo } from './fo.js';
+import { ovf } from './ovf.js';
+import { mh } from './mh.js';
+import { twos } from './twos.js';
 
 const registry = new Map<string, Scheduler>();
 
@@ -20,8 +32,8 @@ export function schedulerNames(): string[] {
   return [...registry.keys()];
 }
 
-registerScheduler(rr);
-registerScheduler(wrr);
-registerScheduler(wlc);
+for (const s of [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos]) registerScheduler(s);
 
-export type { Scheduler, SchedService, Flow } from './types.js';
+export type { Scheduler, SchedService, Flow, Explanation } from './types.js';
+export { setMhTableSize, setMhDefaultTableSize, MH_PRIMES } from './mh.js';
+export { seedTwos } from './twos.js';

@@ -2,6 +2,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
+import { destName } from './common.js';
 
 interface RrState {
   last: number; // index into svc.dests of the last choice, -1 before the first
@@ -24,15 +25,26 @@ export const rr: Scheduler = {
   },
   schedule(svc: SchedService, dt: DestTable): number {
     const st = svc.schedState as RrState;
-    const n = svc.dests.length;
-    for (let k = 1; k <= n; k++) {
-      const i = (st.last + k) % n;
-      const d = svc.dests[i];
-      if (dt.available(d)) {
-        st.last = i;
-        return d;
-      }
-    }
-    return -1;
+    const i = next(svc, dt, st.last);
+    if (i < 0) return -1;
+    st.last = i;
+    return svc.dests[i];
+  },
+  explain(svc: SchedService, dt: DestTable) {
+    const last = (svc.schedState as RrState).last;
+    const i = next(svc, dt, last);
+    if (i < 0) return { dest: -1, why: 'rr: no available destination' };
+    const after = last < 0 ? 'the list head' : destName(dt, svc.dests[last]);
+    return { dest: svc.dests[i], why: `rr: next available after ${after} → ${destName(dt, svc.dests[i])}` };
   },
 };
+
+/** Position in svc.dests of the first available destination after `last`, or -1. */
+function next(svc: SchedService, dt: DestTable, last: number): number {
+  const n = svc.dests.length;
+  for (let k = 1; k <= n; k++) {
+    const i = (last + k) % n;
+    if (dt.available(svc.dests[i])) return i;
+  }
+  return -1;
+}

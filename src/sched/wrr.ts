@@ -9,6 +9,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
+import { destName } from './common.js';
 
 interface WrrState {
   i: number; // position in svc.dests of the last pick, -1 = the list head
@@ -50,28 +51,38 @@ function changed(svc: SchedService, dt: DestTable): void {
   else if (di > 1) st.cw = Math.floor(st.cw / di) * di + 1;
 }
 
+/** One wrr step on `st` (the service's state, or a copy for explain). */
+function walk(st: WrrState, svc: SchedService, dt: DestTable): number {
+  const n = svc.dests.length;
+  if (n === 0 || st.mw <= 0) return -1;
+  // Every weight level once around the list bounds the walk (a pick exists when mw > 0).
+  const limit = (n + 1) * (Math.floor(st.mw / st.di) + 2);
+  for (let step = 0; step < limit; step++) {
+    st.i++;
+    if (st.i >= n) {
+      // Past the last destination: through the head, one weight level down.
+      st.i = -1;
+      st.cw -= st.di;
+      if (st.cw <= 0) st.cw = st.mw;
+      continue;
+    }
+    const d = svc.dests[st.i];
+    if (dt.available(d) && dt.weight[d] >= st.cw) return d;
+  }
+  return -1;
+}
+
 export const wrr: Scheduler = {
   name: 'wrr',
   init,
   update: changed,
   schedule(svc: SchedService, dt: DestTable): number {
-    const st = svc.schedState as WrrState;
-    const n = svc.dests.length;
-    if (n === 0 || st.mw <= 0) return -1;
-    // Every weight level once around the list bounds the walk (a pick exists when mw > 0).
-    const limit = (n + 1) * (Math.floor(st.mw / st.di) + 2);
-    for (let step = 0; step < limit; step++) {
-      st.i++;
-      if (st.i >= n) {
-        // Past the last destination: through the head, one weight level down.
-        st.i = -1;
-        st.cw -= st.di;
-        if (st.cw <= 0) st.cw = st.mw;
-        continue;
-      }
-      const d = svc.dests[st.i];
-      if (dt.available(d) && dt.weight[d] >= st.cw) return d;
-    }
-    return -1;
+    return walk(svc.schedState as WrrState, svc, dt);
+  },
+  explain(svc: SchedService, dt: DestTable) {
+    const copy = { ...(svc.schedState as WrrState) };
+    const dest = walk(copy, svc, dt);
+    if (dest < 0) return { dest, why: 'wrr: no available destination with weight > 0' };
+    return { dest, why: `wrr: current weight ${copy.cw} (step ${copy.di}, max ${copy.mw}): next with weight >= ${copy.cw} is ${destName(dt, dest)} (weight ${dt.weight[dest]})` };
   },
 };
