@@ -8,6 +8,8 @@ import { readdirSync } from 'node:fs';
 import { decode, fromHex } from './helpers/frames.js';
 import { assertFrame, delta, rig } from './helpers/harness.js';
 import type { GoldenCase } from './golden/lab.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { STATE_NAMES } from '../src/datapath/tcpstate.js';
 
 const dir = new URL('./golden/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'lab.js').sort();
@@ -23,8 +25,9 @@ test('golden: every case file contributes cases, and case names are unique', () 
 });
 
 function runCase(c: GoldenCase): void {
-  const r = rig();
+  const r = rig({ gateway: c.gateway });
   for (const call of c.setup) r.ctl.call(call.verb, call.args);
+  if (c.gateway !== undefined) r.dp.resolve(parseIp(c.gateway));
   for (const n of c.neighbours) r.learn(n.ip, n.mac);
   r.sink.take();
   c.steps.forEach((s, k) => {
@@ -32,6 +35,10 @@ function runCase(c: GoldenCase): void {
     const before = r.counters();
     r.sink.take();
     if (s.control) r.ctl.call(s.control.verb, s.control.args);
+    if (s.advanceMs !== undefined) {
+      r.advance(s.advanceMs);
+      r.dp.tick();
+    }
     if (s.input !== undefined) r.feed(fromHex(s.input));
     const out = r.sink.take();
     const d = delta(before, r.counters());
@@ -55,6 +62,15 @@ function runCase(c: GoldenCase): void {
       assert.equal(d[name] ?? 0, v, `${where}: counter ${name} moved by ${d[name] ?? 0}, expected ${v}; all deltas ${JSON.stringify(d)}`);
     }
     if (s.conns !== undefined) assert.equal(r.dp.ct.count, s.conns, `${where}: connection entries`);
+    if (s.states !== undefined) {
+      const states: string[] = [];
+      for (let e = 0; e < r.dp.ct.max; e++) if (r.dp.ct.isAlive(e)) states.push(STATE_NAMES[r.dp.ct.state[e]]);
+      assert.deepEqual(states, s.states, `${where}: connection states`);
+    }
+    if (s.destConns !== undefined) {
+      const got = r.ctl.list().services.flatMap((sv) => sv.dests.map((d) => [d.active, d.inactive]));
+      assert.deepEqual(got, s.destConns, `${where}: [ActiveConn, InActConn] per destination`);
+    }
   });
 }
 

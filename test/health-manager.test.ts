@@ -316,9 +316,9 @@ test('a refused import (unknown scheduler) names file:line and leaves the table 
   assert.equal(w.attempts.size, 0, 'no checks after a refused start');
 });
 
-test('a NAT virtual server (not in the datapath yet) is refused at import with file:line; nothing is left behind', async () => {
-  const w = world({ services: [vs({ origin: { file: 'k.conf', line: 1 } }), vs({ port: 81, fwd: 'nat', realServers: [rs(0, { port: 8080, origin: { file: 'k.conf', line: 12 } })] })] });
-  await assert.rejects(w.mgr.start(), /^Error: k\.conf:12: Forwarding method not supported yet: nat$/);
+test('a real server the datapath refuses (NAT, off every --addr network, no --gateway) is refused at import with file:line; nothing is left behind', async () => {
+  const w = world({ services: [vs({ origin: { file: 'k.conf', line: 1 } }), vs({ port: 81, fwd: 'nat', realServers: [rs(0, { addr: '172.16.0.9', port: 8080, origin: { file: 'k.conf', line: 12 } })] })] });
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:12: No route to the real server: 172\.16\.0\.9 is outside every --addr network and uvsd has no --gateway$/);
   assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
 });
 

@@ -106,7 +106,6 @@ test('refused requests exit 1 with one "uvsadm: <problem>" line and leave -Ln by
       { args: ['-a', '-t', svc, '-r', '10.99.0.1:80'], want: /^uvsadm: Real server is not on a directly connected network.*10\.99\.0\.1/ },
       { args: ['-e', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-w', '5'], want: /^uvsadm: No such destination$/ },
       { args: ['-A', '-t', `${VIP}:8080`, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },
-      { args: ['-a', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-m'], want: /^uvsadm: Forwarding method not supported yet: nat$/ },
       { args: ['-a', '-t', svc, '-r', `${rs1}:80`, '-w', '7'], want: /^uvsadm: Destination already exists$/ },
       { args: ['-d', '-t', svc, '-r', `${SUBNET_RS3}:80`], want: /^uvsadm: No such destination$/ },
       { args: ['-E', '-t', svc, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },

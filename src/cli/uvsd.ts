@@ -6,7 +6,7 @@ import { unlinkSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { Datapath } from '../datapath/pipeline.js';
+import { RX_HEADROOM, Datapath } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
@@ -136,7 +136,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   let port: Port;
   try {
-    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride: 2048, batch: 64 });
+    // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
+    // plus RX_HEADROOM free bytes, so TUN can put its outer header in front of any frame in place.
+    const stride = Math.max(2048, Math.ceil((opts.mtu + 18 + RX_HEADROOM) / 64) * 64);
+    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM });
   } catch (e) {
     console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
     process.exit(1);
@@ -148,7 +151,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const dp = new Datapath(
-    { mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, advise: (a) => native.prepareTable(a) },
+    {
+      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, mtu: opts.mtu,
+      advise: (a) => native.prepareTable(a),
+    },
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
@@ -216,7 +222,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
   }
-  port.start((count) => dp.processBatch(port.rxBuf, port.stride, port.rxLens, count));
+  port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase));
   let ticks = 0;
   timer = setInterval(() => {
     dp.tick();

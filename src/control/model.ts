@@ -4,8 +4,10 @@
 
 import { UvsError } from './errors.js';
 import type {
-  DestInfo, DestKey, DestSpec, Fwd, ListResult, Proto, ServiceKey, ServiceSpec, StatusResult, VerbName, Verbs,
+  ConnInfo, DestInfo, DestKey, DestSpec, Fwd, LaddrSpec, ListResult, Proto, ServiceKey, ServiceSpec, StatusResult, VerbName, Verbs,
 } from './protocol.js';
+import { STATE_NAMES } from '../datapath/tcpstate.js';
+import { TICK_MS } from '../datapath/conntable.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
@@ -87,6 +89,9 @@ export class Control {
       case 'traceStart': return this.traceStart(a as TraceStartArgs);
       case 'tracePoll': return this.traces.poll((a as unknown as TraceSessionArgs).session);
       case 'traceStop': return this.traces.stop((a as unknown as TraceSessionArgs).session);
+      case 'addLaddr': return this.addLaddr(a as unknown as LaddrSpec);
+      case 'delLaddr': return this.delLaddr(a as unknown as LaddrSpec);
+      case 'connections': return this.connections(a as { max?: number });
       default: throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
     }
   }
@@ -187,6 +192,10 @@ export class Control {
     if (fwd === FWD_DR && !this.dp.onLink(ip)) {
       throw new UvsError('NOT_ON_LINK', `${formatIp(ip)} is outside every --addr network`);
     }
+    // NAT, FULLNAT and TUN reach off-link servers through --gateway; without one they never could.
+    if (fwd !== FWD_DR && !this.dp.onLink(ip) && this.dp.link.gateway === 0) {
+      throw new UvsError('NO_ROUTE', `${formatIp(ip)} is outside every --addr network and uvsd has no --gateway`);
+    }
   }
 
   addDest(spec: DestSpec): null {
@@ -276,6 +285,63 @@ export class Control {
       ...dp.counters.snapshot(),
     };
   }
+}
+
+// ---- FULLNAT local addresses and the connection list ------------------------------------------
+// Minimal verbs for the modes work (tests and the lab); uvsadm's --add-laddr and -Lnc parsing
+// are built elsewhere and call these.
+export interface Control {
+  addLaddr(spec: LaddrSpec): null;
+  delLaddr(spec: LaddrSpec): null;
+  connections(args: { max?: number }): ConnInfo[];
+}
+
+Control.prototype.addLaddr = function addLaddr(this: Control, spec: LaddrSpec): null {
+  const { svc, ip } = laddrArgs(this, spec);
+  const lo = spec.portMin === undefined ? 1024 : portOf(spec.portMin, 'portMin');
+  const hi = spec.portMax === undefined ? 65535 : portOf(spec.portMax, 'portMax');
+  if (lo === 0 || lo > hi) throw new UvsError('BAD_PORT', `local port range ${lo}-${hi}`);
+  if ((this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === (ip | 0))) throw new UvsError('LADDR_EXISTS', formatIp(ip));
+  this.dp.apply([{ op: 'addLaddr', svc: svc.id, addr: ip, portMin: lo, portMax: hi }]);
+  return null;
+};
+
+Control.prototype.delLaddr = function delLaddr(this: Control, spec: LaddrSpec): null {
+  const { svc, ip } = laddrArgs(this, spec);
+  if (!(this.dp.laddrs.bySvc[svc.id] ?? []).some((l) => l.addr === (ip | 0))) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
+  this.dp.apply([{ op: 'delLaddr', svc: svc.id, addr: ip }]);
+  return null;
+};
+
+Control.prototype.connections = function connections(this: Control, args: { max?: number }): ConnInfo[] {
+  const ct = this.dp.ct;
+  const max = typeof args.max === 'number' && args.max > 0 ? args.max : 100_000;
+  const now = Math.floor(performance.now() / TICK_MS);
+  const out: ConnInfo[] = [];
+  for (let e = 0; e < ct.max && out.length < max; e++) {
+    if (!ct.isAlive(e)) continue;
+    out.push({
+      proto: ct.proto[e] === PROTO_UDP ? 'udp' : 'tcp',
+      state: STATE_NAMES[ct.state[e]] ?? '?',
+      expires: Math.max(0, Math.round(((ct.expires[e] - now) * TICK_MS) / 1000)),
+      caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
+      vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],
+      daddr: formatIp(ct.daddr[e]), dport: ct.dport[e],
+      laddr: formatIp(ct.laddr[e]), lport: ct.lport[e],
+      fwd: FWD_NAMES[ct.fwd[e]] as Fwd,
+    });
+  }
+  return out;
+};
+
+function laddrArgs(c: Control, spec: LaddrSpec): { svc: SvcRuntime; ip: number } {
+  if (!isObject(spec)) throw new UvsError('BAD_REQUEST', 'laddr must be an object');
+  const k = spec.service as unknown;
+  if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object');
+  const r = { proto: protoOf(k.proto), vip: ipOf(k.addr), port: portOf(k.port, 'service port') };
+  const svc = c.dp.services.find((s) => s !== undefined && s.proto === r.proto && s.vip === (r.vip | 0) && s.port === r.port);
+  if (svc === undefined) throw new UvsError('SERVICE_NOT_FOUND');
+  return { svc, ip: ipOf(spec.addr) };
 }
 
 function popcount(v: number): number {

@@ -132,6 +132,31 @@ export interface TracePollResult {
   more: boolean;
 }
 
+/** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
+export interface LaddrSpec {
+  service: ServiceKey;
+  addr: string;
+  portMin?: number;
+  portMax?: number;
+}
+
+/** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
+export interface ConnInfo {
+  proto: Proto;
+  state: string;
+  /** Seconds until expiry. */
+  expires: number;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+  laddr: string;
+  lport: number;
+  fwd: Fwd;
+}
+
 export interface Verbs {
   addService: { args: ServiceSpec; result: null };
   editService: { args: ServiceSpec; result: null };
@@ -146,6 +171,9 @@ export interface Verbs {
   traceStart: { args: TraceStartArgs; result: TraceStartResult };
   tracePoll: { args: TraceSessionArgs; result: TracePollResult };
   traceStop: { args: TraceSessionArgs; result: null };
+  addLaddr: { args: LaddrSpec; result: null };
+  delLaddr: { args: LaddrSpec; result: null };
+  connections: { args: { max?: number }; result: ConnInfo[] };
 }
 export type VerbName = keyof Verbs;
 

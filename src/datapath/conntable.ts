@@ -189,6 +189,23 @@ export class ConnTable {
     return e;
   }
 
+  /** Hash the OUT tuple of entry e now (FULLNAT: after its forwarder chose laddr/lport). */
+  hashOut(e: number): void {
+    if ((this.flags[e] & F_HASHED_OUT) !== 0) return;
+    this.flags[e] |= F_HASHED_OUT;
+    this.link2(e * 2 + 1, this.hash(this.proto[e], this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
+  }
+
+  /** Free an entry just inserted that never carried traffic (its forwarder refused it): no onExpire. */
+  discard(e: number): void {
+    if ((this.flags[e] & F_ALIVE) === 0) return;
+    this.unhash(e);
+    this.unlinkWheel(e);
+    this.flags[e] = 0;
+    this.count--;
+    this.free(e);
+  }
+
   private slot(e: number, tick: number): void {
     // Never behind the sweep cursor, never a full lap ahead.
     let t = tick < this.sweptTick ? this.sweptTick : tick;

@@ -22,6 +22,11 @@ export const COUNTER_NAMES = [
   'ignored_other_mac',
   'ignored_ethertype',
   'ignored_arp',
+  'fwd_out_packets',
+  'fwd_out_bytes',
+  'icmp_related_forwarded',
+  'icmp_frag_needed_sent',
+  'tun_inner_fragments',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -44,6 +49,11 @@ export const DROP_NAMES = [
   'no_route',
   'neigh_unresolved',
   'tx_failed',
+  'laddr_exhausted',
+  'icmp_no_conn',
+  'mtu_exceeded',
+  'frag_no_first',
+  'frag_table_full',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

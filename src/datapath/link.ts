@@ -185,7 +185,7 @@ export class Link {
   }
 
   /** The director address used as the ARP sender towards ip (never a VIP). */
-  private senderFor(ip: number): number {
+  senderFor(ip: number): number {
     return (networkOf(this.addrs, ip) ?? this.addrs[0])?.ip ?? 0;
   }
 
@@ -209,7 +209,7 @@ export class Link {
     if (nb.usable(n)) {
       copyMac(buf, off, nb.mac, n * 6);
       copyMac(buf, off + 6, this.mac, 0);
-      this.tx.emit(off, len);
+      this.tx.emitFrom(buf, off, len);
       if (nb.stale(n, this.now)) this.probe(n);
       return;
     }

@@ -47,6 +47,12 @@ export type DpOp =
   /** ipvsadm --set tcp tcpfin udp, in seconds; 0 leaves a value unchanged. */
   | { op: 'setTimeouts'; tcp: number; tcpfin: number; udp: number }
   /** ipvsadm -Z: zero the statistics of one service (id) or of all (-1). */
-  | { op: 'zero'; svc: number };
+  | { op: 'zero'; svc: number }
+  /**
+   * FULLNAT local address (DPVS --add-laddr): uvsd answers ARP for it and takes source ports
+   * from it for the service's FULLNAT connections; ports portMin..portMax (default 1024..65535).
+   */
+  | { op: 'addLaddr'; svc: number; addr: number; portMin?: number; portMax?: number }
+  | { op: 'delLaddr'; svc: number; addr: number };
 
 export type DpOpName = DpOp['op'];

@@ -5,7 +5,7 @@
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN,
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
@@ -17,13 +17,20 @@ import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_UDP, nextState, tcpEvent,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
-import { FORWARDERS, type Output } from '../modes/index.js';
+import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
+import { LaddrPools } from '../modes/laddr.js';
+import { FragTable } from './frags.js';
+import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
+import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
 import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
 
 export type { FrameSink } from './tx.js';
+
+/** Free bytes uvsd keeps in front of each received frame (an IPIP header fits). */
+export const RX_HEADROOM = 32;
 export type { LinkAddr } from './link.js';
 
 /** A virtual service as the datapath sees it. */
@@ -56,6 +63,8 @@ export interface DatapathOptions {
   destMax?: number;
   /** Most frames in one receive batch (the size of the tx batch arrays). */
   batch?: number;
+  /** Link MTU (IP bytes per frame); default 1500. */
+  mtu?: number;
   /** Memory advice for the connection table's large arrays (see ConnTable). */
   advise?: (a: ArrayBufferView) => void;
 }
@@ -77,22 +86,35 @@ export class Datapath implements Output {
   private schedTickAt = -Infinity;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
+  readonly mtu: number;
+  /** Free bytes in front of every frame of the current batch (RX_HEADROOM or 0). */
+  headroom = 0;
+  /** FULLNAT local addresses per service (addLaddr/delLaddr). */
+  readonly laddrs = new LaddrPools();
+  /** Service id of every destination slot. */
+  readonly destSvc: Int32Array;
 
   private readonly tx: Tx;
   /** (vip, svcKey(proto, port)) → service id. */
   private readonly svcMap = new U32PairMap();
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  /** Decisions of first fragments, for the later fragments of the same datagrams. */
+  private readonly frags = new FragTable();
+  /** The tuple of a quoted packet (icmpQuoted writes it here). */
+  private readonly icmpQ = new Float64Array(4);
   private nowTick = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
-    this.tx = new Tx(sink, this.counters, opts.batch ?? 64);
+    this.mtu = opts.mtu ?? 1500;
+    this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096);
+    this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
   }
 
@@ -124,13 +146,18 @@ export class Datapath implements Output {
 
   // ---- per batch -------------------------------------------------------------------------
 
-  /** Process `count` frames at buf[i*stride] with lengths lens[i], then flush transmissions. */
-  processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number): void {
+  /**
+   * Process `count` frames at buf[base + i*stride] with lengths lens[i], then flush
+   * transmissions. With base >= RX_HEADROOM and stride >= the largest frame + RX_HEADROOM, every
+   * frame has RX_HEADROOM free bytes in front of it (see Port.rxArena): TUN prepends in place.
+   */
+  processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base = 0): void {
     this.setClock();
     this.tx.setRxBuffer(buf);
     this.counters.batch[count < BATCH_SLOTS ? count : BATCH_SLOTS - 1]++; // metrics: frames per batch
-    if (count > 1) this.warmBatch(buf, stride, lens, count);
-    for (let i = 0; i < count; i++) this.processFrame(buf, i * stride, lens[i]);
+    this.headroom = base >= RX_HEADROOM && stride >= this.mtu + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
+    if (count > 1) this.warmBatch(buf, stride, lens, count, base);
+    for (let i = 0; i < count; i++) this.processFrame(buf, base + i * stride, lens[i]);
     this.tx.flush();
   }
 
@@ -139,10 +166,10 @@ export class Datapath implements Output {
    * the loads are independent, so their cache misses overlap instead of costing one full
    * memory latency per new flow. Only plausibility checks here; processFrame validates.
    */
-  private warmBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number): void {
+  private warmBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base: number): void {
     let acc = 0;
     for (let i = 0; i < count; i++) {
-      const off = i * stride;
+      const off = base + i * stride;
       if (lens[i] < ETH_HLEN + 24 || buf[off + 12] !== 0x08 || buf[off + 13] !== 0x00) continue;
       const ip = off + ETH_HLEN;
       const l4 = ip + (buf[ip] & 15) * 4;
@@ -209,41 +236,85 @@ export class Datapath implements Output {
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
-    if (!this.link.isLocal(dst)) {
-      d[D.ip_not_local]++;
-      return;
-    }
-    if ((rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0) {
-      d[D.ip_fragment]++;
-      return;
-    }
+    // Not addressed to us may still be ours: NAT replies go to the client's address. So the
+    // connection lookup (both directions) comes before the "not local" drop (processL4).
+    const local = this.link.isLocal(dst);
     const flen = ETH_HLEN + tot; // drop any Ethernet padding from here on
     const proto = buf[ip + IP_PROTO];
     const l4 = ip + hlen;
     const l4len = tot - hlen;
+    const frag = rd16(buf, ip + IP_FRAG) & 0x3fff;
+    if (frag !== 0) {
+      // Fragments of TCP/UDP datagrams follow their first fragment's decision (frags.ts).
+      if (proto !== PROTO_TCP && proto !== PROTO_UDP) {
+        d[local ? D.ip_fragment : D.ip_not_local]++;
+        return;
+      }
+      if ((frag & 0x1fff) !== 0) {
+        this.laterFragment(buf, off, flen, ip, proto, dst, tot, local);
+        return;
+      }
+    }
     if (proto === PROTO_TCP) {
       if (l4len < 20 || (buf[l4 + 12] >>> 4) * 4 < 20 || (buf[l4 + 12] >>> 4) * 4 > l4len) {
-        d[D.l4_truncated]++;
+        d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot);
+      this.processL4(buf, off, flen, ip, l4, PROTO_TCP, dst, tot, local, frag !== 0);
     } else if (proto === PROTO_UDP) {
       if (l4len < 8) {
-        d[D.l4_truncated]++;
+        d[local ? D.l4_truncated : D.ip_not_local]++;
         return;
       }
-      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot);
+      this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot, local, frag !== 0);
     } else if (proto === PROTO_ICMP) {
-      this.link.icmp(buf, off, flen, ip, l4, l4len);
+      // An error quoting a tracked connection goes to that connection's forwarder.
+      if (this.icmpRelated(buf, off, flen, ip, l4, l4len)) return;
+      if (!local) d[D.ip_not_local]++;
+      else if (l4len >= 8 && buf[l4] !== 8 && icmpQuoted(buf, l4, l4len, this.icmpQ) !== 0) d[D.icmp_no_conn]++;
+      else this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
-      d[D.ip_proto_unhandled]++;
+      d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
     }
+  }
+
+  /**
+   * ICMP errors (unreachable, time exceeded, ...) quoting a TCP/UDP packet of a tracked
+   * connection. The quoted packet went the other way, so its tuple is looked up reversed: an IN
+   * hit means it quotes a server→client packet and the error travels towards the server.
+   */
+  private icmpRelated(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): boolean {
+    const q = icmpQuoted(buf, l4, l4len, this.icmpQ);
+    if (q === 0) return false;
+    const inner = l4 + 8;
+    const qproto = buf[inner + IP_PROTO];
+    const qs = this.icmpQ;
+    const node = this.ct.lookup(qproto, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
+    if (node < 0) return false;
+    const e = node >>> 1;
+    const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
+    if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    this.counters.c[C.icmp_related_forwarded]++;
+    fw.icmp(this, buf, off, flen, ip, inner, e, (node & 1) === DIR_IN);
+    return true;
   }
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------
 
+  /** A fragment with offset > 0: forwarded like its datagram's first fragment, L3 only. */
+  private laterFragment(buf: Buffer, off: number, flen: number, ip: number, proto: number, dst: number, tot: number, local: boolean): void {
+    const node = this.frags.find(rd32(buf, ip + IP_SRC), dst, proto, rd16(buf, ip + IP_ID), this.nowTick);
+    const e = node >>> 1;
+    if (node < 0 || !this.ct.isAlive(e) || this.ct.proto[e] !== proto) {
+      this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
+      return;
+    }
+    this.forward(buf, off, flen, ip, -1, node, tot);
+  }
+
   private processL4(
-    buf: Buffer, off: number, flen: number, ip: number, l4: number, proto: number, dst: number, tot: number,
+    buf: Buffer, off: number, flen: number, ip: number, l4: number, proto: number, dst: number, tot: number, local: boolean,
+    firstFragment: boolean,
   ): void {
     const ct = this.ct;
     const src = rd32(buf, ip + IP_SRC);
@@ -260,27 +331,51 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       e = node >>> 1;
-      if ((node & 1) !== DIR_IN) {
-        // Server→client halves belong to NAT/FULLNAT (not built yet).
-        this.counters.d[D.no_conn]++;
-        return;
-      }
+      const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
-      if (proto === PROTO_TCP) this.tcpTransition(e, tcpFlags, (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+      if (proto === PROTO_TCP) {
+        tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+      }
       ct.expires[e] = this.nowTick + this.timeoutTicks[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
       if (ct.state[e] !== was) ct.reslot(e);
     } else {
+      if (!local) {
+        this.counters.d[D.ip_not_local]++;
+        return;
+      }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
       if (e < 0) return;
+      node = e * 2 + DIR_IN;
     }
+    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, this.nowTick)) {
+      this.counters.d[D.frag_table_full]++;
+      return;
+    }
+    this.forward(buf, off, flen, ip, l4, node, tot);
+  }
+
+  /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
+  private forward(buf: Buffer, off: number, flen: number, ip: number, l4: number, node: number, tot: number): void {
+    const ct = this.ct;
+    const e = node >>> 1;
     const dt = this.dt;
     const dest = ct.dest[e];
+    const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
+    if ((node & 1) !== DIR_IN) {
+      // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
+      dt.outPkts[dest]++;
+      dt.outBytes[dest] += tot;
+      this.counters.c[C.fwd_out_packets]++;
+      this.counters.c[C.fwd_out_bytes] += tot;
+      (fw.outbound as NonNullable<Forwarder['outbound']>)(this, buf, off, flen, ip, l4, e);
+      return;
+    }
     dt.inPkts[dest]++;
     dt.inBytes[dest] += tot;
     this.counters.c[C.fwd_packets]++;
     this.counters.c[C.fwd_bytes] += tot;
-    (FORWARDERS[ct.fwd[e]] as NonNullable<(typeof FORWARDERS)[number]>).inbound(this, buf, off, flen, ip, e);
+    fw.inbound(this, buf, off, flen, ip, l4, e);
   }
 
   private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
@@ -290,8 +385,7 @@ export class Datapath implements Output {
       d[D.no_service]++;
       return -1;
     }
-    // Like IPVS, only a SYN (without RST) opens a TCP connection.
-    if (proto === PROTO_TCP && ((tcpFlags & 0x02) === 0 || (tcpFlags & 0x04) !== 0)) {
+    if (proto === PROTO_TCP && !tcpMayOpen(tcpFlags)) {
       d[D.no_conn]++;
       return -1;
     }
@@ -313,13 +407,16 @@ export class Datapath implements Output {
     const rip = this.dt.addr[dest];
     const rport = this.dt.port[dest];
     const fwd = this.dt.fwd[dest];
-    const noOutput = (FORWARDERS[fwd] as NonNullable<(typeof FORWARDERS)[number]>).noOutput;
+    const fw = FORWARDERS[fwd] as Forwarder;
+    const noOutput = fw.noOutput;
+    // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
+    const late = fw.bind !== undefined;
     // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
     // entry stays inactive), so the entry is slotted at its real expiry right away.
     const state = proto === PROTO_TCP
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
       : S_UDP;
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput);
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.timeoutTicks[state], !noOutput && !late);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
@@ -327,6 +424,13 @@ export class Datapath implements Output {
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
     ct.dgen[e] = this.dt.gen[dest];
+    if (late) {
+      if (!(fw.bind as NonNullable<Forwarder['bind']>)(this, e)) {
+        ct.discard(e);
+        return -1;
+      }
+      if (!noOutput) ct.hashOut(e);
+    }
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.bind(dest);
@@ -335,31 +439,11 @@ export class Datapath implements Output {
     return e;
   }
 
-  /** Apply the TCP state table and move the destination's active/inactive counters. */
-  private tcpTransition(e: number, flags: number, dirOffset: number): void {
-    const ev = tcpEvent(flags);
-    if (ev < 0) return;
-    const ct = this.ct;
-    if (dirOffset === DIR_OUTPUT) ct.flags[e] &= ~F_NOOUTPUT;
-    const old = ct.state[e];
-    const neu = nextState(dirOffset, ev, old);
-    if (neu === old) return;
-    ct.state[e] = neu;
-    const dest = ct.dest[e];
-    const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
-    if (!inactive && neu !== S_ESTABLISHED) {
-      this.dt.activate(dest, false);
-      ct.flags[e] |= F_INACTIVE;
-    } else if (inactive && neu === S_ESTABLISHED) {
-      this.dt.activate(dest, true);
-      ct.flags[e] &= ~F_INACTIVE;
-    }
-  }
-
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
     // A connection of a deleted destination has nothing left to unbind from.
     if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
+    FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }
 
@@ -367,6 +451,34 @@ export class Datapath implements Output {
 
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void {
     this.link.toNeighbour(buf, off, len, ip);
+  }
+
+  toHost(buf: Buffer, off: number, len: number, ip: number): void {
+    this.link.toNeighbour(buf, off, len, ip);
+  }
+
+  srcFor(ip: number): number {
+    return this.link.senderFor(ip);
+  }
+
+  get genBuf(): Buffer {
+    return this.tx.genBuf;
+  }
+
+  genSlot(): number {
+    return this.tx.genSlot();
+  }
+
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void {
+    this.tx.copyToGen(src, srcOff, genOff, len);
+  }
+
+  drop(reason: number): void {
+    this.counters.d[reason]++;
+  }
+
+  count(counter: number): void {
+    this.counters.c[counter]++;
   }
 
   onLink(ip: number): boolean {
@@ -471,11 +583,14 @@ export class Datapath implements Output {
         this.services[op.id] = undefined;
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
         this.link.delLocal(svc.vip);
+        for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
+        this.laddrs.delService(op.id);
         return;
       }
       case 'addDest': {
         const svc = this.svc(op.svc);
         dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower);
+        this.destSvc[op.dest] = op.svc;
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.resolve(op.addr);
@@ -506,6 +621,19 @@ export class Datapath implements Output {
         if (op.tcpfin > 0) s[S_FIN_WAIT] = op.tcpfin;
         if (op.udp > 0) s[S_UDP] = op.udp;
         this.setTimeouts(s);
+        return;
+      }
+      case 'addLaddr': {
+        this.svc(op.svc);
+        this.laddrs.add(op.svc, op.addr | 0, op.portMin, op.portMax);
+        // uvsd answers ARP for its LIPs (gratuitous ARP the first time).
+        if (this.link.addLocal(op.addr | 0)) this.announce(op.addr | 0);
+        return;
+      }
+      case 'delLaddr': {
+        this.svc(op.svc);
+        this.laddrs.del(op.svc, op.addr | 0);
+        this.link.delLocal(op.addr | 0);
         return;
       }
       case 'zero': {

@@ -70,6 +70,8 @@ export interface PortOptions {
   stride?: number;
   /** Frames per receive batch. */
   batch?: number;
+  /** Free bytes in front of the first received frame (rxArena[0, rxBase)); see rxArena. */
+  headroom?: number;
 }
 
 export class Port {
@@ -77,6 +79,13 @@ export class Port {
   readonly batch: number;
   /** Received frame i is rxBuf[i*stride .. i*stride + rxLens[i]] during onBatch. */
   readonly rxBuf: Buffer;
+  /**
+   * The same memory with `rxBase` bytes of headroom in front: frame i is at
+   * rxArena[rxBase + i*stride]. A frame shorter than stride - rxBase leaves at least rxBase free
+   * bytes in front of the next one too, so a forwarder may prepend a header in place (TUN).
+   */
+  readonly rxArena: Buffer;
+  readonly rxBase: number;
   readonly rxLens: Uint32Array;
   ifindex = 0;
   mac = '';
@@ -90,7 +99,9 @@ export class Port {
   constructor(readonly fd: number, readonly name: string, opts: PortOptions = {}) {
     this.stride = opts.stride ?? 2048;
     this.batch = opts.batch ?? 64;
-    this.rxBuf = Buffer.alloc(this.stride * this.batch);
+    this.rxBase = opts.headroom ?? 0;
+    this.rxArena = Buffer.alloc(this.rxBase + this.stride * this.batch);
+    this.rxBuf = this.rxArena.subarray(this.rxBase);
     this.rxLens = new Uint32Array(this.batch);
   }
 

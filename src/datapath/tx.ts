@@ -1,7 +1,9 @@
 // Transmission. Frames to send are collected while a receive batch is processed and written
 // with one native call per buffer at the end (DESIGN.md: one JS↔native crossing per batch).
-// Most frames go out from the receive buffer itself (forwarded, or answered in place); the
-// few uvsd builds (ARP requests, announcements) come from a small buffer of its own.
+// Most frames go out from the receive buffer itself (forwarded, or answered in place); frames
+// uvsd builds (ARP requests, announcements, ICMP errors, IPIP encapsulations) come from a
+// buffer of its own, in slots large enough for a whole frame of the link's MTU plus an outer
+// IP header (TUN builds its encapsulated copy there: see docs/architecture.md).
 
 import { C, D, type Counters } from './counters.js';
 
@@ -10,9 +12,8 @@ export interface FrameSink {
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
 }
 
-/** Room for frames uvsd builds itself within one batch, each in a 64-byte slot. */
-const GEN_SLOTS = 64;
-const GEN_SLOT_BYTES = 64;
+/** Room for frames uvsd builds itself within one batch beyond one per received frame. */
+const GEN_EXTRA_SLOTS = 64;
 
 /** Offsets and lengths of frames in one buffer, written together. */
 export class TxBatch {
@@ -35,23 +36,60 @@ export class TxBatch {
 }
 
 export class Tx {
-  /** Frames uvsd builds are written here, one GEN_SLOT_BYTES slot each (see genSlot). */
-  readonly genBuf = Buffer.alloc(GEN_SLOTS * GEN_SLOT_BYTES);
+  /** Frames uvsd builds are written here, one genSlotBytes slot each (see genSlot). */
+  readonly genBuf: Buffer;
+  /** Bytes per generated-frame slot: an MTU-sized frame, its Ethernet header and 20 more for IPIP. */
+  readonly genSlotBytes: number;
+  private readonly genSlots: number;
+  private readonly genWords: Int32Array;
+  private rxWords: Int32Array | null = null;
   private readonly rx: TxBatch;
   private readonly gen: TxBatch;
   private readonly sink: FrameSink;
   private readonly counters: Counters;
 
-  constructor(sink: FrameSink, counters: Counters, batch: number) {
+  constructor(sink: FrameSink, counters: Counters, batch: number, mtu = 1500) {
     this.sink = sink;
     this.counters = counters;
-    this.rx = new TxBatch(Buffer.alloc(0), batch + GEN_SLOTS);
-    this.gen = new TxBatch(this.genBuf, GEN_SLOTS);
+    this.genSlotBytes = Math.ceil((mtu + 14 + 20) / 64) * 64;
+    this.genSlots = batch + GEN_EXTRA_SLOTS;
+    this.genBuf = Buffer.alloc(this.genSlots * this.genSlotBytes);
+    this.genWords = new Int32Array(this.genBuf.buffer, this.genBuf.byteOffset, this.genBuf.length >>> 2);
+    this.rx = new TxBatch(Buffer.alloc(0), batch + GEN_EXTRA_SLOTS);
+    this.gen = new TxBatch(this.genBuf, this.genSlots);
   }
 
   /** The receive buffer of the batch being processed. */
   setRxBuffer(buf: Buffer): void {
-    this.rx.buf = buf;
+    if (buf !== this.rx.buf) {
+      this.rx.buf = buf;
+      // Word views for copyToGen (once per buffer, not per packet).
+      this.rxWords = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
+    }
+  }
+
+  /**
+   * Copy len bytes of the receive buffer at srcOff into genBuf at genOff without allocating
+   * (Buffer.copy makes a view object per call): 32-bit words where both sides share the
+   * alignment (IP headers at +14 in 2048-byte slots and 64-byte gen slots do), bytes otherwise.
+   */
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void {
+    const g = this.genBuf;
+    let i = 0;
+    const words = src === this.rx.buf ? this.rxWords : null;
+    if (words !== null && (srcOff & 3) === (genOff & 3)) {
+      while (((srcOff + i) & 3) !== 0 && i < len) {
+        g[genOff + i] = src[srcOff + i];
+        i++;
+      }
+      const gw = this.genWords;
+      const sw = (srcOff + i) >>> 2;
+      const dw = (genOff + i) >>> 2;
+      const n = (len - i) >>> 2;
+      for (let k = 0; k < n; k++) gw[dw + k] = words[sw + k];
+      i += n * 4;
+    }
+    for (; i < len; i++) g[genOff + i] = src[srcOff + i];
   }
 
   /** Send a frame of the receive buffer at the end of the batch. */
@@ -61,7 +99,13 @@ export class Tx {
 
   /** Offset of a free slot in genBuf for a frame uvsd builds, or -1 when the batch has no room. */
   genSlot(): number {
-    return this.gen.count < GEN_SLOTS ? this.gen.count * GEN_SLOT_BYTES : -1;
+    return this.gen.count < this.genSlots ? this.gen.count * this.genSlotBytes : -1;
+  }
+
+  /** Send a frame from the receive buffer or from genBuf (by which buffer it is in). */
+  emitFrom(buf: Buffer, off: number, len: number): void {
+    if (buf === this.genBuf) this.gen.push(off, len);
+    else this.emit(off, len);
   }
 
   /** Send the frame just built at `off` (from genSlot) at the end of the batch. */

@@ -48,6 +48,11 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   ignored_other_mac: 'Frames for another station (flooded by the bridge), ignored; not a drop.',
   ignored_ethertype: 'Frames of an ethertype uvsd does not handle (e.g. IPv6), ignored.',
   ignored_arp: 'ARP frames not addressed to uvsd, ignored.',
+  fwd_out_packets: 'Packets forwarded from real servers back to clients (NAT, FULLNAT).',
+  fwd_out_bytes: 'Bytes (IP packets) forwarded from real servers back to clients (NAT, FULLNAT).',
+  icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
+  icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
+  tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',
 };
 
 type Sample = [labels: Record<string, string | number>, value: number];

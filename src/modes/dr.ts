@@ -7,7 +7,11 @@ import { FWD_DR, type Forwarder, type Output } from './types.js';
 export const dr: Forwarder = {
   id: FWD_DR,
   noOutput: true,
-  inbound(o: Output, buf: Buffer, off: number, len: number, _ip: number, e: number): void {
-    o.toNeighbour(buf, off, len, o.dt.addr[o.ct.dest[e]]);
+  inbound(o: Output, buf: Buffer, off: number, len: number, _ip: number, _l4: number, e: number): void {
+    o.toNeighbour(buf, off, len, o.ct.daddr[e]);
+  },
+  /** An error about one of the server's replies (sent to the VIP) goes to the server, untouched. */
+  icmp(o: Output, buf: Buffer, off: number, len: number, _ip: number, _inner: number, e: number, toServer: boolean): void {
+    if (toServer) o.toNeighbour(buf, off, len, o.ct.daddr[e]);
   },
 };

@@ -1,10 +1,12 @@
-// The forwarder interface, like IPVS's cp->packet_xmit: chosen once per connection and stored
-// on the entry as a small integer, so the per-packet path never re-decides the method.
-// L4 rewriting lives in each mode's file; L3/L2 output (route, neighbour, MAC) is the
-// datapath's, offered here as `Output`.
+// The forwarder interface, like IPVS's cp->packet_xmit / DPVS packet_xmit + packet_out_xmit:
+// chosen once per connection and stored on the entry as a small integer, so the per-packet path
+// never re-decides the method. A forwarder is two-way and owns its lifecycle (bind/unbind).
+// L4 rewriting lives in the protocol layer (src/proto/); L3/L2 output (route, neighbour, MAC,
+// generated frames) is the datapath's, offered here as `Output`. A method file only composes them.
 
 import type { ConnTable } from '../datapath/conntable.js';
 import type { DestTable } from '../datapath/dests.js';
+import type { LaddrPools } from './laddr.js';
 
 export const FWD_DR = 0;
 export const FWD_NAT = 1;
@@ -15,12 +17,33 @@ export const FWD_FULLNAT = 3;
 export interface Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
+  /** MTU of the link (IP bytes per frame, without the Ethernet header). */
+  readonly mtu: number;
+  /** Free bytes in front of each received frame of this batch (0: none; then copy to genBuf). */
+  readonly headroom: number;
+  /** FULLNAT local addresses and their port pools, per service. */
+  readonly laddrs: LaddrPools;
+  /** Service id of a destination slot (for per-service state such as local addresses). */
+  readonly destSvc: Int32Array;
   /**
-   * Send buf[off, off+len) (a whole Ethernet frame) to a host on a directly connected
-   * network: neighbour lookup, MAC rewrite, tx batch (or the waiting queue). Unreachable
-   * hosts are counted as drops by the datapath.
+   * Send buf[off, off+len) (a whole Ethernet frame, from the receive buffer or a generated slot)
+   * towards IP host `ip` by L3 route: on-link directly, off-link through --gateway. Neighbour
+   * lookup, MAC rewrite, tx batch (or the neighbour waiting queue). Unroutable: counted no_route.
    */
+  toHost(buf: Buffer, off: number, len: number, ip: number): void;
+  /** Same as toHost (the DR name: the host must be on-link, checked at configuration time). */
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void;
+  /** The director address to use as the source towards `ip` (the --addr on its network, else the first). */
+  srcFor(ip: number): number;
+  /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
+  genSlot(): number;
+  readonly genBuf: Buffer;
+  /** Copy bytes of a received frame into genBuf without allocating. */
+  copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void;
+  /** Count a drop by reason (D.* from src/datapath/counters.ts). */
+  drop(reason: number): void;
+  /** Count an event (C.* from src/datapath/counters.ts). */
+  count(counter: number): void;
 }
 
 export interface Forwarder {
@@ -28,8 +51,24 @@ export interface Forwarder {
   /** The director never sees the server's replies (DR, TUN): TCP uses the INPUT_ONLY table. */
   readonly noOutput: boolean;
   /**
+   * A new connection `e` (tuple and destination filled in, not yet hashed for replies). FULLNAT
+   * takes its local address and port here (ct.laddr/lport). false = refuse the new flow (the
+   * forwarder counted why); the entry is discarded.
+   */
+  bind?(o: Output, e: number): boolean;
+  /**
    * A client→server packet of connection `e`. `off` is the frame, `ip` the IPv4 header offset,
+   * `l4` the L4 header offset, or -1 for a non-first fragment (no L4 header in this frame),
    * `len` the frame length trimmed to the IP total length.
    */
-  inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, e: number): void;
+  inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void;
+  /** A server→client packet of connection `e` (NAT, FULLNAT). */
+  outbound?(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void;
+  /**
+   * An ICMP error whose quoted header belongs to connection `e`. `inner` is the quoted IP header's
+   * offset; `toServer` says the error travels client→server (it quotes a server→client packet).
+   */
+  icmp?(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void;
+  /** The connection expires (FULLNAT releases its local port). */
+  unbind?(o: Output, e: number): void;
 }

@@ -24,6 +24,12 @@ export interface GoldenStep {
   counters?: Record<string, number>;
   /** Connection entries after the step. */
   conns?: number;
+  /** Advance the clock by this much and run the timer before the input (if any). */
+  advanceMs?: number;
+  /** TCP/UDP state names of the live entries after the step, in entry order. */
+  states?: string[];
+  /** [ActiveConn, InActConn] of every destination (services and destinations in list order) after the step. */
+  destConns?: [number, number][];
 }
 
 export interface GoldenCase {
@@ -33,6 +39,8 @@ export interface GoldenCase {
   setup: GoldenCall[];
   /** Neighbours taught to the datapath by an ARP reply before the steps run. */
   neighbours: { ip: string; mac: string }[];
+  /** --gateway for off-link hosts (the client side of NAT/FULLNAT replies); resolved before the steps. */
+  gateway?: string;
   steps: GoldenStep[];
 }
 
@@ -44,7 +52,12 @@ export const CLIENT = '192.0.2.10';
 export const RS1 = { ip: '10.0.0.11', mac: '02:00:00:00:00:11' };
 export const RS2 = { ip: '10.0.0.12', mac: '02:00:00:00:00:12' };
 
-/** Client → director, director → a real server, director → back to the router. */
+/** The router (gateway) for the off-link client, and a FULLNAT local address. */
+export const GW = '10.0.0.254';
+export const LIP = '10.0.0.5';
+
+/** Client → director, director → a real server, director → back to the router, a server → director. */
+export const fromRs = (rs: { mac: string }): L2 => ({ ethDst: DIR_MAC, ethSrc: rs.mac });
 export const IN: L2 = { ethDst: DIR_MAC, ethSrc: ROUTER };
 export const toRs = (rs: { mac: string }): L2 => ({ ethDst: rs.mac, ethSrc: DIR_MAC });
 export const BACK: L2 = { ethDst: ROUTER, ethSrc: DIR_MAC };
@@ -55,6 +68,21 @@ export const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
 export const addService = (svc: { proto: 'tcp' | 'udp'; addr: string; port: number }, sched = 'rr'): GoldenCall => ({ verb: 'addService', args: { ...svc, sched } });
 export const addDest = (service: { proto: 'tcp' | 'udp'; addr: string; port: number }, addr: string, port: number, extra: Record<string, unknown> = {}): GoldenCall => ({
   verb: 'addDest', args: { service, addr, port, fwd: 'dr', weight: 1, ...extra },
+});
+
+/** FULLNAT local address of a service (control verb addLaddr), with an optional port range. */
+export const addLaddr = (service: { proto: 'tcp' | 'udp'; addr: string; port: number }, addr: string, range: { portMin?: number; portMax?: number } = {}): GoldenCall => ({
+  verb: 'addLaddr', args: { service, addr, ...range },
+});
+
+/** TCP VIP:80 rr with RS1 and RS2 forwarding by `fwd` to port `rport`, replies via the gateway. */
+export const modeSetup = (fwd: 'nat' | 'fullnat' | 'tun', rport: number, laddr?: { portMin?: number; portMax?: number }) => ({
+  gateway: GW,
+  setup: [
+    addService(TCP80), addDest(TCP80, RS1.ip, rport, { fwd }), addDest(TCP80, RS2.ip, rport, { fwd }),
+    ...(laddr ? [addLaddr(TCP80, LIP, laddr)] : []),
+  ],
+  neighbours: [RS1, RS2, { ip: GW, mac: ROUTER }],
 });
 
 /** TCP VIP:80 with RS1 and RS2 (DR, weight 1, rr). */

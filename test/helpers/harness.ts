@@ -1,7 +1,7 @@
 // A Datapath with no TAP: a capturing sink, an injectable clock, the control verbs, and helpers
 // to feed frames, learn neighbours and read counter deltas.
 import assert from 'node:assert/strict';
-import { Datapath, type FrameSink } from '../../src/datapath/pipeline.js';
+import { Datapath, RX_HEADROOM, type FrameSink } from '../../src/datapath/pipeline.js';
 import { Control } from '../../src/control/model.js';
 import { parseIp, parseMac, prefixMask } from '../../src/datapath/addr.js';
 import { COUNTER_NAMES, DROP_NAMES } from '../../src/datapath/counters.js';
@@ -65,6 +65,8 @@ export interface RigOpts {
   addrs?: string[]; // "a.b.c.d/len"
   destMax?: number;
   gateway?: string;
+  /** Free bytes in front of the first frame of each fed batch (default RX_HEADROOM, as uvsd). */
+  headroom?: number;
 }
 
 export function rig(opts: RigOpts = {}): Rig {
@@ -78,16 +80,18 @@ export function rig(opts: RigOpts = {}): Rig {
   const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...frames: Uint8Array[]): void => {
+    // Laid out as uvsd's port does: RX_HEADROOM free bytes in front of the first frame.
     const stride = 2048;
-    const buf = Buffer.alloc(Math.max(1, frames.length) * stride);
+    const base = opts.headroom ?? RX_HEADROOM;
+    const buf = Buffer.alloc(base + Math.max(1, frames.length) * stride);
     const lens = new Uint32Array(Math.max(1, frames.length));
     frames.forEach((f, i) => {
       if (f.length > stride) throw new Error('frame larger than the test stride');
-      buf.set(f, i * stride);
+      buf.set(f, base + i * stride);
       lens[i] = f.length;
     });
     sink.rxBuf = buf;
-    dp.processBatch(buf, stride, lens, frames.length);
+    dp.processBatch(buf, stride, lens, frames.length, base);
   };
   return {
     dp,

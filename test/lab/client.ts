@@ -4,10 +4,17 @@
 //       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
 //       --keepalive: all N over one keep-alive connection.
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
-//   --udp VIP:PORT --count N [--sport P]
+//   --udp VIP:PORT --count N [--sport P] [--size N]
 //       N datagrams, each from a new socket (new source port; with --sport: P, P+1, ..., so
-//       every datagram is surely a new flow); the reply's body is the server name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
+//       every datagram is surely a new flow); the reply's body is the server name. Replies whose
+//       source is not VIP:PORT count as errors (DR must answer from the VIP).
+//       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
 //       Prints the same JSON shape.
+//   --download VIP:PORT --bytes N     GET /big?bytes=N; prints {"server","bytes","sha256","expected"}
+//   --upload VIP:PORT --bytes N       POST /sha256 with N pattern bytes; prints {"server","bytes","sha256","expected"}
+//   --conns VIP:PORT --count N        opens N TCP connections at once, one request each, holds them
+//       all open until a line on stdin (or --max-ms), prints {"ok":n,"errors":n,"localPorts":[...],"n":1}
+//       once all answered, then closes them and prints {"closed":n,"n":2}.
 //   --hold VIP:PORT
 //       Opens one TCP connection, sends a keep-alive request and prints
 //       {"server":"rs1","localPort":p,"n":1}. Every line read on stdin sends another request on
@@ -18,7 +25,9 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import { createHash } from 'node:crypto';
 import { requireLabNamespace } from './guard.js';
+import { labPattern } from './pattern.js';
 
 // `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
 // do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
@@ -31,6 +40,11 @@ const { values } = parseArgs({
     http: { type: 'string' },
     udp: { type: 'string' },
     hold: { type: 'string' },
+    download: { type: 'string' },
+    upload: { type: 'string' },
+    conns: { type: 'string' },
+    bytes: { type: 'string', default: '0' },
+    size: { type: 'string', default: '0' },
     count: { type: 'string', default: '1' },
     keepalive: { type: 'boolean', default: false },
     parallel: { type: 'string', default: '1' },
@@ -146,7 +160,9 @@ function udpOnce(host: string, port: number, sport: number): Promise<string> {
       }
       done(null, msg.toString('utf8').trim());
     });
-    s.bind(sport, () => s.send('who?\n', port, host));
+    // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
+    const size = Number(values.size);
+    s.bind(sport, () => s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host));
   });
 }
 
@@ -255,7 +271,124 @@ async function runHold(target: string): Promise<void> {
   sock.destroy();
 }
 
+function expectedSha(n: number): string {
+  const h = createHash('sha256');
+  for (let o = 0; o < n; o += 65536) h.update(labPattern(o, Math.min(65536, n - o)));
+  return h.digest('hex');
+}
+
+/** One big transfer (GET /big or POST /sha256), bounded by --max-ms. */
+function transfer(target: string, up: boolean, n: number): Promise<unknown> {
+  const { host, port } = hostPort(target);
+  const maxMs = Number(values['max-ms']);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`transfer timeout after ${maxMs} ms`));
+    }, maxMs);
+    const req = http.request(
+      { host, port, agent: false, method: up ? 'POST' : 'GET', path: up ? '/sha256' : `/big?bytes=${n}`, headers: up ? { 'content-length': n } : {} },
+      (res) => {
+        const h = createHash('sha256');
+        const chunks: Buffer[] = [];
+        let got = 0;
+        res.on('data', (c: Buffer) => {
+          got += c.length;
+          if (up) chunks.push(c);
+          else h.update(c);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (up) {
+            const r = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            resolve({ ...r, expected: expectedSha(n) });
+          } else {
+            resolve({ server: res.headers['x-server'], bytes: got, sha256: h.digest('hex'), expected: expectedSha(n) });
+          }
+        });
+        res.on('error', (e) => reject(e));
+      },
+    );
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    if (up) {
+      let o = 0;
+      const pump = (): void => {
+        while (o < n) {
+          const k = Math.min(65536, n - o);
+          const ok = req.write(labPattern(o, k));
+          o += k;
+          if (!ok) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    } else {
+      req.end();
+    }
+  });
+}
+
+/** N concurrent connections, one request each, all held open until stdin says so. */
+async function runConns(target: string): Promise<void> {
+  const { host, port } = hostPort(target);
+  const socks: net.Socket[] = [];
+  const localPorts: number[] = [];
+  let errors = 0;
+  const samples: string[] = [];
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const s = net.connect({ host, port });
+      socks.push(s);
+      let buf = '';
+      const timer = setTimeout(() => finish('timeout'), timeoutMs);
+      let done = false;
+      function finish(err?: string): void {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) {
+          errors++;
+          if (samples.length < 5) samples.push(err);
+        } else {
+          localPorts.push(s.localPort ?? 0);
+        }
+        resolve();
+      }
+      s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`));
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        if (/\r\n\r\n[\s\S]*\n/.test(buf)) finish();
+      });
+      s.on('error', (e) => finish(e.message));
+      s.on('close', () => finish('closed'));
+    });
+  await Promise.all(Array.from({ length: count }, () => one()));
+  process.stdout.write(`${JSON.stringify({ ok: localPorts.length, errors, errorSamples: samples, localPorts, n: 1 })}\n`);
+  const rl = readline.createInterface({ input: process.stdin });
+  const deadline = new Promise<void>((r) => setTimeout(r, Number(values['max-ms'])).unref());
+  await Promise.race([new Promise<void>((r) => rl.once('line', () => r())), new Promise<void>((r) => rl.once('close', () => r())), deadline]);
+  for (const s of socks) s.end();
+  await new Promise((r) => setTimeout(r, 500));
+  for (const s of socks) s.destroy();
+  process.stdout.write(`${JSON.stringify({ closed: socks.length, n: 2 })}\n`);
+}
+
 async function main(): Promise<void> {
+  if (values.download || values.upload) {
+    const r = await transfer((values.download ?? values.upload)!, !values.download, Number(values.bytes));
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  if (values.conns) {
+    await runConns(values.conns);
+    return;
+  }
   if (values.hold) {
     await runHold(values.hold);
     return;

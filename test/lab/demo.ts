@@ -1,14 +1,37 @@
-// `npm run demo`: a direct-routing load balancer in network namespaces, start to finish.
+// `npm run demo [-- --mode dr|nat|fullnat|tun]`: a load balancer in network namespaces, start to finish.
 // Builds the lab, starts uvsd, configures it with the real uvsadm binary, sends HTTP requests
 // from a client, shows who answered, and tears everything down (also on Ctrl-C or failure).
+import { parseArgs } from 'node:util';
 import { Lab, labUnavailableReason } from './netns.js';
-import { createDrLab, VIP, DIR_ADDR, UVSD_MAC, type DrLab } from './dr-lab.js';
+import { createDrLab, VIP, DIR_ADDR, LIP, NAT_DIR_ADDR, UVSD_MAC, type DrLab, type LabMode } from './dr-lab.js';
 
 // `node --test dist/test/` (Node 20) runs every .js under a test/ directory, this script too:
 // do nothing there. Lab code starts it with NODE_TEST_CONTEXT removed from the environment.
 if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
 
 const REQUESTS = 20;
+const MODES = ['dr', 'nat', 'fullnat', 'tun'] as const;
+const { values } = parseArgs({ options: { mode: { type: 'string', default: 'dr' } } });
+if (!(MODES as readonly string[]).includes(values.mode!)) {
+  process.stderr.write(`demo: --mode must be one of ${MODES.join(', ')}, not "${values.mode}"\n`);
+  process.exit(2);
+}
+const MODE = values.mode as LabMode;
+const INTRO: Record<LabMode, string[]> = {
+  dr: ['a userspace LVS load balancer with direct routing (DR)',
+    'A client sends HTTP to the virtual IP; uvsd picks a real server and rewrites only the',
+    'destination MAC; the real server answers the client directly.'],
+  nat: ['a userspace LVS load balancer with NAT (masquerading, -m)',
+    'uvsd rewrites the destination to the real server (port 80 -> 8080 here); the servers sit on',
+    `their own network with uvsd (${NAT_DIR_ADDR}) as default route, so replies come back and get the VIP as source.`],
+  fullnat: ['a userspace load balancer with FULLNAT (DPVS style)',
+    `uvsd rewrites source (to its local address ${LIP} and a port of its pool) and destination;`,
+    'the servers need nothing but a route to the local address, and answer uvsd, which undoes both.'],
+  tun: ['a userspace LVS load balancer with IP-in-IP tunneling (TUN, -i)',
+    'uvsd wraps each client packet in an outer IPv4 header to the real server; bin/uvs-decap there',
+    'unwraps it into a TUN device holding the VIP; the server answers the client directly.'],
+};
+const FLAG: Record<LabMode, string> = { dr: '-g', nat: '-m', fullnat: '', tun: '-i' };
 
 function say(msg: string): void {
   process.stdout.write(`${msg}\n`);
@@ -63,26 +86,40 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  say('uvs demo: a userspace LVS load balancer with direct routing (DR)');
-  say('A client sends HTTP to the virtual IP; uvsd picks a real server and rewrites only the');
-  say('destination MAC; the real server answers the client directly.');
+  const [title, ...intro] = INTRO[MODE];
+  say(`uvs demo: ${title}`);
+  for (const l of intro) say(l);
 
   step(1, 'Building the lab: one network namespace per machine, joined by a bridge');
   await Lab.cleanupLeftovers();
   rawLab = new Lab();
-  lab = await createDrLab({ servers: 2, lab: rawLab });
+  lab = await createDrLab({ servers: 2, lab: rawLab, mode: MODE });
   say(`  client     ${lab.clientAddr}         (namespace ${lab.ns.cli})`);
   say(`  director   ${DIR_ADDR} + VIP ${VIP}  (namespace ${lab.ns.dir}, bridge br0)`);
-  for (const s of lab.servers) say(`  ${s.name}        ${s.addr}, VIP on lo  (namespace ${s.ns}, answers "${s.name}")`);
+  const how: Record<LabMode, string> = { dr: 'VIP on lo', nat: `default via ${NAT_DIR_ADDR}`, fullnat: 'no VIP, no route change', tun: 'VIP on uvsdecap0 (uvs-decap)' };
+  for (const s of lab.servers) say(`  ${s.name}        ${s.addr}, ${how[MODE]}  (namespace ${s.ns}, answers "${s.name}")`);
 
   step(2, 'Starting uvsd on TAP uvs0 in the director namespace');
-  say(`  $ uvsd --tap uvs0 --bridge br0 --addr ${DIR_ADDR}/24 --mac ${UVSD_MAC} --socket ${lab.socketPath}`);
+  say(`  $ uvsd --tap uvs0 --bridge br0 --addr ${DIR_ADDR}/24${MODE === 'nat' ? ` --addr ${NAT_DIR_ADDR}/24` : ''} --mac ${UVSD_MAC} --socket ${lab.socketPath}`);
   await lab.startUvsd();
   say('  uvsd is up (it answered uvsadm -Ln)');
 
   step(3, 'Configuring a round-robin virtual service with two real servers');
   await uvsadm(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-  for (const s of lab.servers) await uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
+  const rport = MODE === 'nat' ? 8080 : 80;
+  for (const s of lab.servers) {
+    if (MODE === 'fullnat') {
+      // uvsadm's FULLNAT options are not built yet: the same control verbs it would call.
+      say(`  (control verb) addDest ${VIP}:80 -> ${s.addr}:80 fwd fullnat weight 1`);
+      await lab.call('addDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: s.addr, port: 80, fwd: 'fullnat', weight: 1 });
+    } else {
+      await uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:${rport}`, FLAG[MODE], '-w', '1']);
+    }
+  }
+  if (MODE === 'fullnat') {
+    say(`  (control verb) addLaddr ${VIP}:80 local address ${LIP}`);
+    await lab.call('addLaddr', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: LIP });
+  }
 
   step(4, `Sending ${REQUESTS} HTTP requests from the client to http://${VIP}/ (a new connection each)`);
   const r = await lab.http(REQUESTS);
@@ -91,13 +128,18 @@ async function main(): Promise<void> {
 
   step(5, 'The table as ipvsadm users know it');
   await uvsadm(['-Ln']);
+  if (MODE === 'nat' || MODE === 'fullnat') {
+    const conns = await lab.connections();
+    say(`  connection entries (control verb 'connections'; -Lnc comes with the uvsadm work): ${conns.length}, e.g.`);
+    for (const c of conns.slice(0, 2)) say(`    ${c.proto.toUpperCase()} ${c.state.padEnd(11)} ${c.caddr}:${c.cport} -> ${c.vaddr}:${c.vport} => ${c.laddr}:${c.lport} -> ${c.daddr}:${c.dport}`);
+  }
 
   step(6, "uvsd's own view (uvs extension; the full list has every counter and drop reason)");
   say('  $ uvsadm --status');
   const st = await lab.uvsadm(['--status']);
   if (st.code !== 0) throw new Error(`uvsadm --status failed (exit ${st.code}): ${st.stderr.trim()}`);
   const lines = st.stdout.replace(/\n$/, '').split('\n');
-  const shown = lines.filter((l, i) => i < 4 || /^(fwd_packets|conns_created) /.test(l) || /^drop_\S+ [1-9]/.test(l));
+  const shown = lines.filter((l, i) => i < 4 || /^(fwd_packets|fwd_out_packets|conns_created) /.test(l) || /^drop_\S+ [1-9]/.test(l));
   say(shown.map((l) => `    ${l}`).join('\n'));
   say(`    ... (${lines.length - shown.length} more lines)`);
 

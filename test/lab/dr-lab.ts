@@ -8,12 +8,17 @@
 //
 // Real servers hold the VIP on lo with arp_ignore=1 / arp_announce=2, so only uvsd answers ARP
 // for it; they reply to the client directly (DR return path).
+//
+// Other forwarding methods (opts.mode) change only the real servers' side:
+//   nat      rsN eth0 10.8.1.(10+10N)/24, default route via 10.8.1.1 (a second uvsd --addr); no VIP
+//   fullnat  rsN eth0 192.168.8.(10+10N)/24, no VIP; replies go to the LIP 192.168.8.50 (uvsd's)
+//   tun      as DR, but the VIP sits on a TUN device fed by bin/uvs-decap (IPIP decapsulation)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import type { ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
+import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +30,12 @@ export const SUBNET = '192.168.8';
 export const DIR_ADDR = `${SUBNET}.10`;
 export const VIP = `${SUBNET}.200`;
 export const UVSD_MAC = '02:00:00:00:00:01';
+export const NAT_SUBNET = '10.8.1';
+export const NAT_DIR_ADDR = `${NAT_SUBNET}.1`;
+export const LIP = `${SUBNET}.50`;
+export type LabMode = 'dr' | 'nat' | 'fullnat' | 'tun';
+export const ROUTED_SUBNET = '10.9.0';
+export const GW_ADDR = `${SUBNET}.1`;
 
 export interface DrLabOptions {
   /** Number of real servers (rs1 = .20, rs2 = .30, ...). Default 2, at most 15. */
@@ -41,6 +52,15 @@ export interface DrLabOptions {
   lab?: Lab;
   /** Log progress lines through this function. */
   log?: (msg: string) => void;
+  /** Forwarding method the real servers are prepared for (default dr). */
+  mode?: LabMode;
+  /** HTTP ports every real server listens on (default [80, 8080]). */
+  httpPorts?: number[];
+  /**
+   * Real servers on a routed network (10.9.0.0/24) behind a router namespace <prefix>-gw
+   * (192.168.8.1 and 10.9.0.1, forwarding); uvsd gets --gateway 192.168.8.1. Not for dr/nat.
+   */
+  offLink?: boolean;
   /**
    * An address (CIDR) for the director namespace's own kernel on br0, e.g. 192.168.8.9/24: health
    * checks use the host's network stack, which needs an address that reaches the servers. Never
@@ -89,6 +109,17 @@ export interface DrLab {
   socketPath: string;
   tmp: string;
   uvsd: Proc | null;
+  mode: LabMode;
+  /** The decap helpers (tun mode), one per real server. */
+  decaps: Proc[];
+  /** GET /big?bytes=n (or POST n bytes to /sha256 with up) from the client. */
+  transfer(bytes: number, o?: { up?: boolean; target?: string; ns?: string; maxMs?: number }): Promise<{ server: string; bytes: number; sha256: string; expected: string }>;
+  /** Open n concurrent connections (one request each) and keep them open until release(). */
+  openConns(n: number, o?: { target?: string; ns?: string; timeoutMs?: number }): Promise<{ ok: number; errors: number; errorSamples: string[]; localPorts: number[]; release(): Promise<void> }>;
+  /** The connection table (control verb 'connections'). */
+  connections(): Promise<ConnInfo[]>;
+  /** Any control verb. */
+  call<V extends keyof Verbs>(verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']>;
   /** (Re)start servers.js in a real server's namespace and wait for its ready line. */
   startServer(s: RealServer): Promise<void>;
   /** Start uvsd in the director namespace and wait until `uvsadm -Ln` answers. */
@@ -105,8 +136,8 @@ export interface DrLab {
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
   http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number }): Promise<ClientTally>;
-  /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given), to target (default VIP:53). */
-  udp(count: number, opts?: { target?: string; ns?: string; sport?: number }): Promise<ClientTally>;
+  /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size bytes), to target (default VIP:53). */
+  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -128,6 +159,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   const vips = opts.vips ?? [VIP];
   const log = opts.log ?? (() => {});
   const base = opts.base ?? 'uvs';
+  const mode = opts.mode ?? 'dr';
+  const httpPorts = opts.httpPorts ?? [80, 8080];
+  const decaps: Proc[] = [];
 
   await Lab.cleanupLeftovers(base);
   const lab = opts.lab ?? new Lab(base);
@@ -138,7 +172,8 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   let dir = '';
   const startServer = async (s: RealServer): Promise<void> => {
     if (s.proc && !s.proc.done()) throw new Error(`${s.name}: servers.js already running`);
-    const argv = nodeArgv(join(here, 'servers.js'), ['--name', s.name, '--http-port', '80', '--udp-port', '53', '--bind', [...vips, s.addr].join(',')]);
+    const bind = mode === 'dr' || mode === 'tun' ? [...vips, s.addr] : [s.addr];
+    const argv = nodeArgv(join(here, 'servers.js'), ['--name', s.name, '--http-port', httpPorts.join(','), '--udp-port', '53', '--bind', bind.join(',')]);
     s.proc = lab.spawn(s.ns, argv, { cwd: repoRoot });
     await s.proc.waitForLine(/^ready /, 10_000);
   };
@@ -157,18 +192,37 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       clients.push(ns);
     }
 
+    if (opts.offLink) {
+      if (mode === 'dr' || mode === 'nat') throw new Error(`offLink is not for ${mode}`);
+      const gw = await lab.addNs('gw');
+      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw0', ifname: 'eth0', addr: `${GW_ADDR}/24` });
+      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw1', ifname: 'eth1', addr: `${ROUTED_SUBNET}.1/24` });
+      await lab.sysctl(gw, { 'net.ipv4.ip_forward': 1 });
+      // FULLNAT servers answer the LIP: back through the router to the director's network.
+    }
     for (let i = 1; i <= nServers; i++) {
       const name = `rs${i}`;
       const ns = await lab.addNs(name);
-      const addr = `${SUBNET}.${10 + 10 * i}`;
-      await lab.sysctl(ns, {
-        'net.ipv4.conf.all.arp_ignore': 1,
-        'net.ipv4.conf.all.arp_announce': 2,
-        'net.ipv4.conf.default.arp_ignore': 1,
-        'net.ipv4.conf.default.arp_announce': 2,
-      });
-      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: vips });
-      await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
+      const addr = `${mode === 'nat' ? NAT_SUBNET : opts.offLink ? ROUTED_SUBNET : SUBNET}.${10 + 10 * i}`;
+      const holdsVip = mode === 'dr' || mode === 'tun';
+      if (holdsVip) {
+        await lab.sysctl(ns, {
+          'net.ipv4.conf.all.arp_ignore': 1,
+          'net.ipv4.conf.all.arp_announce': 2,
+          'net.ipv4.conf.default.arp_ignore': 1,
+          'net.ipv4.conf.default.arp_announce': 2,
+        });
+      }
+      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: mode === 'dr' ? vips : [] });
+      if (holdsVip) await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
+      // NAT: the replies must come back through the director.
+      if (mode === 'nat') await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR]);
+      if (opts.offLink) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', `${ROUTED_SUBNET}.1`]);
+      if (mode === 'tun') {
+        const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0']), { cwd: repoRoot });
+        await p.waitForLine(/uvs-decap ready/, 10_000);
+        decaps.push(p);
+      }
       servers.push({ name, ns, addr, proc: null });
     }
 
@@ -199,6 +253,38 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     socketPath,
     tmp,
     uvsd: null,
+    mode,
+    decaps,
+
+    async transfer(bytes, o = {}) {
+      const args = [o.up ? '--upload' : '--download', o.target ?? `${vips[0]}:80`, '--bytes', String(bytes), '--max-ms', String(o.maxMs ?? 20_000)];
+      const r = await self.client(args, { ns: o.ns, timeoutMs: (o.maxMs ?? 20_000) + 5_000 });
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      if (r.code !== 0 || !line.startsWith('{')) throw new Error(`transfer failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+      return JSON.parse(line) as { server: string; bytes: number; sha256: string; expected: string };
+    },
+
+    async openConns(n, o = {}) {
+      const p = lab.spawn(o.ns ?? clients[0]!, nodeArgv(clientJs, ['--conns', o.target ?? `${vips[0]}:80`, '--count', String(n), '--max-ms', '60000', '--timeout', String(o.timeoutMs ?? 15_000)]), { cwd: repoRoot, maxCapture: 8 * 1024 * 1024 });
+      const line = await p.waitForLine(/"n":1\}$/, 30_000);
+      const r = JSON.parse(line) as { ok: number; errors: number; errorSamples: string[]; localPorts: number[] };
+      return {
+        ...r,
+        async release() {
+          p.child.stdin!.write('close\n');
+          await Promise.race([p.waitForLine(/"n":2\}$/, 10_000).catch(() => ''), delay(10_000)]);
+          await p.stop(2000);
+        },
+      };
+    },
+
+    async connections() {
+      return controlCall(socketPath, 'connections', {});
+    },
+
+    call(verb, args) {
+      return controlCall(socketPath, verb, args);
+    },
     startServer,
 
     async startUvsd(o?: StartUvsdOptions | string[]): Promise<Proc> {
@@ -210,6 +296,8 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         '--addr', `${DIR_ADDR}/24`,
         '--socket', socketPath,
         '--mac', UVSD_MAC,
+        ...(mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
+        ...(opts.offLink ? ['--gateway', GW_ADDR] : []),
         ...(so.extraArgs ?? []),
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
@@ -262,7 +350,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async udp(count, o = {}): Promise<ClientTally> {
-      const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count)];
+      const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])];
       if (o.sport !== undefined) args.push('--sport', String(o.sport));
       return parseTally(await self.client(args, { ns: o.ns }));
     },
@@ -292,11 +380,11 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async status(): Promise<StatusResult> {
-      return controlCall(socketPath, 'status');
+      return controlCall(socketPath, 'status', {});
     },
 
     async list(): Promise<ListResult> {
-      return controlCall(socketPath, 'list');
+      return controlCall(socketPath, 'list', {});
     },
 
     async destroy(): Promise<void> {
@@ -320,10 +408,10 @@ function parseTally(r: ExecResult): ClientTally {
 }
 
 /** One control call through the product's client (src/control/client.ts). */
-async function controlCall<V extends 'status' | 'list'>(socketPath: string, verb: V): Promise<Verbs[V]['result']> {
+async function controlCall<V extends keyof Verbs>(socketPath: string, verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']> {
   const c = await ControlClient.connect(socketPath);
   try {
-    return await c.call(verb, {});
+    return await c.call(verb, args);
   } finally {
     c.close();
   }

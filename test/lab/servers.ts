@@ -1,9 +1,12 @@
-// A real server for the lab: HTTP on --http-port (body "<name>\n", keep-alive) and a UDP
+// A real server for the lab: HTTP on --http-port (a comma list; body "<name>\n", keep-alive;
+// GET /big?bytes=N streams N bytes of labPattern(); POST /sha256 answers the body's sha256) and a UDP
 // responder on --udp-port that answers every datagram with "<name>\n". The UDP sockets are
 // bound per address (--bind VIP,RIP): in DR the reply must leave with the VIP as source, which
 // a socket bound to 0.0.0.0 would not guarantee.
 // Prints "ready <name>" on stdout once everything listens. Exits on SIGTERM/SIGINT.
 import http from 'node:http';
+import { createHash } from 'node:crypto';
+import { labPattern } from './pattern.js';
 import dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { requireLabNamespace } from './guard.js';
@@ -25,11 +28,46 @@ const { values } = parseArgs({
 
 const name = values.name ?? 'rs';
 const body = `${name}\n`;
-const httpPort = Number(values['http-port']);
+const httpPorts = String(values['http-port']).split(',').map(Number);
 const udpPort = Number(values['udp-port']);
 const binds = (values.bind ?? '').split(',').filter(Boolean);
 
 const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (req.method === 'POST' && url.pathname === '/sha256') {
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      h.update(c);
+      n += c.length;
+    });
+    req.on('end', () => {
+      const out = JSON.stringify({ server: name, bytes: n, sha256: h.digest('hex') });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out), 'x-server': name });
+      res.end(out);
+    });
+    return;
+  }
+  if (url.pathname === '/big') {
+    req.resume();
+    const total = Math.max(0, Math.min(1 << 30, Number(url.searchParams.get('bytes') ?? '0')));
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total, 'x-server': name });
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total) {
+        const n = Math.min(65536, total - sent);
+        const ok = res.write(labPattern(sent, n));
+        sent += n;
+        if (!ok) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+    return;
+  }
   req.resume();
   req.on('end', () => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-server': name });
@@ -42,6 +80,7 @@ server.headersTimeout = 130_000;
 server.requestTimeout = 0;
 
 const sockets: dgram.Socket[] = [];
+const extra: http.Server[] = [];
 function udpListen(addr: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
@@ -55,10 +94,17 @@ function udpListen(addr: string | undefined): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(httpPort, '0.0.0.0', () => resolve());
-  });
+  for (const p of httpPorts) {
+    const srv = p === httpPorts[0] ? server : http.createServer(server.listeners('request')[0] as http.RequestListener);
+    if (srv !== server) {
+      srv.keepAliveTimeout = server.keepAliveTimeout;
+      extra.push(srv);
+    }
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(p, '0.0.0.0', () => resolve());
+    });
+  }
   if (binds.length === 0) await udpListen(undefined);
   else for (const a of binds) await udpListen(a);
   process.stdout.write(`ready ${name}\n`);
@@ -67,6 +113,10 @@ async function main(): Promise<void> {
 function shutdown(): void {
   for (const s of sockets) s.close();
   server.closeAllConnections();
+  for (const x of extra) {
+    x.closeAllConnections();
+    x.close();
+  }
   server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 500).unref();
 }

@@ -1,0 +1,97 @@
+// uvs-decap: the TUN (IPIP) real-server helper for kernels without the ipip module.
+//
+//   uvs-decap --vip 192.168.8.200[,more] [--dev eth0] [--tun uvsdecap0]
+//
+// Receives the director's IPIP packets (IPv4 protocol 4) from --dev through an AF_PACKET socket
+// (the project's addon: no raw-socket dependency), strips the outer header, and writes the inner
+// packets into a TUN device that holds the VIPs, so the kernel delivers them to the listening
+// servers, which reply to the client directly (source = VIP). Batched both ways, no copies: the
+// TUN write points into the receive buffer past the outer header.
+//
+// It configures: the TUN up with the VIPs as /32, rp_filter off on it (inner sources are
+// clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
+// ARP for a VIP. With the ipip module, the standard setup is tunl0 instead (docs/tun-setup.md).
+import { execFileSync } from 'node:child_process';
+import { Command } from 'commander';
+import { parseIp } from '../datapath/addr.js';
+import { Port } from '../datapath/port.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_PROTO, IP_TOTLEN, PROTO_IPIP, rd16, rd32 } from '../datapath/frame.js';
+
+function sh(argv: string[]): void {
+  execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+const program = new Command()
+  .name('uvs-decap')
+  .description('decapsulate IPIP packets from a uvs director into a TUN device holding the VIPs')
+  .requiredOption('--vip <list>', 'VIP(s) to accept, comma separated')
+  .option('--dev <ifname>', 'interface the IPIP packets arrive on', 'eth0')
+  .option('--tun <name>', 'TUN device to create', 'uvsdecap0')
+  .option('--mtu <n>', 'MTU of the TUN device', '1480')
+  .parse();
+const o = program.opts<{ vip: string; dev: string; tun: string; mtu: string }>();
+
+const vips = o.vip.split(',').map((v) => {
+  const ip = parseIp(v.trim());
+  if (ip < 0) {
+    console.error(`uvs-decap: invalid VIP "${v}"`);
+    process.exit(2);
+  }
+  return { text: v.trim(), ip };
+});
+const mtu = Number(o.mtu);
+if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) {
+  console.error(`uvs-decap: --mtu ${o.mtu} out of range (576..9000)`);
+  process.exit(2);
+}
+const vipSet = new Set(vips.map((v) => v.ip | 0)); // rd32 gives int32
+
+let rx: Port;
+let tun: Port;
+try {
+  rx = Port.packet(o.dev, { stride: 2048 + 64, batch: 64 });
+  tun = Port.tap(o.tun, { tun: true, mtu, io: 'syscalls' });
+  sh(['ip', 'link', 'set', 'dev', tun.name, 'up']);
+  for (const v of vips) sh(['ip', 'addr', 'replace', `${v.text}/32`, 'dev', tun.name]);
+  for (const k of ['all', tun.name]) sh(['sysctl', '-q', '-w', `net.ipv4.conf.${k}.rp_filter=0`]);
+  for (const k of ['all', o.dev]) sh(['sysctl', '-q', '-w', `net.ipv4.conf.${k}.arp_ignore=1`, `net.ipv4.conf.${k}.arp_announce=2`]);
+} catch (e) {
+  console.error(`uvs-decap: ${(e as Error).message}`);
+  process.exit(1);
+}
+
+const offs = new Uint32Array(64);
+const lens = new Uint32Array(64);
+let decapsulated = 0;
+let ignored = 0;
+rx.start((count) => {
+  const buf = rx.rxBuf;
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    const off = i * rx.stride;
+    const len = rx.rxLens[i];
+    const ip = off + ETH_HLEN;
+    if (len < ETH_HLEN + 40 || rd16(buf, off + ETH_TYPE) !== ETHERTYPE_IPV4 || buf[ip + IP_PROTO] !== PROTO_IPIP) continue;
+    const ihl = (buf[ip] & 15) * 4;
+    const tot = rd16(buf, ip + IP_TOTLEN);
+    const inner = ip + ihl;
+    if (ihl < 20 || tot > len - ETH_HLEN || tot < ihl + 20 || buf[inner] >>> 4 !== 4 || !vipSet.has(rd32(buf, inner + IP_DST))) {
+      ignored++;
+      continue;
+    }
+    offs[n] = inner;
+    lens[n] = tot - ihl;
+    n++;
+  }
+  if (n > 0) decapsulated += tun.send(buf, offs, lens, n);
+});
+console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
+
+function stop(): void {
+  rx.close();
+  tun.close();
+  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored }));
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,66 @@
+// FULLNAT (DPVS "FNAT", uvsadm fwd 'fullnat', printed FullNat): client→server packets get a
+// local address and port of the director as source (SNAT CIP:cport → LIP:lport) and the real
+// server as destination (DNAT VIP:vport → RIP:rport); the server replies to LIP:lport and both
+// rewrites are undone. The server needs nothing but a route to the LIPs. The local port is taken
+// from the service's LIP pool at bind and given back at unbind (expiry).
+
+import { D } from '../datapath/counters.js';
+import { IP_DST, IP_SRC } from '../datapath/frame.js';
+import { icmpFixChecksum, icmpSetInner, icmpSetOuter } from '../proto/icmp.js';
+import { setDst, setSrc } from '../proto/rewrite.js';
+import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
+
+const taken = new Int32Array(2);
+
+export const fullnat: Forwarder = {
+  id: FWD_FULLNAT,
+  noOutput: false,
+  bind(o: Output, e: number): boolean {
+    const ct = o.ct;
+    if (!o.laddrs.take(o.destSvc[ct.dest[e]], ct.proto[e], taken)) {
+      o.drop(D.laddr_exhausted);
+      return false;
+    }
+    ct.laddr[e] = taken[0];
+    ct.lport[e] = taken[1];
+    return true;
+  },
+  unbind(o: Output, e: number): void {
+    o.laddrs.give(o.ct.laddr[e], o.ct.proto[e], o.ct.lport[e]);
+  },
+  inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
+    const ct = o.ct;
+    const proto = ct.proto[e];
+    setSrc(buf, ip, l4, proto, ct.laddr[e], ct.lport[e]);
+    setDst(buf, ip, l4, proto, ct.daddr[e], ct.dport[e]);
+    o.toHost(buf, off, len, ct.daddr[e]);
+  },
+  outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
+    const ct = o.ct;
+    const proto = ct.proto[e];
+    setSrc(buf, ip, l4, proto, ct.vaddr[e], ct.vport[e]);
+    setDst(buf, ip, l4, proto, ct.caddr[e], ct.cport[e]);
+    o.toHost(buf, off, len, ct.caddr[e]);
+  },
+  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {
+    const ct = o.ct;
+    const end = off + len;
+    if (toServer) {
+      // Quotes a reply as the client saw it (VIP:vport → CIP:cport): as the server sent it.
+      icmpSetOuter(buf, ip, IP_SRC, ct.laddr[e]);
+      icmpSetOuter(buf, ip, IP_DST, ct.daddr[e]);
+      icmpSetInner(buf, inner, end, IP_SRC, 0, ct.daddr[e], ct.dport[e]);
+      icmpSetInner(buf, inner, end, IP_DST, 2, ct.laddr[e], ct.lport[e]);
+      icmpFixChecksum(buf, inner - 8, end);
+      o.toHost(buf, off, len, ct.daddr[e]);
+    } else {
+      // Quotes a request as the server side saw it (LIP:lport → RIP:rport): as the client sent it.
+      icmpSetOuter(buf, ip, IP_SRC, ct.vaddr[e]);
+      icmpSetOuter(buf, ip, IP_DST, ct.caddr[e]);
+      icmpSetInner(buf, inner, end, IP_SRC, 0, ct.caddr[e], ct.cport[e]);
+      icmpSetInner(buf, inner, end, IP_DST, 2, ct.vaddr[e], ct.vport[e]);
+      icmpFixChecksum(buf, inner - 8, end);
+      o.toHost(buf, off, len, ct.caddr[e]);
+    }
+  },
+};

@@ -1,0 +1,152 @@
+// FULLNAT local addresses (LIPs) and their source ports, per service (DPVS "laddr"). Every LIP
+// has one port bitmap per protocol (a set bit = in use), so the reply tuple
+// (proto, RIP, rport) → (LIP, lport) is unique per LIP. Allocation walks the bitmap from a
+// rotating cursor; nothing allocates per connection. The control plane adds and removes LIPs
+// through DpOps (addLaddr/delLaddr).
+
+import { PROTO_TCP } from '../datapath/frame.js';
+
+export const LPORT_MIN = 1024;
+export const LPORT_MAX = 65535;
+
+export class Laddr {
+  readonly addr: number;
+  readonly lo: number;
+  readonly hi: number;
+  /** Ports in use, one bit per port, [0] TCP, [1] UDP. */
+  private readonly used = [new Uint32Array(2048), new Uint32Array(2048)];
+  private readonly cursor = new Uint32Array(2);
+  /** Ports in use per protocol. */
+  readonly inUse = new Uint32Array(2);
+  /** Services holding this LIP (one LIP may serve several services; ports stay unique per LIP). */
+  refs = 0;
+
+  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX) {
+    this.addr = addr;
+    this.lo = lo;
+    this.hi = hi;
+    this.cursor[0] = lo;
+    this.cursor[1] = lo;
+  }
+
+  /** A free port for proto, marked used; -1 when every port of the range is taken. */
+  take(proto: number): number {
+    const p = proto === PROTO_TCP ? 0 : 1;
+    const size = this.hi - this.lo + 1;
+    if (this.inUse[p] >= size) return -1;
+    const bits = this.used[p];
+    let port = this.cursor[p];
+    for (let i = 0; i < size; i++) {
+      const w = port >>> 5;
+      const b = 1 << (port & 31);
+      if ((bits[w] & b) === 0) {
+        bits[w] |= b;
+        this.inUse[p]++;
+        this.cursor[p] = port === this.hi ? this.lo : port + 1;
+        return port;
+      }
+      port = port === this.hi ? this.lo : port + 1;
+    }
+    return -1;
+  }
+
+  /** Release a port taken with take(). */
+  give(proto: number, port: number): void {
+    const p = proto === PROTO_TCP ? 0 : 1;
+    const w = port >>> 5;
+    const b = 1 << (port & 31);
+    if ((this.used[p][w] & b) === 0) return;
+    this.used[p][w] &= ~b;
+    this.inUse[p]--;
+  }
+}
+
+/** LIPs by service id, plus a round-robin cursor per service. Addresses are int32 (as on the hot path). */
+export class LaddrPools {
+  readonly bySvc: (Laddr[] | undefined)[] = [];
+  private readonly next: number[] = [];
+  /** Every LIP ever added and still referenced, by address (ports are released to it on expiry). */
+  private readonly byAddr = new Map<number, Laddr>();
+
+  add(svc: number, addr: number, lo?: number, hi?: number): void {
+    addr |= 0;
+    let list = this.bySvc[svc];
+    if (list === undefined) {
+      list = [];
+      this.bySvc[svc] = list;
+      this.next[svc] = 0;
+    }
+    if (list.some((l) => l.addr === addr)) throw new Error(`apply: local address already in service ${svc}`);
+    let l = this.byAddr.get(addr);
+    if (l === undefined) {
+      l = new Laddr(addr, lo, hi);
+      this.byAddr.set(addr, l);
+    }
+    l.refs++;
+    list.push(l);
+  }
+
+  del(svc: number, addr: number): void {
+    addr |= 0;
+    const list = this.bySvc[svc];
+    const i = list === undefined ? -1 : list.findIndex((l) => l.addr === addr);
+    if (i < 0) throw new Error(`apply: no local address in service ${svc}`);
+    // Connections still using it give their ports back (give) until they expire.
+    this.unref(list![i]!);
+    list!.splice(i, 1);
+  }
+
+  delService(svc: number): void {
+    for (const l of this.bySvc[svc] ?? []) this.unref(l);
+    this.bySvc[svc] = undefined;
+  }
+
+  private unref(l: Laddr): void {
+    l.refs--;
+    if (l.refs === 0 && l.inUse[0] + l.inUse[1] === 0) this.byAddr.delete(l.addr);
+  }
+
+  /**
+   * Take a local address and port for a new connection of service svc, trying its LIPs round
+   * robin. Writes the address and port to out[0], out[1]; false when there is no LIP or every
+   * port is taken.
+   */
+  take(svc: number, proto: number, out: Int32Array): boolean {
+    const list = this.bySvc[svc];
+    if (list === undefined || list.length === 0) return false;
+    const n = list.length;
+    const start = this.next[svc]! % n;
+    for (let i = 0; i < n; i++) {
+      const l = list[(start + i) % n]!;
+      const port = l.take(proto);
+      if (port >= 0) {
+        this.next[svc] = (start + i + 1) % n;
+        out[0] = l.addr;
+        out[1] = port;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Give a port back (connection expiry). */
+  give(addr: number, proto: number, port: number): void {
+    const l = this.byAddr.get(addr);
+    if (l === undefined) return;
+    l.give(proto, port);
+    if (l.refs === 0 && l.inUse[0] + l.inUse[1] === 0) this.byAddr.delete(addr);
+  }
+
+  /** Every LIP currently configured (uvsd answers ARP for them). */
+  addrs(): number[] {
+    const a: number[] = [];
+    for (const list of this.bySvc) if (list !== undefined) for (const l of list) a.push(l.addr);
+    return a;
+  }
+
+  /** Ports in use on a LIP (both protocols), for status and tests. */
+  inUse(addr: number): number {
+    const l = this.byAddr.get(addr | 0);
+    return l === undefined ? 0 : l.inUse[0] + l.inUse[1];
+  }
+}

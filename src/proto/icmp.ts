@@ -1,0 +1,116 @@
+// ICMP as the load balancer sees it (like ip_vs_in_icmp / ip_vs_out_icmp): errors that quote a
+// TCP/UDP packet of a tracked connection (destination unreachable, source quench, redirect,
+// time exceeded, parameter problem) are forwarded with that connection, and for NAT/FULLNAT
+// translated inside (the quoted header) and outside; and the "fragmentation needed" error
+// uvsd itself sends when a TUN encapsulation would exceed the MTU.
+
+import {
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_ICMP,
+  PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+} from '../datapath/frame.js';
+import { TCP_CSUM } from './tcp.js';
+import { UDP_CSUM } from './udp.js';
+
+export const ICMP_DEST_UNREACH = 3;
+export const ICMP_FRAG_NEEDED = 4;
+/** Slots of the tuple array icmpQuoted fills. */
+export const ICMP_Q_SADDR = 0;
+export const ICMP_Q_SPORT = 1;
+export const ICMP_Q_DADDR = 2;
+export const ICMP_Q_DPORT = 3;
+
+/** Error types that quote the offending packet (RFC 792): 3, 4, 5, 11, 12. */
+function isError(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+/**
+ * For an ICMP error at l4 (l4len bytes) quoting an IPv4 TCP/UDP header plus at least its ports:
+ * the quoted protocol, with the quoted tuple in out[ICMP_Q_*]. 0 for anything else (echo,
+ * truncated quotes, non-first fragments).
+ */
+export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64Array): number {
+  if (l4len < 8 + 20 + 8 || !isError(buf[l4])) return 0;
+  const inner = l4 + 8;
+  const vihl = buf[inner];
+  const ihl = (vihl & 15) * 4;
+  if (vihl >>> 4 !== 4 || ihl < 20 || 8 + ihl + 8 > l4len) return 0;
+  const proto = buf[inner + IP_PROTO];
+  if ((proto !== PROTO_TCP && proto !== PROTO_UDP) || (rd16(buf, inner + IP_FRAG) & 0x1fff) !== 0) return 0;
+  const il4 = inner + ihl;
+  out[ICMP_Q_SADDR] = rd32(buf, inner + IP_SRC);
+  out[ICMP_Q_DADDR] = rd32(buf, inner + IP_DST);
+  out[ICMP_Q_SPORT] = rd16(buf, il4);
+  out[ICMP_Q_DPORT] = rd16(buf, il4 + 2);
+  return proto;
+}
+
+/** Rewrite an address of the outer header (IP_SRC or IP_DST) with an incremental checksum. */
+export function icmpSetOuter(buf: Buffer, ip: number, field: number, addr: number): void {
+  const old = rd32(buf, ip + field);
+  wr16(buf, ip + IP_CSUM, csumReplace32(rd16(buf, ip + IP_CSUM), old, addr));
+  wr32(buf, ip + field, addr);
+}
+
+/**
+ * Rewrite an address and port of the quoted header (field IP_SRC/IP_DST; port 0 = source, 2 =
+ * destination) at `inner`, fixing the quoted IP checksum and, when it lies inside the quote,
+ * the quoted L4 checksum. `end` is where the ICMP message ends.
+ */
+export function icmpSetInner(buf: Buffer, inner: number, end: number, field: number, portOff: number, addr: number, port: number): void {
+  const il4 = inner + (buf[inner] & 15) * 4;
+  const proto = buf[inner + IP_PROTO];
+  const old = rd32(buf, inner + field);
+  const oldPort = rd16(buf, il4 + portOff);
+  wr16(buf, inner + IP_CSUM, csumReplace32(rd16(buf, inner + IP_CSUM), old, addr));
+  wr32(buf, inner + field, addr);
+  const co = il4 + (proto === PROTO_TCP ? TCP_CSUM : UDP_CSUM);
+  if (co + 2 <= end) {
+    const c0 = rd16(buf, co);
+    if (proto === PROTO_TCP || c0 !== 0) {
+      const c = csumReplace16(csumReplace32(c0, old, addr), oldPort, port);
+      wr16(buf, co, proto === PROTO_UDP && c === 0 ? 0xffff : c);
+    }
+  }
+  wr16(buf, il4 + portOff, port);
+}
+
+/** Recompute the checksum of the ICMP message at l4 (the quote changed: a full sum, errors are rare). */
+export function icmpFixChecksum(buf: Buffer, l4: number, end: number): void {
+  buf[l4 + 2] = 0;
+  buf[l4 + 3] = 0;
+  const c = checksum(buf, l4, end - l4);
+  wr16(buf, l4 + 2, c);
+}
+
+/**
+ * Build "destination unreachable, fragmentation needed" (type 3 code 4, RFC 1191) at genOff in
+ * gen, answering the packet at buf[ip..]: from `src` to the packet's source, next-hop MTU `mtu`,
+ * quoting the packet's IP header and the first 8 bytes of its payload. Returns the frame length
+ * (the Ethernet addresses are left for the output to fill).
+ */
+export function buildFragNeeded(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, mtu: number): number {
+  const ihl = (buf[ip] & 15) * 4;
+  const tot = rd16(buf, ip + IP_TOTLEN);
+  const quote = Math.min(tot, ihl + 8);
+  const o = genOff + ETH_HLEN;
+  wr16(gen, genOff + ETH_TYPE, ETHERTYPE_IPV4);
+  gen[o] = 0x45;
+  gen[o + 1] = 0xc0; // internetwork control, as Linux sends ICMP errors
+  wr16(gen, o + IP_TOTLEN, 20 + 8 + quote);
+  wr16(gen, o + 4, 0);
+  wr16(gen, o + IP_FRAG, 0);
+  gen[o + 8] = 64;
+  gen[o + IP_PROTO] = PROTO_ICMP;
+  wr32(gen, o + IP_SRC, src);
+  wr32(gen, o + IP_DST, rd32(buf, ip + IP_SRC));
+  ipv4SetChecksum(gen, o, 20);
+  const ic = o + 20;
+  gen[ic] = ICMP_DEST_UNREACH;
+  gen[ic + 1] = ICMP_FRAG_NEEDED;
+  wr16(gen, ic + 4, 0);
+  wr16(gen, ic + 6, mtu);
+  for (let i = 0; i < quote; i++) gen[ic + 8 + i] = buf[ip + i];
+  icmpFixChecksum(gen, ic, ic + 8 + quote);
+  return ETH_HLEN + 20 + 8 + quote;
+}

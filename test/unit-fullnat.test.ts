@@ -1,0 +1,93 @@
+// FULLNAT local-port pools: distinct ports for concurrent connections, all given back when the
+// connections expire, exhaustion refusing only the new flow, and the laddr verbs' validation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { Laddr } from '../src/modes/laddr.js';
+import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const LIP = '10.0.0.5';
+const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
+
+function fullnatRig(range?: { portMin: number; portMax: number }) {
+  const r = rig({ connMax: 8192 });
+  r.ctl.addService({ ...TCP80, sched: 'rr' });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: 80, fwd: 'fullnat', weight: 1 });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: RS[0].ip, port: 53, fwd: 'fullnat', weight: 1 });
+  r.ctl.addLaddr({ service: TCP80, addr: LIP, ...range });
+  r.ctl.addLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP, ...range });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  return r;
+}
+
+test('2,000 concurrent flows from one client get 2,000 distinct LIP ports; all are released when they expire', () => {
+  const r = fullnatRig();
+  for (let i = 0; i < 2000; i += 50) {
+    r.feed(...Array.from({ length: 50 }, (_, k) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 30000 + i + k, dport: 80, flags: TCP_FLAGS.SYN })));
+  }
+  const out = r.sink.take();
+  assert.equal(out.length, 2000);
+  const ports = new Set(out.map((f) => f.readUInt16BE(34)));
+  assert.equal(ports.size, 2000);
+  assert.ok(out.every((f) => f.readUInt32BE(26) === parseIp(LIP) >>> 0), 'source is the LIP');
+  assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 2000);
+  r.advance(61_000); // SYN_RECV: 60 s
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'every port given back');
+});
+
+test('TCP and UDP take ports independently on the same LIP; a pool of 3 refuses the 4th flow only', () => {
+  const r = fullnatRig({ portMin: 5000, portMax: 5002 });
+  const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  const out = r.run(syn(1), syn(2), syn(3), syn(4), udpFrame(IN, { src: CLIENT, dst: VIP, sport: 9, dport: 53 }));
+  assert.deepEqual(out.map((f) => f.readUInt16BE(34)), [5000, 5001, 5002, 5000]);
+  assert.equal(r.counters()['drop.laddr_exhausted'], 1);
+  assert.equal(r.dp.ct.count, 4, 'the refused flow left no entry');
+  assert.equal(r.dp.dt.inactive[r.dp.services[0]!.dests[0]!], 3, 'the refused flow was not bound to the server');
+});
+
+test('Laddr bitmap: wraps around its range, gives back, never hands out a port twice', () => {
+  const l = new Laddr(1, 65530, 65535);
+  const got = [0, 1, 2, 3, 4, 5].map(() => l.take(PROTO_TCP));
+  assert.deepEqual(got, [65530, 65531, 65532, 65533, 65534, 65535]);
+  assert.equal(l.take(PROTO_TCP), -1);
+  l.give(PROTO_TCP, 65532);
+  l.give(PROTO_TCP, 65532); // twice: no effect
+  assert.equal(l.inUse[0], 5);
+  assert.equal(l.take(PROTO_TCP), 65532);
+  assert.equal(l.take(PROTO_UDP), 65530);
+});
+
+test('addLaddr/delLaddr verbs: bad input is refused with one line and changes nothing', () => {
+  const r = fullnatRig();
+  assert.throws(() => r.ctl.addLaddr({ service: TCP80, addr: LIP }), /^Error: Local address already exists: 10\.0\.0\.5$/);
+  assert.throws(() => r.ctl.addLaddr({ service: TCP80, addr: 'nope' }), /Invalid address: "nope"/);
+  assert.throws(() => r.ctl.addLaddr({ service: TCP80, addr: '10.0.0.6', portMin: 3000, portMax: 2000 }), /Invalid port: local port range 3000-2000/);
+  assert.throws(() => r.ctl.addLaddr({ service: { ...TCP80, port: 81 }, addr: '10.0.0.6' }), /Service not defined/);
+  assert.throws(() => r.ctl.delLaddr({ service: TCP80, addr: '10.0.0.7' }), /No such local address: 10\.0\.0\.7/);
+  assert.equal(r.dp.laddrs.bySvc[0]!.length, 1);
+  assert.ok(r.dp.isLocal(parseIp(LIP)), 'uvsd answers for the LIP');
+  r.ctl.delLaddr({ service: TCP80, addr: LIP });
+  r.ctl.delLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP });
+  assert.equal(r.dp.isLocal(parseIp(LIP)), false);
+});
+
+test('NAT/FULLNAT/TUN real servers off every --addr network need --gateway (refused without, accepted with)', () => {
+  const r = rig();
+  r.ctl.addService({ ...TCP80, sched: 'rr' });
+  for (const fwd of ['nat', 'fullnat', 'tun'] as const) {
+    assert.throws(() => r.ctl.addDest({ service: TCP80, addr: '172.16.0.9', port: 80, fwd, weight: 1 }),
+      /^Error: No route to the real server: 172\.16\.0\.9 is outside every --addr network and uvsd has no --gateway$/);
+  }
+  assert.equal(r.dp.services[0]!.dests.length, 0, 'nothing added');
+  const g = rig({ gateway: '10.0.0.254' });
+  g.ctl.addService({ ...TCP80, sched: 'rr' });
+  g.ctl.addDest({ service: TCP80, addr: '172.16.0.9', port: 80, fwd: 'tun', weight: 1 });
+  assert.equal(g.dp.services[0]!.dests.length, 1);
+});
