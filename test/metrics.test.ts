@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
+import { CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
 import { parseExposition, promtoolCheck, type Exposition } from './helpers/prom.js';
 import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js';
 import { RateEstimator } from '../src/metrics/rates.js';
@@ -335,4 +336,31 @@ test('--metrics values: a.b.c.d:port, or a port alone on 127.0.0.1; anything els
   for (const bad of ['localhost:9478', '127.0.0.1:65536', '127.0.0.1:', '1.2.3:80', '[::1]:9478', '127.0.0.1:9478x', '']) {
     assert.throws(() => parseListen(bad), (e: Error) => e.message.includes(`"${bad}"`), bad);
   }
+});
+
+test('NAT: replies through the director count as outgoing (node_ipvs_outgoing_*, uvs_dest_out_*, uvs_fwd_out_*)', async () => {
+  const GW = '10.0.0.254';
+  const r = rig({ gateway: GW });
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  r.ctl.addService({ ...svc, sched: 'rr' });
+  r.ctl.addDest({ service: svc, addr: RS[0]!.ip, port: 8080, fwd: 'nat', weight: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.learn(RS[0]!.ip, RS[0]!.mac);
+  r.sink.take();
+  assert.equal(r.run(syn(4000)).length, 1, 'SYN forwarded to the real server');
+  const back = { ethDst: DIR_MAC, ethSrc: RS[0]!.mac };
+  const synAck = tcpFrame(back, { src: RS[0]!.ip, dst: CLIENT, sport: 8080, dport: 4000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, payload: new Uint8Array(4) });
+  assert.equal(r.run(synAck).length, 1, 'reply forwarded to the client');
+  const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
+  const lbl = { proto: 'tcp', service: `${VIP}:80`, server: `${RS[0]!.ip}:8080` };
+  assert.equal(ex.get('node_ipvs_outgoing_packets_total'), 1);
+  assert.equal(ex.get('node_ipvs_outgoing_bytes_total'), 44);
+  assert.equal(ex.get('node_ipvs_incoming_packets_total'), 1);
+  assert.equal(ex.get('uvs_fwd_out_packets_total'), 1);
+  assert.equal(ex.get('uvs_dest_out_packets_total', lbl), 1);
+  assert.equal(ex.get('uvs_service_out_bytes_total', { proto: 'tcp', service: `${VIP}:80` }), 44);
+  assert.equal(ex.get('uvs_dest_info', { ...lbl, fwd: 'nat' }), 1);
+  assert.equal(ex.get('node_ipvs_backend_weight', { remote_address: RS[0]!.ip, remote_port: '8080', local_port: '80' }), 1);
+  assert.equal(statusJson(r.dp, new RateEstimator(r.dp)).services[0]!.dests[0]!.forward, 'Masq');
 });
