@@ -310,7 +310,7 @@ test('a refused import (unknown scheduler) names file:line and leaves the table 
       vs({ port: 81, sched: 'nosuch', origin: { file: 'k.conf', line: 9 } }),
     ],
   });
-  await assert.rejects(w.mgr.start(), /^Error: k\.conf:9: Scheduler not found: nosuch$/);
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:9: Scheduler or persistence engine not found: nosuch$/);
   assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
   await w.clock.advance(60 * S);
   assert.equal(w.attempts.size, 0, 'no checks after a refused start');
@@ -330,7 +330,7 @@ test('an operator deleting a checked service by hand: the health change is refus
   await w.clock.advance(10 * S);
   const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
   assert.equal(refused.length, 1);
-  assert.equal(refused[0]!.obj.error, 'Service not defined');
+  assert.equal(refused[0]!.obj.error, `Service not defined: TCP ${VIP}:80`);
   await w.clock.advance(10 * S);
   assert.equal(w.attempts.get(A)!.length, 3);
   await w.mgr.stop();

@@ -48,12 +48,14 @@ test('-E -s wrr switches an rr service to wrr; -D removes it and its VIP:port ge
     assert.equal(split.errors, 0, JSON.stringify(split.errorSamples));
     assert.deepEqual(split.counts, { rs1: 30, rs2: 10 }, 'wrr 3:1 after -E');
 
-    // -E without -s is accepted and changes nothing.
+    // -E without -s sets wlc, as ipvsadm does (it sends the whole service); destinations stay.
     const config = async () =>
-      (await lab.list()).services.map((s) => ({ ...s, dests: s.dests.map((x) => ({ addr: x.addr, port: x.port, fwd: x.fwd, weight: x.weight })) }));
+      (await lab.list()).services.map((s) => ({ sched: s.sched, dests: s.dests.map((x) => ({ addr: x.addr, port: x.port, fwd: x.fwd, weight: x.weight })) }));
     const before = await config();
     await lab.uvsadmMust(['-E', '-t', svc]);
-    assert.deepEqual(await config(), before);
+    const after = await config();
+    assert.deepEqual(after.map((s) => s.dests), before.map((s) => s.dests));
+    assert.deepEqual(after.map((s) => s.sched), before.map((s) => (s.sched === 'wrr' ? 'wlc' : s.sched)));
 
     // -D: the TCP service is gone from -Ln, the UDP one stays, and VIP:80 gets no answer.
     const d = await lab.uvsadm(['-D', '-t', svc]);
@@ -70,7 +72,7 @@ test('-E -s wrr switches an rr service to wrr; -D removes it and its VIP:port ge
     assert.ok(((await lab.status()).drops['no_service'] ?? 0) > noSvcBefore, 'the SYN is dropped as no_service');
     const l = await lab.uvsadm(['-L', '-n', '-t', svc]);
     assert.equal(l.code, 1);
-    assert.equal(l.stderr, 'uvsadm: Service not defined\n');
+    assert.equal(l.stderr, 'No such service\n');
 
     // -C: no services at all (title lines only), and the UDP VIP:port stops answering too.
     await lab.uvsadmMust(['-A', '-t', svc, '-s', 'wlc']);
@@ -90,7 +92,7 @@ test('-E -s wrr switches an rr service to wrr; -D removes it and its VIP:port ge
   });
 });
 
-test('refused requests exit 1 with one "uvsadm: <problem>" line and leave -Ln byte-identical', { timeout: 120_000 }, async (t) => {
+test('refused requests exit 255 with ipvsadm\'s one-line message and leave -Ln byte-identical', { timeout: 120_000 }, async (t) => {
   await withDrLab(t, { servers: 2 }, async (lab) => {
     const [rs1, rs2] = [lab.servers[0]!.addr, lab.servers[1]!.addr];
     const svc = `${VIP}:80`;
@@ -101,21 +103,21 @@ test('refused requests exit 1 with one "uvsadm: <problem>" line and leave -Ln by
     const statusBefore = await lab.list();
 
     const cases: Array<{ args: string[]; want: RegExp }> = [
-      { args: ['-A', '-t', svc, '-s', 'rr'], want: /^uvsadm: Service already exists$/ },
-      { args: ['-a', '-t', `${VIP}:81`, '-r', `${rs1}:81`], want: /^uvsadm: Service not defined$/ },
-      { args: ['-a', '-t', svc, '-r', '10.99.0.1:80'], want: /^uvsadm: Real server is not on a directly connected network.*10\.99\.0\.1/ },
-      { args: ['-e', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-w', '5'], want: /^uvsadm: No such destination$/ },
-      { args: ['-A', '-t', `${VIP}:8080`, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },
-      { args: ['-a', '-t', svc, '-r', `${rs1}:80`, '-w', '7'], want: /^uvsadm: Destination already exists$/ },
-      { args: ['-d', '-t', svc, '-r', `${SUBNET_RS3}:80`], want: /^uvsadm: No such destination$/ },
-      { args: ['-E', '-t', svc, '-s', 'nosuch'], want: /^uvsadm: Scheduler not found: nosuch$/ },
-      { args: ['-D', '-u', `${VIP}:80`], want: /^uvsadm: Service not defined$/ },
+      { args: ['-A', '-t', svc, '-s', 'rr'], want: /^Service already exists$/ },
+      { args: ['-a', '-t', `${VIP}:81`, '-r', `${rs1}:81`], want: /^Service not defined$/ },
+      { args: ['-a', '-t', svc, '-r', '10.99.0.1:80'], want: /^Real server is not on a directly connected network/ },
+      { args: ['-e', '-t', svc, '-r', `${SUBNET_RS3}:80`, '-w', '5'], want: /^No such destination$/ },
+      { args: ['-A', '-t', `${VIP}:8080`, '-s', 'nosuch'], want: /^Scheduler or persistence engine not found$/ },
+      { args: ['-a', '-t', svc, '-r', `${rs1}:80`, '-w', '7'], want: /^Destination already exists$/ },
+      { args: ['-d', '-t', svc, '-r', `${SUBNET_RS3}:80`], want: /^No such destination$/ },
+      { args: ['-E', '-t', svc, '-s', 'nosuch'], want: /^Scheduler or persistence engine not found$/ },
+      { args: ['-D', '-u', `${VIP}:80`], want: /^No such service$/ },
     ];
     for (const c of cases) {
       const r = await lab.uvsadm(c.args);
       const label = `uvsadm ${c.args.join(' ')}`;
       t.diagnostic(`${label} -> ${r.code} ${JSON.stringify(r.stderr)}`);
-      assert.equal(r.code, 1, `${label}: exit code (stderr ${JSON.stringify(r.stderr)})`);
+      assert.equal(r.code, 255, `${label}: exit code (stderr ${JSON.stringify(r.stderr)})`);
       assert.equal(r.stdout, '', `${label}: stdout`);
       assert.ok(r.stderr.endsWith('\n') && r.stderr.indexOf('\n') === r.stderr.length - 1, `${label}: stderr is not one line: ${JSON.stringify(r.stderr)}`);
       assert.match(r.stderr.trimEnd(), c.want, label);

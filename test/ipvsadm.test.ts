@@ -1,10 +1,11 @@
-// The ipvsadm argument parser: every command, its defaults, ipvsadm's refusals, and a fuzz
-// property that arbitrary argv only ever yields a well-typed command or a one-line UsageError.
+// The ipvsadm argument parser: every command, its defaults, ipvsadm's refusals (message and exit
+// status), the -R line parser, and fuzz properties: arbitrary argv only ever yields a well-typed
+// command or a one-line UsageError.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { callFor, MAX_WEIGHT, parseArgs, UsageError } from '../src/control/ipvsadm.js';
+import { MAX_WEIGHT, parseArgs, parseRules, splitRuleLine, UsageError } from '../src/control/ipvsadm.js';
 import type { Command, ParseContext } from '../src/control/ipvsadm.js';
 import { parseServices } from '../src/control/printers.js';
 import { DEFAULT_SOCKET } from '../src/control/protocol.js';
@@ -15,133 +16,117 @@ const ctx: ParseContext = {
 };
 const parse = (line: string, c: ParseContext = ctx): Command => parseArgs(line.split(' ').filter((s) => s !== ''), c);
 const svc = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;
-const common = { numeric: false, socket: DEFAULT_SOCKET };
+const common = { socket: DEFAULT_SOCKET };
+const svcDefaults = { flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false };
+const call = (verb: string, args: unknown) => ({ kind: 'call', ...common, call: { verb, args } });
 
-function usage(line: string, message: string | RegExp): void {
+function usage(line: string, message: string | RegExp, exitCode = 2): void {
   assert.throws(() => parse(line), (err: unknown) => {
     assert.ok(err instanceof UsageError, `expected UsageError for ${line}, got ${String(err)}`);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
+    if (typeof message === 'string') assert.equal(err.message, message, line);
+    else assert.match(err.message, message, line);
+    assert.equal(err.exitCode, exitCode, `exit status of ${line}`);
     assert.ok(!err.message.includes('\n'), 'one line');
     return true;
   });
 }
 
-test('-A defaults to wlc, -s overrides, long forms work', () => {
-  assert.deepEqual(parse('-A -t 192.168.8.200:80'), { kind: 'addService', ...common, service: { ...svc, sched: 'wlc' } });
-  assert.deepEqual(parse('--add-service --tcp-service 192.168.8.200:80 --scheduler rr'), {
-    kind: 'addService', ...common, service: { ...svc, sched: 'rr' },
-  });
-  assert.deepEqual(parse('-A -u 10.0.0.1:53 -s sh'), {
-    kind: 'addService', ...common, service: { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'sh' },
-  });
-  assert.deepEqual(parse('-At 192.168.8.200:80 -s rr'), { kind: 'addService', ...common, service: { ...svc, sched: 'rr' } });
+test('-A defaults to wlc; -s, -p, -M, -b, -o; long forms and bundles', () => {
+  assert.deepEqual(parse('-A -t 192.168.8.200:80'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
+  assert.deepEqual(parse('--add-service --tcp-service 192.168.8.200:80 --scheduler rr'), call('addService', { ...svc, sched: 'rr', ...svcDefaults }));
+  assert.deepEqual(parse('-At 192.168.8.200:80 -s rr'), call('addService', { ...svc, sched: 'rr', ...svcDefaults }));
+  assert.deepEqual(parse('-A -t 192.168.8.200:80 -s sh -b sh-port,sh-fallback -p -M 255.255.255.0'),
+    call('addService', { ...svc, sched: 'sh', flags: ['sh-port', 'sh-fallback'], persist: 300, netmask: '255.255.255.0', oneShot: false }));
+  assert.deepEqual(parse('-A -t 192.168.8.200:80 -p 60'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 60 }));
+  assert.deepEqual(parse('-A -t 192.168.8.200:0 -p'), call('addService', { ...svc, port: 0, sched: 'wlc', ...svcDefaults, persist: 300 }));
+  assert.deepEqual(parse('-A -u 10.0.0.1:53 -o'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults, oneShot: true }));
+  assert.deepEqual(parse('-A -t 192.168.8.200:80 --persistent=90'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 90 }));
 });
 
-test('-E sends sched only if given; -D and -C', () => {
-  assert.deepEqual(parse('-E -t 192.168.8.200:80'), { kind: 'editService', ...common, service: { ...svc } });
-  assert.deepEqual(parse('-E -t 192.168.8.200:80 -s lc'), { kind: 'editService', ...common, service: { ...svc, sched: 'lc' } });
-  assert.deepEqual(parse('-D -t 192.168.8.200:80'), { kind: 'deleteService', ...common, service: svc });
-  assert.deepEqual(parse('--delete-service -t 192.168.8.200:80'), { kind: 'deleteService', ...common, service: svc });
-  assert.deepEqual(parse('-C'), { kind: 'clear', ...common });
-  assert.deepEqual(parse('--clear'), { kind: 'clear', ...common });
+test('-E sends the whole service like ipvsadm (-s defaults to wlc, no -p ends persistence); -D and -C', () => {
+  assert.deepEqual(parse('-E -t 192.168.8.200:80'), call('editService', { ...svc, sched: 'wlc', ...svcDefaults }));
+  assert.deepEqual(parse('-E -t 192.168.8.200:80 -s lc -p 10'), call('editService', { ...svc, sched: 'lc', ...svcDefaults, persist: 10 }));
+  assert.deepEqual(parse('-D -t 192.168.8.200:80'), call('deleteService', svc));
+  assert.deepEqual(parse('-C'), call('clear', {}));
+  assert.deepEqual(parse('--clear'), call('clear', {}));
 });
 
-test('--status is a command of its own and takes no service options', () => {
+test('-a/-e: defaults dr, weight 1, no thresholds; -g/-i force the service port, -m keeps it; --fullnat', () => {
+  const dest = (over: object) => ({ service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1, upper: 0, lower: 0, ...over });
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20'), call('addDest', dest({})));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -g'), call('addDest', dest({})));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -i -w 0'), call('addDest', dest({ fwd: 'tun', weight: 0 })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -m -w 5 -x 100 -y 50'), call('addDest', dest({ fwd: 'nat', port: 8080, weight: 5, upper: 100, lower: 50 })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 --fullnat'), call('addDest', dest({ fwd: 'fullnat', port: 8080 })));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20'), call('editDest', dest({})));
+  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:8080'), call('deleteDest', { service: svc, addr: '192.168.8.20', port: 80 }));
+});
+
+test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () => {
+  const list = { kind: 'list', ...common, numeric: false, format: {}, conns: false, timeout: false };
+  assert.deepEqual(parse('-L'), list);
+  assert.deepEqual(parse('-l'), list);
+  assert.deepEqual(parse(''), list);
+  assert.deepEqual(parse('--socket /tmp/s'), { ...list, socket: '/tmp/s' });
+  assert.deepEqual(parse('-Ln'), { ...list, numeric: true });
+  assert.deepEqual(parse('-Lnt 192.168.8.200:http'), { ...list, numeric: true, service: svc });
+  assert.deepEqual(parse('-Ln --stats --exact'), { ...list, numeric: true, format: { stats: true, exact: true } });
+  assert.deepEqual(parse('-L --rate --nosort --sort'), { ...list, format: { rate: true, nosort: true } });
+  assert.deepEqual(parse('-L --thresholds --persistent-conn'), { ...list, format: { thresholds: true, persistentConn: true } });
+  assert.deepEqual(parse('-Lnc'), { ...list, numeric: true, conns: true });
+  assert.deepEqual(parse('-L --timeout'), { ...list, timeout: true });
+  assert.deepEqual(parse('-S -n'), { kind: 'save', ...common, numeric: true });
+  assert.deepEqual(parse('-R'), { kind: 'restore', ...common });
+  assert.deepEqual(parse('--set 900 120 0'), call('setTimeouts', { tcp: 900, tcpfin: 120, udp: 0 }));
+  assert.deepEqual(parse('--add-laddr -z 10.0.0.5 -t 192.168.8.200:80'), call('addLaddr', { service: svc, addr: '10.0.0.5' }));
+  assert.deepEqual(parse('--del-laddr -t 192.168.8.200:80 -z 10.0.0.5'), call('delLaddr', { service: svc, addr: '10.0.0.5' }));
+  assert.deepEqual(parse('--get-laddr -t 192.168.8.200:80'), { kind: 'getLaddr', ...common, numeric: false, service: svc });
   assert.deepEqual(parse('--status'), { kind: 'status', ...common });
-  assert.deepEqual(parse('--status -n'), { kind: 'status', ...common, numeric: true });
-  assert.throws(() => parse('--status -t 192.168.8.200:80'), /Illegal 'service-address' option with the 'status' command/);
-  assert.throws(() => parse('--status -L'), /multiple commands specified/);
-});
-
-test('-a: -r without port takes the service port, defaults dr and weight 1', () => {
-  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20'), {
-    kind: 'addDest', ...common, service: svc,
-    dest: { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1 },
-  });
-  assert.deepEqual(parse('--add-server -t 192.168.8.200:80 --real-server 192.168.8.20 --weight 3'), {
-    kind: 'addDest', ...common, service: svc,
-    dest: { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 3 },
-  });
-});
-
-test('-g and -i force the real-server port to the service port; -m keeps it', () => {
-  const d = (line: string) => {
-    const c = parse(line);
-    assert.equal(c.kind, 'addDest');
-    return c.kind === 'addDest' ? c.dest : undefined;
-  };
-  assert.deepEqual(d('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -g'), { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1 });
-  assert.deepEqual(d('-a -t 192.168.8.200:80 -r 192.168.8.20:8080'), { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1 });
-  assert.deepEqual(d('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -i -w 0'), { service: svc, addr: '192.168.8.20', port: 80, fwd: 'tun', weight: 0 });
-  assert.deepEqual(d('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -m -w 5'), { service: svc, addr: '192.168.8.20', port: 8080, fwd: 'nat', weight: 5 });
-  assert.deepEqual(d('-a -t 192.168.8.200:80 -r 192.168.8.20 --masquerading'), { service: svc, addr: '192.168.8.20', port: 80, fwd: 'nat', weight: 1 });
-});
-
-test('-e leaves weight and method out unless given; -d', () => {
-  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20'), {
-    kind: 'editDest', ...common, service: svc, dest: { service: svc, addr: '192.168.8.20', port: 80 },
-  });
-  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:8080 -m -w 7'), {
-    kind: 'editDest', ...common, service: svc, dest: { service: svc, addr: '192.168.8.20', port: 8080, fwd: 'nat', weight: 7 },
-  });
-  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:8080 -g'), {
-    kind: 'editDest', ...common, service: svc, dest: { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr' },
-  });
-  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:8080'), {
-    kind: 'deleteDest', ...common, service: svc, dest: { service: svc, addr: '192.168.8.20', port: 8080 },
-  });
-});
-
-test('-L/-l/-Ln/--list, one service, bare command line lists', () => {
-  assert.deepEqual(parse('-L'), { kind: 'list', ...common });
-  assert.deepEqual(parse('-l'), { kind: 'list', ...common });
-  assert.deepEqual(parse('--list --numeric'), { kind: 'list', ...common, numeric: true });
-  assert.deepEqual(parse('-Ln'), { kind: 'list', ...common, numeric: true });
-  assert.deepEqual(parse('-nL'), { kind: 'list', ...common, numeric: true });
-  assert.deepEqual(parse('-Ln -t 192.168.8.200:80'), { kind: 'list', ...common, numeric: true, service: svc });
-  assert.deepEqual(parse('-Lnt 192.168.8.200:http'), { kind: 'list', ...common, numeric: true, service: svc });
-  assert.deepEqual(parse(''), { kind: 'list', ...common });
-  assert.deepEqual(parse('--socket /tmp/s'), { kind: 'list', ...common, socket: '/tmp/s' });
   assert.deepEqual(parse('-h'), { kind: 'help', ...common });
-  assert.deepEqual(parse('--help'), { kind: 'help', ...common });
+  // -h first prints help whatever follows (ipvsadm exits in its first popt step).
+  assert.deepEqual(parse('-h -t 1.2.3.4:80 --bogus-value'), { kind: 'help', ...common });
+  assert.deepEqual(parse('--version'), { kind: 'version', ...common });
 });
 
-test('socket: --socket, then $UVS_SOCKET, then the default', () => {
+test('socket: --socket (anywhere), then $UVS_SOCKET, then the default', () => {
   assert.equal(parse('-C --socket /tmp/a.sock').socket, '/tmp/a.sock');
+  assert.equal(parse('--socket /tmp/a.sock -C').socket, '/tmp/a.sock');
   assert.equal(parse('-C', { ...ctx, env: { UVS_SOCKET: '/tmp/env.sock' } }).socket, '/tmp/env.sock');
-  assert.equal(parse('-C --socket /tmp/a.sock', { ...ctx, env: { UVS_SOCKET: '/tmp/env.sock' } }).socket, '/tmp/a.sock');
   assert.equal(parse('-C', { ...ctx, env: { UVS_SOCKET: '' } }).socket, DEFAULT_SOCKET);
 });
 
 test('port names from the services table, per protocol', () => {
-  assert.deepEqual(parse('-A -t 192.168.8.200:http'), { kind: 'addService', ...common, service: { ...svc, sched: 'wlc' } });
-  assert.deepEqual(parse('-A -t 192.168.8.200:www'), { kind: 'addService', ...common, service: { ...svc, sched: 'wlc' } });
-  assert.deepEqual(parse('-A -u 10.0.0.1:domain'), {
-    kind: 'addService', ...common, service: { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc' },
-  });
-  usage('-A -u 10.0.0.1:http', 'invalid port "http" in "10.0.0.1:http"');
+  assert.deepEqual(parse('-A -t 192.168.8.200:www'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
+  assert.deepEqual(parse('-A -u 10.0.0.1:domain'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults }));
+  usage('-A -u 10.0.0.1:http', 'illegal virtual server address[:port] specified');
 });
 
-test('invalid values name the offending value', () => {
-  usage('-A -t 192.168.8.200:80x', 'invalid port "80x" in "192.168.8.200:80x"');
-  usage('-A -t 192.168.8.200:65536', 'invalid port "65536" in "192.168.8.200:65536"');
-  usage('-A -t 192.168.8.200:', 'invalid port "" in "192.168.8.200:"');
-  usage('-A -t 192.168.8.300:80', 'invalid address "192.168.8.300" in "192.168.8.300:80"');
-  usage('-A -t www.example.com:80', 'invalid address "www.example.com" in "www.example.com:80"');
-  usage('-A -t 80', 'invalid address "80"');
-  usage('-A -t [::1]:80', 'invalid address "[::1]" in "[::1]:80"');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1', 'invalid address "10.1.1"');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w -1', `invalid weight "-1" (must be 0..${MAX_WEIGHT})`);
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 2147483648', /invalid weight "2147483648"/);
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 1.5', /invalid weight "1.5"/);
-  usage('-A -t 192.168.8.200:80 -s r!r', 'invalid scheduler "r!r"');
-  assert.equal(parse(`-a -t 192.168.8.200:80 -r 10.1.1.1 -w ${MAX_WEIGHT}`).kind, 'addDest');
+test('bad values: ipvsadm messages, exit 2', () => {
+  for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', 'www.example.com:80', '80', '[::1]:80']) {
+    usage(`-A -t ${bad}`, 'illegal virtual server address[:port] specified');
+  }
+  usage('-a -t 192.168.8.200:80 -r 10.1.1', 'illegal real server address[:port] specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w -1', 'illegal weight specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 2147483648', 'illegal weight specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 1.5', 'illegal weight specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -x x', 'illegal u_threshold specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -y -3', 'illegal l_threshold specified');
+  usage('-A -t 192.168.8.200:80 -p 0', "invalid timeout value `0' specified");
+  usage('-A -t 192.168.8.200:80 -p 2678401', "invalid timeout value `2678401' specified");
+  usage('-A -t 192.168.8.200:80 -M 255.255.255', 'illegal virtual server persistent mask specified');
+  usage('-A -t 192.168.8.200:80 -s sh -b sh-bogus', "invalid scheduler flag `sh-bogus'");
+  usage('-A -t 192.168.8.200:80 -s rr -b sh-port', "incompatible scheduler flag `sh-port'");
+  usage('-A -t 192.168.8.200:80 -b mh-port', "incompatible scheduler flag `mh-port'");
+  usage('--set 1 2', '--set option requires 3 timeout values');
+  usage('--set 1 2 x', "invalid timeout value `x' specified");
+  usage('--add-laddr -t 192.168.8.200:80 -z 1.2.3', 'illegal local address specified');
+  assert.equal(parse(`-a -t 192.168.8.200:80 -r 10.1.1.1 -w ${MAX_WEIGHT}`).kind, 'call');
 });
 
-test('command/option combinations refused with ipvsadm wording', () => {
+test('command/option combinations refused with ipvsadm wording and exit status', () => {
   usage('-A -t 192.168.8.200:0', 'Zero port specified for non-persistent service');
   usage('-E -t 192.168.8.200', 'Zero port specified for non-persistent service');
+  usage('-A -t 192.168.8.200:80 -o', 'One-Packet Scheduling is only for UDP virtual services');
   usage('-A', "You need to supply the 'service-address' option for the 'add-service' command");
   usage('-a -t 192.168.8.200:80', "You need to supply the 'real-server' option for the 'add-server' command");
   usage('-d -t 192.168.8.200:80', "You need to supply the 'real-server' option for the 'delete-server' command");
@@ -150,28 +135,36 @@ test('command/option combinations refused with ipvsadm wording', () => {
   usage('-A -t 192.168.8.200:80 -n', "Illegal 'numeric' option with the 'add-service' command");
   usage('-C -t 192.168.8.200:80', "Illegal 'service-address' option with the 'flush' command");
   usage('-d -t 192.168.8.200:80 -r 10.1.1.1 -w 2', "Illegal 'weight' option with the 'delete-server' command");
+  usage('-S -t 192.168.8.200:80', "Illegal 'service-address' option with the 'save' command");
   usage('-L -s rr', "Illegal 'scheduler' option with the 'list' command");
+  usage('-L -c -t 192.168.8.200:80', "The option 'service-address' conflicts with the 'connection' option in the 'list' command");
+  usage('-L -c --stats', 'options conflicts in the list command');
+  usage('-L --timeout --rate', 'options conflicts in the list command');
   usage('-A -E -t 192.168.8.200:80', 'multiple commands specified');
   usage('-L -l', 'multiple commands specified');
+  usage('-A -h', 'multiple commands specified');
   usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -g -m', "multiple 'forwarding-method' options specified");
   usage('-A -t 192.168.8.200:80 -u 192.168.8.200:80', "multiple 'service-address' options specified");
-  usage('-n', "no command specified (try 'uvsadm -h')");
   usage('-A -t 192.168.8.200:80 extra', 'unexpected argument extra');
-  usage('-A -t 192.168.8.200:80 -p', "unknown option '-p'");
-  usage('-A -t', /argument missing/);
+  usage('-A -f 1', 'fwmark services (-f) are not supported by uvs');
+  // popt's own errors and "no command first" exit 255, as ipvsadm's tryhelp_exit(-1).
+  usage('-n', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
+  usage('-t 192.168.8.200:80 -A', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
+  usage('-A -t', '-t: missing argument', 255);
+  usage('-A --tcp-service', '--tcp-service: missing argument', 255);
+  usage('-A --bogus', '--bogus: unknown option', 255);
+  usage('-Aq', '-q: unknown option', 255);
   usage('-C --socket=', 'invalid socket path ""');
 });
 
-test('callFor maps commands to protocol verbs and args', () => {
-  assert.deepEqual(callFor(parse('-A -t 192.168.8.200:80 -s rr') as Exclude<Command, { kind: 'help' }>), {
-    verb: 'addService', args: { ...svc, sched: 'rr' },
-  });
-  assert.deepEqual(callFor(parse('-C') as Exclude<Command, { kind: 'help' }>), { verb: 'clear', args: {} });
-  assert.deepEqual(callFor(parse('-e -t 192.168.8.200:80 -r 10.1.1.1 -w 4') as Exclude<Command, { kind: 'help' }>), {
-    verb: 'editDest', args: { service: svc, addr: '10.1.1.1', port: 80, weight: 4 },
-  });
-  const json = JSON.stringify(callFor(parse('-e -t 192.168.8.200:80 -r 10.1.1.1') as Exclude<Command, { kind: 'help' }>).args);
-  assert.ok(!json.includes('weight') && !json.includes('fwd'), json);
+test('-R lines: tokens, comments, line numbers of the first bad line', () => {
+  assert.deepEqual(splitRuleLine(' -A  -t 1.2.3.4:80 "-s" \'rr\' '), ['-A', '-t', '1.2.3.4:80', '-s', 'rr']);
+  const r = parseRules('# saved\n-A -t 192.168.8.200:80 -s rr\n\n-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 1\n', ctx);
+  assert.deepEqual(r.lines, [2, 4]);
+  assert.deepEqual(r.calls.map((c) => c.verb), ['addService', 'addDest']);
+  assert.throws(() => parseRules('-A -t 192.168.8.200:80\n-a -t 192.168.8.200:80 -r 1.2.3.4 -w x\n', ctx),
+    (e: unknown) => e instanceof UsageError && e.message === 'line 2: illegal weight specified' && e.exitCode === 2);
+  assert.throws(() => parseRules('-C\n-Ln\n', ctx), (e: unknown) => e instanceof UsageError && /^line 2: only commands that change the table/.test(e.message));
 });
 
 // ---- fuzz -----------------------------------------------------------------------------------
@@ -183,68 +176,71 @@ const isKey = (k: unknown): boolean => {
   const o = k as Record<string, unknown>;
   return typeof o === 'object' && o !== null && (o.proto === 'tcp' || o.proto === 'udp') && isQuad(o.addr) && isPort(o.port);
 };
-const sameKey = (a: { proto: string; addr: string; port: number }, b: { proto: string; addr: string; port: number }): boolean =>
-  a.proto === b.proto && a.addr === b.addr && a.port === b.port;
 
 /** Every invariant the Command type and ipvsadm's rules promise. */
 function checkCommand(c: Command): void {
-  assert.equal(typeof c.numeric, 'boolean');
   assert.ok(typeof c.socket === 'string' && c.socket.length > 0);
-  // -n is taken by -L and, from -Ln habit, by --status (which prints numbers anyway).
-  if (c.numeric) assert.ok(c.kind === 'list' || c.kind === 'status', `-n with ${c.kind}`);
   switch (c.kind) {
-    case 'help':
-    case 'clear':
-      assert.deepEqual(Object.keys(c).sort(), ['kind', 'numeric', 'socket']);
+    case 'help': case 'version': case 'restore': case 'status':
+      assert.deepEqual(Object.keys(c).sort(), ['kind', 'socket']);
       return;
-    case 'list':
-    case 'zero':
+    case 'save':
+      assert.equal(typeof c.numeric, 'boolean');
+      return;
+    case 'list': case 'getLaddr':
       if (c.service !== undefined) assert.ok(isKey(c.service));
       return;
-    case 'addService':
-      assert.ok(isKey(c.service) && c.service.port !== 0 && typeof c.service.sched === 'string' && c.service.sched !== '');
-      return;
-    case 'editService':
-      assert.ok(isKey(c.service) && c.service.port !== 0);
-      if ('sched' in c.service) assert.equal(typeof c.service.sched, 'string');
-      return;
-    case 'deleteService':
-      assert.ok(isKey(c.service));
-      return;
-    case 'addDest':
-    case 'editDest':
-    case 'deleteDest': {
-      assert.ok(isKey(c.service) && isQuad(c.dest.addr) && isPort(c.dest.port) && sameKey(c.dest.service, c.service));
-      if (c.kind === 'deleteDest') return;
-      const { fwd, weight } = c.dest;
-      if (c.kind === 'addDest') assert.ok(fwd !== undefined && weight !== undefined);
-      if (fwd !== undefined) assert.ok(['dr', 'nat', 'tun'].includes(fwd));
-      if (weight !== undefined) assert.ok(Number.isInteger(weight) && weight >= 0 && weight <= MAX_WEIGHT);
-      if (fwd === 'dr' || fwd === 'tun') assert.equal(c.dest.port, c.service.port);
-      return;
-    }
-    case 'status':
-      return;
-    default: {
-      const never: never = c;
-      assert.fail(`unknown kind ${JSON.stringify(never)}`);
+    case 'call': {
+      const a = c.call.args as Record<string, unknown>;
+      switch (c.call.verb) {
+        case 'addService': case 'editService':
+          assert.ok(isKey(a) && typeof a.sched === 'string' && a.sched !== '');
+          assert.ok(a.port !== 0 || (a.persist as number) > 0);
+          assert.ok(Number.isInteger(a.persist) && isQuad(a.netmask) && Array.isArray(a.flags));
+          if (a.oneShot === true) assert.equal(a.proto, 'udp');
+          return;
+        case 'deleteService':
+          assert.ok(isKey(a));
+          return;
+        case 'addDest': case 'editDest': case 'deleteDest': {
+          assert.ok(isKey(a.service) && isQuad(a.addr) && isPort(a.port));
+          if (c.call.verb === 'deleteDest') return;
+          assert.ok(['dr', 'nat', 'tun', 'fullnat'].includes(a.fwd as string));
+          assert.ok(Number.isInteger(a.weight) && (a.weight as number) >= 0 && (a.weight as number) <= MAX_WEIGHT);
+          if (a.fwd === 'dr' || a.fwd === 'tun') assert.equal(a.port, (a.service as { port: number }).port);
+          return;
+        }
+        case 'clear':
+          assert.deepEqual(a, {});
+          return;
+        case 'setTimeouts':
+          assert.ok([a.tcp, a.tcpfin, a.udp].every((n) => Number.isInteger(n) && (n as number) >= 0));
+          return;
+        case 'addLaddr': case 'delLaddr':
+          assert.ok(isKey(a.service) && isQuad(a.addr));
+          return;
+        default:
+          assert.fail(`unexpected verb ${c.call.verb}`);
+      }
     }
   }
 }
 
 const FLAGS = [
-  '-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-l', '-h', '-t', '-u', '-s', '-r', '-g', '-m', '-i', '-w', '-n',
+  '-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-l', '-h', '-t', '-u', '-s', '-r', '-g', '-m', '-i', '-w', '-n', '-S', '-R',
+  '-p', '-M', '-b', '-o', '-x', '-y', '-c', '-z', '--set', '--timeout', '--stats', '--rate', '--exact', '--thresholds',
+  '--persistent-conn', '--nosort', '--sort', '--fullnat', '--add-laddr', '--del-laddr', '--get-laddr',
   '--add-service', '--edit-service', '--delete-service', '--clear', '--add-server', '--edit-server', '--delete-server',
   '--list', '--help', '--tcp-service', '--udp-service', '--scheduler', '--real-server', '--gatewaying', '--masquerading',
-  '--ipip', '--weight', '--numeric', '--socket', '--status', '-Z', '--zero', '-Ln', '-At', '-at', '-nL', '-Lnt', '-x', '-p', '--', '-', '--list=1',
+  '--ipip', '--weight', '--numeric', '--socket', '--status', '-Ln', '-At', '-at', '-nL', '-Lnt', '--', '-', '--list=1',
 ];
 const VALUES = [
   '192.168.8.200:80', '192.168.8.200', '10.0.0.1:0', '10.0.0.1:65535', '10.0.0.1:65536', '1.2.3.4:http', '1.2.3.4:domain',
-  '1.2.3:80', '256.1.1.1:1', '::1', '[::1]:80', '0.0.0.0:1', '01.2.3.4:5', 'rr', 'wlc', '', ' ', '0', '1', '-1', '2147483647',
-  '2147483648', '1e3', '0x10', '/tmp/s.sock', 'junk', '\u00e9', ':', '1.2.3.4:80:90',
+  '1.2.3:80', '256.1.1.1:1', '::1', '[::1]:80', '0.0.0.0:1', '01.2.3.4:5', 'rr', 'wlc', 'sh', 'sh-port', '', ' ', '0', '1',
+  '-1', '2147483647', '2147483648', '1e3', '0x10', '/tmp/s.sock', 'junk', '\u00e9', ':', '1.2.3.4:80:90', '255.255.255.0',
 ];
 
-test('fuzz: any argv yields a valid Command or a one-line UsageError', () => {
+test('fuzz: any argv yields a valid Command or a one-line UsageError with exit 2 or 255', () => {
   const token = fc.oneof(fc.constantFrom(...FLAGS), fc.constantFrom(...VALUES), fc.string({ maxLength: 8 }));
   fc.assert(
     fc.property(fc.array(token, { maxLength: 10 }), (argv) => {
@@ -254,6 +250,7 @@ test('fuzz: any argv yields a valid Command or a one-line UsageError', () => {
       } catch (err) {
         assert.ok(err instanceof UsageError, `non-usage error for ${JSON.stringify(argv)}: ${String(err)}`);
         assert.ok(err.message.length > 0 && !err.message.includes('\n'), JSON.stringify(err.message));
+        assert.ok(err.exitCode === 2 || err.exitCode === 255);
         return;
       }
       checkCommand(c);
@@ -263,13 +260,13 @@ test('fuzz: any argv yields a valid Command or a one-line UsageError', () => {
 });
 
 test('fuzz: realistic option mixes are mostly accepted and always well-typed', () => {
-  const cmd = fc.constantFrom('-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-Ln', '-l');
+  const cmd = fc.constantFrom('-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-Ln', '-l', '-S');
   const opt = fc.oneof(
     fc.tuple(fc.constantFrom('-t', '-u'), fc.constantFrom('192.168.8.200:80', '10.0.0.1:53', '10.0.0.1', '1.2.3.4:http')),
     fc.tuple(fc.constant('-r'), fc.constantFrom('192.168.8.20', '192.168.8.21:8080', '10.9.9.9:domain')),
     fc.tuple(fc.constant('-s'), fc.constantFrom('rr', 'wlc', 'mh')),
     fc.tuple(fc.constant('-w'), fc.constantFrom('0', '1', '100', String(MAX_WEIGHT))),
-    fc.tuple(fc.constantFrom('-g', '-m', '-i', '-n')),
+    fc.tuple(fc.constantFrom('-g', '-m', '-i', '-n', '--stats', '-p')),
     fc.tuple(fc.constant('--socket'), fc.constant('/tmp/x.sock')),
   );
   let accepted = 0;
@@ -295,10 +292,10 @@ test('fuzz: well-formed -a command lines always parse', () => {
         const r = rport === null ? rip : `${rip}:${rport}`;
         const c = parseArgs(['-a', '-t', `${vip}:${vport}`, '-r', r, method, '-w', String(w)], ctx);
         checkCommand(c);
-        assert.equal(c.kind, 'addDest');
-        if (c.kind !== 'addDest') return;
-        assert.equal(c.dest.weight, w);
-        assert.equal(c.dest.port, method === '-m' && rport !== null ? rport : vport);
+        assert.ok(c.kind === 'call' && c.call.verb === 'addDest');
+        const a = c.call.args as { weight: number; port: number };
+        assert.equal(a.weight, w);
+        assert.equal(a.port, method === '-m' && rport !== null ? rport : vport);
       }),
     { numRuns: 500 },
   );

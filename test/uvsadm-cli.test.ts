@@ -1,83 +1,24 @@
-// The real bin/uvsadm as a child process against a tiny fake uvsd (a unix socket server in a tmp
-// dir that speaks the JSON-lines protocol and records every request), plus ControlClient directly.
+// The real bin/uvsadm as a child process against the real control plane (Control over a rig's
+// Datapath, served by listenControl in this process), plus ControlClient directly: output bytes,
+// ipvsadm's messages and exit statuses, -S/-R through the CLI, --set/--timeout.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlClient, ControlError } from '../src/control/client.js';
-import { EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
-import type { Request, ServiceInfo } from '../src/control/protocol.js';
+import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
+import { listenControl } from '../src/control/server.js';
+import { rig, type Rig } from './helpers/harness.js';
+import { SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/sched/types.js';
 
 // dist/test/uvsadm-cli.test.js → repo root
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-interface FakeDaemon {
-  path: string;
-  requests: Request[];
-  services: ServiceInfo[];
-  server: Server;
-}
-
-/** Just enough uvsd to exercise uvsadm: add/list in memory, refuse what it does not know. */
-function startFake(path: string, opts: { silent?: boolean } = {}): Promise<FakeDaemon> {
-  const fake: FakeDaemon = { path, requests: [], services: [], server: createServer() };
-  const reply = (sock: Socket, body: object): void => {
-    sock.write(JSON.stringify(body) + '\n');
-  };
-  fake.server.on('connection', (sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const req = JSON.parse(buf.slice(0, nl)) as Request;
-        buf = buf.slice(nl + 1);
-        fake.requests.push(req);
-        if (opts.silent) continue;
-        const a = req.args as Record<string, unknown>;
-        const find = (k: Record<string, unknown>) => fake.services.find((s) => s.proto === k.proto && s.addr === k.addr && s.port === k.port);
-        switch (req.verb) {
-          case 'addService': {
-            if (find(a)) {
-              reply(sock, { id: req.id, ok: false, error: { code: 'SERVICE_EXISTS', message: 'Service already exists' } });
-              break;
-            }
-            fake.services.push({ proto: a.proto as 'tcp', addr: a.addr as string, port: a.port as number, sched: (a.sched as string) ?? 'wlc', flags: [], dests: [] });
-            reply(sock, { id: req.id, ok: true, result: null });
-            break;
-          }
-          case 'addDest': {
-            const svc = find(a.service as Record<string, unknown>);
-            if (!svc) {
-              reply(sock, { id: req.id, ok: false, error: { code: 'SERVICE_NOT_FOUND', message: 'Service not defined' } });
-              break;
-            }
-            svc.dests.push({ addr: a.addr as string, port: a.port as number, fwd: (a.fwd as 'dr') ?? 'dr', weight: (a.weight as number) ?? 1, active: 0, inactive: 0 });
-            reply(sock, { id: req.id, ok: true, result: null });
-            break;
-          }
-          case 'list':
-            reply(sock, { id: req.id, ok: true, result: { size: 4096, services: fake.services } });
-            break;
-          default:
-            reply(sock, { id: req.id, ok: false, error: { code: 'SERVICE_NOT_FOUND', message: 'Service not defined' } });
-        }
-      }
-    });
-    sock.on('error', () => {});
-  });
-  return new Promise((resolve, reject) => {
-    fake.server.once('error', reject);
-    fake.server.listen(path, () => resolve(fake));
-  });
-}
 
 interface Run {
   code: number;
@@ -85,130 +26,225 @@ interface Run {
   stderr: string;
 }
 
-/** Async on purpose: the fake daemon lives in this process and must keep answering. */
-function uvsadm(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Async on purpose: the daemon side lives in this process and must keep answering. */
+function uvsadm(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/uvsadm', ...args], { cwd: repoRoot, env: { ...process.env, UVS_SOCKET: '', ...env } },
+    const child = execFile(process.execPath, ['bin/uvsadm', '--socket', sockPath, ...args],
+      { cwd: repoRoot, env: { ...process.env, UVS_SOCKET: '', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
         resolve({ code, stdout, stderr });
       });
+    child.stdin?.end(opts.input ?? '');
   });
 }
 
+async function must(args: string[], input?: string): Promise<string> {
+  const r = await uvsadm(args, { input });
+  assert.equal(r.stderr, '', `uvsadm ${args.join(' ')}: stderr`);
+  assert.equal(r.code, 0, `uvsadm ${args.join(' ')}: exit`);
+  return r.stdout;
+}
+
 let dir: string;
-let fake: FakeDaemon;
+let sockPath: string;
+let r: Rig;
+let server: Server;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'uvsadm-test-'));
-  fake = await startFake(join(dir, 'uvsd.sock'));
+  sockPath = join(dir, 'uvsd.sock');
+  r = rig({ addrs: ['192.168.8.10/24'] });
+  server = await listenControl(sockPath, (verb, args) => r.ctl.call(verb, args), (e) => {
+    throw e;
+  });
 });
 
 after(() => {
-  fake.server.close();
+  server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('-A / -a / -Ln round trip through the socket', async () => {
-  const sock = ['--socket', fake.path];
-  let r = await uvsadm(['-A', '-t', '192.168.8.200:80', '-s', 'rr', ...sock]);
-  assert.deepEqual(r, { code: 0, stdout: '', stderr: '' });
-  r = await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20', ...sock]);
-  assert.deepEqual(r, { code: 0, stdout: '', stderr: '' });
-  r = await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.21:8080', '-m', '-w', '3', ...sock]);
-  assert.deepEqual(r, { code: 0, stdout: '', stderr: '' });
+const HEAD =
+  'IP Virtual Server version 1.2.1 (size=1024)\n' +
+  'Prot LocalAddress:Port Scheduler Flags\n' +
+  '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
 
-  const [addSvc, addDr, addNat] = fake.requests.slice(-3);
-  assert.equal(typeof addSvc?.id, 'number');
-  assert.deepEqual({ verb: addSvc?.verb, args: addSvc?.args }, {
-    verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.200', port: 80, sched: 'rr' },
-  });
-  const service = { proto: 'tcp', addr: '192.168.8.200', port: 80 };
-  assert.deepEqual({ verb: addDr?.verb, args: addDr?.args }, {
-    verb: 'addDest', args: { service, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1 },
-  });
-  assert.deepEqual({ verb: addNat?.verb, args: addNat?.args }, {
-    verb: 'addDest', args: { service, addr: '192.168.8.21', port: 8080, fwd: 'nat', weight: 3 },
-  });
-
-  r = await uvsadm(['-Ln'], { UVS_SOCKET: fake.path });
-  assert.equal(r.stderr, '');
-  assert.equal(r.code, 0);
-  assert.equal(
-    r.stdout,
-    'IP Virtual Server version 1.2.1 (size=4096)\n' +
-      'Prot LocalAddress:Port Scheduler Flags\n' +
-      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
-      'TCP  192.168.8.200:80 rr\n' +
-      '  -> 192.168.8.20:80              Route   1      0          0         \n' +
-      '  -> 192.168.8.21:8080            Masq    3      0          0         \n',
-  );
-  assert.deepEqual(fake.requests.at(-1)?.verb, 'list');
-
-  r = await uvsadm(['-L', '-n', '-t', '192.168.8.200:80', ...sock]);
-  assert.equal(r.code, 0);
-  assert.ok(r.stdout.startsWith('Prot LocalAddress:Port Scheduler Flags\n'), r.stdout);
-  assert.ok(r.stdout.includes('TCP  192.168.8.200:80 rr\n'));
-
-  r = await uvsadm(['-Ln', '-t', '192.168.8.200:81', ...sock]);
-  assert.deepEqual(r, { code: EXIT_REFUSED, stdout: '', stderr: 'uvsadm: Service not defined\n' });
+test('-A / -a / -Ln through the socket: ipvsadm bytes, sorted like ipvsadm', async () => {
+  await must(['-C']);
+  assert.equal(await must(['-A', '-t', '192.168.8.200:80', '-s', 'rr']), '');
+  await must(['-A', '-u', '192.168.8.200:53', '-s', 'wrr', '-p', '60', '-M', '255.255.255.0']);
+  await must(['-A', '-t', '192.168.8.100:443']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.21', '-w', '3']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20']);
+  await must(['-a', '-u', '192.168.8.200:53', '-r', '192.168.8.20', '-w', '0', '-x', '10', '-y', '5']);
+  const expected =
+    HEAD +
+    'TCP  192.168.8.100:443 wlc\n' +
+    'TCP  192.168.8.200:80 rr\n' +
+    '  -> 192.168.8.20:80              Route   1      0          0         \n' +
+    '  -> 192.168.8.21:80              Route   3      0          0         \n' +
+    'UDP  192.168.8.200:53 wrr persistent 60 mask 255.255.255.0\n' +
+    '  -> 192.168.8.20:53              Route   0      0          0         \n';
+  assert.equal(await must(['-Ln']), expected);
+  assert.equal(await must(['-L', '-n', '-t', '192.168.8.200:80']),
+    'Prot LocalAddress:Port Scheduler Flags\n' +
+    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+    'TCP  192.168.8.200:80 rr\n' +
+    '  -> 192.168.8.20:80              Route   1      0          0         \n' +
+    '  -> 192.168.8.21:80              Route   3      0          0         \n');
+  assert.deepEqual(await uvsadm(['-Ln', '-t', '192.168.8.200:81']), { code: EXIT_LIST_FAILED, stdout: '', stderr: 'No such service\n' });
+  assert.equal(await must(['-S', '-n']),
+    '-A -t 192.168.8.100:443 -s wlc\n' +
+    '-A -t 192.168.8.200:80 -s rr\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 1\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -g -w 3\n' +
+    '-A -u 192.168.8.200:53 -s wrr -p 60 -M 255.255.255.0\n' +
+    '-a -u 192.168.8.200:53 -r 192.168.8.20:53 -g -w 0 -x 10 -y 5\n');
+  // -E without -s or -p: wlc and no persistence, as ipvsadm sends the whole service.
+  await must(['-E', '-u', '192.168.8.200:53']);
+  assert.match(await must(['-Ln']), /\nUDP  192\.168\.8\.200:53 wlc\n/);
+  // -e without -w: weight 1 again (ipvsadm's default), thresholds cleared.
+  await must(['-e', '-u', '192.168.8.200:53', '-r', '192.168.8.20']);
+  assert.match(await must(['-S', '-n']), /\n-a -u 192\.168\.8\.200:53 -r 192\.168\.8\.20:53 -g -w 1\n/);
 });
 
-test('a refused request prints the daemon message and exits 1', async () => {
-  const r = await uvsadm(['-A', '-t', '192.168.8.200:80', '--socket', fake.path]);
-  assert.deepEqual(r, { code: EXIT_REFUSED, stdout: '', stderr: 'uvsadm: Service already exists\n' });
-  const r2 = await uvsadm(['-D', '-t', '10.9.9.9:99', '--socket', fake.path]);
-  assert.deepEqual(r2, { code: EXIT_REFUSED, stdout: '', stderr: 'uvsadm: Service not defined\n' });
-  assert.deepEqual(fake.requests.at(-1)?.args, { proto: 'tcp', addr: '10.9.9.9', port: 99 });
+test('refusals: libipvs wording, no prefix, exit 255, table unchanged', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'rr']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20']);
+  const before = await must(['-Ln']);
+  const cases: Array<[string[], string]> = [
+    [['-A', '-t', '192.168.8.200:80'], 'Service already exists'],
+    [['-A', '-t', '192.168.8.200:81', '-s', 'nosuch'], 'Scheduler or persistence engine not found'],
+    [['-E', '-t', '192.168.8.200:80', '-s', 'nosuch'], 'Scheduler or persistence engine not found'],
+    [['-E', '-t', '192.168.8.200:81'], 'No such service'],
+    [['-D', '-u', '192.168.8.200:80'], 'No such service'],
+    [['-a', '-t', '192.168.8.200:81', '-r', '192.168.8.20'], 'Service not defined'],
+    [['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20', '-w', '7'], 'Destination already exists'],
+    [['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.21', '-x', '5', '-y', '6'], 'Numerical result out of range'],
+    [['-e', '-t', '192.168.8.200:80', '-r', '192.168.8.22'], 'No such destination'],
+    [['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.22'], 'No such destination'],
+    [['-d', '-t', '192.168.8.200:81', '-r', '192.168.8.22'], 'Service not defined'],
+    [['-a', '-t', '192.168.8.200:80', '-r', '10.99.0.1'], 'Real server is not on a directly connected network (direct routing needs one)'],
+  ];
+  for (const [args, message] of cases) {
+    const res = await uvsadm(args);
+    assert.deepEqual(res, { code: EXIT_REFUSED, stdout: '', stderr: `${message}\n` }, args.join(' '));
+    assert.equal(await must(['-Ln']), before, `${args.join(' ')} changed the table`);
+  }
 });
 
-test('no daemon: "cannot connect to uvsd at <path>" and a non-zero exit', async () => {
-  const path = join(dir, 'nobody-home.sock');
-  const r = await uvsadm(['-Ln', '--socket', path]);
-  assert.equal(r.code, EXIT_NO_DAEMON);
-  assert.equal(r.stdout, '');
-  assert.match(r.stderr, /^uvsadm: cannot connect to uvsd at .*nobody-home\.sock: No such file or directory\n$/);
-});
-
-test('usage errors exit 2 without touching the daemon; -h prints help on stdout', async () => {
-  const before = fake.requests.length;
-  const r = await uvsadm(['-A', '-t', '192.168.8.200:80x', '--socket', fake.path]);
-  assert.deepEqual(r, { code: EXIT_USAGE, stdout: '', stderr: 'uvsadm: invalid port "80x" in "192.168.8.200:80x"\n' });
-  const h = await uvsadm(['-h']);
+test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; -h prints help', async () => {
+  await must(['-C']);
+  assert.deepEqual(await uvsadm(['-A', '-t', '192.168.8.200:80x']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal virtual server address[:port] specified\n' });
+  assert.deepEqual(await uvsadm(['-A', '-t']), { code: 255, stdout: '', stderr: '-t: missing argument\n' });
+  assert.deepEqual(await uvsadm(['-t', '1.2.3.4:80']), { code: 255, stdout: '', stderr: "Try `uvsadm -h' or 'uvsadm --help' for more information.\n" });
+  const h = await uvsadm(['-h', '-t', 'junk']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--add-service +-A/);
-  assert.equal(fake.requests.length, before);
+  assert.equal(await must(['-Ln']), HEAD);
 });
 
-test('ControlClient: incrementing ids, results, refusals as ControlError', async () => {
-  const client = await ControlClient.connect(fake.path);
+test('no daemon: "uvsadm: cannot connect to uvsd at <path>" and exit 3', async () => {
+  const res = await uvsadm(['-Ln', '--socket', join(dir, 'nobody-home.sock')]);
+  assert.equal(res.code, EXIT_NO_DAEMON);
+  assert.equal(res.stdout, '');
+  assert.match(res.stderr, /^uvsadm: cannot connect to uvsd at .*nobody-home\.sock: No such file or directory\n$/);
+});
+
+test('-S -n | -C | -R restores the identical table; -R is all or nothing with the line number', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'wrr', '-p', '120']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20', '-w', '5', '-x', '100']);
+  await must(['-A', '-u', '192.168.8.201:53', '-s', 'rr', '-o']);
+  await must(['-a', '-u', '192.168.8.201:53', '-r', '192.168.8.30', '-w', '2']);
+  const saved = await must(['-S', '-n']);
+  const listed = await must(['-Ln']);
+  await must(['-C']);
+  assert.equal(await must(['-R'], saved), '');
+  assert.equal(await must(['-S', '-n']), saved);
+  assert.equal(await must(['-Ln']), listed);
+
+  // A bad line (parse error): nothing is sent.
+  await must(['-C']);
+  const bad = '-A -t 192.168.8.1:80 -s rr\n-a -t 192.168.8.1:80 -r 192.168.8.2 -w many\n';
+  assert.deepEqual(await uvsadm(['-R'], { input: bad }), { code: EXIT_USAGE, stdout: '', stderr: 'line 2: illegal weight specified\n' });
+  assert.equal(await must(['-Ln']), HEAD);
+  // A line the daemon refuses (third line adds the service again): nothing applied.
+  const dup = '-A -t 192.168.8.1:80 -s rr\n\n-A -t 192.168.8.1:80 -s wlc\n';
+  assert.deepEqual(await uvsadm(['-R'], { input: dup }), { code: EXIT_REFUSED, stdout: '', stderr: 'line 3: Service already exists\n' });
+  assert.equal(await must(['-Ln']), HEAD);
+});
+
+test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -E without -b clears them', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port,sh-fallback']);
+  assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 sh \(sh-fallback,sh-port\)\n/);
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s sh -b sh-fallback,sh-port\n');
+  const svc = () => r.dp.services.find((s) => s !== undefined)!;
+  assert.equal(svc().schedFlags, SF_SH_PORT | SF_SH_FALLBACK);
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'sh']);
+  assert.equal(svc().schedFlags, 0);
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'mh', '-b', 'mh-port']);
+  assert.equal(svc().schedFlags, SF_MH_PORT);
+  assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 mh \(mh-port\)\n/);
+});
+
+test('--set and -L --timeout; 0 leaves a value unchanged', async () => {
+  assert.equal(await must(['-L', '--timeout']), 'Timeout (tcp tcpfin udp): 900 120 300\n');
+  await must(['--set', '600', '0', '30']);
+  assert.equal(await must(['-L', '--timeout']), 'Timeout (tcp tcpfin udp): 600 120 30\n');
+  assert.equal(r.dp.timeoutS[1], 600);
+  await must(['--set', '900', '120', '300']);
+});
+
+test('--add-laddr / --get-laddr / --del-laddr', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80']);
+  await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.250']);
+  await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.251']);
+  assert.deepEqual(await uvsadm(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.251']),
+    { code: EXIT_REFUSED, stdout: '', stderr: 'Local address already exists\n' });
+  const out = await must(['--get-laddr']);
+  assert.equal(out,
+    'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS\n' +
+    '192.168.8.200:80     2\n' +
+    '                              192.168.8.250        0          0\n' +
+    '                              192.168.8.251        0          0\n');
+  await must(['--del-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.250']);
+  assert.match(await must(['--get-laddr', '-t', '192.168.8.200:80']), /192\.168\.8\.200:80     1\n {30}192\.168\.8\.251 /);
+});
+
+test('ControlClient: incrementing ids, results, refusals as ControlError with detail', async () => {
+  const client = await ControlClient.connect(sockPath);
   try {
-    const first = fake.requests.length;
     const list = await client.call('list', {});
-    assert.equal(list.size, 4096);
+    assert.equal(list.size, 1024);
     await assert.rejects(client.call('deleteService', { proto: 'udp', addr: '1.1.1.1', port: 1 }), (err: unknown) => {
       assert.ok(err instanceof ControlError);
-      assert.equal(err.code, 'SERVICE_NOT_FOUND');
-      assert.equal(err.message, 'Service not defined');
+      assert.equal(err.code, 'NO_SERVICE');
+      assert.equal(err.message, 'No such service');
+      assert.equal(err.detail, 'UDP 1.1.1.1:1');
       return true;
     });
-    const ids = fake.requests.slice(first).map((r) => r.id);
-    assert.deepEqual(ids, [1, 2]);
   } finally {
     client.close();
   }
 });
 
 test('ControlClient: a silent daemon times out with code TIMEOUT', async () => {
-  const silent = await startFake(join(dir, 'silent.sock'), { silent: true });
+  const silent = createServer((s) => s.on('error', () => {}));
+  const path = join(dir, 'silent.sock');
+  await new Promise<void>((res) => silent.listen(path, res));
   try {
-    const client = await ControlClient.connect(silent.path, { timeoutMs: 200 });
+    const client = await ControlClient.connect(path, { timeoutMs: 200 });
     try {
       await assert.rejects(client.call('list', {}), (err: unknown) => err instanceof ControlError && err.code === 'TIMEOUT' && /no reply from uvsd/.test(err.message));
     } finally {
       client.close();
     }
   } finally {
-    silent.server.close();
+    silent.close();
   }
 });

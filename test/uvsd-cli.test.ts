@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
@@ -113,5 +113,33 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
   } finally {
     await lab.destroy();
     rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:field, before opening the TAP', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
+  chmodSync(dir, 0o755); // readable by nobody
+  try {
+    const file = (name: string, text: string): string => {
+      const p = join(dir, name);
+      writeFileSync(p, text, { mode: 0o644 });
+      return p;
+    };
+    const weight = file('weight.yaml', 'services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { address: 192.168.8.20, weight: -1 }\n');
+    const addrs = file('addrs.yaml', 'daemon:\n  addresses: [bogus]\n');
+    const cases: Array<[string[], string]> = [
+      [['--config', weight, ...ADDR], `${weight}:6: services[0].servers[0].weight: must be an integer 0..2147483647, got -1`],
+      [['--config', addrs], `${addrs}: daemon.addresses:`],
+      [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
+    ];
+    for (const [args, want] of cases) {
+      const r = uvsd(args);
+      assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
+      assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -43,6 +43,7 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
   if (text !== undefined) {
     const proto = o.tcpService !== undefined ? 'tcp' : 'udp';
     const a = parseAddrPort(text, proto, systemPortNames);
+    if (a === undefined) throw new UsageError(`trace: invalid service address ${JSON.stringify(text)} (a.b.c.d:port)`);
     if (a.port === undefined || a.port === 0) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port`);
     cmd.service = { proto, addr: a.addr, port: a.port };
   }

@@ -1,69 +1,145 @@
-// uvsadm: ipvsadm's command line for uvsd. Parse (pure), send one verb over the control socket,
-// print like ipvsadm. Exit status: 0 ok, EXIT_REFUSED daemon said no, EXIT_USAGE, EXIT_NO_DAEMON.
+// uvsadm: ipvsadm's command line for uvsd. Parse (pure), send verbs over the control socket,
+// print like ipvsadm. Exit statuses as ipvsadm's: 0 ok, 2 bad command line, 255 refused by the
+// daemon (ipvsadm: by the kernel), 1 listing a service that does not exist; 3 no daemon.
 
+import { lookupService } from 'node:dns';
 import { ControlClient, ControlError } from '../control/client.js';
-import { ERRORS, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../control/errors.js';
-import { callFor, parseArgs, UsageError } from '../control/ipvsadm.js';
+import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../control/errors.js';
+import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
-import { formatList, formatOneService, formatStatus, usageText } from '../control/printers.js';
+import {
+  formatConns, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
+} from '../control/printers.js';
+import type { PrintOptions } from '../control/printers.js';
 import { parseTraceArgs, runTrace } from './trace.js';
 
-function fail(message: string, code: number): number {
-  process.stderr.write(`uvsadm: ${message}\n`);
+const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
+
+/** How long all reverse lookups of one listing may take together (ipvsadm has no bound). */
+const DNS_BUDGET_MS = 1500;
+const DNS_MAX_LOOKUPS = 1000;
+
+function out(s: string): void {
+  process.stdout.write(s);
+}
+
+function err(message: string, code: number): number {
+  process.stderr.write(`${message}\n`);
   return code;
 }
 
-function exitCodeFor(err: ControlError): number {
-  return err.code === 'NO_DAEMON' || err.code === 'TIMEOUT' ? EXIT_NO_DAEMON : EXIT_REFUSED;
+/** Set when reverse lookups were still running at the budget: exit without waiting for them. */
+let lookupsPending = false;
+
+/** Reverse-resolve addresses (getnameinfo: /etc/hosts, then DNS), falling back to the number. */
+async function resolver(addrs: Iterable<string>): Promise<(a: string) => string | undefined> {
+  const names = new Map<string, string>();
+  // Bounded: beyond DNS_MAX_LOOKUPS distinct addresses (a big -Lc) the rest stay numeric.
+  const want = [...new Set(addrs)].slice(0, DNS_MAX_LOOKUPS);
+  let done = 0;
+  await Promise.race([
+    Promise.all(
+      want.map(
+        (a) =>
+          new Promise<void>((resolve) => {
+            lookupService(a, 0, (e, hostname) => {
+              if (e === null && typeof hostname === 'string' && hostname !== '') names.set(a, hostname);
+              done++;
+              resolve();
+            });
+          }),
+      ),
+    ),
+    new Promise<void>((resolve) => setTimeout(resolve, DNS_BUDGET_MS).unref()),
+  ]);
+  if (done < want.length) lookupsPending = true;
+  const snapshot = new Map(names); // late answers must not change what is printed
+  return (a) => snapshot.get(a);
 }
 
-async function run(cmd: Exclude<Command, { kind: 'help' }>): Promise<number> {
-  const client = await ControlClient.connect(cmd.socket);
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise<number> {
+  // -R reads and checks its whole input before connecting: a bad line changes nothing.
+  let rules: ReturnType<typeof parseRules> | undefined;
+  if (cmd.kind === 'restore') rules = parseRules(await readStdin());
+
+  const client = await ControlClient.connect(cmd.socket, { timeoutMs: 60_000 });
   try {
-    if (cmd.kind === 'status') {
-      process.stdout.write(formatStatus(await client.call('status', {})));
-      return 0;
+    switch (cmd.kind) {
+      case 'status':
+        out(formatStatus(await client.call('status', {})));
+        return 0;
+      case 'reload': {
+        const res = await client.call('reload', { dryRun: cmd.dryRun });
+        if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
+        return 0;
+      }
+      case 'dumpConfig':
+        out((await client.call('dumpConfig', {})).yaml);
+        return 0;
+      case 'call':
+        await client.call(cmd.call.verb, cmd.call.args as never);
+        return 0;
+      case 'restore': {
+        const r = rules!;
+        try {
+          await client.call('batch', { items: r.calls });
+        } catch (e) {
+          if (e instanceof ControlError && e.index !== undefined) throw new ControlError(e.code, `line ${r.lines[e.index]}: ${e.message}`);
+          throw e;
+        }
+        return 0;
+      }
+      case 'save': {
+        const list = await client.call('list', {});
+        const opts: PrintOptions = { numeric: cmd.numeric };
+        if (!cmd.numeric) opts.hosts = await resolver(list.services.flatMap((s) => [s.addr, ...s.dests.map((d) => d.addr)]));
+        out(formatRules(list, opts));
+        return 0;
+      }
+      case 'getLaddr': {
+        const list = await client.call('list', {});
+        let services = list.services;
+        if (cmd.service !== undefined) {
+          const w = cmd.service;
+          services = services.filter((s) => s.proto === w.proto && s.addr === w.addr && s.port === w.port);
+          if (services.length === 0) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
+        }
+        out(formatLaddrs(services, { numeric: true }));
+        return 0;
+      }
+      case 'list': {
+        const opts: PrintOptions = { numeric: cmd.numeric, ...cmd.format };
+        if (cmd.timeout) {
+          out(formatTimeout(await client.call('timeouts', {})));
+          return 0;
+        }
+        if (cmd.conns) {
+          const r = await client.call('listConns', {});
+          if (!cmd.numeric) opts.hosts = await resolver(r.conns.flatMap((c) => [c.caddr, c.vaddr, c.daddr]));
+          out(formatConns(r.conns, opts));
+          return 0;
+        }
+        const list = await client.call('list', {});
+        if (!cmd.numeric) opts.hosts = await resolver(list.services.flatMap((s) => [s.addr, ...s.dests.map((d) => d.addr)]));
+        if (cmd.service === undefined) {
+          out(formatList(list, opts));
+          return 0;
+        }
+        const w = cmd.service;
+        const svc = list.services.find((s) => s.proto === w.proto && s.addr === w.addr && s.port === w.port);
+        if (svc === undefined) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
+        out(formatOneService(svc, opts));
+        return 0;
+      }
     }
-    if (cmd.kind !== 'list') {
-      const call = callFor(cmd);
-      await client.call(call.verb, call.args as never);
-      return 0;
-    }
-    const result = await client.call('list', {});
-    const opts = { numeric: cmd.numeric };
-    if (cmd.service === undefined) {
-      process.stdout.write(formatList(result, opts));
-      return 0;
-    }
-    const want = cmd.service;
-    const svc = result.services.find((s) => s.proto === want.proto && s.addr === want.addr && s.port === want.port);
-    if (svc === undefined) return fail(ERRORS.SERVICE_NOT_FOUND, EXIT_REFUSED);
-    process.stdout.write(formatOneService(svc, opts));
-    return 0;
   } finally {
     client.close();
-  }
-}
-
-export async function main(argv: readonly string[]): Promise<number> {
-  const traceArgs = traceCommand(argv.slice(2));
-  if (traceArgs !== undefined) return trace(traceArgs); // uvs extension (src/cli/trace.ts)
-  let cmd: Command;
-  try {
-    cmd = parseArgs(argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
-    throw err;
-  }
-  if (cmd.kind === 'help') {
-    process.stdout.write(usageText());
-    return 0;
-  }
-  try {
-    return await run(cmd);
-  } catch (err) {
-    if (err instanceof ControlError) return fail(err.message.split('\n')[0] ?? err.code, exitCodeFor(err));
-    throw err;
   }
 }
 
@@ -75,27 +151,64 @@ function traceCommand(args: readonly string[]): string[] | undefined {
   return undefined;
 }
 
+/** uvs extension: uvsadm trace (src/cli/trace.ts, docs/metrics.md). */
 async function trace(args: readonly string[]): Promise<number> {
   try {
-    return await runTrace(parseTraceArgs(args), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
-  } catch (err) {
-    if (err instanceof UsageError) return fail(err.message, EXIT_USAGE);
-    if (err instanceof ControlError) return fail(err.message.split('\n')[0] ?? err.code, exitCodeFor(err));
-    throw err;
+    return await runTrace(parseTraceArgs(args), out, (s) => process.stderr.write(s));
+  } catch (e) {
+    if (e instanceof UsageError) return err(`uvsadm: ${e.message}`, EXIT_USAGE);
+    if (e instanceof ControlError) {
+      if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
+      return err(e.message.split('\n')[0] ?? e.code, EXIT_REFUSED);
+    }
+    throw e;
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const traceArgs = traceCommand(argv.slice(2));
+  if (traceArgs !== undefined) return trace(traceArgs);
+  let cmd: Command;
+  try {
+    cmd = parseArgs(argv.slice(2));
+  } catch (e) {
+    if (e instanceof UsageError) return err(e.message, e.exitCode);
+    throw e;
+  }
+  if (cmd.kind === 'help') {
+    out(usageText());
+    return 0;
+  }
+  if (cmd.kind === 'version') {
+    out(`${VERSION}\n`);
+    return 0;
+  }
+  try {
+    return await run(cmd);
+  } catch (e) {
+    if (e instanceof UsageError) return err(e.message, e.exitCode);
+    if (e instanceof ControlError) {
+      if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
+      return err(e.message.split('\n')[0] ?? e.code, EXIT_REFUSED);
+    }
+    throw e;
   }
 }
 
 // `uvsadm -Ln | head -1` must not die with an EPIPE stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
 });
 
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    // getnameinfo calls still waiting on DNS would keep the process alive; stdout is a file or a
+    // pipe (synchronous writes on Linux), so leaving now loses nothing.
+    if (lookupsPending) process.exit(code);
   },
-  (err: unknown) => {
-    process.stderr.write(`uvsadm: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = EXIT_REFUSED;
+  (e: unknown) => {
+    process.stderr.write(`uvsadm: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = EXIT_USAGE;
   },
 );

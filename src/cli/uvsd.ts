@@ -12,6 +12,8 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
+import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -33,10 +35,16 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  config?: string;
+  drainTimeout: number;
+  metrics?: string;
+  /** The --config file's contents (its table is applied at start). */
+  file?: ConfigFile;
   arpProbeMs: number;
   keepalivedConf?: string;
   healthConcurrency: number;
-  metrics?: { host: string; port: number };
+  /** --metrics parsed (parseListen), set by parseOptions. */
+  metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
 }
 
@@ -59,6 +67,45 @@ function wrap<T>(f: (v: string) => T) {
       throw new InvalidArgumentError((e as Error).message);
     }
   };
+}
+
+/** Daemon settings from the --config file, for every option not given on the command line. */
+function applyFileSettings(program: Command, o: Record<string, unknown>): void {
+  let cfg: ConfigFile;
+  try {
+    cfg = readConfig(o.config as string);
+  } catch (e) {
+    console.error(`uvsd: ${e instanceof UvsError ? e.message : (e as Error).message}`);
+    process.exit(2);
+  }
+  o.file = cfg;
+  const fromFile = (name: string): boolean => program.getOptionValueSource(name) !== 'cli';
+  const d = cfg.daemon;
+  const bad = (field: string, err: unknown): never => {
+    console.error(`uvsd: ${cfg.file}: daemon.${field}: ${(err as Error).message}`);
+    process.exit(2);
+  };
+  if (d.tap !== undefined && fromFile('tap')) o.tap = d.tap;
+  if (d.bridge !== undefined && fromFile('bridge')) o.bridge = d.bridge;
+  if (d.socket !== undefined && fromFile('socket')) o.socket = d.socket;
+  if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
+  if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
+  if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
+  if (d.addresses !== undefined && fromFile('addr')) {
+    o.addr = d.addresses.map((a) => {
+      try {
+        const c = parseCidr(a);
+        return { ip: c.ip, mask: c.mask };
+      } catch (e) {
+        return bad('addresses', e);
+      }
+    });
+  }
+  if (d.gateway !== undefined && fromFile('gateway')) {
+    const ip = parseIp(d.gateway);
+    if (ip < 0) bad('gateway', new Error(`invalid gateway address "${d.gateway}"`));
+    o.gateway = ip;
+  }
 }
 
 function parseOptions(argv: string[]): Options {
@@ -87,14 +134,18 @@ function parseOptions(argv: string[]): Options {
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
-    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)', wrap(parseListen))
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
+    .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
+      intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
+    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parse(argv);
   const o = program.opts();
+  if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
     process.exit(2);
@@ -102,6 +153,15 @@ function parseOptions(argv: string[]): Options {
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
     console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
     process.exit(2);
+  }
+  if (o.metrics !== undefined) {
+    // Checked after the --config file, which may set it too (daemon.metrics).
+    try {
+      o.metricsListen = parseListen(o.metrics);
+    } catch (e) {
+      console.error(`uvsd: ${(e as Error).message}`);
+      process.exit(2);
+    }
   }
   if (o.addr === undefined || o.addr.length === 0) {
     console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
@@ -158,6 +218,21 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+  const config = new ConfigManager(control, opts.config, {
+    tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}`),
+    gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
+    connMax: opts.connMax, drainTimeout: opts.drainTimeout,
+  });
+  control.config = config;
+  if (opts.file !== undefined) {
+    try {
+      config.apply(opts.file, false);
+    } catch (e) {
+      port.close();
+      console.error(`uvsd: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   const health = healthConfig === undefined ? undefined : new HealthManager(healthConfig, {
@@ -196,6 +271,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    config.stop();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
     release();
@@ -204,6 +280,14 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // SIGHUP: re-read --config and apply the difference; a bad file leaves the table as it was.
+  process.on('SIGHUP', () => {
+    try {
+      log.info({ changes: config.reload(false) }, 'configuration reloaded');
+    } catch (e) {
+      log.error({ error: (e as Error).message }, 'configuration reload refused; the running table is unchanged');
+    }
+  });
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
@@ -213,15 +297,16 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
-  if (opts.metrics !== undefined) {
+  if (opts.metricsListen !== undefined) {
     try {
-      metrics = await startMetricsServer(dp, opts.metrics, { perDest: opts.metricsPerDest, health });
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health });
     } catch (e) {
       release();
-      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics.host}:${opts.metrics.port}: ${(e as Error).message}`);
+      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
       process.exit(1);
     }
   }
+  control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase));
   let ticks = 0;
   timer = setInterval(() => {
@@ -254,6 +339,12 @@ export async function main(argv: string[]): Promise<void> {
     'uvsd started',
   );
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
+}
+
+function maskLen(mask: number): number {
+  let n = 0;
+  for (let x = mask >>> 0; x !== 0; x = (x << 1) >>> 0) n++;
+  return n;
 }
 
 main(process.argv).catch((e) => {

@@ -9,10 +9,16 @@ import type { Reply, Request, VerbName, Verbs } from './protocol.js';
 /** A failed call: a daemon refusal ({code, message} exactly as sent) or a client-side failure. */
 export class ControlError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** The offending value, when the daemon named one. */
+  readonly detail: string | undefined;
+  /** batch: the 0-based index of the refused item. */
+  readonly index: number | undefined;
+  constructor(code: string, message: string, detail?: string, index?: number) {
     super(message);
     this.name = 'ControlError';
     this.code = code;
+    this.detail = detail;
+    this.index = index;
   }
 }
 
@@ -125,14 +131,16 @@ export class ControlClient {
       this.failAll(new ControlError('BAD_REPLY', `${ERRORS.BAD_REPLY}: not JSON`));
       return;
     }
-    const p = typeof reply?.id === 'number' ? this.pending.get(reply.id) : undefined;
+    const id = reply?.id;
+    const p = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (p === undefined) return; // a reply nobody waits for any more (timed out)
-    this.pending.delete(reply.id);
+    this.pending.delete(id as number);
     clearTimeout(p.timer);
     if (reply.ok === true) {
       p.resolve(reply.result);
     } else if (reply.ok === false && typeof reply.error?.message === 'string') {
-      p.reject(new ControlError(String(reply.error.code), reply.error.message));
+      const e = reply.error;
+      p.reject(new ControlError(String(e.code), e.message, typeof e.detail === 'string' ? e.detail : undefined, typeof e.index === 'number' ? e.index : undefined));
     } else {
       p.reject(new ControlError('BAD_REPLY', `${ERRORS.BAD_REPLY}: no ok/result/error`));
     }

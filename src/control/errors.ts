@@ -1,16 +1,30 @@
-// One registry of error codes and their ipvsadm-style messages. The daemon replies with
-// {code, message}; uvsadm prints the message and maps the code to an exit status here.
+// One registry of error codes and their messages. Where ipvsadm/libipvs has a message for the same
+// refusal, the message is ipvsadm's, word for word (scripts grep for them); uvs-only refusals say
+// what is wrong in the same style. The daemon replies with {code, message, detail?}: `detail`
+// names the offending value; uvsadm prints `message` alone, as ipvsadm would.
 
 export const ERRORS = {
+  // libipvs's ipvs_strerror() wording, per call (uvsadm exits 255 for these, as ipvsadm does).
   SERVICE_EXISTS: 'Service already exists',
+  NO_SERVICE: 'No such service',
   SERVICE_NOT_FOUND: 'Service not defined',
   DEST_EXISTS: 'Destination already exists',
   DEST_NOT_FOUND: 'No such destination',
-  BAD_SCHEDULER: 'Scheduler not found',
+  BAD_SCHEDULER: 'Scheduler or persistence engine not found',
+  BAD_THRESHOLDS: 'Numerical result out of range',
+  INVALID: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+  TOO_MANY: 'Memory allocation problem',
+  NO_TRACE: 'No such trace session',
+  // ipvsadm's own checks (also made by the daemon, for clients other than uvsadm).
+  ZERO_PORT: 'Zero port specified for non-persistent service',
+  OPS_NOT_UDP: 'One-Packet Scheduling is only for UDP virtual services',
+  BAD_SCHED_FLAG: 'invalid scheduler flag',
+  INCOMPATIBLE_SCHED_FLAG: 'incompatible scheduler flag',
+  // uvs only.
   BAD_ADDRESS: 'Invalid address',
   BAD_PORT: 'Invalid port',
-  ZERO_PORT: 'Zero port specified for non-persistent service',
-  BAD_WEIGHT: 'Invalid weight',
+  BAD_WEIGHT: 'illegal weight specified',
+  BAD_TIMEOUT: 'invalid timeout value',
   BAD_PROTO: 'Invalid protocol',
   BAD_FWD: 'Invalid forwarding method',
   FWD_UNSUPPORTED: 'Forwarding method not supported yet',
@@ -21,8 +35,7 @@ export const ERRORS = {
   LADDR_NOT_FOUND: 'No such local address',
   BAD_REQUEST: 'Invalid request',
   UNKNOWN_VERB: 'Unknown command',
-  TOO_MANY: 'Memory allocation problem',
-  NO_TRACE: 'No such trace session',
+  BAD_CONFIG: 'Invalid configuration',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',
@@ -31,16 +44,31 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An expected, user-facing failure: carries a registry code and the offending detail. */
+/**
+ * An expected, user-facing failure: a registry code, its text, and the offending detail.
+ * `message` is the text with the detail (logs, in-process callers such as the health checks);
+ * `text` alone is what goes on the wire as `message` and what uvsadm prints (ipvsadm's words).
+ */
 export class UvsError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail === undefined ? ERRORS[code] : `${ERRORS[code]}: ${detail}`);
+  readonly text: string;
+  readonly detail: string | undefined;
+  /** For a batch: which item (0-based) was refused. */
+  index: number | undefined;
+  /** `text` replaces the registry text where the refusal needs its own words (config files). */
+  constructor(code: ErrorCode, detail?: string, text?: string) {
+    const t = text ?? ERRORS[code];
+    super(text !== undefined || detail === undefined ? t : `${t}: ${detail}`);
     this.code = code;
+    this.text = t;
+    this.detail = detail;
   }
 }
 
-/** Exit status for uvsadm: 1 for anything the daemon refused, 2 for usage, 3 for no daemon. */
-export const EXIT_REFUSED = 1;
+/** Exit statuses of uvsadm, as ipvsadm's: 0 ok; 2 a bad command line (fail(2, ...)); 255 the
+ *  kernel (here: uvsd) refused (libipvs returned -1); 1 listing a missing service. 3 = no daemon. */
+export const EXIT_OK = 0;
+export const EXIT_LIST_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_NO_DAEMON = 3;
+export const EXIT_REFUSED = 255;

@@ -1,95 +1,91 @@
 // ipvsadm 1.31's command line, turned into a typed command without touching a socket or the
-// process, so it can be unit-tested and fuzzed. commander tokenises (long/short forms, -Ln, -At x);
-// the checks after it follow ipvsadm.c: one command, the commands_v_options table, its messages.
+// process, so it can be unit-tested and fuzzed. The tokenizer follows popt as ipvsadm uses it
+// (long/short forms, bundles like -Ln and -At, an optional -p value); the checks after it follow
+// ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
+// checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { Command as Commander, CommanderError } from 'commander';
 import { DEFAULT_SOCKET } from './protocol.js';
-import type { DestKey, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, VerbName, Verbs } from './protocol.js';
+import type { DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
 import { systemPortNames } from './printers.js';
-import type { PortNames } from './printers.js';
+import type { ListFormat, PortNames } from './printers.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
+import { SCHED_FLAG_NAMES } from '../sched/types.js';
 
-/** A bad command line: the message is one line, printed as `uvsadm: <message>`, exit EXIT_USAGE. */
+/** A bad command line: `message` is printed as is (ipvsadm prints no program prefix). */
 export class UsageError extends Error {
   readonly code = 'USAGE';
-  constructor(message: string) {
+  /** 2 for ipvsadm's fail(2, ...), 255 for popt's errors and "Try ... -h". */
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
     super(message);
     this.name = 'UsageError';
+    this.exitCode = exitCode;
   }
 }
 
 export const DEFAULT_SCHEDULER = 'wlc';
 export const DEFAULT_WEIGHT = 1;
 export const MAX_WEIGHT = 2147483647;
+export const MAX_TIMEOUT = 86400 * 31;
+export const DEFAULT_PERSISTENT_TIMEOUT = 300;
+
+/** The control-socket request for a command that changes the table. */
+export type Call = { [V in VerbName]: { verb: V; args: Verbs[V]['args'] } }[VerbName];
 
 interface Common {
-  /** -n */
-  numeric: boolean;
   /** --socket, else $UVS_SOCKET, else DEFAULT_SOCKET */
   socket: string;
 }
-export interface AddServiceCommand extends Common {
-  kind: 'addService';
-  service: ServiceSpec & { sched: string };
-}
-export interface EditServiceCommand extends Common {
-  kind: 'editService';
-  /** sched only when -s was given */
-  service: ServiceSpec;
-}
-export interface DeleteServiceCommand extends Common {
-  kind: 'deleteService';
-  service: ServiceKey;
-}
-export interface ClearCommand extends Common {
-  kind: 'clear';
-}
-export interface AddDestCommand extends Common {
-  kind: 'addDest';
-  service: ServiceKey;
-  dest: DestSpec & { fwd: Fwd; weight: number };
-}
-export interface EditDestCommand extends Common {
-  kind: 'editDest';
-  service: ServiceKey;
-  /** fwd and weight only when -g/-m/-i and -w were given: absent means "keep". */
-  dest: DestSpec;
-}
-export interface DeleteDestCommand extends Common {
-  kind: 'deleteDest';
-  service: ServiceKey;
-  dest: DestKey;
+/** -A -E -D -C -a -e -d --set --add-laddr --del-laddr: one mutating verb. */
+export interface CallCommand extends Common {
+  kind: 'call';
+  call: Call;
 }
 export interface ListCommand extends Common {
   kind: 'list';
+  numeric: boolean;
+  format: ListFormat;
+  /** -c */
+  conns: boolean;
+  /** --timeout */
+  timeout: boolean;
   /** -L -t vip:port lists one service */
+  service?: ServiceKey;
+}
+export interface SaveCommand extends Common {
+  kind: 'save';
+  numeric: boolean;
+}
+export interface RestoreCommand extends Common {
+  kind: 'restore';
+}
+export interface GetLaddrCommand extends Common {
+  kind: 'getLaddr';
+  numeric: boolean;
   service?: ServiceKey;
 }
 export interface HelpCommand extends Common {
   kind: 'help';
 }
+export interface VersionCommand extends Common {
+  kind: 'version';
+}
+/** uvs extension: re-read uvsd's --config file (--dry-run: only print the changes). */
+export interface ReloadCommand extends Common {
+  kind: 'reload';
+  dryRun: boolean;
+}
+/** uvs extension: the running state as a config file. */
+export interface DumpConfigCommand extends Common {
+  kind: 'dumpConfig';
+}
 /** uvs extension: the daemon's link identity, table use and per-reason counters. */
 export interface StatusCommand extends Common {
   kind: 'status';
 }
-/** -Z [virtual-service]: zero statistics (uvs metrics/trace bits, docs/metrics.md). */
-export interface ZeroCommand extends Common {
-  kind: 'zero';
-  service?: ServiceKey;
-}
 export type Command =
-  | ZeroCommand
-  | AddServiceCommand
-  | EditServiceCommand
-  | DeleteServiceCommand
-  | ClearCommand
-  | AddDestCommand
-  | EditDestCommand
-  | DeleteDestCommand
-  | ListCommand
-  | HelpCommand
-  | StatusCommand;
-export type CommandKind = Command['kind'];
+  | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
+  | ReloadCommand | DumpConfigCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -98,88 +94,198 @@ export interface ParseContext {
   ports?: PortNames;
 }
 
-// ipvsadm's option names (optnames[]) in its table order; the first violation is reported.
-type OptName = 'numeric' | 'service-address' | 'scheduler' | 'real-server' | 'forwarding-method' | 'weight';
-const OPT_ORDER: readonly OptName[] = ['numeric', 'service-address', 'scheduler', 'real-server', 'forwarding-method', 'weight'];
+// ---- the option table ----------------------------------------------------------------------
 
-// '+' compulsory, 'x' illegal, ' ' optional (commands_v_options, restricted to our options).
-type Rule = '+' | 'x' | ' ';
-const RULES: Record<CommandKind, { name: string; rules: Record<OptName, Rule> }> = {
-  addService: { name: 'add-service', rules: { numeric: 'x', 'service-address': '+', scheduler: ' ', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  editService: { name: 'edit-service', rules: { numeric: 'x', 'service-address': '+', scheduler: ' ', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  deleteService: { name: 'delete-service', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  clear: { name: 'flush', rules: { numeric: 'x', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  list: { name: 'list', rules: { numeric: ' ', 'service-address': ' ', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  addDest: { name: 'add-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': ' ', weight: ' ' } },
-  editDest: { name: 'edit-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': ' ', weight: ' ' } },
-  deleteDest: { name: 'delete-server', rules: { numeric: 'x', 'service-address': '+', scheduler: 'x', 'real-server': '+', 'forwarding-method': 'x', weight: 'x' } },
-  help: { name: 'help', rules: { numeric: 'x', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  zero: { name: 'zero', rules: { numeric: 'x', 'service-address': ' ', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
-  status: { name: 'status', rules: { numeric: ' ', 'service-address': 'x', scheduler: 'x', 'real-server': 'x', 'forwarding-method': 'x', weight: 'x' } },
+// ipvsadm's optnames[] (the ones uvs has), in table order: the first violation is reported.
+const OPTS = [
+  'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
+  'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run',
+] as const;
+type Opt = (typeof OPTS)[number];
+
+type Cmd =
+  | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
+  | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
+  | 'dump-config' | 'zero';
+
+// commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
+// '1' exclusive (only one '1' option), ' ' optional.
+const RULES: Record<Cmd, string> = {
+  'add-service':    'xx+   xxxxxxxxxxxx  xx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx ',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
 };
 
-type Spec =
-  | { flags: string; cmd: CommandKind }
-  | { flags: string; opt: 'service-address'; proto: Proto }
-  | { flags: string; opt: 'forwarding-method'; fwd: Fwd }
-  | { flags: string; opt: 'scheduler' | 'real-server' | 'weight' | 'numeric' | 'socket' };
+type Arg = 'none' | 'required' | 'optional';
+type Action =
+  | { cmd: Cmd | 'help' | 'version' }
+  | { opt: Opt; proto?: Proto; fwd?: Fwd }
+  | { socket: true }
+  | { sort: true }
+  | { fwmark: true };
+interface OptionSpec {
+  long: string;
+  short?: string;
+  arg: Arg;
+  action: Action;
+}
 
-const SPECS: readonly Spec[] = [
-  { flags: '-A, --add-service', cmd: 'addService' },
-  { flags: '-E, --edit-service', cmd: 'editService' },
-  { flags: '-D, --delete-service', cmd: 'deleteService' },
-  { flags: '-C, --clear', cmd: 'clear' },
-  { flags: '-a, --add-server', cmd: 'addDest' },
-  { flags: '-e, --edit-server', cmd: 'editDest' },
-  { flags: '-d, --delete-server', cmd: 'deleteDest' },
-  { flags: '-L, --list', cmd: 'list' },
-  { flags: '-l', cmd: 'list' },
-  { flags: '-h, --help', cmd: 'help' },
-  { flags: '--status', cmd: 'status' },
-  { flags: '-Z, --zero', cmd: 'zero' },
-  { flags: '-t, --tcp-service <service-address>', opt: 'service-address', proto: 'tcp' },
-  { flags: '-u, --udp-service <service-address>', opt: 'service-address', proto: 'udp' },
-  { flags: '-s, --scheduler <scheduler>', opt: 'scheduler' },
-  { flags: '-r, --real-server <server-address>', opt: 'real-server' },
-  { flags: '-g, --gatewaying', opt: 'forwarding-method', fwd: 'dr' },
-  { flags: '-i, --ipip', opt: 'forwarding-method', fwd: 'tun' },
-  { flags: '-m, --masquerading', opt: 'forwarding-method', fwd: 'nat' },
-  { flags: '-w, --weight <weight>', opt: 'weight' },
-  { flags: '-n, --numeric', opt: 'numeric' },
-  { flags: '--socket <path>', opt: 'socket' },
+const OPTION_SPECS: readonly OptionSpec[] = [
+  { long: 'add-service', short: 'A', arg: 'none', action: { cmd: 'add-service' } },
+  { long: 'edit-service', short: 'E', arg: 'none', action: { cmd: 'edit-service' } },
+  { long: 'delete-service', short: 'D', arg: 'none', action: { cmd: 'delete-service' } },
+  { long: 'clear', short: 'C', arg: 'none', action: { cmd: 'flush' } },
+  { long: 'list', short: 'L', arg: 'none', action: { cmd: 'list' } },
+  { long: 'list', short: 'l', arg: 'none', action: { cmd: 'list' } },
+  { long: 'add-server', short: 'a', arg: 'none', action: { cmd: 'add-server' } },
+  { long: 'edit-server', short: 'e', arg: 'none', action: { cmd: 'edit-server' } },
+  { long: 'delete-server', short: 'd', arg: 'none', action: { cmd: 'delete-server' } },
+  { long: 'set', arg: 'none', action: { cmd: 'set' } },
+  { long: 'help', short: 'h', arg: 'none', action: { cmd: 'help' } },
+  { long: 'version', short: 'v', arg: 'none', action: { cmd: 'version' } },
+  { long: 'restore', short: 'R', arg: 'none', action: { cmd: 'restore' } },
+  { long: 'save', short: 'S', arg: 'none', action: { cmd: 'save' } },
+  { long: 'add-laddr', arg: 'none', action: { cmd: 'add-laddr' } },
+  { long: 'del-laddr', arg: 'none', action: { cmd: 'del-laddr' } },
+  { long: 'get-laddr', arg: 'none', action: { cmd: 'get-laddr' } },
+  { long: 'status', arg: 'none', action: { cmd: 'status' } },
+  { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
+  { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
+  { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
+  { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
+  { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
+  { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
+  { long: 'fwmark-service', short: 'f', arg: 'required', action: { fwmark: true } },
+  { long: 'scheduler', short: 's', arg: 'required', action: { opt: 'scheduler' } },
+  { long: 'persistent', short: 'p', arg: 'optional', action: { opt: 'persistent' } },
+  { long: 'netmask', short: 'M', arg: 'required', action: { opt: 'netmask' } },
+  { long: 'sched-flags', short: 'b', arg: 'required', action: { opt: 'sched-flags' } },
+  { long: 'ops', short: 'o', arg: 'none', action: { opt: 'ops' } },
+  { long: 'real-server', short: 'r', arg: 'required', action: { opt: 'real-server' } },
+  { long: 'masquerading', short: 'm', arg: 'none', action: { opt: 'forwarding-method', fwd: 'nat' } },
+  { long: 'ipip', short: 'i', arg: 'none', action: { opt: 'forwarding-method', fwd: 'tun' } },
+  { long: 'gatewaying', short: 'g', arg: 'none', action: { opt: 'forwarding-method', fwd: 'dr' } },
+  { long: 'fullnat', arg: 'none', action: { opt: 'forwarding-method', fwd: 'fullnat' } },
+  { long: 'weight', short: 'w', arg: 'required', action: { opt: 'weight' } },
+  { long: 'u-threshold', short: 'x', arg: 'required', action: { opt: 'u-threshold' } },
+  { long: 'l-threshold', short: 'y', arg: 'required', action: { opt: 'l-threshold' } },
+  { long: 'laddr', short: 'z', arg: 'required', action: { opt: 'laddr' } },
+  { long: 'numeric', short: 'n', arg: 'none', action: { opt: 'numeric' } },
+  { long: 'connection', short: 'c', arg: 'none', action: { opt: 'connection' } },
+  { long: 'timeout', arg: 'none', action: { opt: 'timeout' } },
+  { long: 'stats', arg: 'none', action: { opt: 'stats' } },
+  { long: 'rate', arg: 'none', action: { opt: 'rate' } },
+  { long: 'thresholds', arg: 'none', action: { opt: 'thresholds' } },
+  { long: 'persistent-conn', arg: 'none', action: { opt: 'persistent-conn' } },
+  { long: 'nosort', arg: 'none', action: { opt: 'nosort' } },
+  { long: 'sort', arg: 'none', action: { sort: true } },
+  { long: 'exact', short: 'X', arg: 'none', action: { opt: 'exact' } },
+  { long: 'socket', arg: 'required', action: { socket: true } },
 ];
 
+const BY_LONG = new Map(OPTION_SPECS.map((s) => [s.long, s]));
+const BY_SHORT = new Map(OPTION_SPECS.filter((s) => s.short !== undefined).map((s) => [s.short!, s]));
+
 interface Occurrence {
-  spec: Spec;
+  spec: OptionSpec;
   value: string | undefined;
 }
 
-/** Runs commander over argv and returns every option occurrence in order, plus stray arguments. */
-function tokenize(argv: readonly string[]): { occurrences: Occurrence[]; rest: string[] } {
-  const program = new Commander('uvsadm');
-  program
-    .exitOverride()
-    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
-    .helpOption(false)
-    .showSuggestionAfterError(false)
-    .allowExcessArguments(true);
+const TRY_HELP = "Try `uvsadm -h' or 'uvsadm --help' for more information.";
+
+/**
+ * popt's view of argv: option occurrences in order plus leftover arguments. Like popt, which
+ * ipvsadm reads one option at a time, an error is only reported once the options before it have
+ * been handled, so it is returned rather than thrown.
+ */
+function tokenize(argv: readonly string[]): { occurrences: Occurrence[]; rest: string[]; error?: UsageError } {
   const occurrences: Occurrence[] = [];
-  for (const spec of SPECS) {
-    program.option(spec.flags);
-    const option = program.options[program.options.length - 1];
-    if (option === undefined) continue;
-    // One event per occurrence, so repeats are visible (commander itself keeps only the last).
-    program.on(`option:${option.name()}`, (value: unknown) => {
-      occurrences.push({ spec, value: typeof value === 'string' ? value : undefined });
-    });
-  }
+  const rest: string[] = [];
   try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) throw new UsageError(err.message.replace(/^error: /, '').split('\n')[0] ?? 'invalid arguments');
-    throw err;
+    scan(argv, occurrences, rest);
+  } catch (e) {
+    if (e instanceof UsageError) return { occurrences, rest, error: e };
+    throw e;
   }
-  return { occurrences, rest: program.args };
+  return { occurrences, rest };
+}
+
+function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      rest.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const spec = BY_LONG.get(name);
+      if (spec === undefined) throw new UsageError(`${a}: unknown option`, 255);
+      let value: string | undefined;
+      if (eq >= 0) {
+        if (spec.arg === 'none') throw new UsageError(`${a}: option does not take an argument`, 255);
+        value = a.slice(eq + 1);
+      } else if (spec.arg === 'required') {
+        if (i + 1 >= argv.length) throw new UsageError(`${a}: missing argument`, 255);
+        value = argv[++i];
+      } else if (spec.arg === 'optional' && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
+        value = argv[++i];
+      }
+      occurrences.push({ spec, value });
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const spec = BY_SHORT.get(a[j]!);
+        if (spec === undefined) throw new UsageError(`-${a[j]}: unknown option`, 255);
+        if (spec.arg === 'none') {
+          occurrences.push({ spec, value: undefined });
+          continue;
+        }
+        // An option with a value takes the rest of the bundle, else the next argument.
+        let value: string | undefined = a.slice(j + 1);
+        if (value === '') {
+          value = undefined;
+          if (spec.arg === 'required') {
+            if (i + 1 >= argv.length) throw new UsageError(`-${a[j]}: missing argument`, 255);
+            value = argv[++i];
+          } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
+            value = argv[++i];
+          }
+        }
+        occurrences.push({ spec, value });
+        break;
+      }
+      continue;
+    }
+    rest.push(a);
+  }
+}
+
+// ---- value parsers (ipvsadm's helpers) -------------------------------------------------------
+
+/** strtol over the whole string within [min, max], else undefined (string_to_number). */
+function toNumber(s: string, min: number, max: number): number | undefined {
+  if (!/^\s*[+-]?\d+$/.test(s)) return undefined;
+  const n = Number(s.trim());
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
 }
 
 /** Strict dotted quad (see parseIp), normalised; undefined if invalid. */
@@ -188,193 +294,289 @@ export function parseIPv4(text: string): string | undefined {
   return ip < 0 ? undefined : formatIp(ip);
 }
 
-/** addr[:port] as ipvsadm's parse_service: the port is after the last ':' and may be a service name. */
-export function parseAddrPort(text: string, proto: Proto, ports: () => PortNames): { addr: string; port?: number } {
+/**
+ * addr[:port] as ipvsadm's parse_service: the port is after the last ':' and may be a service
+ * name of the protocol. undefined where ipvsadm's result lacks SERVICE_ADDR.
+ */
+export function parseAddrPort(text: string, proto: Proto | undefined, ports: () => PortNames): { addr: string; port?: number } | undefined {
+  if (/^\d+$/.test(text)) return undefined;
   const colon = text.lastIndexOf(':');
-  const host = colon < 0 ? text : text.slice(0, colon);
-  const addr = parseIPv4(host);
-  if (addr === undefined) {
-    throw new UsageError(host === text ? `invalid address ${JSON.stringify(text)}` : `invalid address ${JSON.stringify(host)} in ${JSON.stringify(text)}`);
-  }
+  const addr = parseIPv4(colon < 0 ? text : text.slice(0, colon));
+  if (addr === undefined) return undefined;
   if (colon < 0) return { addr };
-  const portText = text.slice(colon + 1);
-  let port: number | undefined;
-  if (/^\d{1,5}$/.test(portText)) {
-    const n = Number(portText);
-    if (n <= 65535) port = n;
-  } else if (/^[A-Za-z][A-Za-z0-9._+-]*$/.test(portText)) {
-    port = ports().port(portText, proto);
-  }
-  if (port === undefined) throw new UsageError(`invalid port ${JSON.stringify(portText)} in ${JSON.stringify(text)}`);
-  return { addr, port };
+  const p = text.slice(colon + 1);
+  const port = toNumber(p, 0, 65535) ?? (proto === undefined || p === '' ? undefined : ports().port(p, proto));
+  return port === undefined ? undefined : { addr, port };
 }
 
-function parseWeight(text: string): number {
-  const n = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
-  if (!(n <= MAX_WEIGHT)) throw new UsageError(`invalid weight ${JSON.stringify(text)} (must be 0..${MAX_WEIGHT})`);
+function parseTimeout(text: string | undefined, min: number, max: number): number {
+  if (text === undefined) return DEFAULT_PERSISTENT_TIMEOUT;
+  const n = toNumber(text, min, max);
+  if (n === undefined) throw new UsageError(`invalid timeout value \`${text}' specified`);
   return n;
 }
 
-function parseScheduler(text: string): string {
-  // Which names exist is the daemon's business ("Scheduler not found"); only reject junk here.
-  if (!/^[A-Za-z0-9_-]{1,15}$/.test(text)) throw new UsageError(`invalid scheduler ${JSON.stringify(text)}`);
-  return text;
+/** ipvsadm's parse_sched_flags: names, comma-separated; sh-* only with sh, mh-* only with mh. */
+function parseSchedFlags(sched: string, text: string): string[] {
+  const out: string[] = [];
+  for (const f of text.split(',').filter((x) => x !== '')) {
+    if (!Object.prototype.hasOwnProperty.call(SCHED_FLAG_NAMES, f)) throw new UsageError(`invalid scheduler flag \`${f}'`);
+    if (!f.startsWith(`${sched}-`)) throw new UsageError(`incompatible scheduler flag \`${f}'`);
+    if (!out.includes(f)) out.push(f);
+  }
+  return out;
 }
+
+// ---- the parser ------------------------------------------------------------------------------
 
 /**
  * argv without node and script (process.argv.slice(2)) → a typed command.
- * Throws UsageError (one-line message) for anything ipvsadm would refuse before talking to the kernel.
+ * Throws UsageError (one line, ipvsadm's wording and exit status) for anything ipvsadm refuses
+ * before talking to the kernel.
  */
 export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Command {
   const env = ctx.env ?? process.env;
   let portNames = ctx.ports;
   const ports = (): PortNames => (portNames ??= systemPortNames());
 
-  const { occurrences, rest } = tokenize(argv);
-
-  let kind: CommandKind | undefined;
-  const seen = new Set<OptName | 'socket'>();
-  let proto: Proto | undefined;
-  let serviceText: string | undefined;
-  let sched: string | undefined;
-  let serverText: string | undefined;
-  let fwd: Fwd | undefined;
-  let weight: number | undefined;
+  const { occurrences, rest, error } = tokenize(argv);
   let socket: string | undefined;
-
-  // A -r port name is looked up with the service's protocol, wherever -t/-u appears.
-  for (const { spec } of occurrences) if ('proto' in spec) proto ??= spec.proto;
-
-  for (const { spec, value } of occurrences) {
-    if ('cmd' in spec) {
-      if (kind !== undefined) throw new UsageError('multiple commands specified');
-      kind = spec.cmd;
-      continue;
+  for (const o of occurrences) {
+    if ('socket' in o.spec.action) {
+      if (o.value === undefined || o.value === '') throw new UsageError('invalid socket path ""');
+      socket = o.value;
     }
-    if (seen.has(spec.opt)) throw new UsageError(`multiple '${spec.opt}' options specified`);
-    seen.add(spec.opt);
+  }
+  const common: Common = {
+    socket: socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET),
+  };
+  const opts = occurrences.filter((o) => !('socket' in o.spec.action));
+
+  // `ipvsadm` alone lists the table (list_all without -n).
+  if (opts.length === 0 && rest.length === 0 && error === undefined) {
+    return { kind: 'list', ...common, numeric: false, format: {}, conns: false, timeout: false };
+  }
+  // The first option must be the command.
+  const first = opts[0];
+  if (first === undefined || !('cmd' in first.spec.action)) throw new UsageError(TRY_HELP, 255);
+  const cmdAction = first.spec.action.cmd;
+  if (cmdAction === 'help') return { kind: 'help', ...common };
+  if (cmdAction === 'version') return { kind: 'version', ...common };
+  const cmd: Cmd = cmdAction;
+
+  const seen = new Set<Opt>();
+  let proto: Proto | undefined;
+  let service: { addr: string; port?: number } | undefined;
+  let sched: string | undefined;
+  let persist: number | undefined;
+  let netmask: string | undefined;
+  let flagsText: string | undefined;
+  let server: { addr: string; port?: number } | undefined;
+  let fwd: Fwd = 'dr';
+  let weight = DEFAULT_WEIGHT;
+  let upper = 0;
+  let lower = 0;
+  let laddr: string | undefined;
+
+  for (const { spec, value } of opts.slice(1)) {
+    const action = spec.action;
+    if ('cmd' in action) {
+      if (action.cmd === 'help') throw new UsageError('multiple commands specified');
+      throw new UsageError('multiple commands specified');
+    }
+    if ('sort' in action) continue;
+    if ('fwmark' in action) throw new UsageError('fwmark services (-f) are not supported by uvs');
+    if (!('opt' in action)) continue;
+    const opt = action.opt;
+    if (seen.has(opt)) throw new UsageError(`multiple '${opt}' options specified`);
+    seen.add(opt);
     const v = value ?? '';
-    switch (spec.opt) {
+    switch (opt) {
       case 'service-address':
-        serviceText = v;
-        parseAddrPort(v, spec.proto, ports); // report a bad value in argv order, like ipvsadm
+        proto = action.proto;
+        service = parseAddrPort(v, proto, ports);
+        if (service === undefined) throw new UsageError('illegal virtual server address[:port] specified');
         break;
       case 'real-server':
-        serverText = v;
-        parseAddrPort(v, proto ?? 'tcp', ports);
+        server = parseAddrPort(v, proto, ports);
+        if (server === undefined) throw new UsageError('illegal real server address[:port] specified');
         break;
       case 'scheduler':
-        sched = parseScheduler(v);
+        sched = v;
         break;
-      case 'weight':
-        weight = parseWeight(v);
+      case 'persistent':
+        persist = parseTimeout(value, 1, MAX_TIMEOUT);
+        break;
+      case 'netmask':
+        netmask = parseIPv4(v);
+        if (netmask === undefined) throw new UsageError('illegal virtual server persistent mask specified');
+        break;
+      case 'sched-flags':
+        flagsText = v;
         break;
       case 'forwarding-method':
-        fwd = spec.fwd;
+        fwd = action.fwd ?? 'dr';
         break;
-      case 'socket':
-        if (v === '') throw new UsageError('invalid socket path ""');
-        socket = v;
+      case 'weight': {
+        const n = toNumber(v, 0, MAX_WEIGHT);
+        if (n === undefined) throw new UsageError('illegal weight specified');
+        weight = n;
         break;
-      case 'numeric':
+      }
+      case 'u-threshold': {
+        const n = toNumber(v, 0, MAX_WEIGHT);
+        if (n === undefined) throw new UsageError('illegal u_threshold specified');
+        upper = n;
         break;
+      }
+      case 'l-threshold': {
+        const n = toNumber(v, 0, MAX_WEIGHT);
+        if (n === undefined) throw new UsageError('illegal l_threshold specified');
+        lower = n;
+        break;
+      }
+      case 'laddr':
+        laddr = parseIPv4(v);
+        if (laddr === undefined) throw new UsageError('illegal local address specified');
+        break;
+      default:
+        break; // flags without a value: numeric, connection, timeout, stats, ...
     }
+  }
+
+  if (error !== undefined) throw error;
+
+  let timeouts: Timeouts | undefined;
+  if (cmd === 'set') {
+    if (rest.length < 3) throw new UsageError('--set option requires 3 timeout values');
+    const [tcp, tcpfin, udp] = rest.splice(0, 3).map((t) => parseTimeout(t, 0, MAX_TIMEOUT)) as [number, number, number];
+    timeouts = { tcp, tcpfin, udp };
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument ${rest[0]}`);
 
-  if (kind === undefined) {
-    // Bare `ipvsadm` lists the table; anything else without a command is a mistake.
-    if ([...seen].every((o) => o === 'socket')) kind = 'list';
-    else throw new UsageError("no command specified (try 'uvsadm -h')");
+  // generic_opt_check
+  const rules = RULES[cmd];
+  let exclusive: Opt | undefined;
+  for (let j = 0; j < OPTS.length; j++) {
+    const opt = OPTS[j]!;
+    const rule = rules[j];
+    if (!seen.has(opt)) {
+      if (rule === '+') throw new UsageError(`You need to supply the '${opt}' option for the '${cmd}' command`);
+      continue;
+    }
+    if (rule === 'x') throw new UsageError(`Illegal '${opt}' option with the '${cmd}' command`);
+    if (rule === '1') {
+      if (exclusive !== undefined) throw new UsageError(`The option '${opt}' conflicts with the '${exclusive}' option in the '${cmd}' command`);
+      exclusive = opt;
+    }
   }
 
-  const table = RULES[kind];
-  for (const opt of OPT_ORDER) {
-    const rule = table.rules[opt];
-    if (rule === '+' && !seen.has(opt)) throw new UsageError(`You need to supply the '${opt}' option for the '${table.name}' command`);
-    if (rule === 'x' && seen.has(opt)) throw new UsageError(`Illegal '${opt}' option with the '${table.name}' command`);
-  }
+  const key: ServiceKey | undefined =
+    service !== undefined && proto !== undefined ? { proto, addr: service.addr, port: service.port ?? 0 } : undefined;
+  const has = (o: Opt): boolean => seen.has(o);
 
-  const common: Common = {
-    numeric: seen.has('numeric'),
-    socket: socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET),
-  };
-
-  let service: ServiceKey | undefined;
-  if (serviceText !== undefined && proto !== undefined) {
-    const s = parseAddrPort(serviceText, proto, ports);
-    service = { proto, addr: s.addr, port: s.port ?? 0 };
-  }
-
-  switch (kind) {
-    case 'help':
-    case 'clear':
+  switch (cmd) {
+    case 'list': {
+      if ((has('connection') || has('timeout')) && (has('stats') || has('persistent-conn') || has('rate') || has('thresholds'))) {
+        throw new UsageError('options conflicts in the list command');
+      }
+      const format: ListFormat = {};
+      if (has('stats')) format.stats = true;
+      if (has('rate')) format.rate = true;
+      if (has('thresholds')) format.thresholds = true;
+      if (has('persistent-conn')) format.persistentConn = true;
+      if (has('exact')) format.exact = true;
+      if (has('nosort')) format.nosort = true;
+      const c: ListCommand = { kind: 'list', ...common, numeric: has('numeric'), format, conns: has('connection'), timeout: has('timeout') };
+      if (key !== undefined) c.service = key;
+      return c;
+    }
+    case 'save':
+      return { kind: 'save', ...common, numeric: has('numeric') };
+    case 'restore':
+      return { kind: 'restore', ...common };
     case 'status':
-      return { kind, ...common };
-    case 'list':
+      return { kind: 'status', ...common };
+    case 'reload':
+      return { kind: 'reload', ...common, dryRun: has('dry-run') };
+    case 'dump-config':
+      return { kind: 'dumpConfig', ...common };
+    case 'get-laddr': {
+      const c: GetLaddrCommand = { kind: 'getLaddr', ...common, numeric: has('numeric') };
+      if (key !== undefined) c.service = key;
+      return c;
+    }
+    case 'flush':
+      return { kind: 'call', ...common, call: { verb: 'clear', args: {} } };
+    case 'set':
+      return { kind: 'call', ...common, call: { verb: 'setTimeouts', args: timeouts! } };
     case 'zero':
-      return service === undefined ? { kind, ...common } : { kind, ...common, service };
+      return { kind: 'call', ...common, call: { verb: 'zero', args: key === undefined ? {} : { service: key } } };
   }
 
-  if (service === undefined) throw new Error('unreachable: service is compulsory'); // guarded by RULES
+  if (key === undefined) throw new Error('unreachable: service-address is compulsory'); // guarded by RULES
 
-  switch (kind) {
-    case 'addService':
-    case 'editService': {
-      if (service.port === 0) throw new UsageError('Zero port specified for non-persistent service');
-      if (kind === 'addService') return { kind, ...common, service: { ...service, sched: sched ?? DEFAULT_SCHEDULER } };
-      return { kind, ...common, service: sched === undefined ? { ...service } : { ...service, sched } };
+  switch (cmd) {
+    case 'add-service':
+    case 'edit-service': {
+      if (key.port === 0 && persist === undefined) throw new UsageError('Zero port specified for non-persistent service');
+      if (has('ops') && key.proto !== 'udp') throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
+      const s = sched ?? DEFAULT_SCHEDULER;
+      // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
+      const spec: ServiceSpec = {
+        ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
+        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'),
+      };
+      return { kind: 'call', ...common, call: { verb: cmd === 'add-service' ? 'addService' : 'editService', args: spec } };
     }
-    case 'deleteService':
-      return { kind, ...common, service };
+    case 'delete-service':
+      return { kind: 'call', ...common, call: { verb: 'deleteService', args: key } };
+    case 'add-laddr':
+    case 'del-laddr':
+      return { kind: 'call', ...common, call: { verb: cmd === 'add-laddr' ? 'addLaddr' : 'delLaddr', args: { service: key, addr: laddr! } } };
   }
 
-  if (serverText === undefined) throw new Error('unreachable: real server is compulsory'); // guarded by RULES
-  const r = parseAddrPort(serverText, service.proto, ports);
+  if (server === undefined) throw new Error('unreachable: real-server is compulsory'); // guarded by RULES
   // The real-server port defaults to the service port; DR and TUN cannot map ports (ipvsadm.c forces it).
-  let port = r.port ?? service.port;
-  switch (kind) {
-    case 'addDest': {
-      const method = fwd ?? 'dr';
-      if (method === 'dr' || method === 'tun') port = service.port;
-      return { kind, ...common, service, dest: { service, addr: r.addr, port, fwd: method, weight: weight ?? DEFAULT_WEIGHT } };
-    }
-    case 'editDest': {
-      if (fwd === 'dr' || fwd === 'tun') port = service.port;
-      const dest: DestSpec = { service, addr: r.addr, port };
-      if (fwd !== undefined) dest.fwd = fwd;
-      if (weight !== undefined) dest.weight = weight;
-      return { kind, ...common, service, dest };
-    }
-    case 'deleteDest':
-      return { kind, ...common, service, dest: { service, addr: r.addr, port } };
+  const port = fwd === 'dr' || fwd === 'tun' ? key.port : (server.port ?? key.port);
+  if (cmd === 'delete-server') {
+    return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port } } };
   }
+  // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR.
+  const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower };
+  return { kind: 'call', ...common, call: { verb: cmd === 'add-server' ? 'addDest' : 'editDest', args: dest } };
 }
 
-/** The control-socket request for a command (help has none). */
-export type Call = { [V in VerbName]: { verb: V; args: Verbs[V]['args'] } }[VerbName];
+/** One line of an -R stream → tokens (ipvsadm's config_stream: whitespace, "..." and '...'). */
+export function splitRuleLine(line: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line)) !== null) out.push(m[1] ?? m[2] ?? m[3] ?? '');
+  return out;
+}
 
-export function callFor(cmd: Exclude<Command, HelpCommand>): Call {
-  switch (cmd.kind) {
-    case 'addService':
-      return { verb: 'addService', args: cmd.service };
-    case 'editService':
-      return { verb: 'editService', args: cmd.service };
-    case 'deleteService':
-      return { verb: 'deleteService', args: cmd.service };
-    case 'clear':
-      return { verb: 'clear', args: {} };
-    case 'addDest':
-      return { verb: 'addDest', args: cmd.dest };
-    case 'editDest':
-      return { verb: 'editDest', args: cmd.dest };
-    case 'deleteDest':
-      return { verb: 'deleteDest', args: cmd.dest };
-    case 'list':
-      return { verb: 'list', args: {} };
-    case 'status':
-      return { verb: 'status', args: {} };
-    case 'zero':
-      return { verb: 'zero', args: cmd.service === undefined ? {} : { service: cmd.service } };
+/**
+ * An -R stream → the batch it stands for. Blank lines and `#` comments are skipped; every other
+ * line must be a table-changing command. Throws UsageError "line N: ..." for the first bad line.
+ */
+export function parseRules(text: string, ctx: ParseContext = {}): { calls: Call[]; lines: number[] } {
+  const calls: Call[] = [];
+  const lines: number[] = [];
+  const rows = text.split('\n');
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!.trim();
+    if (row === '' || row.startsWith('#')) continue;
+    let cmd: Command;
+    try {
+      cmd = parseArgs(splitRuleLine(row), { ...ctx, env: {} });
+    } catch (err) {
+      if (err instanceof UsageError) throw new UsageError(`line ${i + 1}: ${err.message}`, err.exitCode);
+      throw err;
+    }
+    if (cmd.kind !== 'call') throw new UsageError(`line ${i + 1}: only commands that change the table can be restored: ${row}`);
+    calls.push(cmd.call);
+    lines.push(i + 1);
   }
+  return { calls, lines };
 }

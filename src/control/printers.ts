@@ -1,9 +1,13 @@
-// Output of uvsadm, byte for byte as ipvsadm 1.31 prints it (print_title / print_service_entry
-// in ipvsadm.c): people parse `ipvsadm -Ln` with scripts, so widths, truncation and trailing
-// spaces are kept exactly. Also the /etc/services lookup used for port names (no DNS, ever).
+// ipvsadm's output formats, byte for byte (ipvsadm 1.31's printf formats): people parse
+// `ipvsadm -Ln` with scripts, so widths, truncation, sorting and trailing spaces are kept exactly.
+// Also the /etc/services lookup used for port names. Host names (without -n) come from a
+// resolver the caller filled beforehand (uvsadm does reverse lookups with a short timeout).
 
 import { readFileSync } from 'node:fs';
-import type { Fwd, ListResult, Proto, ServiceInfo, StatusResult } from './protocol.js';
+import { parseIp } from '../datapath/addr.js';
+import type {
+  ConnInfo, DestInfo, Fwd, ListResult, Proto, ServiceInfo, StatusResult, Timeouts,
+} from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
 export const IPVS_VERSION = '1.2.1';
@@ -61,11 +65,23 @@ export function systemPortNames(): PortNames {
   return systemServices;
 }
 
-export interface PrintOptions {
-  /** -n: ports as numbers. Addresses are always numeric (uvsadm never does DNS). */
+/** ipvsadm's FMT_* list formats. */
+export interface ListFormat {
+  stats?: boolean;
+  rate?: boolean;
+  thresholds?: boolean;
+  persistentConn?: boolean;
+  exact?: boolean;
+  nosort?: boolean;
+}
+
+export interface PrintOptions extends ListFormat {
+  /** -n: addresses and ports as numbers. */
   numeric: boolean;
   /** Port name table used without -n; defaults to /etc/services. */
   ports?: PortNames;
+  /** Host name of an address without -n (ipvsadm: gethostbyaddr, else the number). */
+  hosts?: (addr: string) => string | undefined;
 }
 
 const FORWARD_NAMES: Record<Fwd, string> = {
@@ -73,6 +89,14 @@ const FORWARD_NAMES: Record<Fwd, string> = {
   nat: 'Masq',
   tun: 'Tunnel',
   fullnat: 'FullNat',
+};
+
+/** -S: the switch that re-creates a forwarding method (--fullnat is uvs's, as DPVS's -b clashes with -b sched-flags). */
+const FORWARD_SWITCHES: Record<Fwd, string> = {
+  dr: '-g',
+  nat: '-m',
+  tun: '-i',
+  fullnat: '--fullnat',
 };
 
 export function forwardName(fwd: Fwd): string {
@@ -83,16 +107,20 @@ function protoName(proto: Proto): string {
   return proto === 'tcp' ? 'TCP' : proto === 'udp' ? 'UDP' : '?';
 }
 
-/** ipvsadm's addrport_to_anyname without the host lookup. */
+/** ipvsadm's addrport_to_anyname (its 60-byte buffer keeps at most 59 characters). */
 export function addrPort(addr: string, port: number, proto: Proto, opts: PrintOptions): string {
-  if (opts.numeric) return `${addr}:${port}`;
+  if (opts.numeric) return `${addr}:${port}`.slice(0, 59);
+  const host = opts.hosts?.(addr) ?? addr;
   const name = (opts.ports ?? systemPortNames()).name(port, proto);
-  return `${addr}:${name ?? String(port)}`;
+  return `${host}:${name ?? String(port)}`.slice(0, 59);
 }
 
-// printf-style helpers: %-Ns pads on the right and never truncates.
+// printf-style helpers: %-Ns pads on the right, %Ns on the left; neither truncates.
 function left(s: string, width: number): string {
   return s.length >= width ? s : s + ' '.repeat(width - s.length);
+}
+function right(s: string, width: number): string {
+  return s.length >= width ? s : ' '.repeat(width - s.length) + s;
 }
 
 /** %d / %u of a counter: integers only, as C would print them. */
@@ -100,41 +128,166 @@ function int(n: number): string {
   return Number.isFinite(n) ? String(Math.trunc(n)) : '0';
 }
 
+/** ipvsadm's print_largenum: 9 columns, K/M/G/T above 99,999,999 unless --exact. */
+export function largeNum(n: number, exact = false): string {
+  const i = Math.max(0, Math.trunc(n));
+  const s = String(i);
+  if (exact) return right(s, s.length <= 8 ? 9 : s.length + 1);
+  if (i < 100_000_000) return right(s, 9);
+  if (i < 1_000_000_000) return right(String(Math.floor(i / 1e3)), 8) + 'K';
+  if (i < 100_000_000_000) return right(String(Math.floor(i / 1e6)), 8) + 'M';
+  if (i < 100_000_000_000_000) return right(String(Math.floor(i / 1e9)), 8) + 'G';
+  return right(String(Math.floor(i / 1e12)), 8) + 'T';
+}
+
+// ---- ordering (libipvs ipvs_cmp_services / ipvs_cmp_dests) ----------------------------------
+
+const PROTO_NUMBER: Record<Proto, number> = { tcp: 6, udp: 17 };
+
+/** `ntohl(a) - ntohl(b)` as C's int: wraps, so addresses 2^31 or more apart compare "backwards" like ipvsadm. */
+function addrCmp(a: string, b: string): number {
+  return (parseIp(a) - parseIp(b)) | 0;
+}
+
+export function compareServices(a: ServiceInfo, b: ServiceInfo): number {
+  return PROTO_NUMBER[a.proto] - PROTO_NUMBER[b.proto] || addrCmp(a.addr, b.addr) || a.port - b.port;
+}
+
+export function compareDests(a: DestInfo, b: DestInfo): number {
+  return addrCmp(a.addr, b.addr) || a.port - b.port;
+}
+
+function sorted<T>(xs: readonly T[], cmp: (a: T, b: T) => number, nosort: boolean | undefined): T[] {
+  return nosort === true ? [...xs] : [...xs].sort(cmp);
+}
+
+// ---- -L ------------------------------------------------------------------------------------
+
 export function formatBanner(size: number): string {
   return `IP Virtual Server version ${IPVS_VERSION} (size=${int(size)})\n`;
 }
 
-export function formatTitle(): string {
-  return (
-    'Prot LocalAddress:Port Scheduler Flags\n' +
-    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n'
-  );
+const HEAD = 'Prot LocalAddress:Port';
+const DEST_HEAD = '  -> RemoteAddress:Port\n';
+
+export function formatTitle(f: ListFormat = {}): string {
+  if (f.stats) return `${left(HEAD, 33)} ${right('Conns', 8)} ${right('InPkts', 8)} ${right('OutPkts', 8)} ${right('InBytes', 8)} ${right('OutBytes', 8)}\n${DEST_HEAD}`;
+  if (f.rate) return `${left(HEAD, 33)} ${right('CPS', 8)} ${right('InPPS', 8)} ${right('OutPPS', 8)} ${right('InBPS', 8)} ${right('OutBPS', 8)}\n${DEST_HEAD}`;
+  if (f.thresholds) return `${left(HEAD, 33)} ${left('Uthreshold', 10)} ${left('Lthreshold', 10)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n${DEST_HEAD}`;
+  if (f.persistentConn) return `${left(HEAD, 33)} ${left('Weight', 9)} ${left('PersistConn', 11)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n${DEST_HEAD}`;
+  return 'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
 }
 
-/** One service line and its real-server lines, in the order given (the daemon's order). */
+/** One service line and its real-server lines (print_service_entry without FMT_RULE). */
 export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
-  // "%-4s %s" then cut at 33 characters, as ipvsadm does for IPv4 services.
-  const svcName = `${left(protoName(svc.proto), 4)} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
-  let out = `${svcName} ${svc.sched}`;
-  if (svc.flags.length > 0) out += ` (${svc.flags.join(',')})`;
+  const x = opts.exact === true;
+  // "%s  %s" then cut at 33 characters, as ipvsadm does for IPv4 services.
+  const svcName = `${protoName(svc.proto)}  ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
+  let out: string;
+  if (opts.stats) {
+    const s = svc.stats;
+    out = left(svcName, 33) + largeNum(s.conns, x) + largeNum(s.inpkts, x) + largeNum(s.outpkts, x) + largeNum(s.inbytes, x) + largeNum(s.outbytes, x);
+  } else if (opts.rate) {
+    const r = svc.rate;
+    out = left(svcName, 33) + largeNum(r.cps, x) + largeNum(r.inpps, x) + largeNum(r.outpps, x) + largeNum(r.inbps, x) + largeNum(r.outbps, x);
+  } else {
+    out = `${svcName} ${svc.sched}`;
+    if (svc.flags.length > 0) out += ` (${svc.flags.join(',')})`;
+    if (svc.persist > 0) {
+      out += ` persistent ${int(svc.persist)}`;
+      if (svc.netmask !== '255.255.255.255') out += ` mask ${svc.netmask}`;
+    }
+    if (svc.oneShot) out += ' ops';
+  }
   out += '\n';
-  for (const d of svc.dests) {
+  for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
     const dname = addrPort(d.addr, d.port, svc.proto, opts).slice(0, 28);
-    out += `  -> ${left(dname, 28)} ${left(forwardName(d.fwd), 7)} ${left(int(d.weight), 6)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
+    if (opts.stats) {
+      const s = d.stats;
+      out += `  -> ${left(dname, 28)}${largeNum(s.conns, x)}${largeNum(s.inpkts, x)}${largeNum(s.outpkts, x)}${largeNum(s.inbytes, x)}${largeNum(s.outbytes, x)}\n`;
+    } else if (opts.rate) {
+      const r = d.rate;
+      out += `  -> ${left(dname, 28)} ${right(int(r.cps), 8)} ${right(int(r.inpps), 8)} ${right(int(r.outpps), 8)}${largeNum(r.inbps, x)}${largeNum(r.outbps, x)}\n`;
+    } else if (opts.thresholds) {
+      out += `  -> ${left(dname, 28)} ${left(int(d.upper), 10)} ${left(int(d.lower), 10)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
+    } else if (opts.persistentConn) {
+      out += `  -> ${left(dname, 28)} ${left(int(d.weight), 9)} ${left(int(d.persistConns), 11)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
+    } else {
+      out += `  -> ${left(dname, 28)} ${left(forwardName(d.fwd), 7)} ${left(int(d.weight), 6)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
+    }
   }
   return out;
 }
 
-/** `ipvsadm -L[n]`: banner, title, every service. */
+/** `ipvsadm -L[n]`: banner, title, every service in ipvsadm's order. */
 export function formatList(result: ListResult, opts: PrintOptions): string {
-  let out = formatBanner(result.size) + formatTitle();
-  for (const svc of result.services) out += formatService(svc, opts);
+  let out = formatBanner(result.size) + formatTitle(opts);
+  for (const svc of sorted(result.services, compareServices, opts.nosort)) out += formatService(svc, opts);
   return out;
 }
 
 /** `ipvsadm -L[n] -t vip:port`: title and the one service; ipvsadm prints no banner here. */
 export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
-  return formatTitle() + formatService(svc, opts);
+  return formatTitle(opts) + formatService(svc, opts);
+}
+
+// ---- -S ------------------------------------------------------------------------------------
+
+/** `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back. */
+export function formatRules(result: ListResult, opts: PrintOptions): string {
+  let out = '';
+  for (const svc of sorted(result.services, compareServices, opts.nosort)) {
+    const name = `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
+    out += `-A ${name} -s ${svc.sched}`;
+    if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
+    if (svc.persist > 0) {
+      out += ` -p ${int(svc.persist)}`;
+      if (svc.netmask !== '255.255.255.255') out += ` -M ${svc.netmask}`;
+    }
+    if (svc.oneShot) out += ' -o';
+    out += '\n';
+    for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
+      out += `-a ${name} -r ${addrPort(d.addr, d.port, svc.proto, opts)} ${FORWARD_SWITCHES[d.fwd]} -w ${int(d.weight)}`;
+      if (d.upper !== 0) out += ` -x ${int(d.upper)}`;
+      if (d.lower !== 0) out += ` -y ${int(d.lower)}`;
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+// ---- -Lc, --timeout, --get-laddr ------------------------------------------------------------
+
+function mmss(seconds: number): string {
+  const s = Math.max(0, Math.trunc(seconds));
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** `ipvsadm -Lc[n]` (list_conn / print_conn). */
+export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
+  let out = 'IPVS connection entries\n';
+  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`;
+  for (const c of conns) {
+    const cname = addrPort(c.caddr, c.cport, c.proto, opts);
+    const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
+    const dname = addrPort(c.daddr, c.dport, c.proto, opts);
+    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${dname}\n`;
+  }
+  return out;
+}
+
+export function formatTimeout(t: Timeouts): string {
+  return `Timeout (tcp tcpfin udp): ${int(t.tcp)} ${int(t.tcpfin)} ${int(t.udp)}\n`;
+}
+
+/** `uvsadm --get-laddr` (DPVS's layout: the service, its count, then one address per line). */
+export function formatLaddrs(services: readonly ServiceInfo[], opts: PrintOptions): string {
+  let out = `${left('VIP:VPORT', 20)} ${left('TOTAL', 8)} ${left('SNAT_IP', 20)} ${left('CONFLICTS', 10)} CONNS\n`;
+  for (const s of sorted(services, compareServices, opts.nosort)) {
+    out += `${left(addrPort(s.addr, s.port, s.proto, opts), 20)} ${int(s.laddrs.length)}\n`;
+    for (const l of s.laddrs) out += `${left('', 20)} ${left('', 8)} ${left(l, 20)} ${left('0', 10)} 0\n`;
+  }
+  return out;
 }
 
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
@@ -156,17 +309,22 @@ export function formatStatus(st: StatusResult): string {
 
 export function usageText(program = 'uvsadm'): string {
   const p = program;
-  return `${p} (uvs, ipvsadm 1.31 compatible subset)
+  return `${p} (uvs) — ipvsadm 1.31 command line for uvsd
 Usage:
-  ${p} -A|E virtual-service [-s scheduler]
-  ${p} -D virtual-service
+  ${p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]
+  ${p} -D -t|u service-address
   ${p} -C
-  ${p} -a|e virtual-service -r server-address [options]
-  ${p} -d virtual-service -r server-address
-  ${p} -L|l [virtual-service] [-n]
+  ${p} -R
+  ${p} -S [-n]
+  ${p} -a|e -t|u service-address -r server-address [options]
+  ${p} -d -t|u service-address -r server-address
+  ${p} -L|l [options]
+  ${p} --set tcp tcpfin udp
+  ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
+  ${p} --get-laddr [-t|u service-address]
   ${p} --status
-  ${p} -Z [virtual-service]
-  ${p} trace [virtual-service] [--count N]
+  ${p} -Z [-t|u service-address]
+  ${p} trace [-t|u service-address] [--count N]
   ${p} -h
 
 Commands:
@@ -175,32 +333,50 @@ Either long or short options are allowed.
   --edit-service    -E        edit virtual service with options
   --delete-service  -D        delete virtual service
   --clear           -C        clear the whole table
+  --restore         -R        restore rules from stdin (all or nothing)
+  --save            -S        save rules to stdout
   --add-server      -a        add real server with options
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
+  --set tcp tcpfin udp        set connection timeout values (0 = unchanged)
+  --add-laddr                 add a FULLNAT local address to a service
+  --del-laddr                 delete a FULLNAT local address
+  --get-laddr                 list FULLNAT local addresses
+  --status                    uvs: station MAC, addresses, table use, counters
   --zero            -Z        zero counters in a service or all services
   trace                       uvs: print new-connection decisions (client,
                               server, scheduler, why) and drops as they happen
   --help            -h        display this help message
-  --status                    uvs: station MAC, addresses, table use and
-                              every counter, drops by reason
-
-virtual-service:
-  --tcp-service|-t  service-address   service-address is host[:port]
-  --udp-service|-u  service-address   service-address is host[:port]
 
 Options:
+  --tcp-service  -t service-address   service-address is host[:port]
+  --udp-service  -u service-address   service-address is host[:port]
   --scheduler    -s scheduler         scheduler name, the default scheduler is wlc.
+  --sched-flags  -b flags             scheduler flags (comma-separated)
+  --persistent   -p [timeout]         persistent service (default 300 s)
+  --netmask      -M netmask           persistent granularity mask
+  --ops          -o                   one-packet scheduling (UDP)
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)
   --masquerading -m                   masquerading (NAT)
-  --weight       -w weight            capacity of real server (0..2147483647)
+  --fullnat                           full NAT (DPVS FNAT)
+  --weight       -w weight            capacity of real server
+  --u-threshold  -x uthreshold        upper threshold of connections
+  --l-threshold  -y lthreshold        lower threshold of connections
+  --laddr        -z local-address     FULLNAT local address
+  --connection   -c                   output of current IPVS connections
+  --timeout                           output of timeout (tcp tcpfin udp)
+  --stats                             output of statistics information
+  --rate                              output of rate information
+  --exact                             expand numbers (display exact values)
+  --thresholds                        output of thresholds information
+  --persistent-conn                   output of persistent connection info
+  --nosort                            disable sorting output of service/server entries
+  --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
   --socket       PATH                 uvsd control socket (env UVS_SOCKET,
                                       default /run/uvs/uvsd.sock)
-
-Hosts are dotted-quad IPv4 addresses; ports are numbers or /etc/services names.
 `;
 }

@@ -1,6 +1,9 @@
 // The JSON-lines protocol spoken on uvsd's control socket (docs/control-protocol.md).
-// One request per line, one reply per line, matched by id. Every client (uvsadm, tests,
-// health checkers later) uses these types, so the wire format lives in one place.
+// One request per line, one reply per line, matched by id. The wire types live here; the verbs
+// themselves (names, argument and result types, validation) are the registry in verbs.ts, and
+// `Verbs` below is derived from it, so a new verb is added in one place.
+
+import type { VerbTypes } from './verbs.js';
 
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
@@ -13,8 +16,16 @@ export interface ServiceKey {
 }
 
 export interface ServiceSpec extends ServiceKey {
-  sched?: string; // default 'wlc'
-  flags?: string[]; // scheduler flags (-b), reserved
+  /** Scheduler name; default 'wlc' (addService). */
+  sched?: string;
+  /** Scheduler flags (ipvsadm -b), e.g. ['sh-port']. */
+  flags?: string[];
+  /** Persistence timeout in seconds (ipvsadm -p); 0 = not persistent. */
+  persist?: number;
+  /** Persistence netmask (ipvsadm -M), dotted quad; default 255.255.255.255. */
+  netmask?: string;
+  /** One-packet scheduling (ipvsadm -o), UDP only. */
+  oneShot?: boolean;
 }
 
 export interface DestKey {
@@ -26,6 +37,35 @@ export interface DestKey {
 export interface DestSpec extends DestKey {
   fwd?: Fwd; // default 'dr'
   weight?: number; // default 1
+  /** Connection thresholds (ipvsadm -x / -y); 0 = none. */
+  upper?: number;
+  lower?: number;
+}
+
+/** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
+export interface LaddrSpec {
+  service: ServiceKey;
+  addr: string;
+  portMin?: number;
+  portMax?: number;
+}
+
+/** Totals since start (or the last zero), as ipvsadm --stats prints them. */
+export interface Stats {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+/** The 2-second estimator's rates, as ipvsadm --rate prints them. */
+export interface Rates {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
 }
 
 export interface DestInfo {
@@ -35,6 +75,12 @@ export interface DestInfo {
   weight: number;
   active: number;
   inactive: number;
+  upper: number;
+  lower: number;
+  /** Persistence templates pointing here (none yet: persistence templates are not kept). */
+  persistConns: number;
+  stats: Stats;
+  rate: Rates;
   /** Health checks (src/health): up, down, or unchecked when no checker watches it. */
   health?: 'up' | 'down' | 'unchecked';
 }
@@ -45,13 +91,51 @@ export interface ServiceInfo {
   port: number;
   sched: string;
   flags: string[];
+  /** 0 = not persistent. */
+  persist: number;
+  netmask: string;
+  oneShot: boolean;
+  laddrs: string[];
+  stats: Stats;
+  rate: Rates;
+  /** In the order they were added. */
   dests: DestInfo[];
 }
 
 export interface ListResult {
   /** Connection hash table size printed in the ipvsadm banner. */
   size: number;
+  /** In the order they were added (uvsadm sorts like ipvsadm unless --nosort). */
   services: ServiceInfo[];
+}
+
+/** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
+export interface ConnInfo {
+  proto: Proto;
+  state: string;
+  /** Seconds until expiry. */
+  expires: number;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+  laddr: string;
+  lport: number;
+  fwd: Fwd;
+}
+
+export interface ConnsResult {
+  conns: ConnInfo[];
+  /** True when the table held more than `max` entries. */
+  truncated: boolean;
+}
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
 }
 
 /** One checked real server, as the `status` verb reports it (filled by src/health/report.ts). */
@@ -132,53 +216,18 @@ export interface TracePollResult {
   more: boolean;
 }
 
-/** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
-export interface LaddrSpec {
-  service: ServiceKey;
-  addr: string;
-  portMin?: number;
-  portMax?: number;
+/** One item of a batch: any mutating verb and its args. */
+export interface BatchItem {
+  verb: string;
+  args: unknown;
 }
 
-/** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
-export interface ConnInfo {
-  proto: Proto;
-  state: string;
-  /** Seconds until expiry. */
-  expires: number;
-  caddr: string;
-  cport: number;
-  vaddr: string;
-  vport: number;
-  daddr: string;
-  dport: number;
-  laddr: string;
-  lport: number;
-  fwd: Fwd;
-}
-
-export interface Verbs {
-  addService: { args: ServiceSpec; result: null };
-  editService: { args: ServiceSpec; result: null };
-  deleteService: { args: ServiceKey; result: null };
-  clear: { args: Record<string, never>; result: null };
-  addDest: { args: DestSpec; result: null };
-  editDest: { args: DestSpec; result: null };
-  deleteDest: { args: DestKey; result: null };
-  list: { args: Record<string, never>; result: ListResult };
-  status: { args: Record<string, never>; result: StatusResult };
-  zero: { args: ZeroArgs; result: null };
-  traceStart: { args: TraceStartArgs; result: TraceStartResult };
-  tracePoll: { args: TraceSessionArgs; result: TracePollResult };
-  traceStop: { args: TraceSessionArgs; result: null };
-  addLaddr: { args: LaddrSpec; result: null };
-  delLaddr: { args: LaddrSpec; result: null };
-  connections: { args: { max?: number }; result: ConnInfo[] };
-}
+export type Verbs = VerbTypes;
 export type VerbName = keyof Verbs;
 
 export interface Request<V extends VerbName = VerbName> {
-  id: number;
+  /** Any JSON value; echoed back unchanged. */
+  id: unknown;
   verb: V;
   args: Verbs[V]['args'];
 }
@@ -186,10 +235,14 @@ export interface Request<V extends VerbName = VerbName> {
 export interface ErrorBody {
   code: string;
   message: string;
+  /** The offending value, when there is one. */
+  detail?: string;
+  /** batch: the 0-based index of the refused item. */
+  index?: number;
 }
 
 export type Reply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: ErrorBody };
+  | { id: unknown; ok: true; result: unknown }
+  | { id: unknown; ok: false; error: ErrorBody };
 
 export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';

@@ -1,32 +1,57 @@
 // The control socket: a unix socket (mode 0600, root-only) speaking JSON lines
-// (docs/control-protocol.md). Each line is one request, answered by one line.
+// (docs/control-protocol.md). Each line is one request, answered by one line, in order.
+// Every request runs to completion before the next one starts (the verbs are synchronous), so
+// each is atomic. Clients are bounded: request size, unread replies (reading stops while a
+// client's unread replies exceed a limit), idle time and the number of connections.
 
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
-import type { Reply } from './protocol.js';
+import type { ErrorBody, Reply } from './protocol.js';
 
-/** Longest request line accepted; longer input closes the connection. */
-const MAX_LINE = 1 << 20;
+export interface ServerLimits {
+  /** Longest request line; a longer one is answered with an error and the connection closed. */
+  maxLine: number;
+  /** Unread reply bytes at which reading from that client stops until it reads. */
+  writeHigh: number;
+  /** A connection with no traffic for this long is closed. */
+  idleMs: number;
+  /** Connections beyond this many are closed at once. */
+  maxClients: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxLine: 64 << 20, // a batch of 100,000 services fits
+  writeHigh: 1 << 20,
+  idleMs: 10 * 60_000,
+  maxClients: 256,
+};
 
 export type Dispatch = (verb: string, args: unknown) => unknown;
 
+function errorBody(code: string, message: string, detail?: string, index?: number): ErrorBody {
+  const e: ErrorBody = { code, message };
+  if (detail !== undefined) e.detail = detail;
+  if (index !== undefined) e.index = index;
+  return e;
+}
+
 /** Turn one request line into one reply; never throws. */
 export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply {
-  let id = 0;
+  let id: unknown = null;
   try {
     const req: unknown = JSON.parse(line);
     if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new UvsError('BAD_REQUEST', 'not a JSON object');
     const r = req as Record<string, unknown>;
-    if (typeof r.id === 'number') id = r.id;
+    if ('id' in r) id = r.id;
     if (typeof r.verb !== 'string') throw new UvsError('BAD_REQUEST', 'missing "verb"');
     return { id, ok: true, result: dispatch(r.verb, r.args ?? {}) ?? null };
   } catch (err) {
-    if (err instanceof UvsError) return { id, ok: false, error: { code: err.code, message: err.message } };
-    if (err instanceof SyntaxError) return { id, ok: false, error: { code: 'BAD_REQUEST', message: `${ERRORS.BAD_REQUEST}: ${err.message}` } };
+    if (err instanceof UvsError) return { id, ok: false, error: errorBody(err.code, err.text, err.detail, err.index) };
+    if (err instanceof SyntaxError) return { id, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `not JSON: ${err.message}`) };
     onInternal(err);
-    return { id, ok: false, error: { code: 'INTERNAL', message: `internal error: ${(err as Error).message}` } };
+    return { id, ok: false, error: errorBody('INTERNAL', `internal error: ${(err as Error).message}`) };
   }
 }
 
@@ -42,30 +67,78 @@ function probe(path: string): Promise<boolean> {
   });
 }
 
-export async function listenControl(path: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Promise<net.Server> {
+/** Serve one connection: lines in, replies out, with the limits above. */
+function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits): void {
+  let pending = '';
+  let ended = false;
+  let closed = false;
+  sock.setEncoding('utf8');
+  sock.setTimeout(limits.idleMs, () => sock.destroy());
+  const answer = (line: string): void => {
+    const trimmed = line.trim();
+    if (trimmed !== '') sock.write(JSON.stringify(handleLine(trimmed, dispatch, onInternal)) + '\n');
+  };
+  const pump = (): void => {
+    if (closed) return;
+    let nl: number;
+    while (sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      answer(line);
+    }
+    if (sock.writableLength > limits.writeHigh) {
+      sock.pause(); // the client is not reading its replies: stop reading its requests
+      return;
+    }
+    if (pending.length > limits.maxLine) {
+      closed = true;
+      pending = '';
+      const reply: Reply = { id: null, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `line longer than ${limits.maxLine} bytes`) };
+      sock.end(JSON.stringify(reply) + '\n');
+      return;
+    }
+    if (ended) {
+      // A last request without a newline is still a request.
+      answer(pending);
+      pending = '';
+      closed = true;
+      sock.end();
+    }
+  };
+  sock.on('data', (chunk: string) => {
+    pending += chunk;
+    pump();
+  });
+  sock.on('drain', () => {
+    if (!ended) sock.resume();
+    pump();
+  });
+  sock.on('end', () => {
+    ended = true;
+    pump();
+  });
+  sock.on('error', () => sock.destroy());
+}
+
+export async function listenControl(
+  path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {},
+): Promise<net.Server> {
+  const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  if (existsSync(path)) {
+  let st: ReturnType<typeof lstatSync> | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (st !== undefined) {
+    // Only ever remove a stale socket: a --socket pointing at a file (a typo) must not delete it.
+    if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
     if (await probe(path)) throw new Error(`another uvsd is already listening on ${path}`);
     unlinkSync(path); // stale socket of a daemon that died
   }
-  const server = net.createServer((sock) => {
-    let pending = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
-        if (line.length > 0) sock.write(JSON.stringify(handleLine(line, dispatch, onInternal)) + '\n');
-      }
-      if (pending.length > MAX_LINE) {
-        sock.end(JSON.stringify({ id: 0, ok: false, error: { code: 'BAD_REQUEST', message: `${ERRORS.BAD_REQUEST}: line longer than ${MAX_LINE} bytes` } }) + '\n');
-        pending = '';
-      }
-    });
-    sock.on('error', () => sock.destroy());
-  });
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => serve(sock, dispatch, onInternal, lim));
+  server.maxConnections = lim.maxClients;
   const old = process.umask(0o177); // the socket is created 0600 by bind()
   try {
     await new Promise<void>((resolve, reject) => {

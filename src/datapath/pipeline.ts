@@ -102,7 +102,8 @@ export class Datapath implements Output {
   private readonly frags = new FragTable();
   /** The tuple of a quoted packet (icmpQuoted writes it here). */
   private readonly icmpQ = new Float64Array(4);
-  private nowTick = 0;
+  /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
+  nowTick = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {

@@ -1,0 +1,376 @@
+// uvsd's configuration file (YAML, docs/config.md): daemon settings and the service table.
+// Loading validates the whole file first (shape here, with the file, line and field of the
+// offending value; meaning through the batch verb's dry run), so a bad file changes nothing.
+// Reloading applies only the difference to the running table: unchanged services and their
+// connections are not touched; removed servers are drained (weight 0, removed after
+// drain-timeout) or removed at once.
+
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Node as YamlNode } from 'yaml';
+import { UvsError } from './errors.js';
+import type { Control } from './model.js';
+import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceSpec, Timeouts } from './protocol.js';
+
+/** Daemon settings a config file may carry (command-line options win over them). */
+export interface DaemonSettings {
+  tap?: string;
+  bridge?: string;
+  addresses?: string[];
+  gateway?: string;
+  socket?: string;
+  metrics?: string;
+  connMax?: number;
+  /** Seconds a removed server keeps its connections at weight 0 before it is deleted; 0 = at once. */
+  drainTimeout?: number;
+}
+
+export interface DesiredService {
+  spec: Required<ServiceSpec>;
+  dests: Array<Required<DestSpec>>;
+  laddrs: string[];
+  line: number;
+  destLines: number[];
+}
+
+export interface ConfigFile {
+  file: string;
+  daemon: DaemonSettings;
+  timeouts?: Timeouts;
+  timeoutsLine: number;
+  services: DesiredService[];
+}
+
+export const DEFAULT_DRAIN_TIMEOUT = 30;
+
+/** A config error: "FILE:LINE: FIELD: problem". */
+function fail(file: string, line: number, field: string, problem: string): never {
+  throw new UvsError('BAD_CONFIG', `${file}:${line}`, `${file}:${line}: ${field}: ${problem}`);
+}
+
+const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout'];
+const TOP_KEYS = ['daemon', 'timeouts', 'services'];
+const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'servers'];
+const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower'];
+const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
+
+/** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
+export function parseConfig(text: string, file: string): ConfigFile {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line ?? 1;
+    fail(file, line, 'yaml', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
+  }
+  const lineOf = (n: unknown): number => {
+    const r = (n as { range?: [number, number, number] } | null)?.range;
+    return r === undefined ? 1 : lc.linePos(r[0]).line;
+  };
+  type Field = { node: YamlNode | null; line: number; path: string };
+  const mapFields = (f: Field, allowed: string[]): Map<string, Field> => {
+    if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
+    const out = new Map<string, Field>();
+    for (const pair of f.node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?';
+      const path = f.path === '' ? key : `${f.path}.${key}`;
+      if (!allowed.includes(key)) fail(file, lineOf(pair.key), path, `unknown field (known: ${allowed.join(', ')})`);
+      out.set(key, { node: (pair.value as YamlNode | null) ?? null, line: lineOf(pair.value ?? pair.key), path });
+    }
+    return out;
+  };
+  const str = (f: Field): string => {
+    if (!isScalar(f.node) || typeof f.node.value !== 'string' || f.node.value === '') fail(file, f.line, f.path, `must be a non-empty string, got ${show(f)}`);
+    return f.node.value;
+  };
+  const int = (f: Field, min: number, max: number): number => {
+    const v = isScalar(f.node) ? f.node.value : undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(file, f.line, f.path, `must be an integer ${min}..${max}, got ${show(f)}`);
+    return v;
+  };
+  const bool = (f: Field): boolean => {
+    const v = isScalar(f.node) ? f.node.value : undefined;
+    if (typeof v !== 'boolean') fail(file, f.line, f.path, `must be true or false, got ${show(f)}`);
+    return v;
+  };
+  const list = (f: Field): Field[] => {
+    if (!isSeq(f.node)) fail(file, f.line, f.path, `must be a list, got ${show(f)}`);
+    return f.node.items.map((n, i) => ({ node: n as YamlNode, line: lineOf(n), path: `${f.path}[${i}]` }));
+  };
+  const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
+  const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
+
+  const cfg: ConfigFile = { file, daemon: {}, timeoutsLine: 1, services: [] };
+  if (doc.contents === null) return cfg; // an empty file: no settings, no services
+  const top = mapFields({ node: doc.contents as YamlNode, line: lineOf(doc.contents), path: '' }, TOP_KEYS);
+
+  const d = top.get('daemon');
+  if (!isNull(d)) {
+    const m = mapFields(d!, DAEMON_KEYS);
+    const g = (k: string) => m.get(k);
+    if (g('tap')) cfg.daemon.tap = str(g('tap')!);
+    if (g('bridge')) cfg.daemon.bridge = str(g('bridge')!);
+    if (g('addresses')) cfg.daemon.addresses = list(g('addresses')!).map(str);
+    if (g('gateway')) cfg.daemon.gateway = str(g('gateway')!);
+    if (g('socket')) cfg.daemon.socket = str(g('socket')!);
+    if (g('metrics')) cfg.daemon.metrics = str(g('metrics')!);
+    if (g('conn-max')) cfg.daemon.connMax = int(g('conn-max')!, 1, 1 << 26);
+    if (g('drain-timeout')) cfg.daemon.drainTimeout = int(g('drain-timeout')!, 0, 86400);
+  }
+  const t = top.get('timeouts');
+  if (!isNull(t)) {
+    const m = mapFields(t!, ['tcp', 'tcpfin', 'udp']);
+    const v = (k: string) => (m.get(k) === undefined ? 0 : int(m.get(k)!, 0, 86400 * 31));
+    cfg.timeouts = { tcp: v('tcp'), tcpfin: v('tcpfin'), udp: v('udp') };
+    cfg.timeoutsLine = t!.line;
+  }
+  const s = top.get('services');
+  if (!isNull(s)) {
+    for (const sf of list(s!)) {
+      const m = mapFields(sf, SERVICE_KEYS);
+      const need = (k: string): Field => m.get(k) ?? fail(file, sf.line, `${sf.path}.${k}`, 'missing');
+      const protoText = str(need('proto'));
+      if (protoText !== 'tcp' && protoText !== 'udp') fail(file, need('proto').line, need('proto').path, `must be tcp or udp, got "${protoText}"`);
+      const proto = protoText as Proto;
+      const spec: Required<ServiceSpec> = {
+        proto, addr: str(need('address')), port: int(need('port'), 0, 65535),
+        sched: m.get('scheduler') ? str(m.get('scheduler')!) : 'wlc',
+        flags: m.get('flags') ? list(m.get('flags')!).map(str) : [],
+        persist: m.get('persistent') ? int(m.get('persistent')!, 0, 86400 * 31) : 0,
+        netmask: m.get('netmask') ? str(m.get('netmask')!) : '255.255.255.255',
+        oneShot: m.get('ops') ? bool(m.get('ops')!) : false,
+      };
+      const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
+      const dests: Array<Required<DestSpec>> = [];
+      const destLines: number[] = [];
+      const servers = m.get('servers');
+      if (!isNull(servers)) {
+        for (const df of list(servers!)) {
+          const dm = mapFields(df, SERVER_KEYS);
+          const addr = str(dm.get('address') ?? fail(file, df.line, `${df.path}.address`, 'missing'));
+          let fwd: Fwd = 'dr';
+          if (dm.get('method')) {
+            const mt = str(dm.get('method')!);
+            fwd = METHODS[mt] ?? fail(file, dm.get('method')!.line, dm.get('method')!.path, `must be one of ${Object.keys(METHODS).join(', ')}, got "${mt}"`);
+          }
+          const port = dm.get('port') ? int(dm.get('port')!, 0, 65535) : spec.port;
+          dests.push({
+            service: { proto, addr: spec.addr, port: spec.port }, addr, port: fwd === 'dr' || fwd === 'tun' ? spec.port : port, fwd,
+            weight: dm.get('weight') ? int(dm.get('weight')!, 0, 2147483647) : 1,
+            upper: dm.get('upper') ? int(dm.get('upper')!, 0, 2147483647) : 0,
+            lower: dm.get('lower') ? int(dm.get('lower')!, 0, 2147483647) : 0,
+          });
+          destLines.push(df.line);
+        }
+      }
+      cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines });
+    }
+  }
+  return cfg;
+}
+
+export function readConfig(file: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UvsError('BAD_CONFIG', file, `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+// ---- the difference between the running table and a config ------------------------------------
+
+export interface Plan {
+  items: BatchItem[];
+  /** Config line of each item (for errors). */
+  lines: number[];
+  /** One human line per change, in order (uvsadm --reload --dry-run prints them). */
+  changes: string[];
+  /** Servers to delete after the drain timeout: "proto|addr|port|raddr|rport". */
+  drain: Array<{ service: { proto: Proto; addr: string; port: number }; addr: string; port: number }>;
+  /** Servers that are back in the config (their drain is cancelled). */
+  undrain: string[];
+}
+
+const sk = (s: { proto: string; addr: string; port: number }): string => `${s.proto}|${s.addr}|${s.port}`;
+const dk = (s: { proto: string; addr: string; port: number }, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
+const sname = (s: { proto: string; addr: string; port: number }): string => `${s.proto.toUpperCase()} ${s.addr}:${s.port}`;
+
+function serviceDiffers(cur: ServiceInfo, want: Required<ServiceSpec>): string[] {
+  const out: string[] = [];
+  if (cur.sched !== want.sched) out.push(`scheduler ${cur.sched} -> ${want.sched}`);
+  if (cur.flags.join(',') !== [...want.flags].join(',')) out.push(`flags [${cur.flags.join(',')}] -> [${want.flags.join(',')}]`);
+  if (cur.persist !== want.persist) out.push(`persistent ${cur.persist} -> ${want.persist}`);
+  if (cur.netmask !== want.netmask) out.push(`netmask ${cur.netmask} -> ${want.netmask}`);
+  if (cur.oneShot !== want.oneShot) out.push(`ops ${cur.oneShot} -> ${want.oneShot}`);
+  return out;
+}
+
+/** What it takes to go from `current` to the config's table. `draining` = servers already draining. */
+export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>): Plan {
+  const plan: Plan = { items: [], lines: [], changes: [], drain: [], undrain: [] };
+  const push = (item: BatchItem, line: number, change: string): void => {
+    plan.items.push(item);
+    plan.lines.push(line);
+    plan.changes.push(change);
+  };
+  const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
+  for (const cur of current.services) {
+    if (!wanted.has(sk(cur))) push({ verb: 'deleteService', args: { proto: cur.proto, addr: cur.addr, port: cur.port } }, 1, `delete service ${sname(cur)}`);
+  }
+  const have = new Map(current.services.map((s) => [sk(s), s]));
+  for (const want of cfg.services) {
+    const key = { proto: want.spec.proto, addr: want.spec.addr, port: want.spec.port };
+    const cur = have.get(sk(want.spec));
+    if (cur === undefined) {
+      push({ verb: 'addService', args: want.spec }, want.line, `add service ${sname(key)} (${want.spec.sched})`);
+    } else {
+      const diff = serviceDiffers(cur, want.spec);
+      if (diff.length > 0) push({ verb: 'editService', args: want.spec }, want.line, `edit service ${sname(key)}: ${diff.join(', ')}`);
+    }
+    const curDests = new Map((cur?.dests ?? []).map((d) => [`${d.addr}|${d.port}`, d]));
+    want.dests.forEach((d, i) => {
+      const line = want.destLines[i] ?? want.line;
+      const name = `${sname(key)} -> ${d.addr}:${d.port}`;
+      const c = curDests.get(`${d.addr}|${d.port}`);
+      if (c === undefined) {
+        push({ verb: 'addDest', args: d }, line, `add server ${name} weight ${d.weight}`);
+        return;
+      }
+      curDests.delete(`${d.addr}|${d.port}`);
+      const k = dk(key, d.addr, d.port);
+      if (draining.has(k)) plan.undrain.push(k);
+      const what: string[] = [];
+      if (c.weight !== d.weight) what.push(`weight ${c.weight} -> ${d.weight}`);
+      if (c.fwd !== d.fwd) what.push(`method ${c.fwd} -> ${d.fwd}`);
+      if (c.upper !== d.upper || c.lower !== d.lower) what.push(`thresholds ${c.upper}/${c.lower} -> ${d.upper}/${d.lower}`);
+      if (what.length > 0) push({ verb: 'editDest', args: d }, line, `${what.length === 1 && what[0]!.startsWith('weight') ? 're-weight' : 'edit'} server ${name}: ${what.join(', ')}`);
+    });
+    if (cur !== undefined) {
+      for (const c of curDests.values()) {
+        const name = `${sname(key)} -> ${c.addr}:${c.port}`;
+        const args = { service: key, addr: c.addr, port: c.port };
+        if (drainTimeout > 0) {
+          if (!draining.has(dk(key, c.addr, c.port)) || c.weight !== 0) {
+            push({ verb: 'editDest', args: { ...args, weight: 0 } }, want.line, `drain server ${name}: weight ${c.weight} -> 0, removed after ${drainTimeout} s`);
+          }
+          plan.drain.push(args);
+        } else {
+          push({ verb: 'deleteDest', args }, want.line, `remove server ${name}`);
+        }
+      }
+    }
+    const curL = cur?.laddrs ?? [];
+    for (const l of want.laddrs) if (!curL.includes(l)) push({ verb: 'addLaddr', args: { service: key, addr: l } }, want.line, `add local address ${l} to ${sname(key)}`);
+    for (const l of curL) if (!want.laddrs.includes(l)) push({ verb: 'delLaddr', args: { service: key, addr: l } }, want.line, `delete local address ${l} from ${sname(key)}`);
+  }
+  const t = cfg.timeouts;
+  if (t !== undefined) {
+    const next = { tcp: t.tcp || curTimeouts.tcp, tcpfin: t.tcpfin || curTimeouts.tcpfin, udp: t.udp || curTimeouts.udp };
+    if (next.tcp !== curTimeouts.tcp || next.tcpfin !== curTimeouts.tcpfin || next.udp !== curTimeouts.udp) {
+      push({ verb: 'setTimeouts', args: t }, cfg.timeoutsLine,
+        `set timeouts ${curTimeouts.tcp} ${curTimeouts.tcpfin} ${curTimeouts.udp} -> ${next.tcp} ${next.tcpfin} ${next.udp}`);
+    }
+  }
+  return plan;
+}
+
+// ---- the running side: load, reload, drain, dump --------------------------------------------
+
+export class ConfigManager {
+  /** Servers draining after a reload removed them, with their deletion timers. */
+  private readonly draining = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly control: Control,
+    /** The file given with --config, if any. */
+    readonly file: string | undefined,
+    /** The daemon's effective settings (for --dump-config). */
+    readonly settings: DaemonSettings,
+  ) {}
+
+  get drainTimeout(): number {
+    return this.settings.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
+  }
+
+  /** Apply (or with dryRun only check) a config; returns the changes made. All or nothing. */
+  apply(cfg: ConfigFile, dryRun: boolean): string[] {
+    const ctl = this.control;
+    const plan = planReload(ctl.list(), ctl.model.timeouts, cfg, this.drainTimeout, new Set(this.draining.keys()));
+    try {
+      ctl.call('batch', { items: plan.items, dryRun });
+    } catch (e) {
+      if (e instanceof UvsError && e.index !== undefined) {
+        const what = e.message;
+        throw new UvsError('BAD_CONFIG', `${cfg.file}:${plan.lines[e.index]}`, `${cfg.file}:${plan.lines[e.index]}: ${plan.changes[e.index]}: ${what}`);
+      }
+      throw e;
+    }
+    if (dryRun) return plan.changes;
+    for (const k of plan.undrain) {
+      clearTimeout(this.draining.get(k));
+      this.draining.delete(k);
+    }
+    for (const d of plan.drain) {
+      const k = dk(d.service, d.addr, d.port);
+      if (this.draining.has(k)) continue;
+      const timer = setTimeout(() => {
+        this.draining.delete(k);
+        try {
+          ctl.call('deleteDest', d);
+        } catch {
+          // already gone (service deleted, table cleared): nothing to drain
+        }
+      }, this.drainTimeout * 1000);
+      timer.unref();
+      this.draining.set(k, timer);
+    }
+    return plan.changes;
+  }
+
+  /** Re-read the --config file and apply the difference. */
+  reload(dryRun: boolean): string[] {
+    if (this.file === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config: nothing to reload');
+    return this.apply(readConfig(this.file), dryRun);
+  }
+
+  /** The running state as a config file. */
+  dump(): string {
+    const s = this.settings;
+    const daemon: Record<string, unknown> = {};
+    if (s.tap !== undefined) daemon.tap = s.tap;
+    if (s.bridge !== undefined) daemon.bridge = s.bridge;
+    if (s.addresses !== undefined) daemon.addresses = s.addresses;
+    if (s.gateway !== undefined) daemon.gateway = s.gateway;
+    if (s.socket !== undefined) daemon.socket = s.socket;
+    if (s.metrics !== undefined) daemon.metrics = s.metrics;
+    if (s.connMax !== undefined) daemon['conn-max'] = s.connMax;
+    daemon['drain-timeout'] = this.drainTimeout;
+    const list = this.control.list();
+    const services = list.services.map((svc) => {
+      const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };
+      if (svc.flags.length > 0) o.flags = svc.flags;
+      if (svc.persist > 0) o.persistent = svc.persist;
+      if (svc.netmask !== '255.255.255.255') o.netmask = svc.netmask;
+      if (svc.oneShot) o.ops = true;
+      if (svc.laddrs.length > 0) o['local-addresses'] = svc.laddrs;
+      o.servers = svc.dests.map((d) => {
+        const x: Record<string, unknown> = { address: d.addr };
+        if (d.port !== svc.port) x.port = d.port;
+        x.method = d.fwd;
+        x.weight = d.weight;
+        if (d.upper !== 0) x.upper = d.upper;
+        if (d.lower !== 0) x.lower = d.lower;
+        return x;
+      });
+      return o;
+    });
+    return '# uvsd configuration, written by uvsadm --dump-config\n' +
+      stringify({ daemon, timeouts: { ...this.control.model.timeouts }, services }, { lineWidth: 0 });
+  }
+
+  stop(): void {
+    for (const t of this.draining.values()) clearTimeout(t);
+    this.draining.clear();
+  }
+}

@@ -1,0 +1,473 @@
+// The control verbs, in one registry: name → { mutates, run(ctx, args) }. A verb validates its
+// arguments against ctx.model completely, then changes the model and pushes the DpOps that take
+// the datapath along (ctx.ops; Control.call applies them). Argument and result types are declared
+// here too and protocol.ts derives the wire types from this table: adding a verb is one entry
+// here (plus, for uvsadm, one parser entry in ipvsadm.ts).
+
+import { UvsError } from './errors.js';
+import { serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
+import { ZERO_RATES } from './estimator.js';
+import type {
+  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
+  ServiceKey, ServiceSpec, StatusResult, Timeouts,
+  TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
+} from './protocol.js';
+import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import type { DpOp } from '../datapath/ops.js';
+import { STATE_NAMES } from '../datapath/tcpstate.js';
+import { TICK_MS } from '../datapath/conntable.js';
+import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
+import { getScheduler } from '../sched/index.js';
+import { SCHED_FLAG_NAMES } from '../sched/types.js';
+
+export const DEFAULT_SCHED = 'wlc';
+export const MAX_WEIGHT = 2147483647;
+export const MAX_THRESHOLD = 2147483647;
+/** ipvsadm's MAX_TIMEOUT: 31 days. */
+export const MAX_TIMEOUT = 86400 * 31;
+export const DEFAULT_PERSIST = 300;
+export const ALL_ONES = 0xffffffff;
+/** Most rows listConns returns by default. */
+export const CONNS_MAX_DEFAULT = 100_000;
+
+export interface VerbCtx {
+  control: Control;
+  model: Model;
+  ops: DpOp[];
+}
+
+interface Verb<A, R> {
+  /** Changes the table (allowed in a batch; its ops are applied). */
+  mutates: boolean;
+  run(ctx: VerbCtx, args: Record<string, unknown>): R;
+  /** Phantom: the argument type clients send. */
+  readonly argsType?: A;
+}
+
+function verb<A, R>(mutates: boolean, run: (ctx: VerbCtx, args: Record<string, unknown>) => R): Verb<A, R> {
+  return { mutates, run };
+}
+
+// ---- argument validation (each throws a UvsError naming the offending value) ----------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function protoOf(v: unknown): Proto {
+  if (v === 'tcp' || v === 'udp') return v;
+  throw new UvsError('BAD_PROTO', JSON.stringify(v));
+}
+
+function ipOf(v: unknown, what?: string): number {
+  const ip = typeof v === 'string' ? parseIp(v) : -1;
+  if (ip < 0) throw new UvsError('BAD_ADDRESS', what === undefined ? JSON.stringify(v) : `${what} ${JSON.stringify(v)}`);
+  return ip;
+}
+
+function portOf(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new UvsError('BAD_PORT', `${what} ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST', what: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new UvsError(code, `${what} ${JSON.stringify(v)} (${min}..${max})`);
+  }
+  return v;
+}
+
+function boolOf(v: unknown, what: string): boolean {
+  if (typeof v !== 'boolean') throw new UvsError('BAD_REQUEST', `${what} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+interface SvcRef {
+  proto: Proto;
+  vip: number;
+  port: number;
+  key: string;
+}
+
+function svcRef(k: unknown): SvcRef {
+  if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object {proto, addr, port}');
+  const proto = protoOf(k.proto);
+  const vip = ipOf(k.addr, 'virtual address');
+  const port = portOf(k.port, 'virtual port');
+  return { proto, vip, port, key: serviceKeyOf(proto, vip, port) };
+}
+
+function svcName(s: { proto: Proto; vip: number; port: number }): string {
+  return `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
+}
+
+/** The scheduler's canonical name, or BAD_SCHEDULER. */
+function schedOf(v: unknown): string {
+  const s = typeof v === 'string' ? getScheduler(v) : undefined;
+  if (s === undefined) throw new UvsError('BAD_SCHEDULER', typeof v === 'string' ? v : JSON.stringify(v));
+  return s.name;
+}
+
+/** -b flag names → SF_* bits; sh-* only with sh, mh-* only with mh (as ipvsadm's parse_sched_flags). */
+function schedFlagsOf(v: unknown, sched: string): number {
+  if (v === undefined) return 0;
+  if (!Array.isArray(v)) throw new UvsError('BAD_REQUEST', `flags must be a list of names, got ${JSON.stringify(v)}`);
+  let bits = 0;
+  for (const f of v) {
+    const bit = typeof f === 'string' && Object.prototype.hasOwnProperty.call(SCHED_FLAG_NAMES, f) ? SCHED_FLAG_NAMES[f] : undefined;
+    if (bit === undefined) throw new UvsError('BAD_SCHED_FLAG', JSON.stringify(f));
+    if (!(f as string).startsWith(`${sched}-`)) throw new UvsError('INCOMPATIBLE_SCHED_FLAG', `${f} with scheduler ${sched}`);
+    bits |= bit;
+  }
+  return bits;
+}
+
+export function schedFlagNames(bits: number): string[] {
+  const out: string[] = [];
+  for (const [name, bit] of Object.entries(SCHED_FLAG_NAMES)) if ((bits & bit) !== 0) out.push(name);
+  return out;
+}
+
+function fwdOf(v: unknown): Fwd {
+  const id = typeof v === 'string' && Object.prototype.hasOwnProperty.call(FWD_IDS, v) ? FWD_IDS[v] : undefined;
+  if (id === undefined) throw new UvsError('BAD_FWD', JSON.stringify(v));
+  if (FORWARDERS[id] === undefined) throw new UvsError('FWD_UNSUPPORTED', String(v));
+  return v as Fwd;
+}
+
+function mustService(m: Model, r: SvcRef, code: 'NO_SERVICE' | 'SERVICE_NOT_FOUND'): ServiceModel {
+  const s = m.services.get(r.key);
+  if (s === undefined) throw new UvsError(code, svcName(r));
+  return s;
+}
+
+function findDest(s: ServiceModel, addr: number, port: number): number {
+  return s.dests.findIndex((d) => d.addr === addr && d.port === port);
+}
+
+/** Checks that hold for any destination, whichever verb sets it. */
+function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
+  if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
+  if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port) {
+    throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
+  }
+  if (d.fwd === 'dr' && !ctx.control.dp.onLink(d.addr)) {
+    throw new UvsError('NOT_ON_LINK', `${formatIp(d.addr)} is outside every --addr network`);
+  }
+  // NAT, FULLNAT and TUN reach off-link servers through --gateway; without one they never could.
+  if (d.fwd !== 'dr' && !ctx.control.dp.onLink(d.addr) && ctx.control.dp.link.gateway === 0) {
+    throw new UvsError('NO_ROUTE', `${formatIp(d.addr)} is outside every --addr network and uvsd has no --gateway`);
+  }
+}
+
+const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
+
+function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
+  const common = { id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot };
+  return op === 'addService' ? { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port } : { op, ...common };
+}
+
+/** The service options of a spec, defaulted from `base` (edit) or ipvsadm's defaults (add). */
+function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceModel | undefined) {
+  const sched = spec.sched === undefined ? (base?.sched ?? DEFAULT_SCHED) : schedOf(spec.sched);
+  const schedFlags = spec.flags === undefined ? (base !== undefined && base.sched === sched ? base.schedFlags : 0) : schedFlagsOf(spec.flags, sched);
+  const persist = spec.persist === undefined ? (base?.persist ?? 0) : intOf(spec.persist, 'BAD_TIMEOUT', 'persistence timeout', 0, MAX_TIMEOUT);
+  const netmask = spec.netmask === undefined ? (base?.netmask ?? ALL_ONES) : ipOf(spec.netmask, 'netmask');
+  const oneShot = spec.oneShot === undefined ? (base?.oneShot ?? false) : boolOf(spec.oneShot, 'oneShot');
+  if (r.port === 0 && persist === 0) throw new UvsError('ZERO_PORT', svcName(r));
+  if (oneShot && r.proto !== 'udp') throw new UvsError('OPS_NOT_UDP', svcName(r));
+  return { sched, schedFlags, persist, netmask, oneShot };
+}
+
+// ---- reading -------------------------------------------------------------------------------
+
+function destInfo(ctx: VerbCtx, d: DestModel): DestInfo {
+  const dt = ctx.control.dp.dt;
+  const k = d.slot;
+  return {
+    addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight,
+    active: dt.active[k], inactive: dt.inactive[k], upper: d.upper, lower: d.lower, persistConns: 0,
+    stats: { conns: dt.conns[k], inpkts: dt.inPkts[k], outpkts: dt.outPkts[k], inbytes: dt.inBytes[k], outbytes: dt.outBytes[k] },
+    rate: ctx.control.destRates.get(k)?.read() ?? ZERO_RATES,
+  };
+}
+
+function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
+  const dests = s.dests.map((d) => destInfo(ctx, d));
+  const stats = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+  for (const d of dests) {
+    stats.conns += d.stats.conns;
+    stats.inpkts += d.stats.inpkts;
+    stats.outpkts += d.stats.outpkts;
+    stats.inbytes += d.stats.inbytes;
+    stats.outbytes += d.stats.outbytes;
+  }
+  return {
+    proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
+    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
+    stats, rate: ctx.control.svcRates.get(s.id)?.read() ?? ZERO_RATES, dests,
+  };
+}
+
+// ---- the registry --------------------------------------------------------------------------
+
+export const VERBS = {
+  addService: verb<ServiceSpec, null>(true, (ctx, a) => {
+    const m = ctx.model;
+    const r = svcRef(a);
+    // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
+    if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
+    const o = serviceOptions(a, r, undefined);
+    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
+    m.services.set(r.key, s);
+    ctx.control.forgetRates(undefined, s.id);
+    ctx.ops.push(serviceOps(s, 'addService'));
+    return null;
+  }),
+
+  /** Fields left out are kept; uvsadm -E sends all of them, as ipvsadm -E replaces them all. */
+  editService: verb<ServiceSpec, null>(true, (ctx, a) => {
+    const r = svcRef(a);
+    const s = mustService(ctx.model, r, 'NO_SERVICE');
+    const o = serviceOptions(a, r, s);
+    Object.assign(s, o);
+    ctx.ops.push(serviceOps(s, 'editService'));
+    return null;
+  }),
+
+  deleteService: verb<ServiceKey, null>(true, (ctx, a) => {
+    const m = ctx.model;
+    const s = mustService(m, svcRef(a), 'NO_SERVICE');
+    removeService(ctx, s);
+    return null;
+  }),
+
+  clear: verb<Record<string, never>, null>(true, (ctx) => {
+    for (const s of [...ctx.model.services.values()]) removeService(ctx, s);
+    return null;
+  }),
+
+  addDest: verb<DestSpec, null>(true, (ctx, a) => {
+    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+    const addr = ipOf(a.addr, 'real server address');
+    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const fwd = fwdOf(a.fwd ?? 'dr');
+    const weight = a.weight === undefined ? 1 : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
+    const upper = a.upper === undefined ? 0 : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
+    const lower = a.lower === undefined ? 0 : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
+    const d = { addr, port, fwd, weight, upper, lower };
+    checkDest(ctx, s, d);
+    if (findDest(s, addr, port) >= 0) throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
+    const slot = ctx.model.freeSlots.pop();
+    if (slot === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
+    s.dests.push({ slot, ...d });
+    ctx.control.forgetRates(slot, undefined);
+    ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower });
+    return null;
+  }),
+
+  /** Fields left out are kept; uvsadm -e sends all of them, as ipvsadm -e replaces them all. */
+  editDest: verb<DestSpec, null>(true, (ctx, a) => {
+    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+    const addr = ipOf(a.addr, 'real server address');
+    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const i = findDest(s, addr, port);
+    const old = s.dests[i];
+    const fwd = a.fwd === undefined ? (old?.fwd ?? 'dr') : fwdOf(a.fwd);
+    const weight = a.weight === undefined ? (old?.weight ?? 1) : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
+    const upper = a.upper === undefined ? (old?.upper ?? 0) : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
+    const lower = a.lower === undefined ? (old?.lower ?? 0) : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
+    if (lower > upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${lower} is above upper threshold ${upper}`);
+    if (old === undefined) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
+    checkDest(ctx, s, { addr, port, fwd, upper, lower });
+    Object.assign(old, { fwd, weight, upper, lower });
+    ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower });
+    return null;
+  }),
+
+  deleteDest: verb<DestKey, null>(true, (ctx, a) => {
+    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+    const addr = ipOf(a.addr, 'real server address');
+    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const i = findDest(s, addr, port);
+    if (i < 0) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
+    const [d] = s.dests.splice(i, 1);
+    // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply).
+    ctx.ops.push({ op: 'delDest', svc: s.id, dest: d!.slot });
+    ctx.model.freeSlots.push(d!.slot);
+    return null;
+  }),
+
+  /** ipvsadm --set tcp tcpfin udp (seconds; 0 leaves a value unchanged). */
+  setTimeouts: verb<Timeouts, null>(true, (ctx, a) => {
+    const tcp = intOf(a.tcp, 'BAD_TIMEOUT', 'tcp timeout', 0, MAX_TIMEOUT);
+    const tcpfin = intOf(a.tcpfin, 'BAD_TIMEOUT', 'tcpfin timeout', 0, MAX_TIMEOUT);
+    const udp = intOf(a.udp, 'BAD_TIMEOUT', 'udp timeout', 0, MAX_TIMEOUT);
+    const t = ctx.model.timeouts;
+    if (tcp > 0) t.tcp = tcp;
+    if (tcpfin > 0) t.tcpfin = tcpfin;
+    if (udp > 0) t.udp = udp;
+    ctx.ops.push({ op: 'setTimeouts', tcp, tcpfin, udp });
+    return null;
+  }),
+
+  /** DPVS --add-laddr: a FULLNAT local address for a service, with its local port range. */
+  addLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
+    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+    const ip = ipOf(a.addr);
+    const portMin = a.portMin === undefined ? 1024 : portOf(a.portMin, 'portMin');
+    const portMax = a.portMax === undefined ? 65535 : portOf(a.portMax, 'portMax');
+    if (portMin === 0 || portMin > portMax) throw new UvsError('BAD_PORT', `local port range ${portMin}-${portMax}`);
+    if (s.laddrs.some((l) => l.addr === ip)) throw new UvsError('LADDR_EXISTS', formatIp(ip));
+    s.laddrs.push({ addr: ip, portMin, portMax });
+    ctx.ops.push({ op: 'addLaddr', svc: s.id, addr: ip, portMin, portMax });
+    return null;
+  }),
+
+  delLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
+    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+    const ip = ipOf(a.addr);
+    const i = s.laddrs.findIndex((l) => l.addr === ip);
+    if (i < 0) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
+    s.laddrs.splice(i, 1);
+    ctx.ops.push({ op: 'delLaddr', svc: s.id, addr: ip });
+    return null;
+  }),
+
+  /**
+   * Validate every item against a copy of the model, then apply all of them (one dp.apply) or,
+   * on the first refusal, nothing: the error carries the item's index. dryRun validates only.
+   */
+  batch: verb<{ items: BatchItem[]; dryRun?: boolean }, { applied: number }>(false, (ctx, a) => {
+    if (!Array.isArray(a.items)) throw new UvsError('BAD_REQUEST', '"items" must be a list of {verb, args}');
+    const items = a.items as unknown[];
+    const copy = ctx.model.clone();
+    const sub: VerbCtx = { control: ctx.control, model: copy, ops: [] };
+    for (let i = 0; i < items.length; i++) {
+      try {
+        const it = items[i];
+        if (!isObject(it) || typeof it.verb !== 'string') throw new UvsError('BAD_REQUEST', `item ${i} must be {verb, args}`);
+        const v = Object.prototype.hasOwnProperty.call(VERBS, it.verb) ? VERBS[it.verb as VerbName] : undefined;
+        if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(it.verb));
+        if (!v.mutates) throw new UvsError('BAD_REQUEST', `verb ${it.verb} cannot be batched`);
+        const args = it.args === undefined ? {} : it.args;
+        if (!isObject(args)) throw new UvsError('BAD_REQUEST', `item ${i}: "args" must be an object`);
+        (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(sub, args);
+      } catch (err) {
+        if (err instanceof UvsError) err.index = i;
+        throw err;
+      }
+    }
+    if (a.dryRun !== true) ctx.control.commit(copy, sub.ops);
+    return { applied: a.dryRun === true ? 0 : items.length };
+  }),
+
+  list: verb<Record<string, never>, ListResult>(false, (ctx) => {
+    const services: ServiceInfo[] = [];
+    for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
+    return { size: ctx.control.dp.ct.buckets, services };
+  }),
+
+  timeouts: verb<Record<string, never>, Timeouts>(false, (ctx) => ({ ...ctx.model.timeouts })),
+
+  /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
+  listConns: verb<{ max?: number }, ConnsResult>(false, (ctx, a) => connRows(ctx, a)),
+
+  /** The same rows as a plain list (the lab's and the modes tests' view). */
+  connections: verb<{ max?: number }, ConnInfo[]>(false, (ctx, a) => connRows(ctx, a).conns),
+
+  /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
+  reload: verb<{ dryRun?: boolean }, { changes: string[] }>(false, (ctx, a) => {
+    const cm = ctx.control.config;
+    if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config: nothing to reload');
+    return { changes: cm.reload(a.dryRun === true) };
+  }),
+
+  /** The running state as a config file (YAML). */
+  dumpConfig: verb<Record<string, never>, { yaml: string }>(false, (ctx) => {
+    const cm = ctx.control.config;
+    if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
+    return { yaml: cm.dump() };
+  }),
+
+  // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
+
+  /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
+  zero: verb<ZeroArgs, null>(true, (ctx, a) => {
+    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
+    ctx.ops.push({ op: 'zero', svc });
+    return null;
+  }),
+
+  /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
+  traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
+    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
+    return ctx.control.traces.start(svc);
+  }),
+  tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
+  traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
+
+  status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
+    const dp = ctx.control.dp;
+    return {
+      mac: formatMac(dp.mac),
+      tap: ctx.control.info.tap,
+      io: ctx.control.info.io ?? 'none',
+      addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}`),
+      conns: dp.ct.count,
+      connMax: dp.ct.max,
+      ...dp.counters.snapshot(),
+    };
+  }),
+};
+
+function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
+  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
+  const dp = ctx.control.dp;
+  const ct = dp.ct;
+  const now = dp.nowTick;
+  const conns: ConnInfo[] = [];
+  let truncated = false;
+  for (let e = 0; e < ct.max; e++) {
+    if (!ct.isAlive(e)) continue;
+    if (conns.length >= max) {
+      truncated = true;
+      break;
+    }
+    const ticks = ct.expires[e] - now;
+    conns.push({
+      proto: ct.proto[e] === PROTO_UDP ? 'udp' : 'tcp',
+      state: STATE_NAMES[ct.state[e]] ?? 'NONE',
+      expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
+      caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
+      vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],
+      daddr: formatIp(ct.daddr[e]), dport: ct.dport[e],
+      laddr: formatIp(ct.laddr[e]), lport: ct.lport[e],
+      fwd: (FWD_NAMES[ct.fwd[e]] ?? 'dr') as Fwd,
+    });
+  }
+  return { conns, truncated };
+}
+
+function removeService(ctx: VerbCtx, s: ServiceModel): void {
+  const m = ctx.model;
+  m.services.delete(serviceKeyOf(s.proto, s.vip, s.port));
+  for (const d of s.dests) m.freeSlots.push(d.slot);
+  m.freeIds.push(s.id);
+  ctx.ops.push({ op: 'delService', id: s.id });
+}
+
+function popcount(v: number): number {
+  let n = 0;
+  for (let x = v >>> 0; x !== 0; x = (x & (x - 1)) >>> 0) n++;
+  return n;
+}
+
+export type VerbName = keyof typeof VERBS;
+type ArgsOf<V> = V extends Verb<infer A, unknown> ? A : never;
+type ResultOf<V> = V extends Verb<unknown, infer R> ? R : never;
+/** protocol.ts's Verbs: { verbName: { args, result } } for every verb above. */
+export type VerbTypes = { [K in VerbName]: { args: ArgsOf<(typeof VERBS)[K]>; result: ResultOf<(typeof VERBS)[K]> } };

@@ -1,0 +1,158 @@
+// The YAML config file: shape errors name file, line and field; meaning errors (unknown
+// scheduler, server off the link) name the line too and change nothing; reload applies only the
+// difference (unchanged services keep their connections), drains removed servers, --dry-run
+// prints the changes and changes nothing; --dump-config writes a file that loads back the same.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { UvsError } from '../src/control/errors.js';
+import { formatRules } from '../src/control/printers.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, rig, type Rig } from './helpers/harness.js';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+
+const N = { numeric: true };
+const mk = (drain = 0): { r: Rig; cm: ConfigManager } => {
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: drain });
+  r.ctl.config = cm;
+  return { r, cm };
+};
+
+const BASE = `# test config
+daemon:
+  tap: uvs0
+  addresses: [192.168.8.10/24]
+  drain-timeout: 0
+timeouts: { tcp: 900, tcpfin: 120, udp: 300 }
+services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: wrr
+    servers:
+      - { address: 192.168.8.20, weight: 3 }
+      - { address: 192.168.8.21, weight: 1 }
+  - proto: udp
+    address: 192.168.8.200
+    port: 53
+    scheduler: rr
+    persistent: 60
+    netmask: 255.255.255.0
+    servers:
+      - address: 192.168.8.22
+`;
+
+function configError(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof UvsError && e.code === 'BAD_CONFIG', String(e));
+    return e.message;
+  }
+  assert.fail('expected a config error');
+}
+
+test('shape errors: file, line and field of the offending value', () => {
+  const cases: Array<[string, string]> = [
+    [BASE.replace('weight: 3', 'weight: three'), 'f.yaml:13: services[0].servers[0].weight: must be an integer 0..2147483647, got "three"'],
+    [BASE.replace('scheduler: rr', 'schedular: rr'), 'f.yaml:18: services[1].schedular: unknown field (known: proto, address, port, scheduler, flags, persistent, netmask, ops, local-addresses, servers)'],
+    [BASE.replace('proto: udp', 'proto: sctp'), 'f.yaml:15: services[1].proto: must be tcp or udp, got "sctp"'],
+    [BASE.replace('    port: 80\n', ''), 'f.yaml:8: services[0].port: missing'],
+    [BASE.replace('drain-timeout: 0', 'drain-timeout: -1'), 'f.yaml:5: daemon.drain-timeout: must be an integer 0..86400, got -1'],
+    [BASE + '  - [oops\n', 'f.yaml:'],
+  ];
+  for (const [text, want] of cases) {
+    const msg = configError(() => parseConfig(text, 'f.yaml'));
+    if (want.endsWith(':')) assert.ok(msg.startsWith(want) && /^f\.yaml:\d+: yaml: /.test(msg), msg);
+    else assert.equal(msg, want);
+  }
+});
+
+test('meaning errors name the line and change nothing; a good file loads', () => {
+  const { r, cm } = mk();
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  const before = formatRules(r.ctl.list(), N);
+  assert.equal(before,
+    '-A -t 192.168.8.200:80 -s wrr\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 3\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -g -w 1\n' +
+    '-A -u 192.168.8.200:53 -s rr -p 60 -M 255.255.255.0\n' +
+    '-a -u 192.168.8.200:53 -r 192.168.8.22:53 -g -w 1\n');
+  const bad = BASE.replace('scheduler: rr', 'scheduler: nosuch').replace('weight: 1 }', 'weight: 7 }');
+  assert.equal(configError(() => cm.apply(parseConfig(bad, 'f.yaml'), false)),
+    'f.yaml:15: edit service UDP 192.168.8.200:53: scheduler rr -> nosuch: Scheduler or persistence engine not found: nosuch');
+  const offLink = BASE.replace('address: 192.168.8.22', 'address: 10.99.0.1');
+  assert.match(configError(() => cm.apply(parseConfig(offLink, 'f.yaml'), false)), /^f\.yaml:22: add server UDP 192\.168\.8\.200:53 -> 10\.99\.0\.1:53 weight 1: Real server is not on a directly connected network/);
+  assert.equal(formatRules(r.ctl.list(), N), before);
+});
+
+test('reload applies only the difference: an unchanged service keeps its connection; --dry-run changes nothing', () => {
+  const { r, cm } = mk();
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  r.learn('192.168.8.20', '02:00:00:00:00:20');
+  r.learn('192.168.8.21', '02:00:00:00:00:21');
+  const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: '192.168.8.200', sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }));
+  assert.equal(out.length, 1);
+  assert.equal(r.dp.ct.count, 1);
+  const tcpBefore = [...r.ctl.model.services.values()].find((s) => s.proto === 'tcp')!;
+  const slotsBefore = tcpBefore.dests.map((d) => d.slot);
+
+  const next = BASE.replace('scheduler: rr', 'scheduler: wlc').replace('- address: 192.168.8.22', '- address: 192.168.8.23');
+  const dry = cm.apply(parseConfig(next, 'f.yaml'), true);
+  assert.deepEqual(dry, [
+    'edit service UDP 192.168.8.200:53: scheduler rr -> wlc',
+    'add server UDP 192.168.8.200:53 -> 192.168.8.23:53 weight 1',
+    'remove server UDP 192.168.8.200:53 -> 192.168.8.22:53',
+  ]);
+  assert.match(formatRules(r.ctl.list(), N), /-s rr -p 60/);
+  assert.deepEqual(cm.apply(parseConfig(next, 'f.yaml'), false), dry);
+  assert.equal(formatRules(r.ctl.list(), N),
+    '-A -t 192.168.8.200:80 -s wrr\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 3\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -g -w 1\n' +
+    '-A -u 192.168.8.200:53 -s wlc -p 60 -M 255.255.255.0\n' +
+    '-a -u 192.168.8.200:53 -r 192.168.8.23:53 -g -w 1\n');
+  // The TCP service was not touched: same object, same slots, its connection still forwards.
+  const tcpAfter = [...r.ctl.model.services.values()].find((s) => s.proto === 'tcp')!;
+  assert.deepEqual(tcpAfter.dests.map((d) => d.slot), slotsBefore);
+  assert.equal(r.dp.ct.count, 1);
+  const again = r.run(tcpFrame(IN, { src: CLIENT, dst: '192.168.8.200', sport: 40000, dport: 80, flags: TCP_FLAGS.ACK }));
+  assert.deepEqual(again.map((f) => f.subarray(0, 6).toString('hex')), [out[0]!.subarray(0, 6).toString('hex')]);
+  // Applying the same file again changes nothing.
+  assert.deepEqual(cm.apply(parseConfig(next, 'f.yaml'), true), []);
+});
+
+test('removed servers drain: weight 0 at once, deleted after the drain timeout; back in the file = undrained', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { r, cm } = mk(30);
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  const without21 = BASE.replace('      - { address: 192.168.8.21, weight: 1 }\n', '');
+  assert.deepEqual(cm.apply(parseConfig(without21, 'f.yaml'), false), [
+    'drain server TCP 192.168.8.200:80 -> 192.168.8.21:80: weight 1 -> 0, removed after 30 s',
+  ]);
+  assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.21:80 -g -w 0\n/);
+  assert.deepEqual(cm.apply(parseConfig(without21, 'f.yaml'), true), [], 'a draining server is not drained twice');
+  t.mock.timers.tick(29_000);
+  assert.match(formatRules(r.ctl.list(), N), /192\.168\.8\.21:80/);
+  t.mock.timers.tick(1_000);
+  assert.doesNotMatch(formatRules(r.ctl.list(), N), /192\.168\.8\.21:80/);
+  // Drain another, then bring it back before the timeout: it is restored and never deleted.
+  const without20 = without21.replace('      - { address: 192.168.8.20, weight: 3 }\n', '');
+  cm.apply(parseConfig(without20, 'f.yaml'), false);
+  assert.deepEqual(cm.apply(parseConfig(without21, 'f.yaml'), false), ['re-weight server TCP 192.168.8.200:80 -> 192.168.8.20:80: weight 0 -> 3']);
+  t.mock.timers.tick(60_000);
+  assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.20:80 -g -w 3\n/);
+});
+
+test('--dump-config writes a file that loads back into the same table', () => {
+  const { r, cm } = mk();
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  r.ctl.call('addLaddr', { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.250' });
+  const dumped = cm.dump();
+  const b = mk();
+  b.cm.apply(parseConfig(dumped, 'dump.yaml'), false);
+  assert.equal(formatRules(b.r.ctl.list(), N), formatRules(r.ctl.list(), N));
+  assert.deepEqual(b.r.ctl.list().services.map((s) => s.laddrs), r.ctl.list().services.map((s) => s.laddrs));
+});

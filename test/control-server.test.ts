@@ -1,0 +1,163 @@
+// The control socket's hardening, against the real Control in this process: ids of any JSON type
+// echoed, malformed requests answered without changes, a last request without a newline
+// answered, size limits, clients that never read their replies (reading stops), idle clients
+// (closed), many clients at once, and a --socket path that is not a socket (refused, kept).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listenControl, type ServerLimits } from '../src/control/server.js';
+import { rig, type Rig } from './helpers/harness.js';
+
+let dir: string;
+let r: Rig;
+const servers: Server[] = [];
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'uvs-ctl-'));
+  r = rig({ addrs: ['192.168.8.10/24'] });
+});
+after(() => {
+  for (const s of servers) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+async function serve(limits: Partial<ServerLimits> = {}): Promise<string> {
+  const path = join(dir, `s${n++}.sock`);
+  servers.push(await listenControl(path, (v, a) => r.ctl.call(v, a), (e) => { throw e; }, limits));
+  return path;
+}
+
+/** Send raw text, optionally half-close, collect reply lines until `want` lines or close. */
+function exchange(path: string, text: string, want: number, end = false): Promise<{ lines: unknown[]; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    const lines: unknown[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timeout: got ${lines.length} of ${want} replies`));
+    }, 10_000);
+    const done = (closed: boolean): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ lines, closed });
+    };
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      buf += c;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        lines.push(JSON.parse(buf.slice(0, i)));
+        buf = buf.slice(i + 1);
+      }
+      if (lines.length >= want && !end) done(false);
+    });
+    s.on('end', () => done(true));
+    s.on('error', reject);
+    s.write(text);
+    if (end) s.end();
+  });
+}
+
+test('ids of any JSON type come back unchanged; a missing id is null', async () => {
+  const path = await serve();
+  const ids = [7, 'seven', { a: [1, 2] }, [1, 'x'], null, true, 1.5];
+  const text = ids.map((id) => JSON.stringify({ id, verb: 'timeouts' })).join('\n') + '\n' + JSON.stringify({ verb: 'timeouts' }) + '\n';
+  const { lines } = await exchange(path, text, ids.length + 1);
+  assert.deepEqual(lines.map((l) => (l as { id: unknown }).id), [...ids, null]);
+  assert.ok(lines.every((l) => (l as { ok: boolean }).ok === true));
+});
+
+test('malformed requests are answered with an error and change nothing; 1,000 of them leave the socket serving', async () => {
+  const path = await serve();
+  r.ctl.clear();
+  r.ctl.addService({ proto: 'tcp', addr: '192.168.8.200', port: 80 });
+  const before = JSON.stringify(r.ctl.list());
+  const bad = [
+    'not json', '[1,2]', '42', '{"id":1}', '{"id":2,"verb":"nope"}', '{"id":3,"verb":"addService","args":[1]}',
+    '{"id":4,"verb":"addService","args":{"proto":"sctp","addr":"1.2.3.4","port":1}}', '{"id":5,"verb":"addDest","args":{"service":7}}',
+    '{"id":6,"verb":"batch","args":{"items":"x"}}', '{"id":7,"verb":"__proto__"}', '{"id":8,"verb":"toString"}', '{"id":9,"verb":"addService","args":{"proto":"tcp","addr":"1.2.3.4","port":1,"persist":-1}}',
+  ];
+  const lines = Array.from({ length: 1000 }, (_v, i) => bad[i % bad.length]).join('\n') + '\n{"id":"last","verb":"list"}\n';
+  const res = await exchange(path, lines, 1001);
+  assert.equal(res.lines.length, 1001);
+  const replies = res.lines as Array<{ id: unknown; ok: boolean; error?: { code: string; message: string } }>;
+  assert.ok(replies.slice(0, 1000).every((x) => x.ok === false && typeof x.error?.message === 'string' && !x.error.message.includes('\n')));
+  assert.deepEqual(new Set(replies.slice(0, 1000).map((x) => x.error!.code)), new Set(['BAD_REQUEST', 'UNKNOWN_VERB', 'BAD_PROTO', 'BAD_TIMEOUT']));
+  assert.equal(replies[1000]!.id, 'last');
+  assert.equal(JSON.stringify(r.ctl.list()), before);
+});
+
+test('a last request without a newline is answered before the server closes', async () => {
+  const path = await serve();
+  const res = await exchange(path, '{"id":1,"verb":"timeouts"}\n{"id":2,"verb":"timeouts"}', 2, true);
+  assert.deepEqual(res.lines.map((l) => (l as { id: number }).id), [1, 2]);
+  assert.equal(res.closed, true);
+});
+
+test('a line over the size limit gets an error and the connection is closed', async () => {
+  const path = await serve({ maxLine: 1000 });
+  const res = await exchange(path, 'x'.repeat(5000), 1);
+  const reply = res.lines[0] as { ok: boolean; error: { code: string; detail: string } };
+  assert.equal(reply.ok, false);
+  assert.equal(reply.error.code, 'BAD_REQUEST');
+  assert.match(reply.error.detail, /longer than 1000 bytes/);
+});
+
+test('a client that never reads its replies: the server stops reading its requests (bounded), then catches up', async () => {
+  const path = await serve({ writeHigh: 64 * 1024 });
+  const s: Socket = connect(path);
+  await new Promise<void>((res) => s.once('connect', () => res()));
+  s.pause(); // never read
+  const req = '{"id":1,"verb":"list"}\n';
+  const total = 20_000; // ~460 KB of requests, ~4 MB of replies
+  s.write(req.repeat(total));
+  await new Promise((res) => setTimeout(res, 500));
+  // The server answered only until its unread output passed the limit, so most requests are
+  // still unread on our side of the socket.
+  assert.ok(s.writableLength > 100 * 1024, `only ${s.writableLength} bytes still unsent: the server kept reading`);
+  let got = 0;
+  let buf = '';
+  s.setEncoding('utf8');
+  const done = new Promise<void>((res) => {
+    s.on('data', (c: string) => {
+      buf += c;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        buf = buf.slice(i + 1);
+        if (++got === total) res();
+      }
+    });
+  });
+  s.resume();
+  await done;
+  s.destroy();
+  assert.equal(got, total);
+});
+
+test('idle connections are closed after the idle timeout', async () => {
+  const path = await serve({ idleMs: 200 });
+  const s = connect(path);
+  const t0 = Date.now();
+  await new Promise<void>((res) => s.on('close', () => res()));
+  assert.ok(Date.now() - t0 >= 150);
+});
+
+test('many clients at once each get their own answers', async () => {
+  const path = await serve();
+  const results = await Promise.all(Array.from({ length: 50 }, (_v, c) =>
+    exchange(path, Array.from({ length: 20 }, (_w, i) => JSON.stringify({ id: `${c}-${i}`, verb: 'timeouts' })).join('\n') + '\n', 20)));
+  results.forEach((res, c) => assert.deepEqual(res.lines.map((l) => (l as { id: string }).id), Array.from({ length: 20 }, (_w, i) => `${c}-${i}`)));
+});
+
+test('--socket pointing at a regular file is refused and the file is kept', async () => {
+  const path = join(dir, 'precious.txt');
+  writeFileSync(path, 'keep me');
+  await assert.rejects(listenControl(path, () => null, () => {}), /exists and is not a socket/);
+  assert.equal(readFileSync(path, 'utf8'), 'keep me');
+});

@@ -1,0 +1,113 @@
+// uvsd --config in the DR lab: a long-lived TCP connection keeps working across `uvsadm --reload`
+// of a changed file; --reload --dry-run prints the changes and changes nothing; a broken file is
+// refused with file:line and the table is unchanged; 1,000 malformed requests on the control
+// socket leave uvsd serving. Needs root and network namespaces (skipped with the reason otherwise).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { withDrLab } from './lab/itest.js';
+import { VIP } from './lab/dr-lab.js';
+
+function config(rs: string[], weights: number[], extra = ''): string {
+  return `daemon:
+  drain-timeout: 0
+services:
+  - proto: tcp
+    address: ${VIP}
+    port: 80
+    scheduler: rr
+    servers:
+${rs.map((a, i) => `      - { address: ${a}, weight: ${weights[i]} }`).join('\n')}
+${extra}`;
+}
+
+test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+    const rs = lab.servers.map((s) => s.addr);
+    const file = join(lab.tmp, 'uvsd.yaml');
+    writeFileSync(file, config(rs, [1, 1]));
+    await lab.startUvsd(['--config', file]);
+    const held = await lab.hold();
+    try {
+      assert.ok(held.first.server, `no answer on the held connection: ${held.first.error}`);
+      const ln0 = await lab.uvsadmMust(['-Ln']);
+      assert.match(ln0, new RegExp(`TCP  ${VIP.replace(/\./g, '\\.')}:80 rr\n`));
+      const heldIdx = lab.servers.findIndex((s) => s.name === held.first.server);
+      const weights = [1, 1];
+      weights[1 - heldIdx] = 4; // re-weight the other server only
+      const udp = `  - proto: udp\n    address: ${VIP}\n    port: 53\n    scheduler: rr\n    servers:\n      - address: ${rs[0]}\n`;
+      writeFileSync(file, config(rs, weights, udp));
+
+      const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
+      t.diagnostic(`--reload --dry-run:\n${dry}`);
+      assert.equal(dry,
+        `re-weight server TCP ${VIP}:80 -> ${rs[1 - heldIdx]}:80: weight 1 -> 4\n` +
+        `add service UDP ${VIP}:53 (rr)\n` +
+        `add server UDP ${VIP}:53 -> ${rs[0]}:53 weight 1\n`);
+      assert.equal(await lab.uvsadmMust(['-Ln']), ln0, 'dry run changed the table');
+
+      assert.equal(await lab.uvsadmMust(['--reload']), '');
+      const ln1 = await lab.uvsadmMust(['-Ln']);
+      assert.match(ln1, new RegExp(`\n  -> ${rs[1 - heldIdx]!.replace(/\./g, '\\.')}:80 +Route +4 `));
+      assert.match(ln1, /\nUDP  /);
+      const again = await held.again();
+      assert.equal(again.server, held.first.server, `held connection after reload: ${JSON.stringify(again)}`);
+
+      // A broken file: refused with file:line, nothing changes, the held connection still works.
+      writeFileSync(file, config(rs, [1, 1]).replace('weight: 1 }', 'weight: -3 }'));
+      const bad = await lab.uvsadm(['--reload']);
+      t.diagnostic(`broken reload: ${bad.code} ${bad.stderr.trim()}`);
+      assert.equal(bad.code, 255);
+      assert.equal(bad.stderr, `${file}:9: services[0].servers[0].weight: must be an integer 0..2147483647, got -3\n`);
+      assert.equal(await lab.uvsadmMust(['-Ln']), ln1);
+      assert.equal((await held.again()).server, held.first.server);
+    } finally {
+      await held.close();
+    }
+
+    // SIGHUP re-reads the file: a broken one is refused (logged), a good one applied.
+    const uvsd = lab.uvsd!;
+    writeFileSync(file, config(rs, [1, 1]).replace('weight: 1 }', 'weight: -3 }'));
+    uvsd.child.kill('SIGHUP');
+    await uvsd.waitForLine(/uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight.*configuration reload refused/, 5000);
+    writeFileSync(file, config(rs, [2, 5]));
+    uvsd.child.kill('SIGHUP');
+    await uvsd.waitForLine(/configuration reloaded/, 5000);
+    const ln2 = await lab.uvsadmMust(['-Ln']);
+    assert.match(ln2, new RegExp(`\n  -> ${rs[1]!.replace(/\./g, '\\.')}:80 +Route +5 `), ln2);
+    assert.doesNotMatch(ln2, /\nUDP  /, 'the UDP service left the file, so it left the table');
+
+    // 1,000 malformed requests on one connection: each answered with an error, uvsd keeps serving.
+    const replies = await new Promise<number>((resolve, reject) => {
+      const s = connect(lab.socketPath);
+      let buf = '';
+      let n = 0;
+      const timer = setTimeout(() => reject(new Error(`only ${n} replies`)), 15_000);
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => {
+        buf += c;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const reply = JSON.parse(buf.slice(0, i)) as { ok: boolean };
+          buf = buf.slice(i + 1);
+          if (reply.ok) reject(new Error('a malformed request succeeded'));
+          if (++n === 1000) {
+            clearTimeout(timer);
+            s.destroy();
+            resolve(n);
+          }
+        }
+      });
+      s.on('error', reject);
+      const junk = ['{', 'null', '{"verb":7}', '{"id":1,"verb":"addService","args":{"port":"x"}}', '\u0000\u0001', '{"id":[],"verb":"batch","args":{"items":[{"verb":"clear"},0]}}'];
+      s.write(Array.from({ length: 1000 }, (_v, i) => junk[i % junk.length]).join('\n') + '\n');
+    });
+    assert.equal(replies, 1000);
+    assert.ok(lab.uvsdAlive());
+    assert.match(await lab.uvsadmMust(['-Ln']), /\n  -> .* +Route +5 /, 'the batch with a bad item cleared nothing');
+    const http = await lab.http(4);
+    assert.equal(http.errors, 0, JSON.stringify(http.errorSamples));
+  });
+});
