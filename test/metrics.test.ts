@@ -120,7 +120,10 @@ test('-Z zeroes the ipvsadm statistics; exported *_total counters stay monotonic
   const r = drRig({ weights: [1, 1], udp: true });
   knownTraffic(r);
   const before = (await scrape(r)).ex;
+  r.ctl.estimate(); // the --rate estimators exist ...
+  assert.ok(r.ctl.destRates.size > 0 && r.ctl.svcRates.size > 0);
   r.ctl.call('zero', {});
+  assert.deepEqual([r.ctl.destRates.size, r.ctl.svcRates.size], [0, 0], '... and restart from 0 after -Z, as the kernel zeroes them');
   const dt = r.dp.dt;
   for (const svc of r.dp.services) for (const d of svc!.dests) assert.deepEqual([dt.conns[d], dt.inPkts[d], dt.inBytes[d]], [0, 0, 0]);
   const zeroed = (await scrape(r)).ex;

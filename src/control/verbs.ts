@@ -397,8 +397,13 @@ export const VERBS = {
 
   /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
   zero: verb<ZeroArgs, null>(true, (ctx, a) => {
-    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
-    ctx.ops.push({ op: 'zero', svc });
+    const one = a.service === undefined ? undefined : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE');
+    ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
+    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0.
+    for (const s of one === undefined ? ctx.model.services.values() : [one]) {
+      ctx.control.forgetRates(undefined, s.id);
+      for (const d of s.dests) ctx.control.forgetRates(d.slot, undefined);
+    }
     return null;
   }),
 
