@@ -127,9 +127,11 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
     };
     const weight = file('weight.yaml', 'services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { address: 192.168.8.20, weight: -1 }\n');
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [bogus]\n');
+    const metrics = file('metrics.yaml', 'daemon:\n  metrics: localhost:9478\n');
     const cases: Array<[string[], string]> = [
       [['--config', weight, ...ADDR], `${weight}:6: services[0].servers[0].weight: must be an integer 0..2147483647, got -1`],
       [['--config', addrs], `${addrs}: daemon.addresses:`],
+      [['--config', metrics, ...ADDR], `${metrics}: daemon.metrics: invalid --metrics address "localhost:9478"`],
       [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
     ];
     for (const [args, want] of cases) {

@@ -159,7 +159,8 @@ function parseOptions(argv: string[]): Options {
     try {
       o.metricsListen = parseListen(o.metrics);
     } catch (e) {
-      console.error(`uvsd: ${(e as Error).message}`);
+      const where = program.getOptionValueSource('metrics') === 'cli' ? '' : `${(o.file as ConfigFile).file}: daemon.metrics: `;
+      console.error(`uvsd: ${where}${(e as Error).message}`);
       process.exit(2);
     }
   }
