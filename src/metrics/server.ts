@@ -48,6 +48,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   for (const t of timers) t.unref();
 
   const server = http.createServer((req, res) => {
+    res.on('error', () => {}); // a client that went away
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -59,7 +60,15 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
       );
     } else if (path === '/status.json') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(statusJson(dp, rates, opts.health)));
+      let body: string;
+      try {
+        body = JSON.stringify(statusJson(dp, rates, opts.health));
+      } catch (err) {
+        // A bug here must cost a 500, never the daemon (an exception in a request handler is uncaught).
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`status failed: ${(err as Error).message}\n`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
     } else if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(STATUS_PAGE);
     } else {
