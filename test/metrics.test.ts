@@ -18,7 +18,7 @@ import type { TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
-import { parseListen } from '../src/metrics/server.js';
+import { parseListen, startMetricsServer } from '../src/metrics/server.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -365,4 +365,27 @@ test('NAT: replies through the director count as outgoing (node_ipvs_outgoing_*,
   assert.equal(ex.get('uvs_dest_info', { ...lbl, fwd: 'nat' }), 1);
   assert.equal(ex.get('node_ipvs_backend_weight', { remote_address: RS[0]!.ip, remote_port: '8080', local_port: '80' }), 1);
   assert.equal(statusJson(r.dp, new RateEstimator(r.dp)).services[0]!.dests[0]!.forward, 'Masq');
+});
+
+test('the HTTP listener: /metrics, /status.json and / answer; other paths 404, other methods 405', async () => {
+  const r = drRig({ weights: [1, 1] });
+  r.run(syn(9000));
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false });
+  try {
+    assert.match(srv.address, /^127\.0\.0\.1:\d+$/);
+    const base = `http://${srv.address}`;
+    const m = await fetch(`${base}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(m.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    assert.equal(parseExposition(await m.text()).get('node_ipvs_connections_total'), 1);
+    const st = (await (await fetch(`${base}/status.json`)).json()) as { services: { dests: unknown[] }[] };
+    assert.equal(st.services[0]!.dests.length, 2);
+    const page = await fetch(`${base}/`);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await page.text(), /fetch\("\/status\.json"/);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
+    assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    srv.close();
+  }
 });
