@@ -14,6 +14,7 @@ export const ERRORS = {
   BAD_THRESHOLDS: 'Numerical result out of range',
   INVALID: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
   TOO_MANY: 'Memory allocation problem',
+  NO_TRACE: 'No such trace session',
   // ipvsadm's own checks (also made by the daemon, for clients other than uvsadm).
   ZERO_PORT: 'Zero port specified for non-persistent service',
   OPS_NOT_UDP: 'One-Packet Scheduling is only for UDP virtual services',

@@ -10,6 +10,7 @@ import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
+import { TraceSessions } from './trace.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
@@ -110,10 +111,13 @@ export class Control {
   readonly destRates = new Map<number, Estimator>();
   readonly svcRates = new Map<number, Estimator>();
   private estTimer: NodeJS.Timeout | undefined;
+  /** uvsadm trace sessions (src/control/trace.ts). */
+  readonly traces: TraceSessions;
 
   constructor(dp: Datapath, info: ControlInfo) {
     this.dp = dp;
     this.info = info;
+    this.traces = new TraceSessions(dp);
     this.model = new Model(dp.dt.max, {
       tcp: dp.timeoutS[S_ESTABLISHED],
       tcpfin: dp.timeoutS[S_FIN_WAIT],

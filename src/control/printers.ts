@@ -324,6 +324,8 @@ Usage:
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
   ${p} --status
+  ${p} -Z [-t|u service-address]
+  ${p} trace [-t|u service-address] [--count N]
   ${p} -h
 
 Commands:
@@ -343,6 +345,9 @@ Either long or short options are allowed.
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
   --status                    uvs: station MAC, addresses, table use, counters
+  --zero            -Z        zero counters in a service or all services
+  trace                       uvs: print new-connection decisions (client,
+                              server, scheduler, why) and drops as they happen
   --help            -h        display this help message
 
 Options:

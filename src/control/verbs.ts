@@ -10,6 +10,7 @@ import { ZERO_RATES } from './estimator.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts,
+  TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
@@ -385,6 +386,28 @@ export const VERBS = {
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
     return { yaml: cm.dump() };
   }),
+
+  // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
+
+  /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
+  zero: verb<ZeroArgs, null>(true, (ctx, a) => {
+    const one = a.service === undefined ? undefined : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE');
+    ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
+    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0.
+    for (const s of one === undefined ? ctx.model.services.values() : [one]) {
+      ctx.control.forgetRates(undefined, s.id);
+      for (const d of s.dests) ctx.control.forgetRates(d.slot, undefined);
+    }
+    return null;
+  }),
+
+  /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
+  traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
+    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
+    return ctx.control.traces.start(svc);
+  }),
+  tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
+  traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
 
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
