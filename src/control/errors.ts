@@ -14,6 +14,7 @@ export const ERRORS = {
   BAD_THRESHOLDS: 'Numerical result out of range',
   INVALID: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
   TOO_MANY: 'Memory allocation problem',
+  NO_TRACE: 'No such trace session',
   // ipvsadm's own checks (also made by the daemon, for clients other than uvsadm).
   ZERO_PORT: 'Zero port specified for non-persistent service',
   OPS_NOT_UDP: 'One-Packet Scheduling is only for UDP virtual services',
@@ -30,6 +31,8 @@ export const ERRORS = {
   DR_PORT_MISMATCH: 'Real server port must equal the virtual port for direct routing and tunneling',
   NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
   NO_ROUTE: 'No route to the real server',
+  NOT_UNICAST: 'Not a unicast host address',
+  ADDRESS_IN_USE: 'Address already in use on the LAN',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',
   BAD_REQUEST: 'Invalid request',
@@ -42,6 +45,20 @@ export const ERRORS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** Refusals ipvsadm itself words (uvsadm prints their message alone, exactly as ipvsadm would), and
+ *  BAD_CONFIG, whose message already names the file, line and field. */
+const MESSAGE_ONLY: ReadonlySet<string> = new Set<ErrorCode>([
+  'SERVICE_EXISTS', 'NO_SERVICE', 'SERVICE_NOT_FOUND', 'DEST_EXISTS', 'DEST_NOT_FOUND', 'BAD_SCHEDULER', 'BAD_THRESHOLDS',
+  'INVALID', 'TOO_MANY', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
+  'BAD_CONFIG',
+]);
+
+/** The one line uvsadm prints for a refusal: ipvsadm's words where ipvsadm has them, else the
+ *  message with the offending value (ipvsadm has no such refusal, so there is nothing to match). */
+export function refusalLine(code: string, message: string, detail: string | undefined): string {
+  return MESSAGE_ONLY.has(code) || detail === undefined ? message : `${message}: ${detail}`;
+}
 
 /**
  * An expected, user-facing failure: a registry code, its text, and the offending detail.
