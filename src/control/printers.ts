@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import type {
-  ConnInfo, DestInfo, Fwd, ListResult, Proto, ServiceInfo, StatusResult, Timeouts,
+  ConnInfo, DestInfo, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -290,6 +290,14 @@ export function formatLaddrs(services: readonly ServiceInfo[], opts: PrintOption
   return out;
 }
 
+/** `uvsadm --explain`: the would-be destination (or `none`), what decided it, and why. */
+export function formatExplain(svc: ServiceKey, client: string, cport: number, x: ExplainResult): string {
+  const dest = x.dest === null ? 'none' : `${x.dest.addr}:${x.dest.port}`;
+  return `${protoName(svc.proto)} ${svc.addr}:${svc.port} client ${client}:${cport} -> ${dest}\n` +
+    `decided by ${x.template ? 'persistence template' : 'scheduler'}\n` +
+    `why ${x.why}\n`;
+}
+
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 export function formatStatus(st: StatusResult): string {
   const lines = [
@@ -323,6 +331,7 @@ Usage:
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
   ${p} --status
+  ${p} --explain -t|u service-address --client address[:port]
   ${p} -h
 
 Commands:
@@ -342,6 +351,8 @@ Either long or short options are allowed.
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
   --status                    uvs: station MAC, addresses, table use, counters
+  --explain                   uvs: which real server a new connection from
+                              --client would get now, and why (changes nothing)
   --help            -h        display this help message
 
 Options:
@@ -361,6 +372,7 @@ Options:
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-address     FULLNAT local address
+  --client       address[:port]       client of --explain
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --stats                             output of statistics information

@@ -27,6 +27,9 @@ export const COUNTER_NAMES = [
   'icmp_related_forwarded',
   'icmp_frag_needed_sent',
   'tun_inner_fragments',
+  'templates_created',
+  'templates_expired',
+  'ops_datagrams',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

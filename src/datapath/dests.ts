@@ -17,6 +17,8 @@ export class DestTable {
   readonly weight: Int32Array;
   readonly active: Uint32Array;
   readonly inactive: Uint32Array;
+  /** Persistence templates pointing here (IPVS persistconns, ipvsadm --persistent-conn). */
+  readonly persist: Uint32Array;
   /** Connection thresholds (ipvsadm -x upper / -y lower); 0 = none. */
   readonly upper: Uint32Array;
   readonly lower: Uint32Array;
@@ -38,6 +40,7 @@ export class DestTable {
     this.weight = new Int32Array(max);
     this.active = new Uint32Array(max);
     this.inactive = new Uint32Array(max);
+    this.persist = new Uint32Array(max);
     this.upper = new Uint32Array(max);
     this.lower = new Uint32Array(max);
     this.conns = new Float64Array(max);
@@ -57,6 +60,7 @@ export class DestTable {
     this.flags[d] = DEST_F_USED;
     this.active[d] = 0;
     this.inactive[d] = 0;
+    this.persist[d] = 0;
     this.setThresholds(d, upper, lower);
     this.zero(d);
   }
@@ -105,6 +109,16 @@ export class DestTable {
     if (active) this.active[d]--;
     else this.inactive[d]--;
     if (this.upper[d] !== 0) this.checkOverload(d);
+  }
+
+  /** A persistence template now points at d: counted apart, not an active/inactive connection
+   *  and not towards the thresholds (ip_vs_bind_dest: persistconns; totalconns = active + inactive). */
+  bindTemplate(d: number): void {
+    this.persist[d]++;
+  }
+
+  unbindTemplate(d: number): void {
+    this.persist[d]--;
   }
 
   /** A connection of d moved between inactive and active (TCP state change). */
