@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Datapath, type FrameSink } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
+import { C } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
 
@@ -32,8 +33,12 @@ function newSpaceUsed(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
 }
 
-/** Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame. */
-function measure(): { perFrame: number; forwarded: number } {
+/**
+ * Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame.
+ * mode 'ops': the UDP service is persistent (-p -M 255.255.255.0) with one-packet scheduling
+ * (-o), so every UDP datagram is a new flow: template lookup, entry insert and release.
+ */
+function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forwarded: number; ops: number } {
   const sink = new CountSink();
   let now = 1_000_000.25; // fractional from the start, like performance.now()
   const dp = new Datapath(
@@ -42,7 +47,9 @@ function measure(): { perFrame: number; forwarded: number } {
   );
   const ctl = new Control(dp, { tap: 't' });
   for (const proto of ['tcp', 'udp'] as const) {
-    ctl.addService({ proto, addr: VIP, port: 80, sched: 'rr' });
+    ctl.addService(mode === 'ops' && proto === 'udp'
+      ? { proto, addr: VIP, port: 80, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
+      : { proto, addr: VIP, port: 80, sched: 'rr' });
     for (const rs of RS) ctl.addDest({ service: { proto, addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   }
   const stride = 2048;
@@ -89,20 +96,20 @@ function measure(): { perFrame: number; forwarded: number } {
   }
   const used1 = newSpaceUsed();
   process.stdout.write('\nMEASURE-END\n');
-  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before };
+  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before, ops: dp.counters.c[C.ops_datagrams] };
 }
 
 /** Run the measurement in a child with these V8 flags; count GC trace lines inside the window. */
-function child(flags: string[]): { perFrame: number; forwarded: number; scavenges: number; marks: number } {
-  const out = execFileSync(process.execPath, [...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
+function child(flags: string[], mode = 'steady'): { perFrame: number; forwarded: number; ops: number; scavenges: number; marks: number } {
+  const out = execFileSync(process.execPath, [...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child', mode], { encoding: 'utf8' });
   const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
   const json = out.slice(out.lastIndexOf('\n{') + 1);
-  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };
+  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number; ops: number };
   return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length, marks: (window.match(/Mark-Compact|Mark-sweep/gi) ?? []).length };
 }
 
 if (process.argv[2] === '--child') {
-  process.stdout.write('\n' + JSON.stringify(measure()) + '\n');
+  process.stdout.write('\n' + JSON.stringify(measure(process.argv[3] === 'ops' ? 'ops' : 'steady')) + '\n');
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
     const r = child([]);
@@ -114,6 +121,13 @@ if (process.argv[2] === '--child') {
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     // A boxed address costs 12-16 bytes each time one is stored.
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+  test('persistent one-packet UDP (every datagram a new flow through its template) allocates less than a byte per frame', () => {
+    const r = child(['--min-semi-space-size=64', '--max-semi-space-size=64'], 'ops');
+    assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
+    assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });
 }

@@ -228,3 +228,24 @@ test('explain for rr without persistence follows the rotation without moving it'
     assert.equal(RS[syn(r, '192.0.2.10', 100 + i)]!.ip, x.dest.addr, `connection ${i}`);
   }
 });
+
+test('uvsadm --explain: parsed into the explain verb; service and --client are compulsory; printed on three lines', async () => {
+  const { parseArgs } = await import('../src/control/ipvsadm.js');
+  const { formatExplain } = await import('../src/control/printers.js');
+  const env = { env: {} };
+  assert.deepEqual(parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', '192.0.2.10:4000'], env), {
+    kind: 'explain', socket: '/run/uvs/uvsd.sock', service: TCP80, client: '192.0.2.10', cport: 4000,
+  });
+  const u = parseArgs(['--explain', '-u', '10.0.0.100:53', '--client=192.0.2.10'], env);
+  assert.equal(u.kind === 'explain' && u.cport, 0);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80'], env), /You need to supply the 'client' option for the 'explain' command/);
+  assert.throws(() => parseArgs(['--explain', '--client', '1.2.3.4'], env), /You need to supply the 'service-address' option/);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', 'x.y'], env), /illegal client address\[:port\] specified/);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', '1.2.3.4', '-s', 'rr'], env), /Illegal 'scheduler' option with the 'explain' command/);
+  assert.throws(() => parseArgs(['-L', '--client', '1.2.3.4'], env), /Illegal 'client' option with the 'list' command/);
+  assert.equal(
+    formatExplain(TCP80, '192.0.2.10', 4000, { dest: { addr: '10.0.0.11', port: 80 }, template: false, why: 'rr: next after 10.0.0.12:80' }),
+    'TCP 10.0.0.100:80 client 192.0.2.10:4000 -> 10.0.0.11:80\ndecided by scheduler\nwhy rr: next after 10.0.0.12:80\n',
+  );
+  assert.match(formatExplain(UDP53, '1.2.3.4', 0, { dest: null, template: false, why: 'rr: no available destination' }), /-> none\n/);
+});
