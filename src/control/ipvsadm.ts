@@ -114,7 +114,7 @@ type Opt = (typeof OPTS)[number];
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'explain';
+  | 'dump-config' | 'zero' | 'explain';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
@@ -136,7 +136,8 @@ const RULES: Record<Cmd, string> = {
   status:           ' xxxxxxxxxxxxxxxxxxxxxx',
   reload:           'xxxxxxxxxxxxxxxxxxxxx x',
   'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxx',
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+', // --explain -t|u service --client addr[:port] (uvs)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -174,6 +175,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'status', arg: 'none', action: { cmd: 'status' } },
   { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
   { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
+  { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'explain', arg: 'none', action: { cmd: 'explain' } },
   { long: 'client', arg: 'required', action: { opt: 'client' } },
@@ -523,6 +525,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'call', ...common, call: { verb: 'clear', args: {} } };
     case 'set':
       return { kind: 'call', ...common, call: { verb: 'setTimeouts', args: timeouts! } };
+    case 'zero':
+      return { kind: 'call', ...common, call: { verb: 'zero', args: key === undefined ? {} : { service: key } } };
   }
 
   if (key === undefined) throw new Error('unreachable: service-address is compulsory'); // guarded by RULES
