@@ -195,7 +195,6 @@ virtual_server fwmark 1 {
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "persistence_granularity" in virtual_server 1.2.3.4 80 ignored',
-    'k.conf:3: persistence_timeout read but not applied: uvs has no persistence yet',
     'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',

@@ -303,6 +303,14 @@ test('concurrency: never more checks in flight than the bound, and every server 
   await w.mgr.stop();
 });
 
+test('persistence_timeout becomes the service\'s -p: one client stays on one server', async () => {
+  const w = world({ services: [vs({ persistence: 60 })] });
+  await w.mgr.start();
+  const l = w.r.ctl.list() as ListResult;
+  assert.equal(l.services[0]!.persist, 60);
+  await w.mgr.stop();
+});
+
 test('a refused import (unknown scheduler) names file:line and leaves the table as it was', async () => {
   const w = world({
     services: [

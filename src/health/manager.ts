@@ -147,7 +147,7 @@ export class HealthManager {
     const added: VsState[] = [];
     try {
       for (const vs of this.vss) {
-        await this.mustCall(vs.spec, 'addService', { ...vs.key, sched: vs.spec.sched });
+        await this.mustCall(vs.spec, 'addService', { ...vs.key, sched: vs.spec.sched, persist: vs.spec.persistence });
         added.push(vs);
         for (const rs of vs.rs) {
           rs.since = now;

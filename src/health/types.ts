@@ -97,7 +97,7 @@ export interface VirtualServerSpec {
   port: number;
   sched: string;
   fwd: Fwd;
-  /** persistence_timeout in seconds (0 = none). Not applied yet: the datapath has no persistence. */
+  /** persistence_timeout in seconds (0 = none): the service's -p. */
   persistence: number;
   delayLoopMs: number;
   sorryServer?: { addr: string; port: number };
