@@ -4,14 +4,13 @@
 // frame (new-space use, in a child whose young generation is too large to be collected meanwhile).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
-import { Datapath, type FrameSink } from '../src/datapath/pipeline.js';
+import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { C } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { BIG_YOUNG, CountSink, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -20,18 +19,6 @@ const RS = ['192.168.8.20', '192.168.8.30'];
 const FRAMES = 1_000_000;
 const BATCH = 64;
 
-/** Count-only sink: nothing kept, nothing allocated. */
-class CountSink implements FrameSink {
-  frames = 0;
-  send(_buf: Buffer, _offs: Uint32Array, _lens: Uint32Array, count: number): number {
-    this.frames += count;
-    return count;
-  }
-}
-
-function newSpaceUsed(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
-}
 
 /**
  * Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame.
@@ -85,9 +72,7 @@ function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forward
     now += 0.01;
     again();
   }
-  // Start the window with an empty young generation (warm-up garbage would be collected in it).
-  (globalThis as { gc?: () => void }).gc?.();
-  process.stdout.write('\nMEASURE-START\n');
+  windowStart();
   const before = sink.frames;
   const used0 = newSpaceUsed();
   for (let k = 0; k < FRAMES / BATCH; k++) {
@@ -95,36 +80,27 @@ function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forward
     again();
   }
   const used1 = newSpaceUsed();
-  process.stdout.write('\nMEASURE-END\n');
+  windowEnd();
   return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before, ops: dp.counters.c[C.ops_datagrams] };
 }
 
-/** Run the measurement in a child with these V8 flags; count GC trace lines inside the window. */
-function child(flags: string[], mode = 'steady'): { perFrame: number; forwarded: number; ops: number; scavenges: number; marks: number } {
-  const out = execFileSync(process.execPath, [...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child', mode], { encoding: 'utf8' });
-  const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
-  const json = out.slice(out.lastIndexOf('\n{') + 1);
-  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number; ops: number };
-  return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length, marks: (window.match(/Mark-Compact|Mark-sweep/gi) ?? []).length };
-}
-
 if (process.argv[2] === '--child') {
-  process.stdout.write('\n' + JSON.stringify(measure(process.argv[3] === 'ops' ? 'ops' : 'steady')) + '\n');
+  report(measure(process.argv[3] === 'ops' ? 'ops' : 'steady'));
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
-    const r = child([]);
+    const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), []);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.scavenges < 2, `${r.scavenges} scavenges while forwarding a million frames`);
   });
   test('forwarding a million frames from 192.168.x allocates less than a byte per frame', () => {
-    const r = child(['--min-semi-space-size=64', '--max-semi-space-size=64']);
+    const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     // A boxed address costs 12-16 bytes each time one is stored.
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });
   test('persistent one-packet UDP (every datagram a new flow through its template) allocates less than a byte per frame', () => {
-    const r = child(['--min-semi-space-size=64', '--max-semi-space-size=64'], 'ops');
+    const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['ops'], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
