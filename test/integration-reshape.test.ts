@@ -72,7 +72,7 @@ test('at --conn-max 8388608, deleting a 20-server service and then -C never stal
 });
 
 test('10,000 services through the batch verb in under a second, while a client\'s HTTP requests never take over 50 ms', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2 }, async (lab) => {
+  await withDrLab(t, { servers: 2, httpPorts: [80, 8080, 10001] }, async (lab) => { // 10001: the new service tried at the end (rs2 serves it)
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g']);
     const items: { verb: string; args: Record<string, unknown> }[] = [];
