@@ -492,15 +492,17 @@ export class ConfigManager {
       const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
       type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> };
       const rows: Row[] = [];
-      const written = new Set<string>();
-      for (const d of svc.dests) {
-        const k = `${d.addr}|${d.port}`;
-        const hr = rsOf.get(k);
-        if (hr === undefined && vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
-        written.add(k);
-        rows.push({ ...d, weight: hr?.r.weight ?? d.weight, health: hr === undefined ? undefined : dumpServerHealth(hr.r) });
+      const inTable = new Map(svc.dests.map((d) => [`${d.addr}|${d.port}`, d]));
+      // Configured servers in the file's order (failed ones too), then any added by hand.
+      for (const [k, hr] of rsOf) {
+        const d = inTable.get(k);
+        inTable.delete(k);
+        rows.push({ ...(d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
       }
-      for (const [k, hr] of rsOf) if (!written.has(k)) rows.push({ ...hr.d, health: dumpServerHealth(hr.r) });
+      for (const d of inTable.values()) {
+        if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
+        rows.push({ addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower });
+      }
       if (vs !== undefined) {
         const h = dumpServiceHealth(vs, vs.fwd);
         if (h !== undefined) o.health = h;

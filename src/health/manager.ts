@@ -287,6 +287,7 @@ export class HealthManager {
 
   /** Install a prepared configuration (its table changes are applied). */
   private commit(plans: VsPlan[]): void {
+    const before = this.vss.flatMap((v) => v.rs);
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
     for (const p of plans) {
@@ -323,12 +324,10 @@ export class HealthManager {
       });
       vss.push(vs);
     }
-    for (const v of this.vss) {
-      for (const rs of v.rs) {
-        if (keep.has(rs)) continue;
-        rs.removed = true;
-        for (const c of rs.checkers) this.kill(c);
-      }
+    for (const rs of before) {
+      if (keep.has(rs)) continue;
+      rs.removed = true;
+      for (const c of rs.checkers) this.kill(c);
     }
     this.vss = vss;
     this.byKey = new Map();
@@ -548,7 +547,7 @@ export class HealthManager {
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
   stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): HealthState {
     const rs = this.byKey.get(this.key(proto, vip, vport, rip, rport));
-    if (rs === undefined) return 'unchecked';
+    if (rs === undefined || rs.checkers.length === 0) return 'unchecked';
     return rs.alive ? 'up' : 'down';
   }
 
