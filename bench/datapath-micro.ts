@@ -3,7 +3,8 @@
 // new flows (a fresh pseudo-random source address and port per frame). Prints ns per frame,
 // frame building included (reported separately). Not a test; no pass/fail.
 //
-//   node dist/bench/datapath-micro.js [--rounds 3] [--batches 20000] [--conn-max 8388608]
+//   node dist/bench/datapath-micro.js [--rounds 3] [--batches 20000] [--conn-max 8388608] [--trace]
+//   --trace: as if `uvsadm trace` were running (every new connection is recorded in the ring)
 //   (pin it for steadier numbers: taskset -c 1 node dist/bench/datapath-micro.js)
 import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     batches: { type: 'string', default: '20000' },
     'conn-max': { type: 'string', default: String(1 << 23) },
+    trace: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -30,6 +32,7 @@ const dp = new Datapath(
   { send: (_b, _o, _l, n) => n },
 );
 const ctl = new Control(dp, { tap: 'bench' });
+dp.trace.on = values.trace;
 const svc = { proto: 'udp' as const, addr: '192.168.8.200', port: 9 };
 ctl.addService({ ...svc, sched: 'rr' });
 ctl.addDest({ service: svc, addr: '192.168.8.20', port: 9, fwd: 'dr', weight: 1 });
@@ -83,7 +86,7 @@ function round(mode: 'steady' | 'new', process: boolean): number {
   return ((performance.now() - t0) * 1e6) / (BATCHES * B);
 }
 
-console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}`);
+console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}, tracing ${values.trace ? 'on' : 'off'}`);
 for (let r = 1; r <= ROUNDS; r++) {
   const steady = round('steady', true);
   const fresh = round('new', true);

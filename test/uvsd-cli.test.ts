@@ -46,6 +46,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--io fast', args: [...ADDR, '--io', 'fast'], value: 'fast' },
   { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
   { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1' },
+  { name: '--metrics localhost:9478', args: [...ADDR, '--metrics', 'localhost:9478'], value: 'localhost:9478' },
+  { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
+  { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
 ];
 
@@ -72,7 +75,7 @@ test('uvsd --help exits 0 and lists every option', () => {
   const r = uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac']) {
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
 });
@@ -124,9 +127,11 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
     };
     const weight = file('weight.yaml', 'services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { address: 192.168.8.20, weight: -1 }\n');
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [bogus]\n');
+    const metrics = file('metrics.yaml', 'daemon:\n  metrics: localhost:9478\n');
     const cases: Array<[string[], string]> = [
       [['--config', weight, ...ADDR], `${weight}:6: services[0].servers[0].weight: must be an integer 0..2147483647, got -1`],
       [['--config', addrs], `${addrs}: daemon.addresses:`],
+      [['--config', metrics, ...ADDR], `${metrics}: daemon.metrics: invalid --metrics address "localhost:9478"`],
       [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
     ];
     for (const [args, want] of cases) {

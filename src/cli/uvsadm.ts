@@ -11,6 +11,7 @@ import {
   formatConns, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
+import { parseTraceArgs, runTrace } from './trace.js';
 
 const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
 
@@ -142,7 +143,31 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
   }
 }
 
+/** `trace ...` or `--socket PATH trace ...`: the trace arguments, else undefined. */
+function traceCommand(args: readonly string[]): string[] | undefined {
+  if (args[0] === 'trace') return args.slice(1);
+  if (args[0] === '--socket' && args[2] === 'trace') return [...args.slice(3), '--socket', args[1] ?? ''];
+  if (args[0]?.startsWith('--socket=') && args[1] === 'trace') return [...args.slice(2), args[0]];
+  return undefined;
+}
+
+/** uvs extension: uvsadm trace (src/cli/trace.ts, docs/metrics.md). */
+async function trace(args: readonly string[]): Promise<number> {
+  try {
+    return await runTrace(parseTraceArgs(args), out, (s) => process.stderr.write(s));
+  } catch (e) {
+    if (e instanceof UsageError) return err(`uvsadm: ${e.message}`, EXIT_USAGE);
+    if (e instanceof ControlError) {
+      if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
+      return err(e.message.split('\n')[0] ?? e.code, EXIT_REFUSED);
+    }
+    throw e;
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  const traceArgs = traceCommand(argv.slice(2));
+  if (traceArgs !== undefined) return trace(traceArgs);
   let cmd: Command;
   try {
     cmd = parseArgs(argv.slice(2));

@@ -14,7 +14,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, readConfig, type ConfigFile } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
-import { DEFAULT_PROBE_MS, conflictMessage, probeConflicts } from '../control/claim.js';
+import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { runCommand } from '../health/exec.js';
@@ -22,6 +22,7 @@ import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import type { HealthConfig } from '../health/types.js';
+import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 
 interface Options {
   tap: string;
@@ -42,6 +43,9 @@ interface Options {
   arpProbeMs: number;
   keepalivedConf?: string;
   healthConcurrency: number;
+  /** --metrics parsed (parseListen), set by parseOptions. */
+  metricsListen?: { host: string; port: number };
+  metricsPerDest: boolean;
 }
 
 /** How long a notify / quorum command may run. */
@@ -130,11 +134,12 @@ function parseOptions(argv: string[]): Options {
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
+    .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
     .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
       intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
-    .option('--metrics <addr:port>', 'metrics listen address (kept in the configuration; served by the metrics module)')
+    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
@@ -148,6 +153,16 @@ function parseOptions(argv: string[]): Options {
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
     console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
     process.exit(2);
+  }
+  if (o.metrics !== undefined) {
+    // Checked after the --config file, which may set it too (daemon.metrics).
+    try {
+      o.metricsListen = parseListen(o.metrics);
+    } catch (e) {
+      const where = program.getOptionValueSource('metrics') === 'cli' ? '' : `${(o.file as ConfigFile).file}: daemon.metrics: `;
+      console.error(`uvsd: ${where}${(e as Error).message}`);
+      process.exit(2);
+    }
   }
   if (o.addr === undefined || o.addr.length === 0) {
     console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
@@ -251,12 +266,14 @@ export async function main(argv: string[]): Promise<void> {
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
+  let metrics: MetricsServer | undefined;
   let stopping = false;
   /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
   const release = () => {
     stopping = true;
     pinger.close();
     if (timer) clearInterval(timer);
+    metrics?.close();
     port.close();
     if (server) {
       server.close();
@@ -290,15 +307,30 @@ export async function main(argv: string[]): Promise<void> {
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
-    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, control.call(verb, args), health), onInternal);
+    // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
+    const call = (verb: string, args: unknown) => control.callAsync(verb, args);
+    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
+  if (opts.metricsListen !== undefined) {
+    try {
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health });
+    } catch (e) {
+      release();
+      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase));
-  timer = setInterval(() => dp.tick(), TICK_MS);
+  let ticks = 0;
+  timer = setInterval(() => {
+    dp.tick();
+    if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
+  }, TICK_MS);
   // Claim the director addresses only if no other station holds them.
   const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
   if (taken.length > 0) {
@@ -312,7 +344,7 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, metrics: metrics?.address,
     },
     'uvsd started',
   );

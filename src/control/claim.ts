@@ -3,7 +3,8 @@
 // station answers; and it refuses addresses that can never be a unicast host. A typo that names a
 // real server's or the gateway's address would otherwise take that host off the LAN at once.
 
-import { formatIp, formatMac } from '../datapath/addr.js';
+import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { UvsError } from './errors.js';
 import type { LinkAddr } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
 
@@ -65,4 +66,39 @@ export function unicastProblem(ip: number, addrs: readonly LinkAddr[]): string |
     if ((u & ~mask) >>> 0 === (~mask >>> 0)) return `${formatIp(u)} is the broadcast address of ${formatIp(a.ip)}'s network`;
   }
   return undefined;
+}
+
+/** Addresses a request would make uvsd start answering for: VIPs of services it adds that are not
+ *  local yet. Malformed arguments are skipped here; the verb itself refuses them. */
+export function newAddresses(dp: Datapath, verb: string, args: unknown): number[] {
+  const out = new Set<number>();
+  const consider = (v: string, a: unknown): void => {
+    if (v !== 'addService' || typeof a !== 'object' || a === null) return;
+    const addr = (a as { addr?: unknown }).addr;
+    const ip = typeof addr === 'string' ? parseIp(addr) : -1;
+    if (ip >= 0 && !dp.isLocal(ip) && unicastProblem(ip, dp.addrs) === undefined) out.add(ip);
+  };
+  consider(verb, args);
+  if (verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items)) {
+    for (const it of (args as { items: unknown[] }).items) {
+      if (typeof it === 'object' && it !== null) consider(String((it as { verb?: unknown }).verb), (it as { args?: unknown }).args);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * Run a verb, first probing every address it would claim (RFC 5227): when another station answers
+ * for one, the request is refused with that address and the station's MAC and changes nothing.
+ * Returns the verb's result directly when nothing needs probing.
+ */
+export function callClaiming(
+  dp: Datapath, call: (verb: string, args: unknown) => unknown, verb: string, args: unknown, probeMs: number,
+): unknown {
+  const ips = probeMs > 0 ? newAddresses(dp, verb, args) : [];
+  if (ips.length === 0) return call(verb, args);
+  return probeConflicts(dp, ips, probeMs).then((taken) => {
+    if (taken.length > 0) throw new UvsError('ADDRESS_IN_USE', conflictMessage(taken[0]));
+    return call(verb, args);
+  });
 }

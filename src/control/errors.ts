@@ -14,6 +14,7 @@ export const ERRORS = {
   BAD_THRESHOLDS: 'Numerical result out of range',
   INVALID: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
   TOO_MANY: 'Memory allocation problem',
+  NO_TRACE: 'No such trace session',
   // ipvsadm's own checks (also made by the daemon, for clients other than uvsadm).
   ZERO_PORT: 'Zero port specified for non-persistent service',
   OPS_NOT_UDP: 'One-Packet Scheduling is only for UDP virtual services',
@@ -30,6 +31,8 @@ export const ERRORS = {
   DR_PORT_MISMATCH: 'Real server port must equal the virtual port for direct routing and tunneling',
   NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
   NO_ROUTE: 'No route to the real server',
+  NOT_UNICAST: 'Not a unicast host address',
+  ADDRESS_IN_USE: 'Address already in use on the LAN',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',
   BAD_REQUEST: 'Invalid request',

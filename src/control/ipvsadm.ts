@@ -107,7 +107,7 @@ type Opt = (typeof OPTS)[number];
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config';
+  | 'dump-config' | 'zero';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
@@ -129,6 +129,7 @@ const RULES: Record<Cmd, string> = {
   status:           ' xxxxxxxxxxxxxxxxxxxxx',
   reload:           'xxxxxxxxxxxxxxxxxxxxx ',
   'dump-config':    'xxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -166,6 +167,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'status', arg: 'none', action: { cmd: 'status' } },
   { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
   { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
+  { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
@@ -508,6 +510,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'call', ...common, call: { verb: 'clear', args: {} } };
     case 'set':
       return { kind: 'call', ...common, call: { verb: 'setTimeouts', args: timeouts! } };
+    case 'zero':
+      return { kind: 'call', ...common, call: { verb: 'zero', args: key === undefined ? {} : { service: key } } };
   }
 
   if (key === undefined) throw new Error('unreachable: service-address is compulsory'); // guarded by RULES

@@ -5,11 +5,12 @@
 
 import { UvsError } from './errors.js';
 import { Estimator } from './estimator.js';
-import { VERBS, type VerbCtx } from './verbs.js';
+import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
+import { TraceSessions } from './trace.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
@@ -88,6 +89,13 @@ export class Model {
   }
 }
 
+/** Items (or operations) handled between two turns of the event loop in a sliced batch. */
+const SLICE = 500;
+
+function yieldLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
 export interface ControlInfo {
   tap: string;
   io?: string;
@@ -103,10 +111,13 @@ export class Control {
   readonly destRates = new Map<number, Estimator>();
   readonly svcRates = new Map<number, Estimator>();
   private estTimer: NodeJS.Timeout | undefined;
+  /** uvsadm trace sessions (src/control/trace.ts). */
+  readonly traces: TraceSessions;
 
   constructor(dp: Datapath, info: ControlInfo) {
     this.dp = dp;
     this.info = info;
+    this.traces = new TraceSessions(dp);
     this.model = new Model(dp.dt.max, {
       tcp: dp.timeoutS[S_ESTABLISHED],
       tcpfin: dp.timeoutS[S_FIN_WAIT],
@@ -120,16 +131,109 @@ export class Control {
     if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
     const a = args === undefined || args === null ? {} : args;
     if (typeof a !== 'object' || Array.isArray(a)) throw new UvsError('BAD_REQUEST', '"args" must be an object');
-    const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
-    const result = (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(ctx, a as Record<string, unknown>);
-    if (ctx.ops.length > 0) this.dp.apply(ctx.ops);
-    return result;
+    const t0 = performance.now();
+    try {
+      const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
+      const result = (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(ctx, a as Record<string, unknown>);
+      if (ctx.ops.length > 0) this.applyOps(ctx.ops);
+      return result;
+    } finally {
+      this.held(verb, performance.now() - t0);
+    }
   }
+
+  /** How long the event loop (and so forwarding) was held by one verb or slice; the worst is in status. */
+  private held(verb: string, ms: number): void {
+    if (ms > this.slowest.ms) {
+      this.slowest.ms = ms;
+      this.slowest.verb = verb;
+    }
+  }
+
+  /** The verb that held the event loop longest since start, and for how long (ms). */
+  readonly slowest = { verb: '', ms: 0 };
 
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
     this.model = model;
-    if (ops.length > 0) this.dp.apply(ops);
+    if (ops.length > 0) this.applyOps(ops);
+  }
+
+  // ---- large batches without holding the event loop ------------------------------------------
+
+  /** Bumped by every change of the model (a sliced batch notices changes made meanwhile). */
+  private changes = 0;
+  /** Operations waiting behind a sliced apply in progress (kept in order); empty otherwise. */
+  private readonly opQueue: DpOp[] = [];
+  private applying = false;
+  /** Mutating requests from the socket run one after another, in arrival order. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private applyOps(ops: DpOp[]): void {
+    this.changes++;
+    if (this.applying) this.opQueue.push(...ops);
+    else this.dp.apply(ops);
+  }
+
+  /**
+   * The control socket's entry point. Reads answer at once. Changes run one at a time in arrival
+   * order, and a batch of more than SLICE items is validated and applied in slices with the
+   * event loop free in between, so forwarding (and every other client) is never held for long:
+   * it still changes all or nothing, and verbs from elsewhere (health checks, reloads) that land
+   * meanwhile are either applied after it in order or make it validate again.
+   */
+  callAsync(verb: string, args: unknown): unknown {
+    const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
+    const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
+      (args as { items: unknown[] }).items.length > SLICE;
+    if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return this.call(verb, args);
+    const run = this.tail.then(() => (big ? this.batchSliced(args as Record<string, unknown>) : this.call(verb, args)));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {
+    const items = batchItems(a);
+    let t = performance.now();
+    /** Ends a slice: records how long it held the loop, then lets the loop run. */
+    const pause = async (): Promise<void> => {
+      this.held('batch', performance.now() - t);
+      await yieldLoop();
+      t = performance.now();
+    };
+    for (let attempt = 0; ; attempt++) {
+      const start = this.changes;
+      const copy = this.model.clone();
+      const sub: VerbCtx = { control: this, model: copy, ops: [] };
+      for (let i = 0; i < items.length; i++) {
+        runBatchItem(sub, items, i);
+        if ((i + 1) % SLICE === 0) await pause();
+      }
+      // Something changed the table meanwhile: validate again against it (at the last attempt
+      // without yielding, so nothing can interleave).
+      if (this.changes !== start && attempt < 2) continue;
+      if (this.changes !== start) {
+        const again: VerbCtx = { control: this, model: this.model.clone(), ops: [] };
+        for (let i = 0; i < items.length; i++) runBatchItem(again, items, i);
+        sub.model = again.model;
+        sub.ops = again.ops;
+      }
+      if (a.dryRun === true) return { applied: 0 };
+      this.model = sub.model;
+      this.changes++;
+      this.applying = true;
+      try {
+        for (let k = 0; k < sub.ops.length; k += SLICE) {
+          this.dp.apply(sub.ops.slice(k, k + SLICE));
+          await pause();
+        }
+        while (this.opQueue.length > 0) this.dp.apply(this.opQueue.splice(0, this.opQueue.length));
+      } finally {
+        this.applying = false;
+      }
+      this.held('batch', performance.now() - t);
+      return { applied: items.length };
+    }
   }
 
   // Typed shorthands used by tests, benchmarks and the config loader.

@@ -297,6 +297,7 @@ export function formatStatus(st: StatusResult): string {
     `io ${st.io}`,
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
+    `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
   ];
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
@@ -323,6 +324,8 @@ Usage:
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
   ${p} --status
+  ${p} -Z [-t|u service-address]
+  ${p} trace [-t|u service-address] [--count N]
   ${p} -h
 
 Commands:
@@ -342,6 +345,9 @@ Either long or short options are allowed.
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
   --status                    uvs: station MAC, addresses, table use, counters
+  --zero            -Z        zero counters in a service or all services
+  trace                       uvs: print new-connection decisions (client,
+                              server, scheduler, why) and drops as they happen
   --help            -h        display this help message
 
 Options:

@@ -161,10 +161,61 @@ export interface StatusResult {
   addrs: string[];
   conns: number;
   connMax: number;
+  /** The control verb that held the event loop (and so forwarding) longest since start. */
+  slowestVerb: { verb: string; ms: number };
   counters: Record<string, number>;
   drops: Record<string, number>;
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
+}
+
+// ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------
+
+/** zero: ipvsadm -Z, of one service or (without `service`) of all. */
+export interface ZeroArgs {
+  service?: ServiceKey;
+}
+
+/** traceStart: only decisions of `service` when given. */
+export interface TraceStartArgs {
+  service?: ServiceKey;
+}
+
+export interface TraceStartResult {
+  session: number;
+}
+
+export interface TraceSessionArgs {
+  session: number;
+}
+
+/** One new-connection decision. */
+export interface TraceEvent {
+  /** ISO 8601 time of the decision. */
+  time: string;
+  proto: Proto;
+  client: string; // addr:port
+  service: string; // vip:port
+  /** addr:port of the chosen real server; null when none was available (dropped, no_dest). */
+  server: string | null;
+  sched: string;
+  /** The scheduler's explain() line, or its name when it has none. */
+  why: string;
+}
+
+/** A drop counter that moved since the previous poll. */
+export interface TraceDrop {
+  reason: string;
+  count: number;
+}
+
+export interface TracePollResult {
+  events: TraceEvent[];
+  drops: TraceDrop[];
+  /** Decisions overwritten in the ring before this session read them. */
+  lost: number;
+  /** More events are waiting (poll again right away). */
+  more: boolean;
 }
 
 /** One item of a batch: any mutating verb and its args. */

@@ -28,6 +28,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxClients: 256,
 };
 
+/** Runs a verb; may return a Promise (a verb that must wait, e.g. for an ARP probe). */
 export type Dispatch = (verb: string, args: unknown) => unknown;
 
 function errorBody(code: string, message: string, detail?: string, index?: number): ErrorBody {
@@ -37,8 +38,15 @@ function errorBody(code: string, message: string, detail?: string, index?: numbe
   return e;
 }
 
-/** Turn one request line into one reply; never throws. */
-export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply {
+function failure(id: unknown, err: unknown, onInternal: (err: unknown) => void): Reply {
+  if (err instanceof UvsError) return { id, ok: false, error: errorBody(err.code, err.text, err.detail, err.index) };
+  if (err instanceof SyntaxError) return { id, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `not JSON: ${err.message}`) };
+  onInternal(err);
+  return { id, ok: false, error: errorBody('INTERNAL', `internal error: ${(err as Error).message}`) };
+}
+
+/** Turn one request line into one reply (a Promise of one when the verb waits); never throws. */
+export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
   let id: unknown = null;
   try {
     const req: unknown = JSON.parse(line);
@@ -46,12 +54,14 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
     const r = req as Record<string, unknown>;
     if ('id' in r) id = r.id;
     if (typeof r.verb !== 'string') throw new UvsError('BAD_REQUEST', 'missing "verb"');
-    return { id, ok: true, result: dispatch(r.verb, r.args ?? {}) ?? null };
+    const result = dispatch(r.verb, r.args ?? {});
+    if (result instanceof Promise) {
+      const rid = id;
+      return result.then((v: unknown): Reply => ({ id: rid, ok: true, result: v ?? null }), (err: unknown) => failure(rid, err, onInternal));
+    }
+    return { id, ok: true, result: result ?? null };
   } catch (err) {
-    if (err instanceof UvsError) return { id, ok: false, error: errorBody(err.code, err.text, err.detail, err.index) };
-    if (err instanceof SyntaxError) return { id, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `not JSON: ${err.message}`) };
-    onInternal(err);
-    return { id, ok: false, error: errorBody('INTERNAL', `internal error: ${(err as Error).message}`) };
+    return failure(id, err, onInternal);
   }
 }
 
@@ -72,16 +82,32 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   let pending = '';
   let ended = false;
   let closed = false;
+  /** A verb that waits (a Promise) holds this connection's later requests, so replies stay in order. */
+  let waiting = false;
   sock.setEncoding('utf8');
   sock.setTimeout(limits.idleMs, () => sock.destroy());
   const answer = (line: string): void => {
     const trimmed = line.trim();
-    if (trimmed !== '') sock.write(JSON.stringify(handleLine(trimmed, dispatch, onInternal)) + '\n');
+    if (trimmed === '') return;
+    const reply = handleLine(trimmed, dispatch, onInternal);
+    if (!(reply instanceof Promise)) {
+      sock.write(JSON.stringify(reply) + '\n');
+      return;
+    }
+    waiting = true;
+    sock.pause(); // nothing more is read from this client until its reply is out
+    void reply.then((r) => {
+      waiting = false;
+      if (sock.destroyed) return;
+      sock.write(JSON.stringify(r) + '\n');
+      if (!ended) sock.resume();
+      pump();
+    });
   };
   const pump = (): void => {
-    if (closed) return;
+    if (closed || waiting) return;
     let nl: number;
-    while (sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n')) >= 0) {
+    while (!waiting && sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       answer(line);
@@ -99,8 +125,10 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     }
     if (ended) {
       // A last request without a newline is still a request.
-      answer(pending);
+      const last = pending;
       pending = '';
+      answer(last);
+      if (waiting) return; // ended after its reply (pump runs again then)
       closed = true;
       sock.end();
     }
@@ -110,7 +138,7 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     pump();
   });
   sock.on('drain', () => {
-    if (!ended) sock.resume();
+    if (!ended && !waiting) sock.resume();
     pump();
   });
   sock.on('end', () => {

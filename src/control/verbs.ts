@@ -10,6 +10,7 @@ import { ZERO_RATES } from './estimator.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts,
+  TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
@@ -18,6 +19,7 @@ import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
+import { unicastProblem } from './claim.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 
 export const DEFAULT_SCHED = 'wlc';
@@ -99,6 +101,12 @@ function svcRef(k: unknown): SvcRef {
   return { proto, vip, port, key: serviceKeyOf(proto, vip, port) };
 }
 
+/** As IPVS, a VIP or real server must be a unicast host address (see claim.ts). */
+function mustUnicast(ctx: VerbCtx, ip: number, what: string): void {
+  const why = unicastProblem(ip, ctx.control.dp.addrs);
+  if (why !== undefined) throw new UvsError('NOT_UNICAST', `${what} ${why}`);
+}
+
 function svcName(s: { proto: Proto; vip: number; port: number }): string {
   return `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
 }
@@ -150,6 +158,7 @@ function findDest(s: ServiceModel, addr: number, port: number): number {
 /** Checks that hold for any destination, whichever verb sets it. */
 function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
+  mustUnicast(ctx, d.addr, 'real server');
   if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port) {
     throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
   }
@@ -219,6 +228,7 @@ export const VERBS = {
     const r = svcRef(a);
     // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
     if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
+    mustUnicast(ctx, r.vip, 'virtual address');
     const o = serviceOptions(a, r, undefined);
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
@@ -341,25 +351,10 @@ export const VERBS = {
    * on the first refusal, nothing: the error carries the item's index. dryRun validates only.
    */
   batch: verb<{ items: BatchItem[]; dryRun?: boolean }, { applied: number }>(false, (ctx, a) => {
-    if (!Array.isArray(a.items)) throw new UvsError('BAD_REQUEST', '"items" must be a list of {verb, args}');
-    const items = a.items as unknown[];
+    const items = batchItems(a);
     const copy = ctx.model.clone();
     const sub: VerbCtx = { control: ctx.control, model: copy, ops: [] };
-    for (let i = 0; i < items.length; i++) {
-      try {
-        const it = items[i];
-        if (!isObject(it) || typeof it.verb !== 'string') throw new UvsError('BAD_REQUEST', `item ${i} must be {verb, args}`);
-        const v = Object.prototype.hasOwnProperty.call(VERBS, it.verb) ? VERBS[it.verb as VerbName] : undefined;
-        if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(it.verb));
-        if (!v.mutates) throw new UvsError('BAD_REQUEST', `verb ${it.verb} cannot be batched`);
-        const args = it.args === undefined ? {} : it.args;
-        if (!isObject(args)) throw new UvsError('BAD_REQUEST', `item ${i}: "args" must be an object`);
-        (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(sub, args);
-      } catch (err) {
-        if (err instanceof UvsError) err.index = i;
-        throw err;
-      }
-    }
+    for (let i = 0; i < items.length; i++) runBatchItem(sub, items, i);
     if (a.dryRun !== true) ctx.control.commit(copy, sub.ops);
     return { applied: a.dryRun === true ? 0 : items.length };
   }),
@@ -392,6 +387,28 @@ export const VERBS = {
     return { yaml: cm.dump() };
   }),
 
+  // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
+
+  /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
+  zero: verb<ZeroArgs, null>(true, (ctx, a) => {
+    const one = a.service === undefined ? undefined : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE');
+    ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
+    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0.
+    for (const s of one === undefined ? ctx.model.services.values() : [one]) {
+      ctx.control.forgetRates(undefined, s.id);
+      for (const d of s.dests) ctx.control.forgetRates(d.slot, undefined);
+    }
+    return null;
+  }),
+
+  /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
+  traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
+    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
+    return ctx.control.traces.start(svc);
+  }),
+  tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
+  traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
+
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
     return {
@@ -401,10 +418,34 @@ export const VERBS = {
       addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,
+      slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
       ...dp.counters.snapshot(),
     };
   }),
 };
+
+/** A batch's items, or BAD_REQUEST. */
+export function batchItems(a: Record<string, unknown>): unknown[] {
+  if (!Array.isArray(a.items)) throw new UvsError('BAD_REQUEST', '"items" must be a list of {verb, args}');
+  return a.items as unknown[];
+}
+
+/** Validate and run item i of a batch against sub.model (a copy); a refusal names the item. */
+export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
+  try {
+    const it = items[i];
+    if (!isObject(it) || typeof it.verb !== 'string') throw new UvsError('BAD_REQUEST', `item ${i} must be {verb, args}`);
+    const v = Object.prototype.hasOwnProperty.call(VERBS, it.verb) ? VERBS[it.verb as VerbName] : undefined;
+    if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(it.verb));
+    if (!v.mutates) throw new UvsError('BAD_REQUEST', `verb ${it.verb} cannot be batched`);
+    const args = it.args === undefined ? {} : it.args;
+    if (!isObject(args)) throw new UvsError('BAD_REQUEST', `item ${i}: "args" must be an object`);
+    (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(sub, args);
+  } catch (err) {
+    if (err instanceof UvsError) err.index = i;
+    throw err;
+  }
+}
 
 function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
   const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);

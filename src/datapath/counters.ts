@@ -1,5 +1,5 @@
 // Datapath counters: one Float64Array, slots incremented in place on the hot path, read by
-// `status` and (later) the Prometheus collectors at scrape time. Float64 so byte counters
+// `status` and the Prometheus collectors (src/metrics/) at scrape time. Float64 so byte counters
 // never wrap; integers stay exact up to 2^53.
 
 export const COUNTER_NAMES = [
@@ -69,9 +69,14 @@ function slots<T extends readonly string[]>(names: T): { [K in T[number]]: numbe
 export const C = slots(COUNTER_NAMES);
 export const D = slots(DROP_NAMES);
 
+/** Receive batches are counted by their exact frame count up to this; larger ones in the last slot. */
+export const BATCH_SLOTS = 1025;
+
 export class Counters {
   readonly c = new Float64Array(COUNTER_NAMES.length);
   readonly d = new Float64Array(DROP_NAMES.length);
+  /** batch[n] = receive batches of n frames (uvs_batch_frames histogram, bucketed at scrape). */
+  readonly batch = new Float64Array(BATCH_SLOTS);
 
   snapshot(): { counters: Record<string, number>; drops: Record<string, number> } {
     const counters: Record<string, number> = {};

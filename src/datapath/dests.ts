@@ -7,6 +7,13 @@ export const DEST_F_USED = 1;
 /** Over its upper threshold (ipvsadm -x): no new connections until under the lower one (-y). */
 export const DEST_F_OVERLOAD = 2;
 
+/** Statistic numbers for DestTable.total() and .retired. */
+export const STAT_CONNS = 0;
+export const STAT_IN_PKTS = 1;
+export const STAT_IN_BYTES = 2;
+export const STAT_OUT_PKTS = 3;
+export const STAT_OUT_BYTES = 4;
+
 export class DestTable {
   readonly max: number;
   /** int32 (see frame.ts rd32). */
@@ -28,6 +35,13 @@ export class DestTable {
   readonly outBytes: Float64Array;
   /** Bumped when a slot is released, so connections bound to an earlier use of it are stale. */
   readonly gen: Uint32Array;
+  /**
+   * What -Z took away, per slot and statistic (STAT_* order: conns, inPkts, inBytes, outPkts,
+   * outBytes at kept[d*5+k]); and what released slots had in all (retired[k]). The Prometheus
+   * *_total counters add these back, so they never go down when someone runs -Z or deletes a server.
+   */
+  readonly kept: Float64Array;
+  readonly retired = new Float64Array(5);
 
   constructor(max: number) {
     this.max = max;
@@ -46,6 +60,7 @@ export class DestTable {
     this.outPkts = new Float64Array(max);
     this.outBytes = new Float64Array(max);
     this.gen = new Uint32Array(max);
+    this.kept = new Float64Array(max * 5);
   }
 
   /** Put a destination into slot d (chosen by the control plane, must be unused). */
@@ -58,7 +73,8 @@ export class DestTable {
     this.active[d] = 0;
     this.inactive[d] = 0;
     this.setThresholds(d, upper, lower);
-    this.zero(d);
+    this.kept.fill(0, d * 5, d * 5 + 5);
+    this.clearStats(d);
   }
 
   /** ipvsadm -x/-y (0 = none; without a lower threshold, under 3/4 of upper clears overload). */
@@ -69,7 +85,33 @@ export class DestTable {
     else this.checkOverload(d);
   }
 
+  /** ipvsadm -Z for one slot: the statistics restart at 0 (their values move into `kept`). */
   zero(d: number): void {
+    const k = d * 5;
+    this.kept[k] += this.conns[d];
+    this.kept[k + 1] += this.inPkts[d];
+    this.kept[k + 2] += this.inBytes[d];
+    this.kept[k + 3] += this.outPkts[d];
+    this.kept[k + 4] += this.outBytes[d];
+    this.clearStats(d);
+  }
+
+  /** Statistic `stat` (STAT_*) of slot d since it was set, -Z or not (exported *_total counters). */
+  total(d: number, stat: number): number {
+    return this.kept[d * 5 + stat] + this.statArray(stat)[d];
+  }
+
+  private statArray(stat: number): Float64Array {
+    switch (stat) {
+      case STAT_CONNS: return this.conns;
+      case STAT_IN_PKTS: return this.inPkts;
+      case STAT_IN_BYTES: return this.inBytes;
+      case STAT_OUT_PKTS: return this.outPkts;
+      default: return this.outBytes;
+    }
+  }
+
+  private clearStats(d: number): void {
     this.conns[d] = 0;
     this.inPkts[d] = 0;
     this.inBytes[d] = 0;
@@ -79,6 +121,7 @@ export class DestTable {
 
   /** The slot is free again; connections still pointing at it see a different generation. */
   release(d: number): void {
+    for (let k = 0; k < 5; k++) this.retired[k] += this.total(d, k);
     this.flags[d] = 0;
     this.gen[d]++;
   }

@@ -24,6 +24,8 @@ import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
 import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
+import { BATCH_SLOTS } from './counters.js';
+import { TraceRing } from './trace.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -71,6 +73,8 @@ export class Datapath implements Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
   readonly counters = new Counters();
+  /** uvsadm trace: new-connection decisions, recorded only while `trace.on` (src/datapath/trace.ts). */
+  readonly trace = new TraceRing();
   readonly link: Link;
   /** Services by id; holes where services were deleted. */
   readonly services: (SvcRuntime | undefined)[] = [];
@@ -151,6 +155,7 @@ export class Datapath implements Output {
   processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base = 0): void {
     this.setClock();
     this.tx.setRxBuffer(buf);
+    this.counters.batch[count < BATCH_SLOTS ? count : BATCH_SLOTS - 1]++; // metrics: frames per batch
     this.headroom = base >= RX_HEADROOM && stride >= this.mtu + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
     if (count > 1) this.warmBatch(buf, stride, lens, count, base);
     for (let i = 0; i < count; i++) this.processFrame(buf, base + i * stride, lens[i]);
@@ -392,7 +397,9 @@ export class Datapath implements Output {
     f.sport = sport;
     f.daddr = dst;
     f.dport = dport;
+    if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
     const dest = svc.scheduler.schedule(svc, this.dt, f);
+    if (this.trace.on) this.trace.chosen(dest, this.dt);
     if (dest < 0) {
       d[D.no_dest]++;
       return -1;

@@ -4,10 +4,11 @@
 //       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
 //       --keepalive: all N over one keep-alive connection.
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
-//   --udp VIP:PORT --count N
-//       [--size N] pads each datagram to N bytes (above the MTU it leaves as IP fragments).
-//       N datagrams, each from a new socket (new source port); the reply's body is the server
-//       name. Replies whose source is not VIP:PORT count as errors (DR must answer from the VIP).
+//   --udp VIP:PORT --count N [--sport P] [--size N]
+//       N datagrams, each from a new socket (new source port; with --sport: P, P+1, ..., so
+//       every datagram is surely a new flow); the reply's body is the server name. Replies whose
+//       source is not VIP:PORT count as errors (DR must answer from the VIP).
+//       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
 //       Prints the same JSON shape.
 //   --download VIP:PORT --bytes N     GET /big?bytes=N; prints {"server","bytes","sha256","expected"}
 //   --upload VIP:PORT --bytes N       POST /sha256 with N pattern bytes; prints {"server","bytes","sha256","expected"}
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '2000' },
     'max-ms': { type: 'string', default: '120000' },
     path: { type: 'string', default: '/' },
+    sport: { type: 'string', default: '0' },
   },
 });
 
@@ -137,7 +139,7 @@ async function runHttp(target: string): Promise<Tally> {
   return t;
 }
 
-function udpOnce(host: string, port: number): Promise<string> {
+function udpOnce(host: string, port: number, sport: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     let settled = false;
@@ -160,16 +162,17 @@ function udpOnce(host: string, port: number): Promise<string> {
     });
     // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
     const size = Number(values.size);
-    s.bind(0, () => s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host));
+    s.bind(sport, () => s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host));
   });
 }
 
 async function runUdp(target: string): Promise<Tally> {
   const { host, port } = hostPort(target);
   const t = newTally();
+  const sport = Number(values.sport);
   for (let i = 0; i < count; i++) {
     try {
-      record(t, await udpOnce(host, port));
+      record(t, await udpOnce(host, port, sport === 0 ? 0 : sport + i));
     } catch (e) {
       record(t, null, (e as Error).message);
     }

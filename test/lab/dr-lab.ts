@@ -136,8 +136,8 @@ export interface DrLab {
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
   http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number }): Promise<ClientTally>;
-  /** N UDP datagrams, each from a new source port, to target (default VIP:53). */
-  udp(count: number, opts?: { target?: string; ns?: string; size?: number }): Promise<ClientTally>;
+  /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size bytes), to target (default VIP:53). */
+  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -350,7 +350,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     async udp(count, o = {}): Promise<ClientTally> {
-      return parseTally(await self.client(['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])], { ns: o.ns }));
+      const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])];
+      if (o.sport !== undefined) args.push('--sport', String(o.sport));
+      return parseTally(await self.client(args, { ns: o.ns }));
     },
 
     async hold(o = {}): Promise<HoldConn> {

@@ -1,0 +1,98 @@
+// `uvsadm trace [-t|-u VIP:port] [--count N]`: a live stream of new-connection decisions and
+// drops, one line each, from the traceStart/tracePoll/traceStop verbs (docs/metrics.md).
+//
+//   2026-11-30T23:40:01.123Z TCP 192.168.8.100:40312 -> 192.168.8.200:80 server 192.168.8.20:80 sched rr why rr: ...
+//   2026-11-30T23:40:01.400Z drop no_service +3
+//
+// --count N stops after N decisions (drop lines do not count). The header goes to stderr.
+
+import { Command as Commander, CommanderError } from 'commander';
+import { ControlClient } from '../control/client.js';
+import { parseAddrPort, UsageError } from '../control/ipvsadm.js';
+import { systemPortNames } from '../control/printers.js';
+import { DEFAULT_SOCKET, type ServiceKey, type TraceEvent, type TracePollResult } from '../control/protocol.js';
+
+export const POLL_MS = 200;
+
+export interface TraceCommand {
+  service?: ServiceKey;
+  count?: number;
+  socket: string;
+}
+
+export function parseTraceArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): TraceCommand {
+  const program = new Commander('uvsadm trace')
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .helpOption(false)
+    .allowExcessArguments(false)
+    .option('-t, --tcp-service <service-address>')
+    .option('-u, --udp-service <service-address>')
+    .option('--count <n>')
+    .option('--socket <path>');
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new UsageError(`trace: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
+    throw err;
+  }
+  const o = program.opts<{ tcpService?: string; udpService?: string; count?: string; socket?: string }>();
+  if (o.tcpService !== undefined && o.udpService !== undefined) throw new UsageError("trace: multiple 'service-address' options specified");
+  const cmd: TraceCommand = { socket: o.socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET) };
+  const text = o.tcpService ?? o.udpService;
+  if (text !== undefined) {
+    const proto = o.tcpService !== undefined ? 'tcp' : 'udp';
+    const a = parseAddrPort(text, proto, systemPortNames);
+    if (a === undefined) throw new UsageError(`trace: invalid service address ${JSON.stringify(text)} (a.b.c.d:port)`);
+    if (a.port === undefined || a.port === 0) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port`);
+    cmd.service = { proto, addr: a.addr, port: a.port };
+  }
+  if (o.count !== undefined) {
+    if (!/^\d{1,9}$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`trace: invalid --count ${JSON.stringify(o.count)} (a positive integer)`);
+    cmd.count = Number(o.count);
+  }
+  return cmd;
+}
+
+export function formatEvent(e: TraceEvent): string {
+  const server = e.server === null ? 'none (dropped: no_dest)' : e.server;
+  return `${e.time} ${e.proto.toUpperCase()} ${e.client} -> ${e.service} server ${server} sched ${e.sched} why ${e.why}\n`;
+}
+
+/** Runs until --count decisions were printed or SIGINT/SIGTERM; returns the exit status. */
+export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const client = await ControlClient.connect(cmd.socket);
+  let session: number | undefined;
+  let stop = false;
+  const onSignal = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    session = (await client.call('traceStart', cmd.service === undefined ? {} : { service: cmd.service })).session;
+    const what = cmd.service === undefined ? 'all services' : `${cmd.service.proto.toUpperCase()} ${cmd.service.addr}:${cmd.service.port}`;
+    err(`uvsadm: tracing new connections to ${what}${cmd.count === undefined ? '' : ` (stops after ${cmd.count})`}; Ctrl-C to stop\n`);
+    let decisions = 0;
+    while (!stop) {
+      const r: TracePollResult = await client.call('tracePoll', { session });
+      const now = new Date().toISOString();
+      if (r.lost > 0) out(`${now} lost ${r.lost} decisions (uvsd's trace ring was overwritten before this poll)\n`);
+      for (const e of r.events) {
+        out(formatEvent(e));
+        if (cmd.count !== undefined && ++decisions >= cmd.count) {
+          stop = true;
+          break;
+        }
+      }
+      for (const d of r.drops) out(`${now} drop ${d.reason} +${d.count}\n`);
+      if (!stop && !r.more) await new Promise((res) => setTimeout(res, POLL_MS));
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (session !== undefined) await client.call('traceStop', { session }).catch(() => undefined);
+    client.close();
+  }
+}

@@ -1,0 +1,287 @@
+// Prometheus metrics (docs/metrics.md): prom-client metrics whose collect() callbacks read the
+// datapath's typed arrays at scrape time. Nothing on the packet path touches prom-client.
+//
+// Counters named *_total never go down: per-destination and per-service statistics are read
+// through DestTable.total() (what -Z zeroed is kept aside), and the node_ipvs_* totals also
+// add what deleted destinations had (DestTable.retired).
+
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
+import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
+import type { Datapath } from '../datapath/pipeline.js';
+import { STATE_NAMES } from '../datapath/tcpstate.js';
+import { StateCensus } from './census.js';
+import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
+import { formatIp } from '../datapath/addr.js';
+
+export interface MetricsOptions {
+  /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
+  perDest?: boolean;
+  /** Process metrics (prom-client's defaults: CPU, memory, event loop lag, GC). Default true. */
+  process?: boolean;
+  /** Health checks (uvsd --keepalived-conf); without them every server counts as up. */
+  health?: HealthView;
+}
+
+/** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
+export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/** HELP text of the datapath counters, exported as uvs_<name>_total (a new counter without one gets a generic text). */
+const COUNTER_HELP: Partial<Record<CounterName, string>> = {
+  rx_frames: 'Frames received from the TAP.',
+  rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
+  tx_frames: 'Frames written to the TAP.',
+  tx_bytes: 'Bytes written to the TAP (Ethernet frames).',
+  arp_replies_sent: 'ARP replies sent for owned addresses and VIPs.',
+  arp_requests_sent: 'ARP requests sent to resolve next hops (real servers, gateway).',
+  arp_gratuitous_sent: 'Gratuitous ARP announcements sent (at start and for new VIPs).',
+  arp_neigh_updates: 'Neighbour entries learned or refreshed from ARP.',
+  arp_probes_sent: 'ARP probes sent before claiming an address (RFC 5227, uvsd --arp-probe-ms).',
+  arp_conflicts: 'Another station answered for, or claimed, an address uvsd owns or probes.',
+  icmp_echo_replies: 'ICMP echo replies sent for owned addresses and VIPs.',
+  conns_created: 'Connection entries created (new flows scheduled to a real server).',
+  conns_expired: 'Connection entries expired or removed.',
+  fwd_packets: 'Packets forwarded to real servers.',
+  fwd_bytes: 'Bytes (IP packets) forwarded to real servers.',
+  neigh_queued: 'Frames queued while their next hop was being resolved.',
+  ignored_other_mac: 'Frames for another station (flooded by the bridge), ignored; not a drop.',
+  ignored_ethertype: 'Frames of an ethertype uvsd does not handle (e.g. IPv6), ignored.',
+  ignored_arp: 'ARP frames not addressed to uvsd, ignored.',
+  fwd_out_packets: 'Packets forwarded from real servers back to clients (NAT, FULLNAT).',
+  fwd_out_bytes: 'Bytes (IP packets) forwarded from real servers back to clients (NAT, FULLNAT).',
+  icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
+  icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
+  tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',
+};
+
+type Sample = [labels: Record<string, string | number>, value: number];
+type Read = () => number | Sample[];
+
+function gauge(reg: Registry, name: string, help: string, labelNames: string[], read: Read): void {
+  new Gauge({
+    name, help, labelNames, registers: [reg],
+    collect() {
+      this.reset();
+      const r = read();
+      if (typeof r === 'number') this.set(r);
+      else for (const [l, v] of r) this.set(l, v);
+    },
+  });
+}
+
+function counter(reg: Registry, name: string, help: string, labelNames: string[], read: Read): void {
+  new Counter({
+    name, help, labelNames, registers: [reg],
+    collect() {
+      this.reset();
+      const r = read();
+      if (typeof r === 'number') this.inc(r);
+      else for (const [l, v] of r) this.inc(l, v);
+    },
+  });
+}
+
+/**
+ * A gauge or counter family with many series (one per real server), rendered to exposition text
+ * here instead of through prom-client: its Gauge.set hashes and validates the labels of every
+ * sample and its formatter builds each line from Object.entries, ~2-3 µs per sample. Measured
+ * with 4096 real servers (62,000 samples): 200 ms per scrape through Gauge.set, 135 ms handing
+ * plain values to the registry, 28 ms rendered here (with label texts built once per server per
+ * scrape); a scrape runs on the datapath's thread.
+ * /metrics is the registry's text followed by these families (Metrics.text()).
+ */
+interface Family {
+  promText(): string;
+}
+
+function escapeLabel(v: string | number): string {
+  return typeof v === 'number' || !/["\\\n]/.test(v) ? String(v) : v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** Labels as exposition text: k1="v1",k2="v2". */
+function labelText(labels: Record<string, string | number>): string {
+  let l = '';
+  for (const k in labels) l += `${l === '' ? '' : ','}${k}="${escapeLabel(labels[k] as string | number)}"`;
+  return l;
+}
+
+/** rows(): [label text (labelText), value] per series. */
+function family(out: Family[], type: 'gauge' | 'counter', name: string, help: string, rows: () => [string, number][]): void {
+  out.push({
+    promText(): string {
+      const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+      for (const [l, value] of rows()) lines.push(`${name}{${l}} ${value}`);
+      return lines.join('\n') + '\n';
+    },
+  });
+}
+
+/** A histogram from counts kept elsewhere (prom-client's Histogram only observes one value at a time). */
+function histogramFromCounts(reg: Registry, name: string, help: string, bounds: number[], counts: () => Float64Array): void {
+  const metric = {
+    name, help, type: 'histogram', aggregator: 'sum',
+    get: async () => {
+      const c = counts(); // c[n] = observations of value n; the last slot holds everything larger
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      let cum = 0;
+      let sum = 0;
+      let n = 0;
+      for (const le of bounds) {
+        for (; n <= le && n < c.length; n++) {
+          cum += c[n];
+          sum += n * c[n];
+        }
+        values.push({ metricName: `${name}_bucket`, labels: { le }, value: cum });
+      }
+      for (; n < c.length; n++) {
+        cum += c[n];
+        sum += n * c[n];
+      }
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cum });
+      values.push({ metricName: `${name}_sum`, labels: {}, value: sum });
+      values.push({ metricName: `${name}_count`, labels: {}, value: cum });
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+  };
+  reg.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
+export interface Metrics {
+  /** prom-client's registry: everything but the per-destination families. */
+  registry: Registry;
+  census: StateCensus;
+  /** The whole exposition for /metrics (registry text, then the per-destination families). */
+  text(): Promise<string>;
+}
+
+export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics {
+  const reg = new Registry();
+  const fams: Family[] = [];
+  const perDest = opts.perDest ?? true;
+  const dt = dp.dt;
+  const census = new StateCensus(dp.ct);
+  // The real servers with their label strings, built once per scrape: the registry calls every
+  // get() in one synchronous pass, so the list is dropped again in the next microtask.
+  type Row = { r: DestRef; lbl: string; backend: string };
+  let destCache: Row[] | undefined;
+  const dests = (): Row[] => {
+    if (destCache === undefined) {
+      destCache = liveDests(dp).map((r) => ({
+        r,
+        lbl: labelText({ proto: r.proto, service: r.service, server: r.server }),
+        backend: labelText({
+          local_address: formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
+          remote_port: dt.port[r.d], proto: r.proto.toUpperCase(), local_mark: '',
+        }),
+      }));
+      queueMicrotask(() => (destCache = undefined));
+    }
+    return destCache;
+  };
+  if (opts.process ?? true) {
+    collectDefaultMetrics({ register: reg });
+    // Gauges named *_total (promtool check metrics refuses them); nodejs_active_handles and
+    // nodejs_active_requests, also among the defaults, say the same per type.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) reg.removeSingleMetric(n);
+  }
+
+  // ---- node_exporter's ipvs collector, same names, help and labels ------------------------
+  const total = (stat: number) => () => {
+    let v = dt.retired[stat];
+    for (const svc of dp.services) if (svc !== undefined) for (const d of svc.dests) v += dt.total(d, stat);
+    return v;
+  };
+  counter(reg, 'node_ipvs_connections_total', 'The total number of connections made.', [], total(STAT_CONNS));
+  counter(reg, 'node_ipvs_incoming_packets_total', 'The total number of incoming packets.', [], total(STAT_IN_PKTS));
+  counter(reg, 'node_ipvs_outgoing_packets_total', 'The total number of outgoing packets.', [], total(STAT_OUT_PKTS));
+  counter(reg, 'node_ipvs_incoming_bytes_total', 'The total amount of incoming data.', [], total(STAT_IN_BYTES));
+  counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
+  if (perDest) {
+    // node_exporter sums backends with identical labels; (service, server) is unique here.
+    const perBackend = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.backend, value(x.r.d)]);
+    family(fams, 'gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
+    family(fams, 'gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
+    family(fams, 'gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
+  }
+
+  // ---- uvs: link and datapath --------------------------------------------------------------
+  const c = dp.counters.c;
+  COUNTER_NAMES.forEach((n, i) => {
+    counter(reg, `uvs_${n}_total`, COUNTER_HELP[n] ?? `Datapath counter ${n}.`, [], () => c[i]);
+  });
+  counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
+    () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
+  histogramFromCounts(reg, 'uvs_batch_frames', 'Frames per receive batch (one read from the TAP).', BATCH_BUCKETS, () => dp.counters.batch);
+
+  // ---- connection table --------------------------------------------------------------------
+  gauge(reg, 'uvs_conn_table_entries', 'Connection entries in use.', [], () => dp.ct.count);
+  gauge(reg, 'uvs_conn_table_capacity', 'Connection table size (uvsd --conn-max).', [], () => dp.ct.max);
+  counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
+    () => dp.counters.d[D.conn_table_full]);
+  gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries), from the last complete walk of the table.', ['state'],
+    () => STATE_NAMES.map((state, i): Sample => [{ state }, census.counts[i]]));
+
+  // ---- neighbours (ARP) ----------------------------------------------------------------------
+  const neighCount = (pred: (st: number) => boolean) => () => {
+    let n = 0;
+    const st = dp.neigh.state;
+    for (let i = 0; i < st.length; i++) if (pred(st[i])) n++;
+    return n;
+  };
+  gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use.', [], neighCount((s) => s !== N_FREE));
+  gauge(reg, 'uvs_neigh_unresolved', 'Neighbour entries still waiting for an ARP reply.', [], neighCount((s) => s === N_INCOMPLETE));
+  gauge(reg, 'uvs_neigh_capacity', 'Neighbour table size.', [], () => dp.neigh.size);
+
+  // ---- services ------------------------------------------------------------------------------
+  const svcLabels = ['proto', 'service'];
+  const perService = (stat: number) => (): Sample[] => liveServices(dp).map((s) => {
+    let v = 0;
+    for (const d of s.dests) v += dt.total(d, stat);
+    return [{ proto: protoName(s), service: serviceName(s) }, v];
+  });
+  gauge(reg, 'uvs_service_info', 'Virtual services (value 1) with their scheduler.', ['proto', 'service', 'scheduler'],
+    () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s), scheduler: s.scheduler.name }, 1]));
+  gauge(reg, 'uvs_service_destinations', 'Real servers configured per service.', svcLabels,
+    () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s) }, s.dests.length]));
+  counter(reg, 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, summed over its current real servers (not reset by -Z).', svcLabels, perService(STAT_CONNS));
+  counter(reg, 'uvs_service_in_packets_total', 'Packets towards the real servers per service (summed over current real servers; not reset by -Z).', svcLabels, perService(STAT_IN_PKTS));
+  counter(reg, 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', svcLabels, perService(STAT_IN_BYTES));
+  counter(reg, 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', svcLabels, perService(STAT_OUT_PKTS));
+  counter(reg, 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', svcLabels, perService(STAT_OUT_BYTES));
+
+  // ---- destinations (real servers) -----------------------------------------------------------
+  if (perDest) {
+    const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
+    family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
+      () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
+    family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', () => [
+      ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
+      ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 0]),
+    ]);
+    family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
+      () => dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]));
+    family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
+    family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
+    family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
+    family(fams, 'gauge', 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', perDestStat((d) => dt.inactive[d]));
+    family(fams, 'counter', 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_CONNS)));
+    family(fams, 'counter', 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
+    family(fams, 'counter', 'uvs_dest_in_bytes_total', 'Bytes forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_BYTES)));
+    family(fams, 'counter', 'uvs_dest_out_packets_total', 'Packets from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_PKTS)));
+    family(fams, 'counter', 'uvs_dest_out_bytes_total', 'Bytes from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_BYTES)));
+  }
+
+  // ---- tracing --------------------------------------------------------------------------------
+  gauge(reg, 'uvs_trace_active', '1 while uvsadm trace records new-connection decisions.', [], () => (dp.trace.on ? 1 : 0));
+
+  return {
+    registry: reg,
+    census,
+    async text() {
+      let t = await reg.metrics();
+      for (const f of fams) t += f.promText();
+      return t;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// A read-only view of the datapath for the collectors and the status page: walks services and
+// destinations at scrape time and names them as labels. Nothing here runs per packet.
+
+import { formatIp } from '../datapath/addr.js';
+import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
+import { PROTO_UDP } from '../datapath/frame.js';
+import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
+import { FWD_NAMES } from '../modes/index.js';
+import type { HealthEntry } from '../control/protocol.js';
+
+export interface DestRef {
+  svc: SvcRuntime;
+  /** Destination slot in dp.dt. */
+  d: number;
+  proto: 'tcp' | 'udp';
+  /** "vip:port" and "rip:port". */
+  service: string;
+  server: string;
+  fwd: string;
+}
+
+export function protoName(svc: SvcRuntime): 'tcp' | 'udp' {
+  return svc.proto === PROTO_UDP ? 'udp' : 'tcp';
+}
+
+export function serviceName(svc: SvcRuntime): string {
+  return `${formatIp(svc.vip)}:${svc.port}`;
+}
+
+export function liveServices(dp: Datapath): SvcRuntime[] {
+  return dp.services.filter((s): s is SvcRuntime => s !== undefined);
+}
+
+export function liveDests(dp: Datapath): DestRef[] {
+  const dt = dp.dt;
+  const out: DestRef[] = [];
+  for (const svc of liveServices(dp)) {
+    const service = serviceName(svc);
+    const proto = protoName(svc);
+    for (const d of svc.dests) {
+      out.push({ svc, d, proto, service, server: `${formatIp(dt.addr[d])}:${dt.port[d]}`, fwd: FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d]) });
+    }
+  }
+  return out;
+}
+
+export type Health = 'up' | 'down' | 'unchecked';
+
+/**
+ * What the metrics see of the health checks (src/health/manager.ts HealthManager has this
+ * shape; uvsd passes it in, so metrics does not import health).
+ */
+export interface HealthView {
+  stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): Health;
+  entries(): HealthEntry[];
+}
+
+/** Health of a destination of the table; without health checks every server is unchecked. */
+export function destHealth(health: HealthView | undefined, r: DestRef, dt: DestTable): Health {
+  if (health === undefined) return 'unchecked';
+  return health.stateOf(r.proto, formatIp(r.svc.vip), r.svc.port, formatIp(dt.addr[r.d]), dt.port[r.d]);
+}
+
+/** Checked real servers the health checks took out of the table (they are down). */
+export function removedByHealth(health: HealthView | undefined, dp: Datapath): HealthEntry[] {
+  if (health === undefined) return [];
+  const inTable = new Set(liveDests(dp).map((r) => `${r.proto} ${r.service} ${r.server}`));
+  return health.entries().filter((e) => !inTable.has(`${e.service.proto} ${e.service.addr}:${e.service.port} ${e.addr}:${e.port}`));
+}
+
+export function destOverloaded(dt: DestTable, d: number): boolean {
+  return (dt.flags[d] & DEST_F_OVERLOAD) !== 0;
+}

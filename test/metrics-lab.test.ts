@@ -1,0 +1,187 @@
+// Observability end to end in network namespaces (test/lab/): uvsd --metrics in the director
+// namespace, real traffic from the client namespace, then /metrics scraped (and checked with
+// promtool), the status page rendered by headless chromium, and `uvsadm trace` watching new
+// connections. Each test builds its own lab and tears it down in finally (withDrLab).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withDrLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
+import { parseExposition, promtoolCheck } from './helpers/prom.js';
+
+const OPTS = { timeout: 120_000 };
+const METRICS = '127.0.0.1:9478'; // inside the director namespace: its own port space
+const UVSD = { uvsd: { extraArgs: ['--metrics', METRICS] } };
+
+/** GET a path from uvsd's metrics listener, from inside the director namespace. */
+async function get(lab: DrLab, path: string): Promise<string> {
+  const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) { console.error(`HTTP ${r.status}`); process.exit(1); } process.stdout.write(await r.text()); }, (e) => { console.error(String(e)); process.exit(1); })';
+  const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, `http://${METRICS}${path}`], { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`GET ${path} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+async function services(lab: DrLab): Promise<void> {
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+  for (const s of lab.servers) {
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
+  }
+}
+
+test('after exactly 1,000 UDP datagrams and 50 TCP connections over DR, the scraped counters equal them; promtool accepts the scrape', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
+    await services(lab);
+    const udp = await lab.udp(1000, { sport: 20000 });
+    assert.equal(udp.errors, 0, `failed datagrams: ${udp.errorSamples.join('; ')}`);
+    const http = await lab.http(50);
+    assert.equal(http.errors, 0, `failed requests: ${http.errorSamples.join('; ')}`);
+    assert.deepEqual(http.counts, { rs1: 25, rs2: 25 });
+    const text = await get(lab, '/metrics');
+    const ex = parseExposition(text);
+    const udpSvc = { proto: 'udp', service: `${VIP}:53` };
+    const tcpSvc = { proto: 'tcp', service: `${VIP}:80` };
+    assert.equal(ex.get('node_ipvs_connections_total'), 1050);
+    assert.equal(ex.get('uvs_conns_created_total'), 1050);
+    assert.equal(ex.get('uvs_service_connections_total', udpSvc), 1000);
+    assert.equal(ex.get('uvs_service_connections_total', tcpSvc), 50);
+    // Each datagram is one packet of 20 + 8 + 5 ("who?\n") bytes.
+    assert.equal(ex.get('uvs_service_in_packets_total', udpSvc), 1000);
+    assert.equal(ex.get('uvs_service_in_bytes_total', udpSvc), 33_000);
+    for (const s of lab.servers) {
+      assert.equal(ex.get('uvs_dest_connections_total', { ...udpSvc, server: `${s.addr}:53` }), 500, `${s.name} UDP`);
+      assert.equal(ex.get('uvs_dest_connections_total', { ...tcpSvc, server: `${s.addr}:80` }), 25, `${s.name} TCP`);
+      assert.equal(ex.get('uvs_dest_in_packets_total', { ...udpSvc, server: `${s.addr}:53` }), 500, `${s.name} UDP packets`);
+      assert.equal(ex.get('node_ipvs_backend_connections_inactive', {
+        local_address: VIP, local_port: '53', remote_address: s.addr, remote_port: '53', proto: 'UDP', local_mark: '',
+      }), 500, `${s.name}: UDP entries count as inactive`);
+    }
+    // TCP packets per connection vary (SYN, ACKs, request, FIN): the totals must agree with each other.
+    const tcpPkts = ex.get('uvs_service_in_packets_total', tcpSvc);
+    assert.ok(tcpPkts >= 50 * 3, `at least SYN, ACK and request per connection: ${tcpPkts}`);
+    assert.equal(ex.get('node_ipvs_incoming_packets_total'), 1000 + tcpPkts);
+    assert.equal(ex.get('uvs_fwd_packets_total'), 1000 + tcpPkts);
+    assert.equal(ex.get('node_ipvs_outgoing_packets_total'), 0, 'DR replies bypass the director');
+    assert.ok(ex.get('uvs_batch_frames_count') > 0 && ex.get('uvs_batch_frames_sum') === ex.get('uvs_rx_frames_total'));
+    assert.equal(promtoolCheck(text), '');
+    // -Z through uvsadm: the ipvsadm view restarts, the exported counters do not.
+    await lab.uvsadmMust(['-Z']);
+    const after = parseExposition(await get(lab, '/metrics'));
+    assert.equal(after.get('node_ipvs_connections_total'), 1050);
+    assert.equal(after.get('uvs_service_connections_total', udpSvc), 1000);
+    const st = JSON.parse(await get(lab, '/status.json')) as { services: { conns: number }[] };
+    assert.deepEqual(st.services.map((s) => s.conns), [0, 0], 'status page shows the zeroed (ipvsadm) statistics');
+  });
+});
+
+test('the status page renders in headless chromium with the services, their servers, weights and health', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
+    await services(lab);
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '3']);
+    const http = await lab.http(8);
+    assert.equal(http.errors, 0);
+    await lab.udp(1, { target: `${VIP}:54` }).catch(() => undefined); // one no_service drop
+    const r = await lab.lab.exec(lab.ns.dir, [
+      'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${lab.tmp}/chromium`,
+      '--virtual-time-budget=4000', '--dump-dom', `http://${METRICS}/`,
+    ], { timeoutMs: 45_000 });
+    assert.equal(r.code, 0, `chromium failed: ${r.stderr.slice(-1500)}`);
+    const dom = r.stdout;
+    t.diagnostic(`DOM ${dom.length} bytes`);
+    assert.match(dom, /<section class="service" data-service="TCP 192\.168\.8\.200:80">/);
+    assert.match(dom, /<section class="service" data-service="UDP 192\.168\.8\.200:53">/);
+    for (const s of lab.servers) assert.ok(dom.includes(`<tr class="dest" data-server="${s.addr}:80">`), `row of ${s.name}`);
+    // Row cells: server, forward, weight, health, active, inactive, conns, ...
+    const row = (addr: string) => dom.match(new RegExp(`data-server="${addr.replace(/\./g, '\\.')}:80">(.*?)</tr>`))?.[1] ?? '';
+    const cells = (addr: string) => [...row(addr).matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
+    assert.deepEqual(cells(lab.servers[0]!.addr).slice(0, 4), [`${lab.servers[0]!.addr}:80`, 'Route', '1', 'up (unchecked)']);
+    assert.deepEqual(cells(lab.servers[1]!.addr).slice(0, 4), [`${lab.servers[1]!.addr}:80`, 'Route', '3', 'up (unchecked)']);
+    assert.equal(cells(lab.servers[0]!.addr)[6], '4', 'rr sent 4 of the 8 connections to rs1');
+    assert.match(dom, /<tr class="drop" data-reason="no_service"><td>no_service<\/td><td>1<\/td>/);
+    assert.match(dom, /<div id="err"><\/div>/, "the page reached /status.json");
+  });
+});
+
+test('uvsadm trace --count 10 prints the 10 decisions of 10 new connections, naming the servers that served them', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
+    await services(lab);
+    const uvsadm = join(repoRoot, 'bin', 'uvsadm');
+    const p = lab.lab.spawn(null, [process.execPath, uvsadm, '--socket', lab.socketPath, 'trace', '-t', `${VIP}:80`, '--count', '10']);
+    try {
+      for (let i = 0; i < 100 && !p.stderr().includes('tracing'); i++) await delay(50);
+      assert.match(p.stderr(), /tracing new connections to TCP 192\.168\.8\.200:80/);
+      await lab.udp(3); // other service: not in this trace
+      const http = await lab.http(10);
+      assert.equal(http.errors, 0);
+      const code = await Promise.race([p.exited, delay(10_000).then(() => 'timeout')]);
+      assert.equal(code, 0, `uvsadm trace: ${p.stderr()}`);
+      const lines = p.stdout().trim().split('\n').filter((l) => !/ drop /.test(l));
+      t.diagnostic(lines[0] ?? '');
+      assert.equal(lines.length, 10, p.stdout());
+      const byAddr = new Map(lab.servers.map((s) => [`${s.addr}:80`, s.name]));
+      const served = lines.map((l) => {
+        const m = /^\S+Z TCP 192\.168\.8\.100:\d+ -> 192\.168\.8\.200:80 server (\S+) sched rr why (.+)$/.exec(l);
+        assert.ok(m, `line format: ${l}`);
+        return byAddr.get(m[1]!) ?? m[1];
+      });
+      assert.deepEqual(served, http.sequence, 'the trace names, in order, the servers that answered');
+    } finally {
+      await p.stop(1000);
+    }
+  });
+});
+
+test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 and "down" on the status page, also once removed', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const check = 'TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }';
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `virtual_server ${VIP} 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server ${s1!.addr} 80 {
+        weight 1
+        ${check}
+    }
+    real_server ${s2!.addr} 80 {
+        weight 1
+        inhibit_on_failure
+        ${check}
+    }
+}
+`);
+    await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
+    const up = (ex: ReturnType<typeof parseExposition>, s: { addr: string }) =>
+      ex.get('uvs_dest_up', { proto: 'tcp', service: `${VIP}:80`, server: `${s.addr}:80` });
+    let ex = parseExposition(await get(lab, '/metrics'));
+    // The import follows uvsd's address probe; the servers count as up once it completed.
+    for (let i = 0; i < 100 && ex.all('uvs_dest_up').filter((x) => x.value === 1).length < 2; i++) {
+      await delay(100);
+      ex = parseExposition(await get(lab, '/metrics'));
+    }
+    assert.deepEqual([up(ex, s1!), up(ex, s2!)], [1, 1], await get(lab, '/status.json'));
+    assert.equal(ex.get('uvs_dest_health_checked', { server: `${s1!.addr}:80` }), 1);
+    await s1!.proc!.stop(2000);
+    await s2!.proc!.stop(2000);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 8000) {
+      ex = parseExposition(await get(lab, '/metrics'));
+      if (up(ex, s1!) === 0 && up(ex, s2!) === 0) break;
+      await delay(100);
+    }
+    t.diagnostic(`both down in /metrics after ${Date.now() - t0} ms`);
+    assert.deepEqual([up(ex, s1!), up(ex, s2!)], [0, 0]);
+    assert.equal(ex.all('uvs_dest_weight', { server: `${s1!.addr}:80` }).length, 0, 'rs1 was removed from the table');
+    assert.equal(ex.get('uvs_dest_weight', { server: `${s2!.addr}:80` }), 0, 'rs2 was inhibited (weight 0)');
+    const st = JSON.parse(await get(lab, '/status.json')) as { healthChecks: boolean; services: { dests: { addr: string; health: string; removed: boolean; reason: string }[] }[] };
+    assert.equal(st.healthChecks, true);
+    assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed]).sort(),
+      [[s1!.addr, 'down', true], [s2!.addr, 'down', false]]);
+    assert.ok(st.services[0]!.dests.every((d) => /TCP_CHECK/.test(d.reason)), JSON.stringify(st.services[0]!.dests));
+  });
+});

@@ -1,0 +1,391 @@
+// Prometheus metrics, -Z, the status JSON and the trace ring on the in-process datapath (no
+// network): known traffic in, exact numbers out of a scrape. The netns end-to-end checks are in
+// metrics-lab.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { parseExposition, promtoolCheck, type Exposition } from './helpers/prom.js';
+import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js';
+import { RateEstimator } from '../src/metrics/rates.js';
+import { statusJson } from '../src/metrics/status.js';
+import { TraceSessions, SESSION_IDLE_MS } from '../src/control/trace.js';
+import { registerScheduler } from '../src/sched/index.js';
+import type { TracePollResult } from '../src/control/protocol.js';
+import { repoRoot } from './lab/dr-lab.js';
+import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
+import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
+import { parseListen, startMetricsServer } from '../src/metrics/server.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
+const ack = (sport: number, payload = 0) =>
+  tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK, payload: new Uint8Array(payload) });
+const dgram = (sport: number, dport = 53, payload = 10) =>
+  udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport, payload: new Uint8Array(payload) });
+
+async function scrape(r: Rig, opts: MetricsOptions = {}): Promise<{ text: string; ex: Exposition }> {
+  const m = createMetrics(r.dp, { process: false, ...opts });
+  m.census.full();
+  const text = await m.text();
+  return { text, ex: parseExposition(text) };
+}
+
+const backend = (rs: number, port = 80, proto = 'TCP') => ({
+  local_address: VIP, local_port: String(port), remote_address: RS[rs]!.ip, remote_port: String(port), proto, local_mark: '',
+});
+
+/** 6 SYNs in one batch (rr: 3 each), 1 ACK with 5 bytes, 4 UDP datagrams one per batch, 1 to no service. */
+function knownTraffic(r: Rig): void {
+  r.run(...[1000, 1001, 1002, 1003, 1004, 1005].map((p) => syn(p)));
+  r.run(ack(1000, 5));
+  for (const p of [2000, 2001, 2002, 2003]) r.run(dgram(p));
+  r.run(dgram(3000, 54));
+}
+
+test('scrape after known traffic: node_ipvs_* totals and backend gauges, uvs_* counters, states, neighbours', async () => {
+  const r = drRig({ weights: [1, 1], udp: true });
+  knownTraffic(r);
+  const { ex } = await scrape(r);
+  // 6 TCP + 4 UDP connections; 6 SYN (40 bytes) + 1 ACK (45) + 4 UDP (20 + 8 + 10 = 38).
+  assert.equal(ex.get('node_ipvs_connections_total'), 10);
+  assert.equal(ex.get('node_ipvs_incoming_packets_total'), 11);
+  assert.equal(ex.get('node_ipvs_incoming_bytes_total'), 6 * 40 + 45 + 4 * 38);
+  assert.equal(ex.get('node_ipvs_outgoing_packets_total'), 0);
+  assert.equal(ex.get('node_ipvs_outgoing_bytes_total'), 0);
+  assert.equal(ex.type.get('node_ipvs_connections_total'), 'counter');
+  assert.equal(ex.help.get('node_ipvs_connections_total'), 'The total number of connections made.');
+  // rr: SYNs 1000, 1002, 1004 to rs1 (1000 then ESTABLISHED by its ACK), 1001, 1003, 1005 to rs2.
+  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(0)), 1);
+  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(0)), 2);
+  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(1)), 0);
+  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(1)), 3);
+  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(0, 53, 'UDP')), 2);
+  assert.equal(ex.get('node_ipvs_backend_weight', backend(1)), 1);
+  assert.equal(ex.all('node_ipvs_backend_weight').length, 4);
+  assert.deepEqual(Object.keys(ex.all('node_ipvs_backend_weight')[0]!.labels).sort(),
+    ['local_address', 'local_mark', 'local_port', 'proto', 'remote_address', 'remote_port']);
+
+  assert.equal(ex.get('uvs_conns_created_total'), 10);
+  assert.equal(ex.get('uvs_fwd_packets_total'), 11);
+  assert.equal(ex.get('uvs_drops_total', { reason: 'no_service' }), 1);
+  assert.equal(ex.get('uvs_drops_total', { reason: 'no_conn' }), 0);
+  assert.equal(ex.get('uvs_conn_table_entries'), 10);
+  assert.equal(ex.get('uvs_conn_table_capacity'), 1024);
+  assert.equal(ex.get('uvs_conn_table_insert_failures_total'), 0);
+  assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'SYN_RECV' }), 5);
+  assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'ESTABLISHED' }), 1);
+  assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'UDP' }), 4);
+  assert.equal(ex.get('uvs_neigh_entries'), 2);
+  assert.equal(ex.get('uvs_neigh_unresolved'), 0);
+
+  const tcpSvc = { proto: 'tcp', service: `${VIP}:80` };
+  const udpSvc = { proto: 'udp', service: `${VIP}:53` };
+  assert.equal(ex.get('uvs_service_connections_total', tcpSvc), 6);
+  assert.equal(ex.get('uvs_service_connections_total', udpSvc), 4);
+  assert.equal(ex.get('uvs_service_in_packets_total', tcpSvc), 7);
+  assert.equal(ex.get('uvs_service_in_bytes_total', udpSvc), 4 * 38);
+  assert.equal(ex.get('uvs_service_info', { ...tcpSvc, scheduler: 'rr' }), 1);
+  const rs1 = { ...tcpSvc, server: `${RS[0]!.ip}:80` };
+  assert.equal(ex.get('uvs_dest_connections_total', rs1), 3);
+  assert.equal(ex.get('uvs_dest_in_packets_total', rs1), 4);
+  assert.equal(ex.get('uvs_dest_in_bytes_total', rs1), 3 * 40 + 45);
+  assert.equal(ex.get('uvs_dest_up', rs1), 1);
+  assert.match(ex.help.get('uvs_dest_up')!, /no health checker watches counts as up/);
+  assert.equal(ex.get('uvs_dest_health_checked', rs1), 0);
+  assert.equal(ex.get('uvs_dest_info', { ...rs1, fwd: 'dr' }), 1);
+  assert.equal(ex.get('uvs_dest_weight', rs1), 1);
+  assert.equal(ex.get('uvs_trace_active'), 0);
+});
+
+test('uvs_batch_frames: receive batches bucketed by frame count, sum = frames', async () => {
+  const r = drRig({ weights: [1], udp: true });
+  const before = (await scrape(r)).ex;
+  r.run(...[1, 2, 3, 4, 5, 6].map((p) => dgram(p)));
+  r.run(dgram(7));
+  r.run(dgram(8), dgram(9));
+  r.run(...Array.from({ length: 100 }, (_v, i) => dgram(100 + i)));
+  const after = (await scrape(r)).ex;
+  const d = (le: string) => after.get('uvs_batch_frames_bucket', { le }) - before.get('uvs_batch_frames_bucket', { le });
+  assert.deepEqual(['1', '2', '4', '8', '64', '128', '1024', '+Inf'].map(d), [1, 2, 2, 3, 3, 4, 4, 4]);
+  assert.equal(after.get('uvs_batch_frames_count') - before.get('uvs_batch_frames_count'), 4);
+  assert.equal(after.get('uvs_batch_frames_sum') - before.get('uvs_batch_frames_sum'), 6 + 1 + 2 + 100);
+  assert.equal(after.type.get('uvs_batch_frames'), 'histogram');
+});
+
+test('-Z zeroes the ipvsadm statistics; exported *_total counters stay monotonic, also when a server is deleted', async () => {
+  const r = drRig({ weights: [1, 1], udp: true });
+  knownTraffic(r);
+  const before = (await scrape(r)).ex;
+  r.ctl.estimate(); // the --rate estimators exist ...
+  assert.ok(r.ctl.destRates.size > 0 && r.ctl.svcRates.size > 0);
+  r.ctl.call('zero', {});
+  assert.deepEqual([r.ctl.destRates.size, r.ctl.svcRates.size], [0, 0], '... and restart from 0 after -Z, as the kernel zeroes them');
+  const dt = r.dp.dt;
+  for (const svc of r.dp.services) for (const d of svc!.dests) assert.deepEqual([dt.conns[d], dt.inPkts[d], dt.inBytes[d]], [0, 0, 0]);
+  const zeroed = (await scrape(r)).ex;
+  for (const name of ['node_ipvs_connections_total', 'node_ipvs_incoming_packets_total', 'node_ipvs_incoming_bytes_total']) {
+    assert.equal(zeroed.get(name), before.get(name), `${name} after -Z`);
+  }
+  const rs1 = { proto: 'tcp', service: `${VIP}:80`, server: `${RS[0]!.ip}:80` };
+  assert.equal(zeroed.get('uvs_dest_connections_total', rs1), 3);
+  // After -Z new traffic adds on top; -Z of one service leaves the other alone.
+  r.run(syn(5000), syn(5001));
+  r.ctl.call('zero', { service: { proto: 'udp', addr: VIP, port: 53 } });
+  const tcpDest = r.dp.services[0]!.dests[0]!;
+  assert.equal(dt.conns[tcpDest], 1, '-Z of the UDP service left the TCP counters alone');
+  const more = (await scrape(r)).ex;
+  assert.equal(more.get('node_ipvs_connections_total'), 12);
+  assert.equal(more.get('uvs_dest_connections_total', rs1), 4);
+  assert.equal(more.get('uvs_service_connections_total', { proto: 'tcp', service: `${VIP}:80` }), 8);
+  // Deleting a real server: the node_ipvs totals keep what it had.
+  r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0]!.ip, port: 80 });
+  const gone = (await scrape(r)).ex;
+  assert.equal(gone.get('node_ipvs_connections_total'), 12);
+  assert.equal(gone.get('node_ipvs_incoming_bytes_total'), more.get('node_ipvs_incoming_bytes_total'));
+  assert.equal(gone.all('uvs_dest_connections_total', rs1).length, 0, 'the deleted server has no series');
+  // -Z of a service that does not exist is refused and changes nothing.
+  assert.throws(() => r.ctl.call('zero', { service: { proto: 'tcp', addr: VIP, port: 81 } }), /No such service/);
+});
+
+test('promtool check metrics accepts the exposition (with and without per-destination series)', async () => {
+  const r = drRig({ weights: [1, 2], udp: true });
+  knownTraffic(r);
+  for (const perDest of [true, false]) {
+    const m = createMetrics(r.dp, { perDest }); // process metrics included, as uvsd serves them
+    const text = await m.text();
+    assert.equal(promtoolCheck(text), '', `promtool complaints (perDest ${perDest})`);
+    assert.ok(parseExposition(text).all('process_cpu_seconds_total').length === 1, 'process metrics present');
+  }
+});
+
+test('--metrics-no-per-dest: no per-destination series, the rest unchanged', async () => {
+  const r = drRig({ weights: [1, 1], udp: true });
+  knownTraffic(r);
+  const { ex } = await scrape(r, { perDest: false });
+  const names = new Set(ex.samples.map((s) => s.name));
+  for (const n of names) assert.ok(!n.startsWith('uvs_dest_') && !n.startsWith('node_ipvs_backend_'), `${n} is per destination`);
+  assert.equal(ex.get('node_ipvs_connections_total'), 10);
+  assert.equal(ex.get('uvs_service_connections_total', { proto: 'tcp', service: `${VIP}:80` }), 6);
+});
+
+test('health checks in the metrics and the status JSON: a down server is 0, also once the checks removed it', async () => {
+  const r = drRig({ weights: [1, 1, 1] });
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1]!.ip, port: 80, weight: 0 }); // inhibit_on_failure
+  r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[2]!.ip, port: 80 }); // removed
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const entry = (i: number, state: 'up' | 'down', reason: string) => ({ service: svc, addr: RS[i]!.ip, port: 80, state, reason, weight: 1, inhibit: i === 1, since: 0 });
+  const entries = [entry(0, 'up', 'start'), entry(1, 'down', 'HTTP_GET: status 500'), entry(2, 'down', 'TCP_CHECK: connection refused')];
+  const health = {
+    entries: () => entries,
+    stateOf: (proto: string, vip: string, vport: number, rip: string, rport: number) =>
+      entries.find((e) => e.service.proto === proto && e.service.addr === vip && e.service.port === vport && e.addr === rip && e.port === rport)?.state ?? 'unchecked' as const,
+  };
+  const m = createMetrics(r.dp, { process: false, health });
+  const ex = parseExposition(await m.text());
+  const lbl = (i: number) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80` });
+  assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_up', lbl(i))), [1, 0, 0]);
+  assert.deepEqual([0, 1].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1]);
+  const st = statusJson(r.dp, new RateEstimator(r.dp), health);
+  assert.equal(st.healthChecks, true);
+  assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed, d.weight, d.reason]), [
+    [RS[0]!.ip, 'up', false, 1, 'start'],
+    [RS[1]!.ip, 'down', false, 0, 'HTTP_GET: status 500'],
+    [RS[2]!.ip, 'down', true, 0, 'TCP_CHECK: connection refused'],
+  ]);
+});
+
+test('status JSON: services, servers with weight, forwarding, health, active/inactive, rates and drops', () => {
+  const r = drRig({ weights: [3, 1] });
+  const rates = new RateEstimator(r.dp);
+  rates.sample(0);
+  r.run(...Array.from({ length: 40 }, (_v, i) => syn(6000 + i)));
+  r.run(dgram(1, 99));
+  rates.sample(2000);
+  const st = statusJson(r.dp, rates);
+  assert.equal(st.services.length, 1);
+  const s = st.services[0]!;
+  assert.deepEqual([s.proto, s.addr, s.port, s.sched, s.conns], ['tcp', VIP, 80, 'rr', 40]);
+  assert.deepEqual(s.dests.map((d) => [d.addr, d.port, d.forward, d.weight, d.health, d.removed, d.active, d.inactive, d.conns]),
+    [[RS[0]!.ip, 80, 'Route', 3, 'unchecked', false, 0, 20, 20], [RS[1]!.ip, 80, 'Route', 1, 'unchecked', false, 0, 20, 20]]);
+  // 20 connections in 2 s = 10/s; the first estimate is a quarter of it (avg += (rate - avg) / 4).
+  assert.equal(s.dests[0]!.rates.cps, 2.5);
+  assert.equal(s.rates.cps, 5);
+  assert.equal(st.drops.find((d) => d.reason === 'no_service')!.total, 1);
+  assert.equal(st.drops.find((d) => d.reason === 'no_service')!.rate, 0.125);
+  assert.equal(st.healthChecks, false);
+});
+
+test('trace: decisions are recorded only while a session is open, name the chosen server and the why', () => {
+  registerScheduler({
+    name: 'test-explained',
+    schedule: (svc) => svc.dests[svc.dests.length - 1] ?? -1,
+    explain: (svc) => ({ dest: svc.dests[svc.dests.length - 1] ?? -1, why: `the last of ${svc.dests.length}` }),
+  });
+  const r = drRig({ weights: [1, 1], udp: true });
+  r.run(syn(7000));
+  assert.equal(r.dp.trace.seq, 0, 'nothing recorded without a session');
+  const { session } = r.ctl.call('traceStart', {}) as { session: number };
+  assert.equal(r.dp.trace.on, true);
+  r.run(syn(7001), syn(7002), dgram(7003), dgram(7004, 99));
+  const p = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  // rr's explain() (src/sched/rr.ts) says where it continues from and what it picks.
+  assert.deepEqual(p.events.map((e) => [e.proto, e.client, e.service, e.server, e.sched, e.why]), [
+    ['tcp', `${CLIENT}:7001`, `${VIP}:80`, `${RS[1]!.ip}:80`, 'rr', `rr: next available after ${RS[0]!.ip}:80 → ${RS[1]!.ip}:80`],
+    ['tcp', `${CLIENT}:7002`, `${VIP}:80`, `${RS[0]!.ip}:80`, 'rr', `rr: next available after ${RS[1]!.ip}:80 → ${RS[0]!.ip}:80`],
+    ['udp', `${CLIENT}:7003`, `${VIP}:53`, `${RS[0]!.ip}:53`, 'rr', `rr: next available after the list head → ${RS[0]!.ip}:53`],
+  ]);
+  assert.deepEqual(p.drops, [{ reason: 'no_service', count: 1 }]);
+  assert.equal(p.lost, 0);
+  // A scheduler without explain(): the why is its name.
+  registerScheduler({ name: 'test-unexplained', schedule: (svc) => svc.dests[0] ?? -1 });
+  r.ctl.call('editService', { proto: 'udp', addr: VIP, port: 53, sched: 'test-unexplained' });
+  r.run(dgram(7100));
+  assert.deepEqual((r.ctl.call('tracePoll', { session }) as TracePollResult).events.map((e) => [e.server, e.sched, e.why]),
+    [[`${RS[0]!.ip}:53`, 'test-unexplained', 'test-unexplained']]);
+  // A service filter, a scheduler with explain(), and no server available.
+  r.ctl.call('editService', { proto: 'tcp', addr: VIP, port: 80, sched: 'test-explained' });
+  const f = r.ctl.call('traceStart', { service: { proto: 'tcp', addr: VIP, port: 80 } }) as { session: number };
+  r.run(dgram(7005), syn(7006));
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1]!.ip, port: 80, weight: 0 });
+  r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0]!.ip, port: 80 });
+  r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[1]!.ip, port: 80 });
+  r.run(syn(7007));
+  const q = r.ctl.call('tracePoll', { session: f.session }) as TracePollResult;
+  assert.deepEqual(q.events.map((e) => [e.client, e.server, e.sched, e.why]), [
+    [`${CLIENT}:7006`, `${RS[1]!.ip}:80`, 'test-explained', 'the last of 2'],
+    [`${CLIENT}:7007`, null, 'test-explained', 'the last of 0'],
+  ]);
+  assert.deepEqual(q.drops, [{ reason: 'no_dest', count: 1 }]);
+  assert.equal((r.ctl.call('tracePoll', { session }) as TracePollResult).events.length, 3, 'the unfiltered session sees all three');
+  r.ctl.call('traceStop', { session });
+  assert.equal(r.dp.trace.on, true, 'still one session open');
+  r.ctl.call('traceStop', { session: f.session });
+  assert.equal(r.dp.trace.on, false);
+  assert.throws(() => r.ctl.call('tracePoll', { session }), /No such trace session/);
+  assert.throws(() => r.ctl.call('traceStart', { service: { proto: 'udp', addr: VIP, port: 54 } }), /No such service/);
+});
+
+test('trace: a session nobody polls is closed after the idle time; a slow reader is told what it lost', () => {
+  const r = drRig({ weights: [1], udp: true, connMax: 8192 });
+  let now = 0;
+  const ts = new TraceSessions(r.dp, () => now);
+  const { session } = ts.start(-1);
+  r.run(...Array.from({ length: 64 }, (_v, i) => dgram(10000 + i)));
+  for (let b = 0; b < 64; b++) r.run(...Array.from({ length: 64 }, (_v, i) => dgram(20000 + b * 64 + i)));
+  const p = ts.poll(session);
+  assert.equal(p.lost, 64 + 64 * 64 - r.dp.trace.cap);
+  assert.equal(p.events.length, 1000);
+  assert.equal(p.more, true);
+  now += SESSION_IDLE_MS + 1;
+  ts.expire();
+  assert.equal(ts.open, 0);
+  assert.equal(r.dp.trace.on, false);
+});
+
+test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports', async () => {
+  const dash = JSON.parse(readFileSync(join(repoRoot, 'docs', 'grafana-dashboard.json'), 'utf8')) as {
+    title: string; panels: { title: string; type: string; targets?: { expr: string }[] }[];
+    templating: { list: { query: { query: string } }[] };
+  };
+  assert.ok(dash.title && Array.isArray(dash.panels) && dash.panels.length >= 5);
+  const r = drRig({ weights: [1, 1], udp: true });
+  knownTraffic(r);
+  const m = createMetrics(r.dp);
+  const exported = new Set(parseExposition(await m.text()).samples.map((s) => s.name));
+  const used = new Set<string>();
+  const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];
+  for (const expr of exprs) {
+    for (const name of expr.match(/\b(?:node_ipvs|uvs|process|nodejs)_[a-z0-9_]+/g) ?? []) used.add(name);
+  }
+  assert.ok(used.size >= 8, `only ${[...used].join(', ')}`);
+  for (const name of used) assert.ok(exported.has(name), `dashboard queries ${name}, which uvsd does not export`);
+  for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up']) {
+    assert.ok(used.has(must), `dashboard has no panel on ${must}`);
+  }
+});
+
+test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked before connecting', () => {
+  const env = { UVS_SOCKET: '/tmp/s.sock' };
+  assert.deepEqual(parseArgs(['-Z'], { env }), { kind: 'call', socket: '/tmp/s.sock', call: { verb: 'zero', args: {} } });
+  assert.deepEqual(parseArgs(['--zero', '-t', `${VIP}:80`], { env }),
+    { kind: 'call', socket: '/tmp/s.sock', call: { verb: 'zero', args: { service: { proto: 'tcp', addr: VIP, port: 80 } } } });
+  assert.throws(() => parseArgs(['-Z', '-t', `${VIP}:80`, '-r', '10.0.0.1'], { env }), /Illegal 'real-server' option with the 'zero' command/);
+  assert.deepEqual(parseTraceArgs(['-u', `${VIP}:53`, '--count', '10'], env), { socket: '/tmp/s.sock', service: { proto: 'udp', addr: VIP, port: 53 }, count: 10 });
+  assert.deepEqual(parseTraceArgs([], {}), { socket: '/run/uvs/uvsd.sock' });
+  for (const [args, re] of [
+    [['--count', '0'], /invalid --count "0"/],
+    [['--count', 'ten'], /invalid --count "ten"/],
+    [['-t', `${VIP}:80`, '-u', `${VIP}:53`], /multiple 'service-address'/],
+    [['-t', '10.0.0.300:80'], /invalid service address "10\.0\.0\.300:80"/],
+    [['-t', VIP], /needs a port/],
+    [['--bogus'], /unknown option '--bogus'/],
+  ] as const) {
+    assert.throws(() => parseTraceArgs(args, env), (e: Error) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), args.join(' '));
+  }
+  assert.equal(formatEvent({ time: 'T', proto: 'tcp', client: 'c:1', service: 'v:80', server: null, sched: 'wlc', why: 'wlc: none available' }),
+    'T TCP c:1 -> v:80 server none (dropped: no_dest) sched wlc why wlc: none available\n');
+});
+
+test('--metrics values: a.b.c.d:port, or a port alone on 127.0.0.1; anything else names the value', () => {
+  assert.deepEqual(parseListen('127.0.0.1:9478'), { host: '127.0.0.1', port: 9478 });
+  assert.deepEqual(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseListen('9478'), { host: '127.0.0.1', port: 9478 });
+  assert.deepEqual(parseListen(':0'), { host: '127.0.0.1', port: 0 });
+  for (const bad of ['localhost:9478', '127.0.0.1:65536', '127.0.0.1:', '1.2.3:80', '[::1]:9478', '127.0.0.1:9478x', '']) {
+    assert.throws(() => parseListen(bad), (e: Error) => e.message.includes(`"${bad}"`), bad);
+  }
+});
+
+test('NAT: replies through the director count as outgoing (node_ipvs_outgoing_*, uvs_dest_out_*, uvs_fwd_out_*)', async () => {
+  const GW = '10.0.0.254';
+  const r = rig({ gateway: GW });
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  r.ctl.addService({ ...svc, sched: 'rr' });
+  r.ctl.addDest({ service: svc, addr: RS[0]!.ip, port: 8080, fwd: 'nat', weight: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.learn(RS[0]!.ip, RS[0]!.mac);
+  r.sink.take();
+  assert.equal(r.run(syn(4000)).length, 1, 'SYN forwarded to the real server');
+  const back = { ethDst: DIR_MAC, ethSrc: RS[0]!.mac };
+  const synAck = tcpFrame(back, { src: RS[0]!.ip, dst: CLIENT, sport: 8080, dport: 4000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, payload: new Uint8Array(4) });
+  assert.equal(r.run(synAck).length, 1, 'reply forwarded to the client');
+  const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
+  const lbl = { proto: 'tcp', service: `${VIP}:80`, server: `${RS[0]!.ip}:8080` };
+  assert.equal(ex.get('node_ipvs_outgoing_packets_total'), 1);
+  assert.equal(ex.get('node_ipvs_outgoing_bytes_total'), 44);
+  assert.equal(ex.get('node_ipvs_incoming_packets_total'), 1);
+  assert.equal(ex.get('uvs_fwd_out_packets_total'), 1);
+  assert.equal(ex.get('uvs_dest_out_packets_total', lbl), 1);
+  assert.equal(ex.get('uvs_service_out_bytes_total', { proto: 'tcp', service: `${VIP}:80` }), 44);
+  assert.equal(ex.get('uvs_dest_info', { ...lbl, fwd: 'nat' }), 1);
+  assert.equal(ex.get('node_ipvs_backend_weight', { remote_address: RS[0]!.ip, remote_port: '8080', local_port: '80' }), 1);
+  assert.equal(statusJson(r.dp, new RateEstimator(r.dp)).services[0]!.dests[0]!.forward, 'Masq');
+});
+
+test('the HTTP listener: /metrics, /status.json and / answer; other paths 404, other methods 405', async () => {
+  const r = drRig({ weights: [1, 1] });
+  r.run(syn(9000));
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false });
+  try {
+    assert.match(srv.address, /^127\.0\.0\.1:\d+$/);
+    const base = `http://${srv.address}`;
+    const m = await fetch(`${base}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(m.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    assert.equal(parseExposition(await m.text()).get('node_ipvs_connections_total'), 1);
+    const st = (await (await fetch(`${base}/status.json`)).json()) as { services: { dests: unknown[] }[] };
+    assert.equal(st.services[0]!.dests.length, 2);
+    const page = await fetch(`${base}/`);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await page.text(), /fetch\("\/status\.json"/);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
+    assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    srv.close();
+  }
+});
