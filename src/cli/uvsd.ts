@@ -317,7 +317,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (opts.metricsListen !== undefined) {
     try {
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health });
+      // Health checks come from --config or --keepalived-conf; without either, none can exist.
+      const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);

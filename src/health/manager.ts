@@ -538,6 +538,7 @@ export class HealthManager {
     const out: HealthEntry[] = [];
     for (const vs of this.vss) {
       for (const rs of vs.rs) {
+        if (rs.checkers.length === 0) continue; // unchecked: nothing to report
         out.push({ service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: rs.since });
       }
     }

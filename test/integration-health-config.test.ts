@@ -1,0 +1,99 @@
+// Health checks from uvsd's YAML config file in the DR lab: an HTTP check on both servers; a
+// stopped server leaves the rotation (and -Ln) and comes back after a restart; then the file's
+// check path is changed to one only rs1 answers (/only/rs1, see lab/servers.ts) and
+// `uvsadm --reload` takes rs2 out while rs1, checked the new way, stays. --reload --dry-run lists
+// the checker changes; --dump-config writes the new check. The checks run on the director
+// namespace's own stack (lab hostAddr on br0). Needs root and network namespaces (skipped with
+// the reason otherwise).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { delay } from './lab/netns.js';
+import { diagnosticLines, withDrLab } from './lab/itest.js';
+import { VIP, type DrLab } from './lab/dr-lab.js';
+
+function config(rs: string[], path: string): string {
+  return `daemon:
+  drain-timeout: 0
+services:
+  - proto: tcp
+    address: ${VIP}
+    port: 80
+    scheduler: rr
+    health:
+      delay-loop: 0.5
+      connect-timeout: 1
+      retry: 0
+      checks:
+        - type: http_get
+          url: [{ path: ${path}, status-code: [200] }]
+    servers:
+${rs.map((a) => `      - { address: ${a}, weight: 1 }`).join('\n')}
+`;
+}
+
+/** Poll the list verb until pred holds on "addr health" rows; bounded by limitMs. */
+async function until(lab: DrLab, what: string, pred: (rows: string[]) => boolean, limitMs: number): Promise<number> {
+  const t0 = Date.now();
+  let last: string[] = [];
+  while (Date.now() - t0 < limitMs) {
+    const l = await lab.list();
+    last = l.services.flatMap((s) => s.dests.map((d) => `${d.addr} ${d.health}`));
+    if (pred(last)) return Date.now() - t0;
+    await delay(50);
+  }
+  throw new Error(`${what}: not within ${limitMs} ms; table: ${JSON.stringify(last)}`);
+}
+
+test('health checks from the config file: a stopped server leaves the rotation; a reload changing the check path takes the other server out', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const [rs1, rs2] = [s1!.addr, s2!.addr];
+    const file = join(lab.tmp, 'uvsd.yaml');
+    writeFileSync(file, config([rs1, rs2], '/'));
+    await lab.startUvsd(['--config', file]);
+    await until(lab, 'both checked and up', (r) => r.join() === `${rs1} up,${rs2} up`, 5000);
+    const warm = await lab.http(10);
+    assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
+    assert.deepEqual(warm.counts, { rs1: 5, rs2: 5 });
+
+    // rs1's HTTP process stops: it leaves the table (and -Ln), every request goes to rs2.
+    await s1!.proc!.stop(2000);
+    const outMs = await until(lab, 'rs1 out', (r) => r.join() === `${rs2} up`, 5000);
+    t.diagnostic(`rs1 out of rotation ${outMs} ms after its HTTP process stopped`);
+    const ln = await lab.uvsadmMust(['-Ln']);
+    assert.doesNotMatch(ln, new RegExp(`${rs1.replace(/\./g, '\\.')}:80`));
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /: ECONNREFUSED\\)$`, 'm'));
+    const after = await lab.http(20);
+    assert.equal(after.errors, 0, JSON.stringify(after.errorSamples));
+    assert.deepEqual(after.counts, { rs2: 20 });
+    await lab.startServer(s1!);
+    await until(lab, 'rs1 back', (r) => r.length === 2 && r.every((x) => x.endsWith(' up')), 5000);
+
+    // The check path changes to one only rs1 answers: a reload restarts both checkers, rs2 fails.
+    writeFileSync(file, config([rs1, rs2], '/only/rs1'));
+    const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
+    t.diagnostic(`--reload --dry-run:\n${dry}`);
+    assert.equal(dry,
+      `restart checks on server TCP ${VIP}:80 -> ${rs1}:80: HTTP_GET\n` +
+      `restart checks on server TCP ${VIP}:80 -> ${rs2}:80: HTTP_GET\n`);
+    assert.equal(await lab.uvsadmMust(['--reload']), '');
+    const rs2Out = await until(lab, 'rs2 out after the reload', (r) => r.join() === `${rs1} up`, 5000);
+    t.diagnostic(`rs2 out ${rs2Out} ms after the reload`);
+    const ln2 = await lab.uvsadmMust(['-Ln']);
+    diagnosticLines(t, '-Ln after the reload:', ln2);
+    assert.match(ln2, new RegExp(`^  -> ${rs1.replace(/\./g, '\\.')}:80 +Route +1 `, 'm'));
+    assert.doesNotMatch(ln2, new RegExp(`${rs2.replace(/\./g, '\\.')}:80`));
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /only/rs1: HTTP status 404\\)$`, 'm'));
+    const end = await lab.http(20);
+    assert.equal(end.errors, 0, JSON.stringify(end.errorSamples));
+    assert.deepEqual(end.counts, { rs1: 20 });
+    // rs1 stays in through later checks (the new checker passes there), and the dump has the new path.
+    await delay(1200);
+    assert.equal((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).join(), `${rs1} up`);
+    const dump = await lab.uvsadmMust(['--dump-config']);
+    assert.match(dump, /path: \/only\/rs1/);
+    assert.match(dump, new RegExp(`address: ${rs2.replace(/\./g, '\\.')}\\n`), 'the failed server is still in the dump');
+  });
+});
