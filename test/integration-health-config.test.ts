@@ -3,15 +3,18 @@
 // check path is changed to one only rs1 answers (/only/rs1, see lab/servers.ts) and
 // `uvsadm --reload` takes rs2 out while rs1, checked the new way, stays. --reload --dry-run lists
 // the checker changes; --dump-config writes the new check. The checks run on the director
-// namespace's own stack (lab hostAddr on br0). Needs root and network namespaces (skipped with
+// namespace's own stack (lab hostAddr on br0); /metrics shows the failed server with uvs_dest_up 0. Needs root and network namespaces (skipped with
 // the reason otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { delay } from './lab/netns.js';
-import { diagnosticLines, withDrLab } from './lab/itest.js';
+import { diagnosticLines, getInDirector, withDrLab } from './lab/itest.js';
+import { parseExposition } from './helpers/prom.js';
 import { VIP, type DrLab } from './lab/dr-lab.js';
+
+const METRICS = '127.0.0.1:9478'; // inside the director namespace
 
 function config(rs: string[], path: string): string {
   return `daemon:
@@ -52,7 +55,7 @@ test('health checks from the config file: a stopped server leaves the rotation; 
     const [rs1, rs2] = [s1!.addr, s2!.addr];
     const file = join(lab.tmp, 'uvsd.yaml');
     writeFileSync(file, config([rs1, rs2], '/'));
-    await lab.startUvsd(['--config', file]);
+    await lab.startUvsd(['--config', file, '--metrics', METRICS]);
     await until(lab, 'both checked and up', (r) => r.join() === `${rs1} up,${rs2} up`, 5000);
     const warm = await lab.http(10);
     assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
@@ -86,6 +89,11 @@ test('health checks from the config file: a stopped server leaves the rotation; 
     assert.match(ln2, new RegExp(`^  -> ${rs1.replace(/\./g, '\\.')}:80 +Route +1 `, 'm'));
     assert.doesNotMatch(ln2, new RegExp(`${rs2.replace(/\./g, '\\.')}:80`));
     assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /only/rs1: HTTP status 404\\)$`, 'm'));
+    // Prometheus sees the same health (uvs_dest_up reads the list verb's health).
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    const up = (addr: string) => ex.get('uvs_dest_up', { proto: 'tcp', service: `${VIP}:80`, server: `${addr}:80` });
+    assert.deepEqual([up(rs1), up(rs2)], [1, 0]);
+    assert.equal(ex.get('uvs_dest_health_checked', { server: `${rs1}:80` }), 1);
     const end = await lab.http(20);
     assert.equal(end.errors, 0, JSON.stringify(end.errorSamples));
     assert.deepEqual(end.counts, { rs1: 20 });
