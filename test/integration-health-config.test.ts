@@ -105,3 +105,58 @@ test('health checks from the config file: a stopped server leaves the rotation; 
     assert.match(dump, new RegExp(`address: ${rs2.replace(/\./g, '\\.')}\\n`), 'the failed server is still in the dump');
   });
 });
+
+test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check path takes a server out, a new weight applies, failed servers stay out', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const [rs1, rs2] = [s1!.addr, s2!.addr];
+    const file = join(lab.tmp, 'keepalived.conf');
+    const conf = (path: string, w1: number) => `virtual_server ${VIP} 80 {
+    delay_loop 0.5
+    lb_algo rr
+    lb_kind DR
+    real_server ${rs1} 80 {
+        weight ${w1}
+        HTTP_GET {
+            url {
+              path ${path}
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server ${rs2} 80 {
+        HTTP_GET {
+            url {
+              path ${path}
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+`;
+    writeFileSync(file, conf('/', 1));
+    const uvsd = await lab.startUvsd(['--keepalived-conf', file]);
+    await until(lab, 'imported and up', (r) => r.join() === `${rs1} up,${rs2} up`, 5000);
+    writeFileSync(file, conf('/only/rs1', 3));
+    uvsd.child.kill('SIGHUP');
+    await uvsd.waitForLine(/configuration reloaded/, 5000);
+    await until(lab, 'rs2 out after SIGHUP', (r) => r.join() === `${rs1} up`, 5000);
+    assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`^  -> ${rs1.replace(/\./g, '\\.')}:80 +Route +3 `, 'm'));
+    // A broken file is refused by --reload with file:line; the table stays.
+    writeFileSync(file, conf('/only/rs1', 3).replace('lb_kind DR', 'lb_kind SOMETIMES'));
+    const bad = await lab.uvsadm(['--reload']);
+    assert.equal(bad.code, 255);
+    assert.equal(bad.stderr, `${file}:4: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`);
+    // --reload with a weight change only: rs2, still failing its check, is not put back.
+    writeFileSync(file, conf('/only/rs1', 2));
+    assert.equal(await lab.uvsadmMust(['--reload', '--dry-run']), `re-weight server TCP ${VIP}:80 -> ${rs1}:80: weight 3 -> 2\n`);
+    assert.equal(await lab.uvsadmMust(['--reload']), '');
+    await delay(1200);
+    assert.equal((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.weight} ${d.health}`).join(), `${rs1} 2 up`);
+    const tally = await lab.http(10);
+    assert.equal(tally.errors, 0, JSON.stringify(tally.errorSamples));
+    assert.deepEqual(tally.counts, { rs1: 10 });
+  });
+});
