@@ -7,12 +7,13 @@
 // the reason otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { delay } from './lab/netns.js';
-import { diagnosticLines, getInDirector, withDrLab } from './lab/itest.js';
+import { delay, Lab } from './lab/netns.js';
+import { diagnosticLines, getInDirector, skipReason, withDrLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
-import { VIP, type DrLab } from './lab/dr-lab.js';
+import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 
 const METRICS = '127.0.0.1:9478'; // inside the director namespace
 
@@ -159,4 +160,33 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
     assert.equal(tally.errors, 0, JSON.stringify(tally.errorSamples));
     assert.deepEqual(tally.counts, { rs1: 10 });
   });
+});
+
+test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one line naming file:line and the change', { timeout: 30_000 }, async (t) => {
+  const reason = skipReason();
+  if (reason) {
+    t.diagnostic(`skipped: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  await Lab.cleanupLeftovers('uvshcfg');
+  const lab = new Lab('uvshcfg');
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  try {
+    const ns = await lab.addNs('dir');
+    const yaml = join(tmp, 'uvsd.yaml');
+    const kconf = join(tmp, 'keepalived.conf');
+    writeFileSync(yaml, `services:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    servers: [{ address: 192.168.8.20 }]\n`);
+    writeFileSync(kconf, `virtual_server ${VIP} 81 {\n  lb_kind NAT\n  real_server 172.16.0.9 8080 {\n    TCP_CHECK {\n    }\n  }\n}\n`);
+    const r = await lab.exec(ns, [process.execPath, join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'),
+      '--config', yaml, '--keepalived-conf', kconf], { cwd: repoRoot, timeoutMs: 15_000 });
+    t.diagnostic(`uvsd: ${r.code} ${r.stderr.trim()}`);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `uvsd: --keepalived-conf: ${kconf}:3: add server TCP ${VIP}:81 -> 172.16.0.9:8080 weight 1: ` +
+      'No route to the real server: 172.16.0.9 is outside every --addr network and uvsd has no --gateway\n');
+    assert.doesNotMatch(r.stdout, /uvsd started/);
+  } finally {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

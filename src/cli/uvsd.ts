@@ -21,7 +21,6 @@ import { runCommand } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
-import type { HealthConfig } from '../health/types.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 
 interface Options {
@@ -178,17 +177,21 @@ function parseOptions(argv: string[]): Options {
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
   const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
-  // The keepalived.conf is read before anything is opened: a bad file exits 2 with file:line.
-  let healthConfig: HealthConfig | undefined;
+  // The keepalived.conf is read before anything is opened: a bad file (or a virtual server the
+  // --config file has too) exits 2 with file:line.
+  let initial: ConfigFile | undefined;
   if (opts.keepalivedConf !== undefined) {
     try {
       const parsed = loadKeepalivedFile(opts.keepalivedConf);
       for (const w of parsed.warnings) log.warn({ file: opts.keepalivedConf }, `keepalived.conf: ${w}`);
-      healthConfig = parsed.config;
+      const empty: ConfigFile = { file: opts.keepalivedConf, daemon: {}, timeoutsLine: 1, services: [] };
+      initial = mergeServices(opts.file ?? empty, keepalivedServices(parsed.config.services));
     } catch (e) {
       console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
       process.exit(2);
     }
+  } else {
+    initial = opts.file;
   }
   const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
   if ((mac[0] & 1) !== 0) {
@@ -247,11 +250,10 @@ export async function main(argv: string[]): Promise<void> {
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
   });
   control.config = config;
-  if (opts.file !== undefined || healthConfig !== undefined) {
+  if (initial !== undefined) {
     // One batch for the whole table (the --config file's services and keepalived.conf's): all or nothing.
-    const empty: ConfigFile = { file: opts.keepalivedConf ?? '', daemon: {}, timeoutsLine: 1, services: [] };
     try {
-      config.apply(mergeServices(opts.file ?? empty, keepalivedServices(healthConfig?.services ?? [])), false);
+      config.apply(initial, false);
     } catch (e) {
       port.close();
       const msg = (e as Error).message;
