@@ -203,7 +203,8 @@ export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[]
     // persistence_timeout is read but not applied (a warning says so at parse time).
     spec: { proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false },
     dests: vs.realServers.map((r) => ({
-      service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: vs.fwd === 'dr' || vs.fwd === 'tun' ? vs.port : r.port,
+      // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
+      service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
       fwd: vs.fwd, weight: r.weight, upper: 0, lower: 0,
     })),
     laddrs: [],
