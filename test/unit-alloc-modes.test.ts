@@ -112,7 +112,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
 }
 
 function child(mode: Mode): { perFrame: number; forwarded: number; scavenges: number } {
-  const out = execFileSync(process.execPath, ['--min-semi-space-size=64', '--max-semi-space-size=64', '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child', mode], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--min-semi-space-size=64', '--max-semi-space-size=64', '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child', mode], { encoding: 'utf8' });
   const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
   const json = out.slice(out.lastIndexOf('\n{') + 1);
   const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };

@@ -92,9 +92,12 @@ function measure(): { perFrame: number; forwarded: number } {
   return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before };
 }
 
-/** Run the measurement in a child with these V8 flags; count GC trace lines inside the window. */
+/** Run the measurement in a child with these V8 flags; count GC trace lines inside the window.
+ *  --no-concurrent-recompilation: optimising compiles run on the main thread, so the warm-up surely
+ *  ends in optimised code (on a loaded machine a background compile can still be pending, and the
+ *  window would then measure baseline code, which boxes numbers). */
 function child(flags: string[]): { perFrame: number; forwarded: number; scavenges: number; marks: number } {
-  const out = execFileSync(process.execPath, [...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', ...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
   const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
   const json = out.slice(out.lastIndexOf('\n{') + 1);
   const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };

@@ -126,7 +126,9 @@ test('refusals: libipvs wording, no prefix, exit 255, table unchanged', async ()
     [['-e', '-t', '192.168.8.200:80', '-r', '192.168.8.22'], 'No such destination'],
     [['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.22'], 'No such destination'],
     [['-d', '-t', '192.168.8.200:81', '-r', '192.168.8.22'], 'Service not defined'],
-    [['-a', '-t', '192.168.8.200:80', '-r', '10.99.0.1'], 'Real server is not on a directly connected network (direct routing needs one)'],
+    // uvs-only refusals name the offending value (ipvsadm has no wording to match for them).
+    [['-a', '-t', '192.168.8.200:80', '-r', '10.99.0.1'], 'Real server is not on a directly connected network (direct routing needs one): 10.99.0.1 is outside every --addr network'],
+    [['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.255'], 'Not a unicast host address: real server 192.168.8.255 is the broadcast address of 192.168.8.10\'s network'],
   ];
   for (const [args, message] of cases) {
     const res = await uvsadm(args);
@@ -205,7 +207,7 @@ test('--add-laddr / --get-laddr / --del-laddr', async () => {
   await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.250']);
   await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.251']);
   assert.deepEqual(await uvsadm(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.251']),
-    { code: EXIT_REFUSED, stdout: '', stderr: 'Local address already exists\n' });
+    { code: EXIT_REFUSED, stdout: '', stderr: 'Local address already exists: 192.168.8.251\n' });
   const out = await must(['--get-laddr']);
   assert.equal(out,
     'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS\n' +

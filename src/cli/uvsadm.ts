@@ -4,7 +4,7 @@
 
 import { lookupService } from 'node:dns';
 import { ControlClient, ControlError } from '../control/client.js';
-import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../control/errors.js';
+import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, refusalLine } from '../control/errors.js';
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
@@ -159,7 +159,7 @@ async function trace(args: readonly string[]): Promise<number> {
     if (e instanceof UsageError) return err(`uvsadm: ${e.message}`, EXIT_USAGE);
     if (e instanceof ControlError) {
       if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
-      return err(e.message.split('\n')[0] ?? e.code, EXIT_REFUSED);
+      return err(refusalLine(e.code, e.message.split('\n')[0] ?? e.code, e.detail), EXIT_REFUSED);
     }
     throw e;
   }
@@ -189,7 +189,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof UsageError) return err(e.message, e.exitCode);
     if (e instanceof ControlError) {
       if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
-      return err(e.message.split('\n')[0] ?? e.code, EXIT_REFUSED);
+      return err(refusalLine(e.code, e.message.split('\n')[0] ?? e.code, e.detail), EXIT_REFUSED);
     }
     throw e;
   }

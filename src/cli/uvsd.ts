@@ -30,6 +30,7 @@ interface Options {
   gateway?: number;
   socket: string;
   connMax: number;
+  destMax: number;
   logLevel: string;
   mac?: Uint8Array;
   mtu: number;
@@ -127,6 +128,7 @@ function parseOptions(argv: string[]): Options {
     }))
     .option('--socket <path>', 'control socket path', DEFAULT_SOCKET)
     .option('--conn-max <n>', 'connection table size', intArg('--conn-max', 1, 1 << 26), 1048576)
+    .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
@@ -216,7 +218,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const dp = new Datapath(
     {
-      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, batch: port.batch, mtu: opts.mtu,
+      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
       advise: (a) => native.prepareTable(a),
     },
     port,

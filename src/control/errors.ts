@@ -46,6 +46,20 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** Refusals ipvsadm itself words (uvsadm prints their message alone, exactly as ipvsadm would), and
+ *  BAD_CONFIG, whose message already names the file, line and field. */
+const MESSAGE_ONLY: ReadonlySet<string> = new Set<ErrorCode>([
+  'SERVICE_EXISTS', 'NO_SERVICE', 'SERVICE_NOT_FOUND', 'DEST_EXISTS', 'DEST_NOT_FOUND', 'BAD_SCHEDULER', 'BAD_THRESHOLDS',
+  'INVALID', 'TOO_MANY', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
+  'BAD_CONFIG',
+]);
+
+/** The one line uvsadm prints for a refusal: ipvsadm's words where ipvsadm has them, else the
+ *  message with the offending value (ipvsadm has no such refusal, so there is nothing to match). */
+export function refusalLine(code: string, message: string, detail: string | undefined): string {
+  return MESSAGE_ONLY.has(code) || detail === undefined ? message : `${message}: ${detail}`;
+}
+
 /**
  * An expected, user-facing failure: a registry code, its text, and the offending detail.
  * `message` is the text with the detail (logs, in-process callers such as the health checks);

@@ -89,8 +89,11 @@ export class Model {
   }
 }
 
-/** Items (or operations) handled between two turns of the event loop in a sliced batch. */
+/** A batch with more items than this is validated and applied in slices (callAsync). */
 const SLICE = 500;
+/** A slice ends after this long (checked every SLICE_CHECK items), so the loop is never held longer. */
+const SLICE_MS = 2;
+const SLICE_CHECK = 32;
 
 function yieldLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
@@ -150,8 +153,13 @@ export class Control {
     }
   }
 
-  /** The verb that held the event loop longest since start, and for how long (ms). */
+  /** The verb that held the event loop longest since start (or -Z), and for how long (ms). */
   readonly slowest = { verb: '', ms: 0 };
+
+  resetSlowest(): void {
+    this.slowest.verb = '';
+    this.slowest.ms = 0;
+  }
 
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
@@ -195,9 +203,11 @@ export class Control {
   private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {
     const items = batchItems(a);
     let t = performance.now();
-    /** Ends a slice: records how long it held the loop, then lets the loop run. */
+    /** Ends the slice once it has run SLICE_MS: records how long it held the loop, then lets the loop run. */
     const pause = async (): Promise<void> => {
-      this.held('batch', performance.now() - t);
+      const ms = performance.now() - t;
+      if (ms < SLICE_MS) return;
+      this.held('batch', ms);
       await yieldLoop();
       t = performance.now();
     };
@@ -207,7 +217,7 @@ export class Control {
       const sub: VerbCtx = { control: this, model: copy, ops: [] };
       for (let i = 0; i < items.length; i++) {
         runBatchItem(sub, items, i);
-        if ((i + 1) % SLICE === 0) await pause();
+        if ((i + 1) % SLICE_CHECK === 0) await pause();
       }
       // Something changed the table meanwhile: validate again against it (at the last attempt
       // without yielding, so nothing can interleave).
@@ -223,8 +233,8 @@ export class Control {
       this.changes++;
       this.applying = true;
       try {
-        for (let k = 0; k < sub.ops.length; k += SLICE) {
-          this.dp.apply(sub.ops.slice(k, k + SLICE));
+        for (let k = 0; k < sub.ops.length; k += SLICE_CHECK) {
+          this.dp.apply(sub.ops.slice(k, k + SLICE_CHECK));
           await pause();
         }
         while (this.opQueue.length > 0) this.dp.apply(this.opQueue.splice(0, this.opQueue.length));

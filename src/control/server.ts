@@ -80,6 +80,8 @@ function probe(path: string): Promise<boolean> {
 /** Serve one connection: lines in, replies out, with the limits above. */
 function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits): void {
   let pending = '';
+  /** pending[0, scanned) holds no newline: a long request arriving in many chunks is scanned once. */
+  let scanned = 0;
   let ended = false;
   let closed = false;
   /** A verb that waits (a Promise) holds this connection's later requests, so replies stay in order. */
@@ -107,15 +109,17 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   const pump = (): void => {
     if (closed || waiting) return;
     let nl: number;
-    while (!waiting && sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n')) >= 0) {
+    while (!waiting && sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n', scanned)) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
+      scanned = 0;
       answer(line);
     }
     if (sock.writableLength > limits.writeHigh) {
       sock.pause(); // the client is not reading its replies: stop reading its requests
       return;
     }
+    if (!waiting && sock.writableLength <= limits.writeHigh) scanned = pending.length;
     if (pending.length > limits.maxLine) {
       closed = true;
       pending = '';

@@ -393,6 +393,8 @@ export const VERBS = {
   zero: verb<ZeroArgs, null>(true, (ctx, a) => {
     const one = a.service === undefined ? undefined : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE');
     ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
+    // The slowest-verb record is a statistic too: -Z starts it again.
+    if (one === undefined) ctx.control.resetSlowest();
     // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0.
     for (const s of one === undefined ? ctx.model.services.values() : [one]) {
       ctx.control.forgetRates(undefined, s.id);

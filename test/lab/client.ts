@@ -10,6 +10,9 @@
 //       source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
 //       Prints the same JSON shape.
+//   --stream VIP:PORT --rate R --seconds S
+//       UDP from one socket at R datagrams/s for S seconds, each numbered; counts the replies.
+//       Prints {"sent":n,"received":n,"maxGapMs":x} (the longest wait between two replies).
 //   --download VIP:PORT --bytes N     GET /big?bytes=N; prints {"server","bytes","sha256","expected"}
 //   --upload VIP:PORT --bytes N       POST /sha256 with N pattern bytes; prints {"server","bytes","sha256","expected"}
 //   --conns VIP:PORT --count N        opens N TCP connections at once, one request each, holds them
@@ -52,6 +55,9 @@ const { values } = parseArgs({
     'max-ms': { type: 'string', default: '120000' },
     path: { type: 'string', default: '/' },
     sport: { type: 'string', default: '0' },
+    stream: { type: 'string' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '5' },
   },
 });
 
@@ -69,10 +75,12 @@ interface Tally {
   errors: number;
   sequence: string[];
   errorSamples: string[];
+  /** The slowest request, in ms. */
+  maxMs: number;
 }
 
 function newTally(): Tally {
-  return { counts: {}, errors: 0, sequence: [], errorSamples: [] };
+  return { counts: {}, errors: 0, sequence: [], errorSamples: [], maxMs: 0 };
 }
 
 function record(t: Tally, server: string | null, err?: string): void {
@@ -126,11 +134,13 @@ async function runHttp(target: string): Promise<Tally> {
   async function worker(): Promise<void> {
     while (next < count) {
       const i = next++;
+      const t0 = performance.now();
       try {
         results[i] = await httpOnce(host, port, agent);
       } catch (e) {
         errs[i] = (e as Error).message;
       }
+      t.maxMs = Math.max(t.maxMs, performance.now() - t0);
     }
   }
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, () => worker()));
@@ -178,6 +188,37 @@ async function runUdp(target: string): Promise<Tally> {
     }
   }
   return t;
+}
+
+/** A steady UDP stream from one socket (one flow); every reply counted. Bounded by --seconds. */
+async function runStream(target: string): Promise<void> {
+  const { host, port } = hostPort(target);
+  const rate = Math.max(1, Math.min(100_000, Number(values.rate)));
+  const seconds = Math.max(0.1, Math.min(60, Number(values.seconds)));
+  const s = dgram.createSocket('udp4');
+  let sent = 0;
+  let received = 0;
+  let last = performance.now();
+  let maxGapMs = 0;
+  s.on('message', () => {
+    const now = performance.now();
+    maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
+    received++;
+  });
+  await new Promise<void>((r) => s.bind(0, r));
+  const total = Math.round(rate * seconds);
+  const t0 = performance.now();
+  last = t0;
+  while (sent < total) {
+    // Send what is due now, then wait a little: a steady rate without a timer per datagram.
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+    while (sent < due) s.send(`seq ${sent++}\n`, port, host);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await new Promise((r) => setTimeout(r, timeoutMs)); // the last replies
+  s.close();
+  process.stdout.write(`${JSON.stringify({ sent, received, maxGapMs: Math.round(maxGapMs * 10) / 10 })}\n`);
 }
 
 /** One raw keep-alive connection; requests written by hand so they surely share the socket. */
@@ -391,6 +432,10 @@ async function main(): Promise<void> {
   }
   if (values.hold) {
     await runHold(values.hold);
+    return;
+  }
+  if (values.stream) {
+    await runStream(values.stream);
     return;
   }
   let t: Tally;

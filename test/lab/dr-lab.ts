@@ -81,6 +81,8 @@ export interface ClientTally {
   errors: number;
   sequence: string[];
   errorSamples: string[];
+  /** The slowest request, in ms (HTTP). */
+  maxMs?: number;
 }
 
 export interface HoldConn {
