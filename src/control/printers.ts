@@ -263,15 +263,22 @@ function mmss(seconds: number): string {
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** `ipvsadm -Lc[n]` (list_conn / print_conn). */
+/**
+ * `ipvsadm -Lc[n]` (list_conn / print_conn). When FULLNAT connections are listed, a `local`
+ * column (the local address and port the director took, as DPVS's ipvsadm shows it) stands
+ * between virtual and destination, for every row (the client's own address for other methods);
+ * without FULLNAT the layout is ipvsadm's exactly.
+ */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
+  const local = conns.some((c) => c.fwd === 'fullnat');
   let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`;
+  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}destination\n`;
   for (const c of conns) {
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
+    const lname = local ? `${left(addrPort(c.laddr, c.lport, c.proto, opts), 18)} ` : '';
     const dname = addrPort(c.daddr, c.dport, c.proto, opts);
-    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${dname}\n`;
+    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${lname}${dname}\n`;
   }
   return out;
 }
