@@ -89,6 +89,10 @@ export interface RealServerSpec {
   notifyDown?: string;
   checkers: CheckSpec[];
   origin?: Origin;
+  /** The config file's table entry, used when a failed server is added back (keepalived: lb_kind). */
+  fwd?: Fwd;
+  upper?: number;
+  lower?: number;
 }
 
 export interface VirtualServerSpec {
