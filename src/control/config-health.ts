@@ -6,6 +6,7 @@
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
 import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
+import type { Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -27,17 +28,6 @@ export interface FieldHelpers {
   ip(f: Field): string;
 }
 
-/** The parameters a checker inherits from its server and service (keepalived's, plus rise/fall). */
-interface Inherited {
-  delayLoopMs: number;
-  connectTimeoutMs: number;
-  retry: number;
-  delayBeforeRetryMs: number;
-  rise: number;
-  fall: number;
-  inhibitOnFailure: boolean;
-  virtualhost?: string;
-}
 
 /** keepalived's defaults (REFERENCE.md): delay_loop 60 s, connect_timeout 5 s, retry 1, delay_before_retry 1 s. */
 export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };

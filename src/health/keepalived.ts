@@ -191,8 +191,8 @@ function needBlock(st: Stmt): Stmt[] {
 
 // ---- the model ---------------------------------------------------------------------------
 
-/** Check parameters that may be given at virtual_server, real_server or checker level. */
-interface Inherited {
+/** Check parameters that may be given at virtual_server, real_server or checker level (also in the YAML config). */
+export interface Inherited {
   delayLoopMs: number;
   connectTimeoutMs: number;
   retry: number;
