@@ -5,6 +5,8 @@
 //
 //   node dist/bench/datapath-micro.js [--rounds 3] [--batches 20000] [--conn-max 8388608] [--trace]
 //   --trace: as if `uvsadm trace` were running (every new connection is recorded in the ring)
+//   --persist S: the service is persistent (-p S): a template per client as well (--netmask M)
+//   --ops: one-packet scheduling (-o): no connection entry is kept
 //   (pin it for steadier numbers: taskset -c 1 node dist/bench/datapath-micro.js)
 import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
@@ -19,6 +21,9 @@ const { values } = parseArgs({
     batches: { type: 'string', default: '20000' },
     'conn-max': { type: 'string', default: String(1 << 23) },
     trace: { type: 'boolean', default: false },
+    persist: { type: 'string', default: '0' },
+    netmask: { type: 'string', default: '255.255.255.255' },
+    ops: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -34,7 +39,7 @@ const dp = new Datapath(
 const ctl = new Control(dp, { tap: 'bench' });
 dp.trace.on = values.trace;
 const svc = { proto: 'udp' as const, addr: '192.168.8.200', port: 9 };
-ctl.addService({ ...svc, sched: 'rr' });
+ctl.addService({ ...svc, sched: 'rr', persist: Number(values.persist), netmask: values.netmask, oneShot: values.ops });
 ctl.addDest({ service: svc, addr: '192.168.8.20', port: 9, fwd: 'dr', weight: 1 });
 dp.neigh.learn(dp.neigh.obtain(parseIp('192.168.8.20')), Uint8Array.from([2, 0, 0, 0, 0, 0x20]), 0, performance.now());
 
@@ -86,7 +91,7 @@ function round(mode: 'steady' | 'new', process: boolean): number {
   return ((performance.now() - t0) * 1e6) / (BATCHES * B);
 }
 
-console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}, tracing ${values.trace ? 'on' : 'off'}`);
+console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}, tracing ${values.trace ? 'on' : 'off'}, persist ${values.persist} s${values.ops ? ', ops' : ''}`);
 for (let r = 1; r <= ROUNDS; r++) {
   const steady = round('steady', true);
   const fresh = round('new', true);

@@ -3,7 +3,7 @@
 //
 //   npm run bench -- [--seconds 10] [--warmup 5] [--repeat 1] [--workloads steady,new]
 //                    [--forwarders c,uvsd,c-uring[,uvsd-syscalls]] [--flows 64] [--conn-max 8388608] [--batch 256]
-//                    [--prof DIR] [--no-save]
+//                    [--prof DIR] [--trace-gc] [--no-save]
 //
 // Topology (all inside namespaces this run creates, deleted in finally):
 //
@@ -73,6 +73,8 @@ const { values: opt } = parseArgs({
     'no-save': { type: 'boolean', default: false },
     /** Run uvsd under `node --cpu-prof`, writing .cpuprofile files into this directory. */
     prof: { type: 'string' },
+    /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
+    'trace-gc': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -216,6 +218,7 @@ class Bench {
   async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; socket: string; stats: () => Promise<Record<string, unknown> | null> }> {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const nodeArgs = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
+    if (opt['trace-gc']) nodeArgs.push('--trace-gc');
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
       process.execPath, ...nodeArgs, UVSD_JS,
@@ -279,10 +282,14 @@ class Bench {
       ];
       gen = this.lab.spawn(this.cli, genArgv);
       await delay(warmup * 1000);
-      const probe = 'socket' in f && typeof f.socket === 'string' ? await probeControl(f.socket) : null;
+      // The control probe's requests make garbage in uvsd: left out when counting scavenges.
+      const probe = !opt['trace-gc'] && 'socket' in f && typeof f.socket === 'string' ? await probeControl(f.socket) : null;
+      const scavenges = (): number => (f!.proc.stdout().match(/Scavenge/g) ?? []).length;
+      const gcA = scavenges();
       const a = await this.snapshot(f.proc.child.pid);
       await delay(seconds * 1000);
       const b = await this.snapshot(f.proc.child.pid);
+      if (opt['trace-gc'] && fwd.startsWith('uvsd')) base.scavenges = scavenges() - gcA;
       if (probe) {
         const rtts = await probe.stop();
         base.controlRtt = { n: rtts.length, p50: round(percentile(rtts, 50), 2), p99: round(percentile(rtts, 99), 2), max: round(Math.max(0, ...rtts), 2) };
@@ -356,7 +363,7 @@ async function main(): Promise<void> {
           const r = await bench.runOne(w, f, rep);
           results.push(r);
           console.log(
-            `  ${w.padEnd(6)} ${f.padEnd(13)} #${rep}: sent ${fmt(r.sentPps)} pps, reader ${fmt(r.readerPps)} pps, delivered ${fmt(r.deliveredPps)} pps, CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt${r.disturbed ? ' [disturbed]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
+            `  ${w.padEnd(6)} ${f.padEnd(13)} #${rep}: sent ${fmt(r.sentPps)} pps, reader ${fmt(r.readerPps)} pps, delivered ${fmt(r.deliveredPps)} pps, CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt${r.scavenges !== undefined ? `, ${r.scavenges} scavenges (${((r.scavenges * 1e6) / Math.max(1, r.deliveredPps * r.seconds)).toFixed(2)} per million packets)` : ''}${r.controlRtt ? `, control RTT p50 ${r.controlRtt.p50} p99 ${r.controlRtt.p99} ms` : ''}${r.disturbed ? ' [disturbed]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
           );
         }
       }

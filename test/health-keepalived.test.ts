@@ -195,7 +195,6 @@ virtual_server fwmark 1 {
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "persistence_granularity" in virtual_server 1.2.3.4 80 ignored',
-    'k.conf:3: persistence_timeout read but not applied: uvs has no persistence yet',
     'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
@@ -278,18 +277,24 @@ test('fuzz: any text parses or throws a KeepalivedError with file:line, never an
   );
 });
 
-test('uvsd --keepalived-conf: a bad file, a missing file or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
+test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
   const { spawnSync } = await import('node:child_process');
   const { repoRoot } = await import('./lab/dr-lab.js');
   const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
   try {
     const bad = join(dir, 'keepalived.conf');
     writeFileSync(bad, 'virtual_server 192.168.8.200 80 {\n  lb_algo rr\n  lb_kind SOMETIMES\n}\n');
+    // The same virtual server in keepalived.conf and in the --config file.
+    const dup = join(dir, 'dup.conf');
+    const dupYaml = join(dir, 'dup.yaml');
+    writeFileSync(dup, 'virtual_server 192.168.8.200 80 {\n  lb_algo rr\n}\n');
+    writeFileSync(dupYaml, 'services:\n  - { proto: tcp, address: 192.168.8.200, port: 80 }\n');
     const run = (args: string[]) =>
       spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
     const cases: Array<[string[], string]> = [
       [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
       [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ENOENT: no such file or directory, open '${join(dir, 'nope.conf')}'\n`],
+      [['--keepalived-conf', dup, '--config', dupYaml], `uvsd: --keepalived-conf: ${dup}:1: virtual_server TCP 192.168.8.200:80 is also in ${dupYaml}:2\n`],
     ];
     for (const [args, stderr] of cases) {
       const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });

@@ -5,46 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, RS, VIP, type Rig } from './helpers/harness.js';
-import { HealthManager, type HealthClock } from '../src/health/manager.js';
+import { HealthManager } from '../src/health/manager.js';
+import { FakeClock } from './helpers/fake-clock.js';
 import { withHealth } from '../src/health/report.js';
 import type { CheckResult, CheckSpec, HealthConfig, RealServerSpec, VirtualServerSpec } from '../src/health/types.js';
 import type { ListResult } from '../src/control/protocol.js';
-
-class FakeClock implements HealthClock {
-  t = 0;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private nextId = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== h);
-  }
-  /** Run every timer due up to now+ms in time order, letting promise chains settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (next === undefined || next.at > end) break;
-      this.timers.shift();
-      this.t = next.at;
-      next.fn();
-      await settle();
-    }
-    this.t = end;
-    await settle();
-  }
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-}
 
 const S = 1000;
 
@@ -300,6 +265,14 @@ test('concurrency: never more checks in flight than the bound, and every server 
   for (let i = 0; i < 50 && done.length < 6; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(done.length, 6);
   assert.equal(peak, 2);
+  await w.mgr.stop();
+});
+
+test('persistence_timeout becomes the service\'s -p: one client stays on one server', async () => {
+  const w = world({ services: [vs({ persistence: 60 })] });
+  await w.mgr.start();
+  const l = w.r.ctl.list() as ListResult;
+  assert.equal(l.services[0]!.persist, 60);
   await w.mgr.stop();
 });
 

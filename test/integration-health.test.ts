@@ -92,7 +92,7 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     const qlog = join(lab.tmp, 'quorum.log');
     writeFileSync(file, conf(rs1, rs2, sorry, qlog));
     await lab.startUvsd(['--keepalived-conf', file]);
-    // The socket answers while uvsd still probes its --addr; the import follows the probe.
+    // The import is in the table before the socket answers; wait for it all the same.
     await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
 
     assert.deepEqual(await rsLines(lab), [`${rs1}:80 1`, `${rs2}:80 2`], 'imported from keepalived.conf');

@@ -4,7 +4,7 @@
 // connections. Each test builds its own lab and tears it down in finally (withDrLab).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDrLab } from './lab/itest.js';
+import { getInDirector, withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +16,8 @@ const METRICS = '127.0.0.1:9478'; // inside the director namespace: its own port
 const UVSD = { uvsd: { extraArgs: ['--metrics', METRICS] } };
 
 /** GET a path from uvsd's metrics listener, from inside the director namespace. */
-async function get(lab: DrLab, path: string): Promise<string> {
-  const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) { console.error(`HTTP ${r.status}`); process.exit(1); } process.stdout.write(await r.text()); }, (e) => { console.error(String(e)); process.exit(1); })';
-  const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, `http://${METRICS}${path}`], { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new Error(`GET ${path} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
+function get(lab: DrLab, path: string): Promise<string> {
+  return getInDirector(lab, `http://${METRICS}${path}`);
 }
 
 async function services(lab: DrLab): Promise<void> {

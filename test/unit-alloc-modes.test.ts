@@ -4,13 +4,12 @@
 // of new space used per frame in a child whose young generation is not collected meanwhile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
-import { Datapath, type FrameSink } from '../src/datapath/pipeline.js';
+import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { BIG_YOUNG, CountSink, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -21,17 +20,6 @@ const FRAMES = 1_000_000;
 const BATCH = 64;
 type Mode = 'nat' | 'fullnat' | 'tun' | 'tun-copy';
 
-class CountSink implements FrameSink {
-  frames = 0;
-  send(_buf: Buffer, _offs: Uint32Array, _lens: Uint32Array, count: number): number {
-    this.frames += count;
-    return count;
-  }
-}
-
-function newSpaceUsed(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
-}
 
 function measure(mode: Mode): { perFrame: number; forwarded: number } {
   const sink = new CountSink();
@@ -97,8 +85,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
     now += 0.01;
     again();
   }
-  (globalThis as { gc?: () => void }).gc?.();
-  process.stdout.write('\nMEASURE-START\n');
+  windowStart();
   const before = sink.frames;
   const used0 = newSpaceUsed();
   const rounds = FRAMES / count;
@@ -107,25 +94,17 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
     again();
   }
   const used1 = newSpaceUsed();
-  process.stdout.write('\nMEASURE-END\n');
+  windowEnd();
   return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before };
 }
 
-function child(mode: Mode): { perFrame: number; forwarded: number; scavenges: number } {
-  const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--min-semi-space-size=64', '--max-semi-space-size=64', '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child', mode], { encoding: 'utf8' });
-  const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
-  const json = out.slice(out.lastIndexOf('\n{') + 1);
-  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };
-  return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length };
-}
-
 if (process.argv[2] === '--child') {
-  process.stdout.write('\n' + JSON.stringify(measure(process.argv[3] as Mode)) + '\n');
+  report(measure(process.argv[3] as Mode));
 } else {
   for (const mode of ['nat', 'fullnat', 'tun', 'tun-copy'] as const) {
     const what = mode === 'tun' ? ' (wrapped in place)' : mode === 'tun-copy' ? ' (no headroom: wrapped in generated slots)' : ' (half of them replies)';
     test(`${mode}: forwarding a million frames from 192.168.x${what} allocates less than a byte per frame`, () => {
-      const r = child(mode);
+      const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), [mode], BIG_YOUNG);
       assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
       assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
       assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);

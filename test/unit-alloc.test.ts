@@ -4,13 +4,13 @@
 // frame (new-space use, in a child whose young generation is too large to be collected meanwhile).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
-import { Datapath, type FrameSink } from '../src/datapath/pipeline.js';
+import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
+import { C } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { BIG_YOUNG, CountSink, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -19,21 +19,13 @@ const RS = ['192.168.8.20', '192.168.8.30'];
 const FRAMES = 1_000_000;
 const BATCH = 64;
 
-/** Count-only sink: nothing kept, nothing allocated. */
-class CountSink implements FrameSink {
-  frames = 0;
-  send(_buf: Buffer, _offs: Uint32Array, _lens: Uint32Array, count: number): number {
-    this.frames += count;
-    return count;
-  }
-}
 
-function newSpaceUsed(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
-}
-
-/** Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame. */
-function measure(): { perFrame: number; forwarded: number } {
+/**
+ * Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame.
+ * mode 'ops': the UDP service is persistent (-p -M 255.255.255.0) with one-packet scheduling
+ * (-o), so every UDP datagram is a new flow: template lookup, entry insert and release.
+ */
+function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forwarded: number; ops: number } {
   const sink = new CountSink();
   let now = 1_000_000.25; // fractional from the start, like performance.now()
   const dp = new Datapath(
@@ -42,7 +34,9 @@ function measure(): { perFrame: number; forwarded: number } {
   );
   const ctl = new Control(dp, { tap: 't' });
   for (const proto of ['tcp', 'udp'] as const) {
-    ctl.addService({ proto, addr: VIP, port: 80, sched: 'rr' });
+    ctl.addService(mode === 'ops' && proto === 'udp'
+      ? { proto, addr: VIP, port: 80, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
+      : { proto, addr: VIP, port: 80, sched: 'rr' });
     for (const rs of RS) ctl.addDest({ service: { proto, addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   }
   const stride = 2048;
@@ -78,9 +72,7 @@ function measure(): { perFrame: number; forwarded: number } {
     now += 0.01;
     again();
   }
-  // Start the window with an empty young generation (warm-up garbage would be collected in it).
-  (globalThis as { gc?: () => void }).gc?.();
-  process.stdout.write('\nMEASURE-START\n');
+  windowStart();
   const before = sink.frames;
   const used0 = newSpaceUsed();
   for (let k = 0; k < FRAMES / BATCH; k++) {
@@ -88,35 +80,30 @@ function measure(): { perFrame: number; forwarded: number } {
     again();
   }
   const used1 = newSpaceUsed();
-  process.stdout.write('\nMEASURE-END\n');
-  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before };
-}
-
-/** Run the measurement in a child with these V8 flags; count GC trace lines inside the window.
- *  --no-concurrent-recompilation: optimising compiles run on the main thread, so the warm-up surely
- *  ends in optimised code (on a loaded machine a background compile can still be pending, and the
- *  window would then measure baseline code, which boxes numbers). */
-function child(flags: string[]): { perFrame: number; forwarded: number; scavenges: number; marks: number } {
-  const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', ...flags, '--expose-gc', '--trace-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
-  const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
-  const json = out.slice(out.lastIndexOf('\n{') + 1);
-  const r = JSON.parse(json.slice(0, json.indexOf('\n'))) as { perFrame: number; forwarded: number };
-  return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length, marks: (window.match(/Mark-Compact|Mark-sweep/gi) ?? []).length };
+  windowEnd();
+  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before, ops: dp.counters.c[C.ops_datagrams] };
 }
 
 if (process.argv[2] === '--child') {
-  process.stdout.write('\n' + JSON.stringify(measure()) + '\n');
+  report(measure(process.argv[3] === 'ops' ? 'ops' : 'steady'));
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
-    const r = child([]);
+    const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), []);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.scavenges < 2, `${r.scavenges} scavenges while forwarding a million frames`);
   });
   test('forwarding a million frames from 192.168.x allocates less than a byte per frame', () => {
-    const r = child(['--min-semi-space-size=64', '--max-semi-space-size=64']);
+    const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     // A boxed address costs 12-16 bytes each time one is stored.
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+  test('persistent one-packet UDP (every datagram a new flow through its template) allocates less than a byte per frame', () => {
+    const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['ops'], BIG_YOUNG);
+    assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
+    assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });
 }

@@ -7,6 +7,7 @@ import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js'
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
 import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
+import { formatConns } from '../src/control/printers.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const LIP = '10.0.0.5';
@@ -90,4 +91,19 @@ test('NAT/FULLNAT/TUN real servers off every --addr network need --gateway (refu
   g.ctl.addService({ ...TCP80, sched: 'rr' });
   g.ctl.addDest({ service: TCP80, addr: '172.16.0.9', port: 80, fwd: 'tun', weight: 1 });
   assert.equal(g.dp.services[0]!.dests.length, 1);
+});
+
+test('-Lnc with FULLNAT connections: a local column (LIP:lport) between virtual and destination; ipvsadm layout otherwise', () => {
+  const base = { proto: 'tcp' as const, state: 'ESTABLISHED', expires: 899, caddr: '192.168.9.7', cport: 40001, vaddr: '192.168.8.200', vport: 80, daddr: '192.168.8.30', dport: 8080 };
+  const fnat = { ...base, laddr: '192.168.8.50', lport: 1025, fwd: 'fullnat' as const };
+  const dr = { ...base, dport: 80, laddr: '192.168.9.7', lport: 40001, fwd: 'dr' as const };
+  assert.equal(formatConns([fnat, dr], { numeric: true }),
+    'IPVS connection entries\n' +
+    'pro expire state       source             virtual            local              destination\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.50:1025  192.168.8.30:8080\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.9.7:40001  192.168.8.30:80\n');
+  assert.equal(formatConns([dr], { numeric: true }),
+    'IPVS connection entries\n' +
+    'pro expire state       source             virtual            destination\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:80\n');
 });

@@ -4,19 +4,14 @@
 // unit-alloc.test.ts measures the datapath).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { DestTable } from '../src/datapath/dests.js';
 import { getScheduler, schedulerNames, type Flow, type SchedService } from '../src/sched/index.js';
 import { SF_MH_FALLBACK, SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/sched/types.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { BIG_YOUNG, newSpaceUsed, report, runChild } from './helpers/alloc.js';
 
 const CALLS = 200_000;
-
-function newSpaceUsed(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
-}
 
 /** Bytes allocated per schedule() for one scheduler (8 destinations, 512 flows, connections bound). */
 function measure(name: string): number {
@@ -64,11 +59,10 @@ if (process.argv[2] === '--child') {
     }
     out[n] = best;
   }
-  process.stdout.write('\n' + JSON.stringify(out) + '\n');
+  report(out);
 } else {
   test('schedule() allocates nothing, for every scheduler (addresses above 128.0.0.0)', () => {
-    const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--min-semi-space-size=64', '--max-semi-space-size=64', '--expose-gc', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8' });
-    const r = JSON.parse(out.slice(out.lastIndexOf('\n{') + 1), (_k, v) => (v === null ? Infinity : v)) as Record<string, number>;
+    const { scavenges: _, ...r } = runChild<Record<string, number>>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
     assert.deepEqual(Object.keys(r).sort(), schedulerNames().sort());
     for (const [name, perCall] of Object.entries(r)) assert.ok(perCall < 0.5, `${name}: ${perCall.toFixed(2)} bytes per schedule()`);
   });

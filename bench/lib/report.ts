@@ -50,6 +50,8 @@ export interface RunResult {
   forwarderStats: Record<string, unknown> | null;
   /** uvsd only: round trips of a `list` request every 20 ms during the window, in ms. */
   controlRtt?: { n: number; p50: number; p99: number; max: number };
+  /** uvsd under --trace-gc: scavenges during the window. */
+  scavenges?: number;
   error?: string;
 }
 

@@ -8,7 +8,7 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, ref
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
+  formatConns, formatExplain, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import { parseTraceArgs, runTrace } from './trace.js';
@@ -77,6 +77,11 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       case 'reload': {
         const res = await client.call('reload', { dryRun: cmd.dryRun });
         if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
+        return 0;
+      }
+      case 'explain': {
+        const x = await client.call('explain', { service: cmd.service, client: cmd.client, cport: cmd.cport });
+        out(formatExplain(cmd.service, cmd.client, cmd.cport, x));
         return 0;
       }
       case 'dumpConfig':

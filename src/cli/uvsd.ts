@@ -12,7 +12,7 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
-import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, readConfig, type ConfigFile } from '../control/config.js';
+import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, readConfig, type ConfigFile } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -21,7 +21,6 @@ import { runCommand } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
-import type { HealthConfig } from '../health/types.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 
 interface Options {
@@ -216,17 +215,21 @@ function defenseOf(o: Options): DefenseOptions {
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
   const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
-  // The keepalived.conf is read before anything is opened: a bad file exits 2 with file:line.
-  let healthConfig: HealthConfig | undefined;
+  // The keepalived.conf is read before anything is opened: a bad file (or a virtual server the
+  // --config file has too) exits 2 with file:line.
+  let initial: ConfigFile | undefined;
   if (opts.keepalivedConf !== undefined) {
     try {
       const parsed = loadKeepalivedFile(opts.keepalivedConf);
       for (const w of parsed.warnings) log.warn({ file: opts.keepalivedConf }, `keepalived.conf: ${w}`);
-      healthConfig = parsed.config;
+      const empty: ConfigFile = { file: opts.keepalivedConf, daemon: {}, timeoutsLine: 1, services: [] };
+      initial = mergeServices(opts.file ?? empty, keepalivedServices(parsed.config.services));
     } catch (e) {
       console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
       process.exit(2);
     }
+  } else {
+    initial = opts.file;
   }
   const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
   if ((mac[0] & 1) !== 0) {
@@ -257,19 +260,45 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+  const pinger = new Pinger();
+  const hlog = log.child({ component: 'health' });
+  // Checks configured in the --config file or imported from --keepalived-conf; the table they
+  // change is put there by the ConfigManager (one batch at start and per reload).
+  const health = new HealthManager(undefined, {
+    call: (verb, args) => control.call(verb, args),
+    run: hostChecks(pinger),
+    exec: async (command) => {
+      const r = await runCommand(command, COMMAND_TIMEOUT_MS);
+      if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
+    },
+    log: hlog,
+    concurrency: opts.healthConcurrency,
+  });
   const config = new ConfigManager(control, opts.config, {
     tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}`),
     gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
     connMax: opts.connMax, drainTimeout: opts.drainTimeout,
+  }, {
+    keepalived: opts.keepalivedConf,
+    loadKeepalived: (file) => {
+      const r = loadKeepalivedFile(file);
+      return { services: r.config.services, warnings: r.warnings };
+    },
+    health,
+    warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
   });
   control.config = config;
-  if (opts.file !== undefined) {
+  if (initial !== undefined) {
+    // One batch for the whole table (the --config file's services and keepalived.conf's): all or nothing.
     try {
-      config.apply(opts.file, false);
+      config.apply(initial, false);
     } catch (e) {
       port.close();
-      console.error(`uvsd: ${(e as Error).message}`);
-      process.exit(2);
+      const msg = (e as Error).message;
+      // A refusal in keepalived.conf (or its includes) keeps the import's exit status 1.
+      const fromKeepalived = opts.keepalivedConf !== undefined && (opts.config === undefined || !msg.startsWith(`${opts.config}:`));
+      console.error(fromKeepalived ? `uvsd: --keepalived-conf: ${msg}` : `uvsd: ${msg}`);
+      process.exit(fromKeepalived ? 1 : 2);
     }
   }
   if (opts.stateFile !== undefined) {
@@ -310,18 +339,6 @@ export async function main(argv: string[]): Promise<void> {
   /** Addresses of the table set up from --config / --state-file, announced again once claimed. */
   const restored: number[] = [];
   for (const svc of control.model.services.values()) restored.push(svc.vip | 0, ...svc.laddrs.map((l) => l.addr | 0));
-  const pinger = new Pinger();
-  const hlog = log.child({ component: 'health' });
-  const health = healthConfig === undefined ? undefined : new HealthManager(healthConfig, {
-    call: (verb, args) => control.call(verb, args),
-    run: hostChecks(pinger),
-    exec: async (command) => {
-      const r = await runCommand(command, COMMAND_TIMEOUT_MS);
-      if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
-    },
-    log: hlog,
-    concurrency: opts.healthConcurrency,
-  });
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
@@ -350,14 +367,14 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     config.stop();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
-    if (health) await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
     release();
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  // SIGHUP: re-read --config and apply the difference; a bad file leaves the table as it was.
+  // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
   process.on('SIGHUP', () => {
     try {
       log.info({ changes: config.reload(false) }, 'configuration reloaded');
@@ -378,7 +395,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (opts.metricsListen !== undefined) {
     try {
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health });
+      // Health checks come from --config or --keepalived-conf; without either, none can exist.
+      const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
@@ -403,16 +422,8 @@ export async function main(argv: string[]): Promise<void> {
   // Again for the VIPs and local addresses of a restored table (first announced when added, maybe
   // before the bridge learnt our port): after a restart, hosts and switches find us at once.
   for (const ip of new Set(restored)) dp.announce(ip);
-  // keepalived.conf import: through the control verbs; a refused service undoes the import.
-  if (health) {
-    try {
-      await health.start();
-    } catch (e) {
-      console.error(`uvsd: --keepalived-conf: ${(e as Error).message}`);
-      await shutdown('keepalived-conf', 1);
-      return;
-    }
-  }
+  // Checks start once the director addresses are ours (the table is already in place).
+  await health.start();
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),

@@ -9,7 +9,10 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Node as YamlNode } from 'yaml';
 import { UvsError } from './errors.js';
 import type { Control } from './model.js';
-import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceSpec, Timeouts } from './protocol.js';
+import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
+import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
+import type { VirtualServerSpec } from '../health/types.js';
+import { parseIp } from '../datapath/addr.js';
 
 /** Daemon settings a config file may carry (command-line options win over them). */
 export interface DaemonSettings {
@@ -30,6 +33,10 @@ export interface DesiredService {
   laddrs: string[];
   line: number;
   destLines: number[];
+  /** The file it comes from (the --config file, or the keepalived.conf and its includes). */
+  file?: string;
+  /** Health checks: the virtual server's settings and one entry per server, in dests' order. */
+  health?: VirtualServerSpec;
 }
 
 export interface ConfigFile {
@@ -49,8 +56,8 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout'];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
-const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'servers'];
-const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower'];
+const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
+const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
 /** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
@@ -66,7 +73,6 @@ export function parseConfig(text: string, file: string): ConfigFile {
     const r = (n as { range?: [number, number, number] } | null)?.range;
     return r === undefined ? 1 : lc.linePos(r[0]).line;
   };
-  type Field = { node: YamlNode | null; line: number; path: string };
   const mapFields = (f: Field, allowed: string[]): Map<string, Field> => {
     if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
     const out = new Map<string, Field>();
@@ -98,6 +104,14 @@ export function parseConfig(text: string, file: string): ConfigFile {
   };
   const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
   const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
+  const helpers: FieldHelpers = {
+    file, fail: (line, field, problem) => fail(file, line, field, problem), mapFields, str, int, bool, list, show,
+    ip: (f) => {
+      const v = str(f);
+      if (parseIp(v) < 0) fail(file, f.line, f.path, `must be an IPv4 address, got ${show(f)}`);
+      return v;
+    },
+  };
 
   const cfg: ConfigFile = { file, daemon: {}, timeoutsLine: 1, services: [] };
   if (doc.contents === null) return cfg; // an empty file: no settings, no services
@@ -142,6 +156,7 @@ export function parseConfig(text: string, file: string): ConfigFile {
       const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
       const dests: Array<Required<DestSpec>> = [];
       const destLines: number[] = [];
+      const forHealth: ServerForHealth[] = [];
       const servers = m.get('servers');
       if (!isNull(servers)) {
         for (const df of list(servers!)) {
@@ -160,9 +175,13 @@ export function parseConfig(text: string, file: string): ConfigFile {
             lower: dm.get('lower') ? int(dm.get('lower')!, 0, 2147483647) : 0,
           });
           destLines.push(df.line);
+          const d = dests[dests.length - 1]!;
+          forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
         }
       }
-      cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines });
+      const health = parseServiceHealth(helpers, { proto, addr: spec.addr, port: spec.port, sched: spec.sched, line: sf.line },
+        isNull(m.get('health')) ? undefined : m.get('health'), forHealth);
+      cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines, file, health });
     }
   }
   return cfg;
@@ -178,12 +197,66 @@ export function readConfig(file: string): ConfigFile {
   return parseConfig(text, file);
 }
 
+/** keepalived.conf's virtual servers as config services (their checks in `health`). */
+export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
+  return specs.map((vs) => ({
+    // persistence_timeout is read but not applied (a warning says so at parse time).
+    spec: { proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false },
+    dests: vs.realServers.map((r) => ({
+      // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
+      service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
+      fwd: vs.fwd, weight: r.weight, upper: 0, lower: 0,
+    })),
+    laddrs: [],
+    line: vs.origin?.line ?? 1,
+    destLines: vs.realServers.map((r) => r.origin?.line ?? vs.origin?.line ?? 1),
+    file: vs.origin?.file,
+    health: vs,
+  }));
+}
+
+/** The config file's services plus keepalived.conf's; a virtual server in both is an error. */
+export function mergeServices(cfg: ConfigFile, more: DesiredService[]): ConfigFile {
+  const seen = new Map(cfg.services.map((s) => [sk(s.spec), s]));
+  for (const s of more) {
+    const other = seen.get(sk(s.spec));
+    if (other !== undefined) {
+      throw new UvsError('BAD_CONFIG', `${s.file}:${s.line}`,
+        `${s.file}:${s.line}: virtual_server ${sname(s.spec)} is also in ${other.file ?? cfg.file}:${other.line}`);
+    }
+    seen.set(sk(s.spec), s);
+  }
+  return { ...cfg, services: [...cfg.services, ...more] };
+}
+
 // ---- the difference between the running table and a config ------------------------------------
+
+/**
+ * What the health checker says about a config's table (src/health/manager.ts implements it): a
+ * failed server is absent (or at weight 0 with inhibit_on_failure), a service below its quorum
+ * gets its sorry server. Prepared for one reload; commit() after the table change is applied.
+ */
+export interface HealthPlan {
+  /** The weight a configured server should have now; undefined: not in the table (failed). */
+  weightOf(service: ServiceKey, addr: string, port: number, configured: number): number | undefined;
+  /** Sorry servers that should be in the table. */
+  sorry: Array<{ service: ServiceKey; addr: string; port: number; fwd: Fwd }>;
+  /** Sorry servers in the table now, by dk(): removed at once (not drained) when no longer wanted. */
+  sorryNow: ReadonlySet<string>;
+  /** One line per checker change (start / stop / restart checks), for --dry-run. */
+  changes: string[];
+  /** Install the new checkers (after the table change is applied). */
+  commit(): void;
+}
+
+export interface HealthHook {
+  prepare(services: VirtualServerSpec[]): HealthPlan;
+}
 
 export interface Plan {
   items: BatchItem[];
-  /** Config line of each item (for errors). */
-  lines: number[];
+  /** "file:line" of each item (for errors). */
+  where: string[];
   /** One human line per change, in order (uvsadm --reload --dry-run prints them). */
   changes: string[];
   /** Servers to delete after the drain timeout: "proto|addr|port|raddr|rport". */
@@ -193,7 +266,7 @@ export interface Plan {
 }
 
 const sk = (s: { proto: string; addr: string; port: number }): string => `${s.proto}|${s.addr}|${s.port}`;
-const dk = (s: { proto: string; addr: string; port: number }, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
+export const dk = (s: { proto: string; addr: string; port: number }, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
 const sname = (s: { proto: string; addr: string; port: number }): string => `${s.proto.toUpperCase()} ${s.addr}:${s.port}`;
 
 function serviceDiffers(cur: ServiceInfo, want: Required<ServiceSpec>): string[] {
@@ -207,11 +280,14 @@ function serviceDiffers(cur: ServiceInfo, want: Required<ServiceSpec>): string[]
 }
 
 /** What it takes to go from `current` to the config's table. `draining` = servers already draining. */
-export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>): Plan {
-  const plan: Plan = { items: [], lines: [], changes: [], drain: [], undrain: [] };
+export function planReload(
+  current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
+): Plan {
+  const plan: Plan = { items: [], where: [], changes: [], drain: [], undrain: [] };
+  let file = cfg.file;
   const push = (item: BatchItem, line: number, change: string): void => {
     plan.items.push(item);
-    plan.lines.push(line);
+    plan.where.push(`${file}:${line}`);
     plan.changes.push(change);
   };
   const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
@@ -220,6 +296,7 @@ export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: Conf
   }
   const have = new Map(current.services.map((s) => [sk(s), s]));
   for (const want of cfg.services) {
+    file = want.file ?? cfg.file;
     const key = { proto: want.spec.proto, addr: want.spec.addr, port: want.spec.port };
     const cur = have.get(sk(want.spec));
     if (cur === undefined) {
@@ -229,15 +306,22 @@ export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: Conf
       if (diff.length > 0) push({ verb: 'editService', args: want.spec }, want.line, `edit service ${sname(key)}: ${diff.join(', ')}`);
     }
     const curDests = new Map((cur?.dests ?? []).map((d) => [`${d.addr}|${d.port}`, d]));
-    want.dests.forEach((d, i) => {
+    want.dests.forEach((configured, i) => {
       const line = want.destLines[i] ?? want.line;
-      const name = `${sname(key)} -> ${d.addr}:${d.port}`;
-      const c = curDests.get(`${d.addr}|${d.port}`);
+      const name = `${sname(key)} -> ${configured.addr}:${configured.port}`;
+      const c = curDests.get(`${configured.addr}|${configured.port}`);
+      // A failed checked server stays out of the table (or at weight 0), whatever the file says.
+      const w = health === undefined ? configured.weight : health.weightOf(key, configured.addr, configured.port, configured.weight);
+      curDests.delete(`${configured.addr}|${configured.port}`);
+      if (w === undefined) {
+        if (c !== undefined) push({ verb: 'deleteDest', args: { service: key, addr: c.addr, port: c.port } }, line, `remove server ${name} (health check failed)`);
+        return;
+      }
+      const d = w === configured.weight ? configured : { ...configured, weight: w };
       if (c === undefined) {
         push({ verb: 'addDest', args: d }, line, `add server ${name} weight ${d.weight}`);
         return;
       }
-      curDests.delete(`${d.addr}|${d.port}`);
       const k = dk(key, d.addr, d.port);
       if (draining.has(k)) plan.undrain.push(k);
       const what: string[] = [];
@@ -246,11 +330,18 @@ export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: Conf
       if (c.upper !== d.upper || c.lower !== d.lower) what.push(`thresholds ${c.upper}/${c.lower} -> ${d.upper}/${d.lower}`);
       if (what.length > 0) push({ verb: 'editDest', args: d }, line, `${what.length === 1 && what[0]!.startsWith('weight') ? 're-weight' : 'edit'} server ${name}: ${what.join(', ')}`);
     });
+    for (const s of health?.sorry ?? []) {
+      if (sk(s.service) !== sk(key)) continue;
+      if (curDests.delete(`${s.addr}|${s.port}`)) continue;
+      push({ verb: 'addDest', args: { service: key, addr: s.addr, port: s.port, fwd: s.fwd, weight: 1 } }, want.line, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
+    }
     if (cur !== undefined) {
       for (const c of curDests.values()) {
         const name = `${sname(key)} -> ${c.addr}:${c.port}`;
         const args = { service: key, addr: c.addr, port: c.port };
-        if (drainTimeout > 0) {
+        if (health?.sorryNow.has(dk(key, c.addr, c.port))) {
+          push({ verb: 'deleteDest', args }, want.line, `remove sorry server ${name}`);
+        } else if (drainTimeout > 0) {
           if (!draining.has(dk(key, c.addr, c.port)) || c.weight !== 0) {
             push({ verb: 'editDest', args: { ...args, weight: 0 } }, want.line, `drain server ${name}: weight ${c.weight} -> 0, removed after ${drainTimeout} s`);
           }
@@ -264,6 +355,7 @@ export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: Conf
     for (const l of want.laddrs) if (!curL.includes(l)) push({ verb: 'addLaddr', args: { service: key, addr: l } }, want.line, `add local address ${l} to ${sname(key)}`);
     for (const l of curL) if (!want.laddrs.includes(l)) push({ verb: 'delLaddr', args: { service: key, addr: l } }, want.line, `delete local address ${l} from ${sname(key)}`);
   }
+  file = cfg.file;
   const t = cfg.timeouts;
   if (t !== undefined) {
     const next = { tcp: t.tcp || curTimeouts.tcp, tcpfin: t.tcpfin || curTimeouts.tcpfin, udp: t.udp || curTimeouts.udp };
@@ -277,9 +369,22 @@ export function planReload(current: ListResult, curTimeouts: Timeouts, cfg: Conf
 
 // ---- the running side: load, reload, drain, dump --------------------------------------------
 
+/** Where else the table comes from, and who checks it (uvsd wires these; tests may leave them out). */
+export interface ConfigSources {
+  /** The --keepalived-conf file, re-read on every reload like the --config file. */
+  keepalived?: string;
+  /** Reads a keepalived.conf (src/health/load.ts); throws "file:line: problem". */
+  loadKeepalived?: (file: string) => { services: VirtualServerSpec[]; warnings: string[] };
+  /** The health checker: failed servers stay out of the table; checkers follow the file. */
+  health?: HealthHook;
+  warn?: (msg: string) => void;
+}
+
 export class ConfigManager {
   /** Servers draining after a reload removed them, with their deletion timers. */
   private readonly draining = new Map<string, NodeJS.Timeout>();
+  /** The services of the last applied config, by sk() (--dump-config writes their health). */
+  private applied = new Map<string, DesiredService>();
 
   constructor(
     private readonly control: Control,
@@ -287,7 +392,28 @@ export class ConfigManager {
     readonly file: string | undefined,
     /** The daemon's effective settings (for --dump-config). */
     readonly settings: DaemonSettings,
+    readonly sources: ConfigSources = {},
   ) {}
+
+  /** Read the --config file (if any) and the keepalived.conf (if any) into one table. */
+  load(): ConfigFile {
+    const cfg = this.file === undefined ? { file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] } : readConfig(this.file);
+    return this.withKeepalived(cfg);
+  }
+
+  /** cfg plus the keepalived.conf's services (read now). */
+  withKeepalived(cfg: ConfigFile): ConfigFile {
+    const k = this.sources.keepalived;
+    if (k === undefined || this.sources.loadKeepalived === undefined) return cfg;
+    let parsed: { services: VirtualServerSpec[]; warnings: string[] };
+    try {
+      parsed = this.sources.loadKeepalived(k);
+    } catch (e) {
+      throw new UvsError('BAD_CONFIG', k, (e as Error).message);
+    }
+    for (const w of parsed.warnings) this.sources.warn?.(`keepalived.conf: ${w}`);
+    return mergeServices(cfg, keepalivedServices(parsed.services));
+  }
 
   get drainTimeout(): number {
     return this.settings.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
@@ -296,17 +422,21 @@ export class ConfigManager {
   /** Apply (or with dryRun only check) a config; returns the changes made. All or nothing. */
   apply(cfg: ConfigFile, dryRun: boolean): string[] {
     const ctl = this.control;
-    const plan = planReload(ctl.list(), ctl.model.timeouts, cfg, this.drainTimeout, new Set(this.draining.keys()));
+    const hp = this.sources.health?.prepare(cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health])));
+    const plan = planReload(ctl.list(), ctl.model.timeouts, cfg, this.drainTimeout, new Set(this.draining.keys()), hp);
     try {
       ctl.call('batch', { items: plan.items, dryRun });
     } catch (e) {
       if (e instanceof UvsError && e.index !== undefined) {
-        const what = e.message;
-        throw new UvsError('BAD_CONFIG', `${cfg.file}:${plan.lines[e.index]}`, `${cfg.file}:${plan.lines[e.index]}: ${plan.changes[e.index]}: ${what}`);
+        const at = plan.where[e.index]!;
+        throw new UvsError('BAD_CONFIG', at, `${at}: ${plan.changes[e.index]}: ${e.message}`);
       }
       throw e;
     }
-    if (dryRun) return plan.changes;
+    const changes = [...plan.changes, ...(hp?.changes ?? [])];
+    if (dryRun) return changes;
+    hp?.commit();
+    this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
     for (const k of plan.undrain) {
       clearTimeout(this.draining.get(k));
       this.draining.delete(k);
@@ -325,13 +455,15 @@ export class ConfigManager {
       timer.unref();
       this.draining.set(k, timer);
     }
-    return plan.changes;
+    return changes;
   }
 
-  /** Re-read the --config file and apply the difference. */
+  /** Re-read the --config file and the keepalived.conf and apply the difference. */
   reload(dryRun: boolean): string[] {
-    if (this.file === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config: nothing to reload');
-    return this.apply(readConfig(this.file), dryRun);
+    if (this.file === undefined && this.sources.keepalived === undefined) {
+      throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
+    }
+    return this.apply(this.load(), dryRun);
   }
 
   /** The running state as a config file. */
@@ -354,13 +486,36 @@ export class ConfigManager {
       if (svc.netmask !== '255.255.255.255') o.netmask = svc.netmask;
       if (svc.oneShot) o.ops = true;
       if (svc.laddrs.length > 0) o['local-addresses'] = svc.laddrs;
-      o.servers = svc.dests.map((d) => {
+      // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
+      // weight), failed ones too (absent from the table); the sorry server is in `health`.
+      const want = this.applied.get(sk(svc));
+      const vs = want?.health;
+      const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
+      type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> };
+      const rows: Row[] = [];
+      const inTable = new Map(svc.dests.map((d) => [`${d.addr}|${d.port}`, d]));
+      // Configured servers in the file's order (failed ones too), then any added by hand.
+      for (const [k, hr] of rsOf) {
+        const d = inTable.get(k);
+        inTable.delete(k);
+        rows.push({ ...(d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
+      }
+      for (const d of inTable.values()) {
+        if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
+        rows.push({ addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower });
+      }
+      if (vs !== undefined) {
+        const h = dumpServiceHealth(vs, vs.fwd);
+        if (h !== undefined) o.health = h;
+      }
+      o.servers = rows.map((d) => {
         const x: Record<string, unknown> = { address: d.addr };
         if (d.port !== svc.port) x.port = d.port;
         x.method = d.fwd;
         x.weight = d.weight;
         if (d.upper !== 0) x.upper = d.upper;
         if (d.lower !== 0) x.lower = d.lower;
+        if (d.health !== undefined) x.health = d.health;
         return x;
       });
       return o;

@@ -79,13 +79,20 @@ export interface ReloadCommand extends Common {
 export interface DumpConfigCommand extends Common {
   kind: 'dumpConfig';
 }
+/** uvs extension: which real server a new connection from a client would get now, and why. */
+export interface ExplainCommand extends Common {
+  kind: 'explain';
+  service: ServiceKey;
+  client: string;
+  cport: number;
+}
 /** uvs extension: the daemon's link identity, table use and per-reason counters. */
 export interface StatusCommand extends Common {
   kind: 'status';
 }
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -100,36 +107,37 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero';
+  | 'dump-config' | 'zero' | 'explain';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+x',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx ',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx x',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+', // --explain -t|u service --client addr[:port] (uvs)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -169,6 +177,8 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
   { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
+  { long: 'explain', arg: 'none', action: { cmd: 'explain' } },
+  { long: 'client', arg: 'required', action: { opt: 'client' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
   { long: 'fwmark-service', short: 'f', arg: 'required', action: { fwmark: true } },
@@ -377,6 +387,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let upper = 0;
   let lower = 0;
   let laddr: string | undefined;
+  let client: { addr: string; port?: number } | undefined;
 
   for (const { spec, value } of opts.slice(1)) {
     const action = spec.action;
@@ -435,6 +446,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         lower = n;
         break;
       }
+      case 'client':
+        client = parseAddrPort(v, undefined, ports);
+        if (client === undefined) throw new UsageError('illegal client address[:port] specified');
+        break;
       case 'laddr':
         laddr = parseIPv4(v);
         if (laddr === undefined) throw new UsageError('illegal local address specified');
@@ -515,6 +530,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   }
 
   if (key === undefined) throw new Error('unreachable: service-address is compulsory'); // guarded by RULES
+
+  if (cmd === 'explain') {
+    return { kind: 'explain', ...common, service: key, client: client!.addr, cport: client!.port ?? 0 };
+  }
 
   switch (cmd) {
     case 'add-service':

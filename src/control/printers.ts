@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import type {
-  ConnInfo, DestInfo, Fwd, ListResult, Proto, ServiceInfo, StatusResult, Timeouts,
+  ConnInfo, DestInfo, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -263,15 +263,22 @@ function mmss(seconds: number): string {
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** `ipvsadm -Lc[n]` (list_conn / print_conn). */
+/**
+ * `ipvsadm -Lc[n]` (list_conn / print_conn). When FULLNAT connections are listed, a `local`
+ * column (the local address and port the director took, as DPVS's ipvsadm shows it) stands
+ * between virtual and destination, for every row (the client's own address for other methods);
+ * without FULLNAT the layout is ipvsadm's exactly.
+ */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
+  const local = conns.some((c) => c.fwd === 'fullnat');
   let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`;
+  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}destination\n`;
   for (const c of conns) {
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
+    const lname = local ? `${left(addrPort(c.laddr, c.lport, c.proto, opts), 18)} ` : '';
     const dname = addrPort(c.daddr, c.dport, c.proto, opts);
-    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${dname}\n`;
+    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${lname}${dname}\n`;
   }
   return out;
 }
@@ -288,6 +295,14 @@ export function formatLaddrs(services: readonly ServiceInfo[], opts: PrintOption
     for (const l of s.laddrs) out += `${left('', 20)} ${left('', 8)} ${left(l, 20)} ${left('0', 10)} 0\n`;
   }
   return out;
+}
+
+/** `uvsadm --explain`: the would-be destination (or `none`), what decided it, and why. */
+export function formatExplain(svc: ServiceKey, client: string, cport: number, x: ExplainResult): string {
+  const dest = x.dest === null ? 'none' : `${x.dest.addr}:${x.dest.port}`;
+  return `${protoName(svc.proto)} ${svc.addr}:${svc.port} client ${client}:${cport} -> ${dest}\n` +
+    `decided by ${x.template ? 'persistence template' : 'scheduler'}\n` +
+    `why ${x.why}\n`;
 }
 
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
@@ -336,6 +351,7 @@ Usage:
   ${p} --status
   ${p} -Z [-t|u service-address]
   ${p} trace [-t|u service-address] [--count N]
+  ${p} --explain -t|u service-address --client address[:port]
   ${p} -h
 
 Commands:
@@ -358,6 +374,8 @@ Either long or short options are allowed.
   --zero            -Z        zero counters in a service or all services
   trace                       uvs: print new-connection decisions (client,
                               server, scheduler, why) and drops as they happen
+  --explain                   uvs: which real server a new connection from
+                              --client would get now, and why (changes nothing)
   --help            -h        display this help message
 
 Options:
@@ -377,6 +395,7 @@ Options:
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-address     FULLNAT local address
+  --client       address[:port]       client of --explain
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --stats                             output of statistics information

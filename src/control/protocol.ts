@@ -77,7 +77,7 @@ export interface DestInfo {
   inactive: number;
   upper: number;
   lower: number;
-  /** Persistence templates pointing here (none yet: persistence templates are not kept). */
+  /** Persistence templates pointing here (ipvsadm --persistent-conn's PersistConn). */
   persistConns: number;
   stats: Stats;
   rate: Rates;
@@ -124,6 +124,24 @@ export interface ConnInfo {
   laddr: string;
   lport: number;
   fwd: Fwd;
+  /** A persistence template (ipvsadm -p), not a connection: state NONE, client port 0. */
+  template?: boolean;
+}
+
+/** explain (uvsadm --explain): a would-be new connection from client[:cport] to the service. */
+export interface ExplainArgs {
+  service: ServiceKey;
+  client: string;
+  cport?: number;
+}
+
+export interface ExplainResult {
+  /** The real server that would be chosen now, or null when none is available. */
+  dest: { addr: string; port: number } | null;
+  /** True when a live persistence template decided, not the scheduler. */
+  template: boolean;
+  /** One line: the template, or the scheduler and the numbers it compared. */
+  why: string;
 }
 
 export interface ConnsResult {

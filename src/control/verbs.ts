@@ -8,7 +8,7 @@ import { UvsError } from './errors.js';
 import { serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
 import { ZERO_RATES } from './estimator.js';
 import type {
-  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
+  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
 } from './protocol.js';
@@ -16,7 +16,7 @@ import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
-import { TICK_MS } from '../datapath/conntable.js';
+import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
@@ -197,7 +197,7 @@ function destInfo(ctx: VerbCtx, d: DestModel): DestInfo {
   const k = d.slot;
   return {
     addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight,
-    active: dt.active[k], inactive: dt.inactive[k], upper: d.upper, lower: d.lower, persistConns: 0,
+    active: dt.active[k], inactive: dt.inactive[k], upper: d.upper, lower: d.lower, persistConns: dt.persist[k],
     stats: { conns: dt.conns[k], inpkts: dt.inPkts[k], outpkts: dt.outPkts[k], inbytes: dt.inBytes[k], outbytes: dt.outBytes[k] },
     rate: ctx.control.destRates.get(k)?.read() ?? ZERO_RATES,
   };
@@ -387,6 +387,25 @@ export const VERBS = {
     return { yaml: cm.dump() };
   }),
 
+  /**
+   * uvs extension (uvsadm --explain): which real server a new connection from `client` to the
+   * service would get now, and why (persistence template, then the scheduler's explain()).
+   * Read-only: creates no template and no connection, moves no scheduler.
+   */
+  explain: verb<ExplainArgs, ExplainResult>(false, (ctx, a) => {
+    const r = svcRef(a.service);
+    const s = mustService(ctx.model, r, 'NO_SERVICE');
+    const client = ipOf(a.client, 'client address');
+    const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
+    const x = ctx.control.dp.explain(s.id, client, cport);
+    const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
+    return {
+      dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port },
+      template: x.template,
+      why: x.why,
+    };
+  }),
+
   // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
 
   /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
@@ -464,16 +483,19 @@ function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
       break;
     }
     const ticks = ct.expires[e] - now;
+    const tpl = (ct.flags[e] & F_TEMPLATE) !== 0;
     conns.push({
-      proto: ct.proto[e] === PROTO_UDP ? 'udp' : 'tcp',
+      proto: (ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)) === PROTO_UDP ? 'udp' : 'tcp',
       state: STATE_NAMES[ct.state[e]] ?? 'NONE',
       expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
       caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
       vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],
       daddr: formatIp(ct.daddr[e]), dport: ct.dport[e],
-      laddr: formatIp(ct.laddr[e]), lport: ct.lport[e],
+      // A template keeps its timeout in laddr (conntable.ts): show the client side instead.
+      laddr: formatIp(tpl ? ct.caddr[e] : ct.laddr[e]), lport: tpl ? 0 : ct.lport[e],
       fwd: (FWD_NAMES[ct.fwd[e]] ?? 'dr') as Fwd,
     });
+    if (tpl) conns[conns.length - 1]!.template = true;
   }
   return { conns, truncated };
 }

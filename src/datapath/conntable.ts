@@ -5,6 +5,15 @@
 // Direction 0 (IN) is the tuple the client sends: (proto, caddr, cport) → (vaddr, vport).
 // Direction 1 (OUT) is what the real server sends back: (proto, daddr, dport) → (laddr, lport),
 // where laddr/lport equal caddr/cport unless FULLNAT translated the source.
+//
+// Persistence templates (IPVS IP_VS_CONN_F_TEMPLATE, ipvsadm -p) live here too, flagged
+// F_TEMPLATE, hashed IN only under a key no packet can have: proto | PROTO_TPL, the client address
+// masked by the service's -M netmask, client port 0, the VIP and the virtual port (0 for a
+// port-zero service), like the kernel's <proto, caddr&mask, 0, vaddr, vport>. daddr/dport name
+// the destination. A template keeps its timeout in ticks in `laddr` (only FULLNAT connections use
+// laddr) and the number of connections it controls (n_control) in `ctl`; a connection created
+// through a template keeps that template's entry in `ctl` (-1 otherwise). A template is freed
+// only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?").
 
 export const DIR_IN = 0;
 export const DIR_OUT = 1;
@@ -13,6 +22,12 @@ export const F_ALIVE = 1;
 export const F_INACTIVE = 2; // counted in the destination's inactive connections
 export const F_NOOUTPUT = 4; // DR/TUN: the director never sees the server's packets
 export const F_HASHED_OUT = 8; // the OUT tuple is in the hash (only methods whose replies come back)
+export const F_TEMPLATE = 16; // a persistence template, not a connection
+export const F_ONEPACKET = 32; // one-packet scheduling (ipvsadm -o): released after its datagram
+/** Added to the protocol of a template's key, so no packet's tuple ever finds a template. */
+export const PROTO_TPL = 0x80;
+/** Added to an invalidated template's protocol (its destination was deleted): never found again. */
+export const PROTO_TPL_DEAD = 0x40;
 /** The flow proved it is two-way or lasting: a reply was seen (NAT/FULLNAT) or a second packet
  *  from the client (DR/TUN, which never see replies). Unconfirmed entries are evicted first. */
 export const F_CONFIRMED = 0x80;
@@ -65,6 +80,8 @@ export class ConnTable {
   readonly dgen: Uint32Array;
   /** Expiry in ticks of TICK_MS. */
   readonly expires: Uint32Array;
+  /** Connection: its persistence template's entry, or -1. Template: connections it controls. */
+  readonly ctl: Int32Array;
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
   /** Per node (entry*2 + dir), side by side so one chain step is one cache line:
@@ -116,13 +133,14 @@ export class ConnTable {
     this.dest = new Int32Array(max);
     this.dgen = new Uint32Array(max);
     this.expires = new Uint32Array(max);
+    this.ctl = new Int32Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.head, this.chain,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.head, this.chain,
       this.wnext, this.wprev,
     ]) advise(a);
     this.head.fill(-1);
@@ -138,7 +156,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -198,6 +216,7 @@ export class ConnTable {
     this.flags[e] = hashOut ? F_ALIVE | F_HASHED_OUT : F_ALIVE;
     this.fwd[e] = 0;
     this.dest[e] = -1;
+    this.ctl[e] = -1;
     this.link2(e * 2, this.hash(proto, caddr, cport, vaddr, vport));
     if (hashOut) this.link2(e * 2 + 1, this.hash(proto, daddr, dport, laddr, lport));
     this.expires[e] = expiresTick;
@@ -211,6 +230,18 @@ export class ConnTable {
     if ((this.flags[e] & F_HASHED_OUT) !== 0) return;
     this.flags[e] |= F_HASHED_OUT;
     this.link2(e * 2 + 1, this.hash(this.proto[e], this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
+  }
+
+  /**
+   * A template whose destination is gone (ip_vs_check_template): rehashed under a key nothing
+   * looks up, ports shown as 65535 like the kernel's; it stays until its timer and connections end.
+   */
+  invalidateTemplate(e: number): void {
+    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
+    this.proto[e] |= PROTO_TPL_DEAD;
+    this.vport[e] = 0xffff;
+    this.dport[e] = 0xffff;
+    this.link2(e * 2, this.hash(this.proto[e], this.caddr[e], this.cport[e], this.vaddr[e], this.vport[e]));
   }
 
   /** Free an entry just inserted that never carried traffic (its forwarder refused it): no onExpire. */
@@ -290,6 +321,8 @@ export class ConnTable {
   /** Expire an entry right away (deleted destination, flush): hook, unhash, free. */
   expireNow(e: number): void {
     if ((this.flags[e] & F_ALIVE) === 0) return;
+    // A template still controlling connections must outlive them (they point at it).
+    if ((this.flags[e] & F_TEMPLATE) !== 0 && this.ctl[e] > 0) return;
     this.onExpire(e);
     this.unhash(e);
     this.unlinkWheel(e);
@@ -319,7 +352,11 @@ export class ConnTable {
         }
         work++;
         const nx = this.wnext[e];
-        if (this.expires[e] <= this.sweptTick) {
+        if (this.expires[e] <= this.sweptTick && (this.flags[e] & F_TEMPLATE) !== 0 && this.ctl[e] > 0) {
+          // A template with connections is not expired: its timer starts again (expire_later).
+          this.expires[e] = this.sweptTick + this.laddr[e];
+          this.slotAhead(e);
+        } else if (this.expires[e] <= this.sweptTick) {
           this.onExpire(e);
           this.unhash(e);
           this.flags[e] = 0;
@@ -358,9 +395,10 @@ export class ConnTable {
           return -1;
         }
         const f = this.flags[e];
+        // Templates are never evicted (ip_vs_random_dropentry skips them): persistence holds.
         if (
-          (f & F_CONFIRMED) === 0 ||
-          (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0)
+          (f & F_TEMPLATE) === 0 &&
+          ((f & F_CONFIRMED) === 0 || (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0))
         ) {
           this.expireNow(e);
           return e;

@@ -27,6 +27,9 @@ export const COUNTER_NAMES = [
   'icmp_related_forwarded',
   'icmp_frag_needed_sent',
   'tun_inner_fragments',
+  'templates_created',
+  'templates_expired',
+  'ops_datagrams',
   // resilience (docs/resilience.md)
   'conns_evicted',
   'secure_tcp_switches',

@@ -4,6 +4,12 @@
 // connection (the active/inactive/conns counters and the -x/-y thresholds) happen here only.
 
 export const DEST_F_USED = 1;
+
+/** Told when a watched destination's connection counts (or overload flag) change: the
+ *  least-load schedulers' tournament trees (src/sched/tourney.ts) for large services. */
+export interface LoadWatcher {
+  changed(d: number): void;
+}
 /** Over its upper threshold (ipvsadm -x): no new connections until under the lower one (-y). */
 export const DEST_F_OVERLOAD = 2;
 
@@ -24,6 +30,8 @@ export class DestTable {
   readonly weight: Int32Array;
   readonly active: Uint32Array;
   readonly inactive: Uint32Array;
+  /** Persistence templates pointing here (IPVS persistconns, ipvsadm --persistent-conn). */
+  readonly persist: Uint32Array;
   /** Connection thresholds (ipvsadm -x upper / -y lower); 0 = none. */
   readonly upper: Uint32Array;
   readonly lower: Uint32Array;
@@ -33,6 +41,8 @@ export class DestTable {
   readonly inBytes: Float64Array;
   readonly outPkts: Float64Array;
   readonly outBytes: Float64Array;
+  /** Per slot: who wants to hear about its load changes (undefined for nearly every slot). */
+  readonly watcher: (LoadWatcher | undefined)[];
   /** Bumped when a slot is released, so connections bound to an earlier use of it are stale. */
   readonly gen: Uint32Array;
   /**
@@ -52,6 +62,8 @@ export class DestTable {
     this.weight = new Int32Array(max);
     this.active = new Uint32Array(max);
     this.inactive = new Uint32Array(max);
+    this.persist = new Uint32Array(max);
+    this.watcher = new Array<LoadWatcher | undefined>(max).fill(undefined);
     this.upper = new Uint32Array(max);
     this.lower = new Uint32Array(max);
     this.conns = new Float64Array(max);
@@ -72,6 +84,7 @@ export class DestTable {
     this.flags[d] = DEST_F_USED;
     this.active[d] = 0;
     this.inactive[d] = 0;
+    this.persist[d] = 0;
     this.setThresholds(d, upper, lower);
     this.kept.fill(0, d * 5, d * 5 + 5);
     this.clearStats(d);
@@ -123,6 +136,7 @@ export class DestTable {
   release(d: number): void {
     for (let k = 0; k < 5; k++) this.retired[k] += this.total(d, k);
     this.flags[d] = 0;
+    this.watcher[d] = undefined;
     this.gen[d]++;
   }
 
@@ -141,6 +155,8 @@ export class DestTable {
     this.inactive[d]++;
     this.conns[d]++;
     if (this.upper[d] !== 0) this.checkOverload(d);
+    const w = this.watcher[d];
+    if (w !== undefined) w.changed(d);
   }
 
   /** A connection of d ends; `active` says which counter it was in. */
@@ -148,6 +164,18 @@ export class DestTable {
     if (active) this.active[d]--;
     else this.inactive[d]--;
     if (this.upper[d] !== 0) this.checkOverload(d);
+    const w = this.watcher[d];
+    if (w !== undefined) w.changed(d);
+  }
+
+  /** A persistence template now points at d: counted apart, not an active/inactive connection
+   *  and not towards the thresholds (ip_vs_bind_dest: persistconns; totalconns = active + inactive). */
+  bindTemplate(d: number): void {
+    this.persist[d]++;
+  }
+
+  unbindTemplate(d: number): void {
+    this.persist[d]--;
   }
 
   /** A connection of d moved between inactive and active (TCP state change). */
@@ -159,6 +187,8 @@ export class DestTable {
       this.active[d]--;
       this.inactive[d]++;
     }
+    const w = this.watcher[d];
+    if (w !== undefined) w.changed(d);
   }
 
   /** As ip_vs_bind_dest/ip_vs_unbind_dest: OVERLOAD at total >= upper; cleared under lower

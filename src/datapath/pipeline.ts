@@ -9,9 +9,11 @@ import {
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
-import { DestTable } from './dests.js';
+import { DEST_F_OVERLOAD, DestTable } from './dests.js';
+import { formatIp } from './addr.js';
+import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
@@ -31,6 +33,13 @@ import { TraceRing } from './trace.js';
 
 export type { FrameSink } from './tx.js';
 
+/** Datapath.explain(): the destination slot (-1 none), whether a template decided, one line why. */
+export interface DpExplanation {
+  dest: number;
+  template: boolean;
+  why: string;
+}
+
 /** Free bytes uvsd keeps in front of each received frame (an IPIP header fits). */
 export const RX_HEADROOM = 32;
 export type { LinkAddr } from './link.js';
@@ -47,6 +56,13 @@ export interface SvcRuntime extends SchedService {
   persist: number;
   netmask: number;
   oneShot: boolean;
+  /** persist in ticks of TICK_MS (a template's timeout). */
+  persistTicks: number;
+}
+
+/** A template's timeout in ticks (at least one). */
+function persistTicksOf(seconds: number): number {
+  return Math.max(1, Math.ceil((seconds * 1000) / TICK_MS));
 }
 
 /** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
@@ -136,6 +152,8 @@ export class Datapath implements Output {
   private readonly tx: Tx;
   /** (vip, svcKey(proto, port)) → service id. */
   private readonly svcMap = new U32PairMap();
+  /** How many services have port 0 (persistent, all ports): only then a second lookup. */
+  private zeroPortServices = 0;
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   /** Decisions of first fragments, for the later fragments of the same datagrams. */
   private readonly frags = new FragTable();
@@ -428,9 +446,11 @@ export class Datapath implements Output {
     }
     if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, this.nowTick)) {
       this.counters.d[D.frag_table_full]++;
+      if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
       return;
     }
     this.forward(buf, off, flen, ip, l4, node, tot);
+    if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
   }
 
   /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
@@ -458,7 +478,9 @@ export class Datapath implements Output {
 
   private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
     const d = this.counters.d;
-    const sid = this.svcMap.get(dst, svcKey(proto, dport));
+    let sid = this.svcMap.get(dst, svcKey(proto, dport));
+    // A persistent port-zero service takes every port of its VIP without a service of its own.
+    if (sid < 0 && this.zeroPortServices > 0) sid = this.svcMap.get(dst, svcKey(proto, 0));
     if (sid < 0) {
       d[D.no_service]++;
       return -1;
@@ -480,16 +502,25 @@ export class Datapath implements Output {
     f.sport = sport;
     f.daddr = dst;
     f.dport = dport;
-    if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
-    const dest = svc.scheduler.schedule(svc, this.dt, f);
-    if (this.trace.on) this.trace.chosen(dest, this.dt);
-    if (dest < 0) {
-      d[D.no_dest]++;
-      return -1;
-    }
     const ct = this.ct;
+    let tpl = -1;
+    let dest: number;
+    if (svc.persist > 0) {
+      tpl = this.template(svc, proto, src, dst, dport);
+      if (tpl < 0) return -1;
+      dest = ct.dest[tpl];
+    } else {
+      if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
+      dest = svc.scheduler.schedule(svc, this.dt, f);
+      if (this.trace.on) this.trace.chosen(dest, this.dt);
+      if (dest < 0) {
+        d[D.no_dest]++;
+        return -1;
+      }
+    }
     const rip = this.dt.addr[dest];
-    const rport = this.dt.port[dest];
+    // Port-zero services (and servers without a port) keep the packet's port.
+    const rport = this.dt.port[dest] !== 0 && dport === svc.port ? this.dt.port[dest] : dport;
     const fwd = this.dt.fwd[dest];
     const fw = FORWARDERS[fwd] as Forwarder;
     const noOutput = fw.noOutput;
@@ -523,11 +554,25 @@ export class Datapath implements Output {
       }
       if (!noOutput) ct.hashOut(e);
     }
+    ct.state[e] = state;
+    if (tpl >= 0) {
+      // ip_vs_control_add: the template counts this connection and outlives it.
+      ct.ctl[e] = tpl;
+      ct.ctl[tpl]++;
+    }
+    if (svc.oneShot && proto === PROTO_UDP) {
+      // One-packet scheduling: counted as a connection of the server (ip_vs_conn_stats), but the
+      // entry goes right after this datagram (processL4 releases it), so it is never active
+      // or inactive and conns_created does not grow.
+      ct.flags[e] |= F_ONEPACKET;
+      this.dt.conns[dest]++;
+      this.counters.c[C.ops_datagrams]++;
+      return e;
+    }
     // New connections start inactive (IPVS sets IP_VS_CONN_F_INACTIVE at bind time).
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
-    ct.state[e] = state;
     if (state === S_ESTABLISHED) {
       // Sloppy: the flow is already established; count it active as tcpTransition would.
       ct.flags[e] &= ~F_INACTIVE;
@@ -537,12 +582,117 @@ export class Datapath implements Output {
     return e;
   }
 
+  /**
+   * ip_vs_sched_persist(): the live template of (client & netmask, VIP, virtual port) names the
+   * destination while that destination is still in the service (weight 0 and overloaded
+   * servers keep their persistent clients, as in the kernel with expire_quiescent_template=0);
+   * otherwise the scheduler picks one and a template is created. Using a template restarts its
+   * timer (ip_vs_conn_put). Returns the template entry, or -1 (counted).
+   */
+  private template(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number): number {
+    const ct = this.ct;
+    const dt = this.dt;
+    const cnet = src & svc.netmask;
+    // Port-zero (all ports) services key their templates on virtual port 0.
+    const vport = dport === svc.port ? dport : 0;
+    const node = ct.lookup(proto | PROTO_TPL, cnet, 0, dst, vport);
+    if (node >= 0) {
+      const t = node >>> 1;
+      if (dt.gen[ct.dest[t]] === ct.dgen[t]) {
+        ct.expires[t] = this.nowTick + ct.laddr[t];
+        return t;
+      }
+      // Its destination was deleted (ip_vs_check_template): never found again, a new one below.
+      ct.invalidateTemplate(t);
+    }
+    // Only new templates are traced (uvsadm trace): a template hit consults no scheduler.
+    if (this.trace.on) this.trace.decide(svc, dt, this.flow, this.link.now);
+    const dest = svc.scheduler.schedule(svc, dt, this.flow);
+    if (this.trace.on) this.trace.chosen(dest, dt);
+    if (dest < 0) {
+      this.counters.d[D.no_dest]++;
+      return -1;
+    }
+    const t = ct.insert(proto | PROTO_TPL, cnet, 0, dst, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
+      this.nowTick + svc.persistTicks, false);
+    if (t < 0) {
+      this.counters.d[D.conn_table_full]++;
+      return -1;
+    }
+    ct.flags[t] |= F_TEMPLATE;
+    ct.fwd[t] = dt.fwd[dest];
+    ct.dest[t] = dest;
+    ct.dgen[t] = dt.gen[dest];
+    ct.laddr[t] = svc.persistTicks;
+    ct.ctl[t] = 0;
+    dt.bindTemplate(dest);
+    this.counters.c[C.templates_created]++;
+    return t;
+  }
+
+  /** A one-packet (-o) entry after its datagram went out: nothing of it stays. */
+  private releaseOnePacket(e: number): void {
+    const ct = this.ct;
+    const tpl = ct.ctl[e];
+    if (tpl >= 0) ct.ctl[tpl]--;
+    FORWARDERS[ct.fwd[e]]?.unbind?.(this, e);
+    ct.discard(e);
+  }
+
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
+    if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
+      if (this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbindTemplate(dest);
+      this.counters.c[C.templates_expired]++;
+      return;
+    }
+    const tpl = this.ct.ctl[e];
+    if (tpl >= 0) this.ct.ctl[tpl]--;
     // A connection of a deleted destination has nothing left to unbind from.
     if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
+  }
+
+  // ---- explain (uvsadm --explain; read-only, never on the packet path) ----------------------
+
+  /**
+   * Which destination a new connection from src:sport to the service would get now, and why:
+   * the persistence template first (as newConn), else the scheduler's explain(). Changes nothing:
+   * no template, no connection, no scheduler state.
+   */
+  explain(svcId: number, src: number, sport: number): DpExplanation {
+    const svc = this.svc(svcId);
+    const ct = this.ct;
+    const dt = this.dt;
+    const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: svc.vip, dport: svc.port };
+    let persistence = 'not persistent';
+    if (svc.persist > 0) {
+      const cnet = src & svc.netmask;
+      const node = ct.lookup(svc.proto | PROTO_TPL, cnet, 0, svc.vip, svc.port);
+      const group = `${formatIp(cnet)}/${formatIp(svc.netmask)}`;
+      if (node >= 0) {
+        const t = node >>> 1;
+        const d = ct.dest[t];
+        const left = Math.max(0, Math.floor(((ct.expires[t] - this.nowTick) * TICK_MS) / 1000));
+        if (dt.gen[d] === ct.dgen[t]) {
+          const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
+            : (dt.flags[d] & DEST_F_OVERLOAD) !== 0 ? ' (overloaded: still taken by its persistent clients)' : '';
+          return {
+            dest: d, template: true,
+            why: `persistence: template ${group} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`,
+          };
+        }
+        persistence = `persistence: template ${group} points at a deleted destination, a new one would be made`;
+      } else {
+        persistence = `persistence: no template for ${group}, a new one (${svc.persist} s) would be made`;
+      }
+    }
+    const x = svc.scheduler.explain?.(svc, dt, flow);
+    if (x === undefined) {
+      return { dest: -1, template: false, why: `${persistence}; scheduler ${svc.scheduler.name} cannot explain` };
+    }
+    return { dest: x.dest, template: false, why: svc.persist > 0 ? `${persistence}; ${x.why}` : x.why };
   }
 
   // ---- output and link-layer services (src/datapath/link.ts) ------------------------------
@@ -646,11 +796,13 @@ export class Datapath implements Output {
         const scheduler = this.schedulerOf(op.sched);
         const svc: SvcRuntime = {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
-          schedFlags: op.schedFlags, persist: op.persist, netmask: op.netmask, oneShot: op.oneShot,
+          schedFlags: op.schedFlags, persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
+          persistTicks: persistTicksOf(op.persist),
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
         this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
+        if (svc.port === 0) this.zeroPortServices++;
         // Gratuitous ARP the first time uvsd answers for this address.
         if (this.link.addLocal(svc.vip)) this.announce(svc.vip);
         return;
@@ -661,7 +813,8 @@ export class Datapath implements Output {
         const flagsChanged = svc.schedFlags !== op.schedFlags;
         svc.schedFlags = op.schedFlags;
         svc.persist = op.persist;
-        svc.netmask = op.netmask;
+        svc.persistTicks = persistTicksOf(op.persist);
+        svc.netmask = op.netmask | 0;
         svc.oneShot = op.oneShot;
         if (scheduler !== svc.scheduler) {
           svc.scheduler.done?.(svc, dt);
@@ -681,6 +834,7 @@ export class Datapath implements Output {
         svc.dests = [];
         this.services[op.id] = undefined;
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
+        if (svc.port === 0) this.zeroPortServices--;
         this.link.delLocal(svc.vip);
         for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
         this.laddrs.delService(op.id);

@@ -191,8 +191,8 @@ function needBlock(st: Stmt): Stmt[] {
 
 // ---- the model ---------------------------------------------------------------------------
 
-/** Check parameters that may be given at virtual_server, real_server or checker level. */
-interface Inherited {
+/** Check parameters that may be given at virtual_server, real_server or checker level (also in the YAML config). */
+export interface Inherited {
   delayLoopMs: number;
   connectTimeoutMs: number;
   retry: number;
@@ -298,7 +298,6 @@ class Parser {
         case 'persistence_timeout':
           nArgs(s, 0, 1);
           vs.persistence = s.args.length === 0 ? 300 : intArg(s, 0, 1, 2678400);
-          this.warn(s, 'persistence_timeout read but not applied: uvs has no persistence yet');
           break;
         case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: s.args.length > 1 ? portArg(s, 1) : port }; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;

@@ -12,8 +12,16 @@
 // the alive weight drops below quorum - hysteresis (quorum_down runs, sorry_server is added) and
 // up again at quorum + hysteresis (quorum_up runs, sorry_server removed).
 
+// The table follows the configuration through prepare()/commit() (HealthHook of
+// src/control/config.ts): a reload keeps the state of servers whose checkers did not change,
+// restarts changed checkers, starts new ones and stops removed ones; the config's planner asks
+// weightOf() so a failed server stays out of the table. Several table changes decided together
+// (a server down and the sorry server in) go through one `batch`.
+
 import type { CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
+import type { HealthPlan } from '../control/config.js';
+import type { BatchItem, ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
   now(): number;
@@ -54,6 +62,8 @@ interface CheckerState {
   fails: number;
   oks: number;
   timer: unknown;
+  /** Replaced or removed by a reload: its in-flight result is dropped, it is never rescheduled. */
+  dead?: boolean;
 }
 
 interface RsState {
@@ -66,6 +76,8 @@ interface RsState {
   dynWeight: number | undefined;
   /** What the table holds for this server: nothing, its weight, or weight 0 (inhibited). */
   present: 'none' | 'weight' | 'zero';
+  /** Gone from the configuration: pending results are ignored. */
+  removed: boolean;
 }
 
 interface VsState {
@@ -84,13 +96,51 @@ function rsName(rs: RsState): string {
   return `${rs.spec.addr}:${rs.spec.port}`;
 }
 
-function vsName(vs: VsState): string {
+function vsName(vs: { key: ServiceKey }): string {
   return `${vs.key.proto.toUpperCase()} ${vs.key.addr}:${vs.key.port}`;
 }
 
+/** Checkers compared without where they were written. */
+function checkersKey(cs: CheckSpec[]): string {
+  return JSON.stringify(cs.map((c) => ({ ...c, origin: undefined })));
+}
+
+function typesOf(cs: CheckSpec[]): string {
+  return cs.map((c) => c.type).join(', ');
+}
+
+const vsKeyOf = (k: ServiceKey): string => `${k.proto} ${k.addr}:${k.port}`;
+
+/** The virtual-server settings a reload may change, for --dry-run lines. */
+function vsDiff(a: VirtualServerSpec, b: VirtualServerSpec): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => (v === undefined ? 'none' : typeof v === 'object' ? `${(v as { addr: string }).addr}:${(v as { port: number }).port}` : String(v));
+  for (const k of ['quorum', 'hysteresis', 'sorryServer', 'quorumUp', 'quorumDown', 'alpha', 'omega'] as const) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(`${k} ${show(a[k])} -> ${show(b[k])}`);
+  }
+  return out;
+}
+
+interface RsPlan {
+  spec: RealServerSpec;
+  old: RsState | undefined;
+  same: boolean;
+  alive: boolean;
+  dynWeight: number | undefined;
+}
+
+interface VsPlan {
+  spec: VirtualServerSpec;
+  key: ServiceKey;
+  old: VsState | undefined;
+  rs: RsPlan[];
+  quorumUp: boolean;
+  sorryIn: boolean;
+}
+
 export class HealthManager {
-  private readonly vss: VsState[];
-  private readonly byKey = new Map<string, RsState>();
+  private vss: VsState[] = [];
+  private byKey = new Map<string, RsState>();
   private readonly clock: HealthClock;
   private readonly concurrency: number;
   private readonly queue: CheckerState[] = [];
@@ -103,23 +153,12 @@ export class HealthManager {
   attempts = 0;
 
   constructor(
-    config: HealthConfig,
+    /** Services to import at start() (keepalived.conf without a ConfigManager: tests, benchmarks). */
+    private readonly initial: HealthConfig | undefined,
     private readonly deps: HealthDeps,
   ) {
     this.clock = deps.clock ?? realClock;
     this.concurrency = Math.max(1, deps.concurrency ?? 64);
-    this.vss = config.services.map((spec) => {
-      const vs: VsState = { spec, key: { proto: spec.proto, addr: spec.addr, port: spec.port }, rs: [], quorumUp: true, sorryIn: false };
-      for (const r of spec.realServers) {
-        // alpha starts servers as failed; one without any checker is never failed (keepalived).
-        const failed = spec.alpha && r.checkers.length > 0;
-        const rs: RsState = { vs, spec: r, checkers: [], alive: !failed, reason: failed ? 'alpha: starts as failed' : 'start', since: 0, dynWeight: undefined, present: 'none' };
-        rs.checkers = r.checkers.map((c) => ({ spec: c, rs, up: !spec.alpha, fails: 0, oks: 0, timer: undefined }));
-        vs.rs.push(rs);
-        this.byKey.set(this.key(vs.key.proto, vs.key.addr, vs.key.port, r.addr, r.port), rs);
-      }
-      return vs;
-    });
   }
 
   private key(proto: string, vip: string, vport: number, rip: string, rport: number): string {
@@ -137,60 +176,162 @@ export class HealthManager {
   }
 
   /**
-   * Put the configured services in the table and start checking. A refused verb undoes what
-   * this call added and throws "file:line: message"; nothing is left half applied.
+   * Start checking. Given services at construction, first put them in the table in one batch
+   * (all or nothing): a refused one throws "file:line: message" and nothing is added.
    */
   async start(): Promise<void> {
     if (this.started) throw new Error('health manager already started');
-    this.started = true;
-    const now = this.clock.now();
-    const added: VsState[] = [];
-    try {
-      for (const vs of this.vss) {
-        await this.mustCall(vs.spec, 'addService', { ...vs.key, sched: vs.spec.sched });
-        added.push(vs);
-        for (const rs of vs.rs) {
-          rs.since = now;
-          if (rs.alive) {
-            await this.mustCall(rs.spec, 'addDest', { ...this.destArgs(vs, rs.spec.addr, rs.spec.port, rs.spec.weight), fwd: vs.spec.fwd });
-            rs.present = 'weight';
-          } else if (rs.spec.inhibitOnFailure) {
-            await this.mustCall(rs.spec, 'addDest', { ...this.destArgs(vs, rs.spec.addr, rs.spec.port, 0), fwd: vs.spec.fwd });
-            rs.present = 'zero';
-          }
+    if (this.initial !== undefined) {
+      const p = this.prepare(this.initial.services);
+      const items: BatchItem[] = [];
+      const origins: Array<{ origin?: { file: string; line: number } }> = [];
+      const push = (o: { origin?: { file: string; line: number } }, item: BatchItem) => {
+        items.push(item);
+        origins.push(o);
+      };
+      for (const vs of this.initial.services) {
+        const key = { proto: vs.proto, addr: vs.addr, port: vs.port };
+        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, persist: vs.persistence } });
+        for (const r of vs.realServers) {
+          const w = p.weightOf(key, r.addr, r.port, r.weight);
+          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: vs.fwd } });
         }
-        vs.quorumUp = this.aliveWeight(vs) >= vs.spec.quorum;
-        if (!vs.quorumUp && vs.spec.sorryServer) {
-          const s = vs.spec.sorryServer;
-          await this.mustCall(vs.spec, 'addDest', { ...this.destArgs(vs, s.addr, s.port, 1), fwd: vs.spec.fwd });
-          vs.sorryIn = true;
-        }
+        for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push(vs, { verb: 'addDest', args: { ...s, weight: 1 } });
       }
-    } catch (e) {
-      for (const vs of added.reverse()) {
-        try {
-          await this.deps.call('deleteService', vs.key);
-        } catch {
-          // best effort: it was ours a moment ago
-        }
+      try {
+        await this.deps.call('batch', { items });
+      } catch (e) {
+        const i = (e as { index?: number }).index;
+        this.stopped = true;
+        throw new Error(`${where(i === undefined ? undefined : origins[i])}${(e as Error).message}`);
       }
-      this.stopped = true;
-      throw e;
+      p.commit();
     }
+    this.started = true;
     for (const vs of this.vss) {
       this.deps.log.info({ service: vsName(vs), servers: vs.rs.length, quorum: vs.quorumUp ? 'up' : 'down', alpha: vs.spec.alpha }, 'health: service configured');
-      for (const rs of vs.rs) {
-        for (const c of rs.checkers) this.schedule(c, Math.floor((this.deps.random ?? Math.random)() * c.spec.delayLoopMs));
-      }
+      for (const rs of vs.rs) for (const c of rs.checkers) this.scheduleFirst(c);
     }
   }
 
-  private async mustCall(o: { origin?: { file: string; line: number } }, verb: string, args: unknown): Promise<void> {
-    try {
-      await this.deps.call(verb, args);
-    } catch (e) {
-      throw new Error(`${where(o)}${(e as Error).message}`);
+  /** First check of a new checker: spread over one delay_loop. */
+  private scheduleFirst(c: CheckerState): void {
+    this.schedule(c, Math.floor((this.deps.random ?? Math.random)() * c.spec.delayLoopMs));
+  }
+
+  /**
+   * What the table should hold under a new configuration, keeping the state of servers whose
+   * checkers are unchanged: a new server starts alive (failed with alpha), a server whose
+   * checkers changed keeps its state and its new checkers restart, one without checkers is alive.
+   */
+  prepare(specs: VirtualServerSpec[]): HealthPlan {
+    const oldVs = new Map(this.vss.map((v) => [vsKeyOf(v.key), v]));
+    const changes: string[] = [];
+    const plans: VsPlan[] = [];
+    for (const spec of specs) {
+      const key = { proto: spec.proto, addr: spec.addr, port: spec.port };
+      const old = oldVs.get(vsKeyOf(key));
+      oldVs.delete(vsKeyOf(key));
+      if (old !== undefined) {
+        const d = vsDiff(old.spec, spec);
+        if (d.length > 0) changes.push(`edit health of service ${vsName({ key })}: ${d.join(', ')}`);
+      }
+      const oldRs = new Map((old?.rs ?? []).map((r) => [`${r.spec.addr}:${r.spec.port}`, r]));
+      const rs: RsPlan[] = spec.realServers.map((r) => {
+        const name = `${r.addr}:${r.port}`;
+        const o = oldRs.get(name);
+        oldRs.delete(name);
+        const same = o !== undefined && checkersKey(o.spec.checkers) === checkersKey(r.checkers);
+        const what = `server ${vsName({ key })} -> ${name}`;
+        if (o === undefined || o.checkers.length === 0) {
+          if (r.checkers.length > 0) changes.push(`start checks on ${what}: ${typesOf(r.checkers)}`);
+        } else if (!same) {
+          changes.push(r.checkers.length === 0 ? `stop checks on ${what}` : `restart checks on ${what}: ${typesOf(r.checkers)}`);
+        }
+        const alive = r.checkers.length === 0 ? true : o !== undefined ? o.alive : !spec.alpha;
+        return { spec: r, old: o, same, alive, dynWeight: same ? o!.dynWeight : undefined };
+      });
+      for (const o of oldRs.values()) if (o.checkers.length > 0) changes.push(`stop checks on server ${vsName({ key })} -> ${o.spec.addr}:${o.spec.port}`);
+      let w = 0;
+      for (const r of rs) if (r.alive) w += r.dynWeight ?? r.spec.weight;
+      let quorumUp = w >= spec.quorum;
+      if (old !== undefined) {
+        quorumUp = old.quorumUp;
+        if (quorumUp && w < spec.quorum - spec.hysteresis) quorumUp = false;
+        else if (!quorumUp && w >= spec.quorum + spec.hysteresis) quorumUp = true;
+      }
+      plans.push({ spec, key, old, rs, quorumUp, sorryIn: !quorumUp && spec.sorryServer !== undefined });
     }
+    for (const o of oldVs.values()) {
+      for (const r of o.rs) if (r.checkers.length > 0) changes.push(`stop checks on server ${vsName(o)} -> ${r.spec.addr}:${r.spec.port}`);
+    }
+    const byRs = new Map<string, RsPlan>();
+    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key.proto, p.key.addr, p.key.port, r.spec.addr, r.spec.port), r);
+    const sorryNow = new Set<string>();
+    for (const v of this.vss) {
+      const s = v.spec.sorryServer;
+      if (v.sorryIn && s) sorryNow.add(`${v.key.proto}|${v.key.addr}|${v.key.port}|${s.addr}|${s.port}`);
+    }
+    return {
+      weightOf: (service, addr, port, configured) => {
+        const r = byRs.get(this.key(service.proto, service.addr, service.port, addr, port));
+        if (r === undefined || r.alive) return r?.dynWeight ?? configured;
+        return r.spec.inhibitOnFailure ? 0 : undefined;
+      },
+      sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, fwd: p.spec.fwd })),
+      sorryNow,
+      changes,
+      commit: () => this.commit(plans),
+    };
+  }
+
+  /** Install a prepared configuration (its table changes are applied). */
+  private commit(plans: VsPlan[]): void {
+    const before = this.vss.flatMap((v) => v.rs);
+    const keep = new Set<RsState>();
+    const vss: VsState[] = [];
+    for (const p of plans) {
+      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false };
+      if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
+        this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
+        const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
+        if (cmd) this.spawn(cmd);
+      }
+      vs.spec = p.spec;
+      vs.quorumUp = p.quorumUp;
+      vs.sorryIn = p.sorryIn;
+      vs.rs = p.rs.map((r) => {
+        const now = this.clock.now();
+        const rs: RsState = r.old ?? { vs, spec: r.spec, checkers: [], alive: r.alive, reason: r.alive ? 'start' : 'alpha: starts as failed', since: now, dynWeight: undefined, present: 'none', removed: false };
+        rs.vs = vs;
+        if (r.same) {
+          rs.checkers.forEach((c, i) => (c.spec = r.spec.checkers[i]!));
+        } else {
+          for (const c of rs.checkers) this.kill(c);
+          rs.checkers = r.spec.checkers.map((c) => ({ spec: c, rs, up: r.alive, fails: 0, oks: 0, timer: undefined }));
+          if (this.started) for (const c of rs.checkers) this.scheduleFirst(c);
+        }
+        rs.spec = r.spec;
+        rs.dynWeight = r.dynWeight;
+        if (rs.alive !== r.alive) {
+          rs.alive = r.alive;
+          rs.reason = 'checks changed';
+          rs.since = now;
+        }
+        rs.present = r.alive ? 'weight' : r.spec.inhibitOnFailure ? 'zero' : 'none';
+        keep.add(rs);
+        return rs;
+      });
+      vss.push(vs);
+    }
+    for (const rs of before) {
+      if (keep.has(rs)) continue;
+      rs.removed = true;
+      for (const c of rs.checkers) this.kill(c);
+    }
+    this.vss = vss;
+    this.byKey = new Map();
+    for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key.proto, vs.key.addr, vs.key.port, rs.spec.addr, rs.spec.port), rs);
   }
 
   /** Stop checking; with omega, run quorum_down and notify_down commands as at a failure. */
@@ -210,13 +351,18 @@ export class HealthManager {
     }
   }
 
+  private kill(c: CheckerState): void {
+    c.dead = true;
+    this.clearTimer(c);
+  }
+
   private clearTimer(c: CheckerState): void {
     if (c.timer !== undefined) this.clock.clearTimeout(c.timer);
     c.timer = undefined;
   }
 
   private schedule(c: CheckerState, ms: number): void {
-    if (this.stopped) return;
+    if (this.stopped || c.dead) return;
     this.clearTimer(c);
     c.timer = this.clock.setTimeout(() => {
       c.timer = undefined;
@@ -225,7 +371,7 @@ export class HealthManager {
   }
 
   private enqueue(c: CheckerState): void {
-    if (this.stopped) return;
+    if (this.stopped || c.dead) return;
     if (this.inflight < this.concurrency) this.launch(c);
     else this.queue.push(c);
   }
@@ -236,7 +382,8 @@ export class HealthManager {
     const done = (r: CheckResult): void => {
       this.inflight--;
       this.onResult(c, r);
-      const next = this.queue.shift();
+      let next = this.queue.shift();
+      while (next !== undefined && next.dead) next = this.queue.shift();
       if (next !== undefined && !this.stopped) this.launch(next);
     };
     let p: Promise<CheckResult>;
@@ -249,7 +396,7 @@ export class HealthManager {
   }
 
   private onResult(c: CheckerState, r: CheckResult): void {
-    if (this.stopped) return;
+    if (this.stopped || c.dead) return;
     const s = c.spec;
     let next = s.delayLoopMs;
     if (r.ok) {
@@ -277,16 +424,18 @@ export class HealthManager {
   }
 
   private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || rs.removed) return;
     const vs = rs.vs;
+    const items: BatchItem[] = [];
     const alive = rs.checkers.every((c) => c.up);
     const oldWeight = this.weightOf(rs);
     if (dynWeight !== undefined) rs.dynWeight = dynWeight;
     if (alive === rs.alive) {
       if (alive && this.weightOf(rs) !== oldWeight && rs.present === 'weight') {
         this.deps.log.info({ service: vsName(vs), server: rsName(rs), weight: this.weightOf(rs), reason }, 'health: weight changed (misc_dynamic)');
-        await this.tryCall('editDest', this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)));
-        await this.updateQuorum(vs);
+        items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
+        this.updateQuorum(vs, items);
+        await this.applyItems(items);
       }
       return;
     }
@@ -298,22 +447,31 @@ export class HealthManager {
     const { addr, port } = rs.spec;
     if (alive) {
       const w = this.weightOf(rs);
-      if (rs.present === 'none') await this.tryCall('addDest', { ...this.destArgs(vs, addr, port, w), fwd: vs.spec.fwd });
-      else await this.tryCall('editDest', this.destArgs(vs, addr, port, w));
+      if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, w), ...this.entryOf(rs) } });
+      else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, w) });
       rs.present = 'weight';
       if (rs.spec.notifyUp) this.spawn(rs.spec.notifyUp);
     } else {
       if (rs.spec.inhibitOnFailure) {
-        if (rs.present === 'none') await this.tryCall('addDest', { ...this.destArgs(vs, addr, port, 0), fwd: vs.spec.fwd });
-        else await this.tryCall('editDest', this.destArgs(vs, addr, port, 0));
+        if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, 0), ...this.entryOf(rs) } });
+        else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, 0) });
         rs.present = 'zero';
       } else if (rs.present !== 'none') {
-        await this.tryCall('deleteDest', this.destArgs(vs, addr, port));
+        items.push({ verb: 'deleteDest', args: this.destArgs(vs, addr, port) });
         rs.present = 'none';
       }
       if (rs.spec.notifyDown) this.spawn(rs.spec.notifyDown);
     }
-    await this.updateQuorum(vs);
+    this.updateQuorum(vs, items);
+    await this.applyItems(items);
+  }
+
+  /** How a server is added back: its configured method and thresholds (else the virtual server's lb_kind). */
+  private entryOf(rs: RsState): Record<string, unknown> {
+    const e: Record<string, unknown> = { fwd: rs.spec.fwd ?? rs.vs.spec.fwd };
+    if (rs.spec.upper !== undefined) e.upper = rs.spec.upper;
+    if (rs.spec.lower !== undefined) e.lower = rs.spec.lower;
+    return e;
   }
 
   private aliveWeight(vs: VsState): number {
@@ -322,7 +480,7 @@ export class HealthManager {
     return w;
   }
 
-  private async updateQuorum(vs: VsState): Promise<void> {
+  private updateQuorum(vs: VsState, items: BatchItem[]): void {
     const w = this.aliveWeight(vs);
     const { quorum, hysteresis, sorryServer } = vs.spec;
     if (vs.quorumUp && w < quorum - hysteresis) {
@@ -330,7 +488,7 @@ export class HealthManager {
       this.deps.log.warn({ service: vsName(vs), aliveWeight: w, quorum, hysteresis, sorryServer: sorryServer ? `${sorryServer.addr}:${sorryServer.port}` : undefined }, 'health: quorum lost');
       if (vs.spec.quorumDown) this.spawn(vs.spec.quorumDown);
       if (sorryServer && !vs.sorryIn) {
-        await this.tryCall('addDest', { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), fwd: vs.spec.fwd });
+        items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), fwd: vs.spec.fwd } });
         vs.sorryIn = true;
       }
     } else if (!vs.quorumUp && w >= quorum + hysteresis) {
@@ -338,10 +496,27 @@ export class HealthManager {
       this.deps.log.info({ service: vsName(vs), aliveWeight: w, quorum, hysteresis }, 'health: quorum gained');
       if (vs.spec.quorumUp) this.spawn(vs.spec.quorumUp);
       if (sorryServer && vs.sorryIn) {
-        await this.tryCall('deleteDest', this.destArgs(vs, sorryServer.addr, sorryServer.port));
+        items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
         vs.sorryIn = false;
       }
     }
+  }
+
+  /**
+   * The table changes of one decision in one batch (a server out and the sorry server in happen
+   * together). If the batch is refused (e.g. an operator deleted something by hand), each change
+   * is tried alone so the others still happen; refusals are logged and checking goes on.
+   */
+  private async applyItems(items: BatchItem[]): Promise<void> {
+    if (items.length > 1) {
+      try {
+        await this.deps.call('batch', { items });
+        return;
+      } catch {
+        // fall through: one by one
+      }
+    }
+    for (const it of items) await this.tryCall(it.verb, it.args);
   }
 
   private async tryCall(verb: string, args: unknown): Promise<void> {
@@ -363,6 +538,7 @@ export class HealthManager {
     const out: HealthEntry[] = [];
     for (const vs of this.vss) {
       for (const rs of vs.rs) {
+        if (rs.checkers.length === 0) continue; // unchecked: nothing to report
         out.push({ service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: rs.since });
       }
     }
@@ -372,7 +548,7 @@ export class HealthManager {
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
   stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): HealthState {
     const rs = this.byKey.get(this.key(proto, vip, vport, rip, rport));
-    if (rs === undefined) return 'unchecked';
+    if (rs === undefined || rs.checkers.length === 0) return 'unchecked';
     return rs.alive ? 'up' : 'down';
   }
 

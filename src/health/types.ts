@@ -89,6 +89,10 @@ export interface RealServerSpec {
   notifyDown?: string;
   checkers: CheckSpec[];
   origin?: Origin;
+  /** The config file's table entry, used when a failed server is added back (keepalived: lb_kind). */
+  fwd?: Fwd;
+  upper?: number;
+  lower?: number;
 }
 
 export interface VirtualServerSpec {
@@ -97,7 +101,7 @@ export interface VirtualServerSpec {
   port: number;
   sched: string;
   fwd: Fwd;
-  /** persistence_timeout in seconds (0 = none). Not applied yet: the datapath has no persistence. */
+  /** persistence_timeout in seconds (0 = none): the service's -p. */
   persistence: number;
   delayLoopMs: number;
   sorryServer?: { addr: string; port: number };

@@ -53,6 +53,9 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
   icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
   tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',
+  templates_created: 'Persistence templates created (ipvsadm -p).',
+  templates_expired: 'Persistence templates expired (timeout passed with no connection left).',
+  ops_datagrams: 'Datagrams scheduled one by one without a connection entry (ipvsadm -o).',
 };
 
 type Sample = [labels: Record<string, string | number>, value: number];

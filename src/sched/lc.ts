@@ -4,6 +4,7 @@
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { destName, runnerUp } from './common.js';
+import { BY_LC, tourneyHooks, type Tourney } from './tourney.js';
 
 function pick(svc: SchedService, dt: DestTable): number {
   const dests = svc.dests;
@@ -23,7 +24,12 @@ function pick(svc: SchedService, dt: DestTable): number {
 
 export const lc: Scheduler = {
   name: 'lc',
-  schedule: pick,
+  // Services with many destinations keep a tournament tree (tourney.ts): O(log n) per change.
+  ...tourneyHooks(BY_LC),
+  schedule(svc: SchedService, dt: DestTable): number {
+    const t = svc.schedState as Tourney | undefined;
+    return t !== undefined ? t.top() : pick(svc, dt);
+  },
   explain(svc: SchedService, dt: DestTable) {
     const dest = pick(svc, dt);
     if (dest < 0) return { dest, why: 'lc: no available destination' };

@@ -4,6 +4,7 @@
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { destName, runnerUp } from './common.js';
+import { BY_SED, tourneyHooks, type Tourney } from './tourney.js';
 
 /** The sed pick over svc.dests (also nq's second stage). */
 export function sedPick(svc: SchedService, dt: DestTable): number {
@@ -35,7 +36,12 @@ export function sedWhy(name: string, svc: SchedService, dt: DestTable, d: number
 
 export const sed: Scheduler = {
   name: 'sed',
-  schedule: sedPick,
+  // Services with many destinations keep a tournament tree (tourney.ts): O(log n) per change.
+  ...tourneyHooks(BY_SED),
+  schedule(svc: SchedService, dt: DestTable): number {
+    const t = svc.schedState as Tourney | undefined;
+    return t !== undefined ? t.top() : sedPick(svc, dt);
+  },
   explain(svc: SchedService, dt: DestTable) {
     const dest = sedPick(svc, dt);
     return { dest, why: sedWhy('sed', svc, dt, dest) };

@@ -79,3 +79,11 @@ export function diagnosticLines(t: TestContext, title: string, text: string, tai
   t.diagnostic(title);
   for (const l of lines) t.diagnostic(`  ${l}`);
 }
+
+/** GET a URL from inside the director namespace (e.g. uvsd's --metrics listener); throws unless 2xx. */
+export async function getInDirector(lab: DrLab, url: string): Promise<string> {
+  const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) { console.error(`HTTP ${r.status}`); process.exit(1); } process.stdout.write(await r.text()); }, (e) => { console.error(String(e)); process.exit(1); })';
+  const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, url], { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`GET ${url} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}

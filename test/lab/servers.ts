@@ -48,6 +48,14 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
+  if (url.pathname.startsWith('/only/')) {
+    // 200 on the server named in the path, 404 elsewhere: a health check that passes on one server only.
+    req.resume();
+    const mine = url.pathname.slice('/only/'.length) === name;
+    res.writeHead(mine ? 200 : 404, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-server': name });
+    res.end(body);
+    return;
+  }
   if (url.pathname === '/big') {
     req.resume();
     const total = Math.max(0, Math.min(1 << 30, Number(url.searchParams.get('bytes') ?? '0')));

@@ -1,0 +1,323 @@
+// Health checks in the YAML config file (docs/config.md "Health checks"): keepalived's checkers
+// and virtual/real-server parameters with the file's spelling (dashes, seconds), read into the
+// same HealthConfig types the keepalived.conf parser produces (src/health/types.ts; types only,
+// so control does not load health code), and written back for --dump-config.
+
+import { isMap, isScalar, type Node as YamlNode } from 'yaml';
+import type { Fwd, Proto } from './protocol.js';
+import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
+import type { Inherited } from '../health/keepalived.js';
+
+/** One YAML value with where it is: the parse helpers of config.ts work on these. */
+export interface Field {
+  node: YamlNode | null;
+  line: number;
+  path: string;
+}
+
+/** config.ts's shape checks, handed over so both files fail the same way. */
+export interface FieldHelpers {
+  file: string;
+  fail(line: number, field: string, problem: string): never;
+  mapFields(f: Field, allowed: string[]): Map<string, Field>;
+  str(f: Field): string;
+  int(f: Field, min: number, max: number): number;
+  bool(f: Field): boolean;
+  list(f: Field): Field[];
+  show(f: Field): string;
+  ip(f: Field): string;
+}
+
+
+/** keepalived's defaults (REFERENCE.md): delay_loop 60 s, connect_timeout 5 s, retry 1, delay_before_retry 1 s. */
+export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };
+
+const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall'];
+const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
+const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
+const CHECK_TYPES: Record<string, CheckerType> = { tcp: 'TCP_CHECK', http_get: 'HTTP_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK' };
+const TYPE_NAMES: Record<CheckerType, string> = { TCP_CHECK: 'tcp', HTTP_GET: 'http_get', UDP_CHECK: 'udp', PING_CHECK: 'ping', MISC_CHECK: 'misc' };
+const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
+const CHECK_KEYS: Record<CheckerType, string[]> = {
+  TCP_CHECK: CHECK_COMMON_KEYS,
+  PING_CHECK: CHECK_COMMON_KEYS,
+  HTTP_GET: [...CHECK_COMMON_KEYS, 'url', 'virtualhost'],
+  UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
+  MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
+};
+const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
+const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains'];
+
+/** Seconds (decimals allowed, like keepalived's 0.5) to ms. */
+function seconds(h: FieldHelpers, f: Field, minMs: number): number {
+  const v = isScalar(f.node) ? f.node.value : undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v * 1000 < minMs || v > 86400 * 365) {
+    h.fail(f.line, f.path, `must be a number of seconds${minMs > 0 ? ` >= ${minMs / 1000}` : ' >= 0'}, got ${h.show(f)}`);
+  }
+  return Math.round(v * 1000);
+}
+
+function hexBytes(h: FieldHelpers, f: Field): Buffer {
+  const v = h.str(f).replace(/^0x/i, '');
+  if (!/^([0-9a-fA-F]{2})+$/.test(v)) h.fail(f.line, f.path, `must be hex bytes, got ${h.show(f)}`);
+  return Buffer.from(v, 'hex');
+}
+
+/** Apply the inheritable keys present in m to d. */
+function inherit(h: FieldHelpers, m: Map<string, Field>, d: Inherited): void {
+  const g = (k: string) => m.get(k);
+  if (g('delay-loop')) d.delayLoopMs = seconds(h, g('delay-loop')!, 10);
+  if (g('connect-timeout')) d.connectTimeoutMs = seconds(h, g('connect-timeout')!, 1);
+  if (g('retry')) d.retry = h.int(g('retry')!, 0, 1000);
+  if (g('delay-before-retry')) d.delayBeforeRetryMs = seconds(h, g('delay-before-retry')!, 0);
+  if (g('rise')) d.rise = h.int(g('rise')!, 1, 1000);
+  if (g('fall')) d.fall = h.int(g('fall')!, 1, 1000);
+  if (g('inhibit-on-failure')) d.inhibitOnFailure = h.bool(g('inhibit-on-failure')!);
+  if (g('virtualhost')) d.virtualhost = h.str(g('virtualhost')!);
+}
+
+function statusRange(h: FieldHelpers, f: Field): [number, number] {
+  const v = isScalar(f.node) ? String(f.node.value) : '';
+  const m = /^(\d{3})(?:-(\d{3}))?$/.exec(v);
+  const lo = m ? Number(m[1]) : 0;
+  const hi = m ? Number(m[2] ?? m[1]) : 0;
+  if (!m || lo < 100 || hi > 599 || lo > hi) h.fail(f.line, f.path, `must be a status or a range like 301-302 (100-599), got ${h.show(f)}`);
+  return [lo, hi];
+}
+
+function url(h: FieldHelpers, f: Field): HttpUrl {
+  const m = h.mapFields(f, URL_KEYS);
+  const pf = m.get('path') ?? h.fail(f.line, `${f.path}.path`, 'missing');
+  const path = h.str(pf);
+  if (!path.startsWith('/')) h.fail(pf.line, pf.path, `must start with /, got ${h.show(pf)}`);
+  const u: HttpUrl = { path };
+  const sc = m.get('status-code');
+  if (sc) u.status = (isScalar(sc.node) ? [sc] : h.list(sc)).map((x) => statusRange(h, x));
+  const dg = m.get('digest');
+  if (dg) {
+    const v = h.str(dg);
+    if (!/^[0-9a-fA-F]{32}$/.test(v)) h.fail(dg.line, dg.path, `must be an MD5 digest (32 hex digits), got ${h.show(dg)}`);
+    u.digest = v.toLowerCase();
+  }
+  const re = m.get('regex');
+  if (re) {
+    try {
+      new RegExp(h.str(re));
+    } catch (e) {
+      h.fail(re.line, re.path, (e as Error).message);
+    }
+    u.regex = h.str(re);
+  }
+  if (m.get('contains')) u.contains = h.str(m.get('contains')!);
+  return u;
+}
+
+function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
+  const m = h.mapFields(f, ALL_CHECK_KEYS);
+  const tf = m.get('type') ?? h.fail(f.line, `${f.path}.type`, `missing (one of ${Object.keys(CHECK_TYPES).join(', ')})`);
+  const typeName = h.str(tf);
+  const type = CHECK_TYPES[typeName] ?? h.fail(tf.line, tf.path, `must be one of ${Object.keys(CHECK_TYPES).join(', ')}, got "${typeName}"`);
+  for (const [k, v] of m) if (!CHECK_KEYS[type].includes(k)) h.fail(v.line, v.path, `not a field of ${typeName} checks (known: ${CHECK_KEYS[type].join(', ')})`);
+  const d: Inherited = { ...parent };
+  inherit(h, m, d);
+  const g = (k: string) => m.get(k);
+  const common = {
+    origin: { file: h.file, line: f.line },
+    connectIp: g('connect-ip') ? h.ip(g('connect-ip')!) : undefined,
+    connectPort: g('connect-port') ? h.int(g('connect-port')!, 1, 65535) : undefined,
+    bindto: g('bindto') ? h.ip(g('bindto')!) : undefined,
+    connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, rise: d.rise, fall: d.fall,
+  };
+  switch (type) {
+    case 'TCP_CHECK': return { ...common, type };
+    case 'PING_CHECK': return { ...common, type };
+    case 'HTTP_GET': {
+      const uf = g('url') ?? h.fail(f.line, `${f.path}.url`, 'missing: http_get needs at least one url { path }');
+      const urls = (isMap(uf.node) ? [uf] : h.list(uf)).map((x) => url(h, x));
+      if (urls.length === 0) h.fail(uf.line, uf.path, 'needs at least one url { path }');
+      return { ...common, type, urls, virtualhost: d.virtualhost };
+    }
+    case 'UDP_CHECK': {
+      const rr = g('require-reply');
+      let requireReply = false;
+      let replyPrefix: Buffer | undefined;
+      if (rr) {
+        if (isScalar(rr.node) && typeof rr.node.value === 'boolean') requireReply = rr.node.value;
+        else {
+          requireReply = true;
+          replyPrefix = hexBytes(h, rr);
+        }
+      }
+      return {
+        ...common, type, requireReply, replyPrefix,
+        payload: g('payload') ? hexBytes(h, g('payload')!) : undefined,
+        minReplyLength: g('min-reply-length') ? h.int(g('min-reply-length')!, 0, 65535) : undefined,
+        maxReplyLength: g('max-reply-length') ? h.int(g('max-reply-length')!, 0, 65535) : undefined,
+      };
+    }
+    case 'MISC_CHECK': {
+      const mp = g('misc-path') ?? h.fail(f.line, `${f.path}.misc-path`, 'missing: misc checks need misc-path');
+      return {
+        ...common, type, command: h.str(mp),
+        timeoutMs: g('misc-timeout') ? seconds(h, g('misc-timeout')!, 1) : d.delayLoopMs,
+        dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
+      };
+    }
+  }
+}
+
+function checks(h: FieldHelpers, f: Field, d: Inherited): CheckSpec[] {
+  return h.list(f).map((x) => checker(h, x, d));
+}
+
+export interface ServerForHealth {
+  addr: string;
+  port: number;
+  weight: number;
+  fwd: Fwd;
+  upper: number;
+  lower: number;
+  health: Field | undefined;
+  line: number;
+}
+
+/**
+ * The health part of one service: `health` at the service (defaults for its servers and the
+ * virtual server's own settings) and at each server. undefined when neither has any.
+ */
+export function parseServiceHealth(
+  h: FieldHelpers, svc: { proto: Proto; addr: string; port: number; sched: string; line: number }, health: Field | undefined, servers: ServerForHealth[],
+): VirtualServerSpec | undefined {
+  if (health === undefined && servers.every((s) => s.health === undefined)) return undefined;
+  const d: Inherited = { ...HEALTH_DEFAULTS };
+  const vs: VirtualServerSpec = {
+    proto: svc.proto, addr: svc.addr, port: svc.port, sched: svc.sched, fwd: servers[0]?.fwd ?? 'dr', persistence: 0,
+    delayLoopMs: d.delayLoopMs, quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: { file: h.file, line: svc.line },
+  };
+  let defaults: CheckSpec[] | undefined;
+  let defaultsField: Field | undefined;
+  if (health !== undefined) {
+    const m = h.mapFields(health, SERVICE_HEALTH_KEYS);
+    inherit(h, m, d);
+    vs.delayLoopMs = d.delayLoopMs;
+    const g = (k: string) => m.get(k);
+    if (g('quorum')) vs.quorum = h.int(g('quorum')!, 1, 2147483647);
+    if (g('hysteresis')) vs.hysteresis = h.int(g('hysteresis')!, 0, 2147483647);
+    if (g('quorum-up')) vs.quorumUp = h.str(g('quorum-up')!);
+    if (g('quorum-down')) vs.quorumDown = h.str(g('quorum-down')!);
+    if (g('alpha')) vs.alpha = h.bool(g('alpha')!);
+    if (g('omega')) vs.omega = h.bool(g('omega')!);
+    const sf = g('sorry-server');
+    if (sf) {
+      const sm = h.mapFields(sf, ['address', 'port', 'method']);
+      const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
+      vs.sorryServer = { addr, port: sm.get('port') ? h.int(sm.get('port')!, 1, 65535) : svc.port };
+      if (sm.get('method')) {
+        const mt = h.str(sm.get('method')!);
+        const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
+        vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
+      }
+      if (servers.some((s) => s.addr === addr && s.port === vs.sorryServer!.port)) {
+        h.fail(sf.line, sf.path, `${addr}:${vs.sorryServer.port} is also one of the service's servers`);
+      }
+    }
+    defaultsField = g('checks');
+  }
+  // Checkers inherit what is given at the service and at the server, whatever the order of keys.
+  if (defaultsField !== undefined) defaults = checks(h, defaultsField, d);
+  for (const s of servers) {
+    const rd: Inherited = { ...d };
+    const rs: RealServerSpec = {
+      addr: s.addr, port: s.port, weight: s.weight, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: { file: h.file, line: s.line },
+      fwd: s.fwd, upper: s.upper, lower: s.lower,
+    };
+    let own: Field | undefined;
+    if (s.health !== undefined) {
+      const m = h.mapFields(s.health, SERVER_HEALTH_KEYS);
+      inherit(h, m, rd);
+      rs.inhibitOnFailure = rd.inhibitOnFailure;
+      if (m.get('notify-up')) rs.notifyUp = h.str(m.get('notify-up')!);
+      if (m.get('notify-down')) rs.notifyDown = h.str(m.get('notify-down')!);
+      own = m.get('checks');
+    }
+    // A server's own checks replace the service's; the service's are read again with the
+    // server's inherited parameters, so `delay-loop` at the server applies to them too.
+    if (own !== undefined) rs.checkers = checks(h, own, rd);
+    else if (defaultsField !== undefined) rs.checkers = s.health === undefined ? defaults!.map((c) => ({ ...c })) : checks(h, defaultsField, rd);
+    vs.realServers.push(rs);
+  }
+  return vs;
+}
+
+// ---- writing back (--dump-config) ------------------------------------------------------------
+
+const sec = (ms: number): number => ms / 1000;
+
+function dumpChecker(c: CheckSpec): Record<string, unknown> {
+  const o: Record<string, unknown> = { type: TYPE_NAMES[c.type] };
+  const D = HEALTH_DEFAULTS;
+  if (c.delayLoopMs !== D.delayLoopMs) o['delay-loop'] = sec(c.delayLoopMs);
+  if (c.connectTimeoutMs !== D.connectTimeoutMs) o['connect-timeout'] = sec(c.connectTimeoutMs);
+  if (c.retry !== D.retry) o.retry = c.retry;
+  if (c.delayBeforeRetryMs !== D.delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
+  if (c.rise !== D.rise) o.rise = c.rise;
+  if (c.fall !== D.fall) o.fall = c.fall;
+  if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;
+  if (c.connectPort !== undefined) o['connect-port'] = c.connectPort;
+  if (c.bindto !== undefined) o.bindto = c.bindto;
+  switch (c.type) {
+    case 'HTTP_GET':
+      if (c.virtualhost !== undefined) o.virtualhost = c.virtualhost;
+      o.url = c.urls.map((u) => {
+        const x: Record<string, unknown> = { path: u.path };
+        if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));
+        if (u.digest !== undefined) x.digest = u.digest;
+        if (u.regex !== undefined) x.regex = u.regex;
+        if (u.contains !== undefined) x.contains = u.contains;
+        return x;
+      });
+      break;
+    case 'UDP_CHECK':
+      if (c.payload !== undefined) o.payload = c.payload.toString('hex');
+      if (c.replyPrefix !== undefined) o['require-reply'] = c.replyPrefix.toString('hex');
+      else if (c.requireReply) o['require-reply'] = true;
+      if (c.minReplyLength !== undefined) o['min-reply-length'] = c.minReplyLength;
+      if (c.maxReplyLength !== undefined) o['max-reply-length'] = c.maxReplyLength;
+      break;
+    case 'MISC_CHECK':
+      o['misc-path'] = c.command;
+      o['misc-timeout'] = sec(c.timeoutMs);
+      if (c.dynamic) o['misc-dynamic'] = true;
+      break;
+    default:
+  }
+  return o;
+}
+
+/** The service-level `health` mapping (undefined when every value is a default). */
+export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | undefined): Record<string, unknown> | undefined {
+  const o: Record<string, unknown> = {};
+  if (vs.delayLoopMs !== HEALTH_DEFAULTS.delayLoopMs) o['delay-loop'] = sec(vs.delayLoopMs);
+  if (vs.sorryServer) {
+    const s: Record<string, unknown> = { address: vs.sorryServer.addr, port: vs.sorryServer.port };
+    if (serviceSorryFwd !== undefined) s.method = serviceSorryFwd;
+    o['sorry-server'] = s;
+  }
+  if (vs.quorum !== 1) o.quorum = vs.quorum;
+  if (vs.hysteresis !== 0) o.hysteresis = vs.hysteresis;
+  if (vs.quorumUp !== undefined) o['quorum-up'] = vs.quorumUp;
+  if (vs.quorumDown !== undefined) o['quorum-down'] = vs.quorumDown;
+  if (vs.alpha) o.alpha = true;
+  if (vs.omega) o.omega = true;
+  return Object.keys(o).length > 0 ? o : undefined;
+}
+
+/** A server's `health` mapping: its own checks written out in full (undefined: nothing to say). */
+export function dumpServerHealth(rs: RealServerSpec): Record<string, unknown> | undefined {
+  const o: Record<string, unknown> = {};
+  if (rs.inhibitOnFailure) o['inhibit-on-failure'] = true;
+  if (rs.notifyUp !== undefined) o['notify-up'] = rs.notifyUp;
+  if (rs.notifyDown !== undefined) o['notify-down'] = rs.notifyDown;
+  o.checks = rs.checkers.map(dumpChecker);
+  return o;
+}

@@ -1,0 +1,359 @@
+// Health checks in the YAML config file (src/control/config-health.ts) driven by the real health
+// manager on a fake clock and the real control verbs on an in-process datapath: the checkers a
+// file gives, file:line errors that change nothing, reloads that start / stop / restart checkers
+// without disturbing unchanged servers (a failed server stays failed and out of the table),
+// --dump-config round trips, keepalived.conf reloaded through the same path, and the manager's
+// table changes of one decision going through one batch.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { UvsError } from '../src/control/errors.js';
+import { formatRules } from '../src/control/printers.js';
+import type { ListResult } from '../src/control/protocol.js';
+import { HealthManager } from '../src/health/manager.js';
+import { withHealth } from '../src/health/report.js';
+import { loadKeepalivedFile } from '../src/health/load.js';
+import type { CheckResult, CheckSpec, HttpCheck, VirtualServerSpec } from '../src/health/types.js';
+import { rig, type Rig } from './helpers/harness.js';
+import { FakeClock } from './helpers/fake-clock.js';
+
+const S = 1000;
+const N = { numeric: true };
+const [A, B, C, D] = ['192.168.8.20', '192.168.8.21', '192.168.8.22', '192.168.8.23'];
+
+interface World {
+  r: Rig;
+  clock: FakeClock;
+  mgr: HealthManager;
+  cm: ConfigManager;
+  /** Every check attempt: "t addr type [path]". */
+  attempts: string[];
+  /** Verbs the manager called, batches as "batch(v1,v2)". */
+  calls: string[];
+  /** A check of this addr (and, for HTTP_GET, this path) fails while listed. */
+  failing: Set<string>;
+  table(): string[];
+  health(): string[];
+}
+
+function world(opts: { keepalived?: string } = {}): World {
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const clock = new FakeClock();
+  const attempts: string[] = [];
+  const calls: string[] = [];
+  const failing = new Set<string>();
+  const mgr = new HealthManager(undefined, {
+    call: (verb, args) => {
+      const a = args as { items?: Array<{ verb: string }> };
+      calls.push(verb === 'batch' ? `batch(${a.items!.map((i) => i.verb).join(',')})` : verb);
+      return r.ctl.call(verb, args);
+    },
+    run: (spec: CheckSpec, t) => {
+      const path = spec.type === 'HTTP_GET' ? (spec as HttpCheck).urls[0]!.path : '';
+      attempts.push(`${clock.t / S} ${t.addr} ${spec.type}${path ? ` ${path}` : ''}`);
+      const bad = failing.has(t.addr) || (path !== '' && failing.has(`${t.addr} ${path}`));
+      return Promise.resolve<CheckResult>(bad ? { ok: false, reason: 'connect ECONNREFUSED' } : { ok: true, reason: 'ok' });
+    },
+    exec: () => Promise.resolve(),
+    log: { info: () => {}, warn: () => {} },
+    clock,
+    random: () => 0,
+  });
+  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
+    health: mgr,
+    keepalived: opts.keepalived,
+    loadKeepalived: (f) => {
+      const k = loadKeepalivedFile(f);
+      return { services: k.config.services, warnings: k.warnings };
+    },
+  });
+  r.ctl.config = cm;
+  return {
+    r, clock, mgr, cm, attempts, calls, failing,
+    table: () => r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${s.port} ${d.addr}/${d.weight}`)),
+    health: () => (withHealth('list', r.ctl.list(), mgr) as ListResult).services.flatMap((s) => s.dests.map((d) => `${d.addr} ${d.health}`)),
+  };
+}
+
+const FULL = `daemon:
+  drain-timeout: 0
+services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: rr
+    health:
+      delay-loop: 10
+      retry: 0
+      sorry-server: { address: 192.168.8.40 }
+      quorum: 2
+      hysteresis: 1
+      quorum-up: /bin/q up
+      quorum-down: /bin/q down
+      omega: true
+      checks:
+        - type: http_get
+          connect-timeout: 2
+          url:
+            - { path: /health, status-code: [200, "301-302"], digest: 0123456789ABCDEF0123456789abcdef }
+    servers:
+      - { address: 192.168.8.20, weight: 3 }
+      - address: 192.168.8.21
+        health:
+          inhibit-on-failure: true
+          delay-loop: 4
+          notify-down: /bin/notify down
+          checks:
+            - { type: tcp, connect-port: 8080, rise: 2, fall: 3 }
+            - { type: misc, misc-path: "/usr/local/bin/check 21", misc-timeout: 3, misc-dynamic: true }
+      - address: 192.168.8.22
+        health: { checks: [] }
+  - proto: udp
+    address: 192.168.8.200
+    port: 53
+    servers:
+      - address: 192.168.8.23
+        health:
+          checks:
+            - { type: udp, payload: "0001", require-reply: "00", delay-loop: 5, bindto: 192.168.8.9 }
+            - { type: ping, delay-before-retry: 0.5 }
+`;
+
+const strip = (v: VirtualServerSpec | undefined): unknown => JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === 'origin' ? undefined : x)));
+
+test('a config with health checks loads: the checkers and parameters it gives, inherited service -> server -> check', async () => {
+  const cfg = parseConfig(FULL, 'f.yaml');
+  const tcp = cfg.services[0]!.health!;
+  assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80 }]);
+  const [ra, rb, rc] = tcp.realServers;
+  assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 1 * S, 18]]);
+  assert.deepEqual((ra!.checkers[0] as HttpCheck).urls, [{ path: '/health', status: [[200, 200], [301, 302]], digest: '0123456789abcdef0123456789abcdef' }]);
+  assert.equal(ra!.weight, 3);
+  assert.deepEqual([rb!.inhibitOnFailure, rb!.notifyDown], [true, '/bin/notify down']);
+  assert.deepEqual(rb!.checkers.map((c) => [c.type, c.delayLoopMs, c.retry, c.rise, c.fall, c.connectPort]), [['TCP_CHECK', 4 * S, 0, 2, 3, 8080], ['MISC_CHECK', 4 * S, 0, 1, 1, undefined]]);
+  assert.deepEqual(rb!.checkers[1], { ...rb!.checkers[1], command: '/usr/local/bin/check 21', timeoutMs: 3 * S, dynamic: true });
+  assert.deepEqual(rc!.checkers, [], 'checks: [] at a server: no checks (the service default does not apply)');
+  const udp = cfg.services[1]!.health!.realServers[0]!.checkers;
+  assert.deepEqual(udp.map((c) => [c.type, c.delayLoopMs, c.delayBeforeRetryMs, c.bindto]), [['UDP_CHECK', 5 * S, 1 * S, '192.168.8.9'], ['PING_CHECK', 60 * S, 0.5 * S, undefined]]);
+  assert.deepEqual(udp[0], { ...udp[0], payload: Buffer.from('0001', 'hex'), requireReply: true, replyPrefix: Buffer.from('00', 'hex') });
+
+  const w = world();
+  w.cm.apply(cfg, false);
+  await w.mgr.start();
+  assert.deepEqual(w.health(), [`${A} up`, `${B} up`, `${C} unchecked`, `${D} up`]);
+  await w.clock.advance(0);
+  assert.deepEqual(w.attempts.sort(), [`0 ${A} HTTP_GET /health`, `0 ${B} MISC_CHECK`, `0 ${B} TCP_CHECK`, `0 ${D} PING_CHECK`, `0 ${D} UDP_CHECK`]);
+  await w.mgr.stop();
+});
+
+function configError(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof UvsError && e.code === 'BAD_CONFIG', String(e));
+    return e.message;
+  }
+  assert.fail('expected a config error');
+}
+
+test('a bad checker field: file:line and field, and nothing changes (table, checkers, their schedule)', async () => {
+  const w = world();
+  w.cm.apply(parseConfig(FULL, 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(1 * S);
+  const before = { rules: formatRules(w.r.ctl.list(), N), entries: JSON.stringify(w.mgr.entries()), attempts: w.attempts.length };
+  const cases: Array<[string, string]> = [
+    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, udp, ping, misc, got "htp_get"'],
+    [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
+    [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
+    [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
+    [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto)'],
+    [FULL.replace('digest: 0123456789ABCDEF0123456789abcdef', 'digest: xyz'), 'f.yaml:21: services[0].health.checks[0].url[0].digest: must be an MD5 digest (32 hex digits), got "xyz"'],
+    [FULL.replace('"301-302"', '"302-301"'), 'f.yaml:21: services[0].health.checks[0].url[0].status-code[1]: must be a status or a range like 301-302 (100-599), got "302-301"'],
+    [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, inhibit-on-failure, virtualhost, checks, notify-up, notify-down)'],
+    [FULL.replace('sorry-server: { address: 192.168.8.40 }', 'sorry-server: { address: 192.168.8.20 }'), 'f.yaml:11: services[0].health.sorry-server: 192.168.8.20:80 is also one of the service\'s servers'],
+    [FULL.replace('quorum: 2', 'quorum: 0'), 'f.yaml:12: services[0].health.quorum: must be an integer 1..2147483647, got 0'],
+  ];
+  for (const [text, want] of cases) {
+    assert.equal(configError(() => w.cm.apply(parseConfig(text, 'f.yaml'), false)), want);
+  }
+  // A file whose checks are fine but whose table is refused changes no checker either.
+  const refused = FULL.replace('{ type: tcp, connect-port: 8080', '{ type: ping').replace('scheduler: rr', 'scheduler: nosuch');
+  assert.match(configError(() => w.cm.apply(parseConfig(refused, 'f.yaml'), false)), /^f\.yaml:4: edit service TCP 192\.168\.8\.200:80: scheduler rr -> nosuch: Scheduler/);
+  assert.equal(formatRules(w.r.ctl.list(), N), before.rules);
+  assert.equal(JSON.stringify(w.mgr.entries()), before.entries);
+  assert.equal(w.attempts.length, before.attempts);
+  await w.clock.advance(3 * S); // t=4: B's checkers (delay-loop 4) run again, still TCP_CHECK
+  assert.deepEqual(w.attempts.slice(before.attempts).sort(), [`4 ${B} MISC_CHECK`, `4 ${B} TCP_CHECK`]);
+  await w.mgr.stop();
+});
+
+const svc = (servers: string, health = '    health: { delay-loop: 10, retry: 0, checks: [{ type: http_get, url: { path: /health } }] }\n') => `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: rr
+${health}    servers:
+${servers}`;
+
+test('reload: new checks start, removed ones stop, changed ones restart; an unchanged failed server stays failed and out of the table', async () => {
+  const w = world();
+  const v1 = svc(`      - { address: ${A} }\n      - { address: ${B}, health: { checks: [{ type: tcp }] } }\n      - { address: ${C}, health: { checks: [] } }\n`);
+  w.cm.apply(parseConfig(v1, 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0); // t=0 all pass
+  w.failing.add(B);
+  await w.clock.advance(10 * S); // t=10 B fails: out
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`]);
+  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'down');
+
+  // A's path changes, B untouched, C gets a check, D is new.
+  const v2 = svc(`      - { address: ${A}, health: { checks: [{ type: http_get, url: { path: /ready } }] } }\n      - { address: ${B}, health: { checks: [{ type: tcp }] } }\n` +
+    `      - { address: ${C}, health: { checks: [{ type: tcp }] } }\n      - { address: ${D}, health: { checks: [{ type: tcp }] } }\n`);
+  const n = w.attempts.length;
+  const dry = w.cm.apply(parseConfig(v2, 'f.yaml'), true);
+  assert.deepEqual(dry, [
+    `add server TCP 192.168.8.200:80 -> ${D}:80 weight 1`,
+    `restart checks on server TCP 192.168.8.200:80 -> ${A}:80: HTTP_GET`,
+    `start checks on server TCP 192.168.8.200:80 -> ${C}:80: TCP_CHECK`,
+    `start checks on server TCP 192.168.8.200:80 -> ${D}:80: TCP_CHECK`,
+  ], 'B is not mentioned: its checker did not change');
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`], 'dry run changed nothing');
+  assert.deepEqual(w.cm.apply(parseConfig(v2, 'f.yaml'), false), dry);
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`, `80 ${D}/1`], 'B, still failed, was not added back');
+  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'down');
+  assert.equal(w.mgr.entries().find((e) => e.addr === B)!.reason, 'TCP_CHECK: connect ECONNREFUSED');
+  await w.clock.advance(0); // the new and restarted checkers run at once (random 0); B keeps its schedule (t=20)
+  assert.deepEqual(w.attempts.slice(n).sort(), [`10 ${A} HTTP_GET /ready`, `10 ${C} TCP_CHECK`, `10 ${D} TCP_CHECK`]);
+  // The restarted checker is the one with the new path: failing /ready takes A out.
+  w.failing.add(`${A} /ready`);
+  await w.clock.advance(10 * S); // t=20
+  assert.deepEqual(w.table(), [`80 ${C}/1`, `80 ${D}/1`]);
+  assert.ok(!w.attempts.some((x) => x.includes('/health') && Number(x.split(' ')[0]) > 10), 'the old /health checker stopped');
+  assert.deepEqual(w.cm.apply(parseConfig(v2, 'f.yaml'), true), [], 'the same file again: nothing to do');
+
+  // B's checks removed: an unchecked server is alive, so it is added back; D removed from the file.
+  const v3 = svc(`      - { address: ${A}, health: { checks: [{ type: http_get, url: { path: /ready } }] } }\n      - { address: ${B}, health: { checks: [] } }\n` +
+    `      - { address: ${C}, health: { checks: [{ type: tcp }] } }\n`);
+  assert.deepEqual(w.cm.apply(parseConfig(v3, 'f.yaml'), false), [
+    `add server TCP 192.168.8.200:80 -> ${B}:80 weight 1`,
+    `remove server TCP 192.168.8.200:80 -> ${D}:80`,
+    `stop checks on server TCP 192.168.8.200:80 -> ${B}:80`,
+    `stop checks on server TCP 192.168.8.200:80 -> ${D}:80`,
+  ]);
+  assert.deepEqual(w.table(), [`80 ${C}/1`, `80 ${B}/1`]);
+  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'unchecked');
+  const m = w.attempts.length;
+  await w.clock.advance(30 * S);
+  assert.ok(!w.attempts.slice(m).some((x) => x.includes(` ${B} `) || x.includes(` ${D} `)), `stopped checkers ran: ${w.attempts.slice(m).join('; ')}`);
+  assert.ok(w.attempts.slice(m).some((x) => x.includes(` ${C} `)), 'the others go on');
+  await w.mgr.stop();
+});
+
+test('reload: a changed sorry server replaces the one in use at once; the manager changes the table in one batch per decision', async () => {
+  const w = world();
+  const cfg = (sorry: string) => svc(`      - { address: ${A} }\n      - { address: ${B} }\n`,
+    `    health: { delay-loop: 10, retry: 0, sorry-server: { address: ${sorry} }, checks: [{ type: tcp }] }\n`);
+  w.cm.apply(parseConfig(cfg('192.168.8.40'), 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  w.failing.add(A);
+  await w.clock.advance(10 * S);
+  w.failing.add(B);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), ['80 192.168.8.40/1']);
+  assert.deepEqual(w.calls, ['deleteDest', 'batch(deleteDest,addDest)'], 'the last server out and the sorry server in: one batch');
+  assert.deepEqual(w.cm.apply(parseConfig(cfg('192.168.8.41'), 'f.yaml'), false), [
+    'add sorry server TCP 192.168.8.200:80 -> 192.168.8.41:80 (quorum lost)',
+    'remove sorry server TCP 192.168.8.200:80 -> 192.168.8.40:80',
+    'edit health of service TCP 192.168.8.200:80: sorryServer 192.168.8.40:80 -> 192.168.8.41:80',
+  ]);
+  assert.deepEqual(w.table(), ['80 192.168.8.41/1']);
+  w.failing.delete(B);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`80 ${B}/1`], 'quorum back: the new sorry server leaves');
+  await w.mgr.stop();
+});
+
+test('--dump-config writes checks back: failed servers with their configured weight, the sorry server in health; loads back the same', async () => {
+  const w = world();
+  w.cm.apply(parseConfig(FULL, 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  w.failing.add(A);
+  await w.clock.advance(10 * S);
+  assert.ok(!w.table().some((x) => x.includes(A)), 'A failed and left the table');
+  const dumped = w.cm.dump();
+  const again = parseConfig(dumped, 'dump.yaml');
+  const orig = parseConfig(FULL, 'f.yaml');
+  assert.deepEqual(again.services.map((s) => strip(s.health)), orig.services.map((s) => strip(s.health)));
+  assert.deepEqual(again.services.map((s) => s.dests), orig.services.map((s) => s.dests));
+  // And into a fresh uvsd: the same table and checks.
+  const fresh = world();
+  fresh.cm.apply(again, false);
+  assert.equal(formatRules(fresh.r.ctl.list(), N), formatRules(parseThen(orig), N));
+  await w.mgr.stop();
+});
+
+/** The table a config gives on a fresh datapath with nothing failed. */
+function parseThen(cfg: ReturnType<typeof parseConfig>): ListResult {
+  const w = world();
+  w.cm.apply(cfg, false);
+  return w.r.ctl.list();
+}
+
+test('keepalived.conf through the config manager: one batch at import (all or nothing), reloaded with the same diff semantics', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khc-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    const vs = (path: string, extra = '') => `virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind DR
+  delay_loop 10
+  real_server ${A} 80 {
+    HTTP_GET {
+      url { path ${path} }
+      retry 0
+    }
+  }
+  real_server ${B} 80 {
+    weight 2
+    TCP_CHECK { retry 0 }
+  }
+}
+${extra}`;
+    writeFileSync(file, vs('/'));
+    const w = world({ keepalived: file });
+    assert.deepEqual(w.cm.reload(false), [
+      'add service TCP 192.168.8.200:80 (rr)', `add server TCP 192.168.8.200:80 -> ${A}:80 weight 1`, `add server TCP 192.168.8.200:80 -> ${B}:80 weight 2`,
+      `start checks on server TCP 192.168.8.200:80 -> ${A}:80: HTTP_GET`, `start checks on server TCP 192.168.8.200:80 -> ${B}:80: TCP_CHECK`,
+    ]);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), [`80 ${A}/1`]);
+    const before = formatRules(w.r.ctl.list(), N);
+    // A second virtual server the table refuses: nothing of the file is applied.
+    writeFileSync(file, vs('/health', `virtual_server 192.168.8.200 81 {\n  lb_algo nosuch\n  real_server ${C} 81 {\n  }\n}\n`));
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:16: add service TCP 192.168.8.200:81 (nosuch): Scheduler or persistence engine not found: nosuch`);
+    assert.equal(formatRules(w.r.ctl.list(), N), before);
+    writeFileSync(file, vs('/health'));
+    assert.deepEqual(w.cm.reload(true), [`restart checks on server TCP 192.168.8.200:80 -> ${A}:80: HTTP_GET`]);
+    w.cm.reload(false);
+    const n = w.attempts.length;
+    await w.clock.advance(0);
+    assert.deepEqual(w.attempts.slice(n), [`10 ${A} HTTP_GET /health`]);
+    assert.deepEqual(w.table(), [`80 ${A}/1`], 'B, failed and unchanged, stays out');
+    // A syntax error on reload: file:line, nothing changes.
+    writeFileSync(file, vs('/health').replace('lb_kind DR', 'lb_kind SOMETIMES'));
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN`);
+    assert.deepEqual(w.table(), [`80 ${A}/1`]);
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,50 @@
+// Shared by the allocation tests (unit-alloc*.test.ts): a sink that keeps nothing, the young
+// generation's use, and the child process that measures a window under --trace-gc.
+import { execFileSync } from 'node:child_process';
+import { getHeapSpaceStatistics } from 'node:v8';
+import type { FrameSink } from '../../src/datapath/pipeline.js';
+
+/** Count-only sink: nothing kept, nothing allocated. */
+export class CountSink implements FrameSink {
+  frames = 0;
+  send(_buf: Buffer, _offs: Uint32Array, _lens: Uint32Array, count: number): number {
+    this.frames += count;
+    return count;
+  }
+}
+
+export function newSpaceUsed(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
+}
+
+/** In the child: mark the measured window (after a full GC, so it starts with an empty young generation). */
+export function windowStart(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  process.stdout.write('\nMEASURE-START\n');
+}
+
+export function windowEnd(): void {
+  process.stdout.write('\nMEASURE-END\n');
+}
+
+/** In the child: the result, on a line of its own (GC trace lines may follow). */
+export function report(result: unknown): void {
+  process.stdout.write('\n' + JSON.stringify(result) + '\n');
+}
+
+/** Young generation of a fixed 64 MiB: a million frames at under a byte each fit without a collection. */
+export const BIG_YOUNG = ['--min-semi-space-size=64', '--max-semi-space-size=64'];
+
+/**
+ * Run `file --child ...args` with these V8 flags under --trace-gc and return its result with the
+ * scavenges counted inside the window. --no-concurrent-recompilation: optimising compiles run on
+ * the main thread, so the warm-up surely ends in optimised code (on a loaded machine a background
+ * compile can still be pending, and the window would then measure baseline code, which boxes).
+ */
+export function runChild<T>(file: string, args: string[], flags: string[] = []): T & { scavenges: number } {
+  const out = execFileSync(process.execPath, ['--no-concurrent-recompilation', ...flags, '--expose-gc', '--trace-gc', file, '--child', ...args], { encoding: 'utf8' });
+  const window = out.slice(out.indexOf('MEASURE-START'), out.indexOf('MEASURE-END'));
+  const json = out.slice(out.lastIndexOf('\n{') + 1);
+  const r = JSON.parse(json.slice(0, json.indexOf('\n')), (_k, v: unknown) => (v === null ? Infinity : v)) as T;
+  return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length };
+}

@@ -1,0 +1,161 @@
+// Scheduling end to end in network namespaces (DR lab): least-connection schedulers against
+// connections held open, source/Maglev hashing, persistence templates with -M, -x/-y thresholds,
+// and uvsadm --explain agreeing with the next real decision. Each test builds its own lab
+// (test/lab/dr-lab.ts) and tears it down in finally.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { withDrLab } from './lab/itest.js';
+import { VIP, type DrLab } from './lab/dr-lab.js';
+
+const OPTS = { timeout: 120_000 };
+const SVC = `${VIP}:80`;
+
+async function service(lab: DrLab, args: string[], servers: number, extra: (i: number) => string[] = () => []): Promise<void> {
+  await lab.uvsadmMust(['-A', '-t', SVC, ...args]);
+  for (let i = 0; i < servers; i++) {
+    await lab.uvsadmMust(['-a', '-t', SVC, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', '1', ...extra(i)]);
+  }
+}
+
+function nameOf(lab: DrLab, addr: string | undefined): string | undefined {
+  return lab.servers.find((s) => s.addr === addr)?.name;
+}
+
+/** Poll the table until pred holds (bounded: 50 × 100 ms). */
+async function until(what: string, pred: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (await pred()) return;
+    await delay(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('wlc and lc: with 3 connections held open on rs1, new connections go to the less loaded rs2', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await service(lab, ['-s', 'wlc'], 1);
+    const held = await lab.openConns(3);
+    try {
+      assert.equal(held.ok, 3, `held connections: ${held.errorSamples.join('; ')}`);
+      await until('three active connections on rs1', async () => (await lab.list()).services[0]!.dests[0]!.active === 3);
+      await lab.uvsadmMust(['-a', '-t', SVC, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '1']);
+      const wlc = await lab.http(10);
+      t.diagnostic(`wlc: ${JSON.stringify(wlc.counts)}`);
+      assert.equal(wlc.errors, 0, wlc.errorSamples.join('; '));
+      // rs1 overhead 3*256 = 768; rs2 stays below it with up to 10 inactive connections.
+      assert.deepEqual(wlc.counts, { rs2: 10 });
+      await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'lc']);
+      const lc = await lab.http(10);
+      t.diagnostic(`lc: ${JSON.stringify(lc.counts)}`);
+      assert.equal(lc.errors, 0, lc.errorSamples.join('; '));
+      assert.deepEqual(lc.counts, { rs2: 10 });
+      // rr on the same table would not care about the load.
+      await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'rr']);
+      const rr = await lab.http(10);
+      assert.deepEqual(rr.counts, { rs1: 5, rs2: 5 });
+    } finally {
+      await held.release();
+    }
+  });
+});
+
+test('sh and mh keep one client on one server across 20 connections', OPTS, async (t) => {
+  await withDrLab(t, { servers: 3 }, async (lab) => {
+    await service(lab, ['-s', 'sh'], 3);
+    const sh = await lab.http(20);
+    t.diagnostic(`sh: ${JSON.stringify(sh.counts)}`);
+    assert.equal(sh.errors, 0, sh.errorSamples.join('; '));
+    assert.deepEqual(Object.values(sh.counts), [20]);
+    await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'mh']);
+    const mh = await lab.http(20);
+    t.diagnostic(`mh: ${JSON.stringify(mh.counts)}`);
+    assert.equal(mh.errors, 0, mh.errorSamples.join('; '));
+    assert.deepEqual(Object.values(mh.counts), [20]);
+  });
+});
+
+test('persistence -p 60 -M 255.255.255.0: 20 connections from one client and 20 from a second client of the /24 reach one server', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, clients: 2 }, async (lab) => {
+    await service(lab, ['-s', 'rr', '-p', '60', '-M', '255.255.255.0'], 2);
+    const a = await lab.http(20);
+    t.diagnostic(`client 1: ${JSON.stringify(a.counts)}`);
+    assert.equal(a.errors, 0, a.errorSamples.join('; '));
+    const names = Object.keys(a.counts);
+    assert.equal(names.length, 1, 'rr alone would alternate');
+    const b = await lab.http(20, { ns: lab.ns.clients[1] });
+    t.diagnostic(`client 2: ${JSON.stringify(b.counts)}`);
+    assert.deepEqual(b.counts, { [names[0]!]: 20 });
+    // The template as ipvsadm -Lnc shows it, and PersistConn 1 on that server.
+    const lnc = await lab.uvsadmMust(['-Lnc']);
+    const rip = lab.servers.find((s) => s.name === names[0])!.addr;
+    const tpl = lnc.split('\n').filter((l) => / NONE +192\.168\.8\.0:0 /.test(l));
+    t.diagnostic(`template: ${tpl.join(' | ')}`);
+    assert.equal(tpl.length, 1);
+    assert.match(tpl[0]!, new RegExp(`^TCP 0[01]:\\d\\d  NONE        192\\.168\\.8\\.0:0 +${VIP.replace(/\./g, '\\.')}:80 +${rip.replace(/\./g, '\\.')}:80$`));
+    const pc = await lab.uvsadmMust(['-Ln', '--persistent-conn']);
+    assert.match(pc, new RegExp(`-> ${rip.replace(/\./g, '\\.')}:80 +1 +1 `), pc);
+  });
+});
+
+test('threshold -x 2 -y 1: a full server takes no new connections, and takes them again once under the lower threshold', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    // FIN_WAIT 1 s: closed DR connections leave the table quickly.
+    await lab.uvsadmMust(['--set', '0', '1', '0']);
+    await service(lab, ['-s', 'rr'], 2, (i) => (i === 0 ? ['-x', '2', '-y', '1'] : []));
+    const held = await lab.openConns(4);
+    let released = false;
+    try {
+      assert.equal(held.ok, 4, held.errorSamples.join('; '));
+      await until('rs1 holding 2 connections', async () => (await lab.list()).services[0]!.dests[0]!.active === 2);
+      const th = await lab.uvsadmMust(['-Ln', '--thresholds']);
+      t.diagnostic(th);
+      assert.match(th, /-> 192\.168\.8\.20:80 +2 +1 +2 +0 /);
+      const full = await lab.http(6);
+      t.diagnostic(`rs1 full: ${JSON.stringify(full.counts)}`);
+      assert.equal(full.errors, 0, full.errorSamples.join('; '));
+      assert.deepEqual(full.counts, { rs2: 6 });
+      await held.release();
+      released = true;
+      await until('rs1 without connections', async () => {
+        const d = (await lab.list()).services[0]!.dests[0]!;
+        return d.active + d.inactive === 0;
+      });
+      const again = await lab.http(6);
+      t.diagnostic(`rs1 under the lower threshold: ${JSON.stringify(again.counts)}`);
+      assert.equal(again.errors, 0, again.errorSamples.join('; '));
+      // rr takes rs1 again, until its closing connections (FIN_WAIT, 1 s) reach -x 2 once more.
+      const rs1 = again.counts.rs1 ?? 0;
+      assert.ok(rs1 >= 1 && rs1 <= 3, `rs1 got ${rs1} of 6`);
+    } finally {
+      if (!released) await held.release();
+    }
+  });
+});
+
+test('uvsadm --explain names the server the next connection reaches (wlc, then a persistence template)', OPTS, async (t) => {
+  await withDrLab(t, { servers: 3 }, async (lab) => {
+    await service(lab, ['-s', 'rr'], 3);
+    for (let i = 0; i < 4; i++) {
+      const x = await lab.uvsadmMust(['--explain', '-t', SVC, '--client', lab.clientAddr]);
+      const m = / -> (\S+):80\n/.exec(x);
+      const r = await lab.http(1);
+      t.diagnostic(`explain said ${m?.[1]}, ${JSON.stringify(r.counts)}`);
+      assert.equal(r.errors, 0, r.errorSamples.join('; '));
+      assert.deepEqual(Object.keys(r.counts), [nameOf(lab, m?.[1])], x);
+    }
+    await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'wlc', '-p', '30']);
+    const first = await lab.uvsadmMust(['--explain', '-t', SVC, '--client', lab.clientAddr]);
+    assert.match(first, /decided by scheduler\nwhy persistence: no template for 192\.168\.8\.100\/255\.255\.255\.255, a new one \(30 s\) would be made; wlc: /);
+    const chosen = / -> (\S+):80\n/.exec(first)?.[1];
+    const r = await lab.http(3);
+    assert.deepEqual(r.counts, { [nameOf(lab, chosen)!]: 3 });
+    const hit = await lab.uvsadmMust(['--explain', '-t', SVC, '--client', lab.clientAddr]);
+    t.diagnostic(hit);
+    assert.match(hit, new RegExp(` -> ${chosen!.replace(/\./g, '\\.')}:80\ndecided by persistence template\nwhy persistence: template 192\\.168\\.8\\.100/255\\.255\\.255\\.255 -> `));
+    // An unknown service: refused like other verbs (exit 255, one line).
+    const bad = await lab.uvsadm(['--explain', '-t', `${VIP}:81`, '--client', lab.clientAddr]);
+    assert.equal(bad.code, 255);
+    assert.match(bad.stderr, /^No such service/);
+    assert.equal(bad.stderr.split('\n').length, 2, 'one line');
+  });
+});

@@ -1,0 +1,251 @@
+// Persistence templates (ipvsadm -p/-M), one-packet scheduling (-o) and explain, on the datapath
+// without a network (unit rig, fake clock). Expected behaviour from the kernel's
+// ip_vs_sched_persist / ip_vs_check_template / ip_vs_conn_expire (see docs/schedulers.md).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import type { ConnInfo } from '../src/control/protocol.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
+const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
+
+/** A rig with one service (rr unless told) and servers RS[0..n-1], all learned. */
+function persistRig(o: { persist?: number; netmask?: string; sched?: string; n?: number; udp?: boolean; oneShot?: boolean; port?: number } = {}): Rig {
+  const r = rig();
+  const port = o.port ?? (o.udp ? 53 : 80);
+  const key = { proto: o.udp ? ('udp' as const) : ('tcp' as const), addr: VIP, port };
+  r.ctl.addService({ ...key, sched: o.sched ?? 'rr', persist: o.persist ?? 0, netmask: o.netmask, oneShot: o.oneShot });
+  for (let i = 0; i < (o.n ?? 2); i++) r.ctl.addDest({ service: key, addr: RS[i].ip, port, fwd: 'dr' });
+  for (let i = 0; i < (o.n ?? 2); i++) r.learn(RS[i].ip, RS[i].mac);
+  r.sink.take();
+  return r;
+}
+
+/** Which RS index a forwarded frame went to (by destination MAC), -1 if nothing went out. */
+function sentTo(out: Buffer[]): number {
+  if (out.length !== 1) return -1;
+  const m = [...out[0]!.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return RS.findIndex((rs) => rs.mac === m);
+}
+
+const syn = (r: Rig, src: string, sport: number, dport = 80): number =>
+  sentTo(r.run(tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.SYN })));
+const dgram = (r: Rig, src: string, sport: number): number =>
+  sentTo(r.run(udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: new Uint8Array(4) })));
+
+/** Move the clock on, run the timers, and refresh the servers' ARP entries (they age too). */
+function later(r: Rig, ms: number): void {
+  r.advance(ms);
+  r.dp.tick();
+  for (let i = 0; i < 3; i++) r.learn(RS[i].ip, RS[i].mac);
+  r.sink.take();
+}
+
+function templates(r: Rig): ConnInfo[] {
+  return r.ctl.connections().filter((c) => c.template === true);
+}
+function persistConns(r: Rig): number[] {
+  return r.ctl.list().services[0]!.dests.map((d) => d.persistConns);
+}
+
+test('persistence: a client with a live template returns to its server; rr alone would alternate', () => {
+  const plain = persistRig();
+  assert.deepEqual([1, 2, 3, 4].map((p) => syn(plain, '192.0.2.10', 1000 + p)), [0, 1, 0, 1], 'rr without -p alternates');
+
+  const r = persistRig({ persist: 300 });
+  const first = syn(r, '192.0.2.10', 1001);
+  assert.ok(first >= 0);
+  for (let p = 2; p <= 20; p++) assert.equal(syn(r, '192.0.2.10', 1000 + p), first, `connection ${p}`);
+  // The template: TCP, state NONE, client port 0, VIP:80 -> RIP:80, expiring in the -p time.
+  const t = templates(r);
+  assert.equal(t.length, 1);
+  assert.deepEqual(
+    [t[0]!.proto, t[0]!.state, t[0]!.caddr, t[0]!.cport, t[0]!.vaddr, t[0]!.vport, t[0]!.daddr, t[0]!.dport],
+    ['tcp', 'NONE', '192.0.2.10', 0, VIP, 80, RS[first]!.ip, 80],
+  );
+  assert.ok(t[0]!.expires > 290 && t[0]!.expires <= 300, `expires ${t[0]!.expires}`);
+  // Counted like IPVS: PersistConn 1 on that server, and the template is no (in)active connection.
+  const d = r.ctl.list().services[0]!.dests;
+  assert.deepEqual(persistConns(r), first === 0 ? [1, 0] : [0, 1]);
+  assert.equal(d[first]!.inactive + d[first]!.active, 20);
+  assert.equal(d[first]!.stats.conns, 20);
+  const c = r.counters();
+  assert.equal(c.conns_created, 20);
+  assert.equal(c.templates_created, 1);
+  assert.equal(r.dp.ct.count, 21, 'the template takes a table entry, as in IPVS');
+  // A second client (not in the same /32) gets a template of its own from the scheduler.
+  const other = syn(r, '192.0.2.20', 2000);
+  assert.equal(other, 1 - first, 'rr moved on once for the first template only');
+  assert.equal(templates(r).length, 2);
+});
+
+test('persistence: -M 255.255.255.0 groups a /24 on one template; other networks schedule anew', () => {
+  const r = persistRig({ persist: 300, netmask: '255.255.255.0' });
+  const a = syn(r, '192.0.2.10', 1000);
+  assert.equal(syn(r, '192.0.2.20', 1000), a, 'same /24, same server');
+  assert.equal(syn(r, '192.0.2.254', 5), a);
+  const b = syn(r, '192.0.3.10', 1000);
+  assert.equal(b, 1 - a, 'another /24 is scheduled (rr moves on)');
+  assert.equal(syn(r, '192.0.3.99', 7), b);
+  const t = templates(r).map((x) => `${x.caddr}->${x.daddr}`).sort();
+  assert.deepEqual(t, [`192.0.2.0->${RS[a]!.ip}`, `192.0.3.0->${RS[b]!.ip}`].sort());
+  // Without -M (255.255.255.255) the same two clients are apart.
+  const s = persistRig({ persist: 300 });
+  assert.notEqual(syn(s, '192.0.2.10', 1000), syn(s, '192.0.2.20', 1000));
+});
+
+test('persistence: a template is not expired while it has connections, and goes within its timeout after the last', () => {
+  // UDP connections live 300 s; the template's timeout is 60 s: its timer fires at 60, 120, ...
+  // with a connection still there and starts again (ip_vs_conn_expire: expire_later).
+  const r = persistRig({ persist: 60, udp: true });
+  const a = dgram(r, '192.0.2.10', 5000);
+  later(r, 299_000);
+  assert.equal(templates(r).length, 1, 'kept for 299 s: its connection is alive');
+  assert.equal(dgram(r, '192.0.2.77', 5000), 1 - a, 'a new client is scheduled (rr)');
+  later(r, 2_000);
+  assert.equal(r.ctl.connections().filter((c) => !c.template && c.caddr === '192.0.2.10').length, 0);
+  later(r, 60_000);
+  assert.equal(templates(r).filter((t) => t.caddr === '192.0.2.10').length, 0, 'gone within 60 s of its last connection');
+  assert.equal(r.counters().templates_expired, 1);
+  assert.deepEqual(persistConns(r), a === 0 ? [0, 1] : [1, 0], 'PersistConn follows');
+});
+
+test('persistence: each new connection restarts the template timer (ip_vs_conn_put)', () => {
+  // TCP SYN-only connections expire after 60 s (SYN_RECV); the template lives 300 s.
+  const r = persistRig({ persist: 300 });
+  const a = syn(r, '192.0.2.10', 1);
+  later(r, 250_000);
+  assert.equal(syn(r, '192.0.2.10', 2), a, 'still on its template at 250 s');
+  later(r, 200_000);
+  assert.equal(templates(r).length, 1);
+  assert.equal(syn(r, '192.0.2.10', 3), a);
+  later(r, 301_000);
+  assert.equal(templates(r).length, 0);
+  assert.equal(r.dp.ct.count, 0);
+  // A template that expired: the next connection is scheduled again (rr moved on once).
+  assert.equal(syn(r, '192.0.2.10', 4), 1 - a);
+});
+
+test('persistence: weight 0 and overloaded servers keep their persistent clients; a deleted one invalidates the template', () => {
+  const r = persistRig({ persist: 300, n: 3 });
+  const a = syn(r, '192.0.2.10', 1);
+  // Quiesce a: its persistent client still goes there; new clients do not.
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 0 });
+  assert.equal(syn(r, '192.0.2.10', 2), a, 'weight 0: the template still holds (expire_quiescent_template=0)');
+  for (let i = 0; i < 4; i++) assert.notEqual(syn(r, `192.0.2.${50 + i}`, 1), a, 'no new client on a weight-0 server');
+  // Over its upper threshold (-x 1): still taken by the persistent client.
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 1, upper: 1 });
+  assert.equal(r.ctl.list().services[0]!.dests[a]!.inactive, 2);
+  assert.equal(syn(r, '192.0.2.10', 3), a, 'overloaded: the template still holds');
+  // Deleted: the template is invalidated (ports 65535, never found again) and the client is rescheduled.
+  r.ctl.deleteDest({ service: TCP80, addr: RS[a]!.ip, port: 80 });
+  const b = syn(r, '192.0.2.10', 4);
+  assert.ok(b >= 0 && b !== a, `rescheduled to ${b}`);
+  const t = templates(r).filter((x) => x.caddr === '192.0.2.10');
+  assert.deepEqual(t.map((x) => [x.vport, x.dport, x.daddr]).sort(), [
+    [80, 80, RS[b]!.ip], [65535, 65535, RS[a]!.ip],
+  ].sort());
+  assert.equal(syn(r, '192.0.2.10', 5), b, 'the new template holds');
+  // The invalid template goes with its timer once its (stale) connections are gone.
+  later(r, 400_000);
+  assert.equal(templates(r).length, 0);
+  assert.equal(r.dp.ct.count, 0);
+});
+
+test('persistence: a port-zero service takes every port of the VIP and keeps a client on one server across ports', () => {
+  const r = persistRig({ persist: 300, port: 0 });
+  const a = syn(r, '192.0.2.10', 1, 80);
+  assert.ok(a >= 0);
+  assert.equal(syn(r, '192.0.2.10', 2, 443), a);
+  assert.equal(syn(r, '192.0.2.10', 3, 22), a);
+  const t = templates(r);
+  assert.equal(t.length, 1);
+  assert.deepEqual([t[0]!.vport, t[0]!.dport], [0, 0], 'port-zero template: VIP:0 -> RIP:0');
+  const conns = r.ctl.connections().filter((c) => !c.template).map((c) => [c.vport, c.dport]).sort();
+  assert.deepEqual(conns, [[22, 22], [443, 443], [80, 80]].sort(), 'connections keep the packet port');
+  assert.equal(r.counters()['drop.no_service'], 0);
+});
+
+test('-o: every datagram is scheduled on its own and leaves no entry; the server counts it', () => {
+  const r = persistRig({ udp: true, oneShot: true });
+  const before = r.counters();
+  const got = [1, 2, 3, 4, 5].map(() => dgram(r, '192.0.2.10', 5000));
+  assert.deepEqual(got, [0, 1, 0, 1, 0], 'the same client:port alternates under rr');
+  assert.equal(r.dp.ct.count, 0);
+  const c = r.counters();
+  assert.equal(c.conns_created - before.conns_created, 0);
+  assert.equal(c.ops_datagrams - before.ops_datagrams, 5);
+  const d = r.ctl.list().services[0]!.dests;
+  assert.deepEqual(d.map((x) => [x.stats.conns, x.stats.inpkts, x.active, x.inactive]), [[3, 3, 0, 0], [2, 2, 0, 0]]);
+  // Without -o the same datagrams stay on one connection.
+  const k = persistRig({ udp: true });
+  assert.deepEqual([1, 2, 3].map(() => dgram(k, '192.0.2.10', 5000)), [0, 0, 0]);
+  assert.equal(k.dp.ct.count, 1);
+});
+
+test('-o with persistence: the template is kept and steers every datagram; no connection entry stays', () => {
+  const r = persistRig({ udp: true, oneShot: true, persist: 120 });
+  const a = dgram(r, '192.0.2.10', 1);
+  for (let p = 2; p < 10; p++) assert.equal(dgram(r, '192.0.2.10', p), a);
+  assert.equal(r.dp.ct.count, 1, 'only the template');
+  assert.equal(templates(r).length, 1);
+  later(r, 121_000);
+  assert.equal(r.dp.ct.count, 0, 'the template has no connections holding it');
+});
+
+test('explain: names what the next connection gets, template or scheduler, and changes nothing', () => {
+  const r = persistRig({ persist: 300, sched: 'wlc', n: 2 });
+  const ask = (client: string) => r.ctl.call('explain', { service: TCP80, client }) as { dest: { addr: string } | null; template: boolean; why: string };
+  const before = ask('192.0.2.10');
+  assert.equal(before.template, false);
+  assert.match(before.why, /persistence: no template for 192\.0\.2\.10\/255\.255\.255\.255/);
+  assert.match(before.why, /wlc: /);
+  assert.deepEqual(ask('192.0.2.10'), before, 'asking twice gives the same answer');
+  assert.equal(r.dp.ct.count, 0, 'explain creates nothing');
+  const got = syn(r, '192.0.2.10', 1);
+  assert.equal(RS[got]!.ip, before.dest!.addr, 'the real decision agrees');
+  const after = ask('192.0.2.10');
+  assert.equal(after.template, true);
+  assert.equal(after.dest!.addr, RS[got]!.ip);
+  assert.match(after.why, /template 192\.0\.2\.10\/255\.255\.255\.255 -> 10\.0\.0\.1\d:80 hit, 1 connection\(s\), expires in 30\d s/);
+  // Another client: wlc now prefers the empty server; explain says so and the SYN agrees.
+  const other = ask('192.0.2.99');
+  assert.equal(other.template, false);
+  assert.notEqual(other.dest!.addr, RS[got]!.ip);
+  assert.equal(RS[syn(r, '192.0.2.99', 1)]!.ip, other.dest!.addr);
+  // Refusals name the value.
+  assert.throws(() => r.ctl.call('explain', { service: UDP53, client: '1.2.3.4' }), /No such service/);
+  assert.throws(() => r.ctl.call('explain', { service: TCP80, client: 'bogus' }), /client address "bogus"/);
+});
+
+test('explain for rr without persistence follows the rotation without moving it', () => {
+  const r = persistRig({ n: 3 });
+  for (let i = 0; i < 6; i++) {
+    const x = r.ctl.call('explain', { service: TCP80, client: '192.0.2.10', cport: 1 }) as { dest: { addr: string } };
+    r.ctl.call('explain', { service: TCP80, client: '192.0.2.10', cport: 1 });
+    assert.equal(RS[syn(r, '192.0.2.10', 100 + i)]!.ip, x.dest.addr, `connection ${i}`);
+  }
+});
+
+test('uvsadm --explain: parsed into the explain verb; service and --client are compulsory; printed on three lines', async () => {
+  const { parseArgs } = await import('../src/control/ipvsadm.js');
+  const { formatExplain } = await import('../src/control/printers.js');
+  const env = { env: {} };
+  assert.deepEqual(parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', '192.0.2.10:4000'], env), {
+    kind: 'explain', socket: '/run/uvs/uvsd.sock', service: TCP80, client: '192.0.2.10', cport: 4000,
+  });
+  const u = parseArgs(['--explain', '-u', '10.0.0.100:53', '--client=192.0.2.10'], env);
+  assert.equal(u.kind === 'explain' && u.cport, 0);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80'], env), /You need to supply the 'client' option for the 'explain' command/);
+  assert.throws(() => parseArgs(['--explain', '--client', '1.2.3.4'], env), /You need to supply the 'service-address' option/);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', 'x.y'], env), /illegal client address\[:port\] specified/);
+  assert.throws(() => parseArgs(['--explain', '-t', '10.0.0.100:80', '--client', '1.2.3.4', '-s', 'rr'], env), /Illegal 'scheduler' option with the 'explain' command/);
+  assert.throws(() => parseArgs(['-L', '--client', '1.2.3.4'], env), /Illegal 'client' option with the 'list' command/);
+  assert.equal(
+    formatExplain(TCP80, '192.0.2.10', 4000, { dest: { addr: '10.0.0.11', port: 80 }, template: false, why: 'rr: next after 10.0.0.12:80' }),
+    'TCP 10.0.0.100:80 client 192.0.2.10:4000 -> 10.0.0.11:80\ndecided by scheduler\nwhy rr: next after 10.0.0.12:80\n',
+  );
+  assert.match(formatExplain(UDP53, '1.2.3.4', 0, { dest: null, template: false, why: 'rr: no available destination' }), /-> none\n/);
+});
