@@ -64,8 +64,10 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
-// writeBatch(fd, buf, offs, lens, count) -> frames written. A frame the kernel has no room for
-// (EAGAIN/ENOBUFS) is dropped, not retried: a datapath must not block or queue behind a full link.
+// writeBatch(fd, buf, offs, lens, count, pre = 0) -> frames written: buf[offs[i] - pre, offs[i] + lens[i]),
+// i.e. each frame with the `pre` bytes in front of it (the virtio_net_hdr of an IFF_VNET_HDR port).
+// A frame the kernel has no room for (EAGAIN/ENOBUFS) is dropped, not retried: a datapath must
+// not block or queue behind a full link.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
@@ -80,15 +82,24 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   int64_t count = info[4].As<Napi::Number>().Int64Value();
   if (count < 0 || static_cast<uint64_t>(count) > offslen || static_cast<uint64_t>(count) > lenslen)
     return ThrowRange(env, "count exceeds offs/lens length");
+  uint32_t pre = 0;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    if (!info[5].IsNumber()) return ThrowType(env, "pre must be a number");
+    int64_t p = info[5].As<Napi::Number>().Int64Value();
+    if (p < 0 || p > 64) return ThrowRange(env, "pre out of range");
+    pre = static_cast<uint32_t>(p);
+  }
   uint32_t written = 0;
   if (HasRing(fd)) {
-    int err = UringWriteFrames(fd, buf, buflen, offs, lens, static_cast<uint32_t>(count), &written);
+    int err = UringWriteFrames(fd, buf, buflen, offs, lens, static_cast<uint32_t>(count), pre, &written);
     if (err) return ThrowErrno(env, "io_uring write", "fd " + std::to_string(fd), err);
     return Napi::Number::New(env, written);
   }
   for (int64_t i = 0; i < count; i++) {
     uint64_t off = offs[i], len = lens[i];
-    if (len == 0 || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+    if (len == 0 || off < pre || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+    off -= pre;
+    len += pre;
     ssize_t r;
     do r = write(fd, buf + off, len); while (r < 0 && errno == EINTR);
     if (r >= 0) { written++; continue; }

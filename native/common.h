@@ -67,10 +67,10 @@ uint32_t ReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint3
 // The same through the fd's io_uring when uringAttach() gave it one (else ReadFrames): all max
 // reads in one io_uring_enter(); frames are compacted to slots 0..n-1.
 uint32_t UringReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
-// Writes frames buf[offs[i]..+lens[i]] through the fd's ring (HasRing(fd) must hold); frames the
-// kernel has no room for, or rejects, are dropped. 0 or the errno of a hard failure.
+// Writes frames buf[offs[i]-pre..offs[i]+lens[i]] through the fd's ring (HasRing(fd) must hold);
+// frames the kernel has no room for, or rejects, are dropped. 0 or the errno of a hard failure.
 int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
-                     uint32_t count, uint32_t* written);
+                     uint32_t count, uint32_t pre, uint32_t* written);
 bool HasRing(int fd);
 // Tears down the fd's ring, if any (before the fd is closed).
 void DropRing(int fd);

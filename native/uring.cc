@@ -245,7 +245,7 @@ uint32_t UringReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, 
 }
 
 int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
-                     uint32_t count, uint32_t* written) {
+                     uint32_t count, uint32_t pre, uint32_t* written) {
   Ring* r = RingOf(fd);
   *written = 0;
   uint32_t i = 0;
@@ -253,8 +253,8 @@ int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, 
     unsigned n = 0;
     for (; i < count && n < kEntries; i++) {
       uint64_t off = offs[i], len = lens[i];
-      if (len == 0 || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
-      r->Prep(IORING_OP_WRITE, buf + off, static_cast<uint32_t>(len), n++);
+      if (len == 0 || off < pre || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+      r->Prep(IORING_OP_WRITE, buf + off - pre, static_cast<uint32_t>(len + pre), n++);
     }
     if (n == 0) break;
     int e = r->Run(n);

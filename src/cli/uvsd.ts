@@ -35,6 +35,8 @@ interface Options {
   mac?: Uint8Array;
   mtu: number;
   io: IoMode;
+  /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
+  offload: string;
   config?: string;
   drainTimeout: number;
   metrics?: string;
@@ -146,6 +148,7 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
@@ -176,6 +179,10 @@ function parseOptions(argv: string[]): Options {
   }
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
     console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
+    process.exit(2);
+  }
+  if (o.offload !== 'on' && o.offload !== 'off') {
+    console.error(`uvsd: invalid --offload "${o.offload}" (on, off)`);
     process.exit(2);
   }
   if (o.metrics !== undefined) {
@@ -240,8 +247,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
     // plus RX_HEADROOM free bytes, so TUN can put its outer header in front of any frame in place.
-    const stride = Math.max(2048, Math.ceil((opts.mtu + 18 + RX_HEADROOM) / 64) * 64);
-    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM });
+    // With offload a frame may be a 64 KB TCP super-segment (GSO): slots of 64 KB (4 MB in all).
+    const offload = opts.offload === 'on';
+    const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
+    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM, offload });
   } catch (e) {
     console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
     process.exit(1);
@@ -255,11 +264,12 @@ export async function main(argv: string[]): Promise<void> {
   const dp = new Datapath(
     {
       mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
-      advise: (a) => native.prepareTable(a), defense: defenseOf(opts),
+      advise: (a) => native.prepareTable(a), defense: defenseOf(opts), vnetHdr: port.vnetHdr,
     },
     port,
   );
-  const control = new Control(dp, { tap: port.name, io: port.io });
+  const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
+  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState });
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
@@ -427,10 +437,11 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, metrics: metrics?.address,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address,
     },
     'uvsd started',
   );
+  if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
 }
 

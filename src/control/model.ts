@@ -102,6 +102,8 @@ function yieldLoop(): Promise<void> {
 export interface ControlInfo {
   tap: string;
   io?: string;
+  /** TAP offloads: "csum+tso" (vnet header, checksum offload and TSO), "off", or "refused: why". */
+  offload?: string;
 }
 
 export class Control {

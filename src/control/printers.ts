@@ -310,6 +310,7 @@ export function formatStatus(st: StatusResult): string {
   const lines = [
     `station ${st.mac} on ${st.tap}`,
     `io ${st.io}`,
+    `offload ${st.offload}`,
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,

@@ -176,6 +176,8 @@ export interface StatusResult {
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch) or "syscalls". */
   io: string;
+  /** TAP offloads (uvsd --offload): "csum+tso", "off", or "refused: <reason>". */
+  offload: string;
   addrs: string[];
   conns: number;
   connMax: number;

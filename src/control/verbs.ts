@@ -436,6 +436,7 @@ export const VERBS = {
       mac: formatMac(dp.mac),
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
+      offload: ctx.control.info.offload ?? 'off',
       addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,

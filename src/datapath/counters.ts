@@ -35,6 +35,10 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // offload (uvsd --offload, src/datapath/vnet.ts)
+  'rx_gso_frames',
+  'rx_csum_partial',
+  'gso_segments_built',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -64,6 +68,7 @@ export const DROP_NAMES = [
   'frag_table_full',
   'src_rate_limited',
   'spoofed_local_src',
+  'offload_unsupported',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

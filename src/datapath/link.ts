@@ -12,6 +12,7 @@ import { C, D, type Counters } from './counters.js';
 import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { TxBatch, type Tx } from './tx.js';
+import { vnetClear } from './vnet.js';
 
 /** Addresses probed at once before claiming them (RFC 5227); more are refused by the caller. */
 export const MAX_PROBES = 256;
@@ -41,6 +42,8 @@ export class Link {
   readonly gateway: number;
   /** The batch's coarse clock (ms), set by the datapath. */
   now = 0;
+  /** Bytes of vnet header in front of every frame (0: none); answers in place get a zero one. */
+  vnetHdr = 0;
   /** Let any ARP from a tracked neighbour's address change its MAC (uvsd --arp-accept-unsolicited). */
   acceptUnsolicited = false;
   /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
@@ -115,6 +118,7 @@ export class Link {
       wr32(buf, a + 14, tpa); // spa = the asked address
       copyMac(buf, off, buf, a + 18); // eth dst = requester
       copyMac(buf, off + 6, this.mac, 0);
+      if (this.vnetHdr > 0) vnetClear(buf, off);
       this.tx.emit(off, ETH_HLEN + 28);
       this.counters.c[C.arp_replies_sent]++;
     } else {
@@ -150,6 +154,7 @@ export class Link {
     wr16(buf, l4 + 2, csumReplace16(rd16(buf, l4 + 2), 0x0800, 0x0000));
     copyMac(buf, off, buf, off + 6);
     copyMac(buf, off + 6, this.mac, 0);
+    if (this.vnetHdr > 0) vnetClear(buf, off);
     this.tx.emit(off, flen);
     this.counters.c[C.icmp_echo_replies]++;
   }
@@ -233,7 +238,7 @@ export class Link {
       if (nb.stale(n, this.now)) this.probe(n);
       return;
     }
-    if (nb.enqueue(n, buf, off, len, this.now)) this.counters.c[C.neigh_queued]++;
+    if (nb.enqueue(n, buf, off, len, this.now, this.vnetHdr)) this.counters.c[C.neigh_queued]++;
     else this.counters.d[D.neigh_unresolved]++;
     this.probe(n);
   }
@@ -288,7 +293,7 @@ export class Link {
     if (nb.queued[n] === 0) return;
     for (let s = 0; s < nb.qowner.length; s++) {
       if (nb.qowner[s] !== n) continue;
-      const o = s * nb.qstride;
+      const o = nb.qoff(s);
       copyMac(nb.qbuf, o, nb.mac, n * 6);
       copyMac(nb.qbuf, o + 6, this.mac, 0);
       this.qtx.push(o, nb.qlen[s]);

@@ -16,6 +16,9 @@ export const PROBE_MS = 1_000;
 export const PROBE_INTERVAL_MS = 1_000;
 export const QUEUE_PER_NEIGH = 4;
 
+/** Bytes kept in front of each queued frame (its vnet header, vnet.ts); as Tx's GEN_PRE. */
+const QPRE = 16;
+
 export class NeighTable {
   readonly size: number;
   readonly ip: Int32Array; // int32 addresses
@@ -26,7 +29,8 @@ export class NeighTable {
   readonly probed: Float64Array;
   private readonly mask: number;
 
-  // Waiting frames: a fixed pool of slots, each tagged with its neighbour.
+  // Waiting frames: a fixed pool of slots, each tagged with its neighbour; a frame sits at
+  // qoff(slot), with room for its vnet header in front.
   readonly qbuf: Buffer;
   readonly qstride: number;
   readonly qlen: Uint32Array;
@@ -116,12 +120,18 @@ export class NeighTable {
     }
   }
 
-  /** Queue a frame for neighbour n; false when its queue or the pool is full. */
-  enqueue(n: number, buf: Buffer, off: number, len: number, now: number): boolean {
-    if (this.queued[n] >= QUEUE_PER_NEIGH || len > this.qstride) return false;
+  /** Where the frame of queue slot s starts in qbuf (QPRE bytes in front keep its vnet header). */
+  qoff(s: number): number {
+    return s * this.qstride + QPRE;
+  }
+
+  /** Queue a frame for neighbour n, with the `pre` bytes in front of it (its vnet header); false
+   *  when its queue or the pool is full, or the frame does not fit a slot (a GSO frame). */
+  enqueue(n: number, buf: Buffer, off: number, len: number, now: number, pre = 0): boolean {
+    if (this.queued[n] >= QUEUE_PER_NEIGH || len + QPRE > this.qstride) return false;
     for (let s = 0; s < this.qowner.length; s++) {
       if (this.qowner[s] < 0) {
-        buf.copy(this.qbuf, s * this.qstride, off, off + len);
+        buf.copy(this.qbuf, this.qoff(s) - pre, off - pre, off + len);
         this.qlen[s] = len;
         this.qowner[s] = n;
         this.qtime[s] = now;

@@ -30,6 +30,7 @@ import { getScheduler, type Flow, type Scheduler, type SchedService } from '../s
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
+import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -87,6 +88,8 @@ export interface DatapathOptions {
   advise?: (a: ArrayBufferView) => void;
   /** Table-exhaustion and spoofing defenses (docs/resilience.md); defaults in DEFENSE_DEFAULTS. */
   defense?: Partial<DefenseOptions>;
+  /** Bytes of virtio_net_hdr in front of every frame (the port's vnetHdr: 0 or VNET_HDR_LEN). */
+  vnetHdr?: number;
 }
 
 /** Defenses against floods and table exhaustion (uvsd options of the same names). */
@@ -144,6 +147,12 @@ export class Datapath implements Output {
   readonly mtu: number;
   /** Free bytes in front of every frame of the current batch (RX_HEADROOM or 0). */
   headroom = 0;
+  /** Bytes of virtio_net_hdr in front of every frame (0: the port has none; vnet.ts). */
+  readonly vnetHdr: number;
+  /** The current frame's vnet header: partial L4 checksum, GSO type and segment size. */
+  csumPartial = false;
+  gsoType = 0;
+  gsoSize = 0;
   /** FULLNAT local addresses per service (addLaddr/delLaddr). */
   readonly laddrs = new LaddrPools();
   /** Service id of every destination slot. */
@@ -166,8 +175,10 @@ export class Datapath implements Output {
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
     this.mtu = opts.mtu ?? 1500;
+    this.vnetHdr = opts.vnetHdr ?? 0;
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
+    this.link.vnetHdr = this.vnetHdr;
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
@@ -238,15 +249,46 @@ export class Datapath implements Output {
    * Process `count` frames at buf[base + i*stride] with lengths lens[i], then flush
    * transmissions. With base >= RX_HEADROOM and stride >= the largest frame + RX_HEADROOM, every
    * frame has RX_HEADROOM free bytes in front of it (see Port.rxArena): TUN prepends in place.
+   * With a vnet header (vnetHdr > 0) frame i's header is the vnetHdr bytes in front of it (inside
+   * that headroom) and lens[i] counts the header too, as the port reads them.
    */
   processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base = 0): void {
     this.setClock();
     this.tx.setRxBuffer(buf);
     this.counters.batch[count < BATCH_SLOTS ? count : BATCH_SLOTS - 1]++; // metrics: frames per batch
-    this.headroom = base >= RX_HEADROOM && stride >= this.mtu + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
+    const vh = this.vnetHdr;
+    // With offload a frame may be a 64 KB TCP super-segment.
+    const maxIp = vh > 0 ? 65535 : this.mtu;
+    this.headroom = base >= RX_HEADROOM && stride >= maxIp + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
     if (count > 1) this.warmBatch(buf, stride, lens, count, base);
-    for (let i = 0; i < count; i++) this.processFrame(buf, base + i * stride, lens[i]);
+    if (vh === 0) {
+      for (let i = 0; i < count; i++) this.processFrame(buf, base + i * stride, lens[i]);
+    } else {
+      for (let i = 0; i < count; i++) {
+        const off = base + i * stride;
+        if (this.readVnet(buf, off, lens[i])) this.processFrame(buf, off, lens[i] - vh);
+      }
+    }
     this.tx.flush();
+  }
+
+  /** Take the vnet header of the frame at off (vnet.ts); false when the read is too short. */
+  private readVnet(buf: Buffer, off: number, len: number): boolean {
+    if (len < this.vnetHdr) {
+      this.counters.c[C.rx_frames]++;
+      this.counters.d[D.short_frame]++;
+      return false;
+    }
+    const partial = (vnetFlags(buf, off) & VNET_F_NEEDS_CSUM) !== 0;
+    const gso = vnetGsoType(buf, off);
+    this.csumPartial = partial;
+    this.gsoType = gso;
+    if (partial) this.counters.c[C.rx_csum_partial]++;
+    if (gso !== VNET_GSO_NONE) {
+      this.counters.c[C.rx_gso_frames]++;
+      this.gsoSize = vnetGsoSize(buf, off);
+    }
+    return true;
   }
 
   /**
@@ -719,6 +761,10 @@ export class Datapath implements Output {
 
   copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void {
     this.tx.copyToGen(src, srcOff, genOff, len);
+  }
+
+  genFlush(): void {
+    this.tx.genFlush();
   }
 
   drop(reason: number): void {

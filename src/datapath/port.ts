@@ -14,6 +14,11 @@ export interface TapOptions {
   /** Bridge to enslave the device to. */
   bridge?: string;
   io?: IoMode;
+  /**
+   * IFF_VNET_HDR + TUNSETOFFLOAD (checksum offload, TSO): frames carry a virtio_net_hdr
+   * (VNET_HDR_LEN bytes in front of each) and TCP segments may be up to 64 KB. See vnet.ts.
+   */
+  offload?: boolean;
 }
 
 export interface TapInfo {
@@ -24,6 +29,12 @@ export interface TapInfo {
   created: boolean;
   /** The kernel interface's own MAC ("" for TUN); uvsd must transmit with a different one. */
   mac: string;
+  /** Bytes of virtio_net_hdr in front of every frame (0: offload not asked for). */
+  vnetHdr: number;
+  /** TUN_F_* offloads in force (0 when not asked for or refused). */
+  offload: number;
+  /** Why the kernel refused TUNSETOFFLOAD ("" otherwise). */
+  offloadError: string;
 }
 
 export interface PacketInfo {
@@ -47,8 +58,9 @@ export interface Native {
   openPacket(ifname: string): PacketInfo;
   /** Reads up to max frames, frame i at buf[i*stride], length in lens[i]; 0 when none is ready. */
   readBatch(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number): number;
-  /** Writes frames buf[offs[i]..offs[i]+lens[i]]; frames the kernel has no room for are dropped. */
-  writeBatch(fd: number, buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
+  /** Writes frames buf[offs[i]-pre..offs[i]+lens[i]] (pre: the vnet header in front, default 0);
+   *  frames the kernel has no room for are dropped. */
+  writeBatch(fd: number, buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number, pre?: number): number;
   /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
     onBatch: (count: number) => void): RxHandle;
@@ -72,6 +84,8 @@ export interface PortOptions {
   batch?: number;
   /** Free bytes in front of the first received frame (rxArena[0, rxBase)); see rxArena. */
   headroom?: number;
+  /** Bytes of virtio_net_hdr the device puts in front of each frame (set by Port.tap). */
+  vnetHdr?: number;
 }
 
 export class Port {
@@ -86,7 +100,16 @@ export class Port {
    */
   readonly rxArena: Buffer;
   readonly rxBase: number;
+  /**
+   * Received lengths, the vnet header included when vnetHdr > 0: frame i's virtio_net_hdr is
+   * at rxArena[rxBase + i*stride - vnetHdr], the frame right after it (rxLens[i] - vnetHdr bytes).
+   */
   readonly rxLens: Uint32Array;
+  /** Bytes of virtio_net_hdr in front of every frame received and sent (0 or VNET_HDR_LEN). */
+  readonly vnetHdr: number;
+  /** TUN_F_* offloads in force; why the kernel refused them, if it did. */
+  offload = 0;
+  offloadError = '';
   ifindex = 0;
   mac = '';
   created = false;
@@ -100,17 +123,28 @@ export class Port {
     this.stride = opts.stride ?? 2048;
     this.batch = opts.batch ?? 64;
     this.rxBase = opts.headroom ?? 0;
+    this.vnetHdr = opts.vnetHdr ?? 0;
+    if (this.vnetHdr > this.rxBase) throw new RangeError('port: the vnet header needs headroom in front of the frames');
     this.rxArena = Buffer.alloc(this.rxBase + this.stride * this.batch);
-    this.rxBuf = this.rxArena.subarray(this.rxBase);
+    // The kernel writes header + frame at each slot, so the header lands in the headroom.
+    this.rxBuf = this.rxArena.subarray(this.rxBase - this.vnetHdr);
     this.rxLens = new Uint32Array(this.batch);
   }
 
   static tap(name: string, opts: TapOptions & PortOptions = {}): Port {
-    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge });
-    const p = new Port(info.fd, info.name, opts);
+    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload });
+    let p: Port;
+    try {
+      p = new Port(info.fd, info.name, { ...opts, vnetHdr: info.vnetHdr });
+    } catch (e) {
+      native.close(info.fd);
+      throw e;
+    }
     p.ifindex = info.ifindex;
     p.mac = info.mac;
     p.created = info.created;
+    p.offload = info.offload;
+    p.offloadError = info.offloadError;
     try {
       p.setIo(opts.io ?? 'auto');
     } catch (e) {
@@ -154,9 +188,10 @@ export class Port {
     }
   }
 
-  /** Transmits frames buf[offs[i]..+lens[i]] for i < count; returns how many the kernel took. */
+  /** Transmits frames buf[offs[i]..+lens[i]] for i < count (each with its vnet header in the
+   *  vnetHdr bytes in front of it when the port has one); returns how many the kernel took. */
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
-    return native.writeBatch(this.fd, buf, offs, lens, count);
+    return native.writeBatch(this.fd, buf, offs, lens, count, this.vnetHdr);
   }
 
   /** Stops polling first: libuv must not watch an fd that is being closed. */

@@ -14,6 +14,9 @@ export interface FrameSink {
 
 /** Room for frames uvsd builds itself within one batch beyond one per received frame. */
 const GEN_EXTRA_SLOTS = 64;
+/** Bytes in front of every generated frame, never written: its vnet header when the port has one
+ *  (all zero: complete checksums, no GSO; see vnet.ts). 16 keeps IP headers at the rx alignment. */
+export const GEN_PRE = 16;
 
 /** Offsets and lengths of frames in one buffer, written together. */
 export class TxBatch {
@@ -38,7 +41,7 @@ export class TxBatch {
 export class Tx {
   /** Frames uvsd builds are written here, one genSlotBytes slot each (see genSlot). */
   readonly genBuf: Buffer;
-  /** Bytes per generated-frame slot: an MTU-sized frame, its Ethernet header and 20 more for IPIP. */
+  /** Bytes per generated-frame slot: GEN_PRE, an MTU-sized frame, its Ethernet header and 20 more for IPIP. */
   readonly genSlotBytes: number;
   private readonly genSlots: number;
   private readonly genWords: Int32Array;
@@ -51,7 +54,7 @@ export class Tx {
   constructor(sink: FrameSink, counters: Counters, batch: number, mtu = 1500) {
     this.sink = sink;
     this.counters = counters;
-    this.genSlotBytes = Math.ceil((mtu + 14 + 20) / 64) * 64;
+    this.genSlotBytes = Math.ceil((GEN_PRE + mtu + 14 + 20) / 64) * 64;
     this.genSlots = batch + GEN_EXTRA_SLOTS;
     this.genBuf = Buffer.alloc(this.genSlots * this.genSlotBytes);
     this.genWords = new Int32Array(this.genBuf.buffer, this.genBuf.byteOffset, this.genBuf.length >>> 2);
@@ -99,7 +102,12 @@ export class Tx {
 
   /** Offset of a free slot in genBuf for a frame uvsd builds, or -1 when the batch has no room. */
   genSlot(): number {
-    return this.gen.count < this.genSlots ? this.gen.count * this.genSlotBytes : -1;
+    return this.gen.count < this.genSlots ? this.gen.count * this.genSlotBytes + GEN_PRE : -1;
+  }
+
+  /** Write the generated frames now (a GSO frame cut into more segments than a batch has slots). */
+  genFlush(): void {
+    this.write(this.gen);
   }
 
   /** Send a frame from the receive buffer or from genBuf (by which buffer it is in). */

@@ -31,15 +31,15 @@ export const fullnat: Forwarder = {
   inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
     const proto = ct.proto[e];
-    setSrc(buf, ip, l4, proto, ct.laddr[e], ct.lport[e]);
-    setDst(buf, ip, l4, proto, ct.daddr[e], ct.dport[e]);
+    setSrc(buf, ip, l4, proto, ct.laddr[e], ct.lport[e], o.csumPartial);
+    setDst(buf, ip, l4, proto, ct.daddr[e], ct.dport[e], o.csumPartial);
     o.toHost(buf, off, len, ct.daddr[e]);
   },
   outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
     const proto = ct.proto[e];
-    setSrc(buf, ip, l4, proto, ct.vaddr[e], ct.vport[e]);
-    setDst(buf, ip, l4, proto, ct.caddr[e], ct.cport[e]);
+    setSrc(buf, ip, l4, proto, ct.vaddr[e], ct.vport[e], o.csumPartial);
+    setDst(buf, ip, l4, proto, ct.caddr[e], ct.cport[e], o.csumPartial);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {

@@ -13,12 +13,12 @@ export const nat: Forwarder = {
   noOutput: false,
   inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
-    setDst(buf, ip, l4, ct.proto[e], ct.daddr[e], ct.dport[e]);
+    setDst(buf, ip, l4, ct.proto[e], ct.daddr[e], ct.dport[e], o.csumPartial);
     o.toHost(buf, off, len, ct.daddr[e]);
   },
   outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
-    setSrc(buf, ip, l4, ct.proto[e], ct.vaddr[e], ct.vport[e]);
+    setSrc(buf, ip, l4, ct.proto[e], ct.vaddr[e], ct.vport[e], o.csumPartial);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {

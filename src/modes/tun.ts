@@ -7,14 +7,21 @@
 // MTU - 20), so the client's path MTU discovery shrinks its segments; one without DF is cut into
 // inner fragments that fit, each wrapped.
 //
-// The encapsulated frame is built in a generated-frame slot (a copy of the packet): the receive
-// slots have no headroom in front of the frame. See docs/architecture.md for the measurement.
+// The encapsulated frame is built in place when the receive slot has headroom in front of the
+// frame, else in a generated-frame slot (a copy). See docs/architecture.md for the measurement.
+//
+// Offload (uvsd --offload, src/datapath/vnet.ts): a wrapped packet leaves with a zero vnet header,
+// so a partial TCP/UDP checksum is completed first, and a TCP super-segment (GSO) is cut into
+// segments of its gso_size here, as the kernel would have, each one wrapped (the kernel does not
+// segment IPIP-in-TAP frames for us). If one segment would not fit the MTU with the outer header,
+// the client gets "fragmentation needed" as for any too-big packet with DF.
 
 import { C, D } from '../datapath/counters.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_IPIP, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { buildFragNeeded } from '../proto/icmp.js';
+import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
 import { FWD_TUN, type Forwarder, type Output } from './types.js';
 
 const IPIP_HLEN = 20;
@@ -43,11 +50,12 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
 /** Wrap the IP packet at buf[ip, ip+tot) for rip and send it: in place when the receive buffer
  *  has headroom in front of the frame, else in a generated slot (a copy). */
 function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inPlace: boolean): void {
-  if (inPlace && o.headroom >= IPIP_HLEN) {
+  if (inPlace && o.headroom >= IPIP_HLEN + o.vnetHdr) {
     // The new frame starts 20 bytes earlier: Ethernet header, then the outer IP header where the
-    // old Ethernet header was, then the untouched packet.
+    // old Ethernet header was, then the untouched packet; its (zero) vnet header in front of it.
     const f = ip - ETH_HLEN - IPIP_HLEN;
     outerAt(buf, f, o, tot, buf[ip + 1], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
+    if (o.vnetHdr > 0) vnetClear(buf, f);
     o.toHost(buf, f, ETH_HLEN + IPIP_HLEN + tot, rip);
     return;
   }
@@ -91,22 +99,68 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
   }
 }
 
+/** "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU - 20). */
+function fragNeeded(o: Output, buf: Buffer, ip: number, e: number): void {
+  o.drop(D.mtu_exceeded);
+  const g = o.genSlot();
+  if (g < 0) return;
+  const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - IPIP_HLEN);
+  o.count(C.icmp_frag_needed_sent);
+  o.toHost(o.genBuf, g, flen, rd32(buf, ip + IP_SRC));
+}
+
+/** A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated slot. */
+function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: number, e: number): void {
+  const mss = o.gsoSize;
+  if (l4 < 0 || buf[ip + IP_PROTO] !== 6 || (o.gsoType & 0x7f) !== VNET_GSO_TCPV4 || mss === 0) {
+    o.drop(D.offload_unsupported);
+    return;
+  }
+  const hl = l4 - ip + (buf[l4 + 12] >>> 4) * 4;
+  if (hl + mss + IPIP_HLEN > o.mtu) {
+    fragNeeded(o, buf, ip, e);
+    return;
+  }
+  const gen = o.genBuf;
+  const rip = o.ct.daddr[e];
+  const df = rd16(buf, ip + IP_FRAG) & 0x4000;
+  for (let k = 0; ; k++) {
+    let g = o.genSlot();
+    if (g < 0) {
+      o.genFlush(); // more segments than a batch has slots: send what is built, reuse the slots
+      g = o.genSlot();
+    }
+    const ih = g + ETH_HLEN + IPIP_HLEN;
+    const n = tcpGsoSegment(buf, ip, l4, tot, mss, k, gen, ih);
+    if (n === 0) return;
+    outer(o, g, n, buf[ip + 1], rd16(gen, ih + IP_ID), df, rip);
+    o.count(C.gso_segments_built);
+    o.toHost(gen, g, ETH_HLEN + IPIP_HLEN + n, rip);
+  }
+}
+
 export const tun: Forwarder = {
   id: FWD_TUN,
   noOutput: true,
-  inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, _l4: number, e: number): void {
+  inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const tot = len - (ip - off);
+    if (o.vnetHdr > 0) {
+      if (o.gsoType !== 0) {
+        segmentThenEncap(o, buf, ip, l4, tot, e);
+        return;
+      }
+      // The wrapped packet leaves with a zero header: its checksum must be whole.
+      if (o.csumPartial && !vnetCompleteCsum(buf, off, len)) {
+        o.drop(D.offload_unsupported);
+        return;
+      }
+    }
     if (tot + IPIP_HLEN > o.mtu) {
       if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) {
         fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e]);
         return;
       }
-      o.drop(D.mtu_exceeded);
-      const g = o.genSlot();
-      if (g < 0) return;
-      const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - IPIP_HLEN);
-      o.count(C.icmp_frag_needed_sent);
-      o.toHost(o.genBuf, g, flen, rd32(buf, ip + IP_SRC));
+      fragNeeded(o, buf, ip, e);
       return;
     }
     encap(o, buf, ip, tot, o.ct.daddr[e], true);
@@ -114,6 +168,6 @@ export const tun: Forwarder = {
   /** An error about one of the server's replies (sent to the VIP) goes to the server, wrapped. */
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, _inner: number, e: number, toServer: boolean): void {
     const tot = len - (ip - off);
-    if (toServer && tot + IPIP_HLEN <= o.mtu) encap(o, buf, ip, tot, o.ct.daddr[e], true);
+    if (toServer && tot + IPIP_HLEN <= o.mtu && o.gsoType === 0) encap(o, buf, ip, tot, o.ct.daddr[e], true);
   },
 };

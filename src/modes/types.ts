@@ -19,8 +19,16 @@ export interface Output {
   readonly dt: DestTable;
   /** MTU of the link (IP bytes per frame, without the Ethernet header). */
   readonly mtu: number;
-  /** Free bytes in front of each received frame of this batch (0: none; then copy to genBuf). */
+  /** Free bytes in front of each received frame of this batch (0: none; then copy to genBuf);
+   *  with a vnet header they include the frame's own header (a forwarder may overwrite it). */
   readonly headroom: number;
+  /** Bytes of virtio_net_hdr in front of every frame sent and received (0: none; vnet.ts). */
+  readonly vnetHdr: number;
+  /** The current frame's L4 checksum is partial (vnet NEEDS_CSUM): rewrite it with `partial`. */
+  readonly csumPartial: boolean;
+  /** The current frame's GSO type (0: an ordinary frame; else a TCP super-segment of gsoSize). */
+  readonly gsoType: number;
+  readonly gsoSize: number;
   /** FULLNAT local addresses and their port pools, per service. */
   readonly laddrs: LaddrPools;
   /** Service id of a destination slot (for per-service state such as local addresses). */
@@ -38,6 +46,8 @@ export interface Output {
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
   readonly genBuf: Buffer;
+  /** Write the frames built in genBuf so far now, freeing every slot (many segments of one frame). */
+  genFlush(): void;
   /** Copy bytes of a received frame into genBuf without allocating. */
   copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void;
   /** Count a drop by reason (D.* from src/datapath/counters.ts). */
