@@ -415,3 +415,56 @@ export function frameDiff(actual: Bytes, expected: Bytes): string {
   rows.push(`  actual hex:   ${toHex(actual)}`, `  expected hex: ${toHex(expected)}`);
   return rows.join('\n');
 }
+
+// ---- checksum offload (virtio_net_hdr, uvsd --offload) ---------------------------------------
+
+/** The vnet header fields of a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+export interface PartialCsum {
+  flags: number;
+  csumStart: number;
+  csumOffset: number;
+  gsoType?: number;
+  gsoSize?: number;
+  hdrLen?: number;
+}
+
+function l4Of(f: Bytes): { ipOff: number; l4: number; proto: number; l4len: number } {
+  const ipOff = 14;
+  const ihl = (f[ipOff] & 15) * 4;
+  return { ipOff, l4: ipOff + ihl, proto: f[ipOff + 9], l4len: get16(f, ipOff + 2) - ihl };
+}
+
+/**
+ * A TCP/UDP frame as a Linux sender with checksum offload hands it over: the L4 checksum field
+ * holds the folded pseudo-header sum, not inverted (tcp_v4_send_check / udp4_hwcsum), and the
+ * header says where the checksum starts and sits. `gso` adds TSO fields (gso_type TCPV4).
+ */
+export function partialCsum(frame: Bytes, gso?: { size: number }): { frame: Buffer; vnet: PartialCsum } {
+  const f = Buffer.from(frame);
+  const { ipOff, l4, proto, l4len } = l4Of(f);
+  const field = proto === 6 ? 16 : 6;
+  put16(f, l4 + field, onesSum(f, 0, 0, pseudoSum(get32(f, ipOff + 12), get32(f, ipOff + 16), proto, l4len)));
+  const vnet: PartialCsum = { flags: 1, csumStart: l4, csumOffset: field };
+  if (gso) {
+    vnet.gsoType = 1;
+    vnet.gsoSize = gso.size;
+    vnet.hdrLen = l4 + (f[l4 + 12] >> 4) * 4;
+  }
+  return { frame: f, vnet };
+}
+
+/** What the kernel (skb_checksum_help) does with a partial checksum: sum from csum_start to the
+ *  end of the packet and store the complement at csum_start + csum_offset. A copy. */
+export function completeCsum(frame: Bytes, v: { csumStart: number; csumOffset: number }): Buffer {
+  const f = Buffer.from(frame);
+  const end = 14 + get16(f, 16);
+  put16(f, v.csumStart + v.csumOffset, inetChecksum(f, v.csumStart, end - v.csumStart));
+  return f;
+}
+
+/** The TCP/UDP checksum is right for the frame's own addresses (UDP 0 = none counts as right). */
+export function l4ChecksumOk(frame: Bytes): boolean {
+  const { ipOff, l4, proto, l4len } = l4Of(frame);
+  if (proto === 17 && get16(frame, l4 + 6) === 0) return true;
+  return onesSum(frame, l4, l4len, pseudoSum(get32(frame, ipOff + 12), get32(frame, ipOff + 16), proto, l4len)) === 0xffff;
+}

@@ -6,6 +6,15 @@ import { Control } from '../../src/control/model.js';
 import { parseIp, parseMac, prefixMask } from '../../src/datapath/addr.js';
 import { COUNTER_NAMES, DROP_NAMES } from '../../src/datapath/counters.js';
 import { arpFrame, frameDiff, toHex } from './frames.js';
+import { VNET_HDR_LEN, vnetWrite } from '../../src/datapath/vnet.js';
+
+/** virtio_net_hdr fields of a fed frame (rig({ vnet: true })); omitted fields are 0. */
+export type VnetFields = Parameters<typeof vnetWrite>[2];
+/** A frame to feed with the vnet header the kernel would put in front of it. */
+export interface VnetFrame {
+  frame: Uint8Array;
+  vnet: VnetFields;
+}
 
 export const DIR_MAC = '02:00:00:00:00:01';
 export const DIR_IP = '10.0.0.1';
@@ -24,6 +33,8 @@ export interface Sent {
   frame: Buffer;
   /** True when the frame was sent from the receive buffer (an rx frame forwarded or answered in place). */
   fromRx: boolean;
+  /** The `pre` bytes written in front of it (its vnet header) when the sink has pre > 0. */
+  vnet?: Buffer;
 }
 
 export class CaptureSink implements FrameSink {
@@ -31,10 +42,17 @@ export class CaptureSink implements FrameSink {
   rxBuf: Buffer | undefined;
   /** How many frames of each call to accept (for tx failure tests); undefined = all. */
   accept: number | undefined;
+  /** Bytes in front of each frame that the port would write too (its vnet header), as Port.send. */
+  pre = 0;
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
     const n = this.accept === undefined ? count : Math.min(count, this.accept);
     for (let i = 0; i < n; i++) {
-      this.sent.push({ frame: Buffer.from(buf.subarray(offs[i], offs[i] + lens[i])), fromRx: buf === this.rxBuf });
+      const s: Sent = { frame: Buffer.from(buf.subarray(offs[i], offs[i] + lens[i])), fromRx: buf === this.rxBuf };
+      if (this.pre > 0) {
+        if (offs[i] < this.pre) throw new Error(`frame at ${offs[i]} has no room for its ${this.pre}-byte header`);
+        s.vnet = Buffer.from(buf.subarray(offs[i] - this.pre, offs[i]));
+      }
+      this.sent.push(s);
     }
     return n;
   }
@@ -50,10 +68,11 @@ export interface Rig {
   ctl: Control;
   sink: CaptureSink;
   clock: { now: number };
-  /** Feed frames as one batch (copied into a fresh rx buffer with a 2048-byte stride). */
-  feed(...frames: Uint8Array[]): void;
+  /** Feed frames as one batch (copied into a fresh rx buffer with a 2048-byte stride, larger
+   *  for larger frames); with rig({ vnet: true }) each gets a vnet header (zero unless given). */
+  feed(...frames: (Uint8Array | VnetFrame)[]): void;
   /** Feed one batch and return what went out. */
-  run(...frames: Uint8Array[]): Buffer[];
+  run(...frames: (Uint8Array | VnetFrame)[]): Buffer[];
   advance(ms: number): void;
   /** Feed an ARP reply from ip/mac to the director (teaches a tracked neighbour). */
   learn(ipText: string, macText: string): void;
@@ -67,6 +86,8 @@ export interface RigOpts {
   gateway?: string;
   /** Free bytes in front of the first frame of each fed batch (default RX_HEADROOM, as uvsd). */
   headroom?: number;
+  /** Frames come and go with a virtio_net_hdr in front (uvsd --offload on). */
+  vnet?: boolean;
 }
 
 export function rig(opts: RigOpts = {}): Rig {
@@ -77,18 +98,25 @@ export function rig(opts: RigOpts = {}): Rig {
     return { ip: parseIp(a), mask: prefixMask(Number(l)) };
   });
   const gateway = opts.gateway === undefined ? undefined : parseIp(opts.gateway);
-  const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);
+  const vh = opts.vnet ? VNET_HDR_LEN : 0;
+  sink.pre = vh;
+  const dp = new Datapath(
+    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh }, sink, () => clock.now,
+  );
   const ctl = new Control(dp, { tap: 't' });
-  const feed = (...frames: Uint8Array[]): void => {
-    // Laid out as uvsd's port does: RX_HEADROOM free bytes in front of the first frame.
-    const stride = 2048;
+  const feed = (...items: (Uint8Array | VnetFrame)[]): void => {
+    // Laid out as uvsd's port does: RX_HEADROOM free bytes in front of the first frame, the vnet
+    // header (if any) in the last bytes before each frame, counted in its length.
+    const frames = items.map((x) => ('frame' in x ? x.frame : x));
     const base = opts.headroom ?? RX_HEADROOM;
+    const stride = Math.max(2048, ...frames.map((f) => Math.ceil((f.length + base) / 64) * 64));
     const buf = Buffer.alloc(base + Math.max(1, frames.length) * stride);
     const lens = new Uint32Array(Math.max(1, frames.length));
-    frames.forEach((f, i) => {
-      if (f.length > stride) throw new Error('frame larger than the test stride');
+    items.forEach((x, i) => {
+      const f = frames[i];
       buf.set(f, base + i * stride);
-      lens[i] = f.length;
+      lens[i] = f.length + vh;
+      if (vh > 0 && 'frame' in x) vnetWrite(buf, base + i * stride, x.vnet);
     });
     sink.rxBuf = buf;
     dp.processBatch(buf, stride, lens, frames.length, base);
