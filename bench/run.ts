@@ -224,6 +224,8 @@ class Bench {
       process.execPath, ...nodeArgs, UVSD_JS,
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, '--mac', STATION_MAC,
       '--socket', socket, '--conn-max', String(connMax), '--io', io,
+      // Extra uvsd options for A/B runs, e.g. UVS_BENCH_UVSD_ARGS='--offload off'.
+      ...(process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
     ]);
     // Readiness is asked, not guessed: poll `uvsadm -Ln` until it answers.
     const end = Date.now() + 15_000;

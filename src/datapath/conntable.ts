@@ -171,11 +171,16 @@ export class ConnTable {
     return n < 0 ? n : this.chain[2 * n + 1];
   }
 
+  /** The hash the last lookup() computed: a new flow's insert() takes it instead of hashing
+   *  the same IN tuple again (read it right after the lookup; any other lookup replaces it). */
+  lastHash = 0;
+
   /** Find the node (entry*2 + dir) for a packet's tuple, or -1. */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     saddr |= 0; // a no-op for the int32 addresses the datapath passes; uint32 callers still match
     daddr |= 0;
     const h = this.hash(proto, saddr, sport, daddr, dport);
+    this.lastHash = h;
     let n = this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
@@ -195,10 +200,12 @@ export class ConnTable {
    * Insert a flow; returns the entry index or -1 when the table is full. The caller fills
    * state/fwd/dest afterwards (they are reset here). `hashOut` also makes the server→client
    * tuple findable; DR and TUN never see that direction, so they skip it (IPVS hashes once too).
+   * `inHash`: the IN tuple's hash when the caller has it from lookup() (lastHash), else computed.
    */
   insert(
     proto: number, caddr: number, cport: number, vaddr: number, vport: number,
     daddr: number, dport: number, laddr: number, lport: number, expiresTick: number, hashOut: boolean,
+    inHash: number = this.hash(proto, caddr | 0, cport, vaddr | 0, vport),
   ): number {
     const e = this.freeHead;
     if (e < 0) return -1;
@@ -217,7 +224,7 @@ export class ConnTable {
     this.fwd[e] = 0;
     this.dest[e] = -1;
     this.ctl[e] = -1;
-    this.link2(e * 2, this.hash(proto, caddr, cport, vaddr, vport));
+    this.link2(e * 2, inHash);
     if (hashOut) this.link2(e * 2 + 1, this.hash(proto, daddr, dport, laddr, lport));
     this.expires[e] = expiresTick;
     this.slot(e, expiresTick);

@@ -454,6 +454,7 @@ export class Datapath implements Output {
     const tcpFlags = proto === PROTO_TCP ? buf[l4 + 13] : 0;
     let e: number;
     let node = ct.lookup(proto, src, sport, dst, dport);
+    const hash = ct.lastHash; // reused by a new flow's insert (newConn)
     if (node >= 0 && this.dt.gen[ct.dest[node >>> 1]] !== ct.dgen[node >>> 1]) {
       // Its destination was deleted (IPVS expire_nodest_conn): expire it here, not in a walk
       // of the whole table when the server went; a SYN may open a new connection below.
@@ -482,7 +483,7 @@ export class Datapath implements Output {
         this.counters.d[D.spoofed_local_src]++;
         return;
       }
-      e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
+      e = this.newConn(proto, src, sport, dst, dport, tcpFlags, hash);
       if (e < 0) return;
       node = e * 2 + DIR_IN;
     }
@@ -518,7 +519,7 @@ export class Datapath implements Output {
     fw.inbound(this, buf, off, flen, ip, l4, e);
   }
 
-  private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
+  private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number, hash: number): number {
     const d = this.counters.d;
     let sid = this.svcMap.get(dst, svcKey(proto, dport));
     // A persistent port-zero service takes every port of its VIP without a service of its own.
@@ -581,7 +582,7 @@ export class Datapath implements Output {
       : S_UDP;
     // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
     if (ct.count >= this.evictAt && ct.evictOne(EVICT_BUDGET, EVICT_SLOTS) >= 0) this.counters.c[C.conns_evicted]++;
-    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late);
+    const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late, hash);
     if (e < 0) {
       d[D.conn_table_full]++;
       return -1;
