@@ -35,23 +35,17 @@ export function eligible(dt: DestTable, by: number, d: number): boolean {
   return dt.flags[d] === DEST_F_USED && w > 0 && (by !== BY_OVF || dt.active[d] <= w);
 }
 
-// Every ordering is the kernel's comparison of two ratios num/den by cross-multiplication (no
-// division), the least ratio winning: num = active*ACT + inactive*INACT + ADD, den = weight (or 1
-// for lc). fo and ovf compare 1/weight, i.e. the highest weight wins. Overheads stay below
-// 2^32 * 257 and weights below 2^31, so the products are exact in doubles for realistic counts.
-const ACT = new Float64Array([256, 256, 1, 0, 0]);
-const INACT = new Float64Array([1, 1, 0, 0, 0]);
-const ADD = new Float64Array([0, 0, 1, 1, 1]);
-const BY_WEIGHT = new Uint8Array([0, 1, 1, 1, 1]);
+// The least-load orderings compare two ratios load/den by cross-multiplication (no division),
+// as the kernel does: load = overhead (active*256 + inactive) for lc and wlc, active + 1 for sed;
+// den = weight, or 1 for lc. Overheads stay below 2^32 * 257 and weights below 2^31, so the
+// products are exact in doubles for realistic counts. fo and ovf compare weights.
 
 /** Whether b is strictly better than a under `by` (so a tie keeps a). */
 export function beats(dt: DestTable, by: number, b: number, a: number): boolean {
-  const am = ACT[by];
-  const im = INACT[by];
-  const c = ADD[by];
-  const nb = dt.active[b] * am + dt.inactive[b] * im + c;
-  const na = dt.active[a] * am + dt.inactive[a] * im + c;
-  return BY_WEIGHT[by] === 0 ? nb < na : nb * dt.weight[a] < na * dt.weight[b];
+  if (by >= BY_FO) return dt.weight[b] > dt.weight[a];
+  const lb = by === BY_SED ? dt.active[b] + 1 : dt.active[b] * 256 + dt.inactive[b];
+  const la = by === BY_SED ? dt.active[a] + 1 : dt.active[a] * 256 + dt.inactive[a];
+  return by === BY_LC ? lb < la : lb * dt.weight[a] < la * dt.weight[b];
 }
 
 /**
@@ -84,29 +78,27 @@ function heaviest(svc: SchedService, dt: DestTable, ovf: boolean, skip: number):
   return best;
 }
 
-/** lc/wlc/sed: the least num/den (see ACT, INACT, ADD, BY_WEIGHT). */
+/** lc/wlc/sed: the least load/den (see beats()). */
 function leastLoaded(svc: SchedService, dt: DestTable, by: number, skip: number): number {
   const dests = svc.dests;
   const flags = dt.flags;
   const weight = dt.weight;
   const active = dt.active;
   const inactive = dt.inactive;
-  const am = ACT[by];
-  const im = INACT[by];
-  const c = ADD[by];
-  const byWeight = BY_WEIGHT[by] === 1;
+  const sed = by === BY_SED;
+  const lc = by === BY_LC;
   let best = -1;
-  let bn = 0;
+  let bl = 0;
   let bd = 1;
   for (let i = 0; i < dests.length; i++) {
     const d = dests[i];
     const w = weight[d];
     if (flags[d] !== DEST_F_USED || w <= 0 || d === skip) continue;
-    const n = active[d] * am + inactive[d] * im + c;
-    const den = byWeight ? w : 1;
-    if (best < 0 || n * bd < bn * den) {
+    const l = sed ? active[d] + 1 : active[d] * 256 + inactive[d];
+    const den = lc ? 1 : w;
+    if (best < 0 || l * bd < bl * den) {
       best = d;
-      bn = n;
+      bl = l;
       bd = den;
     }
   }
