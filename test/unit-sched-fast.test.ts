@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DEST_F_USED, DestTable } from '../src/datapath/dests.js';
 import { getScheduler, seedTwos, type Flow, type Scheduler, type SchedService } from '../src/sched/index.js';
-import { TOURNEY_MIN } from '../src/sched/tourney.js';
+import { Tourney, TOURNEY_MIN } from '../src/sched/tourney.js';
+import { xorshift } from '../src/sched/twos.js';
 
 const FLOW: Flow = { proto: 6, saddr: 0xc0a80964, sport: 40000, daddr: 0xc0a808c8, dport: 80 };
 
@@ -47,14 +48,6 @@ function refPick(name: string, svc: SchedService, dt: DestTable): number {
   return best;
 }
 
-/** xorshift32, the generator twos keeps per service (seeded by seedTwos). */
-function xorshift(x: number): number {
-  x ^= x << 13;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  return x >>> 0;
-}
-
 /** ip_vs_twos_schedule() written out for random words x1, x2. */
 function refTwos(svc: SchedService, dt: DestTable, x1: number, x2: number): number {
   let total = 0;
@@ -83,6 +76,7 @@ interface Run {
   steps: number;
 }
 
+/** Test inputs from xorshift32 too (twos's generator, whose stream the reference follows). */
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => (x = xorshift(x));
@@ -254,4 +248,24 @@ test('twos: from TOURNEY_MIN destinations the draws use the weight tree; the sam
     big.dt.bind(a);
     small.dt.bind(b);
   }
+});
+
+test(`services below ${TOURNEY_MIN} destinations keep the plain scan (no tree, nothing watched)`, () => {
+  const s = getScheduler('wlc')!;
+  const dt = new DestTable(TOURNEY_MIN);
+  const svc: SchedService = { dests: [], schedState: undefined, schedFlags: 0 };
+  for (let d = 0; d < TOURNEY_MIN - 1; d++) {
+    dt.set(d, 0x0a000100 + d, 80, 0, 1);
+    svc.dests.push(d);
+  }
+  s.update?.(svc, dt);
+  assert.equal(svc.schedState, undefined);
+  assert.ok(dt.watcher.every((w) => w === undefined));
+  dt.set(TOURNEY_MIN - 1, 0x0a000200, 80, 0, 1);
+  svc.dests.push(TOURNEY_MIN - 1);
+  s.update?.(svc, dt);
+  assert.ok((svc.schedState as unknown) instanceof Tourney);
+  // Switching scheduler (done) stops the watching.
+  s.done?.(svc, dt);
+  assert.ok(dt.watcher.every((w) => w === undefined));
 });

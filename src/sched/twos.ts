@@ -85,7 +85,8 @@ interface TwosState {
   tree: WeightTree | undefined; // from TOURNEY_MIN destinations
 }
 
-function xorshift(x: number): number {
+/** One step of xorshift32 (never 0 from a non-zero state). */
+export function xorshift(x: number): number {
   x ^= x << 13;
   x ^= x >>> 17;
   x ^= x << 5;
