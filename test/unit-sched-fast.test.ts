@@ -169,7 +169,7 @@ const runArb = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
   start: fc.integer({ min: TOURNEY_MIN - 4, max: 160 }),
   maxW: fc.integer({ min: 1, max: 4 }),
-  scale: fc.constantFrom(1, 1, 1, 1000, 1 << 20),
+  scale: fc.constantFrom(1, 1, 1, 1000, 1 << 20, 1 << 28), // the largest: W over 2^32
   thresholds: fc.integer({ min: 0, max: 60 }),
   steps: fc.constant(1500),
 });

@@ -20,28 +20,30 @@ import { DestWatcher, rebuildWatcher } from './tourney.js';
 export class WeightTree extends DestWatcher {
   /** What each position contributes now. */
   private readonly w: Float64Array;
-  /** Fenwick array, 1-based; fen[0] holds the total (a double field on the object could be boxed). */
+  /** Fenwick array, 1-based, over a power-of-two size (positions past the list weigh 0, so the
+   *  descent needs no bounds check); fen[0] holds the total (a double field could be boxed). */
   private readonly fen: Float64Array;
-  /** The highest power of two <= n (the descent's first step). */
+  /** Half the power-of-two size: the descent's first step. */
   private readonly step0: number;
 
   constructor(svc: SchedService, dt: DestTable) {
     super(svc, dt);
     const n = this.slots.length;
+    let size = 1;
+    while (size < n) size *= 2;
+    this.step0 = size >> 1;
     this.w = new Float64Array(n);
-    this.fen = new Float64Array(n + 1);
-    let step = 1;
-    while (step * 2 <= n) step *= 2;
-    this.step0 = step;
-    const fen = this.fen;
-    for (let i = 1; i <= n; i++) {
-      const d = this.slots[i - 1];
-      const w = dt.available(d) ? dt.weight[d] : 0;
-      this.w[i - 1] = w;
-      fen[0] += w;
-      fen[i] += w;
+    const fen = (this.fen = new Float64Array(size + 1));
+    for (let i = 1; i <= size; i++) {
+      if (i <= n) {
+        const d = this.slots[i - 1];
+        const w = dt.available(d) ? dt.weight[d] : 0;
+        this.w[i - 1] = w;
+        fen[0] += w;
+        fen[i] += w;
+      }
       const up = i + (i & -i); // O(n) build: push each node's sum to its parent
-      if (up <= n) fen[up] += fen[i];
+      if (up <= size) fen[up] += fen[i];
     }
   }
 
@@ -53,13 +55,12 @@ export class WeightTree extends DestWatcher {
   /** The first position (list order) whose running sum of weights reaches r, for 1 <= r <= W. */
   find(r: number): number {
     const fen = this.fen;
-    const n = fen.length - 1;
     let pos = 0;
     for (let step = this.step0; step > 0; step >>= 1) {
-      const next = pos + step;
-      if (next <= n && fen[next] < r) {
-        pos = next;
-        r -= fen[next];
+      const v = fen[pos + step];
+      if (v < r) {
+        pos += step;
+        r -= v;
       }
     }
     return pos;
@@ -93,6 +94,16 @@ export function xorshift(x: number): number {
   return x >>> 0;
 }
 
+/**
+ * x mod t for a random word x < 2^32 and 1 <= t < 2^53, as the kernel's `%`: exact (when x/t is
+ * below an integer k, x = k*t - m with m >= 1, it is below by more than the rounding of a double
+ * can cover, so floor() is right; q*t <= x is exact) and several times cheaper than the double
+ * `%`, which V8 compiles to a call of fmod().
+ */
+function mod(x: number, t: number): number {
+  return x - Math.floor(x / t) * t;
+}
+
 /** Seed one service's generator (0 is replaced: xorshift needs a non-zero state). */
 export function seedTwos(svc: SchedService, seed: number): void {
   (svc.schedState as TwosState).rng[0] = seed >>> 0 || 0x9e3779b9;
@@ -112,8 +123,8 @@ function walk(svc: SchedService, dt: DestTable, x1: number, x2: number, out: Int
   out[1] = -1;
   if (total === 0) return;
   total += 1;
-  let r1 = x1 % total;
-  let r2 = x2 % total;
+  let r1 = mod(x1, total);
+  let r2 = mod(x2, total);
   let c1 = -1;
   let c2 = -1;
   for (let i = 0; i < dests.length; i++) {
@@ -139,8 +150,8 @@ function draw(t: WeightTree, x1: number, x2: number, out: Int32Array): void {
     out[1] = -1;
     return;
   }
-  const r1 = x1 % (total + 1);
-  const r2 = x2 % (total + 1);
+  const r1 = mod(x1, total + 1);
+  const r2 = mod(x2, total + 1);
   out[0] = t.slots[t.find(r1 > 0 ? r1 : 1)];
   out[1] = t.slots[t.find(r2 > 0 ? r2 : 1)];
 }
