@@ -87,12 +87,16 @@ test('10,000 services through the batch verb in under a second, while a client\'
     await lab.call('batch', { items } as never);
     const batchMs = performance.now() - t0;
     const http = await client;
-    t.diagnostic(`batch of ${items.length} items: ${batchMs.toFixed(0)} ms; HTTP: ${JSON.stringify(http.counts)} errors ${http.errors} slowest ${http.maxMs?.toFixed(1)} ms`);
+    const held = await slowestVerbMs(lab);
+    t.diagnostic(`batch of ${items.length} items: ${batchMs.toFixed(0)} ms; HTTP: ${JSON.stringify(http.counts)} errors ${http.errors} slowest ${http.maxMs?.toFixed(1)} ms; longest hold of uvsd's loop by a verb or slice: ${JSON.stringify(held)}`);
     assert.ok(batchMs < 1000, `batch took ${batchMs.toFixed(0)} ms`);
     assert.equal(http.errors, 0, http.errorSamples.join('; '));
     assert.equal(sum(http.counts), 400);
-    // The issue's target is 50 ms; measured 35-69 ms here (2 cores shared with other jobs), so this
-    // asserts 100 ms and the 50 ms target stays open (docs/performance.md).
+    // The issue's target is 50 ms. uvsd's own long holds are gone (the request line is parsed in
+    // slices, the estimator allocates nothing); what is left is V8's garbage collection of the new
+    // model (scavenges and a mark-compact of 5-13 ms each, every object surviving) and the
+    // scheduling of uvsd, the client and the servers on 2 shared cores: measured 32-53 ms at
+    // normal priority, far more under nice 19 on a busy machine (docs/performance.md).
     assert.ok((http.maxMs ?? Infinity) <= 100, `a request took ${http.maxMs} ms`);
     assert.equal((await lab.list()).services.length, 10_001);
     // A connection to one of the new services works.
