@@ -239,7 +239,10 @@ class Bench {
       if (proc.done()) throw new Error(`uvsd exited early: ${proc.stderr().slice(-2000)}`);
       const r = await this.lab.exec(this.dir, [process.execPath, UVSADM_JS, '--socket', socket, '-Ln'], { timeoutMs: 5000 });
       if (r.code === 0) break;
-      if (Date.now() > end) throw new Error(`uvsd not ready after 15 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      if (Date.now() > end) {
+        await proc.stop(3000); // it would hold the TAP for the runs after this one
+        throw new Error(`uvsd not ready after 15 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      }
       await delay(100);
     }
     const adm = (args: string[]): Promise<string> => this.lab.must([process.execPath, UVSADM_JS, '--socket', socket, ...args], this.dir);
