@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,uvsd-syscalls]]
 //                    [--tcp-seconds 10] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--trace-gc] [--no-save]
+//                    [--batch 256] [--prof DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -49,6 +49,8 @@ const { values: opt } = parseArgs({
     'tcp-seconds': { type: 'string' },
     'latency-pps': { type: 'string' },
     'full-max': { type: 'string', default: '262144' },
+    /** Set the bench's own scheduler autogroup (its session; run it under setsid) to this nice. */
+    'autogroup-nice': { type: 'string' },
     forwarders: { type: 'string', default: 'c,uvsd,c-uring' },
     flows: { type: 'string', default: '64' },
     'conn-max': { type: 'string', default: String(1 << 23) },
@@ -192,6 +194,15 @@ async function main(): Promise<void> {
       console.error(`bench: row ${r} skipped: install ${miss.join(', ')} (apt-get install -y --no-install-recommends ${miss.map((m) => /\((.*)\)/.exec(m)![1]).join(' ')})`);
     } else run.push(r);
   }
+  let autogroup = '';
+  if (opt['autogroup-nice'] !== undefined) {
+    const n = bounded(Number(opt['autogroup-nice']), -20, 19, 'autogroup-nice');
+    // With sched_autogroup_enabled, CPU time is shared between sessions first and `nice` only
+    // orders processes inside one session: other sessions' `nice -n 19` work still takes its full
+    // share from the forwarder's core. This raises (or lowers) the bench's own session only.
+    writeFileSync('/proc/self/autogroup', String(n));
+    autogroup = readFileSync('/proc/self/autogroup', 'utf8').trim();
+  }
   buildBaselines();
   const m = machine();
   const started = new Date();
@@ -199,6 +210,7 @@ async function main(): Promise<void> {
   const ctMax = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim() || 0);
   const loadBefore = hostLoad();
   console.log(`uvs bench ${started.toISOString()}: ${m.nproc} CPUs (${m.cpu}), kernel ${m.kernel}, node ${m.node}, load ${loadBefore.load.join(' ')}`);
+  if (autogroup) console.log(`  scheduler autogroup of this session: ${autogroup}`);
   console.log(`  rows ${run.join(',')}, workloads ${workloads.join(',')}, warm-up ${warmup} s, measure ${seconds} s (TCP ${tcpSeconds} s), repeat ${repeats}; generator/client on CPU ${GEN_CPU}, forwarder on CPU ${FWD_CPU}`);
   if ((run.includes('nat') || run.includes('fullnat')) && workloads.includes('full') && ctMax !== fullMax) {
     console.error(`bench: note: nf_conntrack_max is ${ctMax} (global, left as it is), uvsd's --conn-max for the full workload is ${fullMax}`);
@@ -305,7 +317,7 @@ async function main(): Promise<void> {
       file,
       JSON.stringify(
         {
-          date: started.toISOString(), command, machine: m, load: { before: loadBefore.load, after: loadAfter.load }, nfConntrackMax: ctMax,
+          date: started.toISOString(), command, machine: m, load: { before: loadBefore.load, after: loadAfter.load }, autogroup, nfConntrackMax: ctMax,
           options: { rows: run, skipped, seconds, tcpSeconds, warmup, repeats, flows, connMax, fullMax, batch, workloads, drForwarders },
           comparisons: cmp, resultsTable: rTable, udpTable, samples: all, udpRuns: results,
         },
