@@ -162,11 +162,11 @@ int main(int argc, char **argv) {
       /* Paced: this batch may go once the frames already sent are due. */
       double due = t0 + (double)sent / pps;
       if (due > t) {
+        /* Sleep, never spin: a probe sharing this core (the latency row) must not wait for
+         * the generator's time slice. A late wake-up is caught up by the next batches. */
         double d = due - t;
-        if (d > 200e-6) {
-          struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
-          nanosleep(&ts, NULL);
-        }
+        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
         t = now();
         continue;
       }
