@@ -1,18 +1,21 @@
 // The memory row: uvsd's resident set with 1,000,000 connection entries. uvsd starts with
-// --conn-max 2^20 (1,048,576) in the DR lab, the generator sends new flows until `status` counts
+// --conn-max 2^20 (1,048,576) and --evict-above 1 (by default a new flow evicts an unconfirmed
+// entry from 90% fill on, so the table would hold at most ~943,700) in the DR lab, the generator sends new flows until `status` counts
 // 1,000,000 connections (UDP entries live 300 s, so none expire meanwhile), then VmRSS is read
-// from /proc/PID/status. Bytes per entry = (RSS full - RSS right after start) / entries, and the
-// whole RSS / entries next to it (the table's typed arrays are allocated at start but only
-// touched pages are resident). MB = 10^6 bytes.
+// from /proc/PID/status. Bytes per entry = the whole RSS / entries; the RSS growth while filling is
+// recorded too, but uvsd prefaults the table's arrays at start (no page is first touched on the
+// packet path), so it is ~0 and the RSS is set by --conn-max, not by the fill. The table's own
+// bytes per slot (ConnTable.bytesPerEntry) are in the sample's extra. MB = 10^6 bytes.
 import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus } from './host.js';
 import type { Sample } from './rows.js';
 import { round } from './stats.js';
+import { ConnTable } from '../../src/datapath/conntable.js';
 import { rssBytes, STEAL_FLAG, type UdpLab } from './udp.js';
 
 export const MEMORY_TARGET_ENTRIES = 1_000_000;
 
-export async function memoryRow(u: UdpLab, repeat: number, maxSeconds = 120): Promise<Sample[]> {
+export async function memoryRow(u: UdpLab, repeat: number, maxSeconds = 60): Promise<Sample[]> {
   let gen: Proc | null = null;
   let uvsd: Awaited<ReturnType<UdpLab['startUvsd']>> | null = null;
   const sample = (variant: string, value: number, unit: string, extra: Record<string, unknown>, steal: number[]): Sample => ({
@@ -20,7 +23,7 @@ export async function memoryRow(u: UdpLab, repeat: number, maxSeconds = 120): Pr
   });
   try {
     await u.refreshFdb();
-    uvsd = await u.startUvsd(`memory-${repeat}`, 'auto', 1 << 20);
+    uvsd = await u.startUvsd(`memory-${repeat}`, 'auto', 1 << 20, [], ['--evict-above', '1']);
     if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     const pid = uvsd.proc.child.pid;
     await delay(500);
@@ -44,7 +47,7 @@ export async function memoryRow(u: UdpLab, repeat: number, maxSeconds = 120): Pr
     const st = await u.uvsdStatus(uvsd.socket);
     conns = Number(st['conns'] ?? conns);
     const rss = rssBytes(pid);
-    const extra = { conns, rssStartMB: round(rss0 / 1e6, 1), rssMB: round(rss / 1e6, 1), fillSeconds: round(fillS, 1), connMax: 1 << 20, drops: st['drops'] };
+    const extra = { conns, rssStartMB: round(rss0 / 1e6, 1), rssMB: round(rss / 1e6, 1), fillSeconds: round(fillS, 1), connMax: 1 << 20, tableBytesPerSlot: round(ConnTable.bytesPerEntry(1 << 20), 1), drops: st['drops'] };
     if (conns < MEMORY_TARGET_ENTRIES) throw new Error(`only ${conns} connections after ${round(fillS, 1)} s`);
     return [
       sample('uvsd RSS', round(rss / 1e6, 1), 'MB', extra, steal),

@@ -74,7 +74,7 @@ export function comparisons(): Comparison[] {
   c.push({ id: 'latency-p50', title: 'latency at half of uvs max rate: uvsd p50 ÷ direct p50', row: 'latency', uvs: 'uvsd p50', base: 'direct p50', op: null, target: null });
   c.push({ id: 'latency-p99', title: 'latency at half of uvs max rate: uvsd p99 ÷ direct p99', row: 'latency', uvs: 'uvsd p99', base: 'direct p99', op: '<=', target: 2.0 });
   c.push({ id: 'memory-rss', title: 'memory: uvsd RSS with 1,000,000 entries, MB', row: 'memory', uvs: 'uvsd RSS', base: null, op: '<=', target: 200 });
-  c.push({ id: 'memory-entry', title: 'memory: bytes per entry (RSS growth while filling)', row: 'memory', uvs: 'bytes per entry (RSS growth)', base: null, op: null, target: null });
+  c.push({ id: 'memory-entry', title: 'memory: bytes per entry (whole RSS ÷ entries)', row: 'memory', uvs: 'bytes per entry (whole RSS)', base: null, op: null, target: null });
   return c;
 }
 

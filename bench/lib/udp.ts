@@ -199,7 +199,7 @@ export class UdpLab {
   }
 
   /** uvsd with one UDP service VIP:VPORT (and more ports: `extraPorts`) to the real server in this lab's method. */
-  async startUvsd(tag: string, io: 'auto' | 'syscalls', connMax: number, extraPorts: number[] = []): Promise<Running & { proc: Proc; socket: string }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls', connMax: number, extraPorts: number[] = [], extraArgs: string[] = []): Promise<Running & { proc: Proc; socket: string }> {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const o = this.o;
     const nodeArgs = o.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
@@ -208,7 +208,7 @@ export class UdpLab {
       'taskset', '-c', FWD_CPU,
       process.execPath, ...nodeArgs, this.uvsdJs,
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
-      '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), '--io', io,
+      '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), '--io', io, ...extraArgs,
     ], { maxCapture: 16 * 1024 * 1024 });
     const end = Date.now() + 15_000;
     for (;;) {
