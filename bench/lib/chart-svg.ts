@@ -25,23 +25,24 @@ function bar(c: ComparisonResult): { v: number; t: number | null; label: string 
 
 export function svg(d: Latest): string {
   const rows = d.comparisons.filter((c) => c.base !== null || c.target !== null);
-  const W = 1100;
-  const left = 470;
+  const W = 1250;
+  const left = 560;
   const right = 250;
   const rowH = 26;
-  const top = 70;
-  const H = top + rows.length * rowH + 50;
+  const top = 92;
+  const H = top + rows.length * rowH + 66;
   const max = Math.max(2, ...rows.map((c) => Math.min(4, bar(c).v)));
   const x = (v: number): number => left + (Math.min(v, max) / max) * (W - left - right);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="16" y="26" font-size="17" font-weight="bold">uvs beside its baselines: ratios (medians of adjacent pairs)</text>`,
-    `<text x="16" y="48" fill="#444">${esc(`${d.date.slice(0, 16).replace('T', ' ')} UTC · ${d.machine.nproc} × ${d.machine.cpu} · kernel ${d.machine.kernel}${d.load ? ` · load ${d.load.before[0]} → ${d.load.after[0]}` : ''} · ${d.command}`)}</text>`,
+    `<text x="16" y="48" fill="#444">${esc(`${d.date.slice(0, 16).replace('T', ' ')} UTC · ${d.machine.nproc} × ${d.machine.cpu} · kernel ${d.machine.kernel}${d.load ? ` · load average ${d.load.before[0]} → ${d.load.after[0]}` : ''}`)}</text>`,
+    `<text x="16" y="68" fill="#444">${esc(d.command)}</text>`,
   ];
   for (let g = 0; g <= max; g += 0.5) {
-    out.push(`<line x1="${x(g)}" y1="${top - 6}" x2="${x(g)}" y2="${H - 40}" stroke="${g === 1 ? '#999' : '#eee'}"/>`);
-    out.push(`<text x="${x(g)}" y="${H - 24}" text-anchor="middle" fill="#666">${g}</text>`);
+    out.push(`<line x1="${x(g)}" y1="${top - 6}" x2="${x(g)}" y2="${H - 42}" stroke="${g === 1 ? '#999' : '#eee'}"/>`);
+    out.push(`<text x="${x(g)}" y="${H - 26}" text-anchor="middle" fill="#666">${g}</text>`);
   }
   rows.forEach((c, i) => {
     const y = top + i * rowH;
@@ -52,7 +53,7 @@ export function svg(d: Latest): string {
     if (b.t !== null) out.push(`<line x1="${x(b.t)}" y1="${y + 1}" x2="${x(b.t)}" y2="${y + rowH - 2}" stroke="#000" stroke-width="2"/>`);
     out.push(`<text x="${Math.max(x(b.v), b.t !== null ? x(b.t) : 0) + 6}" y="${y + 16}" fill="#333">${esc(b.label)}</text>`);
   });
-  out.push(`<text x="${left}" y="${H - 6}" fill="#666">black tick: the target · absolute targets (Gbit/s, MB) drawn as value ÷ target · green met, red not met, grey no target</text>`);
+  out.push(`<text x="16" y="${H - 6}" fill="#666">black tick: the target · absolute targets (Gbit/s, MB) drawn as value ÷ target · bars end at ${max} · green met, red not met, grey no target</text>`);
   out.push('</svg>');
   return out.join('\n');
 }
