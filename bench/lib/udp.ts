@@ -210,12 +210,13 @@ export class UdpLab {
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
       '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), '--io', io, ...extraArgs,
     ], { maxCapture: 16 * 1024 * 1024 });
-    const end = Date.now() + 15_000;
+    // A loaded machine needs time to start Node and prefault a large table: up to 45 s.
+    const end = Date.now() + 45_000;
     for (;;) {
       if (proc.done()) throw new Error(`uvsd exited early: ${proc.stderr().slice(-2000)}`);
       const r = await this.lab.exec(this.dir, [process.execPath, this.uvsadmJs, '--socket', socket, '-Ln'], { timeoutMs: 5000 });
       if (r.code === 0) break;
-      if (Date.now() > end) throw new Error(`uvsd not ready after 15 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      if (Date.now() > end) throw new Error(`uvsd not ready after 45 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
       await delay(100);
     }
     const fwd = this.mode === 'dr' ? 'dr' : this.mode;
