@@ -65,7 +65,7 @@ const { values: opt } = parseArgs({
 });
 
 if (opt.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 23).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 19).join('\n'));
   process.exit(0);
 }
 
