@@ -23,6 +23,7 @@ import { createDrLab, VIP, type DrLab } from '../test/lab/dr-lab.js';
 import { labUnavailableReason, delay } from '../test/lab/netns.js';
 import { machine, readCpus } from './lib/host.js';
 import { median, round } from './lib/stats.js';
+import { Rand } from '../test/helpers/fuzz.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,17 +56,6 @@ export interface SoakResult {
   uvsdAlive: boolean;
 }
 
-/** xorshift32: the run is reproducible from --seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
 function rssMB(pid: number | undefined): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -77,8 +67,10 @@ function rssMB(pid: number | undefined): number {
 
 export async function soak(o: { seconds: number; churnS: number; seed: number; warmupS: number; drainWaitS: number; log: (s: string) => void }): Promise<SoakResult> {
   const { log } = o;
-  const random = rng(o.seed);
-  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  // The run is reproducible from --seed (the fuzz suites' generator).
+  const g = new Rand(o.seed);
+  const random = () => g.u32() / 2 ** 32;
+  const pick = <T>(xs: T[]): T => g.pick(xs);
   const lab: DrLab = await createDrLab({ servers: 4, clients: 1, base: 'uvsoak', log });
   try {
     const names = new Map(lab.servers.map((s) => [s.addr, s.name]));

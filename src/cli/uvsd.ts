@@ -13,7 +13,7 @@ import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, readConfig, RELOADABLE_DAEMON_KEYS, type ConfigFile, type DaemonSettings,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, defenseChanges, keepalivedServices, mergeServices, readConfig, RELOADABLE_DAEMON_KEYS, type ConfigFile, type DaemonSettings,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
@@ -298,15 +298,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   /** A reload's defenses: the file's values (defaults when absent), except options given on the command line. */
   const reloadDefenses = (d: DaemonSettings, dryRun: boolean): string[] => {
-    const next: DefenseOptions = { ...dp.defense };
-    const changes: string[] = [];
-    for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS) as Array<[keyof DefenseOptions, string]>) {
-      if (opts.fromCli.has(k)) continue;
-      const v = d[k] ?? DEFENSE_DEFAULTS[k];
-      if (v === dp.defense[k]) continue;
-      changes.push(`set ${name} ${String(dp.defense[k])} -> ${String(v)}`);
-      (next as unknown as Record<string, unknown>)[k] = v;
-    }
+    const { next, changes } = defenseChanges(dp.defense, d, opts.fromCli);
     if (d.stateFile !== undefined && d.stateFile !== opts.stateFile && !dryRun) {
       log.warn({ stateFile: d.stateFile }, 'daemon.state-file is read at start only: restart uvsd to change it');
     }

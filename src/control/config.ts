@@ -13,7 +13,7 @@ import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceK
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
 import { parseIp } from '../datapath/addr.js';
-import { DEFENSE_DEFAULTS } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 
 /** Daemon settings a config file may carry (command-line options win over them). */
 export interface DaemonSettings {
@@ -260,6 +260,23 @@ export function mergeServices(cfg: ConfigFile, more: DesiredService[]): ConfigFi
     seen.set(sk(s.spec), s);
   }
   return { ...cfg, services: [...cfg.services, ...more] };
+}
+
+/**
+ * The defenses a reload sets: the file's values (the defaults where it has none), except those
+ * given on the command line (`fromCli`, commander's attribute names), which keep winning.
+ */
+export function defenseChanges(current: Readonly<DefenseOptions>, file: DaemonSettings, fromCli: ReadonlySet<string>): { next: DefenseOptions; changes: string[] } {
+  const next: DefenseOptions = { ...current };
+  const changes: string[] = [];
+  for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS) as Array<[keyof DefenseOptions, string]>) {
+    if (fromCli.has(k)) continue;
+    const v = file[k] ?? DEFENSE_DEFAULTS[k];
+    if (v === current[k]) continue;
+    changes.push(`set ${name} ${String(current[k])} -> ${String(v)}`);
+    (next as unknown as Record<string, unknown>)[k] = v;
+  }
+  return { next, changes };
 }
 
 // ---- the difference between the running table and a config ------------------------------------
