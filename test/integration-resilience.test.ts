@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { withDrLab } from './lab/itest.js';
 import { VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
@@ -62,8 +62,11 @@ test('SYN flood from spoofed sources: 200 sequential HTTP requests of a real cli
     t.diagnostic(`max table ${maxConns} of ${CONN_MAX}; rx ${d('rx_frames')}, created ${d('conns_created')}, evicted ${d('conns_evicted')}, ` +
       `secure switches ${d('secure_tcp_switches')}, table-full drops ${(after.drops['conn_table_full'] ?? 0) - (before.drops['conn_table_full'] ?? 0)}`);
     assert.ok(maxConns <= CONN_MAX, `table above --conn-max: ${maxConns}`);
-    assert.ok(d('rx_frames') >= 100_000, `the flood did not reach uvsd: ${d('rx_frames')} frames`);
-    assert.ok(d('conns_evicted') > 10_000, `evictions ${d('conns_evicted')}`);
+    // On an idle machine ~190,000 of the 200,000 frames reach uvsd; on a loaded one the TAP queue
+    // drops many before uvsd reads them. Either way the flood must have filled the table and
+    // driven evictions for the test to mean anything.
+    assert.ok(d('rx_frames') >= 2 * CONN_MAX, `the flood did not reach uvsd: ${d('rx_frames')} frames`);
+    assert.ok(d('conns_evicted') >= CONN_MAX, `evictions ${d('conns_evicted')}`);
     assert.ok(d('secure_tcp_switches') >= 1, 'secure TCP switched on');
     const st = await lab.uvsadm(['--status']);
     assert.match(st.stdout, /^conns_evicted [1-9]\d*$/m);
@@ -147,5 +150,40 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
     } finally {
       await watch.stop(1000);
     }
+  });
+});
+
+test('defenses from the --config daemon section: used at start, the command line wins, SIGHUP and uvsadm --reload change them', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
+    const file = join(lab.tmp, 'uvsd.yaml');
+    const conf = (d: string) => `daemon:\n${d}services:\n  - { proto: tcp, address: ${VIP}, port: 80, servers: [{ address: ${lab.servers[0]!.addr} }] }\n`;
+    writeFileSync(file, conf('  secure-tcp-above: 0.7\n  evict-above: 0.6\n  max-conn-rate-per-source: 40\n  sloppy-tcp: true\n'));
+    await lab.startUvsd(['--config', file, '--evict-above', '0.95']);
+    const status = async () => (await lab.uvsadmMust(['--status'])).split('\n');
+    let st = await status();
+    assert.ok(st.includes('secure_tcp off (above 0.7)'), st.join('\n'));
+    assert.ok(st.includes('evict_above 0.95'), 'the command line wins');
+    assert.ok(st.includes('max_conn_rate_per_source 40'));
+    assert.ok(st.includes('sloppy_tcp yes'));
+    assert.equal((await lab.http(2)).errors, 0);
+    writeFileSync(file, conf('  evict-above: 0.5\n  arp-accept-unsolicited: true\n'));
+    const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
+    t.diagnostic(`dry run: ${dry.trim().replace(/\n/g, '; ')}`);
+    assert.match(dry, /^set secure-tcp-above 0\.7 -> 0\.5$/m);
+    assert.match(dry, /^set arp-accept-unsolicited false -> true$/m);
+    assert.doesNotMatch(dry, /evict-above/);
+    assert.ok((await status()).includes('secure_tcp off (above 0.7)'), 'a dry run changes nothing');
+    lab.uvsd!.child.kill('SIGHUP');
+    for (let i = 0; i < 30 && !(st = await status()).includes('arp_accept_unsolicited yes'); i++) await delay(100);
+    for (const line of ['secure_tcp off (above 0.5)', 'evict_above 0.95', 'max_conn_rate_per_source 0', 'arp_accept_unsolicited yes', 'sloppy_tcp no']) {
+      assert.ok(st.includes(line), `after SIGHUP: ${line}\n${st.join('\n')}`);
+    }
+    // A bad value is refused with file:line and changes nothing.
+    writeFileSync(file, conf('  secure-tcp-above: 2\n'));
+    const bad = await lab.uvsadm(['--reload']);
+    assert.equal(bad.code, 255);
+    assert.match(bad.stderr, /uvsd\.yaml:2: daemon\.secure-tcp-above: must be a fraction 0\.\.1, got 2/);
+    assert.ok((await status()).includes('secure_tcp off (above 0.5)'));
+    assert.equal((await lab.http(2)).errors, 0);
   });
 });
