@@ -12,7 +12,9 @@ import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
-import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, readConfig, type ConfigFile } from '../control/config.js';
+import {
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, defenseChanges, keepalivedServices, mergeServices, readConfig, RELOADABLE_DAEMON_KEYS, type ConfigFile, type DaemonSettings,
+} from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -52,6 +54,8 @@ interface Options {
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
+  /** Options given on the command line (they win over the config file, at start and on reload). */
+  fromCli: Set<string>;
 }
 
 /** How long a notify / quorum command may run. */
@@ -105,6 +109,9 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
   if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
   if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
+  for (const k of [...Object.keys(RELOADABLE_DAEMON_KEYS), 'stateFile'] as Array<keyof DaemonSettings>) {
+    if (d[k] !== undefined && fromFile(k)) o[k] = d[k];
+  }
   if (d.addresses !== undefined && fromFile('addr')) {
     o.addr = d.addresses.map((a) => {
       try {
@@ -169,6 +176,7 @@ function parseOptions(argv: string[]): Options {
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parse(argv);
   const o = program.opts();
+  o.fromCli = new Set(program.options.map((x) => x.attributeName()).filter((n) => program.getOptionValueSource(n) === 'cli'));
   if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
@@ -277,7 +285,7 @@ export async function main(argv: string[]): Promise<void> {
   const config = new ConfigManager(control, opts.config, {
     tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}`),
     gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
-    connMax: opts.connMax, drainTimeout: opts.drainTimeout,
+    connMax: opts.connMax, drainTimeout: opts.drainTimeout, ...defenseOf(opts), stateFile: opts.stateFile,
   }, {
     keepalived: opts.keepalivedConf,
     loadKeepalived: (file) => {
@@ -286,7 +294,20 @@ export async function main(argv: string[]): Promise<void> {
     },
     health,
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
+    daemon: (d, dryRun) => reloadDefenses(d, dryRun),
   });
+  /** A reload's defenses: the file's values (defaults when absent), except options given on the command line. */
+  const reloadDefenses = (d: DaemonSettings, dryRun: boolean): string[] => {
+    const { next, changes } = defenseChanges(dp.defense, d, opts.fromCli);
+    if (d.stateFile !== undefined && d.stateFile !== opts.stateFile && !dryRun) {
+      log.warn({ stateFile: d.stateFile }, 'daemon.state-file is read at start only: restart uvsd to change it');
+    }
+    if (!dryRun && changes.length > 0) {
+      control.setDefense(next);
+      Object.assign(config.settings, next);
+    }
+    return changes;
+  };
   control.config = config;
   if (initial !== undefined) {
     // One batch for the whole table (the --config file's services and keepalived.conf's): all or nothing.

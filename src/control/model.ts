@@ -12,7 +12,7 @@ import type {
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import { TraceSessions } from './trace.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import type { Fwd, Proto, Timeouts } from './protocol.js';
@@ -155,6 +155,11 @@ export class Control {
   resetSlowest(): void {
     this.slowest.verb = '';
     this.slowest.ms = 0;
+  }
+
+  /** Change the flood and exhaustion defenses (validated by the caller: uvsd's options, the config file). */
+  setDefense(d: DefenseOptions): void {
+    this.applyOps([{ op: 'setDefense', ...d }]);
   }
 
   /** Replace the model and apply the operations that took the datapath there (batch). */

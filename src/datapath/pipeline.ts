@@ -889,6 +889,11 @@ export class Datapath implements Output {
         this.link.delLocal(op.addr | 0);
         return;
       }
+      case 'setDefense': {
+        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp } = op;
+        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp });
+        return;
+      }
       case 'zero': {
         for (const svc of this.services) {
           if (svc === undefined || (op.svc >= 0 && svc.id !== op.svc)) continue;
