@@ -6,7 +6,7 @@ import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { DEFENSE_DEFAULTS, RX_HEADROOM, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
@@ -47,7 +47,7 @@ interface Options {
   evictAbove: number;
   maxConnRatePerSource: number;
   arpAcceptUnsolicited: boolean;
-  sloppyTcp: boolean;
+  sloppyTcp: SloppyTcp;
   stateFile?: string;
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
@@ -162,7 +162,11 @@ function parseOptions(argv: string[]): Options {
     .option('--max-conn-rate-per-source <n>', 'new connections per second per client address; 0 = unlimited',
       intArg('--max-conn-rate-per-source', 0, 1_000_000), DEFENSE_DEFAULTS.maxConnRatePerSource)
     .option('--arp-accept-unsolicited', "let unsolicited/gratuitous ARP change a real server's MAC (default: only answers to uvsd's probes)", false)
-    .option('--sloppy-tcp', 'DR/TUN: open connections on mid-stream TCP segments too (e.g. after a restart), like the sloppy_tcp sysctl', false)
+    .option('--sloppy-tcp [scope]', 'DR/TUN: open connections on mid-stream TCP segments too, like the sloppy_tcp sysctl: all services (bare), ' +
+      'or only mh services, placed by the mh table (many directors behind ECMP; docs/scale-out.md)', (v: string): SloppyTcp => {
+      if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
+      return v as SloppyTcp;
+    }, 'off')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
@@ -208,7 +212,7 @@ function parseOptions(argv: string[]): Options {
 function defenseOf(o: Options): DefenseOptions {
   return {
     secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
-    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: o.sloppyTcp,
+    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
   };
 }
 

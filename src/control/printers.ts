@@ -321,7 +321,7 @@ export function formatStatus(st: StatusResult): string {
       `evict_above ${df.evictAbove}`,
       `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
       `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
-      `sloppy_tcp ${df.sloppyTcp ? 'yes' : 'no'}`,
+      `sloppy_tcp ${df.sloppyTcp}`,
     );
   }
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);

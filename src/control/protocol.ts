@@ -190,7 +190,8 @@ export interface StatusResult {
     evictAbove: number;
     maxConnRatePerSource: number;
     arpAcceptUnsolicited: boolean;
-    sloppyTcp: boolean;
+    /** off, all (the kernel's sloppy_tcp) or mh (scale-out behind ECMP: docs/scale-out.md). */
+    sloppyTcp: 'off' | 'all' | 'mh';
   };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
