@@ -22,6 +22,7 @@ import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
 interface Options {
   tap: string;
@@ -52,6 +53,10 @@ interface Options {
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
+  /** BGP through BIRD (docs/scale-out.md). */
+  bgpInclude?: string;
+  bgpBirdSocket: string;
+  bgpNextHop?: number;
 }
 
 /** How long a notify / quorum command may run. */
@@ -105,6 +110,9 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
   if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
   if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
+  if (d.bgpInclude !== undefined && fromFile('bgpInclude')) o.bgpInclude = d.bgpInclude;
+  if (d.bgpBirdSocket !== undefined && fromFile('bgpBirdSocket')) o.bgpBirdSocket = d.bgpBirdSocket;
+  if (d.bgpNextHop !== undefined && fromFile('bgpNextHop')) o.bgpNextHop = parseIp(d.bgpNextHop);
   if (d.addresses !== undefined && fromFile('addr')) {
     o.addr = d.addresses.map((a) => {
       try {
@@ -168,6 +176,13 @@ function parseOptions(argv: string[]): Options {
       return v as SloppyTcp;
     }, 'off')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
+    .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
+    .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", DEFAULT_BIRD_SOCKET)
+    .option('--bgp-next-hop <ip>', 'next hop of the announced routes: one of the --addr addresses (default: the first)', wrap((v) => {
+      const ip = parseIp(v);
+      if (ip < 0) throw new Error(`invalid next hop address "${v}"`);
+      return ip;
+    }))
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
@@ -198,6 +213,11 @@ function parseOptions(argv: string[]): Options {
   }
   if (o.gateway !== undefined && networkOf(o.addr, o.gateway) === undefined) {
     console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
+    process.exit(2);
+  }
+  if (o.bgpNextHop !== undefined && !(o.addr as LinkAddr[]).some((a) => a.ip === o.bgpNextHop)) {
+    // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
+    console.error(`uvsd: --bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`);
     process.exit(2);
   }
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
@@ -264,6 +284,10 @@ export async function main(argv: string[]): Promise<void> {
     port,
   );
   const control = new Control(dp, { tap: port.name, io: port.io });
+  control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
+  const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
+    include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
+  });
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
@@ -370,6 +394,8 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     config.stop();
+    // Routes first: the routers stop sending here while the rest shuts down.
+    if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
     release();
@@ -391,7 +417,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
     const call = (verb: string, args: unknown) => control.callAsync(verb, args);
-    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health), onInternal);
+    const withBgp = (verb: string, r: unknown): unknown => {
+      if (verb !== 'status' || bgp === undefined) return r;
+      const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
+      return r instanceof Promise ? r.then(add) : add(r);
+    };
+    server = await listenControl(opts.socket, (verb, args) => withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health)), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
@@ -428,6 +459,23 @@ export async function main(argv: string[]): Promise<void> {
   for (const ip of new Set(restored)) dp.announce(ip);
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
+  if (bgp !== undefined) {
+    // Announced from here on (the addresses are ours): after every change of the table or of the
+    // drain, coalesced to one look at the table per turn of the event loop.
+    const prev = control.onChange;
+    let queued = false;
+    const announce = () => {
+      queued = false;
+      if (!stopping) bgp.update(wantedVips(control.model, control.drain !== undefined));
+    };
+    control.onChange = () => {
+      prev?.();
+      if (queued) return;
+      queued = true;
+      setImmediate(announce);
+    };
+    announce();
+  }
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),

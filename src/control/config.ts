@@ -25,6 +25,10 @@ export interface DaemonSettings {
   connMax?: number;
   /** Seconds a removed server keeps its connections at weight 0 before it is deleted; 0 = at once. */
   drainTimeout?: number;
+  /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
+  bgpInclude?: string;
+  bgpBirdSocket?: string;
+  bgpNextHop?: string;
 }
 
 export interface DesiredService {
@@ -54,7 +58,7 @@ function fail(file: string, line: number, field: string, problem: string): never
   throw new UvsError('BAD_CONFIG', `${file}:${line}`, `${file}:${line}: ${field}: ${problem}`);
 }
 
-const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout'];
+const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', 'bgp-include', 'bgp-bird-socket', 'bgp-next-hop'];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
@@ -129,6 +133,9 @@ export function parseConfig(text: string, file: string): ConfigFile {
     if (g('metrics')) cfg.daemon.metrics = str(g('metrics')!);
     if (g('conn-max')) cfg.daemon.connMax = int(g('conn-max')!, 1, 1 << 26);
     if (g('drain-timeout')) cfg.daemon.drainTimeout = int(g('drain-timeout')!, 0, 86400);
+    if (g('bgp-include')) cfg.daemon.bgpInclude = str(g('bgp-include')!);
+    if (g('bgp-bird-socket')) cfg.daemon.bgpBirdSocket = str(g('bgp-bird-socket')!);
+    if (g('bgp-next-hop')) cfg.daemon.bgpNextHop = helpers.ip(g('bgp-next-hop')!);
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -478,6 +485,9 @@ export class ConfigManager {
     if (s.metrics !== undefined) daemon.metrics = s.metrics;
     if (s.connMax !== undefined) daemon['conn-max'] = s.connMax;
     daemon['drain-timeout'] = this.drainTimeout;
+    if (s.bgpInclude !== undefined) daemon['bgp-include'] = s.bgpInclude;
+    if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
+    if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     const list = this.control.list();
     const services = list.services.map((svc) => {
       const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };

@@ -195,6 +195,39 @@ export interface StatusResult {
   };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
+  /** The director's drain (uvsadm --drain; docs/scale-out.md). */
+  drain?: DrainStatus;
+  /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */
+  bgp?: {
+    include: string;
+    socket: string;
+    nextHop: string;
+    announced: string[];
+    state: 'ok' | 'pending' | 'error';
+    last: string;
+    configures: number;
+  };
+}
+
+/** drain: on = withdraw every route and keep forwarding; timeout in seconds (default uvsd's --drain-timeout). */
+export interface DrainArgs {
+  on: boolean;
+  timeout?: number;
+}
+
+/**
+ * off: announcing. draining: routes withdrawn, existing connections still forwarded. drained:
+ * no connection left or the timeout passed: the director can be stopped.
+ */
+export interface DrainStatus {
+  state: 'off' | 'draining' | 'drained';
+  /** ISO 8601 time the drain began. */
+  since?: string;
+  timeout?: number;
+  /** Seconds until the timeout. */
+  left?: number;
+  /** Entries left in the connection table. */
+  conns: number;
 }
 
 // ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------
