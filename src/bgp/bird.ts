@@ -128,6 +128,17 @@ export class BirdAnnouncer {
     this.o = o;
   }
 
+  /**
+   * At start: an include without routes, so BIRD can start (its config reads the file) before
+   * uvsd announces anything. BIRD is not told: what it runs with stays until the first update().
+   */
+  writeEmpty(): void {
+    const text = includeText([], this.o.nextHop);
+    writeFileSync(`${this.o.include}.tmp`, text);
+    renameSync(`${this.o.include}.tmp`, this.o.include);
+    this.written = text;
+  }
+
   /** Announce exactly these VIPs (uint32). Returns at once; the configure runs in the background. */
   update(vips: readonly number[]): void {
     if (this.stopped) return;

@@ -288,6 +288,15 @@ export async function main(argv: string[]): Promise<void> {
   const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
   });
+  if (bgp !== undefined) {
+    try {
+      bgp.writeEmpty();
+    } catch (e) {
+      port.close();
+      console.error(`uvsd: --bgp-include: cannot write ${opts.bgpInclude}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
@@ -422,7 +431,10 @@ export async function main(argv: string[]): Promise<void> {
       const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
       return r instanceof Promise ? r.then(add) : add(r);
     };
-    server = await listenControl(opts.socket, (verb, args) => withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health)), onInternal);
+    // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
+    // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
+    const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
+    server = await listenControl(opts.socket, (verb, args) => withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
