@@ -12,6 +12,7 @@ import { S_ESTABLISHED } from '../src/datapath/tcpstate.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { mhLookup } from '../src/sched/mh.js';
 import type { SloppyTcp } from '../src/datapath/pipeline.js';
+import { includeText, wantedVips } from '../src/bgp/bird.js';
 
 const ipToInt = (s: string): number => parseIp(s) | 0;
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -129,4 +130,40 @@ test('--sloppy-tcp mh adopts only mh services; all adopts any (the kernel sloppy
   const off = director([0, 1, 2, 3], 'off');
   assert.equal(off.run(data(30001)).length, 0);
   assert.equal(off.counters().conns_sloppy, 0);
+});
+
+test('drain verb: withdraws (onChange on each switch only), status draining -> drained, --undrain; bad timeout changes nothing', () => {
+  const a = director([0, 1], 'mh');
+  let changes = 0;
+  a.ctl.onChange = () => changes++;
+  a.ctl.drainTimeoutS = 30;
+  assert.equal(a.ctl.status().drain?.state, 'off');
+  assert.throws(() => a.ctl.call('drain', { on: true, timeout: -1 }), /drain timeout must be an integer 0..86400 seconds, got -1/);
+  assert.throws(() => a.ctl.call('drain', { on: 'yes' }), /"on" must be true or false/);
+  assert.equal(a.ctl.drain, undefined);
+  assert.equal(changes, 0);
+  a.run(syn(30000)); // one connection left
+  const d = a.ctl.call('drain', { on: true }) as { state: string; timeout: number; conns: number };
+  assert.deepEqual([d.state, d.timeout, d.conns], ['draining', 30, 1]);
+  assert.equal(changes, 1);
+  a.ctl.call('drain', { on: true, timeout: 0 }); // already draining: the timeout changes, no new switch
+  assert.equal(changes, 1);
+  assert.equal(a.ctl.status().drain?.state, 'drained', 'timeout 0: drained at once');
+  assert.equal((a.ctl.call('drain', { on: false }) as { state: string }).state, 'off');
+  assert.equal(changes, 2);
+});
+
+test('BGP: a VIP is announced while one of its services has a server with weight > 0, none while draining; include text', () => {
+  const a = director([0, 1], 'mh');
+  const vip = parseIp(VIP) >>> 0;
+  assert.deepEqual(wantedVips(a.ctl.model, false), [vip]);
+  assert.deepEqual(wantedVips(a.ctl.model, true), []);
+  for (const i of [0, 1]) a.ctl.editDest({ service: SVC, addr: SERVERS[i].ip, port: 80, fwd: 'dr', weight: 0 });
+  assert.deepEqual(wantedVips(a.ctl.model, false), [], 'every server at weight 0: withdrawn');
+  // Another service on the same VIP with a live server keeps the /32.
+  a.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  a.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: SERVERS[0].ip, port: 53, fwd: 'dr', weight: 1 });
+  assert.deepEqual(wantedVips(a.ctl.model, false), [vip]);
+  const text = includeText([vip, parseIp('192.168.8.201') >>> 0], parseIp('192.168.8.21') >>> 0);
+  assert.match(text, /^protocol static uvs_vips \{\n  ipv4;\n  route 10\.0\.0\.100\/32 via 192\.168\.8\.21;\n  route 192\.168\.8\.201\/32 via 192\.168\.8\.21;\n\}\n$/m);
 });
