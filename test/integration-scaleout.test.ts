@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { skipReason } from './lab/itest.js';
 import { delay, type Proc } from './lab/netns.js';
@@ -19,6 +20,25 @@ import type { ConnReport } from './lab/longconns.js';
 
 const VIP = `${SEG}.200`;
 const VIP2 = `${SEG}.201`;
+/** Health-checked through the YAML config: a TCP check of port 81, every second. */
+const VIP3 = `${SEG}.202`;
+const CHECK_PORT = 81;
+
+function healthConfig(servers: readonly { addr: string }[]): string {
+  return `services:
+  - proto: tcp
+    address: ${VIP3}
+    port: 80
+    scheduler: mh
+    health:
+      delay-loop: 1
+      connect-timeout: 1
+      retry: 0
+      checks:
+        - { type: tcp, connect-port: ${CHECK_PORT} }
+    servers:
+${servers.map((s) => `      - { address: ${s.addr} }\n`).join('')}`;
+}
 const CONNS = 300;
 
 function birdMissing(): string | null {
@@ -80,21 +100,32 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     t.skip(reason);
     return;
   }
-  const lab = new EcmpLab({ log: (m) => t.diagnostic(m) });
+  const lab = new EcmpLab({ log: (m) => t.diagnostic(m), vips: [VIP, VIP2, VIP3] });
   const t0 = Date.now();
   let conns: Proc | null = null;
   try {
     await lab.build();
     const [d1, d2, d3] = lab.directors as [Director, Director, Director];
     const orders = [[0, 1, 2, 3], [3, 1, 0, 2], [2, 3, 1, 0]];
+    // What the health checks of VIP3 connect to: a listener on port 81 in every real server.
+    const checked = await Promise.all(lab.servers.map(async (srv) => {
+      const p = lab.lab.spawn(srv.ns, [process.execPath, join(labDir, 'servers.js'), '--name', `${srv.name}-hc`, '--http-port', String(CHECK_PORT),
+        '--udp-port', '5381', '--bind', srv.addr], { cwd: repoRoot });
+      await p.waitForLine(/^ready /, 10_000);
+      return p;
+    }));
+    const config = join(lab.tmp, 'uvsd.yaml');
+    writeFileSync(config, healthConfig(lab.servers));
+    const uvsdArgs = ['--config', config];
     for (const d of lab.directors) {
-      await lab.startUvsd(d);
+      await lab.startUvsd(d, uvsdArgs);
       await configure(lab, d, orders[d.n - 1]!);
       lab.startDirectorBird(d);
     }
     const all = lab.directors.map((d) => d.uvsdAddr);
     const up = await lab.waitNextHops(VIP, all, 20_000);
     await lab.waitNextHops(VIP2, all);
+    await lab.waitNextHops(VIP3, all);
     t.diagnostic(`router: ECMP route to ${VIP} via ${all.join(', ')} ${up} ms after the last BIRD started`);
 
     conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '1000'],
@@ -126,7 +157,7 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
 
     // 2. Director 2 comes back, servers added in yet another order: nothing changes server.
     await mark(conns);
-    await lab.startUvsd(d2);
+    await lab.startUvsd(d2, uvsdArgs);
     await configure(lab, d2, [1, 3, 2, 0]);
     lab.startDirectorBird(d2);
     const back = await lab.waitNextHops(VIP, all, 20_000);
@@ -165,6 +196,14 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     t.diagnostic(`${VIP2}: all servers at weight 0 -> withdrawn from the router ${withdrawn} ms after the last change (${Date.now() - w0} ms after the first)`);
     assert.ok(withdrawn < 3000, `withdrawn within 3 s (${withdrawn} ms)`);
     assert.deepEqual(await lab.nextHops(VIP), all.sort(), 'the first VIP stays announced');
+
+    // 5. The health-checked VIP's servers all fail (their check port closes): withdrawn within the check interval.
+    await Promise.all(checked.map((p) => p.stop(1000)));
+    const failed = await lab.waitNextHops(VIP3, [], 10_000);
+    t.diagnostic(`${VIP3}: check port closed on every server -> withdrawn from the router after ${failed} ms (delay-loop 1 s)`);
+    assert.ok(failed < 2500, `withdrawn within the 1 s health-check interval plus 1.5 s (${failed} ms)`);
+    const hs = await lab.uvsadmMust(d1, ['--status']);
+    assert.match(hs, new RegExp(`^health TCP ${VIP3.replace(/\./g, '\\.')}:80 \\S+ down`, 'm'));
     s = summary(await report(conns));
     t.diagnostic(`at the end: ${JSON.stringify(s)}; client ${CLIENT_NET}.2; ${Date.now() - t0} ms in all`);
     assert.ok(s.alive >= CONNS * 0.99);

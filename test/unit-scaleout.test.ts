@@ -29,11 +29,11 @@ const data = (sport: number, flags: number = TCP_FLAGS.ACK | TCP_FLAGS.PSH) =>
   tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags, payload: Buffer.from('ping\n') });
 
 /** A director with the mh service (mh-port: the client port spreads one client's flows). */
-function director(order: number[], sloppy: SloppyTcp, sched = 'mh'): Rig {
+function director(order: number[], sloppy: SloppyTcp, sched = 'mh', fwd: 'dr' | 'tun' = 'dr'): Rig {
   const r = rig();
   r.dp.setDefense({ sloppyTcp: sloppy });
   r.ctl.addService({ ...SVC, sched, flags: sched === 'mh' ? ['mh-port'] : [] });
-  for (const i of order) r.ctl.addDest({ service: SVC, addr: SERVERS[i].ip, port: 80, fwd: 'dr', weight: 1 });
+  for (const i of order) r.ctl.addDest({ service: SVC, addr: SERVERS[i].ip, port: 80, fwd, weight: 1 });
   for (const s of SERVERS) r.learn(s.ip, s.mac);
   r.sink.take();
   return r;
@@ -86,6 +86,22 @@ test('a flow moved to another director mid-stream goes to the same real server (
   assert.equal(d.conns_adopted_hash, 200);
   const active = b.ctl.list().services[0].dests.reduce((n, x) => n + x.active, 0);
   assert.equal(active, 200, 'adopted flows count as active');
+});
+
+test('TUN: the moved flow is wrapped for the same real server (outer destination) by the other director', () => {
+  const a = director([0, 1, 2, 3], 'mh', 'mh', 'tun');
+  const b = director([3, 0, 2, 1], 'mh', 'mh', 'tun');
+  const outerDst = (f: Buffer) => f.readUInt32BE(14 + 16);
+  for (let i = 0; i < 50; i++) {
+    const sport = 20000 + i * 13;
+    const first = a.run(syn(sport));
+    assert.equal(first.length, 1);
+    assert.equal(first[0][14 + 9], 4, 'IPIP');
+    const moved = b.run(data(sport));
+    assert.equal(moved.length, 1, `flow ${i} adopted`);
+    assert.equal(outerDst(moved[0]), outerDst(first[0]), `flow ${i}: same real server`);
+  }
+  assert.equal(b.counters().conns_adopted_hash, 50);
 });
 
 test('an adopted flow stays on a quiesced (weight 0) server; a new SYN there finds none; RST never adopts', () => {

@@ -169,10 +169,11 @@ export class EcmpLab {
   }
 
   /** uvsd in director d (stateless mh mode, announcing through its BIRD), ready when uvsadm answers. */
-  async startUvsd(d: Director): Promise<void> {
+  async startUvsd(d: Director, extraArgs: string[] = []): Promise<void> {
     d.uvsd = this.lab.spawn(d.ns, [process.execPath, join(repoRoot, 'bin', 'uvsd'),
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket,
       '--sloppy-tcp', 'mh', '--bgp-include', d.include, '--bgp-bird-socket', d.birdSocket, '--conn-max', '65536', '--log-level', 'warn',
+      ...extraArgs,
     ], { cwd: repoRoot, maxCapture: 1024 * 1024 });
     for (let i = 0; i < 100; i++) {
       if (d.uvsd.done()) break;
