@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { renameSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
 import type { Model } from '../control/model.js';
+import type { BgpStatus } from '../control/protocol.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
 export const BIRD_PROTOCOL = 'uvs_vips';
@@ -27,20 +28,6 @@ export interface BirdOptions {
   /** Next hop of the announced routes: an address uvsd owns on the routers' segment (its --addr). */
   nextHop: number;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
-}
-
-export interface BgpStatus {
-  include: string;
-  socket: string;
-  nextHop: string;
-  /** VIPs in the include now (announced once BIRD has configured). */
-  announced: string[];
-  /** ok: BIRD took the last include; pending: a configure is in flight or waiting for a retry. */
-  state: 'ok' | 'pending' | 'error';
-  /** BIRD's last answer or the last error, one line. */
-  last: string;
-  /** Successful `configure`s since start. */
-  configures: number;
 }
 
 /**
@@ -133,7 +120,11 @@ export class BirdAnnouncer {
    * uvsd announces anything. BIRD is not told: what it runs with stays until the first update().
    */
   writeEmpty(): void {
-    const text = includeText([], this.o.nextHop);
+    this.write(includeText([], this.o.nextHop));
+  }
+
+  /** Atomic: BIRD never reads half a file. */
+  private write(text: string): void {
     writeFileSync(`${this.o.include}.tmp`, text);
     renameSync(`${this.o.include}.tmp`, this.o.include);
     this.written = text;
@@ -157,12 +148,7 @@ export class BirdAnnouncer {
       do {
         this.again = false;
         const text = includeText(this.want, this.o.nextHop);
-        if (text !== this.written) {
-          // Atomic: BIRD never reads half a file.
-          writeFileSync(`${this.o.include}.tmp`, text);
-          renameSync(`${this.o.include}.tmp`, this.o.include);
-          this.written = text;
-        }
+        if (text !== this.written) this.write(text);
         if (text === this.configured) continue;
         try {
           const r = await birdCommand(this.o.socket, 'configure');

@@ -198,15 +198,23 @@ export interface StatusResult {
   /** The director's drain (uvsadm --drain; docs/scale-out.md). */
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */
-  bgp?: {
-    include: string;
-    socket: string;
-    nextHop: string;
-    announced: string[];
-    state: 'ok' | 'pending' | 'error';
-    last: string;
-    configures: number;
-  };
+  bgp?: BgpStatus;
+}
+
+/** What uvsd announces through BIRD and whether BIRD took it (src/bgp/bird.ts). */
+export interface BgpStatus {
+  /** The include uvsd writes, BIRD's control socket, the routes' next hop. */
+  include: string;
+  socket: string;
+  nextHop: string;
+  /** VIPs in the include now (announced once BIRD has configured). */
+  announced: string[];
+  /** ok: BIRD took the last include; pending: a configure is in flight; error: the last one failed (retried). */
+  state: 'ok' | 'pending' | 'error';
+  /** BIRD's last answer or the last error, one line. */
+  last: string;
+  /** Successful `configure`s since start. */
+  configures: number;
 }
 
 /** drain: on = withdraw every route and keep forwarding; timeout in seconds (default uvsd's --drain-timeout). */
