@@ -6,7 +6,8 @@
 //     connections keep working on the same server (the others adopt them by the mh table);
 //   - director 2 comes back (servers added in another order): no connection changes server;
 //   - director 1 drains (uvsadm --drain): its route leaves, connections keep working, --status says so;
-// and a second VIP whose servers all go to weight 0 leaves the router's table.
+//   - director 3's uvsd stops (SIGTERM) while its BIRD runs: it withdraws its routes on the way out;
+// and a VIP whose servers all go to weight 0 (uvsadm), or all fail their health checks, leaves the router's table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -80,6 +81,19 @@ async function mark(p: Proc): Promise<void> {
   await delay(50);
 }
 
+/**
+ * Wait (asked, not guessed: the machine may be busy) until every connection has either answered
+ * since the mark at least `rounds` times or failed, or until timeoutMs; returns the last report.
+ */
+async function settle(p: Proc, rounds: number, timeoutMs = 30_000): Promise<ConnReport[]> {
+  const t0 = Date.now();
+  for (;;) {
+    const conns = await report(p);
+    if (conns.every((c) => c.failed !== '' || c.okSinceMark >= rounds) || Date.now() - t0 > timeoutMs) return conns;
+    await delay(500);
+  }
+}
+
 /** Connections that answered since the mark, on the server they started with. */
 function summary(conns: ConnReport[]) {
   const alive = conns.filter((c) => c.failed === '' && c.okSinceMark > 0);
@@ -92,7 +106,7 @@ function summary(conns: ConnReport[]) {
   };
 }
 
-test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director stop, its return and a drain; a dead service is withdrawn', { timeout: 180_000 }, async (t) => {
+test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director stop, its return and a drain; a dead service is withdrawn', { timeout: 300_000 }, async (t) => {
   const reason = skipReason() ?? birdMissing();
   if (reason !== null) {
     if (reason.startsWith('bird') && process.env.CI) throw new Error(reason); // CI installs bird2: never skip there
@@ -128,10 +142,9 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     await lab.waitNextHops(VIP3, all);
     t.diagnostic(`router: ECMP route to ${VIP} via ${all.join(', ')} ${up} ms after the last BIRD started`);
 
-    conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '1000'],
+    conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '1000', '--timeout', '15000'],
       { cwd: repoRoot, maxCapture: 16 * 1024 * 1024 });
-    await delay(3000);
-    let s = summary(await report(conns));
+    let s = summary(await settle(conns, 2));
     t.diagnostic(`opened: ${JSON.stringify(s)}`);
     assert.equal(s.alive, CONNS, `all ${CONNS} connections answer before anything changes: ${s.failed.join('; ')}`);
     assert.equal(Object.keys(s.bySrv).length, 4, 'the connections spread over the four servers');
@@ -146,8 +159,7 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     await d2.uvsd!.stop(100);
     const gone = await lab.waitNextHops(VIP, [d1.uvsdAddr, d3.uvsdAddr]);
     t.diagnostic(`director 2 stopped: its route left the router after ${gone} ms`);
-    await delay(4000);
-    s = summary(await report(conns));
+    s = summary(await settle(conns, 3));
     t.diagnostic(`after the stop: ${JSON.stringify(s)} (${Date.now() - stop} ms)`);
     assert.ok(s.alive >= CONNS * 0.99, `${s.alive}/${CONNS} connections still answer (>= 99 %): ${s.failed.join('; ')}`);
     assert.equal(s.changed, 0, 'no connection answered from another server');
@@ -162,8 +174,7 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     lab.startDirectorBird(d2);
     const back = await lab.waitNextHops(VIP, all, 20_000);
     t.diagnostic(`director 2 back: its route is on the router after ${back} ms`);
-    await delay(4000);
-    s = summary(await report(conns));
+    s = summary(await settle(conns, 3));
     const adoptedBack = (await lab.status(d2)).counters.conns_adopted_hash!;
     t.diagnostic(`after the return: ${JSON.stringify(s)}; director 2 adopted ${adoptedBack}`);
     assert.ok(adoptedBack > 0, 'ECMP moved connections back to director 2');
@@ -180,8 +191,7 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     const st = await lab.uvsadmMust(d1, ['--status']);
     assert.match(st, /^director (draining|drained) since /m);
     assert.match(st, /^bgp_announced -$/m);
-    await delay(4000);
-    s = summary(await report(conns));
+    s = summary(await settle(conns, 3));
     t.diagnostic(`after the drain: ${JSON.stringify(s)}`);
     assert.ok(s.alive >= CONNS * 0.99, `${s.alive}/${CONNS} connections still answer: ${s.failed.join('; ')}`);
     assert.equal(s.changed, 0);
@@ -194,19 +204,26 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     await Promise.all(lab.directors.map((d) => lab.uvsadmMust(d, ['-R'], zero)));
     const withdrawn = await lab.waitNextHops(VIP2, [], 10_000);
     t.diagnostic(`${VIP2}: all servers at weight 0 -> withdrawn from the router ${withdrawn} ms after the last change (${Date.now() - w0} ms after the first)`);
-    assert.ok(withdrawn < 3000, `withdrawn within 3 s (${withdrawn} ms)`);
+    assert.ok(withdrawn < 5000, `withdrawn within 5 s (${withdrawn} ms; a few ms on an idle machine)`);
     assert.deepEqual(await lab.nextHops(VIP), all.sort(), 'the first VIP stays announced');
 
     // 5. The health-checked VIP's servers all fail (their check port closes): withdrawn within the check interval.
     await Promise.all(checked.map((p) => p.stop(1000)));
     const failed = await lab.waitNextHops(VIP3, [], 10_000);
     t.diagnostic(`${VIP3}: check port closed on every server -> withdrawn from the router after ${failed} ms (delay-loop 1 s)`);
-    assert.ok(failed < 2500, `withdrawn within the 1 s health-check interval plus 1.5 s (${failed} ms)`);
+    assert.ok(failed < 3000, `withdrawn within the 1 s health-check interval plus 2 s of slack for a busy machine (${failed} ms)`);
     const hs = await lab.uvsadmMust(d1, ['--status']);
     assert.match(hs, new RegExp(`^health TCP ${VIP3.replace(/\./g, '\\.')}:80 \\S+ down`, 'm'));
-    s = summary(await report(conns));
+
+    // 6. uvsd of director 3 gets SIGTERM while its BIRD runs: it withdraws before exiting.
+    await mark(conns);
+    await d3.uvsd!.stop(3000);
+    const bye = await lab.waitNextHops(VIP, [d1.uvsdAddr, d2.uvsdAddr], 5000);
+    t.diagnostic(`director 3's uvsd stopped (SIGTERM): its route left the router ${bye} ms after it exited`);
+    s = summary(await settle(conns, 2));
     t.diagnostic(`at the end: ${JSON.stringify(s)}; client ${CLIENT_NET}.2; ${Date.now() - t0} ms in all`);
-    assert.ok(s.alive >= CONNS * 0.99);
+    assert.ok(s.alive >= CONNS * 0.99, `${s.alive}/${CONNS} connections still answer: ${s.failed.join('; ')}`);
+    assert.equal(s.changed, 0);
   } catch (e) {
     for (const d of lab.directors) {
       if (d.uvsd) t.diagnostic(`d${d.n} uvsd stderr: ${d.uvsd.stderr().slice(-800)}`);
