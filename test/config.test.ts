@@ -166,14 +166,14 @@ test('daemon defenses in the config: read with their types, refused with file:li
   const text = (d: string) => `daemon:\n${d}services: []\n`;
   const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  state-file: /var/lib/uvs/state.yaml\n';
   assert.deepEqual(parseConfig(text(all), 'u.yaml').daemon, {
-    secureTcpAbove: 0.7, evictAbove: 0.95, maxConnRatePerSource: 200, arpAcceptUnsolicited: true, sloppyTcp: true, stateFile: '/var/lib/uvs/state.yaml',
+    secureTcpAbove: 0.7, evictAbove: 0.95, maxConnRatePerSource: 200, arpAcceptUnsolicited: true, sloppyTcp: 'all', stateFile: '/var/lib/uvs/state.yaml',
   });
   const refusals: Array<[string, string]> = [
     ['  conn-max: 10\n  secure-tcp-above: 1.5\n', 'u.yaml:3: daemon.secure-tcp-above: must be a fraction 0..1, got 1.5'],
     ['  evict-above: "0.9"\n', 'u.yaml:2: daemon.evict-above: must be a fraction 0..1, got "0.9"'],
     ['  max-conn-rate-per-source: -1\n', 'u.yaml:2: daemon.max-conn-rate-per-source: must be an integer 0..1000000, got -1'],
     ['  arp-accept-unsolicited: 1\n', 'u.yaml:2: daemon.arp-accept-unsolicited: must be true or false, got 1'],
-    ['  sloppy-tcp: yes please\n', 'u.yaml:2: daemon.sloppy-tcp: must be true or false, got "yes please"'],
+    ['  sloppy-tcp: yes please\n', 'u.yaml:2: daemon.sloppy-tcp: must be true, false, off, all or mh, got "yes please"'],
     ['  state-file: ""\n', 'u.yaml:2: daemon.state-file: must be a non-empty string, got ""'],
     ['  sloppy_tcp: true\n', 'u.yaml:2: daemon.sloppy_tcp: unknown field'],
   ];
@@ -194,16 +194,16 @@ test('daemon defenses in the config: read with their types, refused with file:li
       },
     });
     writeFileSync(file, text('  secure-tcp-above: 0.7\n  sloppy-tcp: true\n'));
-    assert.deepEqual(cm.reload(true), ['set secure-tcp-above 0.5 -> 0.7', 'set sloppy-tcp false -> true']);
+    assert.deepEqual(cm.reload(true), ['set secure-tcp-above 0.5 -> 0.7', 'set sloppy-tcp off -> all']);
     assert.deepEqual(r.dp.defense, DEFENSE_DEFAULTS, 'a dry run changes nothing');
     cm.reload(false);
     assert.equal(r.dp.defense.secureTcpAbove, 0.7);
-    assert.equal(r.dp.defense.sloppyTcp, true);
-    assert.equal((r.ctl.call('status', {}) as { defense: { sloppyTcp: boolean } }).defense.sloppyTcp, true, 'the status verb shows it');
+    assert.equal(r.dp.defense.sloppyTcp, 'all');
+    assert.equal((r.ctl.call('status', {}) as { defense: { sloppyTcp: string } }).defense.sloppyTcp, 'all', 'the status verb shows it');
     // Gone from the file: back to the default. Given on the command line: the file is ignored.
     fromCli.add('evictAbove');
     writeFileSync(file, text('  evict-above: 0.6\n  max-conn-rate-per-source: 50\n'));
-    assert.deepEqual(cm.reload(false), ['set secure-tcp-above 0.7 -> 0.5', 'set max-conn-rate-per-source 0 -> 50', 'set sloppy-tcp true -> false']);
+    assert.deepEqual(cm.reload(false), ['set secure-tcp-above 0.7 -> 0.5', 'set max-conn-rate-per-source 0 -> 50', 'set sloppy-tcp all -> off']);
     assert.equal(r.dp.defense.evictAbove, DEFENSE_DEFAULTS.evictAbove);
     assert.deepEqual(cm.reload(false), [], 'nothing left to change');
   } finally {
@@ -213,10 +213,10 @@ test('daemon defenses in the config: read with their types, refused with file:li
 
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: true, arpAcceptUnsolicited: false, stateFile: '/s.yaml' });
+  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml' });
   const dump = cm.dump();
   assert.match(dump, /^ {2}evict-above: 0\.8$/m);
-  assert.match(dump, /^ {2}sloppy-tcp: true$/m);
+  assert.match(dump, /^ {2}sloppy-tcp: all$/m);
   assert.match(dump, /^ {2}state-file: \/s\.yaml$/m);
   assert.doesNotMatch(dump, /secure-tcp-above|arp-accept-unsolicited/);
   assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.evictAbove, 0.8);

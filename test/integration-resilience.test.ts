@@ -166,7 +166,7 @@ test('defenses from the --config daemon section: used at start, the command line
     assert.ok(st.includes('secure_tcp off (above 0.7)'), st.join('\n'));
     assert.ok(st.includes('evict_above 0.95'), 'the command line wins');
     assert.ok(st.includes('max_conn_rate_per_source 40'));
-    assert.ok(st.includes('sloppy_tcp yes'));
+    assert.ok(st.includes('sloppy_tcp all'));
     assert.equal((await lab.http(2)).errors, 0);
     writeFileSync(file, conf('  evict-above: 0.5\n  arp-accept-unsolicited: true\n'));
     const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
@@ -177,7 +177,7 @@ test('defenses from the --config daemon section: used at start, the command line
     assert.ok((await status()).includes('secure_tcp off (above 0.7)'), 'a dry run changes nothing');
     lab.uvsd!.child.kill('SIGHUP');
     for (let i = 0; i < 30 && !(st = await status()).includes('arp_accept_unsolicited yes'); i++) await delay(100);
-    for (const line of ['secure_tcp off (above 0.5)', 'evict_above 0.95', 'max_conn_rate_per_source 0', 'arp_accept_unsolicited yes', 'sloppy_tcp no']) {
+    for (const line of ['secure_tcp off (above 0.5)', 'evict_above 0.95', 'max_conn_rate_per_source 0', 'arp_accept_unsolicited yes', 'sloppy_tcp off']) {
       assert.ok(st.includes(line), `after SIGHUP: ${line}\n${st.join('\n')}`);
     }
     // A bad value is refused with file:line and changes nothing.

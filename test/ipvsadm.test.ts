@@ -89,6 +89,17 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('--version'), { kind: 'version', ...common });
 });
 
+test('--drain [--drain-timeout s] and --undrain (uvs scale-out); bad timeouts and options refused', () => {
+  assert.deepEqual(parse('--drain'), { kind: 'drain', ...common, on: true });
+  assert.deepEqual(parse('--drain --drain-timeout 60'), { kind: 'drain', ...common, on: true, timeout: 60 });
+  assert.deepEqual(parse('--undrain'), { kind: 'drain', ...common, on: false });
+  usage('--drain --drain-timeout soon', "invalid drain timeout `soon' (0..86400 seconds)");
+  usage('--drain --drain-timeout 86401', "invalid drain timeout `86401' (0..86400 seconds)");
+  usage('--undrain --drain-timeout 5', /illegal|not allowed|option/);
+  usage('--drain -t 192.168.8.200:80', /illegal|not allowed|option/);
+  usage('-L --drain-timeout 5', /illegal|not allowed|option/);
+});
+
 test('socket: --socket (anywhere), then $UVS_SOCKET, then the default', () => {
   assert.equal(parse('-C --socket /tmp/a.sock').socket, '/tmp/a.sock');
   assert.equal(parse('--socket /tmp/a.sock -C').socket, '/tmp/a.sock');

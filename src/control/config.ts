@@ -31,9 +31,14 @@ export interface DaemonSettings {
   evictAbove?: number;
   maxConnRatePerSource?: number;
   arpAcceptUnsolicited?: boolean;
-  sloppyTcp?: boolean;
+  /** off | all | mh (true = all, false = off, as in the file). */
+  sloppyTcp?: 'off' | 'all' | 'mh';
   /** Read at start only. */
   stateFile?: string;
+  /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
+  bgpInclude?: string;
+  bgpBirdSocket?: string;
+  bgpNextHop?: string;
 }
 
 /** The daemon settings a reload applies (the defenses), as the config file spells them. */
@@ -71,6 +76,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
@@ -125,6 +131,14 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     if (typeof v !== 'boolean') fail(file, f.line, f.path, `must be true or false, got ${show(f)}`);
     return v;
   };
+  /** sloppy-tcp: true (= all), false (= off), or one of off / all / mh. */
+  const sloppy = (f: Field): 'off' | 'all' | 'mh' => {
+    const v = isScalar(f.node) ? f.node.value : undefined;
+    if (v === true) return 'all';
+    if (v === false) return 'off';
+    if (v !== 'off' && v !== 'all' && v !== 'mh') fail(file, f.line, f.path, `must be true, false, off, all or mh, got ${show(f)}`);
+    return v;
+  };
   const list = (f: Field): Field[] => {
     if (!isSeq(f.node)) fail(file, f.line, f.path, `must be a list, got ${show(f)}`);
     return f.node.items.map((n, i) => ({ node: n as YamlNode, line: lineOf(n), path: `${f.path}[${i}]` }));
@@ -160,8 +174,11 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     if (g('evict-above')) cfg.daemon.evictAbove = frac(g('evict-above')!);
     if (g('max-conn-rate-per-source')) cfg.daemon.maxConnRatePerSource = int(g('max-conn-rate-per-source')!, 0, 1_000_000);
     if (g('arp-accept-unsolicited')) cfg.daemon.arpAcceptUnsolicited = bool(g('arp-accept-unsolicited')!);
-    if (g('sloppy-tcp')) cfg.daemon.sloppyTcp = bool(g('sloppy-tcp')!);
+    if (g('sloppy-tcp')) cfg.daemon.sloppyTcp = sloppy(g('sloppy-tcp')!);
     if (g('state-file')) cfg.daemon.stateFile = str(g('state-file')!);
+    if (g('bgp-include')) cfg.daemon.bgpInclude = str(g('bgp-include')!);
+    if (g('bgp-bird-socket')) cfg.daemon.bgpBirdSocket = str(g('bgp-bird-socket')!);
+    if (g('bgp-next-hop')) cfg.daemon.bgpNextHop = helpers.ip(g('bgp-next-hop')!);
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -541,6 +558,9 @@ export class ConfigManager {
       if (v !== undefined && v !== DEFENSE_DEFAULTS[k as keyof typeof RELOADABLE_DAEMON_KEYS]) daemon[name] = v;
     }
     if (s.stateFile !== undefined) daemon['state-file'] = s.stateFile;
+    if (s.bgpInclude !== undefined) daemon['bgp-include'] = s.bgpInclude;
+    if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
+    if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     const list = this.control.list();
     const services = list.services.map((svc) => {
       const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };

@@ -172,8 +172,13 @@ export class Control {
 
   /** Bumped by every change of the model (a sliced batch notices changes made meanwhile). */
   private changes = 0;
-  /** Called after every change reached the datapath (uvsd --state-file saves the table). */
+  /** Called after every change reached the datapath (uvsd --state-file saves the table), and
+   *  when the director's drain changes (uvsd --bgp-include announces or withdraws). */
   onChange: (() => void) | undefined;
+  /** uvsadm --drain: when the director began draining (ms since epoch) and for how long at most (s). */
+  drain: { since: number; timeoutS: number } | undefined;
+  /** The drain's timeout when uvsadm gives none (uvsd --drain-timeout). */
+  drainTimeoutS = 30;
   /** Operations waiting behind a sliced apply in progress (kept in order); empty otherwise. */
   private readonly opQueue: DpOp[] = [];
   private applying = false;

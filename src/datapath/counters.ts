@@ -35,6 +35,8 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
+  'conns_adopted_hash',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -61,7 +61,8 @@ export type DpOp =
       evictAbove: number;
       maxConnRatePerSource: number;
       arpAcceptUnsolicited: boolean;
-      sloppyTcp: boolean;
+      /** 'off', 'all' (every DR/TUN service) or 'mh' (mh services, placed by the mh table). */
+      sloppyTcp: 'off' | 'all' | 'mh';
     };
 
 export type DpOpName = DpOp['op'];
