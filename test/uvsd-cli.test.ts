@@ -50,6 +50,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
   { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
+  { name: '--sloppy-tcp some', args: [...ADDR, '--sloppy-tcp', 'some'], value: 'some' },
+  { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
+  { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
 ];
 
 for (const c of BAD) {

@@ -90,9 +90,16 @@ export interface ExplainCommand extends Common {
 export interface StatusCommand extends Common {
   kind: 'status';
 }
+/** uvs extension: withdraw the director's routes and keep forwarding (on), or announce again. */
+export interface DrainCommand extends Common {
+  kind: 'drain';
+  on: boolean;
+  /** --drain-timeout seconds; the daemon's --drain-timeout when absent. */
+  timeout?: number;
+}
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand | ExplainCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -107,37 +114,39 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero' | 'explain';
+  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx x',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+', // --explain -t|u service --client addr[:port] (uvs)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+x', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx ', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -178,6 +187,9 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'explain', arg: 'none', action: { cmd: 'explain' } },
+  { long: 'drain', arg: 'none', action: { cmd: 'drain' } },
+  { long: 'undrain', arg: 'none', action: { cmd: 'undrain' } },
+  { long: 'drain-timeout', arg: 'required', action: { opt: 'drain-timeout' } },
   { long: 'client', arg: 'required', action: { opt: 'client' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
@@ -388,6 +400,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let lower = 0;
   let laddr: string | undefined;
   let client: { addr: string; port?: number } | undefined;
+  let drainTimeout: number | undefined;
 
   for (const { spec, value } of opts.slice(1)) {
     const action = spec.action;
@@ -449,6 +462,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       case 'client':
         client = parseAddrPort(v, undefined, ports);
         if (client === undefined) throw new UsageError('illegal client address[:port] specified');
+        break;
+      case 'drain-timeout':
+        drainTimeout = toNumber(v, 0, 86400);
+        if (drainTimeout === undefined) throw new UsageError(`invalid drain timeout \`${v}' (0..86400 seconds)`);
         break;
       case 'laddr':
         laddr = parseIPv4(v);
@@ -512,6 +529,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'restore', ...common };
     case 'status':
       return { kind: 'status', ...common };
+    case 'undrain':
+      return { kind: 'drain', ...common, on: false };
+    case 'drain': {
+      const c: DrainCommand = { kind: 'drain', ...common, on: true };
+      if (drainTimeout !== undefined) c.timeout = drainTimeout;
+      return c;
+    }
     case 'reload':
       return { kind: 'reload', ...common, dryRun: has('dry-run') };
     case 'dump-config':

@@ -10,6 +10,7 @@ import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
+  DrainArgs, DrainStatus,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
@@ -429,9 +430,32 @@ export const VERBS = {
   tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
   traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
 
+  /**
+   * uvsadm --drain / --undrain: the whole director withdraws its routes (uvsd --bgp-include) and
+   * keeps forwarding the connections it has until they end or the timeout passes; --undrain
+   * announces again. Not a table change: never batched, never saved.
+   */
+  drain: verb<DrainArgs, DrainStatus>(false, (ctx, a) => {
+    if (typeof a.on !== 'boolean') throw new UvsError('BAD_REQUEST', '"on" must be true or false');
+    let timeoutS = ctx.control.drainTimeoutS;
+    const t: unknown = a.timeout;
+    if (t !== undefined) {
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 86400) {
+        throw new UvsError('BAD_REQUEST', `drain timeout must be an integer 0..86400 seconds, got ${JSON.stringify(t)}`);
+      }
+      timeoutS = t;
+    }
+    const c = ctx.control;
+    const was = c.drain;
+    c.drain = a.on ? { since: was?.since ?? Date.now(), timeoutS } : undefined;
+    if ((was === undefined) !== (c.drain === undefined)) c.onChange?.();
+    return drainStatus(ctx);
+  }),
+
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
     return {
+      drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
@@ -445,6 +469,14 @@ export const VERBS = {
     };
   }),
 };
+
+function drainStatus(ctx: VerbCtx): DrainStatus {
+  const d = ctx.control.drain;
+  const conns = ctx.control.dp.ct.count;
+  if (d === undefined) return { state: 'off', conns };
+  const left = Math.max(0, Math.ceil((d.since + d.timeoutS * 1000 - Date.now()) / 1000));
+  return { state: conns === 0 || left === 0 ? 'drained' : 'draining', since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns };
+}
 
 /** A batch's items, or BAD_REQUEST. */
 export function batchItems(a: Record<string, unknown>): unknown[] {

@@ -35,6 +35,8 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
+  'conns_adopted_hash',
   // offload (uvsd --offload, src/datapath/vnet.ts)
   'rx_gso_frames',
   'rx_csum_partial',

@@ -53,6 +53,16 @@ export type DpOp =
    * from it for the service's FULLNAT connections; ports portMin..portMax (default 1024..65535).
    */
   | { op: 'addLaddr'; svc: number; addr: number; portMin?: number; portMax?: number }
-  | { op: 'delLaddr'; svc: number; addr: number };
+  | { op: 'delLaddr'; svc: number; addr: number }
+  /** Flood and exhaustion defenses (docs/resilience.md): fractions 0..1, a rate >= 0. */
+  | {
+      op: 'setDefense';
+      secureTcpAbove: number;
+      evictAbove: number;
+      maxConnRatePerSource: number;
+      arpAcceptUnsolicited: boolean;
+      /** 'off', 'all' (every DR/TUN service) or 'mh' (mh services, placed by the mh table). */
+      sloppyTcp: 'off' | 'all' | 'mh';
+    };
 
 export type DpOpName = DpOp['op'];

@@ -56,6 +56,7 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   templates_created: 'Persistence templates created (ipvsadm -p).',
   templates_expired: 'Persistence templates expired (timeout passed with no connection left).',
   ops_datagrams: 'Datagrams scheduled one by one without a connection entry (ipvsadm -o).',
+  conns_adopted_hash: 'Mid-flow TCP segments of unknown flows placed by the mh table (uvsd --sloppy-tcp mh: a flow another director scheduled).',
 };
 
 type Sample = [labels: Record<string, string | number>, value: number];
