@@ -107,7 +107,7 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'synproxy',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
@@ -119,25 +119,25 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx x',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+', // --explain -t|u service --client addr[:port] (uvs)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxx ',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxx ',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+x', // --explain -t|u service --client addr[:port] (uvs)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -187,6 +187,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'netmask', short: 'M', arg: 'required', action: { opt: 'netmask' } },
   { long: 'sched-flags', short: 'b', arg: 'required', action: { opt: 'sched-flags' } },
   { long: 'ops', short: 'o', arg: 'none', action: { opt: 'ops' } },
+  { long: 'synproxy', arg: 'none', action: { opt: 'synproxy' } },
   { long: 'real-server', short: 'r', arg: 'required', action: { opt: 'real-server' } },
   { long: 'masquerading', short: 'm', arg: 'none', action: { opt: 'forwarding-method', fwd: 'nat' } },
   { long: 'ipip', short: 'i', arg: 'none', action: { opt: 'forwarding-method', fwd: 'tun' } },
@@ -544,7 +545,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
-        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'),
+        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'), synproxy: has('synproxy'),
       };
       return { kind: 'call', ...common, call: { verb: cmd === 'add-service' ? 'addService' : 'editService', args: spec } };
     }

@@ -35,6 +35,12 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // SYN proxy (src/modes/synproxy.ts)
+  'synproxy_syn_cookies_sent',
+  'synproxy_ack_valid',
+  'synproxy_ack_invalid',
+  'synproxy_server_syn',
+  'synproxy_established',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -64,6 +70,8 @@ export const DROP_NAMES = [
   'frag_table_full',
   'src_rate_limited',
   'spoofed_local_src',
+  'synproxy_no_room',
+  'synproxy_not_ready',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
