@@ -24,6 +24,7 @@ import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
 import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
+import { SynCookies } from '../proto/syncookie.js';
 import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
@@ -169,6 +170,8 @@ export class Datapath implements Output {
   private readonly icmpQ = new Float64Array(4);
   /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
   nowTick = 0;
+  /** The SYN cookie period of the same clock reading (an integer, so it is never boxed when passed on). */
+  cookiePeriod = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
@@ -231,6 +234,7 @@ export class Datapath implements Output {
     const now = this.clock();
     this.link.now = now;
     this.nowTick = Math.floor(now / TICK_MS);
+    this.cookiePeriod = SynCookies.period(now);
   }
 
   setTimeouts(seconds: readonly number[]): void {
@@ -459,7 +463,7 @@ export class Datapath implements Output {
       }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment);
       if (e < 0) {
-        if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.link.now);
+        if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
         return;
       }
       node = e * 2 + DIR_IN;
@@ -526,7 +530,7 @@ export class Datapath implements Output {
         d[D.no_conn]++;
         return -1;
       }
-      if (!this.synproxy.checkAck(this, buf, ip, l4, this.link.now)) return -1;
+      if (!this.synproxy.checkAck(this, buf, ip, l4, this.cookiePeriod)) return -1;
       if (!this.synproxy.hasRoom()) {
         d[D.synproxy_no_room]++;
         return -1;

@@ -82,14 +82,14 @@ export class SynProxy {
    * A SYN for a SYN proxy service: turned into the SYN|ACK in place (fresh 20-byte IP header, TCP
    * header with the MSS option only) and sent back to the MAC it came from. Nothing is kept.
    */
-  answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, nowMs: number): void {
+  answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, period: number): void {
     const caddr = rd32(buf, ip + IP_SRC);
     const vaddr = rd32(buf, ip + IP_DST);
     const cport = rd16(buf, l4);
     const vport = rd16(buf, l4 + 2);
     const cisn = rd32(buf, l4 + TCP_SEQ);
     const idx = SynCookies.mssIndex(tcpSynMss(buf, l4), this.maxMss);
-    const cookie = this.cookies.make(caddr, cport, vaddr, vport, cisn, idx, nowMs);
+    const cookie = this.cookies.make(caddr, cport, vaddr, vport, cisn, idx, period);
     buf[ip] = 0x45;
     buf[ip + 1] = 0;
     wr16(buf, ip + IP_TOTLEN, 44);
@@ -108,10 +108,10 @@ export class SynProxy {
   }
 
   /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours? Counted. */
-  checkAck(o: Output, buf: Buffer, ip: number, l4: number, nowMs: number): boolean {
+  checkAck(o: Output, buf: Buffer, ip: number, l4: number, period: number): boolean {
     const idx = this.cookies.check(
       rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2),
-      (rd32(buf, l4 + TCP_SEQ) - 1) | 0, (rd32(buf, l4 + TCP_ACKNO) - 1) | 0, nowMs,
+      (rd32(buf, l4 + TCP_SEQ) - 1) | 0, (rd32(buf, l4 + TCP_ACKNO) - 1) | 0, period,
     );
     if (idx < 0) {
       o.count(C.synproxy_ack_invalid);

@@ -64,20 +64,23 @@ export class SynCookies {
     return hsiphash32(cisn, h, (t << 2) | mssIdx, k[b + 2], k[b + 3]);
   }
 
-  /** The cookie (an int32 ISN) for a SYN from caddr:cport to vaddr:vport with ISN cisn, at time nowMs. */
-  make(caddr: number, cport: number, vaddr: number, vport: number, cisn: number, mssIdx: number, nowMs: number): number {
-    const t = Math.floor(nowMs / COOKIE_PERIOD_MS);
+  /** The period a time (ms) falls in: what make() and check() take (an integer: never boxed on the way). */
+  static period(nowMs: number): number {
+    return Math.floor(nowMs / COOKIE_PERIOD_MS);
+  }
+
+  /** The cookie (an int32 ISN) for a SYN from caddr:cport to vaddr:vport with ISN cisn, in period t. */
+  make(caddr: number, cport: number, vaddr: number, vport: number, cisn: number, mssIdx: number, t: number): number {
     const s = this.slotFor(t);
     return ((t & 3) << 30) | (mssIdx << 28) | (this.hash(s, caddr, cport, vaddr, vport, cisn, t, mssIdx) & HASH_MASK);
   }
 
   /**
-   * Check a cookie (the client's ack - 1) against the tuple and the client's ISN (its seq - 1):
+   * Check a cookie (the client's ack - 1) against the tuple and the client's ISN (its seq - 1) in period `now`:
    * the MSS index it carries, or -1 when it was not made for this tuple, is too old, or its key
    * was rotated away.
    */
-  check(caddr: number, cport: number, vaddr: number, vport: number, cisn: number, cookie: number, nowMs: number): number {
-    const now = Math.floor(nowMs / COOKIE_PERIOD_MS);
+  check(caddr: number, cport: number, vaddr: number, vport: number, cisn: number, cookie: number, now: number): number {
     const t = now - ((now - (cookie >>> 30)) & 3); // the latest period with these two bits
     if (now - t > COOKIE_MAX_AGE || this.keyPeriod[t & 3] !== t) return -1;
     const mssIdx = (cookie >>> 28) & 3;
