@@ -10,6 +10,7 @@ import { Control } from '../src/control/model.js';
 import { C } from '../src/datapath/counters.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { synproxyHandshake } from './helpers/synproxy.js';
 import { BIG_YOUNG, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
@@ -64,12 +65,9 @@ function measure(mode: Mode): { perFrame: number; forwarded: number; expected: n
   // Establish CONNS connections through the proxy's handshake.
   const cookies: number[] = [];
   for (let i = 0; i < CONNS; i++) {
-    const src = `192.168.9.${i + 1}`;
-    const cookie = one(tcpFrame(IN, { src, dst: VIP, sport: 40000 + i, dport: 80, seq: 0x80000000 + i, flags: SYN }))[0]!.readUInt32BE(38);
-    const syn = one(tcpFrame(IN, { src, dst: VIP, sport: 40000 + i, dport: 80, seq: 0x80000001 + i, ack: (cookie + 1) >>> 0, flags: ACK }))[0]!;
-    const [peer, pport] = [formatIp(syn.readUInt32BE(26)), syn.readUInt16BE(34)];
-    one(tcpFrame(BACK, { src: RS, dst: peer, sport: 80, dport: pport, seq: 0xf0000000 + i, ack: 0x80000001 + i, flags: SYN | ACK }));
-    cookies.push(cookie);
+    cookies.push(synproxyHandshake(one, IN, BACK, {
+      client: `192.168.9.${i + 1}`, vip: VIP, cport: 40000 + i, cisn: 0x80000000 + i, sisn: 0xf0000000 + i, rs: RS, rport: 80,
+    }).cookie);
   }
   assert.equal(dp.counters.c[C.synproxy_established], CONNS, 'every handshake completed');
   // The batch: CONNS SYNs of new clients, 8 ACKs with wrong cookies, client data and server data per connection.
