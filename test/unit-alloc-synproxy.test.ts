@@ -11,7 +11,7 @@ import { C } from '../src/datapath/counters.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { synproxyHandshake } from './helpers/synproxy.js';
-import { BIG_YOUNG, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
+import { BIG_YOUNG, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -94,24 +94,14 @@ function measure(mode: Mode): { perFrame: number; forwarded: number; expected: n
   // Frames are rewritten in place (SYNs become SYN|ACKs): restore the batch each time.
   const pristine = Buffer.from(arena);
   const again = (): void => {
+    now += 0.01;
     pristine.copy(arena);
     dp.processBatch(arena, stride, lens, count, base);
   };
-  for (let k = 0; k < 20_000; k++) {
-    now += 0.01;
-    again();
-  }
-  windowStart();
-  const before = sink.frames;
-  const used0 = newSpaceUsed();
   const rounds = Math.ceil(FRAMES / count);
-  for (let k = 0; k < rounds; k++) {
-    now += 0.01;
-    again();
-  }
-  const used1 = newSpaceUsed();
-  windowEnd();
-  return { perFrame: (used1 - used0) / (rounds * count), forwarded: sink.frames - before, expected: rounds * expected };
+  const before = sink.frames;
+  const used = measureRounds(again, rounds);
+  return { perFrame: used / (rounds * count), forwarded: sink.frames - before, expected: (20_000 + rounds) * expected }; // warm-up included
 }
 
 if (process.argv[2] === '--child') {

@@ -152,7 +152,13 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1 + resp.length, ack: 0, flags: RST }));
     assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1 + resp.length), ack: 0, flags: RST }), 'server RST');
     assert.equal(r.dp.ct.state[e], S_CLOSE);
+    // The client opens the same tuple again: a cookie again, not the old entry's translation.
     const c1 = r.counters();
+    const again = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN + 5000, flags: SYN }));
+    assert.equal(again.length, 1);
+    assert.equal(again[0]![47], SYN | ACK, 'answered by uvsd');
+    assert.equal(r.dp.ct.count, 0, 'the finished entry went');
+    assert.equal(r.counters().synproxy_syn_cookies_sent! - c1.synproxy_syn_cookies_sent!, 1);
     for (const [k, v] of Object.entries({
       synproxy_syn_cookies_sent: 1, synproxy_ack_valid: 1, synproxy_ack_invalid: 0, synproxy_server_syn: 1, synproxy_established: 1,
     })) assert.equal(c1[k]! - c0[k]!, v, k);
@@ -232,7 +238,7 @@ test('a spoofed SYN flood (5,000 sources) gets 5,000 cookies, leaves no entry an
   assert.equal(r.counters().synproxy_syn_cookies_sent, 5000);
 });
 
-test('a client that sends more than one segment before the server answered: the extra one is dropped and counted', () => {
+test('a client that sends more than one segment before the server answered: the extra one is dropped and counted; the held one again resends the SYN', () => {
   const r = spRig('nat');
   const cookie = synCookie(r);
   const seg = (seq: number, data: string) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(seq), ack: u32(cookie + 1), flags: PSH | ACK, payload: Buffer.from(data) });
@@ -241,6 +247,11 @@ test('a client that sends more than one segment before the server answered: the 
   const c0 = r.counters();
   assert.equal(r.run(seg(CISN + 4, 'two')).length, 0);
   assert.equal(r.counters()['drop.synproxy_not_ready']! - c0['drop.synproxy_not_ready']!, 1);
+  // The held segment again: the client timed out, so our SYN (or the answer) was lost: it goes again.
+  const again = r.run(seg(CISN + 1, 'one'));
+  assert.equal(again.length, 1);
+  assertFrame(again[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, options: MSS1460 }), 'SYN again');
+  assert.equal(r.counters().synproxy_server_syn! - c0.synproxy_server_syn!, 1);
   const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
   assert.equal(out.length, 1);
   assert.equal(out[0]!.subarray(54).toString(), 'one', 'the first segment was held');

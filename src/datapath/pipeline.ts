@@ -17,7 +17,7 @@ import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_UDP, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -428,6 +428,13 @@ export class Datapath implements Output {
     if (node >= 0 && this.dt.gen[ct.dest[node >>> 1]] !== ct.dgen[node >>> 1]) {
       // Its destination was deleted (IPVS expire_nodest_conn): expire it here, not in a walk
       // of the whole table when the server went; a SYN may open a new connection below.
+      ct.expireNow(node >>> 1);
+      node = -1;
+    }
+    if (node >= 0 && (ct.flags[node >>> 1] & F_SYNPROXY) !== 0 && (node & 1) === DIR_IN &&
+        (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN && (ct.state[node >>> 1] === S_TIME_WAIT || ct.state[node >>> 1] === S_CLOSE)) {
+      // A SYN proxy connection that is over, and the client opens the same tuple again: the new
+      // connection goes through the cookie handshake too (not through the old entry's delta).
       ct.expireNow(node >>> 1);
       node = -1;
     }

@@ -139,14 +139,43 @@ export class SynProxy {
    */
   openServer(o: Output, buf: Buffer, ip: number, l4: number, e: number): number {
     this.hold(buf, ip, o.ct.seqd[e]);
+    o.count(C.synproxy_server_syn);
+    return ETH_HLEN + SynProxy.toServerSyn(buf, ip, l4, MSS_TABLE[this.mssIdx]);
+  }
+
+  /**
+   * Turn the client segment at ip/l4 (its ACK of our cookie, or data) into the SYN to the server
+   * in place: the client's ISN (seq - 1), its window, the MSS option only. Returns the IP length.
+   */
+  private static toServerSyn(buf: Buffer, ip: number, l4: number, mss: number): number {
     const hlen = l4 - ip;
-    writeHandshake(buf, l4, rd16(buf, l4), rd16(buf, l4 + 2), (rd32(buf, l4 + TCP_SEQ) - 1) | 0, 0, TCP_SYN,
-      rd16(buf, l4 + TCP_WINDOW), MSS_TABLE[this.mssIdx]);
+    writeHandshake(buf, l4, rd16(buf, l4), rd16(buf, l4 + 2), (rd32(buf, l4 + TCP_SEQ) - 1) | 0, 0, TCP_SYN, rd16(buf, l4 + TCP_WINDOW), mss);
     wr16(buf, ip + IP_TOTLEN, hlen + 24);
     ipv4SetChecksum(buf, ip, hlen);
     tcpSetChecksum(buf, ip, l4, 24);
+    return hlen + 24;
+  }
+
+  /**
+   * The SYN to the server again (it or the server's answer was lost: the client retransmits the
+   * segment uvsd holds), built from the held segment in a generated frame.
+   */
+  private resendSyn(o: Output, slot: number, e: number): void {
+    const g = o.genSlot();
+    if (g < 0) {
+      o.drop(D.tx_failed);
+      return;
+    }
+    const gb = o.genBuf;
+    const base = slot * this.slotBytes;
+    const hlen = (this.held[base] & 15) * 4;
+    const gip = g + ETH_HLEN;
+    for (let i = 0; i < hlen + 20; i++) gb[gip + i] = this.held[base + i]; // IP and TCP headers
+    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+    const cookie = (rd32(gb, gip + hlen + TCP_ACKNO) - 1) | 0;
+    const len = SynProxy.toServerSyn(gb, gip, gip + hlen, MSS_TABLE[(cookie >>> 28) & 3]);
     o.count(C.synproxy_server_syn);
-    return ETH_HLEN + hlen + 24;
+    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + len, gip, gip + hlen, e);
   }
 
   private hold(buf: Buffer, ip: number, slot: number): void {
@@ -195,13 +224,18 @@ export class SynProxy {
         return true;
       }
       // Data before the server answered: held if only the bare ACK is, else dropped (the client
-      // sends it again: its window was one segment, so this is rare).
+      // sends it again: its window was one segment, so this is rare). The held segment coming
+      // again means the client timed out: our SYN or the server's answer was lost, so the SYN
+      // goes again (nothing else would resend it).
       const base = slot * this.slotBytes;
-      if (SynProxy.payload(buf, ip) > 0 && SynProxy.payload(this.held, base) === 0 && rd16(buf, ip + IP_TOTLEN) <= this.slotBytes) {
+      const data = SynProxy.payload(buf, ip);
+      const heldData = SynProxy.payload(this.held, base);
+      if (data > 0 && heldData === 0 && rd16(buf, ip + IP_TOTLEN) <= this.slotBytes) {
         this.hold(buf, ip, slot);
-      } else {
-        o.drop(D.synproxy_not_ready);
+        return true;
       }
+      o.drop(D.synproxy_not_ready);
+      if (data > 0 && rd32(buf, l4 + TCP_SEQ) === rd32(this.held, base + (this.held[base] & 15) * 4 + TCP_SEQ)) this.resendSyn(o, slot, e);
       return true;
     }
     const base = slot * this.slotBytes;
