@@ -14,7 +14,7 @@ import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { parseIp, parseMac, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from '../test/helpers/frames.js';
-import { synproxyHandshake } from '../test/helpers/synproxy.js';
+import { SetupSink, feedOne, synproxyHandshake } from '../test/helpers/synproxy.js';
 import { median } from './lib/stats.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '5000' }, runs: { type: 'string', default: '7' } } });
@@ -36,11 +36,7 @@ type Case = 'syn-cookie' | 'ack-invalid' | 'nat-plain' | 'nat-synproxy' | 'nat-s
 
 function setup(c: Case): () => number {
   let now = 1_000_000;
-  // Keeps the frames of the setup; only counts while timed.
-  const sink = { keep: true, kept: [] as Buffer[], send(b: Buffer, o: Uint32Array, l: Uint32Array, n: number): number {
-    if (this.keep) for (let i = 0; i < n; i++) this.kept.push(Buffer.from(b.subarray(o[i], o[i] + l[i])));
-    return n;
-  } };
+  const sink = new SetupSink();
   const dp = new Datapath(
     { mac: parseMac(DIR_MAC), addrs: [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }], gateway: parseIp('192.168.8.1'), connMax: 65536 },
     sink, () => now,
@@ -50,13 +46,7 @@ function setup(c: Case): () => number {
   ctl.addService({ ...service, sched: 'rr', synproxy: c !== 'nat-plain' && c !== 'nat-syn-new' });
   ctl.addDest({ service, addr: RS, port: 80, fwd: 'nat', weight: 1 });
   dp.resolve(parseIp('192.168.8.1'));
-  const one = (f: Buffer): Buffer[] => {
-    sink.kept = [];
-    const b = Buffer.alloc(BASE + STRIDE);
-    f.copy(b, BASE);
-    dp.processBatch(b, STRIDE, new Uint32Array([f.length]), 1, BASE);
-    return sink.kept;
-  };
+  const one = feedOne(dp, sink, BASE, STRIDE);
   one(arpFrame(BACK, { op: 2, sha: RS_MAC, spa: RS, tha: DIR_MAC, tpa: '192.168.8.10' }));
   one(arpFrame(IN, { op: 2, sha: GW_MAC, spa: '192.168.8.1', tha: DIR_MAC, tpa: '192.168.8.10' }));
   const frames: Buffer[] = [];

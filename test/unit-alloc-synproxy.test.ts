@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Datapath, type FrameSink } from '../src/datapath/pipeline.js';
+import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { C } from '../src/datapath/counters.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { synproxyHandshake } from './helpers/synproxy.js';
+import { SetupSink, feedOne, synproxyHandshake } from './helpers/synproxy.js';
 import { BIG_YOUNG, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
@@ -22,18 +22,6 @@ const RS = '192.168.8.20';
 const FRAMES = 1_000_000;
 const CONNS = 16;
 type Mode = 'nat' | 'fullnat';
-
-/** Keeps the frames of the setup, only counts during the measurement. */
-class SetupSink implements FrameSink {
-  keep = true;
-  frames = 0;
-  kept: Buffer[] = [];
-  send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
-    this.frames += count;
-    if (this.keep) for (let i = 0; i < count; i++) this.kept.push(Buffer.from(buf.subarray(offs[i], offs[i] + lens[i])));
-    return count;
-  }
-}
 
 function measure(mode: Mode): { perFrame: number; forwarded: number; expected: number } {
   const sink = new SetupSink();
@@ -50,13 +38,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number; expected: n
   dp.resolve(parseIp('192.168.8.1'));
   const stride = 2048;
   const base = 32;
-  const one = (f: Buffer): Buffer[] => {
-    sink.kept = [];
-    const b = Buffer.alloc(base + stride);
-    f.copy(b, base);
-    dp.processBatch(b, stride, new Uint32Array([f.length]), 1, base);
-    return sink.kept;
-  };
+  const one = feedOne(dp, sink, base, stride);
   one(arpFrame({ ethDst: DIR_MAC, ethSrc: RS_MAC }, { op: 2, sha: RS_MAC, spa: RS, tha: DIR_MAC, tpa: '192.168.8.10' }));
   one(arpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { op: 2, sha: ROUTER_MAC, spa: '192.168.8.1', tha: DIR_MAC, tpa: '192.168.8.10' }));
   const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
