@@ -314,3 +314,13 @@ test('uvsadm --synproxy: -A/-E send it, other commands refuse it; the YAML confi
   const cfg = parseConfig('services:\n  - proto: tcp\n    address: 10.0.0.100\n    port: 80\n    synproxy: true\n    servers:\n      - address: 10.0.0.11\n        method: nat\n', 'x.yaml');
   assert.equal(cfg.services[0]!.spec.synproxy, true);
 });
+
+test('an ACK with more data than the link MTU: only its headers are held (the client sends the data again)', () => {
+  const r = spRig('nat');
+  const cookie = synCookie(r);
+  const big = Buffer.alloc(1560, 0x61); // 1600-byte IP packet: more than a 1500-byte slot
+  const syn = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: PSH | ACK, window: 502, payload: big }, { id: 5 }));
+  assertFrame(syn[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460 }, { id: 5 }), 'SYN');
+  const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502 }, { id: 5 }), 'headers only');
+});

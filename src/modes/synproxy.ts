@@ -179,10 +179,18 @@ export class SynProxy {
   }
 
   private hold(buf: Buffer, ip: number, slot: number): void {
-    const tot = rd16(buf, ip + IP_TOTLEN);
+    let tot = rd16(buf, ip + IP_TOTLEN);
     const h = this.held;
     const base = slot * this.slotBytes;
+    const hlen = (buf[ip] & 15) * 4;
+    // Larger than the link MTU (a slot): keep the headers only; the client sends its data again.
+    const cut = tot > this.slotBytes;
+    if (cut) tot = hlen + (buf[ip + hlen + TCP_DOFF] >>> 4) * 4;
     for (let i = 0; i < tot; i++) h[base + i] = buf[ip + i];
+    if (cut) {
+      wr16(h, base + IP_TOTLEN, tot);
+      ipv4SetChecksum(h, base, hlen);
+    }
     this.heldLen[slot] = tot;
   }
 
@@ -265,7 +273,8 @@ export class SynProxy {
       const h = this.held;
       for (let i = 0; i < len; i++) gb[gip + i] = h[base + i];
       const gl4 = gip + (gb[gip] & 15) * 4;
-      tcpAddSeq(gb, gl4, TCP_ACKNO, delta);
+      wr32(gb, gl4 + TCP_ACKNO, (rd32(gb, gl4 + TCP_ACKNO) + delta) | 0);
+      tcpSetChecksum(gb, gip, gl4, len - (gl4 - gip)); // computed anew: hold() may have cut the data
       fw.inbound(o, gb, g, ETH_HLEN + len, gip, gl4, e);
       return true;
     }
