@@ -25,6 +25,8 @@ export interface DaemonSettings {
   connMax?: number;
   /** Seconds a removed server keeps its connections at weight 0 before it is deleted; 0 = at once. */
   drainTimeout?: number;
+  /** High availability role at start (docs/ha.md); default master. */
+  role?: 'master' | 'backup';
 }
 
 export interface DesiredService {
@@ -54,7 +56,7 @@ function fail(file: string, line: number, field: string, problem: string): never
   throw new UvsError('BAD_CONFIG', `${file}:${line}`, `${file}:${line}: ${field}: ${problem}`);
 }
 
-const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout'];
+const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', 'role'];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
@@ -129,6 +131,11 @@ export function parseConfig(text: string, file: string): ConfigFile {
     if (g('metrics')) cfg.daemon.metrics = str(g('metrics')!);
     if (g('conn-max')) cfg.daemon.connMax = int(g('conn-max')!, 1, 1 << 26);
     if (g('drain-timeout')) cfg.daemon.drainTimeout = int(g('drain-timeout')!, 0, 86400);
+    if (g('role')) {
+      const r = str(g('role')!);
+      if (r !== 'master' && r !== 'backup') fail(file, g('role')!.line, 'daemon.role', `must be master or backup, got ${JSON.stringify(r)}`);
+      cfg.daemon.role = r;
+    }
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {

@@ -5,7 +5,8 @@
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
 import { DEFAULT_SOCKET } from './protocol.js';
-import type { DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
+import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
+import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
 import type { ListFormat, PortNames } from './printers.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
@@ -90,9 +91,13 @@ export interface ExplainCommand extends Common {
 export interface StatusCommand extends Common {
   kind: 'status';
 }
+/** -L --daemon: the sync daemons (and, uvs, the role and sync counters). */
+export interface DaemonListCommand extends Common {
+  kind: 'daemonList';
+}
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand | ExplainCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand | DaemonListCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -108,39 +113,45 @@ const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
   'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client',
+  // the sync daemon (ipvsadm's names) and uvs's sync-peer / sync-key-file (docs/ha.md)
+  'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero' | 'explain';
+  | 'dump-config' | 'zero' | 'explain' | 'start-daemon' | 'stop-daemon' | 'role';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx x',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+', // --explain -t|u service --client addr[:port] (uvs)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxx1xxxxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxx        ', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
+const SYNC_STATES = ['master', 'backup'] as const;
 type Action =
   | { cmd: Cmd | 'help' | 'version' }
   | { opt: Opt; proto?: Proto; fwd?: Fwd }
@@ -178,6 +189,18 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'explain', arg: 'none', action: { cmd: 'explain' } },
+  { long: 'start-daemon', arg: 'required', action: { cmd: 'start-daemon' } },
+  { long: 'stop-daemon', arg: 'required', action: { cmd: 'stop-daemon' } },
+  { long: 'role', arg: 'required', action: { cmd: 'role' } },
+  { long: 'daemon', arg: 'none', action: { opt: 'daemon' } },
+  { long: 'syncid', arg: 'required', action: { opt: 'syncid' } },
+  { long: 'mcast-interface', arg: 'required', action: { opt: 'mcast-interface' } },
+  { long: 'sync-peer', arg: 'required', action: { opt: 'sync-peer' } },
+  { long: 'sync-key-file', arg: 'required', action: { opt: 'sync-key-file' } },
+  { long: 'sync-maxlen', arg: 'required', action: { opt: 'sync-maxlen' } },
+  { long: 'mcast-group', arg: 'required', action: { opt: 'mcast-group' } },
+  { long: 'mcast-port', arg: 'required', action: { opt: 'mcast-port' } },
+  { long: 'mcast-ttl', arg: 'required', action: { opt: 'mcast-ttl' } },
   { long: 'client', arg: 'required', action: { opt: 'client' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
@@ -373,6 +396,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   if (cmdAction === 'help') return { kind: 'help', ...common };
   if (cmdAction === 'version') return { kind: 'version', ...common };
   const cmd: Cmd = cmdAction;
+  const cmdValue = first.value;
 
   const seen = new Set<Opt>();
   let proto: Proto | undefined;
@@ -388,6 +412,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let lower = 0;
   let laddr: string | undefined;
   let client: { addr: string; port?: number } | undefined;
+  const sync: Record<string, string> = {};
 
   for (const { spec, value } of opts.slice(1)) {
     const action = spec.action;
@@ -450,6 +475,16 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         client = parseAddrPort(v, undefined, ports);
         if (client === undefined) throw new UsageError('illegal client address[:port] specified');
         break;
+      case 'syncid':
+      case 'mcast-interface':
+      case 'sync-peer':
+      case 'sync-key-file':
+      case 'sync-maxlen':
+      case 'mcast-group':
+      case 'mcast-port':
+      case 'mcast-ttl':
+        sync[opt] = v;
+        break;
       case 'laddr':
         laddr = parseIPv4(v);
         if (laddr === undefined) throw new UsageError('illegal local address specified');
@@ -491,7 +526,47 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   const has = (o: Opt): boolean => seen.has(o);
 
   switch (cmd) {
+    case 'start-daemon':
+    case 'stop-daemon': {
+      const state = SYNC_STATES.find((x) => x === cmdValue);
+      if (state === undefined) throw new UsageError(`illegal start_daemon parameter specified`);
+      if (cmd === 'stop-daemon') return { kind: 'call', ...common, call: { verb: 'stopDaemon', args: { state } } };
+      const n = (name: string, min: number, max: number, msg: string): number | undefined => {
+        if (sync[name] === undefined) return undefined;
+        const x = toNumber(sync[name]!, min, max);
+        if (x === undefined) throw new UsageError(msg);
+        return x;
+      };
+      const spec: DaemonSpec = { state };
+      const syncid = n('syncid', 0, 255, 'illegal syncid specified');
+      if (syncid !== undefined) spec.syncid = syncid;
+      if (sync['mcast-interface'] !== undefined) spec.mcastInterface = sync['mcast-interface'];
+      if (sync['sync-peer'] !== undefined) {
+        const peer = parseIPv4(sync['sync-peer']);
+        if (peer === undefined) throw new UsageError('illegal sync peer address specified');
+        spec.syncPeer = peer;
+      }
+      if (sync['sync-key-file'] !== undefined) spec.keyFile = resolvePath(sync['sync-key-file']);
+      const maxlen = n('sync-maxlen', 1, 65507, 'illegal sync-maxlen specified');
+      if (maxlen !== undefined) spec.maxlen = maxlen;
+      if (sync['mcast-group'] !== undefined) {
+        const g = parseIPv4(sync['mcast-group']);
+        if (g === undefined) throw new UsageError('illegal mcast-group specified');
+        spec.group = g;
+      }
+      const port = n('mcast-port', 1, 65535, 'illegal mcast-port specified');
+      if (port !== undefined) spec.port = port;
+      const ttl = n('mcast-ttl', 1, 255, 'illegal mcast-ttl specified');
+      if (ttl !== undefined) spec.ttl = ttl;
+      return { kind: 'call', ...common, call: { verb: 'startDaemon', args: spec } };
+    }
+    case 'role': {
+      const role = SYNC_STATES.find((x) => x === cmdValue);
+      if (role === undefined) throw new UsageError(`illegal role \`${cmdValue ?? ''}' specified (master or backup)`);
+      return { kind: 'call', ...common, call: { verb: 'setRole', args: { role } } };
+    }
     case 'list': {
+      if (has('daemon')) return { kind: 'daemonList', ...common };
       if ((has('connection') || has('timeout')) && (has('stats') || has('persistent-conn') || has('rate') || has('thresholds'))) {
         throw new UsageError('options conflicts in the list command');
       }

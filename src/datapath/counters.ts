@@ -35,6 +35,11 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // high availability (docs/ha.md)
+  'role_changes',
+  'sync_installed',
+  'sync_expired',
+  'sync_refused',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -64,6 +69,7 @@ export const DROP_NAMES = [
   'frag_table_full',
   'src_rate_limited',
   'spoofed_local_src',
+  'backup',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
