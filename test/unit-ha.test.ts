@@ -14,7 +14,8 @@ import { DIR_IP, DIR_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MSG_DATA } from '../src/sync/codec.js';
 import { parseIp } from '../src/datapath/addr.js';
-import type { ConnInfo } from '../src/control/protocol.js';
+import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
+import { formatDaemon } from '../src/control/printers.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -211,6 +212,9 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
     const d = b.ctl.call('daemon', {}) as { role: string; daemons: { state: string; syncid: number; peer?: string }[] };
     assert.equal(d.role, 'backup');
     assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
+    // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
+    assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
+      new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1\\)\n$`));
     b.ctl.call('stopDaemon', { state: 'backup' });
     assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
   } finally {
