@@ -50,6 +50,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
   { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
+  { name: '--role leader', args: [...ADDR, '--role', 'leader'], value: 'leader' },
+  { name: '--addr with an unknown flag', args: ['--addr', '192.168.8.10/24,sticky'], value: 'sticky' },
+  { name: '--addr only floating', args: ['--addr', '192.168.8.10/24,floating'], value: 'must be fixed' },
 ];
 
 for (const c of BAD) {

@@ -326,11 +326,11 @@ export function formatDaemon(r: DaemonResult): string {
 export function formatStatus(st: StatusResult): string {
   const lines = [
     `station ${st.mac} on ${st.tap}`,
-    ...(st.role === undefined ? [] : [`role ${st.role}`]),
     `io ${st.io}`,
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
+    ...(st.role === undefined ? [] : [`role ${st.role}`]), // high availability (docs/ha.md)
   ];
   const df = st.defense;
   if (df !== undefined) {

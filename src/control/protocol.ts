@@ -4,6 +4,7 @@
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
 import type { VerbTypes } from './verbs.js';
+import type { SyncDaemonInfo, SyncStats } from '../sync/daemon.js';
 
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
@@ -271,24 +272,14 @@ export interface DaemonSpec {
   ttl?: number;
 }
 
-export interface DaemonInfo {
-  state: 'master' | 'backup';
-  syncid: number;
-  mcastInterface: string;
-  peer?: string;
-  group: string;
-  port: number;
-  ttl: number;
-  maxlen: number;
-  keyFile?: string;
-  auth: string;
-}
+/** One running sync daemon, as `daemon` reports it (src/sync/daemon.ts). */
+export type DaemonInfo = SyncDaemonInfo;
 
 /** uvsadm -L --daemon: the sync daemons, the role and the sync counters. */
 export interface DaemonResult {
   role: 'master' | 'backup';
   daemons: DaemonInfo[];
-  stats: { sent: number; received: number; lost: number; authFailed: number; malformed: number; records: number; dumps: number };
+  stats: SyncStats;
 }
 
 export interface BatchItem {

@@ -30,7 +30,7 @@ import { getScheduler, type Flow, type Scheduler, type SchedService } from '../s
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
-import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, get16, get32, writeConnRecord } from './syncrec.js';
+import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -998,10 +998,10 @@ export class Datapath implements Output {
     const proto = b[o + 1];
     const state = b[o + 2];
     const rf = b[o + 3];
-    const cport = get16(b, o + 6);
-    const vport = get16(b, o + 8);
-    const caddr = get32(b, o + 16);
-    const vaddr = get32(b, o + 20);
+    const cport = rd16(b, o + 6);
+    const vport = rd16(b, o + 8);
+    const caddr = rd32(b, o + 16);
+    const vaddr = rd32(b, o + 20);
     const node = ct.lookup(proto, caddr, cport, vaddr, vport);
     if (type === REC_EXPIRE) {
       if (node >= 0 && (node & 1) === DIR_IN) {
@@ -1024,8 +1024,8 @@ export class Datapath implements Output {
       c[C.sync_refused]++;
       return;
     }
-    const daddr = get32(b, o + 24);
-    const dport = get16(b, o + 10);
+    const daddr = rd32(b, o + 24);
+    const dport = rd16(b, o + 10);
     let dest = -1;
     for (const d of svc.dests) {
       if (dt.addr[d] !== daddr) continue;
@@ -1040,6 +1040,10 @@ export class Datapath implements Output {
       return;
     }
     const expires = this.nowTick + (template ? svc.persistTicks : this.tt[state]);
+    if (node >= 0 && (node & 1) !== DIR_IN) {
+      c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
+      return;
+    }
     if (node >= 0) {
       // An update: state (with the active/inactive bookkeeping) and timer.
       const e = node >>> 1;
@@ -1061,8 +1065,8 @@ export class Datapath implements Output {
       c[C.sync_installed]++;
       return;
     }
-    const lport = get16(b, o + 12);
-    const laddr = get32(b, o + 28);
+    const lport = rd16(b, o + 12);
+    const laddr = rd32(b, o + 28);
     const fwd = b[o + 4];
     const fw = FORWARDERS[fwd];
     if (fw === undefined) {

@@ -6,6 +6,8 @@
 
 import type { ConnTable } from './conntable.js';
 import { F_NOOUTPUT, F_TEMPLATE } from './conntable.js';
+import { wr16, wr32 } from './frame.js';
+
 
 /** Bytes per record. */
 export const REC_LEN = 36;
@@ -34,37 +36,16 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
     (ct.ctl[e] >= 0 && (f & F_TEMPLATE) === 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0);
   buf[o + 4] = ct.fwd[e];
   buf[o + 5] = 0;
-  put16(buf, o + 6, ct.cport[e]);
-  put16(buf, o + 8, ct.vport[e]);
-  put16(buf, o + 10, ct.dport[e]);
-  put16(buf, o + 12, ct.lport[e]);
-  put16(buf, o + 14, 0);
-  put32(buf, o + 16, ct.caddr[e]);
-  put32(buf, o + 20, ct.vaddr[e]);
-  put32(buf, o + 24, ct.daddr[e]);
-  put32(buf, o + 28, ct.laddr[e]);
-  put32(buf, o + 32, 0);
-}
-
-export function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-
-export function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-
-export function get16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-
-/** As int32, like every address in the datapath. */
-export function get32(b: Uint8Array, o: number): number {
-  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  wr16(buf, o + 6, ct.cport[e]);
+  wr16(buf, o + 8, ct.vport[e]);
+  wr16(buf, o + 10, ct.dport[e]);
+  wr16(buf, o + 12, ct.lport[e]);
+  wr16(buf, o + 14, 0);
+  wr32(buf, o + 16, ct.caddr[e]);
+  wr32(buf, o + 20, ct.vaddr[e]);
+  wr32(buf, o + 24, ct.daddr[e]);
+  wr32(buf, o + 28, ct.laddr[e]);
+  wr32(buf, o + 32, 0);
 }
 
 /**
@@ -153,10 +134,10 @@ export class SyncMarks {
     buf[o] = REC_EXPIRE;
     buf[o + 1] = this.xProto[t];
     buf[o + 3] = this.xFlags[t];
-    put16(buf, o + 6, this.xCport[t]);
-    put16(buf, o + 8, this.xVport[t]);
-    put32(buf, o + 16, this.xCaddr[t]);
-    put32(buf, o + 20, this.xVaddr[t]);
+    wr16(buf, o + 6, this.xCport[t]);
+    wr16(buf, o + 8, this.xVport[t]);
+    wr32(buf, o + 16, this.xCaddr[t]);
+    wr32(buf, o + 20, this.xVaddr[t]);
     return true;
   }
 

@@ -6,7 +6,8 @@
 //   16 sequence number (u32, per sender)  20 reserved (u32)  24 records ...  then 32 bytes HMAC
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { REC_LEN, get32, put16, put32 } from '../datapath/syncrec.js';
+import { REC_LEN } from '../datapath/syncrec.js';
+import { rd32, wr16, wr32 } from '../datapath/frame.js';
 
 export const HDR_LEN = 24;
 export const MAC_LEN = 32;
@@ -23,14 +24,14 @@ export function recordsPerDatagram(maxlen: number): number {
 
 /** Fill in the header of buf (records already at HDR_LEN) and append the MAC; returns the length. */
 export function seal(buf: Buffer, type: number, count: number, syncid: number, sender: number, seq: number, key: Buffer): number {
-  put32(buf, 0, MAGIC);
+  wr32(buf, 0, MAGIC);
   buf[4] = VERSION;
   buf[5] = type;
-  put16(buf, 6, count);
-  put32(buf, 8, syncid);
-  put32(buf, 12, sender);
-  put32(buf, 16, seq);
-  put32(buf, 20, 0);
+  wr16(buf, 6, count);
+  wr32(buf, 8, syncid);
+  wr32(buf, 12, sender);
+  wr32(buf, 16, seq);
+  wr32(buf, 20, 0);
   const end = HDR_LEN + count * REC_LEN;
   createHmac('sha256', key).update(buf.subarray(0, end)).digest().copy(buf, end);
   return end + MAC_LEN;
@@ -48,14 +49,14 @@ export interface Opened {
 
 /** 'malformed' (not a uvs sync datagram), 'auth' (wrong MAC: forged or another key), or the message. */
 export function open(msg: Buffer, key: Buffer): Opened | 'malformed' | 'auth' {
-  if (msg.length < HDR_LEN + MAC_LEN || (get32(msg, 0) >>> 0) !== MAGIC || msg[4] !== VERSION) return 'malformed';
+  if (msg.length < HDR_LEN + MAC_LEN || (rd32(msg, 0) >>> 0) !== MAGIC || msg[4] !== VERSION) return 'malformed';
   const count = (msg[6] << 8) | msg[7];
   const end = HDR_LEN + count * REC_LEN;
   if (msg.length !== end + MAC_LEN) return 'malformed';
   const mac = createHmac('sha256', key).update(msg.subarray(0, end)).digest();
   if (!timingSafeEqual(mac, msg.subarray(end))) return 'auth';
   return {
-    type: msg[5], count, syncid: get32(msg, 8) >>> 0, sender: get32(msg, 12) >>> 0, seq: get32(msg, 16) >>> 0,
+    type: msg[5], count, syncid: rd32(msg, 8) >>> 0, sender: rd32(msg, 12) >>> 0, seq: rd32(msg, 16) >>> 0,
     records: msg.subarray(HDR_LEN, end),
   };
 }

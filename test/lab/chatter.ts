@@ -3,7 +3,8 @@
 //   --target IP:PORT[,IP:PORT..] --conns N --interval MS --duration MS
 //                                N connections per target, each sending one message every
 //                                interval ms for duration ms and reading its echo back. Prints
-//                                "established <n>" once every connection is up, then one JSON
+//                                "established <up> of <n>" once every connection is up or failed
+//                                to connect (10 s), then one JSON
 //                                line: per-connection results folded into {ok, failed, errors,
 //                                maxStallMs, bytes}; a connection is ok when everything it sent
 //                                came back byte for byte and it closed cleanly. maxStallMs is the
@@ -24,7 +25,7 @@ const { values } = parseArgs({
     conns: { type: 'string', default: '10' },
     interval: { type: 'string', default: '100' },
     duration: { type: 'string', default: '5000' },
-    'connect-timeout': { type: 'string', default: '5000' },
+    'connect-timeout': { type: 'string', default: '10000' },
   },
 });
 
@@ -57,12 +58,16 @@ async function client(): Promise<void> {
   const interval = Number(values.interval);
   const duration = Number(values.duration);
   let established = 0;
+  let settled = 0;
   const total = n * targets.length;
+  // "established <up> of <total>" once every connection is up or has failed to connect.
+  const settle = (up: boolean) => {
+    if (up) established++;
+    if (++settled === total) process.stdout.write(`established ${established} of ${total}\n`);
+  };
   const runs: Promise<Result>[] = [];
   targets.forEach((t, ti) => {
-    for (let i = 0; i < n; i++) runs.push(conversation(t.host, t.port, ti * n + i, interval, duration, () => {
-      if (++established === total) process.stdout.write(`established ${total}\n`);
-    }));
+    for (let i = 0; i < n; i++) runs.push(conversation(t.host, t.port, ti * n + i, interval, duration, settle));
   });
   const results = await Promise.all(runs);
   const failed = results.filter((r) => !r.ok);
@@ -76,7 +81,7 @@ async function client(): Promise<void> {
   process.exit(0);
 }
 
-function conversation(host: string, port: number, id: number, interval: number, duration: number, onUp: () => void): Promise<Result> {
+function conversation(host: string, port: number, id: number, interval: number, duration: number, settle: (up: boolean) => void): Promise<Result> {
   return new Promise((resolve) => {
     const sent = createHash('sha256');
     const got = createHash('sha256');
@@ -86,6 +91,7 @@ function conversation(host: string, port: number, id: number, interval: number, 
     const pending: { end: number; at: number }[] = [];
     let maxStall = 0;
     let finished = false;
+    let connected = false;
     let seq = 0;
     let timer: NodeJS.Timeout | undefined;
     const s = net.connect({ host, port });
@@ -93,6 +99,7 @@ function conversation(host: string, port: number, id: number, interval: number, 
     const fail = (error: string) => {
       if (finished) return;
       finished = true;
+      if (!connected) settle(false);
       if (timer) clearInterval(timer);
       s.destroy();
       resolve({ ok: false, error: `conn ${id}: ${error}`, maxStallMs: maxStall, bytes: gotBytes });
@@ -101,7 +108,8 @@ function conversation(host: string, port: number, id: number, interval: number, 
     const pattern = labPattern(0, 200);
     s.on('connect', () => {
       clearTimeout(connectTimer);
-      onUp();
+      connected = true;
+      settle(true);
       const end = Date.now() + duration;
       timer = setInterval(() => {
         if (Date.now() >= end) {
