@@ -1,43 +1,21 @@
 // Pieces several schedulers share: the weighted least-connection pick (wlc, and the fallback
-// of lblc/lblcr), the kernel's multiplicative hashes, and how explain() names a destination.
+// of lblc/lblcr), the kernel's multiplicative hashes, and how explain() names destinations and
+// says why one won.
 
 import type { SchedService } from './types.js';
-import { DEST_F_USED, type DestTable } from '../datapath/dests.js';
+import type { DestTable } from '../datapath/dests.js';
 import { formatIp } from '../datapath/addr.js';
+import { BY_OVF, BY_WLC, beats, scanPick } from './tourney.js';
 
 /** hash_32(v, bits) of include/linux/hash.h: the top `bits` bits of v * GOLDEN_RATIO_32. */
 export function hash32(v: number, bits: number): number {
   return Math.imul(v | 0, 0x61c88647) >>> (32 - bits);
 }
 
-/**
- * ip_vs_wlc_schedule(): the available destination with the least overhead/weight, compared as
- * overhead(d) * w(best) < overhead(best) * w(d) (no division); ties keep list order.
- * Overheads stay below 2^32 * 257 and weights below 2^31, so the products are exact in doubles
- * up to about 2^53 (overhead * weight < 2^53 holds for realistic counts).
- */
+/** ip_vs_wlc_schedule(): the available destination with the least overhead/weight (ties keep
+ *  list order), by the scan; lblc and lblcr fall back to it. */
 export function wlcPick(svc: SchedService, dt: DestTable): number {
-  // Typed arrays in locals: the loop is the per-decision cost at 1000 destinations.
-  const dests = svc.dests;
-  const flags = dt.flags;
-  const weight = dt.weight;
-  const active = dt.active;
-  const inactive = dt.inactive;
-  let least = -1;
-  let loh = 0;
-  let lw = 0;
-  for (let i = 0; i < dests.length; i++) {
-    const d = dests[i];
-    const w = weight[d];
-    if (flags[d] !== DEST_F_USED || w <= 0) continue; // dt.available(d)
-    const doh = active[d] * 256 + inactive[d]; // dt.overhead(d)
-    if (least < 0 || loh * w > doh * lw) {
-      least = d;
-      loh = doh;
-      lw = w;
-    }
-  }
-  return least;
+  return scanPick(svc, dt, BY_WLC);
 }
 
 /** "10.0.0.11:80", how explain() names a destination slot. */
@@ -50,25 +28,31 @@ export function loadText(dt: DestTable, d: number, oh = dt.overhead(d)): string 
   return `${oh}/${dt.weight[d]}`;
 }
 
+export interface KeyText {
+  /** What is compared: "overhead", "weight". */
+  what: string;
+  /** A destination's key as shown. */
+  val: (d: number) => string;
+  /** How the chosen key compares with a worse one: "<" (least-load) or ">" (highest weight). */
+  cmp: string;
+  /** The line when there is no choice; default "no available destination". */
+  none?: string;
+}
+
 /**
- * The runner-up of a "least by key" ordering, for explanations: the best available destination
- * other than `chosen` under `better(a, b)` = "a is strictly better than b" (first wins ties).
+ * Why `d`, the scan's choice under `by` (tourney.ts), wins: "<name>: X <what> A < B of Y" with
+ * the runner-up Y, "= (first in list order)" on a tie, or that X is the only candidate.
  */
-export function runnerUp(svc: SchedService, dt: DestTable, chosen: number, better: (a: number, b: number) => boolean,
-  eligible: (d: number) => boolean = (d) => dt.available(d)): number {
-  let best = -1;
-  for (const d of svc.dests) {
-    if (d === chosen || !eligible(d)) continue;
-    if (best < 0 || better(d, best)) best = d;
-  }
-  return best;
+export function keyWhy(name: string, svc: SchedService, dt: DestTable, by: number, d: number, t: KeyText): string {
+  if (d < 0) return `${name}: ${t.none ?? 'no available destination'}`;
+  const r = scanPick(svc, dt, by, d);
+  const me = `${name}: ${destName(dt, d)} ${t.what} ${t.val(d)}`;
+  if (r < 0) return `${me}, the only ${by === BY_OVF ? 'one not full' : 'available destination'}`;
+  // d won, so a runner-up later in the list ties unless d strictly beats it.
+  return `${me} ${beats(dt, by, d, r) ? t.cmp : '= (first in list order)'} ${t.val(r)} of ${destName(dt, r)}`;
 }
 
 /** "a wlc-style why": "<name>: X overhead 3/1 < 7/2 of Y" or a single candidate. */
 export function wlcWhy(name: string, dt: DestTable, svc: SchedService, d: number): string {
-  if (d < 0) return `${name}: no available destination`;
-  const r = runnerUp(svc, dt, d, (a, b) => dt.overhead(a) * dt.weight[b] < dt.overhead(b) * dt.weight[a]);
-  if (r < 0) return `${name}: ${destName(dt, d)} overhead ${loadText(dt, d)}, the only available destination`;
-  const same = dt.overhead(d) * dt.weight[r] === dt.overhead(r) * dt.weight[d];
-  return `${name}: ${destName(dt, d)} overhead ${loadText(dt, d)} ${same ? '= (first in list order)' : '<'} ${loadText(dt, r)} of ${destName(dt, r)}`;
+  return keyWhy(name, svc, dt, BY_WLC, d, { what: 'overhead', val: (x) => loadText(dt, x), cmp: '<' });
 }

@@ -3,32 +3,16 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { destName, runnerUp } from './common.js';
-
-function pick(svc: SchedService, dt: DestTable): number {
-  const dests = svc.dests;
-  let best = -1;
-  let hw = 0;
-  for (let i = 0; i < dests.length; i++) {
-    const d = dests[i];
-    if (dt.available(d) && dt.weight[d] > hw) {
-      best = d;
-      hw = dt.weight[d];
-    }
-  }
-  return best;
-}
+import { keyWhy } from './common.js';
+import { BY_FO, scanPick, tourneyHooks } from './tourney.js';
 
 export const fo: Scheduler = {
   name: 'fo',
-  schedule: pick,
+  // The scan, or from 64 destinations a tree keyed on weight (tourney.ts) that connection events
+  // touch only when a destination crosses its -x/-y thresholds.
+  ...tourneyHooks(BY_FO),
   explain(svc: SchedService, dt: DestTable) {
-    const dest = pick(svc, dt);
-    if (dest < 0) return { dest, why: 'fo: no available destination' };
-    const r = runnerUp(svc, dt, dest, (a, b) => dt.weight[a] > dt.weight[b]);
-    const why = r < 0
-      ? `fo: ${destName(dt, dest)} weight ${dt.weight[dest]}, the only available destination`
-      : `fo: ${destName(dt, dest)} weight ${dt.weight[dest]} ${dt.weight[dest] === dt.weight[r] ? '= (first in list order)' : '>'} ${dt.weight[r]} of ${destName(dt, r)}`;
-    return { dest, why };
+    const dest = scanPick(svc, dt, BY_FO);
+    return { dest, why: keyWhy('fo', svc, dt, BY_FO, dest, { what: 'weight', val: (x) => `${dt.weight[x]}`, cmp: '>' }) };
   },
 };

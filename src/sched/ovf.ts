@@ -5,40 +5,18 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { destName, runnerUp } from './common.js';
-
-function open(dt: DestTable, d: number): boolean {
-  return dt.available(d) && dt.active[d] <= dt.weight[d];
-}
-
-function pick(svc: SchedService, dt: DestTable): number {
-  const dests = svc.dests;
-  let best = -1;
-  let hw = 0;
-  for (let i = 0; i < dests.length; i++) {
-    const d = dests[i];
-    if (open(dt, d) && dt.weight[d] > hw) {
-      best = d;
-      hw = dt.weight[d];
-    }
-  }
-  return best;
-}
+import { keyWhy } from './common.js';
+import { BY_OVF, scanPick, tourneyHooks } from './tourney.js';
 
 export const ovf: Scheduler = {
   name: 'ovf',
-  schedule: pick,
+  // The scan, or from 64 destinations a tree keyed on weight (tourney.ts) whose leaves leave and
+  // rejoin the competition as active crosses the weight.
+  ...tourneyHooks(BY_OVF),
   explain(svc: SchedService, dt: DestTable) {
-    const dest = pick(svc, dt);
-    if (dest < 0) {
-      const any = svc.dests.some((d) => dt.available(d));
-      return { dest, why: any ? 'ovf: every available destination is full (active > weight)' : 'ovf: no available destination' };
-    }
-    const r = runnerUp(svc, dt, dest, (a, b) => dt.weight[a] > dt.weight[b], (d) => open(dt, d));
-    const me = `${destName(dt, dest)} weight ${dt.weight[dest]} with ${dt.active[dest]} active (<= weight)`;
-    const why = r < 0
-      ? `ovf: ${me}, the only one not full`
-      : `ovf: ${me}, ${dt.weight[dest] === dt.weight[r] ? 'first in list order beside' : 'heavier than'} ${destName(dt, r)} weight ${dt.weight[r]}`;
-    return { dest, why };
+    const dest = scanPick(svc, dt, BY_OVF);
+    const none = svc.dests.some((d) => dt.available(d)) ? 'every available destination is full (active > weight)' : 'no available destination';
+    const val = (x: number): string => `${dt.weight[x]} (${dt.active[x]} active)`;
+    return { dest, why: keyWhy('ovf', svc, dt, BY_OVF, dest, { what: 'weight', val, cmp: '>', none }) };
   },
 };

@@ -1,8 +1,12 @@
-// A tournament (winner) tree over a service's destinations for the least-load schedulers (lc,
-// wlc, sed): each inner node holds the better of its two children, so the root is the pick the
-// kernel's linear scan would make, and a change to one destination's counts costs O(log n)
-// comparisons instead of every new connection costing O(n). Leaves are in svc.dests order and
-// a tie keeps the left (earlier) one, so ties go to the first in list order exactly like the scan.
+// The "best destination by a key" schedulers (lc, wlc, sed: least load; fo, ovf: highest
+// weight) share one ordering here, used two ways:
+//
+// - scanPick(): the kernel's linear scan over svc.dests: the first destination, in list order,
+//   that no later one strictly beats (small services, explain(), lblc/lblcr's wlc fallback);
+// - Tourney: a tournament (winner) tree over the destinations: each inner node holds the better
+//   of its two children, so the root is the pick the scan would make, and a change to one
+//   destination costs O(log n) comparisons instead of every new connection costing O(n).
+//   Leaves are in svc.dests order and a tie keeps the left (earlier) one, exactly like the scan.
 //
 // Only services with at least TOURNEY_MIN destinations get a tree (below that the scan is as
 // fast and costs nothing on connection events). The tree is told about changes through
@@ -16,40 +20,144 @@ import type { SchedService } from './types.js';
 
 export const TOURNEY_MIN = 64;
 
-export const BY_LC = 0; // least overhead
-export const BY_WLC = 1; // least overhead / weight
-export const BY_SED = 2; // least (active + 1) / weight
+export const BY_LC = 0; // least overhead (ip_vs_lc.c)
+export const BY_WLC = 1; // least overhead / weight (ip_vs_wlc.c)
+export const BY_SED = 2; // least (active + 1) / weight (ip_vs_sed.c)
+export const BY_FO = 3; // highest weight (ip_vs_fo.c)
+export const BY_OVF = 4; // highest weight among those not full (ip_vs_ovf.c)
 
-export class Tourney implements LoadWatcher {
-  private readonly dt: DestTable;
+/**
+ * Whether d takes part under `by`: dt.available(d) (in use, not overloaded, weight > 0); for ovf
+ * it must also not be full: ip_vs_ovf.c skips a destination whose activeconns > weight.
+ */
+export function eligible(dt: DestTable, by: number, d: number): boolean {
+  const w = dt.weight[d];
+  return dt.flags[d] === DEST_F_USED && w > 0 && (by !== BY_OVF || dt.active[d] <= w);
+}
+
+// The least-load orderings compare two ratios load/den by cross-multiplication (no division),
+// as the kernel does: load = overhead (active*256 + inactive) for lc and wlc, active + 1 for sed;
+// den = weight, or 1 for lc. Overheads stay below 2^32 * 257 and weights below 2^31, so the
+// products are exact in doubles for realistic counts. fo and ovf compare weights.
+
+/** Whether b is strictly better than a under `by` (so a tie keeps a). */
+export function beats(dt: DestTable, by: number, b: number, a: number): boolean {
+  if (by >= BY_FO) return dt.weight[b] > dt.weight[a];
+  const lb = by === BY_SED ? dt.active[b] + 1 : dt.active[b] * 256 + dt.inactive[b];
+  const la = by === BY_SED ? dt.active[a] + 1 : dt.active[a] * 256 + dt.inactive[a];
+  return by === BY_LC ? lb < la : lb * dt.weight[a] < la * dt.weight[b];
+}
+
+/**
+ * The kernel's scan: the eligible destination no other strictly beats, the first in list order
+ * on a tie; -1 when none is eligible. `skip` leaves one destination out (the runner-up that
+ * explanations compare with).
+ */
+export function scanPick(svc: SchedService, dt: DestTable, by: number, skip = -1): number {
+  return by >= BY_FO ? heaviest(svc, dt, by === BY_OVF, skip) : leastLoaded(svc, dt, by, skip);
+}
+
+// The two loops below are the per-decision cost of services below TOURNEY_MIN: typed arrays in
+// locals, eligible() inlined.
+
+/** fo/ovf: the highest weight (w > hw also skips weight 0); ovf skips active > weight. */
+function heaviest(svc: SchedService, dt: DestTable, ovf: boolean, skip: number): number {
+  const dests = svc.dests;
+  const flags = dt.flags;
+  const weight = dt.weight;
+  const active = dt.active;
+  let best = -1;
+  let hw = 0;
+  for (let i = 0; i < dests.length; i++) {
+    const d = dests[i];
+    const w = weight[d];
+    if (w <= hw || flags[d] !== DEST_F_USED || (ovf && active[d] > w) || d === skip) continue;
+    best = d;
+    hw = w;
+  }
+  return best;
+}
+
+/** lc/wlc/sed: the least load/den (see beats()). */
+function leastLoaded(svc: SchedService, dt: DestTable, by: number, skip: number): number {
+  const dests = svc.dests;
+  const flags = dt.flags;
+  const weight = dt.weight;
+  const active = dt.active;
+  const inactive = dt.inactive;
+  const sed = by === BY_SED;
+  const lc = by === BY_LC;
+  let best = -1;
+  let bl = 0;
+  let bd = 1;
+  for (let i = 0; i < dests.length; i++) {
+    const d = dests[i];
+    const w = weight[d];
+    if (flags[d] !== DEST_F_USED || w <= 0 || d === skip) continue;
+    const l = sed ? active[d] + 1 : active[d] * 256 + inactive[d];
+    const den = lc ? 1 : w;
+    if (best < 0 || l * bd < bl * den) {
+      best = d;
+      bl = l;
+      bd = den;
+    }
+  }
+  return best;
+}
+
+/**
+ * A structure over a service's destinations, in svc.dests order, that DestTable tells about
+ * their load changes (its watcher slots). Subclasses: Tourney here, twos's weight tree.
+ */
+export abstract class DestWatcher implements LoadWatcher {
+  protected readonly dt: DestTable;
+  /** Position in the list → destination slot. */
+  readonly slots: Int32Array;
+  /** Destination slot → its position in the list (-1: not watched here). */
+  protected readonly posOf: Int32Array;
+
+  constructor(svc: SchedService, dt: DestTable) {
+    this.dt = dt;
+    this.slots = Int32Array.from(svc.dests);
+    this.posOf = new Int32Array(dt.max).fill(-1);
+    svc.dests.forEach((d, i) => {
+      this.posOf[d] = i;
+      dt.watcher[d] = this;
+    });
+  }
+
+  abstract changed(d: number): void;
+
+  /** Stop receiving changes (the service changed scheduler, was rebuilt or deleted). */
+  detach(): void {
+    for (const d of this.slots) if (this.dt.watcher[d] === this) this.dt.watcher[d] = undefined;
+  }
+}
+
+/** For update(): detach the old watcher; a new one from `make` for services of TOURNEY_MIN
+ *  destinations or more, none below (they keep the scan). */
+export function rebuildWatcher<W extends DestWatcher>(svc: SchedService, dt: DestTable, old: W | undefined,
+  make: (svc: SchedService, dt: DestTable) => W): W | undefined {
+  old?.detach();
+  return svc.dests.length >= TOURNEY_MIN ? make(svc, dt) : undefined;
+}
+
+export class Tourney extends DestWatcher {
   private readonly by: number;
   /** Leaves (a power of two); leaf i is svc.dests[i] or padding. */
   private readonly size: number;
-  /** Leaf → destination slot (-1 padding). */
-  private readonly slot: Int32Array;
-  /** Node → winning destination slot (-1: no available destination below). Root = node 1. */
+  /** Node → winning destination slot (-1: no eligible destination below). Root = node 1. */
   private readonly win: Int32Array;
-  /** Destination slot → its leaf (-1: not in this tree). */
-  private readonly leafOf: Int32Array;
-  private readonly slots: readonly number[];
 
   constructor(svc: SchedService, dt: DestTable, by: number) {
-    this.dt = dt;
+    super(svc, dt);
     this.by = by;
     let size = 1;
     while (size < svc.dests.length) size *= 2;
     this.size = size;
-    this.slot = new Int32Array(size).fill(-1);
     this.win = new Int32Array(2 * size).fill(-1);
-    this.leafOf = new Int32Array(dt.max).fill(-1);
-    this.slots = [...svc.dests];
-    svc.dests.forEach((d, i) => {
-      this.slot[i] = d;
-      this.leafOf[d] = i;
-    });
-    for (let i = 0; i < size; i++) this.win[size + i] = this.leafValue(i);
+    for (let i = 0; i < this.slots.length; i++) this.win[size + i] = this.leafValue(i);
     for (let n = size - 1; n >= 1; n--) this.win[n] = this.pick(this.win[2 * n], this.win[2 * n + 1]);
-    for (const d of svc.dests) dt.watcher[d] = this;
   }
 
   /** The destination the linear scan would return, or -1. */
@@ -59,55 +167,50 @@ export class Tourney implements LoadWatcher {
 
   /** Destination d's counts, flags or weight changed: replay its matches up to the root. */
   changed(d: number): void {
-    const leaf = this.leafOf[d];
+    const leaf = this.posOf[d];
     if (leaf < 0) return;
     const win = this.win;
     let n = this.size + leaf;
-    win[n] = this.leafValue(leaf);
+    const v = this.leafValue(leaf);
+    // fo and ovf order by weight alone (fixed until update() rebuilds): only a destination
+    // entering or leaving the competition changes a match.
+    if (this.by >= BY_FO && win[n] === v) return;
+    win[n] = v;
     for (n >>= 1; n >= 1; n >>= 1) win[n] = this.pick(win[2 * n], win[2 * n + 1]);
   }
 
-  /** Stop receiving changes (the service changed scheduler, was rebuilt or deleted). */
-  detach(): void {
-    for (const d of this.slots) if (this.dt.watcher[d] === this) this.dt.watcher[d] = undefined;
-  }
-
   private leafValue(i: number): number {
-    const d = this.slot[i];
-    if (d < 0) return -1;
-    // dt.available(d), inlined: in use, not overloaded, weight > 0.
-    return this.dt.flags[d] === DEST_F_USED && this.dt.weight[d] > 0 ? d : -1;
+    const d = this.slots[i];
+    return eligible(this.dt, this.by, d) ? d : -1;
   }
 
   /** The better of two candidates; a tie keeps a (the earlier in list order). */
   private pick(a: number, b: number): number {
     if (a < 0) return b;
     if (b < 0) return a;
-    const dt = this.dt;
-    switch (this.by) {
-      case BY_LC:
-        return dt.active[b] * 256 + dt.inactive[b] < dt.active[a] * 256 + dt.inactive[a] ? b : a;
-      case BY_WLC:
-        return (dt.active[b] * 256 + dt.inactive[b]) * dt.weight[a] < (dt.active[a] * 256 + dt.inactive[a]) * dt.weight[b] ? b : a;
-      default:
-        return (dt.active[b] + 1) * dt.weight[a] < (dt.active[a] + 1) * dt.weight[b] ? b : a;
-    }
+    return beats(this.dt, this.by, b, a) ? b : a;
   }
 }
 
-/** Scheduler hooks for a tree-backed scheduler: (re)build on update, drop on done. */
+/** A whole scheduler's hooks for a "best by key" ordering: the tree from TOURNEY_MIN
+ *  destinations (rebuilt on update, dropped on done), the scan below. */
 export function tourneyHooks(by: number): {
   update(svc: SchedService, dt: DestTable): void;
   done(svc: SchedService, dt: DestTable): void;
+  schedule(svc: SchedService, dt: DestTable): number;
 } {
+  const make = (svc: SchedService, dt: DestTable): Tourney => new Tourney(svc, dt, by);
   return {
     update(svc, dt) {
-      (svc.schedState as Tourney | undefined)?.detach();
-      svc.schedState = svc.dests.length >= TOURNEY_MIN ? new Tourney(svc, dt, by) : undefined;
+      svc.schedState = rebuildWatcher(svc, dt, svc.schedState as Tourney | undefined, make);
     },
     done(svc) {
       (svc.schedState as Tourney | undefined)?.detach();
       svc.schedState = undefined;
+    },
+    schedule(svc, dt) {
+      const t = svc.schedState as Tourney | undefined;
+      return t !== undefined ? t.top() : scanPick(svc, dt, by);
     },
   };
 }

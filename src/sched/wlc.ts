@@ -4,16 +4,12 @@
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { wlcPick, wlcWhy } from './common.js';
-import { BY_WLC, tourneyHooks, type Tourney } from './tourney.js';
+import { BY_WLC, tourneyHooks } from './tourney.js';
 
 export const wlc: Scheduler = {
   name: 'wlc',
-  // Services with many destinations keep a tournament tree (tourney.ts): O(log n) per change.
+  // The scan, or from 64 destinations a tournament tree (tourney.ts): O(log n) per change.
   ...tourneyHooks(BY_WLC),
-  schedule(svc: SchedService, dt: DestTable): number {
-    const t = svc.schedState as Tourney | undefined;
-    return t !== undefined ? t.top() : wlcPick(svc, dt);
-  },
   explain(svc: SchedService, dt: DestTable) {
     const dest = wlcPick(svc, dt);
     return { dest, why: wlcWhy('wlc', dt, svc, dest) };
