@@ -2,8 +2,8 @@
 // C reflector on the same TAP, in one run, on the same lab. See docs/performance.md.
 //
 //   npm run bench -- [--seconds 10] [--warmup 5] [--repeat 1] [--workloads steady,new]
-//                    [--forwarders c,uvsd,c-uring[,uvsd-syscalls]] [--flows 64] [--conn-max 8388608] [--batch 256]
-//                    [--prof DIR] [--trace-gc] [--no-save]
+//                    [--forwarders c,uvsd,c-uring[,uvsd-syscalls][,uvsd-before --before DIR]] [--flows 64]
+//                    [--conn-max 8388608] [--batch 256] [--prof DIR] [--trace-gc] [--no-save]
 //
 // Topology (all inside namespaces this run creates, deleted in finally):
 //
@@ -31,8 +31,8 @@ import { fmt, pct, percentile, round } from './lib/stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BASELINE = path.join(ROOT, 'bench/baseline');
-const UVSD_JS = path.join(ROOT, 'dist/src/cli/uvsd.js');
-const UVSADM_JS = path.join(ROOT, 'dist/src/cli/uvsadm.js');
+const UVSD_MAIN_JS = path.join(ROOT, 'dist/src/cli/uvsd.js');
+const UVSADM_MAIN_JS = path.join(ROOT, 'dist/src/cli/uvsadm.js');
 
 const STATION_MAC = '02:00:00:00:00:01';
 const DIRECTOR_ADDR = '192.168.8.10/24';
@@ -75,6 +75,8 @@ const { values: opt } = parseArgs({
     prof: { type: 'string' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
+    /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
+    before: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -95,6 +97,8 @@ const forwarders = opt.forwarders!.split(',').filter(Boolean) as Forwarder[];
 for (const w of workloads) if (w !== 'steady' && w !== 'new') fail(`unknown workload ${w} (steady, new)`);
 for (const f of forwarders) if (!FORWARDERS.includes(f)) fail(`unknown forwarder ${f} (${FORWARDERS.join(', ')})`);
 if (!forwarders.includes('c')) fail('--forwarders must include c: every ratio is against it');
+if (forwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
+const BEFORE_JS = opt.before === undefined ? undefined : { uvsd: path.resolve(opt.before, 'dist/src/cli/uvsd.js'), uvsadm: path.resolve(opt.before, 'dist/src/cli/uvsadm.js') };
 
 function bounded(v: number, lo: number, hi: number, name: string): number {
   if (!Number.isFinite(v) || v < lo || v > hi) fail(`--${name} must be a number in ${lo}..${hi}`);
@@ -215,7 +219,11 @@ class Bench {
     };
   }
 
-  async startUvsd(tag: string, io: 'auto' | 'syscalls'): Promise<{ proc: Proc; socket: string; stats: () => Promise<Record<string, unknown> | null> }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls', before = false): Promise<{ proc: Proc; socket: string; stats: () => Promise<Record<string, unknown> | null> }> {
+    const UVSD_JS = before ? BEFORE_JS!.uvsd : UVSD_MAIN_JS;
+    const UVSADM_JS = before ? BEFORE_JS!.uvsadm : UVSADM_MAIN_JS;
+    // Builds from before --io (the foundation) use syscalls and do not know the option.
+    const ioArgs = readFileSync(UVSD_JS, 'utf8').includes("'--io") ? ['--io', io] : [];
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const nodeArgs = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
     if (opt['trace-gc']) nodeArgs.push('--trace-gc');
@@ -223,7 +231,7 @@ class Bench {
       'taskset', '-c', FWD_CPU,
       process.execPath, ...nodeArgs, UVSD_JS,
       '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, '--mac', STATION_MAC,
-      '--socket', socket, '--conn-max', String(connMax), '--io', io,
+      '--socket', socket, '--conn-max', String(connMax), ...ioArgs,
     ]);
     // Readiness is asked, not guessed: poll `uvsadm -Ln` until it answers.
     const end = Date.now() + 15_000;
@@ -231,7 +239,10 @@ class Bench {
       if (proc.done()) throw new Error(`uvsd exited early: ${proc.stderr().slice(-2000)}`);
       const r = await this.lab.exec(this.dir, [process.execPath, UVSADM_JS, '--socket', socket, '-Ln'], { timeoutMs: 5000 });
       if (r.code === 0) break;
-      if (Date.now() > end) throw new Error(`uvsd not ready after 15 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      if (Date.now() > end) {
+        await proc.stop(3000); // it would hold the TAP for the runs after this one
+        throw new Error(`uvsd not ready after 15 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      }
       await delay(100);
     }
     const adm = (args: string[]): Promise<string> => this.lab.must([process.execPath, UVSADM_JS, '--socket', socket, ...args], this.dir);
@@ -271,7 +282,7 @@ class Bench {
       await this.refreshFdb();
       f = fwd === 'c' || fwd === 'c-uring'
         ? await this.startC(fwd === 'c' ? 'syscalls' : 'uring')
-        : await this.startUvsd(`${workload}-${rep}`, fwd === 'uvsd' ? 'auto' : 'syscalls');
+        : await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${workload}-${rep}`, fwd === 'uvsd-syscalls' ? 'syscalls' : 'auto', fwd === 'uvsd-before');
       if (!(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
       const genArgv = [
         'taskset', '-c', GEN_CPU,
@@ -334,8 +345,9 @@ class Bench {
 async function main(): Promise<void> {
   const why = labUnavailableReason();
   if (why) fail(`cannot run: ${why}. Run as root on Linux (e.g. sudo npm run bench).`);
-  if (forwarders.some((f) => f.startsWith('uvsd')) && !existsSync(UVSD_JS)) {
-    fail(`${UVSD_JS} is missing: build first (npx tsc -p tsconfig.json), or run with --forwarders c`);
+  if (BEFORE_JS && !existsSync(BEFORE_JS.uvsd)) fail(`${BEFORE_JS.uvsd} is missing: build that checkout first`);
+  if (forwarders.some((f) => f.startsWith('uvsd')) && !existsSync(UVSD_MAIN_JS)) {
+    fail(`${UVSD_MAIN_JS} is missing: build first (npx tsc -p tsconfig.json), or run with --forwarders c`);
   }
   buildBaselines();
   const m = machine();

@@ -3,7 +3,9 @@
 // 1024 destination addresses so lblc/lblcr hit their caches). Each pick is bound as an inactive
 // connection, as the datapath does, so the least-connection family sees changing counts. Also
 // counts garbage collections during the timed loop (0 = schedule() did not allocate enough to
-// trigger one). Not a test; no pass/fail.
+// trigger one). nq gets a second row, "nq (none idle)": every destination first holds one active
+// connection, so nq always takes its sed stage (otherwise it finds an idle one at once).
+// Not a test; no pass/fail.
 //
 //   node dist/bench/sched-micro.js [--rounds 3] [--sizes 10,100,1000] [--only mh,sh]
 import { parseArgs } from 'node:util';
@@ -61,9 +63,15 @@ function setup(name: string, n: number): { svc: SchedService; dt: DestTable } {
   return { svc, dt };
 }
 
-function run(name: string, n: number, iters: number): { ns: number; gc: number } {
+function run(name: string, n: number, iters: number, busy: boolean): { ns: number; gc: number } {
   const s = getScheduler(name)!;
   const { svc, dt } = setup(name, n);
+  if (busy) {
+    for (const d of svc.dests) {
+      dt.bind(d);
+      dt.activate(d, true);
+    }
+  }
   // Each pick is bound through DestTable.bind, as the datapath does (it also tells lc/wlc/sed's
   // tournament trees about the change, so their upkeep is inside the timed loop).
   // warm up (the JIT tiers up over the first ~100k calls), then time
@@ -85,18 +93,19 @@ const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?
 console.log(`# sched-micro ${new Date().toISOString()}  node ${process.version}  nproc ${availableParallelism()}  cpu ${cpu}`);
 console.log(`| scheduler | ${SIZES.map((n) => `${n} dests (ns)`).join(' | ')} | GCs in timed loops |`);
 console.log(`|---|${SIZES.map(() => '---:').join('|')}|---:|`);
-for (const name of NAMES) {
+const rows = NAMES.flatMap((name) => (name === 'nq' ? [{ name, busy: false }, { name, busy: true }] : [{ name, busy: false }]));
+for (const { name, busy } of rows) {
   const cells: string[] = [];
   let gc = 0;
   for (const n of SIZES) {
     const iters = n <= 100 ? 2_000_000 : 400_000;
     let best = Infinity;
     for (let r = 0; r < ROUNDS; r++) {
-      const res = run(name, n, iters);
+      const res = run(name, n, iters, busy);
       best = Math.min(best, res.ns);
       gc += res.gc;
     }
     cells.push(best.toFixed(best < 100 ? 1 : 0));
   }
-  console.log(`| ${name} | ${cells.join(' | ')} | ${gc} |`);
+  console.log(`| ${busy ? `${name} (none idle)` : name} | ${cells.join(' | ')} | ${gc} |`);
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listenControl, type ServerLimits } from '../src/control/server.js';
+import { listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
 import { rig, type Rig } from './helpers/harness.js';
 
 let dir: string;
@@ -98,6 +98,41 @@ test('a last request without a newline is answered before the server closes', as
   const res = await exchange(path, '{"id":1,"verb":"timeouts"}\n{"id":2,"verb":"timeouts"}', 2, true);
   assert.deepEqual(res.lines.map((l) => (l as { id: number }).id), [1, 2]);
   assert.equal(res.closed, true);
+});
+
+test('a request line over SLICED_PARSE_MIN (parsed in slices) arriving in many chunks is answered as a short one; a broken one is refused', async () => {
+  const path = await serve();
+  r.ctl.clear();
+  const items: unknown[] = [];
+  for (let i = 0; i < 1500; i++) items.push({ verb: 'addService', args: { proto: 'udp', addr: '192.168.8.200', port: 1 + i, sched: 'rr' } });
+  const line = JSON.stringify({ id: 'big', verb: 'batch', args: { items } });
+  assert.ok(line.length > SLICED_PARSE_MIN);
+  // Small writes: the server sees the line in many pieces before its newline.
+  const s = connect(path);
+  await new Promise((res) => s.once('connect', res));
+  const got = new Promise<string>((res) => {
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      buf += c;
+      if (buf.split('\n').length >= 4) res(buf);
+    });
+  });
+  for (let i = 0; i < line.length; i += 4096) {
+    s.write(line.slice(i, i + 4096));
+    if (i % (16 * 4096) === 0) await new Promise((res) => setImmediate(res));
+  }
+  // A broken long line, then a short request: answered in order.
+  s.write('\n' + line.slice(0, -2) + '\n{"id":"after","verb":"timeouts"}\n');
+  const replies = (await got).trim().split('\n').map((l) => JSON.parse(l) as { id: unknown; ok: boolean; result?: unknown; error?: { code: string; detail?: string } });
+  s.destroy();
+  assert.deepEqual(replies[0], { id: 'big', ok: true, result: { applied: 1500 } });
+  assert.equal(replies[1]!.ok, false);
+  assert.equal(replies[1]!.error!.code, 'BAD_REQUEST');
+  assert.match(replies[1]!.error!.detail!, /^not JSON: /);
+  assert.deepEqual([replies[2]!.id, replies[2]!.ok], ['after', true]);
+  assert.equal(r.ctl.list().services.length, 1500);
+  r.ctl.clear();
 });
 
 test('a line over the size limit gets an error and the connection is closed', async () => {

@@ -71,7 +71,7 @@ test('at --conn-max 8388608, deleting a 20-server service and then -C never stal
   });
 });
 
-test('10,000 services through the batch verb in under a second, while a client\'s HTTP requests never take over 100 ms', OPTS, async (t) => {
+test('10,000 services through the batch verb in under a second, while a client\'s HTTP requests never take over 50 ms', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, httpPorts: [80, 8080, 10001] }, async (lab) => { // 10001: the new service tried at the end (rs2 serves it)
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g']);
@@ -87,13 +87,16 @@ test('10,000 services through the batch verb in under a second, while a client\'
     await lab.call('batch', { items } as never);
     const batchMs = performance.now() - t0;
     const http = await client;
-    t.diagnostic(`batch of ${items.length} items: ${batchMs.toFixed(0)} ms; HTTP: ${JSON.stringify(http.counts)} errors ${http.errors} slowest ${http.maxMs?.toFixed(1)} ms`);
+    const held = await slowestVerbMs(lab);
+    t.diagnostic(`batch of ${items.length} items: ${batchMs.toFixed(0)} ms; HTTP: ${JSON.stringify(http.counts)} errors ${http.errors} slowest ${http.maxMs?.toFixed(1)} ms; longest hold of uvsd's loop by a verb or slice: ${JSON.stringify(held)}`);
     assert.ok(batchMs < 1000, `batch took ${batchMs.toFixed(0)} ms`);
     assert.equal(http.errors, 0, http.errorSamples.join('; '));
     assert.equal(sum(http.counts), 400);
-    // The issue's target is 50 ms; measured 35-69 ms here (2 cores shared with other jobs), so this
-    // asserts 100 ms and the 50 ms target stays open (docs/performance.md).
-    assert.ok((http.maxMs ?? Infinity) <= 100, `a request took ${http.maxMs} ms`);
+    // Measured with a fair share of the CPU: 17-44 ms (before the request line was parsed in
+    // slices: 35-69 ms). What is left is V8's collection of the new model (scavenges and a
+    // mark-compact of 5-13 ms, every object surviving) and scheduling on 2 cores; a machine
+    // overloaded by other sessions' work can exceed this whatever uvsd does (docs/performance.md).
+    assert.ok((http.maxMs ?? Infinity) <= 50, `a request took ${http.maxMs} ms`);
     assert.equal((await lab.list()).services.length, 10_001);
     // A connection to one of the new services works.
     const one = await lab.http(2, { target: `${VIP}:10001` });

@@ -61,6 +61,18 @@ async function collect(fd: number, n: number, ms: number, want: (f: Buffer) => b
   return got;
 }
 
+/** Frames the bridge's port veth0 has taken in (each one is forwarded to the TAP's queue in the
+ *  same softirq, so once the count has grown by n, n frames sent on veth1 are queued there). */
+function bridgeRx(): number {
+  return Number(readFileSync('/sys/class/net/veth0/statistics/rx_packets', 'utf8'));
+}
+
+/** Waits until n more frames than `from` crossed the bridge (a loaded machine may take a while). */
+async function queued(from: number, n: number): Promise<void> {
+  await until(() => bridgeRx() >= from + n, 3000);
+  await sleep(10);
+}
+
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -92,8 +104,9 @@ async function exercise(tap: Port, peer: Port, base: number): Promise<Record<str
     const frames: Buffer[] = [];
     for (let i = 0; i < N; i++) frames.push(frame(UVSD_MAC, PEER_MAC, 60 + ((i * 37) % 1300), base + 0x10000 + i));
     const p = pack(frames);
+    const rx0 = bridgeRx();
     out.rxWritten = peer.send(p.buf, p.offs, p.lens, N);
-    await sleep(50); // let the kernel move them through the bridge into the TAP queue
+    await queued(rx0, N); // let the kernel move them through the bridge into the TAP queue
 
     const got: Buffer[] = [];
     const batches: number[] = [];
@@ -149,8 +162,9 @@ async function exercise(tap: Port, peer: Port, base: number): Promise<Record<str
     const frames: Buffer[] = [];
     for (let i = 0; i < N; i++) frames.push(frame(UVSD_MAC, PEER_MAC, 60 + (i % 40), base + 0x20000 + i));
     const p = pack(frames);
+    const rx0 = bridgeRx();
     out.bigWritten = peer.send(p.buf, p.offs, p.lens, N);
-    await sleep(50);
+    await queued(rx0, N);
     const stride = 2048;
     const buf = Buffer.alloc(stride * N);
     const lens = new Uint32Array(N);

@@ -24,12 +24,13 @@ function oh(dt: DestTable, d: number): number {
   return dt.active[d] * 256 + dt.inactive[d];
 }
 
-/** The kernel's choice for lc, wlc, sed, fo and ovf: a plain scan in list order, first on a tie. */
+/** The kernel's choice for lc, wlc, sed, nq, fo and ovf: a plain scan in list order, first on a tie. */
 function refPick(name: string, svc: SchedService, dt: DestTable): number {
   let best = -1;
   for (const d of svc.dests) {
     if (!avail(dt, d)) continue;
     if (name === 'ovf' && dt.active[d] > dt.weight[d]) continue; // ip_vs_ovf.c: full
+    if (name === 'nq' && dt.active[d] === 0) return d; // ip_vs_nq.c: the first idle one
     if (best < 0) {
       best = d;
       continue;
@@ -40,7 +41,7 @@ function refPick(name: string, svc: SchedService, dt: DestTable): number {
     switch (name) {
       case 'lc': better = oh(dt, d) < oh(dt, best); break;
       case 'wlc': better = oh(dt, d) * bw < oh(dt, best) * w; break;
-      case 'sed': better = (dt.active[d] + 1) * bw < (dt.active[best] + 1) * w; break;
+      case 'sed': case 'nq': better = (dt.active[d] + 1) * bw < (dt.active[best] + 1) * w; break;
       default: better = w > bw; // fo, ovf
     }
     if (better) best = d;
@@ -174,7 +175,7 @@ const runArb = fc.record({
   steps: fc.constant(1500),
 });
 
-for (const name of ['fo', 'ovf', 'twos', 'lc', 'wlc', 'sed']) {
+for (const name of ['fo', 'ovf', 'twos', 'lc', 'wlc', 'sed', 'nq']) {
   test(`${name}: the fast path picks what the kernel's scan picks, through random connection events, edits, additions and deletions`, () => {
     let tree = 0;
     let scan = 0;

@@ -5,14 +5,16 @@ import { fmt, median, pct, round } from './stats.js';
 export type Workload = 'steady' | 'new';
 /** c: the target baseline, one read()/write() per frame. uvsd: uvsd as shipped (--io auto).
  *  c-uring: the reflector with io_uring batches, the same kernel interface uvsd uses (a reference
- *  ceiling). uvsd-syscalls: uvsd --io syscalls, one system call per frame like the baseline. */
-export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls'] as const;
+ *  ceiling). uvsd-syscalls: uvsd --io syscalls, one system call per frame like the baseline.
+ *  uvsd-before: uvsd of an earlier commit's build (--before DIR), for before/after in one run. */
+export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'uvsd-before'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
   c: 'C reflector',
   uvsd: 'uvsd',
   'c-uring': 'C reflector, io_uring',
   'uvsd-syscalls': 'uvsd --io syscalls',
+  'uvsd-before': 'uvsd (--before)',
 };
 
 

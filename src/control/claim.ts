@@ -72,16 +72,23 @@ export function unicastProblem(ip: number, addrs: readonly LinkAddr[]): string |
  *  local yet. Malformed arguments are skipped here; the verb itself refuses them. */
 export function newAddresses(dp: Datapath, verb: string, args: unknown): number[] {
   const out = new Set<number>();
+  // A batch of 10,000 services usually names a few VIPs: each distinct string is looked at once.
+  const seen = new Set<string>();
   const consider = (v: string, a: unknown): void => {
     if (v !== 'addService' || typeof a !== 'object' || a === null) return;
     const addr = (a as { addr?: unknown }).addr;
-    const ip = typeof addr === 'string' ? parseIp(addr) : -1;
+    if (typeof addr !== 'string' || seen.has(addr)) return;
+    seen.add(addr);
+    const ip = parseIp(addr);
     if (ip >= 0 && !dp.isLocal(ip) && unicastProblem(ip, dp.addrs) === undefined) out.add(ip);
   };
   consider(verb, args);
   if (verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items)) {
     for (const it of (args as { items: unknown[] }).items) {
-      if (typeof it === 'object' && it !== null) consider(String((it as { verb?: unknown }).verb), (it as { args?: unknown }).args);
+      if (typeof it === 'object' && it !== null) {
+        const v = (it as { verb?: unknown }).verb;
+        if (v === 'addService') consider(v, (it as { args?: unknown }).args);
+      }
     }
   }
   return [...out];

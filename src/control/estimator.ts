@@ -1,37 +1,86 @@
 // The kernel's rate estimator (ip_vs_est.c), run every 2 seconds on the running totals:
 // rates are kept scaled (packets and connections ×2^10 per second, bytes ×2^5 per second) and
 // smoothed with avg += (rate - avg) / 4; reading rounds them back to whole units.
+//
+// One table holds the estimators of all destination slots (or all service ids), row by row in
+// typed arrays: a step over 10,000 services allocates nothing (an object and two Float64Arrays per
+// estimator took 10-25 ms per step with 10,000 services, in GC and external-memory scavenges).
 
 import type { Rates } from './protocol.js';
 
-export class Estimator {
-  private primed = false;
-  private readonly last = new Float64Array(5);
-  private readonly avg = new Float64Array(5);
+/** Five totals per row: conns, inpkts, outpkts, inbytes, outbytes. */
+const W = 5;
 
-  /** One 2-second step with the current totals. */
-  sample(conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): void {
-    const now = [conns, inpkts, outpkts, inbytes, outbytes];
-    if (!this.primed) {
-      // A new estimator starts from the totals it first sees (ip_vs_start_estimator).
-      for (let i = 0; i < 5; i++) this.last[i] = now[i];
-      this.primed = true;
-      return;
-    }
-    for (let i = 0; i < 5; i++) {
-      const delta = Math.max(0, now[i] - this.last[i]); // totals zeroed (-Z): no negative rate
-      this.last[i] = now[i];
-      // counts over 2 s <<9 = per second ×2^10; bytes <<4 = per second ×2^5
-      const rate = i < 3 ? delta * 512 : delta * 16;
-      this.avg[i] += Math.floor((rate - this.avg[i]) / 4);
-    }
+export class EstimatorTable {
+  /** 1 once a row has seen its first totals (ip_vs_start_estimator). */
+  private primed = new Uint8Array(0);
+  private last = new Float64Array(0);
+  private avg = new Float64Array(0);
+
+  /** Rows with an estimate running (tests). */
+  get size(): number {
+    let n = 0;
+    for (let i = 0; i < this.primed.length; i++) n += this.primed[i]!;
+    return n;
   }
 
-  read(): Rates {
+  private grow(row: number): void {
+    if (row < this.primed.length) return;
+    let cap = Math.max(64, this.primed.length);
+    while (cap <= row) cap *= 2;
+    const p = new Uint8Array(cap);
+    p.set(this.primed);
+    const l = new Float64Array(cap * W);
+    l.set(this.last);
+    const a = new Float64Array(cap * W);
+    a.set(this.avg);
+    this.primed = p;
+    this.last = l;
+    this.avg = a;
+  }
+
+  /** One 2-second step of a row with its current totals. */
+  sample(row: number, conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): void {
+    this.grow(row);
+    const o = row * W;
+    if (this.primed[row] === 0) {
+      // A new estimator starts from the totals it first sees.
+      this.last[o] = conns;
+      this.last[o + 1] = inpkts;
+      this.last[o + 2] = outpkts;
+      this.last[o + 3] = inbytes;
+      this.last[o + 4] = outbytes;
+      this.primed[row] = 1;
+      return;
+    }
+    // counts over 2 s <<9 = per second ×2^10; bytes <<4 = per second ×2^5
+    this.step(o, conns, 512);
+    this.step(o + 1, inpkts, 512);
+    this.step(o + 2, outpkts, 512);
+    this.step(o + 3, inbytes, 16);
+    this.step(o + 4, outbytes, 16);
+  }
+
+  private step(i: number, now: number, scale: number): void {
+    const delta = Math.max(0, now - this.last[i]!); // totals zeroed (-Z): no negative rate
+    this.last[i] = now;
+    this.avg[i]! += Math.floor((delta * scale - this.avg[i]!) / 4);
+  }
+
+  /** Start a row again from nothing (its slot or id was reused, or -Z). */
+  forget(row: number): void {
+    if (row >= this.primed.length) return;
+    this.primed[row] = 0;
+    this.avg.fill(0, row * W, row * W + W);
+  }
+
+  read(row: number): Rates {
+    if (row >= this.primed.length || this.primed[row] === 0) return ZERO_RATES;
+    const o = row * W;
     const a = this.avg;
     const cnt = (v: number): number => Math.max(0, Math.floor((v + 0x1ff) / 1024));
     const byt = (v: number): number => Math.max(0, Math.floor((v + 0xf) / 32));
-    return { cps: cnt(a[0]), inpps: cnt(a[1]), outpps: cnt(a[2]), inbps: byt(a[3]), outbps: byt(a[4]) };
+    return { cps: cnt(a[o]!), inpps: cnt(a[o + 1]!), outpps: cnt(a[o + 2]!), inbps: byt(a[o + 3]!), outbps: byt(a[o + 4]!) };
   }
 }
 

@@ -4,7 +4,8 @@
 // a copy, so a refusal part-way leaves both the model and the datapath untouched.
 
 import { UvsError } from './errors.js';
-import { Estimator } from './estimator.js';
+import { EstimatorTable } from './estimator.js';
+import { SLICE_MS, yieldLoop } from './slices.js';
 import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
@@ -92,13 +93,8 @@ export class Model {
 
 /** A batch with more items than this is validated and applied in slices (callAsync). */
 const SLICE = 500;
-/** A slice ends after this long (checked every SLICE_CHECK items), so the loop is never held longer. */
-const SLICE_MS = 2;
+/** A slice (SLICE_MS) is checked for its end every this many items. */
 const SLICE_CHECK = 32;
-
-function yieldLoop(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
 
 export interface ControlInfo {
   tap: string;
@@ -111,9 +107,9 @@ export class Control {
   model: Model;
   /** The --config file and reloads (uvsd sets it; absent in tests that do not need it). */
   config: ConfigManager | undefined;
-  /** --rate: one estimator per destination slot and per service id. */
-  readonly destRates = new Map<number, Estimator>();
-  readonly svcRates = new Map<number, Estimator>();
+  /** --rate: the estimators of the destination slots and of the service ids. */
+  readonly destRates = new EstimatorTable();
+  readonly svcRates = new EstimatorTable();
   private estTimer: NodeJS.Timeout | undefined;
   /** uvsadm trace sessions (src/control/trace.ts). */
   readonly traces: TraceSessions;
@@ -299,35 +295,25 @@ export class Control {
   /** One estimator step over every service and destination (the kernel runs it every 2 s). */
   estimate(): void {
     const dt = this.dp.dt;
-    const seenDest = new Set<number>();
-    const seenSvc = new Set<number>();
     for (const s of this.model.services.values()) {
       let c = 0, ip = 0, op = 0, ib = 0, ob = 0;
       for (const d of s.dests) {
         const k = d.slot;
-        seenDest.add(k);
-        let e = this.destRates.get(k);
-        if (e === undefined) this.destRates.set(k, (e = new Estimator()));
-        e.sample(dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
+        this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
         c += dt.conns[k];
         ip += dt.inPkts[k];
         op += dt.outPkts[k];
         ib += dt.inBytes[k];
         ob += dt.outBytes[k];
       }
-      seenSvc.add(s.id);
-      let e = this.svcRates.get(s.id);
-      if (e === undefined) this.svcRates.set(s.id, (e = new Estimator()));
-      e.sample(c, ip, op, ib, ob);
+      this.svcRates.sample(s.id, c, ip, op, ib, ob);
     }
-    for (const k of this.destRates.keys()) if (!seenDest.has(k)) this.destRates.delete(k);
-    for (const k of this.svcRates.keys()) if (!seenSvc.has(k)) this.svcRates.delete(k);
   }
 
   /** Forget a destination's or service's estimator (its slot or id was reused). */
   forgetRates(slot: number | undefined, svcId: number | undefined): void {
-    if (slot !== undefined) this.destRates.delete(slot);
-    if (svcId !== undefined) this.svcRates.delete(svcId);
+    if (slot !== undefined) this.destRates.forget(slot);
+    if (svcId !== undefined) this.svcRates.forget(svcId);
   }
 
   startEstimator(periodMs = 2000): void {

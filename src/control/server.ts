@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import type { ErrorBody, Reply } from './protocol.js';
+import { parseJsonSliced } from './slices.js';
 
 export interface ServerLimits {
   /** Longest request line; a longer one is answered with an error and the connection closed. */
@@ -45,11 +46,26 @@ function failure(id: unknown, err: unknown, onInternal: (err: unknown) => void):
   return { id, ok: false, error: errorBody('INTERNAL', `internal error: ${(err as Error).message}`) };
 }
 
-/** Turn one request line into one reply (a Promise of one when the verb waits); never throws. */
+/** A request line at least this long is parsed in slices (slices.ts): JSON.parse of it would hold the loop over a millisecond. */
+export const SLICED_PARSE_MIN = 128 * 1024;
+
+/** Turn one request line into one reply (a Promise of one when the verb waits or the line is long); never throws. */
 export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
+  if (line.length >= SLICED_PARSE_MIN) {
+    return parseJsonSliced(line).then((req) => handleRequest(req, dispatch, onInternal), (err: unknown) => failure(null, err, onInternal));
+  }
+  let req: unknown;
+  try {
+    req = JSON.parse(line);
+  } catch (err) {
+    return failure(null, err, onInternal);
+  }
+  return handleRequest(req, dispatch, onInternal);
+}
+
+function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
   let id: unknown = null;
   try {
-    const req: unknown = JSON.parse(line);
     if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new UvsError('BAD_REQUEST', 'not a JSON object');
     const r = req as Record<string, unknown>;
     if ('id' in r) id = r.id;
@@ -80,8 +96,21 @@ function probe(path: string): Promise<boolean> {
 /** Serve one connection: lines in, replies out, with the limits above. */
 function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits): void {
   let pending = '';
-  /** pending[0, scanned) holds no newline: a long request arriving in many chunks is scanned once. */
+  /** pending[0, scanned) holds no newline. */
   let scanned = 0;
+  /**
+   * Chunks after pending that hold no newline: a long request line arriving in many chunks is
+   * kept as they came and joined once, when its newline arrives (appending each chunk to pending
+   * and searching it would copy the whole line again for every chunk).
+   */
+  let partial: string[] = [];
+  let partialLen = 0;
+  const merge = (): void => {
+    if (partial.length === 0) return;
+    pending += partial.join('');
+    partial = [];
+    partialLen = 0;
+  };
   let ended = false;
   let closed = false;
   /** A verb that waits (a Promise) holds this connection's later requests, so replies stay in order. */
@@ -120,15 +149,18 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
       return;
     }
     if (!waiting && sock.writableLength <= limits.writeHigh) scanned = pending.length;
-    if (pending.length > limits.maxLine) {
+    if (pending.length + partialLen > limits.maxLine) {
       closed = true;
       pending = '';
+      partial = [];
+      partialLen = 0;
       const reply: Reply = { id: null, ok: false, error: errorBody('BAD_REQUEST', ERRORS.BAD_REQUEST, `line longer than ${limits.maxLine} bytes`) };
       sock.end(JSON.stringify(reply) + '\n');
       return;
     }
     if (ended) {
       // A last request without a newline is still a request.
+      merge();
       const last = pending;
       pending = '';
       answer(last);
@@ -138,6 +170,13 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     }
   };
   sock.on('data', (chunk: string) => {
+    if (chunk.indexOf('\n') < 0) {
+      partial.push(chunk);
+      partialLen += chunk.length;
+      if (pending.length + partialLen > limits.maxLine) pump(); // refused there
+      return;
+    }
+    merge();
     pending += chunk;
     pump();
   });

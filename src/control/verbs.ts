@@ -6,7 +6,6 @@
 
 import { UvsError } from './errors.js';
 import { serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
-import { ZERO_RATES } from './estimator.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
@@ -203,7 +202,7 @@ function destInfo(ctx: VerbCtx, d: DestModel): DestInfo {
     addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight,
     active: dt.active[k], inactive: dt.inactive[k], upper: d.upper, lower: d.lower, persistConns: dt.persist[k],
     stats: { conns: dt.conns[k], inpkts: dt.inPkts[k], outpkts: dt.outPkts[k], inbytes: dt.inBytes[k], outbytes: dt.outBytes[k] },
-    rate: ctx.control.destRates.get(k)?.read() ?? ZERO_RATES,
+    rate: ctx.control.destRates.read(k),
   };
 }
 
@@ -220,7 +219,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   return {
     proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
     persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
-    stats, rate: ctx.control.svcRates.get(s.id)?.read() ?? ZERO_RATES, dests,
+    stats, rate: ctx.control.svcRates.read(s.id), dests,
   };
 }
 

@@ -5,24 +5,14 @@ import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { destName } from './common.js';
 import { sedPick, sedWhy } from './sed.js';
-
-function idle(svc: SchedService, dt: DestTable): number {
-  const dests = svc.dests;
-  for (let i = 0; i < dests.length; i++) {
-    const d = dests[i];
-    if (dt.available(d) && dt.active[d] === 0) return d;
-  }
-  return -1;
-}
+import { BY_NQ, firstIdle, tourneyHooks } from './tourney.js';
 
 export const nq: Scheduler = {
   name: 'nq',
-  schedule(svc: SchedService, dt: DestTable): number {
-    const d = idle(svc, dt);
-    return d >= 0 ? d : sedPick(svc, dt);
-  },
+  // The scan, or from 64 destinations a tournament tree ordering idle first, then by sed's key.
+  ...tourneyHooks(BY_NQ),
   explain(svc: SchedService, dt: DestTable) {
-    const d = idle(svc, dt);
+    const d = firstIdle(svc, dt);
     if (d >= 0) return { dest: d, why: `nq: ${destName(dt, d)} is idle (0 active), the first idle one in list order` };
     const dest = sedPick(svc, dt);
     return { dest, why: dest < 0 ? 'nq: no available destination' : `${sedWhy('nq', svc, dt, dest)} (no idle destination)` };

@@ -1,5 +1,5 @@
-// The "best destination by a key" schedulers (lc, wlc, sed: least load; fo, ovf: highest
-// weight) share one ordering here, used two ways:
+// The "best destination by a key" schedulers (lc, wlc, sed: least load; nq: idle first, then
+// sed; fo, ovf: highest weight) share one ordering here, used two ways:
 //
 // - scanPick(): the kernel's linear scan over svc.dests: the first destination, in list order,
 //   that no later one strictly beats (small services, explain(), lblc/lblcr's wlc fallback);
@@ -25,6 +25,12 @@ export const BY_WLC = 1; // least overhead / weight (ip_vs_wlc.c)
 export const BY_SED = 2; // least (active + 1) / weight (ip_vs_sed.c)
 export const BY_FO = 3; // highest weight (ip_vs_fo.c)
 export const BY_OVF = 4; // highest weight among those not full (ip_vs_ovf.c)
+export const BY_NQ = 5; // the first idle (no active), else least (active + 1) / weight (ip_vs_nq.c)
+
+/** fo and ovf order by weight alone. */
+function byWeight(by: number): boolean {
+  return by === BY_FO || by === BY_OVF;
+}
 
 /**
  * Whether d takes part under `by`: dt.available(d) (in use, not overloaded, weight > 0); for ovf
@@ -42,7 +48,14 @@ export function eligible(dt: DestTable, by: number, d: number): boolean {
 
 /** Whether b is strictly better than a under `by` (so a tie keeps a). */
 export function beats(dt: DestTable, by: number, b: number, a: number): boolean {
-  if (by >= BY_FO) return dt.weight[b] > dt.weight[a];
+  if (byWeight(by)) return dt.weight[b] > dt.weight[a];
+  if (by === BY_NQ) {
+    // An idle destination beats a busy one; between two idle ones the earlier stays; two busy: sed.
+    const ib = dt.active[b] === 0;
+    if (ib !== (dt.active[a] === 0)) return ib;
+    if (ib) return false;
+    by = BY_SED;
+  }
   const lb = by === BY_SED ? dt.active[b] + 1 : dt.active[b] * 256 + dt.inactive[b];
   const la = by === BY_SED ? dt.active[a] + 1 : dt.active[a] * 256 + dt.inactive[a];
   return by === BY_LC ? lb < la : lb * dt.weight[a] < la * dt.weight[b];
@@ -54,7 +67,22 @@ export function beats(dt: DestTable, by: number, b: number, a: number): boolean 
  * explanations compare with).
  */
 export function scanPick(svc: SchedService, dt: DestTable, by: number, skip = -1): number {
-  return by >= BY_FO ? heaviest(svc, dt, by === BY_OVF, skip) : leastLoaded(svc, dt, by, skip);
+  if (byWeight(by)) return heaviest(svc, dt, by === BY_OVF, skip);
+  if (by === BY_NQ) {
+    const d = firstIdle(svc, dt, skip);
+    return d >= 0 ? d : leastLoaded(svc, dt, BY_SED, skip);
+  }
+  return leastLoaded(svc, dt, by, skip);
+}
+
+/** nq's first stage: the first available destination with no active connection, or -1. */
+export function firstIdle(svc: SchedService, dt: DestTable, skip = -1): number {
+  const dests = svc.dests;
+  for (let i = 0; i < dests.length; i++) {
+    const d = dests[i];
+    if (dt.available(d) && dt.active[d] === 0 && d !== skip) return d;
+  }
+  return -1;
 }
 
 // The two loops below are the per-decision cost of services below TOURNEY_MIN: typed arrays in
@@ -174,7 +202,7 @@ export class Tourney extends DestWatcher {
     const v = this.leafValue(leaf);
     // fo and ovf order by weight alone (fixed until update() rebuilds): only a destination
     // entering or leaving the competition changes a match.
-    if (this.by >= BY_FO && win[n] === v) return;
+    if (byWeight(this.by) && win[n] === v) return;
     win[n] = v;
     for (n >>= 1; n >= 1; n >>= 1) win[n] = this.pick(win[2 * n], win[2 * n + 1]);
   }

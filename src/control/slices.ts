@@ -1,0 +1,215 @@
+// Long control work in slices: the event loop (and so forwarding) is never held for more than
+// about SLICE_MS by one request. Used for large batches (model.ts) and for parsing a large
+// request line (server.ts): JSON.parse of a 2 MB batch of 20,000 items holds the loop 15-40 ms
+// on these machines, which every packet arriving meanwhile waits for.
+
+/** A slice of control work ends once it has run this long (ms). */
+export const SLICE_MS = 2;
+
+/** Let the event loop run (I/O, timers) before going on. */
+export function yieldLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+/** A container value found too long to hand to JSON.parse in one piece is parsed element by element. */
+const WHOLE_MAX = 64 * 1024;
+/** The clock is read every this many values. */
+const CHECK_EVERY = 64;
+
+// What may come next.
+const St = {
+  Value: 0, // a value (at the start, after ':', after ',' in an array)
+  ValueOrClose: 1, // just after '[': a value or ']'
+  Key: 2, // after ',' in an object: a key
+  KeyOrClose: 3, // just after '{': a key or '}'
+  After: 4, // after a value: ',' or the container's close
+  End: 5, // after the top-level value: only whitespace
+} as const;
+
+interface Frame {
+  /** The array, or the object with the key its next value goes to. */
+  arr: unknown[] | undefined;
+  obj: Record<string, unknown> | undefined;
+  key: string;
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * JSON.parse, resumable: step() parses until a deadline and returns whether it is done. Values up
+ * to WHOLE_MAX characters (every element of a batch's item list) go through JSON.parse itself;
+ * only the containers around them are walked here. Accepts and refuses exactly what JSON.parse
+ * does (a refusal is a SyntaxError naming the position); keys named __proto__ become own
+ * properties, as with JSON.parse.
+ */
+export class SlicedJson {
+  private pos = 0;
+  private st: number = St.Value;
+  private readonly stack: Frame[] = [];
+  private result: unknown;
+
+  /** wholeMax: the longest container handed to JSON.parse in one piece (tests walk everything with 0). */
+  constructor(
+    private readonly text: string,
+    private readonly wholeMax = WHOLE_MAX,
+  ) {}
+
+  get value(): unknown {
+    if (this.st !== St.End || this.pos < this.text.length) throw new Error('SlicedJson: not done');
+    return this.result;
+  }
+
+  /** Parse until done (true) or until performance.now() passes deadline (false). */
+  step(deadline: number): boolean {
+    const t = this.text;
+    const n = t.length;
+    for (let k = 1; ; k++) {
+      let p = this.pos;
+      while (p < n && isWs(t.charCodeAt(p))) p++;
+      this.pos = p;
+      if (this.st === St.End) {
+        if (p < n) throw this.unexpected(p);
+        return true;
+      }
+      if (p >= n) throw new SyntaxError('Unexpected end of JSON input');
+      const c = t.charCodeAt(p);
+      const st = this.st;
+      if ((st === St.ValueOrClose && c === 0x5d) || (st === St.KeyOrClose && c === 0x7d)) {
+        this.pos = p + 1;
+        this.close();
+      } else if (st === St.Value || st === St.ValueOrClose) {
+        this.value1(p, c);
+      } else if (st === St.Key || st === St.KeyOrClose) {
+        if (c !== 0x22) throw this.unexpected(p);
+        const end = this.stringEnd(p);
+        const key = this.parseSlice(p, end) as string;
+        let q = end;
+        while (q < n && isWs(t.charCodeAt(q))) q++;
+        if (q >= n) throw new SyntaxError('Unexpected end of JSON input');
+        if (t.charCodeAt(q) !== 0x3a) throw this.unexpected(q);
+        this.stack[this.stack.length - 1]!.key = key;
+        this.pos = q + 1;
+        this.st = St.Value;
+      } else {
+        // St.After
+        const top = this.stack[this.stack.length - 1]!;
+        if (c === 0x2c) {
+          this.pos = p + 1;
+          this.st = top.arr !== undefined ? St.Value : St.Key;
+        } else if ((c === 0x5d && top.arr !== undefined) || (c === 0x7d && top.obj !== undefined)) {
+          this.pos = p + 1;
+          this.close();
+        } else {
+          throw this.unexpected(p);
+        }
+      }
+      if (k % CHECK_EVERY === 0 && performance.now() >= deadline) return false;
+    }
+  }
+
+  /** The value starting at p (its first character c). */
+  private value1(p: number, c: number): void {
+    const t = this.text;
+    if (c === 0x7b || c === 0x5b) {
+      const end = this.containerEnd(p);
+      if (end >= 0) {
+        this.pos = end;
+        this.place(this.parseSlice(p, end));
+        return;
+      }
+      this.pos = p + 1;
+      if (c === 0x5b) {
+        this.stack.push({ arr: [], obj: undefined, key: '' });
+        this.st = St.ValueOrClose;
+      } else {
+        this.stack.push({ arr: undefined, obj: {}, key: '' });
+        this.st = St.KeyOrClose;
+      }
+      return;
+    }
+    let end: number;
+    if (c === 0x22) end = this.stringEnd(p);
+    else {
+      // A number or a literal: up to the next delimiter; JSON.parse judges it.
+      end = p;
+      while (end < t.length) {
+        const d = t.charCodeAt(end);
+        if (d === 0x2c || d === 0x5d || d === 0x7d || isWs(d)) break;
+        end++;
+      }
+    }
+    this.pos = end;
+    this.place(this.parseSlice(p, end));
+  }
+
+  private place(v: unknown): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined) {
+      this.result = v;
+      this.st = St.End;
+    } else {
+      if (top.arr !== undefined) top.arr.push(v);
+      else if (top.key === '__proto__') Object.defineProperty(top.obj, '__proto__', { value: v, writable: true, enumerable: true, configurable: true });
+      else top.obj![top.key] = v;
+      this.st = St.After;
+    }
+  }
+
+  private close(): void {
+    const f = this.stack.pop()!;
+    this.place(f.arr ?? f.obj);
+  }
+
+  /** The end (exclusive) of the object or array at p if it closes within wholeMax characters, else -1. */
+  private containerEnd(p: number): number {
+    const t = this.text;
+    const lim = Math.min(t.length, p + this.wholeMax);
+    let depth = 0;
+    for (let i = p; i < lim; i++) {
+      const c = t.charCodeAt(i);
+      if (c === 0x22) {
+        for (i++; i < lim; i++) {
+          const d = t.charCodeAt(i);
+          if (d === 0x5c) i++;
+          else if (d === 0x22) break;
+        }
+      } else if (c === 0x7b || c === 0x5b) depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        if (--depth === 0) return i + 1;
+      }
+    }
+    return -1;
+  }
+
+  /** The end (exclusive) of the string at p. */
+  private stringEnd(p: number): number {
+    const t = this.text;
+    for (let i = p + 1; i < t.length; i++) {
+      const d = t.charCodeAt(i);
+      if (d === 0x5c) i++;
+      else if (d === 0x22) return i + 1;
+    }
+    throw new SyntaxError(`Unterminated string in JSON at position ${p}`);
+  }
+
+  private parseSlice(p: number, end: number): unknown {
+    try {
+      return JSON.parse(this.text.slice(p, end));
+    } catch (e) {
+      throw new SyntaxError(`${(e as Error).message} (in the value at position ${p})`);
+    }
+  }
+
+  private unexpected(p: number): SyntaxError {
+    return new SyntaxError(`Unexpected token '${this.text[p]}' in JSON at position ${p}`);
+  }
+}
+
+/** JSON.parse in slices of about sliceMs with the event loop free in between. */
+export async function parseJsonSliced(text: string, sliceMs = SLICE_MS): Promise<unknown> {
+  const p = new SlicedJson(text);
+  while (!p.step(performance.now() + sliceMs)) await yieldLoop();
+  return p.value;
+}

@@ -1,0 +1,104 @@
+// The sliced JSON parser (src/control/slices.ts) parses exactly what JSON.parse parses and refuses
+// what it refuses, whatever the slice size; a 2 MB batch line is parsed in bounded steps.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SlicedJson, parseJsonSliced } from '../src/control/slices.js';
+
+/** Parse with a deadline already passed: the parser stops at every check, the most slices it makes. */
+function parseTiny(text: string, wholeMax?: number): { value?: unknown; error?: unknown; steps: number } {
+  const p = new SlicedJson(text, wholeMax);
+  let steps = 0;
+  try {
+    while (!p.step(0)) steps++;
+    return { value: p.value, steps };
+  } catch (e) {
+    return { error: e, steps };
+  }
+}
+
+function jsonParse(text: string): { value?: unknown; error?: unknown } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { error: e };
+  }
+}
+
+/** A batch line as uvsadm -R or a config reload sends it. */
+function batchLine(n: number): string {
+  const items: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    const service = { proto: 'tcp', addr: '192.168.8.200', port: 10_000 + i };
+    items.push({ verb: 'addService', args: { ...service, sched: 'wlc' } });
+    items.push({ verb: 'addDest', args: { service, addr: `192.168.8.${20 + (i % 2) * 10}`, port: 10_000 + i, weight: i } });
+  }
+  return JSON.stringify({ id: 'b\u00e9"\\', verb: 'batch', args: { dryRun: false, items, empty: [], none: {}, n: -1.5e3 } });
+}
+
+test('same value as JSON.parse for any JSON value, at any slicing', () => {
+  fc.assert(
+    // wholeMax 0: every container is walked here; larger: a mix of walked and whole.
+    fc.property(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('', ' ', '\n\t '), fc.nat({ max: 40 }), (v, ws, wholeMax) => {
+      const text = JSON.stringify(v, null, ws === '' ? undefined : ws);
+      const got = parseTiny(text, wholeMax);
+      assert.equal(got.error, undefined, String(got.error));
+      assert.deepEqual(got.value, JSON.parse(text));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('refuses exactly what JSON.parse refuses (mutated and truncated JSON), with a SyntaxError', () => {
+  const samples = [
+    '', ' ', '{', '[', '{"a":1,}', '[1,]', '[1 2]', '{"a" 1}', '{"a":1 "b":2}', '{1:2}', '{"a":1}}', '[1]]', '[1}', '{"a":[}',
+    '"abc', '"a\nb"', 'tru', 'nul', '01', '1.', '-', '+1', '[.5]', '{"a":1} x', 'NaN', '[undefined]', "['a']", '{"__proto__":1,}',
+    '[' + '1,'.repeat(70_000) + '1', '{"items":[' + '{"a":1},'.repeat(20_000) + ']}',
+  ];
+  for (const text of samples) for (const wholeMax of [0, 3, undefined]) {
+    const want = jsonParse(text);
+    const got = parseTiny(text, wholeMax);
+    assert.equal(got.error === undefined, want.error === undefined, `${text.slice(0, 40)}: JSON.parse ${String(want.error)}, sliced ${String(got.error)}`);
+    if (got.error !== undefined) assert.ok(got.error instanceof SyntaxError, String(got.error));
+    else assert.deepEqual(got.value, want.value);
+  }
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), fc.nat(), fc.string({ maxLength: 3 }), fc.nat({ max: 20 }), (v, at, insert, wholeMax) => {
+      const s = JSON.stringify(v);
+      const i = at % (s.length + 1);
+      for (const text of [s.slice(0, i), s.slice(0, i) + insert + s.slice(i), s.slice(0, i) + s.slice(i + 1)]) {
+        const want = jsonParse(text);
+        const got = parseTiny(text, wholeMax);
+        assert.equal(got.error === undefined, want.error === undefined, `${JSON.stringify(text)}: JSON.parse ${String(want.error)}, sliced ${String(got.error)}`);
+        if (got.error === undefined) assert.deepEqual(got.value, want.value);
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('a "__proto__" key is an own property, as with JSON.parse, and never the prototype', () => {
+  const text = `{"__proto__":{"polluted":1},"pad":"${'x'.repeat(70_000)}","a":[1]}`;
+  const got = parseTiny(text, 0).value as Record<string, unknown>;
+  assert.equal(Object.getPrototypeOf(got), Object.prototype);
+  assert.deepEqual(Object.keys(got), ['__proto__', 'pad', 'a']);
+  assert.deepEqual(got['__proto__'], { polluted: 1 });
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('a 20,000-item batch line: same value as JSON.parse, in many steps, none of them long', async () => {
+  const text = batchLine(10_000);
+  assert.ok(text.length > 2_000_000);
+  const tiny = parseTiny(text);
+  assert.ok(tiny.steps > 100, `${tiny.steps} steps`);
+  assert.deepEqual(tiny.value, JSON.parse(text));
+  // With a real budget the parser hands the loop back between slices.
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  try {
+    assert.deepEqual(await parseJsonSliced(text, 0.5), JSON.parse(text));
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(turns > 0, 'timers ran while it parsed');
+});
