@@ -156,3 +156,68 @@ test('--dump-config writes a file that loads back into the same table', () => {
   assert.equal(formatRules(b.r.ctl.list(), N), formatRules(r.ctl.list(), N));
   assert.deepEqual(b.r.ctl.list().services.map((s) => s.laddrs), r.ctl.list().services.map((s) => s.laddrs));
 });
+
+test('daemon defenses in the config: read with their types, refused with file:line and field; a reload sets them (command line wins), --dry-run only lists them', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { defenseChanges } = await import('../src/control/config.js');
+  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const text = (d: string) => `daemon:\n${d}services: []\n`;
+  const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  state-file: /var/lib/uvs/state.yaml\n';
+  assert.deepEqual(parseConfig(text(all), 'u.yaml').daemon, {
+    secureTcpAbove: 0.7, evictAbove: 0.95, maxConnRatePerSource: 200, arpAcceptUnsolicited: true, sloppyTcp: 'all', stateFile: '/var/lib/uvs/state.yaml',
+  });
+  const refusals: Array<[string, string]> = [
+    ['  conn-max: 10\n  secure-tcp-above: 1.5\n', 'u.yaml:3: daemon.secure-tcp-above: must be a fraction 0..1, got 1.5'],
+    ['  evict-above: "0.9"\n', 'u.yaml:2: daemon.evict-above: must be a fraction 0..1, got "0.9"'],
+    ['  max-conn-rate-per-source: -1\n', 'u.yaml:2: daemon.max-conn-rate-per-source: must be an integer 0..1000000, got -1'],
+    ['  arp-accept-unsolicited: 1\n', 'u.yaml:2: daemon.arp-accept-unsolicited: must be true or false, got 1'],
+    ['  sloppy-tcp: yes please\n', 'u.yaml:2: daemon.sloppy-tcp: must be true, false, off, all or mh, got "yes please"'],
+    ['  state-file: ""\n', 'u.yaml:2: daemon.state-file: must be a non-empty string, got ""'],
+    ['  sloppy_tcp: true\n', 'u.yaml:2: daemon.sloppy_tcp: unknown field'],
+  ];
+  for (const [d, msg] of refusals) {
+    assert.throws(() => parseConfig(text(d), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message.startsWith(msg), d);
+  }
+  // What a reload does (uvsd wires defenseChanges and Control.setDefense the same way).
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-def-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    const fromCli = new Set<string>();
+    const cm = new ConfigManager(r.ctl, file, {}, {
+      daemon: (d, dryRun) => {
+        const { next, changes } = defenseChanges(r.dp.defense, d, fromCli);
+        if (!dryRun) r.ctl.setDefense(next);
+        return changes;
+      },
+    });
+    writeFileSync(file, text('  secure-tcp-above: 0.7\n  sloppy-tcp: true\n'));
+    assert.deepEqual(cm.reload(true), ['set secure-tcp-above 0.5 -> 0.7', 'set sloppy-tcp off -> all']);
+    assert.deepEqual(r.dp.defense, DEFENSE_DEFAULTS, 'a dry run changes nothing');
+    cm.reload(false);
+    assert.equal(r.dp.defense.secureTcpAbove, 0.7);
+    assert.equal(r.dp.defense.sloppyTcp, 'all');
+    assert.equal((r.ctl.call('status', {}) as { defense: { sloppyTcp: string } }).defense.sloppyTcp, 'all', 'the status verb shows it');
+    // Gone from the file: back to the default. Given on the command line: the file is ignored.
+    fromCli.add('evictAbove');
+    writeFileSync(file, text('  evict-above: 0.6\n  max-conn-rate-per-source: 50\n'));
+    assert.deepEqual(cm.reload(false), ['set secure-tcp-above 0.7 -> 0.5', 'set max-conn-rate-per-source 0 -> 50', 'set sloppy-tcp all -> off']);
+    assert.equal(r.dp.defense.evictAbove, DEFENSE_DEFAULTS.evictAbove);
+    assert.deepEqual(cm.reload(false), [], 'nothing left to change');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml' });
+  const dump = cm.dump();
+  assert.match(dump, /^ {2}evict-above: 0\.8$/m);
+  assert.match(dump, /^ {2}sloppy-tcp: all$/m);
+  assert.match(dump, /^ {2}state-file: \/s\.yaml$/m);
+  assert.doesNotMatch(dump, /secure-tcp-above|arp-accept-unsolicited/);
+  assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.evictAbove, 0.8);
+});

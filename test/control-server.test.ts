@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
 import { rig, type Rig } from './helpers/harness.js';
+import { ERRORS } from '../src/control/errors.js';
+import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
 
 let dir: string;
 let r: Rig;
@@ -195,4 +197,84 @@ test('--socket pointing at a regular file is refused and the file is kept', asyn
   writeFileSync(path, 'keep me');
   await assert.rejects(listenControl(path, () => null, () => {}), /exists and is not a socket/);
   assert.equal(readFileSync(path, 'utf8'), 'keep me');
+});
+
+const PROTO_CASES = 100_000;
+
+/** One request line: a mutated valid request, a JSON value of the wrong shape, or noise. */
+function requestLine(g: Rand, i: number): string {
+  const svc = { proto: g.pick(['tcp', 'udp']), addr: `192.168.8.${g.range(200, 203)}`, port: g.pick([80, 53, 0]) };
+  const templates: unknown[] = [
+    { id: i, verb: 'addService', args: { ...svc, sched: g.pick(['rr', 'wlc', 'mh', 'nosuch']) } },
+    { id: i, verb: 'addDest', args: { service: svc, addr: `192.168.8.${g.range(20, 23)}`, port: svc.port, fwd: 'dr', weight: g.int(5) } },
+    { id: i, verb: 'editDest', args: { service: svc, addr: '192.168.8.20', port: svc.port, weight: -1 } },
+    { id: i, verb: 'deleteService', args: svc },
+    { id: i, verb: 'setTimeouts', args: { tcp: g.int(1000), tcpfin: 0, udp: 5 } },
+    { id: i, verb: 'zero', args: {} },
+    { id: i, verb: 'timeouts' },
+    { id: i, verb: 'explain', args: { proto: 'tcp', client: '1.2.3.4', vip: svc.addr, port: 80 } },
+    { id: i, verb: 'batch', args: { items: [{ verb: 'addService', args: { ...svc, sched: 'rr' } }, { verb: 'list' }], dryRun: g.chance(0.5) } },
+    { id: { nested: [i] }, verb: 'clear' },
+  ];
+  switch (g.int(8)) {
+    case 0: return JSON.stringify(g.pick<unknown>([null, 1, 'verb', [1, 2], true, { verb: 7 }, { verb: 'addService', args: 'x' }, { verb: ['list'] }, { id: i }]));
+    case 1: return g.bytes(g.int(80)).toString('latin1').replace(/\n/g, ' ');
+    case 2: return ' '.repeat(g.int(3));
+    default: return mutateText(JSON.stringify(g.pick(templates)), g, ['verb', 'args', 'id', '"list"', '"status"', 'null', '{}', '[]', '"tcp"', '-1', '1e400', '"\\u0000"']);
+  }
+}
+
+test(`fuzz: ${PROTO_CASES.toLocaleString('en')} random request lines, sent in random pieces, are each answered with one line (an error unless valid); the socket keeps serving`, async () => {
+  const path = await serve();
+  const lines = [];
+  const g = new Rand(fuzzSeed(1340));
+  for (let i = 0; i < PROTO_CASES; i++) lines.push(requestLine(g, i));
+  // A few huge lines (1 MB) within the size limit.
+  for (let i = 0; i < 3; i++) lines.splice(g.int(lines.length), 0, `{"verb":"addService","args":{"sched":"${'x'.repeat(1 << 20)}"}}`);
+  const text = lines.join('\n') + '\n';
+  const want = text.split('\n').filter((l) => l.trim() !== '').length;
+  // Cut the stream anywhere, lines and UTF-8 characters included: the server must reassemble.
+  const bytes = Buffer.from(text, 'utf8');
+  const s = connect(path);
+  let buf = '';
+  let got = 0;
+  const codes = new Map<string, number>();
+  let bad: string | undefined;
+  const answered = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timeout (seed ${g.seed}): ${got} of ${want} replies`)), 120_000);
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      buf += c;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        got++;
+        const rep = JSON.parse(line) as { ok: boolean; error?: { code: string; message: string } };
+        if (rep.ok === false) {
+          const code = rep.error?.code ?? '?';
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+          if (!(code in ERRORS) || code === 'INTERNAL' || rep.error!.message.includes('\n')) bad ??= line.slice(0, 300);
+        } else if (rep.ok !== true) bad ??= line.slice(0, 300);
+      }
+      if (got >= want) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    s.on('error', reject);
+  });
+  for (let at = 0; at < bytes.length;) {
+    const n = g.chance(0.5) ? g.range(1, 64) : g.range(1, 256 << 10);
+    if (!s.write(bytes.subarray(at, at + n))) await new Promise((r) => s.once('drain', r));
+    at += n;
+  }
+  await answered;
+  s.destroy();
+  assert.equal(bad, undefined, `a reply that is not a proper one-line error (seed ${g.seed}): ${bad}`);
+  assert.equal(got, want);
+  assert.ok((codes.get('BAD_REQUEST') ?? 0) > 1000 && codes.size >= 4, `error codes seen: ${JSON.stringify([...codes])}`);
+  // Still serving, on a new connection too.
+  const { lines: after } = await exchange(path, '{"id":"last","verb":"timeouts"}\n', 1);
+  assert.equal((after[0] as { id: string; ok: boolean }).ok, true);
 });

@@ -9,6 +9,7 @@ import { MAX_WEIGHT, parseArgs, parseRules, splitRuleLine, UsageError } from '..
 import type { Command, ParseContext } from '../src/control/ipvsadm.js';
 import { parseServices } from '../src/control/printers.js';
 import { DEFAULT_SOCKET } from '../src/control/protocol.js';
+import { fuzzSeed, mutateText, runCases, type Rand } from './helpers/fuzz.js';
 
 const ctx: ParseContext = {
   env: {},
@@ -104,6 +105,17 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   usage('-L --daemon -c', "The option 'daemon' conflicts with the 'connection' option in the 'list' command");
   usage('--role leader', "illegal role `leader' specified (master or backup)");
   usage('-A -t 192.168.8.200:80 --syncid 1', "Illegal 'syncid' option with the 'add-service' command");
+});
+
+test('--drain [--drain-timeout s] and --undrain (uvs scale-out); bad timeouts and options refused', () => {
+  assert.deepEqual(parse('--drain'), { kind: 'drain', ...common, on: true });
+  assert.deepEqual(parse('--drain --drain-timeout 60'), { kind: 'drain', ...common, on: true, timeout: 60 });
+  assert.deepEqual(parse('--undrain'), { kind: 'drain', ...common, on: false });
+  usage('--drain --drain-timeout soon', "invalid drain timeout `soon' (0..86400 seconds)");
+  usage('--drain --drain-timeout 86401', "invalid drain timeout `86401' (0..86400 seconds)");
+  usage('--undrain --drain-timeout 5', /illegal|not allowed|option/);
+  usage('--drain -t 192.168.8.200:80', /illegal|not allowed|option/);
+  usage('-L --drain-timeout 5', /illegal|not allowed|option/);
 });
 
 test('socket: --socket (anywhere), then $UVS_SOCKET, then the default', () => {
@@ -268,23 +280,57 @@ const VALUES = [
   '-1', '2147483647', '2147483648', '1e3', '0x10', '/tmp/s.sock', 'junk', '\u00e9', ':', '1.2.3.4:80:90', '255.255.255.0',
 ];
 
-test('fuzz: any argv yields a valid Command or a one-line UsageError with exit 2 or 255', () => {
-  const token = fc.oneof(fc.constantFrom(...FLAGS), fc.constantFrom(...VALUES), fc.string({ maxLength: 8 }));
-  fc.assert(
-    fc.property(fc.array(token, { maxLength: 10 }), (argv) => {
-      let c: Command;
-      try {
-        c = parseArgs(argv, ctx);
-      } catch (err) {
-        assert.ok(err instanceof UsageError, `non-usage error for ${JSON.stringify(argv)}: ${String(err)}`);
-        assert.ok(err.message.length > 0 && !err.message.includes('\n'), JSON.stringify(err.message));
-        assert.ok(err.exitCode === 2 || err.exitCode === 255);
-        return;
-      }
-      checkCommand(c);
-    }),
-    { numRuns: 3000 },
-  );
+const ARGV_CASES = 100_000;
+const SHORT = [...'AEDCaedLlhtusrgmiwnSRpMbozxyc'];
+
+/** A random argv token: an option, a typical value, a bundle of short options, or noise. */
+function token(g: Rand): string {
+  switch (g.int(6)) {
+    case 0: case 1: return g.pick(FLAGS);
+    case 2: case 3: return g.pick(VALUES);
+    case 4: return `-${Array.from({ length: g.range(1, 4) }, () => g.pick(SHORT)).join('')}`;
+    default: return Array.from({ length: g.int(9) }, () => String.fromCharCode(g.chance(0.9) ? g.range(32, 126) : g.int(0x250))).join('');
+  }
+}
+
+test(`fuzz: ${ARGV_CASES.toLocaleString('en')} random argv yield a valid Command or a one-line UsageError with exit 2 or 255`, () => {
+  let accepted = 0;
+  runCases('ipvsadm argv', ARGV_CASES, fuzzSeed(1320), (g) => Array.from({ length: g.int(11) }, () => token(g)), (argv) => {
+    let c: Command;
+    try {
+      c = parseArgs(argv, ctx);
+    } catch (err) {
+      assert.ok(err instanceof UsageError, `not a UsageError: ${String(err)}`);
+      assert.ok(err.message.length > 0 && !err.message.includes('\n'), JSON.stringify(err.message));
+      assert.ok(err.exitCode === 2 || err.exitCode === 255, `exit ${err.exitCode}`);
+      return;
+    }
+    checkCommand(c);
+    accepted++;
+  });
+  assert.ok(accepted > 1000, `only ${accepted} accepted: the generator would not reach the commands`);
+});
+
+// Each file is six lines (six parses): fewer files for the same time.
+const RULE_CASES = 10_000;
+
+test(`fuzz: ${RULE_CASES.toLocaleString('en')} mutated -R rule files give calls or a UsageError naming the line`, () => {
+  const rules = [
+    '-A -t 192.168.8.200:80 -s rr', '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 1', '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -g -w 3',
+    '-A -u 192.168.8.200:53 -s wlc -p 60', '-a -u 192.168.8.200:53 -r 10.0.0.2:5353 -m -w 2 -x 10 -y 5', '-A -t 10.0.0.1:0 -s sh -b sh-port -p 300',
+  ].join('\n') + '\n';
+  runCases('ipvsadm -R', RULE_CASES, fuzzSeed(1321), (g) => mutateText(rules, g, FLAGS), (text) => {
+    let r: ReturnType<typeof parseRules>;
+    try {
+      r = parseRules(text, ctx);
+    } catch (err) {
+      assert.ok(err instanceof UsageError, `not a UsageError: ${String(err)}`);
+      assert.match(err.message, /^line \d+: [^\n]+$/);
+      return;
+    }
+    assert.equal(r.calls.length, r.lines.length);
+    for (const call of r.calls) checkCommand({ kind: 'call', socket: DEFAULT_SOCKET, call });
+  });
 });
 
 test('fuzz: realistic option mixes are mostly accepted and always well-typed', () => {

@@ -210,7 +210,7 @@ test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, D
   const before = r.counters();
   assert.equal(r.run(ack(CLIENT, 9000)).length, 0);
   assert.equal(delta(before, r.counters())['drop.no_conn'], 1);
-  r.dp.setDefense({ sloppyTcp: true });
+  r.dp.setDefense({ sloppyTcp: 'all' });
   const out = r.run(ack(CLIENT, 9001));
   assert.equal(out.length, 1);
   assert.equal(dstMac(out[0]), RS[0].mac);
@@ -226,7 +226,7 @@ test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, D
   n.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
   n.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 8080, fwd: 'nat', weight: 1 });
   n.learn(RS[0].ip, RS[0].mac);
-  n.dp.setDefense({ sloppyTcp: true });
+  n.dp.setDefense({ sloppyTcp: 'all' });
   assert.equal(n.run(ack(CLIENT, 9003)).length, 0, 'NAT: not sloppy');
   assert.equal(n.dp.ct.count, 0);
 });

@@ -53,6 +53,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--role leader', args: [...ADDR, '--role', 'leader'], value: 'leader' },
   { name: '--addr with an unknown flag', args: ['--addr', '192.168.8.10/24,sticky'], value: 'sticky' },
   { name: '--addr only floating', args: ['--addr', '192.168.8.10/24,floating'], value: 'must be fixed' },
+  { name: '--sloppy-tcp some', args: [...ADDR, '--sloppy-tcp', 'some'], value: 'some' },
+  { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
+  { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
 ];
 
 for (const c of BAD) {

@@ -13,7 +13,7 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static int parse_mac(const char *s, uint8_t mac[6]) {
+static inline int parse_mac(const char *s, uint8_t mac[6]) {
   unsigned v[6];
   if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
   for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];

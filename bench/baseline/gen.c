@@ -11,6 +11,8 @@
  *               in turn
  *   --new       a new flow per packet (nearly): pseudo-random source address
  *               in SRC_NET/24 (.1-.254) and pseudo-random source port 1024-65535
+ *   --pps R     paced: at most R frames per second (each batch waits for its
+ *               time slot; use a small --batch for an even load), 0 = flat out
  *
  * The source addresses are only header values: DR real servers reply to them
  * directly, and inside the lab they have no route there, so nothing leaves it.
@@ -44,7 +46,7 @@
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: gen --if IF --dst-mac MAC --dst IP --dport P --src IP (--flows N | --new) --seconds S [--batch B] [--sport P]\n");
+          "usage: gen --if IF --dst-mac MAC --dst IP --dport P --src IP (--flows N | --new) --seconds S [--batch B] [--sport P] [--pps R]\n");
   exit(2);
 }
 
@@ -75,7 +77,7 @@ int main(int argc, char **argv) {
   uint8_t dmac[6];
   int have_dmac = 0, newflows = 0;
   unsigned flows = 64, batch = 256, sport = 10000, dport = 9;
-  double seconds = 10;
+  double seconds = 10, pps = 0;
   struct in_addr dst = {0}, src = {0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -92,10 +94,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--flows")) flows = (unsigned)atoi(v);
     else if (!strcmp(a, "--seconds")) seconds = atof(v);
     else if (!strcmp(a, "--batch")) batch = (unsigned)atoi(v);
+    else if (!strcmp(a, "--pps")) pps = atof(v);
     else usage();
   }
   if (!ifname || !have_dmac || dst.s_addr == 0 || src.s_addr == 0 || flows == 0 || flows > 65535 ||
-      batch == 0 || batch > MAX_BATCH || seconds <= 0)
+      batch == 0 || batch > MAX_BATCH || seconds <= 0 || pps < 0)
     usage();
 
   int fd = socket(AF_PACKET, SOCK_RAW, 0); /* protocol 0: transmit only, receive nothing */
@@ -155,6 +158,19 @@ int main(int argc, char **argv) {
   unsigned flow = 0;
   double t0 = now(), t = t0, deadline = t0 + seconds;
   while (!stop && t < deadline) {
+    if (pps > 0) {
+      /* Paced: this batch may go once the frames already sent are due. */
+      double due = t0 + (double)sent / pps;
+      if (due > t) {
+        /* Sleep, never spin: a probe sharing this core (the latency row) must not wait for
+         * the generator's time slice. A late wake-up is caught up by the next batches. */
+        double d = due - t;
+        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
+        t = now();
+        continue;
+      }
+    }
     for (unsigned i = 0; i < batch; i++) {
       uint8_t *ip = frames[i] + 14;
       uint8_t *udp = ip + 20;

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { Command } from 'commander';
 import { parseIp } from '../datapath/addr.js';
 import { Port } from '../datapath/port.js';
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_PROTO, IP_TOTLEN, PROTO_IPIP, rd16, rd32 } from '../datapath/frame.js';
+import { DECAP_BAD, DECAP_OK, decapFrame } from '../modes/decap.js';
 
 function sh(argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -62,25 +62,18 @@ try {
 
 const offs = new Uint32Array(64);
 const lens = new Uint32Array(64);
+const inner = new Int32Array(2);
 let decapsulated = 0;
 let ignored = 0;
 rx.start((count) => {
   const buf = rx.rxBuf;
   let n = 0;
   for (let i = 0; i < count; i++) {
-    const off = i * rx.stride;
-    const len = rx.rxLens[i];
-    const ip = off + ETH_HLEN;
-    if (len < ETH_HLEN + 40 || rd16(buf, off + ETH_TYPE) !== ETHERTYPE_IPV4 || buf[ip + IP_PROTO] !== PROTO_IPIP) continue;
-    const ihl = (buf[ip] & 15) * 4;
-    const tot = rd16(buf, ip + IP_TOTLEN);
-    const inner = ip + ihl;
-    if (ihl < 20 || tot > len - ETH_HLEN || tot < ihl + 20 || buf[inner] >>> 4 !== 4 || !vipSet.has(rd32(buf, inner + IP_DST))) {
-      ignored++;
-      continue;
-    }
-    offs[n] = inner;
-    lens[n] = tot - ihl;
+    const r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner);
+    if (r === DECAP_BAD) ignored++;
+    if (r !== DECAP_OK) continue;
+    offs[n] = inner[0];
+    lens[n] = inner[1];
     n++;
   }
   if (n > 0) decapsulated += tun.send(buf, offs, lens, n);

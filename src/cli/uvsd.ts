@@ -6,13 +6,15 @@ import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { DEFENSE_DEFAULTS, RX_HEADROOM, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
-import { ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, readConfig, type ConfigFile } from '../control/config.js';
+import {
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, defenseChanges, keepalivedServices, mergeServices, readConfig, RELOADABLE_DAEMON_KEYS, type ConfigFile, type DaemonSettings,
+} from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -22,6 +24,7 @@ import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
 interface Options {
   tap: string;
@@ -47,12 +50,18 @@ interface Options {
   evictAbove: number;
   maxConnRatePerSource: number;
   arpAcceptUnsolicited: boolean;
-  sloppyTcp: boolean;
+  sloppyTcp: SloppyTcp;
   stateFile?: string;
   role: 'master' | 'backup';
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
+  /** Options given on the command line (they win over the config file, at start and on reload). */
+  fromCli: Set<string>;
+  /** BGP through BIRD (docs/scale-out.md). */
+  bgpInclude?: string;
+  bgpBirdSocket: string;
+  bgpNextHop?: number;
 }
 
 /** How long a notify / quorum command may run. */
@@ -106,6 +115,12 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
   if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
   if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
+  for (const k of [...Object.keys(RELOADABLE_DAEMON_KEYS), 'stateFile'] as Array<keyof DaemonSettings>) {
+    if (d[k] !== undefined && fromFile(k)) o[k] = d[k];
+  }
+  if (d.bgpInclude !== undefined && fromFile('bgpInclude')) o.bgpInclude = d.bgpInclude;
+  if (d.bgpBirdSocket !== undefined && fromFile('bgpBirdSocket')) o.bgpBirdSocket = d.bgpBirdSocket;
+  if (d.bgpNextHop !== undefined && fromFile('bgpNextHop')) o.bgpNextHop = parseIp(d.bgpNextHop);
   if (d.addresses !== undefined && fromFile('addr')) {
     o.addr = d.addresses.map((a) => {
       try {
@@ -168,14 +183,26 @@ function parseOptions(argv: string[]): Options {
     .option('--max-conn-rate-per-source <n>', 'new connections per second per client address; 0 = unlimited',
       intArg('--max-conn-rate-per-source', 0, 1_000_000), DEFENSE_DEFAULTS.maxConnRatePerSource)
     .option('--arp-accept-unsolicited', "let unsolicited/gratuitous ARP change a real server's MAC (default: only answers to uvsd's probes)", false)
-    .option('--sloppy-tcp', 'DR/TUN: open connections on mid-stream TCP segments too (e.g. after a restart), like the sloppy_tcp sysctl', false)
+    .option('--sloppy-tcp [scope]', 'DR/TUN: open connections on mid-stream TCP segments too, like the sloppy_tcp sysctl: all services (bare), ' +
+      'or only mh services, placed by the mh table (many directors behind ECMP; docs/scale-out.md)', (v: string): SloppyTcp => {
+      if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
+      return v as SloppyTcp;
+    }, 'off')
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
+    .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
+    .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", DEFAULT_BIRD_SOCKET)
+    .option('--bgp-next-hop <ip>', 'next hop of the announced routes: one of the --addr addresses (default: the first)', wrap((v) => {
+      const ip = parseIp(v);
+      if (ip < 0) throw new Error(`invalid next hop address "${v}"`);
+      return ip;
+    }))
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parse(argv);
   const o = program.opts();
+  o.fromCli = new Set(program.options.map((x) => x.attributeName()).filter((n) => program.getOptionValueSource(n) === 'cli'));
   if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
@@ -211,6 +238,11 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
     process.exit(2);
   }
+  if (o.bgpNextHop !== undefined && !(o.addr as LinkAddr[]).some((a) => a.ip === o.bgpNextHop)) {
+    // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
+    console.error(`uvsd: --bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`);
+    process.exit(2);
+  }
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
     // The import would add the keepalived services again on top of the saved ones.
     console.error('uvsd: --state-file and --keepalived-conf cannot be combined (the import would clash with the saved table)');
@@ -223,7 +255,7 @@ function parseOptions(argv: string[]): Options {
 function defenseOf(o: Options): DefenseOptions {
   return {
     secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
-    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: o.sloppyTcp,
+    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
   };
 }
 
@@ -279,6 +311,19 @@ export async function main(argv: string[]): Promise<void> {
   const control = new Control(dp, { tap: port.name, io: port.io });
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
+  control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
+  const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
+    include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
+  });
+  if (bgp !== undefined) {
+    try {
+      bgp.writeEmpty();
+    } catch (e) {
+      port.close();
+      console.error(`uvsd: --bgp-include: cannot write ${opts.bgpInclude}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
   const pinger = new Pinger();
   const hlog = log.child({ component: 'health' });
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
@@ -296,7 +341,7 @@ export async function main(argv: string[]): Promise<void> {
   const config = new ConfigManager(control, opts.config, {
     tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}${a.floating === true ? ',floating' : ''}`),
     gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
-    connMax: opts.connMax, drainTimeout: opts.drainTimeout, role: opts.role,
+    connMax: opts.connMax, drainTimeout: opts.drainTimeout, ...defenseOf(opts), stateFile: opts.stateFile, role: opts.role,
   }, {
     keepalived: opts.keepalivedConf,
     loadKeepalived: (file) => {
@@ -305,7 +350,20 @@ export async function main(argv: string[]): Promise<void> {
     },
     health,
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
+    daemon: (d, dryRun) => reloadDefenses(d, dryRun),
   });
+  /** A reload's defenses: the file's values (defaults when absent), except options given on the command line. */
+  const reloadDefenses = (d: DaemonSettings, dryRun: boolean): string[] => {
+    const { next, changes } = defenseChanges(dp.defense, d, opts.fromCli);
+    if (d.stateFile !== undefined && d.stateFile !== opts.stateFile && !dryRun) {
+      log.warn({ stateFile: d.stateFile }, 'daemon.state-file is read at start only: restart uvsd to change it');
+    }
+    if (!dryRun && changes.length > 0) {
+      control.setDefense(next);
+      Object.assign(config.settings, next);
+    }
+    return changes;
+  };
   control.config = config;
   if (initial !== undefined) {
     // One batch for the whole table (the --config file's services and keepalived.conf's): all or nothing.
@@ -386,6 +444,8 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     config.stop();
+    // Routes first: the routers stop sending here while the rest shuts down.
+    if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
     release();
@@ -407,7 +467,15 @@ export async function main(argv: string[]): Promise<void> {
   try {
     // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
     const call = (verb: string, args: unknown) => control.callAsync(verb, args);
-    server = await listenControl(opts.socket, (verb, args) => withHealth(verb, callClaiming(dp, call, verb, args, opts.arpProbeMs), health), onInternal);
+    const withBgp = (verb: string, r: unknown): unknown => {
+      if (verb !== 'status' || bgp === undefined) return r;
+      const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
+      return r instanceof Promise ? r.then(add) : add(r);
+    };
+    // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
+    // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
+    const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
+    server = await listenControl(opts.socket, (verb, args) => withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
@@ -445,6 +513,23 @@ export async function main(argv: string[]): Promise<void> {
   for (const ip of new Set(restored)) dp.announce(ip);
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
+  if (bgp !== undefined) {
+    // Announced from here on (the addresses are ours): after every change of the table or of the
+    // drain, coalesced to one look at the table per turn of the event loop.
+    const prev = control.onChange;
+    let queued = false;
+    const announce = () => {
+      queued = false;
+      if (!stopping) bgp.update(wantedVips(control.model, control.drain !== undefined));
+    };
+    control.onChange = () => {
+      prev?.();
+      if (queued) return;
+      queued = true;
+      setImmediate(announce);
+    };
+    announce();
+  }
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),

@@ -6,13 +6,14 @@
 // drain-timeout) or removed at once.
 
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node as YamlNode } from 'yaml';
 import { UvsError } from './errors.js';
 import type { Control } from './model.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
 import { parseIp } from '../datapath/addr.js';
+import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 
 /** Daemon settings a config file may carry (command-line options win over them). */
 export interface DaemonSettings {
@@ -27,7 +28,26 @@ export interface DaemonSettings {
   drainTimeout?: number;
   /** High availability role at start (docs/ha.md); default master. */
   role?: 'master' | 'backup';
+  // The defenses (docs/resilience.md); all but stateFile also apply on reload.
+  secureTcpAbove?: number;
+  evictAbove?: number;
+  maxConnRatePerSource?: number;
+  arpAcceptUnsolicited?: boolean;
+  /** off | all | mh (true = all, false = off, as in the file). */
+  sloppyTcp?: 'off' | 'all' | 'mh';
+  /** Read at start only. */
+  stateFile?: string;
+  /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
+  bgpInclude?: string;
+  bgpBirdSocket?: string;
+  bgpNextHop?: string;
 }
+
+/** The daemon settings a reload applies (the defenses), as the config file spells them. */
+export const RELOADABLE_DAEMON_KEYS = {
+  secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
+  arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp',
+} as const;
 
 export interface DesiredService {
   spec: Required<ServiceSpec>;
@@ -56,7 +76,10 @@ function fail(file: string, line: number, field: string, problem: string): never
   throw new UvsError('BAD_CONFIG', `${file}:${line}`, `${file}:${line}: ${field}: ${problem}`);
 }
 
-const DAEMON_KEYS = ['tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', 'role'];
+const DAEMON_KEYS = [
+  'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role',
+];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
@@ -71,6 +94,11 @@ export function parseConfig(text: string, file: string): ConfigFile {
     const line = e.linePos?.[0]?.line ?? 1;
     fail(file, line, 'yaml', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
   }
+  return checkConfigDocument(doc, lc, file);
+}
+
+/** Check the shape of a parsed config document (parseConfig's second half; the fuzz tests mutate documents). */
+export function checkConfigDocument(doc: Document, lc: LineCounter, file: string): ConfigFile {
   const lineOf = (n: unknown): number => {
     const r = (n as { range?: [number, number, number] } | null)?.range;
     return r === undefined ? 1 : lc.linePos(r[0]).line;
@@ -95,9 +123,22 @@ export function parseConfig(text: string, file: string): ConfigFile {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(file, f.line, f.path, `must be an integer ${min}..${max}, got ${show(f)}`);
     return v;
   };
+  const frac = (f: Field): number => {
+    const v = isScalar(f.node) ? f.node.value : undefined;
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(file, f.line, f.path, `must be a fraction 0..1, got ${show(f)}`);
+    return v;
+  };
   const bool = (f: Field): boolean => {
     const v = isScalar(f.node) ? f.node.value : undefined;
     if (typeof v !== 'boolean') fail(file, f.line, f.path, `must be true or false, got ${show(f)}`);
+    return v;
+  };
+  /** sloppy-tcp: true (= all), false (= off), or one of off / all / mh. */
+  const sloppy = (f: Field): 'off' | 'all' | 'mh' => {
+    const v = isScalar(f.node) ? f.node.value : undefined;
+    if (v === true) return 'all';
+    if (v === false) return 'off';
+    if (v !== 'off' && v !== 'all' && v !== 'mh') fail(file, f.line, f.path, `must be true, false, off, all or mh, got ${show(f)}`);
     return v;
   };
   const list = (f: Field): Field[] => {
@@ -136,6 +177,15 @@ export function parseConfig(text: string, file: string): ConfigFile {
       if (r !== 'master' && r !== 'backup') fail(file, g('role')!.line, 'daemon.role', `must be master or backup, got ${JSON.stringify(r)}`);
       cfg.daemon.role = r;
     }
+    if (g('secure-tcp-above')) cfg.daemon.secureTcpAbove = frac(g('secure-tcp-above')!);
+    if (g('evict-above')) cfg.daemon.evictAbove = frac(g('evict-above')!);
+    if (g('max-conn-rate-per-source')) cfg.daemon.maxConnRatePerSource = int(g('max-conn-rate-per-source')!, 0, 1_000_000);
+    if (g('arp-accept-unsolicited')) cfg.daemon.arpAcceptUnsolicited = bool(g('arp-accept-unsolicited')!);
+    if (g('sloppy-tcp')) cfg.daemon.sloppyTcp = sloppy(g('sloppy-tcp')!);
+    if (g('state-file')) cfg.daemon.stateFile = str(g('state-file')!);
+    if (g('bgp-include')) cfg.daemon.bgpInclude = str(g('bgp-include')!);
+    if (g('bgp-bird-socket')) cfg.daemon.bgpBirdSocket = str(g('bgp-bird-socket')!);
+    if (g('bgp-next-hop')) cfg.daemon.bgpNextHop = helpers.ip(g('bgp-next-hop')!);
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -234,6 +284,23 @@ export function mergeServices(cfg: ConfigFile, more: DesiredService[]): ConfigFi
     seen.set(sk(s.spec), s);
   }
   return { ...cfg, services: [...cfg.services, ...more] };
+}
+
+/**
+ * The defenses a reload sets: the file's values (the defaults where it has none), except those
+ * given on the command line (`fromCli`, commander's attribute names), which keep winning.
+ */
+export function defenseChanges(current: Readonly<DefenseOptions>, file: DaemonSettings, fromCli: ReadonlySet<string>): { next: DefenseOptions; changes: string[] } {
+  const next: DefenseOptions = { ...current };
+  const changes: string[] = [];
+  for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS) as Array<[keyof DefenseOptions, string]>) {
+    if (fromCli.has(k)) continue;
+    const v = file[k] ?? DEFENSE_DEFAULTS[k];
+    if (v === current[k]) continue;
+    changes.push(`set ${name} ${String(current[k])} -> ${String(v)}`);
+    (next as unknown as Record<string, unknown>)[k] = v;
+  }
+  return { next, changes };
 }
 
 // ---- the difference between the running table and a config ------------------------------------
@@ -385,6 +452,12 @@ export interface ConfigSources {
   /** The health checker: failed servers stay out of the table; checkers follow the file. */
   health?: HealthHook;
   warn?: (msg: string) => void;
+  /**
+   * A reload's daemon settings (the defenses): returns one line per change and, unless dryRun,
+   * applies them. Called after the table change succeeded (the settings cannot fail: checked
+   * when the file was read).
+   */
+  daemon?: (settings: DaemonSettings, dryRun: boolean) => string[];
 }
 
 export class ConfigManager {
@@ -470,7 +543,9 @@ export class ConfigManager {
     if (this.file === undefined && this.sources.keepalived === undefined) {
       throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     }
-    return this.apply(this.load(), dryRun);
+    const cfg = this.load();
+    const changes = this.apply(cfg, dryRun);
+    return [...changes, ...(this.sources.daemon?.(cfg.daemon, dryRun) ?? [])];
   }
 
   /** The running state as a config file. */
@@ -485,6 +560,14 @@ export class ConfigManager {
     if (s.metrics !== undefined) daemon.metrics = s.metrics;
     if (s.connMax !== undefined) daemon['conn-max'] = s.connMax;
     daemon['drain-timeout'] = this.drainTimeout;
+    for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS)) {
+      const v = s[k as keyof typeof RELOADABLE_DAEMON_KEYS];
+      if (v !== undefined && v !== DEFENSE_DEFAULTS[k as keyof typeof RELOADABLE_DAEMON_KEYS]) daemon[name] = v;
+    }
+    if (s.stateFile !== undefined) daemon['state-file'] = s.stateFile;
+    if (s.bgpInclude !== undefined) daemon['bgp-include'] = s.bgpInclude;
+    if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
+    if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     const list = this.control.list();
     const services = list.services.map((svc) => {
       const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };

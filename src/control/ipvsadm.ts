@@ -91,13 +91,20 @@ export interface ExplainCommand extends Common {
 export interface StatusCommand extends Common {
   kind: 'status';
 }
+/** uvs extension: withdraw the director's routes and keep forwarding (on), or announce again. */
+export interface DrainCommand extends Common {
+  kind: 'drain';
+  on: boolean;
+  /** --drain-timeout seconds; the daemon's --drain-timeout when absent. */
+  timeout?: number;
+}
 /** -L --daemon: the sync daemons (and, uvs, the role and sync counters). */
 export interface DaemonListCommand extends Common {
   kind: 'daemonList';
 }
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand | ExplainCommand | DaemonListCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand | DaemonListCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -112,7 +119,7 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
   // the sync daemon (ipvsadm's names) and uvs's sync-peer / sync-key-file (docs/ha.md)
   'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
 ] as const;
@@ -121,33 +128,35 @@ type Opt = (typeof OPTS)[number];
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero' | 'explain' | 'start-daemon' | 'stop-daemon' | 'role';
+  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain' | 'start-daemon' | 'stop-daemon' | 'role';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxxxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxxxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxx1xxxxxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
-  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxx        ', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxxxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxxxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxx1xxxxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxx        ', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -201,6 +210,9 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'mcast-group', arg: 'required', action: { opt: 'mcast-group' } },
   { long: 'mcast-port', arg: 'required', action: { opt: 'mcast-port' } },
   { long: 'mcast-ttl', arg: 'required', action: { opt: 'mcast-ttl' } },
+  { long: 'drain', arg: 'none', action: { cmd: 'drain' } },
+  { long: 'undrain', arg: 'none', action: { cmd: 'undrain' } },
+  { long: 'drain-timeout', arg: 'required', action: { opt: 'drain-timeout' } },
   { long: 'client', arg: 'required', action: { opt: 'client' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
@@ -413,6 +425,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let laddr: string | undefined;
   let client: { addr: string; port?: number } | undefined;
   const sync: Record<string, string> = {};
+  let drainTimeout: number | undefined;
 
   for (const { spec, value } of opts.slice(1)) {
     const action = spec.action;
@@ -485,6 +498,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       case 'mcast-ttl':
         sync[opt] = v;
         break;
+      case 'drain-timeout':
+        drainTimeout = toNumber(v, 0, 86400);
+        if (drainTimeout === undefined) throw new UsageError(`invalid drain timeout \`${v}' (0..86400 seconds)`);
+        break;
       case 'laddr':
         laddr = parseIPv4(v);
         if (laddr === undefined) throw new UsageError('illegal local address specified');
@@ -502,7 +519,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     const [tcp, tcpfin, udp] = rest.splice(0, 3).map((t) => parseTimeout(t, 0, MAX_TIMEOUT)) as [number, number, number];
     timeouts = { tcp, tcpfin, udp };
   }
-  if (rest.length > 0) throw new UsageError(`unexpected argument ${rest[0]}`);
+  // One line whatever the argument holds (a control character would break it).
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${/^[\x21-\x7e]+$/.test(rest[0]!) ? rest[0] : JSON.stringify(rest[0])}`);
 
   // generic_opt_check
   const rules = RULES[cmd];
@@ -587,6 +605,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'restore', ...common };
     case 'status':
       return { kind: 'status', ...common };
+    case 'undrain':
+      return { kind: 'drain', ...common, on: false };
+    case 'drain': {
+      const c: DrainCommand = { kind: 'drain', ...common, on: true };
+      if (drainTimeout !== undefined) c.timeout = drainTimeout;
+      return c;
+    }
     case 'reload':
       return { kind: 'reload', ...common, dryRun: has('dry-run') };
     case 'dump-config':

@@ -12,7 +12,7 @@ import type {
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import { TraceSessions } from './trace.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { SyncDaemon } from '../sync/daemon.js';
@@ -161,6 +161,11 @@ export class Control {
     this.slowest.ms = 0;
   }
 
+  /** Change the flood and exhaustion defenses (validated by the caller: uvsd's options, the config file). */
+  setDefense(d: DefenseOptions): void {
+    this.applyOps([{ op: 'setDefense', ...d }]);
+  }
+
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
     this.model = model;
@@ -171,8 +176,13 @@ export class Control {
 
   /** Bumped by every change of the model (a sliced batch notices changes made meanwhile). */
   private changes = 0;
-  /** Called after every change reached the datapath (uvsd --state-file saves the table). */
+  /** Called after every change reached the datapath (uvsd --state-file saves the table), and
+   *  when the director's drain changes (uvsd --bgp-include announces or withdraws). */
   onChange: (() => void) | undefined;
+  /** uvsadm --drain: when the director began draining (ms since epoch) and for how long at most (s). */
+  drain: { since: number; timeoutS: number } | undefined;
+  /** The drain's timeout when uvsadm gives none (uvsd --drain-timeout). */
+  drainTimeoutS = 30;
   /** Operations waiting behind a sliced apply in progress (kept in order); empty otherwise. */
   private readonly opQueue: DpOp[] = [];
   private applying = false;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -305,6 +305,12 @@ export function formatExplain(svc: ServiceKey, client: string, cport: number, x:
     `why ${x.why}\n`;
 }
 
+/** `uvsadm --drain` / `--undrain`, and the `director` line of --status. */
+export function formatDrain(d: DrainStatus): string {
+  if (d.state === 'off') return `director announcing, ${d.conns} connections\n`;
+  return `director ${d.state} since ${d.since}, ${d.conns} connections, timeout ${d.timeout} s (${d.left} s left)\n`;
+}
+
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 /**
  * -L --daemon: ipvsadm 1.31's line per running sync daemon, then uvs-only fields inside the same
@@ -339,7 +345,15 @@ export function formatStatus(st: StatusResult): string {
       `evict_above ${df.evictAbove}`,
       `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
       `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
-      `sloppy_tcp ${df.sloppyTcp ? 'yes' : 'no'}`,
+      `sloppy_tcp ${df.sloppyTcp}`,
+    );
+  }
+  if (st.drain !== undefined) lines.push(formatDrain(st.drain).trimEnd());
+  const bgp = st.bgp;
+  if (bgp !== undefined) {
+    lines.push(
+      `bgp ${bgp.state} via BIRD ${bgp.socket} (include ${bgp.include}, next hop ${bgp.nextHop}, ${bgp.configures} configures): ${bgp.last}`,
+      `bgp_announced ${bgp.announced.length === 0 ? '-' : bgp.announced.join(' ')}`,
     );
   }
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
@@ -373,6 +387,7 @@ Usage:
   ${p} --start-daemon state [--mcast-interface interface] [--syncid sid] [--sync-key-file file] [--sync-peer address]
   ${p} --stop-daemon state
   ${p} --role master|backup
+  ${p} --drain [--drain-timeout seconds] | --undrain
   ${p} -h
 
 Commands:
@@ -401,6 +416,9 @@ Either long or short options are allowed.
   --stop-daemon               stop connection synchronization daemon
   --role                      uvs: master (take the VIPs over, forward) or
                               backup (keep the table, forward nothing)
+  --drain                     uvs: withdraw this director's BGP routes, keep
+                              forwarding its connections (docs/scale-out.md)
+  --undrain                   uvs: announce the routes again
   --help            -h        display this help message
 
 Options:
@@ -421,6 +439,7 @@ Options:
   --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-address     FULLNAT local address
   --client       address[:port]       client of --explain
+  --drain-timeout seconds             drain at most this long (default: uvsd's)
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --daemon                            output of daemon information

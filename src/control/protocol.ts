@@ -193,10 +193,52 @@ export interface StatusResult {
     evictAbove: number;
     maxConnRatePerSource: number;
     arpAcceptUnsolicited: boolean;
-    sloppyTcp: boolean;
+    /** off, all (the kernel's sloppy_tcp) or mh (scale-out behind ECMP: docs/scale-out.md). */
+    sloppyTcp: 'off' | 'all' | 'mh';
   };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
+  /** The director's drain (uvsadm --drain; docs/scale-out.md). */
+  drain?: DrainStatus;
+  /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */
+  bgp?: BgpStatus;
+}
+
+/** What uvsd announces through BIRD and whether BIRD took it (src/bgp/bird.ts). */
+export interface BgpStatus {
+  /** The include uvsd writes, BIRD's control socket, the routes' next hop. */
+  include: string;
+  socket: string;
+  nextHop: string;
+  /** VIPs in the include now (announced once BIRD has configured). */
+  announced: string[];
+  /** ok: BIRD took the last include; pending: a configure is in flight; error: the last one failed (retried). */
+  state: 'ok' | 'pending' | 'error';
+  /** BIRD's last answer or the last error, one line. */
+  last: string;
+  /** Successful `configure`s since start. */
+  configures: number;
+}
+
+/** drain: on = withdraw every route and keep forwarding; timeout in seconds (default uvsd's --drain-timeout). */
+export interface DrainArgs {
+  on: boolean;
+  timeout?: number;
+}
+
+/**
+ * off: announcing. draining: routes withdrawn, existing connections still forwarded. drained:
+ * no connection left or the timeout passed: the director can be stopped.
+ */
+export interface DrainStatus {
+  state: 'off' | 'draining' | 'drained';
+  /** ISO 8601 time the drain began. */
+  since?: string;
+  timeout?: number;
+  /** Seconds until the timeout. */
+  left?: number;
+  /** Entries left in the connection table. */
+  conns: number;
 }
 
 // ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------

@@ -10,6 +10,7 @@ import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
+  DrainArgs, DrainStatus,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
@@ -468,9 +469,32 @@ export const VERBS = {
     stats: { ...ctx.control.sync.stats },
   })),
 
+  /**
+   * uvsadm --drain / --undrain: the whole director withdraws its routes (uvsd --bgp-include) and
+   * keeps forwarding the connections it has until they end or the timeout passes; --undrain
+   * announces again. Not a table change: never batched, never saved.
+   */
+  drain: verb<DrainArgs, DrainStatus>(false, (ctx, a) => {
+    if (typeof a.on !== 'boolean') throw new UvsError('BAD_REQUEST', '"on" must be true or false');
+    let timeoutS = ctx.control.drainTimeoutS;
+    const t: unknown = a.timeout;
+    if (t !== undefined) {
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 86400) {
+        throw new UvsError('BAD_REQUEST', `drain timeout must be an integer 0..86400 seconds, got ${JSON.stringify(t)}`);
+      }
+      timeoutS = t;
+    }
+    const c = ctx.control;
+    const was = c.drain;
+    c.drain = a.on ? { since: was?.since ?? Date.now(), timeoutS } : undefined;
+    if ((was === undefined) !== (c.drain === undefined)) c.onChange?.();
+    return drainStatus(ctx);
+  }),
+
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
     return {
+      drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
       role: dp.link.active ? 'master' : 'backup',
       tap: ctx.control.info.tap,
@@ -525,6 +549,14 @@ function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   }
   if (key.length < 16) throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile} holds ${key.length} bytes; at least 16 are needed`);
   return { syncid, mcastInterface, peer, group, port, ttl, maxlen, key, keyFile: a.keyFile };
+}
+
+function drainStatus(ctx: VerbCtx): DrainStatus {
+  const d = ctx.control.drain;
+  const conns = ctx.control.dp.ct.count;
+  if (d === undefined) return { state: 'off', conns };
+  const left = Math.max(0, Math.ceil((d.since + d.timeoutS * 1000 - Date.now()) / 1000));
+  return { state: conns === 0 || left === 0 ? 'drained' : 'draining', since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns };
 }
 
 /** A batch's items, or BAD_REQUEST. */

@@ -40,6 +40,8 @@ export const COUNTER_NAMES = [
   'sync_installed',
   'sync_expired',
   'sync_refused',
+  // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
+  'conns_adopted_hash',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -63,6 +63,16 @@ export type DpOp =
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */
-  | { op: 'syncInstall'; records: Uint8Array };
+  | { op: 'syncInstall'; records: Uint8Array }
+  /** Flood and exhaustion defenses (docs/resilience.md): fractions 0..1, a rate >= 0. */
+  | {
+      op: 'setDefense';
+      secureTcpAbove: number;
+      evictAbove: number;
+      maxConnRatePerSource: number;
+      arpAcceptUnsolicited: boolean;
+      /** 'off', 'all' (every DR/TUN service) or 'mh' (mh services, placed by the mh table). */
+      sloppyTcp: 'off' | 'all' | 'mh';
+    };
 
 export type DpOpName = DpOp['op'];

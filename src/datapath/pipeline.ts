@@ -26,7 +26,7 @@ import { LaddrPools } from '../modes/laddr.js';
 import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
-import { getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
+import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
@@ -100,12 +100,20 @@ export interface DefenseOptions {
   maxConnRatePerSource: number;
   /** Accept ARP replies/announcements that change a known neighbour's MAC without a probe of ours. */
   arpAcceptUnsolicited: boolean;
-  /** Open DR/TUN connections on mid-stream TCP segments too (the kernel's sloppy_tcp). */
-  sloppyTcp: boolean;
+  /**
+   * Open DR/TUN connections on mid-stream TCP segments too: 'all' services (the kernel's
+   * sloppy_tcp: the scheduler picks as for a SYN), only 'mh' services (many directors behind
+   * ECMP: the segment follows the mh table's owner, and mh tables are built in address order so
+   * every director agrees; docs/scale-out.md), or 'off'.
+   */
+  sloppyTcp: SloppyTcp;
 }
 
+export type SloppyTcp = 'off' | 'all' | 'mh';
+export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
+
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
-  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: false,
+  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off',
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -186,6 +194,7 @@ export class Datapath implements Output {
 
   /** Change the defenses (validated by the caller: fractions in 0..1, rate >= 0). */
   setDefense(d: Partial<DefenseOptions>): void {
+    const wasMh = this.defense.sloppyTcp === 'mh';
     Object.assign(this.defense, d);
     const max = this.ct.max;
     const f = this.defense;
@@ -195,6 +204,20 @@ export class Datapath implements Output {
     if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
     this.checkSecure();
+    if (wasMh !== (f.sloppyTcp === 'mh')) {
+      // The hash tables' population order follows the mode: rebuild them.
+      for (const svc of this.services) {
+        if (svc === undefined) continue;
+        svc.schedFlags = this.schedFlagsOf(svc.schedFlags & ~SF_ADDR_ORDER);
+        svc.scheduler.update?.(svc, this.dt);
+      }
+    }
+  }
+
+  /** A service's scheduler flags as the scheduler sees them: ipvsadm's -b bits, plus address
+   *  order for the hash tables while sloppy TCP follows mh (directors must agree). */
+  private schedFlagsOf(flags: number): number {
+    return this.defense.sloppyTcp === 'mh' ? flags | SF_ADDR_ORDER : flags;
   }
 
   /** Switch secure TCP on above secureOnAt entries, off below secureOffAt (hysteresis). */
@@ -502,7 +525,10 @@ export class Datapath implements Output {
     }
     // Only a SYN opens a TCP connection; with sloppy TCP any segment but a RST (DR/TUN, below).
     const sloppy = proto === PROTO_TCP && !tcpMayOpen(tcpFlags);
-    if (sloppy && (!this.defense.sloppyTcp || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0)) {
+    const svc = this.services[sid] as SvcRuntime;
+    const sloppyMode = this.defense.sloppyTcp;
+    if (sloppy && (sloppyMode === 'off' || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0 ||
+        (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
       d[D.no_conn]++;
       return -1;
     }
@@ -510,7 +536,6 @@ export class Datapath implements Output {
       d[D.src_rate_limited]++;
       return -1;
     }
-    const svc = this.services[sid] as SvcRuntime;
     const f = this.flow;
     f.proto = proto;
     f.saddr = src;
@@ -520,7 +545,16 @@ export class Datapath implements Output {
     const ct = this.ct;
     let tpl = -1;
     let dest: number;
-    if (svc.persist > 0) {
+    // A mid-flow segment of a flow another director scheduled (ECMP moved it here): the hash
+    // table's owner, as every director with the same servers would have chosen, even at weight 0.
+    const adopt = sloppy && svc.persist === 0 && svc.scheduler.owner !== undefined;
+    if (adopt) {
+      dest = (svc.scheduler.owner as NonNullable<Scheduler['owner']>)(svc, this.dt, f);
+      if (dest < 0) {
+        d[D.no_dest]++;
+        return -1;
+      }
+    } else if (svc.persist > 0) {
       tpl = this.template(svc, proto, src, dst, dport);
       if (tpl < 0) return -1;
       dest = ct.dest[tpl];
@@ -594,6 +628,7 @@ export class Datapath implements Output {
       ct.flags[e] &= ~F_INACTIVE;
       this.dt.activate(dest, true);
       this.counters.c[C.conns_sloppy]++;
+      if (adopt) this.counters.c[C.conns_adopted_hash]++;
     }
     return e;
   }
@@ -815,7 +850,7 @@ export class Datapath implements Output {
         const scheduler = this.schedulerOf(op.sched);
         const svc: SvcRuntime = {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
-          schedFlags: op.schedFlags, persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
+          schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
           persistTicks: persistTicksOf(op.persist),
         };
         scheduler.init?.(svc, dt);
@@ -829,8 +864,9 @@ export class Datapath implements Output {
       case 'editService': {
         const svc = this.svc(op.id);
         const scheduler = this.schedulerOf(op.sched);
-        const flagsChanged = svc.schedFlags !== op.schedFlags;
-        svc.schedFlags = op.schedFlags;
+        const flags = this.schedFlagsOf(op.schedFlags);
+        const flagsChanged = svc.schedFlags !== flags;
+        svc.schedFlags = flags;
         svc.persist = op.persist;
         svc.persistTicks = persistTicksOf(op.persist);
         svc.netmask = op.netmask | 0;
@@ -927,6 +963,11 @@ export class Datapath implements Output {
         this.setClock();
         for (let o = 0; o + REC_LEN <= op.records.length; o += REC_LEN) this.installRecord(op.records, o);
         this.tx.flush();
+        return;
+      }
+      case 'setDefense': {
+        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp } = op;
+        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp });
         return;
       }
       case 'zero': {

@@ -35,5 +35,6 @@ export function schedulerNames(): string[] {
 for (const s of [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos]) registerScheduler(s);
 
 export type { Scheduler, SchedService, Flow, Explanation } from './types.js';
+export { SF_ADDR_ORDER } from './types.js';
 export { setMhTableSize, setMhDefaultTableSize, MH_PRIMES } from './mh.js';
 export { seedTwos } from './twos.js';

@@ -10,8 +10,12 @@
 // A flow is looked up at hsiphash(saddr + sport', key1) % M (sport' = source port with mh-port,
 // else 0). Adding or removing one of N servers moves about 1/N of the flows (Maglev's minimal
 // disruption). Tables are built in init/update (and setMhTableSize), never per packet.
+// The kernel's table depends on the destination list's order (who claims first wins a contested
+// entry). With SF_ADDR_ORDER (uvsd --sloppy-tcp mh, many directors behind ECMP) the list is
+// taken sorted by address and port instead, so every director with the same servers and weights
+// builds the same table whatever order they were added in (docs/scale-out.md).
 
-import { SF_MH_FALLBACK, SF_MH_PORT, type Flow, type Scheduler, type SchedService } from './types.js';
+import { SF_ADDR_ORDER, SF_MH_FALLBACK, SF_MH_PORT, type Flow, type Scheduler, type SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { destName } from './common.js';
 import { hsiphash32 } from './hsiphash.js';
@@ -97,10 +101,16 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** The destinations in the order the table is populated from: list order, or address order. */
+function populateOrder(svc: SchedService, dt: DestTable): readonly number[] {
+  if ((svc.schedFlags & SF_ADDR_ORDER) === 0) return svc.dests;
+  return [...svc.dests].sort((a, b) => (dt.addr[a] >>> 0) - (dt.addr[b] >>> 0) || dt.port[a] - dt.port[b]);
+}
+
 /** ip_vs_mh_dest_changed(): last weights, gcd, shift, permutations, populate. */
 function build(svc: SchedService, dt: DestTable): void {
   const st = svc.schedState as MhState;
-  const dests = svc.dests;
+  const dests = populateOrder(svc, dt);
   const M = st.size;
   let g = 0;
   let max = 0;
@@ -183,6 +193,13 @@ function lookupFlow(svc: SchedService, dt: DestTable, flow: Flow): number {
   return -1;
 }
 
+/** The table's destination for the flow, available or not (an established flow stays on a
+ *  quiesced server); -1 when the table is empty. */
+function ownerOf(svc: SchedService, _dt: DestTable, flow: Flow): number {
+  const st = svc.schedState as MhState;
+  return st.lookup[mhHash(flow.saddr | 0, hashPort(flow, svc.schedFlags, SF_MH_PORT), 0, 1, st.size)];
+}
+
 export const mh: Scheduler = {
   name: 'mh',
   flags: SF_MH_FALLBACK | SF_MH_PORT,
@@ -196,6 +213,7 @@ export const mh: Scheduler = {
   },
   update: build,
   schedule: lookupFlow,
+  owner: ownerOf,
   explain(svc: SchedService, dt: DestTable, flow: Flow) {
     const st = svc.schedState as MhState;
     const M = st.size;

@@ -19,6 +19,10 @@ export const SF_SH_FALLBACK = 1;
 export const SF_SH_PORT = 2;
 export const SF_MH_FALLBACK = 4;
 export const SF_MH_PORT = 8;
+/** uvs-internal, never an ipvsadm -b flag: build hash tables from the destinations sorted by
+ *  address and port instead of list order, so directors that added the same servers in a
+ *  different order (or re-added one after a health check) agree (uvsd --sloppy-tcp mh). */
+export const SF_ADDR_ORDER = 0x100;
 /** Flag names as ipvsadm spells them (-b sh-port,sh-fallback; shown in -Ln as "(sh-port,...)"). */
 export const SCHED_FLAG_NAMES: Record<string, number> = {
   'sh-fallback': SF_SH_FALLBACK,
@@ -64,4 +68,11 @@ export interface Scheduler {
   /** A destination slot, or -1 when no destination is available. Must not allocate. */
   schedule(svc: SchedService, dt: DestTable, flow: Flow): number;
   explain?(svc: SchedService, dt: DestTable, flow: Flow): Explanation;
+  /**
+   * The destination an already established flow belongs to by hash alone, whatever its weight
+   * now (weight 0 keeps existing flows), or -1 when the table names none. Lets a director adopt
+   * a mid-flow segment another director scheduled (uvsd --sloppy-tcp mh; docs/scale-out.md).
+   * Only stateless hashing schedulers (mh) have it. Must not allocate.
+   */
+  owner?(svc: SchedService, dt: DestTable, flow: Flow): number;
 }

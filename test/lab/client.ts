@@ -18,6 +18,10 @@
 //   --conns VIP:PORT --count N        opens N TCP connections at once, one request each, holds them
 //       all open until a line on stdin (or --max-ms), prints {"ok":n,"errors":n,"localPorts":[...],"n":1}
 //       once all answered, then closes them and prints {"closed":n,"n":2}.
+//   --until-ok VIP:PORT [--timeout MS] [--max-ms MS]
+//       HTTP GETs on new connections, each bounded by --timeout, until one is answered; prints
+//       {"okAt":epoch ms,"attempts":n,"server":"rs1"} (or {"error":..} after --max-ms). Started
+//       before uvsd, it measures when new connections work again after a restart.
 //   --hold VIP:PORT
 //       Opens one TCP connection, sends a keep-alive request and prints
 //       {"server":"rs1","localPort":p,"n":1}. Every line read on stdin sends another request on
@@ -43,6 +47,7 @@ const { values } = parseArgs({
     http: { type: 'string' },
     udp: { type: 'string' },
     hold: { type: 'string' },
+    'until-ok': { type: 'string' },
     download: { type: 'string' },
     upload: { type: 'string' },
     conns: { type: 'string' },
@@ -436,6 +441,25 @@ async function main(): Promise<void> {
   }
   if (values.stream) {
     await runStream(values.stream);
+    return;
+  }
+  if (values['until-ok']) {
+    const { host, port } = hostPort(values['until-ok']);
+    const deadline = Date.now() + Number(values['max-ms']);
+    let attempts = 0;
+    let last = '';
+    while (Date.now() < deadline) {
+      attempts++;
+      try {
+        const server = await httpOnce(host, port, false);
+        process.stdout.write(`${JSON.stringify({ okAt: Date.now(), attempts, server })}\n`);
+        return;
+      } catch (e) {
+        last = (e as Error).message;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ error: last, attempts })}\n`);
     return;
   }
   let t: Tally;

@@ -1,0 +1,421 @@
+// The small-UDP rows: a generator (bench/baseline/gen.c) in <p>-cli pinned to CPU 0 sends 60-byte
+// frames to the director's station MAC; one forwarder at a time runs in <p>-dir on CPU 1 and the
+// real server's eth0 rx_packets is what was delivered. One lab per forwarding method:
+//
+//   <p>-cli  eth0 192.168.8.1 ── pcl ┐
+//                                    ├─ br0 ── uvs0 (TAP) ── reflector | uvsd     <p>-dir
+//   <p>-rs   eth0 RS_ADDR ────── prs ┘   (or br0 itself: the kernel, nftables NAT + conntrack)
+//
+//   dr       RS 192.168.8.20, VIP on lo (arp_ignore), forwarders: C reflector (one syscall or
+//            io_uring), uvsd -g
+//   nat      RS 10.8.1.20, default route via 10.8.1.1 (uvsd's second address, or br0's for the
+//            kernel), forwarders: uvsd -m, kernel nftables DNAT
+//   fullnat  RS 192.168.8.20 without VIP, forwarders: uvsd FULLNAT (LIP 192.168.8.50), kernel
+//            nftables DNAT + SNAT to the same LIP
+//
+// The kernel forwarder is br0 with the station MAC and the director's addresses, ip_forward on,
+// and an nftables table in the director namespace (conntrack comes with the nat hooks). While it
+// runs, RPS on the client's bridge port (pcl, rx-0) steers the receive path, and so the whole
+// forwarding, to CPU 1, the core uvsd and the C reflector get: without it the kernel would forward
+// in the generator's softirq on CPU 0. For uvsd and the reflector the bridge's receive side (pcl to
+// the TAP's queue) stays on CPU 0, as in the DR rows: steered to CPU 1 too, that softirq work
+// starves the forwarder process under overload (measured: uvsd got 16% of its core).
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Lab, delay, type Proc } from '../../test/lab/netns.js';
+import { ControlClient } from '../../src/control/client.js';
+import { probeControl } from './control-probe.js';
+import { readCpus, readProcCpu, type CpuTimes } from './host.js';
+import type { Forwarder, RunResult, UdpMode, Workload } from './report.js';
+import { percentile, round } from './stats.js';
+
+export const STATION_MAC = '02:00:00:00:00:01';
+const DIRECTOR_ADDR = '192.168.8.10/24';
+const CLIENT_ADDR = '192.168.8.1';
+const NAT_DIR_ADDR = '10.8.1.1';
+export const VIP = '192.168.8.200';
+const LIP = '192.168.8.50';
+export const VPORT = 9;
+/** Source addresses of generated packets: outside the lab's subnet, and the real server cannot
+ *  answer them (unroutable in DR, a blackhole route in NAT/FULLNAT): no ICMP back into the bridge. */
+const GEN_SRC = '192.168.9.1';
+export const GEN_CPU = '0';
+export const FWD_CPU = '1';
+/** RPS mask (hex) of FWD_CPU. */
+const FWD_MASK = (1 << Number(FWD_CPU)).toString(16);
+/** A run whose forwarder process got less than this share of its core was disturbed. */
+const DISTURBED_BELOW = 0.9;
+/** A run with more CPU steal than this (any CPU) is flagged. */
+export const STEAL_FLAG = 0.05;
+
+export interface UdpOptions {
+  root: string;
+  seconds: number;
+  warmup: number;
+  flows: number;
+  connMax: number;
+  /** --conn-max for the 'full' workload, and the conntrack size it is compared with. */
+  fullMax: number;
+  batch: number;
+  prof?: string;
+  traceGc: boolean;
+  /** A built checkout of an earlier commit: forwarder uvsd-before runs its uvsd. */
+  before?: string;
+}
+
+interface Snapshot {
+  t: number;
+  genTx: number;
+  tapToReader: number;
+  tapDropped: number;
+  tapFromReader: number;
+  rsRx: number;
+  cpu: CpuTimes[];
+  procCpu: number;
+}
+
+interface Running {
+  proc: Proc | null;
+  socket?: string;
+  stats: () => Promise<Record<string, unknown> | null>;
+}
+
+export class UdpLab {
+  readonly lab: Lab;
+  cli = '';
+  dir = '';
+  rs = '';
+  rsMac = '';
+  rsAddr = '';
+  private brMac = '';
+  private readonly bin: string;
+
+  constructor(
+    readonly mode: UdpMode,
+    private readonly o: UdpOptions,
+  ) {
+    this.lab = new Lab('uvsb');
+    this.bin = path.join(o.root, 'bench/baseline');
+  }
+
+  private uvsdJs(before = false): string {
+    return path.join(before ? (this.o.before as string) : this.o.root, 'dist/src/cli/uvsd.js');
+  }
+
+  private uvsadmJs(before = false): string {
+    return path.join(before ? (this.o.before as string) : this.o.root, 'dist/src/cli/uvsadm.js');
+  }
+
+  async setup(): Promise<void> {
+    await Lab.cleanupLeftovers('uvsb');
+    this.cli = await this.lab.addNs('cli');
+    this.dir = await this.lab.addNs('dir');
+    this.rs = await this.lab.addNs('rs');
+    await this.lab.addBridge(this.dir, 'br0');
+    this.brMac = await this.lab.macOf(this.dir, 'br0');
+    // br_netfilter may be loaded: keep bridged frames out of iptables for every forwarder.
+    await this.lab.exec(this.dir, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+    await this.lab.addHostIf({ ns: this.cli, addr: `${CLIENT_ADDR}/24`, bridgeNs: this.dir, bridge: 'br0', portName: 'pcl' });
+    this.rsAddr = this.mode === 'nat' ? '10.8.1.20' : '192.168.8.20';
+    await this.lab.addHostIf({
+      ns: this.rs,
+      addr: `${this.rsAddr}/24`,
+      loAddrs: this.mode === 'dr' ? [VIP] : [],
+      bridgeNs: this.dir,
+      bridge: 'br0',
+      portName: 'prs',
+    });
+    await this.lab.sysctl(this.rs, {
+      'net.ipv4.conf.all.arp_ignore': 1,
+      'net.ipv4.conf.all.arp_announce': 2,
+      'net.ipv4.conf.all.rp_filter': 0,
+      'net.ipv4.conf.eth0.rp_filter': 0,
+    });
+    if (this.mode === 'nat') {
+      await this.lab.must(['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR], this.rs);
+      await this.lab.must(['ip', 'route', 'add', 'blackhole', `${GEN_SRC.replace(/\.\d+$/, '.0')}/24`], this.rs);
+    }
+    if (this.mode === 'fullnat') await this.lab.must(['ip', 'route', 'add', 'blackhole', `${LIP}/32`], this.rs);
+    this.rsMac = await this.lab.macOf(this.rs, 'eth0');
+  }
+
+  /** RPS on the client's bridge port: its receive path (bridge, and the kernel's forwarding) on FWD_CPU. */
+  private async steer(on: boolean): Promise<void> {
+    await this.lab.must(['sh', '-c', `echo ${on ? FWD_MASK : 0} > /sys/class/net/pcl/queues/rx-0/rps_cpus`], this.dir);
+  }
+
+  /** Let the bridge (re)learn the real server's MAC on its port (one datagram or ARP from the RS). */
+  async refreshFdb(): Promise<void> {
+    const to = this.mode === 'nat' ? '10.8.1.99' : CLIENT_ADDR;
+    const end = Date.now() + 5000;
+    while (Date.now() < end) {
+      await this.lab.exec(this.rs, ['bash', '-c', `echo learn > /dev/udp/${to}/9`]);
+      await delay(100);
+      const r = await this.lab.exec(this.dir, ['bridge', 'fdb', 'show', 'br', 'br0']);
+      if (r.stdout.split('\n').some((l) => l.startsWith(this.rsMac) && / dev prs /.test(l + ' '))) return;
+    }
+    throw new Error(`bridge never learned the real server's MAC ${this.rsMac} on prs`);
+  }
+
+  async waitStationLearned(timeoutMs = 5000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const r = await this.lab.exec(this.dir, ['bridge', 'fdb', 'show', 'br', 'br0']);
+      if (r.stdout.split('\n').some((l) => l.startsWith(STATION_MAC) && /dev uvs0/.test(l) && !/permanent/.test(l))) return true;
+      await delay(100);
+    }
+    return false;
+  }
+
+  async snapshot(pid: number | undefined): Promise<Snapshot> {
+    const cpu = readCpus();
+    const procCpu = readProcCpu(pid);
+    const t0 = performance.now();
+    const st = (i: string, f: string): string => `/sys/class/net/${i}/statistics/${f}`;
+    const [c, d, r] = await Promise.all([
+      this.lab.must(['cat', st('eth0', 'tx_packets')], this.cli),
+      // No TAP when the kernel forwards: zeros.
+      this.lab.exec(this.dir, ['cat', st('uvs0', 'tx_packets'), st('uvs0', 'tx_dropped'), st('uvs0', 'rx_packets')]),
+      this.lab.must(['cat', st('eth0', 'rx_packets')], this.rs),
+    ]);
+    const t1 = performance.now();
+    const dv = d.code === 0 ? d.stdout.trim().split(/\s+/).map(Number) : [0, 0, 0];
+    return { t: (t0 + t1) / 2000, genTx: Number(c.trim()), tapToReader: dv[0]!, tapDropped: dv[1]!, tapFromReader: dv[2]!, rsRx: Number(r.trim()), cpu, procCpu };
+  }
+
+  async startC(io: 'uring' | 'syscalls'): Promise<Running> {
+    const proc = this.lab.spawn(this.dir, [
+      'taskset', '-c', FWD_CPU,
+      path.join(this.bin, 'reflector'),
+      '--tap', 'uvs0', '--bridge', 'br0', '--mac', STATION_MAC, '--vip', VIP, '--rs-mac', this.rsMac, '--io', io,
+    ]);
+    await proc.waitForLine(/^ready/, 5000);
+    return {
+      proc,
+      stats: async () => {
+        await proc.stop(3000);
+        const line = proc.stdout().split('\n').find((l) => l.startsWith('{'));
+        return line ? (JSON.parse(line) as Record<string, unknown>) : null;
+      },
+    };
+  }
+
+  /** uvsd with one UDP service VIP:VPORT (and more ports: `extraPorts`) to the real server in this lab's method. */
+  async startUvsd(tag: string, io: 'auto' | 'syscalls', connMax: number, extraPorts: number[] = [], extraArgs: string[] = [], before = false): Promise<Running & { proc: Proc; socket: string }> {
+    const uvsdJs = this.uvsdJs(before);
+    const uvsadmJs = this.uvsadmJs(before);
+    // Builds from before --io (the foundation) use syscalls and do not know the option.
+    const ioArgs = readFileSync(uvsdJs, 'utf8').includes("'--io") ? ['--io', io] : [];
+    const socket = `/tmp/uvsb-${process.pid}.sock`;
+    const o = this.o;
+    const nodeArgs = o.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
+    if (o.traceGc) nodeArgs.push('--trace-gc');
+    const proc = this.lab.spawn(this.dir, [
+      'taskset', '-c', FWD_CPU,
+      process.execPath, ...nodeArgs, uvsdJs,
+      '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
+      '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), ...ioArgs, ...extraArgs,
+    ], { maxCapture: 16 * 1024 * 1024 });
+    // A loaded machine needs time to start Node and prefault a large table: up to 45 s.
+    const end = Date.now() + 45_000;
+    for (;;) {
+      if (proc.done()) throw new Error(`uvsd exited early: ${proc.stderr().slice(-2000)}`);
+      const r = await this.lab.exec(this.dir, [process.execPath, uvsadmJs, '--socket', socket, '-Ln'], { timeoutMs: 5000 });
+      if (r.code === 0) break;
+      if (Date.now() > end) {
+        await proc.stop(3000); // it would hold the TAP for the runs after this one
+        throw new Error(`uvsd not ready after 45 s: ${r.stderr.trim()} / ${proc.stderr().slice(-2000)}`);
+      }
+      await delay(100);
+    }
+    const fwd = this.mode === 'dr' ? 'dr' : this.mode;
+    const client = await ControlClient.connect(socket, { timeoutMs: 5000 });
+    try {
+      for (const port of [VPORT, ...extraPorts]) {
+        const service = { proto: 'udp' as const, addr: VIP, port };
+        await client.call('addService', { ...service, sched: 'rr' });
+        await client.call('addDest', { service, addr: this.rsAddr, port, fwd, weight: 1 });
+        if (this.mode === 'fullnat') await client.call('addLaddr', { service, addr: LIP });
+      }
+    } finally {
+      client.close();
+    }
+    return {
+      proc,
+      socket,
+      stats: async () => {
+        const status = await this.uvsdStatus(socket);
+        const list = await this.lab.exec(this.dir, [process.execPath, this.uvsadmJs(), '--socket', socket, '-Ln']);
+        await proc.stop(5000);
+        return { status, list: list.stdout, stderrTail: proc.stderr().slice(-1000) };
+      },
+    };
+  }
+
+  async uvsdStatus(socket: string): Promise<Record<string, unknown>> {
+    try {
+      const client = await ControlClient.connect(socket, { timeoutMs: 3000 });
+      try {
+        return (await client.call('status', {})) as unknown as Record<string, unknown>;
+      } finally {
+        client.close();
+      }
+    } catch (e) {
+      return { error: String(e) };
+    }
+  }
+
+  /** The kernel as the forwarder: br0 takes the station MAC and the addresses, nftables NATs. */
+  async startKernel(): Promise<Running> {
+    const d = this.dir;
+    try {
+      await this.configureKernel();
+    } catch (e) {
+      await this.stopKernel();
+      throw e;
+    }
+    return {
+      proc: null,
+      stats: async () => {
+        const count = await this.lab.exec(d, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count']);
+        const st = await this.lab.exec(d, ['conntrack', '-S']);
+        await this.stopKernel();
+        return { conntrackCount: Number(count.stdout.trim()), conntrackStats: st.stdout.trim().split('\n').slice(0, 4) };
+      },
+    };
+  }
+
+  private async configureKernel(): Promise<void> {
+    const d = this.dir;
+    const rs = this.rsAddr;
+    await this.lab.must(['ip', 'link', 'set', 'br0', 'address', STATION_MAC], d);
+    await this.lab.must(['ip', 'addr', 'add', DIRECTOR_ADDR, 'dev', 'br0'], d);
+    if (this.mode === 'nat') await this.lab.must(['ip', 'addr', 'add', `${NAT_DIR_ADDR}/24`, 'dev', 'br0'], d);
+    if (this.mode === 'fullnat') await this.lab.must(['ip', 'addr', 'add', `${LIP}/24`, 'dev', 'br0'], d);
+    await this.lab.sysctl(d, {
+      'net.ipv4.ip_forward': 1,
+      'net.ipv4.conf.all.send_redirects': 0,
+      'net.ipv4.conf.br0.send_redirects': 0,
+      'net.ipv4.conf.all.rp_filter': 0,
+      'net.ipv4.conf.br0.rp_filter': 0,
+    });
+    await this.steer(true);
+    const rules = [
+      'table ip uvsbench {',
+      '  chain pre {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      `    ip daddr ${VIP} udp dport ${VPORT} dnat to ${rs}:${VPORT}`,
+      '  }',
+      '  chain post {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      ...(this.mode === 'fullnat' ? [`    ip daddr ${rs} udp dport ${VPORT} snat to ${LIP}`] : []),
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    await this.lab.must(['nft', '-f', '-'], d, { input: rules });
+  }
+
+  private async stopKernel(): Promise<void> {
+    const d = this.dir;
+    await this.steer(false);
+    await this.lab.exec(d, ['nft', 'delete', 'table', 'ip', 'uvsbench']);
+    await this.lab.exec(d, ['conntrack', '-F']);
+    await this.lab.exec(d, ['ip', 'addr', 'flush', 'dev', 'br0']);
+    await this.lab.sysctl(d, { 'net.ipv4.ip_forward': 0 });
+    // br0 must give the station MAC back, or frames for it stay in the director's own stack.
+    await this.lab.must(['ip', 'link', 'set', 'br0', 'address', this.brMac], d);
+  }
+
+  genArgv(workload: Workload, seconds: number, extra: { pps?: number; batch?: number; dstMac?: string; dst?: string } = {}): string[] {
+    return [
+      'taskset', '-c', GEN_CPU,
+      path.join(this.bin, 'gen'),
+      '--if', 'eth0', '--dst-mac', extra.dstMac ?? STATION_MAC, '--dst', extra.dst ?? VIP, '--dport', String(VPORT), '--src', GEN_SRC,
+      ...(workload === 'steady' ? ['--flows', String(this.o.flows)] : ['--new']),
+      '--seconds', String(seconds), '--batch', String(extra.batch ?? this.o.batch),
+      ...(extra.pps ? ['--pps', String(Math.round(extra.pps))] : []),
+    ];
+  }
+
+  async runOne(workload: Workload, fwd: Forwarder, rep: number): Promise<RunResult> {
+    const { seconds, warmup } = this.o;
+    const base: RunResult = {
+      row: this.mode, workload, forwarder: fwd, repeat: rep, seconds,
+      sentPps: 0, deliveredPps: 0, readerPps: 0, tapDropPps: 0, writtenPps: 0,
+      cpuBusy: [], cpuSteal: [], fwdProcCpu: 0, fwdCoreUsPerPkt: 0, fwdProcUsPerPkt: 0, disturbed: false, stealFlagged: false,
+      generator: null, forwarderStats: null,
+    };
+    let f: Running | null = null;
+    let gen: Proc | null = null;
+    try {
+      await this.refreshFdb();
+      const connMax = workload === 'full' ? this.o.fullMax : this.o.connMax;
+      if (fwd === 'c' || fwd === 'c-uring') f = await this.startC(fwd === 'c' ? 'syscalls' : 'uring');
+      else if (fwd === 'nft') f = await this.startKernel();
+      else f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, fwd === 'uvsd-syscalls' ? 'syscalls' : 'auto', connMax, [], [], fwd === 'uvsd-before');
+      if (fwd !== 'nft' && !(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
+      gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
+      await delay(warmup * 1000);
+      const pid = f.proc?.child.pid;
+      const probe = !this.o.traceGc && f.socket ? await probeControl(f.socket) : null;
+      const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
+      const gcA = scavenges();
+      const a = await this.snapshot(pid);
+      await delay(seconds * 1000);
+      const b = await this.snapshot(pid);
+      if (this.o.traceGc && fwd.startsWith('uvsd')) base.scavenges = scavenges() - gcA;
+      if (probe) {
+        const rtts = await probe.stop();
+        base.controlRtt = { n: rtts.length, p50: round(percentile(rtts, 50), 2), p99: round(percentile(rtts, 99), 2), max: round(Math.max(0, ...rtts), 2) };
+      }
+      const code = await gen.exited;
+      const gl = gen.stdout().split('\n').find((l) => l.startsWith('{'));
+      base.generator = gl ? (JSON.parse(gl) as Record<string, unknown>) : { exit: code, stderr: gen.stderr() };
+      const dt = b.t - a.t;
+      base.seconds = round(dt, 3);
+      base.sentPps = Math.round((b.genTx - a.genTx) / dt);
+      base.deliveredPps = Math.round((b.rsRx - a.rsRx) / dt);
+      base.readerPps = Math.round((b.tapToReader - a.tapToReader) / dt);
+      base.tapDropPps = Math.round((b.tapDropped - a.tapDropped) / dt);
+      base.writtenPps = Math.round((b.tapFromReader - a.tapFromReader) / dt);
+      base.cpuBusy = b.cpu.map((c, i) => round((c.busy - a.cpu[i]!.busy) / dt, 3));
+      base.cpuSteal = b.cpu.map((c, i) => round((c.steal - a.cpu[i]!.steal) / dt, 3));
+      base.stealFlagged = base.cpuSteal.some((s) => s > STEAL_FLAG);
+      const fc = Number(FWD_CPU);
+      const delivered = b.rsRx - a.rsRx;
+      if (f.proc) {
+        base.fwdProcCpu = round((b.procCpu - a.procCpu) / dt, 3);
+        base.disturbed = base.fwdProcCpu < DISTURBED_BELOW;
+        base.fwdProcUsPerPkt = delivered > 0 ? round(((b.procCpu - a.procCpu) * 1e6) / delivered, 2) : 0;
+      }
+      base.fwdCoreUsPerPkt = delivered > 0 ? round(((b.cpu[fc]!.busy - a.cpu[fc]!.busy) * 1e6) / delivered, 2) : 0;
+      base.forwarderStats = await f.stats();
+      f = null;
+    } catch (e) {
+      base.error = (e as Error).message;
+      console.error(`bench: ${this.mode}/${workload}/${fwd}: ${base.error}`);
+    } finally {
+      if (gen && !gen.done()) await gen.stop(2000);
+      if (f) {
+        try {
+          base.forwarderStats = await f.stats();
+        } catch {
+          /* reported above */
+        }
+      }
+    }
+    return base;
+  }
+}
+
+/** VmRSS of a process in bytes (0 when it is gone). */
+export function rssBytes(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,65 @@
+// The benchmark's results table (bench/lib/rows.ts): ratios are medians of adjacent pairs (same
+// row, same repeat), pairs with steal > 5% or a disturbed forwarder are left out while others
+// exist, absolute targets are judged on uvs's own median, and the chart draws what it is given.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compare, resultsTable, type Comparison, type Sample } from '../bench/lib/rows.js';
+import { svg } from '../bench/lib/chart-svg.js';
+
+function s(row: string, variant: string, repeat: number, value: number, more: Partial<Sample> = {}): Sample {
+  return { row, variant, repeat, value, unit: 'pps', steal: [0, 0], stealFlagged: false, ...more };
+}
+
+const DEF: Comparison = { id: 'x', title: 'x', row: 'nat-new', uvs: 'uvsd', base: 'nft', op: '>=', target: 1 };
+
+test('the ratio is the median of the pairs of one repeat, not the ratio of the medians', () => {
+  // uvsd 100/300/200, nft 200/100/400 → pair ratios 0.5, 3, 0.5 → median 0.5; medians would give 200/200 = 1.
+  const samples = [s('nat-new', 'uvsd', 1, 100), s('nat-new', 'nft', 1, 200), s('nat-new', 'uvsd', 2, 300), s('nat-new', 'nft', 2, 100), s('nat-new', 'uvsd', 3, 200), s('nat-new', 'nft', 3, 400)];
+  const [r] = compare(samples, [DEF]);
+  assert.equal(r!.ratio, 0.5);
+  assert.equal(r!.pairs, 3);
+  assert.equal(r!.uvsValue, 200);
+  assert.equal(r!.baseValue, 200);
+  assert.equal(r!.met, false);
+});
+
+test('pairs with steal > 5% or a disturbed side are left out while clean pairs exist, and counted', () => {
+  const samples = [
+    s('nat-new', 'uvsd', 1, 300), s('nat-new', 'nft', 1, 100, { stealFlagged: true, steal: [0.09, 0] }),
+    s('nat-new', 'uvsd', 2, 110, { disturbed: true }), s('nat-new', 'nft', 2, 100),
+    s('nat-new', 'uvsd', 3, 120), s('nat-new', 'nft', 3, 100),
+  ];
+  const [r] = compare(samples, [DEF]);
+  assert.equal(r!.ratio, 1.2);
+  assert.equal(r!.pairs, 1);
+  assert.equal(r!.flagged, 2);
+  assert.equal(r!.met, true);
+  // All flagged: all are used rather than none.
+  const [all] = compare(samples.map((x) => ({ ...x, stealFlagged: true })), [DEF]);
+  assert.equal(all!.pairs, 3);
+  assert.equal(all!.ratio, 1.2);
+});
+
+test('absolute targets (<= for memory) use uvs values; errors and missing baselines drop the row', () => {
+  const mem: Comparison = { id: 'm', title: 'rss', row: 'memory', uvs: 'uvsd RSS', base: null, op: '<=', target: 200 };
+  const rs = compare([s('memory', 'uvsd RSS', 1, 150, { unit: 'MB' })], [mem, DEF]);
+  assert.equal(rs.length, 1, 'nat-new has no samples: no row');
+  assert.equal(rs[0]!.ratio, 150);
+  assert.equal(rs[0]!.met, true);
+  assert.equal(compare([s('memory', 'uvsd RSS', 1, 250, { unit: 'MB' })], [mem])[0]!.met, false);
+  assert.equal(compare([s('nat-new', 'uvsd', 1, 5), s('nat-new', 'nft', 1, 0, { error: 'nft failed' })], [DEF]).length, 0);
+  const table = resultsTable(rs);
+  assert.match(table, /\| rss \| 150 MB \|/);
+  assert.match(table, /<= 200 MB \| met \|/);
+});
+
+test('the chart has one bar per comparison, coloured by met / not met, with the target tick', () => {
+  const rs = compare([s('nat-new', 'uvsd', 1, 90), s('nat-new', 'nft', 1, 100), s('memory', 'uvsd RSS', 1, 150, { unit: 'MB' })], [
+    DEF, { id: 'm', title: 'rss', row: 'memory', uvs: 'uvsd RSS', base: null, op: '<=', target: 200 },
+  ]);
+  const out = svg({ date: '2026-12-01T00:00:00Z', command: 'npm run bench', machine: { cpu: 'cpu', nproc: 2, kernel: 'k' }, comparisons: rs });
+  assert.equal((out.match(/<rect x=/g) ?? []).length, 2);
+  assert.match(out, /fill="#ea4335"/, 'nat-new 0.9 < 1: red');
+  assert.match(out, /fill="#34a853"/, 'rss 150 <= 200: green');
+  assert.match(out, /0\.900 × \(target &gt;= 1\)/);
+});
