@@ -10,8 +10,6 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -159,23 +157,24 @@ int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, c
   return 0;
 }
 
-// openPacketRing(ifname) -> { fd, ifindex, mac }: the ring is mapped and owned by the fd; close(fd)
-// through the addon unmaps it.
+// openPacketRing(ifname) -> { fd, ifindex, mac }: openPacket's socket (bound to ifname, own
+// transmissions ignored) with the ring mapped, owned by the fd; close(fd) through the addon unmaps it.
 Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) return ThrowType(env, "openPacketRing: ifname must be a string");
+  Napi::Value opened = OpenPacket(info);
+  if (env.IsExceptionPending()) return env.Undefined();
+  Napi::Object r = opened.As<Napi::Object>();
+  int fd = r.Get("fd").As<Napi::Number>().Int32Value();
+  int ifindex = r.Get("ifindex").As<Napi::Number>().Int32Value();
   std::string name = info[0].As<Napi::String>();
-  if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos)
-    return ThrowType(env, "openPacketRing: bad interface name");
-  unsigned ifindex = if_nametoindex(name.c_str());
-  if (ifindex == 0) return ThrowErrno(env, "if_nametoindex", name, errno);
-
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ThrowErrno(env, "socket", "AF_PACKET", errno);
+  void* map = MAP_FAILED;
+  size_t mapLen = static_cast<size_t>(kBlockSize) * kBlockNr;
   auto fail = [&](const char* op, int e) {
+    if (map != MAP_FAILED) munmap(map, mapLen);
     close(fd);
     return ThrowErrno(env, op, name, e);
   };
+  // Setting the ring on the bound socket re-hooks it; frames queued before go unread.
   int v = TPACKET_V3;
   if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) return fail("PACKET_VERSION", errno);
   struct tpacket_req3 req;
@@ -186,53 +185,24 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   req.tp_frame_nr = (kBlockSize / kFrameSize) * kBlockNr;
   req.tp_retire_blk_tov = kRetireMs;
   if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return fail("PACKET_RX_RING", errno);
-  size_t mapLen = static_cast<size_t>(kBlockSize) * kBlockNr;
-  void* map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
+  map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
   if (map == MAP_FAILED) map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return fail("mmap", errno);
-  // Transmit straight to the driver (no qdisc), and never read back our own frames.
+  // Transmit straight to the driver (no qdisc).
   int one = 1;
   (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
-  (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
-  sll.sll_ifindex = static_cast<int>(ifindex);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) {
-    munmap(map, mapLen);
-    return fail("bind", errno);
-  }
   // uvsd answers for its own MAC, not the interface's: take every frame (undone at close).
   struct packet_mreq mr;
   memset(&mr, 0, sizeof mr);
-  mr.mr_ifindex = static_cast<int>(ifindex);
+  mr.mr_ifindex = ifindex;
   mr.mr_type = PACKET_MR_PROMISC;
-  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) {
-    munmap(map, mapLen);
-    return fail("PACKET_ADD_MEMBERSHIP", errno);
-  }
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, name.c_str(), name.size());
-  if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-    munmap(map, mapLen);
-    return fail("SIOCGIFHWADDR", errno);
-  }
-  char mac[18];
-  const uint8_t* a = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
-  snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) return fail("PACKET_ADD_MEMBERSHIP", errno);
 
   std::unique_ptr<Ring> ring(new Ring());
   ring->fd = fd;
   ring->map = static_cast<uint8_t*>(map);
   ring->mapLen = mapLen;
   Rings()[fd] = std::move(ring);
-
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("fd", Napi::Number::New(env, fd));
-  r.Set("ifindex", Napi::Number::New(env, ifindex));
-  r.Set("mac", Napi::String::New(env, mac));
   return r;
 }
 
