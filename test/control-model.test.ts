@@ -238,7 +238,7 @@ class Reference {
     return {
       size: 4096,
       services: this.svcs.map((s): ServiceInfo => ({
-        proto: s.proto, addr: s.addr, port: s.port, sched: s.sched, flags: [], persist: s.persist, netmask: s.mask, oneShot: s.ops,
+        proto: s.proto, addr: s.addr, port: s.port, sched: s.sched, flags: [], persist: s.persist, netmask: s.mask, oneShot: s.ops, synproxy: false,
         laddrs: [], stats: z, rate: rz,
         dests: s.dests.map((d): DestInfo => ({ ...d, fwd: 'dr', active: 0, inactive: 0, persistConns: 0, stats: z, rate: rz })),
       })),

@@ -112,7 +112,7 @@ test('-Lnc: connections from the live table with state and mm:ss expiry', () => 
 test('scheduler flags, ops and persistence on the service line; largeNum edges', () => {
   const svc: ServiceInfo = {
     proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'sh', flags: ['sh-fallback', 'sh-port'], persist: 300,
-    netmask: '255.255.255.255', oneShot: true, laddrs: [], dests: [],
+    netmask: '255.255.255.255', oneShot: true, synproxy: false, laddrs: [], dests: [],
     stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rate: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
   };
   assert.equal(formatService(svc, numeric), 'UDP  10.0.0.1:53 sh (sh-fallback,sh-port) persistent 300 ops\n');

@@ -79,7 +79,7 @@ const DAEMON_KEYS = [
   'bgp-include', 'bgp-bird-socket', 'bgp-next-hop',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
-const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'local-addresses', 'health', 'servers'];
+const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'synproxy', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
@@ -202,6 +202,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
         persist: m.get('persistent') ? int(m.get('persistent')!, 0, 86400 * 31) : 0,
         netmask: m.get('netmask') ? str(m.get('netmask')!) : '255.255.255.255',
         oneShot: m.get('ops') ? bool(m.get('ops')!) : false,
+        synproxy: m.get('synproxy') ? bool(m.get('synproxy')!) : false,
       };
       const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
       const dests: Array<Required<DestSpec>> = [];
@@ -251,7 +252,7 @@ export function readConfig(file: string): ConfigFile {
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
     // persistence_timeout is read but not applied (a warning says so at parse time).
-    spec: { proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false },
+    spec: { proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false },
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
       service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
@@ -343,6 +344,7 @@ function serviceDiffers(cur: ServiceInfo, want: Required<ServiceSpec>): string[]
   if (cur.persist !== want.persist) out.push(`persistent ${cur.persist} -> ${want.persist}`);
   if (cur.netmask !== want.netmask) out.push(`netmask ${cur.netmask} -> ${want.netmask}`);
   if (cur.oneShot !== want.oneShot) out.push(`ops ${cur.oneShot} -> ${want.oneShot}`);
+  if (cur.synproxy !== want.synproxy) out.push(`synproxy ${cur.synproxy} -> ${want.synproxy}`);
   return out;
 }
 
@@ -568,6 +570,7 @@ export class ConfigManager {
       if (svc.persist > 0) o.persistent = svc.persist;
       if (svc.netmask !== '255.255.255.255') o.netmask = svc.netmask;
       if (svc.oneShot) o.ops = true;
+      if (svc.synproxy) o.synproxy = true;
       if (svc.laddrs.length > 0) o['local-addresses'] = svc.laddrs;
       // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
       // weight), failed ones too (absent from the table); the sorry server is in `health`.

@@ -115,6 +115,7 @@ const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
   'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
+  'synproxy',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
@@ -126,27 +127,27 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+x', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxx ', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxx ',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx ',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx x', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -199,6 +200,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'netmask', short: 'M', arg: 'required', action: { opt: 'netmask' } },
   { long: 'sched-flags', short: 'b', arg: 'required', action: { opt: 'sched-flags' } },
   { long: 'ops', short: 'o', arg: 'none', action: { opt: 'ops' } },
+  { long: 'synproxy', arg: 'none', action: { opt: 'synproxy' } },
   { long: 'real-server', short: 'r', arg: 'required', action: { opt: 'real-server' } },
   { long: 'masquerading', short: 'm', arg: 'none', action: { opt: 'forwarding-method', fwd: 'nat' } },
   { long: 'ipip', short: 'i', arg: 'none', action: { opt: 'forwarding-method', fwd: 'tun' } },
@@ -568,7 +570,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
-        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'),
+        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'), synproxy: has('synproxy'),
       };
       return { kind: 'call', ...common, call: { verb: cmd === 'add-service' ? 'addService' : 'editService', args: spec } };
     }

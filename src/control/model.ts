@@ -48,6 +48,8 @@ export interface ServiceModel {
   /** uint32 */
   netmask: number;
   oneShot: boolean;
+  /** SYN proxy (uvsadm --synproxy). */
+  synproxy: boolean;
   /** In the order added. */
   dests: DestModel[];
   /** FULLNAT local addresses (DPVS --add-laddr) with their port ranges, in the order added. */

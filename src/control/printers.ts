@@ -198,6 +198,7 @@ export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
       if (svc.netmask !== '255.255.255.255') out += ` mask ${svc.netmask}`;
     }
     if (svc.oneShot) out += ' ops';
+    if (svc.synproxy) out += ' synproxy';
   }
   out += '\n';
   for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
@@ -245,6 +246,7 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
       if (svc.netmask !== '255.255.255.255') out += ` -M ${svc.netmask}`;
     }
     if (svc.oneShot) out += ' -o';
+    if (svc.synproxy) out += ' --synproxy';
     out += '\n';
     for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
       out += `-a ${name} -r ${addrPort(d.addr, d.port, svc.proto, opts)} ${FORWARD_SWITCHES[d.fwd]} -w ${int(d.weight)}`;
@@ -404,6 +406,7 @@ Options:
   --persistent   -p [timeout]         persistent service (default 300 s)
   --netmask      -M netmask           persistent granularity mask
   --ops          -o                   one-packet scheduling (UDP)
+  --synproxy                          SYN proxy: answer SYNs with cookies (TCP, NAT/FULLNAT)
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)

@@ -26,6 +26,8 @@ export interface ServiceSpec extends ServiceKey {
   netmask?: string;
   /** One-packet scheduling (ipvsadm -o), UDP only. */
   oneShot?: boolean;
+  /** SYN proxy (uvsadm --synproxy): TCP only, NAT/FULLNAT real servers only. */
+  synproxy?: boolean;
 }
 
 export interface DestKey {
@@ -95,6 +97,7 @@ export interface ServiceInfo {
   persist: number;
   netmask: string;
   oneShot: boolean;
+  synproxy: boolean;
   laddrs: string[];
   stats: Stats;
   rate: Rates;

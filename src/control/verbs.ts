@@ -162,6 +162,9 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
   if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port) {
     throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
   }
+  if (s.synproxy && (d.fwd === 'dr' || d.fwd === 'tun')) {
+    throw new UvsError('SYNPROXY_FWD', `${d.fwd} server ${formatIp(d.addr)}:${d.port} for SYN proxy service ${svcName(s)}`);
+  }
   if (d.fwd === 'dr' && !ctx.control.dp.onLink(d.addr)) {
     throw new UvsError('NOT_ON_LINK', `${formatIp(d.addr)} is outside every --addr network`);
   }
@@ -174,7 +177,7 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
 const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
-  const common = { id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot };
+  const common = { id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, synproxy: s.synproxy };
   return op === 'addService' ? { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port } : { op, ...common };
 }
 
@@ -187,7 +190,12 @@ function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceM
   const oneShot = spec.oneShot === undefined ? (base?.oneShot ?? false) : boolOf(spec.oneShot, 'oneShot');
   if (r.port === 0 && persist === 0) throw new UvsError('ZERO_PORT', svcName(r));
   if (oneShot && r.proto !== 'udp') throw new UvsError('OPS_NOT_UDP', svcName(r));
-  return { sched, schedFlags, persist, netmask, oneShot };
+  const synproxy = spec.synproxy === undefined ? (base?.synproxy ?? false) : boolOf(spec.synproxy, 'synproxy');
+  if (synproxy && r.proto !== 'tcp') throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
+  // Refused per real server: a SYN proxy service may hold only NAT and FULLNAT servers.
+  const direct = synproxy ? base?.dests.find((d) => d.fwd === 'dr' || d.fwd === 'tun') : undefined;
+  if (direct !== undefined) throw new UvsError('SYNPROXY_FWD', `${svcName(r)} has ${direct.fwd} server ${formatIp(direct.addr)}:${direct.port}`);
+  return { sched, schedFlags, persist, netmask, oneShot, synproxy };
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -215,7 +223,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   }
   return {
     proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
-    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
+    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, synproxy: s.synproxy, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
     stats, rate: ctx.control.svcRates.read(s.id), dests,
   };
 }

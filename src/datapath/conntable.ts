@@ -31,6 +31,9 @@ export const PROTO_TPL_DEAD = 0x40;
 /** The flow proved it is two-way or lasting: a reply was seen (NAT/FULLNAT) or a second packet
  *  from the client (DR/TUN, which never see replies). Unconfirmed entries are evicted first. */
 export const F_CONFIRMED = 0x80;
+/** A SYN proxy connection (src/modes/synproxy.ts): uvsd answered the client's handshake itself;
+ *  `seqd` holds the sequence delta (or, until the server answered, the held-segment slot). */
+export const F_SYNPROXY = 0x40;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -82,6 +85,8 @@ export class ConnTable {
   readonly expires: Uint32Array;
   /** Connection: its persistence template's entry, or -1. Template: connections it controls. */
   readonly ctl: Int32Array;
+  /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before. */
+  readonly seqd: Int32Array;
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
   /** Per node (entry*2 + dir), side by side so one chain step is one cache line:
@@ -134,13 +139,14 @@ export class ConnTable {
     this.dgen = new Uint32Array(max);
     this.expires = new Uint32Array(max);
     this.ctl = new Int32Array(max);
+    this.seqd = new Int32Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.head, this.chain,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.head, this.chain,
       this.wnext, this.wprev,
     ]) advise(a);
     this.head.fill(-1);
@@ -156,7 +162,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 

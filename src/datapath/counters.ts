@@ -37,6 +37,12 @@ export const COUNTER_NAMES = [
   'conns_sloppy',
   // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
   'conns_adopted_hash',
+  // SYN proxy (src/modes/synproxy.ts)
+  'synproxy_syn_cookies_sent',
+  'synproxy_ack_valid',
+  'synproxy_ack_invalid',
+  'synproxy_server_syn',
+  'synproxy_established',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -66,6 +72,8 @@ export const DROP_NAMES = [
   'frag_table_full',
   'src_rate_limited',
   'spoofed_local_src',
+  'synproxy_no_room',
+  'synproxy_not_ready',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

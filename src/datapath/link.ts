@@ -148,10 +148,15 @@ export class Link {
     ipv4SetChecksum(buf, ip, l4 - ip);
     buf[l4] = 0;
     wr16(buf, l4 + 2, csumReplace16(rd16(buf, l4 + 2), 0x0800, 0x0000));
+    this.replyToSender(buf, off, flen);
+    this.counters.c[C.icmp_echo_replies]++;
+  }
+
+  /** Send a frame of the receive buffer, answered in place, back to the MAC it came from (no route lookup). */
+  replyToSender(buf: Buffer, off: number, flen: number): void {
     copyMac(buf, off, buf, off + 6);
     copyMac(buf, off + 6, this.mac, 0);
     this.tx.emit(off, flen);
-    this.counters.c[C.icmp_echo_replies]++;
   }
 
   /**

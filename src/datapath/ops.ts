@@ -19,6 +19,8 @@ export type DpOp =
       netmask: number;
       /** One-packet scheduling (ipvsadm -o). */
       oneShot: boolean;
+      /** SYN proxy (uvsadm --synproxy; TCP with NAT/FULLNAT servers only). */
+      synproxy: boolean;
     }
   | {
       op: 'editService';
@@ -28,6 +30,7 @@ export type DpOp =
       persist: number;
       netmask: number;
       oneShot: boolean;
+      synproxy: boolean;
     }
   | { op: 'delService'; id: number }
   | {

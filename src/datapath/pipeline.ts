@@ -6,10 +6,10 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN,
-  PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4HeaderValid, rd16, rd32,
+  PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
 import { formatIp } from './addr.js';
@@ -17,12 +17,14 @@ import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_UDP, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
 import { LaddrPools } from '../modes/laddr.js';
+import { SynProxy } from '../modes/synproxy.js';
+import { SynCookies } from '../proto/syncookie.js';
 import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
@@ -58,7 +60,12 @@ export interface SvcRuntime extends SchedService {
   oneShot: boolean;
   /** persist in ticks of TICK_MS (a template's timeout). */
   persistTicks: number;
+  /** SYN proxy (uvsadm --synproxy): SYNs answered with cookies, servers contacted after the client's ACK. */
+  synproxy: boolean;
 }
+
+/** newConn(): the SYN of a SYN proxy service, to be answered with a cookie (no entry). */
+const SYNPROXY_SYN = -2;
 
 /** A template's timeout in ticks (at least one). */
 function persistTicksOf(seconds: number): number {
@@ -156,6 +163,8 @@ export class Datapath implements Output {
   readonly laddrs = new LaddrPools();
   /** Service id of every destination slot. */
   readonly destSvc: Int32Array;
+  /** SYN cookies and connections waiting for their server (src/modes/synproxy.ts). */
+  readonly synproxy: SynProxy;
 
   private readonly tx: Tx;
   /** (vip, svcKey(proto, port)) → service id. */
@@ -169,6 +178,8 @@ export class Datapath implements Output {
   private readonly icmpQ = new Float64Array(4);
   /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
   nowTick = 0;
+  /** The SYN cookie period of the same clock reading (an integer, so it is never boxed when passed on). */
+  cookiePeriod = 0;
   private readonly clock: () => number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
@@ -181,6 +192,7 @@ export class Datapath implements Output {
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096);
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
+    this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, 1024));
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
     this.defense = { ...DEFENSE_DEFAULTS };
     this.setDefense(opts.defense ?? {});
@@ -245,6 +257,7 @@ export class Datapath implements Output {
     const now = this.clock();
     this.link.now = now;
     this.nowTick = Math.floor(now / TICK_MS);
+    this.cookiePeriod = SynCookies.period(now);
   }
 
   setTimeouts(seconds: readonly number[]): void {
@@ -441,10 +454,25 @@ export class Datapath implements Output {
       ct.expireNow(node >>> 1);
       node = -1;
     }
+    if (node >= 0 && (ct.flags[node >>> 1] & F_SYNPROXY) !== 0 && (node & 1) === DIR_IN &&
+        (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN && (ct.state[node >>> 1] === S_TIME_WAIT || ct.state[node >>> 1] === S_CLOSE)) {
+      // A SYN proxy connection that is over, and the client opens the same tuple again: the new
+      // connection goes through the cookie handshake too (not through the old entry's delta).
+      ct.expireNow(node >>> 1);
+      node = -1;
+    }
     if (node >= 0) {
       e = node >>> 1;
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
+      // SYN proxy: sequence numbers translated, or the server's handshake still going on.
+      if ((ct.flags[e] & F_SYNPROXY) !== 0 && this.synproxy.packet(this, buf, off, flen, ip, l4, e, out)) {
+        if (ct.isAlive(e) && ct.state[e] !== was) {
+          ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
+          ct.reslot(e);
+        }
+        return;
+      }
       // A reply, or a second packet from the client: the flow is real (eviction spares it).
       ct.flags[e] |= F_CONFIRMED;
       if (proto === PROTO_TCP) {
@@ -463,9 +491,17 @@ export class Datapath implements Output {
         this.counters.d[D.spoofed_local_src]++;
         return;
       }
-      e = this.newConn(proto, src, sport, dst, dport, tcpFlags);
-      if (e < 0) return;
+      e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment);
+      if (e < 0) {
+        if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
+        return;
+      }
       node = e * 2 + DIR_IN;
+      if ((ct.flags[e] & F_SYNPROXY) !== 0) {
+        // The client's ACK becomes the SYN to the server (its segment is held until the server answers).
+        flen = this.synproxy.openServer(this, buf, ip, l4, e);
+        tot = flen - ETH_HLEN;
+      }
     }
     if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, this.nowTick)) {
       this.counters.d[D.frag_table_full]++;
@@ -499,7 +535,10 @@ export class Datapath implements Output {
     fw.inbound(this, buf, off, flen, ip, l4, e);
   }
 
-  private newConn(proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): number {
+  private newConn(
+    proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number,
+    buf: Buffer, ip: number, l4: number, firstFragment: boolean,
+  ): number {
     const d = this.counters.d;
     let sid = this.svcMap.get(dst, svcKey(proto, dport));
     // A persistent port-zero service takes every port of its VIP without a service of its own.
@@ -508,9 +547,28 @@ export class Datapath implements Output {
       d[D.no_service]++;
       return -1;
     }
-    // Only a SYN opens a TCP connection; with sloppy TCP any segment but a RST (DR/TUN, below).
-    const sloppy = proto === PROTO_TCP && !tcpMayOpen(tcpFlags);
     const svc = this.services[sid] as SvcRuntime;
+    let synOpen = false;
+    if (svc.synproxy && proto === PROTO_TCP) {
+      // SYN proxy: a SYN is answered with a cookie; only an ACK carrying a valid one opens.
+      if (firstFragment) {
+        d[D.no_conn]++;
+        return -1;
+      }
+      if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN) return SYNPROXY_SYN;
+      if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_ACK) {
+        d[D.no_conn]++;
+        return -1;
+      }
+      if (!this.synproxy.checkAck(this, buf, ip, l4, this.cookiePeriod)) return -1;
+      if (!this.synproxy.hasRoom()) {
+        d[D.synproxy_no_room]++;
+        return -1;
+      }
+      synOpen = true;
+    }
+    // Only a SYN opens a TCP connection; with sloppy TCP any segment but a RST (DR/TUN, below).
+    const sloppy = !synOpen && proto === PROTO_TCP && !tcpMayOpen(tcpFlags);
     const sloppyMode = this.defense.sloppyTcp;
     if (sloppy && (sloppyMode === 'off' || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0 ||
         (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
@@ -568,7 +626,8 @@ export class Datapath implements Output {
     // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
     // entry stays inactive), so the entry is slotted at its real expiry right away.
     // A sloppy (mid-stream) segment joins a flow the server already has: as from ESTABLISHED.
-    const state = proto === PROTO_TCP
+    // A SYN proxy connection waits in SYN_SENT for its server's SYN|ACK.
+    const state = synOpen ? S_SYN_SENT : proto === PROTO_TCP
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
       : S_UDP;
     // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
@@ -589,6 +648,10 @@ export class Datapath implements Output {
       if (!noOutput) ct.hashOut(e);
     }
     ct.state[e] = state;
+    if (synOpen) {
+      ct.flags[e] |= F_SYNPROXY;
+      ct.seqd[e] = this.synproxy.take();
+    }
     if (tpl >= 0) {
       // ip_vs_control_add: the template counts this connection and outlives it.
       ct.ctl[e] = tpl;
@@ -685,6 +748,7 @@ export class Datapath implements Output {
     if (tpl >= 0) this.ct.ctl[tpl]--;
     // A connection of a deleted destination has nothing left to unbind from.
     if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
+    if ((this.ct.flags[e] & F_SYNPROXY) !== 0) this.synproxy.expire(this, e);
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }
@@ -738,6 +802,10 @@ export class Datapath implements Output {
 
   toHost(buf: Buffer, off: number, len: number, ip: number): void {
     this.link.toNeighbour(buf, off, len, ip);
+  }
+
+  reply(buf: Buffer, off: number, len: number): void {
+    this.link.replyToSender(buf, off, len);
   }
 
   srcFor(ip: number): number {
@@ -832,7 +900,7 @@ export class Datapath implements Output {
         const svc: SvcRuntime = {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
           schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
-          persistTicks: persistTicksOf(op.persist),
+          persistTicks: persistTicksOf(op.persist), synproxy: op.synproxy,
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
@@ -852,6 +920,7 @@ export class Datapath implements Output {
         svc.persistTicks = persistTicksOf(op.persist);
         svc.netmask = op.netmask | 0;
         svc.oneShot = op.oneShot;
+        svc.synproxy = op.synproxy;
         if (scheduler !== svc.scheduler) {
           svc.scheduler.done?.(svc, dt);
           svc.scheduler = scheduler;

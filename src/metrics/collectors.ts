@@ -30,6 +30,11 @@ export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /** HELP text of the datapath counters, exported as uvs_<name>_total (a new counter without one gets a generic text). */
 const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   rx_frames: 'Frames received from the TAP.',
+  synproxy_syn_cookies_sent: 'SYN proxy: SYNs answered with a SYN cookie (no entry, no server contacted).',
+  synproxy_ack_valid: 'SYN proxy: client ACKs whose cookie was valid (a connection entry was made).',
+  synproxy_ack_invalid: 'SYN proxy: ACKs without a connection whose cookie did not validate (dropped).',
+  synproxy_server_syn: 'SYN proxy: SYNs sent to real servers after a valid cookie.',
+  synproxy_established: 'SYN proxy: server handshakes completed (sequence translation from then on).',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP.',
   tx_bytes: 'Bytes written to the TAP (Ethernet frames).',

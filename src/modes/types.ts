@@ -31,6 +31,8 @@ export interface Output {
    * lookup, MAC rewrite, tx batch (or the neighbour waiting queue). Unroutable: counted no_route.
    */
   toHost(buf: Buffer, off: number, len: number, ip: number): void;
+  /** Send a frame of the receive buffer, answered in place, back to the MAC it came from. */
+  reply(buf: Buffer, off: number, len: number): void;
   /** Same as toHost (the DR name: the host must be on-link, checked at configuration time). */
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void;
   /** The director address to use as the source towards `ip` (the --addr on its network, else the first). */

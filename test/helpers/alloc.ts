@@ -48,3 +48,17 @@ export function runChild<T>(file: string, args: string[], flags: string[] = []):
   const r = JSON.parse(json.slice(0, json.indexOf('\n')), (_k, v: unknown) => (v === null ? Infinity : v)) as T;
   return { ...r, scavenges: (window.match(/Scavenge/g) ?? []).length };
 }
+
+/**
+ * In the child: call `step` `warm` times (so the JIT settles), then `rounds` times inside the
+ * measured window; returns the young-generation bytes used during the window.
+ */
+export function measureRounds(step: () => void, rounds: number, warm = 20_000): number {
+  for (let k = 0; k < warm; k++) step();
+  windowStart();
+  const used0 = newSpaceUsed();
+  for (let k = 0; k < rounds; k++) step();
+  const used1 = newSpaceUsed();
+  windowEnd();
+  return used1 - used0;
+}

@@ -1,0 +1,297 @@
+// SYN proxy for NAT and FULLNAT services (uvsadm -A ... --synproxy; DPVS's synproxy): uvsd
+// answers a client's SYN itself with a SYN cookie (src/proto/syncookie.ts) and keeps nothing, so
+// a flood of spoofed SYNs never reaches a real server or the connection table. Only the client's
+// ACK with a valid cookie makes a connection entry; then:
+//
+//   client                      uvsd                              server
+//   SYN (cisn) ───────────────► answered in place, no entry
+//   ◄──────── SYN|ACK (cookie, window = one segment, MSS option only)
+//   ACK (ack = cookie+1) ─────► entry (SYN_SENT), segment held ──► SYN (cisn, MSS option only)
+//   [data] ───────────────────► held if nothing but the ACK is     ◄── SYN|ACK (sisn)
+//                               held, else dropped (retransmitted)
+//                               held segment, ack moved ─────────► completes the server's handshake
+//   from then on (ESTABLISHED): delta = sisn - cookie; client→server ack += delta,
+//   server→client seq -= delta (the client's own sequence numbers pass unchanged).
+//
+// No TCP option but MSS is offered on either side, so neither window scaling, SACK nor timestamps
+// are negotiated and no option needs translating (windows are at most 64 KiB: a throughput
+// ceiling of 64 KiB per round trip). The SYN|ACK's window of one segment keeps the client from
+// sending more than the one segment uvsd holds before the server's own window reaches it.
+// Forwarders (NAT/FULLNAT) do all address rewriting: frames are built with the client's tuple
+// and handed to the entry's forwarder, as the client's own packets are.
+
+import { C, D } from '../datapath/counters.js';
+import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY } from '../datapath/conntable.js';
+import {
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_SRC, IP_TOTLEN, IP_TTL, TCP_ACK, TCP_RST, TCP_SYN,
+  csumReplace16, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+} from '../datapath/frame.js';
+import { S_ESTABLISHED } from '../datapath/tcpstate.js';
+import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
+import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_URG, TCP_WINDOW, tcpAddSeq, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
+import { FORWARDERS } from './index.js';
+import type { Forwarder, Output } from './types.js';
+
+/** Connections waiting for their server's SYN|ACK at most (each holds one client segment). */
+export const SYNPROXY_HELD_MAX = 1024;
+
+/** Write a TCP header with the MSS option only (24 bytes) at l4; checksum left to the caller. */
+function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number): void {
+  wr16(buf, l4, sport);
+  wr16(buf, l4 + 2, dport);
+  wr32(buf, l4 + TCP_SEQ, seq);
+  wr32(buf, l4 + TCP_ACKNO, ack);
+  buf[l4 + TCP_DOFF] = 6 << 4;
+  buf[l4 + TCP_FLAGS] = flags;
+  wr16(buf, l4 + TCP_WINDOW, window);
+  wr16(buf, l4 + TCP_URG, 0);
+  buf[l4 + 20] = 2; // MSS
+  buf[l4 + 21] = 4;
+  wr16(buf, l4 + 22, mss);
+}
+
+export class SynProxy {
+  readonly cookies: SynCookies;
+  /** Held client segments: whole IP packets, slotBytes each. */
+  private readonly held: Buffer;
+  private readonly heldLen: Int32Array;
+  private readonly freeSlots: Int32Array;
+  private nfree: number;
+  private readonly slotBytes: number;
+  private readonly maxMss: number;
+  /** The MSS index of the cookie checkAck() accepted last (for the SYN to the server). */
+  private mssIdx = 0;
+
+  constructor(mtu: number, slots = SYNPROXY_HELD_MAX, random?: (a: Int32Array) => void) {
+    this.cookies = new SynCookies(random);
+    this.slotBytes = mtu;
+    this.maxMss = mtu - 40;
+    this.held = Buffer.alloc(slots * mtu);
+    this.heldLen = new Int32Array(slots);
+    this.freeSlots = new Int32Array(slots);
+    for (let i = 0; i < slots; i++) this.freeSlots[i] = slots - 1 - i;
+    this.nfree = slots;
+  }
+
+  /** Connections waiting for their server now. */
+  get waiting(): number {
+    return this.freeSlots.length - this.nfree;
+  }
+
+  /**
+   * A SYN for a SYN proxy service: turned into the SYN|ACK in place (fresh 20-byte IP header, TCP
+   * header with the MSS option only) and sent back to the MAC it came from. Nothing is kept.
+   */
+  answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, period: number): void {
+    const caddr = rd32(buf, ip + IP_SRC);
+    const vaddr = rd32(buf, ip + IP_DST);
+    const cport = rd16(buf, l4);
+    const vport = rd16(buf, l4 + 2);
+    const cisn = rd32(buf, l4 + TCP_SEQ);
+    const idx = SynCookies.mssIndex(tcpSynMss(buf, l4), this.maxMss);
+    const cookie = this.cookies.make(caddr, cport, vaddr, vport, cisn, idx, period);
+    buf[ip] = 0x45;
+    buf[ip + 1] = 0;
+    wr16(buf, ip + IP_TOTLEN, 44);
+    wr16(buf, ip + IP_ID, 0);
+    wr16(buf, ip + IP_FRAG, 0x4000); // DF
+    buf[ip + IP_TTL] = 64;
+    wr32(buf, ip + IP_SRC, vaddr);
+    wr32(buf, ip + IP_DST, caddr);
+    ipv4SetChecksum(buf, ip, 20);
+    const t = ip + 20; // the client's IP options (if any) are not echoed
+    const mss = MSS_TABLE[idx];
+    writeHandshake(buf, t, vport, cport, cookie, (cisn + 1) | 0, TCP_SYN | TCP_ACK, mss, mss);
+    tcpSetChecksum(buf, ip, t, 24);
+    o.reply(buf, off, ETH_HLEN + 44);
+    o.count(C.synproxy_syn_cookies_sent);
+  }
+
+  /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours? Counted. */
+  checkAck(o: Output, buf: Buffer, ip: number, l4: number, period: number): boolean {
+    const idx = this.cookies.check(
+      rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2),
+      (rd32(buf, l4 + TCP_SEQ) - 1) | 0, (rd32(buf, l4 + TCP_ACKNO) - 1) | 0, period,
+    );
+    if (idx < 0) {
+      o.count(C.synproxy_ack_invalid);
+      return false;
+    }
+    this.mssIdx = idx;
+    o.count(C.synproxy_ack_valid);
+    return true;
+  }
+
+  /** Room to hold one more client segment (checked before a connection is made). */
+  hasRoom(): boolean {
+    return this.nfree > 0;
+  }
+
+  /** A slot for a new connection's held segment (after hasRoom()). */
+  take(): number {
+    return this.freeSlots[--this.nfree];
+  }
+
+  /**
+   * A new connection e from a validated ACK: hold the client's segment (a copy of the IP packet),
+   * then turn the frame into the SYN to the server, in place, with the client's tuple and ISN.
+   * Returns the frame's new length; the caller forwards it like any client packet.
+   */
+  openServer(o: Output, buf: Buffer, ip: number, l4: number, e: number): number {
+    this.hold(buf, ip, o.ct.seqd[e]);
+    o.count(C.synproxy_server_syn);
+    return ETH_HLEN + SynProxy.toServerSyn(buf, ip, l4, MSS_TABLE[this.mssIdx]);
+  }
+
+  /**
+   * Turn the client segment at ip/l4 (its ACK of our cookie, or data) into the SYN to the server
+   * in place: the client's ISN (seq - 1), its window, the MSS option only. Returns the IP length.
+   */
+  private static toServerSyn(buf: Buffer, ip: number, l4: number, mss: number): number {
+    const hlen = l4 - ip;
+    writeHandshake(buf, l4, rd16(buf, l4), rd16(buf, l4 + 2), (rd32(buf, l4 + TCP_SEQ) - 1) | 0, 0, TCP_SYN, rd16(buf, l4 + TCP_WINDOW), mss);
+    wr16(buf, ip + IP_TOTLEN, hlen + 24);
+    ipv4SetChecksum(buf, ip, hlen);
+    tcpSetChecksum(buf, ip, l4, 24);
+    return hlen + 24;
+  }
+
+  /**
+   * The SYN to the server again (it or the server's answer was lost: the client retransmits the
+   * segment uvsd holds), built from the held segment in a generated frame.
+   */
+  private resendSyn(o: Output, slot: number, e: number): void {
+    const g = o.genSlot();
+    if (g < 0) {
+      o.drop(D.tx_failed);
+      return;
+    }
+    const gb = o.genBuf;
+    const base = slot * this.slotBytes;
+    const hlen = (this.held[base] & 15) * 4;
+    const gip = g + ETH_HLEN;
+    for (let i = 0; i < hlen + 20; i++) gb[gip + i] = this.held[base + i]; // IP and TCP headers
+    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+    const cookie = (rd32(gb, gip + hlen + TCP_ACKNO) - 1) | 0;
+    const len = SynProxy.toServerSyn(gb, gip, gip + hlen, MSS_TABLE[(cookie >>> 28) & 3]);
+    o.count(C.synproxy_server_syn);
+    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + len, gip, gip + hlen, e);
+  }
+
+  private hold(buf: Buffer, ip: number, slot: number): void {
+    let tot = rd16(buf, ip + IP_TOTLEN);
+    const h = this.held;
+    const base = slot * this.slotBytes;
+    const hlen = (buf[ip] & 15) * 4;
+    // Larger than the link MTU (a slot): keep the headers only; the client sends its data again.
+    const cut = tot > this.slotBytes;
+    if (cut) tot = hlen + (buf[ip + hlen + TCP_DOFF] >>> 4) * 4;
+    for (let i = 0; i < tot; i++) h[base + i] = buf[ip + i];
+    if (cut) {
+      wr16(h, base + IP_TOTLEN, tot);
+      ipv4SetChecksum(h, base, hlen);
+    }
+    this.heldLen[slot] = tot;
+  }
+
+  /** Payload bytes of the TCP segment in the IP packet at ip. */
+  private static payload(buf: Uint8Array, ip: number): number {
+    const hlen = (buf[ip] & 15) * 4;
+    return rd16(buf, ip + IP_TOTLEN) - hlen - (buf[ip + hlen + TCP_DOFF] >>> 4) * 4;
+  }
+
+  /**
+   * A packet of SYN proxy connection e (`out`: from the server). Once the server has answered,
+   * its sequence numbers are translated in place and false is returned (the caller goes on as
+   * for any connection). While the server has not answered, the packet is dealt with here and
+   * true is returned.
+   */
+  packet(o: Output, buf: Buffer, off: number, flen: number, ip: number, l4: number, e: number, out: boolean): boolean {
+    const ct = o.ct;
+    if ((ct.flags[e] & F_CONFIRMED) !== 0) {
+      const delta = ct.seqd[e];
+      if (delta !== 0) {
+        if (out) tcpAddSeq(buf, l4, TCP_SEQ, -delta | 0);
+        else if ((buf[l4 + TCP_FLAGS] & TCP_ACK) !== 0) tcpAddSeq(buf, l4, TCP_ACKNO, delta);
+      }
+      return false;
+    }
+    const flags = buf[l4 + TCP_FLAGS];
+    const slot = ct.seqd[e];
+    const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
+    if (!out) {
+      if ((flags & TCP_RST) !== 0) {
+        // The client gives up: pass the reset on (its ack is in the cookie's space: dropped).
+        if ((flags & TCP_ACK) !== 0) {
+          const w = rd16(buf, l4 + TCP_DOFF); // data offset and flags
+          wr16(buf, l4 + TCP_DOFF, w & ~TCP_ACK);
+          wr16(buf, l4 + TCP_CSUM, csumReplace16(rd16(buf, l4 + TCP_CSUM), w, w & ~TCP_ACK));
+        }
+        fw.inbound(o, buf, off, flen, ip, l4, e);
+        ct.expireNow(e);
+        return true;
+      }
+      // Data before the server answered: held if only the bare ACK is, else dropped (the client
+      // sends it again: its window was one segment, so this is rare). The held segment coming
+      // again means the client timed out: our SYN or the server's answer was lost, so the SYN
+      // goes again (nothing else would resend it).
+      const base = slot * this.slotBytes;
+      const data = SynProxy.payload(buf, ip);
+      const heldData = SynProxy.payload(this.held, base);
+      if (data > 0 && heldData === 0 && rd16(buf, ip + IP_TOTLEN) <= this.slotBytes) {
+        this.hold(buf, ip, slot);
+        return true;
+      }
+      o.drop(D.synproxy_not_ready);
+      if (data > 0 && rd32(buf, l4 + TCP_SEQ) === rd32(this.held, base + (this.held[base] & 15) * 4 + TCP_SEQ)) this.resendSyn(o, slot, e);
+      return true;
+    }
+    const base = slot * this.slotBytes;
+    const hl4 = base + (this.held[base] & 15) * 4;
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK)) {
+      // The server's SYN|ACK: from now on translate; the held segment completes its handshake.
+      const delta = (rd32(buf, l4 + TCP_SEQ) + 1 - rd32(this.held, hl4 + TCP_ACKNO)) | 0; // sisn - cookie
+      ct.seqd[e] = delta;
+      ct.flags[e] |= F_CONFIRMED;
+      ct.state[e] = S_ESTABLISHED;
+      if ((ct.flags[e] & F_INACTIVE) !== 0) {
+        ct.flags[e] &= ~F_INACTIVE;
+        o.dt.activate(ct.dest[e], true);
+      }
+      this.freeSlots[this.nfree++] = slot; // read below, before anything can take it again
+      o.count(C.synproxy_established);
+      const g = o.genSlot();
+      if (g < 0) {
+        // No room in this batch: the client's next segment, translated, completes it instead.
+        o.drop(D.tx_failed);
+        return true;
+      }
+      const gb = o.genBuf;
+      const len = this.heldLen[slot];
+      wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+      const gip = g + ETH_HLEN;
+      const h = this.held;
+      for (let i = 0; i < len; i++) gb[gip + i] = h[base + i];
+      const gl4 = gip + (gb[gip] & 15) * 4;
+      wr32(gb, gl4 + TCP_ACKNO, (rd32(gb, gl4 + TCP_ACKNO) + delta) | 0);
+      tcpSetChecksum(gb, gip, gl4, len - (gl4 - gip)); // computed anew: hold() may have cut the data
+      fw.inbound(o, gb, g, ETH_HLEN + len, gip, gl4, e);
+      return true;
+    }
+    if ((flags & TCP_RST) !== 0) {
+      // The server refuses: the client gets the reset in its own view (seq = cookie + 1).
+      tcpAddSeq(buf, l4, TCP_SEQ, (rd32(this.held, hl4 + TCP_ACKNO) - rd32(buf, l4 + TCP_SEQ)) | 0);
+      fw.outbound?.(o, buf, off, flen, ip, l4, e);
+      ct.expireNow(e);
+      return true;
+    }
+    o.drop(D.synproxy_not_ready);
+    return true;
+  }
+
+  /** Entry e expires: give back its held segment's slot if it was still waiting for its server. */
+  expire(o: Output, e: number): void {
+    const f = o.ct.flags[e];
+    if ((f & F_SYNPROXY) !== 0 && (f & F_CONFIRMED) === 0) this.freeSlots[this.nfree++] = o.ct.seqd[e];
+  }
+}

@@ -1,0 +1,326 @@
+// The SYN proxy (uvsadm --synproxy): SYN cookies (valid, expired, wrong tuple, wrong MSS index,
+// rotated key), the whole handshake for NAT and FULLNAT with exact frames, sequence translation
+// both ways, resets from either side, a spoofed SYN flood that leaves nothing behind, and the
+// control side (refusals, -Ln, -S, uvsadm, YAML config).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
+import { COOKIE_PERIOD_MS, MSS_TABLE, SynCookies } from '../src/proto/syncookie.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from '../src/datapath/tcpstate.js';
+import { formatList, formatRules } from '../src/control/printers.js';
+import { parseArgs } from '../src/control/ipvsadm.js';
+import { parseConfig } from '../src/control/config.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+const TO_RS = { ethDst: RS[0].mac, ethSrc: DIR_MAC };
+const TO_CLIENT = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
+const SVC = { proto: 'tcp' as const, addr: VIP, port: 80 };
+const LIP = '10.0.0.5';
+const GW = '10.0.0.254';
+const MSS1460 = Buffer.from([2, 4, 0x05, 0xb4]);
+const { SYN, ACK, RST, PSH } = TCP_FLAGS;
+const u32 = (v: number): number => v >>> 0;
+
+/** A deterministic key source: every new key is different and known. */
+function counterKeys(): (a: Int32Array) => void {
+  let n = 1;
+  return (a) => {
+    for (let i = 0; i < a.length; i++) a[i] = Math.imul(n++, 0x9e3779b1);
+  };
+}
+
+// ---- cookies ---------------------------------------------------------------------------------
+
+test('cookie: accepted for its tuple and ISN within three periods, with its MSS index; refused otherwise', () => {
+  const c = new SynCookies(counterKeys());
+  const [cl, vip] = [parseIp('192.0.2.10') | 0, parseIp('10.0.0.100') | 0];
+  const t0 = 1_000; // a period
+  const k = c.make(cl, 40000, vip, 80, 0x7fff1234, 2, t0);
+  assert.equal((k >>> 28) & 3, 2, 'MSS index in bits 29-28');
+  assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1234, k, t0), 2, 'valid at once');
+  assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1234, k, t0 + 3), 2, 'valid three periods (48-64 s) later');
+  assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1234, k, t0 + 4), -1, 'expired after four periods');
+  assert.equal(c.check(cl, 40001, vip, 80, 0x7fff1234, k, t0), -1, 'other client port');
+  assert.equal(c.check(cl + 1, 40000, vip, 80, 0x7fff1234, k, t0), -1, 'other client address');
+  assert.equal(c.check(cl, 40000, vip, 81, 0x7fff1234, k, t0), -1, 'other virtual port');
+  assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1235, k, t0), -1, 'other client ISN');
+  for (const idx of [0, 1, 3]) {
+    assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1234, (k & ~(3 << 28)) | (idx << 28), t0), -1, `MSS index changed to ${idx}`);
+  }
+  assert.equal(c.check(cl, 40000, vip, 80, 0x7fff1234, (k + 1) | 0, t0), -1, 'hash bit changed');
+});
+
+test('cookie: each period gets a new random key; a cookie from a period whose key is gone is refused', () => {
+  const c = new SynCookies(counterKeys());
+  const t0 = 50;
+  const a = c.make(1, 2, 3, 4, 5, 1, t0);
+  const b = c.make(1, 2, 3, 4, 5, 1, t0 + 4); // same slot (t & 3), a new key
+  assert.notEqual(a & 0x0fffffff, b & 0x0fffffff, 'a new key per period');
+  assert.equal(c.check(1, 2, 3, 4, 5, a, t0 + 4), -1, 'old cookie with the slot re-keyed');
+  assert.equal(c.check(1, 2, 3, 4, 5, b, t0 + 4), 1);
+  // A period no SYN was answered in has no key: nothing made then can validate.
+  const fresh = new SynCookies(counterKeys());
+  assert.equal(fresh.check(1, 2, 3, 4, 5, a, t0), -1);
+});
+
+test('cookie MSS index: largest table entry not above the client MSS and the link', () => {
+  assert.deepEqual(MSS_TABLE, [536, 1300, 1440, 1460]);
+  assert.equal(SynCookies.mssIndex(1460, 1460), 3);
+  assert.equal(SynCookies.mssIndex(1459, 1460), 2);
+  assert.equal(SynCookies.mssIndex(9000, 1460), 3);
+  assert.equal(SynCookies.mssIndex(1460, 1400), 1, 'capped by the link MTU');
+  assert.equal(SynCookies.mssIndex(100, 1460), 0);
+});
+
+// ---- the handshake in the datapath ---------------------------------------------------------
+
+function spRig(fwd: 'nat' | 'fullnat'): Rig {
+  const r = rig({ gateway: GW }); // the client is off-link: replies go through the router
+  r.ctl.addService({ ...SVC, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 8080, fwd, weight: 1 });
+  if (fwd === 'fullnat') r.ctl.addLaddr({ service: SVC, addr: LIP, portMin: 5000, portMax: 5000 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.sink.take();
+  return r;
+}
+
+const CISN = 0x90000000; // above 2^31: int32 handling on the way
+const SISN = 0x12345678;
+const CPORT = 40001;
+
+/** Client SYN → SYN|ACK with a cookie; returns the cookie (as uint32). */
+function synCookie(r: Rig, cport = CPORT): number {
+  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: CISN, flags: SYN, window: 64240, options: synOptions(1460) }, { id: 777, ttl: 50 }));
+  assert.equal(out.length, 1);
+  const cookie = out[0]!.readUInt32BE(38);
+  assert.equal(r.dp.synproxy.cookies.check(parseIp(CLIENT) | 0, cport, parseIp(VIP) | 0, 80, CISN | 0, cookie | 0, r.dp.cookiePeriod), 3, 'a cookie of ours, MSS 1460');
+  assertFrame(out[0], tcpFrame(TO_CLIENT, {
+    src: VIP, dst: CLIENT, sport: 80, dport: cport, seq: cookie, ack: u32(CISN + 1), flags: SYN | ACK, window: 1460, options: MSS1460,
+  }, { id: 0, ttl: 64 }), 'SYN|ACK');
+  return cookie;
+}
+
+for (const fwd of ['nat', 'fullnat'] as const) {
+  // What the server sees as the client: the client itself (NAT) or LIP:5000 (FULLNAT).
+  const peer = fwd === 'nat' ? { addr: CLIENT, port: CPORT } : { addr: LIP, port: 5000 };
+
+  test(`${fwd}: SYN answered with a cookie and no entry; the ACK opens the server side; the server's SYN|ACK completes it; seq/ack translated both ways`, () => {
+    const r = spRig(fwd);
+    const c0 = r.counters();
+    const cookie = synCookie(r);
+    assert.equal(r.dp.ct.count, 0, 'no connection entry for a SYN');
+    // The client's ACK: a SYN to the server with the client's ISN and the MSS the cookie kept.
+    let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK, window: 502 }, { id: 778, ttl: 50 }));
+    assert.equal(out.length, 1);
+    assertFrame(out[0], tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460,
+    }, { id: 778, ttl: 50 }), 'SYN to the server');
+    assert.equal(r.dp.ct.count, 1);
+    const e = r.dp.ct.lookup(6, parseIp(CLIENT), CPORT, parseIp(VIP), 80) >>> 1;
+    assert.equal(r.dp.ct.state[e], S_SYN_SENT);
+    assert.equal(r.dp.synproxy.waiting, 1);
+    // The client's request before the server answered: held, nothing goes out.
+    const req = Buffer.from('GET / HTTP/1.0\r\n\r\n');
+    out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: PSH | ACK, window: 502, payload: req }, { id: 779, ttl: 50 }));
+    assert.equal(out.length, 0, 'held until the server answers');
+    // The server's SYN|ACK: consumed; the held request (ack moved into the server's space) completes its handshake.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, window: 28960, options: MSS1460 }));
+    assert.equal(out.length, 1);
+    assertFrame(out[0], tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502, payload: req,
+    }, { id: 779, ttl: 50 }), 'held request to the server');
+    assert.equal(r.dp.ct.state[e], S_ESTABLISHED);
+    assert.equal(r.dp.dt.active[r.dp.services[0]!.dests[0]!], 1, 'active once established');
+    assert.equal(r.dp.synproxy.waiting, 0, 'held slot given back');
+    // Server → client: seq into the cookie's space.
+    const resp = Buffer.from('HTTP/1.0 200 OK\r\n\r\nhi');
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1, ack: u32(CISN + 1 + req.length), flags: PSH | ACK, window: 1000, payload: resp }));
+    assertFrame(out[0], tcpFrame(TO_CLIENT, {
+      src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1 + req.length), flags: PSH | ACK, window: 1000, payload: resp,
+    }), 'response to the client');
+    // Client → server: ack into the server's space.
+    out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1 + req.length), ack: u32(cookie + 1 + resp.length), flags: ACK, window: 500 }));
+    assertFrame(out[0], tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1 + req.length), ack: SISN + 1 + resp.length, flags: ACK, window: 500,
+    }), 'client ACK to the server');
+    // The server resets: the client gets it with its own view of the sequence.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1 + resp.length, ack: 0, flags: RST }));
+    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1 + resp.length), ack: 0, flags: RST }), 'server RST');
+    assert.equal(r.dp.ct.state[e], S_CLOSE);
+    // The client opens the same tuple again: a cookie again, not the old entry's translation.
+    const c1 = r.counters();
+    const again = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN + 5000, flags: SYN }));
+    assert.equal(again.length, 1);
+    assert.equal(again[0]![47], SYN | ACK, 'answered by uvsd');
+    assert.equal(r.dp.ct.count, 0, 'the finished entry went');
+    assert.equal(r.counters().synproxy_syn_cookies_sent! - c1.synproxy_syn_cookies_sent!, 1);
+    for (const [k, v] of Object.entries({
+      synproxy_syn_cookies_sent: 1, synproxy_ack_valid: 1, synproxy_ack_invalid: 0, synproxy_server_syn: 1, synproxy_established: 1,
+    })) assert.equal(c1[k]! - c0[k]!, v, k);
+  });
+
+  test(`${fwd}: a client RST is passed on with its ack translated; before the server answered, without its ack`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
+    // RST|ACK while waiting for the server: its ack means nothing to the server, so RST alone.
+    let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: RST | ACK, window: 0 }));
+    assertFrame(out[0], tcpFrame(TO_RS, { src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: RST, window: 0 }), 'early client RST');
+    assert.equal(r.dp.ct.count, 0, 'entry gone');
+    assert.equal(r.dp.synproxy.waiting, 0, 'held slot given back');
+    // Established, then RST|ACK from the client.
+    const cookie2 = synCookie(r, CPORT + 1);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 1, dport: 80, seq: u32(CISN + 1), ack: u32(cookie2 + 1), flags: ACK }));
+    const p2 = fwd === 'nat' ? { addr: CLIENT, port: CPORT + 1 } : peer;
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: p2.addr, sport: 8080, dport: p2.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+    assert.equal(out.length, 1, 'bare ACK completes the server handshake');
+    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: ACK }), 'held ACK');
+    out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 1, dport: 80, seq: u32(CISN + 1), ack: u32(cookie2 + 1), flags: RST | ACK, window: 0 }));
+    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: RST | ACK, window: 0 }), 'client RST');
+  });
+
+  test(`${fwd}: the server refuses (RST to our SYN): the client gets a reset in its own sequence space; nothing stays`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
+    const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: 0, ack: u32(CISN + 1), flags: RST | ACK, window: 0 }));
+    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1), flags: RST | ACK, window: 0 }), 'RST to the client');
+    assert.equal(r.dp.ct.count, 0);
+    assert.equal(r.dp.synproxy.waiting, 0);
+    if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
+  });
+}
+
+test('ACKs with a wrong or expired cookie, and stray segments, open nothing and reach no server', () => {
+  const r = spRig('nat');
+  const cookie = synCookie(r);
+  const ack = (a: number, seq = CISN + 1, flags: number = ACK) =>
+    tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(seq), ack: u32(a), flags });
+  const c0 = r.counters();
+  assert.equal(r.run(ack(cookie + 2)).length, 0, 'ack off by one');
+  assert.equal(r.run(ack(cookie + 1, CISN + 2)).length, 0, 'other client ISN');
+  assert.equal(r.run(ack(0x12345678)).length, 0, 'random ack');
+  assert.equal(r.run(ack(cookie + 1, CISN + 1, PSH)).length, 0, 'no ACK flag');
+  assert.equal(r.run(ack(cookie + 1, CISN + 1, SYN | ACK)).length, 0, 'SYN|ACK from a client');
+  r.advance(4 * COOKIE_PERIOD_MS);
+  assert.equal(r.run(ack(cookie + 1)).length, 0, 'expired');
+  const c1 = r.counters();
+  assert.equal(c1.synproxy_ack_invalid! - c0.synproxy_ack_invalid!, 4);
+  assert.equal(c1['drop.no_conn']! - c0['drop.no_conn']!, 2);
+  assert.equal(c1.synproxy_ack_valid! - c0.synproxy_ack_valid!, 0);
+  assert.equal(r.dp.ct.count, 0);
+});
+
+test('a spoofed SYN flood (5,000 sources) gets 5,000 cookies, leaves no entry and sends nothing to a server', () => {
+  const r = spRig('fullnat');
+  let sent = 0;
+  let toServer = 0;
+  for (let k = 0; k < 5000; k += 100) {
+    const batch = Array.from({ length: 100 }, (_, i) => {
+      const n = k + i;
+      return tcpFrame(IN, { src: `172.${16 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`, dst: VIP, sport: 1024 + n, dport: 80, seq: n * 7919, flags: SYN });
+    });
+    for (const f of r.run(...batch)) {
+      sent++;
+      if (f.subarray(0, 6).equals(Buffer.from(RS[0].mac.split(':').map((h) => parseInt(h, 16))))) toServer++;
+      assert.equal(f[47], SYN | ACK);
+      assert.equal(f.readUInt16BE(14 + 20 + 22), 536, 'no MSS option in the SYN: 536');
+    }
+  }
+  assert.equal(sent, 5000);
+  assert.equal(toServer, 0);
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(r.counters().synproxy_syn_cookies_sent, 5000);
+});
+
+test('a client that sends more than one segment before the server answered: the extra one is dropped and counted; the held one again resends the SYN', () => {
+  const r = spRig('nat');
+  const cookie = synCookie(r);
+  const seg = (seq: number, data: string) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(seq), ack: u32(cookie + 1), flags: PSH | ACK, payload: Buffer.from(data) });
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
+  assert.equal(r.run(seg(CISN + 1, 'one')).length, 0);
+  const c0 = r.counters();
+  assert.equal(r.run(seg(CISN + 4, 'two')).length, 0);
+  assert.equal(r.counters()['drop.synproxy_not_ready']! - c0['drop.synproxy_not_ready']!, 1);
+  // The held segment again: the client timed out, so our SYN (or the answer) was lost: it goes again.
+  const again = r.run(seg(CISN + 1, 'one'));
+  assert.equal(again.length, 1);
+  assertFrame(again[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, options: MSS1460 }), 'SYN again');
+  assert.equal(r.counters().synproxy_server_syn! - c0.synproxy_server_syn!, 1);
+  const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0]!.subarray(54).toString(), 'one', 'the first segment was held');
+});
+
+test('waiting connections are bounded by the held-segment slots: beyond, ACKs are refused and counted', () => {
+  const r = rig({ connMax: 8 }); // 8 slots
+  r.dp.setDefense({ evictAbove: 1 }); // waiting entries are unconfirmed: early eviction would take them
+  r.ctl.addService({ ...SVC, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  for (let i = 0; i < 9; i++) {
+    const c = synCookie(r, 41000 + i);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 41000 + i, dport: 80, seq: u32(CISN + 1), ack: u32(c + 1), flags: ACK }));
+  }
+  assert.equal(r.dp.synproxy.waiting, 8);
+  assert.equal(r.counters()['drop.synproxy_no_room'], 1);
+  r.advance(121_000); // SYN_SENT times out: slots come back
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(r.dp.synproxy.waiting, 0);
+});
+
+// ---- control ---------------------------------------------------------------------------------
+
+test('control: --synproxy only for TCP services with NAT/FULLNAT servers (refused per server, one line, nothing changed)', () => {
+  const r = rig();
+  r.ctl.addService({ ...SVC, sched: 'rr', synproxy: true });
+  for (const fwd of ['dr', 'tun'] as const) {
+    assert.throws(() => r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd, weight: 1 }),
+      new RegExp(`^Error: The SYN proxy needs NAT or FULLNAT real servers \\(the director never sees DR/TUN replies\\): ${fwd} server 10\\.0\\.0\\.11:80 for SYN proxy service TCP 10\\.0\\.0\\.100:80$`));
+  }
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
+  assert.throws(() => r.ctl.editDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr' }), /SYN proxy needs NAT or FULLNAT/);
+  assert.throws(() => r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, synproxy: true }), /^Error: The SYN proxy is only for TCP virtual services: UDP 10\.0\.0\.100:53$/);
+  assert.throws(() => r.ctl.addService({ ...SVC, port: 81, synproxy: 'yes' as unknown as boolean }), /synproxy/);
+  // A service with a DR server cannot be switched to the SYN proxy.
+  r.ctl.addService({ ...SVC, port: 82, sched: 'rr' });
+  r.ctl.addDest({ service: { ...SVC, port: 82 }, addr: RS[1].ip, port: 82, fwd: 'dr', weight: 1 });
+  assert.throws(() => r.ctl.editService({ ...SVC, port: 82, synproxy: true }), /: TCP 10\.0\.0\.100:82 has dr server 10\.0\.0\.12:82$/);
+  assert.equal(r.dp.services.find((x) => x?.port === 82)!.synproxy, false, 'nothing changed');
+  const list = r.ctl.list();
+  assert.deepEqual(list.services.map((s) => [s.port, s.synproxy, s.dests.length]), [[80, true, 1], [82, false, 1]]);
+  assert.match(formatList(list, { numeric: true }), /^TCP {2}10\.0\.0\.100:80 rr synproxy$/m);
+  assert.match(formatRules(list, { numeric: true }), /^-A -t 10\.0\.0\.100:80 -s rr --synproxy$/m);
+  // Switched off and on again with -E.
+  r.ctl.editService({ ...SVC, synproxy: false });
+  assert.equal(r.dp.services[0]!.synproxy, false);
+  r.ctl.editService({ ...SVC, synproxy: true });
+  assert.equal(r.dp.services[0]!.synproxy, true);
+});
+
+test('uvsadm --synproxy: -A/-E send it, other commands refuse it; the YAML config reads synproxy: true', () => {
+  const a = parseArgs(['-A', '-t', '10.0.0.100:80', '-s', 'rr', '--synproxy']);
+  assert.equal(a.kind, 'call');
+  assert.equal((a as { call: { args: { synproxy: boolean } } }).call.args.synproxy, true);
+  const e = parseArgs(['-E', '-t', '10.0.0.100:80']);
+  assert.equal((e as { call: { args: { synproxy: boolean } } }).call.args.synproxy, false, '-E without it switches it off, as -E replaces all');
+  assert.throws(() => parseArgs(['-a', '-t', '10.0.0.100:80', '-r', '10.0.0.11', '-m', '--synproxy']), /synproxy/);
+  const cfg = parseConfig('services:\n  - proto: tcp\n    address: 10.0.0.100\n    port: 80\n    synproxy: true\n    servers:\n      - address: 10.0.0.11\n        method: nat\n', 'x.yaml');
+  assert.equal(cfg.services[0]!.spec.synproxy, true);
+});
+
+test('an ACK with more data than the link MTU: only its headers are held (the client sends the data again)', () => {
+  const r = spRig('nat');
+  const cookie = synCookie(r);
+  const big = Buffer.alloc(1560, 0x61); // 1600-byte IP packet: more than a 1500-byte slot
+  const syn = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: PSH | ACK, window: 502, payload: big }, { id: 5 }));
+  assertFrame(syn[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460 }, { id: 5 }), 'SYN');
+  const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502 }, { id: 5 }), 'headers only');
+});
