@@ -38,6 +38,7 @@ struct Ring {
   uint32_t left = 0;                 // frames not yet taken from the current (user-owned) block
   struct tpacket3_hdr* pkt = nullptr;  // next frame in the current block
   uint64_t truncated = 0;            // frames longer than a slot or cut by the kernel: dropped
+  uint64_t ringFull = 0;             // frames the kernel dropped on a full ring (PACKET_STATISTICS, summed)
   struct mmsghdr msgs[kTxChunk];
   struct iovec iov[kTxChunk];
 };
@@ -206,8 +207,8 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// packetRingStats(fd) -> { truncated, drops } | null: frames we dropped as too long, frames the
-// kernel dropped because the ring was full (PACKET_STATISTICS, reset by each call).
+// packetRingStats(fd) -> { truncated, ringFull } | null: frames we dropped as too long, frames the
+// kernel dropped because the ring was full (PACKET_STATISTICS resets on each read: summed here).
 Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
@@ -219,7 +220,8 @@ Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   if (getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) return ThrowErrno(env, "PACKET_STATISTICS", "", errno);
   Napi::Object o = Napi::Object::New(env);
   o.Set("truncated", Napi::Number::New(env, static_cast<double>(r->truncated)));
-  o.Set("drops", Napi::Number::New(env, st.tp_drops));
+  r->ringFull += st.tp_drops;
+  o.Set("ringFull", Napi::Number::New(env, static_cast<double>(r->ringFull)));
   return o;
 }
 

@@ -310,7 +310,7 @@ export async function main(argv: string[]): Promise<void> {
     },
     port,
   );
-  const control = new Control(dp, { tap: port.name, io: port.io });
+  const control = new Control(dp, { tap: port.name, io: port.io, portDrops: () => port.drops() });
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
   const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),

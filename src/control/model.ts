@@ -100,6 +100,8 @@ const SLICE_CHECK = 32;
 export interface ControlInfo {
   tap: string;
   io?: string;
+  /** Drops of the port itself (ring backend), shown by status as port_drop_<reason>. */
+  portDrops?: () => Record<string, number> | null;
 }
 
 export class Control {

@@ -177,8 +177,10 @@ export interface HealthEntry {
 export interface StatusResult {
   mac: string;
   tap: string;
-  /** How frames cross to the kernel: "io_uring" (one system call per batch) or "syscalls". */
+  /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;
+  /** The ring backend's own drops (ring_full, too_long) before the datapath sees a frame. */
+  portDrops?: Record<string, number>;
   addrs: string[];
   conns: number;
   connMax: number;

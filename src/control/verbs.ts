@@ -467,6 +467,7 @@ export const VERBS = {
       mac: formatMac(dp.mac),
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
+      ...portDropsOf(ctx),
       addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,
@@ -476,6 +477,11 @@ export const VERBS = {
     };
   }),
 };
+
+function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
+  const d = ctx.control.info.portDrops?.();
+  return d ? { portDrops: d } : {};
+}
 
 function drainStatus(ctx: VerbCtx): DrainStatus {
   const d = ctx.control.drain;

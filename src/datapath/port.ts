@@ -59,9 +59,9 @@ export interface Native {
   /** AF_PACKET socket on ifname with a TPACKET_V3 receive ring (promiscuous); transmit is one
    *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
   openPacketRing(ifname: string): PacketInfo;
-  /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (drops,
-   *  since the previous call); null if fd has no ring. */
-  packetRingStats(fd: number): { truncated: number; drops: number } | null;
+  /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
+   *  since the ring was opened; null if fd has no ring. */
+  packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
   /** Huge-page advice for the 2 MiB-aligned part of a large array, then prefault all its pages
    *  (MADV_POPULATE_WRITE); returns the bytes each step covered (0 where the kernel refused). */
   prepareTable(view: ArrayBufferView): { huge: number; populated: number };
@@ -154,6 +154,14 @@ export class Port {
     p.mac = info.mac;
     p.io = 'packet-ring';
     return p;
+  }
+
+  /** The port's own drops before the datapath sees a frame (ring backend only; null for a TAP,
+   *  whose queue drops are the interface's tx_dropped). */
+  drops(): Record<string, number> | null {
+    if (this.io !== 'packet-ring' || this.closed) return null;
+    const st = native.packetRingStats(this.fd);
+    return st === null ? null : { ring_full: st.ringFull, too_long: st.truncated };
   }
 
   /** Starts receiving; onBatch(count) reads rxBuf/rxLens and must not keep them past its return. */
