@@ -89,6 +89,24 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('--version'), { kind: 'version', ...common });
 });
 
+test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them, -L --daemon, --role', () => {
+  assert.deepEqual(parse('--start-daemon master'), call('startDaemon', { state: 'master' }));
+  assert.deepEqual(parse('--start-daemon backup --syncid 7 --mcast-interface eth1 --sync-key-file /etc/uvs/k --sync-peer 10.0.0.2'),
+    call('startDaemon', { state: 'backup', syncid: 7, mcastInterface: 'eth1', syncPeer: '10.0.0.2', keyFile: '/etc/uvs/k' }));
+  assert.deepEqual(parse('--start-daemon master --sync-maxlen 1400 --mcast-group 239.1.1.1 --mcast-port 9000 --mcast-ttl 2'),
+    call('startDaemon', { state: 'master', maxlen: 1400, group: '239.1.1.1', port: 9000, ttl: 2 }));
+  assert.deepEqual(parse('--stop-daemon backup'), call('stopDaemon', { state: 'backup' }));
+  assert.deepEqual(parse('-L --daemon'), { kind: 'daemonList', ...common });
+  assert.deepEqual(parse('--role master'), call('setRole', { role: 'master' }));
+  usage('--start-daemon primary', 'illegal start_daemon parameter specified');
+  usage('--start-daemon master --syncid 256', 'illegal syncid specified');
+  usage('--start-daemon master --sync-peer 10.0.0', 'illegal sync peer address specified');
+  usage('--stop-daemon master --syncid 1', "Illegal 'syncid' option with the 'stop-daemon' command");
+  usage('-L --daemon -c', "The option 'daemon' conflicts with the 'connection' option in the 'list' command");
+  usage('--role leader', "illegal role `leader' specified (master or backup)");
+  usage('-A -t 192.168.8.200:80 --syncid 1', "Illegal 'syncid' option with the 'add-service' command");
+});
+
 test('--drain [--drain-timeout s] and --undrain (uvs scale-out); bad timeouts and options refused', () => {
   assert.deepEqual(parse('--drain'), { kind: 'drain', ...common, on: true });
   assert.deepEqual(parse('--drain --drain-timeout 60'), { kind: 'drain', ...common, on: true, timeout: 60 });
@@ -193,7 +211,7 @@ const isKey = (k: unknown): boolean => {
 function checkCommand(c: Command): void {
   assert.ok(typeof c.socket === 'string' && c.socket.length > 0);
   switch (c.kind) {
-    case 'help': case 'version': case 'restore': case 'status':
+    case 'help': case 'version': case 'restore': case 'status': case 'daemonList':
       assert.deepEqual(Object.keys(c).sort(), ['kind', 'socket']);
       return;
     case 'save':
@@ -231,6 +249,14 @@ function checkCommand(c: Command): void {
         case 'addLaddr': case 'delLaddr':
           assert.ok(isKey(a.service) && isQuad(a.addr));
           return;
+        case 'setRole':
+          assert.ok(a.role === 'master' || a.role === 'backup');
+          return;
+        case 'startDaemon': case 'stopDaemon':
+          assert.ok(a.state === 'master' || a.state === 'backup');
+          if (a.syncid !== undefined) assert.ok(Number.isInteger(a.syncid) && (a.syncid as number) >= 0 && (a.syncid as number) <= 255);
+          if (a.syncPeer !== undefined) assert.ok(isQuad(a.syncPeer));
+          return;
         default:
           assert.fail(`unexpected verb ${c.call.verb}`);
       }
@@ -245,6 +271,8 @@ const FLAGS = [
   '--add-service', '--edit-service', '--delete-service', '--clear', '--add-server', '--edit-server', '--delete-server',
   '--list', '--help', '--tcp-service', '--udp-service', '--scheduler', '--real-server', '--gatewaying', '--masquerading',
   '--ipip', '--weight', '--numeric', '--socket', '--status', '-Ln', '-At', '-at', '-nL', '-Lnt', '--', '-', '--list=1',
+  '--start-daemon', '--stop-daemon', '--role', '--daemon', '--syncid', '--mcast-interface', '--sync-peer', '--sync-key-file',
+  '--sync-maxlen', '--mcast-group', '--mcast-port', '--mcast-ttl', 'master', 'backup',
 ];
 const VALUES = [
   '192.168.8.200:80', '192.168.8.200', '10.0.0.1:0', '10.0.0.1:65535', '10.0.0.1:65536', '1.2.3.4:http', '1.2.3.4:domain',

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { C } from '../src/datapath/counters.js';
+import { REC_LEN } from '../src/datapath/syncrec.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { BIG_YOUNG, CountSink, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
@@ -25,7 +26,7 @@ const BATCH = 64;
  * mode 'ops': the UDP service is persistent (-p -M 255.255.255.0) with one-packet scheduling
  * (-o), so every UDP datagram is a new flow: template lookup, entry insert and release.
  */
-function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forwarded: number; ops: number } {
+function measure(mode: 'steady' | 'ops' | 'sync' = 'steady'): { perFrame: number; forwarded: number; ops: number; synced: number } {
   const sink = new CountSink();
   let now = 1_000_000.25; // fractional from the start, like performance.now()
   const dp = new Datapath(
@@ -39,6 +40,15 @@ function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forward
       : { proto, addr: VIP, port: 80, sched: 'rr' });
     for (const rs of RS) ctl.addDest({ service: { proto, addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   }
+  // 'sync': a master sync daemon's marks are on (docs/ha.md) and drained after every batch; the
+  // flows' timeouts are 2 s and the clock moves 1 ms per batch, so entries are re-marked (refresh).
+  const drainBuf = new Uint8Array(64 * REC_LEN);
+  let synced = 0;
+  if (mode === 'sync') {
+    dp.apply([{ op: 'syncMarks', on: true }]);
+    ctl.call('setTimeouts', { tcp: 2, tcpfin: 0, udp: 2 });
+  }
+  const step = mode === 'sync' ? 1 : 0.01;
   const stride = 2048;
   const buf = Buffer.alloc(stride * BATCH);
   const lens = new Uint32Array(BATCH);
@@ -66,26 +76,28 @@ function measure(mode: 'steady' | 'ops' = 'steady'): { perFrame: number; forward
   const again = (): void => {
     for (let i = 0; i < BATCH; i++) buf.set(dirMac, i * stride);
     dp.processBatch(buf, stride, lens, BATCH);
+    if (mode === 'sync') for (let n = dp.syncDrain(drainBuf, 0, 64); n > 0; n = dp.syncDrain(drainBuf, 0, 64)) synced += n;
   };
   // Warm up (JIT), then measure.
   for (let k = 0; k < 20_000; k++) {
-    now += 0.01;
+    now += step;
     again();
   }
+  const synced0 = synced;
   windowStart();
   const before = sink.frames;
   const used0 = newSpaceUsed();
   for (let k = 0; k < FRAMES / BATCH; k++) {
-    now += 0.01;
+    now += step;
     again();
   }
   const used1 = newSpaceUsed();
   windowEnd();
-  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before, ops: dp.counters.c[C.ops_datagrams] };
+  return { perFrame: (used1 - used0) / FRAMES, forwarded: sink.frames - before, ops: dp.counters.c[C.ops_datagrams], synced: synced - synced0 };
 }
 
 if (process.argv[2] === '--child') {
-  report(measure(process.argv[3] === 'ops' ? 'ops' : 'steady'));
+  report(measure(process.argv[3] === 'ops' || process.argv[3] === 'sync' ? process.argv[3] : 'steady'));
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
     const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), []);
@@ -103,6 +115,13 @@ if (process.argv[2] === '--child') {
     const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['ops'], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+  test('with connection sync marks on (master sync daemon) and drained every batch: less than a byte per frame', () => {
+    const r = runChild<{ perFrame: number; forwarded: number; synced: number }>(fileURLToPath(import.meta.url), ['sync'], BIG_YOUNG);
+    assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
+    assert.ok(r.synced >= 64 * 10, `${r.synced} sync records written (the flows were re-marked as their timers ran)`);
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });

@@ -8,7 +8,7 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, ref
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatDrain, formatExplain, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
+  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import { parseTraceArgs, runTrace } from './trace.js';
@@ -73,6 +73,9 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
     switch (cmd.kind) {
       case 'status':
         out(formatStatus(await client.call('status', {})));
+        return 0;
+      case 'daemonList':
+        out(formatDaemon(await client.call('daemon', {})));
         return 0;
       case 'drain':
         out(formatDrain(await client.call('drain', cmd.timeout === undefined ? { on: cmd.on } : { on: cmd.on, timeout: cmd.timeout })));

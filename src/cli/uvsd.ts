@@ -56,6 +56,7 @@ interface Options {
   arpAcceptUnsolicited: boolean;
   sloppyTcp: SloppyTcp;
   stateFile?: string;
+  role: 'master' | 'backup';
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
@@ -127,18 +128,26 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   if (d.addresses !== undefined && fromFile('addr')) {
     o.addr = d.addresses.map((a) => {
       try {
-        const c = parseCidr(a);
-        return { ip: c.ip, mask: c.mask };
+        return parseAddrArg(a);
       } catch (e) {
         return bad('addresses', e);
       }
     });
   }
+  if (d.role !== undefined && fromFile('role')) o.role = d.role;
   if (d.gateway !== undefined && fromFile('gateway')) {
     const ip = parseIp(d.gateway);
     if (ip < 0) bad('gateway', new Error(`invalid gateway address "${d.gateway}"`));
     o.gateway = ip;
   }
+}
+
+/** --addr a.b.c.d/len[,floating]: a floating address moves with the master role (docs/ha.md). */
+function parseAddrArg(text: string): LinkAddr {
+  const [cidr, ...flags] = text.split(',');
+  for (const f of flags) if (f !== 'floating') throw new Error(`invalid --addr flag "${f}" in "${text}" (known: floating)`);
+  const c = parseCidr(cidr ?? '');
+  return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -149,11 +158,8 @@ function parseOptions(argv: string[]): Options {
     .option('--port <spec>', 'af_packet:IFACE = the ring backend instead of the TAP: an existing interface (veth end, NIC) read through an AF_PACKET TPACKET_V3 ring')
     .option(
       '--addr <cidr>',
-      'director address on the link, e.g. 192.168.8.10/24 (repeatable)',
-      (v: string, prev: LinkAddr[] = []) => {
-        const c = wrap(parseCidr)(v);
-        return [...prev, { ip: c.ip, mask: c.mask }];
-      },
+      'director address on the link, e.g. 192.168.8.10/24; ",floating" = moves with the master role (repeatable)',
+      (v: string, prev: LinkAddr[] = []) => [...prev, wrap(parseAddrArg)(v)],
     )
     .option('--gateway <ip>', 'next hop for off-link destinations', wrap((v) => {
       const ip = parseIp(v);
@@ -187,6 +193,7 @@ function parseOptions(argv: string[]): Options {
       if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
       return v as SloppyTcp;
     }, 'off')
+    .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
     .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", DEFAULT_BIRD_SOCKET)
@@ -204,6 +211,14 @@ function parseOptions(argv: string[]): Options {
   if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
+    process.exit(2);
+  }
+  if (o.role !== 'master' && o.role !== 'backup') {
+    console.error(`uvsd: invalid --role "${o.role}" (master, backup)`);
+    process.exit(2);
+  }
+  if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
+    console.error('uvsd: at least one --addr must be fixed (not floating): a backup needs an address of its own');
     process.exit(2);
   }
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
@@ -310,7 +325,11 @@ export async function main(argv: string[]): Promise<void> {
     },
     port,
   );
+  // A backup starts without any address that moves with the role: no ARP answer, no announcement.
+  if (opts.role === 'backup') dp.apply([{ op: 'setRole', master: false }]);
   const control = new Control(dp, { tap: port.name, io: port.io, portDrops: () => port.drops() });
+  const slog = log.child({ component: 'sync' });
+  control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
   const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
@@ -339,9 +358,9 @@ export async function main(argv: string[]): Promise<void> {
     concurrency: opts.healthConcurrency,
   });
   const config = new ConfigManager(control, opts.config, {
-    tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}`),
+    tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}${a.floating === true ? ',floating' : ''}`),
     gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
-    connMax: opts.connMax, drainTimeout: opts.drainTimeout, ...defenseOf(opts), stateFile: opts.stateFile,
+    connMax: opts.connMax, drainTimeout: opts.drainTimeout, ...defenseOf(opts), stateFile: opts.stateFile, role: opts.role,
   }, {
     keepalived: opts.keepalivedConf,
     loadKeepalived: (file) => {
@@ -427,6 +446,7 @@ export async function main(argv: string[]): Promise<void> {
   const release = () => {
     stopping = true;
     pinger.close();
+    control.sync.close();
     if (timer) clearInterval(timer);
     metrics?.close();
     port.close();
@@ -484,7 +504,7 @@ export async function main(argv: string[]): Promise<void> {
     try {
       // Health checks come from --config or --keepalived-conf; without either, none can exist.
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks });
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
@@ -499,13 +519,14 @@ export async function main(argv: string[]): Promise<void> {
     if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
   }, TICK_MS);
   // Claim the director addresses only if no other station holds them.
-  const taken = await probeConflicts(dp, opts.addr.map((a) => a.ip), opts.arpProbeMs);
+  // (A backup does not probe its floating addresses: the master holds them.)
+  const taken = await probeConflicts(dp, opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip), opts.arpProbeMs);
   if (taken.length > 0) {
     for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
     release();
     process.exit(1);
   }
-  for (const a of opts.addr) dp.announce(a.ip);
+  for (const a of opts.addr) dp.announce(a.ip); // a backup announces only its fixed addresses
   // Again for the VIPs and local addresses of a restored table (first announced when added, maybe
   // before the bridge learnt our port): after a restart, hosts and switches find us at once.
   for (const ip of new Set(restored)) dp.announce(ip);

@@ -26,6 +26,8 @@ export interface DaemonSettings {
   connMax?: number;
   /** Seconds a removed server keeps its connections at weight 0 before it is deleted; 0 = at once. */
   drainTimeout?: number;
+  /** High availability role at start (docs/ha.md); default master. */
+  role?: 'master' | 'backup';
   // The defenses (docs/resilience.md); all but stateFile also apply on reload.
   secureTcpAbove?: number;
   evictAbove?: number;
@@ -76,7 +78,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'synproxy', 'local-addresses', 'health', 'servers'];
@@ -170,6 +172,11 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     if (g('metrics')) cfg.daemon.metrics = str(g('metrics')!);
     if (g('conn-max')) cfg.daemon.connMax = int(g('conn-max')!, 1, 1 << 26);
     if (g('drain-timeout')) cfg.daemon.drainTimeout = int(g('drain-timeout')!, 0, 86400);
+    if (g('role')) {
+      const r = str(g('role')!);
+      if (r !== 'master' && r !== 'backup') fail(file, g('role')!.line, 'daemon.role', `must be master or backup, got ${JSON.stringify(r)}`);
+      cfg.daemon.role = r;
+    }
     if (g('secure-tcp-above')) cfg.daemon.secureTcpAbove = frac(g('secure-tcp-above')!);
     if (g('evict-above')) cfg.daemon.evictAbove = frac(g('evict-above')!);
     if (g('max-conn-rate-per-source')) cfg.daemon.maxConnRatePerSource = int(g('max-conn-rate-per-source')!, 0, 1_000_000);

@@ -40,6 +40,9 @@ export const ERRORS = {
   BAD_REQUEST: 'Invalid request',
   UNKNOWN_VERB: 'Unknown command',
   BAD_CONFIG: 'Invalid configuration',
+  BAD_SYNC: 'Invalid sync daemon setting',
+  SYNC_RUNNING: 'Sync daemon already running',
+  SYNC_NOT_RUNNING: 'No such sync daemon running',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',

@@ -5,7 +5,8 @@
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
 import { DEFAULT_SOCKET } from './protocol.js';
-import type { DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
+import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
+import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
 import type { ListFormat, PortNames } from './printers.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
@@ -97,9 +98,13 @@ export interface DrainCommand extends Common {
   /** --drain-timeout seconds; the daemon's --drain-timeout when absent. */
   timeout?: number;
 }
+/** -L --daemon: the sync daemons (and, uvs, the role and sync counters). */
+export interface DaemonListCommand extends Common {
+  kind: 'daemonList';
+}
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand | DaemonListCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -116,41 +121,47 @@ const OPTS = [
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
   'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
   'synproxy',
+  // the sync daemon (ipvsadm's names) and uvs's sync-peer / sync-key-file (docs/ha.md)
+  'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain';
+  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain' | 'start-daemon' | 'stop-daemon' | 'role';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxx ',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx ',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xx', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxx x', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        ', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
+const SYNC_STATES = ['master', 'backup'] as const;
 type Action =
   | { cmd: Cmd | 'help' | 'version' }
   | { opt: Opt; proto?: Proto; fwd?: Fwd }
@@ -188,6 +199,18 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'zero', short: 'Z', arg: 'none', action: { cmd: 'zero' } },
   { long: 'dry-run', arg: 'none', action: { opt: 'dry-run' } },
   { long: 'explain', arg: 'none', action: { cmd: 'explain' } },
+  { long: 'start-daemon', arg: 'required', action: { cmd: 'start-daemon' } },
+  { long: 'stop-daemon', arg: 'required', action: { cmd: 'stop-daemon' } },
+  { long: 'role', arg: 'required', action: { cmd: 'role' } },
+  { long: 'daemon', arg: 'none', action: { opt: 'daemon' } },
+  { long: 'syncid', arg: 'required', action: { opt: 'syncid' } },
+  { long: 'mcast-interface', arg: 'required', action: { opt: 'mcast-interface' } },
+  { long: 'sync-peer', arg: 'required', action: { opt: 'sync-peer' } },
+  { long: 'sync-key-file', arg: 'required', action: { opt: 'sync-key-file' } },
+  { long: 'sync-maxlen', arg: 'required', action: { opt: 'sync-maxlen' } },
+  { long: 'mcast-group', arg: 'required', action: { opt: 'mcast-group' } },
+  { long: 'mcast-port', arg: 'required', action: { opt: 'mcast-port' } },
+  { long: 'mcast-ttl', arg: 'required', action: { opt: 'mcast-ttl' } },
   { long: 'drain', arg: 'none', action: { cmd: 'drain' } },
   { long: 'undrain', arg: 'none', action: { cmd: 'undrain' } },
   { long: 'drain-timeout', arg: 'required', action: { opt: 'drain-timeout' } },
@@ -387,6 +410,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   if (cmdAction === 'help') return { kind: 'help', ...common };
   if (cmdAction === 'version') return { kind: 'version', ...common };
   const cmd: Cmd = cmdAction;
+  const cmdValue = first.value;
 
   const seen = new Set<Opt>();
   let proto: Proto | undefined;
@@ -402,6 +426,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let lower = 0;
   let laddr: string | undefined;
   let client: { addr: string; port?: number } | undefined;
+  const sync: Record<string, string> = {};
   let drainTimeout: number | undefined;
 
   for (const { spec, value } of opts.slice(1)) {
@@ -465,6 +490,16 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         client = parseAddrPort(v, undefined, ports);
         if (client === undefined) throw new UsageError('illegal client address[:port] specified');
         break;
+      case 'syncid':
+      case 'mcast-interface':
+      case 'sync-peer':
+      case 'sync-key-file':
+      case 'sync-maxlen':
+      case 'mcast-group':
+      case 'mcast-port':
+      case 'mcast-ttl':
+        sync[opt] = v;
+        break;
       case 'drain-timeout':
         drainTimeout = toNumber(v, 0, 86400);
         if (drainTimeout === undefined) throw new UsageError(`invalid drain timeout \`${v}' (0..86400 seconds)`);
@@ -486,7 +521,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     const [tcp, tcpfin, udp] = rest.splice(0, 3).map((t) => parseTimeout(t, 0, MAX_TIMEOUT)) as [number, number, number];
     timeouts = { tcp, tcpfin, udp };
   }
-  if (rest.length > 0) throw new UsageError(`unexpected argument ${rest[0]}`);
+  // One line whatever the argument holds (a control character would break it).
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${/^[\x21-\x7e]+$/.test(rest[0]!) ? rest[0] : JSON.stringify(rest[0])}`);
 
   // generic_opt_check
   const rules = RULES[cmd];
@@ -510,7 +546,47 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   const has = (o: Opt): boolean => seen.has(o);
 
   switch (cmd) {
+    case 'start-daemon':
+    case 'stop-daemon': {
+      const state = SYNC_STATES.find((x) => x === cmdValue);
+      if (state === undefined) throw new UsageError(`illegal start_daemon parameter specified`);
+      if (cmd === 'stop-daemon') return { kind: 'call', ...common, call: { verb: 'stopDaemon', args: { state } } };
+      const n = (name: string, min: number, max: number, msg: string): number | undefined => {
+        if (sync[name] === undefined) return undefined;
+        const x = toNumber(sync[name]!, min, max);
+        if (x === undefined) throw new UsageError(msg);
+        return x;
+      };
+      const spec: DaemonSpec = { state };
+      const syncid = n('syncid', 0, 255, 'illegal syncid specified');
+      if (syncid !== undefined) spec.syncid = syncid;
+      if (sync['mcast-interface'] !== undefined) spec.mcastInterface = sync['mcast-interface'];
+      if (sync['sync-peer'] !== undefined) {
+        const peer = parseIPv4(sync['sync-peer']);
+        if (peer === undefined) throw new UsageError('illegal sync peer address specified');
+        spec.syncPeer = peer;
+      }
+      if (sync['sync-key-file'] !== undefined) spec.keyFile = resolvePath(sync['sync-key-file']);
+      const maxlen = n('sync-maxlen', 1, 65507, 'illegal sync-maxlen specified');
+      if (maxlen !== undefined) spec.maxlen = maxlen;
+      if (sync['mcast-group'] !== undefined) {
+        const g = parseIPv4(sync['mcast-group']);
+        if (g === undefined) throw new UsageError('illegal mcast-group specified');
+        spec.group = g;
+      }
+      const port = n('mcast-port', 1, 65535, 'illegal mcast-port specified');
+      if (port !== undefined) spec.port = port;
+      const ttl = n('mcast-ttl', 1, 255, 'illegal mcast-ttl specified');
+      if (ttl !== undefined) spec.ttl = ttl;
+      return { kind: 'call', ...common, call: { verb: 'startDaemon', args: spec } };
+    }
+    case 'role': {
+      const role = SYNC_STATES.find((x) => x === cmdValue);
+      if (role === undefined) throw new UsageError(`illegal role \`${cmdValue ?? ''}' specified (master or backup)`);
+      return { kind: 'call', ...common, call: { verb: 'setRole', args: { role } } };
+    }
     case 'list': {
+      if (has('daemon')) return { kind: 'daemonList', ...common };
       if ((has('connection') || has('timeout')) && (has('stats') || has('persistent-conn') || has('rate') || has('thresholds'))) {
         throw new UsageError('options conflicts in the list command');
       }

@@ -15,6 +15,7 @@ import { TraceSessions } from './trace.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
+import { SyncDaemon } from '../sync/daemon.js';
 import type { Fwd, Proto, Timeouts } from './protocol.js';
 
 export interface DestModel {
@@ -116,11 +117,14 @@ export class Control {
   private estTimer: NodeJS.Timeout | undefined;
   /** uvsadm trace sessions (src/control/trace.ts). */
   readonly traces: TraceSessions;
+  /** Connection sync daemons (ipvsadm --start-daemon, docs/ha.md). */
+  readonly sync: SyncDaemon;
 
   constructor(dp: Datapath, info: ControlInfo) {
     this.dp = dp;
     this.info = info;
     this.traces = new TraceSessions(dp);
+    this.sync = new SyncDaemon(dp);
     this.model = new Model(dp.dt.max, {
       tcp: dp.timeoutS[S_ESTABLISHED],
       tcpfin: dp.timeoutS[S_FIN_WAIT],

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import type {
-  ConnInfo, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -314,6 +314,23 @@ export function formatDrain(d: DrainStatus): string {
 }
 
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
+/**
+ * -L --daemon: ipvsadm 1.31's line per running sync daemon, then uvs-only fields inside the same
+ * parentheses (peer, auth), and one uvs line with the role and the sync counters.
+ */
+export function formatDaemon(r: DaemonResult): string {
+  const lines: string[] = [];
+  for (const d of r.daemons) {
+    let l = `${d.state} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=${d.group}, port=${d.port}`;
+    if (d.state === 'master') l += `, ttl=${d.ttl}`;
+    if (d.peer !== undefined) l += `, peer=${d.peer}`;
+    lines.push(`${l}, auth=${d.auth})`);
+  }
+  const s = r.stats;
+  lines.push(`role ${r.role} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed})`);
+  return lines.join('\n') + '\n';
+}
+
 export function formatStatus(st: StatusResult): string {
   const lines = [
     `station ${st.mac} on ${st.tap}`,
@@ -322,6 +339,7 @@ export function formatStatus(st: StatusResult): string {
     `connections ${st.conns} of ${st.connMax}`,
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
+    ...(st.role === undefined ? [] : [`role ${st.role}`]), // high availability (docs/ha.md)
   ];
   const df = st.defense;
   if (df !== undefined) {
@@ -369,6 +387,9 @@ Usage:
   ${p} -Z [-t|u service-address]
   ${p} trace [-t|u service-address] [--count N]
   ${p} --explain -t|u service-address --client address[:port]
+  ${p} --start-daemon state [--mcast-interface interface] [--syncid sid] [--sync-key-file file] [--sync-peer address]
+  ${p} --stop-daemon state
+  ${p} --role master|backup
   ${p} --drain [--drain-timeout seconds] | --undrain
   ${p} -h
 
@@ -394,6 +415,10 @@ Either long or short options are allowed.
                               server, scheduler, why) and drops as they happen
   --explain                   uvs: which real server a new connection from
                               --client would get now, and why (changes nothing)
+  --start-daemon              start connection synchronization daemon
+  --stop-daemon               stop connection synchronization daemon
+  --role                      uvs: master (take the VIPs over, forward) or
+                              backup (keep the table, forward nothing)
   --drain                     uvs: withdraw this director's BGP routes, keep
                               forwarding its connections (docs/scale-out.md)
   --undrain                   uvs: announce the routes again
@@ -421,6 +446,15 @@ Options:
   --drain-timeout seconds             drain at most this long (default: uvsd's)
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
+  --daemon                            output of daemon information
+  --mcast-interface interface         multicast interface for connection sync
+  --syncid sid                        syncid for connection sync (default=0)
+  --sync-maxlen length                max sync message length (default=1472)
+  --mcast-group address               IPv4 multicast group (default=224.0.0.81)
+  --mcast-port port                   UDP port (default=8848)
+  --mcast-ttl ttl                     multicast TTL (default=1)
+  --sync-peer address                 uvs: unicast sync to this director
+  --sync-key-file file                uvs: shared HMAC-SHA256 key (required)
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact                             expand numbers (display exact values)

@@ -4,6 +4,7 @@
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
 import type { VerbTypes } from './verbs.js';
+import type { SyncDaemonInfo, SyncStats } from '../sync/daemon.js';
 
 export type Proto = 'tcp' | 'udp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
@@ -176,6 +177,8 @@ export interface HealthEntry {
 
 export interface StatusResult {
   mac: string;
+  /** High availability role (docs/ha.md). */
+  role?: 'master' | 'backup';
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;
@@ -293,6 +296,39 @@ export interface TracePollResult {
 }
 
 /** One item of a batch: any mutating verb and its args. */
+/** High availability (docs/ha.md): uvsadm --role. */
+export interface RoleArgs {
+  role: 'master' | 'backup';
+}
+
+/** ipvsadm --start-daemon master|backup (uvs extras: syncPeer, keyFile). */
+export interface DaemonSpec {
+  state: 'master' | 'backup';
+  /** --syncid (0..255; a backup with 0 takes every master's messages). Default 0. */
+  syncid?: number;
+  /** --mcast-interface: the host interface the sync socket uses (default: the first with IPv4). */
+  mcastInterface?: string;
+  /** uvs: unicast to this address instead of the multicast group. */
+  syncPeer?: string;
+  /** uvs: file with the shared HMAC-SHA256 key (required: sync is always authenticated). */
+  keyFile?: string;
+  /** --sync-maxlen (datagram payload bytes), --mcast-group, --mcast-port, --mcast-ttl. */
+  maxlen?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
+}
+
+/** One running sync daemon, as `daemon` reports it (src/sync/daemon.ts). */
+export type DaemonInfo = SyncDaemonInfo;
+
+/** uvsadm -L --daemon: the sync daemons, the role and the sync counters. */
+export interface DaemonResult {
+  role: 'master' | 'backup';
+  daemons: DaemonInfo[];
+  stats: SyncStats;
+}
+
 export interface BatchItem {
   verb: string;
   args: unknown;

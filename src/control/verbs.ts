@@ -8,7 +8,7 @@ import { UvsError } from './errors.js';
 import { serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
-  ServiceKey, ServiceSpec, StatusResult, Timeouts,
+  ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus,
 } from './protocol.js';
@@ -21,6 +21,10 @@ import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
+import { readFileSync } from 'node:fs';
+import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress, type SyncConfig } from '../sync/daemon.js';
+import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
+import { REC_LEN } from '../datapath/syncrec.js';
 
 export const DEFAULT_SCHED = 'wlc';
 export const MAX_WEIGHT = 2147483647;
@@ -438,6 +442,41 @@ export const VERBS = {
   tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
   traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
 
+  // ---- high availability (docs/ha.md) ----------------------------------------------------------
+
+  /** uvsadm --role master|backup: take the VIPs over (gratuitous ARP for all at once) or let them go. */
+  setRole: verb<RoleArgs, null>(false, (ctx, a) => {
+    if (a.role !== 'master' && a.role !== 'backup') throw new UvsError('BAD_REQUEST', `role must be master or backup, got ${JSON.stringify(a.role)}`);
+    ctx.ops.push({ op: 'setRole', master: a.role === 'master' });
+    return null;
+  }),
+
+  /** ipvsadm --start-daemon master|backup [--syncid N] [--mcast-interface IF] (uvs: --sync-peer, --sync-key-file). */
+  startDaemon: verb<DaemonSpec, Promise<null>>(false, (ctx, a) => {
+    const state = a.state;
+    if (state !== 'master' && state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(state)}`);
+    const cfg = syncConfigOf(a);
+    const sync = ctx.control.sync;
+    if (sync.running(state)) throw new UvsError('SYNC_RUNNING', state);
+    return sync.start(state, cfg).then(() => null, (e: Error) => {
+      throw new UvsError('BAD_SYNC', e.message);
+    });
+  }),
+
+  /** ipvsadm --stop-daemon master|backup. */
+  stopDaemon: verb<{ state: 'master' | 'backup' }, null>(false, (ctx, a) => {
+    if (a.state !== 'master' && a.state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(a.state)}`);
+    if (!ctx.control.sync.stop(a.state)) throw new UvsError('SYNC_NOT_RUNNING', a.state);
+    return null;
+  }),
+
+  /** uvsadm -L --daemon. */
+  daemon: verb<Record<string, never>, DaemonResult>(false, (ctx) => ({
+    role: ctx.control.dp.link.active ? 'master' : 'backup',
+    daemons: ctx.control.sync.info(),
+    stats: { ...ctx.control.sync.stats },
+  })),
+
   /**
    * uvsadm --drain / --undrain: the whole director withdraws its routes (uvsd --bgp-include) and
    * keeps forwarding the connections it has until they end or the timeout passes; --undrain
@@ -465,10 +504,11 @@ export const VERBS = {
     return {
       drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
+      role: dp.link.active ? 'master' : 'backup',
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       ...portDropsOf(ctx),
-      addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}`),
+      addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}${x.floating === true ? ',floating' : ''}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,
       slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
@@ -481,6 +521,48 @@ export const VERBS = {
 function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   const d = ctx.control.info.portDrops?.();
   return d ? { portDrops: d } : {};
+}
+
+/** A --start-daemon request → the daemon's settings; BAD_SYNC naming the offending value. */
+function syncConfigOf(a: Record<string, unknown>): SyncConfig {
+  const num = (v: unknown, what: string, min: number, max: number, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new UvsError('BAD_SYNC', `${what} ${JSON.stringify(v)} (${min}..${max})`);
+    return v;
+  };
+  const syncid = num(a.syncid, 'syncid', 0, 255, 0);
+  const maxlen = num(a.maxlen, 'sync-maxlen', HDR_LEN + MAC_LEN + REC_LEN, 65507, SYNC_MAXLEN);
+  const port = num(a.port, 'mcast-port', 1, 65535, SYNC_PORT);
+  const ttl = num(a.ttl, 'mcast-ttl', 1, 255, 1);
+  let group = SYNC_GROUP;
+  if (a.group !== undefined) {
+    const g = typeof a.group === 'string' ? parseIp(a.group) : -1;
+    if (g < 0 || g >>> 28 !== 14) throw new UvsError('BAD_SYNC', `mcast-group ${JSON.stringify(a.group)} is not a multicast address`);
+    group = formatIp(g);
+  }
+  let peer: string | undefined;
+  if (a.syncPeer !== undefined) peer = formatIp(ipOf(a.syncPeer, 'sync-peer'));
+  let mcastInterface: string;
+  if (a.mcastInterface !== undefined) {
+    if (typeof a.mcastInterface !== 'string' || interfaceAddress(a.mcastInterface) === undefined) {
+      throw new UvsError('BAD_SYNC', `mcast-interface ${JSON.stringify(a.mcastInterface)} does not exist or has no IPv4 address`);
+    }
+    mcastInterface = a.mcastInterface;
+  } else {
+    const d = defaultInterface();
+    if (d === undefined && peer === undefined) throw new UvsError('BAD_SYNC', 'no interface with an IPv4 address for multicast; give --mcast-interface');
+    mcastInterface = d ?? '';
+  }
+  // Sync is always authenticated: a forged message would install connections (docs/ha.md).
+  if (typeof a.keyFile !== 'string' || a.keyFile === '') throw new UvsError('BAD_SYNC', 'sync-key-file is required (a shared secret of at least 16 bytes)');
+  let key: Buffer;
+  try {
+    key = Buffer.from(readFileSync(a.keyFile, 'utf8').trim(), 'utf8');
+  } catch (e) {
+    throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (key.length < 16) throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile} holds ${key.length} bytes; at least 16 are needed`);
+  return { syncid, mcastInterface, peer, group, port, ttl, maxlen, key, keyFile: a.keyFile };
 }
 
 function drainStatus(ctx: VerbCtx): DrainStatus {

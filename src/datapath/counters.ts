@@ -35,6 +35,11 @@ export const COUNTER_NAMES = [
   'secure_tcp_switches',
   'arp_refused',
   'conns_sloppy',
+  // high availability (docs/ha.md)
+  'role_changes',
+  'sync_installed',
+  'sync_expired',
+  'sync_refused',
   // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
   'conns_adopted_hash',
   // SYN proxy (src/modes/synproxy.ts)
@@ -74,6 +79,7 @@ export const DROP_NAMES = [
   'spoofed_local_src',
   'synproxy_no_room',
   'synproxy_not_ready',
+  'backup',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -22,6 +22,8 @@ const DEFEND_INTERVAL_MS = 10_000;
 export interface LinkAddr {
   ip: number;
   mask: number;
+  /** Moves with the master role (uvsd --addr CIDR,floating): a backup neither answers for it nor uses it. */
+  floating?: boolean;
 }
 
 /** The directly connected network that holds ip, or undefined when ip is off-link. */
@@ -43,6 +45,9 @@ export class Link {
   now = 0;
   /** Let any ARP from a tracked neighbour's address change its MAC (uvsd --arp-accept-unsolicited). */
   acceptUnsolicited = false;
+  /** Master role (docs/ha.md): answers for VIPs, LIPs and floating addresses. A backup (false)
+   *  answers only for its fixed --addrs and announces nothing else. */
+  active = true;
   /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
   private readonly localMap = new U32PairMap();
   private readonly tx: Tx;
@@ -83,6 +88,18 @@ export class Link {
     return this.localMap.get(ip, 0) >= 0;
   }
 
+  /** A fixed (not floating) director address: answered for in either role. */
+  isFixed(ip: number): boolean {
+    const a = this.addrs;
+    for (let i = 0; i < a.length; i++) if ((a[i].ip | 0) === (ip | 0) && a[i].floating !== true) return true;
+    return false;
+  }
+
+  /** Does uvsd speak for ip in its current role (master: every local address; backup: fixed ones)? */
+  held(ip: number): boolean {
+    return this.active || this.isFixed(ip);
+  }
+
   // ---- answers for owned addresses ---------------------------------------------------------
 
   arp(buf: Buffer, off: number, len: number): void {
@@ -106,7 +123,7 @@ export class Link {
       this.neigh.learn(n, buf, a + 8, this.now);
       this.flushNeighQueue(n);
     }
-    if (op === 1 && spa !== tpa && this.isLocal(tpa)) {
+    if (op === 1 && spa !== tpa && this.isLocal(tpa) && this.held(tpa)) {
       // Turn the request into the reply in place.
       wr16(buf, a + 6, 2);
       copyMac(buf, a + 18, buf, a + 8); // tha = sha
@@ -170,7 +187,7 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counters.c[C.arp_conflicts]++;
-    } else if (p < 0 && this.isLocal(spa)) {
+    } else if (p < 0 && this.isLocal(spa) && this.held(spa)) {
       this.counters.c[C.arp_conflicts]++;
       if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
         this.lastDefend = this.now;
@@ -199,6 +216,7 @@ export class Link {
 
   /** Gratuitous ARP for an address uvsd starts answering for. */
   announce(ip: number): void {
+    if (!this.held(ip)) return; // a backup takes no address over (docs/ha.md)
     if (this.buildArp(ip, ip, true)) this.counters.c[C.arp_gratuitous_sent]++;
   }
 
@@ -211,7 +229,17 @@ export class Link {
 
   /** The director address used as the ARP sender towards ip (never a VIP). */
   senderFor(ip: number): number {
-    return (networkOf(this.addrs, ip) ?? this.addrs[0])?.ip ?? 0;
+    // A fixed address first; a floating one only while it is ours (master).
+    let fallback = 0;
+    for (let i = 0; i < this.addrs.length; i++) {
+      const a = this.addrs[i];
+      if (((ip ^ a.ip) & a.mask) !== 0) continue;
+      if (a.floating !== true) return a.ip;
+      if (this.active && fallback === 0) fallback = a.ip;
+    }
+    if (fallback !== 0) return fallback;
+    for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i].floating !== true) return this.addrs[i].ip;
+    return this.addrs[0]?.ip ?? 0;
   }
 
   /** Send a whole frame to ip: on-link directly, off-link through --gateway. */

@@ -57,6 +57,16 @@ export type DpOp =
    */
   | { op: 'addLaddr'; svc: number; addr: number; portMin?: number; portMax?: number }
   | { op: 'delLaddr'; svc: number; addr: number }
+  /**
+   * High availability (docs/ha.md): master answers for and forwards to VIPs, LIPs and floating
+   * addresses (and announces them all at once on becoming master); backup keeps the table but
+   * answers only for its fixed addresses and forwards nothing (drop_backup).
+   */
+  | { op: 'setRole'; master: boolean }
+  /** Mark changed connections for the sync daemon (a master sync daemon runs). */
+  | { op: 'syncMarks'; on: boolean }
+  /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */
+  | { op: 'syncInstall'; records: Uint8Array }
   /** Flood and exhaustion defenses (docs/resilience.md): fractions 0..1, a rate >= 0. */
   | {
       op: 'setDefense';

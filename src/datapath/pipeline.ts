@@ -9,7 +9,7 @@ import {
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_CONFIRMED, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
 import { formatIp } from './addr.js';
@@ -32,6 +32,7 @@ import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedServi
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
+import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -181,6 +182,11 @@ export class Datapath implements Output {
   /** The SYN cookie period of the same clock reading (an integer, so it is never boxed when passed on). */
   cookiePeriod = 0;
   private readonly clock: () => number;
+  /** Connection sync marks (docs/ha.md), allocated when a master sync daemon first starts. */
+  sync: SyncMarks | null = null;
+  /** Marks are taken: a master sync daemon runs and this director is master. */
+  private marking = false;
+  private syncOn = false;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
@@ -360,6 +366,11 @@ export class Datapath implements Output {
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
+    if (!this.link.active && !this.link.isFixed(dst)) {
+      // Backup (docs/ha.md): the master forwards; only the fixed director addresses answer here.
+      d[D.backup]++;
+      return;
+    }
     // Not addressed to us may still be ours: NAT replies go to the client's address. So the
     // connection lookup (both directions) comes before the "not local" drop (processL4).
     const local = this.link.isLocal(dst);
@@ -481,6 +492,10 @@ export class Datapath implements Output {
       ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
       if (ct.state[e] !== was) ct.reslot(e);
+      // Sync: a state change, or a long-lived entry whose backup copy needs its timer renewed.
+      if (this.marking && (ct.state[e] !== was || this.nowTick - (this.sync as SyncMarks).lastTick[e] > this.tt[ct.state[e]] >>> 1)) {
+        (this.sync as SyncMarks).mark(e, this.nowTick);
+      }
     } else {
       if (!local) {
         this.counters.d[D.ip_not_local]++;
@@ -670,6 +685,7 @@ export class Datapath implements Output {
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
+    if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
     if (state === S_ESTABLISHED) {
       // Sloppy: the flow is already established; count it active as tcpTransition would.
       ct.flags[e] &= ~F_INACTIVE;
@@ -698,6 +714,7 @@ export class Datapath implements Output {
       const t = node >>> 1;
       if (dt.gen[ct.dest[t]] === ct.dgen[t]) {
         ct.expires[t] = this.nowTick + ct.laddr[t];
+        if (this.marking && this.nowTick - (this.sync as SyncMarks).lastTick[t] > ct.laddr[t] >>> 1) (this.sync as SyncMarks).mark(t, this.nowTick);
         return t;
       }
       // Its destination was deleted (ip_vs_check_template): never found again, a new one below.
@@ -725,6 +742,7 @@ export class Datapath implements Output {
     ct.ctl[t] = 0;
     dt.bindTemplate(dest);
     this.counters.c[C.templates_created]++;
+    if (this.marking) (this.sync as SyncMarks).mark(t, this.nowTick);
     return t;
   }
 
@@ -739,6 +757,7 @@ export class Datapath implements Output {
 
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
+    if (this.marking && (this.ct.flags[e] & F_ONEPACKET) === 0) (this.sync as SyncMarks).expired(this.ct, e);
     if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
       if (this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbindTemplate(dest);
       this.counters.c[C.templates_expired]++;
@@ -994,6 +1013,27 @@ export class Datapath implements Output {
         this.link.delLocal(op.addr | 0);
         return;
       }
+      case 'setRole': {
+        if (this.link.active === op.master) return;
+        this.link.active = op.master;
+        this.marking = this.syncOn && op.master;
+        this.counters.c[C.role_changes]++;
+        // Take over at once: gratuitous ARP for every address that moved with the role.
+        if (op.master) for (const ip of this.heldAddrs()) this.announce(ip);
+        return;
+      }
+      case 'syncMarks': {
+        if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
+        this.syncOn = op.on;
+        this.marking = op.on && this.link.active;
+        return;
+      }
+      case 'syncInstall': {
+        this.setClock();
+        for (let o = 0; o + REC_LEN <= op.records.length; o += REC_LEN) this.installRecord(op.records, o);
+        this.tx.flush();
+        return;
+      }
       case 'setDefense': {
         const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp } = op;
         this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp });
@@ -1007,6 +1047,182 @@ export class Datapath implements Output {
         return;
       }
     }
+  }
+
+  /** Addresses that move with the master role: floating --addrs, VIPs, FULLNAT local addresses. */
+  heldAddrs(): number[] {
+    const out = new Set<number>();
+    for (const a of this.link.addrs) if (a.floating === true) out.add(a.ip | 0);
+    for (const svc of this.services) if (svc !== undefined) out.add(svc.vip | 0);
+    for (const l of this.laddrs.addrs()) out.add(l | 0);
+    return [...out];
+  }
+
+  // ---- connection sync (src/sync, docs/ha.md) ----------------------------------------------
+
+  /** Write up to `max` records (expiries first, then marked entries) at buf[o]; returns how many. */
+  syncDrain(buf: Uint8Array, o: number, max: number): number {
+    const m = this.sync;
+    if (m === null) return 0;
+    let n = 0;
+    while (n < max && m.nextExpired(buf, o + n * REC_LEN)) n++;
+    while (n < max) {
+      const e = m.nextMarked();
+      if (e < 0) break;
+      if (!this.ct.isAlive(e) || (this.ct.flags[e] & F_ONEPACKET) !== 0) continue;
+      writeConnRecord(this.ct, e, buf, o + n * REC_LEN, (this.ct.flags[e] & F_HASHED_OUT) !== 0);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Full table dump, in two passes so that a backup meets every template before the connections
+   * it controls: cursor 0..max-1 writes templates, max..2*max-1 connections. Writes up to `max`
+   * records at buf[o], looking at no more than `scan` indices; out[0] = the next cursor (2*ct.max
+   * when done), out[1] = records written.
+   */
+  syncDump(buf: Uint8Array, o: number, max: number, from: number, scan: number, out: Int32Array): void {
+    const ct = this.ct;
+    let n = 0;
+    let k = from;
+    const end = Math.min(2 * ct.max, from + scan);
+    for (; k < end && n < max; k++) {
+      const tpl = k < ct.max;
+      const e = tpl ? k : k - ct.max;
+      const f = ct.flags[e];
+      if ((f & F_ALIVE) === 0 || (f & F_ONEPACKET) !== 0 || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
+      writeConnRecord(ct, e, buf, o + n * REC_LEN, (f & F_HASHED_OUT) !== 0);
+      n++;
+    }
+    out[0] = k;
+    out[1] = n;
+  }
+
+  /** Install (or update, or expire) one synced connection; refusals are counted (sync_refused). */
+  private installRecord(b: Uint8Array, o: number): void {
+    const ct = this.ct;
+    const dt = this.dt;
+    const c = this.counters.c;
+    const type = b[o];
+    const proto = b[o + 1];
+    const state = b[o + 2];
+    const rf = b[o + 3];
+    const cport = rd16(b, o + 6);
+    const vport = rd16(b, o + 8);
+    const caddr = rd32(b, o + 16);
+    const vaddr = rd32(b, o + 20);
+    const node = ct.lookup(proto, caddr, cport, vaddr, vport);
+    if (type === REC_EXPIRE) {
+      if (node >= 0 && (node & 1) === DIR_IN) {
+        ct.expireNow(node >>> 1);
+        c[C.sync_expired]++;
+      }
+      return;
+    }
+    if (type !== REC_CONN || state > S_UDP) {
+      c[C.sync_refused]++;
+      return;
+    }
+    const template = (rf & RF_TEMPLATE) !== 0;
+    const l4 = proto & ~(PROTO_TPL | 0x40);
+    // The service, as newConn finds it (port-zero services by their port 0).
+    let sid = this.svcMap.get(vaddr, svcKey(l4, vport));
+    if (sid < 0) sid = this.svcMap.get(vaddr, svcKey(l4, 0));
+    const svc = sid < 0 ? undefined : this.services[sid];
+    if (svc === undefined) {
+      c[C.sync_refused]++;
+      return;
+    }
+    const daddr = rd32(b, o + 24);
+    const dport = rd16(b, o + 10);
+    let dest = -1;
+    for (const d of svc.dests) {
+      if (dt.addr[d] !== daddr) continue;
+      if (dt.port[d] === dport) {
+        dest = d;
+        break;
+      }
+      if (dest < 0) dest = d; // port-zero services keep the packet's port
+    }
+    if (dest < 0) {
+      c[C.sync_refused]++;
+      return;
+    }
+    const expires = this.nowTick + (template ? svc.persistTicks : this.tt[state]);
+    if (node >= 0 && (node & 1) !== DIR_IN) {
+      c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
+      return;
+    }
+    if (node >= 0) {
+      // An update: state (with the active/inactive bookkeeping) and timer.
+      const e = node >>> 1;
+      if (!template && ct.state[e] !== state) {
+        const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
+        ct.state[e] = state;
+        if (ct.dest[e] >= 0 && dt.gen[ct.dest[e]] === ct.dgen[e]) {
+          if (!inactive && state !== S_ESTABLISHED) {
+            dt.activate(ct.dest[e], false);
+            ct.flags[e] |= F_INACTIVE;
+          } else if (inactive && state === S_ESTABLISHED && proto === PROTO_TCP) {
+            dt.activate(ct.dest[e], true);
+            ct.flags[e] &= ~F_INACTIVE;
+          }
+        }
+      }
+      ct.expires[e] = expires;
+      ct.reslot(e);
+      c[C.sync_installed]++;
+      return;
+    }
+    const lport = rd16(b, o + 12);
+    const laddr = rd32(b, o + 28);
+    const fwd = b[o + 4];
+    const fw = FORWARDERS[fwd];
+    if (fw === undefined) {
+      c[C.sync_refused]++;
+      return;
+    }
+    const hashOut = (rf & RF_HASHED_OUT) !== 0;
+    // FULLNAT: the master's local port is reserved here too, so this director never gives it
+    // to another connection and gives it back when the entry expires (unbind).
+    if (!template && fw.bind !== undefined && !this.laddrs.reserve(laddr, proto, lport)) {
+      c[C.sync_refused]++;
+      return;
+    }
+    const e = ct.insert(proto, caddr, cport, vaddr, vport, daddr, dport, template ? 0 : laddr, lport, expires, hashOut);
+    if (e < 0) {
+      if (!template && fw.bind !== undefined) this.laddrs.give(laddr, proto, lport);
+      this.counters.d[D.conn_table_full]++;
+      return;
+    }
+    ct.fwd[e] = fwd;
+    ct.dest[e] = dest;
+    ct.dgen[e] = dt.gen[dest];
+    ct.state[e] = state;
+    ct.flags[e] |= F_CONFIRMED;
+    if (template) {
+      ct.flags[e] |= F_TEMPLATE;
+      ct.laddr[e] = svc.persistTicks;
+      ct.ctl[e] = 0;
+      dt.bindTemplate(dest);
+    } else {
+      ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
+      dt.bind(dest);
+      if (state === S_ESTABLISHED && proto === PROTO_TCP) {
+        ct.flags[e] &= ~F_INACTIVE;
+        dt.activate(dest, true);
+      }
+      if ((rf & RF_HAS_TPL) !== 0) {
+        // Its template: the same key newConn/template() build.
+        const tn = ct.lookup(proto | PROTO_TPL, caddr & svc.netmask, 0, vaddr, vport === svc.port ? vport : 0);
+        if (tn >= 0) {
+          ct.ctl[e] = tn >>> 1;
+          ct.ctl[tn >>> 1]++;
+        }
+      }
+    }
+    c[C.sync_installed]++;
   }
 
   private svc(id: number): SvcRuntime {

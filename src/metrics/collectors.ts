@@ -22,6 +22,8 @@ export interface MetricsOptions {
   process?: boolean;
   /** Health checks (uvsd --keepalived-conf); without them every server counts as up. */
   health?: HealthView;
+  /** Connection sync counters (src/sync, docs/ha.md). */
+  sync?: { sent: number; received: number; lost: number; authFailed: number };
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
@@ -61,6 +63,10 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   templates_created: 'Persistence templates created (ipvsadm -p).',
   templates_expired: 'Persistence templates expired (timeout passed with no connection left).',
   ops_datagrams: 'Datagrams scheduled one by one without a connection entry (ipvsadm -o).',
+  role_changes: 'High availability role changes (uvsadm --role, docs/ha.md).',
+  sync_installed: 'Connection entries installed or updated from the master\'s sync messages.',
+  sync_expired: 'Connection entries expired because the master\'s sync messages said so.',
+  sync_refused: 'Synced connection records refused: no such service, server or local address here, or the local port taken.',
   conns_adopted_hash: 'Mid-flow TCP segments of unknown flows placed by the mh table (uvsd --sloppy-tcp mh: a flow another director scheduled).',
 };
 
@@ -222,6 +228,16 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
     () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
   histogramFromCounts(reg, 'uvs_batch_frames', 'Frames per receive batch (one read from the TAP).', BATCH_BUCKETS, () => dp.counters.batch);
+
+  // ---- high availability (docs/ha.md) --------------------------------------------------------
+  gauge(reg, 'uvs_ha_master', '1 while this director is master (answers for VIPs and forwards), 0 while backup.', [], () => (dp.link.active ? 1 : 0));
+  const sync = opts.sync;
+  if (sync !== undefined) {
+    counter(reg, 'uvs_sync_messages_sent_total', 'Connection sync datagrams sent (data and dump requests).', [], () => sync.sent);
+    counter(reg, 'uvs_sync_messages_received_total', 'Authenticated connection sync datagrams received.', [], () => sync.received);
+    counter(reg, 'uvs_sync_messages_lost_total', 'Connection sync datagrams missed (gaps in the sender\'s sequence numbers).', [], () => sync.lost);
+    counter(reg, 'uvs_sync_messages_auth_failed_total', 'Connection sync datagrams refused: wrong HMAC (forged, or another key).', [], () => sync.authFailed);
+  }
 
   // ---- connection table --------------------------------------------------------------------
   gauge(reg, 'uvs_conn_table_entries', 'Connection entries in use.', [], () => dp.ct.count);

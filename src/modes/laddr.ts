@@ -50,6 +50,18 @@ export class Laddr {
     return -1;
   }
 
+  /** Mark a given port used (a connection synced from the master, docs/ha.md); false if taken. */
+  reserve(proto: number, port: number): boolean {
+    const p = proto === PROTO_TCP ? 0 : 1;
+    if (port < this.lo || port > this.hi) return false;
+    const w = port >>> 5;
+    const b = 1 << (port & 31);
+    if ((this.used[p][w] & b) !== 0) return false;
+    this.used[p][w] |= b;
+    this.inUse[p]++;
+    return true;
+  }
+
   /** Release a port taken with take(). */
   give(proto: number, port: number): void {
     const p = proto === PROTO_TCP ? 0 : 1;
@@ -127,6 +139,12 @@ export class LaddrPools {
       }
     }
     return false;
+  }
+
+  /** Reserve a given local port (a synced FULLNAT connection); false if the LIP is unknown or the port taken. */
+  reserve(addr: number, proto: number, port: number): boolean {
+    const l = this.byAddr.get(addr | 0);
+    return l !== undefined && l.reserve(proto, port);
   }
 
   /** Give a port back (connection expiry). */

@@ -73,8 +73,10 @@ export function rig(opts: RigOpts = {}): Rig {
   const sink = new CaptureSink();
   const clock = { now: T0 };
   const addrs = (opts.addrs ?? [`${DIR_IP}/24`]).map((c) => {
-    const [a, l] = c.split('/');
-    return { ip: parseIp(a), mask: prefixMask(Number(l)) };
+    // "a.b.c.d/len" or "a.b.c.d/len,floating" (uvsd --addr, docs/ha.md)
+    const [cidr, flag] = c.split(',');
+    const [a, l] = cidr!.split('/');
+    return flag === 'floating' ? { ip: parseIp(a), mask: prefixMask(Number(l)), floating: true } : { ip: parseIp(a), mask: prefixMask(Number(l)) };
   });
   const gateway = opts.gateway === undefined ? undefined : parseIp(opts.gateway);
   const dp = new Datapath({ mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax }, sink, () => clock.now);

@@ -1,0 +1,148 @@
+// Connection sync (docs/ha.md): what the master's datapath marks for the sync daemon, and the
+// fixed-size record one connection entry becomes on the wire. The marks are cheap and allocate
+// nothing per packet: a ring of entry indices (each entry at most once in it, a mark byte per
+// entry) and a ring of the IN tuples of expired entries (their index is reused at once, so the
+// tuple is copied). The sync daemon (src/sync/) drains both on a timer.
+
+import type { ConnTable } from './conntable.js';
+import { F_NOOUTPUT, F_TEMPLATE } from './conntable.js';
+import { wr16, wr32 } from './frame.js';
+
+
+/** Bytes per record. */
+export const REC_LEN = 36;
+/** Record types. */
+export const REC_CONN = 1;
+export const REC_EXPIRE = 2;
+/** Record flag bits (byte 3). */
+export const RF_TEMPLATE = 1;
+export const RF_NOOUTPUT = 2;
+/** The connection was made through a persistence template (the backup links it to its copy). */
+export const RF_HAS_TPL = 4;
+export const RF_HASHED_OUT = 8;
+
+// Record layout (network byte order):
+//  0 type  1 proto (with PROTO_TPL for templates)  2 state  3 flags  4 fwd  5 reserved
+//  6 cport  8 vport  10 dport  12 lport  14 reserved(2)
+//  16 caddr  20 vaddr  24 daddr  28 laddr  32 reserved(4)
+
+/** Write entry e of ct as a REC_CONN record at buf[o]. */
+export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: number, hashedOut: boolean): void {
+  const f = ct.flags[e];
+  buf[o] = REC_CONN;
+  buf[o + 1] = ct.proto[e];
+  buf[o + 2] = ct.state[e];
+  buf[o + 3] = ((f & F_TEMPLATE) !== 0 ? RF_TEMPLATE : 0) | ((f & F_NOOUTPUT) !== 0 ? RF_NOOUTPUT : 0) |
+    (ct.ctl[e] >= 0 && (f & F_TEMPLATE) === 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0);
+  buf[o + 4] = ct.fwd[e];
+  buf[o + 5] = 0;
+  wr16(buf, o + 6, ct.cport[e]);
+  wr16(buf, o + 8, ct.vport[e]);
+  wr16(buf, o + 10, ct.dport[e]);
+  wr16(buf, o + 12, ct.lport[e]);
+  wr16(buf, o + 14, 0);
+  wr32(buf, o + 16, ct.caddr[e]);
+  wr32(buf, o + 20, ct.vaddr[e]);
+  wr32(buf, o + 24, ct.daddr[e]);
+  wr32(buf, o + 28, ct.laddr[e]);
+  wr32(buf, o + 32, 0);
+}
+
+/**
+ * The master's marks. Allocated when a master sync daemon starts (nothing for directors without
+ * HA). `mark` is called per packet only on a state change or when the entry's last sync is older
+ * than half its timeout; it is O(1) and allocation-free.
+ */
+export class SyncMarks {
+  /** Entry indices waiting to be sent. */
+  private readonly ring: Int32Array;
+  private head = 0;
+  private tail = 0;
+  /** 1 while the entry is in the ring. */
+  readonly marked: Uint8Array;
+  /** Tick of the entry's last mark (refresh of long-lived entries). */
+  readonly lastTick: Uint32Array;
+  /** Expired entries' IN tuples: proto, cport, vport, caddr, vaddr, flags. */
+  private readonly xProto: Uint8Array;
+  private readonly xFlags: Uint8Array;
+  private readonly xCport: Uint16Array;
+  private readonly xVport: Uint16Array;
+  private readonly xCaddr: Int32Array;
+  private readonly xVaddr: Int32Array;
+  private xHead = 0;
+  private xTail = 0;
+  /** Marks and expiries that found their ring full (the daemon then sends a full dump). */
+  overflows = 0;
+
+  constructor(max: number, ringSize = Math.min(max, 1 << 16)) {
+    this.ring = new Int32Array(ringSize);
+    this.marked = new Uint8Array(max);
+    this.lastTick = new Uint32Array(max);
+    this.xProto = new Uint8Array(ringSize);
+    this.xFlags = new Uint8Array(ringSize);
+    this.xCport = new Uint16Array(ringSize);
+    this.xVport = new Uint16Array(ringSize);
+    this.xCaddr = new Int32Array(ringSize);
+    this.xVaddr = new Int32Array(ringSize);
+  }
+
+  mark(e: number, nowTick: number): void {
+    this.lastTick[e] = nowTick;
+    if (this.marked[e] !== 0) return;
+    const next = (this.tail + 1) % this.ring.length;
+    if (next === this.head) {
+      this.overflows++;
+      return;
+    }
+    this.marked[e] = 1;
+    this.ring[this.tail] = e;
+    this.tail = next;
+  }
+
+  /** Entry e is about to be freed: remember its IN tuple for an expire record. */
+  expired(ct: ConnTable, e: number): void {
+    const next = (this.xTail + 1) % this.xProto.length;
+    if (next === this.xHead) {
+      this.overflows++;
+      return;
+    }
+    const t = this.xTail;
+    this.xProto[t] = ct.proto[e];
+    this.xFlags[t] = (ct.flags[e] & F_TEMPLATE) !== 0 ? RF_TEMPLATE : 0;
+    this.xCport[t] = ct.cport[e];
+    this.xVport[t] = ct.vport[e];
+    this.xCaddr[t] = ct.caddr[e];
+    this.xVaddr[t] = ct.vaddr[e];
+    this.xTail = next;
+  }
+
+  /** The next marked entry (its mark cleared), or -1. */
+  nextMarked(): number {
+    if (this.head === this.tail) return -1;
+    const e = this.ring[this.head];
+    this.head = (this.head + 1) % this.ring.length;
+    this.marked[e] = 0;
+    return e;
+  }
+
+  /** Write the next expiry as a REC_EXPIRE record at buf[o]; false when there is none. */
+  nextExpired(buf: Uint8Array, o: number): boolean {
+    if (this.xHead === this.xTail) return false;
+    const t = this.xHead;
+    this.xHead = (this.xHead + 1) % this.xProto.length;
+    buf.fill(0, o, o + REC_LEN);
+    buf[o] = REC_EXPIRE;
+    buf[o + 1] = this.xProto[t];
+    buf[o + 3] = this.xFlags[t];
+    wr16(buf, o + 6, this.xCport[t]);
+    wr16(buf, o + 8, this.xVport[t]);
+    wr32(buf, o + 16, this.xCaddr[t]);
+    wr32(buf, o + 20, this.xVaddr[t]);
+    return true;
+  }
+
+  pending(): number {
+    return (this.tail - this.head + this.ring.length) % this.ring.length +
+      (this.xTail - this.xHead + this.xProto.length) % this.xProto.length;
+  }
+}

@@ -1,0 +1,328 @@
+// The high-availability lab (docs/ha.md): two directors on one LAN, keepalived VRRP in each.
+//
+//   <prefix>-sw   br0: the shared LAN (every host and both directors' uplinks)
+//   <prefix>-cli  eth0 192.168.8.100/24
+//   <prefix>-rs1  eth0 10.8.1.20/24, default via 10.8.1.1 (NAT servers: the floating DIP)
+//   <prefix>-rs2  eth0 10.8.1.30/24, default via 10.8.1.1
+//   <prefix>-rs3  eth0 192.168.8.20/24, lo 192.168.8.202/32 (FULLNAT and DR servers)
+//   <prefix>-rs4  eth0 192.168.8.30/24, lo 192.168.8.202/32
+//   <prefix>-d1   br0 192.168.8.11/24 (the host's own stack: keepalived, the sync socket)
+//                 ├─ up0 (veth to sw/br0)
+//                 └─ uvs0 (TAP) ── uvsd, MAC 02:00:00:00:00:01,
+//                      --addr 192.168.8.13/24, 10.8.1.2/24 (fixed), 10.8.1.1/24,floating
+//                 lo 169.254.51.1/32 while VRRP master: keepalived's required address, off the LAN
+//   <prefix>-d2   the same with 192.168.8.12, MAC 02:00:00:00:00:02, 192.168.8.14, 10.8.1.3
+//
+// Services (both directors, from a YAML --config; d2 lists the servers in the other order, so
+// its destination slots differ from d1's): TCP 192.168.8.200:9000 NAT → rs1/rs2,
+// 192.168.8.201:9000 FULLNAT (LIP 192.168.8.50) → rs3/rs4, 192.168.8.202:9000 DR → rs3/rs4.
+// Every server runs chatter.js --serve 9000 (echo).
+//
+// The sync socket is an ordinary UDP socket on the director namespace's br0 (multicast
+// 224.0.0.81:8848), not the TAP: the two uvsd talk control plane to control plane, and the
+// kernel gives multicast membership, routing and checksums for free (docs/ha.md).
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, delay, type ExecResult, type Proc } from './netns.js';
+import { repoRoot, labDir } from './dr-lab.js';
+import { ControlClient } from '../../src/control/client.js';
+import type { Verbs } from '../../src/control/protocol.js';
+
+export const HA_SUBNET = '192.168.8';
+export const HA_NAT_SUBNET = '10.8.1';
+export const VIP_NAT = `${HA_SUBNET}.200`;
+export const VIP_FNAT = `${HA_SUBNET}.201`;
+export const VIP_DR = `${HA_SUBNET}.202`;
+export const HA_LIP = `${HA_SUBNET}.50`;
+export const FLOATING_DIP = `${HA_NAT_SUBNET}.1`;
+export const CLIENT_ADDR = `${HA_SUBNET}.100`;
+export const CHAT_PORT = 9000;
+/** VRRP advertisement interval (VRRPv3, seconds) and the vrrp_script interval. */
+export const ADVERT_INT = 0.2;
+/** keepalived 2.2.7 takes whole seconds here. */
+export const CHECK_INTERVAL = 1;
+
+export interface Director {
+  name: string; // d1
+  ns: string;
+  mac: string;
+  hostAddr: string; // on br0: keepalived and the sync socket
+  socket: string;
+  config: string;
+  uvsd: Proc | null;
+  keepalived: Proc | null;
+  /** keepalived's notify scripts append "<ms since epoch> <state>" here. */
+  notifyLog: string;
+}
+
+export interface HaLab {
+  lab: Lab;
+  tmp: string;
+  keyFile: string;
+  ns: { sw: string; cli: string; rs: string[] };
+  dirs: [Director, Director];
+  startUvsd(d: Director): Promise<void>;
+  /** ipvsadm --start-daemon master and backup (the role decides which one acts). */
+  startSync(d: Director): Promise<void>;
+  /** keepalived with VRRPv3; resolves once it runs (not once it is master). */
+  startKeepalived(d: Director): Promise<void>;
+  /** SIGKILL: 'uvsd' only, or every process of the director namespace (a dead box). */
+  kill(d: Director, what: 'uvsd' | 'all'): Promise<void>;
+  call<V extends keyof Verbs>(d: Director, verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']>;
+  uvsadm(d: Director, args: string[]): Promise<ExecResult>;
+  /** Wait until the director reports `role`; returns the ms waited. */
+  waitRole(d: Director, role: 'master' | 'backup', timeoutMs: number): Promise<number>;
+  /** chatter.js client in the client namespace. */
+  chatter(targets: string[], conns: number, durationMs: number): Proc;
+  /** The client's ARP entry for ip (lladdr), or '' when none. */
+  clientNeigh(ip: string): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+function node(file: string, args: string[]): string[] {
+  return [process.execPath, file, ...args];
+}
+
+function uvsdConfig(fixed: string, natFixed: string, reverse: boolean): string {
+  const order = <T>(a: T[]): T[] => (reverse ? [...a].reverse() : a);
+  const servers = (addrs: string[], method: string) => order(addrs).map((a) => `      - { address: ${a}, method: ${method} }`).join('\n');
+  return `# uvsd config of one director of the HA lab (test/lab/ha-lab.ts)
+daemon:
+  role: backup            # keepalived's notify_master makes it master
+  addresses: [${fixed}/24, ${natFixed}/24, "${FLOATING_DIP}/24,floating"]
+services:
+  - proto: tcp
+    address: ${VIP_NAT}
+    port: ${CHAT_PORT}
+    scheduler: rr
+    servers:
+${servers([`${HA_NAT_SUBNET}.20`, `${HA_NAT_SUBNET}.30`], 'nat')}
+  - proto: tcp
+    address: ${VIP_FNAT}
+    port: ${CHAT_PORT}
+    scheduler: rr
+    local-addresses: [${HA_LIP}]
+    servers:
+${servers([`${HA_SUBNET}.20`, `${HA_SUBNET}.30`], 'fullnat')}
+  - proto: tcp
+    address: ${VIP_DR}
+    port: ${CHAT_PORT}
+    scheduler: rr
+    servers:
+${servers([`${HA_SUBNET}.20`, `${HA_SUBNET}.30`], 'dr')}
+`;
+}
+
+/** keepalived.conf of one director: VRRPv3, sub-second adverts, uvsd's health tracked, notify → uvsadm --role. */
+export function keepalivedConf(o: { name: string; priority: number; check: string; notify: string }): string {
+  return `global_defs {
+  router_id uvs_${o.name}
+  vrrp_version 3
+  script_user root
+}
+vrrp_script chk_uvsd {
+  script "${o.check}"
+  interval ${CHECK_INTERVAL}
+  timeout 2
+  fall 1
+  rise 1
+}
+vrrp_instance VI_UVS {
+  state BACKUP
+  nopreempt
+  interface br0
+  virtual_router_id 51
+  priority ${o.priority}
+  advert_int ${ADVERT_INT}
+  track_script {
+    chk_uvsd
+  }
+  notify_master "${o.notify} master"
+  notify_backup "${o.notify} backup"
+  notify_fault "${o.notify} backup"
+  # keepalived wants at least one address: a link-local one on lo (this kernel has no dummy
+  # interfaces), never on the LAN. uvsd owns the VIPs, LIPs and the floating DIP and moves them
+  # itself (uvsadm --role).
+  virtual_ipaddress {
+    169.254.51.1/32 dev lo
+  }
+}
+`;
+}
+
+export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
+  await Lab.cleanupLeftovers(base);
+  const lab = new Lab(base);
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  const keyFile = join(tmp, 'sync.key');
+  writeFileSync(keyFile, 'lab-shared-sync-secret-0123456789\n', { mode: 0o600 });
+  const uvsadmJs = join(repoRoot, 'bin', 'uvsadm');
+  const chatterJs = join(labDir, 'chatter.js');
+  const rs: string[] = [];
+  let sw = '';
+  let cli = '';
+  const dirs: Director[] = [];
+  try {
+    sw = await lab.addNs('sw');
+    await lab.addBridge(sw, 'br0');
+    await lab.exec(sw, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+    cli = await lab.addNs('cli');
+    await lab.addHostIf({ ns: cli, bridgeNs: sw, bridge: 'br0', portName: 'vcli', addr: `${CLIENT_ADDR}/24` });
+    const servers = [
+      { name: 'rs1', addr: `${HA_NAT_SUBNET}.20`, nat: true },
+      { name: 'rs2', addr: `${HA_NAT_SUBNET}.30`, nat: true },
+      { name: 'rs3', addr: `${HA_SUBNET}.20`, nat: false },
+      { name: 'rs4', addr: `${HA_SUBNET}.30`, nat: false },
+    ];
+    for (const s of servers) {
+      const ns = await lab.addNs(s.name);
+      if (!s.nat) {
+        await lab.sysctl(ns, {
+          'net.ipv4.conf.all.arp_ignore': 1, 'net.ipv4.conf.all.arp_announce': 2,
+          'net.ipv4.conf.default.arp_ignore': 1, 'net.ipv4.conf.default.arp_announce': 2,
+        });
+      }
+      await lab.addHostIf({ ns, bridgeNs: sw, bridge: 'br0', portName: `v${s.name}`, addr: `${s.addr}/24`, loAddrs: s.nat ? [] : [VIP_DR] });
+      if (s.nat) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', FLOATING_DIP]);
+      rs.push(ns);
+    }
+    for (let i = 1; i <= 2; i++) {
+      const name = `d${i}`;
+      const ns = await lab.addNs(name);
+      await lab.addBridge(ns, 'br0');
+      await lab.exec(ns, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+      await lab.addVeth({ ns, ifname: 'up0' }, { ns: sw, ifname: `v${name}` });
+      await lab.attach(ns, 'up0', 'br0');
+      await lab.attach(sw, `v${name}`, 'br0');
+      const hostAddr = `${HA_SUBNET}.${10 + i}`;
+      await lab.must(['ip', 'addr', 'add', `${hostAddr}/24`, 'dev', 'br0'], ns);
+      const config = join(tmp, `${name}.yaml`);
+      writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2));
+      const socket = join(tmp, `${name}.sock`);
+      const notifyLog = join(tmp, `${name}.notify.log`);
+      // keepalived runs these: uvsd's health and the role change. docs/ha.md's check is
+      // `uvsadm --status` (the control loop answers); here it is pgrep, because a Node start-up
+      // per second under nice 19 on a loaded 2-core machine takes seconds, times the script out
+      // and puts the instance in FAULT at random. The notify scripts call uvsadm --role as documented.
+      const check = join(tmp, `${name}-check.sh`);
+      writeFileSync(check, `#!/bin/sh\nexec pgrep -f -- "--socket ${socket} " >/dev/null\n`);
+      const notify = join(tmp, `${name}-notify.sh`);
+      writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1" >> ${notifyLog}\nexec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1"\n`);
+      chmodSync(check, 0o700);
+      chmodSync(notify, 0o700);
+      writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify }));
+      dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog });
+    }
+    await Promise.all(rs.map(async (ns) => {
+      const p = lab.spawn(ns, node(chatterJs, ['--serve', String(CHAT_PORT)]), { cwd: repoRoot });
+      await p.waitForLine(/^ready /, 10_000);
+    }));
+  } catch (e) {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+
+  const self: HaLab = {
+    lab,
+    tmp,
+    keyFile,
+    ns: { sw, cli, rs },
+    dirs: dirs as [Director, Director],
+
+    async startUvsd(d) {
+      if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
+      d.uvsd = lab.spawn(d.ns, node(join(repoRoot, 'bin', 'uvsd'), [
+        '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn',
+      ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
+      for (let i = 0; i < 100; i++) {
+        if (d.uvsd.done()) break;
+        if ((await self.uvsadm(d, ['-Ln'])).code === 0) return;
+        await delay(100);
+      }
+      throw new Error(`${d.name}: uvsd not ready; stderr: ${d.uvsd.stderr().slice(-2000)}`);
+    },
+
+    async startSync(d) {
+      for (const state of ['master', 'backup']) {
+        const r = await self.uvsadm(d, ['--start-daemon', state, '--syncid', '1', '--mcast-interface', 'br0', '--sync-key-file', keyFile]);
+        if (r.code !== 0) throw new Error(`${d.name}: --start-daemon ${state}: ${r.stderr.trim()}`);
+      }
+    },
+
+    async startKeepalived(d) {
+      const f = (x: string) => join(tmp, `${d.name}-${x}`);
+      // keepalived (and the scripts it runs) at normal priority, as in production, whatever
+      // niceness the tests run at: VRRP timing with 0.2 s adverts is what is under test, and a
+      // niced keepalived on a loaded machine misses adverts and flaps. It costs little CPU.
+      d.keepalived = lab.spawn(d.ns, ['nice', '-n', String(-getPriority()), 'keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp',
+        '--use-file', f('keepalived.conf'), '--pid', f('k.pid'), '--vrrp_pid', f('v.pid'), '--checkers_pid', f('c.pid')], { cwd: tmp });
+      await delay(200);
+      if (d.keepalived.done()) throw new Error(`${d.name}: keepalived exited: ${d.keepalived.stderr().slice(-2000)} ${d.keepalived.stdout().slice(-2000)}`);
+    },
+
+    async kill(d, what) {
+      if (what === 'uvsd') {
+        d.uvsd?.child.kill('SIGKILL');
+        await d.uvsd?.exited;
+        return;
+      }
+      // The whole box dies: uvsd, keepalived (and its VRRP child), anything else in its namespace.
+      const pids = (await lab.exec(null, ['ip', 'netns', 'pids', d.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await Promise.all([d.uvsd?.exited, d.keepalived?.exited]);
+    },
+
+    async call(d, verb, args) {
+      const c = await ControlClient.connect(d.socket);
+      try {
+        return await c.call(verb, args);
+      } finally {
+        c.close();
+      }
+    },
+
+    uvsadm(d, args) {
+      return lab.exec(null, node(uvsadmJs, ['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
+    },
+
+    async waitRole(d, role, timeoutMs) {
+      const t0 = Date.now();
+      while (Date.now() - t0 < timeoutMs) {
+        try {
+          if ((await self.call(d, 'status', {})).role === role) return Date.now() - t0;
+        } catch {
+          // not up yet
+        }
+        await delay(50);
+      }
+      throw new Error(`${d.name} did not become ${role} within ${timeoutMs} ms; keepalived: ${d.keepalived?.stdout().slice(-1500)} ${d.keepalived?.stderr().slice(-1500)}`);
+    },
+
+    chatter(targets, conns, durationMs) {
+      return lab.spawn(cli, node(chatterJs, ['--target', targets.join(','), '--conns', String(conns), '--interval', '100', '--duration', String(durationMs)]),
+        { cwd: repoRoot });
+    },
+
+    async clientNeigh(ip) {
+      const out = (await lab.exec(cli, ['ip', 'neigh', 'show', ip])).stdout;
+      return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1] ?? '';
+    },
+
+    async destroy() {
+      try {
+        await lab.destroy();
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    },
+  };
+  return self;
+}

@@ -1,0 +1,225 @@
+// High availability in process (docs/ha.md): the backup role (no ARP for VIPs, LIPs or floating
+// addresses, nothing forwarded, nothing announced), the takeover (gratuitous ARP for all of them at
+// once), connection sync records from a master's datapath installed into a backup whose slots
+// differ, a takeover that forwards the synced NAT/FULLNAT replies exactly as the master would, and
+// the sync datagram's authentication (a forged message is counted and ignored).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { arpFrame, tcpFrame, TCP_FLAGS, decode } from './helpers/frames.js';
+import { DIR_IP, DIR_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { REC_LEN } from '../src/datapath/syncrec.js';
+import { open, seal, HDR_LEN, MSG_DATA } from '../src/sync/codec.js';
+import { parseIp } from '../src/datapath/addr.js';
+import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
+import { formatDaemon } from '../src/control/printers.js';
+
+const CLIENT = '10.0.0.50';
+const CLIENT_MAC = '02:00:00:00:00:50';
+const FLOAT = '10.0.0.2';
+const LIP = '10.0.0.5';
+const VIP2 = '10.0.0.101';
+const VIP3 = '10.0.0.102';
+const NAT80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
+const FNAT80 = { proto: 'tcp' as const, addr: VIP2, port: 80 };
+const DR80 = { proto: 'tcp' as const, addr: VIP3, port: 80 };
+const IN = { ethDst: DIR_MAC, ethSrc: CLIENT_MAC };
+
+/** The same table on both directors; `reverse` adds the servers in the other order (other slots). */
+function director(reverse: boolean): Rig {
+  const r = rig({ addrs: [`${DIR_IP}/24`, `${FLOAT}/24,floating`], connMax: 4096 });
+  r.ctl.addService({ ...NAT80, sched: 'rr' });
+  r.ctl.addService({ ...FNAT80, sched: 'rr' });
+  r.ctl.addService({ ...DR80, sched: 'rr', persist: 300 });
+  const rs = reverse ? [...RS].reverse() : [...RS];
+  for (const s of rs) {
+    r.ctl.addDest({ service: NAT80, addr: s.ip, port: 8080, fwd: 'nat', weight: 1 });
+    r.ctl.addDest({ service: FNAT80, addr: s.ip, port: 80, fwd: 'fullnat', weight: 1 });
+    r.ctl.addDest({ service: DR80, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+  }
+  r.ctl.addLaddr({ service: FNAT80, addr: LIP });
+  for (const s of RS) r.learn(s.ip, s.mac);
+  r.dp.resolve(parseIp(CLIENT)); // replies go to the on-link client: its MAC must be known
+  r.learn(CLIENT, CLIENT_MAC);
+  r.sink.take();
+  return r;
+}
+
+function rows(r: Rig): string[] {
+  return (r.ctl.call('connections', {}) as ConnInfo[])
+    .map((c) => `${c.proto} ${c.state} ${c.caddr}:${c.cport} ${c.vaddr}:${c.vport} ${c.daddr}:${c.dport} ${c.laddr}:${c.lport} ${c.fwd}${c.template ? ' tpl' : ''}`)
+    .sort();
+}
+
+/** Move every pending sync record of `from` into `to` (as the daemons would). */
+function sync(from: Rig, to: Rig): number {
+  const buf = new Uint8Array(REC_LEN * 256);
+  let total = 0;
+  for (;;) {
+    const n = from.dp.syncDrain(buf, 0, 256);
+    if (n === 0) return total;
+    to.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+    total += n;
+  }
+}
+
+const arpWho = (tpa: string) => arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: CLIENT_MAC }, { op: 1, sha: CLIENT_MAC, spa: CLIENT, tha: '00:00:00:00:00:00', tpa });
+
+test('a backup answers ARP only for its fixed address, forwards nothing, and takes everything over at once as master', () => {
+  const r = director(false);
+  r.ctl.call('setRole', { role: 'backup' });
+  for (const a of [VIP, VIP2, LIP, FLOAT]) assert.deepEqual(r.run(arpWho(a)), [], `no ARP answer for ${a}`);
+  assert.equal(r.run(arpWho(DIR_IP)).length, 1, 'the fixed address still answers');
+  const syn = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN });
+  assert.deepEqual(r.run(syn), []);
+  assert.equal(r.counters()['drop.backup'], 1);
+  assert.equal(r.dp.ct.count, 0);
+  // Adding a VIP while backup announces nothing.
+  r.ctl.addService({ proto: 'udp', addr: '10.0.0.103', port: 53 });
+  assert.deepEqual(r.sink.take(), []);
+  // Takeover: one gratuitous ARP per VIP, LIP and floating address, at once.
+  r.ctl.call('setRole', { role: 'master' });
+  const garps = r.sink.take();
+  // Gratuitous: sender address = target address (bytes 28 and 38 of the frame).
+  assert.ok(garps.every((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt32BE(28) === f.readUInt32BE(38)));
+  const announced = garps.map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`).sort();
+  assert.deepEqual(announced, [FLOAT, LIP, VIP, VIP2, VIP3, '10.0.0.103'].sort());
+  assert.equal(r.run(arpWho(VIP)).length, 1);
+  assert.equal(r.run(syn).length, 1, 'the master forwards');
+  assert.equal(r.counters().role_changes, 2);
+  assert.throws(() => r.ctl.call('setRole', { role: 'primary' }), /role must be master or backup, got "primary"/);
+});
+
+test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly, and the backup forwards them after takeover', () => {
+  const m = director(false);
+  const b = director(true);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const syn = (dst: string, sport: number) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  const out = m.run(...[0, 1, 2].flatMap((i) => [syn(VIP, 41000 + i), syn(VIP2, 42000 + i), syn(VIP3, 43000 + i)]));
+  assert.equal(out.length, 9);
+  // The servers' SYN|ACKs come back through the master for NAT and FULLNAT (state SYN_RECV there).
+  const natOut = out.filter((f) => f.readUInt16BE(36) === 8080);
+  const fnatOut = out.filter((f) => f.readUInt32BE(26) === parseIp(LIP) >>> 0);
+  assert.equal(natOut.length, 3);
+  assert.equal(fnatOut.length, 3);
+  const synack = (f: Buffer) => tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, {
+    src: `${f[30]}.${f[31]}.${f[32]}.${f[33]}`, dst: `${f[26]}.${f[27]}.${f[28]}.${f[29]}`,
+    sport: f.readUInt16BE(36), dport: f.readUInt16BE(34), flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
+  });
+  const replies = [...natOut, ...fnatOut].map(synack);
+  const masterReplies = m.run(...replies);
+  assert.equal(masterReplies.length, 6, JSON.stringify(m.counters()) + replies.map((f) => decode(f)).join('\n'));
+  const n = sync(m, b);
+  assert.equal(n, 10, "records sent: 9 connections and the one template of the DR client"); // marked once each however often they changed
+  assert.deepEqual(rows(b), rows(m), 'the backup holds the same connections, templates and translations');
+  assert.equal(b.dp.laddrs.inUse(parseIp(LIP)), 3, 'the FULLNAT local ports are reserved on the backup');
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  // Server counters on the backup follow (same per address, though the slots differ).
+  const conns = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; inactive: number }[] }[] }).services
+    .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.inactive}`)).sort();
+  assert.deepEqual(conns(b), conns(m));
+
+  // Takeover: the backup now answers the servers' replies exactly as the master did.
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  const backupReplies = b.run(...replies);
+  assert.deepEqual(backupReplies.map((f) => decode(f)), masterReplies.map((f) => decode(f)));
+  // A template the backup learnt keeps the client on the same DR server for a new connection.
+  const drFirst = out.find((f) => f.readUInt32BE(30) === parseIp(VIP3) >>> 0)!;
+  const next = b.run(syn(VIP3, 43999));
+  assert.equal(next.length, 1);
+  assert.equal(next[0]!.subarray(0, 6).toString('hex'), drFirst.subarray(0, 6).toString('hex'), 'same DR server through the synced template');
+});
+
+test('expiries reach the backup; a record for an unknown service is refused and counted', () => {
+  const m = director(false);
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 45000, dport: 80, flags: TCP_FLAGS.SYN }));
+  sync(m, b);
+  assert.equal(b.dp.ct.count, 1);
+  m.advance(61_000); // SYN_RECV: 60 s
+  m.dp.tick();
+  assert.equal(m.dp.ct.count, 0);
+  sync(m, b);
+  assert.equal(b.dp.ct.count, 0, 'the expire record removed it');
+  assert.ok(b.counters().sync_expired >= 1);
+  // A service the backup lacks: refused, nothing installed.
+  m.ctl.addService({ proto: 'tcp', addr: '10.0.0.110', port: 80, sched: 'rr' });
+  m.ctl.addDest({ service: { proto: 'tcp', addr: '10.0.0.110', port: 80 }, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  m.run(tcpFrame(IN, { src: CLIENT, dst: '10.0.0.110', sport: 45001, dport: 80, flags: TCP_FLAGS.SYN }));
+  sync(m, b);
+  assert.equal(b.dp.ct.count, 0);
+  assert.equal(b.counters().sync_refused, 1);
+});
+
+test('sync datagrams: a wrong key or a changed byte fails authentication', () => {
+  const key = Buffer.from('0123456789abcdef-key');
+  const buf = Buffer.alloc(2048);
+  buf.fill(7, HDR_LEN, HDR_LEN + 2 * REC_LEN);
+  const len = seal(buf, MSG_DATA, 2, 5, 0xdeadbeef, 42, key);
+  const msg = buf.subarray(0, len);
+  const ok = open(msg, key);
+  assert.ok(typeof ok === 'object');
+  assert.deepEqual([ok.type, ok.count, ok.syncid, ok.sender, ok.seq, ok.records.length], [MSG_DATA, 2, 5, 0xdeadbeef, 42, 2 * REC_LEN]);
+  assert.equal(open(msg, Buffer.from('another-key-of-16+bytes')), 'auth');
+  const tampered = Buffer.from(msg);
+  tampered[HDR_LEN + 5] ^= 1;
+  assert.equal(open(tampered, key), 'auth');
+  assert.equal(open(msg.subarray(0, 20), key), 'malformed');
+});
+
+test('a backup sync daemon counts a forged datagram and installs nothing; a real one is installed and gaps are counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ha-'));
+  const keyFile = join(dir, 'key');
+  writeFileSync(keyFile, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const sock = dgram.createSocket('udp4');
+  try {
+    await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+    assert.throws(() => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port }), /Sync daemon already running: backup/);
+    assert.throws(() => b.ctl.call('startDaemon', { state: 'master', keyFile: join(dir, 'nope') }), /sync-key-file .*nope: ENOENT/);
+    // A connection record as a master would send it: from a master rig's drain.
+    const m = director(false);
+    m.dp.apply([{ op: 'syncMarks', on: true }]);
+    m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: TCP_FLAGS.SYN }));
+    const dg = Buffer.alloc(1472);
+    const n = m.dp.syncDrain(dg, HDR_LEN, 30);
+    assert.equal(n, 1);
+    const send = (key: string, seq: number) => new Promise<void>((res) => {
+      const len = seal(dg, MSG_DATA, n, 3, 77, seq, Buffer.from(key));
+      sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res());
+    });
+    const until = async (pred: () => boolean) => {
+      for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    await send('forged-by-someone-else', 1);
+    await until(() => b.ctl.sync.stats.authFailed > 0);
+    assert.equal(b.ctl.sync.stats.authFailed, 1);
+    assert.equal(b.dp.ct.count, 0, 'nothing installed from the forged message');
+    await send('shared-secret-of-the-pair', 1);
+    await send('shared-secret-of-the-pair', 4); // 2 and 3 missing
+    await until(() => b.ctl.sync.stats.received >= 2);
+    assert.equal(b.dp.ct.count, 1);
+    assert.equal(b.ctl.sync.stats.lost, 2);
+    const d = b.ctl.call('daemon', {}) as { role: string; daemons: { state: string; syncid: number; peer?: string }[] };
+    assert.equal(d.role, 'backup');
+    assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
+    // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
+    assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
+      new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1\\)\n$`));
+    b.ctl.call('stopDaemon', { state: 'backup' });
+    assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
+  } finally {
+    sock.close();
+    b.ctl.sync.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
