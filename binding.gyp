@@ -7,6 +7,7 @@
         "native/batch.cc",
         "native/iface.cc",
         "native/mem.cc",
+        "native/ring.cc",
         "native/rx.cc",
         "native/uring.cc"
       ],

@@ -13,6 +13,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("uringAttach", Napi::Function::New(env, UringAttach, "uringAttach"));
   exports.Set("prepareTable", Napi::Function::New(env, PrepareTable, "prepareTable"));
+  exports.Set("openPacketRing", Napi::Function::New(env, OpenPacketRing, "openPacketRing"));
+  exports.Set("packetRingStats", Napi::Function::New(env, PacketRingStats, "packetRingStats"));
   return exports;
 }
 

@@ -58,7 +58,8 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   uint32_t* lens;
   if (!GetFd(info, &fd) || !CheckRxArgs(info, 1, &buf, &stride, &lens, &max)) return env.Undefined();
   int err;
-  uint32_t n = UringReadFrames(fd, buf, stride, lens, max, &err);
+  uint32_t n = HasPacketRing(fd) ? PacketRingRead(fd, buf, stride, lens, max, &err)
+                                : UringReadFrames(fd, buf, stride, lens, max, &err);
   // Frames already read win over a late error: return them, the error shows up on the next call.
   if (n == 0 && err) return ThrowErrno(env, "read", "fd " + std::to_string(fd), err);
   return Napi::Number::New(env, n);
@@ -90,6 +91,11 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     pre = static_cast<uint32_t>(p);
   }
   uint32_t written = 0;
+  if (HasPacketRing(fd)) {
+    int err = PacketRingWrite(fd, buf, buflen, offs, lens, static_cast<uint32_t>(count), &written);
+    if (err) return ThrowErrno(env, "sendmmsg", "fd " + std::to_string(fd), err);
+    return Napi::Number::New(env, written);
+  }
   if (HasRing(fd)) {
     int err = UringWriteFrames(fd, buf, buflen, offs, lens, static_cast<uint32_t>(count), pre, &written);
     if (err) return ThrowErrno(env, "io_uring write", "fd " + std::to_string(fd), err);
@@ -117,6 +123,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd;
   if (!GetFd(info, &fd)) return env.Undefined();
   DropRing(fd);
+  DropPacketRing(fd);
   // Linux releases the fd even when close() reports EINTR, so never retry.
   if (close(fd) < 0 && errno != EINTR) return ThrowErrno(env, "close", "fd " + std::to_string(fd), errno);
   return env.Undefined();

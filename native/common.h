@@ -75,6 +75,13 @@ bool HasRing(int fd);
 // Tears down the fd's ring, if any (before the fd is closed).
 void DropRing(int fd);
 
+// The packet-ring port (ring.cc): a TPACKET_V3 rx ring and sendmmsg() tx on an AF_PACKET fd.
+bool HasPacketRing(int fd);
+void DropPacketRing(int fd);
+uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
+int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+                    uint32_t count, uint32_t* written);
+
 // Checks readBatch/rxStart arguments 1..4 (buf, stride, lens, max). On failure it has thrown
 // and returns false.
 bool CheckRxArgs(const Napi::CallbackInfo& info, size_t first, uint8_t** buf, uint32_t* stride,
@@ -89,5 +96,7 @@ Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value RxStart(const Napi::CallbackInfo& info);
 Napi::Value PrepareTable(const Napi::CallbackInfo& info);
 Napi::Value UringAttach(const Napi::CallbackInfo& info);
+Napi::Value OpenPacketRing(const Napi::CallbackInfo& info);
+Napi::Value PacketRingStats(const Napi::CallbackInfo& info);
 
 }  // namespace uvs

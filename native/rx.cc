@@ -81,7 +81,8 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   for (uint32_t done = 0; done < kMaxFramesPerWake;) {
     int err;
     uint32_t want = std::min(rx->want, kMaxFramesPerWake - done);
-    uint32_t n = UringReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, want, &err);
+    uint32_t n = HasPacketRing(rx->fd) ? PacketRingRead(rx->fd, rx->buf, rx->stride, rx->lens, want, &err)
+                                       : UringReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, want, &err);
     done += n;
     rx->want = n == want ? std::min(rx->max, want * 2) : std::min(rx->max, std::max(kMinWant, n * 2));
     if (n > 0) {

@@ -10,8 +10,9 @@ export type UdpMode = 'dr' | 'nat' | 'fullnat';
  *  (--io auto). c-uring: the reflector with io_uring batches, the same kernel interface uvsd uses.
  *  uvsd-syscalls: uvsd --io syscalls. nft: the kernel forwarding with nftables NAT and conntrack
  *  (the NAT/FULLNAT rows' baseline). uvsd-before: uvsd of an earlier commit's build (--before DIR),
- *  for before/after in one run. */
-export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'nft', 'uvsd-before'] as const;
+ *  for before/after in one run. uvsd-ring: uvsd --port af_packet:uvs0, the ring backend on a veth
+ *  whose peer uvs0p is on the bridge where the TAP would be. */
+export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
   c: 'C reflector',
@@ -19,6 +20,7 @@ export const LABEL: Record<Forwarder, string> = {
   'c-uring': 'C reflector, io_uring',
   'uvsd-syscalls': 'uvsd --io syscalls',
   'uvsd-before': 'uvsd (--before)',
+  'uvsd-ring': 'uvsd --port af_packet (ring)',
   nft: 'kernel nftables NAT',
 };
 /** The baseline every run of a UDP lab is divided by in the per-run table. */

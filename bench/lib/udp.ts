@@ -23,6 +23,7 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Lab, delay, type Proc } from '../../test/lab/netns.js';
+import { addRingVeth } from '../../test/lab/dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { probeControl } from './control-probe.js';
 import { readCpus, readProcCpu, type CpuTimes } from './host.js';
@@ -88,6 +89,9 @@ export class UdpLab {
   rsMac = '';
   rsAddr = '';
   private brMac = '';
+  /** The forwarder's bridge-side interface whose counters snapshot() reads with the TAP's meaning
+   *  (tx = to the reader, rx = from it): the TAP uvs0, or the ring veth's bridge end uvs0p. */
+  private portIf = 'uvs0';
   private readonly bin: string;
 
   constructor(
@@ -175,7 +179,7 @@ export class UdpLab {
     const [c, d, r] = await Promise.all([
       this.lab.must(['cat', st('eth0', 'tx_packets')], this.cli),
       // No TAP when the kernel forwards: zeros.
-      this.lab.exec(this.dir, ['cat', st('uvs0', 'tx_packets'), st('uvs0', 'tx_dropped'), st('uvs0', 'rx_packets')]),
+      this.lab.exec(this.dir, ['cat', st(this.portIf, 'tx_packets'), st(this.portIf, 'tx_dropped'), st(this.portIf, 'rx_packets')]),
       this.lab.must(['cat', st('eth0', 'rx_packets')], this.rs),
     ]);
     const t1 = performance.now();
@@ -201,11 +205,12 @@ export class UdpLab {
   }
 
   /** uvsd with one UDP service VIP:VPORT (and more ports: `extraPorts`) to the real server in this lab's method. */
-  async startUvsd(tag: string, io: 'auto' | 'syscalls', connMax: number, extraPorts: number[] = [], extraArgs: string[] = [], before = false): Promise<Running & { proc: Proc; socket: string }> {
+  async startUvsd(tag: string, io: 'auto' | 'syscalls' | 'ring', connMax: number, extraPorts: number[] = [], extraArgs: string[] = [], before = false): Promise<Running & { proc: Proc; socket: string }> {
     const uvsdJs = this.uvsdJs(before);
     const uvsadmJs = this.uvsadmJs(before);
     // Builds from before --io (the foundation) use syscalls and do not know the option.
-    const ioArgs = readFileSync(uvsdJs, 'utf8').includes("'--io") ? ['--io', io] : [];
+    const ioArgs = io === 'ring' ? [] : readFileSync(uvsdJs, 'utf8').includes("'--io") ? ['--io', io] : [];
+    const portArgs = io === 'ring' ? ['--port', 'af_packet:uvs0'] : ['--tap', 'uvs0', '--bridge', 'br0'];
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const o = this.o;
     const nodeArgs = o.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
@@ -213,7 +218,7 @@ export class UdpLab {
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
       process.execPath, ...nodeArgs, uvsdJs,
-      '--tap', 'uvs0', '--bridge', 'br0', '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
+      ...portArgs, '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
       '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), ...ioArgs, ...extraArgs,
       // Extra options for the current build in A/B runs, e.g. UVS_BENCH_UVSD_ARGS='--offload off'.
       ...(before ? [] : (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '')),
@@ -355,7 +360,14 @@ export class UdpLab {
       const connMax = workload === 'full' ? this.o.fullMax : this.o.connMax;
       if (fwd === 'c' || fwd === 'c-uring') f = await this.startC(fwd === 'c' ? 'syscalls' : 'uring');
       else if (fwd === 'nft') f = await this.startKernel();
-      else f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, fwd === 'uvsd-syscalls' ? 'syscalls' : 'auto', connMax, [], [], fwd === 'uvsd-before');
+      else {
+        if (fwd === 'uvsd-ring') {
+          await addRingVeth(this.lab, this.dir, 'br0');
+          this.portIf = 'uvs0p';
+        }
+        const io = fwd === 'uvsd-syscalls' ? 'syscalls' : fwd === 'uvsd-ring' ? 'ring' : 'auto';
+        f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], [], fwd === 'uvsd-before');
+      }
       if (fwd !== 'nft' && !(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
       await delay(warmup * 1000);
@@ -405,6 +417,11 @@ export class UdpLab {
         } catch {
           /* reported above */
         }
+      }
+      if (this.portIf !== 'uvs0') {
+        // The ring's veth leaves the bridge: the next forwarder's TAP is uvs0 again.
+        await this.lab.exec(this.dir, ['ip', 'link', 'del', 'uvs0']);
+        this.portIf = 'uvs0';
       }
     }
     return base;

@@ -29,6 +29,10 @@ import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 interface Options {
   tap: string;
   bridge?: string;
+  /** --port af_packet:IFACE */
+  port?: string;
+  /** The interface of --port af_packet:IFACE (the ring backend), set by parseOptions. */
+  ring?: string;
   addr: LinkAddr[];
   gateway?: number;
   socket: string;
@@ -153,6 +157,7 @@ function parseOptions(argv: string[]): Options {
     .description(`userspace IPVS-compatible load balancer daemon (schedulers: ${schedulerNames().join(', ')})`)
     .option('--tap <name>', 'TAP interface to create or attach', 'uvs0')
     .option('--bridge <br>', 'bridge to enslave the TAP to')
+    .option('--port <spec>', 'af_packet:IFACE = the ring backend instead of the TAP: an existing interface (veth end, NIC) read through an AF_PACKET TPACKET_V3 ring')
     .option(
       '--addr <cidr>',
       'director address on the link, e.g. 192.168.8.10/24; ",floating" = moves with the master role (repeatable)',
@@ -227,6 +232,18 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: invalid --offload "${o.offload}" (on, off)`);
     process.exit(2);
   }
+  if (o.port !== undefined) {
+    const m = /^af_packet:([^\s/:]{1,15})$/.exec(o.port);
+    if (m === null) {
+      console.error(`uvsd: invalid --port "${o.port}" (af_packet:IFACE; the TAP port is --tap NAME)`);
+      process.exit(2);
+    }
+    if (o.bridge !== undefined || o.io !== 'auto') {
+      console.error(`uvsd: --port ${o.port} takes no ${o.bridge !== undefined ? '--bridge (put the interface on the bridge yourself)' : `--io ${o.io} (the ring is its own I/O)`}`);
+      process.exit(2);
+    }
+    o.ring = m[1];
+  }
   if (o.metrics !== undefined) {
     // Checked after the --config file, which may set it too (daemon.metrics).
     try {
@@ -295,17 +312,20 @@ export async function main(argv: string[]): Promise<void> {
     // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
     // plus RX_HEADROOM free bytes, so TUN can put its outer header in front of any frame in place.
     // With offload a frame may be a 64 KB TCP super-segment (GSO): slots of 64 KB (4 MB in all).
-    const offload = opts.offload === 'on';
+    // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload).
+    const offload = opts.offload === 'on' && opts.ring === undefined;
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
-    port = Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM, offload });
+    port = opts.ring !== undefined
+      ? Port.packetRing(opts.ring, { stride, batch: 64, headroom: RX_HEADROOM })
+      : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM, offload });
   } catch (e) {
-    console.error(`uvsd: cannot open TAP ${opts.tap}: ${(e as Error).message}`);
+    console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}`);
     process.exit(1);
   }
   if (port.mac === formatMac(mac)) {
     // A bridge delivers frames for its ports' own MACs to the host stack, never to us.
     port.close();
-    console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
+    console.error(`uvsd: --mac ${formatMac(mac)} equals the ${opts.ring !== undefined ? 'port' : 'TAP'} interface's own MAC; choose a different station MAC`);
     process.exit(2);
   }
   const dp = new Datapath(
@@ -318,7 +338,7 @@ export async function main(argv: string[]): Promise<void> {
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   if (opts.role === 'backup') dp.apply([{ op: 'setRole', master: false }]);
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
-  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState });
+  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops() });
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout

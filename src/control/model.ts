@@ -103,6 +103,8 @@ export interface ControlInfo {
   io?: string;
   /** TAP offloads: "csum+tso" (vnet header, checksum offload and TSO), "off", or "refused: why". */
   offload?: string;
+  /** Drops of the port itself (ring backend), shown by status as port_drop_<reason>. */
+  portDrops?: () => Record<string, number> | null;
 }
 
 export class Control {

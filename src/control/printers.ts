@@ -339,6 +339,7 @@ export function formatStatus(st: StatusResult): string {
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
+    ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
     ...(st.role === undefined ? [] : [`role ${st.role}`]), // high availability (docs/ha.md)
   ];
   const df = st.defense;

@@ -180,10 +180,12 @@ export interface StatusResult {
   /** High availability role (docs/ha.md). */
   role?: 'master' | 'backup';
   tap: string;
-  /** How frames cross to the kernel: "io_uring" (one system call per batch) or "syscalls". */
+  /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;
   /** TAP offloads (uvsd --offload): "csum+tso", "off", or "refused: <reason>". */
   offload: string;
+  /** The ring backend's own drops (ring_full, too_long) before the datapath sees a frame. */
+  portDrops?: Record<string, number>;
   addrs: string[];
   conns: number;
   connMax: number;

@@ -508,6 +508,7 @@ export const VERBS = {
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
+      ...portDropsOf(ctx),
       addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}${x.floating === true ? ',floating' : ''}`),
       conns: dp.ct.count,
       connMax: dp.ct.max,
@@ -517,6 +518,11 @@ export const VERBS = {
     };
   }),
 };
+
+function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
+  const d = ctx.control.info.portDrops?.();
+  return d ? { portDrops: d } : {};
+}
 
 /** A --start-daemon request → the daemon's settings; BAD_SYNC naming the offending value. */
 function syncConfigOf(a: Record<string, unknown>): SyncConfig {

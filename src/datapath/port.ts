@@ -68,6 +68,12 @@ export interface Native {
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
   ifaceInfo(name: string): IfaceInfo | null;
+  /** AF_PACKET socket on ifname with a TPACKET_V3 receive ring (promiscuous); transmit is one
+   *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
+  openPacketRing(ifname: string): PacketInfo;
+  /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
+   *  since the ring was opened; null if fd has no ring. */
+  packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
   /** Huge-page advice for the 2 MiB-aligned part of a large array, then prefault all its pages
    *  (MADV_POPULATE_WRITE); returns the bytes each step covered (0 where the kernel refused). */
   prepareTable(view: ArrayBufferView): { huge: number; populated: number };
@@ -114,7 +120,7 @@ export class Port {
   mac = '';
   created = false;
   /** "io_uring" or "syscalls" (see IoMode); why io_uring was not used, when "auto" fell back. */
-  io: 'io_uring' | 'syscalls' = 'syscalls';
+  io: 'io_uring' | 'syscalls' | 'packet-ring' = 'syscalls';
   ioFallback = '';
   private rx: RxHandle | null = null;
   private closed = false;
@@ -172,6 +178,24 @@ export class Port {
     p.ifindex = info.ifindex;
     p.mac = info.mac;
     return p;
+  }
+
+  /** The ring backend: an existing interface (veth end, NIC) read through a TPACKET_V3 ring. */
+  static packetRing(ifname: string, opts: PortOptions = {}): Port {
+    const info = native.openPacketRing(ifname);
+    const p = new Port(info.fd, ifname, opts);
+    p.ifindex = info.ifindex;
+    p.mac = info.mac;
+    p.io = 'packet-ring';
+    return p;
+  }
+
+  /** The port's own drops before the datapath sees a frame (ring backend only; null for a TAP,
+   *  whose queue drops are the interface's tx_dropped). */
+  drops(): Record<string, number> | null {
+    if (this.io !== 'packet-ring' || this.closed) return null;
+    const st = native.packetRingStats(this.fd);
+    return st === null ? null : { ring_full: st.ringFull, too_long: st.truncated };
   }
 
   /** Starts receiving; onBatch(count) reads rxBuf/rxLens and must not keep them past its return. */

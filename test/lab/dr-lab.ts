@@ -54,6 +54,9 @@ export interface DrLabOptions {
   log?: (msg: string) => void;
   /** Forwarding method the real servers are prepared for (default dr). */
   mode?: LabMode;
+  /** How uvsd meets the bridge: a TAP it creates (default), or the ring backend (`--port
+   *  af_packet:uvs0`) on a veth end uvs0 whose peer uvs0p is on the bridge (see addRingVeth). */
+  port?: 'tap' | 'ring';
   /** HTTP ports every real server listens on (default [80, 8080]). */
   httpPorts?: number[];
   /**
@@ -153,6 +156,21 @@ function nodeArgv(file: string, args: string[]): string[] {
   return [process.execPath, file, ...args];
 }
 
+/**
+ * The ring backend's link in namespace ns: veth `name` (uvsd's end, no address, IPv6 off) with its
+ * peer `name`p enslaved to bridge. The peer hands over whole, checksummed frames (TSO/GSO and
+ * checksum offload off, so the kernel segments and checksums before the veth), as a TAP would.
+ */
+export async function addRingVeth(lab: Lab, ns: string, bridge: string, name = 'uvs0'): Promise<void> {
+  const peer = `${name}p`;
+  await lab.addVeth({ ns, ifname: name }, { ns, ifname: peer });
+  await lab.exec(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${name}.disable_ipv6=1`]);
+  // ethtool (.ci/run installs it) is required: without it large segments would be cut by the ring.
+  await lab.must(['ethtool', '-K', peer, 'tx', 'off', 'tso', 'off', 'gso', 'off'], ns);
+  await lab.must(['ethtool', '-K', name, 'gro', 'off'], ns);
+  await lab.attach(ns, peer, bridge);
+}
+
 export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   const nServers = opts.servers ?? 2;
   const nClients = opts.clients ?? 1;
@@ -186,6 +204,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     await lab.addBridge(dir, 'br0');
     // Bridged frames must not be filtered by the director namespace's iptables (if br_netfilter is loaded).
     await lab.exec(dir, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+    if (opts.port === 'ring') await addRingVeth(lab, dir, 'br0');
 
     for (let i = 0; i < nClients; i++) {
       const role = i === 0 ? 'cli' : `cli${i + 1}`;
@@ -293,8 +312,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       const so: StartUvsdOptions = Array.isArray(o) ? { extraArgs: o } : (o ?? {});
       if (self.uvsd && !self.uvsd.done()) throw new Error('uvsd already running');
       const argv = nodeArgv(uvsdJs, [
-        '--tap', 'uvs0',
-        '--bridge', 'br0',
+        ...(opts.port === 'ring' ? ['--port', 'af_packet:uvs0'] : ['--tap', 'uvs0', '--bridge', 'br0']),
         '--addr', `${DIR_ADDR}/24`,
         '--socket', socketPath,
         '--mac', UVSD_MAC,

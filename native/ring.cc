@@ -1,0 +1,228 @@
+// The packet-ring port: an AF_PACKET socket on an existing interface (veth end or NIC) with a
+// TPACKET_V3 receive ring mapped into the process, and sendmmsg() for transmit (one system call
+// per batch). Received frames are copied from the ring's blocks into the port's rxArena slots,
+// so the datapath sees the same layout (stride, lens, headroom) as with the TAP port.
+//
+// Native state is per fd, like the io_uring state (uring.cc): rx.cc and batch.cc ask
+// HasPacketRing(fd) and hand the batch over here.
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
+namespace uvs {
+
+namespace {
+
+// 64 blocks of 128 KiB: 8 MiB of ring, ~5,000 full-size or ~60,000 small frames queued.
+constexpr uint32_t kBlockSize = 1u << 17;
+constexpr uint32_t kBlockNr = 64;
+constexpr uint32_t kFrameSize = 2048;  // only for the kernel's frame count check (V3 packs frames)
+// A block the kernel has started filling is handed over at the latest after this many ms, so a
+// lone frame waits at most this long (the price of V3's block batching at low rates).
+constexpr uint32_t kRetireMs = 1;
+constexpr uint32_t kTxChunk = 64;
+
+struct Ring {
+  int fd;
+  uint8_t* map = nullptr;
+  size_t mapLen = 0;
+  uint32_t block = 0;                // the block we read next / are reading
+  uint32_t left = 0;                 // frames not yet taken from the current (user-owned) block
+  struct tpacket3_hdr* pkt = nullptr;  // next frame in the current block
+  uint64_t truncated = 0;            // frames longer than a slot or cut by the kernel: dropped
+  uint64_t ringFull = 0;             // frames the kernel dropped on a full ring (PACKET_STATISTICS, summed)
+  struct mmsghdr msgs[kTxChunk];
+  struct iovec iov[kTxChunk];
+};
+
+std::unordered_map<int, std::unique_ptr<Ring>>& Rings() {
+  static std::unordered_map<int, std::unique_ptr<Ring>> rings;
+  return rings;
+}
+
+Ring* Find(int fd) {
+  auto& m = Rings();
+  auto it = m.find(fd);
+  return it == m.end() ? nullptr : it->second.get();
+}
+
+struct tpacket_block_desc* BlockAt(Ring* r, uint32_t i) {
+  return reinterpret_cast<struct tpacket_block_desc*>(r->map + static_cast<size_t>(i) * kBlockSize);
+}
+
+// Gives the current block back to the kernel and moves on to the next one.
+void ReleaseBlock(Ring* r) {
+  struct tpacket_block_desc* b = BlockAt(r, r->block);
+  __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  r->block = (r->block + 1) % kBlockNr;
+  r->left = 0;
+  r->pkt = nullptr;
+}
+
+}  // namespace
+
+bool HasPacketRing(int fd) {
+  return Find(fd) != nullptr;
+}
+
+void DropPacketRing(int fd) {
+  auto& m = Rings();
+  auto it = m.find(fd);
+  if (it == m.end()) return;
+  if (it->second->map) munmap(it->second->map, it->second->mapLen);
+  m.erase(it);
+}
+
+uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err) {
+  *err = 0;
+  Ring* r = Find(fd);
+  if (r == nullptr) {
+    *err = EBADF;
+    return 0;
+  }
+  uint32_t n = 0;
+  // At most one lap of the ring per call: a block may come back to us while we loop.
+  for (uint32_t blocks = 0; n < max && blocks <= kBlockNr;) {
+    if (r->left == 0) {
+      struct tpacket_block_desc* b = BlockAt(r, r->block);
+      uint32_t st = __atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+      if ((st & TP_STATUS_USER) == 0) break;  // the kernel still owns it: drained
+      r->left = b->hdr.bh1.num_pkts;
+      r->pkt = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(b) + b->hdr.bh1.offset_to_first_pkt);
+      blocks++;
+      if (r->left == 0) {
+        ReleaseBlock(r);
+        continue;
+      }
+    }
+    struct tpacket3_hdr* p = r->pkt;
+    uint32_t len = p->tp_snaplen;
+    if (len <= stride && len == p->tp_len) {
+      memcpy(buf + static_cast<size_t>(n) * stride, reinterpret_cast<uint8_t*>(p) + p->tp_mac, len);
+      lens[n++] = len;
+    } else {
+      r->truncated++;
+    }
+    r->left--;
+    if (r->left == 0) {
+      ReleaseBlock(r);
+    } else {
+      r->pkt = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(p) + p->tp_next_offset);
+    }
+  }
+  return n;
+}
+
+int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+                    uint32_t count, uint32_t* written) {
+  Ring* r = Find(fd);
+  if (r == nullptr) return EBADF;
+  uint32_t i = 0;
+  while (i < count) {
+    uint32_t k = 0;
+    for (; i < count && k < kTxChunk; i++) {
+      uint64_t off = offs[i], len = lens[i];
+      if (len == 0 || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+      r->iov[k].iov_base = buf + off;
+      r->iov[k].iov_len = len;
+      memset(&r->msgs[k].msg_hdr, 0, sizeof r->msgs[k].msg_hdr);
+      r->msgs[k].msg_hdr.msg_iov = &r->iov[k];
+      r->msgs[k].msg_hdr.msg_iovlen = 1;
+      k++;
+    }
+    uint32_t sent = 0;
+    while (sent < k) {
+      int rc = sendmmsg(fd, r->msgs + sent, k - sent, MSG_DONTWAIT);
+      if (rc > 0) {
+        sent += static_cast<uint32_t>(rc);
+        *written += static_cast<uint32_t>(rc);
+        continue;
+      }
+      if (rc < 0 && errno == EINTR) continue;
+      // No room (EAGAIN/ENOBUFS) or this frame rejected (EMSGSIZE/EINVAL): drop it, go on.
+      if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EMSGSIZE || errno == EINVAL || errno == ENETDOWN)) {
+        sent++;
+        continue;
+      }
+      return rc < 0 ? errno : EIO;
+    }
+  }
+  return 0;
+}
+
+// openPacketRing(ifname) -> { fd, ifindex, mac }: openPacket's socket (bound to ifname, own
+// transmissions ignored) with the ring mapped, owned by the fd; close(fd) through the addon unmaps it.
+Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value opened = OpenPacket(info);
+  if (env.IsExceptionPending()) return env.Undefined();
+  Napi::Object r = opened.As<Napi::Object>();
+  int fd = r.Get("fd").As<Napi::Number>().Int32Value();
+  int ifindex = r.Get("ifindex").As<Napi::Number>().Int32Value();
+  std::string name = info[0].As<Napi::String>();
+  void* map = MAP_FAILED;
+  size_t mapLen = static_cast<size_t>(kBlockSize) * kBlockNr;
+  auto fail = [&](const char* op, int e) {
+    if (map != MAP_FAILED) munmap(map, mapLen);
+    close(fd);
+    return ThrowErrno(env, op, name, e);
+  };
+  // Setting the ring on the bound socket re-hooks it; frames queued before go unread.
+  int v = TPACKET_V3;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) return fail("PACKET_VERSION", errno);
+  struct tpacket_req3 req;
+  memset(&req, 0, sizeof req);
+  req.tp_block_size = kBlockSize;
+  req.tp_block_nr = kBlockNr;
+  req.tp_frame_size = kFrameSize;
+  req.tp_frame_nr = (kBlockSize / kFrameSize) * kBlockNr;
+  req.tp_retire_blk_tov = kRetireMs;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return fail("PACKET_RX_RING", errno);
+  map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
+  if (map == MAP_FAILED) map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return fail("mmap", errno);
+  // Transmit straight to the driver (no qdisc).
+  int one = 1;
+  (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+  // uvsd answers for its own MAC, not the interface's: take every frame (undone at close).
+  struct packet_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = ifindex;
+  mr.mr_type = PACKET_MR_PROMISC;
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) return fail("PACKET_ADD_MEMBERSHIP", errno);
+
+  std::unique_ptr<Ring> ring(new Ring());
+  ring->fd = fd;
+  ring->map = static_cast<uint8_t*>(map);
+  ring->mapLen = mapLen;
+  Rings()[fd] = std::move(ring);
+  return r;
+}
+
+// packetRingStats(fd) -> { truncated, ringFull } | null: frames we dropped as too long, frames the
+// kernel dropped because the ring was full (PACKET_STATISTICS resets on each read: summed here).
+Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
+  Ring* r = Find(info[0].As<Napi::Number>().Int32Value());
+  if (r == nullptr) return env.Null();
+  struct tpacket_stats_v3 st;
+  memset(&st, 0, sizeof st);
+  socklen_t sl = sizeof st;
+  if (getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) return ThrowErrno(env, "PACKET_STATISTICS", "", errno);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("truncated", Napi::Number::New(env, static_cast<double>(r->truncated)));
+  r->ringFull += st.tp_drops;
+  o.Set("ringFull", Napi::Number::New(env, static_cast<double>(r->ringFull)));
+  return o;
+}
+
+}  // namespace uvs
