@@ -8,15 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
-import { childEnv, labUnavailableReason } from './lab/netns.js';
+import { childEnv } from './lab/netns.js';
+import { skipIf } from './lab/itest.js';
 
 test('bench smoke: --rows nat --workloads steady forwards through uvsd and nftables and prints their ratio', { timeout: 180_000 }, (t) => {
-  const why = labUnavailableReason();
-  if (why) {
-    t.diagnostic(`skipped: ${why}`);
-    t.skip(why);
-    return;
-  }
+  if (skipIf(t)) return;
   for (const bin of ['nft', 'conntrack', 'cc']) {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });

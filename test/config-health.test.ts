@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
-import { UvsError } from '../src/control/errors.js';
 import { formatRules } from '../src/control/printers.js';
 import type { ListResult } from '../src/control/protocol.js';
 import { HealthManager } from '../src/health/manager.js';
@@ -19,6 +18,7 @@ import { loadKeepalivedFile } from '../src/health/load.js';
 import type { CheckResult, CheckSpec, HttpCheck, VirtualServerSpec } from '../src/health/types.js';
 import { rig, type Rig } from './helpers/harness.js';
 import { FakeClock } from './helpers/fake-clock.js';
+import { configError } from './helpers/config-error.js';
 
 const S = 1000;
 const N = { numeric: true };
@@ -148,16 +148,6 @@ test('a config with health checks loads: the checkers and parameters it gives, i
   assert.deepEqual(w.attempts.sort(), [`0 ${A} HTTP_GET /health`, `0 ${B} MISC_CHECK`, `0 ${B} TCP_CHECK`, `0 ${D} PING_CHECK`, `0 ${D} UDP_CHECK`]);
   await w.mgr.stop();
 });
-
-function configError(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof UvsError && e.code === 'BAD_CONFIG', String(e));
-    return e.message;
-  }
-  assert.fail('expected a config error');
-}
 
 test('a bad checker field: file:line and field, and nothing changes (table, checkers, their schedule)', async () => {
   const w = world();

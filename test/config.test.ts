@@ -10,6 +10,7 @@ import { UvsError } from '../src/control/errors.js';
 import { formatRules } from '../src/control/printers.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, rig, type Rig } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { configError } from './helpers/config-error.js';
 
 const N = { numeric: true };
 const mk = (drain = 0): { r: Rig; cm: ConfigManager } => {
@@ -42,16 +43,6 @@ services:
     servers:
       - address: 192.168.8.22
 `;
-
-function configError(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof UvsError && e.code === 'BAD_CONFIG', String(e));
-    return e.message;
-  }
-  assert.fail('expected a config error');
-}
 
 test('shape errors: file, line and field of the offending value', () => {
   const cases: Array<[string, string]> = [

@@ -17,7 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { skipReason } from './lab/itest.js';
+import { skipIf } from './lab/itest.js';
 import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
 import { delay, type Proc } from './lab/netns.js';
 import type { ConnInfo } from '../src/control/protocol.js';
@@ -50,12 +50,7 @@ function keepalivedMissing(): string | null {
 const key = (c: ConnInfo) => `${c.caddr}:${c.cport} ${c.vaddr}:${c.vport} ${c.daddr}:${c.dport} ${c.laddr}:${c.lport} ${c.fwd}`;
 
 test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections survive the master\'s death, failback gets the table', { timeout: 150_000 }, async (t) => {
-  const reason = skipReason();
-  if (reason) {
-    t.diagnostic(`skipped: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (skipIf(t)) return;
   // Root with netns but no keepalived: a broken setup, not a reason to pass quietly.
   const missing = keepalivedMissing();
   assert.equal(missing, null, missing ?? '');

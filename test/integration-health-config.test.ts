@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { delay, Lab } from './lab/netns.js';
-import { diagnosticLines, getInDirector, skipReason, withDrLab } from './lab/itest.js';
+import { diagnosticLines, getInDirector, skipIf, withDrLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
 import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 
@@ -163,12 +163,7 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
 });
 
 test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one line naming file:line and the change', { timeout: 30_000 }, async (t) => {
-  const reason = skipReason();
-  if (reason) {
-    t.diagnostic(`skipped: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (skipIf(t)) return;
   await Lab.cleanupLeftovers('uvshcfg');
   const lab = new Lab('uvshcfg');
   const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { skipReason } from './lab/itest.js';
+import { skipIf, skipReason } from './lab/itest.js';
 import { delay, type Proc } from './lab/netns.js';
 import { labDir, repoRoot } from './lab/dr-lab.js';
 import { EcmpLab, CLIENT_NET, SEG, type Director } from './lab/ecmp-lab.js';
@@ -108,12 +108,8 @@ function summary(conns: ConnReport[]) {
 
 test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director stop, its return and a drain; a dead service is withdrawn', { timeout: 300_000 }, async (t) => {
   const reason = skipReason() ?? birdMissing();
-  if (reason !== null) {
-    if (reason.startsWith('bird') && process.env.CI) throw new Error(reason); // CI installs bird2: never skip there
-    t.diagnostic(`skipped: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (reason?.startsWith('bird') && process.env.CI) throw new Error(reason); // CI installs bird2: never skip there
+  if (skipIf(t, reason)) return;
   const lab = new EcmpLab({ log: (m) => t.diagnostic(m), vips: [VIP, VIP2, VIP3] });
   const t0 = Date.now();
   let conns: Proc | null = null;

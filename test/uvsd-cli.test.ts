@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
 import { Lab } from './lab/netns.js';
-import { skipReason } from './lab/itest.js';
+import { skipIf } from './lab/itest.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -87,12 +87,7 @@ test('uvsd --help exits 0 and lists every option', () => {
 });
 
 test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place)', { timeout: 60_000 }, async (t) => {
-  const reason = skipReason();
-  if (reason) {
-    t.diagnostic(`skipped: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (skipIf(t)) return;
   await Lab.cleanupLeftovers('uvscli');
   const lab = new Lab('uvscli');
   const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));

@@ -14,6 +14,15 @@ export function skipReason(): string | null {
   return cachedReason;
 }
 
+/** Marks t skipped, with the reason as a diagnostic, when there is one (by default: the lab
+ *  cannot run here); true when it did, so the caller returns. */
+export function skipIf(t: TestContext, reason: string | null = skipReason()): boolean {
+  if (!reason) return false;
+  t.diagnostic(`skipped: ${reason}`);
+  t.skip(reason);
+  return true;
+}
+
 export interface WithLabOptions extends DrLabOptions {
   /** Start uvsd before calling fn (default true). */
   uvsd?: boolean | StartUvsdOptions;
@@ -24,12 +33,7 @@ export interface WithLabOptions extends DrLabOptions {
  * run here. The lab is destroyed in finally, also when fn throws.
  */
 export async function withDrLab(t: TestContext, opts: WithLabOptions, fn: (lab: DrLab) => Promise<void>): Promise<boolean> {
-  const reason = skipReason();
-  if (reason) {
-    t.diagnostic(`skipped: ${reason}`);
-    t.skip(reason);
-    return false;
-  }
+  if (skipIf(t)) return false;
   for (const bin of ['bin/uvsd', 'bin/uvsadm']) {
     if (!existsSync(join(repoRoot, bin))) throw new Error(`${bin} is missing (build the project first)`);
   }
