@@ -117,8 +117,6 @@ export class UdpLab {
     this.rs = await this.lab.addNs('rs');
     await this.lab.addBridge(this.dir, 'br0');
     this.brMac = await this.lab.macOf(this.dir, 'br0');
-    // br_netfilter may be loaded: keep bridged frames out of iptables for every forwarder.
-    await this.lab.exec(this.dir, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
     await this.lab.addHostIf({ ns: this.cli, addr: `${CLIENT_ADDR}/24`, bridgeNs: this.dir, bridge: 'br0', portName: 'pcl' });
     this.rsAddr = this.mode === 'nat' ? '10.8.1.20' : '192.168.8.20';
     await this.lab.addHostIf({

@@ -202,8 +202,6 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     log(`creating namespaces with prefix ${lab.prefix}`);
     dir = await lab.addNs('dir');
     await lab.addBridge(dir, 'br0');
-    // Bridged frames must not be filtered by the director namespace's iptables (if br_netfilter is loaded).
-    await lab.exec(dir, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
     if (opts.port === 'ring') await addRingVeth(lab, dir, 'br0');
 
     for (let i = 0; i < nClients; i++) {

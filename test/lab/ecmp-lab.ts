@@ -110,7 +110,6 @@ export class EcmpLab {
     const cli = (this.ns.cli = await lab.addNs('cli'));
     const seg = (this.ns.seg = await lab.addNs('seg'));
     await lab.addBridge(seg, 'br0');
-    await lab.exec(seg, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
     // client <-> router
     await lab.addVeth({ ns: cli, ifname: 'eth0' }, { ns: rtr, ifname: 'eth0' });
     await lab.must(['ip', '-n', cli, 'addr', 'add', `${CLIENT_NET}.2/24`, 'dev', 'eth0']);
@@ -140,7 +139,6 @@ export class EcmpLab {
     for (let n = 1; n <= (this.o.directors ?? 3); n++) {
       const ns = await lab.addNs(`d${n}`);
       await lab.addBridge(ns, 'br0');
-      await lab.exec(ns, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
       await lab.addVeth({ ns, ifname: 'uplink' }, { ns: seg, ifname: `vd${n}` });
       await lab.attach(ns, 'uplink', 'br0');
       await lab.attach(seg, `vd${n}`, 'br0');

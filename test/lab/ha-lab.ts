@@ -166,7 +166,6 @@ export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
   try {
     sw = await lab.addNs('sw');
     await lab.addBridge(sw, 'br0');
-    await lab.exec(sw, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
     cli = await lab.addNs('cli');
     await lab.addHostIf({ ns: cli, bridgeNs: sw, bridge: 'br0', portName: 'vcli', addr: `${CLIENT_ADDR}/24` });
     const servers = [
@@ -191,7 +190,6 @@ export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
       const name = `d${i}`;
       const ns = await lab.addNs(name);
       await lab.addBridge(ns, 'br0');
-      await lab.exec(ns, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
       await lab.addVeth({ ns, ifname: 'up0' }, { ns: sw, ifname: `v${name}` });
       await lab.attach(ns, 'up0', 'br0');
       await lab.attach(sw, `v${name}`, 'br0');

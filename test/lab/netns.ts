@@ -328,6 +328,9 @@ export class Lab {
     checkIfName(name);
     await this.must(['ip', '-n', ns, 'link', 'add', name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     await this.must(['ip', '-n', ns, 'link', 'set', name, 'up']);
+    // br_netfilter may be loaded on the host: keep bridged frames out of this namespace's
+    // iptables/arptables (the keys exist only with br_netfilter, so a failure is harmless).
+    await this.exec(ns, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
   }
 
   /** A veth pair between two namespaces; both ends up. */
