@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { labUnavailableReason } from '../test/lab/netns.js';
+import { hasCommand, labUnavailableReason } from '../test/lab/netns.js';
 import { machine } from './lib/host.js';
 import { latencyRow } from './lib/latency.js';
 import { memoryRow } from './lib/memory.js';
@@ -113,14 +113,7 @@ function missingTools(row: Row): string[] {
   const need: Record<string, string> =
     row === 'cps' ? TCP_TOOLS.cps : row === 'bulk' ? TCP_TOOLS.bulk : row === 'nat' || row === 'fullnat' ? { nft: 'nftables', conntrack: 'conntrack' } : {};
   return Object.entries(need)
-    .filter(([bin]) => {
-      try {
-        execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-        return false;
-      } catch {
-        return true;
-      }
-    })
+    .filter(([bin]) => !hasCommand(bin))
     .map(([bin, pkg]) => `${bin} (${pkg})`);
 }
 

@@ -8,17 +8,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
-import { childEnv } from './lab/netns.js';
+import { childEnv, hasCommand } from './lab/netns.js';
 import { skipIf } from './lab/itest.js';
 
 test('bench smoke: --rows nat --workloads steady forwards through uvsd and nftables and prints their ratio', { timeout: 180_000 }, (t) => {
   if (skipIf(t)) return;
   for (const bin of ['nft', 'conntrack', 'cc']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      assert.fail(`${bin} is not installed (apt-get install -y --no-install-recommends nftables conntrack gcc)`);
-    }
+    assert.ok(hasCommand(bin), `${bin} is not installed (apt-get install -y --no-install-recommends nftables conntrack gcc)`);
   }
   const out = execFileSync(process.execPath, [join(repoRoot, 'dist/bench/run.js'), '--rows', 'nat', '--workloads', 'steady', '--seconds', '1', '--warmup', '1', '--conn-max', '65536', '--no-save'], {
     encoding: 'utf8',

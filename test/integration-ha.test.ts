@@ -16,10 +16,9 @@
 // Test plan and measured numbers: docs/ha.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { skipIf } from './lab/itest.js';
 import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
-import { delay, type Proc } from './lab/netns.js';
+import { delay, hasCommand, type Proc } from './lab/netns.js';
 import type { ConnInfo } from '../src/control/protocol.js';
 
 /** The outage a client may see: messages wait for their echo less than this. */
@@ -39,12 +38,7 @@ async function chatResult(p: Proc): Promise<ChatResult> {
 }
 
 function keepalivedMissing(): string | null {
-  try {
-    execFileSync('keepalived', ['--version'], { stdio: 'pipe' });
-    return null;
-  } catch {
-    return 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)';
-  }
+  return hasCommand('keepalived') ? null : 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)';
 }
 
 const key = (c: ConnInfo) => `${c.caddr}:${c.cport} ${c.vaddr}:${c.vport} ${c.daddr}:${c.dport} ${c.laddr}:${c.lport} ${c.fwd}`;

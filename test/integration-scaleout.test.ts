@@ -12,9 +12,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { skipIf, skipReason } from './lab/itest.js';
-import { delay, type Proc } from './lab/netns.js';
+import { delay, hasCommand, type Proc } from './lab/netns.js';
 import { labDir, repoRoot } from './lab/dr-lab.js';
 import { EcmpLab, CLIENT_NET, SEG, type Director } from './lab/ecmp-lab.js';
 import type { ConnReport } from './lab/longconns.js';
@@ -43,12 +42,7 @@ ${servers.map((s) => `      - { address: ${s.addr} }\n`).join('')}`;
 const CONNS = 300;
 
 function birdMissing(): string | null {
-  try {
-    execFileSync('bird', ['--version'], { stdio: 'pipe' });
-    return null;
-  } catch {
-    return 'bird (Debian package bird2) is not installed; .ci/run installs it';
-  }
+  return hasCommand('bird') ? null : 'bird (Debian package bird2) is not installed; .ci/run installs it';
 }
 
 /** Every director gets the same services; `order` is the order its servers are added in. */

@@ -126,6 +126,16 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Whether a program is on the PATH (`command -v`). */
+export function hasCommand(bin: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Why the lab cannot run here, or null when it can (root, /dev/net/tun, `ip netns`). */
 export function labUnavailableReason(): string | null {
   if (process.platform !== 'linux') return 'network namespaces need Linux';
