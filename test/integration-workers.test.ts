@@ -1,0 +1,117 @@
+// uvsd --workers 2 end to end in network namespaces: the TAP has two queues (IFF_MULTI_QUEUE),
+// each read by its own worker thread with its own datapath. Many client flows (every HTTP request
+// and every UDP datagram from a new source port) spread over both queues by the kernel's flow
+// hash; all of them complete, the totals control shows (-Ln --stats, status) are the sums of
+// both workers, -Lc lists the connections of both, and an edit (-e weight 0) reaches both before
+// the verb answers. The rest of the suites run uvsd with the default --workers 1.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { withDrLab } from './lab/itest.js';
+import { VIP, type DrLab } from './lab/dr-lab.js';
+import type { StatusResult } from '../src/control/protocol.js';
+
+const OPTS = { timeout: 120_000 };
+const WORKERS = { uvsd: { extraArgs: ['--workers', '2'] } };
+
+function perWorker(st: StatusResult): NonNullable<StatusResult['workers']> {
+  assert.ok(st.workers !== undefined && st.workers.length === 2, `status lists 2 workers: ${JSON.stringify(st.workers)}`);
+  return st.workers;
+}
+
+/** HTTP through VIP:80 and UDP through VIP:53 with the lab's servers behind both (method flag -g or -m). */
+async function services(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+  for (const s of lab.servers) {
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, flag, '-w', '1']);
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, flag, '-w', '1']);
+  }
+}
+
+/**
+ * 100 HTTP connections and 60 UDP datagrams, each from a new client port: every one answered,
+ * each server got about half (rr runs per worker), and control's totals are the servers' sums.
+ */
+async function trafficAndTotals(t: TestContext, lab: DrLab): Promise<void> {
+  const http = await lab.http(100);
+  assert.equal(http.errors, 0, `failed requests: ${http.errorSamples.join('; ')}`);
+  const udp = await lab.udp(60);
+  assert.equal(udp.errors, 0, `failed datagrams: ${udp.errorSamples.join('; ')}`);
+  t.diagnostic(`http ${JSON.stringify(http.counts)} udp ${JSON.stringify(udp.counts)}`);
+  for (const [tally, n] of [[http, 100], [udp, 60]] as const) {
+    assert.equal((tally.counts['rs1'] ?? 0) + (tally.counts['rs2'] ?? 0), n);
+    // Each worker alternates on its own: per server at most one off half per worker.
+    assert.ok(Math.abs((tally.counts['rs1'] ?? 0) - n / 2) <= 2, `rr per worker keeps the split near half: ${JSON.stringify(tally.counts)}`);
+  }
+  const ls = await lab.list();
+  const svc = (proto: string) => ls.services.find((s) => s.proto === proto && s.port === (proto === 'tcp' ? 80 : 53))!;
+  assert.equal(svc('tcp').stats.conns, 100, '-Ln --stats: TCP connections of both workers');
+  assert.equal(svc('udp').stats.conns, 60, '-Ln --stats: UDP connections of both workers');
+  for (const [proto, tally] of [['tcp', http], ['udp', udp]] as const) {
+    for (const d of svc(proto).dests) {
+      const name = `rs${lab.servers.findIndex((s) => s.addr === d.addr) + 1}`;
+      assert.equal(d.stats.conns, tally.counts[name] ?? 0, `${proto} ${name}: Conns equals what the server saw`);
+    }
+  }
+  const text = await lab.uvsadmMust(['-Ln', '--stats']);
+  assert.match(text, new RegExp(`TCP\\s+${VIP.replaceAll('.', '\\.')}:80\\s+100\\s`), text);
+  const w = perWorker(await lab.status());
+  t.diagnostic(`workers ${JSON.stringify(w)}`);
+  for (const x of w) {
+    assert.ok(x.rx_frames > 0, `worker ${x.worker} received frames`);
+    assert.ok(x.fwd_packets > 0, `worker ${x.worker} forwarded client packets`);
+  }
+}
+
+/** -Lc lists the connections of both workers: as many rows as the workers hold. */
+async function connectionsOfBoth(lab: DrLab): Promise<void> {
+  const [conns, st] = [await lab.connections(), await lab.status()];
+  const w = perWorker(st);
+  assert.ok(w[0].conns > 0 && w[1].conns > 0, `both workers hold connections: ${JSON.stringify(w)}`);
+  // Entries expire meanwhile only after seconds (TIME_WAIT, UDP 300 s): the counts agree.
+  assert.equal(conns.length, w[0].conns + w[1].conns, '-Lc rows = both workers\' entries');
+  assert.equal(st.conns, w[0].conns + w[1].conns, 'status conns is the sum');
+  const lc = await lab.uvsadmMust(['-Lcn']);
+  assert.equal(lc.split('\n').filter((l) => /^(TCP|UDP) /.test(l)).length, conns.length, lc.slice(0, 2000));
+}
+
+/** -e weight 0 for rs2 reaches both workers before the verb answers: every new flow goes to rs1. */
+async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
+  const before = perWorker(await lab.status());
+  await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, flag, '-w', '0']);
+  const http = await lab.http(40);
+  assert.equal(http.errors, 0, http.errorSamples.join('; '));
+  assert.deepEqual(http.counts, { rs1: 40 }, 'after -e -w 0 no worker schedules rs2');
+  const after = perWorker(await lab.status());
+  for (const i of [0, 1]) assert.ok(after[i].fwd_packets > before[i].fwd_packets, `worker ${i} forwarded flows after the edit`);
+}
+
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; -e reaches both', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
+    await services(lab, '-g');
+    await trafficAndTotals(t, lab);
+    await connectionsOfBoth(lab);
+    await editReachesBoth(lab, '-g');
+  });
+});
+
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection; totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
+    await services(lab, '-m');
+    await trafficAndTotals(t, lab);
+    const st = await lab.status();
+    assert.ok(st.counters['fwd_out_packets']! >= 100 * 2 + 60, `replies went through uvsd: ${st.counters['fwd_out_packets']}`);
+    for (const x of perWorker(st)) assert.ok(x.fwd_out_packets > 0, `worker ${x.worker} forwarded replies`);
+    t.diagnostic(`handoffs: ${perWorker(st).map((x) => `${x.worker}: out ${x.handoff_out} in ${x.handoff_in}`).join(', ')}`);
+    await connectionsOfBoth(lab);
+    await editReachesBoth(lab, '-m');
+
+    const ex = await lab.uvsadm(['--explain', '-t', `${VIP}:80`, '--client', '192.168.8.100']);
+    assert.notEqual(ex.code, 0);
+    assert.match(ex.stderr.trim(), /^[^\n]*--workers 2[^\n]*$/, 'one line naming --workers');
+    const sp = await lab.uvsadm(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
+    assert.notEqual(sp.code, 0);
+    assert.match(sp.stderr, /--synproxy.*--workers 2/);
+    assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), /:443/, 'nothing changed');
+  });
+});
