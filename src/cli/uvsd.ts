@@ -10,6 +10,7 @@ import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type Defense
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
+import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -391,7 +392,11 @@ export async function main(argv: string[]): Promise<void> {
     port.ioFallback = group.ioFallback();
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
-  if (opts.role === 'backup') dp.apply([{ op: 'setRole', master: false }]);
+  if (opts.role === 'backup') {
+    const ops: DpOp[] = [{ op: 'setRole', master: false }];
+    dp.apply(ops);
+    group?.apply(ops);
+  }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group });
   const slog = log.child({ component: 'sync' });
