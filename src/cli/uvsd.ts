@@ -44,6 +44,8 @@ interface Options {
   io: IoMode;
   /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
   offload: string;
+  /** --rx-budget: frames per wake-up (native/rx.cc). */
+  rxBudget: number;
   config?: string;
   drainTimeout: number;
   metrics?: string;
@@ -175,6 +177,8 @@ function parseOptions(argv: string[]): Options {
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
+    .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
+      intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
@@ -523,7 +527,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
-  port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase));
+  port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase), opts.rxBudget);
   let ticks = 0;
   timer = setInterval(() => {
     dp.tick();
