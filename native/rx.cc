@@ -11,11 +11,12 @@ namespace uvs {
 
 namespace {
 
-// Frames per readiness event: bounded so timers, the control socket, metrics and health checks
-// get their turn even under a flood (libuv polls again right away while the fd stays readable).
-// 256 frames are about 1 ms of work here, so a control request waits about that long at full
-// load; the extra epoll_wait per 256 frames costs nothing measurable (docs/architecture.md).
-constexpr uint32_t kMaxFramesPerWake = 256;
+// Frames per readiness event (uvsd --rx-budget; this default when rxStart gets none): bounded so
+// timers, the control socket, metrics and health checks get their turn even under a flood
+// (libuv polls again right away while the fd stays readable). 256 frames are about 1 ms of work
+// here, so a control request waits about that long at full load (docs/architecture.md).
+constexpr uint32_t kDefaultFramesPerWake = 256;
+constexpr uint32_t kMaxFramesPerWake = 65536;
 // With io_uring every read asked for costs an operation even when no frame is queued, so the
 // batch asks for about twice what the last one got (never fewer than this), doubling up to max
 // while batches come back full.
@@ -30,6 +31,7 @@ struct Rx {
   uint32_t stride;
   uint32_t max;
   uint32_t want;  // reads to ask for next (<= max)
+  uint32_t budget;  // frames per readiness event
   Napi::ObjectReference bufRef;
   Napi::ObjectReference lensRef;
   Napi::FunctionReference cb;
@@ -78,9 +80,9 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
     RaiseUncaught(env, e.Value());
     return;
   }
-  for (uint32_t done = 0; done < kMaxFramesPerWake;) {
+  for (uint32_t done = 0; done < rx->budget;) {
     int err;
-    uint32_t want = std::min(rx->want, kMaxFramesPerWake - done);
+    uint32_t want = std::min(rx->want, rx->budget - done);
     uint32_t n = HasPacketRing(rx->fd) ? PacketRingRead(rx->fd, rx->buf, rx->stride, rx->lens, want, &err)
                                        : UringReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, want, &err);
     done += n;
@@ -116,7 +118,7 @@ Napi::Value StopFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// rxStart(fd, buf, stride, lens, max, onBatch) -> { stop() }
+// rxStart(fd, buf, stride, lens, max, onBatch, budget?) -> { stop() }
 Napi::Value RxStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
@@ -127,6 +129,13 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   if (!CheckRxArgs(info, 1, &buf, &stride, &lens, &max)) return env.Undefined();
   if (max == 0) return ThrowRange(env, "max must be > 0");
   if (!info[5].IsFunction()) return ThrowType(env, "onBatch must be a function");
+  uint32_t budget = kDefaultFramesPerWake;
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    if (!info[6].IsNumber()) return ThrowType(env, "budget must be a number");
+    int64_t b = info[6].As<Napi::Number>().Int64Value();
+    if (b < 1 || b > kMaxFramesPerWake) return ThrowRange(env, "budget out of range (1..65536)");
+    budget = static_cast<uint32_t>(b);
+  }
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -141,6 +150,7 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   rx->stride = stride;
   rx->max = max;
   rx->want = std::min(max, kMinWant);
+  rx->budget = budget;
   int r = uv_poll_init(loop, &rx->poll, fd);
   if (r < 0) return ThrowErrno(env, "uv_poll_init", "fd " + std::to_string(fd), -r);
   r = uv_poll_start(&rx->poll, UV_READABLE, OnReadable);

@@ -43,14 +43,43 @@ test('2,000 concurrent flows from one client get 2,000 distinct LIP ports; all a
   assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'every port given back');
 });
 
-test('TCP and UDP take ports independently on the same LIP; a pool of 3 refuses the 4th flow only', () => {
+const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+
+test('TCP and UDP take ports independently on the same LIP; a pool of 3 established connections refuses the 4th flow only', () => {
   const r = fullnatRig({ portMin: 5000, portMax: 5002 });
-  const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
-  const out = r.run(syn(1), syn(2), syn(3), syn(4), udpFrame(IN, { src: CLIENT, dst: VIP, sport: 9, dport: 53 }));
-  assert.deepEqual(out.map((f) => f.readUInt16BE(34)), [5000, 5001, 5002, 5000]);
+  const tcp = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const synAck = (lport: number) => tcpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 80, dport: lport, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+  const out = r.run(tcp(1, TCP_FLAGS.SYN), tcp(2, TCP_FLAGS.SYN), tcp(3, TCP_FLAGS.SYN));
+  assert.deepEqual(out.map((f) => f.readUInt16BE(34)), [5000, 5001, 5002]);
+  r.run(synAck(5000), synAck(5001), synAck(5002), tcp(1, TCP_FLAGS.ACK), tcp(2, TCP_FLAGS.ACK), tcp(3, TCP_FLAGS.ACK));
+  const more = r.run(tcp(4, TCP_FLAGS.SYN), udpFrame(IN, { src: CLIENT, dst: VIP, sport: 9, dport: 53 }));
+  assert.deepEqual(more.map((f) => f.readUInt16BE(34)), [5000], 'only the UDP flow went out, from UDP port 5000');
   assert.equal(r.counters()['drop.laddr_exhausted'], 1);
+  assert.equal(r.counters()['conns_evicted'] ?? 0, 0, 'established connections keep their ports');
   assert.equal(r.dp.ct.count, 4, 'the refused flow left no entry');
-  assert.equal(r.dp.dt.inactive[r.dp.services[0]!.dests[0]!], 3, 'the refused flow was not bound to the server');
+  assert.equal(r.dp.dt.inactive[r.dp.services[0]!.dests[0]!], 0, 'the refused flow was not bound to the server');
+  assert.equal(r.dp.dt.active[r.dp.services[0]!.dests[0]!], 3);
+});
+
+test('every port held by one-packet UDP flows: a new flow takes the oldest port (early drop, counted); a confirmed flow keeps its own', () => {
+  const r = fullnatRig({ portMin: 6000, portMax: 6003 });
+  const udp = (sport: number) => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 53 });
+  assert.deepEqual(r.run(udp(1), udp(2), udp(3), udp(4)).map((f) => f.readUInt16BE(34)), [6000, 6001, 6002, 6003]);
+  // The server answers the first flow: confirmed, never evicted.
+  r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: 6000 }));
+  const out = r.run(udp(5), udp(6), udp(7));
+  assert.deepEqual(out.map((f) => f.readUInt16BE(34)), [6001, 6002, 6003], 'the oldest unconfirmed ports, in order');
+  assert.equal(r.counters()['conns_evicted'], 3);
+  assert.equal(r.counters()['drop.laddr_exhausted'] ?? 0, 0);
+  assert.equal(r.dp.ct.count, 4);
+  // The flows that lost their port are gone; their next datagram is a new flow (which evicts in turn).
+  assert.deepEqual(r.run(udp(2)).map((f) => f.readUInt16BE(34)), [6001]);
+  // The confirmed flow still has its port: a reply to it still finds its connection.
+  const outBefore = r.counters()['fwd_out_packets'];
+  r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: 6000 }));
+  assert.equal(r.counters()['fwd_out_packets'], outBefore + 1);
+  assert.equal(r.counters()['drop.ip_not_local'], 0);
+  assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 4);
 });
 
 test('Laddr bitmap: wraps around its range, gives back, never hands out a port twice', () => {

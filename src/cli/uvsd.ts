@@ -46,6 +46,8 @@ interface Options {
   io: IoMode;
   /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
   offload: string;
+  /** --rx-budget: frames per wake-up (native/rx.cc). */
+  rxBudget: number;
   config?: string;
   drainTimeout: number;
   metrics?: string;
@@ -184,6 +186,8 @@ function parseOptions(argv: string[]): Options {
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
+    .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
+      intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
@@ -341,7 +345,7 @@ export async function main(argv: string[]): Promise<void> {
         console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
         process.exit(2);
       }
-      group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM }, {
+      group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr,
       });
@@ -592,7 +596,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   // --workers N >= 2: the workers receive (they started with their datapaths).
-  rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase));
+  rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase), opts.rxBudget);
   let ticks = 0;
   timer = setInterval(() => {
     group?.pull();

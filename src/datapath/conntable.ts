@@ -407,12 +407,7 @@ export class ConnTable {
           this.evictTick++; // a slot of valuable entries: go on past it next time
           return -1;
         }
-        const f = this.flags[e];
-        // Templates are never evicted (ip_vs_random_dropentry skips them): persistence holds.
-        if (
-          (f & F_TEMPLATE) === 0 &&
-          ((f & F_CONFIRMED) === 0 || (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0))
-        ) {
+        if (this.evictable(e)) {
           this.expireNow(e);
           return e;
         }
@@ -422,6 +417,19 @@ export class ConnTable {
     }
     if (slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
     return -1;
+  }
+
+  /**
+   * An entry of little value, which early eviction may expire: TCP half-open or finished
+   * (EVICTABLE_TCP) or any flow never confirmed. Templates never are (ip_vs_random_dropentry
+   * skips them): persistence holds.
+   */
+  evictable(e: number): boolean {
+    const f = this.flags[e];
+    return (
+      (f & F_ALIVE) !== 0 && (f & F_TEMPLATE) === 0 &&
+      ((f & F_CONFIRMED) === 0 || (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0))
+    );
   }
 
   private slotAhead(e: number): void {

@@ -23,7 +23,8 @@ export interface WorkerSetup {
   index: number;
   count: number;
   queue: TapInfo;
-  port: { io: IoMode; stride: number; batch: number; headroom: number };
+  /** budget: frames per wake-up (uvsd --rx-budget). */
+  port: { io: IoMode; stride: number; batch: number; headroom: number; budget: number };
   dp: Omit<DatapathOptions, 'advise' | 'worker'>;
   /** MessagePorts to the other workers by index (undefined at the worker's own index). */
   peers: (MessagePort | undefined)[];

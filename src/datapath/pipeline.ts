@@ -1289,6 +1289,7 @@ export class Datapath implements Output {
       this.counters.d[D.conn_table_full]++;
       return;
     }
+    if (!template && fw.bind !== undefined) this.laddrs.setOwner(laddr, proto, lport, e);
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
     ct.dgen[e] = dt.gen[dest];

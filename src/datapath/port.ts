@@ -65,7 +65,7 @@ export interface Native {
   writeBatch(fd: number, buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number, pre?: number): number;
   /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
-    onBatch: (count: number) => void): RxHandle;
+    onBatch: (count: number) => void, budget?: number): RxHandle;
   close(fd: number): void;
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
@@ -227,11 +227,14 @@ export class Port {
     return st === null ? null : { ring_full: st.ringFull, too_long: st.truncated };
   }
 
-  /** Starts receiving; onBatch(count) reads rxBuf/rxLens and must not keep them past its return. */
-  start(onBatch: (count: number) => void): void {
+  /**
+   * Starts receiving; onBatch(count) reads rxBuf/rxLens and must not keep them past its return.
+   * budget: frames per readiness event before the event loop gets its turn (default 256).
+   */
+  start(onBatch: (count: number) => void, budget?: number): void {
     if (this.closed) throw new Error(`port ${this.name} is closed`);
     if (this.rx) throw new Error(`port ${this.name} already started`);
-    this.rx = native.rxStart(this.fd, this.rxBuf, this.stride, this.rxLens, this.batch, onBatch);
+    this.rx = native.rxStart(this.fd, this.rxBuf, this.stride, this.rxLens, this.batch, onBatch, budget);
   }
 
   stop(): void {

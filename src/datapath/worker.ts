@@ -95,7 +95,7 @@ parent.on('message', (m: ToWorker) => {
 port.start((n) => {
   dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
   scalars[0] = dp.ct.count;
-});
+}, setup.port.budget);
 setInterval(() => {
   dp.tick();
   scalars[0] = dp.ct.count;

@@ -18,6 +18,8 @@ export class Laddr {
   private readonly cursor = new Uint32Array(2);
   /** Ports in use per protocol. */
   readonly inUse = new Uint32Array(2);
+  /** The connection entry holding each port (index port - lo), -1 = none; made at first use. */
+  private readonly owner: (Int32Array | null)[] = [null, null];
   /** Services holding this LIP (one LIP may serve several services; ports stay unique per LIP). */
   refs = 0;
   /** Ports this datapath hands out: first, first + step, ... up to hi (uvsd --workers splits
@@ -80,6 +82,37 @@ export class Laddr {
     if ((this.used[p][w] & b) === 0) return;
     this.used[p][w] &= ~b;
     this.inUse[p]--;
+    const own = this.owner[p];
+    if (own !== null) own[port - this.lo] = -1;
+  }
+
+  /** Record the connection entry that holds a port (FULLNAT bind, a synced entry). */
+  setOwner(proto: number, port: number, e: number): void {
+    const p = proto === PROTO_TCP ? 0 : 1;
+    let own = this.owner[p];
+    if (own === null) {
+      own = new Int32Array(this.hi - this.lo + 1).fill(-1); // once per LIP and protocol
+      this.owner[p] = own;
+    }
+    own[port - this.lo] = e;
+  }
+
+  /**
+   * The entries holding the `n` ports at the allocation cursor — with every port taken, the
+   * ones handed out longest ago, as allocation goes round from the cursor — into out from index
+   * k; the cursor moves past them, so the next call looks at the next ones. Returns the new k.
+   */
+  oldest(proto: number, n: number, out: Int32Array, k: number): number {
+    const p = proto === PROTO_TCP ? 0 : 1;
+    const own = this.owner[p];
+    if (this.first > this.hi) return k;
+    let port = this.cursor[p];
+    for (let i = 0; i < n && k < out.length; i++) {
+      if (own !== null && own[port - this.lo] >= 0) out[k++] = own[port - this.lo];
+      port = port === this.last ? this.first : port + this.step;
+    }
+    this.cursor[p] = port;
+    return k;
   }
 }
 
@@ -143,11 +176,11 @@ export class LaddrPools {
   }
 
   /**
-   * Take a local address and port for a new connection of service svc, trying its LIPs round
+   * Take a local address and port for connection entry e of service svc, trying its LIPs round
    * robin. Writes the address and port to out[0], out[1]; false when there is no LIP or every
    * port is taken.
    */
-  take(svc: number, proto: number, out: Int32Array): boolean {
+  take(svc: number, proto: number, e: number, out: Int32Array): boolean {
     const list = this.bySvc[svc];
     if (list === undefined || list.length === 0) return false;
     const n = list.length;
@@ -156,6 +189,7 @@ export class LaddrPools {
       const l = list[(start + i) % n]!;
       const port = l.take(proto);
       if (port >= 0) {
+        l.setOwner(proto, port, e);
         this.next[svc] = (start + i + 1) % n;
         out[0] = l.addr;
         out[1] = port;
@@ -163,6 +197,22 @@ export class LaddrPools {
       }
     }
     return false;
+  }
+
+  /**
+   * Entries holding the oldest ports (Laddr.oldest) of each LIP of service svc, `n` per LIP,
+   * into out; returns how many. For reclaiming a port when every one is taken (fullnat.ts).
+   */
+  oldest(svc: number, proto: number, n: number, out: Int32Array): number {
+    const list = this.bySvc[svc];
+    let k = 0;
+    if (list !== undefined) for (let i = 0; i < list.length; i++) k = list[i]!.oldest(proto, n, out, k);
+    return k;
+  }
+
+  /** Record which connection entry holds a local port (see Laddr.setOwner). */
+  setOwner(addr: number, proto: number, port: number, e: number): void {
+    this.byAddr.get(addr | 0)?.setOwner(proto, port, e);
   }
 
   /** Reserve a given local port (a synced FULLNAT connection); false if the LIP is unknown or the port taken. */
