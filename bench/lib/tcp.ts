@@ -83,7 +83,9 @@ export class TcpLab {
    *  With workers > 1 (uvsd --workers) it is not pinned: its worker threads may use both CPUs. */
   async startUvsd(services: Array<{ port: number; servers: number }>, workers = 1): Promise<void> {
     await this.flushNeigh();
-    const p = await this.dl.startUvsd(workers > 1 ? ['--workers', String(workers)] : []);
+    // Extra options for A/B runs, as in the UDP rows: UVS_BENCH_UVSD_ARGS='--offload off'.
+    const extra = (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '');
+    const p = await this.dl.startUvsd([...(workers > 1 ? ['--workers', String(workers)] : []), ...extra]);
     if (workers === 1) await this.dl.lab.must(['taskset', '-a', '-p', '-c', FWD_CPU, String(p.child.pid)]);
     for (const { port, servers } of services) {
       const service = { proto: 'tcp' as const, addr: this.dl.vip, port };
