@@ -8,7 +8,7 @@ import { PROTO_TCP } from '../datapath/frame.js';
 
 /** What reclaim needs of the connection table (ConnTable). */
 export interface Evictor {
-  evictable(e: number): boolean;
+  reclaimable(e: number): boolean;
   expireNow(e: number): void;
 }
 
@@ -96,7 +96,7 @@ export class Laddr {
   /**
    * Every port taken: look at the entries holding the `n` ports at the allocation cursor — the
    * ones handed out longest ago, as allocation goes round from the cursor — and expire the first
-   * one `ct` calls evictable (its unbind gives the port back). The cursor stops at the freed port,
+   * one `ct` calls reclaimable (its unbind gives the port back). The cursor stops at the freed port,
    * so the next take() finds it at once; or moves past the n looked at, so the next call looks at
    * the next ones. true when a port was freed.
    */
@@ -106,7 +106,7 @@ export class Laddr {
     let port = this.cursor[p];
     for (let i = 0; i < n; i++) {
       const e = own === null ? -1 : own[port - this.lo];
-      if (e >= 0 && ct.evictable(e)) {
+      if (e >= 0 && ct.reclaimable(e)) {
         this.cursor[p] = port;
         ct.expireNow(e);
         return true;
