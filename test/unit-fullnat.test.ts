@@ -82,6 +82,20 @@ test('every port held by one-packet UDP flows: a new flow takes the oldest port 
   assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 4);
 });
 
+test('every port held: a finished TCP connection (CLOSE after RST) gives its port to a new SYN; a half-open one does not', () => {
+  const r = fullnatRig({ portMin: 7000, portMax: 7001 });
+  const tcp = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const synAck = (lport: number) => tcpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 80, dport: lport, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+  assert.deepEqual(r.run(tcp(1, TCP_FLAGS.SYN), tcp(2, TCP_FLAGS.SYN)).map((f) => f.readUInt16BE(34)), [7000, 7001]);
+  r.run(synAck(7000), tcp(1, TCP_FLAGS.ACK)); // 1 established, 2 half-open
+  assert.equal(r.run(tcp(3, TCP_FLAGS.SYN)).length, 0, 'neither the established nor the half-open one gives way');
+  assert.equal(r.counters()['drop.laddr_exhausted'], 1);
+  r.run(tcp(1, TCP_FLAGS.RST | TCP_FLAGS.ACK)); // 1 → CLOSE
+  assert.deepEqual(r.run(tcp(4, TCP_FLAGS.SYN)).map((f) => f.readUInt16BE(34)), [7000], 'the closed one\'s port');
+  assert.equal(r.counters()['conns_evicted'], 1);
+  assert.equal(r.dp.ct.count, 2);
+});
+
 test('Laddr bitmap: wraps around its range, gives back, never hands out a port twice', () => {
   const l = new Laddr(1, 65530, 65535);
   const got = [0, 1, 2, 3, 4, 5].map(() => l.take(PROTO_TCP));

@@ -38,6 +38,9 @@ export const F_SYNPROXY = 0x40;
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
 const EVICTABLE_TCP = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 10);
+/** TCP states a FULLNAT connection gives its local port up in when every port is taken:
+ *  TIME_WAIT and CLOSE, finished connections (half-open ones are handshakes under way). */
+const RECLAIMABLE_TCP = (1 << 5) | (1 << 6);
 const PROTO_TCP = 6;
 
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
@@ -430,6 +433,17 @@ export class ConnTable {
       (f & F_ALIVE) !== 0 && (f & F_TEMPLATE) === 0 &&
       ((f & F_CONFIRMED) === 0 || (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0))
     );
+  }
+
+  /**
+   * A connection whose FULLNAT local port may go to a new connection when every port is taken
+   * (laddr.ts reclaim, as conntrack's early_drop): a UDP flow never confirmed (no reply), or a
+   * finished TCP connection (TIME_WAIT, CLOSE). Never a template or a live TCP connection.
+   */
+  reclaimable(e: number): boolean {
+    const f = this.flags[e];
+    if ((f & F_ALIVE) === 0 || (f & F_TEMPLATE) !== 0) return false;
+    return this.proto[e] === PROTO_TCP ? ((RECLAIMABLE_TCP >>> this.state[e]) & 1) !== 0 : (f & F_CONFIRMED) === 0;
   }
 
   private slotAhead(e: number): void {

@@ -13,7 +13,6 @@ import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
 const taken = new Int32Array(2);
 /** Ports looked at per LIP when every port is taken (the kernel's early_drop looks at 8 entries). */
 const RECLAIM_PER_LIP = 8;
-const oldest = new Int32Array(64);
 
 export const fullnat: Forwarder = {
   id: FWD_FULLNAT,
@@ -22,9 +21,15 @@ export const fullnat: Forwarder = {
     const ct = o.ct;
     const svc = o.destSvc[ct.dest[e]];
     const proto = ct.proto[e];
-    if (!o.laddrs.take(svc, proto, e, taken) && !(reclaim(o, svc, proto) && o.laddrs.take(svc, proto, e, taken))) {
-      o.drop(D.laddr_exhausted);
-      return false;
+    if (!o.laddrs.take(svc, proto, e, taken)) {
+      // Every port taken: like the kernel's conntrack early_drop, expire a connection of little
+      // value (UDP never answered, TCP finished: ConnTable.reclaimable) among those holding the
+      // oldest ports, so one-packet flows and TIME_WAIT cannot keep every port for their timeout.
+      if (!o.laddrs.reclaim(svc, proto, RECLAIM_PER_LIP, ct) || !o.laddrs.take(svc, proto, e, taken)) {
+        o.drop(D.laddr_exhausted);
+        return false;
+      }
+      o.count(C.conns_evicted);
     }
     ct.laddr[e] = taken[0];
     ct.lport[e] = taken[1];
@@ -69,23 +74,3 @@ export const fullnat: Forwarder = {
     }
   },
 };
-
-/**
- * Every local port of the service is taken: like the kernel's conntrack early_drop, expire the
- * first connection of little value (never confirmed, or TCP half-open/finished: ConnTable.evictable)
- * among those holding the oldest ports, so a flood of one-packet flows cannot keep every port
- * for the whole UDP timeout. Confirmed connections keep theirs. true when a port was freed.
- */
-function reclaim(o: Output, svc: number, proto: number): boolean {
-  const ct = o.ct;
-  const n = o.laddrs.oldest(svc, proto, RECLAIM_PER_LIP, oldest);
-  for (let i = 0; i < n; i++) {
-    const v = oldest[i];
-    if (ct.evictable(v)) {
-      ct.expireNow(v); // unbind gives its port back
-      o.count(C.conns_evicted);
-      return true;
-    }
-  }
-  return false;
-}

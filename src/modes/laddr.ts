@@ -6,6 +6,12 @@
 
 import { PROTO_TCP } from '../datapath/frame.js';
 
+/** What reclaim needs of the connection table (ConnTable). */
+export interface Evictor {
+  reclaimable(e: number): boolean;
+  expireNow(e: number): void;
+}
+
 export const LPORT_MIN = 1024;
 export const LPORT_MAX = 65535;
 
@@ -98,21 +104,28 @@ export class Laddr {
   }
 
   /**
-   * The entries holding the `n` ports at the allocation cursor — with every port taken, the
-   * ones handed out longest ago, as allocation goes round from the cursor — into out from index
-   * k; the cursor moves past them, so the next call looks at the next ones. Returns the new k.
+   * Every port taken: look at the entries holding the `n` ports at the allocation cursor — the
+   * ones handed out longest ago, as allocation goes round from the cursor — and expire the first
+   * one `ct` calls reclaimable (its unbind gives the port back). The cursor stops at the freed port,
+   * so the next take() finds it at once; or moves past the n looked at, so the next call looks at
+   * the next ones. true when a port was freed.
    */
-  oldest(proto: number, n: number, out: Int32Array, k: number): number {
+  reclaim(proto: number, n: number, ct: Evictor): boolean {
     const p = proto === PROTO_TCP ? 0 : 1;
     const own = this.owner[p];
-    if (this.first > this.hi) return k;
+    if (this.first > this.hi) return false;
     let port = this.cursor[p];
-    for (let i = 0; i < n && k < out.length; i++) {
-      if (own !== null && own[port - this.lo] >= 0) out[k++] = own[port - this.lo];
+    for (let i = 0; i < n; i++) {
+      const e = own === null ? -1 : own[port - this.lo];
+      if (e >= 0 && ct.reclaimable(e)) {
+        this.cursor[p] = port;
+        ct.expireNow(e);
+        return true;
+      }
       port = port === this.last ? this.first : port + this.step;
     }
     this.cursor[p] = port;
-    return k;
+    return false;
   }
 }
 
@@ -199,15 +212,11 @@ export class LaddrPools {
     return false;
   }
 
-  /**
-   * Entries holding the oldest ports (Laddr.oldest) of each LIP of service svc, `n` per LIP,
-   * into out; returns how many. For reclaiming a port when every one is taken (fullnat.ts).
-   */
-  oldest(svc: number, proto: number, n: number, out: Int32Array): number {
+  /** Free one port of service svc's LIPs by early drop (Laddr.reclaim, n ports looked at per LIP). */
+  reclaim(svc: number, proto: number, n: number, ct: Evictor): boolean {
     const list = this.bySvc[svc];
-    let k = 0;
-    if (list !== undefined) for (let i = 0; i < list.length; i++) k = list[i]!.oldest(proto, n, out, k);
-    return k;
+    if (list !== undefined) for (let i = 0; i < list.length; i++) if (list[i]!.reclaim(proto, n, ct)) return true;
+    return false;
   }
 
   /** Record which connection entry holds a local port (see Laddr.setOwner). */
