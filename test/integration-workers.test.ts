@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { withDrLab } from './lab/itest.js';
-import { VIP, type DrLab } from './lab/dr-lab.js';
+import { LIP, VIP, type DrLab } from './lab/dr-lab.js';
 import type { StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
@@ -120,5 +120,34 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     assert.notEqual(sp.code, 0);
     assert.match(sp.stderr, /--synproxy.*--workers 2/);
     assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), /:443/, 'nothing changed');
+  });
+});
+
+test('--workers 2, FULLNAT: each worker hands out only its own local ports (port % 2), replies find their worker, every flow completes', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'fullnat', httpPorts: [80], ...WORKERS }, async (lab) => {
+    for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+      const service = { proto, addr: VIP, port };
+      await lab.call('addService', { ...service, sched: 'rr' });
+      for (const s of lab.servers) await lab.call('addDest', { service, addr: s.addr, port, fwd: 'fullnat', weight: 1 });
+      await lab.call('addLaddr', { service, addr: LIP });
+    }
+    const http = await lab.http(60);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    const udp = await lab.udp(40);
+    assert.equal(udp.errors, 0, udp.errorSamples.join('; '));
+    assert.equal((udp.counts['rs1'] ?? 0) + (udp.counts['rs2'] ?? 0), 40);
+    for (let i = 0; ; i++) {
+      const conns = await lab.connections();
+      const w = perWorker(await lab.status());
+      t.diagnostic(`workers ${JSON.stringify(w)}`);
+      const even = conns.filter((c) => c.lport % 2 === 0).length;
+      assert.equal(new Set(conns.map((c) => `${c.proto}/${c.lport}`)).size, conns.length, 'no local port handed out twice');
+      // Worker k holds exactly the connections whose local port is k mod 2.
+      if (even === w[0].conns && conns.length - even === w[1].conns) {
+        assert.ok(w[0].conns > 0 && w[1].conns > 0, 'both workers opened connections');
+        break;
+      }
+      if (i === 4) assert.fail(`local ports by parity ${even}/${conns.length - even}, workers hold ${w[0].conns}/${w[1].conns}`);
+    }
   });
 });
