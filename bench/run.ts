@@ -1,8 +1,8 @@
 // The benchmark: every row of issue 15 side by side in one run. See docs/performance.md.
 //
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
-//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,uvsd-syscalls][,uvsd-ring][,uvsd-before --before DIR]]
-//                    [--tcp-seconds 10] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
+//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
+//                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
 //                    [--batch 256] [--prof DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
@@ -47,6 +47,8 @@ const { values: opt } = parseArgs({
     rows: { type: 'string', default: ROWS.join(',') },
     workloads: { type: 'string', default: 'steady,new,full' },
     'tcp-seconds': { type: 'string' },
+    /** iperf3 -P: parallel streams of the bulk row (more than one spreads over uvsd --workers' queues). */
+    'iperf-streams': { type: 'string', default: '1' },
     'latency-pps': { type: 'string' },
     'full-max': { type: 'string', default: '262144' },
     /** Set the bench's own scheduler autogroup (its session; run it under setsid) to this nice. */
@@ -73,6 +75,7 @@ if (opt.help) {
 
 const seconds = bounded(Number(opt.seconds), 1, 120, 'seconds');
 const tcpSeconds = bounded(Number(opt['tcp-seconds'] ?? opt.seconds), 1, 120, 'tcp-seconds');
+const iperfStreams = bounded(Number(opt['iperf-streams']), 1, 32, 'iperf-streams');
 const warmup = bounded(Number(opt.warmup), 0, 60, 'warmup');
 const repeats = bounded(Number(opt.repeat), 1, 10, 'repeat');
 const flows = bounded(Number(opt.flows), 1, 65535, 'flows');
@@ -82,10 +85,13 @@ const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
 const latencyPps = opt['latency-pps'] === undefined ? null : bounded(Number(opt['latency-pps']), 1000, 2_000_000, 'latency-pps');
 const rows = opt.rows!.split(',').filter(Boolean) as Row[];
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
-const drForwarders = opt.forwarders!.split(',').filter(Boolean) as Forwarder[];
+const forwarders = opt.forwarders!.split(',').filter(Boolean) as Forwarder[];
+/** uvsd --workers 2 runs in the TCP rows only (beside uvsd); the UDP rows pin the forwarder to one CPU. */
+const workers2 = forwarders.includes('uvsd-w2');
+const drForwarders = forwarders.filter((f) => f !== 'uvsd-w2');
 for (const r of rows) if (!ROWS.includes(r)) fail(`unknown row ${r} (${ROWS.join(', ')})`);
 for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
-for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (c, uvsd, c-uring, uvsd-syscalls, uvsd-before, uvsd-ring)`);
+for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (c, uvsd, c-uring, uvsd-syscalls, uvsd-before, uvsd-ring, uvsd-w2)`);
 if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
@@ -265,10 +271,13 @@ async function main(): Promise<void> {
         for (let rep = 1; rep <= repeats; rep++) {
           const rs1 = t.dl.servers[0]!.addr;
           const uvs = async (): Promise<void> => {
-            await t.startUvsd([{ port: 80, servers: 2 }, { port: 5201, servers: 1 }]);
-            if (cps) samples.push(await measure('cps', `uvs-${mode}`, rep, 'conn/s', () => t.wrk(`${t.dl.vip}:80`, tcpSeconds)));
-            if (bulk) samples.push(await measure('bulk', `uvs-${mode}`, rep, 'Gbit/s', () => t.iperf(t.dl.vip, tcpSeconds)));
-            await t.dl.stopUvsd();
+            for (const w of workers2 ? [1, 2] : [1]) {
+              const name = w === 1 ? `uvs-${mode}` : `uvs-w${w}-${mode}`;
+              await t.startUvsd([{ port: 80, servers: 2 }, { port: 5201, servers: 1 }], w);
+              if (cps) samples.push(await measure('cps', name, rep, 'conn/s', () => t.wrk(`${t.dl.vip}:80`, tcpSeconds)));
+              if (bulk) samples.push(await measure('bulk', name, rep, 'Gbit/s', () => t.iperf(t.dl.vip, tcpSeconds, iperfStreams)));
+              await t.dl.stopUvsd();
+            }
           };
           const others = async (): Promise<void> => {
             if (mode === 'dr') {
@@ -278,11 +287,11 @@ async function main(): Promise<void> {
                 await hp.stop(3000);
                 samples.push(await measure('cps', 'direct', rep, 'conn/s', () => t.wrk(`${rs1}:80`, tcpSeconds)));
               }
-              if (bulk) samples.push(await measure('bulk', 'direct', rep, 'Gbit/s', () => t.iperf(rs1, tcpSeconds)));
+              if (bulk) samples.push(await measure('bulk', 'direct', rep, 'Gbit/s', () => t.iperf(rs1, tcpSeconds, iperfStreams)));
             } else if (bulk) {
               const stop = await t.startKernelNat(5201);
               try {
-                samples.push(await measure('bulk', 'nft-nat', rep, 'Gbit/s', () => t.iperf(t.dl.vip, tcpSeconds)));
+                samples.push(await measure('bulk', 'nft-nat', rep, 'Gbit/s', () => t.iperf(t.dl.vip, tcpSeconds, iperfStreams)));
               } finally {
                 await stop();
               }

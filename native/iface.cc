@@ -76,7 +76,7 @@ constexpr unsigned kOffloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_
 // (<linux/virtio_net.h> itself does not compile as C++).
 constexpr int kVnetHdrLen = 10;
 
-// openTap(name, { tun?, mtu?, bridge?, offload? }) -> { fd, name, ifindex, created, mac, vnetHdr, offload, offloadError }
+// openTap(name, { tun?, mtu?, bridge?, offload?, multiQueue? }) -> { fd, name, ifindex, created, mac, vnetHdr, offload, offloadError }
 // vnetHdr: bytes of virtio_net_hdr before every frame read or written (0 or 10); offload: the
 // TUN_F_* flags in force; offloadError: why the kernel refused them ("" when it did not).
 Napi::Value OpenTap(const Napi::CallbackInfo& info) {
@@ -86,6 +86,7 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   if (!NameOk(name)) return ThrowType(env, "openTap: bad interface name");
   bool tun = false;
   bool offload = false;
+  bool multiQueue = false;
   int64_t mtu = -1;
   std::string bridge;
   if (info.Length() > 1 && info[1].IsObject()) {
@@ -100,6 +101,8 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
     }
     v = o.Get("offload");
     if (!v.IsUndefined()) offload = v.ToBoolean();
+    v = o.Get("multiQueue");
+    if (!v.IsUndefined()) multiQueue = v.ToBoolean();
     v = o.Get("bridge");
     if (!v.IsUndefined()) {
       if (!v.IsString()) return ThrowType(env, "openTap: bridge must be a string");
@@ -119,8 +122,10 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   // IFF_NO_PI: frames start at the Ethernet (or IP) header. No TUNSETPERSIST, so closing the
   // fd removes a device we created.
   // IFF_VNET_HDR (offload): every frame comes and goes with a struct virtio_net_hdr in front.
+  // IFF_MULTI_QUEUE (uvsd --workers): each open of the same name adds one queue (one fd); the
+  // kernel spreads received flows over the queues (docs/architecture.md, "Workers").
   int vnetHdr = offload ? kVnetHdrLen : 0;
-  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0);
   if (ioctl(fd.fd, TUNSETIFF, &ifr) < 0) return ThrowErrno(env, "TUNSETIFF", name, errno);
   name = ifr.ifr_name;  // the kernel's choice when name was "" or a pattern like "uvs%d"
   unsigned offloads = 0;

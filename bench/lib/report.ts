@@ -11,8 +11,9 @@ export type UdpMode = 'dr' | 'nat' | 'fullnat';
  *  uvsd-syscalls: uvsd --io syscalls. nft: the kernel forwarding with nftables NAT and conntrack
  *  (the NAT/FULLNAT rows' baseline). uvsd-before: uvsd of an earlier commit's build (--before DIR),
  *  for before/after in one run. uvsd-ring: uvsd --port af_packet:uvs0, the ring backend on a veth
- *  whose peer uvs0p is on the bridge where the TAP would be. */
-export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring'] as const;
+ *  whose peer uvs0p is on the bridge where the TAP would be. uvsd-w2: uvsd --workers 2 (two TAP
+ *  queues, a worker thread each; TCP rows only, not pinned to one CPU), beside uvsd in the same repeat. */
+export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
   c: 'C reflector',
@@ -21,6 +22,7 @@ export const LABEL: Record<Forwarder, string> = {
   'uvsd-syscalls': 'uvsd --io syscalls',
   'uvsd-before': 'uvsd (--before)',
   'uvsd-ring': 'uvsd --port af_packet (ring)',
+  'uvsd-w2': 'uvsd --workers 2',
   nft: 'kernel nftables NAT',
 };
 /** The baseline every run of a UDP lab is divided by in the per-run table. */

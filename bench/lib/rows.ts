@@ -70,6 +70,11 @@ export function comparisons(): Comparison[] {
     c.push({ id: `bulk-${m}`, title: `bulk TCP (iperf3): uvs ${METHOD[m]}, Gbit/s`, row: 'bulk', uvs: `uvs-${m}`, base: null, op: '>=', target: 5 });
     c.push({ id: `bulk-${m}/nft`, title: `bulk TCP (iperf3): uvs ${METHOD[m]} ÷ nftables NAT`, row: 'bulk', uvs: `uvs-${m}`, base: 'nft-nat', op: '>=', target: 0.35 });
   }
+  for (const m of ['dr', 'nat']) {
+    // --forwarders uvsd-w2: uvsd --workers 2 beside uvsd (one worker) in the same repeat.
+    c.push({ id: `cps-${m}/w2`, title: `new TCP conns/s: uvs ${METHOD[m]} --workers 2 ÷ --workers 1`, row: 'cps', uvs: `uvs-w2-${m}`, base: `uvs-${m}`, op: null, target: null });
+    c.push({ id: `bulk-${m}/w2`, title: `bulk TCP (iperf3): uvs ${METHOD[m]} --workers 2 ÷ --workers 1`, row: 'bulk', uvs: `uvs-w2-${m}`, base: `uvs-${m}`, op: null, target: null });
+  }
   c.push({ id: 'bulk-nft/direct', title: 'bulk TCP (iperf3): nftables NAT ÷ direct (reference)', row: 'bulk', uvs: 'nft-nat', base: 'direct', op: null, target: null });
   c.push({ id: 'latency-p50', title: 'latency at half of uvs max rate: uvsd p50 ÷ direct p50', row: 'latency', uvs: 'uvsd p50', base: 'direct p50', op: null, target: null });
   c.push({ id: 'latency-p99', title: 'latency at half of uvs max rate: uvsd p99 ÷ direct p99', row: 'latency', uvs: 'uvsd p99', base: 'direct p99', op: '<=', target: 2.0 });

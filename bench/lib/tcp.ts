@@ -79,11 +79,14 @@ export class TcpLab {
     for (const ns of [this.dl.ns.cli, ...this.dl.ns.rs]) await this.dl.lab.exec(ns, ['ip', 'neigh', 'flush', 'all']);
   }
 
-  /** uvsd pinned to CPU 1 with TCP services VIP:port, each to its first `servers` real servers (rr). */
-  async startUvsd(services: Array<{ port: number; servers: number }>): Promise<void> {
+  /** uvsd pinned to CPU 1 with TCP services VIP:port, each to its first `servers` real servers (rr).
+   *  With workers > 1 (uvsd --workers) it is not pinned: its worker threads may use both CPUs. */
+  async startUvsd(services: Array<{ port: number; servers: number }>, workers = 1): Promise<void> {
     await this.flushNeigh();
-    const p = await this.dl.startUvsd();
-    await this.dl.lab.must(['taskset', '-a', '-p', '-c', FWD_CPU, String(p.child.pid)]);
+    // Extra options for A/B runs, as in the UDP rows: UVS_BENCH_UVSD_ARGS='--offload off'.
+    const extra = (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '');
+    const p = await this.dl.startUvsd([...(workers > 1 ? ['--workers', String(workers)] : []), ...extra]);
+    if (workers === 1) await this.dl.lab.must(['taskset', '-a', '-p', '-c', FWD_CPU, String(p.child.pid)]);
     for (const { port, servers } of services) {
       const service = { proto: 'tcp' as const, addr: this.dl.vip, port };
       await this.dl.call('addService', { ...service, sched: 'rr' });
@@ -160,15 +163,15 @@ export class TcpLab {
     };
   }
 
-  /** iperf3 (one stream) to target for `seconds`: received Gbit/s. */
-  async iperf(target: string, seconds: number): Promise<{ value: number; steal: number[]; extra: Record<string, unknown> }> {
+  /** iperf3 (`streams` parallel streams, -P) to target for `seconds`: received Gbit/s. */
+  async iperf(target: string, seconds: number, streams = 1): Promise<{ value: number; steal: number[]; extra: Record<string, unknown> }> {
     const rs1 = this.dl.servers[0]!;
     const srv = this.dl.lab.spawn(rs1.ns, ['iperf3', '-s', '-1', '--forceflush', '-p', String(IPERF_PORT)]);
     try {
       await srv.waitForLine(/Server listening/, 5000);
       const a = readCpus();
       const t0 = performance.now();
-      const r = await this.dl.lab.exec(this.dl.ns.cli, ['taskset', '-c', GEN_CPU, 'iperf3', '-c', target, '-p', String(IPERF_PORT), '-t', String(seconds), '-O', '1', '-J'], { timeoutMs: (seconds + 20) * 1000 });
+      const r = await this.dl.lab.exec(this.dl.ns.cli, ['taskset', '-c', GEN_CPU, 'iperf3', '-c', target, '-p', String(IPERF_PORT), '-t', String(seconds), '-O', '1', '-J', ...(streams > 1 ? ['-P', String(streams)] : [])], { timeoutMs: (seconds + 20) * 1000 });
       const dt = (performance.now() - t0) / 1000;
       const b = readCpus();
       let j: { end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } }; error?: string };

@@ -9,6 +9,8 @@ import { TICK_MS } from '../datapath/conntable.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
+import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
+import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -70,7 +72,12 @@ interface Options {
   bgpInclude?: string;
   bgpBirdSocket: string;
   bgpNextHop?: number;
+  /** --workers N: worker threads, one per TAP queue (1 = the datapath on the main thread). */
+  workers: number;
 }
+
+/** What main needs of its port: the TAP itself (--workers 1) or the queues' common facts. */
+type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 'offloadError' | 'batch' | 'io' | 'ioFallback' | 'close' | 'drops'>;
 
 /** How long a notify / quorum command may run. */
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -176,6 +183,8 @@ function parseOptions(argv: string[]): Options {
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
+      intArg('--workers', 1, MAX_WORKERS), 1)
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
       intArg('--rx-budget', 1, 65536), 256)
@@ -247,6 +256,10 @@ function parseOptions(argv: string[]): Options {
       process.exit(2);
     }
     o.ring = m[1];
+    if (o.workers > 1) {
+      console.error(`uvsd: --port ${o.port} cannot be combined with --workers ${o.workers} (worker threads need the TAP's queues)`);
+      process.exit(2);
+    }
   }
   if (o.metrics !== undefined) {
     // Checked after the --config file, which may set it too (daemon.metrics).
@@ -311,7 +324,12 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
     process.exit(2);
   }
-  let port: Port;
+  let port: MainPort;
+  /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
+  let group: DatapathGroup | undefined;
+  /** The receive loop on the main thread (--workers 1). */
+  let rxPort: Port | undefined;
+  const batch = 64;
   try {
     // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
     // plus RX_HEADROOM free bytes, so TUN can put its outer header in front of any frame in place.
@@ -319,9 +337,29 @@ export async function main(argv: string[]): Promise<void> {
     // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload).
     const offload = opts.offload === 'on' && opts.ring === undefined;
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
-    port = opts.ring !== undefined
-      ? Port.packetRing(opts.ring, { stride, batch: 64, headroom: RX_HEADROOM })
-      : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch: 64, headroom: RX_HEADROOM, offload });
+    if (opts.workers > 1) {
+      const queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
+      const q = queues[0];
+      if (q.mac === formatMac(mac)) {
+        for (const x of queues) native.close(x.fd);
+        console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
+        process.exit(2);
+      }
+      group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
+        mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
+        defense: defenseOf(opts), vnetHdr: q.vnetHdr,
+      });
+      const g = group;
+      port = {
+        mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,
+        io: 'syscalls', ioFallback: '', close: () => void g.close(), drops: () => null,
+      };
+    } else {
+      rxPort = opts.ring !== undefined
+        ? Port.packetRing(opts.ring, { stride, batch, headroom: RX_HEADROOM })
+        : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch, headroom: RX_HEADROOM, offload });
+      port = rxPort;
+    }
   } catch (e) {
     console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}`);
     process.exit(1);
@@ -332,17 +370,39 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} equals the ${opts.ring !== undefined ? 'port' : 'TAP'} interface's own MAC; choose a different station MAC`);
     process.exit(2);
   }
+  // With workers this is the shadow: it holds the table as control sees it and never gets a frame
+  // (its own frames, ARP probes and announcements, leave through worker 0's queue).
   const dp = new Datapath(
     {
       mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
-      advise: (a) => native.prepareTable(a), defense: defenseOf(opts), vnetHdr: port.vnetHdr,
+      advise: group === undefined ? (a) => native.prepareTable(a) : undefined, defense: defenseOf(opts), vnetHdr: port.vnetHdr,
     },
-    port,
+    group?.sink ?? (rxPort as Port),
   );
+  if (group !== undefined) {
+    group.shadow = dp;
+    group.onFatal = (err) => {
+      log.fatal({ err: err.message }, 'a datapath worker failed');
+      release();
+      process.exit(1);
+    };
+    try {
+      await group.ready();
+    } catch (e) {
+      console.error(`uvsd: cannot start the datapath workers: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    port.io = group.io() as Port['io'];
+    port.ioFallback = group.ioFallback();
+  }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
-  if (opts.role === 'backup') dp.apply([{ op: 'setRole', master: false }]);
+  if (opts.role === 'backup') {
+    const ops: DpOp[] = [{ op: 'setRole', master: false }];
+    dp.apply(ops);
+    group?.apply(ops);
+  }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
-  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops() });
+  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group });
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
@@ -482,6 +542,7 @@ export async function main(argv: string[]): Promise<void> {
     if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    group?.pull();
     release();
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(code);
@@ -509,7 +570,14 @@ export async function main(argv: string[]): Promise<void> {
     // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
     // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
     const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
-    server = await listenControl(opts.socket, (verb, args) => withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)), onInternal);
+    // With workers a reply waits until every worker has applied the change it made.
+    const synced = (r: unknown): unknown => {
+      if (group === undefined) return r;
+      const g = group;
+      const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
+      return r instanceof Promise ? r.then(after) : after(r);
+    };
+    server = await listenControl(opts.socket, (verb, args) => synced(withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health))), onInternal);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
@@ -519,7 +587,7 @@ export async function main(argv: string[]): Promise<void> {
     try {
       // Health checks come from --config or --keepalived-conf; without either, none can exist.
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats });
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull() });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
@@ -527,9 +595,11 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
-  port.start((count) => dp.processBatch(port.rxArena, port.stride, port.rxLens, count, port.rxBase), opts.rxBudget);
+  // --workers N >= 2: the workers receive (they started with their datapaths).
+  rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase), opts.rxBudget);
   let ticks = 0;
   timer = setInterval(() => {
+    group?.pull();
     dp.tick();
     if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
   }, TICK_MS);
@@ -567,7 +637,7 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers,
     },
     'uvsd started',
   );

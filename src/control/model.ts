@@ -11,6 +11,7 @@ import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
+import type { Workers } from '../datapath/group.js';
 import { TraceSessions } from './trace.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
@@ -105,6 +106,8 @@ export interface ControlInfo {
   offload?: string;
   /** Drops of the port itself (ring backend), shown by status as port_drop_<reason>. */
   portDrops?: () => Record<string, number> | null;
+  /** uvsd --workers N >= 2: the worker threads every change also goes to (dp is then the shadow). */
+  workers?: Workers;
 }
 
 export class Control {
@@ -141,6 +144,7 @@ export class Control {
     const a = args === undefined || args === null ? {} : args;
     if (typeof a !== 'object' || Array.isArray(a)) throw new UvsError('BAD_REQUEST', '"args" must be an object');
     const t0 = performance.now();
+    this.info.workers?.pull(); // the workers' counters, summed into dp's (group.ts)
     try {
       const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
       const result = (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(ctx, a as Record<string, unknown>);
@@ -199,9 +203,15 @@ export class Control {
     this.changes++;
     if (this.applying) this.opQueue.push(...ops);
     else {
-      this.dp.apply(ops);
+      this.applyDp(ops);
       this.onChange?.();
     }
+  }
+
+  /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
+  private applyDp(ops: DpOp[]): void {
+    this.dp.apply(ops);
+    this.info.workers?.apply(ops);
   }
 
   /**
@@ -255,10 +265,10 @@ export class Control {
       this.applying = true;
       try {
         for (let k = 0; k < sub.ops.length; k += SLICE_CHECK) {
-          this.dp.apply(sub.ops.slice(k, k + SLICE_CHECK));
+          this.applyDp(sub.ops.slice(k, k + SLICE_CHECK));
           await pause();
         }
-        while (this.opQueue.length > 0) this.dp.apply(this.opQueue.splice(0, this.opQueue.length));
+        while (this.opQueue.length > 0) this.applyDp(this.opQueue.splice(0, this.opQueue.length));
       } finally {
         this.applying = false;
       }
@@ -310,6 +320,7 @@ export class Control {
 
   /** One estimator step over every service and destination (the kernel runs it every 2 s). */
   estimate(): void {
+    this.info.workers?.pull();
     const dt = this.dp.dt;
     for (const s of this.model.services.values()) {
       let c = 0, ip = 0, op = 0, ib = 0, ob = 0;

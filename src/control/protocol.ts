@@ -3,6 +3,7 @@
 // themselves (names, argument and result types, validation) are the registry in verbs.ts, and
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
+import type { WorkerStatus } from '../datapath/group.js';
 import type { VerbTypes } from './verbs.js';
 import type { SyncDaemonInfo, SyncStats } from '../sync/daemon.js';
 
@@ -205,6 +206,8 @@ export interface StatusResult {
   };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
+  /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */
+  workers?: WorkerStatus[];
   /** The director's drain (uvsadm --drain; docs/scale-out.md). */
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */

@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress, type SyncConfig } from '../sync/daemon.js';
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
+import { snapshotView, type ConnView } from '../datapath/group.js';
 
 export const DEFAULT_SCHED = 'wlc';
 export const MAX_WEIGHT = 2147483647;
@@ -186,7 +187,7 @@ function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
 }
 
 /** The service options of a spec, defaulted from `base` (edit) or ipvsadm's defaults (add). */
-function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceModel | undefined) {
+function serviceOptions(ctx: VerbCtx, spec: Record<string, unknown>, r: SvcRef, base: ServiceModel | undefined) {
   const sched = spec.sched === undefined ? (base?.sched ?? DEFAULT_SCHED) : schedOf(spec.sched);
   const schedFlags = spec.flags === undefined ? (base !== undefined && base.sched === sched ? base.schedFlags : 0) : schedFlagsOf(spec.flags, sched);
   const persist = spec.persist === undefined ? (base?.persist ?? 0) : intOf(spec.persist, 'BAD_TIMEOUT', 'persistence timeout', 0, MAX_TIMEOUT);
@@ -196,6 +197,7 @@ function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceM
   if (oneShot && r.proto !== 'udp') throw new UvsError('OPS_NOT_UDP', svcName(r));
   const synproxy = spec.synproxy === undefined ? (base?.synproxy ?? false) : boolOf(spec.synproxy, 'synproxy');
   if (synproxy && r.proto !== 'tcp') throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
+  if (synproxy) notWithWorkers(ctx, `--synproxy (service ${svcName(r)})`);
   // Refused per real server: a SYN proxy service may hold only NAT and FULLNAT servers.
   const direct = synproxy ? base?.dests.find((d) => d.fwd === 'dr' || d.fwd === 'tun') : undefined;
   if (direct !== undefined) throw new UvsError('SYNPROXY_FWD', `${svcName(r)} has ${direct.fwd} server ${formatIp(direct.addr)}:${direct.port}`);
@@ -241,7 +243,7 @@ export const VERBS = {
     // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
     if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
     mustUnicast(ctx, r.vip, 'virtual address');
-    const o = serviceOptions(a, r, undefined);
+    const o = serviceOptions(ctx, a, r, undefined);
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
     ctx.control.forgetRates(undefined, s.id);
@@ -253,7 +255,7 @@ export const VERBS = {
   editService: verb<ServiceSpec, null>(true, (ctx, a) => {
     const r = svcRef(a);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
-    const o = serviceOptions(a, r, s);
+    const o = serviceOptions(ctx, a, r, s);
     Object.assign(s, o);
     ctx.ops.push(serviceOps(s, 'editService'));
     return null;
@@ -380,10 +382,13 @@ export const VERBS = {
   timeouts: verb<Record<string, never>, Timeouts>(false, (ctx) => ({ ...ctx.model.timeouts })),
 
   /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
-  listConns: verb<{ max?: number }, ConnsResult>(false, (ctx, a) => connRows(ctx, a)),
+  listConns: verb<{ max?: number }, ConnsResult | Promise<ConnsResult>>(false, (ctx, a) => connRows(ctx, a)),
 
   /** The same rows as a plain list (the lab's and the modes tests' view). */
-  connections: verb<{ max?: number }, ConnInfo[]>(false, (ctx, a) => connRows(ctx, a).conns),
+  connections: verb<{ max?: number }, ConnInfo[] | Promise<ConnInfo[]>>(false, (ctx, a) => {
+    const r = connRows(ctx, a);
+    return r instanceof Promise ? r.then((x) => x.conns) : r.conns;
+  }),
 
   /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
   reload: verb<{ dryRun?: boolean }, { changes: string[] }>(false, (ctx, a) => {
@@ -409,6 +414,7 @@ export const VERBS = {
     const s = mustService(ctx.model, r, 'NO_SERVICE');
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
+    notWithWorkers(ctx, 'explain (every worker schedules on its own)');
     const x = ctx.control.dp.explain(s.id, client, cport);
     const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
     return {
@@ -436,6 +442,7 @@ export const VERBS = {
 
   /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
   traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
+    notWithWorkers(ctx, 'trace');
     const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
     return ctx.control.traces.start(svc);
   }),
@@ -453,6 +460,7 @@ export const VERBS = {
 
   /** ipvsadm --start-daemon master|backup [--syncid N] [--mcast-interface IF] (uvs: --sync-peer, --sync-key-file). */
   startDaemon: verb<DaemonSpec, Promise<null>>(false, (ctx, a) => {
+    notWithWorkers(ctx, 'the connection sync daemon (--start-daemon)');
     const state = a.state;
     if (state !== 'master' && state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(state)}`);
     const cfg = syncConfigOf(a);
@@ -515,9 +523,16 @@ export const VERBS = {
       slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
       ...dp.counters.snapshot(),
       defense: { secureTcp: dp.secureTcp, ...dp.defense },
+      ...(ctx.control.info.workers !== undefined ? { workers: ctx.control.info.workers.status() } : {}),
     };
   }),
 };
+
+/** Refuse what uvsd --workers N >= 2 cannot do (docs/uvsd.md lists it), naming it. */
+function notWithWorkers(ctx: VerbCtx, what: string): void {
+  const w = ctx.control.info.workers;
+  if (w !== undefined) throw new UvsError('WORKERS_UNSUPPORTED', `${what}: uvsd runs --workers ${w.count}`);
+}
 
 function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   const d = ctx.control.info.portDrops?.();
@@ -597,12 +612,25 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
   }
 }
 
-function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
+function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promise<ConnsResult> {
   const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
-  const dp = ctx.control.dp;
-  const ct = dp.ct;
-  const now = dp.nowTick;
+  const workers = ctx.control.info.workers;
+  if (workers !== undefined) {
+    // Every worker lists its own connections; the rows are merged (at most max in all).
+    return workers.conns(max).then((snaps) => {
+      const conns: ConnInfo[] = [];
+      let truncated = false;
+      for (const s of snaps) truncated = connRowsOf(snapshotView(s), s.nowTick, max, conns) || s.truncated || truncated;
+      return { conns, truncated };
+    });
+  }
   const conns: ConnInfo[] = [];
+  const truncated = connRowsOf(ctx.control.dp.ct, ctx.control.dp.nowTick, max, conns);
+  return { conns, truncated };
+}
+
+/** Rows of ct's live entries appended to conns until it holds max; true when some were left out. */
+function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[]): boolean {
   let truncated = false;
   for (let e = 0; e < ct.max; e++) {
     if (!ct.isAlive(e)) continue;
@@ -625,7 +653,7 @@ function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult {
     });
     if (tpl) conns[conns.length - 1]!.template = true;
   }
-  return { conns, truncated };
+  return truncated;
 }
 
 function removeService(ctx: VerbCtx, s: ServiceModel): void {

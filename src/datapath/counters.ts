@@ -52,6 +52,10 @@ export const COUNTER_NAMES = [
   'rx_gso_frames',
   'rx_csum_partial',
   'gso_segments_built',
+  // uvsd --workers N (docs/architecture.md, "Workers"): frames a worker passed to another worker
+  // (a reply to a connection it does not hold) and frames it got that way
+  'handoff_out',
+  'handoff_in',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -103,11 +107,29 @@ export const D = slots(DROP_NAMES);
 /** Receive batches are counted by their exact frame count up to this; larger ones in the last slot. */
 export const BATCH_SLOTS = 1025;
 
+/**
+ * A Float64Array (or, with shared, one on a SharedArrayBuffer: a worker thread's counters that the
+ * main thread sums at read time, uvsd --workers).
+ */
+export function f64(n: number, shared = false): Float64Array {
+  return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
+}
+
+export function u32(n: number, shared = false): Uint32Array {
+  return shared ? new Uint32Array(new SharedArrayBuffer(n * 4)) : new Uint32Array(n);
+}
+
 export class Counters {
-  readonly c = new Float64Array(COUNTER_NAMES.length);
-  readonly d = new Float64Array(DROP_NAMES.length);
+  readonly c: Float64Array;
+  readonly d: Float64Array;
   /** batch[n] = receive batches of n frames (uvs_batch_frames histogram, bucketed at scrape). */
-  readonly batch = new Float64Array(BATCH_SLOTS);
+  readonly batch: Float64Array;
+
+  constructor(shared = false) {
+    this.c = f64(COUNTER_NAMES.length, shared);
+    this.d = f64(DROP_NAMES.length, shared);
+    this.batch = f64(BATCH_SLOTS, shared);
+  }
 
   snapshot(): { counters: Record<string, number>; drops: Record<string, number> } {
     const counters: Record<string, number> = {};

@@ -3,6 +3,8 @@
 // the control plane (the same slot numbers go to every worker); binding and unbinding a
 // connection (the active/inactive/conns counters and the -x/-y thresholds) happen here only.
 
+import { f64, u32 } from './counters.js';
+
 export const DEST_F_USED = 1;
 
 /** Told when a watched destination's connection counts (or overload flag) change: the
@@ -51,28 +53,31 @@ export class DestTable {
    * *_total counters add these back, so they never go down when someone runs -Z or deletes a server.
    */
   readonly kept: Float64Array;
-  readonly retired = new Float64Array(5);
+  readonly retired: Float64Array;
 
-  constructor(max: number) {
+  /** shared: the statistics (conns .. outBytes, active, inactive, persist, kept, retired) live on
+   *  SharedArrayBuffers, for the main thread to sum (uvsd --workers). */
+  constructor(max: number, shared = false) {
     this.max = max;
     this.addr = new Int32Array(max);
     this.port = new Uint16Array(max);
     this.fwd = new Uint8Array(max);
     this.flags = new Uint8Array(max);
     this.weight = new Int32Array(max);
-    this.active = new Uint32Array(max);
-    this.inactive = new Uint32Array(max);
-    this.persist = new Uint32Array(max);
+    this.active = u32(max, shared);
+    this.inactive = u32(max, shared);
+    this.persist = u32(max, shared);
     this.watcher = new Array<LoadWatcher | undefined>(max).fill(undefined);
     this.upper = new Uint32Array(max);
     this.lower = new Uint32Array(max);
-    this.conns = new Float64Array(max);
-    this.inPkts = new Float64Array(max);
-    this.inBytes = new Float64Array(max);
-    this.outPkts = new Float64Array(max);
-    this.outBytes = new Float64Array(max);
+    this.conns = f64(max, shared);
+    this.inPkts = f64(max, shared);
+    this.inBytes = f64(max, shared);
+    this.outPkts = f64(max, shared);
+    this.outBytes = f64(max, shared);
     this.gen = new Uint32Array(max);
-    this.kept = new Float64Array(max * 5);
+    this.kept = f64(max * 5, shared);
+    this.retired = f64(5, shared);
   }
 
   /** Put a destination into slot d (chosen by the control plane, must be unused). */

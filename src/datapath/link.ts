@@ -62,6 +62,8 @@ export class Link {
   private readonly conflictMac = new Uint8Array(MAX_PROBES * 6);
   private conflicts = 0;
   private lastDefend = -Infinity;
+  /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
+  private quiet = false;
 
   constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters) {
     this.mac = mac;
@@ -105,6 +107,19 @@ export class Link {
 
   // ---- answers for owned addresses ---------------------------------------------------------
 
+  /**
+   * An ARP frame another worker received (uvsd --workers): neighbours this datapath asked for and
+   * answers to its probes are learnt from it; nothing is answered, counted or defended here.
+   */
+  arpShared(buf: Buffer, off: number, len: number): void {
+    this.quiet = true;
+    try {
+      this.arp(buf, off, len);
+    } finally {
+      this.quiet = false;
+    }
+  }
+
   arp(buf: Buffer, off: number, len: number): void {
     const a = off + ETH_HLEN;
     if (len < ETH_HLEN + 28 || rd16(buf, a) !== 1 || rd16(buf, a + 2) !== ETHERTYPE_IPV4 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
@@ -119,13 +134,14 @@ export class Link {
     // change its MAC only in answer to a probe of ours (no cache poisoning, see solicited).
     let n = this.neigh.find(spa);
     if (n >= 0 && !this.acceptUnsolicited && !this.neigh.sameMac(n, buf, a + 8) && !this.solicited(n, op, tpa)) {
-      this.counters.c[C.arp_refused]++;
+      if (!this.quiet) this.counters.c[C.arp_refused]++;
       n = -1;
     }
     if (n >= 0) {
       this.neigh.learn(n, buf, a + 8, this.now);
       this.flushNeighQueue(n);
     }
+    if (this.quiet) return;
     if (op === 1 && spa !== tpa && this.isLocal(tpa) && this.held(tpa)) {
       // Turn the request into the reply in place.
       wr16(buf, a + 6, 2);
@@ -192,7 +208,7 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counters.c[C.arp_conflicts]++;
-    } else if (p < 0 && this.isLocal(spa) && this.held(spa)) {
+    } else if (p < 0 && !this.quiet && this.isLocal(spa) && this.held(spa)) {
       this.counters.c[C.arp_conflicts]++;
       if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
         this.lastDefend = this.now;

@@ -98,7 +98,20 @@ export interface DatapathOptions {
   defense?: Partial<DefenseOptions>;
   /** Bytes of virtio_net_hdr in front of every frame (the port's vnetHdr: 0 or VNET_HDR_LEN). */
   vnetHdr?: number;
+  /**
+   * One of several worker threads (uvsd --workers; src/datapath/worker.ts): the counters and the
+   * destination statistics live on SharedArrayBuffers (summed by the main thread), and FULLNAT
+   * takes only the local ports p with p % count === index, so no two workers hand out the same one.
+   */
+  worker?: { index: number; count: number };
 }
+
+/**
+ * Handing a frame to the worker thread that owns its connection (uvsd --workers): frame at
+ * buf[off, off+len) (its vnet header, if any, in front), owner = the worker that holds it, or -1
+ * when unknown. True when the frame was taken (copied); false: the datapath drops it as before.
+ */
+export type Handoff = (buf: Buffer, off: number, len: number, owner: number) => boolean;
 
 /** Defenses against floods and table exhaustion (uvsd options of the same names). */
 export interface DefenseOptions {
@@ -134,7 +147,7 @@ const EVICT_SLOTS = 4096;
 export class Datapath implements Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
-  readonly counters = new Counters();
+  readonly counters: Counters;
   /** uvsadm trace: new-connection decisions, recorded only while `trace.on` (src/datapath/trace.ts). */
   readonly trace = new TraceRing();
   readonly link: Link;
@@ -196,9 +209,21 @@ export class Datapath implements Output {
   /** Marks are taken: a master sync daemon runs and this director is master. */
   private marking = false;
   private syncOn = false;
+  /** Workers (uvsd --workers): where a frame of a connection this datapath does not hold goes;
+   *  null with one datapath (the frame is dropped, ip_not_local / no_service). */
+  handoff: Handoff | null = null;
+  /** Workers: every ARP frame is also shown here (before it is answered in place), for the other
+   *  workers to learn neighbours from (Link.arpShared). */
+  onArp: ((buf: Buffer, off: number, len: number) => void) | null = null;
+  /** Workers: how many there are (FULLNAT local ports are split between them by port % count). */
+  readonly workers: number;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
+    const shared = opts.worker !== undefined;
+    this.counters = new Counters(shared);
+    this.workers = opts.worker?.count ?? 1;
+    if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
@@ -207,7 +232,7 @@ export class Datapath implements Output {
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
     this.ct.onExpire = (e) => this.onConnExpire(e);
-    this.dt = new DestTable(opts.destMax ?? 4096);
+    this.dt = new DestTable(opts.destMax ?? 4096, shared);
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, 1024));
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
@@ -375,8 +400,10 @@ export class Datapath implements Output {
     }
     const type = rd16(buf, off + ETH_TYPE);
     if (type === ETHERTYPE_IPV4) this.processIpv4(buf, off, len);
-    else if (type === ETHERTYPE_ARP) this.link.arp(buf, off, len);
-    else c[C.ignored_ethertype]++;
+    else if (type === ETHERTYPE_ARP) {
+      if (this.onArp !== null) this.onArp(buf, off, len);
+      this.link.arp(buf, off, len);
+    } else c[C.ignored_ethertype]++;
   }
 
   // ---- IPv4 --------------------------------------------------------------------------------
@@ -541,6 +568,8 @@ export class Datapath implements Output {
       }
     } else {
       if (!local) {
+        // Workers: a NAT reply whose connection another worker holds (the TAP queue changed).
+        if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
         this.counters.d[D.ip_not_local]++;
         return;
       }
@@ -608,6 +637,9 @@ export class Datapath implements Output {
     // A persistent port-zero service takes every port of its VIP without a service of its own.
     if (sid < 0 && this.zeroPortServices > 0) sid = this.svcMap.get(dst, svcKey(proto, 0));
     if (sid < 0) {
+      // Workers: a FULLNAT reply to a local port another worker handed out (port % workers).
+      if (this.handoff !== null && this.laddrs.isLaddr(dst) &&
+        this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), dport % this.workers)) return -1;
       d[D.no_service]++;
       return -1;
     }
@@ -926,6 +958,14 @@ export class Datapath implements Output {
       this.link.probeAddress(ip);
       this.tx.flush(); // at most one generated frame per address: never more than a batch holds
     }
+  }
+
+  /** An ARP frame another worker received: learn neighbours and probe answers from it, send
+   *  nothing (the worker that received it answers). */
+  arpShared(buf: Buffer, off: number, len: number): void {
+    this.setClock();
+    this.link.arpShared(buf, off, len);
+    this.tx.flush();
   }
 
   /** Gratuitous ARP for an address uvsd starts answering for; sent now. */

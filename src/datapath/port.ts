@@ -19,6 +19,8 @@ export interface TapOptions {
    * (VNET_HDR_LEN bytes in front of each) and TCP segments may be up to 64 KB. See vnet.ts.
    */
   offload?: boolean;
+  /** IFF_MULTI_QUEUE: every open of the name adds a queue (uvsd --workers; see Port.tapQueues). */
+  multiQueue?: boolean;
 }
 
 export interface TapInfo {
@@ -138,7 +140,34 @@ export class Port {
   }
 
   static tap(name: string, opts: TapOptions & PortOptions = {}): Port {
-    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload });
+    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: opts.multiQueue });
+    return Port.fromTap(info, opts);
+  }
+
+  /**
+   * n queues of one multi-queue TAP (IFF_MULTI_QUEUE), opened here: the first open creates the
+   * device (or attaches to it), each later one adds a queue. The device goes when every queue is
+   * closed. Each queue's fd is handed to its own worker thread (Port.fromTap there).
+   */
+  static tapQueues(name: string, n: number, opts: TapOptions & PortOptions = {}): TapInfo[] {
+    const out: TapInfo[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const info = native.openTap(i === 0 ? name : out[0].name, {
+          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: true,
+        });
+        if (i > 0) info.created = out[0].created;
+        out.push(info);
+      }
+    } catch (e) {
+      for (const q of out) native.close(q.fd);
+      throw e;
+    }
+    return out;
+  }
+
+  /** A Port on a queue opened by tapQueues (in the worker thread that owns it). */
+  static fromTap(info: TapInfo, opts: TapOptions & PortOptions = {}): Port {
     let p: Port;
     try {
       p = new Port(info.fd, info.name, { ...opts, vnetHdr: info.vnetHdr });

@@ -24,6 +24,8 @@ export interface MetricsOptions {
   health?: HealthView;
   /** Connection sync counters (src/sync, docs/ha.md). */
   sync?: { sent: number; received: number; lost: number; authFailed: number };
+  /** Called before every read of the datapath's counters (uvsd --workers: sum the workers'). */
+  pull?: () => void;
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */

@@ -38,11 +38,16 @@ export interface MetricsServer {
 export async function startMetricsServer(dp: Datapath, listen: { host: string; port: number }, opts: MetricsOptions = {}): Promise<MetricsServer> {
   const metrics = createMetrics(dp, opts);
   const { registry, census } = metrics;
+  const pull = opts.pull ?? (() => {});
+  pull();
   const rates = new RateEstimator(dp);
   rates.sample(performance.now());
   census.full();
   const timers = [
-    setInterval(() => rates.sample(performance.now()), EST_INTERVAL_MS),
+    setInterval(() => {
+      pull();
+      rates.sample(performance.now());
+    }, EST_INTERVAL_MS),
     setInterval(() => census.step(), CENSUS_MS),
   ];
   for (const t of timers) t.unref();
@@ -54,6 +59,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
+    pull();
     if (path === '/metrics') {
       metrics.text().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),

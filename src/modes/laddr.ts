@@ -28,32 +28,42 @@ export class Laddr {
   private readonly owner: (Int32Array | null)[] = [null, null];
   /** Services holding this LIP (one LIP may serve several services; ports stay unique per LIP). */
   refs = 0;
+  /** Ports this datapath hands out: first, first + step, ... up to hi (uvsd --workers splits
+   *  the range by port % workers; step 1 otherwise). */
+  private readonly first: number;
+  private readonly step: number;
+  private readonly last: number;
 
-  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX) {
+  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX, phase = 0, step = 1) {
     this.addr = addr;
     this.lo = lo;
     this.hi = hi;
-    this.cursor[0] = lo;
-    this.cursor[1] = lo;
+    this.step = step;
+    this.first = lo + ((((phase - lo) % step) + step) % step);
+    this.last = this.first > hi ? this.first : this.first + Math.floor((hi - this.first) / step) * step;
+    this.cursor[0] = this.first;
+    this.cursor[1] = this.first;
   }
 
   /** A free port for proto, marked used; -1 when every port of the range is taken. */
   take(proto: number): number {
     const p = proto === PROTO_TCP ? 0 : 1;
-    const size = this.hi - this.lo + 1;
+    if (this.first > this.hi) return -1;
+    const size = (this.last - this.first) / this.step + 1;
     if (this.inUse[p] >= size) return -1;
     const bits = this.used[p];
     let port = this.cursor[p];
     for (let i = 0; i < size; i++) {
       const w = port >>> 5;
       const b = 1 << (port & 31);
+      const next = port === this.last ? this.first : port + this.step;
       if ((bits[w] & b) === 0) {
         bits[w] |= b;
         this.inUse[p]++;
-        this.cursor[p] = port === this.hi ? this.lo : port + 1;
+        this.cursor[p] = next;
         return port;
       }
-      port = port === this.hi ? this.lo : port + 1;
+      port = next;
     }
     return -1;
   }
@@ -103,6 +113,7 @@ export class Laddr {
   reclaim(proto: number, n: number, ct: Evictor): boolean {
     const p = proto === PROTO_TCP ? 0 : 1;
     const own = this.owner[p];
+    if (this.first > this.hi) return false;
     let port = this.cursor[p];
     for (let i = 0; i < n; i++) {
       const e = own === null ? -1 : own[port - this.lo];
@@ -111,7 +122,7 @@ export class Laddr {
         ct.expireNow(e);
         return true;
       }
-      port = port === this.hi ? this.lo : port + 1;
+      port = port === this.last ? this.first : port + this.step;
     }
     this.cursor[p] = port;
     return false;
@@ -124,6 +135,20 @@ export class LaddrPools {
   private readonly next: number[] = [];
   /** Every LIP ever added and still referenced, by address (ports are released to it on expiry). */
   private readonly byAddr = new Map<number, Laddr>();
+  /** This datapath takes the ports p with p % step === phase (uvsd --workers). */
+  private phase = 0;
+  private step = 1;
+
+  /** Worker index of count: take only ports p with p % count === index (set before any add). */
+  share(index: number, count: number): void {
+    this.phase = index;
+    this.step = count;
+  }
+
+  /** Is addr a local address of some service (a FULLNAT reply's destination)? */
+  isLaddr(addr: number): boolean {
+    return this.byAddr.has(addr | 0);
+  }
 
   add(svc: number, addr: number, lo?: number, hi?: number): void {
     addr |= 0;
@@ -136,7 +161,7 @@ export class LaddrPools {
     if (list.some((l) => l.addr === addr)) throw new Error(`apply: local address already in service ${svc}`);
     let l = this.byAddr.get(addr);
     if (l === undefined) {
-      l = new Laddr(addr, lo, hi);
+      l = new Laddr(addr, lo, hi, this.phase, this.step);
       this.byAddr.set(addr, l);
     }
     l.refs++;

@@ -88,6 +88,8 @@ export interface RigOpts {
   headroom?: number;
   /** Frames come and go with a virtio_net_hdr in front (uvsd --offload on). */
   vnet?: boolean;
+  /** One of several workers (uvsd --workers; DatapathOptions.worker). */
+  worker?: { index: number; count: number };
 }
 
 export function rig(opts: RigOpts = {}): Rig {
@@ -103,7 +105,7 @@ export function rig(opts: RigOpts = {}): Rig {
   const vh = opts.vnet ? VNET_HDR_LEN : 0;
   sink.pre = vh;
   const dp = new Datapath(
-    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh }, sink, () => clock.now,
+    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker }, sink, () => clock.now,
   );
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...items: (Uint8Array | VnetFrame)[]): void => {

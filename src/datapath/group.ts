@@ -1,0 +1,362 @@
+// uvsd --workers N: one worker thread per TAP queue (IFF_MULTI_QUEUE), each with its own Port
+// and Datapath (src/datapath/worker.ts), and on the main thread one "shadow" Datapath that never
+// sees a frame. Control applies every DpOp list to the shadow (so the model's readers see what
+// they always saw) and posts the same list to every worker; a reply waits until every worker has
+// acknowledged it (synced()). The workers' counters and destination statistics live on
+// SharedArrayBuffers; pull() sums them into the shadow's arrays before anything reads them, so
+// metrics, -Ln --stats/--rate and status show totals without knowing about workers.
+// docs/architecture.md ("Workers") has the picture.
+
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { C, COUNTER_NAMES } from './counters.js';
+import type { ConnTable } from './conntable.js';
+import type { Datapath, DatapathOptions } from './pipeline.js';
+import type { DpOp } from './ops.js';
+import type { FrameSink } from './tx.js';
+import type { IoMode, TapInfo } from './port.js';
+
+/** Most worker threads (and TAP queues). */
+export const MAX_WORKERS = 8;
+
+/** What a worker needs to build its Port and Datapath (plain data: it is posted). */
+export interface WorkerSetup {
+  index: number;
+  count: number;
+  queue: TapInfo;
+  /** budget: frames per wake-up (uvsd --rx-budget). */
+  port: { io: IoMode; stride: number; batch: number; headroom: number; budget: number };
+  dp: Omit<DatapathOptions, 'advise' | 'worker'>;
+  /** MessagePorts to the other workers by index (undefined at the worker's own index). */
+  peers: (MessagePort | undefined)[];
+}
+
+/** The shared arrays a worker sends once when it is ready. */
+export interface WorkerShared {
+  c: Float64Array;
+  d: Float64Array;
+  batch: Float64Array;
+  dt: Record<(typeof DT_STATS)[number], Float64Array | Uint32Array>;
+  retired: Float64Array;
+  kept: Float64Array;
+  /** [0] = connection entries in use. */
+  scalars: Float64Array;
+  io: string;
+  ioFallback: string;
+}
+
+/** Destination statistics summed slot by slot (kept: 5 per slot). */
+export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
+
+/** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
+const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
+
+/** Connection entries of one worker as columns (uvsadm -Lc): the ConnTable fields connRows reads. */
+export interface ConnSnapshot {
+  max: number;
+  nowTick: number;
+  truncated: boolean;
+  proto: Uint8Array;
+  state: Uint8Array;
+  flags: Uint8Array;
+  fwd: Uint8Array;
+  expires: Uint32Array;
+  caddr: Int32Array;
+  vaddr: Int32Array;
+  daddr: Int32Array;
+  laddr: Int32Array;
+  cport: Uint16Array;
+  vport: Uint16Array;
+  dport: Uint16Array;
+  lport: Uint16Array;
+}
+
+/** The fields of a connection table that a listing reads (a ConnTable, or a worker's snapshot). */
+export type ConnView = Pick<ConnTable, 'max' | 'proto' | 'state' | 'flags' | 'fwd' | 'expires' | 'caddr' | 'vaddr' | 'daddr' | 'laddr' |
+  'cport' | 'vport' | 'dport' | 'lport'> & { isAlive(e: number): boolean };
+
+/** At most max live entries of ct as columns (in the worker; the rare path, it allocates). */
+export function snapshotConns(ct: ConnTable, nowTick: number, max: number): ConnSnapshot {
+  const idx: number[] = [];
+  let truncated = false;
+  for (let e = 0; e < ct.max; e++) {
+    if (!ct.isAlive(e)) continue;
+    if (idx.length >= max) {
+      truncated = true;
+      break;
+    }
+    idx.push(e);
+  }
+  const pick = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(a: T): T => {
+    const out = new (a.constructor as new (n: number) => T)(idx.length);
+    for (let i = 0; i < idx.length; i++) out[i] = a[idx[i]];
+    return out;
+  };
+  return {
+    max: idx.length, nowTick, truncated,
+    proto: pick(ct.proto), state: pick(ct.state), flags: pick(ct.flags), fwd: pick(ct.fwd), expires: pick(ct.expires),
+    caddr: pick(ct.caddr), vaddr: pick(ct.vaddr), daddr: pick(ct.daddr), laddr: pick(ct.laddr),
+    cport: pick(ct.cport), vport: pick(ct.vport), dport: pick(ct.dport), lport: pick(ct.lport),
+  };
+}
+
+/** A snapshot read like a table whose every entry is alive. */
+export function snapshotView(s: ConnSnapshot): ConnView {
+  return { ...s, isAlive: () => true };
+}
+
+/** What one worker did, for `uvsadm --status` (workers[]). */
+export interface WorkerStatus {
+  worker: number;
+  io: string;
+  rx_frames: number;
+  tx_frames: number;
+  fwd_packets: number;
+  fwd_out_packets: number;
+  conns: number;
+  handoff_out: number;
+  handoff_in: number;
+}
+
+/** What Control needs of the workers (ControlInfo.workers). */
+export interface Workers {
+  readonly count: number;
+  /** Post ops to every worker (the caller applied them to the shadow). */
+  apply(ops: readonly DpOp[]): void;
+  /** Sum the workers' counters into the shadow's arrays. */
+  pull(): void;
+  /** Every worker's connections (at most max each). */
+  conns(max: number): Promise<ConnSnapshot[]>;
+  status(): WorkerStatus[];
+}
+
+interface Link {
+  w: Worker;
+  shared: WorkerShared | undefined;
+  acked: number;
+}
+
+type FromWorker =
+  | { t: 'ready'; shared: WorkerShared }
+  | { t: 'ack'; seq: number }
+  | { t: 'arp'; frame: Uint8Array }
+  | { t: 'conns'; id: number; snap: ConnSnapshot };
+
+export class DatapathGroup implements Workers {
+  readonly count: number;
+  private readonly links: Link[] = [];
+  private shadowDp: Datapath | undefined;
+  private seq = 0;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+  private queries = new Map<number, { left: number; snaps: ConnSnapshot[]; resolve: (s: ConnSnapshot[]) => void }>();
+  private nextQuery = 1;
+  /** What the workers' counters summed to at the last pull (the shadow counts on top of it). */
+  private readonly lastC = new Float64Array(COUNTER_NAMES.length);
+  private lastD: Float64Array | undefined;
+  private lastBatch: Float64Array | undefined;
+  private readyP: Promise<void>;
+  private closed = false;
+  /** Every worker started: a failure from now on is fatal (before, ready() rejects). */
+  private started = false;
+  /** A worker died or failed to start: uvsd cannot forward that queue's flows. */
+  onFatal: (err: Error) => void = (err) => {
+    throw err;
+  };
+
+  /**
+   * Start one worker per queue. `dp` are the shadow's options (connMax is split between the
+   * workers: each holds its share of the table).
+   */
+  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>) {
+    this.count = queues.length;
+    const n = this.count;
+    // A MessageChannel between every two workers: handed-off frames and shared ARP go direct.
+    const peers: (MessagePort | undefined)[][] = Array.from({ length: n }, () => new Array<MessagePort | undefined>(n).fill(undefined));
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const ch = new MessageChannel();
+        peers[i][j] = ch.port1;
+        peers[j][i] = ch.port2;
+      }
+    }
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const setup: WorkerSetup = {
+        index: i, count: n, queue: queues[i], port,
+        dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
+        peers: peers[i],
+      };
+      const w = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: setup,
+        transferList: peers[i].filter((p): p is MessagePort => p !== undefined),
+      });
+      const link: Link = { w, shared: undefined, acked: 0 };
+      this.links.push(link);
+      ready.push(new Promise<void>((resolve, reject) => {
+        w.on('message', (m: FromWorker) => {
+          if (m.t === 'ready') {
+            link.shared = m.shared;
+            resolve();
+          } else this.onMessage(link, m);
+        });
+        w.on('error', (err) => {
+          reject(err);
+          if (this.started && !this.closed) this.onFatal(new Error(`worker ${i}: ${err.message}`));
+        });
+        w.on('exit', (code) => {
+          const err = new Error(`worker ${i} exited (code ${code})`);
+          reject(err);
+          if (this.started && !this.closed) this.onFatal(err);
+        });
+      }));
+    }
+    this.readyP = Promise.all(ready).then(() => {
+      this.started = true;
+    });
+  }
+
+  /** Resolves once every worker runs its datapath (rejects if one failed to start). */
+  ready(): Promise<void> {
+    return this.readyP;
+  }
+
+  /** The shadow: the Datapath control and the readers see (never given a frame). */
+  set shadow(dp: Datapath) {
+    this.shadowDp = dp;
+    this.lastD = new Float64Array(dp.counters.d.length);
+    this.lastBatch = new Float64Array(dp.counters.batch.length);
+  }
+
+  /** Frames the shadow builds (probes, gratuitous ARP) go out through worker 0's queue. */
+  readonly sink: FrameSink = {
+    send: (buf, offs, lens, count) => {
+      const vh = this.shadowDp?.vnetHdr ?? 0;
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) frames.push(Uint8Array.from(buf.subarray(offs[i] - vh, offs[i] + lens[i])));
+      this.links[0].w.postMessage({ t: 'tx', frames });
+      return count;
+    },
+  };
+
+  apply(ops: readonly DpOp[]): void {
+    const seq = ++this.seq;
+    for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
+  }
+
+  /** undefined when every worker has applied everything posted; otherwise resolves when they have. */
+  synced(): Promise<void> | undefined {
+    const seq = this.seq;
+    if (this.links.every((l) => l.acked >= seq)) return undefined;
+    return new Promise<void>((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  conns(max: number): Promise<ConnSnapshot[]> {
+    const id = this.nextQuery++;
+    return new Promise((resolve) => {
+      this.queries.set(id, { left: this.links.length, snaps: [], resolve });
+      for (const l of this.links) l.w.postMessage({ t: 'conns', id, max });
+    });
+  }
+
+  private onMessage(link: Link, m: FromWorker): void {
+    if (m.t === 'ack') {
+      link.acked = m.seq;
+      if (this.waiters.length === 0) return;
+      const min = Math.min(...this.links.map((l) => l.acked));
+      const done = this.waiters.filter((x) => x.seq <= min);
+      this.waiters = this.waiters.filter((x) => x.seq > min);
+      for (const x of done) x.resolve();
+    } else if (m.t === 'arp') {
+      // Probe answers and conflicts for the addresses the shadow probes (control/claim.ts).
+      const b = Buffer.from(m.frame.buffer, m.frame.byteOffset, m.frame.length);
+      this.shadowDp?.arpShared(b, 0, b.length);
+    } else if (m.t === 'conns') {
+      const q = this.queries.get(m.id);
+      if (q === undefined) return;
+      q.snaps.push(m.snap);
+      if (--q.left === 0) {
+        this.queries.delete(m.id);
+        q.resolve(q.snaps);
+      }
+    }
+  }
+
+  /**
+   * Sum the workers' shared arrays into the shadow's: counters as the change since the last pull
+   * (the shadow's own probes and announcements stay counted), destination statistics of the
+   * slots in use and the connection count as the plain sum.
+   */
+  pull(): void {
+    const dp = this.shadowDp;
+    if (dp === undefined) return;
+    const shared = this.links.map((l) => l.shared).filter((s): s is WorkerShared => s !== undefined);
+    if (shared.length === 0) return;
+    addDelta(dp.counters.c, this.lastC, shared.map((s) => s.c), NOT_SUMMED);
+    addDelta(dp.counters.d, this.lastD as Float64Array, shared.map((s) => s.d));
+    addDelta(dp.counters.batch, this.lastBatch as Float64Array, shared.map((s) => s.batch));
+    const dt = dp.dt;
+    for (const svc of dp.services) {
+      if (svc === undefined) continue;
+      for (const d of svc.dests) {
+        for (const k of DT_STATS) {
+          let v = 0;
+          for (const s of shared) v += s.dt[k][d];
+          dt[k][d] = v;
+        }
+        for (let j = d * 5; j < d * 5 + 5; j++) {
+          let v = 0;
+          for (const s of shared) v += s.kept[j];
+          dt.kept[j] = v;
+        }
+      }
+    }
+    for (let j = 0; j < 5; j++) {
+      let v = 0;
+      for (const s of shared) v += s.retired[j];
+      dt.retired[j] = v;
+    }
+    let conns = 0;
+    for (const s of shared) conns += s.scalars[0];
+    dp.ct.count = conns;
+  }
+
+  status(): WorkerStatus[] {
+    return this.links.map((l, i) => {
+      const s = l.shared;
+      const c = s?.c;
+      return {
+        worker: i, io: s?.io ?? 'starting',
+        rx_frames: c?.[C.rx_frames] ?? 0, tx_frames: c?.[C.tx_frames] ?? 0,
+        fwd_packets: c?.[C.fwd_packets] ?? 0, fwd_out_packets: c?.[C.fwd_out_packets] ?? 0,
+        conns: s?.scalars[0] ?? 0, handoff_out: c?.[C.handoff_out] ?? 0, handoff_in: c?.[C.handoff_in] ?? 0,
+      };
+    });
+  }
+
+  /** How the queues reach the kernel (worker 0's; every worker asks for the same). */
+  io(): string {
+    return this.links[0]?.shared?.io ?? 'syscalls';
+  }
+
+  /** Why io_uring was refused on some queue ("" when it was not). */
+  ioFallback(): string {
+    return this.links.map((l) => l.shared?.ioFallback ?? '').find((x) => x !== '') ?? '';
+  }
+
+  /** Stop the workers (each closes its queue; the TAP goes with the last one). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.links.map((l) => l.w.terminate()));
+  }
+}
+
+/** into[i] += Σ parts[i] - last[i]; last = Σ parts (slots in skip are left to the shadow). */
+function addDelta(into: Float64Array, last: Float64Array, parts: Float64Array[], skip?: Set<number>): void {
+  for (let i = 0; i < into.length; i++) {
+    if (skip?.has(i) === true) continue;
+    let v = 0;
+    for (const p of parts) v += p[i];
+    into[i] += v - last[i];
+    last[i] = v;
+  }
+}

@@ -1,0 +1,113 @@
+// One worker thread of uvsd --workers N (src/datapath/group.ts): owns one TAP queue and a
+// Datapath of its own, runs the same receive loop uvsd runs with one datapath, and applies the
+// DpOps the main thread posts. The per-frame loop is the same code as with one datapath; only
+// the rare paths (a frame of a connection another worker holds, ARP frames) post copies.
+
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { C } from './counters.js';
+import { TICK_MS } from './conntable.js';
+import { Datapath, RX_HEADROOM } from './pipeline.js';
+import { Port, native } from './port.js';
+import { snapshotConns, type WorkerSetup, type WorkerShared } from './group.js';
+import type { DpOp } from './ops.js';
+
+type ToWorker =
+  | { t: 'ops'; seq: number; ops: DpOp[] }
+  | { t: 'tx'; frames: Uint8Array[] }
+  | { t: 'conns'; id: number; max: number };
+
+type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number } | { t: 'arp'; frame: Uint8Array };
+
+const setup = workerData as WorkerSetup;
+const parent = parentPort as MessagePort;
+const { index, count } = setup;
+
+const port = Port.fromTap(setup.queue, setup.port);
+const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count } }, port);
+const scalars = new Float64Array(new SharedArrayBuffer(8));
+const peers = setup.peers;
+
+/** Hops of the frame being processed: 0 from the TAP, k after k handoffs (never more than count - 1). */
+let hops = 0;
+dp.handoff = (buf, off, len, owner) => {
+  const to = owner < 0 ? (index + 1) % count : owner;
+  if (to === index || hops >= count - 1) return false;
+  const vh = dp.vnetHdr;
+  const frame = Uint8Array.from(buf.subarray(off - vh, off + len));
+  (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: hops + 1 }, [frame.buffer]);
+  dp.counters.c[C.handoff_out]++;
+  return true;
+};
+dp.onArp = (buf, off, len) => {
+  const frame = Uint8Array.from(buf.subarray(off, off + len));
+  for (const p of peers) p?.postMessage({ t: 'arp', frame });
+  parent.postMessage({ t: 'arp', frame });
+};
+
+/** A frame handed over by another worker, processed as a batch of one from a slot of our own. */
+const slot = Buffer.alloc(RX_HEADROOM + port.stride);
+const slotLen = new Uint32Array(1);
+function handedIn(m: FromPeer): void {
+  if (m.t === 'arp') {
+    const b = Buffer.from(m.frame.buffer, m.frame.byteOffset, m.frame.length);
+    dp.arpShared(b, 0, b.length);
+    return;
+  }
+  const vh = dp.vnetHdr;
+  if (m.frame.length > port.stride) return;
+  slot.set(m.frame, RX_HEADROOM - vh);
+  slotLen[0] = m.frame.length;
+  dp.counters.c[C.handoff_in]++;
+  hops = m.hops;
+  try {
+    dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
+  } finally {
+    hops = 0;
+  }
+  scalars[0] = dp.ct.count;
+}
+for (const p of peers) p?.on('message', handedIn);
+
+/** Frames the main thread's shadow datapath built (probes, gratuitous ARP): out through this queue. */
+const txOffs = new Uint32Array(1);
+const txLens = new Uint32Array(1);
+function transmit(frames: Uint8Array[]): void {
+  const vh = port.vnetHdr;
+  for (const f of frames) {
+    const b = Buffer.from(f.buffer, f.byteOffset, f.length);
+    txOffs[0] = vh;
+    txLens[0] = f.length - vh;
+    port.send(b, txOffs, txLens, 1); // counted by the shadow's Tx
+  }
+}
+
+parent.on('message', (m: ToWorker) => {
+  if (m.t === 'ops') {
+    dp.apply(m.ops);
+    parent.postMessage({ t: 'ack', seq: m.seq });
+  } else if (m.t === 'tx') {
+    transmit(m.frames);
+  } else if (m.t === 'conns') {
+    parent.postMessage({ t: 'conns', id: m.id, snap: snapshotConns(dp.ct, dp.nowTick, m.max) });
+  }
+});
+
+port.start((n) => {
+  dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
+  scalars[0] = dp.ct.count;
+}, setup.port.budget);
+setInterval(() => {
+  dp.tick();
+  scalars[0] = dp.ct.count;
+}, TICK_MS);
+
+const dt = dp.dt;
+const shared: WorkerShared = {
+  c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch,
+  dt: {
+    conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
+    active: dt.active, inactive: dt.inactive, persist: dt.persist,
+  },
+  retired: dt.retired, kept: dt.kept, scalars, io: port.io, ioFallback: port.ioFallback,
+};
+parent.postMessage({ t: 'ready', shared });

@@ -1,0 +1,153 @@
+// uvsd --workers 2 end to end in network namespaces: the TAP has two queues (IFF_MULTI_QUEUE),
+// each read by its own worker thread with its own datapath. Many client flows (every HTTP request
+// and every UDP datagram from a new source port) spread over both queues by the kernel's flow
+// hash; all of them complete, the totals control shows (-Ln --stats, status) are the sums of
+// both workers, -Lc lists the connections of both, and an edit (-e weight 0) reaches both before
+// the verb answers. The rest of the suites run uvsd with the default --workers 1.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { withDrLab } from './lab/itest.js';
+import { LIP, VIP, type DrLab } from './lab/dr-lab.js';
+import type { StatusResult } from '../src/control/protocol.js';
+
+const OPTS = { timeout: 120_000 };
+const WORKERS = { uvsd: { extraArgs: ['--workers', '2'] } };
+
+function perWorker(st: StatusResult): NonNullable<StatusResult['workers']> {
+  assert.ok(st.workers !== undefined && st.workers.length === 2, `status lists 2 workers: ${JSON.stringify(st.workers)}`);
+  return st.workers;
+}
+
+/** HTTP through VIP:80 and UDP through VIP:53 with the lab's servers behind both (method flag -g or -m). */
+async function services(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+  for (const s of lab.servers) {
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, flag, '-w', '1']);
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, flag, '-w', '1']);
+  }
+}
+
+/**
+ * 100 HTTP connections and 60 UDP datagrams, each from a new client port: every one answered,
+ * each server got about half (rr runs per worker), and control's totals are the servers' sums.
+ */
+async function trafficAndTotals(t: TestContext, lab: DrLab): Promise<void> {
+  const http = await lab.http(100);
+  assert.equal(http.errors, 0, `failed requests: ${http.errorSamples.join('; ')}`);
+  const udp = await lab.udp(60);
+  assert.equal(udp.errors, 0, `failed datagrams: ${udp.errorSamples.join('; ')}`);
+  t.diagnostic(`http ${JSON.stringify(http.counts)} udp ${JSON.stringify(udp.counts)}`);
+  for (const [tally, n] of [[http, 100], [udp, 60]] as const) {
+    assert.equal((tally.counts['rs1'] ?? 0) + (tally.counts['rs2'] ?? 0), n);
+    // Each worker alternates on its own: per server at most one off half per worker.
+    assert.ok(Math.abs((tally.counts['rs1'] ?? 0) - n / 2) <= 2, `rr per worker keeps the split near half: ${JSON.stringify(tally.counts)}`);
+  }
+  const ls = await lab.list();
+  const svc = (proto: string) => ls.services.find((s) => s.proto === proto && s.port === (proto === 'tcp' ? 80 : 53))!;
+  assert.equal(svc('tcp').stats.conns, 100, '-Ln --stats: TCP connections of both workers');
+  assert.equal(svc('udp').stats.conns, 60, '-Ln --stats: UDP connections of both workers');
+  for (const [proto, tally] of [['tcp', http], ['udp', udp]] as const) {
+    for (const d of svc(proto).dests) {
+      const name = `rs${lab.servers.findIndex((s) => s.addr === d.addr) + 1}`;
+      assert.equal(d.stats.conns, tally.counts[name] ?? 0, `${proto} ${name}: Conns equals what the server saw`);
+    }
+  }
+  const text = await lab.uvsadmMust(['-Ln', '--stats']);
+  assert.match(text, new RegExp(`TCP\\s+${VIP.replaceAll('.', '\\.')}:80\\s+100\\s`), text);
+  const w = perWorker(await lab.status());
+  t.diagnostic(`workers ${JSON.stringify(w)}`);
+  const lines = (await lab.uvsadmMust(['--status'])).split('\n').filter((l) => l.startsWith('worker '));
+  assert.equal(lines.length, 2, 'uvsadm --status: one line per worker');
+  for (const x of w) {
+    assert.ok(x.rx_frames > 0, `worker ${x.worker} received frames`);
+    assert.ok(x.fwd_packets > 0, `worker ${x.worker} forwarded client packets`);
+  }
+}
+
+/** -Lc lists the connections of both workers: as many rows as the workers hold. */
+async function connectionsOfBoth(lab: DrLab): Promise<void> {
+  // The workers run on their own threads (a CLOSE entry expires after 10 s): compare readings
+  // taken back to back, again if an entry came or went in between.
+  let seen = '';
+  for (let i = 0; i < 5; i++) {
+    const conns = await lab.connections();
+    const st = await lab.status();
+    const lc = (await lab.uvsadmMust(['-Lcn'])).split('\n').filter((l) => /^(TCP|UDP) /.test(l)).length;
+    const w = perWorker(st);
+    assert.ok(w[0].conns > 0 && w[1].conns > 0, `both workers hold connections: ${JSON.stringify(w)}`);
+    seen = `-Lc rows ${conns.length}, uvsadm -Lcn rows ${lc}, status conns ${st.conns}, workers ${w[0].conns} + ${w[1].conns}`;
+    if (conns.length === w[0].conns + w[1].conns && lc === conns.length && st.conns === conns.length) return;
+  }
+  assert.fail(`-Lc lists both workers' entries, status conns is their sum: ${seen}`);
+}
+
+/** -e weight 0 for rs2 reaches both workers before the verb answers: every new flow goes to rs1. */
+async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
+  const before = perWorker(await lab.status());
+  await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, flag, '-w', '0']);
+  const http = await lab.http(40);
+  assert.equal(http.errors, 0, http.errorSamples.join('; '));
+  assert.deepEqual(http.counts, { rs1: 40 }, 'after -e -w 0 no worker schedules rs2');
+  const after = perWorker(await lab.status());
+  for (const i of [0, 1]) assert.ok(after[i].fwd_packets > before[i].fwd_packets, `worker ${i} forwarded flows after the edit`);
+}
+
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; -e reaches both', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
+    await services(lab, '-g');
+    await trafficAndTotals(t, lab);
+    await connectionsOfBoth(lab);
+    await editReachesBoth(lab, '-g');
+  });
+});
+
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection; totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
+    await services(lab, '-m');
+    await trafficAndTotals(t, lab);
+    const st = await lab.status();
+    assert.ok(st.counters['fwd_out_packets']! >= 100 * 2 + 60, `replies went through uvsd: ${st.counters['fwd_out_packets']}`);
+    for (const x of perWorker(st)) assert.ok(x.fwd_out_packets > 0, `worker ${x.worker} forwarded replies`);
+    t.diagnostic(`handoffs: ${perWorker(st).map((x) => `${x.worker}: out ${x.handoff_out} in ${x.handoff_in}`).join(', ')}`);
+    await connectionsOfBoth(lab);
+    await editReachesBoth(lab, '-m');
+
+    const ex = await lab.uvsadm(['--explain', '-t', `${VIP}:80`, '--client', '192.168.8.100']);
+    assert.notEqual(ex.code, 0);
+    assert.match(ex.stderr.trim(), /^[^\n]*--workers 2[^\n]*$/, 'one line naming --workers');
+    const sp = await lab.uvsadm(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
+    assert.notEqual(sp.code, 0);
+    assert.match(sp.stderr, /--synproxy.*--workers 2/);
+    assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), /:443/, 'nothing changed');
+  });
+});
+
+test('--workers 2, FULLNAT: each worker hands out only its own local ports (port % 2), replies find their worker, every flow completes', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'fullnat', httpPorts: [80], ...WORKERS }, async (lab) => {
+    for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+      const service = { proto, addr: VIP, port };
+      await lab.call('addService', { ...service, sched: 'rr' });
+      for (const s of lab.servers) await lab.call('addDest', { service, addr: s.addr, port, fwd: 'fullnat', weight: 1 });
+      await lab.call('addLaddr', { service, addr: LIP });
+    }
+    const http = await lab.http(60);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    const udp = await lab.udp(40);
+    assert.equal(udp.errors, 0, udp.errorSamples.join('; '));
+    assert.equal((udp.counts['rs1'] ?? 0) + (udp.counts['rs2'] ?? 0), 40);
+    for (let i = 0; ; i++) {
+      const conns = await lab.connections();
+      const w = perWorker(await lab.status());
+      t.diagnostic(`workers ${JSON.stringify(w)}`);
+      const even = conns.filter((c) => c.lport % 2 === 0).length;
+      assert.equal(new Set(conns.map((c) => `${c.proto}/${c.lport}`)).size, conns.length, 'no local port handed out twice');
+      // Worker k holds exactly the connections whose local port is k mod 2.
+      if (even === w[0].conns && conns.length - even === w[1].conns) {
+        assert.ok(w[0].conns > 0 && w[1].conns > 0, 'both workers opened connections');
+        break;
+      }
+      if (i === 4) assert.fail(`local ports by parity ${even}/${conns.length - even}, workers hold ${w[0].conns}/${w[1].conns}`);
+    }
+  });
+});
