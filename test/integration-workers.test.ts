@@ -6,12 +6,14 @@
 // the verb answers. The rest of the suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDrLab } from './lab/itest.js';
+import { getInDirector, withDrLab } from './lab/itest.js';
+import { parseExposition } from './helpers/prom.js';
 import { LIP, VIP, type DrLab } from './lab/dr-lab.js';
 import type { StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
-const WORKERS = { uvsd: { extraArgs: ['--workers', '2'] } };
+const METRICS = '127.0.0.1:9479';
+const WORKERS = { uvsd: { extraArgs: ['--workers', '2', '--metrics', METRICS] } };
 
 function perWorker(st: StatusResult): NonNullable<StatusResult['workers']> {
   assert.ok(st.workers !== undefined && st.workers.length === 2, `status lists 2 workers: ${JSON.stringify(st.workers)}`);
@@ -82,6 +84,24 @@ async function connectionsOfBoth(lab: DrLab): Promise<void> {
   assert.fail(`-Lc lists both workers' entries, status conns is their sum: ${seen}`);
 }
 
+/**
+ * /metrics shows the workers' entries: uvs_conn_table_entries_by_state sums the workers' own
+ * censuses (the main thread's table is empty) to uvs_conn_table_entries.
+ */
+async function statesOfBoth(lab: DrLab): Promise<void> {
+  let seen = '';
+  for (let i = 0; i < 12; i++) {
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    const total = ex.samples.find((x) => x.name === 'uvs_conn_table_entries')?.value ?? -1;
+    const byState = ex.samples.filter((x) => x.name === 'uvs_conn_table_entries_by_state');
+    const sum = byState.reduce((a, x) => a + x.value, 0);
+    seen = `entries ${total}, by state ${byState.filter((x) => x.value > 0).map((x) => `${x.labels.state}=${x.value}`).join(' ')}`;
+    if (total > 0 && sum === total) return;
+    await new Promise((r) => setTimeout(r, 300)); // the censuses walk once per 250 ms tick
+  }
+  assert.fail(`uvs_conn_table_entries_by_state sums the workers' tables to uvs_conn_table_entries: ${seen}`);
+}
+
 /** -e weight 0 for rs2 reaches both workers before the verb answers: every new flow goes to rs1. */
 async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
   const before = perWorker(await lab.status());
@@ -93,11 +113,12 @@ async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
   for (const i of [0, 1]) assert.ok(after[i].fwd_packets > before[i].fwd_packets, `worker ${i} forwarded flows after the edit`);
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; -e reaches both', OPTS, async (t) => {
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
     await connectionsOfBoth(lab);
+    await statesOfBoth(lab);
     await editReachesBoth(lab, '-g');
   });
 });

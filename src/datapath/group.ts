@@ -9,6 +9,7 @@
 
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
+import { STATE_NAMES } from './tcpstate.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions } from './pipeline.js';
 import type { DpOp } from './ops.js';
@@ -40,6 +41,8 @@ export interface WorkerShared {
   kept: Float64Array;
   /** [0] = connection entries in use. */
   scalars: Float64Array;
+  /** Entries by state (StateCensus of the worker's table, STATE_NAMES order), from its last complete walk. */
+  states: Float64Array<ArrayBufferLike>;
   io: string;
   ioFallback: string;
 }
@@ -317,6 +320,13 @@ export class DatapathGroup implements Workers {
     let conns = 0;
     for (const s of shared) conns += s.scalars[0];
     dp.ct.count = conns;
+  }
+
+  /** Connection entries by state summed over the workers (their last complete census walks). */
+  stateCounts(): Float64Array {
+    const sum = new Float64Array(STATE_NAMES.length);
+    for (const l of this.links) if (l.shared !== undefined) for (let i = 0; i < sum.length; i++) sum[i] += l.shared.states[i];
+    return sum;
   }
 
   status(): WorkerStatus[] {

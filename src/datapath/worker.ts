@@ -10,6 +10,8 @@ import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { Port, native } from './port.js';
 import { snapshotConns, type WorkerSetup, type WorkerShared } from './group.js';
 import type { DpOp } from './ops.js';
+import { STATE_NAMES } from './tcpstate.js';
+import { StateCensus } from './census.js';
 
 type ToWorker =
   | { t: 'ops'; seq: number; ops: DpOp[] }
@@ -96,9 +98,13 @@ port.start((n) => {
   dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
   scalars[0] = dp.ct.count;
 }, setup.port.budget);
+// Connection entries by state for uvs_conn_table_entries_by_state: this worker's table, walked
+// in slices here (the main thread's own table is empty), published through shared memory.
+const census = new StateCensus(dp.ct, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)));
 setInterval(() => {
   dp.tick();
   scalars[0] = dp.ct.count;
+  census.step();
 }, TICK_MS);
 
 const dt = dp.dt;
@@ -108,6 +114,6 @@ const shared: WorkerShared = {
     conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
     active: dt.active, inactive: dt.inactive, persist: dt.persist,
   },
-  retired: dt.retired, kept: dt.kept, scalars, io: port.io, ioFallback: port.ioFallback,
+  retired: dt.retired, kept: dt.kept, scalars, states: census.counts, io: port.io, ioFallback: port.ioFallback,
 };
 parent.postMessage({ t: 'ready', shared });

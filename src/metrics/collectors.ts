@@ -11,7 +11,7 @@ import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS 
 import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
-import { StateCensus } from './census.js';
+import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 
@@ -26,6 +26,8 @@ export interface MetricsOptions {
   sync?: { sent: number; received: number; lost: number; authFailed: number };
   /** Called before every read of the datapath's counters (uvsd --workers: sum the workers'). */
   pull?: () => void;
+  /** Connection entries by state when the datapath's own table is not the one in use (uvsd --workers). */
+  states?: () => ArrayLike<number>;
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
@@ -247,7 +249,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
     () => dp.counters.d[D.conn_table_full]);
   gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries), from the last complete walk of the table.', ['state'],
-    () => STATE_NAMES.map((state, i): Sample => [{ state }, census.counts[i]]));
+    () => {
+      const counts = opts.states?.() ?? census.counts;
+      return STATE_NAMES.map((state, i): Sample => [{ state }, counts[i]]);
+    });
 
   // ---- neighbours (ARP) ----------------------------------------------------------------------
   const neighCount = (pred: (st: number) => boolean) => () => {

@@ -4,8 +4,8 @@
 // (1 Mi entries) and SLICE = 1 Mi, each step is one full walk of ~1 ms; larger tables take
 // several steps, so their counts are a little older.
 
-import { F_ALIVE, type ConnTable } from '../datapath/conntable.js';
-import { STATE_NAMES } from '../datapath/tcpstate.js';
+import { F_ALIVE, type ConnTable } from './conntable.js';
+import { STATE_NAMES } from './tcpstate.js';
 
 export const SLICE = 1 << 20;
 
@@ -14,12 +14,14 @@ export class StateCensus {
   private pos = 0;
   private readonly work = new Float64Array(STATE_NAMES.length);
   /** Counts of the last complete walk, by state number (STATE_NAMES; last = UDP). */
-  readonly counts = new Float64Array(STATE_NAMES.length);
+  readonly counts: Float64Array<ArrayBufferLike>;
   /** Complete walks so far. */
   walks = 0;
 
-  constructor(ct: ConnTable) {
+  /** counts: where to publish (a worker's SharedArrayBuffer-backed array, summed by the main thread). */
+  constructor(ct: ConnTable, counts: Float64Array<ArrayBufferLike> = new Float64Array(STATE_NAMES.length)) {
     this.ct = ct;
+    this.counts = counts;
   }
 
   /** Walk at most `slice` entries; returns true when a walk completed (counts updated). */
