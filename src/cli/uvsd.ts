@@ -10,6 +10,7 @@ import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type Defense
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
+import { Steering } from '../datapath/steer.js';
 import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
@@ -327,6 +328,8 @@ export async function main(argv: string[]): Promise<void> {
   let port: MainPort;
   /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
+  /** --workers: the first queue's fd (the TAP's steering program is set through it). */
+  let tapFd0 = -1;
   /** The receive loop on the main thread (--workers 1). */
   let rxPort: Port | undefined;
   const batch = 64;
@@ -340,6 +343,7 @@ export async function main(argv: string[]): Promise<void> {
     if (opts.workers > 1) {
       const queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
       const q = queues[0];
+      tapFd0 = q.fd;
       if (q.mac === formatMac(mac)) {
         for (const x of queues) native.close(x.fd);
         console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
@@ -394,6 +398,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     port.io = group.io() as Port['io'];
     port.ioFallback = group.ioFallback();
+    // Replies to the worker holding the connection (src/datapath/steer.ts): the program is the
+    // TAP's, set through any one queue's fd. Refused -> the kernel's automq table and the handoff.
+    const steering = new Steering(native, tapFd0);
+    group.useSteering(steering);
+    if (steering.mode !== 'ebpf') log.warn({ reason: steering.reason }, 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   if (opts.role === 'backup') {

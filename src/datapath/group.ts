@@ -15,6 +15,7 @@ import type { Datapath, DatapathOptions } from './pipeline.js';
 import type { DpOp } from './ops.js';
 import type { FrameSink } from './tx.js';
 import type { IoMode, TapInfo } from './port.js';
+import type { Steering } from './steer.js';
 
 /** Most worker threads (and TAP queues). */
 export const MAX_WORKERS = 8;
@@ -130,6 +131,8 @@ export interface Workers {
   /** Every worker's connections (at most max each). */
   conns(max: number): Promise<ConnSnapshot[]>;
   status(): WorkerStatus[];
+  /** How the TAP picks a frame's queue: `ebpf`, or `automq (why the program was refused)`. */
+  steering(): string;
 }
 
 interface Link {
@@ -148,6 +151,7 @@ export class DatapathGroup implements Workers {
   readonly count: number;
   private readonly links: Link[] = [];
   private shadowDp: Datapath | undefined;
+  private steerer: Steering | undefined;
   private seq = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private queries = new Map<number, { left: number; snaps: ConnSnapshot[]; resolve: (s: ConnSnapshot[]) => void }>();
@@ -243,6 +247,18 @@ export class DatapathGroup implements Workers {
   apply(ops: readonly DpOp[]): void {
     const seq = ++this.seq;
     for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
+    // The shadow has applied ops already (Control.applyDp): the map follows its addresses.
+    if (this.shadowDp !== undefined) this.steerer?.sync(this.shadowDp.steerAddrs());
+  }
+
+  /** Steer with s (src/datapath/steer.ts), starting from the shadow's addresses now. */
+  useSteering(s: Steering): void {
+    this.steerer = s;
+    if (this.shadowDp !== undefined) s.sync(this.shadowDp.steerAddrs());
+  }
+
+  steering(): string {
+    return this.steerer?.describe() ?? 'automq (not attached)';
   }
 
   /** undefined when every worker has applied everything posted; otherwise resolves when they have. */
@@ -356,6 +372,7 @@ export class DatapathGroup implements Workers {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.steerer?.close();
     await Promise.all(this.links.map((l) => l.w.terminate()));
   }
 }
