@@ -47,6 +47,8 @@ interface Options {
   io: IoMode;
   /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
   offload: string;
+  /** --steering: how the TAP picks a frame's queue with --workers (ebpf program or the kernel's automq). */
+  steering: string;
   /** --rx-budget: frames per wake-up (native/rx.cc). */
   rxBudget: number;
   config?: string;
@@ -186,6 +188,7 @@ function parseOptions(argv: string[]): Options {
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)
+    .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
       intArg('--rx-budget', 1, 65536), 256)
@@ -240,6 +243,10 @@ function parseOptions(argv: string[]): Options {
   }
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
     console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
+    process.exit(2);
+  }
+  if (o.steering !== 'ebpf' && o.steering !== 'automq') {
+    console.error(`uvsd: invalid --steering "${o.steering}" (ebpf, automq)`);
     process.exit(2);
   }
   if (o.offload !== 'on' && o.offload !== 'off') {
@@ -400,9 +407,9 @@ export async function main(argv: string[]): Promise<void> {
     port.ioFallback = group.ioFallback();
     // Replies to the worker holding the connection (src/datapath/steer.ts): the program is the
     // TAP's, set through any one queue's fd. Refused -> the kernel's automq table and the handoff.
-    const steering = new Steering(native, tapFd0);
+    const steering = new Steering(native, opts.steering === 'ebpf' ? tapFd0 : undefined);
     group.useSteering(steering);
-    if (steering.mode !== 'ebpf') log.warn({ reason: steering.reason }, 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
+    if (steering.mode !== 'ebpf' && opts.steering === 'ebpf') log.warn({ reason: steering.reason }, 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   if (opts.role === 'backup') {

@@ -34,14 +34,20 @@ export class Steering {
   refused = 0;
   private readonly fds: { prog: number; map: number } | undefined;
 
-  /** tapFd: any queue of the TAP (the program is the device's); -1 loads without attaching (tests). */
-  constructor(private readonly native: Native, tapFd: number) {
+  /**
+   * tapFd: any queue of the TAP (the program is the device's); -1 loads without attaching (tests);
+   * undefined: no program (uvsd --steering automq).
+   */
+  constructor(private readonly native: Native, tapFd: number | undefined) {
     let fds: { prog: number; map: number } | undefined;
-    let reason = '';
-    try {
-      fds = native.steerAttach(tapFd, STEER_MAP_MAX);
-    } catch (e) {
-      reason = (e as Error).message;
+    let reason = 'uvsd --steering automq';
+    if (tapFd !== undefined) {
+      try {
+        fds = native.steerAttach(tapFd, STEER_MAP_MAX);
+        reason = '';
+      } catch (e) {
+        reason = (e as Error).message;
+      }
     }
     this.fds = fds;
     this.mode = fds === undefined ? 'automq' : 'ebpf';
