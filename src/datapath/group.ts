@@ -51,6 +51,9 @@ export interface WorkerShared {
 /** Destination statistics summed slot by slot (kept: 5 per slot). */
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
 
+/** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
+const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr']);
+
 /** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
 const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
 
@@ -247,8 +250,11 @@ export class DatapathGroup implements Workers {
   apply(ops: readonly DpOp[]): void {
     const seq = ++this.seq;
     for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
-    // The shadow has applied ops already (Control.applyDp): the map follows its addresses.
-    if (this.shadowDp !== undefined) this.steerer?.sync(this.shadowDp.steerAddrs());
+    // The shadow has applied ops already (Control.applyDp): the map follows its addresses (only
+    // ops that add or remove a VIP or a local address change them; weight edits do not walk).
+    if (this.shadowDp !== undefined && this.steerer !== undefined && ops.some((o) => STEER_OPS.has(o.op))) {
+      this.steerer.sync(this.shadowDp.steerAddrs());
+    }
   }
 
   /** Steer with s (src/datapath/steer.ts), starting from the shadow's addresses now. */
