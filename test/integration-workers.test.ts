@@ -192,3 +192,20 @@ test('--workers 2, FULLNAT: each worker hands out only its own local ports (port
     await steeredNoHandoff(t, lab);
   });
 });
+
+test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow table picks the queue, replies that miss it are handed over, every flow completes', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--workers', '2', '--steering', 'automq'] } }, async (lab) => {
+    await services(lab, '-m');
+    const http = await lab.http(200);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    assert.equal((http.counts['rs1'] ?? 0) + (http.counts['rs2'] ?? 0), 200);
+    const st = await lab.status();
+    assert.equal(st.steering, 'automq (uvsd --steering automq)');
+    assert.match(await lab.uvsadmMust(['--status']), /^steering automq \(uvsd --steering automq\)$/m);
+    const w = perWorker(st);
+    t.diagnostic(`handoffs: ${w.map((x) => `${x.worker}: out ${x.handoff_out} in ${x.handoff_in}`).join(', ')}`);
+    // Every handed-over frame was taken in by the other worker (the handoff path still works).
+    assert.equal(w[0].handoff_out, w[1].handoff_in);
+    assert.equal(w[1].handoff_out, w[0].handoff_in);
+  });
+});
