@@ -8,6 +8,7 @@
         "native/iface.cc",
         "native/mem.cc",
         "native/ring.cc",
+        "native/steer.cc",
         "native/rx.cc",
         "native/uring.cc"
       ],

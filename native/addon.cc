@@ -15,6 +15,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prepareTable", Napi::Function::New(env, PrepareTable, "prepareTable"));
   exports.Set("openPacketRing", Napi::Function::New(env, OpenPacketRing, "openPacketRing"));
   exports.Set("packetRingStats", Napi::Function::New(env, PacketRingStats, "packetRingStats"));
+  exports.Set("steerAttach", Napi::Function::New(env, SteerAttach, "steerAttach"));
+  exports.Set("steerSet", Napi::Function::New(env, SteerSet, "steerSet"));
+  exports.Set("steerEntries", Napi::Function::New(env, SteerEntries, "steerEntries"));
+  exports.Set("steerRun", Napi::Function::New(env, SteerRun, "steerRun"));
   return exports;
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <string>
+#include <vector>
 #include <stdint.h>
 
 namespace uvs {
@@ -98,5 +99,9 @@ Napi::Value PrepareTable(const Napi::CallbackInfo& info);
 Napi::Value UringAttach(const Napi::CallbackInfo& info);
 Napi::Value OpenPacketRing(const Napi::CallbackInfo& info);
 Napi::Value PacketRingStats(const Napi::CallbackInfo& info);
+Napi::Value SteerAttach(const Napi::CallbackInfo& info);
+Napi::Value SteerSet(const Napi::CallbackInfo& info);
+Napi::Value SteerEntries(const Napi::CallbackInfo& info);
+Napi::Value SteerRun(const Napi::CallbackInfo& info);
 
 }  // namespace uvs

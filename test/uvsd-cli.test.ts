@@ -57,6 +57,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
   { name: '--workers 9', args: [...ADDR, '--workers', '9'], value: '9' },
   { name: '--workers 0', args: [...ADDR, '--workers', '0'], value: '0' },
+  { name: '--steering bpf', args: [...ADDR, '--workers', '2', '--steering', 'bpf'], value: 'bpf' },
   { name: '--workers 2 with the ring backend', args: [...ADDR, '--workers', '2', '--port', 'af_packet:veth9'], value: '--workers 2' },
   { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
 ];

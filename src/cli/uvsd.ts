@@ -10,6 +10,7 @@ import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type Defense
 import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
+import { Steering } from '../datapath/steer.js';
 import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
@@ -46,6 +47,8 @@ interface Options {
   io: IoMode;
   /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
   offload: string;
+  /** --steering: how the TAP picks a frame's queue with --workers (ebpf program or the kernel's automq). */
+  steering: string;
   /** --rx-budget: frames per wake-up (native/rx.cc). */
   rxBudget: number;
   config?: string;
@@ -185,6 +188,7 @@ function parseOptions(argv: string[]): Options {
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)
+    .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
       intArg('--rx-budget', 1, 65536), 256)
@@ -239,6 +243,10 @@ function parseOptions(argv: string[]): Options {
   }
   if (!(IO_MODES as readonly string[]).includes(o.io)) {
     console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
+    process.exit(2);
+  }
+  if (o.steering !== 'ebpf' && o.steering !== 'automq') {
+    console.error(`uvsd: invalid --steering "${o.steering}" (ebpf, automq)`);
     process.exit(2);
   }
   if (o.offload !== 'on' && o.offload !== 'off') {
@@ -327,6 +335,8 @@ export async function main(argv: string[]): Promise<void> {
   let port: MainPort;
   /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
+  /** --workers: the first queue's fd (the TAP's steering program is set through it). */
+  let tapFd0 = -1;
   /** The receive loop on the main thread (--workers 1). */
   let rxPort: Port | undefined;
   const batch = 64;
@@ -340,6 +350,7 @@ export async function main(argv: string[]): Promise<void> {
     if (opts.workers > 1) {
       const queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
       const q = queues[0];
+      tapFd0 = q.fd;
       if (q.mac === formatMac(mac)) {
         for (const x of queues) native.close(x.fd);
         console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
@@ -394,6 +405,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     port.io = group.io() as Port['io'];
     port.ioFallback = group.ioFallback();
+    // Replies to the worker holding the connection (src/datapath/steer.ts): the program is the
+    // TAP's, set through any one queue's fd. Refused -> the kernel's automq table and the handoff.
+    const steering = new Steering(native, opts.steering === 'ebpf' ? tapFd0 : undefined);
+    group.useSteering(steering);
+    if (steering.mode !== 'ebpf' && opts.steering === 'ebpf') log.warn({ reason: steering.reason }, 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   if (opts.role === 'backup') {

@@ -360,7 +360,8 @@ export function formatStatus(st: StatusResult): string {
       `bgp_announced ${bgp.announced.length === 0 ? '-' : bgp.announced.join(' ')}`,
     );
   }
-  // uvsd --workers N: one line per worker thread (the counters below are their sums).
+  // uvsd --workers N: how frames pick their queue, one line per worker thread (the counters below are their sums).
+  if (st.steering !== undefined) lines.push(`steering ${st.steering}`);
   for (const w of st.workers ?? []) {
     lines.push(`worker ${w.worker} io ${w.io} rx_frames ${w.rx_frames} tx_frames ${w.tx_frames} fwd_packets ${w.fwd_packets} ` +
       `fwd_out_packets ${w.fwd_out_packets} conns ${w.conns} handoff_out ${w.handoff_out} handoff_in ${w.handoff_in}`);

@@ -208,6 +208,8 @@ export interface StatusResult {
   health?: HealthEntry[];
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */
   workers?: WorkerStatus[];
+  /** uvsd --workers N >= 2: how the TAP picks a frame's queue: `ebpf` or `automq (reason)`. */
+  steering?: string;
   /** The director's drain (uvsadm --drain; docs/scale-out.md). */
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */

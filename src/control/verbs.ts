@@ -523,7 +523,8 @@ export const VERBS = {
       slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
       ...dp.counters.snapshot(),
       defense: { secureTcp: dp.secureTcp, ...dp.defense },
-      ...(ctx.control.info.workers !== undefined ? { workers: ctx.control.info.workers.status() } : {}),
+      ...(ctx.control.info.workers !== undefined
+        ? { workers: ctx.control.info.workers.status(), steering: ctx.control.info.workers.steering() } : {}),
     };
   }),
 };

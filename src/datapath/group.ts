@@ -15,6 +15,7 @@ import type { Datapath, DatapathOptions } from './pipeline.js';
 import type { DpOp } from './ops.js';
 import type { FrameSink } from './tx.js';
 import type { IoMode, TapInfo } from './port.js';
+import type { Steering } from './steer.js';
 
 /** Most worker threads (and TAP queues). */
 export const MAX_WORKERS = 8;
@@ -49,6 +50,9 @@ export interface WorkerShared {
 
 /** Destination statistics summed slot by slot (kept: 5 per slot). */
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
+
+/** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
+const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr']);
 
 /** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
 const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
@@ -130,6 +134,8 @@ export interface Workers {
   /** Every worker's connections (at most max each). */
   conns(max: number): Promise<ConnSnapshot[]>;
   status(): WorkerStatus[];
+  /** How the TAP picks a frame's queue: `ebpf`, or `automq (why the program was refused)`. */
+  steering(): string;
 }
 
 interface Link {
@@ -148,6 +154,7 @@ export class DatapathGroup implements Workers {
   readonly count: number;
   private readonly links: Link[] = [];
   private shadowDp: Datapath | undefined;
+  private steerer: Steering | undefined;
   private seq = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private queries = new Map<number, { left: number; snaps: ConnSnapshot[]; resolve: (s: ConnSnapshot[]) => void }>();
@@ -243,6 +250,21 @@ export class DatapathGroup implements Workers {
   apply(ops: readonly DpOp[]): void {
     const seq = ++this.seq;
     for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
+    // The shadow has applied ops already (Control.applyDp): the map follows its addresses (only
+    // ops that add or remove a VIP or a local address change them; weight edits do not walk).
+    if (this.shadowDp !== undefined && this.steerer !== undefined && ops.some((o) => STEER_OPS.has(o.op))) {
+      this.steerer.sync(this.shadowDp.steerAddrs());
+    }
+  }
+
+  /** Steer with s (src/datapath/steer.ts), starting from the shadow's addresses now. */
+  useSteering(s: Steering): void {
+    this.steerer = s;
+    if (this.shadowDp !== undefined) s.sync(this.shadowDp.steerAddrs());
+  }
+
+  steering(): string {
+    return this.steerer?.describe() ?? 'automq (not attached)';
   }
 
   /** undefined when every worker has applied everything posted; otherwise resolves when they have. */
@@ -356,6 +378,7 @@ export class DatapathGroup implements Workers {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.steerer?.close();
     await Promise.all(this.links.map((l) => l.w.terminate()));
   }
 }

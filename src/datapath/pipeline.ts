@@ -34,6 +34,7 @@ import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
 import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
+import { STEER_LADDR, STEER_LOCAL } from './steer.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -1149,6 +1150,19 @@ export class Datapath implements Output {
     for (const svc of this.services) if (svc !== undefined) out.add(svc.vip | 0);
     for (const l of this.laddrs.addrs()) out.add(l | 0);
     return [...out];
+  }
+
+  /**
+   * The addresses the TAP's steering program must know (src/datapath/steer.ts), by kind: every
+   * --addr and VIP STEER_LOCAL, FULLNAT local addresses STEER_LADDR (they win: a reply to a local
+   * port must reach the port's owner).
+   */
+  steerAddrs(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const a of this.link.addrs) out.set(a.ip | 0, STEER_LOCAL);
+    for (const svc of this.services) if (svc !== undefined) out.set(svc.vip | 0, STEER_LOCAL);
+    for (const l of this.laddrs.addrs()) out.set(l | 0, STEER_LADDR);
+    return out;
   }
 
   // ---- connection sync (src/sync, docs/ha.md) ----------------------------------------------

@@ -79,6 +79,16 @@ export interface Native {
   /** Huge-page advice for the 2 MiB-aligned part of a large array, then prefault all its pages
    *  (MADV_POPULATE_WRITE); returns the bytes each step covered (0 where the kernel refused). */
   prepareTable(view: ArrayBufferView): { huge: number; populated: number };
+  /** Load the queue-steering eBPF program (native/steer.cc) with a map of maxEntries local
+   *  addresses and attach it to the multi-queue TAP behind tapFd (TUNSETSTEERINGEBPF); throws
+   *  naming the refused step. Returns both fds (close with close()). tapFd -1: load only (tests). */
+  steerAttach(tapFd: number, maxEntries: number): { prog: number; map: number };
+  /** Map entry addr (int32) -> kind (1 VIP/--addr, 2 FULLNAT local address, 0 deletes); false when refused. */
+  steerSet(mapFd: number, addr: number, kind: number): boolean;
+  /** The map read back: [addr, kind, addr, kind, ...] (addr as int32). */
+  steerEntries(mapFd: number): number[];
+  /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN). */
+  steerRun(progFd: number, frame: Buffer): number;
 }
 
 // Compiled to dist/src/datapath/port.js, so the repo root is three levels up.

@@ -1,0 +1,100 @@
+// uvsd --workers N: which TAP queue (and so which worker) the kernel hands a frame to. Without
+// help the TAP picks by its automq flow table (4096 flows, 3 s; a miss falls back to a plain
+// hash), so a NAT reply often reaches a worker that does not hold its connection and is handed
+// over (handoff_out). With a steering program (TUNSETSTEERINGEBPF, native/steer.cc) the kernel
+// asks the program instead, and the program decides on what it finds in a small map of uvsd's
+// own addresses: a FULLNAT local address -> its destination port (worker k owns ports p % N == k),
+// a VIP or --addr -> steerHash(source), anything else (a NAT reply to a client) ->
+// steerHash(destination): the same client endpoint both ways. Steering keeps that map equal to
+// Datapath.steerAddrs() of the shadow after every change the group applies.
+
+import type { Native } from './port.js';
+
+/** Map kinds (the value the program reads; must match native/steer.cc). */
+export const STEER_LOCAL = 1;
+export const STEER_LADDR = 2;
+
+/** Most addresses in the map (VIPs + --addrs + local addresses; a full map refuses the rest). */
+export const STEER_MAP_MAX = 65536;
+
+/** The program's hash of a client endpoint (the kernel then takes it modulo the queues). */
+export function steerHash(addr: number, port: number): number {
+  return Math.imul(addr ^ port, 0x9e3779b1) >>> 16;
+}
+
+/** The steering program on one multi-queue TAP and the map of local addresses it reads. */
+export class Steering {
+  /** 'ebpf' when the program is attached, otherwise 'automq' (the kernel's own flow table). */
+  readonly mode: 'ebpf' | 'automq';
+  /** Why the kernel refused the program ('' when it did not). */
+  readonly reason: string;
+  /** Addresses the map holds now, by kind. */
+  private readonly have = new Map<number, number>();
+  /** Map updates the kernel refused (a full map): those addresses go by the automq rule's hash. */
+  refused = 0;
+  private readonly fds: { prog: number; map: number } | undefined;
+
+  /**
+   * tapFd: any queue of the TAP (the program is the device's); -1 loads without attaching (tests);
+   * undefined: no program (uvsd --steering automq).
+   */
+  constructor(private readonly native: Native, tapFd: number | undefined) {
+    let fds: { prog: number; map: number } | undefined;
+    let reason = 'uvsd --steering automq';
+    if (tapFd !== undefined) {
+      try {
+        fds = native.steerAttach(tapFd, STEER_MAP_MAX);
+        reason = '';
+      } catch (e) {
+        reason = (e as Error).message;
+      }
+    }
+    this.fds = fds;
+    this.mode = fds === undefined ? 'automq' : 'ebpf';
+    this.reason = reason;
+  }
+
+  /** For --status: `ebpf`, or `automq (reason)`. */
+  describe(): string {
+    if (this.mode === 'ebpf') return this.refused === 0 ? 'ebpf' : `ebpf (${this.refused} addresses refused: map full)`;
+    return `automq (${this.reason})`;
+  }
+
+  /** Make the map hold exactly want (addr -> kind): the difference only. */
+  sync(want: ReadonlyMap<number, number>): void {
+    const fds = this.fds;
+    if (fds === undefined) return;
+    for (const [addr] of this.have) {
+      if (want.has(addr)) continue;
+      this.native.steerSet(fds.map, addr, 0);
+      this.have.delete(addr);
+    }
+    for (const [addr, kind] of want) {
+      if (this.have.get(addr) === kind) continue;
+      if (this.native.steerSet(fds.map, addr, kind)) this.have.set(addr, kind);
+      else this.refused++;
+    }
+  }
+
+  /** What the kernel's map holds (read back from it): addr (int32) -> kind. */
+  entries(): Map<number, number> {
+    const out = new Map<number, number>();
+    if (this.fds === undefined) return out;
+    const a = this.native.steerEntries(this.fds.map);
+    for (let i = 0; i + 1 < a.length; i += 2) out.set(a[i], a[i + 1]);
+    return out;
+  }
+
+  /** The queue number (before the kernel's modulo) the program picks for an Ethernet frame. */
+  run(frame: Buffer): number {
+    if (this.fds === undefined) throw new Error('steering: no program attached');
+    return this.native.steerRun(this.fds.prog, frame);
+  }
+
+  /** Close our fds (the TAP keeps the program until it goes). */
+  close(): void {
+    if (this.fds === undefined) return;
+    this.native.close(this.fds.prog);
+    this.native.close(this.fds.map);
+  }
+}
