@@ -45,6 +45,11 @@ export class Laddr {
     this.cursor[1] = this.first;
   }
 
+  /** The port allocation goes to after `port` (round the range, this datapath's ports only). */
+  private after(port: number): number {
+    return port === this.last ? this.first : port + this.step;
+  }
+
   /** A free port for proto, marked used; -1 when every port of the range is taken. */
   take(proto: number): number {
     const p = proto === PROTO_TCP ? 0 : 1;
@@ -56,7 +61,7 @@ export class Laddr {
     for (let i = 0; i < size; i++) {
       const w = port >>> 5;
       const b = 1 << (port & 31);
-      const next = port === this.last ? this.first : port + this.step;
+      const next = this.after(port);
       if ((bits[w] & b) === 0) {
         bits[w] |= b;
         this.inUse[p]++;
@@ -122,7 +127,7 @@ export class Laddr {
         ct.expireNow(e);
         return true;
       }
-      port = port === this.last ? this.first : port + this.step;
+      port = this.after(port);
     }
     this.cursor[p] = port;
     return false;
