@@ -359,7 +359,7 @@ export async function main(argv: string[]): Promise<void> {
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr,
-      });
+      }, opts.metricsListen !== undefined);
       const g = group;
       port = {
         mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,

@@ -30,6 +30,8 @@ export interface WorkerSetup {
   dp: Omit<DatapathOptions, 'advise' | 'worker'>;
   /** MessagePorts to the other workers by index (undefined at the worker's own index). */
   peers: (MessagePort | undefined)[];
+  /** Walk the table for the entries-by-state gauges (only when uvsd serves metrics, as with one datapath). */
+  census: boolean;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -176,7 +178,7 @@ export class DatapathGroup implements Workers {
    * Start one worker per queue. `dp` are the shadow's options (connMax is split between the
    * workers: each holds its share of the table).
    */
-  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>) {
+  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false) {
     this.count = queues.length;
     const n = this.count;
     // A MessageChannel between every two workers: handed-off frames and shared ARP go direct.
@@ -193,7 +195,7 @@ export class DatapathGroup implements Workers {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
-        peers: peers[i],
+        peers: peers[i], census,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,

@@ -98,13 +98,14 @@ port.start((n) => {
   dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
   scalars[0] = dp.ct.count;
 }, setup.port.budget);
-// Connection entries by state for uvs_conn_table_entries_by_state: this worker's table, walked
-// in slices here (the main thread's own table is empty), published through shared memory.
+// Connection entries by state for uvs_conn_table_entries_by_state (uvsd --metrics only): this
+// worker's table, walked in slices here (the main thread's own table is empty), published
+// through shared memory.
 const census = new StateCensus(dp.ct, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)));
 setInterval(() => {
   dp.tick();
   scalars[0] = dp.ct.count;
-  census.step();
+  if (setup.census) census.step();
 }, TICK_MS);
 
 const dt = dp.dt;
