@@ -5,8 +5,8 @@
 //       --keepalive: all N over one keep-alive connection.
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
 //   --udp VIP:PORT --count N [--sport P] [--size N]
-//       N datagrams, each from a new socket (new source port; with --sport: P, P+1, ..., so
-//       every datagram is surely a new flow); the reply's body is the server name. Replies whose
+//       N datagrams, each from a new socket on a source port not used before in the run (with
+//       --sport: P, P+1, ...), so every datagram is a new flow; the reply's body is the server name. Replies whose
 //       source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
 //       Prints the same JSON shape.
@@ -154,9 +154,30 @@ async function runHttp(target: string): Promise<Tally> {
   return t;
 }
 
-function udpOnce(host: string, port: number, sport: number): Promise<string> {
-  return new Promise((resolve, reject) => {
+/** Source ports this run has used: each datagram of --udp without --sport comes from a new one. */
+const usedPorts = new Set<number>();
+
+/**
+ * A UDP socket bound to `sport`, or with 0 to an ephemeral port this run has not used yet (the
+ * kernel picks at random and may pick a port again: 60 datagrams repeat one about 6 % of runs,
+ * and the repeat is the same connection to the balancer, not a new one).
+ */
+async function freshSocket(sport: number): Promise<dgram.Socket> {
+  for (;;) {
     const s = dgram.createSocket('udp4');
+    await new Promise<void>((r, j) => { s.once('error', j); s.bind(sport, () => { s.off('error', j); r(); }); });
+    const p = s.address().port;
+    if (sport !== 0 || !usedPorts.has(p)) {
+      usedPorts.add(p);
+      return s;
+    }
+    s.close();
+  }
+}
+
+async function udpOnce(host: string, port: number, sport: number): Promise<string> {
+  const s = await freshSocket(sport);
+  return new Promise((resolve, reject) => {
     let settled = false;
     const done = (err: Error | null, v?: string): void => {
       if (settled) return;
@@ -177,7 +198,7 @@ function udpOnce(host: string, port: number, sport: number): Promise<string> {
     });
     // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
     const size = Number(values.size);
-    s.bind(sport, () => s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host));
+    s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host);
   });
 }
 
