@@ -54,6 +54,9 @@ function mix(a: number, b: number, c: number, seed: number): number {
   return h ^ (h >>> 16); // int32: never boxed
 }
 
+/** Frames of one batch whose bucket heads touchChains() chases (a batch is at most 64 here). */
+const WARM_MAX = 256;
+
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -174,11 +177,32 @@ export class ConnTable {
     return mix(saddr, daddr, ((sport << 16) | dport) ^ (proto << 8), this.seed);
   }
 
-  /** Load the bucket head (and its first node's hash) of a tuple, to warm caches; returns junk. */
-  touch(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+  /**
+   * Warm the caches for a batch's lookups in two passes (pipeline.ts warmBatch): touchHead()
+   * loads each tuple's bucket head, touchChains() then the first node of every non-empty bucket.
+   * Within a pass the loads are independent, so their cache and TLB misses overlap; chasing the
+   * node right after its head (one dependent miss per frame) let only about two frames' misses
+   * overlap. Returns junk, to keep the loads from being optimised away.
+   */
+  touchHead(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const n = this.head[this.hash(proto, saddr, sport, daddr, dport) & this.mask];
-    return n < 0 ? n : this.chain[2 * n + 1];
+    if (this.warmCount < WARM_MAX) this.warmNodes[this.warmCount++] = n;
+    return n;
   }
+
+  touchChains(): number {
+    let acc = 0;
+    const w = this.warmNodes;
+    for (let i = 0; i < this.warmCount; i++) {
+      const n = w[i];
+      if (n >= 0) acc ^= this.chain[2 * n + 1];
+    }
+    this.warmCount = 0;
+    return acc;
+  }
+
+  private readonly warmNodes = new Int32Array(WARM_MAX);
+  private warmCount = 0;
 
   /** The hash the last lookup() computed: a new flow's insert() takes it instead of hashing
    *  the same IN tuple again (read it right after the lookup; any other lookup replaces it). */

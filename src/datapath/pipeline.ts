@@ -360,9 +360,10 @@ export class Datapath implements Output {
   }
 
   /**
-   * Touch the hash bucket of every TCP/UDP frame of the batch before processing any of them:
-   * the loads are independent, so their cache misses overlap instead of costing one full
-   * memory latency per new flow. Only plausibility checks here; processFrame validates.
+   * Touch the hash bucket of every TCP/UDP frame of the batch, then the first node of each
+   * non-empty one (ConnTable.touchHead/touchChains), before processing any of them: the loads of
+   * a pass are independent, so their cache misses overlap instead of costing one full memory
+   * latency per new flow. Only plausibility checks here; processFrame validates.
    */
   private warmBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base: number): void {
     let acc = 0;
@@ -373,9 +374,9 @@ export class Datapath implements Output {
       const l4 = ip + (buf[ip] & 15) * 4;
       const proto = buf[ip + IP_PROTO];
       if ((proto !== PROTO_TCP && proto !== PROTO_UDP) || l4 + 4 > off + lens[i]) continue;
-      acc ^= this.ct.touch(proto, rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2));
+      acc ^= this.ct.touchHead(proto, rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2));
     }
-    this.warmSink = acc;
+    this.warmSink = acc ^ this.ct.touchChains();
   }
 
   // ---- classification --------------------------------------------------------------------
