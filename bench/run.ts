@@ -1,7 +1,7 @@
 // The benchmark: every row of issue 15 side by side in one run. See docs/performance.md.
 //
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
-//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
+//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
 //                    [--batch 256] [--prof DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
 //
@@ -91,7 +91,7 @@ const workers2 = forwarders.includes('uvsd-w2');
 const drForwarders = forwarders.filter((f) => f !== 'uvsd-w2');
 for (const r of rows) if (!ROWS.includes(r)) fail(`unknown row ${r} (${ROWS.join(', ')})`);
 for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
-for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (c, uvsd, c-uring, uvsd-syscalls, uvsd-before, uvsd-ring, uvsd-w2)`);
+for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (c, uvsd, c-uring, c-uring-vnet, uvsd-syscalls, uvsd-before, uvsd-ring, uvsd-w2)`);
 if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');

@@ -21,8 +21,13 @@
  * reads with RWF_NOWAIT, poll() when the TAP is empty. Not the target baseline: the issue's
  * target compares uvsd with the one-frame-per-syscall program above.
  *
+ * With --vnet 1 the TAP is opened as uvsd opens it by default (--offload on): IFF_VNET_HDR, a
+ * 10-byte virtio_net_hdr in front of every frame read and written (passed back unchanged, as
+ * uvsd does for a forwarded frame), and the same TUNSETOFFLOAD flags. It measures what the
+ * header costs the kernel's TAP path, apart from uvsd's own work (docs/performance.md).
+ *
  * Usage: reflector --tap uvs0 --bridge br0 --mac 02:00:00:00:00:01 \
- *                  --vip 192.168.8.200 --rs-mac aa:bb:cc:dd:ee:ff [--io uring]
+ *                  --vip 192.168.8.200 --rs-mac aa:bb:cc:dd:ee:ff [--io uring] [--vnet 1]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,10 +52,14 @@
 
 static uint8_t station[6], rsmac[6], vipb[4];
 static uint64_t rx, fwd, arp, other, werr;
+/* Bytes of virtio_net_hdr in front of each frame (--vnet 1: 10, else 0). */
+static unsigned vh;
 
 /* Rewrites frame f (n bytes) in place; returns 1 if it is to be written back. */
 static int handle(uint8_t *f, ssize_t n) {
   rx++;
+  f += vh;
+  n -= vh;
   if (n < 42) { other++; return 0; }
   uint16_t et = (uint16_t)(f[12] << 8 | f[13]);
   if (et == 0x0800 && memcmp(f, station, 6) == 0 && memcmp(f + 30, vipb, 4) == 0) {
@@ -123,7 +132,7 @@ static void run_uring(int fd) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: reflector --tap NAME --bridge BR --mac STATION_MAC --vip IP --rs-mac MAC [--io uring|syscalls]\n");
+  fprintf(stderr, "usage: reflector --tap NAME --bridge BR --mac STATION_MAC --vip IP --rs-mac MAC [--io uring|syscalls] [--vnet 0|1]\n");
   exit(2);
 }
 
@@ -137,6 +146,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--mac")) have_mac = parse_mac(argv[i + 1], station) == 0;
     else if (!strcmp(argv[i], "--rs-mac")) have_rs = parse_mac(argv[i + 1], rsmac) == 0;
     else if (!strcmp(argv[i], "--vip")) { if (inet_pton(AF_INET, argv[i + 1], &vip) != 1) usage(); }
+    else if (!strcmp(argv[i], "--vnet")) vh = strcmp(argv[i + 1], "0") ? 10 : 0;
     else if (!strcmp(argv[i], "--io")) { if (!strcmp(argv[i + 1], "uring")) uring = 1; else if (strcmp(argv[i + 1], "syscalls")) usage(); }
     else usage();
   }
@@ -147,9 +157,15 @@ int main(int argc, char **argv) {
   if (fd < 0) die("open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vh ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, tap, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF");
+  if (vh) {
+    int sz = (int)vh;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) die("TUNSETVNETHDRSZ");
+    /* The flags uvsd sets (native/iface.cc kOffloads). */
+    if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) die("TUNSETOFFLOAD");
+  }
 
   int ctl = socket(AF_INET, SOCK_DGRAM, 0);
   if (ctl < 0) die("socket");
@@ -176,9 +192,9 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
 
-  /* Gratuitous ARP (request form) for the VIP from the station MAC. */
+  /* Gratuitous ARP (request form) for the VIP from the station MAC (after a zero vnet header). */
   {
-    uint8_t f[60];
+    uint8_t g[70] = {0}, *f = g + vh;
     memset(f, 0xff, 6);
     memcpy(f + 6, station, 6);
     f[12] = 0x08; f[13] = 0x06;
@@ -188,7 +204,7 @@ int main(int argc, char **argv) {
     memset(f + 32, 0, 6);
     memcpy(f + 38, &vip.s_addr, 4);
     memset(f + 42, 0, 18);
-    if (write(fd, f, 60) != 60) die("write garp");
+    if (write(fd, g, 60 + vh) != (ssize_t)(60 + vh)) die("write garp");
   }
   printf("ready %s\n", tap);
   fflush(stdout);

@@ -8,17 +8,20 @@ export const WORKLOADS: readonly Workload[] = ['steady', 'new', 'full'];
 export type UdpMode = 'dr' | 'nat' | 'fullnat';
 /** c: the target baseline of the DR rows, one read()/write() per frame. uvsd: uvsd as shipped
  *  (--io auto). c-uring: the reflector with io_uring batches, the same kernel interface uvsd uses.
+ *  c-uring-vnet: c-uring on a TAP opened as uvsd's default (--offload on): a virtio_net_hdr on
+ *  every frame and TUNSETOFFLOAD, i.e. the kernel's share of the header's cost.
  *  uvsd-syscalls: uvsd --io syscalls. nft: the kernel forwarding with nftables NAT and conntrack
  *  (the NAT/FULLNAT rows' baseline). uvsd-before: uvsd of an earlier commit's build (--before DIR),
  *  for before/after in one run. uvsd-ring: uvsd --port af_packet:uvs0, the ring backend on a veth
  *  whose peer uvs0p is on the bridge where the TAP would be. uvsd-w2: uvsd --workers 2 (two TAP
  *  queues, a worker thread each; TCP rows only, not pinned to one CPU), beside uvsd in the same repeat. */
-export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2'] as const;
+export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'c-uring-vnet', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
   c: 'C reflector',
   uvsd: 'uvsd',
   'c-uring': 'C reflector, io_uring',
+  'c-uring-vnet': 'C reflector, io_uring, vnet header',
   'uvsd-syscalls': 'uvsd --io syscalls',
   'uvsd-before': 'uvsd (--before)',
   'uvsd-ring': 'uvsd --port af_packet (ring)',

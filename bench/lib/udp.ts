@@ -185,11 +185,11 @@ export class UdpLab {
     return { t: (t0 + t1) / 2000, genTx: Number(c.trim()), tapToReader: dv[0]!, tapDropped: dv[1]!, tapFromReader: dv[2]!, rsRx: Number(r.trim()), cpu, procCpu };
   }
 
-  async startC(io: 'uring' | 'syscalls'): Promise<Running> {
+  async startC(io: 'uring' | 'syscalls', vnet = false): Promise<Running> {
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
       path.join(this.bin, 'reflector'),
-      '--tap', 'uvs0', '--bridge', 'br0', '--mac', STATION_MAC, '--vip', VIP, '--rs-mac', this.rsMac, '--io', io,
+      '--tap', 'uvs0', '--bridge', 'br0', '--mac', STATION_MAC, '--vip', VIP, '--rs-mac', this.rsMac, '--io', io, '--vnet', vnet ? '1' : '0',
     ]);
     await proc.waitForLine(/^ready/, 5000);
     return {
@@ -356,7 +356,7 @@ export class UdpLab {
     try {
       await this.refreshFdb();
       const connMax = workload === 'full' ? this.o.fullMax : this.o.connMax;
-      if (fwd === 'c' || fwd === 'c-uring') f = await this.startC(fwd === 'c' ? 'syscalls' : 'uring');
+      if (fwd === 'c' || fwd === 'c-uring' || fwd === 'c-uring-vnet') f = await this.startC(fwd === 'c' ? 'syscalls' : 'uring', fwd === 'c-uring-vnet');
       else if (fwd === 'nft') f = await this.startKernel();
       else {
         if (fwd === 'uvsd-ring') {
