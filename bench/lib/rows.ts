@@ -58,7 +58,7 @@ export function comparisons(): Comparison[] {
     c.push({ id: `dr-${w}/c-uring`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ C reflector (io_uring)`, row: `dr-${w}`, uvs: 'uvsd', base: 'c-uring', op: '>=', target: w === 'new' ? 0.95 : 1.0 });
     // --forwarders c-uring-vnet: the same C program on a TAP with uvsd's default vnet header.
     c.push({ id: `dr-${w}/c-uring-vnet`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ C reflector (io_uring, vnet header)`, row: `dr-${w}`, uvs: 'uvsd', base: 'c-uring-vnet', op: null, target: null });
-    c.push({ id: `dr-${w}/vnet-cost`, title: `DR small UDP, ${UDP_TITLE[w]}: C reflector io_uring with ÷ without vnet header (the header's kernel cost)`, row: `dr-${w}`, uvs: 'c-uring-vnet', base: 'c-uring', op: null, target: null });
+    c.push({ id: `dr-${w}/vnet-cost`, title: `DR small UDP, ${UDP_TITLE[w]}: C io_uring, vnet header ÷ none (the header's cost)`, row: `dr-${w}`, uvs: 'c-uring-vnet', base: 'c-uring', op: null, target: null });
   }
   for (const m of ['nat', 'fullnat']) {
     for (const w of ['steady', 'new', 'full']) {
