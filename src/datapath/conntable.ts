@@ -54,7 +54,8 @@ function mix(a: number, b: number, c: number, seed: number): number {
   return h ^ (h >>> 16); // int32: never boxed
 }
 
-/** Frames of one batch whose bucket heads touchChains() chases (a batch is at most 64 here). */
+/** Frames of one batch whose bucket heads touchChains() chases (receive batches are 64 frames; the
+ *  heads of any beyond this are still loaded, their nodes are not). */
 const WARM_MAX = 256;
 
 function nextPow2(n: number): number {
