@@ -165,7 +165,16 @@ const usedPorts = new Set<number>();
 async function freshSocket(sport: number): Promise<dgram.Socket> {
   for (;;) {
     const s = dgram.createSocket('udp4');
-    await new Promise<void>((r, j) => { s.once('error', j); s.bind(sport, () => { s.off('error', j); r(); }); });
+    await new Promise<void>((r, j) => {
+      s.once('error', (e) => {
+        s.close(); // a failed bind must not leave its socket open
+        j(e);
+      });
+      s.bind(sport, () => {
+        s.removeAllListeners('error');
+        r();
+      });
+    });
     const p = s.address().port;
     if (sport !== 0 || !usedPorts.has(p)) {
       usedPorts.add(p);
