@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--mac")) have_mac = parse_mac(argv[i + 1], station) == 0;
     else if (!strcmp(argv[i], "--rs-mac")) have_rs = parse_mac(argv[i + 1], rsmac) == 0;
     else if (!strcmp(argv[i], "--vip")) { if (inet_pton(AF_INET, argv[i + 1], &vip) != 1) usage(); }
-    else if (!strcmp(argv[i], "--vnet")) vh = strcmp(argv[i + 1], "0") ? 10 : 0;
+    else if (!strcmp(argv[i], "--vnet")) { if (!strcmp(argv[i + 1], "1")) vh = 10; else if (strcmp(argv[i + 1], "0")) usage(); }
     else if (!strcmp(argv[i], "--io")) { if (!strcmp(argv[i + 1], "uring")) uring = 1; else if (strcmp(argv[i + 1], "syscalls")) usage(); }
     else usage();
   }
