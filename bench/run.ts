@@ -11,7 +11,7 @@
 //   fullnat   the same through FULLNAT vs nftables DNAT+SNAT                                lib/udp.ts
 //   cps       new TCP connections/s (wrk, nginx): uvsd DR/NAT vs haproxy vs nginx direct   lib/tcp.ts
 //   bulk      iperf3 through uvsd DR/NAT vs nftables NAT vs direct                         lib/tcp.ts
-//   latency   ping-pong p50/p99 at half of uvs's max rate, uvsd vs direct                 lib/latency.ts
+//   latency   ping-pong p50/p99 at half of uvs's max rate: uvsd, C reflector, direct        lib/latency.ts
 //   memory    uvsd RSS with 1,000,000 connection entries                                   lib/memory.ts
 // Workloads of the UDP rows: steady (64 flows), new (a new flow per packet), full (new flows with
 // uvsd --conn-max and the kernel's nf_conntrack_max both at 262,144: the tables are full).
@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hasCommand, labUnavailableReason } from '../test/lab/netns.js';
 import { machine } from './lib/host.js';
-import { latencyRow } from './lib/latency.js';
+import { LATENCY_VARIANTS, latencyRow } from './lib/latency.js';
 import { memoryRow } from './lib/memory.js';
 import { FORWARDERS, table, WORKLOADS, type Forwarder, type Plan, type RunResult, type UdpMode, type Workload } from './lib/report.js';
 import { compare, resultsTable, samplesTable, udpSamples, type Sample } from './lib/rows.js';
@@ -137,7 +137,8 @@ function logRun(r: RunResult): void {
 }
 
 function logSample(s: Sample): void {
-  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}, steal ${s.steal.map(pct).join('/')}${s.stealFlagged ? ' [steal > 5%]' : ''}${s.error ? ` (error: ${s.error})` : ''}`);
+  const fwdCpu = typeof s.extra?.fwdCpu === 'number' ? `, forwarder CPU ${pct(s.extra.fwdCpu)}` : '';
+  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}${fwdCpu}, steal ${s.steal.map(pct).join('/')}${s.stealFlagged ? ' [steal > 5%]' : ''}${s.error ? ` (error: ${s.error})` : ''}`);
 }
 
 /** Runs `variants` of one workload for every repeat, the order alternating per repeat. */
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
         const pps = latencyPps ?? (steady.length ? median(steady) / 2 : 100_000);
         console.log(`  latency: load ${fmt(Math.round(pps))} pps (${latencyPps ? '--latency-pps' : steady.length ? "half of this run's DR steady uvsd median" : 'default, no DR steady row in this run'})`);
         for (let rep = 1; rep <= repeats; rep++) {
-          for (const v of rep % 2 === 1 ? (['direct', 'uvsd'] as const) : (['uvsd', 'direct'] as const)) {
+          for (const v of rep % 2 === 1 ? LATENCY_VARIANTS : [...LATENCY_VARIANTS].reverse()) {
             for (const s of await latencyRow(u, ROOT, v, rep, pps, seconds)) {
               samples.push(s);
               logSample(s);

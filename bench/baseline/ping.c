@@ -102,9 +102,11 @@ int main(int argc, char **argv) {
     }
     uint64_t wait_ns = t < end ? (next > t ? next - t : 0) : end + 1000000000ull - t;
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    /* poll()'s millisecond timeout is too coarse for the pacing: spin on a zero timeout when the
-     * next send is due within a millisecond. */
-    if (poll(&p, 1, wait_ns >= 2000000 ? (int)(wait_ns / 1000000) - 1 : 0) <= 0) continue;
+    /* Sleep until the next send or a reply, never spin: the probe shares its CPU with the load
+     * generator, and a spinning probe would take that CPU from it (and, under SCHED_FIFO, all of
+     * it). ppoll's timeout is a high-resolution timer. */
+    struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000ull), .tv_nsec = (long)(wait_ns % 1000000000ull)};
+    if (ppoll(&p, 1, &ts, NULL) <= 0) continue;
     uint64_t msg[4];
     ssize_t n;
     while ((n = recv(fd, msg, sizeof msg, MSG_DONTWAIT)) == (ssize_t)sizeof msg) {

@@ -2,47 +2,74 @@
 // from <p>-cli, echoed by `ping --server` in the real server) while the generator loads the path
 // with steady small UDP at half of uvs's maximum rate, in the DR lab:
 //   uvsd    probe to VIP:7 and load to VIP:9, both through uvsd (-g); the RS answers directly
+//   c       the same through the C reflector (io_uring, on a TAP with the vnet header uvsd uses by
+//           default): what a minimal forwarder behind the same TAP adds at the same load
 //   direct  probe to the RS's own address and the same load to its MAC and address, no forwarder
 // Added latency = uvsd − direct, per percentile; the target compares the p99s (uvsd ≤ 2 × direct).
 // Probe and generator share CPU 0 (the generator sleeps between batches of 32); uvsd is on CPU 1.
+// The probe and the echo server are the instrument, not the system measured: both run SCHED_FIFO
+// (they sleep between datagrams and do a few µs of work per datagram), so a reply never waits for
+// the generator's or the forwarder's time slice; the forwarder and the generator stay SCHED_OTHER.
 import path from 'node:path';
 import { delay, type Proc } from '../../test/lab/netns.js';
-import { readCpus } from './host.js';
+import { readCpus, readProcCpu } from './host.js';
 import type { Sample } from './rows.js';
 import { round } from './stats.js';
 import { GEN_CPU, STEAL_FLAG, VIP, type UdpLab } from './udp.js';
 
 const PING_PORT = 7;
 const PROBE_RATE = 2000;
+/** Real-time priority of the probe and the echo server (see above). */
+const RT = ['chrt', '--fifo', '10'];
+let rtChecked: string[] | null = null;
 
-export async function latencyRow(u: UdpLab, root: string, variant: 'uvsd' | 'direct', repeat: number, loadPps: number, seconds: number): Promise<Sample[]> {
+/** RT, or nothing (said once) where the kernel refuses SCHED_FIFO (e.g. no real-time budget in this cgroup). */
+async function rtPrefix(u: UdpLab): Promise<string[]> {
+  if (rtChecked) return rtChecked;
+  const r = await u.lab.exec(u.cli, [...RT, 'true']);
+  if (r.code !== 0) console.log(`  latency: probe and echo server at normal priority (${RT.join(' ')} refused: ${r.stderr.trim()}); their own scheduling is then part of every p99`);
+  rtChecked = r.code === 0 ? RT : [];
+  return rtChecked;
+}
+
+export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c'] as const;
+export type LatencyVariant = (typeof LATENCY_VARIANTS)[number];
+
+export async function latencyRow(u: UdpLab, root: string, variant: LatencyVariant, repeat: number, loadPps: number, seconds: number): Promise<Sample[]> {
   const ping = path.join(root, 'bench/baseline/ping');
   let server: Proc | null = null;
   let gen: Proc | null = null;
   let uvsd: Awaited<ReturnType<UdpLab['startUvsd']>> | null = null;
+  let reflector: Awaited<ReturnType<UdpLab['startC']>> | null = null;
   try {
+    const rt = await rtPrefix(u);
     await u.refreshFdb();
-    server = u.lab.spawn(u.rs, [ping, '--server', String(PING_PORT)]);
+    server = u.lab.spawn(u.rs, [...rt, ping, '--server', String(PING_PORT)]);
     await server.waitForLine(/^ready/, 5000);
-    if (variant === 'uvsd') {
-      uvsd = await u.startUvsd(`latency-${repeat}`, 'auto', 1 << 20, [PING_PORT]);
+    if (variant !== 'direct') {
+      if (variant === 'uvsd') uvsd = await u.startUvsd(`latency-${repeat}`, 'auto', 1 << 20, [PING_PORT]);
+      else reflector = await u.startC('uring', true);
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     }
     const direct = variant === 'direct';
     gen = u.lab.spawn(u.cli, u.genArgv('steady', seconds + 3, { pps: loadPps, batch: 32, ...(direct ? { dstMac: u.rsMac, dst: u.rsAddr } : {}) }));
     await delay(1000);
+    const fwdPid = (uvsd?.proc ?? reflector?.proc)?.child.pid;
     const a = readCpus();
+    const fwdA = readProcCpu(fwdPid);
     const t0 = performance.now();
-    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds)], { timeoutMs: (seconds + 10) * 1000 });
+    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds)], { timeoutMs: (seconds + 10) * 1000 });
     const dt = (performance.now() - t0) / 1000;
     const b = readCpus();
+    const fwdB = readProcCpu(fwdPid);
     const line = probe.stdout.split('\n').find((l) => l.startsWith('{'));
     if (probe.code !== 0 || !line) throw new Error(`ping failed (${probe.code}): ${probe.stderr.trim()}`);
     const r = JSON.parse(line) as { sent: number; received: number; p50: number; p90: number; p99: number; max: number };
     if (r.received < r.sent * 0.5) throw new Error(`ping: only ${r.received} of ${r.sent} answered`);
     const steal = b.map((c, i) => round((c.steal - a[i]!.steal) / dt, 3));
     const busy = b.map((c, i) => round((c.busy - a[i]!.busy) / dt, 3));
-    const extra = { ...r, loadPps: Math.round(loadPps), busy };
+    // The forwarder's share of CPU 1 at this load: queueing behind it grows with it.
+    const extra = { ...r, loadPps: Math.round(loadPps), busy, ...(fwdPid ? { fwdCpu: round((fwdB - fwdA) / dt, 3) } : {}) };
     const flagged = steal.some((s) => s > STEAL_FLAG);
     return [
       { row: 'latency', variant: `${variant} p50`, repeat, value: r.p50, unit: 'µs', steal, stealFlagged: flagged, extra },
@@ -54,6 +81,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: 'uvsd' | 'dir
   } finally {
     if (gen && !gen.done()) await gen.stop(2000);
     if (uvsd) await uvsd.stats().catch(() => null);
+    if (reflector) await reflector.stats().catch(() => null);
     if (server) await server.stop(2000);
   }
 }
