@@ -3,11 +3,14 @@
  *
  *   ping --server PORT
  *       echo every datagram back to its sender (one recvfrom/sendto each)
- *   ping --dst IP --port P --rate R --seconds S
+ *   ping --dst IP --port P --rate R --seconds S [--warmup W]
  *       send a 32-byte datagram carrying its sequence number and CLOCK_MONOTONIC send time
  *       every 1/R s from one unconnected socket, take every echo that comes back (from any
  *       source: a DR real server answers from its own stack), and record the round trip
  *       (receive time - the time in the datagram). Replies later than 1 s count as lost.
+ *       With --warmup W, the first W seconds of datagrams are sent the same way but neither
+ *       counted nor recorded: the path has seen the probe's flow before the measurement starts
+ *       (a forwarder's first packet of a new flow is not what the row measures).
  *
  * Prints one JSON line: {"sent":..,"received":..,"p50":..,"p90":..,"p99":..,"max":..} with the
  * round trips in microseconds.
@@ -32,7 +35,7 @@ static uint64_t now_ns(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: ping --server PORT | ping --dst IP --port P --rate R --seconds S\n");
+  fprintf(stderr, "usage: ping --server PORT | ping --dst IP --port P --rate R --seconds S [--warmup W]\n");
   exit(2);
 }
 
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   struct in_addr dst = {0};
   unsigned port = 0, server = 0;
-  double rate = 1000, seconds = 5;
+  double rate = 1000, seconds = 5, warmup = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *a = argv[i], *v = argv[i + 1];
     if (!strcmp(a, "--server")) server = (unsigned)atoi(v);
@@ -78,24 +81,25 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--port")) port = (unsigned)atoi(v);
     else if (!strcmp(a, "--rate")) rate = atof(v);
     else if (!strcmp(a, "--seconds")) seconds = atof(v);
+    else if (!strcmp(a, "--warmup")) warmup = atof(v);
     else usage();
   }
   if (server) return serve(server);
-  if (!port || !dst.s_addr || rate <= 0 || rate > 1e6 || seconds <= 0) usage();
+  if (!port || !dst.s_addr || rate <= 0 || rate > 1e6 || seconds <= 0 || warmup < 0) usage();
 
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = dst};
   static uint32_t rtt[MAX_SAMPLES];
   uint64_t sent = 0, received = 0;
-  const uint64_t gap = (uint64_t)(1e9 / rate), t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+  const uint64_t gap = (uint64_t)(1e9 / rate), t0 = now_ns(), from = t0 + (uint64_t)(warmup * 1e9), end = from + (uint64_t)(seconds * 1e9);
   uint64_t next = t0;
   for (;;) {
     uint64_t t = now_ns();
     if (t >= end + 1000000000ull || stop) break; /* one more second for the last replies */
     if (t >= next && t < end) {
       uint64_t msg[4] = {sent, t, 0, 0};
-      if (sendto(fd, msg, sizeof msg, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)sizeof msg) sent++;
+      if (sendto(fd, msg, sizeof msg, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)sizeof msg && t >= from) sent++;
       next += gap;
       if (next < t) next = t + gap; /* fell behind: do not burst to catch up */
       continue;
@@ -111,7 +115,7 @@ int main(int argc, char **argv) {
     ssize_t n;
     while ((n = recv(fd, msg, sizeof msg, MSG_DONTWAIT)) == (ssize_t)sizeof msg) {
       uint64_t r = now_ns() - msg[1];
-      if (r < 1000000000ull && received < MAX_SAMPLES) rtt[received++] = (uint32_t)(r / 100); /* 0.1 µs units */
+      if (msg[1] >= from && r < 1000000000ull && received < MAX_SAMPLES) rtt[received++] = (uint32_t)(r / 100); /* 0.1 µs units */
     }
   }
   qsort(rtt, received, sizeof rtt[0], cmp_u32);

@@ -19,6 +19,10 @@ import { GEN_CPU, STEAL_FLAG, VIP, type UdpLab } from './udp.js';
 
 const PING_PORT = 7;
 const PROBE_RATE = 2000;
+/** Seconds of probes sent before the measured window (not counted): the forwarder has seen the
+ *  probe's flow and settled on it (uvsd's first packets of a new flow, and the JIT's reaction to
+ *  the first flow of a second service, are not what this row measures). */
+const PROBE_WARMUP_S = 2;
 /** Real-time priority of the probe and the echo server (see above). */
 const RT = ['chrt', '--fifo', '10'];
 let rtChecked: string[] | null = null;
@@ -52,13 +56,13 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     }
     const direct = variant === 'direct';
-    gen = u.lab.spawn(u.cli, u.genArgv('steady', seconds + 3, { pps: loadPps, batch: 32, ...(direct ? { dstMac: u.rsMac, dst: u.rsAddr } : {}) }));
+    gen = u.lab.spawn(u.cli, u.genArgv('steady', seconds + PROBE_WARMUP_S + 3, { pps: loadPps, batch: 32, ...(direct ? { dstMac: u.rsMac, dst: u.rsAddr } : {}) }));
     await delay(1000);
     const fwdPid = (uvsd?.proc ?? reflector?.proc)?.child.pid;
     const a = readCpus();
     const fwdA = readProcCpu(fwdPid);
     const t0 = performance.now();
-    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds)], { timeoutMs: (seconds + 10) * 1000 });
+    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds), '--warmup', String(PROBE_WARMUP_S)], { timeoutMs: (seconds + PROBE_WARMUP_S + 10) * 1000 });
     const dt = (performance.now() - t0) / 1000;
     const b = readCpus();
     const fwdB = readProcCpu(fwdPid);
