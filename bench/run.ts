@@ -91,7 +91,7 @@ const workers2 = forwarders.includes('uvsd-w2');
 const drForwarders = forwarders.filter((f) => f !== 'uvsd-w2');
 for (const r of rows) if (!ROWS.includes(r)) fail(`unknown row ${r} (${ROWS.join(', ')})`);
 for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
-for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (c, uvsd, c-uring, c-uring-vnet, uvsd-syscalls, uvsd-before, uvsd-ring, uvsd-w2)`);
+for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (${FORWARDERS.filter((x) => x !== 'nft').join(', ')})`);
 if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
