@@ -230,7 +230,10 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const samples: Sample[] = [];
   const drWl = workloads.filter((w) => w !== 'full');
-  const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: workloads }, forwarders: { dr: drForwarders, nat: ['nft', 'uvsd'], fullnat: ['nft', 'uvsd'] }, flows, repeats, fwdCpu: FWD_CPU };
+  /** The NAT/FULLNAT rows: the kernel and uvsd, plus the uvsd variants of --forwarders that do NAT
+ *  (not uvsd-before: an earlier build may predate NAT). */
+const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls')];
+const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: workloads }, forwarders: { dr: drForwarders, nat: natForwarders, fullnat: natForwarders }, flows, repeats, fwdCpu: FWD_CPU };
 
   if (run.some((r) => r === 'dr' || r === 'latency' || r === 'memory')) {
     await withUdpLab('dr', labs, async (u) => {
@@ -262,7 +265,7 @@ async function main(): Promise<void> {
   for (const mode of ['nat', 'fullnat'] as const) {
     if (!run.includes(mode)) continue;
     plan.rows.push(mode);
-    await withUdpLab(mode, labs, (u) => udpRow(u, workloads, ['nft', 'uvsd'], results));
+    await withUdpLab(mode, labs, (u) => udpRow(u, workloads, natForwarders, results));
   }
   const cps = run.includes('cps');
   const bulk = run.includes('bulk');

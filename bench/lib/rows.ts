@@ -59,10 +59,13 @@ export function comparisons(): Comparison[] {
     // --forwarders c-uring-vnet: the same C program on a TAP with uvsd's default vnet header.
     c.push({ id: `dr-${w}/c-uring-vnet`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ C reflector (io_uring, vnet header)`, row: `dr-${w}`, uvs: 'uvsd', base: 'c-uring-vnet', op: null, target: null });
     c.push({ id: `dr-${w}/vnet-cost`, title: `DR small UDP, ${UDP_TITLE[w]}: C io_uring, vnet header ÷ none (the header's cost)`, row: `dr-${w}`, uvs: 'c-uring-vnet', base: 'c-uring', op: null, target: null });
+    // --forwarders uvsd-ring: the ring backend (AF_PACKET on a veth) against uvsd's TAP port.
+    c.push({ id: `dr-${w}/ring`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ uvsd TAP`, row: `dr-${w}`, uvs: 'uvsd-ring', base: 'uvsd', op: null, target: null });
   }
   for (const m of ['nat', 'fullnat']) {
     for (const w of ['steady', 'new', 'full']) {
       c.push({ id: `${m}-${w}/nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ÷ nftables ${m === 'nat' ? 'DNAT' : 'DNAT+SNAT'}`, row: `${m}-${w}`, uvs: 'uvsd', base: 'nft', op: '>=', target: 1.0 });
+      c.push({ id: `${m}-${w}/ring-nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ nftables`, row: `${m}-${w}`, uvs: 'uvsd-ring', base: 'nft', op: '>=', target: 1.0 });
     }
   }
   for (const m of ['dr', 'nat']) {

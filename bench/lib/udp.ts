@@ -10,8 +10,8 @@
 //            io_uring), uvsd -g
 //   nat      RS 10.8.1.20, default route via 10.8.1.1 (uvsd's second address, or br0's for the
 //            kernel), forwarders: uvsd -m, kernel nftables DNAT
-//   fullnat  RS 192.168.8.20 without VIP, forwarders: uvsd FULLNAT (LIP 192.168.8.50), kernel
-//            nftables DNAT + SNAT to the same LIP
+//   fullnat  RS 192.168.8.20 without VIP, forwarders: uvsd FULLNAT (a pool of 8 LIPs,
+//            192.168.8.48/29), kernel nftables DNAT + SNAT to the same 8 addresses
 //
 // The kernel forwarder is br0 with the station MAC and the director's addresses, ip_forward on,
 // and an nftables table in the director namespace (conntrack comes with the nat hooks). While it
@@ -35,7 +35,11 @@ const DIRECTOR_ADDR = '192.168.8.10/24';
 const CLIENT_ADDR = '192.168.8.1';
 const NAT_DIR_ADDR = '10.8.1.1';
 export const VIP = '192.168.8.200';
-const LIP = '192.168.8.50';
+/** FULLNAT's local addresses: 8 × 64,512 source ports towards the one server port, more than
+ *  nf_conntrack_max (262,144) holds, so the kernel's SNAT does not run out of ports before its
+ *  table is full (with one LIP it searched for a port on every packet and delivered ~60 pps). */
+const LIP_NET = '192.168.8.48/29';
+const LIPS = Array.from({ length: 8 }, (_, i) => `192.168.8.${48 + i}`);
 export const VPORT = 9;
 /** Source addresses of generated packets: outside the lab's subnet, and the real server cannot
  *  answer them (unroutable in DR, a blackhole route in NAT/FULLNAT): no ICMP back into the bridge. */
@@ -137,7 +141,7 @@ export class UdpLab {
       await this.lab.must(['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR], this.rs);
       await this.lab.must(['ip', 'route', 'add', 'blackhole', `${GEN_SRC.replace(/\.\d+$/, '.0')}/24`], this.rs);
     }
-    if (this.mode === 'fullnat') await this.lab.must(['ip', 'route', 'add', 'blackhole', `${LIP}/32`], this.rs);
+    if (this.mode === 'fullnat') await this.lab.must(['ip', 'route', 'add', 'blackhole', LIP_NET], this.rs);
     this.rsMac = await this.lab.macOf(this.rs, 'eth0');
   }
 
@@ -240,7 +244,7 @@ export class UdpLab {
         const service = { proto: 'udp' as const, addr: VIP, port };
         await client.call('addService', { ...service, sched: 'rr' });
         await client.call('addDest', { service, addr: this.rsAddr, port, fwd, weight: 1 });
-        if (this.mode === 'fullnat') await client.call('addLaddr', { service, addr: LIP });
+        if (this.mode === 'fullnat') for (const addr of LIPS) await client.call('addLaddr', { service, addr });
       }
     } finally {
       client.close();
@@ -296,7 +300,7 @@ export class UdpLab {
     await this.lab.must(['ip', 'link', 'set', 'br0', 'address', STATION_MAC], d);
     await this.lab.must(['ip', 'addr', 'add', DIRECTOR_ADDR, 'dev', 'br0'], d);
     if (this.mode === 'nat') await this.lab.must(['ip', 'addr', 'add', `${NAT_DIR_ADDR}/24`, 'dev', 'br0'], d);
-    if (this.mode === 'fullnat') await this.lab.must(['ip', 'addr', 'add', `${LIP}/24`, 'dev', 'br0'], d);
+    if (this.mode === 'fullnat') for (const a of LIPS) await this.lab.must(['ip', 'addr', 'add', `${a}/24`, 'dev', 'br0'], d);
     await this.lab.sysctl(d, {
       'net.ipv4.ip_forward': 1,
       'net.ipv4.conf.all.send_redirects': 0,
@@ -313,7 +317,7 @@ export class UdpLab {
       '  }',
       '  chain post {',
       '    type nat hook postrouting priority srcnat; policy accept;',
-      ...(this.mode === 'fullnat' ? [`    ip daddr ${rs} udp dport ${VPORT} snat to ${LIP}`] : []),
+      ...(this.mode === 'fullnat' ? [`    ip daddr ${rs} udp dport ${VPORT} snat to ${LIPS[0]}-${LIPS[LIPS.length - 1]}`] : []),
       '  }',
       '}',
       '',
