@@ -8,7 +8,8 @@
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
 //   nat       64-byte UDP through NAT: uvsd vs kernel nftables DNAT with conntrack          lib/udp.ts
-//   fullnat   the same through FULLNAT vs nftables DNAT+SNAT                                lib/udp.ts
+//   fullnat   the same through FULLNAT (8 LIPs) vs nftables DNAT+SNAT to the same 8         lib/udp.ts
+//             (both also run uvsd-ring and uvsd-syscalls when --forwarders names them)
 //   cps       new TCP connections/s (wrk, nginx): uvsd DR/NAT vs haproxy vs nginx direct   lib/tcp.ts
 //   bulk      iperf3 through uvsd DR/NAT vs nftables NAT vs direct                         lib/tcp.ts
 //   latency   ping-pong p50/p99 at half of uvs's max rate: uvsd, C reflector, direct        lib/latency.ts
