@@ -2,13 +2,14 @@
 // director namespace through an AF_PACKET TPACKET_V3 ring and transmits with sendmmsg(); the
 // peer uvs0p sits on the bridge where the TAP would (test/lab/dr-lab.ts addRingVeth). The same DR
 // scenario as integration-dr: exact rr splits, UDP alternation, and a bulk upload whose bytes
-// (large TCP segments cut by the kernel before the veth) must arrive intact.
+// (large TCP segments cut by the kernel before the veth) must arrive intact; then NAT and FULLNAT,
+// whose replies come back through the ring as well.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { withDrLab } from './lab/itest.js';
-import { UVSD_MAC, VIP, labDir, repoRoot } from './lab/dr-lab.js';
+import { LIP, UVSD_MAC, VIP, labDir, repoRoot } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
@@ -37,6 +38,28 @@ test('ring backend: DR over an AF_PACKET ring on a veth: TCP rr 50/50, UDP alter
     assert.deepEqual(u.sequence, ['rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2']);
   });
 });
+
+for (const mode of ['nat', 'fullnat'] as const) {
+  test(`ring backend: ${mode.toUpperCase()}: 100 connections split 50/50 and a 2 MB download intact, the replies back through the ring`, OPTS, async (t) => {
+    await withDrLab(t, { servers: 2, mode, port: 'ring', httpPorts: [80] }, async (lab) => {
+      await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+      for (const s of lab.servers) {
+        await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, mode === 'nat' ? '-m' : '--fullnat', '-w', '1']);
+      }
+      if (mode === 'fullnat') await lab.call('addLaddr', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: LIP });
+      const r = await lab.http(100);
+      t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors}`);
+      assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+      assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
+      const down = await lab.transfer(2 << 20);
+      t.diagnostic(`download ${down.bytes} bytes from ${down.server}`);
+      assert.equal(down.bytes, 2 << 20);
+      assert.equal(down.sha256, down.expected, 'downloaded bytes differ from what the server sent');
+      const st = await lab.status();
+      assert.ok(st.counters['fwd_out_packets']! >= 100 * 3, `replies went through uvsd: ${st.counters['fwd_out_packets']}`);
+    });
+  });
+}
 
 test('ring backend: frames the stopped uvsd could not take are counted as port_drop_ring_full; it forwards again after', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, port: 'ring' }, async (lab) => {
