@@ -11,6 +11,7 @@ import { networkOf, type LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
+import { warmUp } from '../datapath/warmup.js';
 import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
@@ -77,6 +78,8 @@ interface Options {
   bgpNextHop?: number;
   /** --workers N: worker threads, one per TAP queue (1 = the datapath on the main thread). */
   workers: number;
+  /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts). */
+  jitWarmup: boolean;
 }
 
 /** What main needs of its port: the TAP itself (--workers 1) or the queues' common facts. */
@@ -190,6 +193,7 @@ function parseOptions(argv: string[]): Options {
       intArg('--workers', 1, MAX_WORKERS), 1)
     .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
+    .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
     .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
@@ -359,7 +363,7 @@ export async function main(argv: string[]): Promise<void> {
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr,
-      }, opts.metricsListen !== undefined);
+      }, opts.metricsListen !== undefined, opts.jitWarmup);
       const g = group;
       port = {
         mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,
@@ -612,7 +616,11 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
-  // --workers N >= 2: the workers receive (they started with their datapaths).
+  // --workers N >= 2: the workers receive (they started with their datapaths, and warmed up).
+  if (rxPort !== undefined && opts.jitWarmup) {
+    const w = warmUp({ vnetHdr: rxPort.vnetHdr, mtu: opts.mtu, batch: rxPort.batch }, { stride: rxPort.stride, base: rxPort.rxBase });
+    log.debug({ frames: w.frames, ms: Math.round(w.ms) }, 'JIT warm-up');
+  }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase), opts.rxBudget);
   let ticks = 0;
   timer = setInterval(() => {

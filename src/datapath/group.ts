@@ -32,6 +32,8 @@ export interface WorkerSetup {
   peers: (MessagePort | undefined)[];
   /** Walk the table for the entries-by-state gauges (only when uvsd serves metrics, as with one datapath). */
   census: boolean;
+  /** Run the JIT warm-up (warmup.ts) before the queue is read (uvsd without --no-jit-warmup). */
+  warmup: boolean;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -178,7 +180,7 @@ export class DatapathGroup implements Workers {
    * Start one worker per queue. `dp` are the shadow's options (connMax is split between the
    * workers: each holds its share of the table).
    */
-  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false) {
+  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false, warmup = false) {
     this.count = queues.length;
     const n = this.count;
     // A MessageChannel between every two workers: handed-off frames and shared ARP go direct.
@@ -195,7 +197,7 @@ export class DatapathGroup implements Workers {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
-        peers: peers[i], census,
+        peers: peers[i], census, warmup,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,

@@ -12,6 +12,7 @@ import { snapshotConns, type WorkerSetup, type WorkerShared } from './group.js';
 import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
+import { warmUp } from './warmup.js';
 
 type ToWorker =
   | { t: 'ops'; seq: number; ops: DpOp[] }
@@ -94,6 +95,8 @@ parent.on('message', (m: ToWorker) => {
   }
 });
 
+// The JIT sees every kind of frame before the first real one (this thread's own isolate).
+if (setup.warmup) warmUp({ ...setup.dp, worker: { index, count } }, { stride: port.stride, base: port.rxBase });
 port.start((n) => {
   dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
   scalars[0] = dp.ct.count;
