@@ -31,7 +31,7 @@ const INTRO: Record<LabMode, string[]> = {
     'uvsd wraps each client packet in an outer IPv4 header to the real server; bin/uvs-decap there',
     'unwraps it into a TUN device holding the VIP; the server answers the client directly.'],
 };
-const FLAG: Record<LabMode, string> = { dr: '-g', nat: '-m', fullnat: '', tun: '-i' };
+const FLAG: Record<LabMode, string> = { dr: '-g', nat: '-m', fullnat: '--fullnat', tun: '-i' };
 
 function say(msg: string): void {
   process.stdout.write(`${msg}\n`);
@@ -107,19 +107,9 @@ async function main(): Promise<void> {
   step(3, 'Configuring a round-robin virtual service with two real servers');
   await uvsadm(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
   const rport = MODE === 'nat' ? 8080 : 80;
-  for (const s of lab.servers) {
-    if (MODE === 'fullnat') {
-      // uvsadm's FULLNAT options are not built yet: the same control verbs it would call.
-      say(`  (control verb) addDest ${VIP}:80 -> ${s.addr}:80 fwd fullnat weight 1`);
-      await lab.call('addDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: s.addr, port: 80, fwd: 'fullnat', weight: 1 });
-    } else {
-      await uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:${rport}`, FLAG[MODE], '-w', '1']);
-    }
-  }
-  if (MODE === 'fullnat') {
-    say(`  (control verb) addLaddr ${VIP}:80 local address ${LIP}`);
-    await lab.call('addLaddr', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: LIP });
-  }
+  // FULLNAT: the local address the servers see as the client first (DPVS's laddr).
+  if (MODE === 'fullnat') await uvsadm(['--add-laddr', '-t', `${VIP}:80`, '-z', LIP]);
+  for (const s of lab.servers) await uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:${rport}`, FLAG[MODE], '-w', '1']);
 
   step(4, `Sending ${REQUESTS} HTTP requests from the client to http://${VIP}/ (a new connection each)`);
   const r = await lab.http(REQUESTS);
@@ -129,9 +119,10 @@ async function main(): Promise<void> {
   step(5, 'The table as ipvsadm users know it');
   await uvsadm(['-Ln']);
   if (MODE === 'nat' || MODE === 'fullnat') {
-    const conns = await lab.connections();
-    say(`  connection entries (control verb 'connections'; -Lnc comes with the uvsadm work): ${conns.length}, e.g.`);
-    for (const c of conns.slice(0, 2)) say(`    ${c.proto.toUpperCase()} ${c.state.padEnd(11)} ${c.caddr}:${c.cport} -> ${c.vaddr}:${c.vport} => ${c.laddr}:${c.lport} -> ${c.daddr}:${c.dport}`);
+    say('  $ uvsadm -Lnc   (the first entries)');
+    const lc = await lab.uvsadm(['-Lnc']);
+    if (lc.code !== 0) throw new Error(`uvsadm -Lnc failed (exit ${lc.code}): ${lc.stderr.trim()}`);
+    say(lc.stdout.split('\n').slice(0, 4).map((l) => `    ${l}`).join('\n'));
   }
 
   step(6, "uvsd's own view (uvs extension; the full list has every counter and drop reason)");
