@@ -1,0 +1,83 @@
+// What the JIT warm-up (src/datapath/warmup.ts) saves, in-process: a datapath optimised on 64-frame
+// batches of DR UDP, then one frame each of five kinds it has not seen (a TCP SYN to a NAT service,
+// the server's reply, an ICMP echo, a bad IP checksum, no service), each followed by 499 steady
+// batches. Prints the steady median batch time, the slowest batch after each event and the time
+// above 1.5 × the median summed over the 400 batches after each, with and without the warm-up
+// (alternating, a fresh process each: V8's feedback is per process). Not a test; no pass/fail.
+//
+//   node dist/bench/warmup-micro.js [--pairs 3]      (pin it: taskset -c 1 node ...)
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Datapath, RX_HEADROOM } from '../src/datapath/pipeline.js';
+import { warmUp } from '../src/datapath/warmup.js';
+import { Control } from '../src/control/model.js';
+import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
+import { icmpFrame, tcpFrame, udpFrame, TCP_FLAGS } from '../test/helpers/frames.js';
+import { CountSink } from '../test/helpers/alloc.js';
+
+const { values } = parseArgs({ options: { pairs: { type: 'string', default: '3' }, child: { type: 'string' } } });
+const B = 64;
+const S = 2048;
+
+function child(warm: boolean): void {
+  const DIR = '02:00:00:00:00:01';
+  const l2 = { ethDst: DIR, ethSrc: '02:00:00:00:00:fe' };
+  const VIP = '192.168.8.200';
+  let warmMs = 0;
+  if (warm) warmMs = warmUp({ vnetHdr: 0, mtu: 1500, batch: B }, { stride: S, base: RX_HEADROOM }).ms;
+  const dp = new Datapath({ mac: parseMac(DIR), addrs: [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }, { ip: parseIp('10.8.1.1'), mask: prefixMask(24) }], connMax: 1 << 20 }, new CountSink());
+  const ctl = new Control(dp, { tap: 't' });
+  ctl.addService({ proto: 'udp', addr: VIP, port: 80, sched: 'wrr' });
+  for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
+  ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'lc' });
+  ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: '10.8.1.20', port: 80, fwd: 'nat', weight: 1 });
+  for (const [i, rs] of ['192.168.8.20', '192.168.8.30', '10.8.1.20', '192.168.7.1'].entries()) {
+    dp.neigh.learn(dp.neigh.obtain(parseIp(rs)), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
+  }
+  const buf = Buffer.alloc(RX_HEADROOM + S * B);
+  const lens = new Uint32Array(B);
+  const steady = Array.from({ length: B }, (_, i) => udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 10000 + i, dport: 80, payload: new Uint8Array(18) }));
+  const events: [string, Buffer][] = [
+    ['NAT SYN', tcpFrame(l2, { src: '192.168.7.1', dst: VIP, sport: 20000, dport: 80, flags: TCP_FLAGS.SYN })],
+    ['its reply', tcpFrame({ ethDst: DIR, ethSrc: '02:00:00:00:01:02' }, { src: '10.8.1.20', dst: '192.168.7.1', sport: 80, dport: 20000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })],
+    ['ICMP echo', icmpFrame(l2, { src: '192.168.9.1', dst: VIP }, { type: 8, id: 1, seq: 1, payload: new Uint8Array(8) })],
+    ['bad checksum', udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 999, dport: 80 }, { badChecksum: true })],
+    ['no service', udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 999, dport: 9999 })],
+  ];
+  const run = (extra: Buffer | null): number => {
+    for (let i = 0; i < B; i++) {
+      const f = i === 0 && extra !== null ? extra : steady[i]!;
+      buf.set(f, RX_HEADROOM + i * S);
+      lens[i] = f.length;
+    }
+    const t0 = process.hrtime.bigint();
+    dp.processBatch(buf, S, lens, B, RX_HEADROOM);
+    return Number(process.hrtime.bigint() - t0);
+  };
+  for (let r = 0; r < 30_000; r++) run(null);
+  const base = Array.from({ length: 500 }, () => run(null)).sort((a, b) => a - b)[250]!;
+  const out: { name: string; maxUs: number; excessMs: number }[] = [];
+  for (const [name, f] of events) {
+    const w = [run(f), ...Array.from({ length: 399 }, () => run(null))];
+    for (let r = 0; r < 100; r++) run(null);
+    out.push({ name, maxUs: Math.max(...w) / 1000, excessMs: w.reduce((s, t) => s + Math.max(0, t - 1.5 * base), 0) / 1e6 });
+  }
+  console.log(JSON.stringify({ warmMs, medianUs: base / 1000, events: out }));
+}
+
+if (values.child !== undefined) child(values.child === 'warm');
+else {
+  const self = fileURLToPath(import.meta.url);
+  console.log('JIT warm-up micro-benchmark: 30,000 steady DR batches, then 5 new kinds of frame (one per batch, 400 batches watched after each)');
+  for (let p = 1; p <= Number(values.pairs); p++) {
+    for (const mode of p % 2 === 1 ? ['cold', 'warm'] : ['warm', 'cold']) {
+      const r = spawnSync(process.execPath, [self, '--child', mode], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      const j = JSON.parse(r.stdout) as { warmMs: number; medianUs: number; events: { name: string; maxUs: number; excessMs: number }[] };
+      const excess = j.events.reduce((s, e) => s + e.excessMs, 0);
+      console.log(`pair ${p} ${mode === 'warm' ? `warm-up (${j.warmMs.toFixed(0)} ms)` : 'no warm-up  '}: steady median ${j.medianUs.toFixed(1)} µs/batch; ` +
+        `${j.events.map((e) => `${e.name} max ${e.maxUs.toFixed(0)} µs`).join(', ')}; above 1.5× median after the 5: ${excess.toFixed(1)} ms`);
+    }
+  }
+}
