@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
-import { formatRules } from '../src/control/printers.js';
+import { formatList, formatRules } from '../src/control/printers.js';
 import type { ListResult } from '../src/control/protocol.js';
 import { HealthManager } from '../src/health/manager.js';
 import { withHealth } from '../src/health/report.js';
@@ -342,6 +342,25 @@ ${extra}`;
     writeFileSync(file, vs('/health').replace('lb_kind DR', 'lb_kind SOMETIMES'));
     assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN`);
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent and mask; a reload changing it edits the service', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khp-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
+    writeFileSync(file, conf('  persistence_timeout 50\n  persistence_granularity 255.255.255.0\n'));
+    const w = world({ keepalived: file });
+    assert.deepEqual(w.cm.reload(false).slice(0, 1), ['add service TCP 192.168.8.200:80 (rr)']);
+    assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr persistent 50 mask 255\.255\.255\.0$/m);
+    writeFileSync(file, conf('  persistence_timeout 0\n'));
+    assert.deepEqual(w.cm.reload(true), ['edit service TCP 192.168.8.200:80: persistent 50 -> 0, netmask 255.255.255.0 -> 255.255.255.255']);
+    w.cm.reload(false);
+    assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr$/m);
     await w.mgr.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });

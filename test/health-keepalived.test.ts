@@ -171,7 +171,7 @@ test('errors name file:line and the offending value', () => {
 test('unsupported keywords and checkers are named in a warning; the rest is imported', () => {
   const { config, warnings } = parseKeepalived(
     `virtual_server 1.2.3.4 80 {
-  persistence_granularity 255.255.255.0
+  ha_suspend
   persistence_timeout 60
   real_server 1.2.3.5 80 {
     SSL_GET {
@@ -194,12 +194,32 @@ virtual_server fwmark 1 {
   assert.equal(config.services[0]!.persistence, 60);
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
-    'k.conf:2: unsupported keyword "persistence_granularity" in virtual_server 1.2.3.4 80 ignored',
+    'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
   ]);
+});
+
+test('persistence_timeout and persistence_granularity: -p and -M; no value is keepalived\'s 360 s; 0 is a warning and not persistent; a bad mask is an error', () => {
+  const one = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf');
+  const a = one('  persistence_timeout 50\n  persistence_granularity 255.255.255.0');
+  assert.deepEqual([a.config.services[0]!.persistence, a.config.services[0]!.netmask, a.warnings], [50, '255.255.255.0', []]);
+  assert.equal(one('  persistence_timeout').config.services[0]!.persistence, 360);
+  const g = one('  persistence_granularity 255.255.0.0').config.services[0]!;
+  assert.deepEqual([g.persistence, g.netmask], [360, '255.255.0.0'], 'a granularity alone makes the service persistent (keepalived pgr_handler)');
+  const z = one('  persistence_timeout 0');
+  assert.deepEqual([z.config.services[0]!.persistence, z.config.services[0]!.netmask], [0, undefined]);
+  assert.deepEqual(z.warnings, ['k.conf:2: persistence_timeout 0 ignored (as keepalived does): virtual_server 1.2.3.4 80 is not persistent']);
+  for (const [body, want] of [
+    ['  persistence_granularity 24', /^k\.conf:2: persistence_granularity: "24" is not an IPv4 netmask \(e\.g\. 255\.255\.255\.0\)$/],
+    ['  persistence_granularity 255.255.256.0', /^k\.conf:2: persistence_granularity: "255\.255\.256\.0" is not an IPv4 netmask/],
+    ['  persistence_timeout soon', /^k\.conf:2: persistence_timeout: "soon" is not an integer 1\.\.2678400$/],
+    ['  persistence_timeout 2678401', /^k\.conf:2: persistence_timeout: "2678401" is not an integer 1\.\.2678400$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => one(body), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
+  }
 });
 
 test('parameters given at virtual_server or real_server level reach the checkers; the checker level wins', () => {

@@ -221,6 +221,9 @@ function inherited(st: Stmt, d: Inherited): boolean {
   }
 }
 
+/** keepalived's persistence_timeout without a value (IPVS_SVC_PERSISTENT_TIMEOUT, 6 minutes; ipvsadm's -p is 300). */
+export const KEEPALIVED_PERSISTENCE_S = 360;
+
 const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
 const UNSUPPORTED_CHECKERS = new Set(['SSL_GET', 'DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
@@ -276,6 +279,7 @@ class Parser {
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     vs.delayLoopMs = d.delayLoopMs;
     const rsStmts: Stmt[] = [];
+    let granularity: string | undefined;
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
@@ -297,8 +301,21 @@ class Parser {
         }
         case 'persistence_timeout':
           nArgs(s, 0, 1);
-          vs.persistence = s.args.length === 0 ? 300 : intArg(s, 0, 1, 2678400);
+          if (s.args.length === 1 && /^0+$/.test(s.args[0]!.text)) {
+            // keepalived logs "persistence_timeout invalid" and ignores it: not persistent.
+            this.warn(s, `persistence_timeout 0 ignored (as keepalived does): virtual_server ${addr} ${port} is not persistent`);
+            vs.persistence = 0;
+            break;
+          }
+          vs.persistence = s.args.length === 0 ? KEEPALIVED_PERSISTENCE_S : intArg(s, 0, 1, 2678400);
           break;
+        case 'persistence_granularity': {
+          nArgs(s, 1, 1);
+          const v = s.args[0]!.text;
+          if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || parseIp(v) < 0) throw err(s, `persistence_granularity: "${v}" is not an IPv4 netmask (e.g. 255.255.255.0)`);
+          granularity = v;
+          break;
+        }
         case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: s.args.length > 1 ? portArg(s, 1) : port }; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
@@ -309,6 +326,11 @@ class Parser {
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${addr} ${port}`);
       }
+    }
+    if (granularity !== undefined) {
+      vs.netmask = granularity;
+      // keepalived: a granularity without a (valid) persistence_timeout makes the service persistent.
+      if (vs.persistence === 0) vs.persistence = KEEPALIVED_PERSISTENCE_S;
     }
     const seen = new Set<string>();
     for (const s of rsStmts) {

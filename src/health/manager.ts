@@ -191,7 +191,7 @@ export class HealthManager {
       };
       for (const vs of this.initial.services) {
         const key = { proto: vs.proto, addr: vs.addr, port: vs.port };
-        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, persist: vs.persistence } });
+        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255' } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
           if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: vs.fwd } });

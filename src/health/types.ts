@@ -103,6 +103,8 @@ export interface VirtualServerSpec {
   fwd: Fwd;
   /** persistence_timeout in seconds (0 = none): the service's -p. */
   persistence: number;
+  /** persistence_granularity: the service's -M netmask (dotted quad; default 255.255.255.255). */
+  netmask?: string;
   delayLoopMs: number;
   sorryServer?: { addr: string; port: number };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
