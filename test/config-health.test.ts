@@ -366,3 +366,38 @@ test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -b, -x / -y), also when a failed server is added back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khf-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `virtual_server 192.168.8.200 53 {
+  protocol UDP
+  lb_algo sh
+  sh-port
+  sh-fallback
+  ops
+  delay_loop 10
+  real_server ${A} 53 {
+    uthreshold 100
+    lthreshold 50
+    MISC_CHECK { misc_path /bin/true }
+  }
+}
+`);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await w.mgr.start();
+    const want = `-A -u 192.168.8.200:53 -s sh -b sh-fallback,sh-port -o\n-a -u 192.168.8.200:53 -r ${A}:53 -g -w 1 -x 100 -y 50\n`;
+    assert.equal(formatRules(w.r.ctl.list(), N), want);
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), []);
+    w.failing.delete(A);
+    await w.clock.advance(10 * S);
+    assert.equal(formatRules(w.r.ctl.list(), N), want, 'added back with its thresholds');
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -179,7 +179,7 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
         path /
       }
     }
-    uthreshold 10
+    smtp_alert
     TCP_CHECK {
       warmup 5
     }
@@ -196,7 +196,7 @@ virtual_server fwmark 1 {
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
-    'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
+    'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
   ]);
@@ -219,6 +219,43 @@ test('persistence_timeout and persistence_granularity: -p and -M; no value is ke
     ['  persistence_timeout 2678401', /^k\.conf:2: persistence_timeout: "2678401" is not an integer 1\.\.2678400$/],
   ] as Array<[string, RegExp]>) {
     assert.throws(() => one(body), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
+  }
+});
+
+test('ops, sh-/mh- scheduler flags and uthreshold/lthreshold are imported; a flag for another scheduler or ops on TCP is a warning; lthreshold above uthreshold is an error', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
+  sh-port
+  ops
+  sh-fallback
+  mh-port
+  lb_algo sh
+  protocol UDP
+  real_server 1.2.3.5 53 {
+    uthreshold 100
+    lthreshold 50
+  }
+  real_server 1.2.3.6 53 {
+  }
+}
+virtual_server 1.2.3.4 80 {
+  lb_algo mh
+  mh-fallback
+  ops
+}
+`, 'k.conf');
+  const [u, t] = config.services;
+  assert.deepEqual([u!.schedFlags, u!.oneShot, t!.schedFlags, t!.oneShot], [['sh-port', 'sh-fallback'], true, ['mh-fallback'], undefined]);
+  assert.deepEqual(u!.realServers.map((r) => [r.upper, r.lower]), [[100, 50], [undefined, undefined]]);
+  assert.deepEqual(warnings, [
+    'k.conf:5: mh-port ignored: it applies to the mh scheduler only (lb_algo is sh)',
+    'k.conf:18: ops ignored: one-packet scheduling applies to UDP services only (virtual_server 1.2.3.4 80 is TCP)',
+  ]);
+  for (const [body, want] of [
+    ['  real_server 1.2.3.5 80 {\n    uthreshold 10\n    lthreshold 20\n  }', /^k\.conf:4: lthreshold 20 is above uthreshold 10 in real_server 1\.2\.3\.5 80$/],
+    ['  real_server 1.2.3.5 80 {\n    uthreshold many\n  }', /^k\.conf:3: uthreshold: "many" is not an integer 0\.\.2147483647$/],
+    ['  sh-port yes', /^k\.conf:2: sh-port takes no argument, got "yes"$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
   }
 });
 

@@ -280,6 +280,8 @@ class Parser {
     vs.delayLoopMs = d.delayLoopMs;
     const rsStmts: Stmt[] = [];
     let granularity: string | undefined;
+    let ops: Stmt | undefined;
+    const flagStmts: Stmt[] = [];
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
@@ -323,9 +325,26 @@ class Parser {
         case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = s.args[0]!.text; break;
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
+        case 'ops': noArgs(s); ops = s; break;
+        case 'sh-port':
+        case 'sh-fallback':
+        case 'mh-port':
+        case 'mh-fallback': noArgs(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${addr} ${port}`);
       }
+    }
+    // After the loop, so lb_algo and protocol count wherever they are written.
+    if (ops !== undefined) {
+      // The kernel applies one-packet scheduling to UDP only; ipvsadm -o refuses other services.
+      if (vs.proto === 'udp') vs.oneShot = true;
+      else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${addr} ${port} is TCP)`);
+    }
+    for (const f of flagStmts) {
+      const sched = f.key.slice(0, 2);
+      // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).
+      if (vs.sched !== sched) this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
+      else if (!(vs.schedFlags ??= []).includes(f.key)) vs.schedFlags.push(f.key);
     }
     if (granularity !== undefined) {
       vs.netmask = granularity;
@@ -355,6 +374,7 @@ class Parser {
     const rest: Stmt[] = [];
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
+    let lowerAt: Stmt | undefined;
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(this.checker(s, d));
@@ -366,10 +386,16 @@ class Parser {
       }
       switch (s.key) {
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
+        case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, 2147483647); break;
+        case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, 2147483647); lowerAt = s; break;
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
         case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
       }
+    }
+    // The kernel (ip_vs_add_dest) refuses a lower threshold above the upper one: say so here, with the line.
+    if (lowerAt !== undefined && rs.lower! > (rs.upper ?? 0)) {
+      throw err(lowerAt, `lthreshold ${rs.lower} is above uthreshold ${rs.upper ?? 0} in real_server ${addr} ${port}`);
     }
     return rs;
   }

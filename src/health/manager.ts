@@ -191,10 +191,10 @@ export class HealthManager {
       };
       for (const vs of this.initial.services) {
         const key = { proto: vs.proto, addr: vs.addr, port: vs.port };
-        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255' } });
+        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
-          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: vs.fwd } });
+          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: r.fwd ?? vs.fwd, upper: r.upper ?? 0, lower: r.lower ?? 0 } });
         }
         for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push(vs, { verb: 'addDest', args: { ...s, weight: 1 } });
       }

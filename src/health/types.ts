@@ -105,6 +105,10 @@ export interface VirtualServerSpec {
   persistence: number;
   /** persistence_granularity: the service's -M netmask (dotted quad; default 255.255.255.255). */
   netmask?: string;
+  /** sh-port, sh-fallback, mh-port, mh-fallback: the service's -b scheduler flags. */
+  schedFlags?: string[];
+  /** ops: one-packet scheduling (-o), UDP services only. */
+  oneShot?: boolean;
   delayLoopMs: number;
   sorryServer?: { addr: string; port: number };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
