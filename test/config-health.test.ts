@@ -129,7 +129,7 @@ test('a config with health checks loads: the checkers and parameters it gives, i
   const tcp = cfg.services[0]!.health!;
   assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80 }]);
   const [ra, rb, rc] = tcp.realServers;
-  assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 1 * S, 18]]);
+  assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 3 * S, 18]]);
   assert.deepEqual((ra!.checkers[0] as HttpCheck).urls, [{ path: '/health', status: [[200, 200], [301, 302]], digest: '0123456789abcdef0123456789abcdef' }]);
   assert.equal(ra!.weight, 3);
   assert.deepEqual([rb!.inhibitOnFailure, rb!.notifyDown], [true, '/bin/notify down']);
@@ -400,4 +400,30 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
+  const text = `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    servers:
+      - address: ${A}
+        health:
+          checks:
+            - { type: tcp }
+            - { type: http_get, url: { path: / } }
+            - { type: misc, misc-path: /bin/true }
+            - { type: misc, misc-path: /bin/false, retry: 1, delay-before-retry: 3 }
+`;
+  const cfg = parseConfig(text, 'f.yaml');
+  const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
+  assert.deepEqual(cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`), ['TCP_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000', 'MISC_CHECK 1 3000']);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: misc\n\s+misc-path: \/bin\/true\n/, 'defaults are not written');
+  assert.match(dumped, /retry: 1\n\s+delay-before-retry: 3\n/);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`),
+    cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`));
 });

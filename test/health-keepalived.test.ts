@@ -114,7 +114,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
   assert.equal(rs2!.inhibitOnFailure, false);
   assert.deepEqual(rs2!.checkers, [{
     type: 'HTTP_GET', origin: { file: 'keepalived.conf', line: 44 }, connectIp: undefined, connectPort: 8080, bindto: undefined,
-    connectTimeoutMs: 2000, delayLoopMs: 6000, retry: 4, delayBeforeRetryMs: 1000, rise: 1, fall: 1, virtualhost: undefined,
+    connectTimeoutMs: 2000, delayLoopMs: 6000, retry: 4, delayBeforeRetryMs: 3000, rise: 1, fall: 1, virtualhost: undefined,
     urls: [
       { path: '/health', digest: '9b3a0c85a887a256d6939da88aabd8cd', status: [[200, 200], [301, 302]] },
       { path: '/' },
@@ -257,6 +257,23 @@ virtual_server 1.2.3.4 80 {
   ] as Array<[string, RegExp]>) {
     assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
   }
+});
+
+test('retry and delay_before_retry defaults are keepalived\'s per checker (MISC_CHECK retry 0, HTTP_GET 3 s, others 1 and 1 s); a value at any level replaces them', () => {
+  const servers = (inner: string) => `  real_server 1.2.3.5 80 {
+${inner}    TCP_CHECK { }
+    UDP_CHECK { }
+    PING_CHECK { }
+    HTTP_GET { url { path / } }
+    MISC_CHECK { misc_path /bin/true }
+  }`;
+  const timings = (text: string) => parseKeepalived(text, 'k.conf').config.services[0]!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`);
+  assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n${servers('')}\n}\n`), [
+    'TCP_CHECK 1 1000', 'UDP_CHECK 1 1000', 'PING_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000',
+  ]);
+  assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n  retry 2\n${servers('    delay_before_retry 0.5\n')}\n}\n`), [
+    'TCP_CHECK 2 500', 'UDP_CHECK 2 500', 'PING_CHECK 2 500', 'HTTP_GET 2 500', 'MISC_CHECK 2 500',
+  ], 'set at virtual_server / real_server, they apply to every checker type');
 });
 
 test('parameters given at virtual_server or real_server level reach the checkers; the checker level wins', () => {

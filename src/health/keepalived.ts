@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd } from '../control/protocol.js';
-import type { CheckCommon, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
+import type { CheckCommon, CheckerType, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -195,15 +195,29 @@ function needBlock(st: Stmt): Stmt[] {
 export interface Inherited {
   delayLoopMs: number;
   connectTimeoutMs: number;
-  retry: number;
-  delayBeforeRetryMs: number;
+  /** undefined until given: the checker type's default then applies (CHECKER_RETRY_DEFAULTS). */
+  retry?: number;
+  delayBeforeRetryMs?: number;
   rise: number;
   fall: number;
   inhibitOnFailure: boolean;
   virtualhost?: string;
 }
 
-const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };
+const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
+
+/**
+ * keepalived's per-checker defaults for what a checker, its real_server or its virtual_server does
+ * not set (check_api.c queue_checker: retry 1, delay_before_retry 1 s; check_misc.c: retry 0;
+ * check_http.c: delay_before_retry 3 s).
+ */
+export const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; delayBeforeRetryMs: number }>> = {
+  TCP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  UDP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  PING_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  HTTP_GET: { retry: 1, delayBeforeRetryMs: 3000 },
+  MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
+};
 
 /** Applies an inheritable keyword; false when st is not one. */
 function inherited(st: Stmt, d: Inherited): boolean {
@@ -437,9 +451,12 @@ class Parser {
       }
       this.unsupported(s, inside);
     }
+    const type = st.key as CheckerType;
     const common: CheckCommon = {
-      type: st.key as CheckCommon['type'], origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
-      connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, rise: d.rise, fall: d.fall,
+      type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
+      connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
+      retry: d.retry ?? CHECKER_RETRY_DEFAULTS[type].retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs,
+      rise: d.rise, fall: d.fall,
     };
     switch (st.key) {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };
