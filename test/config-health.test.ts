@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
-import { formatRules } from '../src/control/printers.js';
+import { formatList, formatRules } from '../src/control/printers.js';
 import type { ListResult } from '../src/control/protocol.js';
 import { HealthManager } from '../src/health/manager.js';
 import { withHealth } from '../src/health/report.js';
@@ -129,7 +129,7 @@ test('a config with health checks loads: the checkers and parameters it gives, i
   const tcp = cfg.services[0]!.health!;
   assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80 }]);
   const [ra, rb, rc] = tcp.realServers;
-  assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 1 * S, 18]]);
+  assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 3 * S, 18]]);
   assert.deepEqual((ra!.checkers[0] as HttpCheck).urls, [{ path: '/health', status: [[200, 200], [301, 302]], digest: '0123456789abcdef0123456789abcdef' }]);
   assert.equal(ra!.weight, 3);
   assert.deepEqual([rb!.inhibitOnFailure, rb!.notifyDown], [true, '/bin/notify down']);
@@ -346,4 +346,84 @@ ${extra}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent and mask; a reload changing it edits the service', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khp-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
+    writeFileSync(file, conf('  persistence_timeout 50\n  persistence_granularity 255.255.255.0\n'));
+    const w = world({ keepalived: file });
+    assert.deepEqual(w.cm.reload(false).slice(0, 1), ['add service TCP 192.168.8.200:80 (rr)']);
+    assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr persistent 50 mask 255\.255\.255\.0$/m);
+    writeFileSync(file, conf('  persistence_timeout 0\n'));
+    assert.deepEqual(w.cm.reload(true), ['edit service TCP 192.168.8.200:80: persistent 50 -> 0, netmask 255.255.255.0 -> 255.255.255.255']);
+    w.cm.reload(false);
+    assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr$/m);
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -b, -x / -y), also when a failed server is added back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khf-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `virtual_server 192.168.8.200 53 {
+  protocol UDP
+  lb_algo sh
+  sh-port
+  sh-fallback
+  ops
+  delay_loop 10
+  real_server ${A} 53 {
+    uthreshold 100
+    lthreshold 50
+    MISC_CHECK { misc_path /bin/true }
+  }
+}
+`);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await w.mgr.start();
+    const want = `-A -u 192.168.8.200:53 -s sh -b sh-fallback,sh-port -o\n-a -u 192.168.8.200:53 -r ${A}:53 -g -w 1 -x 100 -y 50\n`;
+    assert.equal(formatRules(w.r.ctl.list(), N), want);
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), []);
+    w.failing.delete(A);
+    await w.clock.advance(10 * S);
+    assert.equal(formatRules(w.r.ctl.list(), N), want, 'added back with its thresholds');
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
+  const text = `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    servers:
+      - address: ${A}
+        health:
+          checks:
+            - { type: tcp }
+            - { type: http_get, url: { path: / } }
+            - { type: misc, misc-path: /bin/true }
+            - { type: misc, misc-path: /bin/false, retry: 1, delay-before-retry: 3 }
+`;
+  const cfg = parseConfig(text, 'f.yaml');
+  const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
+  assert.deepEqual(cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`), ['TCP_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000', 'MISC_CHECK 1 3000']);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: misc\n\s+misc-path: \/bin\/true\n/, 'defaults are not written');
+  assert.match(dumped, /retry: 1\n\s+delay-before-retry: 3\n/);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`),
+    cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`));
 });

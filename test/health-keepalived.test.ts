@@ -114,7 +114,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
   assert.equal(rs2!.inhibitOnFailure, false);
   assert.deepEqual(rs2!.checkers, [{
     type: 'HTTP_GET', origin: { file: 'keepalived.conf', line: 44 }, connectIp: undefined, connectPort: 8080, bindto: undefined,
-    connectTimeoutMs: 2000, delayLoopMs: 6000, retry: 4, delayBeforeRetryMs: 1000, rise: 1, fall: 1, virtualhost: undefined,
+    connectTimeoutMs: 2000, delayLoopMs: 6000, retry: 4, delayBeforeRetryMs: 3000, rise: 1, fall: 1, virtualhost: undefined,
     urls: [
       { path: '/health', digest: '9b3a0c85a887a256d6939da88aabd8cd', status: [[200, 200], [301, 302]] },
       { path: '/' },
@@ -171,7 +171,7 @@ test('errors name file:line and the offending value', () => {
 test('unsupported keywords and checkers are named in a warning; the rest is imported', () => {
   const { config, warnings } = parseKeepalived(
     `virtual_server 1.2.3.4 80 {
-  persistence_granularity 255.255.255.0
+  ha_suspend
   persistence_timeout 60
   real_server 1.2.3.5 80 {
     SSL_GET {
@@ -179,7 +179,7 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
         path /
       }
     }
-    uthreshold 10
+    smtp_alert
     TCP_CHECK {
       warmup 5
     }
@@ -194,12 +194,86 @@ virtual_server fwmark 1 {
   assert.equal(config.services[0]!.persistence, 60);
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
-    'k.conf:2: unsupported keyword "persistence_granularity" in virtual_server 1.2.3.4 80 ignored',
+    'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
-    'k.conf:10: unsupported keyword "uthreshold" in real_server 1.2.3.5 80 ignored',
+    'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
   ]);
+});
+
+test('persistence_timeout and persistence_granularity: -p and -M; no value is keepalived\'s 360 s; 0 is a warning and not persistent; a bad mask is an error', () => {
+  const one = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf');
+  const a = one('  persistence_timeout 50\n  persistence_granularity 255.255.255.0');
+  assert.deepEqual([a.config.services[0]!.persistence, a.config.services[0]!.netmask, a.warnings], [50, '255.255.255.0', []]);
+  assert.equal(one('  persistence_timeout').config.services[0]!.persistence, 360);
+  const g = one('  persistence_granularity 255.255.0.0').config.services[0]!;
+  assert.deepEqual([g.persistence, g.netmask], [360, '255.255.0.0'], 'a granularity alone makes the service persistent (keepalived pgr_handler)');
+  const z = one('  persistence_timeout 0');
+  assert.deepEqual([z.config.services[0]!.persistence, z.config.services[0]!.netmask], [0, undefined]);
+  assert.deepEqual(z.warnings, ['k.conf:2: persistence_timeout 0 ignored (as keepalived does): virtual_server 1.2.3.4 80 is not persistent']);
+  for (const [body, want] of [
+    ['  persistence_granularity 24', /^k\.conf:2: persistence_granularity: "24" is not an IPv4 netmask \(e\.g\. 255\.255\.255\.0\)$/],
+    ['  persistence_granularity 255.255.256.0', /^k\.conf:2: persistence_granularity: "255\.255\.256\.0" is not an IPv4 netmask/],
+    ['  persistence_timeout soon', /^k\.conf:2: persistence_timeout: "soon" is not an integer 1\.\.2678400$/],
+    ['  persistence_timeout 2678401', /^k\.conf:2: persistence_timeout: "2678401" is not an integer 1\.\.2678400$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => one(body), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
+  }
+});
+
+test('ops, sh-/mh- scheduler flags and uthreshold/lthreshold are imported; a flag for another scheduler or ops on TCP is a warning; lthreshold above uthreshold is an error', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
+  sh-port
+  ops
+  sh-fallback
+  mh-port
+  lb_algo sh
+  protocol UDP
+  real_server 1.2.3.5 53 {
+    uthreshold 100
+    lthreshold 50
+  }
+  real_server 1.2.3.6 53 {
+  }
+}
+virtual_server 1.2.3.4 80 {
+  lb_algo mh
+  mh-fallback
+  ops
+}
+`, 'k.conf');
+  const [u, t] = config.services;
+  assert.deepEqual([u!.schedFlags, u!.oneShot, t!.schedFlags, t!.oneShot], [['sh-port', 'sh-fallback'], true, ['mh-fallback'], undefined]);
+  assert.deepEqual(u!.realServers.map((r) => [r.upper, r.lower]), [[100, 50], [undefined, undefined]]);
+  assert.deepEqual(warnings, [
+    'k.conf:5: mh-port ignored: it applies to the mh scheduler only (lb_algo is sh)',
+    'k.conf:18: ops ignored: one-packet scheduling applies to UDP services only (virtual_server 1.2.3.4 80 is TCP)',
+  ]);
+  for (const [body, want] of [
+    ['  real_server 1.2.3.5 80 {\n    uthreshold 10\n    lthreshold 20\n  }', /^k\.conf:4: lthreshold 20 is above uthreshold 10 in real_server 1\.2\.3\.5 80$/],
+    ['  real_server 1.2.3.5 80 {\n    uthreshold many\n  }', /^k\.conf:3: uthreshold: "many" is not an integer 0\.\.2147483647$/],
+    ['  sh-port yes', /^k\.conf:2: sh-port takes no argument, got "yes"$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
+  }
+});
+
+test('retry and delay_before_retry defaults are keepalived\'s per checker (MISC_CHECK retry 0, HTTP_GET 3 s, others 1 and 1 s); a value at any level replaces them', () => {
+  const servers = (inner: string) => `  real_server 1.2.3.5 80 {
+${inner}    TCP_CHECK { }
+    UDP_CHECK { }
+    PING_CHECK { }
+    HTTP_GET { url { path / } }
+    MISC_CHECK { misc_path /bin/true }
+  }`;
+  const timings = (text: string) => parseKeepalived(text, 'k.conf').config.services[0]!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`);
+  assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n${servers('')}\n}\n`), [
+    'TCP_CHECK 1 1000', 'UDP_CHECK 1 1000', 'PING_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000',
+  ]);
+  assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n  retry 2\n${servers('    delay_before_retry 0.5\n')}\n}\n`), [
+    'TCP_CHECK 2 500', 'UDP_CHECK 2 500', 'PING_CHECK 2 500', 'HTTP_GET 2 500', 'MISC_CHECK 2 500',
+  ], 'set at virtual_server / real_server, they apply to every checker type');
 });
 
 test('parameters given at virtual_server or real_server level reach the checkers; the checker level wins', () => {

@@ -185,6 +185,61 @@ test('quorum with hysteresis: quorum_down below quorum - hysteresis, quorum_up a
   await w.mgr.stop();
 });
 
+test('quorum lost with a sorry server: the alive servers leave too (inhibit ones at weight 0); one coming back stays out until the quorum is regained', async () => {
+  const c0 = checker({ retry: 0 });
+  const cfg = (sorry: boolean, inhibitB: boolean) => ({
+    services: [vs({
+      quorum: 3, sorryServer: sorry ? { addr: C, port: 80 } : undefined,
+      realServers: [rs(0, { weight: 2, checkers: [c0] }), rs(1, { weight: 2, inhibitOnFailure: inhibitB, checkers: [c0] })],
+    })],
+  });
+  for (const inhibitB of [false, true]) {
+    const w = world(cfg(true, inhibitB));
+    await w.mgr.start(); // alive weight 4 >= 3
+    assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/2`]);
+    w.set(A, false);
+    await w.clock.advance(0); // 2 < 3: quorum lost
+    const held = inhibitB ? [`${B}:80/0`, `${C}:80/1`] : [`${C}:80/1`];
+    assert.deepEqual(w.table(), held, 'only the sorry server takes traffic');
+    assert.equal(w.mgr.stateOf('tcp', VIP, 80, B, 80), 'up', 'B is healthy, only held out');
+    w.set(B, false);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), held, 'B failing while held out changes nothing');
+    w.set(B, true);
+    await w.clock.advance(10 * S); // B alive again: 2 < 3, quorum still down
+    assert.deepEqual(w.table(), held, 'B back alive is not re-added while the quorum is down');
+    assert.equal(w.logs.filter((l) => l.msg === 'health: real server up').at(-1)!.obj.action, 'none (quorum down, the sorry server has the traffic)');
+    w.set(A, true);
+    await w.clock.advance(10 * S); // 4 >= 3: quorum gained
+    assert.deepEqual(w.table(), inhibitB ? [`${B}:80/2`, `${A}:80/2`] : [`${A}:80/2`, `${B}:80/2`], 'alive servers back, sorry server out');
+    await w.mgr.stop();
+  }
+  // Without a sorry server the alive servers stay (keepalived only removes them for one).
+  const w = world(cfg(false, false));
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(0);
+  assert.deepEqual(w.table(), [`${B}:80/2`]);
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: false }]);
+  await w.mgr.stop();
+});
+
+test('quorum at start and at zero: below quorum + hysteresis a service starts with only its sorry server; an alive weight of 0 loses the quorum even when quorum - hysteresis <= 0', async () => {
+  const w = world({ services: [vs({ quorum: 2, hysteresis: 1, sorryServer: { addr: C, port: 80 } })] }); // alive weight 2 < 3
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${C}:80/1`]);
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: true }]);
+  await w.mgr.stop();
+  const z = world({ services: [vs({ quorum: 1, hysteresis: 1, quorumDown: '/bin/down', sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { weight: 2, checkers: [checker({ retry: 0 })] })] })] });
+  await z.mgr.start();
+  assert.deepEqual(z.table(), [`${A}:80/2`]);
+  z.set(A, false);
+  await z.clock.advance(0);
+  assert.deepEqual(z.table(), [`${C}:80/1`], 'keepalived: !weight_sum loses the quorum');
+  assert.deepEqual(z.commands, ['/bin/down']);
+  await z.mgr.stop();
+});
+
 test('alpha: servers start as failed (not in the table, sorry server in) until their first passed check; notify_up runs', async () => {
   const w = world({
     services: [vs({ alpha: true, sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { notifyUp: '/bin/a-up' }), rs(1, { inhibitOnFailure: true })] })],

@@ -6,7 +6,7 @@
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
 import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
-import type { Inherited } from '../health/keepalived.js';
+import { CHECKER_RETRY_DEFAULTS, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -29,8 +29,11 @@ export interface FieldHelpers {
 }
 
 
-/** keepalived's defaults (REFERENCE.md): delay_loop 60 s, connect_timeout 5 s, retry 1, delay_before_retry 1 s. */
-export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };
+/**
+ * keepalived's defaults (REFERENCE.md): delay_loop 60 s, connect_timeout 5 s; retry and
+ * delay_before_retry depend on the checker type (CHECKER_RETRY_DEFAULTS).
+ */
+export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
 
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
@@ -126,7 +129,9 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     connectIp: g('connect-ip') ? h.ip(g('connect-ip')!) : undefined,
     connectPort: g('connect-port') ? h.int(g('connect-port')!, 1, 65535) : undefined,
     bindto: g('bindto') ? h.ip(g('bindto')!) : undefined,
-    connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, rise: d.rise, fall: d.fall,
+    connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
+    retry: d.retry ?? CHECKER_RETRY_DEFAULTS[type].retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs,
+    rise: d.rise, fall: d.fall,
   };
   switch (type) {
     case 'TCP_CHECK': return { ...common, type };
@@ -258,8 +263,8 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
   const D = HEALTH_DEFAULTS;
   if (c.delayLoopMs !== D.delayLoopMs) o['delay-loop'] = sec(c.delayLoopMs);
   if (c.connectTimeoutMs !== D.connectTimeoutMs) o['connect-timeout'] = sec(c.connectTimeoutMs);
-  if (c.retry !== D.retry) o.retry = c.retry;
-  if (c.delayBeforeRetryMs !== D.delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
+  if (c.retry !== CHECKER_RETRY_DEFAULTS[c.type].retry) o.retry = c.retry;
+  if (c.delayBeforeRetryMs !== CHECKER_RETRY_DEFAULTS[c.type].delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
   if (c.rise !== D.rise) o.rise = c.rise;
   if (c.fall !== D.fall) o.fall = c.fall;
   if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;

@@ -258,12 +258,14 @@ export function readConfig(file: string): ConfigFile {
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
-    // persistence_timeout is read but not applied (a warning says so at parse time).
-    spec: { proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false },
+    spec: {
+      proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: vs.schedFlags ?? [],
+      persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, synproxy: false,
+    },
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
       service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
-      fwd: vs.fwd, weight: r.weight, upper: 0, lower: 0,
+      fwd: vs.fwd, weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
     laddrs: [],
     line: vs.origin?.line ?? 1,

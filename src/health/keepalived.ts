@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd } from '../control/protocol.js';
-import type { CheckCommon, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
+import type { CheckCommon, CheckerType, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -195,15 +195,29 @@ function needBlock(st: Stmt): Stmt[] {
 export interface Inherited {
   delayLoopMs: number;
   connectTimeoutMs: number;
-  retry: number;
-  delayBeforeRetryMs: number;
+  /** undefined until given: the checker type's default then applies (CHECKER_RETRY_DEFAULTS). */
+  retry?: number;
+  delayBeforeRetryMs?: number;
   rise: number;
   fall: number;
   inhibitOnFailure: boolean;
   virtualhost?: string;
 }
 
-const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1, inhibitOnFailure: false };
+const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
+
+/**
+ * keepalived's per-checker defaults for what a checker, its real_server or its virtual_server does
+ * not set (check_api.c queue_checker: retry 1, delay_before_retry 1 s; check_misc.c: retry 0;
+ * check_http.c: delay_before_retry 3 s).
+ */
+export const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; delayBeforeRetryMs: number }>> = {
+  TCP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  UDP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  PING_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  HTTP_GET: { retry: 1, delayBeforeRetryMs: 3000 },
+  MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
+};
 
 /** Applies an inheritable keyword; false when st is not one. */
 function inherited(st: Stmt, d: Inherited): boolean {
@@ -220,6 +234,9 @@ function inherited(st: Stmt, d: Inherited): boolean {
     default: return false;
   }
 }
+
+/** keepalived's persistence_timeout without a value (IPVS_SVC_PERSISTENT_TIMEOUT, 6 minutes; ipvsadm's -p is 300). */
+export const KEEPALIVED_PERSISTENCE_S = 360;
 
 const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
@@ -276,6 +293,9 @@ class Parser {
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     vs.delayLoopMs = d.delayLoopMs;
     const rsStmts: Stmt[] = [];
+    let granularity: string | undefined;
+    let ops: Stmt | undefined;
+    const flagStmts: Stmt[] = [];
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
@@ -297,8 +317,21 @@ class Parser {
         }
         case 'persistence_timeout':
           nArgs(s, 0, 1);
-          vs.persistence = s.args.length === 0 ? 300 : intArg(s, 0, 1, 2678400);
+          if (s.args.length === 1 && /^0+$/.test(s.args[0]!.text)) {
+            // keepalived logs "persistence_timeout invalid" and ignores it: not persistent.
+            this.warn(s, `persistence_timeout 0 ignored (as keepalived does): virtual_server ${addr} ${port} is not persistent`);
+            vs.persistence = 0;
+            break;
+          }
+          vs.persistence = s.args.length === 0 ? KEEPALIVED_PERSISTENCE_S : intArg(s, 0, 1, 2678400);
           break;
+        case 'persistence_granularity': {
+          nArgs(s, 1, 1);
+          const v = s.args[0]!.text;
+          if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || parseIp(v) < 0) throw err(s, `persistence_granularity: "${v}" is not an IPv4 netmask (e.g. 255.255.255.0)`);
+          granularity = v;
+          break;
+        }
         case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: s.args.length > 1 ? portArg(s, 1) : port }; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
@@ -306,9 +339,31 @@ class Parser {
         case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = s.args[0]!.text; break;
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
+        case 'ops': noArgs(s); ops = s; break;
+        case 'sh-port':
+        case 'sh-fallback':
+        case 'mh-port':
+        case 'mh-fallback': noArgs(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${addr} ${port}`);
       }
+    }
+    // After the loop, so lb_algo and protocol count wherever they are written.
+    if (ops !== undefined) {
+      // The kernel applies one-packet scheduling to UDP only; ipvsadm -o refuses other services.
+      if (vs.proto === 'udp') vs.oneShot = true;
+      else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${addr} ${port} is TCP)`);
+    }
+    for (const f of flagStmts) {
+      const sched = f.key.slice(0, 2);
+      // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).
+      if (vs.sched !== sched) this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
+      else if (!(vs.schedFlags ??= []).includes(f.key)) vs.schedFlags.push(f.key);
+    }
+    if (granularity !== undefined) {
+      vs.netmask = granularity;
+      // keepalived: a granularity without a (valid) persistence_timeout makes the service persistent.
+      if (vs.persistence === 0) vs.persistence = KEEPALIVED_PERSISTENCE_S;
     }
     const seen = new Set<string>();
     for (const s of rsStmts) {
@@ -333,6 +388,7 @@ class Parser {
     const rest: Stmt[] = [];
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
+    let lowerAt: Stmt | undefined;
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(this.checker(s, d));
@@ -344,10 +400,16 @@ class Parser {
       }
       switch (s.key) {
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
+        case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, 2147483647); break;
+        case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, 2147483647); lowerAt = s; break;
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
         case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
       }
+    }
+    // The kernel (ip_vs_add_dest) refuses a lower threshold above the upper one: say so here, with the line.
+    if (lowerAt !== undefined && rs.lower! > (rs.upper ?? 0)) {
+      throw err(lowerAt, `lthreshold ${rs.lower} is above uthreshold ${rs.upper ?? 0} in real_server ${addr} ${port}`);
     }
     return rs;
   }
@@ -389,9 +451,12 @@ class Parser {
       }
       this.unsupported(s, inside);
     }
+    const type = st.key as CheckerType;
     const common: CheckCommon = {
-      type: st.key as CheckCommon['type'], origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
-      connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, rise: d.rise, fall: d.fall,
+      type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
+      connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
+      retry: d.retry ?? CHECKER_RETRY_DEFAULTS[type].retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs,
+      rise: d.rise, fall: d.fall,
     };
     switch (st.key) {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };

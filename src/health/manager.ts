@@ -9,8 +9,12 @@
 // A real server is alive while all its checkers are up. Failed: deleteDest, or weight 0 with
 // inhibit_on_failure (its connections then continue). Alive again: back with its weight.
 // Per virtual server: quorum = minimum total weight of alive servers; the service goes down when
-// the alive weight drops below quorum - hysteresis (quorum_down runs, sorry_server is added) and
-// up again at quorum + hysteresis (quorum_up runs, sorry_server removed).
+// the alive weight drops below quorum - hysteresis (or to 0) and up again at quorum + hysteresis,
+// with quorum_down / quorum_up. As keepalived's update_quorum_state / perform_quorum_state: with a
+// sorry_server, losing the quorum takes the alive servers out too (deleted, or weight 0 under
+// inhibit_on_failure) and puts the sorry server in, so it gets all the traffic; while it is in,
+// servers changing state do not touch the table; gaining the quorum removes the sorry server and
+// puts every alive server back. Without a sorry server the alive servers stay.
 
 // The table follows the configuration through prepare()/commit() (HealthHook of
 // src/control/config.ts): a reload keeps the state of servers whose checkers did not change,
@@ -111,6 +115,11 @@ function typesOf(cs: CheckSpec[]): string {
 
 const vsKeyOf = (k: ServiceKey): string => `${k.proto} ${k.addr}:${k.port}`;
 
+/** keepalived update_quorum_state: lost when the alive weight is 0 or below quorum - hysteresis. */
+function quorumLost(w: number, spec: VirtualServerSpec): boolean {
+  return w === 0 || w < spec.quorum - spec.hysteresis;
+}
+
 /** The virtual-server settings a reload may change, for --dry-run lines. */
 function vsDiff(a: VirtualServerSpec, b: VirtualServerSpec): string[] {
   const out: string[] = [];
@@ -191,10 +200,10 @@ export class HealthManager {
       };
       for (const vs of this.initial.services) {
         const key = { proto: vs.proto, addr: vs.addr, port: vs.port };
-        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, persist: vs.persistence } });
+        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
-          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: vs.fwd } });
+          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: r.fwd ?? vs.fwd, upper: r.upper ?? 0, lower: r.lower ?? 0 } });
         }
         for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push(vs, { verb: 'addDest', args: { ...s, weight: 1 } });
       }
@@ -254,10 +263,11 @@ export class HealthManager {
       for (const o of oldRs.values()) if (o.checkers.length > 0) changes.push(`stop checks on server ${vsName({ key })} -> ${o.spec.addr}:${o.spec.port}`);
       let w = 0;
       for (const r of rs) if (r.alive) w += r.dynWeight ?? r.spec.weight;
-      let quorumUp = w >= spec.quorum;
+      // keepalived (set_quorum_states): a new service starts with its quorum up only at quorum + hysteresis.
+      let quorumUp = w >= spec.quorum + spec.hysteresis;
       if (old !== undefined) {
         quorumUp = old.quorumUp;
-        if (quorumUp && w < spec.quorum - spec.hysteresis) quorumUp = false;
+        if (quorumUp && quorumLost(w, spec)) quorumUp = false;
         else if (!quorumUp && w >= spec.quorum + spec.hysteresis) quorumUp = true;
       }
       plans.push({ spec, key, old, rs, quorumUp, sorryIn: !quorumUp && spec.sorryServer !== undefined });
@@ -265,8 +275,8 @@ export class HealthManager {
     for (const o of oldVs.values()) {
       for (const r of o.rs) if (r.checkers.length > 0) changes.push(`stop checks on server ${vsName(o)} -> ${r.spec.addr}:${r.spec.port}`);
     }
-    const byRs = new Map<string, RsPlan>();
-    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key.proto, p.key.addr, p.key.port, r.spec.addr, r.spec.port), r);
+    const byRs = new Map<string, { r: RsPlan; held: boolean }>();
+    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key.proto, p.key.addr, p.key.port, r.spec.addr, r.spec.port), { r, held: p.sorryIn });
     const sorryNow = new Set<string>();
     for (const v of this.vss) {
       const s = v.spec.sorryServer;
@@ -274,9 +284,11 @@ export class HealthManager {
     }
     return {
       weightOf: (service, addr, port, configured) => {
-        const r = byRs.get(this.key(service.proto, service.addr, service.port, addr, port));
-        if (r === undefined || r.alive) return r?.dynWeight ?? configured;
-        return r.spec.inhibitOnFailure ? 0 : undefined;
+        const e = byRs.get(this.key(service.proto, service.addr, service.port, addr, port));
+        if (e === undefined) return configured;
+        // Alive and not held out by the sorry server: its weight; else out, or 0 under inhibit.
+        if (e.r.alive && !e.held) return e.r.dynWeight ?? configured;
+        return e.r.spec.inhibitOnFailure ? 0 : undefined;
       },
       sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, fwd: p.spec.fwd })),
       sorryNow,
@@ -318,7 +330,7 @@ export class HealthManager {
           rs.reason = 'checks changed';
           rs.since = now;
         }
-        rs.present = r.alive ? 'weight' : r.spec.inhibitOnFailure ? 'zero' : 'none';
+        rs.present = r.alive && !p.sorryIn ? 'weight' : r.spec.inhibitOnFailure ? 'zero' : 'none';
         keep.add(rs);
         return rs;
       });
@@ -431,9 +443,10 @@ export class HealthManager {
     const oldWeight = this.weightOf(rs);
     if (dynWeight !== undefined) rs.dynWeight = dynWeight;
     if (alive === rs.alive) {
-      if (alive && this.weightOf(rs) !== oldWeight && rs.present === 'weight') {
+      if (alive && this.weightOf(rs) !== oldWeight) {
         this.deps.log.info({ service: vsName(vs), server: rsName(rs), weight: this.weightOf(rs), reason }, 'health: weight changed (misc_dynamic)');
-        items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
+        // Held out by the sorry server: the new weight applies when it is put back (keepalived update_svr_wgt).
+        if (rs.present === 'weight') items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
         this.updateQuorum(vs, items);
         await this.applyItems(items);
       }
@@ -442,10 +455,16 @@ export class HealthManager {
     rs.alive = alive;
     rs.reason = reason;
     rs.since = this.clock.now();
-    const action = alive ? (rs.present === 'zero' ? 'weight restored' : 'added') : rs.spec.inhibitOnFailure ? 'weight set to 0 (inhibit_on_failure)' : 'removed';
+    // keepalived perform_svr_state: "Change only if we have quorum or no sorry server".
+    const held = vs.sorryIn;
+    const action = held ? 'none (quorum down, the sorry server has the traffic)'
+      : alive ? (rs.present === 'zero' ? 'weight restored' : 'added') : rs.spec.inhibitOnFailure ? 'weight set to 0 (inhibit_on_failure)' : 'removed';
     this.deps.log[alive ? 'info' : 'warn']({ service: vsName(vs), server: rsName(rs), state: alive ? 'up' : 'down', action, reason }, `health: real server ${alive ? 'up' : 'down'}`);
     const { addr, port } = rs.spec;
-    if (alive) {
+    if (held) {
+      const cmd = alive ? rs.spec.notifyUp : rs.spec.notifyDown;
+      if (cmd) this.spawn(cmd);
+    } else if (alive) {
       const w = this.weightOf(rs);
       if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, w), ...this.entryOf(rs) } });
       else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, w) });
@@ -483,11 +502,22 @@ export class HealthManager {
   private updateQuorum(vs: VsState, items: BatchItem[]): void {
     const w = this.aliveWeight(vs);
     const { quorum, hysteresis, sorryServer } = vs.spec;
-    if (vs.quorumUp && w < quorum - hysteresis) {
+    if (vs.quorumUp && quorumLost(w, vs.spec)) {
       vs.quorumUp = false;
       this.deps.log.warn({ service: vsName(vs), aliveWeight: w, quorum, hysteresis, sorryServer: sorryServer ? `${sorryServer.addr}:${sorryServer.port}` : undefined }, 'health: quorum lost');
       if (vs.spec.quorumDown) this.spawn(vs.spec.quorumDown);
       if (sorryServer && !vs.sorryIn) {
+        // perform_quorum_state(vs, false): the remaining alive servers leave, the sorry server takes all.
+        for (const rs of vs.rs) {
+          if (!rs.alive || rs.present !== 'weight') continue;
+          if (rs.spec.inhibitOnFailure) {
+            items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, 0) });
+            rs.present = 'zero';
+          } else {
+            items.push({ verb: 'deleteDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port) });
+            rs.present = 'none';
+          }
+        }
         items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), fwd: vs.spec.fwd } });
         vs.sorryIn = true;
       }
@@ -498,6 +528,14 @@ export class HealthManager {
       if (sorryServer && vs.sorryIn) {
         items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
         vs.sorryIn = false;
+        // perform_quorum_state(vs, true): every alive server back with its weight.
+        for (const rs of vs.rs) {
+          if (!rs.alive || rs.present === 'weight') continue;
+          const w1 = this.weightOf(rs);
+          if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, rs.spec.addr, rs.spec.port, w1), ...this.entryOf(rs) } });
+          else items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, w1) });
+          rs.present = 'weight';
+        }
       }
     }
   }

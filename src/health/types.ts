@@ -25,9 +25,9 @@ export interface CheckCommon {
   connectTimeoutMs: number;
   /** delay_loop (checker's own, else the virtual server's; default 60 s). */
   delayLoopMs: number;
-  /** retry (a.k.a. nb_get_retry): extra attempts before an up server is declared failed (default 1). */
+  /** retry (a.k.a. nb_get_retry): extra attempts before an up server is declared failed (default per type: MISC_CHECK 0, others 1). */
   retry: number;
-  /** delay_before_retry (default 1 s). */
+  /** delay_before_retry (default per type: HTTP_GET 3 s, others 1 s). */
   delayBeforeRetryMs: number;
   /** uvs extension: consecutive passed checks needed to come back (default 1). */
   rise: number;
@@ -103,6 +103,12 @@ export interface VirtualServerSpec {
   fwd: Fwd;
   /** persistence_timeout in seconds (0 = none): the service's -p. */
   persistence: number;
+  /** persistence_granularity: the service's -M netmask (dotted quad; default 255.255.255.255). */
+  netmask?: string;
+  /** sh-port, sh-fallback, mh-port, mh-fallback: the service's -b scheduler flags. */
+  schedFlags?: string[];
+  /** ops: one-packet scheduling (-o), UDP services only. */
+  oneShot?: boolean;
   delayLoopMs: number;
   sorryServer?: { addr: string; port: number };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
