@@ -204,8 +204,9 @@ test('daemon defenses in the config: read with their types, refused with file:li
 
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml' });
+  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml', role: 'backup' });
   const dump = cm.dump();
+  assert.match(dump, /^ {2}role: backup$/m, 'a backup\'s dump restarts it as a backup (a reload would report role master -> backup otherwise)');
   assert.match(dump, /^ {2}evict-above: 0\.8$/m);
   assert.match(dump, /^ {2}sloppy-tcp: all$/m);
   assert.match(dump, /^ {2}state-file: \/s\.yaml$/m);
