@@ -243,6 +243,32 @@ test('reload: new checks start, removed ones stop, changed ones restart; an unch
   await w.mgr.stop();
 });
 
+test('reload: a new weight for a server that is down (removed, or inhibited at 0) is listed by --dry-run and by the reload, and applies once it passes', async () => {
+  const w = world();
+  const servers = (wb: number, wc: number) => `      - { address: ${A} }\n      - { address: ${B}, weight: ${wb} }\n` +
+    `      - { address: ${C}, weight: ${wc}, health: { inhibit-on-failure: true } }\n`;
+  w.cm.apply(parseConfig(svc(servers(2, 3)), 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  w.failing.add(B);
+  w.failing.add(C);
+  await w.clock.advance(10 * S); // B out of the table, C at weight 0
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/0`]);
+  const next = parseConfig(svc(servers(5, 7)), 'f.yaml');
+  const want = [
+    `re-weight server TCP 192.168.8.200:80 -> ${B}:80: configured weight 2 -> 5 (health check failed: applies when it passes)`,
+    `re-weight server TCP 192.168.8.200:80 -> ${C}:80: configured weight 3 -> 7 (health check failed: applies when it passes)`,
+  ];
+  assert.deepEqual(w.cm.apply(next, true), want);
+  assert.deepEqual(w.cm.apply(next, false), want);
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/0`], 'down servers stay down');
+  assert.deepEqual(w.cm.apply(next, true), [], 'the same file again: nothing to do');
+  w.failing.clear();
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/7`, `80 ${B}/5`], 'back with the new weights');
+  await w.mgr.stop();
+});
+
 test('reload: a changed sorry server replaces the one in use at once; the manager changes the table in one batch per decision', async () => {
   const w = world();
   const cfg = (sorry: string) => svc(`      - { address: ${A} }\n      - { address: ${B} }\n`,

@@ -4,6 +4,7 @@
 // prints the changes and changes nothing; --dump-config writes a file that loads back the same.
 
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { UvsError } from '../src/control/errors.js';
@@ -178,10 +179,9 @@ test('daemon defenses in the config: read with their types, refused with file:li
     const r = rig({ addrs: ['192.168.8.10/24'] });
     const fromCli = new Set<string>();
     const cm = new ConfigManager(r.ctl, file, {}, {
-      daemon: (d, dryRun) => {
-        const { next, changes } = defenseChanges(r.dp.defense, d, fromCli);
-        if (!dryRun) r.ctl.setDefense(next);
-        return changes;
+      daemon: (cfg) => {
+        const { next, changes } = defenseChanges(r.dp.defense, cfg.daemon, fromCli);
+        return { changes, ignored: [], apply: () => r.ctl.setDefense(next) };
       },
     });
     writeFileSync(file, text('  secure-tcp-above: 0.7\n  sloppy-tcp: true\n'));
@@ -204,11 +204,106 @@ test('daemon defenses in the config: read with their types, refused with file:li
 
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml' });
+  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml', role: 'backup' });
   const dump = cm.dump();
+  assert.match(dump, /^ {2}role: backup$/m, 'a backup\'s dump restarts it as a backup (a reload would report role master -> backup otherwise)');
   assert.match(dump, /^ {2}evict-above: 0\.8$/m);
   assert.match(dump, /^ {2}sloppy-tcp: all$/m);
   assert.match(dump, /^ {2}state-file: \/s\.yaml$/m);
   assert.doesNotMatch(dump, /secure-tcp-above|arp-accept-unsolicited/);
   assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.evictAbove, 0.8);
+});
+
+test('daemon settings are checked when the file is read, as uvsd checks them at start, each error with FILE:LINE: metrics, addresses, gateway', () => {
+  const text = (d: string) => `daemon:\n${d}services: []\n`;
+  const refusals: Array<[string, string]> = [
+    ['  metrics: banana\n', 'u.yaml:2: daemon.metrics: invalid --metrics port in "banana" (expected a.b.c.d:port with port 0..65535)'],
+    ['  tap: uvs0\n  metrics: 127.0.0.1:99999\n', 'u.yaml:3: daemon.metrics: invalid --metrics port in "127.0.0.1:99999"'],
+    ['  metrics: localhost:9478\n', 'u.yaml:2: daemon.metrics: invalid --metrics address "localhost:9478"'],
+    ['  addresses: [300.1.1.1/99]\n', 'u.yaml:2: daemon.addresses[0]: invalid address "300.1.1.1/99" (expected a.b.c.d/len)'],
+    ['  addresses:\n    - 192.168.8.10/24\n    - 10.0.0.1/24,sticky\n', 'u.yaml:4: daemon.addresses[1]: invalid --addr flag "sticky"'],
+    ['  addresses:\n    - 10.0.0.1/24,floating\n', 'u.yaml:3: daemon.addresses: at least one address must be fixed (not floating)'],
+    ['  addresses: []\n', 'u.yaml:2: daemon.addresses: must list at least one address'],
+    ['  gateway: 999.1.1.1\n', 'u.yaml:2: daemon.gateway: must be an IPv4 address, got "999.1.1.1"'],
+  ];
+  for (const [d, msg] of refusals) {
+    const got = configError(() => parseConfig(text(d), 'u.yaml'));
+    assert.ok(got.startsWith(msg), `${JSON.stringify(d)}: ${got}`);
+  }
+  assert.deepEqual(parseConfig(text('  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n  gateway: 192.168.8.1\n  metrics: :9101\n'), 'u.yaml').daemon,
+    { addresses: ['192.168.8.10/24', '10.8.1.1/24,floating'], gateway: '192.168.8.1', metrics: ':9101' });
+});
+
+test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
+  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const { parseAddrText } = await import('../src/control/config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-daemon-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    const text = (d: string, weight = 1) => `daemon:\n${d}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20, weight: ${weight} }] }\n`;
+    const start = '  addresses: [192.168.8.10/24]\n  metrics: 127.0.0.1:9101\n';
+    writeFileSync(file, text(start));
+    // uvsd as started: --addr on the command line, the rest from the file or the defaults.
+    const opts = {
+      tap: 'uvs0', addr: [parseAddrText('192.168.8.10/24')], socket: '/run/uvs/uvsd.sock', metrics: '127.0.0.1:9101', connMax: 1048576, drainTimeout: 30,
+      role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl', ...DEFENSE_DEFAULTS, file: parseConfig(readFileSync(file, 'utf8'), file),
+      fromCli: new Set(['addr']),
+      defaults: { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master', bgpBirdSocket: '/run/bird/bird.ctl' } as Record<string, unknown>,
+    };
+    const running = settingsOf(opts);
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    const warned: string[] = [];
+    const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 }, {
+      daemon: (cfg) => daemonReload(opts, running, cfg, r.dp.defense, { setDefense: (n) => r.ctl.setDefense(n), warn: (l) => warned.push(l) }),
+    });
+    r.ctl.config = cm;
+    cm.reload(false);
+    const table = formatRules(r.ctl.list(), N);
+    assert.deepEqual(cm.reload(true), [], 'the file uvsd started with: nothing to do');
+
+    // Each bad value is refused by --dry-run and by the reload, naming FILE:LINE; the weight change with it is not applied.
+    const bad: Array<[string, string]> = [
+      ['  addresses: [192.168.8.10/24]\n  metrics: banana\n', `${file}:3: daemon.metrics: invalid --metrics port in "banana"`],
+      ['  addresses: [192.168.8.10/24]\n  metrics: 127.0.0.1:99999\n', `${file}:3: daemon.metrics: invalid --metrics port in "127.0.0.1:99999"`],
+      // --addr on the command line wins, and the file's value is still checked (as at start).
+      ['  addresses: [300.1.1.1/99]\n', `${file}:2: daemon.addresses[0]: invalid address "300.1.1.1/99"`],
+      ['  addresses: [192.168.8.10/24]\n  gateway: 999.1.1.1\n', `${file}:3: daemon.gateway: must be an IPv4 address, got "999.1.1.1"`],
+      // Valid alone, refused together (as at start): off the networks of the addresses uvsd would start with.
+      ['  addresses: [10.1.1.10/24]\n  gateway: 10.1.1.1\n', `${file}:3: daemon.gateway: 10.1.1.1 is not inside any network of the addresses (192.168.8.10/24)`],
+      ['  bgp-include: /tmp/x.conf\n  bgp-next-hop: 192.168.8.11\n', `${file}:3: daemon.bgp-next-hop: 192.168.8.11 is not one of the addresses (192.168.8.10/24)`],
+    ];
+    for (const [d, msg] of bad) {
+      writeFileSync(file, text(d, 9));
+      for (const dryRun of [true, false]) {
+        const got = configError(() => r.ctl.call('reload', { dryRun }));
+        assert.ok(got.startsWith(msg), `${JSON.stringify(d)} dryRun ${dryRun}: ${got}`);
+      }
+      assert.equal(formatRules(r.ctl.list(), N), table, 'a refused reload changes nothing');
+    }
+    assert.deepEqual(r.dp.defense, DEFENSE_DEFAULTS);
+    assert.deepEqual(warned, []);
+
+    // Start-only settings that changed: listed by --dry-run, in the reply, logged; not applied. The command line's (--addr) are not.
+    writeFileSync(file, text('  addresses: [192.168.8.11/24]\n  metrics: 127.0.0.1:9102\n  conn-max: 1000\n  role: backup\n  evict-above: 0.8\n', 2));
+    const ignored = [
+      'ignored daemon.metrics 127.0.0.1:9101 -> 127.0.0.1:9102: read at start only (restart uvsd to change it)',
+      'ignored daemon.conn-max 1048576 -> 1000: read at start only (restart uvsd to change it)',
+      'ignored daemon.role master -> backup: read at start only (restart uvsd to change it)',
+    ];
+    const changes = ['re-weight server TCP 192.168.8.200:80 -> 192.168.8.20:80: weight 1 -> 2', 'set evict-above 0.9 -> 0.8'];
+    assert.deepEqual(r.ctl.call('reload', { dryRun: true }), { changes: [...changes, ...ignored], ignored });
+    assert.deepEqual(warned, [], 'a dry run logs nothing');
+    assert.deepEqual(r.ctl.call('reload', {}), { changes: [...changes, ...ignored], ignored });
+    assert.deepEqual(warned, ignored);
+    assert.equal(r.dp.defense.evictAbove, 0.8);
+    // Dropped from the file: the default is what the next start would take.
+    writeFileSync(file, text('', 2));
+    assert.deepEqual(cm.reload(true), ['set evict-above 0.8 -> 0.9', 'ignored daemon.metrics 127.0.0.1:9101 -> (none): read at start only (restart uvsd to change it)']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -135,9 +135,40 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
     const metrics = file('metrics.yaml', 'daemon:\n  metrics: localhost:9478\n');
     const cases: Array<[string[], string]> = [
       [['--config', weight, ...ADDR], `${weight}:6: services[0].servers[0].weight: must be an integer 0..2147483647, got -1`],
-      [['--config', addrs], `${addrs}: daemon.addresses:`],
-      [['--config', metrics, ...ADDR], `${metrics}: daemon.metrics: invalid --metrics address "localhost:9478"`],
+      [['--config', addrs], `${addrs}:2: daemon.addresses[0]: invalid address "bogus"`],
+      [['--config', metrics, ...ADDR], `${metrics}:2: daemon.metrics: invalid --metrics address "localhost:9478"`],
       [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
+    ];
+    for (const [args, want] of cases) {
+      const r = uvsd(args);
+      assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
+      assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where the command line wins; a combination of file values refused with the line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
+  chmodSync(dir, 0o755); // readable by nobody
+  try {
+    const file = (name: string, text: string): string => {
+      const p = join(dir, name);
+      writeFileSync(p, text, { mode: 0o644 });
+      return p;
+    };
+    const addrs = file('addrs.yaml', 'daemon:\n  addresses: [300.1.1.1/99]\n');
+    const metrics = file('metrics.yaml', 'daemon:\n  tap: uvs0\n  metrics: banana\n');
+    const gateway = file('gateway.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 999.1.1.1\n');
+    const offNet = file('offnet.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 10.1.0.1\n');
+    const cases: Array<[string[], string]> = [
+      [['--config', addrs, ...ADDR], `${addrs}:2: daemon.addresses[0]: invalid address "300.1.1.1/99"`],
+      [['--config', metrics, ...ADDR, '--metrics', '127.0.0.1:9478'], `${metrics}:3: daemon.metrics: invalid --metrics port in "banana"`],
+      [['--config', gateway, ...ADDR, '--gateway', '192.168.8.1'], `${gateway}:3: daemon.gateway: must be an IPv4 address, got "999.1.1.1"`],
+      [['--config', offNet], `${offNet}:3: daemon.gateway: 10.1.0.1 is not inside any network of the addresses (192.168.8.10/24)`],
     ];
     for (const [args, want] of cases) {
       const r = uvsd(args);

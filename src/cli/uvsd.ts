@@ -4,10 +4,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { formatIp, formatMac, parseCidr, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
+import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
-import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
-import { networkOf, type LinkAddr } from '../datapath/link.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type SloppyTcp } from '../datapath/pipeline.js';
+import type { LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
@@ -17,7 +17,7 @@ import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, defenseChanges, keepalivedServices, mergeServices, readConfig, RELOADABLE_DAEMON_KEYS, type ConfigFile, type DaemonSettings,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, parseAddrText, readConfig, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
@@ -28,6 +28,7 @@ import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
 interface Options {
@@ -72,6 +73,8 @@ interface Options {
   metricsPerDest: boolean;
   /** Options given on the command line (they win over the config file, at start and on reload). */
   fromCli: Set<string>;
+  /** Every option's default (what a setting falls back to when the config file drops it). */
+  defaults: Record<string, unknown>;
   /** BGP through BIRD (docs/scale-out.md). */
   bgpInclude?: string;
   bgpBirdSocket: string;
@@ -118,53 +121,16 @@ function wrap<T>(f: (v: string) => T) {
 function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   let cfg: ConfigFile;
   try {
+    // Every value in the file is checked here, those the command line overrides too.
     cfg = readConfig(o.config as string);
   } catch (e) {
     console.error(`uvsd: ${e instanceof UvsError ? e.message : (e as Error).message}`);
     process.exit(2);
   }
   o.file = cfg;
-  const fromFile = (name: string): boolean => program.getOptionValueSource(name) !== 'cli';
-  const d = cfg.daemon;
-  const bad = (field: string, err: unknown): never => {
-    console.error(`uvsd: ${cfg.file}: daemon.${field}: ${(err as Error).message}`);
-    process.exit(2);
-  };
-  if (d.tap !== undefined && fromFile('tap')) o.tap = d.tap;
-  if (d.bridge !== undefined && fromFile('bridge')) o.bridge = d.bridge;
-  if (d.socket !== undefined && fromFile('socket')) o.socket = d.socket;
-  if (d.metrics !== undefined && fromFile('metrics')) o.metrics = d.metrics;
-  if (d.connMax !== undefined && fromFile('connMax')) o.connMax = d.connMax;
-  if (d.drainTimeout !== undefined && fromFile('drainTimeout')) o.drainTimeout = d.drainTimeout;
-  for (const k of [...Object.keys(RELOADABLE_DAEMON_KEYS), 'stateFile'] as Array<keyof DaemonSettings>) {
-    if (d[k] !== undefined && fromFile(k)) o[k] = d[k];
+  for (const [k, v] of Object.entries(fileOptions(cfg.daemon))) {
+    if (program.getOptionValueSource(k) !== 'cli') o[k] = v;
   }
-  if (d.bgpInclude !== undefined && fromFile('bgpInclude')) o.bgpInclude = d.bgpInclude;
-  if (d.bgpBirdSocket !== undefined && fromFile('bgpBirdSocket')) o.bgpBirdSocket = d.bgpBirdSocket;
-  if (d.bgpNextHop !== undefined && fromFile('bgpNextHop')) o.bgpNextHop = parseIp(d.bgpNextHop);
-  if (d.addresses !== undefined && fromFile('addr')) {
-    o.addr = d.addresses.map((a) => {
-      try {
-        return parseAddrArg(a);
-      } catch (e) {
-        return bad('addresses', e);
-      }
-    });
-  }
-  if (d.role !== undefined && fromFile('role')) o.role = d.role;
-  if (d.gateway !== undefined && fromFile('gateway')) {
-    const ip = parseIp(d.gateway);
-    if (ip < 0) bad('gateway', new Error(`invalid gateway address "${d.gateway}"`));
-    o.gateway = ip;
-  }
-}
-
-/** --addr a.b.c.d/len[,floating]: a floating address moves with the master role (docs/ha.md). */
-function parseAddrArg(text: string): LinkAddr {
-  const [cidr, ...flags] = text.split(',');
-  for (const f of flags) if (f !== 'floating') throw new Error(`invalid --addr flag "${f}" in "${text}" (known: floating)`);
-  const c = parseCidr(cidr ?? '');
-  return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -176,7 +142,7 @@ function parseOptions(argv: string[]): Options {
     .option(
       '--addr <cidr>',
       'director address on the link, e.g. 192.168.8.10/24; ",floating" = moves with the master role (repeatable)',
-      (v: string, prev: LinkAddr[] = []) => [...prev, wrap(parseAddrArg)(v)],
+      (v: string, prev: LinkAddr[] = []) => [...prev, wrap(parseAddrText)(v)],
     )
     .option('--gateway <ip>', 'next hop for off-link destinations', wrap((v) => {
       const ip = parseIp(v);
@@ -232,6 +198,7 @@ function parseOptions(argv: string[]): Options {
   program.parse(argv);
   const o = program.opts();
   o.fromCli = new Set(program.options.map((x) => x.attributeName()).filter((n) => program.getOptionValueSource(n) === 'cli'));
+  o.defaults = Object.fromEntries(program.options.map((x) => [x.attributeName(), x.defaultValue as unknown]));
   if (o.config !== undefined) applyFileSettings(program, o);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
     console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
@@ -283,33 +250,12 @@ function parseOptions(argv: string[]): Options {
       process.exit(2);
     }
   }
-  if (o.addr === undefined || o.addr.length === 0) {
-    console.error('uvsd: at least one --addr a.b.c.d/len is required (the director address used as ARP sender)');
-    process.exit(2);
-  }
-  if (o.gateway !== undefined && networkOf(o.addr, o.gateway) === undefined) {
-    console.error(`uvsd: --gateway ${formatIp(o.gateway)} is not inside any --addr network`);
-    process.exit(2);
-  }
-  if (o.bgpNextHop !== undefined && !(o.addr as LinkAddr[]).some((a) => a.ip === o.bgpNextHop)) {
-    // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
-    console.error(`uvsd: --bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`);
-    process.exit(2);
-  }
-  if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
-    // The import would add the keepalived services again on top of the saved ones.
-    console.error('uvsd: --state-file and --keepalived-conf cannot be combined (the import would clash with the saved table)');
+  const problem = combinationProblem(o as Options, (name) => program.getOptionValueSource(name) === 'cli');
+  if (problem !== undefined) {
+    console.error(`uvsd: ${problem}`);
     process.exit(2);
   }
   return o as Options;
-}
-
-/** The defenses as the datapath takes them. */
-function defenseOf(o: Options): DefenseOptions {
-  return {
-    secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
-    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
-  };
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -452,11 +398,9 @@ export async function main(argv: string[]): Promise<void> {
     log: hlog,
     concurrency: opts.healthConcurrency,
   });
-  const config = new ConfigManager(control, opts.config, {
-    tap: opts.tap, bridge: opts.bridge, addresses: opts.addr.map((a) => `${formatIp(a.ip)}/${maskLen(a.mask)}${a.floating === true ? ',floating' : ''}`),
-    gateway: opts.gateway === undefined ? undefined : formatIp(opts.gateway), socket: opts.socket, metrics: opts.metrics,
-    connMax: opts.connMax, drainTimeout: opts.drainTimeout, ...defenseOf(opts), stateFile: opts.stateFile, role: opts.role,
-  }, {
+  /** The start-only settings uvsd runs with (a reload reports a change of them). */
+  const running = settingsOf(opts);
+  const config = new ConfigManager(control, opts.config, settingsOf(opts), {
     keepalived: opts.keepalivedConf,
     loadKeepalived: (file) => {
       const r = loadKeepalivedFile(file);
@@ -464,20 +408,16 @@ export async function main(argv: string[]): Promise<void> {
     },
     health,
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
-    daemon: (d, dryRun) => reloadDefenses(d, dryRun),
+    daemon: (cfg) => reloadDaemon(cfg),
   });
-  /** A reload's defenses: the file's values (defaults when absent), except options given on the command line. */
-  const reloadDefenses = (d: DaemonSettings, dryRun: boolean): string[] => {
-    const { next, changes } = defenseChanges(dp.defense, d, opts.fromCli);
-    if (d.stateFile !== undefined && d.stateFile !== opts.stateFile && !dryRun) {
-      log.warn({ stateFile: d.stateFile }, 'daemon.state-file is read at start only: restart uvsd to change it');
-    }
-    if (!dryRun && changes.length > 0) {
+  /** A reload's daemon settings: checked before anything changes; the start-only ones that changed logged, the defenses set. */
+  const reloadDaemon = (cfg: ConfigFile): DaemonReload => daemonReload(opts, running, cfg, dp.defense, {
+    setDefense: (next) => {
       control.setDefense(next);
       Object.assign(config.settings, next);
-    }
-    return changes;
-  };
+    },
+    warn: (line) => log.warn({ file: opts.config }, line),
+  });
   control.config = config;
   if (initial !== undefined) {
     // One batch for the whole table (the --config file's services and keepalived.conf's): all or nothing.
@@ -572,7 +512,8 @@ export async function main(argv: string[]): Promise<void> {
   // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
   process.on('SIGHUP', () => {
     try {
-      log.info({ changes: config.reload(false) }, 'configuration reloaded');
+      const r = config.reloadReport(false); // the ignored settings are logged one by one (reloadDaemon)
+      log.info({ changes: r.changes, ignored: r.ignored }, 'configuration reloaded');
     } catch (e) {
       log.error({ error: (e as Error).message }, 'configuration reload refused; the running table is unchanged');
     }
@@ -668,12 +609,6 @@ export async function main(argv: string[]): Promise<void> {
   );
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
-}
-
-function maskLen(mask: number): number {
-  let n = 0;
-  for (let x = mask >>> 0; x !== 0; x = (x << 1) >>> 0) n++;
-  return n;
 }
 
 main(process.argv).catch((e) => {

@@ -12,8 +12,10 @@ import type { Control } from './model.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
-import { parseIp } from '../datapath/addr.js';
+import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
+import type { LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
+import { parseListen } from '../metrics/server.js';
 
 /** Daemon settings a config file may carry (command-line options win over them). */
 export interface DaemonSettings {
@@ -49,6 +51,35 @@ export const RELOADABLE_DAEMON_KEYS = {
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp',
 } as const;
 
+/**
+ * The daemon settings read at start only, as the config file spells them: a reload checks them
+ * like uvsd's start does, and reports a changed one as ignored (restart uvsd to change it).
+ */
+export const START_ONLY_DAEMON_KEYS = {
+  tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
+  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', stateFile: 'state-file',
+  bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
+} as const;
+
+/** The config file's spelling of a daemon setting. */
+export const daemonKeyName = (k: keyof DaemonSettings): string =>
+  (START_ONLY_DAEMON_KEYS as Record<string, string>)[k] ?? (RELOADABLE_DAEMON_KEYS as Record<string, string>)[k] ?? k;
+
+/** A director address, "a.b.c.d/len[,floating]" (uvsd --addr, daemon.addresses); throws with the problem. */
+export function parseAddrText(text: string): LinkAddr {
+  const [cidr, ...flags] = text.split(',');
+  for (const f of flags) if (f !== 'floating') throw new Error(`invalid --addr flag "${f}" in "${text}" (known: floating)`);
+  const c = parseCidr(cidr ?? '');
+  return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
+}
+
+/** A director address as --addr and the config file write it. */
+export function formatAddr(a: LinkAddr): string {
+  let len = 0;
+  for (let x = a.mask >>> 0; x !== 0; x = (x << 1) >>> 0) len++;
+  return `${formatIp(a.ip)}/${len}${a.floating === true ? ',floating' : ''}`;
+}
+
 export interface DesiredService {
   spec: Required<ServiceSpec>;
   dests: Array<Required<DestSpec>>;
@@ -67,6 +98,8 @@ export interface ConfigFile {
   timeouts?: Timeouts;
   timeoutsLine: number;
   services: DesiredService[];
+  /** The line of each daemon setting the file has (for errors found after parsing). */
+  daemonLines?: Partial<Record<keyof DaemonSettings, number>>;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT = 30;
@@ -164,28 +197,58 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   if (!isNull(d)) {
     const m = mapFields(d!, DAEMON_KEYS);
     const g = (k: string) => m.get(k);
-    if (g('tap')) cfg.daemon.tap = str(g('tap')!);
-    if (g('bridge')) cfg.daemon.bridge = str(g('bridge')!);
-    if (g('addresses')) cfg.daemon.addresses = list(g('addresses')!).map(str);
-    if (g('gateway')) cfg.daemon.gateway = str(g('gateway')!);
-    if (g('socket')) cfg.daemon.socket = str(g('socket')!);
-    if (g('metrics')) cfg.daemon.metrics = str(g('metrics')!);
-    if (g('conn-max')) cfg.daemon.connMax = int(g('conn-max')!, 1, 1 << 26);
-    if (g('drain-timeout')) cfg.daemon.drainTimeout = int(g('drain-timeout')!, 0, 86400);
-    if (g('role')) {
-      const r = str(g('role')!);
-      if (r !== 'master' && r !== 'backup') fail(file, g('role')!.line, 'daemon.role', `must be master or backup, got ${JSON.stringify(r)}`);
-      cfg.daemon.role = r;
-    }
-    if (g('secure-tcp-above')) cfg.daemon.secureTcpAbove = frac(g('secure-tcp-above')!);
-    if (g('evict-above')) cfg.daemon.evictAbove = frac(g('evict-above')!);
-    if (g('max-conn-rate-per-source')) cfg.daemon.maxConnRatePerSource = int(g('max-conn-rate-per-source')!, 0, 1_000_000);
-    if (g('arp-accept-unsolicited')) cfg.daemon.arpAcceptUnsolicited = bool(g('arp-accept-unsolicited')!);
-    if (g('sloppy-tcp')) cfg.daemon.sloppyTcp = sloppy(g('sloppy-tcp')!);
-    if (g('state-file')) cfg.daemon.stateFile = str(g('state-file')!);
-    if (g('bgp-include')) cfg.daemon.bgpInclude = str(g('bgp-include')!);
-    if (g('bgp-bird-socket')) cfg.daemon.bgpBirdSocket = str(g('bgp-bird-socket')!);
-    if (g('bgp-next-hop')) cfg.daemon.bgpNextHop = helpers.ip(g('bgp-next-hop')!);
+    // Every value is checked as uvsd's start checks it, whether or not the command line wins.
+    const lines: Partial<Record<keyof DaemonSettings, number>> = {};
+    cfg.daemonLines = lines;
+    const set = <K extends keyof DaemonSettings>(k: K, parse: (f: Field) => DaemonSettings[K]): void => {
+      const f = g(daemonKeyName(k));
+      if (f === undefined) return;
+      lines[k] = f.line;
+      cfg.daemon[k] = parse(f);
+    };
+    set('tap', str);
+    set('bridge', str);
+    set('addresses', (f) => {
+      const items = list(f);
+      if (items.length === 0) fail(file, f.line, f.path, 'must list at least one address (a.b.c.d/len)');
+      const addrs = items.map((x) => {
+        const v = str(x);
+        try {
+          return { text: v, addr: parseAddrText(v) };
+        } catch (e) {
+          return fail(file, x.line, x.path, (e as Error).message);
+        }
+      });
+      if (addrs.every((a) => a.addr.floating === true)) fail(file, f.line, f.path, 'at least one address must be fixed (not floating): a backup needs an address of its own');
+      return addrs.map((a) => a.text);
+    });
+    set('gateway', helpers.ip);
+    set('socket', str);
+    set('metrics', (f) => {
+      const v = str(f);
+      try {
+        parseListen(v);
+      } catch (e) {
+        fail(file, f.line, f.path, (e as Error).message);
+      }
+      return v;
+    });
+    set('connMax', (f) => int(f, 1, 1 << 26));
+    set('drainTimeout', (f) => int(f, 0, 86400));
+    set('role', (f) => {
+      const r = str(f);
+      if (r !== 'master' && r !== 'backup') fail(file, f.line, f.path, `must be master or backup, got ${JSON.stringify(r)}`);
+      return r;
+    });
+    set('secureTcpAbove', frac);
+    set('evictAbove', frac);
+    set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));
+    set('arpAcceptUnsolicited', bool);
+    set('sloppyTcp', sloppy);
+    set('stateFile', str);
+    set('bgpInclude', str);
+    set('bgpBirdSocket', str);
+    set('bgpNextHop', helpers.ip);
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -457,11 +520,26 @@ export interface ConfigSources {
   health?: HealthHook;
   warn?: (msg: string) => void;
   /**
-   * A reload's daemon settings (the defenses): returns one line per change and, unless dryRun,
-   * applies them. Called after the table change succeeded (the settings cannot fail: checked
-   * when the file was read).
+   * A reload's daemon settings, called before anything changes: checks them as uvsd's start does
+   * (throws a BAD_CONFIG "FILE:LINE: daemon.KEY: problem" for a value uvsd would refuse at its
+   * next start), and says what the reload does with them: `changes` (the defenses, applied by
+   * apply() after the table change succeeded) and `ignored` (settings read at start only that
+   * changed; apply() logs them).
    */
-  daemon?: (settings: DaemonSettings, dryRun: boolean) => string[];
+  daemon?: (cfg: ConfigFile) => DaemonReload;
+}
+
+/** What a reload does with the daemon settings (ConfigSources.daemon). */
+export interface DaemonReload {
+  changes: string[];
+  ignored: string[];
+  apply(): void;
+}
+
+/** A reload's outcome: the changes (applied, or with dryRun to be applied) and the settings ignored until a restart. */
+export interface ReloadReport {
+  changes: string[];
+  ignored: string[];
 }
 
 export class ConfigManager {
@@ -544,12 +622,23 @@ export class ConfigManager {
 
   /** Re-read the --config file and the keepalived.conf and apply the difference. */
   reload(dryRun: boolean): string[] {
+    const r = this.reloadReport(dryRun);
+    return [...r.changes, ...r.ignored];
+  }
+
+  /**
+   * reload(), with the settings that changed but are read at start only apart. Everything is
+   * checked (the table, the daemon settings) before anything changes.
+   */
+  reloadReport(dryRun: boolean): ReloadReport {
     if (this.file === undefined && this.sources.keepalived === undefined) {
       throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     }
     const cfg = this.load();
+    const daemon = this.sources.daemon?.(cfg);
     const changes = this.apply(cfg, dryRun);
-    return [...changes, ...(this.sources.daemon?.(cfg.daemon, dryRun) ?? [])];
+    if (!dryRun) daemon?.apply();
+    return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [] };
   }
 
   /** The running state as a config file. */
@@ -572,6 +661,7 @@ export class ConfigManager {
     if (s.bgpInclude !== undefined) daemon['bgp-include'] = s.bgpInclude;
     if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
     if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
+    if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
     const list = this.control.list();
     const services = list.services.map((svc) => {
       const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };

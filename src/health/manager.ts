@@ -258,7 +258,14 @@ export class HealthManager {
           changes.push(r.checkers.length === 0 ? `stop checks on ${what}` : `restart checks on ${what}: ${typesOf(r.checkers)}`);
         }
         const alive = r.checkers.length === 0 ? true : o !== undefined ? o.alive : !spec.alpha;
-        return { spec: r, old: o, same, alive, dynWeight: same ? o!.dynWeight : undefined };
+        const dynWeight = same ? o!.dynWeight : undefined;
+        // A new configured weight the table does not show now (the server is out or at weight 0,
+        // or a misc_dynamic weight is in use) is still a change: said here, not silently taken.
+        if (o !== undefined && o.spec.weight !== r.weight && (!alive || dynWeight !== undefined)) {
+          changes.push(`re-weight server ${vsName({ key })} -> ${name}: configured weight ${o.spec.weight} -> ${r.weight} ` +
+            (alive ? `(misc_dynamic weight ${dynWeight} in use)` : '(health check failed: applies when it passes)'));
+        }
+        return { spec: r, old: o, same, alive, dynWeight };
       });
       for (const o of oldRs.values()) if (o.checkers.length > 0) changes.push(`stop checks on server ${vsName({ key })} -> ${o.spec.addr}:${o.spec.port}`);
       let w = 0;

@@ -1,0 +1,168 @@
+// uvsd's daemon settings between its command line and its --config file: the file's values as
+// options, the settings uvsd runs with as the file spells them, the checks over several settings
+// that uvsd's start runs, and what a reload does with the settings read at start only. Apart
+// from uvsd.ts (which starts the daemon when imported) so that tests can run them.
+
+import { formatIp, parseIp } from '../datapath/addr.js';
+import { networkOf, type LinkAddr } from '../datapath/link.js';
+import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
+import {
+  daemonKeyName, defenseChanges, formatAddr, parseAddrText, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload, type DaemonSettings,
+} from '../control/config.js';
+import { UvsError } from '../control/errors.js';
+import { parseListen } from '../metrics/server.js';
+
+/** The options these functions read (uvsd's Options has them all). */
+export interface SettingsOptions {
+  tap: string;
+  bridge?: string;
+  addr: LinkAddr[];
+  gateway?: number;
+  socket: string;
+  metrics?: string;
+  connMax: number;
+  drainTimeout: number;
+  role: 'master' | 'backup';
+  stateFile?: string;
+  keepalivedConf?: string;
+  bgpInclude?: string;
+  bgpBirdSocket: string;
+  bgpNextHop?: number;
+  secureTcpAbove: number;
+  evictAbove: number;
+  maxConnRatePerSource: number;
+  arpAcceptUnsolicited: boolean;
+  sloppyTcp: SloppyTcp;
+  /** The --config file's contents. */
+  file?: ConfigFile;
+  /** Options given on the command line (commander's attribute names). */
+  fromCli: Set<string>;
+  /** Every option's default. */
+  defaults: Record<string, unknown>;
+}
+
+/** A daemon setting's option (commander's attribute name): the same but for addresses (--addr). */
+export const optionOf = (k: keyof DaemonSettings): string => (k === 'addresses' ? 'addr' : k);
+
+/**
+ * The config file's daemon settings as options (by commander's attribute name). The file's
+ * values were checked when it was read (parseConfig), so the conversions cannot fail.
+ */
+export function fileOptions(d: DaemonSettings): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d) as Array<[keyof DaemonSettings, unknown]>) {
+    if (v === undefined) continue;
+    if (k === 'addresses') o.addr = (v as string[]).map(parseAddrText);
+    else if (k === 'gateway' || k === 'bgpNextHop') o[k] = parseIp(v as string);
+    else o[k] = v;
+  }
+  return o;
+}
+
+/** The defenses as the datapath takes them. */
+export function defenseOf(o: SettingsOptions): DefenseOptions {
+  return {
+    secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
+    arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
+  };
+}
+
+/** The settings uvsd runs with, as the config file spells them (--dump-config; a reload compares them). */
+export function settingsOf(o: SettingsOptions): DaemonSettings {
+  let metrics = o.metrics;
+  try {
+    if (metrics !== undefined) metrics = ((l) => `${l.host}:${l.port}`)(parseListen(metrics));
+  } catch {
+    // refused before this is asked (parseOptions)
+  }
+  return {
+    tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
+    socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
+    bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
+  };
+}
+
+/**
+ * What uvsd checks over several settings at start, on the values it would start with: the
+ * problem, naming the value (`--gateway` given on the command line, else `FILE:LINE:
+ * daemon.gateway:` of the --config file), or undefined. A reload runs the same checks.
+ */
+export function combinationProblem(o: SettingsOptions, fromCli: (option: string) => boolean): string | undefined {
+  const file = o.file;
+  const at = (k: keyof DaemonSettings): string | undefined => {
+    if (file === undefined || fromCli(optionOf(k))) return undefined;
+    const line = file.daemonLines?.[k];
+    return `${file.file}${line === undefined ? '' : `:${line}`}: daemon.${daemonKeyName(k)}:`;
+  };
+  const addr = o.addr as LinkAddr[] | undefined;
+  if (addr === undefined || addr.length === 0) {
+    return file === undefined ? 'at least one --addr a.b.c.d/len is required (the director address used as ARP sender)'
+      : `at least one --addr a.b.c.d/len is required (the director address used as ARP sender), or daemon.addresses in ${file.file}`;
+  }
+  if (o.gateway !== undefined && networkOf(addr, o.gateway) === undefined) {
+    const w = at('gateway');
+    return w === undefined ? `--gateway ${formatIp(o.gateway)} is not inside any --addr network`
+      : `${w} ${formatIp(o.gateway)} is not inside any network of the addresses (${addr.map(formatAddr).join(', ')})`;
+  }
+  if (o.bgpNextHop !== undefined && !addr.some((a) => a.ip === o.bgpNextHop)) {
+    // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
+    const w = at('bgpNextHop');
+    return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`
+      : `${w} ${formatIp(o.bgpNextHop)} is not one of the addresses (${addr.map(formatAddr).join(', ')})`;
+  }
+  if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
+    // The import would add the keepalived services again on top of the saved ones.
+    const w = at('stateFile');
+    return `${w === undefined ? '--state-file' : `${w} ${o.stateFile}:`} and --keepalived-conf cannot be combined (the import would clash with the saved table)`;
+  }
+  return undefined;
+}
+
+/**
+ * A reload's check of the daemon settings, before anything changes: uvsd's next start with
+ * `cfg` (the same command line, the file's values, defaults for what the file dropped) must pass
+ * the checks over several settings (the file's values were checked one by one when it was
+ * read), else BAD_CONFIG with the problem. Returns one line per start-only setting that differs
+ * from `running` (reported, ignored until a restart).
+ */
+export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile): string[] {
+  const next = { ...opts, file: cfg } as SettingsOptions & Record<string, unknown>;
+  const fromFile = fileOptions(cfg.daemon);
+  for (const k of Object.keys(START_ONLY_DAEMON_KEYS) as Array<keyof DaemonSettings>) {
+    const name = optionOf(k);
+    if (!opts.fromCli.has(name)) next[name] = name in fromFile ? fromFile[name] : opts.defaults[name];
+  }
+  const problem = combinationProblem(next, (name) => opts.fromCli.has(name));
+  if (problem !== undefined) throw new UvsError('BAD_CONFIG', cfg.file, problem);
+  const want = settingsOf(next);
+  const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : String(v));
+  const ignored: string[] = [];
+  for (const [k, name] of Object.entries(START_ONLY_DAEMON_KEYS) as Array<[keyof DaemonSettings, string]>) {
+    const [was, now] = [show(running[k]), show(want[k])];
+    if (was !== now) ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
+  }
+  return ignored;
+}
+
+/**
+ * What uvsd does with a reload's daemon settings (ConfigSources.daemon), before anything
+ * changes: with --config, checkDaemonReload (throws for a setting the next start would refuse;
+ * the start-only ones that changed are `ignored`); the defenses: the file's values (defaults when
+ * absent), except options given on the command line. apply() logs each ignored setting and sets
+ * the defenses.
+ */
+export function daemonReload(
+  opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile, defense: Readonly<DefenseOptions>,
+  to: { setDefense(next: DefenseOptions): void; warn(line: string): void },
+): DaemonReload {
+  const ignored = opts.file === undefined ? [] : checkDaemonReload(opts, running, cfg);
+  const { next, changes } = defenseChanges(defense, cfg.daemon, opts.fromCli);
+  return {
+    changes,
+    ignored,
+    apply: () => {
+      for (const line of ignored) to.warn(line);
+      if (changes.length > 0) to.setDefense(next);
+    },
+  };
+}
