@@ -81,3 +81,19 @@ test('deleting a real server sends all following new connections to the remainin
     assert.deepEqual(after.counts, { rs2: 20 });
   });
 });
+
+test('no real server available (all weight 0): a TCP client is refused at once (ICMP port unreachable), not left to time out', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'wlc', [0, 0]);
+    const t0 = Date.now();
+    const r = await lab.http(5, { timeoutMs: 10_000 });
+    const ms = Date.now() - t0;
+    const st = await lab.status();
+    t.diagnostic(`${ms} ms for 5 attempts; errors ${r.errors}: ${r.errorSamples.join('; ')}; icmp_unreach_sent ${st.counters['icmp_unreach_sent']} drop_no_dest ${st.drops['no_dest']}`);
+    assert.equal(r.errors, 5);
+    assert.ok(r.errorSamples.length > 0 && r.errorSamples.every((e) => /ECONNREFUSED/.test(e)), `errors: ${r.errorSamples.join('; ')}`);
+    assert.ok(ms < 10_000, `5 refused connections took ${ms} ms (one timeout alone is 10 s)`);
+    assert.ok(st.counters['icmp_unreach_sent']! >= 5, 'each SYN was answered');
+    assert.ok(st.drops['no_dest']! >= 5, 'and each SYN is still a no_dest drop');
+  });
+});

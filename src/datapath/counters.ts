@@ -56,6 +56,10 @@ export const COUNTER_NAMES = [
   // (a reply to a connection it does not hold) and frames it got that way
   'handoff_out',
   'handoff_in',
+  // no real server available (ip_vs_leave): ICMP port unreachable sent to the client, and those
+  // not sent because of the rate limit (the frame itself is the no_dest drop either way)
+  'icmp_unreach_sent',
+  'icmp_unreach_ratelimited',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

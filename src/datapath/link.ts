@@ -248,6 +248,22 @@ export class Link {
     return networkOf(this.addrs, ip) !== undefined;
   }
 
+  /**
+   * May uvsd send an ICMP error to ip? Not to 0/8, loopback, multicast, class E or the limited
+   * broadcast, nor to the broadcast address of a connected network: the kernel never answers
+   * such sources (they are martians to its routing, or broadcasts).
+   */
+  unicastPeer(ip: number): boolean {
+    const hi = ip >>> 24;
+    if (hi === 0 || hi === 127 || hi >= 224) return false;
+    const a = this.addrs;
+    for (let i = 0; i < a.length; i++) {
+      const m = a[i].mask | 0;
+      if (m !== -1 && m !== -2 && (ip | m) === -1) return false; // host part all ones (not /31, /32)
+    }
+    return true;
+  }
+
   /** The director address used as the ARP sender towards ip (never a VIP). */
   senderFor(ip: number): number {
     // A fixed address first; a floating one only while it is ours (master).
@@ -261,6 +277,11 @@ export class Link {
     if (fallback !== 0) return fallback;
     for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i].floating !== true) return this.addrs[i].ip;
     return this.addrs[0]?.ip ?? 0;
+  }
+
+  /** Is there a next hop for ip (on-link, or a --gateway)? */
+  routable(ip: number): boolean {
+    return this.gateway !== 0 || this.onLink(ip);
   }
 
   /** Send a whole frame to ip: on-link directly, off-link through --gateway. */

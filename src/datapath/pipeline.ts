@@ -10,7 +10,7 @@ import {
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
-import { SourceLimiter } from './ratelimit.js';
+import { SourceLimiter, TokenBucket } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
 import { formatIp } from './addr.js';
 import { destName } from '../sched/common.js';
@@ -27,7 +27,7 @@ import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
-import { icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
+import { buildPortUnreach, icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
 import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
@@ -69,6 +69,17 @@ export interface SvcRuntime extends SchedService {
 
 /** newConn(): the SYN of a SYN proxy service, to be answered with a cookie (no entry). */
 const SYNPROXY_SYN = -2;
+/** newConn()/template(): the service has no real server available (counted no_dest); the client
+ *  is told with ICMP port unreachable (leave()). */
+const NO_DEST = -3;
+
+/**
+ * ICMP errors uvsd sends because no real server was available: at most this many per second, in
+ * bursts of at most ICMP_ERR_BURST, over the whole daemon (the kernel's net.ipv4.icmp_msgs_per_sec
+ * and icmp_msgs_burst defaults), so spoofed SYNs cannot turn uvsd into an ICMP flood source.
+ */
+export const ICMP_ERR_RATE = 1000;
+export const ICMP_ERR_BURST = 50;
 
 /** A template's timeout in ticks (at least one). */
 function persistTicksOf(seconds: number): number {
@@ -170,6 +181,8 @@ export class Datapath implements Output {
   private secureOffAt = 0;
   private evictAt = 0;
   readonly limiter = new SourceLimiter();
+  /** ICMP port unreachable rate limit (leave()); with workers each has its share of the rate. */
+  readonly icmpLimit: TokenBucket;
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
@@ -224,6 +237,7 @@ export class Datapath implements Output {
     const shared = opts.worker !== undefined;
     this.counters = new Counters(shared);
     this.workers = opts.worker?.count ?? 1;
+    this.icmpLimit = new TokenBucket(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
@@ -583,6 +597,7 @@ export class Datapath implements Output {
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment, hash);
       if (e < 0) {
         if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
+        else if (e === NO_DEST) this.leave(buf, off, ip, src, dst);
         return;
       }
       node = e * 2 + DIR_IN;
@@ -693,11 +708,11 @@ export class Datapath implements Output {
       dest = (svc.scheduler.owner as NonNullable<Scheduler['owner']>)(svc, this.dt, f);
       if (dest < 0) {
         d[D.no_dest]++;
-        return -1;
+        return NO_DEST;
       }
     } else if (svc.persist > 0) {
       tpl = this.template(svc, proto, src, dst, dport);
-      if (tpl < 0) return -1;
+      if (tpl < 0) return tpl;
       dest = ct.dest[tpl];
     } else {
       if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
@@ -705,7 +720,7 @@ export class Datapath implements Output {
       if (this.trace.on) this.trace.chosen(dest, this.dt);
       if (dest < 0) {
         d[D.no_dest]++;
-        return -1;
+        return NO_DEST;
       }
     }
     const rip = this.dt.addr[dest];
@@ -780,11 +795,37 @@ export class Datapath implements Output {
   }
 
   /**
+   * No real server for a new flow to a virtual service (IPVS ip_vs_leave): tell the client with
+   * ICMP port unreachable from the VIP, quoting its packet's IP header and 8 bytes, so its connect()
+   * fails at once instead of timing out. Not for a frame sent to a broadcast MAC, from a source
+   * the kernel never answers (Link.unicastPeer), or to a client uvsd has no route to (off-link
+   * without --gateway: best effort, not a second drop); later fragments never get here, and a
+   * first fragment is answered as the kernel answers fragment 0. Rate-limited over the daemon
+   * (icmpLimit); the frame itself stays dropped (no_dest).
+   */
+  private leave(buf: Buffer, off: number, ip: number, src: number, vip: number): void {
+    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return;
+    if (!this.icmpLimit.allow(this.link.now)) {
+      this.counters.c[C.icmp_unreach_ratelimited]++;
+      return;
+    }
+    const g = this.tx.genSlot();
+    if (g < 0) {
+      this.counters.d[D.tx_failed]++;
+      return;
+    }
+    const flen = buildPortUnreach(this.tx.genBuf, g, buf, ip, vip);
+    this.counters.c[C.icmp_unreach_sent]++;
+    this.link.toNeighbour(this.tx.genBuf, g, flen, src);
+  }
+
+  /**
    * ip_vs_sched_persist(): the live template of (client & netmask, VIP, virtual port) names the
    * destination while that destination is still in the service (weight 0 and overloaded
    * servers keep their persistent clients, as in the kernel with expire_quiescent_template=0);
    * otherwise the scheduler picks one and a template is created. Using a template restarts its
-   * timer (ip_vs_conn_put). Returns the template entry, or -1 (counted).
+   * timer (ip_vs_conn_put). Returns the template entry, NO_DEST when no server is available
+   * (the client gets ICMP, as from ip_vs_sched_persist's *ignored = 0), or -1 (counted).
    */
   private template(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number): number {
     const ct = this.ct;
@@ -809,7 +850,7 @@ export class Datapath implements Output {
     if (this.trace.on) this.trace.chosen(dest, dt);
     if (dest < 0) {
       this.counters.d[D.no_dest]++;
-      return -1;
+      return NO_DEST;
     }
     const t = ct.insert(proto | PROTO_TPL, cnet, 0, dst, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
       this.nowTick + svc.persistTicks, false);

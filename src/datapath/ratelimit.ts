@@ -44,3 +44,47 @@ export class SourceLimiter {
     return true;
   }
 }
+
+/**
+ * One token bucket (the ICMP errors uvsd sends, like the kernel's icmp_global_allow: a number
+ * per second with a burst). Refilled lazily on use; no allocation.
+ */
+export class TokenBucket {
+  /** Tokens per second; 0 = nothing is allowed. */
+  rate: number;
+  /** Bucket depth. */
+  burst: number;
+  private tokens: number;
+  /** ms of the last refill. */
+  private last = -Infinity;
+
+  constructor(rate: number, burst: number) {
+    this.rate = rate;
+    this.burst = Math.max(1, burst);
+    this.tokens = this.burst;
+  }
+
+  /** Change the rate and depth; the bucket starts full. */
+  configure(rate: number, burst: number): void {
+    this.rate = rate;
+    this.burst = Math.max(1, burst);
+    this.tokens = this.burst;
+    this.last = -Infinity;
+  }
+
+  /** Take a token at `now` ms; false = over the limit. */
+  allow(now: number): boolean {
+    let t = this.tokens;
+    if (now > this.last) {
+      t += ((now - this.last) * this.rate) / 1000;
+      if (!(t < this.burst)) t = this.burst; // also the first use (Infinity elapsed)
+      this.last = now;
+    }
+    if (t < 1) {
+      this.tokens = t;
+      return false;
+    }
+    this.tokens = t - 1;
+    return true;
+  }
+}

@@ -63,6 +63,8 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   fwd_out_bytes: 'Bytes (IP packets) forwarded from real servers back to clients (NAT, FULLNAT).',
   icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
   icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
+  icmp_unreach_sent: 'ICMP port unreachable sent to clients of a service with no real server available (drops no_dest).',
+  icmp_unreach_ratelimited: 'ICMP port unreachable not sent because of the ICMP error rate limit (1000/s, burst 50).',
   tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',
   templates_created: 'Persistence templates created (ipvsadm -p).',
   templates_expired: 'Persistence templates expired (timeout passed with no connection left).',

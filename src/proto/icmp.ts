@@ -1,8 +1,9 @@
 // ICMP as the load balancer sees it (like ip_vs_in_icmp / ip_vs_out_icmp): errors that quote a
 // TCP/UDP packet of a tracked connection (destination unreachable, source quench, redirect,
 // time exceeded, parameter problem) are forwarded with that connection, and for NAT/FULLNAT
-// translated inside (the quoted header) and outside; and the "fragmentation needed" error
-// uvsd itself sends when a TUN encapsulation would exceed the MTU.
+// translated inside (the quoted header) and outside; and the errors uvsd itself sends:
+// "fragmentation needed" when a TUN encapsulation would exceed the MTU, "port unreachable" when
+// a service has no real server available (ip_vs_leave).
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_ICMP,
@@ -12,6 +13,7 @@ import { TCP_CSUM } from './tcp.js';
 import { UDP_CSUM } from './udp.js';
 
 export const ICMP_DEST_UNREACH = 3;
+export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
 /** Slots of the tuple array icmpQuoted fills. */
 export const ICMP_Q_SADDR = 0;
@@ -90,6 +92,25 @@ export function icmpFixChecksum(buf: Buffer, l4: number, end: number): void {
  * (the Ethernet addresses are left for the output to fill).
  */
 export function buildFragNeeded(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, mtu: number): number {
+  return buildDestUnreach(gen, genOff, buf, ip, src, ICMP_FRAG_NEEDED, mtu);
+}
+
+/**
+ * Build "destination unreachable, port unreachable" (type 3 code 3, RFC 792) at genOff in gen,
+ * answering the packet at buf[ip..] from `src` (the VIP it was sent to), as IPVS's ip_vs_leave()
+ * does when a service has no real server available. Returns the frame length (the Ethernet
+ * addresses are left for the output to fill).
+ */
+export function buildPortUnreach(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number): number {
+  return buildDestUnreach(gen, genOff, buf, ip, src, ICMP_PORT_UNREACH, 0);
+}
+
+/**
+ * "Destination unreachable" with `code` at genOff in gen, answering the packet at buf[ip..]: from
+ * `src` to the packet's source, quoting the packet's IP header and the first 8 bytes of its
+ * payload (RFC 792); `mtu` fills the next-hop MTU field (code 4; 0 for the others, "unused").
+ */
+function buildDestUnreach(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, code: number, mtu: number): number {
   const ihl = (buf[ip] & 15) * 4;
   const tot = rd16(buf, ip + IP_TOTLEN);
   const quote = Math.min(tot, ihl + 8);
@@ -107,7 +128,7 @@ export function buildFragNeeded(gen: Buffer, genOff: number, buf: Buffer, ip: nu
   ipv4SetChecksum(gen, o, 20);
   const ic = o + 20;
   gen[ic] = ICMP_DEST_UNREACH;
-  gen[ic + 1] = ICMP_FRAG_NEEDED;
+  gen[ic + 1] = code;
   wr16(gen, ic + 4, 0);
   wr16(gen, ic + 6, mtu);
   for (let i = 0; i < quote; i++) gen[ic + 8 + i] = buf[ip + i];

@@ -1,0 +1,75 @@
+// No garbage per packet when no real server is available: SYNs from 192.168.x (where a uint32
+// address would be boxed) to a service whose servers are all at weight 0, each answered with ICMP
+// port unreachable built in a generated-frame slot, or refused by the rate limit (both paths run
+// in every batch: 64 SYNs, 50 ms of tokens between batches).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { Datapath } from '../src/datapath/pipeline.js';
+import { Control } from '../src/control/model.js';
+import { C, D } from '../src/datapath/counters.js';
+import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
+import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { BIG_YOUNG, CountSink, measureRounds, report, runChild } from './helpers/alloc.js';
+
+const DIR_MAC = '02:00:00:00:00:01';
+const ROUTER_MAC = '02:00:00:00:00:fe';
+const GW = '192.168.8.1';
+const VIP = '192.168.8.200';
+const BATCH = 64;
+const ROUNDS = 10_000; // 640,000 SYNs
+
+function measure(): { perFrame: number; sent: number; limited: number; noDest: number; tx: number } {
+  const sink = new CountSink();
+  let now = 1_000_000.25;
+  const dp = new Datapath(
+    { mac: parseMac(DIR_MAC), addrs: [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }], gateway: parseIp(GW), connMax: 4096 },
+    sink, () => now,
+  );
+  const ctl = new Control(dp, { tap: 't' });
+  ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' });
+  for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 0 });
+  const stride = 2048;
+  const buf = Buffer.alloc(stride * BATCH);
+  const lens = new Uint32Array(BATCH);
+  const put = (i: number, f: Buffer): void => {
+    buf.set(f, i * stride);
+    lens[i] = f.length;
+  };
+  dp.resolve(parseIp(GW));
+  put(0, arpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { op: 2, sha: ROUTER_MAC, spa: GW, tha: DIR_MAC, tpa: '192.168.8.10' }));
+  dp.processBatch(buf, stride, lens, 1);
+  const l2 = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+  for (let i = 0; i < BATCH; i++) put(i, tcpFrame(l2, { src: `192.168.9.${i + 1}`, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.SYN }));
+  const step = (): void => {
+    now += 50;
+    dp.processBatch(buf, stride, lens, BATCH);
+  };
+  const c = dp.counters;
+  const s0 = c.c[C.icmp_unreach_sent];
+  const l0 = c.c[C.icmp_unreach_ratelimited];
+  const n0 = c.d[D.no_dest];
+  const t0 = sink.frames;
+  const used = measureRounds(step, ROUNDS);
+  return {
+    perFrame: used / (ROUNDS * BATCH),
+    // Warm-up rounds (20,000) and measured ones alike.
+    sent: c.c[C.icmp_unreach_sent] - s0, limited: c.c[C.icmp_unreach_ratelimited] - l0, noDest: c.d[D.no_dest] - n0, tx: sink.frames - t0,
+  };
+}
+
+if (process.argv[2] === '--child') {
+  report(measure());
+} else {
+  test('no server available: ICMP port unreachable and its rate limit allocate less than a byte per SYN', () => {
+    const r = runChild<ReturnType<typeof measure>>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
+    const rounds = ROUNDS + 20_000;
+    assert.equal(r.noDest, rounds * BATCH, 'every SYN was a no_dest drop');
+    assert.equal(r.sent, rounds * 50, '50 answered per batch (50 ms of tokens)');
+    assert.equal(r.limited, rounds * 14, 'the other 14 refused by the rate limit');
+    // Every ICMP went out; the few other frames are ARP re-probes of the router (25 simulated minutes, no replies).
+    assert.ok(r.tx >= r.sent && r.tx - r.sent < rounds / 10, `${r.tx} frames sent for ${r.sent} ICMP`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+}

@@ -1,0 +1,161 @@
+// ICMP port unreachable when a service has no real server available (IPVS ip_vs_leave): the
+// reply's bytes checked field by field with the tests' own checksum code, the route it takes
+// (on-link client directly, off-link through --gateway, none without one), the "all overloaded"
+// case, and the global rate limit (1000/s, burst 50, like net.ipv4.icmp_msgs_per_sec/_burst).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { delta, DIR_MAC, rig, ROUTER_MAC, RS, VIP, CLIENT, type Rig } from './helpers/harness.js';
+import { inetChecksum, ipStr, macStr, onesSum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { ICMP_ERR_BURST, ICMP_ERR_RATE } from '../src/datapath/pipeline.js';
+
+const GW = '10.0.0.254';
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const IPF = { id: 0x1234, ttl: 60 };
+const syn = (sport: number, src = CLIENT) =>
+  tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, seq: 0xa1b2c3d4, window: 64240 }, IPF);
+
+/** TCP VIP:80 whose servers are all at weight 0, UDP VIP:53 without servers; the router learnt. */
+function noDestRig(o: { gateway?: boolean; worker?: { index: number; count: number } } = {}): Rig {
+  const r = rig({ gateway: o.gateway === false ? undefined : GW, worker: o.worker });
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  for (const s of RS.slice(0, 2)) r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: s.ip, port: 80, fwd: 'dr', weight: 0 });
+  if (o.gateway !== false) r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.sink.take();
+  return r;
+}
+
+test('port unreachable: Ethernet, IP and ICMP fields, checksums, and the quoted header + 8 bytes', () => {
+  const r = noDestRig();
+  const input = syn(40123);
+  const before = r.counters();
+  const out = r.run(input);
+  const d = delta(before, r.counters());
+  assert.equal(out.length, 1);
+  const f = out[0]!;
+  const inIp = input.subarray(14);
+  const inIhl = (inIp[0]! & 15) * 4;
+  // Ethernet: to the router (the client is off-link), from the director.
+  assert.equal(macStr(f, 0), ROUTER_MAC);
+  assert.equal(macStr(f, 6), DIR_MAC);
+  assert.equal(f.readUInt16BE(12), 0x0800);
+  // IPv4: 20-byte header, TOS 0xc0, total = 20 + 8 + quote, id 0, no DF, TTL 64, ICMP, VIP → client.
+  const h = f.subarray(14);
+  assert.equal(h[0], 0x45);
+  assert.equal(h[1], 0xc0);
+  assert.equal(h.readUInt16BE(2), 20 + 8 + inIhl + 8);
+  assert.equal(f.length, 14 + h.readUInt16BE(2));
+  assert.equal(h.readUInt16BE(4), 0);
+  assert.equal(h.readUInt16BE(6), 0);
+  assert.equal(h[8], 64);
+  assert.equal(h[9], 1);
+  assert.equal(ipStr(h.readUInt32BE(12)), VIP);
+  assert.equal(ipStr(h.readUInt32BE(16)), CLIENT);
+  assert.equal(inetChecksum(h, 0, 20), 0, 'IP header checksum');
+  // ICMP: type 3 code 3, unused word 0, then the offending IP header and its first 8 bytes.
+  const ic = h.subarray(20);
+  assert.equal(ic[0], 3);
+  assert.equal(ic[1], 3);
+  assert.equal(ic.readUInt32BE(4), 0);
+  assert.deepEqual(ic.subarray(8), inIp.subarray(0, inIhl + 8));
+  assert.equal(onesSum(ic), 0xffff, 'ICMP checksum over the whole message');
+  // The quote names the flow: client:40123 → VIP:80, sequence number included.
+  assert.equal(ic.readUInt16BE(8 + inIhl), 40123);
+  assert.equal(ic.readUInt16BE(8 + inIhl + 2), 80);
+  assert.equal(ic.readUInt32BE(8 + inIhl + 4), 0xa1b2c3d4);
+  assert.equal(d['drop.no_dest'], 1);
+  assert.equal(d.icmp_unreach_sent, 1);
+  assert.equal(d.conns_created, undefined);
+  assert.equal(r.dp.ct.count, 0);
+});
+
+test('port unreachable: an on-link client directly (by ARP), none without a route', () => {
+  const r = noDestRig({ gateway: false });
+  const local = '10.0.0.50';
+  // Off-link client and no --gateway: nothing can reach it; only the no_dest drop is counted.
+  let before = r.counters();
+  assert.equal(r.run(syn(1000)).length, 0);
+  assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: syn(1000).length, 'drop.no_dest': 1 });
+  // An on-link client: the ICMP waits for its ARP reply (a request goes out now), then leaves to its MAC.
+  before = r.counters();
+  const out = r.run(syn(1001, local));
+  assert.equal(out.length, 1);
+  assert.equal(out[0]!.readUInt16BE(12), 0x0806, 'an ARP request for the client');
+  assert.equal(ipStr(out[0]!.readUInt32BE(14 + 24)), local);
+  assert.equal(delta(before, r.counters()).neigh_queued, 1);
+  const cmac = '02:00:00:00:00:50';
+  r.sink.take();
+  r.learn(local, cmac);
+  const sent = r.sink.take();
+  const icmp = sent.find((f) => f.readUInt16BE(12) === 0x0800 && f[14 + 9] === 1);
+  assert.ok(icmp, 'the queued ICMP left when the client answered ARP');
+  assert.equal(macStr(icmp, 0), cmac);
+  assert.equal(ipStr(icmp.readUInt32BE(14 + 16)), local);
+});
+
+test('port unreachable: never to a source the kernel would not answer, even with a route', () => {
+  const r = noDestRig();
+  // 0/8, 127/8, multicast, class E, the connected network's broadcast.
+  for (const src of ['0.1.2.3', '127.0.0.9', '224.0.0.7', '240.1.1.1', '10.0.0.255']) {
+    const before = r.counters();
+    assert.equal(r.run(syn(2000, src)).length, 0, src);
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: syn(2000, src).length, 'drop.no_dest': 1 }, src);
+  }
+  // A unicast source of the same rig is answered (the rig is not silent for another reason).
+  assert.equal(r.run(syn(2001, '198.51.100.7')).length, 1);
+});
+
+test('port unreachable when every server is overloaded (-x upper threshold)', () => {
+  const r = rig({ gateway: GW });
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' });
+  r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1, upper: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  const first = r.run(syn(3000));
+  assert.equal(first.length, 1);
+  assert.equal(macStr(first[0]!, 0), RS[0].mac, 'the first SYN is forwarded');
+  const before = r.counters();
+  const second = r.run(syn(3001));
+  assert.equal(second.length, 1);
+  assert.equal(second[0]![14 + 9], 1, 'the second gets ICMP');
+  assert.deepEqual([second[0]![34], second[0]![35]], [3, 3]);
+  assert.equal(delta(before, r.counters())['drop.no_dest'], 1);
+});
+
+test('rate limit: 50 at once, then 1000 per second, over TCP and UDP together; the rest counted', () => {
+  assert.deepEqual([ICMP_ERR_RATE, ICMP_ERR_BURST], [1000, 50]);
+  const r = noDestRig();
+  const udp = (sport: number) => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 53, payload: new Uint8Array(12) }, IPF);
+  let before = r.counters();
+  // One batch of 40 SYNs and 20 datagrams: the burst answers 50 of them.
+  const out = r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i)), ...Array.from({ length: 20 }, (_v, i) => udp(20000 + i)));
+  let d = delta(before, r.counters());
+  assert.equal(out.length, 50);
+  assert.ok(out.every((f) => f[14 + 9] === 1 && f[34] === 3 && f[35] === 3));
+  assert.deepEqual([d.icmp_unreach_sent, d.icmp_unreach_ratelimited, d['drop.no_dest']], [50, 10, 60]);
+  // 5 ms later: 5 tokens.
+  r.advance(5);
+  before = r.counters();
+  d = (r.run(...Array.from({ length: 10 }, (_v, i) => syn(11000 + i))), delta(before, r.counters()));
+  assert.deepEqual([d.icmp_unreach_sent, d.icmp_unreach_ratelimited], [5, 5]);
+  // The same millisecond again: nothing left.
+  before = r.counters();
+  assert.equal(r.run(syn(12000)).length, 0);
+  assert.equal(delta(before, r.counters()).icmp_unreach_ratelimited, 1);
+  // A quiet second refills the bucket to its depth, never beyond it.
+  r.advance(1000);
+  before = r.counters();
+  assert.equal(r.run(...Array.from({ length: 64 }, (_v, i) => syn(13000 + i))).length, 50);
+  assert.equal(delta(before, r.counters()).icmp_unreach_ratelimited, 14);
+});
+
+test('rate limit with workers: each worker datapath has its share of rate and burst', () => {
+  const r = noDestRig({ worker: { index: 0, count: 2 } });
+  assert.equal(r.dp.icmpLimit.rate, 500);
+  assert.equal(r.dp.icmpLimit.burst, 25);
+  assert.equal(r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i))).length, 25);
+});
