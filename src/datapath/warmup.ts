@@ -38,6 +38,7 @@ const PORT_BASE = 80; // method i, proto TCP/UDP: VIP:(80 + i)
 const PORT_PERSIST = 90;
 const PORT_ONESHOT = 91;
 const PORT_SYNPROXY = 92;
+const PORT_NODEST = 93; // its server at weight 0: ICMP port unreachable (ip_vs_leave)
 const PORT_SCHED = 100; // one UDP service per scheduler from here
 const HOSTS = [GW, CLIENT_ON, SERVER2, ...METHODS.map((m) => SERVER[m]!)];
 
@@ -226,10 +227,10 @@ function scratch(base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch' | 'work
   const ops: DpOp[] = [];
   let id = 0;
   let slot = 0;
-  const service = (proto: number, port: number, sched: string, fwd: number, extra: Partial<Extract<DpOp, { op: 'addService' }>> = {}, servers = [SERVER[fwd]!]): void => {
+  const service = (proto: number, port: number, sched: string, fwd: number, extra: Partial<Extract<DpOp, { op: 'addService' }>> = {}, servers = [SERVER[fwd]!], weight = 1): void => {
     const svc = id++;
     ops.push({ op: 'addService', id: svc, proto, vip: VIP, port, sched, schedFlags: 0, persist: 0, netmask: -1, oneShot: false, synproxy: false, ...extra });
-    for (const addr of servers) ops.push({ op: 'addDest', svc, dest: slot++, addr, port, fwd, weight: 1, upper: 0, lower: 0 });
+    for (const addr of servers) ops.push({ op: 'addDest', svc, dest: slot++, addr, port, fwd, weight, upper: 0, lower: 0 });
     if (fwd === FWD_FULLNAT) ops.push({ op: 'addLaddr', svc, addr: LIP });
   };
   METHODS.forEach((m, i) => {
@@ -239,13 +240,14 @@ function scratch(base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch' | 'work
   service(PROTO_TCP, PORT_PERSIST, 'rr', FWD_DR, { persist: 60, netmask: ip4(255, 255, 255, 0) });
   service(PROTO_UDP, PORT_ONESHOT, 'rr', FWD_DR, { oneShot: true });
   service(PROTO_TCP, PORT_SYNPROXY, 'rr', FWD_NAT, { synproxy: true });
+  for (const proto of [PROTO_TCP, PROTO_UDP]) service(proto, PORT_NODEST, 'wlc', FWD_DR, {}, [SERVER[FWD_DR]!], 0);
   schedulerNames().forEach((s, i) => service(PROTO_UDP, PORT_SCHED + i, s, FWD_DR, {}, [SERVER[FWD_DR]!, SERVER2]));
   dp.apply(ops);
   return dp;
 }
 
-/** `rounds` rounds of three batches: new flows and everything uvsd drops; the flows' data,
- *  replies and ICMP errors; their end. Returns the frames processed. */
+/** `rounds` rounds of four batches: new flows; ARP, ICMP echo and everything uvsd drops; the
+ *  flows' data, replies and ICMP errors; their end. Returns the frames processed. */
 function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch'>, port: WarmUpPort, rounds: number): number {
   const batch = base.batch ?? 64;
   const mtu = base.mtu ?? 1500;
@@ -270,7 +272,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
     }
     const sp = 1024 + ((r * 97) % 60000); // new flows every round
     const clients = [CLIENT_ON, CLIENT_OFF];
-    // New flows, ARP, ICMP and the frames uvsd drops.
+    // New flows.
     run((b) => {
       for (const c of clients) {
         METHODS.forEach((_, i) => {
@@ -282,11 +284,16 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
       b.udp(CLIENT_ON, sp, VIP, PORT_ONESHOT);
       b.tcp(CLIENT_ON, sp, VIP, PORT_SYNPROXY, TCP_SYN);
       b.tcp(CLIENT_ON, sp + 1, VIP, PORT_SYNPROXY, TCP_ACK); // no valid cookie
+      b.tcp(CLIENT_ON, sp, VIP, PORT_NODEST, TCP_SYN);
+      b.udp(CLIENT_OFF, sp, VIP, PORT_NODEST, 18, { from: GW });
       for (let i = 0; i < nsched; i++) b.udp(CLIENT_ON, sp + (r & 1), VIP, PORT_SCHED + i);
       // A datagram in two fragments (the first decides, the second follows).
       const id = 0x6000 + r;
       b.ip(CLIENT_ON, VIP, PROTO_UDP, 8 + 24, (x, l4) => { wr16(x, l4, sp + 9); wr16(x, l4 + 2, PORT_BASE); wr16(x, l4 + 4, 8 + 40); }, { frag: 0x2000, id });
       b.ip(CLIENT_ON, VIP, PROTO_UDP, 16, () => {}, { frag: 4, id });
+    });
+    // ARP, ICMP echo and the frames uvsd drops.
+    run((b) => {
       b.icmp(CLIENT_ON, DIR, 8);
       b.icmp(CLIENT_ON, VIP, 8);
       b.arp(1, CLIENT_ON, DIR, new Uint8Array(6).fill(0xff));
