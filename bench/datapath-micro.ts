@@ -7,6 +7,7 @@
 //   --trace: as if `uvsadm trace` were running (every new connection is recorded in the ring)
 //   --persist S: the service is persistent (-p S): a template per client as well (--netmask M)
 //   --ops: one-packet scheduling (-o): no connection entry is kept
+//   --jit-warmup: run uvsd's start-up JIT warm-up (src/datapath/warmup.ts) first
 //   (pin it for steadier numbers: taskset -c 1 node dist/bench/datapath-micro.js)
 import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
@@ -14,6 +15,7 @@ import { Control } from '../src/control/model.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { ipv4SetChecksum } from '../src/datapath/frame.js';
 import { native } from '../src/datapath/port.js';
+import { warmUp } from '../src/datapath/warmup.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     persist: { type: 'string', default: '0' },
     netmask: { type: 'string', default: '255.255.255.255' },
     ops: { type: 'boolean', default: false },
+    'jit-warmup': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -31,6 +34,7 @@ const BATCHES = Number(values.batches);
 const B = 64;
 const STRIDE = 2048;
 
+if (values['jit-warmup']) warmUp({ vnetHdr: 0, mtu: 1500, batch: B }, { stride: STRIDE, base: 0 });
 const mac = Uint8Array.from([2, 0, 0, 0, 0, 1]);
 const dp = new Datapath(
   { mac, addrs: [{ ip: parseIp('192.168.8.10'), mask: 0xffffff00 }], connMax: Number(values['conn-max']), advise: (a) => native.prepareTable(a) },
@@ -91,7 +95,7 @@ function round(mode: 'steady' | 'new', process: boolean): number {
   return ((performance.now() - t0) * 1e6) / (BATCHES * B);
 }
 
-console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}, tracing ${values.trace ? 'on' : 'off'}, persist ${values.persist} s${values.ops ? ', ops' : ''}`);
+console.log(`datapath micro-benchmark: ${BATCHES} batches of ${B} frames per round, conn-max ${values['conn-max']}, tracing ${values.trace ? 'on' : 'off'}, persist ${values.persist} s${values.ops ? ', ops' : ''}${values['jit-warmup'] ? ', after the JIT warm-up' : ''}`);
 for (let r = 1; r <= ROUNDS; r++) {
   const steady = round('steady', true);
   const fresh = round('new', true);

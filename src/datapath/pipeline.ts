@@ -22,6 +22,13 @@ import {
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
+import { FWD_DR, FWD_FULLNAT, FWD_NAT } from '../modes/types.js';
+import { dr } from '../modes/dr.js';
+import { nat } from '../modes/nat.js';
+import { tun } from '../modes/tun.js';
+import { fullnat } from '../modes/fullnat.js';
+
+type OutboundFn = NonNullable<Forwarder['outbound']>;
 import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
@@ -628,21 +635,27 @@ export class Datapath implements Output {
     const e = node >>> 1;
     const dt = this.dt;
     const dest = ct.dest[e];
-    const fw = FORWARDERS[ct.fwd[e]] as Forwarder;
+    const fwd = ct.fwd[e];
+    // One call site per method rather than FORWARDERS[fwd].inbound(): each stays monomorphic and
+    // inlined, however many methods the table (and the JIT warm-up, warmup.ts) has shown it.
     if ((node & 1) !== DIR_IN) {
       // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
       dt.outPkts[dest]++;
       dt.outBytes[dest] += tot;
       this.counters.c[C.fwd_out_packets]++;
       this.counters.c[C.fwd_out_bytes] += tot;
-      (fw.outbound as NonNullable<Forwarder['outbound']>)(this, buf, off, flen, ip, l4, e);
+      if (fwd === FWD_NAT) (nat.outbound as OutboundFn)(this, buf, off, flen, ip, l4, e);
+      else (fullnat.outbound as OutboundFn)(this, buf, off, flen, ip, l4, e);
       return;
     }
     dt.inPkts[dest]++;
     dt.inBytes[dest] += tot;
     this.counters.c[C.fwd_packets]++;
     this.counters.c[C.fwd_bytes] += tot;
-    fw.inbound(this, buf, off, flen, ip, l4, e);
+    if (fwd === FWD_DR) dr.inbound(this, buf, off, flen, ip, l4, e);
+    else if (fwd === FWD_NAT) nat.inbound(this, buf, off, flen, ip, l4, e);
+    else if (fwd === FWD_FULLNAT) fullnat.inbound(this, buf, off, flen, ip, l4, e);
+    else tun.inbound(this, buf, off, flen, ip, l4, e);
   }
 
   private newConn(
