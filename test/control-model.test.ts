@@ -293,3 +293,33 @@ test('model-based: random ipvsadm command sequences give the daemon and the refe
     { numRuns: 1000 },
   );
 });
+
+// ---- -d and -e name the real server at its own port ---------------------------------------------
+
+const run = (r: Rig, line: string): void => {
+  const c = parseArgs(line.split(' '), { ports, env: {} });
+  assert.equal(c.kind, 'call');
+  if (c.kind === 'call') r.ctl.call(c.call.verb, c.call.args);
+};
+const servers = (r: Rig): string[] => r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd} ${d.weight}`));
+
+test('-d VIP -r RIP:9090 deletes RIP:9090, not RIP:80; a port-mapped server alone is found; also through -R', () => {
+  const r = mkRig();
+  restore(r, '-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.40:9090 -m\n-a -t 192.168.8.200:80 -r 192.168.8.40:80 -m\n');
+  run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40:9090');
+  assert.deepEqual(servers(r), ['192.168.8.40:80 nat 1']);
+  // Only a port-mapped server (the README's NAT :8080, FULLNAT servers).
+  restore(r, '-a -t 192.168.8.200:80 -r 192.168.8.41:8080 --fullnat\n');
+  restore(r, '-d -t 192.168.8.200:80 -r 192.168.8.41:8080\n');
+  assert.deepEqual(servers(r), ['192.168.8.40:80 nat 1']);
+  // Without a port: the service port, as ipvsadm.
+  run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40');
+  assert.deepEqual(servers(r), []);
+  // A port that no server has: "No such destination", nothing changed.
+  restore(r, '-a -t 192.168.8.200:80 -r 192.168.8.40:9090 -m\n');
+  assert.deepEqual(refusal(() => run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40:9091')), { code: 'DEST_NOT_FOUND', index: undefined });
+  assert.deepEqual(servers(r), ['192.168.8.40:9090 nat 1']);
+  // -e with the server's method edits it at its port.
+  run(r, '-e -t 192.168.8.200:80 -r 192.168.8.40:9090 -m -w 7');
+  assert.deepEqual(servers(r), ['192.168.8.40:9090 nat 7']);
+});
