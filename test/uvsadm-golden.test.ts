@@ -116,7 +116,7 @@ test('scheduler flags, ops and persistence on the service line; largeNum edges',
     stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rate: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
   };
   assert.equal(formatService(svc, numeric), 'UDP  10.0.0.1:53 sh (sh-fallback,sh-port) persistent 300 ops\n');
-  assert.equal(formatRules({ size: 1, services: [svc] }, numeric), '-A -u 10.0.0.1:53 -s sh -b sh-fallback,sh-port -p 300 -o\n');
+  assert.equal(formatRules({ size: 1, services: [svc] }, numeric), '-A -u 10.0.0.1:53 -s sh -p 300 -o -b sh-fallback,sh-port\n');
   assert.deepEqual(
     [99_999_999, 100_000_000, 999_999_999, 1_000_000_000, 99_999_999_999, 100_000_000_000, 99_999_999_999_999, 100_000_000_000_000].map((n) => largeNum(n)),
     [' 99999999', '  100000K', '  999999K', '     1000M', '   99999M', '     100G', '   99999G', '     100T'].map((s) => s.slice(-9)),

@@ -234,18 +234,22 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
 
 // ---- -S ------------------------------------------------------------------------------------
 
-/** `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back. */
+/**
+ * `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back; the
+ * service options in print_service_entry's order (-p, -M, -o, then -b), uvs's --synproxy last.
+ * uvs: one `--add-laddr ... -z LIP` line per FULLNAT local address, after the service's servers.
+ */
 export function formatRules(result: ListResult, opts: PrintOptions): string {
   let out = '';
   for (const svc of sorted(result.services, compareServices, opts.nosort)) {
     const name = `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
     out += `-A ${name} -s ${svc.sched}`;
-    if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
     if (svc.persist > 0) {
       out += ` -p ${int(svc.persist)}`;
       if (svc.netmask !== '255.255.255.255') out += ` -M ${svc.netmask}`;
     }
     if (svc.oneShot) out += ' -o';
+    if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
     if (svc.synproxy) out += ' --synproxy';
     out += '\n';
     for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
@@ -254,6 +258,8 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
       if (d.lower !== 0) out += ` -y ${int(d.lower)}`;
       out += '\n';
     }
+    // -z takes a dotted quad only (as -R does): the local address is never a name.
+    for (const l of svc.laddrs) out += `--add-laddr ${name} -z ${l}\n`;
   }
   return out;
 }
