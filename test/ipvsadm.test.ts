@@ -92,6 +92,9 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('-L --rate --nosort --sort'), { ...list, format: { rate: true, nosort: true } });
   assert.deepEqual(parse('-L --thresholds --persistent-conn'), { ...list, format: { thresholds: true, persistentConn: true } });
   assert.deepEqual(parse('-Lnc'), { ...list, numeric: true, conns: true });
+  // ipvsadm 1.31 allows -c with --persistent-conn (pe name / pe_data columns).
+  assert.deepEqual(parse('-Lnc --persistent-conn'), { ...list, numeric: true, conns: true, format: { persistentConn: true } });
+  assert.deepEqual(parse('-L --connection --persistent-conn'), { ...list, conns: true, format: { persistentConn: true } });
   assert.deepEqual(parse('-L --timeout'), { ...list, timeout: true });
   assert.deepEqual(parse('-S -n'), { kind: 'save', ...common, numeric: true });
   assert.deepEqual(parse('-R'), { kind: 'restore', ...common });
@@ -186,6 +189,9 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-L -s rr', "Illegal 'scheduler' option with the 'list' command");
   usage('-L -c -t 192.168.8.200:80', "The option 'service-address' conflicts with the 'connection' option in the 'list' command");
   usage('-L -c --stats', 'options conflicts in the list command');
+  usage('-L --timeout --persistent-conn', 'options conflicts in the list command');
+  usage('-L --daemon --persistent-conn', 'options conflicts in the list command');
+  usage('-L --daemon --stats', 'options conflicts in the list command');
   usage('-L --timeout --rate', 'options conflicts in the list command');
   usage('-A -E -t 192.168.8.200:80', 'multiple commands specified');
   usage('-L -l', 'multiple commands specified');

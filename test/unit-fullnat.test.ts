@@ -188,4 +188,9 @@ test('-Lnc with FULLNAT connections: a local column (LIP:lport) between virtual 
     'IPVS connection entries\n' +
     'pro expire state       source             virtual            destination\n' +
     'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:80\n');
+  // --persistent-conn: ipvsadm's pe name / pe_data title columns after destination (rows plain).
+  assert.equal(formatConns([fnat], { numeric: true, persistentConn: true }),
+    'IPVS connection entries\n' +
+    'pro expire state       source             virtual            local              destination        pe name          pe_data\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.50:1025  192.168.8.30:8080\n');
 });

@@ -201,6 +201,12 @@ test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -
   assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 mh \(mh-port\)\n/);
 });
 
+test('-Lnc --persistent-conn is allowed (ipvsadm 1.31): the pe name / pe_data title; --timeout with it conflicts', async () => {
+  assert.equal(await must(['-Lnc', '--persistent-conn']),
+    'IPVS connection entries\npro expire state       source             virtual            destination        pe name          pe_data\n');
+  assert.deepEqual(await uvsadm(['-L', '--timeout', '--persistent-conn']), { code: 2, stdout: '', stderr: 'options conflicts in the list command\n' });
+});
+
 test('--set and -L --timeout; 0 leaves a value unchanged', async () => {
   assert.equal(await must(['-L', '--timeout']), 'Timeout (tcp tcpfin udp): 900 120 300\n');
   await must(['--set', '600', '0', '30']);

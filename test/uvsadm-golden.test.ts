@@ -105,6 +105,14 @@ test('-Lnc: connections from the live table with state and mm:ss expiry', () => 
   const res = r.ctl.call('listConns', {}) as { conns: never[]; truncated: boolean };
   assert.equal(res.truncated, false);
   assert.equal(formatConns(res.conns, numeric), golden('conns-n.txt'));
+  // -Lnc --persistent-conn: ipvsadm 1.31's list_conn title with `pe name` and `pe_data`
+  // ("pro expire %-11s %-18s %-18s %-18s %-16s %s"); a row without pe data (uvs has no --pe)
+  // is print_conn's plain row, so only the title differs.
+  const pe = golden('conns-n.txt').replace(
+    'pro expire state       source             virtual            destination\n',
+    'pro expire state       source             virtual            destination        pe name          pe_data\n');
+  assert.notEqual(pe, golden('conns-n.txt'));
+  assert.equal(formatConns(res.conns, { ...numeric, persistentConn: true }), pe);
   const capped = r.ctl.call('listConns', { max: 2 }) as { conns: unknown[]; truncated: boolean };
   assert.deepEqual([capped.conns.length, capped.truncated], [2, true]);
 });

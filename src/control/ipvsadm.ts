@@ -586,10 +586,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'call', ...common, call: { verb: 'setRole', args: { role } } };
     }
     case 'list': {
-      if (has('daemon')) return { kind: 'daemonList', ...common };
-      if ((has('connection') || has('timeout')) && (has('stats') || has('persistent-conn') || has('rate') || has('thresholds'))) {
+      // ipvsadm.c: -c/--timeout/--daemon with --stats/--rate/--thresholds, or --timeout/--daemon
+      // with --persistent-conn (-c --persistent-conn is allowed: the pe name / pe_data columns).
+      if (((has('connection') || has('timeout') || has('daemon')) && (has('stats') || has('rate') || has('thresholds'))) ||
+          ((has('timeout') || has('daemon')) && has('persistent-conn'))) {
         throw new UsageError('options conflicts in the list command');
       }
+      if (has('daemon')) return { kind: 'daemonList', ...common };
       const format: ListFormat = {};
       if (has('stats')) format.stats = true;
       if (has('rate')) format.rate = true;

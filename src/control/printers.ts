@@ -275,12 +275,15 @@ function mmss(seconds: number): string {
  * `ipvsadm -Lc[n]` (list_conn / print_conn). When FULLNAT connections are listed, a `local`
  * column (the local address and port the director took, as DPVS's ipvsadm shows it) stands
  * between virtual and destination, for every row (the client's own address for other methods);
- * without FULLNAT the layout is ipvsadm's exactly.
+ * without FULLNAT the layout is ipvsadm's exactly. With --persistent-conn the title adds ipvsadm's
+ * `pe name` and `pe_data` columns; uvs has no persistence engine (--pe), so every row is the plain
+ * one, as ipvsadm prints a kernel row without pe data.
  */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
   const local = conns.some((c) => c.fwd === 'fullnat');
   let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}destination\n`;
+  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}`;
+  out += opts.persistentConn ? `${left('destination', 18)} ${left('pe name', 16)} pe_data\n` : 'destination\n';
   for (const c of conns) {
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
