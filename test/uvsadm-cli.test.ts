@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,6 +146,18 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--add-service +-A/);
   assert.equal(await must(['-Ln']), HEAD);
+});
+
+test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-config, ...)', async () => {
+  const doc = readFileSync(join(repoRoot, 'docs/uvsadm.md'), 'utf8');
+  const block = /## Usage\n\n```\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+  const commands = block.split('\n').map((l) => /^uvsadm (\S+)/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
+  assert.ok(commands.includes('--reload') && commands.includes('--dump-config') && commands.length >= 15, commands.join(' '));
+  const help = await must(['-h']);
+  for (const c of commands) assert.ok(help.includes(`\n  uvsadm ${c}`), `uvsadm -h has no "uvsadm ${c}" usage line`);
+  assert.match(help, /\n  --reload +uvs: re-read/);
+  assert.match(help, /\n  --dump-config +uvs: /);
+  assert.match(help, /\n  --dry-run +--reload: /);
 });
 
 test('no daemon: "uvsadm: cannot connect to uvsd at <path>" and exit 3', async () => {

@@ -399,6 +399,8 @@ Usage:
   ${p} --set tcp tcpfin udp
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
+  ${p} --reload [--dry-run]
+  ${p} --dump-config
   ${p} --status
   ${p} -Z [-t|u service-address]
   ${p} trace [-t|u service-address] [--count N]
@@ -425,6 +427,9 @@ Either long or short options are allowed.
   --add-laddr                 add a FULLNAT local address to a service
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
+  --reload                    uvs: re-read uvsd's --config (and --keepalived-conf)
+                              file and apply the difference
+  --dump-config               uvs: the running table and settings as a config file
   --status                    uvs: station MAC, addresses, table use, counters
   --zero            -Z        zero counters in a service or all services
   trace                       uvs: print new-connection decisions (client,
@@ -460,6 +465,7 @@ Options:
   --laddr        -z local-address     FULLNAT local address
   --client       address[:port]       client of --explain
   --drain-timeout seconds             drain at most this long (default: uvsd's)
+  --dry-run                           --reload: print the changes, change nothing
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --daemon                            output of daemon information
