@@ -115,8 +115,9 @@ test('real -S -n with -m and -i: restored and saved back unchanged (refused at t
 const octet = fc.integer({ min: 1, max: 254 });
 const svcArb = fc.record({
   proto: fc.constantFrom('tcp', 'udp'),
-  // Never the director's own address 192.168.8.10 (refused as a VIP or a server, as it must be).
-  vip: fc.tuple(fc.constantFrom(10, 172, 192, 203), octet, octet, octet).map((o) => o.join('.')).filter((v) => v !== '192.168.8.10'),
+  // Never in 192.168.8.0/24: not the director's own address 192.168.8.10, not a real server's
+  // address (a VIP that is a real server, or the other way round, is refused, as it must be).
+  vip: fc.tuple(fc.constantFrom(10, 172, 192, 203), octet, octet, octet).map((o) => o.join('.')).filter((v) => !v.startsWith('192.168.8.')),
   port: fc.integer({ min: 1, max: 65535 }),
   sched: fc.constantFrom('rr', 'wrr', 'wlc', 'lc', 'sed', 'nq', 'fo', 'ovf', 'lblc', 'lblcr', 'dh', 'sh', 'mh', 'twos'),
   flags: fc.subarray(['fallback', 'port']),
@@ -292,4 +293,65 @@ test('model-based: random ipvsadm command sequences give the daemon and the refe
     }),
     { numRuns: 1000 },
   );
+});
+
+// ---- -d and -e name the real server at its own port ---------------------------------------------
+
+const run = (r: Rig, line: string): void => {
+  const c = parseArgs(line.split(' '), { ports, env: {} });
+  assert.equal(c.kind, 'call');
+  if (c.kind === 'call') r.ctl.call(c.call.verb, c.call.args);
+};
+const servers = (r: Rig): string[] => r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd} ${d.weight}`));
+
+test('-d VIP -r RIP:9090 deletes RIP:9090, not RIP:80; a port-mapped server alone is found; also through -R', () => {
+  const r = mkRig();
+  restore(r, '-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.40:9090 -m\n-a -t 192.168.8.200:80 -r 192.168.8.40:80 -m\n');
+  run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40:9090');
+  assert.deepEqual(servers(r), ['192.168.8.40:80 nat 1']);
+  // Only a port-mapped server (the README's NAT :8080, FULLNAT servers).
+  restore(r, '-a -t 192.168.8.200:80 -r 192.168.8.41:8080 --fullnat\n');
+  restore(r, '-d -t 192.168.8.200:80 -r 192.168.8.41:8080\n');
+  assert.deepEqual(servers(r), ['192.168.8.40:80 nat 1']);
+  // Without a port: the service port, as ipvsadm.
+  run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40');
+  assert.deepEqual(servers(r), []);
+  // A port that no server has: "No such destination", nothing changed.
+  restore(r, '-a -t 192.168.8.200:80 -r 192.168.8.40:9090 -m\n');
+  assert.deepEqual(refusal(() => run(r, '-d -t 192.168.8.200:80 -r 192.168.8.40:9091')), { code: 'DEST_NOT_FOUND', index: undefined });
+  assert.deepEqual(servers(r), ['192.168.8.40:9090 nat 1']);
+  // -e with the server's method edits it at its port.
+  run(r, '-e -t 192.168.8.200:80 -r 192.168.8.40:9090 -m -w 7');
+  assert.deepEqual(servers(r), ['192.168.8.40:9090 nat 7']);
+});
+
+test('a real server that is a VIP of uvsd (its own service or another) is refused, one line naming it, nothing changed', () => {
+  const r = mkRig();
+  restore(r, '-A -t 192.168.8.240:80 -s rr\n-A -u 192.168.8.241:53 -s rr\n-a -t 192.168.8.240:80 -r 192.168.8.20\n');
+  const before = formatRules(r.ctl.list(), N);
+  const conflict = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof UvsError) return `${e.code} ${e.message}`;
+      throw e;
+    }
+    return assert.fail('expected a refusal');
+  };
+  assert.equal(conflict(() => run(r, '-a -t 192.168.8.240:80 -r 192.168.8.240')),
+    'ADDRESS_CONFLICT Address already used in the table in another role: real server 192.168.8.240 is a virtual address (TCP 192.168.8.240:80)');
+  assert.equal(conflict(() => run(r, '-a -t 192.168.8.240:80 -r 192.168.8.241:53 -m')),
+    'ADDRESS_CONFLICT Address already used in the table in another role: real server 192.168.8.241 is a virtual address (UDP 192.168.8.241:53)');
+  assert.equal(conflict(() => restore(r, '-a -t 192.168.8.240:80 -r 192.168.8.21\n-a -t 192.168.8.240:80 -r 192.168.8.241 -g\n')),
+    'ADDRESS_CONFLICT Address already used in the table in another role: real server 192.168.8.241 is a virtual address (UDP 192.168.8.241:53)');
+  // The other way round: a VIP that is a real server's address.
+  assert.equal(conflict(() => run(r, '-A -t 192.168.8.20:443')),
+    'ADDRESS_CONFLICT Address already used in the table in another role: virtual address 192.168.8.20 is a real server (TCP 192.168.8.240:80)');
+  assert.equal(formatRules(r.ctl.list(), N), before);
+  // The address is free again once its last service or server is gone.
+  run(r, '-D -u 192.168.8.241:53');
+  run(r, '-a -t 192.168.8.240:80 -r 192.168.8.241');
+  run(r, '-d -t 192.168.8.240:80 -r 192.168.8.20');
+  run(r, '-A -t 192.168.8.20:443');
+  assert.deepEqual(r.ctl.list().services.map((s) => `${s.addr}:${s.port} ${s.dests.map((d) => d.addr).join(',')}`), ['192.168.8.240:80 192.168.8.241', '192.168.8.20:443 ']);
 });

@@ -60,7 +60,24 @@ test('-a/-e: defaults dr, weight 1, no thresholds; -g/-i force the service port,
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -m -w 5 -x 100 -y 50'), call('addDest', dest({ fwd: 'nat', port: 8080, weight: 5, upper: 100, lower: 50 })));
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 --fullnat'), call('addDest', dest({ fwd: 'fullnat', port: 8080 })));
   assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20'), call('editDest', dest({})));
-  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:8080'), call('deleteDest', { service: svc, addr: '192.168.8.20', port: 80 }));
+});
+
+test('-d deletes the real server at the port given (ipvsadm forces the service port only for -a/-e with -g/-i)', () => {
+  const del = (port: number) => call('deleteDest', { service: svc, addr: '192.168.8.20', port });
+  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:8080'), del(8080));
+  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:80'), del(80));
+  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20'), del(80));
+  assert.deepEqual(parse('-d -t 192.168.8.200:http -r 192.168.8.20:9090'), del(9090));
+  // -e of a port-mapped server keeps its port with -m/--fullnat; with -g/-i (or none: DR) it would
+  // silently edit RIP:80 instead, so it is refused, one line naming the server.
+  const dest = (over: object) => ({ service: svc, addr: '192.168.8.20', port: 9090, fwd: 'nat', weight: 3, upper: 0, lower: 0, ...over });
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:9090 -m -w 3'), call('editDest', dest({})));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:9090 --fullnat -w 3'), call('editDest', dest({ fwd: 'fullnat' })));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 3'), call('editDest', dest({ fwd: 'dr', port: 80 })));
+  for (const m of ['', ' -g', ' -i']) {
+    usage(`-e -t 192.168.8.200:80 -r 192.168.8.20:9090${m} -w 3`,
+      'real server 192.168.8.20:9090: the port differs from the virtual port 80, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server');
+  }
 });
 
 test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () => {
@@ -75,6 +92,9 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('-L --rate --nosort --sort'), { ...list, format: { rate: true, nosort: true } });
   assert.deepEqual(parse('-L --thresholds --persistent-conn'), { ...list, format: { thresholds: true, persistentConn: true } });
   assert.deepEqual(parse('-Lnc'), { ...list, numeric: true, conns: true });
+  // ipvsadm 1.31 allows -c with --persistent-conn (pe name / pe_data columns).
+  assert.deepEqual(parse('-Lnc --persistent-conn'), { ...list, numeric: true, conns: true, format: { persistentConn: true } });
+  assert.deepEqual(parse('-L --connection --persistent-conn'), { ...list, conns: true, format: { persistentConn: true } });
   assert.deepEqual(parse('-L --timeout'), { ...list, timeout: true });
   assert.deepEqual(parse('-S -n'), { kind: 'save', ...common, numeric: true });
   assert.deepEqual(parse('-R'), { kind: 'restore', ...common });
@@ -169,6 +189,9 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-L -s rr', "Illegal 'scheduler' option with the 'list' command");
   usage('-L -c -t 192.168.8.200:80', "The option 'service-address' conflicts with the 'connection' option in the 'list' command");
   usage('-L -c --stats', 'options conflicts in the list command');
+  usage('-L --timeout --persistent-conn', 'options conflicts in the list command');
+  usage('-L --daemon --persistent-conn', 'options conflicts in the list command');
+  usage('-L --daemon --stats', 'options conflicts in the list command');
   usage('-L --timeout --rate', 'options conflicts in the list command');
   usage('-A -E -t 192.168.8.200:80', 'multiple commands specified');
   usage('-L -l', 'multiple commands specified');

@@ -122,6 +122,45 @@ test('addLaddr/delLaddr verbs: bad input is refused with one line and changes no
   assert.equal(r.dp.isLocal(parseIp(LIP)), false);
 });
 
+test('addLaddr refuses what cannot be a local address (non-unicast, the director, a VIP, a real server), one line naming it, nothing changed', () => {
+  const r = fullnatRig();
+  r.ctl.addService({ proto: 'tcp', addr: '10.0.0.101', port: 443, sched: 'rr' });
+  const before = JSON.stringify([r.ctl.list(), r.dp.laddrs.bySvc]);
+  const refused: [string, RegExp][] = [
+    ['0.0.0.0', /^Error: Not a unicast host address: local address 0\.0\.0\.0 is not a host address$/],
+    ['255.255.255.255', /^Error: Not a unicast host address: local address 255\.255\.255\.255 is the broadcast address$/],
+    ['127.0.0.1', /^Error: Not a unicast host address: local address 127\.0\.0\.1 is a loopback address$/],
+    ['224.0.0.1', /^Error: Not a unicast host address: local address 224\.0\.0\.1 is a multicast address$/],
+    ['240.0.0.1', /^Error: Not a unicast host address: local address 240\.0\.0\.1 is a reserved \(class E\) address$/],
+    ['10.0.0.255', /^Error: Not a unicast host address: local address 10\.0\.0\.255 is the broadcast address of 10\.0\.0\.1's network$/],
+    ['10.0.0.0', /^Error: Not a unicast host address: local address 10\.0\.0\.0 is the network address of 10\.0\.0\.1's network$/],
+    ['10.0.0.1', /^Error: Not a unicast host address: local address 10\.0\.0\.1 is uvsd's own director address$/],
+    [VIP, /^Error: Address already used in the table in another role: local address 10\.0\.0\.100 is a virtual address \(TCP 10\.0\.0\.100:80\)$/],
+    ['10.0.0.101', /^Error: Address already used in the table in another role: local address 10\.0\.0\.101 is a virtual address \(TCP 10\.0\.0\.101:443\)$/],
+    [RS[0].ip, /^Error: Address already used in the table in another role: local address 10\.0\.0\.11 is a real server \(TCP 10\.0\.0\.100:80\)$/],
+  ];
+  for (const [addr, msg] of refused) {
+    assert.throws(() => r.ctl.addLaddr({ service: TCP80, addr }), msg, addr);
+    // The same through a batch (uvsadm -R, config reloads): refused, nothing applied.
+    assert.throws(() => r.ctl.call('batch', { items: [{ verb: 'delLaddr', args: { service: TCP80, addr: LIP } }, { verb: 'addLaddr', args: { service: TCP80, addr } }] }), msg, addr);
+  }
+  assert.equal(JSON.stringify([r.ctl.list(), r.dp.laddrs.bySvc]), before);
+  // The other way round: a VIP or a real server that is a LIP is refused too.
+  assert.throws(() => r.ctl.addService({ proto: 'tcp', addr: LIP, port: 80, sched: 'rr' }),
+    /^Error: Address already used in the table in another role: virtual address 10\.0\.0\.5 is a FULLNAT local address \(TCP 10\.0\.0\.100:80\)$/);
+  assert.throws(() => r.ctl.addDest({ service: TCP80, addr: LIP, port: 80, fwd: 'fullnat', weight: 1 }),
+    /^Error: Address already used in the table in another role: real server 10\.0\.0\.5 is a FULLNAT local address \(TCP 10\.0\.0\.100:80\)$/);
+  // Once the LIP is gone from every service, the address is free for another role.
+  r.ctl.delLaddr({ service: TCP80, addr: LIP });
+  assert.throws(() => r.ctl.addDest({ service: TCP80, addr: LIP, port: 80, fwd: 'fullnat', weight: 1 }), /is a FULLNAT local address \(UDP 10\.0\.0\.100:53\)/);
+  r.ctl.delLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP });
+  r.ctl.addDest({ service: TCP80, addr: LIP, port: 80, fwd: 'fullnat', weight: 1 });
+  // An ordinary host address on the director's network, or one routed to it, is a LIP.
+  r.ctl.addLaddr({ service: TCP80, addr: '10.0.0.6' });
+  r.ctl.addLaddr({ service: TCP80, addr: '172.16.0.5' });
+  assert.deepEqual(r.ctl.list().services.find((s) => s.port === 80 && s.proto === 'tcp')!.laddrs, ['10.0.0.6', '172.16.0.5']);
+});
+
 test('NAT/FULLNAT/TUN real servers off every --addr network need --gateway (refused without, accepted with)', () => {
   const r = rig();
   r.ctl.addService({ ...TCP80, sched: 'rr' });
@@ -149,4 +188,9 @@ test('-Lnc with FULLNAT connections: a local column (LIP:lport) between virtual 
     'IPVS connection entries\n' +
     'pro expire state       source             virtual            destination\n' +
     'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:80\n');
+  // --persistent-conn: ipvsadm's pe name / pe_data title columns after destination (rows plain).
+  assert.equal(formatConns([fnat], { numeric: true, persistentConn: true }),
+    'IPVS connection entries\n' +
+    'pro expire state       source             virtual            local              destination        pe name          pe_data\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.50:1025  192.168.8.30:8080\n');
 });

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,18 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   assert.equal(await must(['-Ln']), HEAD);
 });
 
+test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-config, ...)', async () => {
+  const doc = readFileSync(join(repoRoot, 'docs/uvsadm.md'), 'utf8');
+  const block = /## Usage\n\n```\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+  const commands = block.split('\n').map((l) => /^uvsadm (\S+)/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
+  assert.ok(commands.includes('--reload') && commands.includes('--dump-config') && commands.length >= 15, commands.join(' '));
+  const help = await must(['-h']);
+  for (const c of commands) assert.ok(help.includes(`\n  uvsadm ${c}`), `uvsadm -h has no "uvsadm ${c}" usage line`);
+  assert.match(help, /\n  --reload +uvs: re-read/);
+  assert.match(help, /\n  --dump-config +uvs: /);
+  assert.match(help, /\n  --dry-run +--reload: /);
+});
+
 test('no daemon: "uvsadm: cannot connect to uvsd at <path>" and exit 3', async () => {
   const res = await uvsadm(['-Ln', '--socket', join(dir, 'nobody-home.sock')]);
   assert.equal(res.code, EXIT_NO_DAEMON);
@@ -184,6 +196,14 @@ test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -
   await must(['-A', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port,sh-fallback']);
   assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 sh \(sh-fallback,sh-port\)\n/);
   assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s sh -b sh-fallback,sh-port\n');
+  // ipvsadm's order (print_service_entry): -p, -M, -o, then -b; and -R reads it back.
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port', '-p', '60', '-M', '255.255.255.0']);
+  const saved = await must(['-S', '-n']);
+  assert.equal(saved, '-A -t 192.168.8.200:80 -s sh -p 60 -M 255.255.255.0 -b sh-port\n');
+  await must(['-C']);
+  await must(['-R'], saved);
+  assert.equal(await must(['-S', '-n']), saved);
+  await must(['-E', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port,sh-fallback']);
   const svc = () => r.dp.services.find((s) => s !== undefined)!;
   assert.equal(svc().schedFlags, SF_SH_PORT | SF_SH_FALLBACK);
   await must(['-E', '-t', '192.168.8.200:80', '-s', 'sh']);
@@ -191,6 +211,12 @@ test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -
   await must(['-E', '-t', '192.168.8.200:80', '-s', 'mh', '-b', 'mh-port']);
   assert.equal(svc().schedFlags, SF_MH_PORT);
   assert.match(await must(['-Ln']), /\nTCP  192\.168\.8\.200:80 mh \(mh-port\)\n/);
+});
+
+test('-Lnc --persistent-conn is allowed (ipvsadm 1.31): the pe name / pe_data title; --timeout with it conflicts', async () => {
+  assert.equal(await must(['-Lnc', '--persistent-conn']),
+    'IPVS connection entries\npro expire state       source             virtual            destination        pe name          pe_data\n');
+  assert.deepEqual(await uvsadm(['-L', '--timeout', '--persistent-conn']), { code: 2, stdout: '', stderr: 'options conflicts in the list command\n' });
 });
 
 test('--set and -L --timeout; 0 leaves a value unchanged', async () => {
@@ -216,6 +242,82 @@ test('--add-laddr / --get-laddr / --del-laddr', async () => {
     '                              192.168.8.251        0          0\n');
   await must(['--del-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.250']);
   assert.match(await must(['--get-laddr', '-t', '192.168.8.200:80']), /192\.168\.8\.200:80     1\n {30}192\.168\.8\.251 /);
+});
+
+test('--add-laddr refuses what cannot be a local address, exit 255, one line naming it, nothing changed', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80']);
+  await must(['-A', '-t', '192.168.8.201:80']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20:8080', '--fullnat']);
+  const before = await must(['-S', '-n']);
+  const refused: [string, string][] = [
+    ['0.0.0.0', 'Not a unicast host address: local address 0.0.0.0 is not a host address'],
+    ['255.255.255.255', 'Not a unicast host address: local address 255.255.255.255 is the broadcast address'],
+    ['127.0.0.1', 'Not a unicast host address: local address 127.0.0.1 is a loopback address'],
+    ['224.0.0.1', 'Not a unicast host address: local address 224.0.0.1 is a multicast address'],
+    ['192.168.8.255', "Not a unicast host address: local address 192.168.8.255 is the broadcast address of 192.168.8.10's network"],
+    ['192.168.8.10', "Not a unicast host address: local address 192.168.8.10 is uvsd's own director address"],
+    ['192.168.8.200', 'Address already used in the table in another role: local address 192.168.8.200 is a virtual address (TCP 192.168.8.200:80)'],
+    ['192.168.8.201', 'Address already used in the table in another role: local address 192.168.8.201 is a virtual address (TCP 192.168.8.201:80)'],
+    ['192.168.8.20', 'Address already used in the table in another role: local address 192.168.8.20 is a real server (TCP 192.168.8.200:80)'],
+  ];
+  for (const [z, msg] of refused) {
+    assert.deepEqual(await uvsadm(['--add-laddr', '-t', '192.168.8.200:80', '-z', z]), { code: EXIT_REFUSED, stdout: '', stderr: `${msg}\n` }, z);
+    assert.deepEqual(await uvsadm(['-R'], { input: `--add-laddr -t 192.168.8.200:80 -z ${z}\n` }), { code: EXIT_REFUSED, stdout: '', stderr: `line 1: ${msg}\n` }, z);
+  }
+  assert.equal(await must(['-S', '-n']), before);
+  // A real server that is a VIP, as uvsd's own address already was.
+  assert.deepEqual(await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.200']),
+    { code: EXIT_REFUSED, stdout: '', stderr: 'Address already used in the table in another role: real server 192.168.8.200 is a virtual address (TCP 192.168.8.200:80)\n' });
+  assert.deepEqual(await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.201:80', '-m']),
+    { code: EXIT_REFUSED, stdout: '', stderr: 'Address already used in the table in another role: real server 192.168.8.201 is a virtual address (TCP 192.168.8.201:80)\n' });
+  assert.equal(await must(['-S', '-n']), before);
+});
+
+test('-S prints FULLNAT local addresses as --add-laddr lines: -S -n | -C | -R gives the same table and LIPs', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'rr']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.20:8080', '--fullnat']);
+  await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.250']);
+  await must(['--add-laddr', '-t', '192.168.8.200:80', '-z', '192.168.8.251']);
+  await must(['-A', '-u', '192.168.8.200:53', '-s', 'rr']);
+  await must(['-a', '-u', '192.168.8.200:53', '-r', '192.168.8.20', '--fullnat']);
+  await must(['--add-laddr', '-u', '192.168.8.200:53', '-z', '192.168.8.250']);
+  const saved = await must(['-S', '-n']);
+  assert.equal(saved,
+    '-A -t 192.168.8.200:80 -s rr\n' +
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:8080 --fullnat -w 1\n' +
+    '--add-laddr -t 192.168.8.200:80 -z 192.168.8.250\n' +
+    '--add-laddr -t 192.168.8.200:80 -z 192.168.8.251\n' +
+    '-A -u 192.168.8.200:53 -s rr\n' +
+    '-a -u 192.168.8.200:53 -r 192.168.8.20:53 --fullnat -w 1\n' +
+    '--add-laddr -u 192.168.8.200:53 -z 192.168.8.250\n');
+  const laddrs = await must(['--get-laddr']);
+  await must(['-C']);
+  assert.equal(r.dp.laddrs.bySvc.filter((l) => l !== undefined && l.length > 0).length, 0);
+  await must(['-R'], saved);
+  assert.equal(await must(['-S', '-n']), saved);
+  assert.equal(await must(['--get-laddr']), laddrs);
+  assert.deepEqual(r.dp.laddrs.bySvc.filter((l) => l !== undefined && l.length > 0).map((l) => l!.length).sort(), [1, 2]);
+});
+
+test('-d through uvsadm deletes the port-mapped server given; -e of it needs its method', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.40:9090', '-m']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.40:80', '-m']);
+  await must(['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.40:9090']);
+  assert.match(await must(['-Ln']), /\n  -> 192\.168\.8\.40:80 +Masq +1 +0 +0 *\n$/);
+  await must(['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.40:80']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.40:8080', '-m']);
+  assert.deepEqual(await uvsadm(['-e', '-t', '192.168.8.200:80', '-r', '192.168.8.40:8080', '-w', '5']), {
+    code: 2, stdout: '',
+    stderr: 'real server 192.168.8.40:8080: the port differs from the virtual port 80, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server\n',
+  });
+  await must(['-e', '-t', '192.168.8.200:80', '-r', '192.168.8.40:8080', '-m', '-w', '5']);
+  assert.match(await must(['-Ln']), /\n  -> 192\.168\.8\.40:8080 +Masq +5 +0 +0 *\n$/);
+  await must(['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.40:8080']);
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s wlc\n');
 });
 
 test('ControlClient: incrementing ids, results, refusals as ControlError with detail', async () => {

@@ -105,6 +105,14 @@ test('-Lnc: connections from the live table with state and mm:ss expiry', () => 
   const res = r.ctl.call('listConns', {}) as { conns: never[]; truncated: boolean };
   assert.equal(res.truncated, false);
   assert.equal(formatConns(res.conns, numeric), golden('conns-n.txt'));
+  // -Lnc --persistent-conn: ipvsadm 1.31's list_conn title with `pe name` and `pe_data`
+  // ("pro expire %-11s %-18s %-18s %-18s %-16s %s"); a row without pe data (uvs has no --pe)
+  // is print_conn's plain row, so only the title differs.
+  const pe = golden('conns-n.txt').replace(
+    'pro expire state       source             virtual            destination\n',
+    'pro expire state       source             virtual            destination        pe name          pe_data\n');
+  assert.notEqual(pe, golden('conns-n.txt'));
+  assert.equal(formatConns(res.conns, { ...numeric, persistentConn: true }), pe);
   const capped = r.ctl.call('listConns', { max: 2 }) as { conns: unknown[]; truncated: boolean };
   assert.deepEqual([capped.conns.length, capped.truncated], [2, true]);
 });
@@ -116,7 +124,7 @@ test('scheduler flags, ops and persistence on the service line; largeNum edges',
     stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rate: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
   };
   assert.equal(formatService(svc, numeric), 'UDP  10.0.0.1:53 sh (sh-fallback,sh-port) persistent 300 ops\n');
-  assert.equal(formatRules({ size: 1, services: [svc] }, numeric), '-A -u 10.0.0.1:53 -s sh -b sh-fallback,sh-port -p 300 -o\n');
+  assert.equal(formatRules({ size: 1, services: [svc] }, numeric), '-A -u 10.0.0.1:53 -s sh -p 300 -o -b sh-fallback,sh-port\n');
   assert.deepEqual(
     [99_999_999, 100_000_000, 999_999_999, 1_000_000_000, 99_999_999_999, 100_000_000_000, 99_999_999_999_999, 100_000_000_000_000].map((n) => largeNum(n)),
     [' 99999999', '  100000K', '  999999K', '     1000M', '   99999M', '     100G', '   99999G', '     100T'].map((s) => s.slice(-9)),

@@ -103,7 +103,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
         try {
           await client.call('batch', { items: r.calls });
         } catch (e) {
-          if (e instanceof ControlError && e.index !== undefined) throw new ControlError(e.code, `line ${r.lines[e.index]}: ${e.message}`);
+          if (e instanceof ControlError && e.index !== undefined) throw new ControlError(e.code, `line ${r.lines[e.index]}: ${e.message}`, e.detail);
           throw e;
         }
         return 0;

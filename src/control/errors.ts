@@ -32,6 +32,7 @@ export const ERRORS = {
   NOT_ON_LINK: 'Real server is not on a directly connected network (direct routing needs one)',
   NO_ROUTE: 'No route to the real server',
   NOT_UNICAST: 'Not a unicast host address',
+  ADDRESS_CONFLICT: 'Address already used in the table in another role',
   ADDRESS_IN_USE: 'Address already in use on the LAN',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',

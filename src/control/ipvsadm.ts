@@ -586,10 +586,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'call', ...common, call: { verb: 'setRole', args: { role } } };
     }
     case 'list': {
-      if (has('daemon')) return { kind: 'daemonList', ...common };
-      if ((has('connection') || has('timeout')) && (has('stats') || has('persistent-conn') || has('rate') || has('thresholds'))) {
+      // ipvsadm.c: -c/--timeout/--daemon with --stats/--rate/--thresholds, or --timeout/--daemon
+      // with --persistent-conn (-c --persistent-conn is allowed: the pe name / pe_data columns).
+      if (((has('connection') || has('timeout') || has('daemon')) && (has('stats') || has('rate') || has('thresholds'))) ||
+          ((has('timeout') || has('daemon')) && has('persistent-conn'))) {
         throw new UsageError('options conflicts in the list command');
       }
+      if (has('daemon')) return { kind: 'daemonList', ...common };
       const format: ListFormat = {};
       if (has('stats')) format.stats = true;
       if (has('rate')) format.rate = true;
@@ -658,11 +661,19 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   }
 
   if (server === undefined) throw new Error('unreachable: real-server is compulsory'); // guarded by RULES
-  // The real-server port defaults to the service port; DR and TUN cannot map ports (ipvsadm.c forces it).
-  const port = fwd === 'dr' || fwd === 'tun' ? key.port : (server.port ?? key.port);
+  // The real-server port defaults to the service port. -d deletes the server as given (RIP:9090
+  // is a port-mapped NAT/FULLNAT server); ipvsadm forces the service port only for -a and -e with
+  // DR and TUN, which cannot map ports.
   if (cmd === 'delete-server') {
-    return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port } } };
+    return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port: server.port ?? key.port } } };
   }
+  const direct = fwd === 'dr' || fwd === 'tun';
+  // -e names an existing server: ipvsadm would edit (and turn into DR/TUN) RIP:vport instead of
+  // the RIP:9090 given, silently changing another server. Refused (-a keeps ipvsadm's forcing).
+  if (cmd === 'edit-server' && direct && server.port !== undefined && server.port !== key.port) {
+    throw new UsageError(`real server ${server.addr}:${server.port}: the port differs from the virtual port ${key.port}, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server`);
+  }
+  const port = direct ? key.port : (server.port ?? key.port);
   // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR.
   const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower };
   return { kind: 'call', ...common, call: { verb: cmd === 'add-server' ? 'addDest' : 'editDest', args: dest } };

@@ -58,6 +58,14 @@ export interface ServiceModel {
   laddrs: LaddrModel[];
 }
 
+/** Count one use of ip (uint32) in a role map more (+1) or less (-1). */
+export function addRef(refs: Map<number, number>, ip: number, delta: 1 | -1): void {
+  const k = ip >>> 0;
+  const n = (refs.get(k) ?? 0) + delta;
+  if (n > 0) refs.set(k, n);
+  else refs.delete(k);
+}
+
 export function serviceKeyOf(proto: Proto, vip: number, port: number): string {
   return `${proto}|${vip}|${port}`;
 }
@@ -71,6 +79,14 @@ export class Model {
   /** Free destination slots; pop() takes the lowest. */
   freeSlots: number[];
   timeouts: Timeouts;
+  /**
+   * How many services have each VIP, real servers each address, and services each FULLNAT local
+   * address (uint32 → count): an address has one role in the table (a real server or a LIP that
+   * is a VIP would take traffic nowhere), checked without a scan (verbs.ts notInOtherRole).
+   */
+  vips = new Map<number, number>();
+  rips = new Map<number, number>();
+  lips = new Map<number, number>();
 
   constructor(destMax: number, timeouts: Timeouts) {
     this.freeSlots = [];
@@ -86,6 +102,9 @@ export class Model {
     m.nextId = this.nextId;
     m.freeSlots = [...this.freeSlots];
     m.timeouts = { ...this.timeouts };
+    m.vips = new Map(this.vips);
+    m.rips = new Map(this.rips);
+    m.lips = new Map(this.lips);
     return m;
   }
 

@@ -234,18 +234,22 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
 
 // ---- -S ------------------------------------------------------------------------------------
 
-/** `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back. */
+/**
+ * `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back; the
+ * service options in print_service_entry's order (-p, -M, -o, then -b), uvs's --synproxy last.
+ * uvs: one `--add-laddr ... -z LIP` line per FULLNAT local address, after the service's servers.
+ */
 export function formatRules(result: ListResult, opts: PrintOptions): string {
   let out = '';
   for (const svc of sorted(result.services, compareServices, opts.nosort)) {
     const name = `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
     out += `-A ${name} -s ${svc.sched}`;
-    if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
     if (svc.persist > 0) {
       out += ` -p ${int(svc.persist)}`;
       if (svc.netmask !== '255.255.255.255') out += ` -M ${svc.netmask}`;
     }
     if (svc.oneShot) out += ' -o';
+    if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
     if (svc.synproxy) out += ' --synproxy';
     out += '\n';
     for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
@@ -254,6 +258,8 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
       if (d.lower !== 0) out += ` -y ${int(d.lower)}`;
       out += '\n';
     }
+    // -z takes a dotted quad only (as -R does): the local address is never a name.
+    for (const l of svc.laddrs) out += `--add-laddr ${name} -z ${l}\n`;
   }
   return out;
 }
@@ -269,12 +275,15 @@ function mmss(seconds: number): string {
  * `ipvsadm -Lc[n]` (list_conn / print_conn). When FULLNAT connections are listed, a `local`
  * column (the local address and port the director took, as DPVS's ipvsadm shows it) stands
  * between virtual and destination, for every row (the client's own address for other methods);
- * without FULLNAT the layout is ipvsadm's exactly.
+ * without FULLNAT the layout is ipvsadm's exactly. With --persistent-conn the title adds ipvsadm's
+ * `pe name` and `pe_data` columns; uvs has no persistence engine (--pe), so every row is the plain
+ * one, as ipvsadm prints a kernel row without pe data.
  */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
   const local = conns.some((c) => c.fwd === 'fullnat');
   let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}destination\n`;
+  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}`;
+  out += opts.persistentConn ? `${left('destination', 18)} ${left('pe name', 16)} pe_data\n` : 'destination\n';
   for (const c of conns) {
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
@@ -390,6 +399,8 @@ Usage:
   ${p} --set tcp tcpfin udp
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
+  ${p} --reload [--dry-run]
+  ${p} --dump-config
   ${p} --status
   ${p} -Z [-t|u service-address]
   ${p} trace [-t|u service-address] [--count N]
@@ -416,6 +427,9 @@ Either long or short options are allowed.
   --add-laddr                 add a FULLNAT local address to a service
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
+  --reload                    uvs: re-read uvsd's --config (and --keepalived-conf)
+                              file and apply the difference
+  --dump-config               uvs: the running table and settings as a config file
   --status                    uvs: station MAC, addresses, table use, counters
   --zero            -Z        zero counters in a service or all services
   trace                       uvs: print new-connection decisions (client,
@@ -451,6 +465,7 @@ Options:
   --laddr        -z local-address     FULLNAT local address
   --client       address[:port]       client of --explain
   --drain-timeout seconds             drain at most this long (default: uvsd's)
+  --dry-run                           --reload: print the changes, change nothing
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --daemon                            output of daemon information

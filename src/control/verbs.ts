@@ -5,7 +5,7 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
-import { serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
+import { addRef, serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
@@ -112,6 +112,31 @@ function mustUnicast(ctx: VerbCtx, ip: number, what: string): void {
   if (why !== undefined) throw new UvsError('NOT_UNICAST', `${what} ${why}`);
 }
 
+type Role = 'vip' | 'rip' | 'lip';
+const ROLE_NAMES: Record<Role, string> = { vip: 'a virtual address', rip: 'a real server', lip: 'a FULLNAT local address' };
+
+/**
+ * An address has one role in the table: a real server or a local address that is a VIP (or the
+ * other way round) takes traffic nowhere, as would a LIP that is a real server. Refused with the
+ * address, its other role and a service that holds it.
+ */
+function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly Role[]): void {
+  const m = ctx.model;
+  const u = ip >>> 0;
+  for (const role of others) {
+    if (!m[`${role}s`].has(u)) continue;
+    let where = '';
+    for (const s of m.services.values()) {
+      const holds = role === 'vip' ? s.vip >>> 0 === u : role === 'rip' ? s.dests.some((d) => d.addr >>> 0 === u) : s.laddrs.some((l) => l.addr >>> 0 === u);
+      if (holds) {
+        where = ` (${svcName(s)})`;
+        break;
+      }
+    }
+    throw new UvsError('ADDRESS_CONFLICT', `${what} ${formatIp(u)} is ${ROLE_NAMES[role]}${where}`);
+  }
+}
+
 function svcName(s: { proto: Proto; vip: number; port: number }): string {
   return `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
 }
@@ -164,6 +189,7 @@ function findDest(s: ServiceModel, addr: number, port: number): number {
 function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
   mustUnicast(ctx, d.addr, 'real server');
+  notInOtherRole(ctx, d.addr, 'real server', ['vip', 'lip']);
   if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port) {
     throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
   }
@@ -243,9 +269,11 @@ export const VERBS = {
     // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
     if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
     mustUnicast(ctx, r.vip, 'virtual address');
+    notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
     const o = serviceOptions(ctx, a, r, undefined);
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
+    addRef(m.vips, r.vip, 1);
     ctx.control.forgetRates(undefined, s.id);
     ctx.ops.push(serviceOps(s, 'addService'));
     return null;
@@ -287,6 +315,7 @@ export const VERBS = {
     const slot = ctx.model.freeSlots.pop();
     if (slot === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
     s.dests.push({ slot, ...d });
+    addRef(ctx.model.rips, addr, 1);
     ctx.control.forgetRates(slot, undefined);
     ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower });
     return null;
@@ -318,6 +347,7 @@ export const VERBS = {
     const i = findDest(s, addr, port);
     if (i < 0) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
     const [d] = s.dests.splice(i, 1);
+    addRef(ctx.model.rips, d!.addr, -1);
     // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply).
     ctx.ops.push({ op: 'delDest', svc: s.id, dest: d!.slot });
     ctx.model.freeSlots.push(d!.slot);
@@ -345,7 +375,12 @@ export const VERBS = {
     const portMax = a.portMax === undefined ? 65535 : portOf(a.portMax, 'portMax');
     if (portMin === 0 || portMin > portMax) throw new UvsError('BAD_PORT', `local port range ${portMin}-${portMax}`);
     if (s.laddrs.some((l) => l.addr === ip)) throw new UvsError('LADDR_EXISTS', formatIp(ip));
+    // uvsd answers ARP for a LIP and sends from it: as a VIP, it must be a unicast host address
+    // that is not the director's own, and no VIP or real server of the table (see claim.ts).
+    mustUnicast(ctx, ip, 'local address');
+    notInOtherRole(ctx, ip, 'local address', ['vip', 'rip']);
     s.laddrs.push({ addr: ip, portMin, portMax });
+    addRef(ctx.model.lips, ip, 1);
     ctx.ops.push({ op: 'addLaddr', svc: s.id, addr: ip, portMin, portMax });
     return null;
   }),
@@ -356,6 +391,7 @@ export const VERBS = {
     const i = s.laddrs.findIndex((l) => l.addr === ip);
     if (i < 0) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
     s.laddrs.splice(i, 1);
+    addRef(ctx.model.lips, ip, -1);
     ctx.ops.push({ op: 'delLaddr', svc: s.id, addr: ip });
     return null;
   }),
@@ -662,6 +698,9 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[]): 
 function removeService(ctx: VerbCtx, s: ServiceModel): void {
   const m = ctx.model;
   m.services.delete(serviceKeyOf(s.proto, s.vip, s.port));
+  addRef(m.vips, s.vip, -1);
+  for (const d of s.dests) addRef(m.rips, d.addr, -1);
+  for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
   for (const d of s.dests) m.freeSlots.push(d.slot);
   m.freeIds.push(s.id);
   ctx.ops.push({ op: 'delService', id: s.id });
