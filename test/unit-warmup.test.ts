@@ -30,9 +30,9 @@ test('JIT warm-up: new kinds of frames no longer de-optimise the datapath (witho
   t.diagnostic(`with warm-up ${withW.length}: ${withW.join('; ')}`);
   // The control: the child's events are new to the optimised code, so they de-optimise it.
   assert.ok(without.length >= 6, `expected de-optimisations without the warm-up, got ${without.length}`);
-  // In about one run of five V8 still finds one inlined call site without feedback (seen: forward
-  // and processL4, 1 to 3 times), never more than that in 40 runs.
-  assert.ok(withW.length <= 3, `de-optimisations after the warm-up: ${withW.join('; ')}`);
+  // 0 in 54 runs since the scratch datapaths are kept (before: 1 to 4 in about one run of ten,
+  // feedback lost when they were collected); one is allowed for V8's own reasons.
+  assert.ok(withW.length <= 1, `de-optimisations after the warm-up: ${withW.join('; ')}`);
 });
 
 test('JIT warm-up: runs frames of every kind with and without a vnet header (offload on and off)', () => {
