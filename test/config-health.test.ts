@@ -414,7 +414,7 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
     const w = world({ keepalived: file });
     w.cm.reload(false);
     await w.mgr.start();
-    const want = `-A -u 192.168.8.200:53 -s sh -b sh-fallback,sh-port -o\n-a -u 192.168.8.200:53 -r ${A}:53 -g -w 1 -x 100 -y 50\n`;
+    const want = `-A -u 192.168.8.200:53 -s sh -o -b sh-fallback,sh-port\n-a -u 192.168.8.200:53 -r ${A}:53 -g -w 1 -x 100 -y 50\n`;
     assert.equal(formatRules(w.r.ctl.list(), N), want);
     w.failing.add(A);
     await w.clock.advance(10 * S);
