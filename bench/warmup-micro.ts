@@ -10,52 +10,26 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Datapath, RX_HEADROOM } from '../src/datapath/pipeline.js';
+import { RX_HEADROOM } from '../src/datapath/pipeline.js';
 import { warmUp } from '../src/datapath/warmup.js';
-import { Control } from '../src/control/model.js';
-import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { icmpFrame, tcpFrame, udpFrame, TCP_FLAGS } from '../test/helpers/frames.js';
-import { CountSink } from '../test/helpers/alloc.js';
+import { B, CLI, DIR, RS_NAT, S, VIP, jitLab } from '../test/helpers/jit-lab.js';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '3' }, child: { type: 'string' } } });
-const B = 64;
-const S = 2048;
 
 function child(warm: boolean): void {
-  const DIR = '02:00:00:00:00:01';
-  const l2 = { ethDst: DIR, ethSrc: '02:00:00:00:00:fe' };
-  const VIP = '192.168.8.200';
+  const l2 = { ethDst: DIR, ethSrc: CLI };
   let warmMs = 0;
   if (warm) warmMs = warmUp({ vnetHdr: 0, mtu: 1500, batch: B }, { stride: S, base: RX_HEADROOM }).ms;
-  const dp = new Datapath({ mac: parseMac(DIR), addrs: [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }, { ip: parseIp('10.8.1.1'), mask: prefixMask(24) }], connMax: 1 << 20 }, new CountSink());
-  const ctl = new Control(dp, { tap: 't' });
-  ctl.addService({ proto: 'udp', addr: VIP, port: 80, sched: 'wrr' });
-  for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
-  ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'lc' });
-  ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: '10.8.1.20', port: 80, fwd: 'nat', weight: 1 });
-  for (const [i, rs] of ['192.168.8.20', '192.168.8.30', '10.8.1.20', '192.168.7.1'].entries()) {
-    dp.neigh.learn(dp.neigh.obtain(parseIp(rs)), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
-  }
-  const buf = Buffer.alloc(RX_HEADROOM + S * B);
-  const lens = new Uint32Array(B);
-  const steady = Array.from({ length: B }, (_, i) => udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 10000 + i, dport: 80, payload: new Uint8Array(18) }));
+  const lab = jitLab(['192.168.7.1']);
   const events: [string, Buffer][] = [
     ['NAT SYN', tcpFrame(l2, { src: '192.168.7.1', dst: VIP, sport: 20000, dport: 80, flags: TCP_FLAGS.SYN })],
-    ['its reply', tcpFrame({ ethDst: DIR, ethSrc: '02:00:00:00:01:02' }, { src: '10.8.1.20', dst: '192.168.7.1', sport: 80, dport: 20000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })],
+    ['its reply', tcpFrame({ ethDst: DIR, ethSrc: RS_NAT }, { src: '10.8.1.20', dst: '192.168.7.1', sport: 80, dport: 20000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })],
     ['ICMP echo', icmpFrame(l2, { src: '192.168.9.1', dst: VIP }, { type: 8, id: 1, seq: 1, payload: new Uint8Array(8) })],
     ['bad checksum', udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 999, dport: 80 }, { badChecksum: true })],
     ['no service', udpFrame(l2, { src: '192.168.9.1', dst: VIP, sport: 999, dport: 9999 })],
   ];
-  const run = (extra: Buffer | null): number => {
-    for (let i = 0; i < B; i++) {
-      const f = i === 0 && extra !== null ? extra : steady[i]!;
-      buf.set(f, RX_HEADROOM + i * S);
-      lens[i] = f.length;
-    }
-    const t0 = process.hrtime.bigint();
-    dp.processBatch(buf, S, lens, B, RX_HEADROOM);
-    return Number(process.hrtime.bigint() - t0);
-  };
+  const run = (extra: Buffer | null): number => lab.batch(extra);
   for (let r = 0; r < 30_000; r++) run(null);
   const base = Array.from({ length: 500 }, () => run(null)).sort((a, b) => a - b)[250]!;
   const out: { name: string; maxUs: number; excessMs: number }[] = [];

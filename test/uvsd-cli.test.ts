@@ -121,15 +121,23 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
   }
 });
 
-test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:field, before opening the TAP', () => {
+/** A temporary directory readable by uvsd's unprivileged checks, `file(name, text)` writing into it; removed after. */
+function withConfigDir(fn: (dir: string, file: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
   chmodSync(dir, 0o755); // readable by nobody
   try {
-    const file = (name: string, text: string): string => {
+    fn(dir, (name, text) => {
       const p = join(dir, name);
       writeFileSync(p, text, { mode: 0o644 });
       return p;
-    };
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:field, before opening the TAP', () => {
+  withConfigDir((dir, file) => {
     const weight = file('weight.yaml', 'services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { address: 192.168.8.20, weight: -1 }\n');
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [bogus]\n');
     const metrics = file('metrics.yaml', 'daemon:\n  metrics: localhost:9478\n');
@@ -146,20 +154,11 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
       assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
       assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where the command line wins; a combination of file values refused with the line', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
-  chmodSync(dir, 0o755); // readable by nobody
-  try {
-    const file = (name: string, text: string): string => {
-      const p = join(dir, name);
-      writeFileSync(p, text, { mode: 0o644 });
-      return p;
-    };
+  withConfigDir((_dir, file) => {
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [300.1.1.1/99]\n');
     const metrics = file('metrics.yaml', 'daemon:\n  tap: uvs0\n  metrics: banana\n');
     const gateway = file('gateway.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 999.1.1.1\n');
@@ -177,7 +176,5 @@ test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where 
       assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
       assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

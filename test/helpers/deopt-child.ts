@@ -1,34 +1,13 @@
 // Child of unit-warmup.test.ts (run with --trace-deopt): a datapath optimised on DR UDP traffic,
 // then one frame each of kinds it has not seen; prints EVENTS-BEGIN / EVENTS-END around them so
 // the parent counts the de-optimisations they cause. argv[2]: 'warmup' runs warmUp() first.
-import { Datapath, RX_HEADROOM } from '../../src/datapath/pipeline.js';
+import { RX_HEADROOM } from '../../src/datapath/pipeline.js';
 import { warmUp } from '../../src/datapath/warmup.js';
-import { Control } from '../../src/control/model.js';
-import { parseMac, parseIp, prefixMask } from '../../src/datapath/addr.js';
 import { arpFrame, eth, icmpFrame, ipv4, tcpFrame, udp, udpFrame, TCP_FLAGS } from './frames.js';
-import { CountSink } from './alloc.js';
+import { B, CLI, DIR, RS_NAT, S, VIP, jitLab } from './jit-lab.js';
 
-const B = 64;
-const S = 2048;
-const DIR = '02:00:00:00:00:01';
-const CLI = '02:00:00:00:00:fe';
-const RS_NAT = '02:00:00:00:01:02';
-const VIP = '192.168.8.200';
 if (process.argv[2] === 'warmup') warmUp({ vnetHdr: 0, mtu: 1500, batch: B }, { stride: S, base: RX_HEADROOM });
-
-const dp = new Datapath({ mac: parseMac(DIR), addrs: [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }, { ip: parseIp('10.8.1.1'), mask: prefixMask(24) }], connMax: 1 << 16 }, new CountSink());
-const ctl = new Control(dp, { tap: 't' });
-ctl.addService({ proto: 'udp', addr: VIP, port: 80, sched: 'wrr' });
-for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
-ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'lc' });
-ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: '10.8.1.20', port: 80, fwd: 'nat', weight: 1 });
-for (const [i, rs] of ['192.168.8.20', '192.168.8.30', '10.8.1.20', '192.168.8.9'].entries()) {
-  dp.neigh.learn(dp.neigh.obtain(parseIp(rs)), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
-}
-const buf = Buffer.alloc(RX_HEADROOM + S * B);
-const lens = new Uint32Array(B);
-const steady = Array.from({ length: B }, (_, i) =>
-  udpFrame({ ethDst: DIR, ethSrc: CLI }, { src: '192.168.9.1', dst: VIP, sport: 10000 + i, dport: 80, payload: new Uint8Array(18) }));
+const lab = jitLab(['192.168.8.9']);
 const l2 = { ethDst: DIR, ethSrc: CLI };
 const client = '192.168.8.9';
 const frag = (fragOffset: number, payload: Uint8Array): Buffer =>
@@ -49,14 +28,7 @@ const events: Buffer[] = [
   udpFrame(l2, { src: client, dst: VIP, sport: 998, dport: 80 }, { options: new Uint8Array(4).fill(1) }), // IP options
   icmpFrame(l2, { src: client, dst: '192.168.8.10' }, { type: 8, id: 0x1234, seq: 2, payload: new Uint8Array(8) }), // echo to the director
 ];
-function batch(extra: Buffer | null): void {
-  for (let i = 0; i < B; i++) {
-    const f = i === 0 && extra !== null ? extra : steady[i]!;
-    buf.set(f, RX_HEADROOM + i * S);
-    lens[i] = f.length;
-  }
-  dp.processBatch(buf, S, lens, B, RX_HEADROOM);
-}
+const batch = (extra: Buffer | null): number => lab.batch(extra);
 for (let r = 0; r < 30_000; r++) batch(null); // optimised for this traffic
 console.log('EVENTS-BEGIN');
 for (const f of events) {
