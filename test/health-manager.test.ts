@@ -270,7 +270,7 @@ test('omega: stop runs notify_down of alive servers and quorum_down; without ome
   }
 });
 
-test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum)', async () => {
+test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum), with its reason', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { weight: 5, checkers: [checker({ type: 'MISC_CHECK' } as Partial<CheckSpec>)] })] })] });
   await w.mgr.start();
   assert.deepEqual(w.table(), [`${A}:80/5`]);
@@ -278,6 +278,7 @@ test('misc_dynamic: the weight from the exit code is applied to the destination 
   await w.clock.advance(10 * S);
   assert.deepEqual(w.table(), [`${A}:80/7`]);
   assert.equal(w.mgr.entries()[0]!.weight, 7);
+  assert.equal(w.mgr.entries()[0]!.reason, 'MISC_CHECK: ok', 'the reason shown is the check that set the weight');
   await w.mgr.stop();
 });
 

@@ -451,6 +451,7 @@ export class HealthManager {
     if (dynWeight !== undefined) rs.dynWeight = dynWeight;
     if (alive === rs.alive) {
       if (alive && this.weightOf(rs) !== oldWeight) {
+        rs.reason = reason; // --status and /status.json show why the weight is what it is
         this.deps.log.info({ service: vsName(vs), server: rsName(rs), weight: this.weightOf(rs), reason }, 'health: weight changed (misc_dynamic)');
         // Held out by the sorry server: the new weight applies when it is put back (keepalived update_svr_wgt).
         if (rs.present === 'weight') items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
