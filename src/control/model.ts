@@ -230,6 +230,9 @@ export class Control {
 
   /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
   private applyDp(ops: DpOp[]): void {
+    // A deleted server's statistics go into its service's (SvcRuntime.retired) from the shadow's
+    // arrays: read the workers' first, so its share is the latest (not the last scrape's).
+    if (this.info.workers !== undefined && ops.some((o) => o.op === 'delDest')) this.info.workers.pull();
     this.dp.apply(ops);
     this.info.workers?.apply(ops);
   }
