@@ -151,6 +151,53 @@ test('-Z zeroes the ipvsadm statistics; exported *_total counters stay monotonic
   assert.throws(() => r.ctl.call('zero', { service: { proto: 'tcp', addr: VIP, port: 81 } }), /No such service/);
 });
 
+test('deleting a real server does not lower its service\'s statistics (-Ln --stats, --rate, /metrics, status.json); -Z zeroes them', async () => {
+  const r = drRig({ weights: [1, 1], udp: true });
+  knownTraffic(r); // TCP: 6 connections, 3 to each server (rr), 7 packets, 6 * 40 + 45 bytes
+  const tcp = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const tcpSvc = { proto: 'tcp', service: `${VIP}:80` };
+  const stats = () => r.ctl.list().services.find((s) => s.proto === 'tcp')!.stats; // what -Ln --stats prints
+  const prom = async () => {
+    const { ex } = await scrape(r);
+    return ['connections', 'in_packets', 'in_bytes'].map((n) => ex.get(`uvs_service_${n}_total`, tcpSvc));
+  };
+  const status = () => {
+    const s = statusJson(r.dp, new RateEstimator(r.dp)).services.find((x) => x.proto === 'tcp')!;
+    return [s.conns, s.inPkts, s.inBytes];
+  };
+  const node = async () => (await scrape(r)).ex.get('node_ipvs_connections_total');
+  const full = [6, 7, 6 * 40 + 45];
+  assert.deepEqual([stats().conns, stats().inpkts, stats().inbytes], full);
+  assert.deepEqual(await prom(), full);
+  assert.deepEqual(status(), full);
+  r.ctl.estimate(); // the --rate estimator starts from these totals
+  // 40 more connections (20 each), then the first server is deleted (uvsadm -d, or a failed check).
+  r.run(...Array.from({ length: 40 }, (_v, i) => syn(6000 + i)));
+  r.ctl.call('deleteDest', { service: tcp, addr: RS[0]!.ip, port: 80 });
+  const after = [46, 47, 46 * 40 + 45];
+  assert.deepEqual([stats().conns, stats().inpkts, stats().inbytes], after, '-Ln --stats service line keeps the deleted server\'s share');
+  assert.deepEqual(await prom(), after, 'uvs_service_*_total did not go down');
+  assert.deepEqual(status(), after, 'status.json service totals');
+  assert.equal(await node(), 46 + 4, 'node_ipvs_connections_total = the services\' sums (+ 4 UDP)');
+  // --rate: 40 connections in one 2 s step, averaged with weight 1/4: 5 per second (no false dip).
+  r.ctl.estimate();
+  assert.equal(r.ctl.list().services.find((s) => s.proto === 'tcp')!.rate.cps, 5);
+  // And again for the second server: nothing left in the table, still the same totals.
+  r.ctl.call('deleteDest', { service: tcp, addr: RS[1]!.ip, port: 80 });
+  assert.deepEqual([stats().conns, stats().inpkts, stats().inbytes], after);
+  assert.deepEqual(await prom(), after);
+  // -Z zeroes what -Ln --stats and status.json show (also the deleted servers' share) ...
+  r.ctl.call('zero', { service: { proto: 'tcp', addr: VIP, port: 80 } });
+  assert.deepEqual([stats().conns, stats().inpkts, stats().inbytes, stats().outpkts, stats().outbytes], [0, 0, 0, 0, 0]);
+  assert.deepEqual(status(), [0, 0, 0]);
+  // ... and the Prometheus counters keep counting; a server added afterwards adds on top.
+  assert.deepEqual(await prom(), after);
+  r.ctl.call('addDest', { service: tcp, addr: RS[0]!.ip, port: 80, weight: 1, fwd: 'dr' });
+  r.run(syn(7000));
+  assert.deepEqual([stats().conns, stats().inpkts], [1, 1]);
+  assert.deepEqual((await prom()).slice(0, 2), [47, 48]);
+});
+
 test('promtool check metrics accepts the exposition (with and without per-destination series)', async () => {
   const r = drRig({ weights: [1, 2], udp: true });
   knownTraffic(r);
@@ -188,7 +235,10 @@ test('health checks in the metrics and the status JSON: a down server is 0, also
   const ex = parseExposition(await m.text());
   const lbl = (i: number) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80` });
   assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_up', lbl(i))), [1, 0, 0]);
-  assert.deepEqual([0, 1].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1]);
+  // Still watched once removed (the checks put it back when it recovers): checked, like uvs_dest_up's 0.
+  assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1, 1]);
+  // Servers in the table (as -Ln lists them): the removed one is not counted.
+  assert.equal(ex.get('uvs_service_destinations', { proto: 'tcp', service: `${VIP}:80` }), 2);
   const st = statusJson(r.dp, new RateEstimator(r.dp), health);
   assert.equal(st.healthChecks, true);
   assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed, d.weight, d.reason]), [

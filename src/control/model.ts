@@ -16,6 +16,7 @@ import { TraceSessions } from './trace.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
 import type { Fwd, Proto, Timeouts } from './protocol.js';
 
@@ -229,6 +230,9 @@ export class Control {
 
   /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
   private applyDp(ops: DpOp[]): void {
+    // A deleted server's statistics go into its service's (SvcRuntime.retired) from the shadow's
+    // arrays: read the workers' first, so its share is the latest (not the last scrape's).
+    if (this.info.workers !== undefined && ops.some((o) => o.op === 'delDest')) this.info.workers.pull();
     this.dp.apply(ops);
     this.info.workers?.apply(ops);
   }
@@ -342,7 +346,9 @@ export class Control {
     this.info.workers?.pull();
     const dt = this.dp.dt;
     for (const s of this.model.services.values()) {
-      let c = 0, ip = 0, op = 0, ib = 0, ob = 0;
+      // Deleted servers' statistics stay in the service's (SvcRuntime.retiredZ): no false drop.
+      const rz = this.dp.services[s.id]?.retiredZ;
+      let c = rz?.[STAT_CONNS] ?? 0, ip = rz?.[STAT_IN_PKTS] ?? 0, op = rz?.[STAT_OUT_PKTS] ?? 0, ib = rz?.[STAT_IN_BYTES] ?? 0, ob = rz?.[STAT_OUT_BYTES] ?? 0;
       for (const d of s.dests) {
         const k = d.slot;
         this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);

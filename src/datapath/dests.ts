@@ -119,6 +119,11 @@ export class DestTable {
     return this.kept[d * 5 + stat] + this.statArray(stat)[d];
   }
 
+  /** Statistic `stat` (STAT_*) of slot d since the last -Z (what ipvsadm --stats shows). */
+  statOf(d: number, stat: number): number {
+    return this.statArray(stat)[d];
+  }
+
   private statArray(stat: number): Float64Array {
     switch (stat) {
       case STAT_CONNS: return this.conns;
@@ -135,6 +140,19 @@ export class DestTable {
     this.inBytes[d] = 0;
     this.outPkts[d] = 0;
     this.outBytes[d] = 0;
+  }
+
+  /**
+   * Fold slot d's statistics into its service's accumulators before it is released (control
+   * time, never per packet): `total` gets what total() reads (never zeroed), `sinceZero` what
+   * -Ln --stats shows (since the last -Z), both in STAT_* order. So a service's statistics do not
+   * go down when one of its servers is deleted, as IPVS keeps them in svc->stats.
+   */
+  retireInto(d: number, total: Float64Array, sinceZero: Float64Array): void {
+    for (let k = 0; k < 5; k++) {
+      total[k] += this.total(d, k);
+      sinceZero[k] += this.statArray(k)[d];
+    }
   }
 
   /** The slot is free again; connections still pointing at it see a different generation. */
@@ -205,4 +223,18 @@ export class DestTable {
     if (total >= up) this.flags[d] |= DEST_F_OVERLOAD;
     else if (lo !== 0 ? total < lo : total * 4 < up * 3) this.flags[d] &= ~DEST_F_OVERLOAD;
   }
+}
+
+/**
+ * Statistic `stat` (STAT_*) of a service: its current servers' plus what its deleted servers had
+ * (SvcRuntime.retired / retiredZ). sinceZero: since the last -Z (-Ln --stats, --rate, status);
+ * else never zeroed (Prometheus *_total). Read at control or scrape time, never per packet.
+ */
+export function serviceStat(
+  dt: DestTable, svc: { dests: readonly number[]; retired: Float64Array; retiredZ: Float64Array }, stat: number, sinceZero: boolean,
+): number {
+  let v = sinceZero ? svc.retiredZ[stat] : svc.retired[stat];
+  if (sinceZero) for (const d of svc.dests) v += dt.statOf(d, stat);
+  else for (const d of svc.dests) v += dt.total(d, stat);
+  return v;
 }

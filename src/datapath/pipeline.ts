@@ -72,6 +72,14 @@ export interface SvcRuntime extends SchedService {
   persistTicks: number;
   /** SYN proxy (uvsadm --synproxy): SYNs answered with cookies, servers contacted after the client's ACK. */
   synproxy: boolean;
+  /**
+   * What the service's deleted real servers had (STAT_* order; DestTable.retireInto at delDest):
+   * `retired` never zeroed (the Prometheus uvs_service_*_total counters), `retiredZ` since the
+   * last -Z (-Ln --stats, --rate, /status.json). A service's statistics are these plus its
+   * current servers', so deleting a server does not lower them (IPVS keeps svc->stats apart).
+   */
+  retired: Float64Array;
+  retiredZ: Float64Array;
 }
 
 /** newConn(): the SYN of a SYN proxy service, to be answered with a cookie (no entry). */
@@ -1069,6 +1077,7 @@ export class Datapath implements Output {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
           schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
           persistTicks: persistTicksOf(op.persist), synproxy: op.synproxy,
+          retired: new Float64Array(5), retiredZ: new Float64Array(5),
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
@@ -1137,6 +1146,7 @@ export class Datapath implements Output {
         if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
+        dt.retireInto(op.dest, svc.retired, svc.retiredZ);
         dt.release(op.dest);
         svc.scheduler.update?.(svc, dt);
         return;
@@ -1192,6 +1202,7 @@ export class Datapath implements Output {
         for (const svc of this.services) {
           if (svc === undefined || (op.svc >= 0 && svc.id !== op.svc)) continue;
           for (const d of svc.dests) dt.zero(d);
+          svc.retiredZ.fill(0);
         }
         return;
       }

@@ -2,12 +2,13 @@
 // datapath's typed arrays at scrape time. Nothing on the packet path touches prom-client.
 //
 // Counters named *_total never go down: per-destination and per-service statistics are read
-// through DestTable.total() (what -Z zeroed is kept aside), and the node_ipvs_* totals also
-// add what deleted destinations had (DestTable.retired).
+// through DestTable.total() (what -Z zeroed is kept aside); a service's also add what its deleted
+// destinations had (SvcRuntime.retired), and the node_ipvs_* totals what every deleted
+// destination had (DestTable.retired).
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
@@ -269,17 +270,14 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
 
   // ---- services ------------------------------------------------------------------------------
   const svcLabels = ['proto', 'service'];
-  const perService = (stat: number) => (): Sample[] => liveServices(dp).map((s) => {
-    let v = 0;
-    for (const d of s.dests) v += dt.total(d, stat);
-    return [{ proto: protoName(s), service: serviceName(s) }, v];
-  });
+  // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
+  const perService = (stat: number) => (): Sample[] => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s) }, serviceStat(dt, s, stat, false)]);
   gauge(reg, 'uvs_service_info', 'Virtual services (value 1) with their scheduler.', ['proto', 'service', 'scheduler'],
     () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s), scheduler: s.scheduler.name }, 1]));
-  gauge(reg, 'uvs_service_destinations', 'Real servers configured per service.', svcLabels,
+  gauge(reg, 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).', svcLabels,
     () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s) }, s.dests.length]));
-  counter(reg, 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, summed over its current real servers (not reset by -Z).', svcLabels, perService(STAT_CONNS));
-  counter(reg, 'uvs_service_in_packets_total', 'Packets towards the real servers per service (summed over current real servers; not reset by -Z).', svcLabels, perService(STAT_IN_PKTS));
+  counter(reg, 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, also to real servers since deleted (not reset by -Z).', svcLabels, perService(STAT_CONNS));
+  counter(reg, 'uvs_service_in_packets_total', 'Packets towards the real servers per service, also those since deleted (not reset by -Z).', svcLabels, perService(STAT_IN_PKTS));
   counter(reg, 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', svcLabels, perService(STAT_IN_BYTES));
   counter(reg, 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', svcLabels, perService(STAT_OUT_PKTS));
   counter(reg, 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', svcLabels, perService(STAT_OUT_BYTES));
@@ -294,7 +292,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 0]),
     ]);
     family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
-      () => dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]));
+      () => [
+        ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]),
+        // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
+        ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 1]),
+      ]);
     family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));

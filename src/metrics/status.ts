@@ -9,6 +9,7 @@ import type { Fwd } from '../control/protocol.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destHealth, destOverloaded, liveDests, protoName, removedByHealth, type HealthView } from './view.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, serviceStat } from '../datapath/dests.js';
 
 export interface StatusDest {
   addr: string;
@@ -104,8 +105,9 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
   const services = [...byService].map(([s, dests]): StatusService => {
     return {
       proto: protoName(s), addr: formatIp(s.vip), port: s.port, sched: s.scheduler.name,
-      conns: dests.reduce((a, d) => a + d.conns, 0), inPkts: dests.reduce((a, d) => a + d.inPkts, 0),
-      inBytes: dests.reduce((a, d) => a + d.inBytes, 0), rates: sumRates(dests.map((d) => d.rates)), dests,
+      // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
+      conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
+      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
     };
   });
   const lr = rates.linkRates();
