@@ -25,9 +25,10 @@ function bar(c: ComparisonResult): { v: number; t: number | null; label: string 
 
 export function svg(d: Latest): string {
   const rows = d.comparisons.filter((c) => c.base !== null || c.target !== null);
-  const W = 1250;
-  const left = 560;
+  // Room for the longest title (~7.2 px a character at 13 px), at least the 560 px it always had.
+  const left = Math.max(560, Math.ceil(Math.max(...rows.map((c) => c.title.length)) * 7.2) + 24);
   const right = 250;
+  const W = left + 690;
   const rowH = 26;
   const top = 92;
   const H = top + rows.length * rowH + 66;

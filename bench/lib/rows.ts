@@ -67,7 +67,7 @@ export function comparisons(): Comparison[] {
       c.push({ id: `${m}-${w}/nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ÷ nftables ${m === 'nat' ? 'DNAT' : 'DNAT+SNAT'}`, row: `${m}-${w}`, uvs: 'uvsd', base: 'nft', op: '>=', target: 1.0 });
       // Not against the target: the ring's receive copy runs in the generator's softirq on the
       // other core, where the kernel's whole path is on the forwarder's core (performance.md).
-      c.push({ id: `${m}-${w}/ring-nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ nftables (ring receive on the generator's core)`, row: `${m}-${w}`, uvs: 'uvsd-ring', base: 'nft', op: null, target: null });
+      c.push({ id: `${m}-${w}/ring-nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ nftables (ring rx on the generator's core)`, row: `${m}-${w}`, uvs: 'uvsd-ring', base: 'nft', op: null, target: null });
     }
   }
   for (const m of ['dr', 'nat']) {
