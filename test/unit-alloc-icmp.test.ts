@@ -10,7 +10,7 @@ import { Control } from '../src/control/model.js';
 import { C, D } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { BIG_YOUNG, CountSink, measureRounds, report, runChild } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -29,13 +29,7 @@ function measure(): { perFrame: number; sent: number; limited: number; noDest: n
   const ctl = new Control(dp, { tap: 't' });
   ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' });
   for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 0 });
-  const stride = 2048;
-  const buf = Buffer.alloc(stride * BATCH);
-  const lens = new Uint32Array(BATCH);
-  const put = (i: number, f: Buffer): void => {
-    buf.set(f, i * stride);
-    lens[i] = f.length;
-  };
+  const { buf, lens, stride, put } = frameBatch(BATCH);
   dp.resolve(parseIp(GW));
   put(0, arpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { op: 2, sha: ROUTER_MAC, spa: GW, tha: DIR_MAC, tpa: '192.168.8.10' }));
   dp.processBatch(buf, stride, lens, 1);

@@ -10,7 +10,7 @@ import { Control } from '../src/control/model.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { vnetWrite } from '../src/datapath/vnet.js';
-import { BIG_YOUNG, CountSink, measureRounds, report, runChild } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -47,12 +47,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
   // PRE bytes in front of the first frame: room for its vnet header (zero unless set below).
   const PRE = 16;
   const vh = vnet ? VNET : 0;
-  const buf = Buffer.alloc(PRE + stride * BATCH);
-  const lens = new Uint32Array(BATCH);
-  const put = (i: number, f: Buffer): void => {
-    buf.set(f, PRE + i * stride);
-    lens[i] = f.length + vh;
-  };
+  const { buf, lens, put } = frameBatch(BATCH, { stride, pre: PRE, vh });
   [...RS, '192.168.8.1'].forEach((h, i) => put(i, arpFrame({ ethDst: DIR_MAC, ethSrc: `02:00:00:00:01:0${i}` },
     { op: 2, sha: `02:00:00:00:01:0${i}`, spa: h, tha: DIR_MAC, tpa: '192.168.8.10' })));
   dp.processBatch(buf, stride, lens, RS.length + 1, PRE);

@@ -11,7 +11,7 @@ import { C } from '../src/datapath/counters.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { BIG_YOUNG, CountSink, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, frameBatch, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -49,13 +49,7 @@ function measure(mode: 'steady' | 'ops' | 'sync' = 'steady'): { perFrame: number
     ctl.call('setTimeouts', { tcp: 2, tcpfin: 0, udp: 2 });
   }
   const step = mode === 'sync' ? 1 : 0.01;
-  const stride = 2048;
-  const buf = Buffer.alloc(stride * BATCH);
-  const lens = new Uint32Array(BATCH);
-  const put = (i: number, f: Buffer): void => {
-    buf.set(f, i * stride);
-    lens[i] = f.length;
-  };
+  const { buf, lens, stride, put } = frameBatch(BATCH);
   RS.forEach((rs, i) => put(i, arpFrame({ ethDst: DIR_MAC, ethSrc: `02:00:00:00:01:0${i}` },
     { op: 2, sha: `02:00:00:00:01:0${i}`, spa: rs, tha: DIR_MAC, tpa: '192.168.8.10' })));
   dp.processBatch(buf, stride, lens, RS.length);

@@ -121,6 +121,15 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
   }
 });
 
+/** uvsd args exits 2 before opening anything, with one stderr line starting `uvsd: want`. */
+function assertRefused(args: string[], want: string): void {
+  const r = uvsd(args);
+  assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
+  assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
+}
+
 /** A temporary directory readable by uvsd's unprivileged checks, `file(name, text)` writing into it; removed after. */
 function withConfigDir(fn: (dir: string, file: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
@@ -147,13 +156,7 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
       [['--config', metrics, ...ADDR], `${metrics}:2: daemon.metrics: invalid --metrics address "localhost:9478"`],
       [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
     ];
-    for (const [args, want] of cases) {
-      const r = uvsd(args);
-      assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
-      assert.equal(r.stdout, '');
-      assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
-      assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
-    }
+    for (const [args, want] of cases) assertRefused(args, want);
   });
 });
 
@@ -169,12 +172,6 @@ test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where 
       [['--config', gateway, ...ADDR, '--gateway', '192.168.8.1'], `${gateway}:3: daemon.gateway: must be an IPv4 address, got "999.1.1.1"`],
       [['--config', offNet], `${offNet}:3: daemon.gateway: 10.1.0.1 is not inside any network of the addresses (192.168.8.10/24)`],
     ];
-    for (const [args, want] of cases) {
-      const r = uvsd(args);
-      assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
-      assert.equal(r.stdout, '');
-      assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
-      assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
-    }
+    for (const [args, want] of cases) assertRefused(args, want);
   });
 });

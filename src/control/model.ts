@@ -16,7 +16,7 @@ import { TraceSessions } from './trace.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
 import type { Fwd, Proto, Timeouts } from './protocol.js';
 
@@ -65,6 +65,16 @@ export function addRef(refs: Map<number, number>, ip: number, delta: 1 | -1): vo
   const n = (refs.get(k) ?? 0) + delta;
   if (n > 0) refs.set(k, n);
   else refs.delete(k);
+}
+
+/**
+ * Service `id`'s statistics since the last -Z as ipvsadm --stats shows them: its servers' plus
+ * what its deleted servers had (serviceStat), so they do not go down when a server is deleted.
+ */
+export function serviceStatsOf(dp: Datapath, id: number): { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number } {
+  const svc = dp.services[id];
+  const st = (k: number): number => (svc === undefined ? 0 : serviceStat(dp.dt, svc, k, true));
+  return { conns: st(STAT_CONNS), inpkts: st(STAT_IN_PKTS), outpkts: st(STAT_OUT_PKTS), inbytes: st(STAT_IN_BYTES), outbytes: st(STAT_OUT_BYTES) };
 }
 
 export function serviceKeyOf(proto: Proto, vip: number, port: number): string {
@@ -346,19 +356,13 @@ export class Control {
     this.info.workers?.pull();
     const dt = this.dp.dt;
     for (const s of this.model.services.values()) {
-      // Deleted servers' statistics stay in the service's (SvcRuntime.retiredZ): no false drop.
-      const rz = this.dp.services[s.id]?.retiredZ;
-      let c = rz?.[STAT_CONNS] ?? 0, ip = rz?.[STAT_IN_PKTS] ?? 0, op = rz?.[STAT_OUT_PKTS] ?? 0, ib = rz?.[STAT_IN_BYTES] ?? 0, ob = rz?.[STAT_OUT_BYTES] ?? 0;
       for (const d of s.dests) {
         const k = d.slot;
         this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
-        c += dt.conns[k];
-        ip += dt.inPkts[k];
-        op += dt.outPkts[k];
-        ib += dt.inBytes[k];
-        ob += dt.outBytes[k];
       }
-      this.svcRates.sample(s.id, c, ip, op, ib, ob);
+      // Since the last -Z, with what deleted servers had (serviceStat): no false drop.
+      const st = serviceStatsOf(this.dp, s.id);
+      this.svcRates.sample(s.id, st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes);
     }
   }
 

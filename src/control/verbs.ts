@@ -5,7 +5,7 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
-import { addRef, serviceKeyOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
+import { addRef, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
@@ -16,7 +16,6 @@ import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
 import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
@@ -246,17 +245,8 @@ function destInfo(ctx: VerbCtx, d: DestModel): DestInfo {
 
 function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   const dests = s.dests.map((d) => destInfo(ctx, d));
-  // The service's own statistics: its servers' plus what its deleted servers had since the last
-  // -Z (SvcRuntime.retiredZ), so they do not go down when a server is deleted (IPVS svc->stats).
-  const rz = ctx.control.dp.services[s.id]?.retiredZ;
-  const stats = { conns: rz?.[STAT_CONNS] ?? 0, inpkts: rz?.[STAT_IN_PKTS] ?? 0, outpkts: rz?.[STAT_OUT_PKTS] ?? 0, inbytes: rz?.[STAT_IN_BYTES] ?? 0, outbytes: rz?.[STAT_OUT_BYTES] ?? 0 };
-  for (const d of dests) {
-    stats.conns += d.stats.conns;
-    stats.inpkts += d.stats.inpkts;
-    stats.outpkts += d.stats.outpkts;
-    stats.inbytes += d.stats.inbytes;
-    stats.outbytes += d.stats.outbytes;
-  }
+  // The service's own statistics (IPVS svc->stats): they do not go down when a server is deleted.
+  const stats = serviceStatsOf(ctx.control.dp, s.id);
   return {
     proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
     persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, synproxy: s.synproxy, laddrs: s.laddrs.map((l) => formatIp(l.addr)),

@@ -27,8 +27,6 @@ import { dr } from '../modes/dr.js';
 import { nat } from '../modes/nat.js';
 import { tun } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
-
-type OutboundFn = NonNullable<Forwarder['outbound']>;
 import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
@@ -81,6 +79,8 @@ export interface SvcRuntime extends SchedService {
   retired: Float64Array;
   retiredZ: Float64Array;
 }
+
+type OutboundFn = NonNullable<Forwarder['outbound']>;
 
 /** newConn(): the SYN of a SYN proxy service, to be answered with a cookie (no entry). */
 const SYNPROXY_SYN = -2;

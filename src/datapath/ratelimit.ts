@@ -51,9 +51,9 @@ export class SourceLimiter {
  */
 export class TokenBucket {
   /** Tokens per second; 0 = nothing is allowed. */
-  rate: number;
+  readonly rate: number;
   /** Bucket depth. */
-  burst: number;
+  readonly burst: number;
   private tokens: number;
   /** ms of the last refill. */
   private last = -Infinity;
@@ -62,14 +62,6 @@ export class TokenBucket {
     this.rate = rate;
     this.burst = Math.max(1, burst);
     this.tokens = this.burst;
-  }
-
-  /** Change the rate and depth; the bucket starts full. */
-  configure(rate: number, burst: number): void {
-    this.rate = rate;
-    this.burst = Math.max(1, burst);
-    this.tokens = this.burst;
-    this.last = -Infinity;
   }
 
   /** Take a token at `now` ms; false = over the limit. */

@@ -62,3 +62,25 @@ export function measureRounds(step: () => void, rounds: number, warm = 20_000): 
   windowEnd();
   return used1 - used0;
 }
+
+/**
+ * A receive batch as Datapath.processBatch reads it: `count` slots of `stride` bytes after `pre`
+ * bytes of room (for a vnet header in front of the first frame); put(i, frame) copies a frame into
+ * slot i and records its length (plus `vh`, the vnet header bytes in front of it).
+ */
+export function frameBatch(count: number, o: { stride?: number; pre?: number; vh?: number } = {}): {
+  buf: Buffer; lens: Uint32Array; stride: number; put: (i: number, f: Uint8Array) => void;
+} {
+  const stride = o.stride ?? 2048;
+  const pre = o.pre ?? 0;
+  const vh = o.vh ?? 0;
+  const buf = Buffer.alloc(pre + stride * count);
+  const lens = new Uint32Array(count);
+  return {
+    buf, lens, stride,
+    put: (i, f) => {
+      buf.set(f, pre + i * stride);
+      lens[i] = f.length + vh;
+    },
+  };
+}
