@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -61,6 +61,8 @@ const { values: opt } = parseArgs({
     'no-save': { type: 'boolean', default: false },
     /** Run uvsd under `node --cpu-prof`, writing .cpuprofile files into this directory. */
     prof: { type: 'string' },
+    /** perf record the forwarder's CPU (kernel and user, call graphs) in each UDP row's measured window into DIR. */
+    perf: { type: 'string' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
     /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
@@ -95,6 +97,7 @@ for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload ${
 for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (${FORWARDERS.filter((x) => x !== 'nft').join(', ')})`);
 if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
+if (opt.perf !== undefined && !hasCommand('perf')) fail('--perf needs perf: apt-get install -y linux-perf');
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
 
 function bounded(v: number, lo: number, hi: number, name: string): number {
@@ -125,7 +128,7 @@ function missingTools(row: Row): string[] {
 }
 
 function udpOptions(): ConstructorParameters<typeof UdpLab>[1] {
-  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, traceGc: !!opt['trace-gc'], before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], before: opt.before === undefined ? undefined : path.resolve(opt.before) };
 }
 
 function logRun(r: RunResult): void {

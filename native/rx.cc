@@ -32,8 +32,10 @@ struct Rx {
   uint32_t max;
   uint32_t want;  // reads to ask for next (<= max)
   uint32_t budget;  // frames per readiness event
+  double* clock = nullptr;  // optional [now, origin]: now = uv_hrtime() in ms - origin, before each batch
   Napi::ObjectReference bufRef;
   Napi::ObjectReference lensRef;
+  Napi::ObjectReference clockRef;
   Napi::FunctionReference cb;
   std::unique_ptr<Napi::AsyncContext> ctx;
   bool stopped = false;     // stop() called (or a fatal error): do not touch buf/lens any more
@@ -52,6 +54,7 @@ void OnClosed(uv_handle_t* h) {
   // Drop the pins now rather than at GC time of the handle.
   rx->bufRef.Reset();
   rx->lensRef.Reset();
+  rx->clockRef.Reset();
   rx->cb.Reset();
   rx->ctx.reset();
   MaybeFree(rx);
@@ -88,6 +91,9 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
     done += n;
     rx->want = n == want ? std::min(rx->max, want * 2) : std::min(rx->max, std::max(kMinWant, n * 2));
     if (n > 0) {
+      // The batch's time for the callback to read from memory: a clock call from JavaScript
+      // returns a boxed double (16 bytes of garbage per batch); this store allocates nothing.
+      if (rx->clock) rx->clock[0] = static_cast<double>(uv_hrtime()) / 1e6 - rx->clock[1];
       // MakeCallback: runs nextTicks/microtasks after the batch and keeps async context, as for
       // any Node I/O callback.
       napi_value argv[1] = {Napi::Number::New(env, n)};
@@ -118,7 +124,10 @@ Napi::Value StopFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// rxStart(fd, buf, stride, lens, max, onBatch, budget?) -> { stop() }
+// rxStart(fd, buf, stride, lens, max, onBatch, budget?, clock?) -> { stop() }
+// clock: a Float64Array of 2; before each onBatch the addon sets clock[0] = uv_hrtime() in ms -
+// clock[1] (the caller's origin: with clock[1] = hrtime ms - performance.now(), clock[0] is the
+// batch's performance.now()).
 Napi::Value RxStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
@@ -136,6 +145,14 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
     if (b < 1 || b > kMaxFramesPerWake) return ThrowRange(env, "budget out of range (1..65536)");
     budget = static_cast<uint32_t>(b);
   }
+  double* clock = nullptr;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    if (!info[7].IsTypedArray() || info[7].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[7].As<Napi::TypedArray>().ElementLength() < 2)
+      return ThrowType(env, "clock must be a Float64Array of at least 2");
+    Napi::Float64Array c = info[7].As<Napi::Float64Array>();
+    clock = c.Data();
+  }
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -151,6 +168,7 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   rx->max = max;
   rx->want = std::min(max, kMinWant);
   rx->budget = budget;
+  rx->clock = clock;
   int r = uv_poll_init(loop, &rx->poll, fd);
   if (r < 0) return ThrowErrno(env, "uv_poll_init", "fd " + std::to_string(fd), -r);
   r = uv_poll_start(&rx->poll, UV_READABLE, OnReadable);
@@ -164,6 +182,7 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   }
   rx->bufRef = Napi::Persistent(info[1].As<Napi::Object>());
   rx->lensRef = Napi::Persistent(info[3].As<Napi::Object>());
+  if (clock) rx->clockRef = Napi::Persistent(info[7].As<Napi::Object>());
   rx->cb = Napi::Persistent(info[5].As<Napi::Function>());
   rx->ctx.reset(new Napi::AsyncContext(env, "uvs:rx"));
 

@@ -21,7 +21,7 @@
 // the TAP's queue) stays on CPU 0, as in the DR rows: steered to CPU 1 too, that softirq work
 // starves the forwarder process under overload (measured: uvsd got 16% of its core).
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Lab, delay, type Proc } from '../../test/lab/netns.js';
 import { addRingVeth } from '../../test/lab/dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -63,6 +63,8 @@ export interface UdpOptions {
   fullMax: number;
   batch: number;
   prof?: string;
+  /** perf record -C FWD_CPU -g into this directory during each measured window. */
+  perf?: string;
   traceGc: boolean;
   /** A built checkout of an earlier commit: forwarder uvsd-before runs its uvsd. */
   before?: string;
@@ -216,6 +218,8 @@ export class UdpLab {
     const socket = `/tmp/uvsb-${process.pid}.sock`;
     const o = this.o;
     const nodeArgs = o.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.prof)}`, `--cpu-prof-name=uvsd-${tag}.cpuprofile`] : [];
+    // perf names JIT-compiled JavaScript from /tmp/perf-PID.map.
+    if (o.perf) nodeArgs.push('--perf-basic-prof-only-functions');
     if (o.traceGc) nodeArgs.push('--trace-gc');
     const proc = this.lab.spawn(this.dir, [
       'taskset', '-c', FWD_CPU,
@@ -336,6 +340,13 @@ export class UdpLab {
     await this.lab.must(['ip', 'link', 'set', 'br0', 'address', this.brMac], d);
   }
 
+  /** perf record of the forwarder's CPU for the measured window (run in the host's namespace: it sees every CPU). */
+  private startPerf(tag: string): Proc {
+    const dir = path.resolve(this.o.perf!);
+    mkdirSync(dir, { recursive: true });
+    return this.lab.spawn(null, ['perf', 'record', '-q', '-C', FWD_CPU, '-g', '-o', path.join(dir, `perf-${tag}.data`), '--', 'sleep', String(this.o.seconds)]);
+  }
+
   genArgv(workload: Workload, seconds: number, extra: { pps?: number; batch?: number; dstMac?: string; dst?: string } = {}): string[] {
     return [
       'taskset', '-c', GEN_CPU,
@@ -377,9 +388,11 @@ export class UdpLab {
       const probe = !this.o.traceGc && f.socket ? await probeControl(f.socket) : null;
       const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
       const gcA = scavenges();
+      const perf = this.o.perf ? this.startPerf(`${fwd}-${this.mode}-${workload}-${rep}`) : null;
       const a = await this.snapshot(pid);
       await delay(seconds * 1000);
       const b = await this.snapshot(pid);
+      if (perf) await perf.exited;
       if (this.o.traceGc && fwd.startsWith('uvsd')) base.scavenges = scavenges() - gcA;
       if (probe) {
         const rtts = await probe.stop();

@@ -562,7 +562,7 @@ export async function main(argv: string[]): Promise<void> {
     const w = warmUp({ vnetHdr: rxPort.vnetHdr, mtu: opts.mtu, batch: rxPort.batch }, { stride: rxPort.stride, base: rxPort.rxBase });
     log.debug({ frames: w.frames, ms: Math.round(w.ms) }, 'JIT warm-up');
   }
-  rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase), opts.rxBudget);
+  rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   let ticks = 0;
   timer = setInterval(() => {
     group?.pull();

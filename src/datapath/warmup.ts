@@ -256,6 +256,9 @@ function scratch(base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch' | 'work
   for (const proto of [PROTO_TCP, PROTO_UDP]) service(proto, PORT_NODEST, 'wlc', FWD_DR, {}, [SERVER[FWD_DR]!], 0);
   schedulerNames().forEach((s, i) => service(PROTO_UDP, PORT_SCHED + i, s, FWD_DR, {}, [SERVER[FWD_DR]!, SERVER2]));
   dp.apply(ops);
+  // The prefetch pass runs only on large tables (pipeline.ts warmBatch): one scratch datapath runs
+  // it on every batch, so the JIT has seen both before the real table grows past the threshold.
+  if (gateway !== 0) dp.warmMinEntries = 0;
   return dp;
 }
 

@@ -98,7 +98,7 @@ parent.on('message', (m: ToWorker) => {
 // The JIT sees every kind of frame before the first real one (this thread's own isolate).
 if (setup.warmup) warmUp({ ...setup.dp, worker: { index, count } }, { stride: port.stride, base: port.rxBase });
 port.start((n) => {
-  dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase);
+  dp.processBatch(port.rxArena, port.stride, port.rxLens, n, port.rxBase, port.rxClock);
   scalars[0] = dp.ct.count;
 }, setup.port.budget);
 // Connection entries by state for uvs_conn_table_entries_by_state (uvsd --metrics only): this

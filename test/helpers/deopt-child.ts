@@ -1,5 +1,5 @@
 // Child of unit-warmup.test.ts (run with --trace-deopt): a datapath optimised on DR UDP traffic,
-// then one frame each of kinds it has not seen; prints EVENTS-BEGIN / EVENTS-END around them so
+// then one frame each of kinds it has not seen (and a table past the prefetch threshold); prints EVENTS-BEGIN / EVENTS-END around them so
 // the parent counts the de-optimisations they cause. argv[2]: 'warmup' runs warmUp() first.
 import { RX_HEADROOM } from '../../src/datapath/pipeline.js';
 import { warmUp } from '../../src/datapath/warmup.js';
@@ -35,4 +35,7 @@ for (const f of events) {
   batch(f);
   for (let r = 0; r < 50; r++) batch(null);
 }
+// The table grows past the size from which a batch's buckets are prefetched (warmBatch).
+lab.dp.warmMinEntries = 0;
+for (let r = 0; r < 50; r++) batch(null);
 console.log('EVENTS-END');
