@@ -61,7 +61,7 @@ const { values: opt } = parseArgs({
     'no-save': { type: 'boolean', default: false },
     /** Run uvsd under `node --cpu-prof`, writing .cpuprofile files into this directory. */
     prof: { type: 'string' },
-    /** perf record the forwarder's CPU (kernel and user, call graphs) in each UDP row's measured window into DIR. */
+    /** perf record into DIR: the forwarder's CPU in each UDP row's measured window, both CPUs in each cps run. */
     perf: { type: 'string' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
@@ -173,6 +173,10 @@ async function withUdpLab(mode: UdpMode, labs: Set<{ destroy(): Promise<void> }>
 
 async function withTcpLab(mode: 'dr' | 'nat', labs: Set<{ destroy(): Promise<void> }>, fn: (t: TcpLab) => Promise<void>): Promise<void> {
   const t = new TcpLab(mode);
+  if (opt.perf !== undefined) {
+    t.perfDir = path.resolve(opt.perf);
+    mkdirSync(t.perfDir, { recursive: true });
+  }
   const h = { destroy: () => (t.dl ? t.destroy() : Promise.resolve()) };
   labs.add(h);
   try {
@@ -282,7 +286,7 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
             for (const w of workers2 ? [1, 2] : [1]) {
               const name = w === 1 ? `uvs-${mode}` : `uvs-w${w}-${mode}`;
               await t.startUvsd([{ port: 80, servers: 2 }, { port: 5201, servers: 1 }], w);
-              if (cps) samples.push(await measure('cps', name, rep, 'conn/s', () => t.wrk(`${t.dl.vip}:80`, tcpSeconds)));
+              if (cps) samples.push(await measure('cps', name, rep, 'conn/s', () => t.wrk(`${t.dl.vip}:80`, tcpSeconds, `${name}-${rep}`)));
               if (bulk) samples.push(await measure('bulk', name, rep, 'Gbit/s', () => t.iperf(t.dl.vip, tcpSeconds, iperfStreams)));
               await t.dl.stopUvsd();
             }
@@ -291,9 +295,9 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
             if (mode === 'dr') {
               if (cps) {
                 const hp = await t.startHaproxy();
-                samples.push(await measure('cps', 'haproxy', rep, 'conn/s', () => t.wrk('192.168.8.9:80', tcpSeconds)));
+                samples.push(await measure('cps', 'haproxy', rep, 'conn/s', () => t.wrk('192.168.8.9:80', tcpSeconds, `haproxy-${rep}`)));
                 await hp.stop(3000);
-                samples.push(await measure('cps', 'direct', rep, 'conn/s', () => t.wrk(`${rs1}:80`, tcpSeconds)));
+                samples.push(await measure('cps', 'direct', rep, 'conn/s', () => t.wrk(`${rs1}:80`, tcpSeconds, `direct-${rep}`)));
               }
               if (bulk) samples.push(await measure('bulk', 'direct', rep, 'Gbit/s', () => t.iperf(rs1, tcpSeconds, iperfStreams)));
             } else if (bulk) {

@@ -37,6 +37,9 @@ export class TcpLab {
   private tmp = '';
   private nginx: Proc[] = [];
 
+  /** perf record -a -g into this directory during each measured wrk run (npm run bench -- --perf DIR). */
+  perfDir: string | undefined;
+
   constructor(readonly mode: TcpMode) {}
 
   async setup(opts: { nginx: boolean }): Promise<void> {
@@ -152,13 +155,16 @@ export class TcpLab {
   }
 
   /** wrk against target for `seconds` after a 1 s warm-up run: connections per second. */
-  async wrk(target: string, seconds: number): Promise<{ value: number; steal: number[]; extra: Record<string, unknown> }> {
+  async wrk(target: string, seconds: number, tag = 'wrk'): Promise<{ value: number; steal: number[]; extra: Record<string, unknown> }> {
     const argv = (s: number): string[] => ['taskset', '-c', GEN_CPU, 'wrk', '-t1', '-c32', `-d${s}s`, '-H', 'Connection: close', `http://${target}/`];
     await this.dl.lab.exec(this.dl.ns.cli, argv(1), { timeoutMs: 15_000 });
+    // Both CPUs: wrk, nginx, the forwarder and the kernel's share of each all count here.
+    const perf = this.perfDir === undefined ? null : this.dl.lab.spawn(null, ['perf', 'record', '-q', '-a', '-g', '-o', path.join(this.perfDir, `perf-cps-${this.mode}-${tag}.data`), '--', 'sleep', String(seconds)]);
     const a = readCpus();
     const t0 = performance.now();
     const r = await this.dl.lab.exec(this.dl.ns.cli, argv(seconds), { timeoutMs: (seconds + 15) * 1000 });
     const dt = (performance.now() - t0) / 1000;
+    if (perf) await perf.exited;
     const b = readCpus();
     const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
     if (r.code !== 0 || !m) throw new Error(`wrk failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
