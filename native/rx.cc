@@ -3,6 +3,7 @@
 // batch and never per frame.
 #include "common.h"
 
+#include <sys/epoll.h>
 #include <uv.h>
 #include <algorithm>
 #include <memory>
@@ -11,12 +12,19 @@ namespace uvs {
 
 namespace {
 
-// Frames per readiness event (uvsd --rx-budget; this default when rxStart gets none): bounded so
-// timers, the control socket, metrics and health checks get their turn even under a flood
-// (libuv polls again right away while the fd stays readable). 256 frames are about 1 ms of work
-// here, so a control request waits about that long at full load (docs/architecture.md).
+// Frames between looks at the rest of the event loop (uvsd --rx-budget; this default when rxStart
+// gets none). After each budget of frames the addon checks whether anything else waits for the
+// loop (a timer due, another fd ready: the control socket, metrics, health checks, signals,
+// worker messages, immediates) and returns to it if so; otherwise it goes on draining, up to
+// kBudgetsPerWake budgets. So a control request waits at most about one budget (256 frames, about
+// 0.5-1 ms of work here) at full load, as when every budget ended the turn, but a flood with
+// nothing else to do costs no loop turns: each turn costs a few µs and Node allocates on every one
+// (docs/architecture.md).
 constexpr uint32_t kDefaultFramesPerWake = 256;
 constexpr uint32_t kMaxFramesPerWake = 65536;
+// Budgets per readiness event at most, even when nothing else seems to wait (a bound in case
+// something waits in a way OthersWaiting does not see).
+constexpr uint32_t kBudgetsPerWake = 8;
 // With io_uring every read asked for costs an operation even when no frame is queued, so the
 // batch asks for about twice what the last one got (never fewer than this), doubling up to max
 // while batches come back full.
@@ -38,14 +46,16 @@ struct Rx {
   Napi::ObjectReference clockRef;
   Napi::FunctionReference cb;
   std::unique_ptr<Napi::AsyncContext> ctx;
+  double wakes = 0;   // readiness events that delivered frames
+  double frames = 0;  // frames delivered
   bool stopped = false;     // stop() called (or a fatal error): do not touch buf/lens any more
   bool closed = false;      // uv_close finished
-  bool handleGone = false;  // the JS stop() function was collected
+  int jsFns = 2;  // the JS stop() and stats() functions not yet collected
 };
 
-// Rx is freed only when libuv is done with the poll handle and JS can no longer call stop().
+// Rx is freed only when libuv is done with the poll handle and JS can no longer call stop() or stats().
 void MaybeFree(Rx* rx) {
-  if (rx->closed && rx->handleGone) delete rx;
+  if (rx->closed && rx->jsFns == 0) delete rx;
 }
 
 void OnClosed(uv_handle_t* h) {
@@ -72,6 +82,28 @@ void RaiseUncaught(Napi::Env env, Napi::Value err) {
   napi_fatal_exception(env, err);
 }
 
+// True when something else in the loop is ready to run: a timer due, pending or idle work
+// (immediates), or an fd other than ours ready in libuv's epoll set (looked at without waiting and
+// without consuming anything: libuv's watchers are level-triggered and keep their fd in data.fd).
+bool OthersWaiting(Rx* rx) {
+  uv_loop_t* loop = rx->poll.loop;
+  uv_update_time(loop);
+  if (uv_backend_timeout(loop) == 0) return true;
+#if UV_VERSION_MAJOR == 1 && UV_VERSION_MINOR >= 45
+  // A watcher started in this turn (a control connection just accepted, its request maybe already
+  // there) reaches epoll's set only when libuv polls again: let it. libuv keeps such watchers in
+  // this queue of its loop (a field of uv_loop_t, private but declared in uv/unix.h since 1.45);
+  // without the check the kBudgetsPerWake bound still holds.
+  if (loop->watcher_queue.next != &loop->watcher_queue) return true;
+#endif
+  epoll_event ev[2];
+  int n = epoll_wait(uv_backend_fd(loop), ev, 2, 0);
+  if (n < 0) return true;  // cannot tell: let the loop run
+  for (int i = 0; i < n; i++)
+    if (ev[i].data.fd != rx->fd) return true;
+  return false;
+}
+
 void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   Rx* rx = reinterpret_cast<Rx*>(h);
   if (rx->stopped) return;
@@ -83,14 +115,22 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
     RaiseUncaught(env, e.Value());
     return;
   }
-  for (uint32_t done = 0; done < rx->budget;) {
+  uint32_t limit = rx->budget;
+  uint32_t done = 0;
+  for (;;) {
+    if (done >= limit) {
+      if (limit >= rx->budget * kBudgetsPerWake || OthersWaiting(rx)) break;
+      limit += rx->budget;
+    }
     int err;
-    uint32_t want = std::min(rx->want, rx->budget - done);
+    uint32_t want = std::min(rx->want, limit - done);
     uint32_t n = HasPacketRing(rx->fd) ? PacketRingRead(rx->fd, rx->buf, rx->stride, rx->lens, want, &err)
                                        : UringReadFrames(rx->fd, rx->buf, rx->stride, rx->lens, want, &err);
     done += n;
     rx->want = n == want ? std::min(rx->max, want * 2) : std::min(rx->max, std::max(kMinWant, n * 2));
     if (n > 0) {
+      if (done == n) rx->wakes++;
+      rx->frames += n;
       // The batch's time for the callback to read from memory: a clock call from JavaScript
       // returns a boxed double (16 bytes of garbage per batch); this store allocates nothing.
       if (rx->clock) rx->clock[0] = static_cast<double>(uv_hrtime()) / 1e6 - rx->clock[1];
@@ -122,9 +162,18 @@ Napi::Value StopFn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// stats() -> { wakes, frames }: readiness events that delivered frames, and the frames.
+Napi::Value StatsFn(const Napi::CallbackInfo& info) {
+  const Rx* rx = static_cast<Rx*>(info.Data());
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("wakes", Napi::Number::New(info.Env(), rx->wakes));
+  o.Set("frames", Napi::Number::New(info.Env(), rx->frames));
+  return o;
+}
+
 }  // namespace
 
-// rxStart(fd, buf, stride, lens, max, onBatch, budget?, clock?) -> { stop() }
+// rxStart(fd, buf, stride, lens, max, onBatch, budget?, clock?) -> { stop(), stats() }
 // clock: a Float64Array of 2; before each onBatch the addon sets clock[0] = uv_hrtime() in ms -
 // clock[1] (the caller's origin: with clock[1] = hrtime ms - performance.now(), clock[0] is the
 // batch's performance.now()).
@@ -176,7 +225,7 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
     // The handle is initialised, so libuv owns it until closed: hand it over to the close path.
     Rx* p = rx.release();
     p->stopped = true;
-    p->handleGone = true;
+    p->jsFns = 0;
     uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnClosed);
     return ThrowErrno(env, "uv_poll_start", "fd " + std::to_string(fd), -r);
   }
@@ -188,9 +237,12 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
 
   Rx* p = rx.release();
   Napi::Function stop = Napi::Function::New(env, StopFn, "stop", p);
-  stop.AddFinalizer([](Napi::Env, Rx* x) { x->handleGone = true; MaybeFree(x); }, p);
+  stop.AddFinalizer([](Napi::Env, Rx* x) { x->jsFns--; MaybeFree(x); }, p);
+  Napi::Function stats = Napi::Function::New(env, StatsFn, "stats", p);
+  stats.AddFinalizer([](Napi::Env, Rx* x) { x->jsFns--; MaybeFree(x); }, p);
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("stop", stop);
+  handle.Set("stats", stats);
   return handle;
 }
 

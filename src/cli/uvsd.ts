@@ -51,7 +51,7 @@ interface Options {
   offload: string;
   /** --steering: how the TAP picks a frame's queue with --workers (ebpf program or the kernel's automq). */
   steering: string;
-  /** --rx-budget: frames per wake-up (native/rx.cc). */
+  /** --rx-budget: frames between looks at the rest of the event loop (native/rx.cc). */
   rxBudget: number;
   config?: string;
   drainTimeout: number;
@@ -160,7 +160,7 @@ function parseOptions(argv: string[]): Options {
     .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
-    .option('--rx-budget <frames>', 'frames forwarded per wake-up before control, metrics and health get their turn',
+    .option('--rx-budget <frames>', 'frames forwarded before control, metrics and health get their turn when they have work',
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')

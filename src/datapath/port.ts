@@ -53,6 +53,8 @@ export interface IfaceInfo {
 
 export interface RxHandle {
   stop(): void;
+  /** Readiness events that delivered frames, and the frames (frames ÷ wakes: frames per loop turn). */
+  stats(): { wakes: number; frames: number };
 }
 
 export interface Native {
