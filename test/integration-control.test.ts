@@ -1,6 +1,7 @@
 // The control verbs against a real uvsd in the DR lab: -E / -D / -C change what -Ln shows and
 // what the datapath does; refused requests exit 1 with one ipvsadm-style line and change nothing;
-// the control socket is root-only (0600); `uvsadm --status` shows station, table use and drops.
+// the control socket is root-only (0600); `uvsadm --status` shows station, table use, drops and
+// the receive wake-ups.
 // Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -173,5 +174,13 @@ test('uvsadm --status prints the station, table use and drop counters by reason'
     assert.match(r.stdout, /^drop_no_service [1-9]\d*$/m, 'the request to :81 is a no_service drop');
     // One gratuitous ARP for --addr at start, one when the service brought up the VIP.
     assert.match(r.stdout, /^arp_gratuitous_sent 2$/m);
+    // Wake-ups that delivered frames, taken from the port every 250 ms tick: some, and never more
+    // than the frames they delivered.
+    let c = (await lab.status()).counters;
+    for (let i = 0; i < 20 && !(c['rx_wakes']! > 0); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      c = (await lab.status()).counters;
+    }
+    assert.ok(c['rx_wakes']! >= 1 && c['rx_wakes']! <= c['rx_frames']!, `rx_wakes ${c['rx_wakes']}, rx_frames ${c['rx_frames']}`);
   });
 });

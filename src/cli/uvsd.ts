@@ -6,6 +6,7 @@ import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
+import { C } from '../datapath/counters.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
@@ -566,6 +567,7 @@ export async function main(argv: string[]): Promise<void> {
   let ticks = 0;
   timer = setInterval(() => {
     group?.pull();
+    if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
     dp.tick();
     if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
   }, TICK_MS);

@@ -60,6 +60,9 @@ export const COUNTER_NAMES = [
   // not sent because of the rate limit (the frame itself is the no_dest drop either way)
   'icmp_unreach_sent',
   'icmp_unreach_ratelimited',
+  // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
+  // wake-up), taken from the port every tick
+  'rx_wakes',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

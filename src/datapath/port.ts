@@ -258,6 +258,17 @@ export class Port {
     this.rx = native.rxStart(this.fd, this.rxBuf, this.stride, this.rxLens, this.batch, onBatch, budget, this.rxClock);
   }
 
+  /** Wake-ups that delivered frames since the last call (the rx_wakes counter, taken every tick). */
+  takeRxWakes(): number {
+    if (this.rx === null) return 0;
+    const w = this.rx.stats().wakes;
+    const d = w - this.wakesTaken;
+    this.wakesTaken = w;
+    return d;
+  }
+
+  private wakesTaken = 0;
+
   stop(): void {
     if (this.rx) {
       this.rx.stop();

@@ -106,6 +106,7 @@ port.start((n) => {
 // through shared memory.
 const census = new StateCensus(dp.ct, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)));
 setInterval(() => {
+  dp.counters.c[C.rx_wakes] += port.takeRxWakes();
   dp.tick();
   scalars[0] = dp.ct.count;
   if (setup.census) census.step();

@@ -37,6 +37,7 @@ export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /** HELP text of the datapath counters, exported as uvs_<name>_total (a new counter without one gets a generic text). */
 const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   rx_frames: 'Frames received from the TAP.',
+  rx_wakes: 'Event-loop wake-ups that delivered frames (rx_frames per wake-up: up to 8 x --rx-budget when nothing else waits).',
   synproxy_syn_cookies_sent: 'SYN proxy: SYNs answered with a SYN cookie (no entry, no server contacted).',
   synproxy_ack_valid: 'SYN proxy: client ACKs whose cookie was valid (a connection entry was made).',
   synproxy_ack_invalid: 'SYN proxy: ACKs without a connection whose cookie did not validate (dropped).',
