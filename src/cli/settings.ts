@@ -4,10 +4,10 @@
 // from uvsd.ts (which starts the daemon when imported) so that tests can run them.
 
 import { formatIp, parseIp } from '../datapath/addr.js';
-import { networkOf, type LinkAddr } from '../datapath/link.js';
+import { formatAddr, networkOf, type LinkAddr } from '../datapath/link.js';
 import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
 import {
-  daemonKeyName, defenseChanges, formatAddr, parseAddrText, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload, type DaemonSettings,
+  daemonKeyName, defenseChanges, parseAddrText, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload, type DaemonSettings,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { parseListen } from '../metrics/server.js';

@@ -12,7 +12,7 @@ import type { Control } from './model.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
-import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
+import { parseCidr, parseIp } from '../datapath/addr.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { parseListen } from '../metrics/server.js';
@@ -73,12 +73,6 @@ export function parseAddrText(text: string): LinkAddr {
   return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
 }
 
-/** A director address as --addr and the config file write it. */
-export function formatAddr(a: LinkAddr): string {
-  let len = 0;
-  for (let x = a.mask >>> 0; x !== 0; x = (x << 1) >>> 0) len++;
-  return `${formatIp(a.ip)}/${len}${a.floating === true ? ',floating' : ''}`;
-}
 
 export interface DesiredService {
   spec: Required<ServiceSpec>;

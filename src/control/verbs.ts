@@ -13,6 +13,7 @@ import type {
   DrainArgs, DrainStatus,
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { formatAddr } from '../datapath/link.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
@@ -549,7 +550,7 @@ export const VERBS = {
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
       ...portDropsOf(ctx),
-      addrs: dp.addrs.map((x) => `${formatIp(x.ip)}/${popcount(x.mask)}${x.floating === true ? ',floating' : ''}`),
+      addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,
       connMax: dp.ct.max,
       slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
@@ -698,12 +699,6 @@ function removeService(ctx: VerbCtx, s: ServiceModel): void {
   for (const d of s.dests) m.freeSlots.push(d.slot);
   m.freeIds.push(s.id);
   ctx.ops.push({ op: 'delService', id: s.id });
-}
-
-function popcount(v: number): number {
-  let n = 0;
-  for (let x = v >>> 0; x !== 0; x = (x & (x - 1)) >>> 0) n++;
-  return n;
 }
 
 export type VerbName = keyof typeof VERBS;

@@ -8,6 +8,7 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
   ipv4SetChecksum, macEquals, rd16, rd32, wr16, wr32,
 } from './frame.js';
+import { formatIp } from './addr.js';
 import { C, D, type Counters } from './counters.js';
 import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
@@ -25,6 +26,13 @@ export interface LinkAddr {
   mask: number;
   /** Moves with the master role (uvsd --addr CIDR,floating): a backup neither answers for it nor uses it. */
   floating?: boolean;
+}
+
+/** A director address as --addr, the config file and uvsadm --status write it: "a.b.c.d/len[,floating]". */
+export function formatAddr(a: LinkAddr): string {
+  let len = 0;
+  for (let x = a.mask >>> 0; x !== 0; x = (x << 1) >>> 0) len++;
+  return `${formatIp(a.ip)}/${len}${a.floating === true ? ',floating' : ''}`;
 }
 
 /** The directly connected network that holds ip, or undefined when ip is off-link. */
