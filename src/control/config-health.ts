@@ -6,7 +6,7 @@
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
 import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
-import { CHECKER_RETRY_DEFAULTS, type Inherited } from '../health/keepalived.js';
+import { CHECKER_RETRY_DEFAULTS, checkerRetry, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -130,8 +130,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     connectPort: g('connect-port') ? h.int(g('connect-port')!, 1, 65535) : undefined,
     bindto: g('bindto') ? h.ip(g('bindto')!) : undefined,
     connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
-    retry: d.retry ?? CHECKER_RETRY_DEFAULTS[type].retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs,
-    rise: d.rise, fall: d.fall,
+    ...checkerRetry(d, type), rise: d.rise, fall: d.fall,
   };
   switch (type) {
     case 'TCP_CHECK': return { ...common, type };

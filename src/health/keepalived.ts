@@ -219,6 +219,12 @@ export const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: numbe
   MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
 };
 
+/** A checker's retry and delay_before_retry: as inherited, else its type's defaults. */
+export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs'>, type: CheckerType): { retry: number; delayBeforeRetryMs: number } {
+  const def = CHECKER_RETRY_DEFAULTS[type];
+  return { retry: d.retry ?? def.retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? def.delayBeforeRetryMs };
+}
+
 /** Applies an inheritable keyword; false when st is not one. */
 function inherited(st: Stmt, d: Inherited): boolean {
   switch (st.key) {
@@ -455,8 +461,7 @@ class Parser {
     const common: CheckCommon = {
       type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
       connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
-      retry: d.retry ?? CHECKER_RETRY_DEFAULTS[type].retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs,
-      rise: d.rise, fall: d.fall,
+      ...checkerRetry(d, type), rise: d.rise, fall: d.fall,
     };
     switch (st.key) {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };
