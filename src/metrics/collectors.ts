@@ -288,15 +288,18 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
     family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
       () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
+    // Servers the health checks removed from the table (still watched), each with this value.
+    const removed = (value: number) => removedByHealth(opts.health, dp).map((e): [string, number] =>
+      [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), value]);
     family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', () => [
       ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
-      ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 0]),
+      ...removed(0),
     ]);
     family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
       () => [
         ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]),
         // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
-        ...removedByHealth(opts.health, dp).map((e): [string, number] => [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), 1]),
+        ...removed(1),
       ]);
     family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
