@@ -34,6 +34,7 @@ export function jitLab(clients: string[]): JitLab {
   }
   const buf = Buffer.alloc(RX_HEADROOM + S * B);
   const lens = new Uint32Array(B);
+  const clock = new Float64Array(2);
   const steady = Array.from({ length: B }, (_, i) =>
     udpFrame({ ethDst: DIR, ethSrc: CLI }, { src: '192.168.9.1', dst: VIP, sport: 10000 + i, dport: 80, payload: new Uint8Array(18) }));
   return {
@@ -45,7 +46,8 @@ export function jitLab(clients: string[]): JitLab {
         lens[i] = f.length;
       }
       const t0 = process.hrtime.bigint();
-      dp.processBatch(buf, S, lens, B, RX_HEADROOM);
+      clock[0] = performance.now(); // as uvsd's port gives the batch's time (Port.rxClock)
+      dp.processBatch(buf, S, lens, B, RX_HEADROOM, clock);
       return Number(process.hrtime.bigint() - t0);
     },
   };
