@@ -39,7 +39,7 @@ struct Rx {
   uint32_t stride;
   uint32_t max;
   uint32_t want;  // reads to ask for next (<= max)
-  uint32_t budget;  // frames per readiness event
+  uint32_t budget;  // frames between looks at the rest of the loop (OthersWaiting)
   double* clock = nullptr;  // optional [now, origin]: now = uv_hrtime() in ms - origin, before each batch
   Napi::ObjectReference bufRef;
   Napi::ObjectReference lensRef;

@@ -25,7 +25,7 @@ export interface WorkerSetup {
   index: number;
   count: number;
   queue: TapInfo;
-  /** budget: frames per wake-up (uvsd --rx-budget). */
+  /** budget: frames between looks at the rest of the event loop (uvsd --rx-budget). */
   port: { io: IoMode; stride: number; batch: number; headroom: number; budget: number };
   dp: Omit<DatapathOptions, 'advise' | 'worker'>;
   /** MessagePorts to the other workers by index (undefined at the worker's own index). */

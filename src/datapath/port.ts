@@ -248,7 +248,8 @@ export class Port {
 
   /**
    * Starts receiving; onBatch(count) reads rxBuf/rxLens (and rxClock) and must not keep them past
-   * its return. budget: frames per readiness event before the event loop gets its turn (default 256).
+   * its return. budget: frames after which the event loop gets its turn if anything else waits for
+   * it (default 256; at most 8 budgets per readiness event, native/rx.cc).
    */
   start(onBatch: (count: number) => void, budget?: number): void {
     if (this.closed) throw new Error(`port ${this.name} is closed`);
