@@ -10,7 +10,7 @@ import {
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
-import { SourceLimiter, TokenBucket } from './ratelimit.js';
+import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
 import { formatIp } from './addr.js';
 import { destName } from '../sched/common.js';
@@ -199,8 +199,9 @@ export class Datapath implements Output {
   private secureOffAt = 0;
   private evictAt = 0;
   readonly limiter = new SourceLimiter();
-  /** ICMP port unreachable rate limit (leave()); with workers each has its share of the rate. */
-  readonly icmpLimit: TokenBucket;
+  /** ICMP port unreachable rate limit (leave()): one bucket for every source, like the kernel's
+   *  icmp_global_allow; with workers each has its share of the rate. */
+  readonly icmpLimit = new SourceLimiter(1);
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
@@ -258,7 +259,7 @@ export class Datapath implements Output {
     const shared = opts.worker !== undefined;
     this.counters = new Counters(shared);
     this.workers = opts.worker?.count ?? 1;
-    this.icmpLimit = new TokenBucket(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
+    this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
@@ -844,7 +845,7 @@ export class Datapath implements Output {
    */
   private leave(buf: Buffer, off: number, ip: number, src: number, vip: number): void {
     if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return;
-    if (!this.icmpLimit.allow(this.link.now)) {
+    if (!this.icmpLimit.allow(0, this.link.now)) {
       this.counters.c[C.icmp_unreach_ratelimited]++;
       return;
     }

@@ -1,7 +1,8 @@
 // Per-source new-connection limit (uvsd --max-conn-rate-per-source): a token bucket per hash
 // bucket of the client address, in two typed arrays, refilled lazily when the bucket is used.
 // Sources that collide share a bucket (65,536 of them by default), which only ever makes the
-// limit stricter for those sources. No allocation after construction.
+// limit stricter for those sources. No allocation after construction. With one bucket it is one
+// limit for everything (the ICMP errors uvsd sends, pipeline.ts icmpLimit).
 
 export class SourceLimiter {
   /** New connections per second allowed per source; 0 = no limit. */
@@ -45,38 +46,3 @@ export class SourceLimiter {
   }
 }
 
-/**
- * One token bucket (the ICMP errors uvsd sends, like the kernel's icmp_global_allow: a number
- * per second with a burst). Refilled lazily on use; no allocation.
- */
-export class TokenBucket {
-  /** Tokens per second; 0 = nothing is allowed. */
-  readonly rate: number;
-  /** Bucket depth. */
-  readonly burst: number;
-  private tokens: number;
-  /** ms of the last refill. */
-  private last = -Infinity;
-
-  constructor(rate: number, burst: number) {
-    this.rate = rate;
-    this.burst = Math.max(1, burst);
-    this.tokens = this.burst;
-  }
-
-  /** Take a token at `now` ms; false = over the limit. */
-  allow(now: number): boolean {
-    let t = this.tokens;
-    if (now > this.last) {
-      t += ((now - this.last) * this.rate) / 1000;
-      if (!(t < this.burst)) t = this.burst; // also the first use (Infinity elapsed)
-      this.last = now;
-    }
-    if (t < 1) {
-      this.tokens = t;
-      return false;
-    }
-    this.tokens = t - 1;
-    return true;
-  }
-}
