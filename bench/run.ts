@@ -98,6 +98,7 @@ for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`
 if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 if (opt.perf !== undefined && !hasCommand('perf')) fail('--perf needs perf: apt-get install -y linux-perf');
+if (opt.perf !== undefined) mkdirSync(path.resolve(opt.perf), { recursive: true });
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
 
 function bounded(v: number, lo: number, hi: number, name: string): number {
@@ -173,10 +174,7 @@ async function withUdpLab(mode: UdpMode, labs: Set<{ destroy(): Promise<void> }>
 
 async function withTcpLab(mode: 'dr' | 'nat', labs: Set<{ destroy(): Promise<void> }>, fn: (t: TcpLab) => Promise<void>): Promise<void> {
   const t = new TcpLab(mode);
-  if (opt.perf !== undefined) {
-    t.perfDir = path.resolve(opt.perf);
-    mkdirSync(t.perfDir, { recursive: true });
-  }
+  if (opt.perf !== undefined) t.perfDir = path.resolve(opt.perf);
   const h = { destroy: () => (t.dl ? t.destroy() : Promise.resolve()) };
   labs.add(h);
   try {

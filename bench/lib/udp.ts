@@ -21,7 +21,7 @@
 // the TAP's queue) stays on CPU 0, as in the DR rows: steered to CPU 1 too, that softirq work
 // starves the forwarder process under overload (measured: uvsd got 16% of its core).
 import path from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Lab, delay, type Proc } from '../../test/lab/netns.js';
 import { addRingVeth } from '../../test/lab/dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -342,9 +342,7 @@ export class UdpLab {
 
   /** perf record of the forwarder's CPU for the measured window (run in the host's namespace: it sees every CPU). */
   private startPerf(tag: string): Proc {
-    const dir = path.resolve(this.o.perf!);
-    mkdirSync(dir, { recursive: true });
-    return this.lab.spawn(null, ['perf', 'record', '-q', '-C', FWD_CPU, '-g', '-o', path.join(dir, `perf-${tag}.data`), '--', 'sleep', String(this.o.seconds)]);
+    return this.lab.spawn(null, ['perf', 'record', '-q', '-C', FWD_CPU, '-g', '-o', path.join(path.resolve(this.o.perf!), `perf-${tag}.data`), '--', 'sleep', String(this.o.seconds)]);
   }
 
   genArgv(workload: Workload, seconds: number, extra: { pps?: number; batch?: number; dstMac?: string; dst?: string } = {}): string[] {
