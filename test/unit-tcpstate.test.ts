@@ -7,7 +7,7 @@ import {
   nextState, tcpEvent,
 } from '../src/datapath/tcpstate.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { assertExpiresAfter, CLIENT, DIR_MAC, drRig, ROUTER_MAC, VIP } from './helpers/harness.js';
+import { assertExpiresAfter, CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
 // Transcribed from the kernel (state names as columns: NO ES SS SR FW TW CL CW LA LI SA).
 const KERNEL: Record<string, Record<string, string>> = {
@@ -129,4 +129,73 @@ test('a shorter state timeout takes effect: ESTABLISHED then RST expires after t
   }
   assert.equal(r.dp.ct.count, 0, 'the connection should have expired 10 s after the RST (CLOSE timeout)');
   assert.deepEqual(counts(r), [0, 0]);
+});
+
+// conn_reuse_mode (ip_vs_in, is_new_conn_expected): a client that reuses its port for a new
+// connection while the director still holds the old one's finished entry gets a new connection,
+// scheduled again, not the old entry's server (which may be quiesced meanwhile).
+test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (mode 1), FIN_WAIT of DR too with mode 3, never with 0; persistence keeps its server', () => {
+  const r = drRig({ weights: [1, 1] });
+  const server = (out: Buffer[]): number => {
+    assert.equal(out.length, 1, 'one frame forwarded');
+    return RS.findIndex((s) => out[0].subarray(0, 6).equals(Buffer.from(s.mac.split(':').map((h) => parseInt(h, 16)))));
+  };
+  const quiesce = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
+  const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
+  /** Open a connection from sport, finish it with `end` (a list of flags), quiesce its server, open it again. */
+  const reopen = (sport: number, end: number[], finished: string): { first: number; again: number } => {
+    const first = server(r.run(seg(sport, TCP_FLAGS.SYN)));
+    for (const f of end) r.run(seg(sport, f));
+    assert.equal(state(sport), finished);
+    quiesce(first, 0);
+    const again = server(r.run(seg(sport, TCP_FLAGS.SYN)));
+    quiesce(first, 1);
+    return { first, again };
+  };
+  const reused = () => r.counters().conns_reused;
+  assert.equal(r.dp.defense.connReuseMode, 1, 'on by default, as the kernel');
+
+  // CLOSE (RST) and TIME_WAIT (SYN_RECV + FIN): the SYN goes to the server still in service.
+  let o = reopen(41000, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
+  assert.notEqual(o.again, o.first, 'CLOSE: rescheduled away from the quiesced server');
+  assert.equal(state(41000), 'SYN_RECV');
+  assert.equal(reused(), 1);
+  o = reopen(41001, [TCP_FLAGS.FIN], 'TIME_WAIT');
+  assert.notEqual(o.again, o.first, 'TIME_WAIT: rescheduled');
+  assert.equal(reused(), 2);
+  assert.equal(r.dp.ct.count, 2, 'the old entries were replaced, not added to');
+  // A SYN retransmitted on a handshake under way is not a new connection.
+  assert.equal(server(r.run(seg(41001, TCP_FLAGS.SYN))), o.again);
+  assert.equal(reused(), 2);
+
+  // FIN_WAIT of a DR entry (the director never sees the server's FIN): only with bit 2.
+  o = reopen(41002, [TCP_FLAGS.ACK, TCP_FLAGS.FIN], 'FIN_WAIT');
+  assert.equal(o.again, o.first, 'mode 1: FIN_WAIT keeps its server');
+  assert.equal(reused(), 2);
+  r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 3 });
+  o = reopen(41003, [TCP_FLAGS.ACK, TCP_FLAGS.FIN], 'FIN_WAIT');
+  assert.notEqual(o.again, o.first, 'mode 3: FIN_WAIT rescheduled');
+  assert.equal(reused(), 3);
+
+  // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV).
+  r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
+  o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
+  assert.equal(o.again, o.first, 'mode 0: the old entry\'s server');
+  assert.equal(reused(), 3);
+});
+
+test('conn_reuse_mode: a connection of a persistence template keeps the template\'s server (the kernel\'s controlled connections)', () => {
+  const r = rig();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr', persist: 300 });
+  for (const s of RS.slice(0, 2)) {
+    r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+    r.learn(s.ip, s.mac);
+  }
+  r.run(seg(41100, TCP_FLAGS.SYN));
+  r.run(seg(41100, TCP_FLAGS.RST));
+  const e = r.dp.ct.lookup(6, 0xc000020a, 41100, 0x0a000064, 80) >>> 1;
+  r.run(seg(41100, TCP_FLAGS.SYN));
+  assert.equal(r.dp.ct.lookup(6, 0xc000020a, 41100, 0x0a000064, 80) >>> 1, e, 'the same entry');
+  assert.equal(STATE_NAMES[r.dp.ct.state[e]], 'SYN_RECV');
+  assert.equal(r.counters().conns_reused, 0);
 });

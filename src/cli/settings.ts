@@ -33,6 +33,7 @@ export interface SettingsOptions {
   maxConnRatePerSource: number;
   arpAcceptUnsolicited: boolean;
   sloppyTcp: SloppyTcp;
+  connReuseMode: number;
   /** The --config file's contents. */
   file?: ConfigFile;
   /** Options given on the command line (commander's attribute names). */
@@ -64,6 +65,7 @@ export function defenseOf(o: SettingsOptions): DefenseOptions {
   return {
     secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
     arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
+    connReuseMode: o.connReuseMode,
   };
 }
 

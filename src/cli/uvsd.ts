@@ -67,6 +67,7 @@ interface Options {
   maxConnRatePerSource: number;
   arpAcceptUnsolicited: boolean;
   sloppyTcp: SloppyTcp;
+  connReuseMode: number;
   stateFile?: string;
   role: 'master' | 'backup';
   /** --metrics parsed (parseListen), set by parseOptions. */
@@ -184,6 +185,9 @@ function parseOptions(argv: string[]): Options {
       if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
       return v as SloppyTcp;
     }, 'off')
+    .option('--conn-reuse-mode <n>', "a TCP SYN on a finished entry's tuple opens a new connection, scheduled again, like the conn_reuse_mode sysctl: " +
+      '1 = TIME_WAIT and CLOSE entries, 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
+      intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')

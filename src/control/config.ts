@@ -37,6 +37,8 @@ export interface DaemonSettings {
   arpAcceptUnsolicited?: boolean;
   /** off | all | mh (true = all, false = off, as in the file). */
   sloppyTcp?: 'off' | 'all' | 'mh';
+  /** 0..3, the kernel's conn_reuse_mode. */
+  connReuseMode?: number;
   /** Read at start only. */
   stateFile?: string;
   /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
@@ -48,7 +50,7 @@ export interface DaemonSettings {
 /** The daemon settings a reload applies (the defenses), as the config file spells them. */
 export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
-  arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp',
+  arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
 } as const;
 
 /**
@@ -239,6 +241,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));
     set('arpAcceptUnsolicited', bool);
     set('sloppyTcp', sloppy);
+    set('connReuseMode', (f) => int(f, 0, 3));
     set('stateFile', str);
     set('bgpInclude', str);
     set('bgpBirdSocket', str);

@@ -359,6 +359,7 @@ export function formatStatus(st: StatusResult): string {
       `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
       `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
       `sloppy_tcp ${df.sloppyTcp}`,
+      `conn_reuse_mode ${df.connReuseMode}`,
     );
   }
   if (st.drain !== undefined) lines.push(formatDrain(st.drain).trimEnd());

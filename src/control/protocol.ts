@@ -203,6 +203,8 @@ export interface StatusResult {
     arpAcceptUnsolicited: boolean;
     /** off, all (the kernel's sloppy_tcp) or mh (scale-out behind ECMP: docs/scale-out.md). */
     sloppyTcp: 'off' | 'all' | 'mh';
+    /** The kernel's conn_reuse_mode (0..3): which finished entries a new SYN replaces. */
+    connReuseMode: number;
   };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];

@@ -63,6 +63,9 @@ export const COUNTER_NAMES = [
   // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
   // wake-up), taken from the port every tick
   'rx_wakes',
+  // a SYN found its tuple's finished entry (TIME_WAIT, CLOSE) and opened a new connection,
+  // scheduled again (IPVS conn_reuse_mode; uvsd --conn-reuse-mode)
+  'conns_reused',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -76,6 +76,8 @@ export type DpOp =
       arpAcceptUnsolicited: boolean;
       /** 'off', 'all' (every DR/TUN service) or 'mh' (mh services, placed by the mh table). */
       sloppyTcp: 'off' | 'all' | 'mh';
+      /** The kernel's conn_reuse_mode, 0..3 (DefenseOptions.connReuseMode). */
+      connReuseMode: number;
     };
 
 export type DpOpName = DpOp['op'];

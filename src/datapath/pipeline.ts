@@ -160,13 +160,20 @@ export interface DefenseOptions {
    * every director agrees; docs/scale-out.md), or 'off'.
    */
   sloppyTcp: SloppyTcp;
+  /**
+   * The kernel's conn_reuse_mode: a TCP SYN (no ACK) from a client whose tuple still has an entry
+   * is a new connection when that entry is finished: bit 1 (on by default) for TIME_WAIT and
+   * CLOSE, bit 2 also for FIN_WAIT of DR/TUN entries (which never see the server's packets). The
+   * old entry is expired and the SYN scheduled again; 0 = the SYN follows the old entry.
+   */
+  connReuseMode: number;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
 export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
-  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off',
+  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -585,12 +592,14 @@ export class Datapath implements Output {
       ct.expireNow(node >>> 1);
       node = -1;
     }
-    if (node >= 0 && (ct.flags[node >>> 1] & F_SYNPROXY) !== 0 && (node & 1) === DIR_IN &&
-        (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN && (ct.state[node >>> 1] === S_TIME_WAIT || ct.state[node >>> 1] === S_CLOSE)) {
-      // A SYN proxy connection that is over, and the client opens the same tuple again: the new
-      // connection goes through the cookie handshake too (not through the old entry's delta).
+    if (node >= 0 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN && (node & 1) === DIR_IN &&
+        this.reusable(node >>> 1)) {
+      // The client opens a finished connection's tuple again (it reused its port): a new
+      // connection, scheduled again (kernel conn_reuse_mode), not the old entry's server, which
+      // may be quiesced by now. A SYN proxy one goes through the cookie handshake again.
       ct.expireNow(node >>> 1);
       node = -1;
+      this.counters.c[C.conns_reused]++;
     }
     if (node >= 0) {
       e = node >>> 1;
@@ -654,6 +663,23 @@ export class Datapath implements Output {
     }
     this.forward(buf, off, flen, ip, l4, node, tot);
     if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
+  }
+
+  /**
+   * Whether a SYN may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or CLOSE with
+   * conn_reuse_mode bit 1; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
+   * with bit 2. A SYN proxy entry that is over always (its cookie handshake must run again).
+   * Entries of a persistence template keep the SYN (as the kernel's controlled connections),
+   * which goes to the template's server either way.
+   */
+  private reusable(e: number): boolean {
+    const ct = this.ct;
+    const st = ct.state[e];
+    const over = st === S_TIME_WAIT || st === S_CLOSE;
+    if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
+    const mode = this.defense.connReuseMode;
+    if ((mode & 1) === 0 || ct.proto[e] !== PROTO_TCP || ct.ctl[e] >= 0) return false;
+    return over || ((mode & 2) !== 0 && st === S_FIN_WAIT && (ct.flags[e] & F_NOOUTPUT) !== 0);
   }
 
   /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
@@ -1213,8 +1239,8 @@ export class Datapath implements Output {
         return;
       }
       case 'setDefense': {
-        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp } = op;
-        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp });
+        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode } = op;
+        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode });
         return;
       }
       case 'zero': {
