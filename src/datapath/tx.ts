@@ -127,7 +127,9 @@ export class Tx {
     const sent = this.sink.send(b.buf, b.offs, b.lens, b.count);
     const c = this.counters.c;
     c[C.tx_frames] += sent;
-    for (let i = 0; i < b.count; i++) c[C.tx_bytes] += b.lens[i];
+    let bytes = 0;
+    for (let i = 0; i < b.count; i++) bytes += b.lens[i];
+    c[C.tx_bytes] += bytes;
     if (sent < b.count) this.counters.d[D.tx_failed] += b.count - sent;
     b.count = 0;
   }
