@@ -74,3 +74,36 @@ test('NAT: 5 MB download and upload arrive byte-identical (sha256); the connecti
     assert.match(await lab.uvsadmMust(['-Ln']), /Masq\s+1\s+0\s+/, 'ActiveConn back to 0 after close');
   });
 });
+
+// conn_reuse_mode (uvsd --conn-reuse-mode, default 1): a client that opens a new connection from
+// the source port of one uvsd still holds in TIME_WAIT gets a newly scheduled server, not the old
+// entry's, here quiesced (weight 0) in between. With --conn-reuse-mode 0 it follows the old entry.
+test('NAT: a client reusing its source port is scheduled again (conn_reuse_mode): not sent to the quiesced server its TIME_WAIT entry names; with --conn-reuse-mode 0 it is', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80] }, async (lab) => {
+    await natService(lab, 'rr', 80);
+    const first = await lab.http(1, { sport: 40000 });
+    assert.equal(first.errors, 0, first.errorSamples.join('; '));
+    const was = first.sequence[0]!;
+    const entry = (await lab.connections()).find((c) => c.cport === 40000);
+    assert.equal(entry?.state, 'TIME_WAIT', `the finished connection's entry: ${JSON.stringify(entry)}`);
+    const quiesced = lab.servers.find((s) => s.name === was)!;
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${quiesced.addr}:80`, '-m', '-w', '0']);
+    const again = await lab.http(1, { sport: 40000 });
+    assert.equal(again.errors, 0, again.errorSamples.join('; '));
+    t.diagnostic(`first ${was}, again ${again.sequence[0]}`);
+    assert.notEqual(again.sequence[0], was, 'the reused port went to the server in service');
+    assert.equal((await lab.status()).counters['conns_reused'], 1);
+
+    // The kernel's conn_reuse_mode 0: the SYN follows the old entry to the quiesced server.
+    await lab.stopUvsd();
+    await lab.startUvsd(['--conn-reuse-mode', '0']);
+    await natService(lab, 'rr', 80);
+    const old = await lab.http(1, { sport: 40001 });
+    const server = lab.servers.find((s) => s.name === old.sequence[0])!;
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${server.addr}:80`, '-m', '-w', '0']);
+    const follows = await lab.http(1, { sport: 40001 });
+    assert.equal(follows.errors, 0, follows.errorSamples.join('; '));
+    assert.equal(follows.sequence[0], old.sequence[0], 'mode 0: the old entry\'s server');
+    assert.equal((await lab.status()).counters['conns_reused'], 0);
+  });
+});

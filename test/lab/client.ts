@@ -1,8 +1,10 @@
 // Lab client, run inside the client namespace. Every wait is bounded; it never hangs.
 //
-//   --http VIP:PORT --count N [--keepalive] [--parallel P]
+//   --http VIP:PORT --count N [--keepalive] [--parallel P] [--sport P]
 //       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
 //       --keepalive: all N over one keep-alive connection.
+//       --sport P: every connection from source port P (one after the other: a client reusing
+//       its port; the server closes first, so the port is free again at once).
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
 //   --udp VIP:PORT --count N [--sport P] [--size N]
 //       N datagrams, each from a new socket on a source port not used before in the run (with
@@ -109,7 +111,8 @@ function httpOnce(host: string, port: number, agent: http.Agent | false): Promis
       if (err) reject(err);
       else resolve(v!);
     };
-    const req = http.get({ host, port, path: values.path, agent }, (res) => {
+    const sport = Number(values.sport);
+    const req = http.get({ host, port, path: values.path, agent, ...(sport > 0 ? { localPort: sport } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

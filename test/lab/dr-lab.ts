@@ -140,7 +140,7 @@ export interface DrLab {
   /** Run the client script in a client namespace with raw args. */
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
-  http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number; timeoutMs?: number }): Promise<ClientTally>;
+  http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number; timeoutMs?: number; sport?: number }): Promise<ClientTally>;
   /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size bytes), to target (default VIP:53). */
   udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
@@ -365,6 +365,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       if (o.keepalive) args.push('--keepalive');
       if (o.parallel) args.push('--parallel', String(o.parallel));
       if (o.timeoutMs) args.push('--timeout', String(o.timeoutMs));
+      if (o.sport !== undefined) args.push('--sport', String(o.sport));
       return parseTally(await self.client(args, { ns: o.ns }));
     },
 
