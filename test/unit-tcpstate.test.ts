@@ -134,7 +134,7 @@ test('a shorter state timeout takes effect: ESTABLISHED then RST expires after t
 // conn_reuse_mode (ip_vs_in, is_new_conn_expected): a client that reuses its port for a new
 // connection while the director still holds the old one's finished entry gets a new connection,
 // scheduled again, not the old entry's server (which may be quiesced meanwhile).
-test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (mode 1), FIN_WAIT of DR too with mode 3, never with 0; persistence keeps its server', () => {
+test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (mode 1), FIN_WAIT of DR too with mode 2 or 3, never with 0', () => {
   const r = drRig({ weights: [1, 1] });
   const server = (out: Buffer[]): number => {
     assert.equal(out.length, 1, 'one frame forwarded');
@@ -176,12 +176,19 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   o = reopen(41003, [TCP_FLAGS.ACK, TCP_FLAGS.FIN], 'FIN_WAIT');
   assert.notEqual(o.again, o.first, 'mode 3: FIN_WAIT rescheduled');
   assert.equal(reused(), 3);
+  // Mode 2, as the kernel: any mode but 0 takes TIME_WAIT/CLOSE, bit 2 adds FIN_WAIT.
+  r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 2 });
+  o = reopen(41005, [TCP_FLAGS.FIN], 'TIME_WAIT');
+  assert.notEqual(o.again, o.first, 'mode 2: TIME_WAIT rescheduled');
+  o = reopen(41006, [TCP_FLAGS.ACK, TCP_FLAGS.FIN], 'FIN_WAIT');
+  assert.notEqual(o.again, o.first, 'mode 2: FIN_WAIT rescheduled');
+  assert.equal(reused(), 5);
 
   // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
   o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
   assert.equal(o.again, o.first, 'mode 0: the old entry\'s server');
-  assert.equal(reused(), 3);
+  assert.equal(reused(), 5);
 });
 
 test('conn_reuse_mode: a connection of a persistence template keeps the template\'s server (the kernel\'s controlled connections)', () => {

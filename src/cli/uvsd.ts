@@ -186,7 +186,7 @@ function parseOptions(argv: string[]): Options {
       return v as SloppyTcp;
     }, 'off')
     .option('--conn-reuse-mode <n>', "a TCP SYN on a finished entry's tuple opens a new connection, scheduled again, like the conn_reuse_mode sysctl: " +
-      '1 = TIME_WAIT and CLOSE entries, 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
+      '1 = TIME_WAIT and CLOSE entries, 2 or 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')

@@ -162,9 +162,10 @@ export interface DefenseOptions {
   sloppyTcp: SloppyTcp;
   /**
    * The kernel's conn_reuse_mode: a TCP SYN (no ACK) from a client whose tuple still has an entry
-   * is a new connection when that entry is finished: bit 1 (on by default) for TIME_WAIT and
-   * CLOSE, bit 2 also for FIN_WAIT of DR/TUN entries (which never see the server's packets). The
-   * old entry is expired and the SYN scheduled again; 0 = the SYN follows the old entry.
+   * is a new connection when that entry is finished: any mode but 0 (1 by default) for TIME_WAIT
+   * and CLOSE, with bit 2 (2, 3) also FIN_WAIT of DR/TUN entries (which never see the server's
+   * packets), as the kernel. The old entry is expired and the SYN scheduled again; 0 = the SYN
+   * follows the old entry.
    */
   connReuseMode: number;
 }
@@ -686,9 +687,9 @@ export class Datapath implements Output {
   }
 
   /**
-   * Whether a SYN may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or CLOSE with
-   * conn_reuse_mode bit 1; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
-   * with bit 2. A SYN proxy entry that is over always (its cookie handshake must run again).
+   * Whether a SYN may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or CLOSE with any
+   * conn_reuse_mode but 0; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
+   * with bit 2 as well. A SYN proxy entry that is over always (its cookie handshake must run again).
    * Entries of a persistence template keep the SYN (as the kernel's controlled connections),
    * which goes to the template's server either way.
    */
@@ -698,7 +699,7 @@ export class Datapath implements Output {
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
     const mode = this.defense.connReuseMode;
-    if ((mode & 1) === 0 || ct.proto[e] !== PROTO_TCP || ct.ctl[e] >= 0) return false;
+    if (mode === 0 || ct.proto[e] !== PROTO_TCP || ct.ctl[e] >= 0) return false;
     return over || ((mode & 2) !== 0 && st === S_FIN_WAIT && (ct.flags[e] & F_NOOUTPUT) !== 0);
   }
 
