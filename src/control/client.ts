@@ -55,7 +55,7 @@ interface Pending {
 
 export class ControlClient {
   private nextId = 1;
-  private buffer = '';
+  private parts: string[] = [];
   private readonly pending = new Map<number, Pending>();
   private closedError: ControlError | undefined;
 
@@ -113,14 +113,19 @@ export class ControlClient {
     this.socket.destroy();
   }
 
+  /** The pieces of a reply line whose newline has not come yet: a long reply (a large -Ln)
+   *  arrives in many chunks, each searched once and the line joined once. */
   private onData(chunk: string): void {
-    this.buffer += chunk;
+    let start = 0;
     let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
+    while ((nl = chunk.indexOf('\n', start)) >= 0) {
+      this.parts.push(chunk.slice(start, nl));
+      const line = this.parts.join('').trim();
+      this.parts = [];
+      start = nl + 1;
       if (line !== '') this.onLine(line);
     }
+    if (start < chunk.length) this.parts.push(chunk.slice(start));
   }
 
   private onLine(line: string): void {
