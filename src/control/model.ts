@@ -6,7 +6,7 @@
 import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
-import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
+import { VERBS, batchItems, listSliced, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -258,23 +258,45 @@ export class Control {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
       (args as { items: unknown[] }).items.length > SLICE;
+    if (verb === 'list' && this.model.services.size > SLICE && (args === undefined || args === null || (typeof args === 'object' && !Array.isArray(args)))) {
+      return this.listSliced();
+    }
     if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return this.call(verb, args);
     const run = this.tail.then(() => (big ? this.batchSliced(args as Record<string, unknown>) : this.call(verb, args)));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
+  /**
+   * Slices of long work for `verb`: pause() ends the slice once it has run SLICE_MS (records how
+   * long it held the loop, then lets the loop run); done() records the last slice.
+   */
+  private slicer(verb: string): { pause: () => Promise<void>; done: () => void } {
+    let t = performance.now();
+    return {
+      pause: async (): Promise<void> => {
+        const ms = performance.now() - t;
+        if (ms < SLICE_MS) return;
+        this.held(verb, ms);
+        await yieldLoop();
+        t = performance.now();
+      },
+      done: () => this.held(verb, performance.now() - t),
+    };
+  }
+
+  /** `list` of a table with more than SLICE services: built in slices (verbs.ts listSliced). */
+  private async listSliced(): Promise<ListResult> {
+    const { pause, done } = this.slicer('list');
+    this.info.workers?.pull();
+    const r = await listSliced({ control: this, model: this.model, ops: [] }, 8, pause);
+    done();
+    return r;
+  }
+
   private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {
     const items = batchItems(a);
-    let t = performance.now();
-    /** Ends the slice once it has run SLICE_MS: records how long it held the loop, then lets the loop run. */
-    const pause = async (): Promise<void> => {
-      const ms = performance.now() - t;
-      if (ms < SLICE_MS) return;
-      this.held('batch', ms);
-      await yieldLoop();
-      t = performance.now();
-    };
+    const { pause, done } = this.slicer('batch');
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
       const copy = this.model.clone();
@@ -306,7 +328,7 @@ export class Control {
         this.applying = false;
       }
       this.onChange?.();
-      this.held('batch', performance.now() - t);
+      done();
       return { applied: items.length };
     }
   }

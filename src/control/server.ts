@@ -1,7 +1,8 @@
 // The control socket: a unix socket (mode 0600, root-only) speaking JSON lines
 // (docs/control-protocol.md). Each line is one request, answered by one line, in order.
 // Every request runs to completion before the next one starts (the verbs are synchronous), so
-// each is atomic. Clients are bounded: request size, unread replies (reading stops while a
+// each is atomic; only the reading of a large table (`list` of more than 500 services) is built
+// in slices, as a netlink dump of the kernel's is, and long replies are written in slices. Clients are bounded: request size, unread replies (reading stops while a
 // client's unread replies exceed a limit), idle time and the number of connections.
 
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { dirname } from 'node:path';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import type { ErrorBody, Reply } from './protocol.js';
-import { parseJsonSliced } from './slices.js';
+import { hasLongArray, parseJsonSliced, stringifySliced } from './slices.js';
 
 export interface ServerLimits {
   /** Longest request line; a longer one is answered with an error and the connection closed. */
@@ -121,19 +122,29 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     const trimmed = line.trim();
     if (trimmed === '') return;
     const reply = handleLine(trimmed, dispatch, onInternal);
-    if (!(reply instanceof Promise)) {
+    if (!(reply instanceof Promise) && !hasLongArray(reply)) {
       sock.write(JSON.stringify(reply) + '\n');
       return;
     }
     waiting = true;
     sock.pause(); // nothing more is read from this client until its reply is out
-    void reply.then((r) => {
-      waiting = false;
-      if (sock.destroyed) return;
-      sock.write(JSON.stringify(r) + '\n');
-      if (!ended) sock.resume();
-      pump();
-    });
+    void Promise.resolve(reply)
+      .then((r) => {
+        if (sock.destroyed) return;
+        // A long reply (a large -Ln or -Lc) is serialised and written in slices.
+        if (!hasLongArray(r)) sock.write(JSON.stringify(r) + '\n');
+        else return stringifySliced(r, (s) => { if (!sock.destroyed) sock.write(s); });
+      })
+      .then(() => {
+        waiting = false;
+        if (sock.destroyed) return;
+        if (!ended) sock.resume();
+        pump();
+      }, (err: unknown) => {
+        // Part of a reply may be out: the connection cannot carry another one.
+        onInternal(err);
+        sock.destroy();
+      });
   };
   const pump = (): void => {
     if (closed || waiting) return;

@@ -255,6 +255,22 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   };
 }
 
+/**
+ * `list` of a large table, built a few services at a time with `pause` between them (it lets the
+ * event loop run once a slice has taken long enough). Services deleted meanwhile are left out,
+ * ones added meanwhile may be (a netlink dump of the kernel's table is not atomic either).
+ */
+export async function listSliced(ctx: VerbCtx, every: number, pause: () => Promise<void>): Promise<ListResult> {
+  const services: ServiceInfo[] = [];
+  const keys = [...ctx.model.services.keys()];
+  for (let i = 0; i < keys.length; i++) {
+    const s = ctx.control.model.services.get(keys[i]!);
+    if (s !== undefined) services.push(serviceInfo({ ...ctx, model: ctx.control.model }, s));
+    if ((i + 1) % every === 0) await pause();
+  }
+  return { size: ctx.control.dp.ct.buckets, services };
+}
+
 // ---- the registry --------------------------------------------------------------------------
 
 export const VERBS = {
