@@ -6,9 +6,9 @@
 import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
-import { VERBS, batchItems, listSliced, runBatchItem, type VerbCtx } from './verbs.js';
+import { VERBS, batchItems, connRowsSliced, listSliced, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
-  ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
+  ConnInfo, ConnsResult, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { Workers } from '../datapath/group.js';
@@ -126,6 +126,8 @@ export class Model {
 
 /** A batch with more items than this is validated and applied in slices (callAsync). */
 const SLICE = 500;
+/** A connection table with more live entries than this is listed (-Lc) in slices. */
+const CONNS_SLICED_MIN = 4096;
 /** A slice (SLICE_MS) is checked for its end every this many items. */
 const SLICE_CHECK = 32;
 
@@ -258,8 +260,11 @@ export class Control {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
       (args as { items: unknown[] }).items.length > SLICE;
-    if (verb === 'list' && this.model.services.size > SLICE && (args === undefined || args === null || (typeof args === 'object' && !Array.isArray(args)))) {
-      return this.listSliced();
+    const plain = args === undefined || args === null || (typeof args === 'object' && !Array.isArray(args));
+    if (verb === 'list' && this.model.services.size > SLICE && plain) return this.listSliced();
+    // -Lc of a large table (one worker: the datapath's own table, on this loop).
+    if ((verb === 'listConns' || verb === 'connections') && this.info.workers === undefined && this.dp.ct.count > CONNS_SLICED_MIN && plain) {
+      return this.connsSliced(verb, (args ?? {}) as Record<string, unknown>);
     }
     if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return this.call(verb, args);
     const run = this.tail.then(() => (big ? this.batchSliced(args as Record<string, unknown>) : this.call(verb, args)));
@@ -292,6 +297,14 @@ export class Control {
     const r = await listSliced({ control: this, model: this.model, ops: [] }, 8, pause);
     done();
     return r;
+  }
+
+  /** listConns / connections of a table with more than CONNS_SLICED_MIN entries: in slices. */
+  private async connsSliced(verb: 'listConns' | 'connections', args: Record<string, unknown>): Promise<ConnsResult | ConnInfo[]> {
+    const { pause, done } = this.slicer(verb);
+    const r = await connRowsSliced({ control: this, model: this.model, ops: [] }, args, pause);
+    done();
+    return verb === 'connections' ? r.conns : r;
   }
 
   private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {
