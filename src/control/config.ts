@@ -75,7 +75,6 @@ export function parseAddrText(text: string): LinkAddr {
   return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
 }
 
-
 export interface DesiredService {
   spec: Required<ServiceSpec>;
   dests: Array<Required<DestSpec>>;

@@ -6,9 +6,9 @@
 import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
-import { VERBS, batchItems, connRowsSliced, listSliced, runBatchItem, type VerbCtx } from './verbs.js';
+import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
-  ConnInfo, ConnsResult, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
+  ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { Workers } from '../datapath/group.js';
@@ -126,8 +126,6 @@ export class Model {
 
 /** A batch with more items than this is validated and applied in slices (callAsync). */
 const SLICE = 500;
-/** A connection table with more live entries than this is listed (-Lc) in slices. */
-const CONNS_SLICED_MIN = 4096;
 /** A slice (SLICE_MS) is checked for its end every this many items. */
 const SLICE_CHECK = 32;
 
@@ -169,8 +167,11 @@ export class Control {
     });
   }
 
-  /** Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. */
-  call(verb: string, args: unknown): unknown {
+  /**
+   * Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. With `pause`
+   * a long read may answer with a Promise and run in slices (VerbCtx.pause).
+   */
+  call(verb: string, args: unknown, pause?: () => Promise<void>): unknown {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
     const a = args === undefined || args === null ? {} : args;
@@ -178,7 +179,7 @@ export class Control {
     const t0 = performance.now();
     this.info.workers?.pull(); // the workers' counters, summed into dp's (group.ts)
     try {
-      const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
+      const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
       const result = (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(ctx, a as Record<string, unknown>);
       if (ctx.ops.length > 0) this.applyOps(ctx.ops);
       return result;
@@ -260,13 +261,12 @@ export class Control {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
       (args as { items: unknown[] }).items.length > SLICE;
-    const plain = args === undefined || args === null || (typeof args === 'object' && !Array.isArray(args));
-    if (verb === 'list' && this.model.services.size > SLICE && plain) return this.listSliced();
-    // -Lc of a large table (one worker: the datapath's own table, on this loop).
-    if ((verb === 'listConns' || verb === 'connections') && this.info.workers === undefined && this.dp.ct.count > CONNS_SLICED_MIN && plain) {
-      return this.connsSliced(verb, (args ?? {}) as Record<string, unknown>);
+    if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) {
+      // Reads answer at once, a large table's list or -Lc in slices.
+      const { pause, done } = this.slicer(verb);
+      const r = this.call(verb, args, pause);
+      return r instanceof Promise ? r.finally(done) : r;
     }
-    if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return this.call(verb, args);
     const run = this.tail.then(() => (big ? this.batchSliced(args as Record<string, unknown>) : this.call(verb, args)));
     this.tail = run.catch(() => undefined);
     return run;
@@ -288,23 +288,6 @@ export class Control {
       },
       done: () => this.held(verb, performance.now() - t),
     };
-  }
-
-  /** `list` of a table with more than SLICE services: built in slices (verbs.ts listSliced). */
-  private async listSliced(): Promise<ListResult> {
-    const { pause, done } = this.slicer('list');
-    this.info.workers?.pull();
-    const r = await listSliced({ control: this, model: this.model, ops: [] }, 8, pause);
-    done();
-    return r;
-  }
-
-  /** listConns / connections of a table with more than CONNS_SLICED_MIN entries: in slices. */
-  private async connsSliced(verb: 'listConns' | 'connections', args: Record<string, unknown>): Promise<ConnsResult | ConnInfo[]> {
-    const { pause, done } = this.slicer(verb);
-    const r = await connRowsSliced({ control: this, model: this.model, ops: [] }, args, pause);
-    done();
-    return verb === 'connections' ? r.conns : r;
   }
 
   private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {

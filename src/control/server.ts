@@ -1,9 +1,10 @@
 // The control socket: a unix socket (mode 0600, root-only) speaking JSON lines
 // (docs/control-protocol.md). Each line is one request, answered by one line, in order.
 // Every request runs to completion before the next one starts (the verbs are synchronous), so
-// each is atomic; only the reading of a large table (`list` of more than 500 services) is built
-// in slices, as a netlink dump of the kernel's is, and long replies are written in slices. Clients are bounded: request size, unread replies (reading stops while a
-// client's unread replies exceed a limit), idle time and the number of connections.
+// each is atomic; only a large table's `list` or -Lc is read in slices (as a netlink dump of the
+// kernel's is), and long replies are written in slices. Clients are bounded: request size,
+// unread replies (reading stops while a client's unread replies exceed a limit), idle time and
+// the number of connections.
 
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -14,6 +14,7 @@ import type {
 } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
+import type { Datapath } from '../datapath/pipeline.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
@@ -42,7 +43,20 @@ export interface VerbCtx {
   control: Control;
   model: Model;
   ops: DpOp[];
+  /**
+   * Present for requests from the control socket (Control.callAsync): a long read (a large table's
+   * list, -Lc) may run in slices, awaiting this between them; it lets the event loop run once a
+   * slice has taken SLICE_MS. Absent, every verb answers at once.
+   */
+  pause?: () => Promise<void>;
 }
+
+/** A list of more services than this is built in slices when the request allows it (ctx.pause). */
+const LIST_SLICED_MIN = 500;
+/** Services per look at the slice's clock. */
+const LIST_SLICE_CHECK = 8;
+/** A connection table with more live entries than this is listed (-Lc) in slices when it may be. */
+const CONNS_SLICED_MIN = 4096;
 
 interface Verb<A, R> {
   /** Changes the table (allowed in a batch; its ops are applied). */
@@ -256,17 +270,17 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
 }
 
 /**
- * `list` of a large table, built a few services at a time with `pause` between them (it lets the
- * event loop run once a slice has taken long enough). Services deleted meanwhile are left out,
- * ones added meanwhile may be (a netlink dump of the kernel's table is not atomic either).
+ * `list` of a large table, built a few services at a time with `pause` between them. Services
+ * deleted meanwhile are left out, ones added meanwhile may be (a netlink dump of the kernel's
+ * table is not atomic either); the model is looked up afresh, as a batch may replace it.
  */
-export async function listSliced(ctx: VerbCtx, every: number, pause: () => Promise<void>): Promise<ListResult> {
+async function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<ListResult> {
   const services: ServiceInfo[] = [];
   const keys = [...ctx.model.services.keys()];
   for (let i = 0; i < keys.length; i++) {
     const s = ctx.control.model.services.get(keys[i]!);
-    if (s !== undefined) services.push(serviceInfo({ ...ctx, model: ctx.control.model }, s));
-    if ((i + 1) % every === 0) await pause();
+    if (s !== undefined) services.push(serviceInfo(ctx, s));
+    if ((i + 1) % LIST_SLICE_CHECK === 0) await pause();
   }
   return { size: ctx.control.dp.ct.buckets, services };
 }
@@ -420,7 +434,8 @@ export const VERBS = {
     return { applied: a.dryRun === true ? 0 : items.length };
   }),
 
-  list: verb<Record<string, never>, ListResult>(false, (ctx) => {
+  list: verb<Record<string, never>, ListResult | Promise<ListResult>>(false, (ctx) => {
+    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return listSliced(ctx, ctx.pause);
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
     return { size: ctx.control.dp.ct.buckets, services };
@@ -662,9 +677,6 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
   }
 }
 
-const connsMaxOf = (a: Record<string, unknown>): number =>
-  a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
-
 /** Table entries one slice of connRowsSliced looks at (all of them live: ~1.5 ms of rows). */
 const CONN_ROWS_SLICE = 1024;
 
@@ -673,10 +685,8 @@ const CONN_ROWS_SLICE = 1024;
  * between them: 100,000 rows are 140-250 ms of work. Entries that come or go meanwhile may or
  * may not be listed (as in a netlink dump of the kernel's table).
  */
-export async function connRowsSliced(ctx: VerbCtx, a: Record<string, unknown>, pause: () => Promise<void>): Promise<ConnsResult> {
-  const max = connsMaxOf(a);
+async function connRowsSliced(dp: Datapath, max: number, pause: () => Promise<void>): Promise<ConnsResult> {
   const conns: ConnInfo[] = [];
-  const dp = ctx.control.dp;
   for (let from = 0; from < dp.ct.max; from += CONN_ROWS_SLICE) {
     if (connRowsOf(dp.ct, dp.nowTick, max, conns, from, Math.min(dp.ct.max, from + CONN_ROWS_SLICE))) return { conns, truncated: true };
     await pause();
@@ -685,7 +695,7 @@ export async function connRowsSliced(ctx: VerbCtx, a: Record<string, unknown>, p
 }
 
 function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promise<ConnsResult> {
-  const max = connsMaxOf(a);
+  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
   const workers = ctx.control.info.workers;
   if (workers !== undefined) {
     // Every worker lists its own connections; the rows are merged (at most max in all).
@@ -696,8 +706,10 @@ function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promi
       return { conns, truncated };
     });
   }
+  const dp = ctx.control.dp;
+  if (ctx.pause !== undefined && dp.ct.count > CONNS_SLICED_MIN) return connRowsSliced(dp, max, ctx.pause);
   const conns: ConnInfo[] = [];
-  const truncated = connRowsOf(ctx.control.dp.ct, ctx.control.dp.nowTick, max, conns);
+  const truncated = connRowsOf(dp.ct, dp.nowTick, max, conns);
   return { conns, truncated };
 }
 
