@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -65,6 +65,8 @@ const { values: opt } = parseArgs({
     perf: { type: 'string' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
+    /** The control probe's interval in the UDP rows (a `list` round trip every N ms while uvsd forwards); 0: no probe. */
+    'probe-ms': { type: 'string', default: '20' },
     /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
     before: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -85,6 +87,7 @@ const flows = bounded(Number(opt.flows), 1, 65535, 'flows');
 const connMax = bounded(Number(opt['conn-max']), 1024, 1 << 26, 'conn-max');
 const fullMax = bounded(Number(opt['full-max']), 1024, 1 << 26, 'full-max');
 const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
+const probeMs = bounded(Number(opt['probe-ms']), 0, 10_000, 'probe-ms');
 const latencyPps = opt['latency-pps'] === undefined ? null : bounded(Number(opt['latency-pps']), 1000, 2_000_000, 'latency-pps');
 const rows = opt.rows!.split(',').filter(Boolean) as Row[];
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
@@ -129,7 +132,7 @@ function missingTools(row: Row): string[] {
 }
 
 function udpOptions(): ConstructorParameters<typeof UdpLab>[1] {
-  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, before: opt.before === undefined ? undefined : path.resolve(opt.before) };
 }
 
 function logRun(r: RunResult): void {

@@ -1,6 +1,7 @@
 // A seconds-long smoke run of the benchmark's NAT row (bench/run.ts): uvsd and the kernel with
 // nftables DNAT + conntrack each forward the generator's small UDP in the lab, and the results
-// table divides one by the other. Only that it works, never how fast (no timing assertions).
+// table divides one by the other; uvsd answers the control probe meanwhile. Only that it works,
+// never how fast (no timing assertions).
 // Needs root, netns, cc, nft and conntrack (.ci/run installs nftables and conntrack for it).
 // A small --conn-max: uvsd prefaults its table at start, and 8 M entries take long under load.
 import { test } from 'node:test';
@@ -28,6 +29,8 @@ test('bench smoke: --rows nat --workloads steady forwards through uvsd and nftab
     const pps = Number(m[1]) * (m[2] ? 1000 : 1);
     assert.ok(pps > 0, `${f} delivered nothing:\n${out}`);
   }
+  // The control probe (a child process on the generator's CPU) answered: uvsd's row has its round trips.
+  assert.match(out, /\| nat \| steady 64[^|]*\| uvsd \|.*\| \d[\d.]*\/\d[\d.]*\/\d[\d.]* \| /, `no control round trips in:\n${out}`);
   assert.doesNotMatch(out, /error:/);
   assert.match(out, /\| NAT small UDP, steady 64 flows: uvsd ÷ nftables DNAT \| [\d.]+k? pps \| [\d.]+k? pps \(nft\) \| \d+\.\d{3} \(1 pair/);
 });

@@ -1,28 +1,66 @@
 // Control-plane responsiveness while uvsd forwards: a `list` round trip every intervalMs on one
 // connection of the project's own control client.
+//
+// The probe is part of the instrument, like the generator: it runs in a process of its own on the
+// generator's CPU (GEN_CPU), never on the forwarder's. Run inside the bench's process it went to
+// whichever CPU the scheduler chose, and its own work (~100-300 µs of Node per round trip) taken
+// from the forwarder's CPU cost uvsd 3-4 % of its rate (performance.md, 2026-12-01 21:30 section).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/client.js';
 import { delay } from '../../test/lab/netns.js';
 
-/** Sends `list` on one connection every intervalMs until stop() and records each round trip. */
-export async function probeControl(socket: string, intervalMs = 20): Promise<{ stop: () => Promise<number[]> }> {
-  const client = await ControlClient.connect(socket, { timeoutMs: 5000 });
-  const rtts: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      await client.call('list', {});
-      rtts.push(performance.now() - t0);
-      await delay(intervalMs);
-    }
-  })();
+/** Starts the probe (a child process on cpu) and returns stop(), which ends it and gives every round trip (ms). */
+export async function probeControl(socket: string, intervalMs: number, cpu: string): Promise<{ stop: () => Promise<number[]> }> {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, fileURLToPath(import.meta.url), socket, String(intervalMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // Started when it says so (connected), or failed.
+  await new Promise<void>((resolve, reject) => {
+    const onData = (): void => {
+      if (out.includes('ready\n')) resolve();
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => reject(new Error(`control probe exited (${code}): ${err.trim()}`)));
+  });
   return {
     stop: async () => {
-      running = false;
-      await loop.catch(() => undefined);
-      client.close();
-      return rtts;
+      child.stdin.end();
+      const code = await exited;
+      const line = out.split('\n').find((l) => l.startsWith('['));
+      if (code !== 0 || line === undefined) throw new Error(`control probe failed (${code}): ${err.trim()}`);
+      return JSON.parse(line) as number[];
     },
   };
 }
 
+/** The child: round trips until its stdin closes, then one JSON line of them. */
+async function child(socket: string, intervalMs: number): Promise<void> {
+  const client = await ControlClient.connect(socket, { timeoutMs: 5000 });
+  const rtts: number[] = [];
+  let running = true;
+  process.stdin.resume();
+  process.stdin.on('end', () => (running = false));
+  process.stdout.write('ready\n');
+  // At a fixed rate (a call every intervalMs from the start of the one before, or right after it
+  // when it took longer), as a poller would: a build that answers sooner is not asked more often.
+  while (running) {
+    const t0 = performance.now();
+    await client.call('list', {});
+    const t1 = performance.now();
+    rtts.push(t1 - t0);
+    if (t0 + intervalMs > t1) await delay(t0 + intervalMs - t1);
+  }
+  client.close();
+  process.stdout.write(`${JSON.stringify(rtts)}\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  child(process.argv[2]!, Number(process.argv[3])).catch((e: unknown) => {
+    console.error((e as Error).message);
+    process.exit(1);
+  });
+}

@@ -59,6 +59,8 @@ export function comparisons(): Comparison[] {
     // --forwarders c-uring-vnet: the same C program on a TAP with uvsd's default vnet header.
     c.push({ id: `dr-${w}/c-uring-vnet`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ C reflector (io_uring, vnet header)`, row: `dr-${w}`, uvs: 'uvsd', base: 'c-uring-vnet', op: null, target: null });
     c.push({ id: `dr-${w}/vnet-cost`, title: `DR small UDP, ${UDP_TITLE[w]}: C io_uring, vnet header ÷ none (the header's cost)`, row: `dr-${w}`, uvs: 'c-uring-vnet', base: 'c-uring', op: null, target: null });
+    // --forwarders uvsd-before --before DIR: this build against an earlier commit's (issue 7: not slower).
+    c.push({ id: `dr-${w}/before`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ uvsd of --before`, row: `dr-${w}`, uvs: 'uvsd', base: 'uvsd-before', op: null, target: null });
     // --forwarders uvsd-ring: the ring backend (AF_PACKET on a veth) against uvsd's TAP port.
     c.push({ id: `dr-${w}/ring`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ uvsd TAP`, row: `dr-${w}`, uvs: 'uvsd-ring', base: 'uvsd', op: null, target: null });
   }

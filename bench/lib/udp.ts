@@ -66,6 +66,8 @@ export interface UdpOptions {
   /** perf record -C FWD_CPU -g into this directory during each measured window. */
   perf?: string;
   traceGc: boolean;
+  /** The control probe's interval (ms; 0: none, as with traceGc). */
+  probeMs: number;
   /** A built checkout of an earlier commit: forwarder uvsd-before runs its uvsd. */
   before?: string;
 }
@@ -383,7 +385,7 @@ export class UdpLab {
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
       await delay(warmup * 1000);
       const pid = f.proc?.child.pid;
-      const probe = !this.o.traceGc && f.socket ? await probeControl(f.socket) : null;
+      const probe = !this.o.traceGc && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU) : null;
       const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
       const gcA = scavenges();
       const perf = this.o.perf ? this.startPerf(`${fwd}-${this.mode}-${workload}-${rep}`) : null;
