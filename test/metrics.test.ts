@@ -133,18 +133,21 @@ test('-Z zeroes the ipvsadm statistics; exported *_total counters stay monotonic
   const rs1 = { proto: 'tcp', service: `${VIP}:80`, server: `${RS[0]!.ip}:80` };
   assert.equal(zeroed.get('uvs_dest_connections_total', rs1), 3);
   // After -Z new traffic adds on top; -Z of one service leaves the other alone.
-  r.run(syn(5000), syn(5001));
+  r.run(syn(5000), syn(5001), dgram(5002));
+  const udpDests = r.dp.services[1]!.dests;
+  assert.equal(udpDests.reduce((n, d) => n + dt.conns[d]!, 0), 1);
   r.ctl.call('zero', { service: { proto: 'udp', addr: VIP, port: 53 } });
   const tcpDest = r.dp.services[0]!.dests[0]!;
   assert.equal(dt.conns[tcpDest], 1, '-Z of the UDP service left the TCP counters alone');
+  assert.equal(udpDests.reduce((n, d) => n + dt.conns[d]!, 0), 0, '... and zeroed the UDP service\'s');
   const more = (await scrape(r)).ex;
-  assert.equal(more.get('node_ipvs_connections_total'), 12);
+  assert.equal(more.get('node_ipvs_connections_total'), 13);
   assert.equal(more.get('uvs_dest_connections_total', rs1), 4);
   assert.equal(more.get('uvs_service_connections_total', { proto: 'tcp', service: `${VIP}:80` }), 8);
   // Deleting a real server: the node_ipvs totals keep what it had.
   r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0]!.ip, port: 80 });
   const gone = (await scrape(r)).ex;
-  assert.equal(gone.get('node_ipvs_connections_total'), 12);
+  assert.equal(gone.get('node_ipvs_connections_total'), 13);
   assert.equal(gone.get('node_ipvs_incoming_bytes_total'), more.get('node_ipvs_incoming_bytes_total'));
   assert.equal(gone.all('uvs_dest_connections_total', rs1).length, 0, 'the deleted server has no series');
   // -Z of a service that does not exist is refused and changes nothing.

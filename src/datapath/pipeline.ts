@@ -1265,11 +1265,12 @@ export class Datapath implements Output {
         return;
       }
       case 'zero': {
-        for (const svc of this.services) {
-          if (svc === undefined || (op.svc >= 0 && svc.id !== op.svc)) continue;
+        const zero = (svc: SvcRuntime): void => {
           for (const d of svc.dests) dt.zero(d);
           svc.retiredZ.fill(0);
-        }
+        };
+        if (op.svc >= 0) zero(this.svc(op.svc));
+        else for (const svc of this.services) if (svc !== undefined) zero(svc);
         return;
       }
     }
