@@ -32,6 +32,7 @@ export async function probeControl(socket: string, intervalMs: number, cpu: stri
       const code = await exited;
       const line = out.split('\n').find((l) => l.startsWith('['));
       if (code !== 0 || line === undefined) throw new Error(`control probe failed (${code}): ${err.trim()}`);
+      if (err !== '') console.error(`  ${err.trim()}`);
       return JSON.parse(line) as number[];
     },
   };
@@ -47,12 +48,17 @@ async function child(socket: string, intervalMs: number): Promise<void> {
   process.stdout.write('ready\n');
   // At a fixed rate (a call every intervalMs from the start of the one before, or right after it
   // when it took longer), as a poller would: a build that answers sooner is not asked more often.
-  while (running) {
-    const t0 = performance.now();
-    await client.call('list', {});
-    const t1 = performance.now();
-    rtts.push(t1 - t0);
-    if (t0 + intervalMs > t1) await delay(t0 + intervalMs - t1);
+  try {
+    while (running) {
+      const t0 = performance.now();
+      await client.call('list', {});
+      const t1 = performance.now();
+      rtts.push(t1 - t0);
+      if (t0 + intervalMs > t1) await delay(t0 + intervalMs - t1);
+    }
+  } catch (e) {
+    // A call that failed (or took over 5 s) ends the probe; the run keeps its other numbers.
+    console.error(`control probe: ${(e as Error).message} after ${rtts.length} round trips`);
   }
   client.close();
   process.stdout.write(`${JSON.stringify(rtts)}\n`);
