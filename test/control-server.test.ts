@@ -345,6 +345,41 @@ test('list of a large table (8,000 services) is built and written in slices: the
   assert.deepEqual(r.result, big.ctl.list(), 'the sliced reply is the one-piece list');
 });
 
+test('-Z and -C of a large table (8,000 services) run in slices: every service zeroed, then every service gone, the event loop running between the slices', async (t) => {
+  const big = rig({ addrs: ['192.168.0.10/16'], destMax: 16384 });
+  const items: unknown[] = [];
+  for (let i = 0; i < 8000; i++) {
+    const service = { proto: 'udp' as const, addr: `192.168.100.${1 + (i >> 6)}`, port: 1000 + (i & 63) };
+    items.push({ verb: 'addService', args: { ...service, sched: 'rr' } });
+    for (let j = 0; j < 2; j++) items.push({ verb: 'addDest', args: { service, addr: `192.168.${1 + ((i * 2 + j) >> 8)}.${(i * 2 + j) & 255}`, port: service.port, fwd: 'dr', weight: 1 } });
+  }
+  big.ctl.call('batch', { items });
+  const dt = big.dp.dt;
+  // Statistics to zero: a count on every server.
+  for (const svc of big.dp.services) for (const d of svc!.dests) dt.conns[d] = 7;
+  const path = join(dir, `s${n++}.sock`);
+  servers.push(await listenControl(path, (v, a) => big.ctl.callAsync(v, a), (e) => { throw e; }));
+  // In one piece each is one turn (-C of 10,000 services held the loop ~50 ms, -Z 6-13 ms).
+  const zero = await turnsUntilReply(path, '{"id":1,"verb":"zero"}\n');
+  t.diagnostic(`-Z: loop turns before the reply: ${zero.first}`);
+  assert.deepEqual(JSON.parse(zero.text), { id: 1, ok: true, result: null });
+  assert.ok(zero.first >= 3, `the event loop turned ${zero.first} times while -Z ran`);
+  let left = 0;
+  for (const svc of big.dp.services) for (const d of svc!.dests) left += dt.conns[d]!;
+  assert.equal(left, 0, 'every server of every service zeroed');
+  assert.equal(big.ctl.slowest.verb, '', '-Z of all starts the slowest-verb record again');
+  big.ctl.resetSlowest();
+  const clear = await turnsUntilReply(path, '{"id":2,"verb":"clear"}\n');
+  t.diagnostic(`-C: loop turns before the reply: ${clear.first}; longest slice ${big.ctl.slowest.ms.toFixed(1)} ms`);
+  assert.deepEqual(JSON.parse(clear.text), { id: 2, ok: true, result: null });
+  assert.ok(clear.first >= 3, `the event loop turned ${clear.first} times while -C ran`);
+  assert.equal(big.ctl.slowest.verb, 'clear');
+  assert.equal(big.ctl.model.services.size, 0);
+  assert.equal(big.dp.services.filter((s) => s !== undefined).length, 0, 'the datapath has no service left');
+  assert.equal(big.ctl.model.rips.size + big.ctl.model.vips.size, 0);
+  assert.equal(big.ctl.model.freeSlots.length, 16384, 'every server slot free again');
+});
+
 test('listConns of a large connection table (60,000 entries) is built in slices: the same rows, max honoured, the event loop runs between the slices', async (t) => {
   const big = rig({ connMax: 1 << 17 });
   big.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
