@@ -15,6 +15,8 @@ import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.j
 import { udpFrame } from './helpers/frames.js';
 import { ERRORS } from '../src/control/errors.js';
 import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
+import type { DpOp } from '../src/datapath/ops.js';
+import type { Workers } from '../src/datapath/group.js';
 
 let dir: string;
 let r: Rig;
@@ -378,6 +380,51 @@ test('-Z and -C of a large table (8,000 services) run in slices: every service z
   assert.equal(big.dp.services.filter((s) => s !== undefined).length, 0, 'the datapath has no service left');
   assert.equal(big.ctl.model.rips.size + big.ctl.model.vips.size, 0);
   assert.equal(big.ctl.model.freeSlots.length, 16384, 'every server slot free again');
+});
+
+test('-Z and -C of 600 services with worker threads: each slice reads the workers\' counters before it changes anything, and the workers get every change the shadow does', async () => {
+  const big = rig({ addrs: ['192.168.0.10/16'], destMax: 2048 });
+  const items: unknown[] = [];
+  for (let i = 0; i < 600; i++) {
+    const service = { proto: 'udp' as const, addr: `192.168.100.${1 + (i >> 6)}`, port: 1000 + (i & 63) };
+    items.push({ verb: 'addService', args: { ...service, sched: 'rr' } });
+    items.push({ verb: 'addDest', args: { service, addr: `192.168.1.${1 + (i % 200)}`, port: service.port, fwd: 'dr', weight: 1 } });
+  }
+  big.ctl.call('batch', { items });
+  const log: string[] = [];
+  const sent: DpOp[] = [];
+  const workers: Workers = {
+    count: 2,
+    apply: (ops) => {
+      log.push('apply');
+      sent.push(...ops);
+    },
+    pull: () => log.push('pull'),
+    conns: () => Promise.resolve([]),
+    status: () => [],
+    steering: () => 'automq',
+  };
+  big.ctl.info.workers = workers;
+  const shadow: DpOp[] = [];
+  const apply = big.dp.apply.bind(big.dp);
+  big.dp.apply = (ops) => {
+    shadow.push(...ops);
+    apply(ops);
+  };
+  for (const verb of ['zero', 'clear']) {
+    log.length = 0;
+    sent.length = 0;
+    shadow.length = 0;
+    assert.equal(await big.ctl.callAsync(verb, {}), null);
+    assert.ok(log.filter((e) => e === 'apply').length > 1, `${verb} went in more than one piece`);
+    log.forEach((e, i) => {
+      if (e === 'apply') assert.equal(log[i - 1], 'pull', `${verb}: an apply without a pull right before it (${log.slice(0, i + 1).join(',')})`);
+    });
+    assert.equal(sent.length, 600, `${verb}: one operation per service to the workers`);
+    assert.deepEqual(sent, shadow, `${verb}: the workers get what the shadow got, in order`);
+    assert.ok(sent.every((o) => o.op === (verb === 'zero' ? 'zero' : 'delService')));
+  }
+  assert.equal(big.ctl.model.services.size, 0);
 });
 
 test('listConns of a large connection table (60,000 entries) is built in slices: the same rows, max honoured, the event loop runs between the slices', async (t) => {

@@ -320,6 +320,7 @@ export class Control {
     const { pause, done } = this.slicer(verb);
     const keys = [...this.model.services.keys()];
     for (let i = 0; i < keys.length; i += SLICE_CHECK) {
+      this.info.workers?.pull(); // the statistics zeroed or retired are the latest, as in call()
       const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
       for (const k of keys.slice(i, i + SLICE_CHECK)) {
         const s = this.model.services.get(k);
