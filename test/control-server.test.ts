@@ -382,7 +382,7 @@ test('-Z and -C of a large table (8,000 services) run in slices: every service z
   assert.equal(big.ctl.model.freeSlots.length, 16384, 'every server slot free again');
 });
 
-test('-Z and -C of 600 services with worker threads: each slice reads the workers\' counters before it changes anything, and the workers get every change the shadow does', async () => {
+test('-Z and -C of 600 services with worker threads: the workers\' counters are read before each slice changes anything, and the workers get every change the shadow does', async () => {
   const big = rig({ addrs: ['192.168.0.10/16'], destMax: 2048 });
   const items: unknown[] = [];
   for (let i = 0; i < 600; i++) {

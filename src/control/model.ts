@@ -82,6 +82,11 @@ export function serviceKeyOf(proto: Proto, vip: number, port: number): string {
   return `${proto}|${vip}|${port}`;
 }
 
+/** Applying it reads the destinations' statistics (Control.applyDp). */
+function readsStats(o: DpOp): boolean {
+  return o.op === 'delDest' || o.op === 'delService' || o.op === 'zero';
+}
+
 function copyService(s: ServiceModel): ServiceModel {
   return { ...s, dests: s.dests.map((d) => ({ ...d })), laddrs: s.laddrs.map((l) => ({ ...l })) };
 }
@@ -272,9 +277,10 @@ export class Control {
 
   /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
   private applyDp(ops: DpOp[]): void {
-    // A deleted server's statistics go into its service's (SvcRuntime.retired) from the shadow's
-    // arrays: read the workers' first, so its share is the latest (not the last scrape's).
-    if (this.info.workers !== undefined && ops.some((o) => o.op === 'delDest')) this.info.workers.pull();
+    // Operations that read the statistics from the shadow's arrays — a deleted server's or
+    // service's go into the retired totals, -Z moves them into the kept ones — read the workers'
+    // first, so they are the latest (not those of the last scrape or of a slice's start).
+    if (this.info.workers !== undefined && ops.some(readsStats)) this.info.workers.pull();
     this.dp.apply(ops);
     this.info.workers?.apply(ops);
   }
@@ -320,7 +326,6 @@ export class Control {
     const { pause, done } = this.slicer(verb);
     const keys = [...this.model.services.keys()];
     for (let i = 0; i < keys.length; i += SLICE_CHECK) {
-      this.info.workers?.pull(); // the statistics zeroed or retired are the latest, as in call()
       const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
       for (const k of keys.slice(i, i + SLICE_CHECK)) {
         const s = this.model.services.get(k);
