@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { getInDirector, withDrLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
 import { LIP, VIP, type DrLab } from './lab/dr-lab.js';
-import type { StatusResult } from '../src/control/protocol.js';
+import type { BatchItem, StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
 const METRICS = '127.0.0.1:9479';
@@ -127,7 +127,39 @@ async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
   for (const i of [0, 1]) assert.ok(after[i].fwd_packets > before[i].fwd_packets, `worker ${i} forwarded flows after the edit`);
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both', OPTS, async (t) => {
+/**
+ * -Z and -C of more than 500 services go service by service (sliced, src/control/model.ts): with
+ * workers each slice reads their counters first and sends them the same operations. Zeroed means
+ * zeroed in both workers: after -Z, 20 more datagrams read 20 (a worker that kept its counters
+ * would add its old ones); after -C no service is left anywhere and a new one forwards.
+ */
+async function largeTableZeroAndClear(lab: DrLab): Promise<void> {
+  const items: BatchItem[] = [];
+  for (let i = 0; i < 600; i++) {
+    const service = { proto: 'udp' as const, addr: VIP, port: 20000 + i };
+    items.push({ verb: 'addService', args: { ...service, sched: 'rr' } });
+    items.push({ verb: 'addDest', args: { service, addr: lab.servers[0].addr, port: service.port, fwd: 'dr', weight: 1 } });
+  }
+  await lab.call('batch', { items });
+  const udpStats = async () => (await lab.list()).services.find((s) => s.proto === 'udp' && s.port === 53)!.stats;
+  assert.ok((await udpStats()).conns > 0, 'VIP:53 has counted flows before -Z');
+  await lab.uvsadmMust(['-Z']);
+  assert.deepEqual([(await udpStats()).conns, (await udpStats()).inpkts], [0, 0], '-Z of 601 services zeroes VIP:53');
+  const udp = await lab.udp(20, { sport: 41000 });
+  assert.equal(udp.errors, 0, udp.errorSamples.join('; '));
+  const after = await udpStats();
+  assert.deepEqual([after.conns, after.inpkts], [20, 20], 'after -Z only the new datagrams count, in both workers');
+  await lab.uvsadmMust(['-C']);
+  assert.equal((await lab.list()).services.length, 0, '-C leaves no service');
+  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+  await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0].addr}:53`, '-g', '-w', '1']);
+  const again = await lab.udp(20, { sport: 42000 });
+  assert.deepEqual([again.errors, again.counts], [0, { rs1: 20 }], `a service added after -C forwards: ${again.errorSamples.join('; ')}`);
+  const w = perWorker(await lab.status());
+  assert.ok(w.every((x) => x.rx_frames > 0));
+}
+
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
@@ -135,6 +167,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
     await connectionsOfBoth(lab);
     await statesOfBoth(lab);
     await editReachesBoth(lab, '-g');
+    await largeTableZeroAndClear(lab);
   });
 });
 
