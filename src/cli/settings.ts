@@ -12,8 +12,8 @@ import {
 import { UvsError } from '../control/errors.js';
 import { parseListen } from '../metrics/server.js';
 
-/** The options these functions read (uvsd's Options has them all). */
-export interface SettingsOptions {
+/** The options these functions read (uvsd's Options has them all), the defenses among them. */
+export interface SettingsOptions extends DefenseOptions {
   tap: string;
   bridge?: string;
   addr: LinkAddr[];
@@ -28,12 +28,6 @@ export interface SettingsOptions {
   bgpInclude?: string;
   bgpBirdSocket: string;
   bgpNextHop?: number;
-  secureTcpAbove: number;
-  evictAbove: number;
-  maxConnRatePerSource: number;
-  arpAcceptUnsolicited: boolean;
-  sloppyTcp: SloppyTcp;
-  connReuseMode: number;
   /** The --config file's contents. */
   file?: ConfigFile;
   /** Options given on the command line (commander's attribute names). */

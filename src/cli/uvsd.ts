@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
-import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type SloppyTcp } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
@@ -32,7 +32,7 @@ import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/
 import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
-interface Options {
+interface Options extends DefenseOptions {
   tap: string;
   bridge?: string;
   /** --port af_packet:IFACE */
@@ -62,12 +62,6 @@ interface Options {
   arpProbeMs: number;
   keepalivedConf?: string;
   healthConcurrency: number;
-  secureTcpAbove: number;
-  evictAbove: number;
-  maxConnRatePerSource: number;
-  arpAcceptUnsolicited: boolean;
-  sloppyTcp: SloppyTcp;
-  connReuseMode: number;
   stateFile?: string;
   role: 'master' | 'backup';
   /** --metrics parsed (parseListen), set by parseOptions. */

@@ -4,6 +4,7 @@
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
 import type { WorkerStatus } from '../datapath/group.js';
+import type { DefenseOptions } from '../datapath/pipeline.js';
 import type { VerbTypes } from './verbs.js';
 import type { SyncDaemonInfo, SyncStats } from '../sync/daemon.js';
 
@@ -195,17 +196,7 @@ export interface StatusResult {
   counters: Record<string, number>;
   drops: Record<string, number>;
   /** Flood and exhaustion defenses (docs/resilience.md): settings and whether secure TCP is on now. */
-  defense?: {
-    secureTcp: boolean;
-    secureTcpAbove: number;
-    evictAbove: number;
-    maxConnRatePerSource: number;
-    arpAcceptUnsolicited: boolean;
-    /** off, all (the kernel's sloppy_tcp) or mh (scale-out behind ECMP: docs/scale-out.md). */
-    sloppyTcp: 'off' | 'all' | 'mh';
-    /** The kernel's conn_reuse_mode (0..3): which finished entries a new SYN replaces. */
-    connReuseMode: number;
-  };
+  defense?: DefenseOptions & { secureTcp: boolean };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */

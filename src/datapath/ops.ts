@@ -3,6 +3,8 @@
 // no objects from either side), so the same list can later be posted to every worker thread.
 // Service ids and destination slots are chosen by the control plane.
 
+import type { DefenseOptions } from './pipeline.js';
+
 export type DpOp =
   | {
       op: 'addService';
@@ -68,16 +70,6 @@ export type DpOp =
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */
   | { op: 'syncInstall'; records: Uint8Array }
   /** Flood and exhaustion defenses (docs/resilience.md): fractions 0..1, a rate >= 0. */
-  | {
-      op: 'setDefense';
-      secureTcpAbove: number;
-      evictAbove: number;
-      maxConnRatePerSource: number;
-      arpAcceptUnsolicited: boolean;
-      /** 'off', 'all' (every DR/TUN service) or 'mh' (mh services, placed by the mh table). */
-      sloppyTcp: 'off' | 'all' | 'mh';
-      /** The kernel's conn_reuse_mode, 0..3 (DefenseOptions.connReuseMode). */
-      connReuseMode: number;
-    };
+  | ({ op: 'setDefense' } & DefenseOptions);
 
 export type DpOpName = DpOp['op'];
