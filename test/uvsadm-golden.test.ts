@@ -54,10 +54,8 @@ function prepared(): Rig {
   };
   const s22 = slot(web, '192.168.8.22');
   const s21 = slot(udp, '192.168.8.21');
-  set(slot(web, '192.168.8.20'), [1, 2, 3, 4, 5]);
-  set(s22, [123456789, 5, 0, 99999999, 100000000]);
-  set(s21, [2500000000, 1e12, 0, 123456789012345, 7]);
-  // --rate: prime the estimators, then two 2-second periods with the same increments.
+  // --rate: the estimators started from zero totals when the servers were added; a first step
+  // with nothing, then two 2-second periods with the same increments.
   r.ctl.estimate();
   const bump = (): void => {
     dt.conns[s22] += 100; dt.inPkts[s22] += 1000; dt.inBytes[s22] += 1_000_000;
@@ -66,7 +64,8 @@ function prepared(): Rig {
   };
   bump();
   bump();
-  // Put the totals back to the --stats values (the rates stay what the estimator computed).
+  // Then the totals --stats shows (the rates stay what the estimator computed).
+  set(slot(web, '192.168.8.20'), [1, 2, 3, 4, 5]);
   set(s22, [123456789, 5, 0, 99999999, 100000000]);
   set(s21, [2500000000, 1e12, 0, 123456789012345, 7]);
   return r;

@@ -12,7 +12,7 @@ import type { Rates } from './protocol.js';
 const W = 5;
 
 export class EstimatorTable {
-  /** 1 once a row has seen its first totals (ip_vs_start_estimator). */
+  /** 1 once a row runs: restarted from zero totals, or primed with the first totals it saw. */
   private primed = new Uint8Array(0);
   private last = new Float64Array(0);
   private avg = new Float64Array(0);
@@ -44,7 +44,7 @@ export class EstimatorTable {
     this.grow(row);
     const o = row * W;
     if (this.primed[row] === 0) {
-      // A new estimator starts from the totals it first sees.
+      // A row never restarted starts from the totals it first sees.
       this.last[o] = conns;
       this.last[o + 1] = inpkts;
       this.last[o + 2] = outpkts;
@@ -67,10 +67,15 @@ export class EstimatorTable {
     this.avg[i]! += Math.floor((delta * scale - this.avg[i]!) / 4);
   }
 
-  /** Start a row again from nothing (its slot or id was reused, or -Z). */
-  forget(row: number): void {
-    if (row >= this.primed.length) return;
-    this.primed[row] = 0;
+  /**
+   * Start a row from zero totals and zero rates: its counters were just set to zero (a new service
+   * or server, a reused slot or id, or -Z). As the kernel's ip_vs_zero_estimator, the next step
+   * counts everything since then: traffic in the first 2 seconds after -Z shows in --rate.
+   */
+  restart(row: number): void {
+    this.grow(row);
+    this.primed[row] = 1;
+    this.last.fill(0, row * W, row * W + W);
     this.avg.fill(0, row * W, row * W + W);
   }
 

@@ -458,10 +458,10 @@ export class Control {
     }
   }
 
-  /** Forget a destination's or service's estimator (its slot or id was reused). */
-  forgetRates(slot: number | undefined, svcId: number | undefined): void {
-    if (slot !== undefined) this.destRates.forget(slot);
-    if (svcId !== undefined) this.svcRates.forget(svcId);
+  /** Restart a destination's or service's estimator from zero totals (EstimatorTable.restart). */
+  restartRates(slot: number | undefined, svcId: number | undefined): void {
+    if (slot !== undefined) this.destRates.restart(slot);
+    if (svcId !== undefined) this.svcRates.restart(svcId);
   }
 
   startEstimator(periodMs = 2000): void {

@@ -299,7 +299,7 @@ export const VERBS = {
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
     addRef(m.vips, r.vip, 1);
-    ctx.control.forgetRates(undefined, s.id);
+    ctx.control.restartRates(undefined, s.id);
     ctx.ops.push(serviceOps(s, 'addService'));
     return null;
   }),
@@ -341,7 +341,7 @@ export const VERBS = {
     if (slot === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
     s.dests.push({ slot, ...d });
     addRef(ctx.model.rips, addr, 1);
-    ctx.control.forgetRates(slot, undefined);
+    ctx.control.restartRates(slot, undefined);
     ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower });
     return null;
   }),
@@ -496,10 +496,11 @@ export const VERBS = {
     ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
     // The slowest-verb record is a statistic too: -Z starts it again.
     if (one === undefined) ctx.control.resetSlowest();
-    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0.
+    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0 and
+    // counts from the zeroed totals.
     for (const s of one === undefined ? ctx.model.services.values() : [one]) {
-      ctx.control.forgetRates(undefined, s.id);
-      for (const d of s.dests) ctx.control.forgetRates(d.slot, undefined);
+      ctx.control.restartRates(undefined, s.id);
+      for (const d of s.dests) ctx.control.restartRates(d.slot, undefined);
     }
     return null;
   }),
