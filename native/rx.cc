@@ -82,6 +82,13 @@ void RaiseUncaught(Napi::Env env, Napi::Value err) {
   napi_fatal_exception(env, err);
 }
 
+// The port's fd failed (e.g. its interface was deleted): reading stopped. Raised once as an
+// uncaught error marked `portFailure`, on which uvsd stops in order (src/cli/uvsd.ts).
+void RaisePortFailure(Napi::Env env, Napi::Error e) {
+  e.Set("portFailure", Napi::Boolean::New(env, true));
+  RaiseUncaught(env, e.Value());
+}
+
 // True when something else in the loop is ready to run: a timer due, pending or idle work
 // (immediates), or an fd other than ours ready in libuv's epoll set (looked at without waiting and
 // without consuming anything: libuv's watchers are level-triggered and keep their fd in data.fd).
@@ -111,8 +118,7 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   Napi::HandleScope scope(env);
   if (status < 0) {
     Stop(rx);
-    Napi::Error e = Napi::Error::New(env, std::string("rx poll fd ") + std::to_string(rx->fd) + ": " + uv_strerror(status));
-    RaiseUncaught(env, e.Value());
+    RaisePortFailure(env, Napi::Error::New(env, std::string("rx poll fd ") + std::to_string(rx->fd) + ": " + uv_strerror(status)));
     return;
   }
   uint32_t limit = rx->budget;
@@ -150,7 +156,7 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
     if (err) {
       // A hard read error would repeat on every wake-up; stop and report it once.
       Stop(rx);
-      RaiseUncaught(env, ErrnoError(env, "read", "fd " + std::to_string(rx->fd), err).Value());
+      RaisePortFailure(env, ErrnoError(env, "read", "fd " + std::to_string(rx->fd), err));
       return;
     }
     if (n < want) break;  // drained

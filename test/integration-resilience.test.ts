@@ -4,7 +4,8 @@
 //    above --conn-max, and the flood shows in the eviction / secure TCP counters;
 //  - a table filled to --conn-max by a UDP burst still takes a new TCP client within a second;
 //  - uvsd killed (SIGKILL) and restarted with --state-file comes back with its table, the client
-//    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s.
+//    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s;
+//  - the TAP deleted under uvsd stops it in order, and a restart with its state file forwards again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -157,6 +158,30 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
     } finally {
       await watch.stop(1000);
     }
+  });
+});
+
+test('the TAP deleted under uvsd: it stops in order (one stderr line naming the interface, socket removed, counters logged, exit 1), also with --workers 2; restarted with its --state-file it forwards again', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+    for (const extra of [[], ['--workers', '2']]) {
+      await lab.startUvsd([...extra, '--state-file', stateFile]);
+      if (extra.length === 0) await drService(lab);
+      assert.equal((await lab.http(4)).errors, 0);
+      await lab.lab.must(['ip', 'link', 'del', 'uvs0'], lab.ns.dir);
+      const code = await Promise.race([lab.uvsd!.exited, delay(10_000).then(() => 'still running')]);
+      const err = lab.uvsd!.stderr().trim();
+      t.diagnostic(`${extra.join(' ') || '--workers 1'}: exit ${code}, stderr: ${err}`);
+      assert.equal(code, 1, `uvsd exits 1 (stderr: ${err})`);
+      const lines = err.split('\n');
+      assert.equal(lines.length, 1, `one line: ${err}`);
+      assert.match(lines[0]!, /^uvsd: frame I\/O on uvs0 failed \(.+\): was the interface deleted\?; stopping$/);
+      assert.ok(!existsSync(lab.socketPath), 'the control socket is removed');
+      assert.match(lab.uvsd!.stdout(), /"msg":"uvsd stopped"/, 'the counters are logged');
+    }
+    await lab.startUvsd(['--state-file', stateFile]);
+    const back = await lab.http(4);
+    assert.equal(back.errors, 0, `after the restart: ${back.errorSamples.join('; ')}`);
   });
 });
 

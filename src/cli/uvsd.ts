@@ -508,6 +508,19 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // An error nothing caught stops uvsd in order (one stderr line, the control socket removed, the
+  // counters logged, exit 1: a supervisor restarts it, the state file brings the table back). The
+  // usual one is the port failing under uvsd: its interface deleted, every read fails.
+  const fatal = (line: string, err: Error) => {
+    if (stopping) return;
+    console.error(`uvsd: ${line}; stopping`);
+    log.fatal({ err }, line);
+    void shutdown('error', 1);
+  };
+  const portFailed = (err: Error) => (err as { portFailure?: boolean }).portFailure === true;
+  const ioLine = (err: Error) => `frame I/O on ${port.name} failed (${err.message}): was the interface deleted?`;
+  process.on('uncaughtException', (err) => fatal(portFailed(err) ? ioLine(err) : `internal error: ${err.message}`, err));
+  if (group !== undefined) group.onFatal = (err) => fatal(portFailed(err) ? ioLine(err) : `a datapath worker failed: ${err.message}`, err);
   // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
   process.on('SIGHUP', () => {
     try {

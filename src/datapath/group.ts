@@ -214,7 +214,8 @@ export class DatapathGroup implements Workers {
         });
         w.on('error', (err) => {
           reject(err);
-          if (this.started && !this.closed) this.onFatal(new Error(`worker ${i}: ${err.message}`));
+          // portFailure (the worker's queue failed: native/rx.cc) survives the thread boundary.
+          if (this.started && !this.closed) this.onFatal(Object.assign(new Error(`worker ${i}: ${err.message}`), { portFailure: (err as { portFailure?: boolean }).portFailure }));
         });
         w.on('exit', (code) => {
           const err = new Error(`worker ${i} exited (code ${code})`);
