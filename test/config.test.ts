@@ -53,6 +53,8 @@ test('shape errors: file, line and field of the offending value', () => {
     [BASE.replace('    port: 80\n', ''), 'f.yaml:8: services[0].port: missing'],
     [BASE.replace('drain-timeout: 0', 'drain-timeout: -1'), 'f.yaml:5: daemon.drain-timeout: must be an integer 0..86400, got -1'],
     [BASE + '  - [oops\n', 'f.yaml:'],
+    // Syntax errors name their line too (not line 1): a tab as indentation on line 12.
+    [BASE.replace('    servers:\n      - { address: 192.168.8.20', '    servers:\n\t- { address: 192.168.8.20'), 'f.yaml:13: yaml: Tabs are not allowed as indentation'],
   ];
   for (const [text, want] of cases) {
     const msg = configError(() => parseConfig(text, 'f.yaml'));

@@ -119,7 +119,8 @@ export function parseConfig(text: string, file: string): ConfigFile {
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line ?? 1;
+    // With prettyErrors off the error has no linePos: its offset gives the line.
+    const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
     fail(file, line, 'yaml', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
   }
   return checkConfigDocument(doc, lc, file);
