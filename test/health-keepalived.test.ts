@@ -367,7 +367,7 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
       spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
     const cases: Array<[string[], string]> = [
       [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
-      [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ENOENT: no such file or directory, open '${join(dir, 'nope.conf')}'\n`],
+      [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ${join(dir, 'nope.conf')}: cannot read: ENOENT\n`],
       [['--keepalived-conf', dup, '--config', dupYaml], `uvsd: --keepalived-conf: ${dup}:1: virtual_server TCP 192.168.8.200:80 is also in ${dupYaml}:2\n`],
     ];
     for (const [args, stderr] of cases) {

@@ -305,14 +305,17 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   return cfg;
 }
 
-export function readConfig(file: string): ConfigFile {
-  let text: string;
+/** A config file's text, or the one-line error `FILE: cannot read: ENOENT`. */
+export function readText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     throw new UvsError('BAD_CONFIG', file, `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return parseConfig(text, file);
+}
+
+export function readConfig(file: string): ConfigFile {
+  return parseConfig(readText(file), file);
 }
 
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */

@@ -1,8 +1,9 @@
 // Reading keepalived.conf from disk: the file, its includes (glob patterns, relative to the
 // including file's directory), then the pure parser (keepalived.ts).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { parseKeepalived, type ParseResult } from './keepalived.js';
+import { readText } from '../control/config.js';
 
 function globRegex(part: string): RegExp {
   let re = '';
@@ -56,14 +57,13 @@ export function expandGlob(pattern: string): string[] {
 }
 
 export function loadKeepalivedFile(path: string): ParseResult {
-  const text = readFileSync(path, 'utf8');
-  return parseKeepalived(text, path, {
+  return parseKeepalived(readText(path), path, {
     readInclude: (pattern, fromFile) => {
       const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
       const files = expandGlob(full);
       // keepalived warns and goes on when a pattern matches nothing; a plain name must exist.
       if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
-      return files.map((f) => ({ file: f, text: readFileSync(f, 'utf8') }));
+      return files.map((f) => ({ file: f, text: readText(f) }));
     },
   });
 }
