@@ -49,6 +49,10 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
       assert.equal(await lab.uvsadmMust(['-Ln']), ln0, 'dry run changed the table');
 
       assert.equal(await lab.uvsadmMust(['--reload']), '');
+      // Logged as a SIGHUP reload is, with what changed (the dry run is not logged).
+      const logged = await lab.uvsd!.waitForLine(/"via":"uvsadm --reload".*configuration reloaded/, 5000);
+      assert.match(logged, /"changes":\["re-weight server TCP .*weight 1 -> 4","add service UDP/);
+      assert.equal(lab.uvsd!.stdout().match(/configuration reloaded/g)?.length, 1, 'one reload logged: the dry run is not');
       const ln1 = await lab.uvsadmMust(['-Ln']);
       assert.match(ln1, new RegExp(`\n  -> ${rs[1 - heldIdx]!.replace(/\./g, '\\.')}:80 +Route +4 `));
       assert.match(ln1, /\nUDP  /);
@@ -61,6 +65,7 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
       t.diagnostic(`broken reload: ${bad.code} ${bad.stderr.trim()}`);
       assert.equal(bad.code, 255);
       assert.equal(bad.stderr, `${file}:9: services[0].servers[0].weight: must be an integer 0..2147483647, got -3\n`);
+      await lab.uvsd!.waitForLine(/"via":"uvsadm --reload".*uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight.*configuration reload refused/, 5000);
       assert.equal(await lab.uvsadmMust(['-Ln']), ln1);
       assert.equal((await held.again()).server, held.first.server);
     } finally {
@@ -71,10 +76,10 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     const uvsd = lab.uvsd!;
     writeFileSync(file, config(rs, [1, 1]).replace('weight: 1 }', 'weight: -3 }'));
     uvsd.child.kill('SIGHUP');
-    await uvsd.waitForLine(/uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight.*configuration reload refused/, 5000);
+    await uvsd.waitForLine(/"via":"SIGHUP".*uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight.*configuration reload refused/, 5000);
     writeFileSync(file, config(rs, [2, 5]));
     uvsd.child.kill('SIGHUP');
-    await uvsd.waitForLine(/configuration reloaded/, 5000);
+    await uvsd.waitForLine(/"via":"SIGHUP".*configuration reloaded/, 5000);
     const ln2 = await lab.uvsadmMust(['-Ln']);
     assert.match(ln2, new RegExp(`\n  -> ${rs[1]!.replace(/\./g, '\\.')}:80 +Route +5 `), ln2);
     assert.doesNotMatch(ln2, /\nUDP  /, 'the UDP service left the file, so it left the table');

@@ -408,6 +408,12 @@ export async function main(argv: string[]): Promise<void> {
     health,
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
     daemon: (cfg) => reloadDaemon(cfg),
+    // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
+    // are logged one by one by reloadDaemon).
+    onReload: (via, o) => {
+      if ('report' in o) log.info({ via, changes: o.report.changes, ignored: o.report.ignored }, 'configuration reloaded');
+      else log.error({ via, error: o.error.message }, 'configuration reload refused; the running table is unchanged');
+    },
   });
   /** A reload's daemon settings: checked before anything changes; the start-only ones that changed logged, the defenses set. */
   const reloadDaemon = (cfg: ConfigFile): DaemonReload => daemonReload(opts, running, cfg, dp.defense, {
@@ -524,10 +530,9 @@ export async function main(argv: string[]): Promise<void> {
   // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
   process.on('SIGHUP', () => {
     try {
-      const r = config.reloadReport(false); // the ignored settings are logged one by one (reloadDaemon)
-      log.info({ changes: r.changes, ignored: r.ignored }, 'configuration reloaded');
-    } catch (e) {
-      log.error({ error: (e as Error).message }, 'configuration reload refused; the running table is unchanged');
+      config.reloadReport(false, 'SIGHUP'); // logged by onReload
+    } catch {
+      // refused: logged by onReload, the table is unchanged
     }
   });
 

@@ -527,6 +527,8 @@ export interface ConfigSources {
    * changed; apply() logs them).
    */
   daemon?: (cfg: ConfigFile) => DaemonReload;
+  /** Told of every reload meant to change something (not dry runs), by `via` (SIGHUP, uvsadm): its report or its refusal. */
+  onReload?: (via: string, outcome: { report: ReloadReport } | { error: Error }) => void;
 }
 
 /** What a reload does with the daemon settings (ConfigSources.daemon). */
@@ -630,7 +632,18 @@ export class ConfigManager {
    * reload(), with the settings that changed but are read at start only apart. Everything is
    * checked (the table, the daemon settings) before anything changes.
    */
-  reloadReport(dryRun: boolean): ReloadReport {
+  reloadReport(dryRun: boolean, via = 'uvsadm --reload'): ReloadReport {
+    try {
+      const r = this.reloadOnce(dryRun);
+      if (!dryRun) this.sources.onReload?.(via, { report: r });
+      return r;
+    } catch (e) {
+      if (!dryRun) this.sources.onReload?.(via, { error: e as Error });
+      throw e;
+    }
+  }
+
+  private reloadOnce(dryRun: boolean): ReloadReport {
     if (this.file === undefined && this.sources.keepalived === undefined) {
       throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     }
