@@ -160,6 +160,26 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
   });
 });
 
+test('uvsd: an --addr or --gateway that is no unicast host is refused with one line naming it (as uvsadm refuses such VIPs), from the command line and the config file', () => {
+  withConfigDir((_dir, file) => {
+    const net = file('net.yaml', 'daemon:\n  addresses: [192.168.9.0/24]\n');
+    const gw = file('gw.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 192.168.8.255\n');
+    const cases: Array<[string[], string]> = [
+      [['--addr', '0.0.0.0/0'], '--addr 0.0.0.0/0: not a unicast host address: a /0 network puts every address on the link'],
+      [['--addr', '192.168.9.10/0'], '--addr 192.168.9.10/0: not a unicast host address: a /0 network puts every address on the link'],
+      [['--addr', '127.0.0.1/8'], '--addr 127.0.0.1/8: not a unicast host address: 127.0.0.1 is a loopback address'],
+      [['--addr', '224.0.0.5/24'], '--addr 224.0.0.5/24: not a unicast host address: 224.0.0.5 is a multicast address'],
+      [['--addr', '192.168.9.255/24'], '--addr 192.168.9.255/24: not a unicast host address: 192.168.9.255 is the broadcast address of 192.168.9.0/24'],
+      [[...ADDR, '--addr', '10.1.0.0/16'], '--addr 10.1.0.0/16: not a unicast host address: 10.1.0.0 is the network address of 10.1.0.0/16'],
+      [[...ADDR, '--gateway', '192.168.8.10'], "--gateway: not a unicast host address: 192.168.8.10 is uvsd's own director address"],
+      [[...ADDR, '--gateway', '192.168.8.0'], "--gateway: not a unicast host address: 192.168.8.0 is the network address of 192.168.8.10's network"],
+      [['--config', net], `${net}:2: daemon.addresses: not a unicast host address: 192.168.9.0 is the network address of 192.168.9.0/24`],
+      [['--config', gw], `${gw}:3: daemon.gateway: not a unicast host address: 192.168.8.255 is the broadcast address of 192.168.8.10's network`],
+    ];
+    for (const [args, want] of cases) assertRefused(args, want);
+  });
+});
+
 test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where the command line wins; a combination of file values refused with the line', () => {
   withConfigDir((_dir, file) => {
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [300.1.1.1/99]\n');

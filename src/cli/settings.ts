@@ -10,6 +10,7 @@ import {
   daemonKeyName, defenseChanges, parseAddrText, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload, type DaemonSettings,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
+import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/server.js';
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
@@ -95,6 +96,14 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
     return file === undefined ? 'at least one --addr a.b.c.d/len is required (the director address used as ARP sender)'
       : `at least one --addr a.b.c.d/len is required (the director address used as ARP sender), or daemon.addresses in ${file.file}`;
   }
+  for (const a of addr) {
+    const why = linkAddrProblem(a);
+    if (why === undefined) continue;
+    const w = at('addresses');
+    return `${w === undefined ? `--addr ${formatAddr(a)}:` : w} not a unicast host address: ${why}`;
+  }
+  const gwWhy = o.gateway === undefined ? undefined : unicastProblem(o.gateway, addr);
+  if (gwWhy !== undefined) return `${at('gateway') ?? '--gateway:'} not a unicast host address: ${gwWhy}`;
   if (o.gateway !== undefined && networkOf(addr, o.gateway) === undefined) {
     const w = at('gateway');
     return w === undefined ? `--gateway ${formatIp(o.gateway)} is not inside any --addr network`
