@@ -2,7 +2,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { existsSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
@@ -21,7 +21,7 @@ import {
   ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, parseAddrText, readConfig, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
-import { StateFile } from '../control/statefile.js';
+import { StateFile, restoreState } from '../control/statefile.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -439,17 +439,12 @@ export async function main(argv: string[]): Promise<void> {
     const stateFile = opts.stateFile;
     // The table saved by the previous run wins over --config's (it has every later change).
     // A broken state file must not keep the balancer down: say so and go on without it.
-    if (existsSync(stateFile)) {
-      try {
-        const changes = config.apply(readConfig(stateFile), false);
-        log.info({ stateFile, changes: changes.length }, 'table restored from the state file');
-      } catch (e) {
-        log.error({ stateFile, error: (e as Error).message }, 'state file refused; starting without it');
-      }
-    }
+    const r = restoreState(config, stateFile);
+    if (r !== undefined && 'refused' in r) log.error({ stateFile, error: r.refused }, 'state file refused; starting without it');
+    else if (r !== undefined) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
     // Written after every change of the table (uvsadm, reload, health checks, drain timers),
     // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
-    state = new StateFile(stateFile, () => config.dump(), (error) => log.error({ stateFile, error }, 'cannot write the state file'));
+    state = new StateFile(stateFile, (header) => config.dump(header), (error) => log.error({ stateFile, error }, 'cannot write the state file'));
     const s = state;
     control.onChange = () => s.changed();
     s.changed();

@@ -1,9 +1,52 @@
 // uvsd --state-file: the table written after every change and read back at start
-// (docs/resilience.md). A rename without fsync can leave a 0-byte file after a power loss
-// (ext4's delayed allocation): the file and then its directory are fsynced.
+// (docs/resilience.md). The file is a config file (uvsd --config reads it) framed by two
+// comment lines: STATE_HEADER first, STATE_END last. A rename without fsync can leave a 0-byte
+// file after a power loss (ext4's delayed allocation), and a copy can be cut short; both parse
+// as a smaller table, so a file that begins with STATE_HEADER is refused unless it ends with STATE_END.
+// Files of the version before the end line have no STATE_HEADER either: they are still read,
+// unless they say nothing (empty, or comments only).
 
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
+import { UvsError } from './errors.js';
+
+export const STATE_END = '# uvs state end';
+export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
+
+/** Why a state file's text cannot be trusted, or undefined if it can. */
+export function stateProblem(text: string): string | undefined {
+  if (text.trim() === '') return 'empty';
+  const head = `${STATE_HEADER}\n`;
+  if (text.startsWith(head) || head.startsWith(text)) {
+    return text.trimEnd().endsWith(`\n${STATE_END}`) ? undefined : 'incomplete: no end marker (cut off?)';
+  }
+  // Written before the end line existed: trusted as before, but not when it holds no setting.
+  return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
+}
+
+/** Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). */
+export function readStateFile(file: string): ConfigFile {
+  const text = readConfigText(file);
+  const problem = stateProblem(text);
+  if (problem !== undefined) throw new UvsError('BAD_CONFIG', file, `${file}: ${problem}`);
+  return parseConfig(text, file);
+}
+
+/**
+ * uvsd's start: the state file's table applied over the one in place (--config's), all or
+ * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid)
+ * changes nothing: uvsd goes on with the table it has.
+ */
+export function restoreState(config: ConfigManager, file: string): { changes: string[] } | { refused: string } | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return { changes: config.apply(readStateFile(file), false) };
+  } catch (e) {
+    return { refused: (e as Error).message };
+  }
+}
 
 /**
  * Replace `file` by `text` so that a crash or power loss leaves the old or the new text, whole:
@@ -42,8 +85,8 @@ export class StateFile {
 
   constructor(
     readonly file: string,
-    /** The table as a config file (ConfigManager.dump). */
-    private readonly dump: () => string,
+    /** The table as a config file whose first line is `header` (ConfigManager.dump). */
+    private readonly dump: (header: string) => string,
     private readonly onError: (message: string) => void,
   ) {}
 
@@ -66,7 +109,7 @@ export class StateFile {
       this.again = true;
       return;
     }
-    const text = this.dump();
+    const text = `${this.dump(STATE_HEADER)}${STATE_END}\n`;
     if (text === this.saved) return;
     this.writing = writeDurably(this.file, text).then(
       () => {
