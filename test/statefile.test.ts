@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { parseConfig, type ConfigManager } from '../src/control/config.js';
 import { formatRules } from '../src/control/printers.js';
 import { STATE_END, STATE_HEADER, StateFile, restoreState, stateProblem } from '../src/control/statefile.js';
-import { rig, type Rig } from './helpers/harness.js';
+import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
+import type { Rig } from './helpers/harness.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-state-'));
@@ -69,30 +70,12 @@ test('a change during a write is written after it; a write that fails is reporte
 // ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----
 
 const N = { numeric: true };
-const CONFIG = `daemon:
-  drain-timeout: 0
-services:
-  - proto: tcp
-    address: 192.168.8.200
-    port: 80
-    scheduler: wrr
-    servers:
-      - { address: 192.168.8.20, weight: 3 }
-      - { address: 192.168.8.21, weight: 1 }
-  - proto: udp
-    address: 192.168.8.200
-    port: 53
-    servers:
-      - { address: 192.168.8.22 }
-`;
 
-/** A director started with --config CONFIG (its table in place, as uvsd has it before the state file). */
-const started = (config = CONFIG): { r: Rig; cm: ConfigManager } => {
-  const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
-  r.ctl.config = cm;
-  cm.apply(parseConfig(config, 'uvsd.yaml'), false);
-  return { r, cm };
+/** A director started with --config BASE_CONFIG (its table in place, as uvsd has it before the state file). */
+const started = (config = BASE_CONFIG): { r: Rig; cm: ConfigManager } => {
+  const d = configRig();
+  d.cm.apply(parseConfig(config, 'uvsd.yaml'), false);
+  return d;
 };
 const rules = (r: Rig): string => formatRules(r.ctl.list(), N);
 
