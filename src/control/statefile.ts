@@ -6,9 +6,9 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
+import { existsSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { existsSync } from 'node:fs';
 import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
 
