@@ -9,41 +9,12 @@ import assert from 'node:assert/strict';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { UvsError } from '../src/control/errors.js';
 import { formatRules } from '../src/control/printers.js';
-import { CLIENT, DIR_MAC, ROUTER_MAC, rig, type Rig } from './helpers/harness.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, rig } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { configError } from './helpers/config-error.js';
+import { BASE_CONFIG as BASE, configRig as mk } from './helpers/config-rig.js';
 
 const N = { numeric: true };
-const mk = (drain = 0): { r: Rig; cm: ConfigManager } => {
-  const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: drain });
-  r.ctl.config = cm;
-  return { r, cm };
-};
-
-const BASE = `# test config
-daemon:
-  tap: uvs0
-  addresses: [192.168.8.10/24]
-  drain-timeout: 0
-timeouts: { tcp: 900, tcpfin: 120, udp: 300 }
-services:
-  - proto: tcp
-    address: 192.168.8.200
-    port: 80
-    scheduler: wrr
-    servers:
-      - { address: 192.168.8.20, weight: 3 }
-      - { address: 192.168.8.21, weight: 1 }
-  - proto: udp
-    address: 192.168.8.200
-    port: 53
-    scheduler: rr
-    persistent: 60
-    netmask: 255.255.255.0
-    servers:
-      - address: 192.168.8.22
-`;
 
 test('shape errors: file, line and field of the offending value', () => {
   const cases: Array<[string, string]> = [

@@ -2,7 +2,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
@@ -21,6 +21,7 @@ import {
   ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, parseAddrText, readConfig, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
+import { StateFile, restoreState } from '../control/statefile.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -86,6 +87,8 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 
 /** How long a notify / quorum command may run. */
 const COMMAND_TIMEOUT_MS = 10_000;
+/** How long a stop waits for the state file's last write. */
+const STATE_FLUSH_MS = 5_000;
 
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -437,40 +440,20 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(fromKeepalived ? 1 : 2);
     }
   }
+  let state: StateFile | undefined;
   if (opts.stateFile !== undefined) {
     const stateFile = opts.stateFile;
     // The table saved by the previous run wins over --config's (it has every later change).
     // A broken state file must not keep the balancer down: say so and go on without it.
-    if (existsSync(stateFile)) {
-      try {
-        const changes = config.apply(readConfig(stateFile), false);
-        log.info({ stateFile, changes: changes.length }, 'table restored from the state file');
-      } catch (e) {
-        log.error({ stateFile, error: (e as Error).message }, 'state file refused; starting without it');
-      }
-    }
+    const r = restoreState(config, stateFile);
+    if (r !== undefined && 'refused' in r) log.error({ stateFile, error: r.refused }, 'state file refused; starting without it');
+    else if (r !== undefined) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
     // Written after every change of the table (uvsadm, reload, health checks, drain timers),
-    // coalesced: one write per turn of the event loop however many verbs ran in it.
-    let saved = '';
-    let pending = false;
-    const save = () => {
-      pending = false;
-      const text = config.dump();
-      if (text === saved) return;
-      try {
-        writeFileSync(`${stateFile}.tmp`, text);
-        renameSync(`${stateFile}.tmp`, stateFile); // atomic: a crash leaves the old or the new file
-        saved = text;
-      } catch (e) {
-        log.error({ stateFile, error: (e as Error).message }, 'cannot write the state file');
-      }
-    };
-    control.onChange = () => {
-      if (pending) return;
-      pending = true;
-      setImmediate(save);
-    };
-    save();
+    // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
+    state = new StateFile(stateFile, (header) => config.dump(header), (error) => log.error({ stateFile, error }, 'cannot write the state file'));
+    const s = state;
+    control.onChange = () => s.changed();
+    s.changed();
   }
   /** Addresses of the table set up from --config / --state-file, announced again once claimed. */
   const restored: number[] = [];
@@ -507,6 +490,8 @@ export async function main(argv: string[]): Promise<void> {
     if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    // The last change of the table on disk (bounded: a hung disk does not hold the stop).
+    if (state !== undefined) await Promise.race([state.flush(), new Promise((r) => setTimeout(r, STATE_FLUSH_MS))]);
     group?.pull();
     release();
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');

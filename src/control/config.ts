@@ -305,17 +305,17 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   return cfg;
 }
 
-/** A config file's text, or the one-line error `FILE: cannot read: ENOENT`. */
-export function readText(file: string): string {
+export function readConfig(file: string): ConfigFile {
+  return parseConfig(readConfigText(file), file);
+}
+
+/** A config file's text; a BAD_CONFIG "FILE: cannot read: CODE" if it cannot be read. */
+export function readConfigText(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
     throw new UvsError('BAD_CONFIG', file, `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-}
-
-export function readConfig(file: string): ConfigFile {
-  return parseConfig(readText(file), file);
 }
 
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */
@@ -654,8 +654,8 @@ export class ConfigManager {
     return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [] };
   }
 
-  /** The running state as a config file. */
-  dump(): string {
+  /** The running state as a config file, its first line `header` (uvsd --state-file writes its own). */
+  dump(header = '# uvsd configuration, written by uvsadm --dump-config'): string {
     const s = this.settings;
     const daemon: Record<string, unknown> = {};
     if (s.tap !== undefined) daemon.tap = s.tap;
@@ -718,7 +718,7 @@ export class ConfigManager {
       });
       return o;
     });
-    return '# uvsd configuration, written by uvsadm --dump-config\n' +
+    return `${header}\n` +
       stringify({ daemon, timeouts: { ...this.control.model.timeouts }, services }, { lineWidth: 0 });
   }
 

@@ -3,7 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { parseKeepalived, type ParseResult } from './keepalived.js';
-import { readText } from '../control/config.js';
+import { readConfigText } from '../control/config.js';
 
 function globRegex(part: string): RegExp {
   let re = '';
@@ -57,13 +57,13 @@ export function expandGlob(pattern: string): string[] {
 }
 
 export function loadKeepalivedFile(path: string): ParseResult {
-  return parseKeepalived(readText(path), path, {
+  return parseKeepalived(readConfigText(path), path, {
     readInclude: (pattern, fromFile) => {
       const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
       const files = expandGlob(full);
       // keepalived warns and goes on when a pattern matches nothing; a plain name must exist.
       if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
-      return files.map((f) => ({ file: f, text: readText(f) }));
+      return files.map((f) => ({ file: f, text: readConfigText(f) }));
     },
   });
 }

@@ -1,0 +1,127 @@
+// uvsd --state-file: the table written after every change and read back at start
+// (docs/resilience.md). The file is a config file (uvsd --config reads it) framed by two
+// comment lines: STATE_HEADER first, STATE_END last. A rename without fsync can leave a 0-byte
+// file after a power loss (ext4's delayed allocation), and a copy can be cut short; both parse
+// as a smaller table, so a file that begins with STATE_HEADER is refused unless it ends with STATE_END.
+// Files of the version before the end line have no STATE_HEADER either: they are still read,
+// unless they say nothing (empty, or comments only).
+
+import { existsSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
+import { UvsError } from './errors.js';
+
+export const STATE_END = '# uvs state end';
+export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
+
+/** Why a state file's text cannot be trusted, or undefined if it can. */
+export function stateProblem(text: string): string | undefined {
+  if (text.trim() === '') return 'empty';
+  const head = `${STATE_HEADER}\n`;
+  if (text.startsWith(head) || head.startsWith(text)) {
+    return text.trimEnd().endsWith(`\n${STATE_END}`) ? undefined : 'incomplete: no end marker (cut off?)';
+  }
+  // Written before the end line existed: trusted as before, but not when it holds no setting.
+  return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
+}
+
+/** Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). */
+export function readStateFile(file: string): ConfigFile {
+  const text = readConfigText(file);
+  const problem = stateProblem(text);
+  if (problem !== undefined) throw new UvsError('BAD_CONFIG', file, `${file}: ${problem}`);
+  return parseConfig(text, file);
+}
+
+/**
+ * uvsd's start: the state file's table applied over the one in place (--config's), all or
+ * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid)
+ * changes nothing: uvsd goes on with the table it has.
+ */
+export function restoreState(config: ConfigManager, file: string): { changes: string[] } | { refused: string } | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return { changes: config.apply(readStateFile(file), false) };
+  } catch (e) {
+    return { refused: (e as Error).message };
+  }
+}
+
+/**
+ * Replace `file` by `text` so that a crash or power loss leaves the old or the new text, whole:
+ * written to FILE.tmp and fsynced, renamed over FILE, then the directory fsynced (the rename
+ * itself is on disk). The fsyncs run on libuv's thread pool, not on the event loop.
+ */
+export async function writeDurably(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dir = await open(dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/**
+ * The writer: changed() after every change of the table; the table is dumped once per turn of
+ * the event loop however many changes ran in it (after the control reply is sent), and written
+ * only when its text differs from the last one written. One write at a time: changes made during
+ * a write are written after it.
+ */
+export class StateFile {
+  private saved = '';
+  private queued = false;
+  private writing: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    readonly file: string,
+    /** The table as a config file whose first line is `header` (ConfigManager.dump). */
+    private readonly dump: (header: string) => string,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  changed(): void {
+    if (this.queued) return;
+    this.queued = true;
+    setImmediate(() => this.save());
+  }
+
+  /** Resolves once every change so far is on disk (or its write failed and was reported). */
+  async flush(): Promise<void> {
+    while (this.queued || this.writing !== undefined) {
+      await (this.writing ?? new Promise((r) => setImmediate(r)));
+    }
+  }
+
+  private save(): void {
+    this.queued = false;
+    if (this.writing !== undefined) {
+      this.again = true;
+      return;
+    }
+    const text = `${this.dump(STATE_HEADER)}${STATE_END}\n`;
+    if (text === this.saved) return;
+    this.writing = writeDurably(this.file, text).then(
+      () => {
+        this.saved = text;
+      },
+      (e: unknown) => this.onError((e as Error).message),
+    ).finally(() => {
+      this.writing = undefined;
+      if (this.again) {
+        this.again = false;
+        this.save();
+      }
+    });
+  }
+}

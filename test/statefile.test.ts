@@ -1,0 +1,159 @@
+// uvsd --state-file (src/control/statefile.ts): the table is written once per turn of the event
+// loop however many changes ran in it, through FILE.tmp renamed over FILE. At start a file that
+// is empty or cut off (no end line) is refused like invalid YAML and the --config table stays;
+// a file of the version before the end line still loads.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type ConfigManager } from '../src/control/config.js';
+import { formatRules } from '../src/control/printers.js';
+import { STATE_END, STATE_HEADER, StateFile, restoreState, stateProblem } from '../src/control/statefile.js';
+import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
+import type { Rig } from './helpers/harness.js';
+
+const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-state-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+/** A table's text as the state file holds it: the header line first, the end line last. */
+const framed = (table: string): string => `${STATE_HEADER}\n${table}${STATE_END}\n`;
+
+test('changes in one turn of the event loop are written once, the latest table; an unchanged table is not written again', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  let table = 'a: 1\n';
+  let dumps = 0;
+  const errors: string[] = [];
+  const sf = new StateFile(file, (h) => (dumps++, `${h}\n${table}`), (e) => errors.push(e));
+  sf.changed();
+  table = 'a: 2\n';
+  sf.changed();
+  await sf.flush();
+  assert.equal(dumps, 1);
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 2\n'));
+  assert.equal(existsSync(`${file}.tmp`), false, 'the temporary file was renamed');
+  sf.changed();
+  await sf.flush();
+  assert.equal(dumps, 2);
+  assert.deepEqual(errors, []);
+}));
+
+test('a change during a write is written after it; a write that fails is reported and retried on the next change', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  let table = 'a: 1\n';
+  const errors: string[] = [];
+  const sf = new StateFile(file, (h) => `${h}\n${table}`, (e) => errors.push(e));
+  sf.changed();
+  await new Promise((r) => setImmediate(r)); // the first write is under way
+  table = 'a: 2\n';
+  sf.changed();
+  await sf.flush();
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 2\n'));
+  const gone = new StateFile(join(dir, 'no-such-dir', 'state.yaml'), (h) => `${h}\n${table}`, (e) => errors.push(e));
+  gone.changed();
+  await gone.flush();
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /ENOENT/);
+  mkdirSync(join(dir, 'no-such-dir'));
+  gone.changed();
+  await gone.flush();
+  assert.equal(readFileSync(join(dir, 'no-such-dir', 'state.yaml'), 'utf8'), framed('a: 2\n'));
+}));
+
+// ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----
+
+const N = { numeric: true };
+
+/** A director started with --config BASE_CONFIG (its table in place, as uvsd has it before the state file). */
+const started = (config = BASE_CONFIG): { r: Rig; cm: ConfigManager } => {
+  const d = configRig();
+  d.cm.apply(parseConfig(config, 'uvsd.yaml'), false);
+  return d;
+};
+const rules = (r: Rig): string => formatRules(r.ctl.list(), N);
+
+/** The state file a director with more than CONFIG writes (a service and a weight changed by uvsadm). */
+const written = async (file: string): Promise<{ text: string; table: string }> => {
+  const { r, cm } = started();
+  r.ctl.call('addService', { proto: 'tcp', addr: '192.168.8.201', port: 443, sched: 'rr' });
+  r.ctl.call('addDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 443 }, addr: '192.168.8.23', port: 443, fwd: 'dr', weight: 1 });
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 7 });
+  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  return { text: readFileSync(file, 'utf8'), table: rules(r) };
+};
+
+test('a good state file round-trips: its table wins over --config\'s at start, and it is itself a valid --config file', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const w = await written(file);
+  assert.ok(w.text.startsWith(`${STATE_HEADER}\n`) && w.text.endsWith(`\n${STATE_END}\n`), w.text);
+  const { r, cm } = started();
+  const configTable = rules(r);
+  assert.notEqual(w.table, configTable);
+  const res = restoreState(cm, file);
+  assert.ok(res !== undefined && 'changes' in res, JSON.stringify(res));
+  assert.equal(rules(r), w.table);
+  const asConfig = started(readFileSync(file, 'utf8'));
+  assert.equal(rules(asConfig.r), w.table);
+  assert.equal(restoreState(cm, join(dir, 'missing.yaml')), undefined, 'no state file: nothing to restore');
+}));
+
+test('a 0-byte state file is refused ("empty"): the --config table stays, and is what is written back', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  writeFileSync(file, '');
+  const { r, cm } = started();
+  const configTable = rules(r);
+  assert.deepEqual(restoreState(cm, file), { refused: `${file}: empty` });
+  assert.equal(rules(r), configTable);
+  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  const next = started('services: []\n');
+  assert.ok(next && 'changes' in restoreState(next.cm, file)!);
+  assert.equal(rules(next.r), configTable, 'the next start restores the --config table, not an empty one');
+}));
+
+test('a state file cut anywhere before its end line is refused ("incomplete: no end marker"): the --config table stays', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const { text } = await written(file);
+  // `head -c 900 good > state.yaml`, as the user did (mid-line), and at a line's end (valid YAML with fewer services).
+  const atLine = text.lastIndexOf('\n  - proto:') + 1;
+  for (const n of [Math.min(900, text.length - 20), atLine]) {
+    writeFileSync(file, text.slice(0, n));
+    const { r, cm } = started();
+    const configTable = rules(r);
+    assert.deepEqual(restoreState(cm, file), { refused: `${file}: incomplete: no end marker (cut off?)` }, `cut at ${n}`);
+    assert.equal(rules(r), configTable);
+  }
+  // Every cut: only the end line's own newline may be missing.
+  for (let n = 1; n < text.length; n++) {
+    const problem = stateProblem(text.slice(0, n));
+    if (n === text.length - 1) assert.equal(problem, undefined);
+    else assert.equal(problem, 'incomplete: no end marker (cut off?)', `cut at ${n}`);
+  }
+}));
+
+test('a state file of the version before the end line (no header, no end line) still loads; one with nothing but comments is refused', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const w = await written(file);
+  // The previous version wrote the dump as it was: uvsadm --dump-config's header, no end line.
+  const old = w.text.replace(`${STATE_HEADER}\n`, '# uvsd configuration, written by uvsadm --dump-config\n').replace(`${STATE_END}\n`, '');
+  assert.doesNotMatch(old, /uvs state/);
+  writeFileSync(file, old);
+  const { r, cm } = started();
+  assert.ok('changes' in restoreState(cm, file)!);
+  assert.equal(rules(r), w.table);
+  writeFileSync(file, '# uvsd configuration, written by uvsadm --dump-config\n');
+  const b = started();
+  const configTable = rules(b.r);
+  assert.deepEqual(restoreState(b.cm, file), { refused: `${file}: empty (comments only)` });
+  assert.equal(rules(b.r), configTable);
+}));
