@@ -10,11 +10,13 @@ import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { checkHttp, checkSsl } from '../src/health/checkers/http.js';
+import { hostChecks } from '../src/health/checkers/index.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { checkPing, Pinger } from '../src/health/checkers/ping.js';
 import { checkTcp } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
+import { parseKeepalived } from '../src/health/keepalived.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
 
 const LO = '127.0.0.1';
@@ -197,6 +199,43 @@ test('SSL_GET: a server that accepts but never does the TLS handshake fails afte
   } finally {
     for (const s of socks) s.destroy();
     srv.close();
+  }
+});
+
+test('SSL_GET from keepalived.conf, run as uvsd runs checks (hostChecks): up while /health answers 200, down on 500, down once the server is gone', async () => {
+  let status = 200;
+  const { srv } = httpsServer(() => [status, 'health']);
+  const port = await listen(srv);
+  let open = true;
+  const pinger = new Pinger();
+  try {
+    const { config, warnings } = parseKeepalived(`virtual_server 192.168.8.200 443 {
+  real_server ${LO} ${port} {
+    SSL_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 3
+    }
+  }
+}
+`, 'keepalived.conf');
+    assert.deepEqual(warnings, []);
+    const rs = config.services[0]!.realServers[0]!;
+    assert.deepEqual(rs.checkers.map((c) => c.type), ['SSL_GET']);
+    const run = () => hostChecks(pinger)(rs.checkers[0]!, rs);
+    assert.deepEqual(await run(), { ok: true, reason: '/health: HTTP status 200' });
+    status = 500;
+    assert.deepEqual(await run(), { ok: false, reason: '/health: HTTP status 500' });
+    status = 200;
+    assert.equal((await run()).ok, true);
+    await closeServer(srv);
+    open = false;
+    assert.deepEqual(await run(), { ok: false, reason: '/health: ECONNREFUSED' });
+  } finally {
+    pinger.close();
+    if (open) srv.close();
   }
 });
 

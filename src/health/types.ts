@@ -4,7 +4,7 @@
 
 import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
 
-export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Where a spec came from, for messages ("file:line"). */
 export interface Origin {
@@ -52,7 +52,7 @@ export interface TcpCheck extends CheckCommon {
 }
 /** HTTP_GET, and SSL_GET: the same check over TLS (server certificate not verified, as keepalived). */
 export interface HttpCheck extends CheckCommon {
-  type: 'HTTP_GET';
+  type: 'HTTP_GET' | 'SSL_GET';
   urls: HttpUrl[];
   /** virtualhost: Host header (default the target address). */
   virtualhost?: string;
