@@ -202,6 +202,34 @@ virtual_server fwmark 1 {
   ]);
 });
 
+test('a real_server whose only checkers are unsupported is imported unchecked, and the warnings say it is not health-checked at all and always alive', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
+  protocol UDP
+  real_server 1.2.3.5 53 {
+    DNS_CHECK {
+      type A
+    }
+    SMTP_CHECK {
+    }
+  }
+  real_server 1.2.3.6 53 {
+    DNS_CHECK {
+    }
+    PING_CHECK
+  }
+}
+`, 'k.conf');
+  const [only, mixed] = config.services[0]!.realServers;
+  assert.deepEqual(only!.checkers, [], 'no checker: the server counts as alive (unchecked), as before');
+  assert.deepEqual(mixed!.checkers.map((c) => c.type), ['PING_CHECK']);
+  const notChecked = 'has no supported checker: it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)';
+  assert.deepEqual(warnings, [
+    `k.conf:4: DNS_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    `k.conf:7: SMTP_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    'k.conf:11: DNS_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
+  ]);
+});
+
 test('persistence_timeout and persistence_granularity: -p and -M; no value is keepalived\'s 360 s; 0 is a warning and not persistent; a bad mask is an error', () => {
   const one = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf');
   const a = one('  persistence_timeout 50\n  persistence_granularity 255.255.255.0');
