@@ -33,7 +33,7 @@ interface World {
   attempts: string[];
   /** Verbs the manager called, batches as "batch(v1,v2)". */
   calls: string[];
-  /** A check of this addr (and, for HTTP_GET, this path) fails while listed. */
+  /** A check of this addr (and, for HTTP_GET / SSL_GET, this path) fails while listed. */
   failing: Set<string>;
   table(): string[];
   health(): string[];
@@ -52,7 +52,7 @@ function world(opts: { keepalived?: string } = {}): World {
       return r.ctl.call(verb, args);
     },
     run: (spec: CheckSpec, t) => {
-      const path = spec.type === 'HTTP_GET' ? (spec as HttpCheck).urls[0]!.path : '';
+      const path = spec.type === 'HTTP_GET' || spec.type === 'SSL_GET' ? spec.urls[0]!.path : '';
       attempts.push(`${clock.t / S} ${t.addr} ${spec.type}${path ? ` ${path}` : ''}`);
       const bad = failing.has(t.addr) || (path !== '' && failing.has(`${t.addr} ${path}`));
       return Promise.resolve<CheckResult>(bad ? { ok: false, reason: 'connect ECONNREFUSED' } : { ok: true, reason: 'ok' });
@@ -156,7 +156,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
   await w.clock.advance(1 * S);
   const before = { rules: formatRules(w.r.ctl.list(), N), entries: JSON.stringify(w.mgr.entries()), attempts: w.attempts.length };
   const cases: Array<[string, string]> = [
-    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, udp, ping, misc, got "htp_get"'],
+    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, got "htp_get"'],
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
@@ -452,4 +452,44 @@ test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 
   assert.match(dumped, /retry: 1\n\s+delay-before-retry: 3\n/);
   assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`),
     cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`));
+});
+
+test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; a failing one takes its server out; --dump-config writes it back; enable-sni is no http_get field', async () => {
+  const text = svc(`      - { address: ${A} }
+      - address: ${B}
+        health:
+          checks:
+            - type: ssl_get
+              virtualhost: www.example.com
+              enable-sni: true
+              connect-port: 8443
+              url: [{ path: /health, status-code: 200, digest: 0123456789ABCDEF0123456789abcdef }, { path: / }]
+`, '    health: { delay-loop: 10, retry: 0, checks: [{ type: ssl_get, connect-timeout: 3, url: { path: /health, status-code: 200 } }] }\n');
+  const cfg = parseConfig(text, 'f.yaml');
+  const checkers = (c: typeof cfg) => c.services[0]!.health!.realServers.map((r) => JSON.parse(JSON.stringify(r.checkers, (k, x: unknown) => (k === 'origin' ? undefined : x))) as unknown);
+  assert.deepEqual(checkers(cfg), [
+    [{ type: 'SSL_GET', connectTimeoutMs: 3 * S, delayLoopMs: 10 * S, retry: 0, delayBeforeRetryMs: 3 * S, rise: 1, fall: 1, urls: [{ path: '/health', status: [[200, 200]] }], enableSni: false }],
+    [{
+      type: 'SSL_GET', connectPort: 8443, connectTimeoutMs: 5 * S, delayLoopMs: 10 * S, retry: 0, delayBeforeRetryMs: 3 * S, rise: 1, fall: 1,
+      urls: [{ path: '/health', status: [[200, 200]], digest: '0123456789abcdef0123456789abcdef' }, { path: '/' }], virtualhost: 'www.example.com', enableSni: true,
+    }],
+  ]);
+  const w = world();
+  w.cm.apply(cfg, false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  assert.deepEqual(w.attempts.sort(), [`0 ${A} SSL_GET /health`, `0 ${B} SSL_GET /health`]);
+  w.failing.add(`${A} /health`);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`80 ${B}/1`], 'A failed its ssl_get and left the table');
+  assert.equal(w.mgr.entries().find((e) => e.addr === A)!.reason, 'SSL_GET: connect ECONNREFUSED');
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: ssl_get\n/);
+  assert.match(dumped, /enable-sni: true\n/);
+  assert.deepEqual(checkers(parseConfig(dumped, 'd.yaml')), checkers(cfg), 'loads back the same');
+  await w.mgr.stop();
+  assert.equal(configError(() => parseConfig(text.replace('- type: ssl_get\n', '- type: http_get\n'), 'f.yaml')),
+    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto, url, virtualhost)');
+  assert.equal(configError(() => parseConfig(text.replace(/\n +url: \[.*\]$/m, ''), 'f.yaml')),
+    'f.yaml:12: services[0].servers[1].health.checks[0].url: missing: ssl_get needs at least one url { path }');
 });

@@ -1,22 +1,27 @@
 // Each health checker against small servers on 127.0.0.1: what passes, what fails, and the
-// reason it gives. PING needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason
-// otherwise.
+// reason it gives (SSL_GET against an https server with a self-signed test certificate). PING
+// needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
-import { checkHttp } from '../src/health/checkers/http.js';
+import type { TLSSocket } from 'node:tls';
+import { checkHttp, checkSsl } from '../src/health/checkers/http.js';
+import { hostChecks } from '../src/health/checkers/index.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { checkPing, Pinger } from '../src/health/checkers/ping.js';
 import { checkTcp } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
+import { parseKeepalived } from '../src/health/keepalived.js';
+import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
 
 const LO = '127.0.0.1';
 
-function listen(server: net.Server | http.Server): Promise<number> {
+function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, LO, () => resolve((server.address() as net.AddressInfo).port)));
 }
 
@@ -87,19 +92,136 @@ test('HTTP_GET: status codes, MD5 digest, regex and substring of the body, sever
   }
 });
 
-test('HTTP_GET: a server that accepts but never answers fails after connect_timeout', async () => {
+test('HTTP_GET and SSL_GET: a server that accepts but never answers (nor does the TLS handshake) fails after connect_timeout', async () => {
   const socks: net.Socket[] = [];
   const srv = net.createServer((c) => socks.push(c)); // reads nothing, answers nothing
   const port = await listen(srv);
   try {
-    const t0 = Date.now();
-    const r = await checkHttp({ connectTimeoutMs: 300, urls: [{ path: '/' }] }, { ip: LO, port });
-    const took = Date.now() - t0;
-    assert.deepEqual(r, { ok: false, reason: '/: timeout after 300 ms' });
-    assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+    for (const check of [checkHttp, checkSsl]) {
+      const t0 = Date.now();
+      const r = await check({ connectTimeoutMs: 300, urls: [{ path: '/' }] }, { ip: LO, port });
+      const took = Date.now() - t0;
+      assert.deepEqual(r, { ok: false, reason: '/: timeout after 300 ms' }, check.name);
+      assert.ok(took >= 290 && took < 2000, `${check.name} took ${took} ms`);
+    }
   } finally {
     for (const s of socks) s.destroy();
     srv.close();
+  }
+});
+
+/** An https server (self-signed test certificate) answering `answer`; records each request's Host header and SNI. */
+function httpsServer(answer: (path: string) => [number, string]): { srv: https.Server; seen: Array<{ path: string; host: string; sni: string }> } {
+  const seen: Array<{ path: string; host: string; sni: string }> = [];
+  const srv = https.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, (req, res) => {
+    const path = req.url ?? '';
+    seen.push({ path, host: req.headers.host ?? '', sni: (req.socket as TLSSocket).servername || '(none)' });
+    const [status, body] = answer(path);
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(body);
+  });
+  return { srv, seen };
+}
+
+const closeServer = (srv: net.Server): Promise<void> => new Promise((r) => srv.close(() => r()));
+
+test('SSL_GET: HTTP_GET over TLS to a self-signed server (not verified): status codes, MD5 digest, several urls; gone or plain HTTP fails', async () => {
+  const body = 'hello over tls\n';
+  const { srv } = httpsServer((path) => (path === '/missing' ? [404, 'nope'] : [200, body]));
+  const port = await listen(srv);
+  const t = { ip: LO, port };
+  const spec = (urls: Parameters<typeof checkSsl>[0]['urls']) => ({ connectTimeoutMs: 2000, urls });
+  const md5 = createHash('md5').update(body).digest('hex');
+  let open = true;
+  try {
+    assert.deepEqual(await checkSsl(spec([{ path: '/' }]), t), { ok: true, reason: '/: HTTP status 200' });
+    assert.deepEqual(await checkSsl(spec([{ path: '/', status: [[200, 200]], digest: md5 }]), t), { ok: true, reason: '/: HTTP status 200, body matches' });
+    assert.deepEqual(await checkSsl(spec([{ path: '/missing' }]), t), { ok: false, reason: '/missing: HTTP status 404' });
+    assert.deepEqual(await checkSsl(spec([{ path: '/', status: [[204, 204]] }]), t), { ok: false, reason: '/: HTTP status 200' }, 'status_code 204 asked, 200 answered');
+    assert.equal((await checkSsl(spec([{ path: '/missing', status: [[404, 404]] }]), t)).ok, true, 'status_code 404 accepted when asked');
+    const bad = await checkSsl(spec([{ path: '/', digest: '0'.repeat(32) }]), t);
+    assert.deepEqual(bad, { ok: false, reason: `/: MD5 digest ${md5} differs from ${'0'.repeat(32)}` });
+    const two = await checkSsl(spec([{ path: '/' }, { path: '/missing' }]), t);
+    assert.deepEqual(two, { ok: false, reason: '/missing: HTTP status 404' }, 'every url must pass');
+    // The transport really is TLS: plain HTTP to the https server fails.
+    const plain = await checkHttp(spec([{ path: '/' }]), t);
+    assert.equal(plain.ok, false, plain.reason);
+    await closeServer(srv);
+    open = false;
+    const gone = await checkSsl(spec([{ path: '/' }]), t);
+    assert.deepEqual(gone, { ok: false, reason: '/: ECONNREFUSED' }, 'the server is gone');
+  } finally {
+    if (open) srv.close();
+  }
+  // A plain HTTP server is not an SSL_GET pass either (the handshake fails).
+  const h = http.createServer((_req, res) => res.end('plain'));
+  const hp = await listen(h);
+  try {
+    const r = await checkSsl(spec([{ path: '/' }]), { ip: LO, port: hp });
+    assert.equal(r.ok, false);
+    assert.match(r.reason, /^\/: EPROTO \(.+\)$/, 'the TLS error says why');
+  } finally {
+    h.close();
+  }
+});
+
+test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI only with enable_sni and a virtualhost (keepalived)', async () => {
+  const { srv, seen } = httpsServer(() => [200, 'ok']);
+  const port = await listen(srv);
+  const t = { ip: LO, port };
+  const urls = [{ path: '/' }];
+  try {
+    for (const spec of [
+      { connectTimeoutMs: 2000, urls },
+      { connectTimeoutMs: 2000, urls, virtualhost: 'rs.example' },
+      { connectTimeoutMs: 2000, urls, enableSni: true },
+      { connectTimeoutMs: 2000, urls, virtualhost: 'rs.example', enableSni: true },
+    ]) assert.equal((await checkSsl(spec, t)).ok, true);
+    assert.deepEqual(seen.map((s) => [s.host, s.sni]), [
+      [`${LO}:${port}`, '(none)'],
+      ['rs.example', '(none)'],
+      [`${LO}:${port}`, '(none)'],
+      ['rs.example', 'rs.example'],
+    ]);
+  } finally {
+    srv.close();
+  }
+});
+
+test('SSL_GET from keepalived.conf, run as uvsd runs checks (hostChecks): up while /health answers 200, down on 500, down once the server is gone', async () => {
+  let status = 200;
+  const { srv } = httpsServer(() => [status, 'health']);
+  const port = await listen(srv);
+  let open = true;
+  const pinger = new Pinger();
+  try {
+    const { config, warnings } = parseKeepalived(`virtual_server 192.168.8.200 443 {
+  real_server ${LO} ${port} {
+    SSL_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 3
+    }
+  }
+}
+`, 'keepalived.conf');
+    assert.deepEqual(warnings, []);
+    const rs = config.services[0]!.realServers[0]!;
+    assert.deepEqual(rs.checkers.map((c) => c.type), ['SSL_GET']);
+    const run = () => hostChecks(pinger)(rs.checkers[0]!, rs);
+    assert.deepEqual(await run(), { ok: true, reason: '/health: HTTP status 200' });
+    status = 500;
+    assert.deepEqual(await run(), { ok: false, reason: '/health: HTTP status 500' });
+    status = 200;
+    assert.equal((await run()).ok, true);
+    await closeServer(srv);
+    open = false;
+    assert.deepEqual(await run(), { ok: false, reason: '/health: ECONNREFUSED' });
+  } finally {
+    pinger.close();
+    if (open) srv.close();
   }
 });
 

@@ -174,10 +174,10 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
   ha_suspend
   persistence_timeout 60
   real_server 1.2.3.5 80 {
-    SSL_GET {
-      url {
-        path /
-      }
+    DNS_CHECK {
+      name example.com
+      port 53
+      type A
     }
     smtp_alert
     TCP_CHECK {
@@ -195,10 +195,38 @@ virtual_server fwmark 1 {
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
-    'k.conf:5: SSL_GET is not supported: real_server 1.2.3.5 80 is not checked by it',
+    'k.conf:5: DNS_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
+  ]);
+});
+
+test('a real_server whose only checkers are unsupported is imported unchecked, and the warnings say it is not health-checked at all and always alive', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
+  protocol UDP
+  real_server 1.2.3.5 53 {
+    DNS_CHECK {
+      type A
+    }
+    SMTP_CHECK {
+    }
+  }
+  real_server 1.2.3.6 53 {
+    DNS_CHECK {
+    }
+    PING_CHECK
+  }
+}
+`, 'k.conf');
+  const [only, mixed] = config.services[0]!.realServers;
+  assert.deepEqual(only!.checkers, [], 'no checker: the server counts as alive (unchecked), as before');
+  assert.deepEqual(mixed!.checkers.map((c) => c.type), ['PING_CHECK']);
+  const notChecked = 'has no supported checker: it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)';
+  assert.deepEqual(warnings, [
+    `k.conf:4: DNS_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    `k.conf:7: SMTP_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    'k.conf:11: DNS_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
   ]);
 });
 
@@ -259,20 +287,75 @@ virtual_server 1.2.3.4 80 {
   }
 });
 
+test('SSL_GET (an HTTPS pool as keepalived users write it) is a checker: HTTP_GET\'s url blocks and options, enable_sni, no warning', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 192.168.8.200 443 {
+  virtualhost www.example.com
+  real_server 192.168.8.20 443 {
+    SSL_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 3
+    }
+  }
+  real_server 192.168.8.21 443 {
+    SSL_GET {
+      url {
+        path /health
+        digest 9B3A0C85A887A256D6939DA88AABD8CD
+        status_code 200 301-302
+      }
+      url {
+        path /
+      }
+      connect_ip 10.0.0.21
+      connect_port 8443
+      bindto 192.168.8.9
+      retry 2
+      delay_before_retry 0.5
+      enable_sni
+    }
+  }
+}
+`, 'k.conf');
+  assert.deepEqual(warnings, []);
+  const [a, b] = config.services[0]!.realServers;
+  assert.deepEqual(a!.checkers, [{
+    type: 'SSL_GET', origin: { file: 'k.conf', line: 4 }, connectIp: undefined, connectPort: undefined, bindto: undefined,
+    connectTimeoutMs: 3000, delayLoopMs: 60000, retry: 1, delayBeforeRetryMs: 3000, rise: 1, fall: 1,
+    virtualhost: 'www.example.com', enableSni: false, urls: [{ path: '/health', status: [[200, 200]] }],
+  }], 'keepalived\'s HTTP_GET defaults: retry 1, delay_before_retry 3 s; virtualhost inherited');
+  assert.deepEqual(b!.checkers, [{
+    type: 'SSL_GET', origin: { file: 'k.conf', line: 13 }, connectIp: '10.0.0.21', connectPort: 8443, bindto: '192.168.8.9',
+    connectTimeoutMs: 5000, delayLoopMs: 60000, retry: 2, delayBeforeRetryMs: 500, rise: 1, fall: 1,
+    virtualhost: 'www.example.com', enableSni: true,
+    urls: [{ path: '/health', digest: '9b3a0c85a887a256d6939da88aabd8cd', status: [[200, 200], [301, 302]] }, { path: '/' }],
+  }]);
+  // As HTTP_GET: a url is required, bad values are file:line errors; enable_sni takes no value and means nothing to HTTP_GET.
+  const one = (checker: string) => parseKeepalived(`virtual_server 1.2.3.4 443 {\n  real_server 1.2.3.5 443 {\n${checker}\n  }\n}\n`, 'k.conf');
+  assert.throws(() => one('    SSL_GET {\n      connect_timeout 1\n    }'), /^KeepalivedError: k\.conf:3: SSL_GET needs at least one url \{ path \.\.\. \}$/);
+  assert.throws(() => one('    SSL_GET {\n      url {\n        path /\n        digest xyz\n      }\n    }'), /^KeepalivedError: k\.conf:6: digest: "xyz" is not an MD5 digest/);
+  assert.throws(() => one('    SSL_GET {\n      url {\n        path /\n        status_code 2000\n      }\n    }'), /^KeepalivedError: k\.conf:6: status_code: "2000" is not a status/);
+  assert.throws(() => one('    SSL_GET {\n      url { path / }\n      enable_sni yes\n    }'), /^KeepalivedError: k\.conf:5: enable_sni takes no argument, got "yes"$/);
+  assert.deepEqual(one('    HTTP_GET {\n      url { path / }\n      enable_sni\n    }').warnings, ['k.conf:5: unsupported keyword "enable_sni" in HTTP_GET ignored']);
+});
+
 test('retry and delay_before_retry defaults are keepalived\'s per checker (MISC_CHECK retry 0, HTTP_GET 3 s, others 1 and 1 s); a value at any level replaces them', () => {
   const servers = (inner: string) => `  real_server 1.2.3.5 80 {
 ${inner}    TCP_CHECK { }
     UDP_CHECK { }
     PING_CHECK { }
     HTTP_GET { url { path / } }
+    SSL_GET { url { path / } }
     MISC_CHECK { misc_path /bin/true }
   }`;
   const timings = (text: string) => parseKeepalived(text, 'k.conf').config.services[0]!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`);
   assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n${servers('')}\n}\n`), [
-    'TCP_CHECK 1 1000', 'UDP_CHECK 1 1000', 'PING_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000',
+    'TCP_CHECK 1 1000', 'UDP_CHECK 1 1000', 'PING_CHECK 1 1000', 'HTTP_GET 1 3000', 'SSL_GET 1 3000', 'MISC_CHECK 0 1000',
   ]);
   assert.deepEqual(timings(`virtual_server 1.2.3.4 80 {\n  retry 2\n${servers('    delay_before_retry 0.5\n')}\n}\n`), [
-    'TCP_CHECK 2 500', 'UDP_CHECK 2 500', 'PING_CHECK 2 500', 'HTTP_GET 2 500', 'MISC_CHECK 2 500',
+    'TCP_CHECK 2 500', 'UDP_CHECK 2 500', 'PING_CHECK 2 500', 'HTTP_GET 2 500', 'SSL_GET 2 500', 'MISC_CHECK 2 500',
   ], 'set at virtual_server / real_server, they apply to every checker type');
 });
 

@@ -38,13 +38,15 @@ export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, conne
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
-const CHECK_TYPES: Record<string, CheckerType> = { tcp: 'TCP_CHECK', http_get: 'HTTP_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK' };
-const TYPE_NAMES: Record<CheckerType, string> = { TCP_CHECK: 'tcp', HTTP_GET: 'http_get', UDP_CHECK: 'udp', PING_CHECK: 'ping', MISC_CHECK: 'misc' };
+const CHECK_TYPES: Record<string, CheckerType> = { tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK' };
+const TYPE_NAMES: Record<CheckerType, string> = { TCP_CHECK: 'tcp', HTTP_GET: 'http_get', SSL_GET: 'ssl_get', UDP_CHECK: 'udp', PING_CHECK: 'ping', MISC_CHECK: 'misc' };
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
+const HTTP_KEYS = [...CHECK_COMMON_KEYS, 'url', 'virtualhost'];
 const CHECK_KEYS: Record<CheckerType, string[]> = {
   TCP_CHECK: CHECK_COMMON_KEYS,
   PING_CHECK: CHECK_COMMON_KEYS,
-  HTTP_GET: [...CHECK_COMMON_KEYS, 'url', 'virtualhost'],
+  HTTP_GET: HTTP_KEYS,
+  SSL_GET: [...HTTP_KEYS, 'enable-sni'],
   UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
 };
@@ -135,11 +137,13 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
   switch (type) {
     case 'TCP_CHECK': return { ...common, type };
     case 'PING_CHECK': return { ...common, type };
-    case 'HTTP_GET': {
-      const uf = g('url') ?? h.fail(f.line, `${f.path}.url`, 'missing: http_get needs at least one url { path }');
+    case 'HTTP_GET':
+    case 'SSL_GET': {
+      const uf = g('url') ?? h.fail(f.line, `${f.path}.url`, `missing: ${typeName} needs at least one url { path }`);
       const urls = (isMap(uf.node) ? [uf] : h.list(uf)).map((x) => url(h, x));
       if (urls.length === 0) h.fail(uf.line, uf.path, 'needs at least one url { path }');
-      return { ...common, type, urls, virtualhost: d.virtualhost };
+      const sni = type === 'SSL_GET' ? { enableSni: g('enable-sni') ? h.bool(g('enable-sni')!) : false } : {};
+      return { ...common, type, urls, virtualhost: d.virtualhost, ...sni };
     }
     case 'UDP_CHECK': {
       const rr = g('require-reply');
@@ -271,7 +275,9 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
   if (c.bindto !== undefined) o.bindto = c.bindto;
   switch (c.type) {
     case 'HTTP_GET':
+    case 'SSL_GET':
       if (c.virtualhost !== undefined) o.virtualhost = c.virtualhost;
+      if (c.enableSni) o['enable-sni'] = true;
       o.url = c.urls.map((u) => {
         const x: Record<string, unknown> = { path: u.path };
         if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));

@@ -209,13 +209,14 @@ const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise:
 /**
  * keepalived's per-checker defaults for what a checker, its real_server or its virtual_server does
  * not set (check_api.c queue_checker: retry 1, delay_before_retry 1 s; check_misc.c: retry 0;
- * check_http.c: delay_before_retry 3 s).
+ * check_http.c, which runs HTTP_GET and SSL_GET: delay_before_retry 3 s).
  */
 export const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; delayBeforeRetryMs: number }>> = {
   TCP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   UDP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   PING_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   HTTP_GET: { retry: 1, delayBeforeRetryMs: 3000 },
+  SSL_GET: { retry: 1, delayBeforeRetryMs: 3000 },
   MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
 };
 
@@ -245,14 +246,19 @@ function inherited(st: Stmt, d: Inherited): boolean {
 export const KEEPALIVED_PERSISTENCE_S = 360;
 
 const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
-const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
-const UNSUPPORTED_CHECKERS = new Set(['SSL_GET', 'DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
+const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
+const UNSUPPORTED_CHECKERS = new Set(['DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
 
 class Parser {
   readonly warnings: string[] = [];
 
+  /** "file:line: msg" for a warning about st. */
+  located(st: Stmt, msg: string): string {
+    return `${st.at.file}:${st.at.line}: ${msg}`;
+  }
+
   warn(st: Stmt, msg: string): void {
-    this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
+    this.warnings.push(this.located(st, msg));
   }
 
   unsupported(st: Stmt, inside: string): void {
@@ -395,12 +401,14 @@ class Parser {
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
+    const skipped: Array<{ st: Stmt; warning: number }> = [];
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(this.checker(s, d));
         continue;
       }
       if (UNSUPPORTED_CHECKERS.has(s.key)) {
+        skipped.push({ st: s, warning: this.warnings.length });
         this.warn(s, `${s.key} is not supported: real_server ${addr} ${port} is not checked by it`);
         continue;
       }
@@ -411,6 +419,14 @@ class Parser {
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
         case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
+      }
+    }
+    // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
+    // without any checker). Say so in place of the milder warning, which suggests other checks.
+    if (rs.checkers.length === 0) {
+      for (const { st: s, warning } of skipped) {
+        this.warnings[warning] = this.located(s, `${s.key} is not supported, and real_server ${addr} ${port} has no supported checker: ` +
+          'it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)');
       }
     }
     // The kernel (ip_vs_add_dest) refuses a lower threshold above the upper one: say so here, with the line.
@@ -426,6 +442,7 @@ class Parser {
     const d: Inherited = { ...parent };
     const c: Partial<CheckCommon> = {};
     const urls: HttpUrl[] = [];
+    let enableSni = false;
     const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
     const misc: { command?: string; timeoutMs?: number; dynamic: boolean } = { dynamic: false };
     const inside = st.key;
@@ -436,8 +453,13 @@ class Parser {
         case 'connect_port': nArgs(s, 1, 1); c.connectPort = portArg(s, 0); continue;
         case 'bindto': nArgs(s, 1, 1); c.bindto = ipArg(s, 0); continue;
       }
-      if (st.key === 'HTTP_GET' && s.key === 'url') {
+      if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && s.key === 'url') {
         urls.push(this.url(s));
+        continue;
+      }
+      if (st.key === 'SSL_GET' && s.key === 'enable_sni') {
+        noArgs(s);
+        enableSni = true;
         continue;
       }
       if (st.key === 'UDP_CHECK') {
@@ -467,8 +489,9 @@ class Parser {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };
       case 'PING_CHECK': return { ...common, type: 'PING_CHECK' };
       case 'HTTP_GET':
-        if (urls.length === 0) throw err(st, 'HTTP_GET needs at least one url { path ... }');
-        return { ...common, type: 'HTTP_GET', urls, virtualhost: d.virtualhost };
+      case 'SSL_GET':
+        if (urls.length === 0) throw err(st, `${st.key} needs at least one url { path ... }`);
+        return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni } : {}) };
       case 'UDP_CHECK':
         return { ...common, type: 'UDP_CHECK', ...udp };
       default:

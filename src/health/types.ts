@@ -4,7 +4,7 @@
 
 import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
 
-export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Where a spec came from, for messages ("file:line"). */
 export interface Origin {
@@ -27,7 +27,7 @@ export interface CheckCommon {
   delayLoopMs: number;
   /** retry (a.k.a. nb_get_retry): extra attempts before an up server is declared failed (default per type: MISC_CHECK 0, others 1). */
   retry: number;
-  /** delay_before_retry (default per type: HTTP_GET 3 s, others 1 s). */
+  /** delay_before_retry (default per type: HTTP_GET and SSL_GET 3 s, others 1 s). */
   delayBeforeRetryMs: number;
   /** uvs extension: consecutive passed checks needed to come back (default 1). */
   rise: number;
@@ -50,11 +50,14 @@ export interface HttpUrl {
 export interface TcpCheck extends CheckCommon {
   type: 'TCP_CHECK';
 }
+/** HTTP_GET, and SSL_GET: the same check over TLS (server certificate not verified, as keepalived). */
 export interface HttpCheck extends CheckCommon {
-  type: 'HTTP_GET';
+  type: 'HTTP_GET' | 'SSL_GET';
   urls: HttpUrl[];
   /** virtualhost: Host header (default the target address). */
   virtualhost?: string;
+  /** enable_sni (SSL_GET): send virtualhost as the TLS server name (none without a virtualhost). */
+  enableSni?: boolean;
 }
 export interface UdpCheck extends CheckCommon {
   type: 'UDP_CHECK';

@@ -1,8 +1,12 @@
 // HTTP_GET: every url must answer with an accepted status (default 2xx) and, when asked, a body
 // whose MD5 equals `digest` (keepalived's genhash), that matches `regex` or contains a text.
-// One connection per url, `Connection: close`; connect_timeout bounds each request as a whole.
+// One connection per url, `Connection: close`; connect_timeout bounds each request as a whole
+// (TLS handshake included). SSL_GET is the same check over TLS (a Transport): like keepalived,
+// it does not verify the server's certificate, and sends a server name (SNI) only with
+// enable_sni and a virtualhost.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl } from '../types.js';
 
 /** Bodies larger than this fail the check instead of being buffered. */
@@ -13,7 +17,33 @@ function statusOk(url: HttpUrl, status: number): boolean {
   return url.status.some(([lo, hi]) => status >= lo && status <= hi);
 }
 
-function getOnce(spec: Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualhost'>, target: CheckTarget, url: HttpUrl): Promise<CheckResult> {
+type HttpSpec = Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualhost' | 'urls'>;
+
+/** How a url is fetched: plain HTTP or TLS. */
+interface Transport {
+  /** The port left out of the default Host header. */
+  defaultPort: number;
+  get(opts: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest;
+}
+
+const PLAIN: Transport = { defaultPort: 80, get: (opts, onResponse) => http.get(opts, onResponse) };
+
+function tls(spec: Pick<HttpCheck, 'virtualhost' | 'enableSni'>): Transport {
+  // servername '' sends no SNI (node would otherwise take it from the Host header).
+  const servername = spec.enableSni ? (spec.virtualhost ?? '') : '';
+  return { defaultPort: 443, get: (opts, onResponse) => https.get({ ...opts, rejectUnauthorized: false, servername }, onResponse) };
+}
+
+/**
+ * The error's code; with OpenSSL's reason when the message has one
+ * ("write EPROTO ...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:..." -> not TLS on that port).
+ */
+function errorText(e: NodeJS.ErrnoException): string {
+  const ssl = /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(e.message);
+  return ssl ? `${e.code ?? 'TLS error'} (${ssl[1]})` : (e.code ?? e.message);
+}
+
+function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: Transport): Promise<CheckResult> {
   const needBody = url.digest !== undefined || url.regex !== undefined || url.contains !== undefined;
   return new Promise((resolve) => {
     let done = false;
@@ -24,8 +54,8 @@ function getOnce(spec: Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualh
       req.destroy();
       resolve(r);
     };
-    const host = spec.virtualhost ?? (target.port === 80 ? target.ip : `${target.ip}:${target.port}`);
-    const req = http.get(
+    const host = spec.virtualhost ?? (target.port === transport.defaultPort ? target.ip : `${target.ip}:${target.port}`);
+    const req = transport.get(
       { host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' } },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -74,15 +104,25 @@ function getOnce(spec: Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualh
       },
     );
     const timer = setTimeout(() => finish({ ok: false, reason: `${url.path}: timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
-    req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `${url.path}: ${e.code ?? e.message}` }));
+    req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `${url.path}: ${errorText(e)}` }));
   });
 }
 
-export async function checkHttp(spec: Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualhost' | 'urls'>, target: CheckTarget): Promise<CheckResult> {
+async function getAll(spec: HttpSpec, target: CheckTarget, transport: Transport): Promise<CheckResult> {
   let last: CheckResult = { ok: true, reason: 'no url' };
   for (const url of spec.urls) {
-    last = await getOnce(spec, target, url);
+    last = await getOnce(spec, target, url, transport);
     if (!last.ok) return last;
   }
   return last;
+}
+
+/** HTTP_GET. */
+export function checkHttp(spec: HttpSpec, target: CheckTarget): Promise<CheckResult> {
+  return getAll(spec, target, PLAIN);
+}
+
+/** SSL_GET: HTTP_GET over TLS. */
+export function checkSsl(spec: HttpSpec & Pick<HttpCheck, 'enableSni'>, target: CheckTarget): Promise<CheckResult> {
+  return getAll(spec, target, tls(spec));
 }

@@ -1,6 +1,6 @@
 // One entry point for every checker type: run one attempt of `spec` against the real server.
 import type { CheckResult, CheckSpec } from '../types.js';
-import { checkHttp } from './http.js';
+import { checkHttp, checkSsl } from './http.js';
 import { checkMisc } from './misc.js';
 import { checkPing, Pinger } from './ping.js';
 import { checkTcp } from './tcp.js';
@@ -17,6 +17,7 @@ export function hostChecks(pinger: Pinger): RunCheck {
     switch (spec.type) {
       case 'TCP_CHECK': return checkTcp(spec, target);
       case 'HTTP_GET': return checkHttp(spec, target);
+      case 'SSL_GET': return checkSsl(spec, target);
       case 'UDP_CHECK': return checkUdp(spec, target);
       case 'PING_CHECK': return checkPing(pinger, spec, target);
       case 'MISC_CHECK': return checkMisc(spec);
