@@ -6,8 +6,9 @@
 // drain-timeout) or removed at once.
 
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { UvsError } from './errors.js';
+import { toYaml } from './yaml-out.js';
 import type { Control } from './model.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
@@ -719,7 +720,7 @@ export class ConfigManager {
       return o;
     });
     return `${header}\n` +
-      stringify({ daemon, timeouts: { ...this.control.model.timeouts }, services }, { lineWidth: 0 });
+      toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, services });
   }
 
   stop(): void {
