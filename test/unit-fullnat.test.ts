@@ -8,6 +8,7 @@ import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
 import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
 import { formatConns } from '../src/control/printers.js';
+import { parseArgs } from '../src/control/ipvsadm.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const LIP = '10.0.0.5';
@@ -175,22 +176,28 @@ test('NAT/FULLNAT/TUN real servers off every --addr network need --gateway (refu
   assert.equal(g.dp.services[0]!.dests.length, 1);
 });
 
-test('-Lnc with FULLNAT connections: a local column (LIP:lport) between virtual and destination; ipvsadm layout otherwise', () => {
+test('-Lnc keeps ipvsadm\'s layout with FULLNAT connections too; --laddr-column adds a local column (LIP:lport) between virtual and destination', () => {
   const base = { proto: 'tcp' as const, state: 'ESTABLISHED', expires: 899, caddr: '192.168.9.7', cport: 40001, vaddr: '192.168.8.200', vport: 80, daddr: '192.168.8.30', dport: 8080 };
   const fnat = { ...base, laddr: '192.168.8.50', lport: 1025, fwd: 'fullnat' as const };
   const dr = { ...base, dport: 80, laddr: '192.168.9.7', lport: 40001, fwd: 'dr' as const };
+  // The same six columns whatever the table holds: scripts that read the 6th field keep working.
   assert.equal(formatConns([fnat, dr], { numeric: true }),
+    'IPVS connection entries\n' +
+    'pro expire state       source             virtual            destination\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:8080\n' +
+    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:80\n');
+  assert.equal(formatConns([fnat, dr], { numeric: true, laddrColumn: true }),
     'IPVS connection entries\n' +
     'pro expire state       source             virtual            local              destination\n' +
     'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.50:1025  192.168.8.30:8080\n' +
     'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.9.7:40001  192.168.8.30:80\n');
-  assert.equal(formatConns([dr], { numeric: true }),
-    'IPVS connection entries\n' +
-    'pro expire state       source             virtual            destination\n' +
-    'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.30:80\n');
   // --persistent-conn: ipvsadm's pe name / pe_data title columns after destination (rows plain).
-  assert.equal(formatConns([fnat], { numeric: true, persistentConn: true }),
+  assert.equal(formatConns([fnat], { numeric: true, persistentConn: true, laddrColumn: true }),
     'IPVS connection entries\n' +
     'pro expire state       source             virtual            local              destination        pe name          pe_data\n' +
     'TCP 14:59  ESTABLISHED 192.168.9.7:40001  192.168.8.200:80   192.168.8.50:1025  192.168.8.30:8080\n');
+  // From the command line: only with -c.
+  const cmd = parseArgs(['-Lnc', '--laddr-column']);
+  assert.ok(cmd.kind === 'list' && cmd.format.laddrColumn === true);
+  assert.throws(() => parseArgs(['-Ln', '--laddr-column']), /--laddr-column goes with -c/);
 });

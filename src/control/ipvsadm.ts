@@ -123,6 +123,8 @@ const OPTS = [
   'synproxy',
   // the sync daemon (ipvsadm's names) and uvs's sync-peer / sync-key-file (docs/ha.md)
   'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
+  // uvs: -Lc with FULLNAT's local address column
+  'laddr-column',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
@@ -134,30 +136,30 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        ', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx ',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxx',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxx',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        x', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -240,6 +242,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'rate', arg: 'none', action: { opt: 'rate' } },
   { long: 'thresholds', arg: 'none', action: { opt: 'thresholds' } },
   { long: 'persistent-conn', arg: 'none', action: { opt: 'persistent-conn' } },
+  { long: 'laddr-column', arg: 'none', action: { opt: 'laddr-column' } },
   { long: 'nosort', arg: 'none', action: { opt: 'nosort' } },
   { long: 'sort', arg: 'none', action: { sort: true } },
   { long: 'exact', short: 'X', arg: 'none', action: { opt: 'exact' } },
@@ -598,6 +601,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       if (has('rate')) format.rate = true;
       if (has('thresholds')) format.thresholds = true;
       if (has('persistent-conn')) format.persistentConn = true;
+      if (has('laddr-column')) {
+        if (!has('connection')) throw new UsageError('--laddr-column goes with -c (the connection list)');
+        format.laddrColumn = true;
+      }
       if (has('exact')) format.exact = true;
       if (has('nosort')) format.nosort = true;
       const c: ListCommand = { kind: 'list', ...common, numeric: has('numeric'), format, conns: has('connection'), timeout: has('timeout') };

@@ -73,6 +73,8 @@ export interface ListFormat {
   persistentConn?: boolean;
   exact?: boolean;
   nosort?: boolean;
+  /** -c --laddr-column: the local address column (FULLNAT's LIP:lport) between virtual and destination. */
+  laddrColumn?: boolean;
 }
 
 export interface PrintOptions extends ListFormat {
@@ -272,15 +274,15 @@ function mmss(seconds: number): string {
 }
 
 /**
- * `ipvsadm -Lc[n]` (list_conn / print_conn). When FULLNAT connections are listed, a `local`
- * column (the local address and port the director took, as DPVS's ipvsadm shows it) stands
- * between virtual and destination, for every row (the client's own address for other methods);
- * without FULLNAT the layout is ipvsadm's exactly. With --persistent-conn the title adds ipvsadm's
- * `pe name` and `pe_data` columns; uvs has no persistence engine (--pe), so every row is the plain
- * one, as ipvsadm prints a kernel row without pe data.
+ * `ipvsadm -Lc[n]` (list_conn / print_conn), ipvsadm's layout whatever the connections are.
+ * With --laddr-column a `local` column (the local address and port the director took, as DPVS's
+ * ipvsadm shows it) stands between virtual and destination in every row (the client's own address
+ * for methods other than FULLNAT). With --persistent-conn the title adds ipvsadm's `pe name` and
+ * `pe_data` columns; uvs has no persistence engine (--pe), so every row is the plain one, as
+ * ipvsadm prints a kernel row without pe data.
  */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
-  const local = conns.some((c) => c.fwd === 'fullnat');
+  const local = opts.laddrColumn === true;
   let out = 'IPVS connection entries\n';
   out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}`;
   out += opts.persistentConn ? `${left('destination', 18)} ${left('pe name', 16)} pe_data\n` : 'destination\n';
@@ -483,6 +485,7 @@ Options:
   --exact                             expand numbers (display exact values)
   --thresholds                        output of thresholds information
   --persistent-conn                   output of persistent connection info
+  --laddr-column                      uvs: -c with FULLNAT's local address column
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
