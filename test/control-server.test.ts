@@ -201,6 +201,9 @@ test('--socket pointing at a regular file is refused and the file is kept', asyn
   writeFileSync(path, 'keep me');
   await assert.rejects(listenControl(path, () => null, () => {}), /exists and is not a socket/);
   assert.equal(readFileSync(path, 'utf8'), 'keep me');
+  // A regular file where the socket's directory should be: said so, not mkdir's EEXIST.
+  await assert.rejects(listenControl(join(path, 'uvsd.sock'), () => null, () => {}), new RegExp(`^Error: ${path.replaceAll('.', '\\.')} is not a directory$`));
+  assert.equal(readFileSync(path, 'utf8'), 'keep me');
 });
 
 const PROTO_CASES = 100_000;

@@ -18,7 +18,7 @@ import { Control } from '../control/model.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, keepalivedServices, mergeServices, parseAddrText, readConfig, type ConfigFile, type DaemonReload,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, readConfig, socketPathProblem, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { StateFile, restoreState } from '../control/statefile.js';
@@ -106,6 +106,15 @@ function fracArg(name: string) {
   };
 }
 
+/** An option whose value `problem` checks (the message names the option and the value). */
+function checkedArg(name: string, problem: (v: string) => string | undefined) {
+  return (v: string): string => {
+    const why = problem(v);
+    if (why !== undefined) throw new InvalidArgumentError(`${name} ${why}`);
+    return v;
+  };
+}
+
 function wrap<T>(f: (v: string) => T) {
   return (v: string): T => {
     try {
@@ -135,8 +144,8 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
 function parseOptions(argv: string[]): Options {
   const program = new Command('uvsd')
     .description(`userspace IPVS-compatible load balancer daemon (schedulers: ${schedulerNames().join(', ')})`)
-    .option('--tap <name>', 'TAP interface to create or attach', 'uvs0')
-    .option('--bridge <br>', 'bridge to enslave the TAP to')
+    .option('--tap <name>', 'TAP interface to create or attach', checkedArg('--tap', ifnameProblem), 'uvs0')
+    .option('--bridge <br>', 'bridge to enslave the TAP to', checkedArg('--bridge', ifnameProblem))
     .option('--port <spec>', 'af_packet:IFACE = the ring backend instead of the TAP: an existing interface (veth end, NIC) read through an AF_PACKET TPACKET_V3 ring')
     .option(
       '--addr <cidr>',
@@ -148,7 +157,7 @@ function parseOptions(argv: string[]): Options {
       if (ip < 0) throw new Error(`invalid gateway address "${v}"`);
       return ip;
     }))
-    .option('--socket <path>', 'control socket path', DEFAULT_SOCKET)
+    .option('--socket <path>', 'control socket path', checkedArg('--socket', socketPathProblem), DEFAULT_SOCKET)
     .option('--conn-max <n>', 'connection table size', intArg('--conn-max', 1, 1 << 26), 1048576)
     .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
@@ -324,7 +333,8 @@ export async function main(argv: string[]): Promise<void> {
       port = rxPort;
     }
   } catch (e) {
-    console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}`);
+    const busy = (e as { code?: string }).code === 'EBUSY' ? ' (another uvsd on it?)' : '';
+    console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}${busy}`);
     process.exit(1);
   }
   if (port.mac === formatMac(mac)) {

@@ -114,6 +114,22 @@ const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persist
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
+/** Why `v` cannot name a network interface (Linux: 1-15 bytes, no "/" or white space), or undefined. */
+export function ifnameProblem(v: string): string | undefined {
+  const n = Buffer.byteLength(v);
+  if (n === 0 || n > 15 || /[\s/]/.test(v) || v === '.' || v === '..') {
+    return `must be an interface name of 1..15 characters without "/" or spaces, got ${JSON.stringify(v)}`;
+  }
+  return undefined;
+}
+
+/** Why `v` cannot be a control socket path (a Unix socket's path holds at most 107 bytes), or undefined. */
+export function socketPathProblem(v: string): string | undefined {
+  const n = Buffer.byteLength(v);
+  if (n === 0 || n > 107) return `must be a path of 1..107 bytes (a Unix socket's limit), got ${JSON.stringify(v)}`;
+  return undefined;
+}
+
 /** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
 export function parseConfig(text: string, file: string): ConfigFile {
   const lc = new LineCounter();
@@ -203,8 +219,13 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       lines[k] = f.line;
       cfg.daemon[k] = parse(f);
     };
-    set('tap', str);
-    set('bridge', str);
+    const checked = (problem: (v: string) => string | undefined) => (f: Field): string => {
+      const v = str(f);
+      const why = problem(v);
+      return why === undefined ? v : fail(file, f.line, f.path, why);
+    };
+    set('tap', checked(ifnameProblem));
+    set('bridge', checked(ifnameProblem));
     set('addresses', (f) => {
       const items = list(f);
       if (items.length === 0) fail(file, f.line, f.path, 'must list at least one address (a.b.c.d/len)');
@@ -220,7 +241,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       return addrs.map((a) => a.text);
     });
     set('gateway', helpers.ip);
-    set('socket', str);
+    set('socket', checked(socketPathProblem));
     set('metrics', (f) => {
       const v = str(f);
       try {

@@ -207,7 +207,13 @@ export async function listenControl(
   path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {},
 ): Promise<net.Server> {
   const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    // EEXIST/ENOTDIR: a part of the directory is a file.
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(code === 'EEXIST' || code === 'ENOTDIR' ? `${dirname(path)} is not a directory` : (e as Error).message);
+  }
   let st: ReturnType<typeof lstatSync> | undefined;
   try {
     st = lstatSync(path);
