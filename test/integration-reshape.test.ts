@@ -22,7 +22,7 @@ test('a VIP equal to a live real server\'s address is refused with the MAC that 
     const r = await lab.uvsadm(['-A', '-t', `${rs1}:80`, '-s', 'rr']);
     t.diagnostic(`-A -t ${rs1}:80 → exit ${r.code}: ${r.stderr.trim()}`);
     assert.notEqual(r.code, 0, 'refused');
-    assert.match(r.stderr, new RegExp(`^Address already in use on the LAN: ${rs1.replace(/\./g, '\\.')} is already in use on the LAN by ([0-9a-f]{2}:){5}[0-9a-f]{2}\n$`));
+    assert.match(r.stderr, new RegExp(`^Address already in use on the LAN: ${rs1.replace(/\./g, '\\.')} answered from ([0-9a-f]{2}:){5}[0-9a-f]{2}\n$`));
     assert.equal(await lab.uvsadmMust(['-Ln']), before, 'the table is unchanged');
     const st = await lab.status();
     assert.ok(st.counters.arp_probes_sent! >= 1 && st.counters.arp_conflicts! >= 1, JSON.stringify(st.counters));

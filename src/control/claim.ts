@@ -45,6 +45,12 @@ export function conflictMessage(c: Conflict): string {
   return `${formatIp(c.ip)} is already in use on the LAN by ${c.mac}`;
 }
 
+/** The detail of an ADDRESS_IN_USE refusal, which follows its title ("Address already in use on
+ *  the LAN: 192.168.8.100 answered from b2:7d:..."), so it does not say "in use" again. */
+export function conflictDetail(c: Conflict): string {
+  return `${formatIp(c.ip)} answered from ${c.mac}`;
+}
+
 /**
  * Why ip cannot be a VIP or a real server (as IPVS refuses non-unicast addresses), or undefined.
  * `addrs` are uvsd's director addresses: their networks' network and broadcast addresses and the
@@ -133,7 +139,7 @@ export function callClaiming(
   const ips = probeMs > 0 && dp.link.active ? newAddresses(dp, verb, args) : [];
   if (ips.length === 0) return call(verb, args);
   return probeConflicts(dp, ips, probeMs).then((taken) => {
-    if (taken.length > 0) throw new UvsError('ADDRESS_IN_USE', conflictMessage(taken[0]));
+    if (taken.length > 0) throw new UvsError('ADDRESS_IN_USE', conflictDetail(taken[0]));
     return call(verb, args);
   });
 }
