@@ -445,7 +445,9 @@ test('NAT: replies through the director count as outgoing (node_ipvs_outgoing_*,
   assert.equal(ex.get('uvs_service_out_bytes_total', { proto: 'tcp', service: `${VIP}:80` }), 44);
   assert.equal(ex.get('uvs_dest_info', { ...lbl, fwd: 'nat' }), 1);
   assert.equal(ex.get('node_ipvs_backend_weight', { remote_address: RS[0]!.ip, remote_port: '8080', local_port: '80' }), 1);
-  assert.equal(statusJson(r.dp, new RateEstimator(r.dp)).services[0]!.dests[0]!.forward, 'Masq');
+  const st = statusJson(r.dp, new RateEstimator(r.dp)).services[0]!;
+  assert.equal(st.dests[0]!.forward, 'Masq');
+  assert.deepEqual([st.outPkts, st.outBytes, st.inPkts], [1, 44, 1], 'status.json: the service\'s out totals too');
 });
 
 test('the HTTP listener: /metrics, /status.json and / answer; other paths 404, other methods 405', async () => {

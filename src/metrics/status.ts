@@ -9,7 +9,7 @@ import type { Fwd } from '../control/protocol.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destHealth, destOverloaded, liveDests, protoName, removedByHealth, type HealthView } from './view.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, serviceStat } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 
 export interface StatusDest {
   addr: string;
@@ -44,6 +44,8 @@ export interface StatusService {
   conns: number;
   inPkts: number;
   inBytes: number;
+  outPkts: number;
+  outBytes: number;
   rates: Rates;
   dests: StatusDest[];
 }
@@ -107,7 +109,8 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
       proto: protoName(s), addr: formatIp(s.vip), port: s.port, sched: s.scheduler.name,
       // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
       conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
-      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
+      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
+      outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
     };
   });
   const lr = rates.linkRates();
