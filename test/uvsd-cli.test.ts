@@ -164,6 +164,40 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
   });
 });
 
+test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln, warnings on stderr, exit 0; a table a start would refuse: FILE:LINE, exit 2; nothing opened (runs as nobody)', () => {
+  withConfigDir((_dir, file) => {
+    const conf = (rs2: string) => file(`k${rs2}.conf`, [
+      'global_defs {', '  router_id lb1', '}',
+      'virtual_server 192.168.8.200 80 {', '  lb_algo wrr', '  lb_kind DR', '  persistance_timeout 50',
+      '  real_server 192.168.8.20 80 {', '    weight 3', '    TCP_CHECK {', '      connect_timeout 2', '    }', '  }',
+      `  real_server ${rs2} 80 {`, '    weight 1', '  }', '}', '',
+    ].join('\n'));
+    const good = uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.stdout,
+      'IP Virtual Server version 1.2.1 (size=1024)\n' +
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+      'TCP  192.168.8.200:80 wrr\n' +
+      '  -> 192.168.8.20:80              Route   3      0          0         \n' +
+      '  -> 192.168.8.21:80              Route   1      0          0         \n');
+    const warn = good.stderr.split('\n').filter((l) => l !== '');
+    assert.match(warn[0]!, /^uvsd: warning: keepalived\.conf: .*k192\.168\.8\.21\.conf:1: global_defs ignored/);
+    assert.match(warn[1]!, /^uvsd: warning: keepalived\.conf: .*:7: unsupported keyword "persistance_timeout"/, 'a misspelt keyword is shown');
+    assert.equal(warn[2], 'uvsd: configuration OK: 1 services, 2 servers, 2 warnings');
+    // A server off every --addr network (DR): refused as the start would refuse it, with the line.
+    const off = conf('10.1.1.1');
+    const bad = uvsd(['--check-config', '--keepalived-conf', off, ...ADDR]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:14: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
+    // The YAML config file the same way.
+    const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
+    assertRefused(['--check-config', '--config', yaml, ...ADDR], `${yaml}:2: add service UDP 192.168.8.200:53 (nosuch): Scheduler or persistence engine not found: nosuch`);
+    assertRefused(['--check-config', ...ADDR], '--check-config needs --config or --keepalived-conf');
+  });
+});
+
 test('uvsd: an --addr or --gateway that is no unicast host is refused with one line naming it (as uvsadm refuses such VIPs), from the command line and the config file', () => {
   withConfigDir((_dir, file) => {
     const net = file('net.yaml', 'daemon:\n  addresses: [192.168.9.0/24]\n');

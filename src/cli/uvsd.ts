@@ -2,7 +2,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { unlinkSync } from 'node:fs';
+import { unlinkSync, writeSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
@@ -31,6 +31,7 @@ import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
+import { checkConfig } from './check-config.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
 interface Options extends DefenseOptions {
@@ -64,6 +65,7 @@ interface Options extends DefenseOptions {
   keepalivedConf?: string;
   healthConcurrency: number;
   stateFile?: string;
+  checkConfig?: boolean;
   role: 'master' | 'backup';
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
@@ -196,6 +198,7 @@ function parseOptions(argv: string[]): Options {
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
+    .option('--check-config', 'check --config / --keepalived-conf as a start would, print the table (uvsadm -Ln) and exit: 0, or 2 with the error; nothing is opened')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
     .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", DEFAULT_BIRD_SOCKET)
     .option('--bgp-next-hop <ip>', 'next hop of the announced routes: one of the --addr addresses (default: the first)', wrap((v) => {
@@ -275,10 +278,11 @@ export async function main(argv: string[]): Promise<void> {
   // The keepalived.conf is read before anything is opened: a bad file (or a virtual server the
   // --config file has too) exits 2 with file:line.
   let initial: ConfigFile | undefined;
+  const warnings: string[] = [];
   if (opts.keepalivedConf !== undefined) {
     try {
       const parsed = loadKeepalivedFile(opts.keepalivedConf);
-      for (const w of parsed.warnings) log.warn({ file: opts.keepalivedConf }, `keepalived.conf: ${w}`);
+      warnings.push(...parsed.warnings.map((w) => `keepalived.conf: ${w}`));
       const empty: ConfigFile = { file: opts.keepalivedConf, daemon: {}, timeoutsLine: 1, services: [] };
       initial = mergeServices(opts.file ?? empty, keepalivedServices(parsed.config.services));
     } catch (e) {
@@ -293,6 +297,15 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
     process.exit(2);
   }
+  if (opts.checkConfig === true) {
+    if (initial === undefined) {
+      console.error('uvsd: --check-config needs --config or --keepalived-conf');
+      process.exit(2);
+    }
+    const w = (fd: number) => (s: string) => writeSync(fd, s);
+    process.exit(checkConfig({ mac, addr: opts.addr, gateway: opts.gateway, destMax: opts.destMax, mtu: opts.mtu, initial, warnings }, w(1), w(2)));
+  }
+  for (const w of warnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
   /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;

@@ -1,0 +1,44 @@
+// uvsd --check-config (keepalived -t for uvs): the --config / --keepalived-conf table checked as a
+// start would check it, on a scratch datapath (no TAP, no socket, nothing sent), then printed as
+// uvsadm -Ln shows it. The files' shape was already checked when they were read.
+
+import { Datapath } from '../datapath/pipeline.js';
+import type { FrameSink } from '../datapath/tx.js';
+import type { LinkAddr } from '../datapath/link.js';
+import { ConfigManager, type ConfigFile } from '../control/config.js';
+import { Control } from '../control/model.js';
+import { formatList } from '../control/printers.js';
+
+export interface CheckConfigInput {
+  mac: Uint8Array;
+  addr: LinkAddr[];
+  gateway?: number;
+  destMax: number;
+  mtu: number;
+  /** The table to check: the --config file's, with --keepalived-conf's services merged in. */
+  initial: ConfigFile;
+  /** Lines the reading of the files left (keepalived.conf keywords skipped, ...). */
+  warnings: string[];
+}
+
+const discard: FrameSink = { send: (_b, _o, _l, n) => n };
+
+/** Exit code: 0 and the table on stdout, or 2 and the FILE:LINE error; warnings on stderr either way. */
+export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: (s: string) => void): number {
+  for (const w of c.warnings) err(`uvsd: warning: ${w}\n`);
+  const dp = new Datapath({ mac: c.mac, addrs: c.addr, gateway: c.gateway, connMax: 1024, destMax: c.destMax, batch: 64, mtu: c.mtu }, discard);
+  const control = new Control(dp, { tap: '(check)' });
+  const cm = new ConfigManager(control, undefined, {});
+  control.config = cm;
+  try {
+    cm.apply(c.initial, false);
+  } catch (e) {
+    err(`uvsd: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const list = control.list();
+  const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
+  out(formatList(list, { numeric: true }));
+  err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${c.warnings.length > 0 ? `, ${c.warnings.length} warnings` : ''}\n`);
+  return 0;
+}
