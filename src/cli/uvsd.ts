@@ -15,6 +15,7 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
+import { FaultWatch } from '../control/faults.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
@@ -371,6 +372,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group });
+  const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
@@ -570,6 +572,8 @@ export async function main(argv: string[]): Promise<void> {
     group?.pull();
     if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
     dp.tick();
+    // After the pull: with --workers the counters read are the workers' sums.
+    faults.check(Date.now());
     if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
   }, TICK_MS);
   // Claim the director addresses only if no other station holds them.
