@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
+  exports.Set("bridgeAddIf", Napi::Function::New(env, BridgeAddIf, "bridgeAddIf"));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("rxStart", Napi::Function::New(env, RxStart, "rxStart"));

@@ -65,6 +65,16 @@ bool IsPortOf(const std::string& name, const std::string& bridge) {
   return bridge == (base ? base + 1 : target);
 }
 
+// SIOCBRADDIF: make `name` a port of `bridge`; 0 or an errno. Already its port is fine.
+int AddToBridge(int ctl, const std::string& name, int ifindex, const std::string& bridge) {
+  struct ifreq ifr;
+  SetName(&ifr, bridge);
+  ifr.ifr_ifindex = ifindex;
+  if (ioctl(ctl, SIOCBRADDIF, &ifr) == 0) return 0;
+  int err = errno;
+  return err == EBUSY && IsPortOf(name, bridge) ? 0 : err;  // EBUSY: it has a master already
+}
+
 }  // namespace
 
 // Offloads asked for with { offload: true }: the kernel may then hand us frames whose TCP/UDP
@@ -157,13 +167,8 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
     if (ioctl(ctl.fd, SIOCSIFFLAGS, &ifr) < 0) return ThrowErrno(env, "SIOCSIFFLAGS", name, errno);
   }
   if (!bridge.empty()) {
-    SetName(&ifr, bridge);
-    ifr.ifr_ifindex = ifindex;
-    if (ioctl(ctl.fd, SIOCBRADDIF, &ifr) < 0) {
-      int err = errno;
-      if (!(err == EBUSY && IsPortOf(name, bridge)))  // re-opening an already enslaved device is fine
-        return ThrowErrno(env, "SIOCBRADDIF", bridge + " " + name, err);
-    }
+    int err = AddToBridge(ctl.fd, name, ifindex, bridge);
+    if (err) return ThrowErrno(env, "SIOCBRADDIF", bridge + " " + name, err);
   }
   std::string mac;
   int err = GetMac(ctl.fd, name, &mac);
@@ -243,6 +248,23 @@ Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
   r.Set("mac", Napi::String::New(env, mac));
   r.Set("mtu", Napi::Number::New(env, mtu));
   return r;
+}
+
+// bridgeAddIf(name, bridge): put an existing interface back on a bridge (uvsd's link watch, after
+// the bridge was deleted and created again); throws naming the refused step.
+Napi::Value BridgeAddIf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString()) return ThrowType(env, "bridgeAddIf: name and bridge must be strings");
+  std::string name = info[0].As<Napi::String>();
+  std::string bridge = info[1].As<Napi::String>();
+  if (!NameOk(name) || name.empty() || !NameOk(bridge) || bridge.empty()) return ThrowType(env, "bridgeAddIf: bad interface name");
+  unsigned ifindex = if_nametoindex(name.c_str());
+  if (ifindex == 0) return ThrowErrno(env, "if_nametoindex", name, errno);
+  FdGuard ctl(CtlSocket());
+  if (ctl.fd < 0) return ThrowErrno(env, "socket", "", errno);
+  int err = AddToBridge(ctl.fd, name, static_cast<int>(ifindex), bridge);
+  if (err) return ThrowErrno(env, "SIOCBRADDIF", bridge + " " + name, err);
+  return env.Undefined();
 }
 
 }  // namespace uvs

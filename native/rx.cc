@@ -4,6 +4,8 @@
 #include "common.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
 #include <uv.h>
 #include <algorithm>
 #include <memory>
@@ -111,11 +113,27 @@ bool OthersWaiting(Rx* rx) {
   return false;
 }
 
+// The ring backend's interface set down (not deleted): the kernel marks its packet socket with
+// ENETDOWN, which poll reports as an error (libuv then stops the handle and says EBADF). Reading
+// SO_ERROR clears the mark; the socket stays bound and receives again once the interface is up.
+// A deleted interface unbinds the socket (getsockname's ifindex -1): that stays a port failure,
+// as does any error of a TAP (not a socket).
+bool OnlyInterfaceDown(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != ENETDOWN) return false;
+  struct sockaddr_ll sll;
+  socklen_t sl = sizeof sll;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) < 0 || sll.sll_family != AF_PACKET) return false;
+  return sll.sll_ifindex > 0;
+}
+
 void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   Rx* rx = reinterpret_cast<Rx*>(h);
   if (rx->stopped) return;
   Napi::Env env(rx->env);
   Napi::HandleScope scope(env);
+  if (status < 0 && OnlyInterfaceDown(rx->fd) && uv_poll_start(&rx->poll, UV_READABLE, OnReadable) == 0) return;
   if (status < 0) {
     Stop(rx);
     RaisePortFailure(env, Napi::Error::New(env, std::string("rx poll fd ") + std::to_string(rx->fd) + ": " + uv_strerror(status)));

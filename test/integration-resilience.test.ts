@@ -6,11 +6,14 @@
 //  - uvsd killed (SIGKILL) and restarted with --state-file comes back with its table, the client
 //    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s;
 //  - the TAP deleted under uvsd stops it in order, and a restart with its state file forwards again.
+//  - the TAP set down, out of its bridge, the bridge deleted: logged once each way, shown by --status,
+//    the TAP put back on the re-created bridge;
+//  - with --workers 2, a full table and secure TCP are logged from the workers' summed counters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { withDrLab } from './lab/itest.js';
+import { logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 import type { DrLab } from './lab/dr-lab.js';
@@ -217,5 +220,72 @@ test('defenses from the --config daemon section: used at start, the command line
     assert.match(bad.stderr, /uvsd\.yaml:2: daemon\.secure-tcp-above: must be a fraction 0\.\.1, got 2/);
     assert.ok((await status()).includes('secure_tcp off (above 0.5)'));
     assert.equal((await lab.http(2)).errors, 0);
+  });
+});
+
+test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status shows it', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1 }, async (lab) => {
+    await drService(lab);
+    const dir = lab.ns.dir;
+    const ip = (...args: string[]) => lab.lab.must(['ip', 'link', ...args], dir);
+    const linkLine = (want: string) => waitStatusLine(lab, want);
+    await linkLine('link up, bridge br0');
+    const steps: [string[], string[], string, RegExp][] = [
+      [['set', 'uvs0', 'down'], ['set', 'uvs0', 'up'], 'link down, bridge br0', /^uvs0 link fault: down, bridge br0;/],
+      [['set', 'uvs0', 'nomaster'], ['set', 'uvs0', 'master', 'br0'], 'link up, not in bridge br0', /^uvs0 link fault: up, not in bridge br0;/],
+    ];
+    let backs = 0;
+    for (const [fault, fix, statusLine, warn] of steps) {
+      const st0 = await lab.status();
+      await ip(...fault);
+      await waitLog(lab, warn);
+      await linkLine(statusLine);
+      await ip(...fix);
+      const back = await waitLog(lab, /^uvs0 link back: up, bridge br0$/, ++backs);
+      t.diagnostic(`${fault.join(' ')}: ${back[backs - 1]}`);
+      await linkLine('link up, bridge br0');
+      assert.equal(logLines(lab, warn).length, 1, 'one warning while it lasted');
+      // Back on the wire: uvsd announced its address again, and forwards.
+      assert.ok((await lab.status()).counters.arp_gratuitous_sent > st0.counters.arp_gratuitous_sent, 'gratuitous ARP when back');
+      assert.equal((await lab.http(2)).errors, 0);
+    }
+    // The bridge deleted (the TAP leaves it) and created again: uvsd puts the TAP back.
+    await ip('del', 'br0');
+    await waitLog(lab, /^uvs0 link fault: up, not in bridge br0 \(br0 is gone\);/);
+    await linkLine('link up, not in bridge br0 (br0 is gone)');
+    await lab.lab.addBridge(dir, 'br0');
+    await waitLog(lab, /^uvs0 put back on bridge br0 \(the bridge was deleted and exists again\)$/);
+    await waitLog(lab, /^uvs0 link back: up, bridge br0$/, backs + 1);
+    await linkLine('link up, bridge br0');
+    const st = await lab.status();
+    // A TAP set down and up again says "unknown" (it reports no carrier changes): up.
+    assert.deepEqual({ ...st.link, operstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, ok: true, since: '' });
+  });
+});
+
+test('--workers 2: a full connection table and secure TCP are logged from the workers\' summed counters (one warning, one info line when refusals stop)', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--workers', '2', '--conn-max', '4', '--evict-above', '1'] } }, async (lab) => {
+    await drService(lab);
+    // Each worker holds 2 entries. The first connections fill a worker's share with confirmed
+    // entries (a SYN finding only unconfirmed ones evicts one); of the next 12, those steered to a
+    // full worker are refused (all 12 steered to the other one: 1 in 4,096).
+    const held = await lab.openConns(4, { timeoutMs: 1500 });
+    try {
+      const more = await lab.openConns(12, { timeoutMs: 1500 });
+      t.diagnostic(`held ${held.ok} + ${more.ok}, failed ${held.errors} + ${more.errors}`);
+      const [full] = await waitLog(lab, /^connection table full: \d+ new connections refused in the last [\d.]+s \(conn-max 4\)$/);
+      t.diagnostic(full!);
+      await waitLog(lab, /^secure_tcp on: connection table at \d+ of 4 entries/);
+      // The refused clients gone (their sockets retried the SYN until then): one info line 3 s later.
+      await more.release();
+      const [room] = await waitLog(lab, /^connection table has room again: \d+ new connections refused over [\d.]+s, none in the last 3s$/, 1, 8000);
+      t.diagnostic(room!);
+      const refused = (JSON.parse(room!) as { refused: number }).refused;
+      assert.ok(refused > 0);
+      assert.equal(refused, (await lab.status()).drops.conn_table_full, 'every refusal counted by the workers was seen');
+      assert.equal(logLines(lab, /^connection table full/).length, 1);
+    } finally {
+      await held.release();
+    }
   });
 });

@@ -3,12 +3,14 @@
 // peer uvs0p sits on the bridge where the TAP would (test/lab/dr-lab.ts addRingVeth). The same DR
 // scenario as integration-dr: exact rr splits, UDP alternation, and a bulk upload whose bytes
 // (large TCP segments cut by the kernel before the veth) must arrive intact; then NAT and FULLNAT,
-// whose replies come back through the ring as well.
+// whose replies come back through the ring as well. The interface set down and up: uvsd keeps
+// running and logs it; deleted: uvsd stops in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { withDrLab } from './lab/itest.js';
+import { waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
 import { LIP, UVSD_MAC, VIP, labDir, repoRoot } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
@@ -18,6 +20,7 @@ test('ring backend: DR over an AF_PACKET ring on a veth: TCP rr 50/50, UDP alter
     const st = await lab.uvsadmMust(['--status']);
     assert.match(st, /^io packet-ring$/m, st);
     assert.match(st, /^station 02:00:00:00:00:01 on uvs0$/m, st);
+    assert.match(st, /^link up$/m, 'the veth end is watched, without a bridge');
 
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
@@ -90,6 +93,32 @@ test('ring backend: frames the stopped uvsd could not take are counted as port_d
     assert.ok(rx > 1000, `the ring's frames were not read after SIGCONT: rx_frames ${rx}`);
     const u = await lab.udp(4);
     assert.equal(u.errors, 0, `failed datagrams after the overflow: ${u.errorSamples.join('; ')}`);
+  });
+});
+
+test('ring backend: its interface set down and up: uvsd keeps running, logs both, --status shows it, it forwards again; deleted, it stops in order', OPTS, async (t) => {
+  await withDrLab(t, { servers: 1, port: 'ring' }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`, '-g']);
+    const ip = (...args: string[]) => lab.lab.must(['ip', 'link', ...args], lab.ns.dir);
+    // The packet socket gets ENETDOWN: not a failure of the port (native/rx.cc).
+    await ip('set', 'uvs0', 'down');
+    await waitLog(lab, /^uvs0 link fault: down; no frame passes until it is back$/);
+    await waitStatusLine(lab, 'link down');
+    await ip('set', 'uvs0', 'up');
+    await waitLog(lab, /^uvs0 link back: up$/);
+    await waitStatusLine(lab, 'link up');
+    assert.ok(lab.uvsdAlive());
+    assert.equal((await lab.http(2)).errors, 0);
+    // The peer on the bridge down: uvs0 has no carrier.
+    await ip('set', 'uvs0p', 'down');
+    await waitStatusLine(lab, 'link down (lowerlayerdown)');
+    await ip('set', 'uvs0p', 'up');
+    await waitStatusLine(lab, 'link up');
+    await ip('del', 'uvs0');
+    const code = await Promise.race([lab.uvsd!.exited, delay(10_000).then(() => 'still running')]);
+    assert.equal(code, 1);
+    assert.match(lab.uvsd!.stderr().trim(), /^uvsd: frame I\/O on uvs0 failed \(.+\): was the interface deleted\?; stopping$/);
   });
 });
 

@@ -15,6 +15,8 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
+import { FaultWatch } from '../control/faults.js';
+import { LinkWatch } from '../control/linkwatch.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
@@ -393,7 +395,26 @@ export async function main(argv: string[]): Promise<void> {
     group?.apply(ops);
   }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
-  const control = new Control(dp, { tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group });
+  // The link under uvsd (the TAP in its --bridge, or the --port interface), polled every second;
+  // a TAP whose bridge was deleted goes back on it once the bridge exists again.
+  const links = new LinkWatch({
+    iface: opts.ring ?? port.name, bridge: opts.ring === undefined ? opts.bridge : undefined, log: log.child({ component: 'link' }),
+    enslave: (iface, br) => native.bridgeAddIf(iface, br),
+    onBack: () => {
+      for (const a of opts.addr) dp.announce(a.ip);
+      for (const ip of tableAddrs()) dp.announce(ip);
+    },
+  });
+  const control = new Control(dp, {
+    tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group, link: () => links.status(),
+  });
+  /** The VIPs and local addresses of the table (announced after a restart and when the link is back). */
+  const tableAddrs = (): Set<number> => {
+    const ips = new Set<number>();
+    for (const svc of control.model.services.values()) for (const ip of [svc.vip, ...svc.laddrs.map((l) => l.addr)]) ips.add(ip | 0);
+    return ips;
+  };
+  const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
@@ -479,8 +500,7 @@ export async function main(argv: string[]): Promise<void> {
     s.changed();
   }
   /** Addresses of the table set up from --config / --state-file, announced again once claimed. */
-  const restored: number[] = [];
-  for (const svc of control.model.services.values()) restored.push(svc.vip | 0, ...svc.laddrs.map((l) => l.addr | 0));
+  const restored = tableAddrs();
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
@@ -593,7 +613,12 @@ export async function main(argv: string[]): Promise<void> {
     group?.pull();
     if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
     dp.tick();
-    if (++ticks % 4 === 0) control.traces.expire(); // trace sessions whose uvsadm went away
+    // After the pull: with --workers the counters read are the workers' sums.
+    faults.check(Date.now());
+    if (++ticks % 4 === 0) {
+      control.traces.expire(); // trace sessions whose uvsadm went away
+      links.check();
+    }
   }, TICK_MS);
   // Claim the director addresses only if no other station holds them.
   // (A backup does not probe its floating addresses: the master holds them.)
@@ -606,7 +631,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const a of opts.addr) dp.announce(a.ip); // a backup announces only its fixed addresses
   // Again for the VIPs and local addresses of a restored table (first announced when added, maybe
   // before the bridge learnt our port): after a restart, hosts and switches find us at once.
-  for (const ip of new Set(restored)) dp.announce(ip);
+  for (const ip of restored) dp.announce(ip);
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
   if (bgp !== undefined) {

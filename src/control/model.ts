@@ -9,7 +9,7 @@ import { SLICE_MS, yieldLoop } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
-  ConnInfo, DestKey, DestSpec, LaddrSpec, ListResult, ServiceKey, ServiceSpec, StatusResult,
+  ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { Workers } from '../datapath/group.js';
@@ -172,6 +172,8 @@ export interface ControlInfo {
   portDrops?: () => Record<string, number> | null;
   /** uvsd --workers N >= 2: the worker threads every change also goes to (dp is then the shadow). */
   workers?: Workers;
+  /** The link under uvsd as last polled (linkwatch.ts), shown by status. */
+  link?: () => LinkStatus;
 }
 
 export class Control {

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
+import { describeLink } from './linkwatch.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -324,7 +325,6 @@ export function formatDrain(d: DrainStatus): string {
   return `director ${d.state} since ${d.since}, ${d.conns} connections, timeout ${d.timeout} s (${d.left} s left)\n`;
 }
 
-/** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 /**
  * -L --daemon: ipvsadm 1.31's line per running sync daemon, then uvs-only fields inside the same
  * parentheses (peer, auth), and one uvs line with the role and the sync counters.
@@ -342,11 +342,13 @@ export function formatDaemon(r: DaemonResult): string {
   return lines.join('\n') + '\n';
 }
 
+/** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 export function formatStatus(st: StatusResult): string {
   const lines = [
     `station ${st.mac} on ${st.tap}`,
     `io ${st.io}`,
     `offload ${st.offload}`,
+    ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,

@@ -186,6 +186,8 @@ export interface StatusResult {
   io: string;
   /** TAP offloads (uvsd --offload): "csum+tso", "off", or "refused: <reason>". */
   offload: string;
+  /** The TAP's (or --port interface's) link as uvsd last saw it (polled every second). */
+  link?: LinkStatus;
   /** The ring backend's own drops (ring_full, too_long) before the datapath sees a frame. */
   portDrops?: Record<string, number>;
   addrs: string[];
@@ -207,6 +209,25 @@ export interface StatusResult {
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */
   bgp?: BgpStatus;
+}
+
+/** The link under uvsd (src/control/linkwatch.ts): its interface's state and bridge. */
+export interface LinkStatus {
+  /** The TAP, or the --port af_packet interface. */
+  iface: string;
+  /** up: operstate up (or unknown); down: any other operstate; missing: no such interface. */
+  state: 'up' | 'down' | 'missing';
+  /** The kernel's word (/sys/class/net/IFACE/operstate); "" when missing. */
+  operstate: string;
+  /** The interface's master (a bridge) now, or null. */
+  master: string | null;
+  /** uvsd --bridge: the bridge the TAP belongs to, and whether that bridge exists. */
+  bridge?: string;
+  bridgeExists?: boolean;
+  /** Frames can pass: up, and in --bridge when one was given. */
+  ok: boolean;
+  /** ISO 8601 time of the last change (uvsd's start when none). */
+  since: string;
 }
 
 /** What uvsd announces through BIRD and whether BIRD took it (src/bgp/bird.ts). */

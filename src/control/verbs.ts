@@ -581,6 +581,7 @@ export const VERBS = {
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
+      ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,

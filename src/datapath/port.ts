@@ -72,6 +72,8 @@ export interface Native {
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
   ifaceInfo(name: string): IfaceInfo | null;
+  /** Put an existing interface on a bridge (SIOCBRADDIF; already its port is fine); throws when refused. */
+  bridgeAddIf(name: string, bridge: string): void;
   /** AF_PACKET socket on ifname with a TPACKET_V3 receive ring (promiscuous); transmit is one
    *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
   openPacketRing(ifname: string): PacketInfo;

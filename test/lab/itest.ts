@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { labUnavailableReason } from './netns.js';
+import assert from 'node:assert/strict';
+import { delay, labUnavailableReason } from './netns.js';
 import { createDrLab, repoRoot, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
 
 let cachedReason: string | null | undefined;
@@ -90,4 +91,25 @@ export async function getInDirector(lab: DrLab, url: string): Promise<string> {
   const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, url], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(`GET ${url} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/** uvsd's log lines whose msg matches re. */
+export function logLines(lab: DrLab, re: RegExp): string[] {
+  return lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{') && re.test((JSON.parse(l) as { msg: string }).msg));
+}
+
+/** Wait (5 s at most by default) until uvsd has logged n lines matching re; those lines. */
+export async function waitLog(lab: DrLab, re: RegExp, n = 1, ms = 5000): Promise<string[]> {
+  for (let i = 0; i < ms / 100 && logLines(lab, re).length < n; i++) await delay(100);
+  const lines = logLines(lab, re);
+  assert.equal(lines.length, n, `${n} log line(s) matching ${re}; log tail:\n${lab.uvsd!.stdout().split('\n').slice(-8).join('\n')}`);
+  return lines;
+}
+
+/** Wait (3 s at most) until `uvsadm --status` has the line want (its line of the same first word). */
+export async function waitStatusLine(lab: DrLab, want: string): Promise<void> {
+  const key = `${want.split(' ')[0]} `;
+  let line: string | undefined;
+  for (let i = 0; i < 30 && (line = (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith(key))) !== want; i++) await delay(100);
+  assert.equal(line, want);
 }

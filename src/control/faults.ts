@@ -1,0 +1,114 @@
+// Faults the datapath only counts (it never logs: DESIGN.md), turned into log lines for an operator
+// tailing the log: a full connection table and secure TCP. uvsd calls check() from its 250 ms
+// tick, never from the packet path; each check compares what it reads with the previous check.
+
+import { D } from '../datapath/counters.js';
+
+/** Where the watches write (a pino logger fits). */
+export interface WatchLog {
+  warn(fields: object, msg: string): void;
+  info(fields: object, msg: string): void;
+}
+
+/**
+ * What a check reads: a Datapath. With --workers it is the shadow, read after the tick's pull()
+ * summed the workers' counters and connection counts into it (src/datapath/group.ts).
+ */
+export interface FaultSource {
+  readonly counters: { readonly d: Float64Array };
+  readonly ct: { readonly count: number; readonly max: number };
+  readonly secureTcp: boolean;
+  readonly defense: { readonly secureTcpAbove: number };
+}
+
+export interface FaultTiming {
+  /** The refused-connection counter is compared this often (ms). */
+  sampleMs: number;
+  /** While the table stays full, one more warning at most this often (ms). */
+  repeatMs: number;
+  /** The fault ends once no connection was refused for this long (ms): a few quiet seconds, not
+   *  one quiet sample, so retrying clients do not make it flap. */
+  quietMs: number;
+}
+
+export const FAULT_TIMING: FaultTiming = { sampleMs: 1000, repeatMs: 10_000, quietMs: 3000 };
+
+/** Seconds with at most one decimal, for messages. */
+function secs(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
+
+export class FaultWatch {
+  private readonly timing: FaultTiming;
+  /** conn_table_full at the last sample (NaN before the first), and when it was taken. */
+  private refused = NaN;
+  private sampledAt = 0;
+  /** The table-full fault: since when, refused in all, the last refusal, the last warning and
+   *  what was refused since that warning. */
+  private full = false;
+  private fullSince = 0;
+  private fullTotal = 0;
+  private lastRefusedAt = 0;
+  private warnedAt = 0;
+  private sinceWarned = 0;
+  private secureOn = false;
+
+  constructor(private readonly src: FaultSource, private readonly log: WatchLog, timing: Partial<FaultTiming> = {}) {
+    this.timing = { ...FAULT_TIMING, ...timing };
+  }
+
+  /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
+  check(now: number): void {
+    this.checkSecure();
+    if (Number.isNaN(this.refused) || now - this.sampledAt >= this.timing.sampleMs) this.checkFull(now);
+  }
+
+  /** Secure TCP switches only in the datapath's tick (and on a change of the defenses): a check
+   *  every tick sees each switch. */
+  private checkSecure(): void {
+    const on = this.src.secureTcp;
+    if (on === this.secureOn) return;
+    this.secureOn = on;
+    const { count, max } = this.src.ct;
+    const fields = { conns: count, connMax: max, secureTcpAbove: this.src.defense.secureTcpAbove };
+    if (on) this.log.warn(fields, `secure_tcp on: connection table at ${count} of ${max} entries (above ${this.src.defense.secureTcpAbove}): half-open TCP connections time out in seconds`);
+    else this.log.info(fields, `secure_tcp off: connection table at ${count} of ${max} entries`);
+  }
+
+  private checkFull(now: number): void {
+    const v = this.src.counters.d[D.conn_table_full];
+    const first = Number.isNaN(this.refused);
+    // The counters only grow; a smaller value would be a fresh count.
+    const n = first ? 0 : v >= this.refused ? v - this.refused : v;
+    const from = this.sampledAt;
+    this.refused = v;
+    this.sampledAt = now;
+    const connMax = this.src.ct.max;
+    if (n > 0) {
+      this.lastRefusedAt = now;
+      if (!this.full) {
+        this.full = true;
+        this.fullSince = from;
+        this.fullTotal = n;
+        this.warnFull(n, now - from, now);
+        return;
+      }
+      this.fullTotal += n;
+      this.sinceWarned += n;
+      if (now - this.warnedAt >= this.timing.repeatMs) this.warnFull(this.sinceWarned, now - this.warnedAt, now);
+    } else if (this.full && now - this.lastRefusedAt >= this.timing.quietMs) {
+      this.full = false;
+      const s = secs(this.lastRefusedAt - this.fullSince);
+      this.log.info({ refused: this.fullTotal, seconds: s, conns: this.src.ct.count, connMax },
+        `connection table has room again: ${this.fullTotal} new connections refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`);
+    }
+  }
+
+  private warnFull(n: number, ms: number, now: number): void {
+    const connMax = this.src.ct.max;
+    this.log.warn({ refused: n, seconds: secs(ms), conns: this.src.ct.count, connMax },
+      `connection table full: ${n} new connections refused in the last ${secs(ms)}s (conn-max ${connMax})`);
+    this.warnedAt = now;
+    this.sinceWarned = 0;
+  }
+}

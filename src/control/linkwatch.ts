@@ -1,0 +1,149 @@
+// The link under uvsd: its TAP (or the --port af_packet interface) set down, taken out of its
+// --bridge, or the bridge deleted leaves uvsd running with every frame lost. uvsd polls
+// /sys/class/net every second from its tick (uvsd runs in the namespace that holds its TAP, so
+// that is the TAP's namespace's view), logs a warning when the link goes wrong and an info line
+// when it is back, and `status` shows it. Reading two sysfs entries costs a few microseconds.
+
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { WatchLog } from './faults.js';
+import type { LinkStatus } from './protocol.js';
+
+/** The few facts of /sys/class/net the watch reads (a fake in tests). */
+export interface SysNet {
+  /** The interface's operstate ("up", "down", "unknown", "lowerlayerdown", ...); undefined when it does not exist. */
+  operstate(iface: string): string | undefined;
+  /** The name of the interface's master (a bridge); undefined when it has none. */
+  master(iface: string): string | undefined;
+  /** The interface exists. */
+  exists(iface: string): boolean;
+}
+
+export const sysClassNet: SysNet = {
+  operstate: (iface) => {
+    try {
+      return readFileSync(`/sys/class/net/${iface}/operstate`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  },
+  master: (iface) => {
+    try {
+      return basename(readlinkSync(`/sys/class/net/${iface}/master`));
+    } catch {
+      return undefined;
+    }
+  },
+  exists: (iface) => {
+    try {
+      statSync(`/sys/class/net/${iface}`);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+};
+
+/**
+ * The link as it is now. "unknown" counts as up: drivers that do not report carrier say it and
+ * pass frames. bridge: what --bridge asked for (none with the ring backend or without --bridge).
+ */
+export function readLink(sys: SysNet, iface: string, bridge: string | undefined, since: string): LinkStatus {
+  const operstate = sys.operstate(iface);
+  const state = operstate === undefined ? 'missing' : operstate === 'up' || operstate === 'unknown' ? 'up' : 'down';
+  const master = operstate === undefined ? null : sys.master(iface) ?? null;
+  const st: LinkStatus = { iface, state, operstate: operstate ?? '', master, ok: false, since };
+  if (bridge !== undefined) {
+    st.bridge = bridge;
+    st.bridgeExists = sys.exists(bridge);
+  }
+  st.ok = state === 'up' && (bridge === undefined || master === bridge);
+  return st;
+}
+
+/** The `uvsadm --status` line after "link ": `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`, ... */
+export function describeLink(st: LinkStatus): string {
+  if (st.state === 'missing') return `missing (${st.iface} does not exist)`;
+  let s = st.state;
+  if (st.state === 'down' && st.operstate !== 'down') s += ` (${st.operstate})`;
+  if (st.bridge === undefined) return st.master === null ? s : `${s}, bridge ${st.master}`;
+  if (st.master === st.bridge) return `${s}, bridge ${st.bridge}`;
+  const why = st.bridgeExists === false ? `${st.bridge} is gone` : st.master !== null ? `in ${st.master}` : '';
+  return `${s}, not in bridge ${st.bridge}${why === '' ? '' : ` (${why})`}`;
+}
+
+export interface LinkWatchOptions {
+  iface: string;
+  bridge?: string;
+  sys?: SysNet;
+  log: WatchLog;
+  /** Put iface back on bridge (SIOCBRADDIF); throws when refused. Absent: never re-enslaved. */
+  enslave?: (iface: string, bridge: string) => void;
+  /** Called when the link is back after a fault (uvsd announces its addresses again). */
+  onBack?: () => void;
+}
+
+export class LinkWatch {
+  private st: LinkStatus;
+  private readonly sys: SysNet;
+  /** The bridge was seen gone since the TAP was last in it: re-enslave once it exists again. A
+   *  TAP taken out of a bridge that still exists (nomaster) was taken out on purpose: left alone. */
+  private bridgeWasGone = false;
+  /** No check yet: the kernel updates operstate up to a second after the TAP was set up. */
+  private first = true;
+
+  constructor(private readonly o: LinkWatchOptions, now = Date.now()) {
+    this.sys = o.sys ?? sysClassNet;
+    this.st = readLink(this.sys, o.iface, o.bridge, new Date(now).toISOString());
+  }
+
+  /** The last state checked (status). */
+  status(): LinkStatus {
+    return this.st;
+  }
+
+  /** One look at the link (uvsd: every second). */
+  check(now = Date.now()): void {
+    const next = this.reenslave(readLink(this.sys, this.o.iface, this.o.bridge, this.st.since));
+    const changed = describeLink(next) !== describeLink(this.st);
+    if (changed) next.since = new Date(now).toISOString();
+    // The first check also reports a link already wrong at start (nothing logged it then); one
+    // that came right since start is no news (the kernel sets operstate up to a second late).
+    const prev = this.first ? undefined : this.st;
+    this.first = false;
+    this.st = next;
+    if (prev === undefined ? !next.ok : changed) this.report(prev, next);
+  }
+
+  /** One line per change: a warning while the link is wrong, info when it is right again. */
+  private report(prev: LinkStatus | undefined, next: LinkStatus): void {
+    const o = this.o;
+    const is = describeLink(next);
+    const fields = { iface: o.iface, operstate: next.operstate, master: next.master, bridge: o.bridge };
+    if (!next.ok) o.log.warn(fields, `${o.iface} link fault: ${is}; no frame passes until it is back`);
+    else if (prev !== undefined && !prev.ok) {
+      o.log.info(fields, `${o.iface} link back: ${is}`);
+      o.onBack?.();
+    } else o.log.info(fields, `${o.iface} link: ${is}`);
+  }
+
+  /** The TAP out of a --bridge that was deleted and exists again: put it back (once per return). */
+  private reenslave(st: LinkStatus): LinkStatus {
+    const { iface, bridge, enslave, log } = this.o;
+    if (bridge === undefined || st.state === 'missing') return st;
+    if (st.master === bridge) this.bridgeWasGone = false;
+    else if (st.bridgeExists === false) this.bridgeWasGone = true;
+    else if (this.bridgeWasGone && enslave !== undefined) {
+      this.bridgeWasGone = false;
+      try {
+        enslave(iface, bridge);
+        log.info({ iface, bridge }, `${iface} put back on bridge ${bridge} (the bridge was deleted and exists again)`);
+        return readLink(this.sys, iface, bridge, st.since);
+      } catch (e) {
+        const err = (e as Error).message;
+        log.warn({ iface, bridge, err }, `cannot put ${iface} back on bridge ${bridge}: ${err}`);
+      }
+    }
+    return st;
+  }
+}

@@ -1,0 +1,79 @@
+// Faults that the datapath only counts, logged by uvsd's periodic check (src/control/faults.ts):
+// counter snapshots in, log lines out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { logRecorder } from './helpers/log-recorder.js';
+import { D, DROP_NAMES } from '../src/datapath/counters.js';
+import { FaultWatch, type FaultSource } from '../src/control/faults.js';
+
+/** What the watch reads of a Datapath, with a table of 100 entries. */
+function source(): FaultSource & { d: Float64Array; ct: { count: number; max: number }; secureTcp: boolean } {
+  const d = new Float64Array(DROP_NAMES.length);
+  return { d, counters: { d }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 } };
+}
+
+/** Checks every 250 ms (uvsd's tick) from `from` to `to` ms; refused(t) adds to conn_table_full before each. */
+function run(w: FaultWatch, src: ReturnType<typeof source>, from: number, to: number, refused: (t: number) => number = () => 0): void {
+  for (let t = from; t <= to; t += 250) {
+    src.d[D.conn_table_full] += refused(t);
+    w.check(t);
+  }
+}
+
+test('connection table full: one warning when refusals start, again at most every 10 s with the count since the last, one info line 3 s after they stop', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log);
+  run(w, src, 0, 750);
+  assert.deepEqual(log.take(), [], 'nothing refused: nothing logged');
+  // 1 refusal every 250 ms from t = 1000 to 11000 (41 in all).
+  run(w, src, 1000, 11_000, () => 1);
+  let lines = log.take();
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['warn', 'connection table full: 1 new connections refused in the last 1s (conn-max 100)'],
+    ['warn', 'connection table full: 40 new connections refused in the last 10s (conn-max 100)'],
+  ]);
+  assert.deepEqual(lines[0]!.fields, { refused: 1, seconds: 1, conns: 0, connMax: 100 });
+  // Quiet: still full for 3 s (retrying clients do not make it flap), then one info line.
+  run(w, src, 11_250, 13_750);
+  assert.deepEqual(log.take(), []);
+  run(w, src, 14_000, 20_000);
+  lines = log.take();
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['info', 'connection table has room again: 41 new connections refused over 11s, none in the last 3s'],
+  ]);
+  // A new episode warns at once.
+  run(w, src, 20_250, 21_000, (t) => (t === 20_500 ? 7 : 0));
+  assert.deepEqual(log.take().map((l) => l.msg), ['connection table full: 7 new connections refused in the last 1s (conn-max 100)']);
+});
+
+test('connection table full: a burst shorter than the quiet time is one warning and one info line; refusals before the first check are not news', () => {
+  const src = source();
+  src.d[D.conn_table_full] = 500; // counted before uvsd's first check
+  const log = logRecorder();
+  const w = new FaultWatch(src, log);
+  run(w, src, 0, 2000);
+  assert.deepEqual(log.take(), []);
+  run(w, src, 2250, 10_000, (t) => (t <= 3500 ? 2 : 0));
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [
+    ['warn', 'connection table full: 8 new connections refused in the last 1s (conn-max 100)'],
+    ['info', 'connection table has room again: 12 new connections refused over 2s, none in the last 3s'],
+  ]);
+});
+
+test('secure_tcp: one warning when it switches on, one info line when it switches off', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log);
+  run(w, src, 0, 1000);
+  src.secureTcp = true;
+  src.ct.count = 50;
+  run(w, src, 1250, 5000);
+  src.secureTcp = false;
+  src.ct.count = 39;
+  run(w, src, 5250, 9000);
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [
+    ['warn', 'secure_tcp on: connection table at 50 of 100 entries (above 0.5): half-open TCP connections time out in seconds'],
+    ['info', 'secure_tcp off: connection table at 39 of 100 entries'],
+  ]);
+});

@@ -1,0 +1,116 @@
+// The link under uvsd (src/control/linkwatch.ts): a fake /sys/class/net in, the status line and
+// the log lines out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { logRecorder } from './helpers/log-recorder.js';
+import { LinkWatch, describeLink, readLink, type SysNet } from '../src/control/linkwatch.js';
+
+/** A fake /sys/class/net: interfaces with an operstate and a master. */
+function fakeSys(ifs: Record<string, { operstate: string; master?: string }>): SysNet & { ifs: typeof ifs } {
+  return {
+    ifs,
+    operstate: (i) => ifs[i]?.operstate,
+    master: (i) => ifs[i]?.master,
+    exists: (i) => ifs[i] !== undefined,
+  };
+}
+
+test('link state: the status line for each state', () => {
+  const sys = fakeSys({ uvs0: { operstate: 'up', master: 'br0' }, br0: { operstate: 'up' }, br1: { operstate: 'up' } });
+  const line = (bridge: string | null = 'br0') => describeLink(readLink(sys, 'uvs0', bridge ?? undefined, ''));
+  assert.equal(line(), 'up, bridge br0');
+  assert.equal(readLink(sys, 'uvs0', 'br0', '').ok, true);
+  sys.ifs.uvs0!.operstate = 'unknown'; // a driver that does not report carrier passes frames
+  assert.equal(line(), 'up, bridge br0');
+  sys.ifs.uvs0!.operstate = 'down';
+  assert.equal(line(), 'down, bridge br0');
+  assert.equal(readLink(sys, 'uvs0', 'br0', '').ok, false);
+  sys.ifs.uvs0 = { operstate: 'up' };
+  assert.equal(line(), 'up, not in bridge br0');
+  sys.ifs.uvs0.master = 'br1';
+  assert.equal(line(), 'up, not in bridge br0 (in br1)');
+  sys.ifs.uvs0 = { operstate: 'up' };
+  delete sys.ifs.br0;
+  assert.equal(line(), 'up, not in bridge br0 (br0 is gone)');
+  assert.deepEqual(readLink(sys, 'uvs0', 'br0', 't0'), {
+    iface: 'uvs0', state: 'up', operstate: 'up', master: null, bridge: 'br0', bridgeExists: false, ok: false, since: 't0',
+  });
+  // Without a bridge (the ring backend, or no --bridge).
+  assert.equal(line(null), 'up');
+  assert.equal(readLink(sys, 'uvs0', undefined, '').ok, true);
+  sys.ifs.uvs0.operstate = 'lowerlayerdown'; // a veth whose peer is down
+  assert.equal(line(null), 'down (lowerlayerdown)');
+  delete sys.ifs.uvs0;
+  assert.equal(line(), 'missing (uvs0 does not exist)');
+});
+
+test('link watch: down and up, out of the bridge and back, the bridge deleted and created again (put back once), one line per change', () => {
+  const sys = fakeSys({ uvs0: { operstate: 'up', master: 'br0' }, br0: { operstate: 'up' } });
+  const log = logRecorder();
+  const enslaved: string[] = [];
+  let backs = 0;
+  let refuse = '';
+  const w = new LinkWatch({
+    iface: 'uvs0', bridge: 'br0', sys, log,
+    enslave: (i, b) => {
+      if (refuse !== '') throw new Error(refuse);
+      enslaved.push(`${i}->${b}`);
+      sys.ifs[i]!.master = b;
+    },
+    onBack: () => backs++,
+  }, 0);
+  const step = (f: () => void, t: number): string[] => {
+    f();
+    w.check(t);
+    w.check(t + 1000); // the same state again: no line
+    return log.take().map((l) => `${l.level} ${l.msg}`);
+  };
+  assert.deepEqual(step(() => {}, 1000), []);
+  assert.equal(describeLink(w.status()), 'up, bridge br0');
+  assert.deepEqual(step(() => (sys.ifs.uvs0!.operstate = 'down'), 3000), ['warn uvs0 link fault: down, bridge br0; no frame passes until it is back']);
+  assert.equal(w.status().since, new Date(3000).toISOString());
+  assert.deepEqual(step(() => (sys.ifs.uvs0!.operstate = 'up'), 5000), ['info uvs0 link back: up, bridge br0']);
+  assert.equal(backs, 1);
+  // nomaster: taken out on purpose while the bridge exists: logged, not put back.
+  assert.deepEqual(step(() => delete sys.ifs.uvs0!.master, 7000), ['warn uvs0 link fault: up, not in bridge br0; no frame passes until it is back']);
+  assert.deepEqual(enslaved, []);
+  assert.deepEqual(step(() => (sys.ifs.uvs0!.master = 'br0'), 9000), ['info uvs0 link back: up, bridge br0']);
+  // ip link del br0, then ip link add br0 type bridge: put back once.
+  assert.deepEqual(step(() => {
+    delete sys.ifs.br0;
+    delete sys.ifs.uvs0!.master;
+  }, 11_000), ['warn uvs0 link fault: up, not in bridge br0 (br0 is gone); no frame passes until it is back']);
+  assert.deepEqual(step(() => (sys.ifs.br0 = { operstate: 'down' }), 13_000), [
+    'info uvs0 put back on bridge br0 (the bridge was deleted and exists again)',
+    'info uvs0 link back: up, bridge br0',
+  ]);
+  assert.deepEqual(enslaved, ['uvs0->br0']);
+  assert.equal(backs, 3);
+  // Refused: one warning, not retried every second; the link stays reported as out of the bridge.
+  step(() => {
+    delete sys.ifs.br0;
+    delete sys.ifs.uvs0!.master;
+  }, 15_000);
+  refuse = 'SIOCBRADDIF br0 uvs0: operation not permitted';
+  assert.deepEqual(step(() => (sys.ifs.br0 = { operstate: 'up' }), 17_000), [
+    'warn cannot put uvs0 back on bridge br0: SIOCBRADDIF br0 uvs0: operation not permitted',
+    'warn uvs0 link fault: up, not in bridge br0; no frame passes until it is back',
+  ]);
+  assert.deepEqual(enslaved, ['uvs0->br0']);
+});
+
+test('link watch: a link wrong at start is reported by the first check; one that came right since start is no news', () => {
+  const sys = fakeSys({ uvs0: { operstate: 'down', master: 'br0' }, br0: { operstate: 'up' } });
+  const log = logRecorder();
+  const w = new LinkWatch({ iface: 'uvs0', bridge: 'br0', sys, log }, 0);
+  sys.ifs.uvs0!.operstate = 'up'; // the kernel's operstate caught up
+  w.check(1000);
+  assert.deepEqual(log.take(), []);
+  assert.equal(describeLink(w.status()), 'up, bridge br0');
+
+  const sys2 = fakeSys({ veth0: { operstate: 'lowerlayerdown' } });
+  const w2 = new LinkWatch({ iface: 'veth0', sys: sys2, log }, 0);
+  w2.check(1000);
+  w2.check(2000);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn veth0 link fault: down (lowerlayerdown); no frame passes until it is back']);
+});
