@@ -618,6 +618,14 @@ export async function main(argv: string[]): Promise<void> {
     if (++ticks % 4 === 0) {
       control.traces.expire(); // trace sessions whose uvsadm went away
       links.check();
+      // The interface gone: a TAP's reads fail at once (uncaughtException above), but a packet
+      // socket whose interface went down before it was deleted just goes quiet: the same stop.
+      // Looked up in uvsd's own network namespace (/sys/class/net may show another one's).
+      const iface = links.status().iface;
+      if (links.status().state === 'missing' && native.ifaceInfo(iface) === null) {
+        const err = new Error(`${iface} does not exist`);
+        fatal(ioLine(err), err);
+      }
     }
   }, TICK_MS);
   // Claim the director addresses only if no other station holds them.
