@@ -175,7 +175,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     const good = uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout,
-      'IP Virtual Server version 1.2.1 (size=1024)\n' +
+      'IP Virtual Server version 1.2.1 (size=1048576)\n' +
       'Prot LocalAddress:Port Scheduler Flags\n' +
       '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
       'TCP  192.168.8.200:80 wrr\n' +

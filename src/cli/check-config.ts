@@ -13,6 +13,7 @@ export interface CheckConfigInput {
   mac: Uint8Array;
   addr: LinkAddr[];
   gateway?: number;
+  connMax: number;
   destMax: number;
   mtu: number;
   /** The table to check: the --config file's, with --keepalived-conf's services merged in. */
@@ -36,7 +37,9 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
     err(`uvsd: ${(e as Error).message}\n`);
     return 2;
   }
-  const list = control.list();
+  // The banner's size= as the started uvsd would print it (its table's buckets; the scratch
+  // table is small).
+  const list = { ...control.list(), size: 2 ** Math.ceil(Math.log2(c.connMax)) };
   const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
   out(formatList(list, { numeric: true }));
   err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${c.warnings.length > 0 ? `, ${c.warnings.length} warnings` : ''}\n`);

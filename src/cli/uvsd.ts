@@ -305,7 +305,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
     const w = (fd: number) => (s: string) => writeSync(fd, s);
-    process.exit(checkConfig({ mac, addr: opts.addr, gateway: opts.gateway, destMax: opts.destMax, mtu: opts.mtu, initial, warnings }, w(1), w(2)));
+    process.exit(checkConfig({ mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings }, w(1), w(2)));
   }
   for (const w of warnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
