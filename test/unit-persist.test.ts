@@ -154,6 +154,24 @@ test('persistence: weight 0 and overloaded servers keep their persistent clients
   assert.equal(r.dp.ct.count, 0);
 });
 
+test('persistence with --expire-quiescent-template: a client whose server went to weight 0 is rescheduled at its next connection, its old template invalidated', () => {
+  const r = persistRig({ persist: 300, n: 3 });
+  r.ctl.setDefense({ ...r.dp.defense, expireQuiescentTemplate: true });
+  const a = syn(r, '192.0.2.10', 1);
+  assert.equal(syn(r, '192.0.2.10', 2), a, 'weight 1: the template holds');
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 0 });
+  const b = syn(r, '192.0.2.10', 3);
+  assert.ok(b >= 0 && b !== a, `rescheduled away from the quiescent server: ${b}`);
+  const t = templates(r).filter((x) => x.caddr === '192.0.2.10');
+  assert.deepEqual(t.map((x) => [x.vport, x.dport, x.daddr]).sort(), [
+    [80, 80, RS[b]!.ip], [65535, 65535, RS[a]!.ip],
+  ].sort(), 'the old template is shown with ports 65535, as the kernel shows an expired one');
+  assert.equal(syn(r, '192.0.2.10', 4), b, 'the new template holds');
+  // Back to weight 1 the server takes new clients again; this client stays on b.
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.equal(syn(r, '192.0.2.10', 5), b);
+});
+
 test('persistence: a port-zero service takes every port of the VIP and keeps a client on one server across ports', () => {
   const r = persistRig({ persist: 300, port: 0 });
   const a = syn(r, '192.0.2.10', 1, 80);

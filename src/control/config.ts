@@ -36,6 +36,7 @@ export interface DaemonSettings {
   evictAbove?: number;
   maxConnRatePerSource?: number;
   arpAcceptUnsolicited?: boolean;
+  expireQuiescentTemplate?: boolean;
   /** off | all | mh (true = all, false = off, as in the file). */
   sloppyTcp?: 'off' | 'all' | 'mh';
   /** 0..3, the kernel's conn_reuse_mode. */
@@ -52,6 +53,7 @@ export interface DaemonSettings {
 export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
+  expireQuiescentTemplate: 'expire-quiescent-template',
 } as const;
 
 /**
@@ -262,6 +264,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('evictAbove', frac);
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));
     set('arpAcceptUnsolicited', bool);
+    set('expireQuiescentTemplate', bool);
     set('sloppyTcp', sloppy);
     set('connReuseMode', (f) => int(f, 0, 3));
     set('stateFile', str);

@@ -168,6 +168,13 @@ export interface DefenseOptions {
    * follows the old entry.
    */
   connReuseMode: number;
+  /**
+   * The kernel's expire_quiescent_template: a persistence template whose server has weight 0 is
+   * expired when the client's next connection finds it, which then goes to a server the scheduler
+   * picks (default off, as the kernel's: the client stays on its quiescent server until the
+   * template expires).
+   */
+  expireQuiescentTemplate: boolean;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -175,6 +182,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
+  expireQuiescentTemplate: false,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -923,12 +931,14 @@ export class Datapath implements Output {
     const node = ct.lookup(proto | PROTO_TPL, cnet, 0, dst, vport);
     if (node >= 0) {
       const t = node >>> 1;
-      if (dt.gen[ct.dest[t]] === ct.dgen[t]) {
+      const d = ct.dest[t];
+      if (dt.gen[d] === ct.dgen[t] && !(dt.weight[d] === 0 && this.defense.expireQuiescentTemplate)) {
         ct.expires[t] = this.nowTick + ct.laddr[t];
         if (this.marking && this.nowTick - (this.sync as SyncMarks).lastTick[t] > ct.laddr[t] >>> 1) (this.sync as SyncMarks).mark(t, this.nowTick);
         return t;
       }
-      // Its destination was deleted (ip_vs_check_template): never found again, a new one below.
+      // Its destination was deleted, or is quiescent with --expire-quiescent-template
+      // (ip_vs_check_template): never found again, a new one below.
       ct.invalidateTemplate(t);
     }
     // Only new templates are traced (uvsadm trace): a template hit consults no scheduler.
@@ -1260,8 +1270,8 @@ export class Datapath implements Output {
         return;
       }
       case 'setDefense': {
-        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode } = op;
-        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode });
+        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate } = op;
+        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate });
         return;
       }
       case 'zero': {
