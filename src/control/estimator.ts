@@ -12,29 +12,19 @@ import type { Rates } from './protocol.js';
 const W = 5;
 
 export class EstimatorTable {
-  /** 1 once a row runs: restarted from zero totals, or primed with the first totals it saw. */
-  private primed = new Uint8Array(0);
+  /** Per row (W values): the totals at the last step, and the smoothed scaled rates. A row that
+   *  was never used, or was restarted, holds zeros: it counts from zero totals. */
   private last = new Float64Array(0);
   private avg = new Float64Array(0);
 
-  /** Rows with an estimate running (tests). */
-  get size(): number {
-    let n = 0;
-    for (let i = 0; i < this.primed.length; i++) n += this.primed[i]!;
-    return n;
-  }
-
   private grow(row: number): void {
-    if (row < this.primed.length) return;
-    let cap = Math.max(64, this.primed.length);
+    if (row * W < this.last.length) return;
+    let cap = Math.max(64, this.last.length / W);
     while (cap <= row) cap *= 2;
-    const p = new Uint8Array(cap);
-    p.set(this.primed);
     const l = new Float64Array(cap * W);
     l.set(this.last);
     const a = new Float64Array(cap * W);
     a.set(this.avg);
-    this.primed = p;
     this.last = l;
     this.avg = a;
   }
@@ -43,16 +33,6 @@ export class EstimatorTable {
   sample(row: number, conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): void {
     this.grow(row);
     const o = row * W;
-    if (this.primed[row] === 0) {
-      // A row never restarted starts from the totals it first sees.
-      this.last[o] = conns;
-      this.last[o + 1] = inpkts;
-      this.last[o + 2] = outpkts;
-      this.last[o + 3] = inbytes;
-      this.last[o + 4] = outbytes;
-      this.primed[row] = 1;
-      return;
-    }
     // counts over 2 s <<9 = per second ×2^10; bytes <<4 = per second ×2^5
     this.step(o, conns, 512);
     this.step(o + 1, inpkts, 512);
@@ -73,14 +53,13 @@ export class EstimatorTable {
    * counts everything since then: traffic in the first 2 seconds after -Z shows in --rate.
    */
   restart(row: number): void {
-    this.grow(row);
-    this.primed[row] = 1;
+    if (row * W >= this.last.length) return; // never used: zeros already
     this.last.fill(0, row * W, row * W + W);
     this.avg.fill(0, row * W, row * W + W);
   }
 
   read(row: number): Rates {
-    if (row >= this.primed.length || this.primed[row] === 0) return ZERO_RATES;
+    if (row * W >= this.avg.length) return ZERO_RATES;
     const o = row * W;
     const a = this.avg;
     const cnt = (v: number): number => Math.max(0, Math.floor((v + 0x1ff) / 1024));
