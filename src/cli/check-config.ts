@@ -2,6 +2,7 @@
 // start would check it, on a scratch datapath (no TAP, no socket, nothing sent), then printed as
 // uvsadm -Ln shows it. The files' shape was already checked when they were read.
 
+import { nextPow2 } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import type { FrameSink } from '../datapath/tx.js';
 import type { LinkAddr } from '../datapath/link.js';
@@ -39,7 +40,7 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
   }
   // The banner's size= as the started uvsd would print it (its table's buckets; the scratch
   // table is small).
-  const list = { ...control.list(), size: 2 ** Math.ceil(Math.log2(c.connMax)) };
+  const list = { ...control.list(), size: nextPow2(c.connMax) };
   const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
   out(formatList(list, { numeric: true }));
   err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${c.warnings.length > 0 ? `, ${c.warnings.length} warnings` : ''}\n`);

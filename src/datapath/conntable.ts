@@ -58,7 +58,8 @@ function mix(a: number, b: number, c: number, seed: number): number {
  *  heads of any beyond this are still loaded, their nodes are not). */
 const WARM_MAX = 256;
 
-function nextPow2(n: number): number {
+/** The smallest power of two >= n (the table's bucket count for --conn-max n). */
+export function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
