@@ -252,13 +252,8 @@ const UNSUPPORTED_CHECKERS = new Set(['DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'F
 class Parser {
   readonly warnings: string[] = [];
 
-  /** "file:line: msg" for a warning about st. */
-  located(st: Stmt, msg: string): string {
-    return `${st.at.file}:${st.at.line}: ${msg}`;
-  }
-
   warn(st: Stmt, msg: string): void {
-    this.warnings.push(this.located(st, msg));
+    this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
   }
 
   unsupported(st: Stmt, inside: string): void {
@@ -401,15 +396,18 @@ class Parser {
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
-    const skipped: Array<{ st: Stmt; warning: number }> = [];
+    // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
+    // without any checker); their warnings say so rather than suggest other checks run.
+    const checked = rest.some((s) => CHECKERS.has(s.key));
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(this.checker(s, d));
         continue;
       }
       if (UNSUPPORTED_CHECKERS.has(s.key)) {
-        skipped.push({ st: s, warning: this.warnings.length });
-        this.warn(s, `${s.key} is not supported: real_server ${addr} ${port} is not checked by it`);
+        this.warn(s, checked ? `${s.key} is not supported: real_server ${addr} ${port} is not checked by it`
+          : `${s.key} is not supported, and real_server ${addr} ${port} has no supported checker: ` +
+            'it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)');
         continue;
       }
       switch (s.key) {
@@ -419,14 +417,6 @@ class Parser {
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
         case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
-      }
-    }
-    // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
-    // without any checker). Say so in place of the milder warning, which suggests other checks.
-    if (rs.checkers.length === 0) {
-      for (const { st: s, warning } of skipped) {
-        this.warnings[warning] = this.located(s, `${s.key} is not supported, and real_server ${addr} ${port} has no supported checker: ` +
-          'it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)');
       }
     }
     // The kernel (ip_vs_add_dest) refuses a lower threshold above the upper one: say so here, with the line.
