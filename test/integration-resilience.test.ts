@@ -13,9 +13,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
+import { getInDirector, logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
+import { parseExposition } from './helpers/prom.js';
 import type { DrLab } from './lab/dr-lab.js';
 
 // The SYN flood's table. A real client's handshake entry is unconfirmed (evictable, as the
@@ -223,12 +224,17 @@ test('defenses from the --config daemon section: used at start, the command line
   });
 });
 
-test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status shows it', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 1 }, async (lab) => {
+test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
+  const metrics = '127.0.0.1:9478';
+  await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics] } }, async (lab) => {
     await drService(lab);
     const dir = lab.ns.dir;
     const ip = (...args: string[]) => lab.lab.must(['ip', 'link', ...args], dir);
-    const linkLine = (want: string) => waitStatusLine(lab, want);
+    const linkUp = async () => parseExposition(await getInDirector(lab, `http://${metrics}/metrics`)).get('uvs_link_up', { iface: 'uvs0' });
+    const linkLine = async (want: string) => {
+      await waitStatusLine(lab, want);
+      assert.equal(await linkUp(), want === 'link up, bridge br0' ? 1 : 0, `uvs_link_up with ${want}`);
+    };
     await linkLine('link up, bridge br0');
     const steps: [string[], string[], string, RegExp][] = [
       [['set', 'uvs0', 'down'], ['set', 'uvs0', 'up'], 'link down, bridge br0', /^uvs0 link fault: down, bridge br0;/],

@@ -595,7 +595,7 @@ export async function main(argv: string[]): Promise<void> {
       // Health checks come from --config or --keepalived-conf; without either, none can exist.
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
-        states: group === undefined ? undefined : () => group.stateCounts() });
+        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status() });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);

@@ -15,6 +15,7 @@ import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
+import type { LinkStatus } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
@@ -29,6 +30,8 @@ export interface MetricsOptions {
   pull?: () => void;
   /** Connection entries by state when the datapath's own table is not the one in use (uvsd --workers). */
   states?: () => ArrayLike<number>;
+  /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */
+  link?: () => LinkStatus;
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
@@ -237,6 +240,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
     () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
   histogramFromCounts(reg, 'uvs_batch_frames', 'Frames per receive batch (one read from the TAP).', BATCH_BUCKETS, () => dp.counters.batch);
+
+  const link = opts.link;
+  if (link !== undefined) {
+    gauge(reg, 'uvs_link_up', '1 while uvsd\'s interface is up and in its --bridge (uvsadm --status "link"), 0 while it is down, out of the bridge or missing.', ['iface'],
+      () => { const st = link(); return [[{ iface: st.iface }, st.ok ? 1 : 0]]; });
+  }
 
   // ---- high availability (docs/ha.md) --------------------------------------------------------
   gauge(reg, 'uvs_ha_master', '1 while this director is master (answers for VIPs and forwards), 0 while backup.', [], () => (dp.link.active ? 1 : 0));
