@@ -67,6 +67,56 @@ test('a change during a write is written after it; a write that fails is reporte
   assert.equal(readFileSync(join(dir, 'no-such-dir', 'state.yaml'), 'utf8'), framed('a: 2\n'));
 }));
 
+test('a change that lands while a dump runs in slices makes the writer dump again (never writes a mix); after 3 such tries it dumps in one piece', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  let table = 'a: 0\n';
+  const calls: boolean[] = [];
+  let sf: StateFile | undefined;
+  // A sliced dump reads half the table, lets the loop run (where a change lands), then the rest.
+  const dump = async (h: string, sliced: boolean): Promise<string> => {
+    calls.push(sliced);
+    if (!sliced) return `${h}\n${table}`;
+    const first = table;
+    await new Promise((r) => setImmediate(r));
+    if (overtake > 0) {
+      overtake--;
+      table = `a: ${Number(table.slice(3)) + 1}\n`;
+      sf!.changed();
+    }
+    return `${h}\n${first.slice(0, 3)}${table.slice(3)}`; // the mix: before and after the change
+  };
+  let overtake = 1;
+  sf = new StateFile(file, dump, (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.deepEqual(calls.slice(0, 2), [true, true], 'overtaken once: dumped again, sliced');
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 1\n'));
+  calls.length = 0;
+  overtake = 5;
+  sf.changed();
+  await sf.flush();
+  assert.deepEqual(calls.slice(0, 4), [true, true, true, false], 'overtaken three times: the fourth dump in one piece');
+  assert.equal(readFileSync(file, 'utf8'), framed(`a: ${Number(table.slice(3))}\n`), 'the file holds the table as it is, not a mix');
+}));
+
+test('the config dump in slices is the dump\'s text, and lets the loop run between slices of a large table', async () => {
+  const { r, cm } = started();
+  const items = Array.from({ length: 600 }, (_v, i) => [
+    { verb: 'addService', args: { proto: 'udp', addr: `192.168.${20 + (i >> 8)}.${i & 255}`, port: 53, sched: i % 2 ? 'sh' : 'wrr', persist: i % 3 ? 0 : 60 } },
+    { verb: 'addDest', args: { service: { proto: 'udp', addr: `192.168.${20 + (i >> 8)}.${i & 255}`, port: 53 }, addr: '192.168.8.22', port: 53, weight: i % 4 } },
+  ]).flat();
+  r.ctl.call('batch', { items });
+  let pauses = 0;
+  const text = await cm.dumpSliced('# h', async () => {
+    pauses++;
+    await new Promise((res) => setImmediate(res));
+  });
+  assert.equal(text, cm.dump('# h'));
+  assert.ok(pauses >= 600 / 8, `${pauses} pauses`);
+  const back = started(text);
+  assert.equal(rules(back.r), rules(r), 'the sliced dump read as a config file gives the same table');
+});
+
 // ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----
 
 const N = { numeric: true };

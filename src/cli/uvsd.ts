@@ -495,7 +495,17 @@ export async function main(argv: string[]): Promise<void> {
     else if (r !== undefined) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
     // Written after every change of the table (uvsadm, reload, health checks, drain timers),
     // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
-    state = new StateFile(stateFile, (header) => config.dump(header), (error) => log.error({ stateFile, error }, 'cannot write the state file'));
+    // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one).
+    const dump = async (header: string, sliced: boolean): Promise<string> => {
+      if (!sliced) return config.dump(header);
+      const { pause, done } = control.slicer('state file');
+      try {
+        return await config.dumpSliced(header, pause);
+      } finally {
+        done();
+      }
+    };
+    state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file'));
     const s = state;
     control.onChange = () => s.changed();
     s.changed();

@@ -8,12 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { UvsError } from './errors.js';
-import { toYaml } from './yaml-out.js';
-import type { Control } from './model.js';
+import { topLevelItem, toYaml } from './yaml-out.js';
+import type { Control, ServiceModel } from './model.js';
+import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
-import { parseCidr, parseIp } from '../datapath/addr.js';
+import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { parseListen } from '../metrics/server.js';
@@ -431,6 +432,8 @@ export interface Plan {
 }
 
 const sk = (s: { proto: string; addr: string; port: number }): string => `${s.proto}|${s.addr}|${s.port}`;
+
+const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 export const dk = (s: { proto: string; addr: string; port: number }, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
 const sname = (s: { proto: string; addr: string; port: number }): string => `${s.proto.toUpperCase()} ${s.addr}:${s.port}`;
 
@@ -680,7 +683,26 @@ export class ConfigManager {
   }
 
   /** The running state as a config file, its first line `header` (uvsd --state-file writes its own). */
-  dump(header = '# uvsd configuration, written by uvsadm --dump-config'): string {
+  dump(header = DUMP_HEADER): string {
+    return [...this.dumpParts(header)].join('');
+  }
+
+  /**
+   * The same text, built a few services at a time with pause() between them (it ends a slice
+   * once it has run SLICE_MS): 10,000 services took 100-400 ms in one piece. A change made
+   * meanwhile may leave the text a mix of before and after it; the state file's writer dumps again then.
+   */
+  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>): Promise<string> {
+    const parts: string[] = [];
+    for (const part of this.dumpParts(header)) {
+      parts.push(part);
+      if ((parts.length & 7) === 0) await pause();
+    }
+    return parts.join('');
+  }
+
+  /** The dump's text: the header, daemon and timeouts, then one part per service. */
+  private *dumpParts(header: string): Generator<string> {
     const s = this.settings;
     const daemon: Record<string, unknown> = {};
     if (s.tap !== undefined) daemon.tap = s.tap;
@@ -700,51 +722,59 @@ export class ConfigManager {
     if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
     if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
-    const list = this.control.list();
-    const services = list.services.map((svc) => {
-      const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: svc.sched };
-      if (svc.flags.length > 0) o.flags = svc.flags;
-      if (svc.persist > 0) o.persistent = svc.persist;
-      if (svc.netmask !== '255.255.255.255') o.netmask = svc.netmask;
-      if (svc.oneShot) o.ops = true;
-      if (svc.synproxy) o.synproxy = true;
-      if (svc.laddrs.length > 0) o['local-addresses'] = svc.laddrs;
-      // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
-      // weight), failed ones too (absent from the table); the sorry server is in `health`.
-      const want = this.applied.get(sk(svc));
-      const vs = want?.health;
-      const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
-      type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> };
-      const rows: Row[] = [];
-      const inTable = new Map(svc.dests.map((d) => [`${d.addr}|${d.port}`, d]));
-      // Configured servers in the file's order (failed ones too), then any added by hand.
-      for (const [k, hr] of rsOf) {
-        const d = inTable.get(k);
-        inTable.delete(k);
-        rows.push({ ...(d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
-      }
-      for (const d of inTable.values()) {
-        if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
-        rows.push({ addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower });
-      }
-      if (vs !== undefined) {
-        const h = dumpServiceHealth(vs, vs.fwd);
-        if (h !== undefined) o.health = h;
-      }
-      o.servers = rows.map((d) => {
-        const x: Record<string, unknown> = { address: d.addr };
-        if (d.port !== svc.port) x.port = d.port;
-        x.method = d.fwd;
-        x.weight = d.weight;
-        if (d.upper !== 0) x.upper = d.upper;
-        if (d.lower !== 0) x.lower = d.lower;
-        if (d.health !== undefined) x.health = d.health;
-        return x;
-      });
-      return o;
+    const services = this.control.model.services;
+    yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts } })}services:${services.size === 0 ? ' []' : ''}\n`;
+    // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
+    for (const svc of services.values()) yield topLevelItem(this.dumpService(svc));
+  }
+
+  private dumpService(m: ServiceModel): Record<string, unknown> {
+    const svc = { proto: m.proto, addr: formatIp(m.vip), port: m.port };
+    const o: Record<string, unknown> = { proto: svc.proto, address: svc.addr, port: svc.port, scheduler: m.sched };
+    const flags = schedFlagNames(m.schedFlags);
+    if (flags.length > 0) o.flags = flags;
+    if (m.persist > 0) o.persistent = m.persist;
+    const netmask = formatIp(m.netmask);
+    if (netmask !== '255.255.255.255') o.netmask = netmask;
+    if (m.oneShot) o.ops = true;
+    if (m.synproxy) o.synproxy = true;
+    if (m.laddrs.length > 0) o['local-addresses'] = m.laddrs.map((l) => formatIp(l.addr));
+    // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
+    // weight), failed ones too (absent from the table); the sorry server is in `health`.
+    const want = this.applied.get(sk(svc));
+    const vs = want?.health;
+    type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> };
+    const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
+    const rows: Row[] = [];
+    const inTable = new Map(m.dests.map((d) => {
+      const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower };
+      return [`${row.addr}|${row.port}`, row];
+    }));
+    // Configured servers in the file's order (failed ones too), then any added by hand.
+    for (const [k, hr] of rsOf) {
+      const d = inTable.get(k);
+      inTable.delete(k);
+      rows.push({ ...(d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
+    }
+    for (const d of inTable.values()) {
+      if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
+      rows.push(d);
+    }
+    if (vs !== undefined) {
+      const h = dumpServiceHealth(vs, vs.fwd);
+      if (h !== undefined) o.health = h;
+    }
+    o.servers = rows.map((d) => {
+      const x: Record<string, unknown> = { address: d.addr };
+      if (d.port !== m.port) x.port = d.port;
+      x.method = d.fwd;
+      x.weight = d.weight;
+      if (d.upper !== 0) x.upper = d.upper;
+      if (d.lower !== 0) x.lower = d.lower;
+      if (d.health !== undefined) x.health = d.health;
+      return x;
     });
-    return `${header}\n` +
-      toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, services });
+    return o;
   }
 
   stop(): void {

@@ -352,7 +352,7 @@ export class Control {
    * Slices of long work for `verb`: pause() ends the slice once it has run SLICE_MS (records how
    * long it held the loop, then lets the loop run); done() records the last slice.
    */
-  private slicer(verb: string): { pause: () => Promise<void>; done: () => void } {
+  slicer(verb: string): { pause: () => Promise<void>; done: () => void } {
     let t = performance.now();
     return {
       pause: async (): Promise<void> => {

@@ -72,25 +72,39 @@ export async function writeDurably(file: string, text: string): Promise<void> {
 }
 
 /**
+ * How the writer gets the table's text (ConfigManager.dump / dumpSliced): with `sliced`, it may
+ * let the event loop run while it builds it (changes may land meanwhile); without, in one piece.
+ */
+export type StateDump = (header: string, sliced: boolean) => string | Promise<string>;
+
+/** Sliced dumps that a change overtook before the writer builds the text in one piece. */
+const SLICED_TRIES = 3;
+
+/**
  * The writer: changed() after every change of the table; the table is dumped once per turn of
  * the event loop however many changes ran in it (after the control reply is sent), and written
- * only when its text differs from the last one written. One write at a time: changes made during
- * a write are written after it.
+ * only when its text differs from the last one written. One dump and write at a time: changes
+ * made meanwhile are written after it. The dump runs in slices (a large table holds the loop
+ * for at most a slice); a change that lands during one may have left the text a mix of before
+ * and after it, so that text is dumped again, in one piece after SLICED_TRIES such tries.
  */
 export class StateFile {
   private saved = '';
   private queued = false;
   private writing: Promise<void> | undefined;
   private again = false;
+  /** Bumped by changed(): a dump that saw it move is dumped again. */
+  private gen = 0;
 
   constructor(
     readonly file: string,
-    /** The table as a config file whose first line is `header` (ConfigManager.dump). */
-    private readonly dump: (header: string) => string,
+    /** The table as a config file whose first line is `header`. */
+    private readonly dump: StateDump,
     private readonly onError: (message: string) => void,
   ) {}
 
   changed(): void {
+    this.gen++;
     if (this.queued) return;
     this.queued = true;
     setImmediate(() => this.save());
@@ -109,19 +123,25 @@ export class StateFile {
       this.again = true;
       return;
     }
-    const text = `${this.dump(STATE_HEADER)}${STATE_END}\n`;
-    if (text === this.saved) return;
-    this.writing = writeDurably(this.file, text).then(
-      () => {
-        this.saved = text;
-      },
-      (e: unknown) => this.onError((e as Error).message),
-    ).finally(() => {
+    this.writing = this.dumpAndWrite().catch((e: unknown) => this.onError((e as Error).message)).finally(() => {
       this.writing = undefined;
       if (this.again) {
         this.again = false;
         this.save();
       }
     });
+  }
+
+  private async dumpAndWrite(): Promise<void> {
+    let text: string;
+    for (let tries = 0; ; tries++) {
+      const gen = this.gen;
+      const sliced = tries < SLICED_TRIES;
+      text = `${await this.dump(STATE_HEADER, sliced)}${STATE_END}\n`;
+      if (!sliced || gen === this.gen) break;
+    }
+    if (text === this.saved) return;
+    await writeDurably(this.file, text);
+    this.saved = text;
   }
 }

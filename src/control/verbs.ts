@@ -462,9 +462,10 @@ export const VERBS = {
   }),
 
   /** The running state as a config file (YAML). */
-  dumpConfig: verb<Record<string, never>, { yaml: string }>(false, (ctx) => {
+  dumpConfig: verb<Record<string, never>, { yaml: string } | Promise<{ yaml: string }>>(false, (ctx) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
+    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return cm.dumpSliced(undefined, ctx.pause).then((yaml) => ({ yaml }));
     return { yaml: cm.dump() };
   }),
 
