@@ -154,14 +154,19 @@ test('persistence: weight 0 and overloaded servers keep their persistent clients
   assert.equal(r.dp.ct.count, 0);
 });
 
-test('persistence with --expire-quiescent-template: a client whose server went to weight 0 is rescheduled at its next connection, its old template invalidated', () => {
+test('persistence with --expire-quiescent-template: a client whose server went to weight 0 is rescheduled at its next connection (as --explain says), its old template invalidated', () => {
   const r = persistRig({ persist: 300, n: 3 });
   r.ctl.setDefense({ ...r.dp.defense, expireQuiescentTemplate: true });
   const a = syn(r, '192.0.2.10', 1);
   assert.equal(syn(r, '192.0.2.10', 2), a, 'weight 1: the template holds');
   r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 0 });
+  // --explain tells the same: the template is no longer taken.
+  const x = r.ctl.call('explain', { service: TCP80, client: '192.0.2.10' }) as { dest: { addr: string } | null; template: boolean; why: string };
+  assert.equal(x.template, false, x.why);
+  assert.match(x.why, /points at 10\.0\.0\.1\d:80, weight 0 \(expire-quiescent-template\): expired, a new one would be made/);
   const b = syn(r, '192.0.2.10', 3);
   assert.ok(b >= 0 && b !== a, `rescheduled away from the quiescent server: ${b}`);
+  assert.equal(RS[b]!.ip, x.dest!.addr, 'explain named the server the connection got');
   const t = templates(r).filter((x) => x.caddr === '192.0.2.10');
   assert.deepEqual(t.map((x) => [x.vport, x.dport, x.daddr]).sort(), [
     [80, 80, RS[b]!.ip], [65535, 65535, RS[a]!.ip],

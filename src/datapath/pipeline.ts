@@ -1014,7 +1014,8 @@ export class Datapath implements Output {
         const t = node >>> 1;
         const d = ct.dest[t];
         const left = Math.max(0, Math.floor(((ct.expires[t] - this.nowTick) * TICK_MS) / 1000));
-        if (dt.gen[d] === ct.dgen[t]) {
+        const quiescent = dt.weight[d] === 0 && this.defense.expireQuiescentTemplate;
+        if (dt.gen[d] === ct.dgen[t] && !quiescent) {
           const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
             : (dt.flags[d] & DEST_F_OVERLOAD) !== 0 ? ' (overloaded: still taken by its persistent clients)' : '';
           return {
@@ -1022,7 +1023,9 @@ export class Datapath implements Output {
             why: `persistence: template ${group} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`,
           };
         }
-        persistence = `persistence: template ${group} points at a deleted destination, a new one would be made`;
+        persistence = quiescent && dt.gen[d] === ct.dgen[t]
+          ? `persistence: template ${group} points at ${destName(dt, d)}, weight 0 (expire-quiescent-template): expired, a new one would be made`
+          : `persistence: template ${group} points at a deleted destination, a new one would be made`;
       } else {
         persistence = `persistence: no template for ${group}, a new one (${svc.persist} s) would be made`;
       }
