@@ -93,6 +93,36 @@ test('a backup answers ARP only for its fixed address, forwards nothing, and tak
   assert.throws(() => r.ctl.call('setRole', { role: 'primary' }), /role must be master or backup, got "primary"/);
 });
 
+test('a takeover\'s gratuitous ARP is sent again 1 s and 5 s later; a master told again announces again; a backup stops the repeats', () => {
+  const r = director(false);
+  const announced = (): string[] => r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt32BE(28) === f.readUInt32BE(38))
+    .map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`).sort();
+  const all = [FLOAT, LIP, VIP, VIP2, VIP3].sort();
+  const after = (ms: number): string[] => {
+    r.advance(ms);
+    r.dp.tick();
+    return announced();
+  };
+  r.ctl.call('setRole', { role: 'backup' });
+  r.ctl.call('setRole', { role: 'master' });
+  assert.deepEqual(announced(), all, 'at once');
+  assert.deepEqual(after(500), []);
+  assert.deepEqual(after(500), all, 'again after 1 s');
+  assert.deepEqual(after(3000), []);
+  assert.deepEqual(after(1000), all, 'again after 5 s');
+  assert.deepEqual(after(10_000), [], 'then no more');
+  // Already master (keepalived's notify_master after a split brain healed): announced again, no role change.
+  r.ctl.call('setRole', { role: 'master' });
+  assert.deepEqual(announced(), all);
+  assert.deepEqual(after(1000), all);
+  assert.equal(r.counters().role_changes, 2);
+  // Backup within the repeats: nothing more is announced.
+  r.ctl.call('setRole', { role: 'backup' });
+  assert.deepEqual(after(5000), []);
+  r.ctl.call('setRole', { role: 'backup' });
+  assert.deepEqual(after(5000), [], 'a backup told again announces nothing');
+});
+
 test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly, and the backup forwards them after takeover', () => {
   const m = director(false);
   const b = director(true);

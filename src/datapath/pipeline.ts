@@ -103,6 +103,12 @@ function persistTicksOf(seconds: number): number {
 
 /** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
 const SCHED_TICK_MS = 1000;
+/**
+ * A takeover's gratuitous ARP is sent again this long after it (ms): one lost frame would leave
+ * the hosts on the old master's MAC until their ARP entries age out. keepalived sends a second
+ * burst after garp_master_delay (5 s); the one at 1 s is for a lost first frame.
+ */
+const GARP_AGAIN_MS = [1000, 5000];
 /** Entries from which warmBatch's prefetch pass pays (below, the table's lines stay in cache):
  *  4,096 entries are ~0.6 MB of table (~150 B per entry), within an L2 cache. */
 const WARM_MIN_ENTRIES = 4096;
@@ -220,6 +226,9 @@ export class Datapath implements Output {
   readonly icmpLimit = new SourceLimiter(1);
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
+  /** The last takeover's time (link.now) and the index in GARP_AGAIN_MS of its next repeat. */
+  private garpFrom = 0;
+  private garpNext = GARP_AGAIN_MS.length;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
   /** Packets and bytes forwarded in this batch, client→server and back (small integers): added
@@ -1127,8 +1136,12 @@ export class Datapath implements Output {
     this.checkSecure();
     this.link.tick();
     this.tx.flush();
-    // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.
     const now = this.link.now;
+    if (this.garpNext < GARP_AGAIN_MS.length && now - this.garpFrom >= GARP_AGAIN_MS[this.garpNext]!) {
+      this.garpNext++;
+      if (this.link.active) this.announceHeld();
+    }
+    // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.
     if (now - this.schedTickAt >= SCHED_TICK_MS) {
       this.schedTickAt = now;
       for (const svc of this.services) if (svc !== undefined) svc.scheduler.tick?.(svc, this.dt, now);
@@ -1252,12 +1265,20 @@ export class Datapath implements Output {
         return;
       }
       case 'setRole': {
-        if (this.link.active === op.master) return;
-        this.link.active = op.master;
-        this.marking = this.syncOn && op.master;
-        this.counters.c[C.role_changes]++;
-        // Take over at once: gratuitous ARP for every address that moved with the role.
-        if (op.master) for (const ip of this.heldAddrs()) this.announce(ip);
+        if (this.link.active !== op.master) {
+          this.link.active = op.master;
+          this.marking = this.syncOn && op.master;
+          this.counters.c[C.role_changes]++;
+        }
+        // Take over at once: gratuitous ARP for every address that moved with the role, again
+        // 1 s and 5 s later. A master told so again announces again (keepalived's notify after a
+        // split brain healed: the hosts may still have the other director's MAC).
+        if (op.master) {
+          this.setClock();
+          this.garpFrom = this.link.now;
+          this.garpNext = 0;
+          this.announceHeld();
+        }
         return;
       }
       case 'syncMarks': {
@@ -1287,6 +1308,11 @@ export class Datapath implements Output {
         return;
       }
     }
+  }
+
+  private announceHeld(): void {
+    for (const ip of this.heldAddrs()) this.link.announce(ip);
+    this.tx.flush();
   }
 
   /** Addresses that move with the master role: floating --addrs, VIPs, FULLNAT local addresses. */
