@@ -283,3 +283,34 @@ test('a reload checks every daemon setting as the next start would (command line
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reload of a file without a "services" key (emptied, cut, comments only) is refused while services run; "services: []" deletes them', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-empty-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    writeFileSync(file, BASE);
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
+    r.ctl.config = cm;
+    cm.reload(false);
+    const table = formatRules(r.ctl.list(), N);
+    assert.equal(r.ctl.list().services.length, 2);
+    for (const text of ['', '# uvsd config\n', 'daemon:\n  drain-timeout: 0\n', 'timeouts: { tcp: 900, tcpfin: 120, udp: 300 }\n']) {
+      writeFileSync(file, text);
+      assert.throws(() => cm.reloadReport(false), (e: UvsError) => e.code === 'BAD_CONFIG' &&
+        e.message === `${file}: no "services" key: the reload would delete all 2 services (write "services: []" to mean that)`, JSON.stringify(text));
+      assert.equal(formatRules(r.ctl.list(), N), table, `unchanged after ${JSON.stringify(text)}`);
+    }
+    writeFileSync(file, 'services: []\n');
+    assert.deepEqual(cm.reloadReport(false).changes, ['delete service TCP 192.168.8.200:80', 'delete service UDP 192.168.8.200:53']);
+    assert.equal(r.ctl.list().services.length, 0);
+    // With nothing running, a file without services loads (daemon settings only).
+    writeFileSync(file, 'daemon:\n  drain-timeout: 0\n');
+    assert.deepEqual(cm.reloadReport(false).changes, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

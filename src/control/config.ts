@@ -99,6 +99,8 @@ export interface ConfigFile {
   services: DesiredService[];
   /** The line of each daemon setting the file has (for errors found after parsing). */
   daemonLines?: Partial<Record<keyof DaemonSettings, number>>;
+  /** The file has a `services` key (`services: []` included): a reload may delete every service. */
+  servicesKey?: boolean;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT = 30;
@@ -281,6 +283,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     cfg.timeoutsLine = t!.line;
   }
   const s = top.get('services');
+  cfg.servicesKey = s !== undefined;
   if (!isNull(s)) {
     for (const sf of list(s!)) {
       const m = mapFields(sf, SERVICE_KEYS);
@@ -676,6 +679,11 @@ export class ConfigManager {
       throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     }
     const cfg = this.load();
+    // An emptied or cut file (`: > uvsd.yaml`, a comment left) would delete every service.
+    const n = this.control.model.services.size;
+    if (this.file !== undefined && this.sources.keepalived === undefined && cfg.servicesKey !== true && n > 0) {
+      throw new UvsError('BAD_CONFIG', this.file, `${this.file}: no "services" key: the reload would delete all ${n} services (write "services: []" to mean that)`);
+    }
     const daemon = this.sources.daemon?.(cfg);
     const changes = this.apply(cfg, dryRun);
     if (!dryRun) daemon?.apply();
