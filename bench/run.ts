@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -28,7 +28,7 @@ import { hasCommand, labUnavailableReason } from '../test/lab/netns.js';
 import { machine } from './lib/host.js';
 import { LATENCY_VARIANTS, latencyRow } from './lib/latency.js';
 import { memoryRow } from './lib/memory.js';
-import { FORWARDERS, table, WORKLOADS, type Forwarder, type Plan, type RunResult, type UdpMode, type Workload } from './lib/report.js';
+import { FORWARDERS, table, WORKLOADS, type Forwarder, type Pct, type Plan, type RunResult, type UdpMode, type Workload } from './lib/report.js';
 import { compare, resultsTable, samplesTable, udpSamples, type Sample } from './lib/rows.js';
 import { fmt, median, pct } from './lib/stats.js';
 import { measure, TCP_TOOLS, TcpLab } from './lib/tcp.js';
@@ -67,6 +67,8 @@ const { values: opt } = parseArgs({
     'trace-gc': { type: 'boolean', default: false },
     /** The control probe's interval in the UDP rows (a `list` round trip every N ms while uvsd forwards); 0: no probe. */
     'probe-ms': { type: 'string', default: '20' },
+    /** Run the control probe at SCHED_FIFO, so its round trips do not include its own wait behind the generator on that CPU. */
+    'probe-rt': { type: 'boolean', default: false },
     /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
     before: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -132,14 +134,22 @@ function missingTools(row: Row): string[] {
 }
 
 function udpOptions(): ConstructorParameters<typeof UdpLab>[1] {
-  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, probeRt: !!opt['probe-rt'], before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+}
+
+/** The round trip's parts, p50/p99 each (control-probe.ts). */
+function parts(c: NonNullable<RunResult['controlRtt']>): string {
+  if (c.toUvsd === undefined || c.inUvsd === undefined || c.back === undefined) return '';
+  const pp = (x: Pct): string => `${x.p50}/${x.p99}`;
+  return ` (to uvsd ${pp(c.toUvsd)}, in uvsd ${pp(c.inUvsd)}, back ${pp(c.back)})`;
 }
 
 function logRun(r: RunResult): void {
   console.log(
     `  ${r.row.padEnd(7)} ${r.workload.padEnd(6)} ${r.forwarder.padEnd(13)} #${r.repeat}: sent ${fmt(r.sentPps)} pps, delivered ${fmt(r.deliveredPps)} pps, reader ${fmt(r.readerPps)} pps, ` +
       `CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}${r.fwdProcCpu ? `, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt` : ''}, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt` +
-      `${r.scavenges !== undefined ? `, ${r.scavenges} scavenges` : ''}${r.controlRtt ? `, control RTT p50 ${r.controlRtt.p50} p99 ${r.controlRtt.p99} ms` : ''}` +
+      `${r.scavenges !== undefined ? `, ${r.scavenges} scavenges` : ''}${r.controlRtt ? `, control RTT p50 ${r.controlRtt.p50} p99 ${r.controlRtt.p99} ms${parts(r.controlRtt)}` : ''}` +
+      `${r.fwdRunDelay ? `, fwd waited for CPU ${pct(r.fwdRunDelay)}` : ''}` +
       `${r.disturbed ? ' [disturbed]' : ''}${r.stealFlagged ? ' [steal > 5%]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
   );
 }

@@ -31,6 +31,8 @@ test('bench smoke: --rows nat --workloads steady forwards through uvsd and nftab
   }
   // The control probe (a child process on the generator's CPU) answered: uvsd's row has its round trips.
   assert.match(out, /\| nat \| steady 64[^|]*\| uvsd \|.*\| \d[\d.]*\/\d[\d.]*\/\d[\d.]* \| /, `no control round trips in:\n${out}`);
+  // ... with their parts from uvsd's reply timing, and how long uvsd waited for its CPU.
+  assert.match(out, /uvsd +#1: .*control RTT p50 [\d.]+ p99 [\d.]+ ms \(to uvsd [\d.]+\/[\d.]+, in uvsd [\d.]+\/[\d.]+, back [\d.]+\/[\d.]+\)/, `no round trip parts in:\n${out}`);
   assert.doesNotMatch(out, /error:/);
   assert.match(out, /\| NAT small UDP, steady 64 flows: uvsd ÷ nftables DNAT \| [\d.]+k? pps \| [\d.]+k? pps \(nft\) \| \d+\.\d{3} \(1 pair/);
 });

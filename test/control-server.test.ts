@@ -14,6 +14,8 @@ import { hasLongArray, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
 import { ERRORS } from '../src/control/errors.js';
+import { ControlClient } from '../src/control/client.js';
+import { monoMs } from '../src/control/protocol.js';
 import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
 import type { DpOp } from '../src/datapath/ops.js';
 import type { Workers } from '../src/datapath/group.js';
@@ -77,6 +79,24 @@ test('ids of any JSON type come back unchanged; a missing id is null', async () 
   const { lines } = await exchange(path, text, ids.length + 1);
   assert.deepEqual(lines.map((l) => (l as { id: unknown }).id), [...ids, null]);
   assert.ok(lines.every((l) => (l as { ok: boolean }).ok === true));
+});
+
+test('a request with "timing": true gets when uvsd handled it (CLOCK_MONOTONIC ms, the client\'s clock too); others get no timing', async () => {
+  const path = await serve();
+  const t0 = monoMs();
+  const { lines } = await exchange(path, `${JSON.stringify({ id: 1, verb: 'list', timing: true })}\n${JSON.stringify({ id: 2, verb: 'list' })}\n${JSON.stringify({ id: 3, verb: 'nosuch', timing: true })}\n`, 3);
+  const t1 = monoMs();
+  const [a, b, c] = lines as { ok: boolean; timing?: { recv: number; sent: number } }[];
+  assert.ok(a!.ok && a!.timing !== undefined);
+  assert.ok(t0 <= a!.timing.recv && a!.timing.recv <= a!.timing.sent && a!.timing.sent <= t1, JSON.stringify({ t0, t1, timing: a!.timing }));
+  assert.equal(b!.timing, undefined);
+  assert.ok(!c!.ok && c!.timing !== undefined, 'a refused request is timed too');
+  // The project's client hands it over.
+  const client = await ControlClient.connect(path);
+  let got: { recv: number; sent: number } | undefined;
+  await client.call('timeouts', {}, (t) => (got = t));
+  client.close();
+  assert.ok(got !== undefined && got.recv <= got.sent);
 });
 
 test('malformed requests are answered with an error and change nothing; 1,000 of them leave the socket serving', async () => {

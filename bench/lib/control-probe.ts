@@ -8,11 +8,29 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/client.js';
+import { monoMs, type ReplyTiming } from '../../src/control/protocol.js';
 import { delay } from '../../test/lab/netns.js';
 
-/** Starts the probe (a child process on cpu) and returns stop(), which ends it and gives every round trip (ms). */
-export async function probeControl(socket: string, intervalMs: number, cpu: string): Promise<{ stop: () => Promise<number[]> }> {
-  const child = spawn('taskset', ['-c', cpu, process.execPath, fileURLToPath(import.meta.url), socket, String(intervalMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Every round trip (ms), and of each the parts uvsd's reply timing tells (ReplyTiming, one clock
+ * for both processes): from the call to uvsd's handling (the request's wait for uvsd's event
+ * loop, and uvsd's for a CPU), the handling, and from the reply to the probe having it (the
+ * probe's wait for its CPU, shared with the generator).
+ */
+export interface ProbeResult {
+  rtts: number[];
+  toUvsd: number[];
+  inUvsd: number[];
+  back: number[];
+}
+
+/**
+ * Starts the probe (a child process on cpu; with rt at SCHED_FIFO priority 10, so it never waits
+ * behind the generator on that CPU) and returns stop(), which ends it and gives its round trips.
+ */
+export async function probeControl(socket: string, intervalMs: number, cpu: string, rt = false): Promise<{ stop: () => Promise<ProbeResult> }> {
+  const argv = ['taskset', '-c', cpu, process.execPath, fileURLToPath(import.meta.url), socket, String(intervalMs)];
+  const child = rt ? spawn('chrt', ['-f', '10', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -30,18 +48,18 @@ export async function probeControl(socket: string, intervalMs: number, cpu: stri
     stop: async () => {
       child.stdin.end();
       const code = await exited;
-      const line = out.split('\n').find((l) => l.startsWith('['));
+      const line = out.split('\n').find((l) => l.startsWith('{'));
       if (code !== 0 || line === undefined) throw new Error(`control probe failed (${code}): ${err.trim()}`);
       if (err !== '') console.error(`  ${err.trim()}`);
-      return JSON.parse(line) as number[];
+      return JSON.parse(line) as ProbeResult;
     },
   };
 }
 
-/** The child: round trips until its stdin closes, then one JSON line of them. */
+/** The child: round trips until its stdin closes, then one JSON line of them (ProbeResult). */
 async function child(socket: string, intervalMs: number): Promise<void> {
   const client = await ControlClient.connect(socket, { timeoutMs: 5000 });
-  const rtts: number[] = [];
+  const res: ProbeResult = { rtts: [], toUvsd: [], inUvsd: [], back: [] };
   let running = true;
   process.stdin.resume();
   process.stdin.on('end', () => (running = false));
@@ -50,18 +68,24 @@ async function child(socket: string, intervalMs: number): Promise<void> {
   // when it took longer), as a poller would: a build that answers sooner is not asked more often.
   try {
     while (running) {
-      const t0 = performance.now();
-      await client.call('list', {});
-      const t1 = performance.now();
-      rtts.push(t1 - t0);
+      let st: ReplyTiming | undefined;
+      const t0 = monoMs();
+      await client.call('list', {}, (t) => (st = t));
+      const t1 = monoMs();
+      res.rtts.push(t1 - t0);
+      if (st !== undefined) {
+        res.toUvsd.push(st.recv - t0);
+        res.inUvsd.push(st.sent - st.recv);
+        res.back.push(t1 - st.sent);
+      }
       if (t0 + intervalMs > t1) await delay(t0 + intervalMs - t1);
     }
   } catch (e) {
     // A call that failed (or took over 5 s) ends the probe; the run keeps its other numbers.
-    console.error(`control probe: ${(e as Error).message} after ${rtts.length} round trips`);
+    console.error(`control probe: ${(e as Error).message} after ${res.rtts.length} round trips`);
   }
   client.close();
-  process.stdout.write(`${JSON.stringify(rtts)}\n`);
+  process.stdout.write(`${JSON.stringify(res)}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -34,6 +34,16 @@ export function readProcCpu(pid: number | undefined): number {
   }
 }
 
+/** Seconds the process's main thread has waited, runnable, for a CPU (/proc/PID/schedstat's run delay). */
+export function readRunDelay(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 export function machine(): Record<string, string | number> {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';

@@ -67,11 +67,21 @@ export interface RunResult {
   stealFlagged: boolean;
   generator: Record<string, unknown> | null;
   forwarderStats: Record<string, unknown> | null;
-  /** uvsd only: round trips of a `list` request every 20 ms during the window, in ms. */
-  controlRtt?: { n: number; p50: number; p99: number; max: number };
+  /**
+   * uvsd only: round trips of a `list` request every --probe-ms during the window, in ms, and
+   * their parts (control-probe.ts): to uvsd, in uvsd, back to the probe (p50/p99 each).
+   */
+  controlRtt?: { n: number; p50: number; p99: number; max: number; toUvsd?: Pct; inUvsd?: Pct; back?: Pct };
+  /** Share of the window the forwarder's main thread waited, runnable, for its CPU (/proc/PID/schedstat). */
+  fwdRunDelay?: number;
   /** uvsd under --trace-gc: scavenges during the window. */
   scavenges?: number;
   error?: string;
+}
+
+export interface Pct {
+  p50: number;
+  p99: number;
 }
 
 function dropsOf(r: RunResult): string {

@@ -26,8 +26,8 @@ import { Lab, delay, type Proc } from '../../test/lab/netns.js';
 import { addRingVeth } from '../../test/lab/dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { probeControl } from './control-probe.js';
-import { readCpus, readProcCpu, type CpuTimes } from './host.js';
-import type { Forwarder, RunResult, UdpMode, Workload } from './report.js';
+import { readCpus, readProcCpu, readRunDelay, type CpuTimes } from './host.js';
+import type { Forwarder, Pct, RunResult, UdpMode, Workload } from './report.js';
 import { percentile, round } from './stats.js';
 
 export const STATION_MAC = '02:00:00:00:00:01';
@@ -68,6 +68,8 @@ export interface UdpOptions {
   traceGc: boolean;
   /** The control probe's interval (ms; 0: none, as with traceGc). */
   probeMs: number;
+  /** The control probe at SCHED_FIFO (never waiting behind the generator on its CPU). */
+  probeRt: boolean;
   /** A built checkout of an earlier commit: forwarder uvsd-before runs its uvsd. */
   before?: string;
 }
@@ -81,6 +83,7 @@ interface Snapshot {
   rsRx: number;
   cpu: CpuTimes[];
   procCpu: number;
+  runDelay: number;
 }
 
 interface Running {
@@ -180,6 +183,7 @@ export class UdpLab {
   async snapshot(pid: number | undefined): Promise<Snapshot> {
     const cpu = readCpus();
     const procCpu = readProcCpu(pid);
+    const runDelay = readRunDelay(pid);
     const t0 = performance.now();
     const st = (i: string, f: string): string => `/sys/class/net/${i}/statistics/${f}`;
     const [c, d, r] = await Promise.all([
@@ -190,7 +194,7 @@ export class UdpLab {
     ]);
     const t1 = performance.now();
     const dv = d.code === 0 ? d.stdout.trim().split(/\s+/).map(Number) : [0, 0, 0];
-    return { t: (t0 + t1) / 2000, genTx: Number(c.trim()), tapToReader: dv[0]!, tapDropped: dv[1]!, tapFromReader: dv[2]!, rsRx: Number(r.trim()), cpu, procCpu };
+    return { t: (t0 + t1) / 2000, genTx: Number(c.trim()), tapToReader: dv[0]!, tapDropped: dv[1]!, tapFromReader: dv[2]!, rsRx: Number(r.trim()), cpu, procCpu, runDelay };
   }
 
   async startC(io: 'uring' | 'syscalls', vnet = false): Promise<Running> {
@@ -385,7 +389,7 @@ export class UdpLab {
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
       await delay(warmup * 1000);
       const pid = f.proc?.child.pid;
-      const probe = !this.o.traceGc && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU) : null;
+      const probe = !this.o.traceGc && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU, this.o.probeRt) : null;
       const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
       const gcA = scavenges();
       const perf = this.o.perf ? this.startPerf(`${fwd}-${this.mode}-${workload}-${rep}`) : null;
@@ -395,8 +399,9 @@ export class UdpLab {
       if (perf) await perf.exited;
       if (this.o.traceGc && fwd.startsWith('uvsd')) base.scavenges = scavenges() - gcA;
       if (probe) {
-        const rtts = await probe.stop();
-        base.controlRtt = { n: rtts.length, p50: round(percentile(rtts, 50), 2), p99: round(percentile(rtts, 99), 2), max: round(Math.max(0, ...rtts), 2) };
+        const p = await probe.stop();
+        const pct = (v: number[]): Pct => ({ p50: round(percentile(v, 50), 2), p99: round(percentile(v, 99), 2) });
+        base.controlRtt = { n: p.rtts.length, ...pct(p.rtts), max: round(Math.max(0, ...p.rtts), 2), toUvsd: pct(p.toUvsd), inUvsd: pct(p.inUvsd), back: pct(p.back) };
       }
       const code = await gen.exited;
       const gl = gen.stdout().split('\n').find((l) => l.startsWith('{'));
@@ -417,6 +422,7 @@ export class UdpLab {
         base.fwdProcCpu = round((b.procCpu - a.procCpu) / dt, 3);
         base.disturbed = base.fwdProcCpu < DISTURBED_BELOW;
         base.fwdProcUsPerPkt = delivered > 0 ? round(((b.procCpu - a.procCpu) * 1e6) / delivered, 2) : 0;
+        base.fwdRunDelay = round((b.runDelay - a.runDelay) / dt, 3);
       }
       base.fwdCoreUsPerPkt = delivered > 0 ? round(((b.cpu[fc]!.busy - a.cpu[fc]!.busy) * 1e6) / delivered, 2) : 0;
       base.forwarderStats = await f.stats();

@@ -4,7 +4,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { ERRORS } from './errors.js';
-import type { Reply, Request, VerbName, Verbs } from './protocol.js';
+import type { Reply, ReplyTiming, Request, VerbName, Verbs } from './protocol.js';
 
 /** A failed call: a daemon refusal ({code, message} exactly as sent) or a client-side failure. */
 export class ControlError extends Error {
@@ -51,6 +51,7 @@ interface Pending {
   resolve: (result: unknown) => void;
   reject: (err: ControlError) => void;
   timer: NodeJS.Timeout;
+  timing?: (t: ReplyTiming) => void;
 }
 
 export class ControlClient {
@@ -93,16 +94,17 @@ export class ControlClient {
   }
 
   /** Sends one verb; resolves with its result, rejects with ControlError (daemon's code and message on ok:false). */
-  call<V extends VerbName>(verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']> {
+  /** One request; `timing` (when given) gets when uvsd handled it (protocol.ts ReplyTiming) before the result resolves. */
+  call<V extends VerbName>(verb: V, args: Verbs[V]['args'], timing?: (t: ReplyTiming) => void): Promise<Verbs[V]['result']> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
     const id = this.nextId++;
-    const request: Request<V> = { id, verb, args };
+    const request: Request<V> = timing === undefined ? { id, verb, args } : { id, verb, args, timing: true };
     return new Promise<Verbs[V]['result']>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new ControlError('TIMEOUT', `${ERRORS.TIMEOUT} at ${this.path} within ${this.timeoutMs / 1000} s (verb ${verb})`));
       }, this.timeoutMs);
-      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, timer, timing });
       this.socket.write(JSON.stringify(request) + '\n');
     });
   }
@@ -141,6 +143,7 @@ export class ControlClient {
     if (p === undefined) return; // a reply nobody waits for any more (timed out)
     this.pending.delete(id as number);
     clearTimeout(p.timer);
+    if (p.timing !== undefined && typeof reply.timing?.recv === 'number' && typeof reply.timing.sent === 'number') p.timing(reply.timing);
     if (reply.ok === true) {
       p.resolve(reply.result);
     } else if (reply.ok === false && typeof reply.error?.message === 'string') {

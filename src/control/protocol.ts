@@ -363,7 +363,21 @@ export interface Request<V extends VerbName = VerbName> {
   id: unknown;
   verb: V;
   args: Verbs[V]['args'];
+  /** Ask for the reply's `timing`. */
+  timing?: boolean;
 }
+
+/**
+ * When uvsd began handling a request (`recv`) and had its reply ready to write (`sent`), in ms of
+ * CLOCK_MONOTONIC (monoMs: the same clock in every process of the host), for a request that asked.
+ */
+export interface ReplyTiming {
+  recv: number;
+  sent: number;
+}
+
+/** CLOCK_MONOTONIC in ms (as ReplyTiming): comparable between processes, unlike performance.now(). */
+export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 export interface ErrorBody {
   code: string;
@@ -375,7 +389,7 @@ export interface ErrorBody {
 }
 
 export type Reply =
-  | { id: unknown; ok: true; result: unknown }
-  | { id: unknown; ok: false; error: ErrorBody };
+  | { id: unknown; ok: true; result: unknown; timing?: ReplyTiming }
+  | { id: unknown; ok: false; error: ErrorBody; timing?: ReplyTiming };
 
 export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';

@@ -10,7 +10,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
-import type { ErrorBody, Reply } from './protocol.js';
+import { monoMs, type ErrorBody, type Reply } from './protocol.js';
 import { hasLongArray, parseJsonSliced, stringifySliced } from './slices.js';
 
 export interface ServerLimits {
@@ -67,6 +67,9 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
 
 function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
   let id: unknown = null;
+  // A request that asks ("timing": true) gets when it was handled (protocol.ts ReplyTiming).
+  const recv = typeof req === 'object' && req !== null && (req as { timing?: unknown }).timing === true ? monoMs() : 0;
+  const timed = (reply: Reply): Reply => (recv === 0 ? reply : { ...reply, timing: { recv, sent: monoMs() } });
   try {
     if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new UvsError('BAD_REQUEST', 'not a JSON object');
     const r = req as Record<string, unknown>;
@@ -75,11 +78,11 @@ function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unkno
     const result = dispatch(r.verb, r.args ?? {});
     if (result instanceof Promise) {
       const rid = id;
-      return result.then((v: unknown): Reply => ({ id: rid, ok: true, result: v ?? null }), (err: unknown) => failure(rid, err, onInternal));
+      return result.then((v: unknown): Reply => timed({ id: rid, ok: true, result: v ?? null }), (err: unknown) => timed(failure(rid, err, onInternal)));
     }
-    return { id, ok: true, result: result ?? null };
+    return timed({ id, ok: true, result: result ?? null });
   } catch (err) {
-    return failure(id, err, onInternal);
+    return timed(failure(id, err, onInternal));
   }
 }
 
