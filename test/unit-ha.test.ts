@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
-import { open, seal, HDR_LEN, MSG_DATA } from '../src/sync/codec.js';
+import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
 import { formatDaemon } from '../src/control/printers.js';
@@ -174,6 +174,27 @@ test('sync datagrams: a wrong key or a changed byte fails authentication', () =>
   assert.equal(open(msg.subarray(0, 20), key), 'malformed');
 });
 
+/** A datagram buffer holding one connection record at HDR_LEN, as a master's drain fills it. */
+function masterRecord(): Buffer {
+  const m = director(false);
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: TCP_FLAGS.SYN }));
+  const dg = Buffer.alloc(1472);
+  assert.equal(m.dp.syncDrain(dg, HDR_LEN, 30), 1);
+  return dg;
+}
+
+/** Seal dg's one record as data (a dump request: in a buffer of its own) from sender 77 and send it to the daemon on port. */
+function sendSealed(sock: dgram.Socket, port: number, dg: Buffer, type: number, syncid: number, seq: number, key: string): Promise<void> {
+  if (type !== MSG_DATA) dg = Buffer.alloc(HDR_LEN + MAC_LEN);
+  const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, 77, seq, Buffer.from(key));
+  return new Promise<void>((res) => sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res()));
+}
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 test('a backup sync daemon counts a forged datagram and installs nothing; a real one is installed and gaps are counted', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-ha-'));
   const keyFile = join(dir, 'key');
@@ -186,20 +207,8 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
     await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
     assert.throws(() => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port }), /Sync daemon already running: backup/);
     assert.throws(() => b.ctl.call('startDaemon', { state: 'master', keyFile: join(dir, 'nope') }), /sync-key-file .*nope: ENOENT/);
-    // A connection record as a master would send it: from a master rig's drain.
-    const m = director(false);
-    m.dp.apply([{ op: 'syncMarks', on: true }]);
-    m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: TCP_FLAGS.SYN }));
-    const dg = Buffer.alloc(1472);
-    const n = m.dp.syncDrain(dg, HDR_LEN, 30);
-    assert.equal(n, 1);
-    const send = (key: string, seq: number) => new Promise<void>((res) => {
-      const len = seal(dg, MSG_DATA, n, 3, 77, seq, Buffer.from(key));
-      sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res());
-    });
-    const until = async (pred: () => boolean) => {
-      for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
-    };
+    const dg = masterRecord();
+    const send = (key: string, seq: number) => sendSealed(sock, port, dg, MSG_DATA, 3, seq, key);
     await send('forged-by-someone-else', 1);
     await until(() => b.ctl.sync.stats.authFailed > 0);
     assert.equal(b.ctl.sync.stats.authFailed, 1);
@@ -217,6 +226,46 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
       new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1\\)\n$`));
     b.ctl.call('stopDaemon', { state: 'backup' });
     assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
+  } finally {
+    sock.close();
+    b.ctl.sync.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the local master daemon\'s key opens dump requests only: data sealed with it is refused by a backup daemon with another key', async () => {
+  // The user's case: the backup daemon started with a wrong --sync-key-file, the master daemon and
+  // the peer with the right one; the peer's data must not be installed.
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ha-'));
+  const keyA = join(dir, 'a.key');
+  const keyB = join(dir, 'b.key');
+  writeFileSync(keyA, 'the-backup-daemons-own-key\n', { mode: 0o600 });
+  writeFileSync(keyB, 'the-master-daemons-other-key\n', { mode: 0o600 });
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const sock = dgram.createSocket('udp4');
+  try {
+    await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile: keyA, port });
+    await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile: keyB, port });
+    const st = b.ctl.sync.stats;
+    const dg = masterRecord();
+    await sendSealed(sock, port, dg, MSG_DATA, 3, 1, 'the-master-daemons-other-key');
+    await until(() => st.authFailed > 0);
+    assert.equal(st.authFailed, 1, 'data under the master\'s key is refused');
+    assert.equal(st.received, 0);
+    assert.equal(b.dp.ct.count, 0, 'nothing installed');
+    await sendSealed(sock, port, dg, MSG_DUMP_REQUEST, 3, 2, 'the-master-daemons-other-key');
+    await until(() => st.received > 0);
+    assert.deepEqual([st.received, st.authFailed], [1, 1], 'a dump request under the master\'s key is taken');
+    await sendSealed(sock, port, dg, MSG_DATA, 3, 3, 'the-backup-daemons-own-key');
+    await until(() => st.received > 1);
+    assert.deepEqual([st.received, st.authFailed, b.dp.ct.count], [2, 1, 1], 'data under the backup\'s key is installed');
+    // As master, the dump request starts a dump.
+    b.ctl.call('setRole', { role: 'master' });
+    await sendSealed(sock, port, dg, MSG_DUMP_REQUEST, 3, 4, 'the-master-daemons-other-key');
+    await until(() => st.dumps > 0);
+    assert.deepEqual([st.dumps, st.authFailed], [1, 1]);
   } finally {
     sock.close();
     b.ctl.sync.close();

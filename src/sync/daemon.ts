@@ -264,17 +264,24 @@ export class SyncDaemon {
     const b = this.daemons.get('backup');
     const m = this.daemons.get('master');
     let r = b === undefined ? 'auth' as const : open(msg, b.key);
-    if (r === 'auth' && m !== undefined && m !== b) r = open(msg, m.key);
+    let byMasterKey = false;
+    if (r === 'auth' && m !== undefined) {
+      r = open(msg, m.key);
+      byMasterKey = true;
+    }
     if (r === 'malformed') {
       this.stats.malformed++;
       return;
     }
-    if (r === 'auth') {
+    if (r !== 'auth' && r.sender === this.sender) return; // our own (multicast loop)
+    // The master's key vouches for dump requests only: data is installed under the backup's key
+    // alone, or a backup given another key would take the table of anyone holding the master's.
+    if (r === 'auth' || (byMasterKey && b !== undefined && r.type !== MSG_DUMP_REQUEST)) {
       this.stats.authFailed++;
-      this.log('sync message refused: bad HMAC (forged or another key)', { from });
+      this.log(r === 'auth' ? 'sync message refused: bad HMAC (forged or another key)'
+        : 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
       return;
     }
-    if (r.sender === this.sender) return; // our own (multicast loop)
     this.stats.received++;
     const next = this.expect.get(r.sender);
     if (next !== undefined && r.seq !== next) {
