@@ -16,6 +16,8 @@ import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
 import { formatDaemon } from '../src/control/printers.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -175,10 +177,10 @@ test('sync datagrams: a wrong key or a changed byte fails authentication', () =>
 });
 
 /** A datagram buffer holding one connection record at HDR_LEN, as a master's drain fills it. */
-function masterRecord(): Buffer {
+function masterRecord(sport = 46000): Buffer {
   const m = director(false);
   m.dp.apply([{ op: 'syncMarks', on: true }]);
-  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: TCP_FLAGS.SYN }));
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }));
   const dg = Buffer.alloc(1472);
   assert.equal(m.dp.syncDrain(dg, HDR_LEN, 30), 1);
   return dg;
@@ -223,7 +225,7 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
     assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
     // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
     assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
-      new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1\\)\n$`));
+      new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1 other_syncid=0\\)\n$`));
     b.ctl.call('stopDaemon', { state: 'backup' });
     assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
   } finally {
@@ -266,6 +268,43 @@ test('the local master daemon\'s key opens dump requests only: data sealed with 
     await sendSealed(sock, port, dg, MSG_DUMP_REQUEST, 3, 4, 'the-master-daemons-other-key');
     await until(() => st.dumps > 0);
     assert.deepEqual([st.dumps, st.authFailed], [1, 1]);
+  } finally {
+    sock.close();
+    b.ctl.sync.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a datagram for another syncid is counted other_syncid, not received (-L --daemon, /metrics); a backup with syncid 0 takes every syncid', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ha-'));
+  const keyFile = join(dir, 'key');
+  const KEY = 'shared-secret-of-the-pair';
+  writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const sock = dgram.createSocket('udp4');
+  const st = b.ctl.sync.stats;
+  const metric = async () => parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text()).get('uvs_sync_messages_other_syncid_total');
+  try {
+    await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+    await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+    const dg = masterRecord();
+    await sendSealed(sock, port, dg, MSG_DATA, 4, 1, KEY);
+    await sendSealed(sock, port, dg, MSG_DUMP_REQUEST, 5, 2, KEY);
+    await until(() => st.otherSyncid >= 2);
+    assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 0, 0, 0], 'ignored, counted apart, nothing installed');
+    assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=2\)$/m);
+    assert.equal(await metric(), 2);
+    await sendSealed(sock, port, dg, MSG_DATA, 3, 3, KEY);
+    await until(() => st.received > 0);
+    assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 1, 0, 1], 'its own syncid is installed');
+    // ipvsadm: a backup with syncid 0 takes any master's syncid.
+    b.ctl.call('stopDaemon', { state: 'backup' });
+    await b.ctl.call('startDaemon', { state: 'backup', syncid: 0, syncPeer: '127.0.0.1', keyFile, port });
+    await sendSealed(sock, port, masterRecord(46001), MSG_DATA, 7, 4, KEY);
+    await until(() => b.dp.ct.count > 1);
+    assert.deepEqual([st.otherSyncid, b.dp.ct.count], [2, 2]);
   } finally {
     sock.close();
     b.ctl.sync.close();

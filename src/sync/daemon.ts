@@ -51,6 +51,8 @@ export interface SyncStats {
   received: number;
   lost: number;
   authFailed: number;
+  /** Authenticated datagrams ignored: for another syncid than the daemon that would take them. */
+  otherSyncid: number;
   malformed: number;
   records: number;
   dumps: number;
@@ -75,7 +77,7 @@ export function defaultInterface(): string | undefined {
 }
 
 export class SyncDaemon {
-  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, malformed: 0, records: 0, dumps: 0 };
+  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, malformed: 0, records: 0, dumps: 0 };
   private readonly dp: Datapath;
   private readonly daemons = new Map<SyncState, SyncConfig>();
   private sock: dgram.Socket | undefined;
@@ -282,20 +284,26 @@ export class SyncDaemon {
         : 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
       return;
     }
-    this.stats.received++;
+    // Sequence numbers run per sender over all its datagrams, whatever their syncid.
     const next = this.expect.get(r.sender);
     if (next !== undefined && r.seq !== next) {
       const gap = (r.seq - next) >>> 0;
       if (gap < 0x80000000) this.stats.lost += gap; // else a late duplicate
     }
     this.expect.set(r.sender, (r.seq + 1) >>> 0);
+    // ipvsadm: a backup with syncid 0 takes every master's messages (a master with 0, every
+    // backup's dump requests). Another syncid is counted apart, so a mismatch shows.
+    const to = r.type === MSG_DUMP_REQUEST ? m : r.type === MSG_DATA ? b : undefined;
+    if (to !== undefined && to.syncid !== 0 && r.syncid !== to.syncid) {
+      this.stats.otherSyncid++;
+      return;
+    }
+    this.stats.received++;
     if (r.type === MSG_DUMP_REQUEST) {
-      if (m !== undefined && (m.syncid === r.syncid || m.syncid === 0) && this.dp.link.active && this.dumpAt < 0) this.startDump();
+      if (m !== undefined && this.dp.link.active && this.dumpAt < 0) this.startDump();
       return;
     }
     if (r.type !== MSG_DATA || b === undefined) return;
-    // ipvsadm: a backup with syncid 0 takes every master's messages.
-    if (b.syncid !== 0 && r.syncid !== b.syncid) return;
     if (this.askTimer !== undefined) {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
