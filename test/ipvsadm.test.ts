@@ -205,6 +205,11 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-t 192.168.8.200:80 -A', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
   usage('-A -t', '-t: missing argument', 255);
   usage('-A --tcp-service', '--tcp-service: missing argument', 255);
+  // uvs: a command missing its own argument is named too (ipvsadm prints only "Try ..." there).
+  usage('--stop-daemon', '--stop-daemon: missing argument', 255);
+  usage('--start-daemon', '--start-daemon: missing argument', 255);
+  usage('--socket /tmp/x --role', '--role: missing argument', 255);
+  usage('-t', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
   usage('-A --bogus', '--bogus: unknown option', 255);
   usage('-Aq', '-q: unknown option', 255);
   usage('-C --socket=', 'invalid socket path ""');

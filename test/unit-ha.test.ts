@@ -12,10 +12,12 @@ import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
-import { open, seal, HDR_LEN, MSG_DATA } from '../src/sync/codec.js';
+import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
 import { formatDaemon } from '../src/control/printers.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -204,52 +206,133 @@ test('sync datagrams: a wrong key or a changed byte fails authentication', () =>
   assert.equal(open(msg.subarray(0, 20), key), 'malformed');
 });
 
-test('a backup sync daemon counts a forged datagram and installs nothing; a real one is installed and gaps are counted', async () => {
+/** A datagram buffer holding one connection record at HDR_LEN, as a master's drain fills it. */
+function masterRecord(sport = 46000): Buffer {
+  const m = director(false);
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }));
+  const dg = Buffer.alloc(1472);
+  assert.equal(m.dp.syncDrain(dg, HDR_LEN, 30), 1);
+  return dg;
+}
+
+const PAIR_KEY = 'shared-secret-of-the-pair';
+
+interface SyncLab {
+  /** A director in the backup role. */
+  b: Rig;
+  /** Its sync port (start its daemons there, with syncPeer 127.0.0.1). */
+  port: number;
+  dir: string;
+  /** The key file written for each name given. */
+  keyFile: Record<string, string>;
+  /** Seal dg's one record as data (a dump request: in a buffer of its own) from sender 77 with key and send it to b. */
+  send: (dg: Buffer, type: number, syncid: number, seq: number, key: string) => Promise<void>;
+}
+
+/** Run body against a backup director with key files of the given secrets; its daemons, socket and files are gone after. */
+async function withSyncLab(secrets: Record<string, string>, body: (l: SyncLab) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-ha-'));
-  const keyFile = join(dir, 'key');
-  writeFileSync(keyFile, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+  const keyFile: Record<string, string> = {};
+  for (const [name, secret] of Object.entries(secrets)) {
+    keyFile[name] = join(dir, name);
+    writeFileSync(keyFile[name]!, `${secret}\n`, { mode: 0o600 });
+  }
   const b = director(false);
   b.ctl.call('setRole', { role: 'backup' });
   const port = 20000 + Math.floor(Math.random() * 20000);
   const sock = dgram.createSocket('udp4');
+  const send = (dg: Buffer, type: number, syncid: number, seq: number, key: string): Promise<void> => {
+    if (type !== MSG_DATA) dg = Buffer.alloc(HDR_LEN + MAC_LEN);
+    const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, 77, seq, Buffer.from(key));
+    return new Promise<void>((res) => sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res()));
+  };
   try {
-    await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
-    assert.throws(() => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port }), /Sync daemon already running: backup/);
-    assert.throws(() => b.ctl.call('startDaemon', { state: 'master', keyFile: join(dir, 'nope') }), /sync-key-file .*nope: ENOENT/);
-    // A connection record as a master would send it: from a master rig's drain.
-    const m = director(false);
-    m.dp.apply([{ op: 'syncMarks', on: true }]);
-    m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: TCP_FLAGS.SYN }));
-    const dg = Buffer.alloc(1472);
-    const n = m.dp.syncDrain(dg, HDR_LEN, 30);
-    assert.equal(n, 1);
-    const send = (key: string, seq: number) => new Promise<void>((res) => {
-      const len = seal(dg, MSG_DATA, n, 3, 77, seq, Buffer.from(key));
-      sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res());
-    });
-    const until = async (pred: () => boolean) => {
-      for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
-    };
-    await send('forged-by-someone-else', 1);
-    await until(() => b.ctl.sync.stats.authFailed > 0);
-    assert.equal(b.ctl.sync.stats.authFailed, 1);
-    assert.equal(b.dp.ct.count, 0, 'nothing installed from the forged message');
-    await send('shared-secret-of-the-pair', 1);
-    await send('shared-secret-of-the-pair', 4); // 2 and 3 missing
-    await until(() => b.ctl.sync.stats.received >= 2);
-    assert.equal(b.dp.ct.count, 1);
-    assert.equal(b.ctl.sync.stats.lost, 2);
-    const d = b.ctl.call('daemon', {}) as { role: string; daemons: { state: string; syncid: number; peer?: string }[] };
-    assert.equal(d.role, 'backup');
-    assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
-    // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
-    assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
-      new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1\\)\n$`));
-    b.ctl.call('stopDaemon', { state: 'backup' });
-    assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
+    await body({ b, port, dir, keyFile, send });
   } finally {
     sock.close();
     b.ctl.sync.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+test('a backup sync daemon counts a forged datagram and installs nothing; a real one is installed and gaps are counted', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, dir, keyFile: { key: keyFile }, send: sendSealed }) => {
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  assert.throws(() => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port }), /Sync daemon already running: backup/);
+  assert.throws(() => b.ctl.call('startDaemon', { state: 'master', keyFile: join(dir, 'nope') }), /sync-key-file .*nope: ENOENT/);
+  const dg = masterRecord();
+  const send = (key: string, seq: number) => sendSealed(dg, MSG_DATA, 3, seq, key);
+  await send('forged-by-someone-else', 1);
+  await until(() => b.ctl.sync.stats.authFailed > 0);
+  assert.equal(b.ctl.sync.stats.authFailed, 1);
+  assert.equal(b.dp.ct.count, 0, 'nothing installed from the forged message');
+  await send(PAIR_KEY, 1);
+  await send(PAIR_KEY, 4); // 2 and 3 missing
+  await until(() => b.ctl.sync.stats.received >= 2);
+  assert.equal(b.dp.ct.count, 1);
+  assert.equal(b.ctl.sync.stats.lost, 2);
+  const d = b.ctl.call('daemon', {}) as { role: string; daemons: { state: string; syncid: number; peer?: string }[] };
+  assert.equal(d.role, 'backup');
+  assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
+  // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
+    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1 other_syncid=0\\)\n$`));
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), /No such sync daemon running: backup/);
+}));
+
+test('the local master daemon\'s key opens dump requests only: data sealed with it is refused by a backup daemon with another key', () => {
+  // The user's case: the backup daemon started with a wrong --sync-key-file, the master daemon and
+  // the peer with the right one; the peer's data must not be installed.
+  const A = 'the-backup-daemons-own-key';
+  const B = 'the-master-daemons-other-key';
+  return withSyncLab({ a: A, b: B }, async ({ b, port, keyFile, send }) => {
+    await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile: keyFile.a, port });
+    await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile: keyFile.b, port });
+    const st = b.ctl.sync.stats;
+    const dg = masterRecord();
+    await send(dg, MSG_DATA, 3, 1, B);
+    await until(() => st.authFailed > 0);
+    assert.equal(st.authFailed, 1, 'data under the master\'s key is refused');
+    assert.equal(st.received, 0);
+    assert.equal(b.dp.ct.count, 0, 'nothing installed');
+    await send(dg, MSG_DUMP_REQUEST, 3, 2, B);
+    await until(() => st.received > 0);
+    assert.deepEqual([st.received, st.authFailed], [1, 1], 'a dump request under the master\'s key is taken');
+    await send(dg, MSG_DATA, 3, 3, A);
+    await until(() => st.received > 1);
+    assert.deepEqual([st.received, st.authFailed, b.dp.ct.count], [2, 1, 1], 'data under the backup\'s key is installed');
+    // As master, the dump request starts a dump.
+    b.ctl.call('setRole', { role: 'master' });
+    await send(dg, MSG_DUMP_REQUEST, 3, 4, B);
+    await until(() => st.dumps > 0);
+    assert.deepEqual([st.dumps, st.authFailed], [1, 1]);
+  });
 });
+
+test('a datagram for another syncid is counted other_syncid, not received (-L --daemon, /metrics); a backup with syncid 0 takes every syncid', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  const metric = async () => parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text()).get('uvs_sync_messages_other_syncid_total');
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const dg = masterRecord();
+  await send(dg, MSG_DATA, 4, 1, PAIR_KEY);
+  await send(dg, MSG_DUMP_REQUEST, 5, 2, PAIR_KEY);
+  await until(() => st.otherSyncid >= 2);
+  assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 0, 0, 0], 'ignored, counted apart, nothing installed');
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=2\)$/m);
+  assert.equal(await metric(), 2);
+  await send(dg, MSG_DATA, 3, 3, PAIR_KEY);
+  await until(() => st.received > 0);
+  assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 1, 0, 1], 'its own syncid is installed');
+  // ipvsadm: a backup with syncid 0 takes any master's syncid.
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 0, syncPeer: '127.0.0.1', keyFile, port });
+  await send(masterRecord(46001), MSG_DATA, 7, 4, PAIR_KEY);
+  await until(() => b.dp.ct.count > 1);
+  assert.deepEqual([st.otherSyncid, b.dp.ct.count], [2, 2]);
+}));

@@ -141,6 +141,9 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   await must(['-C']);
   assert.deepEqual(await uvsadm(['-A', '-t', '192.168.8.200:80x']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal virtual server address[:port] specified\n' });
   assert.deepEqual(await uvsadm(['-A', '-t']), { code: 255, stdout: '', stderr: '-t: missing argument\n' });
+  for (const cmd of ['--stop-daemon', '--role']) {
+    assert.deepEqual(await uvsadm([cmd]), { code: 255, stdout: '', stderr: `${cmd}: missing argument\n` }, cmd);
+  }
   assert.deepEqual(await uvsadm(['-t', '1.2.3.4:80']), { code: 255, stdout: '', stderr: "Try `uvsadm -h' or 'uvsadm --help' for more information.\n" });
   const h = await uvsadm(['-h', '-t', 'junk']);
   assert.equal(h.code, 0);

@@ -259,6 +259,15 @@ interface Occurrence {
 
 const TRY_HELP = "Try `uvsadm -h' or 'uvsadm --help' for more information.";
 
+/** popt's POPT_ERROR_NOARG, with the option it concerns. */
+class MissingArgument extends UsageError {
+  readonly spec: OptionSpec;
+  constructor(option: string, spec: OptionSpec) {
+    super(`${option}: missing argument`, 255);
+    this.spec = spec;
+  }
+}
+
 /**
  * popt's view of argv: option occurrences in order plus leftover arguments. Like popt, which
  * ipvsadm reads one option at a time, an error is only reported once the options before it have
@@ -293,7 +302,7 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
         if (spec.arg === 'none') throw new UsageError(`${a}: option does not take an argument`, 255);
         value = a.slice(eq + 1);
       } else if (spec.arg === 'required') {
-        if (i + 1 >= argv.length) throw new UsageError(`${a}: missing argument`, 255);
+        if (i + 1 >= argv.length) throw new MissingArgument(a, spec);
         value = argv[++i];
       } else if (spec.arg === 'optional' && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
         value = argv[++i];
@@ -314,7 +323,7 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
         if (value === '') {
           value = undefined;
           if (spec.arg === 'required') {
-            if (i + 1 >= argv.length) throw new UsageError(`-${a[j]}: missing argument`, 255);
+            if (i + 1 >= argv.length) throw new MissingArgument(`-${a[j]}`, spec);
             value = argv[++i];
           } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
             value = argv[++i];
@@ -408,6 +417,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   }
   // The first option must be the command.
   const first = opts[0];
+  // A command missing its own argument (--stop-daemon, --role) says so, as `-A -t` does; ipvsadm
+  // prints only "Try ..." there, which hides which option lacks what.
+  if (first === undefined && error instanceof MissingArgument && 'cmd' in error.spec.action) throw error;
   if (first === undefined || !('cmd' in first.spec.action)) throw new UsageError(TRY_HELP, 255);
   const cmdAction = first.spec.action.cmd;
   if (cmdAction === 'help') return { kind: 'help', ...common };

@@ -338,7 +338,7 @@ export function formatDaemon(r: DaemonResult): string {
     lines.push(`${l}, auth=${d.auth})`);
   }
   const s = r.stats;
-  lines.push(`role ${r.role} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed})`);
+  lines.push(`role ${r.role} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid})`);
   return lines.join('\n') + '\n';
 }
 

@@ -51,6 +51,8 @@ export interface SyncStats {
   received: number;
   lost: number;
   authFailed: number;
+  /** Authenticated datagrams ignored: for another syncid than the daemon that would take them. */
+  otherSyncid: number;
   malformed: number;
   records: number;
   dumps: number;
@@ -75,7 +77,7 @@ export function defaultInterface(): string | undefined {
 }
 
 export class SyncDaemon {
-  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, malformed: 0, records: 0, dumps: 0 };
+  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, malformed: 0, records: 0, dumps: 0 };
   private readonly dp: Datapath;
   private readonly daemons = new Map<SyncState, SyncConfig>();
   private sock: dgram.Socket | undefined;
@@ -264,31 +266,44 @@ export class SyncDaemon {
     const b = this.daemons.get('backup');
     const m = this.daemons.get('master');
     let r = b === undefined ? 'auth' as const : open(msg, b.key);
-    if (r === 'auth' && m !== undefined && m !== b) r = open(msg, m.key);
+    let byMasterKey = false;
+    if (r === 'auth' && m !== undefined) {
+      r = open(msg, m.key);
+      byMasterKey = true;
+    }
     if (r === 'malformed') {
       this.stats.malformed++;
       return;
     }
-    if (r === 'auth') {
+    if (r !== 'auth' && r.sender === this.sender) return; // our own (multicast loop)
+    // The master's key vouches for dump requests only: data is installed under the backup's key
+    // alone, or a backup given another key would take the table of anyone holding the master's.
+    if (r === 'auth' || (byMasterKey && b !== undefined && r.type !== MSG_DUMP_REQUEST)) {
       this.stats.authFailed++;
-      this.log('sync message refused: bad HMAC (forged or another key)', { from });
+      this.log(r === 'auth' ? 'sync message refused: bad HMAC (forged or another key)'
+        : 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
       return;
     }
-    if (r.sender === this.sender) return; // our own (multicast loop)
-    this.stats.received++;
+    // Sequence numbers run per sender over all its datagrams, whatever their syncid.
     const next = this.expect.get(r.sender);
     if (next !== undefined && r.seq !== next) {
       const gap = (r.seq - next) >>> 0;
       if (gap < 0x80000000) this.stats.lost += gap; // else a late duplicate
     }
     this.expect.set(r.sender, (r.seq + 1) >>> 0);
+    // ipvsadm: a backup with syncid 0 takes every master's messages (a master with 0, every
+    // backup's dump requests). Another syncid is counted apart, so a mismatch shows.
+    const to = r.type === MSG_DUMP_REQUEST ? m : r.type === MSG_DATA ? b : undefined;
+    if (to !== undefined && to.syncid !== 0 && r.syncid !== to.syncid) {
+      this.stats.otherSyncid++;
+      return;
+    }
+    this.stats.received++;
     if (r.type === MSG_DUMP_REQUEST) {
-      if (m !== undefined && (m.syncid === r.syncid || m.syncid === 0) && this.dp.link.active && this.dumpAt < 0) this.startDump();
+      if (m !== undefined && this.dp.link.active && this.dumpAt < 0) this.startDump();
       return;
     }
     if (r.type !== MSG_DATA || b === undefined) return;
-    // ipvsadm: a backup with syncid 0 takes every master's messages.
-    if (b.syncid !== 0 && r.syncid !== b.syncid) return;
     if (this.askTimer !== undefined) {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
