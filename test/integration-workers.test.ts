@@ -3,7 +3,8 @@
 // and every UDP datagram from a new source port) spread over both queues by the kernel's flow
 // hash; all of them complete, the totals control shows (-Ln --stats, status) are the sums of
 // both workers, -Lc lists the connections of both, and an edit (-e weight 0) reaches both before
-// the verb answers. The rest of the suites run uvsd with the default --workers 1.
+// the verb answers; ICMP errors reach the worker holding the connection they quote. The rest of
+// the suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { getInDirector, withDrLab } from './lab/itest.js';
@@ -159,6 +160,36 @@ async function largeTableZeroAndClear(lab: DrLab): Promise<void> {
   assert.ok(w.every((x) => x.rx_frames > 0));
 }
 
+/**
+ * ICMP errors reach the worker holding the connection they quote: 20 connected UDP sockets to
+ * VIP:54, scheduled (NAT) to port 5354 of the servers, where nothing listens. Every socket is
+ * refused at once (the server's port unreachable, translated by the connection's worker). The
+ * steering program sends ICMP to worker 0, which hands the errors of worker 1's connections over
+ * (before: half the sockets timed out, their errors dropped as ip_not_local).
+ */
+async function icmpErrorsReachOwner(t: TestContext, lab: DrLab): Promise<void> {
+  await lab.uvsadmMust(['-A', '-u', `${VIP}:54`, '-s', 'rr']);
+  for (const s of lab.servers) {
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:54`, '-r', `${s.addr}:5354`, '-m', '-w', '1']);
+    // The server's kernel sends a host at most 6 errors at once, then 1 a second (icmp_ratelimit;
+    // 2 of 20 went missing): off, so an error that never arrives is uvsd's.
+    await lab.lab.sysctl(s.ns, { 'net.ipv4.icmp_ratelimit': 0 });
+  }
+  const before = await lab.status();
+  const udp = await lab.udp(20, { target: `${VIP}:54`, connect: true });
+  const after = await lab.status();
+  const w0 = perWorker(before);
+  const w = perWorker(after);
+  const handed = w.map((x, i) => `${x.worker}: out ${x.handoff_out - w0[i].handoff_out} in ${x.handoff_in - w0[i].handoff_in}`);
+  t.diagnostic(`connected UDP to a closed port: ${JSON.stringify(udp.errorCodes)}; handoffs ${handed.join(', ')}`);
+  assert.deepEqual(udp.errorCodes, { ECONNREFUSED: 20 }, `every socket refused: ${udp.errorSamples.join('; ')}`);
+  const grew = (o: Record<string, number>, n: Record<string, number>, k: string) => (n[k] ?? 0) - (o[k] ?? 0);
+  assert.equal(grew(before.counters, after.counters, 'icmp_related_forwarded'), 20, 'each error forwarded once');
+  assert.deepEqual(['ip_not_local', 'icmp_no_conn'].map((k) => grew(before.drops, after.drops, k)), [0, 0], 'none dropped');
+  assert.ok(w[1].handoff_in > w0[1].handoff_in, 'worker 1 took errors in from worker 0');
+  assert.equal(w[0].handoff_out - w0[0].handoff_out, w[1].handoff_in - w0[1].handoff_in, 'every error handed out was taken in');
+}
+
 test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
@@ -171,7 +202,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers', OPTS, async (t) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker)', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
@@ -193,6 +224,7 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     assert.notEqual(sp.code, 0);
     assert.match(sp.stderr, /--synproxy.*--workers 2/);
     assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), /:443/, 'nothing changed');
+    await icmpErrorsReachOwner(t, lab);
   });
 });
 

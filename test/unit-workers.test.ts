@@ -1,12 +1,13 @@
 // uvsd --workers N, the datapath's side (in-process, no threads): a worker that gets a reply of a
 // connection another worker holds hands the frame over instead of dropping it (NAT: to the next
 // worker; FULLNAT: to the worker whose local port it is), the owner forwards it as if it had
-// received it; FULLNAT local ports are split by port % workers; ARP shared from another worker
+// received it; ICMP errors quoting another worker's connection are handed over the same way;
+// FULLNAT local ports are split by port % workers; ARP shared from another worker
 // teaches neighbours without answering. src/datapath/worker.ts wires these hooks between threads
 // (test/integration-workers.test.ts runs the threads).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arpFrame, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { arpFrame, icmpFrame, inetChecksum, ipv4, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
@@ -86,6 +87,74 @@ test('FULLNAT: worker k takes only local ports p % 2 === k; a reply to the other
   assert.equal(fwd.length, 1);
   assert.equal(fwd[0].readUInt32BE(26), parseIp(VIP) >>> 0, 'back to the client from the VIP');
   assert.equal(fwd[0].readUInt16BE(36), 41000, "to the client's port");
+});
+
+/** The first 28 bytes of a UDP datagram (IP header + 8): what an ICMP error quotes. */
+function quote(src: string, dst: string, sport: number, dport: number): Buffer {
+  return ipv4({ src, dst, proto: 17 }, udp({ src, dst, sport, dport })).subarray(0, 28);
+}
+
+/** An ICMP error leaving the owner: outer addresses, type/code/MTU kept, the quoted tuple, checksums. */
+function assertIcmp(f: Buffer, o: { src: string; dst: string; code: number; mtu: number; q: [string, number, string, number] }): void {
+  const addr = (at: number) => f.readUInt32BE(at);
+  assert.deepEqual([addr(26), addr(30)], [parseIp(o.src) >>> 0, parseIp(o.dst) >>> 0], 'outer source, destination');
+  assert.deepEqual([f[23], f[34], f[35], f.readUInt16BE(40)], [1, 3, o.code, o.mtu], 'ICMP unreachable, code and next-hop MTU kept');
+  const [qs, qsp, qd, qdp] = o.q;
+  assert.deepEqual([addr(54), f.readUInt16BE(62), addr(58), f.readUInt16BE(64)], [parseIp(qs) >>> 0, qsp, parseIp(qd) >>> 0, qdp], 'quoted tuple');
+  assert.equal(inetChecksum(f, 14, 20), 0, 'IP checksum');
+  assert.equal(inetChecksum(f, 34), 0, 'ICMP checksum');
+}
+
+test('NAT: ICMP errors (port unreachable, frag-needed) from the server and a client\'s error about a reply, landing on the worker without the connection, are handed on and the owner translates them', () => {
+  const { w, handed } = pair('nat');
+  assert.equal(w[0].run(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000, dport: 53 })).length, 1, 'worker 0 holds the connection');
+  const cases = [
+    // The server about the request it got (CLIENT:40000 -> RS:53): towards the client, from the VIP.
+    { frame: icmpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT }, { type: 3, code: 3, payload: quote(CLIENT, RS[0].ip, 40000, 53) }),
+      out: { src: VIP, dst: CLIENT, code: 3, mtu: 0, q: [CLIENT, 40000, VIP, 53] as [string, number, string, number] } },
+    { frame: icmpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT }, { type: 3, code: 4, seq: 1400, payload: quote(CLIENT, RS[0].ip, 40000, 53) }),
+      out: { src: VIP, dst: CLIENT, code: 4, mtu: 1400, q: [CLIENT, 40000, VIP, 53] as [string, number, string, number] } },
+    // The client about a reply (VIP:53 -> CLIENT:40000): towards the server.
+    { frame: icmpFrame(IN, { src: CLIENT, dst: VIP }, { type: 3, code: 3, payload: quote(VIP, CLIENT, 53, 40000) }),
+      out: { src: CLIENT, dst: RS[0].ip, code: 3, mtu: 0, q: [RS[0].ip, 53, CLIENT, 40000] as [string, number, string, number] } },
+  ];
+  for (const [i, c] of cases.entries()) {
+    assert.deepEqual(w[1].run(c.frame), [], `${i}: worker 1 sends nothing itself`);
+    assert.equal(handed[1].length, i + 1, `${i}: worker 1 handed the error on`);
+    assert.equal(handed[1][i].owner, -1, `${i}: owner unknown (the next worker)`);
+    const fwd = w[0].run(handed[1][i].frame);
+    assert.equal(fwd.length, 1, `${i}: worker 0 forwarded the handed error`);
+    assertIcmp(fwd[0], c.out);
+  }
+  assert.equal(w[0].counters()['icmp_related_forwarded'], 3);
+  const c1 = w[1].counters();
+  assert.deepEqual([c1['icmp_related_forwarded'], c1['drop.ip_not_local'], c1['drop.icmp_no_conn']], [0, 0, 0], 'worker 1 counted no drop');
+  // Without a handoff hook (one datapath) they are the old drops.
+  w[1].dp.handoff = null;
+  w[1].run(cases[0].frame);
+  w[1].run(cases[2].frame);
+  assert.deepEqual([w[1].counters()['drop.ip_not_local'], w[1].counters()['drop.icmp_no_conn']], [1, 1]);
+});
+
+test('FULLNAT: an ICMP error from the server quoting another worker\'s local port goes straight to that worker; a client\'s error about a reply to the next one', () => {
+  const { w, handed } = pair('fullnat');
+  const out = w[0].run(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 41000, dport: 53 }));
+  assert.equal(out.length, 1);
+  const lport = out[0].readUInt16BE(34);
+  assert.equal(lport % 2, 0, 'worker 0\'s port');
+  const fromRs = icmpFrame(FROM_RS, { src: RS[0].ip, dst: LIP }, { type: 3, code: 4, seq: 1300, payload: quote(LIP, RS[0].ip, lport, 53) });
+  const fromClient = icmpFrame(IN, { src: CLIENT, dst: VIP }, { type: 3, code: 3, payload: quote(VIP, CLIENT, 53, 41000) });
+  assert.deepEqual(w[1].run(fromRs), []);
+  assert.deepEqual(w[1].run(fromClient), []);
+  assert.deepEqual(handed[1].map((h) => h.owner), [0, -1], 'the port\'s owner; unknown for the client\'s');
+  assert.deepEqual([w[1].counters()['drop.no_service'], w[1].counters()['drop.icmp_no_conn']], [0, 0]);
+  const toClient = w[0].run(handed[1][0].frame);
+  assert.equal(toClient.length, 1);
+  assertIcmp(toClient[0], { src: VIP, dst: CLIENT, code: 4, mtu: 1300, q: [CLIENT, 41000, VIP, 53] });
+  const toServer = w[0].run(handed[1][1].frame);
+  assert.equal(toServer.length, 1);
+  assertIcmp(toServer[0], { src: LIP, dst: RS[0].ip, code: 3, mtu: 0, q: [RS[0].ip, 53, LIP, lport] });
+  assert.equal(w[0].counters()['icmp_related_forwarded'], 2);
 });
 
 test('Laddr split by port % step: 1024..1033 in 2 → 5 even and 5 odd ports, each refused once used up, a wrap keeps the phase', () => {

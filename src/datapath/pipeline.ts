@@ -590,7 +590,14 @@ export class Datapath implements Output {
     const qproto = buf[inner + IP_PROTO];
     const qs = this.icmpQ;
     const node = this.ct.lookup(qproto, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
-    if (node < 0) return false;
+    if (node < 0) {
+      // Workers: ICMP is not steered by the connection it quotes (the TAP's program sends it to
+      // queue 0), so that connection may be another worker's. A quote from a FULLNAT local
+      // address names its port's owner (port % workers); any other goes to the next worker, as a
+      // NAT reply does. The last one drops it as before (ip_not_local, icmp_no_conn).
+      if (this.handoff === null) return false;
+      return this.handoff(buf, off, flen, this.laddrs.isLaddr(qs[ICMP_Q_SADDR]) ? qs[ICMP_Q_SPORT] % this.workers : -1);
+    }
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
     if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;

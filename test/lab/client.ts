@@ -6,12 +6,14 @@
 //       --sport P: every connection from source port P (one after the other: a client reusing
 //       its port; the server closes first, so the port is free again at once).
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
-//   --udp VIP:PORT --count N [--sport P] [--size N]
+//   --udp VIP:PORT --count N [--sport P] [--size N] [--connect]
 //       N datagrams, each from a new socket on a source port not used before in the run (with
 //       --sport: P, P+1, ...), so every datagram is a new flow; the reply's body is the server name. Replies whose
 //       source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
-//       Prints the same JSON shape.
+//       --connect: each socket is connected to VIP:PORT, so an ICMP error about its datagram
+//       fails it at once (port unreachable: ECONNREFUSED) instead of leaving it to time out.
+//       Prints the same JSON shape, plus "errorCodes" (failures by error code; "timeout").
 //   --stream VIP:PORT --rate R --seconds S
 //       UDP from one socket at R datagrams/s for S seconds, each numbered; counts the replies.
 //       Prints {"sent":n,"received":n,"maxGapMs":x} (the longest wait between two replies).
@@ -57,6 +59,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '0' },
     count: { type: 'string', default: '1' },
     keepalive: { type: 'boolean', default: false },
+    connect: { type: 'boolean', default: false },
     parallel: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '2000' },
     'max-ms': { type: 'string', default: '120000' },
@@ -82,18 +85,21 @@ interface Tally {
   errors: number;
   sequence: string[];
   errorSamples: string[];
+  /** Failures by error code (ECONNREFUSED, ...; "timeout"; "other" without a code). */
+  errorCodes: Record<string, number>;
   /** The slowest request, in ms. */
   maxMs: number;
 }
 
 function newTally(): Tally {
-  return { counts: {}, errors: 0, sequence: [], errorSamples: [], maxMs: 0 };
+  return { counts: {}, errors: 0, sequence: [], errorSamples: [], errorCodes: {}, maxMs: 0 };
 }
 
-function record(t: Tally, server: string | null, err?: string): void {
+function record(t: Tally, server: string | null, err?: string, code = 'other'): void {
   if (server === null) {
     t.errors++;
     t.sequence.push('!');
+    t.errorCodes[code] = (t.errorCodes[code] ?? 0) + 1;
     if (err && t.errorSamples.length < 5) t.errorSamples.push(err);
     return;
   }
@@ -199,7 +205,7 @@ async function udpOnce(host: string, port: number, sport: number): Promise<strin
       if (err) reject(err);
       else resolve(v!);
     };
-    const timer = setTimeout(() => done(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(Object.assign(new Error(`timeout after ${timeoutMs} ms`), { code: 'timeout' })), timeoutMs);
     s.on('error', (e) => done(e));
     s.on('message', (msg, rinfo) => {
       if (rinfo.address !== host || rinfo.port !== port) {
@@ -210,7 +216,9 @@ async function udpOnce(host: string, port: number, sport: number): Promise<strin
     });
     // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
     const size = Number(values.size);
-    s.send(size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n', port, host);
+    const msg = size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n';
+    if (values.connect) s.connect(port, host, () => s.send(msg));
+    else s.send(msg, port, host);
   });
 }
 
@@ -222,7 +230,7 @@ async function runUdp(target: string): Promise<Tally> {
     try {
       record(t, await udpOnce(host, port, sport === 0 ? 0 : sport + i));
     } catch (e) {
-      record(t, null, (e as Error).message);
+      record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
     }
   }
   return t;

@@ -84,6 +84,8 @@ export interface ClientTally {
   errors: number;
   sequence: string[];
   errorSamples: string[];
+  /** Failures by error code (ECONNREFUSED, ...; "timeout"; "other" without a code). */
+  errorCodes?: Record<string, number>;
   /** The slowest request, in ms (HTTP). */
   maxMs?: number;
 }
@@ -141,8 +143,11 @@ export interface DrLab {
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
   http(count: number, opts?: { target?: string; keepalive?: boolean; ns?: string; parallel?: number; timeoutMs?: number; sport?: number }): Promise<ClientTally>;
-  /** N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size bytes), to target (default VIP:53). */
-  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number }): Promise<ClientTally>;
+  /**
+   * N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size
+   * bytes), to target (default VIP:53); connect: from connected sockets (an ICMP error fails one).
+   */
+  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number; connect?: boolean }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -372,6 +377,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     async udp(count, o = {}): Promise<ClientTally> {
       const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])];
       if (o.sport !== undefined) args.push('--sport', String(o.sport));
+      if (o.connect) args.push('--connect');
       return parseTally(await self.client(args, { ns: o.ns }));
     },
 
