@@ -7,7 +7,7 @@
 // (test/integration-workers.test.ts runs the threads).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arpFrame, icmpFrame, inetChecksum, ipv4, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
+import { arpFrame, eth, icmpFrame, inetChecksum, ipv4, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
@@ -155,6 +155,26 @@ test('FULLNAT: an ICMP error from the server quoting another worker\'s local por
   assert.equal(toServer.length, 1);
   assertIcmp(toServer[0], { src: LIP, dst: RS[0].ip, code: 3, mtu: 0, q: [RS[0].ip, 53, LIP, lport] });
   assert.equal(w[0].counters()['icmp_related_forwarded'], 2);
+});
+
+test('a later fragment landing on the worker without its first fragment is handed on, and the owner forwards it like its first (NAT)', () => {
+  const { w, handed } = pair('nat');
+  const dgram = udp({ src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: new Uint8Array(100) });
+  const v4 = (o: Parameters<typeof ipv4>[0], p: Uint8Array): Buffer => Buffer.from(eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4(o, p)));
+  const first = v4({ src: CLIENT, dst: VIP, proto: 17, id: 9, df: false, mf: true }, dgram.subarray(0, 48));
+  const later = v4({ src: CLIENT, dst: VIP, proto: 17, id: 9, df: false, fragOffset: 6 }, dgram.subarray(48));
+  assert.equal(w[1].run(first).length, 1, 'the first fragment scheduled on worker 1 (its connection\'s worker)');
+  assert.deepEqual(w[0].run(later), [], 'worker 0 sends nothing itself');
+  assert.deepEqual(handed[0].map((h) => h.owner), [-1], 'worker 0 handed it on');
+  assert.equal(w[0].counters()['drop.frag_no_first'], 0);
+  const out = w[1].run(handed[0][0]!.frame);
+  assert.equal(out.length, 1, 'worker 1 forwarded it');
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(RS[0].ip) >>> 0, 'to the first fragment\'s server');
+  assert.equal(out[0]!.readUInt16BE(20) & 0x1fff, 6, 'still the fragment at offset 48');
+  // Without a handoff hook (one datapath) it is the old drop.
+  w[0].dp.handoff = null;
+  w[0].run(later);
+  assert.equal(w[0].counters()['drop.frag_no_first'], 1);
 });
 
 test('Laddr split by port % step: 1024..1033 in 2 → 5 even and 5 odd ports, each refused once used up, a wrap keeps the phase', () => {

@@ -613,6 +613,9 @@ export class Datapath implements Output {
     const node = this.frags.find(rd32(buf, ip + IP_SRC), dst, proto, rd16(buf, ip + IP_ID), this.nowTick);
     const e = node >>> 1;
     if (node < 0 || !this.ct.isAlive(e) || this.ct.proto[e] !== proto) {
+      // Workers: the TAP's program steers later fragments (no ports) to queue 0, their first to
+      // the connection's worker: on to the next worker, as an ICMP error (the last one drops it).
+      if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
       return;
     }
