@@ -16,12 +16,13 @@ const syn = (src: string, sport: number, dport = 80) => tcpFrame(IN, { src, dst:
 const ack = (src: string, sport: number, dport = 80) =>
   tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.ACK, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
 
-/** A deterministic stream of spoofed sources above 128.0.0.0 (boxed as uint32 in V8). */
+/** A deterministic stream of spoofed sources in 128.0.0.0-191.255.255.255 (boxed as uint32 in
+ *  V8; below multicast, whose sources are dropped as martians before any lookup). */
 function spoofer(seed = 12345) {
   let x = seed >>> 0;
   return (): string => {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return ipStr((x | 0x80000000) >>> 0);
+    return ipStr(((x & 0x3fffffff) | 0x80000000) >>> 0);
   };
 }
 

@@ -12,7 +12,7 @@ import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
-import { formatIp } from './addr.js';
+import { formatIp, martianNet } from './addr.js';
 import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
@@ -518,6 +518,12 @@ export class Datapath implements Output {
     }
     if (!ipv4HeaderValid(buf, ip, hlen)) {
       d[D.ip_bad_checksum]++;
+      return;
+    }
+    // A martian source (0/8, 127/8, multicast, class E, broadcast): the kernel drops it before
+    // routing, so before IPVS; one byte, the source's first octet.
+    if (martianNet(buf[ip + IP_SRC])) {
+      d[D.bad_source]++;
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
