@@ -88,12 +88,16 @@ test('a table filled by a UDP burst still accepts a new TCP client; established 
 
 test('UDP: request+reply pairs (a spoofed burst the servers answered) stay evictable; a client packet after a reply confirms; DR/TUN confirm at a second packet', () => {
   // The user test's case: a NAT UDP service, spoofed sources the replies cannot reach (no_route).
-  const r = rig({ connMax: 64 });
-  const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
-  r.ctl.addService({ ...UDP53, sched: 'rr' });
-  r.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
-  r.learn(RS[0].ip, RS[0].mac);
-  r.dp.setDefense({ evictAbove: 1 });
+  const natUdp = (connMax: number): Rig => {
+    const n = rig({ connMax });
+    const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
+    n.ctl.addService({ ...UDP53, sched: 'rr' });
+    n.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
+    n.learn(RS[0].ip, RS[0].mac);
+    n.dp.setDefense({ evictAbove: 1 });
+    return n;
+  };
+  const r = natUdp(64);
   const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
   const req = (src: string, sport: number) => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: Buffer.from('q') });
   const reply = (dst: string, dport: number) => udpFrame(FROM_RS, { src: RS[0].ip, dst, sport: 53, dport, payload: Buffer.from('a') });
@@ -139,11 +143,7 @@ test('UDP: request+reply pairs (a spoofed burst the servers answered) stay evict
     assert.equal(r.run(reply(c, 7000)).length, 1);
   }
   // A table of streams only evicts nothing: a new flow is refused.
-  const full = rig({ connMax: 4 });
-  full.ctl.addService({ ...UDP53, sched: 'rr' });
-  full.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
-  full.learn(RS[0].ip, RS[0].mac);
-  full.dp.setDefense({ evictAbove: 1 });
+  const full = natUdp(4);
   for (let i = 0; i < 4; i++) full.feed(req(streams[i]!, 7000), reply(streams[i]!, 7000), req(streams[i]!, 7000));
   before = full.counters();
   assert.equal(full.run(req('198.51.100.9', 5353)).length, 0);
@@ -151,11 +151,7 @@ test('UDP: request+reply pairs (a spoofed burst the servers answered) stay evict
   assert.equal(d['drop.conn_table_full'], 1);
   assert.equal(d.conns_evicted ?? 0, 0);
   // Two replies without a client packet in between are still no stream.
-  const two = rig({ connMax: 2 });
-  two.ctl.addService({ ...UDP53, sched: 'rr' });
-  two.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
-  two.learn(RS[0].ip, RS[0].mac);
-  two.dp.setDefense({ evictAbove: 1 });
+  const two = natUdp(2);
   two.feed(req('172.16.0.1', 1), reply('172.16.0.1', 1), reply('172.16.0.1', 1), req('172.16.0.2', 2), reply('172.16.0.2', 2));
   before = two.counters();
   two.feed(req('198.51.100.9', 5353));
