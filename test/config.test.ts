@@ -52,6 +52,22 @@ test('meaning errors name the line and change nothing; a good file loads', () =>
   assert.equal(formatRules(r.ctl.list(), N), before);
 });
 
+test('servers[].port: 0 is the service\'s port (as keepalived\'s real_server IP 0): listed at it, checked at it, and a reload sees no change', () => {
+  const { r, cm } = mk();
+  const text = BASE.replace('      - { address: 192.168.8.21, weight: 1 }', '      - { address: 192.168.8.21, weight: 1, port: 0, method: nat }')
+    .replace('    scheduler: wrr\n', '    scheduler: wrr\n    health: { checks: [{ type: tcp }] }\n');
+  const cfg = parseConfig(text, 'f.yaml');
+  const tcp = cfg.services.find((s) => s.spec.proto === 'tcp')!;
+  assert.deepEqual(tcp.dests.map((d) => [d.addr, d.port, d.fwd]), [['192.168.8.20', 80, 'dr'], ['192.168.8.21', 80, 'nat']]);
+  assert.deepEqual(tcp.health?.realServers.map((s) => [s.addr, s.port]), [['192.168.8.20', 80], ['192.168.8.21', 80]], 'health checks the port traffic goes to');
+  cm.apply(cfg, false);
+  assert.match(formatRules(r.ctl.list(), N), /-a -t 192\.168\.8\.200:80 -r 192\.168\.8\.21:80 -m -w 1\n/);
+  assert.deepEqual(cm.apply(parseConfig(text, 'f.yaml'), true), [], 'the same file again changes nothing');
+  // A port-zero service's servers keep port 0 (they take each packet's port).
+  const zero = parseConfig(BASE.replace('    port: 53\n', '    port: 0\n').replace('      - address: 192.168.8.22\n', '      - { address: 192.168.8.22, port: 0, method: nat }\n'), 'f.yaml');
+  assert.deepEqual(zero.services.find((s) => s.spec.proto === 'udp')!.dests.map((d) => d.port), [0]);
+});
+
 test('reload applies only the difference: an unchanged service keeps its connection; --dry-run changes nothing', () => {
   const { r, cm } = mk();
   cm.apply(parseConfig(BASE, 'f.yaml'), false);

@@ -355,3 +355,20 @@ test('a real server that is a VIP of uvsd (its own service or another) is refuse
   run(r, '-A -t 192.168.8.20:443');
   assert.deepEqual(r.ctl.list().services.map((s) => `${s.addr}:${s.port} ${s.dests.map((d) => d.addr).join(',')}`), ['192.168.8.240:80 192.168.8.241', '192.168.8.20:443 ']);
 });
+
+test('a real server at port 0 through the verbs (any control client) is stored, listed and deleted at the service port; a port-zero service keeps 0', () => {
+  const r = mkRig();
+  const web = { proto: 'tcp' as const, addr: '192.168.8.200', port: 80 };
+  r.ctl.call('addService', { ...web, sched: 'rr' });
+  r.ctl.call('addDest', { service: web, addr: '192.168.8.41', port: 0, fwd: 'nat', weight: 1 });
+  assert.deepEqual(r.ctl.list().services[0]!.dests.map((d) => [d.addr, d.port]), [['192.168.8.41', 80]]);
+  assert.equal(refusal(() => r.ctl.call('addDest', { service: web, addr: '192.168.8.41', port: 80, fwd: 'nat', weight: 1 })).code, 'DEST_EXISTS');
+  r.ctl.call('editDest', { service: web, addr: '192.168.8.41', port: 0, fwd: 'nat', weight: 4 });
+  assert.equal(r.ctl.list().services[0]!.dests[0]!.weight, 4);
+  r.ctl.call('deleteDest', { service: web, addr: '192.168.8.41', port: 0 });
+  assert.deepEqual(r.ctl.list().services[0]!.dests, []);
+  const any = { proto: 'tcp' as const, addr: '192.168.8.201', port: 0 };
+  r.ctl.call('addService', { ...any, sched: 'rr', persist: 60 });
+  r.ctl.call('addDest', { service: any, addr: '192.168.8.42', port: 0, fwd: 'nat', weight: 1 });
+  assert.deepEqual(r.ctl.list().services.find((s) => s.port === 0)!.dests.map((d) => d.port), [0]);
+});

@@ -230,6 +230,16 @@ test('a real_server whose only checkers are unsupported is imported unchecked, a
   ]);
 });
 
+test('real_server IP 0 (and sorry_server IP 0) take the virtual server\'s port, as keepalived sets it; so do its checks', () => {
+  const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n lb_kind NAT\n sorry_server 1.2.3.9 0\n real_server 1.2.3.5 0 {\n  TCP_CHECK {\n  }\n }\n real_server 1.2.3.6 00 {\n }\n real_server 1.2.3.7 8080 {\n }\n}\n', 'k.conf');
+  assert.deepEqual(warnings, []);
+  const vs = config.services[0]!;
+  assert.deepEqual(vs.realServers.map((s) => [s.addr, s.port]), [['1.2.3.5', 80], ['1.2.3.6', 80], ['1.2.3.7', 8080]]);
+  assert.deepEqual(vs.sorryServer, { addr: '1.2.3.9', port: 80 });
+  assert.equal(vs.realServers[0]!.checkers[0]!.connectPort, undefined, 'the check connects to the real server\'s port, 80');
+  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 65536 {\n }\n}\n', 'k.conf'), /k\.conf:2: real_server: invalid port "65536"/);
+});
+
 test('persistence_timeout and persistence_granularity: -p and -M; no value is keepalived\'s 360 s; 0 is a warning and not persistent; a bad mask is an error', () => {
   const one = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf');
   const a = one('  persistence_timeout 50\n  persistence_granularity 255.255.255.0');

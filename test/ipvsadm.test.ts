@@ -62,6 +62,18 @@ test('-a/-e: defaults dr, weight 1, no thresholds; -g/-i force the service port,
   assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20'), call('editDest', dest({})));
 });
 
+test('-r RIP:0 is the service port for -a, -e and -d, with every method (ipvsadm passes 0 on; the kernel sends the connections to the service port); a port-zero service keeps 0', () => {
+  const dest = (over: object) => ({ service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1, upper: 0, lower: 0, ...over });
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:0 -m'), call('addDest', dest({ fwd: 'nat' })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:0 --fullnat'), call('addDest', dest({ fwd: 'fullnat' })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:0 -g'), call('addDest', dest({})));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:0 -w 2'), call('editDest', dest({ weight: 2 })), '-e of a DR server at :0 is not refused as port-mapped');
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20:0 -m -w 2'), call('editDest', dest({ fwd: 'nat', weight: 2 })));
+  assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:0'), call('deleteDest', { service: svc, addr: '192.168.8.20', port: 80 }));
+  const zero = { ...svc, port: 0 };
+  assert.deepEqual(parse('-a -t 192.168.8.200:0 -r 192.168.8.20:0 -m'), call('addDest', { ...dest({ fwd: 'nat' }), service: zero, port: 0 }));
+});
+
 test('-d deletes the real server at the port given (ipvsadm forces the service port only for -a/-e with -g/-i)', () => {
   const del = (port: number) => call('deleteDest', { service: svc, addr: '192.168.8.20', port });
   assert.deepEqual(parse('-d -t 192.168.8.200:80 -r 192.168.8.20:8080'), del(8080));
@@ -397,7 +409,7 @@ test('fuzz: well-formed -a command lines always parse', () => {
         assert.ok(c.kind === 'call' && c.call.verb === 'addDest');
         const a = c.call.args as { weight: number; port: number };
         assert.equal(a.weight, w);
-        assert.equal(a.port, method === '-m' && rport !== null ? rport : vport);
+        assert.equal(a.port, method === '-m' && rport !== null && rport !== 0 ? rport : vport);
       }),
     { numRuns: 500 },
   );

@@ -19,6 +19,7 @@ import { repoRoot } from './lab/dr-lab.js';
 import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
 import { parseListen, startMetricsServer } from '../src/metrics/server.js';
+import { DROP_NAMES } from '../src/datapath/counters.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -471,4 +472,11 @@ test('the HTTP listener: /metrics, /status.json and / answer; other paths 404, o
   } finally {
     srv.close();
   }
+});
+
+test('docs/uvsd.md "Drops, by reason" explains every drop reason uvsadm --status and uvs_drops_total show (DROP_NAMES)', () => {
+  const doc = readFileSync(join(repoRoot, 'docs', 'uvsd.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('Drops, by reason:'), doc.indexOf('uvsd logs the final counters'));
+  const named = new Set([...table.matchAll(/^\|([^|]*)\|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z0-9_]+)`/g)].map((x) => x[1]!)));
+  assert.deepEqual(DROP_NAMES.filter((n) => !named.has(n)), [], 'drop reasons without a row');
 });

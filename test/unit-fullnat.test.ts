@@ -66,8 +66,10 @@ test('every port held by one-packet UDP flows: a new flow takes the oldest port 
   const r = fullnatRig({ portMin: 6000, portMax: 6003 });
   const udp = (sport: number) => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 53 });
   assert.deepEqual(r.run(udp(1), udp(2), udp(3), udp(4)).map((f) => f.readUInt16BE(34)), [6000, 6001, 6002, 6003]);
-  // The server answers the first flow: confirmed, never evicted.
-  r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: 6000 }));
+  // The server answers the first flow and the client goes on: a stream, confirmed, never evicted.
+  r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: 6000 }), udp(1));
+  // The second flow only gets its answer (a request and its reply): still of little value.
+  r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: 6001 }));
   const out = r.run(udp(5), udp(6), udp(7));
   assert.deepEqual(out.map((f) => f.readUInt16BE(34)), [6001, 6002, 6003], 'the oldest unconfirmed ports, in order');
   assert.equal(r.counters()['conns_evicted'], 3);

@@ -16,12 +16,13 @@ const syn = (src: string, sport: number, dport = 80) => tcpFrame(IN, { src, dst:
 const ack = (src: string, sport: number, dport = 80) =>
   tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.ACK, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
 
-/** A deterministic stream of spoofed sources above 128.0.0.0 (boxed as uint32 in V8). */
+/** A deterministic stream of spoofed sources in 128.0.0.0-191.255.255.255 (boxed as uint32 in
+ *  V8; below multicast, whose sources are dropped as martians before any lookup). */
 function spoofer(seed = 12345) {
   let x = seed >>> 0;
   return (): string => {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return ipStr((x | 0x80000000) >>> 0);
+    return ipStr(((x & 0x3fffffff) | 0x80000000) >>> 0);
   };
 }
 
@@ -83,6 +84,89 @@ test('a table filled by a UDP burst still accepts a new TCP client; established 
   assert.equal(d2['drop.conn_table_full'], 1);
   assert.equal(d2.conns_evicted ?? 0, 0);
   for (let i = 0; i < 16; i++) assert.equal(full.run(ack(CLIENT, 31000 + i)).length, 1);
+});
+
+test('UDP: request+reply pairs (a spoofed burst the servers answered) stay evictable; a client packet after a reply confirms; DR/TUN confirm at a second packet', () => {
+  // The user test's case: a NAT UDP service, spoofed sources the replies cannot reach (no_route).
+  const natUdp = (connMax: number): Rig => {
+    const n = rig({ connMax });
+    const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
+    n.ctl.addService({ ...UDP53, sched: 'rr' });
+    n.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
+    n.learn(RS[0].ip, RS[0].mac);
+    n.dp.setDefense({ evictAbove: 1 });
+    return n;
+  };
+  const r = natUdp(64);
+  const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+  const req = (src: string, sport: number) => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: Buffer.from('q') });
+  const reply = (dst: string, dport: number) => udpFrame(FROM_RS, { src: RS[0].ip, dst, sport: 53, dport, payload: Buffer.from('a') });
+  // 16 streams: request, reply (forwarded: on-link clients), request again.
+  const streams: string[] = [];
+  for (let i = 0; i < 16; i++) {
+    const c = `10.0.0.${50 + i}`;
+    r.dp.resolve(ipToInt(c) >>> 0);
+    r.learn(c, `02:00:00:00:01:${(0x10 + i).toString(16)}`);
+    streams.push(c);
+    assert.equal(r.run(req(c, 7000)).length, 1);
+    assert.equal(r.run(reply(c, 7000)).length, 1, 'the reply reaches the client');
+    assert.equal(r.run(req(c, 7000)).length, 1);
+  }
+  // 48 spoofed requests the server answers; uvsd drops the answers (off-link, no --gateway).
+  const next = spoofer(99);
+  const b0 = r.counters();
+  for (let i = 0; i < 48; i++) {
+    const src = next();
+    r.feed(req(src, 1024 + i), reply(src, 1024 + i));
+  }
+  assert.equal(r.dp.ct.count, 64, 'the table is full');
+  assert.equal(delta(b0, r.counters())['drop.no_route'], 48);
+  // A real client's new flow still gets an entry: one request+reply pair is evicted.
+  let before = r.counters();
+  assert.equal(r.run(req('198.51.100.9', 5353)).length, 1, 'the new flow is forwarded');
+  let d = delta(before, r.counters());
+  assert.equal(d.conns_evicted, 1);
+  assert.equal(d['drop.conn_table_full'] ?? 0, 0);
+  // The burst goes on: every new flow evicts a pair (or the unanswered flow), none is refused.
+  before = r.counters();
+  for (let i = 0; i < 300; i++) {
+    const src = next();
+    r.feed(req(src, 2048 + i), reply(src, 2048 + i));
+  }
+  d = delta(before, r.counters());
+  assert.equal(d['drop.conn_table_full'] ?? 0, 0, 'no new flow refused');
+  assert.equal(d.conns_evicted, 300);
+  // The streams were never evicted and still forward both ways.
+  for (const c of streams) {
+    assert.notEqual(r.dp.ct.lookup(17, ipToInt(c), 7000, ipToInt(VIP), 53), -1, `stream ${c} kept`);
+    assert.equal(r.run(req(c, 7000)).length, 1);
+    assert.equal(r.run(reply(c, 7000)).length, 1);
+  }
+  // A table of streams only evicts nothing: a new flow is refused.
+  const full = natUdp(4);
+  for (let i = 0; i < 4; i++) full.feed(req(streams[i]!, 7000), reply(streams[i]!, 7000), req(streams[i]!, 7000));
+  before = full.counters();
+  assert.equal(full.run(req('198.51.100.9', 5353)).length, 0);
+  d = delta(before, full.counters());
+  assert.equal(d['drop.conn_table_full'], 1);
+  assert.equal(d.conns_evicted ?? 0, 0);
+  // Two replies without a client packet in between are still no stream.
+  const two = natUdp(2);
+  two.feed(req('172.16.0.1', 1), reply('172.16.0.1', 1), reply('172.16.0.1', 1), req('172.16.0.2', 2), reply('172.16.0.2', 2));
+  before = two.counters();
+  two.feed(req('198.51.100.9', 5353));
+  assert.equal(delta(before, two.counters()).conns_evicted, 1);
+
+  // DR (no replies seen): one datagram is evictable, a second one from the client confirms.
+  const dr = drRig({ connMax: 4, udp: true });
+  dr.dp.setDefense({ evictAbove: 1 });
+  for (let i = 0; i < 2; i++) dr.feed(req(CLIENT, 8000 + i), req(CLIENT, 8000 + i));
+  for (let i = 0; i < 2; i++) dr.feed(req(next(), 9000 + i));
+  before = dr.counters();
+  for (let i = 0; i < 20; i++) assert.equal(dr.run(req(next(), 9100 + i)).length, 1);
+  d = delta(before, dr.counters());
+  assert.equal(d.conns_evicted, 20);
+  for (let i = 0; i < 2; i++) assert.notEqual(dr.dp.ct.lookup(17, ipToInt(CLIENT), 8000 + i, ipToInt(VIP), 53), -1, 'the two-packet DR flow is kept');
 });
 
 test('eviction takes the oldest half-open entry first and keeps the destination counters right', () => {

@@ -304,6 +304,20 @@ test('-S prints FULLNAT local addresses as --add-laddr lines: -S -n | -C | -R gi
   assert.deepEqual(r.dp.laddrs.bySvc.filter((l) => l !== undefined && l.length > 0).map((l) => l!.length).sort(), [1, 2]);
 });
 
+test('-a -r RIP:0 -m on a port-80 service: listed, saved and explained at port 80 (where IPVS sends the traffic of a :0 server); -d RIP:0 deletes it', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80']);
+  await must(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.41:0', '-m']);
+  assert.match(await must(['-Ln']), /\n  -> 192\.168\.8\.41:80 +Masq +1 +0 +0 *\n$/);
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s wlc\n-a -t 192.168.8.200:80 -r 192.168.8.41:80 -m -w 1\n');
+  // The same server through the control socket with port 0 is the same server.
+  assert.equal((await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.41', '-m'])).stderr, 'Destination already exists\n');
+  const exp = await must(['--explain', '-t', '192.168.8.200:80', '--client', '198.51.100.7']);
+  assert.match(exp, /-> 192\.168\.8\.41:80\n/);
+  await must(['-d', '-t', '192.168.8.200:80', '-r', '192.168.8.41:0']);
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.200:80 -s wlc\n');
+});
+
 test('-d through uvsadm deletes the port-mapped server given; -e of it needs its method', async () => {
   await must(['-C']);
   await must(['-A', '-t', '192.168.8.200:80']);

@@ -5,6 +5,7 @@
 
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
+import { destPort } from './protocol.js';
 import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
 import { CHECKER_RETRY_DEFAULTS, checkerRetry, type Inherited } from '../health/keepalived.js';
 
@@ -219,7 +220,7 @@ export function parseServiceHealth(
     if (sf) {
       const sm = h.mapFields(sf, ['address', 'port', 'method']);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
-      vs.sorryServer = { addr, port: sm.get('port') ? h.int(sm.get('port')!, 1, 65535) : svc.port };
+      vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port) };
       if (sm.get('method')) {
         const mt = h.str(sm.get('method')!);
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];

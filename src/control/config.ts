@@ -12,6 +12,7 @@ import { topLevelItem, toYaml } from './yaml-out.js';
 import type { Control, ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
+import { destPort } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
@@ -314,7 +315,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
             const mt = str(dm.get('method')!);
             fwd = METHODS[mt] ?? fail(file, dm.get('method')!.line, dm.get('method')!.path, `must be one of ${Object.keys(METHODS).join(', ')}, got "${mt}"`);
           }
-          const port = dm.get('port') ? int(dm.get('port')!, 0, 65535) : spec.port;
+          // No port, or 0: the service's (as keepalived's real_server IP 0; a port-zero service keeps 0).
+          const port = destPort(dm.get('port') ? int(dm.get('port')!, 0, 65535) : undefined, spec.port);
           dests.push({
             service: { proto, addr: spec.addr, port: spec.port }, addr, port: fwd === 'dr' || fwd === 'tun' ? spec.port : port, fwd,
             weight: dm.get('weight') ? int(dm.get('weight')!, 0, 2147483647) : 1,

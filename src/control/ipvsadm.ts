@@ -4,7 +4,7 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_SOCKET } from './protocol.js';
+import { DEFAULT_SOCKET, destPort } from './protocol.js';
 import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
@@ -680,19 +680,21 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   }
 
   if (server === undefined) throw new Error('unreachable: real-server is compulsory'); // guarded by RULES
-  // The real-server port defaults to the service port. -d deletes the server as given (RIP:9090
-  // is a port-mapped NAT/FULLNAT server); ipvsadm forces the service port only for -a and -e with
-  // DR and TUN, which cannot map ports.
+  // The real-server port defaults to the service port, and so does :0 (destPort: ipvsadm passes
+  // 0 on, and the kernel sends the connections to the service's port). -d deletes the server as
+  // given (RIP:9090 is a port-mapped NAT/FULLNAT server); ipvsadm forces the service port only for
+  // -a and -e with DR and TUN, which cannot map ports.
+  const rport = destPort(server.port, key.port);
   if (cmd === 'delete-server') {
-    return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port: server.port ?? key.port } } };
+    return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port: rport } } };
   }
   const direct = fwd === 'dr' || fwd === 'tun';
   // -e names an existing server: ipvsadm would edit (and turn into DR/TUN) RIP:vport instead of
   // the RIP:9090 given, silently changing another server. Refused (-a keeps ipvsadm's forcing).
-  if (cmd === 'edit-server' && direct && server.port !== undefined && server.port !== key.port) {
-    throw new UsageError(`real server ${server.addr}:${server.port}: the port differs from the virtual port ${key.port}, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server`);
+  if (cmd === 'edit-server' && direct && rport !== key.port) {
+    throw new UsageError(`real server ${server.addr}:${rport}: the port differs from the virtual port ${key.port}, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server`);
   }
-  const port = direct ? key.port : (server.port ?? key.port);
+  const port = direct ? key.port : rport;
   // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR.
   const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower };
   return { kind: 'call', ...common, call: { verb: cmd === 'add-server' ? 'addDest' : 'editDest', args: dest } };

@@ -393,3 +393,15 @@ export type Reply =
   | { id: unknown; ok: false; error: ErrorBody; timing?: ReplyTiming };
 
 export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';
+
+/**
+ * The port uvs stores for a real server given `port` (undefined: none given) on a service of
+ * port `svcPort`: none or 0 means the service's port, as keepalived sets it. ipvsadm passes an
+ * explicit 0 to the kernel, which lists `RIP:0` and sends each connection to the packet's port
+ * (ip_vs_schedule: `dest->port ? dest->port : vport`), the service's; uvs stores that port, so
+ * listings, health checks, --explain and trace name the port traffic goes to. A port-zero service
+ * (`-t VIP:0 -p`) keeps 0: its servers take each packet's port.
+ */
+export function destPort(port: number | undefined, svcPort: number): number {
+  return port === undefined || port === 0 ? svcPort : port;
+}

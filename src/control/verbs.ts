@@ -12,6 +12,7 @@ import type {
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus,
 } from './protocol.js';
+import { destPort } from './protocol.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
@@ -196,6 +197,11 @@ function mustService(m: Model, r: SvcRef, code: 'NO_SERVICE' | 'SERVICE_NOT_FOUN
   return s;
 }
 
+/** A request's real server port: none or 0 is the service's (destPort). */
+function destPortOf(a: { port?: unknown }, s: ServiceModel): number {
+  return destPort(a.port === undefined ? undefined : portOf(a.port, 'real server port'), s.port);
+}
+
 function findDest(s: ServiceModel, addr: number, port: number): number {
   return s.dests.findIndex((d) => d.addr === addr && d.port === port);
 }
@@ -329,7 +335,7 @@ export const VERBS = {
   addDest: verb<DestSpec, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
-    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const port = destPortOf(a, s);
     const fwd = fwdOf(a.fwd ?? 'dr');
     const weight = a.weight === undefined ? 1 : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
     const upper = a.upper === undefined ? 0 : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
@@ -350,7 +356,7 @@ export const VERBS = {
   editDest: verb<DestSpec, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
-    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const port = destPortOf(a, s);
     const i = findDest(s, addr, port);
     const old = s.dests[i];
     const fwd = a.fwd === undefined ? (old?.fwd ?? 'dr') : fwdOf(a.fwd);
@@ -368,7 +374,7 @@ export const VERBS = {
   deleteDest: verb<DestKey, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
-    const port = a.port === undefined ? s.port : portOf(a.port, 'real server port');
+    const port = destPortOf(a, s);
     const i = findDest(s, addr, port);
     if (i < 0) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
     const [d] = s.dests.splice(i, 1);

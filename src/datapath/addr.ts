@@ -18,6 +18,16 @@ export function parseIp(text: string): number {
   return v;
 }
 
+/**
+ * Is a source address whose first octet is `hi` one the kernel drops as a martian before IPVS
+ * sees it (ip_route_input_slow)? 0.0.0.0/8, loopback 127.0.0.0/8, multicast 224.0.0.0/4 and
+ * class E 240.0.0.0/4 with the limited broadcast 255.255.255.255. Takes the top byte (the
+ * address's first byte on the wire, or `ip >>> 24`) so the packet path reads one byte.
+ */
+export function martianNet(hi: number): boolean {
+  return hi === 0 || hi === 127 || hi >= 224;
+}
+
 export function formatIp(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }

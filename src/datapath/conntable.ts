@@ -28,12 +28,16 @@ export const F_ONEPACKET = 32; // one-packet scheduling (ipvsadm -o): released a
 export const PROTO_TPL = 0x80;
 /** Added to an invalidated template's protocol (its destination was deleted): never found again. */
 export const PROTO_TPL_DEAD = 0x40;
-/** The flow proved it is two-way or lasting: a reply was seen (NAT/FULLNAT) or a second packet
- *  from the client (DR/TUN, which never see replies). Unconfirmed entries are evicted first. */
+/** The flow proved it is real (eviction spares it; conntrack's ASSURED): TCP at its second packet
+ *  (its state decides the rest, EVICTABLE_TCP); UDP through NAT/FULLNAT when a client packet
+ *  follows a server's reply (F_REPLIED: a stream, not a request and its answer), UDP through
+ *  DR/TUN (which never see replies) at a second client packet. */
 export const F_CONFIRMED = 0x80;
 /** A SYN proxy connection (src/modes/synproxy.ts): uvsd answered the client's handshake itself;
  *  `seqd` holds the sequence delta (or, until the server answered, the held-segment slot). */
 export const F_SYNPROXY = 0x40;
+/** UDP through NAT/FULLNAT: a server's reply was seen (the client's next packet confirms). */
+export const F_REPLIED = 0x100;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -84,7 +88,8 @@ export class ConnTable {
   readonly lport: Uint16Array;
   // state
   readonly state: Uint8Array;
-  readonly flags: Uint8Array;
+  /** F_* bits (16: the first byte's eight were all taken). */
+  readonly flags: Uint16Array;
   readonly fwd: Uint8Array;
   readonly dest: Int32Array;
   /** The destination slot's generation when the entry was bound (see DestTable.gen). */
@@ -141,7 +146,7 @@ export class ConnTable {
     this.dport = new Uint16Array(max);
     this.lport = new Uint16Array(max);
     this.state = new Uint8Array(max);
-    this.flags = new Uint8Array(max);
+    this.flags = new Uint16Array(max);
     this.fwd = new Uint8Array(max);
     this.dest = new Int32Array(max);
     this.dgen = new Uint32Array(max);
@@ -170,7 +175,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 1 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -420,8 +425,9 @@ export class ConnTable {
    * drop_entry-style early eviction for a nearly full table: walk the timer wheel from the
    * nearest expiries (the oldest entries of a kind) and expire the first entry of little value —
    * TCP half-open or finished (EVICTABLE_TCP) or never confirmed (F_CONFIRMED), UDP never
-   * confirmed. Looks at no more than `budget` entries and `slotBudget` wheel slots: never a
-   * table walk. Returns the evicted entry (already freed) or -1.
+   * confirmed (a request and its reply are not a stream). Looks at no more than `budget`
+   * entries and `slotBudget` wheel slots: never a table walk. Returns the evicted entry (already
+   * freed) or -1.
    */
   evictOne(budget: number, slotBudget: number): number {
     if (this.evictDry === this.sweptTick) return -1; // a whole lap found nothing this tick
@@ -463,7 +469,8 @@ export class ConnTable {
 
   /**
    * A connection whose FULLNAT local port may go to a new connection when every port is taken
-   * (laddr.ts reclaim, as conntrack's early_drop): a UDP flow never confirmed (no reply), or a
+   * (laddr.ts reclaim, as conntrack's early_drop): a UDP flow never confirmed (no client packet
+   * after a reply), or a
    * finished TCP connection (TIME_WAIT, CLOSE). Never a template or a live TCP connection.
    */
   reclaimable(e: number): boolean {

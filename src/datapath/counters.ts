@@ -99,6 +99,7 @@ export const DROP_NAMES = [
   'synproxy_not_ready',
   'backup',
   'offload_unsupported',
+  'bad_source',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

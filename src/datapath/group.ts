@@ -68,7 +68,7 @@ export interface ConnSnapshot {
   truncated: boolean;
   proto: Uint8Array;
   state: Uint8Array;
-  flags: Uint8Array;
+  flags: Uint16Array;
   fwd: Uint8Array;
   expires: Uint32Array;
   caddr: Int32Array;

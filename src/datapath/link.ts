@@ -8,7 +8,7 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
   ipv4SetChecksum, macEquals, rd16, rd32, wr16, wr32,
 } from './frame.js';
-import { formatIp } from './addr.js';
+import { formatIp, martianNet } from './addr.js';
 import { C, D, type Counters } from './counters.js';
 import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
@@ -262,8 +262,7 @@ export class Link {
    * such sources (they are martians to its routing, or broadcasts).
    */
   unicastPeer(ip: number): boolean {
-    const hi = ip >>> 24;
-    if (hi === 0 || hi === 127 || hi >= 224) return false;
+    if (martianNet(ip >>> 24)) return false;
     const a = this.addrs;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].mask | 0;

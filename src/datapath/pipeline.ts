@@ -9,10 +9,10 @@ import {
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ipv4HeaderValid, rd16, rd32,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
-import { formatIp } from './addr.js';
+import { formatIp, martianNet } from './addr.js';
 import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
@@ -529,6 +529,12 @@ export class Datapath implements Output {
       d[D.ip_bad_checksum]++;
       return;
     }
+    // A martian source (0/8, 127/8, multicast, class E, broadcast): the kernel drops it before
+    // routing, so before IPVS; one byte, the source's first octet.
+    if (martianNet(buf[ip + IP_SRC])) {
+      d[D.bad_source]++;
+      return;
+    }
     const dst = rd32(buf, ip + IP_DST);
     if (!this.link.active && !this.link.isFixed(dst)) {
       // Backup (docs/ha.md): the master forwards; only the fixed director addresses answer here.
@@ -661,8 +667,16 @@ export class Datapath implements Output {
         }
         return;
       }
-      // A reply, or a second packet from the client: the flow is real (eviction spares it).
-      ct.flags[e] |= F_CONFIRMED;
+      // Confirmed, eviction spares it (F_CONFIRMED): TCP now (its state decides the rest), UDP
+      // through NAT/FULLNAT only when the client speaks after a reply (a stream: a spoofed
+      // request the server answered is not one), UDP through DR/TUN at its second packet.
+      const f = ct.flags[e];
+      if (proto === PROTO_UDP && (f & F_NOOUTPUT) === 0) {
+        if (out) ct.flags[e] = f | F_REPLIED;
+        else if ((f & F_REPLIED) !== 0) ct.flags[e] = f | F_CONFIRMED;
+      } else {
+        ct.flags[e] = f | F_CONFIRMED;
+      }
       if (proto === PROTO_TCP) {
         tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
       }

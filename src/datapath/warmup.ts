@@ -331,6 +331,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
       b.udp(CLIENT_ON, sp, VIP, 9); // no service
       b.udp(CLIENT_ON, sp, ip4(192, 0, 2, 99), PORT_BASE); // not local
       b.udp(VIP, sp, VIP, PORT_BASE + 1); // our own address as the source
+      b.udp(ip4(224, 0, 0, 5), sp, VIP, PORT_BASE + 1); // a martian source (bad_source)
       b.tcp(CLIENT_ON, sp + 5, VIP, PORT_BASE + 1, TCP_ACK); // no connection
       b.ip(CLIENT_ON, VIP, 47, 8, () => {}); // GRE
       b.ip(CLIENT_ON, VIP, PROTO_TCP, 8, () => {}); // truncated
@@ -363,11 +364,12 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
         if (b.n > batch - 8) break;
       }
     });
-    // Closing: FIN both ways, RST.
+    // Closing: FIN both ways, RST; a NAT UDP client speaks again after its reply.
     run((b) => {
       METHODS.forEach((m, i) => {
         b.tcp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, TCP_FIN | TCP_ACK);
         if (m === FWD_NAT) b.tcp(SERVER[m]!, PORT_BASE + i, CLIENT_ON, sp + i, TCP_FIN | TCP_ACK);
+        if (m === FWD_NAT) b.udp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, 18); // after the reply: confirms (F_REPLIED)
         b.tcp(CLIENT_OFF, sp + i, VIP, PORT_BASE + i, TCP_RST, 0, { from: GW });
       });
       b.tcp(CLIENT_ON, sp, VIP, PORT_PERSIST, TCP_RST);

@@ -6,6 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd } from '../control/protocol.js';
+import { destPort } from '../control/protocol.js';
 import type { CheckCommon, CheckerType, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
@@ -339,7 +340,7 @@ class Parser {
           granularity = v;
           break;
         }
-        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: s.args.length > 1 ? portArg(s, 1) : port }; break;
+        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port) }; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
         case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = s.args[0]!.text; break;
@@ -389,7 +390,8 @@ class Parser {
   realServer(st: Stmt, vsDefaults: Inherited, vs: VirtualServerSpec): RealServerSpec {
     nArgs(st, 1, 2);
     const addr = ipArg(st, 0);
-    const port = st.args.length > 1 ? portArg(st, 1) : vs.port;
+    // No port, or 0: the virtual server's (keepalived's validate_check_config sets it).
+    const port = destPort(st.args.length > 1 ? portArg(st, 1, true) : undefined, vs.port);
     const body = needBlock(st);
     const d: Inherited = { ...vsDefaults };
     const rest: Stmt[] = [];

@@ -23,7 +23,7 @@ export const fullnat: Forwarder = {
     const proto = ct.proto[e];
     if (!o.laddrs.take(svc, proto, e, taken)) {
       // Every port taken: like the kernel's conntrack early_drop, expire a connection of little
-      // value (UDP never answered, TCP finished: ConnTable.reclaimable) among those holding the
+      // value (UDP not a stream, TCP finished: ConnTable.reclaimable) among those holding the
       // oldest ports, so one-packet flows and TIME_WAIT cannot keep every port for their timeout.
       if (!o.laddrs.reclaim(svc, proto, RECLAIM_PER_LIP, ct) || !o.laddrs.take(svc, proto, e, taken)) {
         o.drop(D.laddr_exhausted);
