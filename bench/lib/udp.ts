@@ -401,7 +401,9 @@ export class UdpLab {
       if (probe) {
         const p = await probe.stop();
         const pct = (v: number[]): Pct => ({ p50: round(percentile(v, 50), 2), p99: round(percentile(v, 99), 2) });
-        base.controlRtt = { n: p.rtts.length, ...pct(p.rtts), max: round(Math.max(0, ...p.rtts), 2), toUvsd: pct(p.toUvsd), inUvsd: pct(p.inUvsd), back: pct(p.back) };
+        base.controlRtt = { n: p.rtts.length, ...pct(p.rtts), max: round(Math.max(0, ...p.rtts), 2) };
+        // Parts only from a uvsd that answers "timing" (not an --before build older than it).
+        if (p.toUvsd.length > 0) Object.assign(base.controlRtt, { toUvsd: pct(p.toUvsd), inUvsd: pct(p.inUvsd), back: pct(p.back) });
       }
       const code = await gen.exited;
       const gl = gen.stdout().split('\n').find((l) => l.startsWith('{'));
