@@ -240,6 +240,13 @@ test('real_server IP 0 (and sorry_server IP 0) take the virtual server\'s port, 
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 65536 {\n }\n}\n', 'k.conf'), /k\.conf:2: real_server: invalid port "65536"/);
 });
 
+test('virtual_server IP 0 with persistence_timeout is a port-zero service (every port of the address), its real servers port 0', () => {
+  const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 0 {\n persistence_timeout 300\n real_server 1.2.3.5 0 {\n }\n}\n', 'k.conf');
+  assert.deepEqual(warnings, []);
+  const vs = config.services[0]!;
+  assert.deepEqual([vs.port, vs.persistence, vs.realServers.map((s) => s.port)], [0, 300, [0]]);
+});
+
 test('persistence_timeout and persistence_granularity: -p and -M; no value is keepalived\'s 360 s; 0 is a warning and not persistent; a bad mask is an error', () => {
   const one = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf');
   const a = one('  persistence_timeout 50\n  persistence_granularity 255.255.255.0');

@@ -289,7 +289,7 @@ class Parser {
   virtualServer(st: Stmt): VirtualServerSpec {
     nArgs(st, 2, 2);
     const addr = ipArg(st, 0);
-    const port = portArg(st, 1);
+    const port = portArg(st, 1, true); // 0: every port of the address (the table refuses it without persistence_timeout, as IPVS)
     const body = needBlock(st);
     const d: Inherited = { ...DEFAULTS };
     const vs: VirtualServerSpec = {
