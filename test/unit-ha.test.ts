@@ -125,6 +125,29 @@ test('a takeover\'s gratuitous ARP is sent again 1 s and 5 s later; a master tol
   assert.deepEqual(after(5000), [], 'a backup told again announces nothing');
 });
 
+test('--garp-refresh N: a master announces every VIP, LIP and floating address again every N seconds; a backup does not; 0 never', () => {
+  const r = director(false);
+  const announced = (): number => r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt32BE(28) === f.readUInt32BE(38)).length;
+  const after = (ms: number): number => {
+    r.advance(ms);
+    r.dp.tick();
+    return announced();
+  };
+  r.ctl.setDefense({ ...r.dp.defense, garpRefresh: 30 });
+  assert.equal(after(29_000), 0);
+  assert.equal(after(1_000), 5, 'after 30 s: the five held addresses');
+  assert.equal(after(29_000), 0);
+  assert.equal(after(1_000), 5, 'and again 30 s later');
+  r.ctl.call('setRole', { role: 'backup' });
+  assert.equal(after(60_000), 0, 'a backup announces nothing');
+  r.ctl.call('setRole', { role: 'master' });
+  assert.equal(announced(), 5, 'the takeover');
+  assert.equal(after(1_000) + after(4_000), 10, 'its repeats at 1 s and 5 s');
+  assert.equal(after(25_000), 5, '30 s after the takeover, the refresh');
+  r.ctl.setDefense({ ...r.dp.defense, garpRefresh: 0 });
+  assert.equal(after(120_000), 0, '0: never');
+});
+
 test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly, and the backup forwards them after takeover', () => {
   const m = director(false);
   const b = director(true);

@@ -191,6 +191,8 @@ function parseOptions(argv: string[]): Options {
       intArg('--max-conn-rate-per-source', 0, 1_000_000), DEFENSE_DEFAULTS.maxConnRatePerSource)
     .option('--arp-accept-unsolicited', "let unsolicited/gratuitous ARP change a real server's MAC (default: only answers to uvsd's probes)", false)
     .option('--expire-quiescent-template', 'expire a persistence template whose server has weight 0 at the client\'s next connection (the kernel\'s expire_quiescent_template)', false)
+    .option('--garp-refresh <seconds>', 'while master, send gratuitous ARP for every VIP, LIP and floating address again every N seconds (keepalived\'s garp_master_refresh); 0 = never',
+      intArg('--garp-refresh', 0, 86_400), DEFENSE_DEFAULTS.garpRefresh)
     .option('--sloppy-tcp [scope]', 'DR/TUN: open connections on mid-stream TCP segments too, like the sloppy_tcp sysctl: all services (bare), ' +
       'or only mh services, placed by the mh table (many directors behind ECMP; docs/scale-out.md)', (v: string): SloppyTcp => {
       if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);

@@ -39,6 +39,8 @@ export interface DaemonSettings {
   maxConnRatePerSource?: number;
   arpAcceptUnsolicited?: boolean;
   expireQuiescentTemplate?: boolean;
+  /** Seconds; 0 = never. */
+  garpRefresh?: number;
   /** off | all | mh (true = all, false = off, as in the file). */
   sloppyTcp?: 'off' | 'all' | 'mh';
   /** 0..3, the kernel's conn_reuse_mode. */
@@ -55,7 +57,7 @@ export interface DaemonSettings {
 export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
-  expireQuiescentTemplate: 'expire-quiescent-template',
+  expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh',
 } as const;
 
 /**
@@ -269,6 +271,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));
     set('arpAcceptUnsolicited', bool);
     set('expireQuiescentTemplate', bool);
+    set('garpRefresh', (f) => int(f, 0, 86_400));
     set('sloppyTcp', sloppy);
     set('connReuseMode', (f) => int(f, 0, 3));
     set('stateFile', str);

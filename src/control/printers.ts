@@ -363,6 +363,7 @@ export function formatStatus(st: StatusResult): string {
       `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
       `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
       `expire_quiescent_template ${df.expireQuiescentTemplate ? 'yes' : 'no'}`,
+      `garp_refresh ${df.garpRefresh}`,
       `sloppy_tcp ${df.sloppyTcp}`,
       `conn_reuse_mode ${df.connReuseMode}`,
     );

@@ -181,6 +181,12 @@ export interface DefenseOptions {
    * template expires).
    */
   expireQuiescentTemplate: boolean;
+  /**
+   * While master, announce every VIP, LIP and floating address again every this many seconds
+   * (keepalived's garp_master_refresh; 0 = never): hosts that learnt another director's MAC (a
+   * healed split brain) come back within one period.
+   */
+  garpRefresh: number;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -188,7 +194,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
-  expireQuiescentTemplate: false,
+  expireQuiescentTemplate: false, garpRefresh: 0,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -229,6 +235,8 @@ export class Datapath implements Output {
   /** The last takeover's time (link.now) and the index in GARP_AGAIN_MS of its next repeat. */
   private garpFrom = 0;
   private garpNext = GARP_AGAIN_MS.length;
+  /** When the addresses were last announced by the --garp-refresh period (link.now). */
+  private garpRefreshed = 0;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
   warmSink = 0;
   /** Packets and bytes forwarded in this batch, client→server and back (small integers): added
@@ -311,6 +319,8 @@ export class Datapath implements Output {
   /** Change the defenses (validated by the caller: fractions in 0..1, rate >= 0). */
   setDefense(d: Partial<DefenseOptions>): void {
     const wasMh = this.defense.sloppyTcp === 'mh';
+    // A new --garp-refresh period counts from now.
+    if (d.garpRefresh !== undefined && d.garpRefresh !== this.defense.garpRefresh) this.garpRefreshed = this.link.now;
     Object.assign(this.defense, d);
     const max = this.ct.max;
     const f = this.defense;
@@ -1165,6 +1175,11 @@ export class Datapath implements Output {
       this.garpNext++;
       if (this.link.active) this.announceHeld();
     }
+    const refresh = this.defense.garpRefresh * 1000;
+    if (refresh > 0 && this.link.active && now - this.garpRefreshed >= refresh) {
+      this.garpRefreshed = now;
+      this.announceHeld();
+    }
     // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.
     if (now - this.schedTickAt >= SCHED_TICK_MS) {
       this.schedTickAt = now;
@@ -1300,6 +1315,7 @@ export class Datapath implements Output {
         if (op.master) {
           this.setClock();
           this.garpFrom = this.link.now;
+          this.garpRefreshed = this.link.now;
           this.garpNext = 0;
           this.announceHeld();
         }
@@ -1318,8 +1334,8 @@ export class Datapath implements Output {
         return;
       }
       case 'setDefense': {
-        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate } = op;
-        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate });
+        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh } = op;
+        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh });
         return;
       }
       case 'zero': {
