@@ -95,6 +95,8 @@ export class StateFile {
   private again = false;
   /** Bumped by changed(): a dump that saw it move is dumped again. */
   private gen = 0;
+  /** gen as of the last whole dump: a save queued meanwhile with nothing newer has nothing to do. */
+  private dumpedGen = -1;
 
   constructor(
     readonly file: string,
@@ -123,6 +125,7 @@ export class StateFile {
       this.again = true;
       return;
     }
+    if (this.gen === this.dumpedGen) return; // a dump that ran again for a change already has it
     this.writing = this.dumpAndWrite().catch((e: unknown) => this.onError((e as Error).message)).finally(() => {
       this.writing = undefined;
       if (this.again) {
@@ -138,7 +141,10 @@ export class StateFile {
       const gen = this.gen;
       const sliced = tries < SLICED_TRIES;
       text = `${await this.dump(STATE_HEADER, sliced)}${STATE_END}\n`;
-      if (!sliced || gen === this.gen) break;
+      if (!sliced || gen === this.gen) {
+        this.dumpedGen = gen;
+        break;
+      }
     }
     if (text === this.saved) return;
     await writeDurably(this.file, text);
