@@ -403,19 +403,18 @@ export async function main(argv: string[]): Promise<void> {
   const links = new LinkWatch({
     iface: opts.ring ?? port.name, bridge: opts.ring === undefined ? opts.bridge : undefined, log: log.child({ component: 'link' }),
     enslave: (iface, br) => native.bridgeAddIf(iface, br),
-    onBack: () => {
-      for (const a of opts.addr) dp.announce(a.ip);
-      for (const ip of tableAddrs()) dp.announce(ip);
-    },
+    onBack: () => announceAll(),
   });
   const control = new Control(dp, {
     tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group, link: () => links.status(),
   });
-  /** The VIPs and local addresses of the table (announced after a restart and when the link is back). */
-  const tableAddrs = (): Set<number> => {
-    const ips = new Set<number>();
-    for (const svc of control.model.services.values()) for (const ip of [svc.vip, ...svc.laddrs.map((l) => l.addr)]) ips.add(ip | 0);
-    return ips;
+  /**
+   * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
+   * addresses: Datapath.heldAddrs), each once; a backup announces only its fixed addresses
+   * (Link.announce). After the start's claim and when the link is back.
+   */
+  const announceAll = (): void => {
+    for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
   };
   const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
   const slog = log.child({ component: 'sync' });
@@ -512,8 +511,6 @@ export async function main(argv: string[]): Promise<void> {
     control.onChange = () => s.changed();
     s.changed();
   }
-  /** Addresses of the table set up from --config / --state-file, announced again once claimed. */
-  const restored = tableAddrs();
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after
   // start (e.g. from a supervisor) must still close the TAP and remove our socket.
@@ -634,9 +631,9 @@ export async function main(argv: string[]): Promise<void> {
       // The interface gone: a TAP's reads fail at once (uncaughtException above), but a packet
       // socket whose interface went down before it was deleted just goes quiet: the same stop.
       // Looked up in uvsd's own network namespace (/sys/class/net may show another one's).
-      const iface = links.status().iface;
-      if (links.status().state === 'missing' && native.ifaceInfo(iface) === null) {
-        const err = new Error(`${iface} does not exist`);
+      const st = links.status();
+      if (st.state === 'missing' && native.ifaceInfo(st.iface) === null) {
+        const err = new Error(`${st.iface} does not exist`);
         fatal(ioLine(err), err);
       }
     }
@@ -649,10 +646,10 @@ export async function main(argv: string[]): Promise<void> {
     release();
     process.exit(1);
   }
-  for (const a of opts.addr) dp.announce(a.ip); // a backup announces only its fixed addresses
-  // Again for the VIPs and local addresses of a restored table (first announced when added, maybe
-  // before the bridge learnt our port): after a restart, hosts and switches find us at once.
-  for (const ip of restored) dp.announce(ip);
+  // The director addresses, and again the VIPs and local addresses of a table set up from
+  // --config / --state-file (first announced when added, maybe before the bridge learnt our
+  // port): after a restart, hosts and switches find us at once.
+  announceAll();
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
   if (bgp !== undefined) {

@@ -440,10 +440,10 @@ export interface Plan {
 }
 
 const sk = (s: { proto: string; addr: string; port: number }): string => `${s.proto}|${s.addr}|${s.port}`;
-
-const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 export const dk = (s: { proto: string; addr: string; port: number }, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
 const sname = (s: { proto: string; addr: string; port: number }): string => `${s.proto.toUpperCase()} ${s.addr}:${s.port}`;
+
+const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 
 function serviceDiffers(cur: ServiceInfo, want: Required<ServiceSpec>): string[] {
   const out: string[] = [];
