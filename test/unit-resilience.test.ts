@@ -327,6 +327,41 @@ test('eviction inside one wheel slot takes the oldest entry (the tail), not the 
   for (let i = 1; i < 8; i++) assert.notEqual(ct.lookup(6, ipToInt(CLIENT), 300 + i, ipToInt(VIP), 80), -1);
 });
 
+test('a client that completed a handshake keeps its next half-open entry through a flood that turns the table over; one that never did does not; known sources never lock the table', () => {
+  // The CI failure this answers: during a 50,000 SYN/s flood a real client's ACK and request
+  // were lost before uvsd, their retransmission came 200 ms later, and by then the table had
+  // turned over and evicted the handshake (no_conn until the client gave up).
+  const r = drRig({ connMax: 64, weights: [1] });
+  r.dp.setDefense({ evictAbove: 1, secureTcpAbove: 1 });
+  const next = spoofer(99);
+  assert.equal(r.run(syn(CLIENT, 1000), ack(CLIENT, 1000)).length, 2, 'a first request: CLIENT is known now');
+  const stranger = '192.0.2.77';
+  r.feed(syn(CLIENT, 1001), syn(stranger, 1001)); // both handshakes under way; their ACKs are late
+  const before = r.counters();
+  for (let i = 0; i < 3 * 64; i++) r.feed(syn(next(), 2000 + i)); // three times the table
+  const d = delta(before, r.counters());
+  assert.ok(d.conns_evicted >= 2 * 64, `evictions: ${d.conns_evicted}`);
+  assert.ok((d.conns_spared ?? 0) >= 2 * 64, `evictions that passed over CLIENT's entry: ${d.conns_spared}`);
+  assert.equal(r.run(ack(CLIENT, 1001)).length, 1, 'the known client\'s late ACK still finds its entry');
+  const b2 = r.counters();
+  assert.equal(r.run(ack(stranger, 1001)).length, 0, 'the stranger\'s was evicted, oldest first');
+  assert.equal(delta(b2, r.counters())['drop.no_conn'], 1);
+
+  // A flood spoofing the known source (every entry in the table is CLIENT's, half-open) still
+  // evicts: the oldest of them goes, no SYN is refused.
+  const k = drRig({ connMax: 16, weights: [1] });
+  k.dp.setDefense({ evictAbove: 1, secureTcpAbove: 1 });
+  k.feed(syn(CLIENT, 1), ack(CLIENT, 1));
+  for (let i = 0; i < 40; i++) k.feed(syn(CLIENT, 100 + i));
+  const b3 = k.counters();
+  assert.equal(k.run(syn(CLIENT, 500)).length, 1);
+  assert.equal(k.run(syn('192.0.2.78', 500)).length, 1);
+  const d3 = delta(b3, k.counters());
+  assert.equal(d3['drop.conn_table_full'] ?? 0, 0);
+  assert.equal(d3.conns_evicted, 2);
+  assert.notEqual(k.dp.ct.lookup(6, ipToInt(CLIENT), 1, ipToInt(VIP), 80), -1, 'the established connection stays');
+});
+
 test('property: the timer wheel stays consistent under random inserts, expiries, sweeps and evictions', () => {
   type Wheel = { wheel: Int32Array; wtail: Int32Array; wnext: Int32Array; wprev: Int32Array };
   fc.assert(fc.property(

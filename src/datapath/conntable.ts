@@ -42,10 +42,14 @@ export const F_REPLIED = 0x100;
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
 const EVICTABLE_TCP = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 10);
-/** TCP states a FULLNAT connection gives its local port up in when every port is taken:
- *  TIME_WAIT and CLOSE, finished connections (half-open ones are handshakes under way). */
-const RECLAIMABLE_TCP = (1 << 5) | (1 << 6);
 const PROTO_TCP = 6;
+
+/** TCP states of a finished connection (TIME_WAIT, CLOSE): an eviction takes these of a known
+ *  source too, and a FULLNAT connection gives its local port up in them when every port is
+ *  taken (half-open ones are handshakes under way). */
+const FINISHED_TCP = (1 << 5) | (1 << 6);
+/** Known sources (ConnTable.markKnown): direct-mapped slots of one address each, 16 KB. */
+const KNOWN_BITS = 12;
 
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
@@ -119,6 +123,11 @@ export class ConnTable {
   private evictTick: number;
   /** sweptTick when a whole lap found nothing to evict: no new scan until the wheel moves. */
   private evictDry = -1;
+  /** Sources that lately completed a TCP handshake or confirmed a UDP flow, direct-mapped by
+   *  address (0 = empty: 0.0.0.0 is never a source). See evictOne. */
+  private readonly known = new Int32Array(1 << KNOWN_BITS);
+  /** Evictions that passed over a known source's entry and took another. */
+  spared = 0;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
 
@@ -428,11 +437,18 @@ export class ConnTable {
    * confirmed (a request and its reply are not a stream). Looks at no more than `budget`
    * entries and `slotBudget` wheel slots: never a table walk. Returns the evicted entry (already
    * freed) or -1.
+   *
+   * A half-open entry (or unconfirmed UDP flow) of a known source (markKnown: a client that
+   * lately completed a handshake) is passed over while the scan finds another; only when the
+   * scan finds nothing else does the first of them go. So under a spoofed flood that turns the
+   * table over faster than a real client's lost ACK is retransmitted, that client's handshake
+   * survives; a flood spoofing known sources costs scan work, never the table.
    */
   evictOne(budget: number, slotBudget: number): number {
     if (this.evictDry === this.sweptTick) return -1; // a whole lap found nothing this tick
     if (this.evictTick < this.sweptTick) this.evictTick = this.sweptTick;
     let work = 0;
+    let spare = -1;
     for (let k = 0; k < slotBudget; k++) {
       // Past the last slot: start over at the nearest (entries may have arrived behind the cursor).
       if (this.evictTick - this.sweptTick >= WHEEL_SLOTS) this.evictTick = this.sweptTick;
@@ -440,18 +456,40 @@ export class ConnTable {
       while (e >= 0) {
         if (work++ >= budget) {
           this.evictTick++; // a slot of valuable entries: go on past it next time
-          return -1;
+          return this.evictSpare(spare);
         }
         if (this.evictable(e)) {
-          this.expireNow(e);
-          return e;
+          if (!this.sparable(e)) {
+            if (spare >= 0) this.spared++;
+            this.expireNow(e);
+            return e;
+          }
+          if (spare < 0) spare = e;
         }
         e = this.wprev[e];
       }
       this.evictTick++;
     }
-    if (slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
-    return -1;
+    if (spare < 0 && slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
+    return this.evictSpare(spare);
+  }
+
+  private evictSpare(e: number): number {
+    if (e >= 0) this.expireNow(e);
+    return e;
+  }
+
+  /** A client that completed a TCP handshake (or whose UDP flow was confirmed): its half-open
+   *  entries are spared by eviction while there are others (evictOne). */
+  markKnown(addr: number): void {
+    this.known[Math.imul(addr, 0x9e3779b1) >>> (32 - KNOWN_BITS)] = addr;
+  }
+
+  /** An evictable entry of a known source that is not finished (TIME_WAIT/CLOSE go as any). */
+  private sparable(e: number): boolean {
+    const a = this.caddr[e];
+    return this.known[Math.imul(a, 0x9e3779b1) >>> (32 - KNOWN_BITS)] === a &&
+      (this.proto[e] !== PROTO_TCP || ((FINISHED_TCP >>> this.state[e]) & 1) === 0);
   }
 
   /**
@@ -476,7 +514,7 @@ export class ConnTable {
   reclaimable(e: number): boolean {
     const f = this.flags[e];
     if ((f & F_ALIVE) === 0 || (f & F_TEMPLATE) !== 0) return false;
-    return this.proto[e] === PROTO_TCP ? ((RECLAIMABLE_TCP >>> this.state[e]) & 1) !== 0 : (f & F_CONFIRMED) === 0;
+    return this.proto[e] === PROTO_TCP ? ((FINISHED_TCP >>> this.state[e]) & 1) !== 0 : (f & F_CONFIRMED) === 0;
   }
 
   private slotAhead(e: number): void {

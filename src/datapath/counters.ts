@@ -66,6 +66,9 @@ export const COUNTER_NAMES = [
   // a SYN found its tuple's finished entry (TIME_WAIT, CLOSE) and opened a new connection,
   // scheduled again (IPVS conn_reuse_mode; uvsd --conn-reuse-mode)
   'conns_reused',
+  // an eviction passed over the half-open entry of a known client (one that lately completed a
+  // handshake) and took another (docs/resilience.md)
+  'conns_spared',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

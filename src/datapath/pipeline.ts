@@ -689,6 +689,10 @@ export class Datapath implements Output {
       }
       if (proto === PROTO_TCP) {
         tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+        // A completed handshake: eviction spares this client's next half-open entries.
+        if (ct.state[e] === S_ESTABLISHED && was !== S_ESTABLISHED) ct.markKnown(ct.caddr[e]);
+      } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
+        ct.markKnown(ct.caddr[e]);
       }
       ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
       // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
@@ -882,7 +886,11 @@ export class Datapath implements Output {
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
       : S_UDP;
     // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
-    if (ct.count >= this.evictAt && ct.evictOne(EVICT_BUDGET, EVICT_SLOTS) >= 0) this.counters.c[C.conns_evicted]++;
+    if (ct.count >= this.evictAt) {
+      const spared = ct.spared;
+      if (ct.evictOne(EVICT_BUDGET, EVICT_SLOTS) >= 0) this.counters.c[C.conns_evicted]++;
+      this.counters.c[C.conns_spared] += ct.spared - spared;
+    }
     const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late, hash);
     if (e < 0) {
       d[D.conn_table_full]++;
