@@ -36,17 +36,18 @@ function measure(clockSource: 'cell' | 'function'): { perBatch: number; forwarde
   put(0, arpFrame({ ethDst: DIR_MAC, ethSrc: '02:00:00:00:01:00' }, { op: 2, sha: '02:00:00:00:01:00', spa: RS, tha: DIR_MAC, tpa: '192.168.8.10' }));
   dp.processBatch(buf, stride, lens, 1, HEADROOM);
   put(0, udpFrame({ ethDst: DIR_MAC, ethSrc: '02:00:00:00:00:fe' }, { src: '192.168.9.1', dst: VIP, sport: 40000, dport: 80, payload: Buffer.alloc(18) }));
-  const dirMac = parseMac(DIR_MAC);
+  // Forwarding rewrites the frame in place (MACs, TTL and IP checksum): the pristine one goes back before each batch.
+  const pristine = Buffer.from(buf.subarray(0, stride));
   const cell = new Float64Array(2);
   cell[0] = performance.now();
   const step = clockSource === 'cell'
     ? (): void => {
-      buf.set(dirMac, HEADROOM); // forwarding rewrote it
+      buf.set(pristine);
       cell[0] += 0.01;
       dp.processBatch(buf, stride, lens, 1, HEADROOM, cell);
     }
     : (): void => {
-      buf.set(dirMac, HEADROOM);
+      buf.set(pristine);
       dp.processBatch(buf, stride, lens, 1, HEADROOM);
     };
   const before = sink.frames;

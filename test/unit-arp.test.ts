@@ -3,7 +3,7 @@
 // the waiting queue.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arpFrame, BROADCAST, decode, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { arpFrame, BROADCAST, decode, FWD_IP, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP } from './helpers/harness.js';
 
 const request = (tpa: string, pad = true) =>
@@ -89,7 +89,7 @@ test('a neighbour learned from an ARP reply gets the frames queued for it, with 
   assert.equal(delta(b0, r.counters()).neigh_queued, 1);
   const out = r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
   assert.equal(out.length, 1, `expected the queued SYN, got:\n${out.map(decode).join('\n--\n')}`);
-  assertFrame(out[0], tcpFrame({ ethDst: RS[0].mac, ethSrc: DIR_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }), 'flushed SYN');
+  assertFrame(out[0], tcpFrame({ ethDst: RS[0].mac, ethSrc: DIR_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }, FWD_IP), 'flushed SYN');
   // Later frames go straight out.
   const ack = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.ACK });
   assert.equal(r.run(ack).length, 1);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  arpFrame, completeCsum, l4ChecksumOk, partialCsum, tcpFrame, TCP_FLAGS, udpFrame, decode,
+  hopped, arpFrame, completeCsum, l4ChecksumOk, partialCsum, tcpFrame, TCP_FLAGS, udpFrame, decode,
 } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, delta, rig, type Rig } from './helpers/harness.js';
 import { vnetRead } from '../src/datapath/vnet.js';
@@ -121,13 +121,13 @@ test('nat: a 20,000-byte TSO super-segment (gso_size 1448) passes uncut, header 
   assert.equal(out[0].frame.readUInt32BE(30), parseIp(RS[0].ip) >>> 0);
 });
 
-test('dr: a super-segment goes out byte-identical but for the MACs, with its header', () => {
+test('dr: a super-segment goes out byte-identical but for the MACs and one hop (TTL), with its header', () => {
   const r = offloadRig('dr');
   send1(r, tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: TCP_FLAGS.SYN }));
   const big = partialCsum(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, payload: payload(30000) }), { size: 1448 });
   const out = send1(r, big);
   assert.equal(out.length, 1);
-  assert.ok(out[0].frame.subarray(12).equals(big.frame.subarray(12)), 'IP packet untouched');
+  assert.ok(out[0].frame.subarray(12).equals(hopped(big.frame).subarray(12)), 'IP packet untouched but for its TTL');
   assert.equal(out[0].frame.subarray(0, 6).toString('hex'), RS[0].mac.replace(/:/g, ''));
   assert.deepEqual(vnetRead(Buffer.concat([out[0].vnet!, out[0].frame]), 10), { ...big.vnet, gsoType: 1, gsoSize: 1448 });
 });

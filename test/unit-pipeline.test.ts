@@ -2,7 +2,7 @@
 // waiting queue across batches, expiry through tick(), counters per destination.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arpFrame, decode, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { arpFrame, decode, FWD_IP, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { assertExpiresAfter, assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -22,7 +22,7 @@ test('a batch of frames for several flows is forwarded in order, one tx call', (
   const out = r.run(...frames);
   assert.equal(calls, 1);
   assert.equal(out.length, 4);
-  out.forEach((f, i) => assertFrame(f, tcpFrame({ ethDst: RS[i % 2].mac, ethSrc: DIR_MAC }, syn(CLIENT, 45000 + i)), `frame ${i}`));
+  out.forEach((f, i) => assertFrame(f, tcpFrame({ ethDst: RS[i % 2].mac, ethSrc: DIR_MAC }, syn(CLIENT, 45000 + i), FWD_IP), `frame ${i}`));
 });
 
 test('frames the sink refuses are counted tx_failed', () => {
@@ -70,13 +70,13 @@ test('a queued frame flushed by an ARP reply is sent intact even if a frame is q
   const b = tcpFrame(IN, syn(CLIENT, 46001)); // rr → RS2
   assert.equal(r.run(a).length, 0, 'queued for RS1');
   const out = r.run(arpReply(RS[0]), b);
-  const want = tcpFrame({ ethDst: RS[0].mac, ethSrc: DIR_MAC }, syn(CLIENT, 46000));
+  const want = tcpFrame({ ethDst: RS[0].mac, ethSrc: DIR_MAC }, syn(CLIENT, 46000), FWD_IP);
   assert.equal(out.length, 1, `expected only the SYN for RS1, got ${out.length}:\n${out.map(decode).join('\n--\n')}`);
   assertFrame(out[0], want, 'the SYN queued for RS1');
   // RS2's SYN is still waiting and goes out when RS2 answers.
   const later = r.run(arpReply(RS[1]));
   assert.equal(later.length, 1);
-  assertFrame(later[0], tcpFrame({ ethDst: RS[1].mac, ethSrc: DIR_MAC }, syn(CLIENT, 46001)), 'the SYN queued for RS2');
+  assertFrame(later[0], tcpFrame({ ethDst: RS[1].mac, ethSrc: DIR_MAC }, syn(CLIENT, 46001), FWD_IP), 'the SYN queued for RS2');
 });
 
 test('at most 4 frames wait per unresolved neighbour; the rest are neigh_unresolved drops', () => {

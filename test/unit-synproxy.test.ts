@@ -4,7 +4,7 @@
 // control side (refusals, -Ln, -S, uvsadm, YAML config).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
+import { FWD_IP, tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
 import { COOKIE_PERIOD_MS, MSS_TABLE, SynCookies } from '../src/proto/syncookie.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -119,7 +119,7 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(out.length, 1);
     assertFrame(out[0], tcpFrame(TO_RS, {
       src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460,
-    }, { id: 778, ttl: 50 }), 'SYN to the server');
+    }, { id: 778, ttl: 49 }), 'SYN to the server');
     assert.equal(r.dp.ct.count, 1);
     const e = r.dp.ct.lookup(6, parseIp(CLIENT), CPORT, parseIp(VIP), 80) >>> 1;
     assert.equal(r.dp.ct.state[e], S_SYN_SENT);
@@ -133,7 +133,7 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(out.length, 1);
     assertFrame(out[0], tcpFrame(TO_RS, {
       src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502, payload: req,
-    }, { id: 779, ttl: 50 }), 'held request to the server');
+    }, { id: 779, ttl: 49 }), 'held request to the server');
     assert.equal(r.dp.ct.state[e], S_ESTABLISHED);
     assert.equal(r.dp.dt.active[r.dp.services[0]!.dests[0]!], 1, 'active once established');
     assert.equal(r.dp.synproxy.waiting, 0, 'held slot given back');
@@ -142,15 +142,15 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1, ack: u32(CISN + 1 + req.length), flags: PSH | ACK, window: 1000, payload: resp }));
     assertFrame(out[0], tcpFrame(TO_CLIENT, {
       src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1 + req.length), flags: PSH | ACK, window: 1000, payload: resp,
-    }), 'response to the client');
+    }, FWD_IP), 'response to the client');
     // Client → server: ack into the server's space.
     out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1 + req.length), ack: u32(cookie + 1 + resp.length), flags: ACK, window: 500 }));
     assertFrame(out[0], tcpFrame(TO_RS, {
       src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1 + req.length), ack: SISN + 1 + resp.length, flags: ACK, window: 500,
-    }), 'client ACK to the server');
+    }, FWD_IP), 'client ACK to the server');
     // The server resets: the client gets it with its own view of the sequence.
     out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1 + resp.length, ack: 0, flags: RST }));
-    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1 + resp.length), ack: 0, flags: RST }), 'server RST');
+    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1 + resp.length), ack: 0, flags: RST }, FWD_IP), 'server RST');
     assert.equal(r.dp.ct.state[e], S_CLOSE);
     // The client opens the same tuple again: a cookie again, not the old entry's translation.
     const c1 = r.counters();
@@ -170,7 +170,7 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
     // RST|ACK while waiting for the server: its ack means nothing to the server, so RST alone.
     let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: RST | ACK, window: 0 }));
-    assertFrame(out[0], tcpFrame(TO_RS, { src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: RST, window: 0 }), 'early client RST');
+    assertFrame(out[0], tcpFrame(TO_RS, { src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: RST, window: 0 }, FWD_IP), 'early client RST');
     assert.equal(r.dp.ct.count, 0, 'entry gone');
     assert.equal(r.dp.synproxy.waiting, 0, 'held slot given back');
     // Established, then RST|ACK from the client.
@@ -179,9 +179,9 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     const p2 = fwd === 'nat' ? { addr: CLIENT, port: CPORT + 1 } : peer;
     out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: p2.addr, sport: 8080, dport: p2.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
     assert.equal(out.length, 1, 'bare ACK completes the server handshake');
-    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: ACK }), 'held ACK');
+    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: ACK }, FWD_IP), 'held ACK');
     out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 1, dport: 80, seq: u32(CISN + 1), ack: u32(cookie2 + 1), flags: RST | ACK, window: 0 }));
-    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: RST | ACK, window: 0 }), 'client RST');
+    assertFrame(out[0], tcpFrame(TO_RS, { src: p2.addr, dst: RS[0].ip, sport: p2.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: RST | ACK, window: 0 }, FWD_IP), 'client RST');
   });
 
   test(`${fwd}: the server refuses (RST to our SYN): the client gets a reset in its own sequence space; nothing stays`, () => {
@@ -189,7 +189,7 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     const cookie = synCookie(r);
     r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
     const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: 0, ack: u32(CISN + 1), flags: RST | ACK, window: 0 }));
-    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1), flags: RST | ACK, window: 0 }), 'RST to the client');
+    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1), flags: RST | ACK, window: 0 }, FWD_IP), 'RST to the client');
     assert.equal(r.dp.ct.count, 0);
     assert.equal(r.dp.synproxy.waiting, 0);
     if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
@@ -250,7 +250,7 @@ test('a client that sends more than one segment before the server answered: the 
   // The held segment again: the client timed out, so our SYN (or the answer) was lost: it goes again.
   const again = r.run(seg(CISN + 1, 'one'));
   assert.equal(again.length, 1);
-  assertFrame(again[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, options: MSS1460 }), 'SYN again');
+  assertFrame(again[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, options: MSS1460 }, FWD_IP), 'SYN again');
   assert.equal(r.counters().synproxy_server_syn! - c0.synproxy_server_syn!, 1);
   const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
   assert.equal(out.length, 1);
@@ -320,7 +320,7 @@ test('an ACK with more data than the link MTU: only its headers are held (the cl
   const cookie = synCookie(r);
   const big = Buffer.alloc(1560, 0x61); // 1600-byte IP packet: more than a 1500-byte slot
   const syn = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: PSH | ACK, window: 502, payload: big }, { id: 5 }));
-  assertFrame(syn[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460 }, { id: 5 }), 'SYN');
+  assertFrame(syn[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502, options: MSS1460 }, { id: 5, ttl: 63 }), 'SYN');
   const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
-  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502 }, { id: 5 }), 'headers only');
+  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: PSH | ACK, window: 502 }, { id: 5, ttl: 63 }), 'headers only');
 });

@@ -2,7 +2,7 @@
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { hopped, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -30,5 +30,5 @@ test('TUN wraps in place with headroom and by copy without; both send the same b
   a.forEach((s, i) => assert.deepEqual(s.frame, b[i]!.frame, `frame ${i}`));
   assert.equal(a[0]!.frame.length, frames[0]!.length + 20);
   assert.equal(a[0]!.frame[23], 4, 'outer protocol IPIP');
-  assert.deepEqual(a[0]!.frame.subarray(34), frames[0]!.subarray(14), 'inner packet untouched');
+  assert.deepEqual(a[0]!.frame.subarray(34), hopped(frames[0]!).subarray(14), 'inner packet untouched but for its TTL');
 });

@@ -60,6 +60,10 @@ export const COUNTER_NAMES = [
   // not sent because of the rate limit (the frame itself is the no_dest drop either way)
   'icmp_unreach_sent',
   'icmp_unreach_ratelimited',
+  // a forwarded packet's TTL ran out here (drop ttl_exceeded): ICMP time exceeded sent to its
+  // sender, and those not sent because of the rate limit
+  'icmp_time_exceeded_sent',
+  'icmp_time_exceeded_ratelimited',
   // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
   // wake-up), taken from the port every tick
   'rx_wakes',
@@ -103,6 +107,8 @@ export const DROP_NAMES = [
   'backup',
   'offload_unsupported',
   'bad_source',
+  // a packet to forward (or an ICMP error to relay) arrived with TTL 1 or 0 (kernel decrement_ttl)
+  'ttl_exceeded',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

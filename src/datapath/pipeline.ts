@@ -5,8 +5,8 @@
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN,
-  PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ipv4HeaderValid, rd16, rd32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
+  PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
@@ -32,7 +32,10 @@ import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { FragTable } from './frags.js';
 import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
-import { buildPortUnreach, icmpQuoted, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT } from '../proto/icmp.js';
+import {
+  buildIcmpError, icmpQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT,
+  ICMP_TIME_EXCEEDED,
+} from '../proto/icmp.js';
 import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
@@ -617,6 +620,11 @@ export class Datapath implements Output {
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
     if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
+    if (!this.decTtl(buf, ip)) {
+      this.counters.d[D.ttl_exceeded]++;
+      return true;
+    }
     this.counters.c[C.icmp_related_forwarded]++;
     fw.icmp(this, buf, off, flen, ip, inner, e, (node & 1) === DIR_IN);
     return true;
@@ -758,8 +766,41 @@ export class Datapath implements Output {
     return over || ((mode & 2) !== 0 && st === S_FIN_WAIT && (ct.flags[e] & F_NOOUTPUT) !== 0);
   }
 
+  /**
+   * One hop, as the kernel's decrement_ttl() for every packet IPVS sends on (both ways, every
+   * method): the TTL goes down by one (the header checksum updated in place); false when it was
+   * 1 or 0 and the packet must die instead.
+   */
+  private decTtl(buf: Buffer, ip: number): boolean {
+    const ttl = buf[ip + IP_TTL];
+    if (ttl <= 1) return false;
+    buf[ip + IP_TTL] = ttl - 1;
+    const w = (ttl << 8) | buf[ip + IP_PROTO];
+    wr16(buf, ip + IP_CSUM, csumReplace16(rd16(buf, ip + IP_CSUM), w, w - 0x100));
+    return true;
+  }
+
+  /**
+   * One hop for the packet at ip (decTtl). When its TTL ran out here: false, counted
+   * (ttl_exceeded), and the sender gets ICMP time exceeded in transit from the address it sent
+   * to when that is ours (VIP, local address), else from the director's address on its network
+   * (a NAT reply to a client), as the kernel's icmp_send() picks; never for a later fragment
+   * (l4 -1). Rate-limited as every ICMP error (icmpLimit).
+   */
+  hop(buf: Buffer, off: number, ip: number, l4: number): boolean {
+    if (this.decTtl(buf, ip)) return true;
+    this.counters.d[D.ttl_exceeded]++;
+    if (l4 < 0) return false;
+    const dst = rd32(buf, ip + IP_DST);
+    const src = rd32(buf, ip + IP_SRC);
+    this.icmpError(buf, off, ip, src, this.link.isLocal(dst) ? dst : this.srcFor(src),
+      ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, C.icmp_time_exceeded_sent, C.icmp_time_exceeded_ratelimited);
+    return false;
+  }
+
   /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
   private forward(buf: Buffer, off: number, flen: number, ip: number, l4: number, node: number, tot: number): void {
+    if (!this.hop(buf, off, ip, l4)) return;
     const ct = this.ct;
     const e = node >>> 1;
     const dt = this.dt;
@@ -950,9 +991,17 @@ export class Datapath implements Output {
    * (icmpLimit); the frame itself stays dropped (no_dest).
    */
   private leave(buf: Buffer, off: number, ip: number, src: number, vip: number): void {
+    this.icmpError(buf, off, ip, src, vip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, C.icmp_unreach_sent, C.icmp_unreach_ratelimited);
+  }
+
+  /** ICMP error type/code about the packet at ip to its source src, from `from`; `sent` and
+   *  `limited` count it sent or held back by the rate limit. */
+  private icmpError(
+    buf: Buffer, off: number, ip: number, src: number, from: number, type: number, code: number, sent: number, limited: number,
+  ): void {
     if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return;
     if (!this.icmpLimit.allow(0, this.link.now)) {
-      this.counters.c[C.icmp_unreach_ratelimited]++;
+      this.counters.c[limited]++;
       return;
     }
     const g = this.tx.genSlot();
@@ -960,8 +1009,8 @@ export class Datapath implements Output {
       this.counters.d[D.tx_failed]++;
       return;
     }
-    const flen = buildPortUnreach(this.tx.genBuf, g, buf, ip, vip);
-    this.counters.c[C.icmp_unreach_sent]++;
+    const flen = buildIcmpError(this.tx.genBuf, g, buf, ip, from, type, code, 0);
+    this.counters.c[sent]++;
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 

@@ -70,6 +70,8 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
   icmp_unreach_sent: 'ICMP port unreachable sent to clients of a service with no real server available (drops no_dest).',
   icmp_unreach_ratelimited: 'ICMP port unreachable not sent because of the ICMP error rate limit (1000/s, burst 50).',
+  icmp_time_exceeded_sent: 'ICMP time exceeded sent to the sender of a packet that arrived with TTL 1 or 0 (drops ttl_exceeded).',
+  icmp_time_exceeded_ratelimited: 'ICMP time exceeded not sent because of the ICMP error rate limit (1000/s, burst 50).',
   tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',
   templates_created: 'Persistence templates created (ipvsadm -p).',
   templates_expired: 'Persistence templates expired (timeout passed with no connection left).',

@@ -187,10 +187,10 @@ export class SynProxy {
     const cut = tot > this.slotBytes;
     if (cut) tot = hlen + (buf[ip + hlen + TCP_DOFF] >>> 4) * 4;
     for (let i = 0; i < tot; i++) h[base + i] = buf[ip + i];
-    if (cut) {
-      wr16(h, base + IP_TOTLEN, tot);
-      ipv4SetChecksum(h, base, hlen);
-    }
+    if (cut) wr16(h, base + IP_TOTLEN, tot);
+    // Sent on later (its SYN, then itself): one hop less, as every packet uvsd forwards.
+    if (h[base + IP_TTL] > 0) h[base + IP_TTL]--;
+    ipv4SetChecksum(h, base, hlen);
     this.heldLen[slot] = tot;
   }
 
@@ -227,7 +227,7 @@ export class SynProxy {
           wr16(buf, l4 + TCP_DOFF, w & ~TCP_ACK);
           if (!o.csumPartial) wr16(buf, l4 + TCP_CSUM, csumReplace16(rd16(buf, l4 + TCP_CSUM), w, w & ~TCP_ACK));
         }
-        fw.inbound(o, buf, off, flen, ip, l4, e);
+        if (o.hop(buf, off, ip, l4)) fw.inbound(o, buf, off, flen, ip, l4, e);
         ct.expireNow(e);
         return true;
       }
@@ -281,7 +281,7 @@ export class SynProxy {
     if ((flags & TCP_RST) !== 0) {
       // The server refuses: the client gets the reset in its own view (seq = cookie + 1).
       tcpAddSeq(buf, l4, TCP_SEQ, (rd32(this.held, hl4 + TCP_ACKNO) - rd32(buf, l4 + TCP_SEQ)) | 0, o.csumPartial);
-      fw.outbound?.(o, buf, off, flen, ip, l4, e);
+      if (o.hop(buf, off, ip, l4)) fw.outbound?.(o, buf, off, flen, ip, l4, e);
       ct.expireNow(e);
       return true;
     }

@@ -1,6 +1,7 @@
 // TUN (ipvsadm -i, "Tunnel"): the client's IP packet is wrapped, untouched, in a new IPv4 header
 // (protocol 4, IPIP): outer source the director address on the server's network (or the first
-// --addr), outer destination the real server, TTL 64, DF copied from the inner packet. The
+// --addr), outer destination the real server, TTL and DF copied from the inner packet (whose TTL
+// the pipeline has already decreased, as IPVS's tunnel transmitter). The
 // server decapsulates (tunl0, or uvsd decap), holds the VIP, and replies to the client directly.
 // Off-link servers are reached through --gateway. A packet that would exceed the MTU with the
 // 20 extra bytes and has DF set is answered with ICMP "fragmentation needed" (next-hop MTU =
@@ -18,7 +19,7 @@
 
 import { C, D } from '../datapath/counters.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_IPIP, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_IPIP, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { buildFragNeeded } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
@@ -27,12 +28,12 @@ import { FWD_TUN, type Forwarder, type Output } from './types.js';
 const IPIP_HLEN = 20;
 
 /** The Ethernet type and outer IPv4 header at gen slot g, for an inner packet of innerTot bytes. */
-function outer(o: Output, g: number, innerTot: number, tos: number, id: number, df: number, rip: number): void {
-  outerAt(o.genBuf, g, o, innerTot, tos, id, df, rip);
+function outer(o: Output, g: number, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number): void {
+  outerAt(o.genBuf, g, o, innerTot, tos, ttl, id, df, rip);
 }
 
 /** The same in any buffer, for a frame starting at g. */
-function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: number, id: number, df: number, rip: number): void {
+function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number): void {
   wr16(gen, g + ETH_TYPE, ETHERTYPE_IPV4);
   const h = g + ETH_HLEN;
   gen[h] = 0x45;
@@ -40,7 +41,7 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
   wr16(gen, h + IP_TOTLEN, innerTot + IPIP_HLEN);
   wr16(gen, h + IP_ID, id);
   wr16(gen, h + IP_FRAG, df);
-  gen[h + 8] = 64;
+  gen[h + IP_TTL] = ttl;
   gen[h + IP_PROTO] = PROTO_IPIP;
   wr32(gen, h + IP_SRC, o.srcFor(rip));
   wr32(gen, h + 16, rip);
@@ -54,7 +55,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inP
     // The new frame starts 20 bytes earlier: Ethernet header, then the outer IP header where the
     // old Ethernet header was, then the untouched packet; its (zero) vnet header in front of it.
     const f = ip - ETH_HLEN - IPIP_HLEN;
-    outerAt(buf, f, o, tot, buf[ip + 1], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
+    outerAt(buf, f, o, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
     if (o.vnetHdr > 0) vnetClear(buf, f);
     o.toHost(buf, f, ETH_HLEN + IPIP_HLEN + tot, rip);
     return;
@@ -64,7 +65,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inP
     o.drop(D.tx_failed);
     return;
   }
-  outer(o, g, tot, buf[ip + 1], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
+  outer(o, g, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
   o.copyToGen(buf, ip, g + ETH_HLEN + IPIP_HLEN, tot);
   o.toHost(o.genBuf, g, ETH_HLEN + IPIP_HLEN + tot, rip);
 }
@@ -88,7 +89,7 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
       return;
     }
     const ih = g + ETH_HLEN + IPIP_HLEN;
-    outer(o, g, ihl + n, buf[ip + 1], rd16(buf, ip + IP_ID), 0, rip);
+    outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), 0, rip);
     o.copyToGen(buf, ip, ih, ihl);
     o.copyToGen(buf, ip + ihl + done, ih + ihl, n);
     wr16(gen, ih + IP_TOTLEN, ihl + n);
@@ -133,7 +134,7 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
     const ih = g + ETH_HLEN + IPIP_HLEN;
     const n = tcpGsoSegment(buf, ip, l4, tot, mss, k, gen, ih);
     if (n === 0) return;
-    outer(o, g, n, buf[ip + 1], rd16(gen, ih + IP_ID), df, rip);
+    outer(o, g, n, buf[ip + 1], buf[ip + IP_TTL], rd16(gen, ih + IP_ID), df, rip);
     o.count(C.gso_segments_built);
     o.toHost(gen, g, ETH_HLEN + IPIP_HLEN + n, rip);
   }

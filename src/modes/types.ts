@@ -52,6 +52,13 @@ export interface Output {
   genFlush(): void;
   /** Copy bytes of a received frame into genBuf without allocating. */
   copyToGen(src: Buffer, srcOff: number, genOff: number, len: number): void;
+  /**
+   * The packet at buf[ip..] goes one hop on (TTL one less, as IPVS decrement_ttl); false when its
+   * TTL ran out: dropped and counted (ttl_exceeded), its sender told by ICMP unless l4 is -1.
+   * The pipeline does it for every packet it hands a forwarder; packets a mode sends on itself
+   * (the SYN proxy's held segments) call it.
+   */
+  hop(buf: Buffer, off: number, ip: number, l4: number): boolean;
   /** Count a drop by reason (D.* from src/datapath/counters.ts). */
   drop(reason: number): void;
   /** Count an event (C.* from src/datapath/counters.ts). */

@@ -15,6 +15,8 @@ import { UDP_CSUM } from './udp.js';
 export const ICMP_DEST_UNREACH = 3;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
+export const ICMP_TIME_EXCEEDED = 11;
+export const ICMP_EXC_TTL = 0;
 /** Slots of the tuple array icmpQuoted fills. */
 export const ICMP_Q_SADDR = 0;
 export const ICMP_Q_SPORT = 1;
@@ -92,25 +94,18 @@ export function icmpFixChecksum(buf: Buffer, l4: number, end: number): void {
  * (the Ethernet addresses are left for the output to fill).
  */
 export function buildFragNeeded(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, mtu: number): number {
-  return buildDestUnreach(gen, genOff, buf, ip, src, ICMP_FRAG_NEEDED, mtu);
+  return buildIcmpError(gen, genOff, buf, ip, src, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
 }
 
 /**
- * Build "destination unreachable, port unreachable" (type 3 code 3, RFC 792) at genOff in gen,
- * answering the packet at buf[ip..] from `src` (the VIP it was sent to), as IPVS's ip_vs_leave()
- * does when a service has no real server available. Returns the frame length (the Ethernet
- * addresses are left for the output to fill).
- */
-export function buildPortUnreach(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number): number {
-  return buildDestUnreach(gen, genOff, buf, ip, src, ICMP_PORT_UNREACH, 0);
-}
-
-/**
- * "Destination unreachable" with `code` at genOff in gen, answering the packet at buf[ip..]: from
+ * An ICMP error of `type` and `code` at genOff in gen, answering the packet at buf[ip..]: from
  * `src` to the packet's source, quoting the packet's IP header and the first 8 bytes of its
- * payload (RFC 792); `mtu` fills the next-hop MTU field (code 4; 0 for the others, "unused").
+ * payload (RFC 792); `mtu` fills the next-hop MTU field (fragmentation needed; 0 for the others,
+ * "unused"). Port unreachable (3/3) from the VIP is IPVS's ip_vs_leave() for a service without an
+ * available server; time exceeded in transit (11/0) its decrement_ttl(). Returns the frame length
+ * (the Ethernet addresses are left for the output to fill).
  */
-function buildDestUnreach(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, code: number, mtu: number): number {
+export function buildIcmpError(gen: Buffer, genOff: number, buf: Buffer, ip: number, src: number, type: number, code: number, mtu: number): number {
   const ihl = (buf[ip] & 15) * 4;
   const tot = rd16(buf, ip + IP_TOTLEN);
   const quote = Math.min(tot, ihl + 8);
@@ -127,7 +122,7 @@ function buildDestUnreach(gen: Buffer, genOff: number, buf: Buffer, ip: number, 
   wr32(gen, o + IP_DST, rd32(buf, ip + IP_SRC));
   ipv4SetChecksum(gen, o, 20);
   const ic = o + 20;
-  gen[ic] = ICMP_DEST_UNREACH;
+  gen[ic] = type;
   gen[ic + 1] = code;
   wr16(gen, ic + 4, 0);
   wr16(gen, ic + 6, mtu);

@@ -1,6 +1,6 @@
 import { icmpFrame, synOptions, tcpFrame, TCP_FLAGS, udpFrame } from '../helpers/frames.js';
 import { dns } from './dr-udp.js';
-import { addDest, addService, DIR_IP, dropStep, hex, IN, IPF, RS1, seg, toRs, UDP53, web, type GoldenCase } from './lab.js';
+import { addDest, addService, DIR_IP, dropStep, hex, IN, IPF, IPF_FWD, RS1, seg, toRs, UDP53, web, type GoldenCase } from './lab.js';
 
 // Martian sources: the kernel drops them before routing (ip_route_input_slow), so IPVS never sees
 // them. uvsd drops them right after the IPv4 header checks: no lookup, no entry, no answer.
@@ -30,14 +30,14 @@ export default {
     {
       note: 'UDP from 192.168.7.9 to VIP:53 is forwarded to RS1',
       input: hex(udpFrame(IN, from('192.168.7.9'), IPF)),
-      output: [hex(udpFrame(toRs(RS1), from('192.168.7.9'), IPF))],
+      output: [hex(udpFrame(toRs(RS1), from('192.168.7.9'), IPF_FWD))],
       counters: { rx_frames: 1, conns_created: 1, fwd_packets: 1, tx_frames: 1 },
       conns: 1,
     },
     {
       note: 'UDP from 223.255.255.254 (just below multicast) is forwarded too',
       input: hex(udpFrame(IN, from('223.255.255.254'), IPF)),
-      output: [hex(udpFrame(toRs(RS1), from('223.255.255.254'), IPF))],
+      output: [hex(udpFrame(toRs(RS1), from('223.255.255.254'), IPF_FWD))],
       counters: { rx_frames: 1, conns_created: 1, fwd_packets: 1, tx_frames: 1 },
       conns: 2,
     },

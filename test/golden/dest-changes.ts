@@ -1,5 +1,5 @@
 import { tcpFrame, TCP_FLAGS } from '../helpers/frames.js';
-import { hex, IN, IPF, RS1, RS2, seg, TCP80, toRs, web, type GoldenCase } from './lab.js';
+import { hex, IN, IPF, IPF_FWD, RS1, RS2, seg, TCP80, toRs, web, type GoldenCase } from './lab.js';
 
 const rs1Key = { service: TCP80, addr: RS1.ip, port: 80 };
 const p1 = seg(41000, TCP_FLAGS.SYN);
@@ -14,11 +14,11 @@ export default [
     setup: web(),
     neighbours: [RS1, RS2],
     steps: [
-      { note: 'SYN p41000 → RS1', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS1), p1, IPF))], conns: 1 },
+      { note: 'SYN p41000 → RS1', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS1), p1, IPF_FWD))], conns: 1 },
       { note: 'RS1 weight 0', control: { verb: 'editDest', args: { ...rs1Key, weight: 0 } }, counters: { tx_frames: 0 }, conns: 1 },
-      { note: 'ACK p41000 still → RS1', input: hex(tcpFrame(IN, p1ack, IPF)), output: [hex(tcpFrame(toRs(RS1), p1ack, IPF))], counters: { conns_created: 0 } },
-      { note: 'SYN p41001 → RS2', input: hex(tcpFrame(IN, p2, IPF)), output: [hex(tcpFrame(toRs(RS2), p2, IPF))], counters: { conns_created: 1 } },
-      { note: 'SYN p41002 → RS2 (RS1 never chosen)', input: hex(tcpFrame(IN, p3, IPF)), output: [hex(tcpFrame(toRs(RS2), p3, IPF))], conns: 3 },
+      { note: 'ACK p41000 still → RS1', input: hex(tcpFrame(IN, p1ack, IPF)), output: [hex(tcpFrame(toRs(RS1), p1ack, IPF_FWD))], counters: { conns_created: 0 } },
+      { note: 'SYN p41001 → RS2', input: hex(tcpFrame(IN, p2, IPF)), output: [hex(tcpFrame(toRs(RS2), p2, IPF_FWD))], counters: { conns_created: 1 } },
+      { note: 'SYN p41002 → RS2 (RS1 never chosen)', input: hex(tcpFrame(IN, p3, IPF)), output: [hex(tcpFrame(toRs(RS2), p3, IPF_FWD))], conns: 3 },
     ],
   },
   {
@@ -27,10 +27,10 @@ export default [
     setup: web(),
     neighbours: [RS1, RS2],
     steps: [
-      { note: 'SYN p41000 → RS1', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS1), p1, IPF))], conns: 1 },
+      { note: 'SYN p41000 → RS1', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS1), p1, IPF_FWD))], conns: 1 },
       { note: 'delete RS1', control: { verb: 'deleteDest', args: rs1Key }, counters: { tx_frames: 0 }, conns: 1 },
       { note: 'ACK p41000: its entry expires now, no connection any more', input: hex(tcpFrame(IN, p1ack, IPF)), drop: 'no_conn', counters: { conns_expired: 1 }, conns: 0 },
-      { note: 'SYN p41000 again → RS2', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS2), p1, IPF))], counters: { conns_created: 1 }, conns: 1 },
+      { note: 'SYN p41000 again → RS2', input: hex(tcpFrame(IN, p1, IPF)), output: [hex(tcpFrame(toRs(RS2), p1, IPF_FWD))], counters: { conns_created: 1 }, conns: 1 },
     ],
   },
 ] satisfies GoldenCase[];

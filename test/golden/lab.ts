@@ -92,6 +92,8 @@ export const seg = (sport: number, flags: number, extra: { seq?: number; ack?: n
   src: CLIENT, dst: VIP, sport, dport: 80, flags, seq: 0x11223344, ack: flags & TCP_FLAGS.ACK ? 0x55667788 : 0, window: 64240, ...extra,
 });
 export const IPF = { id: 0x4d2e, ttl: 61 };
+/** The IP fields of an IPF packet uvsd forwarded: one hop less (the kernel's decrement_ttl). */
+export const IPF_FWD = { ...IPF, ttl: IPF.ttl - 1 };
 
 export const hex = toHex;
 export const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (0x20 + i) & 0xff);

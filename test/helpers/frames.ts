@@ -272,6 +272,18 @@ export interface L2 {
   pad?: boolean;
 }
 
+/** The IPv4 fields of a default-TTL packet uvsd forwarded: one hop less (IPVS decrement_ttl). */
+export const FWD_IP: IpFields = { ttl: 63 };
+
+/** A copy of an Ethernet/IPv4 frame one hop on: TTL one less, the header checksum computed afresh. */
+export function hopped(frame: Bytes): Buffer {
+  const f = Buffer.from(frame);
+  f[14 + 8]--;
+  f.writeUInt16BE(0, 14 + 10);
+  f.writeUInt16BE(inetChecksum(f, 14, (f[14] & 15) * 4), 14 + 10);
+  return f;
+}
+
 export function arpFrame(l2: L2, a: ArpOpts): Buffer {
   return eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0806, pad: l2.pad }, arp(a));
 }
