@@ -97,3 +97,49 @@ test('no real server available (all weight 0): a TCP client is refused at once (
     assert.ok(st.drops['no_dest']! >= 5, 'and each SYN is still a no_dest drop');
   });
 });
+
+// A UDP probe as traceroute sends it, from the client namespace: one datagram to VIP:53 with the
+// given TTL on a connected socket with IP_RECVERR; prints the answer, or the ICMP error the socket
+// got (type, code, offender) as JSON. Node's dgram has no IP_RECVERR, so python3 (node-gyp's).
+const TTL_PROBE = `
+import json, select, socket, struct, sys
+vip, ttl = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_IP, socket.IP_TTL, ttl)
+IP_RECVERR = 11  # linux/in.h; not in Python's socket module
+s.setsockopt(socket.SOL_IP, IP_RECVERR, 1)
+s.connect((vip, 53))
+s.send(b'probe')
+r, _, x = select.select([s], [], [s], 3)
+out = {'ttl': ttl}
+try:
+    out['answer'] = s.recv(200).decode(errors='replace')
+except OSError as e:
+    out['errno'] = e.errno
+    data, anc, _, _ = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+    for level, kind, d in anc:
+        if level == socket.SOL_IP and kind == IP_RECVERR:
+            out['icmpType'], out['icmpCode'] = d[5], d[6]
+            out['offender'] = socket.inet_ntoa(d[20:24])
+print(json.dumps(out))
+`;
+
+test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is one hop); with TTL 2 the server answers', OPTS, async (t) => {
+  await withDrLab(t, { servers: 1 }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0]!.addr}:53`, '-g']);
+    const probe = async (ttl: number): Promise<Record<string, unknown>> => {
+      const r = await lab.lab.exec(lab.ns.cli, ['python3', '-c', TTL_PROBE, VIP, String(ttl)], { timeoutMs: 10_000 });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    const one = await probe(1);
+    const two = await probe(2);
+    const st = await lab.status();
+    t.diagnostic(`TTL 1: ${JSON.stringify(one)}; TTL 2: ${JSON.stringify(two)}; drop ttl_exceeded ${st.drops['ttl_exceeded']}, time exceeded sent ${st.counters['icmp_time_exceeded_sent']}`);
+    assert.deepEqual({ type: one['icmpType'], code: one['icmpCode'], offender: one['offender'] }, { type: 11, code: 0, offender: VIP });
+    assert.equal(st.drops['ttl_exceeded'], 1);
+    assert.equal(st.counters['icmp_time_exceeded_sent'], 1);
+    assert.match(String(two['answer']), /rs1/, 'a datagram with TTL 2 reaches the server (TTL 1 there) and is answered');
+  });
+});
