@@ -1,4 +1,4 @@
-// TUN (ipvsadm -i, "Tunnel"): the client's IP packet is wrapped, untouched, in a new IPv4 header
+// TUN (ipvsadm -i, "Tunnel"): the client's IP packet is wrapped (one hop on) in a new IPv4 header
 // (protocol 4, IPIP): outer source the director address on the server's network (or the first
 // --addr), outer destination the real server, TTL and DF copied from the inner packet (whose TTL
 // the pipeline has already decreased, as IPVS's tunnel transmitter). The
