@@ -64,6 +64,10 @@ export const COUNTER_NAMES = [
   // sender, and those not sent because of the rate limit
   'icmp_time_exceeded_sent',
   'icmp_time_exceeded_ratelimited',
+  // a TCP segment of no connection to a service's port (drop no_conn): a reset sent to the client,
+  // and those not sent because of the rate limit it shares with the ICMP errors
+  'tcp_rst_sent',
+  'tcp_rst_ratelimited',
   // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
   // wake-up), taken from the port every tick
   'rx_wakes',

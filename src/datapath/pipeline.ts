@@ -31,7 +31,7 @@ import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { FragTable } from './frags.js';
-import { tcpMayOpen, tcpTransition } from '../proto/tcp.js';
+import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import {
   buildIcmpError, icmpQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT,
   ICMP_TIME_EXCEEDED,
@@ -90,6 +90,8 @@ const SYNPROXY_SYN = -2;
 /** newConn()/template(): the service has no real server available (counted no_dest); the client
  *  is told with ICMP port unreachable (leave()). */
 const NO_DEST = -3;
+/** newConn: a TCP segment (not a RST) of no connection to a service's port: answered by a reset. */
+const NO_CONN = -4;
 
 /**
  * ICMP errors uvsd sends because no real server was available: at most this many per second, in
@@ -725,6 +727,7 @@ export class Datapath implements Output {
       if (e < 0) {
         if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
         else if (e === NO_DEST) this.leave(buf, off, ip, src, dst);
+        else if (e === NO_CONN) this.reset(buf, off, ip, l4, src);
         return;
       }
       node = e * 2 + DIR_IN;
@@ -869,7 +872,7 @@ export class Datapath implements Output {
     if (sloppy && (sloppyMode === 'off' || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0 ||
         (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
       d[D.no_conn]++;
-      return -1;
+      return (tcpFlags & TCP_RST) === 0 && !firstFragment ? NO_CONN : -1;
     }
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
@@ -915,7 +918,7 @@ export class Datapath implements Output {
     if (sloppy && !noOutput) {
       // A NAT/FULLNAT server would not know the translated tuple: only DR/TUN are sloppy.
       d[D.no_conn]++;
-      return -1;
+      return firstFragment ? -1 : NO_CONN;
     }
     // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
     const late = fw.bind !== undefined;
@@ -994,16 +997,41 @@ export class Datapath implements Output {
     this.icmpError(buf, off, ip, src, vip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, C.icmp_unreach_sent, C.icmp_unreach_ratelimited);
   }
 
+  /**
+   * A TCP segment (not a RST) to a service's port that no connection knows (no_conn: its entry
+   * expired or was evicted, uvsd restarted without its state file, a backup took over without
+   * sync): the client gets a reset from the VIP, as the kernel's own stack answers when IPVS
+   * passes such a segment up, so it learns at once instead of retransmitting for minutes. Sent
+   * like an ICMP error (never to a broadcast MAC, a source the kernel never answers, or one
+   * without a route) and within the same rate limit (icmpLimit); the segment stays dropped.
+   */
+  private reset(buf: Buffer, off: number, ip: number, l4: number, src: number): void {
+    if (!this.mayAnswer(buf, off, src, C.tcp_rst_ratelimited)) return;
+    const g = this.tx.genSlot();
+    if (g < 0) {
+      this.counters.d[D.tx_failed]++;
+      return;
+    }
+    const flen = buildTcpReset(this.tx.genBuf, g, buf, ip, l4);
+    this.counters.c[C.tcp_rst_sent]++;
+    this.link.toNeighbour(this.tx.genBuf, g, flen, src);
+  }
+
+  /** May uvsd answer the frame at off from src (unicast, a source the kernel answers, a route,
+   *  within the rate limit; `limited` counts one held back by the limit)? */
+  private mayAnswer(buf: Buffer, off: number, src: number, limited: number): boolean {
+    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return false;
+    if (this.icmpLimit.allow(0, this.link.now)) return true;
+    this.counters.c[limited]++;
+    return false;
+  }
+
   /** ICMP error type/code about the packet at ip to its source src, from `from`; `sent` and
    *  `limited` count it sent or held back by the rate limit. */
   private icmpError(
     buf: Buffer, off: number, ip: number, src: number, from: number, type: number, code: number, sent: number, limited: number,
   ): void {
-    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return;
-    if (!this.icmpLimit.allow(0, this.link.now)) {
-      this.counters.c[limited]++;
-      return;
-    }
+    if (!this.mayAnswer(buf, off, src, limited)) return;
     const g = this.tx.genSlot();
     if (g < 0) {
       this.counters.d[D.tx_failed]++;

@@ -5,7 +5,10 @@
 import { F_INACTIVE, F_NOOUTPUT, type ConnTable } from '../datapath/conntable.js';
 import type { DestTable } from '../datapath/dests.js';
 import { DIR_OUTPUT, S_ESTABLISHED, nextState, tcpEvent } from '../datapath/tcpstate.js';
-import { IP_SRC, PROTO_TCP, checksum, csumReplace32, rd16, rd32, sum16, wr16, wr32 } from '../datapath/frame.js';
+import {
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, checksum, csumReplace32, ipv4SetChecksum,
+  rd16, rd32, sum16, wr16, wr32,
+} from '../datapath/frame.js';
 
 /** Offset of the checksum in the TCP header. */
 export const TCP_CSUM = 16;
@@ -82,4 +85,46 @@ export function tcpSynMss(buf: Uint8Array, l4: number): number {
     i += len;
   }
   return 536;
+}
+
+/**
+ * A TCP reset answering the segment at buf[ip..] (l4: its TCP header) as a host's stack answers a
+ * segment of no connection (RFC 9293 3.10.7.1): from its destination to its source, ports swapped;
+ * if it carried an ACK, RST with seq = its ack; else RST|ACK with seq 0 and ack = its seq + its
+ * length (SYN and FIN count one each). Built at genOff in gen (Ethernet type, IPv4 with TTL 64
+ * and DF, TCP without options); returns the frame length (the Ethernet addresses are left for the
+ * output to fill). Never call it for a RST.
+ */
+export function buildTcpReset(gen: Buffer, genOff: number, buf: Buffer, ip: number, l4: number): number {
+  const flags = buf[l4 + TCP_FLAGS];
+  const o = genOff + ETH_HLEN;
+  const t = o + 20;
+  wr16(gen, genOff + ETH_TYPE, ETHERTYPE_IPV4);
+  gen[o] = 0x45;
+  gen[o + 1] = 0;
+  wr16(gen, o + IP_TOTLEN, 40);
+  wr16(gen, o + 4, 0);
+  wr16(gen, o + IP_FRAG, 0x4000);
+  gen[o + IP_TTL] = 64;
+  gen[o + IP_PROTO] = PROTO_TCP;
+  wr32(gen, o + IP_SRC, rd32(buf, ip + IP_DST));
+  wr32(gen, o + IP_DST, rd32(buf, ip + IP_SRC));
+  ipv4SetChecksum(gen, o, 20);
+  wr16(gen, t, rd16(buf, l4 + 2));
+  wr16(gen, t + 2, rd16(buf, l4));
+  if ((flags & 0x10) !== 0) {
+    wr32(gen, t + TCP_SEQ, rd32(buf, l4 + TCP_ACKNO));
+    wr32(gen, t + TCP_ACKNO, 0);
+    gen[t + TCP_FLAGS] = 0x04;
+  } else {
+    const len = rd16(buf, ip + IP_TOTLEN) - (l4 - ip) - (buf[l4 + TCP_DOFF] >>> 4) * 4 + (flags & 0x02 ? 1 : 0) + (flags & 0x01);
+    wr32(gen, t + TCP_SEQ, 0);
+    wr32(gen, t + TCP_ACKNO, (rd32(buf, l4 + TCP_SEQ) + len) | 0);
+    gen[t + TCP_FLAGS] = 0x14;
+  }
+  gen[t + TCP_DOFF] = 5 << 4;
+  wr16(gen, t + TCP_WINDOW, 0);
+  wr16(gen, t + TCP_URG, 0);
+  tcpSetChecksum(gen, o, t, 20);
+  return ETH_HLEN + 40;
 }

@@ -7,7 +7,7 @@ import {
 // ICMP destination unreachable, port unreachable (type 3 code 3), from the VIP, quoting the
 // packet's IP header and its first 8 bytes (RFC 792); the packet itself is still dropped (no_dest).
 
-const { SYN, ACK } = TCP_FLAGS;
+const { SYN, ACK, RST } = TCP_FLAGS;
 const syn = seg(40000, SYN, { options: synOptions() });
 const dns = { src: CLIENT, dst: VIP, sport: 5353, dport: 53, payload: payload(30) };
 const TCP443P = { proto: 'tcp' as const, addr: VIP, port: 443 };
@@ -27,7 +27,7 @@ const psynPkt = ipv4({ ...IPF, src: CLIENT, dst: VIP, proto: 6 }, tcp(psyn));
 
 export default {
   name: 'no-dest-port-unreachable',
-  description: 'No real server available (all weight 0, or none): the SYN / datagram is dropped (no_dest) and the client gets ICMP port unreachable (3/3) from the VIP quoting its IP header + 8 bytes, through the router; not for a TCP segment without SYN, a frame to the broadcast MAC, a later fragment, or a port without a service.',
+  description: 'No real server available (all weight 0, or none): the SYN / datagram is dropped (no_dest) and the client gets ICMP port unreachable (3/3) from the VIP quoting its IP header + 8 bytes, through the router; not for a TCP segment without SYN (that one gets a reset: no connection), a frame to the broadcast MAC, a later fragment, or a port without a service.',
   gateway: GW,
   setup: [
     addService(TCP80), addDest(TCP80, RS1.ip, 80, { weight: 0 }), addDest(TCP80, RS2.ip, 80, { weight: 0 }),
@@ -42,8 +42,9 @@ export default {
       drop: 'no_dest', counters: { icmp_unreach_sent: 1 }, conns: 0 },
     { note: 'SYN to the persistent VIP:443, no template and its server at weight 0 → port unreachable', input: hex(tcpFrame(IN, psyn, IPF)),
       output: [unreach(psynPkt)], drop: 'no_dest', counters: { icmp_unreach_sent: 1, templates_created: 0 }, conns: 0 },
-    { note: 'ACK without a connection: never scheduled, nothing sent', input: hex(tcpFrame(IN, seg(40001, ACK), IPF)), drop: 'no_conn',
-      counters: { icmp_unreach_sent: 0, tx_frames: 0 } },
+    { note: 'ACK without a connection: never scheduled; a reset from the VIP (seq = its ack), as the kernel\'s stack answers', input: hex(tcpFrame(IN, seg(40001, ACK), IPF)), drop: 'no_conn',
+      output: [hex(tcpFrame(BACK, { src: VIP, dst: CLIENT, sport: 80, dport: 40001, flags: RST, seq: seg(40001, ACK).ack, ack: 0, window: 0 }, { id: 0, ttl: 64 }))],
+      counters: { icmp_unreach_sent: 0, tcp_rst_sent: 1 } },
     { note: 'SYN to VIP:81 (no service): no_service, nothing sent (not ip_vs_leave\'s case)', input: hex(tcpFrame(IN, { ...syn, dport: 81 }, IPF)),
       drop: 'no_service', counters: { icmp_unreach_sent: 0, tx_frames: 0 } },
     { note: 'SYN to VIP:80 sent to the broadcast MAC: no answer', input: hex(tcpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: ROUTER }, syn, IPF)),
