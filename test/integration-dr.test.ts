@@ -143,3 +143,25 @@ test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is 
     assert.match(String(two['answer']), /rs1/, 'a datagram with TTL 2 reaches the server (TTL 1 there) and is answered');
   });
 });
+
+test('a keep-alive connection whose entry is gone (uvsadm -C, the service added again) gets a reset at its next request, at once', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'rr', [1, 1]);
+    const held = await lab.hold();
+    try {
+      assert.ok(held.first.server, `keep-alive connection got no answer: ${held.first.error}`);
+      await lab.uvsadmMust(['-C']);
+      await tcpService(lab, 'rr', [1, 1]);
+      const t0 = Date.now();
+      const next = await held.again();
+      const ms = Date.now() - t0;
+      const st = await lab.status();
+      t.diagnostic(`next request: ${JSON.stringify(next)} after ${ms} ms; tcp_rst_sent ${st.counters['tcp_rst_sent']}, drop no_conn ${st.drops['no_conn']}`);
+      assert.match(String(next.error), /ECONNRESET/, 'the client learns its connection is gone');
+      assert.ok(ms < 1000, `${ms} ms (without the reset the client retransmits for minutes)`);
+      assert.ok(st.counters['tcp_rst_sent']! >= 1);
+    } finally {
+      await held.close();
+    }
+  });
+});
