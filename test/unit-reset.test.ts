@@ -6,25 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, delta, rig, type Rig } from './helpers/harness.js';
-import { parseIp } from '../src/datapath/addr.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, delta, gwRig } from './helpers/harness.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const BACK = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
-const GW = '10.0.0.254';
-const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
 const { SYN, ACK, FIN, PSH, RST } = TCP_FLAGS;
-
-function gwRig(fwd: 'dr' | 'nat'): Rig {
-  const r = rig({ gateway: GW });
-  r.ctl.addService({ ...TCP80, sched: 'rr' });
-  r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: fwd === 'nat' ? 8080 : 80, fwd, weight: 1 });
-  r.dp.resolve(parseIp(GW));
-  r.learn(RS[0].ip, RS[0].mac);
-  r.learn(GW, ROUTER_MAC);
-  r.sink.take();
-  return r;
-}
 
 test('reset: an ACK of no connection gets RST (seq = its ack) from the VIP; a segment without ACK gets RST|ACK acking its length', () => {
   const r = gwRig('dr');

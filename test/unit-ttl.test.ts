@@ -6,25 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, eth, icmpFrame, inetChecksum, ipv4, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
-import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, delta, rig, type Rig } from './helpers/harness.js';
-import { parseIp } from '../src/datapath/addr.js';
+import { CLIENT, DIR_IP, DIR_MAC, GW, ROUTER_MAC, RS, VIP, assertFrame, delta, gwRig, rig } from './helpers/harness.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
-const GW = '10.0.0.254';
-const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
-
-/** VIP:80 (tcp, or udp) with RS[0] by `fwd`; the client is off-link behind GW. */
-function gwRig(fwd: 'dr' | 'nat', proto: 'tcp' | 'udp' = 'tcp'): Rig {
-  const r = rig({ gateway: GW });
-  const svc = { ...TCP80, proto };
-  r.ctl.addService({ ...svc, sched: 'rr' });
-  r.ctl.addDest({ service: svc, addr: RS[0].ip, port: fwd === 'nat' ? 8080 : 80, fwd, weight: 1 });
-  r.dp.resolve(parseIp(GW));
-  r.learn(RS[0].ip, RS[0].mac);
-  r.learn(GW, ROUTER_MAC);
-  r.sink.take();
-  return r;
-}
 
 /** The ICMP time exceeded uvsd should send about `pkt` (the IP packet as it arrived), from `from`. */
 function timeExceeded(l2: { ethDst: string; ethSrc: string }, from: string, to: string, pkt: Uint8Array): Buffer {

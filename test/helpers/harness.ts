@@ -204,3 +204,20 @@ export function drRig(o: { sched?: string; weights?: number[]; udp?: boolean; le
   r.sink.take();
   return r;
 }
+
+/** The clients' router (on-link; the clients 192.0.2.x are behind it). */
+export const GW = '10.0.0.254';
+
+/** VIP:80 (TCP, or UDP) with RS[0] by `fwd` (port 8080 for NAT), the client off-link behind GW,
+ *  GW and RS[0] learned. */
+export function gwRig(fwd: 'dr' | 'nat', proto: 'tcp' | 'udp' = 'tcp'): Rig {
+  const r = rig({ gateway: GW });
+  const svc = { proto, addr: VIP, port: 80 };
+  r.ctl.addService({ ...svc, sched: 'rr' });
+  r.ctl.addDest({ service: svc, addr: RS[0].ip, port: fwd === 'nat' ? 8080 : 80, fwd, weight: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(GW, ROUTER_MAC);
+  r.sink.take();
+  return r;
+}
