@@ -99,6 +99,44 @@ test('a change that lands while a dump runs in slices makes the writer dump agai
   assert.equal(readFileSync(file, 'utf8'), framed(`a: ${Number(table.slice(3))}\n`), 'the file holds the table as it is, not a mix');
 }));
 
+test('while changes keep coming, dumps are spaced (at most a fifth of the time dumping); the first change after a quiet spell is dumped at once; flush waits for the last', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  let table = 0;
+  let dumps = 0;
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a large table's dump */ }
+  };
+  const sf = new StateFile(file, (h) => {
+    dumps++;
+    busy(20);
+    return `${h}\na: ${table}\n`;
+  }, (e) => assert.fail(e));
+  // A script of 60 commands, one every 10 ms, against a table that takes 20 ms to dump.
+  const t0 = performance.now();
+  for (let i = 1; i <= 60; i++) {
+    table = i;
+    sf.changed();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await sf.flush();
+  const ms = performance.now() - t0;
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 60\n'), 'the last change is on disk after flush');
+  // Back to back (the old writer) it dumped ~30 times, 20 ms each, over ~1.2 s: dumping most of
+  // the time. Spaced by 4 x 20 ms: at most one per 80 ms of the run, and a last one.
+  assert.ok(dumps <= Math.ceil(ms / 80) + 2, `${dumps} dumps in ${ms.toFixed(0)} ms`);
+  // Quiet now: the next change is dumped at once (no wait for a spacing that has long passed).
+  await new Promise((r) => setTimeout(r, 200));
+  const before = dumps;
+  table = 61;
+  sf.changed();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(dumps, before + 1, 'dumped in the next turn of the loop');
+  await sf.flush();
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 61\n'));
+}));
+
 test('the config dump in slices is the dump\'s text, and lets the loop run between slices of a large table', async () => {
   const { r, cm } = started();
   const items = Array.from({ length: 600 }, (_v, i) => [

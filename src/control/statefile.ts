@@ -79,6 +79,12 @@ export type StateDump = (header: string, sliced: boolean) => string | Promise<st
 
 /** Sliced dumps that a change overtook before the writer builds the text in one piece. */
 const SLICED_TRIES = 3;
+/** A dump that follows another one at once (changes kept coming) waits until this many times the
+ *  last dump's duration has passed since that dump began: dumping takes at most 1/DUMP_SPACING
+ *  of the time however fast changes come (10,000 services: ~60 ms a dump, one every ~240 ms). */
+const DUMP_SPACING = 4;
+/** ... but never longer than this (ms) after the previous dump began. */
+const DUMP_WAIT_MAX_MS = 2000;
 
 /**
  * The writer: changed() after every change of the table; the table is dumped once per turn of
@@ -87,6 +93,9 @@ const SLICED_TRIES = 3;
  * made meanwhile are written after it. The dump runs in slices (a large table holds the loop
  * for at most a slice); a change that lands during one may have left the text a mix of before
  * and after it, so that text is dumped again, in one piece after SLICED_TRIES such tries.
+ * The first change after a quiet spell is dumped at once; while changes keep coming, dumps are
+ * spaced (DUMP_SPACING) so that a script of thousands of commands against a large table does not
+ * keep a core busy dumping it.
  */
 export class StateFile {
   private saved = '';
@@ -97,6 +106,11 @@ export class StateFile {
   private gen = 0;
   /** gen as of the last whole dump: a save queued meanwhile with nothing newer has nothing to do. */
   private dumpedGen = -1;
+  /** When (performance.now()) the last dump began and how long its dumping took (ms). */
+  private dumpStart = 0;
+  private dumpMs = 0;
+  /** A save waiting for the spacing after the last dump (its timer), or undefined. */
+  private spaced: Promise<void> | undefined;
 
   constructor(
     readonly file: string,
@@ -114,8 +128,8 @@ export class StateFile {
 
   /** Resolves once every change so far is on disk (or its write failed and was reported). */
   async flush(): Promise<void> {
-    while (this.queued || this.writing !== undefined) {
-      await (this.writing ?? new Promise((r) => setImmediate(r)));
+    while (this.queued || this.writing !== undefined || this.spaced !== undefined) {
+      await (this.writing ?? this.spaced ?? new Promise((r) => setImmediate(r)));
     }
   }
 
@@ -125,18 +139,28 @@ export class StateFile {
       this.again = true;
       return;
     }
+    if (this.spaced !== undefined) return; // the save waiting for its spacing dumps this change too
     if (this.gen === this.dumpedGen) return; // a dump that ran again for a change already has it
     this.writing = this.dumpAndWrite().catch((e: unknown) => this.onError((e as Error).message)).finally(() => {
       this.writing = undefined;
-      if (this.again) {
-        this.again = false;
+      if (!this.again) return;
+      this.again = false;
+      const wait = Math.min(DUMP_WAIT_MAX_MS, DUMP_SPACING * this.dumpMs) - (performance.now() - this.dumpStart);
+      if (wait <= 0) {
         this.save();
+        return;
       }
+      this.spaced = new Promise<void>((resolve) => setTimeout(() => {
+        this.spaced = undefined;
+        this.save();
+        resolve();
+      }, wait));
     });
   }
 
   private async dumpAndWrite(): Promise<void> {
     let text: string;
+    this.dumpStart = performance.now();
     for (let tries = 0; ; tries++) {
       const gen = this.gen;
       const sliced = tries < SLICED_TRIES;
@@ -146,6 +170,7 @@ export class StateFile {
         break;
       }
     }
+    this.dumpMs = performance.now() - this.dumpStart;
     if (text === this.saved) return;
     await writeDurably(this.file, text);
     this.saved = text;
