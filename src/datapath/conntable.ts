@@ -55,6 +55,11 @@ const KNOWN_BITS = 12;
 export const TICK_MS = 250;
 const WHEEL_SLOTS = 4096;
 
+/** An address's slot in ConnTable.known. */
+function knownSlot(addr: number): number {
+  return Math.imul(addr, 0x9e3779b1) >>> (32 - KNOWN_BITS);
+}
+
 function mix(a: number, b: number, c: number, seed: number): number {
   let h = Math.imul(a ^ seed, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ b, 0x85ebca77);
@@ -482,13 +487,13 @@ export class ConnTable {
   /** A client that completed a TCP handshake (or whose UDP flow was confirmed): its half-open
    *  entries are spared by eviction while there are others (evictOne). */
   markKnown(addr: number): void {
-    this.known[Math.imul(addr, 0x9e3779b1) >>> (32 - KNOWN_BITS)] = addr;
+    this.known[knownSlot(addr)] = addr;
   }
 
   /** An evictable entry of a known source that is not finished (TIME_WAIT/CLOSE go as any). */
   private sparable(e: number): boolean {
     const a = this.caddr[e];
-    return this.known[Math.imul(a, 0x9e3779b1) >>> (32 - KNOWN_BITS)] === a &&
+    return this.known[knownSlot(a)] === a &&
       (this.proto[e] !== PROTO_TCP || ((FINISHED_TCP >>> this.state[e]) & 1) === 0);
   }
 

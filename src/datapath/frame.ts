@@ -67,6 +67,23 @@ export function ipv4SetChecksum(buf: Uint8Array, ip: number, hlen: number): void
 }
 
 /**
+ * The 20-byte IPv4 header of a packet uvsd builds itself (an answer: ICMP error, TCP reset,
+ * SYN|ACK) at ip: ID 0, TTL 64, DF if asked, its checksum computed.
+ */
+export function ipv4Own(buf: Uint8Array, ip: number, tos: number, totLen: number, df: boolean, proto: number, src: number, dst: number): void {
+  buf[ip] = 0x45;
+  buf[ip + 1] = tos;
+  wr16(buf, ip + IP_TOTLEN, totLen);
+  wr16(buf, ip + IP_ID, 0);
+  wr16(buf, ip + IP_FRAG, df ? 0x4000 : 0);
+  buf[ip + IP_TTL] = 64;
+  buf[ip + IP_PROTO] = proto;
+  wr32(buf, ip + IP_SRC, src);
+  wr32(buf, ip + IP_DST, dst);
+  ipv4SetChecksum(buf, ip, 20);
+}
+
+/**
  * RFC 1624 incremental update: the checksum after a 16-bit field changed from `old` to `neu`.
  * HC' = ~(~HC + ~m + m'). Used by every rewriting forwarder instead of a full recomputation.
  */

@@ -1006,24 +1006,27 @@ export class Datapath implements Output {
    * without a route) and within the same rate limit (icmpLimit); the segment stays dropped.
    */
   private reset(buf: Buffer, off: number, ip: number, l4: number, src: number): void {
-    if (!this.mayAnswer(buf, off, src, C.tcp_rst_ratelimited)) return;
-    const g = this.tx.genSlot();
-    if (g < 0) {
-      this.counters.d[D.tx_failed]++;
-      return;
-    }
+    const g = this.answerSlot(buf, off, src, C.tcp_rst_ratelimited);
+    if (g < 0) return;
     const flen = buildTcpReset(this.tx.genBuf, g, buf, ip, l4);
     this.counters.c[C.tcp_rst_sent]++;
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 
-  /** May uvsd answer the frame at off from src (unicast, a source the kernel answers, a route,
-   *  within the rate limit; `limited` counts one held back by the limit)? */
-  private mayAnswer(buf: Buffer, off: number, src: number, limited: number): boolean {
-    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return false;
-    if (this.icmpLimit.allow(0, this.link.now)) return true;
-    this.counters.c[limited]++;
-    return false;
+  /**
+   * A generated-frame slot for uvsd's answer to the frame at off from src, or -1: none for a
+   * frame to a broadcast MAC, a source the kernel never answers or without a route, none over
+   * the rate limit (`limited` counts it), none left in this batch (tx_failed).
+   */
+  private answerSlot(buf: Buffer, off: number, src: number, limited: number): number {
+    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return -1;
+    if (!this.icmpLimit.allow(0, this.link.now)) {
+      this.counters.c[limited]++;
+      return -1;
+    }
+    const g = this.tx.genSlot();
+    if (g < 0) this.counters.d[D.tx_failed]++;
+    return g;
   }
 
   /** ICMP error type/code about the packet at ip to its source src, from `from`; `sent` and
@@ -1031,12 +1034,8 @@ export class Datapath implements Output {
   private icmpError(
     buf: Buffer, off: number, ip: number, src: number, from: number, type: number, code: number, sent: number, limited: number,
   ): void {
-    if (!this.mayAnswer(buf, off, src, limited)) return;
-    const g = this.tx.genSlot();
-    if (g < 0) {
-      this.counters.d[D.tx_failed]++;
-      return;
-    }
+    const g = this.answerSlot(buf, off, src, limited);
+    if (g < 0) return;
     const flen = buildIcmpError(this.tx.genBuf, g, buf, ip, from, type, code, 0);
     this.counters.c[sent]++;
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);

@@ -23,12 +23,12 @@
 import { C, D } from '../datapath/counters.js';
 import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY } from '../datapath/conntable.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_SRC, IP_TOTLEN, IP_TTL, TCP_ACK, TCP_RST, TCP_SYN,
-  csumReplace16, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN,
+  csumReplace16, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { S_ESTABLISHED } from '../datapath/tcpstate.js';
 import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
-import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_URG, TCP_WINDOW, tcpAddSeq, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
+import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import type { Forwarder, Output } from './types.js';
 
@@ -37,14 +37,7 @@ export const SYNPROXY_HELD_MAX = 1024;
 
 /** Write a TCP header with the MSS option only (24 bytes) at l4; checksum left to the caller. */
 function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number): void {
-  wr16(buf, l4, sport);
-  wr16(buf, l4 + 2, dport);
-  wr32(buf, l4 + TCP_SEQ, seq);
-  wr32(buf, l4 + TCP_ACKNO, ack);
-  buf[l4 + TCP_DOFF] = 6 << 4;
-  buf[l4 + TCP_FLAGS] = flags;
-  wr16(buf, l4 + TCP_WINDOW, window);
-  wr16(buf, l4 + TCP_URG, 0);
+  tcpHeader(buf, l4, sport, dport, seq, ack, flags, window, 6);
   buf[l4 + 20] = 2; // MSS
   buf[l4 + 21] = 4;
   wr16(buf, l4 + 22, mss);
@@ -90,15 +83,7 @@ export class SynProxy {
     const cisn = rd32(buf, l4 + TCP_SEQ);
     const idx = SynCookies.mssIndex(tcpSynMss(buf, l4), this.maxMss);
     const cookie = this.cookies.make(caddr, cport, vaddr, vport, cisn, idx, period);
-    buf[ip] = 0x45;
-    buf[ip + 1] = 0;
-    wr16(buf, ip + IP_TOTLEN, 44);
-    wr16(buf, ip + IP_ID, 0);
-    wr16(buf, ip + IP_FRAG, 0x4000); // DF
-    buf[ip + IP_TTL] = 64;
-    wr32(buf, ip + IP_SRC, vaddr);
-    wr32(buf, ip + IP_DST, caddr);
-    ipv4SetChecksum(buf, ip, 20);
+    ipv4Own(buf, ip, 0, 44, true, PROTO_TCP, vaddr, caddr);
     const t = ip + 20; // the client's IP options (if any) are not echoed
     const mss = MSS_TABLE[idx];
     writeHandshake(buf, t, vport, cport, cookie, (cisn + 1) | 0, TCP_SYN | TCP_ACK, mss, mss);

@@ -7,7 +7,7 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_ICMP,
-  PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4Own, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { TCP_CSUM } from './tcp.js';
 import { UDP_CSUM } from './udp.js';
@@ -111,16 +111,8 @@ export function buildIcmpError(gen: Buffer, genOff: number, buf: Buffer, ip: num
   const quote = Math.min(tot, ihl + 8);
   const o = genOff + ETH_HLEN;
   wr16(gen, genOff + ETH_TYPE, ETHERTYPE_IPV4);
-  gen[o] = 0x45;
-  gen[o + 1] = 0xc0; // internetwork control, as Linux sends ICMP errors
-  wr16(gen, o + IP_TOTLEN, 20 + 8 + quote);
-  wr16(gen, o + 4, 0);
-  wr16(gen, o + IP_FRAG, 0);
-  gen[o + 8] = 64;
-  gen[o + IP_PROTO] = PROTO_ICMP;
-  wr32(gen, o + IP_SRC, src);
-  wr32(gen, o + IP_DST, rd32(buf, ip + IP_SRC));
-  ipv4SetChecksum(gen, o, 20);
+  // Internetwork control (TOS 0xc0), as Linux sends ICMP errors.
+  ipv4Own(gen, o, 0xc0, 20 + 8 + quote, false, PROTO_ICMP, src, rd32(buf, ip + IP_SRC));
   const ic = o + 20;
   gen[ic] = type;
   gen[ic + 1] = code;

@@ -6,7 +6,7 @@ import { F_INACTIVE, F_NOOUTPUT, type ConnTable } from '../datapath/conntable.js
 import type { DestTable } from '../datapath/dests.js';
 import { DIR_OUTPUT, S_ESTABLISHED, nextState, tcpEvent } from '../datapath/tcpstate.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, checksum, csumReplace32, ipv4SetChecksum,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace32, ipv4Own,
   rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
 
@@ -100,31 +100,28 @@ export function buildTcpReset(gen: Buffer, genOff: number, buf: Buffer, ip: numb
   const o = genOff + ETH_HLEN;
   const t = o + 20;
   wr16(gen, genOff + ETH_TYPE, ETHERTYPE_IPV4);
-  gen[o] = 0x45;
-  gen[o + 1] = 0;
-  wr16(gen, o + IP_TOTLEN, 40);
-  wr16(gen, o + 4, 0);
-  wr16(gen, o + IP_FRAG, 0x4000);
-  gen[o + IP_TTL] = 64;
-  gen[o + IP_PROTO] = PROTO_TCP;
-  wr32(gen, o + IP_SRC, rd32(buf, ip + IP_DST));
-  wr32(gen, o + IP_DST, rd32(buf, ip + IP_SRC));
-  ipv4SetChecksum(gen, o, 20);
-  wr16(gen, t, rd16(buf, l4 + 2));
-  wr16(gen, t + 2, rd16(buf, l4));
-  if ((flags & 0x10) !== 0) {
-    wr32(gen, t + TCP_SEQ, rd32(buf, l4 + TCP_ACKNO));
-    wr32(gen, t + TCP_ACKNO, 0);
-    gen[t + TCP_FLAGS] = 0x04;
+  ipv4Own(gen, o, 0, 40, true, PROTO_TCP, rd32(buf, ip + IP_DST), rd32(buf, ip + IP_SRC));
+  const sport = rd16(buf, l4 + 2);
+  const dport = rd16(buf, l4);
+  if ((flags & TCP_ACK) !== 0) {
+    tcpHeader(gen, t, sport, dport, rd32(buf, l4 + TCP_ACKNO), 0, TCP_RST, 0, 5);
   } else {
-    const len = rd16(buf, ip + IP_TOTLEN) - (l4 - ip) - (buf[l4 + TCP_DOFF] >>> 4) * 4 + (flags & 0x02 ? 1 : 0) + (flags & 0x01);
-    wr32(gen, t + TCP_SEQ, 0);
-    wr32(gen, t + TCP_ACKNO, (rd32(buf, l4 + TCP_SEQ) + len) | 0);
-    gen[t + TCP_FLAGS] = 0x14;
+    const len = rd16(buf, ip + IP_TOTLEN) - (l4 - ip) - (buf[l4 + TCP_DOFF] >>> 4) * 4 + ((flags & TCP_SYN) !== 0 ? 1 : 0) + (flags & TCP_FIN);
+    tcpHeader(gen, t, sport, dport, 0, (rd32(buf, l4 + TCP_SEQ) + len) | 0, TCP_RST | TCP_ACK, 0, 5);
   }
-  gen[t + TCP_DOFF] = 5 << 4;
-  wr16(gen, t + TCP_WINDOW, 0);
-  wr16(gen, t + TCP_URG, 0);
   tcpSetChecksum(gen, o, t, 20);
   return ETH_HLEN + 40;
+}
+
+/** Write a TCP header's fixed 20 bytes at l4 (`words`: the data offset in 32-bit words, so any
+ *  options follow); the checksum is left to the caller. */
+export function tcpHeader(buf: Uint8Array, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, words: number): void {
+  wr16(buf, l4, sport);
+  wr16(buf, l4 + 2, dport);
+  wr32(buf, l4 + TCP_SEQ, seq);
+  wr32(buf, l4 + TCP_ACKNO, ack);
+  buf[l4 + TCP_DOFF] = words << 4;
+  buf[l4 + TCP_FLAGS] = flags;
+  wr16(buf, l4 + TCP_WINDOW, window);
+  wr16(buf, l4 + TCP_URG, 0);
 }
