@@ -1,10 +1,10 @@
 // DR forwarding end to end in network namespaces: real TCP/UDP traffic from a client namespace,
 // through uvsd on a TAP in the director namespace, to real servers that answer directly.
 // Each test builds its own lab (test/lab/dr-lab.ts) and tears it down in finally.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { withDrLab } from './lab/itest.js';
-import { VIP, type DrLab } from './lab/dr-lab.js';
+import { VIP, type DrLab, type HoldConn } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 180_000 };
 
@@ -13,6 +13,20 @@ async function tcpService(lab: DrLab, sched: string, weights: number[]): Promise
   for (let i = 0; i < weights.length; i++) {
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', String(weights[i])]);
   }
+}
+
+/** rr over both servers and one keep-alive connection through it (its first request answered), closed after fn. */
+async function withKeepAlive(t: TestContext, fn: (lab: DrLab, held: HoldConn) => Promise<void>): Promise<void> {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    await tcpService(lab, 'rr', [1, 1]);
+    const held = await lab.hold();
+    try {
+      assert.ok(held.first.server, `keep-alive connection got no answer: ${held.first.error}`);
+      await fn(lab, held);
+    } finally {
+      await held.close();
+    }
+  });
 }
 
 test('rr: 100 new TCP connections over DR split exactly 50/50', OPTS, async (t) => {
@@ -47,24 +61,17 @@ test('UDP rr service answers from the VIP and alternates rs1, rs2, rs1, ...', OP
 });
 
 test('weight 0 drains: no new connections, the open keep-alive connection keeps its server', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2 }, async (lab) => {
-    await tcpService(lab, 'rr', [1, 1]);
-    const held = await lab.hold();
-    try {
-      assert.ok(held.first.server, `keep-alive connection got no answer: ${held.first.error}`);
-      const drained = lab.servers.find((s) => s.name === held.first.server)!;
-      const other = lab.servers.find((s) => s !== drained)!;
-      t.diagnostic(`keep-alive connection (port ${held.first.localPort}) reached ${drained.name}; setting its weight to 0`);
-      await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${drained.addr}:80`, '-g', '-w', '0']);
-      const r = await lab.http(20);
-      t.diagnostic(`new connections: ${JSON.stringify(r.counts)} errors ${r.errors}`);
-      assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
-      assert.deepEqual(r.counts, { [other.name]: 20 });
-      const again = await held.again();
-      assert.equal(again.server, drained.name, `request on the open keep-alive connection: ${JSON.stringify(again)}`);
-    } finally {
-      await held.close();
-    }
+  await withKeepAlive(t, async (lab, held) => {
+    const drained = lab.servers.find((s) => s.name === held.first.server)!;
+    const other = lab.servers.find((s) => s !== drained)!;
+    t.diagnostic(`keep-alive connection (port ${held.first.localPort}) reached ${drained.name}; setting its weight to 0`);
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${drained.addr}:80`, '-g', '-w', '0']);
+    const r = await lab.http(20);
+    t.diagnostic(`new connections: ${JSON.stringify(r.counts)} errors ${r.errors}`);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { [other.name]: 20 });
+    const again = await held.again();
+    assert.equal(again.server, drained.name, `request on the open keep-alive connection: ${JSON.stringify(again)}`);
   });
 });
 
@@ -145,23 +152,16 @@ test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is 
 });
 
 test('a keep-alive connection whose entry is gone (uvsadm -C, the service added again) gets a reset at its next request, at once', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2 }, async (lab) => {
+  await withKeepAlive(t, async (lab, held) => {
+    await lab.uvsadmMust(['-C']);
     await tcpService(lab, 'rr', [1, 1]);
-    const held = await lab.hold();
-    try {
-      assert.ok(held.first.server, `keep-alive connection got no answer: ${held.first.error}`);
-      await lab.uvsadmMust(['-C']);
-      await tcpService(lab, 'rr', [1, 1]);
-      const t0 = Date.now();
-      const next = await held.again();
-      const ms = Date.now() - t0;
-      const st = await lab.status();
-      t.diagnostic(`next request: ${JSON.stringify(next)} after ${ms} ms; tcp_rst_sent ${st.counters['tcp_rst_sent']}, drop no_conn ${st.drops['no_conn']}`);
-      assert.match(String(next.error), /ECONNRESET/, 'the client learns its connection is gone');
-      assert.ok(ms < 1000, `${ms} ms (without the reset the client retransmits for minutes)`);
-      assert.ok(st.counters['tcp_rst_sent']! >= 1);
-    } finally {
-      await held.close();
-    }
+    const t0 = Date.now();
+    const next = await held.again();
+    const ms = Date.now() - t0;
+    const st = await lab.status();
+    t.diagnostic(`next request: ${JSON.stringify(next)} after ${ms} ms; tcp_rst_sent ${st.counters['tcp_rst_sent']}, drop no_conn ${st.drops['no_conn']}`);
+    assert.match(String(next.error), /ECONNRESET/, 'the client learns its connection is gone');
+    assert.ok(ms < 1000, `${ms} ms (without the reset the client retransmits for minutes)`);
+    assert.ok(st.counters['tcp_rst_sent']! >= 1);
   });
 });
