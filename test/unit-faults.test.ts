@@ -61,6 +61,23 @@ test('connection table full: a burst shorter than the quiet time is one warning 
   ]);
 });
 
+test('connection table full: ticks a few ms early or late (timer jitter) still give "none in the last 3s", not a tick more', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log);
+  // uvsd's 250 ms tick as Date.now() sees it: 2 ms late, 1 ms early, on time, in turn (so
+  // ticks 1000 ms apart differ by up to 3 ms).
+  const jitter = (t: number): number => [2, -1, 0][(t / 250) % 3]!;
+  for (let t = 0; t <= 12_000; t += 250) {
+    if (t >= 1000 && t <= 3000) src.d[D.conn_table_full] += 1;
+    w.check(t + jitter(t));
+  }
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    'connection table full: 1 new connections refused in the last 1s (conn-max 100)',
+    'connection table has room again: 9 new connections refused over 3s, none in the last 3s',
+  ]);
+});
+
 test('secure_tcp: one warning when it switches on, one info line when it switches off', () => {
   const src = source();
   const log = logRecorder();

@@ -60,7 +60,17 @@ export class FaultWatch {
   /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
   check(now: number): void {
     this.checkSecure();
-    if (Number.isNaN(this.refused) || now - this.sampledAt >= this.timing.sampleMs) this.checkFull(now);
+    if (Number.isNaN(this.refused) || this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
+  }
+
+  /**
+   * Has `ms` passed since `since`? Within a tenth of a sample: the ticks that call check() come a
+   * few ms early or late (Date.now() against the loop's timer clock), and a sample due at 1000 ms
+   * but looked at 999 ms after the last one would wait a whole tick more, so the quiet time read
+   * 3.3 s instead of 3 s.
+   */
+  private due(now: number, since: number, ms: number): boolean {
+    return now - since >= ms - this.timing.sampleMs / 10;
   }
 
   /** Secure TCP switches only in the datapath's tick (and on a change of the defenses): a check
@@ -95,8 +105,8 @@ export class FaultWatch {
       }
       this.fullTotal += n;
       this.sinceWarned += n;
-      if (now - this.warnedAt >= this.timing.repeatMs) this.warnFull(this.sinceWarned, now - this.warnedAt, now);
-    } else if (this.full && now - this.lastRefusedAt >= this.timing.quietMs) {
+      if (this.due(now, this.warnedAt, this.timing.repeatMs)) this.warnFull(this.sinceWarned, now - this.warnedAt, now);
+    } else if (this.full && this.due(now, this.lastRefusedAt, this.timing.quietMs)) {
       this.full = false;
       const s = secs(this.lastRefusedAt - this.fullSince);
       this.log.info({ refused: this.fullTotal, seconds: s, conns: this.src.ct.count, connMax },
