@@ -68,6 +68,9 @@ export const COUNTER_NAMES = [
   // and those not sent because of the rate limit it shares with the ICMP errors
   'tcp_rst_sent',
   'tcp_rst_ratelimited',
+  // TUN: fragmentation needed not sent to the client of a packet too big to wrap (drop
+  // mtu_exceeded) because of the rate limit it shares with the other answers
+  'icmp_frag_needed_ratelimited',
   // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
   // wake-up), taken from the port every tick
   'rx_wakes',

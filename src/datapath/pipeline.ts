@@ -1013,12 +1013,8 @@ export class Datapath implements Output {
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 
-  /**
-   * A generated-frame slot for uvsd's answer to the frame at off from src, or -1: none for a
-   * frame to a broadcast MAC, a source the kernel never answers or without a route, none over
-   * the rate limit (`limited` counts it), none left in this batch (tx_failed).
-   */
-  private answerSlot(buf: Buffer, off: number, src: number, limited: number): number {
+  /** Output.answerSlot (modes/types.ts): ICMP errors, resets, TUN's fragmentation needed. */
+  answerSlot(buf: Buffer, off: number, src: number, limited: number): number {
     if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return -1;
     if (!this.icmpLimit.allow(0, this.link.now)) {
       this.counters.c[limited]++;

@@ -100,18 +100,23 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
   }
 }
 
-/** "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU - 20). */
-function fragNeeded(o: Output, buf: Buffer, ip: number, e: number): void {
+/**
+ * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU - 20),
+ * sent like uvsd's other answers: never to a broadcast MAC or a source the kernel would not
+ * answer, and within the ICMP rate limit they share.
+ */
+function fragNeeded(o: Output, buf: Buffer, off: number, ip: number, e: number): void {
   o.drop(D.mtu_exceeded);
-  const g = o.genSlot();
+  const src = rd32(buf, ip + IP_SRC);
+  const g = o.answerSlot(buf, off, src, C.icmp_frag_needed_ratelimited);
   if (g < 0) return;
   const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - IPIP_HLEN);
   o.count(C.icmp_frag_needed_sent);
-  o.toHost(o.genBuf, g, flen, rd32(buf, ip + IP_SRC));
+  o.toHost(o.genBuf, g, flen, src);
 }
 
 /** A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated slot. */
-function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: number, e: number): void {
+function segmentThenEncap(o: Output, buf: Buffer, off: number, ip: number, l4: number, tot: number, e: number): void {
   const mss = o.gsoSize;
   if (l4 < 0 || buf[ip + IP_PROTO] !== 6 || (o.gsoType & 0x7f) !== VNET_GSO_TCPV4 || mss === 0) {
     o.drop(D.offload_unsupported);
@@ -119,7 +124,7 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
   }
   const hl = l4 - ip + (buf[l4 + 12] >>> 4) * 4;
   if (hl + mss + IPIP_HLEN > o.mtu) {
-    fragNeeded(o, buf, ip, e);
+    fragNeeded(o, buf, off, ip, e);
     return;
   }
   const gen = o.genBuf;
@@ -147,7 +152,7 @@ export const tun: Forwarder = {
     const tot = len - (ip - off);
     if (o.vnetHdr > 0) {
       if (o.gsoType !== 0) {
-        segmentThenEncap(o, buf, ip, l4, tot, e);
+        segmentThenEncap(o, buf, off, ip, l4, tot, e);
         return;
       }
       // The wrapped packet leaves with a zero header: its checksum must be whole.
@@ -161,7 +166,7 @@ export const tun: Forwarder = {
         fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e]);
         return;
       }
-      fragNeeded(o, buf, ip, e);
+      fragNeeded(o, buf, off, ip, e);
       return;
     }
     encap(o, buf, ip, tot, o.ct.daddr[e], true);

@@ -47,6 +47,13 @@ export interface Output {
   srcFor(ip: number): number;
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
+  /**
+   * A generated-frame slot for an answer (ICMP error, reset) to the frame at buf[off..] from
+   * `src`, or -1: none for a frame to a broadcast MAC, a source the kernel never answers or
+   * without a route, none over the daemon's ICMP rate limit (`limited`, a C.* counter, counts
+   * it), none left in this batch (tx_failed).
+   */
+  answerSlot(buf: Buffer, off: number, src: number, limited: number): number;
   readonly genBuf: Buffer;
   /** Write the frames built in genBuf so far now, freeing every slot (many segments of one frame). */
   genFlush(): void;
