@@ -157,7 +157,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
   await w.clock.advance(1 * S);
   const before = { rules: formatRules(w.r.ctl.list(), N), entries: JSON.stringify(w.mgr.entries()), attempts: w.attempts.length };
   const cases: Array<[string, string]> = [
-    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, got "htp_get"'],
+    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, dns, smtp, got "htp_get"'],
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
@@ -456,6 +456,40 @@ test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 
   assert.match(dumped, /retry: 1\n\s+delay-before-retry: 3\n/);
   assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`),
     cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`));
+});
+
+test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dns-name, helo-name, the same defaults; --dump-config writes them back; bad values are refused with the field', () => {
+  const text = `services:
+  - proto: udp
+    address: 192.168.8.200
+    port: 53
+    servers:
+      - address: ${A}
+        health:
+          delay-loop: 15
+          checks:
+            - { type: dns }
+            - { type: dns, dns-type: mx, dns-name: example.com, retry: 1 }
+            - { type: smtp, connect-port: 25 }
+            - { type: smtp, helo-name: lb1.example.com }
+`;
+  const cfg = parseConfig(text, 'f.yaml');
+  const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
+  const show = (c: CheckSpec) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs} ${c.type === 'DNS_CHECK' ? `${c.queryType} ${c.queryName}` : c.type === 'SMTP_CHECK' ? c.helo : ''}`;
+  assert.deepEqual(cs.map(show), ['DNS_CHECK 3 15000 SOA .', 'DNS_CHECK 1 15000 MX example.com', 'SMTP_CHECK 1 1000 smtpchecker.keepalived.org', 'SMTP_CHECK 1 1000 lb1.example.com']);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: dns\n\s+delay-loop: 15\n\s+- type: dns/, 'defaults (SOA ., retry 3, delay-before-retry = delay-loop) are not written');
+  assert.match(dumped, /dns-type: MX\n\s+dns-name: example.com\n/);
+  assert.match(dumped, /helo-name: lb1.example.com\n/);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map(show), cs.map(show), 'loads back the same');
+  assert.equal(configError(() => parseConfig(text.replace('dns-type: mx', 'dns-type: srv'), 'f.yaml')),
+    'f.yaml:11: services[0].servers[0].health.checks[1].dns-type: must be one of A, NS, CNAME, SOA, MX, TXT, AAAA, got "srv"');
+  assert.equal(configError(() => parseConfig(text.replace('dns-name: example.com', 'dns-name: example..com'), 'f.yaml')),
+    'f.yaml:11: services[0].servers[0].health.checks[1].dns-name: "example..com" has an empty label');
+  assert.equal(configError(() => parseConfig(text.replace('{ type: smtp, connect-port: 25 }', '{ type: smtp, dns-name: x }'), 'f.yaml')),
+    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto, helo-name)');
 });
 
 test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; a failing one takes its server out; --dump-config writes it back; enable-sni is no http_get field', async () => {

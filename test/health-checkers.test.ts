@@ -9,10 +9,12 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { checkDns, dnsQuery } from '../src/health/checkers/dns.js';
 import { checkHttp, checkSsl } from '../src/health/checkers/http.js';
 import { hostChecks } from '../src/health/checkers/index.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { checkPing, Pinger } from '../src/health/checkers/ping.js';
+import { checkSmtp } from '../src/health/checkers/smtp.js';
 import { checkTcp } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
@@ -250,6 +252,108 @@ test('UDP_CHECK: port unreachable fails; silence passes unless a reply is requir
     assert.deepEqual(long, { ok: false, reason: 'reply of 5 bytes, longer than 4' });
   } finally {
     srv.close();
+  }
+});
+
+/** The question of a DNS query: its name (dotted, "." for the root) and type. */
+function question(q: Buffer): { name: string; type: number } {
+  const labels: string[] = [];
+  let o = 12;
+  while (q[o]! > 0) {
+    labels.push(q.toString('ascii', o + 1, o + 1 + q[o]!));
+    o += 1 + q[o]!;
+  }
+  return { name: labels.length === 0 ? '.' : labels.join('.'), type: q.readUInt16BE(o + 1) };
+}
+
+test('DNS_CHECK: NOERROR passes, another RCODE or silence fails; strays (another ID, a query) are ignored; the query is keepalived\'s', async () => {
+  const seen: Buffer[] = [];
+  const srv = dgram.createSocket('udp4');
+  srv.on('message', (q, r) => {
+    seen.push(q);
+    const { name } = question(q);
+    const answer = (rcode: number, id = q.readUInt16BE(0), qr = true): void => {
+      const a = Buffer.from(q);
+      a.writeUInt16BE(id, 0);
+      a.writeUInt16BE((qr ? 0x8000 : 0) | 0x0180 | rcode, 2); // QR, RD, RA, RCODE
+      srv.send(a, r.port, r.address);
+    };
+    if (name === 'silent.example') return;
+    if (name === 'strays.example') {
+      answer(3, q.readUInt16BE(0) ^ 1); // another query's NXDOMAIN
+      answer(3, q.readUInt16BE(0), false); // not a response
+      srv.send(Buffer.from([1, 2, 3]), r.port, r.address); // too short
+    }
+    answer(name === 'nx.example' ? 3 : name === 'refused.example' ? 5 : 0);
+  });
+  await new Promise<void>((r) => srv.bind(0, LO, () => r()));
+  const t = { ip: LO, port: srv.address().port };
+  const base = { connectTimeoutMs: 300, queryType: 'A' as const };
+  try {
+    assert.deepEqual(await checkDns({ ...base, queryName: 'ok.example' }, t), { ok: true, reason: 'A ok.example: NOERROR, 0 answer(s)' });
+    assert.deepEqual(await checkDns({ ...base, queryName: 'nx.example' }, t), { ok: false, reason: 'A nx.example: rcode 3 (NXDOMAIN)' });
+    assert.deepEqual(await checkDns({ ...base, queryName: 'refused.example' }, t), { ok: false, reason: 'A refused.example: rcode 5 (REFUSED)' });
+    assert.deepEqual(await checkDns({ ...base, queryName: 'strays.example' }, t), { ok: true, reason: 'A strays.example: NOERROR, 0 answer(s)' });
+    assert.deepEqual(await checkDns({ ...base, queryName: 'silent.example' }, t), { ok: false, reason: 'A silent.example: no response within 300 ms' });
+    assert.deepEqual(await checkDns({ ...base, queryName: 'x.example' }, { ip: LO, port: await closedPort() }), { ok: false, reason: 'udp ECONNREFUSED' });
+    // keepalived's defaults: SOA for the root; recursion desired, one question, class IN.
+    seen.length = 0;
+    assert.equal((await checkDns({ connectTimeoutMs: 300, queryType: 'SOA', queryName: '.' }, t)).ok, true);
+    const q = seen[0]!;
+    assert.deepEqual([q.readUInt16BE(2), q.readUInt16BE(4), q.readUInt16BE(6), q.readUInt16BE(8), q.readUInt16BE(10)], [0x0100, 1, 0, 0, 0]);
+    assert.deepEqual(q.subarray(12), Buffer.from([0, 0, 6, 0, 1]));
+    assert.deepEqual(question(dnsQuery(7, 'www.example.com.', 28)), { name: 'www.example.com', type: 28 }, 'a trailing dot is the same name');
+    // From keepalived.conf, as uvsd runs it: the real server's port unless connect_port.
+    const { config } = parseKeepalived(`virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server ${LO} 53 {\n  DNS_CHECK {\n   connect_port ${t.port}\n   connect_timeout 1\n   type a\n   name nx.example\n  }\n }\n}\n`, 'k.conf');
+    const spec = config.services[0]!.realServers[0]!.checkers[0]!;
+    assert.deepEqual(await hostChecks(new Pinger())(spec, { addr: LO, port: 53 }), { ok: false, reason: 'A nx.example: rcode 3 (NXDOMAIN)' });
+  } finally {
+    srv.close();
+  }
+});
+
+/** An SMTP server: `greeting` (null: none), then `helo` answers HELO and 221 answers QUIT; what it read. */
+async function smtpServer(greeting: string | null, helo = '250 mx.example\r\n'): Promise<{ srv: net.Server; port: number; got: string[] }> {
+  const got: string[] = [];
+  const srv = net.createServer((c) => {
+    c.setEncoding('latin1');
+    if (greeting !== null) c.write(greeting);
+    c.on('data', (d: string) => {
+      for (const line of d.split('\r\n').filter((l) => l.length > 0)) {
+        got.push(line);
+        c.write(line.startsWith('HELO ') ? helo : line === 'QUIT' ? '221 bye\r\n' : '500 what\r\n');
+      }
+    });
+    c.on('error', () => {});
+  });
+  return { srv, port: await listen(srv), got };
+}
+
+test('SMTP_CHECK: a 220 greeting (also of several lines), HELO answered 250 and QUIT answered pass; anything else fails, saying where', async () => {
+  const base = { connectTimeoutMs: 300, helo: 'lb1.example' };
+  const good = await smtpServer('220-mx.example ESMTP\r\n220 ready\r\n');
+  const badGreeting = await smtpServer('554 no service here\r\n');
+  const badHelo = await smtpServer('220 mx.example\r\n', '501 syntax\r\n');
+  const silent = await smtpServer(null);
+  const http = await smtpServer('HTTP/1.1 400 Bad Request\r\n');
+  try {
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: good.port }), { ok: true, reason: 'HELO lb1.example accepted' });
+    assert.deepEqual(good.got, ['HELO lb1.example', 'QUIT']);
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: badGreeting.port }), { ok: false, reason: 'greeting: 554 no service here (expected 220)' });
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: badHelo.port }), { ok: false, reason: 'HELO: 501 syntax (expected 250)' });
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: silent.port }), { ok: false, reason: 'greeting: timeout after 300 ms' });
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: http.port }), { ok: false, reason: 'greeting: not an SMTP reply: "HTTP/1.1 400 Bad Request"' });
+    assert.deepEqual(await checkSmtp(base, { ip: LO, port: await closedPort() }), { ok: false, reason: 'connect ECONNREFUSED' });
+    // From keepalived.conf: helo_name's default, and one check per (deprecated) host block.
+    good.got.length = 0;
+    const { config } = parseKeepalived(`virtual_server 10.0.0.1 25 {\n real_server ${LO} 25 {\n  SMTP_CHECK {\n   connect_timeout 1\n   host {\n    connect_port ${good.port}\n   }\n   host {\n    connect_port ${badHelo.port}\n   }\n  }\n }\n}\n`, 'k.conf');
+    const specs = config.services[0]!.realServers[0]!.checkers;
+    const run = hostChecks(new Pinger());
+    const results = await Promise.all(specs.map((c) => run(c, { addr: LO, port: 25 })));
+    assert.deepEqual(results.map((r) => r.ok), [true, false]);
+    assert.deepEqual(good.got, ['HELO smtpchecker.keepalived.org', 'QUIT']);
+  } finally {
+    for (const s of [good, badGreeting, badHelo, silent, http]) s.srv.close();
   }
 });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
+import type { CheckSpec } from '../src/health/types.js';
 
 const CONF = `! Configuration File for keepalived
 global_defs {
@@ -174,9 +175,9 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
   ha_suspend
   persistence_timeout 60
   real_server 1.2.3.5 80 {
-    DNS_CHECK {
-      name example.com
-      port 53
+    BFD_CHECK {
+      name example
+      weight 10
       type A
     }
     smtp_alert
@@ -195,7 +196,7 @@ virtual_server fwmark 1 {
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
-    'k.conf:5: DNS_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
+    'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
@@ -206,14 +207,14 @@ test('a real_server whose only checkers are unsupported is imported unchecked, a
   const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
   protocol UDP
   real_server 1.2.3.5 53 {
-    DNS_CHECK {
-      type A
+    BFD_CHECK {
+      name bfd1
     }
-    SMTP_CHECK {
+    FILE_CHECK {
     }
   }
   real_server 1.2.3.6 53 {
-    DNS_CHECK {
+    BFD_CHECK {
     }
     PING_CHECK
   }
@@ -224,11 +225,76 @@ test('a real_server whose only checkers are unsupported is imported unchecked, a
   assert.deepEqual(mixed!.checkers.map((c) => c.type), ['PING_CHECK']);
   const notChecked = 'has no supported checker: it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)';
   assert.deepEqual(warnings, [
-    `k.conf:4: DNS_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
-    `k.conf:7: SMTP_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
-    'k.conf:11: DNS_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
+    `k.conf:4: BFD_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    `k.conf:7: FILE_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
+    'k.conf:11: BFD_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
   ]);
 });
+
+test('DNS_CHECK and SMTP_CHECK: keepalived\'s defaults (SOA ".", retry 3 with delay_loop between; HELO smtpchecker.keepalived.org), their keywords, one SMTP check per host block', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
+  protocol UDP
+  delay_loop 20
+  real_server 1.2.3.5 53 {
+    DNS_CHECK {
+    }
+    DNS_CHECK {
+      type aaaa
+      name www.example.com.
+      retry 1
+      connect_port 5353
+    }
+    DNS_CHECK {
+      type SRV
+    }
+  }
+}
+virtual_server 1.2.3.4 25 {
+  real_server 1.2.3.5 25 {
+    SMTP_CHECK {
+    }
+    SMTP_CHECK {
+      helo_name lb1.example.com
+      connect_timeout 3
+      host {
+        connect_ip 1.2.3.6
+        connect_port 587
+      }
+      host {
+        connect_ip 1.2.3.7
+      }
+    }
+  }
+}
+`, 'k.conf');
+  const [d1, d2, d3] = config.services[0]!.realServers[0]!.checkers;
+  assert.deepEqual(pick(d1!), { type: 'DNS_CHECK', queryType: 'SOA', queryName: '.', retry: 3, delayBeforeRetryMs: 20_000, connectPort: undefined });
+  assert.deepEqual(pick(d2!), { type: 'DNS_CHECK', queryType: 'AAAA', queryName: 'www.example.com.', retry: 1, delayBeforeRetryMs: 20_000, connectPort: 5353 });
+  assert.equal((d3 as { queryType: string }).queryType, 'SOA');
+  assert.deepEqual(warnings, ['k.conf:14: DNS_CHECK type "SRV" is not one of A, NS, CNAME, SOA, MX, TXT, AAAA: SOA is queried (as keepalived does)']);
+  const smtp = config.services[1]!.realServers[0]!.checkers.map((c) => ({ helo: (c as { helo: string }).helo, ip: c.connectIp, port: c.connectPort, to: c.connectTimeoutMs, retry: c.retry, dbr: c.delayBeforeRetryMs }));
+  assert.deepEqual(smtp, [
+    { helo: 'smtpchecker.keepalived.org', ip: undefined, port: undefined, to: 5000, retry: 1, dbr: 1000 },
+    { helo: 'lb1.example.com', ip: '1.2.3.6', port: 587, to: 3000, retry: 1, dbr: 1000 },
+    { helo: 'lb1.example.com', ip: '1.2.3.7', port: undefined, to: 3000, retry: 1, dbr: 1000 },
+  ]);
+  const bad: Array<[string, RegExp]> = [
+    ['DNS_CHECK {\n name a..b\n }', /^k\.conf:4: DNS_CHECK name "a\.\.b" has an empty label$/],
+    [`DNS_CHECK {\n name ${'x'.repeat(64)}.example\n }`, /^k\.conf:4: DNS_CHECK name "x{64}\.example" has a label longer than 63 characters$/],
+    ['SMTP_CHECK {\n host {\n  helo_name x\n }\n }', /^k\.conf:5: helo_name is not a keyword of an SMTP_CHECK host block/],
+  ];
+  for (const [checker, want] of bad) {
+    assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 53 {\n real_server 1.2.3.5 53 {\n ${checker}\n }\n}\n`, 'k.conf'), (e: Error) => {
+      assert.match(e.message, want);
+      return true;
+    }, checker);
+  }
+});
+
+function pick(c: CheckSpec): Record<string, unknown> {
+  const d = c as CheckSpec & { queryType?: string; queryName?: string };
+  return { type: d.type, queryType: d.queryType, queryName: d.queryName, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, connectPort: d.connectPort };
+}
 
 test('real_server IP 0 (and sorry_server IP 0) take the virtual server\'s port, as keepalived sets it; so do its checks', () => {
   const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n lb_kind NAT\n sorry_server 1.2.3.9 0\n real_server 1.2.3.5 0 {\n  TCP_CHECK {\n  }\n }\n real_server 1.2.3.6 00 {\n }\n real_server 1.2.3.7 8080 {\n }\n}\n', 'k.conf');

@@ -1,13 +1,13 @@
 // Health checks in the YAML config file (docs/config.md "Health checks"): keepalived's checkers
 // and virtual/real-server parameters with the file's spelling (dashes, seconds), read into the
-// same HealthConfig types the keepalived.conf parser produces (src/health/types.ts; types only,
-// so control does not load health code), and written back for --dump-config.
+// same HealthConfig types the keepalived.conf parser produces (src/health/types.ts: types
+// and constants only, so control does not load health code), and written back for --dump-config.
 
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
 import { destPort } from './protocol.js';
-import type { CheckSpec, CheckerType, HttpUrl, RealServerSpec, VirtualServerSpec } from '../health/types.js';
-import { CHECKER_RETRY_DEFAULTS, checkerRetry, type Inherited } from '../health/keepalived.js';
+import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
+import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -32,15 +32,17 @@ export interface FieldHelpers {
 
 /**
  * keepalived's defaults (REFERENCE.md): delay_loop 60 s, connect_timeout 5 s; retry and
- * delay_before_retry depend on the checker type (CHECKER_RETRY_DEFAULTS).
+ * delay_before_retry depend on the checker type (retryDefaults in health/keepalived.ts).
  */
 export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
 
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
-const CHECK_TYPES: Record<string, CheckerType> = { tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK' };
-const TYPE_NAMES: Record<CheckerType, string> = { TCP_CHECK: 'tcp', HTTP_GET: 'http_get', SSL_GET: 'ssl_get', UDP_CHECK: 'udp', PING_CHECK: 'ping', MISC_CHECK: 'misc' };
+const CHECK_TYPES: Record<string, CheckerType> = {
+  tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK', dns: 'DNS_CHECK', smtp: 'SMTP_CHECK',
+};
+const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
 const HTTP_KEYS = [...CHECK_COMMON_KEYS, 'url', 'virtualhost'];
 const CHECK_KEYS: Record<CheckerType, string[]> = {
@@ -50,6 +52,8 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   SSL_GET: [...HTTP_KEYS, 'enable-sni'],
   UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
+  DNS_CHECK: [...CHECK_COMMON_KEYS, 'dns-type', 'dns-name'],
+  SMTP_CHECK: [...CHECK_COMMON_KEYS, 'helo-name'],
 };
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
 const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains'];
@@ -172,6 +176,21 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
         dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
       };
     }
+    case 'DNS_CHECK': {
+      const tf2 = g('dns-type');
+      const queryType = tf2 ? (dnsType(h.str(tf2)) ?? h.fail(tf2.line, tf2.path, `must be one of ${Object.keys(DNS_TYPES).join(', ')}, got ${h.show(tf2)}`)) : 'SOA';
+      const nf = g('dns-name');
+      const queryName = nf ? h.str(nf) : '.';
+      const bad = dnsNameProblem(queryName);
+      if (nf && bad !== null) h.fail(nf.line, nf.path, `${h.show(nf)} ${bad}`);
+      return { ...common, type, queryType, queryName };
+    }
+    case 'SMTP_CHECK': {
+      const hf = g('helo-name');
+      const helo = hf ? h.str(hf) : SMTP_DEFAULT_HELO;
+      if (!/^[\x21-\x7e]+$/.test(helo)) h.fail(hf!.line, hf!.path, `must be one printable word, got ${h.show(hf!)}`);
+      return { ...common, type, helo };
+    }
   }
 }
 
@@ -267,8 +286,9 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
   const D = HEALTH_DEFAULTS;
   if (c.delayLoopMs !== D.delayLoopMs) o['delay-loop'] = sec(c.delayLoopMs);
   if (c.connectTimeoutMs !== D.connectTimeoutMs) o['connect-timeout'] = sec(c.connectTimeoutMs);
-  if (c.retry !== CHECKER_RETRY_DEFAULTS[c.type].retry) o.retry = c.retry;
-  if (c.delayBeforeRetryMs !== CHECKER_RETRY_DEFAULTS[c.type].delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
+  const def = retryDefaults(c.type, c.delayLoopMs);
+  if (c.retry !== def.retry) o.retry = c.retry;
+  if (c.delayBeforeRetryMs !== def.delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
   if (c.rise !== D.rise) o.rise = c.rise;
   if (c.fall !== D.fall) o.fall = c.fall;
   if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;
@@ -299,6 +319,13 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
       o['misc-path'] = c.command;
       o['misc-timeout'] = sec(c.timeoutMs);
       if (c.dynamic) o['misc-dynamic'] = true;
+      break;
+    case 'DNS_CHECK':
+      if (c.queryType !== 'SOA') o['dns-type'] = c.queryType;
+      if (c.queryName !== '.') o['dns-name'] = c.queryName;
+      break;
+    case 'SMTP_CHECK':
+      if (c.helo !== SMTP_DEFAULT_HELO) o['helo-name'] = c.helo;
       break;
     default:
   }

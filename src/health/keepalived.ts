@@ -7,7 +7,7 @@
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd } from '../control/protocol.js';
 import { destPort } from '../control/protocol.js';
-import type { CheckCommon, CheckerType, CheckSpec, HealthConfig, HttpUrl, Origin, RealServerSpec, VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -196,7 +196,7 @@ function needBlock(st: Stmt): Stmt[] {
 export interface Inherited {
   delayLoopMs: number;
   connectTimeoutMs: number;
-  /** undefined until given: the checker type's default then applies (CHECKER_RETRY_DEFAULTS). */
+  /** undefined until given: the checker type's default then applies (retryDefaults). */
   retry?: number;
   delayBeforeRetryMs?: number;
   rise: number;
@@ -207,25 +207,56 @@ export interface Inherited {
 
 const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
 
+/** delay_before_retry that defaults to the checker's delay_loop (DNS_CHECK). */
+const DELAY_LOOP = -1;
+
 /**
  * keepalived's per-checker defaults for what a checker, its real_server or its virtual_server does
  * not set (check_api.c queue_checker: retry 1, delay_before_retry 1 s; check_misc.c: retry 0;
- * check_http.c, which runs HTTP_GET and SSL_GET: delay_before_retry 3 s).
+ * check_http.c, which runs HTTP_GET and SSL_GET: delay_before_retry 3 s; check_dns.c: retry 3,
+ * delay_before_retry the delay_loop).
  */
-export const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; delayBeforeRetryMs: number }>> = {
+const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; delayBeforeRetryMs: number }>> = {
   TCP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   UDP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   PING_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   HTTP_GET: { retry: 1, delayBeforeRetryMs: 3000 },
   SSL_GET: { retry: 1, delayBeforeRetryMs: 3000 },
   MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
+  DNS_CHECK: { retry: 3, delayBeforeRetryMs: DELAY_LOOP },
+  SMTP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
 };
 
-/** A checker's retry and delay_before_retry: as inherited, else its type's defaults. */
-export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs'>, type: CheckerType): { retry: number; delayBeforeRetryMs: number } {
+/** A checker type's retry and delay_before_retry when nothing sets them (delay_loop: the checker's). */
+export function retryDefaults(type: CheckerType, delayLoopMs: number): { retry: number; delayBeforeRetryMs: number } {
   const def = CHECKER_RETRY_DEFAULTS[type];
+  return { retry: def.retry, delayBeforeRetryMs: def.delayBeforeRetryMs === DELAY_LOOP ? delayLoopMs : def.delayBeforeRetryMs };
+}
+
+/** A checker's retry and delay_before_retry: as inherited, else its type's defaults. */
+export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs' | 'delayLoopMs'>, type: CheckerType): { retry: number; delayBeforeRetryMs: number } {
+  const def = retryDefaults(type, d.delayLoopMs);
   return { retry: d.retry ?? def.retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? def.delayBeforeRetryMs };
 }
+
+/** Why `name` cannot be a DNS_CHECK name (labels of 1..63 bytes, 253 in all, ASCII), or null. */
+export function dnsNameProblem(name: string): string | null {
+  if (!/^[\x21-\x7e]+$/.test(name)) return 'not printable ASCII';
+  if (name.length > 254 || (name.length === 254 && !name.endsWith('.'))) return 'longer than 253 characters';
+  const labels = name.split('.');
+  if (name !== '.' && labels.slice(0, name.endsWith('.') ? -1 : undefined).some((l) => l.length === 0)) return 'has an empty label';
+  if (labels.some((l) => l.length > 63)) return 'has a label longer than 63 characters';
+  return null;
+}
+
+/** DNS_CHECK `type`: one of DNS_TYPES (any case), or undefined. */
+export function dnsType(v: string): DnsType | undefined {
+  const t = v.toUpperCase();
+  return Object.hasOwn(DNS_TYPES, t) ? (t as DnsType) : undefined;
+}
+
+/** keepalived's SMTP_CHECK helo_name default. */
+export const SMTP_DEFAULT_HELO = 'smtpchecker.keepalived.org';
 
 /** Applies an inheritable keyword; false when st is not one. */
 function inherited(st: Stmt, d: Inherited): boolean {
@@ -247,8 +278,8 @@ function inherited(st: Stmt, d: Inherited): boolean {
 export const KEEPALIVED_PERSISTENCE_S = 360;
 
 const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
-const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK']);
-const UNSUPPORTED_CHECKERS = new Set(['DNS_CHECK', 'SMTP_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
+const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
+const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK', 'FILE_CHECK']);
 
 class Parser {
   readonly warnings: string[] = [];
@@ -403,7 +434,7 @@ class Parser {
     const checked = rest.some((s) => CHECKERS.has(s.key));
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
-        rs.checkers.push(this.checker(s, d));
+        rs.checkers.push(...this.checkers(s, d));
         continue;
       }
       if (UNSUPPORTED_CHECKERS.has(s.key)) {
@@ -428,11 +459,31 @@ class Parser {
     return rs;
   }
 
+  /**
+   * The checkers one checker block makes: one, or for an SMTP_CHECK with (deprecated) `host`
+   * blocks one per host, each with the block's options but for its own connect options (keepalived
+   * checks every host in turn and fails the server when one fails: a real_server's checkers do too).
+   */
+  checkers(st: Stmt, parent: Inherited): CheckSpec[] {
+    const body = st.block ?? [];
+    const hosts = st.key === 'SMTP_CHECK' ? body.filter((s) => s.key === 'host') : [];
+    if (hosts.length === 0) return [this.checker(st, parent)];
+    const rest = body.filter((s) => s.key !== 'host');
+    return hosts.map((h) => {
+      for (const s of needBlock(h)) {
+        if (!['connect_ip', 'connect_port', 'bindto', 'connect_timeout'].includes(s.key)) throw err(s, `${s.key} is not a keyword of an SMTP_CHECK host block (connect_ip, connect_port, bindto, connect_timeout)`);
+      }
+      return this.checker({ ...st, block: [...rest, ...h.block!] }, parent);
+    });
+  }
+
   checker(st: Stmt, parent: Inherited): CheckSpec {
     noArgs(st);
     const body = st.block ?? [];
     const d: Inherited = { ...parent };
     const c: Partial<CheckCommon> = {};
+    const dns: { queryType: DnsType; queryName: string } = { queryType: 'SOA', queryName: '.' };
+    let helo = SMTP_DEFAULT_HELO;
     const urls: HttpUrl[] = [];
     let enableSni = false;
     const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
@@ -462,6 +513,26 @@ class Parser {
           case 'max_reply_length': nArgs(s, 1, 1); udp.maxReplyLength = intArg(s, 0, 0, 65535); continue;
         }
       }
+      if (st.key === 'DNS_CHECK' && s.key === 'type') {
+        nArgs(s, 1, 1);
+        const t = dnsType(s.args[0]!.text);
+        if (t === undefined) this.warn(s, `DNS_CHECK type "${s.args[0]!.text}" is not one of ${Object.keys(DNS_TYPES).join(', ')}: SOA is queried (as keepalived does)`);
+        else dns.queryType = t;
+        continue;
+      }
+      if (st.key === 'DNS_CHECK' && s.key === 'name') {
+        nArgs(s, 1, 1);
+        const bad = dnsNameProblem(s.args[0]!.text);
+        if (bad !== null) throw err(s, `DNS_CHECK name "${s.args[0]!.text}" ${bad}`);
+        dns.queryName = s.args[0]!.text;
+        continue;
+      }
+      if (st.key === 'SMTP_CHECK' && s.key === 'helo_name') {
+        nArgs(s, 1, 1);
+        if (!/^[\x21-\x7e]+$/.test(s.args[0]!.text)) throw err(s, `helo_name "${s.args[0]!.text}" is not one printable word`);
+        helo = s.args[0]!.text;
+        continue;
+      }
       if (st.key === 'MISC_CHECK') {
         switch (s.key) {
           case 'misc_path': nArgs(s, 1, 1); misc.command = s.args[0]!.text; continue;
@@ -486,6 +557,10 @@ class Parser {
         return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni } : {}) };
       case 'UDP_CHECK':
         return { ...common, type: 'UDP_CHECK', ...udp };
+      case 'DNS_CHECK':
+        return { ...common, type: 'DNS_CHECK', ...dns };
+      case 'SMTP_CHECK':
+        return { ...common, type: 'SMTP_CHECK', helo };
       default:
         if (misc.command === undefined) throw err(st, 'MISC_CHECK needs misc_path');
         return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic };

@@ -4,7 +4,7 @@
 
 import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
 
-export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK';
 
 /** Where a spec came from, for messages ("file:line"). */
 export interface Origin {
@@ -81,7 +81,24 @@ export interface MiscCheck extends CheckCommon {
   /** misc_dynamic: exit codes 2..255 mean healthy with weight = code - 2. */
   dynamic: boolean;
 }
-export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck;
+/** DNS_CHECK: a query (recursion desired, class IN) answered with the same ID and RCODE 0 (NOERROR). */
+export interface DnsCheck extends CheckCommon {
+  type: 'DNS_CHECK';
+  /** type: the query type's name (A, NS, CNAME, SOA, MX, TXT, AAAA; default SOA). */
+  queryType: DnsType;
+  /** name: the name queried (default ".", the root). */
+  queryName: string;
+}
+/** The query types keepalived's DNS_CHECK knows, with their numbers (RFC 1035, 3596). */
+export const DNS_TYPES = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;
+export type DnsType = keyof typeof DNS_TYPES;
+/** SMTP_CHECK: a 220 greeting, HELO answered 250, QUIT answered. */
+export interface SmtpCheck extends CheckCommon {
+  type: 'SMTP_CHECK';
+  /** helo_name (default smtpchecker.keepalived.org). */
+  helo: string;
+}
+export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck | DnsCheck | SmtpCheck;
 
 export interface RealServerSpec {
   addr: string;

@@ -1,8 +1,10 @@
 // One entry point for every checker type: run one attempt of `spec` against the real server.
 import type { CheckResult, CheckSpec } from '../types.js';
+import { checkDns } from './dns.js';
 import { checkHttp, checkSsl } from './http.js';
 import { checkMisc } from './misc.js';
 import { checkPing, Pinger } from './ping.js';
+import { checkSmtp } from './smtp.js';
 import { checkTcp } from './tcp.js';
 import { checkUdp } from './udp.js';
 
@@ -21,6 +23,8 @@ export function hostChecks(pinger: Pinger): RunCheck {
       case 'UDP_CHECK': return checkUdp(spec, target);
       case 'PING_CHECK': return checkPing(pinger, spec, target);
       case 'MISC_CHECK': return checkMisc(spec);
+      case 'DNS_CHECK': return checkDns(spec, target);
+      case 'SMTP_CHECK': return checkSmtp(spec, target);
     }
   };
 }

@@ -13,7 +13,15 @@ function replyProblem(spec: UdpSpec, msg: Buffer): string | null {
   return null;
 }
 
-export function checkUdp(spec: UdpSpec, target: CheckTarget): Promise<CheckResult> {
+/**
+ * One datagram exchange on a connected UDP socket (from `bindto` when given): `payload` is sent,
+ * every datagram that comes back goes to `onReply` (a result ends the check, null waits for
+ * another), an ICMP error fails it, and after connect_timeout `onSilence` decides.
+ */
+export function udpExchange(
+  spec: Pick<UdpCheck, 'connectTimeoutMs' | 'bindto'>, target: CheckTarget, payload: Buffer,
+  onReply: (msg: Buffer) => CheckResult | null, onSilence: () => CheckResult,
+): Promise<CheckResult> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket('udp4');
     let done = false;
@@ -24,18 +32,15 @@ export function checkUdp(spec: UdpSpec, target: CheckTarget): Promise<CheckResul
       sock.close();
       resolve(r);
     };
-    const timer = setTimeout(() => {
-      if (spec.requireReply) finish({ ok: false, reason: `no reply within ${spec.connectTimeoutMs} ms` });
-      else finish({ ok: true, reason: 'no ICMP error' });
-    }, spec.connectTimeoutMs);
+    const timer = setTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
     sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `udp ${e.code ?? e.message}` }));
     sock.on('message', (msg) => {
-      const bad = replyProblem(spec, msg);
-      finish(bad === null ? { ok: true, reason: `reply of ${msg.length} bytes` } : { ok: false, reason: bad });
+      const r = onReply(msg);
+      if (r !== null) finish(r);
     });
     const send = (): void => {
       sock.connect(target.port, target.ip, () => {
-        sock.send(spec.payload ?? Buffer.alloc(0), (err) => {
+        sock.send(payload, (err) => {
           if (err) finish({ ok: false, reason: `send ${(err as NodeJS.ErrnoException).code ?? err.message}` });
         });
       });
@@ -43,4 +48,13 @@ export function checkUdp(spec: UdpSpec, target: CheckTarget): Promise<CheckResul
     if (spec.bindto !== undefined) sock.bind(0, spec.bindto, send);
     else send();
   });
+}
+
+export function checkUdp(spec: UdpSpec, target: CheckTarget): Promise<CheckResult> {
+  return udpExchange(spec, target, spec.payload ?? Buffer.alloc(0), (msg) => {
+    const bad = replyProblem(spec, msg);
+    return bad === null ? { ok: true, reason: `reply of ${msg.length} bytes` } : { ok: false, reason: bad };
+  }, () => (spec.requireReply
+    ? { ok: false, reason: `no reply within ${spec.connectTimeoutMs} ms` }
+    : { ok: true, reason: 'no ICMP error' }));
 }
