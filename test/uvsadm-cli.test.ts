@@ -130,11 +130,10 @@ test('refusals: libipvs wording, no prefix, exit 255, table unchanged', async ()
     [['-a', '-t', '192.168.8.200:80', '-r', '10.99.0.1'], 'Real server is not on a directly connected network (direct routing needs one): 10.99.0.1 is outside every --addr network'],
     [['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.255'], 'Not a unicast host address: real server 192.168.8.255 is the broadcast address of 192.168.8.10\'s network'],
   ];
-  for (const [args, message] of cases) {
-    const res = await uvsadm(args);
-    assert.deepEqual(res, { code: EXIT_REFUSED, stdout: '', stderr: `${message}\n` }, args.join(' '));
-    assert.equal(await must(['-Ln']), before, `${args.join(' ')} changed the table`);
-  }
+  // Refusals change nothing, so they may run side by side (a process start each is most of the time).
+  const results = await Promise.all(cases.map(([args]) => uvsadm(args)));
+  cases.forEach(([args, message], i) => assert.deepEqual(results[i], { code: EXIT_REFUSED, stdout: '', stderr: `${message}\n` }, args.join(' ')));
+  assert.equal(await must(['-Ln']), before, 'a refusal changed the table');
 });
 
 test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; -h prints help', async () => {
@@ -264,10 +263,11 @@ test('--add-laddr refuses what cannot be a local address, exit 255, one line nam
     ['192.168.8.201', 'Address already used in the table in another role: local address 192.168.8.201 is a virtual address (TCP 192.168.8.201:80)'],
     ['192.168.8.20', 'Address already used in the table in another role: local address 192.168.8.20 is a real server (TCP 192.168.8.200:80)'],
   ];
-  for (const [z, msg] of refused) {
+  // Side by side, as in the refusals test: each is refused and changes nothing.
+  await Promise.all(refused.map(async ([z, msg]) => {
     assert.deepEqual(await uvsadm(['--add-laddr', '-t', '192.168.8.200:80', '-z', z]), { code: EXIT_REFUSED, stdout: '', stderr: `${msg}\n` }, z);
     assert.deepEqual(await uvsadm(['-R'], { input: `--add-laddr -t 192.168.8.200:80 -z ${z}\n` }), { code: EXIT_REFUSED, stdout: '', stderr: `line 1: ${msg}\n` }, z);
-  }
+  }));
   assert.equal(await must(['-S', '-n']), before);
   // A real server that is a VIP, as uvsd's own address already was.
   assert.deepEqual(await uvsadm(['-a', '-t', '192.168.8.200:80', '-r', '192.168.8.200']),
