@@ -3,6 +3,7 @@
 // delay_loop x retry + connect_timeout, 100 requests then all succeed on the other one, it comes
 // back after a restart; inhibit_on_failure shows weight 0 in -Ln; the sorry server answers while
 // all are down; quorum_down / quorum_up run, and omega runs quorum_down at shutdown. The checks run on the director namespace's own stack (lab hostAddr on br0).
+// A DNS pool (UDP, DNS_CHECK) loses a resolver that stops and gets it back.
 // Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -158,5 +159,59 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\n');
     assert.equal(await lab.stopUvsd(), 0);
     assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\ndown\n');
+  });
+});
+
+test('a DNS pool from keepalived.conf: DNS_CHECK takes a resolver that stops out of the UDP service, queries through the VIP are all answered by the other, it comes back after a restart', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const rs = (s: typeof s1) => `    real_server ${s!.addr} 53 {
+        DNS_CHECK {
+            type TXT
+            name pool.example
+            connect_timeout ${CONNECT_TIMEOUT_S}
+            retry ${RETRY}
+            delay_before_retry ${DELAY_BEFORE_RETRY_S}
+        }
+    }`;
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `virtual_server ${VIP} 53 {
+    delay_loop ${DELAY_LOOP_S}
+    lb_algo rr
+    lb_kind DR
+    protocol UDP
+${rs(s1)}
+${rs(s2)}
+}
+`);
+    await lab.startUvsd(['--keepalived-conf', file]);
+    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+    const dns = async (n: number) => {
+      const r = await lab.client(['--dns', `${VIP}:53`, '--count', String(n), '--timeout', '1000'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, `client: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; errors: number; errorSamples: string[] };
+    };
+    const both = await dns(10);
+    assert.equal(both.errors, 0, JSON.stringify(both.errorSamples));
+    assert.deepEqual(both.counts, { rs1: 5, rs2: 5 }, 'rr over both resolvers');
+
+    // rs1's resolver stops: its DNS_CHECK gets port unreachable, it leaves within the bound.
+    await s1!.proc!.stop(2000);
+    const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${s2!.addr}:53 1`, OUT_WITHIN_MS + 2000);
+    t.diagnostic(`rs1 out of the DNS pool ${outMs} ms after its resolver stopped (bound ${OUT_WITHIN_MS} ms)`);
+    assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
+    assert.match(await lab.uvsadmMust(['--status']),
+      new RegExp(`^health UDP ${VIP.replace(/\./g, '\\.')}:53 ${s1!.addr.replace(/\./g, '\\.')}:53 down weight 1 \\(DNS_CHECK: udp ECONNREFUSED\\)$`, 'm'));
+    const one = await dns(10);
+    assert.equal(one.errors, 0, JSON.stringify(one.errorSamples));
+    assert.deepEqual(one.counts, { rs2: 10 });
+
+    // Back after a restart.
+    await lab.startServer(s1!);
+    const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:53 1`), 5000);
+    t.diagnostic(`rs1 back ${backMs} ms after restart`);
+    const again = await dns(10);
+    assert.equal(again.errors, 0, JSON.stringify(again.errorSamples));
+    assert.deepEqual(again.counts, { rs1: 5, rs2: 5 });
   });
 });

@@ -14,6 +14,10 @@
 //       --connect: each socket is connected to VIP:PORT, so an ICMP error about its datagram
 //       fails it at once (port unreachable: ECONNREFUSED) instead of leaving it to time out.
 //       Prints the same JSON shape, plus "errorCodes" (failures by error code; "timeout").
+//   --dns VIP:PORT --count N [--name NAME]
+//       N DNS TXT queries for NAME (default pool.example) through node's resolver, one resolver
+//       (a new source port, a new flow) each, one try within --timeout; the answer's first TXT
+//       string is the server name (the lab servers answer so). Prints the --http JSON shape.
 //   --stream VIP:PORT --rate R --seconds S
 //       UDP from one socket at R datagrams/s for S seconds, each numbered; counts the replies.
 //       Prints {"sent":n,"received":n,"maxGapMs":x} (the longest wait between two replies).
@@ -34,6 +38,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import dgram from 'node:dgram';
+import { promises as dnsPromises } from 'node:dns';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
@@ -50,6 +55,8 @@ const { values } = parseArgs({
   options: {
     http: { type: 'string' },
     udp: { type: 'string' },
+    dns: { type: 'string' },
+    name: { type: 'string', default: 'pool.example' },
     hold: { type: 'string' },
     'until-ok': { type: 'string' },
     download: { type: 'string' },
@@ -229,6 +236,21 @@ async function runUdp(target: string): Promise<Tally> {
   for (let i = 0; i < count; i++) {
     try {
       record(t, await udpOnce(host, port, sport === 0 ? 0 : sport + i));
+    } catch (e) {
+      record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
+    }
+  }
+  return t;
+}
+
+async function runDns(target: string): Promise<Tally> {
+  const t = newTally();
+  for (let i = 0; i < count; i++) {
+    const r = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 1 });
+    r.setServers([target]);
+    try {
+      const txt = await r.resolveTxt(String(values.name));
+      record(t, txt[0]?.[0] ?? '(no TXT)');
     } catch (e) {
       record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
     }
@@ -506,7 +528,8 @@ async function main(): Promise<void> {
   let t: Tally;
   if (values.http) t = await runHttp(values.http);
   else if (values.udp) t = await runUdp(values.udp);
-  else throw new Error('usage: client.js --http VIP:PORT | --udp VIP:PORT | --hold VIP:PORT [--count N]');
+  else if (values.dns) t = await runDns(values.dns);
+  else throw new Error('usage: client.js --http VIP:PORT | --udp VIP:PORT | --dns VIP:PORT | --hold VIP:PORT [--count N]');
   process.stdout.write(`${JSON.stringify(t)}\n`);
 }
 

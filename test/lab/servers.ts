@@ -1,6 +1,7 @@
 // A real server for the lab: HTTP on --http-port (a comma list; body "<name>\n", keep-alive;
 // GET /big?bytes=N streams N bytes of labPattern(); POST /sha256 answers the body's sha256) and a UDP
-// responder on --udp-port that answers every datagram with "<name>\n". The UDP sockets are
+// responder on --udp-port that answers every datagram with "<name>\n", but a DNS query with
+// a DNS answer: NOERROR and one TXT record "<name>" (whatever the question). The UDP sockets are
 // bound per address (--bind VIP,RIP): in DR the reply must leave with the VIP as source, which
 // a socket bound to 0.0.0.0 would not guarantee.
 // Prints "ready <name>" on stdout once everything listens. Exits on SIGTERM/SIGINT.
@@ -87,13 +88,36 @@ server.keepAliveTimeout = 120_000;
 server.headersTimeout = 130_000;
 server.requestTimeout = 0;
 
+/**
+ * The answer to a DNS query (one question, no other records, not a response): the query with
+ * QR, RA and NOERROR, and one TXT record holding the server's name; null for anything else.
+ */
+function dnsAnswer(q: Buffer): Buffer | null {
+  if (q.length < 17 || (q[2]! & 0x80) !== 0 || q.readUInt16BE(4) !== 1 || q.readUInt32BE(6) !== 0 || q.readUInt16BE(10) !== 0) return null;
+  let o = 12;
+  while (o < q.length && q[o]! > 0 && q[o]! < 64) o += 1 + q[o]!;
+  if (o + 5 > q.length || q[o] !== 0) return null;
+  const question = q.subarray(0, o + 5);
+  const txt = Buffer.from(name);
+  const rr = Buffer.alloc(12);
+  rr.writeUInt16BE(0xc00c, 0); // the question's name
+  rr.writeUInt16BE(16, 2); // TXT
+  rr.writeUInt16BE(1, 4); // IN
+  rr.writeUInt32BE(0, 6); // TTL 0: never cached
+  rr.writeUInt16BE(txt.length + 1, 10);
+  const a = Buffer.concat([question, rr, Buffer.from([txt.length]), txt]);
+  a.writeUInt16BE(0x8080 | (q.readUInt16BE(2) & 0x0100), 2); // QR, RA, the query's RD
+  a.writeUInt16BE(1, 6); // ANCOUNT
+  return a;
+}
+
 const sockets: dgram.Socket[] = [];
 const extra: http.Server[] = [];
 function udpListen(addr: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
-    s.on('message', (_msg, rinfo) => {
-      s.send(body, rinfo.port, rinfo.address);
+    s.on('message', (msg, rinfo) => {
+      s.send(dnsAnswer(msg) ?? body, rinfo.port, rinfo.address);
     });
     s.once('error', reject);
     s.bind(udpPort, addr, () => resolve());
