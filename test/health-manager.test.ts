@@ -8,6 +8,8 @@ import { rig, RS, VIP, type Rig } from './helpers/harness.js';
 import { HealthManager } from '../src/health/manager.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { withHealth } from '../src/health/report.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 import type { CheckResult, CheckSpec, HealthConfig, RealServerSpec, VirtualServerSpec } from '../src/health/types.js';
 import type { ListResult } from '../src/control/protocol.js';
 
@@ -381,5 +383,30 @@ test('uvsadm --status: one health line per checked server (removed ones too); no
   assert.ok(!plain.includes('\nhealth '), 'without health data --status is unchanged');
   const noMgr = withHealth('list', w.r.ctl.list(), undefined) as ListResult;
   assert.deepEqual(noMgr.services[0]!.dests.map((d) => d.health), ['unchecked']);
+  await w.mgr.stop();
+});
+
+test('per-checker metrics: each checker\'s verdict, attempts by result and last duration, told apart by check index; a removed server keeps its series', async () => {
+  const http = checker({ type: 'HTTP_GET', urls: [{ path: '/' }] } as Partial<CheckSpec>);
+  // A: a TCP_CHECK that passes in 250 ms and an HTTP_GET that fails at once; B: one TCP_CHECK.
+  const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker(), http] }), rs(1)] })] }, {
+    run: (spec, t) => (t.addr === A && spec.type === 'HTTP_GET'
+      ? Promise.resolve({ ok: false, reason: 'status 500' })
+      : new Promise((res) => w.clock.setTimeout(() => res({ ok: true, reason: 'connected' }), 250))),
+  });
+  await w.mgr.start();
+  await w.clock.advance(12 * S); // t=0 first attempts; A's HTTP_GET fails again at 10 and 11 (retry 1): A is removed
+  assert.deepEqual(w.table(), [`${B}:80/1`]);
+  const m = createMetrics(w.r.dp, { process: false, health: w.mgr });
+  const ex = parseExposition(await m.text());
+  const lbl = (i: number, checker: string, check: number, result?: string) =>
+    ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80`, checker, check: String(check), ...(result ? { result } : {}) });
+  assert.deepEqual([ex.get('uvs_health_check_up', lbl(0, 'TCP_CHECK', 0)), ex.get('uvs_health_check_up', lbl(0, 'HTTP_GET', 1)), ex.get('uvs_health_check_up', lbl(1, 'TCP_CHECK', 0))], [1, 0, 1],
+    'which of A\'s checkers failed; A is out of the table but keeps its series');
+  assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'HTTP_GET', 1, 'fail')), ex.get('uvs_health_check_attempts_total', lbl(0, 'HTTP_GET', 1, 'pass'))], [3, 0]);
+  assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'TCP_CHECK', 0, 'pass')), ex.get('uvs_health_check_attempts_total', lbl(1, 'TCP_CHECK', 0, 'pass'))], [2, 2]);
+  assert.deepEqual([ex.get('uvs_health_check_duration_seconds', lbl(1, 'TCP_CHECK', 0)), ex.get('uvs_health_check_duration_seconds', lbl(0, 'HTTP_GET', 1))], [0.25, 0]);
+  // Without per-destination series (--metrics-no-per-dest), none of these either.
+  assert.doesNotMatch(await createMetrics(w.r.dp, { process: false, health: w.mgr, perDest: false }).text(), /uvs_health_check/);
   await w.mgr.stop();
 });

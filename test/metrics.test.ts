@@ -376,7 +376,13 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   assert.ok(dash.title && Array.isArray(dash.panels) && dash.panels.length >= 5);
   const r = drRig({ weights: [1, 1], udp: true });
   knownTraffic(r);
-  const m = createMetrics(r.dp);
+  // One health checker, so that its per-checker series exist too.
+  const health = {
+    entries: () => [],
+    stateOf: () => 'unchecked' as const,
+    checkerStats: () => [{ service: { proto: 'udp' as const, addr: VIP, port: 53 }, addr: RS[0]!.ip, port: 53, index: 0, type: 'DNS_CHECK', up: true, passed: 1, failed: 0, lastMs: 2, lastReason: 'ok' }],
+  };
+  const m = createMetrics(r.dp, { health });
   const exported = new Set(parseExposition(await m.text()).samples.map((s) => s.name));
   const used = new Set<string>();
   const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];

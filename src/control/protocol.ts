@@ -177,6 +177,25 @@ export interface HealthEntry {
   since: number;
 }
 
+/** One checker of a checked real server (uvs_health_check_* metrics). */
+export interface CheckerStat {
+  service: ServiceKey;
+  addr: string;
+  port: number;
+  /** Its place among the server's checkers (0 first), telling apart two of one type. */
+  index: number;
+  /** TCP_CHECK, HTTP_GET, ... */
+  type: string;
+  /** Its own verdict (the server is up while all of its checkers are). */
+  up: boolean;
+  /** Attempts since the checker started (a reload that changes it starts it again). */
+  passed: number;
+  failed: number;
+  /** The last attempt: ms it took, and its reason. */
+  lastMs: number;
+  lastReason: string;
+}
+
 export interface StatusResult {
   mac: string;
   /** High availability role (docs/ha.md). */

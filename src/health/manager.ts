@@ -22,7 +22,7 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import type { CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
+import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
 import type { HealthPlan } from '../control/config.js';
 import type { BatchItem, ServiceKey } from '../control/protocol.js';
@@ -68,6 +68,11 @@ interface CheckerState {
   timer: unknown;
   /** Replaced or removed by a reload: its in-flight result is dropped, it is never rescheduled. */
   dead?: boolean;
+  /** Attempts that passed and failed since this checker started, the last one's ms and reason (metrics). */
+  passed: number;
+  failed: number;
+  lastMs: number;
+  lastReason: string;
 }
 
 interface RsState {
@@ -327,7 +332,7 @@ export class HealthManager {
           rs.checkers.forEach((c, i) => (c.spec = r.spec.checkers[i]!));
         } else {
           for (const c of rs.checkers) this.kill(c);
-          rs.checkers = r.spec.checkers.map((c) => ({ spec: c, rs, up: r.alive, fails: 0, oks: 0, timer: undefined }));
+          rs.checkers = r.spec.checkers.map((c) => ({ spec: c, rs, up: r.alive, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, lastMs: 0, lastReason: '' }));
           if (this.started) for (const c of rs.checkers) this.scheduleFirst(c);
         }
         rs.spec = r.spec;
@@ -398,8 +403,10 @@ export class HealthManager {
   private launch(c: CheckerState): void {
     this.inflight++;
     this.attempts++;
+    const t0 = this.clock.now();
     const done = (r: CheckResult): void => {
       this.inflight--;
+      c.lastMs = this.clock.now() - t0;
       this.onResult(c, r);
       let next = this.queue.shift();
       while (next !== undefined && next.dead) next = this.queue.shift();
@@ -416,6 +423,9 @@ export class HealthManager {
 
   private onResult(c: CheckerState, r: CheckResult): void {
     if (this.stopped || c.dead) return;
+    if (r.ok) c.passed++;
+    else c.failed++;
+    c.lastReason = r.reason;
     const s = c.spec;
     let next = s.delayLoopMs;
     if (r.ok) {
@@ -589,6 +599,14 @@ export class HealthManager {
       }
     }
     return out;
+  }
+
+  /** Every checker of every checked real server: its verdict and attempts (uvs_health_check_* metrics). */
+  checkerStats(): CheckerStat[] {
+    return this.vss.flatMap((vs) => vs.rs.flatMap((rs) => rs.checkers.map((c, index): CheckerStat => ({
+      service: vs.key, addr: rs.spec.addr, port: rs.spec.port, index, type: c.spec.type,
+      up: c.up, passed: c.passed, failed: c.failed, lastMs: c.lastMs, lastReason: c.lastReason,
+    }))));
   }
 
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */

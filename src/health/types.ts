@@ -164,4 +164,4 @@ export interface CheckTarget {
 
 export type HealthState = NonNullable<DestInfo['health']>;
 
-export type { HealthEntry } from '../control/protocol.js';
+export type { CheckerStat, HealthEntry } from '../control/protocol.js';

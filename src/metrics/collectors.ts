@@ -15,7 +15,7 @@ import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { LinkStatus } from '../control/protocol.js';
+import type { CheckerStat, LinkStatus } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
@@ -318,6 +318,17 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
         // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
         ...removed(1),
       ]);
+    // One series per checker of a checked server (also one the checks removed from the table):
+    // which of its checkers says what, how often they pass and fail, how long they take.
+    const checks = (value: (c: CheckerStat) => number, result?: string) => (): [string, number][] => (opts.health?.checkerStats?.() ?? []).map((c) => [
+      labelText({ proto: c.service.proto, service: `${c.service.addr}:${c.service.port}`, server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
+      value(c),
+    ]);
+    family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));
+    family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail), retries included, since the checker started (a reload that changes it starts it again).', () => [
+      ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(),
+    ]);
+    family(fams, 'gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).', checks((c) => c.lastMs / 1000));
     family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));

@@ -6,7 +6,7 @@ import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
 import { PROTO_UDP } from '../datapath/frame.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
-import type { HealthEntry } from '../control/protocol.js';
+import type { CheckerStat, HealthEntry } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
@@ -53,6 +53,8 @@ export type Health = 'up' | 'down' | 'unchecked';
 export interface HealthView {
   stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): Health;
   entries(): HealthEntry[];
+  /** Every checker's verdict and attempts (the uvs_health_check_* series). */
+  checkerStats?(): CheckerStat[];
 }
 
 /** Health of a destination of the table; without health checks every server is unchecked. */
