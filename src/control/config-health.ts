@@ -7,7 +7,7 @@ import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto } from './protocol.js';
 import { destPort } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
-import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
+import { checkerRetry, dnsNameProblem, dnsType, printableWord, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -188,7 +188,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     case 'SMTP_CHECK': {
       const hf = g('helo-name');
       const helo = hf ? h.str(hf) : SMTP_DEFAULT_HELO;
-      if (!/^[\x21-\x7e]+$/.test(helo)) h.fail(hf!.line, hf!.path, `must be one printable word, got ${h.show(hf!)}`);
+      if (!printableWord(helo)) h.fail(hf!.line, hf!.path, `must be one printable word, got ${h.show(hf!)}`);
       return { ...common, type, helo };
     }
   }

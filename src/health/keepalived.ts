@@ -239,9 +239,14 @@ export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs' |
   return { retry: d.retry ?? def.retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? def.delayBeforeRetryMs };
 }
 
+/** One word of printable ASCII (an SMTP_CHECK helo_name, a DNS_CHECK name). */
+export function printableWord(v: string): boolean {
+  return /^[\x21-\x7e]+$/.test(v);
+}
+
 /** Why `name` cannot be a DNS_CHECK name (labels of 1..63 bytes, 253 in all, ASCII), or null. */
 export function dnsNameProblem(name: string): string | null {
-  if (!/^[\x21-\x7e]+$/.test(name)) return 'not printable ASCII';
+  if (!printableWord(name)) return 'not printable ASCII';
   if (name.length > 254 || (name.length === 254 && !name.endsWith('.'))) return 'longer than 253 characters';
   const labels = name.split('.');
   if (name !== '.' && labels.slice(0, name.endsWith('.') ? -1 : undefined).some((l) => l.length === 0)) return 'has an empty label';
@@ -529,7 +534,7 @@ class Parser {
       }
       if (st.key === 'SMTP_CHECK' && s.key === 'helo_name') {
         nArgs(s, 1, 1);
-        if (!/^[\x21-\x7e]+$/.test(s.args[0]!.text)) throw err(s, `helo_name "${s.args[0]!.text}" is not one printable word`);
+        if (!printableWord(s.args[0]!.text)) throw err(s, `helo_name "${s.args[0]!.text}" is not one printable word`);
         helo = s.args[0]!.text;
         continue;
       }
