@@ -161,10 +161,10 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
-    [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto)'],
+    [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto)'],
     [FULL.replace('digest: 0123456789ABCDEF0123456789abcdef', 'digest: xyz'), 'f.yaml:21: services[0].health.checks[0].url[0].digest: must be an MD5 digest (32 hex digits), got "xyz"'],
     [FULL.replace('"301-302"', '"302-301"'), 'f.yaml:21: services[0].health.checks[0].url[0].status-code[1]: must be a status or a range like 301-302 (100-599), got "302-301"'],
-    [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, inhibit-on-failure, virtualhost, checks, notify-up, notify-down)'],
+    [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, inhibit-on-failure, virtualhost, checks, notify-up, notify-down)'],
     [FULL.replace('sorry-server: { address: 192.168.8.40 }', 'sorry-server: { address: 192.168.8.20 }'), 'f.yaml:11: services[0].health.sorry-server: 192.168.8.20:80 is also one of the service\'s servers'],
     [FULL.replace('quorum: 2', 'quorum: 0'), 'f.yaml:12: services[0].health.quorum: must be an integer 1..2147483647, got 0'],
   ];
@@ -489,7 +489,7 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
   assert.equal(configError(() => parseConfig(text.replace('dns-name: example.com', 'dns-name: example..com'), 'f.yaml')),
     'f.yaml:11: services[0].servers[0].health.checks[1].dns-name: "example..com" has an empty label');
   assert.equal(configError(() => parseConfig(text.replace('{ type: smtp, connect-port: 25 }', '{ type: smtp, dns-name: x }'), 'f.yaml')),
-    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto, helo-name)');
+    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, helo-name)');
 });
 
 test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; a failing one takes its server out; --dump-config writes it back; enable-sni is no http_get field', async () => {
@@ -527,7 +527,7 @@ test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; 
   assert.deepEqual(checkers(parseConfig(dumped, 'd.yaml')), checkers(cfg), 'loads back the same');
   await w.mgr.stop();
   assert.equal(configError(() => parseConfig(text.replace('- type: ssl_get\n', '- type: http_get\n'), 'f.yaml')),
-    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, connect-ip, connect-port, bindto, url, virtualhost)');
+    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, url, virtualhost)');
   assert.equal(configError(() => parseConfig(text.replace(/\n +url: \[.*\]$/m, ''), 'f.yaml')),
     'f.yaml:12: services[0].servers[1].health.checks[0].url: missing: ssl_get needs at least one url { path }');
 });

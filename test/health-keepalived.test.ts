@@ -182,7 +182,7 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
     }
     smtp_alert
     TCP_CHECK {
-      warmup 5
+      bind_port 5000
     }
   }
 }
@@ -198,7 +198,7 @@ virtual_server fwmark 1 {
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
-    'k.conf:12: unsupported keyword "warmup" in TCP_CHECK ignored',
+    'k.conf:12: unsupported keyword "bind_port" in TCP_CHECK ignored',
     'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
   ]);
 });
@@ -289,6 +289,12 @@ virtual_server 1.2.3.4 25 {
       return true;
     }, checker);
   }
+});
+
+test('warmup (virtual_server, real_server or checker level, as the other timing keywords) bounds the first check\'s random delay', () => {
+  const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n warmup 4\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n  }\n  TCP_CHECK {\n   warmup 0\n  }\n }\n real_server 1.2.3.6 80 {\n  TCP_CHECK {\n  }\n }\n}\nvirtual_server 1.2.3.4 81 {\n real_server 1.2.3.5 81 {\n  TCP_CHECK {\n  }\n }\n}\n', 'k.conf');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.services.map((v) => v.realServers.map((r) => r.checkers.map((c) => c.warmupMs))), [[[4000, 0], [4000]], [[undefined]]]);
 });
 
 function pick(c: CheckSpec): Record<string, unknown> {

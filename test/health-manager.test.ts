@@ -41,7 +41,7 @@ interface World {
   table(): string[];
 }
 
-function world(config: HealthConfig, opts: { concurrency?: number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult> } = {}): World {
+function world(config: HealthConfig, opts: { concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult> } = {}): World {
   const r = rig();
   const clock = new FakeClock();
   const answers = new Map<string, CheckResult>();
@@ -68,7 +68,7 @@ function world(config: HealthConfig, opts: { concurrency?: number; run?: (spec: 
     },
     clock,
     concurrency: opts.concurrency,
-    random: () => 0,
+    random: opts.random ?? (() => 0),
   });
   return {
     r, clock, mgr, attempts, commands, logs,
@@ -408,5 +408,14 @@ test('per-checker metrics: each checker\'s verdict, attempts by result and last 
   assert.deepEqual([ex.get('uvs_health_check_duration_seconds', lbl(1, 'TCP_CHECK', 0)), ex.get('uvs_health_check_duration_seconds', lbl(0, 'HTTP_GET', 1))], [0.25, 0]);
   // Without per-destination series (--metrics-no-per-dest), none of these either.
   assert.doesNotMatch(await createMetrics(w.r.dp, { process: false, health: w.mgr, perDest: false }).text(), /uvs_health_check/);
+  await w.mgr.stop();
+});
+
+test('first checks at a random time within the warmup (keepalived), by default within delay_loop; warmup 0 checks at once', async () => {
+  const spec = (warmupMs?: number) => checker(warmupMs === undefined ? {} : { warmupMs });
+  const w = world({ services: [vs({ realServers: [rs(0, { checkers: [spec()] }), rs(1, { checkers: [spec(2 * S)] }), rs(2, { checkers: [spec(0)] })] })] }, { random: () => 0.5 });
+  await w.mgr.start();
+  await w.clock.advance(6 * S);
+  assert.deepEqual([A, B, C].map((x) => w.attempts.get(x)), [[5 * S], [1 * S], [0]], 'half of delay_loop (10 s), of warmup 2 s, and at once');
   await w.mgr.stop();
 });

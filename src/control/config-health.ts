@@ -36,7 +36,7 @@ export interface FieldHelpers {
  */
 export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
 
-const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall'];
+const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall', 'warmup'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
 const CHECK_TYPES: Record<string, CheckerType> = {
@@ -82,6 +82,7 @@ function inherit(h: FieldHelpers, m: Map<string, Field>, d: Inherited): void {
   if (g('delay-before-retry')) d.delayBeforeRetryMs = seconds(h, g('delay-before-retry')!, 0);
   if (g('rise')) d.rise = h.int(g('rise')!, 1, 1000);
   if (g('fall')) d.fall = h.int(g('fall')!, 1, 1000);
+  if (g('warmup')) d.warmupMs = seconds(h, g('warmup')!, 0);
   if (g('inhibit-on-failure')) d.inhibitOnFailure = h.bool(g('inhibit-on-failure')!);
   if (g('virtualhost')) d.virtualhost = h.str(g('virtualhost')!);
 }
@@ -137,7 +138,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     connectPort: g('connect-port') ? h.int(g('connect-port')!, 1, 65535) : undefined,
     bindto: g('bindto') ? h.ip(g('bindto')!) : undefined,
     connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
-    ...checkerRetry(d, type), rise: d.rise, fall: d.fall,
+    ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
   };
   switch (type) {
     case 'TCP_CHECK': return { ...common, type };
@@ -291,6 +292,7 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
   if (c.delayBeforeRetryMs !== def.delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
   if (c.rise !== D.rise) o.rise = c.rise;
   if (c.fall !== D.fall) o.fall = c.fall;
+  if (c.warmupMs !== undefined) o.warmup = sec(c.warmupMs);
   if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;
   if (c.connectPort !== undefined) o['connect-port'] = c.connectPort;
   if (c.bindto !== undefined) o.bindto = c.bindto;

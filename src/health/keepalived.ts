@@ -203,6 +203,8 @@ export interface Inherited {
   fall: number;
   inhibitOnFailure: boolean;
   virtualhost?: string;
+  /** warmup: the first check comes at a random time within it (undefined: within delay_loop). */
+  warmupMs?: number;
 }
 
 const DEFAULTS: Inherited = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
@@ -272,6 +274,7 @@ function inherited(st: Stmt, d: Inherited): boolean {
     case 'nb_get_retry': nArgs(st, 1, 1); d.retry = intArg(st, 0, 0, 1000); return true;
     case 'delay_before_retry': nArgs(st, 1, 1); d.delayBeforeRetryMs = secondsArg(st, 0, 0); return true;
     case 'rise': nArgs(st, 1, 1); d.rise = intArg(st, 0, 1, 1000); return true;
+    case 'warmup': nArgs(st, 1, 1); d.warmupMs = secondsArg(st, 0, 0); return true;
     case 'fall': nArgs(st, 1, 1); d.fall = intArg(st, 0, 1, 1000); return true;
     case 'inhibit_on_failure': noArgs(st); d.inhibitOnFailure = true; return true;
     case 'virtualhost': nArgs(st, 1, 1); d.virtualhost = st.args[0]!.text; return true;
@@ -551,7 +554,7 @@ class Parser {
     const common: CheckCommon = {
       type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
       connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
-      ...checkerRetry(d, type), rise: d.rise, fall: d.fall,
+      ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
     };
     switch (st.key) {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };

@@ -228,9 +228,9 @@ export class HealthManager {
     }
   }
 
-  /** First check of a new checker: spread over one delay_loop. */
+  /** First check of a new checker: at a random time within its warmup (default one delay_loop), as keepalived. */
   private scheduleFirst(c: CheckerState): void {
-    this.schedule(c, Math.floor((this.deps.random ?? Math.random)() * c.spec.delayLoopMs));
+    this.schedule(c, Math.floor((this.deps.random ?? Math.random)() * (c.spec.warmupMs ?? c.spec.delayLoopMs)));
   }
 
   /**

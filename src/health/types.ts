@@ -33,6 +33,8 @@ export interface CheckCommon {
   rise: number;
   /** uvs extension: consecutive failed checks (each one including its retries) needed to go down (default 1). */
   fall: number;
+  /** warmup: the first check comes at a random time within it (keepalived's default, and without: delay_loop). */
+  warmupMs?: number;
 }
 
 export interface HttpUrl {
