@@ -1,20 +1,55 @@
 // TCP_CHECK: healthy when a TCP connection to the target is established within connect_timeout.
+// tcpSession is the connection under it and under SMTP_CHECK's conversation.
 import net from 'node:net';
 import type { CheckResult, CheckTarget, TcpCheck } from '../types.js';
 
-export function checkTcp(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto'>, target: CheckTarget): Promise<CheckResult> {
+/** A check's TCP connection, once established: what the checker says on it. */
+export interface TcpSession {
+  sock: net.Socket;
+  /** End the check with this result (the socket is destroyed; later calls do nothing). */
+  finish(r: CheckResult): void;
+  /** A new phase (what the next reply is to): connect_timeout starts again for it. */
+  arm(phase: string): void;
+  /** The phase the check is in (errors and timeouts are reported with it). */
+  phase(): string;
+  done(): boolean;
+}
+
+/**
+ * Connect to the target (from `bindto`) within connect_timeout, then hand the connection to
+ * `onConnect`; a timeout, an error or the server closing ends the check as failed, named by phase.
+ */
+export function tcpSession(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto'>, target: CheckTarget, onConnect: (s: TcpSession) => void): Promise<CheckResult> {
   return new Promise((resolve) => {
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    let phase = 'connect';
     const sock = net.connect({ host: target.ip, port: target.port, localAddress: spec.bindto });
-    const finish = (r: CheckResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
+    const s: TcpSession = {
+      sock,
+      finish(r) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(r);
+      },
+      arm(what) {
+        phase = what;
+        clearTimeout(timer);
+        const reason = what === 'connect' ? `connect timeout after ${spec.connectTimeoutMs} ms` : `${what}: timeout after ${spec.connectTimeoutMs} ms`;
+        timer = setTimeout(() => s.finish({ ok: false, reason }), spec.connectTimeoutMs);
+      },
+      phase: () => phase,
+      done: () => done,
     };
-    const timer = setTimeout(() => finish({ ok: false, reason: `connect timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
-    sock.once('connect', () => finish({ ok: true, reason: 'connected' }));
-    sock.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `connect ${e.code ?? e.message}` }));
+    s.arm('connect');
+    sock.once('connect', () => onConnect(s));
+    sock.once('end', () => s.finish({ ok: false, reason: `${phase}: connection closed by the server` }));
+    sock.once('error', (e: NodeJS.ErrnoException) => s.finish({ ok: false, reason: `${phase} ${e.code ?? e.message}` }));
   });
+}
+
+export function checkTcp(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto'>, target: CheckTarget): Promise<CheckResult> {
+  return tcpSession(spec, target, (s) => s.finish({ ok: true, reason: 'connected' }));
 }
