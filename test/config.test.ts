@@ -331,3 +331,65 @@ test('a reload of a file without a "services" key (emptied, cut, comments only) 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('TUN servers\' tunnels in the file (tun-type, tun-port, tun-csum): loaded, changed by a reload (and back to ipip when the file drops them), dumped and read back; refused on other methods', () => {
+  const text = (rs20: string) => `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.20, method: tun${rs20} }
+      - { address: 192.168.8.21, method: tun, tun-type: gre, tun-csum: csum }
+      - { address: 192.168.8.22, method: tun }
+`;
+  const { r, cm } = mk();
+  cm.apply(parseConfig(text(', tun-type: gue, tun-port: 6080'), 'f.yaml'), false);
+  const rules = () => formatRules(r.ctl.list(), N).split('\n').filter((l) => l.startsWith('-a'));
+  assert.deepEqual(rules(), [
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum',
+    '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -i -w 1 --tun-type gre --tun-csum',
+    '-a -t 192.168.8.200:80 -r 192.168.8.22:80 -i -w 1 --tun-type ipip',
+  ]);
+  assert.deepEqual(cm.apply(parseConfig(text(', tun-type: gue, tun-port: 6081, tun-csum: remcsum'), 'f.yaml'), false),
+    ['edit server TCP 192.168.8.200:80 -> 192.168.8.20:80: tunnel gue:6080:-c -> gue:6081:r+c']);
+  assert.deepEqual(cm.apply(parseConfig(text(''), 'f.yaml'), false), ['edit server TCP 192.168.8.200:80 -> 192.168.8.20:80: tunnel gue:6081:r+c -> ipip']);
+  cm.apply(parseConfig(text(', tun-type: gue, tun-port: 6080'), 'f.yaml'), false);
+  const dumped = cm.dump();
+  assert.match(dumped, /tun-type: gue\n\s+tun-port: 6080\n/);
+  const b = mk();
+  b.cm.apply(parseConfig(dumped, 'd.yaml'), false);
+  assert.equal(formatRules(b.r.ctl.list(), N), formatRules(r.ctl.list(), N));
+  assert.equal(configError(() => parseConfig(text(', tun-type: gue, tun-port: 6080').replace('method: tun, tun-type: gre', 'method: dr, tun-type: gre'), 'f.yaml')),
+    'f.yaml:8: services[0].servers[1].tun-type: tunnel options are for method tun servers, this one is dr');
+  assert.equal(configError(() => parseConfig(text(', tun-type: vxlan'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].tun-type: must be one of ipip, gue, gre, got "vxlan"');
+  // The combination is the control verbs' to check, with the line: a gue tunnel without its port.
+  assert.throws(() => cm.apply(parseConfig(text(', tun-type: gue'), 'f.yaml'), false), /f\.yaml:7: .*Invalid tunnel options: a gue tunnel needs its UDP port \(--tun-port\)/);
+});
+
+test('the tunnel verbs refuse what ipvsadm would not send: options on a non-TUN server, gue without a port, a port or remcsum on gre, a checksum on ipip; nothing changes', () => {
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const svc = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;
+  r.ctl.addService({ ...svc, sched: 'rr' });
+  const before = formatRules(r.ctl.list(), N);
+  const bad: Array<[object, RegExp]> = [
+    [{ fwd: 'dr', tunType: 'gre' }, /tunnel options for a dr server/],
+    [{ fwd: 'tun', tunType: 'gue' }, /a gue tunnel needs its UDP port/],
+    [{ fwd: 'tun', tunType: 'gre', tunPort: 6080 }, /tunnel port 6080 with the gre tunnel type/],
+    [{ fwd: 'tun', tunType: 'gre', tunCsum: 'remcsum' }, /--tun-remcsum with the gre tunnel type/],
+    [{ fwd: 'tun', tunCsum: 'csum' }, /--tun-csum with the ipip tunnel type/],
+    [{ fwd: 'tun', tunType: 'vxlan' }, /tunnel type "vxlan"/],
+    [{ fwd: 'tun', tunType: 'gue', tunPort: 70000 }, /tunnel port 70000 \(1\.\.65535\)/],
+  ];
+  for (const [over, want] of bad) {
+    assert.throws(() => r.ctl.call('addDest', { service: svc, addr: '192.168.8.20', port: 80, weight: 1, ...over }), (e: UvsError) => e.code === 'BAD_TUNNEL' && want.test(e.detail ?? ''), JSON.stringify(over));
+  }
+  assert.equal(formatRules(r.ctl.list(), N), before);
+  // -e keeps what it leaves out; a method that is not TUN drops the tunnel.
+  r.ctl.call('addDest', { service: svc, addr: '192.168.8.20', port: 80, fwd: 'tun', weight: 1, tunType: 'gue', tunPort: 6080, tunCsum: 'csum' });
+  r.ctl.call('editDest', { service: svc, addr: '192.168.8.20', port: 80, weight: 3 });
+  assert.match(formatRules(r.ctl.list(), N), /-i -w 3 --tun-type gue --tun-port 6080 --tun-csum\n/);
+  r.ctl.call('editDest', { service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr' });
+  r.ctl.call('editDest', { service: svc, addr: '192.168.8.20', port: 80, fwd: 'tun' });
+  assert.match(formatRules(r.ctl.list(), N), /-i -w 3 --tun-type ipip\n/);
+});

@@ -93,14 +93,20 @@ test('a file in real `ipvsadm -S -n` format restores to the expected table, and 
   assert.equal(formatRules(r.ctl.list(), N), saved);
 });
 
-test('real -S -n with -m and -i: restored and saved back unchanged (refused at the first such line while a forwarder is missing)', () => {
+test('real -S -n with -m and -i: restored, and saved back as ipvsadm 1.31 saves it (-i lines with --tun-type); refused at the first such line while a forwarder is missing', () => {
   // NAT and TUN servers off the link need a gateway.
   const r = rig({ addrs: ['192.168.8.10/24'], connMax: 4096, gateway: '192.168.8.1' });
+  // Saved by an ipvsadm before 1.31, which had no tunnel types: -i lines without --tun-type.
   const text = readFileSync(FIXTURES + 'real-save-mixed.txt', 'utf8');
   const have = (f: string): boolean => FORWARDERS[FWD_IDS[f]!] !== undefined;
   if (have('nat') && have('tun')) {
     restore(r, text);
-    assert.equal(formatRules(r.ctl.list(), N), text);
+    const saved = text.replace(/( -i -w \d+)$/m, '$1 --tun-type ipip');
+    assert.equal(formatRules(r.ctl.list(), N), saved);
+    // 1.31's own form restores to the same table.
+    const again = rig({ addrs: ['192.168.8.10/24'], connMax: 4096, gateway: '192.168.8.1' });
+    restore(again, saved);
+    assert.equal(formatRules(again.ctl.list(), N), saved);
     return;
   }
   const { calls, lines } = parseRules(text, { ports });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withDrLab } from './lab/itest.js';
-import { VIP } from './lab/dr-lab.js';
+import { LAB_GUE_PORT, VIP } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
@@ -55,5 +55,32 @@ test('TUN to real servers on a routed network: IPIP goes through --gateway, 20 c
     assert.deepEqual(r.counts, { rs1: 10, rs2: 10 });
     const down = await lab.transfer(1024 * 1024);
     assert.equal(down.sha256, down.expected);
+  });
+});
+
+test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, rs2 by GRE; 20 connections split 10/10, 1 MB down and up intact (PMTU through their larger headers), -Ln --tun-info and -S show them', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
+    const [rs1, rs2] = lab.servers.map((s) => s.addr);
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1}:80`, '-i', '--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT), '--tun-csum']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2}:80`, '-i', '--tun-type', 'gre']);
+    const info = await lab.uvsadmMust(['-Ln', '--tun-info']);
+    assert.match(info, new RegExp(`-> ${rs1!.replace(/\./g, '\\.')}:80 +Tunnel +gue:${LAB_GUE_PORT}:\\+c +1 `));
+    assert.match(info, new RegExp(`-> ${rs2!.replace(/\./g, '\\.')}:80 +Tunnel +gre:-c +1 `));
+    assert.match(await lab.uvsadmMust(['-S', '-n']), new RegExp(`-r ${rs1!.replace(/\./g, '\\.')}:80 -i -w 1 --tun-type gue --tun-port ${LAB_GUE_PORT} --tun-csum\n`));
+    const r = await lab.http(20);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { rs1: 10, rs2: 10 });
+    // rr: two downloads then two uploads reach each server both ways (uploads carry full-size segments).
+    const seen: string[] = [];
+    for (const up of [false, false, true, true]) {
+      const x = await lab.transfer(1024 * 1024, { up });
+      assert.equal(x.sha256, x.expected, `${up ? 'upload to' : 'download from'} ${x.server}`);
+      seen.push(`${up ? 'up' : 'down'} ${x.server}`);
+    }
+    assert.deepEqual(seen.sort(), ['down rs1', 'down rs2', 'up rs1', 'up rs2']);
+    const st = await lab.status();
+    t.diagnostic(`icmp_frag_needed_sent ${st.counters['icmp_frag_needed_sent']}; decap: ${lab.decaps.map((d) => d.stdout().trim().split('\n').pop()).join(' | ')}`);
+    assert.ok(st.counters['icmp_frag_needed_sent']! >= 1, 'full-size segments did not fit with the tunnel headers: the client was told');
   });
 });

@@ -56,10 +56,32 @@ test('-a/-e: defaults dr, weight 1, no thresholds; -g/-i force the service port,
   const dest = (over: object) => ({ service: svc, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 1, upper: 0, lower: 0, ...over });
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20'), call('addDest', dest({})));
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -g'), call('addDest', dest({})));
-  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -i -w 0'), call('addDest', dest({ fwd: 'tun', weight: 0 })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -i -w 0'), call('addDest', dest({ fwd: 'tun', weight: 0, tunType: 'ipip', tunCsum: 'nocsum' })));
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 -m -w 5 -x 100 -y 50'), call('addDest', dest({ fwd: 'nat', port: 8080, weight: 5, upper: 100, lower: 50 })));
   assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20:8080 --fullnat'), call('addDest', dest({ fwd: 'fullnat', port: 8080 })));
   assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20'), call('editDest', dest({})));
+});
+
+test('--tun-type ipip|gue|gre, --tun-port, --tun-nocsum|--tun-csum|--tun-remcsum for -i servers, checked with ipvsadm 1.31\'s words; --tun-info lists them', () => {
+  const dest = (over: object) => ({ service: svc, addr: '192.168.8.20', port: 80, fwd: 'tun', weight: 1, upper: 0, lower: 0, tunCsum: 'nocsum', ...over });
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20 -i --tun-type ipip'), call('addDest', dest({ tunType: 'ipip' })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20 -i --tun-type gue --tun-port 6080 --tun-csum'), call('addDest', dest({ tunType: 'gue', tunPort: 6080, tunCsum: 'csum' })));
+  assert.deepEqual(parse('-a -t 192.168.8.200:80 -r 192.168.8.20 -i --tun-type gue --tun-port 6080 --tun-remcsum'), call('addDest', dest({ tunType: 'gue', tunPort: 6080, tunCsum: 'remcsum' })));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20 -i --tun-type gre --tun-csum'), call('editDest', dest({ tunType: 'gre', tunCsum: 'csum' })));
+  assert.deepEqual(parse('-e -t 192.168.8.200:80 -r 192.168.8.20 -i'), call('editDest', dest({ tunType: 'ipip' })), '-e sends the whole server: ipip unless --tun-type');
+  const refused: Array<[string, string]> = [
+    ['-i --tun-type gue', "You need to supply the 'tun-port' option for the 'gue' tunnel type"],
+    ['-i --tun-type gre --tun-port 6080', "Illegal 'tun-port' option with the 'gre' tunnel type"],
+    ['-i --tun-type gre --tun-remcsum', "Illegal 'tun-remcsum' option with the 'gre' tunnel type"],
+    ['-i --tun-csum', "Illegal 'tun-csum' option with the 'ipip' tunnel type"],
+    ['-i --tun-type gue --tun-port 1 --tun-nocsum --tun-csum', "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type"],
+    ['-m --tun-type gre', 'Tunnel options conflict with forward method'],
+    ['-i --tun-type vxlan', 'illegal tunnel type specified'],
+    ['-i --tun-type gue --tun-port 70000', 'illegal tunnel port specified'],
+  ];
+  for (const [opts, message] of refused) usage(`-a -t 192.168.8.200:80 -r 192.168.8.20 ${opts}`, message);
+  usage('-A -t 192.168.8.200:80 --tun-type gre', "Illegal 'tun-type' option with the 'add-service' command");
+  assert.deepEqual(parse('-L -n --tun-info'), { kind: 'list', ...common, numeric: true, format: { tunInfo: true }, conns: false, timeout: false });
 });
 
 test('-r RIP:0 is the service port for -a, -e and -d, with every method (ipvsadm passes 0 on; the kernel sends the connections to the service port); a port-zero service keeps 0', () => {

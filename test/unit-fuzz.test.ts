@@ -13,7 +13,7 @@ import {
 import { CLIENT, DIR_IP, DIR_MAC, drRig, RS, ROUTER_MAC, VIP } from './helpers/harness.js';
 import { feedAccounted, fuzzFrames } from './helpers/fuzz-frames.js';
 import { fuzzSeed, mutateFrame, runCases } from './helpers/fuzz.js';
-import { DECAP_BAD, DECAP_NOT_IPIP, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { DECAP_BAD, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
@@ -21,6 +21,16 @@ const CASES = 100_000;
 
 const inner = tcp({ src: CLIENT, dst: VIP, sport: 33002, dport: 80, flags: TCP_FLAGS.SYN });
 const ipipTo = (dst: string) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4({ src: '10.0.0.99', dst, proto: 4 }, ipv4({ src: CLIENT, dst: VIP, proto: 6 }, inner)));
+/** The same inner packet in GRE (with its checksum field, or without) and in GUE to UDP port 6080. */
+const innerPkt = () => ipv4({ src: CLIENT, dst: VIP, proto: 6 }, inner);
+const greTo = (dst: string, csum: boolean) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 },
+  ipv4({ src: '10.0.0.99', dst, proto: 47 }, Buffer.concat([Buffer.from(csum ? [0x80, 0, 8, 0, 0, 0, 0, 0] : [0, 0, 8, 0]), innerPkt()])));
+const gueTo = (dst: string) => {
+  const udp = Buffer.from([0x9c, 0x40, 0x17, 0xc0, 0, 0, 0, 0, 0, 4, 0, 0]); // 40000 -> 6080, length below, no checksum; GUE v0 IPIP
+  const pkt = Buffer.concat([udp, innerPkt()]);
+  pkt.writeUInt16BE(pkt.length, 4);
+  return eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4({ src: '10.0.0.99', dst, proto: 17 }, pkt));
+};
 const quote = ipv4({ src: VIP, dst: CLIENT, proto: 6 }, tcp({ src: VIP, dst: CLIENT, sport: 80, dport: 33000, flags: TCP_FLAGS.ACK })).subarray(0, 28);
 
 /** Valid frames of every kind the datapath handles, for DR services. */
@@ -61,9 +71,9 @@ test('fuzz: every truncation of every valid frame never throws and is accounted 
   for (const f of VALID) for (let n = 0; n <= f.length; n++) feedAccounted(r, [f.subarray(0, n)]);
 });
 
-test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP frames: inner packets always inside the frame, ours, IPv4`, () => {
+test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames: inner packets always inside the frame, ours, IPv4`, () => {
   const vips = new Set([ip(VIP) | 0, ip('192.168.8.200') | 0]);
-  const seeds = [ipipTo(VIP), ipipTo('192.168.8.200'), VALID[7]!, VALID[12]!];
+  const seeds = [ipipTo(VIP), ipipTo('192.168.8.200'), greTo(VIP, false), greTo(VIP, true), gueTo('192.168.8.200'), VALID[7]!, VALID[12]!];
   const out = new Int32Array(2);
   const seen = [0, 0, 0];
   runCases('decap parser', CASES, fuzzSeed(1302), (g) => {
@@ -75,8 +85,8 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP f
     return { buf, off, len: f.length };
   }, ({ buf, off, len }) => {
     out.fill(-7);
-    const res = decapFrame(buf, off, len, vips, out);
-    assert.ok(res === DECAP_OK || res === DECAP_NOT_IPIP || res === DECAP_BAD, `result ${res}`);
+    const res = decapFrame(buf, off, len, vips, out, 6080);
+    assert.ok(res === DECAP_OK || res === DECAP_NOT_TUNNEL || res === DECAP_BAD, `result ${res}`);
     seen[res + 1]!++;
     if (res !== DECAP_OK) {
       assert.deepEqual([...out], [-7, -7], 'nothing written for a frame it refuses');
@@ -87,5 +97,5 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP f
     assert.equal(buf[at]! >>> 4, 4, 'inner IPv4');
     assert.ok(vips.has(buf.readInt32BE(at + 16)), 'inner destination is a VIP');
   }, (x) => x.buf.subarray(x.off, x.off + x.len).toString('hex'));
-  assert.ok(seen.every((s) => s > 1000), `every outcome exercised: bad ${seen[0]}, not IPIP ${seen[1]}, ok ${seen[2]}`);
+  assert.ok(seen.every((s) => s > 1000), `every outcome exercised: bad ${seen[0]}, not a tunnel ${seen[1]}, ok ${seen[2]}`);
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { hopped, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, GW, ROUTER_MAC, RS, VIP, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { DECAP_OK, decapFrame } from '../src/modes/decap.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 
@@ -55,4 +56,85 @@ test('fragmentation needed shares the rate limit of uvsd\'s other answers: 50 at
   r.advance(1);
   const again = delta(r.counters(), (r.run(big(60), big(61)), r.counters()));
   assert.deepEqual([again.icmp_frag_needed_sent, again.icmp_frag_needed_ratelimited], [1, 1]);
+});
+
+/** TUN to RS[0] with the given tunnel (ipvsadm --tun-type ...), headroom as uvsd's port lays frames out. */
+function tunnelRig(tun: { tunType: 'ipip' | 'gue' | 'gre'; tunPort?: number; tunCsum?: 'nocsum' | 'csum' | 'remcsum' }, headroom = 32) {
+  const r = rig({ headroom });
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'tun', weight: 1, ...tun });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  return r;
+}
+
+/** The 16-bit ones'-complement sum of a region folded (0xffff: a valid checksum is inside). */
+function folded(b: Buffer, off: number, len: number, initial = 0): number {
+  let s = initial;
+  for (let i = 0; i < len; i += 2) s += (b[off + i]! << 8) + (i + 1 < len ? b[off + i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, checksums valid, the inner packet untouched but for its TTL; uvs-decap gives it back', () => {
+  const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, payload: Buffer.alloc(100, 7) });
+  const vips = new Set([parseIp(VIP) | 0]);
+  const out = new Int32Array(2);
+  const cases = [
+    { tun: { tunType: 'gue' as const, tunPort: 6080 }, proto: 17, hlen: 32 },
+    { tun: { tunType: 'gue' as const, tunPort: 6080, tunCsum: 'csum' as const }, proto: 17, hlen: 32 },
+    { tun: { tunType: 'gre' as const }, proto: 47, hlen: 24 },
+    { tun: { tunType: 'gre' as const, tunCsum: 'csum' as const }, proto: 47, hlen: 28 },
+  ];
+  for (const c of cases) {
+    for (const headroom of [32, 0]) {
+      const r = tunnelRig(c.tun, headroom);
+      const input = syn(7000);
+      const [f] = r.run(input);
+      const what = `${JSON.stringify(c.tun)} headroom ${headroom}`;
+      assert.ok(f, what);
+      assert.equal(f.length, input.length + c.hlen, `${what}: ${c.hlen} bytes more`);
+      assert.equal(f[23], c.proto, `${what}: outer protocol`);
+      assert.equal(folded(f, 14, 20), 0xffff, `${what}: outer IP checksum`);
+      assert.deepEqual(f.subarray(14 + c.hlen), hopped(input).subarray(14), `${what}: inner packet`);
+      const t = 34;
+      if (c.proto === 17) {
+        const sport = f.readUInt16BE(t);
+        assert.ok(sport >= 32768 && sport <= 60999, `${what}: source port ${sport} from the flow's hash`);
+        assert.deepEqual([f.readUInt16BE(t + 2), f.readUInt16BE(t + 4), f.readUInt32BE(t + 8)], [6080, f.length - 34, 0x00040000], `${what}: UDP to the tunnel port, GUE v0 IPIP`);
+        if (c.tun.tunCsum === 'csum') {
+          const pseudo = folded(f, 26, 8, 17 + (f.length - 34));
+          assert.equal(folded(f, t, f.length - 34, pseudo), 0xffff, `${what}: UDP checksum`);
+        } else {
+          assert.equal(f.readUInt16BE(t + 6), 0, `${what}: no UDP checksum`);
+        }
+        assert.equal(r.run(syn(7000))[0]!.readUInt16BE(t), sport, 'one flow, one source port');
+      } else {
+        assert.deepEqual([f.readUInt16BE(t), f.readUInt16BE(t + 2)], [c.tun.tunCsum === 'csum' ? 0x8000 : 0, 0x0800], `${what}: GRE flags, IPv4`);
+        if (c.tun.tunCsum === 'csum') assert.equal(folded(f, t, f.length - 34), 0xffff, `${what}: GRE checksum`);
+      }
+      assert.equal(decapFrame(f, 0, f.length, vips, out, 6080), DECAP_OK, `${what}: uvs-decap takes it`);
+      assert.deepEqual(f.subarray(out[0], out[0]! + out[1]!), hopped(input).subarray(14), `${what}: uvs-decap's inner packet`);
+    }
+  }
+});
+
+test('GUE and GRE: MTU minus their own bytes: fragmentation needed says 1468 (GUE) and 1472 (GRE with checksum); a packet without DF is cut to fit', () => {
+  for (const [tun, mtu] of [[{ tunType: 'gue' as const, tunPort: 6080 }, 1468], [{ tunType: 'gre' as const, tunCsum: 'csum' as const }, 1472]] as const) {
+    const r = rig({ headroom: 32, gateway: GW });
+    r.dp.resolve(parseIp(GW));
+    r.learn(GW, ROUTER_MAC);
+    r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+    r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'tun', weight: 1, ...tun });
+    r.learn(RS[0].ip, RS[0].mac);
+    r.sink.take();
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 8000, dport: 80, flags: TCP_FLAGS.SYN }));
+    const fits = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 8000, dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(mtu - 40) }));
+    assert.equal(fits[0]!.length, 14 + 1500, `${tun.tunType}: ${mtu} bytes fit the 1500-byte MTU wrapped`);
+    const [icmp] = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 8000, dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(mtu - 39) }));
+    assert.deepEqual([icmp![23], icmp![34], icmp![35], icmp!.readUInt16BE(40)], [1, 3, 4, mtu], `${tun.tunType}: fragmentation needed, next-hop MTU ${mtu}`);
+    const frags = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 8000, dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(1460) }, { df: false }));
+    assert.equal(frags.length, 2, `${tun.tunType}: no DF: two inner fragments`);
+    assert.ok(frags.every((f) => f.length <= 14 + 1500), `${tun.tunType}: each fits`);
+  }
 });

@@ -131,3 +131,33 @@ test('scheduler flags, ops and persistence on the service line; largeNum edges',
   assert.equal(largeNum(12345678, true), ' 12345678');
   assert.equal(largeNum(123456789, true), ' 123456789');
 });
+
+test('TUN servers with their tunnels (ipvsadm 1.31): -S -n adds --tun-type (and GUE\'s port, the checksum option) to every -i line; -Ln --tun-info has the TunnelInfo column', () => {
+  const r = rig({ addrs: ['192.168.8.10/24'], connMax: 4096 });
+  const web = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;
+  r.ctl.addService({ ...web, sched: 'rr' });
+  r.ctl.addDest({ service: web, addr: '192.168.8.23', port: 80, fwd: 'dr', weight: 1 });
+  r.ctl.addDest({ service: web, addr: '192.168.8.22', port: 80, fwd: 'tun', weight: 1, tunType: 'gre' });
+  r.ctl.addDest({ service: web, addr: '192.168.8.21', port: 80, fwd: 'tun', weight: 2, tunType: 'gue', tunPort: 6080, tunCsum: 'csum' });
+  r.ctl.addDest({ service: web, addr: '192.168.8.20', port: 80, fwd: 'tun', weight: 1 });
+  const list = r.ctl.list();
+  assert.equal(formatRules(list, numeric), [
+    '-A -t 192.168.8.200:80 -s rr',
+    '-a -t 192.168.8.200:80 -r 192.168.8.20:80 -i -w 1 --tun-type ipip',
+    '-a -t 192.168.8.200:80 -r 192.168.8.21:80 -i -w 2 --tun-type gue --tun-port 6080 --tun-csum',
+    '-a -t 192.168.8.200:80 -r 192.168.8.22:80 -i -w 1 --tun-type gre --tun-nocsum',
+    '-a -t 192.168.8.200:80 -r 192.168.8.23:80 -g -w 1',
+    '',
+  ].join('\n'));
+  assert.equal(formatList(list, { ...numeric, tunInfo: true }), [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    'Prot LocalAddress:Port Scheduler Flags',
+    '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn',
+    'TCP  192.168.8.200:80 rr',
+    '  -> 192.168.8.20:80              Tunnel  ipip          1      0          0         ',
+    '  -> 192.168.8.21:80              Tunnel  gue:6080:+c   2      0          0         ',
+    '  -> 192.168.8.22:80              Tunnel  gre:-c        1      0          0         ',
+    '  -> 192.168.8.23:80              Route   n/a           1      0          0         ',
+    '',
+  ].join('\n'));
+});

@@ -1,8 +1,8 @@
-// uvs-decap: the TUN (IPIP) real-server helper for kernels without the ipip module.
+// uvs-decap: the TUN real-server helper for kernels without the ipip (or ip_gre, fou) module.
 //
-//   uvs-decap --vip 192.168.8.200[,more] [--dev eth0] [--tun uvsdecap0]
+//   uvs-decap --vip 192.168.8.200[,more] [--dev eth0] [--tun uvsdecap0] [--gue-port 6080]
 //
-// Receives the director's IPIP packets (IPv4 protocol 4) from --dev through an AF_PACKET socket
+// Receives the director's tunnelled packets (IPIP, GRE, and GUE on --gue-port) from --dev through an AF_PACKET socket
 // (the project's addon: no raw-socket dependency), strips the outer header, and writes the inner
 // packets into a TUN device that holds the VIPs, so the kernel delivers them to the listening
 // servers, which reply to the client directly (source = VIP). Batched both ways, no copies: the
@@ -12,6 +12,7 @@
 // clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
 // ARP for a VIP. With the ipip module, the standard setup is tunl0 instead (docs/tun-setup.md).
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { Command } from 'commander';
 import { parseIp } from '../datapath/addr.js';
 import { Port } from '../datapath/port.js';
@@ -23,13 +24,14 @@ function sh(argv: string[]): void {
 
 const program = new Command()
   .name('uvs-decap')
-  .description('decapsulate IPIP packets from a uvs director into a TUN device holding the VIPs')
+  .description('decapsulate IPIP, GRE and GUE packets from a uvs director into a TUN device holding the VIPs')
   .requiredOption('--vip <list>', 'VIP(s) to accept, comma separated')
   .option('--dev <ifname>', 'interface the IPIP packets arrive on', 'eth0')
   .option('--tun <name>', 'TUN device to create', 'uvsdecap0')
   .option('--mtu <n>', 'MTU of the TUN device', '1480')
+  .option('--gue-port <n>', 'UDP port GUE packets arrive on (ipvsadm --tun-type gue --tun-port n); none by default')
   .parse();
-const o = program.opts<{ vip: string; dev: string; tun: string; mtu: string }>();
+const o = program.opts<{ vip: string; dev: string; tun: string; mtu: string; guePort?: string }>();
 
 const vips = o.vip.split(',').map((v) => {
   const ip = parseIp(v.trim());
@@ -42,6 +44,11 @@ const vips = o.vip.split(',').map((v) => {
 const mtu = Number(o.mtu);
 if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) {
   console.error(`uvs-decap: --mtu ${o.mtu} out of range (576..9000)`);
+  process.exit(2);
+}
+const guePort = o.guePort === undefined ? 0 : Number(o.guePort);
+if (!Number.isInteger(guePort) || guePort < 0 || guePort > 65535 || (o.guePort !== undefined && guePort === 0)) {
+  console.error(`uvs-decap: --gue-port ${o.guePort} out of range (1..65535)`);
   process.exit(2);
 }
 const vipSet = new Set(vips.map((v) => v.ip | 0)); // rd32 gives int32
@@ -69,7 +76,7 @@ rx.start((count) => {
   const buf = rx.rxBuf;
   let n = 0;
   for (let i = 0; i < count; i++) {
-    const r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner);
+    const r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner, guePort);
     if (r === DECAP_BAD) ignored++;
     if (r !== DECAP_OK) continue;
     offs[n] = inner[0];
@@ -78,10 +85,19 @@ rx.start((count) => {
   }
   if (n > 0) decapsulated += tun.send(buf, offs, lens, n);
 });
+// GUE arrives as UDP to --gue-port: a socket there keeps the kernel from answering each datagram
+// with port unreachable (the packet socket above has already taken its copy).
+let gueSink: dgram.Socket | undefined;
+if (guePort !== 0) {
+  gueSink = dgram.createSocket('udp4');
+  gueSink.on('message', () => undefined);
+  gueSink.bind(guePort);
+}
 console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
 
 function stop(): void {
   rx.close();
+  gueSink?.close();
   tun.close();
   console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored }));
   process.exit(0);

@@ -11,8 +11,8 @@ import { UvsError } from './errors.js';
 import { topLevelItem, toYaml } from './yaml-out.js';
 import type { Control, ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
-import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts } from './protocol.js';
-import { destPort } from './protocol.js';
+import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
+import { destPort, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
@@ -82,9 +82,12 @@ export function parseAddrText(text: string): LinkAddr {
   return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
 }
 
+/** A server as a config file gives it: every field but the tunnel options, which only TUN servers have. */
+export type DesiredDest = Required<Omit<DestSpec, keyof TunOptions>> & TunOptions;
+
 export interface DesiredService {
   spec: Required<ServiceSpec>;
-  dests: Array<Required<DestSpec>>;
+  dests: DesiredDest[];
   laddrs: string[];
   line: number;
   destLines: number[];
@@ -119,7 +122,7 @@ const DAEMON_KEYS = [
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'services'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'synproxy', 'local-addresses', 'health', 'servers'];
-const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'health'];
+const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'tun-type', 'tun-port', 'tun-csum', 'health'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
 /** Why `v` cannot name a network interface (Linux: 1-15 bytes, no "/" or white space), or undefined. */
@@ -305,10 +308,29 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
         synproxy: m.get('synproxy') ? bool(m.get('synproxy')!) : false,
       };
       const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
-      const dests: Array<Required<DestSpec>> = [];
+      const dests: DesiredDest[] = [];
       const destLines: number[] = [];
       const forHealth: ServerForHealth[] = [];
       const servers = m.get('servers');
+      /** A server's tun-type, tun-port and tun-csum (the control verbs check the combination). */
+      const tunFields = (dm: Map<string, Field>, fwd: Fwd): TunOptions => {
+        const o: TunOptions = {};
+        const tf = dm.get('tun-type');
+        const pf = dm.get('tun-port');
+        const cf = dm.get('tun-csum');
+        const any = tf ?? pf ?? cf;
+        if (fwd !== 'tun') {
+          if (any !== undefined) fail(file, any.line, any.path, `tunnel options are for method tun servers, this one is ${fwd}`);
+          return o;
+        }
+        // Every TUN server says its whole tunnel (ipip, no port, nocsum by default), so that a
+        // reload puts back what a file leaves out.
+        o.tunType = tf ? (TUN_TYPES.find((t) => t === str(tf)) ?? fail(file, tf.line, tf.path, `must be one of ${TUN_TYPES.join(', ')}, got "${str(tf)}"`)) : 'ipip';
+        o.tunPort = pf ? int(pf, 1, 65535) : 0;
+        o.tunCsum = cf ? (TUN_CSUMS.find((c) => c === str(cf)) ?? fail(file, cf.line, cf.path, `must be one of ${TUN_CSUMS.join(', ')}, got "${str(cf)}"`)) : 'nocsum';
+        return o;
+      };
+
       if (!isNull(servers)) {
         for (const df of list(servers!)) {
           const dm = mapFields(df, SERVER_KEYS);
@@ -325,6 +347,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
             weight: dm.get('weight') ? int(dm.get('weight')!, 0, 2147483647) : 1,
             upper: dm.get('upper') ? int(dm.get('upper')!, 0, 2147483647) : 0,
             lower: dm.get('lower') ? int(dm.get('lower')!, 0, 2147483647) : 0,
+            ...tunFields(dm, fwd),
           });
           destLines.push(df.line);
           const d = dests[dests.length - 1]!;
@@ -505,6 +528,7 @@ export function planReload(
       if (c.weight !== d.weight) what.push(`weight ${c.weight} -> ${d.weight}`);
       if (c.fwd !== d.fwd) what.push(`method ${c.fwd} -> ${d.fwd}`);
       if (c.upper !== d.upper || c.lower !== d.lower) what.push(`thresholds ${c.upper}/${c.lower} -> ${d.upper}/${d.lower}`);
+      if (c.fwd === d.fwd && tunText(c) !== tunText(d)) what.push(`tunnel ${tunText(c)} -> ${tunText(d)}`);
       if (what.length > 0) push({ verb: 'editDest', args: d }, line, `${what.length === 1 && what[0]!.startsWith('weight') ? 're-weight' : 'edit'} server ${name}: ${what.join(', ')}`);
     });
     for (const s of health?.sorry ?? []) {
@@ -756,11 +780,11 @@ export class ConfigManager {
     // weight), failed ones too (absent from the table); the sorry server is in `health`.
     const want = this.applied.get(sk(svc));
     const vs = want?.health;
-    type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> };
+    type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> } & TunOptions;
     const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
     const rows: Row[] = [];
     const inTable = new Map(m.dests.map((d) => {
-      const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower };
+      const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum };
       return [`${row.addr}|${row.port}`, row];
     }));
     // Configured servers in the file's order (failed ones too), then any added by hand.
@@ -784,6 +808,11 @@ export class ConfigManager {
       x.weight = d.weight;
       if (d.upper !== 0) x.upper = d.upper;
       if (d.lower !== 0) x.lower = d.lower;
+      if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
+        x['tun-type'] = d.tunType;
+        if (d.tunType === 'gue') x['tun-port'] = d.tunPort;
+        if ((d.tunCsum ?? 'nocsum') !== 'nocsum') x['tun-csum'] = d.tunCsum;
+      }
       if (d.health !== undefined) x.health = d.health;
       return x;
     });

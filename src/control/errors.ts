@@ -36,6 +36,7 @@ export const ERRORS = {
   ADDRESS_IN_USE: 'Address already in use on the LAN',
   LADDR_EXISTS: 'Local address already exists',
   LADDR_NOT_FOUND: 'No such local address',
+  BAD_TUNNEL: 'Invalid tunnel options',
   SYNPROXY_NOT_TCP: 'The SYN proxy is only for TCP virtual services',
   SYNPROXY_FWD: 'The SYN proxy needs NAT or FULLNAT real servers (the director never sees DR/TUN replies)',
   BAD_REQUEST: 'Invalid request',

@@ -4,8 +4,8 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_SOCKET, destPort } from './protocol.js';
-import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, VerbName, Verbs } from './protocol.js';
+import { DEFAULT_SOCKET, destPort, TUN_TYPES } from './protocol.js';
+import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
 import type { ListFormat, PortNames } from './printers.js';
@@ -125,6 +125,8 @@ const OPTS = [
   'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
   // uvs: -Lc with FULLNAT's local address column
   'laddr-column',
+  // TUN's encapsulation (ipvsadm 1.31, Linux 5.2+)
+  'tun-info', 'tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
@@ -136,30 +138,30 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx ',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxx',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxx',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        x', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx  xxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxx     ',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxx     ',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxx', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -243,6 +245,12 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'thresholds', arg: 'none', action: { opt: 'thresholds' } },
   { long: 'persistent-conn', arg: 'none', action: { opt: 'persistent-conn' } },
   { long: 'laddr-column', arg: 'none', action: { opt: 'laddr-column' } },
+  { long: 'tun-info', arg: 'none', action: { opt: 'tun-info' } },
+  { long: 'tun-type', arg: 'required', action: { opt: 'tun-type' } },
+  { long: 'tun-port', arg: 'required', action: { opt: 'tun-port' } },
+  { long: 'tun-nocsum', arg: 'none', action: { opt: 'tun-nocsum' } },
+  { long: 'tun-csum', arg: 'none', action: { opt: 'tun-csum' } },
+  { long: 'tun-remcsum', arg: 'none', action: { opt: 'tun-remcsum' } },
   { long: 'nosort', arg: 'none', action: { opt: 'nosort' } },
   { long: 'sort', arg: 'none', action: { sort: true } },
   { long: 'exact', short: 'X', arg: 'none', action: { opt: 'exact' } },
@@ -440,6 +448,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let upper = 0;
   let lower = 0;
   let laddr: string | undefined;
+  let tunType: TunType | undefined;
+  let tunPort: number | undefined;
   let client: { addr: string; port?: number } | undefined;
   const sync: Record<string, string> = {};
   let drainTimeout: number | undefined;
@@ -522,6 +532,14 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       case 'laddr':
         laddr = parseIPv4(v);
         if (laddr === undefined) throw new UsageError('illegal local address specified');
+        break;
+      case 'tun-type':
+        tunType = TUN_TYPES.find((t) => t === v);
+        if (tunType === undefined) throw new UsageError('illegal tunnel type specified');
+        break;
+      case 'tun-port':
+        tunPort = toNumber(v, 1, 65535);
+        if (tunPort === undefined) throw new UsageError('illegal tunnel port specified');
         break;
       default:
         break; // flags without a value: numeric, connection, timeout, stats, ...
@@ -619,6 +637,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       }
       if (has('exact')) format.exact = true;
       if (has('nosort')) format.nosort = true;
+      if (has('tun-info')) format.tunInfo = true;
       const c: ListCommand = { kind: 'list', ...common, numeric: has('numeric'), format, conns: has('connection'), timeout: has('timeout') };
       if (key !== undefined) c.service = key;
       return c;
@@ -695,9 +714,35 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     throw new UsageError(`real server ${server.addr}:${rport}: the port differs from the virtual port ${key.port}, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server`);
   }
   const port = direct ? key.port : rport;
-  // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR.
-  const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower };
+  // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR,
+  // without --tun-type an ipip tunnel.
+  const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower, ...tunnelOptions(fwd, tunType ?? 'ipip', tunPort, has) };
   return { kind: 'call', ...common, call: { verb: cmd === 'add-server' ? 'addDest' : 'editDest', args: dest } };
+}
+
+// tunnel_types_v_options of ipvsadm 1.31: per tunnel type, its options' rules ('+' compulsory,
+// 'x' illegal, '1' at most one of them).
+const TUN_OPTS = ['tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum'] as const;
+const TUN_RULES: Record<TunType, string> = { ipip: 'xxxx', gue: '+111', gre: 'x11x' };
+
+/** ipvsadm's tunnel checks of -a/-e (its words), then the tunnel as a DestSpec's fields (TUN servers only). */
+function tunnelOptions(fwd: Fwd, type: TunType, port: number | undefined, has: (o: Opt) => boolean): TunOptions {
+  if ((has('tun-type') || TUN_OPTS.some(has)) && fwd !== 'tun') throw new UsageError('Tunnel options conflict with forward method');
+  let last: Opt | undefined;
+  TUN_OPTS.forEach((opt, j) => {
+    const rule = TUN_RULES[type][j];
+    if (!has(opt)) {
+      if (rule === '+') throw new UsageError(`You need to supply the '${opt}' option for the '${type}' tunnel type`);
+      return;
+    }
+    if (rule === 'x') throw new UsageError(`Illegal '${opt}' option with the '${type}' tunnel type`);
+    if (rule !== '1') return;
+    if (last !== undefined) throw new UsageError(`The option '${opt}' conflicts with the '${last}' option in the '${type}' tunnel type`);
+    last = opt;
+  });
+  if (fwd !== 'tun') return {};
+  const csum: TunCsum = has('tun-csum') ? 'csum' : has('tun-remcsum') ? 'remcsum' : 'nocsum';
+  return { tunType: type, ...(port !== undefined ? { tunPort: port } : {}), tunCsum: csum };
 }
 
 /** One line of an -R stream → tokens (ipvsadm's config_stream: whitespace, "..." and '...'). */

@@ -19,7 +19,7 @@ import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
-import type { Fwd, Proto, Timeouts } from './protocol.js';
+import type { Fwd, Proto, Timeouts, TunCsum, TunType } from './protocol.js';
 
 export interface DestModel {
   slot: number;
@@ -30,6 +30,10 @@ export interface DestModel {
   weight: number;
   upper: number;
   lower: number;
+  /** TUN servers' encapsulation (ipip, 0, nocsum for every other method). */
+  tunType: TunType;
+  tunPort: number;
+  tunCsum: TunCsum;
 }
 
 export interface LaddrModel {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
+import { tunText } from './protocol.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -76,6 +77,8 @@ export interface ListFormat {
   nosort?: boolean;
   /** -c --laddr-column: the local address column (FULLNAT's LIP:lport) between virtual and destination. */
   laddrColumn?: boolean;
+  /** --tun-info: a TunnelInfo column (ipvsadm 1.31). */
+  tunInfo?: boolean;
 }
 
 export interface PrintOptions extends ListFormat {
@@ -178,6 +181,7 @@ export function formatTitle(f: ListFormat = {}): string {
   if (f.rate) return `${left(HEAD, 33)} ${right('CPS', 8)} ${right('InPPS', 8)} ${right('OutPPS', 8)} ${right('InBPS', 8)} ${right('OutBPS', 8)}\n${DEST_HEAD}`;
   if (f.thresholds) return `${left(HEAD, 33)} ${left('Uthreshold', 10)} ${left('Lthreshold', 10)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n${DEST_HEAD}`;
   if (f.persistentConn) return `${left(HEAD, 33)} ${left('Weight', 9)} ${left('PersistConn', 11)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n${DEST_HEAD}`;
+  if (f.tunInfo) return 'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n';
   return 'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
 }
 
@@ -216,6 +220,9 @@ export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
       out += `  -> ${left(dname, 28)} ${left(int(d.upper), 10)} ${left(int(d.lower), 10)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
     } else if (opts.persistentConn) {
       out += `  -> ${left(dname, 28)} ${left(int(d.weight), 9)} ${left(int(d.persistConns), 11)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
+    } else if (opts.tunInfo) {
+      // ipvsadm's fwd_tun_info: ipip, gue:PORT:CSUM, gre:CSUM; n/a for other methods.
+      out += `  -> ${left(dname, 28)} ${left(forwardName(d.fwd), 7)} ${left(tunText(d) || 'n/a', 13)} ${left(int(d.weight), 6)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
     } else {
       out += `  -> ${left(dname, 28)} ${left(forwardName(d.fwd), 7)} ${left(int(d.weight), 6)} ${left(int(d.active), 10)} ${left(int(d.inactive), 10)}\n`;
     }
@@ -257,6 +264,13 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
     out += '\n';
     for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
       out += `-a ${name} -r ${addrPort(d.addr, d.port, svc.proto, opts)} ${FORWARD_SWITCHES[d.fwd]} -w ${int(d.weight)}`;
+      // ipvsadm 1.31's print_tunnel_rule: every -i server with its tunnel type (and GUE's port, the checksum option).
+      if (d.fwd === 'tun') {
+        const t = d.tunType ?? 'ipip';
+        out += ` --tun-type ${t}`;
+        if (t === 'gue') out += ` --tun-port ${int(d.tunPort ?? 0)}`;
+        if (t !== 'ipip') out += ` --tun-${d.tunCsum ?? 'nocsum'}`;
+      }
       if (d.upper !== 0) out += ` -x ${int(d.upper)}`;
       if (d.lower !== 0) out += ` -y ${int(d.lower)}`;
       out += '\n';
@@ -466,6 +480,12 @@ Options:
   --ipip         -i                   ipip encapsulation (tunneling)
   --masquerading -m                   masquerading (NAT)
   --fullnat                           full NAT (DPVS FNAT)
+  --tun-type      type                one of ipip|gue|gre,
+                                      the default tunnel type is ipip.
+  --tun-port      port                tunnel destination port
+  --tun-nocsum                        tunnel encapsulation without checksum
+  --tun-csum                          tunnel encapsulation with checksum
+  --tun-remcsum                       tunnel encapsulation with remote checksum
   --weight       -w weight            capacity of real server
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
@@ -489,6 +509,7 @@ Options:
   --exact                             expand numbers (display exact values)
   --thresholds                        output of thresholds information
   --persistent-conn                   output of persistent connection info
+  --tun-info                          output of tunnel information
   --laddr-column                      uvs: -c with FULLNAT's local address column
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility

@@ -39,12 +39,38 @@ export interface DestKey {
   port: number;
 }
 
-export interface DestSpec extends DestKey {
+export interface DestSpec extends DestKey, TunOptions {
   fwd?: Fwd; // default 'dr'
   weight?: number; // default 1
   /** Connection thresholds (ipvsadm -x / -y); 0 = none. */
   upper?: number;
   lower?: number;
+}
+
+/** TUN encapsulations (ipvsadm --tun-type, Linux 5.2+): IP-in-IP, GUE (IPIP over UDP), GRE. */
+export const TUN_TYPES = ['ipip', 'gue', 'gre'] as const;
+export type TunType = (typeof TUN_TYPES)[number];
+/** Outer checksum (ipvsadm --tun-nocsum, --tun-csum, --tun-remcsum: GUE's remote checksum offload). */
+export const TUN_CSUMS = ['nocsum', 'csum', 'remcsum'] as const;
+export type TunCsum = (typeof TUN_CSUMS)[number];
+
+/** A TUN server's encapsulation: ipip by default; GUE needs its UDP port; GRE and GUE may carry a checksum. */
+export interface TunOptions {
+  tunType?: TunType;
+  tunPort?: number;
+  tunCsum?: TunCsum;
+}
+
+/** ipvsadm 1.31's tunflags[]: how --tun-info writes the checksum option. */
+const TUN_FLAG_TEXT: Record<TunCsum, string> = { nocsum: '-c', csum: '+c', remcsum: 'r+c' };
+
+/** A server's tunnel as ipvsadm -Ln --tun-info words it ("" for other methods; ipip, gue:6080:-c, gre:+c). */
+export function tunText(d: TunOptions & { fwd?: Fwd }): string {
+  if (d.fwd !== 'tun') return '';
+  const t = d.tunType ?? 'ipip';
+  if (t === 'ipip') return t;
+  const f = TUN_FLAG_TEXT[d.tunCsum ?? 'nocsum'];
+  return t === 'gue' ? `${t}:${d.tunPort ?? 0}:${f}` : `${t}:${f}`;
 }
 
 /** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
@@ -82,6 +108,10 @@ export interface DestInfo {
   inactive: number;
   upper: number;
   lower: number;
+  /** TUN servers: their encapsulation (ipvsadm --tun-info). */
+  tunType?: TunType;
+  tunPort?: number;
+  tunCsum?: TunCsum;
   /** Persistence templates pointing here (ipvsadm --persistent-conn's PersistConn). */
   persistConns: number;
   stats: Stats;

@@ -10,9 +10,10 @@ import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
-  DrainArgs, DrainStatus,
+  DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
-import { destPort } from './protocol.js';
+import { destPort, TUN_CSUMS, TUN_TYPES } from './protocol.js';
+import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
@@ -95,7 +96,7 @@ function portOf(v: unknown, what: string): number {
   return v;
 }
 
-function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST', what: string, min: number, max: number): number {
+function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST' | 'BAD_TUNNEL', what: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new UvsError(code, `${what} ${JSON.stringify(v)} (${min}..${max})`);
   }
@@ -207,6 +208,44 @@ function findDest(s: ServiceModel, addr: number, port: number): number {
 }
 
 /** Checks that hold for any destination, whichever verb sets it. */
+/** A server's encapsulation, with `old`'s for what the spec leaves out (a TUN server keeps its own). */
+interface Tun {
+  tunType: TunType;
+  tunPort: number;
+  tunCsum: TunCsum;
+}
+const IPIP: Tun = { tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
+
+/**
+ * The tunnel options of a spec for a server of method `fwd` (ipvsadm's tunnel_opt_check): none but
+ * for TUN; ipip takes none; GUE needs its port and takes one checksum option; GRE takes nocsum or
+ * csum. `old`: the server's current options (-e keeps what it leaves out).
+ */
+function tunOf(a: TunOptions, fwd: Fwd, old: Tun | undefined): Tun {
+  const given = a.tunType !== undefined || a.tunPort !== undefined || a.tunCsum !== undefined;
+  if (fwd !== 'tun') {
+    if (given) throw new UvsError('BAD_TUNNEL', `tunnel options for a ${fwd} server (only -i servers are tunnelled)`);
+    return IPIP;
+  }
+  const base = old ?? IPIP;
+  const t = a.tunType === undefined ? base.tunType : TUN_TYPES.find((x) => x === a.tunType);
+  if (t === undefined) throw new UvsError('BAD_TUNNEL', `tunnel type ${JSON.stringify(a.tunType)} (ipip, gue or gre)`);
+  const c = a.tunCsum === undefined ? (t === base.tunType ? base.tunCsum : 'nocsum') : TUN_CSUMS.find((x) => x === a.tunCsum);
+  if (c === undefined) throw new UvsError('BAD_TUNNEL', `tunnel checksum ${JSON.stringify(a.tunCsum)} (nocsum, csum or remcsum)`);
+  // 0: none (a config file's TUN server without tun-port).
+  const p = a.tunPort === undefined ? (t === 'gue' && base.tunType === 'gue' ? base.tunPort : 0) : a.tunPort === 0 ? 0 : intOf(a.tunPort, 'BAD_TUNNEL', 'tunnel port', 1, 65535);
+  if (t === 'gue' && p === 0) throw new UvsError('BAD_TUNNEL', 'a gue tunnel needs its UDP port (--tun-port)');
+  if (t !== 'gue' && p !== 0) throw new UvsError('BAD_TUNNEL', `tunnel port ${p} with the ${t} tunnel type (only gue has one)`);
+  if (t === 'ipip' && c !== 'nocsum') throw new UvsError('BAD_TUNNEL', `--tun-${c} with the ipip tunnel type (it has no checksum)`);
+  if (t === 'gre' && c === 'remcsum') throw new UvsError('BAD_TUNNEL', '--tun-remcsum with the gre tunnel type (gue only)');
+  return { tunType: t, tunPort: p, tunCsum: c };
+}
+
+/** DestTable.tun's packed form of a server's encapsulation (src/modes/tun.ts). */
+function tunOp(t: Tun): number {
+  return tunCode(TUN_TYPES.indexOf(t.tunType), TUN_CSUMS.indexOf(t.tunCsum), t.tunPort);
+}
+
 function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
   mustUnicast(ctx, d.addr, 'real server');
@@ -259,6 +298,7 @@ function destInfo(ctx: VerbCtx, d: DestModel): DestInfo {
   return {
     addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight,
     active: dt.active[k], inactive: dt.inactive[k], upper: d.upper, lower: d.lower, persistConns: dt.persist[k],
+    ...(d.fwd === 'tun' ? { tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum } : {}),
     stats: { conns: dt.conns[k], inpkts: dt.inPkts[k], outpkts: dt.outPkts[k], inbytes: dt.inBytes[k], outbytes: dt.outBytes[k] },
     rate: ctx.control.destRates.read(k),
   };
@@ -340,7 +380,7 @@ export const VERBS = {
     const weight = a.weight === undefined ? 1 : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
     const upper = a.upper === undefined ? 0 : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
     const lower = a.lower === undefined ? 0 : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
-    const d = { addr, port, fwd, weight, upper, lower };
+    const d = { addr, port, fwd, weight, upper, lower, ...tunOf(a, fwd, undefined) };
     checkDest(ctx, s, d);
     if (findDest(s, addr, port) >= 0) throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
     const slot = ctx.model.freeSlots.pop();
@@ -348,7 +388,7 @@ export const VERBS = {
     s.dests.push({ slot, ...d });
     addRef(ctx.model.rips, addr, 1);
     ctx.control.restartRates(slot, undefined);
-    ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower });
+    ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(d) });
     return null;
   }),
 
@@ -366,8 +406,9 @@ export const VERBS = {
     if (lower > upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${lower} is above upper threshold ${upper}`);
     if (old === undefined) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
     checkDest(ctx, s, { addr, port, fwd, upper, lower });
-    Object.assign(old, { fwd, weight, upper, lower });
-    ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower });
+    const tun = tunOf(a, fwd, old.fwd === 'tun' ? old : undefined);
+    Object.assign(old, { fwd, weight, upper, lower, ...tun });
+    ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(tun) });
     return null;
   }),
 

@@ -37,6 +37,8 @@ export class DestTable {
   /** Connection thresholds (ipvsadm -x upper / -y lower); 0 = none. */
   readonly upper: Uint32Array;
   readonly lower: Uint32Array;
+  /** TUN servers' encapsulation (tunCode in src/modes/tun.ts: type, checksum, GUE port); 0 = IPIP. */
+  readonly tun: Int32Array;
   /** Totals since the last zero: connections, packets and bytes towards and from the server. */
   readonly conns: Float64Array;
   readonly inPkts: Float64Array;
@@ -70,6 +72,7 @@ export class DestTable {
     this.watcher = new Array<LoadWatcher | undefined>(max).fill(undefined);
     this.upper = new Uint32Array(max);
     this.lower = new Uint32Array(max);
+    this.tun = new Int32Array(max);
     this.conns = f64(max, shared);
     this.inPkts = f64(max, shared);
     this.inBytes = f64(max, shared);
@@ -81,8 +84,9 @@ export class DestTable {
   }
 
   /** Put a destination into slot d (chosen by the control plane, must be unused). */
-  set(d: number, addr: number, port: number, fwd: number, weight: number, upper = 0, lower = 0): void {
+  set(d: number, addr: number, port: number, fwd: number, weight: number, upper = 0, lower = 0, tun = 0): void {
     this.addr[d] = addr | 0;
+    this.tun[d] = tun;
     this.port[d] = port;
     this.fwd[d] = fwd;
     this.weight[d] = weight;

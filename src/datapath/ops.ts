@@ -46,8 +46,10 @@ export type DpOp =
       /** Connection thresholds (ipvsadm -x/-y); 0 = none. */
       upper: number;
       lower: number;
+      /** TUN's encapsulation (tunCode in src/modes/tun.ts); 0 = IPIP. */
+      tun: number;
     }
-  | { op: 'editDest'; svc: number; dest: number; fwd: number; weight: number; upper: number; lower: number }
+  | { op: 'editDest'; svc: number; dest: number; fwd: number; weight: number; upper: number; lower: number; tun: number }
   | { op: 'delDest'; svc: number; dest: number }
   /** ipvsadm --set tcp tcpfin udp, in seconds; 0 leaves a value unchanged. */
   | { op: 'setTimeouts'; tcp: number; tcpfin: number; udp: number }

@@ -1335,7 +1335,7 @@ export class Datapath implements Output {
       }
       case 'addDest': {
         const svc = this.svc(op.svc);
-        dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower);
+        dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower, op.tun);
         this.destSvc[op.dest] = op.svc;
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
@@ -1346,6 +1346,7 @@ export class Datapath implements Output {
         const svc = this.svc(op.svc);
         // Existing connections keep the forwarder they were created with (IPVS does the same).
         dt.fwd[op.dest] = op.fwd;
+        dt.tun[op.dest] = op.tun;
         dt.weight[op.dest] = op.weight;
         dt.setThresholds(op.dest, op.upper, op.lower);
         svc.scheduler.update?.(svc, dt);

@@ -1,5 +1,6 @@
 // TUN (ipvsadm -i, "Tunnel"): the client's IP packet is wrapped (one hop on) in a new IPv4 header
-// (protocol 4, IPIP): outer source the director address on the server's network (or the first
+// (protocol 4, IPIP; or, per server as ipvsadm --tun-type says, UDP with GUE, or GRE; the bytes
+// added then are 32 or 24/28 instead of 20): outer source the director address on the server's network (or the first
 // --addr), outer destination the real server, TTL and DF copied from the inner packet (whose TTL
 // the pipeline has already decreased, as IPVS's tunnel transmitter). The
 // server decapsulates (tunl0, or uvsd decap), holds the VIP, and replies to the client directly.
@@ -19,45 +20,137 @@
 
 import { C, D } from '../datapath/counters.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_IPIP, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
+  checksum, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
 import { buildFragNeeded } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
 import { FWD_TUN, type Forwarder, type Output } from './types.js';
 
 const IPIP_HLEN = 20;
+/** GRE's IPv4 protocol number. */
+const PROTO_GRE = 47;
+/** GUE over UDP: UDP header, then GUE's 4-byte base header (version 0, IPIP inside). */
+const UDP_HLEN = 8;
+const GUE_HLEN = 4;
 
-/** The Ethernet type and outer IPv4 header at gen slot g, for an inner packet of innerTot bytes. */
-function outer(o: Output, g: number, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number): void {
-  outerAt(o.genBuf, g, o, innerTot, tos, ttl, id, df, rip);
+/** DestTable.tun[d]: the encapsulation of a TUN server, packed (tunCode): type, checksum, GUE port. */
+export const TUN_IPIP = 0;
+export const TUN_GUE = 1;
+export const TUN_GRE = 2;
+export const TUN_NOCSUM = 0;
+export const TUN_CSUM = 1;
+export const TUN_REMCSUM = 2;
+
+/** type (TUN_*) | checksum (TUN_*CSUM) << 2 | GUE port << 4: one int32 per destination slot. */
+export function tunCode(type: number, csum: number, port: number): number {
+  return type | (csum << 2) | (port << 4);
 }
 
-/** The same in any buffer, for a frame starting at g. */
-function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number): void {
+/** Bytes the encapsulation adds: IPIP 20, GUE 32 (IP, UDP, GUE), GRE 24 (28 with its checksum). */
+export function tunOverhead(code: number): number {
+  const type = code & 3;
+  if (type === TUN_IPIP) return IPIP_HLEN;
+  if (type === TUN_GUE) return IPIP_HLEN + UDP_HLEN + GUE_HLEN;
+  return ((code >> 2) & 3) === TUN_CSUM ? IPIP_HLEN + 8 : IPIP_HLEN + 4;
+}
+
+/**
+ * GUE's UDP source port: a hash of the inner flow (addresses, and ports of a TCP/UDP first
+ * fragment), in Linux's default local port range 32768..60999, as udp_flow_src_port() spreads
+ * tunnelled flows over a server's receive queues. int32 arithmetic only.
+ */
+function gueSourcePort(buf: Buffer, ip: number): number {
+  let h = Math.imul(rd32(buf, ip + IP_SRC) ^ 0x2545f491, 0x9e3779b1) ^ rd32(buf, ip + IP_DST);
+  const proto = buf[ip + IP_PROTO];
+  if ((proto === PROTO_TCP || proto === PROTO_UDP) && (rd16(buf, ip + IP_FRAG) & 0x1fff) === 0) h ^= rd32(buf, ip + (buf[ip] & 15) * 4);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h ^= h >>> 13;
+  return 32768 + (h & 0x7fffffff) % 28232;
+}
+
+/** The Ethernet type and outer headers at gen slot g, for an inner packet of innerTot bytes. */
+function outer(o: Output, g: number, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number, code: number, sport: number): void {
+  outerAt(o.genBuf, g, o, innerTot, tos, ttl, id, df, rip, code, sport);
+}
+
+/**
+ * The same in any buffer, for a frame starting at g: the outer IPv4 header (protocol 4, 17 or 47),
+ * then GUE's UDP (from `sport`) and base header or GRE's header (ipvs_gue_encap, ipvs_gre_encap).
+ * Checksums over the inner packet (GUE's UDP checksum, GRE's) are added by tunFinish once it is in place.
+ */
+function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: number, ttl: number, id: number, df: number, rip: number, code: number, sport: number): void {
+  const hlen = tunOverhead(code);
+  const type = code & 3;
   wr16(gen, g + ETH_TYPE, ETHERTYPE_IPV4);
   const h = g + ETH_HLEN;
   gen[h] = 0x45;
   gen[h + 1] = tos; // copied, as the kernel's ipip does
-  wr16(gen, h + IP_TOTLEN, innerTot + IPIP_HLEN);
+  wr16(gen, h + IP_TOTLEN, innerTot + hlen);
   wr16(gen, h + IP_ID, id);
   wr16(gen, h + IP_FRAG, df);
   gen[h + IP_TTL] = ttl;
-  gen[h + IP_PROTO] = PROTO_IPIP;
+  gen[h + IP_PROTO] = type === TUN_IPIP ? PROTO_IPIP : type === TUN_GUE ? PROTO_UDP : PROTO_GRE;
   wr32(gen, h + IP_SRC, o.srcFor(rip));
   wr32(gen, h + 16, rip);
   ipv4SetChecksum(gen, h, IPIP_HLEN);
+  const t = h + IPIP_HLEN;
+  if (type === TUN_GUE) {
+    wr16(gen, t, sport);
+    wr16(gen, t + 2, code >>> 4);
+    wr16(gen, t + 4, UDP_HLEN + GUE_HLEN + innerTot);
+    wr16(gen, t + 6, 0);
+    wr32(gen, t + 8, 0x00040000); // GUE v0, no options, protocol 4 (IPIP), no flags
+  } else if (type === TUN_GRE) {
+    const csum = ((code >> 2) & 3) === TUN_CSUM;
+    wr32(gen, t, (csum ? 0x80000000 : 0) | 0x0800); // C bit, version 0, protocol IPv4
+    if (csum) wr32(gen, t + 4, 0);
+  }
+}
+
+/**
+ * After the inner packet is in place behind headers outerAt wrote at g: GUE's UDP checksum with
+ * --tun-csum (over the pseudo-header, UDP, GUE and the inner packet; 0 without), GRE's checksum
+ * with --tun-csum (over GRE's header and the inner packet). --tun-remcsum sends a whole inner
+ * checksum and no remote checksum option (the kernel adds the option only for a partial one).
+ */
+function tunFinish(gen: Buffer, g: number, innerTot: number, code: number): void {
+  if (((code >> 2) & 3) !== TUN_CSUM) return;
+  const type = code & 3;
+  const h = g + ETH_HLEN;
+  const t = h + IPIP_HLEN;
+  if (type === TUN_GUE) {
+    const len = UDP_HLEN + GUE_HLEN + innerTot;
+    const c = checksum(gen, t, len, sum16(gen, h + IP_SRC, 8, PROTO_UDP + len));
+    wr16(gen, t + 6, c === 0 ? 0xffff : c);
+  } else if (type === TUN_GRE) {
+    wr16(gen, t + 4, checksum(gen, t, 8 + innerTot));
+  }
+}
+
+/** The encapsulation of connection e's server (DestTable.tun). */
+function codeOf(o: Output, e: number): number {
+  return o.dt.tun[o.ct.dest[e]];
+}
+
+/** GUE's source port for the packet at buf[ip] (0 for the other types, which have none). */
+function sportOf(buf: Buffer, ip: number, code: number): number {
+  return (code & 3) === TUN_GUE ? gueSourcePort(buf, ip) : 0;
 }
 
 /** Wrap the IP packet at buf[ip, ip+tot) for rip and send it: in place when the receive buffer
  *  has headroom in front of the frame, else in a generated slot (a copy). */
-function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inPlace: boolean): void {
-  if (inPlace && o.headroom >= IPIP_HLEN + o.vnetHdr) {
-    // The new frame starts 20 bytes earlier: Ethernet header, then the outer IP header where the
-    // old Ethernet header was, then the untouched packet; its (zero) vnet header in front of it.
-    const f = ip - ETH_HLEN - IPIP_HLEN;
-    outerAt(buf, f, o, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
+function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, code: number): void {
+  const hlen = tunOverhead(code);
+  const sport = sportOf(buf, ip, code);
+  if (o.headroom >= hlen + o.vnetHdr) {
+    // The new frame starts hlen bytes earlier: Ethernet header, then the outer headers where the
+    // old Ethernet header was (and in the headroom), then the untouched packet; its (zero) vnet header in front.
+    const f = ip - ETH_HLEN - hlen;
+    outerAt(buf, f, o, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
+    tunFinish(buf, f, tot, code);
     if (o.vnetHdr > 0) vnetClear(buf, f);
-    o.toHost(buf, f, ETH_HLEN + IPIP_HLEN + tot, rip);
+    o.toHost(buf, f, ETH_HLEN + hlen + tot, rip);
     return;
   }
   const g = o.genSlot();
@@ -65,19 +158,22 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, inP
     o.drop(D.tx_failed);
     return;
   }
-  outer(o, g, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip);
-  o.copyToGen(buf, ip, g + ETH_HLEN + IPIP_HLEN, tot);
-  o.toHost(o.genBuf, g, ETH_HLEN + IPIP_HLEN + tot, rip);
+  outer(o, g, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
+  o.copyToGen(buf, ip, g + ETH_HLEN + hlen, tot);
+  tunFinish(o.genBuf, g, tot, code);
+  o.toHost(o.genBuf, g, ETH_HLEN + hlen + tot, rip);
 }
 
 /**
  * A packet without DF too big to wrap: cut it into inner fragments that fit with the outer
- * header (as any router may), wrap each. The server's kernel reassembles them after decapsulation.
+ * headers (as any router may), wrap each. The server's kernel reassembles them after decapsulation.
  */
-function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip: number): void {
+function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, code: number): void {
   const gen = o.genBuf;
+  const hlen = tunOverhead(code);
+  const sport = sportOf(buf, ip, code);
   const ihl = (buf[ip] & 15) * 4;
-  const maxData = ((o.mtu - IPIP_HLEN - ihl) >> 3) << 3;
+  const maxData = ((o.mtu - hlen - ihl) >> 3) << 3;
   const frag0 = rd16(buf, ip + IP_FRAG);
   const data = tot - ihl;
   for (let done = 0; done < data; done += maxData) {
@@ -88,60 +184,64 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
       o.drop(D.tx_failed);
       return;
     }
-    const ih = g + ETH_HLEN + IPIP_HLEN;
-    outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), 0, rip);
+    const ih = g + ETH_HLEN + hlen;
+    outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), 0, rip, code, sport);
     o.copyToGen(buf, ip, ih, ihl);
     o.copyToGen(buf, ip + ihl + done, ih + ihl, n);
     wr16(gen, ih + IP_TOTLEN, ihl + n);
     wr16(gen, ih + IP_FRAG, (last ? frag0 & 0x2000 : 0x2000) | ((frag0 & 0x1fff) + (done >> 3)));
     ipv4SetChecksum(gen, ih, ihl);
+    tunFinish(gen, g, ihl + n, code);
     o.count(C.tun_inner_fragments);
-    o.toHost(gen, g, ETH_HLEN + IPIP_HLEN + ihl + n, rip);
+    o.toHost(gen, g, ETH_HLEN + hlen + ihl + n, rip);
   }
 }
 
 /**
- * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU - 20),
- * sent like uvsd's other answers: never to a broadcast MAC or a source the kernel would not
- * answer, and within the ICMP rate limit they share.
+ * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU minus
+ * the encapsulation's bytes), sent like uvsd's other answers: never to a broadcast MAC or a
+ * source the kernel would not answer, and within the ICMP rate limit they share.
  */
-function fragNeeded(o: Output, buf: Buffer, off: number, ip: number, e: number): void {
+function fragNeeded(o: Output, buf: Buffer, off: number, ip: number, e: number, hlen: number): void {
   o.drop(D.mtu_exceeded);
   const src = rd32(buf, ip + IP_SRC);
   const g = o.answerSlot(buf, off, src, C.icmp_frag_needed_ratelimited);
   if (g < 0) return;
-  const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - IPIP_HLEN);
+  const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - hlen);
   o.count(C.icmp_frag_needed_sent);
   o.toHost(o.genBuf, g, flen, src);
 }
 
 /** A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated slot. */
-function segmentThenEncap(o: Output, buf: Buffer, off: number, ip: number, l4: number, tot: number, e: number): void {
+function segmentThenEncap(o: Output, buf: Buffer, off: number, ip: number, l4: number, tot: number, e: number, code: number): void {
   const mss = o.gsoSize;
   if (l4 < 0 || buf[ip + IP_PROTO] !== 6 || (o.gsoType & 0x7f) !== VNET_GSO_TCPV4 || mss === 0) {
     o.drop(D.offload_unsupported);
     return;
   }
+  const hlen = tunOverhead(code);
   const hl = l4 - ip + (buf[l4 + 12] >>> 4) * 4;
-  if (hl + mss + IPIP_HLEN > o.mtu) {
-    fragNeeded(o, buf, off, ip, e);
+  if (hl + mss + hlen > o.mtu) {
+    fragNeeded(o, buf, off, ip, e, hlen);
     return;
   }
   const gen = o.genBuf;
   const rip = o.ct.daddr[e];
   const df = rd16(buf, ip + IP_FRAG) & 0x4000;
+  const sport = sportOf(buf, ip, code);
   for (let k = 0; ; k++) {
     let g = o.genSlot();
     if (g < 0) {
       o.genFlush(); // more segments than a batch has slots: send what is built, reuse the slots
       g = o.genSlot();
     }
-    const ih = g + ETH_HLEN + IPIP_HLEN;
+    const ih = g + ETH_HLEN + hlen;
     const n = tcpGsoSegment(buf, ip, l4, tot, mss, k, gen, ih);
     if (n === 0) return;
-    outer(o, g, n, buf[ip + 1], buf[ip + IP_TTL], rd16(gen, ih + IP_ID), df, rip);
+    outer(o, g, n, buf[ip + 1], buf[ip + IP_TTL], rd16(gen, ih + IP_ID), df, rip, code, sport);
+    tunFinish(gen, g, n, code);
     o.count(C.gso_segments_built);
-    o.toHost(gen, g, ETH_HLEN + IPIP_HLEN + n, rip);
+    o.toHost(gen, g, ETH_HLEN + hlen + n, rip);
   }
 }
 
@@ -150,9 +250,10 @@ export const tun: Forwarder = {
   noOutput: true,
   inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const tot = len - (ip - off);
+    const code = codeOf(o, e);
     if (o.vnetHdr > 0) {
       if (o.gsoType !== 0) {
-        segmentThenEncap(o, buf, off, ip, l4, tot, e);
+        segmentThenEncap(o, buf, off, ip, l4, tot, e, code);
         return;
       }
       // The wrapped packet leaves with a zero header: its checksum must be whole.
@@ -161,19 +262,21 @@ export const tun: Forwarder = {
         return;
       }
     }
-    if (tot + IPIP_HLEN > o.mtu) {
+    const hlen = tunOverhead(code);
+    if (tot + hlen > o.mtu) {
       if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) {
-        fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e]);
+        fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
         return;
       }
-      fragNeeded(o, buf, off, ip, e);
+      fragNeeded(o, buf, off, ip, e, hlen);
       return;
     }
-    encap(o, buf, ip, tot, o.ct.daddr[e], true);
+    encap(o, buf, ip, tot, o.ct.daddr[e], code);
   },
   /** An error about one of the server's replies (sent to the VIP) goes to the server, wrapped. */
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, _inner: number, e: number, toServer: boolean): void {
     const tot = len - (ip - off);
-    if (toServer && tot + IPIP_HLEN <= o.mtu && o.gsoType === 0) encap(o, buf, ip, tot, o.ct.daddr[e], true);
+    const code = codeOf(o, e);
+    if (toServer && tot + tunOverhead(code) <= o.mtu && o.gsoType === 0) encap(o, buf, ip, tot, o.ct.daddr[e], code);
   },
 };

@@ -12,7 +12,7 @@
 // Other forwarding methods (opts.mode) change only the real servers' side:
 //   nat      rsN eth0 10.8.1.(10+10N)/24, default route via 10.8.1.1 (a second uvsd --addr); no VIP
 //   fullnat  rsN eth0 192.168.8.(10+10N)/24, no VIP; replies go to the LIP 192.168.8.50 (uvsd's)
-//   tun      as DR, but the VIP sits on a TUN device fed by bin/uvs-decap (IPIP decapsulation)
+//   tun      as DR, but the VIP sits on a TUN device fed by bin/uvs-decap (IPIP, GRE and GUE decapsulation)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +28,8 @@ export const labDir = here;
 
 export const SUBNET = '192.168.8';
 export const DIR_ADDR = `${SUBNET}.10`;
+/** The UDP port the lab's uvs-decap takes GUE on (ipvsadm --tun-type gue --tun-port). */
+export const LAB_GUE_PORT = 6080;
 export const VIP = `${SUBNET}.200`;
 export const UVSD_MAC = '02:00:00:00:00:01';
 export const NAT_SUBNET = '10.8.1';
@@ -243,7 +245,8 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       if (mode === 'nat') await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR]);
       if (opts.offLink) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', `${ROUTED_SUBNET}.1`]);
       if (mode === 'tun') {
-        const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0']), { cwd: repoRoot });
+        // IPIP and GRE always; GUE on the port the tunnel tests use (ipvsadm --tun-port).
+        const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0', '--gue-port', String(LAB_GUE_PORT)]), { cwd: repoRoot });
         await p.waitForLine(/uvs-decap ready/, 10_000);
         decaps.push(p);
       }
