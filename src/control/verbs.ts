@@ -207,7 +207,6 @@ function findDest(s: ServiceModel, addr: number, port: number): number {
   return s.dests.findIndex((d) => d.addr === addr && d.port === port);
 }
 
-/** Checks that hold for any destination, whichever verb sets it. */
 /** A server's encapsulation, with `old`'s for what the spec leaves out (a TUN server keeps its own). */
 interface Tun {
   tunType: TunType;
@@ -246,6 +245,7 @@ function tunOp(t: Tun): number {
   return tunCode(TUN_TYPES.indexOf(t.tunType), TUN_CSUMS.indexOf(t.tunCsum), t.tunPort);
 }
 
+/** Checks that hold for any destination, whichever verb sets it. */
 function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
   mustUnicast(ctx, d.addr, 'real server');

@@ -34,15 +34,14 @@ const PROTO_GRE = 47;
 const UDP_HLEN = 8;
 const GUE_HLEN = 4;
 
-/** DestTable.tun[d]: the encapsulation of a TUN server, packed (tunCode): type, checksum, GUE port. */
-export const TUN_IPIP = 0;
-export const TUN_GUE = 1;
-export const TUN_GRE = 2;
-export const TUN_NOCSUM = 0;
-export const TUN_CSUM = 1;
-export const TUN_REMCSUM = 2;
+/** DestTable.tun[d]: the encapsulation of a TUN server, packed (tunCode): type, checksum, GUE port.
+ *  Types and checksum options in the order of TUN_TYPES / TUN_CSUMS (control/protocol.ts). */
+const TUN_IPIP = 0;
+const TUN_GUE = 1;
+/** Checksum option csum (0 nocsum, 2 remcsum: no checksum here either). */
+const TUN_CSUM = 1;
 
-/** type (TUN_*) | checksum (TUN_*CSUM) << 2 | GUE port << 4: one int32 per destination slot. */
+/** type | checksum option << 2 | GUE port << 4: one int32 per destination slot. */
 export function tunCode(type: number, csum: number, port: number): number {
   return type | (csum << 2) | (port << 4);
 }
@@ -93,7 +92,7 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
   gen[h + IP_PROTO] = type === TUN_IPIP ? PROTO_IPIP : type === TUN_GUE ? PROTO_UDP : PROTO_GRE;
   wr32(gen, h + IP_SRC, o.srcFor(rip));
   wr32(gen, h + 16, rip);
-  ipv4SetChecksum(gen, h, IPIP_HLEN);
+  ipv4SetChecksum(gen, h, IPIP_HLEN); // the outer IPv4 header: 20 bytes, no options
   const t = h + IPIP_HLEN;
   if (type === TUN_GUE) {
     wr16(gen, t, sport);
@@ -101,7 +100,7 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
     wr16(gen, t + 4, UDP_HLEN + GUE_HLEN + innerTot);
     wr16(gen, t + 6, 0);
     wr32(gen, t + 8, 0x00040000); // GUE v0, no options, protocol 4 (IPIP), no flags
-  } else if (type === TUN_GRE) {
+  } else if (type !== TUN_IPIP) { // GRE
     const csum = ((code >> 2) & 3) === TUN_CSUM;
     wr32(gen, t, (csum ? 0x80000000 : 0) | 0x0800); // C bit, version 0, protocol IPv4
     if (csum) wr32(gen, t + 4, 0);
@@ -123,7 +122,7 @@ function tunFinish(gen: Buffer, g: number, innerTot: number, code: number): void
     const len = UDP_HLEN + GUE_HLEN + innerTot;
     const c = checksum(gen, t, len, sum16(gen, h + IP_SRC, 8, PROTO_UDP + len));
     wr16(gen, t + 6, c === 0 ? 0xffff : c);
-  } else if (type === TUN_GRE) {
+  } else if (type !== TUN_IPIP) { // GRE
     wr16(gen, t + 4, checksum(gen, t, 8 + innerTot));
   }
 }
