@@ -432,6 +432,52 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
   }
 });
 
+test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_server\'s own lvs_method) reach the table, also when a failed server is added back; YAML tunnels too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ktun-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `virtual_server 192.168.8.200 80 {
+  lvs_method TUN type gue port 6080 csum
+  delay_loop 10
+  real_server ${A} 80 {
+    MISC_CHECK { misc_path /bin/true }
+  }
+  real_server ${B} 80 {
+    lvs_method TUN type gre
+    MISC_CHECK { misc_path /bin/true }
+  }
+}
+`);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await w.mgr.start();
+    const want = `-A -t 192.168.8.200:80 -s wlc\n-a -t 192.168.8.200:80 -r ${A}:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n-a -t 192.168.8.200:80 -r ${B}:80 -i -w 1 --tun-type gre --tun-nocsum\n`;
+    assert.equal(formatRules(w.r.ctl.list(), N), want);
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), [`80 ${B}/1`]);
+    w.failing.delete(A);
+    await w.clock.advance(10 * S);
+    assert.equal(formatRules(w.r.ctl.list(), N), want, 'added back with its tunnel');
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // The config file's health-checked TUN server comes back with its tunnel too.
+  const text = svc(`      - { address: ${A}, method: tun, tun-type: gre, tun-csum: csum }\n`);
+  const w = world();
+  w.cm.apply(parseConfig(text, 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  w.failing.add(`${A} /health`);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), []);
+  w.failing.delete(`${A} /health`);
+  await w.clock.advance(10 * S);
+  assert.match(formatRules(w.r.ctl.list(), N), /-i -w 1 --tun-type gre --tun-csum\n/);
+  await w.mgr.stop();
+});
+
 test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
   const text = `services:
   - proto: tcp

@@ -297,6 +297,28 @@ test('warmup (virtual_server, real_server or checker level, as the other timing 
   assert.deepEqual(config.services.map((v) => v.realServers.map((r) => r.checkers.map((c) => c.warmupMs))), [[[4000, 0], [4000]], [[undefined]]]);
 });
 
+test('lvs_method TUN with keepalived\'s tunnel words (type, port, nocsum|csum|remcsum), at the virtual or the real server; bad combinations refused with file:line', () => {
+  const { config } = parseKeepalived('virtual_server 1.2.3.4 80 {\n lb_kind TUN type gue port 6080 remcsum\n real_server 1.2.3.5 80 {\n }\n real_server 1.2.3.6 80 {\n  lvs_method TUN type gre csum\n }\n real_server 1.2.3.7 80 {\n  lvs_method DR\n }\n}\n', 'k.conf');
+  const vs = config.services[0]!;
+  assert.deepEqual([vs.fwd, vs.tun], ['tun', { tunType: 'gue', tunPort: 6080, tunCsum: 'remcsum' }]);
+  assert.deepEqual(vs.realServers.map((r) => [r.fwd, r.tun]), [[undefined, undefined], ['tun', { tunType: 'gre', tunPort: 0, tunCsum: 'csum' }], ['dr', undefined]]);
+  const bad: Array<[string, RegExp]> = [
+    ['lvs_method TUN type gue', /^k\.conf:2: lvs_method: gue tunnels require a port, and only they take one$/],
+    ['lvs_method TUN type gre port 6080', /^k\.conf:2: lvs_method: gue tunnels require a port, and only they take one$/],
+    ['lvs_method TUN csum', /^k\.conf:2: lvs_method: ipip tunnels have no checksum option$/],
+    ['lvs_method TUN type gre remcsum', /^k\.conf:2: lvs_method: gre tunnels have no remote checksum option$/],
+    ['lvs_method TUN type vxlan', /^k\.conf:2: lvs_method: unknown tunnel type "vxlan"/],
+    ['lvs_method TUN type gue port 0', /^k\.conf:2: lvs_method: invalid gue tunnel port "0"/],
+    ['lvs_method NAT type gre', /^k\.conf:2: lvs_method NAT: tunnel options \("type"\) are for TUN only$/],
+  ];
+  for (const [line, want] of bad) {
+    assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 80 {\n ${line}\n}\n`, 'k.conf'), (e: Error) => {
+      assert.match(e.message, want);
+      return true;
+    }, line);
+  }
+});
+
 function pick(c: CheckSpec): Record<string, unknown> {
   const d = c as CheckSpec & { queryType?: string; queryName?: string };
   return { type: d.type, queryType: d.queryType, queryName: d.queryName, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs, connectPort: d.connectPort };

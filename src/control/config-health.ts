@@ -4,7 +4,7 @@
 // and constants only, so control does not load health code), and written back for --dump-config.
 
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
-import type { Fwd, Proto } from './protocol.js';
+import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
 import { checkerRetry, dnsNameProblem, dnsType, printableWord, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
@@ -206,6 +206,8 @@ export interface ServerForHealth {
   fwd: Fwd;
   upper: number;
   lower: number;
+  /** A TUN server's tunnel. */
+  tun?: TunOptions;
   health: Field | undefined;
   line: number;
 }
@@ -258,7 +260,7 @@ export function parseServiceHealth(
     const rd: Inherited = { ...d };
     const rs: RealServerSpec = {
       addr: s.addr, port: s.port, weight: s.weight, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: { file: h.file, line: s.line },
-      fwd: s.fwd, upper: s.upper, lower: s.lower,
+      fwd: s.fwd, upper: s.upper, lower: s.lower, ...(s.tun !== undefined ? { tun: s.tun } : {}),
     };
     let own: Field | undefined;
     if (s.health !== undefined) {

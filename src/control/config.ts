@@ -14,7 +14,7 @@ import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { destPort, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
-import type { VirtualServerSpec } from '../health/types.js';
+import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
@@ -351,7 +351,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           });
           destLines.push(df.line);
           const d = dests[dests.length - 1]!;
-          forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
+          const tun = d.fwd === 'tun' ? { tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum } : undefined;
+          forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, tun, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
         }
       }
       const health = parseServiceHealth(helpers, { proto, addr: spec.addr, port: spec.port, sched: spec.sched, line: sf.line },
@@ -375,6 +376,20 @@ export function readConfigText(file: string): string {
   }
 }
 
+/**
+ * How a checked server goes into the table: its own method (keepalived's real_server lvs_method,
+ * the config file's method), else the virtual server's, with that one's tunnel, and the
+ * thresholds it was given (left out: kept by an edit).
+ */
+export function entryOfServer(vs: VirtualServerSpec, r: RealServerSpec): { fwd: Fwd; upper?: number; lower?: number } & TunOptions {
+  const fwd = r.fwd ?? vs.fwd;
+  const tun = r.fwd !== undefined ? r.tun : vs.tun;
+  return {
+    fwd, ...(r.upper !== undefined ? { upper: r.upper } : {}), ...(r.lower !== undefined ? { lower: r.lower } : {}),
+    ...(fwd === 'tun' && tun !== undefined ? tun : {}),
+  };
+}
+
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
@@ -385,7 +400,7 @@ export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[]
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
       service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
-      fwd: vs.fwd, weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
+      ...entryOfServer(vs, r), weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
     laddrs: [],
     line: vs.origin?.line ?? 1,

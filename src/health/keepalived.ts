@@ -5,8 +5,8 @@
 // are skipped with one warning each, unknown keywords inside a virtual server are named.
 
 import { parseIp } from '../datapath/addr.js';
-import type { Fwd } from '../control/protocol.js';
-import { destPort } from '../control/protocol.js';
+import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
+import { destPort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
@@ -286,6 +286,40 @@ function inherited(st: Stmt, d: Inherited): boolean {
 export const KEEPALIVED_PERSISTENCE_S = 360;
 
 const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
+
+/**
+ * lvs_method (lb_kind) NAT|DR|TUN, and for TUN keepalived's tunnel words: `type ipip|gue|gre`,
+ * `port N` (gue only, and required there), `nocsum|csum|remcsum` (not on ipip; remcsum gue only).
+ */
+function method(st: Stmt): { fwd: Fwd; tun?: TunOptions } {
+  if (st.args.length < 1) throw err(st, `${st.key}: missing NAT, DR or TUN`);
+  const fwd = FWD[st.args[0]!.text.toUpperCase()];
+  if (fwd === undefined) throw err(st, `${st.key}: "${st.args[0]!.text}" is not NAT, DR or TUN`);
+  if (st.args.length === 1) return { fwd };
+  if (fwd !== 'tun') throw err(st, `${st.key} ${st.args[0]!.text}: tunnel options ("${st.args[1]!.text}") are for TUN only`);
+  let type: TunType = 'ipip';
+  let port = 0;
+  let csum: TunCsum = 'nocsum';
+  for (let i = 1; i < st.args.length; i++) {
+    const w = st.args[i]!.text;
+    const next = st.args[i + 1]?.text;
+    if (w === 'type') {
+      type = TUN_TYPES.find((t) => t === next) ?? (() => { throw err(st, `${st.key}: unknown tunnel type "${next ?? ''}" (ipip, gue or gre)`); })();
+      i++;
+    } else if (w === 'port') {
+      const n = Number(next);
+      if (next === undefined || !/^\d+$/.test(next) || n < 1 || n > 65535) throw err(st, `${st.key}: invalid gue tunnel port "${next ?? ''}" (1..65535)`);
+      port = n;
+      i++;
+    } else {
+      csum = TUN_CSUMS.find((c) => c === w) ?? (() => { throw err(st, `${st.key}: invalid tunnel option "${w}" (type, port, nocsum, csum, remcsum)`); })();
+    }
+  }
+  if ((type === 'gue') !== (port !== 0)) throw err(st, `${st.key}: gue tunnels require a port, and only they take one`);
+  if (type === 'ipip' && csum !== 'nocsum') throw err(st, `${st.key}: ipip tunnels have no checksum option`);
+  if (type === 'gre' && csum === 'remcsum') throw err(st, `${st.key}: gre tunnels have no remote checksum option`);
+  return { fwd, tun: { tunType: type, tunPort: port, tunCsum: csum } };
+}
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
 const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK', 'FILE_CHECK']);
 
@@ -349,10 +383,9 @@ class Parser {
         case 'lvs_sched': nArgs(s, 1, 1); vs.sched = s.args[0]!.text; break;
         case 'lb_kind':
         case 'lvs_method': {
-          nArgs(s, 1, 1);
-          const f = FWD[s.args[0]!.text.toUpperCase()];
-          if (f === undefined) throw err(s, `${s.key}: "${s.args[0]!.text}" is not NAT, DR or TUN`);
-          vs.fwd = f;
+          const m = method(s);
+          vs.fwd = m.fwd;
+          if (m.tun !== undefined) vs.tun = m.tun;
           break;
         }
         case 'protocol': {
@@ -453,6 +486,13 @@ class Parser {
       }
       switch (s.key) {
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
+        case 'lb_kind':
+        case 'lvs_method': {
+          const m = method(s);
+          rs.fwd = m.fwd;
+          if (m.tun !== undefined) rs.tun = m.tun;
+          break;
+        }
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, 2147483647); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, 2147483647); lowerAt = s; break;
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;

@@ -24,7 +24,7 @@
 
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
-import type { HealthPlan } from '../control/config.js';
+import { entryOfServer, type HealthPlan } from '../control/config.js';
 import type { BatchItem, ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -208,7 +208,7 @@ export class HealthManager {
         push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
-          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, fwd: r.fwd ?? vs.fwd, upper: r.upper ?? 0, lower: r.lower ?? 0 } });
+          if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, ...entryOfServer(vs, r) } });
         }
         for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push(vs, { verb: 'addDest', args: { ...s, weight: 1 } });
       }
@@ -503,12 +503,9 @@ export class HealthManager {
     await this.applyItems(items);
   }
 
-  /** How a server is added back: its configured method and thresholds (else the virtual server's lb_kind). */
+  /** How a server is added back: its configured method, tunnel and thresholds (else the virtual server's). */
   private entryOf(rs: RsState): Record<string, unknown> {
-    const e: Record<string, unknown> = { fwd: rs.spec.fwd ?? rs.vs.spec.fwd };
-    if (rs.spec.upper !== undefined) e.upper = rs.spec.upper;
-    if (rs.spec.lower !== undefined) e.lower = rs.spec.lower;
-    return e;
+    return { ...entryOfServer(rs.vs.spec, rs.spec) };
   }
 
   private aliveWeight(vs: VsState): number {

@@ -2,7 +2,7 @@
 // (REFERENCE.md "keepalived health checking"), with times in milliseconds. Produced by the
 // keepalived.conf parser (keepalived.ts) and consumed by the HealthManager (manager.ts).
 
-import type { DestInfo, Fwd, Proto } from '../control/protocol.js';
+import type { DestInfo, Fwd, Proto, TunOptions } from '../control/protocol.js';
 
 export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK';
 
@@ -111,8 +111,10 @@ export interface RealServerSpec {
   notifyDown?: string;
   checkers: CheckSpec[];
   origin?: Origin;
-  /** The config file's table entry, used when a failed server is added back (keepalived: lb_kind). */
+  /** The config file's table entry, used when a failed server is added back (keepalived: lb_kind,
+   *  or the real_server's own lvs_method), and a TUN server's tunnel (lvs_method TUN type ...). */
   fwd?: Fwd;
+  tun?: TunOptions;
   upper?: number;
   lower?: number;
 }
@@ -123,6 +125,8 @@ export interface VirtualServerSpec {
   port: number;
   sched: string;
   fwd: Fwd;
+  /** lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum]: the tunnel of its TUN servers. */
+  tun?: TunOptions;
   /** persistence_timeout in seconds (0 = none): the service's -p. */
   persistence: number;
   /** persistence_granularity: the service's -M netmask (dotted quad; default 255.255.255.255). */
