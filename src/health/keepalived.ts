@@ -382,12 +382,7 @@ class Parser {
         case 'lb_algo':
         case 'lvs_sched': nArgs(s, 1, 1); vs.sched = s.args[0]!.text; break;
         case 'lb_kind':
-        case 'lvs_method': {
-          const m = method(s);
-          vs.fwd = m.fwd;
-          if (m.tun !== undefined) vs.tun = m.tun;
-          break;
-        }
+        case 'lvs_method': Object.assign(vs, method(s)); break;
         case 'protocol': {
           nArgs(s, 1, 1);
           const p = s.args[0]!.text.toUpperCase();
@@ -487,12 +482,7 @@ class Parser {
       switch (s.key) {
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
         case 'lb_kind':
-        case 'lvs_method': {
-          const m = method(s);
-          rs.fwd = m.fwd;
-          if (m.tun !== undefined) rs.tun = m.tun;
-          break;
-        }
+        case 'lvs_method': Object.assign(rs, method(s)); break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, 2147483647); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, 2147483647); lowerAt = s; break;
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
