@@ -46,12 +46,17 @@ export function tunCode(type: number, csum: number, port: number): number {
   return type | (csum << 2) | (port << 4);
 }
 
+/** A tunnel with its own checksum (--tun-csum: GUE's UDP checksum, GRE's). */
+function withCsum(code: number): boolean {
+  return ((code >> 2) & 3) === TUN_CSUM;
+}
+
 /** Bytes the encapsulation adds: IPIP 20, GUE 32 (IP, UDP, GUE), GRE 24 (28 with its checksum). */
 export function tunOverhead(code: number): number {
   const type = code & 3;
   if (type === TUN_IPIP) return IPIP_HLEN;
   if (type === TUN_GUE) return IPIP_HLEN + UDP_HLEN + GUE_HLEN;
-  return ((code >> 2) & 3) === TUN_CSUM ? IPIP_HLEN + 8 : IPIP_HLEN + 4;
+  return withCsum(code) ? IPIP_HLEN + 8 : IPIP_HLEN + 4;
 }
 
 /**
@@ -83,6 +88,8 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
   const type = code & 3;
   wr16(gen, g + ETH_TYPE, ETHERTYPE_IPV4);
   const h = g + ETH_HLEN;
+  // Written here rather than by frame.ts ipv4Own's kind of helper: an address passed to a function
+  // V8 does not inline is boxed (int32 beyond the 31-bit small integers), a heap number per packet.
   gen[h] = 0x45;
   gen[h + 1] = tos; // copied, as the kernel's ipip does
   wr16(gen, h + IP_TOTLEN, innerTot + hlen);
@@ -101,7 +108,7 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
     wr16(gen, t + 6, 0);
     wr32(gen, t + 8, 0x00040000); // GUE v0, no options, protocol 4 (IPIP), no flags
   } else if (type !== TUN_IPIP) { // GRE
-    const csum = ((code >> 2) & 3) === TUN_CSUM;
+    const csum = withCsum(code);
     wr32(gen, t, (csum ? 0x80000000 : 0) | 0x0800); // C bit, version 0, protocol IPv4
     if (csum) wr32(gen, t + 4, 0);
   }
@@ -114,7 +121,7 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
  * checksum and no remote checksum option (the kernel adds the option only for a partial one).
  */
 function tunFinish(gen: Buffer, g: number, innerTot: number, code: number): void {
-  if (((code >> 2) & 3) !== TUN_CSUM) return;
+  if (!withCsum(code)) return;
   const type = code & 3;
   const h = g + ETH_HLEN;
   const t = h + IPIP_HLEN;
