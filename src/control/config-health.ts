@@ -5,9 +5,9 @@
 
 import { isMap, isScalar, type Node as YamlNode } from 'yaml';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
-import { destPort } from './protocol.js';
+import { destPort, printableWord } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
-import { checkerRetry, dnsNameProblem, dnsType, printableWord, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
+import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {

@@ -4,7 +4,7 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_SOCKET, destPort, TUN_TYPES } from './protocol.js';
+import { DEFAULT_SOCKET, destPort, printableWord, TUN_TYPES } from './protocol.js';
 import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
@@ -555,7 +555,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     timeouts = { tcp, tcpfin, udp };
   }
   // One line whatever the argument holds (a control character would break it).
-  if (rest.length > 0) throw new UsageError(`unexpected argument ${/^[\x21-\x7e]+$/.test(rest[0]!) ? rest[0] : JSON.stringify(rest[0])}`);
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${printableWord(rest[0]!) ? rest[0] : JSON.stringify(rest[0])}`);
 
   // generic_opt_check
   const rules = RULES[cmd];

@@ -73,6 +73,11 @@ export function tunText(d: TunOptions & { fwd?: Fwd }): string {
   return t === 'gue' ? `${t}:${d.tunPort ?? 0}:${f}` : `${t}:${f}`;
 }
 
+/** One word of printable ASCII: an SMTP_CHECK helo_name, a DNS_CHECK name, an argument quoted as it is. */
+export function printableWord(v: string): boolean {
+  return /^[\x21-\x7e]+$/.test(v);
+}
+
 /** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
 export interface LaddrSpec {
   service: ServiceKey;

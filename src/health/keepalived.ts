@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
-import { destPort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
+import { destPort, printableWord, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
@@ -239,11 +239,6 @@ export function retryDefaults(type: CheckerType, delayLoopMs: number): { retry: 
 export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs' | 'delayLoopMs'>, type: CheckerType): { retry: number; delayBeforeRetryMs: number } {
   const def = retryDefaults(type, d.delayLoopMs);
   return { retry: d.retry ?? def.retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? def.delayBeforeRetryMs };
-}
-
-/** One word of printable ASCII (an SMTP_CHECK helo_name, a DNS_CHECK name). */
-export function printableWord(v: string): boolean {
-  return /^[\x21-\x7e]+$/.test(v);
 }
 
 /** Why `name` cannot be a DNS_CHECK name (labels of 1..63 bytes, 253 in all, ASCII), or null. */
