@@ -478,6 +478,82 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
   await w.mgr.stop();
 });
 
+test('keepalived.conf virtual_server_group: a service per entry in the table, each server taken out of every one when its checks fail and put back in each', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khg-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `virtual_server_group web {
+  192.168.8.200 80
+  192.168.8.201-202 80
+}
+virtual_server group web {
+  lb_algo rr
+  delay_loop 10
+  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+  real_server ${B} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+`);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    const rows = () => w.r.ctl.list().services.map((s) => `${s.addr}:${s.port} ${s.dests.map((d) => d.addr).join(',')}`);
+    assert.deepEqual(rows(), [`192.168.8.200:80 ${A},${B}`, `192.168.8.201:80 ${A},${B}`, `192.168.8.202:80 ${A},${B}`]);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200:80 ${A}`, `192.168.8.201:80 ${A}`, `192.168.8.202:80 ${A}`]);
+    w.failing.delete(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200:80 ${A},${B}`, `192.168.8.201:80 ${A},${B}`, `192.168.8.202:80 ${A},${B}`]);
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keepalived.conf sorry_server_lvs_method: the sorry server goes in with its own method (and tunnel), the real servers keep the virtual server\'s', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khs-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    const conf = (method: string) => `virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind DR
+  delay_loop 10
+  sorry_server ${C}
+${method}  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+`;
+    writeFileSync(file, conf('  sorry_server_lvs_method TUN type gue port 6080 csum\n'));
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    const rows = () => w.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}${d.tunType ? ` ${d.tunType}:${d.tunPort}:${d.tunCsum}` : ''}`));
+    assert.deepEqual(rows(), [`${A}:80 dr`]);
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`${C}:80 tun gue:6080:csum`]);
+    await w.mgr.stop();
+    // Without it, the virtual server's method, as before; given without a sorry_server, a warning.
+    writeFileSync(file, conf(''));
+    const w2 = world({ keepalived: file });
+    w2.cm.reload(false);
+    await w2.mgr.start();
+    w2.failing.add(A);
+    await w2.clock.advance(10 * S);
+    assert.deepEqual(w2.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}`)), [`${C}:80 dr`]);
+    await w2.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
   const text = `services:
   - proto: tcp

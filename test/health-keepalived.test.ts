@@ -199,8 +199,74 @@ virtual_server fwmark 1 {
     'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "bind_port" in TCP_CHECK ignored',
-    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark and group services are not supported',
+    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark services are not supported',
   ]);
+});
+
+test('virtual_server_group: one service per entry (an address, a range of the last byte, no port = every port), the block\'s servers and checks in each; fwmark entries, an undefined or empty group are warnings; bad entries are errors with file:line', () => {
+  const conf = (groups: string) => `virtual_server group web {
+  lb_algo rr
+  lb_kind NAT
+  persistence_timeout 30
+  bogus_keyword
+  real_server 10.0.0.5 {
+    weight 3
+    TCP_CHECK { connect_timeout 2 }
+  }
+  real_server 10.0.0.6 8080 {
+  }
+}
+${groups}`;
+  const { config, warnings } = parseKeepalived(conf(`virtual_server_group web {
+  192.168.8.200 80
+  192.168.8.210-212 443
+  fwmark 7
+  192.168.8.220
+}
+`), 'g.conf');
+  assert.deepEqual(config.services.map((s) => `${s.proto} ${s.addr}:${s.port} ${s.sched} ${s.fwd} p${s.persistence} ` +
+    s.realServers.map((r) => `${r.addr}:${r.port}/${r.weight}/${r.checkers.map((c) => `${c.type}@${c.connectPort ?? r.port}`).join('+')}`).join(' ')), [
+    'tcp 192.168.8.200:80 rr nat p30 10.0.0.5:80/3/TCP_CHECK@80 10.0.0.6:8080/1/',
+    'tcp 192.168.8.210:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
+    'tcp 192.168.8.211:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
+    'tcp 192.168.8.212:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
+    'tcp 192.168.8.220:0 rr nat p30 10.0.0.5:0/3/TCP_CHECK@0 10.0.0.6:8080/1/',
+  ]);
+  // The group's fwmark entry; the block's own warning once, not once per entry; the checks' cost.
+  assert.deepEqual(warnings, [
+    'g.conf:13: virtual_server_group web: 1 fwmark entry skipped: firewall-mark services are not supported',
+    'g.conf:5: unsupported keyword "bogus_keyword" in virtual_server 192.168.8.200 80 ignored',
+    'g.conf:1: virtual_server group web: 5 services, each with its own checks: a real server is checked 5 times per delay_loop (keepalived checks it once for the group)',
+  ]);
+  // Undefined, or with fwmark entries only: the virtual server is skipped with a warning (as keepalived).
+  assert.deepEqual(parseKeepalived(conf(''), 'g.conf').warnings.at(-1), 'g.conf:1: virtual_server group web skipped: no virtual_server_group web is defined');
+  assert.deepEqual(parseKeepalived(conf('virtual_server_group web {\n  fwmark 1\n}\n'), 'g.conf').config.services, []);
+  // Errors, with the line: a bad range, a bad address, an entry twice (also across a group and a plain virtual_server), a group twice.
+  const msg = (groups: string): string => {
+    try {
+      parseKeepalived(conf(groups), 'g.conf');
+      return '';
+    } catch (e) {
+      assert.ok(e instanceof KeepalivedError);
+      return e.message;
+    }
+  };
+  assert.equal(msg('virtual_server_group web {\n  192.168.8.9-3 80\n}\n'), 'g.conf:14: virtual_server_group web: "192.168.8.9-3": the range end must be above its start and at most 255');
+  assert.equal(msg('virtual_server_group web {\n  192.168.8.250-256 80\n}\n'), 'g.conf:14: virtual_server_group web: "192.168.8.250-256": the range end must be above its start and at most 255');
+  assert.equal(msg('virtual_server_group web {\n  www.example.com 80\n}\n'), 'g.conf:14: virtual_server_group web: "www.example.com" is not an IPv4 address or range (e.g. 192.168.1.1-10)');
+  assert.equal(msg('virtual_server_group web {\n  192.168.8.1-3 80\n  192.168.8.2 80\n}\n'), 'g.conf:15: virtual_server_group web: 192.168.8.2 80 is listed twice');
+  assert.equal(msg('virtual_server_group web {\n  192.168.8.1 80\n}\nvirtual_server_group web {\n  192.168.8.2 80\n}\n'), 'g.conf:16: virtual_server_group web is defined twice');
+  assert.equal(msg('virtual_server_group web {\n  192.168.8.1 80\n}\nvirtual_server 192.168.8.1 80 {\n}\n'), 'g.conf:16: virtual_server 192.168.8.1 80 (tcp) is defined twice');
+});
+
+test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too), wherever it is written; without a sorry_server it is a warning', () => {
+  const vs = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n  lb_kind DR\n${body}}\n`, 'k.conf');
+  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, fwd: 'nat' });
+  assert.deepEqual(vs('  sorry_server 1.2.3.9 81\n  sorry_server_lvs_method TUN type gre csum\n').config.services[0]!.sorryServer,
+    { addr: '1.2.3.9', port: 81, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' } });
+  assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80 });
+  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings, ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
+  assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR or TUN/);
 });
 
 test('a real_server whose only checkers are unsupported is imported unchecked, and the warnings say it is not health-checked at all and always alive', () => {

@@ -390,6 +390,14 @@ export function entryOfServer(vs: VirtualServerSpec, r: RealServerSpec): { fwd: 
   };
 }
 
+/** How the sorry server of vs is added: its sorry_server_lvs_method, else the virtual server's method. */
+export function sorryEntry(vs: VirtualServerSpec): { fwd: Fwd } & TunOptions {
+  const s = vs.sorryServer;
+  const fwd = s?.fwd ?? vs.fwd;
+  const tun = s?.fwd !== undefined ? s.tun : vs.tun;
+  return { fwd, ...(fwd === 'tun' && tun !== undefined ? tun : {}) };
+}
+
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
@@ -452,7 +460,7 @@ export interface HealthPlan {
   /** The weight a configured server should have now; undefined: not in the table (failed). */
   weightOf(service: ServiceKey, addr: string, port: number, configured: number): number | undefined;
   /** Sorry servers that should be in the table. */
-  sorry: Array<{ service: ServiceKey; addr: string; port: number; fwd: Fwd }>;
+  sorry: Array<{ service: ServiceKey; addr: string; port: number } & ReturnType<typeof sorryEntry>>;
   /** Sorry servers in the table now, by dk(): removed at once (not drained) when no longer wanted. */
   sorryNow: ReadonlySet<string>;
   /** One line per checker change (start / stop / restart checks), for --dry-run. */
@@ -549,7 +557,7 @@ export function planReload(
     for (const s of health?.sorry ?? []) {
       if (sk(s.service) !== sk(key)) continue;
       if (curDests.delete(`${s.addr}|${s.port}`)) continue;
-      push({ verb: 'addDest', args: { service: key, addr: s.addr, port: s.port, fwd: s.fwd, weight: 1 } }, want.line, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
+      push({ verb: 'addDest', args: { ...s, service: key, weight: 1 } }, want.line, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
     }
     if (cur !== undefined) {
       for (const c of curDests.values()) {

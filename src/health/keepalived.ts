@@ -332,17 +332,29 @@ class Parser {
   top(stmts: Stmt[]): HealthConfig {
     const services: VirtualServerSpec[] = [];
     const seen = new Set<string>();
+    const add = (st: Stmt, vs: VirtualServerSpec): void => {
+      const k = `${vs.proto} ${vs.addr}:${vs.port}`;
+      if (seen.has(k)) throw err(st, `virtual_server ${vs.addr} ${vs.port} (${vs.proto}) is defined twice`);
+      seen.add(k);
+      services.push(vs);
+    };
+    // Groups first: a virtual_server may name one defined further down (keepalived reads the
+    // whole file before it checks).
+    const groups = this.groups(stmts);
     for (const st of stmts) {
+      if (st.key === 'virtual_server_group') continue;
       if (st.key === 'virtual_server') {
-        if (st.args[0]?.text === 'fwmark' || st.args[0]?.text === 'group') {
-          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark and group services are not supported`);
+        if (st.args[0]?.text === 'fwmark') {
+          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark services are not supported`);
           continue;
         }
-        const vs = this.virtualServer(st);
-        const k = `${vs.proto} ${vs.addr}:${vs.port}`;
-        if (seen.has(k)) throw err(st, `virtual_server ${vs.addr} ${vs.port} (${vs.proto}) is defined twice`);
-        seen.add(k);
-        services.push(vs);
+        if (st.args[0]?.text === 'group') {
+          nArgs(st, 2, 2);
+          for (const vs of this.groupServers(st, groups)) add(st, vs);
+          continue;
+        }
+        nArgs(st, 2, 2);
+        add(st, this.virtualServer(st, ipArg(st, 0), portArg(st, 1, true))); // port 0: every port of the address (the table refuses it without persistence_timeout, as IPVS)
         continue;
       }
       // One warning per skipped section, naming what was inside.
@@ -354,10 +366,80 @@ class Parser {
     return { services };
   }
 
-  virtualServer(st: Stmt): VirtualServerSpec {
-    nArgs(st, 2, 2);
-    const addr = ipArg(st, 0);
-    const port = portArg(st, 1, true); // 0: every port of the address (the table refuses it without persistence_timeout, as IPVS)
+  /**
+   * virtual_server_group NAME { IP [PORT]; A.B.C.D-E [PORT]; fwmark N }: the VIP:port entries of
+   * each group (a range is of the last byte, both ends included; no port or 0 is every port, as
+   * in keepalived). fwmark entries are skipped with a warning: uvs has no firewall-mark services.
+   */
+  groups(stmts: Stmt[]): Map<string, Array<{ addr: string; port: number }>> {
+    const groups = new Map<string, Array<{ addr: string; port: number }>>();
+    for (const st of stmts) {
+      if (st.key !== 'virtual_server_group') continue;
+      nArgs(st, 1, 1);
+      const name = st.args[0]!.text;
+      if (groups.has(name)) throw err(st, `virtual_server_group ${name} is defined twice`);
+      const entries: Array<{ addr: string; port: number }> = [];
+      const seen = new Set<string>();
+      let fwmarks = 0;
+      for (const s of needBlock(st)) {
+        if (s.block !== undefined) throw err(s, `${s.key}: a virtual_server_group entry takes no block`);
+        if (s.key === 'fwmark') {
+          nArgs(s, 1, 1);
+          intArg(s, 0, 0, 4294967295);
+          fwmarks++;
+          continue;
+        }
+        nArgs(s, 0, 1);
+        const port = s.args.length === 0 ? 0 : portArg(s, 0, true);
+        const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(s.key);
+        const first = m === null ? s.key : m[1]! + m[2]!;
+        if (parseIp(first) < 0) throw err(s, `virtual_server_group ${name}: "${s.key}" is not an IPv4 address or range (e.g. 192.168.1.1-10)`);
+        const lo = m === null ? 0 : Number(m[2]);
+        const hi = m === null ? 0 : Number(m[3]);
+        if (m !== null && (hi <= lo || hi > 255)) throw err(s, `virtual_server_group ${name}: "${s.key}": the range end must be above its start and at most 255`);
+        for (let b = lo; b <= hi; b++) {
+          const addr = m === null ? s.key : `${m[1]}${b}`;
+          const k = `${addr}:${port}`;
+          if (seen.has(k)) throw err(s, `virtual_server_group ${name}: ${addr} ${port} is listed twice`);
+          seen.add(k);
+          entries.push({ addr, port });
+        }
+      }
+      if (fwmarks > 0) this.warn(st, `virtual_server_group ${name}: ${fwmarks} fwmark entr${fwmarks === 1 ? 'y' : 'ies'} skipped: firewall-mark services are not supported`);
+      groups.set(name, entries);
+    }
+    return groups;
+  }
+
+  /**
+   * virtual_server group NAME: one service per entry of the group, each with the block's
+   * settings and real servers (a real_server without a port takes the entry's). The block's
+   * warnings are said once. Each service runs its own checks: a server is checked once per entry
+   * of the group, where keepalived checks it once (said in a warning when it matters).
+   */
+  groupServers(st: Stmt, groups: Map<string, Array<{ addr: string; port: number }>>): VirtualServerSpec[] {
+    const name = st.args[1]!.text;
+    const entries = groups.get(name);
+    if (entries === undefined || entries.length === 0) {
+      // keepalived: "virtual server group ... not configured - ignoring virtual server"
+      this.warn(st, `virtual_server group ${name} skipped: ${entries === undefined ? `no virtual_server_group ${name} is defined` : `virtual_server_group ${name} has no address entries`}`);
+      return [];
+    }
+    const out: VirtualServerSpec[] = [];
+    let once = -1;
+    for (const e of entries) {
+      out.push(this.virtualServer(st, e.addr, e.port));
+      if (once < 0) once = this.warnings.length;
+      else this.warnings.length = once;
+    }
+    if (out.length > 1 && out[0]!.realServers.some((r) => r.checkers.length > 0)) {
+      this.warn(st, `virtual_server group ${name}: ${out.length} services, each with its own checks: ` +
+        `a real server is checked ${out.length} times per delay_loop (keepalived checks it once for the group)`);
+    }
+    return out;
+  }
+
+  virtualServer(st: Stmt, addr: string, port: number): VirtualServerSpec {
     const body = needBlock(st);
     const d: Inherited = { ...DEFAULTS };
     const vs: VirtualServerSpec = {
@@ -371,6 +453,7 @@ class Parser {
     const rsStmts: Stmt[] = [];
     let granularity: string | undefined;
     let ops: Stmt | undefined;
+    let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     const flagStmts: Stmt[] = [];
     for (const s of rest) {
       switch (s.key) {
@@ -403,6 +486,7 @@ class Parser {
           break;
         }
         case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port) }; break;
+        case 'sorry_server_lvs_method': sorryMethod = { st: s, m: method(s) }; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
         case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = s.args[0]!.text; break;
@@ -429,6 +513,10 @@ class Parser {
       // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).
       if (vs.sched !== sched) this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
       else if (!(vs.schedFlags ??= []).includes(f.key)) vs.schedFlags.push(f.key);
+    }
+    if (sorryMethod !== undefined) {
+      if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${addr} ${port} has no sorry_server`);
+      else Object.assign(vs.sorryServer, sorryMethod.m);
     }
     if (granularity !== undefined) {
       vs.netmask = granularity;

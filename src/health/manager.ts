@@ -24,7 +24,7 @@
 
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
-import { entryOfServer, type HealthPlan } from '../control/config.js';
+import { entryOfServer, sorryEntry, type HealthPlan } from '../control/config.js';
 import type { BatchItem, ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -302,7 +302,7 @@ export class HealthManager {
         if (e.r.alive && !e.held) return e.r.dynWeight ?? configured;
         return e.r.spec.inhibitOnFailure ? 0 : undefined;
       },
-      sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, fwd: p.spec.fwd })),
+      sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, ...sorryEntry(p.spec) })),
       sorryNow,
       changes,
       commit: () => this.commit(plans),
@@ -533,7 +533,7 @@ export class HealthManager {
             rs.present = 'none';
           }
         }
-        items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), fwd: vs.spec.fwd } });
+        items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), ...sorryEntry(vs.spec) } });
         vs.sorryIn = true;
       }
     } else if (!vs.quorumUp && w >= quorum + hysteresis) {

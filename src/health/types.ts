@@ -136,7 +136,8 @@ export interface VirtualServerSpec {
   /** ops: one-packet scheduling (-o), UDP services only. */
   oneShot?: boolean;
   delayLoopMs: number;
-  sorryServer?: { addr: string; port: number };
+  /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's). */
+  sorryServer?: { addr: string; port: number; fwd?: Fwd; tun?: TunOptions };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
   quorum: number;
   hysteresis: number;
