@@ -447,13 +447,30 @@ virtual_server 1.2.3.4 80 {
   mh-fallback
   ops
 }
+virtual_server 1.2.3.4 81 {
+  flag-2
+  flag-3
+  lb_algo sh
+}
+virtual_server 1.2.3.4 82 {
+  flag-1
+  lb_algo wlc
+}
+virtual_server 1.2.3.4 83 {
+  flag-1
+  lb_algo mh
+}
 `, 'k.conf');
-  const [u, t] = config.services;
+  const [u, t, g2, g1, g3] = config.services;
   assert.deepEqual([u!.schedFlags, u!.oneShot, t!.schedFlags, t!.oneShot], [['sh-port', 'sh-fallback'], true, ['mh-fallback'], undefined]);
+  // keepalived's generic flag-1 / flag-2 are the sh and mh schedulers' -fallback / -port.
+  assert.deepEqual([g2!.schedFlags, g1!.schedFlags, g3!.schedFlags], [['sh-port'], undefined, ['mh-fallback']]);
   assert.deepEqual(u!.realServers.map((r) => [r.upper, r.lower]), [[100, 50], [undefined, undefined]]);
   assert.deepEqual(warnings, [
     'k.conf:5: mh-port ignored: it applies to the mh scheduler only (lb_algo is sh)',
     'k.conf:18: ops ignored: one-packet scheduling applies to UDP services only (virtual_server 1.2.3.4 80 is TCP)',
+    'k.conf:22: flag-3 ignored: no flag of the sh scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port)',
+    'k.conf:26: flag-1 ignored: no flag of the wlc scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port)',
   ]);
   for (const [body, want] of [
     ['  real_server 1.2.3.5 80 {\n    uthreshold 10\n    lthreshold 20\n  }', /^k\.conf:4: lthreshold 20 is above uthreshold 10 in real_server 1\.2\.3\.5 80$/],

@@ -497,7 +497,10 @@ class Parser {
         case 'sh-port':
         case 'sh-fallback':
         case 'mh-port':
-        case 'mh-fallback': noArgs(s); flagStmts.push(s); break;
+        case 'mh-fallback':
+        case 'flag-1':
+        case 'flag-2':
+        case 'flag-3': noArgs(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${addr} ${port}`);
       }
@@ -509,10 +512,17 @@ class Parser {
       else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${addr} ${port} is TCP)`);
     }
     for (const f of flagStmts) {
-      const sched = f.key.slice(0, 2);
-      // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).
-      if (vs.sched !== sched) this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
-      else if (!(vs.schedFlags ??= []).includes(f.key)) vs.schedFlags.push(f.key);
+      // flag-N are the kernel's generic scheduler flags: for sh and mh flag-1 is -fallback and
+      // flag-2 is -port (IP_VS_SVC_F_SCHED1 / SCHED2); no scheduler reads flag-3.
+      const generic = f.key.startsWith('flag-');
+      const name = !generic ? f.key : f.key === 'flag-3' ? undefined : `${vs.sched}-${f.key === 'flag-1' ? 'fallback' : 'port'}`;
+      const sched = name === undefined ? undefined : name.slice(0, 2);
+      if (generic && (sched === undefined || (sched !== 'sh' && sched !== 'mh'))) {
+        this.warn(f, `${f.key} ignored: no flag of the ${vs.sched} scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port)`);
+      } else if (vs.sched !== sched) {
+        // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).
+        this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
+      } else if (!(vs.schedFlags ??= []).includes(name!)) vs.schedFlags.push(name!);
     }
     if (sorryMethod !== undefined) {
       if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${addr} ${port} has no sorry_server`);
