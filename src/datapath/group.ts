@@ -56,7 +56,7 @@ export interface WorkerShared {
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
 
 /** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
-const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr']);
+const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr', 'addMark', 'delMark']);
 
 /** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
 const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);

@@ -62,6 +62,13 @@ export type DpOp =
   | { op: 'addLaddr'; svc: number; addr: number; portMin?: number; portMax?: number }
   | { op: 'delLaddr'; svc: number; addr: number }
   /**
+   * uvsadm --add-mark / --del-mark (src/datapath/marks.ts): packets of proto to vip, ports
+   * portMin..portMax, that no connection knows get `mark` (uint32), and go to its -f service if
+   * there is one; uvsd answers ARP for vip.
+   */
+  | { op: 'addMark'; proto: number; vip: number; portMin: number; portMax: number; mark: number }
+  | { op: 'delMark'; proto: number; vip: number; portMin: number; portMax: number }
+  /**
    * High availability (docs/ha.md): master answers for and forwards to VIPs, LIPs and floating
    * addresses (and announces them all at once on becoming master); backup keeps the table but
    * answers only for its fixed addresses and forwards nothing (drop_backup).

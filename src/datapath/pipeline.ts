@@ -16,6 +16,7 @@ import { formatIp, martianNet } from './addr.js';
 import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
+import { MarkRules } from './marks.js';
 import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
@@ -118,9 +119,13 @@ const GARP_AGAIN_MS = [1000, 5000];
  *  4,096 entries are ~0.6 MB of table (~150 B per entry), within an L2 cache. */
 const WARM_MIN_ENTRIES = 4096;
 
-/** Service lookup key: the port, with UDP services apart from TCP ones. */
+/** A firewall-mark (-f) service's protocol number (the kernel's templates of one are IPPROTO_IP);
+ *  its `vip` is the mark (int32) and its port 0. */
+export const PROTO_FWM = 0;
+
+/** Service lookup key: the port, with UDP services apart from TCP ones and mark services apart from both. */
 export function svcKey(proto: number, port: number): number {
-  return proto === PROTO_UDP ? port | 0x10000 : port;
+  return proto === PROTO_UDP ? port | 0x10000 : proto === PROTO_FWM ? 0x20000 : port;
 }
 
 export interface DatapathOptions {
@@ -267,8 +272,10 @@ export class Datapath implements Output {
   readonly synproxy: SynProxy;
 
   private readonly tx: Tx;
-  /** (vip, svcKey(proto, port)) → service id. */
+  /** (vip, svcKey(proto, port)) → service id; (mark, svcKey(PROTO_FWM, 0)) for -f services. */
   private readonly svcMap = new U32PairMap();
+  /** uvsadm --add-mark: the firewall marks uvsd sets on new flows (marks.ts). */
+  readonly marks = new MarkRules();
   /** How many services have port 0 (persistent, all ports): only then a second lookup. */
   private zeroPortServices = 0;
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
@@ -836,7 +843,13 @@ export class Datapath implements Output {
     buf: Buffer, ip: number, l4: number, firstFragment: boolean, hash: number,
   ): number {
     const d = this.counters.d;
-    let sid = this.svcMap.get(dst, svcKey(proto, dport));
+    let sid = -1;
+    // A marked packet goes to the service of its mark first, as in ip_vs_service_find.
+    if (this.marks.count > 0) {
+      const mark = this.marks.markOf(proto, dst, dport);
+      if (mark !== 0) sid = this.svcMap.get(mark, svcKey(PROTO_FWM, 0));
+    }
+    if (sid < 0) sid = this.svcMap.get(dst, svcKey(proto, dport));
     // A persistent port-zero service takes every port of its VIP without a service of its own.
     if (sid < 0 && this.zeroPortServices > 0) sid = this.svcMap.get(dst, svcKey(proto, 0));
     if (sid < 0) {
@@ -910,8 +923,9 @@ export class Datapath implements Output {
       }
     }
     const rip = this.dt.addr[dest];
-    // Port-zero services (and servers without a port) keep the packet's port.
-    const rport = this.dt.port[dest] !== 0 && dport === svc.port ? this.dt.port[dest] : dport;
+    // Port-zero services (and servers without a port) keep the packet's port; a mark service's
+    // server with a port takes every port there (ip_vs_schedule: dest->port ? dest->port : vport).
+    const rport = this.dt.port[dest] !== 0 && (dport === svc.port || svc.proto === PROTO_FWM) ? this.dt.port[dest] : dport;
     const fwd = this.dt.fwd[dest];
     const fw = FORWARDERS[fwd] as Forwarder;
     const noOutput = fw.noOutput;
@@ -1049,9 +1063,13 @@ export class Datapath implements Output {
     const ct = this.ct;
     const dt = this.dt;
     const cnet = src & svc.netmask;
-    // Port-zero (all ports) services key their templates on virtual port 0.
-    const vport = dport === svc.port ? dport : 0;
-    const node = ct.lookup(proto | PROTO_TPL, cnet, 0, dst, vport);
+    // Port-zero (all ports) services key their templates on virtual port 0; a mark service's
+    // templates are (IPPROTO_IP, client, mark, 0) as the kernel's, whatever the protocol and VIP.
+    const fwm = svc.proto === PROTO_FWM;
+    const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
+    const vaddr = fwm ? svc.vip : dst;
+    const vport = fwm ? 0 : dport === svc.port ? dport : 0;
+    const node = ct.lookup(tproto, cnet, 0, vaddr, vport);
     if (node >= 0) {
       const t = node >>> 1;
       const d = ct.dest[t];
@@ -1072,7 +1090,7 @@ export class Datapath implements Output {
       this.counters.d[D.no_dest]++;
       return NO_DEST;
     }
-    const t = ct.insert(proto | PROTO_TPL, cnet, 0, dst, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
+    const t = ct.insert(tproto, cnet, 0, vaddr, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
       this.nowTick + svc.persistTicks, false);
     if (t < 0) {
       this.counters.d[D.conn_table_full]++;
@@ -1293,6 +1311,8 @@ export class Datapath implements Output {
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
         this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
+        // A mark service has no address of its own: its marks' VIPs are answered for (addMark).
+        if (svc.proto === PROTO_FWM) return;
         if (svc.port === 0) this.zeroPortServices++;
         // Gratuitous ARP the first time uvsd answers for this address.
         if (this.link.addLocal(svc.vip)) this.announce(svc.vip);
@@ -1327,8 +1347,10 @@ export class Datapath implements Output {
         svc.dests = [];
         this.services[op.id] = undefined;
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
-        if (svc.port === 0) this.zeroPortServices--;
-        this.link.delLocal(svc.vip);
+        if (svc.proto !== PROTO_FWM) {
+          if (svc.port === 0) this.zeroPortServices--;
+          this.link.delLocal(svc.vip);
+        }
         for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
         this.laddrs.delService(op.id);
         return;
@@ -1382,6 +1404,15 @@ export class Datapath implements Output {
         this.svc(op.svc);
         this.laddrs.del(op.svc, op.addr | 0);
         this.link.delLocal(op.addr | 0);
+        return;
+      }
+      case 'addMark': {
+        this.marks.add(op);
+        if (this.link.addLocal(op.vip | 0)) this.announce(op.vip | 0);
+        return;
+      }
+      case 'delMark': {
+        if (this.marks.delete(op.proto, op.vip, op.portMin, op.portMax)) this.link.delLocal(op.vip | 0);
         return;
       }
       case 'setRole': {
@@ -1453,7 +1484,8 @@ export class Datapath implements Output {
   steerAddrs(): Map<number, number> {
     const out = new Map<number, number>();
     for (const a of this.link.addrs) out.set(a.ip | 0, STEER_LOCAL);
-    for (const svc of this.services) if (svc !== undefined) out.set(svc.vip | 0, STEER_LOCAL);
+    for (const svc of this.services) if (svc !== undefined && svc.proto !== PROTO_FWM) out.set(svc.vip | 0, STEER_LOCAL);
+    for (const r of this.marks.rules) out.set(r.vip, STEER_LOCAL);
     for (const l of this.laddrs.addrs()) out.set(l | 0, STEER_LADDR);
     return out;
   }
@@ -1526,9 +1558,12 @@ export class Datapath implements Output {
     }
     const template = (rf & RF_TEMPLATE) !== 0;
     const l4 = proto & ~(PROTO_TPL | 0x40);
-    // The service, as newConn finds it (port-zero services by their port 0).
-    let sid = this.svcMap.get(vaddr, svcKey(l4, vport));
-    if (sid < 0) sid = this.svcMap.get(vaddr, svcKey(l4, 0));
+    // The service, as newConn finds it (mark services by the mark of the connection's VIP and
+    // port, or a template's own mark; port-zero services by their port 0).
+    const mark = l4 === PROTO_FWM ? vaddr : this.marks.count > 0 ? this.marks.markOf(l4, vaddr, vport) : 0;
+    let sid = mark !== 0 ? this.svcMap.get(mark, svcKey(PROTO_FWM, 0)) : -1;
+    if (sid < 0 && l4 !== PROTO_FWM) sid = this.svcMap.get(vaddr, svcKey(l4, vport));
+    if (sid < 0 && l4 !== PROTO_FWM) sid = this.svcMap.get(vaddr, svcKey(l4, 0));
     const svc = sid < 0 ? undefined : this.services[sid];
     if (svc === undefined) {
       c[C.sync_refused]++;
