@@ -199,7 +199,7 @@ virtual_server fwmark 1 {
     'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "bind_port" in TCP_CHECK ignored',
-    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark services are not supported',
+    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark services are not imported from keepalived.conf (uvs does not health-check them yet); give it with uvsadm -A -f and its marks with uvsadm --add-mark, or in a --config file',
   ]);
 });
 
@@ -234,7 +234,7 @@ ${groups}`;
   ]);
   // The group's fwmark entry; the block's own warning once, not once per entry; the checks' cost.
   assert.deepEqual(warnings, [
-    'g.conf:13: virtual_server_group web: 1 fwmark entry skipped: firewall-mark services are not supported',
+    'g.conf:13: virtual_server_group web: 1 fwmark entry skipped: firewall-mark services are not imported from keepalived.conf',
     'g.conf:5: unsupported keyword "bogus_keyword" in virtual_server 192.168.8.200 80 ignored',
     'g.conf:1: virtual_server group web: 5 services, each with its own checks: a real server is checked 5 times per delay_loop (keepalived checks it once for the group)',
   ]);

@@ -159,3 +159,36 @@ test('uvsadm --explain names the server the next connection reaches (wlc, then a
     assert.equal(bad.stderr.split('\n').length, 2, 'one line');
   });
 });
+
+test('fwmark (-f) with persistence: HTTP on ports 80 and 8080 and UDP 53 of the VIP, marked by uvsadm --add-mark, all reach the one server of the client; without -p rr splits them; -S restores the same', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    for (const m of [['-t', `${VIP}:80`], ['-t', `${VIP}:8080`], ['-u', `${VIP}:53`]]) await lab.uvsadmMust(['--add-mark', '-f', '1', ...m]);
+    await lab.uvsadmMust(['-A', '-f', '1', '-s', 'rr', '-p', '60']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-f', '1', '-r', s.addr, '-g']);
+    const web = await lab.http(10);
+    const alt = await lab.http(10, { target: `${VIP}:8080` });
+    const dns = await lab.udp(10);
+    t.diagnostic(`-p 60: :80 ${JSON.stringify(web.counts)}, :8080 ${JSON.stringify(alt.counts)}, udp/53 ${JSON.stringify(dns.counts)}`);
+    for (const x of [web, alt, dns]) assert.equal(x.errors, 0, x.errorSamples.join('; '));
+    const names = Object.keys(web.counts);
+    assert.equal(names.length, 1, 'one server for the client');
+    assert.deepEqual(alt.counts, { [names[0]!]: 10 });
+    assert.deepEqual(dns.counts, { [names[0]!]: 10 });
+    const ln = await lab.uvsadmMust(['-Ln']);
+    assert.match(ln, /\nFWM  1 rr persistent 60\n {2}-> 192\.168\.8\.20:0 +Route +1 /, ln);
+    assert.match(await lab.uvsadmMust(['-Lnc']), new RegExp(`\\nIP +\\d\\d:\\d\\d +NONE +${lab.clientAddr.replace(/\./g, '\\.')}:0 +0\\.0\\.0\\.1:0 `));
+    // -S, -C, -R: the same table, marks included.
+    const saved = await lab.uvsadmMust(['-S', '-n']);
+    assert.match(saved, /^--add-mark -f 1 -t 192\.168\.8\.200:80\n--add-mark -f 1 -t 192\.168\.8\.200:8080\n--add-mark -f 1 -u 192\.168\.8\.200:53\n-A -f 1 -s rr -p 60\n/);
+    await lab.uvsadmMust(['-C']);
+    for (const m of [['-t', `${VIP}:80`], ['-t', `${VIP}:8080`], ['-u', `${VIP}:53`]]) await lab.uvsadmMust(['--del-mark', '-f', '1', ...m]);
+    assert.equal(await lab.uvsadmMust(['--get-marks']), 'Mark       Prot LocalAddress:Ports\n');
+    await lab.uvsadmMust(['-R'], saved);
+    assert.equal(await lab.uvsadmMust(['-S', '-n']), saved);
+    // Without persistence every marked flow is scheduled on its own: rr over both servers.
+    await lab.uvsadmMust(['-E', '-f', '1', '-s', 'rr']);
+    const rr = await lab.http(10, { target: `${VIP}:8080` });
+    assert.equal(rr.errors, 0, rr.errorSamples.join('; '));
+    assert.deepEqual(rr.counts, { rs1: 5, rs2: 5 });
+  });
+});

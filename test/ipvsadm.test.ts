@@ -233,7 +233,8 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -g -m', "multiple 'forwarding-method' options specified");
   usage('-A -t 192.168.8.200:80 -u 192.168.8.200:80', "multiple 'service-address' options specified");
   usage('-A -t 192.168.8.200:80 extra', 'unexpected argument extra');
-  usage('-A -f 1', 'fwmark services (-f) are not supported by uvs');
+  usage('-A -f 1 -u 192.168.8.200:80', "multiple 'service-address' options specified");
+  usage('-A -f 0', "invalid fwmark value `0' specified");
   // popt's own errors and "no command first" exit 255, as ipvsadm's tryhelp_exit(-1).
   usage('-n', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
   usage('-t 192.168.8.200:80 -A', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);

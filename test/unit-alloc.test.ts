@@ -26,7 +26,9 @@ const BATCH = 64;
  * mode 'ops': the UDP service is persistent (-p -M 255.255.255.0) with one-packet scheduling
  * (-o), so every UDP datagram is a new flow: template lookup, entry insert and release.
  */
-function measure(mode: 'steady' | 'ops' | 'sync' = 'steady'): { perFrame: number; forwarded: number; ops: number; synced: number } {
+type Mode = 'steady' | 'ops' | 'sync' | 'fwm';
+
+function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; ops: number; synced: number } {
   const sink = new CountSink();
   let now = 1_000_000.25; // fractional from the start, like performance.now()
   const dp = new Datapath(
@@ -35,10 +37,13 @@ function measure(mode: 'steady' | 'ops' | 'sync' = 'steady'): { perFrame: number
   );
   const ctl = new Control(dp, { tap: 't' });
   for (const proto of ['tcp', 'udp'] as const) {
-    ctl.addService(mode === 'ops' && proto === 'udp'
-      ? { proto, addr: VIP, port: 80, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
-      : { proto, addr: VIP, port: 80, sched: 'rr' });
-    for (const rs of RS) ctl.addDest({ service: { proto, addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
+    // 'fwm': the UDP datagrams are marked (a mark above 2^31) and go to the -f service of it.
+    const key = mode === 'fwm' && proto === 'udp' ? { proto, addr: '0.0.0.0', port: 0, fwmark: 0x80000001 } : { proto, addr: VIP, port: 80 };
+    if (mode === 'fwm' && proto === 'udp') ctl.call('addMark', { fwmark: key.fwmark, proto, addr: VIP, portMin: 80 });
+    ctl.addService((mode === 'ops' || mode === 'fwm') && proto === 'udp'
+      ? { ...key, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
+      : { ...key, sched: 'rr' });
+    for (const rs of RS) ctl.addDest({ service: key, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   }
   // 'sync': a master sync daemon's marks are on (docs/ha.md) and drained after every batch; the
   // flows' timeouts are 2 s and the clock moves 1 ms per batch, so entries are re-marked (refresh).
@@ -95,7 +100,8 @@ function measure(mode: 'steady' | 'ops' | 'sync' = 'steady'): { perFrame: number
 }
 
 if (process.argv[2] === '--child') {
-  report(measure(process.argv[3] === 'ops' || process.argv[3] === 'sync' ? process.argv[3] : 'steady'));
+  const m = process.argv[3];
+  report(measure(m === 'ops' || m === 'sync' || m === 'fwm' ? m : 'steady'));
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
     const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), []);
@@ -113,6 +119,13 @@ if (process.argv[2] === '--child') {
     const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['ops'], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+  test('marked one-packet UDP to a persistent -f service (mark 0x80000001: mark rule, mark service, IPPROTO_IP template per datagram) allocates less than a byte per frame', () => {
+    const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['fwm'], BIG_YOUNG);
+    assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
+    assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams through the mark service`);
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });

@@ -28,6 +28,7 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     .allowExcessArguments(false)
     .option('-t, --tcp-service <service-address>')
     .option('-u, --udp-service <service-address>')
+    .option('-f, --fwmark-service <fwmark>')
     .option('--count <n>')
     .option('--socket <path>');
   try {
@@ -36,8 +37,8 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     if (err instanceof CommanderError) throw new UsageError(`trace: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
     throw err;
   }
-  const o = program.opts<{ tcpService?: string; udpService?: string; count?: string; socket?: string }>();
-  if (o.tcpService !== undefined && o.udpService !== undefined) throw new UsageError("trace: multiple 'service-address' options specified");
+  const o = program.opts<{ tcpService?: string; udpService?: string; fwmarkService?: string; count?: string; socket?: string }>();
+  if ([o.tcpService, o.udpService, o.fwmarkService].filter((x) => x !== undefined).length > 1) throw new UsageError("trace: multiple 'service-address' options specified");
   const cmd: TraceCommand = { socket: o.socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET) };
   const text = o.tcpService ?? o.udpService;
   if (text !== undefined) {
@@ -46,6 +47,11 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     if (a === undefined) throw new UsageError(`trace: invalid service address ${JSON.stringify(text)} (a.b.c.d:port)`);
     if (a.port === undefined || a.port === 0) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port`);
     cmd.service = { proto, addr: a.addr, port: a.port };
+  }
+  if (o.fwmarkService !== undefined) {
+    const m = /^\d+$/.test(o.fwmarkService) ? Number(o.fwmarkService) : NaN;
+    if (!(m >= 1 && m <= 0xffffffff)) throw new UsageError(`trace: invalid fwmark value \`${o.fwmarkService}' specified`);
+    cmd.service = { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m };
   }
   if (o.count !== undefined) {
     if (!/^\d{1,9}$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`trace: invalid --count ${JSON.stringify(o.count)} (a positive integer)`);
@@ -71,7 +77,8 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
   process.once('SIGTERM', onSignal);
   try {
     session = (await client.call('traceStart', cmd.service === undefined ? {} : { service: cmd.service })).session;
-    const what = cmd.service === undefined ? 'all services' : `${cmd.service.proto.toUpperCase()} ${cmd.service.addr}:${cmd.service.port}`;
+    const s = cmd.service;
+    const what = s === undefined ? 'all services' : s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.proto.toUpperCase()} ${s.addr}:${s.port}`;
     err(`uvsadm: tracing new connections to ${what}${cmd.count === undefined ? '' : ` (stops after ${cmd.count})`}; Ctrl-C to stop\n`);
     let decisions = 0;
     while (!stop) {

@@ -8,9 +8,10 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, ref
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
+  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
+import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
 import { parseTraceArgs, runTrace } from './trace.js';
 
 const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
@@ -61,6 +62,11 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A listed service is the one a command names: by its mark (-f), else protocol, address and port. */
+function sameService(s: ServiceInfo, w: ServiceKey): boolean {
+  return (s.fwmark ?? 0) === (w.fwmark ?? 0) && (w.fwmark !== undefined || (s.proto === w.proto && s.addr === w.addr && s.port === w.port));
 }
 
 async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise<number> {
@@ -115,12 +121,15 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
         out(formatRules(list, opts));
         return 0;
       }
+      case 'getMarks':
+        out(formatMarks((await client.call('list', {})).marks ?? []));
+        return 0;
       case 'getLaddr': {
         const list = await client.call('list', {});
         let services = list.services;
         if (cmd.service !== undefined) {
           const w = cmd.service;
-          services = services.filter((s) => s.proto === w.proto && s.addr === w.addr && s.port === w.port);
+          services = services.filter((s) => sameService(s, w));
           if (services.length === 0) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
         }
         out(formatLaddrs(services, { numeric: true }));
@@ -145,7 +154,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           return 0;
         }
         const w = cmd.service;
-        const svc = list.services.find((s) => s.proto === w.proto && s.addr === w.addr && s.port === w.port);
+        const svc = list.services.find((s) => sameService(s, w));
         if (svc === undefined) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
         out(formatOneService(svc, opts));
         return 0;

@@ -101,14 +101,14 @@ function networkEdge(u: number, mask: number): 'network' | 'broadcast' | undefin
   return hostBits === 0 ? 'network' : hostBits === (~m >>> 0) ? 'broadcast' : undefined;
 }
 
-/** Addresses a request would make uvsd start answering for: VIPs of services it adds that are not
- *  local yet. Malformed arguments are skipped here; the verb itself refuses them. */
+/** Addresses a request would make uvsd start answering for: VIPs of services it adds and addresses
+ *  it marks (addMark) that are not local yet. Malformed arguments are skipped here; the verb itself refuses them. */
 export function newAddresses(dp: Datapath, verb: string, args: unknown): number[] {
   const out = new Set<number>();
   // A batch of 10,000 services usually names a few VIPs: each distinct string is looked at once.
   const seen = new Set<string>();
   const consider = (v: string, a: unknown): void => {
-    if (v !== 'addService' || typeof a !== 'object' || a === null) return;
+    if ((v !== 'addService' && v !== 'addMark') || typeof a !== 'object' || a === null) return;
     const addr = (a as { addr?: unknown }).addr;
     if (typeof addr !== 'string' || seen.has(addr)) return;
     seen.add(addr);
@@ -120,7 +120,7 @@ export function newAddresses(dp: Datapath, verb: string, args: unknown): number[
     for (const it of (args as { items: unknown[] }).items) {
       if (typeof it === 'object' && it !== null) {
         const v = (it as { verb?: unknown }).verb;
-        if (v === 'addService') consider(v, (it as { args?: unknown }).args);
+        if (v === 'addService' || v === 'addMark') consider(v, (it as { args?: unknown }).args);
       }
     }
   }

@@ -60,6 +60,10 @@ export interface SaveCommand extends Common {
 export interface RestoreCommand extends Common {
   kind: 'restore';
 }
+/** uvs extension: the firewall-mark rules (--get-marks). */
+export interface GetMarksCommand extends Common {
+  kind: 'getMarks';
+}
 export interface GetLaddrCommand extends Common {
   kind: 'getLaddr';
   numeric: boolean;
@@ -103,7 +107,7 @@ export interface DaemonListCommand extends Common {
   kind: 'daemonList';
 }
 export type Command =
-  | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | HelpCommand | VersionCommand | StatusCommand
+  | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | GetMarksCommand | HelpCommand | VersionCommand | StatusCommand
   | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand | DaemonListCommand;
 
 export interface ParseContext {
@@ -133,7 +137,8 @@ type Opt = (typeof OPTS)[number];
 type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
-  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain' | 'start-daemon' | 'stop-daemon' | 'role';
+  | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain' | 'start-daemon' | 'stop-daemon' | 'role'
+  | 'add-mark' | 'del-mark' | 'get-marks';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
@@ -162,6 +167,10 @@ const RULES: Record<Cmd, string> = {
   'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxx', // --start-daemon master|backup [--syncid N] ...
   'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  // uvs (docs/fwmark.md): --add-mark|--del-mark -f MARK -t|-u VIP[:PORT[-PORT]], --get-marks; -f is checked by hand.
+  'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -197,6 +206,9 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'add-laddr', arg: 'none', action: { cmd: 'add-laddr' } },
   { long: 'del-laddr', arg: 'none', action: { cmd: 'del-laddr' } },
   { long: 'get-laddr', arg: 'none', action: { cmd: 'get-laddr' } },
+  { long: 'add-mark', arg: 'none', action: { cmd: 'add-mark' } },
+  { long: 'del-mark', arg: 'none', action: { cmd: 'del-mark' } },
+  { long: 'get-marks', arg: 'none', action: { cmd: 'get-marks' } },
   { long: 'status', arg: 'none', action: { cmd: 'status' } },
   { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
   { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
@@ -383,6 +395,27 @@ function parseTimeout(text: string | undefined, min: number, max: number): numbe
   return n;
 }
 
+/** ipvsadm's parse_fwmark: a decimal 1..4294967295. */
+function parseFwmark(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 0xffffffff)) throw new UsageError(`invalid fwmark value \`${text}' specified`);
+  return n;
+}
+
+/** --add-mark's -t|-u value: VIP (every port), VIP:PORT or VIP:PORT-PORT (numbers or names). */
+function parseMarkTarget(text: string, proto: Proto, ports: () => PortNames): { addr: string; portMin: number; portMax: number } | undefined {
+  const colon = text.lastIndexOf(':');
+  const addr = parseIPv4(colon < 0 ? text : text.slice(0, colon));
+  if (addr === undefined) return undefined;
+  if (colon < 0) return { addr, portMin: 0, portMax: 65535 };
+  const port = (p: string): number | undefined => toNumber(p, 0, 65535) ?? (p === '' ? undefined : ports().port(p, proto));
+  const [a, b, ...more] = text.slice(colon + 1).split('-');
+  const lo = port(a ?? '');
+  const hi = b === undefined ? lo : port(b);
+  if (lo === undefined || hi === undefined || more.length > 0 || lo > hi) return undefined;
+  return { addr, portMin: lo, portMax: hi };
+}
+
 /** ipvsadm's parse_sched_flags: names, comma-separated; sh-* only with sh, mh-* only with mh. */
 function parseSchedFlags(sched: string, text: string): string[] {
   const out: string[] = [];
@@ -451,6 +484,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let tunType: TunType | undefined;
   let tunPort: number | undefined;
   let client: { addr: string; port?: number } | undefined;
+  let fwmark: number | undefined;
+  let markTarget: { addr: string; portMin: number; portMax: number } | undefined;
+  const markCmd = cmd === 'add-mark' || cmd === 'del-mark';
   const sync: Record<string, string> = {};
   let drainTimeout: number | undefined;
 
@@ -461,7 +497,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       throw new UsageError('multiple commands specified');
     }
     if ('sort' in action) continue;
-    if ('fwmark' in action) throw new UsageError('fwmark services (-f) are not supported by uvs');
+    if ('fwmark' in action) {
+      // -f names the service as -t/-u do (one of them); with --add-mark it is the mark to set.
+      if (fwmark !== undefined || (!markCmd && seen.has('service-address'))) throw new UsageError(`multiple 'service-address' options specified`);
+      fwmark = parseFwmark(value ?? '');
+      if (!markCmd) seen.add('service-address');
+      continue;
+    }
     if (!('opt' in action)) continue;
     const opt = action.opt;
     if (seen.has(opt)) throw new UsageError(`multiple '${opt}' options specified`);
@@ -470,6 +512,12 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     switch (opt) {
       case 'service-address':
         proto = action.proto;
+        if (markCmd) {
+          markTarget = parseMarkTarget(v, proto ?? 'tcp', ports);
+          if (markTarget === undefined) throw new UsageError('illegal marked address[:port[-port]] specified');
+          break;
+        }
+        if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
         service = parseAddrPort(v, proto, ports);
         if (service === undefined) throw new UsageError('illegal virtual server address[:port] specified');
         break;
@@ -574,8 +622,14 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     }
   }
 
-  const key: ServiceKey | undefined =
-    service !== undefined && proto !== undefined ? { proto, addr: service.addr, port: service.port ?? 0 } : undefined;
+  if (markCmd) {
+    if (fwmark === undefined) throw new UsageError(`You need to supply the 'fwmark' option for the '${cmd}' command`);
+    const args = { fwmark, proto: proto!, ...markTarget! };
+    return { kind: 'call', ...common, call: { verb: cmd === 'add-mark' ? 'addMark' : 'delMark', args } };
+  }
+  // A -f service: ipvsadm sets protocol TCP "to a sane value, even though it is not used".
+  const key: ServiceKey | undefined = fwmark !== undefined ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark }
+    : service !== undefined && proto !== undefined ? { proto, addr: service.addr, port: service.port ?? 0 } : undefined;
   const has = (o: Opt): boolean => seen.has(o);
 
   switch (cmd) {
@@ -659,6 +713,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'reload', ...common, dryRun: has('dry-run') };
     case 'dump-config':
       return { kind: 'dumpConfig', ...common };
+    case 'get-marks':
+      return { kind: 'getMarks', ...common };
     case 'get-laddr': {
       const c: GetLaddrCommand = { kind: 'getLaddr', ...common, numeric: has('numeric') };
       if (key !== undefined) c.service = key;
@@ -681,8 +737,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   switch (cmd) {
     case 'add-service':
     case 'edit-service': {
-      if (key.port === 0 && persist === undefined) throw new UsageError('Zero port specified for non-persistent service');
-      if (has('ops') && key.proto !== 'udp') throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
+      if (key.port === 0 && persist === undefined && fwmark === undefined) throw new UsageError('Zero port specified for non-persistent service');
+      if (has('ops') && key.proto !== 'udp' && fwmark === undefined) throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
       const s = sched ?? DEFAULT_SCHEDULER;
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
@@ -710,10 +766,11 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   const direct = fwd === 'dr' || fwd === 'tun';
   // -e names an existing server: ipvsadm would edit (and turn into DR/TUN) RIP:vport instead of
   // the RIP:9090 given, silently changing another server. Refused (-a keeps ipvsadm's forcing).
-  if (cmd === 'edit-server' && direct && rport !== key.port) {
+  // A -f service has no port: its DR/TUN servers keep the one given ("Don't worry about this if fwmark is used").
+  if (cmd === 'edit-server' && direct && rport !== key.port && fwmark === undefined) {
     throw new UsageError(`real server ${server.addr}:${rport}: the port differs from the virtual port ${key.port}, which -g (the default) and -i servers use; add -m or --fullnat to edit a port-mapped server`);
   }
-  const port = direct ? key.port : rport;
+  const port = direct && fwmark === undefined ? key.port : rport;
   // ipvsadm sends the whole destination: -e without -w sets weight 1, without -g/-m/-i sets DR,
   // without --tun-type an ipip tunnel.
   const dest: DestSpec = { service: key, addr: server.addr, port, fwd, weight, upper, lower, ...tunnelOptions(fwd, tunType ?? 'ipip', tunPort, has) };

@@ -36,6 +36,17 @@ export interface DestModel {
   tunCsum: TunCsum;
 }
 
+/** uvsadm --add-mark (src/datapath/marks.ts). */
+export interface MarkModel {
+  /** uint32 */
+  fwmark: number;
+  proto: Proto;
+  /** uint32 */
+  vip: number;
+  portMin: number;
+  portMax: number;
+}
+
 export interface LaddrModel {
   /** uint32 */
   addr: number;
@@ -48,6 +59,8 @@ export interface ServiceModel {
   proto: Proto;
   vip: number;
   port: number;
+  /** ipvsadm -f: the firewall mark (uint32) of a mark service (proto tcp, vip and port 0), else 0. */
+  fwmark: number;
   sched: string;
   /** SF_* bits (ipvsadm -b) */
   schedFlags: number;
@@ -82,8 +95,8 @@ export function serviceStatsOf(dp: Datapath, id: number): { conns: number; inpkt
   return { conns: st(STAT_CONNS), inpkts: st(STAT_IN_PKTS), outpkts: st(STAT_OUT_PKTS), inbytes: st(STAT_IN_BYTES), outbytes: st(STAT_OUT_BYTES) };
 }
 
-export function serviceKeyOf(proto: Proto, vip: number, port: number): string {
-  return `${proto}|${vip}|${port}`;
+export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0): string {
+  return fwmark !== 0 ? `fwm|${fwmark}` : `${proto}|${vip}|${port}`;
 }
 
 /** Applying it reads the destinations' statistics (Control.applyDp). */
@@ -112,6 +125,8 @@ export class Model {
   vips = new Map<number, number>();
   rips = new Map<number, number>();
   lips = new Map<number, number>();
+  /** uvsadm --add-mark rules in the order added; their addresses count in `vips`. */
+  marks: MarkModel[] = [];
 
   constructor(destMax: number, timeouts: Timeouts) {
     this.freeSlots = [];
@@ -151,6 +166,7 @@ export class Model {
     m.vips = new Map(this.vips);
     m.rips = new Map(this.rips);
     m.lips = new Map(this.lips);
+    m.marks = this.marks.map((k) => ({ ...k }));
     return m;
   }
 

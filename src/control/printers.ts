@@ -8,7 +8,7 @@ import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
 import { tunText } from './protocol.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -109,13 +109,13 @@ export function forwardName(fwd: Fwd): string {
   return FORWARD_NAMES[fwd] ?? '?';
 }
 
-function protoName(proto: Proto): string {
-  return proto === 'tcp' ? 'TCP' : proto === 'udp' ? 'UDP' : '?';
+function protoName(proto: Proto | 'ip'): string {
+  return proto === 'tcp' ? 'TCP' : proto === 'udp' ? 'UDP' : proto === 'ip' ? 'IP' : '?';
 }
 
 /** ipvsadm's addrport_to_anyname (its 60-byte buffer keeps at most 59 characters). */
-export function addrPort(addr: string, port: number, proto: Proto, opts: PrintOptions): string {
-  if (opts.numeric) return `${addr}:${port}`.slice(0, 59);
+export function addrPort(addr: string, port: number, proto: Proto | 'ip', opts: PrintOptions): string {
+  if (opts.numeric || proto === 'ip') return `${addr}:${port}`.slice(0, 59);
   const host = opts.hosts?.(addr) ?? addr;
   const name = (opts.ports ?? systemPortNames()).name(port, proto);
   return `${host}:${name ?? String(port)}`.slice(0, 59);
@@ -156,7 +156,8 @@ function addrCmp(a: string, b: string): number {
 }
 
 export function compareServices(a: ServiceInfo, b: ServiceInfo): number {
-  return PROTO_NUMBER[a.proto] - PROTO_NUMBER[b.proto] || addrCmp(a.addr, b.addr) || a.port - b.port;
+  // ipvs_cmp_services: the mark first (services without one, 0, come first).
+  return (a.fwmark ?? 0) - (b.fwmark ?? 0) || PROTO_NUMBER[a.proto] - PROTO_NUMBER[b.proto] || addrCmp(a.addr, b.addr) || a.port - b.port;
 }
 
 export function compareDests(a: DestInfo, b: DestInfo): number {
@@ -188,8 +189,8 @@ export function formatTitle(f: ListFormat = {}): string {
 /** One service line and its real-server lines (print_service_entry without FMT_RULE). */
 export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
   const x = opts.exact === true;
-  // "%s  %s" then cut at 33 characters, as ipvsadm does for IPv4 services.
-  const svcName = `${protoName(svc.proto)}  ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
+  // "%s  %s" then cut at 33 characters, as ipvsadm does for IPv4 services; "FWM  %d" for a mark.
+  const svcName = svc.fwmark !== undefined ? `FWM  ${svc.fwmark}` : `${protoName(svc.proto)}  ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
   let out: string;
   if (opts.stats) {
     const s = svc.stats;
@@ -250,9 +251,10 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
  * uvs: one `--add-laddr ... -z LIP` line per FULLNAT local address, after the service's servers.
  */
 export function formatRules(result: ListResult, opts: PrintOptions): string {
-  let out = '';
+  // uvs: the marks first, so that -R has them before the -f services that use them.
+  let out = formatMarkRules(result.marks ?? []);
   for (const svc of sorted(result.services, compareServices, opts.nosort)) {
-    const name = `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
+    const name = svc.fwmark !== undefined ? `-f ${svc.fwmark}` : `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
     out += `-A ${name} -s ${svc.sched}`;
     if (svc.persist > 0) {
       out += ` -p ${int(svc.persist)}`;
@@ -278,6 +280,26 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
     // -z takes a dotted quad only (as -R does): the local address is never a name.
     for (const l of svc.laddrs) out += `--add-laddr ${name} -z ${l}\n`;
   }
+  return out;
+}
+
+// ---- marks (uvsadm --add-mark, --get-marks) ---------------------------------------------------
+
+/** A mark rule's address and ports as --add-mark takes them: VIP, VIP:PORT or VIP:PORT-PORT. */
+export function markTarget(m: MarkInfo): string {
+  if (m.portMin === 0 && m.portMax === 65535) return m.addr;
+  return m.portMin === m.portMax ? `${m.addr}:${m.portMin}` : `${m.addr}:${m.portMin}-${m.portMax}`;
+}
+
+/** -S: one --add-mark line per mark rule, in the order added. */
+export function formatMarkRules(marks: readonly MarkInfo[]): string {
+  return marks.map((m) => `--add-mark -f ${m.fwmark} ${m.proto === 'tcp' ? '-t' : '-u'} ${markTarget(m)}\n`).join('');
+}
+
+/** --get-marks: a title and one line per rule (mark, protocol, address and ports), in the order added. */
+export function formatMarks(marks: readonly MarkInfo[]): string {
+  let out = `${left('Mark', 10)} ${left('Prot', 4)} LocalAddress:Ports\n`;
+  for (const m of marks) out += `${left(String(m.fwmark), 10)} ${left(protoName(m.proto), 4)} ${markTarget(m)}\n`;
   return out;
 }
 
@@ -409,22 +431,24 @@ export function usageText(program = 'uvsadm'): string {
   const p = program;
   return `${p} (uvs) — ipvsadm 1.31 command line for uvsd
 Usage:
-  ${p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]
-  ${p} -D -t|u service-address
+  ${p} -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]
+  ${p} -D -t|u|f service-address
   ${p} -C
   ${p} -R
   ${p} -S [-n]
-  ${p} -a|e -t|u service-address -r server-address [options]
-  ${p} -d -t|u service-address -r server-address
+  ${p} -a|e -t|u|f service-address -r server-address [options]
+  ${p} -d -t|u|f service-address -r server-address
   ${p} -L|l [options]
   ${p} --set tcp tcpfin udp
   ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
+  ${p} --add-mark|--del-mark -f fwmark -t|u address[:port[-port]]
+  ${p} --get-marks
   ${p} --reload [--dry-run]
   ${p} --dump-config
   ${p} --status
   ${p} -Z [-t|u service-address]
-  ${p} trace [-t|u service-address] [--count N]
+  ${p} trace [-t|u|f service-address] [--count N]
   ${p} --explain -t|u service-address --client address[:port]
   ${p} --start-daemon state [--mcast-interface interface] [--syncid sid] [--sync-key-file file] [--sync-peer address]
   ${p} --stop-daemon state
@@ -448,6 +472,10 @@ Either long or short options are allowed.
   --add-laddr                 add a FULLNAT local address to a service
   --del-laddr                 delete a FULLNAT local address
   --get-laddr                 list FULLNAT local addresses
+  --add-mark                  uvs: new flows to the address (and ports) get the
+                              firewall mark of -f (iptables -j MARK for uvsd)
+  --del-mark                  uvs: delete such a rule
+  --get-marks                 uvs: list the mark rules
   --reload                    uvs: re-read uvsd's --config (and --keepalived-conf)
                               file and apply the difference
   --dump-config               uvs: the running table and settings as a config file
@@ -469,6 +497,7 @@ Either long or short options are allowed.
 Options:
   --tcp-service  -t service-address   service-address is host[:port]
   --udp-service  -u service-address   service-address is host[:port]
+  --fwmark-service -f fwmark          fwmark is an integer greater than zero
   --scheduler    -s scheduler         scheduler name, the default scheduler is wlc.
   --sched-flags  -b flags             scheduler flags (comma-separated)
   --persistent   -p [timeout]         persistent service (default 300 s)

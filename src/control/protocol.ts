@@ -16,6 +16,11 @@ export interface ServiceKey {
   proto: Proto;
   addr: string; // dotted quad
   port: number;
+  /**
+   * A firewall-mark service (ipvsadm -f): 1..4294967295. Such a service is named by its mark
+   * alone (proto, addr and port are then ignored; listed as tcp, 0.0.0.0, 0).
+   */
+  fwmark?: number;
 }
 
 export interface ServiceSpec extends ServiceKey {
@@ -78,6 +83,26 @@ export function printableWord(v: string): boolean {
   return /^[\x21-\x7e]+$/.test(v);
 }
 
+/**
+ * uvsadm --add-mark: new flows of proto to addr, ports portMin..portMax (default every port),
+ * get firewall mark `fwmark`, and go to the -f service of that mark when there is one.
+ */
+export interface MarkSpec {
+  fwmark: number;
+  proto: Proto;
+  addr: string;
+  portMin?: number;
+  portMax?: number;
+}
+
+export interface MarkInfo {
+  fwmark: number;
+  proto: Proto;
+  addr: string;
+  portMin: number;
+  portMax: number;
+}
+
 /** A FULLNAT local address of a service (DPVS --add-laddr); ports portMin..portMax (default 1024..65535). */
 export interface LaddrSpec {
   service: ServiceKey;
@@ -129,6 +154,8 @@ export interface ServiceInfo {
   proto: Proto;
   addr: string;
   port: number;
+  /** A firewall-mark service (ipvsadm -f): its mark (proto, addr and port are then tcp, 0.0.0.0, 0). */
+  fwmark?: number;
   sched: string;
   flags: string[];
   /** 0 = not persistent. */
@@ -148,11 +175,14 @@ export interface ListResult {
   size: number;
   /** In the order they were added (uvsadm sorts like ipvsadm unless --nosort). */
   services: ServiceInfo[];
+  /** uvsadm --add-mark rules, in the order added (absent: none; older daemons). */
+  marks?: MarkInfo[];
 }
 
 /** One connection entry (ipvsadm -Lnc), with FULLNAT's local address and port. */
 export interface ConnInfo {
-  proto: Proto;
+  /** 'ip': a firewall-mark service's persistence template (vaddr is then the mark, as the kernel shows it). */
+  proto: Proto | 'ip';
   state: string;
   /** Seconds until expiry. */
   expires: number;

@@ -5,9 +5,9 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
-import { addRef, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type Model, type ServiceModel } from './model.js';
+import { addRef, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
-  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, Proto, ServiceInfo,
+  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
@@ -16,7 +16,7 @@ import { destPort, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import { PROTO_FWM, type Datapath } from '../datapath/pipeline.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
@@ -96,7 +96,7 @@ function portOf(v: unknown, what: string): number {
   return v;
 }
 
-function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST' | 'BAD_TUNNEL', what: string, min: number, max: number): number {
+function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST' | 'BAD_TUNNEL' | 'BAD_FWMARK', what: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new UvsError(code, `${what} ${JSON.stringify(v)} (${min}..${max})`);
   }
@@ -112,15 +112,23 @@ interface SvcRef {
   proto: Proto;
   vip: number;
   port: number;
+  /** A firewall-mark service's mark (uint32), else 0. */
+  fwmark: number;
   key: string;
 }
 
+const MAX_FWMARK = 0xffffffff;
+
 function svcRef(k: unknown): SvcRef {
-  if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object {proto, addr, port}');
+  if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object {proto, addr, port} or {fwmark}');
+  if (k.fwmark !== undefined) {
+    const fwmark = intOf(k.fwmark, 'BAD_FWMARK', 'firewall mark', 1, MAX_FWMARK);
+    return { proto: 'tcp', vip: 0, port: 0, fwmark, key: serviceKeyOf('tcp', 0, 0, fwmark) };
+  }
   const proto = protoOf(k.proto);
   const vip = ipOf(k.addr, 'virtual address');
   const port = portOf(k.port, 'virtual port');
-  return { proto, vip, port, key: serviceKeyOf(proto, vip, port) };
+  return { proto, vip, port, fwmark: 0, key: serviceKeyOf(proto, vip, port) };
 }
 
 /** As IPVS, a VIP or real server must be a unicast host address (see claim.ts). */
@@ -143,7 +151,9 @@ function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly
   for (const role of others) {
     if (!m[`${role}s`].has(u)) continue;
     let where = '';
-    for (const s of m.services.values()) {
+    const mark = role === 'vip' ? m.marks.find((k) => k.vip >>> 0 === u) : undefined;
+    if (mark !== undefined) where = ` (mark ${mark.fwmark})`;
+    for (const s of where !== '' ? [] : m.services.values()) {
       const holds = role === 'vip' ? s.vip >>> 0 === u : role === 'rip' ? s.dests.some((d) => d.addr >>> 0 === u) : s.laddrs.some((l) => l.addr >>> 0 === u);
       if (holds) {
         where = ` (${svcName(s)})`;
@@ -154,8 +164,8 @@ function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly
   }
 }
 
-function svcName(s: { proto: Proto; vip: number; port: number }): string {
-  return `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
+function svcName(s: { proto: Proto; vip: number; port: number; fwmark: number }): string {
+  return s.fwmark !== 0 ? `FWM ${s.fwmark}` : `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
 }
 
 /** The scheduler's canonical name, or BAD_SCHEDULER. */
@@ -250,7 +260,9 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
   mustUnicast(ctx, d.addr, 'real server');
   notInOtherRole(ctx, d.addr, 'real server', ['vip', 'lip']);
-  if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port) {
+  // A mark service has no port of its own: DR and TUN leave the packet's port as it is (ipvsadm
+  // does not check a -f service's server port either).
+  if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port && s.fwmark === 0) {
     throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
   }
   if (s.synproxy && (d.fwd === 'dr' || d.fwd === 'tun')) {
@@ -266,10 +278,14 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
 }
 
 const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
+/** -Lc's protocol of an entry: a mark service's templates are IPPROTO_IP (the kernel's "IP"). */
+const PROTO_NAMES: Record<number, ConnInfo['proto']> = { [PROTO_TCP]: 'tcp', [PROTO_UDP]: 'udp', [PROTO_FWM]: 'ip' };
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
   const common = { id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, synproxy: s.synproxy };
-  return op === 'addService' ? { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port } : { op, ...common };
+  if (op === 'editService') return { op, ...common };
+  // The datapath keys a mark service by its mark in place of the VIP (pipeline.ts PROTO_FWM).
+  return s.fwmark !== 0 ? { op, ...common, proto: PROTO_FWM, vip: s.fwmark | 0, port: 0 } : { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port };
 }
 
 /** The service options of a spec, defaulted from `base` (edit) or ipvsadm's defaults (add). */
@@ -279,10 +295,11 @@ function serviceOptions(ctx: VerbCtx, spec: Record<string, unknown>, r: SvcRef, 
   const persist = spec.persist === undefined ? (base?.persist ?? 0) : intOf(spec.persist, 'BAD_TIMEOUT', 'persistence timeout', 0, MAX_TIMEOUT);
   const netmask = spec.netmask === undefined ? (base?.netmask ?? ALL_ONES) : ipOf(spec.netmask, 'netmask');
   const oneShot = spec.oneShot === undefined ? (base?.oneShot ?? false) : boolOf(spec.oneShot, 'oneShot');
-  if (r.port === 0 && persist === 0) throw new UvsError('ZERO_PORT', svcName(r));
-  if (oneShot && r.proto !== 'udp') throw new UvsError('OPS_NOT_UDP', svcName(r));
+  if (r.port === 0 && persist === 0 && r.fwmark === 0) throw new UvsError('ZERO_PORT', svcName(r));
+  // A mark service may be -o (ipvsadm allows it): its UDP flows are scheduled per datagram.
+  if (oneShot && r.proto !== 'udp' && r.fwmark === 0) throw new UvsError('OPS_NOT_UDP', svcName(r));
   const synproxy = spec.synproxy === undefined ? (base?.synproxy ?? false) : boolOf(spec.synproxy, 'synproxy');
-  if (synproxy && r.proto !== 'tcp') throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
+  if (synproxy && (r.proto !== 'tcp' || r.fwmark !== 0)) throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
   if (synproxy) notWithWorkers(ctx, `--synproxy (service ${svcName(r)})`);
   // Refused per real server: a SYN proxy service may hold only NAT and FULLNAT servers.
   const direct = synproxy ? base?.dests.find((d) => d.fwd === 'dr' || d.fwd === 'tun') : undefined;
@@ -309,7 +326,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   // The service's own statistics (IPVS svc->stats): they do not go down when a server is deleted.
   const stats = serviceStatsOf(ctx.control.dp, s.id);
   return {
-    proto: s.proto, addr: formatIp(s.vip), port: s.port, sched: s.sched, flags: schedFlagNames(s.schedFlags),
+    proto: s.proto, addr: formatIp(s.vip), port: s.port, ...(s.fwmark !== 0 ? { fwmark: s.fwmark } : {}), sched: s.sched, flags: schedFlagNames(s.schedFlags),
     persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, synproxy: s.synproxy, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
     stats, rate: ctx.control.svcRates.read(s.id), dests,
   };
@@ -328,7 +345,29 @@ async function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<Lis
     if (s !== undefined) services.push(serviceInfo(ctx, s));
     if ((i + 1) % LIST_SLICE_CHECK === 0) await pause();
   }
-  return { size: ctx.control.dp.ct.buckets, services };
+  return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
+}
+
+function marksInfo(m: Model): MarkInfo[] {
+  return m.marks.map((k) => ({ fwmark: k.fwmark, proto: k.proto, addr: formatIp(k.vip), portMin: k.portMin, portMax: k.portMax }));
+}
+
+/** A mark rule of a request: ports default to every port (0..65535). */
+function markOf(a: unknown): MarkModel {
+  if (!isObject(a)) throw new UvsError('BAD_REQUEST', 'a mark must be an object {fwmark, proto, addr, portMin?, portMax?}');
+  const fwmark = intOf(a.fwmark, 'BAD_FWMARK', 'firewall mark', 1, MAX_FWMARK);
+  const proto = protoOf(a.proto);
+  const vip = ipOf(a.addr, 'marked address');
+  const portMin = a.portMin === undefined ? 0 : portOf(a.portMin, 'portMin');
+  const portMax = a.portMax === undefined ? (a.portMin === undefined ? 65535 : portMin) : portOf(a.portMax, 'portMax');
+  if (portMin > portMax) throw new UvsError('BAD_PORT', `port range ${portMin}-${portMax}`);
+  return { fwmark, proto, vip, portMin, portMax };
+}
+
+/** "mark 1 TCP 192.168.8.200:443" (ports: ":80-90", none for every port). */
+function markName(k: MarkModel): string {
+  const ports = k.portMin === 0 && k.portMax === 65535 ? '' : k.portMin === k.portMax ? `:${k.portMin}` : `:${k.portMin}-${k.portMax}`;
+  return `mark ${k.fwmark} ${k.proto.toUpperCase()} ${formatIp(k.vip)}${ports}`;
 }
 
 // ---- the registry --------------------------------------------------------------------------
@@ -339,12 +378,15 @@ export const VERBS = {
     const r = svcRef(a);
     // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
     if (m.services.has(r.key)) throw new UvsError('SERVICE_EXISTS', svcName(r));
-    mustUnicast(ctx, r.vip, 'virtual address');
-    notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
+    // A mark service has no address: its marks' addresses are checked by addMark.
+    if (r.fwmark === 0) {
+      mustUnicast(ctx, r.vip, 'virtual address');
+      notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
+    }
     const o = serviceOptions(ctx, a, r, undefined);
-    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, ...o, dests: [], laddrs: [] };
+    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
-    addRef(m.vips, r.vip, 1);
+    if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
     ctx.control.restartRates(undefined, s.id);
     ctx.ops.push(serviceOps(s, 'addService'));
     return null;
@@ -457,6 +499,35 @@ export const VERBS = {
     return null;
   }),
 
+  /**
+   * uvsadm --add-mark: new flows of proto to addr, ports portMin..portMax, get the mark (and its
+   * -f service). addr is claimed as a VIP is; rules of one protocol and address must not overlap.
+   */
+  addMark: verb<MarkSpec, null>(true, (ctx, a) => {
+    const k = markOf(a);
+    const m = ctx.model;
+    mustUnicast(ctx, k.vip, 'marked address');
+    notInOtherRole(ctx, k.vip, 'marked address', ['rip', 'lip']);
+    const o = m.marks.find((x) => x.proto === k.proto && x.vip === k.vip && x.portMin <= k.portMax && k.portMin <= x.portMax);
+    if (o !== undefined) throw new UvsError('MARK_OVERLAP', `${markName(k)} overlaps ${markName(o)}`);
+    m.marks.push(k);
+    addRef(m.vips, k.vip, 1);
+    ctx.ops.push({ op: 'addMark', proto: PROTO_NUM[k.proto], vip: k.vip | 0, portMin: k.portMin, portMax: k.portMax, mark: k.fwmark });
+    return null;
+  }),
+
+  /** uvsadm --del-mark: the rule of exactly this mark, protocol, address and ports. */
+  delMark: verb<MarkSpec, null>(true, (ctx, a) => {
+    const k = markOf(a);
+    const m = ctx.model;
+    const i = m.marks.findIndex((x) => x.fwmark === k.fwmark && x.proto === k.proto && x.vip === k.vip && x.portMin === k.portMin && x.portMax === k.portMax);
+    if (i < 0) throw new UvsError('MARK_NOT_FOUND', markName(k));
+    m.marks.splice(i, 1);
+    addRef(m.vips, k.vip, -1);
+    ctx.ops.push({ op: 'delMark', proto: PROTO_NUM[k.proto], vip: k.vip | 0, portMin: k.portMin, portMax: k.portMax });
+    return null;
+  }),
+
   delLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
     const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
     const ip = ipOf(a.addr);
@@ -485,7 +556,7 @@ export const VERBS = {
     if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return listSliced(ctx, ctx.pause);
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
-    return { size: ctx.control.dp.ct.buckets, services };
+    return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
   }),
 
   timeouts: verb<Record<string, never>, Timeouts>(false, (ctx) => ({ ...ctx.model.timeouts })),
@@ -524,6 +595,7 @@ export const VERBS = {
   explain: verb<ExplainArgs, ExplainResult>(false, (ctx, a) => {
     const r = svcRef(a.service);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
+    if (s.fwmark !== 0) throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the service a client connects to with -t or -u (a mark service has no address of its own)`);
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
     notWithWorkers(ctx, 'explain (every worker schedules on its own)');
@@ -775,7 +847,7 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
     const ticks = ct.expires[e] - now;
     const tpl = (ct.flags[e] & F_TEMPLATE) !== 0;
     conns.push({
-      proto: (ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)) === PROTO_UDP ? 'udp' : 'tcp',
+      proto: PROTO_NAMES[ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)] ?? 'tcp',
       state: STATE_NAMES[ct.state[e]] ?? 'NONE',
       expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
       caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
@@ -792,8 +864,8 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
 
 function removeService(ctx: VerbCtx, s: ServiceModel): void {
   const m = ctx.model;
-  m.services.delete(serviceKeyOf(s.proto, s.vip, s.port));
-  addRef(m.vips, s.vip, -1);
+  m.services.delete(serviceKeyOf(s.proto, s.vip, s.port, s.fwmark));
+  if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
   for (const d of s.dests) addRef(m.rips, d.addr, -1);
   for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
   for (const d of s.dests) m.freeSlots.push(d.slot);

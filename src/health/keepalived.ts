@@ -345,7 +345,8 @@ class Parser {
       if (st.key === 'virtual_server_group') continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
-          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark services are not supported`);
+          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark services are not imported from keepalived.conf ` +
+            '(uvs does not health-check them yet); give it with uvsadm -A -f and its marks with uvsadm --add-mark, or in a --config file');
           continue;
         }
         if (st.args[0]?.text === 'group') {
@@ -405,7 +406,7 @@ class Parser {
           entries.push({ addr, port });
         }
       }
-      if (fwmarks > 0) this.warn(st, `virtual_server_group ${name}: ${fwmarks} fwmark entr${fwmarks === 1 ? 'y' : 'ies'} skipped: firewall-mark services are not supported`);
+      if (fwmarks > 0) this.warn(st, `virtual_server_group ${name}: ${fwmarks} fwmark entr${fwmarks === 1 ? 'y' : 'ies'} skipped: firewall-mark services are not imported from keepalived.conf`);
       groups.set(name, entries);
     }
     return groups;

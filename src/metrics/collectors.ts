@@ -13,7 +13,7 @@ import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
-import { destHealth, destOverloaded, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 import type { CheckerStat, LinkStatus } from '../control/protocol.js';
 
@@ -203,9 +203,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       destCache = liveDests(dp).map((r) => ({
         r,
         lbl: labelText({ proto: r.proto, service: r.service, server: r.server }),
+        // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
+        // /proc/net/ip_vs prints it (%08X).
         backend: labelText({
-          local_address: formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
-          remote_port: dt.port[r.d], proto: r.proto.toUpperCase(), local_mark: '',
+          local_address: r.proto === 'fwm' ? '' : formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
+          remote_port: dt.port[r.d], proto: r.proto.toUpperCase(),
+          local_mark: r.proto === 'fwm' ? fwmarkOf(r.svc).toString(16).toUpperCase().padStart(8, '0') : '',
         }),
       }));
       queueMicrotask(() => (destCache = undefined));

@@ -79,7 +79,7 @@ function healthText(d) {
   return t;
 }
 function serviceSection(s) {
-  const name = s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
+  const name = s.fwmark ? "FWM " + s.fwmark : s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
   const head = el("h2", {}, name, el("span", { class: "sub" }, "scheduler " + s.sched),
     el("span", { class: "sub" }, s.dests.length + " real server" + (s.dests.length === 1 ? "" : "s")),
     el("span", { class: "sub" }, num(s.rates.cps) + " conn/s"),

@@ -4,7 +4,7 @@
 import { formatIp } from '../datapath/addr.js';
 import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
 import { PROTO_UDP } from '../datapath/frame.js';
-import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
+import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import type { CheckerStat, HealthEntry } from '../control/protocol.js';
 
@@ -12,19 +12,24 @@ export interface DestRef {
   svc: SvcRuntime;
   /** Destination slot in dp.dt. */
   d: number;
-  proto: 'tcp' | 'udp';
-  /** "vip:port" and "rip:port". */
+  proto: 'tcp' | 'udp' | 'fwm';
+  /** "vip:port" ("fwmark:N" for a -f service) and "rip:port". */
   service: string;
   server: string;
   fwd: string;
 }
 
-export function protoName(svc: SvcRuntime): 'tcp' | 'udp' {
-  return svc.proto === PROTO_UDP ? 'udp' : 'tcp';
+export function protoName(svc: SvcRuntime): 'tcp' | 'udp' | 'fwm' {
+  return svc.proto === PROTO_UDP ? 'udp' : svc.proto === PROTO_FWM ? 'fwm' : 'tcp';
+}
+
+/** A -f service's mark (uint32), else 0; its datapath `vip` holds the mark. */
+export function fwmarkOf(svc: SvcRuntime): number {
+  return svc.proto === PROTO_FWM ? svc.vip >>> 0 : 0;
 }
 
 export function serviceName(svc: SvcRuntime): string {
-  return `${formatIp(svc.vip)}:${svc.port}`;
+  return svc.proto === PROTO_FWM ? `fwmark:${fwmarkOf(svc)}` : `${formatIp(svc.vip)}:${svc.port}`;
 }
 
 export function liveServices(dp: Datapath): SvcRuntime[] {

@@ -138,9 +138,10 @@ export interface DrLab {
   /** Is uvsd still running? */
   uvsdAlive(): boolean;
   /** Run bin/uvsadm --socket <sock> ...args (no namespace needed). */
-  uvsadm(args: string[]): Promise<ExecResult>;
+  /** uvsadm with `input` on its stdin (-R), else none. */
+  uvsadm(args: string[], input?: string): Promise<ExecResult>;
   /** Like uvsadm, but throws on non-zero exit. */
-  uvsadmMust(args: string[]): Promise<string>;
+  uvsadmMust(args: string[], input?: string): Promise<string>;
   /** Run the client script in a client namespace with raw args. */
   client(args: string[], opts?: { ns?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** N HTTP requests (new connection each unless keepalive) to target (default VIP:80). */
@@ -354,12 +355,12 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       return !!self.uvsd && !self.uvsd.done();
     },
 
-    uvsadm(args: string[]): Promise<ExecResult> {
-      return lab.exec(null, nodeArgv(uvsadmJs, ['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
+    uvsadm(args: string[], input?: string): Promise<ExecResult> {
+      return lab.exec(null, nodeArgv(uvsadmJs, ['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000, ...(input !== undefined ? { input } : {}) });
     },
 
-    async uvsadmMust(args: string[]): Promise<string> {
-      const r = await self.uvsadm(args);
+    async uvsadmMust(args: string[], input?: string): Promise<string> {
+      const r = await self.uvsadm(args, input);
       if (r.code !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
       return r.stdout;
     },

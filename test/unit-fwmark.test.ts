@@ -1,0 +1,247 @@
+// Firewall-mark services (ipvsadm -f) and uvsd's mark rules (uvsadm --add-mark, docs/fwmark.md),
+// on the datapath without a network (unit rig): which service a new flow reaches, shared
+// persistence across ports and addresses, a server's port under NAT, the refusals, the listings
+// (-L, -S, -Lc) and the command line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { formatConns, formatList, formatMarks, formatRules } from '../src/control/printers.js';
+import { parseArgs, parseRules, UsageError } from '../src/control/ipvsadm.js';
+import { UvsError } from '../src/control/errors.js';
+import type { ListResult, MarkSpec } from '../src/control/protocol.js';
+import { parseConfig } from '../src/control/config.js';
+import { configRig } from './helpers/config-rig.js';
+import { configError } from './helpers/config-error.js';
+import { REC_LEN } from '../src/datapath/syncrec.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const VIP2 = '10.0.0.101';
+const FWM1 = { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: 1 };
+const N = { numeric: true };
+
+function mark(r: Rig, m: MarkSpec): void {
+  r.ctl.call('addMark', m);
+}
+
+/** Which RS a forwarded frame went to (by destination MAC) and its destination port; -1 if none went out. */
+function sent(out: Buffer[]): { rs: number; dport: number } {
+  if (out.length !== 1) return { rs: -1, dport: -1 };
+  const f = out[0]!;
+  const m = [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const ihl = (f[14]! & 15) * 4;
+  return { rs: RS.findIndex((s) => s.mac === m), dport: f.readUInt16BE(14 + ihl + 2) };
+}
+const syn = (r: Rig, src: string, sport: number, dst: string, dport: number) =>
+  sent(r.run(tcpFrame(IN, { src, dst, sport, dport, flags: TCP_FLAGS.SYN })));
+const dgram = (r: Rig, src: string, sport: number, dst: string, dport: number) =>
+  sent(r.run(udpFrame(IN, { src, dst, sport, dport, payload: new Uint8Array(4) })));
+
+/** Marks 1 on TCP VIP:80 and VIP:443 and UDP VIP2 (every port); service -f 1 over RS 0 and 1. */
+function fwmRig(o: { persist?: number; fwd?: 'dr' | 'nat'; ports?: number[] } = {}): Rig {
+  const r = rig();
+  mark(r, { fwmark: 1, proto: 'tcp', addr: VIP, portMin: 80 });
+  mark(r, { fwmark: 1, proto: 'tcp', addr: VIP, portMin: 443 });
+  mark(r, { fwmark: 1, proto: 'udp', addr: VIP2 });
+  r.ctl.addService({ ...FWM1, sched: 'rr', persist: o.persist ?? 0 });
+  for (let i = 0; i < 2; i++) r.ctl.addDest({ service: FWM1, addr: RS[i].ip, port: o.ports?.[i] ?? 0, fwd: o.fwd ?? 'dr' });
+  for (let i = 0; i < 3; i++) r.learn(RS[i].ip, RS[i].mac);
+  r.sink.take();
+  return r;
+}
+
+test('fwmark: marked flows of several ports and addresses reach the -f service; with -p a client keeps one server across them (one IPPROTO_IP template)', () => {
+  const plain = fwmRig();
+  // rr over every marked flow, whatever its port, address or protocol.
+  assert.deepEqual([
+    syn(plain, '192.0.2.10', 1001, VIP, 80).rs, syn(plain, '192.0.2.10', 1002, VIP, 443).rs,
+    dgram(plain, '192.0.2.10', 1003, VIP2, 5353).rs, syn(plain, '192.0.2.10', 1004, VIP, 80).rs,
+  ], [0, 1, 0, 1]);
+  // An unmarked port of the same address has no service.
+  assert.equal(syn(plain, '192.0.2.10', 1005, VIP, 8080).rs, -1);
+
+  const r = fwmRig({ persist: 300 });
+  const first = syn(r, '192.0.2.10', 1001, VIP, 80).rs;
+  assert.ok(first >= 0);
+  assert.equal(syn(r, '192.0.2.10', 1002, VIP, 443).rs, first, 'https follows http (the point of -f with -p)');
+  assert.equal(dgram(r, '192.0.2.10', 1003, VIP2, 5353).rs, first, 'and so does another marked address');
+  assert.equal(syn(r, '192.0.2.11', 1004, VIP, 443).rs, 1 - first, 'another client is scheduled');
+  const tpl = r.ctl.connections().filter((c) => c.template === true);
+  assert.deepEqual(tpl.map((c) => [c.proto, c.caddr, c.vaddr, c.vport]).sort(), [['ip', '192.0.2.10', '0.0.0.1', 0], ['ip', '192.0.2.11', '0.0.0.1', 0]]);
+  // -Lnc shows them as the kernel does: IP, the mark as the virtual address.
+  assert.match(formatConns(tpl, N), /\nIP +\d\d:\d\d +NONE +192\.0\.2\.10:0 +0\.0\.0\.1:0 +10\.0\.0\.1[12]:0\n/);
+  assert.deepEqual(r.ctl.list().services[0]!.dests.map((d) => d.persistConns).reduce((a, b) => a + b), 2);
+});
+
+test('fwmark: a mark goes before the -t service of the same VIP:port (ip_vs_service_find); without its -f service the -t service takes the flow', () => {
+  const r = fwmRig();
+  const T80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  r.ctl.addService({ ...T80, sched: 'rr' });
+  r.ctl.addDest({ service: T80, addr: RS[2].ip, port: 80, fwd: 'dr' });
+  r.learn(RS[2].ip, RS[2].mac);
+  r.sink.take();
+  assert.equal(syn(r, '192.0.2.10', 1001, VIP, 80).rs, 0);
+  r.ctl.deleteService(FWM1);
+  assert.equal(syn(r, '192.0.2.10', 1002, VIP, 80).rs, 2);
+  // Nor does a mark without its service make a flow to another port local to a service.
+  assert.equal(syn(r, '192.0.2.10', 1003, VIP, 443).rs, -1);
+});
+
+test('fwmark: a NAT server with a port takes every marked port there; one without (port 0) keeps each packet\'s port', () => {
+  const r = fwmRig({ fwd: 'nat', ports: [8080, 0] });
+  assert.deepEqual(syn(r, '192.0.2.10', 1001, VIP, 443), { rs: 0, dport: 8080 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1002, VIP, 443), { rs: 1, dport: 443 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1003, VIP, 80), { rs: 0, dport: 8080 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1004, VIP, 80), { rs: 1, dport: 80 });
+});
+
+test('fwmark: marks and -f services through the verbs: refusals change nothing; -L, -S and --get-marks print them', () => {
+  const r = fwmRig({ persist: 60 });
+  const before = JSON.stringify(r.ctl.list());
+  const refused = (verb: string, args: unknown, code: string, text: RegExp): void => {
+    assert.throws(() => r.ctl.call(verb, args), (e: unknown) => e instanceof UvsError && e.code === code && text.test(e.message), `${verb} ${JSON.stringify(args)}`);
+  };
+  refused('addMark', { fwmark: 2, proto: 'tcp', addr: VIP, portMin: 400, portMax: 500 }, 'MARK_OVERLAP', /mark 2 TCP 10\.0\.0\.100:400-500 overlaps mark 1 TCP 10\.0\.0\.100:443/);
+  refused('addMark', { fwmark: 2, proto: 'udp', addr: VIP2, portMin: 53 }, 'MARK_OVERLAP', /overlaps mark 1 UDP 10\.0\.0\.101$/);
+  refused('addMark', { fwmark: 0, proto: 'tcp', addr: VIP, portMin: 22 }, 'BAD_FWMARK', /firewall mark 0/);
+  refused('addMark', { fwmark: 2, proto: 'tcp', addr: RS[0].ip, portMin: 22 }, 'ADDRESS_CONFLICT', /marked address 10\.0\.0\.11 is a real server/);
+  refused('addMark', { fwmark: 2, proto: 'tcp', addr: '224.0.0.1' }, 'NOT_UNICAST', /224\.0\.0\.1/);
+  refused('addMark', { fwmark: 2, proto: 'tcp', addr: VIP, portMin: 90, portMax: 80 }, 'BAD_PORT', /90-80/);
+  refused('delMark', { fwmark: 1, proto: 'tcp', addr: VIP, portMin: 81 }, 'MARK_NOT_FOUND', /mark 1 TCP 10\.0\.0\.100:81/);
+  refused('addService', { ...FWM1, sched: 'rr' }, 'SERVICE_EXISTS', /FWM 1/);
+  refused('addDest', { service: FWM1, addr: VIP, port: 0 }, 'ADDRESS_CONFLICT', /real server 10\.0\.0\.100 is a virtual address \(mark 1\)/);
+  refused('addService', { ...FWM1, fwmark: 2, synproxy: true }, 'SYNPROXY_NOT_TCP', /FWM 2/);
+  refused('explain', { service: FWM1, client: '192.0.2.10' }, 'BAD_REQUEST', /a mark service has no address/);
+  assert.equal(JSON.stringify(r.ctl.list()), before, 'nothing changed');
+  // A -f service needs no persistence for its port 0, and may be -o.
+  r.ctl.addService({ ...FWM1, fwmark: 7, sched: 'wlc', oneShot: true });
+  const list: ListResult = r.ctl.list();
+  assert.equal(formatList(list, N).split('\n').slice(3).join('\n'), [
+    'FWM  1 rr persistent 60',
+    '  -> 10.0.0.11:0                  Route   1      0          0         ',
+    '  -> 10.0.0.12:0                  Route   1      0          0         ',
+    'FWM  7 wlc ops',
+    '',
+  ].join('\n'));
+  const save = formatRules(list, N);
+  assert.equal(save, [
+    '--add-mark -f 1 -t 10.0.0.100:80',
+    '--add-mark -f 1 -t 10.0.0.100:443',
+    '--add-mark -f 1 -u 10.0.0.101',
+    '-A -f 1 -s rr -p 60',
+    '-a -f 1 -r 10.0.0.11:0 -g -w 1',
+    '-a -f 1 -r 10.0.0.12:0 -g -w 1',
+    '-A -f 7 -s wlc -o',
+    '',
+  ].join('\n'));
+  assert.equal(formatMarks(list.marks!), 'Mark       Prot LocalAddress:Ports\n1          TCP  10.0.0.100:80\n1          TCP  10.0.0.100:443\n1          UDP  10.0.0.101\n');
+  // -S, -C, -R gives the same table back (marks before the services that use them).
+  r.ctl.clear();
+  for (const k of list.marks!) r.ctl.call('delMark', k);
+  assert.deepEqual(r.ctl.list().marks, []);
+  r.ctl.call('batch', { items: parseRules(save).calls });
+  assert.equal(formatRules(r.ctl.list(), N), save);
+  // Deleting the marks takes the addresses away with the rules (nothing else holds them).
+  for (const k of r.ctl.list().marks!) r.ctl.call('delMark', k);
+  assert.equal(r.dp.isLocal(0x0a000064), false);
+});
+
+test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--del-mark take -f and -t|-u VIP[:PORT[-PORT]]; ipvsadm\'s checks and words', () => {
+  const call = (...a: string[]) => {
+    const c = parseArgs(a, { env: {} });
+    assert.equal(c.kind, 'call');
+    return (c as { call: unknown }).call;
+  };
+  assert.deepEqual(call('-A', '-f', '1', '-s', 'rr'), { verb: 'addService', args: { ...FWM1, sched: 'rr', flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false } });
+  assert.deepEqual(call('-a', '-f', '1', '-r', '10.0.0.11:80', '-g'), { verb: 'addDest', args: { service: FWM1, addr: '10.0.0.11', port: 80, fwd: 'dr', weight: 1, upper: 0, lower: 0 } });
+  assert.deepEqual(call('-e', '-f', '1', '-r', '10.0.0.11', '-m', '-w', '3'), { verb: 'editDest', args: { service: FWM1, addr: '10.0.0.11', port: 0, fwd: 'nat', weight: 3, upper: 0, lower: 0 } });
+  assert.deepEqual(call('-D', '-f', '4294967295'), { verb: 'deleteService', args: { ...FWM1, fwmark: 4294967295 } });
+  assert.deepEqual(call('--add-mark', '-f', '1', '-t', '10.0.0.100:80-90'), { verb: 'addMark', args: { fwmark: 1, proto: 'tcp', addr: '10.0.0.100', portMin: 80, portMax: 90 } });
+  assert.deepEqual(call('--del-mark', '-f', '2', '-u', '10.0.0.100'), { verb: 'delMark', args: { fwmark: 2, proto: 'udp', addr: '10.0.0.100', portMin: 0, portMax: 65535 } });
+  assert.deepEqual(parseArgs(['-L', '-n', '-f', '1'], { env: {} }), { kind: 'list', socket: '/run/uvs/uvsd.sock', numeric: true, format: {}, conns: false, timeout: false, service: FWM1 });
+  assert.equal(parseArgs(['--get-marks'], { env: {} }).kind, 'getMarks');
+  for (const [argv, msg] of [
+    [['-A', '-f', '0'], "invalid fwmark value `0' specified"],
+    [['-A', '-f', '4294967296'], "invalid fwmark value `4294967296' specified"],
+    [['-A', '-f', 'x1'], "invalid fwmark value `x1' specified"],
+    [['-A', '-f', '1', '-t', '10.0.0.100:80'], "multiple 'service-address' options specified"],
+    [['--add-mark', '-t', '10.0.0.100:80'], "You need to supply the 'fwmark' option for the 'add-mark' command"],
+    [['--add-mark', '-f', '1'], "You need to supply the 'service-address' option for the 'add-mark' command"],
+    [['--add-mark', '-f', '1', '-t', '10.0.0.100:90-80'], 'illegal marked address[:port[-port]] specified'],
+    [['--add-mark', '-f', '1', '-t', '10.0.0.100:80', '-s', 'rr'], "Illegal 'scheduler' option with the 'add-mark' command"],
+    [['--get-marks', '-f', '1'], "Illegal 'service-address' option with the 'get-marks' command"],
+  ] as Array<[string[], string]>) {
+    assert.throws(() => parseArgs(argv, { env: {} }), (e: unknown) => e instanceof UsageError && e.message === msg && e.exitCode === 2, argv.join(' '));
+  }
+});
+
+test('fwmark in the config file: marks and fwmark services load, dump and load back the same; a reload changes only the difference; no `marks` key leaves them; health checks refused', () => {
+  const conf = (marks: string) => `daemon:
+  drain-timeout: 0
+${marks}services:
+  - fwmark: 1
+    scheduler: rr
+    persistent: 300
+    servers:
+      - { address: 192.168.8.20 }
+      - { address: 192.168.8.21, port: 8080, method: nat }
+  - proto: tcp
+    address: 192.168.8.201
+    port: 80
+    servers:
+      - { address: 192.168.8.22 }
+`;
+  const MARKS = 'marks:\n  - { fwmark: 1, proto: tcp, address: 192.168.8.200, ports: 80 }\n  - { fwmark: 1, proto: tcp, address: 192.168.8.200, ports: "8000-8100" }\n  - { fwmark: 1, proto: udp, address: 192.168.8.202 }\n';
+  const { r, cm } = configRig();
+  assert.deepEqual(cm.apply(parseConfig(conf(MARKS), 'f.yaml'), false).slice(0, 5), [
+    'add mark 1 TCP 192.168.8.200:80', 'add mark 1 TCP 192.168.8.200:8000-8100', 'add mark 1 UDP 192.168.8.202',
+    'add service FWM 1 (rr)', 'add server FWM 1 -> 192.168.8.20:0 weight 1',
+  ]);
+  const save = formatRules(r.ctl.list(), N);
+  // Marks first; -f services after the others, as ipvsadm sorts them (ipvs_cmp_services).
+  assert.equal(save, [
+    '--add-mark -f 1 -t 192.168.8.200:80', '--add-mark -f 1 -t 192.168.8.200:8000-8100', '--add-mark -f 1 -u 192.168.8.202',
+    '-A -t 192.168.8.201:80 -s wlc', '-a -t 192.168.8.201:80 -r 192.168.8.22:80 -g -w 1',
+    '-A -f 1 -s rr -p 300', '-a -f 1 -r 192.168.8.20:0 -g -w 1', '-a -f 1 -r 192.168.8.21:8080 -m -w 1', '',
+  ].join('\n'));
+  const dumped = cm.dump();
+  assert.match(dumped, /\nmarks:\n {2}- fwmark: 1\n {4}proto: tcp\n {4}address: 192\.168\.8\.200\n {4}ports: 80\n/);
+  assert.match(dumped, /\n {2}- fwmark: 1\n {4}scheduler: rr\n/);
+  const b = configRig();
+  b.cm.apply(parseConfig(dumped, 'dump.yaml'), false);
+  assert.equal(formatRules(b.r.ctl.list(), N), save);
+  // The same file again changes nothing; one mark less deletes that one only.
+  assert.deepEqual(cm.apply(parseConfig(conf(MARKS), 'f.yaml'), true), []);
+  assert.deepEqual(cm.apply(parseConfig(conf(MARKS.split('\n').slice(0, 3).join('\n') + '\n'), 'f.yaml'), false), ['delete mark 1 UDP 192.168.8.202']);
+  // A file without `marks` leaves them (a keepalived.conf or an older file has none); `marks: []` deletes them.
+  assert.deepEqual(cm.apply(parseConfig(conf(''), 'f.yaml'), true), []);
+  assert.deepEqual(cm.apply(parseConfig(conf('marks: []\n'), 'f.yaml'), true), ['delete mark 1 TCP 192.168.8.200:80', 'delete mark 1 TCP 192.168.8.200:8000-8100']);
+  // Refused with the line: a port range the wrong way, a service with fwmark and an address, health checks on one.
+  assert.equal(configError(() => parseConfig(conf('marks:\n  - { fwmark: 1, proto: tcp, address: 192.168.8.200, ports: "90-80" }\n'), 'f.yaml')),
+    'f.yaml:4: marks[0].ports: must be a port or a range PORT-PORT (0..65535), got "90-80"');
+  assert.equal(configError(() => parseConfig(conf('').replace('  - fwmark: 1\n', '  - fwmark: 1\n    address: 192.168.8.200\n'), 'f.yaml')),
+    'f.yaml:5: services[0].address: a service with fwmark has no proto, address or port (its marks say which packets it takes)');
+  assert.equal(configError(() => parseConfig(conf('').replace('    persistent: 300\n', '    persistent: 300\n    health: { checks: [{ type: tcp }] }\n'), 'f.yaml')),
+    'f.yaml:7: services[0].health: health checks of a fwmark service are not supported yet');
+});
+
+test('fwmark with connection sync: a backup installs the marked connections and their IPPROTO_IP template, and keeps the client on its server after takeover', () => {
+  const m = fwmRig({ persist: 300 });
+  const b = fwmRig({ persist: 300 });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  b.ctl.call('setRole', { role: 'backup' });
+  const first = syn(m, '192.0.2.10', 1001, VIP, 80).rs;
+  assert.equal(dgram(m, '192.0.2.10', 1002, VIP2, 5353).rs, first);
+  const buf = new Uint8Array(REC_LEN * 16);
+  const n = m.dp.syncDrain(buf, 0, 16);
+  assert.equal(n, 3, 'two connections and their template');
+  b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  const rows = (r: Rig) => r.ctl.connections().map((c) => `${c.proto} ${c.caddr} ${c.vaddr}:${c.vport} ${c.daddr}`).sort();
+  assert.deepEqual(rows(b), rows(m));
+  b.ctl.call('setRole', { role: 'master' });
+  b.learn(RS[0].ip, RS[0].mac);
+  b.learn(RS[1].ip, RS[1].mac);
+  b.sink.take();
+  assert.equal(syn(b, '192.0.2.10', 1003, VIP, 443).rs, first, 'the synced template keeps the client on its server');
+});
