@@ -14,6 +14,7 @@ import { parseConfig } from '../src/control/config.js';
 import { configRig } from './helpers/config-rig.js';
 import { configError } from './helpers/config-error.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
+import { F_TEMPLATE } from '../src/datapath/conntable.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const VIP2 = '10.0.0.101';
@@ -239,7 +240,17 @@ test('fwmark with connection sync: a backup installs the marked connections and 
   assert.equal(b.counters().sync_refused ?? 0, 0);
   const rows = (r: Rig) => r.ctl.connections().map((c) => `${c.proto} ${c.caddr} ${c.vaddr}:${c.vport} ${c.daddr}`).sort();
   assert.deepEqual(rows(b), rows(m));
+  // Each synced connection counts on its template (it is not expired while they live).
+  const ct = b.dp.ct;
+  const tpls: number[] = [];
+  for (let e = 0; e < ct.max; e++) if (ct.isAlive(e) && (ct.flags[e] & F_TEMPLATE) !== 0) tpls.push(e);
+  assert.equal(tpls.length, 1);
+  assert.equal(ct.ctl[tpls[0]!], 2, 'both marked connections hold the template');
+  // The takeover announces the marked addresses (never a mark as an address).
+  b.sink.take();
   b.ctl.call('setRole', { role: 'master' });
+  const garps = b.sink.take().filter((f) => f.readUInt16BE(12) === 0x0806).map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`);
+  assert.deepEqual([...new Set(garps)].sort(), [VIP, VIP2]);
   b.learn(RS[0].ip, RS[0].mac);
   b.learn(RS[1].ip, RS[1].mac);
   b.sink.take();

@@ -1467,11 +1467,12 @@ export class Datapath implements Output {
     this.tx.flush();
   }
 
-  /** Addresses that move with the master role: floating --addrs, VIPs, FULLNAT local addresses. */
+  /** Addresses that move with the master role: floating --addrs, VIPs (marked ones too), FULLNAT local addresses. */
   heldAddrs(): number[] {
     const out = new Set<number>();
     for (const a of this.link.addrs) if (a.floating === true) out.add(a.ip | 0);
-    for (const svc of this.services) if (svc !== undefined) out.add(svc.vip | 0);
+    for (const svc of this.services) if (svc !== undefined && svc.proto !== PROTO_FWM) out.add(svc.vip | 0);
+    for (const r of this.marks.rules) out.add(r.vip);
     for (const l of this.laddrs.addrs()) out.add(l | 0);
     return [...out];
   }
@@ -1650,8 +1651,9 @@ export class Datapath implements Output {
         dt.activate(dest, true);
       }
       if ((rf & RF_HAS_TPL) !== 0) {
-        // Its template: the same key newConn/template() build.
-        const tn = ct.lookup(proto | PROTO_TPL, caddr & svc.netmask, 0, vaddr, vport === svc.port ? vport : 0);
+        // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
+        const fwm = svc.proto === PROTO_FWM;
+        const tn = ct.lookup((fwm ? PROTO_FWM : proto) | PROTO_TPL, caddr & svc.netmask, 0, fwm ? svc.vip : vaddr, fwm || vport !== svc.port ? 0 : vport);
         if (tn >= 0) {
           ct.ctl[e] = tn >>> 1;
           ct.ctl[tn >>> 1]++;
