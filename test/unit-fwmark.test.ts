@@ -15,6 +15,8 @@ import { configRig } from './helpers/config-rig.js';
 import { configError } from './helpers/config-error.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { F_TEMPLATE } from '../src/datapath/conntable.js';
+import { wantedVips } from '../src/bgp/bird.js';
+import { formatIp } from '../src/datapath/addr.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const VIP2 = '10.0.0.101';
@@ -60,6 +62,10 @@ test('fwmark: marked flows of several ports and addresses reach the -f service; 
   ], [0, 1, 0, 1]);
   // An unmarked port of the same address has no service.
   assert.equal(syn(plain, '192.0.2.10', 1005, VIP, 8080).rs, -1);
+  // BGP (docs/scale-out.md) announces the marked addresses of a -f service with a server up, never the mark.
+  assert.deepEqual(wantedVips(plain.ctl.model, false).map(formatIp), [VIP, VIP2]);
+  for (const s of RS.slice(0, 2)) plain.ctl.editDest({ service: FWM1, addr: s.ip, port: 0, fwd: 'dr', weight: 0 });
+  assert.deepEqual(wantedVips(plain.ctl.model, false), []);
 
   const r = fwmRig({ persist: 300 });
   const first = syn(r, '192.0.2.10', 1001, VIP, 80).rs;

@@ -32,14 +32,17 @@ export interface BirdOptions {
 
 /**
  * The VIPs to announce: every VIP with at least one service that has a server of weight > 0
- * (several services may share one VIP: the /32 goes while any of them can take a connection),
- * none while the director drains. Sorted by address, so the include is the same for the same table.
+ * (several services may share one VIP: the /32 goes while any of them can take a connection;
+ * a -f service's VIPs are the addresses its mark rules name), none while the director drains.
+ * Sorted by address, so the include is the same for the same table.
  */
 export function wantedVips(model: Model, draining: boolean): number[] {
   if (draining) return [];
   const vips = new Set<number>();
   for (const s of model.services.values()) {
-    if (s.dests.some((d) => d.weight > 0)) vips.add(s.vip >>> 0);
+    if (!s.dests.some((d) => d.weight > 0)) continue;
+    if (s.fwmark === 0) vips.add(s.vip >>> 0);
+    else for (const k of model.marks) if (k.fwmark === s.fwmark) vips.add(k.vip >>> 0);
   }
   return [...vips].sort((a, b) => a - b);
 }
