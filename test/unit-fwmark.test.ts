@@ -262,3 +262,16 @@ test('fwmark with connection sync: a backup installs the marked connections and 
   b.sink.take();
   assert.equal(syn(b, '192.0.2.10', 1003, VIP, 443).rs, first, 'the synced template keeps the client on its server');
 });
+
+test('fwmark: -Z and -C of a large table (sliced, service by service) take the -f services too', async () => {
+  const r = fwmRig();
+  const items = [];
+  for (let i = 0; i < 510; i++) items.push({ verb: 'addService', args: { proto: 'tcp', addr: VIP, port: 1000 + i, sched: 'rr' } });
+  r.ctl.call('batch', { items });
+  syn(r, '192.0.2.10', 1001, VIP, 80);
+  assert.equal(r.ctl.list().services.find((s) => s.fwmark === 1)!.stats.conns, 1);
+  assert.equal(await r.ctl.callAsync('zero', {}), null);
+  assert.equal(r.ctl.list().services.find((s) => s.fwmark === 1)!.stats.conns, 0);
+  assert.equal(await r.ctl.callAsync('clear', {}), null);
+  assert.deepEqual(r.ctl.list().services, []);
+});

@@ -352,7 +352,7 @@ export class Control {
       for (const k of keys.slice(i, i + SLICE_CHECK)) {
         const s = this.model.services.get(k);
         if (s === undefined) continue; // deleted meanwhile
-        const key = { proto: s.proto, addr: formatIp(s.vip), port: s.port };
+        const key = { proto: s.proto, addr: formatIp(s.vip), port: s.port, ...(s.fwmark !== 0 ? { fwmark: s.fwmark } : {}) };
         if (verb === 'clear') VERBS.deleteService.run(ctx, key);
         else VERBS.zero.run(ctx, { service: key });
       }
