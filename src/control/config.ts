@@ -514,7 +514,7 @@ export interface Plan {
   /** One human line per change, in order (uvsadm --reload --dry-run prints them). */
   changes: string[];
   /** Servers to delete after the drain timeout: "proto|addr|port|raddr|rport". */
-  drain: Array<{ service: { proto: Proto; addr: string; port: number }; addr: string; port: number }>;
+  drain: Array<{ service: ServiceKey; addr: string; port: number }>;
   /** Servers that are back in the config (their drain is cancelled). */
   undrain: string[];
 }
