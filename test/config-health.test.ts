@@ -199,7 +199,7 @@ test('reload: new checks start, removed ones stop, changed ones restart; an unch
   w.failing.add(B);
   await w.clock.advance(10 * S); // t=10 B fails: out
   assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`]);
-  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'down');
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: '192.168.8.200', port: 80 }, B, 80), 'down');
 
   // A's path changes, B untouched, C gets a check, D is new.
   const v2 = svc(`      - { address: ${A}, health: { checks: [{ type: http_get, url: { path: /ready } }] } }\n      - { address: ${B}, health: { checks: [{ type: tcp }] } }\n` +
@@ -215,7 +215,7 @@ test('reload: new checks start, removed ones stop, changed ones restart; an unch
   assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`], 'dry run changed nothing');
   assert.deepEqual(w.cm.apply(parseConfig(v2, 'f.yaml'), false), dry);
   assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${C}/1`, `80 ${D}/1`], 'B, still failed, was not added back');
-  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'down');
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: '192.168.8.200', port: 80 }, B, 80), 'down');
   assert.equal(w.mgr.entries().find((e) => e.addr === B)!.reason, 'TCP_CHECK: connect ECONNREFUSED');
   await w.clock.advance(0); // the new and restarted checkers run at once (random 0); B keeps its schedule (t=20)
   assert.deepEqual(w.attempts.slice(n).sort(), [`10 ${A} HTTP_GET /ready`, `10 ${C} TCP_CHECK`, `10 ${D} TCP_CHECK`]);
@@ -236,7 +236,7 @@ test('reload: new checks start, removed ones stop, changed ones restart; an unch
     `stop checks on server TCP 192.168.8.200:80 -> ${D}:80`,
   ]);
   assert.deepEqual(w.table(), [`80 ${C}/1`, `80 ${B}/1`]);
-  assert.equal(w.mgr.stateOf('tcp', '192.168.8.200', 80, B, 80), 'unchecked');
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: '192.168.8.200', port: 80 }, B, 80), 'unchecked');
   const m = w.attempts.length;
   await w.clock.advance(30 * S);
   assert.ok(!w.attempts.slice(m).some((x) => x.includes(` ${B} `) || x.includes(` ${D} `)), `stopped checkers ran: ${w.attempts.slice(m).join('; ')}`);
@@ -509,6 +509,47 @@ virtual_server group web {
     w.failing.delete(B);
     await w.clock.advance(10 * S);
     assert.deepEqual(rows(), [`192.168.8.200:80 ${A},${B}`, `192.168.8.201:80 ${A},${B}`, `192.168.8.202:80 ${A},${B}`]);
+    await w.mgr.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave and come back by their checks; its marks, given by uvsadm --add-mark, survive a reload', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-khf-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `virtual_server fwmark 1 {
+  lb_algo rr
+  lb_kind DR
+  delay_loop 10
+  persistence_timeout 300
+  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+  real_server ${B} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+`);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    w.r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: '192.168.8.200', portMin: 443 });
+    await w.mgr.start();
+    await w.clock.advance(0);
+    const rows = () => w.r.ctl.list().services.map((s) => `${s.fwmark ?? '-'} ${s.persist} ${s.dests.map((d) => `${d.addr}:${d.port}`).join(',')}`);
+    assert.deepEqual(rows(), [`1 300 ${A}:80,${B}:80`]);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`1 300 ${A}:80`]);
+    assert.deepEqual(w.health(), [`${A} up`]);
+    assert.deepEqual(w.mgr.entries().map((e) => `${e.service.fwmark} ${e.addr} ${e.state}`), [`1 ${A} up`, `1 ${B} down`]);
+    w.failing.delete(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`1 300 ${A}:80,${B}:80`]);
+    // A reload of the keepalived.conf (no marks in it) keeps the mark.
+    assert.deepEqual(w.cm.reload(false), []);
+    assert.deepEqual(w.r.ctl.list().marks, [{ fwmark: 1, proto: 'tcp', addr: '192.168.8.200', portMin: 443, portMax: 443 }]);
     await w.mgr.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -191,7 +191,8 @@ virtual_server fwmark 1 {
   }
 }
 `, 'k.conf');
-  assert.equal(config.services.length, 1);
+  // virtual_server fwmark 1 is a -f service (its marks come from uvsadm --add-mark or a --config file).
+  assert.deepEqual(config.services.map((s) => s.fwmark), [undefined, 1]);
   assert.equal(config.services[0]!.persistence, 60);
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
@@ -199,11 +200,10 @@ virtual_server fwmark 1 {
     'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:12: unsupported keyword "bind_port" in TCP_CHECK ignored',
-    'k.conf:16: virtual_server fwmark 1 skipped: firewall-mark services are not imported from keepalived.conf (uvs does not health-check them yet); give it with uvsadm -A -f and its marks with uvsadm --add-mark, or in a --config file',
   ]);
 });
 
-test('virtual_server_group: one service per entry (an address, a range of the last byte, no port = every port), the block\'s servers and checks in each; fwmark entries, an undefined or empty group are warnings; bad entries are errors with file:line', () => {
+test('virtual_server_group: one service per entry (an address, a range of the last byte, no port = every port, a fwmark), the block\'s servers and checks in each; an undefined or empty group is a warning; bad entries are errors with file:line', () => {
   const conf = (groups: string) => `virtual_server group web {
   lb_algo rr
   lb_kind NAT
@@ -224,23 +224,23 @@ ${groups}`;
   192.168.8.220
 }
 `), 'g.conf');
-  assert.deepEqual(config.services.map((s) => `${s.proto} ${s.addr}:${s.port} ${s.sched} ${s.fwd} p${s.persistence} ` +
+  assert.deepEqual(config.services.map((s) => `${s.fwmark !== undefined ? `fwmark ${s.fwmark}` : `${s.proto} ${s.addr}:${s.port}`} ${s.sched} ${s.fwd} p${s.persistence} ` +
     s.realServers.map((r) => `${r.addr}:${r.port}/${r.weight}/${r.checkers.map((c) => `${c.type}@${c.connectPort ?? r.port}`).join('+')}`).join(' ')), [
     'tcp 192.168.8.200:80 rr nat p30 10.0.0.5:80/3/TCP_CHECK@80 10.0.0.6:8080/1/',
     'tcp 192.168.8.210:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
     'tcp 192.168.8.211:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
     'tcp 192.168.8.212:443 rr nat p30 10.0.0.5:443/3/TCP_CHECK@443 10.0.0.6:8080/1/',
+    'fwmark 7 rr nat p30 10.0.0.5:0/3/TCP_CHECK@0 10.0.0.6:8080/1/',
     'tcp 192.168.8.220:0 rr nat p30 10.0.0.5:0/3/TCP_CHECK@0 10.0.0.6:8080/1/',
   ]);
-  // The group's fwmark entry; the block's own warning once, not once per entry; the checks' cost.
+  // The block's own warning once, not once per entry; the checks' cost. A fwmark entry is a -f service.
   assert.deepEqual(warnings, [
-    'g.conf:13: virtual_server_group web: 1 fwmark entry skipped: firewall-mark services are not imported from keepalived.conf',
     'g.conf:5: unsupported keyword "bogus_keyword" in virtual_server 192.168.8.200 80 ignored',
-    'g.conf:1: virtual_server group web: 5 services, each with its own checks: a real server is checked 5 times per delay_loop (keepalived checks it once for the group)',
+    'g.conf:1: virtual_server group web: 6 services, each with its own checks: a real server is checked 6 times per delay_loop (keepalived checks it once for the group)',
   ]);
-  // Undefined, or with fwmark entries only: the virtual server is skipped with a warning (as keepalived).
+  // Undefined, or empty: the virtual server is skipped with a warning (as keepalived).
   assert.deepEqual(parseKeepalived(conf(''), 'g.conf').warnings.at(-1), 'g.conf:1: virtual_server group web skipped: no virtual_server_group web is defined');
-  assert.deepEqual(parseKeepalived(conf('virtual_server_group web {\n  fwmark 1\n}\n'), 'g.conf').config.services, []);
+  assert.deepEqual(parseKeepalived(conf('virtual_server_group web {\n}\n'), 'g.conf').warnings.at(-1), 'g.conf:1: virtual_server group web skipped: virtual_server_group web has no entries');
   // Errors, with the line: a bad range, a bad address, an entry twice (also across a group and a plain virtual_server), a group twice.
   const msg = (groups: string): string => {
     try {

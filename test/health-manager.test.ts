@@ -101,7 +101,7 @@ test('retry: a failing server is removed after 1 + retry failed attempts, delay_
   w.set(A, true);
   await w.clock.advance(10 * S); // t=42 passes
   assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/2`], 'back with its configured weight');
-  assert.equal(w.mgr.stateOf('tcp', VIP, 80, A, 80), 'up');
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: VIP, port: 80 }, A, 80), 'up');
   await w.mgr.stop();
 });
 
@@ -203,7 +203,7 @@ test('quorum lost with a sorry server: the alive servers leave too (inhibit ones
     await w.clock.advance(0); // 2 < 3: quorum lost
     const held = inhibitB ? [`${B}:80/0`, `${C}:80/1`] : [`${C}:80/1`];
     assert.deepEqual(w.table(), held, 'only the sorry server takes traffic');
-    assert.equal(w.mgr.stateOf('tcp', VIP, 80, B, 80), 'up', 'B is healthy, only held out');
+    assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: VIP, port: 80 }, B, 80), 'up', 'B is healthy, only held out');
     w.set(B, false);
     await w.clock.advance(10 * S);
     assert.deepEqual(w.table(), held, 'B failing while held out changes nothing');
@@ -252,7 +252,7 @@ test('alpha: servers start as failed (not in the table, sorry server in) until t
   await unchecked.mgr.start();
   assert.deepEqual(unchecked.table(), [`${A}:80/1`], 'a server without checkers is never failed, even with alpha');
   await unchecked.mgr.stop();
-  assert.equal(w.mgr.stateOf('tcp', VIP, 80, A, 80), 'down');
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: VIP, port: 80 }, A, 80), 'down');
   await w.clock.advance(0); // first checks at t=0 (random 0) pass
   assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/1`]);
   assert.deepEqual(w.commands, ['/bin/a-up']);

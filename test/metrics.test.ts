@@ -14,7 +14,7 @@ import { RateEstimator } from '../src/metrics/rates.js';
 import { statusJson } from '../src/metrics/status.js';
 import { TraceSessions, SESSION_IDLE_MS } from '../src/control/trace.js';
 import { registerScheduler } from '../src/sched/index.js';
-import type { TracePollResult } from '../src/control/protocol.js';
+import type { ServiceKey, TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
@@ -260,8 +260,8 @@ test('health checks in the metrics and the status JSON: a down server is 0, also
   const entries = [entry(0, 'up', 'start'), entry(1, 'down', 'HTTP_GET: status 500'), entry(2, 'down', 'TCP_CHECK: connection refused')];
   const health = {
     entries: () => entries,
-    stateOf: (proto: string, vip: string, vport: number, rip: string, rport: number) =>
-      entries.find((e) => e.service.proto === proto && e.service.addr === vip && e.service.port === vport && e.addr === rip && e.port === rport)?.state ?? 'unchecked' as const,
+    stateOf: (service: ServiceKey, rip: string, rport: number) =>
+      entries.find((e) => e.service.proto === service.proto && e.service.addr === service.addr && e.service.port === service.port && e.addr === rip && e.port === rport)?.state ?? 'unchecked' as const,
   };
   const m = createMetrics(r.dp, { process: false, health });
   const ex = parseExposition(await m.text());

@@ -182,7 +182,7 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
   }
 });
 
-test('fwmark in the config file: marks and fwmark services load, dump and load back the same; a reload changes only the difference; no `marks` key leaves them; health checks refused', () => {
+test('fwmark in the config file: marks and fwmark services load, dump and load back the same; a reload changes only the difference; no `marks` key leaves them', () => {
   const conf = (marks: string) => `daemon:
   drain-timeout: 0
 ${marks}services:
@@ -223,13 +223,13 @@ ${marks}services:
   // A file without `marks` leaves them (a keepalived.conf or an older file has none); `marks: []` deletes them.
   assert.deepEqual(cm.apply(parseConfig(conf(''), 'f.yaml'), true), []);
   assert.deepEqual(cm.apply(parseConfig(conf('marks: []\n'), 'f.yaml'), true), ['delete mark 1 TCP 192.168.8.200:80', 'delete mark 1 TCP 192.168.8.200:8000-8100']);
-  // Refused with the line: a port range the wrong way, a service with fwmark and an address, health checks on one.
+  // Refused with the line: a port range the wrong way, a service with fwmark and an address.
   assert.equal(configError(() => parseConfig(conf('marks:\n  - { fwmark: 1, proto: tcp, address: 192.168.8.200, ports: "90-80" }\n'), 'f.yaml')),
     'f.yaml:4: marks[0].ports: must be a port or a range PORT-PORT (0..65535), got "90-80"');
   assert.equal(configError(() => parseConfig(conf('').replace('  - fwmark: 1\n', '  - fwmark: 1\n    address: 192.168.8.200\n'), 'f.yaml')),
     'f.yaml:5: services[0].address: a service with fwmark has no proto, address or port (its marks say which packets it takes)');
-  assert.equal(configError(() => parseConfig(conf('').replace('    persistent: 300\n', '    persistent: 300\n    health: { checks: [{ type: tcp }] }\n'), 'f.yaml')),
-    'f.yaml:7: services[0].health: health checks of a fwmark service are not supported yet');
+  // Health checks of a -f service: its checked servers by their own address and port.
+  assert.equal(parseConfig(conf('').replace('    persistent: 300\n', '    persistent: 300\n    health: { checks: [{ type: tcp }] }\n'), 'f.yaml').services[0]!.health!.fwmark, 1);
 });
 
 test('fwmark with connection sync: a backup installs the marked connections and their IPPROTO_IP template, and keeps the client on its server after takeover', () => {

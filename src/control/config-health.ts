@@ -217,12 +217,12 @@ export interface ServerForHealth {
  * virtual server's own settings) and at each server. undefined when neither has any.
  */
 export function parseServiceHealth(
-  h: FieldHelpers, svc: { proto: Proto; addr: string; port: number; sched: string; line: number }, health: Field | undefined, servers: ServerForHealth[],
+  h: FieldHelpers, svc: { proto: Proto; addr: string; port: number; fwmark?: number; sched: string; line: number }, health: Field | undefined, servers: ServerForHealth[],
 ): VirtualServerSpec | undefined {
   if (health === undefined && servers.every((s) => s.health === undefined)) return undefined;
   const d: Inherited = { ...HEALTH_DEFAULTS };
   const vs: VirtualServerSpec = {
-    proto: svc.proto, addr: svc.addr, port: svc.port, sched: svc.sched, fwd: servers[0]?.fwd ?? 'dr', persistence: 0,
+    proto: svc.proto, addr: svc.addr, port: svc.port, ...(svc.fwmark !== undefined ? { fwmark: svc.fwmark } : {}), sched: svc.sched, fwd: servers[0]?.fwd ?? 'dr', persistence: 0,
     delayLoopMs: d.delayLoopMs, quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: { file: h.file, line: svc.line },
   };
   let defaults: CheckSpec[] | undefined;

@@ -386,10 +386,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, tun, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
         }
       }
-      // Not yet: the health checker names its services by address and port (docs/fwmark.md).
-      const hf = m.get('health') ?? forHealth.find((x) => x.health !== undefined)?.health;
-      if (fwmark !== 0 && hf !== undefined && !isNull(hf)) fail(file, hf.line, hf.path, 'health checks of a fwmark service are not supported yet');
-      const health = parseServiceHealth(helpers, { proto, addr: spec.addr, port: spec.port, sched: spec.sched, line: sf.line },
+      const health = parseServiceHealth(helpers, { proto, addr: spec.addr, port: spec.port, fwmark: spec.fwmark, sched: spec.sched, line: sf.line },
         isNull(m.get('health')) ? undefined : m.get('health'), forHealth);
       cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines, file, health });
     }
@@ -436,12 +433,12 @@ export function sorryEntry(vs: VirtualServerSpec): { fwd: Fwd } & TunOptions {
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
     spec: {
-      proto: vs.proto, addr: vs.addr, port: vs.port, sched: vs.sched, flags: vs.schedFlags ?? [],
+      proto: vs.proto, addr: vs.addr, port: vs.port, ...(vs.fwmark !== undefined ? { fwmark: vs.fwmark } : {}), sched: vs.sched, flags: vs.schedFlags ?? [],
       persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, synproxy: false,
     },
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
-      service: { proto: vs.proto, addr: vs.addr, port: vs.port }, addr: r.addr, port: r.port,
+      service: keyOf(vs), addr: r.addr, port: r.port,
       ...entryOfServer(vs, r), weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
     laddrs: [],

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
-import { tunText } from './protocol.js';
+import { serviceText, tunText } from './protocol.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -422,7 +422,7 @@ export function formatStatus(st: StatusResult): string {
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
   // Health checks: one line per checked real server (src/health/report.ts fills st.health).
   for (const h of st.health ?? []) {
-    lines.push(`health ${h.service.proto.toUpperCase()} ${h.service.addr}:${h.service.port} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})`);
+    lines.push(`health ${serviceText(h.service)} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})`);
   }
   return lines.join('\n') + '\n';
 }

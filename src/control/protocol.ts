@@ -23,6 +23,16 @@ export interface ServiceKey {
   fwmark?: number;
 }
 
+/** A service as messages and logs name it: "TCP 192.168.8.200:80", "FWM 1". */
+export function serviceText(k: ServiceKey): string {
+  return k.fwmark ? `FWM ${k.fwmark}` : `${k.proto.toUpperCase()} ${k.addr}:${k.port}`;
+}
+
+/** One string per service, for maps: "tcp 192.168.8.200:80", "fwm 1" (a mark service by its mark alone). */
+export function serviceId(k: ServiceKey): string {
+  return k.fwmark ? `fwm ${k.fwmark}` : `${k.proto} ${k.addr}:${k.port}`;
+}
+
 export interface ServiceSpec extends ServiceKey {
   /** Scheduler name; default 'wlc' (addService). */
   sched?: string;

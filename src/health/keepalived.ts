@@ -315,6 +315,13 @@ function method(st: Stmt): { fwd: Fwd; tun?: TunOptions } {
   if (type === 'gre' && csum === 'remcsum') throw err(st, `${st.key}: gre tunnels have no remote checksum option`);
   return { fwd, tun: { tunType: type, tunPort: port, tunCsum: csum } };
 }
+/** A virtual_server_group entry: an address and port, or (addr 0.0.0.0, port 0) a firewall mark. */
+interface GroupEntry {
+  addr: string;
+  port: number;
+  fwmark?: number;
+}
+
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
 const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK', 'FILE_CHECK']);
 
@@ -333,8 +340,8 @@ class Parser {
     const services: VirtualServerSpec[] = [];
     const seen = new Set<string>();
     const add = (st: Stmt, vs: VirtualServerSpec): void => {
-      const k = `${vs.proto} ${vs.addr}:${vs.port}`;
-      if (seen.has(k)) throw err(st, `virtual_server ${vs.addr} ${vs.port} (${vs.proto}) is defined twice`);
+      const k = vs.fwmark !== undefined ? `fwmark ${vs.fwmark}` : `${vs.proto} ${vs.addr}:${vs.port}`;
+      if (seen.has(k)) throw err(st, `virtual_server ${vs.fwmark !== undefined ? k : `${vs.addr} ${vs.port} (${vs.proto})`} is defined twice`);
       seen.add(k);
       services.push(vs);
     };
@@ -345,8 +352,9 @@ class Parser {
       if (st.key === 'virtual_server_group') continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
-          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: firewall-mark services are not imported from keepalived.conf ` +
-            '(uvs does not health-check them yet); give it with uvsadm -A -f and its marks with uvsadm --add-mark, or in a --config file');
+          // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
+          nArgs(st, 2, 2);
+          add(st, this.virtualServer(st, '0.0.0.0', 0, intArg(st, 1, 1, 4294967295)));
           continue;
         }
         if (st.args[0]?.text === 'group') {
@@ -368,26 +376,27 @@ class Parser {
   }
 
   /**
-   * virtual_server_group NAME { IP [PORT]; A.B.C.D-E [PORT]; fwmark N }: the VIP:port entries of
-   * each group (a range is of the last byte, both ends included; no port or 0 is every port, as
-   * in keepalived). fwmark entries are skipped with a warning: uvs has no firewall-mark services.
+   * virtual_server_group NAME { IP [PORT]; A.B.C.D-E [PORT]; fwmark N }: the entries of each
+   * group (a range is of the last byte, both ends included; no port or 0 is every port, as in
+   * keepalived; a fwmark entry is a -f service, its marks uvsd's --add-mark rules).
    */
-  groups(stmts: Stmt[]): Map<string, Array<{ addr: string; port: number }>> {
-    const groups = new Map<string, Array<{ addr: string; port: number }>>();
+  groups(stmts: Stmt[]): Map<string, GroupEntry[]> {
+    const groups = new Map<string, GroupEntry[]>();
     for (const st of stmts) {
       if (st.key !== 'virtual_server_group') continue;
       nArgs(st, 1, 1);
       const name = st.args[0]!.text;
       if (groups.has(name)) throw err(st, `virtual_server_group ${name} is defined twice`);
-      const entries: Array<{ addr: string; port: number }> = [];
+      const entries: GroupEntry[] = [];
       const seen = new Set<string>();
-      let fwmarks = 0;
       for (const s of needBlock(st)) {
         if (s.block !== undefined) throw err(s, `${s.key}: a virtual_server_group entry takes no block`);
         if (s.key === 'fwmark') {
           nArgs(s, 1, 1);
-          intArg(s, 0, 0, 4294967295);
-          fwmarks++;
+          const fwmark = intArg(s, 0, 1, 4294967295);
+          if (seen.has(`fwmark ${fwmark}`)) throw err(s, `virtual_server_group ${name}: fwmark ${fwmark} is listed twice`);
+          seen.add(`fwmark ${fwmark}`);
+          entries.push({ addr: '0.0.0.0', port: 0, fwmark });
           continue;
         }
         nArgs(s, 0, 1);
@@ -406,7 +415,6 @@ class Parser {
           entries.push({ addr, port });
         }
       }
-      if (fwmarks > 0) this.warn(st, `virtual_server_group ${name}: ${fwmarks} fwmark entr${fwmarks === 1 ? 'y' : 'ies'} skipped: firewall-mark services are not imported from keepalived.conf`);
       groups.set(name, entries);
     }
     return groups;
@@ -418,18 +426,18 @@ class Parser {
    * warnings are said once. Each service runs its own checks: a server is checked once per entry
    * of the group, where keepalived checks it once (said in a warning when it matters).
    */
-  groupServers(st: Stmt, groups: Map<string, Array<{ addr: string; port: number }>>): VirtualServerSpec[] {
+  groupServers(st: Stmt, groups: Map<string, GroupEntry[]>): VirtualServerSpec[] {
     const name = st.args[1]!.text;
     const entries = groups.get(name);
     if (entries === undefined || entries.length === 0) {
       // keepalived: "virtual server group ... not configured - ignoring virtual server"
-      this.warn(st, `virtual_server group ${name} skipped: ${entries === undefined ? `no virtual_server_group ${name} is defined` : `virtual_server_group ${name} has no address entries`}`);
+      this.warn(st, `virtual_server group ${name} skipped: ${entries === undefined ? `no virtual_server_group ${name} is defined` : `virtual_server_group ${name} has no entries`}`);
       return [];
     }
     const out: VirtualServerSpec[] = [];
     let once = -1;
     for (const e of entries) {
-      out.push(this.virtualServer(st, e.addr, e.port));
+      out.push(this.virtualServer(st, e.addr, e.port, e.fwmark));
       if (once < 0) once = this.warnings.length;
       else this.warnings.length = once;
     }
@@ -440,11 +448,13 @@ class Parser {
     return out;
   }
 
-  virtualServer(st: Stmt, addr: string, port: number): VirtualServerSpec {
+  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0): VirtualServerSpec {
     const body = needBlock(st);
+    // How messages name it, as it is written: "192.168.8.200 80", "fwmark 1".
+    const name = fwmark !== 0 ? `fwmark ${fwmark}` : `${addr} ${port}`;
     const d: Inherited = { ...DEFAULTS };
     const vs: VirtualServerSpec = {
-      proto: 'tcp', addr, port, sched: 'wlc', fwd: 'dr', persistence: 0, delayLoopMs: DEFAULTS.delayLoopMs,
+      proto: 'tcp', addr, port, ...(fwmark !== 0 ? { fwmark } : {}), sched: 'wlc', fwd: 'dr', persistence: 0, delayLoopMs: DEFAULTS.delayLoopMs,
       quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: st.at,
     };
     // Inheritable keywords first, so they apply to every real server whatever the order.
@@ -473,7 +483,7 @@ class Parser {
           nArgs(s, 0, 1);
           if (s.args.length === 1 && /^0+$/.test(s.args[0]!.text)) {
             // keepalived logs "persistence_timeout invalid" and ignores it: not persistent.
-            this.warn(s, `persistence_timeout 0 ignored (as keepalived does): virtual_server ${addr} ${port} is not persistent`);
+            this.warn(s, `persistence_timeout 0 ignored (as keepalived does): virtual_server ${name} is not persistent`);
             vs.persistence = 0;
             break;
           }
@@ -503,14 +513,14 @@ class Parser {
         case 'flag-2':
         case 'flag-3': noArgs(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
-        default: this.unsupported(s, `virtual_server ${addr} ${port}`);
+        default: this.unsupported(s, `virtual_server ${name}`);
       }
     }
     // After the loop, so lb_algo and protocol count wherever they are written.
     if (ops !== undefined) {
       // The kernel applies one-packet scheduling to UDP only; ipvsadm -o refuses other services.
-      if (vs.proto === 'udp') vs.oneShot = true;
-      else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${addr} ${port} is TCP)`);
+      if (vs.proto === 'udp' || fwmark !== 0) vs.oneShot = true;
+      else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${name} is TCP)`);
     }
     for (const f of flagStmts) {
       // flag-N are the kernel's generic scheduler flags: for sh and mh flag-1 is -fallback and
@@ -526,7 +536,7 @@ class Parser {
       } else if (!(vs.schedFlags ??= []).includes(name!)) vs.schedFlags.push(name!);
     }
     if (sorryMethod !== undefined) {
-      if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${addr} ${port} has no sorry_server`);
+      if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${name} has no sorry_server`);
       else Object.assign(vs.sorryServer, sorryMethod.m);
     }
     if (granularity !== undefined) {
@@ -538,7 +548,7 @@ class Parser {
     for (const s of rsStmts) {
       const rs = this.realServer(s, d, vs);
       const k = `${rs.addr}:${rs.port}`;
-      if (seen.has(k)) throw err(s, `real_server ${rs.addr} ${rs.port} is defined twice in virtual_server ${addr} ${port}`);
+      if (seen.has(k)) throw err(s, `real_server ${rs.addr} ${rs.port} is defined twice in virtual_server ${name}`);
       seen.add(k);
       vs.realServers.push(rs);
     }

@@ -24,8 +24,8 @@
 
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
-import { entryOfServer, sorryEntry, type HealthPlan } from '../control/config.js';
-import type { BatchItem, ServiceKey } from '../control/protocol.js';
+import { dk, entryOfServer, keyOf, sorryEntry, type HealthPlan } from '../control/config.js';
+import { serviceId, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
   now(): number;
@@ -91,7 +91,7 @@ interface RsState {
 
 interface VsState {
   spec: VirtualServerSpec;
-  key: { proto: VirtualServerSpec['proto']; addr: string; port: number };
+  key: ServiceKey;
   rs: RsState[];
   quorumUp: boolean;
   sorryIn: boolean;
@@ -106,7 +106,7 @@ function rsName(rs: RsState): string {
 }
 
 function vsName(vs: { key: ServiceKey }): string {
-  return `${vs.key.proto.toUpperCase()} ${vs.key.addr}:${vs.key.port}`;
+  return serviceText(vs.key);
 }
 
 /** Checkers compared without where they were written. */
@@ -118,7 +118,10 @@ function typesOf(cs: CheckSpec[]): string {
   return cs.map((c) => c.type).join(', ');
 }
 
-const vsKeyOf = (k: ServiceKey): string => `${k.proto} ${k.addr}:${k.port}`;
+const vsKeyOf = serviceId;
+
+/** The table's key of a virtual server (a -f one by its mark). */
+const keyOfVs = (vs: VirtualServerSpec): ServiceKey => keyOf({ proto: vs.proto, addr: vs.addr, port: vs.port, fwmark: vs.fwmark });
 
 /** keepalived update_quorum_state: lost when the alive weight is 0 or below quorum - hysteresis. */
 function quorumLost(w: number, spec: VirtualServerSpec): boolean {
@@ -175,8 +178,8 @@ export class HealthManager {
     this.concurrency = Math.max(1, deps.concurrency ?? 64);
   }
 
-  private key(proto: string, vip: string, vport: number, rip: string, rport: number): string {
-    return `${proto} ${vip}:${vport} ${rip}:${rport}`;
+  private key(service: ServiceKey, rip: string, rport: number): string {
+    return `${serviceId(service)} ${rip}:${rport}`;
   }
 
   private weightOf(rs: RsState): number {
@@ -204,7 +207,7 @@ export class HealthManager {
         origins.push(o);
       };
       for (const vs of this.initial.services) {
-        const key = { proto: vs.proto, addr: vs.addr, port: vs.port };
+        const key = keyOfVs(vs);
         push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
@@ -243,7 +246,7 @@ export class HealthManager {
     const changes: string[] = [];
     const plans: VsPlan[] = [];
     for (const spec of specs) {
-      const key = { proto: spec.proto, addr: spec.addr, port: spec.port };
+      const key = keyOfVs(spec);
       const old = oldVs.get(vsKeyOf(key));
       oldVs.delete(vsKeyOf(key));
       if (old !== undefined) {
@@ -288,15 +291,15 @@ export class HealthManager {
       for (const r of o.rs) if (r.checkers.length > 0) changes.push(`stop checks on server ${vsName(o)} -> ${r.spec.addr}:${r.spec.port}`);
     }
     const byRs = new Map<string, { r: RsPlan; held: boolean }>();
-    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key.proto, p.key.addr, p.key.port, r.spec.addr, r.spec.port), { r, held: p.sorryIn });
+    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key, r.spec.addr, r.spec.port), { r, held: p.sorryIn });
     const sorryNow = new Set<string>();
     for (const v of this.vss) {
       const s = v.spec.sorryServer;
-      if (v.sorryIn && s) sorryNow.add(`${v.key.proto}|${v.key.addr}|${v.key.port}|${s.addr}|${s.port}`);
+      if (v.sorryIn && s) sorryNow.add(dk(v.key, s.addr, s.port));
     }
     return {
       weightOf: (service, addr, port, configured) => {
-        const e = byRs.get(this.key(service.proto, service.addr, service.port, addr, port));
+        const e = byRs.get(this.key(service, addr, port));
         if (e === undefined) return configured;
         // Alive and not held out by the sorry server: its weight; else out, or 0 under inhibit.
         if (e.r.alive && !e.held) return e.r.dynWeight ?? configured;
@@ -355,7 +358,7 @@ export class HealthManager {
     }
     this.vss = vss;
     this.byKey = new Map();
-    for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key.proto, vs.key.addr, vs.key.port, rs.spec.addr, rs.spec.port), rs);
+    for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key, rs.spec.addr, rs.spec.port), rs);
   }
 
   /** Stop checking; with omega, run quorum_down and notify_down commands as at a failure. */
@@ -607,8 +610,8 @@ export class HealthManager {
   }
 
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
-  stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): HealthState {
-    const rs = this.byKey.get(this.key(proto, vip, vport, rip, rport));
+  stateOf(service: ServiceKey, rip: string, rport: number): HealthState {
+    const rs = this.byKey.get(this.key(service, rip, rport));
     if (rs === undefined || rs.checkers.length === 0) return 'unchecked';
     return rs.alive ? 'up' : 'down';
   }

@@ -8,7 +8,7 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
   if (verb === 'list') {
     const r = result as ListResult;
     for (const s of r.services) {
-      for (const d of s.dests) d.health = mgr ? mgr.stateOf(s.proto, s.addr, s.port, d.addr, d.port) : 'unchecked';
+      for (const d of s.dests) d.health = mgr ? mgr.stateOf(s, d.addr, d.port) : 'unchecked';
     }
   } else if (verb === 'status') {
     (result as StatusResult).health = mgr ? mgr.entries() : [];

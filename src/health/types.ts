@@ -123,6 +123,8 @@ export interface VirtualServerSpec {
   proto: Proto;
   addr: string;
   port: number;
+  /** keepalived's virtual_server fwmark N (a -f service: addr 0.0.0.0, port 0). */
+  fwmark?: number;
   sched: string;
   fwd: Fwd;
   /** lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum]: the tunnel of its TUN servers. */

@@ -13,7 +13,7 @@ import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceName, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceLabels, serviceName, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 import type { CheckerStat, LinkStatus } from '../control/protocol.js';
 
@@ -310,7 +310,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
     // Servers the health checks removed from the table (still watched), each with this value.
     const removed = (value: number) => removedByHealth(opts.health, dp).map((e): [string, number] =>
-      [labelText({ proto: e.service.proto, service: `${e.service.addr}:${e.service.port}`, server: `${e.addr}:${e.port}` }), value]);
+      [labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` }), value]);
     family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', () => [
       ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
       ...removed(0),
@@ -324,7 +324,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // One series per checker of a checked server (also one the checks removed from the table):
     // which of its checkers says what, how often they pass and fail, how long they take.
     const checks = (value: (c: CheckerStat) => number, result?: string) => (): [string, number][] => (opts.health?.checkerStats?.() ?? []).map((c) => [
-      labelText({ proto: c.service.proto, service: `${c.service.addr}:${c.service.port}`, server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
+      labelText({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
       value(c),
     ]);
     family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));

@@ -7,7 +7,8 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import type { Fwd } from '../control/protocol.js';
 import type { RateEstimator, Rates } from './rates.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, protoName, removedByHealth, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, protoName, removedByHealth, serviceKeyOf, type HealthView } from './view.js';
+import { serviceId } from '../control/protocol.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 
@@ -84,7 +85,7 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
   const c = dp.counters;
   const refs = liveDests(dp);
   const removed = removedByHealth(health, dp);
-  const reasons = new Map((health?.entries() ?? []).map((e) => [`${e.service.proto} ${e.service.addr}:${e.service.port} ${e.addr}:${e.port}`, e.reason]));
+  const reasons = new Map((health?.entries() ?? []).map((e) => [`${serviceId(e.service)} ${e.addr}:${e.port}`, e.reason]));
   const byService = new Map<SvcRuntime, StatusDest[]>();
   for (const s of dp.services) if (s !== undefined) byService.set(s, []);
   for (const r of refs) {
@@ -92,14 +93,14 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
     const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
     byService.get(r.svc)!.push({
       addr: formatIp(dt.addr[d]), port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
-      health: destHealth(health, r, dt), removed: false, reason: reasons.get(`${r.proto} ${r.service} ${r.server}`) ?? '',
+      health: destHealth(health, r, dt), removed: false, reason: reasons.get(`${serviceId(serviceKeyOf(r.svc))} ${r.server}`) ?? '',
       overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
       conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
       rates: rates.dest(d),
     });
   }
   for (const e of removed) {
-    const svc = [...byService.keys()].find((s) => protoName(s) === e.service.proto && formatIp(s.vip) === e.service.addr && s.port === e.service.port);
+    const svc = [...byService.keys()].find((s) => serviceId(serviceKeyOf(s)) === serviceId(e.service));
     if (svc === undefined) continue;
     byService.get(svc)!.push({
       addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: 'down', removed: true, reason: e.reason, overloaded: false,

@@ -6,7 +6,7 @@ import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
 import { PROTO_UDP } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
-import type { CheckerStat, HealthEntry } from '../control/protocol.js';
+import { serviceId, type CheckerStat, type HealthEntry, type ServiceKey } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
@@ -26,6 +26,17 @@ export function protoName(svc: SvcRuntime): 'tcp' | 'udp' | 'fwm' {
 /** A -f service's mark (uint32), else 0; its datapath `vip` holds the mark. */
 export function fwmarkOf(svc: SvcRuntime): number {
   return svc.proto === PROTO_FWM ? svc.vip >>> 0 : 0;
+}
+
+/** The control plane's key of a service of the datapath (as the health checks name it). */
+export function serviceKeyOf(svc: SvcRuntime): ServiceKey {
+  const m = fwmarkOf(svc);
+  return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: svc.proto === PROTO_UDP ? 'udp' : 'tcp', addr: formatIp(svc.vip), port: svc.port };
+}
+
+/** A service's `proto` and `service` labels from its key: as serviceName() for the same service. */
+export function serviceLabels(k: ServiceKey): { proto: string; service: string } {
+  return k.fwmark ? { proto: 'fwm', service: `fwmark:${k.fwmark}` } : { proto: k.proto, service: `${k.addr}:${k.port}` };
 }
 
 export function serviceName(svc: SvcRuntime): string {
@@ -56,7 +67,7 @@ export type Health = 'up' | 'down' | 'unchecked';
  * shape; uvsd passes it in, so metrics does not import health).
  */
 export interface HealthView {
-  stateOf(proto: string, vip: string, vport: number, rip: string, rport: number): Health;
+  stateOf(service: ServiceKey, rip: string, rport: number): Health;
   entries(): HealthEntry[];
   /** Every checker's verdict and attempts (the uvs_health_check_* series). */
   checkerStats?(): CheckerStat[];
@@ -65,14 +76,14 @@ export interface HealthView {
 /** Health of a destination of the table; without health checks every server is unchecked. */
 export function destHealth(health: HealthView | undefined, r: DestRef, dt: DestTable): Health {
   if (health === undefined) return 'unchecked';
-  return health.stateOf(r.proto, formatIp(r.svc.vip), r.svc.port, formatIp(dt.addr[r.d]), dt.port[r.d]);
+  return health.stateOf(serviceKeyOf(r.svc), formatIp(dt.addr[r.d]), dt.port[r.d]);
 }
 
 /** Checked real servers the health checks took out of the table (they are down). */
 export function removedByHealth(health: HealthView | undefined, dp: Datapath): HealthEntry[] {
   if (health === undefined) return [];
-  const inTable = new Set(liveDests(dp).map((r) => `${r.proto} ${r.service} ${r.server}`));
-  return health.entries().filter((e) => !inTable.has(`${e.service.proto} ${e.service.addr}:${e.service.port} ${e.addr}:${e.port}`));
+  const inTable = new Set(liveDests(dp).map((r) => `${serviceId(serviceKeyOf(r.svc))} ${r.server}`));
+  return health.entries().filter((e) => !inTable.has(`${serviceId(e.service)} ${e.addr}:${e.port}`));
 }
 
 export function destOverloaded(dt: DestTable, d: number): boolean {
