@@ -13,7 +13,7 @@ import type { Control, ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { destPort, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
-import { markTarget } from './printers.js';
+import { markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
@@ -525,7 +525,7 @@ export function keyOf(s: { proto: Proto; addr: string; port: number; fwmark?: nu
   return s.fwmark ? { proto: s.proto, addr: s.addr, port: s.port, fwmark: s.fwmark } : { proto: s.proto, addr: s.addr, port: s.port };
 }
 const mk = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.portMin}|${m.portMax}`;
-const mname = (m: MarkInfo): string => `mark ${m.fwmark} ${m.proto.toUpperCase()} ${markTarget(m)}`;
+
 
 const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 
@@ -555,9 +555,9 @@ export function planReload(
   // A config without `marks` leaves the table's alone (`marks: []` deletes them).
   const wantMarks = new Map((cfg.marks ?? []).map((m) => [mk(m), m]));
   const haveMarks = new Set((current.marks ?? []).map(mk));
-  for (const m of cfg.marks === undefined ? [] : current.marks ?? []) if (!wantMarks.has(mk(m))) push({ verb: 'delMark', args: m }, 1, `delete ${mname(m)}`);
+  for (const m of cfg.marks === undefined ? [] : current.marks ?? []) if (!wantMarks.has(mk(m))) push({ verb: 'delMark', args: m }, 1, `delete ${markText(m)}`);
   for (const m of cfg.marks ?? []) {
-    if (!haveMarks.has(mk(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${mname(m)}`);
+    if (!haveMarks.has(mk(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${markText(m)}`);
   }
   const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
   for (const cur of current.services) {

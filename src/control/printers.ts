@@ -291,6 +291,11 @@ export function markTarget(m: MarkInfo): string {
   return m.portMin === m.portMax ? `${m.addr}:${m.portMin}` : `${m.addr}:${m.portMin}-${m.portMax}`;
 }
 
+/** A mark rule as messages name it: "mark 1 TCP 192.168.8.200:443". */
+export function markText(m: MarkInfo): string {
+  return `mark ${m.fwmark} ${protoName(m.proto)} ${markTarget(m)}`;
+}
+
 /** -S: one --add-mark line per mark rule, in the order added. */
 export function formatMarkRules(marks: readonly MarkInfo[]): string {
   return marks.map((m) => `--add-mark -f ${m.fwmark} ${m.proto === 'tcp' ? '-t' : '-u'} ${markTarget(m)}\n`).join('');

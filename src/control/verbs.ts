@@ -24,6 +24,7 @@ import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conn
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
+import { markText } from './printers.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 import { readFileSync } from 'node:fs';
 import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress, type SyncConfig } from '../sync/daemon.js';
@@ -364,10 +365,8 @@ function markOf(a: unknown): MarkModel {
   return { fwmark, proto, vip, portMin, portMax };
 }
 
-/** "mark 1 TCP 192.168.8.200:443" (ports: ":80-90", none for every port). */
 function markName(k: MarkModel): string {
-  const ports = k.portMin === 0 && k.portMax === 65535 ? '' : k.portMin === k.portMax ? `:${k.portMin}` : `:${k.portMin}-${k.portMax}`;
-  return `mark ${k.fwmark} ${k.proto.toUpperCase()} ${formatIp(k.vip)}${ports}`;
+  return markText({ ...k, addr: formatIp(k.vip) });
 }
 
 // ---- the registry --------------------------------------------------------------------------
