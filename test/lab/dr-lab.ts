@@ -325,6 +325,9 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         '--mac', UVSD_MAC,
         ...(mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
         ...(opts.offLink ? ['--gateway', GW_ADDR] : []),
+        // An ARP probe is answered within a millisecond on the lab's bridge: 100 ms (not the 300 ms
+        // a LAN gets) still catches a conflict and takes ~0.2 s less per new VIP and per start.
+        '--arp-probe-ms', '100',
         ...(so.extraArgs ?? []),
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });

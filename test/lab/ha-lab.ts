@@ -232,7 +232,7 @@ export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
     async startUvsd(d) {
       if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
       d.uvsd = lab.spawn(d.ns, node(join(repoRoot, 'bin', 'uvsd'), [
-        '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn',
+        '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100',
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
       for (let i = 0; i < 100; i++) {
         if (d.uvsd.done()) break;
