@@ -174,7 +174,7 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
     [['-A', '-f', '1', '-t', '10.0.0.100:80'], "multiple 'service-address' options specified"],
     [['--add-mark', '-t', '10.0.0.100:80'], "You need to supply the 'fwmark' option for the 'add-mark' command"],
     [['--add-mark', '-f', '1'], "You need to supply the 'service-address' option for the 'add-mark' command"],
-    [['--add-mark', '-f', '1', '-t', '10.0.0.100:90-80'], 'illegal marked address[:port[-port]] specified'],
+    [['--add-mark', '-f', '1', '-t', '10.0.0.100:90-80'], "illegal marked address `10.0.0.100:90-80' specified (address[:port[-port]])"],
     [['--add-mark', '-f', '1', '-t', '10.0.0.100:80', '-s', 'rr'], "Illegal 'scheduler' option with the 'add-mark' command"],
     [['--get-marks', '-f', '1'], "Illegal 'service-address' option with the 'get-marks' command"],
   ] as Array<[string[], string]>) {

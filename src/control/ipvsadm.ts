@@ -514,7 +514,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         proto = action.proto;
         if (markCmd) {
           markTarget = parseMarkTarget(v, proto ?? 'tcp', ports);
-          if (markTarget === undefined) throw new UsageError('illegal marked address[:port[-port]] specified');
+          if (markTarget === undefined) throw new UsageError(`illegal marked address \`${v}' specified (address[:port[-port]])`);
           break;
         }
         if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
