@@ -215,3 +215,50 @@ ${rs(s2)}
     assert.deepEqual(again.counts, { rs1: 5, rs2: 5 });
   });
 });
+
+test('a firewall-mark pool from keepalived.conf (virtual_server fwmark 1) with its marks in --config: ports 80 and 8080 of a client on one checked server; a stopped server leaves and its clients move', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const rs = (s: typeof s1) => `    real_server ${s!.addr} 80 {
+        TCP_CHECK {
+            connect_timeout ${CONNECT_TIMEOUT_S}
+            retry ${RETRY}
+            delay_before_retry ${DELAY_BEFORE_RETRY_S}
+        }
+    }`;
+    const kconf = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(kconf, `virtual_server fwmark 1 {
+    delay_loop ${DELAY_LOOP_S}
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 60
+${rs(s1)}
+${rs(s2)}
+}
+`);
+    // The marks were iptables rules on an LVS director: here they are uvsd's, in its config file.
+    const yconf = join(lab.tmp, 'uvsd.yaml');
+    writeFileSync(yconf, `marks:\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 80 }\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 8080 }\nservices: []\n`);
+    await lab.startUvsd(['--config', yconf, '--keepalived-conf', kconf]);
+    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+    assert.match(await lab.uvsadmMust(['-Ln']), /\nFWM  1 rr persistent 60\n/);
+    const web = await lab.http(10);
+    const alt = await lab.http(10, { target: `${VIP}:8080` });
+    t.diagnostic(`:80 ${JSON.stringify(web.counts)}, :8080 ${JSON.stringify(alt.counts)}`);
+    for (const x of [web, alt]) assert.equal(x.errors, 0, x.errorSamples.join('; '));
+    const name = Object.keys(web.counts);
+    assert.equal(name.length, 1, 'one server for the client');
+    assert.deepEqual(alt.counts, { [name[0]!]: 10 });
+    // That server's process stops (both its ports): TCP_CHECK takes it out; the client's next
+    // connections, on either port, go to the other one (its template named a deleted server).
+    const gone = lab.servers.find((s) => s.name === name[0])!;
+    const other = lab.servers.find((s) => s !== gone)!;
+    await gone.proc!.stop(2000);
+    const outMs = await until(lab, `${gone.name} removed`, (l) => l.length === 1 && l[0] === `${other.addr}:80 1`, OUT_WITHIN_MS + 2000);
+    t.diagnostic(`${gone.name} out of the fwmark pool ${outMs} ms after it stopped (bound ${OUT_WITHIN_MS} ms)`);
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health FWM 1 ${gone.addr.replace(/\./g, '\\.')}:80 down `, 'm'));
+    const moved = await lab.http(10, { target: `${VIP}:8080` });
+    assert.equal(moved.errors, 0, moved.errorSamples.join('; '));
+    assert.deepEqual(moved.counts, { [other.name]: 10 });
+  });
+});
