@@ -6,7 +6,7 @@
 // table changes of one decision going through one batch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -478,7 +478,7 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
   await w.mgr.stop();
 });
 
-test('keepalived.conf virtual_server_group: a service per entry in the table, each server taken out of every one when its checks fail and put back in each', async () => {
+test('keepalived.conf virtual_server_group: a service per entry in the table; each server checked once for the group (as keepalived), taken out of every entry when it fails and put back in each; a reload that drops the checking entry hands the checks on', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-khg-'));
   try {
     const file = join(dir, 'keepalived.conf');
@@ -509,6 +509,20 @@ virtual_server group web {
     w.failing.delete(B);
     await w.clock.advance(10 * S);
     assert.deepEqual(rows(), [`192.168.8.200:80 ${A},${B}`, `192.168.8.201:80 ${A},${B}`, `192.168.8.202:80 ${A},${B}`]);
+    // Three delay_loops: each server checked 3 times, not 3 times per entry.
+    assert.deepEqual([A, B].map((x) => w.attempts.filter((a) => a.includes(` ${x} `)).length), [3, 3]);
+    // Every entry reports its servers' checks (--status, metrics).
+    assert.equal(w.mgr.entries().length, 6);
+    assert.ok(w.mgr.checkerStats().every((c) => c.passed + c.failed === 3), JSON.stringify(w.mgr.checkerStats()));
+    // The first entry leaves the group: the next one runs the checks now, and they still count for both.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  192.168.8.200 80\n', ''));
+    w.cm.reload(false);
+    const n = w.attempts.length;
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    // Its first checks at a random time within the warmup (0 here), then one per delay_loop: once per server, not per entry.
+    assert.deepEqual(w.attempts.slice(n).map((a) => a.split(' ')[1]).sort(), [A, A, B, B]);
+    assert.deepEqual(rows(), [`192.168.8.201:80 ${B}`, `192.168.8.202:80 ${B}`]);
     await w.mgr.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -423,8 +423,8 @@ class Parser {
   /**
    * virtual_server group NAME: one service per entry of the group, each with the block's
    * settings and real servers (a real_server without a port takes the entry's). The block's
-   * warnings are said once. Each service runs its own checks: a server is checked once per entry
-   * of the group, where keepalived checks it once (said in a warning when it matters).
+   * warnings are said once. A real server is checked once for the whole group, as keepalived
+   * does (HealthManager shares the checks of a group's services).
    */
   groupServers(st: Stmt, groups: Map<string, GroupEntry[]>): VirtualServerSpec[] {
     const name = st.args[1]!.text;
@@ -437,13 +437,9 @@ class Parser {
     const out: VirtualServerSpec[] = [];
     let once = -1;
     for (const e of entries) {
-      out.push(this.virtualServer(st, e.addr, e.port, e.fwmark));
+      out.push({ ...this.virtualServer(st, e.addr, e.port, e.fwmark), group: name });
       if (once < 0) once = this.warnings.length;
       else this.warnings.length = once;
-    }
-    if (out.length > 1 && out[0]!.realServers.some((r) => r.checkers.length > 0)) {
-      this.warn(st, `virtual_server group ${name}: ${out.length} services, each with its own checks: ` +
-        `a real server is checked ${out.length} times per delay_loop (keepalived checks it once for the group)`);
     }
     return out;
   }

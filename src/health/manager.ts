@@ -73,6 +73,13 @@ interface CheckerState {
   failed: number;
   lastMs: number;
   lastReason: string;
+  /**
+   * virtual_server group: the same checker of the same real server in the group's other services.
+   * They never run; each result of this one is theirs too (keepalived checks once per group).
+   */
+  followers?: CheckerState[];
+  /** Another service's checker of the group runs for this one (see followers). */
+  follows?: boolean;
 }
 
 interface RsState {
@@ -227,7 +234,7 @@ export class HealthManager {
     this.started = true;
     for (const vs of this.vss) {
       this.deps.log.info({ service: vsName(vs), servers: vs.rs.length, quorum: vs.quorumUp ? 'up' : 'down', alpha: vs.spec.alpha }, 'health: service configured');
-      for (const rs of vs.rs) for (const c of rs.checkers) this.scheduleFirst(c);
+      for (const rs of vs.rs) for (const c of rs.checkers) if (c.follows !== true) this.scheduleFirst(c);
     }
   }
 
@@ -359,6 +366,36 @@ export class HealthManager {
     this.vss = vss;
     this.byKey = new Map();
     for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key, rs.spec.addr, rs.spec.port), rs);
+    this.shareGroupChecks();
+  }
+
+  /**
+   * keepalived checks a real server of a virtual_server group once for the whole group: here the
+   * first service of the group that has the server (with the same checkers) runs them, and each
+   * of their results also counts for the server in the group's other services.
+   */
+  private shareGroupChecks(): void {
+    const leaders = new Map<string, RsState>();
+    for (const vs of this.vss) {
+      for (const rs of vs.rs) {
+        for (const c of rs.checkers) c.followers = undefined;
+        const was = rs.checkers.some((c) => c.follows === true);
+        const group = vs.spec.group;
+        const k = group === undefined ? undefined : `${group}|${rs.spec.addr}:${rs.spec.port}|${checkersKey(rs.spec.checkers)}`;
+        const leader = k === undefined ? undefined : leaders.get(k);
+        if (k !== undefined && leader === undefined) leaders.set(k, rs);
+        rs.checkers.forEach((c, i) => {
+          c.follows = leader !== undefined;
+          if (leader === undefined) {
+            // Led until now (its leader left the group): it runs from now on.
+            if (was && this.started) this.scheduleFirst(c);
+            return;
+          }
+          this.clearTimer(c);
+          ((leader.checkers[i]!.followers ??= [])).push(c);
+        });
+      }
+    }
   }
 
   /** Stop checking; with omega, run quorum_down and notify_down commands as at a failure. */
@@ -389,7 +426,7 @@ export class HealthManager {
   }
 
   private schedule(c: CheckerState, ms: number): void {
-    if (this.stopped || c.dead) return;
+    if (this.stopped || c.dead || c.follows === true) return;
     this.clearTimer(c);
     c.timer = this.clock.setTimeout(() => {
       c.timer = undefined;
@@ -426,6 +463,15 @@ export class HealthManager {
 
   private onResult(c: CheckerState, r: CheckResult): void {
     if (this.stopped || c.dead) return;
+    this.schedule(c, this.step(c, r));
+    for (const f of c.followers ?? []) {
+      f.lastMs = c.lastMs;
+      if (!f.dead) this.step(f, r);
+    }
+  }
+
+  /** One result of checker c: its rise/fall/retry state and the server's evaluation; returns the delay to the next attempt. */
+  private step(c: CheckerState, r: CheckResult): number {
     if (r.ok) c.passed++;
     else c.failed++;
     c.lastReason = r.reason;
@@ -452,7 +498,7 @@ export class HealthManager {
     const rs = c.rs;
     const weight = r.ok ? r.weight : undefined;
     this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight));
-    this.schedule(c, next);
+    return next;
   }
 
   private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined): Promise<void> {

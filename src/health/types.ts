@@ -125,6 +125,8 @@ export interface VirtualServerSpec {
   port: number;
   /** keepalived's virtual_server fwmark N (a -f service: addr 0.0.0.0, port 0). */
   fwmark?: number;
+  /** keepalived's virtual_server group NAME: the members check each real server once, together. */
+  group?: string;
   sched: string;
   fwd: Fwd;
   /** lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum]: the tunnel of its TUN servers. */
