@@ -478,27 +478,33 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
   await w.mgr.stop();
 });
 
-test('keepalived.conf virtual_server_group: a service per entry in the table; each server checked once for the group (as keepalived), taken out of every entry when it fails and put back in each; a reload that drops the checking entry hands the checks on', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khg-'));
+/** Servers A and B on port 80, each with a TCP_CHECK that fails at once (retry 0). */
+const AB_TCP = `  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n  real_server ${B} 80 {\n    TCP_CHECK { retry 0 }\n  }\n`;
+
+/** A world whose table comes from this keepalived.conf (in a directory removed after fn), loaded, not started. */
+async function withKeepalived(text: string, fn: (w: World, file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kh-'));
   try {
     const file = join(dir, 'keepalived.conf');
-    writeFileSync(file, `virtual_server_group web {
+    writeFileSync(file, text);
+    const w = world({ keepalived: file });
+    w.cm.reload(false);
+    await fn(w, file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('keepalived.conf virtual_server_group: a service per entry in the table; each server checked once for the group (as keepalived), taken out of every entry when it fails and put back in each; a reload that drops the checking entry hands the checks on', async () => {
+  await withKeepalived(`virtual_server_group web {
   192.168.8.200 80
   192.168.8.201-202 80
 }
 virtual_server group web {
   lb_algo rr
   delay_loop 10
-  real_server ${A} 80 {
-    TCP_CHECK { retry 0 }
-  }
-  real_server ${B} 80 {
-    TCP_CHECK { retry 0 }
-  }
-}
-`);
-    const w = world({ keepalived: file });
-    w.cm.reload(false);
+${AB_TCP}}
+`, async (w, file) => {
     await w.mgr.start();
     await w.clock.advance(0);
     const rows = () => w.r.ctl.list().services.map((s) => `${s.addr}:${s.port} ${s.dests.map((d) => d.addr).join(',')}`);
@@ -524,30 +530,17 @@ virtual_server group web {
     assert.deepEqual(w.attempts.slice(n).map((a) => a.split(' ')[1]).sort(), [A, A, B, B]);
     assert.deepEqual(rows(), [`192.168.8.201:80 ${B}`, `192.168.8.202:80 ${B}`]);
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave and come back by their checks; its marks, given by uvsadm --add-mark, survive a reload', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khf-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    writeFileSync(file, `virtual_server fwmark 1 {
+  await withKeepalived(`virtual_server fwmark 1 {
   lb_algo rr
   lb_kind DR
   delay_loop 10
   persistence_timeout 300
-  real_server ${A} 80 {
-    TCP_CHECK { retry 0 }
-  }
-  real_server ${B} 80 {
-    TCP_CHECK { retry 0 }
-  }
-}
-`);
-    const w = world({ keepalived: file });
-    w.cm.reload(false);
+${AB_TCP}}
+`, async (w) => {
     w.r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: '192.168.8.200', portMin: 443 });
     await w.mgr.start();
     await w.clock.advance(0);
@@ -565,16 +558,11 @@ test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave 
     assert.deepEqual(w.cm.reload(false), []);
     assert.deepEqual(w.r.ctl.list().marks, [{ fwmark: 1, proto: 'tcp', addr: '192.168.8.200', portMin: 443, portMax: 443 }]);
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keepalived.conf sorry_server_lvs_method: the sorry server goes in with its own method (and tunnel), the real servers keep the virtual server\'s', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khs-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    const conf = (method: string) => `virtual_server 192.168.8.200 80 {
+  const conf = (method: string) => `virtual_server 192.168.8.200 80 {
   lb_algo rr
   lb_kind DR
   delay_loop 10
@@ -584,29 +572,23 @@ ${method}  real_server ${A} 80 {
   }
 }
 `;
-    writeFileSync(file, conf('  sorry_server_lvs_method TUN type gue port 6080 csum\n'));
-    const w = world({ keepalived: file });
-    w.cm.reload(false);
-    await w.mgr.start();
-    await w.clock.advance(0);
-    const rows = () => w.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}${d.tunType ? ` ${d.tunType}:${d.tunPort}:${d.tunCsum}` : ''}`));
-    assert.deepEqual(rows(), [`${A}:80 dr`]);
-    w.failing.add(A);
-    await w.clock.advance(10 * S);
-    assert.deepEqual(rows(), [`${C}:80 tun gue:6080:csum`]);
-    await w.mgr.stop();
-    // Without it, the virtual server's method, as before; given without a sorry_server, a warning.
-    writeFileSync(file, conf(''));
-    const w2 = world({ keepalived: file });
-    w2.cm.reload(false);
-    await w2.mgr.start();
-    w2.failing.add(A);
-    await w2.clock.advance(10 * S);
-    assert.deepEqual(w2.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}`)), [`${C}:80 dr`]);
-    await w2.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const sorryAfterFailure = async (method: string): Promise<string[]> => {
+    let out: string[] = [];
+    await withKeepalived(conf(method), async (w) => {
+      await w.mgr.start();
+      await w.clock.advance(0);
+      const rows = () => w.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}${d.tunType ? ` ${d.tunType}:${d.tunPort}:${d.tunCsum}` : ''}`));
+      assert.deepEqual(rows(), [`${A}:80 dr`]);
+      w.failing.add(A);
+      await w.clock.advance(10 * S);
+      out = rows();
+      await w.mgr.stop();
+    });
+    return out;
+  };
+  assert.deepEqual(await sorryAfterFailure('  sorry_server_lvs_method TUN type gue port 6080 csum\n'), [`${C}:80 tun gue:6080:csum`]);
+  // Without it, the virtual server's method, as before.
+  assert.deepEqual(await sorryAfterFailure(''), [`${C}:80 dr`]);
 });
 
 test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
