@@ -8,6 +8,7 @@ import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { formatConns, formatList, formatMarks, formatRules } from '../src/control/printers.js';
 import { parseArgs, parseRules, UsageError } from '../src/control/ipvsadm.js';
+import { parseTraceArgs } from '../src/cli/trace.js';
 import { UvsError } from '../src/control/errors.js';
 import type { ListResult, MarkSpec } from '../src/control/protocol.js';
 import { parseConfig } from '../src/control/config.js';
@@ -167,6 +168,10 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
   assert.deepEqual(call('--del-mark', '-f', '2', '-u', '10.0.0.100'), { verb: 'delMark', args: { fwmark: 2, proto: 'udp', addr: '10.0.0.100', portMin: 0, portMax: 65535 } });
   assert.deepEqual(parseArgs(['-L', '-n', '-f', '1'], { env: {} }), { kind: 'list', socket: '/run/uvs/uvsd.sock', numeric: true, format: {}, conns: false, timeout: false, service: FWM1 });
   assert.equal(parseArgs(['--get-marks'], { env: {} }).kind, 'getMarks');
+  // uvsadm trace -f: the decisions of one -f service.
+  assert.deepEqual(parseTraceArgs(['-f', '7', '--count', '3'], {}).service, { ...FWM1, fwmark: 7 });
+  assert.throws(() => parseTraceArgs(['-f', '0'], {}), /trace: invalid fwmark value `0' specified/);
+  assert.throws(() => parseTraceArgs(['-f', '1', '-t', '10.0.0.100:80'], {}), /trace: multiple 'service-address' options specified/);
   for (const [argv, msg] of [
     [['-A', '-f', '0'], "invalid fwmark value `0' specified"],
     [['-A', '-f', '4294967296'], "invalid fwmark value `4294967296' specified"],
