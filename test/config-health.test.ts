@@ -325,11 +325,23 @@ function parseThen(cfg: ReturnType<typeof parseConfig>): ListResult {
   return w.r.ctl.list();
 }
 
-test('keepalived.conf through the config manager: one batch at import (all or nothing), reloaded with the same diff semantics', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khc-'));
+/** Servers A and B on port 80, each with a TCP_CHECK that fails at once (retry 0). */
+const AB_TCP = `  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n  real_server ${B} 80 {\n    TCP_CHECK { retry 0 }\n  }\n`;
+
+/** A world whose table comes from this keepalived.conf (in a directory removed after fn); fn loads it (w.cm.reload). */
+async function withKeepalived(text: string, fn: (w: World, file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kh-'));
   try {
     const file = join(dir, 'keepalived.conf');
-    const vs = (path: string, extra = '') => `virtual_server 192.168.8.200 80 {
+    writeFileSync(file, text);
+    await fn(world({ keepalived: file }), file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('keepalived.conf through the config manager: one batch at import (all or nothing), reloaded with the same diff semantics', async () => {
+  const vs = (path: string, extra = '') => `virtual_server 192.168.8.200 80 {
   lb_algo rr
   lb_kind DR
   delay_loop 10
@@ -345,8 +357,7 @@ test('keepalived.conf through the config manager: one batch at import (all or no
   }
 }
 ${extra}`;
-    writeFileSync(file, vs('/'));
-    const w = world({ keepalived: file });
+  await withKeepalived(vs('/'), async (w, file) => {
     assert.deepEqual(w.cm.reload(false), [
       'add service TCP 192.168.8.200:80 (rr)', `add server TCP 192.168.8.200:80 -> ${A}:80 weight 1`, `add server TCP 192.168.8.200:80 -> ${B}:80 weight 2`,
       `start checks on server TCP 192.168.8.200:80 -> ${A}:80: HTTP_GET`, `start checks on server TCP 192.168.8.200:80 -> ${B}:80: TCP_CHECK`,
@@ -373,18 +384,12 @@ ${extra}`;
     assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN`);
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent and mask; a reload changing it edits the service', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khp-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
-    writeFileSync(file, conf('  persistence_timeout 50\n  persistence_granularity 255.255.255.0\n'));
-    const w = world({ keepalived: file });
+  const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
+  await withKeepalived(conf('  persistence_timeout 50\n  persistence_granularity 255.255.255.0\n'), async (w, file) => {
     assert.deepEqual(w.cm.reload(false).slice(0, 1), ['add service TCP 192.168.8.200:80 (rr)']);
     assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr persistent 50 mask 255\.255\.255\.0$/m);
     writeFileSync(file, conf('  persistence_timeout 0\n'));
@@ -392,16 +397,11 @@ test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent
     w.cm.reload(false);
     assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr$/m);
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -b, -x / -y), also when a failed server is added back', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-khf-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    writeFileSync(file, `virtual_server 192.168.8.200 53 {
+  await withKeepalived(`virtual_server 192.168.8.200 53 {
   protocol UDP
   lb_algo sh
   sh-port
@@ -414,8 +414,7 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
     MISC_CHECK { misc_path /bin/true }
   }
 }
-`);
-    const w = world({ keepalived: file });
+`, async (w) => {
     w.cm.reload(false);
     await w.mgr.start();
     const want = `-A -u 192.168.8.200:53 -s sh -o -b sh-fallback,sh-port\n-a -u 192.168.8.200:53 -r ${A}:53 -g -w 1 -x 100 -y 50\n`;
@@ -427,16 +426,11 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
     await w.clock.advance(10 * S);
     assert.equal(formatRules(w.r.ctl.list(), N), want, 'added back with its thresholds');
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_server\'s own lvs_method) reach the table, also when a failed server is added back; YAML tunnels too', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-ktun-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    writeFileSync(file, `virtual_server 192.168.8.200 80 {
+  await withKeepalived(`virtual_server 192.168.8.200 80 {
   lvs_method TUN type gue port 6080 csum
   delay_loop 10
   real_server ${A} 80 {
@@ -447,8 +441,7 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
     MISC_CHECK { misc_path /bin/true }
   }
 }
-`);
-    const w = world({ keepalived: file });
+`, async (w) => {
     w.cm.reload(false);
     await w.mgr.start();
     const want = `-A -t 192.168.8.200:80 -s wlc\n-a -t 192.168.8.200:80 -r ${A}:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n-a -t 192.168.8.200:80 -r ${B}:80 -i -w 1 --tun-type gre --tun-nocsum\n`;
@@ -460,9 +453,7 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
     await w.clock.advance(10 * S);
     assert.equal(formatRules(w.r.ctl.list(), N), want, 'added back with its tunnel');
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
   // The config file's health-checked TUN server comes back with its tunnel too.
   const text = svc(`      - { address: ${A}, method: tun, tun-type: gre, tun-csum: csum }\n`);
   const w = world();
@@ -478,23 +469,6 @@ test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_serve
   await w.mgr.stop();
 });
 
-/** Servers A and B on port 80, each with a TCP_CHECK that fails at once (retry 0). */
-const AB_TCP = `  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n  real_server ${B} 80 {\n    TCP_CHECK { retry 0 }\n  }\n`;
-
-/** A world whose table comes from this keepalived.conf (in a directory removed after fn), loaded, not started. */
-async function withKeepalived(text: string, fn: (w: World, file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-kh-'));
-  try {
-    const file = join(dir, 'keepalived.conf');
-    writeFileSync(file, text);
-    const w = world({ keepalived: file });
-    w.cm.reload(false);
-    await fn(w, file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('keepalived.conf virtual_server_group: a service per entry in the table; each server checked once for the group (as keepalived), taken out of every entry when it fails and put back in each; a reload that drops the checking entry hands the checks on', async () => {
   await withKeepalived(`virtual_server_group web {
   192.168.8.200 80
@@ -505,6 +479,7 @@ virtual_server group web {
   delay_loop 10
 ${AB_TCP}}
 `, async (w, file) => {
+    w.cm.reload(false);
     await w.mgr.start();
     await w.clock.advance(0);
     const rows = () => w.r.ctl.list().services.map((s) => `${s.addr}:${s.port} ${s.dests.map((d) => d.addr).join(',')}`);
@@ -541,6 +516,7 @@ test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave 
   persistence_timeout 300
 ${AB_TCP}}
 `, async (w) => {
+    w.cm.reload(false);
     w.r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: '192.168.8.200', portMin: 443 });
     await w.mgr.start();
     await w.clock.advance(0);
@@ -575,6 +551,7 @@ ${method}  real_server ${A} 80 {
   const sorryAfterFailure = async (method: string): Promise<string[]> => {
     let out: string[] = [];
     await withKeepalived(conf(method), async (w) => {
+      w.cm.reload(false);
       await w.mgr.start();
       await w.clock.advance(0);
       const rows = () => w.r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd}${d.tunType ? ` ${d.tunType}:${d.tunPort}:${d.tunCsum}` : ''}`));
