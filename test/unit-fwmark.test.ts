@@ -168,6 +168,10 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
   assert.deepEqual(call('--del-mark', '-f', '2', '-u', '10.0.0.100'), { verb: 'delMark', args: { fwmark: 2, proto: 'udp', addr: '10.0.0.100', portMin: 0, portMax: 65535 } });
   assert.deepEqual(parseArgs(['-L', '-n', '-f', '1'], { env: {} }), { kind: 'list', socket: '/run/uvs/uvsd.sock', numeric: true, format: {}, conns: false, timeout: false, service: FWM1 });
   assert.equal(parseArgs(['--get-marks'], { env: {} }).kind, 'getMarks');
+  // Ports by name as -t takes them; a name with a dash is one port, a range ends after the last dash.
+  const names = { env: {}, ports: { name: () => undefined, port: (n: string) => ({ http: 80, https: 443, 'http-alt': 8080 } as Record<string, number>)[n] } };
+  const target = (t: string) => (parseArgs(['--add-mark', '-f', '1', '-t', t], names) as { call: { args: MarkSpec } }).call.args;
+  assert.deepEqual([target('10.0.0.100:http-alt'), target('10.0.0.100:http-https')].map((a) => [a.portMin, a.portMax]), [[8080, 8080], [80, 443]]);
   // uvsadm trace -f: the decisions of one -f service.
   assert.deepEqual(parseTraceArgs(['-f', '7', '--count', '3'], {}).service, { ...FWM1, fwmark: 7 });
   assert.throws(() => parseTraceArgs(['-f', '0'], {}), /trace: invalid fwmark value `0' specified/);

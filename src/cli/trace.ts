@@ -8,7 +8,7 @@
 
 import { Command as Commander, CommanderError } from 'commander';
 import { ControlClient } from '../control/client.js';
-import { parseAddrPort, UsageError } from '../control/ipvsadm.js';
+import { parseAddrPort, parseFwmark, UsageError } from '../control/ipvsadm.js';
 import { systemPortNames } from '../control/printers.js';
 import { DEFAULT_SOCKET, type ServiceKey, type TraceEvent, type TracePollResult } from '../control/protocol.js';
 
@@ -49,9 +49,13 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     cmd.service = { proto, addr: a.addr, port: a.port };
   }
   if (o.fwmarkService !== undefined) {
-    const m = /^\d+$/.test(o.fwmarkService) ? Number(o.fwmarkService) : NaN;
-    if (!(m >= 1 && m <= 0xffffffff)) throw new UsageError(`trace: invalid fwmark value \`${o.fwmarkService}' specified`);
-    cmd.service = { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m };
+    let fwmark: number;
+    try {
+      fwmark = parseFwmark(o.fwmarkService);
+    } catch (e) {
+      throw new UsageError(`trace: ${(e as Error).message}`);
+    }
+    cmd.service = { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark };
   }
   if (o.count !== undefined) {
     if (!/^\d{1,9}$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`trace: invalid --count ${JSON.stringify(o.count)} (a positive integer)`);

@@ -383,9 +383,13 @@ export function parseAddrPort(text: string, proto: Proto | undefined, ports: () 
   const addr = parseIPv4(colon < 0 ? text : text.slice(0, colon));
   if (addr === undefined) return undefined;
   if (colon < 0) return { addr };
-  const p = text.slice(colon + 1);
-  const port = toNumber(p, 0, 65535) ?? (proto === undefined || p === '' ? undefined : ports().port(p, proto));
+  const port = parsePort(text.slice(colon + 1), proto, ports);
   return port === undefined ? undefined : { addr, port };
+}
+
+/** A port as ipvsadm's parse_service reads it: a number 0..65535 or a service name of the protocol. */
+function parsePort(p: string, proto: Proto | undefined, ports: () => PortNames): number | undefined {
+  return toNumber(p, 0, 65535) ?? (proto === undefined || p === '' ? undefined : ports().port(p, proto));
 }
 
 function parseTimeout(text: string | undefined, min: number, max: number): number {
@@ -396,24 +400,23 @@ function parseTimeout(text: string | undefined, min: number, max: number): numbe
 }
 
 /** ipvsadm's parse_fwmark: a decimal 1..4294967295. */
-function parseFwmark(text: string): number {
+export function parseFwmark(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= 0xffffffff)) throw new UsageError(`invalid fwmark value \`${text}' specified`);
   return n;
 }
 
-/** --add-mark's -t|-u value: VIP (every port), VIP:PORT or VIP:PORT-PORT (numbers or names). */
+/**
+ * --add-mark's -t|-u value: VIP (every port), VIP:PORT or VIP:PORT-PORT, each port a number or a
+ * service name (a name with a dash, http-alt, is one port; a range's end is after the last dash).
+ */
 function parseMarkTarget(text: string, proto: Proto, ports: () => PortNames): { addr: string; portMin: number; portMax: number } | undefined {
-  const colon = text.lastIndexOf(':');
-  const addr = parseIPv4(colon < 0 ? text : text.slice(0, colon));
-  if (addr === undefined) return undefined;
-  if (colon < 0) return { addr, portMin: 0, portMax: 65535 };
-  const port = (p: string): number | undefined => toNumber(p, 0, 65535) ?? (p === '' ? undefined : ports().port(p, proto));
-  const [a, b, ...more] = text.slice(colon + 1).split('-');
-  const lo = port(a ?? '');
-  const hi = b === undefined ? lo : port(b);
-  if (lo === undefined || hi === undefined || more.length > 0 || lo > hi) return undefined;
-  return { addr, portMin: lo, portMax: hi };
+  const one = parseAddrPort(text, proto, ports);
+  if (one !== undefined) return { addr: one.addr, portMin: one.port ?? 0, portMax: one.port ?? 65535 };
+  const dash = text.lastIndexOf('-');
+  const lo = dash < 0 ? undefined : parseAddrPort(text.slice(0, dash), proto, ports);
+  const hi = lo?.port === undefined ? undefined : parsePort(text.slice(dash + 1), proto, ports);
+  return hi === undefined || hi < lo!.port! ? undefined : { addr: lo!.addr, portMin: lo!.port!, portMax: hi };
 }
 
 /** ipvsadm's parse_sched_flags: names, comma-separated; sh-* only with sh, mh-* only with mh. */
