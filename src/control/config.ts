@@ -12,7 +12,7 @@ import { topLevelItem, toYaml } from './yaml-out.js';
 import type { Control, ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { destPort, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import { destPort, MAX_FWMARK, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
@@ -312,7 +312,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const lo = pm === null ? 0 : Number(pm[1]);
       const hi = pm === null ? 65535 : Number(pm[2] ?? pm[1]);
       if (pf !== undefined && (pm === null || hi > 65535 || lo > hi)) fail(file, pf.line, pf.path, `must be a port or a range PORT-PORT (0..65535), got ${show(pf)}`);
-      return { fwmark: int(need('fwmark'), 1, 0xffffffff), proto: protoOf(need('proto')), addr: helpers.ip(need('address')), portMin: lo, portMax: hi, line: f.line };
+      return { fwmark: int(need('fwmark'), 1, MAX_FWMARK), proto: protoOf(need('proto')), addr: helpers.ip(need('address')), portMin: lo, portMax: hi, line: f.line };
     });
   }
   const s = top.get('services');
@@ -326,7 +326,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       if (mf !== undefined) {
         for (const k of ['proto', 'address', 'port']) if (m.get(k) !== undefined) fail(file, m.get(k)!.line, m.get(k)!.path, 'a service with fwmark has no proto, address or port (its marks say which packets it takes)');
       }
-      const fwmark = mf === undefined ? 0 : int(mf, 1, 0xffffffff);
+      const fwmark = mf === undefined ? 0 : int(mf, 1, MAX_FWMARK);
       const proto = fwmark !== 0 ? 'tcp' : protoOf(need('proto'));
       const spec: DesiredSpec = {
         proto, addr: fwmark !== 0 ? '0.0.0.0' : str(need('address')), port: fwmark !== 0 ? 0 : int(need('port'), 0, 65535), ...(fwmark !== 0 ? { fwmark } : {}),
@@ -374,7 +374,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           const port = destPort(dm.get('port') ? int(dm.get('port')!, 0, 65535) : undefined, spec.port);
           dests.push({
             // DR and TUN servers take the service's port (a mark service's servers keep theirs, as ipvsadm).
-            service: keyOf(spec), addr, port: (fwd === 'dr' || fwd === 'tun') && fwmark === 0 ? spec.port : port, fwd,
+            service: serviceKey(spec), addr, port: (fwd === 'dr' || fwd === 'tun') && fwmark === 0 ? spec.port : port, fwd,
             weight: dm.get('weight') ? int(dm.get('weight')!, 0, 2147483647) : 1,
             upper: dm.get('upper') ? int(dm.get('upper')!, 0, 2147483647) : 0,
             lower: dm.get('lower') ? int(dm.get('lower')!, 0, 2147483647) : 0,
@@ -438,7 +438,7 @@ export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[]
     },
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
-      service: keyOf(vs), addr: r.addr, port: r.port,
+      service: serviceKey(vs), addr: r.addr, port: r.port,
       ...entryOfServer(vs, r), weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
     laddrs: [],
@@ -510,20 +510,15 @@ export interface Plan {
   where: string[];
   /** One human line per change, in order (uvsadm --reload --dry-run prints them). */
   changes: string[];
-  /** Servers to delete after the drain timeout: "proto|addr|port|raddr|rport". */
+  /** Servers to delete after the drain timeout (keyed by dk() while they drain). */
   drain: Array<{ service: ServiceKey; addr: string; port: number }>;
   /** Servers that are back in the config (their drain is cancelled). */
   undrain: string[];
 }
 
-type AnyKey = { proto: string; addr: string; port: number; fwmark?: number };
-const sk = (s: AnyKey): string => (s.fwmark ? `fwm|${s.fwmark}` : `${s.proto}|${s.addr}|${s.port}`);
-export const dk = (s: AnyKey, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
-const sname = (s: AnyKey): string => (s.fwmark ? `FWM ${s.fwmark}` : `${s.proto.toUpperCase()} ${s.addr}:${s.port}`);
-/** The service key the verbs take: a mark service by its mark alone. */
-export function keyOf(s: { proto: Proto; addr: string; port: number; fwmark?: number }): ServiceKey {
-  return s.fwmark ? { proto: s.proto, addr: s.addr, port: s.port, fwmark: s.fwmark } : { proto: s.proto, addr: s.addr, port: s.port };
-}
+const sk = serviceId;
+export const dk = (s: ServiceKey, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
+const sname = serviceText;
 const mk = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.portMin}|${m.portMax}`;
 
 
@@ -561,12 +556,12 @@ export function planReload(
   }
   const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
   for (const cur of current.services) {
-    if (!wanted.has(sk(cur))) push({ verb: 'deleteService', args: keyOf(cur) }, 1, `delete service ${sname(cur)}`);
+    if (!wanted.has(sk(cur))) push({ verb: 'deleteService', args: serviceKey(cur) }, 1, `delete service ${sname(cur)}`);
   }
   const have = new Map(current.services.map((s) => [sk(s), s]));
   for (const want of cfg.services) {
     file = want.file ?? cfg.file;
-    const key = keyOf(want.spec);
+    const key = serviceKey(want.spec);
     const cur = have.get(sk(want.spec));
     if (cur === undefined) {
       push({ verb: 'addService', args: want.spec }, want.line, `add service ${sname(key)} (${want.spec.sched})`);

@@ -4,7 +4,7 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_SOCKET, destPort, printableWord, TUN_TYPES } from './protocol.js';
+import { DEFAULT_SOCKET, destPort, MAX_FWMARK, printableWord, TUN_TYPES } from './protocol.js';
 import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
@@ -402,7 +402,7 @@ function parseTimeout(text: string | undefined, min: number, max: number): numbe
 /** ipvsadm's parse_fwmark: a decimal 1..4294967295. */
 export function parseFwmark(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= 0xffffffff)) throw new UsageError(`invalid fwmark value \`${text}' specified`);
+  if (!(n >= 1 && n <= MAX_FWMARK)) throw new UsageError(`invalid fwmark value \`${text}' specified`);
   return n;
 }
 

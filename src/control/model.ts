@@ -19,7 +19,7 @@ import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
-import type { Fwd, Proto, Timeouts, TunCsum, TunType } from './protocol.js';
+import { serviceKey, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
 export interface DestModel {
   slot: number;
@@ -93,6 +93,11 @@ export function serviceStatsOf(dp: Datapath, id: number): { conns: number; inpkt
   const svc = dp.services[id];
   const st = (k: number): number => (svc === undefined ? 0 : serviceStat(dp.dt, svc, k, true));
   return { conns: st(STAT_CONNS), inpkts: st(STAT_IN_PKTS), outpkts: st(STAT_OUT_PKTS), inbytes: st(STAT_IN_BYTES), outbytes: st(STAT_OUT_BYTES) };
+}
+
+/** The verbs' key of a service of the model. */
+export function modelServiceKey(s: Pick<ServiceModel, 'proto' | 'vip' | 'port' | 'fwmark'>): ServiceKey {
+  return serviceKey({ proto: s.proto, addr: formatIp(s.vip), port: s.port, fwmark: s.fwmark });
 }
 
 export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0): string {
@@ -352,7 +357,7 @@ export class Control {
       for (const k of keys.slice(i, i + SLICE_CHECK)) {
         const s = this.model.services.get(k);
         if (s === undefined) continue; // deleted meanwhile
-        const key = { proto: s.proto, addr: formatIp(s.vip), port: s.port, ...(s.fwmark !== 0 ? { fwmark: s.fwmark } : {}) };
+        const key = { ...modelServiceKey(s) };
         if (verb === 'clear') VERBS.deleteService.run(ctx, key);
         else VERBS.zero.run(ctx, { service: key });
       }

@@ -23,6 +23,14 @@ export interface ServiceKey {
   fwmark?: number;
 }
 
+/** The largest firewall mark (ipvsadm -f takes 1..4294967295). */
+export const MAX_FWMARK = 0xffffffff;
+
+/** The key the verbs take for a service: a mark service by its mark alone (fwmark 0 or none: by proto, addr and port). */
+export function serviceKey(s: { proto: Proto; addr: string; port: number; fwmark?: number }): ServiceKey {
+  return s.fwmark ? { proto: s.proto, addr: s.addr, port: s.port, fwmark: s.fwmark } : { proto: s.proto, addr: s.addr, port: s.port };
+}
+
 /** A service as messages and logs name it: "TCP 192.168.8.200:80", "FWM 1". */
 export function serviceText(k: ServiceKey): string {
   return k.fwmark ? `FWM ${k.fwmark}` : `${k.proto.toUpperCase()} ${k.addr}:${k.port}`;

@@ -5,14 +5,14 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
-import { addRef, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
+import { addRef, modelServiceKey, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
-import { destPort, TUN_CSUMS, TUN_TYPES } from './protocol.js';
+import { destPort, MAX_FWMARK, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
@@ -118,8 +118,6 @@ interface SvcRef {
   key: string;
 }
 
-const MAX_FWMARK = 0xffffffff;
-
 function svcRef(k: unknown): SvcRef {
   if (!isObject(k)) throw new UvsError('BAD_REQUEST', 'service must be an object {proto, addr, port} or {fwmark}');
   if (k.fwmark !== undefined) {
@@ -151,22 +149,24 @@ function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly
   const u = ip >>> 0;
   for (const role of others) {
     if (!m[`${role}s`].has(u)) continue;
-    let where = '';
+    // A marked address is a VIP of its mark rule; others are held by a service.
     const mark = role === 'vip' ? m.marks.find((k) => k.vip >>> 0 === u) : undefined;
-    if (mark !== undefined) where = ` (mark ${mark.fwmark})`;
-    for (const s of where !== '' ? [] : m.services.values()) {
-      const holds = role === 'vip' ? s.vip >>> 0 === u : role === 'rip' ? s.dests.some((d) => d.addr >>> 0 === u) : s.laddrs.some((l) => l.addr >>> 0 === u);
-      if (holds) {
-        where = ` (${svcName(s)})`;
-        break;
-      }
-    }
+    const svc = mark === undefined ? holderOf(m, role, u) : undefined;
+    const where = mark !== undefined ? ` (mark ${mark.fwmark})` : svc !== undefined ? ` (${svcName(svc)})` : '';
     throw new UvsError('ADDRESS_CONFLICT', `${what} ${formatIp(u)} is ${ROLE_NAMES[role]}${where}`);
   }
 }
 
+/** A service that holds address u (uint32) in this role, if any. */
+function holderOf(m: Model, role: Role, u: number): ServiceModel | undefined {
+  for (const s of m.services.values()) {
+    if (role === 'vip' ? s.vip >>> 0 === u : role === 'rip' ? s.dests.some((d) => d.addr >>> 0 === u) : s.laddrs.some((l) => l.addr >>> 0 === u)) return s;
+  }
+  return undefined;
+}
+
 function svcName(s: { proto: Proto; vip: number; port: number; fwmark: number }): string {
-  return s.fwmark !== 0 ? `FWM ${s.fwmark}` : `${s.proto.toUpperCase()} ${formatIp(s.vip)}:${s.port}`;
+  return serviceText(modelServiceKey(s));
 }
 
 /** The scheduler's canonical name, or BAD_SCHEDULER. */
@@ -327,7 +327,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   // The service's own statistics (IPVS svc->stats): they do not go down when a server is deleted.
   const stats = serviceStatsOf(ctx.control.dp, s.id);
   return {
-    proto: s.proto, addr: formatIp(s.vip), port: s.port, ...(s.fwmark !== 0 ? { fwmark: s.fwmark } : {}), sched: s.sched, flags: schedFlagNames(s.schedFlags),
+    ...modelServiceKey(s), sched: s.sched, flags: schedFlagNames(s.schedFlags),
     persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, synproxy: s.synproxy, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
     stats, rate: ctx.control.svcRates.read(s.id), dests,
   };

@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
-import { destPort, printableWord, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
+import { destPort, MAX_FWMARK, printableWord, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
@@ -354,7 +354,7 @@ class Parser {
         if (st.args[0]?.text === 'fwmark') {
           // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
           nArgs(st, 2, 2);
-          add(st, this.virtualServer(st, '0.0.0.0', 0, intArg(st, 1, 1, 4294967295)));
+          add(st, this.virtualServer(st, '0.0.0.0', 0, intArg(st, 1, 1, MAX_FWMARK)));
           continue;
         }
         if (st.args[0]?.text === 'group') {
@@ -393,7 +393,7 @@ class Parser {
         if (s.block !== undefined) throw err(s, `${s.key}: a virtual_server_group entry takes no block`);
         if (s.key === 'fwmark') {
           nArgs(s, 1, 1);
-          const fwmark = intArg(s, 0, 1, 4294967295);
+          const fwmark = intArg(s, 0, 1, MAX_FWMARK);
           if (seen.has(`fwmark ${fwmark}`)) throw err(s, `virtual_server_group ${name}: fwmark ${fwmark} is listed twice`);
           seen.add(`fwmark ${fwmark}`);
           entries.push({ addr: '0.0.0.0', port: 0, fwmark });

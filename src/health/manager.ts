@@ -24,8 +24,8 @@
 
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
-import { dk, entryOfServer, keyOf, sorryEntry, type HealthPlan } from '../control/config.js';
-import { serviceId, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
+import { dk, entryOfServer, sorryEntry, type HealthPlan } from '../control/config.js';
+import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
   now(): number;
@@ -128,7 +128,7 @@ function typesOf(cs: CheckSpec[]): string {
 const vsKeyOf = serviceId;
 
 /** The table's key of a virtual server (a -f one by its mark). */
-const keyOfVs = (vs: VirtualServerSpec): ServiceKey => keyOf({ proto: vs.proto, addr: vs.addr, port: vs.port, fwmark: vs.fwmark });
+const keyOfVs = (vs: VirtualServerSpec): ServiceKey => serviceKey(vs);
 
 /** keepalived update_quorum_state: lost when the alive weight is 0 or below quorum - hysteresis. */
 function quorumLost(w: number, spec: VirtualServerSpec): boolean {
