@@ -17,6 +17,8 @@ import { configError } from './helpers/config-error.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { F_TEMPLATE } from '../src/datapath/conntable.js';
 import { wantedVips } from '../src/bgp/bird.js';
+import { parseExposition } from './helpers/prom.js';
+import { createMetrics } from '../src/metrics/collectors.js';
 import { formatIp } from '../src/datapath/addr.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -152,6 +154,19 @@ test('fwmark: marks and -f services through the verbs: refusals change nothing; 
   // Deleting the marks takes the addresses away with the rules (nothing else holds them).
   for (const k of r.ctl.list().marks!) r.ctl.call('delMark', k);
   assert.equal(r.dp.isLocal(0x0a000064), false);
+});
+
+test('fwmark metrics: node_exporter\'s labels for a -f backend (no address, port 0, proto FWM, the mark as /proc/net/ip_vs prints it), uvs\'s proto fwm and service fwmark:N', async () => {
+  const r = fwmRig();
+  r.ctl.addService({ ...FWM1, fwmark: 0x8000000a, sched: 'rr' });
+  r.ctl.addDest({ service: { ...FWM1, fwmark: 0x8000000a }, addr: RS[2].ip, port: 0, fwd: 'dr', weight: 5 });
+  syn(r, '192.0.2.10', 1001, VIP, 80);
+  const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
+  const backend = (mark: string, rip: string) => ({ local_address: '', local_port: '0', remote_address: rip, remote_port: '0', proto: 'FWM', local_mark: mark });
+  assert.equal(ex.get('node_ipvs_backend_weight', backend('00000001', RS[0].ip)), 1);
+  assert.equal(ex.get('node_ipvs_backend_weight', backend('8000000A', RS[2].ip)), 5);
+  assert.equal(ex.get('uvs_service_connections_total', { proto: 'fwm', service: 'fwmark:1' }), 1);
+  assert.equal(ex.get('uvs_service_destinations', { proto: 'fwm', service: 'fwmark:2147483658' }), 1);
 });
 
 test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--del-mark take -f and -t|-u VIP[:PORT[-PORT]]; ipvsadm\'s checks and words', () => {

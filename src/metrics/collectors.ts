@@ -13,7 +13,7 @@ import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, protoName, removedByHealth, serviceLabels, serviceName, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 import type { CheckerStat, LinkStatus } from '../control/protocol.js';
 
@@ -292,11 +292,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   const svcLabels = ['proto', 'service'];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
-  const perService = (stat: number) => (): Sample[] => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s) }, serviceStat(dt, s, stat, false)]);
+  const perService = (stat: number) => (): Sample[] => liveServices(dp).map((s): Sample => [serviceLabels(serviceKeyOf(s)), serviceStat(dt, s, stat, false)]);
   gauge(reg, 'uvs_service_info', 'Virtual services (value 1) with their scheduler.', ['proto', 'service', 'scheduler'],
-    () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s), scheduler: s.scheduler.name }, 1]));
+    () => liveServices(dp).map((s): Sample => [{ ...serviceLabels(serviceKeyOf(s)), scheduler: s.scheduler.name }, 1]));
   gauge(reg, 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).', svcLabels,
-    () => liveServices(dp).map((s): Sample => [{ proto: protoName(s), service: serviceName(s) }, s.dests.length]));
+    () => liveServices(dp).map((s): Sample => [serviceLabels(serviceKeyOf(s)), s.dests.length]));
   counter(reg, 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, also to real servers since deleted (not reset by -Z).', svcLabels, perService(STAT_CONNS));
   counter(reg, 'uvs_service_in_packets_total', 'Packets towards the real servers per service, also those since deleted (not reset by -Z).', svcLabels, perService(STAT_IN_PKTS));
   counter(reg, 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', svcLabels, perService(STAT_IN_BYTES));

@@ -7,7 +7,7 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import type { Fwd } from '../control/protocol.js';
 import type { RateEstimator, Rates } from './rates.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, protoName, removedByHealth, serviceKeyOf, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { serviceId } from '../control/protocol.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
@@ -109,7 +109,7 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
   }
   const services = [...byService].map(([s, dests]): StatusService => {
     return {
-      proto: protoName(s), addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
+      proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
       // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
       conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
       inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),

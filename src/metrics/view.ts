@@ -19,10 +19,6 @@ export interface DestRef {
   fwd: string;
 }
 
-export function protoName(svc: SvcRuntime): 'tcp' | 'udp' | 'fwm' {
-  return svc.proto === PROTO_UDP ? 'udp' : svc.proto === PROTO_FWM ? 'fwm' : 'tcp';
-}
-
 /** A -f service's mark (uint32), else 0; its datapath `vip` holds the mark. */
 export function fwmarkOf(svc: SvcRuntime): number {
   return svc.proto === PROTO_FWM ? svc.vip >>> 0 : 0;
@@ -34,13 +30,9 @@ export function serviceKeyOf(svc: SvcRuntime): ServiceKey {
   return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: svc.proto === PROTO_UDP ? 'udp' : 'tcp', addr: formatIp(svc.vip), port: svc.port };
 }
 
-/** A service's `proto` and `service` labels from its key: as serviceName() for the same service. */
-export function serviceLabels(k: ServiceKey): { proto: string; service: string } {
+/** A service's `proto` and `service` labels: tcp|udp and "vip:port", or fwm and "fwmark:N". */
+export function serviceLabels(k: ServiceKey): { proto: 'tcp' | 'udp' | 'fwm'; service: string } {
   return k.fwmark ? { proto: 'fwm', service: `fwmark:${k.fwmark}` } : { proto: k.proto, service: `${k.addr}:${k.port}` };
-}
-
-export function serviceName(svc: SvcRuntime): string {
-  return svc.proto === PROTO_FWM ? `fwmark:${fwmarkOf(svc)}` : `${formatIp(svc.vip)}:${svc.port}`;
 }
 
 export function liveServices(dp: Datapath): SvcRuntime[] {
@@ -51,8 +43,7 @@ export function liveDests(dp: Datapath): DestRef[] {
   const dt = dp.dt;
   const out: DestRef[] = [];
   for (const svc of liveServices(dp)) {
-    const service = serviceName(svc);
-    const proto = protoName(svc);
+    const { proto, service } = serviceLabels(serviceKeyOf(svc));
     for (const d of svc.dests) {
       out.push({ svc, d, proto, service, server: `${formatIp(dt.addr[d])}:${dt.port[d]}`, fwd: FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d]) });
     }
