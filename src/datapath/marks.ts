@@ -58,11 +58,6 @@ export class MarkRules {
     return 0;
   }
 
-  /** Whether some rule names vip (int32). */
-  hasVip(vip: number): boolean {
-    return this.rules.some((r) => r.vip === (vip | 0));
-  }
-
   /** The rules change a few at a time, from the control plane: rebuilt whole (O(rules)). */
   private rebuild(): void {
     const n = this.rules.length;

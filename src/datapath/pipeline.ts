@@ -843,15 +843,7 @@ export class Datapath implements Output {
     buf: Buffer, ip: number, l4: number, firstFragment: boolean, hash: number,
   ): number {
     const d = this.counters.d;
-    let sid = -1;
-    // A marked packet goes to the service of its mark first, as in ip_vs_service_find.
-    if (this.marks.count > 0) {
-      const mark = this.marks.markOf(proto, dst, dport);
-      if (mark !== 0) sid = this.svcMap.get(mark, svcKey(PROTO_FWM, 0));
-    }
-    if (sid < 0) sid = this.svcMap.get(dst, svcKey(proto, dport));
-    // A persistent port-zero service takes every port of its VIP without a service of its own.
-    if (sid < 0 && this.zeroPortServices > 0) sid = this.svcMap.get(dst, svcKey(proto, 0));
+    const sid = this.findService(proto, dst, dport);
     if (sid < 0) {
       // Workers: a FULLNAT reply to a local port another worker handed out (port % workers).
       if (this.handoff !== null && this.laddrs.isLaddr(dst) &&
@@ -996,6 +988,21 @@ export class Datapath implements Output {
       if (adopt) this.counters.c[C.conns_adopted_hash]++;
     }
     return e;
+  }
+
+  /**
+   * The service of a new flow of proto to vaddr:vport, or -1 (ip_vs_service_find): the -f service
+   * of its mark first, then the VIP:port one, then a persistent port-zero service of the VIP
+   * (which takes every port without a service of its own). Never allocates.
+   */
+  private findService(proto: number, vaddr: number, vport: number): number {
+    if (this.marks.count > 0) {
+      const mark = this.marks.markOf(proto, vaddr, vport);
+      const sid = mark === 0 ? -1 : this.svcMap.get(mark, svcKey(PROTO_FWM, 0));
+      if (sid >= 0) return sid;
+    }
+    const sid = this.svcMap.get(vaddr, svcKey(proto, vport));
+    return sid >= 0 || this.zeroPortServices === 0 ? sid : this.svcMap.get(vaddr, svcKey(proto, 0));
   }
 
   /**
@@ -1559,12 +1566,8 @@ export class Datapath implements Output {
     }
     const template = (rf & RF_TEMPLATE) !== 0;
     const l4 = proto & ~(PROTO_TPL | 0x40);
-    // The service, as newConn finds it (mark services by the mark of the connection's VIP and
-    // port, or a template's own mark; port-zero services by their port 0).
-    const mark = l4 === PROTO_FWM ? vaddr : this.marks.count > 0 ? this.marks.markOf(l4, vaddr, vport) : 0;
-    let sid = mark !== 0 ? this.svcMap.get(mark, svcKey(PROTO_FWM, 0)) : -1;
-    if (sid < 0 && l4 !== PROTO_FWM) sid = this.svcMap.get(vaddr, svcKey(l4, vport));
-    if (sid < 0 && l4 !== PROTO_FWM) sid = this.svcMap.get(vaddr, svcKey(l4, 0));
+    // The service, as newConn finds it; a -f service's template names its mark itself.
+    const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
     const svc = sid < 0 ? undefined : this.services[sid];
     if (svc === undefined) {
       c[C.sync_refused]++;

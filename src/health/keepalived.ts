@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
-import { destPort, MAX_FWMARK, printableWord, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
+import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
 
 export class KeepalivedError extends Error {
@@ -340,8 +340,8 @@ class Parser {
     const services: VirtualServerSpec[] = [];
     const seen = new Set<string>();
     const add = (st: Stmt, vs: VirtualServerSpec): void => {
-      const k = vs.fwmark !== undefined ? `fwmark ${vs.fwmark}` : `${vs.proto} ${vs.addr}:${vs.port}`;
-      if (seen.has(k)) throw err(st, `virtual_server ${vs.fwmark !== undefined ? k : `${vs.addr} ${vs.port} (${vs.proto})`} is defined twice`);
+      const k = serviceId(serviceKey(vs));
+      if (seen.has(k)) throw err(st, `virtual_server ${vs.fwmark !== undefined ? `fwmark ${vs.fwmark}` : `${vs.addr} ${vs.port} (${vs.proto})`} is defined twice`);
       seen.add(k);
       services.push(vs);
     };
