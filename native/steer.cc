@@ -5,10 +5,16 @@
 //   not IPv4 TCP/UDP, or a fragment with offset > 0     -> 0
 //   destination in the map with kind 2 (FULLNAT LIP)     -> destination port
 //   destination in the map with kind 1 (VIP, --addr)     -> H(source address, source port)
-//   otherwise (a NAT reply to a client)                  -> H(destination address, destination port)
+//   destination in the map with kind 4 (VIP of a persistent service)
+//                                                        -> H(source address & mask, 0)
+//   otherwise (a NAT reply to a client): source in the map with kind 3 (a NAT server of a
+//   kind-4 VIP)                                          -> H(destination address & mask, 0)
+//   otherwise                                            -> H(destination address, destination port)
 // with H(a, p) = ((a ^ p) * 0x9E3779B1) >> 16 in 32 bits: the same client endpoint hashes the same
-// both ways, so a connection's two directions reach one worker. The map (u32 address in host
-// order -> u32 kind) is kept in step with the control plane by src/datapath/steer.ts.
+// both ways, so a connection's two directions reach one worker; with a mask, every connection of
+// a client network (a persistence template's key) reaches one worker. The map (u32 address in
+// host order -> { u32 kind, u32 mask }) is kept in step with the control plane by
+// src/datapath/steer.ts.
 #include "common.h"
 
 #include <linux/bpf.h>
@@ -53,6 +59,22 @@ std::vector<bpf_insn> Program(int mapFd) {
   std::vector<size_t> toRet0;
   auto jmpRet0 = [&](uint8_t op, uint8_t reg, int32_t imm) { toRet0.push_back(p.size()); jmpK(op, reg, imm, 0); };
 
+  auto ldxW = [&](uint8_t dst, uint8_t src, int16_t off) { p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, dst, src, off, 0)); };
+  auto stxW = [&](uint8_t dst, uint8_t src, int16_t off) { p.push_back(Insn(BPF_STX | BPF_MEM | BPF_W, dst, src, off, 0)); };
+  auto and32R = [&](uint8_t dst, uint8_t src) { p.push_back(Insn(BPF_ALU | BPF_AND | BPF_X, dst, src, 0, 0)); };
+  // r0 = map lookup of the u32 at fp-4 (clobbers r1-r5).
+  auto lookup = [&]() {
+    p.push_back(Insn(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd));
+    p.push_back(Insn(0, 0, 0, 0, 0));
+    mov64R(2, 10);
+    alu64K(BPF_ADD, 2, -4);
+    p.push_back(Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
+  };
+  std::vector<std::pair<size_t, int>> fixups;  // (jump index, label)
+  enum { kNotLocal, kLip, kHash, kPlain };
+  auto jmpTo = [&](uint8_t op, uint8_t reg, int32_t imm, int label) { fixups.push_back({p.size(), label}); jmpK(op, reg, imm, 0); };
+  auto ja = [&](int label) { fixups.push_back({p.size(), label}); p.push_back(Insn(BPF_JMP | BPF_JA, 0, 0, 0, 0)); };
+
   mov64R(6, 1);                          // r6 = skb (LD_ABS/LD_IND read through r6)
   ldAbs(BPF_H, kEthType);
   jmpRet0(BPF_JNE, 0, 0x0800);           // not IPv4
@@ -68,27 +90,39 @@ std::vector<bpf_insn> Program(int mapFd) {
   mov64R(7, 0);                          // r7 = IP header length
   ldAbs(BPF_W, kIpDst);
   mov64R(8, 0);                          // r8 = destination address
-  p.push_back(Insn(BPF_STX | BPF_MEM | BPF_W, 10, 8, -4, 0));  // key at fp-4
-  p.push_back(Insn(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd));
-  p.push_back(Insn(0, 0, 0, 0, 0));
-  mov64R(2, 10);
-  alu64K(BPF_ADD, 2, -4);
-  p.push_back(Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-  const size_t jNotLocal = p.size();
-  jmpK(BPF_JEQ, 0, 0, 0);                // patched: -> NOTLOCAL
-  p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 9, 0, 0, 0));    // r9 = kind
-  const size_t jLip = p.size();
-  jmpK(BPF_JEQ, 9, 2, 0);                // patched: -> LIP
+  stxW(10, 8, -4);                       // key at fp-4
+  lookup();
+  jmpTo(BPF_JEQ, 0, 0, kNotLocal);
+  ldxW(9, 0, 0);                         // r9 = kind
+  jmpTo(BPF_JEQ, 9, 2, kLip);
+  jmpTo(BPF_JEQ, 9, 3, kNotLocal);       // a NAT server's address as destination: not ours
+  ldxW(1, 0, 4);
+  stxW(10, 1, -8);                       // the entry's mask at fp-8 (LD_ABS clobbers r0-r5)
   ldAbs(BPF_W, kIpSrc);                  // a VIP or --addr: hash the source (the client)
   mov64R(8, 0);
+  jmpK(BPF_JNE, 9, 4, 4);                // kind 1: with the source port
+  ldxW(1, 10, -8);
+  and32R(8, 1);                          // kind 4: the client's network, port 0
+  p.push_back(Insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
+  ja(kHash);
   ldInd(BPF_H, 7, kL4);
-  const size_t jHash = p.size();
-  p.push_back(Insn(BPF_JMP | BPF_JA, 0, 0, 0, 0));  // patched: -> HASH
+  ja(kHash);
   const size_t lip = p.size();
   ldInd(BPF_H, 7, kL4 + 2);              // a FULLNAT local address: the port says the worker
   exit_();
-  const size_t notLocal = p.size();
-  ldInd(BPF_H, 7, kL4 + 2);              // a reply to a client: hash the destination
+  const size_t notLocal = p.size();      // a reply to a client (r8 = its address)
+  ldAbs(BPF_W, kIpSrc);
+  stxW(10, 0, -4);
+  lookup();
+  jmpTo(BPF_JEQ, 0, 0, kPlain);
+  ldxW(9, 0, 0);
+  jmpTo(BPF_JNE, 9, 3, kPlain);
+  ldxW(1, 0, 4);                         // from a NAT server of a masked VIP: the client's network
+  and32R(8, 1);
+  p.push_back(Insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
+  ja(kHash);
+  const size_t plain = p.size();
+  ldInd(BPF_H, 7, kL4 + 2);              // otherwise the client's address and port
   const size_t hash = p.size();
   p.push_back(Insn(BPF_ALU | BPF_XOR | BPF_X, 0, 8, 0, 0));
   p.push_back(Insn(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, kHashMul));
@@ -98,9 +132,8 @@ std::vector<bpf_insn> Program(int mapFd) {
   p.push_back(Insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
   exit_();
   auto patch = [&](size_t at, size_t to) { p[at].off = static_cast<int16_t>(to - at - 1); };
-  patch(jNotLocal, notLocal);
-  patch(jLip, lip);
-  patch(jHash, hash);
+  const size_t labels[] = {notLocal, lip, hash, plain};
+  for (const auto& f : fixups) patch(f.first, labels[f.second]);
   for (size_t at : toRet0) patch(at, ret0);
   return p;
 }
@@ -127,7 +160,7 @@ Napi::Value SteerAttach(const Napi::CallbackInfo& info) {
   memset(&a, 0, sizeof(a));
   a.map_type = BPF_MAP_TYPE_HASH;
   a.key_size = 4;
-  a.value_size = 4;
+  a.value_size = 8;  // { kind, mask }
   a.max_entries = maxEntries;
   a.map_flags = BPF_F_NO_PREALLOC;
   const int mapFd = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
@@ -174,32 +207,34 @@ Napi::Value SteerAttach(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// steerSet(mapFd, addr, kind): kind 1 = VIP/--addr, 2 = FULLNAT local address, 0 = delete.
-// Returns true, or false when the kernel refused (the map is full; a delete of a missing key).
+// steerSet(mapFd, addr, kind, mask): kind 1 = VIP/--addr, 2 = FULLNAT local address, 3 = a NAT
+// server of a kind-4 VIP, 4 = a VIP whose clients are hashed by network (persistence), 0 =
+// delete; mask (kinds 3 and 4): the client network to hash. Returns true, or false when the kernel refused (the map is full; a
+// delete of a missing key).
 Napi::Value SteerSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mapFd;
-  if (!FdArg(info, 0, &mapFd) || info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
-    return ThrowType(env, "steerSet(mapFd, addr, kind)");
+  if (!FdArg(info, 0, &mapFd) || info.Length() < 4 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber())
+    return ThrowType(env, "steerSet(mapFd, addr, kind, mask)");
   uint32_t key = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t kind = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t value[2] = {info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value()};
   union bpf_attr a;
   memset(&a, 0, sizeof(a));
   a.map_fd = static_cast<uint32_t>(mapFd);
   a.key = reinterpret_cast<uint64_t>(&key);
-  if (kind == 0) return Napi::Boolean::New(env, Bpf(BPF_MAP_DELETE_ELEM, &a) == 0);
-  a.value = reinterpret_cast<uint64_t>(&kind);
+  if (value[0] == 0) return Napi::Boolean::New(env, Bpf(BPF_MAP_DELETE_ELEM, &a) == 0);
+  a.value = reinterpret_cast<uint64_t>(value);
   a.flags = BPF_ANY;
   return Napi::Boolean::New(env, Bpf(BPF_MAP_UPDATE_ELEM, &a) == 0);
 }
 
-// steerEntries(mapFd) -> [addr (int32), kind, addr, kind, ...]: the map read back (tests, status).
+// steerEntries(mapFd) -> [addr (int32), kind, mask, addr, kind, mask, ...]: the map read back (tests).
 Napi::Value SteerEntries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mapFd;
   if (!FdArg(info, 0, &mapFd)) return ThrowType(env, "steerEntries(mapFd)");
   Napi::Array out = Napi::Array::New(env);
-  uint32_t key = 0, next = 0, value = 0;
+  uint32_t key = 0, next = 0, value[2] = {0, 0};
   bool first = true;
   union bpf_attr a;
   for (uint32_t n = 0;; ) {
@@ -213,10 +248,11 @@ Napi::Value SteerEntries(const Napi::CallbackInfo& info) {
     memset(&a, 0, sizeof(a));
     a.map_fd = static_cast<uint32_t>(mapFd);
     a.key = reinterpret_cast<uint64_t>(&key);
-    a.value = reinterpret_cast<uint64_t>(&value);
+    a.value = reinterpret_cast<uint64_t>(value);
     if (Bpf(BPF_MAP_LOOKUP_ELEM, &a) != 0) continue;
     out.Set(n++, Napi::Number::New(env, static_cast<int32_t>(key)));
-    out.Set(n++, Napi::Number::New(env, value));
+    out.Set(n++, Napi::Number::New(env, value[0]));
+    out.Set(n++, Napi::Number::New(env, value[1]));
   }
   return out;
 }

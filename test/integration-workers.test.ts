@@ -192,6 +192,24 @@ async function icmpErrorsReachOwner(t: TestContext, lab: DrLab): Promise<void> {
   assert.equal(w[0].handoff_out - w0[0].handoff_out, w[1].handoff_in - w0[1].handoff_in, 'every error handed out was taken in');
 }
 
+/**
+ * Persistence across workers (-p, -M): after -E makes VIP:80 persistent, 40 connections of the
+ * one client, each from a new port, all reach one server through one template: the steering
+ * program (or, with automq, a handoff to the worker the client's network hashes to) brings every
+ * one to the worker holding the template. Before, each worker kept its own template.
+ */
+async function persistenceAcrossWorkers(t: TestContext, lab: DrLab): Promise<void> {
+  for (const srv of lab.servers) await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${srv.addr}:80`, '-m', '-w', '1']);
+  await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '300', '-M', '255.255.255.0']);
+  const http = await lab.http(40);
+  assert.equal(http.errors, 0, http.errorSamples.join('; '));
+  t.diagnostic(`persistent: ${JSON.stringify(http.counts)}`);
+  assert.equal(Object.keys(http.counts).length, 1, `one server for all 40: ${JSON.stringify(http.counts)}`);
+  const tpl = (await lab.connections()).filter((c) => c.template === true && c.vport === 80);
+  assert.equal(tpl.length, 1, `one template: ${JSON.stringify(tpl)}`);
+  await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
+}
+
 test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
@@ -204,7 +222,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker)', OPTS, async (t) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
@@ -218,6 +236,8 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     await steeredNoHandoff(t, lab);
     await connectionsOfBoth(lab);
     await editReachesBoth(lab, '-m');
+    await persistenceAcrossWorkers(t, lab);
+    await steeredNoHandoff(t, lab);
 
     const ex = await lab.uvsadm(['--explain', '-t', `${VIP}:80`, '--client', '192.168.8.100']);
     assert.notEqual(ex.code, 0);
@@ -260,7 +280,7 @@ test('--workers 2, FULLNAT: each worker hands out only its own local ports (port
   });
 });
 
-test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow table picks the queue, replies that miss it are handed over, every flow completes', OPTS, async (t) => {
+test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow table picks the queue, replies that miss it are handed over, every flow completes; a persistent service keeps one template for a client', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--workers', '2', '--steering', 'automq'] } }, async (lab) => {
     await services(lab, '-m');
     const http = await lab.http(200);
@@ -274,5 +294,6 @@ test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow
     // Every handed-over frame was taken in by the other worker (the handoff path still works).
     assert.equal(w[0].handoff_out, w[1].handoff_in);
     assert.equal(w[1].handoff_out, w[0].handoff_in);
+    await persistenceAcrossWorkers(t, lab);
   });
 });

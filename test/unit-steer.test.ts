@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../src/datapath/port.js';
-import { STEER_LADDR, STEER_LOCAL, Steering, steerHash } from '../src/datapath/steer.js';
+import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, Steering, steerHash, steerValue, steerWorker } from '../src/datapath/steer.js';
 import { rig, DIR_IP, VIP, CLIENT } from './helpers/harness.js';
 import { arpFrame, icmpFrame, ip, tcpFrame, udpFrame } from './helpers/frames.js';
 
@@ -82,6 +82,60 @@ test('the map follows the datapath: VIPs and --addrs as local, FULLNAT local add
     assert.deepEqual(entries(), { [DIR_IP]: STEER_LOCAL }, 'the VIP and the local address left with the service');
     assert.equal(s.run(tcpFrame(L2, { src: SERVER, dst: LIP, sport: 80, dport: 5001, flags: 0x12 })), steerHash(ip(LIP) | 0, 5001),
       'no longer local: hashed as a reply');
+  } finally {
+    s.close();
+  }
+});
+
+test('persistence: a VIP of kind 4 hashes its clients by network (port 0), replies from its NAT servers (kind 3) follow; the map follows -p, -M and the servers', { skip: SKIP }, () => {
+  const s = load();
+  const r = rig({ addrs: [`${DIR_IP}/24`] });
+  const mask24 = ip('255.255.255.0') | 0;
+  const mask16 = ip('255.255.0.0') | 0;
+  const VIP2 = '10.0.0.101';
+  const SERVER2 = '10.0.0.22';
+  const OTHER = '10.0.0.23';
+  try {
+    const svc = { proto: 'tcp', addr: VIP, port: 80 };
+    const svc2 = { proto: 'udp', addr: VIP2, port: 53 };
+    r.ctl.call('addService', { ...svc, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+    r.ctl.call('addDest', { service: svc, addr: SERVER, port: 80, fwd: 'nat', weight: 1 });
+    r.ctl.call('addDest', { service: svc, addr: OTHER, port: 80, fwd: 'dr', weight: 1 });
+    // Not persistent, but SERVER answers for it too: its replies are hashed by network, so its
+    // requests must be (and so its other NAT server's replies).
+    r.ctl.call('addService', { ...svc2, sched: 'rr' });
+    r.ctl.call('addDest', { service: svc2, addr: SERVER, port: 53, fwd: 'nat', weight: 1 });
+    r.ctl.call('addDest', { service: svc2, addr: SERVER2, port: 53, fwd: 'nat', weight: 1 });
+    s.sync(r.dp.steerAddrs());
+    const want = (m: number): Map<number, number> => new Map([
+      [ip(DIR_IP) | 0, STEER_LOCAL], [ip(VIP) | 0, steerValue(STEER_MASKED, m)], [ip(VIP2) | 0, steerValue(STEER_MASKED, m)],
+      [ip(SERVER) | 0, steerValue(STEER_SERVER, m)], [ip(SERVER2) | 0, steerValue(STEER_SERVER, m)],
+    ]);
+    assert.deepEqual(s.entries(), want(mask24), 'VIP, VIP2 (shares a NAT server), both NAT servers; not the DR one');
+    const net = steerHash(ip(CLIENT) & mask24, 0);
+    const ports = new Set<number>();
+    for (let cport = 40000; cport < 40032; cport++) {
+      assert.equal(s.run(tcpFrame(L2, { src: CLIENT, dst: VIP, sport: cport, dport: 80, flags: 0x02 })), net, `${cport}: by network`);
+      assert.equal(s.run(tcpFrame(L2, { src: SERVER, dst: CLIENT, sport: 80, dport: cport, flags: 0x12 })), net, `${cport}: the reply too`);
+      assert.equal(s.run(udpFrame(L2, { src: SERVER2, dst: CLIENT, sport: 53, dport: cport, payload: new Uint8Array(4) })), net);
+      // A server not in the map (DR, or another host): the client endpoint, as before.
+      assert.equal(s.run(tcpFrame(L2, { src: OTHER, dst: CLIENT, sport: 80, dport: cport, flags: 0x12 })), steerHash(ip(CLIENT) | 0, cport));
+      ports.add(steerHash(ip(CLIENT) | 0, cport) % 2);
+    }
+    assert.equal(ports.size, 2, 'by endpoint the same ports would have spread over both workers');
+    const neighbour = '192.0.2.77'; // CLIENT's /24
+    assert.equal(s.run(tcpFrame(L2, { src: neighbour, dst: VIP, sport: 1, dport: 80, flags: 0x02 })), net, 'the whole /24 on one worker');
+    assert.equal(steerWorker(ip(neighbour) | 0, 9, mask24, 2), net % 2, 'steerWorker says the same');
+    // A server's address as a destination is not ours: hashed as a reply to it.
+    assert.equal(s.run(tcpFrame(L2, { src: CLIENT, dst: SERVER, sport: 5, dport: 80, flags: 0x02 })), steerHash(ip(SERVER) | 0, 80));
+    // -M 255.255.0.0 widens the mask everywhere; -p off leaves VIPs by endpoint, servers out.
+    r.ctl.call('editService', { ...svc, sched: 'rr', persist: 300, netmask: '255.255.0.0' });
+    s.sync(r.dp.steerAddrs());
+    assert.deepEqual(s.entries(), want(mask16));
+    r.ctl.call('editService', { ...svc, sched: 'rr', persist: 0 });
+    s.sync(r.dp.steerAddrs());
+    assert.deepEqual(s.entries(), new Map([[ip(DIR_IP) | 0, STEER_LOCAL], [ip(VIP) | 0, STEER_LOCAL], [ip(VIP2) | 0, STEER_LOCAL]]));
+    assert.equal(s.run(tcpFrame(L2, { src: SERVER, dst: CLIENT, sport: 80, dport: 40001, flags: 0x12 })), steerHash(ip(CLIENT) | 0, 40001));
   } finally {
     s.close();
   }

@@ -12,6 +12,7 @@ import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './h
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
 import { PROTO_TCP } from '../src/datapath/frame.js';
+import { steerWorker } from '../src/datapath/steer.js';
 
 const GW = '10.0.0.254';
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -213,4 +214,59 @@ test('shared ARP: a neighbour answer another worker received resolves this worke
   r.dp.arpShared(request, 0, request.length);
   assert.deepEqual(r.sink.take(), [], 'no reply: the worker that received the request answers it');
   assert.equal(r.counters()['arp_replies_sent'], 0);
+});
+
+test('persistence with 2 workers: a client\'s connections (any port) go to the worker its network hashes to, where one template takes them all; a handed-in frame stays; a segment of no connection goes round before it is refused', () => {
+  const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const mask = parseIp('255.255.255.0') | 0;
+  const handed: Handed[][] = [[], []];
+  const w = [0, 1].map((index) => {
+    const r = rig({ gateway: GW, worker: { index, count: 2 } });
+    r.ctl.addService({ ...service, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+    for (const s of RS.slice(0, 2)) {
+      r.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+      r.learn(s.ip, s.mac);
+    }
+    r.dp.handoff = (buf, off, len, owner) => {
+      handed[index].push({ frame: Buffer.from(buf.subarray(off, off + len)), owner });
+      return true;
+    };
+    r.sink.take();
+    return r;
+  });
+  const owner = steerWorker(parseIp(CLIENT) | 0, 0, mask, 2);
+  assert.equal(steerWorker(parseIp(CLIENT) | 0, 0, mask, 2), steerWorker((parseIp(CLIENT) ^ 0x7f) | 0, 0, mask, 2), 'one /24, one worker');
+  assert.deepEqual([...w[0].dp.steerMasks().vips], [[parseIp(VIP) | 0, mask]], 'the VIP is hashed by /24');
+  const other = 1 - owner;
+  const servers = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const syn = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.SYN });
+    // Read by the other worker (the kernel's automq): handed to the owner, nothing sent, no entry.
+    assert.deepEqual(w[other].run(syn), [], `${i}: the other worker sends nothing`);
+    assert.equal(handed[other].at(-1)?.owner, owner, `${i}: handed to worker ${owner}`);
+    // The owner, given it by a worker, schedules it (and does not send it back).
+    w[owner].dp.handedIn = true;
+    const out = w[owner].run(handed[other].at(-1)!.frame);
+    w[owner].dp.handedIn = false;
+    assert.equal(out.length, 1, `${i}: the owner forwards it`);
+    servers.add(out[0].subarray(0, 6).toString('hex')); // DR: the server's MAC
+    // Read by the owner itself: forwarded in place.
+    assert.equal(w[owner].run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 41000 + i, dport: 80, flags: TCP_FLAGS.SYN })).length, 1);
+  }
+  assert.equal(servers.size, 1, 'one server for every port: one template');
+  assert.equal(handed[owner].length, 0, 'the owner handed nothing');
+  assert.equal(w[other].dp.ct.count, 0, 'the other worker holds nothing');
+  assert.equal(w[owner].ctl.list().services[0]!.dests.reduce((a, d) => a + d.persistConns, 0), 1, 'one template');
+  // A mid-flow segment the owner does not hold (opened on another worker before -p moved the
+  // hash): on round the workers (owner -1), not refused here; without workers, refused.
+  const ack = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 45000, dport: 80, flags: TCP_FLAGS.ACK });
+  assert.deepEqual(w[owner].run(ack), []);
+  assert.deepEqual(handed[owner].map((h) => h.owner), [-1], 'the owner sent it round');
+  assert.equal(w[owner].counters()['drop.no_conn'], 0);
+  w[owner].dp.handoff = null;
+  assert.equal(w[owner].run(ack).length, 1, 'one datapath: answered (a reset from the VIP)');
+  assert.equal(w[owner].counters()['drop.no_conn'], 1);
+  // Persistence off: no mask, each connection by its endpoint again.
+  for (const r of w) r.ctl.editService({ ...service, sched: 'rr', persist: 0 });
+  assert.equal(w[0].dp.steerMasks().vips.size, 0);
 });

@@ -58,6 +58,9 @@ export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'a
 /** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
 const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr', 'addMark', 'delMark']);
 
+/** DpOps that can add or remove a NAT server of a persistent VIP (kind 3 of the steering map). */
+const DEST_OPS = new Set<DpOp['op']>(['addDest', 'editDest', 'delDest']);
+
 /** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
 const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
 
@@ -256,9 +259,12 @@ export class DatapathGroup implements Workers {
     const seq = ++this.seq;
     for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
     // The shadow has applied ops already (Control.applyDp): the map follows its addresses (only
-    // ops that add or remove a VIP or a local address change them; weight edits do not walk).
-    if (this.shadowDp !== undefined && this.steerer !== undefined && ops.some((o) => STEER_OPS.has(o.op))) {
-      this.steerer.sync(this.shadowDp.steerAddrs());
+    // ops that add or remove a VIP or a local address change them, and, while a service is
+    // persistent, a NAT server's; weight edits do not walk).
+    const dp = this.shadowDp;
+    if (dp !== undefined && this.steerer !== undefined &&
+        ops.some((o) => STEER_OPS.has(o.op) || (dp.persistServices > 0 && DEST_OPS.has(o.op)))) {
+      this.steerer.sync(dp.steerAddrs());
     }
   }
 

@@ -43,7 +43,7 @@ import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
 import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
-import { STEER_LADDR, STEER_LOCAL } from './steer.js';
+import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, steerValue, steerWorker } from './steer.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -304,12 +304,17 @@ export class Datapath implements Output {
   onArp: ((buf: Buffer, off: number, len: number) => void) | null = null;
   /** Workers: how many there are (FULLNAT local ports are split between them by port % count). */
   readonly workers: number;
+  /** Workers: which one this is. */
+  readonly workerIndex: number;
+  /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
+  handedIn = false;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
     const shared = opts.worker !== undefined;
     this.counters = new Counters(shared);
     this.workers = opts.worker?.count ?? 1;
+    this.workerIndex = opts.worker?.index ?? 0;
     this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
@@ -852,6 +857,14 @@ export class Datapath implements Output {
       return -1;
     }
     const svc = this.services[sid] as SvcRuntime;
+    // Workers: a persistent service's connections live on the worker its clients' network hashes
+    // to (the steering program's rule, steerMasks), where the template is; a frame that another
+    // worker read (the kernel's automq, or steering changed since) goes there. Not one handed over
+    // already: the owner sent it on itself.
+    if (svc.persist > 0 && this.handoff !== null && !this.handedIn) {
+      const owner = steerWorker(src, sport, this.steerMasks().vips.get(dst), this.workers);
+      if (owner !== this.workerIndex && this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner)) return -1;
+    }
     let synOpen = false;
     if (svc.synproxy && proto === PROTO_TCP) {
       // SYN proxy: a SYN is answered with a cookie; only an ACK carrying a valid one opens.
@@ -876,6 +889,9 @@ export class Datapath implements Output {
     const sloppyMode = this.defense.sloppyTcp;
     if (sloppy && (sloppyMode === 'off' || (tcpFlags & 0x04) !== 0 || tcpEvent(tcpFlags) < 0 ||
         (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
+      // Workers: another worker may hold it (it opened before a change of -p or -M moved its
+      // client's hash): on to the next worker; the last one refuses it.
+      if (this.handoff !== null && this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), -1)) return -1;
       d[D.no_conn]++;
       return (tcpFlags & TCP_RST) === 0 && !firstFragment ? NO_CONN : -1;
     }
@@ -1317,6 +1333,8 @@ export class Datapath implements Output {
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
+        if (svc.persist > 0) this.persistServices++;
+        this.steerMaskMap = undefined;
         this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
         // A mark service has no address of its own: its marks' VIPs are answered for (addMark).
         if (svc.proto === PROTO_FWM) return;
@@ -1331,6 +1349,8 @@ export class Datapath implements Output {
         const flags = this.schedFlagsOf(op.schedFlags);
         const flagsChanged = svc.schedFlags !== flags;
         svc.schedFlags = flags;
+        this.persistServices += (op.persist > 0 ? 1 : 0) - (svc.persist > 0 ? 1 : 0);
+        this.steerMaskMap = undefined;
         svc.persist = op.persist;
         svc.persistTicks = persistTicksOf(op.persist);
         svc.netmask = op.netmask | 0;
@@ -1353,6 +1373,8 @@ export class Datapath implements Output {
         for (const d of svc.dests) dt.release(d);
         svc.dests = [];
         this.services[op.id] = undefined;
+        if (svc.persist > 0) this.persistServices--;
+        this.steerMaskMap = undefined;
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
         if (svc.proto !== PROTO_FWM) {
           if (svc.port === 0) this.zeroPortServices--;
@@ -1369,11 +1391,13 @@ export class Datapath implements Output {
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.resolve(op.addr);
+        this.steerMaskMap = undefined;
         return;
       }
       case 'editDest': {
         const svc = this.svc(op.svc);
         // Existing connections keep the forwarder they were created with (IPVS does the same).
+        if (dt.fwd[op.dest] !== op.fwd) this.steerMaskMap = undefined;
         dt.fwd[op.dest] = op.fwd;
         dt.tun[op.dest] = op.tun;
         dt.weight[op.dest] = op.weight;
@@ -1387,6 +1411,7 @@ export class Datapath implements Output {
         if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
+        this.steerMaskMap = undefined;
         dt.retireInto(op.dest, svc.retired, svc.retiredZ);
         dt.release(op.dest);
         svc.scheduler.update?.(svc, dt);
@@ -1415,11 +1440,13 @@ export class Datapath implements Output {
       }
       case 'addMark': {
         this.marks.add(op);
+        this.steerMaskMap = undefined;
         if (this.link.addLocal(op.vip | 0)) this.announce(op.vip | 0);
         return;
       }
       case 'delMark': {
         if (this.marks.delete(op.proto, op.vip, op.portMin, op.portMax)) this.link.delLocal(op.vip | 0);
+        this.steerMaskMap = undefined;
         return;
       }
       case 'setRole': {
@@ -1491,11 +1518,62 @@ export class Datapath implements Output {
    */
   steerAddrs(): Map<number, number> {
     const out = new Map<number, number>();
+    const masks = this.steerMasks();
     for (const a of this.link.addrs) out.set(a.ip | 0, STEER_LOCAL);
     for (const svc of this.services) if (svc !== undefined && svc.proto !== PROTO_FWM) out.set(svc.vip | 0, STEER_LOCAL);
     for (const r of this.marks.rules) out.set(r.vip, STEER_LOCAL);
+    for (const [a, m] of masks.vips) out.set(a, steerValue(STEER_MASKED, m));
+    for (const [a, m] of masks.servers) out.set(a, steerValue(STEER_SERVER, m));
     for (const l of this.laddrs.addrs()) out.set(l | 0, STEER_LADDR);
     return out;
+  }
+
+  /** steerMasks(), kept until a change of services, servers or marks. */
+  private steerMaskMap: { vips: Map<number, number>; servers: Map<number, number> } | undefined;
+  /** Services with persistence (-p): without any, steerMasks() has nothing to find. */
+  persistServices = 0;
+
+  /**
+   * Workers: which clients the steering program hashes by network rather than endpoint. A VIP (or
+   * a marked address) of a persistent service: the AND of its services' netmasks, so that every
+   * connection one template covers reaches one worker. The NAT servers of such a VIP get its mask
+   * (their replies are hashed by the client's address in that network), and then every VIP those
+   * servers serve gets it too (else that VIP's replies would be hashed unlike its requests), until
+   * nothing changes. Masks only widen, so this ends.
+   */
+  steerMasks(): { vips: Map<number, number>; servers: Map<number, number> } {
+    if (this.steerMaskMap !== undefined) return this.steerMaskMap;
+    const vips = new Map<number, number>();
+    const servers = new Map<number, number>();
+    if (this.persistServices === 0) return (this.steerMaskMap = { vips, servers });
+    const addrsOf = (svc: SvcRuntime): number[] =>
+      svc.proto === PROTO_FWM ? this.marks.rules.filter((r) => r.mark === (svc.vip | 0)).map((r) => r.vip) : [svc.vip | 0];
+    const narrow = (m: Map<number, number>, a: number, mask: number): boolean => {
+      const was = m.get(a);
+      const now = was === undefined ? mask : was & mask;
+      if (was === now) return false;
+      m.set(a, now);
+      return true;
+    };
+    const live = this.services.filter((s): s is SvcRuntime => s !== undefined);
+    for (const svc of live) if (svc.persist > 0) for (const a of addrsOf(svc)) narrow(vips, a, svc.netmask | 0);
+    for (let changed = vips.size > 0; changed;) {
+      changed = false;
+      for (const svc of live) {
+        const nat = svc.dests.filter((d) => this.dt.fwd[d] === FWD_NAT).map((d) => this.dt.addr[d] | 0);
+        if (nat.length === 0) continue;
+        const addrs = addrsOf(svc);
+        let mask: number | undefined;
+        for (const a of [...addrs.map((x) => vips.get(x)), ...nat.map((x) => servers.get(x))]) {
+          if (a !== undefined) mask = mask === undefined ? a : mask & a;
+        }
+        if (mask === undefined) continue;
+        for (const a of addrs) changed = narrow(vips, a, mask) || changed;
+        for (const a of nat) changed = narrow(servers, a, mask) || changed;
+      }
+    }
+    this.steerMaskMap = { vips, servers };
+    return this.steerMaskMap;
   }
 
   // ---- connection sync (src/sync, docs/ha.md) ----------------------------------------------

@@ -87,9 +87,10 @@ export interface Native {
    *  addresses and attach it to the multi-queue TAP behind tapFd (TUNSETSTEERINGEBPF); throws
    *  naming the refused step. Returns both fds (close with close()). tapFd -1: load only (tests). */
   steerAttach(tapFd: number, maxEntries: number): { prog: number; map: number };
-  /** Map entry addr (int32) -> kind (1 VIP/--addr, 2 FULLNAT local address, 0 deletes); false when refused. */
-  steerSet(mapFd: number, addr: number, kind: number): boolean;
-  /** The map read back: [addr, kind, addr, kind, ...] (addr as int32). */
+  /** Map entry addr (int32) -> kind (1 VIP/--addr, 2 FULLNAT local address, 3 NAT server of a
+   *  kind-4 VIP, 4 VIP hashed by client network, 0 deletes) and mask (kinds 3, 4); false when refused. */
+  steerSet(mapFd: number, addr: number, kind: number, mask: number): boolean;
+  /** The map read back: [addr, kind, mask, addr, kind, mask, ...] (addr as int32). */
   steerEntries(mapFd: number): number[];
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN). */
   steerRun(progFd: number, frame: Buffer): number;

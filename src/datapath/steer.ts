@@ -5,14 +5,25 @@
 // asks the program instead, and the program decides on what it finds in a small map of uvsd's
 // own addresses: a FULLNAT local address -> its destination port (worker k owns ports p % N == k),
 // a VIP or --addr -> steerHash(source), anything else (a NAT reply to a client) ->
-// steerHash(destination): the same client endpoint both ways. Steering keeps that map equal to
-// Datapath.steerAddrs() of the shadow after every change the group applies.
-
+// steerHash(destination): the same client endpoint both ways. A VIP with a persistent service
+// is of kind 4 with the service's netmask (-M): its clients are hashed by network, port 0, so that
+// every connection a persistence template covers reaches the worker holding the template; the
+// NAT servers of such a VIP carry the mask too (kind 3), so their replies follow. Steering keeps that
+// map equal to Datapath.steerAddrs() of the shadow after every change the group applies.
 import type { Native } from './port.js';
 
 /** Map kinds (the value the program reads; must match native/steer.cc). */
 export const STEER_LOCAL = 1;
 export const STEER_LADDR = 2;
+/** A NAT server of a STEER_MASKED VIP: replies from it are hashed by the client's network. */
+export const STEER_SERVER = 3;
+/** A VIP of a persistent service: its clients are hashed by network (the entry's mask), port 0. */
+export const STEER_MASKED = 4;
+
+/** A map entry as one number: kind (1..4) and mask (uint32, read for kinds 3 and 4). */
+export function steerValue(kind: number, mask: number): number {
+  return (mask >>> 0) * 8 + kind;
+}
 
 /** Most addresses in the map (VIPs + --addrs + local addresses; a full map refuses the rest). */
 export const STEER_MAP_MAX = 65536;
@@ -20,6 +31,11 @@ export const STEER_MAP_MAX = 65536;
 /** The program's hash of a client endpoint (the kernel then takes it modulo the queues). */
 export function steerHash(addr: number, port: number): number {
   return Math.imul(addr ^ port, 0x9e3779b1) >>> 16;
+}
+
+/** The worker of count that the program sends a client's frames to (mask undefined: by endpoint). */
+export function steerWorker(addr: number, port: number, mask: number | undefined, count: number): number {
+  return (mask === undefined ? steerHash(addr, port) : steerHash(addr & mask, 0)) % count;
 }
 
 /** The steering program on one multi-queue TAP and the map of local addresses it reads. */
@@ -60,28 +76,28 @@ export class Steering {
     return `automq (${this.reason})`;
   }
 
-  /** Make the map hold exactly want (addr -> kind): the difference only. */
+  /** Make the map hold exactly want (addr -> steerValue(kind, mask)): the difference only. */
   sync(want: ReadonlyMap<number, number>): void {
     const fds = this.fds;
     if (fds === undefined) return;
     for (const [addr] of this.have) {
       if (want.has(addr)) continue;
-      this.native.steerSet(fds.map, addr, 0);
+      this.native.steerSet(fds.map, addr, 0, 0);
       this.have.delete(addr);
     }
-    for (const [addr, kind] of want) {
-      if (this.have.get(addr) === kind) continue;
-      if (this.native.steerSet(fds.map, addr, kind)) this.have.set(addr, kind);
+    for (const [addr, v] of want) {
+      if (this.have.get(addr) === v) continue;
+      if (this.native.steerSet(fds.map, addr, v % 8, Math.floor(v / 8))) this.have.set(addr, v);
       else this.refused++;
     }
   }
 
-  /** What the kernel's map holds (read back from it): addr (int32) -> kind. */
+  /** What the kernel's map holds (read back from it): addr (int32) -> steerValue(kind, mask). */
   entries(): Map<number, number> {
     const out = new Map<number, number>();
     if (this.fds === undefined) return out;
     const a = this.native.steerEntries(this.fds.map);
-    for (let i = 0; i + 1 < a.length; i += 2) out.set(a[i], a[i + 1]);
+    for (let i = 0; i + 2 < a.length; i += 3) out.set(a[i], steerValue(a[i + 1], a[i + 2]));
     return out;
   }
 

@@ -37,7 +37,10 @@ dp.handoff = (buf, off, len, owner) => {
   if (to === index || hops >= count - 1) return false;
   const vh = dp.vnetHdr;
   const frame = Uint8Array.from(buf.subarray(off - vh, off + len));
-  (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: hops + 1 }, [frame.buffer]);
+  // A frame from the TAP sent to its owner goes round from there if the owner does not hold it
+  // (hops start again: the ring then passes every other worker once).
+  const next = owner >= 0 && !dp.handedIn ? 0 : hops + 1;
+  (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: next }, [frame.buffer]);
   dp.counters.c[C.handoff_out]++;
   return true;
 };
@@ -62,10 +65,12 @@ function handedIn(m: FromPeer): void {
   slotLen[0] = m.frame.length;
   dp.counters.c[C.handoff_in]++;
   hops = m.hops;
+  dp.handedIn = true;
   try {
     dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
   } finally {
     hops = 0;
+    dp.handedIn = false;
   }
   scalars[0] = dp.ct.count;
 }
