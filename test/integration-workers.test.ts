@@ -9,7 +9,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { getInDirector, withDrLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
-import { LIP, VIP, type DrLab } from './lab/dr-lab.js';
+import { LIP, VIP, type DrLab, type HoldConn } from './lab/dr-lab.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { steerWorker } from '../src/datapath/steer.js';
 import type { BatchItem, StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
@@ -197,16 +199,36 @@ async function icmpErrorsReachOwner(t: TestContext, lab: DrLab): Promise<void> {
  * one client, each from a new port, all reach one server through one template: the steering
  * program (or, with automq, a handoff to the worker the client's network hashes to) brings every
  * one to the worker holding the template. Before, each worker kept its own template.
+ * A keep-alive connection opened before -E on the worker its port hashed to, not the one its
+ * network now hashes to, keeps its server: its segments go round to the worker holding it.
+ * `steered` checks the steering program's case (no handoff until that held connection speaks).
  */
-async function persistenceAcrossWorkers(t: TestContext, lab: DrLab): Promise<void> {
+async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boolean): Promise<void> {
   for (const srv of lab.servers) await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${srv.addr}:80`, '-m', '-w', '1']);
-  await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '300', '-M', '255.255.255.0']);
-  const http = await lab.http(40);
-  assert.equal(http.errors, 0, http.errorSamples.join('; '));
-  t.diagnostic(`persistent: ${JSON.stringify(http.counts)}`);
-  assert.equal(Object.keys(http.counts).length, 1, `one server for all 40: ${JSON.stringify(http.counts)}`);
-  const tpl = (await lab.connections()).filter((c) => c.template === true && c.vport === 80);
-  assert.equal(tpl.length, 1, `one template: ${JSON.stringify(tpl)}`);
+  const mask = parseIp('255.255.255.0') | 0;
+  const client = parseIp(lab.clientAddr) | 0;
+  const owner = steerWorker(client, 0, mask, 2);
+  const held: HoldConn[] = [];
+  try {
+    // Hold connections until one is on the other worker (by its port, as steered before -p).
+    for (let i = 0; i < 12 && !held.some((h) => steerWorker(client, h.first.localPort!, undefined, 2) !== owner); i++) {
+      held.push(await lab.hold());
+    }
+    const moved = held.find((h) => steerWorker(client, h.first.localPort!, undefined, 2) !== owner);
+    assert.ok(moved !== undefined && moved.first.server !== undefined, `a held connection on worker ${1 - owner}: ${JSON.stringify(held.map((h) => h.first))}`);
+    await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '300', '-M', '255.255.255.0']);
+    const http = await lab.http(40);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    t.diagnostic(`persistent: ${JSON.stringify(http.counts)}`);
+    assert.equal(Object.keys(http.counts).length, 1, `one server for all 40: ${JSON.stringify(http.counts)}`);
+    const tpl = (await lab.connections()).filter((c) => c.template === true && c.vport === 80);
+    assert.equal(tpl.length, 1, `one template: ${JSON.stringify(tpl)}`);
+    if (steered) await steeredNoHandoff(t, lab);
+    const again = await moved.again();
+    assert.deepEqual(again, { ...again, server: moved.first.server }, 'the held connection keeps its server');
+  } finally {
+    for (const h of held) await h.close();
+  }
   await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
 }
 
@@ -222,7 +244,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff', OPTS, async (t) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
@@ -236,8 +258,7 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     await steeredNoHandoff(t, lab);
     await connectionsOfBoth(lab);
     await editReachesBoth(lab, '-m');
-    await persistenceAcrossWorkers(t, lab);
-    await steeredNoHandoff(t, lab);
+    await persistenceAcrossWorkers(t, lab, true);
 
     const ex = await lab.uvsadm(['--explain', '-t', `${VIP}:80`, '--client', '192.168.8.100']);
     assert.notEqual(ex.code, 0);
@@ -294,6 +315,6 @@ test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow
     // Every handed-over frame was taken in by the other worker (the handoff path still works).
     assert.equal(w[0].handoff_out, w[1].handoff_in);
     assert.equal(w[1].handoff_out, w[0].handoff_in);
-    await persistenceAcrossWorkers(t, lab);
+    await persistenceAcrossWorkers(t, lab, false);
   });
 });
