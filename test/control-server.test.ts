@@ -426,6 +426,10 @@ test('-Z and -C of 600 services with worker threads: the workers\' counters are 
     conns: () => Promise.resolve([]),
     status: () => [],
     steering: () => 'automq',
+    syncMaster: () => {},
+    syncDump: () => {},
+    onSyncRecords: null,
+    post: () => {},
   };
   big.ctl.info.workers = workers;
   const shadow: DpOp[] = [];

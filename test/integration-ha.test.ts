@@ -13,6 +13,9 @@
 //      goes to FAULT and the backup takes over (time reported, not asserted: it includes up to
 //      one script interval).
 //   5. A forged sync datagram (wrong key) is counted (auth_failed) and changes nothing.
+// d1 runs with --workers 2 (d2 with one datapath): as master its workers drain and dump their own
+// tables into the sync daemon; as backup (failback) each synced connection is installed on the
+// worker its frames will reach, so the DR connections of step 3 continue there.
 // Test plan and measured numbers: docs/ha.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,19 +46,20 @@ function keepalivedMissing(): string | null {
 
 const key = (c: ConnInfo) => `${c.caddr}:${c.cport} ${c.vaddr}:${c.vport} ${c.daddr}:${c.dport} ${c.laddr}:${c.lport} ${c.fwd}`;
 
-test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections survive the master\'s death, failback gets the table', { timeout: 150_000 }, async (t) => {
+test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections survive the master\'s death, failback gets the table (one director with --workers 2)', { timeout: 150_000 }, async (t) => {
   if (skipIf(t)) return;
   // Root with netns but no keepalived: a broken setup, not a reason to pass quietly.
   const missing = keepalivedMissing();
   assert.equal(missing, null, missing ?? '');
 
-  const lab: HaLab = await createHaLab();
+  const lab: HaLab = await createHaLab('uvsha', [['--workers', '2'], []]);
   const [d1, d2] = lab.dirs;
   const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
   try {
     await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
     await Promise.all([lab.startSync(d1), lab.startSync(d2)]);
     assert.equal((await lab.call(d1, 'status', {})).role, 'backup', 'both start as backup (daemon.role in the config)');
+    assert.equal((await lab.call(d1, 'status', {})).workers?.length, 2, 'd1 runs two workers');
     // d1 first (priority 150): it becomes master; d2 then joins as backup (nopreempt).
     await lab.startKeepalived(d1);
     const tMaster = await lab.waitRole(d1, 'master', 20_000);
@@ -133,6 +137,11 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       assert.equal(r.ok, 50);
       assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
       assert.equal(await lab.clientNeigh(VIP_DR), d1.mac, 'the VIP moved to d1 (gratuitous ARP)');
+      // Each synced connection waited on the worker its frames reach: none was handed over.
+      const w = (await lab.call(d1, 'status', {})).workers ?? [];
+      t.diagnostic(`d1 workers: ${w.map((x) => `${x.worker}: fwd ${x.fwd_packets} handoff out ${x.handoff_out}`).join(', ')}`);
+      assert.ok(w.length === 2 && w.every((x) => x.fwd_packets > 0), 'both of d1\'s workers forwarded synced connections');
+      assert.deepEqual(w.map((x) => x.handoff_out), [0, 0], 'no frame handed between d1\'s workers');
     });
 
     await t.test('vrrp_script: only uvsd dies on the master; keepalived there notices and the backup takes over', async () => {

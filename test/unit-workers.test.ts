@@ -13,6 +13,9 @@ import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
 import { PROTO_TCP } from '../src/datapath/frame.js';
 import { steerWorker } from '../src/datapath/steer.js';
+import { REC_CONN, REC_EXPIRE, REC_LEN, RF_TEMPLATE } from '../src/datapath/syncrec.js';
+import { wr16, wr32 } from '../src/datapath/frame.js';
+import { FWD_FULLNAT, FWD_NAT } from '../src/modes/types.js';
 
 const GW = '10.0.0.254';
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -269,4 +272,45 @@ test('persistence with 2 workers: a client\'s connections (any port) go to the w
   // Persistence off: no mask, each connection by its endpoint again.
   for (const r of w) r.ctl.editService({ ...service, sched: 'rr', persist: 0 });
   assert.equal(w[0].dp.steerMasks().vips.size, 0);
+});
+
+test('sync to a backup with workers: a record goes to the worker its connection\'s frames reach (FULLNAT: the local port; else the client, by network on a persistent VIP); an expiry to all', () => {
+  const r = rig({ worker: { index: 0, count: 2 } });
+  const nat = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const fnat = { proto: 'udp' as const, addr: VIP, port: 53 };
+  r.ctl.addService({ ...nat, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+  r.ctl.addDest({ service: nat, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
+  r.ctl.addService({ ...fnat, sched: 'rr' });
+  r.ctl.addDest({ service: fnat, addr: RS[0].ip, port: 53, fwd: 'fullnat', weight: 1 });
+  r.ctl.addLaddr({ service: fnat, addr: LIP });
+  const rec = (o: { type?: number; proto: number; fwd: number; cport: number; lport?: number; caddr?: string; template?: boolean }): Uint8Array => {
+    const b = new Uint8Array(REC_LEN);
+    b[0] = o.type ?? REC_CONN;
+    b[1] = o.proto;
+    b[3] = o.template === true ? RF_TEMPLATE : 0;
+    b[4] = o.fwd;
+    wr16(b, 6, o.cport);
+    wr16(b, 8, o.proto === 17 ? 53 : 80);
+    wr16(b, 12, o.lport ?? 0);
+    wr32(b, 16, parseIp(o.caddr ?? CLIENT) | 0);
+    wr32(b, 20, parseIp(VIP) | 0);
+    return b;
+  };
+  const mask = parseIp('255.255.255.0') | 0;
+  const byNet = steerWorker(parseIp(CLIENT) | 0, 0, mask, 2);
+  for (let cport = 40000; cport < 40016; cport++) {
+    assert.equal(r.dp.syncOwner(rec({ proto: 6, fwd: FWD_NAT, cport }), 0, 2), byNet, `${cport}: persistent VIP, by the client's /24`);
+    assert.equal(r.dp.syncOwner(rec({ proto: 17, fwd: FWD_FULLNAT, cport, lport: cport + 3 }), 0, 2), (cport + 3) % 2, 'FULLNAT: the local port');
+  }
+  assert.equal(r.dp.syncOwner(rec({ proto: 6 | 0x80, fwd: FWD_NAT, cport: 0, caddr: '192.0.2.0', template: true }), 0, 2), byNet, 'its template, the same worker');
+  assert.equal(r.dp.syncOwner(rec({ type: REC_EXPIRE, proto: 6, fwd: FWD_NAT, cport: 40000 }), 0, 2), -1, 'an expiry: every worker');
+  // Not persistent: by the client endpoint, as the program steers it.
+  r.ctl.editService({ ...nat, sched: 'rr', persist: 0 });
+  const ends = new Set<number>();
+  for (let cport = 40000; cport < 40016; cport++) {
+    const k = r.dp.syncOwner(rec({ proto: 6, fwd: FWD_NAT, cport }), 0, 2);
+    assert.equal(k, steerWorker(parseIp(CLIENT) | 0, cport, undefined, 2));
+    ends.add(k);
+  }
+  assert.equal(ends.size, 2, 'spread by port');
 });

@@ -220,7 +220,7 @@ export class Control {
     this.dp = dp;
     this.info = info;
     this.traces = new TraceSessions(dp);
-    this.sync = new SyncDaemon(dp);
+    this.sync = new SyncDaemon(dp, info.workers);
     this.model = new Model(dp.dt.max, {
       tcp: dp.timeoutS[S_ESTABLISHED],
       tcpfin: dp.timeoutS[S_FIN_WAIT],

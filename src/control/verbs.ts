@@ -644,7 +644,6 @@ export const VERBS = {
 
   /** ipvsadm --start-daemon master|backup [--syncid N] [--mcast-interface IF] (uvs: --sync-peer, --sync-key-file). */
   startDaemon: verb<DaemonSpec, Promise<null>>(false, (ctx, a) => {
-    notWithWorkers(ctx, 'the connection sync daemon (--start-daemon)');
     const state = a.state;
     if (state !== 'master' && state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(state)}`);
     const cfg = syncConfigOf(a);

@@ -143,6 +143,17 @@ export interface Workers {
   status(): WorkerStatus[];
   /** How the TAP picks a frame's queue: `ebpf`, or `automq (why the program was refused)`. */
   steering(): string;
+  /**
+   * Connection sync, master side (src/sync): every worker marks its table and, each interval,
+   * posts up to `groups` groups of `per` records (SyncProducer), delivered to onSyncRecords.
+   */
+  syncMaster(on: boolean, per: number, groups: number): void;
+  /** Every worker dumps its whole table (a backup asked). */
+  syncDump(): void;
+  /** Records from worker `worker`, with the overflow dumps it has started so far. */
+  onSyncRecords: ((records: Uint8Array, worker: number, overflowDumps: number) => void) | null;
+  /** Ops for worker k alone, not the shadow and not acknowledged (a backup's synced connections). */
+  post(k: number, ops: DpOp[]): void;
 }
 
 interface Link {
@@ -154,6 +165,7 @@ interface Link {
 type FromWorker =
   | { t: 'ready'; shared: WorkerShared }
   | { t: 'ack'; seq: number }
+  | { t: 'sync'; records: Uint8Array; overflowDumps: number }
   | { t: 'arp'; frame: Uint8Array }
   | { t: 'conns'; id: number; snap: ConnSnapshot };
 
@@ -172,6 +184,7 @@ export class DatapathGroup implements Workers {
   private lastBatch: Float64Array | undefined;
   private readyP: Promise<void>;
   private closed = false;
+  onSyncRecords: Workers['onSyncRecords'] = null;
   /** Every worker started: a failure from now on is fatal (before, ready() rejects). */
   private started = false;
   /** A worker died or failed to start: uvsd cannot forward that queue's flows. */
@@ -293,8 +306,22 @@ export class DatapathGroup implements Workers {
     });
   }
 
+  syncMaster(on: boolean, per: number, groups: number): void {
+    for (const l of this.links) l.w.postMessage({ t: 'syncMaster', on, per, groups });
+  }
+
+  syncDump(): void {
+    for (const l of this.links) l.w.postMessage({ t: 'syncDump' });
+  }
+
+  post(k: number, ops: DpOp[]): void {
+    this.links[k]?.w.postMessage({ t: 'post', ops });
+  }
+
   private onMessage(link: Link, m: FromWorker): void {
-    if (m.t === 'ack') {
+    if (m.t === 'sync') {
+      this.onSyncRecords?.(m.records, this.links.indexOf(link), m.overflowDumps);
+    } else if (m.t === 'ack') {
       link.acked = m.seq;
       if (this.waiters.length === 0) return;
       const min = Math.min(...this.links.map((l) => l.acked));

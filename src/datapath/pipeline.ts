@@ -9,7 +9,7 @@ import {
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_F_OVERLOAD, DestTable } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
@@ -1617,6 +1617,20 @@ export class Datapath implements Output {
     out[1] = n;
   }
 
+  /**
+   * Workers: which of `count` workers will see the frames of the connection a sync record at
+   * b[o] describes, by the steering program's rule (a FULLNAT connection: its local port; else
+   * the client, by network where its VIP is persistent); -1 for an expiry (every worker looks).
+   */
+  syncOwner(b: Uint8Array, o: number, count: number): number {
+    if (b[o] !== REC_CONN) return -1;
+    if ((b[o + 3] & RF_TEMPLATE) === 0 && b[o + 4] === FWD_FULLNAT) return rd16(b, o + 12) % count;
+    let vaddr = rd32(b, o + 20);
+    // A -f template names its mark: the mask of the mark's addresses.
+    if ((b[o + 1] & ~(PROTO_TPL | PROTO_TPL_DEAD)) === PROTO_FWM) vaddr = this.marks.rules.find((r) => r.mark === vaddr)?.vip ?? vaddr;
+    return steerWorker(rd32(b, o + 16), rd16(b, o + 6), this.steerMasks().vips.get(vaddr), count);
+  }
+
   /** Install (or update, or expire) one synced connection; refusals are counted (sync_refused). */
   private installRecord(b: Uint8Array, o: number): void {
     const ct = this.ct;
@@ -1643,7 +1657,7 @@ export class Datapath implements Output {
       return;
     }
     const template = (rf & RF_TEMPLATE) !== 0;
-    const l4 = proto & ~(PROTO_TPL | 0x40);
+    const l4 = proto & ~(PROTO_TPL | PROTO_TPL_DEAD);
     // The service, as newConn finds it; a -f service's template names its mark itself.
     const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
     const svc = sid < 0 ? undefined : this.services[sid];

@@ -13,9 +13,14 @@ import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
 import { warmUp } from './warmup.js';
+import { REC_LEN } from './syncrec.js';
+import { SYNC_INTERVAL_MS, SyncProducer } from '../sync/producer.js';
 
 type ToWorker =
   | { t: 'ops'; seq: number; ops: DpOp[] }
+  | { t: 'post'; ops: DpOp[] }
+  | { t: 'syncMaster'; on: boolean; per: number; groups: number }
+  | { t: 'syncDump' }
   | { t: 'tx'; frames: Uint8Array[] }
   | { t: 'conns'; id: number; max: number };
 
@@ -89,10 +94,48 @@ function transmit(frames: Uint8Array[]): void {
   }
 }
 
+/**
+ * Connection sync, master side: this worker's marks and dumps, drained each interval into one
+ * message of records for the main thread's sync daemon (which seals and sends them).
+ */
+let sync: { producer: SyncProducer; timer: NodeJS.Timeout } | undefined;
+const syncBuf = new Uint8Array(65536);
+function syncMaster(on: boolean, per: number, groups: number): void {
+  if (sync !== undefined) {
+    clearInterval(sync.timer);
+    sync.producer.stop();
+    sync = undefined;
+  }
+  if (!on) return;
+  const producer = new SyncProducer(dp);
+  producer.start();
+  const chunks: Uint8Array[] = [];
+  const timer = setInterval(() => {
+    producer.produce(syncBuf, 0, per, groups, (n) => chunks.push(syncBuf.slice(0, n * REC_LEN)));
+    if (chunks.length === 0) return;
+    const records = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      records.set(c, at);
+      at += c.length;
+    }
+    chunks.length = 0;
+    parent.postMessage({ t: 'sync', records, overflowDumps: producer.overflowDumps }, [records.buffer]);
+  }, SYNC_INTERVAL_MS);
+  sync = { producer, timer };
+}
+
 parent.on('message', (m: ToWorker) => {
   if (m.t === 'ops') {
     dp.apply(m.ops);
     parent.postMessage({ t: 'ack', seq: m.seq });
+  } else if (m.t === 'post') {
+    dp.apply(m.ops);
+    scalars[0] = dp.ct.count;
+  } else if (m.t === 'syncMaster') {
+    syncMaster(m.on, m.per, m.groups);
+  } else if (m.t === 'syncDump') {
+    sync?.producer.requestDump();
   } else if (m.t === 'tx') {
     transmit(m.frames);
   } else if (m.t === 'conns') {

@@ -6,26 +6,28 @@
 // master: every SYNC_INTERVAL_MS, while this director is master, drain the datapath's marks
 //   (created/changed/expired connections) into datagrams of at most maxlen bytes, at most
 //   MAX_DATAGRAMS_PER_TICK per interval; a full dump when a backup asks (or marks overflowed).
+//   With uvsd --workers each worker drains and dumps its own table (SyncProducer) and posts the
+//   records here, where they are sealed and sent in the same datagrams and rate.
 // backup: verify, count sequence gaps, and install the records through a datapath op, only
-//   while this director is backup. At start it asks the master for its whole table.
+//   while this director is backup; with workers, each record on the worker that will see its
+//   connection's frames (Datapath.syncOwner). At start it asks the master for its whole table.
 // Both states may run at once (each director of a pair usually runs both; the role decides).
 
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Datapath } from '../datapath/pipeline.js';
+import type { Workers } from '../datapath/group.js';
 import { REC_LEN } from '../datapath/syncrec.js';
 import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST, open, recordsPerDatagram, seal } from './codec.js';
+import { SYNC_INTERVAL_MS, SyncProducer } from './producer.js';
 
 export const SYNC_GROUP = '224.0.0.81';
 export const SYNC_PORT = 8848;
 /** ipvsadm's default sync_maxlen for multicast: 1500 - 20 (IP) - 8 (UDP). */
 export const SYNC_MAXLEN = 1472;
-export const SYNC_INTERVAL_MS = 50;
 /** Rate bound: datagrams per interval (640/s, ~25,000 connection records/s at the default maxlen). */
 export const MAX_DATAGRAMS_PER_TICK = 32;
-/** Table indices a dump looks at per interval (bounded work on the loop). */
-const DUMP_SCAN_PER_TICK = 65536;
 /** A starting backup repeats its dump request this often until data arrives, at most DUMP_ASKS times. */
 const DUMP_ASK_MS = 1000;
 const DUMP_ASKS = 10;
@@ -89,16 +91,28 @@ export class SyncDaemon {
   private seq = 0;
   /** Next expected sequence number per sender. */
   private readonly expect = new Map<number, number>();
-  /** Full dump cursor (Datapath.syncDump), -1 = none running. */
-  private dumpAt = -1;
-  private overflowsSeen = 0;
+  /** The master side over the datapath on this thread (undefined with workers: theirs). */
+  private readonly producer: SyncProducer | undefined;
+  /** Workers: records they posted, waiting for a datagram (REC_LEN each), and the next one's offset. */
+  private queue: Uint8Array[] = [];
+  private queueAt = 0;
+  /** Workers: dumps asked of them, and the overflow dumps each reported. */
+  private askedDumps = 0;
+  private readonly overflowDumps: number[] = [];
   private readonly buf: Buffer = Buffer.alloc(65536);
-  private readonly dumpOut = new Int32Array(2);
   private log: (msg: string, extra?: Record<string, unknown>) => void;
 
-  constructor(dp: Datapath, log: (msg: string, extra?: Record<string, unknown>) => void = () => {}) {
+  constructor(dp: Datapath, private readonly workers?: Workers, log: (msg: string, extra?: Record<string, unknown>) => void = () => {}) {
     this.dp = dp;
     this.log = log;
+    this.producer = workers === undefined ? new SyncProducer(dp) : undefined;
+    if (workers !== undefined) {
+      workers.onSyncRecords = (records, worker, overflowDumps) => {
+        if (this.daemons.has('master')) this.queue.push(records);
+        this.overflowDumps[worker] = overflowDumps;
+        this.stats.dumps = this.askedDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
+      };
+    }
   }
 
   setLog(log: (msg: string, extra?: Record<string, unknown>) => void): void {
@@ -129,8 +143,10 @@ export class SyncDaemon {
     if (this.sock === undefined) await this.openSocket(c, key);
     this.daemons.set(state, c);
     if (state === 'master') {
-      this.dp.apply([{ op: 'syncMarks', on: true }]);
-      this.overflowsSeen = this.dp.sync?.overflows ?? 0;
+      if (this.workers !== undefined) {
+        const w = this.workers;
+        w.syncMaster(true, recordsPerDatagram(c.maxlen), Math.ceil(MAX_DATAGRAMS_PER_TICK / w.count));
+      } else this.producer?.start();
     } else {
       this.askForDump();
     }
@@ -140,8 +156,10 @@ export class SyncDaemon {
   stop(state: SyncState): boolean {
     if (!this.daemons.delete(state)) return false;
     if (state === 'master') {
-      this.dp.apply([{ op: 'syncMarks', on: false }]);
-      this.dumpAt = -1;
+      this.workers?.syncMaster(false, 0, 0);
+      this.producer?.stop();
+      this.queue = [];
+      this.queueAt = 0;
     } else if (this.askTimer !== undefined) {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
@@ -223,42 +241,49 @@ export class SyncDaemon {
 
   private tick(): void {
     const c = this.daemons.get('master');
-    const m = this.dp.sync;
-    if (c === undefined || m === null || !this.dp.link.active) return;
+    if (c === undefined) return;
     const per = recordsPerDatagram(c.maxlen);
-    let budget = MAX_DATAGRAMS_PER_TICK;
-    if (m.overflows !== this.overflowsSeen) {
-      // Marks were lost: the backup gets everything again.
-      this.overflowsSeen = m.overflows;
-      if (this.dumpAt < 0) this.startDump();
+    if (this.producer !== undefined) {
+      this.producer.produce(this.buf, HDR_LEN, per, MAX_DATAGRAMS_PER_TICK, (n) => this.sendRecords(c, n));
+      return;
     }
-    if (this.dumpAt >= 0) {
-      let scanned = 0;
-      while (budget > 0 && this.dumpAt < 2 * this.dp.ct.max && scanned < DUMP_SCAN_PER_TICK) {
-        const from = this.dumpAt;
-        this.dp.syncDump(this.buf, HDR_LEN, per, from, DUMP_SCAN_PER_TICK - scanned, this.dumpOut);
-        this.dumpAt = this.dumpOut[0];
-        scanned += this.dumpAt - from;
-        if (this.dumpOut[1] > 0) {
-          this.send(c, MSG_DATA, this.dumpOut[1]);
-          this.stats.records += this.dumpOut[1];
-          budget--;
+    // Workers: what they posted, packed into full datagrams (a chunk may span two).
+    if (!this.dp.link.active) {
+      this.queue = [];
+      this.queueAt = 0;
+      return;
+    }
+    for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0; budget--) {
+      let n = 0;
+      while (n < per && this.queue.length > 0) {
+        const chunk = this.queue[0];
+        const take = Math.min(per - n, (chunk.length - this.queueAt) / REC_LEN);
+        this.buf.set(chunk.subarray(this.queueAt, this.queueAt + take * REC_LEN), HDR_LEN + n * REC_LEN);
+        n += take;
+        this.queueAt += take * REC_LEN;
+        if (this.queueAt >= chunk.length) {
+          this.queue.shift();
+          this.queueAt = 0;
         }
       }
-      if (this.dumpAt >= 2 * this.dp.ct.max) this.dumpAt = -1;
-    }
-    while (budget > 0) {
-      const n = this.dp.syncDrain(this.buf, HDR_LEN, per);
-      if (n === 0) break;
-      this.send(c, MSG_DATA, n);
-      this.stats.records += n;
-      budget--;
+      this.sendRecords(c, n);
     }
   }
 
-  private startDump(): void {
-    this.dumpAt = 0;
-    this.stats.dumps++;
+  private sendRecords(c: SyncConfig, n: number): void {
+    this.send(c, MSG_DATA, n);
+    this.stats.records += n;
+  }
+
+  /** A backup asked for the whole table. */
+  private dumpRequested(): void {
+    if (this.producer !== undefined) {
+      if (this.producer.requestDump()) this.stats.dumps++;
+    } else if (this.workers !== undefined && this.dp.link.active) {
+      this.workers.syncDump();
+      this.askedDumps++;
+      this.stats.dumps++;
+    }
   }
 
   private receive(msg: Buffer, from: string): void {
@@ -300,7 +325,7 @@ export class SyncDaemon {
     }
     this.stats.received++;
     if (r.type === MSG_DUMP_REQUEST) {
-      if (m !== undefined && this.dp.link.active && this.dumpAt < 0) this.startDump();
+      if (m !== undefined) this.dumpRequested();
       return;
     }
     if (r.type !== MSG_DATA || b === undefined) return;
@@ -310,7 +335,25 @@ export class SyncDaemon {
     }
     // A master installs nothing: its own table is the truth (split brain is keepalived's to end).
     if (this.dp.link.active) return;
-    this.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);
+    if (this.workers === undefined) {
+      this.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);
+      return;
+    }
+    // Workers: each record to the worker that will see its connection's frames, an expiry to
+    // every one (its local port is not in it); the main thread's table stays empty.
+    const count = this.workers.count;
+    const parts: number[][] = Array.from({ length: count }, () => []);
+    for (let o = 0; o + REC_LEN <= r.records.length; o += REC_LEN) {
+      const k = this.dp.syncOwner(r.records, o, count);
+      if (k < 0) for (const p of parts) p.push(o);
+      else parts[k].push(o);
+    }
+    parts.forEach((offs, k) => {
+      if (offs.length === 0) return;
+      const records = new Uint8Array(offs.length * REC_LEN);
+      offs.forEach((o, i) => records.set(r.records.subarray(o, o + REC_LEN), i * REC_LEN));
+      this.workers?.post(k, [{ op: 'syncInstall', records }]);
+    });
   }
 }
 

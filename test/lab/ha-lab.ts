@@ -54,6 +54,8 @@ export interface Director {
   keepalived: Proc | null;
   /** keepalived's notify scripts append "<ms since epoch> <state>" here. */
   notifyLog: string;
+  /** More uvsd arguments for this director (e.g. --workers 2). */
+  uvsdArgs: string[];
 }
 
 export interface HaLab {
@@ -151,7 +153,7 @@ vrrp_instance VI_UVS {
 `;
 }
 
-export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
+export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]] = [[], []]): Promise<HaLab> {
   await Lab.cleanupLeftovers(base);
   const lab = new Lab(base);
   const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
@@ -210,7 +212,7 @@ export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
       chmodSync(check, 0o700);
       chmodSync(notify, 0o700);
       writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify }));
-      dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog });
+      dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] });
     }
     await Promise.all(rs.map(async (ns) => {
       const p = lab.spawn(ns, node(chatterJs, ['--serve', String(CHAT_PORT)]), { cwd: repoRoot });
@@ -233,6 +235,7 @@ export async function createHaLab(base = 'uvsha'): Promise<HaLab> {
       if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
       d.uvsd = lab.spawn(d.ns, node(join(repoRoot, 'bin', 'uvsd'), [
         '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100',
+        ...d.uvsdArgs,
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
       for (let i = 0; i < 100; i++) {
         if (d.uvsd.done()) break;

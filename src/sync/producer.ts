@@ -1,0 +1,81 @@
+// The master side of connection sync over one datapath's table (docs/ha.md): the marks it keeps
+// (created, changed, expired connections) drained into records, and the full dump a backup asks
+// for, in two passes (templates first). SyncDaemon runs one over the datapath on the main thread;
+// with uvsd --workers each worker runs one over its own table and posts the records to the main
+// thread's daemon, which seals and sends them (src/datapath/worker.ts).
+
+import type { Datapath } from '../datapath/pipeline.js';
+
+/** How often the marks are drained (ms). */
+export const SYNC_INTERVAL_MS = 50;
+/** Table indices a dump looks at per interval (bounded work on the loop). */
+const DUMP_SCAN_PER_TICK = 65536;
+
+export class SyncProducer {
+  /** Full dump cursor (Datapath.syncDump), -1 = none running. */
+  private dumpAt = -1;
+  private overflowsSeen = 0;
+  private readonly dumpOut = new Int32Array(2);
+  /** Full dumps started because marks were lost (a full ring), not asked for. */
+  overflowDumps = 0;
+
+  constructor(private readonly dp: Datapath) {}
+
+  /** Marks on: from now on every change of a connection is kept for produce(). */
+  start(): void {
+    this.dp.apply([{ op: 'syncMarks', on: true }]);
+    this.overflowsSeen = this.dp.sync?.overflows ?? 0;
+  }
+
+  stop(): void {
+    this.dp.apply([{ op: 'syncMarks', on: false }]);
+    this.dumpAt = -1;
+  }
+
+  /** A backup asked for the whole table: whether a dump starts (not while one runs, nor as backup). */
+  requestDump(): boolean {
+    if (!this.dp.link.active || this.dumpAt >= 0) return false;
+    this.dumpAt = 0;
+    return true;
+  }
+
+  /**
+   * One interval's records while this director is master: up to `groups` groups of up to `per`
+   * records, each written at buf[o] and handed to emit(count) before the next overwrites it. A
+   * running dump goes first, then the marks.
+   */
+  produce(buf: Uint8Array, o: number, per: number, groups: number, emit: (n: number) => void): void {
+    const dp = this.dp;
+    const m = dp.sync;
+    if (m === null || !dp.link.active) return;
+    let budget = groups;
+    if (m.overflows !== this.overflowsSeen) {
+      // Marks were lost: the backup gets everything again.
+      this.overflowsSeen = m.overflows;
+      if (this.dumpAt < 0) {
+        this.dumpAt = 0;
+        this.overflowDumps++;
+      }
+    }
+    if (this.dumpAt >= 0) {
+      let scanned = 0;
+      while (budget > 0 && this.dumpAt < 2 * dp.ct.max && scanned < DUMP_SCAN_PER_TICK) {
+        const from = this.dumpAt;
+        dp.syncDump(buf, o, per, from, DUMP_SCAN_PER_TICK - scanned, this.dumpOut);
+        this.dumpAt = this.dumpOut[0];
+        scanned += this.dumpAt - from;
+        if (this.dumpOut[1] > 0) {
+          emit(this.dumpOut[1]);
+          budget--;
+        }
+      }
+      if (this.dumpAt >= 2 * dp.ct.max) this.dumpAt = -1;
+    }
+    while (budget > 0) {
+      const n = dp.syncDrain(buf, o, per);
+      if (n === 0) break;
+      emit(n);
+      budget--;
+    }
+  }
+}
