@@ -430,6 +430,8 @@ test('-Z and -C of 600 services with worker threads: the workers\' counters are 
     syncDump: () => {},
     onSyncRecords: null,
     post: () => {},
+    trace: () => {},
+    explain: () => Promise.reject(new Error('not here')),
   };
   big.ctl.info.workers = workers;
   const shadow: DpOp[] = [];

@@ -136,7 +136,7 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
       // A client that keeps trying new connections (200 ms each) from before the restart.
       const tries = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'client.js'), '--until-ok', `${VIP}:80`, '--timeout', '200', '--max-ms', '20000']);
       const t0 = Date.now();
-      await lab.startUvsd({ extraArgs: ['--state-file', stateFile], readyTries: 100 });
+      await lab.startUvsd({ extraArgs: ['--state-file', stateFile], readyTries: 200 });
       const ready = Date.now() - t0;
       const okLine = await tries.waitForLine(/^\{/, 25_000);
       const ok = JSON.parse(okLine) as { okAt?: number; attempts: number; server?: string; error?: string };

@@ -7,9 +7,11 @@
 // the suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { getInDirector, withDrLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
-import { LIP, VIP, type DrLab, type HoldConn } from './lab/dr-lab.js';
+import { LIP, VIP, repoRoot, type DrLab, type HoldConn } from './lab/dr-lab.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { steerWorker } from '../src/datapath/steer.js';
 import type { BatchItem, StatusResult } from '../src/control/protocol.js';
@@ -195,6 +197,34 @@ async function icmpErrorsReachOwner(t: TestContext, lab: DrLab): Promise<void> {
 }
 
 /**
+ * uvsadm trace with workers: each worker records its decisions and posts them to the main
+ * thread, so a trace of 20 new connections names the 20 servers that answered them (the two
+ * workers' events may interleave out of order: compared as counts).
+ */
+async function traceOfBoth(t: TestContext, lab: DrLab): Promise<void> {
+  const p = lab.lab.spawn(null, [process.execPath, join(repoRoot, 'bin', 'uvsadm'), '--socket', lab.socketPath, 'trace', '-t', `${VIP}:80`, '--count', '20']);
+  try {
+    for (let i = 0; i < 100 && !p.stderr().includes('tracing'); i++) await delay(50);
+    const http = await lab.http(20);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    const code = await Promise.race([p.exited, delay(10_000).then(() => 'timeout')]);
+    assert.equal(code, 0, `uvsadm trace: ${p.stderr()} ${p.stdout()}`);
+    const byAddr = new Map(lab.servers.map((s) => [`${s.addr}:80`, s.name]));
+    const served: Record<string, number> = {};
+    for (const l of p.stdout().trim().split('\n').filter((x) => !/ drop /.test(x))) {
+      const m = /^\S+Z TCP \S+:\d+ -> \S+:80 server (\S+) sched rr why (.+)$/.exec(l);
+      assert.ok(m, `line format: ${l}`);
+      const name = byAddr.get(m[1]!) ?? m[1]!;
+      served[name] = (served[name] ?? 0) + 1;
+    }
+    t.diagnostic(`traced ${JSON.stringify(served)}, served ${JSON.stringify(http.counts)}`);
+    assert.deepEqual(served, http.counts, 'the trace names the servers that answered, from both workers');
+  } finally {
+    await p.stop(1000);
+  }
+}
+
+/**
  * Persistence across workers (-p, -M): after -E makes VIP:80 persistent, 40 connections of the
  * one client, each from a new port, all reach one server through one template: the steering
  * program (or, with automq, a handoff to the worker the client's network hashes to) brings every
@@ -232,19 +262,20 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
   await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
     await steeredNoHandoff(t, lab);
     await connectionsOfBoth(lab);
     await statesOfBoth(lab);
+    await traceOfBoth(t, lab);
     await editReachesBoth(lab, '-g');
     await largeTableZeroAndClear(lab);
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; explain and --synproxy are refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; --synproxy is refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
@@ -260,9 +291,13 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     await editReachesBoth(lab, '-m');
     await persistenceAcrossWorkers(t, lab, true);
 
-    const ex = await lab.uvsadm(['--explain', '-t', `${VIP}:80`, '--client', '192.168.8.100']);
-    assert.notEqual(ex.code, 0);
-    assert.match(ex.stderr.trim(), /^[^\n]*--workers 2[^\n]*$/, 'one line naming --workers');
+    // --explain asks the worker the client's frames reach (its port picks it: not persistent).
+    const client = parseIp(lab.clientAddr) | 0;
+    for (const cport of [40000, 40001, 40002, 40003]) {
+      const ex = await lab.uvsadmMust(['--explain', '-t', `${VIP}:80`, '--client', `${lab.clientAddr}:${cport}`]);
+      const k = steerWorker(client, cport, undefined, 2);
+      assert.match(ex, new RegExp(`-> 10\\.\\S+:80\\ndecided by scheduler\\nwhy worker ${k} of 2 \\(the client by its port ${cport}\\): rr`), ex);
+    }
     const sp = await lab.uvsadm(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
     assert.notEqual(sp.code, 0);
     assert.match(sp.stderr, /--synproxy.*--workers 2/);

@@ -368,6 +368,36 @@ test('trace: a session nobody polls is closed after the idle time; a slow reader
   assert.equal(r.dp.trace.on, false);
 });
 
+test('trace with workers: a worker\'s ring taken in batches and appended to the main ring reads as one; what it overwrote counts as lost; the workers record only while a session is open', () => {
+  const w = drRig({ weights: [1], udp: true, connMax: 8192 }); // a worker's datapath
+  const main = drRig({ weights: [1], udp: true, connMax: 8192 }); // the shadow: no frames
+  const calls: boolean[] = [];
+  const ts = new TraceSessions(main.dp, () => 0, { trace: (on) => calls.push(on) });
+  const { session } = ts.start(-1);
+  assert.deepEqual(calls, [true], 'the workers are told to record');
+  w.dp.trace.on = true;
+  let cursor = w.dp.trace.seq;
+  const move = (): void => {
+    main.dp.trace.append(w.dp.trace.take(cursor));
+    cursor = w.dp.trace.seq;
+  };
+  w.run(...Array.from({ length: 10 }, (_v, i) => dgram(10000 + i)));
+  move();
+  const p = ts.poll(session);
+  assert.deepEqual(p.events.map((e) => e.client), Array.from({ length: 10 }, (_v, i) => `${CLIENT}:${10000 + i}`));
+  assert.equal(p.lost, 0);
+  assert.equal(p.events[0]!.time, new Date(performance.timeOrigin + w.dp.trace.time[0]!).toISOString(), 'the worker\'s time, through epoch ms');
+  // The worker's ring overwrites 100 events before they are taken: lost, the rest read.
+  w.run(...Array.from({ length: 64 }, (_v, i) => dgram(20000 + i)));
+  for (let b = 0; b < 64; b++) w.run(...Array.from({ length: 64 }, (_v, i) => dgram(30000 + b * 64 + i)));
+  w.run(...Array.from({ length: 36 }, (_v, i) => dgram(40000 + i)));
+  move();
+  const q = ts.poll(session);
+  assert.equal(q.lost, 64 + 64 * 64 + 36 - w.dp.trace.cap);
+  ts.stop(session);
+  assert.deepEqual(calls, [true, false], 'and to stop when the last session closes');
+});
+
 test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports', async () => {
   const dash = JSON.parse(readFileSync(join(repoRoot, 'docs', 'grafana-dashboard.json'), 'utf8')) as {
     title: string; panels: { title: string; type: string; targets?: { expr: string }[] }[];

@@ -219,7 +219,7 @@ export class Control {
   constructor(dp: Datapath, info: ControlInfo) {
     this.dp = dp;
     this.info = info;
-    this.traces = new TraceSessions(dp);
+    this.traces = new TraceSessions(dp, undefined, info.workers);
     this.sync = new SyncDaemon(dp, info.workers);
     this.model = new Model(dp.dt.max, {
       tcp: dp.timeoutS[S_ESTABLISHED],

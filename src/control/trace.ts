@@ -9,6 +9,7 @@ import { formatIp } from '../datapath/addr.js';
 import { DROP_NAMES } from '../datapath/counters.js';
 import { PROTO_UDP } from '../datapath/frame.js';
 import type { Datapath } from '../datapath/pipeline.js';
+import type { Workers } from '../datapath/group.js';
 
 export const SESSION_IDLE_MS = 10_000;
 /** At most this many events per poll (the rest come with the next one). */
@@ -17,6 +18,8 @@ const MAX_SESSIONS = 16;
 
 interface Session {
   id: number;
+  /** The ring's missed count when last polled (workers' events lost before they reached it). */
+  missed: number;
   /** Only decisions of this service id (-1: all). */
   svc: number;
   cursor: number;
@@ -30,7 +33,8 @@ export class TraceSessions {
   private nextId = 1;
   private readonly now: () => number;
 
-  constructor(dp: Datapath, now: () => number = () => Date.now()) {
+  /** workers: uvsd --workers (their decisions reach dp's ring; they record only while a session is open). */
+  constructor(dp: Datapath, now: () => number = () => Date.now(), private readonly workers?: Pick<Workers, 'trace'>) {
     this.dp = dp;
     this.now = now;
   }
@@ -42,7 +46,10 @@ export class TraceSessions {
   start(svc: number): TraceStartResult {
     this.expire();
     if (this.sessions.size >= MAX_SESSIONS) throw new UvsError('TOO_MANY', `at most ${MAX_SESSIONS} trace sessions`);
-    const s: Session = { id: this.nextId++, svc, cursor: this.dp.trace.seq, drops: Float64Array.from(this.dp.counters.d), polled: this.now() };
+    const s: Session = {
+      id: this.nextId++, svc, cursor: this.dp.trace.seq, missed: this.dp.trace.missed, drops: Float64Array.from(this.dp.counters.d), polled: this.now(),
+    };
+    if (this.sessions.size === 0) this.workers?.trace(true);
     this.sessions.set(s.id, s);
     this.dp.trace.on = true;
     return { session: s.id };
@@ -53,9 +60,10 @@ export class TraceSessions {
     const s = this.get(id);
     s.polled = this.now();
     const ring = this.dp.trace;
-    let lost = 0;
+    let lost = ring.missed - s.missed;
+    s.missed = ring.missed;
     if (ring.seq - s.cursor > ring.cap) {
-      lost = ring.seq - ring.cap - s.cursor;
+      lost += ring.seq - ring.cap - s.cursor;
       s.cursor = ring.seq - ring.cap;
     }
     const events: TraceEvent[] = [];
@@ -98,7 +106,10 @@ export class TraceSessions {
 
   private close(id: number): void {
     this.sessions.delete(id);
-    if (this.sessions.size === 0) this.dp.trace.on = false;
+    if (this.sessions.size === 0) {
+      this.dp.trace.on = false;
+      this.workers?.trace(false);
+    }
   }
 
   private get(id: unknown): Session {

@@ -16,7 +16,7 @@ import { destPort, MAX_FWMARK, serviceText, TUN_CSUMS, TUN_TYPES } from './proto
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
-import { PROTO_FWM, type Datapath } from '../datapath/pipeline.js';
+import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeline.js';
 import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
@@ -31,6 +31,7 @@ import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress,
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
 import { snapshotView, type ConnView } from '../datapath/group.js';
+import { steerWorker } from '../datapath/steer.js';
 
 export const DEFAULT_SCHED = 'wlc';
 export const MAX_WEIGHT = 2147483647;
@@ -591,20 +592,25 @@ export const VERBS = {
    * service would get now, and why (persistence template, then the scheduler's explain()).
    * Read-only: creates no template and no connection, moves no scheduler.
    */
-  explain: verb<ExplainArgs, ExplainResult>(false, (ctx, a) => {
+  explain: verb<ExplainArgs, ExplainResult | Promise<ExplainResult>>(false, (ctx, a) => {
     const r = svcRef(a.service);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
     if (s.fwmark !== 0) throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the service a client connects to with -t or -u (a mark service has no address of its own)`);
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
-    notWithWorkers(ctx, 'explain (every worker schedules on its own)');
-    const x = ctx.control.dp.explain(s.id, client, cport);
-    const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
-    return {
-      dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port },
-      template: x.template,
-      why: x.why,
+    const result = (x: DpExplanation, prefix = ''): ExplainResult => {
+      const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
+      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port }, template: x.template, why: prefix + x.why };
     };
+    const w = ctx.control.info.workers;
+    if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport));
+    // Workers: each schedules on its own; ask the one this client's frames reach.
+    const dp = ctx.control.dp;
+    const mask = dp.steerMasks().vips.get(s.vip | 0);
+    const k = steerWorker(client | 0, cport, mask, w.count);
+    const by = mask !== undefined ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
+    const steering = w.steering() === 'ebpf' ? '' : ', if the kernel\'s automq picks as the program would';
+    return w.explain(k, s.id, client, cport).then((x) => result(x, `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
   }),
 
   // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
@@ -626,7 +632,6 @@ export const VERBS = {
 
   /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
   traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
-    notWithWorkers(ctx, 'trace');
     const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
     return ctx.control.traces.start(svc);
   }),

@@ -11,11 +11,12 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
 import type { ConnTable } from './conntable.js';
-import type { Datapath, DatapathOptions } from './pipeline.js';
+import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
 import type { DpOp } from './ops.js';
 import type { FrameSink } from './tx.js';
 import type { IoMode, TapInfo } from './port.js';
 import type { Steering } from './steer.js';
+import type { TraceBatch } from './trace.js';
 
 /** Most worker threads (and TAP queues). */
 export const MAX_WORKERS = 8;
@@ -154,6 +155,10 @@ export interface Workers {
   onSyncRecords: ((records: Uint8Array, worker: number, overflowDumps: number) => void) | null;
   /** Ops for worker k alone, not the shadow and not acknowledged (a backup's synced connections). */
   post(k: number, ops: DpOp[]): void;
+  /** uvsadm trace: every worker records its decisions and posts them to the shadow's ring. */
+  trace(on: boolean): void;
+  /** Datapath.explain() asked of worker k (its own templates and scheduler state). */
+  explain(k: number, svc: number, src: number, sport: number): Promise<DpExplanation>;
 }
 
 interface Link {
@@ -167,7 +172,9 @@ type FromWorker =
   | { t: 'ack'; seq: number }
   | { t: 'sync'; records: Uint8Array; overflowDumps: number }
   | { t: 'arp'; frame: Uint8Array }
-  | { t: 'conns'; id: number; snap: ConnSnapshot };
+  | { t: 'conns'; id: number; snap: ConnSnapshot }
+  | { t: 'explained'; id: number; x: DpExplanation }
+  | { t: 'trace'; batch: TraceBatch };
 
 export class DatapathGroup implements Workers {
   readonly count: number;
@@ -177,6 +184,7 @@ export class DatapathGroup implements Workers {
   private seq = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private queries = new Map<number, { left: number; snaps: ConnSnapshot[]; resolve: (s: ConnSnapshot[]) => void }>();
+  private explains = new Map<number, (x: DpExplanation) => void>();
   private nextQuery = 1;
   /** What the workers' counters summed to at the last pull (the shadow counts on top of it). */
   private readonly lastC = new Float64Array(COUNTER_NAMES.length);
@@ -318,6 +326,18 @@ export class DatapathGroup implements Workers {
     this.links[k]?.w.postMessage({ t: 'post', ops });
   }
 
+  trace(on: boolean): void {
+    for (const l of this.links) l.w.postMessage({ t: 'trace', on });
+  }
+
+  explain(k: number, svc: number, src: number, sport: number): Promise<DpExplanation> {
+    const id = this.nextQuery++;
+    return new Promise((resolve) => {
+      this.explains.set(id, resolve);
+      this.links[k].w.postMessage({ t: 'explain', id, svc, src, sport });
+    });
+  }
+
   private onMessage(link: Link, m: FromWorker): void {
     if (m.t === 'sync') {
       this.onSyncRecords?.(m.records, this.links.indexOf(link), m.overflowDumps);
@@ -332,6 +352,11 @@ export class DatapathGroup implements Workers {
       // Probe answers and conflicts for the addresses the shadow probes (control/claim.ts).
       const b = Buffer.from(m.frame.buffer, m.frame.byteOffset, m.frame.length);
       this.shadowDp?.arpShared(b, 0, b.length);
+    } else if (m.t === 'trace') {
+      this.shadowDp?.trace.append(m.batch);
+    } else if (m.t === 'explained') {
+      this.explains.get(m.id)?.(m.x);
+      this.explains.delete(m.id);
     } else if (m.t === 'conns') {
       const q = this.queries.get(m.id);
       if (q === undefined) return;

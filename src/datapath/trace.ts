@@ -9,6 +9,24 @@ import type { Flow, SchedService, Scheduler } from '../sched/types.js';
 
 export const TRACE_CAP = 4096;
 
+/** Events of a worker's ring (uvsd --workers), posted to the main thread's ring; time in epoch ms. */
+export interface TraceBatch {
+  time: Float64Array;
+  proto: Uint8Array;
+  saddr: Int32Array;
+  sport: Uint16Array;
+  daddr: Int32Array;
+  dport: Uint16Array;
+  svc: Int32Array;
+  dest: Int32Array;
+  raddr: Int32Array;
+  rport: Uint16Array;
+  sched: string[];
+  why: string[];
+  /** Events the worker's ring overwrote before they were posted. */
+  missed: number;
+}
+
 export class TraceRing {
   /** Set by the control plane while at least one trace session is open. */
   on = false;
@@ -29,6 +47,8 @@ export class TraceRing {
   readonly rport: Uint16Array;
   readonly sched: string[];
   readonly why: string[];
+  /** Workers: events lost before they reached this ring (a worker's ring overwrote them). */
+  missed = 0;
 
   constructor(cap = TRACE_CAP) {
     this.cap = cap;
@@ -71,6 +91,46 @@ export class TraceRing {
       }
     }
     this.why[i] = why;
+  }
+
+  /** Workers: the events from `from` (a sequence number) to seq, at most cap, as columns to post. */
+  take(from: number): TraceBatch {
+    const start = Math.max(from, this.seq - this.cap);
+    const n = this.seq - start;
+    const cols = <T extends Float64Array | Uint8Array | Int32Array | Uint16Array>(a: T): T => {
+      const out = new (a.constructor as new (n: number) => T)(n);
+      for (let k = 0; k < n; k++) out[k] = a[(start + k) % this.cap];
+      return out;
+    };
+    const time = cols(this.time);
+    for (let k = 0; k < n; k++) time[k] += performance.timeOrigin;
+    const strs = (a: string[]): string[] => Array.from({ length: n }, (_, k) => a[(start + k) % this.cap]);
+    return {
+      time, proto: cols(this.proto), saddr: cols(this.saddr), sport: cols(this.sport), daddr: cols(this.daddr), dport: cols(this.dport),
+      svc: cols(this.svc), dest: cols(this.dest), raddr: cols(this.raddr), rport: cols(this.rport), sched: strs(this.sched), why: strs(this.why),
+      missed: start - from,
+    };
+  }
+
+  /** Workers: append a worker's events (take()) as if this ring had recorded them. */
+  append(b: TraceBatch): void {
+    this.missed += b.missed;
+    for (let k = 0; k < b.time.length; k++) {
+      const i = this.seq % this.cap;
+      this.time[i] = b.time[k] - performance.timeOrigin;
+      this.proto[i] = b.proto[k];
+      this.saddr[i] = b.saddr[k];
+      this.sport[i] = b.sport[k];
+      this.daddr[i] = b.daddr[k];
+      this.dport[i] = b.dport[k];
+      this.svc[i] = b.svc[k];
+      this.dest[i] = b.dest[k];
+      this.raddr[i] = b.raddr[k];
+      this.rport[i] = b.rport[k];
+      this.sched[i] = b.sched[k];
+      this.why[i] = b.why[k];
+      this.seq++;
+    }
   }
 
   /** After schedule(): the choice; commits the event noted by decide(). */

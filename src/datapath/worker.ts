@@ -21,6 +21,8 @@ type ToWorker =
   | { t: 'post'; ops: DpOp[] }
   | { t: 'syncMaster'; on: boolean; per: number; groups: number }
   | { t: 'syncDump' }
+  | { t: 'explain'; id: number; svc: number; src: number; sport: number }
+  | { t: 'trace'; on: boolean }
   | { t: 'tx'; frames: Uint8Array[] }
   | { t: 'conns'; id: number; max: number };
 
@@ -125,6 +127,23 @@ function syncMaster(on: boolean, per: number, groups: number): void {
   sync = { producer, timer };
 }
 
+/** uvsadm trace: this worker's decisions, posted to the main thread's ring every TRACE_POST_MS. */
+const TRACE_POST_MS = 50;
+let traceTimer: NodeJS.Timeout | undefined;
+function traceOn(on: boolean): void {
+  dp.trace.on = on;
+  if (traceTimer !== undefined) clearInterval(traceTimer);
+  traceTimer = undefined;
+  if (!on) return;
+  let cursor = dp.trace.seq;
+  traceTimer = setInterval(() => {
+    if (dp.trace.seq === cursor) return;
+    const batch = dp.trace.take(cursor);
+    cursor = dp.trace.seq;
+    parent.postMessage({ t: 'trace', batch });
+  }, TRACE_POST_MS);
+}
+
 parent.on('message', (m: ToWorker) => {
   if (m.t === 'ops') {
     dp.apply(m.ops);
@@ -134,6 +153,10 @@ parent.on('message', (m: ToWorker) => {
     scalars[0] = dp.ct.count;
   } else if (m.t === 'syncMaster') {
     syncMaster(m.on, m.per, m.groups);
+  } else if (m.t === 'trace') {
+    traceOn(m.on);
+  } else if (m.t === 'explain') {
+    parent.postMessage({ t: 'explained', id: m.id, x: dp.explain(m.svc, m.src, m.sport) });
   } else if (m.t === 'syncDump') {
     sync?.producer.requestDump();
   } else if (m.t === 'tx') {

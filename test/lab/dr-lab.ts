@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
+import { waitForControl } from './ready.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/test/lab/). */
@@ -102,7 +103,7 @@ export interface HoldConn {
 
 export interface StartUvsdOptions {
   extraArgs?: string[];
-  /** Readiness polls of `uvsadm -Ln` (default 100, every 100 ms). */
+  /** Readiness polls of the control socket (default 200, every 50 ms: waitForControl). */
   readyTries?: number;
 }
 
@@ -332,19 +333,12 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
       self.uvsd = p;
-      const tries = so.readyTries ?? 100;
-      let last: ExecResult | null = null;
-      for (let i = 0; i < tries; i++) {
-        if (p.done()) break;
-        last = await self.uvsadm(['-Ln']);
-        if (last.code === 0) return p;
-        await delay(100);
-      }
+      const why = await waitForControl(socketPath, p, so.readyTries ?? 200);
+      if (why === '') return p;
       const code = p.done() ? await p.exited : null;
       await p.stop(1000);
       throw new Error(
-        `uvsd not ready (${code === null ? `no answer to uvsadm -Ln after ${tries} tries` : `exited with ${code}`}); ` +
-          `last uvsadm: ${last ? `${last.code} ${last.stderr.trim()}` : 'n/a'}; ` +
+        `uvsd not ready (${code === null ? why : `exited with ${code}`}); ` +
           `uvsd stderr: ${p.stderr().slice(-2000)}; uvsd stdout: ${p.stdout().slice(-2000)}`,
       );
     },

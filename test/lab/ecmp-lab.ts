@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
 import { repoRoot, labDir } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
+import { waitForControl } from './ready.js';
 import type { StatusResult } from '../../src/control/protocol.js';
 
 export const SEG = '192.168.8';
@@ -173,12 +174,9 @@ export class EcmpLab {
       '--sloppy-tcp', 'mh', '--bgp-include', d.include, '--bgp-bird-socket', d.birdSocket, '--conn-max', '65536', '--log-level', 'warn',
       ...extraArgs,
     ], { cwd: repoRoot, maxCapture: 1024 * 1024 });
-    for (let i = 0; i < 100; i++) {
-      if (d.uvsd.done()) break;
-      if ((await this.uvsadm(d, ['-Ln'])).code === 0) return;
-      await delay(100);
-    }
-    throw new Error(`uvsd in d${d.n} not ready: ${d.uvsd.stderr().slice(-2000)}`);
+    const why = await waitForControl(d.socket, d.uvsd);
+    if (why === '') return;
+    throw new Error(`uvsd in d${d.n} not ready (${why}): ${d.uvsd.stderr().slice(-2000)}`);
   }
 
   startDirectorBird(d: Director): void {

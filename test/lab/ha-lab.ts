@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
 import { repoRoot, labDir } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
+import { waitForControl } from './ready.js';
 import type { Verbs } from '../../src/control/protocol.js';
 
 export const HA_SUBNET = '192.168.8';
@@ -237,12 +238,9 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
         '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100',
         ...d.uvsdArgs,
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
-      for (let i = 0; i < 100; i++) {
-        if (d.uvsd.done()) break;
-        if ((await self.uvsadm(d, ['-Ln'])).code === 0) return;
-        await delay(100);
-      }
-      throw new Error(`${d.name}: uvsd not ready; stderr: ${d.uvsd.stderr().slice(-2000)}`);
+      const why = await waitForControl(d.socket, d.uvsd);
+      if (why === '') return;
+      throw new Error(`${d.name}: uvsd not ready (${why}); stderr: ${d.uvsd.stderr().slice(-2000)}`);
     },
 
     async startSync(d) {
