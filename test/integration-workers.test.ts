@@ -275,7 +275,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; --synproxy is refused naming --workers; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; 40 connections through a --synproxy service, none handed over; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
@@ -298,10 +298,19 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
       const k = steerWorker(client, cport, undefined, 2);
       assert.match(ex, new RegExp(`-> 10\\.\\S+:80\\ndecided by scheduler\\nwhy worker ${k} of 2 \\(the client by its port ${cport}\\): rr`), ex);
     }
-    const sp = await lab.uvsadm(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
-    assert.notEqual(sp.code, 0);
-    assert.match(sp.stderr, /--synproxy.*--workers 2/);
-    assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), /:443/, 'nothing changed');
+    // SYN proxy: each worker answers the SYNs it gets with its own cookies; the client's ACK and
+    // the server's SYN|ACK reach the same worker (steered by the client), so every connection opens.
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:443`, '-r', `${s.addr}:80`, '-m', '-w', '1']);
+    const before = perWorker(await lab.status());
+    const sp = await lab.http(40, { target: `${VIP}:443` });
+    assert.equal(sp.errors, 0, `through the SYN proxy: ${sp.errorSamples.join('; ')}`);
+    const spw = perWorker(await lab.status());
+    const c = (await lab.status()).counters;
+    t.diagnostic(`synproxy: ${JSON.stringify(sp.counts)}; cookies ${c['synproxy_syn_cookies_sent']}, established ${c['synproxy_established']}`);
+    assert.equal(c['synproxy_established'], 40, 'every connection through the proxy\'s handshake');
+    for (const i of [0, 1]) assert.ok(spw[i].fwd_packets > before[i].fwd_packets, `worker ${i} opened SYN proxy connections`);
+    assert.deepEqual(spw.map((x, i) => x.handoff_out - before[i].handoff_out), [0, 0], 'none handed over');
     await icmpErrorsReachOwner(t, lab);
   });
 });

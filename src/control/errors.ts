@@ -48,7 +48,6 @@ export const ERRORS = {
   BAD_SYNC: 'Invalid sync daemon setting',
   SYNC_RUNNING: 'Sync daemon already running',
   SYNC_NOT_RUNNING: 'No such sync daemon running',
-  WORKERS_UNSUPPORTED: 'Not available with uvsd --workers 2 or more',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',

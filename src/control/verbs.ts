@@ -291,7 +291,7 @@ function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
 }
 
 /** The service options of a spec, defaulted from `base` (edit) or ipvsadm's defaults (add). */
-function serviceOptions(ctx: VerbCtx, spec: Record<string, unknown>, r: SvcRef, base: ServiceModel | undefined) {
+function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceModel | undefined) {
   const sched = spec.sched === undefined ? (base?.sched ?? DEFAULT_SCHED) : schedOf(spec.sched);
   const schedFlags = spec.flags === undefined ? (base !== undefined && base.sched === sched ? base.schedFlags : 0) : schedFlagsOf(spec.flags, sched);
   const persist = spec.persist === undefined ? (base?.persist ?? 0) : intOf(spec.persist, 'BAD_TIMEOUT', 'persistence timeout', 0, MAX_TIMEOUT);
@@ -302,7 +302,6 @@ function serviceOptions(ctx: VerbCtx, spec: Record<string, unknown>, r: SvcRef, 
   if (oneShot && r.proto !== 'udp' && r.fwmark === 0) throw new UvsError('OPS_NOT_UDP', svcName(r));
   const synproxy = spec.synproxy === undefined ? (base?.synproxy ?? false) : boolOf(spec.synproxy, 'synproxy');
   if (synproxy && (r.proto !== 'tcp' || r.fwmark !== 0)) throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
-  if (synproxy) notWithWorkers(ctx, `--synproxy (service ${svcName(r)})`);
   // Refused per real server: a SYN proxy service may hold only NAT and FULLNAT servers.
   const direct = synproxy ? base?.dests.find((d) => d.fwd === 'dr' || d.fwd === 'tun') : undefined;
   if (direct !== undefined) throw new UvsError('SYNPROXY_FWD', `${svcName(r)} has ${direct.fwd} server ${formatIp(direct.addr)}:${direct.port}`);
@@ -383,7 +382,7 @@ export const VERBS = {
       mustUnicast(ctx, r.vip, 'virtual address');
       notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
     }
-    const o = serviceOptions(ctx, a, r, undefined);
+    const o = serviceOptions(a, r, undefined);
     const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [] };
     m.services.set(r.key, s);
     if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
@@ -396,7 +395,7 @@ export const VERBS = {
   editService: verb<ServiceSpec, null>(true, (ctx, a) => {
     const r = svcRef(a);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
-    const o = serviceOptions(ctx, a, r, s);
+    const o = serviceOptions(a, r, s);
     Object.assign(s, o);
     ctx.ops.push(serviceOps(s, 'editService'));
     return null;
@@ -717,12 +716,6 @@ export const VERBS = {
     };
   }),
 };
-
-/** Refuse what uvsd --workers N >= 2 cannot do (docs/uvsd.md lists it), naming it. */
-function notWithWorkers(ctx: VerbCtx, what: string): void {
-  const w = ctx.control.info.workers;
-  if (w !== undefined) throw new UvsError('WORKERS_UNSUPPORTED', `${what}: uvsd runs --workers ${w.count}`);
-}
 
 function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   const d = ctx.control.info.portDrops?.();
