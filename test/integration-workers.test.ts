@@ -3,8 +3,10 @@
 // and every UDP datagram from a new source port) spread over both queues by the kernel's flow
 // hash; all of them complete, the totals control shows (-Ln --stats, status) are the sums of
 // both workers, -Lc lists the connections of both, and an edit (-e weight 0) reaches both before
-// the verb answers; ICMP errors reach the worker holding the connection they quote. The rest of
-// the suites run uvsd with the default --workers 1.
+// the verb answers; ICMP errors reach the worker holding the connection they quote; a persistent
+// service keeps one template per client across workers; SYN proxy, trace and --explain work.
+// integration-ha.test.ts runs connection sync with one director on two workers. The rest of the
+// suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
