@@ -278,7 +278,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
 });
 
 test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; 40 connections through a --synproxy service, none handed over; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], ...WORKERS }, async (lab) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80, 8080], ...WORKERS }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
     const st = await lab.status();
@@ -303,7 +303,10 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     // SYN proxy: each worker answers the SYNs it gets with its own cookies; the client's ACK and
     // the server's SYN|ACK reach the same worker (steered by the client), so every connection opens.
     await lab.uvsadmMust(['-A', '-t', `${VIP}:443`, '-s', 'rr', '--synproxy']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:443`, '-r', `${s.addr}:80`, '-m', '-w', '1']);
+    // The servers' port 8080, not 80: a client port reused from the VIP:80 connections would meet
+    // the server's TIME_WAIT entry of that tuple, which answers the proxy's option-less SYN (its
+    // ISN below the old one half the time) with an ACK, not a SYN|ACK.
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:443`, '-r', `${s.addr}:8080`, '-m', '-w', '1']);
     const before = perWorker(await lab.status());
     const sp = await lab.http(40, { target: `${VIP}:443` });
     assert.equal(sp.errors, 0, `through the SYN proxy: ${sp.errorSamples.join('; ')}`);

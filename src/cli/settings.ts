@@ -11,7 +11,7 @@ import {
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { linkAddrProblem, unicastProblem } from '../control/claim.js';
-import { parseListen } from '../metrics/server.js';
+import { parseListen } from '../metrics/listen.js';
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
 export interface SettingsOptions extends DefenseOptions {

@@ -31,7 +31,8 @@ import { runCommand } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
-import { parseListen, startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { parseListen } from '../metrics/listen.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
 import { checkConfig } from './check-config.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
@@ -367,6 +368,7 @@ export async function main(argv: string[]): Promise<void> {
     {
       mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
       advise: group === undefined ? (a) => native.prepareTable(a) : undefined, defense: defenseOf(opts), vnetHdr: port.vnetHdr,
+      shadow: group !== undefined,
     },
     group?.sink ?? (rxPort as Port),
   );
@@ -603,6 +605,8 @@ export async function main(argv: string[]): Promise<void> {
     try {
       // Health checks come from --config or --keepalived-conf; without either, none can exist.
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
+      // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
+      const { startMetricsServer } = await import('../metrics/server.js');
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
         states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status() });
     } catch (e) {

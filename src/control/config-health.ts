@@ -3,7 +3,8 @@
 // same HealthConfig types the keepalived.conf parser produces (src/health/types.ts: types
 // and constants only, so control does not load health code), and written back for --dump-config.
 
-import { isMap, isScalar, type Node as YamlNode } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
+import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
@@ -60,7 +61,7 @@ const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains'];
 
 /** Seconds (decimals allowed, like keepalived's 0.5) to ms. */
 function seconds(h: FieldHelpers, f: Field, minMs: number): number {
-  const v = isScalar(f.node) ? f.node.value : undefined;
+  const v = yaml().isScalar(f.node) ? f.node.value : undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v * 1000 < minMs || v > 86400 * 365) {
     h.fail(f.line, f.path, `must be a number of seconds${minMs > 0 ? ` >= ${minMs / 1000}` : ' >= 0'}, got ${h.show(f)}`);
   }
@@ -88,7 +89,7 @@ function inherit(h: FieldHelpers, m: Map<string, Field>, d: Inherited): void {
 }
 
 function statusRange(h: FieldHelpers, f: Field): [number, number] {
-  const v = isScalar(f.node) ? String(f.node.value) : '';
+  const v = yaml().isScalar(f.node) ? String(f.node.value) : '';
   const m = /^(\d{3})(?:-(\d{3}))?$/.exec(v);
   const lo = m ? Number(m[1]) : 0;
   const hi = m ? Number(m[2] ?? m[1]) : 0;
@@ -103,7 +104,7 @@ function url(h: FieldHelpers, f: Field): HttpUrl {
   if (!path.startsWith('/')) h.fail(pf.line, pf.path, `must start with /, got ${h.show(pf)}`);
   const u: HttpUrl = { path };
   const sc = m.get('status-code');
-  if (sc) u.status = (isScalar(sc.node) ? [sc] : h.list(sc)).map((x) => statusRange(h, x));
+  if (sc) u.status = (yaml().isScalar(sc.node) ? [sc] : h.list(sc)).map((x) => statusRange(h, x));
   const dg = m.get('digest');
   if (dg) {
     const v = h.str(dg);
@@ -146,7 +147,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     case 'HTTP_GET':
     case 'SSL_GET': {
       const uf = g('url') ?? h.fail(f.line, `${f.path}.url`, `missing: ${typeName} needs at least one url { path }`);
-      const urls = (isMap(uf.node) ? [uf] : h.list(uf)).map((x) => url(h, x));
+      const urls = (yaml().isMap(uf.node) ? [uf] : h.list(uf)).map((x) => url(h, x));
       if (urls.length === 0) h.fail(uf.line, uf.path, 'needs at least one url { path }');
       const sni = type === 'SSL_GET' ? { enableSni: g('enable-sni') ? h.bool(g('enable-sni')!) : false } : {};
       return { ...common, type, urls, virtualhost: d.virtualhost, ...sni };
@@ -156,7 +157,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
       let requireReply = false;
       let replyPrefix: Buffer | undefined;
       if (rr) {
-        if (isScalar(rr.node) && typeof rr.node.value === 'boolean') requireReply = rr.node.value;
+        if (yaml().isScalar(rr.node) && typeof rr.node.value === 'boolean') requireReply = rr.node.value;
         else {
           requireReply = true;
           replyPrefix = hexBytes(h, rr);

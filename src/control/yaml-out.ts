@@ -5,7 +5,7 @@
 // handed to the library alone, so its quoting is the library's; only a string with a line break
 // is written differently (double-quoted, where the library writes a block scalar).
 
-import { stringify } from 'yaml';
+import { yaml } from './yaml-lazy.js';
 
 /** Strings every YAML 1.2 reader takes as plain strings: no indicator, no number, bool or null. */
 const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -15,7 +15,7 @@ function scalar(v: unknown): string {
   if (typeof v === 'string') {
     if (PLAIN.test(v) && !NOT_STRING.test(v)) return v;
     // A line break: double-quoted with escapes (the library would write a block scalar).
-    return v.includes('\n') ? JSON.stringify(v) : stringify(v, { lineWidth: 0 }).replace(/\n$/, '');
+    return v.includes('\n') ? JSON.stringify(v) : yaml().stringify(v, { lineWidth: 0 }).replace(/\n$/, '');
   }
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v === null || v === undefined) return 'null';

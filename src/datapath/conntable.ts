@@ -140,10 +140,13 @@ export class ConnTable {
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
    * prepareTable: huge pages, since random lookups over these arrays are TLB-bound, and
    * prefaulting, so no page is first touched on the packet path).
+   * `shell`: a table that never holds an entry (uvsd --workers: the main thread's, whose count is
+   * the workers' sum): every lookup misses and every insert finds it full, and of its arrays only
+   * the bucket heads are written (the rest stay untouched, so not resident).
    */
   constructor(
     max: number, nowTick: number, seed = (Math.random() * 0x100000000) >>> 0,
-    advise: (a: ArrayBufferView) => void = () => {},
+    advise: (a: ArrayBufferView) => void = () => {}, shell = false,
   ) {
     if (!Number.isInteger(max) || max < 1 || max > 1 << 26) throw new RangeError(`conn-max out of range: ${max}`);
     this.max = max;
@@ -175,14 +178,18 @@ export class ConnTable {
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
       this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.head, this.chain,
       this.wnext, this.wprev,
-    ]) advise(a);
+    ]) if (!shell) advise(a);
     this.head.fill(-1);
-    for (let n = 0; n < max * 2; n++) this.chain[2 * n] = -1;
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
     this.wtail = new Int32Array(WHEEL_SLOTS).fill(-1);
-    for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
-    this.wnext[max - 1] = -1;
-    this.freeHead = 0;
+    if (shell) {
+      this.freeHead = -1;
+    } else {
+      for (let n = 0; n < max * 2; n++) this.chain[2 * n] = -1;
+      for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
+      this.wnext[max - 1] = -1;
+      this.freeHead = 0;
+    }
     this.sweptTick = nowTick;
     this.evictTick = nowTick;
   }

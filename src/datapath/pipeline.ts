@@ -133,6 +133,8 @@ export interface DatapathOptions {
   addrs: LinkAddr[];
   gateway?: number;
   connMax: number;
+  /** uvsd --workers: this is the main thread's datapath, which never gets a frame (its table is a shell). */
+  shadow?: boolean;
   destMax?: number;
   /** Most frames in one receive batch (the size of the tx batch arrays). */
   batch?: number;
@@ -323,7 +325,7 @@ export class Datapath implements Output {
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
     this.link.vnetHdr = this.vnetHdr;
     this.setClock();
-    this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise);
+    this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.dt = new DestTable(opts.destMax ?? 4096, shared);
     this.destSvc = new Int32Array(this.dt.max).fill(-1);

@@ -4,29 +4,15 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { formatIp, parseIp } from '../datapath/addr.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { createMetrics, type MetricsOptions } from './collectors.js';
 import { STATUS_PAGE } from './page.js';
 import { EST_INTERVAL_MS, RateEstimator } from './rates.js';
 import { statusJson } from './status.js';
 
-export const DEFAULT_METRICS_HOST = '127.0.0.1';
-const CENSUS_MS = 250;
+export { parseListen } from './listen.js';
 
-/** "a.b.c.d:port" or ":port"/"port" (127.0.0.1) → host and port; throws with the offending text. */
-export function parseListen(text: string): { host: string; port: number } {
-  const colon = text.lastIndexOf(':');
-  const hostText = colon < 0 ? '' : text.slice(0, colon);
-  const portText = colon < 0 ? text : text.slice(colon + 1);
-  const ip = hostText === '' ? parseIp(DEFAULT_METRICS_HOST) : parseIp(hostText);
-  if (ip < 0) throw new Error(`invalid --metrics address "${text}" (expected a.b.c.d:port, e.g. 127.0.0.1:9478)`);
-  const port = Number(portText);
-  if (!/^\d{1,5}$/.test(portText) || port > 65535) {
-    throw new Error(`invalid --metrics port in "${text}" (expected a.b.c.d:port with port 0..65535)`);
-  }
-  return { host: formatIp(ip), port };
-}
+const CENSUS_MS = 250;
 
 export interface MetricsServer {
   server: http.Server;
