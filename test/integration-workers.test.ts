@@ -320,7 +320,7 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
   });
 });
 
-test('--workers 2, FULLNAT: each worker hands out only its own local ports (port % 2), replies find their worker (steered by port: no handoff), every flow completes', OPTS, async (t) => {
+test('--workers 2, FULLNAT: each worker hands out only its own local ports (port % 2), replies find their worker (steered by port: no handoff), every flow completes; SIGTERM stops it with exit 0', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'fullnat', httpPorts: [80], ...WORKERS }, async (lab) => {
     for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
       const service = { proto, addr: VIP, port };
@@ -347,6 +347,9 @@ test('--workers 2, FULLNAT: each worker hands out only its own local ports (port
       if (i === 4) assert.fail(`local ports by parity ${even}/${conns.length - even}, workers hold ${w[0].conns}/${w[1].conns}`);
     }
     await steeredNoHandoff(t, lab);
+    // SIGTERM: the workers close their queues first, so Node does not abort at exit (134) over
+    // a poll handle a terminated thread left open.
+    assert.equal(await lab.stopUvsd(), 0, `uvsd --workers 2 stops cleanly: ${lab.uvsd?.stderr().slice(-800)}`);
   });
 });
 

@@ -549,6 +549,8 @@ export async function main(argv: string[]): Promise<void> {
     if (state !== undefined) await Promise.race([state.flush(), new Promise((r) => setTimeout(r, STATE_FLUSH_MS))]);
     group?.pull();
     release();
+    // Workers close their queues before the process ends (group.close(), bounded).
+    if (group !== undefined) await Promise.race([group.close(), new Promise((r) => setTimeout(r, 2000))]);
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(code);
   };

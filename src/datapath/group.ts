@@ -438,12 +438,26 @@ export class DatapathGroup implements Workers {
   }
 
   /** Stop the workers (each closes its queue; the TAP goes with the last one). */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.closeWorkers();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async closeWorkers(): Promise<void> {
     this.closed = true;
     this.steerer?.close();
-    await Promise.all(this.links.map((l) => l.w.terminate()));
+    // Each worker stops polling its queue and closes it first: a thread terminated with its
+    // libuv poll handle open makes Node abort at exit ("uv_loop_close() while having open handles").
+    await Promise.all(this.links.map(async (l) => {
+      const exited = new Promise<void>((resolve) => l.w.once('exit', () => resolve()));
+      l.w.postMessage({ t: 'close' });
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+      await l.w.terminate();
+    }));
   }
+
 }
 
 /** into[i] += Σ parts[i] - last[i]; last = Σ parts (slots in skip are left to the shadow). */

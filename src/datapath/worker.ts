@@ -23,6 +23,7 @@ type ToWorker =
   | { t: 'syncDump' }
   | { t: 'explain'; id: number; svc: number; src: number; sport: number }
   | { t: 'trace'; on: boolean }
+  | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
   | { t: 'conns'; id: number; max: number };
 
@@ -153,6 +154,11 @@ parent.on('message', (m: ToWorker) => {
     scalars[0] = dp.ct.count;
   } else if (m.t === 'syncMaster') {
     syncMaster(m.on, m.per, m.groups);
+  } else if (m.t === 'close') {
+    // uvsd stops: the poll handle closed (libuv runs its close callback at the end of this loop
+    // turn), then the thread ends.
+    port.close();
+    setTimeout(() => process.exit(0), 5);
   } else if (m.t === 'trace') {
     traceOn(m.on);
   } else if (m.t === 'explain') {
