@@ -9,8 +9,9 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arpFrame, tcpFrame, TCP_FLAGS, decode } from './helpers/frames.js';
-import { DIR_IP, DIR_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
+import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
+import { SyncProducer } from '../src/sync/producer.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -359,3 +360,35 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   await until(() => b.dp.ct.count > 1);
   assert.deepEqual([st.otherSyncid, b.dp.ct.count], [2, 2]);
 }));
+
+test('SyncProducer: marks lost to a full ring start a full dump (counted as an overflow dump); a dump is asked only of a master; groups of at most `per` records', () => {
+  const r = drRig({ weights: [1], udp: true, connMax: 64 });
+  r.ctl.call('setRole', { role: 'master' });
+  const p = new SyncProducer(r.dp);
+  p.start();
+  const buf = new Uint8Array(64 * REC_LEN);
+  let records = 0;
+  let groups = 0;
+  const produce = (): void => p.produce(buf, 0, 10, 1000, (n) => {
+    assert.ok(n > 0 && n <= 10, `a group of ${n}`);
+    records += n;
+    groups++;
+  });
+  // New flows until a mark or an expiry finds its ring (63 places) full: the table (64) evicts early.
+  let sport = 10000;
+  while (r.dp.sync?.overflows === 0 && sport < 11000) r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: sport++, dport: 53 }));
+  assert.equal(r.dp.sync?.overflows, 1, `a ring overflowed after ${sport - 10000} flows`);
+  produce();
+  assert.equal(p.overflowDumps, 1, 'a dump, because a mark was lost');
+  assert.ok(records >= r.dp.ct.count, `the dump's ${r.dp.ct.count} entries and the marks: ${records} records in ${groups} groups`);
+  records = 0;
+  produce();
+  assert.equal(records, 0, 'nothing left');
+  assert.equal(p.requestDump(), true);
+  assert.equal(p.requestDump(), false, 'one dump at a time');
+  produce();
+  assert.equal(records, r.dp.ct.count, 'a requested dump: every entry');
+  r.ctl.call('setRole', { role: 'backup' });
+  assert.equal(p.requestDump(), false, 'a backup sends nothing');
+  p.stop();
+});

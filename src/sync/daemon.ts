@@ -96,7 +96,7 @@ export class SyncDaemon {
   /** Workers: records they posted, waiting for a datagram (REC_LEN each), and the next one's offset. */
   private queue: Uint8Array[] = [];
   private queueAt = 0;
-  /** Workers: dumps asked of them, and the overflow dumps each reported. */
+  /** Dumps a backup asked for, and the overflow dumps (per worker; [0] with one datapath). */
   private askedDumps = 0;
   private readonly overflowDumps: number[] = [];
   private readonly buf: Buffer = Buffer.alloc(65536);
@@ -110,7 +110,7 @@ export class SyncDaemon {
       workers.onSyncRecords = (records, worker, overflowDumps) => {
         if (this.daemons.has('master')) this.queue.push(records);
         this.overflowDumps[worker] = overflowDumps;
-        this.stats.dumps = this.askedDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
+        this.countDumps();
       };
     }
   }
@@ -245,6 +245,8 @@ export class SyncDaemon {
     const per = recordsPerDatagram(c.maxlen);
     if (this.producer !== undefined) {
       this.producer.produce(this.buf, HDR_LEN, per, MAX_DATAGRAMS_PER_TICK, (n) => this.sendRecords(c, n));
+      this.overflowDumps[0] = this.producer.overflowDumps;
+      this.countDumps();
       return;
     }
     // Workers: what they posted, packed into full datagrams (a chunk may span two).
@@ -278,12 +280,17 @@ export class SyncDaemon {
   /** A backup asked for the whole table. */
   private dumpRequested(): void {
     if (this.producer !== undefined) {
-      if (this.producer.requestDump()) this.stats.dumps++;
+      if (this.producer.requestDump()) this.askedDumps++;
     } else if (this.workers !== undefined && this.dp.link.active) {
       this.workers.syncDump();
       this.askedDumps++;
-      this.stats.dumps++;
     }
+    this.countDumps();
+  }
+
+  /** stats.dumps: full dumps sent, asked for or after lost marks (with workers, each worker's counts). */
+  private countDumps(): void {
+    this.stats.dumps = this.askedDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
   }
 
   private receive(msg: Buffer, from: string): void {
