@@ -1393,13 +1393,14 @@ export class Datapath implements Output {
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.resolve(op.addr);
-        this.steerMaskMap = undefined;
+        // Only a NAT server can change the steering masks (steerMasks).
+        if (op.fwd === FWD_NAT) this.steerMaskMap = undefined;
         return;
       }
       case 'editDest': {
         const svc = this.svc(op.svc);
         // Existing connections keep the forwarder they were created with (IPVS does the same).
-        if (dt.fwd[op.dest] !== op.fwd) this.steerMaskMap = undefined;
+        if (dt.fwd[op.dest] !== op.fwd && (dt.fwd[op.dest] === FWD_NAT || op.fwd === FWD_NAT)) this.steerMaskMap = undefined;
         dt.fwd[op.dest] = op.fwd;
         dt.tun[op.dest] = op.tun;
         dt.weight[op.dest] = op.weight;
@@ -1413,7 +1414,7 @@ export class Datapath implements Output {
         if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
-        this.steerMaskMap = undefined;
+        if (dt.fwd[op.dest] === FWD_NAT) this.steerMaskMap = undefined;
         dt.retireInto(op.dest, svc.retired, svc.retiredZ);
         dt.release(op.dest);
         svc.scheduler.update?.(svc, dt);

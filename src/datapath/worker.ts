@@ -38,7 +38,8 @@ const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), wo
 const scalars = new Float64Array(new SharedArrayBuffer(8));
 const peers = setup.peers;
 
-/** Hops of the frame being processed: 0 from the TAP, k after k handoffs (never more than count - 1). */
+/** Hops of the frame being processed: 0 from the TAP (or sent from there to its owner), k after
+ *  k handoffs round the workers (never more than count - 1). */
 let hops = 0;
 dp.handoff = (buf, off, len, owner) => {
   const to = owner < 0 ? (index + 1) % count : owner;
