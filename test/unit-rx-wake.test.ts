@@ -57,7 +57,13 @@ async function framesPerWake(others: 'none' | 'immediates' | 'fd', ms = 300): Pr
 }
 
 test('rx budget: with nothing else waiting a wake drains several budgets; a pending immediate or another ready fd gets the loop after one', async (t) => {
-  const alone = await framesPerWake('none');
+  // Alone, a wake can only drain more than one budget while `yes` refills the FIFO (64 KiB, ~32
+  // reads) from the other core; on a loaded machine it may not keep up, so up to three tries.
+  let alone = await framesPerWake('none');
+  for (let i = 1; i < 3 && alone.perWake <= 2 * BUDGET; i++) {
+    t.diagnostic(`alone, try ${i}: ${alone.perWake.toFixed(1)} frames per wake: the flood did not keep up, again`);
+    alone = await framesPerWake('none');
+  }
   const immediates = await framesPerWake('immediates');
   const fd = await framesPerWake('fd');
   const show = (r: { perWake: number; frames: number }): string => `${r.perWake.toFixed(1)} frames per wake (${r.frames} frames)`;
