@@ -117,6 +117,12 @@ async function statesOfBoth(lab: DrLab): Promise<void> {
     const byState = ex.samples.filter((x) => x.name === 'uvs_conn_table_entries_by_state');
     const sum = byState.reduce((a, x) => a + x.value, 0);
     seen = `entries ${total}, by state ${byState.filter((x) => x.value > 0).map((x) => `${x.labels.state}=${x.value}`).join(' ')}`;
+    // Each worker's share, labelled by worker: both read and forwarded frames.
+    for (const name of ['uvs_worker_rx_frames_total', 'uvs_worker_fwd_packets_total']) {
+      const per = ex.samples.filter((x) => x.name === name);
+      assert.deepEqual(per.map((x) => x.labels.worker).sort(), ['0', '1'], `${name} for both workers`);
+      assert.ok(per.every((x) => x.value > 0), `${name}: ${per.map((x) => x.value).join(', ')}`);
+    }
     if (total > 0 && sum === total) return;
     await new Promise((r) => setTimeout(r, 300)); // the censuses walk once per 250 ms tick
   }

@@ -610,7 +610,8 @@ export async function main(argv: string[]): Promise<void> {
       // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
       const { startMetricsServer } = await import('../metrics/server.js');
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
-        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status() });
+        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(),
+        workers: group === undefined ? undefined : () => group.status() });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);

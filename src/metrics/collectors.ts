@@ -11,6 +11,7 @@ import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/coun
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
+import type { WorkerStatus } from '../datapath/group.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
@@ -32,6 +33,8 @@ export interface MetricsOptions {
   states?: () => ArrayLike<number>;
   /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */
   link?: () => LinkStatus;
+  /** uvsd --workers: each worker's own numbers (`uvsadm --status` worker lines), for uvs_worker_*. */
+  workers?: () => WorkerStatus[];
 }
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
@@ -254,6 +257,18 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   if (link !== undefined) {
     gauge(reg, 'uvs_link_up', '1 while uvsd\'s interface is up and in its --bridge (uvsadm --status "link"), 0 while it is down, out of the bridge or missing.', ['iface'],
       () => { const st = link(); return [[{ iface: st.iface }, st.ok ? 1 : 0]]; });
+  }
+
+  // ---- workers (uvsd --workers N): each one's share, to see one worker busier than the others ----
+  const workers = opts.workers;
+  if (workers !== undefined) {
+    const per = (k: 'rx_frames' | 'fwd_packets' | 'fwd_out_packets' | 'handoff_out' | 'conns') => (): Sample[] =>
+      workers().map((w): Sample => [{ worker: String(w.worker) }, w[k]]);
+    counter(reg, 'uvs_worker_rx_frames_total', 'Frames a worker read from its TAP queue (uvsd --workers).', ['worker'], per('rx_frames'));
+    counter(reg, 'uvs_worker_fwd_packets_total', 'Client packets a worker forwarded to real servers (uvsd --workers).', ['worker'], per('fwd_packets'));
+    counter(reg, 'uvs_worker_fwd_out_packets_total', 'Server replies a worker forwarded to clients (NAT, FULLNAT; uvsd --workers).', ['worker'], per('fwd_out_packets'));
+    counter(reg, 'uvs_worker_handoff_out_total', 'Frames a worker handed to the worker holding their connection (uvsd --workers).', ['worker'], per('handoff_out'));
+    gauge(reg, 'uvs_worker_conn_table_entries', 'Connection entries a worker holds (its share of --conn-max; uvsd --workers).', ['worker'], per('conns'));
   }
 
   // ---- high availability (docs/ha.md) --------------------------------------------------------
