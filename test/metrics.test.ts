@@ -18,7 +18,8 @@ import type { ServiceKey, TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
-import { parseListen, startMetricsServer } from '../src/metrics/server.js';
+import { startMetricsServer } from '../src/metrics/server.js';
+import { parseListen } from '../src/metrics/listen.js';
 import { DROP_NAMES } from '../src/datapath/counters.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };

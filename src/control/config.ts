@@ -164,15 +164,16 @@ export function parseConfig(text: string, file: string): ConfigFile {
 
 /** Check the shape of a parsed config document (parseConfig's second half; the fuzz tests mutate documents). */
 export function checkConfigDocument(doc: Document, lc: LineCounter, file: string): ConfigFile {
+  const { isMap, isScalar, isSeq } = yaml();
   const lineOf = (n: unknown): number => {
     const r = (n as { range?: [number, number, number] } | null)?.range;
     return r === undefined ? 1 : lc.linePos(r[0]).line;
   };
   const mapFields = (f: Field, allowed: string[]): Map<string, Field> => {
-    if (!yaml().isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
+    if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
     const out = new Map<string, Field>();
     for (const pair of f.node.items) {
-      const key = yaml().isScalar(pair.key) ? String(pair.key.value) : '?';
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?';
       const path = f.path === '' ? key : `${f.path}.${key}`;
       if (!allowed.includes(key)) fail(file, lineOf(pair.key), path, `unknown field (known: ${allowed.join(', ')})`);
       out.set(key, { node: (pair.value as YamlNode | null) ?? null, line: lineOf(pair.value ?? pair.key), path });
@@ -180,38 +181,38 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     return out;
   };
   const str = (f: Field): string => {
-    if (!yaml().isScalar(f.node) || typeof f.node.value !== 'string' || f.node.value === '') fail(file, f.line, f.path, `must be a non-empty string, got ${show(f)}`);
+    if (!isScalar(f.node) || typeof f.node.value !== 'string' || f.node.value === '') fail(file, f.line, f.path, `must be a non-empty string, got ${show(f)}`);
     return f.node.value;
   };
   const int = (f: Field, min: number, max: number): number => {
-    const v = yaml().isScalar(f.node) ? f.node.value : undefined;
+    const v = isScalar(f.node) ? f.node.value : undefined;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(file, f.line, f.path, `must be an integer ${min}..${max}, got ${show(f)}`);
     return v;
   };
   const frac = (f: Field): number => {
-    const v = yaml().isScalar(f.node) ? f.node.value : undefined;
+    const v = isScalar(f.node) ? f.node.value : undefined;
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(file, f.line, f.path, `must be a fraction 0..1, got ${show(f)}`);
     return v;
   };
   const bool = (f: Field): boolean => {
-    const v = yaml().isScalar(f.node) ? f.node.value : undefined;
+    const v = isScalar(f.node) ? f.node.value : undefined;
     if (typeof v !== 'boolean') fail(file, f.line, f.path, `must be true or false, got ${show(f)}`);
     return v;
   };
   /** sloppy-tcp: true (= all), false (= off), or one of off / all / mh. */
   const sloppy = (f: Field): 'off' | 'all' | 'mh' => {
-    const v = yaml().isScalar(f.node) ? f.node.value : undefined;
+    const v = isScalar(f.node) ? f.node.value : undefined;
     if (v === true) return 'all';
     if (v === false) return 'off';
     if (v !== 'off' && v !== 'all' && v !== 'mh') fail(file, f.line, f.path, `must be true, false, off, all or mh, got ${show(f)}`);
     return v;
   };
   const list = (f: Field): Field[] => {
-    if (!yaml().isSeq(f.node)) fail(file, f.line, f.path, `must be a list, got ${show(f)}`);
+    if (!isSeq(f.node)) fail(file, f.line, f.path, `must be a list, got ${show(f)}`);
     return f.node.items.map((n, i) => ({ node: n as YamlNode, line: lineOf(n), path: `${f.path}[${i}]` }));
   };
-  const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (yaml().isScalar(f.node) && f.node.value === null);
-  const show = (f: Field): string => (yaml().isScalar(f.node) ? JSON.stringify(f.node.value) : yaml().isSeq(f.node) ? 'a list' : yaml().isMap(f.node) ? 'a mapping' : 'nothing');
+  const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
+  const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
   const helpers: FieldHelpers = {
     file, fail: (line, field, problem) => fail(file, line, field, problem), mapFields, str, int, bool, list, show,
     ip: (f) => {
@@ -308,7 +309,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const need = (k: string): Field => m.get(k) ?? fail(file, f.line, `${f.path}.${k}`, 'missing');
       // ports: 443, "5000-5100", or none: every port.
       const pf = m.get('ports');
-      const pv = pf !== undefined && yaml().isScalar(pf.node) ? String(pf.node.value) : '';
+      const pv = pf !== undefined && isScalar(pf.node) ? String(pf.node.value) : '';
       const pm = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(pv);
       const lo = pm === null ? 0 : Number(pm[1]);
       const hi = pm === null ? 65535 : Number(pm[2] ?? pm[1]);

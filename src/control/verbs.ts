@@ -31,7 +31,6 @@ import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress,
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
 import { snapshotView, type ConnView } from '../datapath/group.js';
-import { steerWorker } from '../datapath/steer.js';
 
 export const DEFAULT_SCHED = 'wlc';
 export const MAX_WEIGHT = 2147483647;
@@ -605,9 +604,8 @@ export const VERBS = {
     if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport));
     // Workers: each schedules on its own; ask the one this client's frames reach.
     const dp = ctx.control.dp;
-    const mask = dp.steerMasks().vips.get(s.vip | 0);
-    const k = steerWorker(client | 0, cport, mask, w.count);
-    const by = mask !== undefined ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
+    const k = dp.clientWorker(client | 0, cport, s.vip, w.count);
+    const by = dp.steerMasks().vips.has(s.vip | 0) ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
     const steering = w.steering() === 'ebpf' ? '' : ', if the kernel\'s automq picks as the program would';
     return w.explain(k, s.id, client, cport).then((x) => result(x, `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
   }),

@@ -853,8 +853,7 @@ export class Datapath implements Output {
     const sid = this.findService(proto, dst, dport);
     if (sid < 0) {
       // Workers: a FULLNAT reply to a local port another worker handed out (port % workers).
-      if (this.handoff !== null && this.laddrs.isLaddr(dst) &&
-        this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), dport % this.workers)) return -1;
+      if (this.handoff !== null && this.laddrs.isLaddr(dst) && this.handOn(buf, ip, dport % this.workers)) return -1;
       d[D.no_service]++;
       return -1;
     }
@@ -864,8 +863,8 @@ export class Datapath implements Output {
     // worker read (the kernel's automq, or steering changed since) goes there. Not one handed over
     // already: the owner sent it on itself.
     if (svc.persist > 0 && this.handoff !== null && !this.handedIn) {
-      const owner = steerWorker(src, sport, this.steerMasks().vips.get(dst), this.workers);
-      if (owner !== this.workerIndex && this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner)) return -1;
+      const owner = this.clientWorker(src, sport, dst, this.workers);
+      if (owner !== this.workerIndex && this.handOn(buf, ip, owner)) return -1;
     }
     let synOpen = false;
     if (svc.synproxy && proto === PROTO_TCP) {
@@ -893,7 +892,7 @@ export class Datapath implements Output {
         (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
       // Workers: another worker may hold it (it opened before a change of -p or -M moved its
       // client's hash): on to the next worker; the last one refuses it.
-      if (this.handoff !== null && this.handoff(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), -1)) return -1;
+      if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
       d[D.no_conn]++;
       return (tcpFlags & TCP_RST) === 0 && !firstFragment ? NO_CONN : -1;
     }
@@ -1021,6 +1020,11 @@ export class Datapath implements Output {
     }
     const sid = this.svcMap.get(vaddr, svcKey(proto, vport));
     return sid >= 0 || this.zeroPortServices === 0 ? sid : this.svcMap.get(vaddr, svcKey(proto, 0));
+  }
+
+  /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
+  private handOn(buf: Buffer, ip: number, owner: number): boolean {
+    return (this.handoff as Handoff)(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner);
   }
 
   /**
@@ -1319,7 +1323,26 @@ export class Datapath implements Output {
    * time.
    */
   apply(ops: readonly DpOp[]): void {
-    for (const op of ops) this.apply1(op);
+    for (const op of ops) {
+      if (this.changesMasks(op)) this.steerMaskMap = undefined;
+      this.apply1(op);
+    }
+  }
+
+  /** Whether op (not applied yet) can change steerMasks(): services, marks, and only NAT servers. */
+  private changesMasks(op: DpOp): boolean {
+    switch (op.op) {
+      case 'addService': case 'editService': case 'delService': case 'addMark': case 'delMark':
+        return true;
+      case 'addDest':
+        return op.fwd === FWD_NAT;
+      case 'editDest':
+        return this.dt.fwd[op.dest] !== op.fwd && (this.dt.fwd[op.dest] === FWD_NAT || op.fwd === FWD_NAT);
+      case 'delDest':
+        return this.dt.fwd[op.dest] === FWD_NAT;
+      default:
+        return false;
+    }
   }
 
   private apply1(op: DpOp): void {
@@ -1336,7 +1359,6 @@ export class Datapath implements Output {
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
         if (svc.persist > 0) this.persistServices++;
-        this.steerMaskMap = undefined;
         this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
         // A mark service has no address of its own: its marks' VIPs are answered for (addMark).
         if (svc.proto === PROTO_FWM) return;
@@ -1352,7 +1374,6 @@ export class Datapath implements Output {
         const flagsChanged = svc.schedFlags !== flags;
         svc.schedFlags = flags;
         this.persistServices += (op.persist > 0 ? 1 : 0) - (svc.persist > 0 ? 1 : 0);
-        this.steerMaskMap = undefined;
         svc.persist = op.persist;
         svc.persistTicks = persistTicksOf(op.persist);
         svc.netmask = op.netmask | 0;
@@ -1376,7 +1397,6 @@ export class Datapath implements Output {
         svc.dests = [];
         this.services[op.id] = undefined;
         if (svc.persist > 0) this.persistServices--;
-        this.steerMaskMap = undefined;
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
         if (svc.proto !== PROTO_FWM) {
           if (svc.port === 0) this.zeroPortServices--;
@@ -1393,14 +1413,11 @@ export class Datapath implements Output {
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.resolve(op.addr);
-        // Only a NAT server can change the steering masks (steerMasks).
-        if (op.fwd === FWD_NAT) this.steerMaskMap = undefined;
         return;
       }
       case 'editDest': {
         const svc = this.svc(op.svc);
         // Existing connections keep the forwarder they were created with (IPVS does the same).
-        if (dt.fwd[op.dest] !== op.fwd && (dt.fwd[op.dest] === FWD_NAT || op.fwd === FWD_NAT)) this.steerMaskMap = undefined;
         dt.fwd[op.dest] = op.fwd;
         dt.tun[op.dest] = op.tun;
         dt.weight[op.dest] = op.weight;
@@ -1414,7 +1431,6 @@ export class Datapath implements Output {
         if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
-        if (dt.fwd[op.dest] === FWD_NAT) this.steerMaskMap = undefined;
         dt.retireInto(op.dest, svc.retired, svc.retiredZ);
         dt.release(op.dest);
         svc.scheduler.update?.(svc, dt);
@@ -1443,13 +1459,11 @@ export class Datapath implements Output {
       }
       case 'addMark': {
         this.marks.add(op);
-        this.steerMaskMap = undefined;
         if (this.link.addLocal(op.vip | 0)) this.announce(op.vip | 0);
         return;
       }
       case 'delMark': {
         if (this.marks.delete(op.proto, op.vip, op.portMin, op.portMax)) this.link.delLocal(op.vip | 0);
-        this.steerMaskMap = undefined;
         return;
       }
       case 'setRole': {
@@ -1531,7 +1545,7 @@ export class Datapath implements Output {
     return out;
   }
 
-  /** steerMasks(), kept until a change of services, servers or marks. */
+  /** steerMasks(), kept until an op that changesMasks(). */
   private steerMaskMap: { vips: Map<number, number>; servers: Map<number, number> } | undefined;
   /** Services with persistence (-p): without any, steerMasks() has nothing to find. */
   persistServices = 0;
@@ -1631,7 +1645,12 @@ export class Datapath implements Output {
     let vaddr = rd32(b, o + 20);
     // A -f template names its mark: the mask of the mark's addresses.
     if ((b[o + 1] & ~(PROTO_TPL | PROTO_TPL_DEAD)) === PROTO_FWM) vaddr = this.marks.rules.find((r) => r.mark === vaddr)?.vip ?? vaddr;
-    return steerWorker(rd32(b, o + 16), rd16(b, o + 6), this.steerMasks().vips.get(vaddr), count);
+    return this.clientWorker(rd32(b, o + 16), rd16(b, o + 6), vaddr, count);
+  }
+
+  /** Workers: which of `count` workers the steering program sends client caddr:cport's frames to vaddr (steerWorker with vaddr's mask). */
+  clientWorker(caddr: number, cport: number, vaddr: number, count: number): number {
+    return steerWorker(caddr, cport, this.steerMasks().vips.get(vaddr | 0), count);
   }
 
   /** Install (or update, or expire) one synced connection; refusals are counted (sync_refused). */

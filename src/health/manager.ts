@@ -127,8 +127,6 @@ function typesOf(cs: CheckSpec[]): string {
 
 const vsKeyOf = serviceId;
 
-/** The table's key of a virtual server (a -f one by its mark). */
-const keyOfVs = (vs: VirtualServerSpec): ServiceKey => serviceKey(vs);
 
 /** keepalived update_quorum_state: lost when the alive weight is 0 or below quorum - hysteresis. */
 function quorumLost(w: number, spec: VirtualServerSpec): boolean {
@@ -214,7 +212,7 @@ export class HealthManager {
         origins.push(o);
       };
       for (const vs of this.initial.services) {
-        const key = keyOfVs(vs);
+        const key = serviceKey(vs);
         push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
@@ -253,7 +251,7 @@ export class HealthManager {
     const changes: string[] = [];
     const plans: VsPlan[] = [];
     for (const spec of specs) {
-      const key = keyOfVs(spec);
+      const key = serviceKey(spec);
       const old = oldVs.get(vsKeyOf(key));
       oldVs.delete(vsKeyOf(key));
       if (old !== undefined) {

@@ -10,8 +10,6 @@ import { STATUS_PAGE } from './page.js';
 import { EST_INTERVAL_MS, RateEstimator } from './rates.js';
 import { statusJson } from './status.js';
 
-export { parseListen } from './listen.js';
-
 const CENSUS_MS = 250;
 
 export interface MetricsServer {
