@@ -100,6 +100,7 @@ Napi::Value PrepareTable(const Napi::CallbackInfo& info);
 Napi::Value UringAttach(const Napi::CallbackInfo& info);
 Napi::Value OpenPacketRing(const Napi::CallbackInfo& info);
 Napi::Value PacketRingStats(const Napi::CallbackInfo& info);
+Napi::Value PacketFanout(const Napi::CallbackInfo& info);
 Napi::Value SteerAttach(const Napi::CallbackInfo& info);
 Napi::Value SteerSet(const Napi::CallbackInfo& info);
 Napi::Value SteerEntries(const Napi::CallbackInfo& info);

@@ -4,7 +4,9 @@
 // so the datapath sees the same layout (stride, lens, headroom) as with the TAP port.
 //
 // Native state is per fd, like the io_uring state (uring.cc): rx.cc and batch.cc ask
-// HasPacketRing(fd) and hand the batch over here.
+// HasPacketRing(fd) and hand the batch over here. With uvsd --workers each worker thread owns one
+// ring socket of a fanout group (PacketFanout): the map is shared, so it is locked; a Ring itself
+// is only touched by the thread that owns its fd.
 #include "common.h"
 
 #include <arpa/inet.h>
@@ -15,7 +17,12 @@
 #include <unistd.h>
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
+
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
+#endif
 
 namespace uvs {
 
@@ -43,15 +50,13 @@ struct Ring {
   struct iovec iov[kTxChunk];
 };
 
-std::unordered_map<int, std::unique_ptr<Ring>>& Rings() {
-  static std::unordered_map<int, std::unique_ptr<Ring>> rings;
-  return rings;
-}
+std::mutex ringsLock;
+std::unordered_map<int, std::unique_ptr<Ring>> rings;
 
 Ring* Find(int fd) {
-  auto& m = Rings();
-  auto it = m.find(fd);
-  return it == m.end() ? nullptr : it->second.get();
+  std::lock_guard<std::mutex> g(ringsLock);
+  auto it = rings.find(fd);
+  return it == rings.end() ? nullptr : it->second.get();
 }
 
 struct tpacket_block_desc* BlockAt(Ring* r, uint32_t i) {
@@ -74,11 +79,11 @@ bool HasPacketRing(int fd) {
 }
 
 void DropPacketRing(int fd) {
-  auto& m = Rings();
-  auto it = m.find(fd);
-  if (it == m.end()) return;
+  std::lock_guard<std::mutex> g(ringsLock);
+  auto it = rings.find(fd);
+  if (it == rings.end()) return;
   if (it->second->map) munmap(it->second->map, it->second->mapLen);
-  m.erase(it);
+  rings.erase(it);
 }
 
 uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err) {
@@ -203,8 +208,38 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   ring->fd = fd;
   ring->map = static_cast<uint8_t*>(map);
   ring->mapLen = mapLen;
-  Rings()[fd] = std::move(ring);
+  std::lock_guard<std::mutex> g(ringsLock);
+  rings[fd] = std::move(ring);
   return r;
+}
+
+// packetFanout(fds, progFd) -> group id: the ring sockets fds (all bound to one interface) join
+// one new fanout group in this order, so that the kernel hands a frame to fds[k] when the group
+// picks member k. progFd >= 0: PACKET_FANOUT_EBPF, the socket-filter program (native/steer.cc,
+// built for L3) returns k; -1: PACKET_FANOUT_HASH, the kernel's flow hash picks. Frames the
+// interface sends are not the group's (PACKET_FANOUT_FLAG_IGNORE_OUTGOING, Linux 6.2): a member
+// transmitting would otherwise read its own frames back. Throws naming the refused step.
+Napi::Value PacketFanout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) return ThrowType(env, "packetFanout(fds, progFd)");
+  Napi::Array fds = info[0].As<Napi::Array>();
+  const int progFd = info[1].As<Napi::Number>().Int32Value();
+  const uint32_t type = (progFd >= 0 ? PACKET_FANOUT_EBPF : PACKET_FANOUT_HASH) | PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+  uint32_t id = 0;
+  for (uint32_t i = 0; i < fds.Length(); i++) {
+    const int fd = fds.Get(i).As<Napi::Number>().Int32Value();
+    if (!HasPacketRing(fd)) return ThrowType(env, "packetFanout: not a ring socket");
+    // The first member asks the kernel for an unused id; the others join it.
+    uint32_t arg = i == 0 ? ((type | PACKET_FANOUT_FLAG_UNIQUEID) << 16) : (id | (type << 16));
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) return ThrowErrno(env, "PACKET_FANOUT", "ring socket", errno);
+    if (i > 0) continue;
+    socklen_t len = sizeof arg;
+    if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, &len) < 0) return ThrowErrno(env, "PACKET_FANOUT", "group id", errno);
+    id = arg & 0xffff;
+    if (progFd >= 0 && setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &progFd, sizeof progFd) < 0)
+      return ThrowErrno(env, "PACKET_FANOUT_DATA", "steering program", errno);
+  }
+  return Napi::Number::New(env, id);
 }
 
 // packetRingStats(fd) -> { truncated, ringFull } | null: frames we dropped as too long, frames the

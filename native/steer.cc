@@ -1,7 +1,9 @@
 // Queue steering for uvsd --workers (TUNSETSTEERINGEBPF): a socket-filter eBPF program, written
 // here as raw instructions and loaded with bpf(2) (no libbpf, no clang), that returns the queue
 // of every frame the kernel hands to the multi-queue TAP (the kernel takes it modulo the number
-// of queues). The rule (docs/architecture.md, "Workers"):
+// of queues). The ring backend's fanout group (PACKET_FANOUT_EBPF, native/ring.cc) runs the same
+// rule built for L3: there the kernel has pulled the Ethernet header before the program runs.
+// The rule (docs/architecture.md, "Workers"):
 //   not IPv4 TCP/UDP, or a fragment with offset > 0     -> 0
 //   destination in the map with kind 2 (FULLNAT LIP)     -> destination port
 //   destination in the map with kind 1 (VIP, --addr)     -> H(source address, source port)
@@ -17,11 +19,13 @@
 // src/datapath/steer.ts.
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cstddef>
 
 namespace uvs {
 
@@ -42,12 +46,14 @@ bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
   return i;
 }
 
-// Frame offsets (Ethernet header at 0: the TAP's transmit path runs the program at L2).
-constexpr int kEthType = 12, kIpVhl = 14, kIpFrag = 20, kIpProto = 23, kIpSrc = 26, kIpDst = 30;
-constexpr int kL4 = 14;  // + IP header length: source port; + 2: destination port
 constexpr int32_t kHashMul = static_cast<int32_t>(0x9E3779B1u);
 
-std::vector<bpf_insn> Program(int mapFd) {
+// l3 false: the data starts at the Ethernet header (the TAP's transmit path runs the program at
+// L2); true: at the IP header (a fanout group on a received frame), the EtherType in skb->protocol.
+std::vector<bpf_insn> Program(int mapFd, bool l3) {
+  const int ip = l3 ? 0 : 14;
+  const int kIpVhl = ip, kIpFrag = ip + 6, kIpProto = ip + 9, kIpSrc = ip + 12, kIpDst = ip + 16;
+  const int kL4 = ip;  // + IP header length: source port; + 2: destination port
   std::vector<bpf_insn> p;
   auto ldAbs = [&](uint8_t size, int off) { p.push_back(Insn(BPF_LD | BPF_ABS | size, 0, 0, 0, off)); };
   auto ldInd = [&](uint8_t size, uint8_t reg, int off) { p.push_back(Insn(BPF_LD | BPF_IND | size, 0, reg, 0, off)); };
@@ -76,8 +82,13 @@ std::vector<bpf_insn> Program(int mapFd) {
   auto ja = [&](int label) { fixups.push_back({p.size(), label}); p.push_back(Insn(BPF_JMP | BPF_JA, 0, 0, 0, 0)); };
 
   mov64R(6, 1);                          // r6 = skb (LD_ABS/LD_IND read through r6)
-  ldAbs(BPF_H, kEthType);
-  jmpRet0(BPF_JNE, 0, 0x0800);           // not IPv4
+  if (l3) {
+    p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 0, 6, offsetof(struct __sk_buff, protocol), 0));
+    jmpRet0(BPF_JNE, 0, htons(0x0800));  // not IPv4 (skb->protocol is in network order)
+  } else {
+    ldAbs(BPF_H, 12);
+    jmpRet0(BPF_JNE, 0, 0x0800);         // not IPv4
+  }
   ldAbs(BPF_B, kIpProto);
   jmpK(BPF_JEQ, 0, 6, 1);                // TCP
   jmpRet0(BPF_JNE, 0, 17);               // nor UDP
@@ -146,8 +157,9 @@ bool FdArg(const Napi::CallbackInfo& info, size_t i, int* fd) {
 
 }  // namespace
 
-// steerAttach(tapFd, maxEntries) -> { prog, map } (fds); throws naming the refused step.
-// tapFd -1: load only, attach nowhere (the unit test runs the program with steerRun).
+// steerAttach(tapFd, maxEntries, l3) -> { prog, map } (fds); throws naming the refused step.
+// tapFd -1: load only, attach nowhere (the ring backend's fanout group takes the program, built
+// with l3 true; the unit test runs it with steerRun).
 Napi::Value SteerAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "steerAttach: tapFd must be a file descriptor or -1");
@@ -155,6 +167,8 @@ Napi::Value SteerAttach(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsNumber()) return ThrowType(env, "steerAttach: maxEntries must be a number");
   const uint32_t maxEntries = info[1].As<Napi::Number>().Uint32Value();
   if (maxEntries < 1 || maxEntries > (1u << 20)) return ThrowRange(env, "steerAttach: maxEntries out of range");
+  const bool l3 = info.Length() > 2 && info[2].ToBoolean();
+  if (l3 && tapFd >= 0) return ThrowType(env, "steerAttach: the L3 program is for a fanout group, not a TAP");
 
   union bpf_attr a;
   memset(&a, 0, sizeof(a));
@@ -166,7 +180,7 @@ Napi::Value SteerAttach(const Napi::CallbackInfo& info) {
   const int mapFd = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
   if (mapFd < 0) return ThrowErrno(env, "BPF_MAP_CREATE", "steering map", errno);
 
-  std::vector<bpf_insn> prog = Program(mapFd);
+  std::vector<bpf_insn> prog = Program(mapFd, l3);
   static char log[4096];
   log[0] = 0;
   const char license[] = "GPL";
@@ -257,20 +271,22 @@ Napi::Value SteerEntries(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// steerRun(progFd, frame) -> the queue number the program returns for this Ethernet frame
+// steerRun(progFd, frame, l3) -> the queue number the program returns for this Ethernet frame
 // (BPF_PROG_TEST_RUN; not what the kernel's modulo makes of it). The test run strips one
-// Ethernet header before the program runs (at L3 for a socket filter), so a dummy one goes first:
-// the program then sees the frame from its Ethernet header as on the TAP.
+// Ethernet header before the program runs (at L3 for a socket filter): as a fanout group does,
+// so an L3 program gets the frame as it is; for the TAP's program a dummy header goes first, so
+// that it sees the frame from its Ethernet header as on the TAP.
 Napi::Value SteerRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int progFd;
   uint8_t* data;
   size_t len;
   if (!FdArg(info, 0, &progFd) || info.Length() < 2 || !GetBytes(info[1], &data, &len) || len > 65535)
-    return ThrowType(env, "steerRun(progFd, frame)");
-  std::vector<uint8_t> in(14 + len, 0);
-  in[12] = 0x08;  // dummy header: IPv4
-  memcpy(in.data() + 14, data, len);
+    return ThrowType(env, "steerRun(progFd, frame, l3)");
+  const size_t pre = info.Length() > 2 && info[2].ToBoolean() ? 0 : 14;
+  std::vector<uint8_t> in(pre + len, 0);
+  if (pre > 0) in[12] = 0x08;  // dummy header: IPv4
+  memcpy(in.data() + pre, data, len);
   std::vector<uint8_t> out(in.size() + 256);
   union bpf_attr a;
   memset(&a, 0, sizeof(a));

@@ -3,7 +3,8 @@
 // peer uvs0p sits on the bridge where the TAP would (test/lab/dr-lab.ts addRingVeth). The same DR
 // scenario as integration-dr: exact rr splits, UDP alternation, and a bulk upload whose bytes
 // (large TCP segments cut by the kernel before the veth) must arrive intact; then NAT and FULLNAT,
-// whose replies come back through the ring as well. The interface set down and up: uvsd keeps
+// whose replies come back through the ring as well (FULLNAT with two workers on one fanout
+// group). The interface set down and up: uvsd keeps
 // running and logs it; deleted: uvsd stops in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,9 +43,13 @@ test('ring backend: DR over an AF_PACKET ring on a veth: TCP rr 50/50, UDP alter
   });
 });
 
-for (const mode of ['nat', 'fullnat'] as const) {
-  test(`ring backend: ${mode.toUpperCase()}: 100 connections split 50/50 and a 2 MB download intact, the replies back through the ring`, OPTS, async (t) => {
-    await withDrLab(t, { servers: 2, mode, port: 'ring', httpPorts: [80] }, async (lab) => {
+// FULLNAT runs with --workers 2: two ring sockets in one fanout group whose steering program
+// (built for L3) sends a client's frames by its address and port and a server's replies by the
+// local port, so every frame reaches the worker holding its connection (no handoff).
+for (const [mode, workers] of [['nat', 1], ['fullnat', 2]] as const) {
+  const also = workers > 1 ? ` (--workers ${workers}: a fanout group steered by the program, both workers forward, no frame handed over)` : '';
+  test(`ring backend: ${mode.toUpperCase()}: 100 connections split 50/50 and a 2 MB download intact, the replies back through the ring${also}`, OPTS, async (t) => {
+    await withDrLab(t, { servers: 2, mode, port: 'ring', httpPorts: [80], uvsd: { extraArgs: ['--workers', String(workers)] } }, async (lab) => {
       await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
       for (const s of lab.servers) {
         await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, mode === 'nat' ? '-m' : '--fullnat', '-w', '1']);
@@ -53,13 +58,26 @@ for (const mode of ['nat', 'fullnat'] as const) {
       const r = await lab.http(100);
       t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors}`);
       assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
-      assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
+      // One rr per worker: each alternates on its own share of the connections.
+      if (workers === 1) assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
+      else assert.ok(Math.abs((r.counts['rs1'] ?? 0) - 50) <= workers && (r.counts['rs1'] ?? 0) + (r.counts['rs2'] ?? 0) === 100, JSON.stringify(r.counts));
       const down = await lab.transfer(2 << 20);
       t.diagnostic(`download ${down.bytes} bytes from ${down.server}`);
       assert.equal(down.bytes, 2 << 20);
       assert.equal(down.sha256, down.expected, 'downloaded bytes differ from what the server sent');
       const st = await lab.status();
       assert.ok(st.counters['fwd_out_packets']! >= 100 * 3, `replies went through uvsd: ${st.counters['fwd_out_packets']}`);
+      if (workers === 1) return;
+      const text = await lab.uvsadmMust(['--status']);
+      assert.match(text, /^steering ebpf$/m, text);
+      assert.match(text, /^port_drop_ring_full 0$/m, 'the ring drops are the workers\' sockets\' sum');
+      t.diagnostic(`workers ${JSON.stringify(st.workers)}`);
+      assert.equal(st.workers?.length, workers);
+      for (const w of st.workers!) {
+        assert.equal(w.io, 'packet-ring');
+        assert.ok(w.fwd_packets > 0 && w.fwd_out_packets > 0, `worker ${w.worker} forwarded both ways: ${JSON.stringify(w)}`);
+      }
+      assert.equal(st.counters['handoff_out'], 0, 'every frame reached the worker holding its connection');
     });
   });
 }

@@ -14,14 +14,18 @@ const L2 = { ethDst: '02:00:00:00:00:01', ethSrc: '02:00:00:00:00:fe' };
 const LIP = '10.0.0.200';
 const SERVER = '10.0.0.21';
 
-function load(): Steering {
-  const s = new Steering(native, -1);
+/** The TAP's program (at L2), or with ring the ring backend's fanout group's (at L3). */
+function load(ring = false): Steering {
+  const s = new Steering(native, -1, { ring });
   assert.equal(s.mode, 'ebpf', `the kernel loads the program: ${s.describe()}`);
   return s;
 }
 
-test('the program picks by the rule: VIP -> hash(client), reply -> hash(client), local address -> port, the rest -> 0', { skip: SKIP }, () => {
-  const s = load();
+/** The rule is the same for the TAP (L2) and for the ring backend's fanout group (L3). */
+const PROGRAMS = [['the TAP', false], ['the ring fanout', true]] as const;
+
+for (const [which, ring] of PROGRAMS) test(`the program (${which}) picks by the rule: VIP -> hash(client), reply -> hash(client), local address -> port, the rest -> 0`, { skip: SKIP }, () => {
+  const s = load(ring);
   try {
     s.sync(new Map([[ip(VIP) | 0, STEER_LOCAL], [ip(DIR_IP) | 0, STEER_LOCAL], [ip(LIP) | 0, STEER_LADDR]]));
     const seen = new Set<number>();
@@ -87,8 +91,8 @@ test('the map follows the datapath: VIPs and --addrs as local, FULLNAT local add
   }
 });
 
-test('persistence: a VIP of kind 4 hashes its clients by network (port 0), replies from its NAT servers (kind 3) follow; the map follows -p, -M and the servers', { skip: SKIP }, () => {
-  const s = load();
+for (const [which, ring] of PROGRAMS) test(`persistence (${which}): a VIP of kind 4 hashes its clients by network (port 0), replies from its NAT servers (kind 3) follow; the map follows -p, -M and the servers`, { skip: SKIP }, () => {
+  const s = load(ring);
   const r = rig({ addrs: [`${DIR_IP}/24`] });
   const mask24 = ip('255.255.255.0') | 0;
   const mask16 = ip('255.255.0.0') | 0;
@@ -147,4 +151,17 @@ test('a refused program leaves automq with the reason (a bad TAP fd)', { skip: S
   assert.match(s.describe(), /^automq \(.*TUNSETSTEERINGEBPF.*\)$/);
   s.sync(new Map([[1, STEER_LOCAL]])); // nothing to keep in step: no error
   assert.equal(s.entries().size, 0);
+});
+
+test('the ring backend: a program its fanout group refuses is detached, and the flow hash is said with the reason; --steering automq says hash', { skip: SKIP }, () => {
+  const s = load(true);
+  assert.equal(typeof s.prog, 'number');
+  s.detach('PACKET_FANOUT_DATA: Invalid argument');
+  assert.equal(s.mode, 'hash');
+  assert.equal(s.prog, undefined);
+  assert.equal(s.describe(), 'hash (PACKET_FANOUT_DATA: Invalid argument)');
+  s.sync(new Map([[1, STEER_LOCAL]]));
+  assert.equal(s.entries().size, 0);
+  assert.equal(new Steering(native, undefined, { ring: true }).describe(), 'hash (uvsd --steering automq)');
+  assert.throws(() => native.steerAttach(3, 16, true), /the L3 program is for a fanout group/);
 });

@@ -58,7 +58,6 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--workers 9', args: [...ADDR, '--workers', '9'], value: '9' },
   { name: '--workers 0', args: [...ADDR, '--workers', '0'], value: '0' },
   { name: '--steering bpf', args: [...ADDR, '--workers', '2', '--steering', 'bpf'], value: 'bpf' },
-  { name: '--workers 2 with the ring backend', args: [...ADDR, '--workers', '2', '--port', 'af_packet:veth9'], value: '--workers 2' },
   { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
   { name: '--tap longer than 15 characters', args: [...ADDR, '--tap', 'abcdefghijklmnopq'], value: '1..15 characters' },
   { name: '--bridge with a space', args: [...ADDR, '--bridge', 'br 0'], value: '"br 0"' },

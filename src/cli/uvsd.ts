@@ -9,7 +9,7 @@ import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
-import { IO_MODES, Port, native, type IoMode } from '../datapath/port.js';
+import { IO_MODES, Port, native, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
@@ -85,6 +85,22 @@ interface Options extends DefenseOptions {
   workers: number;
   /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts). */
   jitWarmup: boolean;
+}
+
+/**
+ * --port af_packet:IFACE --workers n: n ring sockets in one fanout group, steered by the program
+ * steering loaded (built for L3); a group that refuses the program is made again with the kernel's
+ * flow hash (steering then says why).
+ */
+function ringQueues(ifname: string, n: number, steering: Steering): TapInfo[] {
+  const prog = steering.prog;
+  if (prog === undefined) return Port.ringQueues(ifname, n, undefined);
+  try {
+    return Port.ringQueues(ifname, n, prog);
+  } catch (e) {
+    steering.detach((e as Error).message);
+    return Port.ringQueues(ifname, n, undefined);
+  }
 }
 
 /** What main needs of its port: the TAP itself (--workers 1) or the queues' common facts. */
@@ -255,10 +271,6 @@ function parseOptions(argv: string[]): Options {
       process.exit(2);
     }
     o.ring = m[1];
-    if (o.workers > 1) {
-      console.error(`uvsd: --port ${o.port} cannot be combined with --workers ${o.workers} (worker threads need the TAP's queues)`);
-      process.exit(2);
-    }
   }
   if (o.metrics !== undefined) {
     // Checked after the --config file, which may set it too (daemon.metrics).
@@ -315,8 +327,9 @@ export async function main(argv: string[]): Promise<void> {
   let port: MainPort;
   /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
-  /** --workers: the first queue's fd (the TAP's steering program is set through it). */
-  let tapFd0 = -1;
+  /** --workers: how frames find their worker (the TAP's program, set through any queue's fd; with
+   *  the ring backend the fanout group's, attached as the sockets join it). */
+  let steering: Steering | undefined;
   /** The receive loop on the main thread (--workers 1). */
   let rxPort: Port | undefined;
   const batch = 64;
@@ -328,22 +341,25 @@ export async function main(argv: string[]): Promise<void> {
     const offload = opts.offload === 'on' && opts.ring === undefined;
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
     if (opts.workers > 1) {
-      const queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
+      const queues = opts.ring !== undefined
+        ? ringQueues(opts.ring, opts.workers, (steering = new Steering(native, opts.steering === 'ebpf' ? -1 : undefined, { ring: true })))
+        : Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
       const q = queues[0];
-      tapFd0 = q.fd;
+      // The TAP's program is set through any one queue's fd. Refused -> the kernel's automq table.
+      if (opts.ring === undefined) steering = new Steering(native, opts.steering === 'ebpf' ? q.fd : undefined);
       if (q.mac === formatMac(mac)) {
         for (const x of queues) native.close(x.fd);
-        console.error(`uvsd: --mac ${formatMac(mac)} equals the TAP interface's own MAC; choose a different station MAC`);
+        console.error(`uvsd: --mac ${formatMac(mac)} equals the ${opts.ring !== undefined ? 'port' : 'TAP'} interface's own MAC; choose a different station MAC`);
         process.exit(2);
       }
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr,
-      }, opts.metricsListen !== undefined, opts.jitWarmup);
+      }, opts.metricsListen !== undefined, opts.jitWarmup, opts.ring !== undefined);
       const g = group;
       port = {
         mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,
-        io: 'syscalls', ioFallback: '', close: () => void g.close(), drops: () => null,
+        io: 'syscalls', ioFallback: '', close: () => void g.close(), drops: () => g.drops(),
       };
     } else {
       rxPort = opts.ring !== undefined
@@ -387,11 +403,15 @@ export async function main(argv: string[]): Promise<void> {
     }
     port.io = group.io() as Port['io'];
     port.ioFallback = group.ioFallback();
-    // Replies to the worker holding the connection (src/datapath/steer.ts): the program is the
-    // TAP's, set through any one queue's fd. Refused -> the kernel's automq table and the handoff.
-    const steering = new Steering(native, opts.steering === 'ebpf' ? tapFd0 : undefined);
-    group.useSteering(steering);
-    if (steering.mode !== 'ebpf' && opts.steering === 'ebpf') log.warn({ reason: steering.reason }, 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
+    // Replies to the worker holding the connection (src/datapath/steer.ts); without the program
+    // the kernel picks (TAP: automq table; ring: flow hash) and replies may be handed over.
+    const st = steering as Steering;
+    group.useSteering(st);
+    if (st.mode !== 'ebpf' && opts.steering === 'ebpf') {
+      log.warn({ reason: st.reason }, opts.ring !== undefined
+        ? 'steering program refused: the ring sockets follow the kernel\'s flow hash (replies may be handed over between workers)'
+        : 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
+    }
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   if (opts.role === 'backup') {

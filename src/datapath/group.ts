@@ -1,5 +1,5 @@
-// uvsd --workers N: one worker thread per TAP queue (IFF_MULTI_QUEUE), each with its own Port
-// and Datapath (src/datapath/worker.ts), and on the main thread one "shadow" Datapath that never
+// uvsd --workers N: one worker thread per TAP queue (IFF_MULTI_QUEUE) or, with the ring backend,
+// per ring socket of one fanout group (Port.ringQueues), each with its own Port and Datapath (src/datapath/worker.ts), and on the main thread one "shadow" Datapath that never
 // sees a frame. Control applies every DpOp list to the shadow (so the model's readers see what
 // they always saw) and posts the same list to every worker; a reply waits until every worker has
 // acknowledged it (synced()). The workers' counters and destination statistics live on
@@ -26,6 +26,8 @@ export interface WorkerSetup {
   index: number;
   count: number;
   queue: TapInfo;
+  /** The queue is a ring socket of the ring backend's fanout group (Port.ringQueues), not a TAP queue. */
+  ring: boolean;
   /** budget: frames between looks at the rest of the event loop (uvsd --rx-budget). */
   port: { io: IoMode; stride: number; batch: number; headroom: number; budget: number };
   dp: Omit<DatapathOptions, 'advise' | 'worker'>;
@@ -45,7 +47,7 @@ export interface WorkerShared {
   dt: Record<(typeof DT_STATS)[number], Float64Array | Uint32Array>;
   retired: Float64Array;
   kept: Float64Array;
-  /** [0] = connection entries in use. */
+  /** [0] = connection entries in use; ring backend: [1], [2] = the ring's drops (ring_full, too_long). */
   scalars: Float64Array;
   /** Entries by state (StateCensus of the worker's table, STATE_NAMES order), from its last complete walk. */
   states: Float64Array<ArrayBufferLike>;
@@ -178,6 +180,8 @@ type FromWorker =
 
 export class DatapathGroup implements Workers {
   readonly count: number;
+  /** The workers read ring sockets of the ring backend (one fanout group), not TAP queues. */
+  readonly ring: boolean;
   private readonly links: Link[] = [];
   private shadowDp: Datapath | undefined;
   private steerer: Steering | undefined;
@@ -204,7 +208,8 @@ export class DatapathGroup implements Workers {
    * Start one worker per queue. `dp` are the shadow's options (connMax is split between the
    * workers: each holds its share of the table).
    */
-  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false, warmup = false) {
+  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false, warmup = false, ring = false) {
+    this.ring = ring;
     this.count = queues.length;
     const n = this.count;
     // A MessageChannel between every two workers: handed-off frames and shared ARP go direct.
@@ -219,7 +224,7 @@ export class DatapathGroup implements Workers {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const setup: WorkerSetup = {
-        index: i, count: n, queue: queues[i], port,
+        index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
         peers: peers[i], census, warmup,
       };
@@ -430,6 +435,18 @@ export class DatapathGroup implements Workers {
   /** How the queues reach the kernel (worker 0's; every worker asks for the same). */
   io(): string {
     return this.links[0]?.shared?.io ?? 'syscalls';
+  }
+
+  /** The ring backend's drops summed over the workers' sockets (Port.drops); null for TAP queues. */
+  drops(): Record<string, number> | null {
+    if (!this.ring) return null;
+    let full = 0;
+    let long = 0;
+    for (const l of this.links) {
+      full += l.shared?.scalars[1] ?? 0;
+      long += l.shared?.scalars[2] ?? 0;
+    }
+    return { ring_full: full, too_long: long };
   }
 
   /** Why io_uring was refused on some queue ("" when it was not). */

@@ -80,25 +80,35 @@ export interface Native {
   /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
    *  since the ring was opened; null if fd has no ring. */
   packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
+  /** The ring sockets fds join one new fanout group in this order (member k = fds[k]): progFd
+   *  (the L3 steering program) picks the member, or with -1 the kernel's flow hash does. Returns
+   *  the group id; throws naming the refused step. */
+  packetFanout(fds: number[], progFd: number): number;
   /** Huge-page advice for the 2 MiB-aligned part of a large array, then prefault all its pages
    *  (MADV_POPULATE_WRITE); returns the bytes each step covered (0 where the kernel refused). */
   prepareTable(view: ArrayBufferView): { huge: number; populated: number };
   /** Load the queue-steering eBPF program (native/steer.cc) with a map of maxEntries local
    *  addresses and attach it to the multi-queue TAP behind tapFd (TUNSETSTEERINGEBPF); throws
    *  naming the refused step. Returns both fds (close with close()). tapFd -1: load only (tests). */
-  steerAttach(tapFd: number, maxEntries: number): { prog: number; map: number };
+  steerAttach(tapFd: number, maxEntries: number, l3?: boolean): { prog: number; map: number };
   /** Map entry addr (int32) -> kind (1 VIP/--addr, 2 FULLNAT local address, 3 NAT server of a
    *  kind-4 VIP, 4 VIP hashed by client network, 0 deletes) and mask (kinds 3, 4); false when refused. */
   steerSet(mapFd: number, addr: number, kind: number, mask: number): boolean;
   /** The map read back: [addr, kind, mask, addr, kind, mask, ...] (addr as int32). */
   steerEntries(mapFd: number): number[];
-  /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN). */
-  steerRun(progFd: number, frame: Buffer): number;
+  /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
+  steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }
 
 // Compiled to dist/src/datapath/port.js, so the repo root is three levels up.
 const require = createRequire(import.meta.url);
 export const native: Native = require('../../../build/Release/uvs_native.node') as Native;
+
+/** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
+function openRing(ifname: string): TapInfo {
+  const info = native.openPacketRing(ifname);
+  return { fd: info.fd, name: ifname, ifindex: info.ifindex, created: false, mac: info.mac, vnetHdr: 0, offload: 0, offloadError: '' };
+}
 
 export interface PortOptions {
   /** Bytes reserved per received frame (>= MTU + Ethernet header). */
@@ -226,8 +236,39 @@ export class Port {
 
   /** The ring backend: an existing interface (veth end, NIC) read through a TPACKET_V3 ring. */
   static packetRing(ifname: string, opts: PortOptions = {}): Port {
-    const info = native.openPacketRing(ifname);
-    const p = new Port(info.fd, ifname, opts);
+    return Port.fromRing(openRing(ifname), opts);
+  }
+
+  /**
+   * n ring sockets on ifname for uvsd --workers, joined in one fanout group: the kernel hands each
+   * received frame to one of them, picked by the steering program progFd (built for L3;
+   * src/datapath/steer.ts) or, without one, by its flow hash. Socket k goes to worker k
+   * (Port.fromRing there). Returns the sockets as queues (a TAP's fields: nothing created, no
+   * vnet header).
+   */
+  static ringQueues(ifname: string, n: number, progFd: number | undefined): TapInfo[] {
+    const out: TapInfo[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        out.push(openRing(ifname));
+      }
+      native.packetFanout(out.map((q) => q.fd), progFd ?? -1);
+    } catch (e) {
+      for (const q of out) native.close(q.fd);
+      throw e;
+    }
+    return out;
+  }
+
+  /** A Port on a ring socket opened by ringQueues (in the worker thread that owns it). */
+  static fromRing(info: TapInfo, opts: PortOptions = {}): Port {
+    let p: Port;
+    try {
+      p = new Port(info.fd, info.name, opts);
+    } catch (e) {
+      native.close(info.fd);
+      throw e;
+    }
     p.ifindex = info.ifindex;
     p.mac = info.mac;
     p.io = 'packet-ring';

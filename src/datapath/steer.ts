@@ -38,42 +38,62 @@ export function steerWorker(addr: number, port: number, mask: number | undefined
   return (mask === undefined ? steerHash(addr, port) : steerHash(addr & mask, 0)) % count;
 }
 
-/** The steering program on one multi-queue TAP and the map of local addresses it reads. */
+/**
+ * The steering program on one multi-queue TAP, or on the ring backend's fanout group
+ * (Port.ringQueues, which takes the program built for L3), and the map of local addresses it reads.
+ */
 export class Steering {
-  /** 'ebpf' when the program is attached, otherwise 'automq' (the kernel's own flow table). */
-  readonly mode: 'ebpf' | 'automq';
-  /** Why the kernel refused the program ('' when it did not). */
-  readonly reason: string;
+  /** 'ebpf' when the program is attached, otherwise the kernel's own choice: its automq flow
+   *  table (TAP) or its flow hash (the ring backend's fanout group). */
+  mode: 'ebpf' | 'automq' | 'hash';
+  /** Why there is no program ('' when there is). */
+  reason: string;
   /** Addresses the map holds now, by kind. */
   private readonly have = new Map<number, number>();
   /** Map updates the kernel refused (a full map): those addresses go by the automq rule's hash. */
   refused = 0;
-  private readonly fds: { prog: number; map: number } | undefined;
+  private fds: { prog: number; map: number } | undefined;
+  private readonly l3: boolean;
 
   /**
-   * tapFd: any queue of the TAP (the program is the device's); -1 loads without attaching (tests);
-   * undefined: no program (uvsd --steering automq).
+   * tapFd: any queue of the TAP (the program is the device's); -1 loads without attaching (tests,
+   * and with ring the fanout group's program, attached by Port.ringQueues); undefined: no program
+   * (uvsd --steering automq).
    */
-  constructor(private readonly native: Native, tapFd: number | undefined) {
+  constructor(private readonly native: Native, tapFd: number | undefined, o: { ring?: boolean } = {}) {
+    this.l3 = o.ring === true;
     let fds: { prog: number; map: number } | undefined;
     let reason = 'uvsd --steering automq';
     if (tapFd !== undefined) {
       try {
-        fds = native.steerAttach(tapFd, STEER_MAP_MAX);
+        fds = native.steerAttach(tapFd, STEER_MAP_MAX, this.l3);
         reason = '';
       } catch (e) {
         reason = (e as Error).message;
       }
     }
     this.fds = fds;
-    this.mode = fds === undefined ? 'automq' : 'ebpf';
+    this.mode = fds !== undefined ? 'ebpf' : this.l3 ? 'hash' : 'automq';
     this.reason = reason;
   }
 
-  /** For --status: `ebpf`, or `automq (reason)`. */
+  /** The loaded program (for a fanout group to take), or undefined. */
+  get prog(): number | undefined {
+    return this.fds?.prog;
+  }
+
+  /** The program could not be attached where it was to run (the fanout group refused it): none. */
+  detach(reason: string): void {
+    this.close();
+    this.fds = undefined;
+    this.mode = this.l3 ? 'hash' : 'automq';
+    this.reason = reason;
+  }
+
+  /** For --status: `ebpf`, or `automq (reason)` / `hash (reason)`. */
   describe(): string {
     if (this.mode === 'ebpf') return this.refused === 0 ? 'ebpf' : `ebpf (${this.refused} addresses refused: map full)`;
-    return `automq (${this.reason})`;
+    return `${this.mode} (${this.reason})`;
   }
 
   /** Make the map hold exactly want (addr -> steerValue(kind, mask)): the difference only. */
@@ -104,7 +124,7 @@ export class Steering {
   /** The queue number (before the kernel's modulo) the program picks for an Ethernet frame. */
   run(frame: Buffer): number {
     if (this.fds === undefined) throw new Error('steering: no program attached');
-    return this.native.steerRun(this.fds.prog, frame);
+    return this.native.steerRun(this.fds.prog, frame, this.l3);
   }
 
   /** Close our fds (the TAP keeps the program until it goes). */

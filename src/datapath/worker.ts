@@ -1,5 +1,5 @@
-// One worker thread of uvsd --workers N (src/datapath/group.ts): owns one TAP queue and a
-// Datapath of its own, runs the same receive loop uvsd runs with one datapath, and applies the
+// One worker thread of uvsd --workers N (src/datapath/group.ts): owns one TAP queue (or one ring
+// socket of the ring backend) and a Datapath of its own, runs the same receive loop uvsd runs with one datapath, and applies the
 // DpOps the main thread posts. The per-frame loop is the same code as with one datapath; only
 // the rare paths (a frame of a connection another worker holds, ARP frames) post copies.
 
@@ -33,9 +33,9 @@ const setup = workerData as WorkerSetup;
 const parent = parentPort as MessagePort;
 const { index, count } = setup;
 
-const port = Port.fromTap(setup.queue, setup.port);
+const port = setup.ring ? Port.fromRing(setup.queue, setup.port) : Port.fromTap(setup.queue, setup.port);
 const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count } }, port);
-const scalars = new Float64Array(new SharedArrayBuffer(8));
+const scalars = new Float64Array(new SharedArrayBuffer(8 * 3));
 const peers = setup.peers;
 
 /** Hops of the frame being processed: 0 from the TAP (or sent from there to its owner), k after
@@ -187,6 +187,11 @@ setInterval(() => {
   dp.counters.c[C.rx_wakes] += port.takeRxWakes();
   dp.tick();
   scalars[0] = dp.ct.count;
+  const drops = port.drops();
+  if (drops !== null) {
+    scalars[1] = drops.ring_full;
+    scalars[2] = drops.too_long;
+  }
   if (setup.census) census.step();
 }, TICK_MS);
 
