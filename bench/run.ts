@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
-//                    [--tcp-seconds 10] [--iperf-streams 1] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
+//                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
 //                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
@@ -50,6 +50,8 @@ const { values: opt } = parseArgs({
     'tcp-seconds': { type: 'string' },
     /** iperf3 -P: parallel streams of the bulk row (more than one spreads over uvsd --workers' queues). */
     'iperf-streams': { type: 'string', default: '1' },
+    /** How uvsd meets the TCP rows' bridge: a TAP (default) or the ring backend on a veth (--port af_packet). */
+    'tcp-port': { type: 'string', default: 'tap' },
     'latency-pps': { type: 'string' },
     'full-max': { type: 'string', default: '262144' },
     /** Set the bench's own scheduler autogroup (its session; run it under setsid) to this nice. */
@@ -104,6 +106,8 @@ if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('-
 if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 if (opt.perf !== undefined && !hasCommand('perf')) fail('--perf needs perf: apt-get install -y linux-perf');
 if (opt.perf !== undefined) mkdirSync(path.resolve(opt.perf), { recursive: true });
+const tcpPort = opt['tcp-port'] as 'tap' | 'ring';
+if (tcpPort !== 'tap' && tcpPort !== 'ring') fail(`--tcp-port must be tap or ring, got ${tcpPort}`);
 if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
 
 function bounded(v: number, lo: number, hi: number, name: string): number {
@@ -186,7 +190,7 @@ async function withUdpLab(mode: UdpMode, labs: Set<{ destroy(): Promise<void> }>
 }
 
 async function withTcpLab(mode: 'dr' | 'nat', labs: Set<{ destroy(): Promise<void> }>, fn: (t: TcpLab) => Promise<void>): Promise<void> {
-  const t = new TcpLab(mode);
+  const t = new TcpLab(mode, tcpPort);
   if (opt.perf !== undefined) t.perfDir = path.resolve(opt.perf);
   const h = { destroy: () => (t.dl ? t.destroy() : Promise.resolve()) };
   labs.add(h);

@@ -40,10 +40,11 @@ export class TcpLab {
   /** perf record -a -g into this directory during each measured wrk run (npm run bench -- --perf DIR). */
   perfDir: string | undefined;
 
-  constructor(readonly mode: TcpMode) {}
+  /** port: how uvsd meets the bridge (a TAP, or the ring backend on a veth: bench --tcp-port). */
+  constructor(readonly mode: TcpMode, readonly port: 'tap' | 'ring' = 'tap') {}
 
   async setup(opts: { nginx: boolean }): Promise<void> {
-    this.dl = await createDrLab({ servers: 2, mode: this.mode, base: 'uvsb', startServers: false, hostAddr: `${HAPROXY_ADDR}/24` });
+    this.dl = await createDrLab({ servers: 2, mode: this.mode, port: this.port, base: 'uvsb', startServers: false, hostAddr: `${HAPROXY_ADDR}/24` });
     this.tmp = mkdtempSync(path.join(tmpdir(), 'uvsb-tcp-'));
     // The client (wrk) and haproxy's server side open ~15k connections/s from one address to
     // one address:port. With Linux's defaults (28k ephemeral ports, TIME_WAIT reused only on
