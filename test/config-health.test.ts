@@ -157,7 +157,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
   await w.clock.advance(1 * S);
   const before = { rules: formatRules(w.r.ctl.list(), N), entries: JSON.stringify(w.mgr.entries()), attempts: w.attempts.length };
   const cases: Array<[string, string]> = [
-    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, dns, smtp, got "htp_get"'],
+    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, dns, smtp, file, got "htp_get"'],
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
@@ -626,6 +626,33 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
     'f.yaml:11: services[0].servers[0].health.checks[1].dns-name: "example..com" has an empty label');
   assert.equal(configError(() => parseConfig(text.replace('{ type: smtp, connect-port: 25 }', '{ type: smtp, dns-name: x }'), 'f.yaml')),
     'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, helo-name)');
+});
+
+test('YAML file is keepalived\'s track_file + FILE_CHECK: file, weight (default 0: a non-zero number takes the server out), reverse, init-file; --dump-config writes it back; other fields are refused', () => {
+  const text = `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    servers:
+      - address: ${A}
+        health:
+          checks:
+            - { type: file, file: /run/uvs/maint }
+            - { type: file, file: /run/uvs/load, weight: -3, reverse: true, init-file: 2, init-overwrite: true }
+`;
+  const cfg = parseConfig(text, 'f.yaml');
+  const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
+  const show = (c: CheckSpec) => (c.type === 'FILE_CHECK' ? `${c.path} ${c.weight} ${c.reverse} ${JSON.stringify(c.init ?? null)} ${c.delayLoopMs}` : c.type);
+  assert.deepEqual(cs.map(show), ['/run/uvs/maint 0 false null 1000', '/run/uvs/load -3 true {"value":2,"overwrite":true} 1000']);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: file\n\s+file: \/run\/uvs\/maint\n\s+- type: file\n\s+file: \/run\/uvs\/load\n\s+weight: -3\n\s+reverse: true\n\s+init-file: 2\n\s+init-overwrite: true\n/, dumped);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map(show), cs.map(show), 'loads back the same');
+  assert.equal(configError(() => parseConfig(text.replace('{ type: file, file: /run/uvs/maint }', '{ type: file, file: /x, delay-loop: 3 }'), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].delay-loop: not a field of file checks (known: type, file, weight, reverse, init-file, init-overwrite)');
+  assert.equal(configError(() => parseConfig(text.replace('{ type: file, file: /run/uvs/maint }', '{ type: file }'), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].file: missing: file checks need the file to read');
 });
 
 test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; a failing one takes its server out; --dump-config writes it back; enable-sni is no http_get field', async () => {

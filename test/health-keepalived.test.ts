@@ -274,8 +274,6 @@ test('a real_server whose only checkers are unsupported is imported unchecked, a
     BFD_CHECK {
       name bfd1
     }
-    FILE_CHECK {
-    }
   }
   real_server 1.2.3.6 53 {
     BFD_CHECK {
@@ -290,8 +288,7 @@ test('a real_server whose only checkers are unsupported is imported unchecked, a
   const notChecked = 'has no supported checker: it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)';
   assert.deepEqual(warnings, [
     `k.conf:4: BFD_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
-    `k.conf:7: FILE_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
-    'k.conf:11: BFD_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
+    'k.conf:9: BFD_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
   ]);
 });
 

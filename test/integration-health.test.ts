@@ -20,10 +20,15 @@ const CONNECT_TIMEOUT_S = 1;
 /** The bound the issue asks for: out of rotation within delay_loop x retry + connect_timeout. */
 const OUT_WITHIN_MS = (DELAY_LOOP_S * RETRY + CONNECT_TIMEOUT_S) * 1000;
 
-function conf(rs1: string, rs2: string, sorry: string, qlog: string): string {
+function conf(rs1: string, rs2: string, sorry: string, qlog: string, maint: string): string {
   return `! uvs integration test
 global_defs {
     router_id uvs_test
+}
+track_file maint_rs1 {
+    file ${maint}
+    weight 0
+    init_file 0
 }
 virtual_server ${VIP} 80 {
     delay_loop ${DELAY_LOOP_S}
@@ -45,6 +50,9 @@ virtual_server ${VIP} 80 {
             connect_timeout ${CONNECT_TIMEOUT_S}
             retry ${RETRY}
             delay_before_retry ${DELAY_BEFORE_RETRY_S}
+        }
+        FILE_CHECK {
+            track_file maint_rs1
         }
     }
     real_server ${rs2} 80 {
@@ -91,7 +99,8 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     const [rs1, rs2, sorry] = [s1!.addr, s2!.addr, s3!.addr];
     const file = join(lab.tmp, 'keepalived.conf');
     const qlog = join(lab.tmp, 'quorum.log');
-    writeFileSync(file, conf(rs1, rs2, sorry, qlog));
+    const maint = join(lab.tmp, 'maint-rs1');
+    writeFileSync(file, conf(rs1, rs2, sorry, qlog, maint));
     await lab.startUvsd(['--keepalived-conf', file]);
     // The import is in the table before the socket answers; wait for it all the same.
     await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
@@ -124,6 +133,17 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
     assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
 
+    // Maintenance by FILE_CHECK (keepalived's track_file, created by init_file 0 at start): a
+    // non-zero number takes rs1 out within a poll (1 s), 0 puts it back.
+    assert.equal(readFileSync(maint, 'utf8'), '0\n', 'init_file wrote the file');
+    writeFileSync(maint, '1\n');
+    const maintMs = await until(lab, 'rs1 out for maintenance', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, 3000);
+    t.diagnostic(`rs1 out of rotation ${maintMs} ms after its maintenance file read 1`);
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(FILE_CHECK: track_file maint_rs1 reads 1\\)$`, 'm'));
+    assert.deepEqual((await lab.http(6)).counts, { rs2: 6 });
+    writeFileSync(maint, '0\n');
+    await until(lab, 'rs1 back after maintenance', (l) => l.includes(`${rs1}:80 1`), 3000);
+
     // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections. Its host
     // still answers PING_CHECK: a server is alive only while all its checkers pass.
     await s2!.proc!.stop(2000);
@@ -152,7 +172,7 @@ test('health checks from keepalived.conf: out within delay_loop x retry + connec
     // Every state change was logged once by uvsd (not per check).
     const out = lab.uvsd!.stdout();
     const downs = out.split('\n').filter((x) => x.includes('health: real server down'));
-    assert.equal(downs.length, 3, downs.join('\n'));
+    assert.equal(downs.length, 4, downs.join('\n'));
     // quorum_down ran when all were down, quorum_up when rs1 came back, and omega runs
     // quorum_down once more at shutdown.
     for (let i = 0; i < 40 && readFileSync(qlog, 'utf8') !== 'down\nup\n'; i++) await delay(50); // commands run asynchronously

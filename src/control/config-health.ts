@@ -8,6 +8,7 @@ import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
+import { fileCheckSpec } from '../health/checkers/file.js';
 import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
@@ -42,6 +43,7 @@ const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'ch
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
 const CHECK_TYPES: Record<string, CheckerType> = {
   tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK', dns: 'DNS_CHECK', smtp: 'SMTP_CHECK',
+  file: 'FILE_CHECK',
 };
 const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
@@ -55,6 +57,8 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
   DNS_CHECK: [...CHECK_COMMON_KEYS, 'dns-type', 'dns-name'],
   SMTP_CHECK: [...CHECK_COMMON_KEYS, 'helo-name'],
+  // keepalived's track_file and FILE_CHECK in one: read every second, applied at once.
+  FILE_CHECK: ['type', 'file', 'weight', 'reverse', 'init-file', 'init-overwrite'],
 };
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
 const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains'];
@@ -142,6 +146,16 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
   };
   switch (type) {
+    case 'FILE_CHECK': {
+      const ff = g('file') ?? h.fail(f.line, `${f.path}.file`, 'missing: file checks need the file to read');
+      const path = h.str(ff);
+      if (path === '') h.fail(ff.line, ff.path, 'must be a path, got ""');
+      return fileCheckSpec({
+        origin: common.origin, trackFile: path, path,
+        weight: g('weight') ? h.int(g('weight')!, -2147483647, 2147483647) : 0, reverse: g('reverse') ? h.bool(g('reverse')!) : false,
+        init: g('init-file') ? { value: h.int(g('init-file')!, -254, 254), overwrite: g('init-overwrite') ? h.bool(g('init-overwrite')!) : false } : undefined,
+      });
+    }
     case 'TCP_CHECK': return { ...common, type };
     case 'PING_CHECK': return { ...common, type };
     case 'HTTP_GET':
@@ -287,6 +301,12 @@ const sec = (ms: number): number => ms / 1000;
 
 function dumpChecker(c: CheckSpec): Record<string, unknown> {
   const o: Record<string, unknown> = { type: TYPE_NAMES[c.type] };
+  if (c.type === 'FILE_CHECK') {
+    return {
+      ...o, file: c.path, ...(c.weight !== 0 ? { weight: c.weight } : {}), ...(c.reverse ? { reverse: true } : {}),
+      ...(c.init !== undefined ? { 'init-file': c.init.value, ...(c.init.overwrite ? { 'init-overwrite': true } : {}) } : {}),
+    };
+  }
   const D = HEALTH_DEFAULTS;
   if (c.delayLoopMs !== D.delayLoopMs) o['delay-loop'] = sec(c.delayLoopMs);
   if (c.connectTimeoutMs !== D.connectTimeoutMs) o['connect-timeout'] = sec(c.connectTimeoutMs);

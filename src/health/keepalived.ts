@@ -7,7 +7,8 @@
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
+import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -181,6 +182,15 @@ function hexArg(st: Stmt, i: number): Buffer {
   return Buffer.from(v, 'hex');
 }
 
+/** weight W [reverse|noreverse] of track_file (|W| <= 254) and FILE_CHECK. */
+function trackWeight(st: Stmt, max: number): { weight: number; reverse: boolean } {
+  nArgs(st, 1, 2);
+  const weight = intArg(st, 0, -max, max);
+  const opt = st.args[1]?.text;
+  if (opt !== undefined && opt !== 'reverse' && opt !== 'noreverse') throw err(st, `weight ${weight}: "${opt}" is not reverse or noreverse`);
+  return { weight, reverse: opt === 'reverse' };
+}
+
 function noArgs(st: Stmt): void {
   if (st.args.length > 0) throw err(st, `${st.key} takes no argument, got "${st.args[0]!.text}"`);
 }
@@ -227,6 +237,7 @@ const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; dela
   MISC_CHECK: { retry: 0, delayBeforeRetryMs: 1000 },
   DNS_CHECK: { retry: 3, delayBeforeRetryMs: DELAY_LOOP },
   SMTP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
+  FILE_CHECK: { retry: 0, delayBeforeRetryMs: FILE_POLL_MS },
 };
 
 /** A checker type's retry and delay_before_retry when nothing sets them (delay_loop: the checker's). */
@@ -323,10 +334,20 @@ interface GroupEntry {
 }
 
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
-const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK', 'FILE_CHECK']);
+const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK']);
+
+/** A top-level track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }. */
+interface TrackFile {
+  path: string;
+  weight: number;
+  reverse: boolean;
+  init?: { value: number; overwrite: boolean };
+}
 
 class Parser {
   readonly warnings: string[] = [];
+  /** The top-level track_file blocks by name (FILE_CHECK names one). */
+  private trackFiles = new Map<string, TrackFile>();
 
   warn(st: Stmt, msg: string): void {
     this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
@@ -348,8 +369,9 @@ class Parser {
     // Groups first: a virtual_server may name one defined further down (keepalived reads the
     // whole file before it checks).
     const groups = this.groups(stmts);
+    this.trackFiles = this.trackFileBlocks(stmts);
     for (const st of stmts) {
-      if (st.key === 'virtual_server_group') continue;
+      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file') continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
           // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
@@ -373,6 +395,69 @@ class Parser {
       this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
     }
     return { services };
+  }
+
+  /**
+   * track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] } (also its
+   * deprecated name vrrp_track_file): files whose number a real server's FILE_CHECK follows.
+   * Stricter than keepalived, which skips a bad one with a message: an error with file:line.
+   */
+  trackFileBlocks(stmts: Stmt[]): Map<string, TrackFile> {
+    const out = new Map<string, TrackFile>();
+    for (const st of stmts) {
+      if (st.key !== 'track_file' && st.key !== 'vrrp_track_file') continue;
+      nArgs(st, 1, 1);
+      const name = st.args[0]!.text;
+      if (out.has(name)) throw err(st, `track_file ${name} is defined twice`);
+      let path: string | undefined;
+      const tf: Omit<TrackFile, 'path'> = { weight: 1, reverse: false };
+      for (const s of needBlock(st)) {
+        switch (s.key) {
+          case 'file': nArgs(s, 1, 1); path = s.args[0]!.text; break;
+          case 'weight': Object.assign(tf, trackWeight(s, 254)); break;
+          case 'init_file': {
+            nArgs(s, 0, 2);
+            const init = { value: 0, overwrite: false };
+            for (let i = 0; i < s.args.length; i++) {
+              if (s.args[i]!.text === 'overwrite') init.overwrite = true;
+              else init.value = intArg(s, i, -254, 254);
+            }
+            tf.init = init;
+            break;
+          }
+          default: throw err(s, `${s.key} is not a keyword of track_file (file, weight, init_file)`);
+        }
+      }
+      if (path === undefined || path === '') throw err(st, `track_file ${name} needs a file`);
+      out.set(name, { ...tf, path });
+    }
+    return out;
+  }
+
+  /**
+   * FILE_CHECK { track_file NAME; weight W [reverse|noreverse] } (keepalived 2.2): the named
+   * track_file's number; its weight and reverse unless the checker gives its own. Read at start
+   * and every FILE_POLL_MS; no retry, rise or fall (each reading applies at once, as keepalived's).
+   */
+  fileCheck(st: Stmt): FileCheck {
+    noArgs(st);
+    let name: string | undefined;
+    let own: { weight: number; reverse: boolean } | undefined;
+    for (const s of needBlock(st)) {
+      switch (s.key) {
+        case 'track_file': {
+          nArgs(s, 1, 1);
+          name = s.args[0]!.text;
+          if (!this.trackFiles.has(name)) throw err(s, `track_file ${name} is not defined (a top-level track_file ${name} { file PATH } block)`);
+          break;
+        }
+        case 'weight': own = trackWeight(s, 2147483647); break;
+        default: throw err(s, `${s.key} is not a keyword of FILE_CHECK (track_file, weight)`);
+      }
+    }
+    if (name === undefined) throw err(st, 'FILE_CHECK needs a track_file');
+    const tf = this.trackFiles.get(name)!;
+    return fileCheckSpec({ origin: st.at, trackFile: name, path: tf.path, ...(own ?? { weight: tf.weight, reverse: tf.reverse }), init: tf.init });
   }
 
   /**
@@ -567,10 +652,14 @@ class Parser {
     let lowerAt: Stmt | undefined;
     // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
     // without any checker); their warnings say so rather than suggest other checks run.
-    const checked = rest.some((s) => CHECKERS.has(s.key));
+    const checked = rest.some((s) => CHECKERS.has(s.key) || s.key === 'FILE_CHECK');
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(...this.checkers(s, d));
+        continue;
+      }
+      if (s.key === 'FILE_CHECK') {
+        rs.checkers.push(this.fileCheck(s));
         continue;
       }
       if (UNSUPPORTED_CHECKERS.has(s.key)) {

@@ -24,6 +24,8 @@
 
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
+import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
+import { MAX_WEIGHT } from '../control/ipvsadm.js';
 import { dk, entryOfServer, sorryEntry, type HealthPlan } from '../control/config.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
@@ -80,6 +82,8 @@ interface CheckerState {
   followers?: CheckerState[];
   /** Another service's checker of the group runs for this one (see followers). */
   follows?: boolean;
+  /** FILE_CHECK: what its file adds to the server's weight now (0 for the other checkers). */
+  delta: number;
 }
 
 interface RsState {
@@ -149,6 +153,15 @@ interface RsPlan {
   same: boolean;
   alive: boolean;
   dynWeight: number | undefined;
+  /** What the FILE_CHECKs add to the weight (kept, or read now for new checkers). */
+  delta: number;
+  /** New checkers (not same): each one's first state, up and delta (a FILE_CHECK's from its file now). */
+  first?: Array<{ up: boolean; delta: number }>;
+}
+
+/** A server's weight: configured (or misc_dynamic's) plus what its FILE_CHECKs add, within 0..MAX_WEIGHT. */
+function effectiveWeight(base: number, delta: number): number {
+  return delta === 0 ? base : Math.max(0, Math.min(MAX_WEIGHT, base + delta));
 }
 
 interface VsPlan {
@@ -188,7 +201,9 @@ export class HealthManager {
   }
 
   private weightOf(rs: RsState): number {
-    return rs.dynWeight ?? rs.spec.weight;
+    let delta = 0;
+    for (const c of rs.checkers) delta += c.delta;
+    return effectiveWeight(rs.dynWeight ?? rs.spec.weight, delta);
   }
 
   private destArgs(vs: VsState, addr: string, port: number, weight?: number): Record<string, unknown> {
@@ -270,7 +285,17 @@ export class HealthManager {
         } else if (!same) {
           changes.push(r.checkers.length === 0 ? `stop checks on ${what}` : `restart checks on ${what}: ${typesOf(r.checkers)}`);
         }
-        const alive = r.checkers.length === 0 ? true : o !== undefined ? o.alive : !spec.alpha;
+        // New checkers start as the server is (alive, or failed with alpha); a FILE_CHECK's state
+        // is known at once from its file (keepalived clears alpha for it).
+        const others = r.checkers.filter((c) => c.type !== 'FILE_CHECK').length;
+        const base = others === 0 ? true : o !== undefined ? o.alive : !spec.alpha;
+        const first = same ? undefined : r.checkers.map((c) => {
+          if (c.type !== 'FILE_CHECK') return { up: base, delta: 0 };
+          const v = fileVerdict(c, firstFileValue(c, !this.started));
+          return { up: v.ok, delta: v.delta ?? 0 };
+        });
+        const alive = same ? o!.alive : base && first!.every((f) => f.up);
+        const delta = same ? o!.checkers.reduce((a, c) => a + c.delta, 0) : first!.reduce((a, f) => a + f.delta, 0);
         const dynWeight = same ? o!.dynWeight : undefined;
         // A new configured weight the table does not show now (the server is out or at weight 0,
         // or a misc_dynamic weight is in use) is still a change: said here, not silently taken.
@@ -278,11 +303,11 @@ export class HealthManager {
           changes.push(`re-weight server ${vsName({ key })} -> ${name}: configured weight ${o.spec.weight} -> ${r.weight} ` +
             (alive ? `(misc_dynamic weight ${dynWeight} in use)` : '(health check failed: applies when it passes)'));
         }
-        return { spec: r, old: o, same, alive, dynWeight };
+        return { spec: r, old: o, same, alive, dynWeight, delta, first };
       });
       for (const o of oldRs.values()) if (o.checkers.length > 0) changes.push(`stop checks on server ${vsName({ key })} -> ${o.spec.addr}:${o.spec.port}`);
       let w = 0;
-      for (const r of rs) if (r.alive) w += r.dynWeight ?? r.spec.weight;
+      for (const r of rs) if (r.alive) w += effectiveWeight(r.dynWeight ?? r.spec.weight, r.delta);
       // keepalived (set_quorum_states): a new service starts with its quorum up only at quorum + hysteresis.
       let quorumUp = w >= spec.quorum + spec.hysteresis;
       if (old !== undefined) {
@@ -307,7 +332,7 @@ export class HealthManager {
         const e = byRs.get(this.key(service, addr, port));
         if (e === undefined) return configured;
         // Alive and not held out by the sorry server: its weight; else out, or 0 under inhibit.
-        if (e.r.alive && !e.held) return e.r.dynWeight ?? configured;
+        if (e.r.alive && !e.held) return effectiveWeight(e.r.dynWeight ?? configured, e.r.delta);
         return e.r.spec.inhibitOnFailure ? 0 : undefined;
       },
       sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, ...sorryEntry(p.spec) })),
@@ -340,7 +365,11 @@ export class HealthManager {
           rs.checkers.forEach((c, i) => (c.spec = r.spec.checkers[i]!));
         } else {
           for (const c of rs.checkers) this.kill(c);
-          rs.checkers = r.spec.checkers.map((c) => ({ spec: c, rs, up: r.alive, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, lastMs: 0, lastReason: '' }));
+          rs.checkers = r.spec.checkers.map((c, i) => {
+            if (c.type === 'FILE_CHECK') writeInitFile(c, !this.started);
+            const f = r.first![i]!;
+            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, lastMs: 0, lastReason: '', delta: f.delta };
+          });
           if (this.started) for (const c of rs.checkers) this.scheduleFirst(c);
         }
         rs.spec = r.spec;
@@ -495,21 +524,25 @@ export class HealthManager {
     }
     const rs = c.rs;
     const weight = r.ok ? r.weight : undefined;
-    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight));
+    // A FILE_CHECK's weight: what it adds while it passes (a failed one adds nothing).
+    const delta = s.type === 'FILE_CHECK' ? (r.ok ? r.delta ?? 0 : 0) : undefined;
+    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight, delta === undefined ? undefined : { c, delta }));
     return next;
   }
 
-  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined): Promise<void> {
+  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }): Promise<void> {
     if (this.stopped || rs.removed) return;
     const vs = rs.vs;
     const items: BatchItem[] = [];
     const alive = rs.checkers.every((c) => c.up);
     const oldWeight = this.weightOf(rs);
     if (dynWeight !== undefined) rs.dynWeight = dynWeight;
+    if (file !== undefined && !file.c.dead) file.c.delta = file.delta;
     if (alive === rs.alive) {
       if (alive && this.weightOf(rs) !== oldWeight) {
         rs.reason = reason; // --status and /status.json show why the weight is what it is
-        this.deps.log.info({ service: vsName(vs), server: rsName(rs), weight: this.weightOf(rs), reason }, 'health: weight changed (misc_dynamic)');
+        this.deps.log.info({ service: vsName(vs), server: rsName(rs), weight: this.weightOf(rs), reason },
+          `health: weight changed (${file !== undefined ? 'FILE_CHECK' : 'misc_dynamic'})`);
         // Held out by the sorry server: the new weight applies when it is put back (keepalived update_svr_wgt).
         if (rs.present === 'weight') items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
         this.updateQuorum(vs, items);

@@ -4,7 +4,7 @@
 
 import type { DestInfo, Fwd, Proto, TunOptions } from '../control/protocol.js';
 
-export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK';
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK' | 'FILE_CHECK';
 
 /** Where a spec came from, for messages ("file:line"). */
 export interface Origin {
@@ -100,7 +100,25 @@ export interface SmtpCheck extends CheckCommon {
   /** helo_name (default smtpchecker.keepalived.org). */
   helo: string;
 }
-export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck | DnsCheck | SmtpCheck;
+/**
+ * FILE_CHECK (keepalived 2.2): the number in a file (keepalived's track_file) decides. With weight
+ * 0, a value other than 0 fails the server (reverse: 0 fails it); otherwise value x weight
+ * (negated with reverse) is added to the server's weight, which stays within 0..2^31-1. A missing
+ * file reads 0. Read at start and then every FILE_POLL_MS (keepalived watches it with inotify);
+ * no retry, rise or fall: each reading applies at once.
+ */
+export interface FileCheck extends CheckCommon {
+  type: 'FILE_CHECK';
+  /** The track_file's name (for messages) and its file. */
+  trackFile: string;
+  path: string;
+  weight: number;
+  reverse: boolean;
+  /** track_file's init_file [VALUE] [overwrite]: the file is created with VALUE when missing
+   *  (with overwrite also replaced when uvsd starts; never on a reload). */
+  init?: { value: number; overwrite: boolean };
+}
+export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck | DnsCheck | SmtpCheck | FileCheck;
 
 export interface RealServerSpec {
   addr: string;
@@ -165,6 +183,8 @@ export interface CheckResult {
   reason: string;
   /** MISC_CHECK with misc_dynamic: the weight the exit code asks for. */
   weight?: number;
+  /** FILE_CHECK: what its file adds to the server's weight (0 when it adds nothing). */
+  delta?: number;
 }
 
 /** The address and port a checker talks to (the real server's unless connect_ip/port say otherwise). */

@@ -2,6 +2,7 @@
 import type { CheckResult, CheckSpec } from '../types.js';
 import { checkDns } from './dns.js';
 import { checkHttp, checkSsl } from './http.js';
+import { checkFile } from './file.js';
 import { checkMisc } from './misc.js';
 import { checkPing, Pinger } from './ping.js';
 import { checkSmtp } from './smtp.js';
@@ -25,6 +26,7 @@ export function hostChecks(pinger: Pinger): RunCheck {
       case 'MISC_CHECK': return checkMisc(spec);
       case 'DNS_CHECK': return checkDns(spec, target);
       case 'SMTP_CHECK': return checkSmtp(spec, target);
+      case 'FILE_CHECK': return checkFile(spec);
     }
   };
 }
