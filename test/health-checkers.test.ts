@@ -8,6 +8,9 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { checkDns, dnsQuery } from '../src/health/checkers/dns.js';
 import { checkHttp, checkSsl } from '../src/health/checkers/http.js';
@@ -19,6 +22,7 @@ import { checkTcp } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
+import { loadKeepalivedFile } from '../src/health/load.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
 
 const LO = '127.0.0.1';
@@ -224,6 +228,57 @@ test('SSL_GET from keepalived.conf, run as uvsd runs checks (hostChecks): up whi
   } finally {
     pinger.close();
     if (open) srv.close();
+  }
+});
+
+test('SSL_GET with keepalived\'s SSL block: a server that requires a client certificate passes only when the block gives one; unreadable files are refused at load with file:line', async () => {
+  // The server trusts the test certificate as a client certificate (mutual TLS).
+  const srv = https.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT, requestCert: true, rejectUnauthorized: true, ca: [TEST_TLS_CERT] }, (_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ssl-'));
+  const pinger = new Pinger();
+  try {
+    writeFileSync(join(dir, 'client.pem'), TEST_TLS_CERT);
+    writeFileSync(join(dir, 'client.key'), TEST_TLS_KEY);
+    const conf = (ssl: string) => `${ssl}
+virtual_server 192.168.8.200 443 {
+  real_server ${LO} ${port} {
+    SSL_GET {
+      url {
+        path /
+      }
+      connect_timeout 3
+    }
+  }
+}
+`;
+    const ssl = `SSL {
+  certificate ${join(dir, 'client.pem')}
+  key ${join(dir, 'client.key')}
+  ca ${join(dir, 'client.pem')}
+}`;
+    writeFileSync(join(dir, 'with.conf'), conf(ssl));
+    writeFileSync(join(dir, 'without.conf'), conf(''));
+    const run = (file: string) => {
+      const rs = loadKeepalivedFile(join(dir, file)).config.services[0]!.realServers[0]!;
+      return hostChecks(pinger)(rs.checkers[0]!, rs);
+    };
+    const without = await run('without.conf');
+    assert.equal(without.ok, false, 'the server asks for a certificate: none given');
+    assert.deepEqual(await run('with.conf'), { ok: true, reason: '/: HTTP status 200' });
+    const spec = loadKeepalivedFile(join(dir, 'with.conf')).config.services[0]!.realServers[0]!.checkers[0]!;
+    assert.equal(spec.type === 'SSL_GET' && spec.tls?.certificate, join(dir, 'client.pem'));
+    // A file that goes away after the load: the check fails and says which.
+    rmSync(join(dir, 'client.key'));
+    assert.deepEqual(await hostChecks(pinger)(spec, { addr: LO, port }), { ok: false, reason: `SSL key ${join(dir, 'client.key')}: ENOENT` });
+    // Missing at load: refused as keepalived refuses to start, with file:line of the SSL block.
+    assert.throws(() => loadKeepalivedFile(join(dir, 'with.conf')), { message: `${join(dir, 'with.conf')}:1: SSL key ${join(dir, 'client.key')}: ENOENT` });
+    assert.throws(() => parseKeepalived('SSL {\n  certificate /a.pem\n}\n', 'k.conf'), { message: 'k.conf:1: SSL: certificate and key go together' });
+    assert.throws(() => parseKeepalived('SSL {\n  cert /a.pem\n}\n', 'k.conf'), { message: 'k.conf:2: cert is not a keyword of SSL (password, ca, certificate, key)' });
+  } finally {
+    pinger.close();
+    srv.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -7,8 +7,9 @@ import type { Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord } from './protocol.js';
-import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
+import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
+import { tlsFilesProblem } from '../health/checkers/http.js';
 import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
@@ -52,7 +53,7 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   TCP_CHECK: CHECK_COMMON_KEYS,
   PING_CHECK: CHECK_COMMON_KEYS,
   HTTP_GET: HTTP_KEYS,
-  SSL_GET: [...HTTP_KEYS, 'enable-sni'],
+  SSL_GET: [...HTTP_KEYS, 'enable-sni', 'certificate', 'key', 'password', 'ca'],
   UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
   DNS_CHECK: [...CHECK_COMMON_KEYS, 'dns-type', 'dns-name'],
@@ -163,7 +164,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
       const uf = g('url') ?? h.fail(f.line, `${f.path}.url`, `missing: ${typeName} needs at least one url { path }`);
       const urls = (yaml().isMap(uf.node) ? [uf] : h.list(uf)).map((x) => url(h, x));
       if (urls.length === 0) h.fail(uf.line, uf.path, 'needs at least one url { path }');
-      const sni = type === 'SSL_GET' ? { enableSni: g('enable-sni') ? h.bool(g('enable-sni')!) : false } : {};
+      const sni = type === 'SSL_GET' ? { enableSni: g('enable-sni') ? h.bool(g('enable-sni')!) : false, ...clientTls(h, f, m) } : {};
       return { ...common, type, urls, virtualhost: d.virtualhost, ...sni };
     }
     case 'UDP_CHECK': {
@@ -208,6 +209,20 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
       return { ...common, type, helo };
     }
   }
+}
+
+/** ssl_get's certificate, key, password and ca (keepalived's SSL block, per check here); the files must be readable. */
+function clientTls(h: FieldHelpers, f: Field, m: Map<string, Field>): { tls?: TlsClient } {
+  const t: TlsClient = { origin: { file: h.file, line: f.line } };
+  for (const k of ['certificate', 'key', 'password', 'ca'] as const) {
+    const v = m.get(k);
+    if (v !== undefined) t[k] = h.str(v);
+  }
+  if (Object.keys(t).length === 1) return {};
+  if ((t.certificate === undefined) !== (t.key === undefined)) h.fail(f.line, f.path, 'certificate and key go together');
+  const problem = tlsFilesProblem(t);
+  if (problem !== undefined) h.fail(f.line, f.path, problem);
+  return { tls: t };
 }
 
 function checks(h: FieldHelpers, f: Field, d: Inherited): CheckSpec[] {
@@ -324,6 +339,7 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
     case 'SSL_GET':
       if (c.virtualhost !== undefined) o.virtualhost = c.virtualhost;
       if (c.enableSni) o['enable-sni'] = true;
+      for (const k of ['certificate', 'key', 'password', 'ca'] as const) if (c.tls?.[k] !== undefined) o[k] = c.tls[k];
       o.url = c.urls.map((u) => {
         const x: Record<string, unknown> = { path: u.path };
         if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));

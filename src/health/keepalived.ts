@@ -7,7 +7,7 @@
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 
 export class KeepalivedError extends Error {
@@ -348,6 +348,8 @@ class Parser {
   readonly warnings: string[] = [];
   /** The top-level track_file blocks by name (FILE_CHECK names one). */
   private trackFiles = new Map<string, TrackFile>();
+  /** The top-level SSL block: the client certificate every SSL_GET presents. */
+  private ssl: TlsClient | undefined;
 
   warn(st: Stmt, msg: string): void {
     this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
@@ -370,8 +372,9 @@ class Parser {
     // whole file before it checks).
     const groups = this.groups(stmts);
     this.trackFiles = this.trackFileBlocks(stmts);
+    this.ssl = this.sslBlock(stmts);
     for (const st of stmts) {
-      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file') continue;
+      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file' || st.key === 'SSL') continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
           // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
@@ -432,6 +435,33 @@ class Parser {
       out.set(name, { ...tf, path });
     }
     return out;
+  }
+
+  /**
+   * SSL { password P; ca FILE; certificate FILE; key FILE }: what every SSL_GET presents to a
+   * server that asks for a client certificate (keepalived's check_ssl.c: the CA file is loaded,
+   * the server is not verified). The files are checked when the file is loaded (load.ts).
+   */
+  sslBlock(stmts: Stmt[]): TlsClient | undefined {
+    const blocks = stmts.filter((st) => st.key === 'SSL');
+    if (blocks.length === 0) return undefined;
+    if (blocks.length > 1) throw err(blocks[1]!, 'SSL is defined twice');
+    const st = blocks[0]!;
+    noArgs(st);
+    const t: TlsClient = { origin: st.at };
+    for (const s of needBlock(st)) {
+      nArgs(s, 1, 1);
+      const v = s.args[0]!.text;
+      switch (s.key) {
+        case 'password': t.password = v; break;
+        case 'ca': t.ca = v; break;
+        case 'certificate': t.certificate = v; break;
+        case 'key': t.key = v; break;
+        default: throw err(s, `${s.key} is not a keyword of SSL (password, ca, certificate, key)`);
+      }
+    }
+    if ((t.certificate === undefined) !== (t.key === undefined)) throw err(st, 'SSL: certificate and key go together');
+    return t;
   }
 
   /**
@@ -781,7 +811,7 @@ class Parser {
       case 'HTTP_GET':
       case 'SSL_GET':
         if (urls.length === 0) throw err(st, `${st.key} needs at least one url { path ... }`);
-        return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni } : {}) };
+        return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni, ...(this.ssl !== undefined ? { tls: this.ssl } : {}) } : {}) };
       case 'UDP_CHECK':
         return { ...common, type: 'UDP_CHECK', ...udp };
       case 'DNS_CHECK':

@@ -2,8 +2,9 @@
 // including file's directory), then the pure parser (keepalived.ts).
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { parseKeepalived, type ParseResult } from './keepalived.js';
+import { KeepalivedError, parseKeepalived, type ParseResult } from './keepalived.js';
 import { readConfigText } from '../control/config.js';
+import { tlsFilesProblem } from './checkers/http.js';
 
 function globRegex(part: string): RegExp {
   let re = '';
@@ -56,8 +57,17 @@ export function expandGlob(pattern: string): string[] {
   });
 }
 
+/** The SSL block's files must be readable, as keepalived refuses to start without them. */
+function checkTlsFiles(r: ParseResult): ParseResult {
+  const c = r.config.services.flatMap((vs) => vs.realServers.flatMap((rs) => rs.checkers)).find((x) => x.type === 'SSL_GET' && x.tls !== undefined);
+  const tls = c?.type === 'SSL_GET' ? c.tls : undefined;
+  const problem = tls === undefined ? undefined : tlsFilesProblem(tls);
+  if (problem !== undefined) throw new KeepalivedError(tls!.origin ?? { file: '?', line: 0 }, problem);
+  return r;
+}
+
 export function loadKeepalivedFile(path: string): ParseResult {
-  return parseKeepalived(readConfigText(path), path, {
+  return checkTlsFiles(parseKeepalived(readConfigText(path), path, {
     readInclude: (pattern, fromFile) => {
       const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
       const files = expandGlob(full);
@@ -65,5 +75,5 @@ export function loadKeepalivedFile(path: string): ParseResult {
       if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
       return files.map((f) => ({ file: f, text: readConfigText(f) }));
     },
-  });
+  }));
 }

@@ -52,6 +52,19 @@ export interface HttpUrl {
 export interface TcpCheck extends CheckCommon {
   type: 'TCP_CHECK';
 }
+/**
+ * keepalived's top-level SSL block (files in PEM): the client certificate and key SSL_GET presents
+ * to a server that asks for one (mutual TLS), the key's password, and a CA file, loaded and, as in
+ * keepalived, not used to verify the server.
+ */
+export interface TlsClient {
+  certificate?: string;
+  key?: string;
+  password?: string;
+  ca?: string;
+  origin?: Origin;
+}
+
 /** HTTP_GET, and SSL_GET: the same check over TLS (server certificate not verified, as keepalived). */
 export interface HttpCheck extends CheckCommon {
   type: 'HTTP_GET' | 'SSL_GET';
@@ -60,6 +73,8 @@ export interface HttpCheck extends CheckCommon {
   virtualhost?: string;
   /** enable_sni (SSL_GET): send virtualhost as the TLS server name (none without a virtualhost). */
   enableSni?: boolean;
+  /** SSL_GET: the SSL block's client certificate (keepalived.conf). */
+  tls?: TlsClient;
 }
 export interface UdpCheck extends CheckCommon {
   type: 'UDP_CHECK';

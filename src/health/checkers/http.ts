@@ -2,12 +2,14 @@
 // whose MD5 equals `digest` (keepalived's genhash), that matches `regex` or contains a text.
 // One connection per url, `Connection: close`; connect_timeout bounds each request as a whole
 // (TLS handshake included). SSL_GET is the same check over TLS (a Transport): like keepalived,
-// it does not verify the server's certificate, and sends a server name (SNI) only with
-// enable_sni and a virtualhost.
+// it does not verify the server's certificate, sends a server name (SNI) only with enable_sni
+// and a virtualhost, and presents the client certificate of keepalived's SSL block when given.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { CheckResult, CheckTarget, HttpCheck, HttpUrl } from '../types.js';
+import { accessSync, constants } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
 
 /** Bodies larger than this fail the check instead of being buffered. */
 const MAX_BODY = 16 << 20;
@@ -28,10 +30,42 @@ interface Transport {
 
 const PLAIN: Transport = { defaultPort: 80, get: (opts, onResponse) => http.get(opts, onResponse) };
 
-function tls(spec: Pick<HttpCheck, 'virtualhost' | 'enableSni'>): Transport {
+function tls(spec: Pick<HttpCheck, 'virtualhost' | 'enableSni'>, client: ClientFiles): Transport {
   // servername '' sends no SNI (node would otherwise take it from the Host header).
   const servername = spec.enableSni ? (spec.virtualhost ?? '') : '';
-  return { defaultPort: 443, get: (opts, onResponse) => https.get({ ...opts, rejectUnauthorized: false, servername }, onResponse) };
+  return { defaultPort: 443, get: (opts, onResponse) => https.get({ ...opts, ...client, rejectUnauthorized: false, servername }, onResponse) };
+}
+
+/** The first of the SSL block's files that cannot be read ("SSL certificate /x: ENOENT"), checked
+ *  when a configuration is loaded: keepalived refuses to start without them. */
+export function tlsFilesProblem(t: TlsClient): string | undefined {
+  for (const [what, file] of [['certificate', t.certificate], ['key', t.key], ['ca', t.ca]] as const) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (e) {
+      return `SSL ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+/** The SSL block's files as tls.connect takes them (cert, key, passphrase, ca). */
+type ClientFiles = { cert?: Buffer; key?: Buffer; passphrase?: string; ca?: Buffer };
+
+/** Read the SSL block's files (at each check: a renewed certificate is taken without a reload). */
+async function clientFiles(t: TlsClient | undefined): Promise<ClientFiles | string> {
+  if (t === undefined) return {};
+  const out: ClientFiles = t.password !== undefined ? { passphrase: t.password } : {};
+  for (const [k, path] of [['cert', t.certificate], ['key', t.key], ['ca', t.ca]] as const) {
+    if (path === undefined) continue;
+    try {
+      out[k] = await readFile(path);
+    } catch (e) {
+      return `SSL ${k === 'cert' ? 'certificate' : k} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    }
+  }
+  return out;
 }
 
 /**
@@ -122,7 +156,9 @@ export function checkHttp(spec: HttpSpec, target: CheckTarget): Promise<CheckRes
   return getAll(spec, target, PLAIN);
 }
 
-/** SSL_GET: HTTP_GET over TLS. */
-export function checkSsl(spec: HttpSpec & Pick<HttpCheck, 'enableSni'>, target: CheckTarget): Promise<CheckResult> {
-  return getAll(spec, target, tls(spec));
+/** SSL_GET: HTTP_GET over TLS, presenting the SSL block's client certificate when there is one. */
+export async function checkSsl(spec: HttpSpec & Pick<HttpCheck, 'enableSni' | 'tls'>, target: CheckTarget): Promise<CheckResult> {
+  const client = await clientFiles(spec.tls);
+  if (typeof client === 'string') return { ok: false, reason: client };
+  return getAll(spec, target, tls(spec, client));
 }
