@@ -1,7 +1,17 @@
 // Module entry: exports the uvs datapath primitives (see src/datapath/port.ts for types).
 #include "common.h"
 
+#include <time.h>
+
 using namespace uvs;
+
+// threadCpuMs() -> CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): what a control
+// verb cost the event loop's thread itself, apart from the time the host gave its CPU to others.
+static Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6);
+}
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
@@ -21,6 +31,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("steerSet", Napi::Function::New(env, SteerSet, "steerSet"));
   exports.Set("steerEntries", Napi::Function::New(env, SteerEntries, "steerEntries"));
   exports.Set("steerRun", Napi::Function::New(env, SteerRun, "steerRun"));
+  exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
   return exports;
 }
 

@@ -7,6 +7,7 @@ import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
+import { native } from '../datapath/port.js';
 import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
@@ -238,6 +239,7 @@ export class Control {
     const a = args === undefined || args === null ? {} : args;
     if (typeof a !== 'object' || Array.isArray(a)) throw new UvsError('BAD_REQUEST', '"args" must be an object');
     const t0 = performance.now();
+    const c0 = native.threadCpuMs();
     this.info.workers?.pull(); // the workers' counters, summed into dp's (group.ts)
     try {
       const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
@@ -245,24 +247,38 @@ export class Control {
       if (ctx.ops.length > 0) this.applyOps(ctx.ops);
       return result;
     } finally {
-      this.held(verb, performance.now() - t0);
+      this.held(verb, performance.now() - t0, native.threadCpuMs() - c0);
     }
   }
 
-  /** How long the event loop (and so forwarding) was held by one verb or slice; the worst is in status. */
-  private held(verb: string, ms: number): void {
+  /**
+   * How long the event loop (and so forwarding) was held by one verb or slice (ms), and how much
+   * of that was the loop's thread's own CPU (cpuMs): the rest is the host running something else
+   * on that CPU meanwhile. The worst of each is in status.
+   */
+  private held(verb: string, ms: number, cpuMs: number): void {
     if (ms > this.slowest.ms) {
       this.slowest.ms = ms;
       this.slowest.verb = verb;
+      this.slowest.cpuMs = cpuMs;
+    }
+    if (cpuMs > this.busiest.ms) {
+      this.busiest.ms = cpuMs;
+      this.busiest.verb = verb;
     }
   }
 
-  /** The verb that held the event loop longest since start (or -Z), and for how long (ms). */
-  readonly slowest = { verb: '', ms: 0 };
+  /** The verb that held the event loop longest since start (or -Z), for how long and with how much CPU (ms). */
+  readonly slowest = { verb: '', ms: 0, cpuMs: 0 };
+  /** The verb that took the most CPU of the loop's thread at once since start (or -Z) (ms). */
+  readonly busiest = { verb: '', ms: 0 };
 
   resetSlowest(): void {
     this.slowest.verb = '';
     this.slowest.ms = 0;
+    this.slowest.cpuMs = 0;
+    this.busiest.verb = '';
+    this.busiest.ms = 0;
   }
 
   /** Change the flood and exhaustion defenses (validated by the caller: uvsd's options, the config file). */
@@ -379,15 +395,17 @@ export class Control {
    */
   slicer(verb: string): { pause: () => Promise<void>; done: () => void } {
     let t = performance.now();
+    let c = native.threadCpuMs();
     return {
       pause: async (): Promise<void> => {
         const ms = performance.now() - t;
         if (ms < SLICE_MS) return;
-        this.held(verb, ms);
+        this.held(verb, ms, native.threadCpuMs() - c);
         await yieldLoop();
         t = performance.now();
+        c = native.threadCpuMs();
       },
-      done: () => this.held(verb, performance.now() - t),
+      done: () => this.held(verb, performance.now() - t, native.threadCpuMs() - c),
     };
   }
 

@@ -392,7 +392,8 @@ export function formatStatus(st: StatusResult): string {
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
-    `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'}`,
+    `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'} (cpu ${st.slowestVerb.cpuMs})`,
+    `busiest_verb_cpu_ms ${st.busiestVerb.ms} ${st.busiestVerb.verb || '-'}`,
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
     ...(st.role === undefined ? [] : [`role ${st.role}`]), // high availability (docs/ha.md)
   ];

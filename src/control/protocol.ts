@@ -296,7 +296,10 @@ export interface StatusResult {
   conns: number;
   connMax: number;
   /** The control verb that held the event loop (and so forwarding) longest since start. */
-  slowestVerb: { verb: string; ms: number };
+  /** The verb (or slice of one) that held the event loop longest since start or -Z: ms, and the loop thread's own CPU in it. */
+  slowestVerb: { verb: string; ms: number; cpuMs: number };
+  /** The verb that took the most of the loop thread's CPU at once (ms): its own cost, whatever else ran on the host. */
+  busiestVerb: { verb: string; ms: number };
   counters: Record<string, number>;
   drops: Record<string, number>;
   /** Flood and exhaustion defenses (docs/resilience.md): settings and whether secure TCP is on now. */

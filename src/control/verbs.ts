@@ -75,6 +75,9 @@ function verb<A, R>(mutates: boolean, run: (ctx: VerbCtx, args: Record<string, u
 
 // ---- argument validation (each throws a UvsError naming the offending value) ----------------
 
+/** ms to µs precision, for status. */
+const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -706,7 +709,8 @@ export const VERBS = {
       addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,
       connMax: dp.ct.max,
-      slowestVerb: { verb: ctx.control.slowest.verb, ms: Math.round(ctx.control.slowest.ms * 1000) / 1000 },
+      slowestVerb: { verb: ctx.control.slowest.verb, ms: round3(ctx.control.slowest.ms), cpuMs: round3(ctx.control.slowest.cpuMs) },
+      busiestVerb: { verb: ctx.control.busiest.verb, ms: round3(ctx.control.busiest.ms) },
       ...dp.counters.snapshot(),
       defense: { secureTcp: dp.secureTcp, ...dp.defense },
       ...(ctx.control.info.workers !== undefined

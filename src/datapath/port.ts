@@ -96,6 +96,8 @@ export interface Native {
   steerSet(mapFd: number, addr: number, kind: number, mask: number): boolean;
   /** The map read back: [addr, kind, mask, addr, kind, mask, ...] (addr as int32). */
   steerEntries(mapFd: number): number[];
+  /** CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID). */
+  threadCpuMs(): number;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }
