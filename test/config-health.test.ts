@@ -629,17 +629,12 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
 });
 
 test('YAML file is keepalived\'s track_file + FILE_CHECK: file, weight (default 0: a non-zero number takes the server out), reverse, init-file; --dump-config writes it back; other fields are refused', () => {
-  const text = `services:
-  - proto: tcp
-    address: 192.168.8.200
-    port: 80
-    servers:
-      - address: ${A}
+  const text = svc(`      - address: ${A}
         health:
           checks:
             - { type: file, file: /run/uvs/maint }
             - { type: file, file: /run/uvs/load, weight: -3, reverse: true, init-file: 2, init-overwrite: true }
-`;
+`, '');
   const cfg = parseConfig(text, 'f.yaml');
   const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
   const show = (c: CheckSpec) => (c.type === 'FILE_CHECK' ? `${c.path} ${c.weight} ${c.reverse} ${JSON.stringify(c.init ?? null)} ${c.delayLoopMs}` : c.type);
@@ -650,9 +645,9 @@ test('YAML file is keepalived\'s track_file + FILE_CHECK: file, weight (default 
   assert.match(dumped, /- type: file\n\s+file: \/run\/uvs\/maint\n\s+- type: file\n\s+file: \/run\/uvs\/load\n\s+weight: -3\n\s+reverse: true\n\s+init-file: 2\n\s+init-overwrite: true\n/, dumped);
   assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map(show), cs.map(show), 'loads back the same');
   assert.equal(configError(() => parseConfig(text.replace('{ type: file, file: /run/uvs/maint }', '{ type: file, file: /x, delay-loop: 3 }'), 'f.yaml')),
-    'f.yaml:9: services[0].servers[0].health.checks[0].delay-loop: not a field of file checks (known: type, file, weight, reverse, init-file, init-overwrite)');
+    'f.yaml:10: services[0].servers[0].health.checks[0].delay-loop: not a field of file checks (known: type, file, weight, reverse, init-file, init-overwrite)');
   assert.equal(configError(() => parseConfig(text.replace('{ type: file, file: /run/uvs/maint }', '{ type: file }'), 'f.yaml')),
-    'f.yaml:9: services[0].servers[0].health.checks[0].file: missing: file checks need the file to read');
+    'f.yaml:10: services[0].servers[0].health.checks[0].file: missing: file checks need the file to read');
 });
 
 test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; a failing one takes its server out; --dump-config writes it back; enable-sni is no http_get field', async () => {

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rig } from './helpers/harness.js';
-import { RS, VIP } from './helpers/harness.js';
+import { rig, RS, VIP } from './helpers/harness.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { HealthManager } from '../src/health/manager.js';
 import { FILE_POLL_MS, fileVerdict, parseTrackValue, readTrackFileSync } from '../src/health/checkers/file.js';
@@ -96,6 +95,16 @@ test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weigh
   assert.deepEqual(w, ['k.conf:17: BFD_CHECK is not supported: real_server 192.168.8.20 80 is not checked by it'].map((x) => x.replace('192.168.8.20', A)));
 });
 
+/** fn with a new temporary directory, removed after. */
+async function inTmp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-file-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface World {
   mgr: HealthManager;
   clock: FakeClock;
@@ -119,8 +128,7 @@ function world(config: HealthConfig): World {
 }
 
 test('weight 0 (maintenance): a server whose file says 1 at start is never added; 0 puts it in within a second, 1 takes it out', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-file-'));
-  try {
+  await inTmp(async (dir) => {
     writeFileSync(join(dir, 'maint'), '1\n');
     const w = world(parseKeepalived(conf(dir, '    FILE_CHECK { track_file maint }\n    TCP_CHECK { }'), 'k.conf').config);
     await w.mgr.start();
@@ -136,14 +144,11 @@ test('weight 0 (maintenance): a server whose file says 1 at start is never added
     await w.clock.advance(FILE_POLL_MS);
     assert.deepEqual(w.table(), [`${A}/5`, `${B}/1`], 'a missing file reads 0');
     await w.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a weight: the file\'s value x weight is added to the server\'s (never below 0 or above 2^31-1), applied by editDest; reverse subtracts', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-file-'));
-  try {
+  await inTmp(async (dir) => {
     writeFileSync(join(dir, 'load'), '2');
     const w = world(parseKeepalived(conf(dir, '    FILE_CHECK { track_file load }'), 'k.conf').config);
     await w.mgr.start();
@@ -164,14 +169,11 @@ test('a weight: the file\'s value x weight is added to the server\'s (never belo
     await r.mgr.start();
     assert.deepEqual(r.table(), [`${A}/2`, `${B}/1`], 'reverse: 5 - 3');
     await r.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('init_file: a missing file is created with its value at start (and on a reload); overwrite replaces it at start only', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-file-'));
-  try {
+  await inTmp(async (dir) => {
     const cfg = (init: string) => parseKeepalived(conf(dir, '    FILE_CHECK { track_file load }', init), 'k.conf').config;
     const w = world(cfg('init_file 1'));
     await w.mgr.start();
@@ -189,7 +191,5 @@ test('init_file: a missing file is created with its value at start (and on a rel
     p.commit();
     assert.equal(readFileSync(join(dir, 'load'), 'utf8'), '3\n');
     await o.mgr.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
