@@ -568,6 +568,38 @@ ${method}  real_server ${A} 80 {
   assert.deepEqual(await sorryAfterFailure(''), [`${C}:80 dr`]);
 });
 
+test('sorry_server_inhibit (keepalived.conf) and sorry-server inhibit (YAML): a reload keeps the sorry server at weight 0; without inhibit a reload removes it; --dump-config writes it', async () => {
+  const conf = (inhibit: string) => `virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind DR
+  sorry_server ${C} 80
+${inhibit}  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+`;
+  await withKeepalived(conf('  sorry_server_inhibit\n'), async (w, file) => {
+    w.cm.reload(false);
+    await w.mgr.start();
+    w.failing.add(A);
+    await w.clock.advance(60 * S);
+    assert.deepEqual(w.table(), [`80 ${C}/1`]);
+    w.failing.delete(A);
+    await w.clock.advance(60 * S);
+    assert.deepEqual(w.table().sort(), [`80 ${A}/1`, `80 ${C}/0`]);
+    assert.match(w.cm.dump(), /sorry-server:\n\s+address: 192\.168\.8\.22\n\s+port: 80\n\s+method: dr\n\s+inhibit: true\n/);
+    assert.deepEqual(w.cm.reload(true), [], 'nothing to change: the disabled sorry server stays');
+    w.cm.reload(false);
+    assert.deepEqual(w.table().sort(), [`80 ${A}/1`, `80 ${C}/0`]);
+    writeFileSync(file, conf(''));
+    assert.deepEqual(w.cm.reload(false), [
+      `remove sorry server TCP 192.168.8.200:80 -> ${C}:80`, `edit health of service TCP 192.168.8.200:80: sorryServer ${C}:80 (inhibit) -> ${C}:80`,
+    ]);
+    assert.deepEqual(w.table(), [`80 ${A}/1`]);
+    await w.mgr.stop();
+  });
+});
+
 test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
   const text = `services:
   - proto: tcp

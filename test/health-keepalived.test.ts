@@ -264,6 +264,8 @@ test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too)
     { addr: '1.2.3.9', port: 81, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' } });
   assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80 });
   assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings, ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
+  assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true });
+  assert.deepEqual(vs('  sorry_server_inhibit\n').warnings, ['k.conf:3: sorry_server_inhibit ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
   assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR or TUN/);
 });
 

@@ -161,6 +161,24 @@ test('sorry_server takes traffic while no server is alive, and leaves when one i
   await w.mgr.stop();
 });
 
+test('sorry_server_inhibit: once in, the sorry server is set to weight 0 when the quorum is back (its connections go on), and back to 1 when it is lost again', async () => {
+  const c0 = checker({ retry: 0 });
+  const w = world({ services: [vs({ sorryServer: { addr: C, port: 80, inhibit: true }, realServers: [rs(0, { checkers: [c0] })] })] });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${A}:80/1`], 'not added before it is needed');
+  w.set(A, false);
+  await w.clock.advance(0);
+  assert.deepEqual(w.table(), [`${C}:80/1`]);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${C}:80/0`, `${A}:80/1`], 'disabled, not removed');
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${C}:80/1`], 'its weight back: edited, not added twice');
+  assert.equal(w.logs.filter((l) => l.msg.includes('refused')).length, 0, w.logs.map((l) => l.msg).join('; '));
+  await w.mgr.stop();
+});
+
 test('quorum with hysteresis: quorum_down below quorum - hysteresis, quorum_up at quorum + hysteresis, once each', async () => {
   const c0 = checker({ retry: 0 });
   const w = world({

@@ -36,7 +36,7 @@ services:
     health:
       delay-loop: 5
       quorum: 1
-      sorry-server: { address: 10.0.0.40, port: 80 }
+      sorry-server: { address: 10.0.0.40, port: 80, inhibit: true }
       checks:
         - type: http_get
           url:
@@ -50,6 +50,7 @@ services:
         health:
           checks:
             - { type: tcp, connect-port: 8080 }
+            - { type: file, file: /run/uvs/maint-12, weight: 2, reverse: true, init-file: 0 }
   - proto: udp
     address: 10.0.0.100
     port: 53
@@ -61,12 +62,22 @@ services:
 const YAML_WORDS = [
   'proto', 'address', 'port', 'scheduler', 'servers', 'weight', 'method', 'health', 'checks', 'type', 'tcp', 'udp', 'nat', 'dr',
   'fullnat', 'tun', 'wlc', 'mh', 'nosuch', '10.0.0.300', '10.0.0.11', '255.255.255.255', 'secure-tcp-above', 'evict-above', 'sloppy-tcp',
-  'conn-max', 'timeouts', 'daemon', 'services', '1.5', '-0.1', 'yes', '"80"', '[]', '{}', '*a', '&a',
+  'conn-max', 'timeouts', 'daemon', 'services', '1.5', '-0.1', 'yes', '"80"', '[]', '{}', '*a', '&a', 'file', 'init-file', 'reverse', 'inhibit',
 ];
 
 const KEEPALIVED = `! keepalived.conf
 global_defs {
    router_id LVS_DEVEL
+}
+track_file maint {
+    file /run/uvs/maint
+    weight 0
+    init_file 0 overwrite
+}
+SSL {
+    certificate /etc/uvs/client.pem
+    key /etc/uvs/client.key
+    password secret
 }
 virtual_server 192.168.8.200 80 {
     protocol TCP
@@ -76,6 +87,7 @@ virtual_server 192.168.8.200 80 {
     quorum 1
     hysteresis 1
     sorry_server 192.168.8.60 80
+    sorry_server_inhibit
     quorum_down /usr/local/bin/down.sh
     real_server 192.168.8.20 80 {
         weight 3
@@ -100,6 +112,15 @@ virtual_server 192.168.8.200 80 {
             misc_path "/bin/check 30"
             misc_dynamic
         }
+        FILE_CHECK {
+            track_file maint
+            weight -2 reverse
+        }
+        SSL_GET {
+            url {
+              path /
+            }
+        }
     }
 }
 virtual_server 192.168.8.200 53 {
@@ -117,7 +138,8 @@ virtual_server 192.168.8.200 53 {
 const KEEPALIVED_WORDS = [
   'virtual_server', 'real_server', '{', '}', 'TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'PING_CHECK', 'url', 'path', 'weight', 'lb_kind', 'NAT',
   'TUN', 'lb_algo', 'include', 'retry', 'digest', 'status_code', '999', '1.2.3.4', 'fwmark', 'group', 'persistence_timeout', 'alpha',
-  '"', '!', '#', 'vrrp_instance',
+  '"', '!', '#', 'vrrp_instance', 'FILE_CHECK', 'track_file', 'maint', 'init_file', 'reverse', 'overwrite', 'SSL', 'certificate', 'key',
+  'sorry_server_inhibit',
 ];
 
 /** A config file is refused with one line "uvsd.yaml:LINE: ..." of type UvsError BAD_CONFIG. */

@@ -270,9 +270,10 @@ export function parseServiceHealth(
     if (g('omega')) vs.omega = h.bool(g('omega')!);
     const sf = g('sorry-server');
     if (sf) {
-      const sm = h.mapFields(sf, ['address', 'port', 'method']);
+      const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit']);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
       vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port) };
+      if (sm.get('inhibit') && h.bool(sm.get('inhibit')!)) vs.sorryServer.inhibit = true;
       if (sm.get('method')) {
         const mt = h.str(sm.get('method')!);
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
@@ -380,6 +381,7 @@ export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | 
   if (vs.sorryServer) {
     const s: Record<string, unknown> = { address: vs.sorryServer.addr, port: vs.sorryServer.port };
     if (serviceSorryFwd !== undefined) s.method = serviceSorryFwd;
+    if (vs.sorryServer.inhibit === true) s.inhibit = true;
     o['sorry-server'] = s;
   }
   if (vs.quorum !== 1) o.quorum = vs.quorum;

@@ -494,8 +494,11 @@ export interface HealthPlan {
   weightOf(service: ServiceKey, addr: string, port: number, configured: number): number | undefined;
   /** Sorry servers that should be in the table. */
   sorry: Array<{ service: ServiceKey; addr: string; port: number } & ReturnType<typeof sorryEntry>>;
-  /** Sorry servers in the table now, by dk(): removed at once (not drained) when no longer wanted. */
+  /** Sorry servers in the table now (in use, or at weight 0 by sorry_server_inhibit), by dk():
+   *  removed at once (not drained) when no longer wanted. */
   sorryNow: ReadonlySet<string>;
+  /** Sorry servers not needed under the new configuration that stay at weight 0 (sorry_server_inhibit), by dk(). */
+  sorryParked: ReadonlySet<string>;
   /** One line per checker change (start / stop / restart checks), for --dry-run. */
   changes: string[];
   /** Install the new checkers (after the table change is applied). */
@@ -599,14 +602,21 @@ export function planReload(
     });
     for (const s of health?.sorry ?? []) {
       if (sk(s.service) !== sk(key)) continue;
-      if (curDests.delete(`${s.addr}|${s.port}`)) continue;
+      const c = curDests.get(`${s.addr}|${s.port}`);
+      if (c !== undefined) {
+        curDests.delete(`${s.addr}|${s.port}`);
+        if (c.weight === 0) push({ verb: 'editDest', args: { service: key, addr: s.addr, port: s.port, weight: 1 } }, want.line, `restore sorry server ${sname(key)} -> ${s.addr}:${s.port}: weight 0 -> 1 (quorum lost)`);
+        continue;
+      }
       push({ verb: 'addDest', args: { ...s, service: key, weight: 1 } }, want.line, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
     }
     if (cur !== undefined) {
       for (const c of curDests.values()) {
         const name = `${sname(key)} -> ${c.addr}:${c.port}`;
         const args = { service: key, addr: c.addr, port: c.port };
-        if (health?.sorryNow.has(dk(key, c.addr, c.port))) {
+        if (health?.sorryParked.has(dk(key, c.addr, c.port))) {
+          if (c.weight !== 0) push({ verb: 'editDest', args: { ...args, weight: 0 } }, want.line, `disable sorry server ${name}: weight ${c.weight} -> 0 (sorry_server_inhibit)`);
+        } else if (health?.sorryNow.has(dk(key, c.addr, c.port))) {
           push({ verb: 'deleteDest', args }, want.line, `remove sorry server ${name}`);
         } else if (drainTimeout > 0) {
           if (!draining.has(dk(key, c.addr, c.port)) || c.weight !== 0) {

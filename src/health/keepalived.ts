@@ -576,6 +576,7 @@ class Parser {
     let granularity: string | undefined;
     let ops: Stmt | undefined;
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
+    let sorryInhibit: Stmt | undefined;
     const flagStmts: Stmt[] = [];
     for (const s of rest) {
       switch (s.key) {
@@ -609,6 +610,7 @@ class Parser {
         }
         case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port) }; break;
         case 'sorry_server_lvs_method': sorryMethod = { st: s, m: method(s) }; break;
+        case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
         case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = s.args[0]!.text; break;
@@ -649,6 +651,11 @@ class Parser {
     if (sorryMethod !== undefined) {
       if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${name} has no sorry_server`);
       else Object.assign(vs.sorryServer, sorryMethod.m);
+    }
+    if (sorryInhibit !== undefined) {
+      // keepalived: "Ignoring sorry_server inhibit used before or without sorry_server" (here: anywhere in the block).
+      if (vs.sorryServer === undefined) this.warn(sorryInhibit, `sorry_server_inhibit ignored: virtual_server ${name} has no sorry_server`);
+      else vs.sorryServer.inhibit = true;
     }
     if (granularity !== undefined) {
       vs.netmask = granularity;

@@ -106,6 +106,8 @@ interface VsState {
   rs: RsState[];
   quorumUp: boolean;
   sorryIn: boolean;
+  /** The sorry server is in the table at weight 0, not needed now (sorry_server_inhibit). */
+  sorryParked: boolean;
 }
 
 function where(o: { origin?: { file: string; line: number } } | undefined): string {
@@ -140,7 +142,12 @@ function quorumLost(w: number, spec: VirtualServerSpec): boolean {
 /** The virtual-server settings a reload may change, for --dry-run lines. */
 function vsDiff(a: VirtualServerSpec, b: VirtualServerSpec): string[] {
   const out: string[] = [];
-  const show = (v: unknown) => (v === undefined ? 'none' : typeof v === 'object' ? `${(v as { addr: string }).addr}:${(v as { port: number }).port}` : String(v));
+  const show = (v: unknown) => {
+    if (v === undefined) return 'none';
+    if (typeof v !== 'object') return String(v);
+    const s = v as { addr: string; port: number; inhibit?: boolean };
+    return `${s.addr}:${s.port}${s.inhibit === true ? ' (inhibit)' : ''}`;
+  };
   for (const k of ['quorum', 'hysteresis', 'sorryServer', 'quorumUp', 'quorumDown', 'alpha', 'omega'] as const) {
     if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(`${k} ${show(a[k])} -> ${show(b[k])}`);
   }
@@ -171,6 +178,7 @@ interface VsPlan {
   rs: RsPlan[];
   quorumUp: boolean;
   sorryIn: boolean;
+  sorryParked: boolean;
 }
 
 export class HealthManager {
@@ -315,7 +323,12 @@ export class HealthManager {
         if (quorumUp && quorumLost(w, spec)) quorumUp = false;
         else if (!quorumUp && w >= spec.quorum + spec.hysteresis) quorumUp = true;
       }
-      plans.push({ spec, key, old, rs, quorumUp, sorryIn: !quorumUp && spec.sorryServer !== undefined });
+      const sorryIn = !quorumUp && spec.sorryServer !== undefined;
+      // sorry_server_inhibit: the same sorry server, in the table now (in use or at weight 0), stays at weight 0 when not needed.
+      const os = old?.spec.sorryServer;
+      const same = os !== undefined && spec.sorryServer !== undefined && os.addr === spec.sorryServer.addr && os.port === spec.sorryServer.port;
+      const sorryParked = !sorryIn && spec.sorryServer?.inhibit === true && same && (old!.sorryIn || old!.sorryParked);
+      plans.push({ spec, key, old, rs, quorumUp, sorryIn, sorryParked });
     }
     for (const o of oldVs.values()) {
       for (const r of o.rs) if (r.checkers.length > 0) changes.push(`stop checks on server ${vsName(o)} -> ${r.spec.addr}:${r.spec.port}`);
@@ -325,7 +338,7 @@ export class HealthManager {
     const sorryNow = new Set<string>();
     for (const v of this.vss) {
       const s = v.spec.sorryServer;
-      if (v.sorryIn && s) sorryNow.add(dk(v.key, s.addr, s.port));
+      if ((v.sorryIn || v.sorryParked) && s) sorryNow.add(dk(v.key, s.addr, s.port));
     }
     return {
       weightOf: (service, addr, port, configured) => {
@@ -337,6 +350,7 @@ export class HealthManager {
       },
       sorry: plans.filter((p) => p.sorryIn).map((p) => ({ service: p.key, addr: p.spec.sorryServer!.addr, port: p.spec.sorryServer!.port, ...sorryEntry(p.spec) })),
       sorryNow,
+      sorryParked: new Set(plans.filter((p) => p.sorryParked).map((p) => dk(p.key, p.spec.sorryServer!.addr, p.spec.sorryServer!.port))),
       changes,
       commit: () => this.commit(plans),
     };
@@ -348,7 +362,7 @@ export class HealthManager {
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
     for (const p of plans) {
-      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false };
+      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false };
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
@@ -357,6 +371,7 @@ export class HealthManager {
       vs.spec = p.spec;
       vs.quorumUp = p.quorumUp;
       vs.sorryIn = p.sorryIn;
+      vs.sorryParked = p.sorryParked;
       vs.rs = p.rs.map((r) => {
         const now = this.clock.now();
         const rs: RsState = r.old ?? { vs, spec: r.spec, checkers: [], alive: r.alive, reason: r.alive ? 'start' : 'alpha: starts as failed', since: now, dynWeight: undefined, present: 'none', removed: false };
@@ -613,16 +628,21 @@ export class HealthManager {
             rs.present = 'none';
           }
         }
-        items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), ...sorryEntry(vs.spec) } });
+        if (vs.sorryParked) items.push({ verb: 'editDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port, 1) });
+        else items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), ...sorryEntry(vs.spec) } });
         vs.sorryIn = true;
+        vs.sorryParked = false;
       }
     } else if (!vs.quorumUp && w >= quorum + hysteresis) {
       vs.quorumUp = true;
       this.deps.log.info({ service: vsName(vs), aliveWeight: w, quorum, hysteresis }, 'health: quorum gained');
       if (vs.spec.quorumUp) this.spawn(vs.spec.quorumUp);
       if (sorryServer && vs.sorryIn) {
-        items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
+        // keepalived: "Disabling" (sorry_server_inhibit: weight 0, its connections go on) or "Removing" the sorry server.
+        if (sorryServer.inhibit === true) items.push({ verb: 'editDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port, 0) });
+        else items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
         vs.sorryIn = false;
+        vs.sorryParked = sorryServer.inhibit === true;
         // perform_quorum_state(vs, true): every alive server back with its weight.
         for (const rs of vs.rs) {
           if (!rs.alive || rs.present === 'weight') continue;

@@ -173,8 +173,9 @@ export interface VirtualServerSpec {
   /** ops: one-packet scheduling (-o), UDP services only. */
   oneShot?: boolean;
   delayLoopMs: number;
-  /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's). */
-  sorryServer?: { addr: string; port: number; fwd?: Fwd; tun?: TunOptions };
+  /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's);
+   *  inhibit (sorry_server_inhibit): once added, it is set to weight 0 when not needed instead of removed. */
+  sorryServer?: { addr: string; port: number; fwd?: Fwd; tun?: TunOptions; inhibit?: boolean };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
   quorum: number;
   hysteresis: number;
