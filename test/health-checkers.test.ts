@@ -171,7 +171,7 @@ test('SSL_GET: HTTP_GET over TLS to a self-signed server (not verified): status 
   }
 });
 
-test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI only with enable_sni and a virtualhost (keepalived)', async () => {
+test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI only with enable_sni and a virtualhost (keepalived); a url\'s own virtualhost wins for that url', async () => {
   const { srv, seen } = httpsServer(() => [200, 'ok']);
   const port = await listen(srv);
   const t = { ip: LO, port };
@@ -182,13 +182,21 @@ test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI onl
       { connectTimeoutMs: 2000, urls, virtualhost: 'rs.example' },
       { connectTimeoutMs: 2000, urls, enableSni: true },
       { connectTimeoutMs: 2000, urls, virtualhost: 'rs.example', enableSni: true },
+      // keepalived 2.x: virtualhost inside a url block, for that url only.
+      { connectTimeoutMs: 2000, urls: [{ path: '/a', virtualhost: 'a.example' }, { path: '/b' }], virtualhost: 'rs.example', enableSni: true },
     ]) assert.equal((await checkSsl(spec, t)).ok, true);
     assert.deepEqual(seen.map((s) => [s.host, s.sni]), [
       [`${LO}:${port}`, '(none)'],
       ['rs.example', '(none)'],
       [`${LO}:${port}`, '(none)'],
       ['rs.example', 'rs.example'],
+      ['a.example', 'a.example'],
+      ['rs.example', 'rs.example'],
     ]);
+    const k = parseKeepalived('virtual_server 1.2.3.4 443 {\n  real_server 1.2.3.5 443 {\n    SSL_GET {\n      url {\n        path /a\n        virtualhost a.example\n      }\n    }\n  }\n}\n', 'k.conf');
+    const c = k.config.services[0]!.realServers[0]!.checkers[0]!;
+    assert.deepEqual(k.warnings, []);
+    assert.equal(c.type === 'SSL_GET' ? c.urls[0]!.virtualhost : undefined, 'a.example');
   } finally {
     srv.close();
   }

@@ -62,7 +62,7 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   FILE_CHECK: ['type', 'file', 'weight', 'reverse', 'init-file', 'init-overwrite'],
 };
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
-const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains'];
+const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains', 'virtualhost'];
 
 /** Seconds (decimals allowed, like keepalived's 0.5) to ms. */
 function seconds(h: FieldHelpers, f: Field, minMs: number): number {
@@ -126,6 +126,7 @@ function url(h: FieldHelpers, f: Field): HttpUrl {
     u.regex = h.str(re);
   }
   if (m.get('contains')) u.contains = h.str(m.get('contains')!);
+  if (m.get('virtualhost')) u.virtualhost = h.str(m.get('virtualhost')!);
   return u;
 }
 
@@ -347,6 +348,7 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
         if (u.digest !== undefined) x.digest = u.digest;
         if (u.regex !== undefined) x.regex = u.regex;
         if (u.contains !== undefined) x.contains = u.contains;
+        if (u.virtualhost !== undefined) x.virtualhost = u.virtualhost;
         return x;
       });
       break;

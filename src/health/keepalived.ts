@@ -861,6 +861,7 @@ class Parser {
           break;
         }
         case 'contains': nArgs(s, 1, 1); u.contains = s.args[0]!.text; break; // uvs extension
+        case 'virtualhost': nArgs(s, 1, 1); u.virtualhost = s.args[0]!.text; break;
         default: this.unsupported(s, 'url');
       }
     }

@@ -47,6 +47,8 @@ export interface HttpUrl {
   regex?: string;
   /** uvs: the body must contain this text. */
   contains?: string;
+  /** virtualhost inside the url block (keepalived 2.x): this url's Host header (and SNI), over the checker's. */
+  virtualhost?: string;
 }
 
 export interface TcpCheck extends CheckCommon {

@@ -25,15 +25,18 @@ type HttpSpec = Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualhost' | 
 interface Transport {
   /** The port left out of the default Host header. */
   defaultPort: number;
-  get(opts: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest;
+  /** virtualhost: the url's (else the checker's), for TLS's server name. */
+  get(opts: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void, virtualhost: string | undefined): http.ClientRequest;
 }
 
 const PLAIN: Transport = { defaultPort: 80, get: (opts, onResponse) => http.get(opts, onResponse) };
 
-function tls(spec: Pick<HttpCheck, 'virtualhost' | 'enableSni'>, client: ClientFiles): Transport {
-  // servername '' sends no SNI (node would otherwise take it from the Host header).
-  const servername = spec.enableSni ? (spec.virtualhost ?? '') : '';
-  return { defaultPort: 443, get: (opts, onResponse) => https.get({ ...opts, ...client, rejectUnauthorized: false, servername }, onResponse) };
+function tls(spec: Pick<HttpCheck, 'enableSni'>, client: ClientFiles): Transport {
+  return {
+    defaultPort: 443,
+    // servername '' sends no SNI (node would otherwise take it from the Host header).
+    get: (opts, onResponse, virtualhost) => https.get({ ...opts, ...client, rejectUnauthorized: false, servername: spec.enableSni ? (virtualhost ?? '') : '' }, onResponse),
+  };
 }
 
 /** The first of the SSL block's files that cannot be read ("SSL certificate /x: ENOENT"), checked
@@ -88,7 +91,8 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
       req.destroy();
       resolve(r);
     };
-    const host = spec.virtualhost ?? (target.port === transport.defaultPort ? target.ip : `${target.ip}:${target.port}`);
+    const vhost = url.virtualhost ?? spec.virtualhost;
+    const host = vhost ?? (target.port === transport.defaultPort ? target.ip : `${target.ip}:${target.port}`);
     const req = transport.get(
       { host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' } },
       (res) => {
@@ -136,6 +140,7 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
           finish({ ok: true, reason: `${url.path}: HTTP status ${status}, body matches` });
         });
       },
+      vhost,
     );
     const timer = setTimeout(() => finish({ ok: false, reason: `${url.path}: timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
     req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `${url.path}: ${errorText(e)}` }));
