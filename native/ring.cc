@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -52,8 +53,11 @@ struct Ring {
 
 std::mutex ringsLock;
 std::unordered_map<int, std::unique_ptr<Ring>> rings;
+// How many rings exist: a TAP's batches (rx.cc, batch.cc ask HasPacketRing per batch) skip the lock.
+std::atomic<int> ringCount{0};
 
 Ring* Find(int fd) {
+  if (ringCount.load(std::memory_order_acquire) == 0) return nullptr;
   std::lock_guard<std::mutex> g(ringsLock);
   auto it = rings.find(fd);
   return it == rings.end() ? nullptr : it->second.get();
@@ -84,6 +88,7 @@ void DropPacketRing(int fd) {
   if (it == rings.end()) return;
   if (it->second->map) munmap(it->second->map, it->second->mapLen);
   rings.erase(it);
+  ringCount.fetch_sub(1, std::memory_order_release);
 }
 
 uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err) {
@@ -210,6 +215,7 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   ring->mapLen = mapLen;
   std::lock_guard<std::mutex> g(ringsLock);
   rings[fd] = std::move(ring);
+  ringCount.fetch_add(1, std::memory_order_release);
   return r;
 }
 
