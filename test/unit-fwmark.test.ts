@@ -121,7 +121,7 @@ test('fwmark: marks and -f services through the verbs: refusals change nothing; 
   refused('addService', { ...FWM1, sched: 'rr' }, 'SERVICE_EXISTS', /FWM 1/);
   refused('addDest', { service: FWM1, addr: VIP, port: 0 }, 'ADDRESS_CONFLICT', /real server 10\.0\.0\.100 is a virtual address \(mark 1\)/);
   refused('addService', { ...FWM1, fwmark: 2, synproxy: true }, 'SYNPROXY_NOT_TCP', /FWM 2/);
-  refused('explain', { service: FWM1, client: '192.0.2.10' }, 'BAD_REQUEST', /a mark service has no address/);
+  refused('explain', { service: FWM1, client: '192.0.2.10' }, 'BAD_REQUEST', /name the address and port a client connects to with -t or -u \(e\.g\. -t 10\.0\.0\.100:80, marked 1\)/);
   assert.equal(JSON.stringify(r.ctl.list()), before, 'nothing changed');
   // A -f service needs no persistence for its port 0, and may be -o.
   r.ctl.addService({ ...FWM1, fwmark: 7, sched: 'wlc', oneShot: true });
@@ -298,4 +298,24 @@ test('fwmark: -Z and -C of a large table (sliced, service by service) take the -
   assert.equal(r.ctl.list().services.find((s) => s.fwmark === 1)!.stats.conns, 0);
   assert.equal(await r.ctl.callAsync('clear', {}), null);
   assert.deepEqual(r.ctl.list().services, []);
+});
+
+test('--explain -t of a marked address explains the -f service its connections reach (before a -t service of the same address, as the datapath), with that address for dh; the next SYN agrees', () => {
+  const r = fwmRig();
+  r.ctl.editService({ ...FWM1, sched: 'dh' });
+  // A -t service of the same VIP:port: the mark takes the traffic first (ip_vs_service_find).
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[2].ip, port: 80, fwd: 'dr' });
+  const x = r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 80 }, client: '192.0.2.10' }) as { dest: { addr: string } | null; why: string };
+  assert.match(x.why, /^firewall mark 1 \(TCP 10\.0\.0\.100:80 is marked\): /, x.why);
+  const got = syn(r, '192.0.2.10', 1001, VIP, 80).rs;
+  assert.ok(got === 0 || got === 1, `the -f service's server took it: ${got}`);
+  assert.equal(x.dest?.addr, RS[got]!.ip, `explain named the server the SYN reached: ${x.why}`);
+  // dh hashes the address connected to: the other marked address may hash elsewhere, and explain follows it.
+  for (const dst of [VIP2]) {
+    const u = r.ctl.call('explain', { service: { proto: 'udp', addr: dst, port: 5353 }, client: '192.0.2.10' }) as { dest: { addr: string } | null };
+    assert.equal(u.dest?.addr, RS[dgram(r, '192.0.2.10', 1002, dst, 5353).rs]!.ip);
+  }
+  // An address no mark or service takes: no such service, as before.
+  assert.throws(() => r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 8080 }, client: '192.0.2.10' }), /No such service: TCP 10\.0\.0\.100:8080/);
 });

@@ -206,6 +206,19 @@ function fwdOf(v: unknown): Fwd {
   return v as Fwd;
 }
 
+/**
+ * The service a new connection of r.proto to r.vip:r.port reaches, in the datapath's order
+ * (Datapath.findService, IPVS ip_vs_service_find): the -f service of the mark the first matching
+ * rule gives, then the VIP:port service, then a port-zero (persistent) service of the VIP.
+ */
+function serviceReached(m: Model, r: SvcRef): { s: ServiceModel; mark: number } | undefined {
+  const rule = m.marks.find((k) => k.proto === r.proto && k.vip >>> 0 === r.vip >>> 0 && r.port >= k.portMin && r.port <= k.portMax);
+  const fs = rule === undefined ? undefined : m.services.get(serviceKeyOf('tcp', 0, 0, rule.fwmark));
+  if (fs !== undefined) return { s: fs, mark: rule!.fwmark };
+  const s = m.services.get(r.key) ?? m.services.get(serviceKeyOf(r.proto, r.vip, 0));
+  return s === undefined ? undefined : { s, mark: 0 };
+}
+
 function mustService(m: Model, r: SvcRef, code: 'NO_SERVICE' | 'SERVICE_NOT_FOUND'): ServiceModel {
   const s = m.services.get(r.key);
   if (s === undefined) throw new UvsError(code, svcName(r));
@@ -595,22 +608,31 @@ export const VERBS = {
    */
   explain: verb<ExplainArgs, ExplainResult | Promise<ExplainResult>>(false, (ctx, a) => {
     const r = svcRef(a.service);
-    const s = mustService(ctx.model, r, 'NO_SERVICE');
-    if (s.fwmark !== 0) throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the service a client connects to with -t or -u (a mark service has no address of its own)`);
+    if (r.fwmark !== 0) {
+      const s = mustService(ctx.model, r, 'NO_SERVICE');
+      const m = ctx.model.marks.find((k) => k.fwmark === r.fwmark);
+      const e = m === undefined ? '' : ` (e.g. ${m.proto === 'udp' ? '-u' : '-t'} ${formatIp(m.vip)}:${m.portMin === 0 ? 'PORT' : m.portMin}, marked ${r.fwmark})`;
+      throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the address and port a client connects to with -t or -u${e}: the schedulers may hash it`);
+    }
+    // The service that address and port reach: a mark's -f service first, as the datapath finds it.
+    const reached = serviceReached(ctx.model, r);
+    if (reached === undefined) throw new UvsError('NO_SERVICE', svcName(r));
+    const { s, mark } = reached;
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
+    const via = mark !== 0 ? `firewall mark ${mark} (${svcName(r)} is marked): ` : s.port !== r.port ? `${svcName(s)} (all ports): ` : '';
     const result = (x: DpExplanation, prefix = ''): ExplainResult => {
       const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
-      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port }, template: x.template, why: prefix + x.why };
+      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port }, template: x.template, why: prefix + via + x.why };
     };
     const w = ctx.control.info.workers;
-    if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport));
+    if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport, r.vip | 0, r.port));
     // Workers: each schedules on its own; ask the one this client's frames reach.
     const dp = ctx.control.dp;
-    const k = dp.clientWorker(client | 0, cport, s.vip, w.count);
-    const by = dp.steerMasks().vips.has(s.vip | 0) ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
+    const k = dp.clientWorker(client | 0, cport, r.vip, w.count);
+    const by = dp.steerMasks().vips.has(r.vip | 0) ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
     const steering = w.steering() === 'ebpf' ? '' : ', if the kernel\'s automq picks as the program would';
-    return w.explain(k, s.id, client, cport).then((x) => result(x, `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
+    return w.explain(k, s.id, client, cport, r.vip | 0, r.port).then((x) => result(x, `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
   }),
 
   // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------

@@ -160,7 +160,7 @@ export interface Workers {
   /** uvsadm trace: every worker records its decisions and posts them to the shadow's ring. */
   trace(on: boolean): void;
   /** Datapath.explain() asked of worker k (its own templates and scheduler state). */
-  explain(k: number, svc: number, src: number, sport: number): Promise<DpExplanation>;
+  explain(k: number, svc: number, src: number, sport: number, daddr: number, dport: number): Promise<DpExplanation>;
 }
 
 interface Link {
@@ -335,11 +335,11 @@ export class DatapathGroup implements Workers {
     for (const l of this.links) l.w.postMessage({ t: 'trace', on });
   }
 
-  explain(k: number, svc: number, src: number, sport: number): Promise<DpExplanation> {
+  explain(k: number, svc: number, src: number, sport: number, daddr: number, dport: number): Promise<DpExplanation> {
     const id = this.nextQuery++;
     return new Promise((resolve) => {
       this.explains.set(id, resolve);
-      this.links[k].w.postMessage({ t: 'explain', id, svc, src, sport });
+      this.links[k].w.postMessage({ t: 'explain', id, svc, src, sport, daddr, dport });
     });
   }
 

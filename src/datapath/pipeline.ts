@@ -1170,11 +1170,12 @@ export class Datapath implements Output {
    * the persistence template first (as newConn), else the scheduler's explain(). Changes nothing:
    * no template, no connection, no scheduler state.
    */
-  explain(svcId: number, src: number, sport: number): DpExplanation {
+  explain(svcId: number, src: number, sport: number, daddr = this.svc(svcId).vip, dport = this.svc(svcId).port): DpExplanation {
     const svc = this.svc(svcId);
     const ct = this.ct;
     const dt = this.dt;
-    const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: svc.vip, dport: svc.port };
+    // The address and port the client connects to (a mark or all-ports service has none of its own).
+    const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: daddr | 0, dport };
     let persistence = 'not persistent';
     if (svc.persist > 0) {
       const cnet = src & svc.netmask;

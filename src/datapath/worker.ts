@@ -21,7 +21,7 @@ type ToWorker =
   | { t: 'post'; ops: DpOp[] }
   | { t: 'syncMaster'; on: boolean; per: number; groups: number }
   | { t: 'syncDump' }
-  | { t: 'explain'; id: number; svc: number; src: number; sport: number }
+  | { t: 'explain'; id: number; svc: number; src: number; sport: number; daddr: number; dport: number }
   | { t: 'trace'; on: boolean }
   | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
@@ -163,7 +163,7 @@ parent.on('message', (m: ToWorker) => {
   } else if (m.t === 'trace') {
     traceOn(m.on);
   } else if (m.t === 'explain') {
-    parent.postMessage({ t: 'explained', id: m.id, x: dp.explain(m.svc, m.src, m.sport) });
+    parent.postMessage({ t: 'explained', id: m.id, x: dp.explain(m.svc, m.src, m.sport, m.daddr, m.dport) });
   } else if (m.t === 'syncDump') {
     sync?.producer.requestDump();
   } else if (m.t === 'tx') {
