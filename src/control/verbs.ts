@@ -206,19 +206,6 @@ function fwdOf(v: unknown): Fwd {
   return v as Fwd;
 }
 
-/**
- * The service a new connection of r.proto to r.vip:r.port reaches, in the datapath's order
- * (Datapath.findService, IPVS ip_vs_service_find): the -f service of the mark the first matching
- * rule gives, then the VIP:port service, then a port-zero (persistent) service of the VIP.
- */
-function serviceReached(m: Model, r: SvcRef): { s: ServiceModel; mark: number } | undefined {
-  const rule = m.marks.find((k) => k.proto === r.proto && k.vip >>> 0 === r.vip >>> 0 && r.port >= k.portMin && r.port <= k.portMax);
-  const fs = rule === undefined ? undefined : m.services.get(serviceKeyOf('tcp', 0, 0, rule.fwmark));
-  if (fs !== undefined) return { s: fs, mark: rule!.fwmark };
-  const s = m.services.get(r.key) ?? m.services.get(serviceKeyOf(r.proto, r.vip, 0));
-  return s === undefined ? undefined : { s, mark: 0 };
-}
-
 function mustService(m: Model, r: SvcRef, code: 'NO_SERVICE' | 'SERVICE_NOT_FOUND'): ServiceModel {
   const s = m.services.get(r.key);
   if (s === undefined) throw new UvsError(code, svcName(r));
@@ -614,10 +601,12 @@ export const VERBS = {
       const e = m === undefined ? '' : ` (e.g. ${m.proto === 'udp' ? '-u' : '-t'} ${formatIp(m.vip)}:${m.portMin === 0 ? 'PORT' : m.portMin}, marked ${r.fwmark})`;
       throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the address and port a client connects to with -t or -u${e}: the schedulers may hash it`);
     }
-    // The service that address and port reach: a mark's -f service first, as the datapath finds it.
-    const reached = serviceReached(ctx.model, r);
-    if (reached === undefined) throw new UvsError('NO_SERVICE', svcName(r));
-    const { s, mark } = reached;
+    // The service a new connection to that address and port reaches, as the datapath finds it
+    // (a mark's -f service first, then VIP:port, then the VIP's port-zero service).
+    const sid = ctx.control.dp.serviceFor(PROTO_NUM[r.proto], r.vip | 0, r.port);
+    const s = sid < 0 ? undefined : [...ctx.model.services.values()].find((x) => x.id === sid);
+    if (s === undefined) throw new UvsError('NO_SERVICE', svcName(r));
+    const mark = s.fwmark;
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
     const via = mark !== 0 ? `firewall mark ${mark} (${svcName(r)} is marked): ` : s.port !== r.port ? `${svcName(s)} (all ports): ` : '';

@@ -1022,6 +1022,11 @@ export class Datapath implements Output {
     return sid >= 0 || this.zeroPortServices === 0 ? sid : this.svcMap.get(vaddr, svcKey(proto, 0));
   }
 
+  /** The service a new flow of proto to vaddr:vport reaches (findService), for control (uvsadm --explain). */
+  serviceFor(proto: number, vaddr: number, vport: number): number {
+    return this.findService(proto, vaddr | 0, vport);
+  }
+
   /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
   private handOn(buf: Buffer, ip: number, owner: number): boolean {
     return (this.handoff as Handoff)(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner);
@@ -1170,12 +1175,12 @@ export class Datapath implements Output {
    * the persistence template first (as newConn), else the scheduler's explain(). Changes nothing:
    * no template, no connection, no scheduler state.
    */
-  explain(svcId: number, src: number, sport: number, daddr = this.svc(svcId).vip, dport = this.svc(svcId).port): DpExplanation {
+  explain(svcId: number, src: number, sport: number, daddr?: number, dport?: number): DpExplanation {
     const svc = this.svc(svcId);
     const ct = this.ct;
     const dt = this.dt;
     // The address and port the client connects to (a mark or all-ports service has none of its own).
-    const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: daddr | 0, dport };
+    const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: (daddr ?? svc.vip) | 0, dport: dport ?? svc.port };
     let persistence = 'not persistent';
     if (svc.persist > 0) {
       const cnet = src & svc.netmask;
