@@ -49,11 +49,13 @@ const CHECK_TYPES: Record<string, CheckerType> = {
 const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
 const HTTP_KEYS = [...CHECK_COMMON_KEYS, 'url', 'virtualhost'];
+/** keepalived's SSL block, as fields of an ssl_get check. */
+const TLS_KEYS = ['certificate', 'key', 'password', 'ca'] as const;
 const CHECK_KEYS: Record<CheckerType, string[]> = {
   TCP_CHECK: CHECK_COMMON_KEYS,
   PING_CHECK: CHECK_COMMON_KEYS,
   HTTP_GET: HTTP_KEYS,
-  SSL_GET: [...HTTP_KEYS, 'enable-sni', 'certificate', 'key', 'password', 'ca'],
+  SSL_GET: [...HTTP_KEYS, 'enable-sni', ...TLS_KEYS],
   UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
   DNS_CHECK: [...CHECK_COMMON_KEYS, 'dns-type', 'dns-name'],
@@ -215,7 +217,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
 /** ssl_get's certificate, key, password and ca (keepalived's SSL block, per check here); the files must be readable. */
 function clientTls(h: FieldHelpers, f: Field, m: Map<string, Field>): { tls?: TlsClient } {
   const t: TlsClient = { origin: { file: h.file, line: f.line } };
-  for (const k of ['certificate', 'key', 'password', 'ca'] as const) {
+  for (const k of TLS_KEYS) {
     const v = m.get(k);
     if (v !== undefined) t[k] = h.str(v);
   }
@@ -341,7 +343,7 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
     case 'SSL_GET':
       if (c.virtualhost !== undefined) o.virtualhost = c.virtualhost;
       if (c.enableSni) o['enable-sni'] = true;
-      for (const k of ['certificate', 'key', 'password', 'ca'] as const) if (c.tls?.[k] !== undefined) o[k] = c.tls[k];
+      for (const k of TLS_KEYS) if (c.tls?.[k] !== undefined) o[k] = c.tls[k];
       o.url = c.urls.map((u) => {
         const x: Record<string, unknown> = { path: u.path };
         if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));

@@ -171,6 +171,11 @@ function effectiveWeight(base: number, delta: number): number {
   return delta === 0 ? base : Math.max(0, Math.min(MAX_WEIGHT, base + delta));
 }
 
+/** What a server's FILE_CHECKs add to its weight (their checker states, or their first states). */
+function deltaOf(checkers: ReadonlyArray<{ delta: number }>): number {
+  return checkers.reduce((a, c) => a + c.delta, 0);
+}
+
 interface VsPlan {
   spec: VirtualServerSpec;
   key: ServiceKey;
@@ -209,9 +214,7 @@ export class HealthManager {
   }
 
   private weightOf(rs: RsState): number {
-    let delta = 0;
-    for (const c of rs.checkers) delta += c.delta;
-    return effectiveWeight(rs.dynWeight ?? rs.spec.weight, delta);
+    return effectiveWeight(rs.dynWeight ?? rs.spec.weight, deltaOf(rs.checkers));
   }
 
   private destArgs(vs: VsState, addr: string, port: number, weight?: number): Record<string, unknown> {
@@ -303,7 +306,7 @@ export class HealthManager {
           return { up: v.ok, delta: v.delta ?? 0 };
         });
         const alive = same ? o!.alive : base && first!.every((f) => f.up);
-        const delta = same ? o!.checkers.reduce((a, c) => a + c.delta, 0) : first!.reduce((a, f) => a + f.delta, 0);
+        const delta = deltaOf(same ? o!.checkers : first!);
         const dynWeight = same ? o!.dynWeight : undefined;
         // A new configured weight the table does not show now (the server is out or at weight 0,
         // or a misc_dynamic weight is in use) is still a change: said here, not silently taken.

@@ -4,7 +4,7 @@
 // or is empty is 0; a number outside the 32-bit range is ignored (the last value stands).
 // Operators use it to take a server out for maintenance (`echo 1 > /etc/uvs/rs1-maint`) or to
 // weigh it down without touching the table.
-import { closeSync, constants, openSync, readSync, writeFileSync, promises as fsp } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readSync, writeFileSync, promises as fsp } from 'node:fs';
 import type { CheckResult, FileCheck } from '../types.js';
 
 /** How often a FILE_CHECK reads its file (keepalived reacts through inotify at once). */
@@ -114,13 +114,7 @@ export async function checkFile(spec: FileCheck): Promise<CheckResult> {
 /** init_file applies now: the file is missing, or overwrite when uvsd starts (never on a reload). */
 function initApplies(spec: FileCheck, starting: boolean): boolean {
   if (spec.init === undefined) return false;
-  if (spec.init.overwrite && starting) return true;
-  try {
-    closeSync(openSync(spec.path, constants.O_RDONLY | constants.O_NONBLOCK));
-    return false;
-  } catch {
-    return true;
-  }
+  return (spec.init.overwrite && starting) || !existsSync(spec.path);
 }
 
 /** The file's value when a FILE_CHECK starts (the server's first state, known at once, as in

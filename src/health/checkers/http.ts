@@ -39,33 +39,46 @@ function tls(spec: Pick<HttpCheck, 'enableSni'>, client: ClientFiles): Transport
   };
 }
 
-/** The first of the SSL block's files that cannot be read ("SSL certificate /x: ENOENT"), checked
- *  when a configuration is loaded: keepalived refuses to start without them. */
+/** The SSL block's files as tls.connect takes them (cert, key, passphrase, ca). */
+type ClientFiles = { cert?: Buffer; key?: Buffer; passphrase?: string; ca?: Buffer };
+
+type TlsFile = { what: 'certificate' | 'key' | 'ca'; option: 'cert' | 'key' | 'ca'; path: string };
+
+/** The SSL block's files given: its keyword, tls.connect's option, the path. */
+function tlsFiles(t: TlsClient): TlsFile[] {
+  const all: Array<Omit<TlsFile, 'path'> & { path: string | undefined }> = [
+    { what: 'certificate', option: 'cert', path: t.certificate }, { what: 'key', option: 'key', path: t.key }, { what: 'ca', option: 'ca', path: t.ca },
+  ];
+  return all.filter((f): f is TlsFile => f.path !== undefined);
+}
+
+/** "SSL certificate /x: ENOENT": the file that cannot be read, and why. */
+function tlsFileError(what: string, path: string, e: unknown): string {
+  return `SSL ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+}
+
+/** The first of the SSL block's files that cannot be read, checked when a configuration is
+ *  loaded: keepalived refuses to start without them. */
 export function tlsFilesProblem(t: TlsClient): string | undefined {
-  for (const [what, file] of [['certificate', t.certificate], ['key', t.key], ['ca', t.ca]] as const) {
-    if (file === undefined) continue;
+  for (const { what, path } of tlsFiles(t)) {
     try {
-      accessSync(file, constants.R_OK);
+      accessSync(path, constants.R_OK);
     } catch (e) {
-      return `SSL ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      return tlsFileError(what, path, e);
     }
   }
   return undefined;
 }
 
-/** The SSL block's files as tls.connect takes them (cert, key, passphrase, ca). */
-type ClientFiles = { cert?: Buffer; key?: Buffer; passphrase?: string; ca?: Buffer };
-
 /** Read the SSL block's files (at each check: a renewed certificate is taken without a reload). */
 async function clientFiles(t: TlsClient | undefined): Promise<ClientFiles | string> {
   if (t === undefined) return {};
   const out: ClientFiles = t.password !== undefined ? { passphrase: t.password } : {};
-  for (const [k, path] of [['cert', t.certificate], ['key', t.key], ['ca', t.ca]] as const) {
-    if (path === undefined) continue;
+  for (const { what, option, path } of tlsFiles(t)) {
     try {
-      out[k] = await readFile(path);
+      out[option] = await readFile(path);
     } catch (e) {
-      return `SSL ${k === 'cert' ? 'certificate' : k} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      return tlsFileError(what, path, e);
     }
   }
   return out;
