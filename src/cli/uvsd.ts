@@ -341,12 +341,17 @@ export async function main(argv: string[]): Promise<void> {
     const offload = opts.offload === 'on' && opts.ring === undefined;
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
     if (opts.workers > 1) {
-      const queues = opts.ring !== undefined
-        ? ringQueues(opts.ring, opts.workers, (steering = new Steering(native, opts.steering === 'ebpf' ? -1 : undefined, { ring: true })))
-        : Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
+      let queues: TapInfo[];
+      if (opts.ring !== undefined) {
+        // The program is loaded first: the fanout group takes it as the sockets join.
+        steering = new Steering(native, opts.steering === 'ebpf' ? -1 : undefined, { ring: true });
+        queues = ringQueues(opts.ring, opts.workers, steering);
+      } else {
+        queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
+        // The TAP's program is set through any one queue's fd. Refused -> the kernel's automq table.
+        steering = new Steering(native, opts.steering === 'ebpf' ? queues[0].fd : undefined);
+      }
       const q = queues[0];
-      // The TAP's program is set through any one queue's fd. Refused -> the kernel's automq table.
-      if (opts.ring === undefined) steering = new Steering(native, opts.steering === 'ebpf' ? q.fd : undefined);
       if (q.mac === formatMac(mac)) {
         for (const x of queues) native.close(x.fd);
         console.error(`uvsd: --mac ${formatMac(mac)} equals the ${opts.ring !== undefined ? 'port' : 'TAP'} interface's own MAC; choose a different station MAC`);

@@ -247,8 +247,13 @@ export class Control {
       if (ctx.ops.length > 0) this.applyOps(ctx.ops);
       return result;
     } finally {
-      this.held(verb, performance.now() - t0, native.threadCpuMs() - c0);
+      this.heldSince(verb, t0, c0);
     }
+  }
+
+  /** held() for the work that began at t0 (performance.now()) and c0 (the thread's CPU). */
+  private heldSince(verb: string, t0: number, c0: number): void {
+    this.held(verb, performance.now() - t0, native.threadCpuMs() - c0);
   }
 
   /**
@@ -400,12 +405,12 @@ export class Control {
       pause: async (): Promise<void> => {
         const ms = performance.now() - t;
         if (ms < SLICE_MS) return;
-        this.held(verb, ms, native.threadCpuMs() - c);
+        this.heldSince(verb, t, c);
         await yieldLoop();
         t = performance.now();
         c = native.threadCpuMs();
       },
-      done: () => this.held(verb, performance.now() - t, native.threadCpuMs() - c),
+      done: () => this.heldSince(verb, t, c),
     };
   }
 

@@ -295,7 +295,6 @@ export interface StatusResult {
   addrs: string[];
   conns: number;
   connMax: number;
-  /** The control verb that held the event loop (and so forwarding) longest since start. */
   /** The verb (or slice of one) that held the event loop longest since start or -Z: ms, and the loop thread's own CPU in it. */
   slowestVerb: { verb: string; ms: number; cpuMs: number };
   /** The verb that took the most of the loop thread's CPU at once (ms): its own cost, whatever else ran on the host. */

@@ -1,7 +1,8 @@
 // uvsd --workers N: one worker thread per TAP queue (IFF_MULTI_QUEUE) or, with the ring backend,
-// per ring socket of one fanout group (Port.ringQueues), each with its own Port and Datapath (src/datapath/worker.ts), and on the main thread one "shadow" Datapath that never
-// sees a frame. Control applies every DpOp list to the shadow (so the model's readers see what
-// they always saw) and posts the same list to every worker; a reply waits until every worker has
+// per ring socket of one fanout group (Port.ringQueues), each with its own Port and Datapath
+// (src/datapath/worker.ts), and on the main thread one "shadow" Datapath that never sees a frame.
+// Control applies every DpOp list to the shadow (so the model's readers see what they always
+// saw) and posts the same list to every worker; a reply waits until every worker has
 // acknowledged it (synced()). The workers' counters and destination statistics live on
 // SharedArrayBuffers; pull() sums them into the shadow's arrays before anything reads them, so
 // metrics, -Ln --stats/--rate and status show totals without knowing about workers.

@@ -43,11 +43,8 @@ export function steerWorker(addr: number, port: number, mask: number | undefined
  * (Port.ringQueues, which takes the program built for L3), and the map of local addresses it reads.
  */
 export class Steering {
-  /** 'ebpf' when the program is attached, otherwise the kernel's own choice: its automq flow
-   *  table (TAP) or its flow hash (the ring backend's fanout group). */
-  mode: 'ebpf' | 'automq' | 'hash';
   /** Why there is no program ('' when there is). */
-  reason: string;
+  reason = 'uvsd --steering automq';
   /** Addresses the map holds now, by kind. */
   private readonly have = new Map<number, number>();
   /** Map updates the kernel refused (a full map): those addresses go by the automq rule's hash. */
@@ -62,19 +59,19 @@ export class Steering {
    */
   constructor(private readonly native: Native, tapFd: number | undefined, o: { ring?: boolean } = {}) {
     this.l3 = o.ring === true;
-    let fds: { prog: number; map: number } | undefined;
-    let reason = 'uvsd --steering automq';
-    if (tapFd !== undefined) {
-      try {
-        fds = native.steerAttach(tapFd, STEER_MAP_MAX, this.l3);
-        reason = '';
-      } catch (e) {
-        reason = (e as Error).message;
-      }
+    if (tapFd === undefined) return;
+    try {
+      this.fds = native.steerAttach(tapFd, STEER_MAP_MAX, this.l3);
+      this.reason = '';
+    } catch (e) {
+      this.reason = (e as Error).message;
     }
-    this.fds = fds;
-    this.mode = fds !== undefined ? 'ebpf' : this.l3 ? 'hash' : 'automq';
-    this.reason = reason;
+  }
+
+  /** 'ebpf' when the program is attached, otherwise the kernel's own choice: its automq flow
+   *  table (TAP) or its flow hash (the ring backend's fanout group). */
+  get mode(): 'ebpf' | 'automq' | 'hash' {
+    return this.fds !== undefined ? 'ebpf' : this.l3 ? 'hash' : 'automq';
   }
 
   /** The loaded program (for a fanout group to take), or undefined. */
@@ -86,7 +83,6 @@ export class Steering {
   detach(reason: string): void {
     this.close();
     this.fds = undefined;
-    this.mode = this.l3 ? 'hash' : 'automq';
     this.reason = reason;
   }
 

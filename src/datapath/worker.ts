@@ -1,7 +1,8 @@
 // One worker thread of uvsd --workers N (src/datapath/group.ts): owns one TAP queue (or one ring
-// socket of the ring backend) and a Datapath of its own, runs the same receive loop uvsd runs with one datapath, and applies the
-// DpOps the main thread posts. The per-frame loop is the same code as with one datapath; only
-// the rare paths (a frame of a connection another worker holds, ARP frames) post copies.
+// socket of the ring backend) and a Datapath of its own, runs the same receive loop uvsd runs
+// with one datapath, and applies the DpOps the main thread posts. The per-frame loop is the same
+// code as with one datapath; only the rare paths (a frame of a connection another worker holds,
+// ARP frames) post copies.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { C } from './counters.js';
