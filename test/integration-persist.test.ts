@@ -192,3 +192,49 @@ test('fwmark (-f) with persistence: HTTP on ports 80 and 8080 and UDP 53 of the 
     assert.deepEqual(rr.counts, { rs1: 5, rs2: 5 });
   });
 });
+
+/** A node script for a client namespace: sends each [sport, Call-ID] SIP message to VIP:53 in turn and prints the repliers' names (JSON; "-" for no reply in 500 ms). */
+function sipClient(sends: Array<[number, string | null]>): string {
+  return `const dgram = require('dgram');
+const sends = ${JSON.stringify(sends)};
+(async () => {
+  const out = [];
+  for (const [sport, cid] of sends) {
+    const s = dgram.createSocket('udp4');
+    await new Promise((r) => s.bind(sport, r));
+    const msg = cid === null ? 'OPTIONS sip:x SIP/2.0\\r\\nVia: SIP/2.0/UDP x\\r\\n\\r\\n'
+      : 'INVITE sip:bob@example.com SIP/2.0\\r\\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\\r\\nCall-ID: ' + cid + '\\r\\nCSeq: 1 INVITE\\r\\nContent-Length: 0\\r\\n\\r\\n';
+    const reply = new Promise((r) => { s.once('message', (m) => r(m.toString().trim())); setTimeout(() => r('-'), 500); });
+    s.send(msg, 53, '${VIP}');
+    out.push(await reply);
+    s.close();
+  }
+  console.log(JSON.stringify(out));
+})();`;
+}
+
+test('--pe sip: one call\'s messages from two clients and two ports reach one server; six calls split over both by rr; no Call-ID, no answer; -Lnc --persistent-conn lists each Call-ID', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, clients: 2 }, async (lab) => {
+    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr', '-p', '60', '-M', '0.0.0.0', '--pe', 'sip', '-o']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', s.addr, '-g']);
+    const calls = ['c1@a', 'c2@a', 'c3@a', 'c4@a', 'c5@a', 'c6@a'];
+    const run = async (ns: string, sends: Array<[number, string | null]>): Promise<string[]> => {
+      const r = await lab.lab.exec(ns, [process.execPath, '-e', sipClient(sends)], { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as string[];
+    };
+    // Client 1 starts each call from one port; client 2 sends each call's next message from two others.
+    const first = await run(lab.ns.clients[0]!, calls.map((c) => [5060, c]));
+    const second = await run(lab.ns.clients[1]!, calls.flatMap((c) => [[5070, c], [5080, c]] as Array<[number, string]>));
+    t.diagnostic(`first ${first.join(' ')}; second ${second.join(' ')}`);
+    assert.deepEqual(first, ['rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2'], 'rr over new calls');
+    assert.deepEqual(second, first.flatMap((n) => [n, n]), 'each call stays on its server, whoever sends it');
+    assert.deepEqual(await run(lab.ns.clients[0]!, [[5090, null]]), ['-'], 'a datagram without a Call-ID is not forwarded');
+    assert.match(await lab.uvsadmMust(['--status']), /\ndrop_pe_no_callid 1\n/);
+    assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`\\nUDP  ${VIP.replace(/\./g, '\\.')}:53 rr persistent 60 mask 0\\.0\\.0\\.0 pe sip ops\\n`));
+    const lnc = await lab.uvsadmMust(['-Lnc', '--persistent-conn']);
+    for (const [i, c] of calls.entries()) {
+      assert.match(lnc, new RegExp(`\\nUDP +\\d\\d:\\d\\d +NONE +0\\.0\\.0\\.0:0 +${VIP.replace(/\./g, '\\.')}:53 +${lab.servers[i % 2]!.addr.replace(/\./g, '\\.')}:53 +sip +${c}\\n`), lnc);
+    }
+  });
+});

@@ -18,7 +18,7 @@ const ctx: ParseContext = {
 const parse = (line: string, c: ParseContext = ctx): Command => parseArgs(line.split(' ').filter((s) => s !== ''), c);
 const svc = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;
 const common = { socket: DEFAULT_SOCKET };
-const svcDefaults = { flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false };
+const svcDefaults = { flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, pe: '', synproxy: false };
 const call = (verb: string, args: unknown) => ({ kind: 'call', ...common, call: { verb, args } });
 
 function usage(line: string, message: string | RegExp, exitCode = 2): void {
@@ -37,7 +37,7 @@ test('-A defaults to wlc; -s, -p, -M, -b, -o; long forms and bundles', () => {
   assert.deepEqual(parse('--add-service --tcp-service 192.168.8.200:80 --scheduler rr'), call('addService', { ...svc, sched: 'rr', ...svcDefaults }));
   assert.deepEqual(parse('-At 192.168.8.200:80 -s rr'), call('addService', { ...svc, sched: 'rr', ...svcDefaults }));
   assert.deepEqual(parse('-A -t 192.168.8.200:80 -s sh -b sh-port,sh-fallback -p -M 255.255.255.0'),
-    call('addService', { ...svc, sched: 'sh', flags: ['sh-port', 'sh-fallback'], persist: 300, netmask: '255.255.255.0', oneShot: false, synproxy: false }));
+    call('addService', { ...svc, sched: 'sh', flags: ['sh-port', 'sh-fallback'], persist: 300, netmask: '255.255.255.0', oneShot: false, pe: '', synproxy: false }));
   assert.deepEqual(parse('-A -t 192.168.8.200:80 -p 60'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 60 }));
   assert.deepEqual(parse('-A -t 192.168.8.200:0 -p'), call('addService', { ...svc, port: 0, sched: 'wlc', ...svcDefaults, persist: 300 }));
   assert.deepEqual(parse('-A -u 10.0.0.1:53 -o'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults, oneShot: true }));

@@ -175,7 +175,7 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
     assert.equal(c.kind, 'call');
     return (c as { call: unknown }).call;
   };
-  assert.deepEqual(call('-A', '-f', '1', '-s', 'rr'), { verb: 'addService', args: { ...FWM1, sched: 'rr', flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false } });
+  assert.deepEqual(call('-A', '-f', '1', '-s', 'rr'), { verb: 'addService', args: { ...FWM1, sched: 'rr', flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, pe: '', synproxy: false } });
   assert.deepEqual(call('-a', '-f', '1', '-r', '10.0.0.11:80', '-g'), { verb: 'addDest', args: { service: FWM1, addr: '10.0.0.11', port: 80, fwd: 'dr', weight: 1, upper: 0, lower: 0 } });
   assert.deepEqual(call('-e', '-f', '1', '-r', '10.0.0.11', '-m', '-w', '3'), { verb: 'editDest', args: { service: FWM1, addr: '10.0.0.11', port: 0, fwd: 'nat', weight: 3, upper: 0, lower: 0 } });
   assert.deepEqual(call('-D', '-f', '4294967295'), { verb: 'deleteService', args: { ...FWM1, fwmark: 4294967295 } });

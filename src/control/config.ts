@@ -129,7 +129,7 @@ const DAEMON_KEYS = [
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
-const SERVICE_KEYS = ['proto', 'address', 'port', 'fwmark', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'synproxy', 'local-addresses', 'health', 'servers'];
+const SERVICE_KEYS = ['proto', 'address', 'port', 'fwmark', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'pe', 'synproxy', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'tun-type', 'tun-port', 'tun-csum', 'health'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
@@ -337,6 +337,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
         persist: m.get('persistent') ? int(m.get('persistent')!, 0, 86400 * 31) : 0,
         netmask: m.get('netmask') ? str(m.get('netmask')!) : '255.255.255.255',
         oneShot: m.get('ops') ? bool(m.get('ops')!) : false,
+        pe: m.get('pe') ? str(m.get('pe')!) : '',
         synproxy: m.get('synproxy') ? bool(m.get('synproxy')!) : false,
       };
       const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
@@ -431,13 +432,18 @@ export function sorryEntry(vs: VirtualServerSpec): { fwd: Fwd } & TunOptions {
   return { fwd, ...(fwd === 'tun' && tun !== undefined ? tun : {}) };
 }
 
+/** A keepalived.conf virtual server as the addService spec of its service. */
+export function vsServiceSpec(vs: VirtualServerSpec): DesiredSpec {
+  return {
+    proto: vs.proto, addr: vs.addr, port: vs.port, ...(vs.fwmark !== undefined ? { fwmark: vs.fwmark } : {}), sched: vs.sched, flags: vs.schedFlags ?? [],
+    persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, pe: vs.pe ?? '', synproxy: false,
+  };
+}
+
 /** keepalived.conf's virtual servers as config services (their checks in `health`). */
 export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
   return specs.map((vs) => ({
-    spec: {
-      proto: vs.proto, addr: vs.addr, port: vs.port, ...(vs.fwmark !== undefined ? { fwmark: vs.fwmark } : {}), sched: vs.sched, flags: vs.schedFlags ?? [],
-      persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, synproxy: false,
-    },
+    spec: vsServiceSpec(vs),
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
       service: serviceKey(vs), addr: r.addr, port: r.port,
@@ -536,6 +542,7 @@ function serviceDiffers(cur: ServiceInfo, want: DesiredSpec): string[] {
   if (cur.persist !== want.persist) out.push(`persistent ${cur.persist} -> ${want.persist}`);
   if (cur.netmask !== want.netmask) out.push(`netmask ${cur.netmask} -> ${want.netmask}`);
   if (cur.oneShot !== want.oneShot) out.push(`ops ${cur.oneShot} -> ${want.oneShot}`);
+  if ((cur.pe ?? '') !== want.pe) out.push(`pe ${cur.pe || 'none'} -> ${want.pe || 'none'}`);
   if (cur.synproxy !== want.synproxy) out.push(`synproxy ${cur.synproxy} -> ${want.synproxy}`);
   return out;
 }
@@ -856,6 +863,7 @@ export class ConfigManager {
     const netmask = formatIp(m.netmask);
     if (netmask !== '255.255.255.255') o.netmask = netmask;
     if (m.oneShot) o.ops = true;
+    if (m.pe !== '') o.pe = m.pe;
     if (m.synproxy) o.synproxy = true;
     if (m.laddrs.length > 0) o['local-addresses'] = m.laddrs.map((l) => formatIp(l.addr));
     // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic

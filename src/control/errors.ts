@@ -41,6 +41,8 @@ export const ERRORS = {
   MARK_NOT_FOUND: 'No such mark',
   BAD_TUNNEL: 'Invalid tunnel options',
   SYNPROXY_NOT_TCP: 'The SYN proxy is only for TCP virtual services',
+  PE_NOT_PERSISTENT: 'A persistence engine needs a persistent service (-p)',
+  PE_NOT_UDP: 'The SIP persistence engine is only for UDP virtual services',
   SYNPROXY_FWD: 'The SYN proxy needs NAT or FULLNAT real servers (the director never sees DR/TUN replies)',
   BAD_REQUEST: 'Invalid request',
   UNKNOWN_VERB: 'Unknown command',

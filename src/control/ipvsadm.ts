@@ -123,7 +123,7 @@ export interface ParseContext {
 const OPTS = [
   'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'timeout', 'stats', 'rate', 'thresholds',
-  'persistent-conn', 'nosort', 'exact', 'ops', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
+  'persistent-conn', 'nosort', 'exact', 'ops', 'pe', 'sched-flags', 'laddr', 'dry-run', 'client', 'drain-timeout',
   'synproxy',
   // the sync daemon (ipvsadm's names) and uvs's sync-peer / sync-key-file (docs/ha.md)
   'daemon', 'syncid', 'mcast-interface', 'sync-peer', 'sync-key-file', 'sync-maxlen', 'mcast-group', 'mcast-port', 'mcast-ttl',
@@ -143,34 +143,34 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx  xxxx xxxxxxxxxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxx1xxxxxxxx  xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxx     ',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxx     ',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxx', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  'add-service':    'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxxx1xxxxxxxx  xxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     ',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     ',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxx', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
   // uvs (docs/fwmark.md): --add-mark|--del-mark -f MARK -t|-u VIP[:PORT[-PORT]], --get-marks; -f is checked by hand.
-  'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -239,6 +239,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'netmask', short: 'M', arg: 'required', action: { opt: 'netmask' } },
   { long: 'sched-flags', short: 'b', arg: 'required', action: { opt: 'sched-flags' } },
   { long: 'ops', short: 'o', arg: 'none', action: { opt: 'ops' } },
+  { long: 'pe', arg: 'required', action: { opt: 'pe' } },
   { long: 'synproxy', arg: 'none', action: { opt: 'synproxy' } },
   { long: 'real-server', short: 'r', arg: 'required', action: { opt: 'real-server' } },
   { long: 'masquerading', short: 'm', arg: 'none', action: { opt: 'forwarding-method', fwd: 'nat' } },
@@ -478,6 +479,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let persist: number | undefined;
   let netmask: string | undefined;
   let flagsText: string | undefined;
+  let pe: string | undefined;
   let server: { addr: string; port?: number } | undefined;
   let fwd: Fwd = 'dr';
   let weight = DEFAULT_WEIGHT;
@@ -540,6 +542,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         break;
       case 'sched-flags':
         flagsText = v;
+        break;
+      case 'pe':
+        pe = v;
         break;
       case 'forwarding-method':
         fwd = action.fwd ?? 'dr';
@@ -746,7 +751,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
-        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'), synproxy: has('synproxy'),
+        persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'), pe: pe ?? '', synproxy: has('synproxy'),
       };
       return { kind: 'call', ...common, call: { verb: cmd === 'add-service' ? 'addService' : 'editService', args: spec } };
     }

@@ -13,6 +13,7 @@ import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
 import type { DpOp } from '../datapath/ops.js';
+import type { PeName } from '../proto/sip.js';
 import type { Workers } from '../datapath/group.js';
 import { TraceSessions } from './trace.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
@@ -70,6 +71,8 @@ export interface ServiceModel {
   /** uint32 */
   netmask: number;
   oneShot: boolean;
+  /** Persistence engine (ipvsadm --pe): '' = none. */
+  pe: PeName;
   /** SYN proxy (uvsadm --synproxy). */
   synproxy: boolean;
   /** In the order added. */

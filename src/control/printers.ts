@@ -204,6 +204,7 @@ export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
     if (svc.persist > 0) {
       out += ` persistent ${int(svc.persist)}`;
       if (svc.netmask !== '255.255.255.255') out += ` mask ${svc.netmask}`;
+      if (svc.pe) out += ` pe ${svc.pe}`;
     }
     if (svc.oneShot) out += ' ops';
     if (svc.synproxy) out += ' synproxy';
@@ -247,7 +248,7 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
 
 /**
  * `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back; the
- * service options in print_service_entry's order (-p, -M, -o, then -b), uvs's --synproxy last.
+ * service options in print_service_entry's order (-p, -M, --pe, -o, then -b), uvs's --synproxy last.
  * uvs: one `--add-laddr ... -z LIP` line per FULLNAT local address, after the service's servers.
  */
 export function formatRules(result: ListResult, opts: PrintOptions): string {
@@ -259,6 +260,7 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
     if (svc.persist > 0) {
       out += ` -p ${int(svc.persist)}`;
       if (svc.netmask !== '255.255.255.255') out += ` -M ${svc.netmask}`;
+      if (svc.pe) out += ` --pe ${svc.pe}`;
     }
     if (svc.oneShot) out += ' -o';
     if (svc.flags.length > 0) out += ` -b ${svc.flags.join(',')}`;
@@ -320,8 +322,9 @@ function mmss(seconds: number): string {
  * With --laddr-column a `local` column (the local address and port the director took, as DPVS's
  * ipvsadm shows it) stands between virtual and destination in every row (the client's own address
  * for methods other than FULLNAT). With --persistent-conn the title adds ipvsadm's `pe name` and
- * `pe_data` columns; uvs has no persistence engine (--pe), so every row is the plain one, as
- * ipvsadm prints a kernel row without pe data.
+ * `pe_data` columns, and a template of a persistence engine's service (--pe sip) shows them in
+ * print_conn's own widths (destination 16, pe name 18: not the title's); every other row is the
+ * plain one, as ipvsadm prints a kernel row without pe data.
  */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
   const local = opts.laddrColumn === true;
@@ -333,7 +336,8 @@ export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): str
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);
     const lname = local ? `${left(addrPort(c.laddr, c.lport, c.proto, opts), 18)} ` : '';
     const dname = addrPort(c.daddr, c.dport, c.proto, opts);
-    out += `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${lname}${dname}\n`;
+    const row = `${left(protoName(c.proto), 3)} ${left(mmss(c.expires), 6)} ${left(c.state, 11)} ${left(cname, 18)} ${left(vname, 18)} ${lname}`;
+    out += opts.persistentConn && c.pe !== undefined ? `${row}${left(dname, 16)} ${left(c.pe, 18)} ${c.peData ?? ''}\n` : `${row}${dname}\n`;
   }
   return out;
 }
@@ -508,6 +512,7 @@ Options:
   --sched-flags  -b flags             scheduler flags (comma-separated)
   --persistent   -p [timeout]         persistent service (default 300 s)
   --netmask      -M netmask           persistent granularity mask
+  --pe            engine              persistence engine: sip (persistent UDP), none by default
   --ops          -o                   one-packet scheduling (UDP)
   --synproxy                          SYN proxy: answer SYNs with cookies (TCP, NAT/FULLNAT)
   --real-server  -r server-address    server-address is host (and port)

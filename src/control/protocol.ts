@@ -52,6 +52,8 @@ export interface ServiceSpec extends ServiceKey {
   netmask?: string;
   /** One-packet scheduling (ipvsadm -o), UDP only. */
   oneShot?: boolean;
+  /** Persistence engine (ipvsadm --pe): 'sip' (UDP, persistent services only) or '' (none, the default). */
+  pe?: string;
   /** SYN proxy (uvsadm --synproxy): TCP only, NAT/FULLNAT real servers only. */
   synproxy?: boolean;
 }
@@ -180,6 +182,8 @@ export interface ServiceInfo {
   persist: number;
   netmask: string;
   oneShot: boolean;
+  /** Persistence engine (ipvsadm --pe), when there is one. */
+  pe?: string;
   synproxy: boolean;
   laddrs: string[];
   stats: Stats;
@@ -215,6 +219,10 @@ export interface ConnInfo {
   fwd: Fwd;
   /** A persistence template (ipvsadm -p), not a connection: state NONE, client port 0. */
   template?: boolean;
+  /** A template of a persistence engine (--pe): its name, and its data (the SIP Call-ID; absent
+   *  on a backup director, which learnt the template by sync without it). */
+  pe?: string;
+  peData?: string;
 }
 
 /** explain (uvsadm --explain): a would-be new connection from client[:cport] to the service. */

@@ -26,6 +26,7 @@ import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
 import { markText } from './printers.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
+import { PE_NAMES, PE_SIP, type PeName } from '../proto/sip.js';
 import { readFileSync } from 'node:fs';
 import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress, type SyncConfig } from '../sync/daemon.js';
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
@@ -179,6 +180,12 @@ function schedOf(v: unknown): string {
   return s.name;
 }
 
+/** A persistence engine's name ('' = none), or BAD_SCHEDULER (libipvs's ENOENT for both). */
+function peOf(v: unknown): PeName {
+  if (typeof v === 'string' && (PE_NAMES as readonly string[]).includes(v)) return v as PeName;
+  throw new UvsError('BAD_SCHEDULER', `persistence engine ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+}
+
 /** -b flag names → SF_* bits; sh-* only with sh, mh-* only with mh (as ipvsadm's parse_sched_flags). */
 function schedFlagsOf(v: unknown, sched: string): number {
   if (v === undefined) return 0;
@@ -286,7 +293,10 @@ const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
 const PROTO_NAMES: Record<number, ConnInfo['proto']> = { [PROTO_TCP]: 'tcp', [PROTO_UDP]: 'udp', [PROTO_FWM]: 'ip' };
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
-  const common = { id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, synproxy: s.synproxy };
+  const common = {
+    id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, pe: PE_NAMES.indexOf(s.pe),
+    synproxy: s.synproxy,
+  };
   if (op === 'editService') return { op, ...common };
   // The datapath keys a mark service by its mark in place of the VIP (pipeline.ts PROTO_FWM).
   return s.fwmark !== 0 ? { op, ...common, proto: PROTO_FWM, vip: s.fwmark | 0, port: 0 } : { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port };
@@ -302,12 +312,16 @@ function serviceOptions(spec: Record<string, unknown>, r: SvcRef, base: ServiceM
   if (r.port === 0 && persist === 0 && r.fwmark === 0) throw new UvsError('ZERO_PORT', svcName(r));
   // A mark service may be -o (ipvsadm allows it): its UDP flows are scheduled per datagram.
   if (oneShot && r.proto !== 'udp' && r.fwmark === 0) throw new UvsError('OPS_NOT_UDP', svcName(r));
+  const pe = spec.pe === undefined ? (base?.pe ?? '') : peOf(spec.pe);
+  // uvs refuses what the kernel takes and then does nothing with (no -p) or drops every packet of (TCP).
+  if (pe !== '' && persist === 0) throw new UvsError('PE_NOT_PERSISTENT', `${svcName(r)} --pe ${pe}`);
+  if (pe !== '' && r.proto !== 'udp' && r.fwmark === 0) throw new UvsError('PE_NOT_UDP', `${svcName(r)} --pe ${pe}`);
   const synproxy = spec.synproxy === undefined ? (base?.synproxy ?? false) : boolOf(spec.synproxy, 'synproxy');
   if (synproxy && (r.proto !== 'tcp' || r.fwmark !== 0)) throw new UvsError('SYNPROXY_NOT_TCP', svcName(r));
   // Refused per real server: a SYN proxy service may hold only NAT and FULLNAT servers.
   const direct = synproxy ? base?.dests.find((d) => d.fwd === 'dr' || d.fwd === 'tun') : undefined;
   if (direct !== undefined) throw new UvsError('SYNPROXY_FWD', `${svcName(r)} has ${direct.fwd} server ${formatIp(direct.addr)}:${direct.port}`);
-  return { sched, schedFlags, persist, netmask, oneShot, synproxy };
+  return { sched, schedFlags, persist, netmask, oneShot, pe, synproxy };
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -330,7 +344,8 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
   const stats = serviceStatsOf(ctx.control.dp, s.id);
   return {
     ...modelServiceKey(s), sched: s.sched, flags: schedFlagNames(s.schedFlags),
-    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, synproxy: s.synproxy, laddrs: s.laddrs.map((l) => formatIp(l.addr)),
+    persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, ...(s.pe !== '' ? { pe: s.pe } : {}), synproxy: s.synproxy,
+    laddrs: s.laddrs.map((l) => formatIp(l.addr)),
     stats, rate: ctx.control.svcRates.read(s.id), dests,
   };
 }
@@ -866,7 +881,16 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
       laddr: formatIp(tpl ? ct.caddr[e] : ct.laddr[e]), lport: tpl ? 0 : ct.lport[e],
       fwd: (FWD_NAMES[ct.fwd[e]] ?? 'dr') as Fwd,
     });
-    if (tpl) conns[conns.length - 1]!.template = true;
+    if (!tpl) continue;
+    const row = conns[conns.length - 1]!;
+    row.template = true;
+    if (ct.seqd[e] !== 0) {
+      // A call's template (--pe sip): the client port holds bits of its hash; the kernel's shows 0.
+      row.cport = 0;
+      row.pe = PE_NAMES[PE_SIP];
+      const text = ct.peText.get(e);
+      if (text !== undefined) row.peData = text;
+    }
   }
   return truncated;
 }

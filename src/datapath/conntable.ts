@@ -14,6 +14,10 @@
 // laddr) and the number of connections it controls (n_control) in `ctl`; a connection created
 // through a template keeps that template's entry in `ctl` (-1 otherwise). A template is freed
 // only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?").
+// A template of a service with a persistence engine (--pe sip) is keyed by the call too: its
+// `seqd` holds the Call-ID's hash (0 for every other template) and its client port that hash's
+// low bits (odd, so never a plain template's 0); the Call-ID's text is kept in `peText` (see
+// lookupTagged).
 
 export const DIR_IN = 0;
 export const DIR_OUT = 1;
@@ -107,8 +111,12 @@ export class ConnTable {
   readonly expires: Uint32Array;
   /** Connection: its persistence template's entry, or -1. Template: connections it controls. */
   readonly ctl: Int32Array;
-  /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before. */
+  /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before.
+   *  Template: its persistence engine's hash of the call (0: none). */
   readonly seqd: Int32Array;
+  /** Templates of a persistence engine: the engine's data (the SIP Call-ID) by entry, for -Lnc and
+   *  an exact match; one string per call, made when its template is (never per packet). */
+  readonly peText = new Map<number, string>();
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
   /** Per node (entry*2 + dir), side by side so one chain step is one cache line:
@@ -252,6 +260,26 @@ export class ConnTable {
           return n;
         }
       }
+      n = this.chain[2 * n];
+    }
+    return -1;
+  }
+
+  /**
+   * Find a persistence engine's template: the IN node of key (proto, saddr, sport, daddr, dport)
+   * whose seqd is `tag`, searching the chain after node `after` (-1: from its start), or -1. Two
+   * calls with one hash are told apart by the caller (peText) going on from the node it refused.
+   */
+  lookupTagged(proto: number, saddr: number, sport: number, daddr: number, dport: number, tag: number, after: number): number {
+    saddr |= 0;
+    daddr |= 0;
+    const h = this.hash(proto, saddr, sport, daddr, dport);
+    this.lastHash = h;
+    let n = after >= 0 ? this.chain[2 * after] : this.head[h & this.mask];
+    while (n >= 0) {
+      const e = n >>> 1;
+      if ((n & 1) === DIR_IN && this.chain[2 * n + 1] === h && this.proto[e] === proto && this.seqd[e] === tag &&
+          this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
       n = this.chain[2 * n];
     }
     return -1;
@@ -538,6 +566,7 @@ export class ConnTable {
   }
 
   private free(e: number): void {
+    if (this.peText.size !== 0) this.peText.delete(e);
     this.wnext[e] = this.freeHead;
     this.freeHead = e;
   }

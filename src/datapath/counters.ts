@@ -116,6 +116,8 @@ export const DROP_NAMES = [
   'bad_source',
   // a packet to forward (or an ICMP error to relay) arrived with TTL 1 or 0 (kernel decrement_ttl)
   'ttl_exceeded',
+  // a new datagram of a --pe sip service without a SIP Call-ID (or not UDP): no call to keep it with
+  'pe_no_callid',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -86,11 +86,14 @@ export interface ConnSnapshot {
   vport: Uint16Array;
   dport: Uint16Array;
   lport: Uint16Array;
+  seqd: Int32Array;
+  /** ConnTable.peText of the entries taken, by their index here. */
+  peText: Map<number, string>;
 }
 
 /** The fields of a connection table that a listing reads (a ConnTable, or a worker's snapshot). */
 export type ConnView = Pick<ConnTable, 'max' | 'proto' | 'state' | 'flags' | 'fwd' | 'expires' | 'caddr' | 'vaddr' | 'daddr' | 'laddr' |
-  'cport' | 'vport' | 'dport' | 'lport'> & { isAlive(e: number): boolean };
+  'cport' | 'vport' | 'dport' | 'lport' | 'seqd' | 'peText'> & { isAlive(e: number): boolean };
 
 /** At most max live entries of ct as columns (in the worker; the rare path, it allocates). */
 export function snapshotConns(ct: ConnTable, nowTick: number, max: number): ConnSnapshot {
@@ -113,7 +116,8 @@ export function snapshotConns(ct: ConnTable, nowTick: number, max: number): Conn
     max: idx.length, nowTick, truncated,
     proto: pick(ct.proto), state: pick(ct.state), flags: pick(ct.flags), fwd: pick(ct.fwd), expires: pick(ct.expires),
     caddr: pick(ct.caddr), vaddr: pick(ct.vaddr), daddr: pick(ct.daddr), laddr: pick(ct.laddr),
-    cport: pick(ct.cport), vport: pick(ct.vport), dport: pick(ct.dport), lport: pick(ct.lport),
+    cport: pick(ct.cport), vport: pick(ct.vport), dport: pick(ct.dport), lport: pick(ct.lport), seqd: pick(ct.seqd),
+    peText: new Map(idx.flatMap((e, i) => { const t = ct.peText.get(e); return t === undefined ? [] : [[i, t] as const]; })),
   };
 }
 

@@ -21,6 +21,8 @@ export type DpOp =
       netmask: number;
       /** One-packet scheduling (ipvsadm -o). */
       oneShot: boolean;
+      /** Persistence engine (ipvsadm --pe): PE_NONE or PE_SIP (src/proto/sip.ts). */
+      pe: number;
       /** SYN proxy (uvsadm --synproxy; TCP with NAT/FULLNAT servers only). */
       synproxy: boolean;
     }
@@ -32,6 +34,7 @@ export type DpOp =
       persist: number;
       netmask: number;
       oneShot: boolean;
+      pe: number;
       synproxy: boolean;
     }
   | { op: 'delService'; id: number }

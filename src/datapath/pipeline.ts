@@ -31,6 +31,7 @@ import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
+import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable } from './frags.js';
 import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import {
@@ -70,6 +71,8 @@ export interface SvcRuntime extends SchedService {
   persist: number;
   netmask: number;
   oneShot: boolean;
+  /** Persistence engine (PE_NONE, PE_SIP: src/proto/sip.ts; ipvsadm --pe). */
+  pe: number;
   /** persist in ticks of TICK_MS (a template's timeout). */
   persistTicks: number;
   /** SYN proxy (uvsadm --synproxy): SYNs answered with cookies, servers contacted after the client's ACK. */
@@ -281,6 +284,8 @@ export class Datapath implements Output {
   /** How many services have port 0 (persistent, all ports): only then a second lookup. */
   private zeroPortServices = 0;
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  /** template(): where the datagram's SIP Call-ID is (offset, length). */
+  private readonly callId = new Int32Array(2);
   /** Decisions of first fragments, for the later fragments of the same datagrams. */
   private readonly frags = new FragTable();
   /** The tuple of a quoted packet (icmpQuoted writes it here). */
@@ -919,7 +924,7 @@ export class Datapath implements Output {
         return NO_DEST;
       }
     } else if (svc.persist > 0) {
-      tpl = this.template(svc, proto, src, dst, dport);
+      tpl = this.template(svc, proto, src, dst, dport, buf, ip, l4);
       if (tpl < 0) return tpl;
       dest = ct.dest[tpl];
     } else {
@@ -1092,8 +1097,11 @@ export class Datapath implements Output {
    * otherwise the scheduler picks one and a template is created. Using a template restarts its
    * timer (ip_vs_conn_put). Returns the template entry, NO_DEST when no server is available
    * (the client gets ICMP, as from ip_vs_sched_persist's *ignored = 0), or -1 (counted).
+   * With the SIP persistence engine the template is the call's too (ip_vs_sip_ct_match): its
+   * Call-ID, read from the datagram at buf[l4 + 8..], is part of the key; a datagram without one
+   * is dropped (pe_no_callid), as ip_vs_schedule drops it (*ignored = -1).
    */
-  private template(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number): number {
+  private template(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number, buf: Buffer, ip: number, l4: number): number {
     const ct = this.ct;
     const dt = this.dt;
     const cnet = src & svc.netmask;
@@ -1103,7 +1111,26 @@ export class Datapath implements Output {
     const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
     const vaddr = fwm ? svc.vip : dst;
     const vport = fwm ? 0 : dport === svc.port ? dport : 0;
-    const node = ct.lookup(tproto, cnet, 0, vaddr, vport);
+    let node: number;
+    let tag = 0;
+    let cport = 0;
+    const cid = this.callId;
+    if (svc.pe === PE_SIP) {
+      if (proto !== PROTO_UDP || !sipCallId(buf, l4 + 8, ip + ((buf[ip + 2] << 8) | buf[ip + 3]), cid)) {
+        this.counters.d[D.pe_no_callid]++;
+        return -1;
+      }
+      tag = callIdHash(buf, cid[0], cid[1]);
+      cport = callIdPort(tag);
+      node = ct.lookupTagged(tproto, cnet, cport, vaddr, vport, tag, -1);
+      // Another call with the same hash: on along the chain (a synced template has no text).
+      for (let text = node >= 0 ? ct.peText.get(node >>> 1) : undefined; text !== undefined && !callIdEquals(buf, cid[0], cid[1], text);) {
+        node = ct.lookupTagged(tproto, cnet, cport, vaddr, vport, tag, node);
+        text = node >= 0 ? ct.peText.get(node >>> 1) : undefined;
+      }
+    } else {
+      node = ct.lookup(tproto, cnet, 0, vaddr, vport);
+    }
     if (node >= 0) {
       const t = node >>> 1;
       const d = ct.dest[t];
@@ -1124,13 +1151,15 @@ export class Datapath implements Output {
       this.counters.d[D.no_dest]++;
       return NO_DEST;
     }
-    const t = ct.insert(tproto, cnet, 0, vaddr, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
+    const t = ct.insert(tproto, cnet, cport, vaddr, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
       this.nowTick + svc.persistTicks, false);
     if (t < 0) {
       this.counters.d[D.conn_table_full]++;
       return -1;
     }
     ct.flags[t] |= F_TEMPLATE;
+    ct.seqd[t] = tag;
+    if (tag !== 0) ct.peText.set(t, buf.toString('latin1', cid[0], cid[0] + cid[1]));
     ct.fwd[t] = dt.fwd[dest];
     ct.dest[t] = dest;
     ct.dgen[t] = dt.gen[dest];
@@ -1182,7 +1211,10 @@ export class Datapath implements Output {
     // The address and port the client connects to (a mark or all-ports service has none of its own).
     const flow: Flow = { proto: svc.proto, saddr: src | 0, sport, daddr: (daddr ?? svc.vip) | 0, dport: dport ?? svc.port };
     let persistence = 'not persistent';
-    if (svc.persist > 0) {
+    if (svc.persist > 0 && svc.pe === PE_SIP) {
+      // The template is the call's: which one depends on each datagram's Call-ID.
+      persistence = `persistence engine sip: a call with a template keeps its server; a new call (Call-ID) gets a template (${svc.persist} s)`;
+    } else if (svc.persist > 0) {
       const cnet = src & svc.netmask;
       const node = ct.lookup(svc.proto | PROTO_TPL, cnet, 0, svc.vip, svc.port);
       const group = `${formatIp(cnet)}/${formatIp(svc.netmask)}`;
@@ -1358,7 +1390,7 @@ export class Datapath implements Output {
         const scheduler = this.schedulerOf(op.sched);
         const svc: SvcRuntime = {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
-          schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot,
+          schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot, pe: op.pe,
           persistTicks: persistTicksOf(op.persist), synproxy: op.synproxy,
           retired: new Float64Array(5), retiredZ: new Float64Array(5),
         };
@@ -1384,6 +1416,7 @@ export class Datapath implements Output {
         svc.persistTicks = persistTicksOf(op.persist);
         svc.netmask = op.netmask | 0;
         svc.oneShot = op.oneShot;
+        svc.pe = op.pe;
         svc.synproxy = op.synproxy;
         if (scheduler !== svc.scheduler) {
           svc.scheduler.done?.(svc, dt);
@@ -1672,7 +1705,11 @@ export class Datapath implements Output {
     const vport = rd16(b, o + 8);
     const caddr = rd32(b, o + 16);
     const vaddr = rd32(b, o + 20);
-    const node = ct.lookup(proto, caddr, cport, vaddr, vport);
+    // A persistence engine's template: its call's hash too (the master's text is not sent); a
+    // connection made through one: that template's hash.
+    const rtag = rd32(b, o + 32);
+    const tag = (rf & RF_TEMPLATE) !== 0 ? rtag : 0;
+    const node = tag !== 0 ? ct.lookupTagged(proto, caddr, cport, vaddr, vport, tag, -1) : ct.lookup(proto, caddr, cport, vaddr, vport);
     if (type === REC_EXPIRE) {
       if (node >= 0 && (node & 1) === DIR_IN) {
         ct.expireNow(node >>> 1);
@@ -1763,6 +1800,7 @@ export class Datapath implements Output {
     ct.flags[e] |= F_CONFIRMED;
     if (template) {
       ct.flags[e] |= F_TEMPLATE;
+      ct.seqd[e] = tag;
       ct.laddr[e] = svc.persistTicks;
       ct.ctl[e] = 0;
       dt.bindTemplate(dest);
@@ -1776,7 +1814,11 @@ export class Datapath implements Output {
       if ((rf & RF_HAS_TPL) !== 0) {
         // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
         const fwm = svc.proto === PROTO_FWM;
-        const tn = ct.lookup((fwm ? PROTO_FWM : proto) | PROTO_TPL, caddr & svc.netmask, 0, fwm ? svc.vip : vaddr, fwm || vport !== svc.port ? 0 : vport);
+        const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
+        const tvaddr = fwm ? svc.vip : vaddr;
+        const tvport = fwm || vport !== svc.port ? 0 : vport;
+        const tn = rtag !== 0 ? ct.lookupTagged(tproto, caddr & svc.netmask, callIdPort(rtag), tvaddr, tvport, rtag, -1)
+          : ct.lookup(tproto, caddr & svc.netmask, 0, tvaddr, tvport);
         if (tn >= 0) {
           ct.ctl[e] = tn >>> 1;
           ct.ctl[tn >>> 1]++;

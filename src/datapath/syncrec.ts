@@ -24,7 +24,8 @@ export const RF_HASHED_OUT = 8;
 // Record layout (network byte order):
 //  0 type  1 proto (with PROTO_TPL for templates)  2 state  3 flags  4 fwd  5 reserved
 //  6 cport  8 vport  10 dport  12 lport  14 reserved(2)
-//  16 caddr  20 vaddr  24 daddr  28 laddr  32 reserved(4)
+//  16 caddr  20 vaddr  24 daddr  28 laddr  32 a template's persistence-engine hash (ConnTable
+//  seqd: the SIP Call-ID's; 0 for other templates); a connection's: its template's (0: none)
 
 /** Write entry e of ct as a REC_CONN record at buf[o]. */
 export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: number, hashedOut: boolean): void {
@@ -45,7 +46,7 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
   wr32(buf, o + 20, ct.vaddr[e]);
   wr32(buf, o + 24, ct.daddr[e]);
   wr32(buf, o + 28, ct.laddr[e]);
-  wr32(buf, o + 32, 0);
+  wr32(buf, o + 32, (f & F_TEMPLATE) !== 0 ? ct.seqd[e] : ct.ctl[e] >= 0 ? ct.seqd[ct.ctl[e]] : 0);
 }
 
 /**
@@ -69,6 +70,7 @@ export class SyncMarks {
   private readonly xVport: Uint16Array;
   private readonly xCaddr: Int32Array;
   private readonly xVaddr: Int32Array;
+  private readonly xTag: Int32Array;
   private xHead = 0;
   private xTail = 0;
   /** Marks and expiries that found their ring full (the daemon then sends a full dump). */
@@ -84,6 +86,7 @@ export class SyncMarks {
     this.xVport = new Uint16Array(ringSize);
     this.xCaddr = new Int32Array(ringSize);
     this.xVaddr = new Int32Array(ringSize);
+    this.xTag = new Int32Array(ringSize);
   }
 
   mark(e: number, nowTick: number): void {
@@ -113,6 +116,7 @@ export class SyncMarks {
     this.xVport[t] = ct.vport[e];
     this.xCaddr[t] = ct.caddr[e];
     this.xVaddr[t] = ct.vaddr[e];
+    this.xTag[t] = (ct.flags[e] & F_TEMPLATE) !== 0 ? ct.seqd[e] : 0;
     this.xTail = next;
   }
 
@@ -138,6 +142,7 @@ export class SyncMarks {
     wr16(buf, o + 8, this.xVport[t]);
     wr32(buf, o + 16, this.xCaddr[t]);
     wr32(buf, o + 20, this.xVaddr[t]);
+    wr32(buf, o + 32, this.xTag[t]);
     return true;
   }
 

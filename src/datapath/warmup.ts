@@ -242,7 +242,7 @@ function scratch(base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch' | 'work
   let slot = 0;
   const service = (proto: number, port: number, sched: string, fwd: number, extra: Partial<Extract<DpOp, { op: 'addService' }>> = {}, servers = [SERVER[fwd]!], weight = 1): void => {
     const svc = id++;
-    ops.push({ op: 'addService', id: svc, proto, vip: VIP, port, sched, schedFlags: 0, persist: 0, netmask: -1, oneShot: false, synproxy: false, ...extra });
+    ops.push({ op: 'addService', id: svc, proto, vip: VIP, port, sched, schedFlags: 0, persist: 0, netmask: -1, oneShot: false, pe: 0, synproxy: false, ...extra });
     for (const addr of servers) ops.push({ op: 'addDest', svc, dest: slot++, addr, port, fwd, weight, upper: 0, lower: 0, tun: 0 });
     if (fwd === FWD_FULLNAT) ops.push({ op: 'addLaddr', svc, addr: LIP });
   };

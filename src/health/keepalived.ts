@@ -9,6 +9,7 @@ import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
+import { PE_NAMES, type PeName } from '../proto/sip.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -575,6 +576,7 @@ class Parser {
     const rsStmts: Stmt[] = [];
     let granularity: string | undefined;
     let ops: Stmt | undefined;
+    let pe: Stmt | undefined;
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     let sorryInhibit: Stmt | undefined;
     const flagStmts: Stmt[] = [];
@@ -618,6 +620,13 @@ class Parser {
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
         case 'ops': noArgs(s); ops = s; break;
+        case 'persistence_engine': {
+          nArgs(s, 1, 1);
+          const v = s.args[0]!.text;
+          if (!PE_NAMES.includes(v as PeName) || v === '') throw err(s, `persistence_engine: "${v}" is not a persistence engine (uvs has sip)`);
+          pe = s;
+          break;
+        }
         case 'sh-port':
         case 'sh-fallback':
         case 'mh-port':
@@ -630,6 +639,12 @@ class Parser {
       }
     }
     // After the loop, so lb_algo and protocol count wherever they are written.
+    if (pe !== undefined) {
+      // The kernel takes it anywhere and uses it only for persistent UDP datagrams (others dropped).
+      if (vs.persistence === 0) this.warn(pe, `persistence_engine ignored: virtual_server ${name} has no persistence_timeout`);
+      else if (vs.proto !== 'udp' && fwmark === 0) this.warn(pe, `persistence_engine ignored: the SIP engine reads UDP datagrams (virtual_server ${name} is TCP)`);
+      else vs.pe = pe.args[0]!.text as PeName;
+    }
     if (ops !== undefined) {
       // The kernel applies one-packet scheduling to UDP only; ipvsadm -o refuses other services.
       if (vs.proto === 'udp' || fwmark !== 0) vs.oneShot = true;

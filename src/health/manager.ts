@@ -26,7 +26,7 @@ import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, He
 import type { RunCheck } from './checkers/index.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/ipvsadm.js';
-import { dk, entryOfServer, sorryEntry, type HealthPlan } from '../control/config.js';
+import { dk, entryOfServer, sorryEntry, vsServiceSpec, type HealthPlan } from '../control/config.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -239,7 +239,7 @@ export class HealthManager {
       };
       for (const vs of this.initial.services) {
         const key = serviceKey(vs);
-        push(vs, { verb: 'addService', args: { ...key, sched: vs.sched, flags: vs.schedFlags ?? [], persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false } });
+        push(vs, { verb: 'addService', args: vsServiceSpec(vs) });
         for (const r of vs.realServers) {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
           if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, ...entryOfServer(vs, r) } });

@@ -3,6 +3,7 @@
 // keepalived.conf parser (keepalived.ts) and consumed by the HealthManager (manager.ts).
 
 import type { DestInfo, Fwd, Proto, TunOptions } from '../control/protocol.js';
+import type { PeName } from '../proto/sip.js';
 
 export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK' | 'FILE_CHECK';
 
@@ -174,6 +175,8 @@ export interface VirtualServerSpec {
   schedFlags?: string[];
   /** ops: one-packet scheduling (-o), UDP services only. */
   oneShot?: boolean;
+  /** persistence_engine (ipvsadm --pe): 'sip', persistent UDP (or fwmark) services only. */
+  pe?: PeName;
   delayLoopMs: number;
   /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's);
    *  inhibit (sorry_server_inhibit): once added, it is set to weight 0 when not needed instead of removed. */
