@@ -2,10 +2,12 @@
 // the offending value, before any TAP is opened; --help lists the options. When run as root
 // the refusal cases run as user nobody (65534), who cannot open a TAP: a check that only happened
 // after opening the TAP would show up as exit 1 "cannot open TAP" instead of exit 2.
-// The last test (root + netns) refuses a --mac equal to the TAP's own MAC.
-import { test } from 'node:test';
+// The last test (root + netns) refuses a --mac equal to the TAP's own MAC. The refusals are
+// independent processes: they run side by side (REFUSALS_AT_ONCE), the suite's time being mostly
+// node starting.
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,16 +18,23 @@ import { skipIf } from './lab/itest.js';
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-function uvsd(args: string[], asNobody = isRoot): { code: number | null; stdout: string; stderr: string } {
+/** uvsd refusals run at once (each a node process starting and exiting). */
+const REFUSALS_AT_ONCE = 4;
+
+async function uvsd(args: string[], asNobody = isRoot): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const tmp = mkdtempSync(join(tmpdir(), 'uvsd-cli-'));
   try {
-    const r = spawnSync(process.execPath, [uvsdJs, '--tap', 'uvsclitest0', '--socket', join(tmp, 's.sock'), ...args], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      timeout: 15_000,
-      ...(asNobody ? { uid: 65534, gid: 65534 } : {}),
+    return await new Promise((resolve) => {
+      execFile(process.execPath, [uvsdJs, '--tap', 'uvsclitest0', '--socket', join(tmp, 's.sock'), ...args], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        timeout: 15_000,
+        ...(asNobody ? { uid: 65534, gid: 65534 } : {}),
+      }, (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+        resolve({ code, stdout, stderr });
+      });
     });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -65,27 +74,29 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
 ];
 
-for (const c of BAD) {
-  test(`uvsd ${c.name}: exit 2, one stderr line naming "${c.value}", before opening the TAP`, () => {
-    const r = uvsd(c.args);
-    assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
-    assert.equal(r.stdout, '');
-    const lines = r.stderr.split('\n');
-    assert.equal(lines.length, 2, `stderr must be exactly one line: ${JSON.stringify(r.stderr)}`);
-    assert.equal(lines[1], '');
-    assert.ok(lines[0]!.includes(c.value), `stderr ${JSON.stringify(lines[0])} does not name ${JSON.stringify(c.value)}`);
-  });
-}
+describe('uvsd refuses a bad option value', { concurrency: REFUSALS_AT_ONCE }, () => {
+  for (const c of BAD) {
+    test(`uvsd ${c.name}: exit 2, one stderr line naming "${c.value}", before opening the TAP`, async () => {
+      const r = await uvsd(c.args);
+      assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.split('\n');
+      assert.equal(lines.length, 2, `stderr must be exactly one line: ${JSON.stringify(r.stderr)}`);
+      assert.equal(lines[1], '');
+      assert.ok(lines[0]!.includes(c.value), `stderr ${JSON.stringify(lines[0])} does not name ${JSON.stringify(c.value)}`);
+    });
+  }
+});
 
-test('uvsd without --addr: exit 2, one stderr line asking for --addr', () => {
-  const r = uvsd([]);
+test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () => {
+  const r = await uvsd([]);
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^uvsd: [^\n]*--addr[^\n]*\n$/);
 });
 
-test('uvsd --help exits 0 and lists every option', () => {
-  const r = uvsd(['--help'], false);
+test('uvsd --help exits 0 and lists every option', async () => {
+  const r = await uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
   for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest']) {
@@ -125,20 +136,28 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
 });
 
 /** uvsd args exits 2 before opening anything, with one stderr line starting `uvsd: want`. */
-function assertRefused(args: string[], want: string): void {
-  const r = uvsd(args);
+async function assertRefused(args: string[], want: string): Promise<void> {
+  const r = await uvsd(args);
   assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
   assert.equal(r.stdout, '');
   assert.equal(r.stderr.split('\n').length, 2, `one line: ${JSON.stringify(r.stderr)}`);
   assert.ok(r.stderr.startsWith(`uvsd: ${want}`), `stderr ${JSON.stringify(r.stderr)} does not start with ${JSON.stringify(want)}`);
 }
 
+/** Every case refused as assertRefused says, REFUSALS_AT_ONCE at a time. */
+async function assertAllRefused(cases: Array<[string[], string]>): Promise<void> {
+  const left = [...cases];
+  await Promise.all(Array.from({ length: REFUSALS_AT_ONCE }, async () => {
+    for (let c = left.shift(); c !== undefined; c = left.shift()) await assertRefused(c[0], c[1]);
+  }));
+}
+
 /** A temporary directory readable by uvsd's unprivileged checks, `file(name, text)` writing into it; removed after. */
-function withConfigDir(fn: (dir: string, file: (name: string, text: string) => string) => void): void {
+async function withConfigDir(fn: (dir: string, file: (name: string, text: string) => string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvsd-cfg-'));
   chmodSync(dir, 0o755); // readable by nobody
   try {
-    fn(dir, (name, text) => {
+    await fn(dir, (name, text) => {
       const p = join(dir, name);
       writeFileSync(p, text, { mode: 0o644 });
       return p;
@@ -148,8 +167,8 @@ function withConfigDir(fn: (dir: string, file: (name: string, text: string) => s
   }
 }
 
-test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:field, before opening the TAP', () => {
-  withConfigDir((dir, file) => {
+test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:field, before opening the TAP', async () => {
+  await withConfigDir(async (dir, file) => {
     const weight = file('weight.yaml', 'services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { address: 192.168.8.20, weight: -1 }\n');
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [bogus]\n');
     const metrics = file('metrics.yaml', 'daemon:\n  metrics: localhost:9478\n');
@@ -159,19 +178,19 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
       [['--config', metrics, ...ADDR], `${metrics}:2: daemon.metrics: invalid --metrics address "localhost:9478"`],
       [['--config', join(dir, 'missing.yaml'), ...ADDR], `${join(dir, 'missing.yaml')}: cannot read: ENOENT`],
     ];
-    for (const [args, want] of cases) assertRefused(args, want);
+    await assertAllRefused(cases);
   });
 });
 
-test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln, warnings on stderr, exit 0; a table a start would refuse: FILE:LINE, exit 2; nothing opened (runs as nobody)', () => {
-  withConfigDir((_dir, file) => {
+test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln, warnings on stderr, exit 0; a table a start would refuse: FILE:LINE, exit 2; nothing opened (runs as nobody)', async () => {
+  await withConfigDir(async (_dir, file) => {
     const conf = (rs2: string) => file(`k${rs2}.conf`, [
       'global_defs {', '  router_id lb1', '}',
       'virtual_server 192.168.8.200 80 {', '  lb_algo wrr', '  lb_kind DR', '  persistance_timeout 50',
       '  real_server 192.168.8.20 80 {', '    weight 3', '    TCP_CHECK {', '      connect_timeout 2', '    }', '  }',
       `  real_server ${rs2} 80 {`, '    weight 1', '  }', '}', '',
     ].join('\n'));
-    const good = uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
+    const good = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout,
       'IP Virtual Server version 1.2.1 (size=1048576)\n' +
@@ -186,19 +205,21 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     assert.equal(warn[2], 'uvsd: configuration OK: 1 services, 2 servers, 2 warnings');
     // A server off every --addr network (DR): refused as the start would refuse it, with the line.
     const off = conf('10.1.1.1');
-    const bad = uvsd(['--check-config', '--keepalived-conf', off, ...ADDR]);
+    const bad = await uvsd(['--check-config', '--keepalived-conf', off, ...ADDR]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:14: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
     // The YAML config file the same way.
     const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
-    assertRefused(['--check-config', '--config', yaml, ...ADDR], `${yaml}:2: add service UDP 192.168.8.200:53 (nosuch): Scheduler or persistence engine not found: nosuch`);
-    assertRefused(['--check-config', ...ADDR], '--check-config needs --config or --keepalived-conf');
+    await assertAllRefused([
+      [['--check-config', '--config', yaml, ...ADDR], `${yaml}:2: add service UDP 192.168.8.200:53 (nosuch): Scheduler or persistence engine not found: nosuch`],
+      [['--check-config', ...ADDR], '--check-config needs --config or --keepalived-conf'],
+    ]);
   });
 });
 
-test('uvsd: an --addr or --gateway that is no unicast host is refused with one line naming it (as uvsadm refuses such VIPs), from the command line and the config file', () => {
-  withConfigDir((_dir, file) => {
+test('uvsd: an --addr or --gateway that is no unicast host is refused with one line naming it (as uvsadm refuses such VIPs), from the command line and the config file', async () => {
+  await withConfigDir(async (_dir, file) => {
     const net = file('net.yaml', 'daemon:\n  addresses: [192.168.9.0/24]\n');
     const gw = file('gw.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 192.168.8.255\n');
     const cases: Array<[string[], string]> = [
@@ -213,12 +234,12 @@ test('uvsd: an --addr or --gateway that is no unicast host is refused with one l
       [['--config', net], `${net}:2: daemon.addresses: not a unicast host address: 192.168.9.0 is the network address of 192.168.9.0/24`],
       [['--config', gw], `${gw}:3: daemon.gateway: not a unicast host address: 192.168.8.255 is the broadcast address of 192.168.8.10's network`],
     ];
-    for (const [args, want] of cases) assertRefused(args, want);
+    await assertAllRefused(cases);
   });
 });
 
-test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where the command line wins; a combination of file values refused with the line', () => {
-  withConfigDir((_dir, file) => {
+test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where the command line wins; a combination of file values refused with the line', async () => {
+  await withConfigDir(async (_dir, file) => {
     const addrs = file('addrs.yaml', 'daemon:\n  addresses: [300.1.1.1/99]\n');
     const metrics = file('metrics.yaml', 'daemon:\n  tap: uvs0\n  metrics: banana\n');
     const gateway = file('gateway.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 999.1.1.1\n');
@@ -229,6 +250,6 @@ test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where 
       [['--config', gateway, ...ADDR, '--gateway', '192.168.8.1'], `${gateway}:3: daemon.gateway: must be an IPv4 address, got "999.1.1.1"`],
       [['--config', offNet], `${offNet}:3: daemon.gateway: 10.1.0.1 is not inside any network of the addresses (192.168.8.10/24)`],
     ];
-    for (const [args, want] of cases) assertRefused(args, want);
+    await assertAllRefused(cases);
   });
 });
