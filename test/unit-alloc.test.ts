@@ -25,8 +25,10 @@ const BATCH = 64;
  * Forward FRAMES frames of 64 steady flows (TCP and UDP) and return bytes allocated per frame.
  * mode 'ops': the UDP service is persistent (-p -M 255.255.255.0) with one-packet scheduling
  * (-o), so every UDP datagram is a new flow: template lookup, entry insert and release.
+ * mode 'sip': the same with --pe sip and -M 0.0.0.0: each datagram is a SIP message whose Call-ID
+ * (32 calls) is found, hashed and compared with its template's text.
  */
-type Mode = 'steady' | 'ops' | 'sync' | 'fwm';
+type Mode = 'steady' | 'ops' | 'sync' | 'fwm' | 'sip';
 
 function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; ops: number; synced: number } {
   const sink = new CountSink();
@@ -40,9 +42,9 @@ function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; 
     // 'fwm': the UDP datagrams are marked (a mark above 2^31) and go to the -f service of it.
     const key = mode === 'fwm' && proto === 'udp' ? { proto, addr: '0.0.0.0', port: 0, fwmark: 0x80000001 } : { proto, addr: VIP, port: 80 };
     if (mode === 'fwm' && proto === 'udp') ctl.call('addMark', { fwmark: key.fwmark, proto, addr: VIP, portMin: 80 });
-    ctl.addService((mode === 'ops' || mode === 'fwm') && proto === 'udp'
-      ? { ...key, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
-      : { ...key, sched: 'rr' });
+    ctl.addService(mode === 'sip' && proto === 'udp' ? { ...key, sched: 'rr', persist: 300, netmask: '0.0.0.0', oneShot: true, pe: 'sip' }
+      : (mode === 'ops' || mode === 'fwm') && proto === 'udp' ? { ...key, sched: 'rr', persist: 300, netmask: '255.255.255.0', oneShot: true }
+        : { ...key, sched: 'rr' });
     for (const rs of RS) ctl.addDest({ service: key, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   }
   // 'sync': a master sync daemon's marks are on (docs/ha.md) and drained after every batch; the
@@ -60,18 +62,21 @@ function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; 
   dp.processBatch(buf, stride, lens, RS.length);
   // 64 flows from 192.168.9.0/24 (the clients sit behind a router): SYNs first, then data.
   const l2 = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+  const udpPayload = (i: number): Buffer => mode === 'sip'
+    ? Buffer.from(`INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.9.${i + 1}\r\nCall-ID: call-${i}@192.168.9.${i + 1}\r\nCSeq: 1 INVITE\r\n\r\n`)
+    : Buffer.alloc(18);
   for (let i = 0; i < BATCH; i++) {
     const src = `192.168.9.${i + 1}`;
     put(i, i % 2 === 0
       ? tcpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.SYN })
-      : udpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, payload: Buffer.alloc(18) }));
+      : udpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, payload: udpPayload(i) }));
   }
   dp.processBatch(buf, stride, lens, BATCH);
   for (let i = 0; i < BATCH; i++) {
     const src = `192.168.9.${i + 1}`;
     put(i, i % 2 === 0
       ? tcpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(6) })
-      : udpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, payload: Buffer.alloc(18) }));
+      : udpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, payload: udpPayload(i) }));
   }
   // Forwarding rewrites the frames in place (MACs, TTL and IP checksum): the pristine batch goes
   // back before each run (a copy, no allocation).
@@ -101,7 +106,7 @@ function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; 
 
 if (process.argv[2] === '--child') {
   const m = process.argv[3];
-  report(measure(m === 'ops' || m === 'sync' || m === 'fwm' ? m : 'steady'));
+  report(measure(m === 'ops' || m === 'sync' || m === 'fwm' || m === 'sip' ? m : 'steady'));
 } else {
   test('forwarding a million frames from 192.168.x: fewer than 2 scavenges with the default young generation', () => {
     const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), []);
@@ -126,6 +131,13 @@ if (process.argv[2] === '--child') {
     const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['fwm'], BIG_YOUNG);
     assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
     assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams through the mark service`);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+  test('SIP calls through a --pe sip -o service (32 calls, each datagram\'s Call-ID found, hashed and matched to its template\'s text) allocate less than a byte per frame', () => {
+    const r = runChild<{ perFrame: number; forwarded: number; ops: number }>(fileURLToPath(import.meta.url), ['sip'], BIG_YOUNG);
+    assert.equal(r.forwarded, FRAMES, 'every frame forwarded');
+    assert.ok(r.ops >= FRAMES / 2, `${r.ops} one-packet datagrams`);
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });
