@@ -7,7 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { udpFrame } from './helpers/frames.js';
+import { eth, ipv4, udp, udpFrame } from './helpers/frames.js';
+import { fuzzFrames } from './helpers/fuzz-frames.js';
+import { fuzzSeed } from './helpers/fuzz.js';
 import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { CALLID_MAX, callIdHash, sipCallId } from '../src/proto/sip.js';
 import { formatConns, formatList, formatRules } from '../src/control/printers.js';
@@ -245,4 +247,25 @@ test('--pe in the config file (pe: sip) and keepalived.conf (persistence_engine 
   const tcp = parseKeepalived(kconf('  persistence_timeout 60\n  persistence_engine sip\n').replace('protocol UDP', 'protocol TCP'), 'k.conf');
   assert.match(tcp.warnings[0]!, /^k\.conf:5: persistence_engine ignored: the SIP engine reads UDP datagrams/);
   assert.throws(() => parseKeepalived(kconf('  persistence_timeout 60\n  persistence_engine h323\n'), 'k.conf'), /: k\.conf:5: persistence_engine: "h323" is not a persistence engine \(uvs has sip\)$/);
+});
+
+test('fuzz: 30,000 hostile frames through a --pe sip service (mutated SIP messages, fragments, random): nothing throws, each frame one outcome, the table consistent; calls still keep their servers', () => {
+  const r = sipRig();
+  const a = send(r, '192.0.2.10', 5060, invite('kept@x'));
+  const big = enc(invite('frag@x').replace('Content-Length: 0', `Content-Length: 1500\r\n\r\n${'v=0 '.repeat(375)}`));
+  const dgram = udp({ src: '192.0.2.10', dst: VIP, sport: 5060, dport: 5060, payload: big });
+  const v4 = (o: Parameters<typeof ipv4>[0], p: Uint8Array) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4(o, p));
+  const seeds = [
+    udpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 5060, dport: 5060, payload: enc(invite('kept@x')) }),
+    udpFrame(IN, { src: '198.51.100.7', dst: VIP, sport: 5070, dport: 5060, payload: enc('BYE sip:a SIP/2.0\r\ni: other@y\r\n\r\n') }),
+    udpFrame(IN, { src: '198.51.100.7', dst: VIP, sport: 5070, dport: 5060, payload: enc('SIP/2.0 200 OK\nCall-ID:x\n\n') }),
+    udpFrame(IN, { src: '192.0.2.11', dst: VIP, sport: 5060, dport: 5060, payload: enc('OPTIONS sip:x SIP/2.0\r\n\r\n') }),
+    v4({ src: '192.0.2.10', dst: VIP, proto: 17, id: 7, df: false, mf: true }, dgram.subarray(0, 1000)),
+    v4({ src: '192.0.2.10', dst: VIP, proto: 17, id: 7, df: false, fragOffset: 125 }, dgram.subarray(1000)),
+  ];
+  const fed = fuzzFrames('sip frames', r, seeds, 30_000, fuzzSeed(5060));
+  assert.ok(fed >= 30_000, `${fed} frames`);
+  r.advance(1000);
+  for (let i = 0; i < 3; i++) r.learn(RS[i].ip, RS[i].mac);
+  assert.equal(send(r, '203.0.113.9', 5060, invite('kept@x')), a, 'the first call keeps its server');
 });
