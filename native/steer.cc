@@ -4,7 +4,7 @@
 // of queues). The ring backend's fanout group (PACKET_FANOUT_EBPF, native/ring.cc) runs the same
 // rule built for L3: there the kernel has pulled the Ethernet header before the program runs.
 // The rule (docs/architecture.md, "Workers"):
-//   not IPv4 TCP/UDP, or a fragment with offset > 0     -> 0
+//   not IPv4 TCP/UDP/SCTP, or a fragment with offset > 0 -> 0
 //   destination in the map with kind 2 (FULLNAT LIP)     -> destination port
 //   destination in the map with kind 1 (VIP, --addr)     -> H(source address, source port)
 //   destination in the map with kind 4 (VIP of a persistent service)
@@ -90,7 +90,8 @@ std::vector<bpf_insn> Program(int mapFd, bool l3) {
     jmpRet0(BPF_JNE, 0, 0x0800);         // not IPv4
   }
   ldAbs(BPF_B, kIpProto);
-  jmpK(BPF_JEQ, 0, 6, 1);                // TCP
+  jmpK(BPF_JEQ, 0, 6, 2);                // TCP
+  jmpK(BPF_JEQ, 0, 132, 1);              // SCTP (its ports where TCP's are)
   jmpRet0(BPF_JNE, 0, 17);               // nor UDP
   ldAbs(BPF_H, kIpFrag);
   alu64K(BPF_AND, 0, 0x1fff);

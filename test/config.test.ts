@@ -20,7 +20,7 @@ test('shape errors: file, line and field of the offending value', () => {
   const cases: Array<[string, string]> = [
     [BASE.replace('weight: 3', 'weight: three'), 'f.yaml:13: services[0].servers[0].weight: must be an integer 0..2147483647, got "three"'],
     [BASE.replace('scheduler: rr', 'schedular: rr'), 'f.yaml:18: services[1].schedular: unknown field (known: proto, address, port, fwmark, scheduler, flags, persistent, netmask, ops, pe, synproxy, local-addresses, health, servers)'],
-    [BASE.replace('proto: udp', 'proto: sctp'), 'f.yaml:15: services[1].proto: must be tcp or udp, got "sctp"'],
+    [BASE.replace('proto: udp', 'proto: dccp'), 'f.yaml:15: services[1].proto: must be tcp, udp or sctp, got "dccp"'],
     [BASE.replace('    port: 80\n', ''), 'f.yaml:8: services[0].port: missing'],
     [BASE.replace('drain-timeout: 0', 'drain-timeout: -1'), 'f.yaml:5: daemon.drain-timeout: must be an integer 0..86400, got -1'],
     [BASE + '  - [oops\n', 'f.yaml:'],

@@ -106,7 +106,7 @@ test('malformed requests are answered with an error and change nothing; 1,000 of
   const before = JSON.stringify(r.ctl.list());
   const bad = [
     'not json', '[1,2]', '42', '{"id":1}', '{"id":2,"verb":"nope"}', '{"id":3,"verb":"addService","args":[1]}',
-    '{"id":4,"verb":"addService","args":{"proto":"sctp","addr":"1.2.3.4","port":1}}', '{"id":5,"verb":"addDest","args":{"service":7}}',
+    '{"id":4,"verb":"addService","args":{"proto":"dccp","addr":"1.2.3.4","port":1}}', '{"id":5,"verb":"addDest","args":{"service":7}}',
     '{"id":6,"verb":"batch","args":{"items":"x"}}', '{"id":7,"verb":"__proto__"}', '{"id":8,"verb":"toString"}', '{"id":9,"verb":"addService","args":{"proto":"tcp","addr":"1.2.3.4","port":1,"persist":-1}}',
   ];
   const lines = Array.from({ length: 1000 }, (_v, i) => bad[i % bad.length]).join('\n') + '\n{"id":"last","verb":"list"}\n';

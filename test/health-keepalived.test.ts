@@ -147,7 +147,7 @@ test('errors name file:line and the offending value', () => {
     ['virtual_server 192.168.8.300 80 {\n}\n', /^k\.conf:1: virtual_server: invalid IPv4 address "192\.168\.8\.300"$/],
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    weight heavy\n  }\n}\n', /^k\.conf:3: weight: "heavy" is not an integer 0\.\.2147483647$/],
     ['virtual_server 1.2.3.4 80 {\n  lb_kind FULLNAT\n}\n', /^k\.conf:2: lb_kind: "FULLNAT" is not NAT, DR or TUN$/],
-    ['virtual_server 1.2.3.4 80 {\n  protocol SCTP\n}\n', /^k\.conf:2: protocol: "SCTP" is not TCP or UDP/],
+    ['virtual_server 1.2.3.4 80 {\n  protocol DCCP\n}\n', /^k\.conf:2: protocol: "DCCP" is not TCP, UDP or SCTP$/],
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n', /^k\.conf:2: '\{' is never closed$/],
     ['}\n', /^k\.conf:1: unexpected '\}'$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   connect_timeout 1\n  }\n }\n}\n', /^k\.conf:3: HTTP_GET needs at least one url/],

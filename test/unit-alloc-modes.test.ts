@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
-import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { arpFrame, sctpFrame, SCTP_CHUNK, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { vnetWrite } from '../src/datapath/vnet.js';
 import { BIG_YOUNG, CountSink, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
@@ -19,7 +19,7 @@ const LIP = '192.168.8.50';
 const RS = ['192.168.8.20', '192.168.8.30'];
 const FRAMES = 1_000_000;
 const BATCH = 64;
-type Mode = 'nat' | 'fullnat' | 'tun' | 'tun-copy' | 'nat-offload' | 'tun-gso';
+type Mode = 'nat' | 'fullnat' | 'tun' | 'tun-copy' | 'nat-offload' | 'tun-gso' | 'nat-sctp';
 /** Offload modes: every frame with a vnet header saying "partial checksum" (nat-offload) or
  *  "TCP super-segment of 1400-byte segments" (tun-gso: 2,800-byte frames cut in two by uvsd). */
 const VNET = 10;
@@ -34,9 +34,10 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
     sink, () => now,
   );
   const vnet = mode === 'nat-offload' || mode === 'tun-gso';
-  const fwdOf = mode === 'tun-copy' || mode === 'tun-gso' ? 'tun' : mode === 'nat-offload' ? 'nat' : mode;
+  const fwdOf = mode === 'tun-copy' || mode === 'tun-gso' ? 'tun' : mode === 'nat-offload' || mode === 'nat-sctp' ? 'nat' : mode;
+  const sctp = mode === 'nat-sctp';
   const ctl = new Control(dp, { tap: 't' });
-  for (const proto of ['tcp', 'udp'] as const) {
+  for (const proto of sctp ? ['sctp'] as const : ['tcp', 'udp'] as const) {
     const service = { proto, addr: VIP, port: 80 };
     ctl.addService({ ...service, sched: 'rr' });
     for (const rs of RS) ctl.addDest({ service, addr: rs, port: 80, fwd: fwdOf, weight: 1 });
@@ -55,7 +56,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
   const flows = BATCH / 2;
   for (let i = 0; i < flows; i++) {
     const src = `192.168.9.${i + 1}`;
-    put(i, i % 2 === 0
+    put(i, sctp ? sctpFrame(l2, { src, dst: VIP }, { sport: 40000 + i, dport: 80, chunks: [{ type: SCTP_CHUNK.INIT, value: Buffer.alloc(16) }] }) : i % 2 === 0
       ? tcpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.SYN })
       : udpFrame(l2, { src, dst: VIP, sport: 40000 + i, dport: 80, payload: Buffer.alloc(18) }));
   }
@@ -67,11 +68,18 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
     if (!ct.isAlive(e)) continue;
     const src = formatIp(ct.caddr[e]);
     const tcp = ct.proto[e] === 6;
+    const back = { ethDst: DIR_MAC, ethSrc: '02:00:00:00:01:00' };
+    const r = { src: formatIp(ct.daddr[e]), dst: formatIp(ct.laddr[e]), sport: ct.dport[e], dport: ct.lport[e] };
+    if (sctp) {
+      // An association's DATA both ways (its CRC32c checked, the ports rewritten and the CRC computed again).
+      const data = [{ type: SCTP_CHUNK.DATA, value: Buffer.alloc(40) }];
+      put(n, sctpFrame(l2, { src, dst: VIP }, { sport: ct.cport[e], dport: 80, chunks: data }));
+      put(flows + n++, sctpFrame(back, r, { sport: r.sport, dport: r.dport, chunks: data }));
+      continue;
+    }
     put(n, tcp
       ? tcpFrame(l2, { src, dst: VIP, sport: ct.cport[e], dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(mode === 'tun-gso' ? 2800 : 6) })
       : udpFrame(l2, { src, dst: VIP, sport: ct.cport[e], dport: 80, payload: Buffer.alloc(18) }));
-    const back = { ethDst: DIR_MAC, ethSrc: '02:00:00:00:01:00' };
-    const r = { src: formatIp(ct.daddr[e]), dst: formatIp(ct.laddr[e]), sport: ct.dport[e], dport: ct.lport[e] };
     put(flows + n, tcp ? tcpFrame(back, { ...r, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(6) }) : udpFrame(back, { ...r, payload: Buffer.alloc(18) }));
     n++;
   }
@@ -108,10 +116,11 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
 if (process.argv[2] === '--child') {
   report(measure(process.argv[3] as Mode));
 } else {
-  for (const mode of ['nat', 'fullnat', 'tun', 'tun-copy', 'nat-offload', 'tun-gso'] as const) {
+  for (const mode of ['nat', 'fullnat', 'tun', 'tun-copy', 'nat-offload', 'tun-gso', 'nat-sctp'] as const) {
     const what = mode === 'tun' ? ' (wrapped in place)' : mode === 'tun-copy' ? ' (no headroom: wrapped in generated slots)'
       : mode === 'nat-offload' ? ' with partial checksums (vnet header; half of them replies)'
-        : mode === 'tun-gso' ? ' as TCP super-segments and UDP with partial checksums (vnet header; TCP cut into segments)' : ' (half of them replies)';
+        : mode === 'tun-gso' ? ' as TCP super-segments and UDP with partial checksums (vnet header; TCP cut into segments)'
+          : mode === 'nat-sctp' ? ' as SCTP DATA (every CRC32c checked, computed again after the rewrite; half of them replies)' : ' (half of them replies)';
     test(`${mode}: forwarding a million frames from 192.168.x${what} allocates less than a byte per frame`, () => {
       const r = runChild<{ perFrame: number; forwarded: number }>(fileURLToPath(import.meta.url), [mode], BIG_YOUNG);
       // tun-gso: half the frames are 2,800-byte super-segments, each leaving as 2 wrapped segments.

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { native } from '../src/datapath/port.js';
 import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, Steering, steerHash, steerValue, steerWorker } from '../src/datapath/steer.js';
 import { rig, DIR_IP, VIP, CLIENT } from './helpers/harness.js';
-import { arpFrame, icmpFrame, ip, tcpFrame, udpFrame } from './helpers/frames.js';
+import { arpFrame, icmpFrame, ip, sctpFrame, tcpFrame, udpFrame } from './helpers/frames.js';
 
 const ROOT = process.getuid?.() === 0;
 const SKIP = ROOT ? false : 'loading an eBPF program needs root (CAP_BPF)';
@@ -50,7 +50,12 @@ for (const [which, ring] of PROGRAMS) test(`the program (${which}) picks by the 
     const opt = tcpFrame(L2, { src: CLIENT, dst: VIP, sport: 40001, dport: 80, flags: 0x02 }, { options: new Uint8Array([1, 1, 1, 1]) });
     assert.equal(opt[14] & 0xf, 6, 'the frame has a 24-byte IP header');
     assert.equal(s.run(opt), steerHash(ip(CLIENT) | 0, 40001));
-    // Not IPv4 TCP/UDP, or no ports: queue 0.
+    // SCTP: its ports where TCP's are, so by the same rule (an association stays on one worker).
+    const init = sctpFrame(L2, { src: CLIENT, dst: VIP }, { sport: 40009, dport: 3868, chunks: [{ type: 1, value: new Uint8Array(16) }] });
+    assert.equal(s.run(init), steerHash(ip(CLIENT) | 0, 40009), 'SCTP to the VIP: hash of the client');
+    const sreply = sctpFrame(L2, { src: SERVER, dst: CLIENT }, { sport: 3868, dport: 40009, chunks: [{ type: 2 }] });
+    assert.equal(s.run(sreply), steerHash(ip(CLIENT) | 0, 40009), 'the SCTP reply: the same hash');
+    // Not IPv4 TCP/UDP/SCTP, or no ports: queue 0.
     assert.equal(s.run(arpFrame(L2, { op: 1, sha: L2.ethSrc, spa: CLIENT, tpa: VIP })), 0, 'ARP');
     assert.equal(s.run(icmpFrame(L2, { src: CLIENT, dst: VIP }, { type: 8, code: 0, payload: new Uint8Array(8) })), 0, 'ICMP');
     const frag = tcpFrame(L2, { src: CLIENT, dst: VIP, sport: 40001, dport: 80, flags: 0x10 }, { fragOffset: 100, df: false });

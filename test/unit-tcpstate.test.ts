@@ -61,8 +61,8 @@ test('tcpEvent: kernel priority rst > syn > fin > ack; no event for other flags'
   assert.equal(tcpEvent(0), -1);
 });
 
-test('default timeouts are the kernel ones (REFERENCE.md) plus UDP 300 s', () => {
-  assert.deepEqual([...DEFAULT_TIMEOUTS_S], [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300]);
+test('default timeouts are the kernel ones (REFERENCE.md) plus UDP 300 s, then SCTP\'s (ip_vs_proto_sctp: INIT1 and REJECTED 4 s, ESTABLISHED 15 min, the rest 61 s)', () => {
+  assert.deepEqual([...DEFAULT_TIMEOUTS_S], [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300, 2, 4, 61, 61, 61, 61, 61, 61, 900, 61, 61, 61, 4, 61]);
 });
 
 const seg = (sport: number, flags: number) =>

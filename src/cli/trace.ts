@@ -28,6 +28,7 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     .allowExcessArguments(false)
     .option('-t, --tcp-service <service-address>')
     .option('-u, --udp-service <service-address>')
+    .option('--sctp-service <service-address>')
     .option('-f, --fwmark-service <fwmark>')
     .option('--count <n>')
     .option('--socket <path>');
@@ -37,12 +38,12 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     if (err instanceof CommanderError) throw new UsageError(`trace: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
     throw err;
   }
-  const o = program.opts<{ tcpService?: string; udpService?: string; fwmarkService?: string; count?: string; socket?: string }>();
-  if ([o.tcpService, o.udpService, o.fwmarkService].filter((x) => x !== undefined).length > 1) throw new UsageError("trace: multiple 'service-address' options specified");
+  const o = program.opts<{ tcpService?: string; udpService?: string; sctpService?: string; fwmarkService?: string; count?: string; socket?: string }>();
+  if ([o.tcpService, o.udpService, o.sctpService, o.fwmarkService].filter((x) => x !== undefined).length > 1) throw new UsageError("trace: multiple 'service-address' options specified");
   const cmd: TraceCommand = { socket: o.socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET) };
-  const text = o.tcpService ?? o.udpService;
+  const text = o.tcpService ?? o.udpService ?? o.sctpService;
   if (text !== undefined) {
-    const proto = o.tcpService !== undefined ? 'tcp' : 'udp';
+    const proto = o.tcpService !== undefined ? 'tcp' : o.udpService !== undefined ? 'udp' : 'sctp';
     const a = parseAddrPort(text, proto, systemPortNames);
     if (a === undefined) throw new UsageError(`trace: invalid service address ${JSON.stringify(text)} (a.b.c.d:port)`);
     if (a.port === undefined || a.port === 0) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port`);

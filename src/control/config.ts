@@ -300,7 +300,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   }
   const protoOf = (f: Field): Proto => {
     const v = str(f);
-    return v === 'tcp' || v === 'udp' ? v : fail(file, f.line, f.path, `must be tcp or udp, got "${v}"`);
+    return v === 'tcp' || v === 'udp' || v === 'sctp' ? v : fail(file, f.line, f.path, `must be tcp, udp or sctp, got "${v}"`);
   };
   const mk = top.get('marks');
   if (!isNull(mk)) {

@@ -233,6 +233,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'client', arg: 'required', action: { opt: 'client' } },
   { long: 'tcp-service', short: 't', arg: 'required', action: { opt: 'service-address', proto: 'tcp' } },
   { long: 'udp-service', short: 'u', arg: 'required', action: { opt: 'service-address', proto: 'udp' } },
+  { long: 'sctp-service', arg: 'required', action: { opt: 'service-address', proto: 'sctp' } },
   { long: 'fwmark-service', short: 'f', arg: 'required', action: { fwmark: true } },
   { long: 'scheduler', short: 's', arg: 'required', action: { opt: 'scheduler' } },
   { long: 'persistent', short: 'p', arg: 'optional', action: { opt: 'persistent' } },

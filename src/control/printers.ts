@@ -33,7 +33,7 @@ export function parseServices(text: string): PortNames {
     const line = raw.replace(/#.*/, '').trim();
     if (line === '') continue;
     const [name, portProto, ...aliases] = line.split(/\s+/);
-    const m = /^(\d+)\/(tcp|udp)$/.exec(portProto ?? '');
+    const m = /^(\d+)\/(tcp|udp|sctp)$/.exec(portProto ?? '');
     if (name === undefined || m === null) continue;
     const port = Number(m[1]);
     const proto = m[2];
@@ -110,7 +110,12 @@ export function forwardName(fwd: Fwd): string {
 }
 
 function protoName(proto: Proto | 'ip'): string {
-  return proto === 'tcp' ? 'TCP' : proto === 'udp' ? 'UDP' : proto === 'ip' ? 'IP' : '?';
+  return proto === 'tcp' ? 'TCP' : proto === 'udp' ? 'UDP' : proto === 'sctp' ? 'SCTP' : proto === 'ip' ? 'IP' : '?';
+}
+
+/** The option naming a service's protocol on an ipvsadm command line (-S, as print_service_entry). */
+function protoFlag(proto: Proto): string {
+  return proto === 'tcp' ? '-t' : proto === 'udp' ? '-u' : '--sctp-service';
 }
 
 /** ipvsadm's addrport_to_anyname (its 60-byte buffer keeps at most 59 characters). */
@@ -148,7 +153,7 @@ export function largeNum(n: number, exact = false): string {
 
 // ---- ordering (libipvs ipvs_cmp_services / ipvs_cmp_dests) ----------------------------------
 
-const PROTO_NUMBER: Record<Proto, number> = { tcp: 6, udp: 17 };
+const PROTO_NUMBER: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 /** `ntohl(a) - ntohl(b)` as C's int: wraps, so addresses 2^31 or more apart compare "backwards" like ipvsadm. */
 function addrCmp(a: string, b: string): number {
@@ -255,7 +260,7 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
   // uvs: the marks first, so that -R has them before the -f services that use them.
   let out = formatMarkRules(result.marks ?? []);
   for (const svc of sorted(result.services, compareServices, opts.nosort)) {
-    const name = svc.fwmark !== undefined ? `-f ${svc.fwmark}` : `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
+    const name = svc.fwmark !== undefined ? `-f ${svc.fwmark}` : `${protoFlag(svc.proto)} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`;
     out += `-A ${name} -s ${svc.sched}`;
     if (svc.persist > 0) {
       out += ` -p ${int(svc.persist)}`;
@@ -300,7 +305,7 @@ export function markText(m: MarkInfo): string {
 
 /** -S: one --add-mark line per mark rule, in the order added. */
 export function formatMarkRules(marks: readonly MarkInfo[]): string {
-  return marks.map((m) => `--add-mark -f ${m.fwmark} ${m.proto === 'tcp' ? '-t' : '-u'} ${markTarget(m)}\n`).join('');
+  return marks.map((m) => `--add-mark -f ${m.fwmark} ${protoFlag(m.proto)} ${markTarget(m)}\n`).join('');
 }
 
 /** --get-marks: a title and one line per rule (mark, protocol, address and ports), in the order added. */
@@ -507,6 +512,7 @@ Either long or short options are allowed.
 Options:
   --tcp-service  -t service-address   service-address is host[:port]
   --udp-service  -u service-address   service-address is host[:port]
+  --sctp-service    service-address   service-address is host[:port]
   --fwmark-service -f fwmark          fwmark is an integer greater than zero
   --scheduler    -s scheduler         scheduler name, the default scheduler is wlc.
   --sched-flags  -b flags             scheduler flags (comma-separated)

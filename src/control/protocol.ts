@@ -8,7 +8,7 @@ import type { DefenseOptions } from '../datapath/pipeline.js';
 import type { VerbTypes } from './verbs.js';
 import type { SyncDaemonInfo, SyncStats } from '../sync/daemon.js';
 
-export type Proto = 'tcp' | 'udp';
+export type Proto = 'tcp' | 'udp' | 'sctp';
 /** Forwarding method as stored; ipvsadm's -g/-m/-i and DPVS's FULLNAT. */
 export type Fwd = 'dr' | 'nat' | 'tun' | 'fullnat';
 

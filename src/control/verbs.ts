@@ -17,7 +17,7 @@ import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
 import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeline.js';
-import { PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
@@ -84,7 +84,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function protoOf(v: unknown): Proto {
-  if (v === 'tcp' || v === 'udp') return v;
+  if (v === 'tcp' || v === 'udp' || v === 'sctp') return v;
   throw new UvsError('BAD_PROTO', JSON.stringify(v));
 }
 
@@ -288,9 +288,9 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
   }
 }
 
-const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP };
+const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP, sctp: PROTO_SCTP };
 /** -Lc's protocol of an entry: a mark service's templates are IPPROTO_IP (the kernel's "IP"). */
-const PROTO_NAMES: Record<number, ConnInfo['proto']> = { [PROTO_TCP]: 'tcp', [PROTO_UDP]: 'udp', [PROTO_FWM]: 'ip' };
+const PROTO_NAMES: Record<number, ConnInfo['proto']> = { [PROTO_TCP]: 'tcp', [PROTO_UDP]: 'udp', [PROTO_SCTP]: 'sctp', [PROTO_FWM]: 'ip' };
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
   const common = {

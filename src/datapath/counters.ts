@@ -118,6 +118,8 @@ export const DROP_NAMES = [
   'ttl_exceeded',
   // a new datagram of a --pe sip service without a SIP Call-ID (or not UDP): no call to keep it with
   'pe_no_callid',
+  // an SCTP packet whose CRC32c is wrong (checked before it opens or moves a connection)
+  'sctp_bad_checksum',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

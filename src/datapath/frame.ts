@@ -23,6 +23,11 @@ export const PROTO_ICMP = 1;
 export const PROTO_IPIP = 4;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
+/** SCTP on the wire. */
+export const IPPROTO_SCTP = 132;
+/** SCTP inside uvs (services, the connection table, sync records, the trace ring): the wire's
+ *  132 has bit 0x80, which the connection table's proto byte uses for templates (PROTO_TPL). */
+export const PROTO_SCTP = 0x3f;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;

@@ -6,7 +6,7 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
-  PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, rd16, rd32, wr16,
+  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
@@ -18,7 +18,7 @@ import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, SS_ESTABLISHED, STATE_NAMES, activeState, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -34,6 +34,8 @@ import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable } from './frags.js';
 import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
+import { enterState } from '../proto/state.js';
+import { SCTP_MIN, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
 import {
   buildIcmpError, icmpQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT,
   ICMP_TIME_EXCEEDED,
@@ -126,9 +128,16 @@ const WARM_MIN_ENTRIES = 4096;
  *  its `vip` is the mark (int32) and its port 0. */
 export const PROTO_FWM = 0;
 
-/** Service lookup key: the port, with UDP services apart from TCP ones and mark services apart from both. */
+/** Whether a connection record's state is one of its protocol's (sync: a record is checked before it is installed). */
+function stateFits(proto: number, state: number): boolean {
+  if (proto === PROTO_TCP) return state < S_UDP;
+  if (proto === PROTO_UDP) return state === S_UDP;
+  return proto === PROTO_SCTP && state >= S_SCTP && state < STATE_NAMES.length;
+}
+
+/** Service lookup key: the port, with UDP and SCTP services apart from TCP ones and mark services apart from all. */
 export function svcKey(proto: number, port: number): number {
-  return proto === PROTO_UDP ? port | 0x10000 : proto === PROTO_FWM ? 0x20000 : port;
+  return proto === PROTO_UDP ? port | 0x10000 : proto === PROTO_FWM ? 0x20000 : proto === PROTO_SCTP ? port | 0x40000 : port;
 }
 
 export interface DatapathOptions {
@@ -606,6 +615,18 @@ export class Datapath implements Output {
         return;
       }
       this.processL4(buf, off, flen, ip, l4, PROTO_UDP, dst, tot, local, frag !== 0);
+    } else if (proto === IPPROTO_SCTP) {
+      // The common header and a chunk header; the kernel reassembles fragments first (its CRC
+      // covers the whole packet), uvs drops them (ip_fragment above).
+      if (l4len < SCTP_MIN) {
+        d[local ? D.l4_truncated : D.ip_not_local]++;
+        return;
+      }
+      if (!sctpChecksumOk(buf, l4, l4len)) {
+        d[D.sctp_bad_checksum]++;
+        return;
+      }
+      this.processL4(buf, off, flen, ip, l4, PROTO_SCTP, dst, tot, local, false);
     } else if (proto === PROTO_ICMP) {
       // An error quoting a tracked connection goes to that connection's forwarder.
       if (this.icmpRelated(buf, off, flen, ip, l4, l4len)) return;
@@ -627,9 +648,8 @@ export class Datapath implements Output {
     const q = icmpQuoted(buf, l4, l4len, this.icmpQ);
     if (q === 0) return false;
     const inner = l4 + 8;
-    const qproto = buf[inner + IP_PROTO];
     const qs = this.icmpQ;
-    const node = this.ct.lookup(qproto, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
+    const node = this.ct.lookup(q, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
     if (node < 0) {
       // Workers: ICMP is not steered by the connection it quotes (the TAP's program sends it to
       // queue 0), so that connection may be another worker's. A quote from a FULLNAT local
@@ -720,6 +740,9 @@ export class Datapath implements Output {
         tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
         // A completed handshake: eviction spares this client's next half-open entries.
         if (ct.state[e] === S_ESTABLISHED && was !== S_ESTABLISHED) ct.markKnown(ct.caddr[e]);
+      } else if (proto === PROTO_SCTP) {
+        sctpTransition(ct, this.dt, e, buf, l4, tot - (l4 - ip), out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+        if (ct.state[e] === SS_ESTABLISHED && was !== SS_ESTABLISHED) ct.markKnown(ct.caddr[e]);
       } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
         ct.markKnown(ct.caddr[e]);
       }
@@ -890,6 +913,12 @@ export class Datapath implements Output {
       }
       synOpen = true;
     }
+    // Only an INIT opens an SCTP connection (ip_vs_proto_sctp: anything else is dropped).
+    if (proto === PROTO_SCTP && !sctpMayOpen(buf, l4)) {
+      if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
+      d[D.no_conn]++;
+      return -1;
+    }
     // Only a SYN opens a TCP connection; with sloppy TCP any segment but a RST (DR/TUN, below).
     const sloppy = !synOpen && proto === PROTO_TCP && !tcpMayOpen(tcpFlags);
     const sloppyMode = this.defense.sloppyTcp;
@@ -956,7 +985,7 @@ export class Datapath implements Output {
     // A SYN proxy connection waits in SYN_SENT for its server's SYN|ACK.
     const state = synOpen ? S_SYN_SENT : proto === PROTO_TCP
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
-      : S_UDP;
+      : proto === PROTO_SCTP ? sctpNext(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, sctpEvent(buf, l4, SCTP_MIN), SS_NONE) : S_UDP;
     // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
     if (ct.count >= this.evictAt) {
       const spared = ct.spared;
@@ -1717,12 +1746,12 @@ export class Datapath implements Output {
       }
       return;
     }
-    if (type !== REC_CONN || state > S_UDP) {
+    const template = (rf & RF_TEMPLATE) !== 0;
+    const l4 = proto & ~(PROTO_TPL | PROTO_TPL_DEAD);
+    if (type !== REC_CONN || (template ? state > S_UDP : !stateFits(l4, state))) {
       c[C.sync_refused]++;
       return;
     }
-    const template = (rf & RF_TEMPLATE) !== 0;
-    const l4 = proto & ~(PROTO_TPL | PROTO_TPL_DEAD);
     // The service, as newConn finds it; a -f service's template names its mark itself.
     const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
     const svc = sid < 0 ? undefined : this.services[sid];
@@ -1753,18 +1782,10 @@ export class Datapath implements Output {
     if (node >= 0) {
       // An update: state (with the active/inactive bookkeeping) and timer.
       const e = node >>> 1;
-      if (!template && ct.state[e] !== state) {
-        const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
-        ct.state[e] = state;
-        if (ct.dest[e] >= 0 && dt.gen[ct.dest[e]] === ct.dgen[e]) {
-          if (!inactive && state !== S_ESTABLISHED) {
-            dt.activate(ct.dest[e], false);
-            ct.flags[e] |= F_INACTIVE;
-          } else if (inactive && state === S_ESTABLISHED && proto === PROTO_TCP) {
-            dt.activate(ct.dest[e], true);
-            ct.flags[e] &= ~F_INACTIVE;
-          }
-        }
+      if (!template) {
+        // The counters move only while the entry's destination is the one it was bound to.
+        if (ct.dest[e] >= 0 && dt.gen[ct.dest[e]] === ct.dgen[e]) enterState(ct, dt, e, state);
+        else ct.state[e] = state;
       }
       ct.expires[e] = expires;
       ct.reslot(e);
@@ -1807,7 +1828,7 @@ export class Datapath implements Output {
     } else {
       ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
       dt.bind(dest);
-      if (state === S_ESTABLISHED && proto === PROTO_TCP) {
+      if (activeState(state)) {
         ct.flags[e] &= ~F_INACTIVE;
         dt.activate(dest, true);
       }

@@ -16,11 +16,28 @@ export const S_SYNACK = 10;
 export const S_COUNT = 11;
 /** Pseudo-state used for UDP entries (shown as "UDP" like ipvsadm -Lnc). */
 export const S_UDP = 11;
+/** SCTP's states follow, S_SCTP + n (src/proto/sctp.ts), named as the kernel's ip_vs_proto_sctp. */
+export const S_SCTP = 12;
+export const SCTP_STATE_NAMES = [
+  'NONE', 'INIT1', 'INIT', 'C-SENT', 'C-REPLIED', 'C-WAIT', 'COOKIE', 'C-ECHOED', 'ESTABLISHED',
+  'S-SENT', 'S-RECEIVED', 'S-ACK-SENT', 'REJECTED', 'CLOSED',
+] as const;
 
+/** SCTP's ESTABLISHED: with TCP's, the state an entry counts as active in. */
+export const SS_ESTABLISHED = S_SCTP + 8;
+
+/** Whether an entry in `state` is an active connection (ESTABLISHED, TCP's or SCTP's), as the kernel counts. */
+export function activeState(state: number): boolean {
+  return state === S_ESTABLISHED || state === SS_ESTABLISHED;
+}
+
+/** Every state's name as ipvsadm -Lnc prints it (an SCTP entry's state by its own name). */
 export const STATE_NAMES = [
   'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT',
-  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK', 'UDP',
+  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK', 'UDP', ...SCTP_STATE_NAMES,
 ] as const;
+/** The same, one label per state (uvs_conn_table_entries_by_state): SCTP's as SCTP_<name>. */
+export const STATE_LABELS: readonly string[] = STATE_NAMES.map((n, i) => (i >= S_SCTP ? `SCTP_${n}` : n));
 
 export const DIR_INPUT = 0;
 export const DIR_OUTPUT = 4;
@@ -68,9 +85,10 @@ export function nextState(dirOffset: number, event: number, state: number): numb
   return NEXT[(dirOffset + event) * S_COUNT + state];
 }
 
-/** Default timeouts in seconds, indexed by state; the last slot is UDP. */
-export const DEFAULT_TIMEOUTS_S = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300];
+/** Default timeouts in seconds, indexed by state: TCP's, UDP's, then SCTP's (the kernel's
+ *  sctp_timeouts: 61 s is its MAX_RTO + 1 s). */
+export const DEFAULT_TIMEOUTS_S = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300, 2, 4, 61, 61, 61, 61, 61, 61, 900, 61, 61, 61, 4, 61];
 
 /** Ceilings in seconds while secure TCP is on (table filling up, e.g. a SYN flood): half-open
- *  states (NONE, SYN_SENT, SYN_RECV, SYNACK) and CLOSE last a few seconds; the rest unchanged. */
-export const SECURE_TIMEOUTS_S: readonly number[] = [2, Infinity, 3, 3, Infinity, Infinity, 2, Infinity, Infinity, Infinity, 3, Infinity];
+ *  states (NONE, SYN_SENT, SYN_RECV, SYNACK) and CLOSE last a few seconds; the rest (UDP, SCTP) unchanged. */
+export const SECURE_TIMEOUTS_S: readonly number[] = [2, Infinity, 3, 3, Infinity, Infinity, 2, Infinity, Infinity, Infinity, 3, ...Array<number>(1 + SCTP_STATE_NAMES.length).fill(Infinity)];

@@ -12,9 +12,10 @@
 
 import { Datapath, type DatapathOptions } from './pipeline.js';
 import {
-  ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_FRAG, IP_SRC, PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
+  ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_FRAG, IP_SRC, IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
   checksum, fold16, ipv4SetChecksum, sum16, wr16, wr32,
 } from './frame.js';
+import { CID_ABORT, CID_COOKIE_ACK, CID_COOKIE_ECHO, CID_DATA, CID_INIT, CID_INIT_ACK, sctpSetChecksum } from '../proto/sctp.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, vnetWrite } from './vnet.js';
 import { FWD_DR, FWD_FULLNAT, FWD_NAT, FWD_TUN } from '../modes/types.js';
 import { schedulerNames } from '../sched/index.js';
@@ -174,6 +175,18 @@ class Batch {
     }, o);
   }
 
+  /** An SCTP packet with one chunk of `chunk` (its CRC32c set), from the client or (sport = the service's port) a server. */
+  sctp(src: number, sport: number, dst: number, dport: number, chunk: number, data = 16): void {
+    this.ip(src, dst, IPPROTO_SCTP, 16 + data, (b, l4) => {
+      wr16(b, l4, sport);
+      wr16(b, l4 + 2, dport);
+      wr32(b, l4 + 4, 0x5c7b0000 + sport);
+      b[l4 + 12] = chunk;
+      wr16(b, l4 + 14, 4 + data);
+      sctpSetChecksum(b, l4, 16 + data);
+    });
+  }
+
   udp(src: number, sport: number, dst: number, dport: number, data = 18, o: Parameters<Batch['ip']>[5] = {}): void {
     this.ip(src, dst, PROTO_UDP, 8 + data, (b, l4) => {
       wr16(b, l4, sport);
@@ -249,6 +262,7 @@ function scratch(base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' | 'batch' | 'work
   METHODS.forEach((m, i) => {
     service(PROTO_TCP, PORT_BASE + i, 'rr', m);
     service(PROTO_UDP, PORT_BASE + i, 'wlc', m);
+    service(PROTO_SCTP, PORT_BASE + i, 'rr', m);
   });
   service(PROTO_TCP, PORT_PERSIST, 'rr', FWD_DR, { persist: 60, netmask: ip4(255, 255, 255, 0) });
   service(PROTO_UDP, PORT_ONESHOT, 'rr', FWD_DR, { oneShot: true });
@@ -299,6 +313,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
         METHODS.forEach((_, i) => {
           b.tcp(c, sp + i, VIP, PORT_BASE + i, TCP_SYN, 0, { from: c === CLIENT_OFF ? GW : c });
           b.udp(c, sp + i, VIP, PORT_BASE + i, 18, { from: c === CLIENT_OFF ? GW : c });
+          if (c === CLIENT_ON) b.sctp(c, sp + i, VIP, PORT_BASE + i, CID_INIT);
         });
       }
       b.tcp(CLIENT_ON, sp, VIP, PORT_PERSIST, TCP_SYN);
@@ -342,6 +357,8 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
       METHODS.forEach((m, i) => {
         b.tcp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, TCP_ACK, 100, { partial: true });
         b.udp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, 18);
+        b.sctp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, CID_COOKIE_ECHO);
+        b.sctp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, CID_DATA);
         if (vh > 0) b.tcp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, TCP_ACK, 2 * mss + 100, { partial: true, gsoSize: mss });
         else b.tcp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, TCP_ACK, mtu - 40); // a full-size segment
         b.tcp(CLIENT_OFF, sp + i, VIP, PORT_BASE + i, TCP_ACK, 10, { from: GW });
@@ -351,6 +368,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
             b.tcp(rs, PORT_BASE + i, c, sp + i, TCP_SYN | TCP_ACK);
             b.udp(rs, PORT_BASE + i, c, sp + i);
           }
+          b.sctp(rs, PORT_BASE + i, CLIENT_ON, sp + i, CID_INIT_ACK);
           b.icmp(rs, CLIENT_ON, 3, { src: CLIENT_ON, sport: sp + i, dst: rs, dport: PORT_BASE + i }); // from the server
           b.icmp(CLIENT_ON, VIP, 3, { src: VIP, sport: PORT_BASE + i, dst: CLIENT_ON, dport: sp + i }); // from the client
         }
@@ -360,6 +378,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
         if (!dp.ct.isAlive(e) || dp.ct.laddr[e] !== LIP) continue;
         const proto = dp.ct.proto[e];
         if (proto === PROTO_TCP) b.tcp(dp.ct.daddr[e], dp.ct.dport[e], LIP, dp.ct.lport[e], TCP_SYN | TCP_ACK);
+        else if (proto === PROTO_SCTP) b.sctp(dp.ct.daddr[e], dp.ct.dport[e], LIP, dp.ct.lport[e], CID_COOKIE_ACK);
         else b.udp(dp.ct.daddr[e], dp.ct.dport[e], LIP, dp.ct.lport[e]);
         if (b.n > batch - 8) break;
       }
@@ -371,6 +390,7 @@ function warmRounds(dp: Datapath, base: Pick<DatapathOptions, 'vnetHdr' | 'mtu' 
         if (m === FWD_NAT) b.tcp(SERVER[m]!, PORT_BASE + i, CLIENT_ON, sp + i, TCP_FIN | TCP_ACK);
         if (m === FWD_NAT) b.udp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, 18); // after the reply: confirms (F_REPLIED)
         b.tcp(CLIENT_OFF, sp + i, VIP, PORT_BASE + i, TCP_RST, 0, { from: GW });
+        b.sctp(CLIENT_ON, sp + i, VIP, PORT_BASE + i, CID_ABORT, 4);
       });
       b.tcp(CLIENT_ON, sp, VIP, PORT_PERSIST, TCP_RST);
     });

@@ -589,8 +589,8 @@ class Parser {
         case 'protocol': {
           nArgs(s, 1, 1);
           const p = s.args[0]!.text.toUpperCase();
-          if (p !== 'TCP' && p !== 'UDP') throw err(s, `protocol: "${s.args[0]!.text}" is not TCP or UDP (SCTP is not supported)`);
-          vs.proto = p === 'TCP' ? 'tcp' : 'udp';
+          if (p !== 'TCP' && p !== 'UDP' && p !== 'SCTP') throw err(s, `protocol: "${s.args[0]!.text}" is not TCP, UDP or SCTP`);
+          vs.proto = p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : 'sctp';
           break;
         }
         case 'persistence_timeout':

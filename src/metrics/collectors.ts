@@ -12,7 +12,7 @@ import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS,
 import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
-import { STATE_NAMES } from '../datapath/tcpstate.js';
+import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
@@ -287,10 +287,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   gauge(reg, 'uvs_conn_table_capacity', 'Connection table size (uvsd --conn-max).', [], () => dp.ct.max);
   counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
     () => dp.counters.d[D.conn_table_full]);
-  gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries), from the last complete walk of the table.', ['state'],
+  gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries, SCTP_<state> for SCTP ones), from the last complete walk of the table.', ['state'],
     () => {
       const counts = opts.states?.() ?? census.counts;
-      return STATE_NAMES.map((state, i): Sample => [{ state }, counts[i]]);
+      return STATE_LABELS.map((state, i): Sample => [{ state }, counts[i]]);
     });
 
   // ---- neighbours (ARP) ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { C, DROP_NAMES } from '../datapath/counters.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
-import type { Fwd } from '../control/protocol.js';
+import type { Fwd, Proto } from '../control/protocol.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { serviceId } from '../control/protocol.js';
@@ -38,7 +38,7 @@ export interface StatusDest {
 }
 
 export interface StatusService {
-  proto: 'tcp' | 'udp' | 'fwm';
+  proto: Proto | 'fwm';
   addr: string;
   port: number;
   /** A -f service's mark (then proto fwm, addr "", port 0). */

@@ -3,16 +3,16 @@
 
 import { formatIp } from '../datapath/addr.js';
 import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
-import { PROTO_UDP } from '../datapath/frame.js';
+import { PROTO_SCTP, PROTO_UDP } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
-import { serviceId, type CheckerStat, type HealthEntry, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type CheckerStat, type HealthEntry, type Proto, type ServiceKey } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
   /** Destination slot in dp.dt. */
   d: number;
-  proto: 'tcp' | 'udp' | 'fwm';
+  proto: Proto | 'fwm';
   /** "vip:port" ("fwmark:N" for a -f service) and "rip:port". */
   service: string;
   server: string;
@@ -27,11 +27,11 @@ export function fwmarkOf(svc: SvcRuntime): number {
 /** The control plane's key of a service of the datapath (as the health checks name it). */
 export function serviceKeyOf(svc: SvcRuntime): ServiceKey {
   const m = fwmarkOf(svc);
-  return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: svc.proto === PROTO_UDP ? 'udp' : 'tcp', addr: formatIp(svc.vip), port: svc.port };
+  return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: svc.proto === PROTO_UDP ? 'udp' : svc.proto === PROTO_SCTP ? 'sctp' : 'tcp', addr: formatIp(svc.vip), port: svc.port };
 }
 
-/** A service's `proto` and `service` labels: tcp|udp and "vip:port", or fwm and "fwmark:N". */
-export function serviceLabels(k: ServiceKey): { proto: 'tcp' | 'udp' | 'fwm'; service: string } {
+/** A service's `proto` and `service` labels: tcp|udp|sctp and "vip:port", or fwm and "fwmark:N". */
+export function serviceLabels(k: ServiceKey): { proto: Proto | 'fwm'; service: string } {
   return k.fwmark ? { proto: 'fwm', service: `fwmark:${k.fwmark}` } : { proto: k.proto, service: `${k.addr}:${k.port}` };
 }
 

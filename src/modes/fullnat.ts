@@ -7,7 +7,7 @@
 import { C, D } from '../datapath/counters.js';
 import { IP_DST, IP_SRC } from '../datapath/frame.js';
 import { icmpFixChecksum, icmpSetInner, icmpSetOuter } from '../proto/icmp.js';
-import { setDst, setSrc } from '../proto/rewrite.js';
+import { sctpRewritten, setDst, setSrc } from '../proto/rewrite.js';
 import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
 
 const taken = new Int32Array(2);
@@ -43,6 +43,7 @@ export const fullnat: Forwarder = {
     const proto = ct.proto[e];
     setSrc(buf, ip, l4, proto, ct.laddr[e], ct.lport[e], o.csumPartial);
     setDst(buf, ip, l4, proto, ct.daddr[e], ct.dport[e], o.csumPartial);
+    sctpRewritten(buf, ip, l4, proto);
     o.toHost(buf, off, len, ct.daddr[e]);
   },
   outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
@@ -50,6 +51,7 @@ export const fullnat: Forwarder = {
     const proto = ct.proto[e];
     setSrc(buf, ip, l4, proto, ct.vaddr[e], ct.vport[e], o.csumPartial);
     setDst(buf, ip, l4, proto, ct.caddr[e], ct.cport[e], o.csumPartial);
+    sctpRewritten(buf, ip, l4, proto);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {

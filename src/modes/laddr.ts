@@ -1,6 +1,6 @@
 // FULLNAT local addresses (LIPs) and their source ports, per service (DPVS "laddr"). Every LIP
-// has one port bitmap per protocol (a set bit = in use), so the reply tuple
-// (proto, RIP, rport) → (LIP, lport) is unique per LIP. Allocation walks the bitmap from a
+// has two port bitmaps, TCP's and one that UDP and SCTP share (a set bit = in use), so the
+// reply tuple (proto, RIP, rport) → (LIP, lport) is unique per LIP. Allocation walks the bitmap from a
 // rotating cursor; nothing allocates per connection. The control plane adds and removes LIPs
 // through DpOps (addLaddr/delLaddr).
 

@@ -1,11 +1,11 @@
 // NAT (ipvsadm -m, "Masq"): client→server packets get the real server's address and port as
 // destination (DNAT VIP:vport → RIP:rport, port mapping allowed); the server's replies come back
 // through the director (its default route is a director address) and get the VIP:vport back as
-// source (SNAT). Both directions drive the TCP state (INPUT and OUTPUT rows).
+// source (SNAT). Both directions drive the TCP/SCTP state (INPUT and OUTPUT rows).
 
 import { IP_DST, IP_SRC } from '../datapath/frame.js';
 import { icmpFixChecksum, icmpSetInner, icmpSetOuter } from '../proto/icmp.js';
-import { setDst, setSrc } from '../proto/rewrite.js';
+import { sctpRewritten, setDst, setSrc } from '../proto/rewrite.js';
 import { FWD_NAT, type Forwarder, type Output } from './types.js';
 
 export const nat: Forwarder = {
@@ -14,11 +14,13 @@ export const nat: Forwarder = {
   inbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
     setDst(buf, ip, l4, ct.proto[e], ct.daddr[e], ct.dport[e], o.csumPartial);
+    sctpRewritten(buf, ip, l4, ct.proto[e]);
     o.toHost(buf, off, len, ct.daddr[e]);
   },
   outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
     setSrc(buf, ip, l4, ct.proto[e], ct.vaddr[e], ct.vport[e], o.csumPartial);
+    sctpRewritten(buf, ip, l4, ct.proto[e]);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
   icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {

@@ -7,7 +7,7 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_ICMP,
-  PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4Own, rd16, rd32, wr16, wr32,
+  IPPROTO_SCTP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4Own, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { TCP_CSUM } from './tcp.js';
 import { UDP_CSUM } from './udp.js';
@@ -29,8 +29,8 @@ function isError(type: number): boolean {
 }
 
 /**
- * For an ICMP error at l4 (l4len bytes) quoting an IPv4 TCP/UDP header plus at least its ports:
- * the quoted protocol, with the quoted tuple in out[ICMP_Q_*]. 0 for anything else (echo,
+ * For an ICMP error at l4 (l4len bytes) quoting an IPv4 TCP/UDP/SCTP header plus at least its
+ * ports: the quoted protocol (uvs's number: PROTO_SCTP for SCTP), with the quoted tuple in out[ICMP_Q_*]. 0 for anything else (echo,
  * truncated quotes, non-first fragments).
  */
 export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64Array): number {
@@ -39,8 +39,9 @@ export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64A
   const vihl = buf[inner];
   const ihl = (vihl & 15) * 4;
   if (vihl >>> 4 !== 4 || ihl < 20 || 8 + ihl + 8 > l4len) return 0;
-  const proto = buf[inner + IP_PROTO];
-  if ((proto !== PROTO_TCP && proto !== PROTO_UDP) || (rd16(buf, inner + IP_FRAG) & 0x1fff) !== 0) return 0;
+  const wire = buf[inner + IP_PROTO];
+  const proto = wire === IPPROTO_SCTP ? PROTO_SCTP : wire;
+  if ((proto !== PROTO_TCP && proto !== PROTO_UDP && proto !== PROTO_SCTP) || (rd16(buf, inner + IP_FRAG) & 0x1fff) !== 0) return 0;
   const il4 = inner + ihl;
   out[ICMP_Q_SADDR] = rd32(buf, inner + IP_SRC);
   out[ICMP_Q_DADDR] = rd32(buf, inner + IP_DST);
@@ -69,7 +70,8 @@ export function icmpSetInner(buf: Buffer, inner: number, end: number, field: num
   wr16(buf, inner + IP_CSUM, csumReplace32(rd16(buf, inner + IP_CSUM), old, addr));
   wr32(buf, inner + field, addr);
   const co = il4 + (proto === PROTO_TCP ? TCP_CSUM : UDP_CSUM);
-  if (co + 2 <= end) {
+  // A quoted SCTP header keeps its CRC: it covers the whole packet, which a quote lacks (as the kernel).
+  if (co + 2 <= end && proto !== IPPROTO_SCTP) {
     const c0 = rd16(buf, co);
     if (proto === PROTO_TCP || c0 !== 0) {
       const c = csumReplace16(csumReplace32(c0, old, addr), oldPort, port);

@@ -2,9 +2,10 @@
 // connection, the state transition with its active/inactive bookkeeping, and where the checksum
 // sits for the address/port rewrite (src/proto/rewrite.ts).
 
-import { F_INACTIVE, F_NOOUTPUT, type ConnTable } from '../datapath/conntable.js';
+import { F_NOOUTPUT, type ConnTable } from '../datapath/conntable.js';
 import type { DestTable } from '../datapath/dests.js';
-import { DIR_OUTPUT, S_ESTABLISHED, nextState, tcpEvent } from '../datapath/tcpstate.js';
+import { DIR_OUTPUT, nextState, tcpEvent } from '../datapath/tcpstate.js';
+import { enterState } from './state.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace32, ipv4Own,
   rd16, rd32, sum16, wr16, wr32,
@@ -26,20 +27,7 @@ export function tcpTransition(ct: ConnTable, dt: DestTable, e: number, flags: nu
   const ev = tcpEvent(flags);
   if (ev < 0) return false;
   if (dirOffset === DIR_OUTPUT) ct.flags[e] &= ~F_NOOUTPUT;
-  const old = ct.state[e];
-  const neu = nextState(dirOffset, ev, old);
-  if (neu === old) return false;
-  ct.state[e] = neu;
-  const dest = ct.dest[e];
-  const inactive = (ct.flags[e] & F_INACTIVE) !== 0;
-  if (!inactive && neu !== S_ESTABLISHED) {
-    dt.activate(dest, false);
-    ct.flags[e] |= F_INACTIVE;
-  } else if (inactive && neu === S_ESTABLISHED) {
-    dt.activate(dest, true);
-    ct.flags[e] &= ~F_INACTIVE;
-  }
-  return true;
+  return enterState(ct, dt, e, nextState(dirOffset, ev, ct.state[e]));
 }
 
 /** TCP header fields (offsets from the TCP header). */

@@ -3,7 +3,7 @@
 // the parent counts the de-optimisations they cause. argv[2]: 'warmup' runs warmUp() first.
 import { RX_HEADROOM } from '../../src/datapath/pipeline.js';
 import { warmUp } from '../../src/datapath/warmup.js';
-import { arpFrame, eth, icmpFrame, ipv4, tcpFrame, udp, udpFrame, TCP_FLAGS } from './frames.js';
+import { arpFrame, eth, icmpFrame, ipv4, sctpFrame, SCTP_CHUNK, tcpFrame, udp, udpFrame, TCP_FLAGS } from './frames.js';
 import { B, CLI, DIR, RS_NAT, S, VIP, jitLab } from './jit-lab.js';
 
 if (process.argv[2] === 'warmup') warmUp({ vnetHdr: 0, mtu: 1500, batch: B }, { stride: S, base: RX_HEADROOM });
@@ -27,6 +27,9 @@ const events: Buffer[] = [
   tcpFrame({ ethDst: DIR, ethSrc: RS_NAT }, { src: '10.8.1.20', dst: client, sport: 80, dport: 40000, flags: TCP_FLAGS.RST }),
   udpFrame(l2, { src: client, dst: VIP, sport: 998, dport: 80 }, { options: new Uint8Array(4).fill(1) }), // IP options
   icmpFrame(l2, { src: client, dst: '192.168.8.10' }, { type: 8, id: 0x1234, seq: 2, payload: new Uint8Array(8) }), // echo to the director
+  sctpFrame(l2, { src: client, dst: VIP }, { sport: 40002, dport: 3868, chunks: [{ type: SCTP_CHUNK.INIT, value: new Uint8Array(16) }] }), // an SCTP association (NAT)
+  sctpFrame({ ethDst: DIR, ethSrc: RS_NAT }, { src: '10.8.1.20', dst: client }, { sport: 3868, dport: 40002, chunks: [{ type: SCTP_CHUNK.INIT_ACK, value: new Uint8Array(16) }] }), // its reply
+  sctpFrame(l2, { src: client, dst: VIP }, { sport: 40002, dport: 3868, chunks: [{ type: SCTP_CHUNK.DATA, value: new Uint8Array(20) }] }),
 ];
 const batch = (extra: Buffer | null): number => lab.batch(extra);
 for (let r = 0; r < 30_000; r++) batch(null); // optimised for this traffic

@@ -244,6 +244,61 @@ export function udp(o: UdpOpts): Buffer {
   return Buffer.from(d);
 }
 
+/** SCTP chunk types the tests send (RFC 9260 section 3.2). */
+export const SCTP_CHUNK = {
+  DATA: 0, INIT: 1, INIT_ACK: 2, SACK: 3, HEARTBEAT: 4, ABORT: 6, SHUTDOWN: 7, SHUTDOWN_ACK: 8, ERROR: 9,
+  COOKIE_ECHO: 10, COOKIE_ACK: 11, SHUTDOWN_COMPLETE: 14,
+} as const;
+
+export interface SctpOpts {
+  sport: number;
+  dport: number;
+  vtag?: number;
+  /** Chunks in order, each a type and a value (padded to 4 bytes here). */
+  chunks: { type: number; flags?: number; value?: Bytes }[];
+  /** 'bad': a wrong CRC32c. */
+  checksum?: 'bad';
+}
+
+/** CRC32c bit by bit (the datapath's is table-driven): the reference the tests hold it to. */
+export function crc32cBitwise(b: Bytes, off = 0, len = b.length - off): number {
+  let c = 0xffffffff;
+  for (let i = off; i < off + len; i++) {
+    c ^= b[i]!;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return (~c) >>> 0;
+}
+
+/** The SCTP packet's CRC32c is right (read least significant byte first, RFC 9260 appendix B). */
+export function sctpChecksumOk(pkt: Bytes, off = 0, len = pkt.length - off): boolean {
+  const copy = Buffer.from(pkt.subarray(off, off + len));
+  const stored = copy.readUInt32LE(8);
+  copy.writeUInt32LE(0, 8);
+  return crc32cBitwise(copy) === stored;
+}
+
+export function sctp(o: SctpOpts): Buffer {
+  const parts: Buffer[] = [];
+  for (const c of o.chunks) {
+    const v = c.value ?? new Uint8Array(0);
+    const h = Buffer.alloc(4 + v.length + ((4 - (v.length % 4)) % 4));
+    h[0] = c.type;
+    h[1] = c.flags ?? 0;
+    put16(h, 2, 4 + v.length);
+    h.set(v, 4);
+    parts.push(h);
+  }
+  const d = Buffer.concat([Buffer.alloc(12), ...parts]);
+  put16(d, 0, o.sport);
+  put16(d, 2, o.dport);
+  put32(d, 4, o.vtag ?? 0x01020304);
+  let c = crc32cBitwise(d);
+  if (o.checksum === 'bad') c = (c ^ 0x5a5a5a5a) >>> 0;
+  d.writeUInt32LE(c, 8);
+  return d;
+}
+
 export interface IcmpOpts {
   type: number;
   code?: number;
@@ -298,6 +353,10 @@ export function udpFrame(l2: L2, u: UdpOpts, ipo: IpFields = {}): Buffer {
   return eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0800, pad: l2.pad }, ipv4({ ...ipo, src: u.src, dst: u.dst, proto: 17 }, udp(u)));
 }
 
+export function sctpFrame(l2: L2, addrs: { src: string; dst: string }, o: SctpOpts, ipo: IpFields = {}): Buffer {
+  return eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0800, pad: l2.pad }, ipv4({ ...ipo, ...addrs, proto: 132 }, sctp(o)));
+}
+
 export function icmpFrame(l2: L2, addrs: { src: string; dst: string }, i: IcmpOpts, ipo: IpFields = {}): Buffer {
   return eth({ dst: l2.ethDst, src: l2.ethSrc, type: 0x0800, pad: l2.pad }, ipv4({ ...ipo, ...addrs, proto: 1 }, icmp(i)));
 }
@@ -305,7 +364,7 @@ export function icmpFrame(l2: L2, addrs: { src: string; dst: string }, i: IcmpOp
 // ---- decoder -------------------------------------------------------------------------------
 
 const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x0806: 'ARP', 0x86dd: 'IPv6', 0x8100: '802.1Q' };
-const PROTOS: Record<number, string> = { 1: 'ICMP', 4: 'IPIP', 6: 'TCP', 17: 'UDP' };
+const PROTOS: Record<number, string> = { 1: 'ICMP', 4: 'IPIP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
 
 function hex16(v: number): string {
   return '0x' + v.toString(16).padStart(4, '0');
@@ -401,6 +460,13 @@ export function decodeLines(f: Bytes): string[] {
       `icmp.checksum: ${hex16(get16(f, l4 + 2))} ${ok ? '(valid)' : '(INVALID)'}`,
       `icmp.id: ${get16(f, l4 + 4)}`, `icmp.seq: ${get16(f, l4 + 6)}`,
       `icmp.payload: ${l4len - 8} bytes ${toHex(f.subarray(l4 + 8, end))}`,
+    );
+  } else if (proto === 132) {
+    if (!need(l4 + 12, 'SCTP header')) return out;
+    const ok = sctpChecksumOk(f, l4, l4len);
+    out.push(
+      `sctp.sport: ${get16(f, l4)}`, `sctp.dport: ${get16(f, l4 + 2)}`, `sctp.vtag: ${hex16(get16(f, l4 + 4))}${get16(f, l4 + 6).toString(16).padStart(4, '0')}`,
+      `sctp.checksum: ${ok ? '(valid)' : '(INVALID)'}`, `sctp.chunks: ${toHex(f.subarray(l4 + 12, end))}`,
     );
   } else {
     out.push(`ip.payload: ${toHex(f.subarray(l4, end))}`);

@@ -29,6 +29,8 @@ export function jitLab(clients: string[]): JitLab {
   for (const rs of ['192.168.8.20', '192.168.8.30']) ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
   ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'lc' });
   ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: '10.8.1.20', port: 80, fwd: 'nat', weight: 1 });
+  ctl.addService({ proto: 'sctp', addr: VIP, port: 3868, sched: 'rr' });
+  ctl.addDest({ service: { proto: 'sctp', addr: VIP, port: 3868 }, addr: '10.8.1.20', port: 3868, fwd: 'nat', weight: 1 });
   for (const [i, ip] of ['192.168.8.20', '192.168.8.30', '10.8.1.20', ...clients].entries()) {
     dp.neigh.learn(dp.neigh.obtain(parseIp(ip)), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
   }
