@@ -19,6 +19,9 @@
 // low bits (odd, so never a plain template's 0); the Call-ID's text is kept in `peText` (see
 // lookupTagged).
 
+import { PROTO_SCTP, PROTO_TCP } from './frame.js';
+import { S_SCTP } from './tcpstate.js';
+
 export const DIR_IN = 0;
 export const DIR_OUT = 1;
 /** Entry flag bits. */
@@ -46,12 +49,22 @@ export const F_REPLIED = 0x100;
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
 const EVICTABLE_TCP = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 10);
-const PROTO_TCP = 6;
+/** SCTP's (bit n: state S_SCTP + n): every state but ESTABLISHED and the three SHUTDOWN ones,
+ *  half-open or finished (the kernel's drop_entry picks INIT1 and INIT). */
+const EVICTABLE_SCTP = 0x3fff & ~((1 << 8) | (1 << 9) | (1 << 10) | (1 << 11));
 
 /** TCP states of a finished connection (TIME_WAIT, CLOSE): an eviction takes these of a known
  *  source too, and a FULLNAT connection gives its local port up in them when every port is
  *  taken (half-open ones are handshakes under way). */
 const FINISHED_TCP = (1 << 5) | (1 << 6);
+/** SCTP's: REJECTED and CLOSED. */
+const FINISHED_SCTP = (1 << 12) | (1 << 13);
+
+/** Whether `state` of a `proto` entry is one of its protocol's states in `tcp`/`sctp` (bit masks above); UDP has none. */
+function inStates(proto: number, state: number, tcp: number, sctp: number): boolean {
+  if (proto === PROTO_TCP) return ((tcp >>> state) & 1) !== 0;
+  return proto === PROTO_SCTP && ((sctp >>> (state - S_SCTP)) & 1) !== 0;
+}
 /** Known sources (ConnTable.markKnown): direct-mapped slots of one address each, 16 KB. */
 const KNOWN_BITS = 12;
 
@@ -525,36 +538,37 @@ export class ConnTable {
     this.known[knownSlot(addr)] = addr;
   }
 
-  /** An evictable entry of a known source that is not finished (TIME_WAIT/CLOSE go as any). */
+  /** An evictable entry of a known source that is not finished (TCP's TIME_WAIT/CLOSE, SCTP's REJECTED/CLOSED go as any). */
   private sparable(e: number): boolean {
     const a = this.caddr[e];
     return this.known[knownSlot(a)] === a &&
-      (this.proto[e] !== PROTO_TCP || ((FINISHED_TCP >>> this.state[e]) & 1) === 0);
+      !inStates(this.proto[e], this.state[e], FINISHED_TCP, FINISHED_SCTP);
   }
 
   /**
-   * An entry of little value, which early eviction may expire: TCP half-open or finished
-   * (EVICTABLE_TCP) or any flow never confirmed. Templates never are (ip_vs_random_dropentry
+   * An entry of little value, which early eviction may expire: TCP or SCTP half-open or finished
+   * (EVICTABLE_TCP, EVICTABLE_SCTP) or any flow never confirmed. Templates never are (ip_vs_random_dropentry
    * skips them): persistence holds.
    */
   evictable(e: number): boolean {
     const f = this.flags[e];
     return (
       (f & F_ALIVE) !== 0 && (f & F_TEMPLATE) === 0 &&
-      ((f & F_CONFIRMED) === 0 || (this.proto[e] === PROTO_TCP && ((EVICTABLE_TCP >>> this.state[e]) & 1) !== 0))
+      ((f & F_CONFIRMED) === 0 || inStates(this.proto[e], this.state[e], EVICTABLE_TCP, EVICTABLE_SCTP))
     );
   }
 
   /**
    * A connection whose FULLNAT local port may go to a new connection when every port is taken
    * (laddr.ts reclaim, as conntrack's early_drop): a UDP flow never confirmed (no client packet
-   * after a reply), or a
-   * finished TCP connection (TIME_WAIT, CLOSE). Never a template or a live TCP connection.
+   * after a reply), or a finished TCP connection (TIME_WAIT, CLOSE) or SCTP association
+   * (REJECTED, CLOSED). Never a template or a live TCP/SCTP connection.
    */
   reclaimable(e: number): boolean {
     const f = this.flags[e];
     if ((f & F_ALIVE) === 0 || (f & F_TEMPLATE) !== 0) return false;
-    return this.proto[e] === PROTO_TCP ? ((FINISHED_TCP >>> this.state[e]) & 1) !== 0 : (f & F_CONFIRMED) === 0;
+    const p = this.proto[e];
+    return p === PROTO_TCP || p === PROTO_SCTP ? inStates(p, this.state[e], FINISHED_TCP, FINISHED_SCTP) : (f & F_CONFIRMED) === 0;
   }
 
   private slotAhead(e: number): void {
