@@ -250,3 +250,27 @@ test('random chunk types, lengths and bundles from both sides: nothing throws; e
     return active === conns.filter((c) => c.state === 'ESTABLISHED').length && active + inactive === conns.length;
   }), { numRuns: 200, seed: 2905 });
 });
+
+test('a table full of half-open associations (INIT: a repeated INIT, so confirmed) makes room for a new one by eviction; one full of ESTABLISHED ones does not', () => {
+  const full = (establish: boolean): Rig => {
+    const r = rig({ connMax: 64, gateway: GW });
+    r.ctl.addService({ ...SVC, sched: 'rr' });
+    r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 3868, fwd: 'dr' });
+    r.learn(RS[0].ip, RS[0].mac);
+    for (let p = 0; p < 64; p++) {
+      r.feed(fromClient(K.INIT, { sport: 30000 + p }));
+      r.feed(fromClient(establish ? K.COOKIE_ECHO : K.INIT, { sport: 30000 + p }));
+    }
+    r.sink.take();
+    return r;
+  };
+  const half = full(false);
+  assert.equal(half.ctl.connections().filter((c) => c.state === 'INIT').length, half.dp.ct.count);
+  assert.equal(half.run(fromClient(K.INIT, { src: '198.51.100.7' })).length, 1, 'the new association is forwarded');
+  assert.ok(half.counters().conns_evicted! >= 1, 'a half-open one was evicted for it');
+  const est = full(true);
+  assert.equal(est.ctl.connections().filter((c) => c.state === 'ESTABLISHED').length, est.dp.ct.count);
+  assert.equal(est.run(fromClient(K.INIT, { src: '198.51.100.7' })).length, 0);
+  assert.equal(est.counters().conns_evicted ?? 0, 0, 'no ESTABLISHED association is evicted');
+  assert.ok(est.counters()['drop.conn_table_full']! >= 1);
+});
