@@ -600,8 +600,9 @@ ${inhibit}  real_server ${A} 80 {
   });
 });
 
-test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
-  const text = `services:
+/** A TCP service on 192.168.8.200:80 with one server (A) and these checks (YAML flow maps). */
+function tcpChecks(checks: string[]): string {
+  return `services:
   - proto: tcp
     address: 192.168.8.200
     port: 80
@@ -609,11 +610,14 @@ test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 
       - address: ${A}
         health:
           checks:
-            - { type: tcp }
-            - { type: http_get, url: { path: / } }
-            - { type: misc, misc-path: /bin/true }
-            - { type: misc, misc-path: /bin/false, retry: 1, delay-before-retry: 3 }
-`;
+${checks.map((c) => `            - ${c}\n`).join('')}`;
+}
+
+test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 0, http_get 3 s); --dump-config leaves defaults out and loads back the same', () => {
+  const text = tcpChecks([
+    '{ type: tcp }', '{ type: http_get, url: { path: / } }', '{ type: misc, misc-path: /bin/true }',
+    '{ type: misc, misc-path: /bin/false, retry: 1, delay-before-retry: 3 }',
+  ]);
   const cfg = parseConfig(text, 'f.yaml');
   const cs = cfg.services[0]!.health!.realServers[0]!.checkers;
   assert.deepEqual(cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`), ['TCP_CHECK 1 1000', 'HTTP_GET 1 3000', 'MISC_CHECK 0 1000', 'MISC_CHECK 1 3000']);
@@ -657,7 +661,7 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
   assert.equal(configError(() => parseConfig(text.replace('dns-name: example.com', 'dns-name: example..com'), 'f.yaml')),
     'f.yaml:11: services[0].servers[0].health.checks[1].dns-name: "example..com" has an empty label');
   assert.equal(configError(() => parseConfig(text.replace('{ type: smtp, connect-port: 25 }', '{ type: smtp, dns-name: x }'), 'f.yaml')),
-    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, helo-name)');
+    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, bind-port, helo-name)');
 });
 
 test('YAML file is keepalived\'s track_file + FILE_CHECK: file, weight (default 0: a non-zero number takes the server out), reverse, init-file; --dump-config writes it back; other fields are refused', () => {
@@ -717,7 +721,21 @@ test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; 
   assert.deepEqual(checkers(parseConfig(dumped, 'd.yaml')), checkers(cfg), 'loads back the same');
   await w.mgr.stop();
   assert.equal(configError(() => parseConfig(text.replace('- type: ssl_get\n', '- type: http_get\n'), 'f.yaml')),
-    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, url, virtualhost)');
+    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, bind-port, url, virtualhost)');
   assert.equal(configError(() => parseConfig(text.replace(/\n +url: \[.*\]$/m, ''), 'f.yaml')),
     'f.yaml:12: services[0].servers[1].health.checks[0].url: missing: ssl_get needs at least one url { path }');
+});
+
+test('YAML bind-port is keepalived\'s bind_port: the source port of a check; --dump-config writes it back; not a field of ping checks', () => {
+  const text = tcpChecks(['{ type: tcp, bind-port: 5000 }', '{ type: ping }']);
+  const cfg = parseConfig(text, 'f.yaml');
+  assert.deepEqual(cfg.services[0]!.health!.realServers[0]!.checkers.map((c) => c.bindPort), [5000, undefined]);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /- type: tcp\n\s+bind-port: 5000\n/);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => c.bindPort), [5000, undefined]);
+  assert.equal(configError(() => parseConfig(text.replace('bind-port: 5000', 'bind-port: 0'), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].bind-port: must be an integer 1..65535, got 0');
+  assert.match(configError(() => parseConfig(text.replace('{ type: ping }', '{ type: ping, bind-port: 1 }'), 'f.yaml')), /checks\[1\]\.bind-port: not a field of ping checks/);
 });

@@ -457,3 +457,49 @@ test('PING_CHECK: 127.0.0.1 and 127.0.0.2 answer an ICMP echo', async (t) => {
     p.close();
   }
 });
+
+test('bind_port: TCP_CHECK, HTTP_GET, SSL_GET and UDP_CHECK leave from that source port, check after check and to two servers at once', async () => {
+  const seen: Record<string, number[]> = { tcp: [], http: [], https: [], udp: [] };
+  const tcp = [0, 1].map(() => net.createServer((c) => {
+    seen.tcp!.push(c.remotePort!);
+    c.on('error', () => {});
+    c.end();
+  }));
+  const web = http.createServer((req, res) => {
+    seen.http!.push(req.socket.remotePort!);
+    res.end('ok');
+  });
+  const tls = https.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, (req, res) => {
+    seen.https!.push(req.socket.remotePort!);
+    res.end('ok');
+  });
+  const udp = [0, 1].map(() => dgram.createSocket('udp4'));
+  for (const s of udp) {
+    s.on('message', (m, r) => {
+      seen.udp!.push(r.port);
+      s.send(m, r.port, r.address);
+    });
+  }
+  const tcpPorts = await Promise.all(tcp.map(listen));
+  const webPort = await listen(web);
+  const tlsPort = await listen(tls as unknown as net.Server);
+  const udpPorts = await Promise.all(udp.map((s) => new Promise<number>((r) => s.bind(0, LO, () => r(s.address().port)))));
+  try {
+    const bindPort = await closedPort();
+    const spec = { connectTimeoutMs: 2000, bindPort };
+    for (let i = 0; i < 3; i++) assert.deepEqual(await checkTcp(spec, { ip: LO, port: tcpPorts[0]! }), { ok: true, reason: 'connected' }, `TCP check ${i}`);
+    const both = await Promise.all(tcpPorts.map((port) => checkTcp(spec, { ip: LO, port })));
+    assert.ok(both.every((r) => r.ok), JSON.stringify(both));
+    for (let i = 0; i < 2; i++) assert.equal((await checkHttp({ ...spec, urls: [{ path: '/' }] }, { ip: LO, port: webPort })).ok, true, `HTTP check ${i}`);
+    for (let i = 0; i < 2; i++) assert.equal((await checkSsl({ ...spec, urls: [{ path: '/' }] }, { ip: LO, port: tlsPort })).ok, true, `SSL check ${i}`);
+    const replies = await Promise.all(udpPorts.map((port) => checkUdp({ ...spec, requireReply: true, payload: Buffer.from('hi') }, { ip: LO, port })));
+    assert.ok(replies.every((r) => r.ok), JSON.stringify(replies));
+    await new Promise((r) => setTimeout(r, 50));
+    for (const [what, ports] of Object.entries(seen)) {
+      assert.ok(ports.length >= 2 && ports.every((p) => p === bindPort), `${what}: from ${ports.join(', ')}, not all ${bindPort}`);
+    }
+  } finally {
+    for (const s of [...tcp, web, tls]) s.close();
+    for (const s of udp) s.close();
+  }
+});

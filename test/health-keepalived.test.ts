@@ -182,7 +182,7 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
     }
     smtp_alert
     TCP_CHECK {
-      bind_port 5000
+      fwmark 5
     }
   }
 }
@@ -199,7 +199,7 @@ virtual_server fwmark 1 {
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
     'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
-    'k.conf:12: unsupported keyword "bind_port" in TCP_CHECK ignored',
+    'k.conf:12: unsupported keyword "fwmark" in TCP_CHECK ignored',
   ]);
 });
 
@@ -655,4 +655,43 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('bind_port: the source port of TCP_CHECK, HTTP_GET, SMTP_CHECK hosts, UDP_CHECK, DNS_CHECK; a warning on PING_CHECK (no port: MISC_CHECK alike); a bad port is an error with file:line', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 80 {
+  real_server 1.2.3.5 80 {
+    TCP_CHECK {
+      bind_port 5000
+    }
+    HTTP_GET {
+      url { path / }
+      bindto 1.2.3.1
+      bind_port 5001
+    }
+    SMTP_CHECK {
+      host {
+        connect_ip 1.2.3.9
+        bind_port 5002
+      }
+    }
+    UDP_CHECK {
+      bind_port 5003
+    }
+    DNS_CHECK {
+      bind_port 5004
+    }
+    PING_CHECK {
+      bind_port 5005
+    }
+  }
+}
+`, 'k.conf');
+  const checkers = config.services[0]!.realServers[0]!.checkers;
+  assert.deepEqual(checkers.map((c) => [c.type, c.bindPort]), [
+    ['TCP_CHECK', 5000], ['HTTP_GET', 5001], ['SMTP_CHECK', 5002], ['UDP_CHECK', 5003], ['DNS_CHECK', 5004], ['PING_CHECK', undefined],
+  ]);
+  assert.equal(checkers[1]!.bindto, '1.2.3.1');
+  assert.deepEqual(warnings, ['k.conf:24: bind_port ignored: PING_CHECK has no source port']);
+  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    TCP_CHECK {\n      bind_port 70000\n    }\n  }\n}\n', 'k.conf'),
+    (e: Error) => e.message === 'k.conf:4: bind_port: invalid port "70000"');
 });

@@ -48,18 +48,20 @@ const CHECK_TYPES: Record<string, CheckerType> = {
 };
 const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
-const HTTP_KEYS = [...CHECK_COMMON_KEYS, 'url', 'virtualhost'];
+/** The checkers with a source port (keepalived's bind_port): all but ping and misc. */
+const PORT_KEYS = [...CHECK_COMMON_KEYS, 'bind-port'];
+const HTTP_KEYS = [...PORT_KEYS, 'url', 'virtualhost'];
 /** keepalived's SSL block, as fields of an ssl_get check. */
 const TLS_KEYS = ['certificate', 'key', 'password', 'ca'] as const;
 const CHECK_KEYS: Record<CheckerType, string[]> = {
-  TCP_CHECK: CHECK_COMMON_KEYS,
+  TCP_CHECK: PORT_KEYS,
   PING_CHECK: CHECK_COMMON_KEYS,
   HTTP_GET: HTTP_KEYS,
   SSL_GET: [...HTTP_KEYS, 'enable-sni', ...TLS_KEYS],
-  UDP_CHECK: [...CHECK_COMMON_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
+  UDP_CHECK: [...PORT_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
   MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
-  DNS_CHECK: [...CHECK_COMMON_KEYS, 'dns-type', 'dns-name'],
-  SMTP_CHECK: [...CHECK_COMMON_KEYS, 'helo-name'],
+  DNS_CHECK: [...PORT_KEYS, 'dns-type', 'dns-name'],
+  SMTP_CHECK: [...PORT_KEYS, 'helo-name'],
   // keepalived's track_file and FILE_CHECK in one: read every second, applied at once.
   FILE_CHECK: ['type', 'file', 'weight', 'reverse', 'init-file', 'init-overwrite'],
 };
@@ -146,6 +148,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     connectIp: g('connect-ip') ? h.ip(g('connect-ip')!) : undefined,
     connectPort: g('connect-port') ? h.int(g('connect-port')!, 1, 65535) : undefined,
     bindto: g('bindto') ? h.ip(g('bindto')!) : undefined,
+    ...(g('bind-port') ? { bindPort: h.int(g('bind-port')!, 1, 65535) } : {}),
     connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
     ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
   };
@@ -338,6 +341,7 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
   if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;
   if (c.connectPort !== undefined) o['connect-port'] = c.connectPort;
   if (c.bindto !== undefined) o.bindto = c.bindto;
+  if (c.bindPort !== undefined) o['bind-port'] = c.bindPort;
   switch (c.type) {
     case 'HTTP_GET':
     case 'SSL_GET':

@@ -750,7 +750,7 @@ class Parser {
     const rest = body.filter((s) => s.key !== 'host');
     return hosts.map((h) => {
       for (const s of needBlock(h)) {
-        if (!['connect_ip', 'connect_port', 'bindto', 'connect_timeout'].includes(s.key)) throw err(s, `${s.key} is not a keyword of an SMTP_CHECK host block (connect_ip, connect_port, bindto, connect_timeout)`);
+        if (!['connect_ip', 'connect_port', 'bindto', 'bind_port', 'connect_timeout'].includes(s.key)) throw err(s, `${s.key} is not a keyword of an SMTP_CHECK host block (connect_ip, connect_port, bindto, bind_port, connect_timeout)`);
       }
       return this.checker({ ...st, block: [...rest, ...h.block!] }, parent);
     });
@@ -774,6 +774,11 @@ class Parser {
         case 'connect_ip': nArgs(s, 1, 1); c.connectIp = ipArg(s, 0); continue;
         case 'connect_port': nArgs(s, 1, 1); c.connectPort = portArg(s, 0); continue;
         case 'bindto': nArgs(s, 1, 1); c.bindto = ipArg(s, 0); continue;
+        case 'bind_port':
+          nArgs(s, 1, 1);
+          if (st.key === 'PING_CHECK' || st.key === 'MISC_CHECK') this.warn(s, `bind_port ignored: ${st.key} has no source port`);
+          else c.bindPort = portArg(s, 0);
+          continue;
       }
       if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && s.key === 'url') {
         urls.push(this.url(s));
@@ -823,7 +828,7 @@ class Parser {
     }
     const type = st.key as CheckerType;
     const common: CheckCommon = {
-      type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto,
+      type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto, ...(c.bindPort !== undefined ? { bindPort: c.bindPort } : {}),
       connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
       ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
     };

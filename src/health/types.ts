@@ -22,6 +22,8 @@ export interface CheckCommon {
   connectPort?: number;
   /** bindto: source address of the check. */
   bindto?: string;
+  /** bind_port: source port of the check (TCP, HTTP, SSL, SMTP, DNS, UDP checkers). */
+  bindPort?: number;
   /** connect_timeout (default 5 s). */
   connectTimeoutMs: number;
   /** delay_loop (checker's own, else the virtual server's; default 60 s). */

@@ -27,7 +27,7 @@ export function dnsQuery(id: number, name: string, type: number): Buffer {
   return q;
 }
 
-export function checkDns(spec: Pick<DnsCheck, 'connectTimeoutMs' | 'bindto' | 'queryType' | 'queryName'>, target: CheckTarget): Promise<CheckResult> {
+export function checkDns(spec: Pick<DnsCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'queryType' | 'queryName'>, target: CheckTarget): Promise<CheckResult> {
   const id = randomInt(0x10000);
   const what = `${spec.queryType} ${spec.queryName}`;
   return udpExchange(spec, target, dnsQuery(id, spec.queryName, DNS_TYPES[spec.queryType]), (msg) => {

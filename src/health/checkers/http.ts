@@ -10,6 +10,7 @@ import https from 'node:https';
 import { accessSync, constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
+import { closeCheckSocket } from './tcp.js';
 
 /** Bodies larger than this fail the check instead of being buffered. */
 const MAX_BODY = 16 << 20;
@@ -19,7 +20,7 @@ function statusOk(url: HttpUrl, status: number): boolean {
   return url.status.some(([lo, hi]) => status >= lo && status <= hi);
 }
 
-type HttpSpec = Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'virtualhost' | 'urls'>;
+type HttpSpec = Pick<HttpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'virtualhost' | 'urls'>;
 
 /** How a url is fetched: plain HTTP or TLS. */
 interface Transport {
@@ -101,13 +102,14 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
       if (done) return;
       done = true;
       clearTimeout(timer);
+      closeCheckSocket(req.socket, spec.bindPort !== undefined);
       req.destroy();
       resolve(r);
     };
     const vhost = url.virtualhost ?? spec.virtualhost;
     const host = vhost ?? (target.port === transport.defaultPort ? target.ip : `${target.ip}:${target.port}`);
     const req = transport.get(
-      { host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' } },
+      { host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, localPort: spec.bindPort, headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' } },
       (res) => {
         const status = res.statusCode ?? 0;
         if (!statusOk(url, status)) {

@@ -8,7 +8,7 @@ import { tcpSession } from './tcp.js';
 /** A reply longer than this (all its lines) fails the check instead of being buffered. */
 const MAX_REPLY = 4096;
 
-export function checkSmtp(spec: Pick<SmtpCheck, 'connectTimeoutMs' | 'bindto' | 'helo'>, target: CheckTarget): Promise<CheckResult> {
+export function checkSmtp(spec: Pick<SmtpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'helo'>, target: CheckTarget): Promise<CheckResult> {
   // What each reply must be, and what is sent after it.
   const steps: Array<{ what: string; code: number | null; then: string | null }> = [
     { what: 'greeting', code: 220, then: `HELO ${spec.helo}\r\n` },

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import type { CheckResult, CheckTarget, UdpCheck } from '../types.js';
 
-type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'payload' | 'requireReply' | 'replyPrefix' | 'minReplyLength' | 'maxReplyLength'>;
+type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'minReplyLength' | 'maxReplyLength'>;
 
 function replyProblem(spec: UdpSpec, msg: Buffer): string | null {
   if (spec.minReplyLength !== undefined && msg.length < spec.minReplyLength) return `reply of ${msg.length} bytes, shorter than ${spec.minReplyLength}`;
@@ -14,16 +14,17 @@ function replyProblem(spec: UdpSpec, msg: Buffer): string | null {
 }
 
 /**
- * One datagram exchange on a connected UDP socket (from `bindto` when given): `payload` is sent,
+ * One datagram exchange on a connected UDP socket (from `bindto` and `bindPort` when given; checks
+ * of several servers may share that port, SO_REUSEADDR): `payload` is sent,
  * every datagram that comes back goes to `onReply` (a result ends the check, null waits for
  * another), an ICMP error fails it, and after connect_timeout `onSilence` decides.
  */
 export function udpExchange(
-  spec: Pick<UdpCheck, 'connectTimeoutMs' | 'bindto'>, target: CheckTarget, payload: Buffer,
+  spec: Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort'>, target: CheckTarget, payload: Buffer,
   onReply: (msg: Buffer) => CheckResult | null, onSilence: () => CheckResult,
 ): Promise<CheckResult> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: spec.bindPort !== undefined });
     let done = false;
     const finish = (r: CheckResult): void => {
       if (done) return;
@@ -45,7 +46,7 @@ export function udpExchange(
         });
       });
     };
-    if (spec.bindto !== undefined) sock.bind(0, spec.bindto, send);
+    if (spec.bindto !== undefined || spec.bindPort !== undefined) sock.bind(spec.bindPort ?? 0, spec.bindto, send);
     else send();
   });
 }
