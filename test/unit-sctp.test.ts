@@ -195,6 +195,15 @@ test('ipvsadm --sctp-service: -A/-a, -L shows SCTP, -S writes --sctp-service and
   assert.throws(() => run(`-A --sctp-service ${VIP}:5060 -p 60 --pe sip`), /only for UDP/);
   assert.throws(() => run(`-A --sctp-service ${VIP}:5061 --synproxy`));
   assert.equal(r.ctl.list().services.length, 1, 'nothing added by a refusal');
+  // A mark rule for SCTP: its associations reach the -f service; -S writes the rule back.
+  run(`--add-mark -f 7 --sctp-service ${VIP}:2905`);
+  run('-A -f 7 -s rr');
+  run(`-a -f 7 -r ${RS[1].ip} -g`);
+  r.learn(RS[1].ip, RS[1].mac);
+  r.sink.take();
+  assert.equal(r.run(sctpFrame(IN, { src: CLIENT, dst: VIP }, { sport: 40000, dport: 2905, chunks: [{ type: K.INIT, value: new Uint8Array(16) }] })).length, 1);
+  assert.deepEqual(r.ctl.connections().map((c) => [c.proto, c.state, c.vport, c.daddr]), [['sctp', 'INIT1', 2905, RS[1].ip]]);
+  assert.match(formatRules(r.ctl.list(), N), new RegExp(`^--add-mark -f 7 --sctp-service ${VIP}:2905\\n`));
 
   const cfg = parseConfig(`services:\n  - proto: sctp\n    address: ${VIP}\n    port: 2905\n    scheduler: rr\n    servers:\n      - { address: ${RS[1].ip} }\n`, 'c.yaml');
   assert.equal(cfg.services[0]!.spec.proto, 'sctp');

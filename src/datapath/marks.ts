@@ -9,7 +9,7 @@
 import { U32PairMap } from './lookup.js';
 
 export interface MarkRule {
-  /** PROTO_TCP or PROTO_UDP. */
+  /** PROTO_TCP, PROTO_UDP or PROTO_SCTP. */
   proto: number;
   /** int32 */
   vip: number;
