@@ -13,6 +13,7 @@ import { sctpChecksumOk as dpChecksumOk, sctpSetChecksum } from '../src/proto/sc
 import { formatConns, formatList, formatRules } from '../src/control/printers.js';
 import { parseArgs, parseRules } from '../src/control/ipvsadm.js';
 import { parseConfig } from '../src/control/config.js';
+import { configRig } from './helpers/config-rig.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { STATE_LABELS } from '../src/datapath/tcpstate.js';
@@ -176,7 +177,7 @@ test('SCTP and TCP services on one VIP:port are two services; templates (-p) kee
   assert.equal(rows.filter((c) => c.proto === 'tcp').length, 1);
 });
 
-test('ipvsadm --sctp-service: -A/-a, -L shows SCTP, -S writes --sctp-service and -R reads it back; -o, --pe and --synproxy refused; the config file (proto: sctp) and keepalived.conf (protocol SCTP)', () => {
+test('ipvsadm --sctp-service: -A/-a, -L shows SCTP, -S writes --sctp-service and -R reads it back; -o, --pe and --synproxy refused; the config file (proto: sctp, dumped back) and keepalived.conf (protocol SCTP)', () => {
   const r = rig();
   const run = (line: string) => {
     const c = parseArgs(line.split(' '), { env: {} }) as { call: { verb: string; args: unknown } };
@@ -207,6 +208,10 @@ test('ipvsadm --sctp-service: -A/-a, -L shows SCTP, -S writes --sctp-service and
 
   const cfg = parseConfig(`services:\n  - proto: sctp\n    address: ${VIP}\n    port: 2905\n    scheduler: rr\n    servers:\n      - { address: ${RS[1].ip} }\n`, 'c.yaml');
   assert.equal(cfg.services[0]!.spec.proto, 'sctp');
+  const { cm } = configRig(); // its director is on 192.168.8.0/24
+  cm.apply(parseConfig('services:\n  - { proto: sctp, address: 192.168.8.200, port: 3868, servers: [{ address: 192.168.8.20, method: nat, port: 3869 }] }\n', 'c.yaml'), false);
+  assert.match(cm.dump(), /- proto: sctp\n/);
+  assert.deepEqual(cm.apply(parseConfig(cm.dump(), 'd.yaml'), true), [], '--dump-config loads back as the same table');
   assert.throws(() => parseConfig(`services:\n  - proto: dccp\n    address: ${VIP}\n    port: 1\n`, 'c.yaml'), /must be tcp, udp or sctp, got "dccp"/);
   const k = parseKeepalived(`virtual_server ${VIP} 2905 {\n  lb_algo rr\n  lb_kind DR\n  protocol SCTP\n  real_server ${RS[1].ip} 2905 {\n  }\n}\n`, 'k.conf');
   assert.equal(k.config.services[0]!.proto, 'sctp');
