@@ -157,7 +157,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
   await w.clock.advance(1 * S);
   const before = { rules: formatRules(w.r.ctl.list(), N), entries: JSON.stringify(w.mgr.entries()), attempts: w.attempts.length };
   const cases: Array<[string, string]> = [
-    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, dns, smtp, file, got "htp_get"'],
+    [FULL.replace('type: http_get', 'type: htp_get'), 'f.yaml:18: services[0].health.checks[0].type: must be one of tcp, http_get, ssl_get, udp, ping, misc, dns, smtp, file, bfd, got "htp_get"'],
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],

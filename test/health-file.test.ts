@@ -90,9 +90,6 @@ test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weigh
   assert.equal(bad('    FILE_CHECK { track_file maint\n weight 1 sideways }'), 'k.conf:18: weight 1: "sideways" is not reverse or noreverse');
   assert.equal(bad('', 'weight 300'), 'k.conf:9: weight: "300" is not an integer -254..254');
   assert.equal(bad('', 'file_x y'), 'k.conf:9: file_x is not a keyword of track_file (file, weight, init_file)');
-  // BFD_CHECK is still not run: said so.
-  const w = parseKeepalived(conf('/run/uvs', '    BFD_CHECK { }\n    FILE_CHECK { track_file maint }'), 'k.conf').warnings;
-  assert.deepEqual(w, ['k.conf:17: BFD_CHECK is not supported: real_server 192.168.8.20 80 is not checked by it'].map((x) => x.replace('192.168.8.20', A)));
 });
 
 /** fn with a new temporary directory, removed after. */

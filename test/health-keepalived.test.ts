@@ -175,11 +175,6 @@ test('unsupported keywords and checkers are named in a warning; the rest is impo
   ha_suspend
   persistence_timeout 60
   real_server 1.2.3.5 80 {
-    BFD_CHECK {
-      name example
-      weight 10
-      type A
-    }
     smtp_alert
     TCP_CHECK {
       fwmark 5
@@ -197,9 +192,8 @@ virtual_server fwmark 1 {
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
     'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
-    'k.conf:5: BFD_CHECK is not supported: real_server 1.2.3.5 80 is not checked by it',
-    'k.conf:10: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
-    'k.conf:12: unsupported keyword "fwmark" in TCP_CHECK ignored',
+    'k.conf:5: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
+    'k.conf:7: unsupported keyword "fwmark" in TCP_CHECK ignored',
   ]);
 });
 
@@ -269,29 +263,41 @@ test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too)
   assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR or TUN/);
 });
 
-test('a real_server whose only checkers are unsupported is imported unchecked, and the warnings say it is not health-checked at all and always alive', () => {
-  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 53 {
-  protocol UDP
-  real_server 1.2.3.5 53 {
+test('bfd_instance and BFD_CHECK: the instance\'s neighbour and timers (keepalived\'s defaults otherwise), polled every 100 ms with no retry; passive/ttl/max_hops and a BFD_CHECK weight warned about; an undefined name, a missing neighbor_ip or an unknown keyword is an error', () => {
+  const conf = (inst: string, check = 'name bfd1') => `bfd_instance bfd1 {
+${inst}}
+virtual_server 1.2.3.4 80 {
+  real_server 1.2.3.5 80 {
     BFD_CHECK {
-      name bfd1
+      ${check}
     }
-  }
-  real_server 1.2.3.6 53 {
-    BFD_CHECK {
-    }
-    PING_CHECK
   }
 }
-`, 'k.conf');
-  const [only, mixed] = config.services[0]!.realServers;
-  assert.deepEqual(only!.checkers, [], 'no checker: the server counts as alive (unchecked), as before');
-  assert.deepEqual(mixed!.checkers.map((c) => c.type), ['PING_CHECK']);
-  const notChecked = 'has no supported checker: it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)';
-  assert.deepEqual(warnings, [
-    `k.conf:4: BFD_CHECK is not supported, and real_server 1.2.3.5 53 ${notChecked}`,
-    'k.conf:9: BFD_CHECK is not supported: real_server 1.2.3.6 53 is not checked by it',
-  ]);
+`;
+  const { config, warnings } = parseKeepalived(conf('  neighbor_ip 1.2.3.5\n  source_ip 1.2.3.1\n  min_tx 50\n  min_rx 40\n  multiplier 3\n  passive\n'), 'k.conf');
+  const [c] = config.services[0]!.realServers[0]!.checkers;
+  assert.equal(c!.type, 'BFD_CHECK');
+  if (c!.type !== 'BFD_CHECK') return;
+  assert.deepEqual([c.instance, c.bfd, c.delayLoopMs, c.retry, c.rise, c.fall], [
+    'bfd1', { neighbor: '1.2.3.5', source: '1.2.3.1', minRxMs: 40, minTxMs: 50, idleTxMs: 1000, multiplier: 3 }, 100, 0, 1, 1]);
+  assert.deepEqual(warnings, ['k.conf:7: unsupported keyword "passive" in bfd_instance bfd1 ignored']);
+  const defaults = parseKeepalived(conf('  neighbor_ip 1.2.3.5\n', 'name bfd1\n      weight 10'), 'k.conf');
+  assert.deepEqual((defaults.config.services[0]!.realServers[0]!.checkers[0] as { bfd: unknown }).bfd,
+    { neighbor: '1.2.3.5', minRxMs: 10, minTxMs: 10, idleTxMs: 1000, multiplier: 5 });
+  assert.deepEqual(defaults.warnings, ['k.conf:8: unsupported keyword "weight" in BFD_CHECK ignored']);
+  const bad = (text: string): string => {
+    try {
+      parseKeepalived(text, 'k.conf');
+      return 'no error';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n', 'name bfd2')), 'k.conf:7: bfd_instance bfd2 is not defined (a top-level bfd_instance bfd2 { neighbor_ip IP } block)');
+  assert.equal(bad(conf('  min_rx 50\n')), 'k.conf:1: bfd_instance bfd1 needs a neighbor_ip');
+  assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n  echo 1\n')), 'k.conf:3: echo is not a keyword of bfd_instance (neighbor_ip, source_ip, min_rx, min_tx, idle_tx, multiplier)');
+  assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n  multiplier 0\n')), 'k.conf:3: multiplier: "0" is not an integer 1..255');
+  assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n', '')), 'k.conf:6: BFD_CHECK needs the name of a bfd_instance');
 });
 
 test('DNS_CHECK and SMTP_CHECK: keepalived\'s defaults (SOA ".", retry 3 with delay_loop between; HELO smtpchecker.keepalived.org), their keywords, one SMTP check per host block', () => {

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { delay } from './lab/netns.js';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
-import { VIP, type DrLab } from './lab/dr-lab.js';
+import { labDir, VIP, type DrLab } from './lab/dr-lab.js';
 
 const DELAY_LOOP_S = 1;
 const RETRY = 2;
@@ -280,5 +280,59 @@ ${rs(s2)}
     const moved = await lab.http(10, { target: `${VIP}:8080` });
     assert.equal(moved.errors, 0, moved.errorSamples.join('; '));
     assert.deepEqual(moved.counts, { [other.name]: 10 });
+  });
+});
+
+test('BFD_CHECK from keepalived.conf: a server whose BFD peer stops leaves within the detection time (3 x 50 ms), the other keeps every request; back once its peer runs again', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2] = lab.servers;
+    const peer = (s: typeof s1) => lab.lab.spawn(s!.ns, [process.execPath, join(labDir, 'bfd-peer.js'), '--neighbor', '192.168.8.9', '--source', s!.addr]);
+    const peers = [peer(s1), peer(s2)];
+    for (const p of peers) await p.waitForLine(/^ready$/);
+    const inst = (i: number, s: typeof s1) => `bfd_instance rs${i} {
+    neighbor_ip ${s!.addr}
+    source_ip 192.168.8.9
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}`;
+    const rs = (i: number, s: typeof s1) => `    real_server ${s!.addr} 80 {
+        BFD_CHECK {
+            name rs${i}
+        }
+    }`;
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `${inst(1, s1)}
+${inst(2, s2)}
+virtual_server ${VIP} 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+${rs(1, s1)}
+${rs(2, s2)}
+}
+`);
+    await lab.startUvsd(['--keepalived-conf', file]);
+    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+    for (const p of peers) await p.waitForLine(/^state Up$/, 10_000);
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${s1!.addr.replace(/\./g, '\\.')}:80 up weight 1 `, 'm'));
+    const both = await lab.http(10);
+    assert.deepEqual(both.counts, { rs1: 5, rs2: 5 });
+
+    // rs1's BFD peer stops: uvsd's session misses 3 packets (150 ms) and the server leaves.
+    await peers[0]!.stop(2000);
+    const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${s2!.addr}:80 1`, 5000);
+    t.diagnostic(`rs1 out ${outMs} ms after its BFD peer stopped (detection time 150 ms, check every 100 ms, table polled every 50 ms)`);
+    assert.ok(outMs < 1000, `took ${outMs} ms`);
+    assert.match(await lab.uvsadmMust(['--status']), /BFD_CHECK: BFD rs1 \([\d.]+\): Down \(control detection time expired\)/);
+    const one = await lab.http(10);
+    assert.equal(one.errors, 0, one.errorSamples.join('; '));
+    assert.deepEqual(one.counts, { rs2: 10 });
+
+    // Its peer runs again: the session comes Up (slow start, about a second) and the server is back.
+    peers[0] = peer(s1);
+    const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:80 1`), 10_000);
+    t.diagnostic(`rs1 back ${backMs} ms after its peer restarted`);
+    assert.deepEqual((await lab.http(10)).counts, { rs1: 5, rs2: 5 });
   });
 });

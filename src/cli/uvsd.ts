@@ -27,6 +27,7 @@ import { StateFile, restoreState } from '../control/statefile.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
+import { BfdHub } from '../health/bfd.js';
 import { runCommand } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
@@ -460,12 +461,13 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   const pinger = new Pinger();
+  const bfd = new BfdHub(); // opens its socket at the first BFD_CHECK
   const hlog = log.child({ component: 'health' });
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
   // change is put there by the ConfigManager (one batch at start and per reload).
   const health = new HealthManager(undefined, {
     call: (verb, args) => control.call(verb, args),
-    run: hostChecks(pinger),
+    run: hostChecks(pinger, bfd),
     exec: async (command) => {
       const r = await runCommand(command, COMMAND_TIMEOUT_MS);
       if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
@@ -549,6 +551,7 @@ export async function main(argv: string[]): Promise<void> {
   const release = () => {
     stopping = true;
     pinger.close();
+    bfd.close();
     control.sync.close();
     if (timer) clearInterval(timer);
     metrics?.close();

@@ -9,6 +9,8 @@ import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
+import { bfdCheckSpec } from '../health/checkers/bfd.js';
+import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
 import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
@@ -44,10 +46,13 @@ const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'ch
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
 const CHECK_TYPES: Record<string, CheckerType> = {
   tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK', dns: 'DNS_CHECK', smtp: 'SMTP_CHECK',
-  file: 'FILE_CHECK',
+  file: 'FILE_CHECK', bfd: 'BFD_CHECK',
 };
 const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
 const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
+/** A bfd check's fields (keepalived's bfd_instance keywords) and its parameters' names. */
+const BFD_FIELDS = { neighbor: 'neighbor', source: 'source', 'min-rx': 'minRxMs', 'min-tx': 'minTxMs', 'idle-tx': 'idleTxMs', multiplier: 'multiplier' } as const;
+const BFD_KEYS = Object.keys(BFD_FIELDS);
 /** The checkers with a source port (keepalived's bind_port): all but ping and misc. */
 const PORT_KEYS = [...CHECK_COMMON_KEYS, 'bind-port'];
 const HTTP_KEYS = [...PORT_KEYS, 'url', 'virtualhost'];
@@ -64,6 +69,8 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   SMTP_CHECK: [...PORT_KEYS, 'helo-name'],
   // keepalived's track_file and FILE_CHECK in one: read every second, applied at once.
   FILE_CHECK: ['type', 'file', 'weight', 'reverse', 'init-file', 'init-overwrite'],
+  // keepalived's bfd_instance and BFD_CHECK in one: the session's own timers decide.
+  BFD_CHECK: ['type', ...BFD_KEYS],
 };
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
 const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains', 'virtualhost'];
@@ -162,6 +169,16 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
         weight: g('weight') ? h.int(g('weight')!, -2147483647, 2147483647) : 0, reverse: g('reverse') ? h.bool(g('reverse')!) : false,
         init: g('init-file') ? { value: h.int(g('init-file')!, -254, 254), overwrite: g('init-overwrite') ? h.bool(g('init-overwrite')!) : false } : undefined,
       });
+    }
+    case 'BFD_CHECK': {
+      const nf = g('neighbor') ?? h.fail(f.line, `${f.path}.neighbor`, 'missing: bfd checks need the neighbour\'s address');
+      const ms = (k: 'min-rx' | 'min-tx' | 'idle-tx', def: number): number => (g(k) ? h.int(g(k)!, 1, 60000) : def);
+      const bfd: BfdParams = {
+        neighbor: h.ip(nf), ...(g('source') ? { source: h.ip(g('source')!) } : {}),
+        minRxMs: ms('min-rx', BFD_DEFAULTS.minRxMs), minTxMs: ms('min-tx', BFD_DEFAULTS.minTxMs), idleTxMs: ms('idle-tx', BFD_DEFAULTS.idleTxMs),
+        multiplier: g('multiplier') ? h.int(g('multiplier')!, 1, 255) : BFD_DEFAULTS.multiplier,
+      };
+      return bfdCheckSpec({ origin: common.origin, instance: `bfd ${bfd.neighbor}`, bfd });
     }
     case 'TCP_CHECK': return { ...common, type };
     case 'PING_CHECK': return { ...common, type };
@@ -323,6 +340,13 @@ const sec = (ms: number): number => ms / 1000;
 
 function dumpChecker(c: CheckSpec): Record<string, unknown> {
   const o: Record<string, unknown> = { type: TYPE_NAMES[c.type] };
+  if (c.type === 'BFD_CHECK') {
+    for (const [k, p] of Object.entries(BFD_FIELDS)) {
+      const v = c.bfd[p];
+      if (v !== undefined && (p === 'neighbor' || p === 'source' || v !== BFD_DEFAULTS[p])) o[k] = v;
+    }
+    return o;
+  }
   if (c.type === 'FILE_CHECK') {
     return {
       ...o, file: c.path, ...(c.weight !== 0 ? { weight: c.weight } : {}), ...(c.reverse ? { reverse: true } : {}),

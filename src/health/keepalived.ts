@@ -7,8 +7,10 @@
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
+import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
+import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
 import { PE_NAMES, type PeName } from '../proto/sip.js';
 
 export class KeepalivedError extends Error {
@@ -239,6 +241,7 @@ const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; dela
   DNS_CHECK: { retry: 3, delayBeforeRetryMs: DELAY_LOOP },
   SMTP_CHECK: { retry: 1, delayBeforeRetryMs: 1000 },
   FILE_CHECK: { retry: 0, delayBeforeRetryMs: FILE_POLL_MS },
+  BFD_CHECK: { retry: 0, delayBeforeRetryMs: BFD_POLL_MS },
 };
 
 /** A checker type's retry and delay_before_retry when nothing sets them (delay_loop: the checker's). */
@@ -335,7 +338,6 @@ interface GroupEntry {
 }
 
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
-const UNSUPPORTED_CHECKERS = new Set(['BFD_CHECK']);
 
 /** A top-level track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }. */
 interface TrackFile {
@@ -351,6 +353,8 @@ class Parser {
   private trackFiles = new Map<string, TrackFile>();
   /** The top-level SSL block: the client certificate every SSL_GET presents. */
   private ssl: TlsClient | undefined;
+  /** The top-level bfd_instance blocks by name (BFD_CHECK names one). */
+  private bfds = new Map<string, BfdParams>();
 
   warn(st: Stmt, msg: string): void {
     this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
@@ -374,8 +378,9 @@ class Parser {
     const groups = this.groups(stmts);
     this.trackFiles = this.trackFileBlocks(stmts);
     this.ssl = this.sslBlock(stmts);
+    this.bfds = this.bfdInstances(stmts);
     for (const st of stmts) {
-      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file' || st.key === 'SSL') continue;
+      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file' || st.key === 'SSL' || st.key === 'bfd_instance') continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
           // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
@@ -463,6 +468,57 @@ class Parser {
     }
     if ((t.certificate === undefined) !== (t.key === undefined)) throw err(st, 'SSL: certificate and key go together');
     return t;
+  }
+
+  /**
+   * bfd_instance NAME { neighbor_ip IP; source_ip IP; min_rx MS; min_tx MS; idle_tx MS;
+   * multiplier N } (keepalived's BFD process): the BFD sessions a real server's BFD_CHECK follows.
+   * passive, ttl, max_hops and weight are warned about and ignored.
+   */
+  bfdInstances(stmts: Stmt[]): Map<string, BfdParams> {
+    const out = new Map<string, BfdParams>();
+    for (const st of stmts) {
+      if (st.key !== 'bfd_instance') continue;
+      nArgs(st, 1, 1);
+      const name = st.args[0]!.text;
+      if (out.has(name)) throw err(st, `bfd_instance ${name} is defined twice`);
+      const p: Omit<BfdParams, 'neighbor'> & { neighbor?: string } = { ...BFD_DEFAULTS };
+      for (const s of needBlock(st)) {
+        switch (s.key) {
+          case 'neighbor_ip': nArgs(s, 1, 1); p.neighbor = ipArg(s, 0); break;
+          case 'source_ip': nArgs(s, 1, 1); p.source = ipArg(s, 0); break;
+          case 'min_rx': nArgs(s, 1, 1); p.minRxMs = intArg(s, 0, 1, 60000); break;
+          case 'min_tx': nArgs(s, 1, 1); p.minTxMs = intArg(s, 0, 1, 60000); break;
+          case 'idle_tx': nArgs(s, 1, 1); p.idleTxMs = intArg(s, 0, 1, 60000); break;
+          case 'multiplier': nArgs(s, 1, 1); p.multiplier = intArg(s, 0, 1, 255); break;
+          case 'passive': case 'ttl': case 'max_hops': case 'weight': this.unsupported(s, `bfd_instance ${name}`); break;
+          default: throw err(s, `${s.key} is not a keyword of bfd_instance (neighbor_ip, source_ip, min_rx, min_tx, idle_tx, multiplier)`);
+        }
+      }
+      if (p.neighbor === undefined) throw err(st, `bfd_instance ${name} needs a neighbor_ip`);
+      out.set(name, { ...p, neighbor: p.neighbor });
+    }
+    return out;
+  }
+
+  /** BFD_CHECK { name NAME }: passes while the named bfd_instance's session is Up (weight: warned, ignored). */
+  bfdCheck(st: Stmt): BfdCheck {
+    noArgs(st);
+    let name: string | undefined;
+    for (const s of needBlock(st)) {
+      switch (s.key) {
+        case 'name': {
+          nArgs(s, 1, 1);
+          name = s.args[0]!.text;
+          if (!this.bfds.has(name)) throw err(s, `bfd_instance ${name} is not defined (a top-level bfd_instance ${name} { neighbor_ip IP } block)`);
+          break;
+        }
+        case 'weight': this.unsupported(s, 'BFD_CHECK'); break;
+        default: throw err(s, `${s.key} is not a keyword of BFD_CHECK (name)`);
+      }
+    }
+    if (name === undefined) throw err(st, 'BFD_CHECK needs the name of a bfd_instance');
+    return bfdCheckSpec({ origin: st.at, instance: name, bfd: this.bfds.get(name)! });
   }
 
   /**
@@ -704,7 +760,6 @@ class Parser {
     let lowerAt: Stmt | undefined;
     // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
     // without any checker); their warnings say so rather than suggest other checks run.
-    const checked = rest.some((s) => CHECKERS.has(s.key) || s.key === 'FILE_CHECK');
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(...this.checkers(s, d));
@@ -714,10 +769,8 @@ class Parser {
         rs.checkers.push(this.fileCheck(s));
         continue;
       }
-      if (UNSUPPORTED_CHECKERS.has(s.key)) {
-        this.warn(s, checked ? `${s.key} is not supported: real_server ${addr} ${port} is not checked by it`
-          : `${s.key} is not supported, and real_server ${addr} ${port} has no supported checker: ` +
-            'it is not health-checked at all and always counts as alive (it stays in the table, with its weight, even when it is down)');
+      if (s.key === 'BFD_CHECK') {
+        rs.checkers.push(this.bfdCheck(s));
         continue;
       }
       switch (s.key) {

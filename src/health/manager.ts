@@ -508,6 +508,11 @@ export class HealthManager {
 
   private onResult(c: CheckerState, r: CheckResult): void {
     if (this.stopped || c.dead) return;
+    if (r.pending === true) {
+      c.lastReason = r.reason;
+      this.schedule(c, c.spec.delayLoopMs);
+      return;
+    }
     this.schedule(c, this.step(c, r));
     for (const f of c.followers ?? []) {
       f.lastMs = c.lastMs;

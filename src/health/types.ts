@@ -4,8 +4,9 @@
 
 import type { DestInfo, Fwd, Proto, TunOptions } from '../control/protocol.js';
 import type { PeName } from '../proto/sip.js';
+import type { BfdParams } from './bfd.js';
 
-export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK' | 'FILE_CHECK';
+export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK' | 'FILE_CHECK' | 'BFD_CHECK';
 
 /** Where a spec came from, for messages ("file:line"). */
 export interface Origin {
@@ -138,7 +139,19 @@ export interface FileCheck extends CheckCommon {
    *  (with overwrite also replaced when uvsd starts; never on a reload). */
   init?: { value: number; overwrite: boolean };
 }
-export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck | DnsCheck | SmtpCheck | FileCheck;
+/**
+ * BFD_CHECK (keepalived's, naming a bfd_instance): passes while the BFD session with the
+ * instance's neighbour is Up (src/health/bfd.ts). Polled every BFD_POLL_MS with no retry, rise or
+ * fall: the session's own detection time is the debounce. Until the session has been Up once or
+ * its start-up time has passed, no verdict (the server keeps the state it started with).
+ */
+export interface BfdCheck extends CheckCommon {
+  type: 'BFD_CHECK';
+  /** The bfd_instance's name (for messages) and its parameters. */
+  instance: string;
+  bfd: BfdParams;
+}
+export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck | DnsCheck | SmtpCheck | FileCheck | BfdCheck;
 
 export interface RealServerSpec {
   addr: string;
@@ -208,6 +221,8 @@ export interface CheckResult {
   weight?: number;
   /** FILE_CHECK: what its file adds to the server's weight (0 when it adds nothing). */
   delta?: number;
+  /** No verdict yet (a BFD session starting): the checker keeps its state, the next attempt comes as usual. */
+  pending?: boolean;
 }
 
 /** The address and port a checker talks to (the real server's unless connect_ip/port say otherwise). */

@@ -8,13 +8,16 @@ import { checkPing, Pinger } from './ping.js';
 import { checkSmtp } from './smtp.js';
 import { checkTcp } from './tcp.js';
 import { checkUdp } from './udp.js';
+import { checkBfd } from './bfd.js';
+import { BfdHub } from '../bfd.js';
 
 export { Pinger };
 
 export type RunCheck = (spec: CheckSpec, rs: { addr: string; port: number }) => Promise<CheckResult>;
 
-/** A RunCheck on the host's own network stack (one shared ICMP socket for PING_CHECK). */
-export function hostChecks(pinger: Pinger): RunCheck {
+/** A RunCheck on the host's own network stack (one shared ICMP socket for PING_CHECK; BFD
+ *  sessions on `bfd`, made at the first BFD_CHECK when not given: the caller closes it). */
+export function hostChecks(pinger: Pinger, bfd?: BfdHub): RunCheck {
   return (spec, rs) => {
     const target = { ip: spec.connectIp ?? rs.addr, port: spec.connectPort ?? rs.port };
     switch (spec.type) {
@@ -27,6 +30,7 @@ export function hostChecks(pinger: Pinger): RunCheck {
       case 'DNS_CHECK': return checkDns(spec, target);
       case 'SMTP_CHECK': return checkSmtp(spec, target);
       case 'FILE_CHECK': return checkFile(spec);
+      case 'BFD_CHECK': return checkBfd(bfd ??= new BfdHub(), spec);
     }
   };
 }
