@@ -82,6 +82,8 @@ class Session {
   lastAsked: number;
   txTimer: NodeJS.Timeout | undefined;
   readonly tx: dgram.Socket;
+  /** The send socket has its port (a send before would make the kernel pick one outside 49152-65535). */
+  private bound = false;
 
   constructor(readonly hub: BfdHub, readonly p: BfdParams, now: number) {
     this.since = now;
@@ -100,6 +102,8 @@ class Session {
       });
       this.tx.bind(randomInt(49152, 65536), this.p.source, () => {
         this.tx.setTTL(255);
+        this.bound = true;
+        this.send(false);
         this.schedule();
       });
     };
@@ -125,6 +129,7 @@ class Session {
   }
 
   send(final: boolean): void {
+    if (!this.bound) return; // the first packet goes once the port is bound (start)
     const b = Buffer.alloc(LEN);
     b[0] = (VERSION << 5) | this.diag;
     b[1] = (this.state << 6) | (this.polling && !final ? F_POLL : 0) | (final ? F_FINAL : 0);
