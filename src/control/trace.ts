@@ -7,7 +7,7 @@ import { UvsError } from './errors.js';
 import type { TraceDrop, TraceEvent, TracePollResult, TraceStartResult } from './protocol.js';
 import { formatIp } from '../datapath/addr.js';
 import { DROP_NAMES } from '../datapath/counters.js';
-import { PROTO_SCTP, PROTO_UDP } from '../datapath/frame.js';
+import { l4Name } from '../datapath/frame.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { Workers } from '../datapath/group.js';
 
@@ -74,7 +74,7 @@ export class TraceSessions {
       const dest = ring.dest[i];
       events.push({
         time: new Date(performance.timeOrigin + ring.time[i]).toISOString(),
-        proto: ring.proto[i] === PROTO_UDP ? 'udp' : ring.proto[i] === PROTO_SCTP ? 'sctp' : 'tcp',
+        proto: l4Name(ring.proto[i]),
         client: `${formatIp(ring.saddr[i])}:${ring.sport[i]}`,
         service: `${formatIp(ring.daddr[i])}:${ring.dport[i]}`,
         server: dest < 0 ? null : `${formatIp(ring.raddr[i])}:${ring.rport[i]}`,

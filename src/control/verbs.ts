@@ -17,7 +17,7 @@ import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr } from '../datapath/link.js';
 import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeline.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
@@ -290,7 +290,9 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
 
 const PROTO_NUM: Record<Proto, number> = { tcp: PROTO_TCP, udp: PROTO_UDP, sctp: PROTO_SCTP };
 /** -Lc's protocol of an entry: a mark service's templates are IPPROTO_IP (the kernel's "IP"). */
-const PROTO_NAMES: Record<number, ConnInfo['proto']> = { [PROTO_TCP]: 'tcp', [PROTO_UDP]: 'udp', [PROTO_SCTP]: 'sctp', [PROTO_FWM]: 'ip' };
+function connProto(proto: number): ConnInfo['proto'] {
+  return proto === PROTO_FWM ? 'ip' : l4Name(proto);
+}
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
   const common = {
@@ -871,7 +873,7 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
     const ticks = ct.expires[e] - now;
     const tpl = (ct.flags[e] & F_TEMPLATE) !== 0;
     conns.push({
-      proto: PROTO_NAMES[ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)] ?? 'tcp',
+      proto: connProto(ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)),
       state: STATE_NAMES[ct.state[e]] ?? 'NONE',
       expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
       caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],

@@ -20,7 +20,7 @@
 // lookupTagged).
 
 import { PROTO_SCTP, PROTO_TCP } from './frame.js';
-import { S_SCTP } from './tcpstate.js';
+import { S_SCTP, sctpStateBits } from './tcpstate.js';
 
 export const DIR_IN = 0;
 export const DIR_OUT = 1;
@@ -51,14 +51,14 @@ export const F_REPLIED = 0x100;
 const EVICTABLE_TCP = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 10);
 /** SCTP's (bit n: state S_SCTP + n): every state but ESTABLISHED and the three SHUTDOWN ones,
  *  half-open or finished (the kernel's drop_entry picks INIT1 and INIT). */
-const EVICTABLE_SCTP = 0x3fff & ~((1 << 8) | (1 << 9) | (1 << 10) | (1 << 11));
+const EVICTABLE_SCTP = ~sctpStateBits('ESTABLISHED', 'S-SENT', 'S-RECEIVED', 'S-ACK-SENT');
 
 /** TCP states of a finished connection (TIME_WAIT, CLOSE): an eviction takes these of a known
  *  source too, and a FULLNAT connection gives its local port up in them when every port is
  *  taken (half-open ones are handshakes under way). */
 const FINISHED_TCP = (1 << 5) | (1 << 6);
 /** SCTP's: REJECTED and CLOSED. */
-const FINISHED_SCTP = (1 << 12) | (1 << 13);
+const FINISHED_SCTP = sctpStateBits('REJECTED', 'CLOSED');
 
 /** Whether `state` of a `proto` entry is one of its protocol's states in `tcp`/`sctp` (bit masks above); UDP has none. */
 function inStates(proto: number, state: number, tcp: number, sctp: number): boolean {

@@ -29,6 +29,11 @@ export const IPPROTO_SCTP = 132;
  *  132 has bit 0x80, which the connection table's proto byte uses for templates (PROTO_TPL). */
 export const PROTO_SCTP = 0x3f;
 
+/** The name the control plane uses for a service's or connection's protocol (uvs's numbers above). */
+export function l4Name(proto: number): 'tcp' | 'udp' | 'sctp' {
+  return proto === PROTO_UDP ? 'udp' : proto === PROTO_SCTP ? 'sctp' : 'tcp';
+}
+
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;

@@ -24,7 +24,11 @@ export const SCTP_STATE_NAMES = [
 ] as const;
 
 /** SCTP's ESTABLISHED: with TCP's, the state an entry counts as active in. */
-export const SS_ESTABLISHED = S_SCTP + 8;
+export const SS_ESTABLISHED = S_SCTP + SCTP_STATE_NAMES.indexOf('ESTABLISHED');
+/** Bit n set for each named SCTP state S_SCTP + n (masks of SCTP states). */
+export function sctpStateBits(...names: (typeof SCTP_STATE_NAMES)[number][]): number {
+  return names.reduce((m, n) => m | (1 << SCTP_STATE_NAMES.indexOf(n)), 0);
+}
 
 /** Whether an entry in `state` is an active connection (ESTABLISHED, TCP's or SCTP's), as the kernel counts. */
 export function activeState(state: number): boolean {

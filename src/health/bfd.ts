@@ -49,6 +49,11 @@ export interface BfdParams {
   multiplier: number;
 }
 
+/** How often a session sends while not Up: idle_tx, but no faster than once a second (RFC 5880 6.8.3). */
+export function idleTxMs(p: BfdParams): number {
+  return Math.max(SLOW_TX_MS, p.idleTxMs);
+}
+
 /** keepalived's bfd_instance defaults. */
 export const BFD_DEFAULTS = { minRxMs: 10, minTxMs: 10, idleTxMs: 1000, multiplier: 5 } as const;
 
@@ -56,8 +61,6 @@ export interface BfdStatus {
   state: BfdState;
   /** Why it went down last (RFC 5880 diagnostics), '' when it never did. */
   diag: string;
-  /** When the state last changed (ms, the hub's clock). */
-  since: number;
   /** The session has been Up at least once; how long ago it started (ms). */
   everUp: boolean;
   ageMs: number;
@@ -66,12 +69,10 @@ export interface BfdStatus {
 class Session {
   state = DOWN;
   diag = 0;
-  since: number;
   readonly created: number;
   everUp = false;
   readonly discr: number;
   remoteDiscr = 0;
-  remoteState = DOWN;
   /** The neighbour's RequiredMinRxInterval, DesiredMinTxInterval (µs) and multiplier; 1 µs until heard: send at our own pace. */
   remoteMinRxUs = 1;
   remoteTxUs = 0;
@@ -86,7 +87,6 @@ class Session {
   private bound = false;
 
   constructor(readonly hub: BfdHub, readonly p: BfdParams, now: number) {
-    this.since = now;
     this.created = now;
     this.lastAsked = now;
     this.discr = hub.newDiscriminator();
@@ -112,7 +112,7 @@ class Session {
 
   /** Our DesiredMinTxInterval now (µs): min_tx once Up, idle_tx (at least 1 s) before. */
   private desiredTxUs(): number {
-    return (this.state === UP ? this.p.minTxMs : Math.max(SLOW_TX_MS, this.p.idleTxMs)) * 1000;
+    return (this.state === UP ? this.p.minTxMs : idleTxMs(this.p)) * 1000;
   }
 
   /** The next packet after the negotiated interval, 75-100 % of it (at most 90 % with multiplier 1). */
@@ -161,7 +161,6 @@ class Session {
     this.state = state;
     if (state === UP) this.everUp = true;
     if (state === DOWN) this.diag = diag;
-    this.since = this.hub.now();
     // Our DesiredMinTx changes when we come Up or leave it: a Poll sequence tells the neighbour.
     if (wasUp || state === UP) this.polling = true;
     this.send(false);
@@ -172,7 +171,6 @@ class Session {
   receive(b: Buffer): void {
     const rstate = b[1]! >>> 6;
     this.remoteDiscr = b.readUInt32BE(4);
-    this.remoteState = rstate;
     this.remoteMult = b[2]!;
     this.remoteTxUs = b.readUInt32BE(12);
     const minRx = b.readUInt32BE(16);
@@ -281,11 +279,11 @@ export class BfdHub {
       this.sessions.set(k, s);
       s.start();
     }
-    s.lastAsked = this.now();
-    s.expireCheck();
     const now = this.now();
+    s.lastAsked = now;
+    s.expireCheck();
     return {
-      state: BFD_STATES[s.state]!, diag: DIAGS[s.diag] ?? `diagnostic ${s.diag}`, since: s.since, everUp: s.everUp, ageMs: now - s.created,
+      state: BFD_STATES[s.state]!, diag: DIAGS[s.diag] ?? `diagnostic ${s.diag}`, everUp: s.everUp, ageMs: now - s.created,
       ...(this.rxError ? { error: this.rxError } : {}),
     };
   }

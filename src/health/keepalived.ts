@@ -347,6 +347,14 @@ interface TrackFile {
   init?: { value: number; overwrite: boolean };
 }
 
+/** The one argument of `st`, the name of a top-level `kind NAME { example }` block defined in `defined`. */
+function definedName(st: Stmt, defined: ReadonlyMap<string, unknown>, kind: string, example: string): string {
+  nArgs(st, 1, 1);
+  const name = st.args[0]!.text;
+  if (!defined.has(name)) throw err(st, `${kind} ${name} is not defined (a top-level ${kind} ${name} { ${example} } block)`);
+  return name;
+}
+
 class Parser {
   readonly warnings: string[] = [];
   /** The top-level track_file blocks by name (FILE_CHECK names one). */
@@ -507,12 +515,7 @@ class Parser {
     let name: string | undefined;
     for (const s of needBlock(st)) {
       switch (s.key) {
-        case 'name': {
-          nArgs(s, 1, 1);
-          name = s.args[0]!.text;
-          if (!this.bfds.has(name)) throw err(s, `bfd_instance ${name} is not defined (a top-level bfd_instance ${name} { neighbor_ip IP } block)`);
-          break;
-        }
+        case 'name': name = definedName(s, this.bfds, 'bfd_instance', 'neighbor_ip IP'); break;
         case 'weight': this.unsupported(s, 'BFD_CHECK'); break;
         default: throw err(s, `${s.key} is not a keyword of BFD_CHECK (name)`);
       }
@@ -532,12 +535,7 @@ class Parser {
     let own: { weight: number; reverse: boolean } | undefined;
     for (const s of needBlock(st)) {
       switch (s.key) {
-        case 'track_file': {
-          nArgs(s, 1, 1);
-          name = s.args[0]!.text;
-          if (!this.trackFiles.has(name)) throw err(s, `track_file ${name} is not defined (a top-level track_file ${name} { file PATH } block)`);
-          break;
-        }
+        case 'track_file': name = definedName(s, this.trackFiles, 'track_file', 'file PATH'); break;
         case 'weight': own = trackWeight(s, 2147483647); break;
         default: throw err(s, `${s.key} is not a keyword of FILE_CHECK (track_file, weight)`);
       }

@@ -3,7 +3,7 @@
 
 import { formatIp } from '../datapath/addr.js';
 import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
-import { PROTO_SCTP, PROTO_UDP } from '../datapath/frame.js';
+import { l4Name } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { serviceId, type CheckerStat, type HealthEntry, type Proto, type ServiceKey } from '../control/protocol.js';
@@ -27,7 +27,7 @@ export function fwmarkOf(svc: SvcRuntime): number {
 /** The control plane's key of a service of the datapath (as the health checks name it). */
 export function serviceKeyOf(svc: SvcRuntime): ServiceKey {
   const m = fwmarkOf(svc);
-  return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: svc.proto === PROTO_UDP ? 'udp' : svc.proto === PROTO_SCTP ? 'sctp' : 'tcp', addr: formatIp(svc.vip), port: svc.port };
+  return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: l4Name(svc.proto), addr: formatIp(svc.vip), port: svc.port };
 }
 
 /** A service's `proto` and `service` labels: tcp|udp|sctp and "vip:port", or fwm and "fwmark:N". */

@@ -1,7 +1,7 @@
 // BFD_CHECK: the state of the BFD session with the bfd_instance's neighbour (src/health/bfd.ts),
 // read every BFD_POLL_MS. Up passes; anything else fails, once the session has had its start-up
 // time: until it has been Up once, or for idle_tx x (multiplier + 1), the check gives no verdict.
-import type { BfdHub, BfdParams } from '../bfd.js';
+import { idleTxMs, type BfdHub, type BfdParams } from '../bfd.js';
 import type { BfdCheck, CheckResult } from '../types.js';
 
 /** How often a BFD_CHECK reads its session's state (the session itself detects in min_rx x multiplier). */
@@ -17,7 +17,7 @@ export function bfdCheckSpec(o: Pick<BfdCheck, 'instance' | 'bfd' | 'origin'>): 
 
 /** How long a session that was never Up gives no verdict: the slow start of RFC 5880 6.8.3. */
 export function bfdStartupMs(p: BfdParams): number {
-  return Math.max(1000, p.idleTxMs) * (p.multiplier + 1);
+  return idleTxMs(p) * (p.multiplier + 1);
 }
 
 export function checkBfd(hub: BfdHub, spec: BfdCheck): Promise<CheckResult> {
