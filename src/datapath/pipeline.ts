@@ -18,7 +18,7 @@ import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, SS_ESTABLISHED, STATE_NAMES, activeState, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -736,13 +736,12 @@ export class Datapath implements Output {
       } else {
         ct.flags[e] = f | F_CONFIRMED;
       }
-      if (proto === PROTO_TCP) {
-        tcpTransition(ct, this.dt, e, tcpFlags, out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
+      if (proto === PROTO_TCP || proto === PROTO_SCTP) {
+        const dir = out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT;
+        if (proto === PROTO_TCP) tcpTransition(ct, this.dt, e, tcpFlags, dir);
+        else sctpTransition(ct, this.dt, e, buf, l4, tot - (l4 - ip), dir);
         // A completed handshake: eviction spares this client's next half-open entries.
-        if (ct.state[e] === S_ESTABLISHED && was !== S_ESTABLISHED) ct.markKnown(ct.caddr[e]);
-      } else if (proto === PROTO_SCTP) {
-        sctpTransition(ct, this.dt, e, buf, l4, tot - (l4 - ip), out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT);
-        if (ct.state[e] === SS_ESTABLISHED && was !== SS_ESTABLISHED) ct.markKnown(ct.caddr[e]);
+        if (activeState(ct.state[e]) && !activeState(was)) ct.markKnown(ct.caddr[e]);
       } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
         ct.markKnown(ct.caddr[e]);
       }
