@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { UvsError } from '../src/control/errors.js';
+import { parseIp } from '../src/datapath/addr.js';
 import { formatRules } from '../src/control/printers.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, rig } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
@@ -225,6 +226,37 @@ test('daemon settings are checked when the file is read, as uvsd checks them at 
   }
   assert.deepEqual(parseConfig(text('  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n  gateway: 192.168.8.1\n  metrics: :9101\n'), 'u.yaml').daemon,
     { addresses: ['192.168.8.10/24', '10.8.1.1/24,floating'], gateway: '192.168.8.1', metrics: ':9101' });
+});
+
+test('daemon.ha-groups (active/active) reads as uvsd --ha-group: FILE:LINE errors, checked beside the addresses, dumped back', async () => {
+  const { combinationProblem, fileOptions, settingsOf } = await import('../src/cli/settings.js');
+  type Opts = Parameters<typeof combinationProblem>[0];
+  const text = (d: string) => `daemon:\n  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n${d}services: []\n`;
+  const cfg = parseConfig(text('  ha-groups: ["web=192.168.8.100,10.8.1.1", api=192.168.8.110]\n'), 'u.yaml');
+  assert.deepEqual(cfg.daemon.haGroups, ['web=192.168.8.100,10.8.1.1', 'api=192.168.8.110']);
+  const opts = (c: typeof cfg): Opts => ({ ...fileOptions(c.daemon), file: c } as unknown as Opts);
+  assert.deepEqual((opts(cfg) as { haGroup?: unknown }).haGroup, [
+    { name: 'web', addrs: [parseIp('192.168.8.100'), parseIp('10.8.1.1')] }, { name: 'api', addrs: [parseIp('192.168.8.110')] },
+  ]);
+  assert.equal(combinationProblem(opts(cfg), () => false), undefined);
+  assert.deepEqual(settingsOf(opts(cfg)).haGroups, cfg.daemon.haGroups, 'written back as read');
+  for (const [d, msg] of [
+    ['  ha-groups: [web]\n', 'u.yaml:3: daemon.ha-groups[0]: invalid HA group "web" (expected NAME=a.b.c.d[,a.b.c.d...]'],
+    ['  ha-groups: ["default=192.168.8.100"]\n', 'u.yaml:3: daemon.ha-groups[0]: invalid HA group "default=192.168.8.100": "default" names the addresses of no group'],
+    ['  ha-groups:\n    - web=192.168.8.100\n    - api=192.168.8\n', 'u.yaml:5: daemon.ha-groups[1]: invalid address "192.168.8" in HA group "api=192.168.8"'],
+    ['  ha-groups: web=192.168.8.100\n', 'u.yaml:3: daemon.ha-groups: must be a list'],
+  ] as const) {
+    const got = configError(() => parseConfig(text(d), 'u.yaml'));
+    assert.ok(got.startsWith(msg), `${JSON.stringify(d)}: ${got}`);
+  }
+  for (const [d, msg] of [
+    ['  ha-groups: [web=192.168.8.10]\n', 'u.yaml:3: daemon.ha-groups: web=192.168.8.10: 192.168.8.10 is a fixed --addr (it never moves; make it ",floating" or leave it out)'],
+    ['  ha-groups: [web=192.168.8.100, "api=192.168.8.110,192.168.8.100"]\n', 'u.yaml:3: daemon.ha-groups: api=192.168.8.110,192.168.8.100: 192.168.8.100 is in group web too'],
+    ['  ha-groups: [web=192.168.8.100, web=192.168.8.110]\n', 'u.yaml:3: daemon.ha-groups: web=192.168.8.100: the name web is given twice'],
+  ] as const) {
+    const got = combinationProblem(opts(parseConfig(text(d), 'u.yaml')), () => false) ?? '';
+    assert.ok(got.startsWith(msg), `${JSON.stringify(d)}: ${got}`);
+  }
 });
 
 test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {

@@ -20,25 +20,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
-import { delay, hasCommand, type Proc } from './lab/netns.js';
+import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, chatResult, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
+import { delay, hasCommand } from './lab/netns.js';
 import type { ConnInfo } from '../src/control/protocol.js';
 
 /** The outage a client may see: messages wait for their echo less than this. */
 const RESUME_MS = 3000;
-
-interface ChatResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-  maxStallMs: number;
-  bytes: number;
-}
-
-async function chatResult(p: Proc): Promise<ChatResult> {
-  const line = await p.waitForLine(/^\{/, 60_000);
-  return JSON.parse(line) as ChatResult;
-}
 
 function keepalivedMissing(): string | null {
   return hasCommand('keepalived') ? null : 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)';

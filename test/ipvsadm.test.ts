@@ -152,6 +152,8 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   assert.deepEqual(parse('--stop-daemon backup'), call('stopDaemon', { state: 'backup' }));
   assert.deepEqual(parse('-L --daemon'), { kind: 'daemonList', ...common });
   assert.deepEqual(parse('--role master'), call('setRole', { role: 'master' }));
+  assert.deepEqual(parse('--role backup --ha-group web'), call('setRole', { role: 'backup', group: 'web' }));
+  usage('-L --ha-group web', "Illegal 'ha-group' option with the 'list' command");
   usage('--start-daemon primary', 'illegal start_daemon parameter specified');
   usage('--start-daemon master --syncid 256', 'illegal syncid specified');
   usage('--start-daemon master --sync-peer 10.0.0', 'illegal sync peer address specified');
@@ -313,7 +315,7 @@ function checkCommand(c: Command): void {
           assert.ok(isKey(a.service) && isQuad(a.addr));
           return;
         case 'setRole':
-          assert.ok(a.role === 'master' || a.role === 'backup');
+          assert.ok((a.role === 'master' || a.role === 'backup') && (a.group === undefined || typeof a.group === 'string'));
           return;
         case 'startDaemon': case 'stopDaemon':
           assert.ok(a.state === 'master' || a.state === 'backup');

@@ -15,8 +15,9 @@ import { SyncProducer } from '../src/sync/producer.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
 import { parseIp } from '../src/datapath/addr.js';
-import type { ConnInfo, DaemonResult } from '../src/control/protocol.js';
-import { formatDaemon } from '../src/control/printers.js';
+import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protocol.js';
+import { formatDaemon, formatStatus } from '../src/control/printers.js';
+import type { UvsError } from '../src/control/errors.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 
@@ -391,4 +392,96 @@ test('SyncProducer: marks lost to a full ring start a full dump (counted as an o
   r.ctl.call('setRole', { role: 'backup' });
   assert.equal(p.requestDump(), false, 'a backup sends nothing');
   p.stop();
+});
+
+/**
+ * Active/active (uvsd --ha-group): d1 is master of "web" (the NAT VIP) and of the default group
+ * (the DR VIP, the floating address), d2 of "api" (the FULLNAT VIP and its local address).
+ */
+function activeActive(): { d1: Rig; d2: Rig } {
+  const groups = [{ name: 'web', addrs: [parseIp(VIP)] }, { name: 'api', addrs: [parseIp(VIP2), parseIp(LIP)] }];
+  const d1 = director(false);
+  const d2 = director(true);
+  for (const d of [d1, d2]) d.dp.apply([{ op: 'haGroups', groups }, { op: 'syncMarks', on: true }]);
+  d1.ctl.call('setRole', { role: 'backup', group: 'api' });
+  d2.ctl.call('setRole', { role: 'backup' });
+  d2.ctl.call('setRole', { role: 'master', group: 'api' });
+  for (const d of [d1, d2]) {
+    for (const ms of [1000, 4000]) { // past the takeover's repeats
+      d.advance(ms);
+      d.dp.tick();
+    }
+    d.sink.take();
+  }
+  return { d1, d2 };
+}
+
+test('active/active (HA groups): each director answers ARP for and forwards only its groups\' addresses; --role --ha-group moves one group', async () => {
+  const { d1, d2 } = activeActive();
+  const answers = (r: Rig): string[] => [VIP, VIP2, VIP3, LIP, FLOAT, DIR_IP].filter((a) => r.run(arpWho(a)).length === 1);
+  assert.deepEqual(answers(d1), [VIP, VIP3, FLOAT, DIR_IP]);
+  assert.deepEqual(answers(d2), [VIP2, LIP, DIR_IP]);
+  const syn = (dst: string, sport: number) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  assert.equal(d1.run(syn(VIP, 41000)).length, 1);
+  assert.deepEqual(d1.run(syn(VIP2, 42000)), []);
+  assert.equal(d2.run(syn(VIP2, 42000)).length, 1);
+  assert.deepEqual(d2.run(syn(VIP, 41000)), []);
+  assert.deepEqual(d2.run(syn(VIP3, 43000)), [], 'the default group is d1\'s');
+  assert.equal(d1.counters()['drop.backup'], 1);
+  assert.equal(d2.counters()['drop.backup'], 2);
+  const st = d1.ctl.call('status', {}) as StatusResult;
+  assert.equal(st.role, 'backup', 'not master of every group');
+  assert.deepEqual(st.haGroups, [{ name: 'default', role: 'master' }, { name: 'web', role: 'master' }, { name: 'api', role: 'backup' }]);
+  assert.match(formatStatus(st), /^role mixed default=master,web=master,api=backup$/m);
+  assert.throws(() => d1.ctl.call('setRole', { role: 'master', group: 'www' }), (e: UvsError) =>
+    e.code === 'NO_HA_GROUP' && /"www" \(uvsd --ha-group: web, api; "default": the addresses of no group\)/.test(e.message));
+
+  // d2 takes "web" over (d1's keepalived instance for it failed): one gratuitous ARP, for web's VIP only.
+  d2.ctl.call('setRole', { role: 'master', group: 'web' });
+  const garps = d2.sink.take().map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`);
+  assert.deepEqual(garps, [VIP]);
+  d2.advance(1000);
+  d2.dp.tick();
+  assert.deepEqual(d2.sink.take().map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`), [VIP], 'the repeat 1 s later: web\'s VIP again');
+  assert.equal(d2.run(syn(VIP, 41001)).length, 1);
+  assert.deepEqual(answers(d2), [VIP, VIP2, LIP, DIR_IP]);
+  assert.equal(d2.counters().role_changes, 3, 'backup, api master, web master');
+  const m = parseExposition(await createMetrics(d1.dp, { process: false }).text());
+  assert.deepEqual(['default', 'web', 'api'].map((group) => m.get('uvs_ha_group_master', { group })), [1, 1, 0]);
+  assert.equal(m.get('uvs_ha_master'), 0, 'master of every group: no');
+});
+
+test('active/active sync: both directors send; each installs only the groups it is backup for, and forwards them after taking the group over', () => {
+  const { d1, d2 } = activeActive();
+  const syn = (dst: string, sport: number) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  const web = d1.run(syn(VIP, 41000), syn(VIP, 41001));
+  const api = d2.run(syn(VIP2, 42000));
+  assert.equal(web.length + api.length, 3);
+  // The NAT server's SYN|ACK: d1 (web's master) forwards it; d2 drops it while backup of web.
+  const synack = (f: Buffer) => tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, {
+    src: `${f[30]}.${f[31]}.${f[32]}.${f[33]}`, dst: `${f[26]}.${f[27]}.${f[28]}.${f[29]}`,
+    sport: f.readUInt16BE(36), dport: f.readUInt16BE(34), flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
+  });
+  const webReplies = d1.run(...web.map(synack));
+  assert.equal(webReplies.length, 2);
+  assert.equal(sync(d1, d2), 2, 'web\'s two connections');
+  assert.equal(sync(d2, d1), 1, 'api\'s one');
+  assert.deepEqual(rows(d1), rows(d2), 'both hold every connection');
+  assert.equal(d1.dp.ct.count, 3);
+  // A record of a group the receiver is master of is not installed over its own entry.
+  const own = d2.dp.ct.count;
+  d2.run(syn(VIP2, 42001));
+  const buf = new Uint8Array(REC_LEN * 4);
+  const n = d2.dp.syncDrain(buf, 0, 4);
+  assert.equal(n, 1);
+  const third = director(false);
+  third.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp(VIP)] }, { name: 'api', addrs: [parseIp(VIP2), parseIp(LIP)] }] }]);
+  third.ctl.call('setRole', { role: 'backup', group: 'web' });
+  third.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+  assert.equal(third.dp.ct.count, 0, 'third is master of api: d2\'s api record is not installed');
+  assert.equal(d2.dp.ct.count, own + 1);
+  assert.deepEqual(d2.run(...web.map(synack)), [], 'd2 is backup of web: the replies of web\'s connections are dropped');
+  // d2 takes web over and answers the NAT server's replies exactly as d1 did.
+  d2.ctl.call('setRole', { role: 'master', group: 'web' });
+  assert.deepEqual(d2.run(...web.map(synack)).map((f) => decode(f)), webReplies.map((f) => decode(f)));
 });

@@ -7,7 +7,8 @@ import { formatIp, parseIp } from '../datapath/addr.js';
 import { formatAddr, networkOf, type LinkAddr } from '../datapath/link.js';
 import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
 import {
-  daemonKeyName, defenseChanges, parseAddrText, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload, type DaemonSettings,
+  daemonKeyName, defenseChanges, MAX_HA_GROUPS, parseAddrText, parseHaGroup, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload,
+  type DaemonSettings, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { linkAddrProblem, unicastProblem } from '../control/claim.js';
@@ -24,6 +25,8 @@ export interface SettingsOptions extends DefenseOptions {
   connMax: number;
   drainTimeout: number;
   role: 'master' | 'backup';
+  /** --ha-group (repeatable; commander's attribute name). */
+  haGroup?: HaGroupSpec[];
   stateFile?: string;
   keepalivedConf?: string;
   bgpInclude?: string;
@@ -37,8 +40,8 @@ export interface SettingsOptions extends DefenseOptions {
   defaults: Record<string, unknown>;
 }
 
-/** A daemon setting's option (commander's attribute name): the same but for addresses (--addr). */
-export const optionOf = (k: keyof DaemonSettings): string => (k === 'addresses' ? 'addr' : k);
+/** A daemon setting's option (commander's attribute name): the same but for addresses (--addr) and HA groups (--ha-group). */
+export const optionOf = (k: keyof DaemonSettings): string => (k === 'addresses' ? 'addr' : k === 'haGroups' ? 'haGroup' : k);
 
 /**
  * The config file's daemon settings as options (by commander's attribute name). The file's
@@ -49,6 +52,7 @@ export function fileOptions(d: DaemonSettings): Record<string, unknown> {
   for (const [k, v] of Object.entries(d) as Array<[keyof DaemonSettings, unknown]>) {
     if (v === undefined) continue;
     if (k === 'addresses') o.addr = (v as string[]).map(parseAddrText);
+    else if (k === 'haGroups') o.haGroup = (v as string[]).map(parseHaGroup);
     else if (k === 'gateway' || k === 'bgpNextHop') o[k] = parseIp(v as string);
     else o[k] = v;
   }
@@ -75,6 +79,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
   return {
     tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
     socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
+    haGroups: o.haGroup?.map(haGroupText),
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
   };
 }
@@ -115,10 +120,33 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
     return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`
       : `${w} ${formatIp(o.bgpNextHop)} is not one of the addresses (${addr.map(formatAddr).join(', ')})`;
   }
+  const groupsWhy = o.haGroup === undefined ? undefined : haGroupsProblem(o.haGroup, addr);
+  if (groupsWhy !== undefined) return `${at('haGroups') ?? '--ha-group'} ${groupsWhy}`;
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
     // The import would add the keepalived services again on top of the saved ones.
     const w = at('stateFile');
     return `${w === undefined ? '--state-file' : `${w} ${o.stateFile}:`} and --keepalived-conf cannot be combined (the import would clash with the saved table)`;
+  }
+  return undefined;
+}
+
+/** An HA group as --ha-group and the config file write it. */
+export const haGroupText = (g: HaGroupSpec): string => `${g.name}=${g.addrs.map(formatIp).join(',')}`;
+
+/** What is wrong with a set of HA groups (each already well formed) beside the director's addresses, or undefined. */
+function haGroupsProblem(groups: readonly HaGroupSpec[], addr: readonly LinkAddr[]): string | undefined {
+  if (groups.length > MAX_HA_GROUPS) return `${groups.length} groups: at most ${MAX_HA_GROUPS}`;
+  const owner = new Map<number, string>();
+  for (const g of groups) {
+    if (groups.some((h) => h !== g && h.name === g.name)) return `${haGroupText(g)}: the name ${g.name} is given twice`;
+    for (const ip of g.addrs) {
+      const other = owner.get(ip);
+      if (other !== undefined) return `${haGroupText(g)}: ${formatIp(ip)} is in group ${other} too (an address moves with one group)`;
+      owner.set(ip, g.name);
+      if (addr.some((a) => a.ip === ip && a.floating !== true)) {
+        return `${haGroupText(g)}: ${formatIp(ip)} is a fixed --addr (it never moves; make it ",floating" or leave it out)`;
+      }
+    }
   }
   return undefined;
 }

@@ -20,7 +20,7 @@ import { LinkWatch } from '../control/linkwatch.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, readConfig, socketPathProblem, type ConfigFile, type DaemonReload,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { StateFile, restoreState } from '../control/statefile.js';
@@ -71,6 +71,8 @@ interface Options extends DefenseOptions {
   stateFile?: string;
   checkConfig?: boolean;
   role: 'master' | 'backup';
+  /** --ha-group (repeatable): HA groups for active/active directors (docs/ha.md). */
+  haGroup?: HaGroupSpec[];
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
@@ -220,6 +222,9 @@ function parseOptions(argv: string[]): Options {
       '1 = TIME_WAIT and CLOSE entries, 2 or 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
+    .option('--ha-group <name=addrs>', 'an HA group for active/active directors: NAME=a.b.c.d[,a.b.c.d...], VIPs, local and floating addresses ' +
+      'that change role together (uvsadm --role master|backup --ha-group NAME; repeatable; docs/ha.md)',
+    (v: string, prev: HaGroupSpec[] = []) => [...prev, wrap(parseHaGroup)(v)])
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .option('--check-config', 'check --config / --keepalived-conf as a start would, print the table (uvsadm -Ln) and exit: 0, or 2 with the error; nothing is opened')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
@@ -420,10 +425,12 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
-  if (opts.role === 'backup') {
-    const ops: DpOp[] = [{ op: 'setRole', master: false }];
-    dp.apply(ops);
-    group?.apply(ops);
+  const roleOps: DpOp[] = [];
+  if (opts.haGroup !== undefined) roleOps.push({ op: 'haGroups', groups: opts.haGroup });
+  if (opts.role === 'backup') roleOps.push({ op: 'setRole', master: false });
+  if (roleOps.length > 0) {
+    dp.apply(roleOps);
+    group?.apply(roleOps);
   }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   // The link under uvsd (the TAP in its --bridge, or the --port interface), polled every second;

@@ -135,8 +135,9 @@ export function newAddresses(dp: Datapath, verb: string, args: unknown): number[
 export function callClaiming(
   dp: Datapath, call: (verb: string, args: unknown) => unknown, verb: string, args: unknown, probeMs: number,
 ): unknown {
-  // A backup claims nothing: the master holds the VIPs (docs/ha.md); they are announced on takeover.
-  const ips = probeMs > 0 && dp.link.active ? newAddresses(dp, verb, args) : [];
+  // A backup claims nothing: the master holds the VIPs (docs/ha.md); they are announced on
+  // takeover. With HA groups, the addresses of the groups this director is master of.
+  const ips = probeMs > 0 ? newAddresses(dp, verb, args).filter((ip) => dp.link.held(ip)) : [];
   if (ips.length === 0) return call(verb, args);
   return probeConflicts(dp, ips, probeMs).then((taken) => {
     if (taken.length > 0) throw new UvsError('ADDRESS_IN_USE', conflictDetail(taken[0]));

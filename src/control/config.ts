@@ -18,7 +18,7 @@ import { markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
-import type { LinkAddr } from '../datapath/link.js';
+import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { parseListen } from '../metrics/listen.js';
 
@@ -49,6 +49,8 @@ export interface DaemonSettings {
   connReuseMode?: number;
   /** Read at start only. */
   stateFile?: string;
+  /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
+  haGroups?: string[];
   /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
   bgpInclude?: string;
   bgpBirdSocket?: string;
@@ -68,7 +70,7 @@ export const RELOADABLE_DAEMON_KEYS = {
  */
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
-  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', stateFile: 'state-file',
+  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', stateFile: 'state-file',
   bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
 } as const;
 
@@ -82,6 +84,31 @@ export function parseAddrText(text: string): LinkAddr {
   for (const f of flags) if (f !== 'floating') throw new Error(`invalid --addr flag "${f}" in "${text}" (known: floating)`);
   const c = parseCidr(cidr ?? '');
   return flags.length > 0 ? { ip: c.ip, mask: c.mask, floating: true } : { ip: c.ip, mask: c.mask };
+}
+
+/** An HA group (uvsd --ha-group): its name and the addresses (VIPs, LIPs, floating --addrs) that move with its role. */
+export interface HaGroupSpec {
+  name: string;
+  addrs: number[];
+}
+
+/** Most HA groups: with the default group one bit each of a 32-bit mask (the datapath's takeover announcements). */
+export const MAX_HA_GROUPS = 31;
+
+/** An HA group, "NAME=ADDR[,ADDR...]" (uvsd --ha-group, daemon.ha-groups); throws with the problem. */
+export function parseHaGroup(text: string): HaGroupSpec {
+  const eq = text.indexOf('=');
+  const name = eq < 0 ? '' : text.slice(0, eq);
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(name)) {
+    throw new Error(`invalid HA group "${text}" (expected NAME=a.b.c.d[,a.b.c.d...], NAME of 1..32 letters, digits, "_", "-", ".")`);
+  }
+  if (name === DEFAULT_HA_GROUP) throw new Error(`invalid HA group "${text}": "${DEFAULT_HA_GROUP}" names the addresses of no group`);
+  const addrs = text.slice(eq + 1).split(',').map((a) => {
+    const ip = parseIp(a);
+    if (ip < 0) throw new Error(`invalid address "${a}" in HA group "${text}"`);
+    return ip;
+  });
+  return { name, addrs };
 }
 
 /** A server as a config file gives it: every field but the tunnel options, which only TUN servers have. */
@@ -125,7 +152,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -244,6 +271,16 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const why = problem(v);
       return why === undefined ? v : fail(file, f.line, f.path, why);
     };
+    /** A string that `parse` takes (its error, with the field's file:line, otherwise). */
+    const parsed = (parse: (v: string) => unknown) => (f: Field): string => {
+      const v = str(f);
+      try {
+        parse(v);
+      } catch (e) {
+        fail(file, f.line, f.path, (e as Error).message);
+      }
+      return v;
+    };
     set('tap', checked(ifnameProblem));
     set('bridge', checked(ifnameProblem));
     set('addresses', (f) => {
@@ -262,15 +299,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     });
     set('gateway', helpers.ip);
     set('socket', checked(socketPathProblem));
-    set('metrics', (f) => {
-      const v = str(f);
-      try {
-        parseListen(v);
-      } catch (e) {
-        fail(file, f.line, f.path, (e as Error).message);
-      }
-      return v;
-    });
+    set('metrics', parsed(parseListen));
     set('connMax', (f) => int(f, 1, 1 << 26));
     set('drainTimeout', (f) => int(f, 0, 86400));
     set('role', (f) => {
@@ -278,6 +307,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       if (r !== 'master' && r !== 'backup') fail(file, f.line, f.path, `must be master or backup, got ${JSON.stringify(r)}`);
       return r;
     });
+    set('haGroups', (f) => list(f).map(parsed(parseHaGroup)));
     set('secureTcpAbove', frac);
     set('evictAbove', frac);
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));

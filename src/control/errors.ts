@@ -48,6 +48,7 @@ export const ERRORS = {
   UNKNOWN_VERB: 'Unknown command',
   BAD_CONFIG: 'Invalid configuration',
   BAD_SYNC: 'Invalid sync daemon setting',
+  NO_HA_GROUP: 'No such HA group',
   SYNC_RUNNING: 'Sync daemon already running',
   SYNC_NOT_RUNNING: 'No such sync daemon running',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.

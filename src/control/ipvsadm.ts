@@ -131,6 +131,8 @@ const OPTS = [
   'laddr-column',
   // TUN's encapsulation (ipvsadm 1.31, Linux 5.2+)
   'tun-info', 'tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
+  // uvs: --role's HA group (active/active, docs/ha.md)
+  'ha-group',
 ] as const;
 type Opt = (typeof OPTS)[number];
 
@@ -143,34 +145,34 @@ type Cmd =
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
 const RULES: Record<Cmd, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxxx1xxxxxxxx  xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     ',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     ',
-  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'add-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
-  'del-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxx',
-  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  reload:           'xxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxx',
-  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
-  explain:          ' x+xxxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
-  drain:            'xxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
-  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxx', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // --role master|backup (uvs, docs/ha.md)
+  'add-service':    'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxxx',
+  'edit-service':   'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxxx',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxxx1xxxxxxxx  xxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     x',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     x',
+  set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxxx',
+  'del-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxxx',
+  'get-laddr':      ' x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  status:           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  reload:           'xxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxxx',
+  'dump-config':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero:             'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // -Z [service] (uvs metrics: docs/metrics.md)
+  explain:          ' x+xxxxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxx', // --explain -t|u service --client addr[:port] (uvs)
+  drain:            'xxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
+  undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxxx', // --start-daemon master|backup [--syncid N] ...
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ', // --role master|backup [--ha-group NAME] (uvs, docs/ha.md)
   // uvs (docs/fwmark.md): --add-mark|--del-mark -f MARK -t|-u VIP[:PORT[-PORT]], --get-marks; -f is checked by hand.
-  'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -218,6 +220,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'start-daemon', arg: 'required', action: { cmd: 'start-daemon' } },
   { long: 'stop-daemon', arg: 'required', action: { cmd: 'stop-daemon' } },
   { long: 'role', arg: 'required', action: { cmd: 'role' } },
+  { long: 'ha-group', arg: 'required', action: { opt: 'ha-group' } },
   { long: 'daemon', arg: 'none', action: { opt: 'daemon' } },
   { long: 'syncid', arg: 'required', action: { opt: 'syncid' } },
   { long: 'mcast-interface', arg: 'required', action: { opt: 'mcast-interface' } },
@@ -495,6 +498,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   const markCmd = cmd === 'add-mark' || cmd === 'del-mark';
   const sync: Record<string, string> = {};
   let drainTimeout: number | undefined;
+  let haGroup: string | undefined;
 
   for (const { spec, value } of opts.slice(1)) {
     const action = spec.action;
@@ -581,6 +585,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       case 'mcast-port':
       case 'mcast-ttl':
         sync[opt] = v;
+        break;
+      case 'ha-group':
+        haGroup = v;
         break;
       case 'drain-timeout':
         drainTimeout = toNumber(v, 0, 86400);
@@ -679,7 +686,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     case 'role': {
       const role = SYNC_STATES.find((x) => x === cmdValue);
       if (role === undefined) throw new UsageError(`illegal role \`${cmdValue ?? ''}' specified (master or backup)`);
-      return { kind: 'call', ...common, call: { verb: 'setRole', args: { role } } };
+      return { kind: 'call', ...common, call: { verb: 'setRole', args: haGroup === undefined ? { role } : { role, group: haGroup } } };
     }
     case 'list': {
       // ipvsadm.c: -c/--timeout/--daemon with --stats/--rate/--thresholds, or --timeout/--daemon

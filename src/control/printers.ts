@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
-import { serviceText, tunText } from './protocol.js';
+import { serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -388,8 +388,20 @@ export function formatDaemon(r: DaemonResult): string {
     lines.push(`${l}, auth=${d.auth})`);
   }
   const s = r.stats;
-  lines.push(`role ${r.role} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid})`);
+  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid})`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The role as `--status` and `-L --daemon` print it: `master` or `backup`; with HA groups
+ * `master`, `backup` or `mixed`, then each group's role in one word (`mixed
+ * web=master,api=backup,default=backup`).
+ */
+function roleText(r: { role?: string; haGroups?: HaGroupRole[] }): string {
+  const g = r.haGroups;
+  if (g === undefined) return r.role ?? '';
+  const all = g.every((x) => x.role === g[0]!.role) ? g[0]!.role : 'mixed';
+  return `${all} ${g.map((x) => `${x.name}=${x.role}`).join(',')}`;
 }
 
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
@@ -404,7 +416,7 @@ export function formatStatus(st: StatusResult): string {
     `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'} (cpu ${st.slowestVerb.cpuMs})`,
     `busiest_verb_cpu_ms ${st.busiestVerb.ms} ${st.busiestVerb.verb || '-'}`,
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
-    ...(st.role === undefined ? [] : [`role ${st.role}`]), // high availability (docs/ha.md)
+    ...(st.role === undefined ? [] : [`role ${roleText(st)}`]), // high availability (docs/ha.md)
   ];
   const df = st.defense;
   if (df !== undefined) {
@@ -467,7 +479,7 @@ Usage:
   ${p} --explain -t|u service-address --client address[:port]
   ${p} --start-daemon state [--mcast-interface interface] [--syncid sid] [--sync-key-file file] [--sync-peer address]
   ${p} --stop-daemon state
-  ${p} --role master|backup
+  ${p} --role master|backup [--ha-group name]
   ${p} --drain [--drain-timeout seconds] | --undrain
   ${p} -h
 
@@ -503,7 +515,8 @@ Either long or short options are allowed.
   --start-daemon              start connection synchronization daemon
   --stop-daemon               stop connection synchronization daemon
   --role                      uvs: master (take the VIPs over, forward) or
-                              backup (keep the table, forward nothing)
+                              backup (keep the table, forward nothing); with
+                              --ha-group, only that group's addresses
   --drain                     uvs: withdraw this director's BGP routes, keep
                               forwarding its connections (docs/scale-out.md)
   --undrain                   uvs: announce the routes again
@@ -538,6 +551,7 @@ Options:
   --laddr        -z local-address     FULLNAT local address
   --client       address[:port]       client of --explain
   --drain-timeout seconds             drain at most this long (default: uvsd's)
+  --ha-group     name                 uvs: --role of one HA group (uvsd --ha-group)
   --dry-run                           --reload: print the changes, change nothing
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)

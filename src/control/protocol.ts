@@ -289,8 +289,10 @@ export interface CheckerStat {
 
 export interface StatusResult {
   mac: string;
-  /** High availability role (docs/ha.md). */
+  /** High availability role (docs/ha.md): with HA groups, master while master of every group. */
   role?: 'master' | 'backup';
+  /** Each HA group's role, when uvsd has --ha-group groups. */
+  haGroups?: HaGroupRole[];
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;
@@ -432,6 +434,14 @@ export interface TracePollResult {
 /** High availability (docs/ha.md): uvsadm --role. */
 export interface RoleArgs {
   role: 'master' | 'backup';
+  /** --ha-group: the HA group whose addresses change role (uvsd --ha-group; "default": those of no group); none: every group. */
+  group?: string;
+}
+
+/** One HA group's role (uvsd --ha-group; "default" holds the addresses of no named group). */
+export interface HaGroupRole {
+  name: string;
+  role: 'master' | 'backup';
 }
 
 /** ipvsadm --start-daemon master|backup (uvs extras: syncPeer, keyFile). */
@@ -458,6 +468,7 @@ export type DaemonInfo = SyncDaemonInfo;
 /** uvsadm -L --daemon: the sync daemons, the role and the sync counters. */
 export interface DaemonResult {
   role: 'master' | 'backup';
+  haGroups?: HaGroupRole[];
   daemons: DaemonInfo[];
   stats: SyncStats;
 }

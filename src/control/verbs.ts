@@ -8,14 +8,14 @@ import { UvsError } from './errors.js';
 import { addRef, modelServiceKey, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
-  ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult,
+  ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult, HaGroupRole,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
 import { destPort, MAX_FWMARK, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
-import { formatAddr } from '../datapath/link.js';
+import { DEFAULT_HA_GROUP, formatAddr } from '../datapath/link.js';
 import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeline.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
@@ -671,7 +671,16 @@ export const VERBS = {
   /** uvsadm --role master|backup: take the VIPs over (gratuitous ARP for all at once) or let them go. */
   setRole: verb<RoleArgs, null>(false, (ctx, a) => {
     if (a.role !== 'master' && a.role !== 'backup') throw new UvsError('BAD_REQUEST', `role must be master or backup, got ${JSON.stringify(a.role)}`);
-    ctx.ops.push({ op: 'setRole', master: a.role === 'master' });
+    if (a.group === undefined) {
+      ctx.ops.push({ op: 'setRole', master: a.role === 'master' });
+      return null;
+    }
+    const names = ctx.control.dp.link.groupNames;
+    const group = typeof a.group === 'string' ? names.indexOf(a.group) : -1;
+    if (group < 0) {
+      throw new UvsError('NO_HA_GROUP', `${JSON.stringify(a.group)} (uvsd --ha-group: ${names.slice(1).join(', ') || 'none'}; "${DEFAULT_HA_GROUP}": the addresses of no group)`);
+    }
+    ctx.ops.push({ op: 'setRole', master: a.role === 'master', group });
     return null;
   }),
 
@@ -697,6 +706,7 @@ export const VERBS = {
   /** uvsadm -L --daemon. */
   daemon: verb<Record<string, never>, DaemonResult>(false, (ctx) => ({
     role: ctx.control.dp.link.active ? 'master' : 'backup',
+    ...haGroupRoles(ctx.control.dp),
     daemons: ctx.control.sync.info(),
     stats: { ...ctx.control.sync.stats },
   })),
@@ -729,6 +739,7 @@ export const VERBS = {
       drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
       role: dp.link.active ? 'master' : 'backup',
+      ...haGroupRoles(dp),
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
@@ -750,6 +761,13 @@ export const VERBS = {
 function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   const d = ctx.control.info.portDrops?.();
   return d ? { portDrops: d } : {};
+}
+
+/** Each HA group's role, for status and -L --daemon; nothing without --ha-group groups. */
+function haGroupRoles(dp: Datapath): { haGroups?: HaGroupRole[] } {
+  if (dp.link.groupNames.length === 1) return {};
+  const names = dp.link.groupNames;
+  return { haGroups: dp.link.roles().map((m, i) => ({ name: names[i]!, role: m ? 'master' : 'backup' })) };
 }
 
 /** A --start-daemon request → the daemon's settings; BAD_SYNC naming the offending value. */

@@ -20,6 +20,9 @@ export const MAX_PROBES = 256;
 /** A claimed address is defended (gratuitous ARP) at most this often against a conflicting host. */
 const DEFEND_INTERVAL_MS = 10_000;
 
+/** The HA group of the addresses no --ha-group lists (uvsadm --role --ha-group default). */
+export const DEFAULT_HA_GROUP = 'default';
+
 /** A directly connected network: a director address and its prefix. */
 export interface LinkAddr {
   ip: number;
@@ -56,9 +59,18 @@ export class Link {
   vnetHdr = 0;
   /** Let any ARP from a tracked neighbour's address change its MAC (uvsd --arp-accept-unsolicited). */
   acceptUnsolicited = false;
-  /** Master role (docs/ha.md): answers for VIPs, LIPs and floating addresses. A backup (false)
-   *  answers only for its fixed --addrs and announces nothing else. */
+  /** Master of every HA group (docs/ha.md): answers for every VIP, LIP and floating address. A
+   *  backup answers only for its fixed --addrs and announces nothing else; with HA groups
+   *  (uvsd --ha-group) the role is per group and this is true only while every group is master. */
   active = true;
+  /** Master of at least one HA group (equal to `active` without groups). */
+  anyMaster = true;
+  /** HA groups' names: index 0 is "default" (every address of no named group), then uvsd's --ha-group names. */
+  groupNames: string[] = [DEFAULT_HA_GROUP];
+  /** The role of each group (true: master), by groupNames' index. */
+  private readonly groupMaster: boolean[] = [true];
+  /** An address of a named group → the group's index (others are the default group's). */
+  private groupMap = new U32PairMap();
   /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
   private readonly localMap = new U32PairMap();
   private readonly tx: Tx;
@@ -108,9 +120,57 @@ export class Link {
     return false;
   }
 
-  /** Does uvsd speak for ip in its current role (master: every local address; backup: fixed ones)? */
+  /** Does uvsd speak for ip in its current role (master of ip's HA group: any local address; else fixed ones only)? */
   held(ip: number): boolean {
-    return this.active || this.isFixed(ip);
+    return this.active || this.isFixed(ip) || (this.anyMaster && this.groupMaster[this.groupOf(ip)] === true);
+  }
+
+  /** The HA group (groupNames' index) an address moves with: 0 unless a named group lists it. */
+  groupOf(ip: number): number {
+    const g = this.groupMap.get(ip, 0);
+    return g < 0 ? 0 : g;
+  }
+
+  /**
+   * May a frame to dst go on while not master of every group? A backup of every group takes
+   * frames to its fixed addresses only; a director master of some group also takes the frames
+   * to that group's addresses, and any frame to an address not its own (a NAT server's reply to
+   * a client: the connection's VIP decides, once it is found).
+   */
+  passes(dst: number): boolean {
+    if (!this.anyMaster) return this.isFixed(dst);
+    return !this.isLocal(dst) || this.held(dst);
+  }
+
+  /** The HA groups (uvsd --ha-group): names and their addresses; every group keeps the role the director has now. */
+  setGroups(groups: ReadonlyArray<{ name: string; addrs: readonly number[] }>): void {
+    this.groupNames = [DEFAULT_HA_GROUP, ...groups.map((g) => g.name)];
+    const master = this.groupMaster[0] === true;
+    this.groupMaster.length = 0;
+    for (let i = 0; i < this.groupNames.length; i++) this.groupMaster.push(master);
+    this.groupMap = new U32PairMap();
+    groups.forEach((g, i) => {
+      for (const ip of g.addrs) this.groupMap.set(ip, 0, i + 1);
+    });
+  }
+
+  /** Set the role of one HA group (its index) or, with -1, of all; true when a group's role changed. */
+  setRole(master: boolean, group: number): boolean {
+    let changed = false;
+    for (let i = 0; i < this.groupMaster.length; i++) {
+      if ((group < 0 || group === i) && this.groupMaster[i] !== master) {
+        this.groupMaster[i] = master;
+        changed = true;
+      }
+    }
+    this.active = this.groupMaster.every((m) => m);
+    this.anyMaster = this.groupMaster.some((m) => m);
+    return changed;
+  }
+
+  /** Each HA group's role (true: master), by groupNames' index. */
+  roles(): readonly boolean[] {
+    return this.groupMaster;
   }
 
   // ---- answers for owned addresses ---------------------------------------------------------
@@ -279,7 +339,7 @@ export class Link {
       const a = this.addrs[i];
       if (((ip ^ a.ip) & a.mask) !== 0) continue;
       if (a.floating !== true) return a.ip;
-      if (this.active && fallback === 0) fallback = a.ip;
+      if (fallback === 0 && this.held(a.ip)) fallback = a.ip;
     }
     if (fallback !== 0) return fallback;
     for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i].floating !== true) return this.addrs[i].ip;

@@ -74,9 +74,13 @@ export type DpOp =
   /**
    * High availability (docs/ha.md): master answers for and forwards to VIPs, LIPs and floating
    * addresses (and announces them all at once on becoming master); backup keeps the table but
-   * answers only for its fixed addresses and forwards nothing (drop_backup).
+   * answers only for its fixed addresses and forwards nothing (drop_backup). With HA groups
+   * (uvsd --ha-group, active/active) the role is per group: `group` is its index in haGroups'
+   * order + 1 (0: the addresses of no named group); none: every group.
    */
-  | { op: 'setRole'; master: boolean }
+  | { op: 'setRole'; master: boolean; group?: number }
+  /** The HA groups (uvsd --ha-group), once at start before any setRole: each name with the addresses that move with it. */
+  | { op: 'haGroups'; groups: Array<{ name: string; addrs: number[] }> }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */

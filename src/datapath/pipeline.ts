@@ -256,9 +256,11 @@ export class Datapath implements Output {
   readonly icmpLimit = new SourceLimiter(1);
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
-  /** The last takeover's time (link.now) and the index in GARP_AGAIN_MS of its next repeat. */
+  /** The last takeover's time (link.now), the index in GARP_AGAIN_MS of its next repeat, and
+   *  the HA groups taken over (bit i: group i; -1: all) whose addresses the repeats announce. */
   private garpFrom = 0;
   private garpNext = GARP_AGAIN_MS.length;
+  private garpGroups = 0;
   /** When the addresses were last announced by the --garp-refresh period (link.now). */
   private garpRefreshed = 0;
   /** Keeps warmBatch's loads observable so they are not optimised away. */
@@ -579,8 +581,9 @@ export class Datapath implements Output {
       return;
     }
     const dst = rd32(buf, ip + IP_DST);
-    if (!this.link.active && !this.link.isFixed(dst)) {
-      // Backup (docs/ha.md): the master forwards; only the fixed director addresses answer here.
+    if (!this.link.active && !this.link.passes(dst)) {
+      // Backup (docs/ha.md): the master forwards; only the fixed director addresses answer here
+      // (and, master of some HA group, that group's addresses).
       d[D.backup]++;
       return;
     }
@@ -661,6 +664,10 @@ export class Datapath implements Output {
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
     if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    if (!this.link.active && !this.link.held(this.ct.vaddr[e])) {
+      this.counters.d[D.backup]++; // a connection of an HA group the other director is master of
+      return true;
+    }
     // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
     if (!this.decTtl(buf, ip)) {
       this.counters.d[D.ttl_exceeded]++;
@@ -682,6 +689,10 @@ export class Datapath implements Output {
       // the connection's worker: on to the next worker, as an ICMP error (the last one drops it).
       if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
+      return;
+    }
+    if (!this.link.active && !this.link.held(this.ct.vaddr[e])) {
+      this.counters.d[D.backup]++; // a connection of an HA group the other director is master of
       return;
     }
     this.forward(buf, off, flen, ip, -1, node, tot);
@@ -716,6 +727,11 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       e = node >>> 1;
+      if (!this.link.active && !this.link.held(ct.vaddr[e])) {
+        // Active/active (HA groups): a connection of a group the other director is master of.
+        this.counters.d[D.backup]++;
+        return;
+      }
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
       // SYN proxy: sequence numbers translated, or the server's handshake still going on.
@@ -1366,12 +1382,12 @@ export class Datapath implements Output {
     const now = this.link.now;
     if (this.garpNext < GARP_AGAIN_MS.length && now - this.garpFrom >= GARP_AGAIN_MS[this.garpNext]!) {
       this.garpNext++;
-      if (this.link.active) this.announceHeld();
+      if (this.link.anyMaster) this.announceHeld(this.garpGroups);
     }
     const refresh = this.defense.garpRefresh * 1000;
-    if (refresh > 0 && this.link.active && now - this.garpRefreshed >= refresh) {
+    if (refresh > 0 && this.link.anyMaster && now - this.garpRefreshed >= refresh) {
       this.garpRefreshed = now;
-      this.announceHeld();
+      this.announceHeld(-1);
     }
     // Schedulers' periodic work (lblc/lblcr expire their caches), about once a second.
     if (now - this.schedTickAt >= SCHED_TICK_MS) {
@@ -1534,9 +1550,10 @@ export class Datapath implements Output {
         return;
       }
       case 'setRole': {
-        if (this.link.active !== op.master) {
-          this.link.active = op.master;
-          this.marking = this.syncOn && op.master;
+        const group = op.group ?? -1;
+        if (group >= this.link.groupNames.length) return; // checked by the control verb
+        if (this.link.setRole(op.master, group)) {
+          this.marking = this.syncOn && this.link.anyMaster;
           this.counters.c[C.role_changes]++;
         }
         // Take over at once: gratuitous ARP for every address that moved with the role, again
@@ -1546,15 +1563,20 @@ export class Datapath implements Output {
           this.setClock();
           this.garpFrom = this.link.now;
           this.garpRefreshed = this.link.now;
+          this.garpGroups = group < 0 ? -1 : (this.garpNext < GARP_AGAIN_MS.length ? this.garpGroups : 0) | (1 << group);
           this.garpNext = 0;
-          this.announceHeld();
+          this.announceHeld(group < 0 ? -1 : 1 << group);
         }
+        return;
+      }
+      case 'haGroups': {
+        this.link.setGroups(op.groups);
         return;
       }
       case 'syncMarks': {
         if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
         this.syncOn = op.on;
-        this.marking = op.on && this.link.active;
+        this.marking = op.on && this.link.anyMaster;
         return;
       }
       case 'syncInstall': {
@@ -1580,8 +1602,9 @@ export class Datapath implements Output {
     }
   }
 
-  private announceHeld(): void {
-    for (const ip of this.heldAddrs()) this.link.announce(ip);
+  /** Announce the addresses that move with the role, of the HA groups in `groups` (bit i: group i; -1: all), where held. */
+  private announceHeld(groups: number): void {
+    for (const ip of this.heldAddrs()) if (((groups >>> this.link.groupOf(ip)) & 1) !== 0) this.link.announce(ip);
     this.tx.flush();
   }
 
@@ -1709,10 +1732,13 @@ export class Datapath implements Output {
   syncOwner(b: Uint8Array, o: number, count: number): number {
     if (b[o] !== REC_CONN) return -1;
     if ((b[o + 3] & RF_TEMPLATE) === 0 && b[o + 4] === FWD_FULLNAT) return rd16(b, o + 12) % count;
-    let vaddr = rd32(b, o + 20);
-    // A -f template names its mark: the mask of the mark's addresses.
-    if ((b[o + 1] & ~(PROTO_TPL | PROTO_TPL_DEAD)) === PROTO_FWM) vaddr = this.marks.rules.find((r) => r.mark === vaddr)?.vip ?? vaddr;
-    return this.clientWorker(rd32(b, o + 16), rd16(b, o + 6), vaddr, count);
+    return this.clientWorker(rd32(b, o + 16), rd16(b, o + 6), this.recordVip(b[o + 1], rd32(b, o + 20)), count);
+  }
+
+  /** The VIP of a sync record's connection: its vaddr, but a -f template names its mark (the VIP of the mark's first rule). */
+  private recordVip(proto: number, vaddr: number): number {
+    if ((proto & ~(PROTO_TPL | PROTO_TPL_DEAD)) !== PROTO_FWM) return vaddr;
+    return this.marks.rules.find((r) => r.mark === vaddr)?.vip ?? vaddr;
   }
 
   /** Workers: which of `count` workers the steering program sends client caddr:cport's frames to vaddr (steerWorker with vaddr's mask). */
@@ -1733,6 +1759,8 @@ export class Datapath implements Output {
     const vport = rd16(b, o + 8);
     const caddr = rd32(b, o + 16);
     const vaddr = rd32(b, o + 20);
+    // Active/active (HA groups): a connection of a group this director is master of is its own.
+    if (this.link.anyMaster && this.link.held(this.recordVip(proto, vaddr))) return;
     // A persistence engine's template: its call's hash too (the master's text is not sent); a
     // connection made through one: that template's hash.
     const rtag = rd32(b, o + 32);

@@ -272,7 +272,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   }
 
   // ---- high availability (docs/ha.md) --------------------------------------------------------
-  gauge(reg, 'uvs_ha_master', '1 while this director is master (answers for VIPs and forwards), 0 while backup.', [], () => (dp.link.active ? 1 : 0));
+  gauge(reg, 'uvs_ha_master', '1 while this director is master (answers for VIPs and forwards), 0 while backup; with HA groups, 1 while master of every group.', [], () => (dp.link.active ? 1 : 0));
+  gauge(reg, 'uvs_ha_group_master', '1 while this director is master of the HA group (uvsd --ha-group; "default": the addresses of no group), 0 while backup.', ['group'], () => {
+    const names = dp.link.groupNames;
+    if (names.length === 1) return [];
+    return dp.link.roles().map((m, i): Sample => [{ group: names[i]! }, m ? 1 : 0]);
+  });
   const sync = opts.sync;
   if (sync !== undefined) {
     counter(reg, 'uvs_sync_messages_sent_total', 'Connection sync datagrams sent (data and dump requests).', [], () => sync.sent);

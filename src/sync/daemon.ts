@@ -12,6 +12,8 @@
 //   while this director is backup; with workers, each record on the worker that will see its
 //   connection's frames (Datapath.syncOwner). At start it asks the master for its whole table.
 // Both states may run at once (each director of a pair usually runs both; the role decides).
+// With HA groups (active/active) "master" means master of some group: both directors send, and
+// each installs only the records of the groups it is backup for (Datapath.installRecord).
 
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -250,7 +252,7 @@ export class SyncDaemon {
       return;
     }
     // Workers: what they posted, packed into full datagrams (a chunk may span two).
-    if (!this.dp.link.active) {
+    if (!this.dp.link.anyMaster) {
       this.queue = [];
       this.queueAt = 0;
       return;
@@ -281,7 +283,7 @@ export class SyncDaemon {
   private dumpRequested(): void {
     if (this.producer !== undefined) {
       if (this.producer.requestDump()) this.askedDumps++;
-    } else if (this.workers !== undefined && this.dp.link.active) {
+    } else if (this.workers !== undefined && this.dp.link.anyMaster) {
       this.workers.syncDump();
       this.askedDumps++;
     }
@@ -340,7 +342,8 @@ export class SyncDaemon {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
     }
-    // A master installs nothing: its own table is the truth (split brain is keepalived's to end).
+    // A master (of every group) installs nothing: its own table is the truth (split brain is
+    // keepalived's to end).
     if (this.dp.link.active) return;
     if (this.workers === undefined) {
       this.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);

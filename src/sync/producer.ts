@@ -34,7 +34,7 @@ export class SyncProducer {
 
   /** A backup asked for the whole table: whether a dump starts (not while one runs, nor as backup). */
   requestDump(): boolean {
-    if (!this.dp.link.active || this.dumpAt >= 0) return false;
+    if (!this.dp.link.anyMaster || this.dumpAt >= 0) return false;
     this.dumpAt = 0;
     return true;
   }
@@ -47,7 +47,7 @@ export class SyncProducer {
   produce(buf: Uint8Array, o: number, per: number, groups: number, emit: (n: number) => void): void {
     const dp = this.dp;
     const m = dp.sync;
-    if (m === null || !dp.link.active) return;
+    if (m === null || !dp.link.anyMaster) return;
     let budget = groups;
     if (m.overflows !== this.overflowsSeen) {
       // Marks were lost: the backup gets everything again.

@@ -18,6 +18,11 @@
 // 192.168.8.201:9000 FULLNAT (LIP 192.168.8.50) → rs3/rs4, 192.168.8.202:9000 DR → rs3/rs4.
 // Every server runs chatter.js --serve 9000 (echo).
 //
+// Active/active (createHaLab(..., { activeActive: true }), docs/ha.md): both uvsd have two HA
+// groups, "a" (the NAT VIP and the floating DIP its servers route through) and "b" (the FULLNAT
+// VIP with its LIP, and the DR VIP); keepalived runs one VRRP instance per group, d1 preferred
+// for a, d2 for b (preempt), each notify calling `uvsadm --role STATE --ha-group a|b`.
+//
 // The sync socket is an ordinary UDP socket on the director namespace's br0 (multicast
 // 224.0.0.81:8848), not the TAP: the two uvsd talk control plane to control plane, and the
 // kernel gives multicast membership, routing and checksums for free (docs/ha.md).
@@ -74,8 +79,8 @@ export interface HaLab {
   kill(d: Director, what: 'uvsd' | 'all'): Promise<void>;
   call<V extends keyof Verbs>(d: Director, verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']>;
   uvsadm(d: Director, args: string[]): Promise<ExecResult>;
-  /** Wait until the director reports `role`; returns the ms waited. */
-  waitRole(d: Director, role: 'master' | 'backup', timeoutMs: number): Promise<number>;
+  /** Wait until the director reports `role` (of HA group `group`, active/active); returns the ms waited. */
+  waitRole(d: Director, role: 'master' | 'backup', timeoutMs: number, group?: string): Promise<number>;
   /** chatter.js client in the client namespace. */
   chatter(targets: string[], conns: number, durationMs: number): Proc;
   /** The client's ARP entry for ip (lladdr), or '' when none. */
@@ -83,18 +88,39 @@ export interface HaLab {
   destroy(): Promise<void>;
 }
 
+/** What chatter.js --target prints when its conversations are over. */
+export interface ChatResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  maxStallMs: number;
+  bytes: number;
+}
+
+export async function chatResult(p: Proc): Promise<ChatResult> {
+  const line = await p.waitForLine(/^\{/, 60_000);
+  return JSON.parse(line) as ChatResult;
+}
+
 function node(file: string, args: string[]): string[] {
   return [process.execPath, file, ...args];
 }
 
-function uvsdConfig(fixed: string, natFixed: string, reverse: boolean): string {
+/** Active/active: the HA groups (uvsd daemon.ha-groups) and, for each, the VRRP instance's virtual router id and d1's priority (d2: the other one). */
+export const AA_GROUPS = [
+  { name: 'a', addrs: [VIP_NAT, FLOATING_DIP], vrid: 51, d1Priority: 150 },
+  { name: 'b', addrs: [VIP_FNAT, HA_LIP, VIP_DR], vrid: 52, d1Priority: 100 },
+] as const;
+
+function uvsdConfig(fixed: string, natFixed: string, reverse: boolean, activeActive: boolean): string {
   const order = <T>(a: T[]): T[] => (reverse ? [...a].reverse() : a);
   const servers = (addrs: string[], method: string) => order(addrs).map((a) => `      - { address: ${a}, method: ${method} }`).join('\n');
+  const groups = activeActive ? `  ha-groups: [${AA_GROUPS.map((g) => `"${g.name}=${g.addrs.join(',')}"`).join(', ')}]\n` : '';
   return `# uvsd config of one director of the HA lab (test/lab/ha-lab.ts)
 daemon:
   role: backup            # keepalived's notify_master makes it master
   addresses: [${fixed}/24, ${natFixed}/24, "${FLOATING_DIP}/24,floating"]
-services:
+${groups}services:
   - proto: tcp
     address: ${VIP_NAT}
     port: ${CHAT_PORT}
@@ -117,8 +143,14 @@ ${servers([`${HA_SUBNET}.20`, `${HA_SUBNET}.30`], 'dr')}
 `;
 }
 
-/** keepalived.conf of one director: VRRPv3, sub-second adverts, uvsd's health tracked, notify → uvsadm --role. */
-export function keepalivedConf(o: { name: string; priority: number; check: string; notify: string }): string {
+/**
+ * keepalived.conf of one director: VRRPv3, sub-second adverts, uvsd's health tracked, notify →
+ * uvsadm --role. One instance (nopreempt), or with `groups` one per HA group (preempt: each
+ * director takes back the group it is preferred for), whose notify names the group.
+ */
+export function keepalivedConf(o: { name: string; priority: number; check: string; notify: string; groups?: Array<{ name: string; vrid: number; priority: number }> }): string {
+  const instances = o.groups === undefined ? [vrrpInstance('VI_UVS', 51, o.priority, o.notify, '', true)]
+    : o.groups.map((g) => vrrpInstance(`VI_${g.name.toUpperCase()}`, g.vrid, g.priority, o.notify, ` ${g.name}`, false));
   return `global_defs {
   router_id uvs_${o.name}
   vrrp_version 3
@@ -131,30 +163,34 @@ vrrp_script chk_uvsd {
   fall 1
   rise 1
 }
-vrrp_instance VI_UVS {
-  state BACKUP
-  nopreempt
+${instances.join('')}`;
+}
+
+function vrrpInstance(name: string, vrid: number, priority: number, notify: string, group: string, nopreempt: boolean): string {
+  return `vrrp_instance ${name} {
+  state BACKUP${nopreempt ? '\n  nopreempt' : ''}
   interface br0
-  virtual_router_id 51
-  priority ${o.priority}
+  virtual_router_id ${vrid}
+  priority ${priority}
   advert_int ${ADVERT_INT}
   track_script {
     chk_uvsd
   }
-  notify_master "${o.notify} master"
-  notify_backup "${o.notify} backup"
-  notify_fault "${o.notify} backup"
+  notify_master "${notify} master${group}"
+  notify_backup "${notify} backup${group}"
+  notify_fault "${notify} backup${group}"
   # keepalived wants at least one address: a link-local one on lo (this kernel has no dummy
   # interfaces), never on the LAN. uvsd owns the VIPs, LIPs and the floating DIP and moves them
   # itself (uvsadm --role).
   virtual_ipaddress {
-    169.254.51.1/32 dev lo
+    169.254.${vrid}.1/32 dev lo
   }
 }
 `;
 }
 
-export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]] = [[], []]): Promise<HaLab> {
+export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]] = [[], []], opts: { activeActive?: boolean } = {}): Promise<HaLab> {
+  const aa = opts.activeActive === true;
   await Lab.cleanupLeftovers(base);
   const lab = new Lab(base);
   const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
@@ -199,7 +235,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       const hostAddr = `${HA_SUBNET}.${10 + i}`;
       await lab.must(['ip', 'addr', 'add', `${hostAddr}/24`, 'dev', 'br0'], ns);
       const config = join(tmp, `${name}.yaml`);
-      writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2));
+      writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2, aa));
       const socket = join(tmp, `${name}.sock`);
       const notifyLog = join(tmp, `${name}.notify.log`);
       // keepalived runs these: uvsd's health and the role change. docs/ha.md's check is
@@ -209,10 +245,13 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       const check = join(tmp, `${name}-check.sh`);
       writeFileSync(check, `#!/bin/sh\nexec pgrep -f -- "--socket ${socket} " >/dev/null\n`);
       const notify = join(tmp, `${name}-notify.sh`);
-      writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1" >> ${notifyLog}\nexec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1"\n`);
+      // $2: the HA group (active/active), else none.
+      writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1 $2" >> ${notifyLog}\n` +
+        `exec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1" \${2:+--ha-group "$2"}\n`);
       chmodSync(check, 0o700);
       chmodSync(notify, 0o700);
-      writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify }));
+      const groups = aa ? AA_GROUPS.map((g) => ({ name: g.name, vrid: g.vrid, priority: i === 1 ? g.d1Priority : 250 - g.d1Priority })) : undefined;
+      writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify, groups }));
       dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] });
     }
     await Promise.all(rs.map(async (ns) => {
@@ -292,17 +331,18 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       return lab.exec(null, node(uvsadmJs, ['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
     },
 
-    async waitRole(d, role, timeoutMs) {
+    async waitRole(d, role, timeoutMs, group) {
       const t0 = Date.now();
       while (Date.now() - t0 < timeoutMs) {
         try {
-          if ((await self.call(d, 'status', {})).role === role) return Date.now() - t0;
+          const st = await self.call(d, 'status', {});
+          if ((group === undefined ? st.role : st.haGroups?.find((g) => g.name === group)?.role) === role) return Date.now() - t0;
         } catch {
           // not up yet
         }
         await delay(50);
       }
-      throw new Error(`${d.name} did not become ${role} within ${timeoutMs} ms; keepalived: ${d.keepalived?.stdout().slice(-1500)} ${d.keepalived?.stderr().slice(-1500)}`);
+      throw new Error(`${d.name} did not become ${role}${group === undefined ? '' : ` of ${group}`} within ${timeoutMs} ms; keepalived: ${d.keepalived?.stdout().slice(-1500)} ${d.keepalived?.stderr().slice(-1500)}`);
     },
 
     chatter(targets, conns, durationMs) {

@@ -1,0 +1,66 @@
+// Active/active directors end to end (docs/ha.md, "Active/active"): two uvsd with two HA groups,
+// keepalived running one VRRP instance per group (d1 preferred for group a: the NAT VIP and the
+// floating DIP; d2 for group b: the FULLNAT VIP with its LIP, and the DR VIP), connection sync
+// both ways. Both directors forward at once, each its own group; when d1's box dies, d2 takes
+// group a over and d1's NAT connections continue through it while d2's own never stop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { skipIf } from './lab/itest.js';
+import { CHAT_PORT, VIP_DR, VIP_FNAT, VIP_NAT, chatResult, createHaLab, type Director, type HaLab } from './lab/ha-lab.js';
+import { delay, hasCommand } from './lab/netns.js';
+
+/** The outage a client may see: messages wait for their echo less than this. */
+const RESUME_MS = 3000;
+
+test('active/active: each director forwards its HA group; when d1 dies d2 takes group a over, every connection of both groups completes byte-identical', { timeout: 120_000 }, async (t) => {
+  if (skipIf(t)) return;
+  assert.ok(hasCommand('keepalived'), 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)');
+  const lab: HaLab = await createHaLab('uvsaa', [[], []], { activeActive: true });
+  const [d1, d2] = lab.dirs;
+  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
+  try {
+    await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
+    await Promise.all([lab.startSync(d1), lab.startSync(d2)]);
+    await lab.startKeepalived(d1);
+    await lab.waitRole(d1, 'master', 20_000, 'a');
+    await lab.startKeepalived(d2);
+    // d2 preempts group b (priority 150 there); d1 keeps a.
+    const tB = await lab.waitRole(d2, 'master', 20_000, 'b');
+    await lab.waitRole(d1, 'backup', 5000, 'b');
+    t.diagnostic(`d2 master of b ${tB} ms after its keepalived started`);
+    const s1 = (await lab.uvsadm(d1, ['--status'])).stdout;
+    const s2 = (await lab.uvsadm(d2, ['--status'])).stdout;
+    assert.match(s1, /^role mixed default=backup,a=master,b=backup$/m);
+    assert.match(s2, /^role mixed default=backup,a=backup,b=master$/m);
+    assert.match((await lab.uvsadm(d2, ['-L', '--daemon'])).stdout, /^role mixed default=backup,a=backup,b=master \(sync sent=/m);
+
+    const chat = lab.chatter([`${VIP_NAT}:${CHAT_PORT}`, `${VIP_FNAT}:${CHAT_PORT}`, `${VIP_DR}:${CHAT_PORT}`], 20, 6000);
+    assert.equal(await chat.waitForLine(/^established /, 30_000), 'established 60 of 60');
+    // The client reaches group a's VIP at d1 and group b's at d2.
+    assert.equal(await lab.clientNeigh(VIP_NAT), d1.mac);
+    assert.equal(await lab.clientNeigh(VIP_FNAT), d2.mac);
+    assert.equal(await lab.clientNeigh(VIP_DR), d2.mac);
+    await delay(1500); // conversations under way, their entries synced both ways
+    const conns = async (d: Director, vip: string) => (await lab.call(d, 'connections', {})).filter((c) => c.vaddr === vip && !c.template).length;
+    assert.deepEqual([await conns(d2, VIP_NAT), await conns(d1, VIP_FNAT), await conns(d1, VIP_DR)], [20, 20, 20],
+      'each director holds the other\'s connections (sync both ways)');
+    const forwarded = async (d: Director, vip: string) => (await lab.call(d, 'list', {})).services.find((s) => s.addr === vip)!.stats.inpkts;
+    assert.equal(await forwarded(d2, VIP_NAT), 0, 'd2 forwarded nothing of group a while d1 held it');
+    assert.ok(await forwarded(d2, VIP_FNAT) > 0 && await forwarded(d1, VIP_NAT) > 0, 'both directors forward');
+    assert.equal(await forwarded(d1, VIP_FNAT), 0, 'd1 forwarded nothing of group b');
+
+    const killedAt = Date.now();
+    await lab.kill(d1, 'all');
+    const took = await lab.waitRole(d2, 'master', 5000, 'a');
+    t.diagnostic(`d2 master of a ${took} ms after d1 died`);
+    const r = await chatResult(chat);
+    t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
+    assert.equal(r.failed, 0, `failed conversations: ${r.errors.join('; ')}\n${logs(d2)}`);
+    assert.equal(r.ok, 60);
+    assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
+    assert.equal(await lab.clientNeigh(VIP_NAT), d2.mac, 'the client found group a\'s VIP at d2 (gratuitous ARP)');
+    assert.match((await lab.uvsadm(d2, ['--status'])).stdout, /^role mixed default=backup,a=master,b=master$/m);
+  } finally {
+    await lab.destroy();
+  }
+});
