@@ -2,7 +2,9 @@
 // keepalived running one VRRP instance per group (d1 preferred for group a: the NAT VIP and the
 // floating DIP; d2 for group b: the FULLNAT VIP with its LIP, and the DR VIP), connection sync
 // both ways. Both directors forward at once, each its own group; when d1's box dies, d2 takes
-// group a over and d1's NAT connections continue through it while d2's own never stop.
+// group a over and d1's NAT connections continue through it while d2's own never stop. d1 runs
+// --workers 2: the groups and roles reach every worker, and each worker installs only the synced
+// records of the groups d1 is backup of.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
@@ -15,7 +17,7 @@ const RESUME_MS = 3000;
 test('active/active: each director forwards its HA group; when d1 dies d2 takes group a over, every connection of both groups completes byte-identical', { timeout: 120_000 }, async (t) => {
   if (skipIf(t)) return;
   assert.ok(hasCommand('keepalived'), 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)');
-  const lab: HaLab = await createHaLab('uvsaa', [[], []], { activeActive: true });
+  const lab: HaLab = await createHaLab('uvsaa', [['--workers', '2'], []], { activeActive: true });
   const [d1, d2] = lab.dirs;
   const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
   try {
