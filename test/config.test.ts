@@ -228,13 +228,15 @@ test('daemon settings are checked when the file is read, as uvsd checks them at 
     { addresses: ['192.168.8.10/24', '10.8.1.1/24,floating'], gateway: '192.168.8.1', metrics: ':9101' });
 });
 
-test('daemon.ha-groups (active/active) reads as uvsd --ha-group: FILE:LINE errors, checked beside the addresses, dumped back', async () => {
+test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fifo as --vrrp-fifo: FILE:LINE errors, checked beside the addresses, dumped back', async () => {
   const { combinationProblem, fileOptions, settingsOf } = await import('../src/cli/settings.js');
   type Opts = Parameters<typeof combinationProblem>[0];
   const text = (d: string) => `daemon:\n  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n${d}services: []\n`;
-  const cfg = parseConfig(text('  ha-groups: ["web=192.168.8.100,10.8.1.1", api=192.168.8.110]\n'), 'u.yaml');
+  const cfg = parseConfig(text('  ha-groups: ["web=192.168.8.100,10.8.1.1", api=192.168.8.110]\n  vrrp-fifo: /run/uvs/vrrp.fifo\n'), 'u.yaml');
   assert.deepEqual(cfg.daemon.haGroups, ['web=192.168.8.100,10.8.1.1', 'api=192.168.8.110']);
+  assert.equal(cfg.daemon.vrrpFifo, '/run/uvs/vrrp.fifo');
   const opts = (c: typeof cfg): Opts => ({ ...fileOptions(c.daemon), file: c } as unknown as Opts);
+  assert.equal(settingsOf(opts(cfg)).vrrpFifo, '/run/uvs/vrrp.fifo');
   assert.deepEqual((opts(cfg) as { haGroup?: unknown }).haGroup, [
     { name: 'web', addrs: [parseIp('192.168.8.100'), parseIp('10.8.1.1')] }, { name: 'api', addrs: [parseIp('192.168.8.110')] },
   ]);

@@ -1,6 +1,7 @@
 // Active/active directors end to end (docs/ha.md, "Active/active"): two uvsd with two HA groups,
 // keepalived running one VRRP instance per group (d1 preferred for group a: the NAT VIP and the
-// floating DIP; d2 for group b: the FULLNAT VIP with its LIP, and the DR VIP), connection sync
+// floating DIP; d2 for group b: the FULLNAT VIP with its LIP, and the DR VIP) and writing its
+// transitions to a notify FIFO each uvsd reads (--vrrp-fifo, no notify scripts), connection sync
 // both ways. Both directors forward at once, each its own group; when d1's box dies, d2 takes
 // group a over and d1's NAT connections continue through it while d2's own never stop. d1 runs
 // --workers 2: the groups and roles reach every worker, and each worker installs only the synced
@@ -34,6 +35,7 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
     const s2 = (await lab.uvsadm(d2, ['--status'])).stdout;
     assert.match(s1, /^role mixed default=backup,a=master,b=backup$/m);
     assert.match(s2, /^role mixed default=backup,a=backup,b=master$/m);
+    assert.match(s2, /^vrrp_fifo \S+ events [1-9]\d* ignored 0, last INSTANCE "b" MASTER 150 \d+s ago$/m);
     assert.match((await lab.uvsadm(d2, ['-L', '--daemon'])).stdout, /^role mixed default=backup,a=backup,b=master \(sync sent=/m);
 
     const chat = lab.chatter([`${VIP_NAT}:${CHAT_PORT}`, `${VIP_FNAT}:${CHAT_PORT}`, `${VIP_DR}:${CHAT_PORT}`], 20, 6000);

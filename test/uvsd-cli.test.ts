@@ -64,6 +64,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--ha-group named default', args: [...ADDR, '--ha-group', 'default=192.168.8.100'], value: 'default=192.168.8.100' },
   { name: '--ha-group holding a fixed --addr', args: [...ADDR, '--ha-group', 'web=192.168.8.10'], value: '192.168.8.10 is a fixed --addr' },
   { name: '--ha-group: an address in two groups', args: [...ADDR, '--ha-group', 'web=192.168.8.100', '--ha-group', 'api=192.168.8.100'], value: '192.168.8.100 is in group web too' },
+  { name: '--vrrp-fifo naming a regular file', args: [...ADDR, '--vrrp-fifo', '/etc/hostname'], value: '/etc/hostname exists and is not a FIFO' },
   { name: '--addr with an unknown flag', args: ['--addr', '192.168.8.10/24,sticky'], value: 'sticky' },
   { name: '--addr only floating', args: ['--addr', '192.168.8.10/24,floating'], value: 'must be fixed' },
   { name: '--sloppy-tcp some', args: [...ADDR, '--sloppy-tcp', 'some'], value: 'some' },

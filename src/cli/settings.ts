@@ -27,6 +27,7 @@ export interface SettingsOptions extends DefenseOptions {
   role: 'master' | 'backup';
   /** --ha-group (repeatable; commander's attribute name). */
   haGroup?: HaGroupSpec[];
+  vrrpFifo?: string;
   stateFile?: string;
   keepalivedConf?: string;
   bgpInclude?: string;
@@ -79,7 +80,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
   return {
     tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
     socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
-    haGroups: o.haGroup?.map(haGroupText),
+    haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo,
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
   };
 }

@@ -17,6 +17,7 @@ import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
+import { VrrpFifo, fifoPathProblem } from '../control/vrrpfifo.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
@@ -73,6 +74,8 @@ interface Options extends DefenseOptions {
   role: 'master' | 'backup';
   /** --ha-group (repeatable): HA groups for active/active directors (docs/ha.md). */
   haGroup?: HaGroupSpec[];
+  /** --vrrp-fifo: keepalived's notify FIFO (src/control/vrrpfifo.ts). */
+  vrrpFifo?: string;
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
@@ -225,6 +228,8 @@ function parseOptions(argv: string[]): Options {
     .option('--ha-group <name=addrs>', 'an HA group for active/active directors: NAME=a.b.c.d[,a.b.c.d...], VIPs, local and floating addresses ' +
       'that change role together (uvsadm --role master|backup --ha-group NAME; repeatable; docs/ha.md)',
     (v: string, prev: HaGroupSpec[] = []) => [...prev, wrap(parseHaGroup)(v)])
+    .option('--vrrp-fifo <path>', 'read keepalived\'s VRRP transitions from this FIFO (its global_defs vrrp_notify_fifo; created if missing) ' +
+      'instead of notify scripts: an instance or sync group named after an HA group drives that group, any drives the director without groups (docs/ha.md)')
     .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
     .option('--check-config', 'check --config / --keepalived-conf as a start would, print the table (uvsadm -Ln) and exit: 0, or 2 with the error; nothing is opened')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
@@ -248,6 +253,11 @@ function parseOptions(argv: string[]): Options {
   }
   if (o.role !== 'master' && o.role !== 'backup') {
     console.error(`uvsd: invalid --role "${o.role}" (master, backup)`);
+    process.exit(2);
+  }
+  const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
+  if (fifoWhy !== undefined) {
+    console.error(`uvsd: --vrrp-fifo: ${fifoWhy}`);
     process.exit(2);
   }
   if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
@@ -452,6 +462,11 @@ export async function main(argv: string[]): Promise<void> {
     for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
   };
   const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
+  const vlog = log.child({ component: 'vrrp' });
+  const vrrpFifo = opts.vrrpFifo === undefined ? undefined : new VrrpFifo(opts.vrrpFifo, (args, ev) => {
+    control.call('setRole', args);
+    vlog.info({ via: 'vrrp-fifo', [ev.type === 'GROUP' ? 'group' : 'instance']: ev.name, state: ev.state, ...args }, 'role set by keepalived');
+  }, () => dp.link.groupNames, (msg, extra) => vlog.warn(extra, msg));
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
@@ -670,6 +685,7 @@ export async function main(argv: string[]): Promise<void> {
     if (++ticks % 4 === 0) {
       control.traces.expire(); // trace sessions whose uvsadm went away
       links.check();
+      vrrpFifo?.check();
       // The interface gone: a TAP's reads fail at once (uncaughtException above), but a packet
       // socket whose interface went down before it was deleted just goes quiet: the same stop.
       // Looked up in uvsd's own network namespace (/sys/class/net may show another one's).
@@ -692,6 +708,17 @@ export async function main(argv: string[]): Promise<void> {
   // --config / --state-file (first announced when added, maybe before the bridge learnt our
   // port): after a restart, hosts and switches find us at once.
   announceAll();
+  // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).
+  if (vrrpFifo !== undefined) {
+    try {
+      vrrpFifo.open();
+    } catch (e) {
+      console.error(`uvsd: --vrrp-fifo ${opts.vrrpFifo}: ${(e as Error).message.split('\n')[0]}`);
+      release();
+      process.exit(1);
+    }
+    control.info.vrrpFifo = () => (vrrpFifo as VrrpFifo).status();
+  }
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
   if (bgp !== undefined) {

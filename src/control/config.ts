@@ -51,6 +51,8 @@ export interface DaemonSettings {
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
   haGroups?: string[];
+  /** keepalived's notify FIFO uvsd reads its VRRP transitions from (docs/ha.md). Read at start only. */
+  vrrpFifo?: string;
   /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
   bgpInclude?: string;
   bgpBirdSocket?: string;
@@ -70,7 +72,7 @@ export const RELOADABLE_DAEMON_KEYS = {
  */
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
-  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', stateFile: 'state-file',
+  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
   bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
 } as const;
 
@@ -152,7 +154,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -308,6 +310,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       return r;
     });
     set('haGroups', (f) => list(f).map(parsed(parseHaGroup)));
+    set('vrrpFifo', str);
     set('secureTcpAbove', frac);
     set('evictAbove', frac);
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));

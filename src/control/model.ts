@@ -3,6 +3,7 @@
 // against it and change the datapath only through dp.apply(ops). A batch runs its verbs against
 // a copy, so a refusal part-way leaves both the model and the datapath untouched.
 
+import type { VrrpFifoStatus } from './vrrpfifo.js';
 import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
@@ -203,6 +204,8 @@ export interface ControlInfo {
   workers?: Workers;
   /** The link under uvsd as last polled (linkwatch.ts), shown by status. */
   link?: () => LinkStatus;
+  /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status. */
+  vrrpFifo?: () => VrrpFifoStatus;
 }
 
 export class Control {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
 import { serviceText, tunText, type HaGroupRole } from './protocol.js';
+import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -404,6 +405,12 @@ function roleText(r: { role?: string; haGroups?: HaGroupRole[] }): string {
   return `${all} ${g.map((x) => `${x.name}=${x.role}`).join(',')}`;
 }
 
+/** keepalived's notify FIFO: `PATH events N ignored N[, last LINE Ns ago]`. */
+function vrrpFifoText(f: VrrpFifoStatus): string {
+  const last = f.last === undefined || f.lastAt === undefined ? '' : `, last ${f.last} ${Math.round((Date.now() - f.lastAt) / 1000)}s ago`;
+  return `${f.path} events ${f.events} ignored ${f.ignored}${last}`;
+}
+
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 export function formatStatus(st: StatusResult): string {
   const lines = [
@@ -417,6 +424,7 @@ export function formatStatus(st: StatusResult): string {
     `busiest_verb_cpu_ms ${st.busiestVerb.ms} ${st.busiestVerb.verb || '-'}`,
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
     ...(st.role === undefined ? [] : [`role ${roleText(st)}`]), // high availability (docs/ha.md)
+    ...(st.vrrpFifo === undefined ? [] : [`vrrp_fifo ${vrrpFifoText(st.vrrpFifo)}`]),
   ];
   const df = st.defense;
   if (df !== undefined) {

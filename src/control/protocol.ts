@@ -3,6 +3,7 @@
 // themselves (names, argument and result types, validation) are the registry in verbs.ts, and
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
+import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import type { DefenseOptions } from '../datapath/pipeline.js';
 import type { VerbTypes } from './verbs.js';
@@ -293,6 +294,8 @@ export interface StatusResult {
   role?: 'master' | 'backup';
   /** Each HA group's role, when uvsd has --ha-group groups. */
   haGroups?: HaGroupRole[];
+  /** keepalived's notify FIFO uvsd reads (uvsd --vrrp-fifo): lines read, ignored, the last one. */
+  vrrpFifo?: VrrpFifoStatus;
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;

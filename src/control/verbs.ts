@@ -744,6 +744,7 @@ export const VERBS = {
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
       ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
+      ...(ctx.control.info.vrrpFifo !== undefined ? { vrrpFifo: ctx.control.info.vrrpFifo() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,

@@ -20,8 +20,9 @@
 //
 // Active/active (createHaLab(..., { activeActive: true }), docs/ha.md): both uvsd have two HA
 // groups, "a" (the NAT VIP and the floating DIP its servers route through) and "b" (the FULLNAT
-// VIP with its LIP, and the DR VIP); keepalived runs one VRRP instance per group, d1 preferred
-// for a, d2 for b (preempt), each notify calling `uvsadm --role STATE --ha-group a|b`.
+// VIP with its LIP, and the DR VIP); keepalived runs one VRRP instance per group, named after it,
+// d1 preferred for a, d2 for b (preempt), and writes its transitions to a notify FIFO that uvsd
+// reads (uvsd --vrrp-fifo): no notify scripts.
 //
 // The sync socket is an ordinary UDP socket on the director namespace's br0 (multicast
 // 224.0.0.81:8848), not the TAP: the two uvsd talk control plane to control plane, and the
@@ -112,10 +113,11 @@ export const AA_GROUPS = [
   { name: 'b', addrs: [VIP_FNAT, HA_LIP, VIP_DR], vrid: 52, d1Priority: 100 },
 ] as const;
 
-function uvsdConfig(fixed: string, natFixed: string, reverse: boolean, activeActive: boolean): string {
+function uvsdConfig(fixed: string, natFixed: string, reverse: boolean, fifo: string | undefined): string {
   const order = <T>(a: T[]): T[] => (reverse ? [...a].reverse() : a);
   const servers = (addrs: string[], method: string) => order(addrs).map((a) => `      - { address: ${a}, method: ${method} }`).join('\n');
-  const groups = activeActive ? `  ha-groups: [${AA_GROUPS.map((g) => `"${g.name}=${g.addrs.join(',')}"`).join(', ')}]\n` : '';
+  const groups = fifo === undefined ? ''
+    : `  ha-groups: [${AA_GROUPS.map((g) => `"${g.name}=${g.addrs.join(',')}"`).join(', ')}]\n  vrrp-fifo: ${fifo}\n`;
   return `# uvsd config of one director of the HA lab (test/lab/ha-lab.ts)
 daemon:
   role: backup            # keepalived's notify_master makes it master
@@ -145,16 +147,19 @@ ${servers([`${HA_SUBNET}.20`, `${HA_SUBNET}.30`], 'dr')}
 
 /**
  * keepalived.conf of one director: VRRPv3, sub-second adverts, uvsd's health tracked, notify →
- * uvsadm --role. One instance (nopreempt), or with `groups` one per HA group (preempt: each
- * director takes back the group it is preferred for), whose notify names the group.
+ * uvsadm --role. One instance (nopreempt), or with `groups` one per HA group, named after it
+ * (preempt: each director takes back the group it is preferred for), whose transitions go to the
+ * notify FIFO `fifo` that uvsd reads.
  */
-export function keepalivedConf(o: { name: string; priority: number; check: string; notify: string; groups?: Array<{ name: string; vrid: number; priority: number }> }): string {
-  const instances = o.groups === undefined ? [vrrpInstance('VI_UVS', 51, o.priority, o.notify, '', true)]
-    : o.groups.map((g) => vrrpInstance(`VI_${g.name.toUpperCase()}`, g.vrid, g.priority, o.notify, ` ${g.name}`, false));
+export function keepalivedConf(o: {
+  name: string; priority: number; check: string; notify: string; groups?: Array<{ name: string; vrid: number; priority: number }>; fifo?: string;
+}): string {
+  const instances = o.groups === undefined ? [vrrpInstance('VI_UVS', 51, o.priority, o.notify, true)]
+    : o.groups.map((g) => vrrpInstance(g.name, g.vrid, g.priority, undefined, false));
   return `global_defs {
   router_id uvs_${o.name}
   vrrp_version 3
-  script_user root
+  script_user root${o.fifo === undefined ? '' : `\n  vrrp_notify_fifo ${o.fifo}`}
 }
 vrrp_script chk_uvsd {
   script "${o.check}"
@@ -166,7 +171,11 @@ vrrp_script chk_uvsd {
 ${instances.join('')}`;
 }
 
-function vrrpInstance(name: string, vrid: number, priority: number, notify: string, group: string, nopreempt: boolean): string {
+function vrrpInstance(name: string, vrid: number, priority: number, notify: string | undefined, nopreempt: boolean): string {
+  const scripts = notify === undefined ? '' : `
+  notify_master "${notify} master"
+  notify_backup "${notify} backup"
+  notify_fault "${notify} backup"`;
   return `vrrp_instance ${name} {
   state BACKUP${nopreempt ? '\n  nopreempt' : ''}
   interface br0
@@ -175,10 +184,7 @@ function vrrpInstance(name: string, vrid: number, priority: number, notify: stri
   advert_int ${ADVERT_INT}
   track_script {
     chk_uvsd
-  }
-  notify_master "${notify} master${group}"
-  notify_backup "${notify} backup${group}"
-  notify_fault "${notify} backup${group}"
+  }${scripts}
   # keepalived wants at least one address: a link-local one on lo (this kernel has no dummy
   # interfaces), never on the LAN. uvsd owns the VIPs, LIPs and the floating DIP and moves them
   # itself (uvsadm --role).
@@ -235,7 +241,8 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       const hostAddr = `${HA_SUBNET}.${10 + i}`;
       await lab.must(['ip', 'addr', 'add', `${hostAddr}/24`, 'dev', 'br0'], ns);
       const config = join(tmp, `${name}.yaml`);
-      writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2, aa));
+      const fifo = aa ? join(tmp, `${name}-vrrp.fifo`) : undefined;
+      writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2, fifo));
       const socket = join(tmp, `${name}.sock`);
       const notifyLog = join(tmp, `${name}.notify.log`);
       // keepalived runs these: uvsd's health and the role change. docs/ha.md's check is
@@ -245,13 +252,11 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       const check = join(tmp, `${name}-check.sh`);
       writeFileSync(check, `#!/bin/sh\nexec pgrep -f -- "--socket ${socket} " >/dev/null\n`);
       const notify = join(tmp, `${name}-notify.sh`);
-      // $2: the HA group (active/active), else none.
-      writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1 $2" >> ${notifyLog}\n` +
-        `exec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1" \${2:+--ha-group "$2"}\n`);
+      writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1" >> ${notifyLog}\nexec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1"\n`);
       chmodSync(check, 0o700);
       chmodSync(notify, 0o700);
       const groups = aa ? AA_GROUPS.map((g) => ({ name: g.name, vrid: g.vrid, priority: i === 1 ? g.d1Priority : 250 - g.d1Priority })) : undefined;
-      writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify, groups }));
+      writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify, groups, fifo }));
       dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] });
     }
     await Promise.all(rs.map(async (ns) => {

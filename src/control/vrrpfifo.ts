@@ -1,0 +1,160 @@
+// keepalived's notify FIFO read by uvsd itself (uvsd --vrrp-fifo, docs/ha.md): keepalived writes a
+// line per VRRP transition to the FIFO named in global_defs (`vrrp_notify_fifo` or `notify_fifo`),
+// `INSTANCE "VI_1" MASTER 100`, and uvsd turns each into the role change a notify script's
+// `uvsadm --role` would make. No process starts per transition (a Node start took 0.1 s idle and
+// seconds on a loaded machine), and the changes come in keepalived's order (it runs notify scripts
+// concurrently, so two quick transitions may reach uvsd reversed).
+//
+// The FIFO is opened read-write and non-blocking, as keepalived opens it, so neither side ever sees
+// an end of file while the other restarts. keepalived creates the FIFO when it is missing and
+// removes it at exit if it created it; uvsd creates it first at start, and every second looks
+// whether the path still names the FIFO it reads, opening it again (creating it if need be) when
+// not.
+
+import { execFileSync } from 'node:child_process';
+import { constants, fstatSync, openSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { RoleArgs } from './protocol.js';
+
+/** One line keepalived wrote: an instance's or a sync group's new state and priority. */
+export interface VrrpEvent {
+  type: 'INSTANCE' | 'GROUP';
+  name: string;
+  state: string;
+  priority: number;
+}
+
+/** A VRRP line of the FIFO, or undefined for any other line (lvs_notify_fifo's `VS ...`/`RS ...` when one FIFO has both). */
+export function parseFifoLine(line: string): VrrpEvent | undefined {
+  const m = /^(INSTANCE|GROUP) "([^"]*)" ([A-Z_]+) (\d+)$/.exec(line.trim());
+  if (m === null) return undefined;
+  return { type: m[1] as VrrpEvent['type'], name: m[2]!, state: m[3]!, priority: Number(m[4]) };
+}
+
+/**
+ * The role change an event asks for, as `uvsadm --role` would make it, or undefined (a priority
+ * change, or a name that is not an HA group while uvsd has groups). MASTER makes master;
+ * MASTER_RX_LOWER_PRI (the master heard a lower priority master: a split brain that healed) makes
+ * master again, which announces the addresses again; BACKUP, FAULT, STOP and DELETED make backup,
+ * as the notify scripts of docs/ha.md do. Without HA groups every instance and sync group drives
+ * the whole director; with groups, the one whose name is a group's (`default` included) drives it.
+ */
+export function roleCallOf(ev: VrrpEvent, groupNames: readonly string[]): RoleArgs | undefined {
+  const role = ev.state === 'MASTER' || ev.state === 'MASTER_RX_LOWER_PRI' ? 'master'
+    : ev.state === 'BACKUP' || ev.state === 'FAULT' || ev.state === 'STOP' || ev.state === 'DELETED' ? 'backup' : undefined;
+  if (role === undefined) return undefined;
+  if (groupNames.length === 1) return { role };
+  return groupNames.includes(ev.name) ? { role, group: ev.name } : undefined;
+}
+
+/** Why `path` cannot be the FIFO (it exists and is something else), or undefined. */
+export function fifoPathProblem(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFIFO()) return `${path} exists and is not a FIFO`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${path}: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+export interface VrrpFifoStatus {
+  path: string;
+  /** VRRP lines read, and those that asked for nothing (priority changes, names of no HA group). */
+  events: number;
+  ignored: number;
+  /** The last VRRP line and when it came (ms since the epoch). */
+  last?: string;
+  lastAt?: number;
+}
+
+export class VrrpFifo {
+  private sock: Socket | undefined;
+  /** The open FIFO's inode (the path is looked at again each check). */
+  private ino = -1;
+  private pending = '';
+  private readonly stats: VrrpFifoStatus;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly path: string,
+    /** Make the role change (Control.call('setRole', ...)); called in the FIFO's order. */
+    private readonly setRole: (args: RoleArgs, ev: VrrpEvent) => void,
+    private readonly groupNames: () => readonly string[],
+    private readonly warn: (msg: string, extra: Record<string, unknown>) => void,
+  ) {
+    this.stats = { path, events: 0, ignored: 0 };
+  }
+
+  /** Create the FIFO if it is missing (mode 0600) and read it; throws with the problem. */
+  open(): void {
+    const why = fifoPathProblem(this.path);
+    if (why !== undefined) throw new Error(why);
+    try {
+      statSync(this.path);
+    } catch {
+      execFileSync('mkfifo', ['-m', '600', this.path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    }
+    const fd = openSync(this.path, constants.O_RDWR | constants.O_NONBLOCK);
+    this.ino = fstatSync(fd).ino;
+    const sock = new Socket({ fd, readable: true, writable: false });
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => this.read(chunk));
+    sock.on('error', (e) => this.warn('vrrp fifo read failed', { path: this.path, error: e.message }));
+    this.sock = sock;
+  }
+
+  /** Every second: the path gone or another FIFO (keepalived made it anew): read the one the path names. */
+  check(): void {
+    let ino = -1;
+    try {
+      ino = statSync(this.path).ino;
+    } catch {
+      // gone: created again below
+    }
+    if (ino === this.ino) return;
+    this.close();
+    try {
+      this.open();
+    } catch (e) {
+      this.warn('vrrp fifo cannot be opened again', { path: this.path, error: (e as Error).message });
+    }
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.sock = undefined;
+    this.ino = -1;
+    this.pending = '';
+  }
+
+  status(): VrrpFifoStatus {
+    return { ...this.stats };
+  }
+
+  private read(chunk: string): void {
+    const lines = (this.pending + chunk).split('\n');
+    this.pending = lines.pop() ?? '';
+    if (this.pending.length > 4096) this.pending = ''; // not keepalived's: never a line that long
+    for (const line of lines) {
+      const ev = parseFifoLine(line);
+      if (ev === undefined) continue;
+      this.stats.events++;
+      this.stats.last = line.trim();
+      this.stats.lastAt = Date.now();
+      const call = roleCallOf(ev, this.groupNames());
+      if (call === undefined) {
+        this.stats.ignored++;
+        if (!/PRIORITY$/.test(ev.state) && !this.warned.has(ev.name)) {
+          this.warned.add(ev.name);
+          this.warn('vrrp fifo: an instance or sync group named after no HA group (uvsd --ha-group) is ignored', { name: ev.name });
+        }
+        continue;
+      }
+      try {
+        this.setRole(call, ev);
+      } catch (e) {
+        this.warn('vrrp fifo: role change refused', { line: this.stats.last, error: (e as Error).message });
+      }
+    }
+  }
+}

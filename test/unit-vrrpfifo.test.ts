@@ -1,0 +1,94 @@
+// keepalived's notify FIFO read by uvsd (uvsd --vrrp-fifo, docs/ha.md): the line format, what each
+// state asks for, and a real FIFO in a temporary directory driving a datapath's roles, including
+// keepalived making the FIFO anew (a restart) and a path that is not a FIFO.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VrrpFifo, fifoPathProblem, parseFifoLine, roleCallOf } from '../src/control/vrrpfifo.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
+import { rig } from './helpers/harness.js';
+
+test('keepalived FIFO lines: INSTANCE and GROUP lines parsed, other lines not; MASTER / MASTER_RX_LOWER_PRI make master, BACKUP / FAULT / STOP / DELETED backup, priority changes nothing', () => {
+  assert.deepEqual(parseFifoLine('INSTANCE "VI_1" MASTER 100\n'), { type: 'INSTANCE', name: 'VI_1', state: 'MASTER', priority: 100 });
+  assert.deepEqual(parseFifoLine('GROUP "G web" BACKUP 0'), { type: 'GROUP', name: 'G web', state: 'BACKUP', priority: 0 });
+  for (const l of ['VS [192.168.201.15]:tcp:80 UP', 'RS [1.2.3.4]:tcp:80 [192.168.201.15]:tcp:80 DOWN', 'INSTANCE VI_1 MASTER 100', '', 'INSTANCE "a" master 1']) {
+    assert.equal(parseFifoLine(l), undefined, l);
+  }
+  const ev = (name: string, state: string) => ({ type: 'INSTANCE' as const, name, state, priority: 100 });
+  const none = ['default'];
+  assert.deepEqual(roleCallOf(ev('VI_1', 'MASTER'), none), { role: 'master' }, 'no HA groups: any instance drives the director');
+  assert.deepEqual(roleCallOf(ev('VI_1', 'MASTER_RX_LOWER_PRI'), none), { role: 'master' });
+  for (const s of ['BACKUP', 'FAULT', 'STOP', 'DELETED']) assert.deepEqual(roleCallOf(ev('VI_1', s), none), { role: 'backup' }, s);
+  for (const s of ['MASTER_PRIORITY', 'BACKUP_PRIORITY', 'INIT']) assert.equal(roleCallOf(ev('VI_1', s), none), undefined, s);
+  const groups = ['default', 'web', 'api'];
+  assert.deepEqual(roleCallOf(ev('web', 'MASTER'), groups), { role: 'master', group: 'web' });
+  assert.deepEqual(roleCallOf(ev('default', 'FAULT'), groups), { role: 'backup', group: 'default' });
+  assert.equal(roleCallOf(ev('VI_1', 'MASTER'), groups), undefined, 'with HA groups, a name of no group is not the whole director');
+});
+
+test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order, a FIFO made anew by keepalived is read again, not a FIFO refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));
+  const path = join(dir, 'vrrp.fifo');
+  const r = rig({ addrs: ['10.0.0.1/24'] });
+  r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp('10.0.0.100')] }, { name: 'api', addrs: [parseIp('10.0.0.101')] }] }]);
+  const warnings: string[] = [];
+  const fifo = new VrrpFifo(path, (args) => r.ctl.call('setRole', args), () => r.dp.link.groupNames, (msg, extra) => warnings.push(`${msg} ${JSON.stringify(extra)}`));
+  const roles = () => r.dp.link.roles().map((m, i) => `${r.dp.link.groupNames[i]}=${m ? 'master' : 'backup'}`).join(',');
+  const write = (text: string): void => {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK); // as keepalived writes
+    writeSync(fd, text);
+    closeSync(fd);
+  };
+  const until = async (ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((res) => setTimeout(res, 10));
+  };
+  try {
+    fifo.open();
+    const st = statSync(path);
+    assert.ok(st.isFIFO());
+    assert.equal(st.mode & 0o777, 0o600);
+    // keepalived runs notify scripts concurrently; the FIFO keeps its order: web's BACKUP comes last.
+    write('INSTANCE "web" MASTER 150\nINSTANCE "api" BACKUP 100\nVS [10.0.0.100]:tcp:80 UP\nINSTANCE "web" BACKUP 150\nINSTANCE "web" MASTER 150\nINSTANCE "web" FAULT 0\n');
+    await until(() => fifo.status().events === 5);
+    assert.equal(roles(), 'default=master,web=backup,api=backup');
+    write('INSTANCE "api" MAST'); // a line in two writes
+    write('ER 100\nINSTANCE "VI_OTHER" MASTER 100\nINSTANCE "api" MASTER_PRIORITY 120\n');
+    await until(() => fifo.status().events === 8);
+    assert.equal(roles(), 'default=master,web=backup,api=master');
+    const s = fifo.status();
+    assert.deepEqual([s.events, s.ignored, s.last], [8, 2, 'INSTANCE "api" MASTER_PRIORITY 120']);
+    assert.equal(warnings.length, 1, 'one warning for the instance named after no group');
+    assert.match(warnings[0]!, /VI_OTHER/);
+    assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), vrrpFifo: s }),
+      new RegExp(`^vrrp_fifo ${path} events 8 ignored 2, last INSTANCE "api" MASTER_PRIORITY 120 \\ds ago$`, 'm'));
+
+    // keepalived exits (it removes a FIFO it made) and makes a new one: uvsd reads that one.
+    unlinkSync(path);
+    execFileSync('mkfifo', [path]);
+    fifo.check();
+    write('INSTANCE "web" MASTER 150\n');
+    await until(() => fifo.status().events === 9);
+    assert.equal(roles(), 'default=master,web=master,api=master');
+    // Gone altogether: made again by uvsd.
+    unlinkSync(path);
+    fifo.check();
+    assert.ok(statSync(path).isFIFO());
+    write('INSTANCE "default" BACKUP 100\n');
+    await until(() => fifo.status().events === 10);
+    assert.equal(roles(), 'default=backup,web=master,api=master');
+  } finally {
+    fifo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'uvs-fifo-')), 'plain');
+  writeFileSync(file, 'x');
+  assert.equal(fifoPathProblem(file), `${file} exists and is not a FIFO`);
+  assert.throws(() => new VrrpFifo(file, () => {}, () => ['default'], () => {}).open(), /exists and is not a FIFO/);
+  assert.equal(fifoPathProblem(join(tmpdir(), 'uvs-no-such-dir-x', 'f')), undefined, 'missing: created at open');
+  rmSync(file);
+});
