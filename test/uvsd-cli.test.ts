@@ -214,6 +214,11 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:14: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
+    // An HA group address nothing in the table uses (a typo?): a warning, not an error.
+    const groups = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR, '--ha-group', 'web=192.168.8.200,192.168.8.201']);
+    assert.equal(groups.code, 0, groups.stderr);
+    assert.match(groups.stderr, /^uvsd: warning: HA group web: 192\.168\.8\.201 is no VIP, local address or floating --addr of the table \(yet\); it moves with nothing until one uses it$/m);
+    assert.match(groups.stderr, /configuration OK: 1 services, 2 servers, 3 warnings\n$/);
     // The YAML config file the same way.
     const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
     await assertAllRefused([

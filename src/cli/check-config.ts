@@ -6,7 +6,7 @@ import { nextPow2 } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import type { FrameSink } from '../datapath/tx.js';
 import type { LinkAddr } from '../datapath/link.js';
-import { ConfigManager, type ConfigFile } from '../control/config.js';
+import { ConfigManager, haGroupWarnings, type ConfigFile, type HaGroupSpec } from '../control/config.js';
 import { Control } from '../control/model.js';
 import { formatList } from '../control/printers.js';
 
@@ -21,6 +21,8 @@ export interface CheckConfigInput {
   initial: ConfigFile;
   /** Lines the reading of the files left (keepalived.conf keywords skipped, ...). */
   warnings: string[];
+  /** uvsd --ha-group: an address of a group that the table does not use is warned about. */
+  haGroups?: HaGroupSpec[];
 }
 
 const discard: FrameSink = { send: (_b, _o, _l, n) => n };
@@ -38,11 +40,13 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
     err(`uvsd: ${(e as Error).message}\n`);
     return 2;
   }
+  const warnings = [...c.warnings, ...haGroupWarnings(c.haGroups ?? [], dp.heldAddrs())];
+  for (const w of warnings.slice(c.warnings.length)) err(`uvsd: warning: ${w}\n`);
   // The banner's size= as the started uvsd would print it (its table's buckets; the scratch
   // table is small).
   const list = { ...control.list(), size: nextPow2(c.connMax) };
   const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
   out(formatList(list, { numeric: true }));
-  err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${c.warnings.length > 0 ? `, ${c.warnings.length} warnings` : ''}\n`);
+  err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${warnings.length > 0 ? `, ${warnings.length} warnings` : ''}\n`);
   return 0;
 }

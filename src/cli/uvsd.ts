@@ -21,7 +21,7 @@ import { VrrpFifo, fifoPathProblem } from '../control/vrrpfifo.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { StateFile, restoreState } from '../control/statefile.js';
@@ -337,7 +337,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
     const w = (fd: number) => (s: string) => writeSync(fd, s);
-    process.exit(checkConfig({ mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings }, w(1), w(2)));
+    process.exit(checkConfig({
+      mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings, haGroups: opts.haGroup,
+    }, w(1), w(2)));
   }
   for (const w of warnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
@@ -708,6 +710,7 @@ export async function main(argv: string[]): Promise<void> {
   // --config / --state-file (first announced when added, maybe before the bridge learnt our
   // port): after a restart, hosts and switches find us at once.
   announceAll();
+  for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);
   // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).
   if (vrrpFifo !== undefined) {
     try {

@@ -113,6 +113,18 @@ export function parseHaGroup(text: string): HaGroupSpec {
   return { name, addrs };
 }
 
+/**
+ * A warning per HA group address that nothing in the table moves with (no VIP, mark rule address,
+ * FULLNAT local address or floating --addr): a typo leaves the address meant in the default group.
+ * `moving` is Datapath.heldAddrs() once the table is in place. Not an error: a group may name a
+ * VIP before its service is added.
+ */
+export function haGroupWarnings(groups: readonly HaGroupSpec[], moving: readonly number[]): string[] {
+  const known = new Set(moving.map((ip) => ip | 0));
+  return groups.flatMap((g) => g.addrs.filter((ip) => !known.has(ip | 0))
+    .map((ip) => `HA group ${g.name}: ${formatIp(ip)} is no VIP, local address or floating --addr of the table (yet); it moves with nothing until one uses it`));
+}
+
 /** A server as a config file gives it: every field but the tunnel options, which only TUN servers have. */
 export type DesiredDest = Required<Omit<DestSpec, keyof TunOptions>> & TunOptions;
 
