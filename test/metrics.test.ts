@@ -430,7 +430,9 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
     stateOf: () => 'unchecked' as const,
     checkerStats: () => [{ service: { proto: 'udp' as const, addr: VIP, port: 53 }, addr: RS[0]!.ip, port: 53, index: 0, type: 'DNS_CHECK', up: true, passed: 1, failed: 0, lastMs: 2, lastReason: 'ok' }],
   };
-  const m = createMetrics(r.dp, { health });
+  // An HA group and the sync counters, so that the HA row's series exist too.
+  r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp(VIP)] }] }]);
+  const m = createMetrics(r.dp, { health, sync: r.ctl.sync.stats });
   const exported = new Set(parseExposition(await m.text()).samples.map((s) => s.name));
   const used = new Set<string>();
   const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];
@@ -439,7 +441,7 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   }
   assert.ok(used.size >= 8, `only ${[...used].join(', ')}`);
   for (const name of used) assert.ok(exported.has(name), `dashboard queries ${name}, which uvsd does not export`);
-  for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up']) {
+  for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up', 'uvs_ha_group_master', 'uvs_sync_messages_sent_total']) {
     assert.ok(used.has(must), `dashboard has no panel on ${must}`);
   }
 });
