@@ -739,3 +739,16 @@ test('YAML bind-port is keepalived\'s bind_port: the source port of a check; --d
     'f.yaml:9: services[0].servers[0].health.checks[0].bind-port: must be an integer 1..65535, got 0');
   assert.match(configError(() => parseConfig(text.replace('{ type: ping }', '{ type: ping, bind-port: 1 }'), 'f.yaml')), /checks\[1\]\.bind-port: not a field of ping checks/);
 });
+
+test('YAML ha-suspend is keepalived\'s ha_suspend: the service\'s checks pause while the other director holds its VIP; --dump-config writes it back', () => {
+  const text = tcpChecks(['{ type: tcp }']).replace('    servers:\n', '    health: { ha-suspend: true }\n    servers:\n');
+  const cfg = parseConfig(text, 'f.yaml');
+  assert.equal(cfg.services[0]!.health!.haSuspend, true);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /\n\s+ha-suspend: true\n/);
+  assert.equal(parseConfig(dumped, 'd.yaml').services[0]!.health!.haSuspend, true);
+  assert.equal(parseConfig(text.replace('ha-suspend: true', 'ha-suspend: false'), 'f.yaml').services[0]!.health!.haSuspend, undefined);
+  assert.match(configError(() => parseConfig(text.replace('ha-suspend: true', 'ha-suspend: 1'), 'f.yaml')), /health\.ha-suspend: must be true or false, got 1/);
+});

@@ -172,7 +172,7 @@ test('errors name file:line and the offending value', () => {
 test('unsupported keywords and checkers are named in a warning; the rest is imported', () => {
   const { config, warnings } = parseKeepalived(
     `virtual_server 1.2.3.4 80 {
-  ha_suspend
+  hashed
   persistence_timeout 60
   real_server 1.2.3.5 80 {
     smtp_alert
@@ -191,10 +191,17 @@ virtual_server fwmark 1 {
   assert.equal(config.services[0]!.persistence, 60);
   assert.deepEqual(config.services[0]!.realServers[0]!.checkers.map((c) => c.type), ['TCP_CHECK']);
   assert.deepEqual(warnings, [
-    'k.conf:2: unsupported keyword "ha_suspend" in virtual_server 1.2.3.4 80 ignored',
+    'k.conf:2: unsupported keyword "hashed" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:7: unsupported keyword "fwmark" in TCP_CHECK ignored',
   ]);
+});
+
+test('ha_suspend is imported (no checks while the other director holds the VIP); it takes no argument', () => {
+  const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend\n  real_server 1.2.3.5 80 {\n  }\n}\nvirtual_server 1.2.3.4 81 {\n}\n', 'k.conf');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.services.map((s) => s.haSuspend), [true, undefined]);
+  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend yes\n}\n', 'k.conf'), /k\.conf:2/);
 });
 
 test('virtual_server_group: one service per entry (an address, a range of the last byte, no port = every port, a fwmark), the block\'s servers and checks in each; an undefined or empty group is a warning; bad entries are errors with file:line', () => {

@@ -41,7 +41,9 @@ interface World {
   table(): string[];
 }
 
-function world(config: HealthConfig, opts: { concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult> } = {}): World {
+function world(config: HealthConfig, opts: {
+  concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
+} = {}): World {
   const r = rig();
   const clock = new FakeClock();
   const answers = new Map<string, CheckResult>();
@@ -69,6 +71,7 @@ function world(config: HealthConfig, opts: { concurrency?: number; random?: () =
     clock,
     concurrency: opts.concurrency,
     random: opts.random ?? (() => 0),
+    holds: opts.holds,
   });
   return {
     r, clock, mgr, attempts, commands, logs,
@@ -274,6 +277,28 @@ test('alpha: servers start as failed (not in the table, sorry server in) until t
   await w.clock.advance(0); // first checks at t=0 (random 0) pass
   assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/1`]);
   assert.deepEqual(w.commands, ['/bin/a-up']);
+  await w.mgr.stop();
+});
+
+test('ha_suspend: no checks while the other director holds the VIP, the servers keep their state; checks resume when this director takes it over', async () => {
+  let held = false;
+  const other = vs({ addr: '192.168.8.201', realServers: [rs(2)] });
+  const w = world({ services: [vs({ haSuspend: true }), other] }, { holds: () => held });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(60 * S);
+  assert.equal(w.attempts.get(A), undefined, 'suspended: A never checked');
+  assert.ok(w.attempts.get(C)!.length >= 6, 'a virtual server without ha_suspend is checked all along');
+  assert.deepEqual(w.table().slice(0, 2), [`${A}:80/1`, `${B}:80/1`], 'both keep their state (alive)');
+  held = true; // this director became master of the VIP's group
+  await w.clock.advance(10 * S);
+  assert.ok((w.attempts.get(A)?.length ?? 0) >= 1, 'checked again within a delay_loop');
+  await w.clock.advance(5 * S);
+  assert.deepEqual(w.table().slice(0, 1), [`${B}:80/1`], 'A failed its checks and left');
+  const n = w.attempts.get(B)!.length;
+  held = false;
+  await w.clock.advance(60 * S);
+  assert.ok(w.attempts.get(B)!.length <= n + 1, 'suspended again (at most the attempt already due)');
   await w.mgr.stop();
 });
 

@@ -497,6 +497,7 @@ export async function main(argv: string[]): Promise<void> {
       if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
     },
     log: hlog,
+    holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,
   });
   /** The start-only settings uvsd runs with (a reload reports a change of them). */

@@ -42,7 +42,7 @@ export interface FieldHelpers {
 export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
 
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall', 'warmup'];
-const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega'];
+const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega', 'ha-suspend'];
 const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
 const CHECK_TYPES: Record<string, CheckerType> = {
   tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK', dns: 'DNS_CHECK', smtp: 'SMTP_CHECK',
@@ -291,6 +291,7 @@ export function parseServiceHealth(
     if (g('quorum-down')) vs.quorumDown = h.str(g('quorum-down')!);
     if (g('alpha')) vs.alpha = h.bool(g('alpha')!);
     if (g('omega')) vs.omega = h.bool(g('omega')!);
+    if (g('ha-suspend') && h.bool(g('ha-suspend')!)) vs.haSuspend = true;
     const sf = g('sorry-server');
     if (sf) {
       const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit']);
@@ -422,6 +423,7 @@ export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | 
   if (vs.quorumDown !== undefined) o['quorum-down'] = vs.quorumDown;
   if (vs.alpha) o.alpha = true;
   if (vs.omega) o.omega = true;
+  if (vs.haSuspend === true) o['ha-suspend'] = true;
   return Object.keys(o).length > 0 ? o : undefined;
 }
 

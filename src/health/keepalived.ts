@@ -673,6 +673,7 @@ class Parser {
         case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = s.args[0]!.text; break;
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
+        case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
         case 'ops': noArgs(s); ops = s; break;
         case 'persistence_engine': {
           nArgs(s, 1, 1);

@@ -55,6 +55,8 @@ export interface HealthDeps {
   exec(command: string): Promise<void>;
   log: HealthLog;
   clock?: HealthClock;
+  /** Does this director hold the address now (master of its HA group, docs/ha.md)? For ha_suspend; absent: always. */
+  holds?(addr: string): boolean;
   /** At most this many checks in flight (default 64). */
   concurrency?: number;
   /** 0..1, spreads the first checks over one delay_loop (default Math.random). */
@@ -481,6 +483,12 @@ export class HealthManager {
 
   private enqueue(c: CheckerState): void {
     if (this.stopped || c.dead) return;
+    const vs = c.rs.vs.spec;
+    if (vs.haSuspend === true && vs.fwmark === undefined && this.deps.holds?.(vs.addr) === false) {
+      // ha_suspend: the other director holds the VIP; look again after a delay_loop, no attempt made.
+      this.schedule(c, c.spec.delayLoopMs);
+      return;
+    }
     if (this.inflight < this.concurrency) this.launch(c);
     else this.queue.push(c);
   }

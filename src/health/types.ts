@@ -204,6 +204,8 @@ export interface VirtualServerSpec {
   /** alpha: servers start as failed; omega: run quorum_down / notify_down at shutdown. */
   alpha: boolean;
   omega: boolean;
+  /** ha_suspend: no checks while this director does not hold the VIP (backup of its HA group); the servers keep their state. */
+  haSuspend?: boolean;
   realServers: RealServerSpec[];
   origin?: Origin;
 }
