@@ -25,6 +25,8 @@ const YAML = `daemon:
   arp-accept-unsolicited: false
   sloppy-tcp: true
   state-file: /var/lib/uvs/state.yaml
+  ha-groups: ["web=10.0.0.100,10.0.0.5", "api=10.0.0.101"]
+  vrrp-fifo: /run/uvs/vrrp.fifo
 timeouts: { tcp: 900, tcpfin: 120, udp: 300 }
 services:
   - proto: tcp
@@ -35,6 +37,7 @@ services:
     netmask: 255.255.255.0
     health:
       delay-loop: 5
+      ha-suspend: true
       quorum: 1
       sorry-server: { address: 10.0.0.40, port: 80, inhibit: true }
       checks:
@@ -63,6 +66,7 @@ const YAML_WORDS = [
   'proto', 'address', 'port', 'scheduler', 'servers', 'weight', 'method', 'health', 'checks', 'type', 'tcp', 'udp', 'nat', 'dr',
   'fullnat', 'tun', 'wlc', 'mh', 'nosuch', '10.0.0.300', '10.0.0.11', '255.255.255.255', 'secure-tcp-above', 'evict-above', 'sloppy-tcp',
   'conn-max', 'timeouts', 'daemon', 'services', '1.5', '-0.1', 'yes', '"80"', '[]', '{}', '*a', '&a', 'file', 'init-file', 'reverse', 'inhibit',
+  'ha-groups', 'web=', 'default=10.0.0.1', 'vrrp-fifo', 'ha-suspend',
 ];
 
 const KEEPALIVED = `! keepalived.conf
@@ -88,6 +92,7 @@ virtual_server 192.168.8.200 80 {
     hysteresis 1
     sorry_server 192.168.8.60 80
     sorry_server_inhibit
+    ha_suspend
     quorum_down /usr/local/bin/down.sh
     real_server 192.168.8.20 80 {
         weight 3
@@ -139,7 +144,7 @@ const KEEPALIVED_WORDS = [
   'virtual_server', 'real_server', '{', '}', 'TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'PING_CHECK', 'url', 'path', 'weight', 'lb_kind', 'NAT',
   'TUN', 'lb_algo', 'include', 'retry', 'digest', 'status_code', '999', '1.2.3.4', 'fwmark', 'group', 'persistence_timeout', 'alpha',
   '"', '!', '#', 'vrrp_instance', 'FILE_CHECK', 'track_file', 'maint', 'init_file', 'reverse', 'overwrite', 'SSL', 'certificate', 'key',
-  'sorry_server_inhibit',
+  'sorry_server_inhibit', 'ha_suspend',
 ];
 
 /** A config file is refused with one line "uvsd.yaml:LINE: ..." of type UvsError BAD_CONFIG. */
