@@ -679,12 +679,20 @@ export async function main(argv: string[]): Promise<void> {
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   let ticks = 0;
+  /** The roles last logged (each HA group's, docs/ha.md): a change by any path is logged once. */
+  const rolesText = (): string => dp.link.roles().map((m, i) => `${dp.link.groupNames[i]}=${m ? 'master' : 'backup'}`).join(',');
+  let rolesLogged = rolesText();
   timer = setInterval(() => {
     group?.pull();
     if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
     dp.tick();
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check(Date.now());
+    const roles = rolesText();
+    if (roles !== rolesLogged) {
+      log.info({ was: rolesLogged, now: roles }, 'high availability role changed');
+      rolesLogged = roles;
+    }
     if (++ticks % 4 === 0) {
       control.traces.expire(); // trace sessions whose uvsadm went away
       links.check();
