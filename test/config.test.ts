@@ -335,6 +335,57 @@ test('a reload checks every daemon setting as the next start would (command line
   }
 });
 
+test('a reload applies daemon.ha-groups (checked as at start, listed by --dry-run): the groups reach the datapath, a group keeps its role; the command line\'s --ha-group wins', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { daemonReload, fileOptions, settingsOf } = await import('../src/cli/settings.js');
+  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-groups-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    const text = (groups: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${groups}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20 }] }\n`;
+    writeFileSync(file, text('  ha-groups: [web=192.168.8.200]\n'));
+    const cfg = parseConfig(readFileSync(file, 'utf8'), file);
+    const opts = {
+      tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl',
+      ...DEFENSE_DEFAULTS, ...fileOptions(cfg.daemon), file: cfg, fromCli: new Set<string>(),
+      defaults: { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master', bgpBirdSocket: '/run/bird/bird.ctl' } as Record<string, unknown>,
+    } as unknown as Parameters<typeof settingsOf>[0];
+    const running = settingsOf(opts);
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp('192.168.8.200')] }] }]);
+    r.ctl.call('setRole', { role: 'backup', group: 'web' });
+    const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 }, {
+      daemon: (c) => daemonReload(opts, running, c, r.dp.defense, { setDefense: (n) => r.ctl.setDefense(n), setHaGroups: (g) => r.ctl.setHaGroups(g), warn: () => {} }),
+    });
+    r.ctl.config = cm;
+    assert.deepEqual(cm.reload(false), ['add service TCP 192.168.8.200:80 (wlc)', 'add server TCP 192.168.8.200:80 -> 192.168.8.20:80 weight 1']);
+    assert.deepEqual(cm.reload(true), [], 'the groups uvsd started with: nothing to do');
+    writeFileSync(file, text('  ha-groups: [web=192.168.8.200, api=192.168.8.201]\n'));
+    const change = 'set ha-groups web=192.168.8.200 -> web=192.168.8.200 api=192.168.8.201';
+    assert.deepEqual(cm.reload(true), [change]);
+    assert.deepEqual(r.dp.link.groupNames, ['default', 'web'], 'a dry run changes nothing');
+    assert.deepEqual(cm.reload(false), [change]);
+    assert.deepEqual([r.dp.link.groupNames, r.dp.link.roles()], [['default', 'web', 'api'], [true, false, true]], 'web kept its role (backup)');
+    assert.deepEqual(cm.reload(true), [], 'then nothing left to do');
+    // Checked as at start: refused with FILE:LINE, nothing changes.
+    writeFileSync(file, text('  ha-groups: [web=192.168.8.10]\n'));
+    assert.match(configError(() => cm.reload(false)), /u\.yaml:3: daemon\.ha-groups: web=192\.168\.8\.10: 192\.168\.8\.10 is a fixed --addr/);
+    assert.deepEqual(r.dp.link.groupNames, ['default', 'web', 'api']);
+    // Dropped from the file: no groups.
+    writeFileSync(file, text(''));
+    assert.deepEqual(cm.reload(false), ['set ha-groups web=192.168.8.200 api=192.168.8.201 -> (none)']);
+    assert.deepEqual(r.dp.link.groupNames, ['default']);
+    // Given on uvsd's command line: the file's are checked but not applied.
+    const cli = { ...opts, haGroup: [{ name: 'web', addrs: [parseIp('192.168.8.200')] }], fromCli: new Set(['haGroup']) } as typeof opts;
+    const cliFile = parseConfig(text('  ha-groups: [db=192.168.8.202]\n'), file);
+    assert.deepEqual(daemonReload(cli, settingsOf(cli), cliFile, r.dp.defense, { setDefense: () => {}, warn: () => {} }).changes, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a reload of a file without a "services" key (emptied, cut, comments only) is refused while services run; "services: []" deletes them', async () => {
   const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -485,3 +485,23 @@ test('active/active sync: both directors send; each installs only the groups it 
   d2.ctl.call('setRole', { role: 'master', group: 'web' });
   assert.deepEqual(d2.run(...web.map(synack)).map((f) => decode(f)), webReplies.map((f) => decode(f)));
 });
+
+test('HA groups set again (a reload): a group keeps its role, a new one and the addresses of a removed one take the default group\'s; addresses now held are announced', () => {
+  const { d1 } = activeActive(); // default and web master, api (VIP2, LIP) backup
+  const held = (r: Rig): string[] => [VIP, VIP2, VIP3, LIP, FLOAT].filter((a) => r.run(arpWho(a)).length === 1);
+  assert.deepEqual(held(d1), [VIP, VIP3, FLOAT]);
+  d1.sink.take();
+  // web kept; api gone (its VIP2 back in default: master here); db new with LIP (default's role: master).
+  d1.ctl.setHaGroups([{ name: 'web', addrs: [parseIp(VIP)] }, { name: 'db', addrs: [parseIp(LIP)] }]);
+  const garps = d1.sink.take().map((f) => `${f[38]}.${f[39]}.${f[40]}.${f[41]}`).sort();
+  assert.deepEqual(garps, [LIP, VIP2].sort(), 'the two addresses this director now holds, announced');
+  assert.deepEqual(d1.dp.link.groupNames, ['default', 'web', 'db']);
+  assert.deepEqual(d1.dp.link.roles(), [true, true, true]);
+  assert.equal(d1.dp.link.active, true);
+  assert.deepEqual(held(d1), [VIP, VIP2, VIP3, LIP, FLOAT]);
+  // As backup of default, a new group is born backup too.
+  d1.ctl.call('setRole', { role: 'backup', group: 'default' });
+  d1.ctl.setHaGroups([{ name: 'web', addrs: [parseIp(VIP)] }, { name: 'db', addrs: [parseIp(LIP)] }, { name: 'new', addrs: [parseIp(VIP3)] }]);
+  assert.deepEqual(d1.dp.link.roles(), [false, true, true, false]);
+  assert.deepEqual(held(d1), [VIP, LIP]);
+});

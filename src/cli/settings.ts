@@ -157,9 +157,10 @@ function haGroupsProblem(groups: readonly HaGroupSpec[], addr: readonly LinkAddr
  * `cfg` (the same command line, the file's values, defaults for what the file dropped) must pass
  * the checks over several settings (the file's values were checked one by one when it was
  * read), else BAD_CONFIG with the problem. Returns one line per start-only setting that differs
- * from `running` (reported, ignored until a restart).
+ * from `running` (reported, ignored until a restart), and the HA groups when they differ: a
+ * reload applies those (daemonReload).
  */
-export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile): string[] {
+export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile): { ignored: string[]; haGroups?: HaGroupSpec[]; change?: string } {
   const next = { ...opts, file: cfg } as SettingsOptions & Record<string, unknown>;
   const fromFile = fileOptions(cfg.daemon);
   for (const k of Object.keys(START_ONLY_DAEMON_KEYS) as Array<keyof DaemonSettings>) {
@@ -171,32 +172,39 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
   const want = settingsOf(next);
   const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : String(v));
   const ignored: string[] = [];
+  let groups: { haGroups: HaGroupSpec[]; change: string } | undefined;
   for (const [k, name] of Object.entries(START_ONLY_DAEMON_KEYS) as Array<[keyof DaemonSettings, string]>) {
     const [was, now] = [show(running[k]), show(want[k])];
-    if (was !== now) ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
+    if (was === now) continue;
+    if (k === 'haGroups') groups = { haGroups: next.haGroup ?? [], change: `set ${name} ${was} -> ${now}` };
+    else ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
   }
-  return ignored;
+  return { ignored, ...groups };
 }
 
 /**
  * What uvsd does with a reload's daemon settings (ConfigSources.daemon), before anything
  * changes: with --config, checkDaemonReload (throws for a setting the next start would refuse;
  * the start-only ones that changed are `ignored`); the defenses: the file's values (defaults when
- * absent), except options given on the command line. apply() logs each ignored setting and sets
- * the defenses.
+ * absent), except options given on the command line; the HA groups likewise. apply() logs each
+ * ignored setting, sets the defenses and the HA groups (`running` then holds the groups set).
  */
 export function daemonReload(
   opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile, defense: Readonly<DefenseOptions>,
-  to: { setDefense(next: DefenseOptions): void; warn(line: string): void },
+  to: { setDefense(next: DefenseOptions): void; setHaGroups?(groups: HaGroupSpec[]): void; warn(line: string): void },
 ): DaemonReload {
-  const ignored = opts.file === undefined ? [] : checkDaemonReload(opts, running, cfg);
+  const { ignored, haGroups, change } = opts.file === undefined ? { ignored: [] } as ReturnType<typeof checkDaemonReload> : checkDaemonReload(opts, running, cfg);
   const { next, changes } = defenseChanges(defense, cfg.daemon, opts.fromCli);
   return {
-    changes,
+    changes: change === undefined ? changes : [...changes, change],
     ignored,
     apply: () => {
       for (const line of ignored) to.warn(line);
       if (changes.length > 0) to.setDefense(next);
+      if (haGroups !== undefined) {
+        running.haGroups = haGroups.length === 0 ? undefined : haGroups.map(haGroupText);
+        to.setHaGroups?.(haGroups);
+      }
     },
   };
 }

@@ -524,6 +524,10 @@ export async function main(argv: string[]): Promise<void> {
       control.setDefense(next);
       Object.assign(config.settings, next);
     },
+    setHaGroups: (groups) => {
+      control.setHaGroups(groups);
+      config.settings.haGroups = running.haGroups;
+    },
     warn: (line) => log.warn({ file: opts.config }, line),
   });
   control.config = config;

@@ -297,6 +297,11 @@ export class Control {
     this.applyOps([{ op: 'setDefense', ...d }]);
   }
 
+  /** The HA groups a reload set (uvsd --ha-group, daemon.ha-groups; docs/ha.md). */
+  setHaGroups(groups: Array<{ name: string; addrs: number[] }>): void {
+    this.applyOps([{ op: 'haGroups', groups }]);
+  }
+
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
     this.model = model;

@@ -142,16 +142,23 @@ export class Link {
     return !this.isLocal(dst) || this.held(dst);
   }
 
-  /** The HA groups (uvsd --ha-group): names and their addresses; every group keeps the role the director has now. */
+  /**
+   * The HA groups (uvsd --ha-group, at start and on reload): names and their addresses. A group
+   * that was there keeps its role; a new one takes the default group's (so do the addresses of a
+   * group that is gone).
+   */
   setGroups(groups: ReadonlyArray<{ name: string; addrs: readonly number[] }>): void {
+    const was = new Map(this.groupNames.map((n, i) => [n, this.groupMaster[i] === true]));
+    const dflt = this.groupMaster[0] === true;
     this.groupNames = [DEFAULT_HA_GROUP, ...groups.map((g) => g.name)];
-    const master = this.groupMaster[0] === true;
     this.groupMaster.length = 0;
-    for (let i = 0; i < this.groupNames.length; i++) this.groupMaster.push(master);
+    for (const n of this.groupNames) this.groupMaster.push(was.get(n) ?? dflt);
     this.groupMap = new U32PairMap();
     groups.forEach((g, i) => {
       for (const ip of g.addrs) this.groupMap.set(ip, 0, i + 1);
     });
+    this.active = this.groupMaster.every((m) => m);
+    this.anyMaster = this.groupMaster.some((m) => m);
   }
 
   /** Set the role of one HA group (its index) or, with -1, of all; true when a group's role changed. */

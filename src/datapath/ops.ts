@@ -79,7 +79,7 @@ export type DpOp =
    * order + 1 (0: the addresses of no named group); none: every group.
    */
   | { op: 'setRole'; master: boolean; group?: number }
-  /** The HA groups (uvsd --ha-group), once at start before any setRole: each name with the addresses that move with it. */
+  /** The HA groups (uvsd --ha-group), at start and on reload: each name with the addresses that move with it (Link.setGroups). */
   | { op: 'haGroups'; groups: Array<{ name: string; addrs: number[] }> }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }

@@ -1570,7 +1570,17 @@ export class Datapath implements Output {
         return;
       }
       case 'haGroups': {
+        // A reload may move addresses into a group this director is master of: announced at once.
+        const moving = this.heldAddrs();
+        const was = moving.map((ip) => this.link.held(ip));
         this.link.setGroups(op.groups);
+        this.marking = this.syncOn && this.link.anyMaster;
+        this.garpGroups = -1; // indices may have changed: a running takeover's repeats announce all it holds
+        this.setClock();
+        moving.forEach((ip, i) => {
+          if (!was[i]) this.link.announce(ip);
+        });
+        this.tx.flush();
         return;
       }
       case 'syncMarks': {
