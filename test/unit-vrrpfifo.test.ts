@@ -89,6 +89,8 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
   writeFileSync(file, 'x');
   assert.equal(fifoPathProblem(file), `${file} exists and is not a FIFO`);
   assert.throws(() => new VrrpFifo(file, () => {}, () => ['default'], () => {}).open(), /exists and is not a FIFO/);
-  assert.equal(fifoPathProblem(join(tmpdir(), 'uvs-no-such-dir-x', 'f')), undefined, 'missing: created at open');
+  assert.equal(fifoPathProblem(join(tmpdir(), 'uvs-fifo-missing')), undefined, 'missing: created at open');
+  const noDir = join(tmpdir(), 'uvs-no-such-dir-x', 'f');
+  assert.equal(fifoPathProblem(noDir), `${noDir}: its directory ${join(tmpdir(), 'uvs-no-such-dir-x')} does not exist`);
   rmSync(file);
 });

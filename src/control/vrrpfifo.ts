@@ -14,6 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { constants, fstatSync, openSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { dirname } from 'node:path';
 import type { RoleArgs } from './protocol.js';
 
 /** One line keepalived wrote: an instance's or a sync group's new state and priority. */
@@ -47,12 +48,19 @@ export function roleCallOf(ev: VrrpEvent, groupNames: readonly string[]): RoleAr
   return groupNames.includes(ev.name) ? { role, group: ev.name } : undefined;
 }
 
-/** Why `path` cannot be the FIFO (it exists and is something else), or undefined. */
+/** Why `path` cannot be the FIFO (it exists and is something else, or its directory does not exist), or undefined. */
 export function fifoPathProblem(path: string): string | undefined {
   try {
     if (!statSync(path).isFIFO()) return `${path} exists and is not a FIFO`;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${path}: ${(e as Error).message}`;
+    let dir = false;
+    try {
+      dir = statSync(dirname(path)).isDirectory();
+    } catch {
+      // missing
+    }
+    if (!dir) return `${path}: its directory ${dirname(path)} does not exist`;
   }
   return undefined;
 }
