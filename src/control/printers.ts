@@ -396,7 +396,7 @@ export function formatDaemon(r: DaemonResult): string {
 /**
  * The role as `--status` and `-L --daemon` print it: `master` or `backup`; with HA groups
  * `master`, `backup` or `mixed`, then each group's role in one word (`mixed
- * web=master,api=backup,default=backup`).
+ * default=backup,web=master,api=backup`).
  */
 function roleText(r: { role?: string; haGroups?: HaGroupRole[] }): string {
   const g = r.haGroups;
