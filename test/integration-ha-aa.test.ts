@@ -64,6 +64,12 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
     assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
     assert.equal(await lab.clientNeigh(VIP_NAT), d2.mac, 'the client found group a\'s VIP at d2 (gratuitous ARP)');
     assert.match((await lab.uvsadm(d2, ['--status'])).stdout, /^role mixed default=backup,a=master,b=master$/m);
+    // What a notify script would run instead of the FIFO: uvsadm --role --ha-group, one group.
+    const r1 = await lab.uvsadm(d2, ['--role', 'backup', '--ha-group', 'a']);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.match((await lab.uvsadm(d2, ['--status'])).stdout, /^role mixed default=backup,a=backup,b=master$/m);
+    const bad = await lab.uvsadm(d2, ['--role', 'backup', '--ha-group', 'c']);
+    assert.deepEqual([bad.code, bad.stderr], [255, 'No such HA group: "c" (uvsd --ha-group: a, b; "default": the addresses of no group)\n']);
   } finally {
     await lab.destroy();
   }
