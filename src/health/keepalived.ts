@@ -757,22 +757,14 @@ class Parser {
     for (const s of body) if (!inherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
-    // Only unsupported checkers: nothing checks the server, so it counts as alive for good (as one
-    // without any checker); their warnings say so rather than suggest other checks run.
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(...this.checkers(s, d));
         continue;
       }
-      if (s.key === 'FILE_CHECK') {
-        rs.checkers.push(this.fileCheck(s));
-        continue;
-      }
-      if (s.key === 'BFD_CHECK') {
-        rs.checkers.push(this.bfdCheck(s));
-        continue;
-      }
       switch (s.key) {
+        case 'FILE_CHECK': rs.checkers.push(this.fileCheck(s)); break;
+        case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
         case 'lb_kind':
         case 'lvs_method': Object.assign(rs, method(s)); break;
