@@ -157,8 +157,7 @@ export class Link {
     groups.forEach((g, i) => {
       for (const ip of g.addrs) this.groupMap.set(ip, 0, i + 1);
     });
-    this.active = this.groupMaster.every((m) => m);
-    this.anyMaster = this.groupMaster.some((m) => m);
+    this.summarise();
   }
 
   /** Set the role of one HA group (its index) or, with -1, of all; true when a group's role changed. */
@@ -170,9 +169,14 @@ export class Link {
         changed = true;
       }
     }
+    this.summarise();
+    return changed;
+  }
+
+  /** active and anyMaster from the groups' roles (kept as fields: the packet path reads them). */
+  private summarise(): void {
     this.active = this.groupMaster.every((m) => m);
     this.anyMaster = this.groupMaster.some((m) => m);
-    return changed;
   }
 
   /** Each HA group's role (true: master), by groupNames' index. */

@@ -664,10 +664,7 @@ export class Datapath implements Output {
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
     if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
-    if (!this.link.active && !this.link.held(this.ct.vaddr[e])) {
-      this.counters.d[D.backup]++; // a connection of an HA group the other director is master of
-      return true;
-    }
+    if (!this.link.active && this.othersConn(e)) return true;
     // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
     if (!this.decTtl(buf, ip)) {
       this.counters.d[D.ttl_exceeded]++;
@@ -691,11 +688,18 @@ export class Datapath implements Output {
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
       return;
     }
-    if (!this.link.active && !this.link.held(this.ct.vaddr[e])) {
-      this.counters.d[D.backup]++; // a connection of an HA group the other director is master of
-      return;
-    }
+    if (!this.link.active && this.othersConn(e)) return;
     this.forward(buf, off, flen, ip, -1, node, tot);
+  }
+
+  /**
+   * Not master of every HA group (checked first, inline: Link.active): is entry e a connection of
+   * a group the other director is master of? Then its frame is dropped and counted drop_backup.
+   */
+  private othersConn(e: number): boolean {
+    if (this.link.held(this.ct.vaddr[e])) return false;
+    this.counters.d[D.backup]++;
+    return true;
   }
 
   private processL4(
@@ -727,11 +731,7 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       e = node >>> 1;
-      if (!this.link.active && !this.link.held(ct.vaddr[e])) {
-        // Active/active (HA groups): a connection of a group the other director is master of.
-        this.counters.d[D.backup]++;
-        return;
-      }
+      if (!this.link.active && this.othersConn(e)) return;
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
       // SYN proxy: sequence numbers translated, or the server's handshake still going on.
