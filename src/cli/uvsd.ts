@@ -18,6 +18,8 @@ import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo, fifoPathProblem } from '../control/vrrpfifo.js';
+import { roleText } from '../control/printers.js';
+import { roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
@@ -683,8 +685,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   let ticks = 0;
-  /** The roles last logged (each HA group's, docs/ha.md): a change by any path is logged once. */
-  const rolesText = (): string => dp.link.roles().map((m, i) => `${dp.link.groupNames[i]}=${m ? 'master' : 'backup'}`).join(',');
+  /** The roles last logged (the director's, each HA group's: docs/ha.md): a change by any path is logged once. */
+  const rolesText = (): string => roleText(roleStatus(dp));
   let rolesLogged = rolesText();
   timer = setInterval(() => {
     group?.pull();

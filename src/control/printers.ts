@@ -398,7 +398,7 @@ export function formatDaemon(r: DaemonResult): string {
  * `master`, `backup` or `mixed`, then each group's role in one word (`mixed
  * default=backup,web=master,api=backup`).
  */
-function roleText(r: { role?: string; haGroups?: HaGroupRole[] }): string {
+export function roleText(r: { role?: string; haGroups?: HaGroupRole[] }): string {
   const g = r.haGroups;
   if (g === undefined) return r.role ?? '';
   const all = g.every((x) => x.role === g[0]!.role) ? g[0]!.role : 'mixed';

@@ -705,8 +705,7 @@ export const VERBS = {
 
   /** uvsadm -L --daemon. */
   daemon: verb<Record<string, never>, DaemonResult>(false, (ctx) => ({
-    role: ctx.control.dp.link.active ? 'master' : 'backup',
-    ...haGroupRoles(ctx.control.dp),
+    ...roleStatus(ctx.control.dp),
     daemons: ctx.control.sync.info(),
     stats: { ...ctx.control.sync.stats },
   })),
@@ -738,8 +737,7 @@ export const VERBS = {
     return {
       drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
-      role: dp.link.active ? 'master' : 'backup',
-      ...haGroupRoles(dp),
+      ...roleStatus(dp),
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
@@ -764,11 +762,12 @@ function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   return d ? { portDrops: d } : {};
 }
 
-/** Each HA group's role, for status and -L --daemon; nothing without --ha-group groups. */
-function haGroupRoles(dp: Datapath): { haGroups?: HaGroupRole[] } {
-  if (dp.link.groupNames.length === 1) return {};
+/** The director's role (master while master of every HA group) and, with --ha-group groups, each group's: for status, -L --daemon and uvsd's log. */
+export function roleStatus(dp: Datapath): { role: 'master' | 'backup'; haGroups?: HaGroupRole[] } {
+  const role = dp.link.active ? 'master' : 'backup';
   const names = dp.link.groupNames;
-  return { haGroups: dp.link.roles().map((m, i) => ({ name: names[i]!, role: m ? 'master' : 'backup' })) };
+  if (names.length === 1) return { role };
+  return { role, haGroups: dp.link.roles().map((m, i) => ({ name: names[i]!, role: m ? 'master' : 'backup' })) };
 }
 
 /** A --start-daemon request → the daemon's settings; BAD_SYNC naming the offending value. */
