@@ -27,6 +27,7 @@
 // The sync socket is an ordinary UDP socket on the director namespace's br0 (multicast
 // 224.0.0.81:8848), not the TAP: the two uvsd talk control plane to control plane, and the
 // kernel gives multicast membership, routing and checksums for free (docs/ha.md).
+import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +102,16 @@ export interface ChatResult {
 export async function chatResult(p: Proc): Promise<ChatResult> {
   const line = await p.waitForLine(/^\{/, 60_000);
   return JSON.parse(line) as ChatResult;
+}
+
+/** The outage a client may see across a failover: messages wait for their echo less than this. */
+export const RESUME_MS = 3000;
+
+/** Every one of `conns` conversations completed byte-identical, none waiting RESUME_MS or more for an echo (`logs` for a failure's message). */
+export function assertSurvived(r: ChatResult, conns: number, logs: string): void {
+  assert.equal(r.failed, 0, `failed conversations: ${r.errors.join('; ')}\n${logs}`);
+  assert.equal(r.ok, conns);
+  assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
 }
 
 function node(file: string, args: string[]): string[] {
