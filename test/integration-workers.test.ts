@@ -376,3 +376,31 @@ test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow
     await persistenceAcrossWorkers(t, lab, false);
   });
 });
+
+test('--datapath-thread, NAT: the one datapath on a worker thread (the TAP opened as without workers, one queue): TCP and UDP both ways, totals, -Lc, -e, --status lists the one worker; control, metrics and the table answer from the main thread', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--datapath-thread', '--metrics', METRICS] } }, async (lab) => {
+    await services(lab, '-m');
+    const http = await lab.http(100);
+    const udp = await lab.udp(60);
+    assert.deepEqual([http.errors, udp.errors], [0, 0], `${http.errorSamples.join('; ')} ${udp.errorSamples.join('; ')}`);
+    assert.deepEqual([http.counts, udp.counts], [{ rs1: 50, rs2: 50 }, { rs1: 30, rs2: 30 }], 'rr alternates in the one datapath');
+    const st = await lab.status();
+    t.diagnostic(`workers ${JSON.stringify(st.workers)} steering ${st.steering}`);
+    assert.equal(st.workers?.length, 1, 'status lists the one worker');
+    const w = st.workers![0]!;
+    assert.ok(w.rx_frames > 0 && w.fwd_packets > 0 && w.fwd_out_packets > 0, `the worker forwarded both ways: ${JSON.stringify(w)}`);
+    assert.equal(w.handoff_out, 0, 'nothing to hand over with one worker');
+    assert.equal(st.counters['fwd_packets'], w.fwd_packets, 'the totals are the worker\'s');
+    const text = await lab.uvsadmMust(['--status']);
+    assert.equal(text.split('\n').filter((l) => l.startsWith('worker ')).length, 1, text);
+    const ls = await lab.list();
+    assert.equal(ls.services.find((s) => s.proto === 'tcp')!.stats.conns, 100, '-Ln --stats: the worker\'s connections');
+    const conns = await lab.connections();
+    assert.ok(conns.length > 0 && conns.length === (await lab.status()).conns, `-Lc lists the worker's entries: ${conns.length}`);
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    assert.ok((ex.samples.find((x) => x.name === 'uvs_worker_rx_frames_total' && x.labels.worker === '0')?.value ?? 0) > 0, 'uvs_worker_* for worker 0');
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, '-m', '-w', '0']);
+    const after = await lab.http(20);
+    assert.deepEqual([after.errors, after.counts], [0, { rs1: 20 }], 'an edit reaches the worker before the verb answers');
+  });
+});

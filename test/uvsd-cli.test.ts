@@ -104,12 +104,12 @@ test('uvsd --help exits 0 and lists every option', async () => {
   const r = await uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest']) {
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
 });
 
-test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place)', { timeout: 60_000 }, async (t) => {
+test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place); on that single-queue TAP (ip tuntap add) --datapath-thread starts, --workers 2 is refused with one line saying how to make a multi-queue TAP', { timeout: 60_000 }, async (t) => {
   if (skipIf(t)) return;
   await Lab.cleanupLeftovers('uvscli');
   const lab = new Lab('uvscli');
@@ -134,6 +134,12 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     const ok = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's2.sock')], { cwd: repoRoot });
     await ok.waitForLine(/uvsd started/, 10_000);
     assert.equal(await ok.stop(3000), 0);
+    const thread = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's3.sock'), '--datapath-thread'], { cwd: repoRoot });
+    await thread.waitForLine(/uvsd started/, 10_000);
+    assert.equal(await thread.stop(3000), 0, thread.stderr());
+    const w2 = await lab.exec(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's4.sock'), '--workers', '2'], { cwd: repoRoot, timeoutMs: 15_000 });
+    assert.equal(w2.code, 1, w2.stderr);
+    assert.match(w2.stderr, /^uvsd: cannot open TAP uvs0: [^\n]*Invalid argument \(--workers 2 needs a multi-queue TAP: [^\n]*`ip tuntap add uvs0 mode tap multi_queue`\)\n$/);
   } finally {
     await lab.destroy();
     rmSync(tmp, { recursive: true, force: true });

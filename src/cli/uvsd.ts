@@ -91,6 +91,8 @@ interface Options extends DefenseOptions {
   bgpNextHop?: number;
   /** --workers N: worker threads, one per TAP queue (1 = the datapath on the main thread). */
   workers: number;
+  /** --datapath-thread: with --workers 1, the datapath on a worker thread too (main keeps control, metrics, health). */
+  datapathThread: boolean;
   /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts). */
   jitWarmup: boolean;
 }
@@ -111,7 +113,7 @@ function ringQueues(ifname: string, n: number, steering: Steering): TapInfo[] {
   }
 }
 
-/** What main needs of its port: the TAP itself (--workers 1) or the queues' common facts. */
+/** What main needs of its port: the TAP itself (--workers 1 without --datapath-thread) or the queues' common facts. */
 type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 'offloadError' | 'batch' | 'io' | 'ioFallback' | 'close' | 'drops'>;
 
 /** How long a notify / quorum command may run. */
@@ -194,6 +196,8 @@ function parseOptions(argv: string[]): Options {
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)
+    .option('--datapath-thread', 'with --workers 1: the datapath on a worker thread of its own, as with more workers; control, metrics and health checks ' +
+      'keep the main thread and answer without waiting for the datapath\'s frame budget (docs/uvsd.md)', false)
     .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
@@ -345,12 +349,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   for (const w of warnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
-  /** --workers N >= 2: the worker threads, each on its own queue of the TAP. */
+  /** --workers N >= 2 (or 1 with --datapath-thread): the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
   /** --workers: how frames find their worker (the TAP's program, set through any queue's fd; with
    *  the ring backend the fanout group's, attached as the sockets join it). */
   let steering: Steering | undefined;
-  /** The receive loop on the main thread (--workers 1). */
+  /** The receive loop on the main thread (--workers 1 without --datapath-thread). */
   let rxPort: Port | undefined;
   const batch = 64;
   try {
@@ -360,7 +364,7 @@ export async function main(argv: string[]): Promise<void> {
     // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload).
     const offload = opts.offload === 'on' && opts.ring === undefined;
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
-    if (opts.workers > 1) {
+    if (opts.workers > 1 || opts.datapathThread) {
       let queues: TapInfo[];
       if (opts.ring !== undefined) {
         // The program is loaded first: the fanout group takes it as the sockets join.
@@ -393,8 +397,12 @@ export async function main(argv: string[]): Promise<void> {
       port = rxPort;
     }
   } catch (e) {
-    const busy = (e as { code?: string }).code === 'EBUSY' ? ' (another uvsd on it?)' : '';
-    console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}${busy}`);
+    const code = (e as { code?: string }).code;
+    // TUNSETIFF refuses IFF_MULTI_QUEUE on a TAP made without it (ip tuntap add ... mode tap).
+    const why = code === 'EBUSY' ? ' (another uvsd on it?)'
+      : code === 'EINVAL' && opts.workers > 1 && opts.ring === undefined
+        ? ` (--workers ${opts.workers} needs a multi-queue TAP: delete it and let uvsd create it, or make it with \`ip tuntap add ${opts.tap} mode tap multi_queue\`)` : '';
+    console.error(`uvsd: cannot open ${opts.ring !== undefined ? `--port af_packet:${opts.ring}` : `TAP ${opts.tap}`}: ${(e as Error).message}${why}`);
     process.exit(1);
   }
   if (port.mac === formatMac(mac)) {
@@ -678,7 +686,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
-  // --workers N >= 2: the workers receive (they started with their datapaths, and warmed up).
+  // With workers (--workers N >= 2, --datapath-thread) the workers receive (they started with their datapaths, and warmed up).
   if (rxPort !== undefined && opts.jitWarmup) {
     const w = warmUp({ vnetHdr: rxPort.vnetHdr, mtu: opts.mtu, batch: rxPort.batch }, { stride: rxPort.stride, base: rxPort.rxBase });
     log.debug({ frames: w.frames, ms: Math.round(w.ms) }, 'JIT warm-up');
@@ -759,7 +767,7 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
     },
     'uvsd started',
   );

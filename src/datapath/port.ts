@@ -174,14 +174,15 @@ export class Port {
   /**
    * n queues of one multi-queue TAP (IFF_MULTI_QUEUE), opened here: the first open creates the
    * device (or attaches to it), each later one adds a queue. The device goes when every queue is
-   * closed. Each queue's fd is handed to its own worker thread (Port.fromTap there).
+   * closed. Each queue's fd is handed to its own worker thread (Port.fromTap there). One queue
+   * (uvsd --datapath-thread) is the TAP as the main thread opens it, without IFF_MULTI_QUEUE.
    */
   static tapQueues(name: string, n: number, opts: TapOptions & PortOptions = {}): TapInfo[] {
     const out: TapInfo[] = [];
     try {
       for (let i = 0; i < n; i++) {
         const info = native.openTap(i === 0 ? name : out[0].name, {
-          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: true,
+          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: n > 1,
         });
         if (i > 0) info.created = out[0].created;
         out.push(info);
