@@ -1,7 +1,7 @@
 // The benchmark: every row of issue 15 side by side in one run. See docs/performance.md.
 //
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
-//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-w2][,uvsd-before --before DIR]]
+//                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-thread][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
 //                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--no-save] [--autogroup-nice N]
 //
@@ -9,7 +9,7 @@
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
 //   nat       64-byte UDP through NAT: uvsd vs kernel nftables DNAT with conntrack          lib/udp.ts
 //   fullnat   the same through FULLNAT (8 LIPs) vs nftables DNAT+SNAT to the same 8         lib/udp.ts
-//             (both also run uvsd-ring and uvsd-syscalls when --forwarders names them)
+//             (both also run uvsd-ring, uvsd-syscalls and uvsd-thread when --forwarders names them)
 //   cps       new TCP connections/s (wrk, nginx): uvsd DR/NAT vs haproxy vs nginx direct   lib/tcp.ts
 //   bulk      iperf3 through uvsd DR/NAT vs nftables NAT vs direct                         lib/tcp.ts
 //   latency   ping-pong p50/p99 at half of uvs's max rate: uvsd, C reflector, direct        lib/latency.ts
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
   const drWl = workloads.filter((w) => w !== 'full');
   /** The NAT/FULLNAT rows: the kernel and uvsd, plus the uvsd variants of --forwarders that do NAT
  *  (not uvsd-before: an earlier build may predate NAT). */
-const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls')];
+const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls' || f === 'uvsd-thread')];
 const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: workloads }, forwarders: { dr: drForwarders, nat: natForwarders, fullnat: natForwarders }, flows, repeats, fwdCpu: FWD_CPU };
 
   if (run.some((r) => r === 'dr' || r === 'latency' || r === 'memory')) {

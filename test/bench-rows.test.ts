@@ -3,7 +3,8 @@
 // exist, absolute targets are judged on uvs's own median, and the chart draws what it is given.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare, resultsTable, type Comparison, type Sample } from '../bench/lib/rows.js';
+import { compare, comparisons, resultsTable, udpSamples, type Comparison, type Sample } from '../bench/lib/rows.js';
+import type { RunResult } from '../bench/lib/report.js';
 import { svg } from '../bench/lib/chart-svg.js';
 
 function s(row: string, variant: string, repeat: number, value: number, more: Partial<Sample> = {}): Sample {
@@ -51,6 +52,19 @@ test('absolute targets (<= for memory) use uvs values; errors and missing baseli
   const table = resultsTable(rs);
   assert.match(table, /\| rss \| 150 MB \|/);
   assert.match(table, /<= 200 MB \| met \|/);
+});
+
+test('the control round trip rows: each uvsd UDP run\'s p99 becomes a sample of control-ROW-WORKLOAD, and the target (<= 10 ms) is judged on the worst window, not the median', () => {
+  const run = (forwarder: string, repeat: number, p99?: number): RunResult => ({
+    row: 'dr', workload: 'new', forwarder, repeat, deliveredPps: 1000, cpuSteal: [0, 0], stealFlagged: false, disturbed: false,
+    ...(p99 === undefined ? {} : { controlRtt: { n: 250, p50: 1, p99, max: p99 + 1 } }),
+  }) as unknown as RunResult;
+  const samples = udpSamples([run('c', 1), run('uvsd', 1, 6), run('uvsd', 2, 12), run('uvsd', 3, 7), run('uvsd-thread', 1, 5)]);
+  assert.deepEqual(samples.filter((x) => x.row === 'control-dr-new').map((x) => [x.variant, x.value, x.unit]), [['uvsd', 6, 'ms'], ['uvsd', 12, 'ms'], ['uvsd', 7, 'ms'], ['uvsd-thread', 5, 'ms']]);
+  assert.equal(samples.filter((x) => x.row === 'dr-new').length, 5, 'every run is still a pps sample');
+  const rs = compare(samples, comparisons().filter((c) => c.row === 'control-dr-new'));
+  assert.deepEqual(rs.map((r) => [r.uvs, r.ratio, r.uvsValue, r.met]), [['uvsd', 12, 12, false], ['uvsd-thread', 5, 5, true]], 'the median (7) would pass uvsd');
+  assert.match(resultsTable(rs), /worst window: uvsd \| 12 ms \|  \|  \| <= 10 ms \| \*\*not met\*\* \|/);
 });
 
 test('the chart has one bar per comparison, coloured by met / not met, with the target tick', () => {

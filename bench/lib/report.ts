@@ -14,8 +14,9 @@ export type UdpMode = 'dr' | 'nat' | 'fullnat';
  *  (the NAT/FULLNAT rows' baseline). uvsd-before: uvsd of an earlier commit's build (--before DIR),
  *  for before/after in one run. uvsd-ring: uvsd --port af_packet:uvs0, the ring backend on a veth
  *  whose peer uvs0p is on the bridge where the TAP would be. uvsd-w2: uvsd --workers 2 (two TAP
- *  queues, a worker thread each; TCP rows only, not pinned to one CPU), beside uvsd in the same repeat. */
-export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'c-uring-vnet', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2'] as const;
+ *  queues, a worker thread each; TCP rows only, not pinned to one CPU), beside uvsd in the same repeat.
+ *  uvsd-thread: uvsd --datapath-thread (the one datapath on a worker thread, pinned like uvsd). */
+export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'c-uring-vnet', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2', 'uvsd-thread'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
   c: 'C reflector',
@@ -26,6 +27,7 @@ export const LABEL: Record<Forwarder, string> = {
   'uvsd-before': 'uvsd (--before)',
   'uvsd-ring': 'uvsd --port af_packet (ring)',
   'uvsd-w2': 'uvsd --workers 2',
+  'uvsd-thread': 'uvsd --datapath-thread',
   nft: 'kernel nftables NAT',
 };
 /** The baseline every run of a UDP lab is divided by in the per-run table. */

@@ -34,6 +34,8 @@ export interface Comparison {
   /** The target: ratio (or value, when base is null) >= or <= this; null = shown, no target. */
   op: '>=' | '<=' | null;
   target: number | null;
+  /** With base null: uvs's value is the worst (max) of its runs, not their median. */
+  worst?: boolean;
 }
 
 export interface ComparisonResult extends Comparison {
@@ -63,6 +65,12 @@ export function comparisons(): Comparison[] {
     c.push({ id: `dr-${w}/before`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ÷ uvsd of --before`, row: `dr-${w}`, uvs: 'uvsd', base: 'uvsd-before', op: null, target: null });
     // --forwarders uvsd-ring: the ring backend (AF_PACKET on a veth) against uvsd's TAP port.
     c.push({ id: `dr-${w}/ring`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ uvsd TAP`, row: `dr-${w}`, uvs: 'uvsd-ring', base: 'uvsd', op: null, target: null });
+    // --forwarders uvsd-thread: uvsd --datapath-thread against the datapath on the main thread.
+    c.push({ id: `dr-${w}/thread`, title: `DR small UDP, ${UDP_TITLE[w]}: uvsd --datapath-thread ÷ uvsd`, row: `dr-${w}`, uvs: 'uvsd-thread', base: 'uvsd', op: null, target: null });
+    // Issue 7: a control round trip (the probe's `list`) at full forwarding load, the worst window's p99.
+    for (const v of ['uvsd', 'uvsd-thread']) {
+      c.push({ id: `control-dr-${w}/${v}`, title: `control round trip p99 under DR ${UDP_TITLE[w]} at full load, worst window: ${v === 'uvsd' ? 'uvsd' : 'uvsd --datapath-thread'}`, row: `control-dr-${w}`, uvs: v, base: null, op: '<=', target: 10, worst: true });
+    }
   }
   for (const m of ['nat', 'fullnat']) {
     for (const w of ['steady', 'new', 'full']) {
@@ -96,19 +104,16 @@ export function comparisons(): Comparison[] {
   return c;
 }
 
-/** The UDP rows' runs as samples (delivered packets per second). */
+/** The UDP rows' runs as samples (delivered packets per second), and uvsd's control round trip p99 (ms) in rows control-ROW-WORKLOAD. */
 export function udpSamples(results: RunResult[]): Sample[] {
-  return results.map((r) => ({
-    row: `${r.row}-${r.workload}`,
-    variant: r.forwarder,
-    repeat: r.repeat,
-    value: r.deliveredPps,
-    unit: 'pps',
-    steal: r.cpuSteal,
-    stealFlagged: r.stealFlagged,
-    disturbed: r.disturbed,
+  const of = (r: RunResult, row: string, value: number, unit: string): Sample => ({
+    row, variant: r.forwarder, repeat: r.repeat, value, unit, steal: r.cpuSteal, stealFlagged: r.stealFlagged, disturbed: r.disturbed,
     ...(r.error ? { error: r.error } : {}),
-  }));
+  });
+  return results.flatMap((r) => [
+    of(r, `${r.row}-${r.workload}`, r.deliveredPps, 'pps'),
+    ...(r.controlRtt !== undefined && r.controlRtt.n > 0 ? [of(r, `control-${r.row}-${r.workload}`, r.controlRtt.p99, 'ms')] : []),
+  ]);
 }
 
 const bad = (s: Sample): boolean => s.stealFlagged || !!s.disturbed;
@@ -125,9 +130,10 @@ export function compare(samples: Sample[], defs = comparisons()): ComparisonResu
     let pairs: number;
     let flagged: number;
     let baseValue: number | null = null;
+    const agg = (xs: number[]): number => (d.worst === true ? Math.max(...xs) : median(xs));
     if (d.base === null) {
       const use = pick(us);
-      ratio = median(use.map((s) => s.value));
+      ratio = agg(use.map((s) => s.value));
       pairs = use.length;
       flagged = us.length - use.length;
     } else {
@@ -149,7 +155,7 @@ export function compare(samples: Sample[], defs = comparisons()): ComparisonResu
     out.push({
       ...d,
       unit,
-      uvsValue: median(pick(us).map((s) => s.value)),
+      uvsValue: d.base === null ? ratio : median(pick(us).map((s) => s.value)),
       baseValue,
       ratio: r,
       pairs,

@@ -383,7 +383,7 @@ export class UdpLab {
           this.portIf = 'uvs0p';
         }
         const io = fwd === 'uvsd-syscalls' ? 'syscalls' : fwd === 'uvsd-ring' ? 'ring' : 'auto';
-        f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], [], fwd === 'uvsd-before');
+        f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], fwd === 'uvsd-thread' ? ['--datapath-thread'] : [], fwd === 'uvsd-before');
       }
       if (fwd !== 'nft' && !(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
