@@ -391,6 +391,8 @@ test('--datapath-thread, NAT: the one datapath on a worker thread (the TAP opene
     assert.ok(w.rx_frames > 0 && w.fwd_packets > 0 && w.fwd_out_packets > 0, `the worker forwarded both ways: ${JSON.stringify(w)}`);
     assert.equal(w.handoff_out, 0, 'nothing to hand over with one worker');
     assert.equal(st.counters['fwd_packets'], w.fwd_packets, 'the totals are the worker\'s');
+    // Main applies every change too and announces for both threads (through the worker's queue).
+    assert.equal(st.counters['arp_gratuitous_sent'], 3, 'a gratuitous ARP per address: the two --addr at start, the VIP once (not again by the worker)');
     const text = await lab.uvsadmMust(['--status']);
     assert.equal(text.split('\n').filter((l) => l.startsWith('worker ')).length, 1, text);
     const ls = await lab.list();
@@ -399,6 +401,8 @@ test('--datapath-thread, NAT: the one datapath on a worker thread (the TAP opene
     assert.ok(conns.length > 0 && conns.length === (await lab.status()).conns, `-Lc lists the worker's entries: ${conns.length}`);
     const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
     assert.ok((ex.samples.find((x) => x.name === 'uvs_worker_rx_frames_total' && x.labels.worker === '0')?.value ?? 0) > 0, 'uvs_worker_* for worker 0');
+    const why = await lab.uvsadmMust(['--explain', '-t', `${VIP}:80`, '--client', `${lab.clientAddr}:40000`]);
+    assert.match(why, /\ndecided by scheduler\nwhy rr: /, `--explain names no worker when there is one: ${why}`);
     await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, '-m', '-w', '0']);
     const after = await lab.http(20);
     assert.deepEqual([after.errors, after.counts], [0, { rs1: 20 }], 'an edit reaches the worker before the verb answers');

@@ -638,7 +638,8 @@ export const VERBS = {
     const k = dp.clientWorker(client | 0, cport, r.vip, w.count);
     const by = dp.steerMasks().vips.has(r.vip | 0) ? 'its network' : `its port ${cport}${a.cport === undefined ? ' (none given)' : ''}`;
     const steering = w.steering() === 'ebpf' ? '' : ', if the kernel\'s automq picks as the program would';
-    return w.explain(k, s.id, client, cport, r.vip | 0, r.port).then((x) => result(x, `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
+    // One worker (uvsd --datapath-thread): no choice of worker to explain.
+    return w.explain(k, s.id, client, cport, r.vip | 0, r.port).then((x) => result(x, w.count === 1 ? '' : `worker ${k} of ${w.count} (the client by ${by}${steering}): `));
   }),
 
   // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------

@@ -326,6 +326,10 @@ export class Datapath implements Output {
   readonly workerIndex: number;
   /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
   handedIn = false;
+  /** Gratuitous ARP for new and taken-over addresses: not from a worker, whose ops the main thread's
+   *  datapath applies too and announces once through worker 0's queue. (A worker still defends an
+   *  address against a conflict it receives: Link.checkConflict.) */
+  private readonly announces: boolean;
 
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
@@ -333,6 +337,7 @@ export class Datapath implements Output {
     this.counters = new Counters(shared);
     this.workers = opts.worker?.count ?? 1;
     this.workerIndex = opts.worker?.index ?? 0;
+    this.announces = !shared;
     this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
@@ -1365,6 +1370,7 @@ export class Datapath implements Output {
 
   /** Gratuitous ARP for an address uvsd starts answering for; sent now. */
   announce(ip: number): void {
+    if (!this.announces) return;
     this.setClock();
     this.link.announce(ip);
     this.tx.flush();
@@ -1578,7 +1584,7 @@ export class Datapath implements Output {
         this.garpGroups = -1; // indices may have changed: a running takeover's repeats announce all it holds
         this.setClock();
         moving.forEach((ip, i) => {
-          if (!was[i]) this.link.announce(ip);
+          if (!was[i] && this.announces) this.link.announce(ip);
         });
         this.tx.flush();
         return;
@@ -1614,6 +1620,7 @@ export class Datapath implements Output {
 
   /** Announce the addresses that move with the role, of the HA groups in `groups` (bit i: group i; -1: all), where held. */
   private announceHeld(groups: number): void {
+    if (!this.announces) return;
     for (const ip of this.heldAddrs()) if (((groups >>> this.link.groupOf(ip)) & 1) !== 0) this.link.announce(ip);
     this.tx.flush();
   }

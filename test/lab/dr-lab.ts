@@ -330,6 +330,8 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // a LAN gets) still catches a conflict and takes ~0.2 s less per new VIP and per start.
         '--arp-probe-ms', '100',
         ...(so.extraArgs ?? []),
+        // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/testing.md).
+        ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
       ]);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
       self.uvsd = p;
