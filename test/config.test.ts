@@ -228,15 +228,15 @@ test('daemon settings are checked when the file is read, as uvsd checks them at 
     { addresses: ['192.168.8.10/24', '10.8.1.1/24,floating'], gateway: '192.168.8.1', metrics: ':9101' });
 });
 
-test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fifo as --vrrp-fifo: FILE:LINE errors, checked beside the addresses, dumped back', async () => {
+test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fifo as --vrrp-fifo: FILE:LINE errors, checked beside the addresses (the FIFO\'s directory too), dumped back', async () => {
   const { combinationProblem, fileOptions, settingsOf } = await import('../src/cli/settings.js');
   type Opts = Parameters<typeof combinationProblem>[0];
   const text = (d: string) => `daemon:\n  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n${d}services: []\n`;
-  const cfg = parseConfig(text('  ha-groups: ["web=192.168.8.100,10.8.1.1", api=192.168.8.110]\n  vrrp-fifo: /run/uvs/vrrp.fifo\n'), 'u.yaml');
+  const cfg = parseConfig(text('  ha-groups: ["web=192.168.8.100,10.8.1.1", api=192.168.8.110]\n  vrrp-fifo: /tmp/vrrp.fifo\n'), 'u.yaml');
   assert.deepEqual(cfg.daemon.haGroups, ['web=192.168.8.100,10.8.1.1', 'api=192.168.8.110']);
-  assert.equal(cfg.daemon.vrrpFifo, '/run/uvs/vrrp.fifo');
+  assert.equal(cfg.daemon.vrrpFifo, '/tmp/vrrp.fifo');
   const opts = (c: typeof cfg): Opts => ({ ...fileOptions(c.daemon), file: c } as unknown as Opts);
-  assert.equal(settingsOf(opts(cfg)).vrrpFifo, '/run/uvs/vrrp.fifo');
+  assert.equal(settingsOf(opts(cfg)).vrrpFifo, '/tmp/vrrp.fifo');
   assert.deepEqual((opts(cfg) as { haGroup?: unknown }).haGroup, [
     { name: 'web', addrs: [parseIp('192.168.8.100'), parseIp('10.8.1.1')] }, { name: 'api', addrs: [parseIp('192.168.8.110')] },
   ]);
@@ -255,6 +255,8 @@ test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fif
     ['  ha-groups: [web=192.168.8.10]\n', 'u.yaml:3: daemon.ha-groups: web=192.168.8.10: 192.168.8.10 is a fixed --addr (it never moves; make it ",floating" or leave it out)'],
     ['  ha-groups: [web=192.168.8.100, "api=192.168.8.110,192.168.8.100"]\n', 'u.yaml:3: daemon.ha-groups: api=192.168.8.110,192.168.8.100: 192.168.8.100 is in group web too'],
     ['  ha-groups: [web=192.168.8.100, web=192.168.8.110]\n', 'u.yaml:3: daemon.ha-groups: web=192.168.8.100: the name web is given twice'],
+    // The FIFO's path, as at start (and on a reload, which applies it): a directory that is not there.
+    ['  vrrp-fifo: /nonexistent/vrrp.fifo\n', 'u.yaml:3: daemon.vrrp-fifo: /nonexistent/vrrp.fifo: its directory /nonexistent does not exist'],
   ] as const) {
     const got = combinationProblem(opts(parseConfig(text(d), 'u.yaml')), () => false) ?? '';
     assert.ok(got.startsWith(msg), `${JSON.stringify(d)}: ${got}`);
@@ -335,23 +337,73 @@ test('a reload checks every daemon setting as the next start would (command line
   }
 });
 
-test('a reload applies daemon.ha-groups (checked as at start, listed by --dry-run): the groups reach the datapath, a group keeps its role; the command line\'s --ha-group wins', async () => {
+type SettingsOpts = Parameters<typeof import('../src/cli/settings.js').settingsOf>[0];
+
+/**
+ * A --config file (first contents `first`) in a temporary directory, and uvsd's options as a
+ * start with it sets them (nothing on the command line); the directory is removed after fn.
+ */
+async function withDaemonFile(first: string, fn: (file: string, opts: SettingsOpts, dir: string) => Promise<void> | void): Promise<void> {
   const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { daemonReload, fileOptions, settingsOf } = await import('../src/cli/settings.js');
+  const { fileOptions } = await import('../src/cli/settings.js');
   const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-groups-'));
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-reload-'));
   try {
     const file = join(dir, 'u.yaml');
-    const text = (groups: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${groups}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20 }] }\n`;
-    writeFileSync(file, text('  ha-groups: [web=192.168.8.200]\n'));
+    writeFileSync(file, first);
     const cfg = parseConfig(readFileSync(file, 'utf8'), file);
-    const opts = {
-      tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl',
-      ...DEFENSE_DEFAULTS, ...fileOptions(cfg.daemon), file: cfg, fromCli: new Set<string>(),
-      defaults: { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master', bgpBirdSocket: '/run/bird/bird.ctl' } as Record<string, unknown>,
-    } as unknown as Parameters<typeof settingsOf>[0];
+    const defaults = { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl' };
+    const opts = { ...defaults, ...DEFENSE_DEFAULTS, ...fileOptions(cfg.daemon), file: cfg, fromCli: new Set<string>(), defaults } as unknown as SettingsOpts;
+    await fn(file, opts, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a reload applies daemon.vrrp-fifo (checked as at start, listed by --dry-run): added, moved, refused where its directory is missing, dropped; the command line\'s wins', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
+  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const text = (fifo: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${fifo}services: []\n`;
+  await withDaemonFile(text(''), (file, opts, dir) => {
+    const running = settingsOf(opts);
+    const set: Array<string | undefined> = [];
+    const reload = (dry: boolean) => {
+      const r = daemonReload(opts, running, parseConfig(readFileSync(file, 'utf8'), file), { ...DEFENSE_DEFAULTS }, {
+        setDefense: () => {}, setVrrpFifo: (p) => set.push(p), warn: () => {},
+      });
+      if (!dry) r.apply();
+      return r.changes;
+    };
+    assert.deepEqual(reload(false), [], 'no FIFO, none asked for');
+    const a = join(dir, 'a.fifo');
+    writeFileSync(file, text(`  vrrp-fifo: ${a}\n`));
+    assert.deepEqual(reload(true), [`set vrrp-fifo (none) -> ${a}`]);
+    assert.deepEqual(set, [], 'a dry run sets nothing');
+    assert.deepEqual(reload(false), [`set vrrp-fifo (none) -> ${a}`]);
+    assert.deepEqual([set, running.vrrpFifo], [[a], a]);
+    assert.deepEqual(reload(false), [], 'then nothing left to do');
+    writeFileSync(file, text('  vrrp-fifo: /nonexistent/b.fifo\n'));
+    assert.throws(() => reload(false), /u\.yaml:3: daemon\.vrrp-fifo: \/nonexistent\/b\.fifo: its directory \/nonexistent does not exist/);
+    assert.deepEqual([set, running.vrrpFifo], [[a], a], 'refused: the FIFO read stays');
+    writeFileSync(file, text(''));
+    assert.deepEqual(reload(false), [`set vrrp-fifo ${a} -> (none)`]);
+    assert.deepEqual([set, running.vrrpFifo], [[a, undefined], undefined]);
+    // Given on uvsd's command line: the file's is checked but not applied.
+    const cli = { ...opts, vrrpFifo: a, fromCli: new Set(['vrrpFifo']) } as typeof opts;
+    writeFileSync(file, text(`  vrrp-fifo: ${join(dir, 'c.fifo')}\n`));
+    assert.deepEqual(daemonReload(cli, settingsOf(cli), parseConfig(readFileSync(file, 'utf8'), file), { ...DEFENSE_DEFAULTS }, { setDefense: () => {}, warn: () => {} }).changes, []);
+  });
+});
+
+test('a reload applies daemon.ha-groups (checked as at start, listed by --dry-run): the groups reach the datapath, a group keeps its role; the command line\'s --ha-group wins', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
+  const text = (groups: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${groups}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20 }] }\n`;
+  await withDaemonFile(text('  ha-groups: [web=192.168.8.200]\n'), (file, opts) => {
     const running = settingsOf(opts);
     const r = rig({ addrs: ['192.168.8.10/24'] });
     r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp('192.168.8.200')] }] }]);
@@ -381,9 +433,7 @@ test('a reload applies daemon.ha-groups (checked as at start, listed by --dry-ru
     const cli = { ...opts, haGroup: [{ name: 'web', addrs: [parseIp('192.168.8.200')] }], fromCli: new Set(['haGroup']) } as typeof opts;
     const cliFile = parseConfig(text('  ha-groups: [db=192.168.8.202]\n'), file);
     assert.deepEqual(daemonReload(cli, settingsOf(cli), cliFile, r.dp.defense, { setDefense: () => {}, warn: () => {} }).changes, []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a reload of a file without a "services" key (emptied, cut, comments only) is refused while services run; "services: []" deletes them', async () => {

@@ -4,7 +4,7 @@
 // socket leave uvsd serving. Needs root and network namespaces (skipped with the reason otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { withDrLab } from './lab/itest.js';
@@ -23,7 +23,7 @@ ${rs.map((a, i) => `      - { address: ${a}, weight: ${weights[i]} }`).join('\n'
 ${extra}`;
 }
 
-test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
+test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; daemon.vrrp-fifo added and dropped by reloads; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
   await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
     const rs = lab.servers.map((s) => s.addr);
     const file = join(lab.tmp, 'uvsd.yaml');
@@ -83,6 +83,32 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     const ln2 = await lab.uvsadmMust(['-Ln']);
     assert.match(ln2, new RegExp(`\n  -> ${rs[1]!.replace(/\./g, '\\.')}:80 +Route +5 `), ln2);
     assert.doesNotMatch(ln2, /\nUDP  /, 'the UDP service left the file, so it left the table');
+
+    // keepalived's notify FIFO added by a reload (daemon.vrrp-fifo): made 0600 and read at once,
+    // its lines set the role; a later reload without it stops reading it.
+    const fifo = join(lab.tmp, 'vrrp.fifo');
+    const withFifo = config(rs, [2, 5]).replace('  drain-timeout: 0\n', `  drain-timeout: 0\n  vrrp-fifo: ${fifo}\n`);
+    writeFileSync(file, withFifo);
+    assert.equal(await lab.uvsadmMust(['--reload', '--dry-run']), `set vrrp-fifo (none) -> ${fifo}\n`);
+    assert.equal(await lab.uvsadmMust(['--reload']), '');
+    const st = statSync(fifo);
+    assert.ok(st.isFIFO() && (st.mode & 0o777) === 0o600, `a FIFO, mode 0600: ${st.mode.toString(8)}`);
+    const roleAfter = async (line: string, want: string): Promise<string> => {
+      const fd = openSync(fifo, 'w'); // uvsd holds it open for reading: no wait
+      writeSync(fd, `${line}\n`);
+      closeSync(fd);
+      let text = '';
+      for (let i = 0; i < 50 && !new RegExp(`^role ${want}$`, 'm').test(text); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        text = await lab.uvsadmMust(['--status']);
+      }
+      return text;
+    };
+    assert.match(await roleAfter('INSTANCE "VI_1" BACKUP 100', 'backup'), new RegExp(`^role backup$[^]*^vrrp_fifo ${fifo} events 1 ignored 0`, 'm'));
+    assert.match(await roleAfter('INSTANCE "VI_1" MASTER 100', 'master'), /^role master$/m);
+    writeFileSync(file, config(rs, [2, 5]));
+    assert.equal(await lab.uvsadmMust(['--reload']), '');
+    assert.doesNotMatch(await lab.uvsadmMust(['--status']), /^vrrp_fifo /m, 'the FIFO is no longer read');
 
     // 1,000 malformed requests on one connection: each answered with an error, uvsd keeps serving.
     const replies = await new Promise<number>((resolve, reject) => {

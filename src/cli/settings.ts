@@ -13,6 +13,7 @@ import {
 import { UvsError } from '../control/errors.js';
 import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/listen.js';
+import { fifoPathProblem } from '../control/vrrpfifo.js';
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
 export interface SettingsOptions extends DefenseOptions {
@@ -123,6 +124,8 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
   }
   const groupsWhy = o.haGroup === undefined ? undefined : haGroupsProblem(o.haGroup, addr);
   if (groupsWhy !== undefined) return `${at('haGroups') ?? '--ha-group'} ${groupsWhy}`;
+  const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
+  if (fifoWhy !== undefined) return `${at('vrrpFifo') ?? '--vrrp-fifo:'} ${fifoWhy}`;
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
     // The import would add the keepalived services again on top of the saved ones.
     const w = at('stateFile');
@@ -152,15 +155,22 @@ function haGroupsProblem(groups: readonly HaGroupSpec[], addr: readonly LinkAddr
   return undefined;
 }
 
+/** The start-only daemon settings a reload applies all the same, when they changed: the HA groups and keepalived's FIFO. */
+export interface DaemonApplied {
+  haGroups?: HaGroupSpec[];
+  /** The FIFO to read from now on (path undefined: none). */
+  vrrpFifo?: { path: string | undefined };
+}
+
 /**
  * A reload's check of the daemon settings, before anything changes: uvsd's next start with
  * `cfg` (the same command line, the file's values, defaults for what the file dropped) must pass
  * the checks over several settings (the file's values were checked one by one when it was
  * read), else BAD_CONFIG with the problem. Returns one line per start-only setting that differs
- * from `running` (reported, ignored until a restart), and the HA groups when they differ: a
- * reload applies those (daemonReload).
+ * from `running` (reported, ignored until a restart), and the HA groups and the FIFO when they
+ * differ, with a `set ...` line each: a reload applies those (daemonReload).
  */
-export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile): { ignored: string[]; haGroups?: HaGroupSpec[]; change?: string } {
+export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile): { ignored: string[]; applied: DaemonApplied; changes: string[] } {
   const next = { ...opts, file: cfg } as SettingsOptions & Record<string, unknown>;
   const fromFile = fileOptions(cfg.daemon);
   for (const k of Object.keys(START_ONLY_DAEMON_KEYS) as Array<keyof DaemonSettings>) {
@@ -172,38 +182,50 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
   const want = settingsOf(next);
   const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : String(v));
   const ignored: string[] = [];
-  let groups: { haGroups: HaGroupSpec[]; change: string } | undefined;
+  const applied: DaemonApplied = {};
+  const changes: string[] = [];
   for (const [k, name] of Object.entries(START_ONLY_DAEMON_KEYS) as Array<[keyof DaemonSettings, string]>) {
     const [was, now] = [show(running[k]), show(want[k])];
     if (was === now) continue;
-    if (k === 'haGroups') groups = { haGroups: next.haGroup ?? [], change: `set ${name} ${was} -> ${now}` };
-    else ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
+    if (k === 'haGroups') applied.haGroups = next.haGroup ?? [];
+    else if (k === 'vrrpFifo') applied.vrrpFifo = { path: next.vrrpFifo };
+    else {
+      ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
+      continue;
+    }
+    changes.push(`set ${name} ${was} -> ${now}`);
   }
-  return { ignored, ...groups };
+  return { ignored, applied, changes };
 }
 
 /**
  * What uvsd does with a reload's daemon settings (ConfigSources.daemon), before anything
  * changes: with --config, checkDaemonReload (throws for a setting the next start would refuse;
  * the start-only ones that changed are `ignored`); the defenses: the file's values (defaults when
- * absent), except options given on the command line; the HA groups likewise. apply() logs each
- * ignored setting, sets the defenses and the HA groups (`running` then holds the groups set).
+ * absent), except options given on the command line; the HA groups and the FIFO likewise.
+ * apply() logs each ignored setting, sets the defenses, the HA groups and the FIFO (`running`
+ * then holds what was set).
  */
 export function daemonReload(
   opts: SettingsOptions, running: DaemonSettings, cfg: ConfigFile, defense: Readonly<DefenseOptions>,
-  to: { setDefense(next: DefenseOptions): void; setHaGroups?(groups: HaGroupSpec[]): void; warn(line: string): void },
+  to: { setDefense(next: DefenseOptions): void; setHaGroups?(groups: HaGroupSpec[]): void; setVrrpFifo?(path: string | undefined): void; warn(line: string): void },
 ): DaemonReload {
-  const { ignored, haGroups, change } = opts.file === undefined ? { ignored: [] } as ReturnType<typeof checkDaemonReload> : checkDaemonReload(opts, running, cfg);
+  const { ignored, applied, changes: applies } = opts.file === undefined ? { ignored: [], applied: {}, changes: [] } as ReturnType<typeof checkDaemonReload> : checkDaemonReload(opts, running, cfg);
   const { next, changes } = defenseChanges(defense, cfg.daemon, opts.fromCli);
   return {
-    changes: change === undefined ? changes : [...changes, change],
+    changes: [...changes, ...applies],
     ignored,
     apply: () => {
       for (const line of ignored) to.warn(line);
       if (changes.length > 0) to.setDefense(next);
+      const { haGroups, vrrpFifo } = applied;
       if (haGroups !== undefined) {
         running.haGroups = haGroups.length === 0 ? undefined : haGroups.map(haGroupText);
         to.setHaGroups?.(haGroups);
+      }
+      if (vrrpFifo !== undefined) {
+        running.vrrpFifo = vrrpFifo.path;
+        to.setVrrpFifo?.(vrrpFifo.path);
       }
     },
   };

@@ -17,7 +17,7 @@ import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
-import { VrrpFifo, fifoPathProblem } from '../control/vrrpfifo.js';
+import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText } from '../control/printers.js';
 import { roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
@@ -261,11 +261,6 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: invalid --role "${o.role}" (master, backup)`);
     process.exit(2);
   }
-  const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
-  if (fifoWhy !== undefined) {
-    console.error(`uvsd: --vrrp-fifo: ${fifoWhy}`);
-    process.exit(2);
-  }
   if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
     console.error('uvsd: at least one --addr must be fixed (not floating): a backup needs an address of its own');
     process.exit(2);
@@ -475,10 +470,12 @@ export async function main(argv: string[]): Promise<void> {
   };
   const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
   const vlog = log.child({ component: 'vrrp' });
-  const vrrpFifo = opts.vrrpFifo === undefined ? undefined : new VrrpFifo(opts.vrrpFifo, (args, ev) => {
+  const fifoAt = (path: string): VrrpFifo => new VrrpFifo(path, (args, ev) => {
     control.call('setRole', args);
     vlog.info({ via: 'vrrp-fifo', [ev.type === 'GROUP' ? 'group' : 'instance']: ev.name, state: ev.state, ...args }, 'role set by keepalived');
   }, () => dp.link.groupNames, (msg, extra) => vlog.warn(extra, msg));
+  /** keepalived's FIFO read (--vrrp-fifo, or daemon.vrrp-fifo as set by the last reload). */
+  let vrrpFifo = opts.vrrpFifo === undefined ? undefined : fifoAt(opts.vrrpFifo);
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
@@ -537,6 +534,19 @@ export async function main(argv: string[]): Promise<void> {
     setHaGroups: (groups) => {
       control.setHaGroups(groups);
       config.settings.haGroups = running.haGroups;
+    },
+    setVrrpFifo: (path) => {
+      // The path was checked with the reload; one that became unusable since is a warning, no FIFO read.
+      vrrpFifo?.close();
+      vrrpFifo = path === undefined ? undefined : fifoAt(path);
+      config.settings.vrrpFifo = path;
+      try {
+        vrrpFifo?.open();
+      } catch (e) {
+        vlog.warn({ path, error: (e as Error).message.split('\n')[0] }, 'vrrp fifo cannot be opened');
+        vrrpFifo = undefined;
+      }
+      control.info.vrrpFifo = vrrpFifo === undefined ? undefined : () => (vrrpFifo as VrrpFifo).status();
     },
     warn: (line) => log.warn({ file: opts.config }, line),
   });

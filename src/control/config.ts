@@ -69,7 +69,7 @@ export const RELOADABLE_DAEMON_KEYS = {
 /**
  * The daemon settings read at start only, as the config file spells them: a reload checks them
  * like uvsd's start does, and reports a changed one as ignored (restart uvsd to change it) — but
- * for the HA groups, which a reload applies (checkDaemonReload).
+ * for the HA groups and keepalived's FIFO, which a reload applies (checkDaemonReload).
  */
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
