@@ -263,26 +263,41 @@ test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fif
   }
 });
 
-test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
+type SettingsOpts = Parameters<typeof import('../src/cli/settings.js').settingsOf>[0];
+
+/**
+ * A --config file (first contents `first`) in a temporary directory, and uvsd's options as a
+ * start with it sets them (nothing on the command line); the directory is removed after fn.
+ */
+async function withDaemonFile(first: string, fn: (file: string, opts: SettingsOpts, dir: string) => Promise<void> | void): Promise<void> {
   const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
+  const { fileOptions } = await import('../src/cli/settings.js');
+  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-reload-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    writeFileSync(file, first);
+    const cfg = parseConfig(readFileSync(file, 'utf8'), file);
+    const defaults = { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl' };
+    const opts = { ...defaults, ...DEFENSE_DEFAULTS, ...fileOptions(cfg.daemon), file: cfg, fromCli: new Set<string>(), defaults } as unknown as SettingsOpts;
+    await fn(file, opts, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
+  const { writeFileSync } = await import('node:fs');
   const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
   const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
   const { parseAddrText } = await import('../src/control/config.js');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-daemon-'));
-  try {
-    const file = join(dir, 'u.yaml');
-    const text = (d: string, weight = 1) => `daemon:\n${d}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20, weight: ${weight} }] }\n`;
-    const start = '  addresses: [192.168.8.10/24]\n  metrics: 127.0.0.1:9101\n';
-    writeFileSync(file, text(start));
+  const text = (d: string, weight = 1) => `daemon:\n${d}services:\n  - { proto: tcp, address: 192.168.8.200, port: 80, servers: [{ address: 192.168.8.20, weight: ${weight} }] }\n`;
+  const start = '  addresses: [192.168.8.10/24]\n  metrics: 127.0.0.1:9101\n';
+  await withDaemonFile(text(start), (file, fromFile) => {
     // uvsd as started: --addr on the command line, the rest from the file or the defaults.
-    const opts = {
-      tap: 'uvs0', addr: [parseAddrText('192.168.8.10/24')], socket: '/run/uvs/uvsd.sock', metrics: '127.0.0.1:9101', connMax: 1048576, drainTimeout: 30,
-      role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl', ...DEFENSE_DEFAULTS, file: parseConfig(readFileSync(file, 'utf8'), file),
-      fromCli: new Set(['addr']),
-      defaults: { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master', bgpBirdSocket: '/run/bird/bird.ctl' } as Record<string, unknown>,
-    };
+    const opts = { ...fromFile, addr: [parseAddrText('192.168.8.10/24')], fromCli: new Set(['addr']) };
     const running = settingsOf(opts);
     const r = rig({ addrs: ['192.168.8.10/24'] });
     const warned: string[] = [];
@@ -332,35 +347,8 @@ test('a reload checks every daemon setting as the next start would (command line
     // Dropped from the file: the default is what the next start would take.
     writeFileSync(file, text('', 2));
     assert.deepEqual(cm.reload(true), ['set evict-above 0.8 -> 0.9', 'ignored daemon.metrics 127.0.0.1:9101 -> (none): read at start only (restart uvsd to change it)']);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
-
-type SettingsOpts = Parameters<typeof import('../src/cli/settings.js').settingsOf>[0];
-
-/**
- * A --config file (first contents `first`) in a temporary directory, and uvsd's options as a
- * start with it sets them (nothing on the command line); the directory is removed after fn.
- */
-async function withDaemonFile(first: string, fn: (file: string, opts: SettingsOpts, dir: string) => Promise<void> | void): Promise<void> {
-  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { fileOptions } = await import('../src/cli/settings.js');
-  const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-reload-'));
-  try {
-    const file = join(dir, 'u.yaml');
-    writeFileSync(file, first);
-    const cfg = parseConfig(readFileSync(file, 'utf8'), file);
-    const defaults = { tap: 'uvs0', socket: '/run/uvs/uvsd.sock', connMax: 1048576, drainTimeout: 30, role: 'master' as const, bgpBirdSocket: '/run/bird/bird.ctl' };
-    const opts = { ...defaults, ...DEFENSE_DEFAULTS, ...fileOptions(cfg.daemon), file: cfg, fromCli: new Set<string>(), defaults } as unknown as SettingsOpts;
-    await fn(file, opts, dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('a reload applies daemon.vrrp-fifo (checked as at start, listed by --dry-run): added, moved, refused where its directory is missing, dropped; the command line\'s wins', async () => {
   const { writeFileSync } = await import('node:fs');

@@ -546,7 +546,6 @@ export async function main(argv: string[]): Promise<void> {
         vlog.warn({ path, error: (e as Error).message.split('\n')[0] }, 'vrrp fifo cannot be opened');
         vrrpFifo = undefined;
       }
-      control.info.vrrpFifo = vrrpFifo === undefined ? undefined : () => (vrrpFifo as VrrpFifo).status();
     },
     warn: (line) => log.warn({ file: opts.config }, line),
   });
@@ -753,8 +752,8 @@ export async function main(argv: string[]): Promise<void> {
       release();
       process.exit(1);
     }
-    control.info.vrrpFifo = () => (vrrpFifo as VrrpFifo).status();
   }
+  control.info.vrrpFifo = () => vrrpFifo?.status(); // the FIFO read now (a reload may add, move or drop it)
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
   if (bgp !== undefined) {

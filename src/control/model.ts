@@ -204,8 +204,8 @@ export interface ControlInfo {
   workers?: Workers;
   /** The link under uvsd as last polled (linkwatch.ts), shown by status. */
   link?: () => LinkStatus;
-  /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status. */
-  vrrpFifo?: () => VrrpFifoStatus;
+  /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status; undefined while none is read. */
+  vrrpFifo?: () => VrrpFifoStatus | undefined;
 }
 
 export class Control {

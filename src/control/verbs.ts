@@ -735,6 +735,7 @@ export const VERBS = {
 
   status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
     const dp = ctx.control.dp;
+    const fifo = ctx.control.info.vrrpFifo?.();
     return {
       drain: drainStatus(ctx),
       mac: formatMac(dp.mac),
@@ -743,7 +744,7 @@ export const VERBS = {
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
       ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
-      ...(ctx.control.info.vrrpFifo !== undefined ? { vrrpFifo: ctx.control.info.vrrpFifo() } : {}),
+      ...(fifo !== undefined ? { vrrpFifo: fifo } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,

@@ -6,8 +6,9 @@
 // whole datagram and its incremental update holds). Fragments arriving before their first are
 // dropped (counted). Bounded: a fixed table, each datagram in one of PROBES slots from its hash
 // (a direct-mapped table dropped a datagram whenever two live ones shared a slot: with 40 in the
-// 2 s window, about once in five such windows; seen in integration-nat.test.ts); a live slot is never overwritten before it expires
-// (FRAG_TTL_TICKS), and a datagram that finds all its slots taken is counted and dropped.
+// 2 s window, about once in five such windows; seen in integration-nat.test.ts). A live slot is
+// never overwritten before it expires (FRAG_TTL_TICKS); a datagram that finds all its slots
+// taken is counted and dropped.
 
 const SLOTS = 4096;
 /** Slots a datagram may take, from its hash on (wrapping). */

@@ -1582,11 +1582,9 @@ export class Datapath implements Output {
         this.link.setGroups(op.groups);
         this.marking = this.syncOn && this.link.anyMaster;
         this.garpGroups = -1; // indices may have changed: a running takeover's repeats announce all it holds
-        this.setClock();
         moving.forEach((ip, i) => {
-          if (!was[i] && this.announces) this.link.announce(ip);
+          if (!was[i]) this.announce(ip);
         });
-        this.tx.flush();
         return;
       }
       case 'syncMarks': {
