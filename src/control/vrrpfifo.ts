@@ -50,19 +50,23 @@ export function roleCallOf(ev: VrrpEvent, groupNames: readonly string[]): RoleAr
 
 /** Why `path` cannot be the FIFO (it exists and is something else, or its directory does not exist), or undefined. */
 export function fifoPathProblem(path: string): string | undefined {
+  return lookAtFifoPath(path).problem;
+}
+
+/** fifoPathProblem's answer, and whether the path exists (a FIFO when there is no problem). */
+function lookAtFifoPath(path: string): { problem?: string; exists: boolean } {
   try {
-    if (!statSync(path).isFIFO()) return `${path} exists and is not a FIFO`;
+    return statSync(path).isFIFO() ? { exists: true } : { problem: `${path} exists and is not a FIFO`, exists: true };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${path}: ${(e as Error).message}`;
-    let dir = false;
-    try {
-      dir = statSync(dirname(path)).isDirectory();
-    } catch {
-      // missing
-    }
-    if (!dir) return `${path}: its directory ${dirname(path)} does not exist`;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return { problem: `${path}: ${(e as Error).message}`, exists: true };
   }
-  return undefined;
+  let dir = false;
+  try {
+    dir = statSync(dirname(path)).isDirectory();
+  } catch {
+    // missing
+  }
+  return dir ? { exists: false } : { problem: `${path}: its directory ${dirname(path)} does not exist`, exists: false };
 }
 
 export interface VrrpFifoStatus {
@@ -95,13 +99,9 @@ export class VrrpFifo {
 
   /** Create the FIFO if it is missing (mode 0600) and read it; throws with the problem. */
   open(): void {
-    const why = fifoPathProblem(this.path);
-    if (why !== undefined) throw new Error(why);
-    try {
-      statSync(this.path);
-    } catch {
-      execFileSync('mkfifo', ['-m', '600', this.path], { stdio: ['ignore', 'ignore', 'pipe'] });
-    }
+    const { problem, exists } = lookAtFifoPath(this.path);
+    if (problem !== undefined) throw new Error(problem);
+    if (!exists) execFileSync('mkfifo', ['-m', '600', this.path], { stdio: ['ignore', 'ignore', 'pipe'] });
     const fd = openSync(this.path, constants.O_RDWR | constants.O_NONBLOCK);
     this.ino = fstatSync(fd).ino;
     const sock = new Socket({ fd, readable: true, writable: false });
