@@ -1,6 +1,8 @@
 // Module entry: exports the uvs datapath primitives (see src/datapath/port.ts for types).
 #include "common.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 using namespace uvs;
@@ -11,6 +13,50 @@ static Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6);
+}
+
+// threadCpus() -> the CPUs the calling thread may run on (sched_getaffinity of this thread).
+static Napi::Value ThreadCpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return ThrowErrno(env, "sched_getaffinity", "", errno);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (CPU_ISSET(cpu, &set)) out.Set(n++, Napi::Number::New(env, cpu));
+  }
+  return out;
+}
+
+// setThreadCpus(cpus: number[]) pins the calling thread alone (sched_setaffinity with pid 0 is
+// this thread, not the process): a worker pins its datapath, the main thread its control.
+static Napi::Value SetThreadCpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) return ThrowType(env, "setThreadCpus(cpus: number[])");
+  Napi::Array cpus = info[0].As<Napi::Array>();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < cpus.Length(); i++) {
+    Napi::Value v = cpus.Get(i);
+    if (!v.IsNumber()) return ThrowType(env, "setThreadCpus: a CPU is not a number");
+    int32_t cpu = v.As<Napi::Number>().Int32Value();
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return ThrowRange(env, "setThreadCpus: CPU out of range");
+    CPU_SET(cpu, &set);
+  }
+  if (sched_setaffinity(0, sizeof set, &set) != 0) return ThrowErrno(env, "sched_setaffinity", "", errno);
+  return env.Undefined();
+}
+
+// setThreadName(name) names the calling thread (at most 15 bytes): `top -H`, `ps -L` and perf
+// show a worker's datapath as uvs-dp0, uvs-dp1, ... instead of node.
+static Napi::Value SetThreadName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "setThreadName(name: string)");
+  std::string name = info[0].As<Napi::String>().Utf8Value().substr(0, 15);
+  int err = pthread_setname_np(pthread_self(), name.c_str());
+  if (err != 0) return ThrowErrno(env, "pthread_setname_np", name, err);
+  return env.Undefined();
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -32,6 +78,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("steerEntries", Napi::Function::New(env, SteerEntries, "steerEntries"));
   exports.Set("steerRun", Napi::Function::New(env, SteerRun, "steerRun"));
   exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
+  exports.Set("threadCpus", Napi::Function::New(env, ThreadCpus, "threadCpus"));
+  exports.Set("setThreadCpus", Napi::Function::New(env, SetThreadCpus, "setThreadCpus"));
+  exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
   return exports;
 }
 

@@ -9,6 +9,7 @@
 // suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getInDirector, withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
@@ -16,6 +17,7 @@ import { parseExposition } from './helpers/prom.js';
 import { LIP, VIP, repoRoot, type DrLab, type HoldConn } from './lab/dr-lab.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { steerWorker } from '../src/datapath/steer.js';
+import { formatCpuList, parseCpuList } from '../src/control/cpulist.js';
 import type { BatchItem, StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
@@ -385,8 +387,38 @@ test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow
   });
 });
 
-test('--datapath-thread, NAT: the one datapath on a worker thread (the TAP opened as without workers, one queue): TCP and UDP both ways, totals, -Lc, -e, --status lists the one worker; control, metrics and the table answer from the main thread', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--datapath-thread', '--metrics', METRICS] } }, async (lab) => {
+/**
+ * Where uvsd's threads may run (/proc/PID/task/TID/status): the main thread's CPUs and each
+ * thread named uvs-dpN's (the workers name themselves).
+ */
+function threadCpus(pid: number): { main: string; workers: Map<string, string> } {
+  let main = '';
+  const workers = new Map<string, string>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    const cpus = /^Cpus_allowed_list:\s*(\S+)$/m.exec(st)![1]!;
+    const name = /^Name:\s*(\S+)$/m.exec(st)![1]!;
+    if (Number(tid) === pid) main = cpus;
+    else if (name.startsWith('uvs-dp')) workers.set(name, cpus);
+  }
+  return { main, workers };
+}
+
+/** The last CPU this process may use (the datapath's in the --datapath-cpus test), and the others as a list. */
+const CPUS = readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)$/m)![1]!;
+const LAST_CPU = Math.max(...parseCpuList(CPUS));
+const OTHER_CPUS = formatCpuList(parseCpuList(CPUS).filter((c) => c !== LAST_CPU));
+
+test('--datapath-thread --datapath-cpus LAST, NAT: the one datapath on a worker thread (the TAP opened as without workers, one queue), pinned to the last CPU, the main thread to the others; TCP and UDP both ways, totals, -Lc, -e, --status lists the one worker and the CPUs; control, metrics and the table answer from the main thread', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--datapath-thread', '--datapath-cpus', String(LAST_CPU), '--metrics', METRICS] } }, async (lab) => {
+    const pinned = threadCpus(lab.uvsd!.child.pid!);
+    t.diagnostic(`threads: main ${pinned.main}, ${[...pinned.workers].map(([n, c]) => `${n} ${c}`).join(', ')}`);
+    assert.deepEqual([...pinned.workers], [['uvs-dp0', String(LAST_CPU)]], 'the datapath thread on the CPU given');
+    // On a host of one CPU there is no other: the main thread stays where it was.
+    assert.equal(pinned.main, OTHER_CPUS === '' ? CPUS : OTHER_CPUS, 'the main thread on the other CPUs');
+    const text0 = await lab.uvsadmMust(['--status']);
+    assert.match(text0, new RegExp(`^cpus datapath ${LAST_CPU} control ${pinned.main}$`, 'm'), text0);
+    assert.match(text0, new RegExp(`^worker 0 .* cpu ${LAST_CPU}$`, 'm'), text0);
     await services(lab, '-m');
     const http = await lab.http(100);
     const udp = await lab.udp(60);

@@ -71,6 +71,10 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
   { name: '--workers 9', args: [...ADDR, '--workers', '9'], value: '9' },
   { name: '--workers 0', args: [...ADDR, '--workers', '0'], value: '0' },
+  { name: '--datapath-cpus 2-x', args: [...ADDR, '--datapath-cpus', '2-x'], value: '"2-x" is no CPU list' },
+  { name: '--datapath-cpus 1,1', args: [...ADDR, '--datapath-cpus', '1,1'], value: 'names CPU 1 twice' },
+  { name: '--datapath-cpus 1023 (not a CPU of the process)', args: [...ADDR, '--datapath-cpus', '1023'], value: 'CPU 1023 is not one uvsd may run on' },
+  { name: '--datapath-cpus 0 for two workers', args: [...ADDR, '--workers', '2', '--datapath-cpus', '0'], value: '1 CPU for 2 datapath threads (--workers 2)' },
   { name: '--steering bpf', args: [...ADDR, '--workers', '2', '--steering', 'bpf'], value: 'bpf' },
   { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
   { name: '--tap longer than 15 characters', args: [...ADDR, '--tap', 'abcdefghijklmnopq'], value: '1..15 characters' },
@@ -104,7 +108,7 @@ test('uvsd --help exits 0 and lists every option', async () => {
   const r = await uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread']) {
+  for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread', '--datapath-cpus']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
 });

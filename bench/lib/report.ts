@@ -15,7 +15,8 @@ export type UdpMode = 'dr' | 'nat' | 'fullnat';
  *  for before/after in one run. uvsd-ring: uvsd --port af_packet:uvs0, the ring backend on a veth
  *  whose peer uvs0p is on the bridge where the TAP would be. uvsd-w2: uvsd --workers 2 (two TAP
  *  queues, a worker thread each; TCP rows only, not pinned to one CPU), beside uvsd in the same repeat.
- *  uvsd-thread: uvsd --datapath-thread (the one datapath on a worker thread, pinned like uvsd). */
+ *  uvsd-thread: uvsd --datapath-thread --datapath-cpus 1 (the one datapath on a worker thread
+ *  pinned to the forwarder's CPU as uvsd is; its main thread, control, on the other CPU). */
 export const FORWARDERS = ['c', 'uvsd', 'c-uring', 'c-uring-vnet', 'uvsd-syscalls', 'nft', 'uvsd-before', 'uvsd-ring', 'uvsd-w2', 'uvsd-thread'] as const;
 export type Forwarder = (typeof FORWARDERS)[number];
 export const LABEL: Record<Forwarder, string> = {
@@ -27,7 +28,7 @@ export const LABEL: Record<Forwarder, string> = {
   'uvsd-before': 'uvsd (--before)',
   'uvsd-ring': 'uvsd --port af_packet (ring)',
   'uvsd-w2': 'uvsd --workers 2',
-  'uvsd-thread': 'uvsd --datapath-thread',
+  'uvsd-thread': 'uvsd --datapath-thread --datapath-cpus 1',
   nft: 'kernel nftables NAT',
 };
 /** The baseline every run of a UDP lab is divided by in the per-run table. */

@@ -227,8 +227,11 @@ export class UdpLab {
     // perf names JIT-compiled JavaScript from /tmp/perf-PID.map.
     if (o.perf) nodeArgs.push('--perf-basic-prof-only-functions');
     if (o.traceGc) nodeArgs.push('--trace-gc');
+    // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus only the datapath thread is
+    // (uvsd pins it), the main thread takes the other CPU.
+    const pin = extraArgs.includes('--datapath-cpus') ? [] : ['taskset', '-c', FWD_CPU];
     const proc = this.lab.spawn(this.dir, [
-      'taskset', '-c', FWD_CPU,
+      ...pin,
       process.execPath, ...nodeArgs, uvsdJs,
       ...portArgs, '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
       '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), ...ioArgs, ...extraArgs,
@@ -383,7 +386,7 @@ export class UdpLab {
           this.portIf = 'uvs0p';
         }
         const io = fwd === 'uvsd-syscalls' ? 'syscalls' : fwd === 'uvsd-ring' ? 'ring' : 'auto';
-        f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], fwd === 'uvsd-thread' ? ['--datapath-thread'] : [], fwd === 'uvsd-before');
+        f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], fwd === 'uvsd-thread' ? ['--datapath-thread', '--datapath-cpus', FWD_CPU] : [], fwd === 'uvsd-before');
       }
       if (fwd !== 'nft' && !(await this.waitStationLearned())) throw new Error(`bridge never learned ${STATION_MAC} on uvs0`);
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));

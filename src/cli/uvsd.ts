@@ -26,6 +26,7 @@ import {
   ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
+import { formatCpuList, parseCpuList } from '../control/cpulist.js';
 import { StateFile, restoreState } from '../control/statefile.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -93,6 +94,8 @@ interface Options extends DefenseOptions {
   workers: number;
   /** --datapath-thread: with --workers 1, the datapath on a worker thread too (main keeps control, metrics, health). */
   datapathThread: boolean;
+  /** --datapath-cpus: one CPU per datapath thread, in worker order. */
+  datapathCpus?: number[];
   /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts). */
   jitWarmup: boolean;
 }
@@ -120,6 +123,35 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
 const STATE_FLUSH_MS = 5_000;
+
+/**
+ * --datapath-cpus, the main thread's part (each worker pins itself as it starts): with workers the
+ * main thread (control, metrics, health checks) takes the CPUs the process may use but the
+ * workers' (none left: it stays where it was); without, it is the datapath and takes its CPU.
+ */
+function pinMainThread(cpus: number[], workers: boolean): { datapath: number[]; control: number[] } {
+  if (!workers) {
+    native.setThreadCpus(cpus);
+  } else {
+    const rest = native.threadCpus().filter((c) => !cpus.includes(c));
+    if (rest.length > 0) native.setThreadCpus(rest);
+  }
+  return { datapath: cpus, control: native.threadCpus() };
+}
+
+/**
+ * What is wrong with --datapath-cpus for `workers` worker threads (0: the datapath on the main
+ * thread), the process allowed `allowed`, or undefined.
+ */
+function datapathCpusProblem(cpus: readonly number[], workers: number, allowed: readonly number[]): string | undefined {
+  const threads = Math.max(1, workers);
+  if (cpus.length !== threads) {
+    return `${cpus.length} CPU${cpus.length === 1 ? '' : 's'} for ${threads} datapath thread${threads === 1 ? '' : 's'}${workers > 1 ? ` (--workers ${workers})` : ''}: name one per thread`;
+  }
+  const bad = cpus.find((c) => !allowed.includes(c));
+  if (bad !== undefined) return `CPU ${bad} is not one uvsd may run on (${formatCpuList(allowed)})`;
+  return undefined;
+}
 
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -198,6 +230,8 @@ function parseOptions(argv: string[]): Options {
       intArg('--workers', 1, MAX_WORKERS), 1)
     .option('--datapath-thread', 'with --workers 1: the datapath on a worker thread of its own, as with more workers; control, metrics and health checks ' +
       'keep the main thread and answer without waiting for the datapath\'s frame budget (docs/uvsd.md)', false)
+    .option('--datapath-cpus <list>', 'pin each datapath thread to a CPU of this list, in worker order (one per thread: 1, or 2,3 with --workers 2); ' +
+      'with workers or --datapath-thread the main thread (control, metrics, health checks) then runs on the other CPUs', wrap((v) => parseCpuList(v)))
     .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
     .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
@@ -299,6 +333,13 @@ function parseOptions(argv: string[]): Options {
       process.exit(2);
     }
   }
+  if (o.datapathCpus !== undefined) {
+    const why = datapathCpusProblem(o.datapathCpus, o.workers > 1 || o.datapathThread ? o.workers : 0, native.threadCpus());
+    if (why !== undefined) {
+      console.error(`uvsd: --datapath-cpus ${(o.datapathCpus as number[]).join(',')}: ${why}`);
+      process.exit(2);
+    }
+  }
   const problem = combinationProblem(o as Options, (name) => program.getOptionValueSource(name) === 'cli');
   if (problem !== undefined) {
     console.error(`uvsd: ${problem}`);
@@ -379,7 +420,7 @@ export async function main(argv: string[]): Promise<void> {
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr,
-      }, opts.metricsListen !== undefined, opts.jitWarmup, opts.ring !== undefined);
+      }, { census: opts.metricsListen !== undefined, warmup: opts.jitWarmup, ring: opts.ring !== undefined, cpus: opts.datapathCpus });
       const g = group;
       port = {
         mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,
@@ -441,6 +482,7 @@ export async function main(argv: string[]): Promise<void> {
         : 'TAP steering program refused: queues follow the kernel\'s automq table (replies may be handed over between workers)');
     }
   }
+  const cpus = opts.datapathCpus === undefined ? undefined : pinMainThread(opts.datapathCpus, group !== undefined);
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   const roleOps: DpOp[] = [];
   if (opts.haGroup !== undefined) roleOps.push({ op: 'haGroups', groups: opts.haGroup });
@@ -458,7 +500,7 @@ export async function main(argv: string[]): Promise<void> {
     onBack: () => announceAll(),
   });
   const control = new Control(dp, {
-    tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group, link: () => links.status(),
+    tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
   });
   /**
    * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
@@ -777,6 +819,7 @@ export async function main(argv: string[]): Promise<void> {
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
       socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
+      ...(cpus === undefined ? {} : { datapathCpus: formatCpuList(cpus.datapath), controlCpus: formatCpuList(cpus.control) }),
     },
     'uvsd started',
   );

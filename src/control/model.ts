@@ -22,7 +22,7 @@ import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
-import { serviceKey, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
+import { serviceKey, type CpuPinning, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
 export interface DestModel {
   slot: number;
@@ -206,6 +206,8 @@ export interface ControlInfo {
   link?: () => LinkStatus;
   /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status; undefined while none is read. */
   vrrpFifo?: () => VrrpFifoStatus | undefined;
+  /** uvsd --datapath-cpus: the datapath threads' CPUs and the main thread's, shown by status. */
+  cpus?: CpuPinning;
 }
 
 export class Control {

@@ -8,6 +8,7 @@ import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
 import { serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import { formatCpuList } from './cpulist.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
@@ -449,9 +450,10 @@ export function formatStatus(st: StatusResult): string {
   }
   // uvsd --workers N: how frames pick their queue, one line per worker thread (the counters below are their sums).
   if (st.steering !== undefined) lines.push(`steering ${st.steering}`);
+  if (st.cpus !== undefined) lines.push(`cpus datapath ${st.cpus.datapath.join(',')} control ${formatCpuList(st.cpus.control)}`);
   for (const w of st.workers ?? []) {
     lines.push(`worker ${w.worker} io ${w.io} rx_frames ${w.rx_frames} tx_frames ${w.tx_frames} fwd_packets ${w.fwd_packets} ` +
-      `fwd_out_packets ${w.fwd_out_packets} conns ${w.conns} handoff_out ${w.handoff_out} handoff_in ${w.handoff_in}`);
+      `fwd_out_packets ${w.fwd_out_packets} conns ${w.conns} handoff_out ${w.handoff_out} handoff_in ${w.handoff_in}${w.cpu === undefined ? '' : ` cpu ${w.cpu}`}`);
   }
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);

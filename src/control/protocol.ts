@@ -322,10 +322,18 @@ export interface StatusResult {
   workers?: WorkerStatus[];
   /** uvsd --workers N >= 2: how the TAP picks a frame's queue: `ebpf` or `automq (reason)`. */
   steering?: string;
+  /** uvsd --datapath-cpus: where the threads run. */
+  cpus?: CpuPinning;
   /** The director's drain (uvsadm --drain; docs/scale-out.md). */
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */
   bgp?: BgpStatus;
+}
+
+/** uvsd --datapath-cpus: the datapath threads' CPUs in worker order, and the CPUs the main thread (control, metrics, health checks) may run on. */
+export interface CpuPinning {
+  datapath: number[];
+  control: number[];
 }
 
 /** The link under uvsd (src/control/linkwatch.ts): its interface's state and bridge. */

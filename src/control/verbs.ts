@@ -755,6 +755,7 @@ export const VERBS = {
       defense: { secureTcp: dp.secureTcp, ...dp.defense },
       ...(ctx.control.info.workers !== undefined
         ? { workers: ctx.control.info.workers.status(), steering: ctx.control.info.workers.steering() } : {}),
+      ...(ctx.control.info.cpus !== undefined ? { cpus: ctx.control.info.cpus } : {}),
     };
   }),
 };

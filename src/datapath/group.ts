@@ -38,6 +38,8 @@ export interface WorkerSetup {
   census: boolean;
   /** Run the JIT warm-up (warmup.ts) before the queue is read (uvsd without --no-jit-warmup). */
   warmup: boolean;
+  /** The CPU the worker pins its thread to first (uvsd --datapath-cpus), or undefined. */
+  cpu?: number;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -137,6 +139,8 @@ export interface WorkerStatus {
   conns: number;
   handoff_out: number;
   handoff_in: number;
+  /** The CPU the worker's thread is pinned to (uvsd --datapath-cpus). */
+  cpu?: number;
 }
 
 /** What Control needs of the workers (ControlInfo.workers). */
@@ -187,6 +191,8 @@ export class DatapathGroup implements Workers {
   readonly count: number;
   /** The workers read ring sockets of the ring backend (one fanout group), not TAP queues. */
   readonly ring: boolean;
+  /** uvsd --datapath-cpus: worker i's CPU. */
+  private readonly cpus: readonly number[] | undefined;
   private readonly links: Link[] = [];
   private shadowDp: Datapath | undefined;
   private steerer: Steering | undefined;
@@ -211,9 +217,13 @@ export class DatapathGroup implements Workers {
 
   /**
    * Start one worker per queue. `dp` are the shadow's options (connMax is split between the
-   * workers: each holds its share of the table).
+   * workers: each holds its share of the table). census, warmup: WorkerSetup's; ring: the queues
+   * are ring sockets; cpus: worker i pins its thread to cpus[i].
    */
-  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>, census = false, warmup = false, ring = false) {
+  constructor(queues: TapInfo[], port: WorkerSetup['port'], dp: Omit<DatapathOptions, 'advise' | 'worker'>,
+    o: { census?: boolean; warmup?: boolean; ring?: boolean; cpus?: readonly number[] } = {}) {
+    const { census = false, warmup = false, ring = false, cpus } = o;
+    this.cpus = cpus;
     this.ring = ring;
     this.count = queues.length;
     const n = this.count;
@@ -231,7 +241,7 @@ export class DatapathGroup implements Workers {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
-        peers: peers[i], census, warmup,
+        peers: peers[i], census, warmup, cpu: cpus?.[i],
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,
@@ -433,6 +443,7 @@ export class DatapathGroup implements Workers {
         rx_frames: c?.[C.rx_frames] ?? 0, tx_frames: c?.[C.tx_frames] ?? 0,
         fwd_packets: c?.[C.fwd_packets] ?? 0, fwd_out_packets: c?.[C.fwd_out_packets] ?? 0,
         conns: s?.scalars[0] ?? 0, handoff_out: c?.[C.handoff_out] ?? 0, handoff_in: c?.[C.handoff_in] ?? 0,
+        ...(this.cpus === undefined ? {} : { cpu: this.cpus[i] }),
       };
     });
   }

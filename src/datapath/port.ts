@@ -98,6 +98,12 @@ export interface Native {
   steerEntries(mapFd: number): number[];
   /** CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID). */
   threadCpuMs(): number;
+  /** The CPUs the calling thread may run on (sched_getaffinity). */
+  threadCpus(): number[];
+  /** Pin the calling thread alone to these CPUs (sched_setaffinity of this thread). */
+  setThreadCpus(cpus: number[]): void;
+  /** Name the calling thread (15 bytes at most), as top -H and ps -L show it. */
+  setThreadName(name: string): void;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }

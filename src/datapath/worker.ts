@@ -33,6 +33,10 @@ type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number } | { t: 'arp'; fr
 const setup = workerData as WorkerSetup;
 const parent = parentPort as MessagePort;
 const { index, count } = setup;
+// Named for top -H and ps -L; with uvsd --datapath-cpus alone on its CPU, before it touches its
+// queue or table.
+native.setThreadName(`uvs-dp${index}`);
+if (setup.cpu !== undefined) native.setThreadCpus([setup.cpu]);
 
 const port = setup.ring ? Port.fromRing(setup.queue, setup.port) : Port.fromTap(setup.queue, setup.port);
 const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count } }, port);
