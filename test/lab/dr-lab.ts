@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, delay, type ExecResult, type Proc } from './netns.js';
+import { Lab, type HostSpec, delay, type ExecResult, type Proc } from './netns.js';
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
@@ -213,46 +213,39 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     await lab.addBridge(dir, 'br0');
     if (opts.port === 'ring') await addRingVeth(lab, dir, 'br0');
 
+    const hosts: HostSpec[] = [];
     for (let i = 0; i < nClients; i++) {
       const role = i === 0 ? 'cli' : `cli${i + 1}`;
-      const ns = await lab.addNs(role);
-      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${role}`, addr: `${SUBNET}.${100 + i}/24` });
-      clients.push(ns);
+      hosts.push({ role, ifs: [{ portName: `v${role}`, addr: `${SUBNET}.${100 + i}/24` }] });
     }
-
     if (opts.offLink) {
       if (mode === 'dr' || mode === 'nat') throw new Error(`offLink is not for ${mode}`);
-      const gw = await lab.addNs('gw');
-      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw0', ifname: 'eth0', addr: `${GW_ADDR}/24` });
-      await lab.addHostIf({ ns: gw, bridgeNs: dir, bridge: 'br0', portName: 'vgw1', ifname: 'eth1', addr: `${ROUTED_SUBNET}.1/24` });
-      await lab.sysctl(gw, { 'net.ipv4.ip_forward': 1 });
       // FULLNAT servers answer the LIP: back through the router to the director's network.
+      hosts.push({
+        role: 'gw', sysctl: { 'net.ipv4.ip_forward': 1 },
+        ifs: [{ portName: 'vgw0', ifname: 'eth0', addr: `${GW_ADDR}/24` }, { portName: 'vgw1', ifname: 'eth1', addr: `${ROUTED_SUBNET}.1/24` }],
+      });
     }
+    const holdsVip = mode === 'dr' || mode === 'tun';
     for (let i = 1; i <= nServers; i++) {
       const name = `rs${i}`;
-      const ns = await lab.addNs(name);
       const addr = `${mode === 'nat' ? NAT_SUBNET : opts.offLink ? ROUTED_SUBNET : SUBNET}.${10 + 10 * i}`;
-      const holdsVip = mode === 'dr' || mode === 'tun';
-      if (holdsVip) {
-        await lab.sysctl(ns, {
-          'net.ipv4.conf.all.arp_ignore': 1,
-          'net.ipv4.conf.all.arp_announce': 2,
-          'net.ipv4.conf.default.arp_ignore': 1,
-          'net.ipv4.conf.default.arp_announce': 2,
-        });
-      }
-      await lab.addHostIf({ ns, bridgeNs: dir, bridge: 'br0', portName: `v${name}`, addr: `${addr}/24`, loAddrs: mode === 'dr' ? vips : [] });
-      if (holdsVip) await lab.sysctl(ns, { 'net.ipv4.conf.eth0.arp_ignore': 1, 'net.ipv4.conf.eth0.arp_announce': 2 });
-      // NAT: the replies must come back through the director.
-      if (mode === 'nat') await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', NAT_DIR_ADDR]);
-      if (opts.offLink) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', `${ROUTED_SUBNET}.1`]);
-      if (mode === 'tun') {
-        // IPIP and GRE always; GUE on the port the tunnel tests use (ipvsadm --tun-port).
-        const p = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0', '--gue-port', String(LAB_GUE_PORT)]), { cwd: repoRoot });
-        await p.waitForLine(/uvs-decap ready/, 10_000);
+      hosts.push({
+        role: name, ifs: [{ portName: `v${name}`, addr: `${addr}/24` }], loAddrs: mode === 'dr' ? vips : [],
+        sysctl: holdsVip ? Object.fromEntries(['all', 'default', 'eth0'].flatMap((d) => [[`net.ipv4.conf.${d}.arp_ignore`, 1], [`net.ipv4.conf.${d}.arp_announce`, 2]])) : {},
+        // NAT: the replies must come back through the director.
+        routes: mode === 'nat' ? [['default', 'via', NAT_DIR_ADDR]] : opts.offLink ? [['default', 'via', `${ROUTED_SUBNET}.1`]] : [],
+      });
+      servers.push({ name, ns: lab.nsName(name), addr, proc: null });
+    }
+    clients.push(...(await lab.addHosts(dir, 'br0', hosts)).slice(0, nClients));
+    if (mode === 'tun') {
+      // IPIP and GRE always; GUE on the port the tunnel tests use (ipvsadm --tun-port).
+      for (const s of servers) {
+        const p = lab.spawn(s.ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--vip', vips.join(','), '--dev', 'eth0', '--gue-port', String(LAB_GUE_PORT)]), { cwd: repoRoot });
         decaps.push(p);
       }
-      servers.push({ name, ns, addr, proc: null });
+      await Promise.all(decaps.map((p) => p.waitForLine(/uvs-decap ready/, 10_000)));
     }
 
     if (opts.hostAddr !== undefined) await lab.must(['ip', 'addr', 'add', opts.hostAddr, 'dev', 'br0'], dir);

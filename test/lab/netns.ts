@@ -53,6 +53,18 @@ export interface VethEnd {
   ifname: string;
 }
 
+/** A host for Lab.addHosts: its namespace's role name, its links into the bridge and its setup. */
+export interface HostSpec {
+  role: string;
+  /** Links into the bridge: the bridge-side veth end, the host's end (default eth0), its CIDR address, a fixed MAC. */
+  ifs: { portName: string; ifname?: string; addr?: string; mac?: string }[];
+  /** Extra /32 addresses on lo (DR/TUN real servers hold the VIP there). */
+  loAddrs?: string[];
+  sysctl?: Record<string, string | number>;
+  /** Arguments of `ip route add`, one list per route. */
+  routes?: string[][];
+}
+
 export interface HostIfOptions {
   /** Namespace of the host end. */
   ns: string;
@@ -373,6 +385,47 @@ export class Lab {
     for (const a of o.loAddrs ?? []) {
       await this.must(['ip', '-n', o.ns, 'addr', 'add', a.includes('/') ? a : `${a}/32`, 'dev', 'lo']);
     }
+  }
+
+  /**
+   * Hosts on a bridge, each a namespace as addNs and addHostIf make them (lo up, IPv6 off, veths
+   * into the bridge, addresses, sysctls, routes), in one command for the bridge side and two per
+   * host (ip -batch) rather than about ten per host: a command costs ~10 ms, so a lab of a
+   * client and two servers is ready ~0.25 s sooner. Returns the namespaces, in the hosts' order.
+   */
+  async addHosts(bridgeNs: string, bridge: string, hosts: HostSpec[]): Promise<string[]> {
+    const names: string[] = [];
+    for (const h of hosts) {
+      const ns = this.nsName(h.role);
+      await this.must(['ip', 'netns', 'add', ns]);
+      this.namespaces.push(ns);
+      names.push(ns);
+    }
+    const links: string[] = [];
+    hosts.forEach((h, i) => {
+      for (const f of h.ifs) {
+        checkIfName(f.portName);
+        checkIfName(f.ifname ?? 'eth0');
+        links.push(`link add ${f.portName} type veth peer name ${f.ifname ?? 'eth0'} netns ${names[i]}${f.mac ? ` address ${f.mac}` : ''}`,
+          `link set ${f.portName} up`, `link set ${f.portName} master ${bridge}`);
+      }
+    });
+    await this.must(['ip', '-n', bridgeNs, '-batch', '-'], null, { input: `${links.join('\n')}\n` });
+    await Promise.all(hosts.map(async (h, i) => {
+      const ns = names[i]!;
+      // Setting `all` turns IPv6 off on eth0 too (made above, still down: nothing sent yet).
+      await this.sysctl(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1, ...h.sysctl });
+      const cmds = ['link set lo up'];
+      for (const f of h.ifs) {
+        const dev = f.ifname ?? 'eth0';
+        cmds.push(`link set ${dev} up`);
+        if (f.addr) cmds.push(`addr add ${f.addr} dev ${dev}`);
+      }
+      for (const a of h.loAddrs ?? []) cmds.push(`addr add ${a.includes('/') ? a : `${a}/32`} dev lo`);
+      for (const r of h.routes ?? []) cmds.push(`route add ${r.join(' ')}`);
+      await this.must(['ip', '-n', ns, '-batch', '-'], null, { input: `${cmds.join('\n')}\n` });
+    }));
+    return names;
   }
 
   /** MAC address of an interface. */
