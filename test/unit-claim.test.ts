@@ -3,6 +3,7 @@
 // addresses that cannot be a unicast host are refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { parseIp, prefixMask } from '../src/datapath/addr.js';
 import { probeConflicts, unicastProblem } from '../src/control/claim.js';
 import { arpFrame } from './helpers/frames.js';
@@ -36,6 +37,35 @@ test('probeConflicts: nothing answers → no conflict; our own frames never coun
   // uvsd's own gratuitous ARP for the address (e.g. looped back by the bridge) is not a conflict.
   r.feed(arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: DIR_MAC }, { op: 1, sha: DIR_MAC, spa: DIR_IP, tpa: DIR_IP }));
   assert.equal(r.counters().arp_conflicts, 0);
+});
+
+test('probeConflicts: an answer that came within the window but waits on its socket while the loop is busy counts (the window\'s timer runs before the loop reads it)', async () => {
+  const r = rig();
+  const ip = parseIp(VIP);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  // Sockets stand in for the TAP: `answers` is read as the TAP is (its own fd in the loop's I/O
+  // phase). At the second probe, halfway through the 200 ms window, a callback of another socket
+  // sends the answer and keeps the loop busy past the window's end; the next loop turn runs the
+  // window's timer before it reads `answers`. Before, the conflict was looked for in between.
+  const [busy, answers, tx] = [createSocket('udp4'), createSocket('udp4'), createSocket('udp4')];
+  try {
+    await Promise.all([busy, answers].map((sk) => new Promise<void>((res) => sk.bind(0, '127.0.0.1', () => res()))));
+    answers.on('message', () => r.feed(answer));
+    busy.on('message', () => {
+      tx.send('answer', answers.address().port, '127.0.0.1');
+      const until = Date.now() + 250;
+      while (Date.now() < until); // the loop busy: the answer waits on its socket
+    });
+    const probe = r.dp.probe.bind(r.dp);
+    let probes = 0;
+    r.dp.probe = (ips) => {
+      probe(ips);
+      if (++probes === 2) tx.send('go', busy.address().port, '127.0.0.1');
+    };
+    assert.deepEqual(await probeConflicts(r.dp, [ip], 200), [{ ip, mac: OTHER_MAC }]);
+  } finally {
+    for (const sk of [busy, answers, tx]) sk.close();
+  }
 });
 
 test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s', () => {

@@ -23,7 +23,9 @@ function sleep(ms: number): Promise<void> {
 /**
  * Probe each address twice (at the start and halfway through `waitMs`) and report every one that
  * another station answered for. A host answers an ARP request within milliseconds; the second
- * probe covers one lost frame.
+ * probe covers one lost frame. The answers are looked at one loop turn after the window: the
+ * window's timer runs before the loop reads the port, so an answer that came in time but waits
+ * in the TAP's queue (the loop was busy when it came) is read first.
  */
 export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number): Promise<Conflict[]> {
   if (ips.length === 0 || waitMs <= 0) return [];
@@ -31,6 +33,7 @@ export async function probeConflicts(dp: Datapath, ips: readonly number[], waitM
   await sleep(waitMs / 2);
   dp.probe(ips);
   await sleep(waitMs / 2);
+  await new Promise((r) => setImmediate(r));
   const out: Conflict[] = [];
   for (const ip of ips) {
     const mac = dp.link.conflictOf(ip);
