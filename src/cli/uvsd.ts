@@ -819,7 +819,7 @@ export async function main(argv: string[]): Promise<void> {
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
       socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
-      ...(cpus === undefined ? {} : { datapathCpus: formatCpuList(cpus.datapath), controlCpus: formatCpuList(cpus.control) }),
+      ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
     },
     'uvsd started',
   );
