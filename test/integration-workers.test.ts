@@ -369,24 +369,6 @@ test('--workers 2, FULLNAT: each worker hands out only its own local ports (port
   });
 });
 
-test('--workers 2 --steering automq, NAT: without the program the kernel\'s flow table picks the queue, replies that miss it are handed over, every flow completes; a persistent service keeps one template for a client', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--workers', '2', '--steering', 'automq'] } }, async (lab) => {
-    await services(lab, '-m');
-    const http = await lab.http(200);
-    assert.equal(http.errors, 0, http.errorSamples.join('; '));
-    assert.equal((http.counts['rs1'] ?? 0) + (http.counts['rs2'] ?? 0), 200);
-    const st = await lab.status();
-    assert.equal(st.steering, 'automq (uvsd --steering automq)');
-    assert.match(await lab.uvsadmMust(['--status']), /^steering automq \(uvsd --steering automq\)$/m);
-    const w = perWorker(st);
-    t.diagnostic(`handoffs: ${w.map((x) => `${x.worker}: out ${x.handoff_out} in ${x.handoff_in}`).join(', ')}`);
-    // Every handed-over frame was taken in by the other worker (the handoff path still works).
-    assert.equal(w[0].handoff_out, w[1].handoff_in);
-    assert.equal(w[1].handoff_out, w[0].handoff_in);
-    await persistenceAcrossWorkers(t, lab, false);
-  });
-});
-
 /**
  * Where uvsd's threads may run (/proc/PID/task/TID/status): the main thread's CPUs and each
  * thread named uvs-dpN's (the workers name themselves).
@@ -404,10 +386,39 @@ function threadCpus(pid: number): { main: string; workers: Map<string, string> }
   return { main, workers };
 }
 
-/** The last CPU this process may use (the datapath's in the --datapath-cpus test), and the others as a list. */
+/** The CPUs this process may use; the last (the datapath's in the --datapath-cpus test), the others as a list. */
 const CPUS = readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)$/m)![1]!;
 const LAST_CPU = Math.max(...parseCpuList(CPUS));
 const OTHER_CPUS = formatCpuList(parseCpuList(CPUS).filter((c) => c !== LAST_CPU));
+/** Two CPUs for two workers, the last first (worker 0 on it), when the host has two. */
+const TWO_CPUS = parseCpuList(CPUS).slice(-2).reverse();
+
+test('--workers 2 --steering automq --datapath-cpus B,A, NAT: without the program the kernel\'s flow table picks the queue, replies that miss it are handed over, every flow completes; a persistent service keeps one template for a client; each worker on its CPU', OPTS, async (t) => {
+  const pin = TWO_CPUS.length === 2 ? ['--datapath-cpus', TWO_CPUS.join(',')] : [];
+  if (pin.length === 0) t.diagnostic(`one CPU here (${CPUS}): the workers are not pinned`);
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--workers', '2', '--steering', 'automq', ...pin] } }, async (lab) => {
+    if (pin.length > 0) {
+      // Worker 0 on the last CPU, worker 1 on the one before; no CPU left for the main thread: it stays where it was.
+      const pinned = threadCpus(lab.uvsd!.child.pid!);
+      assert.deepEqual([...pinned.workers].sort(), [['uvs-dp0', String(TWO_CPUS[0])], ['uvs-dp1', String(TWO_CPUS[1])]], 'each worker on its CPU');
+      const text = await lab.uvsadmMust(['--status']);
+      assert.match(text, new RegExp(`^cpus datapath ${TWO_CPUS.join(',')} control ${pinned.main}$`, 'm'), text);
+    }
+    await services(lab, '-m');
+    const http = await lab.http(200);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    assert.equal((http.counts['rs1'] ?? 0) + (http.counts['rs2'] ?? 0), 200);
+    const st = await lab.status();
+    assert.equal(st.steering, 'automq (uvsd --steering automq)');
+    assert.match(await lab.uvsadmMust(['--status']), /^steering automq \(uvsd --steering automq\)$/m);
+    const w = perWorker(st);
+    t.diagnostic(`handoffs: ${w.map((x) => `${x.worker}: out ${x.handoff_out} in ${x.handoff_in}`).join(', ')}`);
+    // Every handed-over frame was taken in by the other worker (the handoff path still works).
+    assert.equal(w[0].handoff_out, w[1].handoff_in);
+    assert.equal(w[1].handoff_out, w[0].handoff_in);
+    await persistenceAcrossWorkers(t, lab, false);
+  });
+});
 
 test('--datapath-thread --datapath-cpus LAST, NAT: the one datapath on a worker thread (the TAP opened as without workers, one queue), pinned to the last CPU, the main thread to the others; TCP and UDP both ways, totals, -Lc, -e, --status lists the one worker and the CPUs; control, metrics and the table answer from the main thread', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--datapath-thread', '--datapath-cpus', String(LAST_CPU), '--metrics', METRICS] } }, async (lab) => {
