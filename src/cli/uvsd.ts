@@ -140,13 +140,12 @@ function pinMainThread(cpus: number[], workers: boolean): { datapath: number[]; 
 }
 
 /**
- * What is wrong with --datapath-cpus for `workers` worker threads (0: the datapath on the main
- * thread), the process allowed `allowed`, or undefined.
+ * What is wrong with --datapath-cpus for --workers `threads` (as many datapath threads: the main
+ * thread or --datapath-thread's for 1), the CPUs the process may use `allowed`, or undefined.
  */
-function datapathCpusProblem(cpus: readonly number[], workers: number, allowed: readonly number[]): string | undefined {
-  const threads = Math.max(1, workers);
+function datapathCpusProblem(cpus: readonly number[], threads: number, allowed: readonly number[]): string | undefined {
   if (cpus.length !== threads) {
-    return `${cpus.length} CPU${cpus.length === 1 ? '' : 's'} for ${threads} datapath thread${threads === 1 ? '' : 's'}${workers > 1 ? ` (--workers ${workers})` : ''}: name one per thread`;
+    return `${cpus.length} CPU${cpus.length === 1 ? '' : 's'} for ${threads} datapath thread${threads === 1 ? '' : 's'}${threads > 1 ? ` (--workers ${threads})` : ''}: name one per thread`;
   }
   const bad = cpus.find((c) => !allowed.includes(c));
   if (bad !== undefined) return `CPU ${bad} is not one uvsd may run on (${formatCpuList(allowed)})`;
@@ -334,7 +333,7 @@ function parseOptions(argv: string[]): Options {
     }
   }
   if (o.datapathCpus !== undefined) {
-    const why = datapathCpusProblem(o.datapathCpus, o.workers > 1 || o.datapathThread ? o.workers : 0, native.threadCpus());
+    const why = datapathCpusProblem(o.datapathCpus, o.workers, native.threadCpus());
     if (why !== undefined) {
       console.error(`uvsd: --datapath-cpus ${(o.datapathCpus as number[]).join(',')}: ${why}`);
       process.exit(2);
