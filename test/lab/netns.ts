@@ -378,13 +378,14 @@ export class Lab {
    * `ifname` (eth0) in the host namespace with its address, plus optional /32s on lo.
    */
   async addHostIf(o: HostIfOptions): Promise<void> {
-    const ifname = o.ifname ?? 'eth0';
-    await this.addVeth({ ns: o.bridgeNs, ifname: o.portName }, { ns: o.ns, ifname }, { macB: o.mac });
-    await this.attach(o.bridgeNs, o.portName, o.bridge);
-    if (o.addr) await this.must(['ip', '-n', o.ns, 'addr', 'add', o.addr, 'dev', ifname]);
-    for (const a of o.loAddrs ?? []) {
-      await this.must(['ip', '-n', o.ns, 'addr', 'add', a.includes('/') ? a : `${a}/32`, 'dev', 'lo']);
-    }
+    const link = linkLines(o.ns, o.bridge, o);
+    await this.batch(o.bridgeNs, link.bridgeSide);
+    await this.batch(o.ns, [...link.hostSide, ...loLines(o.loAddrs)]);
+  }
+
+  /** `ip` commands (without the `ip`) run in ns by one `ip -batch`; throws at the first that fails. */
+  async batch(ns: string, lines: string[]): Promise<void> {
+    await this.must(['ip', '-n', ns, '-batch', '-'], null, { input: `${lines.join('\n')}\n` });
   }
 
   /**
@@ -401,29 +402,22 @@ export class Lab {
       this.namespaces.push(ns);
       names.push(ns);
     }
-    const links: string[] = [];
-    hosts.forEach((h, i) => {
+    const bridgeSide: string[] = [];
+    const hostSide = hosts.map((h, i) => {
+      const lines = ['link set lo up'];
       for (const f of h.ifs) {
-        checkIfName(f.portName);
-        checkIfName(f.ifname ?? 'eth0');
-        links.push(`link add ${f.portName} type veth peer name ${f.ifname ?? 'eth0'} netns ${names[i]}${f.mac ? ` address ${f.mac}` : ''}`,
-          `link set ${f.portName} up`, `link set ${f.portName} master ${bridge}`);
+        const link = linkLines(names[i]!, bridge, f);
+        bridgeSide.push(...link.bridgeSide);
+        lines.push(...link.hostSide);
       }
+      return [...lines, ...loLines(h.loAddrs), ...(h.routes ?? []).map((r) => `route add ${r.join(' ')}`)];
     });
-    await this.must(['ip', '-n', bridgeNs, '-batch', '-'], null, { input: `${links.join('\n')}\n` });
+    await this.batch(bridgeNs, bridgeSide);
     await Promise.all(hosts.map(async (h, i) => {
       const ns = names[i]!;
       // Setting `all` turns IPv6 off on eth0 too (made above, still down: nothing sent yet).
       await this.sysctl(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1, ...h.sysctl });
-      const cmds = ['link set lo up'];
-      for (const f of h.ifs) {
-        const dev = f.ifname ?? 'eth0';
-        cmds.push(`link set ${dev} up`);
-        if (f.addr) cmds.push(`addr add ${f.addr} dev ${dev}`);
-      }
-      for (const a of h.loAddrs ?? []) cmds.push(`addr add ${a.includes('/') ? a : `${a}/32`} dev lo`);
-      for (const r of h.routes ?? []) cmds.push(`route add ${r.join(' ')}`);
-      await this.must(['ip', '-n', ns, '-batch', '-'], null, { input: `${cmds.join('\n')}\n` });
+      await this.batch(ns, hostSide[i]!);
     }));
     return names;
   }
@@ -484,6 +478,29 @@ export class Lab {
   get isDestroyed(): boolean {
     return this.destroyed;
   }
+}
+
+/** A host's link into a bridge (HostSpec.ifs; HostIfOptions has the same fields). */
+type HostLink = HostSpec['ifs'][number];
+
+/**
+ * One host link as `ip -batch` lines: the bridge side (the veth made with its peer in hostNs, up,
+ * enslaved to the bridge) and the host side (the peer up, its address).
+ */
+function linkLines(hostNs: string, bridge: string, f: HostLink): { bridgeSide: string[]; hostSide: string[] } {
+  const dev = f.ifname ?? 'eth0';
+  checkIfName(f.portName);
+  checkIfName(dev);
+  return {
+    bridgeSide: [`link add ${f.portName} type veth peer name ${dev} netns ${hostNs}${f.mac ? ` address ${f.mac}` : ''}`,
+      `link set ${f.portName} up`, `link set ${f.portName} master ${bridge}`],
+    hostSide: [`link set ${dev} up`, ...(f.addr ? [`addr add ${f.addr} dev ${dev}`] : [])],
+  };
+}
+
+/** /32s (unless a prefix is given) on lo, as `ip -batch` lines. */
+function loLines(addrs: readonly string[] = []): string[] {
+  return addrs.map((a) => `addr add ${a.includes('/') ? a : `${a}/32`} dev lo`);
 }
 
 function checkIfName(name: string): void {
