@@ -141,9 +141,10 @@ async function statesOfBoth(lab: DrLab): Promise<void> {
 async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
   const before = perWorker(await lab.status());
   await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, flag, '-w', '0']);
+  const range = (await lab.lab.must(['sysctl', '-n', 'net.ipv4.ip_local_port_range'], lab.ns.cli)).trim().split(/\s+/).join(' ');
   await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=20000 20999'], lab.ns.cli);
   const http = await lab.http(40);
-  await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=32768 60999'], lab.ns.cli);
+  await lab.lab.must(['sysctl', '-q', '-w', `net.ipv4.ip_local_port_range=${range}`], lab.ns.cli);
   assert.equal(http.errors, 0, http.errorSamples.join('; '));
   assert.deepEqual(http.counts, { rs1: 40 }, 'after -e -w 0 no worker schedules rs2');
   const after = perWorker(await lab.status());
