@@ -10,7 +10,7 @@ import { Control } from '../src/control/model.js';
 import { C, D } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { BIG_YOUNG, CountSink, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, WARM_ROUNDS, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -47,7 +47,7 @@ function measure(): { perFrame: number; sent: number; limited: number; noDest: n
   const used = measureRounds(step, ROUNDS);
   return {
     perFrame: used / (ROUNDS * BATCH),
-    // Warm-up rounds (20,000) and measured ones alike.
+    // Warm-up rounds (WARM_ROUNDS) and measured ones alike.
     sent: c.c[C.icmp_unreach_sent] - s0, limited: c.c[C.icmp_unreach_ratelimited] - l0, noDest: c.d[D.no_dest] - n0, tx: sink.frames - t0,
   };
 }
@@ -57,7 +57,7 @@ if (process.argv[2] === '--child') {
 } else {
   test('no server available: ICMP port unreachable and its rate limit allocate less than a byte per SYN', () => {
     const r = runChild<ReturnType<typeof measure>>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
-    const rounds = ROUNDS + 20_000;
+    const rounds = ROUNDS + WARM_ROUNDS;
     assert.equal(r.noDest, rounds * BATCH, 'every SYN was a no_dest drop');
     assert.equal(r.sent, rounds * 50, '50 answered per batch (50 ms of tokens)');
     assert.equal(r.limited, rounds * 14, 'the other 14 refused by the rate limit');

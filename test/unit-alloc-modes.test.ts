@@ -10,7 +10,7 @@ import { Control } from '../src/control/model.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, sctpFrame, SCTP_CHUNK, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { vnetWrite } from '../src/datapath/vnet.js';
-import { BIG_YOUNG, CountSink, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, WARM_ROUNDS, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -110,7 +110,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number } {
   const perBatch = sink.frames - first;
   const before = sink.frames;
   const used = measureRounds(again, FRAMES / count);
-  return { perFrame: used / FRAMES, forwarded: sink.frames - before - 20_000 * perBatch }; // without the warm-up
+  return { perFrame: used / FRAMES, forwarded: sink.frames - before - WARM_ROUNDS * perBatch }; // without the warm-up
 }
 
 if (process.argv[2] === '--child') {

@@ -11,7 +11,7 @@ import { C } from '../src/datapath/counters.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { SetupSink, feedOne, synproxyHandshake } from './helpers/synproxy.js';
-import { BIG_YOUNG, measureRounds, report, runChild } from './helpers/alloc.js';
+import { BIG_YOUNG, WARM_ROUNDS, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -83,7 +83,7 @@ function measure(mode: Mode): { perFrame: number; forwarded: number; expected: n
   const rounds = Math.ceil(FRAMES / count);
   const before = sink.frames;
   const used = measureRounds(again, rounds);
-  return { perFrame: used / (rounds * count), forwarded: sink.frames - before, expected: (20_000 + rounds) * expected }; // warm-up included
+  return { perFrame: used / (rounds * count), forwarded: sink.frames - before, expected: (WARM_ROUNDS + rounds) * expected }; // warm-up included
 }
 
 if (process.argv[2] === '--child') {

@@ -11,7 +11,7 @@ import { C } from '../src/datapath/counters.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, udpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { BIG_YOUNG, CountSink, frameBatch, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
+import { BIG_YOUNG, CountSink, WARM_ROUNDS, frameBatch, newSpaceUsed, report, runChild, windowEnd, windowStart } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
 const ROUTER_MAC = '02:00:00:00:00:fe';
@@ -87,7 +87,7 @@ function measure(mode: Mode = 'steady'): { perFrame: number; forwarded: number; 
     if (mode === 'sync') for (let n = dp.syncDrain(drainBuf, 0, 64); n > 0; n = dp.syncDrain(drainBuf, 0, 64)) synced += n;
   };
   // Warm up (JIT), then measure.
-  for (let k = 0; k < 20_000; k++) {
+  for (let k = 0; k < WARM_ROUNDS; k++) {
     now += step;
     again();
   }
