@@ -3,12 +3,13 @@
 // needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -432,6 +433,35 @@ test('MISC_CHECK: exit 0 passes, 1 fails, misc_dynamic turns 2..255 into a weigh
   assert.ok(Date.now() - t0 < 2000, 'the script was killed at the timeout');
   const missing = await checkMisc({ command: '/nonexistent/check --x', timeoutMs: 1000, dynamic: false });
   assert.deepEqual(missing, { ok: false, reason: 'misc_path spawn ENOENT' });
+});
+
+test('a command run by uvsd at a raised priority (the unit\'s Nice=-10) runs at the default nice 0', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('raising a priority needs root (CAP_SYS_NICE)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-nice-'));
+  try {
+    const out = join(dir, 'nice');
+    const script = join(dir, 'run.mjs');
+    // The parent raises its own priority, as systemd's Nice= would, then runs the command the
+    // way uvsd runs misc_path and notify scripts; the shell writes its own nice (field 19).
+    writeFileSync(script, [
+      "import { getPriority, setPriority } from 'node:os';",
+      `import { runCommand } from ${JSON.stringify(new URL('../src/health/exec.js', import.meta.url).href)};`,
+      'setPriority(-5);',
+      `const r = await runCommand(${JSON.stringify(`/bin/sh -c "cut -d ' ' -f19 /proc/$$/stat > ${out}"`)}, 5000);`,
+      'console.log(JSON.stringify({ code: r.code, parent: getPriority() }));',
+    ].join('\n'));
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (b: Buffer) => (text += b.toString()));
+    await new Promise((r) => child.once('exit', r));
+    assert.deepEqual(JSON.parse(text), { code: 0, parent: -5 });
+    assert.equal(readFileSync(out, 'utf8').trim(), '0', 'the command at nice 0, not at its parent\'s -5');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('command lines split like keepalived: quotes group, backslash escapes, no shell', () => {

@@ -2,6 +2,7 @@
 // keepalived 2.x runs scripts: the line is split into words (single and double quotes group,
 // backslash escapes), the first word is executed directly, without a shell, with a timeout.
 import { spawn } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 
 /** Split a command line into argv; throws on an unterminated quote. */
 export function splitCommand(line: string): string[] {
@@ -62,6 +63,15 @@ export function runCommand(line: string, timeoutMs: number): Promise<ExecOutcome
       resolve(o);
     };
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true });
+    // uvsd may run above the host's other processes (contrib/uvsd.service: Nice=-10); a check
+    // script or notify command is ordinary work and runs at the default priority.
+    if (child.pid !== undefined && getPriority() < 0) {
+      try {
+        setPriority(child.pid, 0);
+      } catch {
+        // exited already
+      }
+    }
     const timer = setTimeout(() => {
       // The whole process group: a script's children must not outlive the timeout either.
       try {
