@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-thread][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice N] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -71,6 +71,8 @@ const { values: opt } = parseArgs({
     'probe-ms': { type: 'string', default: '20' },
     /** Run the control probe at SCHED_FIFO, so its round trips do not include its own wait behind the generator on that CPU. */
     'probe-rt': { type: 'boolean', default: false },
+    /** Start uvsd in the UDP rows at this nice value (the systemd unit's Nice=-10); default 0. */
+    'uvsd-nice': { type: 'string', default: '0' },
     /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
     before: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -92,6 +94,7 @@ const connMax = bounded(Number(opt['conn-max']), 1024, 1 << 26, 'conn-max');
 const fullMax = bounded(Number(opt['full-max']), 1024, 1 << 26, 'full-max');
 const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
 const probeMs = bounded(Number(opt['probe-ms']), 0, 10_000, 'probe-ms');
+const uvsdNice = bounded(Number(opt['uvsd-nice']), -20, 19, 'uvsd-nice');
 const latencyPps = opt['latency-pps'] === undefined ? null : bounded(Number(opt['latency-pps']), 1000, 2_000_000, 'latency-pps');
 const rows = opt.rows!.split(',').filter(Boolean) as Row[];
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
@@ -138,7 +141,7 @@ function missingTools(row: Row): string[] {
 }
 
 function udpOptions(): ConstructorParameters<typeof UdpLab>[1] {
-  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, probeRt: !!opt['probe-rt'], before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, probeRt: !!opt['probe-rt'], uvsdNice, before: opt.before === undefined ? undefined : path.resolve(opt.before) };
 }
 
 /** The round trip's parts, p50/p99 each (control-probe.ts). */
@@ -238,7 +241,7 @@ async function main(): Promise<void> {
   const loadBefore = hostLoad();
   console.log(`uvs bench ${started.toISOString()}: ${m.nproc} CPUs (${m.cpu}), kernel ${m.kernel}, node ${m.node}, load ${loadBefore.load.join(' ')}`);
   if (autogroup) console.log(`  scheduler autogroup of this session: ${autogroup}`);
-  console.log(`  rows ${run.join(',')}, workloads ${workloads.join(',')}, warm-up ${warmup} s, measure ${seconds} s (TCP ${tcpSeconds} s), repeat ${repeats}; generator/client on CPU ${GEN_CPU}, forwarder on CPU ${FWD_CPU}`);
+  console.log(`  rows ${run.join(',')}, workloads ${workloads.join(',')}, warm-up ${warmup} s, measure ${seconds} s (TCP ${tcpSeconds} s), repeat ${repeats}; generator/client on CPU ${GEN_CPU}, forwarder on CPU ${FWD_CPU}${uvsdNice === 0 ? '' : `; uvsd at nice ${uvsdNice}`}`);
   if ((run.includes('nat') || run.includes('fullnat')) && workloads.includes('full') && ctMax !== fullMax) {
     console.error(`bench: note: nf_conntrack_max is ${ctMax} (global, left as it is), uvsd's --conn-max for the full workload is ${fullMax}`);
   }

@@ -70,6 +70,8 @@ export interface UdpOptions {
   probeMs: number;
   /** The control probe at SCHED_FIFO (never waiting behind the generator on its CPU). */
   probeRt: boolean;
+  /** The nice value every uvsd of these rows starts with (contrib/uvsd.service's Nice=); 0: as the bench runs. */
+  uvsdNice: number;
   /** A built checkout of an earlier commit: forwarder uvsd-before runs its uvsd. */
   before?: string;
 }
@@ -230,7 +232,10 @@ export class UdpLab {
     // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus only the datapath thread is
     // (uvsd pins it), the main thread takes the other CPU.
     const pin = extraArgs.includes('--datapath-cpus') ? [] : ['taskset', '-c', FWD_CPU];
+    // As the shipped systemd unit runs it (Nice=), when asked: the C reflector keeps nice 0.
+    const nice = o.uvsdNice === 0 ? [] : ['nice', '-n', String(o.uvsdNice)];
     const proc = this.lab.spawn(this.dir, [
+      ...nice,
       ...pin,
       process.execPath, ...nodeArgs, uvsdJs,
       ...portArgs, '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
