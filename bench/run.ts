@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-thread][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice N] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice=N] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
