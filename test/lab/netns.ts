@@ -203,14 +203,17 @@ export class Lab {
 
   /** Create namespace <prefix>-<role> with lo up and IPv6 off (keeps the wire quiet). */
   async addNs(role: string): Promise<string> {
+    const ns = await this.createNs(role);
+    await this.must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    await this.sysctl(ns, NO_IPV6);
+    return ns;
+  }
+
+  /** The namespace of `role`, made and recorded for destroy(); nothing set up in it yet. */
+  private async createNs(role: string): Promise<string> {
     const ns = this.nsName(role);
     await this.must(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
-    await this.must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    await this.sysctl(ns, {
-      'net.ipv6.conf.all.disable_ipv6': '1',
-      'net.ipv6.conf.default.disable_ipv6': '1',
-    });
     return ns;
   }
 
@@ -396,12 +399,7 @@ export class Lab {
    */
   async addHosts(bridgeNs: string, bridge: string, hosts: HostSpec[]): Promise<string[]> {
     const names: string[] = [];
-    for (const h of hosts) {
-      const ns = this.nsName(h.role);
-      await this.must(['ip', 'netns', 'add', ns]);
-      this.namespaces.push(ns);
-      names.push(ns);
-    }
+    for (const h of hosts) names.push(await this.createNs(h.role));
     const bridgeSide: string[] = [];
     const hostSide = hosts.map((h, i) => {
       const lines = ['link set lo up'];
@@ -416,7 +414,7 @@ export class Lab {
     await Promise.all(hosts.map(async (h, i) => {
       const ns = names[i]!;
       // Setting `all` turns IPv6 off on eth0 too (made above, still down: nothing sent yet).
-      await this.sysctl(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1, ...h.sysctl });
+      await this.sysctl(ns, { ...NO_IPV6, ...h.sysctl });
       await this.batch(ns, hostSide[i]!);
     }));
     return names;
@@ -479,6 +477,9 @@ export class Lab {
     return this.destroyed;
   }
 }
+
+/** Every lab namespace runs without IPv6 (addNs, addHosts): nothing but the test's own traffic. */
+const NO_IPV6 = { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 };
 
 /** A host's link into a bridge (HostSpec.ifs; HostIfOptions has the same fields). */
 type HostLink = HostSpec['ifs'][number];
