@@ -40,7 +40,8 @@ const UVSD_JS = path.join(ROOT, 'dist/src/cli/uvsd.js');
 const ROWS = ['dr', 'nat', 'fullnat', 'cps', 'bulk', 'latency', 'memory'] as const;
 type Row = (typeof ROWS)[number];
 
-const { values: opt } = parseArgs({
+// An unknown option or a negative value without `=` (--uvsd-nice -10): one line, not a stack trace.
+const { values: opt } = orFail(() => parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '5' },
@@ -77,7 +78,7 @@ const { values: opt } = parseArgs({
     before: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
-});
+}));
 
 if (opt.help) {
   console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 19).join('\n'));
@@ -116,6 +117,14 @@ if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must 
 function bounded(v: number, lo: number, hi: number, name: string): number {
   if (!Number.isFinite(v) || v < lo || v > hi) fail(`--${name} must be a number in ${lo}..${hi}`);
   return v;
+}
+
+function orFail<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    fail((e as Error).message.replace(/\n/g, ' '));
+  }
 }
 
 function fail(msg: string): never {
