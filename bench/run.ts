@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-thread][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice=N] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--latency-trace DIR [--latency-slow-us 200]] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice=N] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -66,6 +66,9 @@ const { values: opt } = orFail(() => parseArgs({
     prof: { type: 'string' },
     /** perf record into DIR: the forwarder's CPU in each UDP row's measured window, both CPUs in each cps run. */
     perf: { type: 'string' },
+    /** The latency row writes every round trip of --latency-slow-us or more into DIR/<variant>-<repeat>.txt ("slow SEND_US RTT_US"). */
+    'latency-trace': { type: 'string' },
+    'latency-slow-us': { type: 'string', default: '200' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
     /** The control probe's interval in the UDP rows (a `list` round trip every N ms while uvsd forwards); 0: no probe. */
@@ -96,6 +99,9 @@ const fullMax = bounded(Number(opt['full-max']), 1024, 1 << 26, 'full-max');
 const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
 const probeMs = bounded(Number(opt['probe-ms']), 0, 10_000, 'probe-ms');
 const uvsdNice = bounded(Number(opt['uvsd-nice']), -20, 19, 'uvsd-nice');
+const latencySlowUs = bounded(Number(opt['latency-slow-us']), 1, 1_000_000, 'latency-slow-us');
+const latencyTrace = opt['latency-trace'] === undefined ? null : { dir: path.resolve(opt['latency-trace']), slowUs: latencySlowUs };
+if (latencyTrace) mkdirSync(latencyTrace.dir, { recursive: true });
 const latencyPps = opt['latency-pps'] === undefined ? null : bounded(Number(opt['latency-pps']), 1000, 2_000_000, 'latency-pps');
 const rows = opt.rows!.split(',').filter(Boolean) as Row[];
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
@@ -282,7 +288,7 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
         console.log(`  latency: load ${fmt(Math.round(pps))} pps (${latencyPps ? '--latency-pps' : steady.length ? "half of this run's DR steady uvsd median" : 'default, no DR steady row in this run'})`);
         for (let rep = 1; rep <= repeats; rep++) {
           for (const v of rep % 2 === 1 ? LATENCY_VARIANTS : [...LATENCY_VARIANTS].reverse()) {
-            for (const s of await latencyRow(u, ROOT, v, rep, pps, seconds)) {
+            for (const s of await latencyRow(u, ROOT, v, rep, pps, seconds, latencyTrace)) {
               samples.push(s);
               logSample(s);
             }

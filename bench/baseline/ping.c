@@ -3,7 +3,7 @@
  *
  *   ping --server PORT
  *       echo every datagram back to its sender (one recvfrom/sendto each)
- *   ping --dst IP --port P --rate R --seconds S [--warmup W]
+ *   ping --dst IP --port P --rate R --seconds S [--warmup W] [--slow-us U]
  *       send a 32-byte datagram carrying its sequence number and CLOCK_MONOTONIC send time
  *       every 1/R s from one unconnected socket, take every echo that comes back (from any
  *       source: a DR real server answers from its own stack), and record the round trip
@@ -13,7 +13,9 @@
  *       (a forwarder's first packet of a new flow is not what the row measures).
  *
  * Prints one JSON line: {"sent":..,"received":..,"p50":..,"p90":..,"p99":..,"max":..} with the
- * round trips in microseconds.
+ * round trips in microseconds. With --slow-us U, every counted round trip of U µs or more is also
+ * printed to stderr, in send order, as "slow SEND_US RTT_US" (SEND_US: its send time from the
+ * window's start): when the slow ones happen (episodes or spread out) says what they are.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +29,7 @@
 #include "common.h"
 
 #define MAX_SAMPLES (1 << 22)
+#define MAX_SLOW (1 << 16)
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -35,7 +38,7 @@ static uint64_t now_ns(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: ping --server PORT | ping --dst IP --port P --rate R --seconds S [--warmup W]\n");
+  fprintf(stderr, "usage: ping --server PORT | ping --dst IP --port P --rate R --seconds S [--warmup W] [--slow-us U]\n");
   exit(2);
 }
 
@@ -73,7 +76,7 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   struct in_addr dst = {0};
   unsigned port = 0, server = 0;
-  double rate = 1000, seconds = 5, warmup = 0;
+  double rate = 1000, seconds = 5, warmup = 0, slow_us = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *a = argv[i], *v = argv[i + 1];
     if (!strcmp(a, "--server")) server = (unsigned)atoi(v);
@@ -82,16 +85,19 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--rate")) rate = atof(v);
     else if (!strcmp(a, "--seconds")) seconds = atof(v);
     else if (!strcmp(a, "--warmup")) warmup = atof(v);
+    else if (!strcmp(a, "--slow-us")) slow_us = atof(v);
     else usage();
   }
   if (server) return serve(server);
-  if (!port || !dst.s_addr || rate <= 0 || rate > 1e6 || seconds <= 0 || warmup < 0) usage();
+  if (!port || !dst.s_addr || rate <= 0 || rate > 1e6 || seconds <= 0 || warmup < 0 || slow_us < 0) usage();
 
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = dst};
   static uint32_t rtt[MAX_SAMPLES];
-  uint64_t sent = 0, received = 0;
+  static uint32_t slow_at[MAX_SLOW], slow_rtt[MAX_SLOW];
+  uint64_t sent = 0, received = 0, slow = 0;
+  const uint32_t slow_units = (uint32_t)(slow_us * 10);
   const uint64_t gap = (uint64_t)(1e9 / rate), t0 = now_ns(), from = t0 + (uint64_t)(warmup * 1e9), end = from + (uint64_t)(seconds * 1e9);
   uint64_t next = t0;
   for (;;) {
@@ -115,9 +121,15 @@ int main(int argc, char **argv) {
     ssize_t n;
     while ((n = recv(fd, msg, sizeof msg, MSG_DONTWAIT)) == (ssize_t)sizeof msg) {
       uint64_t r = now_ns() - msg[1];
-      if (msg[1] >= from && r < 1000000000ull && received < MAX_SAMPLES) rtt[received++] = (uint32_t)(r / 100); /* 0.1 µs units */
+      if (msg[1] < from || r >= 1000000000ull || received >= MAX_SAMPLES) continue;
+      rtt[received++] = (uint32_t)(r / 100); /* 0.1 µs units */
+      if (slow_units && r / 100 >= slow_units && slow < MAX_SLOW) {
+        slow_at[slow] = (uint32_t)((msg[1] - from) / 1000);
+        slow_rtt[slow++] = (uint32_t)(r / 1000);
+      }
     }
   }
+  for (uint64_t i = 0; i < slow; i++) fprintf(stderr, "slow %u %u\n", slow_at[i], slow_rtt[i]);
   qsort(rtt, received, sizeof rtt[0], cmp_u32);
 #define PCT(p) (received ? rtt[(size_t)((p) / 100.0 * (double)(received - 1))] / 10.0 : 0.0)
   printf("{\"sent\":%llu,\"received\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}\n", (unsigned long long)sent,

@@ -10,6 +10,7 @@
 // The probe and the echo server are the instrument, not the system measured: both run SCHED_FIFO
 // (they sleep between datagrams and do a few µs of work per datagram), so a reply never waits for
 // the generator's or the forwarder's time slice; the forwarder and the generator stay SCHED_OTHER.
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus, readProcCpu } from './host.js';
@@ -39,18 +40,26 @@ async function rtPrefix(u: UdpLab): Promise<string[]> {
 export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c'] as const;
 export type LatencyVariant = (typeof LATENCY_VARIANTS)[number];
 
-export async function latencyRow(u: UdpLab, root: string, variant: LatencyVariant, repeat: number, loadPps: number, seconds: number): Promise<Sample[]> {
+/** Where the slow round trips go (one file per variant and repeat) and what counts as slow. */
+export interface LatencyTrace {
+  dir: string;
+  slowUs: number;
+}
+
+export async function latencyRow(u: UdpLab, root: string, variant: LatencyVariant, repeat: number, loadPps: number, seconds: number, trace: LatencyTrace | null = null): Promise<Sample[]> {
   const ping = path.join(root, 'bench/baseline/ping');
   let server: Proc | null = null;
   let gen: Proc | null = null;
   let uvsd: Awaited<ReturnType<UdpLab['startUvsd']>> | null = null;
   let reflector: Awaited<ReturnType<UdpLab['startC']>> | null = null;
+  let uvsdAt = 0;
   try {
     const rt = await rtPrefix(u);
     await u.refreshFdb();
     server = u.lab.spawn(u.rs, [...rt, ping, '--server', String(PING_PORT)]);
     await server.waitForLine(/^ready/, 5000);
     if (variant !== 'direct') {
+      uvsdAt = performance.now();
       if (variant === 'uvsd') uvsd = await u.startUvsd(`latency-${repeat}`, 'auto', 1 << 20, [PING_PORT]);
       else reflector = await u.startC('uring', true);
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
@@ -62,12 +71,18 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     const a = readCpus();
     const fwdA = readProcCpu(fwdPid);
     const t0 = performance.now();
-    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds), '--warmup', String(PROBE_WARMUP_S)], { timeoutMs: (seconds + PROBE_WARMUP_S + 10) * 1000 });
+    const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds), '--warmup', String(PROBE_WARMUP_S), ...(trace ? ['--slow-us', String(trace.slowUs)] : [])], { timeoutMs: (seconds + PROBE_WARMUP_S + 10) * 1000 });
     const dt = (performance.now() - t0) / 1000;
     const b = readCpus();
     const fwdB = readProcCpu(fwdPid);
     const line = probe.stdout.split('\n').find((l) => l.startsWith('{'));
     if (probe.code !== 0 || !line) throw new Error(`ping failed (${probe.code}): ${probe.stderr.trim()}`);
+    if (trace) {
+      // The window's start in the forwarder's time (ms since it was spawned, ~ V8's --trace-gc clock).
+      const head = variant === 'direct' ? '' : `# window starts ${Math.round(t0 - uvsdAt + PROBE_WARMUP_S * 1000)} ms after the forwarder was spawned\n`;
+      writeFileSync(path.join(trace.dir, `${variant}-${repeat}.txt`), head + probe.stderr);
+      if (uvsd) writeFileSync(path.join(trace.dir, `${variant}-${repeat}.uvsd.log`), uvsd.proc.stdout() + uvsd.proc.stderr());
+    }
     const r = JSON.parse(line) as { sent: number; received: number; p50: number; p90: number; p99: number; max: number };
     if (r.received < r.sent * 0.5) throw new Error(`ping: only ${r.received} of ${r.sent} answered`);
     const steal = b.map((c, i) => round((c.steal - a[i]!.steal) / dt, 3));
