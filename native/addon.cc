@@ -1,9 +1,14 @@
 // Module entry: exports the uvs datapath primitives (see src/datapath/port.ts for types).
 #include "common.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
 
 using namespace uvs;
 
@@ -59,6 +64,33 @@ static Napi::Value SetThreadName(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// exec(argv: string[]) replaces the process with argv[0] run with argv (execv: same pid, same
+// environment, stdio kept): bin/uvsd starts node again with the V8 flags it needs from the start
+// (src/cli/node-flags.ts). Returns only on failure, by throwing. Call it before anything else is
+// open: every other descriptor node opened is close-on-exec, and threads end.
+static Napi::Value Exec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) return ThrowType(env, "exec(argv: string[])");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() == 0) return ThrowType(env, "exec: argv is empty");
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) return ThrowType(env, "exec: an argument is not a string");
+    args.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // Node opens the process with close-on-exec set on stdin, stdout and stderr: keep them.
+  for (int fd = 0; fd <= 2; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && (fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  execv(argv[0], argv.data());
+  return ThrowErrno(env, "execv", args[0], errno);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
@@ -81,6 +113,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threadCpus", Napi::Function::New(env, ThreadCpus, "threadCpus"));
   exports.Set("setThreadCpus", Napi::Function::New(env, SetThreadCpus, "setThreadCpus"));
   exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
+  exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   return exports;
 }
 

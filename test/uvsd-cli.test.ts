@@ -8,12 +8,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
 import { Lab } from './lab/netns.js';
 import { skipIf } from './lab/itest.js';
+import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -113,7 +114,7 @@ test('uvsd --help exits 0 and lists every option', async () => {
   }
 });
 
-test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place); on that single-queue TAP (ip tuntap add) --datapath-thread starts, --workers 2 is refused with one line saying how to make a multi-queue TAP', { timeout: 60_000 }, async (t) => {
+test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place); `node bin/uvsd` runs node again with --no-memory-reducer (same pid, stdout kept), dist/src/cli/uvsd.js alone warns; on that single-queue TAP (ip tuntap add) --datapath-thread starts, --workers 2 is refused with one line saying how to make a multi-queue TAP', { timeout: 60_000 }, async (t) => {
   if (skipIf(t)) return;
   await Lab.cleanupLeftovers('uvscli');
   const lab = new Lab('uvscli');
@@ -137,7 +138,17 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     // With another station MAC the same TAP is accepted (the refusal was about the MAC only).
     const ok = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's2.sock')], { cwd: repoRoot });
     await ok.waitForLine(/uvsd started/, 10_000);
+    // `node bin/uvsd` ran node again with the flags of src/cli/node-flags.ts: the same process
+    // (ip netns exec and then bin/uvsd exec'd in place), its stdout still ours, no warning.
+    const cmdline = readFileSync(`/proc/${ok.child.pid}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(cmdline.slice(0, 3), [process.execPath, ...UVSD_NODE_FLAGS, uvsdJs], cmdline.join(' '));
     assert.equal(await ok.stop(3000), 0);
+    assert.doesNotMatch(ok.stdout(), /runs without the flags/);
+    // Started without bin/uvsd (and so without them), uvsd says so at start.
+    const bare = lab.spawn(ns, [process.execPath, join(repoRoot, 'dist/src/cli/uvsd.js'), ...argv.slice(2, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's5.sock')], { cwd: repoRoot });
+    const warned = await bare.waitForLine(/runs without the flags/, 10_000);
+    assert.match(warned, /"missing":\["--no-memory-reducer"\]/);
+    assert.equal(await bare.stop(3000), 0);
     const thread = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's3.sock'), '--datapath-thread'], { cwd: repoRoot });
     await thread.waitForLine(/uvsd started/, 10_000);
     assert.equal(await thread.stop(3000), 0, thread.stderr());

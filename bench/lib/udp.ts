@@ -29,6 +29,7 @@ import { probeControl } from './control-probe.js';
 import { readCpus, readProcCpu, readRunDelay, type CpuTimes } from './host.js';
 import type { Forwarder, Pct, RunResult, UdpMode, Workload } from './report.js';
 import { percentile, round } from './stats.js';
+import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export const STATION_MAC = '02:00:00:00:00:01';
 const DIRECTOR_ADDR = '192.168.8.10/24';
@@ -229,6 +230,8 @@ export class UdpLab {
     // perf names JIT-compiled JavaScript from /tmp/perf-PID.map.
     if (o.perf) nodeArgs.push('--perf-basic-prof-only-functions');
     if (o.traceGc) nodeArgs.push('--trace-gc');
+    // What bin/uvsd runs node with (the before build too, so an A/B compares the code alone).
+    nodeArgs.push(...UVSD_NODE_FLAGS);
     // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus only the datapath thread is
     // (uvsd pins it), the main thread takes the other CPU.
     const pin = extraArgs.includes('--datapath-cpus') ? [] : ['taskset', '-c', FWD_CPU];

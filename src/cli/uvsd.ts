@@ -40,6 +40,7 @@ import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
 import { checkConfig } from './check-config.js';
+import { missingNodeFlags } from './node-flags.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
 interface Options extends DefenseOptions {
@@ -822,6 +823,8 @@ export async function main(argv: string[]): Promise<void> {
     },
     'uvsd started',
   );
+  const missing = missingNodeFlags();
+  if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-30 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
 }

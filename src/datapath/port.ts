@@ -104,6 +104,8 @@ export interface Native {
   setThreadCpus(cpus: number[]): void;
   /** Name the calling thread (15 bytes at most), as top -H and ps -L show it. */
   setThreadName(name: string): void;
+  /** execv(argv[0], argv): this process becomes argv (same pid); returns only by throwing. */
+  exec(argv: string[]): never;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }
