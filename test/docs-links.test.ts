@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, normalize, relative } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
 
 /** GitHub's anchor of a heading: lower case, only letters, marks, digits, "_", " " and "-" kept
@@ -45,7 +45,7 @@ test('every relative link of README.md and docs/*.md names a file of the reposit
       const [file, anchor] = link.split('#') as [string, string | undefined];
       const target = file === '' ? doc : normalize(join(dirname(doc), file));
       if (!existsSync(join(repoRoot, target))) {
-        broken.push(`${doc}: ${link} (no ${relative('.', target)})`);
+        broken.push(`${doc}: ${link} (no ${target})`);
         continue;
       }
       if (anchor === undefined || !target.endsWith('.md')) continue;

@@ -8,7 +8,7 @@
 // reducer starts up to three more full collections (~8 s later, then 0.5 s apart) to hand memory
 // back. A forwarding uvsd allocates nothing, so it always looks idle to it: ~8.6 s after every
 // start two collections of 5-12 ms each, with concurrent marking on the datapath's CPU, stalled
-// forwarding for 15-28 ms (docs/performance.md, 2026-12-03 17:00 UTC). Without it full
+// forwarding for 15-28 ms (docs/performance.md, "2026-12-03 16:40–17:30 UTC"). Without it full
 // collections still run when the old generation fills (control-plane work), not as a timer.
 import { native } from '../datapath/port.js';
 

@@ -824,7 +824,7 @@ export async function main(argv: string[]): Promise<void> {
     'uvsd started',
   );
   const missing = missingNodeFlags();
-  if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-30 ms some 8 s after start and after full collections');
+  if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-28 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
 }
