@@ -13,11 +13,16 @@ function headingAnchor(text: string): string {
   return plain.replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
 }
 
-/** The anchors of a Markdown file's headings (outside code blocks); a repeated one gets -1, -2, ... */
-function anchorsOf(text: string): Set<string> {
+/** A Markdown file's text without its fenced code blocks (no headings or links in there). */
+function prose(file: string): string {
+  return readFileSync(join(repoRoot, file), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+}
+
+/** The anchors of a Markdown file's headings; a repeated one gets -1, -2, ... */
+function anchorsOf(file: string): Set<string> {
   const seen = new Map<string, number>();
   const out = new Set<string>();
-  for (const m of text.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6} (.*)$/gm)) {
+  for (const m of prose(file).matchAll(/^#{1,6} (.*)$/gm)) {
     const a = headingAnchor(m[1]!);
     const n = seen.get(a);
     seen.set(a, (n ?? -1) + 1);
@@ -38,8 +43,7 @@ test('every relative link of README.md and docs/*.md names a file of the reposit
   const broken: string[] = [];
   const anchors = new Map<string, Set<string>>();
   for (const doc of docs) {
-    const text = readFileSync(join(repoRoot, doc), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
-    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    for (const m of prose(doc).matchAll(/\]\(([^)\s]+)\)/g)) {
       const link = m[1]!;
       if (/^[a-z]+:/.test(link)) continue; // http:, https:, mailto:
       const [file, anchor] = link.split('#') as [string, string | undefined];
@@ -49,7 +53,7 @@ test('every relative link of README.md and docs/*.md names a file of the reposit
         continue;
       }
       if (anchor === undefined || !target.endsWith('.md')) continue;
-      if (!anchors.has(target)) anchors.set(target, anchorsOf(readFileSync(join(repoRoot, target), 'utf8')));
+      if (!anchors.has(target)) anchors.set(target, anchorsOf(target));
       if (!anchors.get(target)!.has(anchor)) broken.push(`${doc}: ${link} (no such heading in ${target})`);
     }
   }

@@ -52,14 +52,14 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
   let gen: Proc | null = null;
   let uvsd: Awaited<ReturnType<UdpLab['startUvsd']>> | null = null;
   let reflector: Awaited<ReturnType<UdpLab['startC']>> | null = null;
-  let uvsdAt = 0;
+  let spawnedAt = 0; // when the forwarder (uvsd or the C reflector) was started
   try {
     const rt = await rtPrefix(u);
     await u.refreshFdb();
     server = u.lab.spawn(u.rs, [...rt, ping, '--server', String(PING_PORT)]);
     await server.waitForLine(/^ready/, 5000);
     if (variant !== 'direct') {
-      uvsdAt = performance.now();
+      spawnedAt = performance.now();
       if (variant === 'uvsd') uvsd = await u.startUvsd(`latency-${repeat}`, 'auto', 1 << 20, [PING_PORT]);
       else reflector = await u.startC('uring', true);
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
@@ -79,7 +79,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     if (probe.code !== 0 || !line) throw new Error(`ping failed (${probe.code}): ${probe.stderr.trim()}`);
     if (trace) {
       // The window's start in the forwarder's time (ms since it was spawned, ~ V8's --trace-gc clock).
-      const head = variant === 'direct' ? '' : `# window starts ${Math.round(t0 - uvsdAt + PROBE_WARMUP_S * 1000)} ms after the forwarder was spawned\n`;
+      const head = variant === 'direct' ? '' : `# window starts ${Math.round(t0 - spawnedAt + PROBE_WARMUP_S * 1000)} ms after the forwarder was spawned\n`;
       writeFileSync(path.join(trace.dir, `${variant}-${repeat}.txt`), head + probe.stderr);
       if (uvsd) writeFileSync(path.join(trace.dir, `${variant}-${repeat}.uvsd.log`), uvsd.proc.stdout() + uvsd.proc.stderr());
     }
