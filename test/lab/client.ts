@@ -138,7 +138,13 @@ function httpOnce(host: string, port: number, agent: http.Agent | false): Promis
       req.destroy(new Error(`timeout after ${timeoutMs} ms`));
       done(new Error(`timeout after ${timeoutMs} ms`));
     }, timeoutMs);
-    req.on('error', (e) => done(e));
+    // The local port in the message: a refusal from a server the tuple's old entry names tells
+    // itself apart from one the scheduler picked.
+    req.on('error', (e) => {
+      const p = req.socket?.localPort;
+      if (p) e.message += ` (from port ${p})`;
+      done(e);
+    });
   });
 }
 
