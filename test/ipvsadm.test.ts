@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MAX_WEIGHT, parseArgs, parseRules, splitRuleLine, UsageError } from '../src/control/ipvsadm.js';
+import { parseArgs, parseRules, splitRuleLine, UsageError } from '../src/control/ipvsadm.js';
+import { MAX_WEIGHT } from '../src/control/protocol.js';
 import type { Command, ParseContext } from '../src/control/ipvsadm.js';
 import { parseServices } from '../src/control/printers.js';
 import { DEFAULT_SOCKET } from '../src/control/protocol.js';

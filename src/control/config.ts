@@ -13,7 +13,7 @@ import { topLevelItem, toYaml } from './yaml-out.js';
 import type { Control, ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { destPort, MAX_FWMARK, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
@@ -340,7 +340,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   const t = top.get('timeouts');
   if (!isNull(t)) {
     const m = mapFields(t!, ['tcp', 'tcpfin', 'udp']);
-    const v = (k: string) => (m.get(k) === undefined ? 0 : int(m.get(k)!, 0, 86400 * 31));
+    const v = (k: string) => (m.get(k) === undefined ? 0 : int(m.get(k)!, 0, MAX_TIMEOUT));
     cfg.timeouts = { tcp: v('tcp'), tcpfin: v('tcpfin'), udp: v('udp') };
     cfg.timeoutsLine = t!.line;
   }
@@ -380,7 +380,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
         proto, addr: fwmark !== 0 ? '0.0.0.0' : str(need('address')), port: fwmark !== 0 ? 0 : int(need('port'), 0, 65535), ...(fwmark !== 0 ? { fwmark } : {}),
         sched: m.get('scheduler') ? str(m.get('scheduler')!) : 'wlc',
         flags: m.get('flags') ? list(m.get('flags')!).map(str) : [],
-        persist: m.get('persistent') ? int(m.get('persistent')!, 0, 86400 * 31) : 0,
+        persist: m.get('persistent') ? int(m.get('persistent')!, 0, MAX_TIMEOUT) : 0,
         netmask: m.get('netmask') ? str(m.get('netmask')!) : '255.255.255.255',
         oneShot: m.get('ops') ? bool(m.get('ops')!) : false,
         pe: m.get('pe') ? str(m.get('pe')!) : '',
@@ -424,9 +424,9 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           dests.push({
             // DR and TUN servers take the service's port (a mark service's servers keep theirs, as ipvsadm).
             service: serviceKey(spec), addr, port: (fwd === 'dr' || fwd === 'tun') && fwmark === 0 ? spec.port : port, fwd,
-            weight: dm.get('weight') ? int(dm.get('weight')!, 0, 2147483647) : 1,
-            upper: dm.get('upper') ? int(dm.get('upper')!, 0, 2147483647) : 0,
-            lower: dm.get('lower') ? int(dm.get('lower')!, 0, 2147483647) : 0,
+            weight: dm.get('weight') ? int(dm.get('weight')!, 0, MAX_WEIGHT) : DEFAULT_WEIGHT,
+            upper: dm.get('upper') ? int(dm.get('upper')!, 0, MAX_THRESHOLD) : 0,
+            lower: dm.get('lower') ? int(dm.get('lower')!, 0, MAX_THRESHOLD) : 0,
             ...tunFields(dm, fwd),
           });
           destLines.push(df.line);

@@ -4,7 +4,7 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_SOCKET, destPort, MAX_FWMARK, printableWord, TUN_TYPES } from './protocol.js';
+import { DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, printableWord, TUN_TYPES } from './protocol.js';
 import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
@@ -23,12 +23,6 @@ export class UsageError extends Error {
     this.exitCode = exitCode;
   }
 }
-
-export const DEFAULT_SCHEDULER = 'wlc';
-export const DEFAULT_WEIGHT = 1;
-export const MAX_WEIGHT = 2147483647;
-export const MAX_TIMEOUT = 86400 * 31;
-export const DEFAULT_PERSISTENT_TIMEOUT = 300;
 
 /** The control-socket request for a command that changes the table. */
 export type Call = { [V in VerbName]: { verb: V; args: Verbs[V]['args'] } }[VerbName];
@@ -561,13 +555,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         break;
       }
       case 'u-threshold': {
-        const n = toNumber(v, 0, MAX_WEIGHT);
+        const n = toNumber(v, 0, MAX_THRESHOLD);
         if (n === undefined) throw new UsageError('illegal u_threshold specified');
         upper = n;
         break;
       }
       case 'l-threshold': {
-        const n = toNumber(v, 0, MAX_WEIGHT);
+        const n = toNumber(v, 0, MAX_THRESHOLD);
         if (n === undefined) throw new UsageError('illegal l_threshold specified');
         lower = n;
         break;
@@ -755,7 +749,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     case 'edit-service': {
       if (key.port === 0 && persist === undefined && fwmark === undefined) throw new UsageError('Zero port specified for non-persistent service');
       if (has('ops') && key.proto !== 'udp' && fwmark === undefined) throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
-      const s = sched ?? DEFAULT_SCHEDULER;
+      const s = sched ?? DEFAULT_SCHED;
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),

@@ -24,6 +24,18 @@ export interface ServiceKey {
   fwmark?: number;
 }
 
+/** The scheduler of a service added without -s (ipvsadm's and the kernel's default). */
+export const DEFAULT_SCHED = 'wlc';
+/** A destination's weight without -w. */
+export const DEFAULT_WEIGHT = 1;
+/** The largest weight (-w) and connection thresholds (-x, -y): ipvsadm takes 0..INT_MAX. */
+export const MAX_WEIGHT = 2147483647;
+export const MAX_THRESHOLD = 2147483647;
+/** ipvsadm's MAX_TIMEOUT (persistence -p, --set): 31 days, in seconds. */
+export const MAX_TIMEOUT = 86400 * 31;
+/** -p without a value: 300 s. */
+export const DEFAULT_PERSISTENT_TIMEOUT = 300;
+
 /** The largest firewall mark (ipvsadm -f takes 1..4294967295). */
 export const MAX_FWMARK = 0xffffffff;
 

@@ -12,7 +12,7 @@ import type {
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
-import { destPort, MAX_FWMARK, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
+import { DEFAULT_SCHED, DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, formatAddr } from '../datapath/link.js';
@@ -33,11 +33,6 @@ import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
 import { snapshotView, type ConnView } from '../datapath/group.js';
 
-export const DEFAULT_SCHED = 'wlc';
-export const MAX_WEIGHT = 2147483647;
-export const MAX_THRESHOLD = 2147483647;
-/** ipvsadm's MAX_TIMEOUT: 31 days. */
-export const MAX_TIMEOUT = 86400 * 31;
 export const DEFAULT_PERSIST = 300;
 export const ALL_ONES = 0xffffffff;
 /** Most rows listConns returns by default. */
@@ -437,7 +432,7 @@ export const VERBS = {
     const addr = ipOf(a.addr, 'real server address');
     const port = destPortOf(a, s);
     const fwd = fwdOf(a.fwd ?? 'dr');
-    const weight = a.weight === undefined ? 1 : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
+    const weight = a.weight === undefined ? DEFAULT_WEIGHT : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
     const upper = a.upper === undefined ? 0 : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
     const lower = a.lower === undefined ? 0 : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
     const d = { addr, port, fwd, weight, upper, lower, ...tunOf(a, fwd, undefined) };
@@ -460,7 +455,7 @@ export const VERBS = {
     const i = findDest(s, addr, port);
     const old = s.dests[i];
     const fwd = a.fwd === undefined ? (old?.fwd ?? 'dr') : fwdOf(a.fwd);
-    const weight = a.weight === undefined ? (old?.weight ?? 1) : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
+    const weight = a.weight === undefined ? (old?.weight ?? DEFAULT_WEIGHT) : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
     const upper = a.upper === undefined ? (old?.upper ?? 0) : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
     const lower = a.lower === undefined ? (old?.lower ?? 0) : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
     if (lower > upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${lower} is above upper threshold ${upper}`);

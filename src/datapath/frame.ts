@@ -23,6 +23,7 @@ export const PROTO_ICMP = 1;
 export const PROTO_IPIP = 4;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
+export const PROTO_GRE = 47;
 /** SCTP on the wire. */
 export const IPPROTO_SCTP = 132;
 /** SCTP inside uvs (services, the connection table, sync records, the trace ring): the wire's

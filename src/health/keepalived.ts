@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
-import { destPort, MAX_FWMARK, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
+import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
@@ -765,11 +765,11 @@ class Parser {
       switch (s.key) {
         case 'FILE_CHECK': rs.checkers.push(this.fileCheck(s)); break;
         case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
-        case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, 2147483647); break;
+        case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, MAX_WEIGHT); break;
         case 'lb_kind':
         case 'lvs_method': Object.assign(rs, method(s)); break;
-        case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, 2147483647); break;
-        case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, 2147483647); lowerAt = s; break;
+        case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
+        case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
         case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
         case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);

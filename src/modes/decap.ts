@@ -3,15 +3,13 @@
 // inner packet lies. IPIP (protocol 4), GRE (protocol 47: version 0, IPv4 inside, with or without
 // its checksum, as IPVS's ipvs_gre_encap sends it) and, when a port is given, GUE (UDP to that
 // port: version 0, IPIP inside, options skipped). Offsets only, no allocation: it runs per frame.
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_TOTLEN, PROTO_IPIP, PROTO_UDP, rd16, rd32 } from '../datapath/frame.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_TOTLEN, PROTO_GRE, PROTO_IPIP, PROTO_UDP, rd16, rd32 } from '../datapath/frame.js';
 
 export const DECAP_OK = 1;
 /** Not a tunnelled packet: none of our business (not counted). */
 export const DECAP_NOT_TUNNEL = 0;
 /** Tunnelled, but malformed or for an address that is not ours: counted as ignored. */
 export const DECAP_BAD = -1;
-
-const PROTO_GRE = 47;
 
 /**
  * Classify the frame at buf[off, off+len). On DECAP_OK, out[0] is the inner packet's offset and

@@ -20,7 +20,7 @@
 
 import { C, D } from '../datapath/counters.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_GRE, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
   checksum, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
 import { buildFragNeeded } from '../proto/icmp.js';
@@ -28,8 +28,6 @@ import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../d
 import { FWD_TUN, type Forwarder, type Output } from './types.js';
 
 const IPIP_HLEN = 20;
-/** GRE's IPv4 protocol number. */
-const PROTO_GRE = 47;
 /** GUE over UDP: UDP header, then GUE's 4-byte base header (version 0, IPIP inside). */
 const UDP_HLEN = 8;
 const GUE_HLEN = 4;
