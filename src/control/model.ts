@@ -9,7 +9,7 @@ import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
-import { VERBS, batchItems, runBatchItem, type VerbCtx } from './verbs.js';
+import { VERBS, batchItems, removeService, runBatchItem, zeroService, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -391,9 +391,9 @@ export class Control {
       for (const k of keys.slice(i, i + SLICE_CHECK)) {
         const s = this.model.services.get(k);
         if (s === undefined) continue; // deleted meanwhile
-        const key = { ...modelServiceKey(s) };
-        if (verb === 'clear') VERBS.deleteService.run(ctx, key);
-        else VERBS.zero.run(ctx, { service: key });
+        // What -D and -Z of this one service do, without its key turned into text and back.
+        if (verb === 'clear') removeService(ctx, s);
+        else zeroService(ctx, s);
       }
       if (ctx.ops.length > 0) {
         this.changes++;

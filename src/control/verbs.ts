@@ -641,16 +641,14 @@ export const VERBS = {
 
   /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
   zero: verb<ZeroArgs, null>(true, (ctx, a) => {
-    const one = a.service === undefined ? undefined : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE');
-    ctx.ops.push({ op: 'zero', svc: one === undefined ? -1 : one.id });
-    // The slowest-verb record is a statistic too: -Z starts it again.
-    if (one === undefined) ctx.control.resetSlowest();
-    // The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0 and
-    // counts from the zeroed totals.
-    for (const s of one === undefined ? ctx.model.services.values() : [one]) {
-      ctx.control.restartRates(undefined, s.id);
-      for (const d of s.dests) ctx.control.restartRates(d.slot, undefined);
+    if (a.service !== undefined) {
+      zeroService(ctx, mustService(ctx.model, svcRef(a.service), 'NO_SERVICE'));
+      return null;
     }
+    ctx.ops.push({ op: 'zero', svc: -1 });
+    // The slowest-verb record is a statistic too: -Z starts it again.
+    ctx.control.resetSlowest();
+    for (const s of ctx.model.services.values()) restartServiceRates(ctx, s);
     return null;
   }),
 
@@ -913,7 +911,22 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
   return truncated;
 }
 
-function removeService(ctx: VerbCtx, s: ServiceModel): void {
+/** -Z of one service: its statistics and its servers' (Control.perServiceSliced zeroes every
+ *  service this way, a few at a time). */
+export function zeroService(ctx: VerbCtx, s: ServiceModel): void {
+  ctx.ops.push({ op: 'zero', svc: s.id });
+  restartServiceRates(ctx, s);
+}
+
+/** The kernel zeroes the estimators too (ip_vs_zero_estimator): --rate restarts from 0 and
+ *  counts from the zeroed totals. */
+function restartServiceRates(ctx: VerbCtx, s: ServiceModel): void {
+  ctx.control.restartRates(undefined, s.id);
+  for (const d of s.dests) ctx.control.restartRates(d.slot, undefined);
+}
+
+/** -D of service s (also -C, a service at a time, and Control.perServiceSliced). */
+export function removeService(ctx: VerbCtx, s: ServiceModel): void {
   const m = ctx.model;
   m.services.delete(serviceKeyOf(s.proto, s.vip, s.port, s.fwmark));
   if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
