@@ -98,6 +98,7 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   bool offload = false;
   bool multiQueue = false;
   int64_t mtu = -1;
+  int64_t qlen = 0;  // 0: the device's own txqueuelen
   std::string bridge;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
@@ -108,6 +109,12 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
       if (!v.IsNumber()) return ThrowType(env, "openTap: mtu must be a number");
       mtu = v.As<Napi::Number>().Int64Value();
       if (mtu < 68 || mtu > 65535) return ThrowRange(env, "openTap: mtu out of range");
+    }
+    v = o.Get("qlen");
+    if (!v.IsUndefined()) {
+      if (!v.IsNumber()) return ThrowType(env, "openTap: qlen must be a number");
+      qlen = v.As<Napi::Number>().Int64Value();
+      if (qlen < 0 || qlen > 65536) return ThrowRange(env, "openTap: qlen out of range");
     }
     v = o.Get("offload");
     if (!v.IsUndefined()) offload = v.ToBoolean();
@@ -160,6 +167,17 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
     ifr.ifr_mtu = static_cast<int>(mtu);
     if (ioctl(ctl.fd, SIOCSIFMTU, &ifr) < 0) return ThrowErrno(env, "SIOCSIFMTU", name, errno);
   }
+  // txqueuelen is the length of each queue's ring of frames the kernel holds for the reader
+  // (tun's tx_ring; 1000 on a new TAP): frames that arrive while it is full are dropped
+  // (the interface's TX dropped), so it is what uvsd can be late by without losing frames.
+  if (qlen > 0) {
+    SetName(&ifr, name);
+    ifr.ifr_qlen = static_cast<int>(qlen);
+    if (ioctl(ctl.fd, SIOCSIFTXQLEN, &ifr) < 0) return ThrowErrno(env, "SIOCSIFTXQLEN", name, errno);
+  }
+  SetName(&ifr, name);
+  if (ioctl(ctl.fd, SIOCGIFTXQLEN, &ifr) < 0) return ThrowErrno(env, "SIOCGIFTXQLEN", name, errno);
+  int txqlen = ifr.ifr_qlen;
   SetName(&ifr, name);
   if (ioctl(ctl.fd, SIOCGIFFLAGS, &ifr) < 0) return ThrowErrno(env, "SIOCGIFFLAGS", name, errno);
   if (!(ifr.ifr_flags & IFF_UP)) {
@@ -183,6 +201,7 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   r.Set("vnetHdr", Napi::Number::New(env, vnetHdr));
   r.Set("offload", Napi::Number::New(env, offloads));
   r.Set("offloadError", Napi::String::New(env, offloadError));
+  r.Set("qlen", Napi::Number::New(env, txqlen));
   return r;
 }
 

@@ -161,6 +161,45 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
   }
 });
 
+test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a new TAP has 1000): set on the TAP uvsd creates, shown by --status and the start line; --tap-qlen 0 leaves the device\'s own', { timeout: 60_000 }, async (t) => {
+  if (skipIf(t)) return;
+  await Lab.cleanupLeftovers('uvsqlen');
+  const lab = new Lab('uvsqlen');
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  try {
+    const ns = await lab.addNs('tap');
+    const qlen = async (): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', 'uvs0'], ns))?.[1]);
+    const run = async (extra: string[], sock: string): Promise<{ status: string; started: string; qlen: number }> => {
+      const p = lab.spawn(ns, [process.execPath, uvsdJs, '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), ...extra], { cwd: repoRoot });
+      try {
+        const started = await p.waitForLine(/uvsd started/, 10_000);
+        const st = await lab.exec(null, [process.execPath, join(repoRoot, 'bin/uvsadm'), '--socket', join(tmp, sock), '--status'], { cwd: repoRoot });
+        assert.equal(st.code, 0, st.stderr);
+        return { status: st.stdout, started, qlen: await qlen() };
+      } finally {
+        assert.equal(await p.stop(3000), 0, p.stderr());
+      }
+    };
+    const def = await run([], 'a.sock');
+    assert.equal(def.qlen, 4096, 'the TAP uvsd created');
+    assert.match(def.status, /^txqueuelen 4096$/m);
+    assert.match(def.started, /"txqueuelen":4096/);
+    const set = await run(['--tap-qlen', '2048', '--workers', '2'], 'b.sock');
+    assert.equal(set.qlen, 2048, 'a multi-queue TAP: every queue has the device\'s length');
+    assert.match(set.status, /^txqueuelen 2048$/m);
+    // A TAP made beforehand keeps its own length with --tap-qlen 0.
+    await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs0', 'mode', 'tap'], ns);
+    const own = await qlen();
+    t.diagnostic(`a new TAP's txqueuelen: ${own}`);
+    const kept = await run(['--tap-qlen', '0'], 'c.sock');
+    assert.equal(kept.qlen, own);
+    assert.match(kept.status, new RegExp(`^txqueuelen ${own}$`, 'm'));
+  } finally {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 /** uvsd args exits 2 before opening anything, with one stderr line starting `uvsd: want`. */
 async function assertRefused(args: string[], want: string): Promise<void> {
   const r = await uvsd(args);

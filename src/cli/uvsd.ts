@@ -9,7 +9,7 @@ import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
-import { IO_MODES, Port, native, type IoMode, type TapInfo } from '../datapath/port.js';
+import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
@@ -61,6 +61,8 @@ interface Options extends DefenseOptions {
   io: IoMode;
   /** --offload on|off: vnet header, checksum offload and TSO on the TAP. */
   offload: string;
+  /** --tap-qlen: the TAP's txqueuelen (frames held for uvsd per queue); 0 = the device's own. */
+  tapQlen: number;
   /** --steering: how the TAP picks a frame's queue with --workers (ebpf program or the kernel's automq). */
   steering: string;
   /** --rx-budget: frames between looks at the rest of the event loop (native/rx.cc). */
@@ -118,7 +120,7 @@ function ringQueues(ifname: string, n: number, steering: Steering): TapInfo[] {
 }
 
 /** What main needs of its port: the TAP itself (--workers 1 without --datapath-thread) or the queues' common facts. */
-type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 'offloadError' | 'batch' | 'io' | 'ioFallback' | 'close' | 'drops'>;
+type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 'offloadError' | 'qlen' | 'batch' | 'io' | 'ioFallback' | 'close' | 'drops'>;
 
 /** How long a notify / quorum command may run. */
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -234,6 +236,8 @@ function parseOptions(argv: string[]): Options {
       'with workers or --datapath-thread the main thread (control, metrics, health checks) then runs on the other CPUs', wrap((v) => parseCpuList(v)))
     .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
+    .option('--tap-qlen <frames>', "the TAP's txqueuelen: frames the kernel holds for uvsd (per queue) while it is busy; more arriving are dropped. 0 = leave the device's own (a new TAP has 1000)",
+      intArg('--tap-qlen', 0, 65536), DEFAULT_TAP_QLEN)
     .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
     .option('--rx-budget <frames>', 'frames forwarded before control, metrics and health get their turn when they have work',
       intArg('--rx-budget', 1, 65536), 256)
@@ -407,7 +411,7 @@ export async function main(argv: string[]): Promise<void> {
         steering = new Steering(native, opts.steering === 'ebpf' ? -1 : undefined, { ring: true });
         queues = ringQueues(opts.ring, opts.workers, steering);
       } else {
-        queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload });
+        queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload, qlen: opts.tapQlen });
         // The TAP's program is set through any one queue's fd. Refused -> the kernel's automq table.
         steering = new Steering(native, opts.steering === 'ebpf' ? queues[0].fd : undefined);
       }
@@ -423,13 +427,13 @@ export async function main(argv: string[]): Promise<void> {
       }, { census: opts.metricsListen !== undefined, warmup: opts.jitWarmup, ring: opts.ring !== undefined, cpus: opts.datapathCpus });
       const g = group;
       port = {
-        mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, batch,
+        mac: q.mac, name: q.name, created: q.created, vnetHdr: q.vnetHdr, offload: q.offload, offloadError: q.offloadError, qlen: q.qlen, batch,
         io: 'syscalls', ioFallback: '', close: () => void g.close(), drops: () => g.drops(),
       };
     } else {
       rxPort = opts.ring !== undefined
         ? Port.packetRing(opts.ring, { stride, batch, headroom: RX_HEADROOM })
-        : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch, headroom: RX_HEADROOM, offload });
+        : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch, headroom: RX_HEADROOM, offload, qlen: opts.tapQlen });
       port = rxPort;
     }
   } catch (e) {
@@ -500,7 +504,7 @@ export async function main(argv: string[]): Promise<void> {
     onBack: () => announceAll(),
   });
   const control = new Control(dp, {
-    tap: port.name, io: port.io, offload: offloadState, portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
+    tap: port.name, io: port.io, offload: offloadState, ...(port.qlen > 0 ? { txqueuelen: port.qlen } : {}), portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
   });
   /**
    * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
@@ -818,7 +822,7 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, ...(port.qlen > 0 ? { txqueuelen: port.qlen } : {}), metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
     },
     'uvsd started',

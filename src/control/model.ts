@@ -198,6 +198,8 @@ export interface ControlInfo {
   io?: string;
   /** TAP offloads: "csum+tso" (vnet header, checksum offload and TSO), "off", or "refused: why". */
   offload?: string;
+  /** The TAP's txqueuelen (uvsd --tap-qlen); none for an AF_PACKET port. */
+  txqueuelen?: number;
   /** Drops of the port itself (ring backend), shown by status as port_drop_<reason>. */
   portDrops?: () => Record<string, number> | null;
   /** uvsd --workers N >= 2: the worker threads every change also goes to (dp is then the shadow). */

@@ -418,6 +418,7 @@ export function formatStatus(st: StatusResult): string {
     `station ${st.mac} on ${st.tap}`,
     `io ${st.io}`,
     `offload ${st.offload}`,
+    ...(st.txqueuelen === undefined ? [] : [`txqueuelen ${st.txqueuelen}`]),
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,

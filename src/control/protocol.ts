@@ -313,6 +313,8 @@ export interface StatusResult {
   io: string;
   /** TAP offloads (uvsd --offload): "csum+tso", "off", or "refused: <reason>". */
   offload: string;
+  /** The TAP's txqueuelen (uvsd --tap-qlen): frames the kernel holds for uvsd per queue; absent for --port. */
+  txqueuelen?: number;
   /** The TAP's (or --port interface's) link as uvsd last saw it (polled every second). */
   link?: LinkStatus;
   /** The ring backend's own drops (ring_full, too_long) before the datapath sees a frame. */

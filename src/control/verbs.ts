@@ -736,6 +736,7 @@ export const VERBS = {
       tap: ctx.control.info.tap,
       io: ctx.control.info.io ?? 'none',
       offload: ctx.control.info.offload ?? 'off',
+      ...(ctx.control.info.txqueuelen === undefined ? {} : { txqueuelen: ctx.control.info.txqueuelen }),
       ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
       ...(fifo !== undefined ? { vrrpFifo: fifo } : {}),
       ...portDropsOf(ctx),

@@ -7,6 +7,13 @@ import { createRequire } from 'node:module';
 export const IO_MODES = ['auto', 'io_uring', 'syscalls'] as const;
 export type IoMode = (typeof IO_MODES)[number];
 
+/**
+ * uvsd's TAP txqueuelen by default (--tap-qlen): a new TAP's 1000 frames are 2.5 ms at 400k pps,
+ * and a 10 ms pause (a scavenge after a large batch, a vCPU's stolen time) at 136k pps dropped
+ * ~450 frames each time; 4096 held them all (docs/performance.md, 2026-12-03 20:20 section).
+ */
+export const DEFAULT_TAP_QLEN = 4096;
+
 export interface TapOptions {
   /** Layer-3 TUN device instead of an Ethernet TAP. */
   tun?: boolean;
@@ -21,6 +28,8 @@ export interface TapOptions {
   offload?: boolean;
   /** IFF_MULTI_QUEUE: every open of the name adds a queue (uvsd --workers; see Port.tapQueues). */
   multiQueue?: boolean;
+  /** The device's txqueuelen (frames the kernel holds for the reader, per queue); 0 or none: as it is. */
+  qlen?: number;
 }
 
 export interface TapInfo {
@@ -37,6 +46,8 @@ export interface TapInfo {
   offload: number;
   /** Why the kernel refused TUNSETOFFLOAD ("" otherwise). */
   offloadError: string;
+  /** The device's txqueuelen once opened. */
+  qlen: number;
 }
 
 export interface PacketInfo {
@@ -117,7 +128,7 @@ export const native: Native = require('../../../build/Release/uvs_native.node') 
 /** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
 function openRing(ifname: string): TapInfo {
   const info = native.openPacketRing(ifname);
-  return { fd: info.fd, name: ifname, ifindex: info.ifindex, created: false, mac: info.mac, vnetHdr: 0, offload: 0, offloadError: '' };
+  return { fd: info.fd, name: ifname, ifindex: info.ifindex, created: false, mac: info.mac, vnetHdr: 0, offload: 0, offloadError: '', qlen: 0 };
 }
 
 export interface PortOptions {
@@ -153,6 +164,8 @@ export class Port {
   /** TUN_F_* offloads in force; why the kernel refused them, if it did. */
   offload = 0;
   offloadError = '';
+  /** The TAP's txqueuelen (0 for an AF_PACKET port). */
+  qlen = 0;
   ifindex = 0;
   mac = '';
   created = false;
@@ -175,7 +188,7 @@ export class Port {
   }
 
   static tap(name: string, opts: TapOptions & PortOptions = {}): Port {
-    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: opts.multiQueue });
+    const info = native.openTap(name, { tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: opts.multiQueue, qlen: opts.qlen });
     return Port.fromTap(info, opts);
   }
 
@@ -190,7 +203,7 @@ export class Port {
     try {
       for (let i = 0; i < n; i++) {
         const info = native.openTap(i === 0 ? name : out[0].name, {
-          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: n > 1,
+          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: n > 1, qlen: opts.qlen,
         });
         if (i > 0) info.created = out[0].created;
         out.push(info);
@@ -216,6 +229,7 @@ export class Port {
     p.created = info.created;
     p.offload = info.offload;
     p.offloadError = info.offloadError;
+    p.qlen = info.qlen;
     try {
       p.setIo(opts.io ?? 'auto');
     } catch (e) {
