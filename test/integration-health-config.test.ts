@@ -7,11 +7,10 @@
 // the reason otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { delay, Lab } from './lab/netns.js';
-import { diagnosticLines, getInDirector, skipIf, withDrLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
+import { diagnosticLines, getInDirector, withDrLab, withLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
 import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 
@@ -163,11 +162,7 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
 });
 
 test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one line naming file:line and the change', { timeout: 30_000 }, async (t) => {
-  if (skipIf(t)) return;
-  await Lab.cleanupLeftovers('uvshcfg');
-  const lab = new Lab('uvshcfg');
-  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
-  try {
+  await withLab(t, 'uvshcfg', async (lab, tmp) => {
     const ns = await lab.addNs('dir');
     const yaml = join(tmp, 'uvsd.yaml');
     const kconf = join(tmp, 'keepalived.conf');
@@ -180,8 +175,5 @@ test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one
     assert.equal(r.stderr, `uvsd: --keepalived-conf: ${kconf}:3: add server TCP ${VIP}:81 -> 172.16.0.9:8080 weight 1: ` +
       'No route to the real server: 172.16.0.9 is outside every --addr network and uvsd has no --gateway\n');
     assert.doesNotMatch(r.stdout, /uvsd started/);
-  } finally {
-    await lab.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });

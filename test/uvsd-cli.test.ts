@@ -12,8 +12,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
-import { Lab } from './lab/netns.js';
-import { skipIf } from './lab/itest.js';
+import { withLab } from './lab/itest.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
@@ -115,11 +114,7 @@ test('uvsd --help exits 0 and lists every option', async () => {
 });
 
 test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place); `node bin/uvsd` runs node again with --no-memory-reducer (same pid, stdout kept), dist/src/cli/uvsd.js alone warns; on that single-queue TAP (ip tuntap add) --datapath-thread starts, --workers 2 is refused with one line saying how to make a multi-queue TAP', { timeout: 60_000 }, async (t) => {
-  if (skipIf(t)) return;
-  await Lab.cleanupLeftovers('uvscli');
-  const lab = new Lab('uvscli');
-  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
-  try {
+  await withLab(t, 'uvscli', async (lab, tmp) => {
     const ns = await lab.addNs('tap');
     const mac = '02:aa:00:00:00:42';
     await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs0', 'mode', 'tap'], ns);
@@ -155,18 +150,11 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     const w2 = await lab.exec(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's4.sock'), '--workers', '2'], { cwd: repoRoot, timeoutMs: 15_000 });
     assert.equal(w2.code, 1, w2.stderr);
     assert.match(w2.stderr, /^uvsd: cannot open TAP uvs0: [^\n]*Invalid argument \(--workers 2 needs a multi-queue TAP: [^\n]*`ip tuntap add uvs0 mode tap multi_queue`\)\n$/);
-  } finally {
-    await lab.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a new TAP has 1000): set on the TAP uvsd creates, shown by --status and the start line; --tap-qlen 0 leaves the device\'s own', { timeout: 60_000 }, async (t) => {
-  if (skipIf(t)) return;
-  await Lab.cleanupLeftovers('uvsqlen');
-  const lab = new Lab('uvsqlen');
-  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
-  try {
+  await withLab(t, 'uvsqlen', async (lab, tmp) => {
     const ns = await lab.addNs('tap');
     const qlen = async (): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', 'uvs0'], ns))?.[1]);
     const run = async (extra: string[], sock: string): Promise<{ status: string; started: string; qlen: number }> => {
@@ -194,10 +182,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     const kept = await run(['--tap-qlen', '0'], 'c.sock');
     assert.equal(kept.qlen, own);
     assert.match(kept.status, new RegExp(`^txqueuelen ${own}$`, 'm'));
-  } finally {
-    await lab.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });
 
 /** uvsd args exits 2 before opening anything, with one stderr line starting `uvsd: want`. */

@@ -496,6 +496,7 @@ export async function main(argv: string[]): Promise<void> {
     group?.apply(roleOps);
   }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
+  const txqueuelen = port.qlen > 0 ? { txqueuelen: port.qlen } : {}; // none for an AF_PACKET port
   // The link under uvsd (the TAP in its --bridge, or the --port interface), polled every second;
   // a TAP whose bridge was deleted goes back on it once the bridge exists again.
   const links = new LinkWatch({
@@ -504,7 +505,7 @@ export async function main(argv: string[]): Promise<void> {
     onBack: () => announceAll(),
   });
   const control = new Control(dp, {
-    tap: port.name, io: port.io, offload: offloadState, ...(port.qlen > 0 ? { txqueuelen: port.qlen } : {}), portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
+    tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
   });
   /**
    * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
@@ -822,7 +823,7 @@ export async function main(argv: string[]): Promise<void> {
   log.info(
     {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, ...(port.qlen > 0 ? { txqueuelen: port.qlen } : {}), metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
+      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
     },
     'uvsd started',

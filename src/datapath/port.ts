@@ -203,7 +203,9 @@ export class Port {
     try {
       for (let i = 0; i < n; i++) {
         const info = native.openTap(i === 0 ? name : out[0].name, {
-          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: n > 1, qlen: opts.qlen,
+          tun: opts.tun, mtu: opts.mtu, bridge: opts.bridge, offload: opts.offload, multiQueue: n > 1,
+          // txqueuelen is the device's: set once, before the other queues attach with it.
+          qlen: i === 0 ? opts.qlen : undefined,
         });
         if (i > 0) info.created = out[0].created;
         out.push(info);

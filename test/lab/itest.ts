@@ -1,11 +1,12 @@
 // Glue between node:test and the DR lab: skip with a reason where the lab cannot run, build a
 // fresh lab per test, start uvsd, and always tear down in finally. On failure the tail of uvsd's
 // log and the control API status are attached as diagnostics so a red test explains itself.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { delay, labUnavailableReason } from './netns.js';
+import { delay, Lab, labUnavailableReason } from './netns.js';
 import { createDrLab, repoRoot, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
 
 let cachedReason: string | null | undefined;
@@ -49,6 +50,25 @@ export async function withDrLab(t: TestContext, opts: WithLabOptions, fn: (lab: 
   } finally {
     await lab.destroy();
     t.diagnostic(`lab ${lab.lab.prefix}: ${Date.now() - started} ms`);
+  }
+  return true;
+}
+
+/**
+ * Runs fn with an empty lab whose namespaces are named from `prefix` (an earlier run's leftovers
+ * removed first) and a temporary directory; false (test skipped) where the lab cannot run. Both
+ * are removed in finally, also when fn throws.
+ */
+export async function withLab(t: TestContext, prefix: string, fn: (lab: Lab, tmp: string) => Promise<void>): Promise<boolean> {
+  if (skipIf(t)) return false;
+  await Lab.cleanupLeftovers(prefix);
+  const lab = new Lab(prefix);
+  const tmp = mkdtempSync(join(tmpdir(), `${lab.prefix}-`));
+  try {
+    await fn(lab, tmp);
+  } finally {
+    await lab.destroy();
+    rmSync(tmp, { recursive: true, force: true });
   }
   return true;
 }
