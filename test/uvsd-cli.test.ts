@@ -153,7 +153,7 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
   });
 });
 
-test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a new TAP has 1000): set on the TAP uvsd creates, shown by --status and the start line; --tap-qlen 0 leaves the device\'s own', { timeout: 60_000 }, async (t) => {
+test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a new TAP has 1000): set on the TAP uvsd creates, shown by --status and the start line; --tap-qlen 0 leaves the device\'s own; what the full queue dropped is port_drop_queue_full in --status and uvs_port_drops_total in /metrics', { timeout: 60_000 }, async (t) => {
   await withLab(t, 'uvsqlen', async (lab, tmp) => {
     const ns = await lab.addNs('tap');
     const qlen = async (): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', 'uvs0'], ns))?.[1]);
@@ -172,6 +172,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     assert.equal(def.qlen, 4096, 'the TAP uvsd created');
     assert.match(def.status, /^txqueuelen 4096$/m);
     assert.match(def.started, /"txqueuelen":4096/);
+    assert.match(def.status, /^port_drop_queue_full 0$/m);
     const set = await run(['--tap-qlen', '2048', '--workers', '2'], 'b.sock');
     assert.equal(set.qlen, 2048, 'a multi-queue TAP: every queue has the device\'s length');
     assert.match(set.status, /^txqueuelen 2048$/m);
@@ -182,6 +183,41 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     const kept = await run(['--tap-qlen', '0'], 'c.sock');
     assert.equal(kept.qlen, own);
     assert.match(kept.status, new RegExp(`^txqueuelen ${own}$`, 'm'));
+
+    // What the queue could not hold is counted: uvsd stopped, 300 datagrams sent through its TAP
+    // (qlen 64) are mostly dropped by the kernel; --status and /metrics say as many as the
+    // interface's TX dropped (the TAP made beforehand dropped frames before uvsd: not counted).
+    await lab.must(['ip', 'addr', 'add', '192.168.8.1/24', 'dev', 'uvs0'], ns);
+    await lab.must(['ip', 'neigh', 'replace', '192.168.8.99', 'lladdr', '02:00:00:00:00:99', 'dev', 'uvs0', 'nud', 'permanent'], ns);
+    const blast = ['-e', "const s=require('dgram').createSocket('udp4');let n=0;const go=()=>{if(n++<300)s.send('x',9,'192.168.8.99',go);else s.close()};go()"];
+    await lab.must(['ip', 'link', 'set', 'uvs0', 'up'], ns);
+    await lab.must([process.execPath, ...blast], ns); // no reader: dropped before uvsd
+    const txDropped = async (): Promise<number> =>
+      (JSON.parse(await lab.must(['ip', '-s', '-j', 'link', 'show', 'uvs0'], ns)) as { stats64: { tx: { dropped: number } } }[])[0]!.stats64.tx.dropped;
+    const before = await txDropped();
+    assert.ok(before >= 200, `the TAP without a reader dropped ${before} of 300`);
+    const sock = join(tmp, 'd.sock');
+    const p = lab.spawn(ns, [process.execPath, uvsdJs, '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--tap-qlen', '64', '--metrics', '127.0.0.1:0'], { cwd: repoRoot });
+    try {
+      const started = await p.waitForLine(/uvsd started/, 10_000);
+      const metricsAt = /"metrics":"([^"]+)"/.exec(started)?.[1];
+      assert.ok(metricsAt, started);
+      process.kill(p.child.pid!, 'SIGSTOP');
+      try {
+        await lab.must([process.execPath, ...blast], ns);
+      } finally {
+        process.kill(p.child.pid!, 'SIGCONT');
+      }
+      const dropped = (await txDropped()) - before;
+      t.diagnostic(`uvsd stopped, qlen 64: the TAP dropped ${dropped} of 300`);
+      assert.ok(dropped >= 200, `dropped ${dropped}`);
+      const st = await lab.must([process.execPath, join(repoRoot, 'bin/uvsadm'), '--socket', sock, '--status'], null);
+      assert.match(st, new RegExp(`^port_drop_queue_full ${dropped}$`, 'm'));
+      const scrape = await lab.must([process.execPath, '-e', `fetch('http://${metricsAt}/metrics').then((r) => r.text()).then((x) => process.stdout.write(x))`], ns);
+      assert.match(scrape, new RegExp(`^uvs_port_drops_total\\{reason="queue_full"\\} ${dropped}$`, 'm'));
+    } finally {
+      assert.equal(await p.stop(3000), 0, p.stderr());
+    }
   });
 });
 

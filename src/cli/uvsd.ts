@@ -9,7 +9,7 @@ import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
-import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, type IoMode, type TapInfo } from '../datapath/port.js';
+import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
@@ -497,6 +497,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   const txqueuelen = port.qlen > 0 ? { txqueuelen: port.qlen } : {}; // none for an AF_PACKET port
+  // Frames lost before uvsd read them: the ring's own counts, or what the TAP's queue dropped.
+  const tapDrops = opts.ring === undefined ? tapQueueDrops(port.name) : undefined;
+  const portDrops = (): Record<string, number> | null => tapDrops?.() ?? port.drops();
   // The link under uvsd (the TAP in its --bridge, or the --port interface), polled every second;
   // a TAP whose bridge was deleted goes back on it once the bridge exists again.
   const links = new LinkWatch({
@@ -505,7 +508,7 @@ export async function main(argv: string[]): Promise<void> {
     onBack: () => announceAll(),
   });
   const control = new Control(dp, {
-    tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops: () => port.drops(), workers: group, link: () => links.status(), cpus,
+    tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops, workers: group, link: () => links.status(), cpus,
   });
   /**
    * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
@@ -733,7 +736,7 @@ export async function main(argv: string[]): Promise<void> {
       // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
       const { startMetricsServer } = await import('../metrics/server.js');
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
-        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(),
+        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
         workers: group === undefined ? undefined : () => group.status() });
     } catch (e) {
       release();

@@ -200,7 +200,7 @@ export interface ControlInfo {
   offload?: string;
   /** The TAP's txqueuelen (uvsd --tap-qlen); none for an AF_PACKET port. */
   txqueuelen?: number;
-  /** Drops of the port itself (ring backend), shown by status as port_drop_<reason>. */
+  /** Drops before the datapath (the TAP's queue, the ring), shown by status as port_drop_<reason>. */
   portDrops?: () => Record<string, number> | null;
   /** uvsd --workers N >= 2: the worker threads every change also goes to (dp is then the shadow). */
   workers?: Workers;

@@ -317,7 +317,8 @@ export interface StatusResult {
   txqueuelen?: number;
   /** The TAP's (or --port interface's) link as uvsd last saw it (polled every second). */
   link?: LinkStatus;
-  /** The ring backend's own drops (ring_full, too_long) before the datapath sees a frame. */
+  /** Frames lost before the datapath saw them: the TAP's queue (queue_full: its tx_dropped since
+   *  uvsd opened it) or the ring backend's (ring_full, too_long). */
   portDrops?: Record<string, number>;
   addrs: string[];
   conns: number;

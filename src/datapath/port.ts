@@ -1,5 +1,6 @@
 // A datapath port: one fd (TAP/TUN device or AF_PACKET socket) moved in batches by the native
 // addon. Frames land in preallocated buffers; JS is entered once per batch, never per frame.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** How a port's batches reach the kernel: one io_uring_enter() per batch, or one read()/write()
@@ -126,6 +127,43 @@ const require = createRequire(import.meta.url);
 export const native: Native = require('../../../build/Release/uvs_native.node') as Native;
 
 /** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
+/**
+ * An interface's tx_dropped as its own network namespace counts it (/proc/self/net/dev is the
+ * reading process's namespace, where /sys/class/net may show another's), or null when it is not
+ * there. For a TAP these are the frames the kernel could not queue for its reader: the queue of
+ * txqueuelen frames full (or no reader at all).
+ */
+export function txDropped(iface: string, procNetDev = '/proc/self/net/dev'): number | null {
+  let text: string;
+  try {
+    text = readFileSync(procNetDev, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0 || line.slice(0, colon).trim() !== iface) continue;
+    // receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+    const f = line.slice(colon + 1).trim().split(/\s+/);
+    const v = Number(f[11]);
+    return Number.isSafeInteger(v) ? v : null;
+  }
+  return null;
+}
+
+/**
+ * A TAP's queue drops since now, for `status` and /metrics (`port_drop_queue_full`): the
+ * interface's tx_dropped less what it was when uvsd opened it (a TAP made beforehand may have
+ * dropped frames before). Every queue of a multi-queue TAP counts into the one device figure.
+ */
+export function tapQueueDrops(iface: string, read: (iface: string) => number | null = txDropped): () => Record<string, number> | null {
+  const base = read(iface) ?? 0;
+  return () => {
+    const now = read(iface);
+    return now === null ? null : { queue_full: Math.max(0, now - base) };
+  };
+}
+
 function openRing(ifname: string): TapInfo {
   const info = native.openPacketRing(ifname);
   return { fd: info.fd, name: ifname, ifindex: info.ifindex, created: false, mac: info.mac, vnetHdr: 0, offload: 0, offloadError: '', qlen: 0 };
@@ -303,7 +341,7 @@ export class Port {
   }
 
   /** The port's own drops before the datapath sees a frame (ring backend only; null for a TAP,
-   *  whose queue drops are the interface's tx_dropped). */
+   *  whose queue drops are the interface's tx_dropped: tapQueueDrops). */
   drops(): Record<string, number> | null {
     if (this.io !== 'packet-ring' || this.closed) return null;
     const st = native.packetRingStats(this.fd);

@@ -33,6 +33,9 @@ export interface MetricsOptions {
   states?: () => ArrayLike<number>;
   /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */
   link?: () => LinkStatus;
+  /** Frames lost before the datapath read them (`uvsadm --status` port_drop_*): the TAP's queue
+   *  (queue_full) or the ring backend's (ring_full, too_long); null when unknown. */
+  portDrops?: () => Record<string, number> | null;
   /** uvsd --workers: each worker's own numbers (`uvsadm --status` worker lines), for uvs_worker_*. */
   workers?: () => WorkerStatus[];
 }
@@ -252,6 +255,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
     () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
   histogramFromCounts(reg, 'uvs_batch_frames', 'Frames per receive batch (one read from the TAP).', BATCH_BUCKETS, () => dp.counters.batch);
+
+  const portDrops = opts.portDrops;
+  if (portDrops !== undefined) {
+    counter(reg, 'uvs_port_drops_total', 'Frames lost before uvsd read them, by reason: queue_full (the TAP\'s queue of --tap-qlen frames was full: the interface\'s tx_dropped since uvsd opened it), ring_full and too_long (the ring backend).', ['reason'],
+      () => Object.entries(portDrops() ?? {}).map(([reason, v]): Sample => [{ reason }, v]));
+  }
 
   const link = opts.link;
   if (link !== undefined) {
