@@ -432,7 +432,7 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   };
   // An HA group and the sync counters, so that the HA row's series exist too.
   r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp(VIP)] }] }]);
-  const m = createMetrics(r.dp, { health, sync: r.ctl.sync.stats });
+  const m = createMetrics(r.dp, { health, sync: r.ctl.sync.stats, portDrops: () => ({ queue_full: 0 }) });
   const exported = new Set(parseExposition(await m.text()).samples.map((s) => s.name));
   const used = new Set<string>();
   const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];
@@ -535,4 +535,17 @@ test('docs/uvsd.md "Drops, by reason" explains every drop reason uvsadm --status
   const table = doc.slice(doc.indexOf('Drops, by reason:'), doc.indexOf('uvsd logs the final counters'));
   const named = new Set([...table.matchAll(/^\|([^|]*)\|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z0-9_]+)`/g)].map((x) => x[1]!)));
   assert.deepEqual(DROP_NAMES.filter((n) => !named.has(n)), [], 'drop reasons without a row');
+});
+
+test('uvs_port_drops_total: frames lost before the datapath, one series per reason the port reports (none without a port that counts)', async () => {
+  const r = drRig();
+  let drops: Record<string, number> | null = { queue_full: 7 };
+  const { ex } = await scrape(r, { portDrops: () => drops });
+  assert.equal(ex.get('uvs_port_drops_total', { reason: 'queue_full' }), 7);
+  drops = { ring_full: 3, too_long: 1 };
+  const ring = (await scrape(r, { portDrops: () => drops })).ex;
+  assert.deepEqual(ring.all('uvs_port_drops_total').map((s) => [s.labels.reason, s.value]), [['ring_full', 3], ['too_long', 1]]);
+  drops = null;
+  assert.deepEqual((await scrape(r, { portDrops: () => drops })).ex.all('uvs_port_drops_total'), []);
+  assert.deepEqual((await scrape(r)).ex.all('uvs_port_drops_total'), []);
 });

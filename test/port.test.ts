@@ -5,10 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { native, Port } from '../src/datapath/port.js';
+import { native, Port, tapQueueDrops, txDropped } from '../src/datapath/port.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const PREFIX = 'uvsport-';
@@ -277,6 +279,34 @@ if (process.env.UVS_PORT_CHILD === '1') {
     (e) => { process.stderr.write(`child failed: ${(e as Error).stack}\n`); process.exitCode = 1; },
   );
 } else {
+  test('txDropped reads an interface\'s TX drop column of /proc/net/dev (not a longer name\'s); tapQueueDrops counts from its first reading', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvs-netdev-'));
+    try {
+      const file = join(dir, 'dev');
+      const table = (uvs0: number) => [
+        'Inter-|   Receive                                                |  Transmit',
+        ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed',
+        '    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0',
+        `  uvs0:     500       7    0    3    0     0          0         0      900      12    0 ${uvs0}    0     0       0          0`,
+        ' uvs01:       0       0    0    0    0     0          0         0        0       0    0   99    0     0       0          0',
+        '',
+      ].join('\n');
+      writeFileSync(file, table(41));
+      assert.equal(txDropped('uvs0', file), 41);
+      assert.equal(txDropped('uvs01', file), 99);
+      assert.equal(txDropped('uvs', file), null);
+      assert.equal(txDropped('uvs0', join(dir, 'missing')), null);
+      const drops = tapQueueDrops('uvs0', (i) => txDropped(i, file));
+      assert.deepEqual(drops(), { queue_full: 0 });
+      writeFileSync(file, table(1041));
+      assert.deepEqual(drops(), { queue_full: 1000 });
+      rmSync(file);
+      assert.equal(drops(), null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('argument checks and plain fds (no root needed)', () => {
     const lo = native.ifaceInfo('lo');
     assert.ok(lo && lo.ifindex > 0 && lo.mtu > 0);

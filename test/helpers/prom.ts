@@ -65,14 +65,19 @@ export function parseExposition(text: string): Exposition {
   };
 }
 
-/** `promtool check metrics` on the text: its complaints ('' when clean). Throws when promtool is missing. */
-export function promtoolCheck(text: string): string {
+/** promtool with args (input on stdin, cwd): its exit status and output. Throws when promtool is missing. */
+export function promtool(args: string[], o: { input?: string; cwd?: string } = {}): { code: number; out: string } {
   try {
-    execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-    return '';
+    return { code: 0, out: execFileSync('promtool', args, { ...o, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }) };
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stdout?: string; stderr?: string; status?: number };
     if (err.code === 'ENOENT') throw new Error('promtool not found: apt-get install prometheus (see .ci/run)');
-    return `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() || `promtool exited ${err.status}`;
+    return { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
   }
+}
+
+/** `promtool check metrics` on the text: its complaints ('' when clean). Throws when promtool is missing. */
+export function promtoolCheck(text: string): string {
+  const r = promtool(['check', 'metrics'], { input: text });
+  return r.code === 0 ? '' : r.out.trim() || `promtool exited ${r.code}`;
 }

@@ -1,0 +1,48 @@
+// The Prometheus alerting rules shipped in contrib/prometheus (docs/metrics.md, "Alerts"):
+// promtool accepts them, their own promtool unit tests pass (each alert fires on the series it is
+// for and not on healthy ones), and every series they read is one uvsd exports, so renaming a
+// metric cannot leave a rule that silently never fires.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './lab/dr-lab.js';
+import { drRig } from './helpers/harness.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { promtool } from './helpers/prom.js';
+
+const DIR = join(repoRoot, 'contrib/prometheus');
+const RULES = join(DIR, 'uvs-alerts.yml');
+
+test('promtool check rules accepts contrib/prometheus/uvs-alerts.yml', () => {
+  const r = promtool(['check', 'rules', RULES], { cwd: DIR });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /SUCCESS: 13 rules found/);
+});
+
+test('promtool test rules: every alert fires on the series it is for, with its labels and texts, and not on healthy ones', () => {
+  const r = promtool(['test', 'rules', 'uvs-alerts.test.yml'], { cwd: DIR });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /SUCCESS/);
+  // Each alert has a test that expects it to fire.
+  const tests = readFileSync(join(DIR, 'uvs-alerts.test.yml'), 'utf8');
+  for (const [, name] of readFileSync(RULES, 'utf8').matchAll(/^\s+- alert: (\w+)$/gm)) {
+    assert.match(tests, new RegExp(`alertname: ${name}\\n\\s+exp_alerts:\\n\\s+- exp_labels`), `no test where ${name} fires`);
+  }
+});
+
+test('the alerts read only series uvsd exports (a renamed metric fails here)', async () => {
+  const r = drRig({ udp: true });
+  const m = createMetrics(r.dp, {
+    link: () => ({ iface: 'uvs0', state: 'up', operstate: 'up', master: 'br0', ok: true, since: '' }),
+    portDrops: () => ({ queue_full: 0 }),
+    sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0 },
+  });
+  const exported = new Set([...(await m.text()).matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]!));
+  const read = new Set<string>();
+  for (const [, expr] of readFileSync(RULES, 'utf8').matchAll(/^\s+expr: (.*)$/gm)) {
+    for (const [name] of expr!.matchAll(/\b(uvs|node_ipvs|process)_[a-z_]+\b/g)) read.add(name);
+  }
+  assert.ok(read.size >= 12, [...read].join(' '));
+  for (const name of read) assert.ok(exported.has(name), `${name} is read by an alert but not exported`);
+});
