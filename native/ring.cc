@@ -1,5 +1,5 @@
 // The packet-ring port: an AF_PACKET socket on an existing interface (veth end or NIC) with a
-// TPACKET_V3 receive ring mapped into the process, and sendmmsg() for transmit (one system call
+// TPACKET_V2 receive ring mapped into the process, and sendmmsg() for transmit (one system call
 // per batch). Received frames are copied from the ring's blocks into the port's rxArena slots,
 // so the datapath sees the same layout (stride, lens, headroom) as with the TAP port.
 //
@@ -12,6 +12,8 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,22 +31,30 @@ namespace uvs {
 
 namespace {
 
-// 64 blocks of 128 KiB: 8 MiB of ring, ~5,000 full-size or ~60,000 small frames queued.
+// The receive ring: TPACKET_V2, one slot per frame, handed to uvsd the moment the kernel has
+// written it. (TPACKET_V3, used before, packs frames into blocks and hands a block over when full
+// or after a retire timeout of at least 1 ms: below full rate every frame waited for it, 0.3 ms
+// more on a round trip's median, and new TCP connections/s fell to ~0.7 of the TAP's; at full
+// rate V2 forwarded as much, docs/performance.md 2026-12-04.) Slots hold a whole frame of the
+// interface's MTU; 16 MiB of ring in blocks of 128 KiB: 8,192 frames at MTU 1500.
 constexpr uint32_t kBlockSize = 1u << 17;
-constexpr uint32_t kBlockNr = 64;
-constexpr uint32_t kFrameSize = 2048;  // only for the kernel's frame count check (V3 packs frames)
-// A block the kernel has started filling is handed over at the latest after this many ms, so a
-// lone frame waits at most this long (the price of V3's block batching at low rates).
-constexpr uint32_t kRetireMs = 1;
+constexpr uint32_t kRingBytes = 1u << 24;
+constexpr uint32_t kBlockNr = kRingBytes / kBlockSize;
+constexpr uint32_t kMinFrameSize = 2048;
+// Where the kernel puts a frame's MAC header in a V2 slot (tpacket_rcv: the aligned tpacket2_hdr
+// and sockaddr_ll, then at least 16 bytes of room before the network header) and the largest
+// link header in front of an MTU-sized packet (Ethernet with a VLAN tag): a slot holds an MTU frame.
+constexpr uint32_t kSlotOverhead = 128;
 constexpr uint32_t kTxChunk = 64;
 
 struct Ring {
   int fd;
   uint8_t* map = nullptr;
   size_t mapLen = 0;
-  uint32_t block = 0;                // the block we read next / are reading
-  uint32_t left = 0;                 // frames not yet taken from the current (user-owned) block
-  struct tpacket3_hdr* pkt = nullptr;  // next frame in the current block
+  uint32_t frameSize = 0;            // bytes per slot
+  uint32_t framesPerBlock = 0;       // slots per block (a slot never spans two blocks)
+  uint32_t block = 0;                // the slot we read next: block ...
+  uint32_t slot = 0;                 // ... and slot within it
   uint64_t truncated = 0;            // frames longer than a slot or cut by the kernel: dropped
   uint64_t ringFull = 0;             // frames the kernel dropped on a full ring (PACKET_STATISTICS, summed)
   struct mmsghdr msgs[kTxChunk];
@@ -61,19 +71,6 @@ Ring* Find(int fd) {
   std::lock_guard<std::mutex> g(ringsLock);
   auto it = rings.find(fd);
   return it == rings.end() ? nullptr : it->second.get();
-}
-
-struct tpacket_block_desc* BlockAt(Ring* r, uint32_t i) {
-  return reinterpret_cast<struct tpacket_block_desc*>(r->map + static_cast<size_t>(i) * kBlockSize);
-}
-
-// Gives the current block back to the kernel and moves on to the next one.
-void ReleaseBlock(Ring* r) {
-  struct tpacket_block_desc* b = BlockAt(r, r->block);
-  __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-  r->block = (r->block + 1) % kBlockNr;
-  r->left = 0;
-  r->pkt = nullptr;
 }
 
 }  // namespace
@@ -99,33 +96,22 @@ uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, u
     return 0;
   }
   uint32_t n = 0;
-  // At most one lap of the ring per call: a block may come back to us while we loop.
-  for (uint32_t blocks = 0; n < max && blocks <= kBlockNr;) {
-    if (r->left == 0) {
-      struct tpacket_block_desc* b = BlockAt(r, r->block);
-      uint32_t st = __atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
-      if ((st & TP_STATUS_USER) == 0) break;  // the kernel still owns it: drained
-      r->left = b->hdr.bh1.num_pkts;
-      r->pkt = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(b) + b->hdr.bh1.offset_to_first_pkt);
-      blocks++;
-      if (r->left == 0) {
-        ReleaseBlock(r);
-        continue;
-      }
-    }
-    struct tpacket3_hdr* p = r->pkt;
-    uint32_t len = p->tp_snaplen;
-    if (len <= stride && len == p->tp_len) {
-      memcpy(buf + static_cast<size_t>(n) * stride, reinterpret_cast<uint8_t*>(p) + p->tp_mac, len);
+  // Every slot the kernel has handed over, in ring order, until one it still owns.
+  while (n < max) {
+    uint8_t* f = r->map + static_cast<size_t>(r->block) * kBlockSize + static_cast<size_t>(r->slot) * r->frameSize;
+    struct tpacket2_hdr* h = reinterpret_cast<struct tpacket2_hdr*>(f);
+    if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+    uint32_t len = h->tp_snaplen;
+    if (len <= stride && len == h->tp_len) {
+      memcpy(buf + static_cast<size_t>(n) * stride, f + h->tp_mac, len);
       lens[n++] = len;
     } else {
       r->truncated++;
     }
-    r->left--;
-    if (r->left == 0) {
-      ReleaseBlock(r);
-    } else {
-      r->pkt = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(p) + p->tp_next_offset);
+    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    if (++r->slot == r->framesPerBlock) {
+      r->slot = 0;
+      if (++r->block == kBlockNr) r->block = 0;
     }
   }
   return n;
@@ -185,16 +171,23 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
     close(fd);
     return ThrowErrno(env, op, name, e);
   };
+  // A slot holds a whole frame of the interface's MTU (at least 2048 bytes).
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) return fail("SIOCGIFMTU", errno);
+  const uint32_t mtu = static_cast<uint32_t>(ifr.ifr_mtu);
+  if (mtu > kBlockSize - kSlotOverhead) return fail("MTU", EMSGSIZE);
+  const uint32_t frameSize = std::max(kMinFrameSize, (mtu + kSlotOverhead + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1));
   // Setting the ring on the bound socket re-hooks it; frames queued before go unread.
-  int v = TPACKET_V3;
+  int v = TPACKET_V2;
   if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) return fail("PACKET_VERSION", errno);
-  struct tpacket_req3 req;
+  struct tpacket_req req;
   memset(&req, 0, sizeof req);
   req.tp_block_size = kBlockSize;
   req.tp_block_nr = kBlockNr;
-  req.tp_frame_size = kFrameSize;
-  req.tp_frame_nr = (kBlockSize / kFrameSize) * kBlockNr;
-  req.tp_retire_blk_tov = kRetireMs;
+  req.tp_frame_size = frameSize;
+  req.tp_frame_nr = (kBlockSize / frameSize) * kBlockNr;
   if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return fail("PACKET_RX_RING", errno);
   map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
   if (map == MAP_FAILED) map = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -213,6 +206,8 @@ Napi::Value OpenPacketRing(const Napi::CallbackInfo& info) {
   ring->fd = fd;
   ring->map = static_cast<uint8_t*>(map);
   ring->mapLen = mapLen;
+  ring->frameSize = frameSize;
+  ring->framesPerBlock = kBlockSize / frameSize;
   std::lock_guard<std::mutex> g(ringsLock);
   rings[fd] = std::move(ring);
   ringCount.fetch_add(1, std::memory_order_release);
@@ -255,7 +250,7 @@ Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
   Ring* r = Find(info[0].As<Napi::Number>().Int32Value());
   if (r == nullptr) return env.Null();
-  struct tpacket_stats_v3 st;
+  struct tpacket_stats st;
   memset(&st, 0, sizeof st);
   socklen_t sl = sizeof st;
   if (getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) return ThrowErrno(env, "PACKET_STATISTICS", "", errno);

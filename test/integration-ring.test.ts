@@ -1,5 +1,5 @@
 // The ring backend (--port af_packet:IFACE) end to end: uvsd reads its veth end uvs0 in the
-// director namespace through an AF_PACKET TPACKET_V3 ring and transmits with sendmmsg(); the
+// director namespace through an AF_PACKET TPACKET_V2 ring and transmits with sendmmsg(); the
 // peer uvs0p sits on the bridge where the TAP would (test/lab/dr-lab.ts addRingVeth). The same DR
 // scenario as integration-dr: exact rr splits, UDP alternation, and a bulk upload whose bytes
 // (large TCP segments cut by the kernel before the veth) must arrive intact; then NAT and FULLNAT,
@@ -89,8 +89,7 @@ test('ring backend: frames the stopped uvsd could not take are counted as port_d
     const before = await lab.uvsadmMust(['--status']);
     assert.match(before, /^port_drop_ring_full 0$/m, before);
     assert.match(before, /^port_drop_too_long 0$/m, before);
-    // The ring's 64 blocks are handed over when full or after 1 ms each: at 100,000 frames/s about
-    // 64 ms (~7,000 frames) of them; the rest of 100,000 sent while uvsd is stopped overflows.
+    // The ring holds 8,192 frames: the rest of 100,000 sent while uvsd is stopped overflows.
     const pid = lab.uvsd!.child.pid!;
     process.kill(pid, 'SIGSTOP');
     let floodOut = '';

@@ -211,7 +211,7 @@ function parseOptions(argv: string[]): Options {
     .description(`userspace IPVS-compatible load balancer daemon (schedulers: ${schedulerNames().join(', ')})`)
     .option('--tap <name>', 'TAP interface to create or attach', checkedArg('--tap', ifnameProblem), 'uvs0')
     .option('--bridge <br>', 'bridge to enslave the TAP to', checkedArg('--bridge', ifnameProblem))
-    .option('--port <spec>', 'af_packet:IFACE = the ring backend instead of the TAP: an existing interface (veth end, NIC) read through an AF_PACKET TPACKET_V3 ring')
+    .option('--port <spec>', 'af_packet:IFACE = the ring backend instead of the TAP: an existing interface (veth end, NIC) read through an AF_PACKET TPACKET_V2 ring')
     .option(
       '--addr <cidr>',
       'director address on the link, e.g. 192.168.8.10/24; ",floating" = moves with the master role (repeatable)',

@@ -86,7 +86,7 @@ export interface Native {
   ifaceInfo(name: string): IfaceInfo | null;
   /** Put an existing interface on a bridge (SIOCBRADDIF; already its port is fine); throws when refused. */
   bridgeAddIf(name: string, bridge: string): void;
-  /** AF_PACKET socket on ifname with a TPACKET_V3 receive ring (promiscuous); transmit is one
+  /** AF_PACKET socket on ifname with a TPACKET_V2 receive ring (promiscuous); transmit is one
    *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
   openPacketRing(ifname: string): PacketInfo;
   /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
@@ -299,7 +299,7 @@ export class Port {
     return p;
   }
 
-  /** The ring backend: an existing interface (veth end, NIC) read through a TPACKET_V3 ring. */
+  /** The ring backend: an existing interface (veth end, NIC) read through a TPACKET_V2 ring. */
   static packetRing(ifname: string, opts: PortOptions = {}): Port {
     return Port.fromRing(openRing(ifname), opts);
   }
