@@ -126,7 +126,6 @@ export interface Native {
 const require = createRequire(import.meta.url);
 export const native: Native = require('../../../build/Release/uvs_native.node') as Native;
 
-/** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
 /**
  * An interface's tx_dropped as its own network namespace counts it (/proc/self/net/dev is the
  * reading process's namespace, where /sys/class/net may show another's), or null when it is not
@@ -164,6 +163,7 @@ export function tapQueueDrops(iface: string, read: (iface: string) => number | n
   };
 }
 
+/** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
 function openRing(ifname: string): TapInfo {
   const info = native.openPacketRing(ifname);
   return { fd: info.fd, name: ifname, ifindex: info.ifindex, created: false, mac: info.mac, vnetHdr: 0, offload: 0, offloadError: '', qlen: 0 };
