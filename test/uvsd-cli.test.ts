@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
@@ -176,7 +177,9 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     const set = await run(['--tap-qlen', '2048', '--workers', '2'], 'b.sock');
     assert.equal(set.qlen, 2048, 'a multi-queue TAP: every queue has the device\'s length');
     assert.match(set.status, /^txqueuelen 2048$/m);
-    // A TAP made beforehand keeps its own length with --tap-qlen 0.
+    // A TAP made beforehand keeps its own length with --tap-qlen 0. The kernel unregisters the
+    // last uvsd's TAP after its exit, not always before it (ip tuntap add: EBUSY while it exists).
+    for (let i = 0; i < 50 && (await lab.exec(ns, ['ip', 'link', 'show', 'uvs0'])).code === 0; i++) await delay(20);
     await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs0', 'mode', 'tap'], ns);
     const own = await qlen();
     t.diagnostic(`a new TAP's txqueuelen: ${own}`);
