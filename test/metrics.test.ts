@@ -300,6 +300,19 @@ test('status JSON: services, servers with weight, forwarding, health, active/ina
   assert.equal(st.drops.find((d) => d.reason === 'no_service')!.total, 1);
   assert.equal(st.drops.find((d) => d.reason === 'no_service')!.rate, 0.125);
   assert.equal(st.healthChecks, false);
+  assert.equal(st.drops.find((d) => d.reason.startsWith('port_')), undefined, 'no port drops without a port that counts them');
+});
+
+test('status JSON: frames the port lost before the datapath are drops port_<reason>, with their rate', () => {
+  const r = drRig();
+  let queueFull = 100;
+  const portDrops = () => ({ queue_full: queueFull });
+  const rates = new RateEstimator(r.dp, portDrops);
+  rates.sample(0);
+  queueFull = 180; // 80 in 2 s = 40/s; the first estimate is a quarter of it
+  rates.sample(2000);
+  const d = statusJson(r.dp, rates, undefined, portDrops).drops.find((x) => x.reason === 'port_queue_full');
+  assert.deepEqual(d, { reason: 'port_queue_full', total: 180, rate: 10 });
 });
 
 test('trace: decisions are recorded only while a session is open, name the chosen server and the why', () => {

@@ -31,11 +31,15 @@ export class RateEstimator {
   private readonly dests = new Map<string, Est>();
   private readonly drops: Est;
   private readonly link: Est;
+  /** Frames lost before the datapath, by the port's reason (MetricsOptions.portDrops). */
+  private readonly portDrops?: () => Record<string, number> | null;
+  private readonly port = new Map<string, Est>();
   private lastMs = -1;
   private round = 0;
 
-  constructor(dp: Datapath) {
+  constructor(dp: Datapath, portDrops?: () => Record<string, number> | null) {
     this.dp = dp;
+    this.portDrops = portDrops;
     this.drops = { last: Float64Array.from(dp.counters.d), avg: new Float64Array(dp.counters.d.length), seen: 0 };
     this.link = { last: this.linkTotals(), avg: new Float64Array(4), seen: 0 };
   }
@@ -64,6 +68,11 @@ export class RateEstimator {
     for (const [key, e] of this.dests) if (e.seen !== this.round) this.dests.delete(key); // deleted servers
     fold(this.drops, Float64Array.from(this.dp.counters.d), secs, this.round);
     fold(this.link, this.linkTotals(), secs, this.round);
+    for (const [reason, total] of Object.entries(this.portDrops?.() ?? {})) {
+      const e = this.port.get(reason);
+      if (e === undefined) this.port.set(reason, { last: Float64Array.of(total), avg: new Float64Array(1), seen: this.round });
+      else fold(e, Float64Array.of(total), secs, this.round);
+    }
   }
 
   dest(d: number): Rates {
@@ -75,6 +84,11 @@ export class RateEstimator {
   /** Drops per second, by reason number (DROP_NAMES). */
   drop(k: number): number {
     return this.drops.avg[k] ?? 0;
+  }
+
+  /** Frames/s the port lost before the datapath, for one of its reasons (queue_full, ring_full, ...). */
+  portDrop(reason: string): number {
+    return this.port.get(reason)?.avg[0] ?? 0;
   }
 
   /** rx frames/s, rx bytes/s, tx frames/s, tx bytes/s. */

@@ -24,7 +24,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   const { registry, census } = metrics;
   const pull = opts.pull ?? (() => {});
   pull();
-  const rates = new RateEstimator(dp);
+  const rates = new RateEstimator(dp, opts.portDrops);
   rates.sample(performance.now());
   census.full();
   const timers = [
@@ -52,7 +52,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
     } else if (path === '/status.json') {
       let body: string;
       try {
-        body = JSON.stringify(statusJson(dp, rates, opts.health));
+        body = JSON.stringify(statusJson(dp, rates, opts.health, opts.portDrops));
       } catch (err) {
         // A bug here must cost a 500, never the daemon (an exception in a request handler is uncaught).
         res.writeHead(500, { 'content-type': 'text/plain' }).end(`status failed: ${(err as Error).message}\n`);

@@ -80,7 +80,8 @@ function sumRates(rs: Rates[]): Rates {
 
 const NO_RATES: Rates = { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 };
 
-export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthView): StatusJson {
+/** portDrops: frames lost before the datapath (MetricsOptions.portDrops), listed as drops `port_<reason>`. */
+export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthView, portDrops?: () => Record<string, number> | null): StatusJson {
   const dt = dp.dt;
   const c = dp.counters;
   const refs = liveDests(dp);
@@ -125,7 +126,10 @@ export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthVi
     healthChecks: health !== undefined,
     conns: { entries: dp.ct.count, capacity: dp.ct.max },
     link: { rxFrames: c.c[C.rx_frames], txFrames: c.c[C.tx_frames], ...lr },
-    drops: DROP_NAMES.map((reason, k) => ({ reason, total: c.d[k], rate: rates.drop(k) })),
+    drops: [
+      ...DROP_NAMES.map((reason, k) => ({ reason, total: c.d[k], rate: rates.drop(k) })),
+      ...Object.entries(portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
+    ],
     services,
   };
 }
