@@ -287,7 +287,9 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
         const pps = latencyPps ?? (steady.length ? median(steady) / 2 : 100_000);
         console.log(`  latency: load ${fmt(Math.round(pps))} pps (${latencyPps ? '--latency-pps' : steady.length ? "half of this run's DR steady uvsd median" : 'default, no DR steady row in this run'})`);
         for (let rep = 1; rep <= repeats; rep++) {
-          for (const v of rep % 2 === 1 ? LATENCY_VARIANTS : [...LATENCY_VARIANTS].reverse()) {
+          // The ring's run only where --forwarders asks for it (as in the UDP rows).
+          const variants = LATENCY_VARIANTS.filter((v) => v !== 'uvsd-ring' || drForwarders.includes('uvsd-ring'));
+          for (const v of rep % 2 === 1 ? variants : [...variants].reverse()) {
             for (const s of await latencyRow(u, ROOT, v, rep, pps, seconds, latencyTrace)) {
               samples.push(s);
               logSample(s);

@@ -5,6 +5,7 @@
 //   c       the same through the C reflector (io_uring, on a TAP with the vnet header uvsd uses by
 //           default): what a minimal forwarder behind the same TAP adds at the same load
 //   direct  probe to the RS's own address and the same load to its MAC and address, no forwarder
+//   uvsd-ring  as uvsd, on the ring backend (--forwarders ... uvsd-ring)
 // Added latency = uvsd − direct, per percentile; the target compares the p99s (uvsd ≤ 2 × direct).
 // Probe and generator share CPU 0 (the generator sleeps between batches of 32); uvsd is on CPU 1.
 // The probe and the echo server are the instrument, not the system measured: both run SCHED_FIFO
@@ -37,7 +38,7 @@ async function rtPrefix(u: UdpLab): Promise<string[]> {
   return rtChecked;
 }
 
-export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c'] as const;
+export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c', 'uvsd-ring'] as const;
 export type LatencyVariant = (typeof LATENCY_VARIANTS)[number];
 
 /** Where the slow round trips go (one file per variant and repeat) and what counts as slow. */
@@ -60,8 +61,9 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     await server.waitForLine(/^ready/, 5000);
     if (variant !== 'direct') {
       spawnedAt = performance.now();
-      if (variant === 'uvsd') uvsd = await u.startUvsd(`latency-${repeat}`, 'auto', 1 << 20, [PING_PORT]);
-      else reflector = await u.startC('uring', true);
+      if (variant === 'uvsd-ring') await u.ringOn();
+      if (variant === 'c') reflector = await u.startC('uring', true);
+      else uvsd = await u.startUvsd(`${variant}-latency-${repeat}`, variant === 'uvsd-ring' ? 'ring' : 'auto', 1 << 20, [PING_PORT]);
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     }
     const direct = variant === 'direct';
@@ -102,5 +104,6 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     if (uvsd) await uvsd.stats().catch(() => null);
     if (reflector) await reflector.stats().catch(() => null);
     if (server) await server.stop(2000);
+    await u.ringOff();
   }
 }

@@ -389,10 +389,7 @@ export class UdpLab {
       if (fwd === 'c' || fwd === 'c-uring' || fwd === 'c-uring-vnet') f = await this.startC(fwd === 'c' ? 'syscalls' : 'uring', fwd === 'c-uring-vnet');
       else if (fwd === 'nft') f = await this.startKernel();
       else {
-        if (fwd === 'uvsd-ring') {
-          await addRingVeth(this.lab, this.dir, 'br0');
-          this.portIf = 'uvs0p';
-        }
+        if (fwd === 'uvsd-ring') await this.ringOn();
         const io = fwd === 'uvsd-syscalls' ? 'syscalls' : fwd === 'uvsd-ring' ? 'ring' : 'auto';
         f = await this.startUvsd(`${fwd === 'uvsd' ? '' : `${fwd}-`}${this.mode}-${workload}-${rep}`, io, connMax, [], fwd === 'uvsd-thread' ? ['--datapath-thread', '--datapath-cpus', FWD_CPU] : [], fwd === 'uvsd-before');
       }
@@ -452,13 +449,22 @@ export class UdpLab {
           /* reported above */
         }
       }
-      if (this.portIf !== 'uvs0') {
-        // The ring's veth leaves the bridge: the next forwarder's TAP is uvs0 again.
-        await this.lab.exec(this.dir, ['ip', 'link', 'del', 'uvs0']);
-        this.portIf = 'uvs0';
-      }
+      await this.ringOff();
     }
     return base;
+  }
+
+  /** The ring backend's veth on the bridge where the TAP would be (uvsd `--port af_packet:uvs0`). */
+  async ringOn(): Promise<void> {
+    await addRingVeth(this.lab, this.dir, 'br0');
+    this.portIf = 'uvs0p';
+  }
+
+  /** The ring's veth leaves the bridge (if it is there): the next forwarder's TAP is uvs0 again. */
+  async ringOff(): Promise<void> {
+    if (this.portIf === 'uvs0') return;
+    await this.lab.exec(this.dir, ['ip', 'link', 'del', 'uvs0']);
+    this.portIf = 'uvs0';
   }
 }
 
