@@ -63,7 +63,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
       spawnedAt = performance.now();
       if (variant === 'uvsd-ring') await u.ringOn();
       if (variant === 'c') reflector = await u.startC('uring', true);
-      else uvsd = await u.startUvsd(`${variant}-latency-${repeat}`, variant === 'uvsd-ring' ? 'ring' : 'auto', 1 << 20, [PING_PORT]);
+      else uvsd = await u.startUvsd(`${variant === 'uvsd' ? '' : 'ring-'}latency-${repeat}`, variant === 'uvsd-ring' ? 'ring' : 'auto', 1 << 20, [PING_PORT]);
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     }
     const direct = variant === 'direct';
