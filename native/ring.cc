@@ -1,6 +1,6 @@
 // The packet-ring port: an AF_PACKET socket on an existing interface (veth end or NIC) with a
 // TPACKET_V2 receive ring mapped into the process, and sendmmsg() for transmit (one system call
-// per batch). Received frames are copied from the ring's blocks into the port's rxArena slots,
+// per batch). Received frames are copied from the ring's slots into the port's rxArena slots,
 // so the datapath sees the same layout (stride, lens, headroom) as with the TAP port.
 //
 // Native state is per fd, like the io_uring state (uring.cc): rx.cc and batch.cc ask
