@@ -2,76 +2,109 @@
 // the addon returns to the event loop only when something else waits for it (a timer due, an
 // immediate, another fd ready); with nothing else to do it goes on draining, up to 8 budgets per
 // readiness event, so a flood costs few loop turns (each allocates in Node) while control,
-// metrics and health still get the loop after one budget. The flood: `yes` writing into a FIFO
-// that rxStart reads (one read() per "frame" on a fd without io_uring).
+// metrics and health still get the loop after one budget.
+//
+// The flood: a FIFO filled before rxStart reads it (one read() per 16-byte "frame" on a fd
+// without io_uring), its writer kept open, so the count does not depend on another process
+// keeping up (a concurrent writer made this test flaky on a loaded machine). The other ready fd:
+// a second rx handle on a second filled FIFO, a watcher in libuv's epoll set that stays ready
+// until it is drained.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../src/datapath/port.js';
 
-const STRIDE = 2048;
-const MAX = 16;
-const BUDGET = 64;
+const STRIDE = 16;
+const MAX = 64;
+const BUDGET = 16;
 const BUDGETS_PER_WAKE = 8;
 
-/** Frames per readiness event while `others` keeps the rest of the loop busy (or not) for ms. */
-async function framesPerWake(others: 'none' | 'immediates' | 'fd', ms = 300): Promise<{ perWake: number; frames: number }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'uvs-rx-'));
-  const fifo = path.join(dir, 'flood');
+interface Flood {
+  frames: number;
+  start(): { stop(): void; stats(): { wakes: number; frames: number } };
+  close(): void;
+}
+
+/** A FIFO holding as many STRIDE-byte frames as its buffer takes, its writer open (no EOF). */
+function filledFifo(dir: string, name: string): Flood {
+  const fifo = path.join(dir, name);
   execFileSync('mkfifo', [fifo]);
   const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-  const w = openSync(fifo, constants.O_WRONLY);
-  const flood = spawn('yes', ['uvs'], { stdio: ['ignore', w, 'ignore'] });
-  closeSync(w);
-  let busy: ChildProcess | null = null;
+  const w = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const chunk = Buffer.alloc(STRIDE * 256, 0x61);
+  let bytes = 0;
+  for (;;) {
+    try {
+      bytes += writeSync(w, chunk);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+      throw e;
+    }
+  }
+  const buf = Buffer.alloc(STRIDE * MAX);
+  const lens = new Uint32Array(MAX);
+  return {
+    frames: Math.floor(bytes / STRIDE),
+    start: () => native.rxStart(fd, buf, STRIDE, lens, MAX, () => undefined, BUDGET),
+    close: () => {
+      closeSync(w);
+      closeSync(fd);
+    },
+  };
+}
+
+/** Frames per readiness event while `others` keeps the rest of the loop busy (or not). */
+async function framesPerWake(others: 'none' | 'immediates' | 'fd'): Promise<{ perWake: number; frames: number; filled: number }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'uvs-rx-'));
+  const floods: Flood[] = [];
   let running = true;
   try {
+    const flood = filledFifo(dir, 'flood');
+    floods.push(flood);
     if (others === 'immediates') {
       const again = (): void => {
         if (running) setImmediate(again);
       };
       setImmediate(again);
-    } else if (others === 'fd') {
-      // Another fd in libuv's set that is ready nearly all the time: a child's stdout pipe.
-      busy = spawn('yes', ['busy'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      busy.stdout!.on('data', () => undefined);
     }
-    const buf = Buffer.alloc(STRIDE * MAX);
-    const lens = new Uint32Array(MAX);
-    const h = native.rxStart(fd, buf, STRIDE, lens, MAX, () => undefined, BUDGET);
-    await sleep(ms);
+    const other = others === 'fd' ? filledFifo(dir, 'other') : null;
+    if (other) floods.push(other);
+    const h = flood.start();
+    const o = other?.start();
+    // No timer falls due while the FIFOs drain (a few ms): the sleep's own is far off.
+    await sleep(300);
     h.stop();
+    o?.stop();
     const s = h.stats();
-    return { perWake: s.frames / s.wakes, frames: s.frames };
+    return { perWake: s.frames / s.wakes, frames: s.frames, filled: flood.frames };
   } finally {
     running = false;
-    flood.kill();
-    busy?.kill();
-    closeSync(fd);
+    for (const f of floods) f.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 test('rx budget: with nothing else waiting a wake drains several budgets; a pending immediate or another ready fd gets the loop after one', async (t) => {
-  // Alone, a wake can only drain more than one budget while `yes` refills the FIFO (64 KiB, ~32
-  // reads) from the other core; on a loaded machine it may not keep up, so up to three tries.
-  let alone = await framesPerWake('none');
-  for (let i = 1; i < 3 && alone.perWake <= 2 * BUDGET; i++) {
-    t.diagnostic(`alone, try ${i}: ${alone.perWake.toFixed(1)} frames per wake: the flood did not keep up, again`);
-    alone = await framesPerWake('none');
-  }
+  const alone = await framesPerWake('none');
   const immediates = await framesPerWake('immediates');
   const fd = await framesPerWake('fd');
-  const show = (r: { perWake: number; frames: number }): string => `${r.perWake.toFixed(1)} frames per wake (${r.frames} frames)`;
+  const show = (r: { perWake: number; frames: number; filled: number }): string =>
+    `${r.perWake.toFixed(1)} frames per wake (${r.frames} of ${r.filled} frames)`;
   t.diagnostic(`alone: ${show(alone)}; immediates: ${show(immediates)}; another fd: ${show(fd)}`);
-  for (const r of [alone, immediates, fd]) assert.ok(r.frames > 10 * BUDGET, `the flood arrived: ${show(r)}`);
-  assert.ok(alone.perWake > 2 * BUDGET && alone.perWake <= BUDGETS_PER_WAKE * BUDGET, `alone: ${show(alone)}`);
+  for (const r of [alone, immediates, fd]) {
+    assert.ok(r.filled >= 4 * BUDGETS_PER_WAKE * BUDGET, `the FIFO took a flood: ${show(r)}`);
+    assert.equal(r.frames, r.filled, `every frame read: ${show(r)}`);
+  }
+  // Alone: every wake but the last drains the full 8 budgets.
+  const wakes = Math.ceil(alone.filled / (BUDGETS_PER_WAKE * BUDGET));
+  assert.equal(alone.perWake, alone.frames / wakes, `alone: ${show(alone)}`);
   // Never more than one budget while immediates are pending (libuv's backend timeout is 0).
   assert.ok(immediates.perWake <= BUDGET, `with immediates: ${show(immediates)}`);
-  // The other fd is drained by its own callback between wakes, so now and then it is not ready.
+  // The other handle is ready until it is drained (it reads a budget per wake too): one budget
+  // per wake while both hold frames.
   assert.ok(fd.perWake < 2 * BUDGET, `with another ready fd: ${show(fd)}`);
 });
