@@ -640,7 +640,7 @@ test('fuzz: any text parses or throws a KeepalivedError with file:line, never an
 
 test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
   const { spawnSync } = await import('node:child_process');
-  const { repoRoot } = await import('./lab/dr-lab.js');
+  const { uvsdArgv } = await import('./lab/dr-lab.js');
   const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
   try {
     const bad = join(dir, 'keepalived.conf');
@@ -650,15 +650,17 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
     const dupYaml = join(dir, 'dup.yaml');
     writeFileSync(dup, 'virtual_server 192.168.8.200 80 {\n  lb_algo rr\n}\n');
     writeFileSync(dupYaml, 'services:\n  - { proto: tcp, address: 192.168.8.200, port: 80 }\n');
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const run = (args: string[]) => {
+      const [node, ...argv] = uvsdArgv(['--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args]);
+      return spawnSync(node!, argv, { encoding: 'utf8', timeout: 15_000 });
+    };
     const cases: Array<[string[], string]> = [
       [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
       [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ${join(dir, 'nope.conf')}: cannot read: ENOENT\n`],
       [['--keepalived-conf', dup, '--config', dupYaml], `uvsd: --keepalived-conf: ${dup}:1: virtual_server TCP 192.168.8.200:80 is also in ${dupYaml}:2\n`],
     ];
     for (const [args, stderr] of cases) {
-      const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvskconf0', '--socket', join(dir, 's.sock'), '--addr', '192.168.8.10/24', ...args], { encoding: 'utf8', timeout: 15_000 });
+      const r = run(args);
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stderr, stderr);
     }

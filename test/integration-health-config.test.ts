@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { delay } from './lab/netns.js';
 import { diagnosticLines, getInDirector, withDrLab, withLab } from './lab/itest.js';
 import { parseExposition } from './helpers/prom.js';
-import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
+import { repoRoot, uvsdArgv, VIP, type DrLab } from './lab/dr-lab.js';
 
 const METRICS = '127.0.0.1:9478'; // inside the director namespace
 
@@ -168,8 +168,8 @@ test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one
     const kconf = join(tmp, 'keepalived.conf');
     writeFileSync(yaml, `services:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    servers: [{ address: 192.168.8.20 }]\n`);
     writeFileSync(kconf, `virtual_server ${VIP} 81 {\n  lb_kind NAT\n  real_server 172.16.0.9 8080 {\n    TCP_CHECK {\n    }\n  }\n}\n`);
-    const r = await lab.exec(ns, [process.execPath, join(repoRoot, 'bin', 'uvsd'), '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'),
-      '--config', yaml, '--keepalived-conf', kconf], { cwd: repoRoot, timeoutMs: 15_000 });
+    const r = await lab.exec(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'),
+      '--config', yaml, '--keepalived-conf', kconf]), { cwd: repoRoot, timeoutMs: 15_000 });
     t.diagnostic(`uvsd: ${r.code} ${r.stderr.trim()}`);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `uvsd: --keepalived-conf: ${kconf}:3: add server TCP ${VIP}:81 -> 172.16.0.9:8080 weight 1: ` +

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
-import { LIP, UVSD_MAC, VIP, labDir, repoRoot } from './lab/dr-lab.js';
+import { LIP, UVSD_MAC, VIP, labDir, uvsdArgv } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
@@ -140,7 +140,6 @@ test('ring backend: its interface set down and up: uvsd keeps running, logs both
 });
 
 test('--port: a bad spec, --bridge or --io with af_packet are refused with one line naming the value', () => {
-  const uvsd = join(repoRoot, 'bin', 'uvsd');
   for (const [args, want] of [
     [['--port', 'tap:uvs9'], /invalid --port "tap:uvs9"/],
     [['--port', 'af_packet:'], /invalid --port "af_packet:"/],
@@ -148,7 +147,8 @@ test('--port: a bad spec, --bridge or --io with af_packet are refused with one l
     [['--port', 'af_packet:uvs9', '--bridge', 'br0'], /--port af_packet:uvs9 takes no --bridge/],
     [['--port', 'af_packet:uvs9', '--io', 'syscalls'], /--port af_packet:uvs9 takes no --io syscalls/],
   ] as const) {
-    const r = spawnSync(process.execPath, [uvsd, ...args, '--socket', '/nonexistent/uvsd.sock'], { encoding: 'utf8', timeout: 20_000 });
+    const [node, ...argv] = uvsdArgv([...args, '--socket', '/nonexistent/uvsd.sock']);
+    const r = spawnSync(node!, argv, { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
     assert.match(r.stderr, want);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from './lab/dr-lab.js';
+import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
@@ -26,7 +26,8 @@ async function uvsd(args: string[], asNobody = isRoot): Promise<{ code: number |
   const tmp = mkdtempSync(join(tmpdir(), 'uvsd-cli-'));
   try {
     return await new Promise((resolve) => {
-      execFile(process.execPath, [uvsdJs, '--tap', 'uvsclitest0', '--socket', join(tmp, 's.sock'), ...args], {
+      const [node, ...argv] = uvsdArgv(['--tap', 'uvsclitest0', '--socket', join(tmp, 's.sock'), ...args]);
+      execFile(node!, argv, {
         cwd: repoRoot,
         encoding: 'utf8',
         timeout: 15_000,
@@ -159,10 +160,10 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     const ns = await lab.addNs('tap');
     const qlen = async (): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', 'uvs0'], ns))?.[1]);
     const run = async (extra: string[], sock: string): Promise<{ status: string; started: string; qlen: number }> => {
-      const p = lab.spawn(ns, [process.execPath, uvsdJs, '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), ...extra], { cwd: repoRoot });
+      const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), ...extra]), { cwd: repoRoot });
       try {
         const started = await p.waitForLine(/uvsd started/, 10_000);
-        const st = await lab.exec(null, [process.execPath, join(repoRoot, 'bin/uvsadm'), '--socket', join(tmp, sock), '--status'], { cwd: repoRoot });
+        const st = await lab.exec(null, uvsadmArgv(['--socket', join(tmp, sock), '--status']), { cwd: repoRoot });
         assert.equal(st.code, 0, st.stderr);
         return { status: st.stdout, started, qlen: await qlen() };
       } finally {
@@ -200,7 +201,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
     const before = await txDropped();
     assert.ok(before >= 200, `the TAP without a reader dropped ${before} of 300`);
     const sock = join(tmp, 'd.sock');
-    const p = lab.spawn(ns, [process.execPath, uvsdJs, '--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--tap-qlen', '64', '--metrics', '127.0.0.1:0'], { cwd: repoRoot });
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--tap-qlen', '64', '--metrics', '127.0.0.1:0']), { cwd: repoRoot });
     try {
       const started = await p.waitForLine(/uvsd started/, 10_000);
       const metricsAt = /"metrics":"([^"]+)"/.exec(started)?.[1];
@@ -214,7 +215,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
       const dropped = (await txDropped()) - before;
       t.diagnostic(`uvsd stopped, qlen 64: the TAP dropped ${dropped} of 300`);
       assert.ok(dropped >= 200, `dropped ${dropped}`);
-      const st = await lab.must([process.execPath, join(repoRoot, 'bin/uvsadm'), '--socket', sock, '--status'], null);
+      const st = await lab.must(uvsadmArgv(['--socket', sock, '--status']), null);
       assert.match(st, new RegExp(`^port_drop_queue_full ${dropped}$`, 'm'));
       const scrape = await lab.must([process.execPath, '-e', `fetch('http://${metricsAt}/metrics').then((r) => r.text()).then((x) => process.stdout.write(x))`], ns);
       assert.match(scrape, new RegExp(`^uvs_port_drops_total\\{reason="queue_full"\\} ${dropped}$`, 'm'));

@@ -12,7 +12,6 @@ import {
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
-import { parseTraceArgs, runTrace } from './trace.js';
 
 const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
 
@@ -175,6 +174,8 @@ function traceCommand(args: readonly string[]): string[] | undefined {
 
 /** uvs extension: uvsadm trace (src/cli/trace.ts, docs/metrics.md). */
 async function trace(args: readonly string[]): Promise<number> {
+  // Loaded here: trace (and commander, which it parses with) cost every other uvsadm start ~20 ms.
+  const { parseTraceArgs, runTrace } = await import('./trace.js');
   try {
     return await runTrace(parseTraceArgs(args), out, (s) => process.stderr.write(s));
   } catch (e) {

@@ -21,6 +21,7 @@ import { Lab, type HostSpec, delay, type ExecResult, type Proc } from './netns.j
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
+import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/test/lab/). */
@@ -166,6 +167,19 @@ function nodeArgv(file: string, args: string[]): string[] {
 }
 
 /**
+ * uvsd's command line as bin/uvsd ends up running it: node with the flags of
+ * src/cli/node-flags.ts given here, so bin/uvsd finds them and does not start node a second time
+ * (that costs ~170 ms per start; uvsd-cli.test.ts checks bin/uvsd's own re-exec).
+ */
+export function uvsdArgv(args: string[]): string[] {
+  return [process.execPath, ...UVSD_NODE_FLAGS, join(repoRoot, 'bin', 'uvsd'), ...args];
+}
+
+export function uvsadmArgv(args: string[]): string[] {
+  return nodeArgv(join(repoRoot, 'bin', 'uvsadm'), args);
+}
+
+/**
  * The ring backend's link in namespace ns: veth `name` (uvsd's end, no address, IPv6 off) with its
  * peer `name`p enslaved to bridge. The peer hands over whole, checksummed frames (TSO/GSO and
  * checksum offload off, so the kernel segments and checksums before the veth), as a TAP would.
@@ -259,8 +273,6 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     throw e;
   }
 
-  const uvsadmJs = join(repoRoot, 'bin', 'uvsadm');
-  const uvsdJs = join(repoRoot, 'bin', 'uvsd');
   const clientJs = join(here, 'client.js');
 
   const self: DrLab = {
@@ -312,7 +324,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     async startUvsd(o?: StartUvsdOptions | string[]): Promise<Proc> {
       const so: StartUvsdOptions = Array.isArray(o) ? { extraArgs: o } : (o ?? {});
       if (self.uvsd && !self.uvsd.done()) throw new Error('uvsd already running');
-      const argv = nodeArgv(uvsdJs, [
+      const argv = uvsdArgv([
         ...(opts.port === 'ring' ? ['--port', 'af_packet:uvs0'] : ['--tap', 'uvs0', '--bridge', 'br0']),
         '--addr', `${DIR_ADDR}/24`,
         '--socket', socketPath,
@@ -349,7 +361,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     uvsadm(args: string[], input?: string): Promise<ExecResult> {
-      return lab.exec(null, nodeArgv(uvsadmJs, ['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000, ...(input !== undefined ? { input } : {}) });
+      return lab.exec(null, uvsadmArgv(['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000, ...(input !== undefined ? { input } : {}) });
     },
 
     async uvsadmMust(args: string[], input?: string): Promise<string> {

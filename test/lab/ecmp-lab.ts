@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { repoRoot, labDir } from './dr-lab.js';
+import { repoRoot, labDir, uvsdArgv, uvsadmArgv } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { StatusResult } from '../../src/control/protocol.js';
@@ -169,11 +169,10 @@ export class EcmpLab {
 
   /** uvsd in director d (stateless mh mode, announcing through its BIRD), ready when uvsadm answers. */
   async startUvsd(d: Director, extraArgs: string[] = []): Promise<void> {
-    d.uvsd = this.lab.spawn(d.ns, [process.execPath, join(repoRoot, 'bin', 'uvsd'),
-      '--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket, '--arp-probe-ms', '100',
+    d.uvsd = this.lab.spawn(d.ns, uvsdArgv(['--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket, '--arp-probe-ms', '100',
       '--sloppy-tcp', 'mh', '--bgp-include', d.include, '--bgp-bird-socket', d.birdSocket, '--conn-max', '65536', '--log-level', 'warn',
       ...extraArgs,
-    ], { cwd: repoRoot, maxCapture: 1024 * 1024 });
+    ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
     const why = await waitForControl(d.socket, d.uvsd);
     if (why === '') return;
     throw new Error(`uvsd in d${d.n} not ready (${why}): ${d.uvsd.stderr().slice(-2000)}`);
@@ -184,7 +183,7 @@ export class EcmpLab {
   }
 
   uvsadm(d: Director, args: string[], input?: string): Promise<ExecResult> {
-    return this.lab.exec(null, [process.execPath, join(repoRoot, 'bin', 'uvsadm'), '--socket', d.socket, ...args], { cwd: repoRoot, timeoutMs: 15_000, input });
+    return this.lab.exec(null, uvsadmArgv(['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000, input });
   }
 
   /** uvsadm in director d; throws on a non-zero exit. `input` goes to its stdin (-R). */

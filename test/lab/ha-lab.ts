@@ -32,7 +32,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { repoRoot, labDir } from './dr-lab.js';
+import { repoRoot, labDir, uvsdArgv, uvsadmArgv } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { Verbs } from '../../src/control/protocol.js';
@@ -289,7 +289,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
 
     async startUvsd(d) {
       if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
-      d.uvsd = lab.spawn(d.ns, node(join(repoRoot, 'bin', 'uvsd'), [
+      d.uvsd = lab.spawn(d.ns, uvsdArgv([
         '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100',
         ...d.uvsdArgs,
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
@@ -344,7 +344,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
     },
 
     uvsadm(d, args) {
-      return lab.exec(null, node(uvsadmJs, ['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
+      return lab.exec(null, uvsadmArgv(['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
     },
 
     async waitRole(d, role, timeoutMs, group) {
