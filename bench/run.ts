@@ -3,7 +3,7 @@
 //   npm run bench -- [--rows dr,nat,fullnat,cps,bulk,latency,memory] [--workloads steady,new,full]
 //                    [--seconds 10] [--warmup 5] [--repeat 1] [--forwarders c,uvsd,c-uring[,c-uring-vnet][,uvsd-syscalls][,uvsd-ring][,uvsd-thread][,uvsd-w2][,uvsd-before --before DIR]]
 //                    [--tcp-seconds 10] [--iperf-streams 1] [--tcp-port tap|ring] [--latency-pps N] [--flows 64] [--conn-max 8388608] [--full-max 262144]
-//                    [--batch 256] [--prof DIR] [--perf DIR] [--latency-trace DIR [--latency-slow-us 200]] [--trace-gc] [--probe-ms 20] [--probe-rt] [--uvsd-nice=N] [--no-save] [--autogroup-nice N]
+//                    [--batch 256] [--prof DIR] [--perf DIR] [--latency-trace DIR [--latency-slow-us 200]] [--trace-gc] [--heap-sample DIR] [--probe-ms 20] [--probe-rt] [--uvsd-nice=N] [--no-save] [--autogroup-nice N]
 //
 // Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
@@ -69,6 +69,8 @@ const { values: opt } = orFail(() => parseArgs({
     /** The latency row writes every round trip of --latency-slow-us or more into DIR/<variant>-<repeat>.txt ("slow SEND_US RTT_US"). */
     'latency-trace': { type: 'string' },
     'latency-slow-us': { type: 'string', default: '200' },
+    /** Sample where uvsd allocates, garbage included (bench/heap-sample.ts), into DIR/uvsd-PID.heapprofile. */
+    'heap-sample': { type: 'string' },
     /** Run uvsd under `node --trace-gc` and count the scavenges in each measured window. */
     'trace-gc': { type: 'boolean', default: false },
     /** The control probe's interval in the UDP rows (a `list` round trip every N ms while uvsd forwards); 0: no probe. */
@@ -156,7 +158,7 @@ function missingTools(row: Row): string[] {
 }
 
 function udpOptions(): ConstructorParameters<typeof UdpLab>[1] {
-  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], probeMs, probeRt: !!opt['probe-rt'], uvsdNice, before: opt.before === undefined ? undefined : path.resolve(opt.before) };
+  return { root: ROOT, seconds, warmup, flows, connMax, fullMax, batch, prof: opt.prof, perf: opt.perf, traceGc: !!opt['trace-gc'], heapSample: opt['heap-sample'] === undefined ? undefined : path.resolve(opt['heap-sample']), probeMs, probeRt: !!opt['probe-rt'], uvsdNice, before: opt.before === undefined ? undefined : path.resolve(opt.before) };
 }
 
 /** The round trip's parts, p50/p99 each (control-probe.ts). */
@@ -178,7 +180,8 @@ function logRun(r: RunResult): void {
 
 function logSample(s: Sample): void {
   const fwdCpu = typeof s.extra?.fwdCpu === 'number' ? `, forwarder CPU ${pct(s.extra.fwdCpu)}` : '';
-  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}${fwdCpu}, steal ${s.steal.map(pct).join('/')}${s.stealFlagged ? ' [steal > 5%]' : ''}${s.error ? ` (error: ${s.error})` : ''}`);
+  const gc = typeof s.extra?.scavenges === 'number' ? `, ${s.extra.scavenges} scavenges` : '';
+  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}${fwdCpu}${gc}, steal ${s.steal.map(pct).join('/')}${s.stealFlagged ? ' [steal > 5%]' : ''}${s.error ? ` (error: ${s.error})` : ''}`);
 }
 
 /** Runs `variants` of one workload for every repeat, the order alternating per repeat. */
@@ -287,8 +290,8 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
         const pps = latencyPps ?? (steady.length ? median(steady) / 2 : 100_000);
         console.log(`  latency: load ${fmt(Math.round(pps))} pps (${latencyPps ? '--latency-pps' : steady.length ? "half of this run's DR steady uvsd median" : 'default, no DR steady row in this run'})`);
         for (let rep = 1; rep <= repeats; rep++) {
-          // The ring's run only where --forwarders asks for it (as in the UDP rows).
-          const variants = LATENCY_VARIANTS.filter((v) => v !== 'uvsd-ring' || drForwarders.includes('uvsd-ring'));
+          // The ring's and --before's runs only where --forwarders asks for them (as in the UDP rows).
+          const variants = LATENCY_VARIANTS.filter((v) => (v !== 'uvsd-ring' && v !== 'uvsd-before') || drForwarders.includes(v));
           for (const v of rep % 2 === 1 ? variants : [...variants].reverse()) {
             for (const s of await latencyRow(u, ROOT, v, rep, pps, seconds, latencyTrace)) {
               samples.push(s);

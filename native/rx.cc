@@ -91,27 +91,35 @@ void RaisePortFailure(Napi::Env env, Napi::Error e) {
   RaiseUncaught(env, e.Value());
 }
 
-// True when something else in the loop is ready to run: a timer due, pending or idle work
-// (immediates), or an fd other than ours ready in libuv's epoll set (looked at without waiting and
-// without consuming anything: libuv's watchers are level-triggered and keep their fd in data.fd).
-bool OthersWaiting(Rx* rx) {
+// What waits in the rest of the loop: a timer due, pending or idle work (immediates), a watcher
+// started in this turn, or an fd ready in libuv's epoll set (looked at without consuming anything:
+// libuv's watchers are level-triggered and keep their fd in data.fd). With `wait`, blocks in that
+// epoll_wait up to the next timer, as libuv itself would: kOurs when our fd alone became ready
+// (without error or hang-up, which libuv reports to OnReadable), kOthers for anything else.
+enum class Next { kOthers, kOurs, kNothing };
+
+Next LookAtLoop(Rx* rx, bool wait) {
   uv_loop_t* loop = rx->poll.loop;
   uv_update_time(loop);
-  if (uv_backend_timeout(loop) == 0) return true;
+  int timeout = uv_backend_timeout(loop);
+  if (timeout == 0) return Next::kOthers;
 #if UV_VERSION_MAJOR == 1 && UV_VERSION_MINOR >= 45
   // A watcher started in this turn (a control connection just accepted, its request maybe already
   // there) reaches epoll's set only when libuv polls again: let it. libuv keeps such watchers in
   // this queue of its loop (a field of uv_loop_t, private but declared in uv/unix.h since 1.45);
   // without the check the kBudgetsPerWake bound still holds.
-  if (loop->watcher_queue.next != &loop->watcher_queue) return true;
+  if (loop->watcher_queue.next != &loop->watcher_queue) return Next::kOthers;
 #endif
   epoll_event ev[2];
-  int n = epoll_wait(uv_backend_fd(loop), ev, 2, 0);
-  if (n < 0) return true;  // cannot tell: let the loop run
+  int n = epoll_wait(uv_backend_fd(loop), ev, 2, wait ? timeout : 0);
+  if (n < 0) return Next::kOthers;  // cannot tell (or a signal): let the loop run
+  if (n == 0) return wait ? Next::kOthers : Next::kNothing;  // waited: a timer is due
   for (int i = 0; i < n; i++)
-    if (ev[i].data.fd != rx->fd) return true;
-  return false;
+    if (ev[i].data.fd != rx->fd || (ev[i].events & (EPOLLERR | EPOLLHUP)) != 0) return Next::kOthers;
+  return Next::kOurs;
 }
+
+bool OthersWaiting(Rx* rx) { return LookAtLoop(rx, false) == Next::kOthers; }
 
 // The ring backend's interface set down (not deleted): the kernel marks its packet socket with
 // ENETDOWN, which poll reports as an error (libuv then stops the handle and says EBADF). Reading
@@ -141,6 +149,7 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   }
   uint32_t limit = rx->budget;
   uint32_t done = 0;
+  bool waited = false;  // this read follows a wait that saw our fd ready
   for (;;) {
     if (done >= limit) {
       if (limit >= rx->budget * kBudgetsPerWake || OthersWaiting(rx)) break;
@@ -177,7 +186,19 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
       RaisePortFailure(env, ErrnoError(env, "read", "fd " + std::to_string(rx->fd), err));
       return;
     }
-    if (n < want) break;  // drained
+    if (n < want) {
+      // Drained. Wait for the next frame here, not in libuv, while nothing else would run before
+      // it (LookAtLoop: the same epoll_wait libuv would block in). Every return to libuv is a
+      // loop turn, and Node allocates on each (an empty Object per check phase: src/env.cc,
+      // RunAndClearNativeImmediates, Node 20): below full rate, a turn per frame or two made
+      // ~56 bytes of garbage per frame, a scavenge every few seconds. The frame bound per
+      // readiness event (kBudgetsPerWake budgets) holds across the waits.
+      if (n == 0 && waited) break;  // ready but nothing to read: let libuv look
+      if (LookAtLoop(rx, true) != Next::kOurs) break;
+      waited = true;
+      continue;
+    }
+    waited = false;
   }
 }
 

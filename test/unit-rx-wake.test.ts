@@ -11,7 +11,7 @@
 // until it is drained.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,4 +107,51 @@ test('rx budget: with nothing else waiting a wake drains several budgets; a pend
   // The other handle is ready until it is drained (it reads a budget per wake too): one budget
   // per wake while both hold frames.
   assert.ok(fd.perWake < 2 * BUDGET, `with another ready fd: ${show(fd)}`);
+});
+
+test('rx below full rate: a drained wake waits for the next frame inside the addon (no loop turn per frame), yet a timer due still gets the loop on time', async (t) => {
+  // One frame every 2 ms from another process: before, each was a readiness event and a loop
+  // turn of its own (Node allocates ~56 bytes on every turn). Now the addon waits in libuv's
+  // epoll set for the next one while nothing else is due; a 50 ms interval timer still runs.
+  const FRAMES = 200;
+  const dir = mkdtempSync(path.join(tmpdir(), 'uvs-rx-'));
+  const fifo = path.join(dir, 'trickle');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const fd = fs.openSync(${JSON.stringify(fifo)}, 'w');
+    let i = 0;
+    const t = setInterval(() => { fs.writeSync(fd, Buffer.alloc(${STRIDE}, 97)); if (++i === ${FRAMES}) clearInterval(t); }, 2);
+    setTimeout(() => undefined, 60_000); // keeps the FIFO open (no EOF) until killed
+  `], { stdio: 'ignore' });
+  const buf = Buffer.alloc(STRIDE * MAX);
+  const lens = new Uint32Array(MAX);
+  let batches = 0;
+  const h = native.rxStart(fd, buf, STRIDE, lens, MAX, () => void batches++, BUDGET);
+  const ticks: number[] = [];
+  const started = performance.now();
+  const tick = setInterval(() => ticks.push(performance.now() - started), 50);
+  try {
+    const end = Date.now() + 10_000;
+    while (h.stats().frames < FRAMES && Date.now() < end) await sleep(100);
+  } finally {
+    clearInterval(tick);
+    h.stop();
+    writer.kill();
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const s = h.stats();
+  const ms = performance.now() - started;
+  // Node reschedules an interval from when it ran: each tick's lateness is against the one before.
+  const late = ticks.map((at, i) => at - (i === 0 ? 0 : ticks[i - 1]!) - 50);
+  t.diagnostic(`${s.frames} frames in ${batches} batches, ${s.wakes} wakes (${(s.frames / s.wakes).toFixed(1)} frames per wake) over ${ms.toFixed(0)} ms; ${ticks.length} ticks of the 50 ms timer, latest ${Math.max(...late).toFixed(1)} ms late`);
+  assert.equal(s.frames, FRAMES);
+  // A loop turn at most per timer tick (and per 100 ms sleep), not per frame.
+  assert.ok(s.wakes <= ticks.length + ms / 100 + 5, `${s.wakes} wakes for ${FRAMES} frames and ${ticks.length} ticks`);
+  assert.ok(s.frames / s.wakes >= 5, `frames per wake ${(s.frames / s.wakes).toFixed(1)}`);
+  // The timer ran every time it was due, none later than a frame's work would explain.
+  assert.ok(ticks.length >= Math.floor(ms / 50) - 1, `${ticks.length} ticks in ${ms.toFixed(0)} ms`);
+  assert.ok(Math.max(...late) < 20, `a tick ${Math.max(...late).toFixed(1)} ms late`);
 });

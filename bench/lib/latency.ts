@@ -6,6 +6,7 @@
 //           default): what a minimal forwarder behind the same TAP adds at the same load
 //   direct  probe to the RS's own address and the same load to its MAC and address, no forwarder
 //   uvsd-ring  as uvsd, on the ring backend (--forwarders ... uvsd-ring)
+//   uvsd-before  as uvsd, the build of --before DIR (--forwarders ... uvsd-before): an A/B in one run
 // Added latency = uvsd − direct, per percentile; the target compares the p99s (uvsd ≤ 2 × direct).
 // Probe and generator share CPU 0 (the generator sleeps between batches of 32); uvsd is on CPU 1.
 // The probe and the echo server are the instrument, not the system measured: both run SCHED_FIFO
@@ -38,7 +39,7 @@ async function rtPrefix(u: UdpLab): Promise<string[]> {
   return rtChecked;
 }
 
-export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c', 'uvsd-ring'] as const;
+export const LATENCY_VARIANTS = ['direct', 'uvsd', 'c', 'uvsd-ring', 'uvsd-before'] as const;
 export type LatencyVariant = (typeof LATENCY_VARIANTS)[number];
 
 /** Where the slow round trips go (one file per variant and repeat) and what counts as slow. */
@@ -63,7 +64,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
       spawnedAt = performance.now();
       if (variant === 'uvsd-ring') await u.ringOn();
       if (variant === 'c') reflector = await u.startC('uring', true);
-      else uvsd = await u.startUvsd(`${variant === 'uvsd' ? '' : 'ring-'}latency-${repeat}`, variant === 'uvsd-ring' ? 'ring' : 'auto', 1 << 20, [PING_PORT]);
+      else uvsd = await u.startUvsd(`${variant === 'uvsd' ? '' : variant === 'uvsd-ring' ? 'ring-' : 'before-'}latency-${repeat}`, variant === 'uvsd-ring' ? 'ring' : 'auto', 1 << 20, [PING_PORT], [], variant === 'uvsd-before');
       if (!(await u.waitStationLearned())) throw new Error('bridge never learned the station MAC');
     }
     const direct = variant === 'direct';
@@ -72,6 +73,9 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     const fwdPid = (uvsd?.proc ?? reflector?.proc)?.child.pid;
     const a = readCpus();
     const fwdA = readProcCpu(fwdPid);
+    // With --trace-gc: uvsd's scavenges in the measured window (V8 prints a line for each).
+    const scavenges = (): number => (uvsd?.proc.stdout().match(/Scavenge/g) ?? []).length;
+    const gcA = scavenges();
     const t0 = performance.now();
     const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds), '--warmup', String(PROBE_WARMUP_S), ...(trace ? ['--slow-us', String(trace.slowUs)] : [])], { timeoutMs: (seconds + PROBE_WARMUP_S + 10) * 1000 });
     const dt = (performance.now() - t0) / 1000;
@@ -90,7 +94,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     const steal = b.map((c, i) => round((c.steal - a[i]!.steal) / dt, 3));
     const busy = b.map((c, i) => round((c.busy - a[i]!.busy) / dt, 3));
     // The forwarder's share of CPU 1 at this load: queueing behind it grows with it.
-    const extra = { ...r, loadPps: Math.round(loadPps), busy, ...(fwdPid ? { fwdCpu: round((fwdB - fwdA) / dt, 3) } : {}) };
+    const extra = { ...r, loadPps: Math.round(loadPps), busy, ...(fwdPid ? { fwdCpu: round((fwdB - fwdA) / dt, 3) } : {}), ...(uvsd && u.gcTraced ? { scavenges: scavenges() - gcA } : {}) };
     const flagged = steal.some((s) => s > STEAL_FLAG);
     return [
       { row: 'latency', variant: `${variant} p50`, repeat, value: r.p50, unit: 'µs', steal, stealFlagged: flagged, extra },

@@ -101,6 +101,8 @@ export function comparisons(): Comparison[] {
   c.push({ id: 'latency-p99/c', title: 'latency at half of uvs max rate: uvsd p99 ÷ C reflector p99', row: 'latency', uvs: 'uvsd p99', base: 'c p99', op: null, target: null });
   c.push({ id: 'latency-p50/ring', title: 'latency at half of uvs max rate: uvsd ring backend p50 ÷ direct p50', row: 'latency', uvs: 'uvsd-ring p50', base: 'direct p50', op: null, target: null });
   c.push({ id: 'latency-p99/ring', title: 'latency at half of uvs max rate: uvsd ring backend p99 ÷ direct p99', row: 'latency', uvs: 'uvsd-ring p99', base: 'direct p99', op: null, target: null });
+  c.push({ id: 'latency-p50/before', title: 'latency at half of uvs max rate: uvsd p50 ÷ uvsd of --before p50', row: 'latency', uvs: 'uvsd p50', base: 'uvsd-before p50', op: null, target: null });
+  c.push({ id: 'latency-p99/before', title: 'latency at half of uvs max rate: uvsd p99 ÷ uvsd of --before p99', row: 'latency', uvs: 'uvsd p99', base: 'uvsd-before p99', op: null, target: null });
   c.push({ id: 'latency-c-p99', title: 'latency at half of uvs max rate: C reflector p99 ÷ direct p99 (reference)', row: 'latency', uvs: 'c p99', base: 'direct p99', op: null, target: null });
   c.push({ id: 'memory-rss', title: 'memory: uvsd RSS with 1,000,000 entries, MB', row: 'memory', uvs: 'uvsd RSS', base: null, op: '<=', target: 200 });
   c.push({ id: 'memory-entry', title: 'memory: bytes per entry (whole RSS ÷ entries)', row: 'memory', uvs: 'bytes per entry (whole RSS)', base: null, op: null, target: null });

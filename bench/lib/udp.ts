@@ -22,6 +22,7 @@
 // starves the forwarder process under overload (measured: uvsd got 16% of its core).
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Lab, delay, type Proc } from '../../test/lab/netns.js';
 import { addRingVeth } from '../../test/lab/dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -30,6 +31,9 @@ import { readCpus, readProcCpu, readRunDelay, type CpuTimes } from './host.js';
 import type { Forwarder, Pct, RunResult, UdpMode, Workload } from './report.js';
 import { percentile, round } from './stats.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
+
+/** dist/bench (bench/heap-sample.js is preloaded from there). */
+const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 export const STATION_MAC = '02:00:00:00:00:01';
 const DIRECTOR_ADDR = '192.168.8.10/24';
@@ -67,6 +71,8 @@ export interface UdpOptions {
   /** perf record -C FWD_CPU -g into this directory during each measured window. */
   perf?: string;
   traceGc: boolean;
+  /** Preload bench/heap-sample.ts into uvsd, its profiles into this directory. */
+  heapSample?: string;
   /** The control probe's interval (ms; 0: none, as with traceGc). */
   probeMs: number;
   /** The control probe at SCHED_FIFO (never waiting behind the generator on its CPU). */
@@ -230,6 +236,10 @@ export class UdpLab {
     // perf names JIT-compiled JavaScript from /tmp/perf-PID.map.
     if (o.perf) nodeArgs.push('--perf-basic-prof-only-functions');
     if (o.traceGc) nodeArgs.push('--trace-gc');
+    if (o.heapSample) {
+      process.env.UVS_HEAP_SAMPLE_DIR = o.heapSample;
+      nodeArgs.push('--import', pathToFileURL(path.join(BENCH_DIR, 'heap-sample.js')).href);
+    }
     // What bin/uvsd runs node with (the before build too, so an A/B compares the code alone).
     nodeArgs.push(...UVSD_NODE_FLAGS);
     // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus only the datapath thread is
@@ -397,7 +407,7 @@ export class UdpLab {
       gen = this.lab.spawn(this.cli, this.genArgv(workload, warmup + seconds + 1));
       await delay(warmup * 1000);
       const pid = f.proc?.child.pid;
-      const probe = !this.o.traceGc && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU, this.o.probeRt) : null;
+      const probe = !this.o.traceGc && !this.o.heapSample && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU, this.o.probeRt) : null;
       const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
       const gcA = scavenges();
       const perf = this.o.perf ? this.startPerf(`${fwd}-${this.mode}-${workload}-${rep}`) : null;
@@ -455,6 +465,11 @@ export class UdpLab {
   }
 
   /** The ring backend's veth on the bridge where the TAP would be (uvsd `--port af_packet:uvs0`). */
+  /** uvsd runs under --trace-gc (its stdout counts the scavenges). */
+  get gcTraced(): boolean {
+    return this.o.traceGc;
+  }
+
   async ringOn(): Promise<void> {
     await addRingVeth(this.lab, this.dir, 'br0');
     this.portIf = 'uvs0p';
