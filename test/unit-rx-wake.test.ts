@@ -151,7 +151,9 @@ test('rx below full rate: a drained wake waits for the next frame inside the add
   // A loop turn at most per timer tick (and per 100 ms sleep), not per frame.
   assert.ok(s.wakes <= ticks.length + ms / 100 + 5, `${s.wakes} wakes for ${FRAMES} frames and ${ticks.length} ticks`);
   assert.ok(s.frames / s.wakes >= 5, `frames per wake ${(s.frames / s.wakes).toFixed(1)}`);
-  // The timer ran every time it was due, none later than a frame's work would explain.
-  assert.ok(ticks.length >= Math.floor(ms / 50) - 1, `${ticks.length} ticks in ${ms.toFixed(0)} ms`);
-  assert.ok(Math.max(...late) < 20, `a tick ${Math.max(...late).toFixed(1)} ms late`);
+  // The timer ran whenever it was due: a wait that ignored it would hold the loop until the frame
+  // bound per wake (8 budgets of 16 frames, 2 ms apart: ~250 ms), so 100 ms late is a failure
+  // while a loaded machine's scheduling delays stay far below it.
+  assert.ok(ticks.length >= 3, `${ticks.length} ticks in ${ms.toFixed(0)} ms`);
+  assert.ok(Math.max(...late) < 100, `a tick ${Math.max(...late).toFixed(1)} ms late`);
 });
