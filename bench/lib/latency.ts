@@ -18,7 +18,7 @@ import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus, readProcCpu } from './host.js';
 import type { Sample } from './rows.js';
 import { round } from './stats.js';
-import { GEN_CPU, STEAL_FLAG, VIP, type UdpLab } from './udp.js';
+import { GEN_CPU, STEAL_FLAG, VIP, scavengesOf, type UdpLab } from './udp.js';
 
 const PING_PORT = 7;
 const PROBE_RATE = 2000;
@@ -73,9 +73,8 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     const fwdPid = (uvsd?.proc ?? reflector?.proc)?.child.pid;
     const a = readCpus();
     const fwdA = readProcCpu(fwdPid);
-    // With --trace-gc: uvsd's scavenges in the measured window (V8 prints a line for each).
-    const scavenges = (): number => (uvsd?.proc.stdout().match(/Scavenge/g) ?? []).length;
-    const gcA = scavenges();
+    // With --trace-gc: uvsd's scavenges in the measured window.
+    const gcA = scavengesOf(uvsd?.proc);
     const t0 = performance.now();
     const probe = await u.lab.exec(u.cli, ['taskset', '-c', GEN_CPU, ...rt, ping, '--dst', direct ? u.rsAddr : VIP, '--port', String(PING_PORT), '--rate', String(PROBE_RATE), '--seconds', String(seconds), '--warmup', String(PROBE_WARMUP_S), ...(trace ? ['--slow-us', String(trace.slowUs)] : [])], { timeoutMs: (seconds + PROBE_WARMUP_S + 10) * 1000 });
     const dt = (performance.now() - t0) / 1000;
@@ -94,7 +93,7 @@ export async function latencyRow(u: UdpLab, root: string, variant: LatencyVarian
     const steal = b.map((c, i) => round((c.steal - a[i]!.steal) / dt, 3));
     const busy = b.map((c, i) => round((c.busy - a[i]!.busy) / dt, 3));
     // The forwarder's share of CPU 1 at this load: queueing behind it grows with it.
-    const extra = { ...r, loadPps: Math.round(loadPps), busy, ...(fwdPid ? { fwdCpu: round((fwdB - fwdA) / dt, 3) } : {}), ...(uvsd && u.gcTraced ? { scavenges: scavenges() - gcA } : {}) };
+    const extra = { ...r, loadPps: Math.round(loadPps), busy, ...(fwdPid ? { fwdCpu: round((fwdB - fwdA) / dt, 3) } : {}), ...(uvsd && u.gcTraced ? { scavenges: scavengesOf(uvsd.proc) - gcA } : {}) };
     const flagged = steal.some((s) => s > STEAL_FLAG);
     return [
       { row: 'latency', variant: `${variant} p50`, repeat, value: r.p50, unit: 'µs', steal, stealFlagged: flagged, extra },

@@ -408,7 +408,7 @@ export class UdpLab {
       await delay(warmup * 1000);
       const pid = f.proc?.child.pid;
       const probe = !this.o.traceGc && !this.o.heapSample && this.o.probeMs > 0 && f.socket ? await probeControl(f.socket, this.o.probeMs, GEN_CPU, this.o.probeRt) : null;
-      const scavenges = (): number => (f!.proc?.stdout().match(/Scavenge/g) ?? []).length;
+      const scavenges = (): number => scavengesOf(f!.proc);
       const gcA = scavenges();
       const perf = this.o.perf ? this.startPerf(`${fwd}-${this.mode}-${workload}-${rep}`) : null;
       const a = await this.snapshot(pid);
@@ -481,6 +481,11 @@ export class UdpLab {
     await this.lab.exec(this.dir, ['ip', 'link', 'del', 'uvs0']);
     this.portIf = 'uvs0';
   }
+}
+
+/** Scavenges a forwarder under --trace-gc has printed so far (V8 writes a line for each). */
+export function scavengesOf(proc: Proc | null | undefined): number {
+  return (proc?.stdout().match(/Scavenge/g) ?? []).length;
 }
 
 /** VmRSS of a process in bytes (0 when it is gone). */

@@ -162,7 +162,7 @@ export interface DrLab {
 }
 
 /** Run `node <file>` with the current Node binary. */
-function nodeArgv(file: string, args: string[]): string[] {
+export function nodeArgv(file: string, args: string[]): string[] {
   return [process.execPath, file, ...args];
 }
 

@@ -32,7 +32,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { repoRoot, labDir, uvsdArgv, uvsadmArgv } from './dr-lab.js';
+import { repoRoot, labDir, nodeArgv, uvsdArgv, uvsadmArgv } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { Verbs } from '../../src/control/protocol.js';
@@ -112,10 +112,6 @@ export function assertSurvived(r: ChatResult, conns: number, logs: string): void
   assert.equal(r.failed, 0, `failed conversations: ${r.errors.join('; ')}\n${logs}`);
   assert.equal(r.ok, conns);
   assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
-}
-
-function node(file: string, args: string[]): string[] {
-  return [process.execPath, file, ...args];
 }
 
 /** Active/active: the HA groups (uvsd daemon.ha-groups) and, for each, the VRRP instance's virtual router id and d1's priority (d2: the other one). */
@@ -271,7 +267,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] });
     }
     await Promise.all(rs.map(async (ns) => {
-      const p = lab.spawn(ns, node(chatterJs, ['--serve', String(CHAT_PORT)]), { cwd: repoRoot });
+      const p = lab.spawn(ns, nodeArgv(chatterJs, ['--serve', String(CHAT_PORT)]), { cwd: repoRoot });
       await p.waitForLine(/^ready /, 10_000);
     }));
   } catch (e) {
@@ -362,7 +358,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
     },
 
     chatter(targets, conns, durationMs) {
-      return lab.spawn(cli, node(chatterJs, ['--target', targets.join(','), '--conns', String(conns), '--interval', '100', '--duration', String(durationMs)]),
+      return lab.spawn(cli, nodeArgv(chatterJs, ['--target', targets.join(','), '--conns', String(conns), '--interval', '100', '--duration', String(durationMs)]),
         { cwd: repoRoot });
     },
 
