@@ -11,7 +11,18 @@ if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
 
 const REQUESTS = 20;
 const MODES = ['dr', 'nat', 'fullnat', 'tun'] as const;
-const { values } = parseArgs({ options: { mode: { type: 'string', default: 'dr' } } });
+const USAGE = `usage: npm run demo [-- --mode ${MODES.join('|')}]   (root: builds network namespaces)\n`;
+let values: { mode?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({ options: { mode: { type: 'string', default: 'dr' }, help: { type: 'boolean', short: 'h' } } }));
+} catch (err) {
+  process.stderr.write(`demo: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 if (!(MODES as readonly string[]).includes(values.mode!)) {
   process.stderr.write(`demo: --mode must be one of ${MODES.join(', ')}, not "${values.mode}"\n`);
   process.exit(2);
