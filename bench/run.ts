@@ -30,7 +30,7 @@ import { LATENCY_VARIANTS, latencyRow } from './lib/latency.js';
 import { memoryRow } from './lib/memory.js';
 import { FORWARDERS, table, WORKLOADS, type Forwarder, type Pct, type Plan, type RunResult, type UdpMode, type Workload } from './lib/report.js';
 import { compare, resultsTable, samplesTable, udpSamples, type Sample } from './lib/rows.js';
-import { fmt, median, pct } from './lib/stats.js';
+import { fmt, median, pct, stealPct, stealText } from './lib/stats.js';
 import { measure, TCP_TOOLS, TcpLab } from './lib/tcp.js';
 import { FWD_CPU, GEN_CPU, UdpLab } from './lib/udp.js';
 
@@ -171,17 +171,17 @@ function parts(c: NonNullable<RunResult['controlRtt']>): string {
 function logRun(r: RunResult): void {
   console.log(
     `  ${r.row.padEnd(7)} ${r.workload.padEnd(6)} ${r.forwarder.padEnd(13)} #${r.repeat}: sent ${fmt(r.sentPps)} pps, delivered ${fmt(r.deliveredPps)} pps, reader ${fmt(r.readerPps)} pps, ` +
-      `CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(pct).join('/')}${r.fwdProcCpu ? `, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt` : ''}, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt` +
+      `CPU busy ${r.cpuBusy.map(pct).join('/')} steal ${r.cpuSteal.map(stealPct).join('/')}${r.fwdProcCpu ? `, fwd proc ${pct(r.fwdProcCpu)} = ${r.fwdProcUsPerPkt} µs/pkt` : ''}, CPU ${FWD_CPU} ${r.fwdCoreUsPerPkt} µs/pkt` +
       `${r.scavenges !== undefined ? `, ${r.scavenges} scavenges` : ''}${r.controlRtt ? `, control RTT p50 ${r.controlRtt.p50} p99 ${r.controlRtt.p99} ms${parts(r.controlRtt)}` : ''}` +
       `${r.fwdRunDelay ? `, fwd waited for CPU ${pct(r.fwdRunDelay)}` : ''}` +
-      `${r.disturbed ? ' [disturbed]' : ''}${r.stealFlagged ? ' [steal > 5%]' : ''}${r.error ? ` (error: ${r.error})` : ''}`,
+      `${r.disturbed ? ' [disturbed]' : ''}${r.stealFlagged ? ` [${stealText()}]` : ''}${r.error ? ` (error: ${r.error})` : ''}`,
   );
 }
 
 function logSample(s: Sample): void {
   const fwdCpu = typeof s.extra?.fwdCpu === 'number' ? `, forwarder CPU ${pct(s.extra.fwdCpu)}` : '';
   const gc = typeof s.extra?.scavenges === 'number' ? `, ${s.extra.scavenges} scavenges` : '';
-  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}${fwdCpu}${gc}, steal ${s.steal.map(pct).join('/')}${s.stealFlagged ? ' [steal > 5%]' : ''}${s.error ? ` (error: ${s.error})` : ''}`);
+  console.log(`  ${s.row.padEnd(7)} ${s.variant.padEnd(28)} #${s.repeat}: ${s.unit === 'conn/s' ? fmt(s.value) : s.value} ${s.unit}${fwdCpu}${gc}, steal ${s.steal.map(stealPct).join('/')}${s.stealFlagged ? ` [${stealText(s.stealLimit)}]` : ''}${s.error ? ` (error: ${s.error})` : ''}`);
 }
 
 /** Runs `variants` of one workload for every repeat, the order alternating per repeat. */
@@ -363,7 +363,7 @@ const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: w
   const rTable = resultsTable(cmp);
   if (udpTable) console.log('\nSmall-UDP runs:\n\n' + udpTable);
   console.log('\nOther rows:\n\n' + samplesTable(samples));
-  console.log(`\nResults (load ${loadBefore.load.join(' ')} before, ${loadAfter.load.join(' ')} after; ratios are medians of adjacent pairs, pairs with steal > 5% or a disturbed forwarder left out when others exist):\n\n${rTable}\n`);
+  console.log(`\nResults (load ${loadBefore.load.join(' ')} before, ${loadAfter.load.join(' ')} after; ratios are medians of adjacent pairs, pairs with steal > 5% (latency p99 windows: > 1%) or a disturbed forwarder left out when others exist):\n\n${rTable}\n`);
   for (const [r, why] of Object.entries(skipped)) console.log(`row ${r} skipped: ${why}`);
   if (!opt['no-save']) {
     const dirOut = path.join(ROOT, 'bench/results');

@@ -1,11 +1,13 @@
 // The benchmark's results table (bench/lib/rows.ts): ratios are medians of adjacent pairs (same
-// row, same repeat), pairs with steal > 5% or a disturbed forwarder are left out while others
-// exist, absolute targets are judged on uvs's own median, and the chart draws what it is given.
+// row, same repeat), pairs with steal > 5% (a latency p99 window: > 1%) or a disturbed forwarder
+// are left out while others exist, absolute targets are judged on uvs's own median, and the chart draws what it is given.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compare, comparisons, resultsTable, udpSamples, type Comparison, type Sample } from '../bench/lib/rows.js';
 import type { RunResult } from '../bench/lib/report.js';
 import { svg } from '../bench/lib/chart-svg.js';
+import { latencySamples } from '../bench/lib/latency.js';
+import { samplesTable } from '../bench/lib/rows.js';
 
 function s(row: string, variant: string, repeat: number, value: number, more: Partial<Sample> = {}): Sample {
   return { row, variant, repeat, value, unit: 'pps', steal: [0, 0], stealFlagged: false, ...more };
@@ -39,6 +41,26 @@ test('pairs with steal > 5% or a disturbed side are left out while clean pairs e
   const [all] = compare(samples.map((x) => ({ ...x, stealFlagged: true })), [DEF]);
   assert.equal(all!.pairs, 3);
   assert.equal(all!.ratio, 1.2);
+});
+
+test('a latency window\'s p99 is flagged above 1% steal, its p50 above 5%; the p99 ratio then comes from the clean pairs', () => {
+  const [p50, p99] = latencySamples('uvsd', 1, { p50: 80, p99: 1200 }, [0.02, 0.01], {});
+  assert.equal(p50!.stealFlagged, false);
+  assert.equal(p99!.stealFlagged, true);
+  assert.match(samplesTable([p99!]), /\| 2.0%\/1.0% \| steal > 1% \|$/m);
+  assert.equal(latencySamples('uvsd', 1, { p50: 80, p99: 150 }, [0.01, 0], {})[1]!.stealFlagged, false, 'at the limit: not flagged');
+  assert.equal(latencySamples('uvsd', 1, { p50: 80, p99: 150 }, [0.07, 0], {})[0]!.stealFlagged, true);
+  const P99: Comparison = { id: 'p', title: 'p99', row: 'latency', uvs: 'uvsd p99', base: 'direct p99', op: '<=', target: 2 };
+  const windows = [
+    ...latencySamples('uvsd', 1, { p50: 90, p99: 6335 }, [0.03, 0.03], {}), ...latencySamples('direct', 1, { p50: 49, p99: 116 }, [0, 0], {}),
+    ...latencySamples('uvsd', 2, { p50: 85, p99: 1233 }, [0.012, 0.01], {}), ...latencySamples('direct', 2, { p50: 57, p99: 238 }, [0.01, 0.02], {}),
+    ...latencySamples('uvsd', 3, { p50: 50, p99: 179 }, [0, 0], {}), ...latencySamples('direct', 3, { p50: 49, p99: 109 }, [0, 0], {}),
+  ];
+  const [r] = compare(windows, [P99]);
+  assert.equal(r!.pairs, 1);
+  assert.equal(r!.flagged, 2);
+  assert.equal(r!.ratio, 1.642); // 179 / 109
+  assert.equal(r!.met, true);
 });
 
 test('absolute targets (<= for memory) use uvs values; errors and missing baselines drop the row', () => {

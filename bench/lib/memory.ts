@@ -9,9 +9,9 @@
 import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus } from './host.js';
 import type { Sample } from './rows.js';
-import { round } from './stats.js';
+import { round, stealFlag } from './stats.js';
 import { ConnTable } from '../../src/datapath/conntable.js';
-import { rssBytes, STEAL_FLAG, type UdpLab } from './udp.js';
+import { rssBytes, type UdpLab } from './udp.js';
 
 export const MEMORY_TARGET_ENTRIES = 1_000_000;
 
@@ -19,7 +19,7 @@ export async function memoryRow(u: UdpLab, repeat: number, maxSeconds = 60): Pro
   let gen: Proc | null = null;
   let uvsd: Awaited<ReturnType<UdpLab['startUvsd']>> | null = null;
   const sample = (variant: string, value: number, unit: string, extra: Record<string, unknown>, steal: number[]): Sample => ({
-    row: 'memory', variant, repeat, value, unit, steal, stealFlagged: steal.some((s) => s > STEAL_FLAG), extra,
+    row: 'memory', variant, repeat, value, unit, steal, stealFlagged: stealFlag(steal), extra,
   });
   try {
     await u.refreshFdb();

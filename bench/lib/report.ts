@@ -1,6 +1,6 @@
 // The benchmark's results: one RunResult per (workload, forwarder, repeat), the markdown table of
 // every run, and the medians and ratios of the summary.
-import { fmt, median, pct } from './stats.js';
+import { fmt, median, pct, stealText } from './stats.js';
 
 export type Workload = 'steady' | 'new' | 'full';
 export const WORKLOADS: readonly Workload[] = ['steady', 'new', 'full'];
@@ -66,7 +66,7 @@ export interface RunResult {
   fwdProcUsPerPkt: number;
   /** The forwarder process got less than DISTURBED_BELOW of its core: something else ran on it. */
   disturbed: boolean;
-  /** Some CPU had more than 5% steal in the window. */
+  /** Some CPU had more than 5% steal in the window (stealFlag). */
   stealFlagged: boolean;
   generator: Record<string, unknown> | null;
   forwarderStats: Record<string, unknown> | null;
@@ -111,7 +111,7 @@ export function table(plan: Plan, results: RunResult[]): string {
             continue;
           }
           const ratio = f !== UDP_BASELINE[m] && bMed > 0 ? (r.deliveredPps / bMed).toFixed(3) : '';
-          const flags = [r.disturbed ? 'disturbed' : '', r.stealFlagged ? 'steal > 5%' : ''].filter(Boolean).join(', ');
+          const flags = [r.disturbed ? 'disturbed' : '', r.stealFlagged ? stealText() : ''].filter(Boolean).join(', ');
           lines.push(
             `| ${m} | ${WL_TITLE[w]}${w === 'steady' ? ` ${plan.flows}` : ''}${plan.repeats > 1 ? ` #${r.repeat}` : ''}${flags ? ` (${flags})` : ''} | ${LABEL[f]} | ${fmt(r.sentPps)} | ${fmt(r.readerPps)} | ${fmt(r.tapDropPps)} | ${fmt(r.deliveredPps)} | ${ratio} | ${r.cpuBusy.map((b, i) => `${pct(b)} (${pct(r.cpuSteal[i] ?? 0)})`).join(' / ')} | ${r.fwdProcCpu ? `${pct(r.fwdProcCpu)} (${r.fwdProcUsPerPkt})` : ''} | ${r.fwdCoreUsPerPkt} | ${r.controlRtt ? `${r.controlRtt.p50}/${r.controlRtt.p99}/${r.controlRtt.max}` : ''} | ${dropsOf(r)} |`,
           );

@@ -4,7 +4,7 @@
 // target and whether it is met. This is the results table of docs/performance.md and the input of
 // bench/chart.ts.
 import type { RunResult } from './report.js';
-import { fmt, median, round } from './stats.js';
+import { fmt, median, round, stealPct, stealText } from './stats.js';
 
 export interface Sample {
   /** dr-steady, nat-new, cps, bulk, latency, memory ... */
@@ -16,8 +16,10 @@ export interface Sample {
   unit: string;
   /** Steal share of each CPU over the window. */
   steal: number[];
-  /** Some CPU had more than 5% steal in the window. */
+  /** Some CPU had more steal than stealLimit in the window. */
   stealFlagged: boolean;
+  /** The flag's limit when not STEAL_FLAG (5 %): latency p99 windows use STEAL_FLAG_P99 (1 %). */
+  stealLimit?: number;
   /** Other work took the forwarder's core (UDP rows: its process got < 90% of CPU 1). */
   disturbed?: boolean;
   extra?: Record<string, unknown>;
@@ -45,7 +47,7 @@ export interface ComparisonResult extends Comparison {
   /** Median of the adjacent pairs' ratios (or uvs's median value when base is null). */
   ratio: number | null;
   pairs: number;
-  /** Pairs (or runs) left out: steal > 5% or a disturbed forwarder (used only when nothing else is left). */
+  /** Pairs (or runs) left out: steal > 5% (latency p99: > 1%) or a disturbed forwarder (used only when nothing else is left). */
   flagged: number;
   met: boolean | null;
 }
@@ -196,8 +198,8 @@ export function resultsTable(rs: ComparisonResult[]): string {
 export function samplesTable(samples: Sample[]): string {
   const lines = ['| row | variant | repeat | value | steal per CPU | flags |', '| --- | --- | ---: | ---: | --- | --- |'];
   for (const s of samples) {
-    const flags = [s.stealFlagged ? 'steal > 5%' : '', s.disturbed ? 'disturbed' : '', s.error ? `error: ${s.error.replace(/\|/g, '/').slice(0, 100)}` : ''].filter(Boolean).join(', ');
-    lines.push(`| ${s.row} | ${s.variant} | ${s.repeat} | ${val(s.value, s.unit)} | ${s.steal.map((x) => `${Math.round(x * 100)}%`).join('/')} | ${flags} |`);
+    const flags = [s.stealFlagged ? stealText(s.stealLimit) : '', s.disturbed ? 'disturbed' : '', s.error ? `error: ${s.error.replace(/\|/g, '/').slice(0, 100)}` : ''].filter(Boolean).join(', ');
+    lines.push(`| ${s.row} | ${s.variant} | ${s.repeat} | ${val(s.value, s.unit)} | ${s.steal.map(stealPct).join('/')} | ${flags} |`);
   }
   return lines.join('\n');
 }

@@ -23,3 +23,22 @@ export function pct(x: number): string {
 export function fmt(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
 }
+
+/** A run with more CPU steal than this (any CPU) is flagged. */
+const STEAL_FLAG = 0.05;
+/** A p99 is set by a window's slowest 1 % of samples: a vCPU stolen for more than 1 % of the
+ *  window can fill that tail by itself (milliseconds for every forwarder, direct included), so a
+ *  p99 window is flagged above this. */
+export const STEAL_FLAG_P99 = 0.01;
+
+/** Whether a window's steal (share of each CPU) is above `limit`, and the flag's text. */
+export function stealFlag(steal: number[], limit = STEAL_FLAG): boolean {
+  return steal.some((s) => s > limit);
+}
+/** A steal share as text: one decimal below 10 %, so a window flagged at 1 % never reads "1%". */
+export function stealPct(x: number): string {
+  return x < 0.1 ? `${(x * 100).toFixed(1)}%` : pct(x);
+}
+export function stealText(limit = STEAL_FLAG): string {
+  return `steal > ${Math.round(limit * 100)}%`;
+}

@@ -17,8 +17,8 @@ import { createDrLab, type DrLab } from '../../test/lab/dr-lab.js';
 import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus } from './host.js';
 import type { Sample } from './rows.js';
-import { round } from './stats.js';
-import { FWD_CPU, GEN_CPU, STEAL_FLAG } from './udp.js';
+import { round, stealFlag } from './stats.js';
+import { FWD_CPU, GEN_CPU } from './udp.js';
 
 const HAPROXY_ADDR = '192.168.8.9';
 const IPERF_PORT = 5201;
@@ -219,7 +219,7 @@ type Measure = () => Promise<{ value: number; steal: number[]; extra: Record<str
 export async function measure(row: string, variant: string, repeat: number, unit: string, fn: Measure): Promise<Sample> {
   try {
     const r = await fn();
-    return { row, variant, repeat, value: r.value, unit, steal: r.steal, stealFlagged: r.steal.some((s) => s > STEAL_FLAG), extra: r.extra };
+    return { row, variant, repeat, value: r.value, unit, steal: r.steal, stealFlagged: stealFlag(r.steal), extra: r.extra };
   } catch (e) {
     console.error(`bench: ${row}/${variant}: ${(e as Error).message}`);
     return { row, variant, repeat, value: 0, unit, steal: [], stealFlagged: false, error: (e as Error).message };

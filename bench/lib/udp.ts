@@ -29,7 +29,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { probeControl } from './control-probe.js';
 import { readCpus, readProcCpu, readRunDelay, type CpuTimes } from './host.js';
 import type { Forwarder, Pct, RunResult, UdpMode, Workload } from './report.js';
-import { percentile, round } from './stats.js';
+import { percentile, round, stealFlag } from './stats.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** dist/bench (bench/heap-sample.js is preloaded from there). */
@@ -55,9 +55,6 @@ export const FWD_CPU = '1';
 const FWD_MASK = (1 << Number(FWD_CPU)).toString(16);
 /** A run whose forwarder process got less than this share of its core was disturbed. */
 const DISTURBED_BELOW = 0.9;
-/** A run with more CPU steal than this (any CPU) is flagged. */
-export const STEAL_FLAG = 0.05;
-
 export interface UdpOptions {
   root: string;
   seconds: number;
@@ -435,7 +432,7 @@ export class UdpLab {
       base.writtenPps = Math.round((b.tapFromReader - a.tapFromReader) / dt);
       base.cpuBusy = b.cpu.map((c, i) => round((c.busy - a.cpu[i]!.busy) / dt, 3));
       base.cpuSteal = b.cpu.map((c, i) => round((c.steal - a.cpu[i]!.steal) / dt, 3));
-      base.stealFlagged = base.cpuSteal.some((s) => s > STEAL_FLAG);
+      base.stealFlagged = stealFlag(base.cpuSteal);
       const fc = Number(FWD_CPU);
       const delivered = b.rsRx - a.rsRx;
       if (f.proc) {
