@@ -1,0 +1,71 @@
+// contrib/uvsd.service, checked without a running systemd (none here, none in CI): systemd's own
+// parser (`systemd-analyze verify`) accepts every line with no warning, and uvsd accepts the
+// command line the unit starts it with (`--check-config` with that line, the unit's config file
+// replaced by a small one), so the unit cannot drift from uvsd's options. Running the unit itself
+// (Restart=, Nice=, the capabilities) needs systemd as PID 1; the restart it performs is
+// integration-resilience.test.ts's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
+
+const UNIT = join(repoRoot, 'contrib', 'uvsd.service');
+const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+const noAnalyze = analyze.error ? `systemd-analyze not found (apt-get install systemd): ${analyze.error.message}` : false;
+
+/** The unit's lines as systemd reads them: comments and blank lines out, key=value per section. */
+function unitValue(text: string, key: string): string {
+  const line = text.split('\n').find((l) => l.startsWith(`${key}=`));
+  assert.ok(line, `${key}= in the unit`);
+  return line.slice(key.length + 1);
+}
+
+test('systemd unit: systemd-analyze verify accepts contrib/uvsd.service without a warning', { skip: noAnalyze }, () => {
+  const text = readFileSync(UNIT, 'utf8');
+  const [node, bin] = unitValue(text, 'ExecStart').split(' ');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-unit-'));
+  try {
+    // Only the two paths a host installs differently (node, the checkout) are this machine's; the
+    // rest is verified as shipped.
+    const unit = join(dir, 'uvsd.service');
+    writeFileSync(unit, text.replace(`ExecStart=${node} ${bin} `, `ExecStart=${process.execPath} ${join(repoRoot, 'bin', 'uvsd')} `));
+    const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'no warning from systemd-analyze');
+    // It would warn about a mistyped key or value; make sure it does here.
+    writeFileSync(unit, readFileSync(unit, 'utf8').replace('RestartSec=200ms', 'RestartSec=200xs'));
+    const bad = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8', timeout: 30_000 });
+    assert.match(bad.stderr, /RestartSec|200xs/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('systemd unit: uvsd accepts the ExecStart= command line (--check-config, the config file replaced by a small one)', () => {
+  const text = readFileSync(UNIT, 'utf8');
+  const words = unitValue(text, 'ExecStart').split(' ');
+  assert.match(words[1]!, /\/bin\/uvsd$/);
+  const args = words.slice(2);
+  const at = args.indexOf('--config');
+  assert.ok(at >= 0, 'the unit starts uvsd with --config');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-unit-'));
+  try {
+    chmodSync(dir, 0o755);
+    const yaml = join(dir, 'uvsd.yaml');
+    writeFileSync(yaml, 'daemon:\n  tap: uvs0\n  addresses: [192.168.8.10/24]\nservices:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    scheduler: rr\n    servers:\n      - address: 192.168.8.20\n');
+    args[at + 1] = yaml;
+    const [node, ...argv] = uvsdArgv([...args, '--check-config']);
+    const r = spawnSync(node!, argv, { encoding: 'utf8', timeout: 30_000, cwd: repoRoot });
+    assert.equal(r.status, 0, `uvsd ${args.join(' ')} --check-config: ${r.stderr}`);
+    // The unit's own settings that the docs promise.
+    assert.equal(unitValue(text, 'Nice'), '-10');
+    assert.equal(unitValue(text, 'Restart'), 'on-failure');
+    assert.equal(unitValue(text, 'ExecReload'), '/bin/kill -HUP $MAINPID');
+    assert.equal(unitValue(text, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN CAP_NET_RAW');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
