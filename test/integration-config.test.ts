@@ -1,7 +1,8 @@
 // uvsd --config in the DR lab: a long-lived TCP connection keeps working across `uvsadm --reload`
 // of a changed file; --reload --dry-run prints the changes and changes nothing; a broken file is
 // refused with file:line and the table is unchanged; 1,000 malformed requests on the control
-// socket leave uvsd serving. Needs root and network namespaces (skipped with the reason otherwise).
+// socket leave uvsd serving; a changed start-only daemon setting is reported and ignored, a bad
+// daemon value refuses the whole reload. Needs root and network namespaces (skipped with the reason otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -23,7 +24,7 @@ ${rs.map((a, i) => `      - { address: ${a}, weight: ${weights[i]} }`).join('\n'
 ${extra}`;
 }
 
-test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; daemon.vrrp-fifo added and dropped by reloads; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
+test('--config: reload keeps a long-lived connection; dry run; a broken file is refused with file:line; SIGHUP; daemon.vrrp-fifo added and dropped by reloads; a start-only setting reported and ignored, a bad one refused; 1,000 malformed requests', { timeout: 120_000 }, async (t) => {
   await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
     const rs = lab.servers.map((s) => s.addr);
     const file = join(lab.tmp, 'uvsd.yaml');
@@ -109,6 +110,28 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     writeFileSync(file, config(rs, [2, 5]));
     assert.equal(await lab.uvsadmMust(['--reload']), '');
     assert.doesNotMatch(await lab.uvsadmMust(['--status']), /^vrrp_fifo /m, 'the FIFO is no longer read');
+
+    // Daemon settings on reload: a start-only one that changed is reported (uvsadm's stderr, the
+    // dry run, uvsd's log) and ignored while the rest applies; a bad value refuses the whole reload.
+    const startOnly = config(rs, [3, 5]).replace('  drain-timeout: 0\n', '  drain-timeout: 7\n');
+    writeFileSync(file, startOnly);
+    const ignoredLine = 'ignored daemon.drain-timeout 0 -> 7: read at start only (restart uvsd to change it)';
+    const dryIgnored = await lab.uvsadm(['--reload', '--dry-run']);
+    assert.equal(dryIgnored.code, 0, dryIgnored.stderr);
+    assert.match(dryIgnored.stdout, /weight 2 -> 3\n/);
+    assert.equal(dryIgnored.stderr, `uvsadm: ${ignoredLine}\n`);
+    const withIgnored = await lab.uvsadm(['--reload']);
+    assert.equal(withIgnored.code, 0, withIgnored.stderr);
+    assert.equal(withIgnored.stderr, `uvsadm: ${ignoredLine}\n`);
+    await uvsd.waitForLine(new RegExp(`"level":40.*${ignoredLine.replace(/[()]/g, '\\$&')}`), 5000);
+    await uvsd.waitForLine(/"via":"uvsadm --reload".*"ignored":\["ignored daemon\.drain-timeout 0 -> 7.*configuration reloaded/, 5000);
+    assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`\n  -> ${rs[0]!.replace(/\./g, '\\.')}:80 +Route +3 `), 'the rest of the reload applied');
+    const ln3 = await lab.uvsadmMust(['-Ln']);
+    writeFileSync(file, startOnly.replace('  drain-timeout: 7\n', '  drain-timeout: 7\n  evict-above: 7\n').replace('weight: 3 }', 'weight: 9 }'));
+    const badDaemon = await lab.uvsadm(['--reload']);
+    assert.equal(badDaemon.code, 255);
+    assert.equal(badDaemon.stderr, `${file}:3: daemon.evict-above: must be a fraction 0..1, got 7\n`);
+    assert.equal(await lab.uvsadmMust(['-Ln']), ln3, 'a refused reload changes nothing');
 
     // 1,000 malformed requests on one connection: each answered with an error, uvsd keeps serving.
     const replies = await new Promise<number>((resolve, reject) => {

@@ -88,8 +88,9 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       case 'reload': {
         const res = await client.call('reload', { dryRun: cmd.dryRun });
         if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
-        // Settings read at start only that the file changes: applied by no reload, said on stderr.
-        else for (const line of res.ignored ?? []) process.stderr.write(`uvsadm: ${line}\n`);
+        // Settings read at start only that the file changes: applied by no reload (the dry run's
+        // either), said on stderr.
+        for (const line of res.ignored ?? []) process.stderr.write(`uvsadm: ${line}\n`);
         return 0;
       }
       case 'explain': {
