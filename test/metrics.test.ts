@@ -467,6 +467,8 @@ test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked b
   assert.throws(() => parseArgs(['-Z', '-t', `${VIP}:80`, '-r', '10.0.0.1'], { env }), /Illegal 'real-server' option with the 'zero' command/);
   assert.deepEqual(parseTraceArgs(['-u', `${VIP}:53`, '--count', '10'], env), { socket: '/tmp/s.sock', service: { proto: 'udp', addr: VIP, port: 53 }, count: 10 });
   assert.deepEqual(parseTraceArgs([], {}), { socket: '/run/uvs/uvsd.sock' });
+  assert.deepEqual(parseTraceArgs(['-t', `${VIP}:80`, '--help'], env), { socket: '', help: true });
+  assert.deepEqual(parseTraceArgs(['-h'], env), { socket: '', help: true });
   for (const [args, re] of [
     [['--count', '0'], /invalid --count "0"/],
     [['--count', 'ten'], /invalid --count "ten"/],

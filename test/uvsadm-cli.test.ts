@@ -147,6 +147,10 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   const h = await uvsadm(['-h', '-t', 'junk']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--add-service +-A/);
+  const th = await uvsadm(['trace', '--help']);
+  assert.equal(th.code, 0, th.stderr);
+  assert.match(th.stdout, /^Usage: uvsadm trace \[-t\|-u\|--sctp-service service-address \| -f fwmark\] \[--count N\]/);
+  assert.equal(th.stderr, '');
   assert.equal(await must(['-Ln']), HEAD);
 });
 

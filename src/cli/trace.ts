@@ -14,10 +14,18 @@ import { DEFAULT_SOCKET, type ServiceKey, type TraceEvent, type TracePollResult 
 
 export const POLL_MS = 200;
 
+/** `uvsadm trace -h|--help` (stdout, exit 0). */
+export const TRACE_USAGE = `Usage: uvsadm trace [-t|-u|--sctp-service service-address | -f fwmark] [--count N] [--socket PATH]
+  One line per new connection (time, client, service, chosen server, scheduler, why) and per drop
+  reason that moved, for one service or all; stops after N decisions (--count) or on Ctrl-C.
+`;
+
 export interface TraceCommand {
   service?: ServiceKey;
   count?: number;
   socket: string;
+  /** -h / --help: print TRACE_USAGE, nothing else. */
+  help?: true;
 }
 
 export function parseTraceArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): TraceCommand {
@@ -31,14 +39,16 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     .option('--sctp-service <service-address>')
     .option('-f, --fwmark-service <fwmark>')
     .option('--count <n>')
-    .option('--socket <path>');
+    .option('--socket <path>')
+    .option('-h, --help');
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) throw new UsageError(`trace: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
     throw err;
   }
-  const o = program.opts<{ tcpService?: string; udpService?: string; sctpService?: string; fwmarkService?: string; count?: string; socket?: string }>();
+  const o = program.opts<{ tcpService?: string; udpService?: string; sctpService?: string; fwmarkService?: string; count?: string; socket?: string; help?: boolean }>();
+  if (o.help === true) return { socket: '', help: true };
   if ([o.tcpService, o.udpService, o.sctpService, o.fwmarkService].filter((x) => x !== undefined).length > 1) throw new UsageError("trace: multiple 'service-address' options specified");
   const cmd: TraceCommand = { socket: o.socket ?? (env.UVS_SOCKET !== undefined && env.UVS_SOCKET !== '' ? env.UVS_SOCKET : DEFAULT_SOCKET) };
   const text = o.tcpService ?? o.udpService ?? o.sctpService;

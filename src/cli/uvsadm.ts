@@ -176,9 +176,14 @@ function traceCommand(args: readonly string[]): string[] | undefined {
 /** uvs extension: uvsadm trace (src/cli/trace.ts, docs/metrics.md). */
 async function trace(args: readonly string[]): Promise<number> {
   // Loaded here: trace (and commander, which it parses with) cost every other uvsadm start ~20 ms.
-  const { parseTraceArgs, runTrace } = await import('./trace.js');
+  const { parseTraceArgs, runTrace, TRACE_USAGE } = await import('./trace.js');
   try {
-    return await runTrace(parseTraceArgs(args), out, (s) => process.stderr.write(s));
+    const cmd = parseTraceArgs(args);
+    if (cmd.help === true) {
+      out(TRACE_USAGE);
+      return 0;
+    }
+    return await runTrace(cmd, out, (s) => process.stderr.write(s));
   } catch (e) {
     if (e instanceof UsageError) return err(`uvsadm: ${e.message}`, EXIT_USAGE);
     if (e instanceof ControlError) {
