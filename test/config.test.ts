@@ -288,6 +288,16 @@ async function withDaemonFile(first: string, fn: (file: string, opts: SettingsOp
   }
 }
 
+test('the BIRD socket is a setting only with bgp-include: a dump (or a reload\'s comparison) without BGP leaves it out', async () => {
+  const { settingsOf } = await import('../src/cli/settings.js');
+  await withDaemonFile('daemon:\n  addresses: [192.168.8.10/24]\nservices: []\n', (_file, opts) => {
+    assert.equal(settingsOf(opts).bgpBirdSocket, undefined);
+  });
+  await withDaemonFile('daemon:\n  addresses: [192.168.8.10/24]\n  bgp-include: /etc/bird/uvs.conf\nservices: []\n', (_file, opts) => {
+    assert.equal(settingsOf(opts).bgpBirdSocket, '/run/bird/bird.ctl');
+  });
+});
+
 test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
   const { writeFileSync } = await import('node:fs');
   const { daemonReload, settingsOf } = await import('../src/cli/settings.js');

@@ -82,7 +82,8 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
     tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
     socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
     haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo,
-    bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
+    // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
+    bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
   };
 }
 
