@@ -136,6 +136,11 @@ export class ConnTable {
    *  chain[2n] = next node in the bucket (-1 = end), chain[2n+1] = the node's full 32-bit hash
    *  (as int32), compared before any tuple field. */
   private readonly chain: Int32Array;
+  /** Per node: the node before it in its bucket, -1 for the bucket's first. Unhashing an entry is
+   *  then two stores, where walking the bucket from its head (newer entries are in front, so an
+   *  old entry is at the end) cost a dependent cache miss per node in front of it: an eviction at
+   *  a full table unhashes the oldest entries. */
+  private readonly cprev: Int32Array;
   private readonly wnext: Int32Array; // entry → next entry in the wheel slot, or -(slot + 2) for a slot's last (free list: -1 ends)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
   private readonly wheel: Int32Array;
@@ -193,12 +198,13 @@ export class ConnTable {
     this.seqd = new Int32Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
+    this.cprev = new Int32Array(max * 2);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
       this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.head, this.chain,
-      this.wnext, this.wprev,
+      this.cprev, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
@@ -217,7 +223,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -394,25 +400,20 @@ export class ConnTable {
 
   private link2(n: number, h: number): void {
     const b = h & this.mask;
+    const first = this.head[b];
     this.chain[2 * n + 1] = h;
-    this.chain[2 * n] = this.head[b];
+    this.chain[2 * n] = first;
+    this.cprev[n] = -1;
+    if (first >= 0) this.cprev[first] = n;
     this.head[b] = n;
   }
 
   private unlinkNode(n: number, bucket: number): void {
-    let p = this.head[bucket];
-    if (p === n) {
-      this.head[bucket] = this.chain[2 * n];
-      return;
-    }
-    while (p >= 0) {
-      const q = this.chain[2 * p];
-      if (q === n) {
-        this.chain[2 * p] = this.chain[2 * n];
-        return;
-      }
-      p = q;
-    }
+    const p = this.cprev[n];
+    const q = this.chain[2 * n];
+    if (p < 0) this.head[bucket] = q;
+    else this.chain[2 * p] = q;
+    if (q >= 0) this.cprev[q] = p;
   }
 
   /** Remove an entry from the hash now; it is freed when the wheel reaches it. */
