@@ -9,7 +9,7 @@
 //   dr        64-byte UDP through DR: uvsd vs the C reflector (one syscall, io_uring)      lib/udp.ts
 //   nat       64-byte UDP through NAT: uvsd vs kernel nftables DNAT with conntrack          lib/udp.ts
 //   fullnat   the same through FULLNAT (8 LIPs) vs nftables DNAT+SNAT to the same 8         lib/udp.ts
-//             (both also run uvsd-ring, uvsd-syscalls and uvsd-thread when --forwarders names them)
+//             (both also run uvsd-ring, uvsd-syscalls, uvsd-thread and uvsd-before when --forwarders names them)
 //   cps       new TCP connections/s (wrk, nginx): uvsd DR/NAT vs haproxy vs nginx direct   lib/tcp.ts
 //   bulk      iperf3 through uvsd DR/NAT vs nftables NAT vs direct                         lib/tcp.ts
 //   latency   ping-pong p50/p99 at half of uvs's max rate: uvsd, C reflector, direct        lib/latency.ts
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
   const drWl = workloads.filter((w) => w !== 'full');
   /** The NAT/FULLNAT rows: the kernel and uvsd, plus the uvsd variants of --forwarders that do NAT
  *  (not uvsd-before: an earlier build may predate NAT). */
-const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls' || f === 'uvsd-thread')];
+const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls' || f === 'uvsd-thread' || f === 'uvsd-before')];
 const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: workloads }, forwarders: { dr: drForwarders, nat: natForwarders, fullnat: natForwarders }, flows, repeats, fwdCpu: FWD_CPU };
 
   if (run.some((r) => r === 'dr' || r === 'latency' || r === 'memory')) {

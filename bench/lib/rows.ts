@@ -81,6 +81,7 @@ export function comparisons(): Comparison[] {
       // Not against the target: the ring's receive copy runs in the generator's softirq on the
       // other core, where the kernel's whole path is on the forwarder's core (performance.md).
       c.push({ id: `${m}-${w}/ring-nft`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ring backend ÷ nftables (ring rx on the generator's core)`, row: `${m}-${w}`, uvs: 'uvsd-ring', base: 'nft', op: null, target: null });
+      c.push({ id: `${m}-${w}/before`, title: `${METHOD[m]} small UDP, ${UDP_TITLE[w]}: uvsd ÷ uvsd of --before`, row: `${m}-${w}`, uvs: 'uvsd', base: 'uvsd-before', op: null, target: null });
     }
   }
   for (const m of ['dr', 'nat']) {
