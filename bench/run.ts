@@ -275,7 +275,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const drWl = workloads.filter((w) => w !== 'full');
   /** The NAT/FULLNAT rows: the kernel and uvsd, plus the uvsd variants of --forwarders that do NAT
- *  (not uvsd-before: an earlier build may predate NAT). */
+ *  (uvsd-before too: its --before build must have NAT and FULLNAT, or those windows fail). */
 const natForwarders: Forwarder[] = ['nft', 'uvsd', ...drForwarders.filter((f) => f === 'uvsd-ring' || f === 'uvsd-syscalls' || f === 'uvsd-thread' || f === 'uvsd-before')];
 const plan: Plan = { rows: [], workloads: { dr: drWl, nat: workloads, fullnat: workloads }, forwarders: { dr: drForwarders, nat: natForwarders, fullnat: natForwarders }, flows, repeats, fwdCpu: FWD_CPU };
 
