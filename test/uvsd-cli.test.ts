@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
@@ -310,6 +310,28 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       [['--check-config', '--config', yaml, ...ADDR], `${yaml}:2: add service UDP 192.168.8.200:53 (nosuch): Scheduler or persistence engine not found: nosuch`],
       [['--check-config', ...ADDR], '--check-config needs --config or --keepalived-conf'],
     ]);
+  });
+});
+
+test('every uvsd configuration example in the docs (```yaml blocks of README.md and docs/*.md whose first key is daemon, timeouts, marks or services, "..." fragments aside) passes uvsd --check-config', async () => {
+  const sources = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const examples: Array<{ where: string; text: string }> = [];
+  for (const src of sources) {
+    const md = readFileSync(join(repoRoot, src), 'utf8');
+    for (const m of md.matchAll(/```ya?ml\n([\s\S]*?)```/g)) {
+      const text = m[1]!;
+      const first = /^([a-z-]+):/m.exec(text)?.[1];
+      if (first === undefined || !['daemon', 'timeouts', 'marks', 'services'].includes(first) || text.includes('...')) continue;
+      examples.push({ where: `${src}:${md.slice(0, m.index).split('\n').length + 1}`, text });
+    }
+  }
+  assert.ok(examples.length >= 4, `examples found: ${examples.map((e) => e.where).join(' ')}`);
+  await withConfigDir(async (_dir, file) => {
+    for (const [i, ex] of examples.entries()) {
+      const r = await uvsd(['--check-config', '--config', file(`example${i}.yaml`, ex.text), ...ADDR]);
+      assert.equal(r.code, 0, `${ex.where}: ${r.stderr}`);
+      assert.match(r.stderr, /configuration OK/, ex.where);
+    }
   });
 });
 
