@@ -106,12 +106,18 @@ test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () 
   assert.match(r.stderr, /^uvsd: [^\n]*--addr[^\n]*\n$/);
 });
 
-test('uvsd --help exits 0 and lists every option', async () => {
+test('uvsd --help exits 0 and lists every option; --version / -V prints package.json\'s version', async () => {
   const r = await uvsd(['--help'], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
   for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread', '--datapath-cpus']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
+  }
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const v = await uvsd([flag], false);
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.stdout, `uvsd ${version} (IPVS 1.2.1 compatible; node ${process.version})\n`);
   }
 });
 

@@ -8,12 +8,12 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, ref
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatOneService, formatRules, formatStatus, formatTimeout, usageText,
+  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
 
-const VERSION = 'uvsadm 0.1.0 (ipvsadm v1.31 command line)';
+const VERSION = `uvsadm ${UVS_VERSION} (ipvsadm v1.31 command line)`;
 
 /** How long all reverse lookups of one listing may take together (ipvsadm has no bound). */
 const DNS_BUDGET_MS = 1500;

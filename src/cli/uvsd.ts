@@ -18,7 +18,7 @@ import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
-import { roleText } from '../control/printers.js';
+import { IPVS_VERSION, roleText, UVS_VERSION } from '../control/printers.js';
 import { roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
@@ -283,6 +283,7 @@ function parseOptions(argv: string[]): Options {
       if (ip < 0) throw new Error(`invalid next hop address "${v}"`);
       return ip;
     }))
+    .version(`uvsd ${UVS_VERSION} (IPVS ${IPVS_VERSION} compatible; node ${process.version})`, '-V, --version')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));

@@ -15,6 +15,8 @@ import type {
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
 export const IPVS_VERSION = '1.2.1';
+/** uvs's own version (package.json's; uvsd-cli.test.ts checks they agree): uvsd -V, uvsadm -v. */
+export const UVS_VERSION = '0.1.0';
 
 /** Port <-> name table for one protocol pair, as getservbyport/getservbyname would answer. */
 export interface PortNames {
