@@ -61,6 +61,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
   { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
   { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
+  { name: 'a word that is no option', args: [...ADDR, 'eth0'], value: '"eth0"' },
   { name: '--role leader', args: [...ADDR, '--role', 'leader'], value: 'leader' },
   { name: '--ha-group without addresses', args: [...ADDR, '--ha-group', 'web'], value: '"web"' },
   { name: '--ha-group named default', args: [...ADDR, '--ha-group', 'default=192.168.8.100'], value: 'default=192.168.8.100' },

@@ -286,8 +286,11 @@ function parseOptions(argv: string[]): Options {
     .version(`uvsd ${UVS_VERSION} (IPVS ${IPVS_VERSION} compatible; node ${process.version})`, '-V, --version')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .allowExcessArguments(true);
   program.parse(argv);
+  // commander's own words ("too many arguments") would not say which.
+  if (program.args.length > 0) program.error(`error: unexpected argument "${program.args[0]}": uvsd takes options only (uvsd --help)`);
   const o = program.opts();
   o.fromCli = new Set(program.options.map((x) => x.attributeName()).filter((n) => program.getOptionValueSource(n) === 'cli'));
   o.defaults = Object.fromEntries(program.options.map((x) => [x.attributeName(), x.defaultValue as unknown]));
