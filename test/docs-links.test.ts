@@ -1,5 +1,6 @@
 // The documentation's links: every relative link of README.md and docs/*.md names a file of the
-// repository, and every #anchor a heading of its file, as GitHub spells a heading's anchor.
+// repository, and every #anchor a heading of its file, as GitHub spells a heading's anchor; and
+// every test title docs/features.md cites is a test of the file it names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -58,4 +59,56 @@ test('every relative link of README.md and docs/*.md names a file of the reposit
     }
   }
   assert.deepEqual(broken, []);
+});
+
+/** Test titles of a test file: test(), describe(), t.test() and it() with a literal or template title. */
+function titlesOf(file: string): string[] {
+  const text = readFileSync(join(repoRoot, 'test', file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/\b(?:test|describe|it)\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g)) out.push(m[2]!.replace(/\\(['"`\\])/g, '$1'));
+  return out;
+}
+
+/** Whether a title cited in features.md ("a ... b": parts in this order) names a test of the file:
+ *  a literal title holds the parts in order; a template title (`${...}`, one test per case) is
+ *  taken when the quote starts as its text before the first substitution does (or with "..."). */
+function cites(quote: string, title: string): boolean {
+  const parts = quote.replace(/\\\|/g, '|').split(/\s*\.\.\.\s*/).map((p) => p.trim()).filter((p) => p !== '');
+  const sub = title.indexOf('${');
+  if (sub >= 0) {
+    const head = title.slice(0, sub);
+    return quote.trimStart().startsWith('...') || quote.startsWith(head) || head.startsWith(parts[0] ?? '');
+  }
+  let at = 0;
+  for (const p of parts) {
+    const i = title.indexOf(p, at);
+    if (i < 0) return false;
+    at = i + p.length;
+  }
+  return true;
+}
+
+test('every test title docs/features.md quotes after a test file (`file.test.ts` "title ...") is a test of that file', () => {
+  const files = new Set(readdirSync(join(repoRoot, 'test')).filter((f) => f.endsWith('.test.ts')));
+  const titles = new Map<string, string[]>();
+  const wrong: string[] = [];
+  let cited = 0;
+  for (const line of readFileSync(join(repoRoot, 'docs/features.md'), 'utf8').split('\n')) {
+    // A file's quotes run up to the next backtick (the next file, option or code span).
+    for (const m of line.matchAll(/`([\w.-]+\.test\.ts)`([^`]*)/g)) {
+      const file = m[1]!;
+      if (!files.has(file)) {
+        wrong.push(`${file}: no such test file`);
+        continue;
+      }
+      if (!titles.has(file)) titles.set(file, titlesOf(file));
+      for (const q of m[2]!.matchAll(/"((?:\\"|[^"])*)"/g)) {
+        cited++;
+        const quote = q[1]!.replace(/\\"/g, '"');
+        if (!titles.get(file)!.some((t) => cites(quote, t))) wrong.push(`${file}: "${quote}"`);
+      }
+    }
+  }
+  assert.ok(cited > 300, `only ${cited} titles found: the pattern no longer reads features.md`);
+  assert.deepEqual(wrong, []);
 });
