@@ -85,12 +85,13 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
     fifo.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const file = join(mkdtempSync(join(tmpdir(), 'uvs-fifo-')), 'plain');
+  const plainDir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));
+  const file = join(plainDir, 'plain');
   writeFileSync(file, 'x');
   assert.equal(fifoPathProblem(file), `${file} exists and is not a FIFO`);
   assert.throws(() => new VrrpFifo(file, () => {}, () => ['default'], () => {}).open(), /exists and is not a FIFO/);
   assert.equal(fifoPathProblem(join(tmpdir(), 'uvs-fifo-missing')), undefined, 'missing: created at open');
   const noDir = join(tmpdir(), 'uvs-no-such-dir-x', 'f');
   assert.equal(fifoPathProblem(noDir), `${noDir}: its directory ${join(tmpdir(), 'uvs-no-such-dir-x')} does not exist`);
-  rmSync(file);
+  rmSync(plainDir, { recursive: true, force: true });
 });
