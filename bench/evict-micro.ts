@@ -9,7 +9,9 @@
 //   --out: entries hashed both ways (NAT/FULLNAT: two nodes per entry to unhash)
 //   (pin it: taskset -c 1 node dist/bench/evict-micro.js)
 import { parseArgs } from 'node:util';
+import { parseIp } from '../src/datapath/addr.js';
 import { ConnTable } from '../src/datapath/conntable.js';
+import { PROTO_UDP as UDP } from '../src/datapath/frame.js';
 import { median } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -25,9 +27,8 @@ const ROUNDS = Number(values.rounds);
 const BATCHES = Number(values.batches);
 const OUT = values.out === true;
 const B = 64;
-const UDP = 17;
-const VIP = (192 << 24) | (168 << 16) | (8 << 8) | 200;
-const RIP = (192 << 24) | (168 << 16) | (8 << 8) | 20;
+const VIP = parseIp('192.168.8.200') | 0; // int32, as the datapath keeps addresses
+const RIP = parseIp('192.168.8.20') | 0;
 
 const ct = new ConnTable(MAX, 0, 0x2545f491);
 let x = 0x9e3779b9;

@@ -1,13 +1,13 @@
 // The benchmark's results table (bench/lib/rows.ts): ratios are medians of adjacent pairs (same
 // row, same repeat), pairs with steal > 5% (a latency p99 window: > 1%) or a disturbed forwarder
-// are left out while others exist, absolute targets are judged on uvs's own median, and the chart draws what it is given.
+// are left out while others exist, absolute targets are judged on uvs's own median, and the chart
+// draws what it is given.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare, comparisons, resultsTable, udpSamples, type Comparison, type Sample } from '../bench/lib/rows.js';
+import { compare, comparisons, resultsTable, samplesTable, udpSamples, type Comparison, type Sample } from '../bench/lib/rows.js';
 import type { RunResult } from '../bench/lib/report.js';
 import { svg } from '../bench/lib/chart-svg.js';
 import { latencySamples } from '../bench/lib/latency.js';
-import { samplesTable } from '../bench/lib/rows.js';
 
 function s(row: string, variant: string, repeat: number, value: number, more: Partial<Sample> = {}): Sample {
   return { row, variant, repeat, value, unit: 'pps', steal: [0, 0], stealFlagged: false, ...more };

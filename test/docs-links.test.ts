@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { repoRoot } from './lab/dr-lab.js';
+import { markdownFiles } from './helpers/docs.js';
 
 /** GitHub's anchor of a heading: lower case, only letters, marks, digits, "_", " " and "-" kept
  *  (so an en dash or a colon goes, leaving its neighbours joined), spaces to "-". */
@@ -32,7 +33,7 @@ function anchorsOf(file: string): Set<string> {
   return out;
 }
 
-const docs = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = markdownFiles();
 
 test('headingAnchor spells anchors as GitHub does', () => {
   assert.equal(headingAnchor('2026-12-03 14:28–16:00 UTC: uvsd at nice −10 (the unit\'s `Nice=`)'), '2026-12-03-14281600-utc-uvsd-at-nice-10-the-units-nice');

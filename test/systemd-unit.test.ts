@@ -16,7 +16,7 @@ const UNIT = join(repoRoot, 'contrib', 'uvsd.service');
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
 const noAnalyze = analyze.error ? `systemd-analyze not found (apt-get install systemd): ${analyze.error.message}` : false;
 
-/** The unit's lines as systemd reads them: comments and blank lines out, key=value per section. */
+/** The value of the unit's first `key=` line (each key this test reads is set once). */
 function unitValue(text: string, key: string): string {
   const line = text.split('\n').find((l) => l.startsWith(`${key}=`));
   assert.ok(line, `${key}= in the unit`);

@@ -8,10 +8,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
+import { markdownFiles } from './helpers/docs.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
@@ -321,9 +322,8 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
 });
 
 test('every uvsd configuration example in the docs (```yaml blocks of README.md and docs/*.md whose first key is daemon, timeouts, marks or services, "..." fragments aside) passes uvsd --check-config', async () => {
-  const sources = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const examples: Array<{ where: string; text: string }> = [];
-  for (const src of sources) {
+  for (const src of markdownFiles()) {
     const md = readFileSync(join(repoRoot, src), 'utf8');
     for (const m of md.matchAll(/```ya?ml\n([\s\S]*?)```/g)) {
       const text = m[1]!;
