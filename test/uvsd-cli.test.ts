@@ -321,6 +321,37 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
   });
 });
 
+test('uvsd --check-config applies the health checker\'s start rules: alpha servers start failed (out, or weight 0 with inhibit_on_failure), a quorum not met puts the sorry server in; each said in a note', async () => {
+  await withConfigDir(async (_dir, file) => {
+    const conf = file('start.conf', [
+      'virtual_server 192.168.8.200 80 {', '  lb_algo rr', '  lb_kind DR', '  quorum 10', '  sorry_server 192.168.8.40 80',
+      '  real_server 192.168.8.20 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
+      '  real_server 192.168.8.30 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }', '}',
+      'virtual_server 192.168.8.201 80 {', '  lb_algo rr', '  lb_kind DR', '  alpha',
+      '  real_server 192.168.8.20 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
+      '  real_server 192.168.8.30 80 {', '    inhibit_on_failure', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
+      '  real_server 192.168.8.31 80 {', '    weight 2', '  }', '}', '',
+    ].join('\n'));
+    const r = await uvsd(['--check-config', '--keepalived-conf', conf, ...ADDR]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout,
+      'IP Virtual Server version 1.2.1 (size=1048576)\n' +
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+      'TCP  192.168.8.200:80 rr\n' +
+      '  -> 192.168.8.40:80              Route   1      0          0         \n' +
+      'TCP  192.168.8.201:80 rr\n' +
+      '  -> 192.168.8.30:80              Route   0      0          0         \n' +
+      '  -> 192.168.8.31:80              Route   2      0          0         \n');
+    assert.deepEqual(r.stderr.split('\n').filter((l) => l !== ''), [
+      'uvsd: note: TCP 192.168.8.200:80 starts with its quorum down (alive weight 2 < quorum 10 + hysteresis 0): sorry server 192.168.8.40:80 in, its servers held out until enough pass their checks',
+      'uvsd: note: TCP 192.168.8.201:80 -> 192.168.8.20:80 starts failed (alpha): out of the table until its checks pass',
+      'uvsd: note: TCP 192.168.8.201:80 -> 192.168.8.30:80 starts failed (alpha): at weight 0 until its checks pass',
+      'uvsd: configuration OK: 2 services, 3 servers',
+    ]);
+  });
+});
+
 test('every uvsd configuration example in the docs (```yaml blocks of README.md and docs/*.md whose first key is daemon, timeouts, marks or services, "..." fragments aside) passes uvsd --check-config', async () => {
   const examples: Array<{ where: string; text: string }> = [];
   for (const src of markdownFiles()) {

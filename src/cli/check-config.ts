@@ -1,12 +1,13 @@
 // uvsd --check-config (keepalived -t for uvs): the --config / --keepalived-conf table checked as a
 // start would check it, on a scratch datapath (no TAP, no socket, nothing sent), then printed as
-// uvsadm -Ln shows it. The files' shape was already checked when they were read.
+// uvsadm -Ln shows it, with the servers a start holds out (alpha, a quorum not met) held out. The files' shape was already checked when they were read.
 
 import { nextPow2 } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import type { FrameSink } from '../datapath/tx.js';
 import type { LinkAddr } from '../datapath/link.js';
-import { ConfigManager, haGroupWarnings, type ConfigFile, type HaGroupSpec } from '../control/config.js';
+import { ConfigManager, haGroupWarnings, type ConfigFile, type HaGroupSpec, type HealthHook } from '../control/config.js';
+import { HealthManager } from '../health/manager.js';
 import { Control } from '../control/model.js';
 import { formatList } from '../control/printers.js';
 
@@ -32,7 +33,20 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
   for (const w of c.warnings) err(`uvsd: warning: ${w}\n`);
   const dp = new Datapath({ mac: c.mac, addrs: c.addr, gateway: c.gateway, connMax: 1024, destMax: c.destMax, batch: 64, mtu: c.mtu }, discard);
   const control = new Control(dp, { tap: '(check)' });
-  const cm = new ConfigManager(control, undefined, {});
+  // The health checker's start rules (alpha: a server starts failed; a quorum not met: its sorry
+  // server instead), with nothing checked: its plan is never committed.
+  const health = new HealthManager(undefined, {
+    call: () => undefined, run: async () => ({ ok: false, reason: 'not run' }), exec: async () => {}, log: { info() {}, warn() {} },
+  });
+  const notes: string[] = [];
+  const hook: HealthHook = {
+    prepare: (specs) => {
+      const p = health.prepare(specs);
+      notes.push(...p.notes);
+      return { ...p, commit: () => {} };
+    },
+  };
+  const cm = new ConfigManager(control, undefined, {}, { health: hook });
   control.config = cm;
   try {
     cm.apply(c.initial, false);
@@ -47,6 +61,7 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
   const list = { ...control.list(), size: nextPow2(c.connMax) };
   const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
   out(formatList(list, { numeric: true }));
+  for (const n of notes) err(`uvsd: note: ${n}\n`);
   err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${warnings.length > 0 ? `, ${warnings.length} warnings` : ''}\n`);
   return 0;
 }

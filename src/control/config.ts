@@ -553,6 +553,8 @@ export interface HealthPlan {
   sorryParked: ReadonlySet<string>;
   /** One line per checker change (start / stop / restart checks), for --dry-run. */
   changes: string[];
+  /** What a new service's start holds out of the table, and why (alpha, a quorum not met): uvsd --check-config prints them. */
+  notes: string[];
   /** Install the new checkers (after the table change is applied). */
   commit(): void;
 }

@@ -277,6 +277,7 @@ export class HealthManager {
   prepare(specs: VirtualServerSpec[]): HealthPlan {
     const oldVs = new Map(this.vss.map((v) => [vsKeyOf(v.key), v]));
     const changes: string[] = [];
+    const notes: string[] = [];
     const plans: VsPlan[] = [];
     for (const spec of specs) {
       const key = serviceKey(spec);
@@ -329,6 +330,17 @@ export class HealthManager {
         else if (!quorumUp && w >= spec.quorum + spec.hysteresis) quorumUp = true;
       }
       const sorryIn = !quorumUp && spec.sorryServer !== undefined;
+      if (old === undefined) {
+        const name = vsName({ key });
+        for (const r of rs) {
+          if (!r.alive) notes.push(`${name} -> ${r.spec.addr}:${r.spec.port} starts failed (alpha): ${r.spec.inhibitOnFailure ? 'at weight 0' : 'out of the table'} until its checks pass`);
+        }
+        const s = spec.sorryServer;
+        if (sorryIn && s !== undefined) {
+          notes.push(`${name} starts with its quorum down (alive weight ${w} < quorum ${spec.quorum} + hysteresis ${spec.hysteresis}): ` +
+            `sorry server ${s.addr}:${s.port} in, its servers held out until enough pass their checks`);
+        }
+      }
       // sorry_server_inhibit: the same sorry server, in the table now (in use or at weight 0), stays at weight 0 when not needed.
       const os = old?.spec.sorryServer;
       const same = os !== undefined && spec.sorryServer !== undefined && os.addr === spec.sorryServer.addr && os.port === spec.sorryServer.port;
@@ -357,6 +369,7 @@ export class HealthManager {
       sorryNow,
       sorryParked: new Set(plans.filter((p) => p.sorryParked).map((p) => dk(p.key, p.spec.sorryServer!.addr, p.spec.sorryServer!.port))),
       changes,
+      notes,
       commit: () => this.commit(plans),
     };
   }

@@ -130,9 +130,11 @@ async function main(): Promise<void> {
   step(5, 'The table as ipvsadm users know it');
   await uvsadm(['-Ln']);
   if (MODE === 'nat' || MODE === 'fullnat') {
-    say('  $ uvsadm -Lnc   (the first entries)');
-    const lc = await lab.uvsadm(['-Lnc']);
-    if (lc.code !== 0) throw new Error(`uvsadm -Lnc failed (exit ${lc.code}): ${lc.stderr.trim()}`);
+    // FULLNAT's point is the rewritten source: --laddr-column shows it (plain -Lnc keeps ipvsadm's columns).
+    const args = MODE === 'fullnat' ? ['-Lnc', '--laddr-column'] : ['-Lnc'];
+    say(`  $ uvsadm ${args.join(' ')}   (the first entries)`);
+    const lc = await lab.uvsadm(args);
+    if (lc.code !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (exit ${lc.code}): ${lc.stderr.trim()}`);
     say(lc.stdout.split('\n').slice(0, 4).map((l) => `    ${l}`).join('\n'));
   }
 
@@ -144,6 +146,10 @@ async function main(): Promise<void> {
   const shown = lines.filter((l, i) => i < 4 || /^(fwd_packets|fwd_out_packets|conns_created) /.test(l) || /^drop_\S+ [1-9]/.test(l));
   say(shown.map((l) => `    ${l}`).join('\n'));
   say(`    ... (${lines.length - shown.length} more lines)`);
+  if (MODE === 'tun' && shown.some((l) => l.startsWith('drop_icmp_unhandled '))) {
+    say("  (drop_icmp_unhandled: the servers' kernels answer IPIP with ICMP protocol unreachable, as");
+    say('   they have no ipip module; uvs-decap takes the packets anyway: docs/tun-setup.md)');
+  }
 
   if (r.errors > 0) throw new Error(`${r.errors} of ${REQUESTS} requests failed`);
 }
