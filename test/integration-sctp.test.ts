@@ -19,7 +19,7 @@ async function associations(lab: DrLab, fwd: '-g' | '-m', rport: number): Promis
   }
   await lab.uvsadmMust(['-A', '--sctp-service', `${VIP}:3868`, '-s', 'rr']);
   for (const s of lab.servers) await lab.uvsadmMust(['-a', '--sctp-service', `${VIP}:3868`, '-r', `${s.addr}:${rport}`, fwd, '-w', '1']);
-  assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`^SCTP  ${VIP.replace(/\./g, '\\.')}:3868 rr$`, 'm'));
+  assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`^SCTP ${VIP.replace(/\./g, '\\.')}:3868 rr$`, 'm'));
 
   const client = lab.lab.spawn(lab.ns.cli, [process.execPath, PEER, '--client', `${VIP}:3868`, '--assocs', '6', '--sport', '45000', '--abort']);
   const tally = JSON.parse(await client.waitForLine(/^\{"servers"/, 30_000)) as { servers: string[]; errors: number; errorSamples: string[]; badChecksums: number; notFromVip: number };

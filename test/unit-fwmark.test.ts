@@ -80,6 +80,9 @@ test('fwmark: marked flows of several ports and addresses reach the -f service; 
   assert.deepEqual(tpl.map((c) => [c.proto, c.caddr, c.vaddr, c.vport]).sort(), [['ip', '192.0.2.10', '0.0.0.1', 0], ['ip', '192.0.2.11', '0.0.0.1', 0]]);
   // -Lnc shows them as the kernel does: IP, the mark as the virtual address.
   assert.match(formatConns(tpl, N), /\nIP +\d\d:\d\d +NONE +192\.0\.2\.10:0 +0\.0\.0\.1:0 +10\.0\.0\.1[12]:0\n/);
+  // -Lc (names): hosts are named on these rows too (print_conn names every row), the port stays a number.
+  const named = formatConns(tpl, { numeric: false, hosts: (a) => (a === '192.0.2.10' ? 'client1' : undefined), ports: { name: () => 'http', port: () => undefined } });
+  assert.match(named, /\nIP +\d\d:\d\d +NONE +client1:0 +0\.0\.0\.1:0 +10\.0\.0\.1[12]:0\n/);
   assert.deepEqual(r.ctl.list().services[0]!.dests.map((d) => d.persistConns).reduce((a, b) => a + b), 2);
 });
 

@@ -186,7 +186,7 @@ test('ipvsadm --sctp-service: -A/-a, -L shows SCTP, -S writes --sctp-service and
   run(`-A --sctp-service ${VIP}:3868 -s wrr`);
   run(`-a --sctp-service ${VIP}:3868 -r ${RS[0].ip}:3869 -m -w 3`);
   const list = r.ctl.list();
-  assert.match(formatList(list, N), new RegExp(`^SCTP  ${VIP}:3868 wrr\\n  -> ${RS[0].ip}:3869 +Masq +3 +0 +0 *$`, 'm'));
+  assert.match(formatList(list, N), new RegExp(`^SCTP ${VIP}:3868 wrr\\n  -> ${RS[0].ip}:3869 +Masq +3 +0 +0 *$`, 'm'));
   const rules = formatRules(list, N);
   assert.equal(rules, `-A --sctp-service ${VIP}:3868 -s wrr\n-a --sctp-service ${VIP}:3868 -r ${RS[0].ip}:3869 -m -w 3\n`);
   const again = rig();

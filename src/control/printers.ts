@@ -124,9 +124,10 @@ function protoFlag(proto: Proto): string {
 
 /** ipvsadm's addrport_to_anyname (its 60-byte buffer keeps at most 59 characters). */
 export function addrPort(addr: string, port: number, proto: Proto | 'ip', opts: PrintOptions): string {
-  if (opts.numeric || proto === 'ip') return `${addr}:${port}`.slice(0, 59);
+  if (opts.numeric) return `${addr}:${port}`.slice(0, 59);
   const host = opts.hosts?.(addr) ?? addr;
-  const name = (opts.ports ?? systemPortNames()).name(port, proto);
+  // A fwmark template's rows (protocol IP): the host is named, the port stays a number (no service names for IP).
+  const name = proto === 'ip' ? undefined : (opts.ports ?? systemPortNames()).name(port, proto);
   return `${host}:${name ?? String(port)}`.slice(0, 59);
 }
 
@@ -198,8 +199,8 @@ export function formatTitle(f: ListFormat = {}): string {
 /** One service line and its real-server lines (print_service_entry without FMT_RULE). */
 export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
   const x = opts.exact === true;
-  // "%s  %s" then cut at 33 characters, as ipvsadm does for IPv4 services; "FWM  %d" for a mark.
-  const svcName = svc.fwmark !== undefined ? `FWM  ${svc.fwmark}` : `${protoName(svc.proto)}  ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
+  // "%-4s %s" then cut at 33 characters, as ipvsadm does for IPv4 services ("TCP  ", "SCTP "); "FWM  %d" for a mark.
+  const svcName = svc.fwmark !== undefined ? `FWM  ${svc.fwmark}` : `${left(protoName(svc.proto), 4)} ${addrPort(svc.addr, svc.port, svc.proto, opts)}`.slice(0, 33);
   let out: string;
   if (opts.stats) {
     const s = svc.stats;
