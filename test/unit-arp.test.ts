@@ -112,6 +112,39 @@ test('queued frames are dropped (neigh_unresolved) when nobody answers within 3 
   assert.equal(r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP })).length, 0);
 });
 
+test('a real server quiet for minutes keeps its MAC: the next frames go out at once and re-probe it; unanswered for 3 s, it is unresolved again', () => {
+  const r = drRig({ weights: [1] }); // RS[0] learned
+  const synAt = (sport: number) => tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  const isIp = (f: Buffer) => f[12] === 8 && f[13] === 0;
+  const isArp = (f: Buffer) => f[12] === 8 && f[13] === 6;
+  for (let t = 0; t < 600; t++) { // ten idle minutes, the datapath's timer running every second
+    r.advance(1000);
+    r.dp.tick();
+  }
+  assert.equal(r.sink.take().length, 0, 'an idle neighbour is not probed');
+  const n = r.dp.neigh.find(0x0a00000b);
+  const b0 = r.counters();
+  const burst = r.run(...Array.from({ length: 20 }, (_v, i) => synAt(41000 + i)));
+  assert.equal(burst.filter(isIp).length, 20, 'the whole burst goes out with the old MAC (Linux: STALE, then DELAY on use)');
+  for (const f of burst.filter(isIp)) assert.equal(f.subarray(0, 6).toString('hex'), RS[0].mac.replaceAll(':', ''));
+  assert.equal(burst.filter(isArp).length, 1, 'one re-probe');
+  assert.equal(delta(b0, r.counters())['drop.neigh_unresolved'] ?? 0, 0);
+  // Nobody answers: after 3 s of probing the MAC is no longer trusted.
+  for (let t = 0; t < 4; t++) {
+    r.advance(1000);
+    r.dp.tick();
+    r.run(synAt(42000 + t));
+  }
+  assert.equal(r.dp.neigh.usable(n), false, 'unanswered probes: unresolved');
+  r.sink.take();
+  const b1 = r.counters();
+  assert.equal(r.run(synAt(43000)).filter(isIp).length, 0, 'frames now wait for an answer');
+  assert.equal(delta(b1, r.counters()).neigh_queued, 1);
+  // The answer brings it back with the frames that waited (the last of the loop's and this one).
+  assert.equal(r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP })).filter(isIp).length, 2);
+  assert.equal(r.dp.neigh.usable(n), true);
+});
+
 test('ARP from an unknown sender does not create a neighbour entry', () => {
   const r = rig();
   r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: '02:00:00:00:00:99' }, { op: 2, sha: '02:00:00:00:00:99', spa: '10.0.0.99', tha: DIR_MAC, tpa: DIR_IP }));

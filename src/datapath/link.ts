@@ -401,7 +401,7 @@ export class Link {
   private probe(n: number): void {
     const nb = this.neigh;
     if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return;
-    nb.probed[n] = this.now;
+    nb.probing(n, this.now);
     const target = nb.ip[n];
     if (this.buildArp(this.senderFor(target), target, false)) this.counters.c[C.arp_requests_sent]++;
   }

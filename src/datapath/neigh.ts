@@ -24,9 +24,11 @@ export class NeighTable {
   readonly ip: Int32Array; // int32 addresses
   readonly state: Uint8Array;
   readonly mac: Uint8Array;
-  /** ms timestamps: when the MAC was confirmed, and when we last probed. */
+  /** ms timestamps: when the MAC was confirmed, when we last probed, and when the first probe
+   *  since that confirmation went out (the unanswered run of probes a stale entry fails by). */
   readonly confirmed: Float64Array;
   readonly probed: Float64Array;
+  readonly probeStart: Float64Array;
   private readonly mask: number;
 
   // Waiting frames: a fixed pool of slots, each tagged with its neighbour; a frame sits at
@@ -47,6 +49,7 @@ export class NeighTable {
     this.mac = new Uint8Array(size * 6);
     this.confirmed = new Float64Array(size);
     this.probed = new Float64Array(size);
+    this.probeStart = new Float64Array(size);
     this.qbuf = Buffer.alloc(queueSlots * stride);
     this.qstride = stride;
     this.qlen = new Uint32Array(queueSlots);
@@ -79,6 +82,7 @@ export class NeighTable {
         this.state[i] = N_INCOMPLETE;
         this.confirmed[i] = 0;
         this.probed[i] = -Infinity;
+        this.probeStart[i] = -Infinity;
         return i;
       }
       if (this.ip[i] === (ip | 0)) return i;
@@ -113,9 +117,20 @@ export class NeighTable {
     return now - this.confirmed[n] > REACHABLE_MS;
   }
 
-  /** A stale entry whose probes went unanswered for too long falls back to INCOMPLETE. */
+  /** A probe goes out now (Link.probe): the first since the last confirmation starts the run. */
+  probing(n: number, now: number): void {
+    this.probed[n] = now;
+    if (this.probeStart[n] <= this.confirmed[n]) this.probeStart[n] = now;
+  }
+
+  /**
+   * A stale entry whose probes went unanswered for 3 × PROBE_MS falls back to INCOMPLETE. One
+   * nobody used is kept, as Linux keeps a STALE entry: a stale entry is probed when a frame uses
+   * it (and the frame goes with the old MAC), so a real server that stayed quiet for minutes is
+   * not re-resolved with its first burst queued (4 frames) and the rest dropped.
+   */
   expire(n: number, now: number): void {
-    if (this.state[n] === N_REACHABLE && now - this.confirmed[n] > REACHABLE_MS + 3 * PROBE_MS) {
+    if (this.state[n] === N_REACHABLE && this.probeStart[n] > this.confirmed[n] && now - this.probeStart[n] > 3 * PROBE_MS) {
       this.state[n] = N_INCOMPLETE;
     }
   }
