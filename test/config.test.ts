@@ -226,6 +226,9 @@ test('daemon settings are checked when the file is read, as uvsd checks them at 
   }
   assert.deepEqual(parseConfig(text('  addresses: [192.168.8.10/24, "10.8.1.1/24,floating"]\n  gateway: 192.168.8.1\n  metrics: :9101\n'), 'u.yaml').daemon,
     { addresses: ['192.168.8.10/24', '10.8.1.1/24,floating'], gateway: '192.168.8.1', metrics: ':9101' });
+  // A bare port, as --metrics 9478 takes it, is a YAML integer here.
+  assert.equal(parseConfig(text('  metrics: 9478\n'), 'u.yaml').daemon.metrics, '9478');
+  assert.ok(configError(() => parseConfig(text('  metrics: 9.5\n'), 'u.yaml')).startsWith('u.yaml:2: daemon.metrics: must be a non-empty string, got 9.5'));
 });
 
 test('daemon.ha-groups (active/active) reads as uvsd --ha-group, daemon.vrrp-fifo as --vrrp-fifo: FILE:LINE errors, checked beside the addresses (the FIFO\'s directory too), dumped back', async () => {

@@ -11,7 +11,8 @@ import { withHealth } from '../src/health/report.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 import type { CheckResult, CheckSpec, HealthConfig, RealServerSpec, VirtualServerSpec } from '../src/health/types.js';
-import type { ListResult } from '../src/control/protocol.js';
+import type { ListResult, StatusResult } from '../src/control/protocol.js';
+import { formatStatus } from '../src/control/printers.js';
 
 const S = 1000;
 
@@ -155,7 +156,12 @@ test('sorry_server takes traffic while no server is alive, and leaves when one i
   w.set(B, false);
   await w.clock.advance(10 * S);
   assert.deepEqual(w.table(), [`${C}:80/1`], 'none alive: the sorry server');
-  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: true }]);
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, aliveWeight: 0, quorum: 1, hysteresis: 0, sorry: `${C}:80`, sorryIn: true }]);
+  // uvsadm --status says why the servers are missing from the table.
+  const st = withHealth('status', w.r.ctl.call('status', {}), w.mgr) as StatusResult;
+  assert.match(formatStatus(st), new RegExp(`^health_quorum TCP ${VIP.replaceAll('.', '\\.')}:80 down \\(alive weight 0, quorum 1, hysteresis 0\\) sorry ${C.replaceAll('.', '\\.')}:80 in$`, 'm'));
+  const ex = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr }).text());
+  assert.deepEqual([ex.get('uvs_health_quorum_up', { proto: 'tcp', service: `${VIP}:80` }), ex.get('uvs_health_sorry_in', { proto: 'tcp', service: `${VIP}:80` })], [0, 1]);
   const l = withHealth('list', w.r.ctl.list(), w.mgr) as ListResult;
   assert.equal(l.services[0]!.dests[0]!.health, 'unchecked', 'the sorry server is not checked');
   w.set(B, true);
@@ -243,7 +249,7 @@ test('quorum lost with a sorry server: the alive servers leave too (inhibit ones
   w.set(A, false);
   await w.clock.advance(0);
   assert.deepEqual(w.table(), [`${B}:80/2`]);
-  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: false }]);
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, aliveWeight: 2, quorum: 3, hysteresis: 0, sorryIn: false }]);
   await w.mgr.stop();
 });
 
@@ -251,7 +257,7 @@ test('quorum at start and at zero: below quorum + hysteresis a service starts wi
   const w = world({ services: [vs({ quorum: 2, hysteresis: 1, sorryServer: { addr: C, port: 80 } })] }); // alive weight 2 < 3
   await w.mgr.start();
   assert.deepEqual(w.table(), [`${C}:80/1`]);
-  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, sorry: true }]);
+  assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, aliveWeight: 2, quorum: 2, hysteresis: 1, sorry: `${C}:80`, sorryIn: true }]);
   await w.mgr.stop();
   const z = world({ services: [vs({ quorum: 1, hysteresis: 1, quorumDown: '/bin/down', sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { weight: 2, checkers: [checker({ retry: 0 })] })] })] });
   await z.mgr.start();

@@ -287,8 +287,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       return why === undefined ? v : fail(file, f.line, f.path, why);
     };
     /** A string that `parse` takes (its error, with the field's file:line, otherwise). */
-    const parsed = (parse: (v: string) => unknown) => (f: Field): string => {
-      const v = str(f);
+    const parsed = (parse: (v: string) => unknown, text = str) => (f: Field): string => {
+      const v = text(f);
       try {
         parse(v);
       } catch (e) {
@@ -314,7 +314,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     });
     set('gateway', helpers.ip);
     set('socket', checked(socketPathProblem));
-    set('metrics', parsed(parseListen));
+    // A bare port (as --metrics 9478) is a YAML integer: taken as its text.
+    set('metrics', parsed(parseListen, (f) => (isScalar(f.node) && Number.isInteger(f.node.value) ? String(f.node.value) : str(f))));
     set('connMax', (f) => int(f, 1, 1 << 26));
     set('drainTimeout', (f) => int(f, 0, 86400));
     set('role', (f) => {

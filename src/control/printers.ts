@@ -465,6 +465,11 @@ export function formatStatus(st: StatusResult): string {
   for (const h of st.health ?? []) {
     lines.push(`health ${serviceText(h.service)} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})`);
   }
+  // And one per checked virtual server: its quorum, which decides whether its servers or its sorry server are in the table.
+  for (const q of st.healthQuorum ?? []) {
+    lines.push(`health_quorum ${serviceText(q.service)} ${q.up ? 'up' : 'down'} (alive weight ${q.aliveWeight}, quorum ${q.quorum}, hysteresis ${q.hysteresis})` +
+      (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`));
+  }
   return lines.join('\n') + '\n';
 }
 

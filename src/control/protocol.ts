@@ -281,6 +281,20 @@ export interface HealthEntry {
   since: number;
 }
 
+/** A health-checked virtual server's quorum (keepalived's quorum, hysteresis, sorry_server). */
+export interface HealthQuorum {
+  service: ServiceKey;
+  /** Up: its servers are in the table; down: below quorum (the sorry server instead, if any). */
+  up: boolean;
+  /** The weight of its alive servers, and what it is compared with. */
+  aliveWeight: number;
+  quorum: number;
+  hysteresis: number;
+  /** Its sorry_server (addr:port), and whether it is in the table now in place of the servers. */
+  sorry?: string;
+  sorryIn: boolean;
+}
+
 /** One checker of a checked real server (uvs_health_check_* metrics). */
 export interface CheckerStat {
   service: ServiceKey;
@@ -333,6 +347,8 @@ export interface StatusResult {
   defense?: DefenseOptions & { secureTcp: boolean };
   /** Health checks (src/health): every checked real server, also those removed from the table. */
   health?: HealthEntry[];
+  /** Health checks: every configured virtual server's quorum. */
+  healthQuorum?: HealthQuorum[];
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */
   workers?: WorkerStatus[];
   /** uvsd --workers N >= 2: how the TAP picks a frame's queue: `ebpf` or `automq (reason)`. */

@@ -22,7 +22,7 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
+import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQuorum, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
@@ -742,9 +742,14 @@ export class HealthManager {
     return rs.alive ? 'up' : 'down';
   }
 
-  /** Quorum state of each configured virtual server. */
-  quorum(): Array<{ service: VsState['key']; up: boolean; sorry: boolean }> {
-    return this.vss.map((vs) => ({ service: vs.key, up: vs.quorumUp, sorry: vs.sorryIn }));
+  /** Quorum state of each configured virtual server (uvsadm --status, uvs_health_quorum_up). */
+  quorum(): HealthQuorum[] {
+    return this.vss.map((vs) => {
+      const s = vs.spec.sorryServer;
+      const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
+      if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
+      return q;
+    });
   }
 
   /** Resolves once the table changes and commands decided so far are done (tests). */

@@ -12,6 +12,7 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
     }
   } else if (verb === 'status') {
     (result as StatusResult).health = mgr ? mgr.entries() : [];
+    (result as StatusResult).healthQuorum = mgr ? mgr.quorum() : [];
   }
   return result;
 }

@@ -16,7 +16,7 @@ import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { CheckerStat, LinkStatus } from '../control/protocol.js';
+import type { CheckerStat, HealthQuorum, LinkStatus } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
@@ -44,7 +44,7 @@ export interface MetricsOptions {
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** HELP text of the datapath counters, exported as uvs_<name>_total (a new counter without one gets a generic text). */
-const COUNTER_HELP: Partial<Record<CounterName, string>> = {
+const COUNTER_HELP: Record<CounterName, string> = {
   rx_frames: 'Frames received from the TAP.',
   rx_wakes: 'Event-loop wake-ups that delivered frames (rx_frames per wake-up: up to 8 x --rx-budget when nothing else waits).',
   synproxy_syn_cookies_sent: 'SYN proxy: SYNs answered with a SYN cookie (no entry, no server contacted).',
@@ -92,6 +92,15 @@ const COUNTER_HELP: Partial<Record<CounterName, string>> = {
   conns_spared: 'Evictions that passed over the half-open entry of a known client (one that lately completed a handshake) and took another entry.',
   conns_reused: 'TCP SYNs that found their tuple\'s finished entry (TIME_WAIT, CLOSE) and were scheduled again as a new connection (uvsd --conn-reuse-mode).',
   conns_adopted_hash: 'Mid-flow TCP segments of unknown flows placed by the mh table (uvsd --sloppy-tcp mh: a flow another director scheduled).',
+  conns_evicted: 'Connection entries expired early to make room: above --evict-above, or a FULLNAT local port reused (docs/resilience.md).',
+  secure_tcp_switches: 'Times secure TCP (short half-open timeouts above --secure-tcp-above) was switched on or off.',
+  arp_refused: 'ARP packets that would have changed a tracked neighbour\'s MAC without our probe outstanding (gratuitous or unsolicited), refused.',
+  conns_sloppy: 'Connections opened on a mid-stream TCP segment (uvsd --sloppy-tcp), as ESTABLISHED.',
+  rx_gso_frames: 'TCP super-segments (GSO, up to 64 KB) received from the TAP (uvsd --offload).',
+  rx_csum_partial: 'Frames received with a partial checksum for uvsd to complete or pass on (uvsd --offload).',
+  gso_segments_built: 'TUN: segments uvsd cut a super-segment into before wrapping each (uvsd --offload).',
+  handoff_out: 'uvsd --workers: frames handed to the worker holding their connection (a reply that reached another worker).',
+  handoff_in: 'uvsd --workers: frames another worker handed over because this one holds their connection.',
 };
 
 type Sample = [labels: Record<string, string | number>, value: number];
@@ -250,7 +259,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- uvs: link and datapath --------------------------------------------------------------
   const c = dp.counters.c;
   COUNTER_NAMES.forEach((n, i) => {
-    counter(reg, `uvs_${n}_total`, COUNTER_HELP[n] ?? `Datapath counter ${n}.`, [], () => c[i]);
+    counter(reg, `uvs_${n}_total`, COUNTER_HELP[n], [], () => c[i]);
   });
   counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
     () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
@@ -331,6 +340,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', svcLabels, perService(STAT_IN_BYTES));
   counter(reg, 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', svcLabels, perService(STAT_OUT_PKTS));
   counter(reg, 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', svcLabels, perService(STAT_OUT_BYTES));
+  // Health-checked services: the quorum that decides whether their servers or their sorry server are in the table.
+  const quorum = (value: (q: HealthQuorum) => number) => (): Sample[] => (opts.health?.quorum?.() ?? []).map((q): Sample => [serviceLabels(q.service), value(q)]);
+  gauge(reg, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', svcLabels, quorum((q) => (q.up ? 1 : 0)));
+  gauge(reg, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', svcLabels, quorum((q) => (q.sorryIn ? 1 : 0)));
 
   // ---- destinations (real servers) -----------------------------------------------------------
   if (perDest) {

@@ -6,7 +6,7 @@ import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
 import { l4Name } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
-import { serviceId, type CheckerStat, type HealthEntry, type Proto, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type CheckerStat, type HealthEntry, type HealthQuorum, type Proto, type ServiceKey } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
@@ -62,6 +62,8 @@ export interface HealthView {
   entries(): HealthEntry[];
   /** Every checker's verdict and attempts (the uvs_health_check_* series). */
   checkerStats?(): CheckerStat[];
+  /** Every checked virtual server's quorum (uvs_health_quorum_up, uvs_health_sorry_in). */
+  quorum?(): HealthQuorum[];
 }
 
 /** Health of a destination of the table; without health checks every server is unchecked. */
