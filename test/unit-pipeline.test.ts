@@ -91,3 +91,18 @@ test('at most 4 frames wait per unresolved neighbour; the rest are neigh_unresol
   const ports = out.map((f) => f.readUInt16BE(34)).sort();
   assert.deepEqual(ports, [47000, 47001, 47002, 47003]);
 });
+
+test('frames to the broadcast MAC: ARP is handled, IPv4 is ignored (never scheduled: IPVS takes PACKET_HOST frames only)', () => {
+  const r = drRig({ weights: [1] });
+  const BCAST = { ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: ROUTER_MAC };
+  const b0 = r.counters();
+  assert.equal(r.run(tcpFrame(BCAST, syn(CLIENT, 47000)), udpFrame(BCAST, { src: CLIENT, dst: VIP, sport: 47001, dport: 80 })).length, 0);
+  const d = delta(b0, r.counters());
+  assert.equal(d.ignored_other_mac, 2);
+  assert.equal(d.conns_created ?? 0, 0);
+  assert.equal(r.dp.ct.count, 0);
+  // ARP to the broadcast MAC still gets its answer, and the same SYN to uvsd's MAC is forwarded.
+  const who = arpFrame(BCAST, { op: 1, sha: ROUTER_MAC, spa: '10.0.0.254', tpa: VIP });
+  assert.equal(r.run(who).length, 1);
+  assert.equal(r.run(tcpFrame(IN, syn(CLIENT, 47000))).length, 1);
+});

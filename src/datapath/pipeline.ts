@@ -532,23 +532,26 @@ export class Datapath implements Output {
       this.counters.d[D.short_frame]++;
       return;
     }
-    // Ours or broadcast; a bridge floods unknown unicast and multicast to every port.
+    // Ours, or ARP to the broadcast MAC. A bridge floods unknown unicast and multicast to every
+    // port; IPv4 to the broadcast MAC is never scheduled (IPVS takes PACKET_HOST frames only).
     const m = this.link.mac;
-    if (
-      !(buf[off] === m[0] && buf[off + 1] === m[1] && buf[off + 2] === m[2] &&
-        buf[off + 3] === m[3] && buf[off + 4] === m[4] && buf[off + 5] === m[5]) &&
-      !(buf[off] === 0xff && buf[off + 1] === 0xff && buf[off + 2] === 0xff &&
-        buf[off + 3] === 0xff && buf[off + 4] === 0xff && buf[off + 5] === 0xff)
-    ) {
-      c[C.ignored_other_mac]++;
-      return;
-    }
     const type = rd16(buf, off + ETH_TYPE);
-    if (type === ETHERTYPE_IPV4) this.processIpv4(buf, off, len);
-    else if (type === ETHERTYPE_ARP) {
-      if (this.onArp !== null) this.onArp(buf, off, len);
-      this.link.arp(buf, off, len);
-    } else c[C.ignored_ethertype]++;
+    if (buf[off] === m[0] && buf[off + 1] === m[1] && buf[off + 2] === m[2] &&
+        buf[off + 3] === m[3] && buf[off + 4] === m[4] && buf[off + 5] === m[5]) {
+      if (type === ETHERTYPE_IPV4) this.processIpv4(buf, off, len);
+      else if (type === ETHERTYPE_ARP) this.arp(buf, off, len);
+      else c[C.ignored_ethertype]++;
+    } else if (type === ETHERTYPE_ARP && buf[off] === 0xff && buf[off + 1] === 0xff && buf[off + 2] === 0xff &&
+        buf[off + 3] === 0xff && buf[off + 4] === 0xff && buf[off + 5] === 0xff) {
+      this.arp(buf, off, len);
+    } else {
+      c[C.ignored_other_mac]++;
+    }
+  }
+
+  private arp(buf: Buffer, off: number, len: number): void {
+    if (this.onArp !== null) this.onArp(buf, off, len);
+    this.link.arp(buf, off, len);
   }
 
   // ---- IPv4 --------------------------------------------------------------------------------
@@ -788,8 +791,8 @@ export class Datapath implements Output {
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment, hash);
       if (e < 0) {
         if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
-        else if (e === NO_DEST) this.leave(buf, off, ip, src, dst);
-        else if (e === NO_CONN) this.reset(buf, off, ip, l4, src);
+        else if (e === NO_DEST) this.leave(buf, ip, src, dst);
+        else if (e === NO_CONN) this.reset(buf, ip, l4, src);
         return;
       }
       node = e * 2 + DIR_IN;
@@ -852,20 +855,20 @@ export class Datapath implements Output {
    * (a NAT reply to a client), as the kernel's icmp_send() picks; never for a later fragment
    * (l4 -1). Rate-limited as every ICMP error (icmpLimit).
    */
-  hop(buf: Buffer, off: number, ip: number, l4: number): boolean {
+  hop(buf: Buffer, ip: number, l4: number): boolean {
     if (this.decTtl(buf, ip)) return true;
     this.counters.d[D.ttl_exceeded]++;
     if (l4 < 0) return false;
     const dst = rd32(buf, ip + IP_DST);
     const src = rd32(buf, ip + IP_SRC);
-    this.icmpError(buf, off, ip, src, this.link.isLocal(dst) ? dst : this.srcFor(src),
+    this.icmpError(buf, ip, src, this.link.isLocal(dst) ? dst : this.srcFor(src),
       ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, C.icmp_time_exceeded_sent, C.icmp_time_exceeded_ratelimited);
     return false;
   }
 
   /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
   private forward(buf: Buffer, off: number, flen: number, ip: number, l4: number, node: number, tot: number): void {
-    if (!this.hop(buf, off, ip, l4)) return;
+    if (!this.hop(buf, ip, l4)) return;
     const ct = this.ct;
     const e = node >>> 1;
     const dt = this.dt;
@@ -1089,14 +1092,14 @@ export class Datapath implements Output {
   /**
    * No real server for a new flow to a virtual service (IPVS ip_vs_leave): tell the client with
    * ICMP port unreachable from the VIP, quoting its packet's IP header and 8 bytes, so its connect()
-   * fails at once instead of timing out. Not for a frame sent to a broadcast MAC, from a source
-   * the kernel never answers (Link.unicastPeer), or to a client uvsd has no route to (off-link
+   * fails at once instead of timing out. Not for a source the kernel never answers
+   * (Link.unicastPeer), or a client uvsd has no route to (off-link
    * without --gateway: best effort, not a second drop); later fragments never get here, and a
    * first fragment is answered as the kernel answers fragment 0. Rate-limited over the daemon
    * (icmpLimit); the frame itself stays dropped (no_dest).
    */
-  private leave(buf: Buffer, off: number, ip: number, src: number, vip: number): void {
-    this.icmpError(buf, off, ip, src, vip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, C.icmp_unreach_sent, C.icmp_unreach_ratelimited);
+  private leave(buf: Buffer, ip: number, src: number, vip: number): void {
+    this.icmpError(buf, ip, src, vip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, C.icmp_unreach_sent, C.icmp_unreach_ratelimited);
   }
 
   /**
@@ -1104,11 +1107,10 @@ export class Datapath implements Output {
    * expired or was evicted, uvsd restarted without its state file, a backup took over without
    * sync): the client gets a reset from the VIP, as the kernel's own stack answers when IPVS
    * passes such a segment up, so it learns at once instead of retransmitting for minutes. Sent
-   * like an ICMP error (never to a broadcast MAC, a source the kernel never answers, or one
-   * without a route) and within the same rate limit (icmpLimit); the segment stays dropped.
+   * like an ICMP error (never to a source the kernel never answers, or one without a route) and within the same rate limit (icmpLimit); the segment stays dropped.
    */
-  private reset(buf: Buffer, off: number, ip: number, l4: number, src: number): void {
-    const g = this.answerSlot(buf, off, src, C.tcp_rst_ratelimited);
+  private reset(buf: Buffer, ip: number, l4: number, src: number): void {
+    const g = this.answerSlot(src, C.tcp_rst_ratelimited);
     if (g < 0) return;
     const flen = buildTcpReset(this.tx.genBuf, g, buf, ip, l4);
     this.counters.c[C.tcp_rst_sent]++;
@@ -1116,8 +1118,8 @@ export class Datapath implements Output {
   }
 
   /** Output.answerSlot (modes/types.ts): ICMP errors, resets, TUN's fragmentation needed. */
-  answerSlot(buf: Buffer, off: number, src: number, limited: number): number {
-    if ((buf[off] & 1) !== 0 || !this.link.unicastPeer(src) || !this.link.routable(src)) return -1;
+  answerSlot(src: number, limited: number): number {
+    if (!this.link.unicastPeer(src) || !this.link.routable(src)) return -1;
     if (!this.icmpLimit.allow(0, this.link.now)) {
       this.counters.c[limited]++;
       return -1;
@@ -1130,9 +1132,9 @@ export class Datapath implements Output {
   /** ICMP error type/code about the packet at ip to its source src, from `from`; `sent` and
    *  `limited` count it sent or held back by the rate limit. */
   private icmpError(
-    buf: Buffer, off: number, ip: number, src: number, from: number, type: number, code: number, sent: number, limited: number,
+    buf: Buffer, ip: number, src: number, from: number, type: number, code: number, sent: number, limited: number,
   ): void {
-    const g = this.answerSlot(buf, off, src, limited);
+    const g = this.answerSlot(src, limited);
     if (g < 0) return;
     const flen = buildIcmpError(this.tx.genBuf, g, buf, ip, from, type, code, 0);
     this.counters.c[sent]++;

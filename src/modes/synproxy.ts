@@ -212,7 +212,7 @@ export class SynProxy {
           wr16(buf, l4 + TCP_DOFF, w & ~TCP_ACK);
           if (!o.csumPartial) wr16(buf, l4 + TCP_CSUM, csumReplace16(rd16(buf, l4 + TCP_CSUM), w, w & ~TCP_ACK));
         }
-        if (o.hop(buf, off, ip, l4)) fw.inbound(o, buf, off, flen, ip, l4, e);
+        if (o.hop(buf, ip, l4)) fw.inbound(o, buf, off, flen, ip, l4, e);
         ct.expireNow(e);
         return true;
       }
@@ -266,7 +266,7 @@ export class SynProxy {
     if ((flags & TCP_RST) !== 0) {
       // The server refuses: the client gets the reset in its own view (seq = cookie + 1).
       tcpAddSeq(buf, l4, TCP_SEQ, (rd32(this.held, hl4 + TCP_ACKNO) - rd32(buf, l4 + TCP_SEQ)) | 0, o.csumPartial);
-      if (o.hop(buf, off, ip, l4)) fw.outbound?.(o, buf, off, flen, ip, l4, e);
+      if (o.hop(buf, ip, l4)) fw.outbound?.(o, buf, off, flen, ip, l4, e);
       ct.expireNow(e);
       return true;
     }

@@ -203,13 +203,13 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
 
 /**
  * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU minus
- * the encapsulation's bytes), sent like uvsd's other answers: never to a broadcast MAC or a
- * source the kernel would not answer, and within the ICMP rate limit they share.
+ * the encapsulation's bytes), sent like uvsd's other answers: never to a source the kernel would
+ * not answer, and within the ICMP rate limit they share.
  */
-function fragNeeded(o: Output, buf: Buffer, off: number, ip: number, e: number, hlen: number): void {
+function fragNeeded(o: Output, buf: Buffer, ip: number, e: number, hlen: number): void {
   o.drop(D.mtu_exceeded);
   const src = rd32(buf, ip + IP_SRC);
-  const g = o.answerSlot(buf, off, src, C.icmp_frag_needed_ratelimited);
+  const g = o.answerSlot(src, C.icmp_frag_needed_ratelimited);
   if (g < 0) return;
   const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - hlen);
   o.count(C.icmp_frag_needed_sent);
@@ -217,7 +217,7 @@ function fragNeeded(o: Output, buf: Buffer, off: number, ip: number, e: number, 
 }
 
 /** A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated slot. */
-function segmentThenEncap(o: Output, buf: Buffer, off: number, ip: number, l4: number, tot: number, e: number, code: number): void {
+function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: number, e: number, code: number): void {
   const mss = o.gsoSize;
   if (l4 < 0 || buf[ip + IP_PROTO] !== 6 || (o.gsoType & 0x7f) !== VNET_GSO_TCPV4 || mss === 0) {
     o.drop(D.offload_unsupported);
@@ -226,7 +226,7 @@ function segmentThenEncap(o: Output, buf: Buffer, off: number, ip: number, l4: n
   const hlen = tunOverhead(code);
   const hl = l4 - ip + (buf[l4 + 12] >>> 4) * 4;
   if (hl + mss + hlen > o.mtu) {
-    fragNeeded(o, buf, off, ip, e, hlen);
+    fragNeeded(o, buf, ip, e, hlen);
     return;
   }
   const gen = o.genBuf;
@@ -257,7 +257,7 @@ export const tun: Forwarder = {
     const code = codeOf(o, e);
     if (o.vnetHdr > 0) {
       if (o.gsoType !== 0) {
-        segmentThenEncap(o, buf, off, ip, l4, tot, e, code);
+        segmentThenEncap(o, buf, ip, l4, tot, e, code);
         return;
       }
       // The wrapped packet leaves with a zero header: its checksum must be whole.
@@ -272,7 +272,7 @@ export const tun: Forwarder = {
         fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
         return;
       }
-      fragNeeded(o, buf, off, ip, e, hlen);
+      fragNeeded(o, buf, ip, e, hlen);
       return;
     }
     encap(o, buf, ip, tot, o.ct.daddr[e], code);

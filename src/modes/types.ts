@@ -48,12 +48,11 @@ export interface Output {
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
   /**
-   * A generated-frame slot for an answer (ICMP error, reset) to the frame at buf[off..] from
-   * `src`, or -1: none for a frame to a broadcast MAC, a source the kernel never answers or
-   * without a route, none over the daemon's ICMP rate limit (`limited`, a C.* counter, counts
+   * A generated-frame slot for an answer (ICMP error, reset) to `src`, or -1: none for a source
+   * the kernel never answers or without a route (frames to a broadcast MAC never get this far), none over the daemon's ICMP rate limit (`limited`, a C.* counter, counts
    * it), none left in this batch (tx_failed).
    */
-  answerSlot(buf: Buffer, off: number, src: number, limited: number): number;
+  answerSlot(src: number, limited: number): number;
   readonly genBuf: Buffer;
   /** Write the frames built in genBuf so far now, freeing every slot (many segments of one frame). */
   genFlush(): void;
@@ -65,7 +64,7 @@ export interface Output {
    * The pipeline does it for every packet it hands a forwarder; packets a mode sends on itself
    * (the SYN proxy's held segments) call it.
    */
-  hop(buf: Buffer, off: number, ip: number, l4: number): boolean;
+  hop(buf: Buffer, ip: number, l4: number): boolean;
   /** Count a drop by reason (D.* from src/datapath/counters.ts). */
   drop(reason: number): void;
   /** Count an event (C.* from src/datapath/counters.ts). */
