@@ -55,15 +55,22 @@ test('gratuitous ARP (spa == tpa) from another station for our own address is no
   assert.equal(r.counters().arp_conflicts, 1);
 });
 
-test('malformed ARP (short, wrong hlen) is counted arp_malformed', () => {
-  const r = rig();
+test('malformed ARP (short, wrong hlen, an opcode other than request and reply) is counted arp_malformed and changes nothing', () => {
+  const r = drRig({ weights: [1] }); // RS[0] learned
   const ok = request(DIR_IP, false);
   const before = r.counters();
   r.run(ok.subarray(0, 41));
   const bad = Buffer.from(ok);
   bad[14 + 4] = 8; // hardware length 8
   r.run(bad);
-  assert.equal(delta(before, r.counters())['drop.arp_malformed'], 2);
+  // Opcode 7 (or RARP's 3) from a tracked neighbour with another MAC: the kernel's arp_process drops it.
+  const NEW = '02:00:00:00:07:07';
+  const op7 = arpFrame({ ethDst: DIR_MAC, ethSrc: NEW }, { op: 2, sha: NEW, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }).fill(7, 21, 22);
+  assert.equal(r.run(op7, request(DIR_IP).fill(3, 21, 22)).length, 0, 'no reply to a request with opcode 3');
+  const d = delta(before, r.counters());
+  assert.equal(d['drop.arp_malformed'], 4);
+  assert.equal(d.arp_neigh_updates ?? 0, 0);
+  assert.equal(d.arp_refused ?? 0, 0);
 });
 
 test('addService announces the VIP with a gratuitous ARP; addDest probes with the director address as sender', () => {

@@ -201,11 +201,12 @@ export class Link {
 
   arp(buf: Buffer, off: number, len: number): void {
     const a = off + ETH_HLEN;
-    if (len < ETH_HLEN + 28 || rd16(buf, a) !== 1 || rd16(buf, a + 2) !== ETHERTYPE_IPV4 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
+    const op = len < ETH_HLEN + 28 ? 0 : rd16(buf, a + 6);
+    // Requests and replies only, as the kernel's arp_process ("understand only these message types").
+    if ((op !== 1 && op !== 2) || rd16(buf, a) !== 1 || rd16(buf, a + 2) !== ETHERTYPE_IPV4 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
       this.counters.d[D.arp_malformed]++;
       return;
     }
-    const op = rd16(buf, a + 6);
     const spa = rd32(buf, a + 14);
     const tpa = rd32(buf, a + 24);
     if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
