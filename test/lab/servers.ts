@@ -117,7 +117,8 @@ function udpListen(addr: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     s.on('message', (msg, rinfo) => {
-      s.send(dnsAnswer(msg) ?? body, rinfo.port, rinfo.address);
+      // A datagram from source port 0 (uvsd forwards what it gets) cannot be answered: Node throws.
+      if (rinfo.port !== 0) s.send(dnsAnswer(msg) ?? body, rinfo.port, rinfo.address);
     });
     s.once('error', reject);
     s.bind(udpPort, addr, () => resolve());
