@@ -230,7 +230,7 @@ test('defenses from the --config daemon section: used at start, the command line
   });
 });
 
-test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
+test('the TAP link under uvsd: set down, out of its bridge, the bridge set down, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
   const metrics = '127.0.0.1:9478';
   await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics] } }, async (lab) => {
     await drService(lab);
@@ -245,6 +245,7 @@ test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: 
     const steps: [string[], string[], string, RegExp][] = [
       [['set', 'uvs0', 'down'], ['set', 'uvs0', 'up'], 'link down, bridge br0', /^uvs0 link fault: down, bridge br0;/],
       [['set', 'uvs0', 'nomaster'], ['set', 'uvs0', 'master', 'br0'], 'link up, not in bridge br0', /^uvs0 link fault: up, not in bridge br0;/],
+      [['set', 'br0', 'down'], ['set', 'br0', 'up'], 'link up, bridge br0 (br0 is down)', /^uvs0 link fault: up, bridge br0 \(br0 is down\);/],
     ];
     let backs = 0;
     for (const [fault, fix, statusLine, warn] of steps) {
@@ -271,7 +272,7 @@ test('the TAP link under uvsd: set down, out of its bridge, the bridge deleted: 
     await linkLine('link up, bridge br0');
     const st = await lab.status();
     // A TAP set down and up again says "unknown" (it reports no carrier changes): up.
-    assert.deepEqual({ ...st.link, operstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, ok: true, since: '' });
+    assert.deepEqual({ ...st.link, operstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, bridgeOperstate: 'up', ok: true, since: '' });
   });
 });
 

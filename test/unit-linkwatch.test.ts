@@ -25,6 +25,11 @@ test('link state: the status line for each state', () => {
   sys.ifs.uvs0!.operstate = 'down';
   assert.equal(line(), 'down, bridge br0');
   assert.equal(readLink(sys, 'uvs0', 'br0', '').ok, false);
+  sys.ifs.uvs0!.operstate = 'up';
+  sys.ifs.br0!.operstate = 'down'; // ip link set br0 down: its ports forward nothing
+  assert.equal(line(), 'up, bridge br0 (br0 is down)');
+  assert.equal(readLink(sys, 'uvs0', 'br0', '').ok, false);
+  sys.ifs.br0!.operstate = 'up';
   sys.ifs.uvs0 = { operstate: 'up' };
   assert.equal(line(), 'up, not in bridge br0');
   sys.ifs.uvs0.master = 'br1';
@@ -80,11 +85,13 @@ test('link watch: down and up, out of the bridge and back, the bridge deleted an
     delete sys.ifs.br0;
     delete sys.ifs.uvs0!.master;
   }, 11_000), ['warn uvs0 link fault: up, not in bridge br0 (br0 is gone); no frame passes until it is back']);
+  // A new bridge is down until `ip link set br0 up`: in it again, but no frame passes yet.
   assert.deepEqual(step(() => (sys.ifs.br0 = { operstate: 'down' }), 13_000), [
     'info uvs0 put back on bridge br0 (the bridge was deleted and exists again)',
-    'info uvs0 link back: up, bridge br0',
+    'warn uvs0 link fault: up, bridge br0 (br0 is down); no frame passes until it is back',
   ]);
   assert.deepEqual(enslaved, ['uvs0->br0']);
+  assert.deepEqual(step(() => (sys.ifs.br0!.operstate = 'up'), 14_000), ['info uvs0 link back: up, bridge br0']);
   assert.equal(backs, 3);
   // Refused: one warning, not retried every second; the link stays reported as out of the bridge.
   step(() => {

@@ -1,5 +1,5 @@
 // The link under uvsd: its TAP (or the --port af_packet interface) set down, taken out of its
-// --bridge, or the bridge deleted leaves uvsd running with every frame lost. uvsd polls
+// --bridge, the bridge set down or deleted leaves uvsd running with every frame lost. uvsd polls
 // /sys/class/net every second from its tick (uvsd runs in the namespace that holds its TAP, so
 // that is the TAP's namespace's view), logs a warning when the link goes wrong and an info line
 // when it is back, and `status` shows it. Reading two sysfs entries costs a few microseconds.
@@ -50,15 +50,20 @@ export const sysClassNet: SysNet = {
  */
 export function readLink(sys: SysNet, iface: string, bridge: string | undefined, since: string): LinkStatus {
   const operstate = sys.operstate(iface);
-  const state = operstate === undefined ? 'missing' : operstate === 'up' || operstate === 'unknown' ? 'up' : 'down';
+  const state = operstate === undefined ? 'missing' : upState(operstate) ? 'up' : 'down';
   const master = operstate === undefined ? null : sys.master(iface) ?? null;
   const st: LinkStatus = { iface, state, operstate: operstate ?? '', master, ok: false, since };
   if (bridge !== undefined) {
     st.bridge = bridge;
     st.bridgeExists = sys.exists(bridge);
+    if (master === bridge) st.bridgeOperstate = sys.operstate(bridge) ?? '';
   }
-  st.ok = state === 'up' && (bridge === undefined || master === bridge);
+  st.ok = state === 'up' && (bridge === undefined || (master === bridge && upState(st.bridgeOperstate)));
   return st;
+}
+
+function upState(operstate: string | undefined): boolean {
+  return operstate === 'up' || operstate === 'unknown';
 }
 
 /** The `uvsadm --status` line after "link ": `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`, ... */
@@ -67,7 +72,7 @@ export function describeLink(st: LinkStatus): string {
   let s = st.state;
   if (st.state === 'down' && st.operstate !== 'down') s += ` (${st.operstate})`;
   if (st.bridge === undefined) return st.master === null ? s : `${s}, bridge ${st.master}`;
-  if (st.master === st.bridge) return `${s}, bridge ${st.bridge}`;
+  if (st.master === st.bridge) return `${s}, bridge ${st.bridge}${upState(st.bridgeOperstate) ? '' : ` (${st.bridge} is ${st.bridgeOperstate})`}`;
   const why = st.bridgeExists === false ? `${st.bridge} is gone` : st.master !== null ? `in ${st.master}` : '';
   return `${s}, not in bridge ${st.bridge}${why === '' ? '' : ` (${why})`}`;
 }

@@ -380,7 +380,9 @@ export interface LinkStatus {
   /** uvsd --bridge: the bridge the TAP belongs to, and whether that bridge exists. */
   bridge?: string;
   bridgeExists?: boolean;
-  /** Frames can pass: up, and in --bridge when one was given. */
+  /** The bridge's operstate while the interface is in it (a bridge set down forwards nothing). */
+  bridgeOperstate?: string;
+  /** Frames can pass: up, and in --bridge (itself up) when one was given. */
   ok: boolean;
   /** ISO 8601 time of the last change (uvsd's start when none). */
   since: string;
