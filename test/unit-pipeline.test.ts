@@ -106,3 +106,21 @@ test('frames to the broadcast MAC: ARP is handled, IPv4 is ignored (never schedu
   assert.equal(r.run(who).length, 1);
   assert.equal(r.run(tcpFrame(IN, syn(CLIENT, 47000))).length, 1);
 });
+
+test('IPv4 options: valid ones (router alert, NOP, END padding) pass; one that runs past the header, a length under 2, or source routing is ip_bad_options (the kernel refuses them before IPVS)', () => {
+  const r = drRig({ weights: [1] });
+  const withOpts = (sport: number, o: number[]) => tcpFrame(IN, syn(CLIENT, sport), { options: Uint8Array.from(o) });
+  const b0 = r.counters();
+  assert.equal(r.run(withOpts(48000, [0x94, 0x04, 0, 0]), withOpts(48001, [1, 1, 0x94, 0x04, 0])).length, 2, 'router alert (with NOPs, END) is forwarded');
+  const bad = [
+    [0x07, 0xff, 4, 0], // record route longer than the header (what a tester sent)
+    [0x07, 0x00, 0, 0], // a length of 0
+    [0x83, 0x07, 4, 192, 168, 9, 1], // loose source route
+    [0x89, 0x07, 4, 192, 168, 9, 1], // strict source route
+    [1, 1, 1, 0x44], // a kind with no room for its length
+  ];
+  assert.equal(r.run(...bad.map((o, i) => withOpts(48100 + i, o))).length, 0);
+  const d = delta(b0, r.counters());
+  assert.equal(d['drop.ip_bad_options'], bad.length);
+  assert.equal(d.conns_created, 2);
+});

@@ -120,6 +120,8 @@ export const DROP_NAMES = [
   'pe_no_callid',
   // an SCTP packet whose CRC32c is wrong (checked before it opens or moves a connection)
   'sctp_bad_checksum',
+  // IPv4 options the kernel would refuse before routing: malformed, or source routing
+  'ip_bad_options',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -68,6 +68,29 @@ export function ipv4HeaderValid(buf: Uint8Array, ip: number, hlen: number): bool
   return fold16((hi << 8) + lo) === 0xffff;
 }
 
+/**
+ * The options of an IPv4 header longer than 20 bytes, as the kernel's ip_options_compile walks
+ * them before routing (so before IPVS): each option after END/NOP needs a length of at least 2
+ * that stays inside the header. Source routing (LSRR 131, SSRR 137) is refused too, as the
+ * kernel refuses it by default (accept_source_route 0).
+ */
+export function ipv4OptionsValid(buf: Uint8Array, ip: number, hlen: number): boolean {
+  const end = ip + hlen;
+  for (let o = ip + 20; o < end;) {
+    const t = buf[o];
+    if (t === 0) return true; // end of options
+    if (t === 1) {
+      o++; // no operation
+      continue;
+    }
+    if (t === 131 || t === 137 || o + 1 >= end) return false;
+    const l = buf[o + 1];
+    if (l < 2 || o + l > end) return false;
+    o += l;
+  }
+  return true;
+}
+
 /** Recompute the IPv4 header checksum in place. */
 export function ipv4SetChecksum(buf: Uint8Array, ip: number, hlen: number): void {
   buf[ip + IP_CSUM] = 0;

@@ -6,7 +6,7 @@
 
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
-  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, rd16, rd32, wr16,
+  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
@@ -580,6 +580,10 @@ export class Datapath implements Output {
     }
     if (!ipv4HeaderValid(buf, ip, hlen)) {
       d[D.ip_bad_checksum]++;
+      return;
+    }
+    if (hlen > 20 && !ipv4OptionsValid(buf, ip, hlen)) {
+      d[D.ip_bad_options]++;
       return;
     }
     // A martian source (0/8, 127/8, multicast, class E, broadcast): the kernel drops it before
