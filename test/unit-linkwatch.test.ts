@@ -6,12 +6,13 @@ import { logRecorder } from './helpers/log-recorder.js';
 import { LinkWatch, describeLink, readLink, type SysNet } from '../src/control/linkwatch.js';
 
 /** A fake /sys/class/net: interfaces with an operstate and a master. */
-function fakeSys(ifs: Record<string, { operstate: string; master?: string }>): SysNet & { ifs: typeof ifs } {
+function fakeSys(ifs: Record<string, { operstate: string; master?: string; mtu?: number }>): SysNet & { ifs: typeof ifs } {
   return {
     ifs,
     operstate: (i) => ifs[i]?.operstate,
     master: (i) => ifs[i]?.master,
     exists: (i) => ifs[i] !== undefined,
+    mtu: (i) => (ifs[i] === undefined ? undefined : ifs[i]!.mtu ?? 1500),
   };
 }
 
@@ -120,4 +121,26 @@ test('link watch: a link wrong at start is reported by the first check; one that
   w2.check(1000);
   w2.check(2000);
   assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn veth0 link fault: down (lowerlayerdown); no frame passes until it is back']);
+});
+
+test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd sizes its frames from --mtu), and said when it is back', () => {
+  const sys = fakeSys({ uvs0: { operstate: 'up', master: 'br0' }, br0: { operstate: 'up' } });
+  const log = logRecorder();
+  const w = new LinkWatch({ iface: 'uvs0', bridge: 'br0', sys, log, mtu: 1500 }, 0);
+  const lines = (t: number) => {
+    w.check(t);
+    w.check(t + 1000);
+    return log.take().map((l) => `${l.level} ${l.msg}`);
+  };
+  assert.deepEqual(lines(1000), []);
+  sys.ifs.uvs0!.mtu = 9000;
+  assert.deepEqual(lines(3000), ["warn uvs0 mtu is 9000, uvsd's --mtu 1500: uvsd sizes its frames from --mtu (with --offload off, longer ones are dropped as ip_bad_total_length); restart it with --mtu 9000, or set the mtu back"]);
+  assert.equal(w.status().ok, true, 'not a link fault: frames up to --mtu still pass');
+  sys.ifs.uvs0!.mtu = 1500;
+  assert.deepEqual(lines(5000), ["info uvs0 mtu is 1500 again, as uvsd's --mtu"]);
+  // Without --mtu (the ring backend takes its interface's): nothing said.
+  const quiet = new LinkWatch({ iface: 'uvs0', sys, log }, 0);
+  sys.ifs.uvs0!.mtu = 9000;
+  quiet.check(1000);
+  assert.deepEqual(log.take(), []);
 });

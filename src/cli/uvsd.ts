@@ -510,6 +510,7 @@ export async function main(argv: string[]): Promise<void> {
     iface: opts.ring ?? port.name, bridge: opts.ring === undefined ? opts.bridge : undefined, log: log.child({ component: 'link' }),
     enslave: (iface, br) => native.bridgeAddIf(iface, br),
     onBack: () => announceAll(),
+    mtu: opts.ring === undefined ? opts.mtu : undefined, // the ring backend takes its interface's MTU
   });
   const control = new Control(dp, {
     tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops, workers: group, link: () => links.status(), cpus,

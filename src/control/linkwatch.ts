@@ -17,6 +17,8 @@ export interface SysNet {
   master(iface: string): string | undefined;
   /** The interface exists. */
   exists(iface: string): boolean;
+  /** The interface's MTU; undefined when it does not exist. */
+  mtu(iface: string): number | undefined;
 }
 
 export const sysClassNet: SysNet = {
@@ -40,6 +42,13 @@ export const sysClassNet: SysNet = {
       return true;
     } catch {
       return false;
+    }
+  },
+  mtu: (iface) => {
+    try {
+      return Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8'));
+    } catch {
+      return undefined;
     }
   },
 };
@@ -86,6 +95,8 @@ export interface LinkWatchOptions {
   enslave?: (iface: string, bridge: string) => void;
   /** Called when the link is back after a fault (uvsd announces its addresses again). */
   onBack?: () => void;
+  /** uvsd --mtu, which sizes its frames: an interface MTU changed under uvsd is warned about. */
+  mtu?: number;
 }
 
 export class LinkWatch {
@@ -96,9 +107,12 @@ export class LinkWatch {
   private bridgeWasGone = false;
   /** No check yet: the kernel updates operstate up to a second after the TAP was set up. */
   private first = true;
+  /** The interface's MTU at the last check (a change is logged once); --mtu before the first. */
+  private mtu: number | undefined;
 
   constructor(private readonly o: LinkWatchOptions, now = Date.now()) {
     this.sys = o.sys ?? sysClassNet;
+    this.mtu = o.mtu;
     this.st = readLink(this.sys, o.iface, o.bridge, new Date(now).toISOString());
   }
 
@@ -118,6 +132,20 @@ export class LinkWatch {
     this.first = false;
     this.st = next;
     if (prev === undefined ? !next.ok : changed) this.report(prev, next);
+    this.checkMtu();
+  }
+
+  /** `ip link set uvs0 mtu 9000` under uvsd: its receive slots and built frames keep --mtu's size. */
+  private checkMtu(): void {
+    const { iface, mtu, log } = this.o;
+    if (mtu === undefined) return;
+    const now = this.sys.mtu(iface);
+    if (now === undefined || now === this.mtu) return;
+    this.mtu = now;
+    if (now !== mtu) {
+      log.warn({ iface, mtu: now, configured: mtu }, `${iface} mtu is ${now}, uvsd's --mtu ${mtu}: uvsd sizes its frames from --mtu ` +
+        `(with --offload off, longer ones are dropped as ip_bad_total_length); restart it with --mtu ${now}, or set the mtu back`);
+    } else log.info({ iface, mtu: now }, `${iface} mtu is ${mtu} again, as uvsd's --mtu`);
   }
 
   /** One line per change: a warning while the link is wrong, info when it is right again. */
