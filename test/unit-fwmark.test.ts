@@ -108,7 +108,7 @@ test('fwmark: a NAT server with a port takes every marked port there; one withou
   assert.deepEqual(syn(r, '192.0.2.10', 1004, VIP, 80), { rs: 1, dport: 80 });
 });
 
-test('fwmark: marks and -f services through the verbs: refusals change nothing; -L, -S and --get-marks print them', () => {
+test('fwmark: marks and -f services through the verbs: refusals change nothing; -L, -S and --get-marks print them; -S, -C (which keeps the marks), -R gives the same table', () => {
   const r = fwmRig({ persist: 60 });
   const before = JSON.stringify(r.ctl.list());
   const refused = (verb: string, args: unknown, code: string, text: RegExp): void => {
@@ -148,12 +148,20 @@ test('fwmark: marks and -f services through the verbs: refusals change nothing; 
     '',
   ].join('\n'));
   assert.equal(formatMarks(list.marks!), 'Mark       Prot LocalAddress:Ports\n1          TCP  10.0.0.100:80\n1          TCP  10.0.0.100:443\n1          UDP  10.0.0.101\n');
-  // -S, -C, -R gives the same table back (marks before the services that use them).
+  // -S, -C, -R gives the same table back (marks before the services that use them): -C keeps
+  // the marks, as ipvsadm -C keeps iptables rules, and an --add-mark of the same rule is a no-op.
+  r.ctl.clear();
+  assert.deepEqual(r.ctl.list().marks, list.marks);
+  r.ctl.call('batch', { items: parseRules(save).calls });
+  assert.equal(formatRules(r.ctl.list(), N), save);
+  // Into a table without the marks too.
   r.ctl.clear();
   for (const k of list.marks!) r.ctl.call('delMark', k);
   assert.deepEqual(r.ctl.list().marks, []);
   r.ctl.call('batch', { items: parseRules(save).calls });
   assert.equal(formatRules(r.ctl.list(), N), save);
+  // The same ports under another mark still overlap.
+  refused('addMark', { fwmark: 2, proto: 'tcp', addr: VIP, portMin: 80 }, 'MARK_OVERLAP', /mark 2 TCP 10\.0\.0\.100:80 overlaps mark 1 TCP 10\.0\.0\.100:80$/);
   // Deleting the marks takes the addresses away with the rules (nothing else holds them).
   for (const k of r.ctl.list().marks!) r.ctl.call('delMark', k);
   assert.equal(r.dp.isLocal(0x0a000064), false);

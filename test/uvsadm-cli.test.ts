@@ -197,6 +197,23 @@ test('-S -n | -C | -R restores the identical table; -R is all or nothing with th
   assert.equal(await must(['-Ln']), HEAD);
 });
 
+test('-S -n | -C | -R with mark rules: -C keeps the marks and -R\'s --add-mark lines of the same rules change nothing', async () => {
+  await must(['-C']);
+  await must(['--add-mark', '-f', '7', '-t', '192.168.8.200:80']);
+  await must(['-A', '-f', '7', '-s', 'rr', '-p', '100']);
+  await must(['-a', '-f', '7', '-r', '192.168.8.20']);
+  const saved = await must(['-S', '-n']);
+  assert.equal(saved, '--add-mark -f 7 -t 192.168.8.200:80\n-A -f 7 -s rr -p 100\n-a -f 7 -r 192.168.8.20:0 -g -w 1\n');
+  await must(['-C']);
+  assert.equal(await must(['-R'], saved), '');
+  assert.equal(await must(['-S', '-n']), saved);
+  // Another mark on the same ports is still an overlap.
+  assert.deepEqual(await uvsadm(['--add-mark', '-f', '8', '-t', '192.168.8.200:80']),
+    { code: EXIT_REFUSED, stdout: '', stderr: 'Marked ports overlap another mark of the same address: mark 8 TCP 192.168.8.200:80 overlaps mark 7 TCP 192.168.8.200:80\n' });
+  await must(['-C']);
+  await must(['--del-mark', '-f', '7', '-t', '192.168.8.200:80']);
+});
+
 test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -E without -b clears them', async () => {
   await must(['-C']);
   await must(['-A', '-t', '192.168.8.200:80', '-s', 'sh', '-b', 'sh-port,sh-fallback']);

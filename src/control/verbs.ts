@@ -379,6 +379,11 @@ function markOf(a: unknown): MarkModel {
   return { fwmark, proto, vip, portMin, portMax };
 }
 
+/** The same rule: mark, protocol, address and ports. */
+function sameMark(x: MarkModel, k: MarkModel): boolean {
+  return x.fwmark === k.fwmark && x.proto === k.proto && x.vip === k.vip && x.portMin === k.portMin && x.portMax === k.portMax;
+}
+
 function markName(k: MarkModel): string {
   return markText({ ...k, addr: formatIp(k.vip) });
 }
@@ -515,10 +520,13 @@ export const VERBS = {
   /**
    * uvsadm --add-mark: new flows of proto to addr, ports portMin..portMax, get the mark (and its
    * -f service). addr is claimed as a VIP is; rules of one protocol and address must not overlap.
+   * The same rule again changes nothing: -C keeps the marks (as ipvsadm -C keeps iptables rules),
+   * so the --add-mark lines of -S must read back into that table.
    */
   addMark: verb<MarkSpec, null>(true, (ctx, a) => {
     const k = markOf(a);
     const m = ctx.model;
+    if (m.marks.some((x) => sameMark(x, k))) return null;
     mustUnicast(ctx, k.vip, 'marked address');
     notInOtherRole(ctx, k.vip, 'marked address', ['rip', 'lip']);
     const o = m.marks.find((x) => x.proto === k.proto && x.vip === k.vip && x.portMin <= k.portMax && k.portMin <= x.portMax);
@@ -533,7 +541,7 @@ export const VERBS = {
   delMark: verb<MarkSpec, null>(true, (ctx, a) => {
     const k = markOf(a);
     const m = ctx.model;
-    const i = m.marks.findIndex((x) => x.fwmark === k.fwmark && x.proto === k.proto && x.vip === k.vip && x.portMin === k.portMin && x.portMax === k.portMax);
+    const i = m.marks.findIndex((x) => sameMark(x, k));
     if (i < 0) throw new UvsError('MARK_NOT_FOUND', markName(k));
     m.marks.splice(i, 1);
     addRef(m.vips, k.vip, -1);
