@@ -45,6 +45,13 @@ test('-A defaults to wlc; -s, -p, -M, -b, -o; long forms and bundles', () => {
   assert.deepEqual(parse('-A -t 192.168.8.200:80 --persistent=90'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 90 }));
 });
 
+test('-s \'\' is the default scheduler, as ipvsadm (an empty sched_name becomes wlc), also for -b', () => {
+  const p = (...argv: string[]) => parseArgs(argv, ctx);
+  assert.deepEqual(p('-A', '-t', '192.168.8.200:80', '-s', ''), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
+  assert.deepEqual(p('-E', '-t', '192.168.8.200:80', '--scheduler='), call('editService', { ...svc, sched: 'wlc', ...svcDefaults }));
+  assert.throws(() => p('-A', '-t', '192.168.8.200:80', '-s', '', '-b', 'sh-port'), (e: unknown) => e instanceof UsageError && e.message === "incompatible scheduler flag `sh-port'");
+});
+
 test('-E sends the whole service like ipvsadm (-s defaults to wlc, no -p ends persistence); -D and -C', () => {
   assert.deepEqual(parse('-E -t 192.168.8.200:80'), call('editService', { ...svc, sched: 'wlc', ...svcDefaults }));
   assert.deepEqual(parse('-E -t 192.168.8.200:80 -s lc -p 10'), call('editService', { ...svc, sched: 'lc', ...svcDefaults, persist: 10 }));
@@ -155,7 +162,11 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   assert.deepEqual(parse('--role master'), call('setRole', { role: 'master' }));
   assert.deepEqual(parse('--role backup --ha-group web'), call('setRole', { role: 'backup', group: 'web' }));
   usage('-L --ha-group web', "Illegal 'ha-group' option with the 'list' command");
-  usage('--start-daemon primary', 'illegal start_daemon parameter specified');
+  // ipvsadm 1.31's two texts, checked with the command before any other option.
+  usage('--start-daemon primary', 'illegal start-daemon parameter specified');
+  usage('--stop-daemon primary', 'illegal start_daemon specified');
+  usage('--start-daemon primary -t 192.168.8.200:80', 'illegal start-daemon parameter specified');
+  usage('--stop-daemon=', 'illegal start_daemon specified');
   usage('--start-daemon master --syncid 256', 'illegal syncid specified');
   usage('--start-daemon master --sync-peer 10.0.0', 'illegal sync peer address specified');
   usage('--stop-daemon master --syncid 1', "Illegal 'syncid' option with the 'stop-daemon' command");
@@ -230,9 +241,18 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-L --daemon --persistent-conn', 'options conflicts in the list command');
   usage('-L --daemon --stats', 'options conflicts in the list command');
   usage('-L --timeout --rate', 'options conflicts in the list command');
-  usage('-A -E -t 192.168.8.200:80', 'multiple commands specified');
-  usage('-L -l', 'multiple commands specified');
-  usage('-A -h', 'multiple commands specified');
+  // A later command letter (-h and -v too) falls to the default of ipvsadm's option loop: popt's
+  // bad option is the argv word it is in (a bundle whole); options before it are read first.
+  usage('-A -E -t 192.168.8.200:80', "invalid option `-E'");
+  usage('-L -l', "invalid option `-l'");
+  usage('-L -A', "invalid option `-A'");
+  usage('-L -h', "invalid option `-h'");
+  usage('-L -v', "invalid option `-v'");
+  usage('-Lnh', "invalid option `-Lnh'");
+  usage('-L --status', "invalid option `--status'");
+  usage('-L --role=master', "invalid option `--role=master'");
+  usage('-A -t 192.168.8.300:80 -E', 'illegal virtual server address[:port] specified');
+  usage('-L -A --bogus', "invalid option `-A'");
   usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -g -m', "multiple 'forwarding-method' options specified");
   usage('-A -t 192.168.8.200:80 -u 192.168.8.200:80', "multiple 'service-address' options specified");
   usage('-A -t 192.168.8.200:80 extra', 'unexpected argument extra');
@@ -261,6 +281,12 @@ test('-R lines: tokens, comments, line numbers of the first bad line', () => {
   assert.throws(() => parseRules('-A -t 192.168.8.200:80\n-a -t 192.168.8.200:80 -r 1.2.3.4 -w x\n', ctx),
     (e: unknown) => e instanceof UsageError && e.message === 'line 2: illegal weight specified' && e.exitCode === 2);
   assert.throws(() => parseRules('-C\n-Ln\n', ctx), (e: unknown) => e instanceof UsageError && /^line 2: only commands that change the table/.test(e.message));
+  // "Lines read from stdin can optionally begin with ipvsadm" (ipvsadm.8); uvsadm too. A line of
+  // the word alone is skipped, as ipvsadm does; elsewhere the word is an argument like any other.
+  const named = parseRules('ipvsadm -A -t 192.168.8.203:80 -s rr\nuvsadm -a -t 192.168.8.203:80 -r 192.168.8.20\n  ipvsadm\n-D -t 192.168.8.203:80\n', ctx);
+  assert.deepEqual(named.calls, parseRules('-A -t 192.168.8.203:80 -s rr\n-a -t 192.168.8.203:80 -r 192.168.8.20\n-D -t 192.168.8.203:80\n', ctx).calls);
+  assert.deepEqual(named.lines, [1, 2, 4]);
+  assert.throws(() => parseRules('-A -t 192.168.8.203:80 ipvsadm\n', ctx), (e: unknown) => e instanceof UsageError && e.message === 'line 1: unexpected argument ipvsadm');
 });
 
 // ---- fuzz -----------------------------------------------------------------------------------

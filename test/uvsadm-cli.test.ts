@@ -140,6 +140,8 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   await must(['-C']);
   assert.deepEqual(await uvsadm(['-A', '-t', '192.168.8.200:80x']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal virtual server address[:port] specified\n' });
   assert.deepEqual(await uvsadm(['-A', '-t']), { code: 255, stdout: '', stderr: '-t: missing argument\n' });
+  assert.deepEqual(await uvsadm(['-L', '-A']), { code: EXIT_USAGE, stdout: '', stderr: "invalid option `-A'\n" });
+  assert.deepEqual(await uvsadm(['--stop-daemon', 'foo']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal start_daemon specified\n' });
   for (const cmd of ['--stop-daemon', '--role']) {
     assert.deepEqual(await uvsadm([cmd]), { code: 255, stdout: '', stderr: `${cmd}: missing argument\n` }, cmd);
   }
@@ -212,6 +214,13 @@ test('-S -n | -C | -R with mark rules: -C keeps the marks and -R\'s --add-mark l
     { code: EXIT_REFUSED, stdout: '', stderr: 'Marked ports overlap another mark of the same address: mark 8 TCP 192.168.8.200:80 overlaps mark 7 TCP 192.168.8.200:80\n' });
   await must(['-C']);
   await must(['--del-mark', '-f', '7', '-t', '192.168.8.200:80']);
+});
+
+test('-R lines may begin with ipvsadm (ipvsadm.8) or uvsadm; -s \'\' is wlc (ipvsadm\'s DEF_SCHED)', async () => {
+  await must(['-C']);
+  await must(['-R'], "ipvsadm -A -t 192.168.8.203:80 -s rr\nuvsadm -a -t 192.168.8.203:80 -r 192.168.8.20\nipvsadm -A -t 192.168.8.204:80 -s ''\n");
+  assert.equal(await must(['-S', '-n']), '-A -t 192.168.8.203:80 -s rr\n-a -t 192.168.8.203:80 -r 192.168.8.20:80 -g -w 1\n-A -t 192.168.8.204:80 -s wlc\n');
+  await must(['-C']);
 });
 
 test('-b reaches the datapath: uvsadm -> addService -> DpOp -> svc.schedFlags; -E without -b clears them', async () => {

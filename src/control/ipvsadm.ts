@@ -274,6 +274,8 @@ const BY_SHORT = new Map(OPTION_SPECS.filter((s) => s.short !== undefined).map((
 interface Occurrence {
   spec: OptionSpec;
   value: string | undefined;
+  /** The argv word the option is in (a bundle's whole word), as popt's poptBadOption names it. */
+  word: string;
 }
 
 const TRY_HELP = "Try `uvsadm -h' or 'uvsadm --help' for more information.";
@@ -326,7 +328,7 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
       } else if (spec.arg === 'optional' && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
         value = argv[++i];
       }
-      occurrences.push({ spec, value });
+      occurrences.push({ spec, value, word: a });
       continue;
     }
     if (a.startsWith('-') && a.length > 1) {
@@ -334,7 +336,7 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
         const spec = BY_SHORT.get(a[j]!);
         if (spec === undefined) throw new UsageError(`-${a[j]}: unknown option`, 255);
         if (spec.arg === 'none') {
-          occurrences.push({ spec, value: undefined });
+          occurrences.push({ spec, value: undefined, word: a });
           continue;
         }
         // An option with a value takes the rest of the bundle, else the next argument.
@@ -348,7 +350,7 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
             value = argv[++i];
           }
         }
-        occurrences.push({ spec, value });
+        occurrences.push({ spec, value, word: a });
         break;
       }
       continue;
@@ -469,6 +471,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   if (cmdAction === 'version') return { kind: 'version', ...common };
   const cmd: Cmd = cmdAction;
   const cmdValue = first.value;
+  // ipvsadm checks the daemon's state with the command, before any other option (its two texts).
+  const syncState = SYNC_STATES.find((x) => x === cmdValue);
+  if (cmd === 'start-daemon' && syncState === undefined) throw new UsageError('illegal start-daemon parameter specified');
+  if (cmd === 'stop-daemon' && syncState === undefined) throw new UsageError('illegal start_daemon specified');
 
   const seen = new Set<Opt>();
   let proto: Proto | undefined;
@@ -494,12 +500,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let drainTimeout: number | undefined;
   let haGroup: string | undefined;
 
-  for (const { spec, value } of opts.slice(1)) {
+  for (const { spec, value, word } of opts.slice(1)) {
     const action = spec.action;
-    if ('cmd' in action) {
-      if (action.cmd === 'help') throw new UsageError('multiple commands specified');
-      throw new UsageError('multiple commands specified');
-    }
+    // ipvsadm's option loop has no case for a command letter (-h and -v included): its default.
+    if ('cmd' in action) throw new UsageError(`invalid option \`${word}'`);
     if ('sort' in action) continue;
     if ('fwmark' in action) {
       // -f names the service as -t/-u do (one of them); with --add-mark it is the mark to set.
@@ -645,8 +649,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   switch (cmd) {
     case 'start-daemon':
     case 'stop-daemon': {
-      const state = SYNC_STATES.find((x) => x === cmdValue);
-      if (state === undefined) throw new UsageError(`illegal start_daemon parameter specified`);
+      const state = syncState!; // checked with the command
       if (cmd === 'stop-daemon') return { kind: 'call', ...common, call: { verb: 'stopDaemon', args: { state } } };
       const n = (name: string, min: number, max: number, msg: string): number | undefined => {
         if (sync[name] === undefined) return undefined;
@@ -749,7 +752,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
     case 'edit-service': {
       if (key.port === 0 && persist === undefined && fwmark === undefined) throw new UsageError('Zero port specified for non-persistent service');
       if (has('ops') && key.proto !== 'udp' && fwmark === undefined) throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
-      const s = sched ?? DEFAULT_SCHED;
+      // ipvsadm: no -s, or an empty one (-s ''), is the default scheduler.
+      const s = sched === undefined || sched === '' ? DEFAULT_SCHED : sched;
       // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
@@ -832,9 +836,13 @@ export function parseRules(text: string, ctx: ParseContext = {}): { calls: Call[
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!.trim();
     if (row === '' || row.startsWith('#')) continue;
+    // "Lines read from stdin can optionally begin with ipvsadm" (ipvsadm.8); uvsadm's own name too.
+    const words = splitRuleLine(row);
+    if (words[0] === 'ipvsadm' || words[0] === 'uvsadm') words.shift();
+    if (words.length === 0) continue;
     let cmd: Command;
     try {
-      cmd = parseArgs(splitRuleLine(row), { ...ctx, env: {} });
+      cmd = parseArgs(words, { ...ctx, env: {} });
     } catch (err) {
       if (err instanceof UsageError) throw new UsageError(`line ${i + 1}: ${err.message}`, err.exitCode);
       throw err;
