@@ -166,6 +166,11 @@ test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-
   assert.match(help, /\n  --reload +uvs: re-read/);
   assert.match(help, /\n  --dump-config +uvs: /);
   assert.match(help, /\n  --dry-run +--reload: /);
+  // What the parser takes: -Z -f works; addresses are dotted quads (no host names).
+  assert.match(help, /\n  uvsadm -Z \[-t\|u\|f service-address\]\n/);
+  assert.match(help, /\n  --tcp-service  -t service-address   service-address is IPv4-address\[:port\]\n/);
+  assert.match(help, /\n  --real-server  -r server-address    server-address is IPv4-address\[:port\]\n/);
+  assert.doesNotMatch(help, /is host/);
 });
 
 test('no daemon: "uvsadm: cannot connect to uvsd at <path>" and exit 3', async () => {

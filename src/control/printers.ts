@@ -493,7 +493,7 @@ Usage:
   ${p} --reload [--dry-run]
   ${p} --dump-config
   ${p} --status
-  ${p} -Z [-t|u service-address]
+  ${p} -Z [-t|u|f service-address]
   ${p} trace [-t|u|f service-address] [--count N]
   ${p} --explain -t|u service-address --client address[:port]
   ${p} --start-daemon state [--mcast-interface interface] [--syncid sid] [--sync-key-file file] [--sync-peer address]
@@ -542,9 +542,11 @@ Either long or short options are allowed.
   --help            -h        display this help message
 
 Options:
-  --tcp-service  -t service-address   service-address is host[:port]
-  --udp-service  -u service-address   service-address is host[:port]
-  --sctp-service    service-address   service-address is host[:port]
+  --tcp-service  -t service-address   service-address is IPv4-address[:port]
+  --udp-service  -u service-address   service-address is IPv4-address[:port]
+  --sctp-service    service-address   service-address is IPv4-address[:port]
+                                      (a dotted quad, no host name; the port a
+                                      number or an /etc/services name)
   --fwmark-service -f fwmark          fwmark is an integer greater than zero
   --scheduler    -s scheduler         scheduler name, the default scheduler is wlc.
   --sched-flags  -b flags             scheduler flags (comma-separated)
@@ -553,7 +555,7 @@ Options:
   --pe            engine              persistence engine: sip (persistent UDP), none by default
   --ops          -o                   one-packet scheduling (UDP)
   --synproxy                          SYN proxy: answer SYNs with cookies (TCP, NAT/FULLNAT)
-  --real-server  -r server-address    server-address is host (and port)
+  --real-server  -r server-address    server-address is IPv4-address[:port]
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)
   --masquerading -m                   masquerading (NAT)
@@ -564,7 +566,7 @@ Options:
   --tun-nocsum                        tunnel encapsulation without checksum
   --tun-csum                          tunnel encapsulation with checksum
   --tun-remcsum                       tunnel encapsulation with remote checksum
-  --weight       -w weight            capacity of real server
+  --weight       -w weight            capacity of real server, 0..2147483647
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-address     FULLNAT local address
