@@ -623,6 +623,39 @@ test('include with globs, relative to the including file; errors in an included 
   }
 });
 
+test('MISC_CHECK misc_path whose program is missing, not executable or no file: a warning at load with the misc_path line (keepalived drops the checker); found as spawn finds it (a path, or a name in PATH)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kmisc-'));
+  const path = process.env.PATH;
+  try {
+    writeFileSync(join(dir, 'ok.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(join(dir, 'noexec.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    mkdirSync(join(dir, 'sub'));
+    const conf = join(dir, 'keepalived.conf');
+    const warnings = (miscPath: string) => {
+      writeFileSync(conf, `virtual_server group web {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK {\n      misc_path ${miscPath}\n    }\n  }\n}\nvirtual_server_group web {\n  1.2.3.4 80\n  1.2.3.4 81\n}\n`);
+      return loadKeepalivedFile(conf).warnings;
+    };
+    const warned = (why: string) => [`${conf}:4: MISC_CHECK misc_path: ${why}: the check fails (its real_server down) until it can run`];
+    assert.deepEqual(warnings(join(dir, 'ok.sh')), []);
+    assert.deepEqual(warnings(`"${join(dir, 'ok.sh')} --port 80"`), [], 'arguments after the program');
+    assert.deepEqual(warnings('"/bin/sh -c \'exit 0\'"'), []);
+    assert.deepEqual(warnings(join(dir, 'missing.sh')), warned(`${join(dir, 'missing.sh')} not found`), 'said once for the group\'s two services');
+    assert.deepEqual(warnings(`"${join(dir, 'noexec.sh')} arg"`), warned(`${join(dir, 'noexec.sh')} is not executable`));
+    assert.deepEqual(warnings(join(dir, 'sub')), warned(`${join(dir, 'sub')} is not a regular file`));
+    assert.deepEqual(warnings('"\'unclosed"'), warned('unterminated \' quote in command "\'unclosed"'));
+    // A name without a slash is looked up in uvsd's PATH, as spawn does.
+    process.env.PATH = `/nonexistent:${dir}`;
+    assert.deepEqual(warnings('ok.sh'), []);
+    assert.deepEqual(warnings('missing.sh'), warned(`missing.sh not found in PATH (/nonexistent:${dir})`));
+    assert.deepEqual(warnings('noexec.sh'), warned(`noexec.sh (${join(dir, 'noexec.sh')}) is not executable`));
+    // parseKeepalived alone (no file system) says nothing about it.
+    assert.deepEqual(parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK { misc_path /no/such }\n  }\n}\n', 'k.conf').warnings, []);
+  } finally {
+    process.env.PATH = path;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('fuzz: any text parses or throws a KeepalivedError with file:line, never anything else', () => {
   const words = ['virtual_server', 'real_server', '1.2.3.4', '80', '{', '}', '"', 'TCP_CHECK', 'HTTP_GET', 'url', 'path', '/', 'weight', '3', '#', '!', '\n', ' ', 'lb_kind', 'NAT', 'include', 'retry', 'digest', 'MISC_CHECK', 'misc_path', 'x'];
   fc.assert(

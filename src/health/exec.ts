@@ -2,7 +2,9 @@
 // keepalived 2.x runs scripts: the line is split into words (single and double quotes group,
 // backslash escapes), the first word is executed directly, without a shell, with a timeout.
 import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { join } from 'node:path';
 
 /** Split a command line into argv; throws on an unterminated quote. */
 export function splitCommand(line: string): string[] {
@@ -36,6 +38,55 @@ export function splitCommand(line: string): string[] {
   if (quote !== null) throw new Error(`unterminated ${quote} quote in command ${JSON.stringify(line)}`);
   if (have) out.push(cur);
   return out;
+}
+
+/** Where a program named without a slash is looked for when PATH is unset (glibc's execvp). */
+const DEFAULT_PATH = '/bin:/usr/bin';
+
+/** Why the file at path cannot be executed, or undefined. */
+function programProblem(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return 'is not a regular file';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'not found' : `cannot be reached (${code})`;
+  }
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    return 'is not executable';
+  }
+  return undefined;
+}
+
+/**
+ * Why runCommand could not start this command line now ("/x/check.sh not found", "check.sh not
+ * found in PATH (/bin:/usr/bin)", "/x/check.sh is not executable"), or undefined. The program is
+ * found as spawn finds it: a name with a slash is a path (relative to the working directory),
+ * one without is looked up in uvsd's PATH.
+ */
+export function commandProblem(line: string): string | undefined {
+  let argv: string[];
+  try {
+    argv = splitCommand(line);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const prog = argv[0];
+  if (prog === undefined) return 'empty command';
+  if (prog.includes('/')) {
+    const why = programProblem(prog);
+    return why === undefined ? undefined : `${prog} ${why}`;
+  }
+  const path = process.env.PATH ?? DEFAULT_PATH;
+  let found: string | undefined;
+  for (const dir of path.split(':')) {
+    const full = join(dir === '' ? '.' : dir, prog); // an empty entry is the working directory
+    const why = programProblem(full);
+    if (why === undefined) return undefined;
+    if (why !== 'not found') found ??= `${prog} (${full}) ${why}`;
+  }
+  return found ?? `${prog} not found in PATH (${path})`;
 }
 
 export interface ExecOutcome {

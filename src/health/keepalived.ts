@@ -33,6 +33,8 @@ export type IncludeReader = (pattern: string, fromFile: string) => Array<{ file:
 
 export interface ParseOptions {
   readInclude?: IncludeReader;
+  /** Why a command line could not run now (exec.ts commandProblem): a misc_path it names is warned about. */
+  commandProblem?: (line: string) => string | undefined;
 }
 
 interface Token {
@@ -363,6 +365,8 @@ class Parser {
   private ssl: TlsClient | undefined;
   /** The top-level bfd_instance blocks by name (BFD_CHECK names one). */
   private bfds = new Map<string, BfdParams>();
+
+  constructor(private readonly opts: ParseOptions) {}
 
   warn(st: Stmt, msg: string): void {
     this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
@@ -863,7 +867,14 @@ class Parser {
       }
       if (st.key === 'MISC_CHECK') {
         switch (s.key) {
-          case 'misc_path': nArgs(s, 1, 1); misc.command = s.args[0]!.text; continue;
+          case 'misc_path': {
+            nArgs(s, 1, 1);
+            misc.command = s.args[0]!.text;
+            // keepalived drops such a checker ("Disabling misc script"); here it fails, and says why, until the script can run.
+            const why = this.opts.commandProblem?.(misc.command);
+            if (why !== undefined) this.warn(s, `MISC_CHECK misc_path: ${why}: the check fails (its real_server down) until it can run`);
+            continue;
+          }
           case 'misc_timeout': nArgs(s, 1, 1); misc.timeoutMs = secondsArg(s, 0, 1); continue;
           case 'misc_dynamic': noArgs(s); misc.dynamic = true; continue;
         }
@@ -949,7 +960,7 @@ export function parseKeepalived(text: string, file: string, opts: ParseOptions =
   const includeWarnings: string[] = [];
   lex(text, file, opts, 0, tokens, includeWarnings);
   const stmts = statements(tokens, { i: 0 }, null);
-  const p = new Parser();
+  const p = new Parser(opts);
   const config = p.top(stmts);
   return { config, warnings: [...includeWarnings, ...p.warnings] };
 }

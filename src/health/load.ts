@@ -5,6 +5,7 @@ import { dirname, isAbsolute, join, sep } from 'node:path';
 import { KeepalivedError, parseKeepalived, type ParseResult } from './keepalived.js';
 import { readConfigText } from '../control/config.js';
 import { tlsFilesProblem } from './checkers/http.js';
+import { commandProblem } from './exec.js';
 
 function globRegex(part: string): RegExp {
   let re = '';
@@ -75,5 +76,6 @@ export function loadKeepalivedFile(path: string): ParseResult {
       if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
       return files.map((f) => ({ file: f, text: readConfigText(f) }));
     },
+    commandProblem,
   }));
 }
