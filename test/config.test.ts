@@ -352,9 +352,9 @@ test('a reload checks every daemon setting as the next start would (command line
       'ignored daemon.role master -> backup: read at start only (restart uvsd to change it)',
     ];
     const changes = ['re-weight server TCP 192.168.8.200:80 -> 192.168.8.20:80: weight 1 -> 2', 'set evict-above 0.9 -> 0.8'];
-    assert.deepEqual(r.ctl.call('reload', { dryRun: true }), { changes: [...changes, ...ignored], ignored });
+    assert.deepEqual(r.ctl.call('reload', { dryRun: true }), { changes: [...changes, ...ignored], ignored, warnings: [] });
     assert.deepEqual(warned, [], 'a dry run logs nothing');
-    assert.deepEqual(r.ctl.call('reload', {}), { changes: [...changes, ...ignored], ignored });
+    assert.deepEqual(r.ctl.call('reload', {}), { changes: [...changes, ...ignored], ignored, warnings: [] });
     assert.deepEqual(warned, ignored);
     assert.equal(r.dp.defense.evictAbove, 0.8);
     // Dropped from the file: the default is what the next start would take.

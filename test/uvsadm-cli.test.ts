@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient, ControlError } from '../src/control/client.js';
 import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
 import { listenControl } from '../src/control/server.js';
+import { ConfigManager } from '../src/control/config.js';
+import { loadKeepalivedFile } from '../src/health/load.js';
 import { rig, type Rig } from './helpers/harness.js';
 import { SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/sched/types.js';
 
@@ -154,6 +156,32 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   assert.match(th.stdout, /^Usage: uvsadm trace \[-t\|-u\|--sctp-service service-address \| -f fwmark\] \[--count N\]/);
   assert.equal(th.stderr, '');
   assert.equal(await must(['-Ln']), HEAD);
+});
+
+test('--reload and --reload --dry-run print keepalived.conf\'s warnings (a misspelt keyword) on stderr as "uvsadm: warning: ...", exit 0', async () => {
+  const file = join(dir, 'keepalived.conf');
+  writeFileSync(file, 'virtual_server 192.168.8.200 80 {\n  real_server 192.168.8.20 80 {\n    TCP_CHECK {\n      connect_timout 1\n    }\n  }\n}\n');
+  const warned: string[] = [];
+  r.ctl.config = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
+    keepalived: file,
+    loadKeepalived: (f) => {
+      const k = loadKeepalivedFile(f);
+      return { services: k.config.services, warnings: k.warnings };
+    },
+    warn: (w) => warned.push(w),
+  });
+  const warning = `keepalived.conf: ${file}:4: unsupported keyword "connect_timout" in TCP_CHECK ignored`;
+  try {
+    await must(['-C']);
+    const dry = await uvsadm(['--reload', '--dry-run']);
+    assert.deepEqual(dry, { code: 0, stdout: 'add service TCP 192.168.8.200:80 (wlc)\nadd server TCP 192.168.8.200:80 -> 192.168.8.20:80 weight 1\n', stderr: `uvsadm: warning: ${warning}\n` });
+    assert.deepEqual(await uvsadm(['--reload']), { code: 0, stdout: '', stderr: `uvsadm: warning: ${warning}\n` });
+    assert.deepEqual(warned, [warning, warning], 'uvsd logs them too');
+    assert.match(await must(['-Ln']), /-> 192\.168\.8\.20:80 /);
+  } finally {
+    r.ctl.config = undefined;
+    await must(['-C']);
+  }
 });
 
 test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-config, ...)', async () => {

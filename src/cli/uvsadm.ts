@@ -88,6 +88,8 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       case 'reload': {
         const res = await client.call('reload', { dryRun: cmd.dryRun });
         if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
+        // What reading the files warned about (a misspelt keyword is one): uvsd only logs it otherwise.
+        for (const w of res.warnings ?? []) process.stderr.write(`uvsadm: warning: ${w}\n`);
         // Settings read at start only that the file changes: applied by no reload (the dry run's
         // either), said on stderr.
         for (const line of res.ignored ?? []) process.stderr.write(`uvsadm: ${line}\n`);

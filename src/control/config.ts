@@ -156,6 +156,8 @@ export interface ConfigFile {
   servicesKey?: boolean;
   /** uvsadm --add-mark rules (`marks:`), each with its line; none (no `marks` key): a reload leaves the table's alone. */
   marks?: Array<MarkInfo & { line: number }>;
+  /** What reading it warned about ("keepalived.conf: FILE:LINE: ..."): a reload reports them. */
+  warnings?: string[];
 }
 
 export const DEFAULT_DRAIN_TIMEOUT = 30;
@@ -730,10 +732,11 @@ export interface DaemonReload {
   apply(): void;
 }
 
-/** A reload's outcome: the changes (applied, or with dryRun to be applied) and the settings ignored until a restart. */
+/** A reload's outcome: the changes (applied, or with dryRun to be applied), the settings ignored until a restart and the files' warnings. */
 export interface ReloadReport {
   changes: string[];
   ignored: string[];
+  warnings: string[];
 }
 
 export class ConfigManager {
@@ -767,8 +770,9 @@ export class ConfigManager {
     } catch (e) {
       throw new UvsError('BAD_CONFIG', k, (e as Error).message);
     }
-    for (const w of parsed.warnings) this.sources.warn?.(`keepalived.conf: ${w}`);
-    return mergeServices(cfg, keepalivedServices(parsed.services));
+    const warnings = parsed.warnings.map((w) => `keepalived.conf: ${w}`);
+    for (const w of warnings) this.sources.warn?.(w);
+    return { ...mergeServices(cfg, keepalivedServices(parsed.services)), warnings: [...cfg.warnings ?? [], ...warnings] };
   }
 
   get drainTimeout(): number {
@@ -848,7 +852,7 @@ export class ConfigManager {
     const daemon = this.sources.daemon?.(cfg);
     const changes = this.apply(cfg, dryRun);
     if (!dryRun) daemon?.apply();
-    return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [] };
+    return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [], warnings: cfg.warnings ?? [] };
   }
 
   /** The running state as a config file, its first line `header` (uvsd --state-file writes its own). */

@@ -592,12 +592,13 @@ export const VERBS = {
   }),
 
   /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
-  // changes: every line (--dry-run prints them), the ignored settings last; ignored: those alone.
-  reload: verb<{ dryRun?: boolean }, { changes: string[]; ignored: string[] }>(false, (ctx, a) => {
+  // changes: every line (--dry-run prints them), the ignored settings last; ignored: those alone;
+  // warnings: what reading the files warned about (uvsd logs them too).
+  reload: verb<{ dryRun?: boolean }, { changes: string[]; ignored: string[]; warnings: string[] }>(false, (ctx, a) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     const r = cm.reloadReport(a.dryRun === true);
-    return { changes: [...r.changes, ...r.ignored], ignored: r.ignored };
+    return { changes: [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings };
   }),
 
   /** The running state as a config file (YAML). */
