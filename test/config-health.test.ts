@@ -128,7 +128,7 @@ const strip = (v: VirtualServerSpec | undefined): unknown => JSON.parse(JSON.str
 test('a config with health checks loads: the checkers and parameters it gives, inherited service -> server -> check', async () => {
   const cfg = parseConfig(FULL, 'f.yaml');
   const tcp = cfg.services[0]!.health!;
-  assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80 }]);
+  assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80, origin: { file: 'f.yaml', line: 11 } }]);
   const [ra, rb, rc] = tcp.realServers;
   assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 3 * S, 18]]);
   assert.deepEqual((ra!.checkers[0] as HttpCheck).urls, [{ path: '/health', status: [[200, 200], [301, 302]], digest: '0123456789abcdef0123456789abcdef' }]);
@@ -598,6 +598,25 @@ ${inhibit}  real_server ${A} 80 {
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
     await w.mgr.stop();
   });
+});
+
+test('a sorry server the table refuses (DR on another port, put in at once by alpha) names its sorry_server / sorry-server line, not the virtual server\'s; a moved sorry_server line is no change', async () => {
+  const conf = (port: number, at: 'before' | 'after') => {
+    const sorry = `  sorry_server ${C} ${port}\n`;
+    return `virtual_server 192.168.8.200 80 {\n  lb_kind DR\n  alpha\n${at === 'before' ? sorry : ''}  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n${at === 'after' ? sorry : ''}}\n`;
+  };
+  const refused = `add sorry server TCP 192.168.8.200:80 -> ${C}:8080 (quorum lost): Real server port must equal the virtual port for direct routing and tunneling: ${C}:8080 for virtual port 80`;
+  await withKeepalived(conf(8080, 'after'), async (w, file) => {
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:7: ${refused}`);
+    writeFileSync(file, conf(80, 'after'));
+    w.cm.reload(false);
+    assert.deepEqual(w.table(), [`80 ${C}/1`]);
+    writeFileSync(file, conf(80, 'before'));
+    assert.deepEqual(w.cm.reload(true), []);
+  });
+  const w = world();
+  const yaml = svc(`      - { address: ${A} }\n`, `    health:\n      alpha: true\n      checks: [{ type: tcp }]\n      sorry-server: { address: ${C}, port: 8080 }\n`);
+  assert.equal(configError(() => w.cm.apply(parseConfig(yaml, 'f.yaml'), false)), `f.yaml:9: ${refused}`);
 });
 
 /** A TCP service on 192.168.8.200:80 with one server (A) and these checks (YAML flow maps). */

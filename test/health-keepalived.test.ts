@@ -98,7 +98,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
     { ...web!, realServers: undefined },
     {
       proto: 'tcp', addr: '192.168.8.200', port: 80, sched: 'wrr', fwd: 'dr', persistence: 0, delayLoopMs: 6000,
-      sorryServer: { addr: '192.168.8.50', port: 80 }, quorum: 2, hysteresis: 1, quorumUp: '/usr/local/bin/up.sh web', quorumDown: '/usr/local/bin/down.sh',
+      sorryServer: { addr: '192.168.8.50', port: 80, origin: { file: 'keepalived.conf', line: 24 } }, quorum: 2, hysteresis: 1, quorumUp: '/usr/local/bin/up.sh web', quorumDown: '/usr/local/bin/down.sh',
       alpha: true, omega: true, realServers: undefined, origin: { file: 'keepalived.conf', line: 19 },
     },
   );
@@ -260,12 +260,13 @@ ${groups}`;
 
 test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too), wherever it is written; without a sorry_server it is a warning', () => {
   const vs = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n  lb_kind DR\n${body}}\n`, 'k.conf');
-  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, fwd: 'nat' });
+  const at = (line: number) => ({ origin: { file: 'k.conf', line } });
+  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, fwd: 'nat', ...at(4) });
   assert.deepEqual(vs('  sorry_server 1.2.3.9 81\n  sorry_server_lvs_method TUN type gre csum\n').config.services[0]!.sorryServer,
-    { addr: '1.2.3.9', port: 81, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' } });
-  assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80 });
+    { addr: '1.2.3.9', port: 81, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' }, ...at(3) });
+  assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, ...at(3) });
   assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings, ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
-  assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true });
+  assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true, ...at(4) });
   assert.deepEqual(vs('  sorry_server_inhibit\n').warnings, ['k.conf:3: sorry_server_inhibit ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
   assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR or TUN/);
 });
@@ -405,7 +406,7 @@ test('real_server IP 0 (and sorry_server IP 0) take the virtual server\'s port, 
   assert.deepEqual(warnings, []);
   const vs = config.services[0]!;
   assert.deepEqual(vs.realServers.map((s) => [s.addr, s.port]), [['1.2.3.5', 80], ['1.2.3.6', 80], ['1.2.3.7', 8080]]);
-  assert.deepEqual(vs.sorryServer, { addr: '1.2.3.9', port: 80 });
+  assert.deepEqual(vs.sorryServer, { addr: '1.2.3.9', port: 80, origin: { file: 'k.conf', line: 3 } });
   assert.equal(vs.realServers[0]!.checkers[0]!.connectPort, undefined, 'the check connects to the real server\'s port, 80');
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 65536 {\n }\n}\n', 'k.conf'), /k\.conf:2: real_server: invalid port "65536"/);
 });
@@ -654,6 +655,11 @@ test('MISC_CHECK misc_path whose program is missing, not executable or no file: 
     process.env.PATH = path;
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('sorry_server that is also a real_server: the error names the sorry_server line', () => {
+  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  sorry_server 1.2.3.5 80\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf'),
+    /^KeepalivedError: k\.conf:3: sorry_server 1\.2\.3\.5 80 is also a real_server$/);
 });
 
 test('fuzz: any text parses or throws a KeepalivedError with file:line, never anything else', () => {

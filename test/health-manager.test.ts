@@ -402,6 +402,12 @@ test('a real server the datapath refuses (NAT, off every --addr network, no --ga
   assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
 });
 
+test('a sorry server refused at import (DR on another port, in at once by alpha) names its sorry_server line', async () => {
+  const w = world({ services: [vs({ alpha: true, origin: { file: 'k.conf', line: 1 }, sorryServer: { addr: C, port: 8080, origin: { file: 'k.conf', line: 4 } } })] });
+  await assert.rejects(w.mgr.start(), /^Error: k\.conf:4: Real server port must equal the virtual port/);
+  assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
+});
+
 test('an operator deleting a checked service by hand: the health change is refused, logged, and checking goes on', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] });
   await w.mgr.start();

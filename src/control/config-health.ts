@@ -296,7 +296,7 @@ export function parseServiceHealth(
     if (sf) {
       const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit']);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
-      vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port) };
+      vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port), origin: { file: h.file, line: sf.line } };
       if (sm.get('inhibit') && h.bool(sm.get('inhibit')!)) vs.sorryServer.inhibit = true;
       if (sm.get('method')) {
         const mt = h.str(sm.get('method')!);

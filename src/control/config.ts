@@ -658,15 +658,16 @@ export function planReload(
       if (c.fwd === d.fwd && tunText(c) !== tunText(d)) what.push(`tunnel ${tunText(c)} -> ${tunText(d)}`);
       if (what.length > 0) push({ verb: 'editDest', args: d }, line, `${what.length === 1 && what[0]!.startsWith('weight') ? 're-weight' : 'edit'} server ${name}: ${what.join(', ')}`);
     });
+    const sorryLine = want.health?.sorryServer?.origin?.line ?? want.line;
     for (const s of health?.sorry ?? []) {
       if (sk(s.service) !== sk(key)) continue;
       const c = curDests.get(`${s.addr}|${s.port}`);
       if (c !== undefined) {
         curDests.delete(`${s.addr}|${s.port}`);
-        if (c.weight === 0) push({ verb: 'editDest', args: { service: key, addr: s.addr, port: s.port, weight: 1 } }, want.line, `restore sorry server ${sname(key)} -> ${s.addr}:${s.port}: weight 0 -> 1 (quorum lost)`);
+        if (c.weight === 0) push({ verb: 'editDest', args: { service: key, addr: s.addr, port: s.port, weight: 1 } }, sorryLine, `restore sorry server ${sname(key)} -> ${s.addr}:${s.port}: weight 0 -> 1 (quorum lost)`);
         continue;
       }
-      push({ verb: 'addDest', args: { ...s, service: key, weight: 1 } }, want.line, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
+      push({ verb: 'addDest', args: { ...s, service: key, weight: 1 } }, sorryLine, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
     }
     if (cur !== undefined) {
       for (const c of curDests.values()) {

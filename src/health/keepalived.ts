@@ -668,7 +668,7 @@ class Parser {
           granularity = v;
           break;
         }
-        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port) }; break;
+        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port), origin: s.at }; break;
         case 'sorry_server_lvs_method': sorryMethod = { st: s, m: method(s) }; break;
         case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
@@ -745,7 +745,7 @@ class Parser {
       vs.realServers.push(rs);
     }
     if (vs.sorryServer && seen.has(`${vs.sorryServer.addr}:${vs.sorryServer.port}`)) {
-      throw err(st, `sorry_server ${vs.sorryServer.addr} ${vs.sorryServer.port} is also a real_server`);
+      throw new KeepalivedError(vs.sorryServer.origin!, `sorry_server ${vs.sorryServer.addr} ${vs.sorryServer.port} is also a real_server`);
     }
     return vs;
   }

@@ -150,8 +150,10 @@ function vsDiff(a: VirtualServerSpec, b: VirtualServerSpec): string[] {
     const s = v as { addr: string; port: number; inhibit?: boolean };
     return `${s.addr}:${s.port}${s.inhibit === true ? ' (inhibit)' : ''}`;
   };
+  // The sorry server is the only object here; where it is written is no change.
+  const text = (v: unknown) => JSON.stringify(typeof v === 'object' ? { ...v, origin: undefined } : v);
   for (const k of ['quorum', 'hysteresis', 'sorryServer', 'quorumUp', 'quorumDown', 'alpha', 'omega'] as const) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(`${k} ${show(a[k])} -> ${show(b[k])}`);
+    if (text(a[k]) !== text(b[k])) out.push(`${k} ${show(a[k])} -> ${show(b[k])}`);
   }
   return out;
 }
@@ -246,7 +248,7 @@ export class HealthManager {
           const w = p.weightOf(key, r.addr, r.port, r.weight);
           if (w !== undefined) push(r, { verb: 'addDest', args: { service: key, addr: r.addr, port: r.port, weight: w, ...entryOfServer(vs, r) } });
         }
-        for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push(vs, { verb: 'addDest', args: { ...s, weight: 1 } });
+        for (const s of p.sorry) if (vsKeyOf(s.service) === vsKeyOf(key)) push({ origin: vs.sorryServer?.origin ?? vs.origin }, { verb: 'addDest', args: { ...s, weight: 1 } });
       }
       try {
         await this.deps.call('batch', { items });

@@ -194,8 +194,9 @@ export interface VirtualServerSpec {
   pe?: PeName;
   delayLoopMs: number;
   /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's);
-   *  inhibit (sorry_server_inhibit): once added, it is set to weight 0 when not needed instead of removed. */
-  sorryServer?: { addr: string; port: number; fwd?: Fwd; tun?: TunOptions; inhibit?: boolean };
+   *  inhibit (sorry_server_inhibit): once added, it is set to weight 0 when not needed instead of removed;
+   *  origin: its own statement (a refusal to add it names that line). */
+  sorryServer?: { addr: string; port: number; fwd?: Fwd; tun?: TunOptions; inhibit?: boolean; origin?: Origin };
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
   quorum: number;
   hysteresis: number;
