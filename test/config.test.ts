@@ -529,3 +529,37 @@ test('the tunnel verbs refuse what ipvsadm would not send: options on a non-TUN 
   r.ctl.call('editDest', { service: svc, addr: '192.168.8.20', port: 80, fwd: 'tun' });
   assert.match(formatRules(r.ctl.list(), N), /-i -w 3 --tun-type ipip\n/);
 });
+
+test('a service, a server of one service, a local address or a mark rule listed twice is refused when the file is read, at the second copy naming the first\'s line: a reload no longer keeps the last copy of a file the next start refuses', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-dup-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    writeFileSync(file, BASE);
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
+    r.ctl.config = cm;
+    cm.reload(false);
+    const table = formatRules(r.ctl.list(), N);
+    // The service the table has, again with another scheduler: the reload's difference (keyed by
+    // service) took the last copy; a start adds both and refuses the second.
+    writeFileSync(file, `${BASE}  - { proto: tcp, address: 192.168.8.200, port: 80, scheduler: rr }\n`);
+    assert.equal(configError(() => cm.reloadReport(false)), `${file}:23: services[2]: service TCP 192.168.8.200:80 is already at line 8 (list it once)`);
+    assert.equal(formatRules(r.ctl.list(), N), table);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const marks = 'marks:\n  - { fwmark: 1, proto: tcp, address: 192.168.8.201, ports: 443 }\n  - { fwmark: 1, proto: tcp, address: 192.168.8.201, ports: "443" }\nservices:\n';
+  const cases: Array<[string, string]> = [
+    [BASE.replace('192.168.8.21, weight: 1', '192.168.8.20, weight: 1'), 'f.yaml:14: services[0].servers[1]: server 192.168.8.20:80 is already at line 13 (list it once)'],
+    // A DR server takes the service's port: another port given is the same server.
+    [BASE.replace('192.168.8.21, weight: 1', '192.168.8.20, port: 8080'), 'f.yaml:14: services[0].servers[1]: server 192.168.8.20:80 is already at line 13 (list it once)'],
+    [BASE.replace('    scheduler: wrr\n', '    scheduler: wrr\n    local-addresses:\n      - 192.168.8.50\n      - 192.168.8.50\n'),
+      'f.yaml:14: services[0].local-addresses[1]: local address 192.168.8.50 is already at line 13 (list it once)'],
+    [BASE.replace('services:\n', marks), 'f.yaml:9: marks[1]: mark 1 TCP 192.168.8.201:443 is already at line 8 (list it once)'],
+    [`${BASE}  - { fwmark: 7 }\n  - { fwmark: 7, scheduler: rr }\n`, 'f.yaml:24: services[3]: service FWM 7 is already at line 23 (list it once)'],
+  ];
+  for (const [text, want] of cases) assert.equal(configError(() => parseConfig(text, 'f.yaml')), want);
+});

@@ -266,6 +266,17 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     },
   };
 
+  /**
+   * Fails on the second copy of `key` (a service, a server of one service, a local address, a
+   * mark rule), naming the first's line: a start adds both and refuses the second, while a
+   * reload's difference, keyed like this, would keep one copy and accept the file.
+   */
+  const once = (seen: Map<string, number>, key: string, f: Field, what: string): void => {
+    const first = seen.get(key);
+    if (first !== undefined) fail(file, f.line, f.path, `${what} is already at line ${first} (list it once)`);
+    seen.set(key, f.line);
+  };
+
   const cfg: ConfigFile = { file, daemon: {}, timeoutsLine: 1, services: [] };
   if (doc.contents === null) return cfg; // an empty file: no settings, no services
   const top = mapFields({ node: doc.contents as YamlNode, line: lineOf(doc.contents), path: '' }, TOP_KEYS);
@@ -353,6 +364,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   };
   const mk = top.get('marks');
   if (!isNull(mk)) {
+    const seenMarks = new Map<string, number>();
     cfg.marks = list(mk!).map((f) => {
       const m = mapFields(f, MARK_KEYS);
       const need = (k: string): Field => m.get(k) ?? fail(file, f.line, `${f.path}.${k}`, 'missing');
@@ -363,12 +375,15 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const lo = pm === null ? 0 : Number(pm[1]);
       const hi = pm === null ? 65535 : Number(pm[2] ?? pm[1]);
       if (pf !== undefined && (pm === null || hi > 65535 || lo > hi)) fail(file, pf.line, pf.path, `must be a port or a range PORT-PORT (0..65535), got ${show(pf)}`);
-      return { fwmark: int(need('fwmark'), 1, MAX_FWMARK), proto: protoOf(need('proto')), addr: helpers.ip(need('address')), portMin: lo, portMax: hi, line: f.line };
+      const rule = { fwmark: int(need('fwmark'), 1, MAX_FWMARK), proto: protoOf(need('proto')), addr: helpers.ip(need('address')), portMin: lo, portMax: hi, line: f.line };
+      once(seenMarks, markKey(rule), f, markText(rule));
+      return rule;
     });
   }
   const s = top.get('services');
   cfg.servicesKey = s !== undefined;
   if (!isNull(s)) {
+    const seenServices = new Map<string, number>();
     for (const sf of list(s!)) {
       const m = mapFields(sf, SERVICE_KEYS);
       const need = (k: string): Field => m.get(k) ?? fail(file, sf.line, `${sf.path}.${k}`, 'missing');
@@ -389,7 +404,13 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
         pe: m.get('pe') ? str(m.get('pe')!) : '',
         synproxy: m.get('synproxy') ? bool(m.get('synproxy')!) : false,
       };
-      const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map(str) : [];
+      once(seenServices, serviceId(spec), sf, `service ${serviceText(spec)}`);
+      const seenLaddrs = new Map<string, number>();
+      const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map((f) => {
+        const l = str(f);
+        once(seenLaddrs, l, f, `local address ${l}`);
+        return l;
+      }) : [];
       const dests: DesiredDest[] = [];
       const destLines: number[] = [];
       const forHealth: ServerForHealth[] = [];
@@ -414,6 +435,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       };
 
       if (!isNull(servers)) {
+        const seenDests = new Map<string, number>();
         for (const df of list(servers!)) {
           const dm = mapFields(df, SERVER_KEYS);
           const addr = str(dm.get('address') ?? fail(file, df.line, `${df.path}.address`, 'missing'));
@@ -432,8 +454,9 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
             lower: dm.get('lower') ? int(dm.get('lower')!, 0, MAX_THRESHOLD) : 0,
             ...tunFields(dm, fwd),
           });
-          destLines.push(df.line);
           const d = dests[dests.length - 1]!;
+          once(seenDests, `${d.addr}|${d.port}`, df, `server ${d.addr}:${d.port}`);
+          destLines.push(df.line);
           const tun = d.fwd === 'tun' ? { tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum } : undefined;
           forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, tun, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
         }
@@ -581,7 +604,7 @@ export interface Plan {
 const sk = serviceId;
 export const dk = (s: ServiceKey, addr: string, port: number): string => `${sk(s)}|${addr}|${port}`;
 const sname = serviceText;
-const mk = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.portMin}|${m.portMax}`;
+const markKey = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.portMin}|${m.portMax}`;
 
 
 const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
@@ -611,11 +634,11 @@ export function planReload(
   };
   // Marks first, deletions before additions (a mark moved to other ports must not overlap itself).
   // A config without `marks` leaves the table's alone (`marks: []` deletes them).
-  const wantMarks = new Map((cfg.marks ?? []).map((m) => [mk(m), m]));
-  const haveMarks = new Set((current.marks ?? []).map(mk));
-  for (const m of cfg.marks === undefined ? [] : current.marks ?? []) if (!wantMarks.has(mk(m))) push({ verb: 'delMark', args: m }, 1, `delete ${markText(m)}`);
+  const wantMarks = new Map((cfg.marks ?? []).map((m) => [markKey(m), m]));
+  const haveMarks = new Set((current.marks ?? []).map(markKey));
+  for (const m of cfg.marks === undefined ? [] : current.marks ?? []) if (!wantMarks.has(markKey(m))) push({ verb: 'delMark', args: m }, 1, `delete ${markText(m)}`);
   for (const m of cfg.marks ?? []) {
-    if (!haveMarks.has(mk(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${markText(m)}`);
+    if (!haveMarks.has(markKey(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${markText(m)}`);
   }
   const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
   for (const cur of current.services) {
