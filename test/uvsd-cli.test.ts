@@ -51,6 +51,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--addr without a prefix length', args: ['--addr', '192.168.8.10'], value: '192.168.8.10' },
   { name: '--mac zz:00:00:00:00:01', args: [...ADDR, '--mac', 'zz:00:00:00:00:01'], value: 'zz:00:00:00:00:01' },
   { name: '--mac multicast', args: [...ADDR, '--mac', '01:00:5e:00:00:01'], value: '01:00:5e:00:00:01' },
+  { name: '--mac all zeros (a bridge drops its frames)', args: [...ADDR, '--mac', '00:00:00:00:00:00'], value: '--mac 00:00:00:00:00:00 is not a valid station address' },
   { name: '--conn-max 0', args: [...ADDR, '--conn-max', '0'], value: '0' },
   { name: '--conn-max 1e3', args: [...ADDR, '--conn-max', '1e3'], value: '1e3' },
   { name: '--mtu 10', args: [...ADDR, '--mtu', '10'], value: '10' },

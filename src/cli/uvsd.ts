@@ -381,6 +381,11 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} is a multicast address`);
     process.exit(2);
   }
+  // A Linux bridge drops frames from the all-zero MAC (is_valid_ether_addr): uvsd would be unreachable.
+  if (mac.every((b) => b === 0)) {
+    console.error(`uvsd: --mac ${formatMac(mac)} is not a valid station address`);
+    process.exit(2);
+  }
   if (opts.checkConfig === true) {
     if (initial === undefined) {
       console.error('uvsd: --check-config needs --config or --keepalived-conf');
