@@ -9,8 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type ConfigManager } from '../src/control/config.js';
-import { formatRules } from '../src/control/printers.js';
-import { STATE_END, STATE_HEADER, StateFile, restoreState, stateProblem } from '../src/control/statefile.js';
+import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem } from '../src/control/statefile.js';
+import { formatRules, formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
 import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
 import type { Rig } from './helpers/harness.js';
 
@@ -65,6 +66,37 @@ test('a change during a write is written after it; a write that fails is reporte
   gone.changed();
   await gone.flush();
   assert.equal(readFileSync(join(dir, 'no-such-dir', 'state.yaml'), 'utf8'), framed('a: 2\n'));
+}));
+
+test('writes that fail show in uvsadm --status (state_file PATH failing for Ns: the error) and are tried again every STATE_RETRY_MS without a change; reported once, and once more when written again', (t) => withDir(async (dir) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const sub = join(dir, 'gone');
+  const file = join(sub, 'state.yaml');
+  const errors: string[] = [];
+  let recovered = 0;
+  const sf = new StateFile(file, (h) => `${h}\na: 1\n`, (e) => errors.push(e), () => recovered++);
+  const { r } = configRig();
+  r.ctl.info.stateFile = () => sf.status();
+  const line = (): string => formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
+  assert.equal(line(), `state_file ${file} not saved yet`);
+  sf.changed();
+  await sf.flush();
+  assert.match(line(), new RegExp(`^state_file ${file} failing for 0s: ENOENT: .*state\\.yaml\\.tmp' \\(nothing saved by this uvsd\\)$`));
+  // Tried again without a change, failing the same way: not reported again.
+  for (let i = 0; i < 3; i++) {
+    t.mock.timers.tick(STATE_RETRY_MS);
+    await sf.flush();
+  }
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0]!, /ENOENT/);
+  assert.equal(sf.status().error !== undefined, true);
+  // The directory back: the next try writes the table, with no change of it.
+  mkdirSync(sub);
+  t.mock.timers.tick(STATE_RETRY_MS);
+  await sf.flush();
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 1\n'));
+  assert.equal(recovered, 1);
+  assert.equal(line(), `state_file ${file} saved 0s ago`);
 }));
 
 test('a change that lands while a dump runs in slices makes the writer dump again (never writes a mix); after 3 such tries it dumps in one piece', () => withDir(async (dir) => {

@@ -14,6 +14,7 @@ import { UvsError } from '../control/errors.js';
 import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/listen.js';
 import { fifoPathProblem } from '../control/vrrpfifo.js';
+import { stateFilePathProblem } from '../control/statefile.js';
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
 export interface SettingsOptions extends DefenseOptions {
@@ -127,6 +128,8 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
   if (groupsWhy !== undefined) return `${at('haGroups') ?? '--ha-group'} ${groupsWhy}`;
   const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
   if (fifoWhy !== undefined) return `${at('vrrpFifo') ?? '--vrrp-fifo:'} ${fifoWhy}`;
+  const stateWhy = o.stateFile === undefined ? undefined : stateFilePathProblem(o.stateFile);
+  if (stateWhy !== undefined) return `${at('stateFile') ?? '--state-file:'} ${stateWhy}`;
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
     // The import would add the keepalived services again on top of the saved ones.
     const w = at('stateFile');

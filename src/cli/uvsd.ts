@@ -643,8 +643,10 @@ export async function main(argv: string[]): Promise<void> {
         done();
       }
     };
-    state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file'));
+    state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file; changes are not saved until it can (uvsadm --status: state_file)'),
+      () => log.info({ stateFile }, 'state file written again'));
     const s = state;
+    control.info.stateFile = () => s.status();
     control.onChange = () => s.changed();
     s.changed();
   }

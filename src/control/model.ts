@@ -4,6 +4,7 @@
 // a copy, so a refusal part-way leaves both the model and the datapath untouched.
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { StateFileStatus } from './statefile.js';
 import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
@@ -208,6 +209,8 @@ export interface ControlInfo {
   link?: () => LinkStatus;
   /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status; undefined while none is read. */
   vrrpFifo?: () => VrrpFifoStatus | undefined;
+  /** uvsd --state-file's writer, shown by status. */
+  stateFile?: () => StateFileStatus;
   /** uvsd --datapath-cpus: the datapath threads' CPUs and the main thread's, shown by status. */
   cpus?: CpuPinning;
 }

@@ -8,6 +8,7 @@ import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
 import { serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
@@ -415,6 +416,14 @@ function vrrpFifoText(f: VrrpFifoStatus): string {
   return `${f.path} events ${f.events} ignored ${f.ignored}${last}`;
 }
 
+/** uvsd --state-file: `PATH saved Ns ago`, or while writes fail `PATH failing for Ns: ERROR (...)`. */
+function stateFileText(f: StateFileStatus): string {
+  const ago = (t: number): string => `${Math.round((Date.now() - t) / 1000)}s`;
+  if (f.error === undefined || f.failingSince === undefined) return `${f.path} ${f.savedAt === undefined ? 'not saved yet' : `saved ${ago(f.savedAt)} ago`}`;
+  const onDisk = f.savedAt === undefined ? 'nothing saved by this uvsd' : `on disk: the table of ${ago(f.savedAt)} ago`;
+  return `${f.path} failing for ${ago(f.failingSince)}: ${f.error} (${onDisk})`;
+}
+
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
 export function formatStatus(st: StatusResult): string {
   const lines = [
@@ -430,6 +439,7 @@ export function formatStatus(st: StatusResult): string {
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
     ...(st.role === undefined ? [] : [`role ${roleText(st)}`]), // high availability (docs/ha.md)
     ...(st.vrrpFifo === undefined ? [] : [`vrrp_fifo ${vrrpFifoText(st.vrrpFifo)}`]),
+    ...(st.stateFile === undefined ? [] : [`state_file ${stateFileText(st.stateFile)}`]),
   ];
   const df = st.defense;
   if (df !== undefined) {

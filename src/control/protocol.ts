@@ -4,6 +4,7 @@
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { StateFileStatus } from './statefile.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import type { DefenseOptions } from '../datapath/pipeline.js';
 import type { VerbTypes } from './verbs.js';
@@ -322,6 +323,8 @@ export interface StatusResult {
   haGroups?: HaGroupRole[];
   /** keepalived's notify FIFO uvsd reads (uvsd --vrrp-fifo): lines read, ignored, the last one. */
   vrrpFifo?: VrrpFifoStatus;
+  /** uvsd --state-file: when the table was last written, and the error while writes fail. */
+  stateFile?: StateFileStatus;
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;

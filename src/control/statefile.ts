@@ -6,7 +6,7 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
@@ -24,6 +24,28 @@ export function stateProblem(text: string): string | undefined {
   }
   // Written before the end line existed: trusted as before, but not when it holds no setting.
   return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
+}
+
+/**
+ * Why uvsd could not write its state file at `path` (FILE.tmp is made in its directory, then
+ * renamed over it), or undefined: checked at start, else every change would be acknowledged and
+ * none kept.
+ */
+export function stateFilePathProblem(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return `${path} exists and is not a regular file`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  const dir = dirname(path);
+  try {
+    if (!statSync(dir).isDirectory()) return `${path}: ${dir} is not a directory`;
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${path}: its directory ${dir} does not exist` : `${path}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
+  }
+  return undefined;
 }
 
 /** Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). */
@@ -85,6 +107,19 @@ const SLICED_TRIES = 3;
 const DUMP_SPACING = 4;
 /** ... but never longer than this (ms) after the previous dump began. */
 const DUMP_WAIT_MAX_MS = 2000;
+/** A failed write is tried again after this long (ms) without waiting for a change: a disk made
+ *  free again, a directory put back, is written without one. */
+export const STATE_RETRY_MS = 5000;
+
+/** The writer's state, as uvsadm --status shows it. */
+export interface StateFileStatus {
+  path: string;
+  /** When (ms since the epoch) the table was last written. */
+  savedAt?: number;
+  /** The last write's error while writes fail, and since when (ms since the epoch). */
+  error?: string;
+  failingSince?: number;
+}
 
 /**
  * The writer: changed() after every change of the table; the table is dumped once per turn of
@@ -111,13 +146,27 @@ export class StateFile {
   private dumpMs = 0;
   /** A save waiting for the spacing after the last dump (its timer), or undefined. */
   private spaced: Promise<void> | undefined;
+  private savedAt: number | undefined;
+  private failure: { error: string; since: number } | undefined;
+  /** The retry after a failed write (STATE_RETRY_MS). */
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(
     readonly file: string,
     /** The table as a config file whose first line is `header`. */
     private readonly dump: StateDump,
+    /** Told when writes start failing, or fail otherwise (not at each retry with the same error). */
     private readonly onError: (message: string) => void,
+    /** Told when a write succeeds after failed ones. */
+    private readonly onRecovered?: () => void,
   ) {}
+
+  status(): StateFileStatus {
+    return {
+      path: this.file, ...(this.savedAt === undefined ? {} : { savedAt: this.savedAt }),
+      ...(this.failure === undefined ? {} : { error: this.failure.error, failingSince: this.failure.since }),
+    };
+  }
 
   changed(): void {
     this.gen++;
@@ -141,7 +190,7 @@ export class StateFile {
     }
     if (this.spaced !== undefined) return; // the save waiting for its spacing dumps this change too
     if (this.gen === this.dumpedGen) return; // a dump that ran again for a change already has it
-    this.writing = this.dumpAndWrite().catch((e: unknown) => this.onError((e as Error).message)).finally(() => {
+    this.writing = this.dumpAndWrite().catch((e: unknown) => this.failed((e as Error).message)).finally(() => {
       this.writing = undefined;
       if (!this.again) return;
       this.again = false;
@@ -158,6 +207,14 @@ export class StateFile {
     });
   }
 
+  private failed(error: string): void {
+    if (this.failure?.error !== error) this.onError(error);
+    this.failure = { error, since: this.failure?.since ?? Date.now() };
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.changed(), STATE_RETRY_MS);
+    this.retry.unref();
+  }
+
   private async dumpAndWrite(): Promise<void> {
     let text: string;
     this.dumpStart = performance.now();
@@ -171,8 +228,14 @@ export class StateFile {
       }
     }
     this.dumpMs = performance.now() - this.dumpStart;
-    if (text === this.saved) return;
+    // While writes fail, the last text written may be gone with its directory: written again.
+    if (text === this.saved && this.failure === undefined) return;
     await writeDurably(this.file, text);
     this.saved = text;
+    this.savedAt = Date.now();
+    if (this.failure === undefined) return;
+    this.failure = undefined;
+    clearTimeout(this.retry);
+    this.onRecovered?.();
   }
 }

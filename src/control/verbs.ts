@@ -748,6 +748,7 @@ export const VERBS = {
       ...(ctx.control.info.txqueuelen === undefined ? {} : { txqueuelen: ctx.control.info.txqueuelen }),
       ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
       ...(fifo !== undefined ? { vrrpFifo: fifo } : {}),
+      ...(ctx.control.info.stateFile !== undefined ? { stateFile: ctx.control.info.stateFile() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       conns: dp.ct.count,
