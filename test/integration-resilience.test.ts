@@ -5,6 +5,7 @@
 //  - a table filled to --conn-max by a UDP burst still takes a new TCP client within a second;
 //  - uvsd killed (SIGKILL) and restarted with --state-file comes back with its table, the client
 //    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s;
+//  - a state file refused at start is renamed aside (FILE.refused-TIME) before uvsd writes its table;
 //  - the TAP deleted under uvsd stops it in order, and a restart with its state file forwards again.
 //  - the TAP set down, out of its bridge, the bridge deleted: logged once each way, shown by --status,
 //    the TAP put back on the re-created bridge;
@@ -168,6 +169,30 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
     } finally {
       await watch.stop(1000);
     }
+  });
+});
+
+test('a state file refused at start (its table refused) is renamed aside before uvsd writes its table, logged with its new name; uvsadm --status shows the state file saved', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
+    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+    await lab.startUvsd(['--state-file', stateFile]);
+    await drService(lab);
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:443`, '-s', 'wrr']);
+    for (let i = 0; i < 30 && !readFileSync(stateFile, 'utf8').includes('port: 443'); i++) await delay(100);
+    lab.uvsd!.child.kill('SIGKILL');
+    await lab.uvsd!.exited;
+    // One service it cannot take (as a server off the --addrs of a restart): the whole file is
+    // refused, the other uvsadm-made service with it.
+    const text = readFileSync(stateFile, 'utf8').replace('scheduler: wrr', 'scheduler: nosuch');
+    writeFileSync(stateFile, text);
+    await lab.startUvsd(['--state-file', stateFile]);
+    const [line] = await waitLog(lab, /^state file refused; kept as /);
+    const keptAs = (JSON.parse(line!) as { keptAs: string }).keptAs;
+    assert.match(keptAs, new RegExp(`^${stateFile.replaceAll('.', '\\.')}\\.refused-\\d{8}T\\d{6}Z$`));
+    assert.equal(readFileSync(keptAs, 'utf8'), text, 'the refused file, byte for byte');
+    assert.equal(await lab.uvsadmMust(['-Sn']), '', 'started without it');
+    const status = (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '));
+    assert.match(status ?? '', new RegExp(`^state_file ${stateFile.replaceAll('.', '\\.')} saved \\d+s ago$`));
   });
 });
 

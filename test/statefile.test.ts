@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type ConfigManager } from '../src/control/config.js';
-import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem } from '../src/control/statefile.js';
+import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem, type RefusedState } from '../src/control/statefile.js';
 import { formatRules, formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
@@ -198,6 +198,9 @@ const started = (config = BASE_CONFIG): { r: Rig; cm: ConfigManager } => {
   return d;
 };
 const rules = (r: Rig): string => formatRules(r.ctl.list(), N);
+/** A start's time, and how a state file refused then is renamed. */
+const AT = new Date('2026-12-05T10:21:33.456Z');
+const STAMP = '20261205T102133Z';
 
 /** The state file a director with more than CONFIG writes (a service and a weight changed by uvsadm). */
 const written = async (file: string): Promise<{ text: string; table: string }> => {
@@ -231,7 +234,7 @@ test('a 0-byte state file is refused ("empty"): the --config table stays, and is
   writeFileSync(file, '');
   const { r, cm } = started();
   const configTable = rules(r);
-  assert.deepEqual(restoreState(cm, file), { refused: `${file}: empty` });
+  assert.deepEqual(restoreState(cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}` });
   assert.equal(rules(r), configTable);
   const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
   sf.changed();
@@ -250,7 +253,7 @@ test('a state file cut anywhere before its end line is refused ("incomplete: no 
     writeFileSync(file, text.slice(0, n));
     const { r, cm } = started();
     const configTable = rules(r);
-    assert.deepEqual(restoreState(cm, file), { refused: `${file}: incomplete: no end marker (cut off?)` }, `cut at ${n}`);
+    assert.deepEqual((restoreState(cm, file) as RefusedState).refused, `${file}: incomplete: no end marker (cut off?)`, `cut at ${n}`);
     assert.equal(rules(r), configTable);
   }
   // Every cut: only the end line's own newline may be missing.
@@ -274,6 +277,30 @@ test('a state file of the version before the end line (no header, no end line) s
   writeFileSync(file, '# uvsd configuration, written by uvsadm --dump-config\n');
   const b = started();
   const configTable = rules(b.r);
-  assert.deepEqual(restoreState(b.cm, file), { refused: `${file}: empty (comments only)` });
+  assert.deepEqual((restoreState(b.cm, file) as RefusedState).refused, `${file}: empty (comments only)`);
   assert.equal(rules(b.r), configTable);
+}));
+
+test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writes its table there: the uvsadm-made services it holds are kept, and a later refusal never overwrites an earlier one', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  // uvsd restarted without the --addr one server needs: the whole file is refused, its valid
+  // uvsadm-made services with it. Before, the --config table was written over it at once.
+  const text = (await written(file)).text.replace('192.168.8.23', '10.99.0.1');
+  writeFileSync(file, text);
+  const { r, cm } = started();
+  const configTable = rules(r);
+  const res = restoreState(cm, file, AT) as RefusedState;
+  assert.match(res.refused, /Real server is not on a directly connected network/);
+  assert.equal(res.keptAs, `${file}.refused-${STAMP}`);
+  assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'kept byte for byte');
+  assert.equal(existsSync(file), false);
+  assert.equal(rules(r), configTable);
+  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'still there once uvsd wrote its table');
+  // Refused again in the same second: the next name, the first copy untouched.
+  writeFileSync(file, '');
+  assert.deepEqual(restoreState(started().cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}.1` });
+  assert.equal(readFileSync(res.keptAs, 'utf8'), text);
 }));

@@ -629,26 +629,34 @@ export async function main(argv: string[]): Promise<void> {
     // The table saved by the previous run wins over --config's (it has every later change).
     // A broken state file must not keep the balancer down: say so and go on without it.
     const r = restoreState(config, stateFile);
-    if (r !== undefined && 'refused' in r) log.error({ stateFile, error: r.refused }, 'state file refused; starting without it');
-    else if (r !== undefined) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
-    // Written after every change of the table (uvsadm, reload, health checks, drain timers),
-    // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
-    // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one).
-    const dump = async (header: string, sliced: boolean): Promise<string> => {
-      if (!sliced) return config.dump(header);
-      const { pause, done } = control.slicer('state file');
-      try {
-        return await config.dumpSliced(header, pause);
-      } finally {
-        done();
-      }
-    };
-    state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file; changes are not saved until it can (uvsadm --status: state_file)'),
-      () => log.info({ stateFile }, 'state file written again'));
-    const s = state;
-    control.info.stateFile = () => s.status();
-    control.onChange = () => s.changed();
-    s.changed();
+    const refused = r !== undefined && 'refused' in r ? r : undefined;
+    if (r !== undefined && 'changes' in r) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+    else if (refused?.keptAs !== undefined) log.error({ stateFile, error: refused.refused, keptAs: refused.keptAs }, `state file refused; kept as ${refused.keptAs}; starting without it`);
+    if (refused !== undefined && refused.keptAs === undefined) {
+      // Writing the table would overwrite the only copy of the refused one: not written, and said so.
+      log.error({ stateFile, error: refused.refused, keepError: refused.keepError }, 'state file refused and could not be renamed aside; starting without it and not writing it');
+      const since = Date.now();
+      control.info.stateFile = () => ({ path: stateFile, error: `refused at start and not renamed aside (${refused.keepError}): left as it is, changes are not saved`, failingSince: since });
+    } else {
+      // Written after every change of the table (uvsadm, reload, health checks, drain timers),
+      // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
+      // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one).
+      const dump = async (header: string, sliced: boolean): Promise<string> => {
+        if (!sliced) return config.dump(header);
+        const { pause, done } = control.slicer('state file');
+        try {
+          return await config.dumpSliced(header, pause);
+        } finally {
+          done();
+        }
+      };
+      state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file; changes are not saved until it can (uvsadm --status: state_file)'),
+        () => log.info({ stateFile }, 'state file written again'));
+      const s = state;
+      control.info.stateFile = () => s.status();
+      control.onChange = () => s.changed();
+      s.changed();
+    }
   }
 
   // Signals are handled from here on, before anything waits: a SIGTERM that arrives right after

@@ -6,7 +6,7 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
@@ -56,17 +56,46 @@ export function readStateFile(file: string): ConfigFile {
   return parseConfig(text, file);
 }
 
+/** A refused state file at start: why, and where it was kept (or why it could not be). */
+export interface RefusedState {
+  refused: string;
+  keptAs?: string;
+  keepError?: string;
+}
+
 /**
  * uvsd's start: the state file's table applied over the one in place (--config's), all or
- * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid)
- * changes nothing: uvsd goes on with the table it has.
+ * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid,
+ * its table refused) changes nothing: uvsd goes on with the table it has, and the file is
+ * renamed aside (keepRefused) before uvsd writes that table in its place.
  */
-export function restoreState(config: ConfigManager, file: string): { changes: string[] } | { refused: string } | undefined {
+export function restoreState(config: ConfigManager, file: string, now = new Date()): { changes: string[] } | RefusedState | undefined {
   if (!existsSync(file)) return undefined;
   try {
     return { changes: config.apply(readStateFile(file), false) };
   } catch (e) {
-    return { refused: (e as Error).message };
+    const refused = (e as Error).message;
+    try {
+      return { refused, keptAs: keepRefused(file, now) };
+    } catch (k) {
+      return { refused, keepError: (k as NodeJS.ErrnoException).code ?? (k as Error).message };
+    }
+  }
+}
+
+/**
+ * Rename a refused state file to FILE.refused-YYYYMMDDTHHMMSSZ (the time of the refusal; .1, .2
+ * ... after it if that name is taken, so an earlier refused file is never overwritten) and return
+ * the new name. Under Restart=on-failure no operator gets to copy it aside before uvsd writes
+ * its table there, and the file may hold every change made with uvsadm.
+ */
+export function keepRefused(file: string, now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  for (let n = 0; ; n++) {
+    const to = `${file}.refused-${stamp}${n === 0 ? '' : `.${n}`}`;
+    if (existsSync(to)) continue;
+    renameSync(file, to);
+    return to;
   }
 }
 
