@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 
 const UNIT = join(repoRoot, 'contrib', 'uvsd.service');
@@ -57,6 +57,13 @@ test('systemd unit: uvsd accepts the ExecStart= command line (--check-config, th
     const yaml = join(dir, 'uvsd.yaml');
     writeFileSync(yaml, 'daemon:\n  tap: uvs0\n  addresses: [192.168.8.10/24]\nservices:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    scheduler: rr\n    servers:\n      - address: 192.168.8.20\n');
     args[at + 1] = yaml;
+    // The unit's --state-file is in /var/lib/uvs, which systemd creates (StateDirectory=uvs) before
+    // ExecStart; uvsd refuses a state file whose directory does not exist, so here: a scratch one.
+    const sf = args.indexOf('--state-file');
+    if (sf >= 0) {
+      assert.equal(dirname(args[sf + 1]!), `/var/lib/${unitValue(text, 'StateDirectory')}`, 'systemd makes the state file\'s directory');
+      args[sf + 1] = join(dir, 'state.yaml');
+    }
     const [node, ...argv] = uvsdArgv([...args, '--check-config']);
     const r = spawnSync(node!, argv, { encoding: 'utf8', timeout: 30_000, cwd: repoRoot });
     assert.equal(r.status, 0, `uvsd ${args.join(' ')} --check-config: ${r.stderr}`);
