@@ -53,7 +53,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
     assert.equal((await lab.call(d2, 'status', {})).role, 'backup');
     const daemonOut = (await lab.uvsadm(d1, ['-L', '--daemon'])).stdout;
     assert.match(daemonOut, /^master sync daemon \(mcast=br0, syncid=1, maxlen=1472, group=224\.0\.0\.81, port=8848, ttl=1, auth=hmac-sha256\)$/m);
-    assert.match(daemonOut, /^backup sync daemon \(mcast=br0, syncid=1, maxlen=1472, group=224\.0\.0\.81, port=8848, auth=hmac-sha256\)$/m);
+    assert.match(daemonOut, /^backup sync daemon \(mcast=br0, syncid=1, maxlen=1472, group=224\.0\.0\.81, port=8848, ttl=1, auth=hmac-sha256\)$/m);
     assert.match(daemonOut, /^role master /m);
 
     await t.test('NAT + FULLNAT: 100 long-lived connections complete byte-identical when the master box is SIGKILLed', async () => {

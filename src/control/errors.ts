@@ -15,6 +15,8 @@ export const ERRORS = {
   INVALID: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
   TOO_MANY: 'Memory allocation problem',
   NO_TRACE: 'No such trace session',
+  SYNC_RUNNING: 'Daemon has already run',
+  SYNC_NOT_RUNNING: 'No daemon is running',
   // ipvsadm's own checks (also made by the daemon, for clients other than uvsadm).
   ZERO_PORT: 'Zero port specified for non-persistent service',
   OPS_NOT_UDP: 'One-Packet Scheduling is only for UDP virtual services',
@@ -49,8 +51,6 @@ export const ERRORS = {
   BAD_CONFIG: 'Invalid configuration',
   BAD_SYNC: 'Invalid sync daemon setting',
   NO_HA_GROUP: 'No such HA group',
-  SYNC_RUNNING: 'Sync daemon already running',
-  SYNC_NOT_RUNNING: 'No such sync daemon running',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',
@@ -63,7 +63,7 @@ export type ErrorCode = keyof typeof ERRORS;
  *  BAD_CONFIG, whose message already names the file, line and field. */
 const MESSAGE_ONLY: ReadonlySet<string> = new Set<ErrorCode>([
   'SERVICE_EXISTS', 'NO_SERVICE', 'SERVICE_NOT_FOUND', 'DEST_EXISTS', 'DEST_NOT_FOUND', 'BAD_SCHEDULER', 'BAD_THRESHOLDS',
-  'INVALID', 'TOO_MANY', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
+  'INVALID', 'TOO_MANY', 'SYNC_RUNNING', 'SYNC_NOT_RUNNING', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
   'BAD_CONFIG',
 ]);
 

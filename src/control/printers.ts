@@ -388,8 +388,8 @@ export function formatDrain(d: DrainStatus): string {
 export function formatDaemon(r: DaemonResult): string {
   const lines: string[] = [];
   for (const d of r.daemons) {
-    let l = `${d.state} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=${d.group}, port=${d.port}`;
-    if (d.state === 'master') l += `, ttl=${d.ttl}`;
+    // ipvsadm prints ttl= for both: the kernel reports mcast_ttl for the backup daemon too.
+    let l = `${d.state} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=${d.group}, port=${d.port}, ttl=${d.ttl}`;
     if (d.peer !== undefined) l += `, peer=${d.peer}`;
     lines.push(`${l}, auth=${d.auth})`);
   }
