@@ -19,6 +19,7 @@ import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protoc
 import { formatDaemon, formatStatus } from '../src/control/printers.js';
 import { refusalLine, type UvsError } from '../src/control/errors.js';
 import { createMetrics } from '../src/metrics/collectors.js';
+import { startRoleOps } from '../src/cli/settings.js';
 import { parseExposition } from './helpers/prom.js';
 
 const CLIENT = '10.0.0.50';
@@ -95,6 +96,21 @@ test('a backup answers ARP only for its fixed address, forwards nothing, and tak
   assert.equal(r.run(syn).length, 1, 'the master forwards');
   assert.equal(r.counters().role_changes, 2);
   assert.throws(() => r.ctl.call('setRole', { role: 'primary' }), /role must be master or backup, got "primary"/);
+});
+
+test('role_changes counts switches, not the role uvsd starts with (role: backup): 0 after the start, 1 after a takeover', async () => {
+  const r = director(false);
+  const groups = [{ name: 'web', addrs: [parseIp(VIP)] }];
+  r.dp.apply(startRoleOps({ role: 'backup', haGroup: groups }));
+  assert.equal(r.dp.link.anyMaster, false);
+  assert.deepEqual(r.dp.link.groupNames, ['default', 'web']);
+  const metric = async () => parseExposition(await createMetrics(r.dp, { process: false }).text()).get('uvs_role_changes_total');
+  assert.equal(r.counters().role_changes, 0);
+  assert.equal(await metric(), 0);
+  r.ctl.call('setRole', { role: 'master' });
+  assert.equal(r.counters().role_changes, 1);
+  assert.equal(await metric(), 1);
+  assert.deepEqual(startRoleOps({ role: 'master' }), [], 'a master starts as a datapath does');
 });
 
 test('a takeover\'s gratuitous ARP is sent again 1 s and 5 s later; a master told again announces again; a backup stops the repeats', () => {

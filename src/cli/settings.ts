@@ -6,6 +6,7 @@
 import { formatIp, parseIp } from '../datapath/addr.js';
 import { formatAddr, networkOf, type LinkAddr } from '../datapath/link.js';
 import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
+import type { DpOp } from '../datapath/ops.js';
 import {
   daemonKeyName, defenseChanges, MAX_HA_GROUPS, parseAddrText, parseHaGroup, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload,
   type DaemonSettings, type HaGroupSpec,
@@ -60,6 +61,14 @@ export function fileOptions(d: DaemonSettings): Record<string, unknown> {
     else o[k] = v;
   }
   return o;
+}
+
+/** The HA groups and the role uvsd starts with, as datapath ops (the role is no switch: not counted in role_changes). */
+export function startRoleOps(o: Pick<SettingsOptions, 'haGroup' | 'role'>): DpOp[] {
+  const ops: DpOp[] = [];
+  if (o.haGroup !== undefined) ops.push({ op: 'haGroups', groups: o.haGroup });
+  if (o.role === 'backup') ops.push({ op: 'setRole', master: false, start: true });
+  return ops;
 }
 
 /** The defenses as the datapath takes them. */

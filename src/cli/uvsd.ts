@@ -13,7 +13,6 @@ import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, t
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
-import type { DpOp } from '../datapath/ops.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
@@ -38,7 +37,7 @@ import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
-import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf } from './settings.js';
+import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
 import { missingNodeFlags } from './node-flags.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
@@ -497,9 +496,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const cpus = opts.datapathCpus === undefined ? undefined : pinMainThread(opts.datapathCpus, group !== undefined);
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
-  const roleOps: DpOp[] = [];
-  if (opts.haGroup !== undefined) roleOps.push({ op: 'haGroups', groups: opts.haGroup });
-  if (opts.role === 'backup') roleOps.push({ op: 'setRole', master: false });
+  const roleOps = startRoleOps(opts);
   if (roleOps.length > 0) {
     dp.apply(roleOps);
     group?.apply(roleOps);

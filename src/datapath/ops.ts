@@ -78,7 +78,8 @@ export type DpOp =
    * (uvsd --ha-group, active/active) the role is per group: `group` is its index in haGroups'
    * order + 1 (0: the addresses of no named group); none: every group.
    */
-  | { op: 'setRole'; master: boolean; group?: number }
+  /** start: the role uvsd starts with (no switch: role_changes counts it not). */
+  | { op: 'setRole'; master: boolean; group?: number; start?: boolean }
   /** The HA groups (uvsd --ha-group), at start and on reload: each name with the addresses that move with it (Link.setGroups). */
   | { op: 'haGroups'; groups: Array<{ name: string; addrs: number[] }> }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */

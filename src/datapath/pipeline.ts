@@ -1566,7 +1566,7 @@ export class Datapath implements Output {
         if (group >= this.link.groupNames.length) return; // checked by the control verb
         if (this.link.setRole(op.master, group)) {
           this.marking = this.syncOn && this.link.anyMaster;
-          this.counters.c[C.role_changes]++;
+          if (op.start !== true) this.counters.c[C.role_changes]++;
         }
         // Take over at once: gratuitous ARP for every address that moved with the role, again
         // 1 s and 5 s later. A master told so again announces again (keepalived's notify after a
