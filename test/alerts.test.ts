@@ -36,7 +36,7 @@ test('the alerts read only series uvsd exports (a renamed metric fails here)', a
   const m = createMetrics(r.dp, {
     link: () => ({ iface: 'uvs0', state: 'up', operstate: 'up', master: 'br0', ok: true, since: '' }),
     portDrops: () => ({ queue_full: 0 }),
-    sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0 },
+    sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0 },
   });
   const exported = new Set([...(await m.text()).matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]!));
   const read = new Set<string>();

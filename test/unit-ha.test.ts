@@ -323,7 +323,7 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
   // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
   assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
-    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1 other_syncid=0\\)\n$`));
+    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1 other_syncid=0 from_master=0\\)\n$`));
   b.ctl.call('stopDaemon', { state: 'backup' });
   assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), (e: UvsError) =>
     e.message === 'No daemon is running: backup' && refusalLine(e.code, e.text, e.detail) === 'No daemon is running');
@@ -368,7 +368,7 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   await send(dg, MSG_DUMP_REQUEST, 5, 2, PAIR_KEY);
   await until(() => st.otherSyncid >= 2);
   assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 0, 0, 0], 'ignored, counted apart, nothing installed');
-  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=2\)$/m);
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=2 from_master=0\)$/m);
   assert.equal(await metric(), 2);
   await send(dg, MSG_DATA, 3, 3, PAIR_KEY);
   await until(() => st.received > 0);
@@ -379,6 +379,59 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   await send(masterRecord(46001), MSG_DATA, 7, 4, PAIR_KEY);
   await until(() => b.dp.ct.count > 1);
   assert.deepEqual([st.otherSyncid, b.dp.ct.count], [2, 2]);
+}));
+
+/** The types of the sync datagrams b's daemon sends from now on (its socket's send, opened with key). */
+function sentTypes(b: Rig, key: string): number[] {
+  const types: number[] = [];
+  const sock = (b.ctl.sync as unknown as { sock: dgram.Socket }).sock;
+  const send = sock.send.bind(sock) as (msg: Buffer, port: number, addr: string) => void;
+  (sock as unknown as { send: typeof send }).send = (msg, port, addr) => {
+    const r = open(msg, Buffer.from(key));
+    if (typeof r === 'object') types.push(r.type);
+    send(msg, port, addr);
+  };
+  return types;
+}
+
+test('a split brain: sync data received while master is dropped, counted from_master (not received; -L --daemon, /metrics) and warned about once a minute', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  const warnings: string[] = [];
+  b.ctl.sync.setLog((msg) => warnings.push(msg));
+  b.ctl.call('setRole', { role: 'master' });
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const dg = masterRecord();
+  await send(dg, MSG_DATA, 3, 1, PAIR_KEY);
+  await send(dg, MSG_DATA, 3, 2, PAIR_KEY);
+  await until(() => st.fromMaster >= 2);
+  assert.deepEqual([st.fromMaster, st.received, b.dp.ct.count], [2, 0, 0], 'dropped, counted apart, nothing installed');
+  assert.deepEqual(warnings, ['sync data from another master (127.0.0.1) while master: split brain?'], 'one warning for both');
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role master \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=0 from_master=2\)$/m);
+  assert.equal(parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text()).get('uvs_sync_messages_from_master_total'), 2);
+}));
+
+test('a director going from master to backup (a split brain healed) asks the master for its whole table at once, as a starting backup daemon does', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  b.ctl.call('setRole', { role: 'master' });
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const types = sentTypes(b, PAIR_KEY);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(types.filter((t) => t === MSG_DUMP_REQUEST), [], 'a master asks for nothing');
+  b.ctl.call('setRole', { role: 'backup' });
+  await until(() => types.includes(MSG_DUMP_REQUEST));
+  assert.deepEqual(types.filter((t) => t === MSG_DUMP_REQUEST), [MSG_DUMP_REQUEST], 'one request within a tick of the switch');
+  // The master's dump is installed now.
+  await send(masterRecord(), MSG_DATA, 3, 1, PAIR_KEY);
+  await until(() => b.dp.ct.count > 0);
+  assert.equal(b.dp.ct.count, 1);
+  // With HA groups: one group going backup asks too.
+  b.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp(VIP)] }] }]);
+  b.ctl.call('setRole', { role: 'master', group: 'web' });
+  await new Promise((r) => setTimeout(r, 150));
+  types.length = 0;
+  b.ctl.call('setRole', { role: 'backup', group: 'web' });
+  await until(() => types.includes(MSG_DUMP_REQUEST));
+  assert.ok(types.includes(MSG_DUMP_REQUEST));
 }));
 
 test('SyncProducer: marks lost to a full ring start a full dump (counted as an overflow dump); a dump is asked only of a master; groups of at most `per` records', () => {

@@ -394,7 +394,7 @@ export function formatDaemon(r: DaemonResult): string {
     lines.push(`${l}, auth=${d.auth})`);
   }
   const s = r.stats;
-  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid})`);
+  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid} from_master=${s.fromMaster})`);
   return lines.join('\n') + '\n';
 }
 

@@ -10,7 +10,10 @@
 //   records here, where they are sealed and sent in the same datagrams and rate.
 // backup: verify, count sequence gaps, and install the records through a datapath op, only
 //   while this director is backup; with workers, each record on the worker that will see its
-//   connection's frames (Datapath.syncOwner). At start it asks the master for its whole table.
+//   connection's frames (Datapath.syncOwner). It asks the master for its whole table at start
+//   and whenever its director (or an HA group of it) goes from master to backup: a split brain's
+//   loser missed what the winner opened meanwhile, and the winner re-sends an entry only at half
+//   its timeout. Data received while master (of every group) is dropped and counted fromMaster.
 // Both states may run at once (each director of a pair usually runs both; the role decides).
 // With HA groups (active/active) "master" means master of some group: both directors send, and
 // each installs only the records of the groups it is backup for (Datapath.installRecord).
@@ -33,6 +36,8 @@ export const MAX_DATAGRAMS_PER_TICK = 32;
 /** A starting backup repeats its dump request this often until data arrives, at most DUMP_ASKS times. */
 const DUMP_ASK_MS = 1000;
 const DUMP_ASKS = 10;
+/** At most one "split brain?" warning per this long (the count is in stats.fromMaster). */
+const FROM_MASTER_WARN_MS = 60_000;
 
 export type SyncState = 'master' | 'backup';
 
@@ -57,6 +62,8 @@ export interface SyncStats {
   authFailed: number;
   /** Authenticated datagrams ignored: for another syncid than the daemon that would take them. */
   otherSyncid: number;
+  /** Data from another master dropped because this director is master too (a split brain). */
+  fromMaster: number;
   malformed: number;
   records: number;
   dumps: number;
@@ -81,7 +88,7 @@ export function defaultInterface(): string | undefined {
 }
 
 export class SyncDaemon {
-  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, malformed: 0, records: 0, dumps: 0 };
+  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0, malformed: 0, records: 0, dumps: 0 };
   private readonly dp: Datapath;
   private readonly daemons = new Map<SyncState, SyncConfig>();
   private sock: dgram.Socket | undefined;
@@ -102,6 +109,9 @@ export class SyncDaemon {
   private askedDumps = 0;
   private readonly overflowDumps: number[] = [];
   private readonly buf: Buffer = Buffer.alloc(65536);
+  /** Each HA group's role (true: master) at the last look, by name: a change to backup asks for the table. */
+  private roles = new Map<string, boolean>();
+  private fromMasterWarned = -Infinity;
   private log: (msg: string, extra?: Record<string, unknown>) => void;
 
   constructor(dp: Datapath, private readonly workers?: Workers, log: (msg: string, extra?: Record<string, unknown>) => void = () => {}) {
@@ -144,13 +154,14 @@ export class SyncDaemon {
     }
     if (this.sock === undefined) await this.openSocket(c, key);
     this.daemons.set(state, c);
+    this.watchRoles();
     if (state === 'master') {
       if (this.workers !== undefined) {
         const w = this.workers;
         w.syncMaster(true, recordsPerDatagram(c.maxlen), Math.ceil(MAX_DATAGRAMS_PER_TICK / w.count));
       } else this.producer?.start();
-    } else {
-      this.askForDump();
+    } else if (!this.dp.link.active) {
+      this.askForDump(); // a master would not install it: it asks when it becomes backup (watchRoles)
     }
     this.timer ??= setInterval(() => this.tick(), SYNC_INTERVAL_MS);
   }
@@ -176,6 +187,7 @@ export class SyncDaemon {
     if (this.askTimer) clearInterval(this.askTimer);
     this.timer = undefined;
     this.askTimer = undefined;
+    this.roles = new Map();
     try {
       this.sock?.close();
     } catch {
@@ -241,7 +253,24 @@ export class SyncDaemon {
     }, DUMP_ASK_MS);
   }
 
+  /** A backup daemon asks for the whole table when its director, or one of its HA groups, went from master to backup. */
+  private watchRoles(): void {
+    const groupNames = this.dp.link.groupNames;
+    const roles = this.dp.link.roles();
+    let changed = groupNames.length !== this.roles.size;
+    let demoted = false;
+    groupNames.forEach((name, i) => {
+      const was = this.roles.get(name);
+      if (was !== roles[i]) changed = true;
+      if (was === true && roles[i] !== true) demoted = true;
+    });
+    if (!changed) return;
+    this.roles = new Map(groupNames.map((name, i) => [name, roles[i] === true]));
+    if (demoted) this.askForDump();
+  }
+
   private tick(): void {
+    this.watchRoles();
     const c = this.daemons.get('master');
     if (c === undefined) return;
     const per = recordsPerDatagram(c.maxlen);
@@ -332,6 +361,17 @@ export class SyncDaemon {
       this.stats.otherSyncid++;
       return;
     }
+    // A master (of every group) installs nothing: its own table is the truth (split brain is
+    // keepalived's to end). Another master sending means both are: counted apart, and said.
+    if (r.type === MSG_DATA && b !== undefined && this.dp.link.active) {
+      this.stats.fromMaster++;
+      const now = Date.now();
+      if (now - this.fromMasterWarned >= FROM_MASTER_WARN_MS) {
+        this.fromMasterWarned = now;
+        this.log(`sync data from another master (${from}) while master: split brain?`, { from, fromMaster: this.stats.fromMaster });
+      }
+      return;
+    }
     this.stats.received++;
     if (r.type === MSG_DUMP_REQUEST) {
       if (m !== undefined) this.dumpRequested();
@@ -342,9 +382,6 @@ export class SyncDaemon {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
     }
-    // A master (of every group) installs nothing: its own table is the truth (split brain is
-    // keepalived's to end).
-    if (this.dp.link.active) return;
     if (this.workers === undefined) {
       this.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);
       return;
