@@ -563,3 +563,66 @@ test('a service, a server of one service, a local address or a mark rule listed 
   ];
   for (const [text, want] of cases) assert.equal(configError(() => parseConfig(text, 'f.yaml')), want);
 });
+
+test('daemon.sync: the sync daemons uvsd starts with, in uvsadm --start-daemon\'s terms: FILE:LINE errors, the key file and interface checked as at start, started, dumped back as read; a reload reports a change as ignored', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { combinationProblem, checkDaemonReload, fileOptions, settingsOf } = await import('../src/cli/settings.js');
+  const { startSyncDaemons, syncWhere } = await import('../src/control/syncconf.js');
+  type Opts = Parameters<typeof combinationProblem>[0];
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-sync-'));
+  const key = join(dir, 'sync.key');
+  writeFileSync(key, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const text = (d: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${d}services: []\n`;
+  const sync = `  sync:\n    master: { syncid: 7, mcast-interface: lo, sync-peer: 127.0.0.1, sync-key-file: ${key}, mcast-port: ${port}, mcast-ttl: 2 }\n    backup:\n      syncid: 7\n      mcast-interface: lo\n      sync-peer: 127.0.0.1\n      sync-key-file: ${key}\n      mcast-port: ${port}\n`;
+  const opts = (c: ReturnType<typeof parseConfig>): Opts => ({ ...fileOptions(c.daemon), file: c } as unknown as Opts);
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  try {
+    const cfg = parseConfig(text(sync), 'u.yaml');
+    assert.deepEqual(cfg.daemon.sync, {
+      master: { syncid: 7, mcastInterface: 'lo', syncPeer: '127.0.0.1', keyFile: key, port, ttl: 2 },
+      backup: { syncid: 7, mcastInterface: 'lo', syncPeer: '127.0.0.1', keyFile: key, port },
+    });
+    assert.deepEqual(cfg.syncLines, { master: 4, backup: 6 });
+    assert.equal(combinationProblem(opts(cfg), () => false), undefined);
+    for (const [d, msg] of [
+      ['  sync:\n    backup: { syncid: 1 }\n', 'u.yaml:4: daemon.sync.backup.sync-key-file: missing (the shared secret\'s file: sync is always authenticated)'],
+      ['  sync:\n    backup: { sync-key-file: /k, syncid: 300 }\n', 'u.yaml:4: daemon.sync.backup.syncid: must be an integer 0..255, got 300'],
+      ['  sync:\n    backup: { sync-key-file: /k, mcast-ttl: 0 }\n', 'u.yaml:4: daemon.sync.backup.mcast-ttl: must be an integer 1..255, got 0'],
+      ['  sync:\n    backup: { sync-key-file: /k, interface: eth0 }\n', 'u.yaml:4: daemon.sync.backup.interface: unknown field (known: syncid, mcast-interface, sync-peer, sync-key-file, sync-maxlen, mcast-group, mcast-port, mcast-ttl)'],
+      ['  sync:\n    primary: {}\n', 'u.yaml:4: daemon.sync.primary: unknown field (known: master, backup)'],
+    ] as const) {
+      assert.equal(configError(() => parseConfig(text(d), 'u.yaml')), msg);
+    }
+    // What needs the host, as uvsadm --start-daemon checks it: refused at start (and by a reload) with the daemon's line.
+    for (const [d, msg] of [
+      [`  sync:\n    master: { sync-key-file: ${key}, sync-peer: 127.0.0.1 }\n    backup: { sync-key-file: ${join(dir, 'nope')}, sync-peer: 127.0.0.1 }\n`, `u.yaml:5: daemon.sync.backup: sync-key-file ${join(dir, 'nope')}: ENOENT`],
+      [`  sync:\n    backup: { sync-key-file: ${key}, mcast-interface: nosuch0 }\n`, 'u.yaml:4: daemon.sync.backup: mcast-interface "nosuch0" does not exist or has no IPv4 address'],
+      [`  sync:\n    backup: { sync-key-file: ${key}, sync-peer: 127.0.0.1, mcast-group: 10.1.1.1 }\n`, 'u.yaml:4: daemon.sync.backup: mcast-group "10.1.1.1" is not a multicast address'],
+    ] as const) {
+      assert.equal(combinationProblem(opts(parseConfig(text(d), 'u.yaml')), () => false), msg);
+    }
+    // A start with the key starts both daemons; the dump writes them back as read.
+    const cm = new ConfigManager(r.ctl, undefined, settingsOf(opts(cfg)));
+    await startSyncDaemons(r.ctl, cfg.daemon.sync!, (s) => syncWhere(cfg, s));
+    assert.deepEqual([r.ctl.sync.running('master'), r.ctl.sync.running('backup')], [true, true]);
+    const dumped = cm.dump();
+    assert.match(dumped, /^ {2}sync:\n {4}master:\n {6}syncid: 7\n {6}mcast-interface: lo\n {6}sync-peer: 127\.0\.0\.1\n/m);
+    assert.deepEqual(parseConfig(dumped, 'dump.yaml').daemon.sync, cfg.daemon.sync);
+    // A daemon that cannot start says where it came from.
+    r.ctl.call('stopDaemon', { state: 'backup' });
+    await assert.rejects(startSyncDaemons(r.ctl, { master: { keyFile: key, syncPeer: '127.0.0.1', port } }, (s) => syncWhere(cfg, s)),
+      /^Error: u\.yaml:4: daemon\.sync\.master: Daemon has already run: master$/);
+    // A reload: a changed daemon.sync is read at start only; uvsadm changes the running daemons.
+    const changed = parseConfig(text(sync.replace('mcast-ttl: 2', 'mcast-ttl: 3')), 'u.yaml');
+    const o = { ...opts(cfg), fromCli: new Set<string>(), defaults: {} } as unknown as Opts;
+    const { ignored } = checkDaemonReload(o, settingsOf(opts(cfg)), changed);
+    assert.equal(ignored.length, 1);
+    assert.match(ignored[0]!, /^ignored daemon\.sync \{.*"ttl":2.*\} -> \{.*"ttl":3.*\}: read at start only \(uvsadm --stop-daemon \/ --start-daemon change the running daemons\)$/);
+  } finally {
+    r.ctl.sync.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

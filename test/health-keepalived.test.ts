@@ -197,6 +197,14 @@ virtual_server fwmark 1 {
   ]);
 });
 
+test('keepalived\'s lvs_sync_daemon (global_defs) and lvs_sync_daemon_interface (vrrp_instance) are ignored with a warning naming daemon.sync', () => {
+  const { warnings } = parseKeepalived('global_defs {\n  router_id d1\n  lvs_sync_daemon eth0 VI_1 id 5\n}\nvrrp_instance VI_1 {\n  interface eth0\n  lvs_sync_daemon_interface eth0\n}\n', 'k.conf');
+  assert.deepEqual(warnings.filter((w) => w.includes('daemon.sync')), [
+    'k.conf:3: lvs_sync_daemon ignored: start uvs\'s sync daemons with daemon.sync in the --config file (or uvsadm --start-daemon), which also take the key file (docs/ha.md)',
+    'k.conf:7: lvs_sync_daemon_interface ignored: start uvs\'s sync daemons with daemon.sync in the --config file (or uvsadm --start-daemon), which also take the key file (docs/ha.md)',
+  ]);
+});
+
 test('ha_suspend is imported (no checks while the other director holds the VIP); it takes no argument', () => {
   const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend\n  real_server 1.2.3.5 80 {\n  }\n}\nvirtual_server 1.2.3.4 81 {\n}\n', 'k.conf');
   assert.deepEqual(warnings, []);

@@ -304,3 +304,52 @@ test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writ
   assert.deepEqual(restoreState(started().cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}.1` });
   assert.equal(readFileSync(res.keptAs, 'utf8'), text);
 }));
+
+test('the state file keeps the running sync daemons (daemon.sync, rewritten on uvsadm --start-daemon / --stop-daemon): a restart with it starts them again, before --config\'s; none left running is kept as none', () => withDir(async (dir) => {
+  const { startSyncDaemons, syncAtStart, syncWhere } = await import('../src/control/syncconf.js');
+  const file = join(dir, 'state.yaml');
+  const key = join(dir, 'sync.key');
+  writeFileSync(key, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const daemon = (state: string) => ({ state, syncid: 4, mcastInterface: 'lo', syncPeer: '127.0.0.1', keyFile: key, port });
+  const config = parseConfig(BASE_CONFIG, 'uvsd.yaml'); // no daemon.sync
+  const a = started();
+  const b = started();
+  try {
+    // Started by hand (uvsadm --start-daemon): the state file is written again with them.
+    const sf = new StateFile(file, (h) => a.cm.dump(h), (e) => assert.fail(e));
+    a.r.ctl.onChange = () => sf.changed();
+    await a.r.ctl.call('startDaemon', daemon('master'));
+    await a.r.ctl.call('startDaemon', daemon('backup'));
+    await sf.flush();
+    assert.match(readFileSync(file, 'utf8'), /^ {2}sync:\n {4}master:\n/m);
+    a.r.ctl.call('stopDaemon', { state: 'master' });
+    await sf.flush();
+    a.r.ctl.sync.close();
+    // The restart: the table and the backup daemon come back.
+    const res = restoreState(b.cm, file);
+    assert.ok(res !== undefined && 'saved' in res, JSON.stringify(res));
+    const at = syncAtStart(config, res.saved);
+    assert.deepEqual(at?.sync, { backup: { syncid: 4, mcastInterface: 'lo', syncPeer: '127.0.0.1', keyFile: key, port } });
+    assert.equal(at?.from.file, file);
+    await startSyncDaemons(b.r.ctl, at!.sync, (s) => syncWhere(at!.from, s));
+    assert.deepEqual([b.r.ctl.sync.running('master'), b.r.ctl.sync.running('backup')], [false, true]);
+    b.cm.settings.sync = at!.sync; // as uvsd records what it started
+    // Both stopped by uvsadm: written as none ({}), which wins over a --config daemon.sync at the next start.
+    b.r.ctl.call('stopDaemon', { state: 'backup' });
+    const sf2 = new StateFile(file, (h) => b.cm.dump(h), (e) => assert.fail(e));
+    sf2.changed();
+    await sf2.flush();
+    assert.match(readFileSync(file, 'utf8'), /^ {2}sync: \{\}$/m);
+    const withSync = { ...config, daemon: { ...config.daemon, sync: { backup: { keyFile: key } } } };
+    const again = restoreState(started().cm, file);
+    assert.ok(again !== undefined && 'saved' in again);
+    assert.deepEqual(syncAtStart(withSync, again.saved)?.sync, {});
+    // A state file without daemon.sync (none ran, or written before it existed): --config's.
+    assert.deepEqual(syncAtStart(withSync, config)?.sync, { backup: { keyFile: key } });
+    assert.equal(syncAtStart(config, undefined), undefined);
+  } finally {
+    a.r.ctl.sync.close();
+    b.r.ctl.sync.close();
+  }
+}));

@@ -417,12 +417,51 @@ test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where 
     const metrics = file('metrics.yaml', 'daemon:\n  tap: uvs0\n  metrics: banana\n');
     const gateway = file('gateway.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 999.1.1.1\n');
     const offNet = file('offnet.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  gateway: 10.1.0.1\n');
+    const syncKey = file('sync.yaml', 'daemon:\n  addresses: [192.168.8.10/24]\n  sync:\n    backup: { sync-peer: 127.0.0.1, sync-key-file: /nonexistent-uvs/sync.key }\n');
     const cases: Array<[string[], string]> = [
       [['--config', addrs, ...ADDR], `${addrs}:2: daemon.addresses[0]: invalid address "300.1.1.1/99"`],
       [['--config', metrics, ...ADDR, '--metrics', '127.0.0.1:9478'], `${metrics}:3: daemon.metrics: invalid --metrics port in "banana"`],
       [['--config', gateway, ...ADDR, '--gateway', '192.168.8.1'], `${gateway}:3: daemon.gateway: must be an IPv4 address, got "999.1.1.1"`],
       [['--config', offNet], `${offNet}:3: daemon.gateway: 10.1.0.1 is not inside any network of the addresses (192.168.8.10/24)`],
+      // daemon.sync as uvsadm --start-daemon checks it: a key file that is not there.
+      [['--config', syncKey, ...ADDR], `${syncKey}:4: daemon.sync.backup: sync-key-file /nonexistent-uvs/sync.key: ENOENT`],
     ];
     await assertAllRefused(cases);
+  });
+});
+
+test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart starts again those uvsadm left running (a restarted backup does not come back without sync)', { timeout: 60_000 }, async (t) => {
+  await withLab(t, 'uvssyncd', async (lab, tmp) => {
+    const ns = await lab.addNs('sync');
+    await lab.must(['ip', 'link', 'set', 'lo', 'up'], ns);
+    const key = join(tmp, 'sync.key');
+    writeFileSync(key, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+    const cfg = join(tmp, 'uvsd.yaml');
+    const d = `{ syncid: 5, mcast-interface: lo, sync-peer: 127.0.0.1, sync-key-file: ${key} }`;
+    writeFileSync(cfg, `daemon:\n  role: backup\n  sync:\n    master: ${d}\n    backup: ${d}\nservices: []\n`);
+    const sock = join(tmp, 'u.sock');
+    const daemons = (): Promise<string> => lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null);
+    const run = async (fn: () => Promise<void>): Promise<void> => {
+      const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--state-file', join(tmp, 'state.yaml')]), { cwd: repoRoot });
+      try {
+        await p.waitForLine(/uvsd started/, 10_000);
+        await fn();
+      } finally {
+        assert.equal(await p.stop(3000), 0, p.stderr());
+      }
+    };
+    const line = (state: string) => new RegExp(`^${state} sync daemon \\(mcast=lo, syncid=5, maxlen=1472, group=224\\.0\\.0\\.81, port=8848, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)$`, 'm');
+    await run(async () => {
+      const out = await daemons();
+      assert.match(out, line('master'));
+      assert.match(out, line('backup'));
+      await lab.must(uvsadmArgv(['--socket', sock, '--stop-daemon', 'master']), null);
+    });
+    // The restart (Restart=on-failure, a reboot): the state file's daemons, not --config's.
+    await run(async () => {
+      const out = await daemons();
+      assert.doesNotMatch(out, line('master'));
+      assert.match(out, line('backup'));
+    });
   });
 });

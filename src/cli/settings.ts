@@ -16,6 +16,9 @@ import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/listen.js';
 import { fifoPathProblem } from '../control/vrrpfifo.js';
 import { stateFilePathProblem } from '../control/statefile.js';
+import { syncConfigOf } from '../control/verbs.js';
+import { syncWhere, type SyncSettings } from '../control/syncconf.js';
+import type { SyncState } from '../sync/daemon.js';
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
 export interface SettingsOptions extends DefenseOptions {
@@ -31,6 +34,8 @@ export interface SettingsOptions extends DefenseOptions {
   /** --ha-group (repeatable; commander's attribute name). */
   haGroup?: HaGroupSpec[];
   vrrpFifo?: string;
+  /** daemon.sync of the --config file (no command-line option). */
+  sync?: SyncSettings;
   stateFile?: string;
   keepalivedConf?: string;
   bgpInclude?: string;
@@ -91,7 +96,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
   return {
     tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
     socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
-    haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo,
+    haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo, sync: o.sync,
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
   };
@@ -137,6 +142,14 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
   if (groupsWhy !== undefined) return `${at('haGroups') ?? '--ha-group'} ${groupsWhy}`;
   const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
   if (fifoWhy !== undefined) return `${at('vrrpFifo') ?? '--vrrp-fifo:'} ${fifoWhy}`;
+  for (const [state, spec] of Object.entries(o.sync ?? {})) {
+    // As uvsadm --start-daemon checks it (the interface, the key file ...): a start refuses it here, not later.
+    try {
+      syncConfigOf({ state, ...spec });
+    } catch (e) {
+      return `${file === undefined ? 'daemon.sync:' : syncWhere(file, state as SyncState)} ${(e as UvsError).detail ?? (e as Error).message}`;
+    }
+  }
   const stateWhy = o.stateFile === undefined ? undefined : stateFilePathProblem(o.stateFile);
   if (stateWhy !== undefined) return `${at('stateFile') ?? '--state-file:'} ${stateWhy}`;
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
@@ -193,7 +206,7 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
   const problem = combinationProblem(next, (name) => opts.fromCli.has(name));
   if (problem !== undefined) throw new UvsError('BAD_CONFIG', cfg.file, problem);
   const want = settingsOf(next);
-  const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : String(v));
+  const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
   const ignored: string[] = [];
   const applied: DaemonApplied = {};
   const changes: string[] = [];
@@ -203,7 +216,9 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
     if (k === 'haGroups') applied.haGroups = next.haGroup ?? [];
     else if (k === 'vrrpFifo') applied.vrrpFifo = { path: next.vrrpFifo };
     else {
-      ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (restart uvsd to change it)`);
+      // The running sync daemons change with uvsadm (a restart with --state-file starts the saved ones).
+      const how = k === 'sync' ? 'uvsadm --stop-daemon / --start-daemon change the running daemons' : 'restart uvsd to change it';
+      ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (${how})`);
       continue;
     }
     changes.push(`set ${name} ${was} -> ${now}`);

@@ -27,6 +27,7 @@ import {
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
 import { StateFile, restoreState } from '../control/statefile.js';
+import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -621,13 +622,18 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   let state: StateFile | undefined;
+  /** The state file read at start, if it was accepted (its daemon.sync: the sync daemons that ran). */
+  let saved: ConfigFile | undefined;
   if (opts.stateFile !== undefined) {
     const stateFile = opts.stateFile;
     // The table saved by the previous run wins over --config's (it has every later change).
     // A broken state file must not keep the balancer down: say so and go on without it.
     const r = restoreState(config, stateFile);
     const refused = r !== undefined && 'refused' in r ? r : undefined;
-    if (r !== undefined && 'changes' in r) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+    if (r !== undefined && 'changes' in r) {
+      saved = r.saved;
+      log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+    }
     else if (refused?.keptAs !== undefined) log.error({ stateFile, error: refused.refused, keptAs: refused.keptAs }, `state file refused; kept as ${refused.keptAs}; starting without it`);
     if (refused !== undefined && refused.keptAs === undefined) {
       // Writing the table would overwrite the only copy of the refused one: not written, and said so.
@@ -720,6 +726,21 @@ export async function main(argv: string[]): Promise<void> {
       // refused: logged by onReload, the table is unchanged
     }
   });
+
+  // daemon.sync (the state file's, else --config's), before the socket answers: a restarted
+  // backup gets the master's connections again without anyone running uvsadm --start-daemon.
+  const syncStart = syncAtStart(opts.file, saved);
+  if (syncStart !== undefined) {
+    try {
+      await startSyncDaemons(control, syncStart.sync, (s) => syncWhere(syncStart.from, s));
+    } catch (e) {
+      release();
+      console.error(`uvsd: cannot start the sync daemon: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    config.settings.sync = syncStart.sync;
+    slog.info({ daemons: Object.keys(syncStart.sync), from: syncStart.from.file }, 'sync daemons started');
+  }
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {

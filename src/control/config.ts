@@ -21,6 +21,8 @@ import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { parseListen } from '../metrics/listen.js';
+import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
+import type { SyncState } from '../sync/daemon.js';
 
 /** Daemon settings a config file may carry (command-line options win over them). */
 export interface DaemonSettings {
@@ -53,6 +55,8 @@ export interface DaemonSettings {
   haGroups?: string[];
   /** keepalived's notify FIFO uvsd reads its VRRP transitions from (docs/ha.md). Read at start only. */
   vrrpFifo?: string;
+  /** The connection sync daemons to start (uvsadm --start-daemon's settings; docs/ha.md). Read at start only. */
+  sync?: SyncSettings;
   /** BGP through BIRD (docs/scale-out.md): the include uvsd writes, BIRD's control socket, the routes' next hop. */
   bgpInclude?: string;
   bgpBirdSocket?: string;
@@ -74,7 +78,7 @@ export const RELOADABLE_DAEMON_KEYS = {
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
   connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
-  bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
+  sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
 } as const;
 
 /** The config file's spelling of a daemon setting. */
@@ -152,6 +156,8 @@ export interface ConfigFile {
   services: DesiredService[];
   /** The line of each daemon setting the file has (for errors found after parsing). */
   daemonLines?: Partial<Record<keyof DaemonSettings, number>>;
+  /** The line of each daemon of daemon.sync. */
+  syncLines?: Partial<Record<SyncState, number>>;
   /** The file has a `services` key (`services: []` included): a reload may delete every service. */
   servicesKey?: boolean;
   /** uvsadm --add-mark rules (`marks:`), each with its line; none (no `marks` key): a reload leaves the table's alone. */
@@ -169,7 +175,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -338,6 +344,31 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     });
     set('haGroups', (f) => list(f).map(parsed(parseHaGroup)));
     set('vrrpFifo', str);
+    // Each daemon's values as uvsadm --start-daemon takes them; what needs the host (the
+    // interface, the key file) is checked with the other settings (settings.ts combinationProblem).
+    set('sync', (f) => {
+      const out: SyncSettings = {};
+      const syncLines: Partial<Record<SyncState, number>> = {};
+      cfg.syncLines = syncLines;
+      for (const [state, df] of mapFields(f, ['master', 'backup'])) {
+        const dm = mapFields(df, Object.keys(SYNC_KEYS));
+        const spec: SyncSpec = {};
+        const num = (k: string, min: number, max: number): number | undefined => (dm.get(k) === undefined ? undefined : int(dm.get(k)!, min, max));
+        const text = (k: string, parse: (v: Field) => string): string | undefined => (dm.get(k) === undefined ? undefined : parse(dm.get(k)!));
+        spec.syncid = num('syncid', 0, 255);
+        spec.mcastInterface = text('mcast-interface', checked(ifnameProblem));
+        spec.syncPeer = text('sync-peer', helpers.ip);
+        spec.keyFile = text('sync-key-file', str) ?? fail(file, df.line, `${df.path}.sync-key-file`, 'missing (the shared secret\'s file: sync is always authenticated)');
+        spec.maxlen = num('sync-maxlen', 0, 65507);
+        spec.group = text('mcast-group', helpers.ip);
+        spec.port = num('mcast-port', 1, 65535);
+        spec.ttl = num('mcast-ttl', 1, 255);
+        for (const k of Object.keys(spec) as Array<keyof SyncSpec>) if (spec[k] === undefined) delete spec[k];
+        out[state as SyncState] = spec;
+        syncLines[state as SyncState] = df.line;
+      }
+      return out;
+    });
     set('secureTcpAbove', frac);
     set('evictAbove', frac);
     set('maxConnRatePerSource', (f) => int(f, 0, 1_000_000));
@@ -919,6 +950,10 @@ export class ConfigManager {
     if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
     if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
+    // The running sync daemons (uvsadm --start-daemon / --stop-daemon included): a restart with
+    // the state file starts them again. None running is written ({}) when uvsd started some.
+    const sync = syncSettingsOf(this.control.sync.info());
+    if (Object.keys(sync).length > 0 || s.sync !== undefined) daemon.sync = syncYaml(sync);
     const services = this.control.model.services;
     const marks = this.control.model.marks.map((k) => {
       const o: Record<string, unknown> = { fwmark: k.fwmark, proto: k.proto, address: formatIp(k.vip) };

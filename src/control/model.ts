@@ -320,7 +320,8 @@ export class Control {
   /** Bumped by every change of the model (a sliced batch notices changes made meanwhile). */
   private changes = 0;
   /** Called after every change reached the datapath (uvsd --state-file saves the table), and
-   *  when the director's drain changes (uvsd --bgp-include announces or withdraws). */
+   *  when the director's drain changes (uvsd --bgp-include announces or withdraws), and when a
+   *  sync daemon starts or stops (the state file keeps them). */
   onChange: (() => void) | undefined;
   /** uvsadm --drain: when the director began draining (ms since epoch) and for how long at most (s). */
   drain: { since: number; timeoutS: number } | undefined;

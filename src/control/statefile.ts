@@ -67,12 +67,14 @@ export interface RefusedState {
  * uvsd's start: the state file's table applied over the one in place (--config's), all or
  * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid,
  * its table refused) changes nothing: uvsd goes on with the table it has, and the file is
- * renamed aside (keepRefused) before uvsd writes that table in its place.
+ * renamed aside (keepRefused) before uvsd writes that table in its place. `saved` is the file
+ * read (its daemon.sync: the sync daemons that ran, syncAtStart).
  */
-export function restoreState(config: ConfigManager, file: string, now = new Date()): { changes: string[] } | RefusedState | undefined {
+export function restoreState(config: ConfigManager, file: string, now = new Date()): { changes: string[]; saved: ConfigFile } | RefusedState | undefined {
   if (!existsSync(file)) return undefined;
   try {
-    return { changes: config.apply(readStateFile(file), false) };
+    const saved = readStateFile(file);
+    return { changes: config.apply(saved, false), saved };
   } catch (e) {
     const refused = (e as Error).message;
     try {

@@ -694,7 +694,10 @@ export const VERBS = {
     const cfg = syncConfigOf(a);
     const sync = ctx.control.sync;
     if (sync.running(state)) throw new UvsError('SYNC_RUNNING', state);
-    return sync.start(state, cfg).then(() => null, (e: Error) => {
+    return sync.start(state, cfg).then(() => {
+      ctx.control.onChange?.(); // the state file keeps the running daemons (daemon.sync)
+      return null;
+    }, (e: Error) => {
       throw new UvsError('BAD_SYNC', e.message);
     });
   }),
@@ -703,6 +706,7 @@ export const VERBS = {
   stopDaemon: verb<{ state: 'master' | 'backup' }, null>(false, (ctx, a) => {
     if (a.state !== 'master' && a.state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(a.state)}`);
     if (!ctx.control.sync.stop(a.state)) throw new UvsError('SYNC_NOT_RUNNING', a.state);
+    ctx.control.onChange?.();
     return null;
   }),
 
@@ -778,7 +782,7 @@ export function roleStatus(dp: Datapath): { role: 'master' | 'backup'; haGroups?
 }
 
 /** A --start-daemon request → the daemon's settings; BAD_SYNC naming the offending value. */
-function syncConfigOf(a: Record<string, unknown>): SyncConfig {
+export function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   const num = (v: unknown, what: string, min: number, max: number, dflt: number): number => {
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new UvsError('BAD_SYNC', `${what} ${JSON.stringify(v)} (${min}..${max})`);

@@ -414,6 +414,12 @@ class Parser {
       const inner = st.block ? [...new Set(st.block.map((s) => s.key))] : [];
       const why = /^vrrp_/.test(st.key) ? 'uvs does no VRRP' : 'not a virtual_server';
       this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
+      // keepalived would run the sync daemons; uvs's need a key file keepalived has no keyword for.
+      for (const sd of st.block ?? []) {
+        if (sd.key === 'lvs_sync_daemon' || sd.key === 'lvs_sync_daemon_interface') {
+          this.warn(sd, `${sd.key} ignored: start uvs's sync daemons with daemon.sync in the --config file (or uvsadm --start-daemon), which also take the key file (docs/ha.md)`);
+        }
+      }
     }
     return { services };
   }
