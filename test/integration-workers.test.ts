@@ -281,7 +281,36 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
   await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both', OPTS, async (t) => {
+/**
+ * -x counts a server's connections on both workers: 12 held connections, rs1 at -x 3, holds 3
+ * (before, each worker let 3 in: 6); status.json, the status page's data and uvs_dest_overloaded
+ * say rs1 is overloaded (before, always false with workers: the shadow never saw the mark).
+ */
+async function thresholdsAcrossWorkers(t: TestContext, lab: DrLab): Promise<void> {
+  const [rs1, rs2] = lab.servers;
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+  await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1!.addr}:80`, '-g', '-w', '1', '-x', '3']);
+  await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2!.addr}:80`, '-g', '-w', '1']);
+  const held: HoldConn[] = [];
+  try {
+    for (let i = 0; i < 12; i++) held.push(await lab.hold());
+    const served = held.map((h) => h.first.server);
+    t.diagnostic(`held: ${served.join(' ')}`);
+    assert.equal(served.filter((s) => s === rs1!.name).length, 3, `rs1 (-x 3) took 3 of 12: ${served.join(' ')}`);
+    const d = (await lab.list()).services.find((s) => s.port === 80)!.dests.find((x) => x.addr === rs1!.addr)!;
+    assert.equal(d.active + d.inactive, 3, '-Ln: 3 connections on rs1 over both workers');
+    const st = JSON.parse(await getInDirector(lab, `http://${METRICS}/status.json`)) as { services: { port: number; dests: { addr: string; overloaded: boolean }[] }[] };
+    const over = st.services.filter((s) => s.port === 80).flatMap((s) => s.dests).map((x) => [x.addr, x.overloaded]);
+    assert.deepEqual(over, [[rs1!.addr, true], [rs2!.addr, false]], 'status.json: rs1 overloaded');
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    const gauge = ex.samples.filter((x) => x.name === 'uvs_dest_overloaded' && x.labels.service === `${VIP}:80`).map((x) => [x.labels.server, x.value]);
+    assert.deepEqual(gauge, [[`${rs1!.addr}:80`, 1], [`${rs2!.addr}:80`, 0]], 'uvs_dest_overloaded');
+  } finally {
+    for (const h of held) await h.close();
+  }
+}
+
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
@@ -291,6 +320,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
     await traceOfBoth(t, lab);
     await editReachesBoth(lab, '-g');
     await largeTableZeroAndClear(lab);
+    await thresholdsAcrossWorkers(t, lab);
   });
 });
 

@@ -16,6 +16,7 @@ import { steerWorker } from '../src/datapath/steer.js';
 import { REC_CONN, REC_EXPIRE, REC_LEN, RF_TEMPLATE } from '../src/datapath/syncrec.js';
 import { wr16, wr32 } from '../src/datapath/frame.js';
 import { FWD_FULLNAT, FWD_NAT } from '../src/modes/types.js';
+import { DEST_MAX, destLoad } from '../src/datapath/dests.js';
 
 const GW = '10.0.0.254';
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -313,4 +314,35 @@ test('sync to a backup with workers: a record goes to the worker its connection\
     ends.add(k);
   }
   assert.equal(ends.size, 2, 'spread by port');
+});
+
+test('thresholds with 2 workers: -x counts the server\'s connections on both workers (shared marks), and a worker takes the server again once the other\'s connections end', () => {
+  const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const load = destLoad(2, DEST_MAX);
+  const w = [0, 1].map((index) => {
+    const r = rig({ worker: { index, count: 2, load } });
+    r.ctl.addService({ ...service, sched: 'rr' });
+    r.ctl.addDest({ service, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1, upper: 2 });
+    r.ctl.addDest({ service, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+    for (const s of RS.slice(0, 2)) r.learn(s.ip, s.mac);
+    r.sink.take();
+    return r;
+  });
+  let sport = 40000;
+  /** The server (index in RS) worker k sends a new connection to. */
+  const open = (k: number): number => {
+    const out = w[k].run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: sport++, dport: 80, flags: TCP_FLAGS.SYN }));
+    assert.equal(out.length, 1);
+    return RS.findIndex((s) => s.mac.replaceAll(':', '') === out[0].subarray(0, 6).toString('hex'));
+  };
+  const got = Array.from({ length: 12 }, (_, i) => open(i % 2));
+  assert.equal(got.filter((s) => s === 0).length, 2, `-x 2: two connections in all, not two per worker: ${got.join(' ')}`);
+  const list = w[0].ctl.list().services[0]!.dests;
+  assert.equal(list[0].active + list[0].inactive, 1, 'worker 0 holds one of them');
+  // Worker 1's connection ends (its clock): under 3/4 of -x, the mark clears, and worker 0 (which
+  // neither bound nor unbound anything) schedules the server again.
+  w[1].advance(200_000);
+  w[1].dp.tick();
+  assert.equal(w[1].dp.ct.count, 0);
+  assert.ok([open(0), open(0)].includes(0), 'worker 0 takes the server again');
 });

@@ -7,6 +7,9 @@ import { f64, u32 } from './counters.js';
 
 export const DEST_F_USED = 1;
 
+/** Destination slots without uvsd --dest-max. */
+export const DEST_MAX = 4096;
+
 /** Told when a watched destination's connection counts (or overload flag) change: the
  *  least-load schedulers' tournament trees (src/sched/tourney.ts) for large services. */
 export interface LoadWatcher {
@@ -14,6 +17,28 @@ export interface LoadWatcher {
 }
 /** Over its upper threshold (ipvsadm -x): no new connections until under the lower one (-y). */
 export const DEST_F_OVERLOAD = 2;
+
+/**
+ * uvsd --workers: what the workers share so the -x/-y thresholds count a server's connections
+ * on every worker (src/datapath/group.ts makes it): each worker's active and inactive arrays
+ * (its own among them, by worker index) and one overload mark per slot. over[d] is 1 while d is
+ * overloaded; over[max] is bumped on every change, so a worker notices with one load per batch
+ * (syncOverload) and mirrors the marks into its flags.
+ */
+export interface DestLoad {
+  active: Uint32Array[];
+  inactive: Uint32Array[];
+  over: Int32Array;
+}
+
+/** A DestLoad for `workers` tables of `max` slots, on SharedArrayBuffers. */
+export function destLoad(workers: number, max: number): DestLoad {
+  return {
+    active: Array.from({ length: workers }, () => u32(max, true)),
+    inactive: Array.from({ length: workers }, () => u32(max, true)),
+    over: new Int32Array(new SharedArrayBuffer(4 * (max + 1))),
+  };
+}
 
 /** Statistic numbers for DestTable.total() and .retired. */
 export const STAT_CONNS = 0;
@@ -56,18 +81,24 @@ export class DestTable {
    */
   readonly kept: Float64Array;
   readonly retired: Float64Array;
+  /** uvsd --workers: the counts and overload marks of all workers (undefined: this table alone). */
+  private readonly load: DestLoad | undefined;
+  /** load.over[max] when this table last mirrored the marks. */
+  private overGen = 0;
 
   /** shared: the statistics (conns .. outBytes, active, inactive, persist, kept, retired) live on
-   *  SharedArrayBuffers, for the main thread to sum (uvsd --workers). */
-  constructor(max: number, shared = false) {
+   *  SharedArrayBuffers, for the main thread to sum (uvsd --workers). load: this is worker
+   *  `index` of the workers sharing it (its active and inactive arrays are load's). */
+  constructor(max: number, shared = false, load?: { load: DestLoad; index: number }) {
     this.max = max;
     this.addr = new Int32Array(max);
     this.port = new Uint16Array(max);
     this.fwd = new Uint8Array(max);
     this.flags = new Uint8Array(max);
     this.weight = new Int32Array(max);
-    this.active = u32(max, shared);
-    this.inactive = u32(max, shared);
+    this.load = load?.load;
+    this.active = load?.load.active[load.index] ?? u32(max, shared);
+    this.inactive = load?.load.inactive[load.index] ?? u32(max, shared);
     this.persist = u32(max, shared);
     this.watcher = new Array<LoadWatcher | undefined>(max).fill(undefined);
     this.upper = new Uint32Array(max);
@@ -103,7 +134,7 @@ export class DestTable {
   setThresholds(d: number, upper: number, lower: number): void {
     this.upper[d] = upper;
     this.lower[d] = lower;
-    if (upper === 0) this.flags[d] &= ~DEST_F_OVERLOAD;
+    if (upper === 0) this.mark(d, false);
     else this.checkOverload(d);
   }
 
@@ -219,13 +250,70 @@ export class DestTable {
   }
 
   /** As ip_vs_bind_dest/ip_vs_unbind_dest: OVERLOAD at total >= upper; cleared under lower
-   *  (or, without one, when total * 4 < upper * 3). */
+   *  (or, without one, when total * 4 < upper * 3). With workers the total is every worker's. */
   private checkOverload(d: number): void {
-    const total = this.active[d] + this.inactive[d];
+    const l = this.load;
+    let total = 0;
+    if (l === undefined) total = this.active[d] + this.inactive[d];
+    else for (let w = 0; w < l.active.length; w++) total += l.active[w][d] + l.inactive[w][d];
     const up = this.upper[d];
     const lo = this.lower[d];
-    if (total >= up) this.flags[d] |= DEST_F_OVERLOAD;
-    else if (lo !== 0 ? total < lo : total * 4 < up * 3) this.flags[d] &= ~DEST_F_OVERLOAD;
+    if (total >= up) this.mark(d, true);
+    else if (lo !== 0 ? total < lo : total * 4 < up * 3) this.mark(d, false);
+  }
+
+  /** Set or clear d's overload mark (uvsd --workers: the shadow copies the workers' marks with it). */
+  mark(d: number, over: boolean): void {
+    if (over) this.flags[d] |= DEST_F_OVERLOAD;
+    else this.flags[d] &= ~DEST_F_OVERLOAD;
+    const l = this.load;
+    if (l !== undefined && (l.over[d] !== 0) !== over) {
+      Atomics.store(l.over, d, over ? 1 : 0);
+      Atomics.add(l.over, this.max, 1);
+    }
+  }
+
+  /** Whether the workers' shared mark of d is set (the flag of a table without workers). */
+  overloaded(d: number): boolean {
+    return this.load === undefined ? (this.flags[d] & DEST_F_OVERLOAD) !== 0 : this.load.over[d] !== 0;
+  }
+
+  /**
+   * uvsd --workers, once per batch: take the overload marks other workers changed into this
+   * table's flags (telling watchers). One load when nothing changed; a walk of the slots when
+   * something did (a server crossed a threshold).
+   */
+  syncOverload(): void {
+    const l = this.load;
+    if (l === undefined) return;
+    const gen = Atomics.load(l.over, this.max);
+    if (gen === this.overGen) return;
+    this.overGen = gen;
+    const flags = this.flags;
+    for (let d = 0; d < this.max; d++) {
+      if (flags[d] === 0) continue;
+      const f = this.upper[d] !== 0 && l.over[d] !== 0 ? flags[d] | DEST_F_OVERLOAD : flags[d] & ~DEST_F_OVERLOAD;
+      if (f === flags[d]) continue;
+      flags[d] = f;
+      const w = this.watcher[d];
+      if (w !== undefined) w.changed(d);
+    }
+  }
+
+  /**
+   * uvsd --workers, every tick: decide every thresholded slot again from the counts. Two workers
+   * deciding at once can leave a mark a connection behind the counts; this settles it even when
+   * no connection of that server comes or goes any more.
+   */
+  recheckOverload(): void {
+    if (this.load === undefined) return;
+    for (let d = 0; d < this.max; d++) {
+      if (this.flags[d] === 0 || this.upper[d] === 0) continue;
+      const was = this.flags[d];
+      this.checkOverload(d);
+      const w = this.watcher[d];
+      if (w !== undefined && this.flags[d] !== was) w.changed(d);
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
+import { DEST_MAX, destLoad, type DestLoad } from './dests.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
 import type { DpOp } from './ops.js';
@@ -40,6 +41,8 @@ export interface WorkerSetup {
   warmup: boolean;
   /** The CPU the worker pins its thread to first (uvsd --datapath-cpus), or undefined. */
   cpu?: number;
+  /** Every worker's destination counts and the overload marks (the -x/-y thresholds). */
+  load: DestLoad;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -194,6 +197,7 @@ export class DatapathGroup implements Workers {
   /** uvsd --datapath-cpus: worker i's CPU. */
   private readonly cpus: readonly number[] | undefined;
   private readonly links: Link[] = [];
+  private readonly load: DestLoad;
   private shadowDp: Datapath | undefined;
   private steerer: Steering | undefined;
   private seq = 0;
@@ -236,12 +240,13 @@ export class DatapathGroup implements Workers {
         peers[j][i] = ch.port2;
       }
     }
+    this.load = destLoad(n, dp.destMax ?? DEST_MAX);
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
-        peers: peers[i], census, warmup, cpu: cpus?.[i],
+        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,
@@ -391,7 +396,7 @@ export class DatapathGroup implements Workers {
   /**
    * Sum the workers' shared arrays into the shadow's: counters as the change since the last pull
    * (the shadow's own probes and announcements stay counted), destination statistics of the
-   * slots in use and the connection count as the plain sum.
+   * slots in use and the connection count as the plain sum; the workers' overload marks.
    */
   pull(): void {
     const dp = this.shadowDp;
@@ -415,6 +420,7 @@ export class DatapathGroup implements Workers {
           for (const s of shared) v += s.kept[j];
           dt.kept[j] = v;
         }
+        if (dt.upper[d] !== 0) dt.mark(d, this.load.over[d] !== 0);
       }
     }
     for (let j = 0; j < 5; j++) {

@@ -11,7 +11,7 @@ import {
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter } from './ratelimit.js';
-import { DEST_F_OVERLOAD, DestTable } from './dests.js';
+import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
 import { destName } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
@@ -162,8 +162,9 @@ export interface DatapathOptions {
    * One of several worker threads (uvsd --workers; src/datapath/worker.ts): the counters and the
    * destination statistics live on SharedArrayBuffers (summed by the main thread), and FULLNAT
    * takes only the local ports p with p % count === index, so no two workers hand out the same one.
+   * load: the destinations' counts and overload marks all workers share (the -x/-y thresholds).
    */
-  worker?: { index: number; count: number };
+  worker?: { index: number; count: number; load?: DestLoad };
 }
 
 /**
@@ -348,7 +349,8 @@ export class Datapath implements Output {
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
-    this.dt = new DestTable(opts.destMax ?? 4096, shared);
+    const load = opts.worker?.load;
+    this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, 1024));
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
@@ -450,6 +452,7 @@ export class Datapath implements Output {
   processBatch(buf: Buffer, stride: number, lens: Uint32Array, count: number, base = 0, clock: Float64Array | null = null): void {
     this.setClock(clock);
     this.tx.setRxBuffer(buf);
+    this.dt.syncOverload(); // thresholds crossed on other workers
     this.counters.batch[count < BATCH_SLOTS ? count : BATCH_SLOTS - 1]++; // metrics: frames per batch
     const vh = this.vnetHdr;
     // With offload a frame may be a 64 KB TCP super-segment.
@@ -1280,7 +1283,7 @@ export class Datapath implements Output {
         const quiescent = dt.weight[d] === 0 && this.defense.expireQuiescentTemplate;
         if (dt.gen[d] === ct.dgen[t] && !quiescent) {
           const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
-            : (dt.flags[d] & DEST_F_OVERLOAD) !== 0 ? ' (overloaded: still taken by its persistent clients)' : '';
+            : dt.overloaded(d) ? ' (overloaded: still taken by its persistent clients)' : '';
           return {
             dest: d, template: true,
             why: `persistence: template ${group} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`,
@@ -1388,6 +1391,7 @@ export class Datapath implements Output {
   tick(sweepBudget = 65536): void {
     this.setClock();
     this.ct.sweep(this.nowTick, sweepBudget);
+    this.dt.recheckOverload();
     this.checkSecure();
     this.link.tick();
     this.tx.flush();

@@ -2,7 +2,7 @@
 // destinations at scrape time and names them as labels. Nothing here runs per packet.
 
 import { formatIp } from '../datapath/addr.js';
-import { DEST_F_OVERLOAD, type DestTable } from '../datapath/dests.js';
+import type { DestTable } from '../datapath/dests.js';
 import { l4Name } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
@@ -80,5 +80,5 @@ export function removedByHealth(health: HealthView | undefined, dp: Datapath): H
 }
 
 export function destOverloaded(dt: DestTable, d: number): boolean {
-  return (dt.flags[d] & DEST_F_OVERLOAD) !== 0;
+  return dt.overloaded(d);
 }

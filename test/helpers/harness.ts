@@ -1,7 +1,7 @@
 // A Datapath with no TAP: a capturing sink, an injectable clock, the control verbs, and helpers
 // to feed frames, learn neighbours and read counter deltas.
 import assert from 'node:assert/strict';
-import { Datapath, RX_HEADROOM, type FrameSink } from '../../src/datapath/pipeline.js';
+import { Datapath, RX_HEADROOM, type DatapathOptions, type FrameSink } from '../../src/datapath/pipeline.js';
 import { Control } from '../../src/control/model.js';
 import { parseIp, parseMac, prefixMask } from '../../src/datapath/addr.js';
 import { COUNTER_NAMES, DROP_NAMES } from '../../src/datapath/counters.js';
@@ -89,7 +89,7 @@ export interface RigOpts {
   /** Frames come and go with a virtio_net_hdr in front (uvsd --offload on). */
   vnet?: boolean;
   /** One of several workers (uvsd --workers; DatapathOptions.worker). */
-  worker?: { index: number; count: number };
+  worker?: DatapathOptions['worker'];
 }
 
 export function rig(opts: RigOpts = {}): Rig {
