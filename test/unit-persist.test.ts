@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
-import type { ConnInfo } from '../src/control/protocol.js';
+import type { ConnInfo, TracePollResult } from '../src/control/protocol.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -271,4 +271,55 @@ test('uvsadm --explain: parsed into the explain verb; service and --client are c
     'TCP 10.0.0.100:80 client 192.0.2.10:4000 -> 10.0.0.11:80\ndecided by scheduler\nwhy rr: next after 10.0.0.12:80\n',
   );
   assert.match(formatExplain(UDP53, '1.2.3.4', 0, { dest: null, template: false, why: 'rr: no available destination' }), /-> none\n/);
+});
+
+test('explain on a port-zero service names the port the connection goes to (the client\'s), not :0', () => {
+  const r = persistRig({ persist: 300, port: 0 });
+  const ask = () => r.ctl.call('explain', { service: TCP80, client: '192.0.2.10' }) as { dest: { addr: string; port: number } | null; template: boolean; why: string };
+  const before = ask();
+  assert.equal(before.dest!.port, 80);
+  assert.match(before.why, /rr: next available after the list head → 10\.0\.0\.11:80$/);
+  syn(r, '192.0.2.10', 1, 80);
+  const after = ask();
+  assert.deepEqual([after.template, after.dest!.port], [true, 80]);
+  assert.match(after.why, /-> 10\.0\.0\.11:80 hit/);
+  assert.doesNotMatch(before.why + after.why, /10\.0\.0\.1\d:0\b/);
+});
+
+test('explain names the servers a scheduler skipped and why: overloaded (its count against -x, or the -y it is not yet under) or weight 0', () => {
+  const r = persistRig({ n: 3 });
+  r.ctl.editDest({ service: TCP80, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1, upper: 2, lower: 1 });
+  r.ctl.editDest({ service: TCP80, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 0 });
+  const why = () => (r.ctl.call('explain', { service: TCP80, client: '192.0.2.10' }) as { why: string }).why;
+  assert.equal(why(), 'rr: next available after the list head → 10.0.0.11:80; skipped 10.0.0.12:80 (weight 0)');
+  assert.equal(syn(r, '192.0.2.10', 1), 0);
+  later(r, 30_000);
+  assert.deepEqual([syn(r, '192.0.2.10', 2), syn(r, '192.0.2.10', 3)], [2, 0]);
+  assert.equal(why(), 'rr: next available after 10.0.0.11:80 → 10.0.0.13:80; skipped 10.0.0.11:80 (overloaded: 2 ≥ -x 2), 10.0.0.12:80 (weight 0)');
+  for (const sched of ['wlc', 'lc', 'sed', 'nq', 'fo', 'ovf', 'wrr', 'twos']) {
+    r.ctl.editService({ ...TCP80, sched });
+    assert.match(why(), /; skipped 10\.0\.0\.11:80 \(overloaded: 2 ≥ -x 2\), 10\.0\.0\.12:80 \(weight 0\)$/, sched);
+  }
+  // The first connection expires (SYN_RECV, 60 s): 1 left, not under -y 1 yet, still overloaded.
+  later(r, 35_000);
+  assert.match(why(), /skipped 10\.0\.0\.11:80 \(overloaded: 1 connections, not yet under -y 1\)/);
+});
+
+test('uvsadm trace on a persistent service: a connection its template places is a decision too (template hit, as --explain words it); a new template says so before the scheduler\'s why; a port-zero service\'s server by the client\'s port', () => {
+  const r = persistRig({ persist: 300, port: 0 });
+  const { session } = r.ctl.call('traceStart', {}) as { session: number };
+  syn(r, '192.0.2.10', 1, 80);
+  syn(r, '192.0.2.10', 2, 443);
+  const p = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  assert.deepEqual(p.events.map((e) => [e.client, e.service, e.server, e.sched, e.why]), [
+    ['192.0.2.10:1', `${VIP}:80`, `${RS[0].ip}:80`, 'rr', 'persistence: no template for 192.0.2.10/255.255.255.255, a new one (300 s) made; rr: next available after the list head → 10.0.0.11:80'],
+    ['192.0.2.10:2', `${VIP}:443`, `${RS[0].ip}:443`, 'rr', 'persistence: template 192.0.2.10/255.255.255.255 -> 10.0.0.11:443 hit, 1 connection(s), expires in 300 s'],
+  ]);
+  // The server deleted: the template points nowhere; the next connection is scheduled and says why.
+  r.ctl.deleteDest({ service: { ...TCP80, port: 0 }, addr: RS[0].ip, port: 0 });
+  syn(r, '192.0.2.10', 3, 80);
+  const q = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  assert.deepEqual(q.events.map((e) => [e.server, e.why]), [
+    [`${RS[1].ip}:80`, 'persistence: template 192.0.2.10/255.255.255.255 points at a deleted destination, a new one made; rr: next available after the list head → 10.0.0.12:80'],
+  ]);
 });

@@ -633,7 +633,8 @@ export const VERBS = {
     const via = mark !== 0 ? `firewall mark ${mark} (${svcName(r)} is marked): ` : s.port !== r.port ? `${svcName(s)} (all ports): ` : '';
     const result = (x: DpExplanation, prefix = ''): ExplainResult => {
       const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
-      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port }, template: x.template, why: prefix + via + x.why };
+      // A port-zero service's servers (port 0) take the port the client connects to.
+      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port || r.port }, template: x.template, why: prefix + via + x.why };
     };
     const w = ctx.control.info.workers;
     if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport, r.vip | 0, r.port));

@@ -252,10 +252,7 @@ export class DestTable {
   /** As ip_vs_bind_dest/ip_vs_unbind_dest: OVERLOAD at total >= upper; cleared under lower
    *  (or, without one, when total * 4 < upper * 3). With workers the total is every worker's. */
   private checkOverload(d: number): void {
-    const l = this.load;
-    let total = 0;
-    if (l === undefined) total = this.active[d] + this.inactive[d];
-    else for (let w = 0; w < l.active.length; w++) total += l.active[w][d] + l.inactive[w][d];
+    const total = this.connsOf(d);
     const up = this.upper[d];
     const lo = this.lower[d];
     if (total >= up) this.mark(d, true);
@@ -271,6 +268,15 @@ export class DestTable {
       Atomics.store(l.over, d, over ? 1 : 0);
       Atomics.add(l.over, this.max, 1);
     }
+  }
+
+  /** d's active + inactive connections, every worker's (what the thresholds compare). */
+  connsOf(d: number): number {
+    const l = this.load;
+    if (l === undefined) return this.active[d] + this.inactive[d];
+    let total = 0;
+    for (let w = 0; w < l.active.length; w++) total += l.active[w][d] + l.inactive[w][d];
+    return total;
   }
 
   /** Whether the workers' shared mark of d is set (the flag of a table without workers). */

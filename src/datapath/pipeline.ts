@@ -13,7 +13,7 @@ import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, 
 import { SourceLimiter } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
-import { destName } from '../sched/common.js';
+import { destName, explainAt } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
@@ -138,6 +138,11 @@ function stateFits(proto: number, state: number): boolean {
 /** Service lookup key: the port, with UDP and SCTP services apart from TCP ones and mark services apart from all. */
 export function svcKey(proto: number, port: number): number {
   return proto === PROTO_UDP ? port | 0x10000 : proto === PROTO_FWM ? 0x20000 : proto === PROTO_SCTP ? port | 0x40000 : port;
+}
+
+/** "192.168.8.0/255.255.255.0": a client network as a persistent service's templates key it. */
+function netText(svc: SvcRuntime, cnet: number): string {
+  return `${formatIp(cnet)}/${formatIp(svc.netmask)}`;
 }
 
 export interface DatapathOptions {
@@ -1195,14 +1200,16 @@ export class Datapath implements Output {
       if (dt.gen[d] === ct.dgen[t] && !(dt.weight[d] === 0 && this.defense.expireQuiescentTemplate)) {
         ct.expires[t] = this.nowTick + ct.laddr[t];
         if (this.marking && this.nowTick - (this.sync as SyncMarks).lastTick[t] > ct.laddr[t] >>> 1) (this.sync as SyncMarks).mark(t, this.nowTick);
+        if (this.trace.on) this.traceTemplate(svc, cnet, t, true);
         return t;
       }
+      if (this.trace.on) this.traceTemplate(svc, cnet, t, false);
       // Its destination was deleted, or is quiescent with --expire-quiescent-template
       // (ip_vs_check_template): never found again, a new one below.
       ct.invalidateTemplate(t);
+    } else if (this.trace.on) {
+      this.traceTemplate(svc, cnet, -1, false);
     }
-    // Only new templates are traced (uvsadm trace): a template hit consults no scheduler.
-    if (this.trace.on) this.trace.decide(svc, dt, this.flow, this.link.now);
     const dest = svc.scheduler.schedule(svc, dt, this.flow);
     if (this.trace.on) this.trace.chosen(dest, dt);
     if (dest < 0) {
@@ -1227,6 +1234,22 @@ export class Datapath implements Output {
     this.counters.c[C.templates_created]++;
     if (this.marking) (this.sync as SyncMarks).mark(t, this.nowTick);
     return t;
+  }
+
+  /**
+   * uvsadm trace of a new connection of a persistent service, with what became of the client's
+   * template t (-1: none) as --explain words it: hit, the connection placed by it (recorded
+   * here); else the scheduler's decision noted (chosen() commits it). Apart from template() so
+   * its closures cost nothing when nobody traces.
+   */
+  private traceTemplate(svc: SvcRuntime, cnet: number, t: number, hit: boolean): void {
+    const f = this.flow;
+    if (hit) {
+      this.trace.hit(svc, this.dt, f, this.link.now, this.ct.dest[t], explainAt(f.dport, () => this.templateHit(svc, cnet, t)));
+      return;
+    }
+    const persist = explainAt(f.dport, () => (t < 0 ? this.templateNone(svc, cnet, 'made') : this.templateGone(svc, cnet, t, 'made')));
+    this.trace.decide(svc, this.dt, f, this.link.now, persist);
   }
 
   /** A one-packet (-o) entry after its datagram went out: nothing of it stays. */
@@ -1263,6 +1286,11 @@ export class Datapath implements Output {
    * no template, no connection, no scheduler state.
    */
   explain(svcId: number, src: number, sport: number, daddr?: number, dport?: number): DpExplanation {
+    // A port-zero service's servers are named by the port the connection would go to.
+    return explainAt(dport ?? this.svc(svcId).port, () => this.explainNow(svcId, src, sport, daddr, dport));
+  }
+
+  private explainNow(svcId: number, src: number, sport: number, daddr?: number, dport?: number): DpExplanation {
     const svc = this.svc(svcId);
     const ct = this.ct;
     const dt = this.dt;
@@ -1275,25 +1303,14 @@ export class Datapath implements Output {
     } else if (svc.persist > 0) {
       const cnet = src & svc.netmask;
       const node = ct.lookup(svc.proto | PROTO_TPL, cnet, 0, svc.vip, svc.port);
-      const group = `${formatIp(cnet)}/${formatIp(svc.netmask)}`;
       if (node >= 0) {
         const t = node >>> 1;
         const d = ct.dest[t];
-        const left = Math.max(0, Math.floor(((ct.expires[t] - this.nowTick) * TICK_MS) / 1000));
         const quiescent = dt.weight[d] === 0 && this.defense.expireQuiescentTemplate;
-        if (dt.gen[d] === ct.dgen[t] && !quiescent) {
-          const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
-            : dt.overloaded(d) ? ' (overloaded: still taken by its persistent clients)' : '';
-          return {
-            dest: d, template: true,
-            why: `persistence: template ${group} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`,
-          };
-        }
-        persistence = quiescent && dt.gen[d] === ct.dgen[t]
-          ? `persistence: template ${group} points at ${destName(dt, d)}, weight 0 (expire-quiescent-template): expired, a new one would be made`
-          : `persistence: template ${group} points at a deleted destination, a new one would be made`;
+        if (dt.gen[d] === ct.dgen[t] && !quiescent) return { dest: d, template: true, why: this.templateHit(svc, cnet, t) };
+        persistence = this.templateGone(svc, cnet, t, 'would be made');
       } else {
-        persistence = `persistence: no template for ${group}, a new one (${svc.persist} s) would be made`;
+        persistence = this.templateNone(svc, cnet, 'would be made');
       }
     }
     const x = svc.scheduler.explain?.(svc, dt, flow);
@@ -1301,6 +1318,33 @@ export class Datapath implements Output {
       return { dest: -1, template: false, why: `${persistence}; scheduler ${svc.scheduler.name} cannot explain` };
     }
     return { dest: x.dest, template: false, why: svc.persist > 0 ? `${persistence}; ${x.why}` : x.why };
+  }
+
+  // What --explain and uvsadm trace say of a client's persistence template (never per packet:
+  // only while explaining or tracing). cnet: the client's network (its address & the netmask).
+
+  /** Template t (alive, its server in the service) places the connection. */
+  private templateHit(svc: SvcRuntime, cnet: number, t: number): string {
+    const ct = this.ct;
+    const dt = this.dt;
+    const d = ct.dest[t];
+    const left = Math.max(0, Math.floor(((ct.expires[t] - this.nowTick) * TICK_MS) / 1000));
+    const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
+      : dt.overloaded(d) ? ' (overloaded: still taken by its persistent clients)' : '';
+    return `persistence: template ${netText(svc, cnet)} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`;
+  }
+
+  /** Template t is of no use (its server deleted, or quiescent with expire-quiescent-template). */
+  private templateGone(svc: SvcRuntime, cnet: number, t: number, made: string): string {
+    const d = this.ct.dest[t];
+    return this.dt.gen[d] === this.ct.dgen[t]
+      ? `persistence: template ${netText(svc, cnet)} points at ${destName(this.dt, d)}, weight 0 (expire-quiescent-template): expired, a new one ${made}`
+      : `persistence: template ${netText(svc, cnet)} points at a deleted destination, a new one ${made}`;
+  }
+
+  private templateNone(svc: SvcRuntime, cnet: number, made: string): string {
+    const of = svc.pe === PE_SIP ? `${netText(svc, cnet)} and this call (Call-ID)` : netText(svc, cnet);
+    return `persistence: no template for ${of}, a new one (${svc.persist} s) ${made}`;
   }
 
   // ---- output and link-layer services (src/datapath/link.ts) ------------------------------

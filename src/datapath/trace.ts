@@ -1,11 +1,13 @@
 // The decision trace behind `uvsadm trace`: a bounded ring of new-connection decisions (client,
-// service, chosen server, the scheduler's explanation), filled ONLY while someone traces.
+// service, chosen server, the scheduler's explanation or the persistence template that placed
+// it), filled ONLY while someone traces.
 // When nobody does, the datapath pays one boolean test per new connection (`trace.on`).
 // The control plane reads the ring by sequence number (src/control/trace.ts); a reader that
 // falls more than `cap` events behind is told how many it lost.
 
 import type { DestTable } from './dests.js';
 import type { Flow, SchedService, Scheduler } from '../sched/types.js';
+import { explainAt } from '../sched/common.js';
 
 export const TRACE_CAP = 4096;
 
@@ -68,9 +70,31 @@ export class TraceRing {
 
   /**
    * Before schedule(): note the flow and ask the scheduler why (explain() must not change any
-   * state). Only called while tracing, so the allocation in explain() is off the normal path.
+   * state), after `persist` (a persistent service: what became of the client's template). Only
+   * called while tracing, so the allocation in explain() is off the normal path.
    */
-  decide(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number): void {
+  decide(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, persist = ''): void {
+    const i = this.note(svc, f, now);
+    const s = svc.scheduler;
+    let why = s.name;
+    if (s.explain !== undefined) {
+      try {
+        why = explainAt(f.dport, () => (s.explain as NonNullable<Scheduler['explain']>)(svc, dt, f).why);
+      } catch (e) {
+        why = `${s.name} (explain failed: ${(e as Error).message})`;
+      }
+    }
+    this.why[i] = persist === '' ? why : `${persist}; ${why}`;
+  }
+
+  /** A connection a persistence template placed on `dest` (no scheduler asked): why says so. */
+  hit(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, dest: number, why: string): void {
+    this.why[this.note(svc, f, now)] = why;
+    this.chosen(dest, dt);
+  }
+
+  /** The flow's fields into the next slot (committed by chosen()); returns the slot. */
+  private note(svc: SchedService & { id: number; scheduler: Scheduler }, f: Flow, now: number): number {
     const i = this.seq % this.cap;
     this.time[i] = now;
     this.proto[i] = f.proto;
@@ -80,17 +104,8 @@ export class TraceRing {
     this.dport[i] = f.dport;
     this.svc[i] = svc.id;
     this.dest[i] = -1;
-    const s = svc.scheduler;
-    this.sched[i] = s.name;
-    let why = s.name;
-    if (s.explain !== undefined) {
-      try {
-        why = s.explain(svc, dt, f).why;
-      } catch (e) {
-        why = `${s.name} (explain failed: ${(e as Error).message})`;
-      }
-    }
-    this.why[i] = why;
+    this.sched[i] = svc.scheduler.name;
+    return i;
   }
 
   /** Workers: the events from `from` (a sequence number) to seq, at most cap, as columns to post. */
@@ -138,7 +153,8 @@ export class TraceRing {
     const i = this.seq % this.cap;
     this.dest[i] = dest;
     this.raddr[i] = dest >= 0 ? dt.addr[dest] : 0;
-    this.rport[i] = dest >= 0 ? dt.port[dest] : 0;
+    // A port-zero service's server (port 0) takes the client's port.
+    this.rport[i] = dest >= 0 ? dt.port[dest] || this.dport[i] : 0;
     this.seq++;
   }
 }

@@ -18,9 +18,23 @@ export function wlcPick(svc: SchedService, dt: DestTable): number {
   return scanPick(svc, dt, BY_WLC);
 }
 
-/** "10.0.0.11:80", how explain() names a destination slot. */
+/** The client's destination port while an explanation runs (explainAt); 0 otherwise. */
+let flowPort = 0;
+
+/** "10.0.0.11:80", how explain() names a destination slot: a port-zero service's server (port 0)
+ *  by the port the connection goes to, the client's (inside explainAt). */
 export function destName(dt: DestTable, d: number): string {
-  return d < 0 ? 'none' : `${formatIp(dt.addr[d])}:${dt.port[d]}`;
+  return d < 0 ? 'none' : `${formatIp(dt.addr[d])}:${dt.port[d] || flowPort}`;
+}
+
+/** f(), with destName naming port-0 servers by `port` (the port the client connects to). */
+export function explainAt<T>(port: number, f: () => T): T {
+  flowPort = port;
+  try {
+    return f();
+  } finally {
+    flowPort = 0;
+  }
 }
 
 /** "3/1": overhead over weight, as wlc-like explanations show a load. */
@@ -50,6 +64,25 @@ export function keyWhy(name: string, svc: SchedService, dt: DestTable, by: numbe
   if (r < 0) return `${me}, the only ${by === BY_OVF ? 'one not full' : 'available destination'}`;
   // d won, so a runner-up later in the list ties unless d strictly beats it.
   return `${me} ${beats(dt, by, d, r) ? t.cmp : '= (first in list order)'} ${t.val(r)} of ${destName(dt, r)}`;
+}
+
+/**
+ * "; skipped X (weight 0), Y (overloaded: 3 ≥ -x 3)": the service's servers a scheduler passes
+ * over (not available), for explain(); "" when there are none.
+ */
+export function skipped(svc: SchedService, dt: DestTable): string {
+  const out: string[] = [];
+  for (const d of svc.dests) if (!dt.available(d)) out.push(`${destName(dt, d)} (${dt.weight[d] <= 0 ? 'weight 0' : overloadText(dt, d)})`);
+  return out.length === 0 ? '' : `; skipped ${out.join(', ')}`;
+}
+
+/** Why an overloaded server is: its connections (every worker's) against -x, or the lower
+ *  threshold it has not gone under yet. */
+function overloadText(dt: DestTable, d: number): string {
+  const n = dt.connsOf(d);
+  const up = dt.upper[d];
+  if (n >= up) return `overloaded: ${n} ≥ -x ${up}`;
+  return `overloaded: ${n} connections, not yet under ${dt.lower[d] !== 0 ? `-y ${dt.lower[d]}` : `3/4 of -x ${up}`}`;
 }
 
 /** "a wlc-style why": "<name>: X overhead 3/1 < 7/2 of Y" or a single candidate. */

@@ -3,7 +3,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { keyWhy } from './common.js';
+import { keyWhy, skipped } from './common.js';
 import { BY_FO, scanPick, tourneyHooks } from './tourney.js';
 
 export const fo: Scheduler = {
@@ -13,6 +13,6 @@ export const fo: Scheduler = {
   ...tourneyHooks(BY_FO),
   explain(svc: SchedService, dt: DestTable) {
     const dest = scanPick(svc, dt, BY_FO);
-    return { dest, why: keyWhy('fo', svc, dt, BY_FO, dest, { what: 'weight', val: (x) => `${dt.weight[x]}`, cmp: '>' }) };
+    return { dest, why: keyWhy('fo', svc, dt, BY_FO, dest, { what: 'weight', val: (x) => `${dt.weight[x]}`, cmp: '>' }) + skipped(svc, dt) };
   },
 };

@@ -3,7 +3,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { keyWhy } from './common.js';
+import { keyWhy, skipped } from './common.js';
 import { BY_LC, scanPick, tourneyHooks } from './tourney.js';
 
 export const lc: Scheduler = {
@@ -12,6 +12,6 @@ export const lc: Scheduler = {
   ...tourneyHooks(BY_LC),
   explain(svc: SchedService, dt: DestTable) {
     const dest = scanPick(svc, dt, BY_LC);
-    return { dest, why: keyWhy('lc', svc, dt, BY_LC, dest, { what: 'overhead', val: (x) => `${dt.overhead(x)}`, cmp: '<' }) };
+    return { dest, why: keyWhy('lc', svc, dt, BY_LC, dest, { what: 'overhead', val: (x) => `${dt.overhead(x)}`, cmp: '<' }) + skipped(svc, dt) };
   },
 };

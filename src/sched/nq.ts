@@ -3,7 +3,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { destName } from './common.js';
+import { destName, skipped } from './common.js';
 import { sedPick, sedWhy } from './sed.js';
 import { BY_NQ, firstIdle, tourneyHooks } from './tourney.js';
 
@@ -13,8 +13,8 @@ export const nq: Scheduler = {
   ...tourneyHooks(BY_NQ),
   explain(svc: SchedService, dt: DestTable) {
     const d = firstIdle(svc, dt);
-    if (d >= 0) return { dest: d, why: `nq: ${destName(dt, d)} is idle (0 active), the first idle one in list order` };
+    if (d >= 0) return { dest: d, why: `nq: ${destName(dt, d)} is idle (0 active), the first idle one in list order${skipped(svc, dt)}` };
     const dest = sedPick(svc, dt);
-    return { dest, why: dest < 0 ? 'nq: no available destination' : `${sedWhy('nq', svc, dt, dest)} (no idle destination)` };
+    return { dest, why: `${dest < 0 ? 'nq: no available destination' : `${sedWhy('nq', svc, dt, dest)} (no idle destination)`}${skipped(svc, dt)}` };
   },
 };

@@ -5,7 +5,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { keyWhy } from './common.js';
+import { keyWhy, skipped } from './common.js';
 import { BY_OVF, scanPick, tourneyHooks } from './tourney.js';
 
 export const ovf: Scheduler = {
@@ -17,6 +17,6 @@ export const ovf: Scheduler = {
     const dest = scanPick(svc, dt, BY_OVF);
     const none = svc.dests.some((d) => dt.available(d)) ? 'every available destination is full (active > weight)' : 'no available destination';
     const val = (x: number): string => `${dt.weight[x]} (${dt.active[x]} active)`;
-    return { dest, why: keyWhy('ovf', svc, dt, BY_OVF, dest, { what: 'weight', val, cmp: '>', none }) };
+    return { dest, why: keyWhy('ovf', svc, dt, BY_OVF, dest, { what: 'weight', val, cmp: '>', none }) + skipped(svc, dt) };
   },
 };

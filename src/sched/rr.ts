@@ -2,7 +2,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { destName } from './common.js';
+import { destName, skipped } from './common.js';
 
 interface RrState {
   last: number; // index into svc.dests of the last choice, -1 before the first
@@ -33,9 +33,9 @@ export const rr: Scheduler = {
   explain(svc: SchedService, dt: DestTable) {
     const last = (svc.schedState as RrState).last;
     const i = next(svc, dt, last);
-    if (i < 0) return { dest: -1, why: 'rr: no available destination' };
+    if (i < 0) return { dest: -1, why: `rr: no available destination${skipped(svc, dt)}` };
     const after = last < 0 ? 'the list head' : destName(dt, svc.dests[last]);
-    return { dest: svc.dests[i], why: `rr: next available after ${after} → ${destName(dt, svc.dests[i])}` };
+    return { dest: svc.dests[i], why: `rr: next available after ${after} → ${destName(dt, svc.dests[i])}${skipped(svc, dt)}` };
   },
 };
 

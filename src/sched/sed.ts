@@ -3,7 +3,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { keyWhy } from './common.js';
+import { keyWhy, skipped } from './common.js';
 import { BY_SED, scanPick, tourneyHooks } from './tourney.js';
 
 /** The sed pick over svc.dests, by the scan (also nq's second stage). */
@@ -22,6 +22,6 @@ export const sed: Scheduler = {
   ...tourneyHooks(BY_SED),
   explain(svc: SchedService, dt: DestTable) {
     const dest = sedPick(svc, dt);
-    return { dest, why: sedWhy('sed', svc, dt, dest) };
+    return { dest, why: sedWhy('sed', svc, dt, dest) + skipped(svc, dt) };
   },
 };

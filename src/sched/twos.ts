@@ -13,7 +13,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import { DEST_F_USED, type DestTable } from '../datapath/dests.js';
-import { destName } from './common.js';
+import { destName, skipped } from './common.js';
 import { DestWatcher, rebuildWatcher } from './tourney.js';
 
 /** Running sums of the available weights (0 for an unavailable destination), in list order. */
@@ -195,11 +195,11 @@ export const twos: Scheduler = {
     walk(svc, dt, x1, x2, out);
     const [c1, c2] = out;
     const dest = lessLoaded(dt, c1, c2);
-    if (dest < 0) return { dest, why: 'twos: no available destination' };
+    if (dest < 0) return { dest, why: `twos: no available destination${skipped(svc, dt)}` };
     const load = (d: number): string => `${dt.overhead(d)}/${dt.weight[d]}`;
     const why = c1 === c2
       ? `twos: both draws picked ${destName(dt, c1)}`
       : `twos: drew ${destName(dt, c1)} (${load(c1)}) and ${destName(dt, c2)} (${load(c2)}); ${dest === c2 ? 'the second is less loaded' : 'the first is not more loaded'} → ${destName(dt, dest)}`;
-    return { dest, why };
+    return { dest, why: why + skipped(svc, dt) };
   },
 };

@@ -3,7 +3,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { wlcPick, wlcWhy } from './common.js';
+import { skipped, wlcPick, wlcWhy } from './common.js';
 import { BY_WLC, tourneyHooks } from './tourney.js';
 
 export const wlc: Scheduler = {
@@ -12,6 +12,6 @@ export const wlc: Scheduler = {
   ...tourneyHooks(BY_WLC),
   explain(svc: SchedService, dt: DestTable) {
     const dest = wlcPick(svc, dt);
-    return { dest, why: wlcWhy('wlc', dt, svc, dest) };
+    return { dest, why: wlcWhy('wlc', dt, svc, dest) + skipped(svc, dt) };
   },
 };

@@ -9,7 +9,7 @@
 
 import type { Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
-import { destName } from './common.js';
+import { destName, skipped } from './common.js';
 
 interface WrrState {
   i: number; // position in svc.dests of the last pick, -1 = the list head
@@ -82,7 +82,7 @@ export const wrr: Scheduler = {
   explain(svc: SchedService, dt: DestTable) {
     const copy = { ...(svc.schedState as WrrState) };
     const dest = walk(copy, svc, dt);
-    if (dest < 0) return { dest, why: 'wrr: no available destination with weight > 0' };
-    return { dest, why: `wrr: current weight ${copy.cw} (step ${copy.di}, max ${copy.mw}): next with weight >= ${copy.cw} is ${destName(dt, dest)} (weight ${dt.weight[dest]})` };
+    if (dest < 0) return { dest, why: `wrr: no available destination with weight > 0${skipped(svc, dt)}` };
+    return { dest, why: `wrr: current weight ${copy.cw} (step ${copy.di}, max ${copy.mw}): next with weight >= ${copy.cw} is ${destName(dt, dest)} (weight ${dt.weight[dest]})${skipped(svc, dt)}` };
   },
 };
