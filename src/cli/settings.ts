@@ -3,7 +3,7 @@
 // that uvsd's start runs, and what a reload does with the settings read at start only. Apart
 // from uvsd.ts (which starts the daemon when imported) so that tests can run them.
 
-import { formatIp, parseIp } from '../datapath/addr.js';
+import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { formatAddr, networkOf, type LinkAddr } from '../datapath/link.js';
 import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
@@ -100,6 +100,32 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
   };
+}
+
+/** uvsd options that say how to run it, not how it runs: no part of what a dump leaves out. */
+const NOT_SETTINGS = new Set(['config', 'checkConfig', 'version']);
+
+/**
+ * The settings uvsd runs with that a --dump-config cannot carry (options without a config key)
+ * and that differ from their defaults, as a command line: "--workers 2 --mtu 9000" ("" when
+ * none). `options`: commander's options, by long flag and attribute name (a --no-X flag is
+ * `negate`).
+ */
+export function commandLineOnly(o: SettingsOptions, options: readonly { long: string; attr: string; negate: boolean }[]): string {
+  const keys = new Set(Object.keys(settingsOf(o)).map((k) => optionOf(k as keyof DaemonSettings)));
+  const text = (v: unknown): string => (v instanceof Uint8Array ? formatMac(v) : Array.isArray(v) ? v.join(',') : String(v));
+  const quote = (v: string): string => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
+  const out: string[] = [];
+  for (const { long, attr, negate } of options) {
+    const v = (o as unknown as Record<string, unknown>)[attr];
+    if (keys.has(attr) || NOT_SETTINGS.has(attr) || v === undefined || text(v) === text(o.defaults[attr])) continue;
+    if (typeof v === 'boolean') {
+      if (v !== negate) out.push(long);
+    } else {
+      out.push(`${long} ${quote(text(v))}`);
+    }
+  }
+  return out.join(' ');
 }
 
 /**

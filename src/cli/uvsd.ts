@@ -38,7 +38,7 @@ import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
 import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
-import { combinationProblem, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
+import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
 import { missingNodeFlags } from './node-flags.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
@@ -89,6 +89,8 @@ interface Options extends DefenseOptions {
   fromCli: Set<string>;
   /** Every option's default (what a setting falls back to when the config file drops it). */
   defaults: Record<string, unknown>;
+  /** The settings without a config key that differ from their defaults, as options (--dump-config names them). */
+  commandLineOnly: string;
   /** BGP through BIRD (docs/scale-out.md). */
   bgpInclude?: string;
   bgpBirdSocket: string;
@@ -353,6 +355,7 @@ function parseOptions(argv: string[]): Options {
     console.error(`uvsd: ${problem}`);
     process.exit(2);
   }
+  o.commandLineOnly = commandLineOnly(o as Options, program.options.map((x) => ({ long: x.long ?? '', attr: x.attributeName(), negate: x.negate })));
   return o as Options;
 }
 
@@ -576,6 +579,7 @@ export async function main(argv: string[]): Promise<void> {
     health,
     warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
     daemon: (cfg) => reloadDaemon(cfg),
+    commandLineOnly: opts.commandLineOnly,
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
     // are logged one by one by reloadDaemon).
     onReload: (via, o) => {

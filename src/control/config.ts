@@ -778,6 +778,8 @@ export interface ConfigSources {
   daemon?: (cfg: ConfigFile) => DaemonReload;
   /** Told of every reload meant to change something (not dry runs), by `via` (SIGHUP, uvsadm): its report or its refusal. */
   onReload?: (via: string, outcome: { report: ReloadReport } | { error: Error }) => void;
+  /** The settings uvsd runs with that have no config key, as options (commandLineOnly): the dump names them in a comment. */
+  commandLineOnly?: string;
 }
 
 /** What a reload does with the daemon settings (ConfigSources.daemon). */
@@ -960,6 +962,9 @@ export class ConfigManager {
       if (k.portMin !== 0 || k.portMax !== 65535) o.ports = k.portMin === k.portMax ? k.portMin : `${k.portMin}-${k.portMax}`;
       return o;
     });
+    // Started from this file alone, uvsd would run without them: say so above daemon:.
+    const cli = this.sources.commandLineOnly ?? '';
+    if (cli !== '') header += `\n# not in this file (command line only): ${cli}`;
     yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.size === 0 ? ' []' : ''}\n`;
     // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
     for (const svc of services.values()) yield topLevelItem(this.dumpService(svc));
