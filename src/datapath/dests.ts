@@ -85,6 +85,8 @@ export class DestTable {
   private readonly load: DestLoad | undefined;
   /** load.over[max] when this table last mirrored the marks. */
   private overGen = 0;
+  /** Workers: the slots with an upper threshold (the only ones syncOverload and recheckOverload look at). */
+  private readonly limited = new Set<number>();
 
   /** shared: the statistics (conns .. outBytes, active, inactive, persist, kept, retired) live on
    *  SharedArrayBuffers, for the main thread to sum (uvsd --workers). load: this is worker
@@ -134,6 +136,10 @@ export class DestTable {
   setThresholds(d: number, upper: number, lower: number): void {
     this.upper[d] = upper;
     this.lower[d] = lower;
+    if (this.load !== undefined) {
+      if (upper === 0) this.limited.delete(d);
+      else this.limited.add(d);
+    }
     if (upper === 0) this.mark(d, false);
     else this.checkOverload(d);
   }
@@ -196,6 +202,7 @@ export class DestTable {
     this.flags[d] = 0;
     this.watcher[d] = undefined;
     this.gen[d]++;
+    this.limited.delete(d);
   }
 
   /** Eligible for new connections: in use, weight > 0, not overloaded. */
@@ -286,8 +293,8 @@ export class DestTable {
 
   /**
    * uvsd --workers, once per batch: take the overload marks other workers changed into this
-   * table's flags (telling watchers). One load when nothing changed; a walk of the slots when
-   * something did (a server crossed a threshold).
+   * table's flags (telling watchers). One load when nothing changed; a walk of the thresholded
+   * slots when something did (a server crossed a threshold).
    */
   syncOverload(): void {
     const l = this.load;
@@ -296,9 +303,8 @@ export class DestTable {
     if (gen === this.overGen) return;
     this.overGen = gen;
     const flags = this.flags;
-    for (let d = 0; d < this.max; d++) {
-      if (flags[d] === 0) continue;
-      const f = this.upper[d] !== 0 && l.over[d] !== 0 ? flags[d] | DEST_F_OVERLOAD : flags[d] & ~DEST_F_OVERLOAD;
+    for (const d of this.limited) {
+      const f = l.over[d] !== 0 ? flags[d] | DEST_F_OVERLOAD : flags[d] & ~DEST_F_OVERLOAD;
       if (f === flags[d]) continue;
       flags[d] = f;
       const w = this.watcher[d];
@@ -312,9 +318,7 @@ export class DestTable {
    * no connection of that server comes or goes any more.
    */
   recheckOverload(): void {
-    if (this.load === undefined) return;
-    for (let d = 0; d < this.max; d++) {
-      if (this.flags[d] === 0 || this.upper[d] === 0) continue;
+    for (const d of this.limited) {
       const was = this.flags[d];
       this.checkOverload(d);
       const w = this.watcher[d];
