@@ -477,6 +477,8 @@ test('--datapath-thread --datapath-cpus LAST, NAT: the one datapath on a worker 
     assert.equal(st.counters['arp_gratuitous_sent'], 3, 'a gratuitous ARP per address: the two --addr at start, the VIP once (not again by the worker)');
     const text = await lab.uvsadmMust(['--status']);
     assert.equal(text.split('\n').filter((l) => l.startsWith('worker ')).length, 1, text);
+    assert.equal(st.steering, undefined, 'one queue: nothing to steer');
+    assert.doesNotMatch(text, /^steering /m, 'no steering line');
     const ls = await lab.list();
     assert.equal(ls.services.find((s) => s.proto === 'tcp')!.stats.conns, 100, '-Ln --stats: the worker\'s connections');
     const conns = await lab.connections();

@@ -20,7 +20,7 @@ import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { parseListen } from '../src/metrics/listen.js';
-import { DROP_NAMES } from '../src/datapath/counters.js';
+import { COUNTER_NAMES, DROP_NAMES } from '../src/datapath/counters.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -550,6 +550,13 @@ test('docs/uvsd.md "Drops, by reason" explains every drop reason uvsadm --status
   const table = doc.slice(doc.indexOf('Drops, by reason:'), doc.indexOf('uvsd logs the final counters'));
   const named = new Set([...table.matchAll(/^\|([^|]*)\|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z0-9_]+)`/g)].map((x) => x[1]!)));
   assert.deepEqual(DROP_NAMES.filter((n) => !named.has(n)), [], 'drop reasons without a row');
+});
+
+test('docs/uvsd.md "Counters" names every counter uvsadm --status and /metrics show (COUNTER_NAMES)', () => {
+  const doc = readFileSync(join(repoRoot, 'docs', 'uvsd.md'), 'utf8');
+  const list = doc.slice(doc.indexOf('Counters (every one'), doc.indexOf('Drops, by reason:'));
+  const named = new Set([...list.matchAll(/`([a-z0-9_ \n]+)`/g)].flatMap((m) => m[1]!.split(/\s+/)));
+  assert.deepEqual(COUNTER_NAMES.filter((n) => !named.has(n)), [], 'counters the list leaves out');
 });
 
 test('uvs_port_drops_total: frames lost before the datapath, one series per reason the port reports (none without a port that counts)', async () => {

@@ -762,8 +762,9 @@ export const VERBS = {
       busiestVerb: { verb: ctx.control.busiest.verb, ms: round3(ctx.control.busiest.ms) },
       ...dp.counters.snapshot(),
       defense: { secureTcp: dp.secureTcp, ...dp.defense },
-      ...(ctx.control.info.workers !== undefined
-        ? { workers: ctx.control.info.workers.status(), steering: ctx.control.info.workers.steering() } : {}),
+      // One queue (--datapath-thread) has nothing to steer.
+      ...(ctx.control.info.workers !== undefined ? { workers: ctx.control.info.workers.status() } : {}),
+      ...((ctx.control.info.workers?.count ?? 0) > 1 ? { steering: ctx.control.info.workers!.steering() } : {}),
       ...(ctx.control.info.cpus !== undefined ? { cpus: ctx.control.info.cpus } : {}),
     };
   }),
