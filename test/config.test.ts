@@ -654,3 +654,27 @@ test('daemon.sync: the sync daemons uvsd starts with, in uvsadm --start-daemon\'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('reload: a dryRun that is not true or false is refused, naming it, and the file is not applied', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-dry-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    writeFileSync(file, BASE);
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    r.ctl.config = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
+    for (const dryRun of ['yes', 'true', 1]) {
+      assert.throws(() => r.ctl.call('reload', { dryRun }), (e: UvsError) => e.code === 'BAD_REQUEST' &&
+        e.detail === `dryRun must be true or false, got ${JSON.stringify(dryRun)}`, JSON.stringify(dryRun));
+      assert.equal(r.ctl.list().services.length, 0, `nothing applied with dryRun ${JSON.stringify(dryRun)}`);
+    }
+    assert.ok((r.ctl.call('reload', { dryRun: true }) as { changes: string[] }).changes.length > 0);
+    assert.equal(r.ctl.list().services.length, 0);
+    r.ctl.call('reload', {});
+    assert.equal(r.ctl.list().services.length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -378,3 +378,73 @@ test('a real server at port 0 through the verbs (any control client) is stored, 
   r.ctl.call('addDest', { service: any, addr: '192.168.8.42', port: 0, fwd: 'nat', weight: 1 });
   assert.deepEqual(r.ctl.list().services.find((s) => s.port === 0)!.dests.map((d) => d.port), [0]);
 });
+
+/** The UvsError f throws. */
+function thrown(f: () => unknown): UvsError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof UvsError) return e;
+    throw e;
+  }
+  assert.fail('expected a refusal');
+}
+
+test('every verb refuses an argument it does not take (misspelt, or the config file\'s word), naming it and those it takes; nothing changes, in a batch nothing of it', () => {
+  const r = mkRig();
+  restore(r, '-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.20 -w 2\n');
+  const before = formatList(r.ctl.list(), N);
+  const svc = { proto: 'tcp', addr: '192.168.8.200', port: 80 };
+  const bad: Array<[string, Record<string, unknown>, string]> = [
+    ['addService', { proto: 'tcp', addr: '192.168.8.201', port: 80, sheduler: 'rr' }, 'sheduler'],
+    ['addService', { proto: 'tcp', addr: '192.168.8.201', port: 80, persistent: 300 }, 'persistent'],
+    ['editService', { ...svc, scheduler: 'wlc' }, 'scheduler'],
+    ['editDest', { service: svc, addr: '192.168.8.20', port: 80, wieght: 0 }, 'wieght'],
+    ['addDest', { service: svc, addr: '192.168.8.21', port: 80, method: 'nat' }, 'method'],
+    // In a service key: a misspelt fwmark would name the TCP service instead of the mark's.
+    ['deleteDest', { service: { ...svc, fwmrk: 5 }, addr: '192.168.8.20', port: 80 }, 'fwmrk'],
+    ['deleteService', { ...svc, sched: 'rr' }, 'sched'],
+    ['setTimeouts', { tcp: 900, tcpfin: 0, udp: 0, sctp: 10 }, 'sctp'],
+    ['zero', { servcie: svc }, 'servcie'],
+    ['clear', { force: true }, 'force'],
+    ['list', { verbose: true }, 'verbose'],
+    ['batch', { items: [{ verb: 'deleteService', args: svc }], dryrun: true }, 'dryrun'],
+  ];
+  for (const [verb, args, key] of bad) {
+    const e = thrown(() => r.ctl.call(verb, args));
+    assert.equal(e.code, 'BAD_REQUEST', `${verb} ${key}`);
+    assert.match(e.detail!, new RegExp(`^unknown argument "${key}" of (${verb}|service) \\(it takes `), e.detail);
+    assert.equal(formatList(r.ctl.list(), N), before, `${verb} ${key}`);
+    if (verb === 'list' || verb === 'batch') continue;
+    // In a batch after a good item: refused with its index, and the good item is not applied either.
+    const items = [{ verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.202', port: 80 } }, { verb, args }];
+    const b = thrown(() => r.ctl.call('batch', { items }));
+    assert.deepEqual([b.code, b.index], ['BAD_REQUEST', 1], `batch ${verb} ${key}`);
+    assert.match(b.detail!, new RegExp(`"${key}"`));
+    assert.equal(formatList(r.ctl.list(), N), before, `batch ${verb} ${key}`);
+  }
+  assert.equal(thrown(() => r.ctl.call('addService', { proto: 'tcp', addr: '192.168.8.201', port: 80, sheduler: 'rr' })).detail,
+    'unknown argument "sheduler" of addService (it takes proto, addr, port, fwmark, sched, flags, persist, netmask, oneShot, pe, synproxy)');
+  assert.equal(thrown(() => r.ctl.call('clear', { force: true })).detail, 'unknown argument "force" of clear (it takes none)');
+  // A batch item is {verb, args}: a misspelt "args" would run the verb without them.
+  const e = thrown(() => r.ctl.call('batch', { items: [{ verb: 'deleteService', arg: svc }] }));
+  assert.deepEqual([e.code, e.index, e.detail], ['BAD_REQUEST', 0, 'unknown argument "arg" of batch item 0 (it takes verb, args)']);
+  assert.equal(formatList(r.ctl.list(), N), before);
+  // What every in-process sender sends is taken: uvsadm's parser (-R), the config's reload plan.
+  restore(r, '-A -u 192.168.8.200:53 -s wrr -p 60 -M 255.255.255.0 -o\n-a -u 192.168.8.200:53 -r 192.168.8.21:53 -g -w 3 -x 10 -y 5\n');
+  assert.equal(r.ctl.list().services.length, 2);
+});
+
+test('batch: a dryRun that is not true or false is refused, naming it, and nothing is applied', () => {
+  const r = mkRig();
+  const items = [{ verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.200', port: 80 } }];
+  for (const dryRun of ['true', 'yes', 1, 0, null, {}]) {
+    const e = thrown(() => r.ctl.call('batch', { items, dryRun }));
+    assert.deepEqual([e.code, e.detail], ['BAD_REQUEST', `dryRun must be true or false, got ${JSON.stringify(dryRun)}`]);
+    assert.equal(r.ctl.list().services.length, 0, JSON.stringify(dryRun));
+  }
+  assert.deepEqual(r.ctl.call('batch', { items, dryRun: true }), { applied: 0 });
+  assert.equal(r.ctl.list().services.length, 0);
+  assert.deepEqual(r.ctl.call('batch', { items, dryRun: false }), { applied: 1 });
+  assert.equal(r.ctl.list().services.length, 1);
+});

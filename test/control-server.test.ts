@@ -119,6 +119,21 @@ test('malformed requests are answered with an error and change nothing; 1,000 of
   assert.equal(JSON.stringify(r.ctl.list()), before);
 });
 
+test('a "verb" that is not a string is named as such; a request field other than id, verb, args, timing is refused; nothing changes', async () => {
+  const path = await serve();
+  r.ctl.clear();
+  const { lines } = await exchange(path, [
+    '{"id":1,"verb":7,"args":{}}', '{"id":2,"verb":["list"]}', '{"id":3,"args":{}}',
+    // A misspelt "args": the verb would run without them (zero: of every service).
+    '{"id":4,"verb":"addService","arg":{"proto":"tcp","addr":"192.168.8.200","port":80}}',
+  ].join('\n') + '\n', 4);
+  assert.deepEqual(lines.map((l) => (l as { error: { detail: string } }).error.detail), [
+    '"verb" must be a string, got 7', '"verb" must be a string, got a list', 'missing "verb"',
+    'unknown request field "arg" (a request has id, verb, args, timing)',
+  ]);
+  assert.equal(r.ctl.list().services.length, 0);
+});
+
 test('a last request without a newline is answered before the server closes', async () => {
   const path = await serve();
   const res = await exchange(path, '{"id":1,"verb":"timeouts"}\n{"id":2,"verb":"timeouts"}', 2, true);

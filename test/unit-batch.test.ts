@@ -63,3 +63,23 @@ test('changes from the socket run one at a time, in arrival order', async () => 
   await Promise.all([a, b]);
   assert.equal(r.ctl.list().services.length, 999, 'the delete ran after the batch that added the service');
 });
+
+test('a sliced batch checks its own arguments and every item\'s as a short one: a dryRun not true or false, an unknown argument; nothing changes', async () => {
+  const r = rig({ destMax: 4096 });
+  for (const dryRun of ['true', 1]) {
+    await assert.rejects(Promise.resolve(r.ctl.callAsync('batch', { items: items(1000), dryRun })), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BAD_REQUEST');
+      assert.match(e.message, /dryRun must be true or false, got/);
+      return true;
+    });
+  }
+  const bad = items(1000);
+  bad[1501]!.args.wieght = 0;
+  await assert.rejects(Promise.resolve(r.ctl.callAsync('batch', { items: bad })), (e: Error & { code?: string; index?: number }) => {
+    assert.deepEqual([e.code, e.index], ['BAD_REQUEST', 1501]);
+    assert.match(e.message, /unknown argument "wieght" of addDest/);
+    return true;
+  });
+  await assert.rejects(Promise.resolve(r.ctl.callAsync('batch', { items: items(1000), dryrun: true })), /unknown argument "dryrun" of batch/);
+  assert.equal(r.ctl.list().services.length, 0);
+});

@@ -5,12 +5,11 @@
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { StateFileStatus } from './statefile.js';
-import { UvsError } from './errors.js';
 import { EstimatorTable } from './estimator.js';
 import { SLICE_MS, yieldLoop } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
-import { VERBS, batchItems, removeService, runBatchItem, zeroService, type VerbCtx } from './verbs.js';
+import { VERBS, batchArgs, removeService, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -247,16 +246,13 @@ export class Control {
    * a long read may answer with a Promise and run in slices (VerbCtx.pause).
    */
   call(verb: string, args: unknown, pause?: () => Promise<void>): unknown {
-    const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
-    if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(verb));
-    const a = args === undefined || args === null ? {} : args;
-    if (typeof a !== 'object' || Array.isArray(a)) throw new UvsError('BAD_REQUEST', '"args" must be an object');
+    const { v, a } = verbArgs(verb, args);
     const t0 = performance.now();
     const c0 = native.threadCpuMs();
     this.info.workers?.pull(); // the workers' counters, summed into dp's (group.ts)
     try {
       const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
-      const result = (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(ctx, a as Record<string, unknown>);
+      const result = v.run(ctx, a);
       if (ctx.ops.length > 0) this.applyOps(ctx.ops);
       return result;
     } finally {
@@ -370,7 +366,7 @@ export class Control {
       return r instanceof Promise ? r.finally(done) : r;
     }
     const run = this.tail.then(() => {
-      if (big) return this.batchSliced(args as Record<string, unknown>);
+      if (big) return this.batchSliced(args);
       if (this.allServices(verb, args) && this.model.services.size > SLICE) return this.perServiceSliced(verb as 'clear' | 'zero');
       return this.call(verb, args);
     });
@@ -433,8 +429,8 @@ export class Control {
     };
   }
 
-  private async batchSliced(a: Record<string, unknown>): Promise<{ applied: number }> {
-    const items = batchItems(a);
+  private async batchSliced(args: unknown): Promise<{ applied: number }> {
+    const { items, dryRun } = batchArgs(verbArgs('batch', args).a);
     const { pause, done } = this.slicer('batch');
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
@@ -453,7 +449,7 @@ export class Control {
         sub.model = again.model;
         sub.ops = again.ops;
       }
-      if (a.dryRun === true) return { applied: 0 };
+      if (dryRun) return { applied: 0 };
       this.model = sub.model;
       this.changes++;
       this.applying = true;

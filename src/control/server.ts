@@ -65,6 +65,13 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
   return handleRequest(req, dispatch, onInternal);
 }
 
+const REQUEST_KEYS: ReadonlySet<string> = new Set(['id', 'verb', 'args', 'timing']);
+
+/** A value named in an error: JSON, but a list or object only by its kind (it may be deep or long). */
+function shown(v: unknown): string {
+  return Array.isArray(v) ? 'a list' : typeof v === 'object' && v !== null ? 'an object' : JSON.stringify(v);
+}
+
 function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
   let id: unknown = null;
   // A request that asks ("timing": true) gets when it was handled (protocol.ts ReplyTiming).
@@ -74,7 +81,12 @@ function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unkno
     if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new UvsError('BAD_REQUEST', 'not a JSON object');
     const r = req as Record<string, unknown>;
     if ('id' in r) id = r.id;
-    if (typeof r.verb !== 'string') throw new UvsError('BAD_REQUEST', 'missing "verb"');
+    if (r.verb === undefined) throw new UvsError('BAD_REQUEST', 'missing "verb"');
+    if (typeof r.verb !== 'string') throw new UvsError('BAD_REQUEST', `"verb" must be a string, got ${shown(r.verb)}`);
+    // A misspelt "args" would run the verb without its arguments (zero: of every service).
+    for (const k of Object.keys(r)) {
+      if (!REQUEST_KEYS.has(k)) throw new UvsError('BAD_REQUEST', `unknown request field ${JSON.stringify(k)} (a request has ${[...REQUEST_KEYS].join(', ')})`);
+    }
     const result = dispatch(r.verb, r.args ?? {});
     if (result instanceof Promise) {
       const rid = id;

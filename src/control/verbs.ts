@@ -1,4 +1,5 @@
-// The control verbs, in one registry: name → { mutates, run(ctx, args) }. A verb validates its
+// The control verbs, in one registry: name → { mutates, keys, run(ctx, args) }. An argument not
+// in keys is refused for every verb in one place (verbArgs); a verb validates its
 // arguments against ctx.model completely, then changes the model and pushes the DpOps that take
 // the datapath along (ctx.ops; Control.call applies them). Argument and result types are declared
 // here too and protocol.ts derives the wire types from this table: adding a verb is one entry
@@ -60,13 +61,36 @@ const CONNS_SLICED_MIN = 4096;
 interface Verb<A, R> {
   /** Changes the table (allowed in a batch; its ops are applied). */
   mutates: boolean;
+  /** The argument names it takes: any other is refused (a misspelt one would be ignored, its default used). */
+  keys: ReadonlySet<string>;
   run(ctx: VerbCtx, args: Record<string, unknown>): R;
   /** Phantom: the argument type clients send. */
   readonly argsType?: A;
 }
 
-function verb<A, R>(mutates: boolean, run: (ctx: VerbCtx, args: Record<string, unknown>) => R): Verb<A, R> {
-  return { mutates, run };
+/** Every argument name of type A, no more and no fewer (the compiler holds the list to the type). */
+type ArgKeys<A> = { readonly [K in keyof Required<A>]: true };
+
+function verb<A, R>(mutates: boolean, keys: ArgKeys<A>, run: (ctx: VerbCtx, args: Record<string, unknown>) => R): Verb<A, R> {
+  return { mutates, keys: new Set(Object.keys(keys)), run };
+}
+
+const NO_ARGS: ArgKeys<Record<string, never>> = {};
+const SERVICE_KEY: ArgKeys<ServiceKey> = { proto: true, addr: true, port: true, fwmark: true };
+const SERVICE_SPEC: ArgKeys<ServiceSpec> = { ...SERVICE_KEY, sched: true, flags: true, persist: true, netmask: true, oneShot: true, pe: true, synproxy: true };
+const DEST_KEY: ArgKeys<DestKey> = { service: true, addr: true, port: true };
+const DEST_SPEC: ArgKeys<DestSpec> = { ...DEST_KEY, fwd: true, weight: true, upper: true, lower: true, tunType: true, tunPort: true, tunCsum: true };
+const LADDR_SPEC: ArgKeys<LaddrSpec> = { service: true, addr: true, portMin: true, portMax: true };
+const MARK_SPEC: ArgKeys<MarkSpec> = { fwmark: true, proto: true, addr: true, portMin: true, portMax: true };
+const SERVICE_KEY_NAMES: ReadonlySet<string> = new Set(Object.keys(SERVICE_KEY));
+const BATCH_ITEM_NAMES: ReadonlySet<string> = new Set(['verb', 'args']);
+
+/** Refuse a name not in `keys` (one whose value is undefined, in process, is as good as absent). */
+function onlyKeys(a: Record<string, unknown>, keys: ReadonlySet<string>, what: string): void {
+  for (const k of Object.keys(a)) {
+    if (keys.has(k) || a[k] === undefined) continue;
+    throw new UvsError('BAD_REQUEST', `unknown argument ${JSON.stringify(k)} of ${what} (${keys.size === 0 ? 'it takes none' : `it takes ${[...keys].join(', ')}`})`);
+  }
 }
 
 // ---- argument validation (each throws a UvsError naming the offending value) ----------------
@@ -108,6 +132,21 @@ function boolOf(v: unknown, what: string): boolean {
   return v;
 }
 
+/** A verb by name and its arguments, checked: a known verb, an object, no argument it does not take. */
+export function verbArgs(name: string, args: unknown): { v: Verb<unknown, unknown>; a: Record<string, unknown> } {
+  const v = Object.prototype.hasOwnProperty.call(VERBS, name) ? (VERBS[name as VerbName] as Verb<unknown, unknown>) : undefined;
+  if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(name));
+  const a = args === undefined || args === null ? {} : args;
+  if (!isObject(a)) throw new UvsError('BAD_REQUEST', '"args" must be an object');
+  onlyKeys(a, v.keys, name);
+  return { v, a };
+}
+
+/** A `dryRun` argument: true or false when given (a string "true" must not make a real change). */
+function dryRunOf(a: Record<string, unknown>): boolean {
+  return a.dryRun === undefined ? false : boolOf(a.dryRun, 'dryRun');
+}
+
 interface SvcRef {
   proto: Proto;
   vip: number;
@@ -127,6 +166,12 @@ function svcRef(k: unknown): SvcRef {
   const vip = ipOf(k.addr, 'virtual address');
   const port = portOf(k.port, 'virtual port');
   return { proto, vip, port, fwmark: 0, key: serviceKeyOf(proto, vip, port) };
+}
+
+/** A `service` argument: a ServiceKey, nothing else (a misspelt "fwmark" would name another service). */
+function serviceArg(k: unknown): SvcRef {
+  if (isObject(k)) onlyKeys(k, SERVICE_KEY_NAMES, 'service');
+  return svcRef(k);
 }
 
 /** As IPVS, a VIP or real server must be a unicast host address (see claim.ts). */
@@ -391,7 +436,7 @@ function markName(k: MarkModel): string {
 // ---- the registry --------------------------------------------------------------------------
 
 export const VERBS = {
-  addService: verb<ServiceSpec, null>(true, (ctx, a) => {
+  addService: verb<ServiceSpec, null>(true, SERVICE_SPEC, (ctx, a) => {
     const m = ctx.model;
     const r = svcRef(a);
     // The kernel looks for the service before the scheduler (EEXIST before ENOENT).
@@ -411,7 +456,7 @@ export const VERBS = {
   }),
 
   /** Fields left out are kept; uvsadm -E sends all of them, as ipvsadm -E replaces them all. */
-  editService: verb<ServiceSpec, null>(true, (ctx, a) => {
+  editService: verb<ServiceSpec, null>(true, SERVICE_SPEC, (ctx, a) => {
     const r = svcRef(a);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
     const o = serviceOptions(a, r, s);
@@ -420,20 +465,20 @@ export const VERBS = {
     return null;
   }),
 
-  deleteService: verb<ServiceKey, null>(true, (ctx, a) => {
+  deleteService: verb<ServiceKey, null>(true, SERVICE_KEY, (ctx, a) => {
     const m = ctx.model;
     const s = mustService(m, svcRef(a), 'NO_SERVICE');
     removeService(ctx, s);
     return null;
   }),
 
-  clear: verb<Record<string, never>, null>(true, (ctx) => {
+  clear: verb<Record<string, never>, null>(true, NO_ARGS, (ctx) => {
     for (const s of [...ctx.model.services.values()]) removeService(ctx, s);
     return null;
   }),
 
-  addDest: verb<DestSpec, null>(true, (ctx, a) => {
-    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+  addDest: verb<DestSpec, null>(true, DEST_SPEC, (ctx, a) => {
+    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
     const port = destPortOf(a, s);
     const fwd = fwdOf(a.fwd ?? 'dr');
@@ -453,8 +498,8 @@ export const VERBS = {
   }),
 
   /** Fields left out are kept; uvsadm -e sends all of them, as ipvsadm -e replaces them all. */
-  editDest: verb<DestSpec, null>(true, (ctx, a) => {
-    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+  editDest: verb<DestSpec, null>(true, DEST_SPEC, (ctx, a) => {
+    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
     const port = destPortOf(a, s);
     const i = findDest(s, addr, port);
@@ -472,8 +517,8 @@ export const VERBS = {
     return null;
   }),
 
-  deleteDest: verb<DestKey, null>(true, (ctx, a) => {
-    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+  deleteDest: verb<DestKey, null>(true, DEST_KEY, (ctx, a) => {
+    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
     const addr = ipOf(a.addr, 'real server address');
     const port = destPortOf(a, s);
     const i = findDest(s, addr, port);
@@ -487,7 +532,7 @@ export const VERBS = {
   }),
 
   /** ipvsadm --set tcp tcpfin udp (seconds; 0 leaves a value unchanged). */
-  setTimeouts: verb<Timeouts, null>(true, (ctx, a) => {
+  setTimeouts: verb<Timeouts, null>(true, { tcp: true, tcpfin: true, udp: true }, (ctx, a) => {
     const tcp = intOf(a.tcp, 'BAD_TIMEOUT', 'tcp timeout', 0, MAX_TIMEOUT);
     const tcpfin = intOf(a.tcpfin, 'BAD_TIMEOUT', 'tcpfin timeout', 0, MAX_TIMEOUT);
     const udp = intOf(a.udp, 'BAD_TIMEOUT', 'udp timeout', 0, MAX_TIMEOUT);
@@ -500,8 +545,8 @@ export const VERBS = {
   }),
 
   /** DPVS --add-laddr: a FULLNAT local address for a service, with its local port range. */
-  addLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
-    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+  addLaddr: verb<LaddrSpec, null>(true, LADDR_SPEC, (ctx, a) => {
+    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
     const ip = ipOf(a.addr);
     const portMin = a.portMin === undefined ? 1024 : portOf(a.portMin, 'portMin');
     const portMax = a.portMax === undefined ? 65535 : portOf(a.portMax, 'portMax');
@@ -523,7 +568,7 @@ export const VERBS = {
    * The same rule again changes nothing: -C keeps the marks (as ipvsadm -C keeps iptables rules),
    * so the --add-mark lines of -S must read back into that table.
    */
-  addMark: verb<MarkSpec, null>(true, (ctx, a) => {
+  addMark: verb<MarkSpec, null>(true, MARK_SPEC, (ctx, a) => {
     const k = markOf(a);
     const m = ctx.model;
     if (m.marks.some((x) => sameMark(x, k))) return null;
@@ -538,7 +583,7 @@ export const VERBS = {
   }),
 
   /** uvsadm --del-mark: the rule of exactly this mark, protocol, address and ports. */
-  delMark: verb<MarkSpec, null>(true, (ctx, a) => {
+  delMark: verb<MarkSpec, null>(true, MARK_SPEC, (ctx, a) => {
     const k = markOf(a);
     const m = ctx.model;
     const i = m.marks.findIndex((x) => sameMark(x, k));
@@ -549,8 +594,8 @@ export const VERBS = {
     return null;
   }),
 
-  delLaddr: verb<LaddrSpec, null>(true, (ctx, a) => {
-    const s = mustService(ctx.model, svcRef(a.service), 'SERVICE_NOT_FOUND');
+  delLaddr: verb<LaddrSpec, null>(true, LADDR_SPEC, (ctx, a) => {
+    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
     const ip = ipOf(a.addr);
     const i = s.laddrs.findIndex((l) => l.addr === ip);
     if (i < 0) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
@@ -564,29 +609,29 @@ export const VERBS = {
    * Validate every item against a copy of the model, then apply all of them (one dp.apply) or,
    * on the first refusal, nothing: the error carries the item's index. dryRun validates only.
    */
-  batch: verb<{ items: BatchItem[]; dryRun?: boolean }, { applied: number }>(false, (ctx, a) => {
-    const items = batchItems(a);
+  batch: verb<{ items: BatchItem[]; dryRun?: boolean }, { applied: number }>(false, { items: true, dryRun: true }, (ctx, a) => {
+    const { items, dryRun } = batchArgs(a);
     const copy = ctx.model.clone();
     const sub: VerbCtx = { control: ctx.control, model: copy, ops: [] };
     for (let i = 0; i < items.length; i++) runBatchItem(sub, items, i);
-    if (a.dryRun !== true) ctx.control.commit(copy, sub.ops);
-    return { applied: a.dryRun === true ? 0 : items.length };
+    if (!dryRun) ctx.control.commit(copy, sub.ops);
+    return { applied: dryRun ? 0 : items.length };
   }),
 
-  list: verb<Record<string, never>, ListResult | Promise<ListResult>>(false, (ctx) => {
+  list: verb<Record<string, never>, ListResult | Promise<ListResult>>(false, NO_ARGS, (ctx) => {
     if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return listSliced(ctx, ctx.pause);
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
     return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
   }),
 
-  timeouts: verb<Record<string, never>, Timeouts>(false, (ctx) => ({ ...ctx.model.timeouts })),
+  timeouts: verb<Record<string, never>, Timeouts>(false, NO_ARGS, (ctx) => ({ ...ctx.model.timeouts })),
 
   /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
-  listConns: verb<{ max?: number }, ConnsResult | Promise<ConnsResult>>(false, (ctx, a) => connRows(ctx, a)),
+  listConns: verb<{ max?: number }, ConnsResult | Promise<ConnsResult>>(false, { max: true }, (ctx, a) => connRows(ctx, a)),
 
   /** The same rows as a plain list (the lab's and the modes tests' view). */
-  connections: verb<{ max?: number }, ConnInfo[] | Promise<ConnInfo[]>>(false, (ctx, a) => {
+  connections: verb<{ max?: number }, ConnInfo[] | Promise<ConnInfo[]>>(false, { max: true }, (ctx, a) => {
     const r = connRows(ctx, a);
     return r instanceof Promise ? r.then((x) => x.conns) : r.conns;
   }),
@@ -594,15 +639,15 @@ export const VERBS = {
   /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
   // changes: every line (--dry-run prints them), the ignored settings last; ignored: those alone;
   // warnings: what reading the files warned about (uvsd logs them too).
-  reload: verb<{ dryRun?: boolean }, { changes: string[]; ignored: string[]; warnings: string[] }>(false, (ctx, a) => {
+  reload: verb<{ dryRun?: boolean }, { changes: string[]; ignored: string[]; warnings: string[] }>(false, { dryRun: true }, (ctx, a) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
-    const r = cm.reloadReport(a.dryRun === true);
+    const r = cm.reloadReport(dryRunOf(a));
     return { changes: [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings };
   }),
 
   /** The running state as a config file (YAML). */
-  dumpConfig: verb<Record<string, never>, { yaml: string } | Promise<{ yaml: string }>>(false, (ctx) => {
+  dumpConfig: verb<Record<string, never>, { yaml: string } | Promise<{ yaml: string }>>(false, NO_ARGS, (ctx) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
     if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return cm.dumpSliced(undefined, ctx.pause).then((yaml) => ({ yaml }));
@@ -614,8 +659,8 @@ export const VERBS = {
    * service would get now, and why (persistence template, then the scheduler's explain()).
    * Read-only: creates no template and no connection, moves no scheduler.
    */
-  explain: verb<ExplainArgs, ExplainResult | Promise<ExplainResult>>(false, (ctx, a) => {
-    const r = svcRef(a.service);
+  explain: verb<ExplainArgs, ExplainResult | Promise<ExplainResult>>(false, { service: true, client: true, cport: true }, (ctx, a) => {
+    const r = serviceArg(a.service);
     if (r.fwmark !== 0) {
       const s = mustService(ctx.model, r, 'NO_SERVICE');
       const m = ctx.model.marks.find((k) => k.fwmark === r.fwmark);
@@ -650,9 +695,9 @@ export const VERBS = {
   // ---- statistics and tracing (docs/metrics.md) ----------------------------------------------
 
   /** ipvsadm -Z: zero the statistics of one service, or of all without `service`. */
-  zero: verb<ZeroArgs, null>(true, (ctx, a) => {
+  zero: verb<ZeroArgs, null>(true, { service: true }, (ctx, a) => {
     if (a.service !== undefined) {
-      zeroService(ctx, mustService(ctx.model, svcRef(a.service), 'NO_SERVICE'));
+      zeroService(ctx, mustService(ctx.model, serviceArg(a.service), 'NO_SERVICE'));
       return null;
     }
     ctx.ops.push({ op: 'zero', svc: -1 });
@@ -663,17 +708,17 @@ export const VERBS = {
   }),
 
   /** uvsadm trace: record new-connection decisions (of one service when given) until traceStop. */
-  traceStart: verb<TraceStartArgs, TraceStartResult>(false, (ctx, a) => {
-    const svc = a.service === undefined ? -1 : mustService(ctx.model, svcRef(a.service), 'NO_SERVICE').id;
+  traceStart: verb<TraceStartArgs, TraceStartResult>(false, { service: true }, (ctx, a) => {
+    const svc = a.service === undefined ? -1 : mustService(ctx.model, serviceArg(a.service), 'NO_SERVICE').id;
     return ctx.control.traces.start(svc);
   }),
-  tracePoll: verb<TraceSessionArgs, TracePollResult>(false, (ctx, a) => ctx.control.traces.poll(a.session)),
-  traceStop: verb<TraceSessionArgs, null>(false, (ctx, a) => ctx.control.traces.stop(a.session)),
+  tracePoll: verb<TraceSessionArgs, TracePollResult>(false, { session: true }, (ctx, a) => ctx.control.traces.poll(a.session)),
+  traceStop: verb<TraceSessionArgs, null>(false, { session: true }, (ctx, a) => ctx.control.traces.stop(a.session)),
 
   // ---- high availability (docs/ha.md) ----------------------------------------------------------
 
   /** uvsadm --role master|backup: take the VIPs over (gratuitous ARP for all at once) or let them go. */
-  setRole: verb<RoleArgs, null>(false, (ctx, a) => {
+  setRole: verb<RoleArgs, null>(false, { role: true, group: true }, (ctx, a) => {
     if (a.role !== 'master' && a.role !== 'backup') throw new UvsError('BAD_REQUEST', `role must be master or backup, got ${JSON.stringify(a.role)}`);
     if (a.group === undefined) {
       ctx.ops.push({ op: 'setRole', master: a.role === 'master' });
@@ -689,7 +734,9 @@ export const VERBS = {
   }),
 
   /** ipvsadm --start-daemon master|backup [--syncid N] [--mcast-interface IF] (uvs: --sync-peer, --sync-key-file). */
-  startDaemon: verb<DaemonSpec, Promise<null>>(false, (ctx, a) => {
+  startDaemon: verb<DaemonSpec, Promise<null>>(false, {
+    state: true, syncid: true, mcastInterface: true, syncPeer: true, keyFile: true, maxlen: true, group: true, port: true, ttl: true,
+  }, (ctx, a) => {
     const state = a.state;
     if (state !== 'master' && state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(state)}`);
     const cfg = syncConfigOf(a);
@@ -704,7 +751,7 @@ export const VERBS = {
   }),
 
   /** ipvsadm --stop-daemon master|backup. */
-  stopDaemon: verb<{ state: 'master' | 'backup' }, null>(false, (ctx, a) => {
+  stopDaemon: verb<{ state: 'master' | 'backup' }, null>(false, { state: true }, (ctx, a) => {
     if (a.state !== 'master' && a.state !== 'backup') throw new UvsError('BAD_SYNC', `state must be master or backup, got ${JSON.stringify(a.state)}`);
     if (!ctx.control.sync.stop(a.state)) throw new UvsError('SYNC_NOT_RUNNING', a.state);
     ctx.control.onChange?.();
@@ -712,7 +759,7 @@ export const VERBS = {
   }),
 
   /** uvsadm -L --daemon. */
-  daemon: verb<Record<string, never>, DaemonResult>(false, (ctx) => ({
+  daemon: verb<Record<string, never>, DaemonResult>(false, NO_ARGS, (ctx) => ({
     ...roleStatus(ctx.control.dp),
     daemons: ctx.control.sync.info(),
     stats: { ...ctx.control.sync.stats },
@@ -723,7 +770,7 @@ export const VERBS = {
    * keeps forwarding the connections it has until they end or the timeout passes; --undrain
    * announces again. Not a table change: never batched, never saved.
    */
-  drain: verb<DrainArgs, DrainStatus>(false, (ctx, a) => {
+  drain: verb<DrainArgs, DrainStatus>(false, { on: true, timeout: true }, (ctx, a) => {
     if (typeof a.on !== 'boolean') throw new UvsError('BAD_REQUEST', '"on" must be true or false');
     let timeoutS = ctx.control.drainTimeoutS;
     const t: unknown = a.timeout;
@@ -740,7 +787,7 @@ export const VERBS = {
     return drainStatus(ctx);
   }),
 
-  status: verb<Record<string, never>, StatusResult>(false, (ctx) => {
+  status: verb<Record<string, never>, StatusResult>(false, NO_ARGS, (ctx) => {
     const dp = ctx.control.dp;
     const fifo = ctx.control.info.vrrpFifo?.();
     return {
@@ -833,10 +880,10 @@ function drainStatus(ctx: VerbCtx): DrainStatus {
   return { state: conns === 0 || left === 0 ? 'drained' : 'draining', since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns };
 }
 
-/** A batch's items, or BAD_REQUEST. */
-export function batchItems(a: Record<string, unknown>): unknown[] {
+/** A batch's items and dryRun, or BAD_REQUEST. */
+export function batchArgs(a: Record<string, unknown>): { items: unknown[]; dryRun: boolean } {
   if (!Array.isArray(a.items)) throw new UvsError('BAD_REQUEST', '"items" must be a list of {verb, args}');
-  return a.items as unknown[];
+  return { items: a.items as unknown[], dryRun: dryRunOf(a) };
 }
 
 /** Validate and run item i of a batch against sub.model (a copy); a refusal names the item. */
@@ -844,12 +891,10 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
   try {
     const it = items[i];
     if (!isObject(it) || typeof it.verb !== 'string') throw new UvsError('BAD_REQUEST', `item ${i} must be {verb, args}`);
-    const v = Object.prototype.hasOwnProperty.call(VERBS, it.verb) ? VERBS[it.verb as VerbName] : undefined;
-    if (v === undefined) throw new UvsError('UNKNOWN_VERB', JSON.stringify(it.verb));
+    onlyKeys(it, BATCH_ITEM_NAMES, `batch item ${i}`);
+    const { v, a } = verbArgs(it.verb, it.args);
     if (!v.mutates) throw new UvsError('BAD_REQUEST', `verb ${it.verb} cannot be batched`);
-    const args = it.args === undefined ? {} : it.args;
-    if (!isObject(args)) throw new UvsError('BAD_REQUEST', `item ${i}: "args" must be an object`);
-    (v.run as (c: VerbCtx, a: Record<string, unknown>) => unknown)(sub, args);
+    v.run(sub, a);
   } catch (err) {
     if (err instanceof UvsError) err.index = i;
     throw err;
