@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
+import { handleLine, listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
 import { hasLongArray, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
@@ -132,6 +132,17 @@ test('a "verb" that is not a string is named as such; a request field other than
     'unknown request field "arg" (a request has id, verb, args, timing)',
   ]);
   assert.equal(r.ctl.list().services.length, 0);
+});
+
+test('a long line whose client is gone is not parsed further (nor run): its parse stops at the next slice', async () => {
+  const items: unknown[] = [];
+  for (let i = 0; i < 20_000; i++) items.push({ verb: 'addService', args: { proto: 'udp', addr: '192.168.8.200', port: 1 + i } });
+  const line = JSON.stringify({ id: 1, verb: 'batch', args: { items } });
+  let dispatched = 0;
+  let internal = 0;
+  const reply = await handleLine(line, () => ++dispatched, () => internal++, () => true);
+  assert.deepEqual([dispatched, internal], [0, 0]);
+  assert.equal(reply.ok, false);
 });
 
 test('a last request without a newline is answered before the server closes', async () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SlicedJson, parseJsonSliced } from '../src/control/slices.js';
+import { MAX_DEPTH, SlicedJson, parseJsonSliced } from '../src/control/slices.js';
 
 /** Parse with a deadline already passed: the parser stops at every check, the most slices it makes. */
 function parseTiny(text: string, wholeMax?: number): { value?: unknown; error?: unknown; steps: number } {
@@ -101,4 +101,52 @@ test('a 20,000-item batch line: same value as JSON.parse, in many steps, none of
     clearInterval(ticker);
   }
   assert.ok(turns > 0, 'timers ran while it parsed');
+});
+
+/**
+ * The text as the parser reads it, counting the characters it looks at (charCodeAt): its work,
+ * measured without a clock. The rest of a string it does not use.
+ */
+function counted(text: string): { text: string; reads: () => number } {
+  let n = 0;
+  const t = { length: text.length, charCodeAt: (i: number) => (n++, text.charCodeAt(i)), slice: (a: number, b?: number) => text.slice(a, b) };
+  return { text: t as unknown as string, reads: () => n };
+}
+
+test('nested containers longer than the window: each character is looked at a bounded number of times, not once per container around it', () => {
+  // 900 levels around 70,000 characters, three times: each level's container is too long to
+  // hand to JSON.parse, and its window covers the levels inside it.
+  const deep = '['.repeat(900) + JSON.stringify('x'.repeat(70_000)) + ']'.repeat(900);
+  const text = `{"id":1,"verb":"list","args":{"a":[${deep},${deep},${deep}]}}`;
+  const c = counted(text);
+  const p = new SlicedJson(c.text);
+  while (!p.step(Infinity));
+  assert.deepEqual(p.value, JSON.parse(text));
+  assert.ok(c.reads() < 4 * text.length, `${c.reads()} reads of ${text.length} characters`);
+});
+
+test(`a line nested deeper than MAX_DEPTH (${MAX_DEPTH}) where it is walked is refused, early: 70,000 levels read about one window`, () => {
+  for (const wholeMax of [0, undefined]) {
+    const ok = parseTiny('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH), wholeMax);
+    assert.equal(ok.error, undefined, String(ok.error));
+  }
+  const over = parseTiny('['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1), 0);
+  assert.ok(over.error instanceof SyntaxError && over.error.message === `JSON nested deeper than ${MAX_DEPTH} levels at position ${MAX_DEPTH}`, String(over.error));
+  // The tester's line: 70,000 levels in a request (4.9 s of uvsd's CPU before).
+  const text = '{"id":1,"verb":"list","args":{"a":' + '['.repeat(70_000) + ']'.repeat(70_000) + '}}';
+  const c = counted(text);
+  const p = new SlicedJson(c.text);
+  assert.throws(() => { while (!p.step(Infinity)); }, /nested deeper than/);
+  assert.ok(c.reads() < text.length, `${c.reads()} reads of ${text.length} characters`);
+});
+
+test('parseJsonSliced stops between slices once `check` throws (the client is gone)', async () => {
+  const text = batchLine(5000);
+  let checks = 0;
+  const gone = new Error('gone');
+  await assert.rejects(parseJsonSliced(text, 0, () => {
+    checks++;
+    throw gone;
+  }), (e) => e === gone);
+  assert.equal(checks, 1);
 });

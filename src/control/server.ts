@@ -51,10 +51,16 @@ function failure(id: unknown, err: unknown, onInternal: (err: unknown) => void):
 /** A request line at least this long is parsed in slices (slices.ts): JSON.parse of it would hold the loop over a millisecond. */
 export const SLICED_PARSE_MIN = 128 * 1024;
 
-/** Turn one request line into one reply (a Promise of one when the verb waits or the line is long); never throws. */
-export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void): Reply | Promise<Reply> {
+/**
+ * Turn one request line into one reply (a Promise of one when the verb waits or the line is long);
+ * never throws. `gone`: the reply can no longer be sent; a long line's parse stops at its next slice.
+ */
+export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void, gone?: () => boolean): Reply | Promise<Reply> {
   if (line.length >= SLICED_PARSE_MIN) {
-    return parseJsonSliced(line).then((req) => handleRequest(req, dispatch, onInternal), (err: unknown) => failure(null, err, onInternal));
+    const abandon = (): void => {
+      if (gone?.() === true) throw new UvsError('BAD_REQUEST', 'the client closed the connection');
+    };
+    return parseJsonSliced(line, undefined, abandon).then((req) => handleRequest(req, dispatch, onInternal), (err: unknown) => failure(null, err, onInternal));
   }
   let req: unknown;
   try {
@@ -137,7 +143,7 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   const answer = (line: string): void => {
     const trimmed = line.trim();
     if (trimmed === '') return;
-    const reply = handleLine(trimmed, dispatch, onInternal);
+    const reply = handleLine(trimmed, dispatch, onInternal, () => sock.destroyed || sock.writableEnded);
     if (!(reply instanceof Promise) && !hasLongArray(reply)) {
       sock.write(JSON.stringify(reply) + '\n');
       return;

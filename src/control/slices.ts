@@ -75,6 +75,12 @@ export async function stringifySliced(v: unknown, write: (s: string) => void, ch
 const WHOLE_MAX = 64 * 1024;
 /** The clock is read every this many values. */
 const CHECK_EVERY = 64;
+/**
+ * Containers nested deeper than this, walked here (not handed to JSON.parse whole), are refused:
+ * no request is more than a few levels deep, and each level walked holds a frame (a 64 MiB line
+ * of "[" would be 64 million of them).
+ */
+export const MAX_DEPTH = 1000;
 
 // What may come next.
 const St = {
@@ -101,14 +107,23 @@ function isWs(c: number): boolean {
  * JSON.parse, resumable: step() parses until a deadline and returns whether it is done. Values up
  * to WHOLE_MAX characters (every element of a batch's item list) go through JSON.parse itself;
  * only the containers around them are walked here. Accepts and refuses exactly what JSON.parse
- * does (a refusal is a SyntaxError naming the position); keys named __proto__ become own
- * properties, as with JSON.parse.
+ * does (a refusal is a SyntaxError naming the position), but for nesting walked deeper than
+ * MAX_DEPTH; keys named __proto__ become own properties, as with JSON.parse.
  */
 export class SlicedJson {
   private pos = 0;
   private st: number = St.Value;
   private readonly stack: Frame[] = [];
   private result: unknown;
+  // Bracket matching for containerEnd, one pass over the text ahead of the parser: searching
+  // each container's window afresh took time quadratic in the nesting (4.9 s for 70,000 levels).
+  /** The text before this is matched; scanInString: it ends inside a string. */
+  private scanned = 0;
+  private scanInString = false;
+  /** Positions of the brackets opened before `scanned` and not closed yet. */
+  private readonly opens: number[] = [];
+  /** Containers that close within wholeMax: [opener, end] at 2 * (opener % wholeMax) (allocated at the first use). */
+  private ends: Int32Array | undefined;
 
   /** wholeMax: the longest container handed to JSON.parse in one piece (tests walk everything with 0). */
   constructor(
@@ -179,6 +194,7 @@ export class SlicedJson {
         this.place(this.parseSlice(p, end));
         return;
       }
+      if (this.stack.length >= MAX_DEPTH) throw new SyntaxError(`JSON nested deeper than ${MAX_DEPTH} levels at position ${p}`);
       this.pos = p + 1;
       if (c === 0x5b) {
         this.stack.push({ arr: [], obj: undefined, key: '' });
@@ -224,23 +240,41 @@ export class SlicedJson {
 
   /** The end (exclusive) of the object or array at p if it closes within wholeMax characters, else -1. */
   private containerEnd(p: number): number {
+    const w = this.wholeMax;
+    if (w === 0) return -1;
+    const ends = (this.ends ??= new Int32Array(2 * w).fill(-1));
+    this.matchTo(Math.min(this.text.length, p + w));
+    // Positions are asked in increasing order and matched at most wholeMax ahead: the slot holds p's.
+    const k = 2 * (p % w);
+    return ends[k] === p ? ends[k + 1]! : -1;
+  }
+
+  /** Match brackets (outside strings) up to lim; a close is recorded when within wholeMax of its opener. */
+  private matchTo(lim: number): void {
     const t = this.text;
-    const lim = Math.min(t.length, p + this.wholeMax);
-    let depth = 0;
-    for (let i = p; i < lim; i++) {
+    const w = this.wholeMax;
+    const ends = this.ends!;
+    const opens = this.opens;
+    let inString = this.scanInString;
+    let i = this.scanned;
+    for (; i < lim; i++) {
       const c = t.charCodeAt(i);
-      if (c === 0x22) {
-        for (i++; i < lim; i++) {
-          const d = t.charCodeAt(i);
-          if (d === 0x5c) i++;
-          else if (d === 0x22) break;
+      if (inString) {
+        if (c === 0x5c) i++;
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x7b || c === 0x5b) opens.push(i);
+      else if ((c === 0x7d || c === 0x5d) && opens.length > 0) {
+        const o = opens.pop()!;
+        if (i - o < w) {
+          const k = 2 * (o % w);
+          ends[k] = o;
+          ends[k + 1] = i + 1;
         }
-      } else if (c === 0x7b || c === 0x5b) depth++;
-      else if (c === 0x7d || c === 0x5d) {
-        if (--depth === 0) return i + 1;
       }
     }
-    return -1;
+    this.scanned = i;
+    this.scanInString = inString;
   }
 
   /** The end (exclusive) of the string at p. */
@@ -267,9 +301,12 @@ export class SlicedJson {
   }
 }
 
-/** JSON.parse in slices of about sliceMs with the event loop free in between. */
-export async function parseJsonSliced(text: string, sliceMs = SLICE_MS): Promise<unknown> {
+/** JSON.parse in slices of about sliceMs with the event loop free in between; `check` (between slices) may throw to abandon it. */
+export async function parseJsonSliced(text: string, sliceMs = SLICE_MS, check?: () => void): Promise<unknown> {
   const p = new SlicedJson(text);
-  while (!p.step(performance.now() + sliceMs)) await yieldLoop();
+  while (!p.step(performance.now() + sliceMs)) {
+    await yieldLoop();
+    check?.();
+  }
   return p.value;
 }
