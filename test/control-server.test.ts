@@ -14,7 +14,7 @@ import { hasLongArray, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
 import { ERRORS } from '../src/control/errors.js';
-import { ControlClient } from '../src/control/client.js';
+import { ControlClient, ControlError } from '../src/control/client.js';
 import { monoMs } from '../src/control/protocol.js';
 import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
 import type { DpOp } from '../src/datapath/ops.js';
@@ -132,6 +132,51 @@ test('a "verb" that is not a string is named as such; a request field other than
     'unknown request field "arg" (a request has id, verb, args, timing)',
   ]);
   assert.equal(r.ctl.list().services.length, 0);
+});
+
+test('more connections than maxClients: the refused one gets one error line naming the limit (the client says it, not EPIPE), uvsd is told at most once per 10 s; a place that frees up is taken', async () => {
+  const path = join(dir, `s${n++}.sock`);
+  const told: Array<[string, number]> = [];
+  servers.push(await listenControl(path, (v, a) => r.ctl.call(v, a), (e) => { throw e; }, { maxClients: 2 }, (reason, refused) => told.push([reason, refused])));
+  const held = [connect(path), connect(path)];
+  await Promise.all(held.map((s) => new Promise((res) => s.once('connect', res))));
+  for (let i = 0; i < 3; i++) {
+    const c = await ControlClient.connect(path);
+    await assert.rejects(c.call('list', {}), (e: ControlError) => {
+      assert.deepEqual([e.code, e.message, e.detail], ['TOO_MANY_CLIENTS', ERRORS.TOO_MANY_CLIENTS, "2 open (uvsd's limit)"]);
+      return true;
+    });
+    c.close();
+  }
+  // The raw line, in the protocol's error format.
+  const raw = await exchange(path, '{"id":1,"verb":"list"}\n', 1);
+  assert.deepEqual(raw.lines, [{ id: null, ok: false, error: { code: 'TOO_MANY_CLIENTS', message: ERRORS.TOO_MANY_CLIENTS, detail: "2 open (uvsd's limit)" } }]);
+  assert.deepEqual(told, [[`${ERRORS.TOO_MANY_CLIENTS}: 2 open (uvsd's limit)`, 1]]);
+  held[0]!.destroy();
+  await new Promise((res) => setTimeout(res, 50));
+  const c = await ControlClient.connect(path);
+  assert.equal((await c.call('list', {})).services.length, r.ctl.list().services.length);
+  c.close();
+  held[1]!.destroy();
+});
+
+test('unfinished request lines of all connections together are bounded: the connection that would pass maxBuffered gets BUSY and is closed; the others go on', async () => {
+  const path = await serve({ maxLine: 800, maxBuffered: 1000 });
+  const a = connect(path);
+  await new Promise((res) => a.once('connect', res));
+  const req = '{"id":"a","verb":"timeouts"}';
+  a.write(req + ' '.repeat(600 - req.length));
+  await new Promise((res) => setTimeout(res, 50));
+  const b = await exchange(path, 'x'.repeat(600), 1, true);
+  assert.equal(b.closed, true);
+  assert.deepEqual(b.lines, [{ id: null, ok: false, error: { code: 'BUSY', message: ERRORS.BUSY, detail: 'unfinished requests of all connections over 1000 bytes' } }]);
+  const got = new Promise<string>((res) => a.once('data', (d) => res(String(d))));
+  a.write('\n');
+  assert.equal((JSON.parse(await got) as { id: string; ok: boolean }).ok, true);
+  // Its line done, a's share is given back: another client fits again.
+  const c = await exchange(path, `{"id":"c","verb":"timeouts"}${' '.repeat(500)}\n`, 1);
+  assert.equal((c.lines[0] as { ok: boolean }).ok, true);
+  a.destroy();
 });
 
 test('a long line whose client is gone is not parsed further (nor run): its parse stops at the next slice', async () => {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
 import { UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
 
@@ -184,5 +185,47 @@ test('uvsadm --status prints the station, table use and drop counters by reason'
       c = (await lab.status()).counters;
     }
     assert.ok(c['rx_wakes']! >= 1 && c['rx_wakes']! <= c['rx_frames']!, `rx_wakes ${c['rx_wakes']}, rx_frames ${c['rx_frames']}`);
+  });
+});
+
+test('a real uvsd\'s control socket at its limits: 256 stalled connections make uvsadm say why (exit 3) and uvsd log it once; 70,000 nested brackets are refused at once; a misspelt argument is refused', { timeout: 120_000 }, async (t) => {
+  await withDrLab(t, { servers: 1, startServers: false }, async (lab) => {
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 256; i++) held.push(connect(lab.socketPath));
+      await Promise.all(held.map((s) => new Promise((res) => s.once('connect', res))));
+      for (let i = 0; i < 3; i++) {
+        const r = await lab.uvsadm(['-Ln']);
+        assert.deepEqual([r.code, r.stdout, r.stderr], [3, '', "uvsadm: Too many connections: 256 open (uvsd's limit)\n"]);
+      }
+      const warnings = lab.uvsd!.stdout().split('\n').filter((l) => l.includes('connection refused'));
+      diagnosticLines(t, 'uvsd:', warnings.join('\n'));
+      assert.equal(warnings.length, 1, 'one warning for three refusals within 10 s');
+      assert.match(warnings[0]!, /"refused":1.*control socket: connection refused: Too many connections: 256 open/);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await lab.uvsadmMust(['-Ln']);
+    const raw = (line: string): Promise<{ error?: { detail?: string } }> => new Promise((resolve, reject) => {
+      const s = connect(lab.socketPath);
+      let buf = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => {
+        buf += c;
+        if (buf.includes('\n')) {
+          s.destroy();
+          resolve(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as { error?: { detail?: string } });
+        }
+      });
+      s.on('error', reject);
+      s.write(line);
+    });
+    const t0 = Date.now();
+    const deep = await raw('{"id":1,"verb":"list","args":{"a":' + '['.repeat(70_000) + ']'.repeat(70_000) + '}}\n');
+    t.diagnostic(`70,000 levels answered in ${Date.now() - t0} ms (4.9 s of uvsd's CPU before)`);
+    assert.match(deep.error!.detail!, /^not JSON: JSON nested deeper than 1000 levels/);
+    const typo = await raw(`{"id":2,"verb":"addService","args":{"proto":"tcp","addr":"${VIP}","port":80,"sheduler":"rr"}}\n`);
+    assert.match(typo.error!.detail!, /^unknown argument "sheduler" of addService/);
+    assert.equal((await lab.list()).services.length, 0);
   });
 });

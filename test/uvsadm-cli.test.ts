@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,9 +29,9 @@ interface Run {
 }
 
 /** Async on purpose: the daemon side lives in this process and must keep answering. */
-function uvsadm(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+function uvsadm(args: string[], opts: { env?: Record<string, string>; input?: string; socket?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['bin/uvsadm', '--socket', sockPath, ...args],
+    const child = execFile(process.execPath, ['bin/uvsadm', '--socket', opts.socket ?? sockPath, ...args],
       { cwd: repoRoot, env: { ...process.env, UVS_SOCKET: '', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
@@ -430,5 +430,23 @@ test('ControlClient: a silent daemon times out with code TIMEOUT', async () => {
     }
   } finally {
     silent.close();
+  }
+});
+
+test('uvsd at its connection limit: uvsadm prints uvsd\'s reason (not "failed: EPIPE") and exits 3, nothing done', async () => {
+  const path = join(dir, 'full.sock');
+  const full = await listenControl(path, (verb, args) => r.ctl.call(verb, args), (e) => {
+    throw e;
+  }, { maxClients: 1 });
+  const held = connect(path);
+  try {
+    await new Promise((res) => held.once('connect', res));
+    assert.deepEqual(await uvsadm(['-Ln'], { socket: path }), { code: EXIT_NO_DAEMON, stdout: '', stderr: "uvsadm: Too many connections: 1 open (uvsd's limit)\n" });
+    const before = r.ctl.list().services.length;
+    assert.equal((await uvsadm(['-A', '-t', '192.168.8.250:80'], { socket: path })).code, EXIT_NO_DAEMON);
+    assert.equal(r.ctl.list().services.length, before);
+  } finally {
+    held.destroy();
+    full.close();
   }
 });

@@ -4,7 +4,7 @@
 
 import { lookupService } from 'node:dns';
 import { ControlClient, ControlError } from '../control/client.js';
-import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, refusalLine } from '../control/errors.js';
+import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNREACHED, refusalLine } from '../control/errors.js';
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
@@ -188,12 +188,15 @@ async function trace(args: readonly string[]): Promise<number> {
     return await runTrace(cmd, out, (s) => process.stderr.write(s));
   } catch (e) {
     if (e instanceof UsageError) return err(`uvsadm: ${e.message}`, EXIT_USAGE);
-    if (e instanceof ControlError) {
-      if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
-      return err(refusalLine(e.code, e.message.split('\n')[0] ?? e.code, e.detail), EXIT_REFUSED);
-    }
+    if (e instanceof ControlError) return controlFailure(e);
     throw e;
   }
+}
+
+/** A ControlError as uvsadm reports it: uvsd out of reach (EXIT_NO_DAEMON), or its refusal (EXIT_REFUSED, as ipvsadm's). */
+function controlFailure(e: ControlError): number {
+  const line = refusalLine(e.code, e.message.split('\n')[0] ?? e.code, e.detail);
+  return UNREACHED.has(e.code) ? err(`uvsadm: ${line}`, EXIT_NO_DAEMON) : err(line, EXIT_REFUSED);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -218,10 +221,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await run(cmd);
   } catch (e) {
     if (e instanceof UsageError) return err(e.message, e.exitCode);
-    if (e instanceof ControlError) {
-      if (e.code === 'NO_DAEMON' || e.code === 'TIMEOUT' || e.code === 'BAD_REPLY') return err(`uvsadm: ${e.message.split('\n')[0]}`, EXIT_NO_DAEMON);
-      return err(refusalLine(e.code, e.message.split('\n')[0] ?? e.code, e.detail), EXIT_REFUSED);
-    }
+    if (e instanceof ControlError) return controlFailure(e);
     throw e;
   }
 }

@@ -765,7 +765,8 @@ export async function main(argv: string[]): Promise<void> {
       const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
       return r instanceof Promise ? r.then(after) : after(r);
     };
-    server = await listenControl(opts.socket, (verb, args) => synced(withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health))), onInternal);
+    server = await listenControl(opts.socket, (verb, args) => synced(withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health))), onInternal, {},
+      (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);

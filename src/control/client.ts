@@ -139,6 +139,12 @@ export class ControlClient {
       return;
     }
     const id = reply?.id;
+    if (id === null && reply.ok === false && typeof reply.error?.message === 'string') {
+      // Not an answer to a request: uvsd refused the connection (too many, a line too long) and closes it.
+      const e = reply.error;
+      this.failAll(new ControlError(String(e.code), e.message, typeof e.detail === 'string' ? e.detail : undefined));
+      return;
+    }
     const p = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (p === undefined) return; // a reply nobody waits for any more (timed out)
     this.pending.delete(id as number);

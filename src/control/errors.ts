@@ -51,6 +51,9 @@ export const ERRORS = {
   BAD_CONFIG: 'Invalid configuration',
   BAD_SYNC: 'Invalid sync daemon setting',
   NO_HA_GROUP: 'No such HA group',
+  // The control socket's own limits (server.ts): a connection refused before any request.
+  TOO_MANY_CLIENTS: 'Too many connections',
+  BUSY: 'Too many requests being read',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
   TIMEOUT: 'no reply from uvsd',
@@ -101,3 +104,6 @@ export const EXIT_LIST_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_NO_DAEMON = 3;
 export const EXIT_REFUSED = 255;
+
+/** uvsd was not reached, took no request on the connection, or gave no usable reply (uvsadm exits EXIT_NO_DAEMON). */
+export const UNREACHED: ReadonlySet<string> = new Set<ErrorCode>(['NO_DAEMON', 'TIMEOUT', 'BAD_REPLY', 'TOO_MANY_CLIENTS', 'BUSY']);

@@ -3,8 +3,8 @@
 // Every request runs to completion before the next one starts (the verbs are synchronous), so
 // each is atomic; only a large table's `list` or -Lc is read in slices (as a netlink dump of the
 // kernel's is), and long replies are written in slices. Clients are bounded: request size,
-// unread replies (reading stops while a client's unread replies exceed a limit), idle time and
-// the number of connections.
+// unread replies (reading stops while a client's unread replies exceed a limit), idle time, the
+// number of connections and the unfinished request lines of all of them together.
 
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,8 +20,13 @@ export interface ServerLimits {
   writeHigh: number;
   /** A connection with no traffic for this long is closed. */
   idleMs: number;
-  /** Connections beyond this many are closed at once. */
+  /** Connections beyond this many get one error line (TOO_MANY_CLIENTS) and are closed. */
   maxClients: number;
+  /**
+   * Unfinished request lines of all connections together: the connection whose data would take
+   * them past this gets one error line (BUSY) and is closed (each may hold up to maxLine).
+   */
+  maxBuffered: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -29,7 +34,23 @@ export const DEFAULT_LIMITS: ServerLimits = {
   writeHigh: 1 << 20,
   idleMs: 10 * 60_000,
   maxClients: 256,
+  maxBuffered: 128 << 20, // two of the longest lines at once
 };
+
+/** A refused connection is given this long to read its error line and close. */
+const REFUSED_LINGER_MS = 2000;
+/** uvsd logs refused connections at most once per this long (with how many since the last line). */
+const REFUSED_LOG_MS = 10_000;
+
+/** Told (at most once per REFUSED_LOG_MS) that connections were refused: why, and how many since the last call. */
+export type OnRefused = (reason: string, refused: number) => void;
+
+/** Shared by the connections of one socket. */
+interface Shared {
+  /** Characters of unfinished request lines held by all connections. */
+  buffered: number;
+  refuse(sock: net.Socket, code: 'TOO_MANY_CLIENTS' | 'BUSY', detail: string): void;
+}
 
 /** Runs a verb; may return a Promise (a verb that must wait, e.g. for an ARP probe). */
 export type Dispatch = (verb: string, args: unknown) => unknown;
@@ -117,7 +138,7 @@ function probe(path: string): Promise<boolean> {
 }
 
 /** Serve one connection: lines in, replies out, with the limits above. */
-function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits): void {
+function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits, shared: Shared): void {
   let pending = '';
   /** pending[0, scanned) holds no newline. */
   let scanned = 0;
@@ -128,6 +149,13 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
    */
   let partial: string[] = [];
   let partialLen = 0;
+  /** This connection's share of shared.buffered. */
+  let held = 0;
+  const account = (): void => {
+    const now = closed ? 0 : pending.length + partialLen;
+    shared.buffered += now - held;
+    held = now;
+  };
   const merge = (): void => {
     if (partial.length === 0) return;
     pending += partial.join('');
@@ -152,7 +180,7 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     sock.pause(); // nothing more is read from this client until its reply is out
     void Promise.resolve(reply)
       .then((r) => {
-        if (sock.destroyed) return;
+        if (sock.destroyed || sock.writableEnded) return; // refused meanwhile (BUSY)
         // A long reply (a large -Ln or -Lc) is serialised and written in slices.
         if (!hasLongArray(r)) sock.write(JSON.stringify(r) + '\n');
         else return stringifySliced(r, (s) => { if (!sock.destroyed) sock.write(s); });
@@ -169,6 +197,10 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
       });
   };
   const pump = (): void => {
+    pumpLines();
+    account();
+  };
+  const pumpLines = (): void => {
     if (closed || waiting) return;
     let nl: number;
     while (!waiting && sock.writableLength <= limits.writeHigh && (nl = pending.indexOf('\n', scanned)) >= 0) {
@@ -203,10 +235,18 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     }
   };
   sock.on('data', (chunk: string) => {
+    if (closed) return;
+    if (shared.buffered + chunk.length > limits.maxBuffered) {
+      closed = true;
+      account();
+      shared.refuse(sock, 'BUSY', `unfinished requests of all connections over ${limits.maxBuffered} bytes`);
+      return;
+    }
     if (chunk.indexOf('\n') < 0) {
       partial.push(chunk);
       partialLen += chunk.length;
       if (pending.length + partialLen > limits.maxLine) pump(); // refused there
+      else account();
       return;
     }
     merge();
@@ -222,10 +262,40 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     pump();
   });
   sock.on('error', () => sock.destroy());
+  sock.on('close', () => {
+    closed = true;
+    account();
+  });
+}
+
+/**
+ * Refused connections: one error line each, then closed. The client's request is read and
+ * dropped meanwhile, so its write does not fail (EPIPE) before it reads why; uvsd logs them at
+ * most once per REFUSED_LOG_MS.
+ */
+function refuser(onRefused: OnRefused | undefined): Shared['refuse'] {
+  let refused = 0;
+  let last = -Infinity;
+  return (sock, code, detail) => {
+    refused++;
+    const now = performance.now();
+    if (onRefused !== undefined && now - last >= REFUSED_LOG_MS) {
+      onRefused(`${ERRORS[code]}: ${detail}`, refused);
+      refused = 0;
+      last = now;
+    }
+    sock.removeAllListeners('data');
+    sock.on('error', () => sock.destroy());
+    sock.on('end', () => sock.destroy());
+    sock.setTimeout(REFUSED_LINGER_MS, () => sock.destroy());
+    sock.resume();
+    const reply: Reply = { id: null, ok: false, error: errorBody(code, ERRORS[code], detail) };
+    sock.end(JSON.stringify(reply) + '\n');
+  };
 }
 
 export async function listenControl(
-  path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {},
+  path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
 ): Promise<net.Server> {
   const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
   try {
@@ -247,8 +317,19 @@ export async function listenControl(
     if (await probe(path)) throw new Error(`another uvsd is already listening on ${path}`);
     unlinkSync(path); // stale socket of a daemon that died
   }
-  const server = net.createServer({ allowHalfOpen: true }, (sock) => serve(sock, dispatch, onInternal, lim));
-  server.maxConnections = lim.maxClients;
+  const shared: Shared = { buffered: 0, refuse: refuser(onRefused) };
+  let clients = 0;
+  // Counted here, not with server.maxConnections: that closes a connection without a word, and
+  // the client's first write fails with EPIPE.
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    if (clients >= lim.maxClients) {
+      shared.refuse(sock, 'TOO_MANY_CLIENTS', `${lim.maxClients} open (uvsd's limit)`);
+      return;
+    }
+    clients++;
+    sock.once('close', () => clients--);
+    serve(sock, dispatch, onInternal, lim, shared);
+  });
   const old = process.umask(0o177); // the socket is created 0600 by bind()
   try {
     await new Promise<void>((resolve, reject) => {
