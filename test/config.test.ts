@@ -4,7 +4,7 @@
 // prints the changes and changes nothing; --dump-config writes a file that loads back the same.
 
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { UvsError } from '../src/control/errors.js';
@@ -465,17 +465,26 @@ test('a reload applies daemon.ha-groups (checked as at start, listed by --dry-ru
   });
 });
 
-test('a reload of a file without a "services" key (emptied, cut, comments only) is refused while services run; "services: []" deletes them', async () => {
+/** A config file holding BASE in a scratch directory, and a ConfigManager on a fresh rig reading it (removed after). */
+async function withBaseFile(prefix: string, fn: (file: string, r: ReturnType<typeof rig>, cm: ConfigManager) => void): Promise<void> {
   const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-empty-'));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   try {
     const file = join(dir, 'u.yaml');
     writeFileSync(file, BASE);
     const r = rig({ addrs: ['192.168.8.10/24'] });
     const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
     r.ctl.config = cm;
+    fn(file, r, cm);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a reload of a file without a "services" key (emptied, cut, comments only) is refused while services run; "services: []" deletes them', async () => {
+  await withBaseFile('uvs-cfg-empty-', (file, r, cm) => {
     cm.reload(false);
     const table = formatRules(r.ctl.list(), N);
     assert.equal(r.ctl.list().services.length, 2);
@@ -491,9 +500,7 @@ test('a reload of a file without a "services" key (emptied, cut, comments only) 
     // With nothing running, a file without services loads (daemon settings only).
     writeFileSync(file, 'daemon:\n  drain-timeout: 0\n');
     assert.deepEqual(cm.reloadReport(false).changes, []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('TUN servers\' tunnels in the file (tun-type, tun-port, tun-csum): loaded, changed by a reload (and back to ipip when the file drops them), dumped and read back; refused on other methods', () => {
@@ -559,16 +566,7 @@ test('the tunnel verbs refuse what ipvsadm would not send: options on a non-TUN 
 });
 
 test('a service, a server of one service, a local address or a mark rule listed twice is refused when the file is read, at the second copy naming the first\'s line: a reload no longer keeps the last copy of a file the next start refuses', async () => {
-  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-dup-'));
-  try {
-    const file = join(dir, 'u.yaml');
-    writeFileSync(file, BASE);
-    const r = rig({ addrs: ['192.168.8.10/24'] });
-    const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
-    r.ctl.config = cm;
+  await withBaseFile('uvs-cfg-dup-', (file, r, cm) => {
     cm.reload(false);
     const table = formatRules(r.ctl.list(), N);
     // The service the table has, again with another scheduler: the reload's difference (keyed by
@@ -576,9 +574,7 @@ test('a service, a server of one service, a local address or a mark rule listed 
     writeFileSync(file, `${BASE}  - { proto: tcp, address: 192.168.8.200, port: 80, scheduler: rr }\n`);
     assert.equal(configError(() => cm.reloadReport(false)), `${file}:23: services[2]: service TCP 192.168.8.200:80 is already at line 8 (list it once)`);
     assert.equal(formatRules(r.ctl.list(), N), table);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
   const marks = 'marks:\n  - { fwmark: 1, proto: tcp, address: 192.168.8.201, ports: 443 }\n  - { fwmark: 1, proto: tcp, address: 192.168.8.201, ports: "443" }\nservices:\n';
   const cases: Array<[string, string]> = [
     [BASE.replace('192.168.8.21, weight: 1', '192.168.8.20, weight: 1'), 'f.yaml:14: services[0].servers[1]: server 192.168.8.20:80 is already at line 13 (list it once)'],
@@ -656,15 +652,7 @@ test('daemon.sync: the sync daemons uvsd starts with, in uvsadm --start-daemon\'
 });
 
 test('reload: a dryRun that is not true or false is refused, naming it, and the file is not applied', async () => {
-  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-cfg-dry-'));
-  try {
-    const file = join(dir, 'u.yaml');
-    writeFileSync(file, BASE);
-    const r = rig({ addrs: ['192.168.8.10/24'] });
-    r.ctl.config = new ConfigManager(r.ctl, file, { drainTimeout: 0 });
+  await withBaseFile('uvs-cfg-dry-', (_file, r) => {
     for (const dryRun of ['yes', 'true', 1]) {
       assert.throws(() => r.ctl.call('reload', { dryRun }), (e: UvsError) => e.code === 'BAD_REQUEST' &&
         e.detail === `dryRun must be true or false, got ${JSON.stringify(dryRun)}`, JSON.stringify(dryRun));
@@ -674,7 +662,5 @@ test('reload: a dryRun that is not true or false is refused, naming it, and the 
     assert.equal(r.ctl.list().services.length, 0);
     r.ctl.call('reload', {});
     assert.equal(r.ctl.list().services.length, 2);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

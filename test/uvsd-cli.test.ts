@@ -287,6 +287,9 @@ test('uvsd --config: a bad file exits 2 with one stderr line naming file:line:fi
   });
 });
 
+/** uvsadm -Ln's banner and titles, as --check-config prints them (the default --conn-max's size). */
+const LN_HEAD = 'IP Virtual Server version 1.2.1 (size=1048576)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+
 test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln, warnings on stderr, exit 0; a table a start would refuse: FILE:LINE, exit 2; nothing opened (runs as nobody)', async () => {
   await withConfigDir(async (_dir, file) => {
     const conf = (rs2: string) => file(`k${rs2}.conf`, [
@@ -298,9 +301,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     const good = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout,
-      'IP Virtual Server version 1.2.1 (size=1048576)\n' +
-      'Prot LocalAddress:Port Scheduler Flags\n' +
-      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+      LN_HEAD +
       'TCP  192.168.8.200:80 wrr\n' +
       '  -> 192.168.8.20:80              Route   3      0          0         \n' +
       '  -> 192.168.8.21:80              Route   1      0          0         \n');
@@ -348,9 +349,7 @@ test('uvsd --check-config applies the health checker\'s start rules: alpha serve
     const r = await uvsd(['--check-config', '--keepalived-conf', conf, ...ADDR]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout,
-      'IP Virtual Server version 1.2.1 (size=1048576)\n' +
-      'Prot LocalAddress:Port Scheduler Flags\n' +
-      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+      LN_HEAD +
       'TCP  192.168.8.200:80 rr\n' +
       '  -> 192.168.8.40:80              Route   1      0          0         \n' +
       'TCP  192.168.8.201:80 rr\n' +
