@@ -198,8 +198,14 @@ test('daemon defenses in the config: read with their types, refused with file:li
 
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
-  const cm = new ConfigManager(r.ctl, undefined, { secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml', role: 'backup' });
+  const cm = new ConfigManager(r.ctl, undefined, {
+    secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml', role: 'backup',
+    haGroups: ['web=192.168.8.200'], vrrpFifo: '/run/keepalived/uvs.fifo',
+  });
   const dump = cm.dump();
+  // HA groups and the VRRP FIFO: a uvsd started from the dump takes its roles as before.
+  assert.match(dump, /^ {2}ha-groups:\n {4}- web=192\.168\.8\.200\n {2}vrrp-fifo: \/run\/keepalived\/uvs\.fifo$/m);
+  assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.haGroups, ['web=192.168.8.200']);
   assert.match(dump, /^ {2}role: backup$/m, 'a backup\'s dump restarts it as a backup (a reload would report role master -> backup otherwise)');
   assert.match(dump, /^ {2}evict-above: 0\.8$/m);
   assert.match(dump, /^ {2}sloppy-tcp: all$/m);

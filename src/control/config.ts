@@ -952,6 +952,8 @@ export class ConfigManager {
     if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
     if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
     if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
+    if (s.haGroups !== undefined && s.haGroups.length > 0) daemon['ha-groups'] = s.haGroups;
+    if (s.vrrpFifo !== undefined) daemon['vrrp-fifo'] = s.vrrpFifo;
     // The running sync daemons (uvsadm --start-daemon / --stop-daemon included): a restart with
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());
