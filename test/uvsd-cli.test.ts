@@ -321,11 +321,16 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     assert.match(groups.stderr, /^uvsd: warning: HA group web: 192\.168\.8\.201 is no VIP, local address or floating --addr of the table \(yet\); it moves with nothing until one uses it$/m);
     assert.match(groups.stderr, /configuration OK: 1 services, 2 servers, 3 warnings\n$/);
     // A MISC_CHECK script that is not there: a warning with the misc_path line (a start would run the check and fail it).
-    const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  real_server 192.168.8.20 80 {\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n    }\n  }\n}\n');
+    // Notify and quorum commands likewise (keepalived checks its scripts at load); one that runs is not warned about.
+    const plain = file('up.sh', '#!/bin/sh\n'); // mode 0644: not executable
+    const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  quorum_down "/nonexistent/down.sh"\n  quorum_up /bin/true\n  real_server 192.168.8.20 80 {\n' +
+      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n    }\n  }\n}\n`);
     const m = await uvsd(['--check-config', '--keepalived-conf', misc, ...ADDR]);
     assert.equal(m.code, 0, m.stderr);
-    assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:4: MISC_CHECK misc_path: /nonexistent/check.sh not found: the check fails (its real_server down) until it can run\n` +
-      'uvsd: configuration OK: 1 services, 1 servers, 1 warnings\n');
+    assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:2: quorum_down: /nonexistent/down.sh not found: it will fail when it is run\n` +
+      `uvsd: warning: keepalived.conf: ${misc}:5: notify_up: ${plain} is not executable: it will fail when it is run\n` +
+      `uvsd: warning: keepalived.conf: ${misc}:7: MISC_CHECK misc_path: /nonexistent/check.sh not found: the check fails (its real_server down) until it can run\n` +
+      'uvsd: configuration OK: 1 services, 1 servers, 3 warnings\n');
     // The YAML config file the same way.
     const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
     await assertAllRefused([

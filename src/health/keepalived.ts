@@ -368,6 +368,14 @@ class Parser {
 
   constructor(private readonly opts: ParseOptions) {}
 
+  /** A notify or quorum command line: one that could not run now is warned about (keepalived checks its scripts at load too). */
+  private command(st: Stmt): string {
+    const line = st.args[0]!.text;
+    const why = this.opts.commandProblem?.(line);
+    if (why !== undefined) this.warn(st, `${st.key}: ${why}: it will fail when it is run`);
+    return line;
+  }
+
   warn(st: Stmt, msg: string): void {
     this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
   }
@@ -679,8 +687,8 @@ class Parser {
         case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
-        case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = s.args[0]!.text; break;
-        case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = s.args[0]!.text; break;
+        case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = this.command(s); break;
+        case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = this.command(s); break;
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
         case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
@@ -780,8 +788,8 @@ class Parser {
         case 'lvs_method': Object.assign(rs, method(s)); break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
-        case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = s.args[0]!.text; break;
-        case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = s.args[0]!.text; break;
+        case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = this.command(s); break;
+        case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = this.command(s); break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
       }
     }
