@@ -190,6 +190,23 @@ test('a long line whose client is gone is not parsed further (nor run): its pars
   assert.equal(reply.ok, false);
 });
 
+test('a value nested deeper than 1000 levels is refused as not JSON (BAD_REQUEST, its position), short line or long, inside a string or not: no INTERNAL reply, nothing run', async () => {
+  let dispatched = 0;
+  let internal = 0;
+  const nested = (n: number) => `{"id":1,"verb":"addService","args":{"proto":"tcp","addr":"192.168.8.200","port":${'['.repeat(n)}${']'.repeat(n)}}}`;
+  // 60,000 levels fit a short line; JSON.stringify of such a value (an error's detail) overflows the stack.
+  for (const line of [nested(60_000), `${nested(60_000)}${' '.repeat(SLICED_PARSE_MIN)}`]) {
+    const reply = (await handleLine(line, () => ++dispatched, () => internal++)) as { ok: boolean; error: { code: string; detail: string } };
+    assert.equal(reply.ok, false);
+    assert.equal(reply.error.code, 'BAD_REQUEST');
+    assert.match(reply.error.detail, /^not JSON: JSON nested deeper than 1000 levels at position \d+/);
+  }
+  // Brackets inside strings are text; 1000 levels (two objects and 998 lists) are fine.
+  const ok = (await handleLine(`{"id":2,"verb":"x","args":{"s":"${'['.repeat(5000)}","v":${'['.repeat(998)}${']'.repeat(998)}}}`, () => ++dispatched, () => internal++)) as { ok: boolean };
+  assert.equal(ok.ok, true);
+  assert.deepEqual([dispatched, internal], [1, 0]);
+});
+
 test('a last request without a newline is answered before the server closes', async () => {
   const path = await serve();
   const res = await exchange(path, '{"id":1,"verb":"timeouts"}\n{"id":2,"verb":"timeouts"}', 2, true);

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import { monoMs, type ErrorBody, type Reply } from './protocol.js';
-import { hasLongArray, parseJsonSliced, stringifySliced } from './slices.js';
+import { deeperAt, hasLongArray, parseJsonSliced, stringifySliced, tooDeep } from './slices.js';
 
 export interface ServerLimits {
   /** Longest request line; a longer one is answered with an error and the connection closed. */
@@ -85,6 +85,8 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
   }
   let req: unknown;
   try {
+    const deep = deeperAt(line, 0, line.length);
+    if (deep >= 0) throw tooDeep(deep);
     req = JSON.parse(line);
   } catch (err) {
     return failure(null, err, onInternal);

@@ -82,6 +82,34 @@ const CHECK_EVERY = 64;
  */
 export const MAX_DEPTH = 1000;
 
+/**
+ * Where text[from..to) (JSON, `base` levels down already) nests deeper than MAX_DEPTH, or -1: a
+ * linear scan of its brackets, strings skipped. What JSON.parse takes whole is checked with it, so
+ * no request holds a value that recursion over it (JSON.stringify of an error's detail, a
+ * verb's checks) could overflow the stack with.
+ */
+export function deeperAt(text: string, from: number, to: number, base = 0): number {
+  let depth = base;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // a string: to its closing quote
+      for (i++; i < to; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
+/** The SyntaxError for nesting found at position p. */
+export function tooDeep(p: number): SyntaxError {
+  return new SyntaxError(`JSON nested deeper than ${MAX_DEPTH} levels at position ${p}`);
+}
+
 // What may come next.
 const St = {
   Value: 0, // a value (at the start, after ':', after ',' in an array)
@@ -194,7 +222,7 @@ export class SlicedJson {
         this.place(this.parseSlice(p, end));
         return;
       }
-      if (this.stack.length >= MAX_DEPTH) throw new SyntaxError(`JSON nested deeper than ${MAX_DEPTH} levels at position ${p}`);
+      if (this.stack.length >= MAX_DEPTH) throw tooDeep(p);
       this.pos = p + 1;
       if (c === 0x5b) {
         this.stack.push({ arr: [], obj: undefined, key: '' });
@@ -289,6 +317,8 @@ export class SlicedJson {
   }
 
   private parseSlice(p: number, end: number): unknown {
+    const deep = deeperAt(this.text, p, end, this.stack.length);
+    if (deep >= 0) throw tooDeep(deep);
     try {
       return JSON.parse(this.text.slice(p, end));
     } catch (e) {
