@@ -199,3 +199,32 @@ test('a frame waiting for ARP keeps its header: the partial checksum is still ri
   assert.equal(hdr.flags, 1);
   assert.ok(l4ChecksumOk(completeCsum(out[0].frame, hdr)));
 });
+
+for (const fwd of ['nat', 'fullnat'] as const) {
+  test(`${fwd} --synproxy: the segments uvsd builds for the server (the SYN again, the held request) leave with complete checksums and a zero header, though the frame that triggered them carried a partial one`, () => {
+    const r = rig({ vnet: true, gateway: GW, connMax: 4096 });
+    r.ctl.addService({ ...TCP80, sched: 'rr', synproxy: true });
+    r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: 8080, fwd, weight: 1 });
+    if (fwd === 'fullnat') r.ctl.addLaddr({ service: TCP80, addr: LIP, portMin: 5000, portMax: 5000 });
+    r.dp.resolve(parseIp(GW));
+    r.learn(RS[0].ip, RS[0].mac);
+    r.learn(GW, ROUTER_MAC);
+    r.sink.take();
+    const peer = fwd === 'nat' ? { addr: CLIENT, port: 40010 } : { addr: LIP, port: 5000 };
+    const synack = send1(r, tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40010, dport: 80, flags: TCP_FLAGS.SYN, seq: 1000 }));
+    const cookie = synack[0].frame.readUInt32BE(38);
+    const ack = (flags: number, data = 0) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40010, dport: 80, flags, seq: 1001, ack: (cookie + 1) >>> 0, payload: payload(data) });
+    assert.equal(send1(r, ack(TCP_FLAGS.ACK)).length, 1, 'the SYN to the server');
+    // The client sends its request (partial checksum) before the server answered: held; again: the SYN is sent anew.
+    assert.equal(send1(r, partialCsum(ack(TCP_FLAGS.ACK | TCP_FLAGS.PSH, 100))).length, 0, 'held');
+    const again = send1(r, partialCsum(ack(TCP_FLAGS.ACK | TCP_FLAGS.PSH, 100)));
+    assert.equal(again.length, 1, 'the SYN again');
+    assert.equal(again[0].vnet!.toString('hex'), ZERO_HDR);
+    assert.ok(l4ChecksumOk(again[0].frame), `SYN again:\n${decode(again[0].frame)}`);
+    // The server's SYN|ACK with a partial checksum (a veth's): the held request goes with a complete one.
+    const out = send1(r, partialCsum(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, seq: 5000, ack: 1001 })));
+    assert.equal(out.length, 1, 'the held request');
+    assert.equal(out[0].vnet!.toString('hex'), ZERO_HDR);
+    assert.ok(l4ChecksumOk(out[0].frame), `held request to the server:\n${decode(out[0].frame)}`);
+  });
+}

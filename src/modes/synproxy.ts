@@ -43,6 +43,17 @@ function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, s
   wr16(buf, l4 + 22, mss);
 }
 
+/**
+ * A frame uvsd built goes to a forwarder with a complete checksum, whatever the frame being
+ * handled carries (a server's SYN|ACK with a partial one, on a veth): the forwarder's address
+ * rewrite must take it as complete. Returns the flag to put back after the call.
+ */
+function fullCsum(o: Output): boolean {
+  const partial = o.csumPartial;
+  o.csumPartial = false;
+  return partial;
+}
+
 export class SynProxy {
   readonly cookies: SynCookies;
   /** Held client segments: whole IP packets, slotBytes each. */
@@ -160,7 +171,9 @@ export class SynProxy {
     const cookie = (rd32(gb, gip + hlen + TCP_ACKNO) - 1) | 0;
     const len = SynProxy.toServerSyn(gb, gip, gip + hlen, MSS_TABLE[(cookie >>> 28) & 3]);
     o.count(C.synproxy_server_syn);
+    const partial = fullCsum(o);
     (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + len, gip, gip + hlen, e);
+    o.csumPartial = partial;
   }
 
   private hold(buf: Buffer, ip: number, slot: number): void {
@@ -260,7 +273,9 @@ export class SynProxy {
       const gl4 = gip + (gb[gip] & 15) * 4;
       wr32(gb, gl4 + TCP_ACKNO, (rd32(gb, gl4 + TCP_ACKNO) + delta) | 0);
       tcpSetChecksum(gb, gip, gl4, len - (gl4 - gip)); // computed anew: hold() may have cut the data
+      const partial = fullCsum(o);
       fw.inbound(o, gb, g, ETH_HLEN + len, gip, gl4, e);
+      o.csumPartial = partial;
       return true;
     }
     if ((flags & TCP_RST) !== 0) {

@@ -24,8 +24,9 @@ export interface Output {
   readonly headroom: number;
   /** Bytes of virtio_net_hdr in front of every frame sent and received (0: none; vnet.ts). */
   readonly vnetHdr: number;
-  /** The current frame's L4 checksum is partial (vnet NEEDS_CSUM): rewrite it with `partial`. */
-  readonly csumPartial: boolean;
+  /** The current frame's L4 checksum is partial (vnet NEEDS_CSUM): rewrite it with `partial`.
+   *  A frame uvsd builds (complete checksum) is forwarded with it false: see fullCsum(). */
+  csumPartial: boolean;
   /** The current frame's GSO type (0: an ordinary frame; else a TCP super-segment of gsoSize). */
   readonly gsoType: number;
   readonly gsoSize: number;
