@@ -189,6 +189,22 @@ test('eviction takes the oldest half-open entry first and keeps the destination 
   assert.equal(dest.active + dest.inactive, 8, 'active + inactive = live entries');
 });
 
+test('secure TCP: an entry that stays in its state (a SYN sent again) takes the short timeout at once, not at the end of the slot it waited in', () => {
+  const r = drRig({ connMax: 100 });
+  r.dp.setDefense({ secureTcpAbove: 0.5, evictAbove: 1 });
+  r.feed(syn(CLIENT, 5000)); // SYN_RECV, 60 s, before secure TCP
+  for (let i = 0; i < 60; i++) r.feed(syn(CLIENT, 6000 + i));
+  r.dp.tick();
+  assert.equal(r.dp.secureTcp, true);
+  r.advance(1_000);
+  r.feed(syn(CLIENT, 5000)); // retransmitted: still SYN_RECV, now 3 s
+  const e = r.dp.ct.lookup(6, ipToInt(CLIENT), 5000, ipToInt(VIP), 80) >>> 1;
+  assert.equal(r.dp.ct.state[e], S_SYN_RECV);
+  r.advance(3_500);
+  r.dp.tick();
+  assert.equal(r.dp.ct.lookup(6, ipToInt(CLIENT), 5000, ipToInt(VIP), 80), -1, 'gone 3.5 s later (it waited in its 60 s slot before)');
+});
+
 test('secure TCP: on above --secure-tcp-above (SYN_RECV lasts 3 s instead of 60), off again below 80% of it', () => {
   const r = drRig({ connMax: 100 });
   r.dp.setDefense({ secureTcpAbove: 0.5, evictAbove: 1 });

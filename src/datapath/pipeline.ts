@@ -781,9 +781,11 @@ export class Datapath implements Output {
       } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
         ct.markKnown(ct.caddr[e]);
       }
+      const before = ct.expires[e];
       ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
-      // A new state may have a shorter timeout than the slot the entry waits in (kernel: mod_timer).
-      if (ct.state[e] !== was) ct.reslot(e);
+      // A new state, or the same one under secure TCP's shorter timeouts, may expire before the
+      // slot the entry waits in (kernel: mod_timer); a later expiry is re-slotted by the sweep.
+      if (ct.state[e] !== was || ct.expires[e] < before) ct.reslot(e);
       // Sync: a state change, or a long-lived entry whose backup copy needs its timer renewed.
       if (this.marking && (ct.state[e] !== was || this.nowTick - (this.sync as SyncMarks).lastTick[e] > this.tt[ct.state[e]] >>> 1)) {
         (this.sync as SyncMarks).mark(e, this.nowTick);
