@@ -45,6 +45,27 @@ test('ARP request for an unknown address: no reply, counted ignored_arp', () => 
   assert.equal(d.tx_frames, undefined);
 });
 
+test('VIPs routed (uvsd --bgp-include): no ARP reply, no gratuitous ARP, no conflict for a VIP (another director holds it too); the director address is answered and defended as ever', () => {
+  const r = rig();
+  r.dp.link.routedVips = true;
+  const b0 = r.counters();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: '10.0.0.101', portMin: 443 });
+  assert.equal(r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 1 && f.readUInt32BE(28) === f.readUInt32BE(38)).length, 0, 'no gratuitous ARP for them');
+  assert.equal(r.run(request(VIP), request('10.0.0.101')).length, 0, 'not answered: the route leads to them');
+  const other = '02:00:00:00:0d:02'; // the other director announcing the same VIP
+  r.run(arpFrame({ ethDst: BROADCAST, ethSrc: other }, { op: 1, sha: other, spa: VIP, tpa: VIP }));
+  const d = delta(b0, r.counters());
+  assert.equal(d.arp_conflicts ?? 0, 0);
+  assert.equal(d.arp_gratuitous_sent ?? 0, 0);
+  assertFrame(r.run(request(DIR_IP))[0], reply(DIR_IP), 'the director address is still answered');
+  r.run(arpFrame({ ethDst: BROADCAST, ethSrc: other }, { op: 1, sha: other, spa: DIR_IP, tpa: DIR_IP }));
+  assert.equal(delta(b0, r.counters()).arp_conflicts, 1, 'and defended');
+  // The same VIP without routed VIPs: answered.
+  r.dp.link.routedVips = false;
+  assertFrame(r.run(request(VIP))[0], reply(VIP), 'ARPed for again');
+});
+
 test('gratuitous ARP (spa == tpa) from another station for our own address is not answered but defended', () => {
   const r = rig();
   const g = arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: DIR_IP, tpa: DIR_IP });

@@ -156,6 +156,10 @@ test('drain verb: withdraws (onChange on each switch only), status draining -> d
   assert.equal(a.ctl.status().drain?.state, 'off');
   assert.throws(() => a.ctl.call('drain', { on: true, timeout: -1 }), /drain timeout must be an integer 0..86400 seconds, got -1/);
   assert.throws(() => a.ctl.call('drain', { on: 'yes' }), /"on" must be true or false/);
+  // Without --bgp-include there is no route to withdraw: refused, nothing changes.
+  assert.throws(() => a.ctl.call('drain', { on: true }), /runs without --bgp-include: it announces no route, so a drain would withdraw nothing/);
+  assert.equal(a.ctl.drain, undefined);
+  a.ctl.routed = true;
   assert.equal(a.ctl.drain, undefined);
   assert.equal(changes, 0);
   a.run(syn(30000)); // one connection left

@@ -435,7 +435,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
         mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
-        defense: defenseOf(opts), vnetHdr: q.vnetHdr,
+        defense: defenseOf(opts), vnetHdr: q.vnetHdr, routedVips: opts.bgpInclude !== undefined,
       }, { census: opts.metricsListen !== undefined, warmup: opts.jitWarmup, ring: opts.ring !== undefined, cpus: opts.datapathCpus });
       const g = group;
       port = {
@@ -469,7 +469,7 @@ export async function main(argv: string[]): Promise<void> {
     {
       mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
       advise: group === undefined ? (a) => native.prepareTable(a) : undefined, defense: defenseOf(opts), vnetHdr: port.vnetHdr,
-      shadow: group !== undefined,
+      shadow: group !== undefined, routedVips: opts.bgpInclude !== undefined,
     },
     group?.sink ?? (rxPort as Port),
   );
@@ -540,6 +540,7 @@ export async function main(argv: string[]): Promise<void> {
   const slog = log.child({ component: 'sync' });
   control.sync.setLog((msg, extra) => slog.warn(extra ?? {}, msg));
   control.drainTimeoutS = opts.drainTimeout; // uvsadm --drain without --drain-timeout
+  control.routed = opts.bgpInclude !== undefined;
   const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
   });

@@ -323,6 +323,8 @@ export class Control {
   drain: { since: number; timeoutS: number } | undefined;
   /** The drain's timeout when uvsadm gives none (uvsd --drain-timeout). */
   drainTimeoutS = 30;
+  /** uvsd --bgp-include: the VIPs are announced by routes, which --drain withdraws (without, it has nothing to do). */
+  routed = false;
   /** Operations waiting behind a sliced apply in progress (kept in order); empty otherwise. */
   private readonly opQueue: DpOp[] = [];
   private applying = false;

@@ -780,6 +780,9 @@ export const VERBS = {
       }
       timeoutS = t;
     }
+    if (a.on && !ctx.control.routed) {
+      throw new UvsError('BAD_REQUEST', 'uvsd runs without --bgp-include: it announces no route, so a drain would withdraw nothing (its VIPs are answered by ARP)');
+    }
     const c = ctx.control;
     const was = c.drain;
     c.drain = a.on ? { since: was?.since ?? Date.now(), timeoutS } : undefined;

@@ -47,6 +47,20 @@ export function networkOf(addrs: readonly LinkAddr[], ip: number): LinkAddr | un
   return undefined;
 }
 
+/** Count one more user of ip in m; true when it is the first. */
+function countUp(m: U32PairMap, ip: number): boolean {
+  const n = m.get(ip, 0);
+  m.set(ip, 0, n < 0 ? 1 : n + 1);
+  return n < 0;
+}
+
+/** One user of ip fewer in m; gone with the last. */
+function countDown(m: U32PairMap, ip: number): void {
+  const n = m.get(ip, 0);
+  if (n > 1) m.set(ip, 0, n - 1);
+  else if (n === 1) m.delete(ip, 0);
+}
+
 export class Link {
   readonly neigh = new NeighTable();
   readonly mac: Uint8Array;
@@ -73,6 +87,8 @@ export class Link {
   private groupMap = new U32PairMap();
   /** Addresses uvsd answers for (director addresses and VIPs) → reference count; key b is 0. */
   private readonly localMap = new U32PairMap();
+  /** The VIPs among them (services' and marks' addresses), counted the same way. */
+  private readonly vipMap = new U32PairMap();
   private readonly tx: Tx;
   private readonly counters: Counters;
   private readonly qtx: TxBatch;
@@ -95,18 +111,30 @@ export class Link {
     for (const a of addrs) this.addLocal(a.ip);
   }
 
-  /** Answer for ip too (a VIP, counted once per service using it); true when it is new. */
-  addLocal(ip: number): boolean {
-    const n = this.localMap.get(ip, 0);
-    this.localMap.set(ip, 0, n < 0 ? 1 : n + 1);
-    return n < 0;
+  /** Answer for ip too (a VIP, counted once per service using it); true when it is new. `vip`:
+   *  a service's or a mark's address (with routedVips, reached by route, not by ARP). */
+  addLocal(ip: number, vip = false): boolean {
+    if (vip) countUp(this.vipMap, ip);
+    return countUp(this.localMap, ip);
   }
 
   /** One user of ip fewer; the address is no longer answered for when none is left. */
-  delLocal(ip: number): void {
-    const n = this.localMap.get(ip, 0);
-    if (n > 1) this.localMap.set(ip, 0, n - 1);
-    else if (n === 1) this.localMap.delete(ip, 0);
+  delLocal(ip: number, vip = false): void {
+    if (vip) countDown(this.vipMap, ip);
+    countDown(this.localMap, ip);
+  }
+
+  /**
+   * uvsd --bgp-include: VIPs are reached through the routes BIRD announces (next hop: uvsd's
+   * --addr), and several directors hold each of them. uvsd then neither answers ARP for a VIP nor
+   * announces or defends it (another director's ARP for it is no conflict), so a withdrawn route
+   * takes the traffic away even from a router on the VIP's own subnet.
+   */
+  routedVips = false;
+
+  /** An address uvsd holds only as a VIP, while VIPs are routed (not ARPed for). */
+  private routed(ip: number): boolean {
+    return this.routedVips && this.vipMap.get(ip, 0) >= 0;
   }
 
   isLocal(ip: number): boolean {
@@ -222,7 +250,7 @@ export class Link {
       this.flushNeighQueue(n);
     }
     if (this.quiet) return;
-    if (op === 1 && spa !== tpa && this.isLocal(tpa) && this.held(tpa)) {
+    if (op === 1 && spa !== tpa && this.isLocal(tpa) && this.held(tpa) && !this.routed(tpa)) {
       // Turn the request into the reply in place.
       wr16(buf, a + 6, 2);
       copyMac(buf, a + 18, buf, a + 8); // tha = sha
@@ -288,7 +316,7 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counters.c[C.arp_conflicts]++;
-    } else if (p < 0 && !this.quiet && this.isLocal(spa) && this.held(spa)) {
+    } else if (p < 0 && !this.quiet && this.isLocal(spa) && this.held(spa) && !this.routed(spa)) {
       this.counters.c[C.arp_conflicts]++;
       if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
         this.lastDefend = this.now;
@@ -317,7 +345,7 @@ export class Link {
 
   /** Gratuitous ARP for an address uvsd starts answering for. */
   announce(ip: number): void {
-    if (!this.held(ip)) return; // a backup takes no address over (docs/ha.md)
+    if (!this.held(ip) || this.routed(ip)) return; // a backup takes no address over (docs/ha.md)
     if (this.buildArp(ip, ip, true)) this.counters.c[C.arp_gratuitous_sent]++;
   }
 

@@ -163,6 +163,8 @@ export interface DatapathOptions {
   defense?: Partial<DefenseOptions>;
   /** Bytes of virtio_net_hdr in front of every frame (the port's vnetHdr: 0 or VNET_HDR_LEN). */
   vnetHdr?: number;
+  /** uvsd --bgp-include: VIPs are routed, not ARPed for (Link.routedVips). */
+  routedVips?: boolean;
   /**
    * One of several worker threads (uvsd --workers; src/datapath/worker.ts): the counters and the
    * destination statistics live on SharedArrayBuffers (summed by the main thread), and FULLNAT
@@ -351,6 +353,7 @@ export class Datapath implements Output {
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
     this.link.vnetHdr = this.vnetHdr;
+    this.link.routedVips = opts.routedVips === true;
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
@@ -1508,7 +1511,7 @@ export class Datapath implements Output {
         if (svc.proto === PROTO_FWM) return;
         if (svc.port === 0) this.zeroPortServices++;
         // Gratuitous ARP the first time uvsd answers for this address.
-        if (this.link.addLocal(svc.vip)) this.announce(svc.vip);
+        if (this.link.addLocal(svc.vip, true)) this.announce(svc.vip);
         return;
       }
       case 'editService': {
@@ -1545,7 +1548,7 @@ export class Datapath implements Output {
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
         if (svc.proto !== PROTO_FWM) {
           if (svc.port === 0) this.zeroPortServices--;
-          this.link.delLocal(svc.vip);
+          this.link.delLocal(svc.vip, true);
         }
         for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
         this.laddrs.delService(op.id);
@@ -1604,11 +1607,11 @@ export class Datapath implements Output {
       }
       case 'addMark': {
         this.marks.add(op);
-        if (this.link.addLocal(op.vip | 0)) this.announce(op.vip | 0);
+        if (this.link.addLocal(op.vip | 0, true)) this.announce(op.vip | 0);
         return;
       }
       case 'delMark': {
-        if (this.marks.delete(op.proto, op.vip, op.portMin, op.portMax)) this.link.delLocal(op.vip | 0);
+        if (this.marks.delete(op.proto, op.vip, op.portMin, op.portMax)) this.link.delLocal(op.vip | 0, true);
         return;
       }
       case 'setRole': {
