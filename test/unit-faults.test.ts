@@ -3,13 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecorder } from './helpers/log-recorder.js';
-import { D, DROP_NAMES } from '../src/datapath/counters.js';
+import { C, COUNTER_NAMES, D, DROP_NAMES } from '../src/datapath/counters.js';
 import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
 /** What the watch reads of a Datapath, with a table of 100 entries. */
-function source(): FaultSource & { d: Float64Array; ct: { count: number; max: number }; secureTcp: boolean } {
+function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { lastConflictIp: number; lastConflictMac: Uint8Array } } {
   const d = new Float64Array(DROP_NAMES.length);
-  return { d, counters: { d }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 } };
+  const c = new Float64Array(COUNTER_NAMES.length);
+  return {
+    d, c, counters: { d, c }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 },
+    link: { lastConflictIp: 0, lastConflictMac: new Uint8Array(6) },
+  };
 }
 
 /** Checks every 250 ms (uvsd's tick) from `from` to `to` ms; refused(t) adds to conn_table_full before each. */
@@ -93,4 +97,30 @@ test('secure_tcp: one warning when it switches on, one info line when it switche
     ['warn', 'secure_tcp on: connection table at 50 of 100 entries (above 0.5): half-open TCP connections time out in seconds'],
     ['info', 'secure_tcp off: connection table at 39 of 100 entries'],
   ]);
+});
+
+test('address conflicts: a warning naming the address and the other station\'s MAC, again at most every 10 s with the count since the last; none without new conflicts', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log);
+  src.c[C.arp_conflicts] = 3; // before the first check: not news
+  w.check(0);
+  assert.deepEqual(log.take(), []);
+  src.c[C.arp_conflicts]++;
+  src.link.lastConflictIp = (192 << 24) | (168 << 16) | (8 << 8) | 200;
+  src.link.lastConflictMac.set([2, 0, 0, 0, 0x0d, 2]);
+  w.check(1000);
+  const first = log.take();
+  assert.deepEqual(first.map((l) => `${l.level} ${l.msg}`), ['warn address conflict: 02:00:00:00:0d:02 claims 192.168.8.200, an address uvsd holds or probes (1 ARP conflict)']);
+  assert.deepEqual([first[0]!.fields.addr, first[0]!.fields.mac], ['192.168.8.200', '02:00:00:00:0d:02']);
+  for (let t = 2000; t <= 10_000; t += 1000) {
+    src.c[C.arp_conflicts]++;
+    w.check(t);
+  }
+  assert.deepEqual(log.take(), [], 'within 10 s: counted, not said');
+  src.c[C.arp_conflicts]++;
+  w.check(11_000);
+  assert.deepEqual(log.take().map((l) => l.msg), ['address conflict: 02:00:00:00:0d:02 claims 192.168.8.200, an address uvsd holds or probes (10 ARP conflicts since the last warning)']);
+  w.check(30_000);
+  assert.deepEqual(log.take(), []);
 });

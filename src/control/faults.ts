@@ -2,7 +2,8 @@
 // tailing the log: a full connection table and secure TCP. uvsd calls check() from its 250 ms
 // tick, never from the packet path; each check compares what it reads with the previous check.
 
-import { D } from '../datapath/counters.js';
+import { C, D } from '../datapath/counters.js';
+import { formatIp, formatMac } from '../datapath/addr.js';
 
 /** Where the watches write (a pino logger fits). */
 export interface WatchLog {
@@ -15,7 +16,10 @@ export interface WatchLog {
  * summed the workers' counters and connection counts into it (src/datapath/group.ts).
  */
 export interface FaultSource {
-  readonly counters: { readonly d: Float64Array };
+  readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
+  /** The last ARP conflict's address and the other station's MAC (0: none seen here: with
+   *  --workers the shadow sees no frame, the workers' counts alone are summed). */
+  readonly link: { readonly lastConflictIp: number; readonly lastConflictMac: Uint8Array };
   readonly ct: { readonly count: number; readonly max: number };
   readonly secureTcp: boolean;
   readonly defense: { readonly secureTcpAbove: number };
@@ -52,6 +56,10 @@ export class FaultWatch {
   private warnedAt = 0;
   private sinceWarned = 0;
   private secureOn = false;
+  /** arp_conflicts at the last check (NaN before the first), the last warning, and conflicts since it. */
+  private conflicts = NaN;
+  private conflictWarnedAt = -Infinity;
+  private conflictsUnsaid = 0;
 
   constructor(private readonly src: FaultSource, private readonly log: WatchLog, timing: Partial<FaultTiming> = {}) {
     this.timing = { ...FAULT_TIMING, ...timing };
@@ -60,6 +68,7 @@ export class FaultWatch {
   /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
   check(now: number): void {
     this.checkSecure();
+    this.checkConflicts(now);
     if (Number.isNaN(this.refused) || this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
@@ -83,6 +92,28 @@ export class FaultWatch {
     const fields = { conns: count, connMax: max, secureTcpAbove: this.src.defense.secureTcpAbove };
     if (on) this.log.warn(fields, `secure_tcp on: connection table at ${count} of ${max} entries (above ${this.src.defense.secureTcpAbove}): half-open TCP connections time out in seconds`);
     else this.log.info(fields, `secure_tcp off: connection table at ${count} of ${max} entries`);
+  }
+
+  /**
+   * Another station claims an address uvsd holds (or answers the probe of one it is about to
+   * claim): a warning naming the address and that station's MAC, at most once per repeatMs with
+   * the count since the last one (UvsAddressConflict says to read it here).
+   */
+  private checkConflicts(now: number): void {
+    const v = this.src.counters.c[C.arp_conflicts];
+    const first = Number.isNaN(this.conflicts);
+    this.conflictsUnsaid += first ? 0 : v >= this.conflicts ? v - this.conflicts : v;
+    this.conflicts = v;
+    if (this.conflictsUnsaid === 0 || !this.due(now, this.conflictWarnedAt, this.timing.repeatMs)) return;
+    const { lastConflictIp: ip, lastConflictMac: mac } = this.src.link;
+    const n = this.conflictsUnsaid;
+    const count = `${n} ARP conflict${n === 1 ? '' : 's'}${this.conflictWarnedAt === -Infinity ? '' : ' since the last warning'}`;
+    this.conflictsUnsaid = 0;
+    this.conflictWarnedAt = now;
+    const who = ip === 0 ? { conflicts: n } : { conflicts: n, addr: formatIp(ip), mac: formatMac(mac) };
+    this.log.warn(who, ip === 0
+      ? `address conflict: another station claims an address uvsd holds or probes (${count})`
+      : `address conflict: ${formatMac(mac)} claims ${formatIp(ip)}, an address uvsd holds or probes (${count})`);
   }
 
   private checkFull(now: number): void {

@@ -315,14 +315,24 @@ export class Link {
     if (p === 0 && this.conflicts < MAX_PROBES) {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
-      this.counters.c[C.arp_conflicts]++;
+      this.counted(buf, sha, spa);
     } else if (p < 0 && !this.quiet && this.isLocal(spa) && this.held(spa) && !this.routed(spa)) {
-      this.counters.c[C.arp_conflicts]++;
+      this.counted(buf, sha, spa);
       if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
         this.lastDefend = this.now;
         this.announce(spa);
       }
     }
+  }
+
+  /** The last conflict counted: the address and the other station's MAC (FaultWatch logs them). */
+  lastConflictIp = 0;
+  readonly lastConflictMac = new Uint8Array(6);
+
+  private counted(buf: Buffer, sha: number, spa: number): void {
+    this.counters.c[C.arp_conflicts]++;
+    this.lastConflictIp = spa;
+    copyMac(this.lastConflictMac, 0, buf, sha);
   }
 
   /** RFC 5227 probe (sender address 0.0.0.0) for an address uvsd is about to claim. */
