@@ -19,6 +19,9 @@ export const DEFAULT_BIRD_SOCKET = '/run/bird/bird.ctl';
 const RETRY_MS = 2000;
 /** One control-socket exchange may take this long. */
 const BIRD_TIMEOUT_MS = 5000;
+/** While BIRD has the include, it is asked whether it still runs this often (a BIRD that died, or
+ *  was restarted without reading it, shows as `error` in --status and uvs_bgp_up, not as `ok`). */
+const WATCH_MS = 10_000;
 
 export interface BirdOptions {
   /** The include file BIRD's config reads (`include "FILE";`). */
@@ -28,6 +31,8 @@ export interface BirdOptions {
   /** Next hop of the announced routes: an address uvsd owns on the routers' segment (its --addr). */
   nextHop: number;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** How often BIRD's liveness is checked while nothing changes (default WATCH_MS; tests: less). */
+  watchMs?: number;
 }
 
 /**
@@ -113,9 +118,41 @@ export class BirdAnnouncer {
   private failed = false;
   private configures = 0;
   private stopped = false;
+  private readonly watch: NodeJS.Timeout;
 
   constructor(o: BirdOptions) {
     this.o = o;
+    this.watch = setInterval(() => void this.alive(), o.watchMs ?? WATCH_MS);
+    this.watch.unref();
+  }
+
+  /**
+   * BIRD still answers while it has the include (nothing to configure): `show status`. Gone, it
+   * is an error, and the include is configured again (retried every RETRY_MS) once it answers.
+   */
+  private async alive(): Promise<void> {
+    if (this.busy || this.failed || this.stopped || this.configured === '') return;
+    try {
+      await birdCommand(this.o.socket, 'show status');
+    } catch (e) {
+      if (this.busy || this.stopped) return;
+      this.configured = '';
+      this.fail((e as Error).message);
+    }
+  }
+
+  /** The last configure or check failed: say so once (not at every retry), and try again in RETRY_MS. */
+  private fail(why: string): void {
+    if (!this.failed) this.o.log?.warn({ error: why }, `bgp: BIRD unreachable or refusing; trying again every ${RETRY_MS / 1000} s`);
+    this.last = why;
+    this.failed = true;
+    if (!this.stopped && this.retry === undefined) {
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        this.update(this.want);
+      }, RETRY_MS);
+      this.retry.unref();
+    }
   }
 
   /**
@@ -162,16 +199,7 @@ export class BirdAnnouncer {
           this.configures++;
           this.o.log?.info({ announced: this.want.map(formatIp), bird: r.text }, 'bgp: BIRD configured');
         } catch (e) {
-          this.last = (e as Error).message;
-          this.failed = true;
-          this.o.log?.warn({ error: this.last }, 'bgp: BIRD configure failed; trying again');
-          if (!this.stopped && this.retry === undefined) {
-            this.retry = setTimeout(() => {
-              this.retry = undefined;
-              this.update(this.want);
-            }, RETRY_MS);
-            this.retry.unref();
-          }
+          this.fail((e as Error).message);
           return false;
         }
       } while (this.again);
@@ -184,6 +212,7 @@ export class BirdAnnouncer {
   /** Withdraw everything (uvsd stopping): an empty include, configured, bounded in time. */
   async withdrawAll(timeoutMs = 3000): Promise<void> {
     this.stopped = true;
+    clearInterval(this.watch);
     if (this.retry !== undefined) clearTimeout(this.retry);
     this.want = [];
     while (this.busy) await new Promise((r) => setTimeout(r, 20));

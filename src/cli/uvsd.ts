@@ -781,6 +781,7 @@ export async function main(argv: string[]): Promise<void> {
       const { startMetricsServer } = await import('../metrics/server.js');
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
         states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
+        bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status() });
     } catch (e) {
       release();

@@ -16,7 +16,7 @@ import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { CheckerStat, HealthQuorum, LinkStatus } from '../control/protocol.js';
+import type { BgpStatus, CheckerStat, HealthQuorum, LinkStatus } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
@@ -33,6 +33,8 @@ export interface MetricsOptions {
   states?: () => ArrayLike<number>;
   /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */
   link?: () => LinkStatus;
+  /** uvsd --bgp-include: BIRD's state and the VIPs in the include, and whether the director drains. */
+  bgp?: () => { status: BgpStatus; draining: boolean };
   /** Frames lost before the datapath read them (`uvsadm --status` port_drop_*): the TAP's queue
    *  (queue_full) or the ring backend's (ring_full, too_long); null when unknown. */
   portDrops?: () => Record<string, number> | null;
@@ -275,6 +277,14 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   if (link !== undefined) {
     gauge(reg, 'uvs_link_up', '1 while uvsd\'s interface is up and in its --bridge (uvsadm --status "link"), 0 while it is down, out of the bridge or missing.', ['iface'],
       () => { const st = link(); return [[{ iface: st.iface }, st.ok ? 1 : 0]]; });
+  }
+
+  const bgp = opts.bgp;
+  if (bgp !== undefined) {
+    gauge(reg, 'uvs_bgp_up', '1 while BIRD has the include uvsd wrote and answers (uvsadm --status "bgp ok"), 0 while it is unreachable, refuses it or has not taken it yet.', [],
+      () => (bgp().status.state === 'ok' ? 1 : 0));
+    gauge(reg, 'uvs_bgp_vips', 'VIPs in the include uvsd wrote for BIRD (announced while uvs_bgp_up is 1).', [], () => bgp().status.announced.length);
+    gauge(reg, 'uvs_director_draining', '1 while the director drains (uvsadm --drain: its routes withdrawn), else 0.', [], () => (bgp().draining ? 1 : 0));
   }
 
   // ---- workers (uvsd --workers N): each one's share, to see one worker busier than the others ----
