@@ -94,6 +94,7 @@ static Napi::Value Exec(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
+  exports.Set("packetDrops", Napi::Function::New(env, PacketDrops, "packetDrops"));
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("bridgeAddIf", Napi::Function::New(env, BridgeAddIf, "bridgeAddIf"));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));

@@ -90,6 +90,7 @@ bool CheckRxArgs(const Napi::CallbackInfo& info, size_t first, uint8_t** buf, ui
 
 Napi::Value OpenTap(const Napi::CallbackInfo& info);
 Napi::Value OpenPacket(const Napi::CallbackInfo& info);
+Napi::Value PacketDrops(const Napi::CallbackInfo& info);
 Napi::Value IfaceInfo(const Napi::CallbackInfo& info);
 Napi::Value BridgeAddIf(const Napi::CallbackInfo& info);
 Napi::Value ReadBatch(const Napi::CallbackInfo& info);

@@ -96,10 +96,12 @@ if (guePort !== 0) {
 console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
 
 function stop(): void {
+  // Frames the packet socket lost to a full receive buffer (the server's TCP sees them as losses).
+  const dropped = rx.drops()?.socket_full ?? 0;
   rx.close();
   gueSink?.close();
   tun.close();
-  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored }));
+  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored, dropped }));
   process.exit(0);
 }
 process.on('SIGTERM', stop);

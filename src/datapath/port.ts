@@ -92,6 +92,8 @@ export interface Native {
   /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
    *  since the ring was opened; null if fd has no ring. */
   packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
+  /** Frames a packet socket (openPacket) lost to its full receive buffer since the last call. */
+  packetDrops(fd: number): number;
   /** The ring sockets fds join one new fanout group in this order (member k = fds[k]): progFd
    *  (the L3 steering program) picks the member, or with -1 the kernel's flow hash does. Returns
    *  the group id; throws naming the refused step. */
@@ -296,8 +298,13 @@ export class Port {
     const p = new Port(info.fd, ifname, opts);
     p.ifindex = info.ifindex;
     p.mac = info.mac;
+    p.packetSocket = true;
     return p;
   }
+
+  /** A plain packet socket (Port.packet), and what it lost to a full receive buffer so far. */
+  private packetSocket = false;
+  private socketFull = 0;
 
   /** The ring backend: an existing interface (veth end, NIC) read through a TPACKET_V2 ring. */
   static packetRing(ifname: string, opts: PortOptions = {}): Port {
@@ -340,10 +347,15 @@ export class Port {
     return p;
   }
 
-  /** The port's own drops before the datapath sees a frame (ring backend only; null for a TAP,
-   *  whose queue drops are the interface's tx_dropped: tapQueueDrops). */
+  /** The port's own drops before the datapath sees a frame (ring backend, plain packet socket;
+   *  null for a TAP, whose queue drops are the interface's tx_dropped: tapQueueDrops). */
   drops(): Record<string, number> | null {
-    if (this.io !== 'packet-ring' || this.closed) return null;
+    if (this.closed) return null;
+    if (this.packetSocket) {
+      this.socketFull += native.packetDrops(this.fd);
+      return { socket_full: this.socketFull };
+    }
+    if (this.io !== 'packet-ring') return null;
     const st = native.packetRingStats(this.fd);
     return st === null ? null : { ring_full: st.ringFull, too_long: st.truncated };
   }
