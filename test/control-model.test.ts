@@ -25,14 +25,20 @@ function restore(r: Rig, text: string): void {
   r.ctl.call('batch', { items: calls });
 }
 
-function refusal(f: () => unknown): { code: string; index: number | undefined } {
+/** The UvsError f throws. */
+function thrown(f: () => unknown): UvsError {
   try {
     f();
   } catch (e) {
-    if (e instanceof UvsError) return { code: e.code, index: e.index };
+    if (e instanceof UvsError) return e;
     throw e;
   }
   assert.fail('expected a refusal');
+}
+
+function refusal(f: () => unknown): { code: string; index: number | undefined } {
+  const e = thrown(f);
+  return { code: e.code, index: e.index };
 }
 
 test('batch: a refused item changes nothing (model, datapath, listing); a good batch applies all', () => {
@@ -378,17 +384,6 @@ test('a real server at port 0 through the verbs (any control client) is stored, 
   r.ctl.call('addDest', { service: any, addr: '192.168.8.42', port: 0, fwd: 'nat', weight: 1 });
   assert.deepEqual(r.ctl.list().services.find((s) => s.port === 0)!.dests.map((d) => d.port), [0]);
 });
-
-/** The UvsError f throws. */
-function thrown(f: () => unknown): UvsError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UvsError) return e;
-    throw e;
-  }
-  assert.fail('expected a refusal');
-}
 
 test('every verb refuses an argument it does not take (misspelt, or the config file\'s word), naming it and those it takes; nothing changes, in a batch nothing of it', () => {
   const r = mkRig();
