@@ -85,7 +85,7 @@ export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: u
   }
   let req: unknown;
   try {
-    const deep = deeperAt(line, 0, line.length);
+    const deep = deeperAt(line);
     if (deep >= 0) throw tooDeep(deep);
     req = JSON.parse(line);
   } catch (err) {

@@ -83,14 +83,15 @@ const CHECK_EVERY = 64;
 export const MAX_DEPTH = 1000;
 
 /**
- * Where text[from..to) (JSON, `base` levels down already) nests deeper than MAX_DEPTH, or -1: a
- * linear scan of its brackets, strings skipped. What JSON.parse takes whole is checked with it, so
- * no request holds a value that recursion over it (JSON.stringify of an error's detail, a
- * verb's checks) could overflow the stack with.
+ * Where text (JSON) nests deeper than MAX_DEPTH, or -1: a linear scan of its brackets, strings
+ * skipped. A short request line is checked with it before JSON.parse (a long one while
+ * SlicedJson matches its brackets, matchTo), so no request holds a value that recursion over it
+ * (JSON.stringify of an error's detail, a verb's checks) could overflow the stack with.
  */
-export function deeperAt(text: string, from: number, to: number, base = 0): number {
-  let depth = base;
-  for (let i = from; i < to; i++) {
+export function deeperAt(text: string): number {
+  let depth = 0;
+  const to = text.length;
+  for (let i = 0; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) { // a string: to its closing quote
       for (i++; i < to; i++) {
@@ -291,8 +292,10 @@ export class SlicedJson {
         if (c === 0x5c) i++;
         else if (c === 0x22) inString = false;
       } else if (c === 0x22) inString = true;
-      else if (c === 0x7b || c === 0x5b) opens.push(i);
-      else if ((c === 0x7d || c === 0x5d) && opens.length > 0) {
+      else if (c === 0x7b || c === 0x5b) {
+        // opens holds every bracket not closed yet: the nesting here, whatever parses it later.
+        if (opens.push(i) > MAX_DEPTH) throw tooDeep(i);
+      } else if ((c === 0x7d || c === 0x5d) && opens.length > 0) {
         const o = opens.pop()!;
         if (i - o < w) {
           const k = 2 * (o % w);
@@ -317,8 +320,6 @@ export class SlicedJson {
   }
 
   private parseSlice(p: number, end: number): unknown {
-    const deep = deeperAt(this.text, p, end, this.stack.length);
-    if (deep >= 0) throw tooDeep(deep);
     try {
       return JSON.parse(this.text.slice(p, end));
     } catch (e) {
