@@ -638,8 +638,9 @@ export async function main(argv: string[]): Promise<void> {
     if (r !== undefined && 'changes' in r) {
       saved = r.saved;
       log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+    } else if (refused?.keptAs !== undefined) {
+      log.error({ stateFile, error: refused.refused, keptAs: refused.keptAs }, `state file refused; kept as ${refused.keptAs}; starting without it`);
     }
-    else if (refused?.keptAs !== undefined) log.error({ stateFile, error: refused.refused, keptAs: refused.keptAs }, `state file refused; kept as ${refused.keptAs}; starting without it`);
     if (refused !== undefined && refused.keptAs === undefined) {
       // Writing the table would overwrite the only copy of the refused one: not written, and said so.
       log.error({ stateFile, error: refused.refused, keepError: refused.keepError }, 'state file refused and could not be renamed aside; starting without it and not writing it');

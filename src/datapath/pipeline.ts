@@ -1110,8 +1110,8 @@ export class Datapath implements Output {
    * No real server for a new flow to a virtual service (IPVS ip_vs_leave): tell the client with
    * ICMP port unreachable from the VIP, quoting its packet's IP header and 8 bytes, so its connect()
    * fails at once instead of timing out. Not for a source the kernel never answers
-   * (Link.unicastPeer), or a client uvsd has no route to (off-link
-   * without --gateway: best effort, not a second drop); later fragments never get here, and a
+   * (Link.unicastPeer), or a client uvsd has no route to (off-link without --gateway: best
+   * effort, not a second drop); later fragments never get here, and a
    * first fragment is answered as the kernel answers fragment 0. Rate-limited over the daemon
    * (icmpLimit); the frame itself stays dropped (no_dest).
    */
@@ -1124,7 +1124,8 @@ export class Datapath implements Output {
    * expired or was evicted, uvsd restarted without its state file, a backup took over without
    * sync): the client gets a reset from the VIP, as the kernel's own stack answers when IPVS
    * passes such a segment up, so it learns at once instead of retransmitting for minutes. Sent
-   * like an ICMP error (never to a source the kernel never answers, or one without a route) and within the same rate limit (icmpLimit); the segment stays dropped.
+   * like an ICMP error (never to a source the kernel never answers, or one without a route)
+   * and within the same rate limit (icmpLimit); the segment stays dropped.
    */
   private reset(buf: Buffer, ip: number, l4: number, src: number): void {
     const g = this.answerSlot(src, C.tcp_rst_ratelimited);
