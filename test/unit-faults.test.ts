@@ -27,7 +27,7 @@ function run(w: FaultWatch, src: ReturnType<typeof source>, from: number, to: nu
 test('connection table full: one warning when refusals start, again at most every 10 s with the count since the last, one info line 3 s after they stop', () => {
   const src = source();
   const log = logRecorder();
-  const w = new FaultWatch(src, log);
+  const w = new FaultWatch(src, log, 0);
   run(w, src, 0, 750);
   assert.deepEqual(log.take(), [], 'nothing refused: nothing logged');
   // 1 refusal every 250 ms from t = 1000 to 11000 (41 in all).
@@ -51,11 +51,11 @@ test('connection table full: one warning when refusals start, again at most ever
   assert.deepEqual(log.take().map((l) => l.msg), ['connection table full: 7 new connections refused in the last 1s (conn-max 100)']);
 });
 
-test('connection table full: a burst shorter than the quiet time is one warning and one info line; refusals before the first check are not news', () => {
+test('connection table full: a burst shorter than the quiet time is one warning and one info line; refusals before the watch began are not news', () => {
   const src = source();
-  src.d[D.conn_table_full] = 500; // counted before uvsd's first check
+  src.d[D.conn_table_full] = 500; // counted before the watch began
   const log = logRecorder();
-  const w = new FaultWatch(src, log);
+  const w = new FaultWatch(src, log, 0);
   run(w, src, 0, 2000);
   assert.deepEqual(log.take(), []);
   run(w, src, 2250, 10_000, (t) => (t <= 3500 ? 2 : 0));
@@ -65,10 +65,22 @@ test('connection table full: a burst shorter than the quiet time is one warning 
   ]);
 });
 
+test('connection table full: refusals between the watch\'s start and its first check are news (uvsd forwards before its first tick)', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  src.d[D.conn_table_full] += 12;
+  run(w, src, 250, 5000);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    'connection table full: 12 new connections refused in the last 1s (conn-max 100)',
+    'connection table has room again: 12 new connections refused over 1s, none in the last 3s',
+  ]);
+});
+
 test('connection table full: ticks a few ms early or late (timer jitter) still give "none in the last 3s", not a tick more', () => {
   const src = source();
   const log = logRecorder();
-  const w = new FaultWatch(src, log);
+  const w = new FaultWatch(src, log, 0);
   // uvsd's 250 ms tick as Date.now() sees it: 2 ms late, 1 ms early, on time, in turn (so
   // ticks 1000 ms apart differ by up to 3 ms).
   const jitter = (t: number): number => [2, -1, 0][(t / 250) % 3]!;
@@ -85,7 +97,7 @@ test('connection table full: ticks a few ms early or late (timer jitter) still g
 test('secure_tcp: one warning when it switches on, one info line when it switches off', () => {
   const src = source();
   const log = logRecorder();
-  const w = new FaultWatch(src, log);
+  const w = new FaultWatch(src, log, 0);
   run(w, src, 0, 1000);
   src.secureTcp = true;
   src.ct.count = 50;
@@ -102,8 +114,8 @@ test('secure_tcp: one warning when it switches on, one info line when it switche
 test('address conflicts: a warning naming the address and the other station\'s MAC, again at most every 10 s with the count since the last; none without new conflicts', () => {
   const src = source();
   const log = logRecorder();
-  const w = new FaultWatch(src, log);
-  src.c[C.arp_conflicts] = 3; // before the first check: not news
+  src.c[C.arp_conflicts] = 3; // before the watch began: not news
+  const w = new FaultWatch(src, log, 0);
   w.check(0);
   assert.deepEqual(log.take(), []);
   src.c[C.arp_conflicts]++;

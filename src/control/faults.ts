@@ -44,9 +44,9 @@ function secs(ms: number): number {
 
 export class FaultWatch {
   private readonly timing: FaultTiming;
-  /** conn_table_full at the last sample (NaN before the first), and when it was taken. */
-  private refused = NaN;
-  private sampledAt = 0;
+  /** conn_table_full at the last sample (the watch's start the first), and when it was taken. */
+  private refused: number;
+  private sampledAt: number;
   /** The table-full fault: since when, refused in all, the last refusal, the last warning and
    *  what was refused since that warning. */
   private full = false;
@@ -56,20 +56,27 @@ export class FaultWatch {
   private warnedAt = 0;
   private sinceWarned = 0;
   private secureOn = false;
-  /** arp_conflicts at the last check (NaN before the first), the last warning, and conflicts since it. */
-  private conflicts = NaN;
+  /** arp_conflicts at the last check (the watch's start the first), the last warning, and conflicts since it. */
+  private conflicts: number;
   private conflictWarnedAt = -Infinity;
   private conflictsUnsaid = 0;
 
-  constructor(private readonly src: FaultSource, private readonly log: WatchLog, timing: Partial<FaultTiming> = {}) {
+  /**
+   * Counts from `now` (ms since epoch) on: what was counted before is not news, what is counted
+   * before the first check is (uvsd forwards before its first tick).
+   */
+  constructor(private readonly src: FaultSource, private readonly log: WatchLog, now: number, timing: Partial<FaultTiming> = {}) {
     this.timing = { ...FAULT_TIMING, ...timing };
+    this.refused = src.counters.d[D.conn_table_full];
+    this.sampledAt = now;
+    this.conflicts = src.counters.c[C.arp_conflicts];
   }
 
   /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
   check(now: number): void {
     this.checkSecure();
     this.checkConflicts(now);
-    if (Number.isNaN(this.refused) || this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
+    if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
   /**
@@ -101,8 +108,7 @@ export class FaultWatch {
    */
   private checkConflicts(now: number): void {
     const v = this.src.counters.c[C.arp_conflicts];
-    const first = Number.isNaN(this.conflicts);
-    this.conflictsUnsaid += first ? 0 : v >= this.conflicts ? v - this.conflicts : v;
+    this.conflictsUnsaid += v >= this.conflicts ? v - this.conflicts : v;
     this.conflicts = v;
     if (this.conflictsUnsaid === 0 || !this.due(now, this.conflictWarnedAt, this.timing.repeatMs)) return;
     const { lastConflictIp: ip, lastConflictMac: mac } = this.src.link;
@@ -118,9 +124,8 @@ export class FaultWatch {
 
   private checkFull(now: number): void {
     const v = this.src.counters.d[D.conn_table_full];
-    const first = Number.isNaN(this.refused);
     // The counters only grow; a smaller value would be a fresh count.
-    const n = first ? 0 : v >= this.refused ? v - this.refused : v;
+    const n = v >= this.refused ? v - this.refused : v;
     const from = this.sampledAt;
     this.refused = v;
     this.sampledAt = now;
