@@ -314,7 +314,8 @@ test('--workers 2: a full connection table and secure TCP are logged from the wo
       const [full] = await waitLog(lab, /^connection table full: \d+ new connections refused in the last [\d.]+s \(conn-max 4\)$/);
       t.diagnostic(full!);
       await waitLog(lab, /^secure_tcp on: connection table at \d+ of 4 entries/);
-      // The refused clients gone (their sockets retried the SYN until then): one info line 3 s later.
+      // The clients gave up each refused connection after 1.5 s (their SYNs retried until then):
+      // one info line 3 s after the last refusal.
       await more.release();
       const [room] = await waitLog(lab, /^connection table has room again: \d+ new connections refused over [\d.]+s, none in the last 3s$/, 1, 8000);
       t.diagnostic(room!);

@@ -23,9 +23,10 @@
 //       Prints {"sent":n,"received":n,"maxGapMs":x} (the longest wait between two replies).
 //   --download VIP:PORT --bytes N     GET /big?bytes=N; prints {"server","bytes","sha256","expected"}
 //   --upload VIP:PORT --bytes N       POST /sha256 with N pattern bytes; prints {"server","bytes","sha256","expected"}
-//   --conns VIP:PORT --count N        opens N TCP connections at once, one request each, holds them
-//       all open until a line on stdin (or --max-ms), prints {"ok":n,"errors":n,"localPorts":[...],"n":1}
-//       once all answered, then closes them and prints {"closed":n,"n":2}.
+//   --conns VIP:PORT --count N        opens N TCP connections at once, one request each, holds those
+//       answered open until a line on stdin (or --max-ms), prints {"ok":n,"errors":n,"localPorts":[...],"n":1}
+//       once all answered or failed (one not answered within --timeout is destroyed), then closes
+//       them and prints {"closed":n,"n":2}.
 //   --until-ok VIP:PORT [--timeout MS] [--max-ms MS]
 //       HTTP GETs on new connections, each bounded by --timeout, until one is answered; prints
 //       {"okAt":epoch ms,"attempts":n,"server":"rs1"} (or {"error":..} after --max-ms). Started
@@ -468,6 +469,9 @@ async function runConns(target: string): Promise<void> {
         done = true;
         clearTimeout(timer);
         if (err) {
+          // A connection that failed is not held: no SYN retransmitted after the count was taken
+          // (a refusal counted later would not belong to this run's tally).
+          s.destroy();
           errors++;
           if (samples.length < 5) samples.push(err);
         } else {
