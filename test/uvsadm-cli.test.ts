@@ -158,25 +158,36 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
   assert.equal(await must(['-Ln']), HEAD);
 });
 
-test('--reload and --reload --dry-run print keepalived.conf\'s warnings (a misspelt keyword) on stderr as "uvsadm: warning: ...", exit 0', async () => {
+test('--reload and --reload --dry-run print the files\' warnings (a misspelt keepalived.conf keyword, a --config notify-down that cannot run) on stderr as "uvsadm: warning: ...", exit 0; uvsd logs them with the file', async () => {
   const file = join(dir, 'keepalived.conf');
   writeFileSync(file, 'virtual_server 192.168.8.200 80 {\n  real_server 192.168.8.20 80 {\n    TCP_CHECK {\n      connect_timout 1\n    }\n  }\n}\n');
+  const yamlFile = join(dir, 'uvsd.yaml');
+  writeFileSync(yamlFile, 'services:\n  - { proto: udp, address: 192.168.8.201, port: 53, servers: [{ address: 192.168.8.20, health: { notify-down: /nonexistent/down.sh } }] }\n');
   const warned: string[] = [];
-  r.ctl.config = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
+  r.ctl.config = new ConfigManager(r.ctl, yamlFile, { drainTimeout: 0 }, {
     keepalived: file,
     loadKeepalived: (f) => {
       const k = loadKeepalivedFile(f);
       return { services: k.config.services, warnings: k.warnings };
     },
-    warn: (w) => warned.push(w),
+    warn: (f, w) => warned.push(`${f}: ${w}`),
   });
-  const warning = `keepalived.conf: ${file}:4: unsupported keyword "connect_timout" in TCP_CHECK ignored`;
+  const warnings = [
+    `${yamlFile}:2: services[0].servers[0].health.notify-down: /nonexistent/down.sh not found: it will fail when it is run`,
+    `keepalived.conf: ${file}:4: unsupported keyword "connect_timout" in TCP_CHECK ignored`,
+  ];
+  const stderr = warnings.map((w) => `uvsadm: warning: ${w}\n`).join('');
   try {
     await must(['-C']);
     const dry = await uvsadm(['--reload', '--dry-run']);
-    assert.deepEqual(dry, { code: 0, stdout: 'add service TCP 192.168.8.200:80 (wlc)\nadd server TCP 192.168.8.200:80 -> 192.168.8.20:80 weight 1\n', stderr: `uvsadm: warning: ${warning}\n` });
-    assert.deepEqual(await uvsadm(['--reload']), { code: 0, stdout: '', stderr: `uvsadm: warning: ${warning}\n` });
-    assert.deepEqual(warned, [warning, warning], 'uvsd logs them too');
+    assert.deepEqual(dry, {
+      code: 0, stderr,
+      stdout: 'add service UDP 192.168.8.201:53 (wlc)\nadd server UDP 192.168.8.201:53 -> 192.168.8.20:53 weight 1\n' +
+        'add service TCP 192.168.8.200:80 (wlc)\nadd server TCP 192.168.8.200:80 -> 192.168.8.20:80 weight 1\n',
+    });
+    assert.deepEqual(await uvsadm(['--reload']), { code: 0, stdout: '', stderr });
+    const logged = [`${yamlFile}: ${warnings[0]}`, `${file}: ${warnings[1]}`];
+    assert.deepEqual(warned, [...logged, ...logged], 'uvsd logs them too, with the file');
     assert.match(await must(['-Ln']), /-> 192\.168\.8\.20:80 /);
   } finally {
     r.ctl.config = undefined;

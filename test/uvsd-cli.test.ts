@@ -331,6 +331,16 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       `uvsd: warning: keepalived.conf: ${misc}:5: notify_up: ${plain} is not executable: it will fail when it is run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:7: MISC_CHECK misc_path: /nonexistent/check.sh not found: the check fails (its real_server down) until it can run\n` +
       'uvsd: configuration OK: 1 services, 1 servers, 3 warnings\n');
+    // The YAML config file's command lines likewise, each named by its line and field.
+    const myaml = file('misc.yaml', ['services:', '  - proto: tcp', '    address: 192.168.8.200', '    port: 80', '    health:',
+      '      quorum-down: /nonexistent/down.sh', '      quorum-up: /bin/true', '    servers:', '      - address: 192.168.8.20', '        health:',
+      `          notify-up: "${plain} up"`, '          checks:', '            - { type: misc, misc-path: "/nonexistent/check.sh 80" }', ''].join('\n'));
+    const my = await uvsd(['--check-config', '--config', myaml, ...ADDR]);
+    assert.equal(my.code, 0, my.stderr);
+    assert.equal(my.stderr, `uvsd: warning: ${myaml}:6: services[0].health.quorum-down: /nonexistent/down.sh not found: it will fail when it is run\n` +
+      `uvsd: warning: ${myaml}:11: services[0].servers[0].health.notify-up: ${plain} is not executable: it will fail when it is run\n` +
+      `uvsd: warning: ${myaml}:13: services[0].servers[0].health.checks[0].misc-path: /nonexistent/check.sh not found: the check fails (its real server down) until it can run\n` +
+      'uvsd: configuration OK: 1 services, 1 servers, 3 warnings\n');
     // The YAML config file the same way.
     const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
     await assertAllRefused([

@@ -365,11 +365,12 @@ export async function main(argv: string[]): Promise<void> {
   // The keepalived.conf is read before anything is opened: a bad file (or a virtual server the
   // --config file has too) exits 2 with file:line.
   let initial: ConfigFile | undefined;
-  const warnings: string[] = [];
+  const fileWarnings = opts.file?.warnings ?? [];
+  const keepalivedWarnings: string[] = [];
   if (opts.keepalivedConf !== undefined) {
     try {
       const parsed = loadKeepalivedFile(opts.keepalivedConf);
-      warnings.push(...parsed.warnings.map((w) => `keepalived.conf: ${w}`));
+      keepalivedWarnings.push(...parsed.warnings.map((w) => `keepalived.conf: ${w}`));
       const empty: ConfigFile = { file: opts.keepalivedConf, daemon: {}, timeoutsLine: 1, services: [] };
       initial = mergeServices(opts.file ?? empty, keepalivedServices(parsed.config.services));
     } catch (e) {
@@ -396,10 +397,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     const w = (fd: number) => (s: string) => writeSync(fd, s);
     process.exit(checkConfig({
-      mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings, haGroups: opts.haGroup,
+      mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings: [...fileWarnings, ...keepalivedWarnings], haGroups: opts.haGroup,
     }, w(1), w(2)));
   }
-  for (const w of warnings) log.warn({ file: opts.keepalivedConf }, w);
+  for (const w of fileWarnings) log.warn({ file: opts.config }, w);
+  for (const w of keepalivedWarnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
   /** --workers N >= 2 (or 1 with --datapath-thread): the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
@@ -578,7 +580,7 @@ export async function main(argv: string[]): Promise<void> {
       return { services: r.config.services, warnings: r.warnings };
     },
     health,
-    warn: (msg) => log.warn({ file: opts.keepalivedConf }, msg),
+    warn: (file, msg) => log.warn({ file }, msg),
     daemon: (cfg) => reloadDaemon(cfg),
     commandLineOnly: opts.commandLineOnly,
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings

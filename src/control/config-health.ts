@@ -32,6 +32,9 @@ export interface FieldHelpers {
   list(f: Field): Field[];
   show(f: Field): string;
   ip(f: Field): string;
+  /** A command line (misc-path, notify-*, quorum-*): one that could not run now is warned about,
+   *  `outcome` saying what that means. */
+  command(f: Field, outcome: string): string;
 }
 
 
@@ -40,6 +43,9 @@ export interface FieldHelpers {
  * delay_before_retry depend on the checker type (retryDefaults in health/keepalived.ts).
  */
 export const HEALTH_DEFAULTS: Readonly<Inherited> = { delayLoopMs: 60_000, connectTimeoutMs: 5000, rise: 1, fall: 1, inhibitOnFailure: false };
+
+/** What a notify or quorum command that cannot run means (the keepalived.conf reader says the same). */
+const SCRIPT_FAILS = 'it will fail when it is run';
 
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall', 'warmup'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega', 'ha-suspend'];
@@ -211,7 +217,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     case 'MISC_CHECK': {
       const mp = g('misc-path') ?? h.fail(f.line, `${f.path}.misc-path`, 'missing: misc checks need misc-path');
       return {
-        ...common, type, command: h.str(mp),
+        ...common, type, command: h.command(mp, 'the check fails (its real server down) until it can run'),
         timeoutMs: g('misc-timeout') ? seconds(h, g('misc-timeout')!, 1) : d.delayLoopMs,
         dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
       };
@@ -287,8 +293,8 @@ export function parseServiceHealth(
     const g = (k: string) => m.get(k);
     if (g('quorum')) vs.quorum = h.int(g('quorum')!, 1, 2147483647);
     if (g('hysteresis')) vs.hysteresis = h.int(g('hysteresis')!, 0, 2147483647);
-    if (g('quorum-up')) vs.quorumUp = h.str(g('quorum-up')!);
-    if (g('quorum-down')) vs.quorumDown = h.str(g('quorum-down')!);
+    if (g('quorum-up')) vs.quorumUp = h.command(g('quorum-up')!, SCRIPT_FAILS);
+    if (g('quorum-down')) vs.quorumDown = h.command(g('quorum-down')!, SCRIPT_FAILS);
     if (g('alpha')) vs.alpha = h.bool(g('alpha')!);
     if (g('omega')) vs.omega = h.bool(g('omega')!);
     if (g('ha-suspend') && h.bool(g('ha-suspend')!)) vs.haSuspend = true;
@@ -322,8 +328,8 @@ export function parseServiceHealth(
       const m = h.mapFields(s.health, SERVER_HEALTH_KEYS);
       inherit(h, m, rd);
       rs.inhibitOnFailure = rd.inhibitOnFailure;
-      if (m.get('notify-up')) rs.notifyUp = h.str(m.get('notify-up')!);
-      if (m.get('notify-down')) rs.notifyDown = h.str(m.get('notify-down')!);
+      if (m.get('notify-up')) rs.notifyUp = h.command(m.get('notify-up')!, SCRIPT_FAILS);
+      if (m.get('notify-down')) rs.notifyDown = h.command(m.get('notify-down')!, SCRIPT_FAILS);
       own = m.get('checks');
     }
     // A server's own checks replace the service's; the service's are read again with the

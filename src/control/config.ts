@@ -21,6 +21,7 @@ import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { parseListen } from '../metrics/listen.js';
+import { commandProblem } from '../health/exec.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
 
@@ -148,6 +149,12 @@ export interface DesiredService {
   health?: VirtualServerSpec;
 }
 
+export interface ParseOptions {
+  /** Why a command line could not run now (health/exec.ts commandProblem): warned about, as the
+   *  keepalived.conf reader does. Left out, command lines are not looked at (state files, tests). */
+  commandProblem?: (line: string) => string | undefined;
+}
+
 export interface ConfigFile {
   file: string;
   daemon: DaemonSettings;
@@ -200,7 +207,7 @@ export function socketPathProblem(v: string): string | undefined {
 }
 
 /** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
-export function parseConfig(text: string, file: string): ConfigFile {
+export function parseConfig(text: string, file: string, o: ParseOptions = {}): ConfigFile {
   const lc = new (yaml().LineCounter)();
   const doc = yaml().parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -209,11 +216,11 @@ export function parseConfig(text: string, file: string): ConfigFile {
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
     fail(file, line, 'yaml', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
   }
-  return checkConfigDocument(doc, lc, file);
+  return checkConfigDocument(doc, lc, file, o);
 }
 
 /** Check the shape of a parsed config document (parseConfig's second half; the fuzz tests mutate documents). */
-export function checkConfigDocument(doc: Document, lc: LineCounter, file: string): ConfigFile {
+export function checkConfigDocument(doc: Document, lc: LineCounter, file: string, o: ParseOptions = {}): ConfigFile {
   const { isMap, isScalar, isSeq } = yaml();
   const lineOf = (n: unknown): number => {
     const r = (n as { range?: [number, number, number] } | null)?.range;
@@ -263,8 +270,15 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   };
   const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
   const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
+  const warnings: string[] = [];
   const helpers: FieldHelpers = {
     file, fail: (line, field, problem) => fail(file, line, field, problem), mapFields, str, int, bool, list, show,
+    command: (f, outcome) => {
+      const v = str(f);
+      const why = o.commandProblem?.(v);
+      if (why !== undefined) warnings.push(`${file}:${f.line}: ${f.path}: ${why}: ${outcome}`);
+      return v;
+    },
     ip: (f) => {
       const v = str(f);
       if (parseIp(v) < 0) fail(file, f.line, f.path, `must be an IPv4 address, got ${show(f)}`);
@@ -497,11 +511,13 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines, file, health });
     }
   }
+  if (warnings.length > 0) cfg.warnings = warnings;
   return cfg;
 }
 
+/** A --config file read by uvsd (start, reload, --check-config): its command lines are checked too. */
 export function readConfig(file: string): ConfigFile {
-  return parseConfig(readConfigText(file), file);
+  return parseConfig(readConfigText(file), file, { commandProblem });
 }
 
 /** A config file's text; a BAD_CONFIG "FILE: cannot read: CODE" if it cannot be read. */
@@ -767,7 +783,8 @@ export interface ConfigSources {
   loadKeepalived?: (file: string) => { services: VirtualServerSpec[]; warnings: string[] };
   /** The health checker: failed servers stay out of the table; checkers follow the file. */
   health?: HealthHook;
-  warn?: (msg: string) => void;
+  /** A warning from reading `file` (logged; a reload also answers with it). */
+  warn?: (file: string, msg: string) => void;
   /**
    * A reload's daemon settings, called before anything changes: checks them as uvsd's start does
    * (throws a BAD_CONFIG "FILE:LINE: daemon.KEY: problem" for a value uvsd would refuse at its
@@ -813,7 +830,9 @@ export class ConfigManager {
 
   /** Read the --config file (if any) and the keepalived.conf (if any) into one table. */
   load(): ConfigFile {
-    const cfg = this.file === undefined ? { file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] } : readConfig(this.file);
+    if (this.file === undefined) return this.withKeepalived({ file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] });
+    const cfg = readConfig(this.file);
+    for (const w of cfg.warnings ?? []) this.sources.warn?.(this.file, w);
     return this.withKeepalived(cfg);
   }
 
@@ -828,7 +847,7 @@ export class ConfigManager {
       throw new UvsError('BAD_CONFIG', k, (e as Error).message);
     }
     const warnings = parsed.warnings.map((w) => `keepalived.conf: ${w}`);
-    for (const w of warnings) this.sources.warn?.(w);
+    for (const w of warnings) this.sources.warn?.(k, w);
     return { ...mergeServices(cfg, keepalivedServices(parsed.services)), warnings: [...cfg.warnings ?? [], ...warnings] };
   }
 
