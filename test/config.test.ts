@@ -128,6 +128,46 @@ test('removed servers drain: weight 0 at once, deleted after the drain timeout; 
   assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.20:80 -g -w 3\n/);
 });
 
+test('a drain outlives a restart: the state file says until when (drain-until, refused in a --config file), the restarted manager deletes the server then; a weight set meanwhile keeps it; each end is logged', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-12-04T16:00:00.000Z') });
+  const { cm } = mk(30);
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  const without21 = BASE.replace('      - { address: 192.168.8.21, weight: 1 }\n', '');
+  cm.apply(parseConfig(without21, 'f.yaml'), false);
+  t.mock.timers.tick(10_000);
+  const state = cm.dump('# state', true);
+  assert.match(state, /- address: 192\.168\.8\.21\n {8}method: dr\n {8}weight: 0\n {8}drain-until: 2026-12-04T16:00:30\.000Z\n/);
+  assert.doesNotMatch(cm.dump(), /drain-until/, '--dump-config writes a --config file: no drain-until');
+  assert.throws(() => parseConfig(state, 'uvsd.yaml'), /uvsd\.yaml:\d+: services\[0\]\.servers\[1\]\.drain-until: unknown field/);
+  assert.throws(() => parseConfig(state.replace('2026-12-04T16:00:30.000Z', 'soon'), 's.yaml', { stateFile: true }), /s\.yaml:\d+: services\[0\]\.servers\[1\]\.drain-until: must be a time like/);
+  cm.stop(); // uvsd stops; a new one restores the state file
+  const logged: string[] = [];
+  const b = mk(30);
+  const restarted = new ConfigManager(b.r.ctl, undefined, { drainTimeout: 30 }, { info: (_f, msg) => logged.push(msg) });
+  restarted.apply(parseConfig(state, 'state.yaml', { stateFile: true }), false);
+  assert.match(formatRules(b.r.ctl.list(), N), /-r 192\.168\.8\.21:80 -g -w 0\n/);
+  assert.match(restarted.dump('# state', true), /drain-until: 2026-12-04T16:00:30\.000Z/, 'written again as it was');
+  t.mock.timers.tick(19_000);
+  assert.match(formatRules(b.r.ctl.list(), N), /192\.168\.8\.21:80/);
+  t.mock.timers.tick(1_000);
+  assert.doesNotMatch(formatRules(b.r.ctl.list(), N), /192\.168\.8\.21:80/, 'deleted when the first drain said');
+  assert.deepEqual(logged, ['drained server TCP 192.168.8.200:80 -> 192.168.8.21:80 removed']);
+  // A drain whose end passed while uvsd was down ends at once; one given a weight during its
+  // drain (uvsadm -e -w 5) is kept, as ipvsadm -e keeps a server.
+  const c = mk(30);
+  const late = new ConfigManager(c.r.ctl, undefined, { drainTimeout: 30 }, { info: (_f, msg) => logged.push(msg) });
+  late.apply(parseConfig(state.replace('192.168.8.20\n        method: dr\n        weight: 3\n', '192.168.8.20\n        method: dr\n        weight: 0\n        drain-until: 2026-12-04T16:00:50.000Z\n'), 'state.yaml', { stateFile: true }), false);
+  c.r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 5 });
+  t.mock.timers.tick(0);
+  assert.doesNotMatch(formatRules(c.r.ctl.list(), N), /192\.168\.8\.21:80/);
+  t.mock.timers.tick(30_000);
+  assert.match(formatRules(c.r.ctl.list(), N), /-r 192\.168\.8\.20:80 -g -w 5\n/);
+  assert.deepEqual(logged.slice(1), [
+    'drained server TCP 192.168.8.200:80 -> 192.168.8.21:80 removed',
+    'drain of server TCP 192.168.8.200:80 -> 192.168.8.20:80 ended with weight 5 set since: kept',
+  ]);
+});
+
 test('--dump-config writes a file that loads back into the same table', () => {
   const { r, cm } = mk();
   cm.apply(parseConfig(BASE, 'f.yaml'), false);

@@ -581,6 +581,7 @@ export async function main(argv: string[]): Promise<void> {
     },
     health,
     warn: (file, msg) => log.warn({ file }, msg),
+    info: (fields, msg) => log.info(fields, msg),
     daemon: (cfg) => reloadDaemon(cfg),
     commandLineOnly: opts.commandLineOnly,
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
@@ -653,10 +654,10 @@ export async function main(argv: string[]): Promise<void> {
       // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
       // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one).
       const dump = async (header: string, sliced: boolean): Promise<string> => {
-        if (!sliced) return config.dump(header);
+        if (!sliced) return config.dump(header, true);
         const { pause, done } = control.slicer('state file');
         try {
-          return await config.dumpSliced(header, pause);
+          return await config.dumpSliced(header, pause, true);
         } finally {
           done();
         }

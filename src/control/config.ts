@@ -10,7 +10,7 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
 import { topLevelItem, toYaml } from './yaml-out.js';
-import type { Control, ServiceModel } from './model.js';
+import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
 import { schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
@@ -153,6 +153,8 @@ export interface ParseOptions {
   /** Why a command line could not run now (health/exec.ts commandProblem): warned about, as the
    *  keepalived.conf reader does. Left out, command lines are not looked at (state files, tests). */
   commandProblem?: (line: string) => string | undefined;
+  /** A state file (statefile.ts): its servers may say `drain-until`. */
+  stateFile?: boolean;
 }
 
 export interface ConfigFile {
@@ -171,6 +173,17 @@ export interface ConfigFile {
   marks?: Array<MarkInfo & { line: number }>;
   /** What reading it warned about ("keepalived.conf: FILE:LINE: ..."): a reload reports them. */
   warnings?: string[];
+  /** A state file's servers that were draining when it was written, with the time (ms since the
+   *  epoch) their drain ends: applying it deletes them then (now, if past). */
+  drains?: DrainingServer[];
+}
+
+/** A server a reload removed, at weight 0 until `until` (ms since the epoch), then deleted. */
+export interface DrainingServer {
+  service: ServiceKey;
+  addr: string;
+  port: number;
+  until: number;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT = 30;
@@ -188,6 +201,8 @@ const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'fwmark', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'pe', 'synproxy', 'local-addresses', 'health', 'servers'];
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'tun-type', 'tun-port', 'tun-csum', 'health'];
+/** A state file's servers may also be draining: until when (ConfigFile.drains). */
+const STATE_SERVER_KEYS = [...SERVER_KEYS, 'drain-until'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
 /** Why `v` cannot name a network interface (Linux: 1-15 bytes, no "/" or white space), or undefined. */
@@ -482,7 +497,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       if (!isNull(servers)) {
         const seenDests = new Map<string, number>();
         for (const df of list(servers!)) {
-          const dm = mapFields(df, SERVER_KEYS);
+          const dm = mapFields(df, o.stateFile === true ? STATE_SERVER_KEYS : SERVER_KEYS);
           const addr = str(dm.get('address') ?? fail(file, df.line, `${df.path}.address`, 'missing'));
           let fwd: Fwd = 'dr';
           if (dm.get('method')) {
@@ -501,6 +516,12 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           });
           const d = dests[dests.length - 1]!;
           once(seenDests, `${d.addr}|${d.port}`, df, `server ${d.addr}:${d.port}`);
+          const du = dm.get('drain-until');
+          if (du !== undefined) {
+            const until = Date.parse(str(du));
+            if (Number.isNaN(until)) fail(file, du.line, du.path, `must be a time like 2026-12-04T16:40:00.000Z, got ${show(du)}`);
+            (cfg.drains ??= []).push({ service: d.service, addr: d.addr, port: d.port, until });
+          }
           destLines.push(df.line);
           const tun = d.fwd === 'tun' ? { tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum } : undefined;
           forHealth.push({ addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, upper: d.upper, lower: d.lower, tun, health: isNull(dm.get('health')) ? undefined : dm.get('health'), line: df.line });
@@ -785,6 +806,8 @@ export interface ConfigSources {
   health?: HealthHook;
   /** A warning from reading `file` (logged; a reload also answers with it). */
   warn?: (file: string, msg: string) => void;
+  /** A table change made by the manager itself, not by a request (a drained server removed). */
+  info?: (fields: object, msg: string) => void;
   /**
    * A reload's daemon settings, called before anything changes: checks them as uvsd's start does
    * (throws a BAD_CONFIG "FILE:LINE: daemon.KEY: problem" for a value uvsd would refuse at its
@@ -814,8 +837,8 @@ export interface ReloadReport {
 }
 
 export class ConfigManager {
-  /** Servers draining after a reload removed them, with their deletion timers. */
-  private readonly draining = new Map<string, NodeJS.Timeout>();
+  /** Servers draining after a reload removed them (by dk()), with their deletion timers. */
+  private readonly draining = new Map<string, { timer: NodeJS.Timeout; until: number }>();
   /** The services of the last applied config, by sk() (--dump-config writes their health). */
   private applied = new Map<string, DesiredService>();
 
@@ -874,24 +897,39 @@ export class ConfigManager {
     hp?.commit();
     this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
     for (const k of plan.undrain) {
-      clearTimeout(this.draining.get(k));
+      clearTimeout(this.draining.get(k)?.timer);
       this.draining.delete(k);
     }
-    for (const d of plan.drain) {
-      const k = dk(d.service, d.addr, d.port);
-      if (this.draining.has(k)) continue;
-      const timer = setTimeout(() => {
-        this.draining.delete(k);
-        try {
-          ctl.call('deleteDest', d);
-        } catch {
-          // already gone (service deleted, table cleared): nothing to drain
-        }
-      }, this.drainTimeout * 1000);
-      timer.unref();
-      this.draining.set(k, timer);
-    }
+    const now = Date.now();
+    for (const d of plan.drain) this.drainUntil({ ...d, until: now + this.drainTimeout * 1000 });
+    // A state file's drains go on where they were (a restart in the middle of one).
+    for (const d of cfg.drains ?? []) this.drainUntil(d);
     return changes;
+  }
+
+  /**
+   * Delete a drained server at d.until (at once if past), unless it is draining already. If its
+   * weight is no longer 0 then (an operator set one since: uvsadm -e -w), it stays, as ipvsadm
+   * -e keeps a server; either way one log line says so.
+   */
+  private drainUntil(d: DrainingServer): void {
+    const k = dk(d.service, d.addr, d.port);
+    if (this.draining.has(k)) return;
+    const name = `${serviceText(d.service)} -> ${d.addr}:${d.port}`;
+    const timer = setTimeout(() => {
+      this.draining.delete(k);
+      const svc = this.control.model.services.get(serviceKeyOf(d.service.proto, parseIp(d.service.addr), d.service.port, d.service.fwmark));
+      const dest = svc?.dests.find((x) => formatIp(x.addr) === d.addr && x.port === d.port);
+      if (dest === undefined) return; // already gone (deleted, service deleted, table cleared)
+      if (dest.weight !== 0) {
+        this.sources.info?.({ server: name, weight: dest.weight }, `drain of server ${name} ended with weight ${dest.weight} set since: kept`);
+        return;
+      }
+      this.control.call('deleteDest', { service: d.service, addr: d.addr, port: d.port });
+      this.sources.info?.({ server: name }, `drained server ${name} removed`);
+    }, Math.max(0, d.until - Date.now()));
+    timer.unref();
+    this.draining.set(k, { timer, until: d.until });
   }
 
   /** Re-read the --config file and the keepalived.conf and apply the difference. */
@@ -931,9 +969,12 @@ export class ConfigManager {
     return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [], warnings: cfg.warnings ?? [] };
   }
 
-  /** The running state as a config file, its first line `header` (uvsd --state-file writes its own). */
-  dump(header = DUMP_HEADER): string {
-    return [...this.dumpParts(header)].join('');
+  /**
+   * The running state as a config file, its first line `header`. uvsd --state-file writes its
+   * own header and `state`: draining servers say until when (`drain-until`, state files only).
+   */
+  dump(header = DUMP_HEADER, state = false): string {
+    return [...this.dumpParts(header, state)].join('');
   }
 
   /**
@@ -941,9 +982,9 @@ export class ConfigManager {
    * once it has run SLICE_MS): 10,000 services took 100-400 ms in one piece. A change made
    * meanwhile may leave the text a mix of before and after it; the state file's writer dumps again then.
    */
-  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>): Promise<string> {
+  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false): Promise<string> {
     const parts: string[] = [];
-    for (const part of this.dumpParts(header)) {
+    for (const part of this.dumpParts(header, state)) {
       parts.push(part);
       if ((parts.length & 7) === 0) await pause();
     }
@@ -951,7 +992,7 @@ export class ConfigManager {
   }
 
   /** The dump's text: the header, daemon and timeouts, then one part per service. */
-  private *dumpParts(header: string): Generator<string> {
+  private *dumpParts(header: string, state: boolean): Generator<string> {
     const s = this.settings;
     const daemon: Record<string, unknown> = {};
     if (s.tap !== undefined) daemon.tap = s.tap;
@@ -988,11 +1029,12 @@ export class ConfigManager {
     if (cli !== '') header += `\n# not in this file (command line only): ${cli}`;
     yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.size === 0 ? ' []' : ''}\n`;
     // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
-    for (const svc of services.values()) yield topLevelItem(this.dumpService(svc));
+    for (const svc of services.values()) yield topLevelItem(this.dumpService(svc, state));
   }
 
-  private dumpService(m: ServiceModel): Record<string, unknown> {
+  private dumpService(m: ServiceModel, state: boolean): Record<string, unknown> {
     const svc = { proto: m.proto, addr: formatIp(m.vip), port: m.port, fwmark: m.fwmark };
+    const key = serviceKey(svc);
     const o: Record<string, unknown> = m.fwmark !== 0 ? { fwmark: m.fwmark } : { proto: svc.proto, address: svc.addr, port: svc.port };
     o.scheduler = m.sched;
     const flags = schedFlagNames(m.schedFlags);
@@ -1036,6 +1078,8 @@ export class ConfigManager {
       x.weight = d.weight;
       if (d.upper !== 0) x.upper = d.upper;
       if (d.lower !== 0) x.lower = d.lower;
+      const until = state ? this.draining.get(dk(key, d.addr, d.port))?.until : undefined;
+      if (until !== undefined) x['drain-until'] = new Date(until).toISOString();
       if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
         x['tun-type'] = d.tunType;
         if (d.tunType === 'gue') x['tun-port'] = d.tunPort;
@@ -1048,7 +1092,7 @@ export class ConfigManager {
   }
 
   stop(): void {
-    for (const t of this.draining.values()) clearTimeout(t);
+    for (const t of this.draining.values()) clearTimeout(t.timer);
     this.draining.clear();
   }
 }

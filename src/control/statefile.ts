@@ -53,7 +53,7 @@ export function readStateFile(file: string): ConfigFile {
   const text = readConfigText(file);
   const problem = stateProblem(text);
   if (problem !== undefined) throw new UvsError('BAD_CONFIG', file, `${file}: ${problem}`);
-  return parseConfig(text, file);
+  return parseConfig(text, file, { stateFile: true });
 }
 
 /** A refused state file at start: why, and where it was kept (or why it could not be). */
