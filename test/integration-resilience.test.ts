@@ -172,6 +172,34 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
   });
 });
 
+test('a server draining when uvsd is stopped (a reload removed it) is deleted when its drain ends after a restart with the same --state-file, and that is logged', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+    const config = join(lab.tmp, 'uvsd.yaml');
+    const [a, b] = lab.servers.map((s) => s.addr);
+    const conf = (servers: string[]): string => `daemon:\n  drain-timeout: 6\nservices:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    scheduler: rr\n` +
+      `    servers:\n${servers.map((x) => `      - address: ${x}\n`).join('')}`;
+    writeFileSync(config, conf([a!, b!]));
+    const args = ['--config', config, '--state-file', stateFile];
+    await lab.startUvsd(args);
+    writeFileSync(config, conf([a!]));
+    assert.match(await lab.uvsadmMust(['--reload', '--dry-run']), new RegExp(`drain server TCP ${VIP}:80 -> ${b}:80: weight 1 -> 0, removed after 6 s`));
+    await lab.uvsadmMust(['--reload']);
+    const drained = Date.now();
+    const stateText = (): string => (existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : '');
+    for (let i = 0; i < 30 && !/drain-until/.test(stateText()); i++) await delay(100);
+    assert.match(stateText(), /drain-until: \d{4}-\d\d-\d\dT/);
+    assert.equal(await lab.stopUvsd(), 0);
+    await lab.startUvsd(args);
+    assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`-> ${b!.replaceAll('.', '\\.')}:80 +Route +0 `), 'back at weight 0, still draining');
+    const [removed] = await waitLog(lab, /^drained server TCP .* removed$/, 1, 10_000);
+    assert.equal(JSON.parse(removed!).msg, `drained server TCP ${VIP}:80 -> ${b}:80 removed`);
+    assert.ok(Date.now() - drained >= 5500, 'when the drain the reload began ends, not a new one');
+    assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), new RegExp(`${b!.replaceAll('.', '\\.')}:80`));
+    assert.equal((await lab.http(2)).errors, 0);
+  });
+});
+
 test('a state file refused at start (its table refused) is renamed aside before uvsd writes its table, logged with its new name; uvsadm --status shows the state file saved', { timeout: 60_000 }, async (t) => {
   await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
     const stateFile = join(lab.tmp, 'uvsd.state.yaml');
