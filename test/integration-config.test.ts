@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { withDrLab } from './lab/itest.js';
+import { waitLog, withDrLab } from './lab/itest.js';
 import { VIP } from './lab/dr-lab.js';
 
 function config(rs: string[], weights: number[], extra = ''): string {
@@ -163,5 +163,28 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     assert.match(await lab.uvsadmMust(['-Ln']), /\n  -> .* +Route +5 /, 'the batch with a bad item cleared nothing');
     const http = await lab.http(4);
     assert.equal(http.errors, 0, JSON.stringify(http.errorSamples));
+  });
+});
+
+test('every request that changes the table is one info line once applied ("table changed: VERB", component control, with its arguments; uvsadm -R one batch line); reads and refused requests none; the start line names the version and pid', { timeout: 60_000 }, async (t) => {
+  await withDrLab(t, { servers: 1 }, async (lab) => {
+    const changes = (): Array<Record<string, unknown>> => lab.uvsd!.stdout().split('\n').filter((l) => l.includes('"component":"control"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => /^table changed: /.test(o.msg as string));
+    // Logged once everything is up, which may be just after the control socket answers.
+    const started = JSON.parse((await waitLog(lab, /^uvsd started$/))[0]!) as { version: string; pid: number };
+    assert.match(started.version, /^\d+\.\d+\.\d+/);
+    assert.equal(started.pid, lab.uvsd!.child.pid);
+    const rs = lab.servers[0]!.addr;
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g']);
+    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g', '-w', '4']);
+    await lab.uvsadmMust(['-Ln']);
+    assert.notEqual((await lab.uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g'])).code, 0, 'refused: already there');
+    await lab.uvsadmMust(['-R'], `-A -u ${VIP}:53 -s rr\n-a -u ${VIP}:53 -r ${rs}:53 -g\n`);
+    await lab.uvsadmMust(['-C']);
+    const got = changes();
+    assert.deepEqual(got.map((o) => o.msg), ['table changed: addService', 'table changed: addDest', 'table changed: editDest', 'table changed: batch', 'table changed: clear']);
+    assert.deepEqual((got[2]!.args as { weight: number }).weight, 4);
+    assert.deepEqual([got[3]!.items, got[3]!.verbs], [2, { addService: 1, addDest: 1 }]);
   });
 });

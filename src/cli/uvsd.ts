@@ -18,7 +18,7 @@ import { FaultWatch } from '../control/faults.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { IPVS_VERSION, roleText, UVS_VERSION } from '../control/printers.js';
-import { roleStatus } from '../control/verbs.js';
+import { changeRecord, roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import {
@@ -770,7 +770,15 @@ export async function main(argv: string[]): Promise<void> {
       const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
       return r instanceof Promise ? r.then(after) : after(r);
     };
-    server = await listenControl(opts.socket, (verb, args) => synced(withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health))), onInternal, {},
+    // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once it succeeded.
+    const clog = log.child({ component: 'control' });
+    const audited = (verb: string, args: unknown, r: unknown): unknown => {
+      const rec = changeRecord(verb, args);
+      if (rec === undefined) return r;
+      const said = <T>(v: T): T => (clog.info(rec, `table changed: ${verb}`), v);
+      return r instanceof Promise ? r.then(said) : said(r);
+    };
+    server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
   } catch (e) {
     port.close();
@@ -874,6 +882,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   log.info(
     {
+      version: UVS_VERSION, pid: process.pid,
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
       socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),

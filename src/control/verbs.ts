@@ -435,6 +435,23 @@ function markName(k: MarkModel): string {
 
 // ---- the registry --------------------------------------------------------------------------
 
+/**
+ * What uvsd logs of a request that changed the table (an audit line per request; nothing for
+ * reads, dry runs, refusals or `reload`, which logs its own): the verb and its arguments, a
+ * batch's size by verb. Undefined: not a change.
+ */
+export function changeRecord(verb: string, args: unknown): Record<string, unknown> | undefined {
+  const a = (args ?? {}) as Record<string, unknown>;
+  if (verb === 'batch') {
+    if (a.dryRun === true || !Array.isArray(a.items)) return undefined;
+    const verbs: Record<string, number> = {};
+    for (const it of a.items as BatchItem[]) verbs[it.verb] = (verbs[it.verb] ?? 0) + 1;
+    return { verb, items: a.items.length, verbs };
+  }
+  const v = (VERBS as Record<string, { mutates: boolean }>)[verb];
+  return v?.mutates === true ? { verb, args: a } : undefined;
+}
+
 export const VERBS = {
   addService: verb<ServiceSpec, null>(true, SERVICE_SPEC, (ctx, a) => {
     const m = ctx.model;
