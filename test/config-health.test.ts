@@ -600,14 +600,13 @@ ${inhibit}  real_server ${A} 80 {
   });
 });
 
-test('a sorry server the table refuses (DR on another port, put in at once by alpha) names its sorry_server / sorry-server line, not the virtual server\'s; a moved sorry_server line is no change', async () => {
+test('a DR sorry server on another port is refused when the file is read, at its sorry_server line (before, only once put in, e.g. at once by alpha); a YAML sorry-server takes the port as DR servers do; a moved sorry_server line is no change', async () => {
   const conf = (port: number, at: 'before' | 'after') => {
     const sorry = `  sorry_server ${C} ${port}\n`;
     return `virtual_server 192.168.8.200 80 {\n  lb_kind DR\n  alpha\n${at === 'before' ? sorry : ''}  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n${at === 'after' ? sorry : ''}}\n`;
   };
-  const refused = `add sorry server TCP 192.168.8.200:80 -> ${C}:8080 (quorum lost): Real server port must equal the virtual port for direct routing and tunneling: ${C}:8080 for virtual port 80`;
   await withKeepalived(conf(8080, 'after'), async (w, file) => {
-    assert.equal(configError(() => w.cm.reload(false)), `${file}:7: ${refused}`);
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:7: sorry_server ${C} 8080: a DR server takes the virtual port (80); give that port, or sorry_server_lvs_method NAT to reach another one`);
     writeFileSync(file, conf(80, 'after'));
     w.cm.reload(false);
     assert.deepEqual(w.table(), [`80 ${C}/1`]);
@@ -616,7 +615,8 @@ test('a sorry server the table refuses (DR on another port, put in at once by al
   });
   const w = world();
   const yaml = svc(`      - { address: ${A} }\n`, `    health:\n      alpha: true\n      checks: [{ type: tcp }]\n      sorry-server: { address: ${C}, port: 8080 }\n`);
-  assert.equal(configError(() => w.cm.apply(parseConfig(yaml, 'f.yaml'), false)), `f.yaml:9: ${refused}`);
+  w.cm.apply(parseConfig(yaml, 'f.yaml'), false);
+  assert.deepEqual(w.table(), [`80 ${C}/1`]);
 });
 
 /** A TCP service on 192.168.8.200:80 with one server (A) and these checks (YAML flow maps). */
@@ -770,4 +770,10 @@ test('YAML ha-suspend is keepalived\'s ha_suspend: the service\'s checks pause w
   assert.equal(parseConfig(dumped, 'd.yaml').services[0]!.health!.haSuspend, true);
   assert.equal(parseConfig(text.replace('ha-suspend: true', 'ha-suspend: false'), 'f.yaml').services[0]!.health!.haSuspend, undefined);
   assert.match(configError(() => parseConfig(text.replace('ha-suspend: true', 'ha-suspend: 1'), 'f.yaml')), /health\.ha-suspend: must be true or false, got 1/);
+});
+
+test('a DR sorry-server takes the service\'s port, as the service\'s DR servers do (a port given is not kept: it was refused only when the quorum was lost); a NAT one keeps its own', () => {
+  const sorryOf = (s: string) => parseConfig(FULL.replace('sorry-server: { address: 192.168.8.40 }', `sorry-server: ${s}`), 'f.yaml').services[0]!.health!.sorryServer!;
+  assert.equal(sorryOf('{ address: 192.168.8.40, port: 8080 }').port, 80);
+  assert.equal(sorryOf('{ address: 192.168.8.40, port: 8080, method: nat }').port, 8080);
 });

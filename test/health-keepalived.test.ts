@@ -270,8 +270,8 @@ test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too)
   const vs = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n  lb_kind DR\n${body}}\n`, 'k.conf');
   const at = (line: number) => ({ origin: { file: 'k.conf', line } });
   assert.deepEqual(vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, fwd: 'nat', ...at(4) });
-  assert.deepEqual(vs('  sorry_server 1.2.3.9 81\n  sorry_server_lvs_method TUN type gre csum\n').config.services[0]!.sorryServer,
-    { addr: '1.2.3.9', port: 81, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' }, ...at(3) });
+  assert.deepEqual(vs('  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method TUN type gre csum\n').config.services[0]!.sorryServer,
+    { addr: '1.2.3.9', port: 80, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' }, ...at(3) });
   assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, ...at(3) });
   assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings, ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
   assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true, ...at(4) });
@@ -668,6 +668,15 @@ test('MISC_CHECK misc_path whose program is missing, not executable or no file: 
 test('sorry_server that is also a real_server: the error names the sorry_server line', () => {
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  sorry_server 1.2.3.5 80\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf'),
     /^KeepalivedError: k\.conf:3: sorry_server 1\.2\.3\.5 80 is also a real_server$/);
+});
+
+test('a DR or TUN sorry_server on another port than the virtual server\'s is refused at its line when the file is read (it was refused only when the quorum was lost, with no line); NAT, or a fwmark service, may use another port', () => {
+  const conf = (extra: string) => `virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  sorry_server 1.2.3.9 8080\n${extra}  real_server 1.2.3.5 80 {\n  }\n}\n`;
+  assert.throws(() => parseKeepalived(conf(''), 'k.conf'),
+    /^KeepalivedError: k\.conf:3: sorry_server 1\.2\.3\.9 8080: a DR server takes the virtual port \(80\); give that port, or sorry_server_lvs_method NAT to reach another one$/);
+  assert.throws(() => parseKeepalived(conf('  sorry_server_lvs_method TUN\n'), 'k.conf'), /k\.conf:3: sorry_server 1\.2\.3\.9 8080: a TUN server takes the virtual port/);
+  assert.equal(parseKeepalived(conf('  sorry_server_lvs_method NAT\n'), 'k.conf').config.services[0]!.sorryServer!.port, 8080);
+  assert.equal(parseKeepalived('virtual_server fwmark 7 {\n  lb_kind DR\n  sorry_server 1.2.3.9 8080\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf').config.services[0]!.sorryServer!.port, 8080);
 });
 
 test('fuzz: any text parses or throws a KeepalivedError with file:line, never anything else', () => {

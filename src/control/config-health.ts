@@ -309,6 +309,8 @@ export function parseServiceHealth(
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
         vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
       }
+      // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
+      if ((vs.fwd === 'dr' || vs.fwd === 'tun') && !svc.fwmark) vs.sorryServer.port = svc.port;
       if (servers.some((s) => s.addr === addr && s.port === vs.sorryServer!.port)) {
         h.fail(sf.line, sf.path, `${addr}:${vs.sorryServer.port} is also one of the service's servers`);
       }

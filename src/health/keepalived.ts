@@ -758,8 +758,16 @@ class Parser {
       seen.add(k);
       vs.realServers.push(rs);
     }
-    if (vs.sorryServer && seen.has(`${vs.sorryServer.addr}:${vs.sorryServer.port}`)) {
-      throw new KeepalivedError(vs.sorryServer.origin!, `sorry_server ${vs.sorryServer.addr} ${vs.sorryServer.port} is also a real_server`);
+    const sorry = vs.sorryServer;
+    if (sorry && seen.has(`${sorry.addr}:${sorry.port}`)) {
+      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port} is also a real_server`);
+    }
+    // Checked now, as a real_server's port is when the table is loaded: the sorry server is only
+    // added once the quorum is lost, and then nothing could say which line was wrong.
+    const sorryFwd = sorry?.fwd ?? vs.fwd;
+    if (sorry && (sorryFwd === 'dr' || sorryFwd === 'tun') && !vs.fwmark && sorry.port !== vs.port) {
+      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port}: a ${sorryFwd === 'dr' ? 'DR' : 'TUN'} server takes the virtual port (${vs.port}); ` +
+        'give that port, or sorry_server_lvs_method NAT to reach another one');
     }
     return vs;
   }
