@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConnTable, F_CONFIRMED } from '../src/datapath/conntable.js';
+import { SourceLimiter, sharedBuckets } from '../src/datapath/ratelimit.js';
 import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, drRig, rig, type Rig } from './helpers/harness.js';
 import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
@@ -258,6 +259,21 @@ test('--max-conn-rate-per-source: a source over its rate is refused and counted;
   assert.equal(r.run(syn(CLIENT, 6000), syn(CLIENT, 6001), syn(CLIENT, 6002)).length, 2);
   r.dp.setDefense({ maxConnRatePerSource: 0 });
   assert.equal(r.run(...Array.from({ length: 20 }, (_v, i) => syn(CLIENT, 7000 + i))).length, 20, '0 = unlimited');
+});
+
+test('--max-conn-rate-per-source with --workers: the workers\' limiters share one set of buckets, so a source gets its rate over all of them (it got it once per worker)', () => {
+  const src = ipToInt('198.51.100.9');
+  const allowedOf = (a: SourceLimiter, b: SourceLimiter): number => {
+    a.configure(5);
+    b.configure(5);
+    let n = 0;
+    // Its connections alternate between the two workers, as the steering hash spreads its ports.
+    for (let i = 0; i < 20; i++) if ((i % 2 === 0 ? a : b).allow(src, 1000)) n++;
+    return n;
+  };
+  assert.equal(allowedOf(new SourceLimiter(1024), new SourceLimiter(1024)), 10, 'buckets of their own: once per worker');
+  const shared = sharedBuckets(1024);
+  assert.equal(allowedOf(new SourceLimiter(undefined, undefined, shared), new SourceLimiter(undefined, undefined, shared)), 5);
 });
 
 test('ARP: an unsolicited or gratuitous reply does not change a real server\'s MAC; a reply to our probe does', () => {

@@ -12,6 +12,7 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { DEST_MAX, destLoad, type DestLoad } from './dests.js';
+import { sharedBuckets, type LimiterBuckets } from './ratelimit.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
 import type { DpOp } from './ops.js';
@@ -43,6 +44,8 @@ export interface WorkerSetup {
   cpu?: number;
   /** Every worker's destination counts and the overload marks (the -x/-y thresholds). */
   load: DestLoad;
+  /** --max-conn-rate-per-source: every worker's per-source buckets, one set for all. */
+  limits: LimiterBuckets;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -241,12 +244,13 @@ export class DatapathGroup implements Workers {
       }
     }
     this.load = destLoad(n, dp.destMax ?? DEST_MAX);
+    const limits = sharedBuckets();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
-        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load,
+        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,

@@ -10,7 +10,7 @@ import {
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
-import { SourceLimiter } from './ratelimit.js';
+import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
 import { destName, explainAt } from '../sched/common.js';
@@ -169,9 +169,10 @@ export interface DatapathOptions {
    * One of several worker threads (uvsd --workers; src/datapath/worker.ts): the counters and the
    * destination statistics live on SharedArrayBuffers (summed by the main thread), and FULLNAT
    * takes only the local ports p with p % count === index, so no two workers hand out the same one.
-   * load: the destinations' counts and overload marks all workers share (the -x/-y thresholds).
+   * load: the destinations' counts and overload marks all workers share (the -x/-y thresholds);
+   * limits: the per-source buckets of --max-conn-rate-per-source, shared likewise.
    */
-  worker?: { index: number; count: number; load?: DestLoad };
+  worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets };
 }
 
 /**
@@ -258,7 +259,7 @@ export class Datapath implements Output {
   private secureOnAt = 0;
   private secureOffAt = 0;
   private evictAt = 0;
-  readonly limiter = new SourceLimiter();
+  readonly limiter: SourceLimiter;
   /** ICMP port unreachable rate limit (leave()): one bucket for every source, like the kernel's
    *  icmp_global_allow; with workers each has its share of the rate. */
   readonly icmpLimit = new SourceLimiter(1);
@@ -358,6 +359,7 @@ export class Datapath implements Output {
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     const load = opts.worker?.load;
+    this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, 1024));

@@ -2,7 +2,27 @@
 // bucket of the client address, in two typed arrays, refilled lazily when the bucket is used.
 // Sources that collide share a bucket (65,536 of them by default), which only ever makes the
 // limit stricter for those sources. No allocation after construction. With one bucket it is one
-// limit for everything (the ICMP errors uvsd sends, pipeline.ts icmpLimit).
+// limit for everything (the ICMP errors uvsd sends, pipeline.ts icmpLimit). With --workers the
+// buckets are shared memory (sharedBuckets): one limit per source over all workers, whichever
+// worker each of its connections reaches; two workers refilling one bucket at the same moment
+// may let one connection more through, never fewer.
+
+/** A limiter's buckets, which several limiters (one per worker) may share. */
+export interface LimiterBuckets {
+  tokens: Float64Array;
+  /** ms of the last refill per bucket. */
+  last: Float64Array;
+  seed: number;
+}
+
+/** Buckets in shared memory, for the limiters of every worker. */
+export function sharedBuckets(buckets = 65536): LimiterBuckets {
+  return {
+    tokens: new Float64Array(new SharedArrayBuffer(8 * buckets)),
+    last: new Float64Array(new SharedArrayBuffer(8 * buckets)).fill(-Infinity),
+    seed: (Math.random() * 0x100000000) | 0,
+  };
+}
 
 export class SourceLimiter {
   /** New connections per second allowed per source; 0 = no limit. */
@@ -15,12 +35,14 @@ export class SourceLimiter {
   private readonly mask: number;
   private readonly seed: number;
 
-  constructor(buckets = 65536, seed = (Math.random() * 0x100000000) | 0) {
+  /** `buckets` of its own, or `shared` ones (sharedBuckets: their count and seed). */
+  constructor(buckets = 65536, seed = (Math.random() * 0x100000000) | 0, shared?: LimiterBuckets) {
+    if (shared !== undefined) buckets = shared.tokens.length;
     if (buckets < 1 || (buckets & (buckets - 1)) !== 0) throw new RangeError('limiter buckets must be a power of two');
-    this.tokens = new Float64Array(buckets);
-    this.last = new Float64Array(buckets).fill(-Infinity);
+    this.tokens = shared?.tokens ?? new Float64Array(buckets);
+    this.last = shared?.last ?? new Float64Array(buckets).fill(-Infinity);
     this.mask = buckets - 1;
-    this.seed = seed;
+    this.seed = shared?.seed ?? seed;
   }
 
   /** Limit every source to `rate` new connections per second, bursts up to `burst` (default rate). */
