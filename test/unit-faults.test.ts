@@ -77,6 +77,18 @@ test('connection table full: refusals between the watch\'s start and its first c
   ]);
 });
 
+test('connection table full: when refusals stop while the table is still full (nobody asked for room since), the info line says so instead of "has room again"', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  src.ct.count = 100;
+  run(w, src, 250, 5000, (t) => (t === 1000 ? 7 : 0));
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [
+    ['warn', 'connection table full: 7 new connections refused in the last 1s (conn-max 100)'],
+    ['info', 'connection table refusals stopped: 7 new connections refused over 1s, none in the last 3s; still full (100 of 100)'],
+  ]);
+});
+
 test('connection table full: ticks a few ms early or late (timer jitter) still give "none in the last 3s", not a tick more', () => {
   const src = source();
   const log = logRecorder();

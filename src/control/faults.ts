@@ -145,8 +145,12 @@ export class FaultWatch {
     } else if (this.full && this.due(now, this.lastRefusedAt, this.timing.quietMs)) {
       this.full = false;
       const s = secs(this.lastRefusedAt - this.fullSince);
-      this.log.info({ refused: this.fullTotal, seconds: s, conns: this.src.ct.count, connMax },
-        `connection table has room again: ${this.fullTotal} new connections refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`);
+      const conns = this.src.ct.count;
+      const what = `${this.fullTotal} new connections refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`;
+      // No refusal for a while, but the table may still be full (nobody asked for room since):
+      // then the line must not say there is room.
+      this.log.info({ refused: this.fullTotal, seconds: s, conns, connMax },
+        conns < connMax ? `connection table has room again: ${what}` : `connection table refusals stopped: ${what}; still full (${conns} of ${connMax})`);
     }
   }
 
