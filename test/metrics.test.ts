@@ -78,6 +78,10 @@ test('scrape after known traffic: node_ipvs_* totals and backend gauges, uvs_* c
   assert.equal(ex.get('uvs_conn_table_entries'), 10);
   assert.equal(ex.get('uvs_conn_table_capacity'), 1024);
   assert.equal(ex.get('uvs_conn_table_insert_failures_total'), 0);
+  assert.equal(ex.get('uvs_secure_tcp'), 0);
+  r.dp.setDefense({ secureTcpAbove: 0.005 }); // 10 entries are above 6 of 1024
+  assert.equal((await scrape(r)).ex.get('uvs_secure_tcp'), 1, 'secure TCP on');
+  r.dp.setDefense({ secureTcpAbove: 0.5 });
   assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'SYN_RECV' }), 5);
   assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'ESTABLISHED' }), 1);
   assert.equal(ex.get('uvs_conn_table_entries_by_state', { state: 'UDP' }), 4);

@@ -319,6 +319,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- connection table --------------------------------------------------------------------
   gauge(reg, 'uvs_conn_table_entries', 'Connection entries in use.', [], () => dp.ct.count);
   gauge(reg, 'uvs_conn_table_capacity', 'Connection table size (uvsd --conn-max).', [], () => dp.ct.max);
+  gauge(reg, 'uvs_secure_tcp', '1 while secure TCP is on: the table is above --secure-tcp-above and half-open TCP entries time out in seconds.', [], () => (dp.secureTcp ? 1 : 0));
   counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
     () => dp.counters.d[D.conn_table_full]);
   gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries, SCTP_<state> for SCTP ones), from the last complete walk of the table.', ['state'],
