@@ -52,7 +52,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
     } else if (path === '/status.json') {
       let body: string;
       try {
-        body = JSON.stringify(statusJson(dp, rates, opts.health, opts.portDrops));
+        body = JSON.stringify(statusJson(dp, rates, opts));
       } catch (err) {
         // A bug here must cost a 500, never the daemon (an exception in a request handler is uncaught).
         res.writeHead(500, { 'content-type': 'text/plain' }).end(`status failed: ${(err as Error).message}\n`);

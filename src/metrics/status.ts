@@ -5,9 +5,12 @@ import { C, DROP_NAMES } from '../datapath/counters.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
-import type { Fwd, Proto } from '../control/protocol.js';
+import { describeLink } from '../control/linkwatch.js';
+import { roleStatus } from '../control/verbs.js';
+import type { Fwd, HaGroupRole, Proto } from '../control/protocol.js';
+import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
+import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
 import { serviceId } from '../control/protocol.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
@@ -21,10 +24,14 @@ export interface StatusDest {
   weight: number;
   /** up / down from the health checks; unchecked when no checker watches the server. */
   health: 'up' | 'down' | 'unchecked';
-  /** Taken out of the table by the health checks (shown so a down server does not just vanish). */
+  /** Not in the table (-Ln does not list it): the health checks took it out, down, or held it out while the sorry server is in. */
   removed: boolean;
   /** The health checks' reason for the current state, when checked. */
   reason: string;
+  /** The service's sorry_server (in the table while the quorum is lost; at weight 0 under sorry_server_inhibit). */
+  sorry: boolean;
+  /** An alive checked server kept out of the table (or at weight 0) because the quorum is lost and the sorry server is in. */
+  heldOut: boolean;
   overloaded: boolean;
   active: number;
   inactive: number;
@@ -37,6 +44,18 @@ export interface StatusDest {
   rates: Rates;
 }
 
+/** A health-checked service's quorum (`uvsadm --status` health_quorum, uvs_health_quorum_up, uvs_health_sorry_in). */
+export interface StatusQuorum {
+  /** Met: its servers are in the table; lost: the sorry server instead, if it has one. */
+  up: boolean;
+  aliveWeight: number;
+  quorum: number;
+  hysteresis: number;
+  /** Its sorry_server (addr:port), and whether it is in the table now in place of the servers. */
+  sorry?: string;
+  sorryIn: boolean;
+}
+
 export interface StatusService {
   proto: Proto | 'fwm';
   addr: string;
@@ -44,12 +63,17 @@ export interface StatusService {
   /** A -f service's mark (then proto fwm, addr "", port 0). */
   fwmark?: number;
   sched: string;
+  /** Real servers in the table, as -Ln lists them (the sorry server included, removed ones not). */
+  servers: number;
+  /** Health-checked services only. */
+  quorum?: StatusQuorum;
   conns: number;
   inPkts: number;
   inBytes: number;
   outPkts: number;
   outBytes: number;
   rates: Rates;
+  /** The servers of the table, then those the health checks removed. */
   dests: StatusDest[];
 }
 
@@ -58,10 +82,16 @@ export interface StatusJson {
   uptimeS: number;
   mac: string;
   addrs: string[];
+  /** High availability role (`uvsadm --status` role): with HA groups, master while master of every group. */
+  role: 'master' | 'backup';
+  /** Each HA group's role, when uvsd has --ha-group groups. */
+  haGroups?: HaGroupRole[];
   /** Health checks exist? (not yet: every server shows up) */
   healthChecks: boolean;
   conns: { entries: number; capacity: number };
-  link: { rxFrames: number; txFrames: number; rxfps: number; rxbps: number; txfps: number; txbps: number };
+  /** Frames and their rates; with uvsd's link watch also the interface, whether frames can pass (ok)
+   *  and the `uvsadm --status` link line (text: `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`). */
+  link: { iface?: string; ok?: boolean; text?: string; rxFrames: number; txFrames: number; rxfps: number; rxbps: number; txfps: number; txbps: number };
   drops: { reason: string; total: number; rate: number }[];
   services: StatusService[];
 }
@@ -80,57 +110,73 @@ function sumRates(rs: Rates[]): Rates {
 
 const NO_RATES: Rates = { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 };
 
-/** portDrops: frames lost before the datapath (MetricsOptions.portDrops), listed as drops `port_<reason>`. */
-export function statusJson(dp: Datapath, rates: RateEstimator, health?: HealthView, portDrops?: () => Record<string, number> | null): StatusJson {
+/** Linear in services, servers and health entries: every lookup goes through a map built once (a
+ *  poll every 1.5 s of a table with thousands of services runs on the datapath's thread). */
+export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<MetricsOptions, 'health' | 'portDrops' | 'link'> = {}): StatusJson {
+  const { health } = src;
   const dt = dp.dt;
   const c = dp.counters;
-  const refs = liveDests(dp);
-  const removed = removedByHealth(health, dp);
-  const reasons = new Map((health?.entries() ?? []).map((e) => [`${serviceId(e.service)} ${e.addr}:${e.port}`, e.reason]));
-  const byService = new Map<SvcRuntime, StatusDest[]>();
-  for (const s of dp.services) if (s !== undefined) byService.set(s, []);
-  for (const r of refs) {
-    const d = r.d;
-    const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
-    byService.get(r.svc)!.push({
-      addr: formatIp(dt.addr[d]), port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
-      health: destHealth(health, r, dt), removed: false, reason: reasons.get(`${serviceId(serviceKeyOf(r.svc))} ${r.server}`) ?? '',
-      overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
-      conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
-      rates: rates.dest(d),
-    });
+  const services = liveServices(dp);
+  const ids = new Map(services.map((s) => [serviceId(serviceKeyOf(s)), s]));
+  const byService = new Map<SvcRuntime, StatusDest[]>(services.map((s) => [s, []]));
+  const quorums = new Map((health?.quorum?.() ?? []).map((q) => [serviceId(q.service), q]));
+  // Checked servers by service and address; those the table does not hold are listed as removed.
+  const entries = new Map((health?.entries() ?? []).map((e) => [`${serviceId(e.service)} ${e.addr}:${e.port}`, e]));
+  for (const [id, s] of ids) {
+    const q = quorums.get(id);
+    for (const d of s.dests) {
+      const addr = formatIp(dt.addr[d]);
+      const server = `${addr}:${dt.port[d]}`;
+      const e = entries.get(`${id} ${server}`);
+      entries.delete(`${id} ${server}`);
+      const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
+      const sorry = q?.sorry === server && e === undefined;
+      byService.get(s)!.push({
+        addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
+        health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up',
+        overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
+        conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
+        rates: rates.dest(d),
+      });
+    }
   }
-  for (const e of removed) {
-    const svc = [...byService.keys()].find((s) => serviceId(serviceKeyOf(s)) === serviceId(e.service));
+  for (const e of entries.values()) {
+    const id = serviceId(e.service);
+    const svc = ids.get(id);
     if (svc === undefined) continue;
     byService.get(svc)!.push({
-      addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: 'down', removed: true, reason: e.reason, overloaded: false,
+      addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: e.state, removed: true, reason: e.reason, sorry: false,
+      heldOut: quorums.get(id)?.sorryIn === true && e.state === 'up', overloaded: false,
       active: 0, inactive: 0, conns: 0, inPkts: 0, inBytes: 0, outPkts: 0, outBytes: 0, rates: NO_RATES,
     });
   }
-  const services = [...byService].map(([s, dests]): StatusService => {
-    return {
-      proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
-      // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
-      conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
-      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
-      outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
-    };
-  });
+  const link = src.link?.();
   const lr = rates.linkRates();
   return {
     time: new Date().toISOString(),
     uptimeS: Math.round(process.uptime()),
     mac: formatMac(dp.mac),
     addrs: dp.addrs.map((a) => formatIp(a.ip)),
+    ...roleStatus(dp),
     healthChecks: health !== undefined,
     conns: { entries: dp.ct.count, capacity: dp.ct.max },
-    link: { rxFrames: c.c[C.rx_frames], txFrames: c.c[C.tx_frames], ...lr },
+    link: { ...(link === undefined ? {} : { iface: link.iface, ok: link.ok, text: describeLink(link) }), rxFrames: c.c[C.rx_frames], txFrames: c.c[C.tx_frames], ...lr },
     drops: [
       ...DROP_NAMES.map((reason, k) => ({ reason, total: c.d[k], rate: rates.drop(k) })),
-      ...Object.entries(portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
+      ...Object.entries(src.portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
     ],
-    services,
+    services: [...ids].map(([id, s]): StatusService => {
+      const dests = byService.get(s)!;
+      const q = quorums.get(id);
+      return {
+        proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
+        servers: s.dests.length,
+        ...(q === undefined ? {} : { quorum: { up: q.up, aliveWeight: q.aliveWeight, quorum: q.quorum, hysteresis: q.hysteresis, ...(q.sorry === undefined ? {} : { sorry: q.sorry }), sorryIn: q.sorryIn } }),
+        // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
+        conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
+        inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
+        outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
+      };
+    }),
   };
 }
-
