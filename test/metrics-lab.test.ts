@@ -99,6 +99,8 @@ test('the status page renders in headless chromium with the services, their serv
     assert.equal(cells(lab.servers[0]!.addr)[6], '4', 'rr sent 4 of the 8 connections to rs1');
     assert.match(dom, /<tr class="drop" data-reason="no_service"><td>no_service<\/td><td>1<\/td>/);
     assert.match(dom, /<div id="err"><\/div>/, "the page reached /status.json");
+    assert.match(dom, /<b id="role" class="">master<\/b>/);
+    assert.match(dom, /<b id="link" class="">\S+ up, bridge br0<\/b>/, 'the TAP, up in its bridge');
   });
 });
 
@@ -180,5 +182,71 @@ test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 a
     assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed]).sort(),
       [[s1!.addr, 'down', true], [s2!.addr, 'down', false]]);
     assert.ok(st.services[0]!.dests.every((d) => /TCP_CHECK/.test(d.reason)), JSON.stringify(st.services[0]!.dests));
+  });
+});
+
+test('the status page shows a backup director, the link, a lost quorum with its sorry server in, and counts real servers as -Ln does', OPTS, async (t) => {
+  await withDrLab(t, { servers: 3, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const [s1, s2, sorry] = lab.servers;
+    const check = 'TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }';
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `virtual_server ${VIP} 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    quorum 2
+    sorry_server ${sorry!.addr} 80
+    real_server ${s1!.addr} 80 {
+        weight 1
+        ${check}
+    }
+    real_server ${s2!.addr} 80 {
+        weight 1
+        ${check}
+    }
+}
+`);
+    await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
+    type St = { role: string; link: { ok?: boolean; text?: string }; services: { servers: number; quorum?: { up: boolean; sorryIn: boolean }; dests: { addr: string; sorry: boolean; heldOut: boolean; removed: boolean; health: string }[] }[] };
+    const status = async (): Promise<St> => JSON.parse(await get(lab, '/status.json')) as St;
+    let st = await status();
+    for (let i = 0; i < 100 && st.services[0]?.quorum?.up !== true; i++) {
+      await delay(100);
+      st = await status();
+    }
+    assert.equal(st.services[0]?.quorum?.up, true, JSON.stringify(st));
+    await s1!.proc!.stop(2000); // alive weight 1 < quorum 2: the sorry server in, rs2 held out
+    const t0 = Date.now();
+    while (Date.now() - t0 < 8000 && st.services[0]!.quorum!.sorryIn !== true) {
+      await delay(100);
+      st = await status();
+    }
+    await lab.uvsadmMust(['--role', 'backup']);
+    st = await status();
+    const ln = await lab.uvsadmMust(['-Ln']);
+    assert.equal(st.role, 'backup');
+    assert.equal(st.link.ok, true, JSON.stringify(st.link));
+    const s = st.services[0]!;
+    assert.deepEqual(s.quorum && [s.quorum.up, s.quorum.sorryIn], [false, true]);
+    assert.equal(s.servers, ln.split('\n').filter((l) => l.includes('->') && !/RemoteAddress/.test(l)).length, '-Ln\'s count');
+    assert.equal(s.servers, 1);
+    assert.deepEqual(s.dests.map((d) => [d.addr, d.health, d.removed, d.sorry, d.heldOut]).sort(),
+      [[s1!.addr, 'down', true, false, false], [s2!.addr, 'up', true, false, true], [sorry!.addr, 'unchecked', false, true, false]].sort());
+
+    const r = await lab.lab.exec(lab.ns.dir, [
+      'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${lab.tmp}/chromium`,
+      '--virtual-time-budget=4000', '--dump-dom', `http://${METRICS}/`,
+    ], { timeoutMs: 45_000 });
+    assert.equal(r.code, 0, `chromium failed: ${r.stderr.slice(-1500)}`);
+    const dom = r.stdout;
+    assert.match(dom, /<b id="role" class="warn">backup<\/b>/);
+    assert.match(dom, /<b id="link" class="">\S+ up, bridge br0<\/b>/, 'the TAP, up in its bridge');
+    assert.match(dom, /<span class="sub servers">1 real server, 2 out of the table<\/span>/);
+    assert.ok(dom.includes(`<span class="sub quorum down">quorum lost (alive weight 1, quorum 2), sorry server ${sorry!.addr}:80 in</span>`), dom.slice(0, 4000));
+    const health = (addr: string) => dom.match(new RegExp(`data-server="${addr.replace(/\./g, '\\.')}:80">(?:<td[^>]*>[^<]*</td>){3}<td[^>]*>([^<]*)</td>`))?.[1];
+    assert.equal(health(sorry!.addr), 'sorry server (in: quorum lost)');
+    assert.equal(health(s2!.addr), 'up (held out: quorum lost)');
+    assert.match(health(s1!.addr) ?? '', /^down \(removed\): TCP_CHECK/);
   });
 });

@@ -20,10 +20,14 @@ export const STATUS_PAGE = `<!doctype html>
   section > h2 .sub { font-weight: normal; color: var(--muted); }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
   th, td { text-align: right; padding: 6px 14px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  td.health { white-space: normal; min-width: 13em; max-width: 30em; overflow-wrap: anywhere; }
   th:first-child, td:first-child, th.l, td.l { text-align: left; }
   th { color: var(--muted); font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
   tr:last-child td { border-bottom: 0; }
   .up { color: var(--ok); font-weight: 600; } .down { color: var(--bad); font-weight: 600; } .over { color: var(--warn); }
+  .held { color: var(--warn); font-weight: 600; }
+  header .kv b.warn { color: #ffc266; } header .kv b.bad { color: #ff8a8f; }
+  section > h2 .sub.down { color: var(--bad); font-weight: 600; }
   .empty { padding: 10px 14px; color: var(--muted); }
   #err { color: var(--bad); padding: 0 20px; }
   footer { color: var(--muted); padding: 0 20px 16px; font-size: 12px; }
@@ -32,6 +36,8 @@ export const STATUS_PAGE = `<!doctype html>
 <body>
 <header>
   <h1>uvs</h1>
+  <span class="kv">role <b id="role">-</b></span>
+  <span class="kv">link <b id="link">-</b></span>
   <span class="kv">station <b id="mac">-</b></span>
   <span class="kv">addresses <b id="addrs">-</b></span>
   <span class="kv">connections <b id="conns">-</b></span>
@@ -47,7 +53,7 @@ export const STATUS_PAGE = `<!doctype html>
     <table id="drops"><thead><tr><th class="l">reason</th><th>total</th><th>per second</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
-<footer id="foot">Health: "up (unchecked)" means no health checker watches the server (uvsd --keepalived-conf adds them); like LVS, traffic keeps going to it. Rates are 2 s estimates averaged as IPVS does. Refreshes every 1.5 s.</footer>
+<footer id="foot">Health: "up (unchecked)" means no health checker watches the server (uvsd --keepalived-conf adds them); like LVS, traffic keeps going to it. A backup director (role) answers for no VIP and forwards nothing. When a service's quorum is lost its sorry server takes the traffic and its alive servers are held out. Rates are 2 s estimates averaged as IPVS does. Refreshes every 1.5 s.</footer>
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -71,24 +77,37 @@ function dur(s) {
   const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
   return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
 }
-function healthText(d) {
+function healthText(d, s) {
+  if (d.sorry) return "sorry server" + (s.quorum && s.quorum.sorryIn ? " (in: quorum lost)" : " (not in use)");
   let t = d.health === "unchecked" ? "up (unchecked)" : d.health;
-  if (d.removed) t += " (removed)";
+  if (d.heldOut) t += " (held out: quorum lost)";
+  else if (d.removed) t += " (removed)";
   if (d.health === "down" && d.reason) t += ": " + d.reason;
   if (d.overloaded) t += " (overloaded)";
   return t;
 }
+function healthClass(d, s) {
+  if (d.sorry) return s.quorum && s.quorum.sorryIn ? "held" : "";
+  return d.health === "down" ? "down" : d.heldOut ? "held" : "up";
+}
+function quorumText(q) {
+  let t = "quorum " + (q.up ? "met" : "lost") + " (alive weight " + q.aliveWeight + ", quorum " + q.quorum + ")";
+  if (q.sorry) t += ", sorry server " + q.sorry + (q.sorryIn ? " in" : " out");
+  return t;
+}
 function serviceSection(s) {
   const name = s.fwmark ? "FWM " + s.fwmark : s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
+  const removed = s.dests.length - s.servers;
   const head = el("h2", {}, name, el("span", { class: "sub" }, "scheduler " + s.sched),
-    el("span", { class: "sub" }, s.dests.length + " real server" + (s.dests.length === 1 ? "" : "s")),
+    el("span", { class: "sub servers" }, s.servers + " real server" + (s.servers === 1 ? "" : "s") + (removed ? ", " + removed + " out of the table" : "")),
+    ...(s.quorum ? [el("span", { class: "sub quorum" + (s.quorum.up ? "" : " down") }, quorumText(s.quorum))] : []),
     el("span", { class: "sub" }, num(s.rates.cps) + " conn/s"),
     el("span", { class: "sub" }, num(s.rates.inpps) + " pkt/s in, " + bits(s.rates.inbps)));
   const rows = s.dests.map((d) => el("tr", { class: "dest", "data-server": d.addr + ":" + d.port },
     el("td", {}, d.addr + ":" + d.port),
     el("td", { class: "l" }, d.forward),
     el("td", {}, d.weight),
-    el("td", { class: "l " + (d.health === "down" ? "down" : "up") }, healthText(d)),
+    el("td", { class: "l health " + healthClass(d, s), title: healthText(d, s) }, healthText(d, s)),
     el("td", {}, d.active), el("td", {}, d.inactive), el("td", {}, num(d.conns)),
     el("td", {}, num(d.rates.cps)), el("td", {}, num(d.rates.inpps)), el("td", {}, bits(d.rates.inbps)),
     el("td", {}, num(d.rates.outpps))));
@@ -99,7 +118,16 @@ function serviceSection(s) {
   return el("section", { class: "service", "data-service": name }, head,
     s.dests.length ? table : el("div", { class: "empty" }, "no real servers"));
 }
+function setKv(id, text, cls) {
+  $(id).textContent = text;
+  $(id).className = cls;
+}
 function render(st) {
+  // As uvsadm --status: with HA groups master or backup when all agree, else mixed, then each group's.
+  const g = st.haGroups;
+  const role = g ? (g.every((x) => x.role === g[0].role) ? g[0].role : "mixed") + " (" + g.map((x) => x.name + " " + x.role).join(", ") + ")" : st.role;
+  setKv("role", role, st.role === "master" ? "" : "warn");
+  if (st.link.text !== undefined) setKv("link", (st.link.iface ? st.link.iface + " " : "") + st.link.text, st.link.ok ? "" : "bad");
   $("mac").textContent = st.mac;
   $("addrs").textContent = st.addrs.join(", ");
   $("conns").textContent = st.conns.entries + " / " + st.conns.capacity;
