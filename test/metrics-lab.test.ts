@@ -20,6 +20,38 @@ function get(lab: DrLab, path: string): Promise<string> {
   return getInDirector(lab, `http://${METRICS}${path}`);
 }
 
+/** Writes a keepalived.conf with the DR service VIP:80 (rr, checks every second), its `vsLines`,
+ *  and real servers each with weight 1, its own lines and a TCP_CHECK; returns its path. */
+function keepalivedConf(lab: DrLab, vsLines: string[], servers: { addr: string; lines?: string[] }[]): string {
+  const file = join(lab.tmp, 'keepalived.conf');
+  const rs = servers.map((s) => `    real_server ${s.addr} 80 {
+        weight 1
+${(s.lines ?? []).map((l) => `        ${l}\n`).join('')}        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+        }
+    }
+`);
+  writeFileSync(file, `virtual_server ${VIP} 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+${vsLines.map((l) => `    ${l}\n`).join('')}${rs.join('')}}
+`);
+  return file;
+}
+
+/** The status page's DOM once headless chromium ran its script (a few 1.5 s refreshes of virtual time). */
+async function pageDom(lab: DrLab): Promise<string> {
+  const r = await lab.lab.exec(lab.ns.dir, [
+    'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${lab.tmp}/chromium`,
+    '--virtual-time-budget=4000', '--dump-dom', `http://${METRICS}/`,
+  ], { timeoutMs: 45_000 });
+  assert.equal(r.code, 0, `chromium failed: ${r.stderr.slice(-1500)}`);
+  return r.stdout;
+}
+
 async function services(lab: DrLab): Promise<void> {
   await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
   await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
@@ -81,12 +113,7 @@ test('the status page renders in headless chromium with the services, their serv
     const http = await lab.http(8);
     assert.equal(http.errors, 0);
     await lab.udp(1, { target: `${VIP}:54` }).catch(() => undefined); // one no_service drop
-    const r = await lab.lab.exec(lab.ns.dir, [
-      'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${lab.tmp}/chromium`,
-      '--virtual-time-budget=4000', '--dump-dom', `http://${METRICS}/`,
-    ], { timeoutMs: 45_000 });
-    assert.equal(r.code, 0, `chromium failed: ${r.stderr.slice(-1500)}`);
-    const dom = r.stdout;
+    const dom = await pageDom(lab);
     t.diagnostic(`DOM ${dom.length} bytes`);
     assert.match(dom, /<section class="service" data-service="TCP 192\.168\.8\.200:80">/);
     assert.match(dom, /<section class="service" data-service="UDP 192\.168\.8\.200:53">/);
@@ -136,24 +163,7 @@ test('uvsadm trace --count 10 prints the 10 decisions of 10 new connections, nam
 test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 and "down" on the status page, also once removed', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
     const [s1, s2] = lab.servers;
-    const check = 'TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }';
-    const file = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(file, `virtual_server ${VIP} 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    real_server ${s1!.addr} 80 {
-        weight 1
-        ${check}
-    }
-    real_server ${s2!.addr} 80 {
-        weight 1
-        inhibit_on_failure
-        ${check}
-    }
-}
-`);
+    const file = keepalivedConf(lab, [], [{ addr: s1!.addr }, { addr: s2!.addr, lines: ['inhibit_on_failure'] }]);
     await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
     const up = (ex: ReturnType<typeof parseExposition>, s: { addr: string }) =>
       ex.get('uvs_dest_up', { proto: 'tcp', service: `${VIP}:80`, server: `${s.addr}:80` });
@@ -188,25 +198,7 @@ test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 a
 test('the status page shows a backup director, the link, a lost quorum with its sorry server in, and counts real servers as -Ln does', OPTS, async (t) => {
   await withDrLab(t, { servers: 3, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
     const [s1, s2, sorry] = lab.servers;
-    const check = 'TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }';
-    const file = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(file, `virtual_server ${VIP} 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    quorum 2
-    sorry_server ${sorry!.addr} 80
-    real_server ${s1!.addr} 80 {
-        weight 1
-        ${check}
-    }
-    real_server ${s2!.addr} 80 {
-        weight 1
-        ${check}
-    }
-}
-`);
+    const file = keepalivedConf(lab, ['quorum 2', `sorry_server ${sorry!.addr} 80`], [{ addr: s1!.addr }, { addr: s2!.addr }]);
     await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
     type St = { role: string; link: { ok?: boolean; text?: string }; services: { servers: number; quorum?: { up: boolean; sorryIn: boolean }; dests: { addr: string; sorry: boolean; heldOut: boolean; removed: boolean; health: string }[] }[] };
     const status = async (): Promise<St> => JSON.parse(await get(lab, '/status.json')) as St;
@@ -234,12 +226,7 @@ test('the status page shows a backup director, the link, a lost quorum with its 
     assert.deepEqual(s.dests.map((d) => [d.addr, d.health, d.removed, d.sorry, d.heldOut]).sort(),
       [[s1!.addr, 'down', true, false, false], [s2!.addr, 'up', true, false, true], [sorry!.addr, 'unchecked', false, true, false]].sort());
 
-    const r = await lab.lab.exec(lab.ns.dir, [
-      'chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${lab.tmp}/chromium`,
-      '--virtual-time-budget=4000', '--dump-dom', `http://${METRICS}/`,
-    ], { timeoutMs: 45_000 });
-    assert.equal(r.code, 0, `chromium failed: ${r.stderr.slice(-1500)}`);
-    const dom = r.stdout;
+    const dom = await pageDom(lab);
     assert.match(dom, /<b id="role" class="warn">backup<\/b>/);
     assert.match(dom, /<b id="link" class="">\S+ up, bridge br0<\/b>/, 'the TAP, up in its bridge');
     assert.match(dom, /<span class="sub servers">1 real server, 2 out of the table<\/span>/);

@@ -7,7 +7,7 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
-import type { Fwd, HaGroupRole, Proto } from '../control/protocol.js';
+import type { Fwd, HaGroupRole, HealthQuorum, Proto } from '../control/protocol.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
@@ -45,16 +45,7 @@ export interface StatusDest {
 }
 
 /** A health-checked service's quorum (`uvsadm --status` health_quorum, uvs_health_quorum_up, uvs_health_sorry_in). */
-export interface StatusQuorum {
-  /** Met: its servers are in the table; lost: the sorry server instead, if it has one. */
-  up: boolean;
-  aliveWeight: number;
-  quorum: number;
-  hysteresis: number;
-  /** Its sorry_server (addr:port), and whether it is in the table now in place of the servers. */
-  sorry?: string;
-  sorryIn: boolean;
-}
+export type StatusQuorum = Omit<HealthQuorum, 'service'>;
 
 export interface StatusService {
   proto: Proto | 'fwm';
@@ -109,6 +100,10 @@ function sumRates(rs: Rates[]): Rates {
 }
 
 const NO_RATES: Rates = { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 };
+
+function quorumOf({ service: _service, ...q }: HealthQuorum): StatusQuorum {
+  return q;
+}
 
 /** Linear in services, servers and health entries: every lookup goes through a map built once (a
  *  poll every 1.5 s of a table with thousands of services runs on the datapath's thread). */
@@ -171,7 +166,7 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
       return {
         proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
         servers: s.dests.length,
-        ...(q === undefined ? {} : { quorum: { up: q.up, aliveWeight: q.aliveWeight, quorum: q.quorum, hysteresis: q.hysteresis, ...(q.sorry === undefined ? {} : { sorry: q.sorry }), sorryIn: q.sorryIn } }),
+        ...(q === undefined ? {} : { quorum: quorumOf(q) }),
         // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
         conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
         inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
