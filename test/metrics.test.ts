@@ -285,6 +285,17 @@ test('health checks in the metrics and the status JSON: a down server is 0, also
   ]);
 });
 
+test('a healthy server the checks hold out of the table while its service\'s quorum is lost is uvs_dest_up 1 (it was 0: UvsRealServerDown fired for healthy servers)', async () => {
+  const r = drRig({ weights: [1, 1] });
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  r.ctl.call('deleteDest', { service: svc, addr: RS[1].ip, port: 80 }); // held out (the sorry server would be in)
+  const entries = [0, 1].map((i) => ({ service: svc, addr: RS[i]!.ip, port: 80, state: 'up' as const, reason: 'start', weight: 1, inhibit: false, since: 0 }));
+  const health = { entries: () => entries, stateOf: () => 'up' as const };
+  const ex = parseExposition(await createMetrics(r.dp, { process: false, health }).text());
+  assert.equal(ex.get('uvs_dest_up', { proto: 'tcp', service: `${VIP}:80`, server: `${RS[1].ip}:80` }), 1);
+  assert.equal(ex.get('uvs_service_destinations', { proto: 'tcp', service: `${VIP}:80` }), 1, 'out of the table');
+});
+
 test('status JSON: the role (and HA groups), the link as --status words it, and a lost quorum: the sorry server marked, the held-out servers, -Ln\'s count', () => {
   const r = rig();
   const SORRY = '10.0.0.19';

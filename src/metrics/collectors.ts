@@ -16,7 +16,7 @@ import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { BgpStatus, CheckerStat, HealthQuorum, LinkStatus } from '../control/protocol.js';
+import type { BgpStatus, CheckerStat, HealthEntry, HealthQuorum, LinkStatus } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
@@ -362,18 +362,19 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
     family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
       () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
-    // Servers the health checks removed from the table (still watched), each with this value.
-    const removed = (value: number) => removedByHealth(opts.health, dp).map((e): [string, number] =>
-      [labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` }), value]);
-    family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0.', () => [
+    // Servers the health checks took out of the table (still watched), each with this value:
+    // failed ones, and healthy ones held out while their service's quorum is lost.
+    const removed = (value: (e: HealthEntry) => number) => removedByHealth(opts.health, dp).map((e): [string, number] =>
+      [labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` }), value(e)]);
+    family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.', () => [
       ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
-      ...removed(0),
+      ...removed((e) => (e.state === 'up' ? 1 : 0)),
     ]);
     family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
       () => [
         ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]),
         // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
-        ...removed(1),
+        ...removed(() => 1),
       ]);
     // One series per checker of a checked server (also one the checks removed from the table):
     // which of its checkers says what, how often they pass and fail, how long they take.
