@@ -728,12 +728,14 @@ export async function main(argv: string[]): Promise<void> {
   process.on('uncaughtException', (err) => fatal(portFailed(err) ? ioLine(err) : `internal error: ${err.message}`, err));
   if (group !== undefined) group.onFatal = (err) => fatal(portFailed(err) ? ioLine(err) : `a datapath worker failed: ${err.message}`, err);
   // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
+  // In slices after the changes queued before it, as uvsadm --reload (Control.callAsync).
   process.on('SIGHUP', () => {
-    try {
-      config.reloadReport(false, 'SIGHUP'); // logged by onReload
-    } catch {
+    control.serialized(() => {
+      const { pause, done } = control.slicer('reload');
+      return config.reloadSliced(false, pause, 'SIGHUP').finally(done); // logged by onReload
+    }).catch(() => {
       // refused: logged by onReload, the table is unchanged
-    }
+    });
   });
 
   // daemon.sync (the state file's, else --config's), before the socket answers: a restarted

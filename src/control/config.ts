@@ -10,8 +10,10 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
 import { topLevelItem, toYaml } from './yaml-out.js';
+import { runSteps, type Pause, type Steps } from './slices.js';
+import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
-import { schedFlagNames } from './verbs.js';
+import { listSteps, schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { markText } from './printers.js';
@@ -693,7 +695,18 @@ function serviceDiffers(cur: ServiceInfo, want: DesiredSpec): string[] {
 export function planReload(
   current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
 ): Plan {
+  return runSteps(planSteps(current, curTimeouts, cfg, drainTimeout, draining, health));
+}
+
+/** Services planned between two yields of planSteps. */
+const PLAN_STEP = 16;
+
+/** planReload, yielding every PLAN_STEP services (a reload from the socket or SIGHUP pauses there). */
+export function* planSteps(
+  current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
+): Steps<Plan> {
   const plan: Plan = { items: [], where: [], changes: [], drain: [], undrain: [] };
+  let n = 0;
   let file = cfg.file;
   const push = (item: BatchItem, line: number, change: string): void => {
     plan.items.push(item);
@@ -708,12 +721,20 @@ export function planReload(
   for (const m of cfg.marks ?? []) {
     if (!haveMarks.has(markKey(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${markText(m)}`);
   }
-  const wanted = new Map(cfg.services.map((s) => [sk(s.spec), s]));
-  for (const cur of current.services) {
-    if (!wanted.has(sk(cur))) push({ verb: 'deleteService', args: serviceKey(cur) }, 1, `delete service ${sname(cur)}`);
+  const wanted = new Set<string>();
+  for (const s of cfg.services) {
+    wanted.add(sk(s.spec));
+    if (++n % (4 * PLAN_STEP) === 0) yield;
   }
-  const have = new Map(current.services.map((s) => [sk(s), s]));
+  const have = new Map<string, ServiceInfo>();
+  for (const cur of current.services) {
+    const k = sk(cur);
+    have.set(k, cur);
+    if (!wanted.has(k)) push({ verb: 'deleteService', args: serviceKey(cur) }, 1, `delete service ${sname(cur)}`);
+    if (++n % (4 * PLAN_STEP) === 0) yield;
+  }
   for (const want of cfg.services) {
+    if (++n % PLAN_STEP === 0) yield;
     file = want.file ?? cfg.file;
     const key = serviceKey(want.spec);
     const cur = have.get(sk(want.spec));
@@ -854,9 +875,19 @@ export class ConfigManager {
   /** Read the --config file (if any) and the keepalived.conf (if any) into one table. */
   load(): ConfigFile {
     if (this.file === undefined) return this.withKeepalived({ file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] });
-    const cfg = readConfig(this.file);
-    for (const w of cfg.warnings ?? []) this.sources.warn?.(this.file, w);
-    return this.withKeepalived(cfg);
+    return this.withKeepalived(this.warned(readConfig(this.file)));
+  }
+
+  /** load(), the --config file read in a worker thread (config-thread.ts) and taken in slices. */
+  private async loadSliced(pause: Pause): Promise<ConfigFile> {
+    if (this.file === undefined) return this.load();
+    return this.withKeepalived(this.warned(await readConfigOffThread(this.file, pause)));
+  }
+
+  /** cfg, its warnings told to sources.warn. */
+  private warned(cfg: ConfigFile): ConfigFile {
+    for (const w of cfg.warnings ?? []) this.sources.warn?.(this.file!, w);
+    return cfg;
   }
 
   /** cfg plus the keepalived.conf's services (read now). */
@@ -881,19 +912,61 @@ export class ConfigManager {
   /** Apply (or with dryRun only check) a config; returns the changes made. All or nothing. */
   apply(cfg: ConfigFile, dryRun: boolean): string[] {
     const ctl = this.control;
-    const hp = this.sources.health?.prepare(cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health])));
-    const plan = planReload(ctl.list(), ctl.model.timeouts, cfg, this.drainTimeout, new Set(this.draining.keys()), hp);
+    const { steps, last } = this.planner(cfg);
+    const { plan, hp } = runSteps(steps());
     try {
       ctl.call('batch', { items: plan.items, dryRun });
     } catch (e) {
-      if (e instanceof UvsError && e.index !== undefined) {
-        const at = plan.where[e.index]!;
-        throw new UvsError('BAD_CONFIG', at, `${at}: ${plan.changes[e.index]}: ${e.message}`);
-      }
-      throw e;
+      throw this.refusal(last(), e);
     }
-    const changes = [...plan.changes, ...(hp?.changes ?? [])];
-    if (dryRun) return changes;
+    if (!dryRun) this.committed(cfg, plan, hp);
+    return [...plan.changes, ...(hp?.changes ?? [])];
+  }
+
+  /**
+   * apply() in slices, through the batch verb's sliced path (Control.batchInSlices): the
+   * difference is planned (the health checker's view included) and validated again if the table
+   * changed meanwhile, and applied all or nothing.
+   */
+  private async applySliced(cfg: ConfigFile, dryRun: boolean, pause: Pause): Promise<string[]> {
+    const { steps, last } = this.planner(cfg);
+    let done: { plan: Plan; hp: HealthPlan | undefined };
+    try {
+      done = await this.control.batchInSlices(steps, dryRun, pause, (p) => this.committed(cfg, p.plan, p.hp));
+    } catch (e) {
+      throw this.refusal(last(), e);
+    }
+    return [...done.plan.changes, ...(done.hp?.changes ?? [])];
+  }
+
+  /** The steps that plan cfg against the table as it is when they run (again at each attempt), and the last plan made. */
+  private planner(cfg: ConfigFile): { steps: () => Steps<{ items: BatchItem[]; plan: Plan; hp: HealthPlan | undefined }>; last: () => Plan | undefined } {
+    const ctl = this.control;
+    let last: Plan | undefined;
+    const self = this;
+    return {
+      steps: function* () {
+        const hp = self.sources.health?.prepare(cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health])));
+        const current = yield* listSteps({ control: ctl, model: ctl.model, ops: [] });
+        const plan = yield* planSteps(current, ctl.model.timeouts, cfg, self.drainTimeout, new Set(self.draining.keys()), hp);
+        last = plan;
+        return { items: plan.items, plan, hp };
+      },
+      last: () => last,
+    };
+  }
+
+  /** A batch's refusal of item i as the config's: "FILE:LINE: the change: why". */
+  private refusal(plan: Plan | undefined, e: unknown): unknown {
+    if (plan !== undefined && e instanceof UvsError && e.index !== undefined) {
+      const at = plan.where[e.index]!;
+      return new UvsError('BAD_CONFIG', at, `${at}: ${plan.changes[e.index]}: ${e.message}`);
+    }
+    return e;
+  }
+
+  /** What follows a config's table change: the checkers installed, removed servers' drain started. */
+  private committed(cfg: ConfigFile, plan: Plan, hp: HealthPlan | undefined): void {
     hp?.commit();
     this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
     for (const k of plan.undrain) {
@@ -904,7 +977,6 @@ export class ConfigManager {
     for (const d of plan.drain) this.drainUntil({ ...d, until: now + this.drainTimeout * 1000 });
     // A state file's drains go on where they were (a restart in the middle of one).
     for (const d of cfg.drains ?? []) this.drainUntil(d);
-    return changes;
   }
 
   /**
@@ -940,33 +1012,64 @@ export class ConfigManager {
 
   /**
    * reload(), with the settings that changed but are read at start only apart. Everything is
-   * checked (the table, the daemon settings) before anything changes.
+   * checked (the table, the daemon settings) before anything changes. In one piece: uvsd's
+   * socket and SIGHUP use reloadSliced.
    */
   reloadReport(dryRun: boolean, via = 'uvsadm --reload'): ReloadReport {
     try {
-      const r = this.reloadOnce(dryRun);
-      if (!dryRun) this.sources.onReload?.(via, { report: r });
-      return r;
+      this.reloadable();
+      const cfg = this.checked(this.load());
+      return this.reported(dryRun, via, cfg, this.apply(cfg.cfg, dryRun));
     } catch (e) {
-      if (!dryRun) this.sources.onReload?.(via, { error: e as Error });
-      throw e;
+      throw this.refused(dryRun, via, e);
     }
   }
 
-  private reloadOnce(dryRun: boolean): ReloadReport {
+  /**
+   * reloadReport() without holding the event loop more than a slice (SLICE_MS) at a time: the
+   * file is read in a worker thread, the difference planned, validated and applied in slices
+   * with pause() between them, all or nothing as before. Run it after the changes queued before
+   * it (Control.serialized): two reloads never interleave, nor a reload and a socket's batch.
+   */
+  async reloadSliced(dryRun: boolean, pause: Pause, via = 'uvsadm --reload'): Promise<ReloadReport> {
+    try {
+      this.reloadable();
+      const cfg = this.checked(await this.loadSliced(pause));
+      await pause();
+      return this.reported(dryRun, via, cfg, await this.applySliced(cfg.cfg, dryRun, pause));
+    } catch (e) {
+      throw this.refused(dryRun, via, e);
+    }
+  }
+
+  private reloadable(): void {
     if (this.file === undefined && this.sources.keepalived === undefined) {
       throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     }
-    const cfg = this.load();
+  }
+
+  /** A reload's config, refused if it would empty the table by mistake, with its daemon settings checked (nothing changed yet). */
+  private checked(cfg: ConfigFile): { cfg: ConfigFile; daemon: DaemonReload | undefined } {
     // An emptied or cut file (`: > uvsd.yaml`, a comment left) would delete every service.
     const n = this.control.model.services.size;
     if (this.file !== undefined && this.sources.keepalived === undefined && cfg.servicesKey !== true && n > 0) {
       throw new UvsError('BAD_CONFIG', this.file, `${this.file}: no "services" key: the reload would delete all ${n} services (write "services: []" to mean that)`);
     }
-    const daemon = this.sources.daemon?.(cfg);
-    const changes = this.apply(cfg, dryRun);
-    if (!dryRun) daemon?.apply();
-    return { changes: [...changes, ...(daemon?.changes ?? [])], ignored: daemon?.ignored ?? [], warnings: cfg.warnings ?? [] };
+    return { cfg, daemon: this.sources.daemon?.(cfg) };
+  }
+
+  /** The table changed (or with dryRun would): the daemon settings applied, the reload told (not for dryRun). */
+  private reported(dryRun: boolean, via: string, c: { cfg: ConfigFile; daemon: DaemonReload | undefined }, changes: string[]): ReloadReport {
+    if (!dryRun) c.daemon?.apply();
+    const r = { changes: [...changes, ...(c.daemon?.changes ?? [])], ignored: c.daemon?.ignored ?? [], warnings: c.cfg.warnings ?? [] };
+    if (!dryRun) this.sources.onReload?.(via, { report: r });
+    return r;
+  }
+
+  /** A reload's refusal, told (not for dryRun). */
+  private refused(dryRun: boolean, via: string, e: unknown): unknown {
+    if (!dryRun) this.sources.onReload?.(via, { error: e as Error });
+    return e;
   }
 
   /**

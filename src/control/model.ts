@@ -6,7 +6,7 @@
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { StateFileStatus } from './statefile.js';
 import { EstimatorTable } from './estimator.js';
-import { SLICE_MS, yieldLoop } from './slices.js';
+import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
 import { VERBS, batchArgs, removeService, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
@@ -245,7 +245,7 @@ export class Control {
    * Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. With `pause`
    * a long read may answer with a Promise and run in slices (VerbCtx.pause).
    */
-  call(verb: string, args: unknown, pause?: () => Promise<void>): unknown {
+  call(verb: string, args: unknown, pause?: Pause): unknown {
     const { v, a } = verbArgs(verb, args);
     const t0 = performance.now();
     const c0 = native.threadCpuMs();
@@ -361,17 +361,27 @@ export class Control {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
       (args as { items: unknown[] }).items.length > SLICE;
-    if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) {
-      // Reads answer at once, a large table's list or -Lc in slices.
+    // Reads answer at once, a large table's list or -Lc in slices; a reload runs in slices too.
+    const sliced = (): unknown => {
       const { pause, done } = this.slicer(verb);
       const r = this.call(verb, args, pause);
       return r instanceof Promise ? r.finally(done) : r;
-    }
-    const run = this.tail.then(() => {
+    };
+    if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return sliced();
+    return this.serialized(() => {
       if (big) return this.batchSliced(args);
       if (this.allServices(verb, args) && this.model.services.size > SLICE) return this.perServiceSliced(verb as 'clear' | 'zero');
+      if (verb === 'reload') return sliced();
       return this.call(verb, args);
     });
+  }
+
+  /**
+   * Run fn once every change queued before it (the socket's batches and other changes, reloads
+   * from SIGHUP) has ended, and alone: changes run one at a time in arrival order.
+   */
+  serialized<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -415,17 +425,20 @@ export class Control {
    * Slices of long work for `verb`: pause() ends the slice once it has run SLICE_MS (records how
    * long it held the loop, then lets the loop run); done() records the last slice.
    */
-  slicer(verb: string): { pause: () => Promise<void>; done: () => void } {
+  slicer(verb: string): { pause: Pause; done: () => void } {
     let t = performance.now();
     let c = native.threadCpuMs();
     return {
-      pause: async (): Promise<void> => {
+      pause: async (until?: Promise<unknown>): Promise<void> => {
         const ms = performance.now() - t;
-        if (ms < SLICE_MS) return;
+        if (until === undefined && ms < SLICE_MS) return;
         this.heldSince(verb, t, c);
-        await yieldLoop();
-        t = performance.now();
-        c = native.threadCpuMs();
+        try {
+          await (until ?? yieldLoop());
+        } finally {
+          t = performance.now();
+          c = native.threadCpuMs();
+        }
       },
       done: () => this.heldSince(verb, t, c),
     };
@@ -434,28 +447,58 @@ export class Control {
   private async batchSliced(args: unknown): Promise<{ applied: number }> {
     const { items, dryRun } = batchArgs(verbArgs('batch', args).a);
     const { pause, done } = this.slicer('batch');
+    try {
+      await this.batchInSlices(function* () { return { items }; }, dryRun, pause);
+    } finally {
+      done();
+    }
+    return { applied: dryRun ? 0 : items.length };
+  }
+
+  /**
+   * A batch in slices: `plan` makes its items (a batch's own list, or a reload's difference from
+   * the table, yielding where it may pause), each validated against a copy of the model, then
+   * all of them applied, with pause() between pieces of the work. All or nothing: the first
+   * refusal throws (with the item's index). When something changed the table meanwhile (health
+   * checks, drain timers: the verbs that do not queue behind this one) the plan is made and
+   * validated again, at the third attempt without pausing, so nothing can interleave. Changes
+   * landing while the operations are applied are validated against the new model and applied
+   * after them, in order. `committed` runs when the new model is in place, before its operations
+   * reach the datapath (not for dryRun). Returns the plan that was applied (or validated).
+   */
+  async batchInSlices<P extends { items: readonly unknown[] }>(
+    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void,
+  ): Promise<P> {
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
-      const copy = await this.model.cloneSliced(pause);
-      const sub: VerbCtx = { control: this, model: copy, ops: [] };
-      for (let i = 0; i < items.length; i++) {
-        runBatchItem(sub, items, i);
-        if ((i + 1) % SLICE_CHECK === 0) await pause();
+      let p: P;
+      let sub: VerbCtx;
+      try {
+        p = await runStepsSliced(plan(), pause);
+        sub = { control: this, model: await this.model.cloneSliced(pause), ops: [] };
+        for (let i = 0; i < p.items.length; i++) {
+          runBatchItem(sub, p.items as unknown[], i);
+          if ((i + 1) % SLICE_CHECK === 0) await pause();
+        }
+      } catch (e) {
+        // Refused against a table that changed meanwhile: try again against the table as it is.
+        if (this.changes !== start && attempt < 2) continue;
+        throw e;
       }
-      // Something changed the table meanwhile: validate again against it (at the last attempt
-      // without yielding, so nothing can interleave).
+      // Something changed the table meanwhile: plan and validate again against it (at the last
+      // attempt without yielding, so nothing can interleave).
       if (this.changes !== start && attempt < 2) continue;
       if (this.changes !== start) {
-        const again: VerbCtx = { control: this, model: this.model.clone(), ops: [] };
-        for (let i = 0; i < items.length; i++) runBatchItem(again, items, i);
-        sub.model = again.model;
-        sub.ops = again.ops;
+        p = runSteps(plan());
+        sub = { control: this, model: this.model.clone(), ops: [] };
+        for (let i = 0; i < p.items.length; i++) runBatchItem(sub, p.items as unknown[], i);
       }
-      if (dryRun) return { applied: 0 };
+      if (dryRun) return p;
       this.model = sub.model;
       this.changes++;
       this.applying = true;
       try {
+        committed?.(p); // changes it makes (health checks) queue behind the batch's
         for (let k = 0; k < sub.ops.length; k += APPLY_CHUNK) {
           this.applyDp(sub.ops.slice(k, k + APPLY_CHUNK));
           await pause();
@@ -465,8 +508,7 @@ export class Control {
         this.applying = false;
       }
       this.onChange?.();
-      done();
-      return { applied: items.length };
+      return p;
     }
   }
 

@@ -6,6 +6,13 @@
 /** A slice of control work ends once it has run this long (ms). */
 export const SLICE_MS = 2;
 
+/**
+ * Ends a slice of long control work once it has run SLICE_MS (Control.slicer): lets the event
+ * loop run, then goes on. With `until`, ends the slice now and waits for that (work done
+ * elsewhere, e.g. in a worker thread): the wait does not count as holding the loop.
+ */
+export type Pause = (until?: Promise<unknown>) => Promise<void>;
+
 /** Let the event loop run (I/O, timers) before going on. */
 export function yieldLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
@@ -340,4 +347,27 @@ export async function parseJsonSliced(text: string, sliceMs = SLICE_MS, check?: 
     check?.();
   }
   return p.value;
+}
+
+/**
+ * Long control work written once for both callers: a generator that yields where it may stop
+ * (every few services). runSteps runs it to its end at once (in-process callers, tests);
+ * runStepsSliced awaits pause() at every yield (Control.slicer: it lets the loop run once the
+ * slice has taken SLICE_MS).
+ */
+export type Steps<T> = Generator<void, T, void>;
+
+export function runSteps<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+export async function runStepsSliced<T>(steps: Steps<T>, pause: () => Promise<void>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    await pause();
+  }
 }

@@ -6,6 +6,8 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
+import { runStepsSliced, type Pause, type Steps } from './slices.js';
+import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
@@ -48,7 +50,7 @@ export interface VerbCtx {
    * list, -Lc) may run in slices, awaiting this between them; it lets the event loop run once a
    * slice has taken SLICE_MS. Absent, every verb answers at once.
    */
-  pause?: () => Promise<void>;
+  pause?: Pause;
 }
 
 /** A list of more services than this is built in slices when the request allows it (ctx.pause). */
@@ -397,13 +399,18 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
  * deleted meanwhile are left out, ones added meanwhile may be (a netlink dump of the kernel's
  * table is not atomic either); the model is looked up afresh, as a batch may replace it.
  */
-async function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<ListResult> {
+function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<ListResult> {
+  return runStepsSliced(listSteps(ctx), pause);
+}
+
+/** The list, yielding every LIST_SLICE_CHECK services (listSliced; a reload plans from it). */
+export function* listSteps(ctx: VerbCtx): Steps<ListResult> {
   const services: ServiceInfo[] = [];
   const keys = [...ctx.model.services.keys()];
   for (let i = 0; i < keys.length; i++) {
     const s = ctx.control.model.services.get(keys[i]!);
     if (s !== undefined) services.push(serviceInfo(ctx, s));
-    if ((i + 1) % LIST_SLICE_CHECK === 0) await pause();
+    if ((i + 1) % LIST_SLICE_CHECK === 0) yield;
   }
   return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
 }
@@ -451,6 +458,9 @@ export function changeRecord(verb: string, args: unknown): Record<string, unknow
   const v = (VERBS as Record<string, { mutates: boolean }>)[verb];
   return v?.mutates === true ? { verb, args: a } : undefined;
 }
+
+/** The reload verb's reply: every change (the ignored settings last), the ignored alone, the files' warnings. */
+type ReloadReply = { changes: string[]; ignored: string[]; warnings: string[] };
 
 export const VERBS = {
   addService: verb<ServiceSpec, null>(true, SERVICE_SPEC, (ctx, a) => {
@@ -656,11 +666,14 @@ export const VERBS = {
   /** Re-read uvsd's --config file and apply the difference (dryRun: only say what would change). */
   // changes: every line (--dry-run prints them), the ignored settings last; ignored: those alone;
   // warnings: what reading the files warned about (uvsd logs them too).
-  reload: verb<{ dryRun?: boolean }, { changes: string[]; ignored: string[]; warnings: string[] }>(false, { dryRun: true }, (ctx, a) => {
+  reload: verb<{ dryRun?: boolean }, ReloadReply | Promise<ReloadReply>>(false, { dryRun: true }, (ctx, a) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
-    const r = cm.reloadReport(dryRunOf(a));
-    return { changes: [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings };
+    // From the socket (Control.callAsync) in slices: the file parsed off the loop, the difference
+    // planned, validated and applied a few services at a time.
+    const reply = (r: ReloadReport) => ({ changes: [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings });
+    if (ctx.pause !== undefined) return cm.reloadSliced(dryRunOf(a), ctx.pause).then(reply);
+    return reply(cm.reloadReport(dryRunOf(a)));
   }),
 
   /** The running state as a config file (YAML). */
