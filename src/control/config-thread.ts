@@ -13,16 +13,16 @@ type Outcome = { parts: ArrayBuffer[] } | { error: { code: ErrorCode; detail?: s
 
 /** readConfig(file) in a worker thread: the same ConfigFile, or the same error (a BAD_CONFIG naming FILE:LINE). */
 export async function readConfigOffThread(file: string, pause: Pause): Promise<ConfigFile> {
-  let out: Outcome | undefined;
-  // The loop is free while the thread works: the wait is no slice of the reload's.
-  await pause(new Promise<Outcome>((resolve, reject) => {
+  const answer = new Promise<Outcome>((resolve, reject) => {
     const w = new Worker(new URL('./config-worker.js', import.meta.url), { workerData: { file } });
     let got: Outcome | undefined;
     w.once('message', (m: Outcome) => { got = m; });
     w.once('error', reject);
     w.once('exit', (code) => (got !== undefined ? resolve(got) : reject(new Error(`the config reader thread exited with code ${code} before answering`))));
-  }).then((o) => { out = o; }));
-  if (out === undefined) throw new Error('the config reader thread gave no answer');
+  });
+  // The loop is free while the thread works: the wait is no slice of the reload's.
+  await pause(answer);
+  const out = await answer;
   if ('error' in out) {
     const e = out.error;
     throw 'code' in e ? new UvsError(e.code, e.detail, e.text) : new Error(e.message);
