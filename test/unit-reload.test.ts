@@ -1,0 +1,196 @@
+// Reloads from the socket (Control.callAsync) and SIGHUP in slices: the --config file read in a
+// worker thread (config-thread.ts) gives what readConfig gives, errors included; the difference is
+// planned, validated and applied a slice at a time with the event loop free in between, with the
+// reply, refusals and all-or-nothing of a reload in one piece; reloads and batches queue in order,
+// and a change made meanwhile by a verb that does not queue (a health check) makes it plan again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigManager, readConfig, type HealthHook } from '../src/control/config.js';
+import { readConfigOffThread } from '../src/control/config-thread.js';
+import { runSteps, runStepsSliced, yieldLoop } from '../src/control/slices.js';
+import { formatRules } from '../src/control/printers.js';
+import { rig } from './helpers/harness.js';
+
+const N = { numeric: true };
+
+/** n TCP services 10.1.x.y:80 (service 0's scheduler `first`), two DR servers each on 10.0.0.0/16. */
+function bigConfig(n: number, first = 'wlc', weight = 1): string {
+  const out = ['daemon:', '  drain-timeout: 0', 'services:'];
+  for (let i = 0; i < n; i++) {
+    out.push('  - proto: tcp', `    address: 10.1.${i >> 8}.${i & 255}`, '    port: 80', `    scheduler: ${i === 0 ? first : 'wlc'}`, '    servers:');
+    for (const k of [2 * i, 2 * i + 1]) out.push(`      - { address: 10.0.${8 + (k >> 8)}.${k & 255}, weight: ${weight} }`);
+  }
+  return out.join('\n') + '\n';
+}
+
+async function withFile(text: string, fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-'));
+  try {
+    const file = join(dir, 'uvsd.yaml');
+    writeFileSync(file, text);
+    await fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function director(file: string, health?: HealthHook) {
+  const r = rig({ addrs: ['10.0.0.1/16'], destMax: 8192, connMax: 1024 });
+  const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 }, health === undefined ? {} : { health });
+  r.ctl.config = cm;
+  return { r, cm };
+}
+
+test('steps: runSteps runs a generator to its end; runStepsSliced pauses at every yield and passes its errors on', async () => {
+  function* count(n: number, failAt = -1) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      if (i === failAt) throw new Error(`fail at ${i}`);
+      sum += i;
+      yield;
+    }
+    return sum;
+  }
+  assert.equal(runSteps(count(10)), 45);
+  let pauses = 0;
+  assert.equal(await runStepsSliced(count(10), async () => { pauses++; await yieldLoop(); }), 45);
+  assert.equal(pauses, 10);
+  await assert.rejects(runStepsSliced(count(10, 4), async () => {}), /fail at 4/);
+});
+
+test('the config file read in a worker thread is what readConfig reads (Buffers, warnings, every service), and its errors are the same', async () => {
+  const health = `  - proto: udp
+    address: 10.2.0.1
+    port: 53
+    servers:
+      - address: 10.0.0.9
+        health:
+          checks:
+            - { type: udp, payload: "0001", require-reply: "00", delay-loop: 5 }
+            - { type: misc, misc-path: "/nonexistent/check 1" }
+`;
+  await withFile(bigConfig(300) + health, async (file) => {
+    let pauses = 0;
+    const off = await readConfigOffThread(file, async () => { pauses++; });
+    assert.deepStrictEqual(off, readConfig(file));
+    assert.ok(Buffer.isBuffer((off.services[300]!.health!.realServers[0]!.checkers[0] as { payload?: Buffer }).payload), 'a payload stays a Buffer');
+    assert.equal(off.warnings?.length, 1, 'the misc command that cannot run is warned about');
+    assert.ok(pauses >= 5, `taken in parts, with pauses between them (${pauses})`);
+    writeFileSync(file, bigConfig(3).replace('weight: 1 }', 'weight: -3 }'));
+    let want: Error | undefined;
+    try {
+      readConfig(file);
+    } catch (e) {
+      want = e as Error;
+    }
+    await assert.rejects(readConfigOffThread(file, async () => {}), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BAD_CONFIG');
+      assert.equal(e.message, want!.message);
+      assert.match(e.message, /uvsd\.yaml:9: services\[0\]\.servers\[0\]\.weight: must be an integer/);
+      return true;
+    });
+  });
+});
+
+test('a reload of 2,000 services from the socket runs in slices: the loop runs meanwhile, no slice takes 50 ms of its CPU, and the reply and table are those of a reload in one piece', async () => {
+  await withFile(bigConfig(2000), async (file) => {
+    const { r, cm } = director(file);
+    cm.apply(cm.load(), false);
+    writeFileSync(file, bigConfig(2000, 'rr', 2));
+    const oneDry = cm.reloadReport(true);
+    assert.equal(oneDry.changes.length, 4001);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      r.ctl.resetSlowest();
+      assert.deepEqual(await r.ctl.callAsync('reload', { dryRun: true }), { changes: oneDry.changes, ignored: [], warnings: [] });
+      const dryTicks = ticks;
+      assert.ok(dryTicks > 0, 'the event loop ran during the dry run');
+      assert.equal(r.ctl.busiest.verb, 'reload');
+      assert.ok(r.ctl.busiest.ms < 50, `a slice took ${r.ctl.busiest.ms} ms of the loop's CPU`);
+      assert.match(formatRules(r.ctl.list(), N), /^-A -t 10\.1\.0\.0:80 -s wlc$/m, 'a dry run changes nothing');
+      r.ctl.resetSlowest();
+      assert.deepEqual(await r.ctl.callAsync('reload', {}), { changes: oneDry.changes, ignored: [], warnings: [] });
+      assert.ok(ticks > dryTicks, 'the event loop ran during the reload');
+      assert.equal(r.ctl.busiest.verb, 'reload');
+      assert.ok(r.ctl.busiest.ms < 50, `a slice took ${r.ctl.busiest.ms} ms of the loop's CPU`);
+    } finally {
+      clearInterval(timer);
+    }
+    const table = formatRules(r.ctl.list(), N);
+    assert.match(table, /^-A -t 10\.1\.0\.0:80 -s rr$/m);
+    assert.equal(table.match(/ -w 2$/gm)?.length, 4000);
+    // The datapath has what the model has: every service, every server at its new weight.
+    assert.equal(r.dp.services.filter((s) => s !== undefined).length, 2000);
+    assert.deepEqual(await r.ctl.callAsync('reload', {}), { changes: [], ignored: [], warnings: [] }, 'nothing left to do');
+  });
+});
+
+test('a refused sliced reload changes nothing and names FILE:LINE: a YAML error, a shape error, a meaning error (the batch\'s refusal of one item)', async () => {
+  await withFile(bigConfig(600), async (file) => {
+    const { r, cm } = director(file);
+    cm.apply(cm.load(), false);
+    const table = formatRules(r.ctl.list(), N);
+    const cases: Array<[string, RegExp]> = [
+      [bigConfig(600, 'wlc', 2) + '  - [oops\n', /uvsd\.yaml:\d+: yaml: /],
+      [bigConfig(600, 'wlc', 2).replace(/weight: 2 }\n(?![\s\S]*weight: 2 })/, 'weight: two }\n'), /uvsd\.yaml:4203: services\[599\]\.servers\[1\]\.weight: must be an integer/],
+      [bigConfig(600, 'wlc', 2).replace(/address: 10\.1\.2\.87\n(    port: 80\n    scheduler: )wlc/, 'address: 10.1.2.87\n$1nosuch'),
+        /uvsd\.yaml:4197: edit service TCP 10\.1\.2\.87:80: scheduler wlc -> nosuch: Scheduler or persistence engine not found: nosuch/],
+    ];
+    for (const [text, want] of cases) {
+      writeFileSync(file, text);
+      for (const dryRun of [true, false]) {
+        await assert.rejects(Promise.resolve(r.ctl.callAsync('reload', { dryRun })), (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'BAD_CONFIG');
+          assert.match(e.message, want);
+          return true;
+        });
+      }
+      assert.equal(formatRules(r.ctl.list(), N), table, 'a refused reload changes nothing');
+    }
+  });
+});
+
+test('reloads and batches from the socket run one at a time in arrival order', async () => {
+  await withFile(bigConfig(600), async (file) => {
+    const { r, cm } = director(file);
+    cm.apply(cm.load(), false);
+    const extra = (port: number) => Array.from({ length: 600 }, (_, i) => ({ verb: 'addService', args: { proto: 'udp', addr: `10.1.${i >> 8}.${i & 255}`, port, sched: 'rr' } }));
+    // A batch, then a reload (which deletes what the batch added: the file does not have it),
+    // then another batch, then a reload that only looks (dry run), then a reload.
+    const a = r.ctl.callAsync('batch', { items: extra(53) });
+    const b = r.ctl.callAsync('reload', {}) as Promise<{ changes: string[] }>;
+    const c = r.ctl.callAsync('batch', { items: extra(54) });
+    const d = r.ctl.callAsync('reload', { dryRun: true }) as Promise<{ changes: string[] }>;
+    const [, rb, , rd] = await Promise.all([a, b, c, d]);
+    assert.equal(rb.changes.length, 600);
+    assert.ok(rb.changes.every((l) => / UDP .*:53$/.test(l)), 'the first reload saw the first batch alone');
+    assert.ok(rd.changes.every((l) => / UDP .*:54$/.test(l)) && rd.changes.length === 600, 'the dry run saw the second batch');
+    assert.equal(r.ctl.list().services.length, 1200);
+  });
+});
+
+test('a change made while a sliced reload plans (a health check: it does not queue) makes it plan again against the table as it is; the datapath agrees with the model', async () => {
+  await withFile(bigConfig(2000), async (file) => {
+    let prepared = 0;
+    const { r, cm } = director(file, {
+      prepare: () => {
+        prepared++;
+        // In the middle of the first attempt, a verb from elsewhere deletes a server the file keeps.
+        if (prepared === 2) setImmediate(() => r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: '10.1.7.207', port: 80 }, addr: '10.0.23.158', port: 80 }));
+        return { weightOf: (_s, _a, _p, w) => w, sorry: [], sorryNow: new Set(), sorryParked: new Set(), changes: [], notes: [], commit: () => {} };
+      },
+    });
+    cm.apply(cm.load(), false); // prepared once
+    writeFileSync(file, bigConfig(2000, 'rr'));
+    const rep = await (r.ctl.callAsync('reload', {}) as Promise<{ changes: string[] }>);
+    assert.ok(prepared >= 3, `planned again (${prepared - 1} plans)`);
+    assert.deepEqual(rep.changes, ['edit service TCP 10.1.0.0:80: scheduler wlc -> rr', 'add server TCP 10.1.7.207:80 -> 10.0.23.158:80 weight 1']);
+    const dests = r.ctl.list().services.find((s) => s.addr === '10.1.7.207')!.dests.map((d) => d.addr);
+    assert.deepEqual(dests, ['10.0.23.159', '10.0.23.158'], 'the server deleted meanwhile is back, as the file has it');
+    assert.equal(r.dp.services.filter((s) => s !== undefined).length, 2000);
+  });
+});
