@@ -1,0 +1,94 @@
+// Where a config reload's time goes (read, YAML parse, shape check, plan, batch validate, apply),
+// for N services of 2 DR servers each, and how long the whole reload holds the event loop at once.
+// node dist/bench/reload-micro.js [--services 2000,10000]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Datapath } from '../src/datapath/pipeline.js';
+import { Control } from '../src/control/model.js';
+import { ConfigManager, checkConfigDocument, planReload } from '../src/control/config.js';
+import { yaml } from '../src/control/yaml-lazy.js';
+import { parseIp } from '../src/datapath/addr.js';
+
+const { values } = parseArgs({ options: { services: { type: 'string', default: '2000,10000' }, 'only-sliced': { type: 'boolean', default: false } } });
+
+/** A config of n TCP services on 10.1.x.y:80 with servers 10.0.a.b (DR, weight 1). */
+export function bigConfig(n: number, sched = 'wlc', first = 'wlc'): string {
+  const lines = ['daemon:', '  drain-timeout: 0', 'services:'];
+  for (let i = 0; i < n; i++) {
+    lines.push('  - proto: tcp', `    address: 10.1.${i >> 8}.${i & 255}`, '    port: 80', `    scheduler: ${i === 0 ? first : sched}`, '    servers:');
+    lines.push(`      - { address: 10.0.${(2 * i) >> 8 | 8}.${(2 * i) & 255}, weight: 1 }`, `      - { address: 10.0.${(2 * i + 1) >> 8 | 8}.${(2 * i + 1) & 255}, weight: 1 }`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const ms = (t: number): string => (performance.now() - t).toFixed(1);
+
+for (const n of values.services!.split(',').map(Number)) {
+  const dp = new Datapath({ mac: Uint8Array.from([2, 0, 0, 0, 0, 1]), addrs: [{ ip: parseIp('10.0.0.1'), mask: 0xffff0000 }], connMax: 1 << 16, destMax: 2 * n + 16 }, { send: (_b, _o, _l, k) => k });
+  const control = new Control(dp, { tap: 'bench' });
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-micro-'));
+  const file = join(dir, 'uvsd.yaml');
+  writeFileSync(file, bigConfig(n));
+  const cm = new ConfigManager(control, file, { drainTimeout: 0 });
+  control.config = cm;
+  cm.apply(cm.load(), false);
+  control.call('list', {}); // compiled before the first measure
+  writeFileSync(file, bigConfig(n, 'wlc', 'rr'));
+  // The same through the socket's entry (Control.callAsync): the longest hold of the loop, as
+  // status's slowest_verb records it and as a 1 ms timer sees it.
+  const sliced = async (dryRun: boolean) => {
+    control.resetSlowest();
+    let gap = 0;
+    let last = performance.now();
+    const probe = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+    }, 1);
+    const t0 = performance.now();
+    const rep = await (control.callAsync('reload', { dryRun }) as Promise<{ changes: string[] }>);
+    clearInterval(probe);
+    return { ms: ms(t0), changes: rep.changes.length, slowest: `${control.slowest.verb} ${control.slowest.ms.toFixed(1)} (cpu ${control.slowest.cpuMs.toFixed(1)})`, maxTimerGapMs: gap.toFixed(1) };
+  };
+  for (let round = 0; round < 3; round++) {
+    if (values['only-sliced']) {
+      writeFileSync(file, bigConfig(n, 'wlc', round % 2 === 0 ? 'rr' : 'wlc'));
+      console.log(JSON.stringify({ services: n, sliced: { dryRun: await sliced(true), reload: await sliced(false) } }));
+      continue;
+    }
+    let t = performance.now();
+    const text = readFileSync(file, 'utf8');
+    const read = ms(t);
+    t = performance.now();
+    const lc = new (yaml().LineCounter)();
+    const doc = yaml().parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+    const parse = ms(t);
+    t = performance.now();
+    const cfg = checkConfigDocument(doc, lc, file);
+    const check = ms(t);
+    t = performance.now();
+    const cur = control.list();
+    const list = ms(t);
+    t = performance.now();
+    const plan = planReload(cur, control.model.timeouts, cfg, 0, new Set());
+    const planMs = ms(t);
+    t = performance.now();
+    control.call('batch', { items: plan.items, dryRun: true });
+    const validate = ms(t);
+    t = performance.now();
+    cm.reloadReport(true);
+    const dry = ms(t);
+    t = performance.now();
+    const r = cm.reloadReport(false);
+    const real = ms(t);
+    writeFileSync(file, bigConfig(n, 'wlc', round % 2 === 0 ? 'wlc' : 'rr'));
+    const sDry = await sliced(true);
+    const sReal = await sliced(false);
+    console.log(JSON.stringify({ services: n, bytes: text.length, readMs: read, yamlParseMs: parse, shapeCheckMs: check, listMs: list, planMs, batchValidateMs: validate,
+      onePiece: { dryRunMs: dry, reloadMs: real, changes: r.changes.length }, sliced: { dryRun: sDry, reload: sReal } }));
+    writeFileSync(file, bigConfig(n, 'wlc', round % 2 === 0 ? 'rr' : 'wlc'));
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
