@@ -47,6 +47,11 @@ export const STAT_IN_BYTES = 2;
 export const STAT_OUT_PKTS = 3;
 export const STAT_OUT_BYTES = 4;
 
+/** What DestTable.journal is told about a slot. */
+export const SLOT_SET = 0;
+export const SLOT_ZERO = 1;
+export const SLOT_RELEASE = 2;
+
 export class DestTable {
   readonly max: number;
   /** int32 (see frame.ts rd32). */
@@ -87,6 +92,11 @@ export class DestTable {
   private overGen = 0;
   /** Workers: the slots with an upper threshold (the only ones syncOverload and recheckOverload look at). */
   private readonly limited = new Set<number>();
+  /**
+   * uvsd --workers, the shadow's table alone (src/datapath/group.ts): told of every slot set,
+   * zeroed (-Z) or released, in order (SLOT_*). Control time only, never per packet.
+   */
+  journal: ((d: number, what: number) => void) | undefined = undefined;
 
   /** shared: the statistics (conns .. outBytes, active, inactive, persist, kept, retired) live on
    *  SharedArrayBuffers, for the main thread to sum (uvsd --workers). load: this is worker
@@ -130,6 +140,7 @@ export class DestTable {
     this.setThresholds(d, upper, lower);
     this.kept.fill(0, d * 5, d * 5 + 5);
     this.clearStats(d);
+    this.journal?.(d, SLOT_SET);
   }
 
   /** ipvsadm -x/-y (0 = none; without a lower threshold, under 3/4 of upper clears overload). */
@@ -153,6 +164,7 @@ export class DestTable {
     this.kept[k + 3] += this.outPkts[d];
     this.kept[k + 4] += this.outBytes[d];
     this.clearStats(d);
+    this.journal?.(d, SLOT_ZERO);
   }
 
   /** Statistic `stat` (STAT_*) of slot d since it was set, -Z or not (exported *_total counters). */
@@ -203,6 +215,7 @@ export class DestTable {
     this.watcher[d] = undefined;
     this.gen[d]++;
     this.limited.delete(d);
+    this.journal?.(d, SLOT_RELEASE);
   }
 
   /** Eligible for new connections: in use, weight > 0, not overloaded. */

@@ -5,13 +5,17 @@
 // saw) and posts the same list to every worker; a reply waits until every worker has
 // acknowledged it (synced()). The workers' counters and destination statistics live on
 // SharedArrayBuffers; pull() sums them into the shadow's arrays before anything reads them, so
-// metrics, -Ln --stats/--rate and status show totals without knowing about workers.
+// metrics, -Ln --stats/--rate and status show totals without knowing about workers. A worker
+// applies a list under a lock pull() also takes, and publishes the list's seq with it: pull() sees
+// each worker's table before or after a list, never half of it, and knows which, so a server the
+// shadow has deleted, added or zeroed is counted as the worker still holds it (no total goes
+// down, none counts a server twice while the lists travel).
 // docs/architecture.md ("Workers") has the picture.
 
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
-import { DEST_MAX, destLoad, type DestLoad } from './dests.js';
+import { DEST_MAX, SLOT_RELEASE, SLOT_SET, SLOT_ZERO, destLoad, type DestLoad } from './dests.js';
 import { sharedBuckets, type LimiterBuckets } from './ratelimit.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
@@ -56,16 +60,69 @@ export interface WorkerShared {
   dt: Record<(typeof DT_STATS)[number], Float64Array | Uint32Array>;
   retired: Float64Array;
   kept: Float64Array;
-  /** [0] = connection entries in use; ring backend: [1], [2] = the ring's drops (ring_full, too_long). */
+  /**
+   * [0] = connection entries in use; ring backend: [1], [2] = the ring's drops (ring_full, too_long);
+   * [S_APPLIED] = the seq of the last DpOp list applied (written under `lock`).
+   */
   scalars: Float64Array;
+  /** [0]: 1 while the worker applies a DpOp list or pull() reads the arrays (lockShared). */
+  lock: Int32Array;
   /** Entries by state (StateCensus of the worker's table, STATE_NAMES order), from its last complete walk. */
   states: Float64Array<ArrayBufferLike>;
   io: string;
   ioFallback: string;
 }
 
-/** Destination statistics summed slot by slot (kept: 5 per slot). */
+/** Destination statistics summed slot by slot (kept: 5 per slot). The first five are STAT_*'s, in that order. */
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
+
+/** WorkerShared.scalars: its length, and the slot of the last DpOp list's seq. */
+export const SCALARS = 4;
+export const S_APPLIED = 3;
+
+/** How long pull() waits for a worker applying a list before it leaves the shadow as it is. */
+const PULL_WAIT_MS = 100;
+
+/** Take a WorkerShared lock, waiting at most ms; false if it stayed taken. */
+function lockShared(l: Int32Array, ms: number): boolean {
+  const until = performance.now() + ms;
+  while (Atomics.compareExchange(l, 0, 0, 1) !== 0) {
+    const left = until - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(l, 0, 1, left);
+  }
+  return true;
+}
+
+function unlockShared(l: Int32Array): void {
+  Atomics.store(l, 0, 0);
+  Atomics.notify(l, 0);
+}
+
+/** In a worker: apply the DpOp list `seq` (apply()) under the lock, and publish seq with it. */
+export function applyLocked(shared: WorkerShared, seq: number, apply: () => void): void {
+  lockShared(shared.lock, Infinity);
+  try {
+    apply();
+    shared.scalars[S_APPLIED] = seq;
+  } finally {
+    unlockShared(shared.lock);
+  }
+}
+
+/** What worker datapath dp shares with the main thread: its counters and statistics (on
+ *  SharedArrayBuffers: it was made with DatapathOptions.worker), scalars (SCALARS long) and census counts. */
+export function workerShared(dp: Datapath, scalars: Float64Array, states: Float64Array<ArrayBufferLike>, io: string, ioFallback: string): WorkerShared {
+  const dt = dp.dt;
+  return {
+    c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch,
+    dt: {
+      conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
+      active: dt.active, inactive: dt.inactive, persist: dt.persist,
+    },
+    retired: dt.retired, kept: dt.kept, scalars, lock: new Int32Array(new SharedArrayBuffer(4)), states, io, ioFallback,
+  };
+}
 
 /** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
 const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr', 'addMark', 'delMark']);
@@ -212,6 +269,17 @@ export class DatapathGroup implements Workers {
   private readonly lastC = new Float64Array(COUNTER_NAMES.length);
   private lastD: Float64Array | undefined;
   private lastBatch: Float64Array | undefined;
+  /**
+   * Per destination slot, the seq of the list that put the shadow's server there (0: one before
+   * the workers' first list) and of the last list that zeroed it (-Z): a worker that has not
+   * applied them holds the slot's previous server, or its statistics from before the -Z.
+   */
+  private added = new Float64Array(0);
+  private zeroed = new Float64Array(0);
+  /** Servers the shadow released (slot, seqs of the lists that added and released them) that a worker may still hold. */
+  private leaving: { d: number; from: number; to: number }[] = [];
+  /** The shadow's slot changes (DestTable.journal) since the last apply(): slot, SLOT_*. */
+  private readonly slotEvents: number[] = [];
   private readyP: Promise<void>;
   private closed = false;
   onSyncRecords: Workers['onSyncRecords'] = null;
@@ -292,6 +360,9 @@ export class DatapathGroup implements Workers {
     this.shadowDp = dp;
     this.lastD = new Float64Array(dp.counters.d.length);
     this.lastBatch = new Float64Array(dp.counters.batch.length);
+    this.added = new Float64Array(dp.dt.max);
+    this.zeroed = new Float64Array(dp.dt.max);
+    dp.dt.journal = (d, what) => this.slotEvents.push(d, what);
   }
 
   /** Frames the shadow builds (probes, gratuitous ARP) go out through worker 0's queue. */
@@ -307,6 +378,7 @@ export class DatapathGroup implements Workers {
 
   apply(ops: readonly DpOp[]): void {
     const seq = ++this.seq;
+    this.noteSlots(seq);
     for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
     // The shadow has applied ops already (Control.applyDp): the map follows its addresses (only
     // ops that add or remove a VIP or a local address change them, and, while a service is
@@ -316,6 +388,19 @@ export class DatapathGroup implements Workers {
         ops.some((o) => STEER_OPS.has(o.op) || (dp.persistServices > 0 && DEST_OPS.has(o.op)))) {
       this.steerer.sync(dp.steerAddrs());
     }
+  }
+
+  /** What list seq did to the shadow's slots (DestTable.journal, in order). */
+  private noteSlots(seq: number): void {
+    const ev = this.slotEvents;
+    for (let i = 0; i < ev.length; i += 2) {
+      const d = ev[i];
+      if (ev[i + 1] === SLOT_SET) this.added[d] = seq;
+      else if (ev[i + 1] === SLOT_ZERO) this.zeroed[d] = seq;
+      // A server added by this same list no worker has seen.
+      else if (ev[i + 1] === SLOT_RELEASE && this.added[d] < seq) this.leaving.push({ d, from: this.added[d], to: seq });
+    }
+    ev.length = 0;
   }
 
   /** Steer with s (src/datapath/steer.ts), starting from the shadow's addresses now. */
@@ -400,29 +485,51 @@ export class DatapathGroup implements Workers {
   /**
    * Sum the workers' shared arrays into the shadow's: counters as the change since the last pull
    * (the shadow's own probes and announcements stay counted), destination statistics of the
-   * slots in use and the connection count as the plain sum; the workers' overload marks.
+   * slots in use and the connection count as the plain sum; the workers' overload marks. Each
+   * worker is read under its lock, at the list it last applied: a slot counts only from the
+   * workers that hold the shadow's server there, with the statistics as kept where a worker has
+   * not applied the shadow's -Z yet, and a server the shadow released counts into the retired
+   * sums from each worker that still holds it (its own retired sums take it when it applies the
+   * release). So each total is every worker's own total (a release or -Z moves a server's numbers
+   * within a worker, never out of it) and never goes down. Control time: the slots in use, not per packet.
    */
   pull(): void {
     const dp = this.shadowDp;
     if (dp === undefined) return;
     const shared = this.links.map((l) => l.shared).filter((s): s is WorkerShared => s !== undefined);
     if (shared.length === 0) return;
+    let held = 0;
+    while (held < shared.length && lockShared(shared[held].lock, PULL_WAIT_MS)) held++;
+    try {
+      // A worker busy with a list that long: everything stays as the last pull left it.
+      if (held === shared.length) this.sum(dp, shared);
+    } finally {
+      for (let i = 0; i < held; i++) unlockShared(shared[i].lock);
+    }
+  }
+
+  /** pull() with every worker's lock held. */
+  private sum(dp: Datapath, shared: WorkerShared[]): void {
     addDelta(dp.counters.c, this.lastC, shared.map((s) => s.c), NOT_SUMMED);
     addDelta(dp.counters.d, this.lastD as Float64Array, shared.map((s) => s.d));
     addDelta(dp.counters.batch, this.lastBatch as Float64Array, shared.map((s) => s.batch));
+    const applied = shared.map((s) => s.scalars[S_APPLIED]);
     const dt = dp.dt;
     for (const svc of dp.services) {
       if (svc === undefined) continue;
       for (const d of svc.dests) {
-        for (const k of DT_STATS) {
-          let v = 0;
-          for (const s of shared) v += s.dt[k][d];
-          dt[k][d] = v;
-        }
-        for (let j = d * 5; j < d * 5 + 5; j++) {
-          let v = 0;
-          for (const s of shared) v += s.kept[j];
-          dt.kept[j] = v;
+        for (const k of DT_STATS) dt[k][d] = 0;
+        dt.kept.fill(0, d * 5, d * 5 + 5);
+        for (let w = 0; w < shared.length; w++) {
+          if (applied[w] < this.added[d]) continue; // holds the slot's previous server, or none
+          const s = shared[w];
+          const unzeroed = applied[w] < this.zeroed[d];
+          for (let k = 0; k < DT_STATS.length; k++) {
+            const v = s.dt[DT_STATS[k]][d];
+            if (k < 5 && unzeroed) dt.kept[d * 5 + k] += v;
+            else dt[DT_STATS[k]][d] += v;
+          }
+          for (let j = 0; j < 5; j++) dt.kept[d * 5 + j] += s.kept[d * 5 + j];
         }
         if (dt.upper[d] !== 0) dt.mark(d, this.load.over[d] !== 0);
       }
@@ -432,6 +539,14 @@ export class DatapathGroup implements Workers {
       for (const s of shared) v += s.retired[j];
       dt.retired[j] = v;
     }
+    for (const { d, from, to } of this.leaving) {
+      for (let w = 0; w < shared.length; w++) {
+        if (applied[w] < from || applied[w] >= to) continue;
+        const s = shared[w];
+        for (let j = 0; j < 5; j++) dt.retired[j] += s.kept[d * 5 + j] + s.dt[DT_STATS[j]][d];
+      }
+    }
+    if (this.leaving.length > 0) this.leaving = this.leaving.filter((e) => applied.some((a) => a < e.to));
     let conns = 0;
     for (const s of shared) conns += s.scalars[0];
     dp.ct.count = conns;

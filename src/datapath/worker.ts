@@ -9,7 +9,7 @@ import { C } from './counters.js';
 import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { Port, native } from './port.js';
-import { snapshotConns, type WorkerSetup, type WorkerShared } from './group.js';
+import { SCALARS, applyLocked, snapshotConns, workerShared, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
@@ -40,7 +40,7 @@ if (setup.cpu !== undefined) native.setThreadCpus([setup.cpu]);
 
 const port = setup.ring ? Port.fromRing(setup.queue, setup.port) : Port.fromTap(setup.queue, setup.port);
 const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count, load: setup.load, limits: setup.limits } }, port);
-const scalars = new Float64Array(new SharedArrayBuffer(8 * 3));
+const scalars = new Float64Array(new SharedArrayBuffer(8 * SCALARS));
 const peers = setup.peers;
 
 /** Hops of the frame being processed: 0 from the TAP (or sent from there to its owner), k after
@@ -151,9 +151,10 @@ function traceOn(on: boolean): void {
   }, TRACE_POST_MS);
 }
 
+const shared = workerShared(dp, scalars, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)), port.io, port.ioFallback);
 parent.on('message', (m: ToWorker) => {
   if (m.t === 'ops') {
-    dp.apply(m.ops);
+    applyLocked(shared, m.seq, () => dp.apply(m.ops));
     parent.postMessage({ t: 'ack', seq: m.seq });
   } else if (m.t === 'post') {
     dp.apply(m.ops);
@@ -187,7 +188,7 @@ port.start((n) => {
 // Connection entries by state for uvs_conn_table_entries_by_state (uvsd --metrics only): this
 // worker's table, walked in slices here (the main thread's own table is empty), published
 // through shared memory.
-const census = new StateCensus(dp.ct, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)));
+const census = new StateCensus(dp.ct, shared.states);
 setInterval(() => {
   dp.counters.c[C.rx_wakes] += port.takeRxWakes();
   dp.tick();
@@ -200,13 +201,4 @@ setInterval(() => {
   if (setup.census) census.step();
 }, TICK_MS);
 
-const dt = dp.dt;
-const shared: WorkerShared = {
-  c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch,
-  dt: {
-    conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
-    active: dt.active, inactive: dt.inactive, persist: dt.persist,
-  },
-  retired: dt.retired, kept: dt.kept, scalars, states: census.counts, io: port.io, ioFallback: port.ioFallback,
-};
 parent.postMessage({ t: 'ready', shared });

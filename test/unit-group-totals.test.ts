@@ -1,0 +1,149 @@
+// uvsd --workers N, the main thread's side of the statistics (src/datapath/group.ts), in-process:
+// a DatapathGroup whose two "workers" are Datapaths of this thread with shared arrays, each
+// applying the DpOp lists the group posts only when the test delivers them, so every read can
+// land between the shadow applying a change (-d, -a, -Z, -D) and a worker applying it. The
+// totals read there are every worker's own totals: never down, never a server counted twice.
+// (test/integration-workers.test.ts runs the threads.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { parseExposition } from './helpers/prom.js';
+import { parseMac } from '../src/datapath/addr.js';
+import { destLoad } from '../src/datapath/dests.js';
+import { DatapathGroup, SCALARS, applyLocked, workerShared, type WorkerShared } from '../src/datapath/group.js';
+import type { DpOp } from '../src/datapath/ops.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+
+const DEST_MAX = 64;
+const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+
+interface Lab {
+  shadow: Rig;
+  group: DatapathGroup;
+  /** Apply the lists posted to worker k so far (as worker.ts does: under its lock, with their seq). */
+  deliver(...k: number[]): void;
+  /** New connections (one SYN each) through worker k; all of them so far. */
+  syn(k: number, n: number): void;
+  sent: number;
+}
+
+function lab(): Lab {
+  const shadow = rig({ destMax: DEST_MAX });
+  const group = new DatapathGroup([], { io: 'syscalls', stride: 2048, batch: 64, headroom: 0, budget: 64 },
+    { mac: parseMac(DIR_MAC), addrs: [], connMax: 1024, destMax: DEST_MAX });
+  group.shadow = shadow.dp;
+  shadow.ctl.info.workers = group;
+  const load = destLoad(2, DEST_MAX);
+  const inbox: DpOp[][][] = [[], []];
+  const seqs: number[][] = [[], []];
+  const w = [0, 1].map((index) => {
+    const r = rig({ destMax: DEST_MAX, worker: { index, count: 2, load } });
+    for (const s of RS) r.learn(s.ip, s.mac);
+    return r;
+  });
+  const shared: WorkerShared[] = w.map((r) => workerShared(r.dp, new Float64Array(new SharedArrayBuffer(8 * SCALARS)), new Float64Array(8), 'test', ''));
+  // The group's links as its constructor makes them for threads: a worker that queues what is posted.
+  const links = (group as unknown as { links: { w: { postMessage(m: unknown): void }; shared: WorkerShared; acked: number }[] }).links;
+  for (const k of [0, 1]) {
+    links.push({
+      w: { postMessage: (m: { t: string; seq: number; ops: DpOp[] }) => { if (m.t === 'ops') { inbox[k].push(m.ops); seqs[k].push(m.seq); } } },
+      shared: shared[k], acked: 0,
+    });
+  }
+  let sport = 30000;
+  const l: Lab = {
+    shadow, group, sent: 0,
+    deliver: (...ks) => {
+      for (const k of ks) {
+        inbox[k].forEach((ops, i) => applyLocked(shared[k], seqs[k][i], () => w[k].dp.apply(ops)));
+        inbox[k] = [];
+        seqs[k] = [];
+      }
+    },
+    syn: (k, n) => {
+      for (let i = 0; i < n; i++) w[k].feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: sport++, dport: 80, flags: TCP_FLAGS.SYN }));
+      l.sent += n;
+    },
+  };
+  return l;
+}
+
+test('--workers: a server deleted, added again, zeroed, its service deleted, each read before and after every worker applies it: node_ipvs_*_total equal the connections made at every read, uvs_service_*_total never go down, -Ln --stats and --rate zero at -Z and count no server twice', async () => {
+  const l = lab();
+  const { shadow, group } = l;
+  const m = createMetrics(shadow.dp, { process: false });
+  const rs0 = { service, addr: RS[0].ip, port: 80 };
+  shadow.ctl.addService({ ...service, sched: 'rr' });
+  for (const s of RS.slice(0, 2)) shadow.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+  l.deliver(0, 1);
+  let last = { node: 0, svc: 0, svcPkts: 0 };
+  /** A scrape and -Ln --stats after `what`: the node totals exact, the service's not lower than before. */
+  const read = async (what: string): Promise<{ stats: number; cps: number; dests: Record<string, number> }> => {
+    group.pull();
+    const ex = parseExposition(await m.text());
+    const now = {
+      node: ex.get('node_ipvs_connections_total'),
+      svc: ex.all('uvs_service_connections_total')[0]?.value ?? last.svc,
+      svcPkts: ex.all('uvs_service_in_packets_total')[0]?.value ?? last.svcPkts,
+    };
+    assert.equal(now.node, l.sent, `${what}: node_ipvs_connections_total is every connection made, once`);
+    assert.equal(ex.get('node_ipvs_incoming_packets_total'), l.sent, `${what}: node_ipvs_incoming_packets_total`);
+    assert.ok(now.svc >= last.svc && now.svcPkts >= last.svcPkts, `${what}: the service's totals went down: ${JSON.stringify(last)} -> ${JSON.stringify(now)}`);
+    assert.ok(now.svc <= l.sent, `${what}: the service counts no connection twice (${now.svc} of ${l.sent})`);
+    last = now;
+    const svc = shadow.ctl.list().services[0];
+    const dests = Object.fromEntries(ex.all('uvs_dest_connections_total').map((x) => [x.labels.server, x.value]));
+    return { stats: svc?.stats.conns ?? 0, cps: svc?.rate.cps ?? 0, dests };
+  };
+  l.syn(0, 10);
+  l.syn(1, 10);
+  assert.equal((await read('traffic on both workers')).stats, 20);
+
+  shadow.ctl.deleteDest(rs0);
+  await read('-d, no worker has applied it');
+  l.syn(1, 4); // worker 1 still schedules to rs0
+  await read('traffic on the worker without the -d');
+  l.deliver(0);
+  await read('-d applied by worker 0');
+  l.deliver(1);
+  await read('-d applied by both');
+
+  shadow.ctl.addDest({ ...rs0, fwd: 'dr', weight: 1 });
+  let r = await read('rs0 added again (the same slot), no worker has applied it');
+  assert.equal(r.dests[`${RS[0].ip}:80`], 0, 'the new rs0 starts from 0, not from the deleted one\'s numbers');
+  l.deliver(1);
+  await read('-a applied by worker 1');
+  l.deliver(0);
+  r = await read('-a applied by both');
+  assert.equal(r.dests[`${RS[0].ip}:80`], 0);
+  l.syn(0, 6);
+  l.syn(1, 6);
+  assert.equal((await read('traffic after -a')).dests[`${RS[0].ip}:80`], 6, 'rr on each worker: half of the 12 to rs0');
+
+  shadow.ctl.estimate();
+  shadow.ctl.call('zero', {});
+  r = await read('-Z, no worker has applied it');
+  assert.equal(r.stats, 0, '-Ln --stats: zeroed at once');
+  shadow.ctl.estimate();
+  assert.equal(shadow.ctl.list().services[0]!.rate.cps, 0, '--rate: no connections counted since -Z, no rate');
+  l.deliver(0);
+  l.syn(0, 2);
+  l.syn(1, 2); // worker 1 has not applied -Z: counted in the totals, not since -Z
+  r = await read('-Z applied by worker 0');
+  assert.equal(r.stats, 2, '-Ln --stats: worker 0\'s connections since it zeroed');
+  l.deliver(1);
+  l.syn(1, 3);
+  assert.equal((await read('-Z applied by both')).stats, 5);
+
+  shadow.ctl.deleteService(service);
+  await read('-D, no worker has applied it');
+  l.syn(0, 2);
+  await read('traffic on workers without the -D');
+  l.deliver(1);
+  await read('-D applied by worker 1');
+  l.deliver(0);
+  await read('-D applied by both: the deleted service\'s numbers stay in node_ipvs_*_total');
+  assert.equal(l.sent, 45);
+});
