@@ -9,7 +9,8 @@
 // suites run uvsd with the default --workers 1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getInDirector, withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
@@ -310,7 +311,56 @@ async function thresholdsAcrossWorkers(t: TestContext, lab: DrLab): Promise<void
   }
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded', OPTS, async (t) => {
+/**
+ * The exported totals never go down while servers come and go: /metrics scraped without pause
+ * (a script in the director's namespace) through 15 rounds of -d rs1, -a rs1, 2 HTTP requests
+ * (every third with -Z). Before, a scrape between the shadow's change and a worker's missed the
+ * deleted server (node_ipvs_*_total) or counted it twice with the slot given back
+ * (uvs_service_*_total), each back a scrape later: 90 decreases in 40 rounds.
+ */
+async function totalsNeverDown(t: TestContext, lab: DrLab): Promise<void> {
+  const rs1 = lab.servers[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-scrape-'));
+  const stop = join(dir, 'stop');
+  const script = String.raw`
+    const { existsSync } = require('node:fs');
+    const last = new Map(); const down = []; let scrapes = 0;
+    (async () => {
+      while (!existsSync(process.argv[2])) {
+        const text = await (await fetch(process.argv[1])).text();
+        scrapes++;
+        for (const line of text.split('\n')) {
+          const m = /^((?:node_ipvs|uvs_service)_\w+_total(?:\{[^}]*\})?) (\S+)$/.exec(line);
+          if (m === null) continue;
+          const v = Number(m[2]);
+          if (last.has(m[1]) && v < last.get(m[1])) down.push(m[1] + ' ' + last.get(m[1]) + ' -> ' + v);
+          last.set(m[1], v);
+        }
+      }
+      console.log(JSON.stringify({ scrapes, series: last.size, down }));
+    })().catch((e) => { console.error(String(e)); process.exit(1); });`;
+  try {
+    const scraper = lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, `http://${METRICS}/metrics`, stop], { timeoutMs: 120_000 });
+    for (let round = 0; round < 15; round++) {
+      await lab.uvsadmMust(['-d', '-t', `${VIP}:80`, '-r', `${rs1.addr}:80`]);
+      await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1.addr}:80`, '-g', '-w', '1']);
+      const http = await lab.http(2);
+      assert.equal(http.errors, 0, http.errorSamples.join('; '));
+      if (round % 3 === 2) await lab.uvsadmMust(['-Z']);
+    }
+    writeFileSync(stop, '');
+    const r = await scraper;
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { scrapes: number; series: number; down: string[] };
+    t.diagnostic(`${out.scrapes} scrapes of ${out.series} series through 15 rounds of -d/-a`);
+    assert.ok(out.scrapes >= 50 && out.series >= 10, `scraped throughout: ${out.scrapes} scrapes, ${out.series} series`);
+    assert.deepEqual(out.down, [], 'no total went down');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded; no *_total of /metrics goes down while a server is deleted and added again', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
@@ -321,6 +371,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
     await editReachesBoth(lab, '-g');
     await largeTableZeroAndClear(lab);
     await thresholdsAcrossWorkers(t, lab);
+    await totalsNeverDown(t, lab);
   });
 });
 
