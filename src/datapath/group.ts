@@ -515,21 +515,25 @@ export class DatapathGroup implements Workers {
     addDelta(dp.counters.batch, this.lastBatch as Float64Array, shared.map((s) => s.batch));
     const applied = shared.map((s) => s.scalars[S_APPLIED]);
     const dt = dp.dt;
+    const kept = dt.kept;
+    // DT_STATS' arrays by index (a lookup by name per slot took a third of the time).
+    const out = DT_STATS.map((k) => dt[k]);
+    const ins = shared.map((s) => DT_STATS.map((k) => s.dt[k]));
     for (const svc of dp.services) {
       if (svc === undefined) continue;
       for (const d of svc.dests) {
-        for (const k of DT_STATS) dt[k][d] = 0;
-        dt.kept.fill(0, d * 5, d * 5 + 5);
+        for (let k = 0; k < out.length; k++) out[k][d] = 0;
+        for (let j = d * 5; j < d * 5 + 5; j++) kept[j] = 0;
         for (let w = 0; w < shared.length; w++) {
           if (applied[w] < this.added[d]) continue; // holds the slot's previous server, or none
-          const s = shared[w];
+          const a = ins[w];
           const unzeroed = applied[w] < this.zeroed[d];
-          for (let k = 0; k < DT_STATS.length; k++) {
-            const v = s.dt[DT_STATS[k]][d];
-            if (k < 5 && unzeroed) dt.kept[d * 5 + k] += v;
-            else dt[DT_STATS[k]][d] += v;
+          for (let k = 0; k < 5; k++) {
+            kept[d * 5 + k] += shared[w].kept[d * 5 + k];
+            if (unzeroed) kept[d * 5 + k] += a[k][d];
+            else out[k][d] += a[k][d];
           }
-          for (let j = 0; j < 5; j++) dt.kept[d * 5 + j] += s.kept[d * 5 + j];
+          for (let k = 5; k < out.length; k++) out[k][d] += a[k][d];
         }
         if (dt.upper[d] !== 0) dt.mark(d, this.load.over[d] !== 0);
       }
@@ -542,8 +546,7 @@ export class DatapathGroup implements Workers {
     for (const { d, from, to } of this.leaving) {
       for (let w = 0; w < shared.length; w++) {
         if (applied[w] < from || applied[w] >= to) continue;
-        const s = shared[w];
-        for (let j = 0; j < 5; j++) dt.retired[j] += s.kept[d * 5 + j] + s.dt[DT_STATS[j]][d];
+        for (let j = 0; j < 5; j++) dt.retired[j] += shared[w].kept[d * 5 + j] + ins[w][j][d];
       }
     }
     if (this.leaving.length > 0) this.leaving = this.leaving.filter((e) => applied.some((a) => a < e.to));
