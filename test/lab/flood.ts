@@ -2,8 +2,10 @@
 // through an AF_PACKET socket (the addon's writeBatch), TCP SYNs or UDP datagrams to --vip:--dport
 // from random sources in 10.0.0.0/8 (no lab host has one, so the real servers' answers go
 // nowhere) and random ports. Paced to about --pps frames per second. Seeded, reproducible.
+// --pairs: every source sends twice, a SYN then an ACK with data (--kind syn), or two datagrams:
+// what confirms a DR/TUN flow without ever seeing the server (--count counts frames).
 //
-//   node flood.js --if eth0 --count 200000 [--kind syn|udp] [--pps 60000] [--seed 1]
+//   node flood.js --if eth0 --count 200000 [--kind syn|udp] [--pairs] [--pps 60000] [--seed 1]
 //                 [--dst-mac 02:00:00:00:00:01] [--vip 192.168.8.200] [--dport 80]
 // Prints one JSON line: {"attempted":n,"written":n,"ms":n}.
 import { parseArgs } from 'node:util';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'dst-mac': { type: 'string', default: '02:00:00:00:00:01' },
     vip: { type: 'string', default: '192.168.8.200' },
     dport: { type: 'string', default: '80' },
+    pairs: { type: 'boolean', default: false },
   },
 });
 
@@ -41,17 +44,23 @@ async function main(): Promise<void> {
   const dport = Number(values.dport);
   const info = native.openPacket(values.if);
   const l2 = { ethDst: values['dst-mac']!, ethSrc: info.mac };
-  // One template; per frame only the source address and port change, checksums redone here.
-  const tpl = udp
+  // One template (two with --pairs: a source's first frame and its second, in even and odd
+  // slots); per frame only the source address and port change, checksums redone here.
+  const pairs = values.pairs === true;
+  const first = udp
     ? udpFrame(l2, { src: '10.0.0.1', dst: values.vip!, sport: 1, dport, payload: Buffer.alloc(16, 0x55) })
     : tcpFrame(l2, { src: '10.0.0.1', dst: values.vip!, sport: 1, dport, flags: TCP_FLAGS.SYN, seq: 1 });
-  const len = tpl.length;
-  const buf = Buffer.alloc(BATCH * len);
+  const second = !pairs || udp ? first
+    : tcpFrame(l2, { src: '10.0.0.1', dst: values.vip!, sport: 1, dport, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: 2, ack: 1, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
+  const stride = Math.max(first.length, second.length);
+  const buf = Buffer.alloc(BATCH * stride);
   const offs = new Uint32Array(BATCH);
-  const lens = new Uint32Array(BATCH).fill(len);
+  const lens = new Uint32Array(BATCH);
   for (let i = 0; i < BATCH; i++) {
-    tpl.copy(buf, i * len);
-    offs[i] = i * len;
+    const tpl = i % 2 === 0 ? first : second;
+    tpl.copy(buf, i * stride);
+    offs[i] = i * stride;
+    lens[i] = tpl.length;
   }
   let x = Number(values.seed) >>> 0 || 1;
   const next = (): number => {
@@ -62,7 +71,6 @@ async function main(): Promise<void> {
   };
   const ip = 14;
   const l4 = ip + 20;
-  const l4len = len - l4;
   let attempted = 0;
   let written = 0;
   const t0 = performance.now();
@@ -71,8 +79,14 @@ async function main(): Promise<void> {
       const n = Math.min(BATCH, count - attempted);
       for (let i = 0; i < n; i++) {
         const o = offs[i];
-        buf.writeUInt32BE(((10 << 24) | (next() & 0xffffff)) >>> 0, o + ip + 12);
-        buf.writeUInt16BE(1024 + (next() % 64000), o + l4);
+        const l4len = lens[i] - l4;
+        if (pairs && i % 2 === 1) {
+          buf.copy(buf, o + ip + 12, offs[i - 1] + ip + 12, offs[i - 1] + ip + 16); // the pair's source
+          buf.copy(buf, o + l4, offs[i - 1] + l4, offs[i - 1] + l4 + 2);
+        } else {
+          buf.writeUInt32BE(((10 << 24) | (next() & 0xffffff)) >>> 0, o + ip + 12);
+          buf.writeUInt16BE(1024 + (next() % 64000), o + l4);
+        }
         buf.writeUInt16BE(0, o + ip + 10);
         buf.writeUInt16BE(inetChecksum(buf, o + ip, 20), o + ip + 10);
         const csum = udp ? o + l4 + 6 : o + l4 + 16;
