@@ -53,7 +53,7 @@ function batch(): void {
   for (let i = 0; i < B; i++) {
     if (ct.lookup(UDP, src[i]!, sport[i]!, VIP, 53) >= 0) continue;
     const h = ct.lastHash;
-    if (ct.count >= MAX) ct.evictOne(64, 4096);
+    if (ct.count >= MAX) ct.evictOne(64, 4096, 0);
     ct.insert(UDP, src[i]!, sport[i]!, VIP, 53, RIP, 53, src[i]!, sport[i]!, 1200, OUT, h);
   }
 }

@@ -3,6 +3,8 @@
 //    while a second client makes 200 sequential HTTP requests: all succeed, the table never goes
 //    above --conn-max, and the flood shows in the eviction / secure TCP counters;
 //  - a table filled to --conn-max by a UDP burst still takes a new TCP client within a second;
+//  - a table filled by spoofed flows a blind sender confirmed (SYN then ACK; two datagrams) takes
+//    new clients once those flows are 2 s idle (they held it for their whole timeout before);
 //  - uvsd killed (SIGKILL) and restarted with --state-file comes back with its table, the client
 //    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s;
 //  - a state file refused at start is renamed aside (FILE.refused-TIME) before uvsd writes its table;
@@ -109,6 +111,36 @@ test('a table filled to --conn-max by a UDP burst takes a new TCP client within 
     const after = await lab.status();
     assert.ok(after.counters['conns_evicted']! >= 1);
     assert.ok(after.conns <= 2048);
+  });
+});
+
+test('DR: spoofed SYN+ACK pairs and two-datagram UDP flows fill the table (ESTABLISHED, confirmed); 2 s later new HTTP clients get in', { timeout: 60_000 }, async (t) => {
+  // The tester's case (--conn-max 1024, 1,200 SYN+ACK tuples): every entry ESTABLISHED 14:58,
+  // conns_evicted 0, every new connection refused for 15 minutes.
+  await withDrLab(t, { servers: 2, clients: 2, uvsd: { extraArgs: ['--conn-max', '1024'] } }, async (lab) => {
+    await drService(lab);
+    await drService(lab, '-u', 53);
+    const tcp = flood(lab, lab.ns.clients[1]!, ['--pairs', '--count', '1600', '--pps', '4000', '--seed', '3']);
+    assert.equal(await tcp.exited, 0, `flood.js failed: ${tcp.stderr()}`);
+    const udp = flood(lab, lab.ns.clients[1]!, ['--pairs', '--kind', 'udp', '--dport', '53', '--count', '1000', '--pps', '4000', '--seed', '4']);
+    assert.equal(await udp.exited, 0, `flood.js failed: ${udp.stderr()}`);
+    let st = await lab.status();
+    for (let i = 0; i < 20 && st.conns < 1024; i++) {
+      await delay(50);
+      st = await lab.status();
+    }
+    assert.equal(st.conns, 1024, 'the pairs filled the table');
+    const conns = await lab.uvsadmMust(['-Lnc']);
+    assert.match(conns, /ESTABLISHED/);
+    assert.match(conns, /UDP/);
+    await delay(2_500);
+    const http = await lab.http(20, { timeoutMs: 5000 });
+    t.diagnostic(`new clients on the flooded table: ${JSON.stringify(http.counts)} errors ${http.errors}`);
+    assert.equal(http.errors, 0, http.errorSamples.join('; '));
+    const after = await lab.status();
+    t.diagnostic(`evicted ${after.counters['conns_evicted']}, weak ${after.counters['conns_evicted_weak']}, table-full drops ${after.drops['conn_table_full']}`);
+    assert.ok((after.counters['conns_evicted_weak'] ?? 0) >= 20, `weak evictions: ${after.counters['conns_evicted_weak']}`);
+    assert.match((await lab.uvsadm(['--status'])).stdout, /^conns_evicted_weak [1-9]\d*$/m);
   });
 });
 

@@ -11,6 +11,8 @@ import { SourceLimiter, sharedBuckets } from '../src/datapath/ratelimit.js';
 import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, drRig, rig, type Rig } from './helpers/harness.js';
 import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (src: string, sport: number, dport = 80) => tcpFrame(IN, { src, dst: VIP, sport, dport, flags: TCP_FLAGS.SYN });
@@ -394,6 +396,109 @@ test('a client that completed a handshake keeps its next half-open entry through
   assert.notEqual(k.dp.ct.lookup(6, ipToInt(CLIENT), 1, ipToInt(VIP), 80), -1, 'the established connection stays');
 });
 
+test('DR/TUN and UDP: a table full of flows a blind spoofer confirmed (SYN then ACK, two datagrams) lets new clients in once they are 2 s idle; flows that carried traffic, or recent ones, are kept', () => {
+  // The tester's case, scaled down: uvsd --conn-max 1024, 1,200 spoofed SYN+ACK tuples to a DR
+  // service held the table ESTABLISHED for 15 minutes (1,100 two-datagram UDP tuples: 5 minutes).
+  const r = drRig({ connMax: 64, udp: true, weights: [1] });
+  const ct = r.dp.ct;
+  const dgram = (src: string, sport: number) => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: Buffer.from('q') });
+  const data = (src: string, sport: number) =>
+    tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, payload: Buffer.from('more') });
+  const has = (proto: number, src: string, sport: number, dport: number) => ct.lookup(proto, ipToInt(src), sport, ipToInt(VIP), dport) >= 0;
+  // A real client whose connection carried traffic: 12 packets.
+  r.feed(syn(CLIENT, 1000), ack(CLIENT, 1000));
+  for (let i = 0; i < 10; i++) r.feed(data(CLIENT, 1000));
+  // The flood: more tuples than the table holds, each confirmed by its second packet.
+  const next = spoofer(4242);
+  const before = r.counters();
+  for (let i = 0; i < 40; i++) {
+    const src = next();
+    r.feed(syn(src, 3000 + i), ack(src, 3000 + i));
+  }
+  for (let i = 0; i < 40; i++) {
+    const src = next();
+    r.feed(dgram(src, 4000 + i), dgram(src, 4000 + i));
+  }
+  assert.equal(ct.count, 64, 'the flood filled the table');
+  assert.ok((delta(before, r.counters())['drop.conn_table_full'] ?? 0) > 0);
+  // Within 2 s of their last packet nothing is taken (a live client's next packet may be late).
+  r.advance(1_500);
+  r.dp.tick();
+  assert.equal(r.run(syn('198.51.100.9', 1)).length, 0, 'refused while the flood is fresh');
+  r.advance(1_000);
+  r.dp.tick();
+  // A recent flow: a client that connected just now (2 packets, idle 0).
+  const recent = '198.51.100.200';
+  assert.equal(r.run(syn(recent, 2000), ack(recent, 2000)).length, 2);
+  // New clients get in, TCP and UDP, each evicting one of the flood's flows.
+  const b2 = r.counters();
+  for (let i = 0; i < 30; i++) {
+    const c = `198.51.100.${10 + i}`;
+    assert.equal(r.run(syn(c, 5000 + i), ack(c, 5000 + i)).length, 2, `TCP client ${c} got in`);
+    assert.equal(r.run(dgram(c, 6000 + i)).length, 1, `UDP client ${c} got in`);
+  }
+  const d2 = delta(b2, r.counters());
+  assert.equal(d2['drop.conn_table_full'] ?? 0, 0, 'no new client refused');
+  assert.equal(d2.conns_evicted, 60);
+  assert.equal(d2.conns_evicted_weak, 60, 'every eviction took a weak flow (nothing was half-open)');
+  assert.ok(has(6, CLIENT, 1000, 80), 'the flow with traffic (12 packets) stays');
+  assert.ok(has(6, recent, 2000, 80), 'the recent flow stays');
+  assert.equal(r.run(data(CLIENT, 1000)).length, 1);
+  // Long idle, the flow with traffic still stays: the newcomers (2 packets, 1 datagram) go first.
+  r.advance(60_000);
+  r.dp.tick();
+  const b3 = r.counters();
+  for (let i = 0; i < 60; i++) {
+    const out = r.run(syn('203.0.113.1', 7000 + i), ack('203.0.113.1', 7000 + i)).filter((f) => dstMac(f) === RS[0].mac);
+    assert.equal(out.length, 2); // (an ARP refresh of the server may go out too)
+  }
+  const d3 = delta(b3, r.counters());
+  assert.equal(d3.conns_evicted, 60);
+  assert.equal(d3.conns_evicted_weak, 33, 'the weak flows first (30 newcomers, the recent one, 2 of the flood), then the known clients\' single datagrams');
+  assert.ok(has(6, CLIENT, 1000, 80), 'a flow that carried more than 8 packets is never taken');
+  assert.equal(r.run(data(CLIENT, 1000)).length, 1);
+});
+
+test('weak flows: never a NAT TCP connection or a synced entry; the fewest packets first; counted in --status and /metrics', async () => {
+  // NAT TCP: ESTABLISHED only through the server's SYN|ACK (a spoofed one the server resets is CLOSE, evictable).
+  const n = rig({ connMax: 4 });
+  n.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  n.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
+  n.learn(RS[0].ip, RS[0].mac);
+  n.dp.setDefense({ evictAbove: 1 });
+  for (let i = 0; i < 4; i++) {
+    const e = n.dp.ct.insert(6, ipToInt(CLIENT), 100 + i, ipToInt(VIP), 80, ipToInt(RS[0].ip), 80, ipToInt(CLIENT), 100 + i, 1_000_000, true);
+    n.dp.ct.state[e] = S_ESTABLISHED;
+    n.dp.ct.flags[e] |= F_CONFIRMED;
+    n.dp.ct.clientPacket(e, n.dp.nowTick);
+  }
+  n.advance(10_000);
+  n.dp.tick();
+  assert.equal(n.run(syn('198.51.100.9', 1)).length, 0, 'NAT: an established connection is not weak');
+  assert.equal(n.counters().conns_evicted ?? 0, 0);
+
+  // DR: an entry no client packet reached here (installed by sync) is never weak; of the others
+  // the one with the fewest packets goes.
+  const r = drRig({ connMax: 3, weights: [1] });
+  r.dp.setDefense({ evictAbove: 1 });
+  const ct = r.dp.ct;
+  r.feed(syn(CLIENT, 1), ack(CLIENT, 1), ack(CLIENT, 1)); // 3 packets
+  r.feed(syn(CLIENT, 2), ack(CLIENT, 2)); // 2 packets
+  r.feed(syn(CLIENT, 3), ack(CLIENT, 3));
+  ct.act[ct.lookup(6, ipToInt(CLIENT), 3, ipToInt(VIP), 80) >>> 1] = 0; // as connection sync installs it
+  r.advance(3_000);
+  r.dp.tick();
+  assert.equal(r.run(syn('198.51.100.9', 1), ack('198.51.100.9', 1)).length, 2);
+  assert.equal(ct.lookup(6, ipToInt(CLIENT), 2, ipToInt(VIP), 80), -1, 'the 2-packet flow went');
+  assert.notEqual(ct.lookup(6, ipToInt(CLIENT), 1, ipToInt(VIP), 80), -1, 'the 3-packet flow stays');
+  assert.notEqual(ct.lookup(6, ipToInt(CLIENT), 3, ipToInt(VIP), 80), -1, 'the synced entry stays');
+  assert.equal(r.ctl.status().counters.conns_evicted_weak, 1);
+  const m = createMetrics(r.dp, { process: false });
+  const ex = parseExposition(await m.text());
+  assert.equal(ex.get('uvs_conns_evicted_weak_total'), 1);
+  assert.match(ex.help.get('uvs_conns_evicted_weak_total') ?? '', /^Of conns_evicted: /);
+});
+
 test('property: the timer wheel stays consistent under random inserts, expiries, sweeps and evictions', () => {
   type Wheel = { wheel: Int32Array; wtail: Int32Array; wnext: Int32Array; wprev: Int32Array };
   fc.assert(fc.property(
@@ -406,6 +511,7 @@ test('property: the timer wheel stays consistent under random inserts, expiries,
         if (op === 0) {
           const e = ct.insert(17, 1, ++port & 0xffff, 2, 53, 3, 53, 1, port & 0xffff, now + (a % 5000), false);
           if (e >= 0 && b % 2 === 0) ct.flags[e] |= F_CONFIRMED;
+          if (e >= 0 && b % 4 === 0) ct.clientPacket(e, now); // weak once idle (evictOne's fallback)
         } else if (op === 1) {
           const e = a % 64;
           if (ct.isAlive(e)) ct.expireNow(e);
@@ -413,7 +519,7 @@ test('property: the timer wheel stays consistent under random inserts, expiries,
           now += b;
           ct.sweep(now, 1 + (a % 20));
         } else {
-          ct.evictOne(1 + (a % 8), 1 + (b % 600));
+          ct.evictOne(1 + (a % 8), 1 + (b % 600), now);
         }
         const w = ct as unknown as Wheel;
         let seen = 0;

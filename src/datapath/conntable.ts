@@ -19,7 +19,7 @@
 // low bits (odd, so never a plain template's 0); the Call-ID's text is kept in `peText` (see
 // lookupTagged).
 
-import { PROTO_SCTP, PROTO_TCP } from './frame.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from './frame.js';
 import { S_SCTP, sctpStateBits } from './tcpstate.js';
 
 export const DIR_IN = 0;
@@ -71,6 +71,20 @@ const KNOWN_BITS = 12;
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
 const WHEEL_SLOTS = 4096;
+
+/** `act`: the low 4 bits count the client's packets (saturating at 15), the high 12 hold the
+ *  tick of its last one modulo 4096 (17 minutes: TCP's longest default timeout, 15 minutes,
+ *  never wraps; a longer idle one may look recent, which only spares it). */
+const ACT_PKTS = 15;
+const ACT_TICK = 0xfff;
+/** evictOne's fallback takes a flow that carried at most this many client packets (the kernel's
+ *  todrop_entry: in_pkts 1..8) ... */
+const WEAK_PKTS = 8;
+/** ... and none for this many ticks (2 s): longer than TCP's initial retransmission timeout (1 s,
+ *  RFC 6298) and a request's usual answer, so a live client whose next packet is merely late is
+ *  not taken; short, so a burst of spoofed flows holds a table 2 s, not their timeout (the
+ *  kernel waits 60 s, for a scan of 1/32 of its table a second, not a new flow's room). */
+const WEAK_IDLE = 2000 / TICK_MS;
 
 /** An address's slot in ConnTable.known. */
 function knownSlot(addr: number): number {
@@ -127,6 +141,10 @@ export class ConnTable {
   /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before.
    *  Template: its persistence engine's hash of the call (0: none). */
   readonly seqd: Int32Array;
+  /** The client's packets: how many (low 4 bits, up to 15) and the tick of the last (high 12 bits,
+   *  modulo 4096); see clientPacket and evictOne. 0 for an entry no client packet reached here
+   *  (installed by connection sync, a template). */
+  readonly act: Uint16Array;
   /** Templates of a persistence engine: the engine's data (the SIP Call-ID) by entry, for -Lnc and
    *  an exact match; one string per call, made when its template is (never per packet). */
   readonly peText = new Map<number, string>();
@@ -159,6 +177,8 @@ export class ConnTable {
   private readonly known = new Int32Array(1 << KNOWN_BITS);
   /** Evictions that passed over a known source's entry and took another. */
   spared = 0;
+  /** Evictions that found no entry of little value and took a weak flow (evictOne). */
+  evictedWeak = 0;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
 
@@ -196,6 +216,7 @@ export class ConnTable {
     this.expires = new Uint32Array(max);
     this.ctl = new Int32Array(max);
     this.seqd = new Int32Array(max);
+    this.act = new Uint16Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
     this.cprev = new Int32Array(max * 2);
@@ -203,7 +224,7 @@ export class ConnTable {
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.head, this.chain,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.act, this.head, this.chain,
       this.cprev, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
@@ -223,7 +244,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -332,6 +353,7 @@ export class ConnTable {
     this.fwd[e] = 0;
     this.dest[e] = -1;
     this.ctl[e] = -1;
+    this.act[e] = 0;
     this.link2(e * 2, inHash);
     if (hashOut) this.link2(e * 2 + 1, this.hash(proto, daddr, dport, laddr, lport));
     this.expires[e] = expiresTick;
@@ -497,12 +519,21 @@ export class ConnTable {
    * scan finds nothing else does the first of them go. So under a spoofed flood that turns the
    * table over faster than a real client's lost ACK is retransmitted, that client's handshake
    * survives; a flood spoofing known sources costs scan work, never the table.
+   *
+   * When the scan finds no entry of little value, a weak flow goes (before a known source's
+   * half-open entry): one its client confirmed alone (weak()), that carried few packets and
+   * has been idle a while — the fewest packets of those the scan saw, the first of them. A
+   * blind spoofer confirms a DR/TUN flow with two packets (a SYN and an ACK: uvsd never sees the
+   * server's answer) and a UDP one with two datagrams; without this, a table of them held every
+   * new client out for their whole timeout.
    */
-  evictOne(budget: number, slotBudget: number): number {
+  evictOne(budget: number, slotBudget: number, nowTick: number): number {
     if (this.evictDry === this.sweptTick) return -1; // a whole lap found nothing this tick
     if (this.evictTick < this.sweptTick) this.evictTick = this.sweptTick;
     let work = 0;
     let spare = -1;
+    let weak = -1;
+    let weakPkts = WEAK_PKTS + 1;
     for (let k = 0; k < slotBudget; k++) {
       // Past the last slot: start over at the nearest (entries may have arrived behind the cursor).
       if (this.evictTick - this.sweptTick >= WHEEL_SLOTS) this.evictTick = this.sweptTick;
@@ -510,7 +541,7 @@ export class ConnTable {
       while (e >= 0) {
         if (work++ >= budget) {
           this.evictTick++; // a slot of valuable entries: go on past it next time
-          return this.evictSpare(spare);
+          return this.evictFallback(weak, spare);
         }
         if (this.evictable(e)) {
           if (!this.sparable(e)) {
@@ -519,18 +550,52 @@ export class ConnTable {
             return e;
           }
           if (spare < 0) spare = e;
+        } else if (this.weak(e, nowTick)) {
+          const n = this.act[e] & ACT_PKTS;
+          if (n < weakPkts) {
+            weak = e;
+            weakPkts = n;
+          }
         }
         e = this.wprev[e];
       }
       this.evictTick++;
     }
-    if (spare < 0 && slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
-    return this.evictSpare(spare);
+    if (spare < 0 && weak < 0 && slotBudget >= WHEEL_SLOTS) this.evictDry = this.sweptTick;
+    return this.evictFallback(weak, spare);
   }
 
-  private evictSpare(e: number): number {
-    if (e >= 0) this.expireNow(e);
-    return e;
+  /** The scan found no entry of little value: the weak flow it chose, else the known source's entry. */
+  private evictFallback(weak: number, spare: number): number {
+    if (weak >= 0) {
+      this.evictedWeak++;
+      if (spare >= 0) this.spared++;
+      this.expireNow(weak);
+      return weak;
+    }
+    if (spare >= 0) this.expireNow(spare);
+    return spare;
+  }
+
+  /**
+   * A weak flow (evictOne's fallback, the kernel's todrop_entry): a connection (never a template)
+   * that its client's packets alone confirmed — UDP, or any flow through DR/TUN, which never see
+   * the server's — whose client sent 1 to WEAK_PKTS packets, the last WEAK_IDLE ticks ago or
+   * more. An entry no client packet reached here (installed by connection sync: its flow may be
+   * served by the other director) never is.
+   */
+  private weak(e: number, nowTick: number): boolean {
+    const f = this.flags[e];
+    const a = this.act[e];
+    const n = a & ACT_PKTS;
+    return n !== 0 && n <= WEAK_PKTS && ((nowTick - (a >>> 4)) & ACT_TICK) >= WEAK_IDLE &&
+      (f & (F_ALIVE | F_TEMPLATE)) === F_ALIVE && (this.proto[e] === PROTO_UDP || (f & F_NOOUTPUT) !== 0);
+  }
+
+  /** A packet from entry e's client at `nowTick`: counted (up to 15) and its time kept, in `act`. */
+  clientPacket(e: number, nowTick: number): void {
+    const n = this.act[e] & ACT_PKTS;
+    this.act[e] = (nowTick << 4) | (n < ACT_PKTS ? n + 1 : n);
   }
 
   /** A client that completed a TCP handshake (or whose UDP flow was confirmed): its half-open

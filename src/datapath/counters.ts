@@ -80,6 +80,9 @@ export const COUNTER_NAMES = [
   // an eviction passed over the half-open entry of a known client (one that lately completed a
   // handshake) and took another (docs/resilience.md)
   'conns_spared',
+  // of conns_evicted: a flow its client alone confirmed (UDP; DR/TUN) that carried few packets and
+  // was idle, taken when an eviction found no entry of little value (docs/resilience.md)
+  'conns_evicted_weak',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

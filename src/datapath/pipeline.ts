@@ -759,6 +759,7 @@ export class Datapath implements Output {
       if (!this.link.active && this.othersConn(e)) return;
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
+      if (!out) ct.clientPacket(e, this.nowTick);
       // SYN proxy: sequence numbers translated, or the server's handshake still going on.
       if ((ct.flags[e] & F_SYNPROXY) !== 0 && this.synproxy.packet(this, buf, off, flen, ip, l4, e, out)) {
         if (ct.isAlive(e) && ct.state[e] !== was) {
@@ -1031,8 +1032,10 @@ export class Datapath implements Output {
     // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
     if (ct.count >= this.evictAt) {
       const spared = ct.spared;
-      if (ct.evictOne(EVICT_BUDGET, EVICT_SLOTS) >= 0) this.counters.c[C.conns_evicted]++;
+      const weak = ct.evictedWeak;
+      if (ct.evictOne(EVICT_BUDGET, EVICT_SLOTS, this.nowTick) >= 0) this.counters.c[C.conns_evicted]++;
       this.counters.c[C.conns_spared] += ct.spared - spared;
+      this.counters.c[C.conns_evicted_weak] += ct.evictedWeak - weak;
     }
     const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late, hash);
     if (e < 0) {
@@ -1042,6 +1045,7 @@ export class Datapath implements Output {
     ct.fwd[e] = fwd;
     ct.dest[e] = dest;
     ct.dgen[e] = this.dt.gen[dest];
+    ct.clientPacket(e, this.nowTick);
     if (late) {
       if (!(fw.bind as NonNullable<Forwarder['bind']>)(this, e)) {
         ct.discard(e);

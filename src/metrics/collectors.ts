@@ -92,6 +92,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   sync_expired: 'Connection entries expired because the master\'s sync messages said so.',
   sync_refused: 'Synced connection records refused: no such service, server or local address here, or the local port taken.',
   conns_spared: 'Evictions that passed over the half-open entry of a known client (one that lately completed a handshake) and took another entry.',
+  conns_evicted_weak: 'Of conns_evicted: flows confirmed by their client alone (UDP; DR/TUN) with at most 8 client packets, none for 2 s, taken when an eviction found no half-open, finished or unconfirmed entry.',
   conns_reused: 'TCP SYNs that found their tuple\'s finished entry (TIME_WAIT, CLOSE) and were scheduled again as a new connection (uvsd --conn-reuse-mode).',
   conns_adopted_hash: 'Mid-flow TCP segments of unknown flows placed by the mh table (uvsd --sloppy-tcp mh: a flow another director scheduled).',
   conns_evicted: 'Connection entries expired early to make room: above --evict-above, or a FULLNAT local port reused (docs/resilience.md).',
