@@ -260,20 +260,26 @@ Napi::Value PacketDrops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, st.tp_drops);
 }
 
-// ifaceInfo(name) -> { ifindex, mac, mtu } | null
+// ifaceInfo(name) -> { ifindex, mac, mtu } | null (no such interface: ENODEV); throws on any
+// other failure. Not if_nametoindex: glibc's opens a socket of its own, returns 0 when it cannot
+// (out of file descriptors) and leaves errno ENOENT, which must not read as "the interface is gone".
 Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) return ThrowType(env, "ifaceInfo: name must be a string");
   std::string name = info[0].As<Napi::String>();
   if (!NameOk(name) || name.empty()) return env.Null();
-  unsigned ifindex = if_nametoindex(name.c_str());
-  if (ifindex == 0) return env.Null();
   FdGuard ctl(CtlSocket());
   if (ctl.fd < 0) return ThrowErrno(env, "socket", "", errno);
   struct ifreq ifr;
   SetName(&ifr, name);
+  if (ioctl(ctl.fd, SIOCGIFINDEX, &ifr) < 0) {
+    if (errno == ENODEV) return env.Null();
+    return ThrowErrno(env, "SIOCGIFINDEX", name, errno);
+  }
+  int ifindex = ifr.ifr_ifindex;
+  SetName(&ifr, name);
   if (ioctl(ctl.fd, SIOCGIFMTU, &ifr) < 0) {
-    if (errno == ENODEV) return env.Null();  // vanished since if_nametoindex
+    if (errno == ENODEV) return env.Null();  // vanished since SIOCGIFINDEX
     return ThrowErrno(env, "SIOCGIFMTU", name, errno);
   }
   int mtu = ifr.ifr_mtu;

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecorder } from './helpers/log-recorder.js';
-import { LinkWatch, describeLink, readLink, type SysNet } from '../src/control/linkwatch.js';
+import { spawnSync } from 'node:child_process';
+import { LinkWatch, describeLink, readLink, sysClassNet, type SysNet } from '../src/control/linkwatch.js';
+import { native } from '../src/datapath/port.js';
 
 /** A fake /sys/class/net: interfaces with an operstate and a master. */
 function fakeSys(ifs: Record<string, { operstate: string; master?: string; mtu?: number }>): SysNet & { ifs: typeof ifs } {
@@ -143,4 +145,57 @@ test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd s
   sys.ifs.uvs0!.mtu = 9000;
   quiet.check(1000);
   assert.deepEqual(log.take(), []);
+});
+
+test('link watch: a look that fails for another reason than "does not exist" (EMFILE) keeps the last state, logged once; a real ENOENT is "missing"', () => {
+  const sys = fakeSys({ uvs0: { operstate: 'up', master: 'br0' }, br0: { operstate: 'up' } });
+  const log = logRecorder();
+  const w = new LinkWatch({ iface: 'uvs0', bridge: 'br0', sys, log, mtu: 1500 }, 0);
+  w.check(1000);
+  let fail: string | undefined = 'EMFILE';
+  const read = sys.operstate;
+  sys.operstate = (i) => {
+    if (fail !== undefined) throw Object.assign(new Error(`${fail}: too many open files, open '/sys/class/net/${i}/operstate'`), { code: fail });
+    return read(i);
+  };
+  for (let t = 2000; t < 6000; t += 1000) w.check(t);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), [
+    "warn uvs0 link check failed (EMFILE: too many open files, open '/sys/class/net/uvs0/operstate'); keeping its last state: up, bridge br0",
+  ]);
+  assert.equal(describeLink(w.status()), 'up, bridge br0');
+  assert.equal(w.status().ok, true);
+  fail = undefined;
+  w.check(6000);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['info uvs0 link check works again']);
+  delete sys.ifs.uvs0; // gone for real: the fake's ENOENT
+  w.check(7000);
+  assert.equal(w.status().state, 'missing');
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn uvs0 link fault: missing (uvs0 does not exist); no frame passes until it is back']);
+});
+
+test('/sys/class/net and ifaceInfo out of file descriptors: the reads throw EMFILE (the link watch keeps its state), only a missing interface is "does not exist"', { skip: spawnSync('prlimit', ['--version']).status !== 0 ? 'no prlimit' : false }, () => {
+  assert.deepEqual([sysClassNet.operstate('uvs-no-such0'), sysClassNet.master('lo'), sysClassNet.exists('uvs-no-such0'), sysClassNet.mtu('uvs-no-such0')],
+    [undefined, undefined, false, undefined]);
+  assert.equal(native.ifaceInfo('uvs-no-such0'), null);
+  // A child with 64 file descriptors opens /dev/null until EMFILE, then looks at lo.
+  const script = `
+    const { openSync } = await import('node:fs');
+    const { sysClassNet, LinkWatch } = await import(${JSON.stringify(new URL('../src/control/linkwatch.js', import.meta.url).href)});
+    const { native } = await import(${JSON.stringify(new URL('../src/datapath/port.js', import.meta.url).href)});
+    const w = new LinkWatch({ iface: 'lo', log: { warn: () => {}, info: () => {} } });
+    const out = {};
+    try { for (;;) openSync('/dev/null', 'r'); } catch (e) { out.full = e.code; }
+    const err = (f) => { try { return String(f()); } catch (e) { return e.code ?? e.message; } };
+    out.operstate = err(() => sysClassNet.operstate('lo'));
+    out.ifaceInfo = err(() => native.ifaceInfo('lo'));
+    w.check();
+    out.state = w.status().state;
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync('prlimit', ['--nofile=64', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, string>;
+  assert.equal(out.full, 'EMFILE');
+  assert.equal(out.operstate, 'EMFILE', 'not undefined ("does not exist")');
+  assert.match(out.ifaceInfo!, /EMFILE|Too many open files/, 'not null ("does not exist")');
+  assert.notEqual(out.state, 'missing');
 });

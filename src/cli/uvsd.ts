@@ -105,6 +105,15 @@ interface Options extends DefenseOptions {
   jitWarmup: boolean;
 }
 
+/** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
+function ifaceGone(iface: string): boolean {
+  try {
+    return native.ifaceInfo(iface) === null;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * --port af_packet:IFACE --workers n: n ring sockets in one fanout group, steered by the program
  * steering loaded (built for L3); a group that refuses the program is made again with the kernel's
@@ -832,8 +841,10 @@ export async function main(argv: string[]): Promise<void> {
       // The interface gone: a TAP's reads fail at once (uncaughtException above), but a packet
       // socket whose interface went down before it was deleted just goes quiet: the same stop.
       // Looked up in uvsd's own network namespace (/sys/class/net may show another one's).
+      // Only "no such interface" stops uvsd: a lookup that fails otherwise (out of file
+      // descriptors: the link watch logged it) says nothing about the interface.
       const st = links.status();
-      if (st.state === 'missing' && native.ifaceInfo(st.iface) === null) {
+      if (st.state === 'missing' && ifaceGone(st.iface)) {
         const err = new Error(`${st.iface} does not exist`);
         fatal(ioLine(err), err);
       }

@@ -9,7 +9,11 @@ import { basename } from 'node:path';
 import type { WatchLog } from './faults.js';
 import type { LinkStatus } from './protocol.js';
 
-/** The few facts of /sys/class/net the watch reads (a fake in tests). */
+/**
+ * The few facts of /sys/class/net the watch reads (a fake in tests). "Does not exist" is only
+ * ever a read that said so (ENOENT, ENODEV); any other failure (EMFILE, ENFILE, ENOMEM, ...: the
+ * process out of file descriptors, say) throws: it says nothing about the interface.
+ */
 export interface SysNet {
   /** The interface's operstate ("up", "down", "unknown", "lowerlayerdown", ...); undefined when it does not exist. */
   operstate(iface: string): string | undefined;
@@ -21,36 +25,22 @@ export interface SysNet {
   mtu(iface: string): number | undefined;
 }
 
+/** fn's value, or absent when what it reads does not exist; any other error is thrown. */
+function unlessGone<T>(fn: () => T, absent: T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENOTDIR') return absent;
+    throw e;
+  }
+}
+
 export const sysClassNet: SysNet = {
-  operstate: (iface) => {
-    try {
-      return readFileSync(`/sys/class/net/${iface}/operstate`, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  },
-  master: (iface) => {
-    try {
-      return basename(readlinkSync(`/sys/class/net/${iface}/master`));
-    } catch {
-      return undefined;
-    }
-  },
-  exists: (iface) => {
-    try {
-      statSync(`/sys/class/net/${iface}`);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  mtu: (iface) => {
-    try {
-      return Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8'));
-    } catch {
-      return undefined;
-    }
-  },
+  operstate: (iface) => unlessGone(() => readFileSync(`/sys/class/net/${iface}/operstate`, 'utf8').trim(), undefined),
+  master: (iface) => unlessGone(() => basename(readlinkSync(`/sys/class/net/${iface}/master`)), undefined),
+  exists: (iface) => unlessGone(() => (statSync(`/sys/class/net/${iface}`), true), false),
+  mtu: (iface) => unlessGone(() => Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8')), undefined),
 };
 
 /**
@@ -109,6 +99,8 @@ export class LinkWatch {
   private first = true;
   /** The interface's MTU at the last check (a change is logged once); --mtu before the first. */
   private mtu: number | undefined;
+  /** The last look failed (logged once, when it started). */
+  private failing = false;
 
   constructor(private readonly o: LinkWatchOptions, now = Date.now()) {
     this.sys = o.sys ?? sysClassNet;
@@ -121,9 +113,20 @@ export class LinkWatch {
     return this.st;
   }
 
-  /** One look at the link (uvsd: every second). */
+  /** One look at the link (uvsd: every second). A look that fails (not "does not exist": out of
+   *  file descriptors, say) keeps the last state, logged once until a look works again. */
   check(now = Date.now()): void {
-    const next = this.reenslave(readLink(this.sys, this.o.iface, this.o.bridge, this.st.since));
+    let next: LinkStatus;
+    try {
+      next = this.reenslave(readLink(this.sys, this.o.iface, this.o.bridge, this.st.since));
+    } catch (e) {
+      this.failed(e as Error);
+      return;
+    }
+    if (this.failing) {
+      this.o.log.info({ iface: this.o.iface }, `${this.o.iface} link check works again`);
+      this.failing = false;
+    }
     const changed = describeLink(next) !== describeLink(this.st);
     if (changed) next.since = new Date(now).toISOString();
     // The first check also reports a link already wrong at start (nothing logged it then); one
@@ -132,7 +135,16 @@ export class LinkWatch {
     this.first = false;
     this.st = next;
     if (prev === undefined ? !next.ok : changed) this.report(prev, next);
-    this.checkMtu();
+    try {
+      this.checkMtu();
+    } catch (e) {
+      this.failed(e as Error);
+    }
+  }
+
+  private failed(e: Error): void {
+    if (!this.failing) this.o.log.warn({ iface: this.o.iface, err: e.message }, `${this.o.iface} link check failed (${e.message}); keeping its last state: ${describeLink(this.st)}`);
+    this.failing = true;
   }
 
   /** `ip link set uvs0 mtu 9000` under uvsd: its receive slots and built frames keep --mtu's size. */

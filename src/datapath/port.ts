@@ -83,6 +83,7 @@ export interface Native {
   close(fd: number): void;
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
+  /** null: no such interface (ENODEV); throws when the lookup fails otherwise (EMFILE, ...). */
   ifaceInfo(name: string): IfaceInfo | null;
   /** Put an existing interface on a bridge (SIOCBRADDIF; already its port is fine); throws when refused. */
   bridgeAddIf(name: string, bridge: string): void;
