@@ -289,6 +289,19 @@ test('a client that never reads its replies: the server stops reading its reques
   assert.equal(got, total);
 });
 
+test('accept() failing (EMFILE: out of file descriptors) is no uncaught error, however often: uvsd is told (at most once per 10 s), the socket keeps serving', async () => {
+  const path = join(dir, `s${n++}.sock`);
+  const told: Array<[string, number]> = [];
+  const server = await listenControl(path, (v, a) => r.ctl.call(v, a), (e) => { throw e; }, {}, (reason, refused) => told.push([reason, refused]));
+  servers.push(server);
+  const emfile = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' });
+  for (let i = 0; i < 3; i++) server.emit('error', emfile);
+  assert.deepEqual(told, [['accept failed: accept EMFILE', 1]]);
+  const c = await ControlClient.connect(path);
+  assert.equal((await c.call('list', {})).services.length, r.ctl.list().services.length);
+  c.close();
+});
+
 test('idle connections are closed after the idle timeout', async () => {
   const path = await serve({ idleMs: 200 });
   const s = connect(path);

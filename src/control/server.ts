@@ -39,7 +39,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A refused connection is given this long to read its error line and close. */
 const REFUSED_LINGER_MS = 2000;
-/** uvsd logs refused connections at most once per this long (with how many since the last line). */
+/** uvsd logs refused connections (control socket, metrics listener) at most once per this long (with how many since the last line). */
 const REFUSED_LOG_MS = 10_000;
 
 /** Told (at most once per REFUSED_LOG_MS) that connections were refused: why, and how many since the last call. */
@@ -270,22 +270,28 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   });
 }
 
-/**
- * Refused connections: one error line each, then closed. The client's request is read and
- * dropped meanwhile, so its write does not fail (EPIPE) before it reads why; uvsd logs them at
- * most once per REFUSED_LOG_MS.
- */
-function refuser(onRefused: OnRefused | undefined): Shared['refuse'] {
+/** Counts refused connections; tells onRefused at most once per REFUSED_LOG_MS (the reason of the one that did, how many since). */
+export function refusals(onRefused: OnRefused | undefined): (reason: string) => void {
   let refused = 0;
   let last = -Infinity;
-  return (sock, code, detail) => {
+  return (reason) => {
     refused++;
     const now = performance.now();
     if (onRefused !== undefined && now - last >= REFUSED_LOG_MS) {
-      onRefused(`${ERRORS[code]}: ${detail}`, refused);
+      onRefused(reason, refused);
       refused = 0;
       last = now;
     }
+  };
+}
+
+/**
+ * Refused connections: one error line each, then closed. The client's request is read and
+ * dropped meanwhile, so its write does not fail (EPIPE) before it reads why.
+ */
+function refuser(tell: (reason: string) => void): Shared['refuse'] {
+  return (sock, code, detail) => {
+    tell(`${ERRORS[code]}: ${detail}`);
     sock.removeAllListeners('data');
     sock.on('error', () => sock.destroy());
     sock.on('end', () => sock.destroy());
@@ -319,7 +325,8 @@ export async function listenControl(
     if (await probe(path)) throw new Error(`another uvsd is already listening on ${path}`);
     unlinkSync(path); // stale socket of a daemon that died
   }
-  const shared: Shared = { buffered: 0, refuse: refuser(onRefused) };
+  const tell = refusals(onRefused);
+  const shared: Shared = { buffered: 0, refuse: refuser(tell) };
   let clients = 0;
   // Counted here, not with server.maxConnections: that closes a connection without a word, and
   // the client's first write fails with EPIPE.
@@ -341,6 +348,10 @@ export async function listenControl(
   } finally {
     process.umask(old);
   }
+  // accept() failing (EMFILE, ENFILE: out of file descriptors; libuv's spare descriptor absorbs
+  // most of these) is an 'error' of the listening server: with no listener it would be uncaught
+  // and stop uvsd. The socket keeps listening; the refused-connection log says it.
+  server.on('error', (err) => tell(`accept failed: ${err.message}`));
   chmodSync(path, 0o600);
   return server;
 }
