@@ -805,7 +805,7 @@ export async function main(argv: string[]): Promise<void> {
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
         states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
-        workers: group === undefined ? undefined : () => group.status() });
+        workers: group === undefined ? undefined : () => group.status(), onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);

@@ -3,8 +3,12 @@
 // connection-state census every 250 ms) run beside the datapath, never inside it.
 
 import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import type { Datapath } from '../datapath/pipeline.js';
+import { refusals, type OnRefused } from '../control/server.js';
 import { createMetrics, type MetricsOptions } from './collectors.js';
 import { STATUS_PAGE } from './page.js';
 import { EST_INTERVAL_MS, RateEstimator } from './rates.js';
@@ -19,7 +23,73 @@ export interface MetricsServer {
   close(): void;
 }
 
-export async function startMetricsServer(dp: Datapath, listen: { host: string; port: number }, opts: MetricsOptions = {}): Promise<MetricsServer> {
+/**
+ * Bounds on the clients of the listener: a monitoring endpoint must never take the datapath
+ * down (file descriptors, memory, the event loop). Prometheus keeps one connection per scraper.
+ */
+export interface MetricsLimits {
+  /**
+   * Connections open at once. One more is answered 503 (its request, if it sends one within
+   * REFUSED_LINGER_MS) and closed, as the control socket answers TOO_MANY_CLIENTS; beyond twice
+   * this many, closed at once without a word.
+   */
+  maxConnections: number;
+  /** A request must arrive whole within this long (ms) of its first byte or of the connection: else 408 and closed (slowloris). */
+  requestMs: number;
+  /** A connection with no new request this long (ms) after its last answer is closed (HTTP keep-alive). */
+  keepAliveMs: number;
+  /** No byte either way for this long (ms), e.g. a client that stopped reading its answer: closed. */
+  idleMs: number;
+}
+
+export const METRICS_LIMITS: MetricsLimits = { maxConnections: 64, requestMs: 10_000, keepAliveMs: 5_000, idleMs: 30_000 };
+
+/** A refused connection is given this long to send its request and read the 503. */
+const REFUSED_LINGER_MS = 1000;
+/** How often Node checks requestMs (its connectionsCheckingInterval; the default is 30 s). */
+const CHECK_MS = 1000;
+
+export interface MetricsServerOptions extends MetricsOptions {
+  limits?: Partial<MetricsLimits>;
+  /** Told that connections were refused or accept() failed: at most once per 10 s, with how many since (as the control socket's). */
+  onRefused?: OnRefused;
+}
+
+/**
+ * The text of one /metrics answer, rendered once for every scrape that arrived while it was
+ * being rendered (each then gets data from no earlier than one rendering before its arrival);
+ * gzip made once too, when a scraper asks for it.
+ */
+interface Rendering {
+  text: Promise<Buffer>;
+  gzip?: Promise<Buffer>;
+}
+
+const gzipAsync = promisify(zlib.gzip);
+
+/** The client takes gzip (Accept-Encoding: gzip, not with q=0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    if (coding !== 'gzip') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** The path of a request target: origin form (/metrics?x) or absolute form (http://host:9478/metrics, RFC 7230 5.3.2). */
+export function targetPath(url: string): string {
+  if (url.startsWith('/')) return url.split('?')[0]!;
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+export async function startMetricsServer(dp: Datapath, listen: { host: string; port: number }, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
+  const lim: MetricsLimits = { ...METRICS_LIMITS, ...opts.limits };
   const metrics = createMetrics(dp, opts);
   const { registry, census } = metrics;
   const pull = opts.pull ?? (() => {});
@@ -36,20 +106,86 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   ];
   for (const t of timers) t.unref();
 
-  const server = http.createServer((req, res) => {
+  let rendering: Rendering | undefined;
+  const render = (): Rendering => {
+    if (rendering !== undefined) return rendering;
+    pull();
+    const r: Rendering = { text: metrics.text().then((t) => Buffer.from(t)) };
+    rendering = r;
+    const done = () => {
+      if (rendering === r) rendering = undefined;
+    };
+    r.text.then(done, done);
+    return r;
+  };
+  const gzipOf = (r: Rendering): Promise<Buffer> => (r.gzip ??= r.text.then((b) => gzipAsync(b, { level: zlib.constants.Z_BEST_SPEED })));
+
+  // The scrapes that shared a rendering get their answers one per turn of the event loop: each
+  // end() copies what the kernel takes at once (megabytes on loopback), 64 of them in a row held
+  // the loop 100-160 ms.
+  const answers: (() => void)[] = [];
+  const answerNext = (): void => {
+    answers.shift()?.();
+    if (answers.length > 0) setImmediate(answerNext);
+  };
+  const answer = (f: () => void): void => {
+    if (answers.push(f) === 1) setImmediate(answerNext);
+  };
+  const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const r = render();
+    const gz = acceptsGzip(req.headers['accept-encoding']);
+    (gz ? gzipOf(r) : r.text).then(
+      (body) => answer(() => {
+        const headers: http.OutgoingHttpHeaders = { 'content-type': registry.contentType, 'content-length': body.length, vary: 'accept-encoding' };
+        if (gz) headers['content-encoding'] = 'gzip';
+        res.writeHead(200, headers).end(body);
+      }),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
+    );
+  };
+
+  /** Connections over maxConnections: answered 503 when their request comes, closed soon after either way. */
+  const refused = new WeakSet<net.Socket>();
+  let open = 0;
+  let lingering = 0;
+  const tell = refusals(opts.onRefused);
+  const refuse = (sock: net.Socket): void => {
+    tell(`too many connections: ${lim.maxConnections} open (uvsd's limit)`);
+    if (lingering >= lim.maxConnections) {
+      sock.destroy();
+      return;
+    }
+    lingering++;
+    refused.add(sock);
+    // A timer of its own: http sets the socket's timeout (idleMs) after this.
+    const t = setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();
+    sock.once('close', () => {
+      lingering--;
+      clearTimeout(t);
+    });
+  };
+
+  const server = http.createServer({
+    requestTimeout: lim.requestMs, headersTimeout: lim.requestMs, keepAliveTimeout: lim.keepAliveMs,
+    connectionsCheckingInterval: Math.min(CHECK_MS, lim.requestMs),
+  }, (req, res) => {
     res.on('error', () => {}); // a client that went away
-    const path = (req.url ?? '/').split('?')[0];
+    if (refused.has(req.socket)) {
+      res.writeHead(503, { 'content-type': 'text/plain', connection: 'close', 'retry-after': '1' })
+        .end(`too many connections: ${lim.maxConnections} open (uvsd's limit)\n`);
+      return;
+    }
+    const path = targetPath(req.url ?? '/');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    pull();
     if (path === '/metrics') {
-      metrics.text().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
-      );
-    } else if (path === '/status.json') {
+      serveMetrics(req, res);
+      return;
+    }
+    pull();
+    if (path === '/status.json') {
       let body: string;
       try {
         body = JSON.stringify(statusJson(dp, rates, opts));
@@ -65,6 +201,16 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /metrics or /status.json\n');
     }
   });
+  // Ahead of http's own listener, which still parses a refused connection's request (answered 503).
+  server.prependListener('connection', (sock: net.Socket) => {
+    if (open >= lim.maxConnections) {
+      refuse(sock);
+      return;
+    }
+    open++;
+    sock.once('close', () => open--);
+  });
+  server.timeout = lim.idleMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -72,6 +218,9 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
       resolve();
     });
   });
+  // accept() failing (EMFILE: out of file descriptors) is an 'error' of the listening server;
+  // without a listener it would be uncaught and stop uvsd. It keeps listening.
+  server.on('error', (err) => tell(`accept failed: ${err.message}`));
   const a = server.address() as AddressInfo;
   return {
     server,
