@@ -441,7 +441,7 @@ test('uvsadm --status: one health line per checked server (removed ones too); no
   await w.mgr.stop();
 });
 
-test('per-checker metrics: each checker\'s verdict, attempts by result and last duration, told apart by check index; a removed server keeps its series', async () => {
+test('per-checker metrics: each checker\'s verdict, attempts by result and last duration, told apart by check index; a removed server keeps its series; --no-metrics-per-dest keeps them and the checked servers\' uvs_dest_up', async () => {
   const http = checker({ type: 'HTTP_GET', urls: [{ path: '/' }] } as Partial<CheckSpec>);
   // A: a TCP_CHECK that passes in 250 ms and an HTTP_GET that fails at once; B: one TCP_CHECK.
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker(), http] }), rs(1)] })] }, {
@@ -461,8 +461,14 @@ test('per-checker metrics: each checker\'s verdict, attempts by result and last 
   assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'HTTP_GET', 1, 'fail')), ex.get('uvs_health_check_attempts_total', lbl(0, 'HTTP_GET', 1, 'pass'))], [3, 0]);
   assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'TCP_CHECK', 0, 'pass')), ex.get('uvs_health_check_attempts_total', lbl(1, 'TCP_CHECK', 0, 'pass'))], [2, 2]);
   assert.deepEqual([ex.get('uvs_health_check_duration_seconds', lbl(1, 'TCP_CHECK', 0)), ex.get('uvs_health_check_duration_seconds', lbl(0, 'HTTP_GET', 1))], [0.25, 0]);
-  // Without per-destination series (--metrics-no-per-dest), none of these either.
-  assert.doesNotMatch(await createMetrics(w.r.dp, { process: false, health: w.mgr, perDest: false }).text(), /uvs_health_check/);
+  // Without per-destination series (--metrics-no-per-dest) the checked servers keep their health:
+  // these series and uvs_dest_up (A removed and down, B up), nothing else per server.
+  const lean = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr, perDest: false }).text());
+  assert.equal(lean.get('uvs_health_check_up', lbl(0, 'HTTP_GET', 1)), 0);
+  assert.equal(lean.get('uvs_health_check_attempts_total', lbl(1, 'TCP_CHECK', 0, 'pass')), 2);
+  const up = (i: number) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80` });
+  assert.deepEqual([lean.get('uvs_dest_up', up(0)), lean.get('uvs_dest_up', up(1))], [0, 1]);
+  assert.deepEqual([...new Set(lean.samples.map((x) => x.name).filter((n) => n.startsWith('uvs_dest_') || n.startsWith('node_ipvs_backend_')))], ['uvs_dest_up']);
   await w.mgr.stop();
 });
 

@@ -16,10 +16,11 @@ import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
 import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { BgpStatus, CheckerStat, HealthEntry, HealthQuorum, LinkStatus } from '../control/protocol.js';
+import type { BgpStatus, CheckerStat, HealthEntry, HealthQuorum, LinkStatus, ServiceKey } from '../control/protocol.js';
 
 export interface MetricsOptions {
-  /** Leave out every per-destination series (node_ipvs_backend_*, uvs_dest_*): for very large tables. */
+  /** false: leave out the per-destination series (node_ipvs_backend_*, uvs_dest_*) for very large
+   *  tables, all but the health of the servers a checker watches (their uvs_dest_up, uvs_health_check_*). */
   perDest?: boolean;
   /** Process metrics (prom-client's defaults: CPU, memory, event loop lag, GC). Default true. */
   process?: boolean;
@@ -367,15 +368,15 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   gauge(reg, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', svcLabels, quorum((q) => (q.sorryIn ? 1 : 0)));
 
   // ---- destinations (real servers) -----------------------------------------------------------
+  const serverLabels = (e: { service: ServiceKey; addr: string; port: number }) => labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` });
+  const UP_HELP = 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.';
   if (perDest) {
-    const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
     family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
       () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
     // Servers the health checks took out of the table (still watched), each with this value:
     // failed ones, and healthy ones held out while their service's quorum is lost.
-    const removed = (value: (e: HealthEntry) => number) => removedByHealth(opts.health, dp).map((e): [string, number] =>
-      [labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` }), value(e)]);
-    family(fams, 'gauge', 'uvs_dest_up', 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.', () => [
+    const removed = (value: (e: HealthEntry) => number) => removedByHealth(opts.health, dp).map((e): [string, number] => [serverLabels(e), value(e)]);
+    family(fams, 'gauge', 'uvs_dest_up', UP_HELP, () => [
       ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
       ...removed((e) => (e.state === 'up' ? 1 : 0)),
     ]);
@@ -385,17 +386,24 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
         // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
         ...removed(() => 1),
       ]);
-    // One series per checker of a checked server (also one the checks removed from the table):
-    // which of its checkers says what, how often they pass and fail, how long they take.
-    const checks = (value: (c: CheckerStat) => number, result?: string) => (): [string, number][] => (opts.health?.checkerStats?.() ?? []).map((c) => [
-      labelText({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
-      value(c),
-    ]);
-    family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));
-    family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail), retries included, since the checker started (a reload that changes it starts it again).', () => [
-      ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(),
-    ]);
-    family(fams, 'gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).', checks((c) => c.lastMs / 1000));
+  } else {
+    // --no-metrics-per-dest keeps the health of the servers a checker watches (one series each,
+    // as many as the checkers probing them): UvsRealServerDown still fires.
+    family(fams, 'gauge', 'uvs_dest_up', UP_HELP, () => (opts.health?.entries() ?? []).map((e): [string, number] => [serverLabels(e), e.state === 'up' ? 1 : 0]));
+  }
+  // One series per checker of a checked server (also one the checks removed from the table):
+  // which of its checkers says what, how often they pass and fail, how long they take.
+  const checks = (value: (c: CheckerStat) => number, result?: string) => (): [string, number][] => (opts.health?.checkerStats?.() ?? []).map((c) => [
+    labelText({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
+    value(c),
+  ]);
+  family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));
+  family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail), retries included, since the checker started (a reload that changes it starts it again).', () => [
+    ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(),
+  ]);
+  family(fams, 'gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).', checks((c) => c.lastMs / 1000));
+  if (perDest) {
+    const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
     family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
