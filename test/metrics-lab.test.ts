@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { getInDirector, withDrLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 import { parseExposition, promtoolCheck } from './helpers/prom.js';
@@ -235,5 +236,37 @@ test('the status page shows a backup director, the link, a lost quorum with its 
     assert.equal(health(sorry!.addr), 'sorry server (in: quorum lost)');
     assert.equal(health(s2!.addr), 'up (held out: quorum lost)');
     assert.match(health(s1!.addr) ?? '', /^down \(removed\): TCP_CHECK/);
+  });
+});
+
+test('idle connections to the metrics port and the control socket with uvsd out of file descriptors (nofile 150): uvsd keeps forwarding, its link is not taken for gone', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
+    await services(lab);
+    const pid = lab.uvsd!.child.pid!;
+    await lab.lab.must(['prlimit', `--pid=${pid}`, '--nofile=150:150']);
+    // 300 idle connections to the metrics port from the director namespace, held until stdin ends.
+    const hold = `const net = require('node:net'); const socks = []; let open = 0;
+      for (let i = 0; i < 300; i++) { const s = net.connect(9478, '127.0.0.1'); s.on('error', () => {}); s.on('connect', () => open++); socks.push(s); }
+      setTimeout(() => console.log('open ' + open), 1500); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+    const holder = lab.lab.spawn(lab.ns.dir, [process.execPath, '-e', hold]);
+    // And 300 to the control socket (its limit is 256): together past 150 descriptors.
+    const ctl = Array.from({ length: 300 }, () => connect(lab.socketPath).on('error', () => {}));
+    try {
+      await holder.waitForLine(/^open /, 10_000);
+      await delay(3000); // the link is looked at every second
+      assert.ok(lab.uvsdAlive(), `uvsd stopped: ${lab.uvsd!.stderr()}`);
+      const lines = lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+      assert.ok(!lines.some((m) => /link fault|does not exist|stopping/.test(m)), lines.filter((m) => /link|stop/.test(m)).join('\n'));
+      t.diagnostic(lines.filter((m) => /refused|link check/.test(m)).join(' | '));
+    } finally {
+      for (const s of ctl) s.destroy();
+      holder.child.stdin?.end();
+      await holder.exited;
+    }
+    await delay(500);
+    const udp = await lab.udp(100, { sport: 21000 });
+    assert.equal(udp.errors, 0, `forwarding after the flood: ${udp.errorSamples.join('; ')}`);
+    assert.equal(parseExposition(await get(lab, '/metrics')).get('uvs_service_connections_total', { proto: 'udp', service: `${VIP}:53` }), 100);
+    await lab.uvsadmMust(['-Ln']);
   });
 });
