@@ -357,7 +357,9 @@ test('the TAP link under uvsd: set down, out of its bridge, the bridge set down,
     await linkLine('link up, bridge br0');
     const st = await lab.status();
     // A TAP set down and up again says "unknown" (it reports no carrier changes): up.
-    assert.deepEqual({ ...st.link, operstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, bridgeOperstate: 'up', ok: true, since: '' });
+    // The re-created bridge may still say "unknown" (as up) when this is read, as the TAP does.
+    assert.ok(['up', 'unknown'].includes(st.link?.bridgeOperstate ?? ''), `bridge operstate ${st.link?.bridgeOperstate}`);
+    assert.deepEqual({ ...st.link, operstate: '', bridgeOperstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, bridgeOperstate: '', ok: true, since: '' });
   });
 });
 
