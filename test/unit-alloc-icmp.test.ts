@@ -1,7 +1,8 @@
 // No garbage per packet when no real server is available: SYNs from 192.168.x (where a uint32
 // address would be boxed) to a service whose servers are all at weight 0, each answered with ICMP
 // port unreachable built in a generated-frame slot, or refused by the rate limit (both paths run
-// in every batch: 64 SYNs, 50 ms of tokens between batches).
+// in every batch: 64 SYNs, 50 ms of tokens between batches). The same for a router's
+// fragmentation needed about TUN-wrapped packets, relayed to the clients (src/modes/tun.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { C, D } from '../src/datapath/counters.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
-import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { arpFrame, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { BIG_YOUNG, CountSink, WARM_ROUNDS, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
@@ -52,9 +53,63 @@ function measure(): { perFrame: number; sent: number; limited: number; noDest: n
   };
 }
 
+/** 64 clients with a TUN (IPIP) connection each to 10.9.0.20 behind GW; a batch of the router's
+ *  fragmentation needed (MTU 1280) about each client's wrapped segment, 50 ms between batches. */
+function measureTun(): { perFrame: number; relayed: number; limited: number; unhandled: number } {
+  const sink = new CountSink();
+  let now = 1_000_000.25;
+  const dir = '192.168.8.10';
+  const rs = '10.9.0.20';
+  const dp = new Datapath(
+    { mac: parseMac(DIR_MAC), addrs: [{ ip: parseIp(dir), mask: prefixMask(24) }], gateway: parseIp(GW), connMax: 4096 },
+    sink, () => now,
+  );
+  const ctl = new Control(dp, { tap: 't' });
+  ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'tun', weight: 1 });
+  const { buf, lens, stride, put } = frameBatch(BATCH);
+  dp.resolve(parseIp(GW));
+  put(0, arpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { op: 2, sha: ROUTER_MAC, spa: GW, tha: DIR_MAC, tpa: dir }));
+  dp.processBatch(buf, stride, lens, 1);
+  const l2 = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+  const seg = (i: number, flags: number) => ({ src: `192.168.9.${i + 1}`, dst: VIP, sport: 40000 + i, dport: 80, flags, seq: 1 });
+  // SYN then ACK: ESTABLISHED (15 minutes), longer than the 13,000 batches' 650 simulated seconds.
+  for (const flags of [TCP_FLAGS.SYN, TCP_FLAGS.ACK]) {
+    for (let i = 0; i < BATCH; i++) put(i, tcpFrame(l2, seg(i, flags)));
+    dp.processBatch(buf, stride, lens, BATCH);
+  }
+  for (let i = 0; i < BATCH; i++) {
+    const inner = ipv4({ src: `192.168.9.${i + 1}`, dst: VIP, proto: 6, ttl: 63 }, tcp({ ...seg(i, TCP_FLAGS.ACK), payload: Buffer.alloc(1300) }));
+    const outer = ipv4({ src: dir, dst: rs, proto: 4, ttl: 63 }, inner);
+    put(i, icmpFrame(l2, { src: GW, dst: dir }, { type: 3, code: 4, seq: 1280, payload: outer.subarray(0, 548) }));
+  }
+  const step = (): void => {
+    now += 50;
+    dp.processBatch(buf, stride, lens, BATCH);
+  };
+  const c = dp.counters;
+  const s0 = c.c[C.icmp_tunnel_relayed];
+  const l0 = c.c[C.icmp_tunnel_ratelimited];
+  const used = measureRounds(step, ROUNDS);
+  return {
+    perFrame: used / (ROUNDS * BATCH),
+    relayed: c.c[C.icmp_tunnel_relayed] - s0, limited: c.c[C.icmp_tunnel_ratelimited] - l0, unhandled: c.d[D.icmp_unhandled],
+  };
+}
+
 if (process.argv[2] === '--child') {
-  report(measure());
+  report(process.argv[3] === 'tun' ? measureTun() : measure());
 } else {
+  test('TUN: a router\'s fragmentation needed relayed to the client, and its rate limit, allocate less than a byte per error', () => {
+    const r = runChild<ReturnType<typeof measureTun>>(fileURLToPath(import.meta.url), ['tun'], BIG_YOUNG);
+    const rounds = ROUNDS + WARM_ROUNDS;
+    assert.equal(r.relayed, rounds * 50, '50 relayed per batch (50 ms of tokens)');
+    assert.equal(r.limited, rounds * 14, 'the other 14 refused by the rate limit');
+    assert.equal(r.unhandled, 0);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+
   test('no server available: ICMP port unreachable and its rate limit allocate less than a byte per SYN', () => {
     const r = runChild<ReturnType<typeof measure>>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
     const rounds = ROUNDS + WARM_ROUNDS;

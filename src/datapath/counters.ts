@@ -83,6 +83,11 @@ export const COUNTER_NAMES = [
   // of conns_evicted: a flow its client alone confirmed (UDP; DR/TUN) that carried few packets and
   // was idle, taken when an eviction found no entry of little value (docs/resilience.md)
   'conns_evicted_weak',
+  // TUN: ICMP errors from a router past the director about a wrapped packet, relayed to the
+  // client about its own packet (src/modes/tun.ts tunRelayError), and those not relayed because
+  // of the rate limit they share with uvsd's other answers
+  'icmp_tunnel_relayed',
+  'icmp_tunnel_ratelimited',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

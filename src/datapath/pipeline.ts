@@ -23,10 +23,10 @@ import {
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
-import { FWD_DR, FWD_FULLNAT, FWD_NAT } from '../modes/types.js';
+import { FWD_DR, FWD_FULLNAT, FWD_NAT, FWD_TUN } from '../modes/types.js';
 import { dr } from '../modes/dr.js';
 import { nat } from '../modes/nat.js';
-import { tun } from '../modes/tun.js';
+import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
@@ -37,8 +37,8 @@ import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { enterState } from '../proto/state.js';
 import { SCTP_MIN, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
 import {
-  buildIcmpError, icmpQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_SADDR, ICMP_Q_SPORT,
-  ICMP_TIME_EXCEEDED,
+  buildIcmpError, icmpQuoted, icmpTunnelQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_INNER,
+  ICMP_Q_SADDR, ICMP_Q_SLOTS, ICMP_Q_SPORT, ICMP_TIME_EXCEEDED,
 } from '../proto/icmp.js';
 import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedService } from '../sched/index.js';
 import type { DpOp } from './ops.js';
@@ -309,7 +309,7 @@ export class Datapath implements Output {
   /** Decisions of first fragments, for the later fragments of the same datagrams. */
   private readonly frags = new FragTable();
   /** The tuple of a quoted packet (icmpQuoted writes it here). */
-  private readonly icmpQ = new Float64Array(4);
+  private readonly icmpQ = new Float64Array(ICMP_Q_SLOTS);
   /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
   nowTick = 0;
   private readonly clockNow = new Float64Array(1);
@@ -673,10 +673,13 @@ export class Datapath implements Output {
    * hit means it quotes a server→client packet and the error travels towards the server.
    */
   private icmpRelated(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): boolean {
-    const q = icmpQuoted(buf, l4, l4len, this.icmpQ);
-    if (q === 0) return false;
-    const inner = l4 + 8;
     const qs = this.icmpQ;
+    const t = icmpTunnelQuoted(buf, l4, l4len, qs);
+    if (t !== 0 && this.tunnelError(buf, l4, l4len, t)) return true;
+    const q = icmpQuoted(buf, l4, l4len, qs);
+    // A tunnelled packet's connection may be another worker's (as below); the last one counts it icmp_unhandled.
+    if (q === 0) return t !== 0 && this.handoff !== null && this.handoff(buf, off, flen, -1);
+    const inner = l4 + 8;
     const node = this.ct.lookup(q, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
     if (node < 0) {
       // Workers: ICMP is not steered by the connection it quotes (the TAP's program sends it to
@@ -698,6 +701,21 @@ export class Datapath implements Output {
     this.counters.c[C.icmp_related_forwarded]++;
     fw.icmp(this, buf, off, flen, ip, inner, e, (node & 1) === DIR_IN);
     return true;
+  }
+
+  /**
+   * An ICMP error quoting a TUN-wrapped packet (icmpTunnelQuoted: the client's packet inside, of
+   * protocol t, its tuple in icmpQ). The client→VIP tuple is looked up as it is (the error is
+   * about a request, not a reply); the TUN forwarder relays it to the client (tunRelayError).
+   * false: no TUN connection here sent it (the caller goes on as for any ICMP error).
+   */
+  private tunnelError(buf: Buffer, l4: number, l4len: number, t: number): boolean {
+    const qs = this.icmpQ;
+    const node = this.ct.lookup(t, qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT], qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT]);
+    const e = node >>> 1;
+    if (node < 0 || (node & 1) !== DIR_IN || this.ct.fwd[e] !== FWD_TUN || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    if (!this.link.active && this.othersConn(e)) return true;
+    return tunRelayError(this, buf, l4, l4len, qs[ICMP_Q_INNER], e);
   }
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------

@@ -23,7 +23,7 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_GRE, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
   checksum, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
-import { buildFragNeeded } from '../proto/icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
 import { FWD_TUN, type Forwarder, type Output } from './types.js';
 
@@ -247,6 +247,51 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
     o.count(C.gso_segments_built);
     o.toHost(gen, g, ETH_HLEN + hlen + n, rip);
   }
+}
+
+/**
+ * An ICMP error from a router past the director about a packet wrapped for connection e's
+ * server (icmpTunnelQuoted found the client's packet inside; IPVS ip_vs_in_icmp for LVS-TUN):
+ * the client gets an error of the same type and code from the VIP, quoting its own packet, as
+ * IPVS's icmp_send(). "Fragmentation needed" only for a packet with DF (a client doing path MTU
+ * discovery), its next-hop MTU less the encapsulation's bytes and never under 68 (RFC 791's
+ * minimum); without DF it is counted icmp_unhandled. Sent as uvsd's other answers (a source the
+ * kernel would answer, within the shared ICMP rate limit). false: the quoted packet is not one
+ * this connection's tunnel sends (another server, tunnel type or GUE port).
+ */
+export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number, inner: number, e: number): boolean {
+  const q = l4 + 8; // the quoted outer header
+  const code = codeOf(o, e);
+  const type = code & 3;
+  const proto = buf[q + IP_PROTO];
+  if (rd32(buf, q + IP_DST) !== o.ct.daddr[e] || proto !== (type === TUN_IPIP ? PROTO_IPIP : type === TUN_GUE ? PROTO_UDP : PROTO_GRE) ||
+      (type === TUN_GUE && rd16(buf, q + (buf[q] & 15) * 4 + 2) !== code >>> 4)) {
+    return false;
+  }
+  const icmpType = buf[l4];
+  const icmpCode = buf[l4 + 1];
+  let mtu = 0;
+  if (icmpType === ICMP_DEST_UNREACH && icmpCode === ICMP_FRAG_NEEDED) {
+    if ((rd16(buf, inner + IP_FRAG) & 0x4000) === 0) {
+      o.drop(D.icmp_unhandled);
+      return true;
+    }
+    const hlen = tunOverhead(code);
+    const reported = rd16(buf, l4 + 6);
+    mtu = (reported > 68 + hlen ? reported : 68 + hlen) - hlen;
+  }
+  // A new message is built from this one's fields: it must be intact (the kernel checks too).
+  if (checksum(buf, l4, l4len) !== 0) {
+    o.drop(D.icmp_unhandled);
+    return true;
+  }
+  const client = rd32(buf, inner + IP_SRC);
+  const g = o.answerSlot(client, C.icmp_tunnel_ratelimited);
+  if (g < 0) return true;
+  const flen = buildIcmpError(o.genBuf, g, buf, inner, o.ct.vaddr[e], icmpType, icmpCode, mtu);
+  o.count(C.icmp_tunnel_relayed);
+  o.toHost(o.genBuf, g, flen, client);
+  return true;
 }
 
 export const tun: Forwarder = {

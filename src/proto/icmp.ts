@@ -6,8 +6,8 @@
 // a service has no real server available (ip_vs_leave).
 
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_ICMP,
-  IPPROTO_SCTP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4Own, rd16, rd32, wr16, wr32,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_GRE, PROTO_ICMP,
+  PROTO_IPIP, IPPROTO_SCTP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, checksum, csumReplace16, csumReplace32, ipv4Own, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { TCP_CSUM } from './tcp.js';
 import { UDP_CSUM } from './udp.js';
@@ -15,6 +15,7 @@ import { UDP_CSUM } from './udp.js';
 export const ICMP_DEST_UNREACH = 3;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
+export const ICMP_SOURCE_QUENCH = 4;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_EXC_TTL = 0;
 /** Slots of the tuple array icmpQuoted fills. */
@@ -22,6 +23,10 @@ export const ICMP_Q_SADDR = 0;
 export const ICMP_Q_SPORT = 1;
 export const ICMP_Q_DADDR = 2;
 export const ICMP_Q_DPORT = 3;
+/** Offset of the quoted IPv4 header the tuple was read from. */
+export const ICMP_Q_INNER = 4;
+/** Length of that tuple array. */
+export const ICMP_Q_SLOTS = 5;
 
 /** Error types that quote the offending packet (RFC 792): 3, 4, 5, 11, 12. */
 function isError(type: number): boolean {
@@ -35,10 +40,14 @@ function isError(type: number): boolean {
  */
 export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64Array): number {
   if (l4len < 8 + 20 + 8 || !isError(buf[l4])) return 0;
-  const inner = l4 + 8;
+  return quotedTuple(buf, l4 + 8, l4len - 8, out);
+}
+
+/** The quoted IPv4 header at `inner` (`avail` bytes of the quote from there on): as icmpQuoted. */
+function quotedTuple(buf: Buffer, inner: number, avail: number, out: Float64Array): number {
   const vihl = buf[inner];
   const ihl = (vihl & 15) * 4;
-  if (vihl >>> 4 !== 4 || ihl < 20 || 8 + ihl + 8 > l4len) return 0;
+  if (vihl >>> 4 !== 4 || ihl < 20 || ihl + 8 > avail) return 0;
   const wire = buf[inner + IP_PROTO];
   const proto = wire === IPPROTO_SCTP ? PROTO_SCTP : wire;
   if ((proto !== PROTO_TCP && proto !== PROTO_UDP && proto !== PROTO_SCTP) || (rd16(buf, inner + IP_FRAG) & 0x1fff) !== 0) return 0;
@@ -47,7 +56,42 @@ export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64A
   out[ICMP_Q_DADDR] = rd32(buf, inner + IP_DST);
   out[ICMP_Q_SPORT] = rd16(buf, il4);
   out[ICMP_Q_DPORT] = rd16(buf, il4 + 2);
+  out[ICMP_Q_INNER] = inner;
   return proto;
+}
+
+/**
+ * For an ICMP error at l4 that a router sends about a tunnelled packet (IPVS ip_vs_in_icmp's
+ * "errors for IPIP/UDP/GRE tunnel packets"): destination unreachable, source quench or time
+ * exceeded quoting an IPIP (4), GRE (47, version 0, IPv4 inside) or GUE (UDP, version 0, no
+ * control message, IPIP inside) packet, first fragment, whose quote goes on to the wrapped
+ * packet's IPv4 header and its ports. Returns that packet's protocol, its tuple in out[ICMP_Q_*]
+ * and its offset in out[ICMP_Q_INNER]; 0 for anything else (truncated quotes among them). Whether
+ * it was one of ours, to the server its connection names, is the TUN forwarder's question.
+ */
+export function icmpTunnelQuoted(buf: Buffer, l4: number, l4len: number, out: Float64Array): number {
+  const type = buf[l4];
+  if (l4len < 8 + 20 + 20 + 8 || (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED)) return 0;
+  const q = l4 + 8;
+  const end = l4 + l4len;
+  const ihl = (buf[q] & 15) * 4;
+  if (buf[q] >>> 4 !== 4 || ihl < 20 || q + ihl + 4 > end || (rd16(buf, q + IP_FRAG) & 0x1fff) !== 0) return 0;
+  const t = q + ihl;
+  const proto = buf[q + IP_PROTO];
+  let inner = t;
+  if (proto === PROTO_GRE) {
+    const flags = rd16(buf, t);
+    // Routing (0x4000) and versions other than 0 are not what IPVS sends; C, K and S add 4 bytes each.
+    if ((flags & 0x4007) !== 0 || rd16(buf, t + 2) !== ETHERTYPE_IPV4) return 0;
+    inner = t + 4 + ((flags >>> 15) & 1) * 4 + ((flags >>> 13) & 1) * 4 + ((flags >>> 12) & 1) * 4;
+  } else if (proto === PROTO_UDP) {
+    // GUE's base header after UDP's: version 0 and C clear (the top 3 bits), Hlen words of options, protocol IPIP.
+    if (t + 12 > end || (buf[t + 8] & 0xe0) !== 0 || buf[t + 9] !== PROTO_IPIP) return 0;
+    inner = t + 12 + (buf[t + 8] & 0x1f) * 4;
+  } else if (proto !== PROTO_IPIP) {
+    return 0;
+  }
+  return quotedTuple(buf, inner, end - inner, out);
 }
 
 /** Rewrite an address of the outer header (IP_SRC or IP_DST) with an incremental checksum. */
