@@ -84,3 +84,39 @@ test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, 
     assert.ok(st.counters['icmp_frag_needed_sent']! >= 1, 'full-size segments did not fit with the tunnel headers: the client was told');
   });
 });
+
+test('TUN past a router with a 1280-byte link to the server (IPIP, GUE, GRE): the router\'s fragmentation needed reaches the client from the VIP; 1400-byte UDP datagrams with DF and a 1 MB upload get through', OPTS, async (t) => {
+  const vips = ['192.168.8.200', '192.168.8.201', '192.168.8.202'];
+  await withDrLab(t, { servers: 1, mode: 'tun', httpPorts: [80], offLink: true, vips }, async (lab) => {
+    // The router's second leg and the server on a bridge of their own (on br0 uvsd would learn
+    // the router's eth1 MAC for 192.168.8.1 through ARP flux), that link at 1280 bytes.
+    const l = lab.lab;
+    await l.addBridge(lab.ns.dir, 'br1');
+    await l.batch(lab.ns.dir, ['link set vgw1 master br1', 'link set vrs1 master br1', 'link set vgw1 mtu 1280', 'link set vrs1 mtu 1280']);
+    await l.batch(l.nsName('gw'), ['link set eth1 mtu 1280']);
+    await l.batch(lab.servers[0]!.ns, ['link set eth0 mtu 1280']);
+    const rs = `${lab.servers[0]!.addr}`;
+    const tunnels = [['--tun-type', 'ipip'], ['--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT)], ['--tun-type', 'gre']];
+    for (const [i, vip] of vips.entries()) {
+      for (const [flag, port] of [['-t', 80], ['-u', 53]] as const) {
+        await lab.uvsadmMust(['-A', flag, `${vip}:${port}`, '-s', 'rr']);
+        await lab.uvsadmMust(['-a', flag, `${vip}:${port}`, '-r', `${rs}:${port}`, '-i', ...tunnels[i]!]);
+      }
+    }
+    for (const [i, vip] of vips.entries()) {
+      const what = tunnels[i]!.join(' ');
+      const relayed = async (): Promise<number> => (await lab.status()).counters['icmp_tunnel_relayed']!;
+      const before = await relayed();
+      // The first datagram too big for the 1280 link dies there; the router's error teaches the client.
+      const first = await lab.udp(1, { target: `${vip}:53`, size: 1400 });
+      t.diagnostic(`${what}: first 1400-byte datagram: ${first.errors} errors`);
+      assert.ok(await relayed() > before, `${what}: the router's error was relayed`);
+      const u = await lab.udp(3, { target: `${vip}:53`, size: 1400 });
+      assert.equal(u.errors, 0, `${what}: 1400-byte datagrams after the error: ${u.errorSamples.join('; ')}`);
+      const up = await lab.transfer(1_000_000, { up: true, target: `${vip}:80` });
+      assert.equal(up.sha256, up.expected, `${what}: 1 MB upload`);
+    }
+    const st = await lab.status();
+    t.diagnostic(`icmp_tunnel_relayed ${st.counters['icmp_tunnel_relayed']} icmp_unhandled ${st.drops['icmp_unhandled']}`);
+  });
+});
