@@ -69,7 +69,7 @@ test('TUN: fragmentation needed from a router about a wrapped DF packet reaches 
   }
 });
 
-test('TUN: fragmentation needed about a packet without DF is not relayed (icmp_unhandled); time exceeded and host unreachable are, for TCP and UDP', () => {
+test('TUN: fragmentation needed about a packet without DF, protocol and port unreachable (the server about the tunnel) are not relayed (icmp_unhandled); time exceeded and host unreachable are, for TCP and UDP', () => {
   for (const { tun, hlen } of TUNNELS) {
     const what = JSON.stringify(tun);
     const r = tunRig(tun);
@@ -78,6 +78,13 @@ test('TUN: fragmentation needed about a packet without DF is not relayed (icmp_u
     assert.equal(r.run(routerError(noDf.outer, 3, 4, 1280)).length, 0, `${what}: nothing to a client without DF`);
     const d = delta(before, r.counters());
     assert.deepEqual([d['drop.icmp_unhandled'], d.icmp_tunnel_relayed], [1, undefined], what);
+    // The server's own protocol unreachable (no ipip module) or port unreachable (no GUE socket)
+    // is about the tunnel, not the client's packet: relaying it would fail the client's connect().
+    for (const code of [2, 3]) {
+      before = r.counters();
+      assert.equal(r.run(routerError(noDf.outer, 3, code)).length, 0, `${what}: unreachable code ${code} not relayed`);
+      assert.equal(delta(before, r.counters())['drop.icmp_unhandled'], 1, `${what}: code ${code}`);
+    }
     const { input, outer } = wrapped(r, 5002, { ttl: 2 });
     assertFrame(r.run(routerError(outer, 11, 0))[0], relayed(input, 11, 0, 0), `${what}: time exceeded (traceroute)`);
     assertFrame(r.run(routerError(outer, 3, 1))[0], relayed(input, 3, 1, 0), `${what}: host unreachable`);

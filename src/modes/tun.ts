@@ -23,7 +23,7 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_GRE, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
   checksum, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
-import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
 import { FWD_TUN, type Forwarder, type Output } from './types.js';
 
@@ -255,7 +255,8 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
  * the client gets an error of the same type and code from the VIP, quoting its own packet, as
  * IPVS's icmp_send(). "Fragmentation needed" only for a packet with DF (a client doing path MTU
  * discovery), its next-hop MTU less the encapsulation's bytes and never under 68 (RFC 791's
- * minimum); without DF it is counted icmp_unhandled. Sent as uvsd's other answers (a source the
+ * minimum); without DF it is counted icmp_unhandled, and so are protocol and port unreachable
+ * (about the tunnel, not the client's packet). Sent as uvsd's other answers (a source the
  * kernel would answer, within the shared ICMP rate limit). false: the quoted packet is not one
  * this connection's tunnel sends (another server, tunnel type or GUE port).
  */
@@ -271,6 +272,13 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
   const icmpType = buf[l4];
   const icmpCode = buf[l4 + 1];
   let mtu = 0;
+  if (icmpType === ICMP_DEST_UNREACH && (icmpCode === ICMP_PROT_UNREACH || icmpCode === ICMP_PORT_UNREACH)) {
+    // The server's own answer about the tunnel (no ipip module: protocol 4 unreachable; no GUE
+    // socket: port unreachable): not about the client's packet, whose connect() it would fail
+    // with ENOPROTOOPT. IPVS relays these too; with tunl0 up a server never sends them.
+    o.drop(D.icmp_unhandled);
+    return true;
+  }
   if (icmpType === ICMP_DEST_UNREACH && icmpCode === ICMP_FRAG_NEEDED) {
     if ((rd16(buf, inner + IP_FRAG) & 0x4000) === 0) {
       o.drop(D.icmp_unhandled);

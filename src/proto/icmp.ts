@@ -13,6 +13,7 @@ import { TCP_CSUM } from './tcp.js';
 import { UDP_CSUM } from './udp.js';
 
 export const ICMP_DEST_UNREACH = 3;
+export const ICMP_PROT_UNREACH = 2;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
 export const ICMP_SOURCE_QUENCH = 4;
