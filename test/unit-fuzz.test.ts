@@ -13,7 +13,8 @@ import {
 import { CLIENT, DIR_IP, DIR_MAC, drRig, RS, ROUTER_MAC, VIP } from './helpers/harness.js';
 import { feedAccounted, fuzzFrames } from './helpers/fuzz-frames.js';
 import { fuzzSeed, mutateFrame, runCases } from './helpers/fuzz.js';
-import { DECAP_BAD, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { DECAP_BAD, DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { OuterReassembly } from '../src/modes/decap-reasm.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
@@ -71,11 +72,12 @@ test('fuzz: every truncation of every valid frame never throws and is accounted 
   for (const f of VALID) for (let n = 0; n <= f.length; n++) feedAccounted(r, [f.subarray(0, n)]);
 });
 
-test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames: inner packets always inside the frame, ours, IPv4`, () => {
+test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames (fragments through its reassembly): inner packets always inside the frame, ours, IPv4`, () => {
   const vips = new Set([ip(VIP) | 0, ip('192.168.8.200') | 0]);
   const seeds = [ipipTo(VIP), ipipTo('192.168.8.200'), greTo(VIP, false), greTo(VIP, true), gueTo('192.168.8.200'), VALID[7]!, VALID[12]!];
   const out = new Int32Array(2);
-  const seen = [0, 0, 0];
+  const seen = [0, 0, 0, 0];
+  const reasm = new OuterReassembly();
   runCases('decap parser', CASES, fuzzSeed(1302), (g) => {
     const f = g.chance(0.1) ? g.bytes(g.int(120)) : mutateFrame(g.pick(seeds), g, 0);
     // Somewhere in a larger receive buffer, as the helper's batches are.
@@ -83,11 +85,23 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
     const buf = Buffer.alloc(off + f.length + g.int(64), 0xee);
     f.copy(buf, off);
     return { buf, off, len: f.length };
-  }, ({ buf, off, len }) => {
+  }, ({ buf: frame, off: at0, len: len0 }) => {
+    let [buf, off, len] = [frame, at0, len0];
     out.fill(-7);
-    const res = decapFrame(buf, off, len, vips, out, 6080);
-    assert.ok(res === DECAP_OK || res === DECAP_NOT_TUNNEL || res === DECAP_BAD, `result ${res}`);
+    let res = decapFrame(buf, off, len, vips, out, 6080);
+    assert.ok(res === DECAP_OK || res === DECAP_NOT_TUNNEL || res === DECAP_BAD || res === DECAP_FRAGMENT, `result ${res}`);
     seen[res + 1]!++;
+    if (res === DECAP_FRAGMENT) {
+      // Through the reassembly (one table for the whole run); a datagram it completes is parsed again.
+      assert.deepEqual([...out], [-7, -7], 'nothing written for a fragment');
+      const f = reasm.add(buf, off, len, 0);
+      if (f < 0) return;
+      assert.ok(f >= 0 && f + reasm.doneLen <= reasm.buf.length, 'the whole datagram inside the table');
+      buf = reasm.buf;
+      off = f;
+      len = reasm.doneLen;
+      res = decapFrame(buf, off, len, vips, out, 6080);
+    }
     if (res !== DECAP_OK) {
       assert.deepEqual([...out], [-7, -7], 'nothing written for a frame it refuses');
       return;
@@ -97,5 +111,5 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
     assert.equal(buf[at]! >>> 4, 4, 'inner IPv4');
     assert.ok(vips.has(buf.readInt32BE(at + 16)), 'inner destination is a VIP');
   }, (x) => x.buf.subarray(x.off, x.off + x.len).toString('hex'));
-  assert.ok(seen.every((s) => s > 1000), `every outcome exercised: bad ${seen[0]}, not a tunnel ${seen[1]}, ok ${seen[2]}`);
+  assert.ok(seen.slice(0, 3).every((s) => s > 1000), `every outcome exercised: bad ${seen[0]}, not a tunnel ${seen[1]}, ok ${seen[2]} (fragments ${seen[3]})`);
 });

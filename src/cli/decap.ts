@@ -6,7 +6,8 @@
 // (the project's addon: no raw-socket dependency), strips the outer header, and writes the inner
 // packets into a TUN device that holds the VIPs, so the kernel delivers them to the listening
 // servers, which reply to the client directly (source = VIP). Batched both ways, no copies: the
-// TUN write points into the receive buffer past the outer header.
+// TUN write points into the receive buffer past the outer header. Outer fragments (a router
+// after the director fragmented a packet without DF) are reassembled first (decap-reasm.ts).
 //
 // It configures: the TUN up with the VIPs as /32, rp_filter off on it (inner sources are
 // clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
@@ -16,7 +17,8 @@ import dgram from 'node:dgram';
 import { Command } from 'commander';
 import { parseIp } from '../datapath/addr.js';
 import { Port } from '../datapath/port.js';
-import { DECAP_BAD, DECAP_OK, decapFrame } from '../modes/decap.js';
+import { DECAP_BAD, DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../modes/decap.js';
+import { OuterReassembly, REASM_COUNTERS } from '../modes/decap-reasm.js';
 
 function sh(argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -72,11 +74,27 @@ const lens = new Uint32Array(64);
 const inner = new Int32Array(2);
 let decapsulated = 0;
 let ignored = 0;
+const reasm = new OuterReassembly();
+const one = new Uint32Array(1);
+const oneLen = new Uint32Array(1);
 rx.start((count) => {
   const buf = rx.rxBuf;
+  const now = performance.now();
   let n = 0;
   for (let i = 0; i < count; i++) {
-    const r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner, guePort);
+    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner, guePort);
+    if (r === DECAP_FRAGMENT) {
+      // A whole packet again, sent on its own (its slot is reused by the next fragment).
+      const f = reasm.add(buf, i * rx.stride, rx.rxLens[i], now);
+      if (f < 0) continue;
+      r = decapFrame(reasm.buf, f, reasm.doneLen, vipSet, inner, guePort);
+      if (r === DECAP_OK) {
+        one[0] = inner[0];
+        oneLen[0] = inner[1];
+        decapsulated += tun.send(reasm.buf, one, oneLen, 1);
+        continue;
+      }
+    }
     if (r === DECAP_BAD) ignored++;
     if (r !== DECAP_OK) continue;
     offs[n] = inner[0];
@@ -101,7 +119,8 @@ function stop(): void {
   rx.close();
   gueSink?.close();
   tun.close();
-  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored, dropped }));
+  const reassembly = Object.fromEntries(REASM_COUNTERS.map((name, k) => [name, reasm.counts[k]]));
+  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored, dropped, ...reassembly }));
   process.exit(0);
 }
 process.on('SIGTERM', stop);

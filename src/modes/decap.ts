@@ -3,6 +3,8 @@
 // inner packet lies. IPIP (protocol 4), GRE (protocol 47: version 0, IPv4 inside, with or without
 // its checksum, as IPVS's ipvs_gre_encap sends it) and, when a port is given, GUE (UDP to that
 // port: version 0, IPIP inside, options skipped). Offsets only, no allocation: it runs per frame.
+// Outer fragments (a router after the director fragmented a packet without DF) are told apart
+// for the reassembly (decap-reasm.ts).
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_TOTLEN, PROTO_GRE, PROTO_IPIP, PROTO_UDP, rd16, rd32 } from '../datapath/frame.js';
 
 export const DECAP_OK = 1;
@@ -10,6 +12,9 @@ export const DECAP_OK = 1;
 export const DECAP_NOT_TUNNEL = 0;
 /** Tunnelled, but malformed or for an address that is not ours: counted as ignored. */
 export const DECAP_BAD = -1;
+/** A fragment of an IPIP or GRE packet (or of any UDP datagram, with a GUE port): for OuterReassembly
+ *  (decap-reasm.ts), whose whole packet comes back here. */
+export const DECAP_FRAGMENT = 2;
 
 /**
  * Classify the frame at buf[off, off+len). On DECAP_OK, out[0] is the inner packet's offset and
@@ -21,6 +26,10 @@ export function decapFrame(buf: Buffer, off: number, len: number, vips: Readonly
   if (len < ETH_HLEN + 40 || rd16(buf, off + ETH_TYPE) !== ETHERTYPE_IPV4) return DECAP_NOT_TUNNEL;
   const proto = buf[ip + IP_PROTO];
   const ihl = (buf[ip] & 15) * 4;
+  // A fragment of a tunnelled packet (a later UDP fragment has no port to tell GUE by): for the reassembly.
+  if ((rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0 && (proto === PROTO_IPIP || proto === PROTO_GRE || (proto === PROTO_UDP && guePort !== 0))) {
+    return DECAP_FRAGMENT;
+  }
   let hdr: number; // bytes between the outer IP header and the inner packet
   if (proto === PROTO_IPIP) {
     hdr = 0;
@@ -31,7 +40,7 @@ export function decapFrame(buf: Buffer, off: number, len: number, vips: Readonly
     hdr = flags === 0 ? 4 : 8;
   } else if (proto === PROTO_UDP && guePort !== 0 && len >= ETH_HLEN + ihl + 12 && rd16(buf, ip + ihl + 2) === guePort) {
     const g = ip + ihl + 8;
-    if ((buf[g] >>> 6) !== 0 || buf[g + 1] !== PROTO_IPIP || (rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0) return DECAP_BAD; // GUE v0 carrying IPIP, whole
+    if ((buf[g] >>> 6) !== 0 || buf[g + 1] !== PROTO_IPIP) return DECAP_BAD; // GUE v0 carrying IPIP
     hdr = 8 + 4 + (buf[g] & 31) * 4;
   } else {
     return DECAP_NOT_TUNNEL;

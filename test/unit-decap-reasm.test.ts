@@ -1,0 +1,116 @@
+// uvs-decap's outer reassembly (src/modes/decap-reasm.ts): a router after the director fragments
+// a tunnelled packet without DF; the helper puts the pieces together before it decapsulates, in
+// any order, for IPIP, GRE and GUE (whose later fragments carry no port), and gives up on
+// overlaps, timeouts and a full table, counting each.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eth, inetChecksum, ipv4, udp } from './helpers/frames.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import {
+  OuterReassembly, REASM_BAD, REASM_DONE, REASM_EVICTED, REASM_OVERLAPS, REASM_SLOTS, REASM_TIMEOUTS, REASM_TIMEOUT_MS,
+} from '../src/modes/decap-reasm.js';
+
+const VIP = '192.168.8.200';
+const VIPS = new Set([parseIp(VIP) | 0]);
+const GUE_PORT = 6080;
+const L2 = { dst: '02:00:00:00:00:20', src: '02:00:00:00:00:fe', type: 0x0800 };
+
+/** A client's 3000-byte UDP datagram to the VIP (one inner fragment uvsd cut, as it would be: no DF). */
+function innerPacket(seed: number): Buffer {
+  return ipv4({ src: '192.168.8.100', dst: VIP, proto: 17, id: seed, df: false }, udp({ src: '192.168.8.100', dst: VIP, sport: 40000 + seed, dport: 53, payload: Buffer.alloc(3000, seed) }));
+}
+
+/** The inner packet wrapped as the director sends it (IP ID `id`, no DF). */
+function wrap(kind: 'ipip' | 'gre' | 'gue', inner: Buffer, id: number): Buffer {
+  const o = { src: '192.168.8.10', dst: '10.9.0.20', id, df: false };
+  if (kind === 'ipip') return ipv4({ ...o, proto: 4 }, inner);
+  if (kind === 'gre') return ipv4({ ...o, proto: 47 }, Buffer.concat([Buffer.from([0, 0, 0x08, 0x00]), inner]));
+  const gue = Buffer.concat([Buffer.from([0, 4, 0, 0]), inner]);
+  const u = Buffer.alloc(8);
+  u.writeUInt16BE(40001, 0);
+  u.writeUInt16BE(GUE_PORT, 2);
+  u.writeUInt16BE(8 + gue.length, 4);
+  return ipv4({ ...o, proto: 17 }, Buffer.concat([u, gue]));
+}
+
+/** The IP packet cut as a router with a 1280-byte MTU cuts it: Ethernet frames, data in pieces of 1256. */
+function fragments(pkt: Buffer): Buffer[] {
+  const ihl = (pkt[0]! & 15) * 4;
+  const data = pkt.subarray(ihl);
+  const out: Buffer[] = [];
+  for (let off = 0; off < data.length; off += 1256) {
+    const piece = data.subarray(off, Math.min(off + 1256, data.length));
+    const h = Buffer.from(pkt.subarray(0, ihl));
+    h.writeUInt16BE(ihl + piece.length, 2);
+    h.writeUInt16BE((off + piece.length < data.length ? 0x2000 : 0) | (off / 8), 6);
+    h.writeUInt16BE(0, 10);
+    h.writeUInt16BE(inetChecksum(h), 10);
+    out.push(eth(L2, Buffer.concat([h, piece])));
+  }
+  return out;
+}
+
+/** Feed frames through decapFrame and the reassembly as uvs-decap does; the inner packets it would write to the TUN. */
+function feed(reasm: OuterReassembly, frames: Buffer[], now = 0): Buffer[] {
+  const out = new Int32Array(2);
+  const got: Buffer[] = [];
+  for (const f of frames) {
+    let r = decapFrame(f, 0, f.length, VIPS, out, GUE_PORT);
+    let src = f;
+    if (r === DECAP_FRAGMENT) {
+      const at = reasm.add(f, 0, f.length, now);
+      if (at < 0) continue;
+      src = reasm.buf;
+      r = decapFrame(reasm.buf, at, reasm.doneLen, VIPS, out, GUE_PORT);
+    }
+    if (r === DECAP_OK) got.push(Buffer.from(src.subarray(out[0], out[0]! + out[1]!)));
+  }
+  return got;
+}
+
+test('uvs-decap reassembles outer fragments of IPIP, GRE and GUE packets in any order and writes the whole inner packet', () => {
+  for (const kind of ['ipip', 'gre', 'gue'] as const) {
+    const reasm = new OuterReassembly();
+    const inner = innerPacket(1);
+    const frags = fragments(wrap(kind, inner, 7));
+    assert.equal(frags.length, 3, `${kind}: three fragments`);
+    assert.deepEqual(feed(reasm, frags), [inner], `${kind}: in order`);
+    assert.deepEqual(feed(reasm, [...frags].reverse()), [inner], `${kind}: last first`);
+    assert.deepEqual(feed(reasm, [frags[1]!, frags[2]!, frags[0]!]), [inner], `${kind}: first last`);
+    assert.equal(reasm.counts[REASM_DONE], 3, kind);
+    // Two datagrams interleaved (different IP IDs).
+    const other = innerPacket(2);
+    const f2 = fragments(wrap(kind, other, 8));
+    assert.deepEqual(feed(reasm, [frags[0]!, f2[0]!, f2[1]!, frags[1]!, frags[2]!, f2[2]!]), [inner, other], `${kind}: interleaved`);
+  }
+  // Without a GUE port, UDP fragments are none of the helper's business.
+  const f = fragments(wrap('gue', innerPacket(1), 9))[1]!;
+  assert.equal(decapFrame(f, 0, f.length, VIPS, new Int32Array(2), 0), DECAP_NOT_TUNNEL);
+});
+
+test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomplete one times out; a full table gives up its oldest; malformed fragments are refused', () => {
+  const reasm = new OuterReassembly();
+  const inner = innerPacket(3);
+  const frags = fragments(wrap('ipip', inner, 11));
+  // Overlap: the second fragment twice.
+  assert.deepEqual(feed(reasm, [frags[0]!, frags[1]!, frags[1]!, frags[2]!]), []);
+  assert.equal(reasm.counts[REASM_OVERLAPS], 1);
+  // Timeout: the rest comes too late and starts afresh (never completes without its first part).
+  const late = fragments(wrap('ipip', inner, 12));
+  assert.deepEqual(feed(reasm, [late[0]!, late[1]!], 0), []);
+  assert.deepEqual(feed(reasm, [late[2]!], REASM_TIMEOUT_MS + 1), []);
+  assert.equal(reasm.counts[REASM_TIMEOUTS], 2, 'this one and the last piece of the overlapping one');
+  // Full table: REASM_SLOTS + 1 datagrams started; the oldest is taken over and cannot complete.
+  const fresh = new OuterReassembly();
+  const many = Array.from({ length: REASM_SLOTS + 1 }, (_v, i) => fragments(wrap('gre', innerPacket(10 + i), 100 + i)));
+  many.forEach((fs, i) => feed(fresh, [fs[0]!], i));
+  assert.equal(fresh.counts[REASM_EVICTED], 1);
+  assert.deepEqual(feed(fresh, many[0]!.slice(1), 100), [], 'the oldest was given up');
+  assert.deepEqual(feed(fresh, many[REASM_SLOTS]!.slice(1), 100), [innerPacket(10 + REASM_SLOTS)], 'the newest completes');
+  // A middle fragment whose data is not a multiple of 8 bytes.
+  const bad = Buffer.from(frags[0]!);
+  bad.writeUInt16BE(bad.readUInt16BE(16) - 1, 16);
+  assert.deepEqual(feed(reasm, [bad.subarray(0, bad.length - 1)]), []);
+  assert.equal(reasm.counts[REASM_BAD], 1);
+});
