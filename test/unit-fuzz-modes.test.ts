@@ -50,6 +50,7 @@ function seeds(fwd: Fwd, rport: number): Buffer[] {
   const quoteIn = ipv4({ src: VIP, dst: CLIENT, proto: 6 }, tcp({ src: VIP, dst: CLIENT, sport: 80, dport: 40000, flags: TCP_FLAGS.ACK })).subarray(0, 28);
   const dgram = udp({ src: CLIENT, dst: VIP, sport: 7000, dport: 53, payload: new Uint8Array(100) });
   const sctpQuote = ipv4({ src: replyTo, dst: RS[0].ip, proto: 132 }, sctp({ sport: fwd === 'fullnat' ? 3001 : 45000, dport: 3868, chunks: [{ type: SCTP_CHUNK.DATA }] })).subarray(0, 28);
+  const quoteTun = ipv4({ src: CLIENT, dst: VIP, proto: 6 }, tcp({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.ACK, payload: new Uint8Array(64) }));
   const v4 = (o: Parameters<typeof ipv4>[0], p: Uint8Array) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4(o, p));
   return [
     tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.ACK, payload: new Uint8Array(64).fill(3) }),
@@ -73,6 +74,8 @@ function seeds(fwd: Fwd, rport: number): Buffer[] {
     sctpFrame(IN, { src: CLIENT, dst: VIP }, { sport: 45000, dport: 3868, chunks: [{ type: SCTP_CHUNK.DATA, value: new Uint8Array(200) }] }),
     sctpFrame(FROM_RS, { src: RS[0].ip, dst: replyTo }, { sport: 3868, dport: fwd === 'fullnat' ? 3001 : 45000, chunks: [{ type: SCTP_CHUNK.INIT_ACK, value: new Uint8Array(20) }] }),
     icmpFrame(FROM_RS, { src: RS[0].ip, dst: replyTo }, { type: 3, code: 4, payload: sctpQuote }),
+    // TUN: a router's error about the wrapped packet (relayed to the client).
+    ...(fwd === 'tun' ? [icmpFrame(IN, { src: '10.0.0.254', dst: '10.0.0.1' }, { type: 3, code: 4, seq: 1280, payload: ipv4({ src: '10.0.0.1', dst: RS[0].ip, proto: 4 }, quoteTun) })] : []),
   ];
 }
 

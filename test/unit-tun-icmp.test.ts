@@ -21,10 +21,12 @@ const TUNNELS: { tun: Tun; hlen: number }[] = [
 ];
 
 /** TCP and UDP VIP:80 by TUN to RS[0] with `tun`, the client off-link behind GW (learned). */
-function tunRig(tun: Tun, worker?: { index: number; count: number }): Rig {
-  const r = rig({ gateway: GW, worker });
-  r.dp.resolve(parseIp(GW));
-  r.learn(GW, ROUTER_MAC);
+function tunRig(tun: Tun, worker?: { index: number; count: number }, gateway = true): Rig {
+  const r = rig({ gateway: gateway ? GW : undefined, worker });
+  if (gateway) {
+    r.dp.resolve(parseIp(GW));
+    r.learn(GW, ROUTER_MAC);
+  }
   for (const proto of ['tcp', 'udp'] as const) {
     r.ctl.addService({ proto, addr: VIP, port: 80, sched: 'rr' });
     r.ctl.addDest({ service: { proto, addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'tun', weight: 1, ...tun });
@@ -153,4 +155,13 @@ test('TUN, uvsd --workers: a router error reaching the worker without the connec
     assert.equal(Object.keys(w[1]!.counters()).filter((k) => k.startsWith('drop.') && w[1]!.counters()[k]! > 0).length, 0, `${what}: no drop on worker 1`);
     assertFrame(w[0]!.run(handed[0]!)[0], relayed(input, 3, 4, 1400 - hlen), `${what}: worker 0 relays it`);
   }
+});
+
+test('TUN: a router error about a client uvsd has no route to (no --gateway) is counted no_route', () => {
+  const r = tunRig({ tunType: 'ipip' }, undefined, false);
+  const { outer } = wrapped(r, 5006);
+  const before = r.counters();
+  assert.deepEqual(r.run(routerError(outer, 11, 0)), []);
+  const d = delta(before, r.counters());
+  assert.deepEqual([d['drop.no_route'], d.icmp_tunnel_relayed], [1, undefined]);
 });

@@ -23,7 +23,7 @@ import {
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
-import { FWD_DR, FWD_FULLNAT, FWD_NAT, FWD_TUN } from '../modes/types.js';
+import { FWD_DR, FWD_FULLNAT, FWD_NAT, FWD_TUN, NO_ANSWER } from '../modes/types.js';
 import { dr } from '../modes/dr.js';
 import { nat } from '../modes/nat.js';
 import { tun, tunRelayError } from '../modes/tun.js';
@@ -1161,10 +1161,10 @@ export class Datapath implements Output {
 
   /** Output.answerSlot (modes/types.ts): ICMP errors, resets, TUN's fragmentation needed. */
   answerSlot(src: number, limited: number): number {
-    if (!this.link.unicastPeer(src) || !this.link.routable(src)) return -1;
+    if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
     if (!this.icmpLimit.allow(0, this.link.now)) {
       this.counters.c[limited]++;
-      return -1;
+      return -2;
     }
     const g = this.tx.genSlot();
     if (g < 0) this.counters.d[D.tx_failed]++;

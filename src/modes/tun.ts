@@ -25,7 +25,7 @@ import {
 } from '../datapath/frame.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
-import { FWD_TUN, type Forwarder, type Output } from './types.js';
+import { FWD_TUN, NO_ANSWER, type Forwarder, type Output } from './types.js';
 
 const IPIP_HLEN = 20;
 /** GUE over UDP: UDP header, then GUE's 4-byte base header (version 0, IPIP inside). */
@@ -295,6 +295,7 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
   }
   const client = rd32(buf, inner + IP_SRC);
   const g = o.answerSlot(client, C.icmp_tunnel_ratelimited);
+  if (g === NO_ANSWER) o.drop(D.no_route); // the error's own outcome: uvsd cannot reach the client
   if (g < 0) return true;
   const flen = buildIcmpError(o.genBuf, g, buf, inner, o.ct.vaddr[e], icmpType, icmpCode, mtu);
   o.count(C.icmp_tunnel_relayed);

@@ -13,6 +13,9 @@ export const FWD_NAT = 1;
 export const FWD_TUN = 2;
 export const FWD_FULLNAT = 3;
 
+/** Output.answerSlot: no answer to this source (not one the kernel answers, or no route), uncounted. */
+export const NO_ANSWER = -1;
+
 /** What the datapath offers a forwarder. */
 export interface Output {
   readonly ct: ConnTable;
@@ -49,9 +52,10 @@ export interface Output {
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
   /**
-   * A generated-frame slot for an answer (ICMP error, reset) to `src`, or -1: none for a source
-   * the kernel never answers or without a route (frames to a broadcast MAC never get this far), none over the daemon's ICMP rate limit (`limited`, a C.* counter, counts
-   * it), none left in this batch (tx_failed).
+   * A generated-frame slot for an answer (ICMP error, reset) to `src`, or a negative number:
+   * NO_ANSWER (counted nowhere) for a source the kernel never answers or without a route (frames
+   * to a broadcast MAC never get this far); another when over the daemon's ICMP rate limit
+   * (`limited`, a C.* counter, counts it) or when none is left in this batch (tx_failed).
    */
   answerSlot(src: number, limited: number): number;
   readonly genBuf: Buffer;

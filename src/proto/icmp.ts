@@ -46,6 +46,7 @@ export function icmpQuoted(buf: Buffer, l4: number, l4len: number, out: Float64A
 
 /** The quoted IPv4 header at `inner` (`avail` bytes of the quote from there on): as icmpQuoted. */
 function quotedTuple(buf: Buffer, inner: number, avail: number, out: Float64Array): number {
+  if (avail < 20 + 8) return 0;
   const vihl = buf[inner];
   const ihl = (vihl & 15) * 4;
   if (vihl >>> 4 !== 4 || ihl < 20 || ihl + 8 > avail) return 0;

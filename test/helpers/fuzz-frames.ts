@@ -22,12 +22,16 @@ function sumOf(a: ArrayLike<number>, idx?: readonly number[]): number {
 
 /** Answers uvsd builds for a frame it drops (ICMP errors, TCP resets): sent, or queued for an
  *  unresolved neighbour, besides the dropped frame's own outcome. */
-const ANSWERS = [C.icmp_unreach_sent, C.icmp_time_exceeded_sent, C.icmp_frag_needed_sent, C.tcp_rst_sent];
+const ANSWERS = [C.icmp_unreach_sent, C.icmp_time_exceeded_sent, C.icmp_frag_needed_sent, C.tcp_rst_sent, C.icmp_tunnel_relayed];
 
-/** Outcome totals so far: [rx frames, drops, ignored, queued, answers built]. */
+/** Frames consumed without a drop: a router's ICMP error about a TUN-wrapped packet, relayed to
+ *  the client (a new frame) or held back by the rate limit. */
+const RELAYED = [C.icmp_tunnel_relayed, C.icmp_tunnel_ratelimited];
+
+/** Outcome totals so far: [rx frames, drops (and relays), ignored, queued, answers built]. */
 function outcomes(dp: Datapath): [number, number, number, number, number] {
   const c = dp.counters.c;
-  return [c[C.rx_frames]!, sumOf(dp.counters.d), sumOf(c, IGNORED), c[C.neigh_queued]!, sumOf(c, ANSWERS)];
+  return [c[C.rx_frames]!, sumOf(dp.counters.d) + sumOf(c, RELAYED), sumOf(c, IGNORED), c[C.neigh_queued]!, sumOf(c, ANSWERS)];
 }
 
 /** Feed one batch; assert no throw and exactly one outcome per frame (an answer to a dropped
