@@ -489,7 +489,9 @@ test('-Z and -C of a large table (8,000 services) run in slices: every service z
   const zero = await turnsUntilReply(path, '{"id":1,"verb":"zero"}\n');
   t.diagnostic(`-Z: loop turns before the reply: ${zero.first}`);
   assert.deepEqual(JSON.parse(zero.text), { id: 1, ok: true, result: null });
-  assert.ok(zero.first >= 6, `the event loop turned ${zero.first} times while -Z ran`);
+  // More turns than in one piece: -Z of 8,000 services takes 6-13 ms, three or more 2 ms slices
+  // (6 or more turns on a busy host; 5 on a quiet one, where it ran in 8 ms).
+  assert.ok(zero.first >= 5, `the event loop turned ${zero.first} times while -Z ran`);
   let left = 0;
   for (const svc of big.dp.services) for (const d of svc!.dests) left += dt.conns[d]!;
   assert.equal(left, 0, 'every server of every service zeroed');
