@@ -40,6 +40,7 @@ import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
+import { loadKeepalivedOffThread } from '../control/config-thread.js';
 import { missingNodeFlags } from './node-flags.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
 
@@ -584,6 +585,7 @@ export async function main(argv: string[]): Promise<void> {
   const running = settingsOf(opts);
   const config = new ConfigManager(control, opts.config, settingsOf(opts), {
     keepalived: opts.keepalivedConf,
+    loadKeepalivedSliced: loadKeepalivedOffThread,
     loadKeepalived: (file) => {
       const r = loadKeepalivedFile(file);
       return { services: r.config.services, warnings: r.warnings };

@@ -1,11 +1,13 @@
 // readConfig off the event loop, for reloads: parsing the YAML of 2,000 services takes 300-470 ms
 // and its shape check 70-100 ms (10,000: over a second), which held forwarding for all of it.
+// A keepalived.conf likewise (loadKeepalivedFile: 48-265 ms for 2,000 virtual servers).
 // A worker thread reads, parses and checks the file; the result comes back as plain data in
 // parts, each deserialized in its own slice (pause() between them). uvsd's start and
 // --check-config read the file on the loop (readConfig): nothing is forwarded yet.
 import { Worker } from 'node:worker_threads';
 import { deserialize } from 'node:v8';
 import type { ConfigFile, DesiredService } from './config.js';
+import type { VirtualServerSpec } from '../health/types.js';
 import { UvsError, type ErrorCode } from './errors.js';
 import type { Pause } from './slices.js';
 
@@ -13,8 +15,20 @@ type Outcome = { parts: ArrayBuffer[] } | { error: { code: ErrorCode; detail?: s
 
 /** readConfig(file) in a worker thread: the same ConfigFile, or the same error (a BAD_CONFIG naming FILE:LINE). */
 export async function readConfigOffThread(file: string, pause: Pause): Promise<ConfigFile> {
+  const { rest, services } = await offThread<Omit<ConfigFile, 'services'>, DesiredService>('config', file, pause);
+  return { ...rest, services } as ConfigFile;
+}
+
+/** loadKeepalivedFile(file) in a worker thread, as ConfigSources.loadKeepalived gives it, or its error ("FILE:LINE: problem"). */
+export async function loadKeepalivedOffThread(file: string, pause: Pause): Promise<{ services: VirtualServerSpec[]; warnings: string[] }> {
+  const { rest, services } = await offThread<{ warnings: string[] }, VirtualServerSpec>('keepalived', file, pause);
+  return { ...rest, services };
+}
+
+/** The reader thread's outcome for `file`: what it read besides the services, and the services, a part per slice. */
+async function offThread<R, S>(kind: 'config' | 'keepalived', file: string, pause: Pause): Promise<{ rest: R; services: S[] }> {
   const answer = new Promise<Outcome>((resolve, reject) => {
-    const w = new Worker(new URL('./config-worker.js', import.meta.url), { workerData: { file } });
+    const w = new Worker(new URL('./config-worker.js', import.meta.url), { workerData: { file, kind } });
     let got: Outcome | undefined;
     w.once('message', (m: Outcome) => { got = m; });
     w.once('error', reject);
@@ -28,11 +42,11 @@ export async function readConfigOffThread(file: string, pause: Pause): Promise<C
     throw 'code' in e ? new UvsError(e.code, e.detail, e.text) : new Error(e.message);
   }
   const [head, ...parts] = out.parts;
-  const cfg = deserialize(Buffer.from(head!)) as Omit<ConfigFile, 'services'>;
-  const services: DesiredService[] = [];
+  const rest = deserialize(Buffer.from(head!)) as R;
+  const services: S[] = [];
   for (const p of parts) {
     await pause();
-    for (const s of deserialize(Buffer.from(p)) as DesiredService[]) services.push(s);
+    for (const s of deserialize(Buffer.from(p)) as S[]) services.push(s);
   }
-  return { ...cfg, services } as ConfigFile;
+  return { rest, services };
 }

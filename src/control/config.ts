@@ -823,6 +823,8 @@ export interface ConfigSources {
   keepalived?: string;
   /** Reads a keepalived.conf (src/health/load.ts); throws "file:line: problem". */
   loadKeepalived?: (file: string) => { services: VirtualServerSpec[]; warnings: string[] };
+  /** The same off the event loop, for a reload in slices (config-thread.ts loadKeepalivedOffThread). */
+  loadKeepalivedSliced?: (file: string, pause: Pause) => Promise<{ services: VirtualServerSpec[]; warnings: string[] }>;
   /** The health checker: failed servers stay out of the table; checkers follow the file. */
   health?: HealthHook;
   /** A warning from reading `file` (logged; a reload also answers with it). */
@@ -874,14 +876,29 @@ export class ConfigManager {
 
   /** Read the --config file (if any) and the keepalived.conf (if any) into one table. */
   load(): ConfigFile {
-    if (this.file === undefined) return this.withKeepalived({ file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] });
+    if (this.file === undefined) return this.withKeepalived(this.noFile());
     return this.withKeepalived(this.warned(readConfig(this.file)));
   }
 
   /** load(), the --config file read in a worker thread (config-thread.ts) and taken in slices. */
   private async loadSliced(pause: Pause): Promise<ConfigFile> {
-    if (this.file === undefined) return this.load();
-    return this.withKeepalived(this.warned(await readConfigOffThread(this.file, pause)));
+    const cfg = this.file === undefined ? this.noFile() : this.warned(await readConfigOffThread(this.file, pause));
+    const k = this.sources.keepalived;
+    const offThread = this.sources.loadKeepalivedSliced;
+    if (k === undefined || offThread === undefined) return this.withKeepalived(cfg);
+    let parsed: { services: VirtualServerSpec[]; warnings: string[] };
+    try {
+      parsed = await offThread(k, pause);
+    } catch (e) {
+      throw new UvsError('BAD_CONFIG', k, (e as Error).message);
+    }
+    await pause();
+    return this.mergedKeepalived(cfg, k, parsed);
+  }
+
+  /** The table's part of a reload without --config (the keepalived.conf gives it all). */
+  private noFile(): ConfigFile {
+    return { file: this.sources.keepalived ?? '', daemon: {}, timeoutsLine: 1, services: [] };
   }
 
   /** cfg, its warnings told to sources.warn. */
@@ -900,6 +917,11 @@ export class ConfigManager {
     } catch (e) {
       throw new UvsError('BAD_CONFIG', k, (e as Error).message);
     }
+    return this.mergedKeepalived(cfg, k, parsed);
+  }
+
+  /** cfg plus the services of the keepalived.conf k, as read; its warnings told to sources.warn. */
+  private mergedKeepalived(cfg: ConfigFile, k: string, parsed: { services: VirtualServerSpec[]; warnings: string[] }): ConfigFile {
     const warnings = parsed.warnings.map((w) => `keepalived.conf: ${w}`);
     for (const w of warnings) this.sources.warn?.(k, w);
     return { ...mergeServices(cfg, keepalivedServices(parsed.services)), warnings: [...cfg.warnings ?? [], ...warnings] };
