@@ -32,7 +32,7 @@ import { LaddrPools } from '../modes/laddr.js';
 import { SynProxy } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
-import { FragTable } from './frags.js';
+import { FragTable, flowPrint } from './frags.js';
 import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { enterState } from '../proto/state.js';
 import { SCTP_MIN, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
@@ -724,7 +724,9 @@ export class Datapath implements Output {
   private laterFragment(buf: Buffer, off: number, flen: number, ip: number, proto: number, dst: number, tot: number, local: boolean): void {
     const node = this.frags.find(rd32(buf, ip + IP_SRC), dst, proto, rd16(buf, ip + IP_ID), this.nowTick);
     const e = node >>> 1;
-    if (node < 0 || !this.ct.isAlive(e) || this.ct.proto[e] !== proto) {
+    const ct = this.ct;
+    // The entry the first fragment found, not another flow's that took its slot since.
+    if (node < 0 || !ct.isAlive(e) || ct.proto[e] !== proto || this.frags.foundFlow !== flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e])) {
       // Workers: the TAP's program steers later fragments (no ports) to queue 0, their first to
       // the connection's worker: on to the next worker, as an ICMP error (the last one drops it).
       if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
@@ -846,7 +848,7 @@ export class Datapath implements Output {
         }
       }
     }
-    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, this.nowTick)) {
+    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e]), this.nowTick)) {
       this.counters.d[D.frag_table_full]++;
       if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
       return;
