@@ -32,7 +32,7 @@ interface Run {
 function uvsadm(args: string[], opts: { env?: Record<string, string>; input?: string; socket?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, ['bin/uvsadm', '--socket', opts.socket ?? sockPath, ...args],
-      { cwd: repoRoot, env: { ...process.env, UVS_SOCKET: '', ...opts.env } },
+      { cwd: repoRoot, env: { ...process.env, UVS_SOCKET: '', ...opts.env }, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
         resolve({ code, stdout, stderr });
@@ -459,5 +459,22 @@ test('uvsd at its connection limit: uvsadm prints uvsd\'s reason (not "failed: E
   } finally {
     held.destroy();
     full.close();
+  }
+});
+
+test('-Lnc of a table over uvsd\'s 100,000-row limit says on stderr that the list is cut (it printed 100,000 rows and nothing else)', async () => {
+  const big = rig({ addrs: ['192.168.8.10/24'], connMax: 131072 });
+  for (let i = 0; i < 100_005; i++) big.dp.ct.insert(17, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, 0xc0a808c8 | 0, 53, 0xc0a80814 | 0, 53, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, big.dp.nowTick + 1000, false);
+  const path = join(dir, 'big.sock');
+  const s = await listenControl(path, (verb, args) => big.ctl.callAsync(verb, args), (e) => {
+    throw e;
+  });
+  try {
+    const out = await uvsadm(['-Lnc'], { socket: path });
+    assert.equal(out.code, 0);
+    assert.equal(out.stdout.split('\n').length - 3, 100_000, 'the header lines and 100,000 rows');
+    assert.equal(out.stderr, 'uvsadm: only 100000 connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n');
+  } finally {
+    s.close();
   }
 });

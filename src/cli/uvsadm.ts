@@ -147,6 +147,9 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           const r = await client.call('listConns', {});
           if (!cmd.numeric) opts.hosts = await resolver(r.conns.flatMap((c) => [c.caddr, c.vaddr, c.daddr]));
           out(formatConns(r.conns, opts));
+          // ipvsadm lists every entry; uvsd at most 100,000 (their rows cost it memory and time):
+          // a script counting or grepping them must not take the part for the whole.
+          if (r.truncated) process.stderr.write(`uvsadm: only ${r.conns.length} connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n`);
           return 0;
         }
         const list = await client.call('list', {});
