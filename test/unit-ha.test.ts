@@ -166,7 +166,7 @@ test('--garp-refresh N: a master announces every VIP, LIP and floating address a
   assert.equal(after(120_000), 0, '0: never');
 });
 
-test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly, and the backup forwards them after takeover', () => {
+test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly (in the servers\' active/inactive counts, not in their Conns), and the backup forwards them after takeover', () => {
   const m = director(false);
   const b = director(true);
   b.ctl.call('setRole', { role: 'backup' });
@@ -195,6 +195,11 @@ test('synced NAT, FULLNAT and DR connections (with templates) are installed exac
   const conns = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; inactive: number }[] }[] }).services
     .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.inactive}`)).sort();
   assert.deepEqual(conns(b), conns(m));
+  // ... but not Conns: the connections were scheduled on the master (ip_vs_conn_stats), the
+  // backup only binds them (ip_vs_bind_dest); summed over both directors each counts once.
+  const scheduled = (r: Rig) => (r.ctl.call('list', {}) as { services: { stats: { conns: number } }[] }).services.reduce((t, s) => t + s.stats.conns, 0);
+  assert.equal(scheduled(m), 9);
+  assert.equal(scheduled(b), 0, 'synced connections are not in the backup\'s Conns');
 
   // Takeover: the backup now answers the servers' replies exactly as the master did.
   b.ctl.call('setRole', { role: 'master' });

@@ -228,10 +228,15 @@ export class DestTable {
     return this.active[d] * 256 + this.inactive[d];
   }
 
-  /** A new connection is bound to d (it starts inactive, as IPVS sets IP_VS_CONN_F_INACTIVE). */
-  bind(d: number): void {
+  /**
+   * A new connection is bound to d (it starts inactive, as IPVS sets IP_VS_CONN_F_INACTIVE).
+   * `scheduled`: counted in d's connections (Conns, node_ipvs_connections_total) as
+   * ip_vs_conn_stats counts one scheduled here; a connection sync installs is not (the kernel's
+   * ip_vs_bind_dest alone), or the two directors would count each connection twice.
+   */
+  bind(d: number, scheduled = true): void {
     this.inactive[d]++;
-    this.conns[d]++;
+    if (scheduled) this.conns[d]++;
     if (this.upper[d] !== 0) this.checkOverload(d);
     const w = this.watcher[d];
     if (w !== undefined) w.changed(d);

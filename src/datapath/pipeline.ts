@@ -1955,7 +1955,7 @@ export class Datapath implements Output {
       dt.bindTemplate(dest);
     } else {
       ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
-      dt.bind(dest);
+      dt.bind(dest, false); // not scheduled here: not in Conns (the master counted it)
       if (activeState(state)) {
         ct.flags[e] &= ~F_INACTIVE;
         dt.activate(dest, true);
