@@ -67,19 +67,31 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
     assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), vrrpFifo: s }),
       new RegExp(`^vrrp_fifo ${path} events 8 ignored 2, last INSTANCE "api" MASTER_PRIORITY 120 \\ds ago$`, 'm'));
 
+    // A state uvsd does not act on is warned about as such (not as a name of no group), once;
+    // the instance is named in a field of its own (pino's "name" is uvsd's).
+    write('INSTANCE "web" WEIRD 100\nINSTANCE "api" WEIRD 100\n');
+    await until(() => fifo.status().events === 10);
+    assert.deepEqual(warnings.slice(1), ['vrrp fifo: state WEIRD is none uvsd acts on (MASTER, MASTER_RX_LOWER_PRI, BACKUP, FAULT, STOP, DELETED): ignored {"instance":"web","state":"WEIRD"}']);
+    assert.equal(roles(), 'default=master,web=backup,api=master');
+    // A line longer than any keepalived writes is dropped whole: its end is not read as a line.
+    write('y'.repeat(5000));
+    write('GROUP "api" BACKUP 0\nINSTANCE "web" MASTER 150\n');
+    await until(() => fifo.status().events === 11);
+    assert.equal(roles(), 'default=master,web=master,api=master', 'api not made backup by the tail of the long line');
+
     // keepalived exits (it removes a FIFO it made) and makes a new one: uvsd reads that one.
     unlinkSync(path);
     execFileSync('mkfifo', [path]);
     fifo.check();
-    write('INSTANCE "web" MASTER 150\n');
-    await until(() => fifo.status().events === 9);
+    write('INSTANCE "web" BACKUP 150\nINSTANCE "web" MASTER 150\n');
+    await until(() => fifo.status().events === 13);
     assert.equal(roles(), 'default=master,web=master,api=master');
     // Gone altogether: made again by uvsd.
     unlinkSync(path);
     fifo.check();
     assert.ok(statSync(path).isFIFO());
     write('INSTANCE "default" BACKUP 100\n');
-    await until(() => fifo.status().events === 10);
+    await until(() => fifo.status().events === 14);
     assert.equal(roles(), 'default=backup,web=master,api=master');
   } finally {
     fifo.close();

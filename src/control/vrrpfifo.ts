@@ -32,6 +32,12 @@ export function parseFifoLine(line: string): VrrpEvent | undefined {
   return { type: m[1] as VrrpEvent['type'], name: m[2]!, state: m[3]!, priority: Number(m[4]) };
 }
 
+/** The states that set a role (roleCallOf). */
+const ROLE_STATES = ['MASTER', 'MASTER_RX_LOWER_PRI', 'BACKUP', 'FAULT', 'STOP', 'DELETED'];
+
+/** The longest line read (keepalived's are under 100 bytes). */
+const MAX_LINE = 4096;
+
 /**
  * The role change an event asks for, as `uvsadm --role` would make it, or undefined (a priority
  * change, or a name that is not an HA group while uvsd has groups). MASTER makes master;
@@ -84,7 +90,10 @@ export class VrrpFifo {
   /** The open FIFO's inode (the path is looked at again each check). */
   private ino = -1;
   private pending = '';
+  /** A line grew past MAX_LINE: the rest of it, up to its newline, is dropped (not read as a line). */
+  private skipping = false;
   private readonly stats: VrrpFifoStatus;
+  /** Names of no HA group and states uvsd does not act on, each warned about once. */
   private readonly warned = new Set<string>();
 
   constructor(
@@ -133,6 +142,7 @@ export class VrrpFifo {
     this.sock = undefined;
     this.ino = -1;
     this.pending = '';
+    this.skipping = false;
   }
 
   status(): VrrpFifoStatus {
@@ -140,9 +150,19 @@ export class VrrpFifo {
   }
 
   private read(chunk: string): void {
+    if (this.skipping) {
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) return;
+      this.skipping = false;
+      chunk = chunk.slice(nl + 1);
+    }
     const lines = (this.pending + chunk).split('\n');
     this.pending = lines.pop() ?? '';
-    if (this.pending.length > 4096) this.pending = ''; // not keepalived's: never a line that long
+    // Not keepalived's: never a line that long. Its end must not pass for a line of its own.
+    if (this.pending.length > MAX_LINE) {
+      this.pending = '';
+      this.skipping = true;
+    }
     for (const line of lines) {
       const ev = parseFifoLine(line);
       if (ev === undefined) continue;
@@ -152,9 +172,16 @@ export class VrrpFifo {
       const call = roleCallOf(ev, this.groupNames());
       if (call === undefined) {
         this.stats.ignored++;
-        if (!/PRIORITY$/.test(ev.state) && !this.warned.has(ev.name)) {
-          this.warned.add(ev.name);
-          this.warn('vrrp fifo: an instance or sync group named after no HA group (uvsd --ha-group) is ignored', { name: ev.name });
+        const who = { [ev.type === 'GROUP' ? 'group' : 'instance']: ev.name };
+        if (/PRIORITY$/.test(ev.state)) continue; // a priority change: nothing to do
+        if (!ROLE_STATES.includes(ev.state)) {
+          if (!this.warned.has(`state ${ev.state}`)) {
+            this.warned.add(`state ${ev.state}`);
+            this.warn(`vrrp fifo: state ${ev.state} is none uvsd acts on (${ROLE_STATES.join(', ')}): ignored`, { ...who, state: ev.state });
+          }
+        } else if (!this.warned.has(`name ${ev.name}`)) {
+          this.warned.add(`name ${ev.name}`);
+          this.warn('vrrp fifo: an instance or sync group named after no HA group (uvsd --ha-group) is ignored', who);
         }
         continue;
       }
