@@ -6,7 +6,7 @@
 import type { Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
-import { destPort, printableWord } from './protocol.js';
+import { destPort, printableWord, takesServicePort } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
 import { bfdCheckSpec } from '../health/checkers/bfd.js';
@@ -310,7 +310,7 @@ export function parseServiceHealth(
         vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
       }
       // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
-      if ((vs.fwd === 'dr' || vs.fwd === 'tun') && !svc.fwmark) vs.sorryServer.port = svc.port;
+      if (takesServicePort(vs.fwd, svc.fwmark)) vs.sorryServer.port = svc.port;
       if (servers.some((s) => s.addr === addr && s.port === vs.sorryServer!.port)) {
         h.fail(sf.line, sf.path, `${addr}:${vs.sorryServer.port} is also one of the service's servers`);
       }

@@ -13,9 +13,9 @@ import { topLevelItem, toYaml } from './yaml-out.js';
 import { runSteps, type Pause, type Steps } from './slices.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
-import { listSteps, schedFlagNames } from './verbs.js';
+import { findDest, listSteps, schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
@@ -510,7 +510,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
           const port = destPort(dm.get('port') ? int(dm.get('port')!, 0, 65535) : undefined, spec.port);
           dests.push({
             // DR and TUN servers take the service's port (a mark service's servers keep theirs, as ipvsadm).
-            service: serviceKey(spec), addr, port: (fwd === 'dr' || fwd === 'tun') && fwmark === 0 ? spec.port : port, fwd,
+            service: serviceKey(spec), addr, port: takesServicePort(fwd, fwmark) ? spec.port : port, fwd,
             weight: dm.get('weight') ? int(dm.get('weight')!, 0, MAX_WEIGHT) : DEFAULT_WEIGHT,
             upper: dm.get('upper') ? int(dm.get('upper')!, 0, MAX_THRESHOLD) : 0,
             lower: dm.get('lower') ? int(dm.get('lower')!, 0, MAX_THRESHOLD) : 0,
@@ -1013,7 +1013,7 @@ export class ConfigManager {
     const timer = setTimeout(() => {
       this.draining.delete(k);
       const svc = this.control.model.services.get(serviceKeyOf(d.service.proto, parseIp(d.service.addr), d.service.port, d.service.fwmark));
-      const dest = svc?.dests.find((x) => formatIp(x.addr) === d.addr && x.port === d.port);
+      const dest = svc?.dests[findDest(svc, parseIp(d.addr), d.port)];
       if (dest === undefined) return; // already gone (deleted, service deleted, table cleared)
       if (dest.weight !== 0) {
         this.sources.info?.({ server: name, weight: dest.weight }, `drain of server ${name} ended with weight ${dest.weight} set since: kept`);

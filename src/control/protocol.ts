@@ -575,3 +575,11 @@ export const DEFAULT_SOCKET = '/run/uvs/uvsd.sock';
 export function destPort(port: number | undefined, svcPort: number): number {
   return port === undefined || port === 0 ? svcPort : port;
 }
+
+/**
+ * A DR or TUN server of a service with a port of its own takes that port: both leave the packet's
+ * port as it is (a mark service has none, so its servers keep theirs, as ipvsadm).
+ */
+export function takesServicePort(fwd: Fwd, fwmark: number | undefined): boolean {
+  return (fwd === 'dr' || fwd === 'tun') && !fwmark;
+}

@@ -15,7 +15,7 @@ import type {
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
-import { DEFAULT_SCHED, DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
+import { DEFAULT_SCHED, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, formatAddr } from '../datapath/link.js';
@@ -266,7 +266,8 @@ function destPortOf(a: { port?: unknown }, s: ServiceModel): number {
   return destPort(a.port === undefined ? undefined : portOf(a.port, 'real server port'), s.port);
 }
 
-function findDest(s: ServiceModel, addr: number, port: number): number {
+/** The index in s.dests of the server addr:port (addr as the model holds it: parseIp's), or -1. */
+export function findDest(s: ServiceModel, addr: number, port: number): number {
   return s.dests.findIndex((d) => d.addr === addr && d.port === port);
 }
 
@@ -315,7 +316,7 @@ function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: numbe
   notInOtherRole(ctx, d.addr, 'real server', ['vip', 'lip']);
   // A mark service has no port of its own: DR and TUN leave the packet's port as it is (ipvsadm
   // does not check a -f service's server port either).
-  if ((d.fwd === 'dr' || d.fwd === 'tun') && d.port !== s.port && s.fwmark === 0) {
+  if (takesServicePort(d.fwd, s.fwmark) && d.port !== s.port) {
     throw new UvsError('DR_PORT_MISMATCH', `${formatIp(d.addr)}:${d.port} for virtual port ${s.port}`);
   }
   if (s.synproxy && (d.fwd === 'dr' || d.fwd === 'tun')) {

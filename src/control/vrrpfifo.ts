@@ -32,8 +32,11 @@ export function parseFifoLine(line: string): VrrpEvent | undefined {
   return { type: m[1] as VrrpEvent['type'], name: m[2]!, state: m[3]!, priority: Number(m[4]) };
 }
 
-/** The states that set a role (roleCallOf). */
-const ROLE_STATES = ['MASTER', 'MASTER_RX_LOWER_PRI', 'BACKUP', 'FAULT', 'STOP', 'DELETED'];
+/** The role each state sets (roleCallOf); other states set none. */
+const ROLE_OF: Readonly<Record<string, 'master' | 'backup'>> = {
+  MASTER: 'master', MASTER_RX_LOWER_PRI: 'master', BACKUP: 'backup', FAULT: 'backup', STOP: 'backup', DELETED: 'backup',
+};
+const ROLE_STATES = Object.keys(ROLE_OF);
 
 /** The longest line read (keepalived's are under 100 bytes). */
 const MAX_LINE = 4096;
@@ -47,8 +50,7 @@ const MAX_LINE = 4096;
  * the whole director; with groups, the one whose name is a group's (`default` included) drives it.
  */
 export function roleCallOf(ev: VrrpEvent, groupNames: readonly string[]): RoleArgs | undefined {
-  const role = ev.state === 'MASTER' || ev.state === 'MASTER_RX_LOWER_PRI' ? 'master'
-    : ev.state === 'BACKUP' || ev.state === 'FAULT' || ev.state === 'STOP' || ev.state === 'DELETED' ? 'backup' : undefined;
+  const role = Object.hasOwn(ROLE_OF, ev.state) ? ROLE_OF[ev.state] : undefined;
   if (role === undefined) return undefined;
   if (groupNames.length === 1) return { role };
   return groupNames.includes(ev.name) ? { role, group: ev.name } : undefined;

@@ -6,7 +6,7 @@
 
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
-import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
+import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
@@ -765,7 +765,7 @@ class Parser {
     // Checked now, as a real_server's port is when the table is loaded: the sorry server is only
     // added once the quorum is lost, and then nothing could say which line was wrong.
     const sorryFwd = sorry?.fwd ?? vs.fwd;
-    if (sorry && (sorryFwd === 'dr' || sorryFwd === 'tun') && !vs.fwmark && sorry.port !== vs.port) {
+    if (sorry && takesServicePort(sorryFwd, vs.fwmark) && sorry.port !== vs.port) {
       throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port}: a ${sorryFwd === 'dr' ? 'DR' : 'TUN'} server takes the virtual port (${vs.port}); ` +
         'give that port, or sorry_server_lvs_method NAT to reach another one');
     }
