@@ -3,8 +3,9 @@
 // of src/control/printers.ts; only the connection counters are taken from the daemon (`list`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
-import { VIP } from './lab/dr-lab.js';
+import { repoRoot, uvsadmArgv, VIP } from './lab/dr-lab.js';
 import type { ListResult } from '../src/control/protocol.js';
 
 function pad(s: string | number, w: number): string {
@@ -88,5 +89,37 @@ test('uvsadm -Ln prints the ipvsadm layout exactly (after config and traffic)', 
     assert.ok(ok, 'connection counters never settled');
     diagnosticLines(t, 'uvsadm -Ln:', last);
     assert.equal(last, exp, `-Ln with traffic differs:\ngot:\n${showWs(last)}\nwant:\n${showWs(exp)}`);
+  });
+});
+
+test('uvsadm -L (names) takes /etc/hosts names and exits at its 1.5 s budget when DNS never answers', { timeout: 120_000 }, async (t) => {
+  await withDrLab(t, { servers: 2 }, async (lab) => {
+    const [rs1, rs2] = [lab.servers[0]!.addr, lab.servers[1]!.addr];
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1}:80`, '-g']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2}:80`, '-g']);
+    // `ip netns exec` mounts /etc/netns/NS/{hosts,resolv.conf} over /etc's: a hosts file naming
+    // rs1, and a name server (in the namespace) that reads every query and never answers.
+    const etc = `/etc/netns/${lab.ns.dir}`;
+    mkdirSync(etc, { recursive: true });
+    try {
+      writeFileSync(`${etc}/hosts`, `127.0.0.1 localhost\n${rs1} web-one.example web-one\n`);
+      writeFileSync(`${etc}/resolv.conf`, 'nameserver 127.0.0.1\n');
+      const silent = lab.lab.spawn(lab.ns.dir, [process.execPath, '-e', "require('node:dgram').createSocket('udp4').bind(53, '127.0.0.1', () => console.log('bound'))"]);
+      await silent.waitForLine(/bound/, 10_000);
+      const t0 = Date.now();
+      const r = await lab.lab.exec(lab.ns.dir, uvsadmArgv(['--socket', lab.socketPath, '-L']), { cwd: repoRoot, timeoutMs: 30_000 });
+      const ms = Date.now() - t0;
+      await silent.stop(1000);
+      diagnosticLines(t, `uvsadm -L (${ms} ms):`, r.stdout + r.stderr);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /-> web-one\.example:(80|http) /, 'the hosts file names rs1');
+      assert.match(r.stdout, new RegExp(`-> ${rs2.replace(/\./g, '\\.')}:(80|http) `), 'rs2 (no answer) stays numeric');
+      // 1.5 s of lookups plus node's start; before, uvsadm printed at 1.9 s and exited at 6.5 s
+      // (Node joined the thread pool's getnameinfo calls, still waiting on the resolver, at exit).
+      assert.ok(ms < 4000, `uvsadm -L took ${ms} ms to exit`);
+    } finally {
+      rmSync(etc, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlClient, ControlError } from '../src/control/client.js';
+import { parseHosts } from '../src/cli/rdns.js';
 import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
 import { listenControl } from '../src/control/server.js';
 import { ConfigManager } from '../src/control/config.js';
@@ -477,4 +478,9 @@ test('-Lnc of a table over uvsd\'s 100,000-row limit says on stderr that the lis
   } finally {
     s.close();
   }
+});
+
+test('names from a hosts file as glibc files: the first name of an address\'s first line; comments and IPv6 lines skipped', () => {
+  const h = parseHosts('# 10.0.0.9 commented\n10.0.0.1\tweb1.example web1 # tail\n10.0.0.1 other\n::1 localhost6\n  10.0.0.2   db   \n10.0.0.3\n');
+  assert.deepEqual([...h], [['10.0.0.1', 'web1.example'], ['10.0.0.2', 'db']]);
 });

@@ -2,7 +2,6 @@
 // print like ipvsadm. Exit statuses as ipvsadm's: 0 ok, 2 bad command line, 255 refused by the
 // daemon (ipvsadm: by the kernel), 1 listing a service that does not exist; 3 no daemon.
 
-import { lookupService } from 'node:dns';
 import { ControlClient, ControlError } from '../control/client.js';
 import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNREACHED, refusalLine } from '../control/errors.js';
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
@@ -12,11 +11,13 @@ import {
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
+import { reverseNames } from './rdns.js';
 
 const VERSION = `uvsadm ${UVS_VERSION} (ipvsadm v1.31 command line)`;
 
 /** How long all reverse lookups of one listing may take together (ipvsadm has no bound). */
 const DNS_BUDGET_MS = 1500;
+/** Distinct addresses looked up at most (a big -Lc): the rest stay numeric. */
 const DNS_MAX_LOOKUPS = 1000;
 
 function out(s: string): void {
@@ -28,33 +29,9 @@ function err(message: string, code: number): number {
   return code;
 }
 
-/** Set when reverse lookups were still running at the budget: exit without waiting for them. */
-let lookupsPending = false;
-
-/** Reverse-resolve addresses (getnameinfo: /etc/hosts, then DNS), falling back to the number. */
-async function resolver(addrs: Iterable<string>): Promise<(a: string) => string | undefined> {
-  const names = new Map<string, string>();
-  // Bounded: beyond DNS_MAX_LOOKUPS distinct addresses (a big -Lc) the rest stay numeric.
-  const want = [...new Set(addrs)].slice(0, DNS_MAX_LOOKUPS);
-  let done = 0;
-  await Promise.race([
-    Promise.all(
-      want.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            lookupService(a, 0, (e, hostname) => {
-              if (e === null && typeof hostname === 'string' && hostname !== '') names.set(a, hostname);
-              done++;
-              resolve();
-            });
-          }),
-      ),
-    ),
-    new Promise<void>((resolve) => setTimeout(resolve, DNS_BUDGET_MS).unref()),
-  ]);
-  if (done < want.length) lookupsPending = true;
-  const snapshot = new Map(names); // late answers must not change what is printed
-  return (a) => snapshot.get(a);
+/** Reverse names of a listing's addresses (hosts file, then DNS), within the budget. */
+function resolver(addrs: Iterable<string>): Promise<(a: string) => string | undefined> {
+  return reverseNames(addrs, { budgetMs: DNS_BUDGET_MS, max: DNS_MAX_LOOKUPS });
 }
 
 async function readStdin(): Promise<string> {
@@ -237,9 +214,6 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
-    // getnameinfo calls still waiting on DNS would keep the process alive; stdout is a file or a
-    // pipe (synchronous writes on Linux), so leaving now loses nothing.
-    if (lookupsPending) process.exit(code);
   },
   (e: unknown) => {
     process.stderr.write(`uvsadm: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
