@@ -588,4 +588,9 @@ test('listConns of a large connection table (60,000 entries) is built in slices:
   const bad = JSON.parse((await turnsUntilReply(path, '{"id":3,"verb":"listConns","args":{"max":-1}}\n')).text) as { ok: boolean; error: { code: string } };
   assert.equal(bad.ok, false);
   assert.equal(bad.error.code, 'BAD_REQUEST');
+  // Beyond 100,000 rows the reply would hold gigabytes of uvsd's memory: refused, naming the value.
+  const huge = JSON.parse((await turnsUntilReply(path, '{"id":4,"verb":"listConns","args":{"max":100001}}\n')).text) as { ok: boolean; error: { code: string; detail: string } };
+  assert.equal(huge.ok, false);
+  assert.equal(huge.error.code, 'BAD_REQUEST');
+  assert.match(huge.error.detail, /max 100001 \(0\.\.100000\)/);
 });

@@ -38,7 +38,8 @@ import { snapshotView, type ConnView } from '../datapath/group.js';
 
 export const DEFAULT_PERSIST = 300;
 export const ALL_ONES = 0xffffffff;
-/** Most rows listConns returns by default. */
+/** Most rows listConns returns, and its default: a row is ~2 KB of uvsd's memory while the reply
+ *  is built and written (900,000 rows took uvsd to 1.9 GB and stalled forwarding). */
 export const CONNS_MAX_DEFAULT = 100_000;
 
 export interface VerbCtx {
@@ -953,7 +954,7 @@ async function connRowsSliced(dp: Datapath, max: number, pause: () => Promise<vo
 }
 
 function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promise<ConnsResult> {
-  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, 10_000_000);
+  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, CONNS_MAX_DEFAULT);
   const workers = ctx.control.info.workers;
   if (workers !== undefined) {
     // Every worker lists its own connections; the rows are merged (at most max in all).
