@@ -1,11 +1,11 @@
 // Concurrent scrapes of a large table (docs/metrics.md, "Scrape cost"): not a test and not in npm test.
 //
-//   sudo node dist/bench/scrape-load.js [--services 2000] [--scrapes 200] [--rounds 3] [--gzip]
+//   sudo node dist/bench/scrape-load.js [--services 2000] [--scrapes 200] [--rounds 3] [--gzip] [--path /status.json]
 //
 // A DR lab (test/lab) with 2 real servers; uvsd --metrics 127.0.0.1:9478 with --services
 // services of 2 servers each (one of them VIP:53/udp, the rest TCP ports 10000+). While a UDP
 // ping goes through the VIP every 10 ms from the client namespace and a control `list` round
-// trip (what `uvsadm -Ln` asks) runs every 100 ms, --rounds times --scrapes GET /metrics are sent
+// trip (what `uvsadm -Ln` asks) runs every 100 ms, --rounds times --scrapes GET /metrics (or --path) are sent
 // at once from the director namespace (one connection each). Prints uvsd's peak RSS (VmHWM),
 // its RSS after, the answers by status, and the UDP and control round trips during the storms.
 import { readFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     scrapes: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     gzip: { type: 'boolean', default: false },
+    path: { type: 'string', default: '/metrics' },
   },
 });
 const METRICS = '127.0.0.1:9478';
@@ -36,11 +37,11 @@ console.log('ready');`;
 
 /** N GETs at once, one connection each; prints {status: count}, the slowest answer (ms), bytes. */
 const STORM = `
-const http = require('node:http'); const n = Number(process.argv[1]); const gzip = process.argv[2] === '1';
+const http = require('node:http'); const n = Number(process.argv[1]); const gzip = process.argv[2] === '1'; const path = process.argv[3];
 const by = {}; let bytes = 0; let slowest = 0; let left = n; const t0 = performance.now();
 const done = (k) => { by[k] = (by[k] ?? 0) + 1; slowest = Math.max(slowest, performance.now() - t0); if (--left === 0) console.log(JSON.stringify({ by, bytes, slowestMs: Math.round(slowest) })); };
 for (let i = 0; i < n; i++) {
-  const req = http.get('http://${METRICS}/metrics', { agent: false, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
+  const req = http.get('http://${METRICS}' + path, { agent: false, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
     res.on('data', (c) => (bytes += c.length)); res.on('end', () => done(res.statusCode)); res.on('error', () => done('error'));
   });
   req.on('error', (e) => done(e.code ?? 'error'));
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     }
     await lab.uvsadmMust(['-R'], lines.join('\n') + '\n');
     const pid = uvsd.child.pid!;
-    const one = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', STORM, '1', values.gzip ? '1' : '0'], { timeoutMs: 60_000 });
+    const one = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', STORM, '1', values.gzip ? '1' : '0', values.path!], { timeoutMs: 60_000 });
     console.log(`table: ${services} services x 2 servers; one scrape: ${one.stdout.trim()}; VmHWM ${vm(pid, 'VmHWM')} MB, VmRSS ${vm(pid, 'VmRSS')} MB`);
 
     const ping = lab.lab.spawn(lab.ns.cli, [process.execPath, '-e', UDP_PING]);
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     const idleList = listRtts.length;
     for (let r = 0; r < Number(values.rounds); r++) {
       const t0 = performance.now();
-      const out = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', STORM, values.scrapes!, values.gzip ? '1' : '0'], { timeoutMs: 300_000 });
+      const out = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', STORM, values.scrapes!, values.gzip ? '1' : '0', values.path!], { timeoutMs: 300_000 });
       console.log(`round ${r + 1}: ${values.scrapes} scrapes at once: ${out.stdout.trim() || out.stderr.trim()} (${Math.round(performance.now() - t0)} ms)`);
     }
     await delay(1000);

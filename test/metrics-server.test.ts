@@ -107,29 +107,36 @@ test('slow clients are timed out: a connection that sends nothing and one that t
   });
 });
 
-test('concurrent scrapes of a large table share one rendering: 20 requests at once, one read of the counters, the same body; a scrape after it gets a new one', async () => {
-  const r = bigRig(2000);
-  let renders = 0;
-  await withServer(r, { pull: () => renders++ }, async (srv, port) => {
-    // uvsd accepts one connection per turn of its event loop: all 20 accepted first.
-    let accepted = 0;
-    srv.server.on('connection', () => accepted++);
-    const conns = await Promise.all(Array.from({ length: 20 }, () => raw(port)));
-    while (accepted < 20) await new Promise((res) => setImmediate(res));
-    renders = 0;
-    for (const c of conns) c.sock.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    await Promise.all(conns.map((c) => c.closed));
-    assert.equal(renders, 1, 'one rendering for the 20');
-    const bodies = new Set(conns.map((c) => c.data().split('\r\n\r\n')[1]));
-    assert.equal(bodies.size, 1, 'the same text');
-    const ex = parseExposition([...bodies][0]!);
-    assert.equal(ex.get('uvs_service_destinations', { proto: 'tcp', service: '10.1.7.207:80' }), 2, 'the 2000th service is there');
-    r.ctl.addService({ proto: 'tcp', addr: '10.9.9.9', port: 80, sched: 'rr' });
-    const after = (await (await fetch(`http://${srv.address}/metrics`)).text());
-    assert.equal(renders, 2);
-    assert.equal(parseExposition(after).get('uvs_service_destinations', { proto: 'tcp', service: '10.9.9.9:80' }), 0, 'a service added since is there');
+for (const path of ['/metrics', '/status.json']) {
+  test(`concurrent ${path} requests on a large table share one rendering: 20 at once, one read of the counters, the same body; a request after them gets a new one`, async () => {
+    const r = bigRig(2000);
+    let renders = 0;
+    await withServer(r, { pull: () => renders++ }, async (srv, port) => {
+      // uvsd accepts one connection per turn of its event loop: all 20 accepted first.
+      let accepted = 0;
+      srv.server.on('connection', () => accepted++);
+      const conns = await Promise.all(Array.from({ length: 20 }, () => raw(port)));
+      while (accepted < 20) await new Promise((res) => setImmediate(res));
+      renders = 0;
+      for (const c of conns) c.sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await Promise.all(conns.map((c) => c.closed));
+      assert.equal(renders, 1, 'one rendering for the 20');
+      const bodies = new Set(conns.map((c) => c.data().split('\r\n\r\n')[1]));
+      assert.equal(bodies.size, 1, 'the same text');
+      const body = [...bodies][0]!;
+      const destinationsOf = (text: string, service: string): number | undefined => {
+        if (path === '/metrics') return parseExposition(text).get('uvs_service_destinations', { proto: 'tcp', service });
+        const st = JSON.parse(text) as { services: Array<{ proto: string; addr: string; port: number; dests: unknown[] }> };
+        return st.services.find((s) => `${s.addr}:${s.port}` === service && s.proto === 'tcp')?.dests.length;
+      };
+      assert.equal(destinationsOf(body, '10.1.7.207:80'), 2, 'the 2000th service is there');
+      r.ctl.addService({ proto: 'tcp', addr: '10.9.9.9', port: 80, sched: 'rr' });
+      const after = await (await fetch(`http://${srv.address}${path}`)).text();
+      assert.equal(renders, 2);
+      assert.equal(destinationsOf(after, '10.9.9.9:80'), 0, 'a service added since is there');
+    });
   });
-});
+}
 
 test('a large table\'s scrape is rendered in slices (the event loop runs between them) and reads as the one-pass registry text followed by the families', async () => {
   const r = bigRig(1000);

@@ -56,13 +56,15 @@ export interface MetricsServerOptions extends MetricsOptions {
 }
 
 /**
- * The text of one /metrics answer, rendered once for every scrape that arrived while it was
- * being rendered (each then gets data from no earlier than one rendering before its arrival);
- * gzip made once too, when a scraper asks for it.
+ * The body of one /metrics or /status.json answer, rendered once for every request that arrived
+ * while it was being rendered or its answers were being written (each then gets data from no
+ * earlier than one rendering before its arrival); gzip made once too, when a client asks for it.
  */
 interface Rendering {
   text: Promise<Buffer>;
   gzip?: Promise<Buffer>;
+  /** Requests given this rendering and not answered yet: shared while any is. */
+  waiting: number;
 }
 
 const gzipAsync = promisify(zlib.gzip);
@@ -106,21 +108,34 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   ];
   for (const t of timers) t.unref();
 
-  let rendering: Rendering | undefined;
-  const render = (): Rendering => {
-    if (rendering !== undefined) return rendering;
-    pull();
-    const r: Rendering = { text: metrics.text().then((t) => Buffer.from(t)) };
-    rendering = r;
-    const done = () => {
-      if (rendering === r) rendering = undefined;
-    };
-    r.text.then(done, done);
+  const renderings = new Map<string, Rendering>();
+  const render = (path: string, make: () => Promise<Buffer>): Rendering => {
+    let r = renderings.get(path);
+    if (r === undefined) {
+      pull();
+      r = { text: make(), waiting: 0 };
+      renderings.set(path, r);
+    }
+    r.waiting++;
     return r;
   };
+  const answered = (path: string, r: Rendering): void => {
+    if (--r.waiting === 0 && renderings.get(path) === r) renderings.delete(path);
+  };
   const gzipOf = (r: Rendering): Promise<Buffer> => (r.gzip ??= r.text.then((b) => gzipAsync(b, { level: zlib.constants.Z_BEST_SPEED })));
+  // /status.json is built in one piece (~20 ms for 2,000 services): after this turn, so the
+  // requests read in it share it.
+  const statusText = (): Promise<Buffer> => new Promise((resolve, reject) => {
+    setImmediate(() => {
+      try {
+        resolve(Buffer.from(JSON.stringify(statusJson(dp, rates, opts))));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
 
-  // The scrapes that shared a rendering get their answers one per turn of the event loop: each
+  // The requests that shared a rendering get their answers one per turn of the event loop: each
   // end() copies what the kernel takes at once (megabytes on loopback), 64 of them in a row held
   // the loop 100-160 ms.
   const answers: (() => void)[] = [];
@@ -131,16 +146,21 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   const answer = (f: () => void): void => {
     if (answers.push(f) === 1) setImmediate(answerNext);
   };
-  const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const r = render();
+  const serveShared = (req: http.IncomingMessage, res: http.ServerResponse, path: string, type: string, make: () => Promise<Buffer>): void => {
+    const r = render(path, make);
     const gz = acceptsGzip(req.headers['accept-encoding']);
     (gz ? gzipOf(r) : r.text).then(
       (body) => answer(() => {
-        const headers: http.OutgoingHttpHeaders = { 'content-type': registry.contentType, 'content-length': body.length, vary: 'accept-encoding' };
+        answered(path, r);
+        const headers: http.OutgoingHttpHeaders = { 'content-type': type, 'content-length': body.length, vary: 'accept-encoding', 'cache-control': 'no-store' };
         if (gz) headers['content-encoding'] = 'gzip';
         res.writeHead(200, headers).end(body);
       }),
-      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
+      // A bug here must cost a 500, never the daemon.
+      (err: Error) => {
+        answered(path, r);
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${path.slice(1)} failed: ${err.message}\n`);
+      },
     );
   };
 
@@ -181,20 +201,9 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
       return;
     }
     if (path === '/metrics') {
-      serveMetrics(req, res);
-      return;
-    }
-    pull();
-    if (path === '/status.json') {
-      let body: string;
-      try {
-        body = JSON.stringify(statusJson(dp, rates, opts));
-      } catch (err) {
-        // A bug here must cost a 500, never the daemon (an exception in a request handler is uncaught).
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`status failed: ${(err as Error).message}\n`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      serveShared(req, res, path, registry.contentType, () => metrics.text().then((t) => Buffer.from(t)));
+    } else if (path === '/status.json') {
+      serveShared(req, res, path, 'application/json', statusText);
     } else if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(STATUS_PAGE);
     } else {
