@@ -543,6 +543,11 @@ export function readConfig(file: string): ConfigFile {
   return parseConfig(readConfigText(file), file, { commandProblem });
 }
 
+/** The keepalived.conf k could not be read or parsed (e, its reader's error): a BAD_CONFIG naming it. */
+function keepalivedRefused(k: string, e: unknown): UvsError {
+  return new UvsError('BAD_CONFIG', k, (e as Error).message);
+}
+
 /** A config file's text; a BAD_CONFIG "FILE: cannot read: CODE" if it cannot be read. */
 export function readConfigText(file: string): string {
   try {
@@ -886,12 +891,9 @@ export class ConfigManager {
     const k = this.sources.keepalived;
     const offThread = this.sources.loadKeepalivedSliced;
     if (k === undefined || offThread === undefined) return this.withKeepalived(cfg);
-    let parsed: { services: VirtualServerSpec[]; warnings: string[] };
-    try {
-      parsed = await offThread(k, pause);
-    } catch (e) {
-      throw new UvsError('BAD_CONFIG', k, (e as Error).message);
-    }
+    const parsed = await offThread(k, pause).catch((e: unknown) => {
+      throw keepalivedRefused(k, e);
+    });
     await pause();
     return this.mergedKeepalived(cfg, k, parsed);
   }
@@ -915,7 +917,7 @@ export class ConfigManager {
     try {
       parsed = this.sources.loadKeepalived(k);
     } catch (e) {
-      throw new UvsError('BAD_CONFIG', k, (e as Error).message);
+      throw keepalivedRefused(k, e);
     }
     return this.mergedKeepalived(cfg, k, parsed);
   }
