@@ -119,6 +119,7 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
     const dryIgnored = await lab.uvsadm(['--reload', '--dry-run']);
     assert.equal(dryIgnored.code, 0, dryIgnored.stderr);
     assert.match(dryIgnored.stdout, /weight 2 -> 3\n/);
+    assert.doesNotMatch(dryIgnored.stdout, /ignored/, 'the ignored setting is said on stderr only');
     assert.equal(dryIgnored.stderr, `uvsadm: ${ignoredLine}\n`);
     const withIgnored = await lab.uvsadm(['--reload']);
     assert.equal(withIgnored.code, 0, withIgnored.stderr);

@@ -64,7 +64,10 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
         return 0;
       case 'reload': {
         const res = await client.call('reload', { dryRun: cmd.dryRun });
-        if (cmd.dryRun) out(res.changes.length === 0 ? 'no changes\n' : res.changes.map((c) => `${c}\n`).join(''));
+        // stdout: what would change; the ignored start-only settings (also in `changes`) go to stderr below.
+        const ignored = new Set(res.ignored ?? []);
+        const changes = res.changes.filter((c) => !ignored.has(c));
+        if (cmd.dryRun) out(changes.length === 0 ? 'no changes\n' : changes.map((c) => `${c}\n`).join(''));
         // What reading the files warned about (a misspelt keyword is one): uvsd only logs it otherwise.
         for (const w of res.warnings ?? []) process.stderr.write(`uvsadm: warning: ${w}\n`);
         // Settings read at start only that the file changes: applied by no reload (the dry run's
