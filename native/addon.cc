@@ -2,6 +2,8 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -91,6 +93,29 @@ static Napi::Value Exec(const Napi::CallbackInfo& info) {
   return ThrowErrno(env, "execv", args[0], errno);
 }
 
+// sdNotify(socketPath, text) sends text ("READY=1", "STOPPING=1", ...) as one datagram to
+// systemd's notification socket, $NOTIFY_SOCKET (a path, or "@name" in the abstract namespace):
+// sd_notify(3) without libsystemd, for the unit's Type=notify. Node's dgram has no Unix sockets.
+static Napi::Value SdNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) return ThrowType(env, "sdNotify(socketPath: string, text: string)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string text = info[1].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa = {};
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@')) return ThrowRange(env, "sdNotify: not a socket path");
+  memcpy(sa.sun_path, path.data(), path.size());
+  if (path[0] == '@') sa.sun_path[0] = '\0';
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket", path, errno);
+  ssize_t n = sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa), len);
+  int err = errno;
+  close(fd);
+  if (n < 0) return ThrowErrno(env, "sendto", path, err);
+  return env.Undefined();
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
@@ -115,6 +140,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadCpus", Napi::Function::New(env, SetThreadCpus, "setThreadCpus"));
   exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   return exports;
 }
 

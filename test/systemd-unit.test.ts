@@ -11,6 +11,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
+import { withDrLab } from './lab/itest.js';
 
 const UNIT = join(repoRoot, 'contrib', 'uvsd.service');
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
@@ -75,4 +76,35 @@ test('systemd unit: uvsd accepts the ExecStart= command line (--check-config, th
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// What Type=notify relies on, with a stand-in for systemd's notification socket (a Unix datagram
+// socket; python3 reads it, Node has no Unix datagram sockets).
+const RECEIVER = `
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    m = s.recv(4096).decode()
+    print(m.replace("\\n", "|"), flush=True)
+`;
+
+test('Type=notify: uvsd sends READY=1 (with MAINPID) to $NOTIFY_SOCKET once uvsadm gets answers, and STOPPING=1 when it stops', { timeout: 120_000 }, async (t) => {
+  const unit = readFileSync(UNIT, 'utf8');
+  assert.equal(unitValue(unit, 'Type'), 'notify', 'the unit waits for READY=1');
+  await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
+    const sock = join(lab.tmp, 'notify.sock');
+    const rx = lab.lab.spawn(null, ['python3', '-c', RECEIVER, sock]);
+    await rx.waitForLine(/^bound$/, 10_000);
+    const ready = rx.waitForLine(/READY=1/, 30_000);
+    const uvsd = await lab.startUvsd({ env: { NOTIFY_SOCKET: sock } });
+    const line = await ready;
+    assert.match(line, new RegExp(`^READY=1\\|MAINPID=${uvsd.child.pid}\\|STATUS=forwarding on uvs0`), line);
+    assert.equal((await lab.uvsadm(['-Ln'])).code, 0, 'the control socket answers once READY=1 is sent');
+    const stopping = rx.waitForLine(/STOPPING=1/, 10_000);
+    await lab.stopUvsd();
+    await stopping;
+    await rx.stop(1000);
+  });
 });

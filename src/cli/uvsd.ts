@@ -21,6 +21,7 @@ import { IPVS_VERSION, roleText, UVS_VERSION } from '../control/printers.js';
 import { changeRecord, roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
+import { sdNotify } from './sdnotify.js';
 import {
   ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
@@ -709,6 +710,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    sdNotify('STOPPING=1', () => {});
     config.stop();
     // Routes first: the routers stop sending here while the rest shuts down.
     if (bgp !== undefined) await bgp.withdrawAll();
@@ -904,6 +906,7 @@ export async function main(argv: string[]): Promise<void> {
     },
     'uvsd started',
   );
+  sdNotify(`READY=1\nMAINPID=${process.pid}\nSTATUS=forwarding on ${port.name}, control socket ${opts.socket}`, (err) => log.warn({ err }, 'systemd notification (READY=1) failed'));
   const missing = missingNodeFlags();
   if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-28 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');

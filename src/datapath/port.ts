@@ -121,6 +121,8 @@ export interface Native {
   setThreadName(name: string): void;
   /** execv(argv[0], argv): this process becomes argv (same pid); returns only by throwing. */
   exec(argv: string[]): never;
+  /** One datagram to systemd's notification socket (a path, or @name: abstract). */
+  sdNotify(socketPath: string, text: string): void;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }

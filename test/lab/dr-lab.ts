@@ -106,6 +106,8 @@ export interface StartUvsdOptions {
   extraArgs?: string[];
   /** Readiness polls of the control socket (default 200, every 50 ms: waitForControl). */
   readyTries?: number;
+  /** Variables added to uvsd's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface DrLab {
@@ -339,7 +341,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
       ]);
-      const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024 });
+      const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024, ...(so.env === undefined ? {} : { env: { ...process.env, ...so.env } }) });
       self.uvsd = p;
       const why = await waitForControl(socketPath, p, so.readyTries ?? 200);
       if (why === '') return p;
