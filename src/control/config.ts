@@ -1192,6 +1192,9 @@ export class ConfigManager {
     }
     for (const d of inTable.values()) {
       if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
+      // A server a reload removed is draining until it is deleted: gone from a --dump-config file
+      // (kept in the state file, with its drain-until, so a restart finishes the drain).
+      if (!state && this.draining.has(dk(key, d.addr, d.port))) continue;
       rows.push(d);
     }
     if (vs !== undefined) {
