@@ -236,6 +236,31 @@ test('expiries reach the backup; a record for an unknown service is refused and 
   assert.equal(b.counters().sync_refused, 1);
 });
 
+test('a synced record wins over an entry of the same client that goes elsewhere (another server, another FULLNAT local port) and over a stale entry holding its local port, as the kernel\'s ip_vs_proc_conn', () => {
+  const m = director(false);
+  const b = director(true); // rr over the servers in the other order: b picks other servers than m
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const syn = (dst: string, sport: number) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  // b, master for a while (a split brain): its own entries. Its first FULLNAT connection (47100)
+  // takes the local port m gives 47000 later; b's own 47000 ones go to other servers, and the
+  // FULLNAT one has b's second port.
+  assert.equal(b.run(syn(VIP2, 47100), syn(VIP, 47000), syn(VIP2, 47000)).length, 3);
+  assert.equal(m.run(syn(VIP, 47000), syn(VIP2, 47000)).length, 2);
+  const mine = rows(b);
+  b.ctl.call('setRole', { role: 'backup' });
+  sync(m, b);
+  assert.deepEqual(rows(b), rows(m), `the master's connections replace b's: before ${mine.join(' | ')}`);
+  assert.equal(b.dp.laddrs.inUse(parseIp(LIP)), 1, 'b\'s local ports went back with its entries; the master\'s is reserved');
+  const counts = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; active: number; inactive: number }[] }[] }).services
+    .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.active}/${d.inactive}`)).sort();
+  assert.deepEqual(counts(b), counts(m), 'the servers\' active/inactive counts follow');
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  // An update naming the same server and port is still an update (state and timer).
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 47000, dport: 80, flags: TCP_FLAGS.RST }));
+  sync(m, b);
+  assert.deepEqual(rows(b), rows(m));
+});
+
 test('sync datagrams: a wrong key or a changed byte fails authentication', () => {
   const key = Buffer.from('0123456789abcdef-key');
   const buf = Buffer.alloc(2048);

@@ -1866,7 +1866,7 @@ export class Datapath implements Output {
     // connection made through one: that template's hash.
     const rtag = rd32(b, o + 32);
     const tag = (rf & RF_TEMPLATE) !== 0 ? rtag : 0;
-    const node = tag !== 0 ? ct.lookupTagged(proto, caddr, cport, vaddr, vport, tag, -1) : ct.lookup(proto, caddr, cport, vaddr, vport);
+    let node = tag !== 0 ? ct.lookupTagged(proto, caddr, cport, vaddr, vport, tag, -1) : ct.lookup(proto, caddr, cport, vaddr, vport);
     if (type === REC_EXPIRE) {
       if (node >= 0 && (node & 1) === DIR_IN) {
         ct.expireNow(node >>> 1);
@@ -1907,9 +1907,20 @@ export class Datapath implements Output {
       c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
       return;
     }
+    const lport = rd16(b, o + 12);
+    const laddr = rd32(b, o + 28);
+    const fwd = b[o + 4];
+    let e = node >>> 1;
+    if (node >= 0 && !template && (ct.daddr[e] !== daddr || ct.dport[e] !== dport || ct.fwd[e] !== fwd ||
+      (FORWARDERS[fwd]?.bind !== undefined && (ct.laddr[e] !== laddr || ct.lport[e] !== lport)))) {
+      // The master's connection of this client tuple goes elsewhere (a server, a FULLNAT local
+      // port): the record wins, as in the kernel (ip_vs_proc_conn expires the entry whose
+      // daddr/dport differ). E.g. a demoted director's own entry, which the client left.
+      ct.expireNow(e);
+      node = -1;
+    }
     if (node >= 0) {
       // An update: state (with the active/inactive bookkeeping) and timer.
-      const e = node >>> 1;
       if (!template) {
         // The counters move only while the entry's destination is the one it was bound to.
         if (ct.dest[e] >= 0 && dt.gen[ct.dest[e]] === ct.dgen[e]) enterState(ct, dt, e, state);
@@ -1920,9 +1931,6 @@ export class Datapath implements Output {
       c[C.sync_installed]++;
       return;
     }
-    const lport = rd16(b, o + 12);
-    const laddr = rd32(b, o + 28);
-    const fwd = b[o + 4];
     const fw = FORWARDERS[fwd];
     if (fw === undefined) {
       c[C.sync_refused]++;
@@ -1930,12 +1938,18 @@ export class Datapath implements Output {
     }
     const hashOut = (rf & RF_HASHED_OUT) !== 0;
     // FULLNAT: the master's local port is reserved here too, so this director never gives it
-    // to another connection and gives it back when the entry expires (unbind).
+    // to another connection and gives it back when the entry expires (unbind). An entry of
+    // another client holding it here is stale (the master gave the port anew, so its own holder
+    // is gone; its expiry may still be on the way): the record wins.
     if (!template && fw.bind !== undefined && !this.laddrs.reserve(laddr, proto, lport)) {
-      c[C.sync_refused]++;
-      return;
+      const holder = this.laddrs.owner(laddr, proto, lport);
+      if (holder >= 0) ct.expireNow(holder);
+      if (holder < 0 || !this.laddrs.reserve(laddr, proto, lport)) {
+        c[C.sync_refused]++;
+        return;
+      }
     }
-    const e = ct.insert(proto, caddr, cport, vaddr, vport, daddr, dport, template ? 0 : laddr, lport, expires, hashOut);
+    e = ct.insert(proto, caddr, cport, vaddr, vport, daddr, dport, template ? 0 : laddr, lport, expires, hashOut);
     if (e < 0) {
       if (!template && fw.bind !== undefined) this.laddrs.give(laddr, proto, lport);
       this.counters.d[D.conn_table_full]++;

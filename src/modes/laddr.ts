@@ -108,6 +108,12 @@ export class Laddr {
     own[port - this.lo] = e;
   }
 
+  /** The connection entry holding a port (setOwner), or -1. */
+  ownerOf(proto: number, port: number): number {
+    const own = this.owner[proto === PROTO_TCP ? 0 : 1];
+    return own === null || port < this.lo || port > this.hi ? -1 : own[port - this.lo];
+  }
+
   /**
    * Every port taken: look at the entries holding the `n` ports at the allocation cursor — the
    * ones handed out longest ago, as allocation goes round from the cursor — and expire the first
@@ -227,6 +233,11 @@ export class LaddrPools {
   /** Record which connection entry holds a local port (see Laddr.setOwner). */
   setOwner(addr: number, proto: number, port: number, e: number): void {
     this.byAddr.get(addr | 0)?.setOwner(proto, port, e);
+  }
+
+  /** The connection entry holding a local port, or -1 (none known). */
+  owner(addr: number, proto: number, port: number): number {
+    return this.byAddr.get(addr | 0)?.ownerOf(proto, port) ?? -1;
   }
 
   /** Reserve a given local port (a synced FULLNAT connection); false if the LIP is unknown or the port taken. */
