@@ -388,8 +388,10 @@ test('the local master daemon\'s key opens dump requests only: data sealed with 
   });
 });
 
-test('a datagram for another syncid is counted other_syncid, not received (-L --daemon, /metrics); a backup with syncid 0 takes every syncid', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+test('a datagram for another syncid is counted other_syncid, not received (-L --daemon, /metrics), and warned about naming both syncids and the sender, once a minute per daemon; a backup with syncid 0 takes every syncid', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
   const st = b.ctl.sync.stats;
+  const warnings: string[] = [];
+  b.ctl.sync.setLog((msg) => warnings.push(msg));
   const metric = async () => parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text()).get('uvs_sync_messages_other_syncid_total');
   await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
   await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
@@ -398,17 +400,24 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   await send(dg, MSG_DUMP_REQUEST, 5, 2, PAIR_KEY);
   await until(() => st.otherSyncid >= 2);
   assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 0, 0, 0], 'ignored, counted apart, nothing installed');
-  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=2 from_master=0\)$/m);
-  assert.equal(await metric(), 2);
-  await send(dg, MSG_DATA, 3, 3, PAIR_KEY);
+  assert.deepEqual(warnings, [
+    'sync data from 127.0.0.1 for syncid 4 ignored: this director\'s backup daemon has syncid 3',
+    'sync a dump request from 127.0.0.1 for syncid 5 ignored: this director\'s master daemon has syncid 3',
+  ]);
+  await send(dg, MSG_DATA, 4, 3, PAIR_KEY);
+  await until(() => st.otherSyncid >= 3);
+  assert.equal(warnings.length, 2, 'not again within the minute');
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=3 from_master=0\)$/m);
+  assert.equal(await metric(), 3);
+  await send(dg, MSG_DATA, 3, 4, PAIR_KEY);
   await until(() => st.received > 0);
-  assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [2, 1, 0, 1], 'its own syncid is installed');
+  assert.deepEqual([st.otherSyncid, st.received, st.lost, b.dp.ct.count], [3, 1, 0, 1], 'its own syncid is installed');
   // ipvsadm: a backup with syncid 0 takes any master's syncid.
   b.ctl.call('stopDaemon', { state: 'backup' });
   await b.ctl.call('startDaemon', { state: 'backup', syncid: 0, syncPeer: '127.0.0.1', keyFile, port });
-  await send(masterRecord(46001), MSG_DATA, 7, 4, PAIR_KEY);
+  await send(masterRecord(46001), MSG_DATA, 7, 5, PAIR_KEY);
   await until(() => b.dp.ct.count > 1);
-  assert.deepEqual([st.otherSyncid, b.dp.ct.count], [2, 2]);
+  assert.deepEqual([st.otherSyncid, b.dp.ct.count], [3, 2]);
 }));
 
 /** The types of the sync datagrams b's daemon sends from now on (its socket's send, opened with key). */
@@ -423,6 +432,73 @@ function sentTypes(b: Rig, key: string): number[] {
   };
   return types;
 }
+
+test('a director whose sync daemons stop and start again (the socket closed meanwhile) counts nothing lost for what the peer sent meanwhile; a gap while it listens still counts', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  const start = () => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  await start();
+  const dg = masterRecord();
+  await send(dg, MSG_DATA, 3, 1, PAIR_KEY);
+  await until(() => st.received === 1);
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  await send(dg, MSG_DATA, 3, 2, PAIR_KEY); // nobody listens: not lost to the daemon started next (it asks for the table)
+  await start();
+  await send(dg, MSG_DATA, 3, 3, PAIR_KEY);
+  await until(() => st.received === 2);
+  assert.equal(st.lost, 0, 'a restart is not a loss');
+  await send(dg, MSG_DATA, 3, 5, PAIR_KEY);
+  await until(() => st.received === 3);
+  assert.equal(st.lost, 1, 'a gap while listening is');
+  await send(dg, MSG_DATA, 3, 4, PAIR_KEY); // late (reordered): neither lost nor a step back
+  await send(dg, MSG_DATA, 3, 6, PAIR_KEY);
+  await until(() => st.received === 5);
+  assert.equal(st.lost, 1);
+}));
+
+/** Poll pred on the event loop's check phase (setImmediate): for tests whose timers are mocked. */
+async function untilIo(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 20_000 && !pred(); i++) await new Promise((r) => setImmediate(r));
+}
+
+test('a backup that missed data (the sync link down) asks for the whole table as soon as data comes again, at most once per 10 s; so does one whose dump requests went unanswered', (t) => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  t.mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval'], now: 1_000_000 });
+  const st = b.ctl.sync.stats;
+  const start = () => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  await start();
+  let types = sentTypes(b, PAIR_KEY);
+  const asks = () => types.filter((x) => x === MSG_DUMP_REQUEST).length;
+  const dg = masterRecord();
+  await send(dg, MSG_DATA, 3, 1, PAIR_KEY);
+  await untilIo(() => st.received === 1);
+  t.mock.timers.tick(20_000);
+  assert.equal(asks(), 0, 'data came: the start\'s request is not repeated');
+  // Datagrams 2 and 3 never arrive (the link was down); the next one makes the backup ask at once.
+  await send(dg, MSG_DATA, 3, 4, PAIR_KEY);
+  await untilIo(() => st.received === 2);
+  assert.deepEqual([st.lost, asks()], [2, 1]);
+  // Another gap within 10 s of that request: asked when the 10 s have passed, not before.
+  await send(dg, MSG_DATA, 3, 6, PAIR_KEY);
+  await untilIo(() => st.received === 3);
+  assert.deepEqual([st.lost, asks()], [3, 1]);
+  t.mock.timers.tick(9_999);
+  assert.equal(asks(), 1);
+  t.mock.timers.tick(1);
+  assert.equal(asks(), 2);
+  await send(dg, MSG_DATA, 3, 7, PAIR_KEY);
+  await untilIo(() => st.received === 4);
+  t.mock.timers.tick(20_000);
+  assert.deepEqual([st.lost, asks()], [3, 2], 'no gap: no request');
+  // Started while the master cannot hear it: 10 requests a second apart, unanswered. The first
+  // data afterwards asks again at once (unanswered requests cost the master nothing).
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  await start();
+  types = sentTypes(b, PAIR_KEY);
+  for (let i = 0; i < 12; i++) t.mock.timers.tick(1_000);
+  assert.equal(asks(), 9, 'the start\'s request, then 9 more');
+  await send(dg, MSG_DATA, 3, 8, PAIR_KEY);
+  await untilIo(() => st.received === 5);
+  assert.deepEqual([st.lost, asks()], [3, 10]);
+}));
 
 test('a split brain: sync data received while master is dropped, counted from_master (not received; -L --daemon, /metrics) and warned about once a minute', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
   const st = b.ctl.sync.stats;

@@ -13,7 +13,9 @@
 //   connection's frames (Datapath.syncOwner). It asks the master for its whole table at start
 //   and whenever its director (or an HA group of it) goes from master to backup: a split brain's
 //   loser missed what the winner opened meanwhile, and the winner re-sends an entry only at half
-//   its timeout. Data received while master (of every group) is dropped and counted fromMaster.
+//   its timeout. For the same reason it asks again when data arrives after a gap in the
+//   sequence (a sync link that was down), or after its asks went unanswered, at most once per
+//   CATCH_UP_MS. Data received while master (of every group) is dropped and counted fromMaster.
 // Both states may run at once (each director of a pair usually runs both; the role decides).
 // With HA groups (active/active) "master" means master of some group: both directors send, and
 // each installs only the records of the groups it is backup for (Datapath.installRecord).
@@ -36,8 +38,14 @@ export const MAX_DATAGRAMS_PER_TICK = 32;
 /** A starting backup repeats its dump request this often until data arrives, at most DUMP_ASKS times. */
 const DUMP_ASK_MS = 1000;
 const DUMP_ASKS = 10;
-/** At most one "split brain?" warning per this long (the count is in stats.fromMaster). */
-const FROM_MASTER_WARN_MS = 60_000;
+/**
+ * A backup behind the master (a gap in its sequence, or dump requests that went unanswered)
+ * asks for the whole table when data next arrives, but at most once per this long after its
+ * last request (not counting unanswered ones): a dump of a large table is big (docs/ha.md).
+ */
+const CATCH_UP_MS = 10_000;
+/** At most one warning of a kind ("split brain?", another syncid) per this long; the counts are in stats. */
+const WARN_EVERY_MS = 60_000;
 
 export type SyncState = 'master' | 'backup';
 
@@ -111,7 +119,13 @@ export class SyncDaemon {
   private readonly buf: Buffer = Buffer.alloc(65536);
   /** Each HA group's role (true: master) at the last look, by name: a change to backup asks for the table. */
   private roles = new Map<string, boolean>();
-  private fromMasterWarned = -Infinity;
+  /** Backup: data was missed (a gap, or dump requests unanswered); the next data asks for the table. */
+  private behind = false;
+  /** When the last dump request went out (CATCH_UP_MS), and the one waiting for that to pass. */
+  private askedAt = -Infinity;
+  private catchUpTimer: NodeJS.Timeout | undefined;
+  /** When each kind of warning was last logged (WARN_EVERY_MS). */
+  private readonly warned = new Map<string, number>();
   private log: (msg: string, extra?: Record<string, unknown>) => void;
 
   constructor(dp: Datapath, private readonly workers?: Workers, log: (msg: string, extra?: Record<string, unknown>) => void = () => {}) {
@@ -173,9 +187,9 @@ export class SyncDaemon {
       this.producer?.stop();
       this.queue = [];
       this.queueAt = 0;
-    } else if (this.askTimer !== undefined) {
-      clearInterval(this.askTimer);
-      this.askTimer = undefined;
+    } else {
+      this.stopAsking();
+      this.behind = false;
     }
     if (this.daemons.size === 0) this.close();
     return true;
@@ -184,10 +198,14 @@ export class SyncDaemon {
   close(): void {
     this.daemons.clear();
     if (this.timer) clearInterval(this.timer);
-    if (this.askTimer) clearInterval(this.askTimer);
     this.timer = undefined;
-    this.askTimer = undefined;
+    this.stopAsking();
+    this.behind = false;
     this.roles = new Map();
+    // Nothing is heard while the socket is closed: a sender's datagrams sent meanwhile are not
+    // lost to the daemons started later (which ask for the table anyway), so each sender's
+    // sequence is followed afresh.
+    this.expect.clear();
     try {
       this.sock?.close();
     } catch {
@@ -235,22 +253,60 @@ export class SyncDaemon {
     this.stats.sent++;
   }
 
-  /** Backup: ask for the whole table now and every DUMP_ASK_MS until data arrives. */
+  /** Backup: ask for the whole table now and every DUMP_ASK_MS until data arrives (then, behind: asked again when data comes). */
   private askForDump(): void {
     const c = this.daemons.get('backup');
     if (c === undefined) return;
-    this.send(c, MSG_DUMP_REQUEST, 0);
-    if (this.askTimer !== undefined) clearInterval(this.askTimer);
+    this.stopAsking();
+    this.behind = false;
+    this.askDump(c);
     let asks = 1;
     this.askTimer = setInterval(() => {
       const b = this.daemons.get('backup');
       if (b === undefined || asks++ >= DUMP_ASKS) {
         clearInterval(this.askTimer);
         this.askTimer = undefined;
+        // Unanswered: the master heard none (or has nothing): no dump to space the next one from.
+        this.behind = b !== undefined;
+        this.askedAt = -Infinity;
         return;
       }
-      this.send(b, MSG_DUMP_REQUEST, 0);
+      this.askDump(b);
     }, DUMP_ASK_MS);
+  }
+
+  private askDump(c: SyncConfig): void {
+    this.send(c, MSG_DUMP_REQUEST, 0);
+    this.askedAt = Date.now();
+  }
+
+  private stopAsking(): void {
+    clearInterval(this.askTimer);
+    clearTimeout(this.catchUpTimer);
+    this.askTimer = undefined;
+    this.catchUpTimer = undefined;
+  }
+
+  /** Backup, behind the master: one dump request now, or when CATCH_UP_MS has passed since the last one. */
+  private catchUp(): void {
+    this.behind = false;
+    if (this.catchUpTimer !== undefined) return;
+    const wait = this.askedAt + CATCH_UP_MS - Date.now();
+    const ask = (): void => {
+      this.catchUpTimer = undefined;
+      const b = this.daemons.get('backup');
+      if (b !== undefined && !this.dp.link.active) this.askDump(b);
+    };
+    if (wait <= 0) ask();
+    else this.catchUpTimer = setTimeout(ask, wait);
+  }
+
+  /** Log msg at most once per WARN_EVERY_MS for its kind. */
+  private warnEvery(kind: string, msg: string, extra: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - (this.warned.get(kind) ?? -Infinity) < WARN_EVERY_MS) return;
+    this.warned.set(kind, now);
+    this.log(msg, extra);
   }
 
   /** A backup daemon asks for the whole table when its director, or one of its HA groups, went from master to backup. */
@@ -347,29 +403,32 @@ export class SyncDaemon {
         : 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
       return;
     }
-    // Sequence numbers run per sender over all its datagrams, whatever their syncid.
+    // Sequence numbers run per sender over all its datagrams, whatever their syncid. A gap
+    // leaves the backup behind; a late datagram (reordered, duplicated) moves nothing back.
     const next = this.expect.get(r.sender);
-    if (next !== undefined && r.seq !== next) {
-      const gap = (r.seq - next) >>> 0;
-      if (gap < 0x80000000) this.stats.lost += gap; // else a late duplicate
+    const gap = next === undefined ? 0 : (r.seq - next) >>> 0;
+    if (gap < 0x80000000) {
+      if (gap > 0) {
+        this.stats.lost += gap;
+        this.behind ||= b !== undefined;
+      }
+      this.expect.set(r.sender, (r.seq + 1) >>> 0);
     }
-    this.expect.set(r.sender, (r.seq + 1) >>> 0);
     // ipvsadm: a backup with syncid 0 takes every master's messages (a master with 0, every
-    // backup's dump requests). Another syncid is counted apart, so a mismatch shows.
+    // backup's dump requests). Another syncid is counted apart, and said, so a mismatch shows.
     const to = r.type === MSG_DUMP_REQUEST ? m : r.type === MSG_DATA ? b : undefined;
     if (to !== undefined && to.syncid !== 0 && r.syncid !== to.syncid) {
       this.stats.otherSyncid++;
+      const [what, daemon] = to === b ? ['data', 'backup'] : ['a dump request', 'master'];
+      this.warnEvery(`otherSyncid ${daemon}`, `sync ${what} from ${from} for syncid ${r.syncid} ignored: this director's ${daemon} daemon has syncid ${to.syncid}`,
+        { from, syncid: r.syncid, ourSyncid: to.syncid, otherSyncid: this.stats.otherSyncid });
       return;
     }
     // A master (of every group) installs nothing: its own table is the truth (split brain is
     // keepalived's to end). Another master sending means both are: counted apart, and said.
     if (r.type === MSG_DATA && b !== undefined && this.dp.link.active) {
       this.stats.fromMaster++;
-      const now = Date.now();
-      if (now - this.fromMasterWarned >= FROM_MASTER_WARN_MS) {
-        this.fromMasterWarned = now;
-        this.log(`sync data from another master (${from}) while master: split brain?`, { from, fromMaster: this.stats.fromMaster });
-      }
+      this.warnEvery('fromMaster', `sync data from another master (${from}) while master: split brain?`, { from, fromMaster: this.stats.fromMaster });
       return;
     }
     this.stats.received++;
@@ -382,6 +441,7 @@ export class SyncDaemon {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
     }
+    if (this.behind) this.catchUp();
     if (this.workers === undefined) {
       this.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);
       return;
