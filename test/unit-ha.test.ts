@@ -339,9 +339,14 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   assert.throws(() => b.ctl.call('startDaemon', { state: 'master', keyFile: join(dir, 'nope') }), /sync-key-file .*nope: ENOENT/);
   const dg = masterRecord();
   const send = (key: string, seq: number) => sendSealed(dg, MSG_DATA, 3, seq, key);
+  const warnings: string[] = [];
+  b.ctl.sync.setLog((msg) => warnings.push(msg));
   await send('forged-by-someone-else', 1);
   await until(() => b.ctl.sync.stats.authFailed > 0);
   assert.equal(b.ctl.sync.stats.authFailed, 1);
+  for (let i = 0; i < 5; i++) await send('forged-by-someone-else', 1);
+  await until(() => b.ctl.sync.stats.authFailed >= 6);
+  assert.deepEqual(warnings, ['sync message refused: bad HMAC (forged or another key)'], 'six forged datagrams: counted each, said once a minute');
   assert.equal(b.dp.ct.count, 0, 'nothing installed from the forged message');
   await send(PAIR_KEY, 1);
   await send(PAIR_KEY, 4); // 2 and 3 missing
@@ -353,7 +358,7 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
   // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
   assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
-    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=1 other_syncid=0 from_master=0\\)\n$`));
+    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=6 other_syncid=0 from_master=0\\)\n$`));
   b.ctl.call('stopDaemon', { state: 'backup' });
   assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), (e: UvsError) =>
     e.message === 'No daemon is running: backup' && refusalLine(e.code, e.text, e.detail) === 'No daemon is running');

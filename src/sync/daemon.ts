@@ -399,8 +399,9 @@ export class SyncDaemon {
     // alone, or a backup given another key would take the table of anyone holding the master's.
     if (r === 'auth' || (byMasterKey && b !== undefined && r.type !== MSG_DUMP_REQUEST)) {
       this.stats.authFailed++;
-      this.log(r === 'auth' ? 'sync message refused: bad HMAC (forged or another key)'
-        : 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
+      // Once a minute: a stream of forged datagrams must not become a stream of log lines.
+      if (r === 'auth') this.warnEvery('auth', 'sync message refused: bad HMAC (forged or another key)', { from });
+      else this.warnEvery('master-key', 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
       return;
     }
     // Sequence numbers run per sender over all its datagrams, whatever their syncid. A gap
