@@ -649,6 +649,24 @@ test('YAML checks take keepalived\'s per-checker retry defaults too (misc retry 
     cs.map((c) => `${c.type} ${c.retry} ${c.delayBeforeRetryMs}`));
 });
 
+test('YAML misc-user [misc-group] is keepalived\'s MISC_CHECK user USER [GROUP]: looked up in /etc/passwd and /etc/group when the file is read (an unknown name is refused with the field); --dump-config writes the names back', () => {
+  const text = tcpChecks(['{ type: misc, misc-path: /bin/true, misc-user: nobody }', '{ type: misc, misc-path: /bin/true, misc-user: nobody, misc-group: nogroup }', '{ type: misc, misc-path: /bin/true }']);
+  const cfg = parseConfig(text, 'f.yaml');
+  const users = cfg.services[0]!.health!.realServers[0]!.checkers.map((c) => (c.type === 'MISC_CHECK' ? c.user : 'not misc'));
+  assert.deepEqual(users, [{ name: 'nobody', uid: 65534, gid: 65534 }, { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 }, undefined]);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /misc-user: nobody\n\s+misc-group: nogroup\n/);
+  assert.deepEqual(parseConfig(dumped, 'd.yaml').services[0]!.health!.realServers[0]!.checkers.map((c) => (c.type === 'MISC_CHECK' ? c.user : 'not misc')), users);
+  assert.equal(configError(() => parseConfig(tcpChecks(['{ type: misc, misc-path: /bin/true, misc-user: nobodyx }']), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].misc-user: no user "nobodyx" in /etc/passwd');
+  assert.equal(configError(() => parseConfig(tcpChecks(['{ type: misc, misc-path: /bin/true, misc-user: nobody, misc-group: nogroupx }']), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: no group "nogroupx" in /etc/group');
+  assert.equal(configError(() => parseConfig(tcpChecks(['{ type: misc, misc-path: /bin/true, misc-group: nogroup }']), 'f.yaml')),
+    'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: needs misc-user (the group goes with a user)');
+});
+
 test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dns-name, helo-name, the same defaults; --dump-config writes them back; bad values are refused with the field', () => {
   const text = `services:
   - proto: udp

@@ -7,11 +7,12 @@ import type { Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord, takesServicePort } from './protocol.js';
-import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type TlsClient, type VirtualServerSpec } from '../health/types.js';
+import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
 import { bfdCheckSpec } from '../health/checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
+import { lookupScriptUser } from '../health/exec.js';
 import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
@@ -70,7 +71,7 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   HTTP_GET: HTTP_KEYS,
   SSL_GET: [...HTTP_KEYS, 'enable-sni', ...TLS_KEYS],
   UDP_CHECK: [...PORT_KEYS, 'payload', 'require-reply', 'min-reply-length', 'max-reply-length'],
-  MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic'],
+  MISC_CHECK: [...CHECK_COMMON_KEYS, 'misc-path', 'misc-timeout', 'misc-dynamic', 'misc-user', 'misc-group'],
   DNS_CHECK: [...PORT_KEYS, 'dns-type', 'dns-name'],
   SMTP_CHECK: [...PORT_KEYS, 'helo-name'],
   // keepalived's track_file and FILE_CHECK in one: read every second, applied at once.
@@ -94,6 +95,20 @@ function hexBytes(h: FieldHelpers, f: Field): Buffer {
   const v = h.str(f).replace(/^0x/i, '');
   if (!/^([0-9a-fA-F]{2})+$/.test(v)) h.fail(f.line, f.path, `must be hex bytes, got ${h.show(f)}`);
   return Buffer.from(v, 'hex');
+}
+
+/** misc-user [misc-group] (keepalived's MISC_CHECK `user USER [GROUP]`): the names, looked up now; none: uvsd's user. */
+function scriptUser(h: FieldHelpers, uf: Field | undefined, gf: Field | undefined): { user?: ScriptUser } {
+  if (uf === undefined) {
+    if (gf !== undefined) h.fail(gf.line, gf.path, 'needs misc-user (the group goes with a user)');
+    return {};
+  }
+  const user = lookupScriptUser(h.str(uf), gf === undefined ? undefined : h.str(gf));
+  if (typeof user === 'string') {
+    const at = gf !== undefined && user.startsWith('no group') ? gf : uf;
+    h.fail(at.line, at.path, user);
+  }
+  return { user };
 }
 
 /** Apply the inheritable keys present in m to d. */
@@ -220,6 +235,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
         ...common, type, command: h.command(mp, 'the check fails (its real server down) until it can run'),
         timeoutMs: g('misc-timeout') ? seconds(h, g('misc-timeout')!, 1) : d.delayLoopMs,
         dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
+        ...scriptUser(h, g('misc-user'), g('misc-group')),
       };
     }
     case 'DNS_CHECK': {
@@ -402,6 +418,8 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
       o['misc-path'] = c.command;
       o['misc-timeout'] = sec(c.timeoutMs);
       if (c.dynamic) o['misc-dynamic'] = true;
+      if (c.user !== undefined) o['misc-user'] = c.user.name;
+      if (c.user?.group !== undefined) o['misc-group'] = c.user.group;
       break;
     case 'DNS_CHECK':
       if (c.queryType !== 'SOA') o['dns-type'] = c.queryType;

@@ -2,9 +2,10 @@
 // keepalived 2.x runs scripts: the line is split into words (single and double quotes group,
 // backslash escapes), the first word is executed directly, without a shell, with a timeout.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
+import type { ScriptUser } from './types.js';
 
 /** Split a command line into argv; throws on an unterminated quote. */
 export function splitCommand(line: string): string[] {
@@ -89,6 +90,45 @@ export function commandProblem(line: string): string | undefined {
   return found ?? `${prog} not found in PATH (${path})`;
 }
 
+/** The entries of /etc/passwd or /etc/group: name -> its fields after the name. */
+function databaseEntries(path: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    // no such database: no such name
+  }
+  for (const line of text.split('\n')) {
+    const [name, ...rest] = line.split(':');
+    if (name !== undefined && name !== '' && !out.has(name)) out.set(name, rest);
+  }
+  return out;
+}
+
+/** Where lookupScriptUser looks names up (tests give their own). */
+export interface UserDatabases {
+  passwd: string;
+  group: string;
+}
+
+const SYSTEM_DATABASES: UserDatabases = { passwd: '/etc/passwd', group: '/etc/group' };
+
+/**
+ * `user USER [GROUP]` as keepalived resolves it (set_script_uid_gid): USER's uid and its own
+ * group, or GROUP's gid; names from /etc/passwd and /etc/group. A name not there: why, as a string.
+ */
+export function lookupScriptUser(user: string, group?: string, db: UserDatabases = SYSTEM_DATABASES): ScriptUser | string {
+  const pw = databaseEntries(db.passwd).get(user);
+  const uid = Number(pw?.[1]);
+  const ownGid = Number(pw?.[2]);
+  if (pw === undefined || !Number.isInteger(uid) || !Number.isInteger(ownGid)) return `no user ${JSON.stringify(user)} in ${db.passwd}`;
+  if (group === undefined) return { name: user, uid, gid: ownGid };
+  const gid = Number(databaseEntries(db.group).get(group)?.[1]);
+  if (!Number.isInteger(gid)) return `no group ${JSON.stringify(group)} in ${db.group}`;
+  return { name: user, group, uid, gid };
+}
+
 export interface ExecOutcome {
   /** Exit code, or null when killed (timeout) or not started. */
   code: number | null;
@@ -96,8 +136,11 @@ export interface ExecOutcome {
   problem?: string;
 }
 
-/** Run a command line; resolves (never rejects) when it exits or is killed after timeoutMs. */
-export function runCommand(line: string, timeoutMs: number): Promise<ExecOutcome> {
+/**
+ * Run a command line, as `user` if given (its uid and gid; no supplementary groups, where
+ * keepalived leaves the one group); resolves (never rejects) when it exits or is killed after timeoutMs.
+ */
+export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUser, 'uid' | 'gid'>): Promise<ExecOutcome> {
   let argv: string[];
   try {
     argv = splitCommand(line);
@@ -113,7 +156,14 @@ export function runCommand(line: string, timeoutMs: number): Promise<ExecOutcome
       clearTimeout(timer);
       resolve(o);
     };
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true, ...(user !== undefined ? { uid: user.uid, gid: user.gid } : {}) });
+    } catch (e) {
+      // setuid/setgid refused (uvsd not root): spawn throws rather than emitting 'error'.
+      resolve({ code: null, problem: `spawn ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      return;
+    }
     // uvsd may run above the host's other processes (contrib/uvsd.service: Nice=-10); a check
     // script or notify command is ordinary work and runs at the default priority.
     if (child.pid !== undefined && getPriority() < 0) {

@@ -103,6 +103,16 @@ export interface MiscCheck extends CheckCommon {
   timeoutMs: number;
   /** misc_dynamic: exit codes 2..255 mean healthy with weight = code - 2. */
   dynamic: boolean;
+  /** user USER [GROUP]: who runs it (undefined: uvsd's user). */
+  user?: ScriptUser;
+}
+/** A script's user and group (keepalived's `user USER [GROUP]`), resolved when the file is read. */
+export interface ScriptUser {
+  name: string;
+  /** Given apart from the user's own group. */
+  group?: string;
+  uid: number;
+  gid: number;
 }
 /** DNS_CHECK: a query (recursion desired, class IN) answered with the same ID and RCODE 0 (NOERROR). */
 export interface DnsCheck extends CheckCommon {

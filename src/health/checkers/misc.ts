@@ -3,8 +3,8 @@
 import { runCommand } from '../exec.js';
 import type { CheckResult, MiscCheck } from '../types.js';
 
-export async function checkMisc(spec: Pick<MiscCheck, 'command' | 'timeoutMs' | 'dynamic'>): Promise<CheckResult> {
-  const r = await runCommand(spec.command, spec.timeoutMs);
+export async function checkMisc(spec: Pick<MiscCheck, 'command' | 'timeoutMs' | 'dynamic' | 'user'>): Promise<CheckResult> {
+  const r = await runCommand(spec.command, spec.timeoutMs, spec.user);
   if (r.code === null) return { ok: false, reason: `misc_path ${r.problem}` };
   if (r.code === 0) return { ok: true, reason: 'exit 0' };
   if (spec.dynamic && r.code >= 2) return { ok: true, reason: `exit ${r.code}: weight ${r.code - 2}`, weight: r.code - 2 };
