@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
+import { defaultConfigId, KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
+import { lookupScriptUser, runCommand } from '../src/health/exec.js';
+import { checkMisc } from '../src/health/checkers/misc.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
-import type { CheckSpec } from '../src/health/types.js';
+import type { CheckSpec, ScriptUser } from '../src/health/types.js';
 
 const CONF = `! Configuration File for keepalived
 global_defs {
@@ -90,8 +92,15 @@ virtual_server 10.1.1.1 53 {
 }
 `;
 
+/** A user database of nobody (65534) and nogroup (65533) alone, for parseKeepalived's lookupUser. */
+function fakeUsers(user: string, group?: string): ScriptUser | string {
+  if (user !== 'nobody') return `no user "${user}" in /etc/passwd`;
+  if (group !== undefined && group !== 'nogroup') return `no group "${group}" in /etc/group`;
+  return { name: user, ...(group !== undefined ? { group } : {}), uid: 65534, gid: group === undefined ? 65534 : 65533 };
+}
+
 test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MISC) -> services, servers, checkers', () => {
-  const { config, warnings } = parseKeepalived(CONF, 'keepalived.conf');
+  const { config, warnings } = parseKeepalived(CONF, 'keepalived.conf', { lookupUser: fakeUsers });
   assert.equal(config.services.length, 2);
   const [web, dns] = config.services;
   assert.deepEqual(
@@ -134,11 +143,12 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
   assert.equal(udp.connectTimeoutMs, 5000, 'keepalived default connect_timeout');
   const misc = dnsRs.checkers[2]!;
   assert.ok(misc.type === 'MISC_CHECK');
-  assert.deepEqual([misc.command, misc.timeoutMs, misc.dynamic], ['/usr/bin/dig @10.1.1.20 -p 5353 example.com', 4000, true]);
-  // One warning per skipped section, listing what was in it; nothing else.
+  assert.deepEqual([misc.command, misc.timeoutMs, misc.dynamic, misc.user], ['/usr/bin/dig @10.1.1.20 -p 5353 example.com', 4000, true, undefined]);
+  // One warning per skipped section, listing what was in it, and one for the script run as root (no keepalived_script user); nothing else.
   assert.deepEqual(warnings, [
     'keepalived.conf:2: global_defs ignored (not a virtual_server); skipped: notification_email, router_id',
     'keepalived.conf:9: vrrp_instance VI_1 ignored (uvs does no VRRP); skipped: state, interface, virtual_router_id, priority, virtual_ipaddress',
+    'keepalived.conf:71: MISC_CHECK scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user',
   ]);
 });
 
@@ -641,7 +651,7 @@ test('MISC_CHECK misc_path whose program is missing, not executable or no file: 
     mkdirSync(join(dir, 'sub'));
     const conf = join(dir, 'keepalived.conf');
     const warnings = (miscPath: string) => {
-      writeFileSync(conf, `virtual_server group web {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK {\n      misc_path ${miscPath}\n    }\n  }\n}\nvirtual_server_group web {\n  1.2.3.4 80\n  1.2.3.4 81\n}\n`);
+      writeFileSync(conf, `virtual_server group web {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK {\n      misc_path ${miscPath}\n    }\n  }\n}\nvirtual_server_group web {\n  1.2.3.4 80\n  1.2.3.4 81\n}\nglobal_defs {\n  script_user nobody\n}\n`);
       return loadKeepalivedFile(conf).warnings;
     };
     const warned = (why: string) => [`${conf}:4: MISC_CHECK misc_path: ${why}: the check fails (its real_server down) until it can run`];
@@ -658,7 +668,7 @@ test('MISC_CHECK misc_path whose program is missing, not executable or no file: 
     assert.deepEqual(warnings('missing.sh'), warned(`missing.sh not found in PATH (/nonexistent:${dir})`));
     assert.deepEqual(warnings('noexec.sh'), warned(`noexec.sh (${join(dir, 'noexec.sh')}) is not executable`));
     // parseKeepalived alone (no file system) says nothing about it.
-    assert.deepEqual(parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK { misc_path /no/such }\n  }\n}\n', 'k.conf').warnings, []);
+    assert.deepEqual(parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK { misc_path /no/such }\n  }\n}\nglobal_defs { script_user nobody }\n', 'k.conf', { lookupUser: fakeUsers }).warnings, []);
   } finally {
     process.env.PATH = path;
     rmSync(dir, { recursive: true, force: true });
@@ -694,7 +704,7 @@ test('fuzz: any text parses or throws a KeepalivedError with file:line, never an
   );
 });
 
-test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config or a bad --health-concurrency exit 2 with one line, before the TAP is opened', async () => {
+test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config, a bad --health-concurrency or --keepalived-config-id exit 2 with one line, before the TAP is opened; --keepalived-config-id picks the @ID lines', async () => {
   const { spawnSync } = await import('node:child_process');
   const { uvsdArgv } = await import('./lab/dr-lab.js');
   const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
@@ -720,6 +730,17 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stderr, stderr);
     }
+    // The tester's file with parameters and @ID lines: accepted, the servers of this config id.
+    const ids = join(dir, 'ids.conf');
+    writeFileSync(ids, '$VIP=192.168.8.202\n$RS2=192.168.8.22\nvirtual_server $VIP 80 {\n  @lb1 real_server 192.168.8.21 80 {\n  @lb1 }\n  @^lb1 real_server $RS2 80 {\n  @^lb1 }\n}\n');
+    for (const [id, server] of [['lb1', '192.168.8.21:80'], ['lb2', '192.168.8.22:80']]) {
+      const r = run(['--check-config', '--keepalived-conf', ids, '--keepalived-config-id', id!]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual([...r.stdout.matchAll(/^  -> (\d\S*) /gm)].map((m) => m[1]), [server], r.stdout);
+    }
+    const badId = run(['--check-config', '--keepalived-conf', ids, '--keepalived-config-id', 'a b']);
+    assert.equal(badId.status, 2);
+    assert.match(badId.stderr, /--keepalived-config-id must be one word, got "a b"\n$/);
     const c = run(['--health-concurrency', '0']);
     assert.equal(c.status, 2);
     assert.match(c.stderr, /^[^\n]*--health-concurrency must be an integer 1\.\.10000, got "0"\n$/);
@@ -765,4 +786,131 @@ test('bind_port: the source port of TCP_CHECK, HTTP_GET, SMTP_CHECK hosts, UDP_C
   assert.deepEqual(warnings, ['k.conf:24: bind_port ignored: PING_CHECK has no source port']);
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    TCP_CHECK {\n      bind_port 70000\n    }\n  }\n}\n', 'k.conf'),
     (e: Error) => e.message === 'k.conf:4: bind_port: invalid port "70000"');
+});
+
+test('$NAME parameters (keepalived 2.x): `$NAME=value` lines define them, `$NAME` and `${NAME}` take their value (read again), a trailing backslash goes on over lines; definitions in an included file count; errors name the line that used them', () => {
+  // The tester's file: keepalived -t accepts it; uvsd said 'real_server: invalid IPv4 address "$RS2"'.
+  const { config, warnings } = parseKeepalived(`$VIP=192.168.8.202
+$RS1=192.168.8.21   # a comment goes
+$RS2=\${NET}.22
+$NET=192.168.8
+$PORT=80
+$RS=real_server \${NET}.30 $PORT { \\
+  weight 3 \\
+  inhibit_on_failure \\
+}
+virtual_server $VIP $PORT {
+  real_server $RS1 80 {
+  }
+  real_server $RS2 80 {
+    weight 2
+  }
+  real_server \${NET}.23 80 {
+  }
+  $RS
+}
+`, 'at.conf');
+  assert.deepEqual(warnings, []);
+  const vs = config.services[0]!;
+  assert.deepEqual([vs.addr, vs.port], ['192.168.8.202', 80]);
+  assert.deepEqual(vs.realServers.map((r) => [r.addr, r.weight, r.inhibitOnFailure, r.origin!.line]), [
+    ['192.168.8.21', 1, false, 11], ['192.168.8.22', 2, false, 13], ['192.168.8.23', 1, false, 16], ['192.168.8.30', 3, true, 18],
+  ]);
+  // As keepalived: $NAME must end at a blank, ',', ')' or the line's end (${NAME} anywhere); an
+  // undefined one is left as it is written; a redefinition applies from its line on.
+  const bad = (text: string) => {
+    try {
+      parseKeepalived(text, 'at.conf');
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'parsed';
+  };
+  assert.equal(bad('$A=1.2.3.4\nvirtual_server $A:80 80 {\n}\n'), 'at.conf:2: virtual_server: invalid IPv4 address "$A:80"');
+  assert.equal(bad('virtual_server $B 80 {\n}\n'), 'at.conf:1: virtual_server: invalid IPv4 address "$B"');
+  assert.equal(bad('$W=300\n$W=7\nvirtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    weight $W\n  }\n}\n'), 'parsed');
+  // An error inside a multi-line value names the line that used it.
+  assert.equal(bad('$RS=real_server 1.2.3.5 80 { \\\n  weight -1 \\\n}\nvirtual_server 1.2.3.4 80 {\n  $RS\n}\n'), 'at.conf:5: weight: "-1" is not an integer 0..2147483647');
+  // A multi-line value is used only at the end of a line (keepalived leaves it otherwise).
+  assert.deepEqual(parseKeepalived('$RS=real_server 1.2.3.5 80 { \\\n}\nvirtual_server 1.2.3.4 80 {\n  $RS weight\n}\n', 'at.conf').warnings,
+    ['at.conf:4: unsupported keyword "$RS" in virtual_server 1.2.3.4 80 ignored']);
+  assert.match(bad('$A=x $A\nvirtual_server $A 80 {\n}\n'), /^at\.conf:2: \$A: more than 1000 parameters replaced in one line \(a definition that uses itself\?\)$/);
+  assert.equal(bad('~SEQ(N, 1, 3) virtual_server 10.0.0.$N 80 {\n}\n'), 'at.conf:1: ~SEQ is not supported: write the lines it would make');
+  // keepalived's own: $_INSTANCE (the config id) and $_PWD (the file's directory); braces where no blank follows, as `$_PWD/x` is no parameter.
+  const own = parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK {\n      misc_path "${_PWD}/check.sh ${_INSTANCE}"\n      user nobody\n    }\n  }\n}\n', '/etc/keepalived/k.conf', { configId: 'lb1', lookupUser: fakeUsers });
+  const misc = own.config.services[0]!.realServers[0]!.checkers[0]!;
+  assert.ok(misc.type === 'MISC_CHECK');
+  assert.equal(misc.command, '/etc/keepalived/check.sh lb1');
+
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kparam-'));
+  try {
+    writeFileSync(join(dir, 'vars.conf'), '$VIP=10.9.9.9\n$BAD=10.9.9.300\n');
+    writeFileSync(join(dir, 'keepalived.conf'), 'include vars.conf\nvirtual_server $VIP 443 {\n  real_server $BAD 443 {\n  }\n}\n');
+    assert.throws(() => loadKeepalivedFile(join(dir, 'keepalived.conf')), (e: Error) => e.message === `${join(dir, 'keepalived.conf')}:3: real_server: invalid IPv4 address "10.9.9.300"`);
+    writeFileSync(join(dir, 'keepalived.conf'), 'include vars.conf\nvirtual_server $VIP 443 {\n}\n');
+    assert.equal(loadKeepalivedFile(join(dir, 'keepalived.conf')).config.services[0]!.addr, '10.9.9.9');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('@ID and @^ID lines (keepalived 2.x): used only where the config id is (is not) ID; the id is --keepalived-config-id, by default the host name up to its first dot', () => {
+  const conf = 'virtual_server 1.2.3.4 80 {\n  @lb1 real_server 1.2.3.5 80 {\n  @lb1 }\n  @^lb1 real_server 1.2.3.6 80 {\n  @^lb1 }\n  @lb2 sorry_server 1.2.3.9 80\n  @lb1\n}\n';
+  const servers = (configId?: string) => {
+    const vs = parseKeepalived(conf, 'k.conf', configId === undefined ? {} : { configId }).config.services[0]!;
+    return [...vs.realServers.map((r) => r.addr), vs.sorryServer?.addr];
+  };
+  assert.deepEqual(servers('lb1'), ['1.2.3.5', undefined]);
+  assert.deepEqual(servers('lb2'), ['1.2.3.6', '1.2.3.9']);
+  assert.equal(defaultConfigId(), hostname().split('.')[0]);
+  assert.deepEqual(servers(), servers(defaultConfigId()));
+  // A definition may be for one director only; a value may make an @ line.
+  const vs = parseKeepalived('@lb1 $W=5\n@^lb1 $W=6\n$ONLY1=@lb1 quorum 2\nvirtual_server 1.2.3.4 80 {\n  $ONLY1\n  real_server 1.2.3.5 80 {\n    weight $W\n  }\n}\n', 'k.conf', { configId: 'lb1' }).config.services[0]!;
+  assert.deepEqual([vs.realServers[0]!.weight, vs.quorum], [5, 2]);
+});
+
+test('MISC_CHECK user USER [GROUP]: the script runs with that uid and gid; an unknown user or group is an error at its line; without one, global_defs\' script_user, else keepalived_script, else root with one warning', async () => {
+  const rs = (check: string, top = '') => `${top}virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    MISC_CHECK {\n      misc_path /bin/true\n${check}    }\n  }\n}\n`;
+  const userOf = (text: string, lookupUser: typeof fakeUsers = fakeUsers) => {
+    const r = parseKeepalived(text, 'k.conf', { lookupUser });
+    const c = r.config.services[0]!.realServers[0]!.checkers[0]!;
+    assert.ok(c.type === 'MISC_CHECK');
+    return [c.user, r.warnings];
+  };
+  assert.deepEqual(userOf(rs('      user nobody\n')), [{ name: 'nobody', uid: 65534, gid: 65534 }, []]);
+  assert.deepEqual(userOf(rs('      user nobody nogroup\n')), [{ name: 'nobody', group: 'nogroup', uid: 65534, gid: 65533 }, []]);
+  assert.throws(() => parseKeepalived(rs('      user nobodyx\n'), 'k.conf', { lookupUser: fakeUsers }), (e: Error) => e.message === 'k.conf:5: user: no user "nobodyx" in /etc/passwd');
+  assert.throws(() => parseKeepalived(rs('      user nobody nogroupx\n'), 'k.conf', { lookupUser: fakeUsers }), (e: Error) => e.message === 'k.conf:5: user: no group "nogroupx" in /etc/group');
+  assert.throws(() => parseKeepalived(rs('      user\n'), 'k.conf', { lookupUser: fakeUsers }), /^KeepalivedError: k\.conf:5: user: expected 1\.\.2 arguments, got 0$/);
+  // The default: global_defs' script_user (wherever the block is), then keepalived_script.
+  assert.deepEqual(userOf(rs('', 'global_defs {\n  router_id lb1\n  script_user nobody nogroup\n}\n')), [{ name: 'nobody', group: 'nogroup', uid: 65534, gid: 65533 },
+    ['k.conf:1: global_defs ignored (not a virtual_server); skipped: router_id']]);
+  assert.deepEqual(userOf(rs('      user nobody\n', 'global_defs {\n  script_user nobody nogroup\n}\n'))[0], { name: 'nobody', uid: 65534, gid: 65534 }, 'the checker\'s own wins');
+  assert.throws(() => parseKeepalived(rs('', 'global_defs {\n  script_user ghost\n}\n'), 'k.conf', { lookupUser: fakeUsers }), (e: Error) => e.message === 'k.conf:2: script_user: no user "ghost" in /etc/passwd');
+  const withScriptUser = (u: string, g?: string) => (u === 'keepalived_script' ? { name: u, uid: 990, gid: 990 } : fakeUsers(u, g));
+  assert.deepEqual(userOf(rs(''), withScriptUser), [{ name: 'keepalived_script', uid: 990, gid: 990 }, []]);
+  assert.deepEqual(userOf(rs('')), [undefined,
+    ['k.conf:3: MISC_CHECK scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user']]);
+
+  // The names come from /etc/passwd and /etc/group (here: files of the test's own).
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-kuser-'));
+  try {
+    const db = { passwd: join(dir, 'passwd'), group: join(dir, 'group') };
+    writeFileSync(db.passwd, 'root:x:0:0:root:/root:/bin/bash\nweb:x:1001:1002::/home/web:/bin/sh\n');
+    writeFileSync(db.group, 'root:x:0:\nwww:x:33:web\n');
+    assert.deepEqual(lookupScriptUser('web', undefined, db), { name: 'web', uid: 1001, gid: 1002 });
+    assert.deepEqual(lookupScriptUser('web', 'www', db), { name: 'web', group: 'www', uid: 1001, gid: 33 });
+    assert.equal(lookupScriptUser('www', undefined, db), `no user "www" in ${db.passwd}`);
+    assert.equal(lookupScriptUser('web', 'wheel', db), `no group "wheel" in ${db.group}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  // The script runs as that user (the tests run as root: uvsd's user).
+  if (process.getuid?.() === 0) {
+    const asNobody = "/bin/sh -c 'test $(id -u) = 65534 && test $(id -g) = 65533 && test \"$(id -G)\" = 65533'";
+    assert.equal((await runCommand(asNobody, 5000, { uid: 65534, gid: 65533 })).code, 0);
+    assert.equal((await runCommand(asNobody, 5000)).code, 1, 'without a user: uvsd\'s');
+    assert.deepEqual(await checkMisc({ command: asNobody, timeoutMs: 5000, dynamic: false, user: { name: 'nobody', uid: 65534, gid: 65533 } }), { ok: true, reason: 'exit 0' });
+  }
 });

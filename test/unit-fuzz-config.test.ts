@@ -70,8 +70,13 @@ const YAML_WORDS = [
 ];
 
 const KEEPALIVED = `! keepalived.conf
+$VIP=192.168.8.200
+$RS=real_server 192.168.8.40 80 { \\
+    weight 2 \\
+}
 global_defs {
    router_id LVS_DEVEL
+   script_user nobody
 }
 track_file maint {
     file /run/uvs/maint
@@ -83,8 +88,11 @@ SSL {
     key /etc/uvs/client.key
     password secret
 }
-virtual_server 192.168.8.200 80 {
+virtual_server $VIP 80 {
     protocol TCP
+    $RS
+    @lb1 real_server 192.168.8.41 80 {
+    @lb1 }
     lb_kind DR
     lb_algo wlc
     delay_loop 10
@@ -116,6 +124,7 @@ virtual_server 192.168.8.200 80 {
         MISC_CHECK {
             misc_path "/bin/check 30"
             misc_dynamic
+            user nobody nogroup
         }
         FILE_CHECK {
             track_file maint
@@ -144,7 +153,7 @@ const KEEPALIVED_WORDS = [
   'virtual_server', 'real_server', '{', '}', 'TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'PING_CHECK', 'url', 'path', 'weight', 'lb_kind', 'NAT',
   'TUN', 'lb_algo', 'include', 'retry', 'digest', 'status_code', '999', '1.2.3.4', 'fwmark', 'group', 'persistence_timeout', 'alpha',
   '"', '!', '#', 'vrrp_instance', 'FILE_CHECK', 'track_file', 'maint', 'init_file', 'reverse', 'overwrite', 'SSL', 'certificate', 'key',
-  'sorry_server_inhibit', 'ha_suspend',
+  'sorry_server_inhibit', 'ha_suspend', '$VIP', '${VIP}', '$RS', '$X=', '$RS=', '\\', '@lb1', '@^lb1', '~SEQ', 'user', 'nobody', 'script_user',
 ];
 
 /** A config file is refused with one line "uvsd.yaml:LINE: ..." of type UvsError BAD_CONFIG. */
@@ -267,7 +276,7 @@ test(`fuzz: ${CASES.toLocaleString('en')} mutated keepalived.conf files parse or
   let parsed = 0;
   runCases('keepalived.conf', CASES, fuzzSeed(1331), (g) => mutateText(KEEPALIVED, g, KEEPALIVED_WORDS), (text) => {
     try {
-      const res = parseKeepalived(text, 'k.conf');
+      const res = parseKeepalived(text, 'k.conf', { configId: 'lb1', lookupUser: (u, g) => (u === 'nobody' && (g ?? 'nogroup') === 'nogroup' ? { name: u, uid: 65534, gid: 65534 } : 'no such user') });
       parsed++;
       for (const vs of res.config.services) assert.ok(vs.port >= 0 && vs.port <= 65535 && vs.realServers.every((rs) => rs.weight >= 0));
     } catch (e) {

@@ -76,6 +76,7 @@ interface Options extends DefenseOptions {
   file?: ConfigFile;
   arpProbeMs: number;
   keepalivedConf?: string;
+  keepalivedConfigId?: string;
   healthConcurrency: number;
   stateFile?: string;
   checkConfig?: boolean;
@@ -256,6 +257,11 @@ function parseOptions(argv: string[]): Options {
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
+    .option('--keepalived-config-id <id>', 'keepalived\'s -i/--config-id: the keepalived.conf\'s "@ID" lines are for this director, "@^ID" lines for the others (default: the host name up to its first dot)',
+      (v: string) => {
+        if (!/^[^\s@^]\S*$/.test(v)) throw new InvalidArgumentError(`--keepalived-config-id must be one word, got ${JSON.stringify(v)}`);
+        return v;
+      })
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
@@ -380,7 +386,7 @@ export async function main(argv: string[]): Promise<void> {
   const keepalivedWarnings: string[] = [];
   if (opts.keepalivedConf !== undefined) {
     try {
-      const parsed = loadKeepalivedFile(opts.keepalivedConf);
+      const parsed = loadKeepalivedFile(opts.keepalivedConf, opts.keepalivedConfigId);
       keepalivedWarnings.push(...parsed.warnings.map((w) => `keepalived.conf: ${w}`));
       const empty: ConfigFile = { file: opts.keepalivedConf, daemon: {}, timeoutsLine: 1, services: [] };
       initial = mergeServices(opts.file ?? empty, keepalivedServices(parsed.config.services));
@@ -586,9 +592,9 @@ export async function main(argv: string[]): Promise<void> {
   const running = settingsOf(opts);
   const config = new ConfigManager(control, opts.config, settingsOf(opts), {
     keepalived: opts.keepalivedConf,
-    loadKeepalivedSliced: loadKeepalivedOffThread,
+    loadKeepalivedSliced: (file, pause) => loadKeepalivedOffThread(file, pause, opts.keepalivedConfigId),
     loadKeepalived: (file) => {
-      const r = loadKeepalivedFile(file);
+      const r = loadKeepalivedFile(file, opts.keepalivedConfigId);
       return { services: r.config.services, warnings: r.warnings };
     },
     health,

@@ -20,15 +20,15 @@ export async function readConfigOffThread(file: string, pause: Pause): Promise<C
 }
 
 /** loadKeepalivedFile(file) in a worker thread, as ConfigSources.loadKeepalived gives it, or its error ("FILE:LINE: problem"). */
-export async function loadKeepalivedOffThread(file: string, pause: Pause): Promise<{ services: VirtualServerSpec[]; warnings: string[] }> {
-  const { rest, services } = await offThread<{ warnings: string[] }, VirtualServerSpec>('keepalived', file, pause);
+export async function loadKeepalivedOffThread(file: string, pause: Pause, configId?: string): Promise<{ services: VirtualServerSpec[]; warnings: string[] }> {
+  const { rest, services } = await offThread<{ warnings: string[] }, VirtualServerSpec>('keepalived', file, pause, configId);
   return { ...rest, services };
 }
 
 /** The reader thread's outcome for `file`: what it read besides the services, and the services, a part per slice. */
-async function offThread<R, S>(kind: 'config' | 'keepalived', file: string, pause: Pause): Promise<{ rest: R; services: S[] }> {
+async function offThread<R, S>(kind: 'config' | 'keepalived', file: string, pause: Pause, configId?: string): Promise<{ rest: R; services: S[] }> {
   const answer = new Promise<Outcome>((resolve, reject) => {
-    const w = new Worker(new URL('./config-worker.js', import.meta.url), { workerData: { file, kind } });
+    const w = new Worker(new URL('./config-worker.js', import.meta.url), { workerData: { file, kind, configId } });
     let got: Outcome | undefined;
     w.once('message', (m: Outcome) => { got = m; });
     w.once('error', reject);

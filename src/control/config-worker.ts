@@ -14,15 +14,15 @@ import { UvsError } from './errors.js';
 const PART_SERVICES = 64;
 
 /** A keepalived.conf as ConfigSources.loadKeepalived reads it. */
-function keepalived(f: string): { services: unknown[]; warnings: string[] } {
-  const r = loadKeepalivedFile(f);
+function keepalived(f: string, configId: string | undefined): { services: unknown[]; warnings: string[] } {
+  const r = loadKeepalivedFile(f, configId);
   return { services: r.config.services, warnings: r.warnings };
 }
 
 /** An ArrayBuffer of its own (transferable) with b's bytes. */
 const own = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-const { file, kind } = workerData as { file: string; kind: 'config' | 'keepalived' };
+const { file, kind, configId } = workerData as { file: string; kind: 'config' | 'keepalived'; configId?: string };
 // Below the datapath's priority (Linux: pid 0 is this thread alone): on a 2-CPU host the parse
 // takes the CPU the datapath has no use for, not the one it needs.
 try {
@@ -31,7 +31,7 @@ try {
   // not allowed here: at the same priority
 }
 try {
-  const { services, ...rest } = kind === 'keepalived' ? keepalived(file) : readConfig(file);
+  const { services, ...rest } = kind === 'keepalived' ? keepalived(file, configId) : readConfig(file);
   const parts = [own(serialize(rest))];
   for (let i = 0; i < services.length; i += PART_SERVICES) parts.push(own(serialize(services.slice(i, i + PART_SERVICES))));
   parentPort!.postMessage({ parts }, parts);

@@ -1,17 +1,21 @@
 // keepalived.conf (2.x) import: the virtual_server / real_server blocks and their checkers.
-// Pure: text in, {config, warnings} out; `include` is resolved through a reader the caller
-// passes (loadKeepalivedFile in load.ts reads files and expands globs). Errors throw
+// Text in, {config, warnings} out; `include` is resolved through a reader the caller passes
+// (loadKeepalivedFile in load.ts reads files and expands globs), `user` names through
+// ParseOptions.lookupUser (default: /etc/passwd and /etc/group). Errors throw
 // KeepalivedError with "file:line: problem"; sections uvs does not do (VRRP, global_defs, ...)
 // are skipped with one warning each, unknown keywords inside a virtual server are named.
 
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type TlsClient, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
 import { PE_NAMES, type PeName } from '../proto/sip.js';
+import { lookupScriptUser } from './exec.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -35,6 +39,10 @@ export interface ParseOptions {
   readInclude?: IncludeReader;
   /** Why a command line could not run now (exec.ts commandProblem): a misc_path it names is warned about. */
   commandProblem?: (line: string) => string | undefined;
+  /** keepalived's config id (its -i): `@ID` lines are for the director with this id (default: defaultConfigId()). */
+  configId?: string;
+  /** Resolves `user USER [GROUP]` (default: exec.ts lookupScriptUser, /etc/passwd and /etc/group); a string says why not. */
+  lookupUser?: (user: string, group?: string) => ScriptUser | string;
 }
 
 interface Token {
@@ -42,6 +50,8 @@ interface Token {
   quoted: boolean;
   file: string;
   line: number;
+  /** The line it is on, counted over all lines read (a multi-line parameter gives several lines one line number). */
+  seq: number;
 }
 
 interface Stmt {
@@ -54,54 +64,202 @@ interface Stmt {
 const MAX_INCLUDE_DEPTH = 8;
 
 // ---- lexer -------------------------------------------------------------------------------
+//
+// Line by line as keepalived's read_line (lib/parser.c): comments and surrounding blanks go,
+// then `@ID` / `@^ID` lines are kept or dropped by the config id, `$NAME=VALUE` defines a
+// parameter (a value ending in `\` goes on over the next lines), and `$NAME` / `${NAME}` are
+// replaced by their value, which is read again (a multi-line value gives one line per line of
+// it, each at the line that used it). Then `include`, and the words.
 
-function lex(text: string, file: string, opts: ParseOptions, depth: number, out: Token[], warnings: string[]): void {
-  const lines = text.split('\n');
-  for (let ln = 0; ln < lines.length; ln++) {
-    const line = lines[ln]!;
-    const lineTokens: Token[] = [];
-    let i = 0;
-    while (i < line.length) {
-      const c = line[i]!;
-      if (c === ' ' || c === '\t' || c === '\r') {
-        i++;
+/** What the lines of every file read so far defined, and where the words go. */
+interface Lexer {
+  opts: ParseOptions;
+  out: Token[];
+  warnings: string[];
+  configId: string;
+  defs: Map<string, Definition>;
+  /** A `$NAME=... \` definition the next lines go on with. */
+  open?: Definition;
+  /** Lines read (each line's words share its number: statements() groups by it). */
+  seq: number;
+}
+
+interface Definition {
+  lines: string[];
+  /** Written with a trailing `\`: used only at the end of a line. */
+  multiline: boolean;
+}
+
+/** Replacements one line of a file may make (a definition that uses itself would go on forever). */
+const MAX_REPLACEMENTS = 1000;
+
+/**
+ * The line without its comment (`#` or `!` outside double quotes; `\#` and `\!` are the
+ * characters) and without leading and trailing blanks; a trailing `\` is kept, blanks before it dropped.
+ */
+function decomment(raw: string): string {
+  if (!/["\\#!]/.test(raw)) return raw.trim();
+  let out = '';
+  let quoted = false;
+  let cont = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === '"') quoted = !quoted;
+    else if (c === '\\') {
+      if (i + 1 === raw.length || (i + 2 === raw.length && raw[i + 1] === '\r')) {
+        cont = true;
+        break;
+      }
+      if (!quoted && (raw[i + 1] === '#' || raw[i + 1] === '!')) {
+        out += raw[++i];
         continue;
       }
-      if (c === '#' || c === '!') break; // comment to end of line
-      if (c === '{' || c === '}') {
-        lineTokens.push({ text: c, quoted: false, file, line: ln + 1 });
-        i++;
-        continue;
-      }
-      if (c === '"') {
-        const end = line.indexOf('"', i + 1);
-        if (end < 0) throw new KeepalivedError({ file, line: ln + 1 }, 'unterminated quoted string');
-        lineTokens.push({ text: line.slice(i + 1, end), quoted: true, file, line: ln + 1 });
-        i = end + 1;
-        continue;
-      }
-      let j = i;
-      while (j < line.length && !' \t\r{}"'.includes(line[j]!)) j++;
-      lineTokens.push({ text: line.slice(i, j), quoted: false, file, line: ln + 1 });
-      i = j;
-    }
-    if (lineTokens.length >= 1 && lineTokens[0]!.text === 'include' && !lineTokens[0]!.quoted) {
-      const at = { file, line: ln + 1 };
-      if (lineTokens.length !== 2) throw new KeepalivedError(at, 'include needs exactly one file name or pattern');
-      if (opts.readInclude === undefined) throw new KeepalivedError(at, 'include is not available here');
-      if (depth >= MAX_INCLUDE_DEPTH) throw new KeepalivedError(at, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`);
-      let files: Array<{ file: string; text: string }>;
-      try {
-        files = opts.readInclude(lineTokens[1]!.text, file);
-      } catch (e) {
-        throw new KeepalivedError(at, `include ${lineTokens[1]!.text}: ${(e as Error).message}`);
-      }
-      if (files.length === 0) warnings.push(`${file}:${ln + 1}: include ${lineTokens[1]!.text} matched no file`);
-      for (const f of files) lex(f.text, f.file, opts, depth + 1, out, warnings);
+      out += c + raw[++i]!;
+      continue;
+    } else if (!quoted && (c === '#' || c === '!')) break;
+    out += c;
+  }
+  out = out.trim();
+  return cont ? `${out}\\` : out;
+}
+
+/** keepalived's default config id: the host name up to its first dot. */
+export function defaultConfigId(): string {
+  return hostname().split('.')[0]!;
+}
+
+/** `$NAME` (followed by a blank, `,`, `)` or the end) or `${NAME}` at the start of s. */
+const PARAM_REF = /^\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*)(?=[ \t,)]|$))/;
+
+/** The value of a parameter: a definition, or keepalived's own _PWD (the file's directory) and _INSTANCE (the config id). */
+function lookup(lx: Lexer, name: string, file: string): Definition | undefined {
+  const d = lx.defs.get(name);
+  if (d !== undefined) return d;
+  if (name === '_PWD') return { lines: [resolve(dirname(file))], multiline: false };
+  if (name === '_INSTANCE') return { lines: [lx.configId], multiline: false };
+  return undefined;
+}
+
+/**
+ * Every parameter of `text` replaced (values read again); `more` gets the further lines of a
+ * multi-line value (which must end the line), first. Undefined when nothing was replaced.
+ */
+function substitute(lx: Lexer, text: string, at: Origin, more: string[], count: { n: number }): string | undefined {
+  let t = text;
+  let changed = false;
+  for (let i = t.indexOf('$'); i >= 0 && i + 1 < t.length; i = t.indexOf('$', i)) {
+    const m = PARAM_REF.exec(t.slice(i));
+    const d = m === null ? undefined : lookup(lx, m[1] ?? m[2]!, at.file);
+    const atEnd = m !== null && i + m[0].length === t.length;
+    if (d === undefined || (d.multiline && !atEnd)) {
+      i++;
       continue;
     }
-    out.push(...lineTokens);
+    if (++count.n > MAX_REPLACEMENTS) throw new KeepalivedError(at, `$${m![1] ?? m![2]}: more than ${MAX_REPLACEMENTS} parameters replaced in one line (a definition that uses itself?)`);
+    changed = true;
+    t = t.slice(0, i) + (d.lines[0] ?? '') + t.slice(i + m![0].length);
+    if (d.multiline) more.unshift(...d.lines.slice(1));
   }
+  return changed ? t : undefined;
+}
+
+/** One line of a file (decommented), and the lines a multi-line parameter in it gives. */
+function lexLine(lx: Lexer, first: string, at: Origin, depth: number): void {
+  const todo = [first];
+  const count = { n: 0 };
+  for (let text = todo.shift(); text !== undefined; text = todo.shift()) {
+    if (lx.open !== undefined) {
+      // A definition's next line: it goes on while lines end with `\` (a blank line ends it).
+      const d = lx.open;
+      const cont = text.endsWith('\\');
+      const body = cont ? text.slice(0, -1).trimEnd() : text;
+      if (body !== '') d.lines.push(body);
+      if (!cont) {
+        lx.open = undefined;
+        if (d.lines.length === 0) d.multiline = false;
+      }
+      continue;
+    }
+    for (;;) {
+      if (text.startsWith('@')) {
+        // @ID line / @^ID line: for the director whose config id is (is not) ID.
+        const not = text[1] === '^';
+        const end = text.search(/[ \t]/);
+        const kept = end >= 0 && (text.slice(not ? 2 : 1, end) === lx.configId) !== not;
+        text = kept ? text.slice(end).trimStart() : '';
+      }
+      const def = /^\$([A-Za-z_]\w*)=[ \t]*(.*)$/.exec(text);
+      if (def !== null) {
+        const v = def[2]!;
+        const multiline = v.endsWith('\\');
+        const value = multiline ? v.slice(0, -1).trimEnd() : v;
+        const d: Definition = { lines: multiline && value === '' ? [] : [value], multiline };
+        lx.defs.set(def[1]!, d);
+        if (multiline) lx.open = d;
+        text = '';
+      }
+      if (text.startsWith('~SEQ')) throw new KeepalivedError(at, '~SEQ is not supported: write the lines it would make');
+      if (text === '' || !text.includes('$')) break;
+      const r = substitute(lx, text, at, todo, count);
+      if (r === undefined) break;
+      text = r;
+      if (!text.startsWith('@') && !text.includes('$')) break;
+    }
+    if (text !== '') words(lx, text, at, depth);
+  }
+}
+
+/** A line's words (a line `include FILE` reads FILE's lines in its place). */
+function words(lx: Lexer, text: string, at: Origin, depth: number): void {
+  const { file, line } = at;
+  const seq = ++lx.seq;
+  const lineTokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === ' ' || c === '\t' || c === '\r') {
+      i++;
+      continue;
+    }
+    if (c === '{' || c === '}') {
+      lineTokens.push({ text: c, quoted: false, file, line, seq });
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      const end = text.indexOf('"', i + 1);
+      if (end < 0) throw new KeepalivedError(at, 'unterminated quoted string');
+      lineTokens.push({ text: text.slice(i + 1, end), quoted: true, file, line, seq });
+      i = end + 1;
+      continue;
+    }
+    let j = i;
+    while (j < text.length && !' \t\r{}"'.includes(text[j]!)) j++;
+    lineTokens.push({ text: text.slice(i, j), quoted: false, file, line, seq });
+    i = j;
+  }
+  if (lineTokens.length >= 1 && lineTokens[0]!.text === 'include' && !lineTokens[0]!.quoted) {
+    const { opts, warnings } = lx;
+    if (lineTokens.length !== 2) throw new KeepalivedError(at, 'include needs exactly one file name or pattern');
+    if (opts.readInclude === undefined) throw new KeepalivedError(at, 'include is not available here');
+    if (depth >= MAX_INCLUDE_DEPTH) throw new KeepalivedError(at, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`);
+    let files: Array<{ file: string; text: string }>;
+    try {
+      files = opts.readInclude(lineTokens[1]!.text, file);
+    } catch (e) {
+      throw new KeepalivedError(at, `include ${lineTokens[1]!.text}: ${(e as Error).message}`);
+    }
+    if (files.length === 0) warnings.push(`${file}:${line}: include ${lineTokens[1]!.text} matched no file`);
+    for (const f of files) lex(f.text, f.file, lx, depth + 1);
+    return;
+  }
+  lx.out.push(...lineTokens);
+}
+
+function lex(text: string, file: string, lx: Lexer, depth: number): void {
+  const lines = text.split('\n');
+  for (let ln = 0; ln < lines.length; ln++) lexLine(lx, decomment(lines[ln]!), { file, line: ln + 1 }, depth);
+  lx.open = undefined; // a definition ends with its file
 }
 
 // ---- statements: `key args... [{ stmts }]`, args on the key's line ------------------------
@@ -120,7 +278,7 @@ function statements(tokens: Token[], pos: { i: number }, closing: Token | null):
     const st: Stmt = { key: t.text, args: [], at: { file: t.file, line: t.line } };
     while (pos.i < tokens.length) {
       const a = tokens[pos.i]!;
-      if (a.file !== t.file || a.line !== t.line || ((a.text === '{' || a.text === '}') && !a.quoted)) break;
+      if (a.seq !== t.seq || ((a.text === '{' || a.text === '}') && !a.quoted)) break;
       st.args.push(a);
       pos.i++;
     }
@@ -339,6 +497,9 @@ interface GroupEntry {
   fwmark?: number;
 }
 
+/** Who runs scripts when global_defs names no script_user, if the host has that user (keepalived's default). */
+const DEFAULT_SCRIPT_USER = 'keepalived_script';
+
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
 
 /** A top-level track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }. */
@@ -365,8 +526,28 @@ class Parser {
   private ssl: TlsClient | undefined;
   /** The top-level bfd_instance blocks by name (BFD_CHECK names one). */
   private bfds = new Map<string, BfdParams>();
+  /** Who runs a MISC_CHECK without a user: global_defs' script_user, else keepalived_script if there is one. */
+  private scriptUser: ScriptUser | undefined;
+  /** The first MISC_CHECK that runs as root (uvsd's user): warned about once. */
+  private asRoot: Stmt | undefined;
 
   constructor(private readonly opts: ParseOptions) {}
+
+  /** `user USER [GROUP]` (MISC_CHECK, global_defs' script_user): a name not found is an error, as keepalived refuses it. */
+  private user(st: Stmt): ScriptUser {
+    nArgs(st, 1, 2);
+    const u = (this.opts.lookupUser ?? lookupScriptUser)(st.args[0]!.text, st.args[1]?.text);
+    if (typeof u === 'string') throw err(st, `${st.key}: ${u}`);
+    return u;
+  }
+
+  /** keepalived's default script user: global_defs' script_user, else the user keepalived_script if it exists, else root (undefined). */
+  private defaultScriptUser(stmts: Stmt[]): ScriptUser | undefined {
+    const st = stmts.filter((g) => g.key === 'global_defs').flatMap((g) => g.block ?? []).filter((s) => s.key === 'script_user').at(-1);
+    if (st !== undefined) return this.user(st);
+    const u = (this.opts.lookupUser ?? lookupScriptUser)(DEFAULT_SCRIPT_USER);
+    return typeof u === 'string' ? undefined : u;
+  }
 
   /** A notify or quorum command line: one that could not run now is warned about (keepalived checks its scripts at load too). */
   private command(st: Stmt): string {
@@ -399,6 +580,7 @@ class Parser {
     this.trackFiles = this.trackFileBlocks(stmts);
     this.ssl = this.sslBlock(stmts);
     this.bfds = this.bfdInstances(stmts);
+    this.scriptUser = this.defaultScriptUser(stmts);
     for (const st of stmts) {
       if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file' || st.key === 'SSL' || st.key === 'bfd_instance') continue;
       if (st.key === 'virtual_server') {
@@ -419,7 +601,9 @@ class Parser {
       }
       // One warning per skipped section, naming what was inside.
       const name = [st.key, ...st.args.map((a) => a.text)].join(' ');
-      const inner = st.block ? [...new Set(st.block.map((s) => s.key))] : [];
+      // global_defs' script_user is read (defaultScriptUser).
+      const inner = st.block ? [...new Set(st.block.map((s) => s.key))].filter((k) => st.key !== 'global_defs' || k !== 'script_user') : [];
+      if (inner.length === 0 && st.block?.length) continue;
       const why = /^vrrp_/.test(st.key) ? 'uvs does no VRRP' : 'not a virtual_server';
       this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
       // keepalived would run the sync daemons; uvs's need a key file keepalived has no keyword for.
@@ -428,6 +612,10 @@ class Parser {
           this.warn(sd, `${sd.key} ignored: start uvs's sync daemons with daemon.sync in the --config file (or uvsadm --start-daemon), which also take the key file (docs/ha.md)`);
         }
       }
+    }
+    if (this.asRoot !== undefined) {
+      // keepalived: "WARNING - default user 'keepalived_script' for script execution does not exist - please create."
+      this.warn(this.asRoot, `MISC_CHECK scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no ${DEFAULT_SCRIPT_USER} user`);
     }
     return { services };
   }
@@ -836,7 +1024,7 @@ class Parser {
     const urls: HttpUrl[] = [];
     let enableSni = false;
     const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
-    const misc: { command?: string; timeoutMs?: number; dynamic: boolean } = { dynamic: false };
+    const misc: { command?: string; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
     const inside = st.key;
     for (const s of body) {
       if (s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
@@ -899,6 +1087,7 @@ class Parser {
           }
           case 'misc_timeout': nArgs(s, 1, 1); misc.timeoutMs = secondsArg(s, 0, 1); continue;
           case 'misc_dynamic': noArgs(s); misc.dynamic = true; continue;
+          case 'user': misc.user = this.user(s); continue;
         }
       }
       this.unsupported(s, inside);
@@ -924,7 +1113,9 @@ class Parser {
         return { ...common, type: 'SMTP_CHECK', helo };
       default:
         if (misc.command === undefined) throw err(st, 'MISC_CHECK needs misc_path');
-        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic };
+        misc.user ??= this.scriptUser;
+        if (misc.user === undefined) this.asRoot ??= st;
+        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic, ...(misc.user !== undefined ? { user: misc.user } : {}) };
     }
   }
 
@@ -978,11 +1169,10 @@ class Parser {
 
 /** Parse keepalived.conf text (file is the name used in messages and for relative includes). */
 export function parseKeepalived(text: string, file: string, opts: ParseOptions = {}): ParseResult {
-  const tokens: Token[] = [];
-  const includeWarnings: string[] = [];
-  lex(text, file, opts, 0, tokens, includeWarnings);
-  const stmts = statements(tokens, { i: 0 }, null);
+  const lx: Lexer = { opts, out: [], warnings: [], configId: opts.configId ?? defaultConfigId(), defs: new Map(), seq: 0 };
+  lex(text, file, lx, 0);
+  const stmts = statements(lx.out, { i: 0 }, null);
   const p = new Parser(opts);
   const config = p.top(stmts);
-  return { config, warnings: [...includeWarnings, ...p.warnings] };
+  return { config, warnings: [...lx.warnings, ...p.warnings] };
 }

@@ -67,7 +67,8 @@ function checkTlsFiles(r: ParseResult): ParseResult {
   return r;
 }
 
-export function loadKeepalivedFile(path: string): ParseResult {
+/** Read keepalived.conf at path (configId: keepalived's -i, default the short host name). */
+export function loadKeepalivedFile(path: string, configId?: string): ParseResult {
   return checkTlsFiles(parseKeepalived(readConfigText(path), path, {
     readInclude: (pattern, fromFile) => {
       const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
@@ -77,5 +78,6 @@ export function loadKeepalivedFile(path: string): ParseResult {
       return files.map((f) => ({ file: f, text: readConfigText(f) }));
     },
     commandProblem,
+    configId,
   }));
 }
