@@ -104,6 +104,8 @@ export interface HoldConn {
 
 export interface StartUvsdOptions {
   extraArgs?: string[];
+  /** Node flags before bin/uvsd (e.g. --trace-gc, --cpu-prof; bench/statefile-load.ts). */
+  nodeArgs?: string[];
   /** Readiness polls of the control socket (default 200, every 50 ms: waitForControl). */
   readyTries?: number;
   /** Variables added to uvsd's environment. */
@@ -173,8 +175,8 @@ export function nodeArgv(file: string, args: string[]): string[] {
  * src/cli/node-flags.ts given here, so bin/uvsd finds them and does not start node a second time
  * (that costs ~170 ms per start; uvsd-cli.test.ts checks bin/uvsd's own re-exec).
  */
-export function uvsdArgv(args: string[]): string[] {
-  return [process.execPath, ...UVSD_NODE_FLAGS, join(repoRoot, 'bin', 'uvsd'), ...args];
+export function uvsdArgv(args: string[], nodeArgs: string[] = []): string[] {
+  return [process.execPath, ...UVSD_NODE_FLAGS, ...nodeArgs, join(repoRoot, 'bin', 'uvsd'), ...args];
 }
 
 export function uvsadmArgv(args: string[]): string[] {
@@ -340,7 +342,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         ...(so.extraArgs ?? []),
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
-      ]);
+      ], so.nodeArgs);
       const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024, ...(so.env === undefined ? {} : { env: { ...process.env, ...so.env } }) });
       self.uvsd = p;
       const why = await waitForControl(socketPath, p, so.readyTries ?? 200);
