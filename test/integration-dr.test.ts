@@ -151,10 +151,18 @@ test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is 
   });
 });
 
-test('a keep-alive connection whose entry is gone (uvsadm -C, the service added again) gets a reset at its next request, at once', OPTS, async (t) => {
+test('uvsadm -C, then the service and its servers added again (ipvsadm -C; -R): an idle keep-alive connection goes on to its server (the kernel\'s dest trash); after -C and the service added without its server, its next request gets a reset at once', OPTS, async (t) => {
   await withKeepAlive(t, async (lab, held) => {
     await lab.uvsadmMust(['-C']);
     await tcpService(lab, 'rr', [1, 1]);
+    const back = await held.again();
+    assert.equal(back.server, held.first.server, `the connection goes on to its server: ${JSON.stringify(back)}`);
+    // Its server not added back: the entry is gone at its next packet, and the client told.
+    const mine = lab.servers.findIndex((s) => s.name === held.first.server);
+    assert.ok(mine >= 0, `held by ${held.first.server}`);
+    await lab.uvsadmMust(['-C']);
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[1 - mine]!.addr}:80`, '-g']);
     const t0 = Date.now();
     const next = await held.again();
     const ms = Date.now() - t0;

@@ -23,6 +23,8 @@ import type { BatchItem, StatusResult } from '../src/control/protocol.js';
 
 const OPTS = { timeout: 120_000 };
 const METRICS = '127.0.0.1:9479';
+/** A second VIP (DR lab servers hold it on lo): a service its servers were never in. */
+const VIP2 = '192.168.8.201';
 const WORKERS = { uvsd: { extraArgs: ['--workers', '2', '--metrics', METRICS] } };
 
 function perWorker(st: StatusResult): NonNullable<StatusResult['workers']> {
@@ -289,22 +291,27 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
  */
 async function thresholdsAcrossWorkers(t: TestContext, lab: DrLab): Promise<void> {
   const [rs1, rs2] = lab.servers;
+  // VIP:80 again (totalsNeverDown uses it): its servers come back from the trash with the
+  // connections the parts before left (TIME_WAIT), counted as the kernel counts them. The
+  // thresholds on a service they were never in, so -x 3 counts from 0.
   await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-  await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1!.addr}:80`, '-g', '-w', '1', '-x', '3']);
-  await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2!.addr}:80`, '-g', '-w', '1']);
+  for (const rs of [rs1!, rs2!]) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs.addr}:80`, '-g', '-w', '1']);
+  await lab.uvsadmMust(['-A', '-t', `${VIP2}:80`, '-s', 'rr']);
+  await lab.uvsadmMust(['-a', '-t', `${VIP2}:80`, '-r', `${rs1!.addr}:80`, '-g', '-w', '1', '-x', '3']);
+  await lab.uvsadmMust(['-a', '-t', `${VIP2}:80`, '-r', `${rs2!.addr}:80`, '-g', '-w', '1']);
   const held: HoldConn[] = [];
   try {
-    for (let i = 0; i < 12; i++) held.push(await lab.hold());
+    for (let i = 0; i < 12; i++) held.push(await lab.hold({ target: `${VIP2}:80` }));
     const served = held.map((h) => h.first.server);
     t.diagnostic(`held: ${served.join(' ')}`);
     assert.equal(served.filter((s) => s === rs1!.name).length, 3, `rs1 (-x 3) took 3 of 12: ${served.join(' ')}`);
-    const d = (await lab.list()).services.find((s) => s.port === 80)!.dests.find((x) => x.addr === rs1!.addr)!;
+    const d = (await lab.list()).services.find((s) => s.addr === VIP2 && s.port === 80)!.dests.find((x) => x.addr === rs1!.addr)!;
     assert.equal(d.active + d.inactive, 3, '-Ln: 3 connections on rs1 over both workers');
-    const st = JSON.parse(await getInDirector(lab, `http://${METRICS}/status.json`)) as { services: { port: number; dests: { addr: string; overloaded: boolean }[] }[] };
-    const over = st.services.filter((s) => s.port === 80).flatMap((s) => s.dests).map((x) => [x.addr, x.overloaded]);
+    const st = JSON.parse(await getInDirector(lab, `http://${METRICS}/status.json`)) as { services: { addr: string; port: number; dests: { addr: string; overloaded: boolean }[] }[] };
+    const over = st.services.filter((s) => s.addr === VIP2 && s.port === 80).flatMap((s) => s.dests).map((x) => [x.addr, x.overloaded]);
     assert.deepEqual(over, [[rs1!.addr, true], [rs2!.addr, false]], 'status.json: rs1 overloaded');
     const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
-    const gauge = ex.samples.filter((x) => x.name === 'uvs_dest_overloaded' && x.labels.service === `${VIP}:80`).map((x) => [x.labels.server, x.value]);
+    const gauge = ex.samples.filter((x) => x.name === 'uvs_dest_overloaded' && x.labels.service === `${VIP2}:80`).map((x) => [x.labels.server, x.value]);
     assert.deepEqual(gauge, [[`${rs1!.addr}:80`, 1], [`${rs2!.addr}:80`, 0]], 'uvs_dest_overloaded');
   } finally {
     for (const h of held) await h.close();
@@ -361,7 +368,7 @@ async function totalsNeverDown(t: TestContext, lab: DrLab): Promise<void> {
 }
 
 test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded; no *_total of /metrics goes down while a server is deleted and added again', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], ...WORKERS }, async (lab) => {
+  await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], vips: [VIP, VIP2], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
     await steeredNoHandoff(t, lab);

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DestTable, DEST_F_OVERLOAD } from '../src/datapath/dests.js';
+import { parseIp } from '../src/datapath/addr.js';
 import { registerScheduler, type SchedService } from '../src/sched/index.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, RS, rig, ROUTER_MAC, VIP } from './helpers/harness.js';
@@ -90,4 +91,66 @@ test('thresholds: OVERLOAD at upper, cleared under lower (or under 3/4 of upper 
   assert.equal(over(), true, '3*4 < 4*3 is false');
   dt.unbind(0, false);
   assert.equal(over(), false, '2*4 < 4*3');
+});
+
+test('the dest trash: a server deleted and added back (also after -C and its service added again) takes its connections back, counted in it; one that sent meanwhile is gone; another server reuses a trashed slot only when none is free', () => {
+  const r = drRig({ weights: [1, 1] });
+  const dt = r.dp.dt;
+  const seg = (sport: number, flags: number) => tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const macOf = (f: Buffer) => [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  // rr: 1001 → RS[0], 1002 → RS[1], 1003 → RS[0]; all established.
+  for (const p of [1001, 1002, 1003]) r.run(seg(p, TCP_FLAGS.SYN), seg(p, TCP_FLAGS.ACK));
+  const slot0 = r.ctl.list().services[0]!.dests.find((d) => d.addr === RS[0].ip)!;
+  assert.equal(slot0.active, 2);
+  const d0 = 0; // RS[0] was added first: slot 0
+  r.ctl.deleteDest({ service: SVC, addr: RS[0].ip, port: 80 });
+  // 1003 sends while RS[0] is gone: ended (expire_nodest_conn), not forwarded.
+  assert.equal(r.run(seg(1003, TCP_FLAGS.ACK)).length, 0);
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.deepEqual([dt.active[d0], dt.inactive[d0]], [1, 0], '1001 still counts in RS[0] (1003 was unbound when it ended)');
+  const out = r.run(seg(1001, TCP_FLAGS.ACK));
+  assert.equal(out.length, 1);
+  assert.equal(macOf(out[0]!), RS[0].mac, '1001 goes on to RS[0]');
+
+  // ipvsadm -C; -R: the service and both servers deleted and added again.
+  r.ctl.clear();
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  const after = r.ctl.list().services[0]!.dests;
+  assert.deepEqual(after.map((d) => [d.addr, d.active]).sort(), [[RS[0].ip, 1], [RS[1].ip, 1]], 'ActiveConn as before the reload');
+  for (const [p, rs] of [[1001, RS[0]], [1002, RS[1]]] as const) {
+    const f = r.run(seg(p, TCP_FLAGS.ACK));
+    assert.equal(f.length, 1, `${p} forwarded after -C/-R`);
+    assert.equal(macOf(f[0]!), rs.mac);
+  }
+  // Expiry of a revived server's connection unbinds it; ended while in the trash, too.
+  r.ctl.deleteDest({ service: SVC, addr: RS[1].ip, port: 80 });
+  r.advance(16 * 60_000);
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0);
+  r.ctl.addDest({ service: SVC, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.deepEqual(r.ctl.list().services[0]!.dests.map((d) => d.active + d.inactive), [0, 0], 'nothing left counted');
+  // A new server takes a free slot, not a trashed one: the trashed server can still come back.
+  r.ctl.deleteDest({ service: SVC, addr: RS[1].ip, port: 80 });
+  r.ctl.addDest({ service: SVC, addr: RS[2].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.notEqual(r.ctl.model.services.values().next().value!.dests.find((d) => d.addr === (parseIp(RS[2].ip) >>> 0))!.slot,
+    r.ctl.model.trash.values().next().value, 'RS[2] did not take RS[1]\'s trashed slot');
+});
+
+test('the dest trash: with no free slot left, another server takes the oldest trashed slot as new (its old connections do not count in it)', () => {
+  const r = rig({ destMax: 2 });
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.ctl.addDest({ service: SVC, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  const seg = (sport: number, flags: number) => tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  r.run(seg(2001, TCP_FLAGS.SYN), seg(2001, TCP_FLAGS.ACK)); // RS[0], slot 0
+  r.ctl.deleteDest({ service: SVC, addr: RS[0].ip, port: 80 });
+  r.ctl.addDest({ service: SVC, addr: RS[2].ip, port: 80, fwd: 'dr', weight: 1 });
+  const d2 = r.ctl.list().services[0]!.dests.find((d) => d.addr === RS[2].ip)!;
+  assert.deepEqual([d2.active, d2.inactive], [0, 0], 'the slot is RS[2]\'s, fresh');
+  assert.equal(r.run(seg(2001, TCP_FLAGS.ACK)).length, 0, 'RS[0]\'s connection is not sent to RS[2]');
+  assert.throws(() => r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 }), /destination table full/);
 });

@@ -105,6 +105,12 @@ export function modelServiceKey(s: Pick<ServiceModel, 'proto' | 'vip' | 'port' |
   return serviceKey({ proto: s.proto, addr: formatIp(s.vip), port: s.port, fwmark: s.fwmark });
 }
 
+/** A deleted server in the trash: its virtual service (protocol, address and port, or mark, as
+ *  the kernel's ip_vs_trash_get_dest matches) and its address and port. */
+function trashKeyOf(s: ServiceModel, addr: number, port: number): string {
+  return `${serviceKeyOf(s.proto, s.vip, s.port, s.fwmark)}>${addr}:${port}`;
+}
+
 export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0): string {
   return fwmark !== 0 ? `fwm|${fwmark}` : `${proto}|${vip}|${port}`;
 }
@@ -126,6 +132,12 @@ export class Model {
   nextId = 0;
   /** Free destination slots; pop() takes the lowest. */
   freeSlots: number[];
+  /**
+   * Slots of deleted servers (the datapath's DEST_F_TRASH), by trashKeyOf(), oldest first: the
+   * same server added again to the same virtual service takes its slot back with the connections
+   * still bound to it (IPVS's dest trash); when no slot is free the oldest is taken for another.
+   */
+  trash = new Map<string, number>();
   timeouts: Timeouts;
   /**
    * How many services have each VIP, real servers each address, and services each FULLNAT local
@@ -172,6 +184,7 @@ export class Model {
     m.freeIds = [...this.freeIds];
     m.nextId = this.nextId;
     m.freeSlots = [...this.freeSlots];
+    m.trash = new Map(this.trash);
     m.timeouts = { ...this.timeouts };
     m.vips = new Map(this.vips);
     m.rips = new Map(this.rips);
@@ -182,6 +195,32 @@ export class Model {
 
   takeId(): number {
     return this.freeIds.pop() ?? this.nextId++;
+  }
+
+  /** Slot d of service s's server d.addr:d.port is released (-d, -D, -C): into the trash. */
+  trashSlot(s: ServiceModel, d: DestModel): void {
+    this.trash.set(trashKeyOf(s, d.addr, d.port), d.slot);
+  }
+
+  /**
+   * The slot for server addr:port added to s, and whether it is that server's own from the trash
+   * (the datapath revives it); else a free slot, else the oldest in the trash; undefined when none.
+   */
+  takeSlot(s: ServiceModel, addr: number, port: number): { slot: number; revive: boolean } | undefined {
+    const key = trashKeyOf(s, addr, port);
+    const own = this.trash.get(key);
+    if (own !== undefined) {
+      this.trash.delete(key);
+      return { slot: own, revive: true };
+    }
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      const oldest = this.trash.entries().next();
+      if (oldest.done === true) return undefined;
+      this.trash.delete(oldest.value[0]);
+      slot = oldest.value[1];
+    }
+    return { slot, revive: false };
   }
 }
 

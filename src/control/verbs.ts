@@ -517,12 +517,13 @@ export const VERBS = {
     const d = { addr, port, fwd, weight, upper, lower, ...tunOf(a, fwd, undefined) };
     checkDest(ctx, s, d);
     if (findDest(s, addr, port) >= 0) throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
-    const slot = ctx.model.freeSlots.pop();
-    if (slot === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
+    const taken = ctx.model.takeSlot(s, addr, port);
+    if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
+    const { slot, revive } = taken;
     s.dests.push({ slot, ...d });
     addRef(ctx.model.rips, addr, 1);
     ctx.control.restartRates(slot, undefined);
-    ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(d) });
+    ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(d), ...(revive ? { revive } : {}) });
     return null;
   }),
 
@@ -554,9 +555,10 @@ export const VERBS = {
     if (i < 0) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
     const [d] = s.dests.splice(i, 1);
     addRef(ctx.model.rips, d!.addr, -1);
-    // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply).
+    // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply),
+    // unless it is added back before their next packet (the trash, Model.takeSlot).
     ctx.ops.push({ op: 'delDest', svc: s.id, dest: d!.slot });
-    ctx.model.freeSlots.push(d!.slot);
+    ctx.model.trashSlot(s, d!);
     return null;
   }),
 
@@ -1029,7 +1031,7 @@ export function removeService(ctx: VerbCtx, s: ServiceModel): void {
   if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
   for (const d of s.dests) addRef(m.rips, d.addr, -1);
   for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
-  for (const d of s.dests) m.freeSlots.push(d.slot);
+  for (const d of s.dests) m.trashSlot(s, d);
   m.freeIds.push(s.id);
   ctx.ops.push({ op: 'delService', id: s.id });
 }

@@ -17,6 +17,9 @@ export interface LoadWatcher {
 }
 /** Over its upper threshold (ipvsadm -x): no new connections until under the lower one (-y). */
 export const DEST_F_OVERLOAD = 2;
+/** Deleted, its connections not yet gone: the same server added again takes the slot back
+ *  (DestTable.revive), as IPVS takes a deleted destination back from its trash. */
+export const DEST_F_TRASH = 4;
 
 /**
  * uvsd --workers: what the workers share so the -x/-y thresholds count a server's connections
@@ -208,14 +211,42 @@ export class DestTable {
     }
   }
 
-  /** The slot is free again; connections still pointing at it see a different generation. */
+  /**
+   * The server leaves slot d: connections still pointing at it see a different generation (each
+   * is expired by its next packet, or by its timer, which still unbinds it: owns()). The slot is
+   * in the trash until the control plane sets it again: to the same server (revive) or another.
+   */
   release(d: number): void {
     for (let k = 0; k < 5; k++) this.retired[k] += this.total(d, k);
-    this.flags[d] = 0;
+    this.flags[d] = DEST_F_TRASH;
     this.watcher[d] = undefined;
     this.gen[d]++;
     this.limited.delete(d);
     this.journal?.(d, SLOT_RELEASE);
+  }
+
+  /**
+   * The server released from slot d is added back (IPVS ip_vs_trash_get_dest): its connections
+   * that sent nothing meanwhile hold it again and go on, counted in its active/inactive/persist
+   * as before; it takes the new settings; its statistics restart at 0 (what it had went into
+   * `retired` when it left).
+   */
+  revive(d: number, fwd: number, weight: number, upper = 0, lower = 0, tun = 0): void {
+    this.gen[d]--;
+    this.fwd[d] = fwd;
+    this.tun[d] = tun;
+    this.weight[d] = weight;
+    this.flags[d] = DEST_F_USED;
+    this.setThresholds(d, upper, lower);
+    this.kept.fill(0, d * 5, d * 5 + 5);
+    this.clearStats(d);
+    this.journal?.(d, SLOT_SET);
+  }
+
+  /** Whether a connection bound to d at generation dgen still counts in d: d's server now, or
+   *  the one released from d into the trash since (it may come back). */
+  owns(d: number, dgen: number): boolean {
+    return this.gen[d] === dgen || (this.flags[d] === DEST_F_TRASH && this.gen[d] === ((dgen + 1) >>> 0));
   }
 
   /** Eligible for new connections: in use, weight > 0, not overloaded. */

@@ -51,6 +51,8 @@ export type DpOp =
       lower: number;
       /** TUN's encapsulation (tunCode in src/modes/tun.ts); 0 = IPIP. */
       tun: number;
+      /** The slot holds this same server, deleted (in the trash): take it back with its connections. */
+      revive?: boolean;
     }
   | { op: 'editDest'; svc: number; dest: number; fwd: number; weight: number; upper: number; lower: number; tun: number }
   | { op: 'delDest'; svc: number; dest: number }

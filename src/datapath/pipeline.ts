@@ -1297,14 +1297,14 @@ export class Datapath implements Output {
     const dest = this.ct.dest[e];
     if (this.marking && (this.ct.flags[e] & F_ONEPACKET) === 0) (this.sync as SyncMarks).expired(this.ct, e);
     if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
-      if (this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbindTemplate(dest);
+      if (this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbindTemplate(dest);
       this.counters.c[C.templates_expired]++;
       return;
     }
     const tpl = this.ct.ctl[e];
     if (tpl >= 0) this.ct.ctl[tpl]--;
-    // A connection of a deleted destination has nothing left to unbind from.
-    if (dest >= 0 && this.dt.gen[dest] === this.ct.dgen[e]) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
+    // A connection of a destination deleted and then replaced has nothing left to unbind from.
+    if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     if ((this.ct.flags[e] & F_SYNPROXY) !== 0) this.synproxy.expire(this, e);
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
@@ -1583,7 +1583,8 @@ export class Datapath implements Output {
       }
       case 'addDest': {
         const svc = this.svc(op.svc);
-        dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower, op.tun);
+        if (op.revive === true) dt.revive(op.dest, op.fwd, op.weight, op.upper, op.lower, op.tun);
+        else dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower, op.tun);
         this.destSvc[op.dest] = op.svc;
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
