@@ -128,12 +128,12 @@ const strip = (v: VirtualServerSpec | undefined): unknown => JSON.parse(JSON.str
 test('a config with health checks loads: the checkers and parameters it gives, inherited service -> server -> check', async () => {
   const cfg = parseConfig(FULL, 'f.yaml');
   const tcp = cfg.services[0]!.health!;
-  assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, '/bin/q up', '/bin/q down', true, false, { addr: '192.168.8.40', port: 80, origin: { file: 'f.yaml', line: 11 } }]);
+  assert.deepEqual([tcp.quorum, tcp.hysteresis, tcp.quorumUp, tcp.quorumDown, tcp.omega, tcp.alpha, tcp.sorryServer], [2, 1, { command: '/bin/q up' }, { command: '/bin/q down' }, true, false, { addr: '192.168.8.40', port: 80, origin: { file: 'f.yaml', line: 11 } }]);
   const [ra, rb, rc] = tcp.realServers;
   assert.deepEqual(ra!.checkers.map((c) => [c.type, c.delayLoopMs, c.connectTimeoutMs, c.retry, c.delayBeforeRetryMs, c.origin?.line]), [['HTTP_GET', 10 * S, 2 * S, 0, 3 * S, 18]]);
   assert.deepEqual((ra!.checkers[0] as HttpCheck).urls, [{ path: '/health', status: [[200, 200], [301, 302]], digest: '0123456789abcdef0123456789abcdef' }]);
   assert.equal(ra!.weight, 3);
-  assert.deepEqual([rb!.inhibitOnFailure, rb!.notifyDown], [true, '/bin/notify down']);
+  assert.deepEqual([rb!.inhibitOnFailure, rb!.notifyDown], [true, { command: '/bin/notify down' }]);
   assert.deepEqual(rb!.checkers.map((c) => [c.type, c.delayLoopMs, c.retry, c.rise, c.fall, c.connectPort]), [['TCP_CHECK', 4 * S, 0, 2, 3, 8080], ['MISC_CHECK', 4 * S, 0, 1, 1, undefined]]);
   assert.deepEqual(rb!.checkers[1], { ...rb!.checkers[1], command: '/usr/local/bin/check 21', timeoutMs: 3 * S, dynamic: true });
   assert.deepEqual(rc!.checkers, [], 'checks: [] at a server: no checks (the service default does not apply)');
@@ -665,6 +665,41 @@ test('YAML misc-user [misc-group] is keepalived\'s MISC_CHECK user USER [GROUP]:
     'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: no group "nogroupx" in /etc/group');
   assert.equal(configError(() => parseConfig(tcpChecks(['{ type: misc, misc-path: /bin/true, misc-group: nogroup }']), 'f.yaml')),
     'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: needs misc-user (the group goes with a user)');
+});
+
+test('YAML notify-up, notify-down, quorum-up, quorum-down take { command, user, group } (keepalived\'s notify_up LINE USER [GROUP]): looked up when the file is read, unknown names refused with the field; --dump-config writes them back, a reload lists a change; a line alone runs as uvsd\'s user', () => {
+  const text = (quorumUp: string, notifyUp = '{ command: /bin/up, user: nobody }') => `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    health:
+      quorum-up: ${quorumUp}
+      quorum-down: /bin/q down
+    servers:
+      - address: ${A}
+        health:
+          notify-up: ${notifyUp}
+          notify-down: { command: "/bin/notify down", user: nobody, group: nogroup }
+`;
+  const cfg = parseConfig(text('{ command: /bin/q up, user: nobody, group: nogroup }'), 'f.yaml');
+  const vs = cfg.services[0]!.health!;
+  const scripts = (v: typeof vs) => [v.quorumUp, v.quorumDown, v.realServers[0]!.notifyUp, v.realServers[0]!.notifyDown];
+  assert.deepEqual(scripts(vs), [
+    { command: '/bin/q up', user: { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 } }, { command: '/bin/q down' },
+    { command: '/bin/up', user: { name: 'nobody', uid: 65534, gid: 65534 } }, { command: '/bin/notify down', user: { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 } },
+  ]);
+  const w = world();
+  w.cm.apply(cfg, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /quorum-up:\n\s+command: \/bin\/q up\n\s+user: nobody\n\s+group: nogroup\n\s+quorum-down: \/bin\/q down\n/);
+  assert.deepEqual(scripts(parseConfig(dumped, 'd.yaml').services[0]!.health!), scripts(vs));
+  assert.deepEqual(w.cm.apply(parseConfig(text('/bin/q up'), 'f.yaml'), true), ['edit health of service TCP 192.168.8.200:80: quorumUp /bin/q up (as nobody nogroup) -> /bin/q up'], 'a reload lists a changed user');
+  const bad = (quorumUp: string, notifyUp?: string) => configError(() => parseConfig(text(quorumUp, notifyUp), 'f.yaml'));
+  assert.equal(bad('{ command: /bin/q, user: nobodyx }'), 'f.yaml:6: services[0].health.quorum-up.user: no user "nobodyx" in /etc/passwd');
+  assert.equal(bad('/bin/q', '{ command: /bin/up, user: nobody, group: nogroupx }'), 'f.yaml:11: services[0].servers[0].health.notify-up.group: no group "nogroupx" in /etc/group');
+  assert.equal(bad('{ command: /bin/q, group: nogroup }'), 'f.yaml:6: services[0].health.quorum-up.group: needs user (the group goes with a user)');
+  assert.equal(bad('{ user: nobody }'), 'f.yaml:6: services[0].health.quorum-up.command: missing');
+  assert.match(bad('{ command: /bin/q, uid: 0 }'), /^f\.yaml:6: services\[0\]\.health\.quorum-up\.uid: /);
 });
 
 test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dns-name, helo-name, the same defaults; --dump-config writes them back; bad values are refused with the field', () => {

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { defaultConfigId, KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
-import { lookupScriptUser, runCommand } from '../src/health/exec.js';
+import { lookupScriptUser, runCommand, runNotifyScript } from '../src/health/exec.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
 import type { CheckSpec, ScriptUser } from '../src/health/types.js';
@@ -107,7 +107,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
     { ...web!, realServers: undefined },
     {
       proto: 'tcp', addr: '192.168.8.200', port: 80, sched: 'wrr', fwd: 'dr', persistence: 0, delayLoopMs: 6000,
-      sorryServer: { addr: '192.168.8.50', port: 80, origin: { file: 'keepalived.conf', line: 24 } }, quorum: 2, hysteresis: 1, quorumUp: '/usr/local/bin/up.sh web', quorumDown: '/usr/local/bin/down.sh',
+      sorryServer: { addr: '192.168.8.50', port: 80, origin: { file: 'keepalived.conf', line: 24 } }, quorum: 2, hysteresis: 1, quorumUp: { command: '/usr/local/bin/up.sh web' }, quorumDown: { command: '/usr/local/bin/down.sh' },
       alpha: true, omega: true, realServers: undefined, origin: { file: 'keepalived.conf', line: 19 },
     },
   );
@@ -120,7 +120,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
     type: 'TCP_CHECK', origin: { file: 'keepalived.conf', line: 35 }, connectIp: undefined, connectPort: undefined, bindto: undefined,
     connectTimeoutMs: 3000, delayLoopMs: 6000, retry: 2, delayBeforeRetryMs: 500, rise: 1, fall: 1,
   }]);
-  assert.equal(rs2!.notifyDown, '/bin/echo down');
+  assert.deepEqual(rs2!.notifyDown, { command: '/bin/echo down' });
   assert.equal(rs2!.inhibitOnFailure, false);
   assert.deepEqual(rs2!.checkers, [{
     type: 'HTTP_GET', origin: { file: 'keepalived.conf', line: 44 }, connectIp: undefined, connectPort: 8080, bindto: undefined,
@@ -148,7 +148,7 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
   assert.deepEqual(warnings, [
     'keepalived.conf:2: global_defs ignored (not a virtual_server); skipped: notification_email, router_id',
     'keepalived.conf:9: vrrp_instance VI_1 ignored (uvs does no VRRP); skipped: state, interface, virtual_router_id, priority, virtual_ipaddress',
-    'keepalived.conf:71: MISC_CHECK scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user',
+    'keepalived.conf:27: scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user',
   ]);
 });
 
@@ -890,7 +890,7 @@ test('MISC_CHECK user USER [GROUP]: the script runs with that uid and gid; an un
   const withScriptUser = (u: string, g?: string) => (u === 'keepalived_script' ? { name: u, uid: 990, gid: 990 } : fakeUsers(u, g));
   assert.deepEqual(userOf(rs(''), withScriptUser), [{ name: 'keepalived_script', uid: 990, gid: 990 }, []]);
   assert.deepEqual(userOf(rs('')), [undefined,
-    ['k.conf:3: MISC_CHECK scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user']]);
+    ['k.conf:3: scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user']]);
 
   // The names come from /etc/passwd and /etc/group (here: files of the test's own).
   const dir = mkdtempSync(join(tmpdir(), 'uvs-kuser-'));
@@ -912,5 +912,54 @@ test('MISC_CHECK user USER [GROUP]: the script runs with that uid and gid; an un
     assert.equal((await runCommand(asNobody, 5000, { uid: 65534, gid: 65533 })).code, 0);
     assert.equal((await runCommand(asNobody, 5000)).code, 1, 'without a user: uvsd\'s');
     assert.deepEqual(await checkMisc({ command: asNobody, timeoutMs: 5000, dynamic: false, user: { name: 'nobody', uid: 65534, gid: 65533 } }), { ok: true, reason: 'exit 0' });
+  }
+});
+
+test('notify_up, notify_down, quorum_up, quorum_down LINE [USER [GROUP]]: run as that user, else as global_defs\' script_user, else keepalived_script, else root with the one warning; an unknown name is an error at its line; uvsd runs them so', async () => {
+  const conf = (vsLines: string, rsLines: string, top = '') => `${top}virtual_server 1.2.3.4 80 {\n${vsLines}  real_server 1.2.3.5 80 {\n${rsLines}  }\n}\n`;
+  const scripts = (text: string, lookupUser: typeof fakeUsers = fakeUsers) => {
+    const r = parseKeepalived(text, 'k.conf', { lookupUser });
+    const vs = r.config.services[0]!;
+    const rs = vs.realServers[0]!;
+    return [[vs.quorumUp, vs.quorumDown, rs.notifyUp, rs.notifyDown], r.warnings];
+  };
+  const nobody = { name: 'nobody', uid: 65534, gid: 65534 };
+  const nobodyNogroup = { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65533 };
+  // Its own user (the words after the command line), else global_defs' script_user.
+  assert.deepEqual(scripts(conf('  quorum_up "/bin/q up" nobody\n  quorum_down /bin/q\n', '    notify_up /bin/n nobody\n    notify_down "/bin/n down"\n', 'global_defs {\n  script_user nobody nogroup\n}\n')), [[
+    { command: '/bin/q up', user: nobody }, { command: '/bin/q', user: nobodyNogroup }, { command: '/bin/n', user: nobody }, { command: '/bin/n down', user: nobodyNogroup },
+  ], []]);
+  const withScriptUser = (u: string, g?: string) => (u === 'keepalived_script' ? { name: u, uid: 990, gid: 990 } : fakeUsers(u, g));
+  assert.deepEqual(scripts(conf('  quorum_up /bin/q\n', ''), withScriptUser), [[{ command: '/bin/q', user: { name: 'keepalived_script', uid: 990, gid: 990 } }, undefined, undefined, undefined], []]);
+  // None: root, warned once, at the first script that runs so (here a notify line before the MISC_CHECK).
+  assert.deepEqual(scripts(conf('  quorum_down /bin/q nobody nogroup\n', '    notify_up /bin/n\n    MISC_CHECK {\n      misc_path /bin/true\n    }\n    notify_down /bin/n\n')), [
+    [undefined, { command: '/bin/q', user: nobodyNogroup }, { command: '/bin/n' }, { command: '/bin/n' }],
+    ['k.conf:4: scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user'],
+  ]);
+  const refused = (text: string) => {
+    try {
+      scripts(text);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'parsed';
+  };
+  assert.equal(refused(conf('  quorum_up /bin/q nobodyx\n', '')), 'k.conf:2: quorum_up: no user "nobodyx" in /etc/passwd');
+  assert.equal(refused(conf('', '    notify_down /bin/n nobody nogroupx\n')), 'k.conf:3: notify_down: no group "nogroupx" in /etc/group');
+  assert.equal(refused(conf('', '    notify_up /bin/n nobody nogroup x\n')), 'k.conf:3: notify_up: expected 1..3 arguments, got 4');
+
+  // uvsd runs them (runNotifyScript, its HealthDeps.exec) with that uid and gid (the tests run as root: uvsd's user).
+  if (process.getuid?.() === 0) {
+    const u = lookupScriptUser('nobody');
+    assert.ok(typeof u !== 'string', u as string);
+    const idIs = `/bin/sh -c 'test $(id -u) = ${u.uid} && test $(id -g) = ${u.gid}'`;
+    const hostUsers = (name: string, group?: string) => (name === 'keepalived_script' ? 'not here' : lookupScriptUser(name, group));
+    const vs = parseKeepalived(conf(`  quorum_up "${idIs}" nobody\n  quorum_down "${idIs}"\n`, ''), 'k.conf', { lookupUser: hostUsers }).config.services[0]!;
+    const warned: object[] = [];
+    const log = { warn: (obj: object) => warned.push(obj) };
+    await runNotifyScript(vs.quorumUp!, 5000, log);
+    assert.deepEqual(warned, [], 'quorum_up ran as nobody');
+    await runNotifyScript(vs.quorumDown!, 5000, log);
+    assert.deepEqual(warned, [{ command: idIs, code: 1, problem: undefined }], 'quorum_down, without a user, ran as root');
   }
 });

@@ -36,6 +36,7 @@ interface World {
   set(addr: string, ok: boolean, weight?: number): void;
   /** Attempt times (ms) per real server address. */
   attempts: Map<string, number[]>;
+  /** The notify and quorum commands run: "LINE", or "LINE as USER [GROUP]". */
   commands: string[];
   logs: Array<{ level: string; msg: string; obj: Record<string, unknown> }>;
   /** Destinations in the table: "addr:port/weight", in list order. */
@@ -61,8 +62,8 @@ function world(config: HealthConfig, opts: {
         attempts.set(t.addr, list);
         return Promise.resolve(answers.get(t.addr) ?? { ok: true, reason: 'ok' });
       }),
-    exec: (cmd) => {
-      commands.push(cmd);
+    exec: ({ command, user }) => {
+      commands.push(user === undefined ? command : `${command} as ${[user.name, user.group].filter((x) => x !== undefined).join(' ')}`);
       return Promise.resolve();
     },
     log: {
@@ -192,7 +193,7 @@ test('quorum with hysteresis: quorum_down below quorum - hysteresis, quorum_up a
   const c0 = checker({ retry: 0 });
   const w = world({
     services: [vs({
-      quorum: 3, hysteresis: 1, quorumUp: '/bin/up.sh', quorumDown: '/bin/down.sh',
+      quorum: 3, hysteresis: 1, quorumUp: { command: '/bin/up.sh' }, quorumDown: { command: '/bin/down.sh' },
       realServers: [rs(0, { weight: 2, checkers: [c0] }), rs(1, { weight: 2, checkers: [c0] }), rs(2, { weight: 1, checkers: [c0] })],
     })],
   });
@@ -259,7 +260,7 @@ test('quorum at start and at zero: below quorum + hysteresis a service starts wi
   assert.deepEqual(w.table(), [`${C}:80/1`]);
   assert.deepEqual(w.mgr.quorum(), [{ service: { proto: 'tcp', addr: VIP, port: 80 }, up: false, aliveWeight: 2, quorum: 2, hysteresis: 1, sorry: `${C}:80`, sorryIn: true }]);
   await w.mgr.stop();
-  const z = world({ services: [vs({ quorum: 1, hysteresis: 1, quorumDown: '/bin/down', sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { weight: 2, checkers: [checker({ retry: 0 })] })] })] });
+  const z = world({ services: [vs({ quorum: 1, hysteresis: 1, quorumDown: { command: '/bin/down' }, sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { weight: 2, checkers: [checker({ retry: 0 })] })] })] });
   await z.mgr.start();
   assert.deepEqual(z.table(), [`${A}:80/2`]);
   z.set(A, false);
@@ -271,7 +272,7 @@ test('quorum at start and at zero: below quorum + hysteresis a service starts wi
 
 test('alpha: servers start as failed (not in the table, sorry server in) until their first passed check; notify_up runs', async () => {
   const w = world({
-    services: [vs({ alpha: true, sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { notifyUp: '/bin/a-up' }), rs(1, { inhibitOnFailure: true })] })],
+    services: [vs({ alpha: true, sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { notifyUp: { command: '/bin/a-up' } }), rs(1, { inhibitOnFailure: true })] })],
   });
   await w.mgr.start();
   assert.deepEqual(w.table(), [`${B}:80/0`, `${C}:80/1`], 'alpha: A absent, B inhibited at 0, sorry server in');
@@ -310,7 +311,7 @@ test('ha_suspend: no checks while the other director holds the VIP, the servers 
 
 test('omega: stop runs notify_down of alive servers and quorum_down; without omega stop runs nothing', async () => {
   for (const omega of [true, false]) {
-    const w = world({ services: [vs({ omega, quorumDown: '/bin/qdown', realServers: [rs(0, { notifyDown: '/bin/a-down' }), rs(1)] })] });
+    const w = world({ services: [vs({ omega, quorumDown: { command: '/bin/qdown' }, realServers: [rs(0, { notifyDown: { command: '/bin/a-down' } }), rs(1)] })] });
     await w.mgr.start();
     await w.clock.advance(1 * S);
     await w.mgr.stop();
@@ -319,6 +320,23 @@ test('omega: stop runs notify_down of alive servers and quorum_down; without ome
     await w.clock.advance(60 * S);
     assert.equal(w.attempts.get(A)!.length, n, 'no checks after stop');
   }
+});
+
+test('notify and quorum commands reach exec with the user they run as (keepalived\'s notify_up LINE USER [GROUP], or its script user)', async () => {
+  const nobody = { name: 'nobody', uid: 65534, gid: 65534 };
+  const w = world({
+    services: [vs({
+      quorumUp: { command: '/bin/qup', user: { ...nobody, group: 'nogroup' } }, quorumDown: { command: '/bin/qdown', user: nobody },
+      realServers: [rs(0, { notifyUp: { command: '/bin/a-up', user: nobody }, notifyDown: { command: '/bin/a-down' }, checkers: [checker({ retry: 0 })] })],
+    })],
+  });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  await w.mgr.stop();
+  assert.deepEqual(w.commands, ['/bin/a-down', '/bin/qdown as nobody', '/bin/a-up as nobody', '/bin/qup as nobody nogroup']);
 });
 
 test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum), with its reason', async () => {

@@ -330,7 +330,8 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:2: quorum_down: /nonexistent/down.sh not found: it will fail when it is run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:5: notify_up: ${plain} is not executable: it will fail when it is run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:7: MISC_CHECK misc_path: /nonexistent/check.sh not found: the check fails (its real_server down) until it can run\n` +
-      'uvsd: configuration OK: 1 services, 1 servers, 3 warnings\n');
+      `uvsd: warning: keepalived.conf: ${misc}:2: scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no keepalived_script user\n` +
+      'uvsd: configuration OK: 1 services, 1 servers, 4 warnings\n');
     // The YAML config file's command lines likewise, each named by its line and field.
     const myaml = file('misc.yaml', ['services:', '  - proto: tcp', '    address: 192.168.8.200', '    port: 80', '    health:',
       '      quorum-down: /nonexistent/down.sh', '      quorum-up: /bin/true', '    servers:', '      - address: 192.168.8.20', '        health:',

@@ -33,7 +33,7 @@ import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from 
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
-import { runCommand } from '../health/exec.js';
+import { runNotifyScript } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
@@ -580,10 +580,7 @@ export async function main(argv: string[]): Promise<void> {
   const health = new HealthManager(undefined, {
     call: (verb, args) => control.call(verb, args),
     run: hostChecks(pinger, bfd),
-    exec: async (command) => {
-      const r = await runCommand(command, COMMAND_TIMEOUT_MS);
-      if (r.code !== 0) hlog.warn({ command, code: r.code, problem: r.problem }, 'health: command failed');
-    },
+    exec: (script) => runNotifyScript(script, COMMAND_TIMEOUT_MS, hlog),
     log: hlog,
     holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,

@@ -7,7 +7,7 @@ import type { Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord, takesServicePort } from './protocol.js';
-import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from '../health/types.js';
+import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type NotifyScript, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
 import { bfdCheckSpec } from '../health/checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
@@ -97,10 +97,13 @@ function hexBytes(h: FieldHelpers, f: Field): Buffer {
   return Buffer.from(v, 'hex');
 }
 
-/** misc-user [misc-group] (keepalived's MISC_CHECK `user USER [GROUP]`): the names, looked up now; none: uvsd's user. */
-function scriptUser(h: FieldHelpers, uf: Field | undefined, gf: Field | undefined): { user?: ScriptUser } {
+/**
+ * misc-user [misc-group] (keepalived's MISC_CHECK `user USER [GROUP]`), a notify or quorum
+ * command's user [group] (userKey: the user field's name): the names, looked up now; none: uvsd's user.
+ */
+function scriptUser(h: FieldHelpers, uf: Field | undefined, gf: Field | undefined, userKey: string): { user?: ScriptUser } {
   if (uf === undefined) {
-    if (gf !== undefined) h.fail(gf.line, gf.path, 'needs misc-user (the group goes with a user)');
+    if (gf !== undefined) h.fail(gf.line, gf.path, `needs ${userKey} (the group goes with a user)`);
     return {};
   }
   const user = lookupScriptUser(h.str(uf), gf === undefined ? undefined : h.str(gf));
@@ -109,6 +112,23 @@ function scriptUser(h: FieldHelpers, uf: Field | undefined, gf: Field | undefine
     h.fail(at.line, at.path, user);
   }
   return { user };
+}
+
+/**
+ * notify-up, notify-down, quorum-up, quorum-down: a command line, or `{ command, user, group }`
+ * (keepalived's `notify_up "LINE" USER [GROUP]`: run as that user); a line alone runs as uvsd's user.
+ */
+function notifyScript(h: FieldHelpers, f: Field): NotifyScript {
+  if (!yaml().isMap(f.node)) return { command: h.command(f, SCRIPT_FAILS) };
+  const m = h.mapFields(f, ['command', 'user', 'group']);
+  const cf = m.get('command') ?? h.fail(f.line, `${f.path}.command`, 'missing');
+  return { command: h.command(cf, SCRIPT_FAILS), ...scriptUser(h, m.get('user'), m.get('group'), 'user') };
+}
+
+/** A notify or quorum command as notifyScript reads it: the line alone when it runs as uvsd's user. */
+function dumpScript(s: NotifyScript): unknown {
+  const { command, user } = s;
+  return user === undefined ? command : { command, user: user.name, ...(user.group !== undefined ? { group: user.group } : {}) };
 }
 
 /** Apply the inheritable keys present in m to d. */
@@ -235,7 +255,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
         ...common, type, command: h.command(mp, 'the check fails (its real server down) until it can run'),
         timeoutMs: g('misc-timeout') ? seconds(h, g('misc-timeout')!, 1) : d.delayLoopMs,
         dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
-        ...scriptUser(h, g('misc-user'), g('misc-group')),
+        ...scriptUser(h, g('misc-user'), g('misc-group'), 'misc-user'),
       };
     }
     case 'DNS_CHECK': {
@@ -309,8 +329,8 @@ export function parseServiceHealth(
     const g = (k: string) => m.get(k);
     if (g('quorum')) vs.quorum = h.int(g('quorum')!, 1, 2147483647);
     if (g('hysteresis')) vs.hysteresis = h.int(g('hysteresis')!, 0, 2147483647);
-    if (g('quorum-up')) vs.quorumUp = h.command(g('quorum-up')!, SCRIPT_FAILS);
-    if (g('quorum-down')) vs.quorumDown = h.command(g('quorum-down')!, SCRIPT_FAILS);
+    if (g('quorum-up')) vs.quorumUp = notifyScript(h, g('quorum-up')!);
+    if (g('quorum-down')) vs.quorumDown = notifyScript(h, g('quorum-down')!);
     if (g('alpha')) vs.alpha = h.bool(g('alpha')!);
     if (g('omega')) vs.omega = h.bool(g('omega')!);
     if (g('ha-suspend') && h.bool(g('ha-suspend')!)) vs.haSuspend = true;
@@ -346,8 +366,8 @@ export function parseServiceHealth(
       const m = h.mapFields(s.health, SERVER_HEALTH_KEYS);
       inherit(h, m, rd);
       rs.inhibitOnFailure = rd.inhibitOnFailure;
-      if (m.get('notify-up')) rs.notifyUp = h.command(m.get('notify-up')!, SCRIPT_FAILS);
-      if (m.get('notify-down')) rs.notifyDown = h.command(m.get('notify-down')!, SCRIPT_FAILS);
+      if (m.get('notify-up')) rs.notifyUp = notifyScript(h, m.get('notify-up')!);
+      if (m.get('notify-down')) rs.notifyDown = notifyScript(h, m.get('notify-down')!);
       own = m.get('checks');
     }
     // A server's own checks replace the service's; the service's are read again with the
@@ -445,8 +465,8 @@ export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | 
   }
   if (vs.quorum !== 1) o.quorum = vs.quorum;
   if (vs.hysteresis !== 0) o.hysteresis = vs.hysteresis;
-  if (vs.quorumUp !== undefined) o['quorum-up'] = vs.quorumUp;
-  if (vs.quorumDown !== undefined) o['quorum-down'] = vs.quorumDown;
+  if (vs.quorumUp !== undefined) o['quorum-up'] = dumpScript(vs.quorumUp);
+  if (vs.quorumDown !== undefined) o['quorum-down'] = dumpScript(vs.quorumDown);
   if (vs.alpha) o.alpha = true;
   if (vs.omega) o.omega = true;
   if (vs.haSuspend === true) o['ha-suspend'] = true;
@@ -457,8 +477,8 @@ export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | 
 export function dumpServerHealth(rs: RealServerSpec): Record<string, unknown> | undefined {
   const o: Record<string, unknown> = {};
   if (rs.inhibitOnFailure) o['inhibit-on-failure'] = true;
-  if (rs.notifyUp !== undefined) o['notify-up'] = rs.notifyUp;
-  if (rs.notifyDown !== undefined) o['notify-down'] = rs.notifyDown;
+  if (rs.notifyUp !== undefined) o['notify-up'] = dumpScript(rs.notifyUp);
+  if (rs.notifyDown !== undefined) o['notify-down'] = dumpScript(rs.notifyDown);
   o.checks = rs.checkers.map(dumpChecker);
   return o;
 }

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
-import type { ScriptUser } from './types.js';
+import type { NotifyScript, ScriptUser } from './types.js';
 
 /** Split a command line into argv; throws on an unterminated quote. */
 export function splitCommand(line: string): string[] {
@@ -185,4 +185,11 @@ export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUs
     child.once('error', (e: NodeJS.ErrnoException) => finish({ code: null, problem: `spawn ${e.code ?? e.message}` }));
     child.once('exit', (code, signal) => finish(code === null ? { code: null, problem: `killed by ${signal}` } : { code }));
   });
+}
+
+/** A notify or quorum command as uvsd runs it (HealthDeps.exec): as its user, within timeoutMs; a failure is logged. */
+export async function runNotifyScript(script: NotifyScript, timeoutMs: number, log: { warn(obj: object, msg: string): void }): Promise<void> {
+  const { command, user } = script;
+  const r = await runCommand(command, timeoutMs, user);
+  if (r.code !== 0) log.warn({ command, ...(user !== undefined ? { user: user.name } : {}), code: r.code, problem: r.problem }, 'health: command failed');
 }

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type NotifyScript, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
@@ -526,9 +526,9 @@ class Parser {
   private ssl: TlsClient | undefined;
   /** The top-level bfd_instance blocks by name (BFD_CHECK names one). */
   private bfds = new Map<string, BfdParams>();
-  /** Who runs a MISC_CHECK without a user: global_defs' script_user, else keepalived_script if there is one. */
+  /** Who runs a script without a user: global_defs' script_user, else keepalived_script if there is one. */
   private scriptUser: ScriptUser | undefined;
-  /** The first MISC_CHECK that runs as root (uvsd's user): warned about once. */
+  /** The first script (MISC_CHECK, notify or quorum command) that runs as root (uvsd's user): warned about once. */
   private asRoot: Stmt | undefined;
 
   constructor(private readonly opts: ParseOptions) {}
@@ -536,9 +536,21 @@ class Parser {
   /** `user USER [GROUP]` (MISC_CHECK, global_defs' script_user): a name not found is an error, as keepalived refuses it. */
   private user(st: Stmt): ScriptUser {
     nArgs(st, 1, 2);
-    const u = (this.opts.lookupUser ?? lookupScriptUser)(st.args[0]!.text, st.args[1]?.text);
+    return this.userAt(st, 0);
+  }
+
+  /** USER [GROUP] from st's argument i on. */
+  private userAt(st: Stmt, i: number): ScriptUser {
+    const u = (this.opts.lookupUser ?? lookupScriptUser)(st.args[i]!.text, st.args[i + 1]?.text);
     if (typeof u === 'string') throw err(st, `${st.key}: ${u}`);
     return u;
+  }
+
+  /** A script's own user, else the default script user; none (root): remembered for the one warning. */
+  private runAs(st: Stmt, own: ScriptUser | undefined): { user?: ScriptUser } {
+    const user = own ?? this.scriptUser;
+    if (user === undefined) this.asRoot ??= st;
+    return user !== undefined ? { user } : {};
   }
 
   /** keepalived's default script user: global_defs' script_user, else the user keepalived_script if it exists, else root (undefined). */
@@ -549,12 +561,17 @@ class Parser {
     return typeof u === 'string' ? undefined : u;
   }
 
-  /** A notify or quorum command line: one that could not run now is warned about (keepalived checks its scripts at load too). */
-  private command(st: Stmt): string {
-    const line = st.args[0]!.text;
-    const why = this.opts.commandProblem?.(line);
+  /**
+   * `notify_up "LINE" [USER [GROUP]]` (notify_down, quorum_up, quorum_down): run as USER, else as
+   * the default script user (keepalived's notify_script_init). A line that could not run now is
+   * warned about (keepalived checks its scripts at load too).
+   */
+  private script(st: Stmt): NotifyScript {
+    nArgs(st, 1, 3);
+    const command = st.args[0]!.text;
+    const why = this.opts.commandProblem?.(command);
     if (why !== undefined) this.warn(st, `${st.key}: ${why}: it will fail when it is run`);
-    return line;
+    return { command, ...this.runAs(st, st.args.length > 1 ? this.userAt(st, 1) : undefined) };
   }
 
   warn(st: Stmt, msg: string): void {
@@ -615,7 +632,7 @@ class Parser {
     }
     if (this.asRoot !== undefined) {
       // keepalived: "WARNING - default user 'keepalived_script' for script execution does not exist - please create."
-      this.warn(this.asRoot, `MISC_CHECK scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no ${DEFAULT_SCRIPT_USER} user`);
+      this.warn(this.asRoot, `scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no ${DEFAULT_SCRIPT_USER} user`);
     }
     return { services };
   }
@@ -875,8 +892,8 @@ class Parser {
         case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
-        case 'quorum_up': nArgs(s, 1, 1); vs.quorumUp = this.command(s); break;
-        case 'quorum_down': nArgs(s, 1, 1); vs.quorumDown = this.command(s); break;
+        case 'quorum_up': vs.quorumUp = this.script(s); break;
+        case 'quorum_down': vs.quorumDown = this.script(s); break;
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
         case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
@@ -984,8 +1001,8 @@ class Parser {
         case 'lvs_method': Object.assign(rs, method(s)); break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
-        case 'notify_up': nArgs(s, 1, 1); rs.notifyUp = this.command(s); break;
-        case 'notify_down': nArgs(s, 1, 1); rs.notifyDown = this.command(s); break;
+        case 'notify_up': rs.notifyUp = this.script(s); break;
+        case 'notify_down': rs.notifyDown = this.script(s); break;
         default: this.unsupported(s, `real_server ${addr} ${port}`);
       }
     }
@@ -1113,9 +1130,7 @@ class Parser {
         return { ...common, type: 'SMTP_CHECK', helo };
       default:
         if (misc.command === undefined) throw err(st, 'MISC_CHECK needs misc_path');
-        misc.user ??= this.scriptUser;
-        if (misc.user === undefined) this.asRoot ??= st;
-        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic, ...(misc.user !== undefined ? { user: misc.user } : {}) };
+        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic, ...this.runAs(st, misc.user) };
     }
   }
 

@@ -22,7 +22,7 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQuorum, HealthState, RealServerSpec, VirtualServerSpec } from './types.js';
+import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQuorum, HealthState, NotifyScript, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
@@ -51,8 +51,8 @@ export interface HealthDeps {
   call(verb: string, args: unknown): unknown;
   /** One check attempt; must not reject. */
   run: RunCheck;
-  /** Run a configured command (notify, quorum); resolves when it ended. */
-  exec(command: string): Promise<void>;
+  /** Run a configured command (notify, quorum) as its user; resolves when it ended. */
+  exec(script: NotifyScript): Promise<void>;
   log: HealthLog;
   clock?: HealthClock;
   /** Does this director hold the address now (master of its HA group, docs/ha.md)? For ha_suspend; absent: always. */
@@ -147,10 +147,14 @@ function vsDiff(a: VirtualServerSpec, b: VirtualServerSpec): string[] {
   const show = (v: unknown) => {
     if (v === undefined) return 'none';
     if (typeof v !== 'object') return String(v);
+    if ('command' in v!) {
+      const { command, user } = v as NotifyScript;
+      return user === undefined ? command : `${command} (as ${[user.name, user.group].filter((x) => x !== undefined).join(' ')})`;
+    }
     const s = v as { addr: string; port: number; inhibit?: boolean };
     return `${s.addr}:${s.port}${s.inhibit === true ? ' (inhibit)' : ''}`;
   };
-  // The sorry server is the only object here; where it is written is no change.
+  // Objects: the sorry server (where it is written is no change) and the quorum commands.
   const text = (v: unknown) => JSON.stringify(typeof v === 'object' ? { ...v, origin: undefined } : v);
   for (const k of ['quorum', 'hysteresis', 'sorryServer', 'quorumUp', 'quorumDown', 'alpha', 'omega'] as const) {
     if (text(a[k]) !== text(b[k])) out.push(`${k} ${show(a[k])} -> ${show(b[k])}`);
@@ -713,8 +717,8 @@ export class HealthManager {
   }
 
   /** Commands from state changes run in order, without holding up the checks. */
-  private spawn(command: string): void {
-    this.chain = this.chain.then(() => this.deps.exec(command));
+  private spawn(script: NotifyScript): void {
+    this.chain = this.chain.then(() => this.deps.exec(script));
   }
 
   /** Every checked real server's state, for the `status` verb. */

@@ -114,6 +114,11 @@ export interface ScriptUser {
   uid: number;
   gid: number;
 }
+/** A notify_up, notify_down, quorum_up or quorum_down command line and who runs it (undefined: uvsd's user). */
+export interface NotifyScript {
+  command: string;
+  user?: ScriptUser;
+}
 /** DNS_CHECK: a query (recursion desired, class IN) answered with the same ID and RCODE 0 (NOERROR). */
 export interface DnsCheck extends CheckCommon {
   type: 'DNS_CHECK';
@@ -168,8 +173,8 @@ export interface RealServerSpec {
   port: number;
   weight: number;
   inhibitOnFailure: boolean;
-  notifyUp?: string;
-  notifyDown?: string;
+  notifyUp?: NotifyScript;
+  notifyDown?: NotifyScript;
   checkers: CheckSpec[];
   origin?: Origin;
   /** The config file's table entry, used when a failed server is added back (keepalived: lb_kind,
@@ -210,8 +215,8 @@ export interface VirtualServerSpec {
   /** Minimum total weight of alive servers (default 1) and the hysteresis around it (default 0). */
   quorum: number;
   hysteresis: number;
-  quorumUp?: string;
-  quorumDown?: string;
+  quorumUp?: NotifyScript;
+  quorumDown?: NotifyScript;
   /** alpha: servers start as failed; omega: run quorum_down / notify_down at shutdown. */
   alpha: boolean;
   omega: boolean;
