@@ -61,7 +61,7 @@ test('FULLNAT: 2,000 concurrent connections from one client through one LIP get 
   });
 });
 
-test('FULLNAT: a pool of 100 ports serves 100 concurrent connections and refuses the excess, counted laddr_exhausted', OPTS, async (t) => {
+test('FULLNAT: a pool of 100 ports serves 100 concurrent connections and refuses the excess, counted laddr_exhausted; --get-laddr shows CONNS 100 and the CONFLICTS', OPTS, async (t) => {
   await withDrLab(t, { servers: 1, mode: 'fullnat', httpPorts: [80] }, async (lab) => {
     await fullnatService(lab, 1, [20000, 20099]);
     const held = await lab.openConns(130, { timeoutMs: 2500 });
@@ -73,6 +73,11 @@ test('FULLNAT: a pool of 100 ports serves 100 concurrent connections and refuses
       assert.ok(st.drops['laddr_exhausted']! >= 30, `laddr_exhausted ${st.drops['laddr_exhausted']}`);
       const ports = (await lab.connections()).map((c) => c.lport);
       assert.ok(ports.every((p) => p >= 20000 && p <= 20099), 'ports from the configured range only');
+      // DPVS's --get-laddr: the 100 ports in use, the 30 refused flows (and their SYN retries) as conflicts.
+      const m = /\n {30}(\S+) +(\d+) +(\d+)\n$/.exec(await lab.uvsadmMust(['--get-laddr']));
+      assert.ok(m, 'a LIP row');
+      assert.equal(Number(m[3]), 100, 'CONNS');
+      assert.ok(Number(m[2]) >= 30, `CONFLICTS ${m[2]}`);
     } finally {
       await held.release();
     }

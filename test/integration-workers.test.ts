@@ -447,9 +447,12 @@ test('--workers 2, FULLNAT: each worker hands out only its own local ports (port
       // Worker k holds exactly the connections whose local port is k mod 2.
       if (even === w[0].conns && conns.length - even === w[1].conns) {
         assert.ok(w[0].conns > 0 && w[1].conns > 0, 'both workers opened connections');
-        break;
+        // --get-laddr's CONNS: the LIP's ports in use summed over both workers.
+        const usage = await lab.call('laddrUsage', {});
+        const byProto = (p: string) => conns.filter((c) => c.proto === p && c.laddr === LIP).length;
+        if (usage.length === 1 && usage[0]!.tcp === byProto('tcp') && usage[0]!.udp === byProto('udp')) break;
       }
-      if (i === 4) assert.fail(`local ports by parity ${even}/${conns.length - even}, workers hold ${w[0].conns}/${w[1].conns}`);
+      if (i === 4) assert.fail(`local ports by parity ${even}/${conns.length - even}, workers hold ${w[0].conns}/${w[1].conns}; laddrUsage ${JSON.stringify(await lab.call('laddrUsage', {}))}`);
     }
     await steeredNoHandoff(t, lab);
     // SIGTERM: the workers close their queues first, so Node does not abort at exit (134) over

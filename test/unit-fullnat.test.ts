@@ -7,7 +7,10 @@ import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js'
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr } from '../src/modes/laddr.js';
 import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
-import { formatConns } from '../src/control/printers.js';
+import { formatConns, formatLaddrs } from '../src/control/printers.js';
+import { sumLaddrUsage } from '../src/modes/laddr.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 import { parseArgs } from '../src/control/ipvsadm.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -46,7 +49,7 @@ test('2,000 concurrent flows from one client get 2,000 distinct LIP ports; all a
 
 const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
 
-test('TCP and UDP take ports independently on the same LIP; a pool of 3 established connections refuses the 4th flow only', () => {
+test('TCP and UDP take ports independently on the same LIP; a pool of 3 established connections refuses the 4th flow only; --get-laddr and /metrics count the ports and the conflict', async () => {
   const r = fullnatRig({ portMin: 5000, portMax: 5002 });
   const tcp = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
   const synAck = (lport: number) => tcpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 80, dport: lport, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
@@ -60,6 +63,24 @@ test('TCP and UDP take ports independently on the same LIP; a pool of 3 establis
   assert.equal(r.dp.ct.count, 4, 'the refused flow left no entry');
   assert.equal(r.dp.dt.inactive[r.dp.services[0]!.dests[0]!], 0, 'the refused flow was not bound to the server');
   assert.equal(r.dp.dt.active[r.dp.services[0]!.dests[0]!], 3);
+  // What DPVS's --get-laddr shows, and /metrics: the LIP's ports in use, and the flow that found none.
+  const usage = r.ctl.call('laddrUsage', {}) as { addr: string; tcp: number; udp: number; conflicts: number }[];
+  assert.deepEqual(usage, [{ addr: LIP, tcp: 3, udp: 1, conflicts: 1 }]);
+  assert.equal(formatLaddrs(r.ctl.list().services.filter((x) => x.proto === 'tcp'), usage, { numeric: true }),
+    'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS\n' +
+    `${`${VIP}:80`.padEnd(20)} 1\n` +
+    `${''.padEnd(30)}${LIP.padEnd(21)}1          4\n`);
+  const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
+  assert.equal(ex.get('uvs_laddr_ports_in_use', { laddr: LIP, proto: 'tcp' }), 3);
+  assert.equal(ex.get('uvs_laddr_ports_in_use', { laddr: LIP, proto: 'udp' }), 1);
+  assert.equal(ex.get('uvs_laddr_conflicts_total', { laddr: LIP }), 1);
+});
+
+test('the LIP usage of several workers is summed by address', () => {
+  const a = parseIp('10.0.0.5');
+  const b = parseIp('10.0.0.6');
+  assert.deepEqual(sumLaddrUsage([[{ addr: a, tcp: 2, udp: 1, conflicts: 0 }], [{ addr: a, tcp: 3, udp: 0, conflicts: 2 }, { addr: b, tcp: 1, udp: 1, conflicts: 0 }]]),
+    [{ addr: a, tcp: 5, udp: 1, conflicts: 2 }, { addr: b, tcp: 1, udp: 1, conflicts: 0 }]);
 });
 
 test('every port held by one-packet UDP flows: a new flow takes the oldest port (early drop, counted); a confirmed flow keeps its own', () => {

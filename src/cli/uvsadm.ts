@@ -114,7 +114,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           services = services.filter((s) => sameService(s, w));
           if (services.length === 0) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
         }
-        out(formatLaddrs(services, { numeric: true }));
+        out(formatLaddrs(services, await client.call('laddrUsage', {}), { numeric: true }));
         return 0;
       }
       case 'list': {

@@ -11,6 +11,7 @@ import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type Defense
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
+import type { LaddrUsage } from '../modes/laddr.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
@@ -140,6 +141,8 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
 const STATE_FLUSH_MS = 5_000;
+/** With --workers, how often /metrics' FULLNAT port use is asked of the workers. */
+const METRICS_LADDRS_MS = 2_000;
 
 /**
  * --datapath-cpus, the main thread's part (each worker pins itself as it starts): with workers the
@@ -812,7 +815,8 @@ export async function main(argv: string[]): Promise<void> {
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
         states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
-        workers: group === undefined ? undefined : () => group.status(), onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
+        workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
+        onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
@@ -914,6 +918,16 @@ export async function main(argv: string[]): Promise<void> {
   if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-28 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
+}
+
+/** The workers' FULLNAT port use for /metrics (read synchronously there): asked of them every
+ *  METRICS_LADDRS_MS, the last answer read. */
+function workersLaddrs(group: DatapathGroup): () => readonly LaddrUsage[] {
+  let last: readonly LaddrUsage[] = [];
+  const ask = () => void group.laddrs().then((u) => (last = u), () => {});
+  ask();
+  setInterval(ask, METRICS_LADDRS_MS).unref();
+  return () => last;
 }
 
 main(process.argv).catch((e) => {

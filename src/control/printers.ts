@@ -11,7 +11,7 @@ import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -358,11 +358,16 @@ export function formatTimeout(t: Timeouts): string {
 }
 
 /** `uvsadm --get-laddr` (DPVS's layout: the service, its count, then one address per line). */
-export function formatLaddrs(services: readonly ServiceInfo[], opts: PrintOptions): string {
+export function formatLaddrs(services: readonly ServiceInfo[], usage: readonly LaddrStat[], opts: PrintOptions): string {
+  const of = new Map(usage.map((u) => [u.addr, u]));
   let out = `${left('VIP:VPORT', 20)} ${left('TOTAL', 8)} ${left('SNAT_IP', 20)} ${left('CONFLICTS', 10)} CONNS\n`;
   for (const s of sorted(services, compareServices, opts.nosort)) {
     out += `${left(addrPort(s.addr, s.port, s.proto, opts), 20)} ${int(s.laddrs.length)}\n`;
-    for (const l of s.laddrs) out += `${left('', 20)} ${left('', 8)} ${left(l, 20)} ${left('0', 10)} 0\n`;
+    for (const l of s.laddrs) {
+      // The LIP's own numbers: a LIP several services share shows its ports over all of them.
+      const u = of.get(l);
+      out += `${left('', 20)} ${left('', 8)} ${left(l, 20)} ${left(String(u?.conflicts ?? 0), 10)} ${(u?.tcp ?? 0) + (u?.udp ?? 0)}\n`;
+    }
   }
   return out;
 }

@@ -255,6 +255,16 @@ export interface ExplainResult {
   why: string;
 }
 
+/** A FULLNAT local address's ports in use (the `laddrUsage` verb, `--get-laddr`'s CONNS and CONFLICTS). */
+export interface LaddrStat {
+  addr: string;
+  /** Local ports held by connections, per protocol. */
+  tcp: number;
+  udp: number;
+  /** Times a port was wanted and none was free (a new connection: the range full; a synced one: its port taken). */
+  conflicts: number;
+}
+
 export interface ConnsResult {
   conns: ConnInfo[];
   /** True when the table held more than `max` entries. */

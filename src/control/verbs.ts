@@ -10,7 +10,7 @@ import { runStepsSliced, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
-  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
+  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, LaddrStat, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult, HaGroupRole,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
@@ -35,6 +35,7 @@ import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress,
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
 import { snapshotView, type ConnView } from '../datapath/group.js';
+import type { LaddrUsage } from '../modes/laddr.js';
 
 export const DEFAULT_PERSIST = 300;
 export const ALL_ONES = 0xffffffff;
@@ -661,6 +662,12 @@ export const VERBS = {
   /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
   listConns: verb<{ max?: number }, ConnsResult | Promise<ConnsResult>>(false, { max: true }, (ctx, a) => connRows(ctx, a)),
 
+  /** FULLNAT local ports in use per LIP (with --workers, summed over the workers): --get-laddr, metrics. */
+  laddrUsage: verb<Record<string, never>, LaddrStat[] | Promise<LaddrStat[]>>(false, NO_ARGS, (ctx) => {
+    const workers = ctx.control.info.workers;
+    return workers !== undefined ? workers.laddrs().then(laddrStats) : laddrStats(ctx.control.dp.laddrs.usage());
+  }),
+
   /** The same rows as a plain list (the lab's and the modes tests' view). */
   connections: verb<{ max?: number }, ConnInfo[] | Promise<ConnInfo[]>>(false, { max: true }, (ctx, a) => {
     const r = connRows(ctx, a);
@@ -936,6 +943,10 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
     if (err instanceof UvsError) err.index = i;
     throw err;
   }
+}
+
+function laddrStats(usage: readonly LaddrUsage[]): LaddrStat[] {
+  return usage.map((u) => ({ addr: formatIp(u.addr), tcp: u.tcp, udp: u.udp, conflicts: u.conflicts }));
 }
 
 /** Table entries one slice of connRowsSliced looks at (all of them live: ~1.5 ms of rows). */

@@ -16,6 +16,7 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { DEST_MAX, SLOT_RELEASE, SLOT_SET, SLOT_ZERO, destLoad, type DestLoad } from './dests.js';
+import { sumLaddrUsage, type LaddrUsage } from '../modes/laddr.js';
 import { sharedBuckets, type LimiterBuckets } from './ratelimit.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
@@ -215,6 +216,8 @@ export interface Workers {
   pull(): void;
   /** Every worker's connections (at most max each). */
   conns(max: number): Promise<ConnSnapshot[]>;
+  /** The FULLNAT local ports in use per LIP, summed over the workers (each holds its share of the ports). */
+  laddrs(): Promise<LaddrUsage[]>;
   status(): WorkerStatus[];
   /** How the TAP picks a frame's queue: `ebpf`, or `automq (why the program was refused)`. */
   steering(): string;
@@ -246,7 +249,7 @@ type FromWorker =
   | { t: 'ack'; seq: number }
   | { t: 'sync'; records: Uint8Array; overflowDumps: number }
   | { t: 'arp'; frame: Uint8Array }
-  | { t: 'conns'; id: number; snap: ConnSnapshot }
+  | { t: 'answer'; id: number; part: unknown }
   | { t: 'explained'; id: number; x: DpExplanation }
   | { t: 'trace'; batch: TraceBatch };
 
@@ -262,7 +265,8 @@ export class DatapathGroup implements Workers {
   private steerer: Steering | undefined;
   private seq = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
-  private queries = new Map<number, { left: number; snaps: ConnSnapshot[]; resolve: (s: ConnSnapshot[]) => void }>();
+  /** Questions to every worker (conns, laddrs) waiting for their answers. */
+  private queries = new Map<number, { left: number; parts: unknown[]; resolve: (parts: unknown[]) => void }>();
   private explains = new Map<number, (x: DpExplanation) => void>();
   private nextQuery = 1;
   /** What the workers' counters summed to at the last pull (the shadow counts on top of it). */
@@ -421,10 +425,19 @@ export class DatapathGroup implements Workers {
   }
 
   conns(max: number): Promise<ConnSnapshot[]> {
+    return this.ask({ t: 'conns', max }) as Promise<ConnSnapshot[]>;
+  }
+
+  async laddrs(): Promise<LaddrUsage[]> {
+    return sumLaddrUsage((await this.ask({ t: 'laddrs' })) as LaddrUsage[][]);
+  }
+
+  /** Every worker's answer to q (worker.ts answers with {t: 'answer', id, part}). */
+  private ask(q: { t: 'conns'; max: number } | { t: 'laddrs' }): Promise<unknown[]> {
     const id = this.nextQuery++;
     return new Promise((resolve) => {
-      this.queries.set(id, { left: this.links.length, snaps: [], resolve });
-      for (const l of this.links) l.w.postMessage({ t: 'conns', id, max });
+      this.queries.set(id, { left: this.links.length, parts: [], resolve });
+      for (const l of this.links) l.w.postMessage({ ...q, id });
     });
   }
 
@@ -471,13 +484,13 @@ export class DatapathGroup implements Workers {
     } else if (m.t === 'explained') {
       this.explains.get(m.id)?.(m.x);
       this.explains.delete(m.id);
-    } else if (m.t === 'conns') {
+    } else if (m.t === 'answer') {
       const q = this.queries.get(m.id);
       if (q === undefined) return;
-      q.snaps.push(m.snap);
+      q.parts.push(m.part);
       if (--q.left === 0) {
         this.queries.delete(m.id);
-        q.resolve(q.snaps);
+        q.resolve(q.parts);
       }
     }
   }

@@ -26,7 +26,8 @@ type ToWorker =
   | { t: 'trace'; on: boolean }
   | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
-  | { t: 'conns'; id: number; max: number };
+  | { t: 'conns'; id: number; max: number }
+  | { t: 'laddrs'; id: number };
 
 type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number } | { t: 'arp'; frame: Uint8Array };
 
@@ -175,7 +176,9 @@ parent.on('message', (m: ToWorker) => {
   } else if (m.t === 'tx') {
     transmit(m.frames);
   } else if (m.t === 'conns') {
-    parent.postMessage({ t: 'conns', id: m.id, snap: snapshotConns(dp.ct, dp.nowTick, m.max) });
+    parent.postMessage({ t: 'answer', id: m.id, part: snapshotConns(dp.ct, dp.nowTick, m.max) });
+  } else if (m.t === 'laddrs') {
+    parent.postMessage({ t: 'answer', id: m.id, part: dp.laddrs.usage() });
   }
 });
 

@@ -6,6 +6,7 @@
 // destinations had (SvcRuntime.retired), and the node_ipvs_* totals what every deleted
 // destination had (DestTable.retired).
 
+import type { LaddrUsage } from '../modes/laddr.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
@@ -41,6 +42,9 @@ export interface MetricsOptions {
   portDrops?: () => Record<string, number> | null;
   /** uvsd --workers: each worker's own numbers (`uvsadm --status` worker lines), for uvs_worker_*. */
   workers?: () => WorkerStatus[];
+  /** FULLNAT local ports in use per LIP when the datapath's own pools are not the ones in use
+   *  (uvsd --workers: the workers' sums, refreshed by uvsd every few seconds). */
+  laddrs?: () => readonly LaddrUsage[];
 }
 
 /** A scrape renders for at most this long (ms) before it lets the datapath and control run (Metrics.text()). */
@@ -343,6 +347,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     for (let i = 0; i < st.length; i++) if (pred(st[i])) n++;
     return n;
   };
+  const laddrs = opts.laddrs ?? (() => dp.laddrs.usage());
+  gauge(reg, 'uvs_laddr_ports_in_use', 'FULLNAT local ports held by connections, per local address (LIP) and protocol (DPVS --get-laddr CONNS); new connections find none free at the range size (64,512 per protocol by default: laddr_exhausted drops).', ['laddr', 'proto'],
+    () => laddrs().flatMap((u): Sample[] => [[{ laddr: formatIp(u.addr), proto: 'tcp' }, u.tcp], [{ laddr: formatIp(u.addr), proto: 'udp' }, u.udp]]));
+  counter(reg, 'uvs_laddr_conflicts_total', 'Times a FULLNAT local port was wanted on this LIP and none was free (a new connection: the range full, it tried the next LIP or was dropped; a synced one: its port taken) (DPVS --get-laddr CONFLICTS).', ['laddr'],
+    () => laddrs().map((u): Sample => [{ laddr: formatIp(u.addr) }, u.conflicts]));
   gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use.', [], neighCount((s) => s !== N_FREE));
   gauge(reg, 'uvs_neigh_unresolved', 'Neighbour entries still waiting for an ARP reply.', [], neighCount((s) => s === N_INCOMPLETE));
   gauge(reg, 'uvs_neigh_capacity', 'Neighbour table size.', [], () => dp.neigh.size);

@@ -12,6 +12,31 @@ export interface Evictor {
   expireNow(e: number): void;
 }
 
+/** A LIP's local ports in use by protocol and its conflicts (LaddrPools.usage; summed over workers). */
+export interface LaddrUsage {
+  addr: number;
+  tcp: number;
+  udp: number;
+  conflicts: number;
+}
+
+/** The usage of several datapaths (workers) summed by address. */
+export function sumLaddrUsage(parts: readonly (readonly LaddrUsage[])[]): LaddrUsage[] {
+  const by = new Map<number, LaddrUsage>();
+  for (const part of parts) {
+    for (const u of part) {
+      const s = by.get(u.addr);
+      if (s === undefined) by.set(u.addr, { ...u });
+      else {
+        s.tcp += u.tcp;
+        s.udp += u.udp;
+        s.conflicts += u.conflicts;
+      }
+    }
+  }
+  return [...by.values()];
+}
+
 export const LPORT_MIN = 1024;
 export const LPORT_MAX = 65535;
 
@@ -24,6 +49,9 @@ export class Laddr {
   private readonly cursor = new Uint32Array(2);
   /** Ports in use per protocol. */
   readonly inUse = new Uint32Array(2);
+  /** Times a port was wanted and none was free here (a new connection: every port of the range
+   *  taken; a synced one: its port taken): DPVS's CONFLICTS of --get-laddr. */
+  conflicts = 0;
   /** The connection entry holding each port (index port - lo), -1 = none; made at first use. */
   private readonly owner: (Int32Array | null)[] = [null, null];
   /** Services holding this LIP (one LIP may serve several services; ports stay unique per LIP). */
@@ -55,7 +83,10 @@ export class Laddr {
     const p = proto === PROTO_TCP ? 0 : 1;
     if (this.first > this.hi) return -1;
     const size = (this.last - this.first) / this.step + 1;
-    if (this.inUse[p] >= size) return -1;
+    if (this.inUse[p] >= size) {
+      this.conflicts++;
+      return -1;
+    }
     const bits = this.used[p];
     let port = this.cursor[p];
     for (let i = 0; i < size; i++) {
@@ -79,7 +110,10 @@ export class Laddr {
     if (port < this.lo || port > this.hi) return false;
     const w = port >>> 5;
     const b = 1 << (port & 31);
-    if ((this.used[p][w] & b) !== 0) return false;
+    if ((this.used[p][w] & b) !== 0) {
+      this.conflicts++;
+      return false;
+    }
     this.used[p][w] |= b;
     this.inUse[p]++;
     return true;
@@ -259,6 +293,13 @@ export class LaddrPools {
     const a: number[] = [];
     for (const list of this.bySvc) if (list !== undefined) for (const l of list) a.push(l.addr);
     return a;
+  }
+
+  /** Every LIP with its ports in use (those deleted but still holding ports too). */
+  usage(): LaddrUsage[] {
+    const out: LaddrUsage[] = [];
+    for (const l of this.byAddr.values()) out.push({ addr: l.addr, tcp: l.inUse[0], udp: l.inUse[1], conflicts: l.conflicts });
+    return out;
   }
 
   /** Ports in use on a LIP (both protocols), for status and tests. */
