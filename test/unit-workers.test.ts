@@ -346,3 +346,21 @@ test('thresholds with 2 workers: -x counts the server\'s connections on both wor
   assert.equal(w[1].dp.ct.count, 0);
   assert.ok([open(0), open(0)].includes(0), 'worker 0 takes the server again');
 });
+
+test('rr and wrr with workers: worker k begins its walk at the k-th server, so the first connections of two workers go to two servers (each walked from the first before)', () => {
+  for (const sched of ['rr', 'wrr']) {
+    const first = [0, 1].map((index) => {
+      const r = rig({ worker: { index, count: 2 } });
+      const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+      r.ctl.addService({ ...svc, sched });
+      for (const s of RS) r.ctl.addDest({ service: svc, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+      for (const s of RS) r.learn(s.ip, s.mac);
+      const picks = [1, 2, 3].map((k) => {
+        const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 1000 + k, dport: 80, flags: TCP_FLAGS.SYN }));
+        return RS.findIndex((s) => s.mac === [...out[0]!.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'));
+      });
+      return picks;
+    });
+    assert.deepEqual(first, [[0, 1, 2], [1, 2, 0]], `${sched}: worker 0 from RS[0], worker 1 from RS[1], each still round robin`);
+  }
+});

@@ -1528,7 +1528,7 @@ export class Datapath implements Output {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
           schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot, pe: op.pe,
           persistTicks: persistTicksOf(op.persist), synproxy: op.synproxy,
-          retired: new Float64Array(5), retiredZ: new Float64Array(5),
+          retired: new Float64Array(5), retiredZ: new Float64Array(5), start: this.workerIndex,
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;

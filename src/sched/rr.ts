@@ -11,7 +11,7 @@ interface RrState {
 export const rr: Scheduler = {
   name: 'rr',
   init(svc: SchedService) {
-    svc.schedState = { last: -1 } satisfies RrState;
+    svc.schedState = { last: (svc.start ?? 0) - 1 } satisfies RrState;
   },
   // Like ip_vs_rr_del_dest: removing the last choice steps the pointer back to its
   // predecessor, and removing one before it keeps the pointer on the same destination.

@@ -38,6 +38,10 @@ export interface SchedService {
   schedState: unknown;
   /** SF_* bits from ipvsadm -b. */
   schedFlags: number;
+  /** Where rr's and wrr's walks begin in the list (0: its head): with uvsd --workers N each worker
+   *  walks on its own, and worker k begins at the k-th server, so the first connections of the
+   *  workers do not all go to the first server. */
+  start?: number;
 }
 
 /** The packet fields a scheduler may hash on (hashing schedulers: dh, sh, mh). Addresses uint32. */

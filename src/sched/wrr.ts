@@ -38,13 +38,19 @@ function levels(svc: SchedService, dt: DestTable): { di: number; mw: number } {
 
 function init(svc: SchedService, dt: DestTable): void {
   const { di, mw } = levels(svc, dt);
-  svc.schedState = { i: -1, cw: mw, mw, di } satisfies WrrState;
+  svc.schedState = { i: head(svc), cw: mw, mw, di } satisfies WrrState;
+}
+
+/** The walk's start, just before the list head (or, with workers, before this worker's start). */
+function head(svc: SchedService): number {
+  const n = svc.dests.length;
+  return n === 0 ? -1 : ((svc.start ?? 0) % n) - 1;
 }
 
 function changed(svc: SchedService, dt: DestTable): void {
   const st = svc.schedState as WrrState;
   const { di, mw } = levels(svc, dt);
-  st.i = -1;
+  st.i = head(svc);
   st.di = di;
   st.mw = mw;
   if (st.cw > mw || st.cw === 0) st.cw = mw;
