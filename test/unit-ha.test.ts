@@ -21,6 +21,7 @@ import { refusalLine, type UvsError } from '../src/control/errors.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startRoleOps } from '../src/cli/settings.js';
 import { parseExposition } from './helpers/prom.js';
+import { syncKeyOf } from '../src/control/verbs.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -687,4 +688,17 @@ test('HA groups set again (a reload): a group keeps its role, a new one and the 
   d1.ctl.setHaGroups([{ name: 'web', addrs: [parseIp(VIP)] }, { name: 'db', addrs: [parseIp(LIP)] }, { name: 'new', addrs: [parseIp(VIP3)] }]);
   assert.deepEqual(d1.dp.link.roles(), [false, true, true, false]);
   assert.deepEqual(held(d1), [VIP, LIP]);
+});
+
+test('a sync key file is a text key without its surrounding whitespace, or binary bytes as they are (read as text, 32 random bytes lost half their distinct values)', () => {
+  assert.deepEqual(syncKeyOf(Buffer.from('  s3cret-s3cret-s3cret\n')), Buffer.from('s3cret-s3cret-s3cret'));
+  const bin = Buffer.from('8f00ff10fe80c3a0e2e28ba5d4ffffff0a0d20e0b09080c0c1f5f8fcfd7f0a20', 'hex');
+  assert.deepEqual(syncKeyOf(bin), bin, 'byte for byte, its 0x0a and 0x20 kept');
+  const a = Buffer.from(bin);
+  const b = Buffer.from(bin);
+  b[3] ^= 0x40; // 0x10 -> 0x50: still distinct, as every byte must be
+  assert.notDeepEqual(syncKeyOf(a), syncKeyOf(b));
+  const c = Buffer.from(bin);
+  c[1] = 0xfe; // one invalid byte for another: the old reading made both U+FFFD
+  assert.notDeepEqual(syncKeyOf(bin), syncKeyOf(c), 'two keys differing in an invalid UTF-8 byte are different keys');
 });

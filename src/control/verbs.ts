@@ -908,7 +908,7 @@ export function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   if (typeof a.keyFile !== 'string' || a.keyFile === '') throw new UvsError('BAD_SYNC', 'sync-key-file is required (a shared secret of at least 16 bytes)');
   let key: Buffer;
   try {
-    key = Buffer.from(readFileSync(a.keyFile, 'utf8').trim(), 'utf8');
+    key = syncKeyOf(readFileSync(a.keyFile));
   } catch (e) {
     throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -947,6 +947,16 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
 
 function laddrStats(usage: readonly LaddrUsage[]): LaddrStat[] {
   return usage.map((u) => ({ addr: formatIp(u.addr), tcp: u.tcp, udp: u.udp, conflicts: u.conflicts }));
+}
+
+/**
+ * The shared secret in a sync key file: a text key (`openssl rand -hex 32 > key`) without the
+ * whitespace around it, a binary one (`head -c 32 /dev/urandom > key`) byte for byte. Read as
+ * text, a binary key lost its invalid UTF-8 bytes to U+FFFD (32 random bytes: ~16 left distinct).
+ */
+export function syncKeyOf(raw: Buffer): Buffer {
+  const text = raw.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(raw) ? Buffer.from(text.trim(), 'utf8') : raw;
 }
 
 /** Table entries one slice of connRowsSliced looks at (all of them live: ~1.5 ms of rows). */
