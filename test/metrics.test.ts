@@ -276,6 +276,8 @@ test('health checks in the metrics and the status JSON: a down server is 0, also
   assert.deepEqual([0, 1, 2].map((i) => ex.get('uvs_dest_health_checked', lbl(i))), [1, 1, 1]);
   // Servers in the table (as -Ln lists them): the removed one is not counted.
   assert.equal(ex.get('uvs_service_destinations', { proto: 'tcp', service: `${VIP}:80` }), 2);
+  // Of those, the ones new connections can go to: not the inhibited one at weight 0 (UvsServiceWithoutServers reads this).
+  assert.equal(ex.get('uvs_service_destinations_available', { proto: 'tcp', service: `${VIP}:80` }), 1);
   const st = statusJson(r.dp, new RateEstimator(r.dp), { health });
   assert.equal(st.healthChecks, true);
   assert.deepEqual(st.services[0]!.dests.map((d) => [d.addr, d.health, d.removed, d.weight, d.reason]), [

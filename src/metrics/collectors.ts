@@ -367,6 +367,12 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     () => liveServices(dp).map((s) => [labelText({ ...serviceLabels(serviceKeyOf(s)), scheduler: s.scheduler.name }), 1]));
   family(fams, 'gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
     perService((s) => s.dests.length));
+  family(fams, 'gauge', 'uvs_service_destinations_available', 'Real servers in the service\'s table with a weight above 0, which new connections can go to (an inhibit_on_failure server that failed its checks has weight 0; a sorry server in counts).',
+    perService((s) => {
+      let n = 0;
+      for (const d of s.dests) if (dt.weight[d] > 0) n++;
+      return n;
+    }));
   family(fams, 'counter', 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, also to real servers since deleted (not reset by -Z).', serviceTotal(STAT_CONNS));
   family(fams, 'counter', 'uvs_service_in_packets_total', 'Packets towards the real servers per service, also those since deleted (not reset by -Z).', serviceTotal(STAT_IN_PKTS));
   family(fams, 'counter', 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', serviceTotal(STAT_IN_BYTES));
