@@ -534,6 +534,15 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up', 'uvs_ha_group_master', 'uvs_sync_messages_sent_total']) {
     assert.ok(used.has(must), `dashboard has no panel on ${must}`);
   }
+  // Several directors in one Prometheus: every series is picked by the director variable, and the
+  // process series (any program's) only where they are uvsd's.
+  for (const expr of exprs.filter((e) => !e.startsWith('label_values(uvs_conn_table_capacity'))) {
+    for (const m of expr.matchAll(/\b(?:node_ipvs|uvs|process|nodejs)_[a-z0-9_]+(\{[^}]*\})?/g)) {
+      if (expr.slice(m.index - 'on (job, instance) '.length, m.index) === 'on (job, instance) ') continue;
+      assert.match(m[1] ?? '', /instance=~"\$instance"/, `${m[0]} in ${expr}: no director matcher`);
+    }
+    if (/\b(?:process|nodejs)_/.test(expr)) assert.match(expr, /and on \(job, instance\) uvs_/, `${expr}: not only uvsd's process`);
+  }
 });
 
 test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked before connecting', () => {
