@@ -44,6 +44,24 @@ test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag
   });
 });
 
+test('TUN with the bridge flooding every frame (ageing 0: a hub): each uvs-decap takes only what is sent to its own MAC and address; 20 connections split 10/10, none reset, the flooded frames counted other_host', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
+    await lab.lab.batch(lab.ns.dir, ['link set br0 type bridge ageing_time 0']);
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
+    const r = await lab.http(20);
+    t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
+    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+    assert.deepEqual(r.counts, { rs1: 10, rs2: 10 });
+    for (const d of lab.decaps) {
+      await d.stop();
+      const last = JSON.parse(d.stdout().trim().split('\n').pop()!) as Record<string, number>;
+      t.diagnostic(`${d.ns}: ${JSON.stringify(last)}`);
+      assert.ok(last['other_host']! > 0 && last['decapsulated']! > 0, `${d.ns}: the other server's frames reached it and were left alone`);
+    }
+  });
+});
+
 test('TUN to real servers on a routed network: IPIP goes through --gateway, 20 connections split 10/10, 1 MB arrives intact', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80], offLink: true }, async (lab) => {
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);

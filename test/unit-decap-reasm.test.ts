@@ -5,16 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eth, inetChecksum, ipv4, udp } from './helpers/frames.js';
-import { parseIp } from '../src/datapath/addr.js';
+import { decapHost } from './helpers/decap.js';
 import { DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
 import {
   OuterReassembly, REASM_BAD, REASM_DONE, REASM_EVICTED, REASM_OVERLAPS, REASM_SLOTS, REASM_TIMEOUTS, REASM_TIMEOUT_MS,
 } from '../src/modes/decap-reasm.js';
 
 const VIP = '192.168.8.200';
-const VIPS = new Set([parseIp(VIP) | 0]);
 const GUE_PORT = 6080;
 const L2 = { dst: '02:00:00:00:00:20', src: '02:00:00:00:00:fe', type: 0x0800 };
+/** The real server: its MAC and address as the director's packets are sent to them. */
+const SERVER = decapHost({ vips: [VIP], locals: ['10.9.0.20'], mac: L2.dst, guePort: GUE_PORT });
 
 /** A client's 3000-byte UDP datagram to the VIP (one inner fragment uvsd cut, as it would be: no DF). */
 function innerPacket(seed: number): Buffer {
@@ -56,13 +57,13 @@ function feed(reasm: OuterReassembly, frames: Buffer[], now = 0): Buffer[] {
   const out = new Int32Array(2);
   const got: Buffer[] = [];
   for (const f of frames) {
-    let r = decapFrame(f, 0, f.length, VIPS, out, GUE_PORT);
+    let r = decapFrame(f, 0, f.length, SERVER, out);
     let src = f;
     if (r === DECAP_FRAGMENT) {
       const at = reasm.add(f, 0, f.length, now);
       if (at < 0) continue;
       src = reasm.buf;
-      r = decapFrame(reasm.buf, at, reasm.doneLen, VIPS, out, GUE_PORT);
+      r = decapFrame(reasm.buf, at, reasm.doneLen, SERVER, out);
     }
     if (r === DECAP_OK) got.push(Buffer.from(src.subarray(out[0], out[0]! + out[1]!)));
   }
@@ -86,7 +87,7 @@ test('uvs-decap reassembles outer fragments of IPIP, GRE and GUE packets in any 
   }
   // Without a GUE port, UDP fragments are none of the helper's business.
   const f = fragments(wrap('gue', innerPacket(1), 9))[1]!;
-  assert.equal(decapFrame(f, 0, f.length, VIPS, new Int32Array(2), 0), DECAP_NOT_TUNNEL);
+  assert.equal(decapFrame(f, 0, f.length, { ...SERVER, guePort: 0 }, new Int32Array(2)), DECAP_NOT_TUNNEL);
 });
 
 test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomplete one times out; a full table gives up its oldest; malformed fragments are refused', () => {

@@ -8,12 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  arpFrame, BROADCAST, eth, icmpFrame, ip, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udpFrame,
+  arpFrame, BROADCAST, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udpFrame,
 } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, drRig, RS, ROUTER_MAC, VIP } from './helpers/harness.js';
 import { feedAccounted, fuzzFrames } from './helpers/fuzz-frames.js';
 import { fuzzSeed, mutateFrame, runCases } from './helpers/fuzz.js';
-import { DECAP_BAD, DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { DECAP_BAD, DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { decapHost } from './helpers/decap.js';
 import { OuterReassembly } from '../src/modes/decap-reasm.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -73,10 +74,11 @@ test('fuzz: every truncation of every valid frame never throws and is accounted 
 });
 
 test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames (fragments through its reassembly): inner packets always inside the frame, ours, IPv4`, () => {
-  const vips = new Set([ip(VIP) | 0, ip('192.168.8.200') | 0]);
+  // The tunnels' outer destinations are this host's own addresses, their MAC its MAC.
+  const host = decapHost({ vips: [VIP, '192.168.8.200'], locals: [VIP, '192.168.8.200'], mac: DIR_MAC, guePort: 6080 });
   const seeds = [ipipTo(VIP), ipipTo('192.168.8.200'), greTo(VIP, false), greTo(VIP, true), gueTo('192.168.8.200'), VALID[7]!, VALID[12]!];
   const out = new Int32Array(2);
-  const seen = [0, 0, 0, 0];
+  const seen = new Map<number, number>();
   const reasm = new OuterReassembly();
   runCases('decap parser', CASES, fuzzSeed(1302), (g) => {
     const f = g.chance(0.1) ? g.bytes(g.int(120)) : mutateFrame(g.pick(seeds), g, 0);
@@ -88,9 +90,9 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
   }, ({ buf: frame, off: at0, len: len0 }) => {
     let [buf, off, len] = [frame, at0, len0];
     out.fill(-7);
-    let res = decapFrame(buf, off, len, vips, out, 6080);
-    assert.ok(res === DECAP_OK || res === DECAP_NOT_TUNNEL || res === DECAP_BAD || res === DECAP_FRAGMENT, `result ${res}`);
-    seen[res + 1]!++;
+    let res = decapFrame(buf, off, len, host, out);
+    assert.ok(res === DECAP_OK || res === DECAP_NOT_TUNNEL || res === DECAP_FRAGMENT || (res < 0 && -res <= DECAP_COUNTERS.length), `result ${res}`);
+    seen.set(res, (seen.get(res) ?? 0) + 1);
     if (res === DECAP_FRAGMENT) {
       // Through the reassembly (one table for the whole run); a datagram it completes is parsed again.
       assert.deepEqual([...out], [-7, -7], 'nothing written for a fragment');
@@ -100,7 +102,7 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
       buf = reasm.buf;
       off = f;
       len = reasm.doneLen;
-      res = decapFrame(buf, off, len, vips, out, 6080);
+      res = decapFrame(buf, off, len, host, out);
     }
     if (res !== DECAP_OK) {
       assert.deepEqual([...out], [-7, -7], 'nothing written for a frame it refuses');
@@ -109,7 +111,9 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
     const [at, n] = [out[0]!, out[1]!];
     assert.ok(at >= off + 14 + 20 && n >= 20 && at + n <= off + len, `inner [${at}, ${at + n}) outside the frame [${off}, ${off + len})`);
     assert.equal(buf[at]! >>> 4, 4, 'inner IPv4');
-    assert.ok(vips.has(buf.readInt32BE(at + 16)), 'inner destination is a VIP');
+    assert.ok(host.vips.has(buf.readInt32BE(at + 16)), 'inner destination is a VIP');
   }, (x) => x.buf.subarray(x.off, x.off + x.len).toString('hex'));
-  assert.ok(seen.slice(0, 3).every((s) => s > 1000), `every outcome exercised: bad ${seen[0]}, not a tunnel ${seen[1]}, ok ${seen[2]} (fragments ${seen[3]})`);
+  const counts = JSON.stringify(Object.fromEntries(seen));
+  assert.ok([DECAP_BAD, DECAP_NOT_TUNNEL, DECAP_OK].every((r) => (seen.get(r) ?? 0) > 1000), `every outcome exercised: ${counts}`);
+  assert.ok(DECAP_COUNTERS.every((_n, k) => (seen.get(-k - 1) ?? 0) > 0), `every refusal exercised: ${counts}`);
 });

@@ -6,6 +6,7 @@ import { hopped, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, GW, ROUTER_MAC, RS, VIP, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { decapHost } from './helpers/decap.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 
@@ -78,7 +79,7 @@ function folded(b: Buffer, off: number, len: number, initial = 0): number {
 
 test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, checksums valid, the inner packet untouched but for its TTL; uvs-decap gives it back', () => {
   const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, payload: Buffer.alloc(100, 7) });
-  const vips = new Set([parseIp(VIP) | 0]);
+  const server = decapHost({ vips: [VIP], locals: [RS[0].ip], mac: RS[0].mac, guePort: 6080 });
   const out = new Int32Array(2);
   const cases = [
     { tun: { tunType: 'gue' as const, tunPort: 6080 }, proto: 17, hlen: 32 },
@@ -113,7 +114,7 @@ test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, c
         assert.deepEqual([f.readUInt16BE(t), f.readUInt16BE(t + 2)], [c.tun.tunCsum === 'csum' ? 0x8000 : 0, 0x0800], `${what}: GRE flags, IPv4`);
         if (c.tun.tunCsum === 'csum') assert.equal(folded(f, t, f.length - 34), 0xffff, `${what}: GRE checksum`);
       }
-      assert.equal(decapFrame(f, 0, f.length, vips, out, 6080), DECAP_OK, `${what}: uvs-decap takes it`);
+      assert.equal(decapFrame(f, 0, f.length, server, out), DECAP_OK, `${what}: uvs-decap takes it`);
       assert.deepEqual(f.subarray(out[0], out[0]! + out[1]!), hopped(input).subarray(14), `${what}: uvs-decap's inner packet`);
     }
   }

@@ -14,10 +14,11 @@
 // ARP for a VIP. With the ipip module, the standard setup is tunl0 instead (docs/tun-setup.md).
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
-import { parseIp } from '../datapath/addr.js';
-import { Port } from '../datapath/port.js';
-import { DECAP_BAD, DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../modes/decap.js';
+import { parseIp, parseMac } from '../datapath/addr.js';
+import { Port, native } from '../datapath/port.js';
+import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, setHostMac, type DecapHost } from '../modes/decap.js';
 import { OuterReassembly, REASM_COUNTERS } from '../modes/decap-reasm.js';
 
 function sh(argv: string[]): void {
@@ -53,7 +54,23 @@ if (!Number.isInteger(guePort) || guePort < 0 || guePort > 65535 || (o.guePort !
   console.error(`uvs-decap: --gue-port ${o.guePort} out of range (1..65535)`);
   process.exit(2);
 }
-const vipSet = new Set(vips.map((v) => v.ip | 0)); // rd32 gives int32
+const host: DecapHost = { vips: new Set(vips.map((v) => v.ip | 0)), locals: new Set(), macHi: 0, macLo: 0, guePort }; // rd32 gives int32
+
+/** The host's IPv4 addresses and --dev's MAC, read again every second: a frame for another
+ *  station or another host (flooded to us) is not decapsulated (decap.ts). */
+function refreshHost(): void {
+  try {
+    const locals = new Set<number>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) if (a.family === 'IPv4') locals.add(parseIp(a.address) | 0);
+    }
+    host.locals = locals;
+    const info = native.ifaceInfo(o.dev);
+    if (info !== null) setHostMac(host, parseMac(info.mac));
+  } catch {
+    // Out of file descriptors or the like: keep the last reading.
+  }
+}
 
 let rx: Port;
 let tun: Port;
@@ -73,7 +90,10 @@ const offs = new Uint32Array(64);
 const lens = new Uint32Array(64);
 const inner = new Int32Array(2);
 let decapsulated = 0;
-let ignored = 0;
+/** Tunnelled frames refused, by reason (DECAP_COUNTERS). */
+const refused = new Float64Array(DECAP_COUNTERS.length);
+refreshHost();
+setInterval(refreshHost, 1000).unref();
 const reasm = new OuterReassembly();
 const one = new Uint32Array(1);
 const oneLen = new Uint32Array(1);
@@ -82,12 +102,12 @@ rx.start((count) => {
   const now = performance.now();
   let n = 0;
   for (let i = 0; i < count; i++) {
-    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], vipSet, inner, guePort);
+    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], host, inner);
     if (r === DECAP_FRAGMENT) {
       // A whole packet again, sent on its own (its slot is reused by the next fragment).
       const f = reasm.add(buf, i * rx.stride, rx.rxLens[i], now);
       if (f < 0) continue;
-      r = decapFrame(reasm.buf, f, reasm.doneLen, vipSet, inner, guePort);
+      r = decapFrame(reasm.buf, f, reasm.doneLen, host, inner);
       if (r === DECAP_OK) {
         one[0] = inner[0];
         oneLen[0] = inner[1];
@@ -95,7 +115,7 @@ rx.start((count) => {
         continue;
       }
     }
-    if (r === DECAP_BAD) ignored++;
+    if (r < 0) refused[-r - 1]++;
     if (r !== DECAP_OK) continue;
     offs[n] = inner[0];
     lens[n] = inner[1];
@@ -119,8 +139,9 @@ function stop(): void {
   rx.close();
   gueSink?.close();
   tun.close();
+  const refusals = Object.fromEntries(DECAP_COUNTERS.map((name, k) => [name, refused[k]]));
   const reassembly = Object.fromEntries(REASM_COUNTERS.map((name, k) => [name, reasm.counts[k]]));
-  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ignored, dropped, ...reassembly }));
+  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ...refusals, dropped, ...reassembly }));
   process.exit(0);
 }
 process.on('SIGTERM', stop);

@@ -7,7 +7,7 @@
 // IP ID), a datagram given up TIMEOUT_MS after its first fragment arrived, the oldest one taken
 // over when the table is full, and a datagram whose fragments overlap dropped (as Linux since
 // 4.19). Offsets and typed arrays only: no allocation per fragment.
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, rd16, rd32, wr16 } from '../datapath/frame.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, ipv4SetChecksum, rd16, rd32, wr16 } from '../datapath/frame.js';
 
 /** Datagrams under reassembly at once. */
 export const REASM_SLOTS = 32;
@@ -49,8 +49,8 @@ export class OuterReassembly {
   /**
    * The IPv4 fragment in the frame at buf[off, off+len) (MF set or an offset: the caller checked).
    * Returns the offset in this.buf of the whole datagram as an Ethernet frame (length doneLen:
-   * Ethernet type, the first fragment's header with total length and fragment field set
-   * whole, the data) when this fragment completed it, else -1. The frame stays valid until the
+   * this fragment's Ethernet header, the first fragment's IP header with total length, fragment
+   * field and checksum set whole, the data) when this fragment completed it, else -1. The frame stays valid until the
    * next call.
    */
   add(buf: Buffer, off: number, len: number, now: number): number {
@@ -96,9 +96,13 @@ export class OuterReassembly {
     if (h === 0 || this.total[s] === 0 || this.got[s] !== this.total[s]) return -1;
     this.used[s] = 0;
     const f = base - h - ETH_HLEN;
+    // A whole frame that passes decapFrame's checks as its fragments did: this fragment's
+    // Ethernet addresses, the header's checksum over its new fields (as ip_frag_reasm).
+    buf.copy(this.buf, f, off, off + ETH_TYPE);
     wr16(this.buf, f + ETH_TYPE, ETHERTYPE_IPV4);
     wr16(this.buf, f + ETH_HLEN + IP_TOTLEN, h + this.total[s]);
     wr16(this.buf, f + ETH_HLEN + IP_FRAG, 0);
+    ipv4SetChecksum(this.buf, f + ETH_HLEN, h);
     this.doneLen = ETH_HLEN + h + this.total[s];
     this.counts[REASM_DONE]++;
     return f;

@@ -5,31 +5,68 @@
 // port: version 0, IPIP inside, options skipped). Offsets only, no allocation: it runs per frame.
 // Outer fragments (a router after the director fragmented a packet without DF) are told apart
 // for the reassembly (decap-reasm.ts).
+//
+// The packet socket sees every frame the interface receives, also those for other stations (a
+// switch floods unicast whose MAC entry aged out; a bridge with ageing 0 floods everything).
+// The kernel's ipip/gre/fou handlers never see those: ip_rcv drops a frame that is not
+// PACKET_HOST (nor broadcast or multicast), and only an outer destination that is a local address
+// is delivered to them. The same two checks here, by the interface's MAC and the host's addresses
+// (a plain packet socket read does not give the packet type).
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_TOTLEN, PROTO_GRE, PROTO_IPIP, PROTO_UDP, rd16, rd32 } from '../datapath/frame.js';
 
 export const DECAP_OK = 1;
 /** Not a tunnelled packet: none of our business (not counted). */
 export const DECAP_NOT_TUNNEL = 0;
-/** Tunnelled, but malformed or for an address that is not ours: counted as ignored. */
-export const DECAP_BAD = -1;
 /** A fragment of an IPIP or GRE packet (or of any UDP datagram, with a GUE port): for OuterReassembly
  *  (decap-reasm.ts), whose whole packet comes back here. */
 export const DECAP_FRAGMENT = 2;
+// Tunnelled but refused (negative): uvs-decap counts each reason in DECAP_COUNTERS[-r - 1].
+/** Malformed, or the inner destination is not a VIP. */
+export const DECAP_BAD = -1;
+/** The Ethernet destination is another station's MAC (the kernel's PACKET_OTHERHOST). */
+export const DECAP_OTHER_HOST = -2;
+/** The outer destination is not an address of this host. */
+export const DECAP_NOT_LOCAL = -3;
+/** The names uvs-decap prints its counts by, for results -1, -2, ... */
+export const DECAP_COUNTERS = ['ignored', 'other_host', 'not_local'] as const;
+
+/** What uvs-decap takes as its own; the CLI refreshes `locals` and the MAC when they change. */
+export interface DecapHost {
+  /** The VIPs, as int32 (rd32's form). */
+  readonly vips: ReadonlySet<number>;
+  /** This host's IPv4 addresses, as int32. */
+  locals: ReadonlySet<number>;
+  /** The interface's MAC: rd16 of its first two bytes, rd32 of the last four. */
+  macHi: number;
+  macLo: number;
+  /** The UDP port GUE arrives on (0: none). */
+  readonly guePort: number;
+}
+
+/** Set host's MAC from its 6 bytes. */
+export function setHostMac(host: DecapHost, mac: Uint8Array): void {
+  host.macHi = rd16(mac, 0);
+  host.macLo = rd32(mac, 2);
+}
 
 /**
  * Classify the frame at buf[off, off+len). On DECAP_OK, out[0] is the inner packet's offset and
- * out[1] its length (both inside the frame). `vips` holds the VIPs as int32 (rd32's form);
- * `guePort` is the UDP port GUE arrives on (0: none).
+ * out[1] its length (both inside the frame); a negative result is a tunnelled frame refused, by reason.
  */
-export function decapFrame(buf: Buffer, off: number, len: number, vips: ReadonlySet<number>, out: Int32Array, guePort = 0): number {
+export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHost, out: Int32Array): number {
   const ip = off + ETH_HLEN;
   if (len < ETH_HLEN + 40 || rd16(buf, off + ETH_TYPE) !== ETHERTYPE_IPV4) return DECAP_NOT_TUNNEL;
   const proto = buf[ip + IP_PROTO];
   const ihl = (buf[ip] & 15) * 4;
+  const guePort = host.guePort;
   // A fragment of a tunnelled packet (a later UDP fragment has no port to tell GUE by): for the reassembly.
-  if ((rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0 && (proto === PROTO_IPIP || proto === PROTO_GRE || (proto === PROTO_UDP && guePort !== 0))) {
-    return DECAP_FRAGMENT;
-  }
+  const fragment = (rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0;
+  const gue = proto === PROTO_UDP && guePort !== 0 && (fragment || (len >= ETH_HLEN + ihl + 4 && rd16(buf, ip + ihl + 2) === guePort));
+  if (proto !== PROTO_IPIP && proto !== PROTO_GRE && !gue) return DECAP_NOT_TUNNEL;
+  // Unicast to another station (the group bit clear: broadcast and multicast go up, as the kernel's).
+  if ((buf[off] & 1) === 0 && (rd16(buf, off) !== host.macHi || rd32(buf, off + 2) !== host.macLo)) return DECAP_OTHER_HOST;
+  if (!host.locals.has(rd32(buf, ip + IP_DST))) return DECAP_NOT_LOCAL;
+  if (fragment) return DECAP_FRAGMENT;
   let hdr: number; // bytes between the outer IP header and the inner packet
   if (proto === PROTO_IPIP) {
     hdr = 0;
@@ -38,16 +75,15 @@ export function decapFrame(buf: Buffer, off: number, len: number, vips: Readonly
     const flags = rd16(buf, ip + ihl);
     if ((flags & ~0x8000) !== 0 || rd16(buf, ip + ihl + 2) !== ETHERTYPE_IPV4) return DECAP_BAD; // only C, version 0, IPv4
     hdr = flags === 0 ? 4 : 8;
-  } else if (proto === PROTO_UDP && guePort !== 0 && len >= ETH_HLEN + ihl + 12 && rd16(buf, ip + ihl + 2) === guePort) {
+  } else {
+    if (len < ETH_HLEN + ihl + 12) return DECAP_BAD;
     const g = ip + ihl + 8;
     if ((buf[g] >>> 6) !== 0 || buf[g + 1] !== PROTO_IPIP) return DECAP_BAD; // GUE v0 carrying IPIP
     hdr = 8 + 4 + (buf[g] & 31) * 4;
-  } else {
-    return DECAP_NOT_TUNNEL;
   }
   const tot = rd16(buf, ip + IP_TOTLEN);
   const inner = ip + ihl + hdr;
-  if (ihl < 20 || tot > len - ETH_HLEN || tot < ihl + hdr + 20 || buf[inner] >>> 4 !== 4 || !vips.has(rd32(buf, inner + IP_DST))) return DECAP_BAD;
+  if (ihl < 20 || tot > len - ETH_HLEN || tot < ihl + hdr + 20 || buf[inner] >>> 4 !== 4 || !host.vips.has(rd32(buf, inner + IP_DST))) return DECAP_BAD;
   out[0] = inner;
   out[1] = tot - ihl - hdr;
   return DECAP_OK;

@@ -1,0 +1,86 @@
+// uvs-decap's parser (src/modes/decap.ts): what it takes as its own and what it refuses, by
+// reason, as the kernel's ipip/gre/fou receive path would. Reassembly: unit-decap-reasm.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eth, ip, ipv4, mac, tcp, TCP_FLAGS } from './helpers/frames.js';
+import { decapHost } from './helpers/decap.js';
+import { DECAP_FRAGMENT, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, decapFrame, setHostMac } from '../src/modes/decap.js';
+
+const VIP = '192.168.8.200';
+const CLIENT = '198.51.100.7';
+const DIRECTOR = '192.168.8.10';
+const GUE_PORT = 6080;
+/** This server and its neighbour on the same switch, both behind the director. */
+const SERVER = { ip: '192.168.8.20', mac: '02:00:00:00:00:20' };
+const OTHER = { ip: '192.168.8.21', mac: '02:00:00:00:00:21' };
+const DIR_MAC = '02:00:00:00:00:0a';
+const host = () => decapHost({ vips: [VIP], locals: [SERVER.ip, '127.0.0.1'], mac: SERVER.mac, guePort: GUE_PORT });
+
+const inner = ipv4({ src: CLIENT, dst: VIP, proto: 6, id: 0x1234 }, tcp({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }));
+
+type Kind = 'ipip' | 'gre' | 'gre-csum' | 'gue';
+const KINDS: Kind[] = ['ipip', 'gre', 'gre-csum', 'gue'];
+
+/** The tunnel's payload after the outer IPv4 header, as uvsd writes it (checksums right). */
+function tunnelPayload(kind: Kind): { proto: number; data: Buffer } {
+  if (kind === 'ipip') return { proto: 4, data: inner };
+  if (kind === 'gre') return { proto: 47, data: Buffer.concat([Buffer.from([0, 0, 0x08, 0]), inner]) };
+  if (kind === 'gre-csum') {
+    const d = Buffer.concat([Buffer.from([0x80, 0, 0x08, 0, 0, 0, 0, 0]), inner]);
+    d.writeUInt16BE(onesComplement(d), 4);
+    return { proto: 47, data: d };
+  }
+  const d = Buffer.concat([Buffer.from([0x9c, 0x41, GUE_PORT >> 8, GUE_PORT & 255, 0, 0, 0, 0, 0, 4, 0, 0]), inner]);
+  d.writeUInt16BE(d.length, 4);
+  return { proto: 17, data: d };
+}
+
+function onesComplement(b: Buffer, initial = 0): number {
+  let s = initial;
+  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) + (i + 1 < b.length ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** A tunnelled frame from the director: Ethernet to `ethDst`, outer IPv4 to `dst`. */
+function tunnelled(kind: Kind, o: { ethDst?: string; dst?: string; mf?: boolean } = {}): Buffer {
+  const t = tunnelPayload(kind);
+  return eth({ dst: o.ethDst ?? SERVER.mac, src: DIR_MAC, type: 0x0800 },
+    ipv4({ src: DIRECTOR, dst: o.dst ?? SERVER.ip, proto: t.proto, id: 7, df: !o.mf, mf: o.mf }, t.data));
+}
+
+function decap(f: Buffer, h = host()): { r: number; inner?: Buffer } {
+  const out = new Int32Array(2);
+  const r = decapFrame(f, 0, f.length, h, out);
+  return r === DECAP_OK ? { r, inner: f.subarray(out[0], out[0]! + out[1]!) } : { r };
+}
+
+test('uvs-decap takes the director\'s IPIP, GRE and GUE frames to this host\'s MAC and address, also as Ethernet broadcast or multicast (as the kernel)', () => {
+  for (const kind of KINDS) {
+    for (const ethDst of [SERVER.mac, 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01']) {
+      assert.deepEqual(decap(tunnelled(kind, { ethDst })), { r: DECAP_OK, inner }, `${kind} to ${ethDst}`);
+    }
+  }
+});
+
+test('uvs-decap refuses tunnelled frames flooded to it for another station (its MAC) or another host (the outer destination), also fragments, before the reassembly', () => {
+  for (const kind of KINDS) {
+    // A switch whose MAC entry for the other server aged out floods the director's frame to every port.
+    assert.equal(decap(tunnelled(kind, { ethDst: OTHER.mac, dst: OTHER.ip })).r, DECAP_OTHER_HOST, `${kind}: another server's MAC`);
+    assert.equal(decap(tunnelled(kind, { ethDst: OTHER.mac, dst: OTHER.ip, mf: true })).r, DECAP_OTHER_HOST, `${kind}: a fragment for another server's MAC`);
+    // Our MAC, but an outer destination that is not ours (the kernel would route it, not decapsulate it).
+    assert.equal(decap(tunnelled(kind, { dst: OTHER.ip })).r, DECAP_NOT_LOCAL, `${kind}: another server's address`);
+    assert.equal(decap(tunnelled(kind, { ethDst: 'ff:ff:ff:ff:ff:ff', dst: OTHER.ip })).r, DECAP_NOT_LOCAL, `${kind}: broadcast frame, another server's address`);
+    assert.equal(decap(tunnelled(kind, { dst: OTHER.ip, mf: true })).r, DECAP_NOT_LOCAL, `${kind}: a fragment for another address`);
+    assert.equal(decap(tunnelled(kind, { mf: true })).r, DECAP_FRAGMENT, `${kind}: our own fragment goes to the reassembly`);
+  }
+  // What is not a tunnel stays none of its business wherever it goes (not counted).
+  const plain = eth({ dst: OTHER.mac, src: DIR_MAC, type: 0x0800 }, inner);
+  assert.equal(decap(plain).r, DECAP_NOT_TUNNEL);
+  // The MAC and the addresses are the host's as last read: a changed MAC takes over.
+  const h = host();
+  setHostMac(h, mac(OTHER.mac));
+  assert.equal(decap(tunnelled('ipip'), h).r, DECAP_OTHER_HOST, 'the old MAC after a change');
+  h.locals = new Set([...h.locals, ip(OTHER.ip) | 0]);
+  assert.equal(decap(tunnelled('ipip', { ethDst: OTHER.mac, dst: OTHER.ip }), h).r, DECAP_OK, 'the new MAC and a new address');
+});
