@@ -5,8 +5,9 @@
 // uvsd answers them with ICMP "fragmentation needed" and the client's PMTU discovery adapts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { withDrLab } from './lab/itest.js';
-import { LAB_GUE_PORT, VIP } from './lab/dr-lab.js';
+import { LAB_GUE_PORT, VIP, nodeArgv, repoRoot } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
@@ -59,6 +60,20 @@ test('TUN with the bridge flooding every frame (ageing 0: a hub): each uvs-decap
       t.diagnostic(`${d.ns}: ${JSON.stringify(last)}`);
       assert.ok(last['other_host']! > 0 && last['decapsulated']! > 0, `${d.ns}: the other server's frames reached it and were left alone`);
     }
+  });
+});
+
+test('uvs-decap refuses to start with a one-line error and a non-zero exit, before it says ready or sets anything up: a --gue-port already taken', OPTS, async (t) => {
+  await withDrLab(t, { servers: 1, mode: 'tun', httpPorts: [80] }, async (lab) => {
+    // The lab's own uvs-decap holds LAB_GUE_PORT in the server.
+    const decap = (args: string[]) => lab.lab.exec(lab.servers[0]!.ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--dev', 'eth0', '--tun', 'uvsdecap1', ...args]), { cwd: repoRoot, timeoutMs: 10_000 });
+    const r = await decap(['--vip', VIP, '--gue-port', String(LAB_GUE_PORT)]);
+    t.diagnostic(`exit ${r.code}; stdout ${JSON.stringify(r.stdout)}; stderr ${JSON.stringify(r.stderr)}`);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '', 'never ready');
+    assert.match(r.stderr, new RegExp(`^uvs-decap: --gue-port ${LAB_GUE_PORT}: .*EADDRINUSE.*\n$`));
+    const links = await lab.lab.exec(lab.servers[0]!.ns, ['ip', '-o', 'link', 'show']);
+    assert.doesNotMatch(links.stdout, /uvsdecap1/, 'no TUN device created');
   });
 });
 

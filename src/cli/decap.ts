@@ -72,6 +72,34 @@ function refreshHost(): void {
   }
 }
 
+/**
+ * GUE arrives as UDP to --gue-port: a socket there keeps the kernel from answering each datagram
+ * with port unreachable (the packet socket has already taken its copy). Bound before anything is
+ * set up, so a port in use is a one-line error with nothing changed.
+ */
+async function bindGueSink(port: number): Promise<dgram.Socket> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  sock.on('message', () => undefined);
+  sock.on('error', () => undefined); // a discarding sink: nothing it reads matters
+  return sock;
+}
+let gueSink: dgram.Socket | undefined;
+if (guePort !== 0) {
+  try {
+    gueSink = await bindGueSink(guePort);
+  } catch (e) {
+    console.error(`uvs-decap: --gue-port ${guePort}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
+
 let rx: Port;
 let tun: Port;
 try {
@@ -123,14 +151,6 @@ rx.start((count) => {
   }
   if (n > 0) decapsulated += tun.send(buf, offs, lens, n);
 });
-// GUE arrives as UDP to --gue-port: a socket there keeps the kernel from answering each datagram
-// with port unreachable (the packet socket above has already taken its copy).
-let gueSink: dgram.Socket | undefined;
-if (guePort !== 0) {
-  gueSink = dgram.createSocket('udp4');
-  gueSink.on('message', () => undefined);
-  gueSink.bind(guePort);
-}
 console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
 
 function stop(): void {
