@@ -4,8 +4,8 @@
 // overlaps, timeouts and a full table, counting each.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eth, inetChecksum, ipv4, udp } from './helpers/frames.js';
-import { decapHost } from './helpers/decap.js';
+import { eth, ipv4, udp } from './helpers/frames.js';
+import { decapHost, routerFragments } from './helpers/decap.js';
 import { DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
 import {
   OuterReassembly, REASM_BAD, REASM_DONE, REASM_EVICTED, REASM_OVERLAPS, REASM_SLOTS, REASM_TIMEOUTS, REASM_TIMEOUT_MS,
@@ -36,21 +36,7 @@ function wrap(kind: 'ipip' | 'gre' | 'gue', inner: Buffer, id: number): Buffer {
 }
 
 /** The IP packet cut as a router with a 1280-byte MTU cuts it: Ethernet frames, data in pieces of 1256. */
-function fragments(pkt: Buffer): Buffer[] {
-  const ihl = (pkt[0]! & 15) * 4;
-  const data = pkt.subarray(ihl);
-  const out: Buffer[] = [];
-  for (let off = 0; off < data.length; off += 1256) {
-    const piece = data.subarray(off, Math.min(off + 1256, data.length));
-    const h = Buffer.from(pkt.subarray(0, ihl));
-    h.writeUInt16BE(ihl + piece.length, 2);
-    h.writeUInt16BE((off + piece.length < data.length ? 0x2000 : 0) | (off / 8), 6);
-    h.writeUInt16BE(0, 10);
-    h.writeUInt16BE(inetChecksum(h), 10);
-    out.push(eth(L2, Buffer.concat([h, piece])));
-  }
-  return out;
-}
+const fragments = (pkt: Buffer): Buffer[] => routerFragments(eth(L2, pkt));
 
 /** Feed frames through decapFrame and the reassembly as uvs-decap does; the inner packets it would write to the TUN. */
 function feed(reasm: OuterReassembly, frames: Buffer[], now = 0): Buffer[] {

@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hopped, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, GW, ROUTER_MAC, RS, VIP, delta, rig } from './helpers/harness.js';
+import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
-import { DECAP_OK, decapFrame } from '../src/modes/decap.js';
-import { decapHost } from './helpers/decap.js';
+import { DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../src/modes/decap.js';
+import { OuterReassembly, REASM_DONE, REASM_OVERLAPS } from '../src/modes/decap-reasm.js';
+import { decapHost, routerFragments } from './helpers/decap.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 
@@ -39,6 +40,40 @@ test('TUN wraps in place with headroom and by copy without; both send the same b
   assert.equal(a[0]!.frame.length, frames[0]!.length + 20);
   assert.equal(a[0]!.frame[23], 4, 'outer protocol IPIP');
   assert.deepEqual(a[0]!.frame.subarray(34), hopped(frames[0]!).subarray(14), 'inner packet untouched but for its TTL');
+});
+
+test('TUN gives every outer packet its own IP ID (inner fragments uvsd cuts keep their shared one): a router fragmenting them after the director makes no reassembly key of two packets; workers count from apart', () => {
+  const r = tunRig(32);
+  // Two 1500-byte segments without DF (the same inner IP ID, as a sender without DF may): each
+  // is cut into two inner fragments, each wrapped.
+  const seg = (i: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 6100, dport: 80, flags: TCP_FLAGS.ACK, seq: 1 + i * 1460, payload: Buffer.alloc(1460, i) }, { df: false });
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 6100, dport: 80, flags: TCP_FLAGS.SYN }));
+  const out = r.run(seg(0), seg(1));
+  assert.equal(out.length, 4);
+  const ids = out.map((f) => f.readUInt16BE(18));
+  assert.deepEqual(ids, [1, 2, 3, 4].map((k) => RIG_IP_ID_SEED + k), 'outer IDs: the datapath\'s counter, one each (the SYN had the first)');
+  assert.deepEqual(out.map((f) => f.readUInt16BE(34 + 4)), [0, 0, 0, 0], 'inner IDs untouched');
+  assert.ok(out.every((f) => folded(f, 14, 20) === 0xffff), 'outer header checksums valid');
+  // A 1280-byte link after the director: the server's uvs-decap gets the two long outer packets
+  // in two fragments each and reassembles both, neither mistaken for a piece of the other.
+  const server = decapHost({ vips: [VIP], locals: [RS[0].ip], mac: RS[0].mac });
+  const reasm = new OuterReassembly();
+  const got: Buffer[] = [];
+  const at = new Int32Array(2);
+  for (const f of out.flatMap((x) => routerFragments(x))) {
+    let [b, o, n] = [f, 0, f.length];
+    if (decapFrame(b, o, n, server, at) === DECAP_FRAGMENT) {
+      [b, o, n] = [reasm.buf, reasm.add(f, 0, f.length, 0), reasm.doneLen];
+      if (o < 0) continue;
+    }
+    assert.equal(decapFrame(b, o, n, server, at), DECAP_OK);
+    got.push(Buffer.from(b.subarray(at[0], at[0]! + at[1]!)));
+  }
+  assert.deepEqual([reasm.counts[REASM_DONE], reasm.counts[REASM_OVERLAPS]], [2, 0]);
+  assert.deepEqual(got, out.map((f) => f.subarray(34)), 'the inner fragments, whole');
+  // The counter wraps at 65535; worker k of n starts k/n of the ID space further on.
+  const w = rig({ worker: { index: 1, count: 2 }, ipIdSeed: 0x7fff });
+  assert.deepEqual([w.dp.nextIpId(), w.dp.nextIpId(), w.dp.nextIpId()], [0xffff, 0, 1]);
 });
 
 test('fragmentation needed shares the rate limit of uvsd\'s other answers: 50 at once, the rest counted', () => {

@@ -12,6 +12,7 @@
 // down, none counts a server twice while the lists travel).
 // docs/architecture.md ("Workers") has the picture.
 
+import { randomInt } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
@@ -318,10 +319,12 @@ export class DatapathGroup implements Workers {
     this.load = destLoad(n, dp.destMax ?? DEST_MAX);
     const limits = sharedBuckets();
     const ready: Promise<void>[] = [];
+    // One start for every worker's IP IDs, each worker then its share of the space further on.
+    const ipIdSeed = dp.ipIdSeed ?? randomInt(0x10000);
     for (let i = 0; i < n; i++) {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
-        dp: { ...dp, connMax: Math.ceil(dp.connMax / n) },
+        dp: { ...dp, connMax: Math.ceil(dp.connMax / n), ipIdSeed },
         peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {

@@ -4,6 +4,7 @@
 // Everything here runs once per received frame and follows DESIGN.md's hot-path rules:
 // offsets into the receive buffer, uint32 addresses, typed-array state, counters, no allocation.
 
+import { randomInt } from 'node:crypto';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
@@ -173,6 +174,9 @@ export interface DatapathOptions {
    * limits: the per-source buckets of --max-conn-rate-per-source, shared likewise.
    */
   worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets };
+  /** Where the outer headers' IP IDs (TUN) start, 0..65535; random by default. Worker k of n
+   *  starts k/n of the ID space further on, so the workers' sequences stay apart. */
+  ipIdSeed?: number;
 }
 
 /**
@@ -335,6 +339,8 @@ export class Datapath implements Output {
   readonly workerIndex: number;
   /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
   handedIn = false;
+  /** The IP ID nextIpId() gives next (0..65535). */
+  private ipId: number;
   /** Gratuitous ARP for new and taken-over addresses: not from a worker, whose ops the main thread's
    *  datapath applies too and announces once through worker 0's queue. (A worker still defends an
    *  address against a conflict it receives: Link.checkConflict.) */
@@ -346,6 +352,7 @@ export class Datapath implements Output {
     this.counters = new Counters(shared);
     this.workers = opts.worker?.count ?? 1;
     this.workerIndex = opts.worker?.index ?? 0;
+    this.ipId = ((opts.ipIdSeed ?? randomInt(0x10000)) + Math.floor((0x10000 * this.workerIndex) / this.workers)) & 0xffff;
     this.announces = !shared;
     this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
@@ -1395,6 +1402,12 @@ export class Datapath implements Output {
 
   srcFor(ip: number): number {
     return this.link.senderFor(ip);
+  }
+
+  nextIpId(): number {
+    const id = this.ipId;
+    this.ipId = (id + 1) & 0xffff;
+    return id;
   }
 
   get genBuf(): Buffer {

@@ -2,7 +2,10 @@
 // (protocol 4, IPIP; or, per server as ipvsadm --tun-type says, UDP with GUE, or GRE; the bytes
 // added then are 32 or 24/28 instead of 20): outer source the director address on the server's network (or the first
 // --addr), outer destination the real server, TTL and DF copied from the inner packet (whose TTL
-// the pipeline has already decreased, as IPVS's tunnel transmitter). The
+// the pipeline has already decreased, as IPVS's tunnel transmitter), IP ID the next of the
+// datapath's own counter (Output.nextIpId), as the kernel's iptunnel_xmit gives every outer packet
+// its own: a copy of the inner ID gave the outer packets of one datagram cut here the same one, so
+// a router fragmenting them made fragments of different packets one reassembly key. The
 // server decapsulates (tunl0, or uvsd decap), holds the VIP, and replies to the client directly.
 // Off-link servers are reached through --gateway. A packet that would exceed the MTU with the
 // 20 extra bytes and has DF set is answered with ICMP "fragmentation needed" (next-hop MTU =
@@ -151,7 +154,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, cod
     // The new frame starts hlen bytes earlier: Ethernet header, then the outer headers where the
     // old Ethernet header was (and in the headroom), then the untouched packet; its (zero) vnet header in front.
     const f = ip - ETH_HLEN - hlen;
-    outerAt(buf, f, o, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
+    outerAt(buf, f, o, tot, buf[ip + 1], buf[ip + IP_TTL], o.nextIpId(), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
     tunFinish(buf, f, tot, code);
     if (o.vnetHdr > 0) vnetClear(buf, f);
     o.toHost(buf, f, ETH_HLEN + hlen + tot, rip);
@@ -162,7 +165,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, cod
     o.drop(D.tx_failed);
     return;
   }
-  outer(o, g, tot, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
+  outer(o, g, tot, buf[ip + 1], buf[ip + IP_TTL], o.nextIpId(), rd16(buf, ip + IP_FRAG) & 0x4000, rip, code, sport);
   o.copyToGen(buf, ip, g + ETH_HLEN + hlen, tot);
   tunFinish(o.genBuf, g, tot, code);
   o.toHost(o.genBuf, g, ETH_HLEN + hlen + tot, rip);
@@ -189,7 +192,7 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
       return;
     }
     const ih = g + ETH_HLEN + hlen;
-    outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], rd16(buf, ip + IP_ID), 0, rip, code, sport);
+    outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], o.nextIpId(), 0, rip, code, sport);
     o.copyToGen(buf, ip, ih, ihl);
     o.copyToGen(buf, ip + ihl + done, ih + ihl, n);
     wr16(gen, ih + IP_TOTLEN, ihl + n);
@@ -242,7 +245,7 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
     const ih = g + ETH_HLEN + hlen;
     const n = tcpGsoSegment(buf, ip, l4, tot, mss, k, gen, ih);
     if (n === 0) return;
-    outer(o, g, n, buf[ip + 1], buf[ip + IP_TTL], rd16(gen, ih + IP_ID), df, rip, code, sport);
+    outer(o, g, n, buf[ip + 1], buf[ip + IP_TTL], o.nextIpId(), df, rip, code, sport);
     tunFinish(gen, g, n, code);
     o.count(C.gso_segments_built);
     o.toHost(gen, g, ETH_HLEN + hlen + n, rip);

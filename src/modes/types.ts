@@ -49,6 +49,11 @@ export interface Output {
   toNeighbour(buf: Buffer, off: number, len: number, ip: number): void;
   /** The director address to use as the source towards `ip` (the --addr on its network, else the first). */
   srcFor(ip: number): number;
+  /**
+   * An IP ID for a header uvsd adds (TUN's outer header): the next of this datapath's counter
+   * (0..65535), so every outer packet has its own, as the kernel's iptunnel_xmit (__ip_select_ident).
+   */
+  nextIpId(): number;
   /** Offset of a free generated-frame slot (genBuf, GEN_SLOT_BYTES each) or -1 when none is left. */
   genSlot(): number;
   /**

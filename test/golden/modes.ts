@@ -3,6 +3,7 @@
 // builder (fresh checksums), so a wrong incremental checksum in the product shows as a byte
 // difference. The client (192.0.2.10) is off-link: replies leave through the gateway (ROUTER).
 import { arpFrame, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udp, udpFrame, type L2 } from '../helpers/frames.js';
+import { RIG_IP_ID_SEED } from '../helpers/harness.js';
 import {
   addDest, addService, BACK, TCP80, CLIENT, DIR_IP, DIR_MAC, fromRs, GW, hex, IN, IPF, IPF_FWD, LIP, modeSetup, ROUTER, RS1, RS2, toRs, UDP53, VIP,
   type GoldenCase,
@@ -172,7 +173,7 @@ function buildModeCases(): GoldenCase[] {
   const timeExceeded = (l2: L2) => icmpFrame(l2, { src: GW, dst: VIP }, { type: 11, payload: replyQuote }, { id: 0x0404, ttl: l2 === IN ? 60 : 59 });
   cases.push({
     name: 'dr-tun-icmp-related',
-    description: 'DR and TUN: the servers answer clients directly from the VIP, so a router\'s ICMP error about such a reply comes to the director (to the VIP); it is passed on to the connection\'s server unchanged but for its TTL, one less (DR: new MACs; TUN: wrapped in IPIP).',
+    description: 'DR and TUN: the servers answer clients directly from the VIP, so a router\'s ICMP error about such a reply comes to the director (to the VIP); it is passed on to the connection\'s server unchanged but for its TTL, one less (DR: new MACs; TUN: wrapped in IPIP, the outer IP ID the next of uvsd\'s own counter).',
     gateway: GW,
     setup: [
       addService(TCP80), addDest(TCP80, RS1.ip, 80),
@@ -183,10 +184,10 @@ function buildModeCases(): GoldenCase[] {
       { note: 'SYN CIP:40000 → VIP:80 (DR) → RS1', input: hex(tcpFrame(IN, cseg(40000, SYN, 1000, 0), IPF)), output: [hex(tcpFrame(toRs(RS1), cseg(40000, SYN, 1000, 0), IPF_FWD))] },
       { note: 'time exceeded about RS1\'s reply → RS1, unchanged', input: hex(timeExceeded(IN)), output: [hex(timeExceeded(toRs(RS1)))], counters: { icmp_related_forwarded: 1 } },
       { note: 'SYN CIP:40000 → VIP:81 (TUN) → RS2', input: hex(tcpFrame(IN, { ...cseg(40000, SYN, 1000, 0), dport: 81 }, IPF)),
-        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: IPF_FWD.ttl, id: IPF.id }, ipv4({ src: CLIENT, dst: VIP, proto: 6, ...IPF_FWD }, tcp({ ...cseg(40000, SYN, 1000, 0), dport: 81 })))))] },
+        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: IPF_FWD.ttl, id: RIG_IP_ID_SEED }, ipv4({ src: CLIENT, dst: VIP, proto: 6, ...IPF_FWD }, tcp({ ...cseg(40000, SYN, 1000, 0), dport: 81 })))))] },
       { note: 'time exceeded about RS2\'s reply → wrapped to RS2',
         input: hex(icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, payload: ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp({ ...rsReply, sport: 81 })).subarray(0, 28) }, { id: 0x0404, ttl: 60 })),
-        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: 59, id: 0x0404 },
+        output: [hex(eth({ dst: RS2.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: RS2.ip, proto: 4, ttl: 59, id: RIG_IP_ID_SEED + 1 },
           ipv4({ src: GW, dst: VIP, proto: 1, id: 0x0404, ttl: 59 }, icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, payload: ipv4({ src: VIP, dst: CLIENT, proto: 6, ...RIPF }, tcp({ ...rsReply, sport: 81 })).subarray(0, 28) }).subarray(34)))))],
         counters: { icmp_related_forwarded: 1 } },
     ],
@@ -196,16 +197,19 @@ function buildModeCases(): GoldenCase[] {
   const ts = cseg(40000, SYN, 1000, 0);
   // What a server gets: the client's packet one hop on, the outer header's TTL copied from it.
   const inner = (s: ReturnType<typeof cseg>, ipf = IPF_FWD) => ipv4({ src: CLIENT, dst: VIP, proto: 6, ...ipf }, tcp(s));
-  const ipip = (rs: typeof RS1, pkt: Uint8Array, df = true) => eth({ dst: rs.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: rs.ip, proto: 4, ttl: IPF_FWD.ttl, id: IPF.id, df }, pkt));
+  // The outer IP ID is not the inner one: each wrapped packet takes the next of the datapath's
+  // counter (from RIG_IP_ID_SEED in the rig), as the kernel's tunnels; a copy of the inner ID made
+  // the outer fragments of different packets (a router fragmenting them) share a reassembly key.
+  const ipip = (rs: typeof RS1, pkt: Uint8Array, id: number, df = true) => eth({ dst: rs.mac, src: DIR_MAC, type: 0x0800 }, ipv4({ src: DIR_IP, dst: rs.ip, proto: 4, ttl: IPF_FWD.ttl, id, df }, pkt));
   const big = cseg(40000, ACK | PSH, 1001, 1, payload(1460)); // a 1500-byte IP packet: fits the MTU alone, not with 20 more
   const bigInner = inner(big);
   cases.push({
     name: 'tun-ipip',
-    description: 'TUN (-i): the client packet, its TTL one less, is wrapped in an outer IPv4 header (protocol 4, director address → RIP, TTL and DF copied); a DF packet that would exceed the 1500-byte MTU with 20 more bytes is answered with ICMP fragmentation needed (type 3 code 4, next-hop MTU 1480) from the VIP, quoting its IP header and 8 bytes.',
+    description: 'TUN (-i): the client packet, its TTL one less, is wrapped in an outer IPv4 header (protocol 4, director address → RIP, TTL and DF copied, IP ID the next of uvsd\'s own counter); a DF packet that would exceed the 1500-byte MTU with 20 more bytes is answered with ICMP fragmentation needed (type 3 code 4, next-hop MTU 1480) from the VIP, quoting its IP header and 8 bytes.',
     ...modeSetup('tun', 80),
     steps: [
-      { note: 'SYN → IPIP to RS1', input: hex(tcpFrame(IN, ts, IPF)), output: [hex(ipip(RS1, inner(ts)))], conns: 1 },
-      { note: 'a small data segment → IPIP to RS1', input: hex(tcpFrame(IN, cseg(40000, ACK, 1001, 1, payload(10)), IPF)), output: [hex(ipip(RS1, inner(cseg(40000, ACK, 1001, 1, payload(10)))))] },
+      { note: 'SYN → IPIP to RS1', input: hex(tcpFrame(IN, ts, IPF)), output: [hex(ipip(RS1, inner(ts), RIG_IP_ID_SEED))], conns: 1 },
+      { note: 'a small data segment → IPIP to RS1', input: hex(tcpFrame(IN, cseg(40000, ACK, 1001, 1, payload(10)), IPF)), output: [hex(ipip(RS1, inner(cseg(40000, ACK, 1001, 1, payload(10))), RIG_IP_ID_SEED + 1))] },
       { note: `${bigInner.length}-byte DF packet: frag needed back to the client`, input: hex(tcpFrame(IN, big, IPF)),
         output: [hex(icmpFrame(BACK, { src: VIP, dst: CLIENT }, { type: 3, code: 4, seq: 1480, payload: bigInner.subarray(0, 28) }, { tos: 0xc0, id: 0, df: false, ttl: 64 }))],
         drop: 'mtu_exceeded', counters: { icmp_frag_needed_sent: 1 } },
@@ -216,13 +220,13 @@ function buildModeCases(): GoldenCase[] {
   const uip = (mf: boolean, fragOffset: number, data: Uint8Array, ipf = IPF_FWD) => ipv4({ src: CLIENT, dst: VIP, proto: 17, ...ipf, df: false, mf, fragOffset }, data);
   cases.push({
     name: 'tun-fragment-inner',
-    description: 'TUN: a packet without DF that does not fit with the outer header is fragmented (inner fragments at 8-byte boundaries, each fitting the MTU with 20 more bytes), and each fragment is wrapped (outer DF clear).',
+    description: 'TUN: a packet without DF that does not fit with the outer header is fragmented (inner fragments at 8-byte boundaries, each fitting the MTU with 20 more bytes), and each fragment is wrapped (outer DF clear; each outer header its own IP ID, the inner fragments share theirs).',
     gateway: GW,
     setup: [addService({ proto: 'udp', addr: VIP, port: 80 }), addDest({ proto: 'udp', addr: VIP, port: 80 }, RS1.ip, 80, { fwd: 'tun' })],
     neighbours: [RS1, { ip: GW, mac: ROUTER }],
     steps: [
       { note: '1500-byte UDP datagram (no DF) → two IPIP frames to RS1', input: hex(eth({ dst: DIR_MAC, src: ROUTER, type: 0x0800 }, uip(false, 0, bigUdp, IPF))),
-        output: [hex(ipip(RS1, uip(true, 0, bigUdp.subarray(0, 1456)), false)), hex(ipip(RS1, uip(false, 182, bigUdp.subarray(1456)), false))],
+        output: [hex(ipip(RS1, uip(true, 0, bigUdp.subarray(0, 1456)), RIG_IP_ID_SEED, false)), hex(ipip(RS1, uip(false, 182, bigUdp.subarray(1456)), RIG_IP_ID_SEED + 1, false))],
         counters: { tun_inner_fragments: 2 }, conns: 1 },
     ],
   });

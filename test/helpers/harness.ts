@@ -90,7 +90,12 @@ export interface RigOpts {
   vnet?: boolean;
   /** One of several workers (uvsd --workers; DatapathOptions.worker). */
   worker?: DatapathOptions['worker'];
+  /** Where the TUN outer headers' IP IDs start (default RIG_IP_ID_SEED; uvsd: random). */
+  ipIdSeed?: number;
 }
+
+/** The rig's first outer IP ID (TUN): the golden cases' wrapped frames count up from it. */
+export const RIG_IP_ID_SEED = 0x1000;
 
 export function rig(opts: RigOpts = {}): Rig {
   const sink = new CaptureSink();
@@ -105,7 +110,7 @@ export function rig(opts: RigOpts = {}): Rig {
   const vh = opts.vnet ? VNET_HDR_LEN : 0;
   sink.pre = vh;
   const dp = new Datapath(
-    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker }, sink, () => clock.now,
+    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker, ipIdSeed: opts.ipIdSeed ?? RIG_IP_ID_SEED }, sink, () => clock.now,
   );
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...items: (Uint8Array | VnetFrame)[]): void => {
