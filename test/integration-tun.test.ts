@@ -63,7 +63,7 @@ test('TUN with the bridge flooding every frame (ageing 0: a hub): each uvs-decap
   });
 });
 
-test('uvs-decap refuses to start with a one-line error and a non-zero exit, before it says ready or sets anything up: a --gue-port already taken', OPTS, async (t) => {
+test('uvs-decap refuses to start with a one-line error and a non-zero exit, before it says ready or sets anything up: a --gue-port already taken, a VIP that is no unicast host address', OPTS, async (t) => {
   await withDrLab(t, { servers: 1, mode: 'tun', httpPorts: [80] }, async (lab) => {
     // The lab's own uvs-decap holds LAB_GUE_PORT in the server.
     const decap = (args: string[]) => lab.lab.exec(lab.servers[0]!.ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--dev', 'eth0', '--tun', 'uvsdecap1', ...args]), { cwd: repoRoot, timeoutMs: 10_000 });
@@ -72,6 +72,12 @@ test('uvs-decap refuses to start with a one-line error and a non-zero exit, befo
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '', 'never ready');
     assert.match(r.stderr, new RegExp(`^uvs-decap: --gue-port ${LAB_GUE_PORT}: .*EADDRINUSE.*\n$`));
+    for (const vip of ['0.0.0.0', '224.0.0.1', '255.255.255.255', `${VIP},127.0.0.1`]) {
+      const v = await decap(['--vip', vip]);
+      assert.equal(v.code, 2, `--vip ${vip}`);
+      assert.equal(v.stdout, '', `--vip ${vip}: never ready`);
+      assert.match(v.stderr, /^uvs-decap: invalid VIP "[^"]+": [^\n]+\n$/, `--vip ${vip}: one line`);
+    }
     const links = await lab.lab.exec(lab.servers[0]!.ns, ['ip', '-o', 'link', 'show']);
     assert.doesNotMatch(links.stdout, /uvsdecap1/, 'no TUN device created');
   });

@@ -4,7 +4,7 @@
 // overlaps, timeouts and a full table, counting each.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eth, ipv4, udp } from './helpers/frames.js';
+import { eth, inetChecksum, ipv4, udp } from './helpers/frames.js';
 import { decapHost, routerFragments } from './helpers/decap.js';
 import { DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
 import {
@@ -95,9 +95,11 @@ test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomple
   assert.equal(fresh.counts[REASM_EVICTED], 1);
   assert.deepEqual(feed(fresh, many[0]!.slice(1), 100), [], 'the oldest was given up');
   assert.deepEqual(feed(fresh, many[REASM_SLOTS]!.slice(1), 100), [innerPacket(10 + REASM_SLOTS)], 'the newest completes');
-  // A middle fragment whose data is not a multiple of 8 bytes.
+  // A middle fragment whose data is not a multiple of 8 bytes (its header checksum right: past decapFrame's checks).
   const bad = Buffer.from(frags[0]!);
   bad.writeUInt16BE(bad.readUInt16BE(16) - 1, 16);
+  bad.writeUInt16BE(0, 24);
+  bad.writeUInt16BE(inetChecksum(bad, 14, 20), 24);
   assert.deepEqual(feed(reasm, [bad.subarray(0, bad.length - 1)]), []);
   assert.equal(reasm.counts[REASM_BAD], 1);
 });

@@ -2,9 +2,11 @@
 // reason, as the kernel's ipip/gre/fou receive path would. Reassembly: unit-decap-reasm.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eth, ip, ipv4, mac, tcp, TCP_FLAGS } from './helpers/frames.js';
+import { eth, inetChecksum, ip, ipv4, mac, tcp, TCP_FLAGS, udp } from './helpers/frames.js';
 import { decapHost } from './helpers/decap.js';
-import { DECAP_FRAGMENT, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, decapFrame, setHostMac } from '../src/modes/decap.js';
+import {
+  DECAP_BAD_IP_CSUM, DECAP_BAD_TUN_CSUM, DECAP_FRAGMENT, DECAP_GUE_CONTROL, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, decapFrame, setHostMac,
+} from '../src/modes/decap.js';
 
 const VIP = '192.168.8.200';
 const CLIENT = '198.51.100.7';
@@ -18,35 +20,28 @@ const host = () => decapHost({ vips: [VIP], locals: [SERVER.ip, '127.0.0.1'], ma
 
 const inner = ipv4({ src: CLIENT, dst: VIP, proto: 6, id: 0x1234 }, tcp({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }));
 
-type Kind = 'ipip' | 'gre' | 'gre-csum' | 'gue';
-const KINDS: Kind[] = ['ipip', 'gre', 'gre-csum', 'gue'];
+type Kind = 'ipip' | 'gre' | 'gre-csum' | 'gue' | 'gue-csum';
+const KINDS: Kind[] = ['ipip', 'gre', 'gre-csum', 'gue', 'gue-csum'];
 
-/** The tunnel's payload after the outer IPv4 header, as uvsd writes it (checksums right). */
-function tunnelPayload(kind: Kind): { proto: number; data: Buffer } {
+/** The tunnel's payload after the outer IPv4 header to `dst`, as uvsd writes it (checksums right). */
+function tunnelPayload(kind: Kind, dst: string): { proto: number; data: Buffer } {
   if (kind === 'ipip') return { proto: 4, data: inner };
   if (kind === 'gre') return { proto: 47, data: Buffer.concat([Buffer.from([0, 0, 0x08, 0]), inner]) };
   if (kind === 'gre-csum') {
     const d = Buffer.concat([Buffer.from([0x80, 0, 0x08, 0, 0, 0, 0, 0]), inner]);
-    d.writeUInt16BE(onesComplement(d), 4);
+    d.writeUInt16BE(inetChecksum(d), 4);
     return { proto: 47, data: d };
   }
-  const d = Buffer.concat([Buffer.from([0x9c, 0x41, GUE_PORT >> 8, GUE_PORT & 255, 0, 0, 0, 0, 0, 4, 0, 0]), inner]);
-  d.writeUInt16BE(d.length, 4);
-  return { proto: 17, data: d };
-}
-
-function onesComplement(b: Buffer, initial = 0): number {
-  let s = initial;
-  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) + (i + 1 < b.length ? b[i + 1]! : 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
+  const gue = Buffer.concat([Buffer.from([0, 4, 0, 0]), inner]); // version 0, no options, IPIP
+  return { proto: 17, data: udp({ src: DIRECTOR, dst, sport: 40001, dport: GUE_PORT, payload: gue, checksum: kind === 'gue' ? 'none' : undefined }) };
 }
 
 /** A tunnelled frame from the director: Ethernet to `ethDst`, outer IPv4 to `dst`. */
 function tunnelled(kind: Kind, o: { ethDst?: string; dst?: string; mf?: boolean } = {}): Buffer {
-  const t = tunnelPayload(kind);
+  const dst = o.dst ?? SERVER.ip;
+  const t = tunnelPayload(kind, dst);
   return eth({ dst: o.ethDst ?? SERVER.mac, src: DIR_MAC, type: 0x0800 },
-    ipv4({ src: DIRECTOR, dst: o.dst ?? SERVER.ip, proto: t.proto, id: 7, df: !o.mf, mf: o.mf }, t.data));
+    ipv4({ src: DIRECTOR, dst, proto: t.proto, id: 7, df: !o.mf, mf: o.mf }, t.data));
 }
 
 function decap(f: Buffer, h = host()): { r: number; inner?: Buffer } {
@@ -83,4 +78,30 @@ test('uvs-decap refuses tunnelled frames flooded to it for another station (its 
   assert.equal(decap(tunnelled('ipip'), h).r, DECAP_OTHER_HOST, 'the old MAC after a change');
   h.locals = new Set([...h.locals, ip(OTHER.ip) | 0]);
   assert.equal(decap(tunnelled('ipip', { ethDst: OTHER.mac, dst: OTHER.ip }), h).r, DECAP_OK, 'the new MAC and a new address');
+});
+
+test('uvs-decap checks the checksums the kernel checks: the outer IPv4 header\'s, GUE\'s UDP checksum and GRE\'s (when present); a GUE control message is no packet for the stack', () => {
+  for (const kind of KINDS) {
+    const f = tunnelled(kind);
+    f[14 + 10] ^= 0x40; // the outer header checksum
+    assert.equal(decap(f).r, DECAP_BAD_IP_CSUM, `${kind}: outer header checksum`);
+    const g = tunnelled(kind, { mf: true });
+    g[14 + 11] ^= 1;
+    assert.equal(decap(g).r, DECAP_BAD_IP_CSUM, `${kind}: a fragment's header checksum (kept out of the reassembly)`);
+  }
+  // A byte of the inner packet changed on the way: caught only where the tunnel has a checksum.
+  const last = (f: Buffer): Buffer => {
+    f[f.length - 1]! ^= 0x01;
+    return f;
+  };
+  assert.equal(decap(last(tunnelled('gue-csum'))).r, DECAP_BAD_TUN_CSUM, 'GUE: UDP checksum');
+  assert.equal(decap(last(tunnelled('gre-csum'))).r, DECAP_BAD_TUN_CSUM, 'GRE: its checksum');
+  const wrongCsum = tunnelled('gue-csum');
+  wrongCsum.writeUInt16BE(wrongCsum.readUInt16BE(34 + 6) ^ 0x1000, 34 + 6);
+  assert.equal(decap(wrongCsum).r, DECAP_BAD_TUN_CSUM, 'GUE: a wrong UDP checksum field');
+  assert.equal(decap(last(tunnelled('gue'))).r, DECAP_OK, 'GUE without a UDP checksum: nothing to check');
+  // GUE's C bit: a control message (gue_udp_recv hands it to no protocol).
+  const ctl = tunnelled('gue');
+  ctl[34 + 8] |= 0x20;
+  assert.equal(decap(ctl).r, DECAP_GUE_CONTROL);
 });

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  arpFrame, BROADCAST, eth, icmpFrame, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udpFrame,
+  arpFrame, BROADCAST, eth, icmpFrame, inetChecksum, ipv4, synOptions, tcp, tcpFrame, TCP_FLAGS, udpFrame,
 } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, drRig, RS, ROUTER_MAC, VIP } from './helpers/harness.js';
 import { feedAccounted, fuzzFrames } from './helpers/fuzz-frames.js';
@@ -25,8 +25,18 @@ const inner = tcp({ src: CLIENT, dst: VIP, sport: 33002, dport: 80, flags: TCP_F
 const ipipTo = (dst: string) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4({ src: '10.0.0.99', dst, proto: 4 }, ipv4({ src: CLIENT, dst: VIP, proto: 6 }, inner)));
 /** The same inner packet in GRE (with its checksum field, or without) and in GUE to UDP port 6080. */
 const innerPkt = () => ipv4({ src: CLIENT, dst: VIP, proto: 6 }, inner);
-const greTo = (dst: string, csum: boolean) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 },
-  ipv4({ src: '10.0.0.99', dst, proto: 47 }, Buffer.concat([Buffer.from(csum ? [0x80, 0, 8, 0, 0, 0, 0, 0] : [0, 0, 8, 0]), innerPkt()])));
+const greTo = (dst: string, csum: boolean) => {
+  const gre = Buffer.concat([Buffer.from(csum ? [0x80, 0, 8, 0, 0, 0, 0, 0] : [0, 0, 8, 0]), innerPkt()]);
+  if (csum) gre.writeUInt16BE(inetChecksum(gre), 4);
+  return eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 }, ipv4({ src: '10.0.0.99', dst, proto: 47 }, gre));
+};
+/** A mutated frame's outer IPv4 header checksum made right again, so the fuzz reaches past uvs-decap's header check. */
+function fixIpChecksum(f: Buffer): void {
+  const ihl = (f[14]! & 15) * 4;
+  if (f.length < 34 || f.readUInt16BE(12) !== 0x0800 || ihl < 20 || 14 + ihl > f.length) return;
+  f.writeUInt16BE(0, 24);
+  f.writeUInt16BE(inetChecksum(f, 14, ihl), 24);
+}
 const gueTo = (dst: string) => {
   const udp = Buffer.from([0x9c, 0x40, 0x17, 0xc0, 0, 0, 0, 0, 0, 4, 0, 0]); // 40000 -> 6080, length below, no checksum; GUE v0 IPIP
   const pkt = Buffer.concat([udp, innerPkt()]);
@@ -73,7 +83,7 @@ test('fuzz: every truncation of every valid frame never throws and is accounted 
   for (const f of VALID) for (let n = 0; n <= f.length; n++) feedAccounted(r, [f.subarray(0, n)]);
 });
 
-test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames (fragments through its reassembly): inner packets always inside the frame, ours, IPv4`, () => {
+test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, GRE and GUE frames (fragments through its reassembly): inner packets always inside the frame, ours, IPv4`, (t) => {
   // The tunnels' outer destinations are this host's own addresses, their MAC its MAC.
   const host = decapHost({ vips: [VIP, '192.168.8.200'], locals: [VIP, '192.168.8.200'], mac: DIR_MAC, guePort: 6080 });
   const seeds = [ipipTo(VIP), ipipTo('192.168.8.200'), greTo(VIP, false), greTo(VIP, true), gueTo('192.168.8.200'), VALID[7]!, VALID[12]!];
@@ -82,6 +92,7 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
   const reasm = new OuterReassembly();
   runCases('decap parser', CASES, fuzzSeed(1302), (g) => {
     const f = g.chance(0.1) ? g.bytes(g.int(120)) : mutateFrame(g.pick(seeds), g, 0);
+    if (g.chance(0.5)) fixIpChecksum(f);
     // Somewhere in a larger receive buffer, as the helper's batches are.
     const off = g.int(64);
     const buf = Buffer.alloc(off + f.length + g.int(64), 0xee);
@@ -114,6 +125,7 @@ test(`fuzz: the uvs-decap parser on ${CASES.toLocaleString('en')} mutated IPIP, 
     assert.ok(host.vips.has(buf.readInt32BE(at + 16)), 'inner destination is a VIP');
   }, (x) => x.buf.subarray(x.off, x.off + x.len).toString('hex'));
   const counts = JSON.stringify(Object.fromEntries(seen));
+  t.diagnostic(`outcomes: ${counts}`);
   assert.ok([DECAP_BAD, DECAP_NOT_TUNNEL, DECAP_OK].every((r) => (seen.get(r) ?? 0) > 1000), `every outcome exercised: ${counts}`);
   assert.ok(DECAP_COUNTERS.every((_n, k) => (seen.get(-k - 1) ?? 0) > 0), `every refusal exercised: ${counts}`);
 });

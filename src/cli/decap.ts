@@ -8,6 +8,8 @@
 // servers, which reply to the client directly (source = VIP). Batched both ways, no copies: the
 // TUN write points into the receive buffer past the outer header. Outer fragments (a router
 // after the director fragmented a packet without DF) are reassembled first (decap-reasm.ts).
+// It takes only what the kernel's tunnels would (decap.ts): frames to this host's MAC and
+// address, checksums right; the rest is counted by reason and printed when it stops.
 //
 // It configures: the TUN up with the VIPs as /32, rp_filter off on it (inner sources are
 // clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
@@ -16,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
+import { unicastProblem } from '../control/claim.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
 import { Port, native } from '../datapath/port.js';
 import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, setHostMac, type DecapHost } from '../modes/decap.js';
@@ -38,8 +41,10 @@ const o = program.opts<{ vip: string; dev: string; tun: string; mtu: string; gue
 
 const vips = o.vip.split(',').map((v) => {
   const ip = parseIp(v.trim());
-  if (ip < 0) {
-    console.error(`uvs-decap: invalid VIP "${v}"`);
+  // As a VIP of uvsd: a unicast host address (no 0.0.0.0, loopback, multicast, broadcast, class E).
+  const why = ip < 0 ? 'not an IPv4 address' : unicastProblem(ip, []);
+  if (why !== undefined) {
+    console.error(`uvs-decap: invalid VIP "${v}": ${why}`);
     process.exit(2);
   }
   return { text: v.trim(), ip };

@@ -11,8 +11,12 @@
 // The kernel's ipip/gre/fou handlers never see those: ip_rcv drops a frame that is not
 // PACKET_HOST (nor broadcast or multicast), and only an outer destination that is a local address
 // is delivered to them. The same two checks here, by the interface's MAC and the host's addresses
-// (a plain packet socket read does not give the packet type).
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_TOTLEN, PROTO_GRE, PROTO_IPIP, PROTO_UDP, rd16, rd32 } from '../datapath/frame.js';
+// (a plain packet socket read does not give the packet type). And as the kernel, it checks the
+// outer header's checksum and the tunnel's own (GUE's UDP checksum, GRE's with its C bit), and
+// hands no GUE control message on.
+import {
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_PROTO, IP_SRC, IP_TOTLEN, PROTO_GRE, PROTO_IPIP, PROTO_UDP, checksum, ipv4HeaderValid, rd16, rd32, sum16,
+} from '../datapath/frame.js';
 
 export const DECAP_OK = 1;
 /** Not a tunnelled packet: none of our business (not counted). */
@@ -27,8 +31,14 @@ export const DECAP_BAD = -1;
 export const DECAP_OTHER_HOST = -2;
 /** The outer destination is not an address of this host. */
 export const DECAP_NOT_LOCAL = -3;
+/** The outer IPv4 header's checksum is wrong. */
+export const DECAP_BAD_IP_CSUM = -4;
+/** GUE's UDP checksum or GRE's checksum (when present) is wrong. */
+export const DECAP_BAD_TUN_CSUM = -5;
+/** A GUE control message (C bit): nothing to hand to the stack. */
+export const DECAP_GUE_CONTROL = -6;
 /** The names uvs-decap prints its counts by, for results -1, -2, ... */
-export const DECAP_COUNTERS = ['ignored', 'other_host', 'not_local'] as const;
+export const DECAP_COUNTERS = ['ignored', 'other_host', 'not_local', 'bad_ip_csum', 'bad_tunnel_csum', 'gue_control'] as const;
 
 /** What uvs-decap takes as its own; the CLI refreshes `locals` and the MAC when they change. */
 export interface DecapHost {
@@ -63,28 +73,43 @@ export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHos
   const fragment = (rd16(buf, ip + IP_FRAG) & 0x3fff) !== 0;
   const gue = proto === PROTO_UDP && guePort !== 0 && (fragment || (len >= ETH_HLEN + ihl + 4 && rd16(buf, ip + ihl + 2) === guePort));
   if (proto !== PROTO_IPIP && proto !== PROTO_GRE && !gue) return DECAP_NOT_TUNNEL;
+  // In the kernel's order: ip_rcv (the frame's station, the header), the route (a local
+  // destination), the tunnel handler (its header and checksum).
   // Unicast to another station (the group bit clear: broadcast and multicast go up, as the kernel's).
   if ((buf[off] & 1) === 0 && (rd16(buf, off) !== host.macHi || rd32(buf, off + 2) !== host.macLo)) return DECAP_OTHER_HOST;
+  const tot = rd16(buf, ip + IP_TOTLEN);
+  if (buf[ip] >>> 4 !== 4 || ihl < 20 || tot < ihl || tot > len - ETH_HLEN) return DECAP_BAD;
+  if (!ipv4HeaderValid(buf, ip, ihl)) return DECAP_BAD_IP_CSUM;
   if (!host.locals.has(rd32(buf, ip + IP_DST))) return DECAP_NOT_LOCAL;
   if (fragment) return DECAP_FRAGMENT;
+  const t = ip + ihl; // the tunnel's header (none for IPIP)
   let hdr: number; // bytes between the outer IP header and the inner packet
+  let end = ip + tot;
   if (proto === PROTO_IPIP) {
     hdr = 0;
   } else if (proto === PROTO_GRE) {
-    if (len < ETH_HLEN + ihl + 4 + 20) return DECAP_BAD;
-    const flags = rd16(buf, ip + ihl);
-    if ((flags & ~0x8000) !== 0 || rd16(buf, ip + ihl + 2) !== ETHERTYPE_IPV4) return DECAP_BAD; // only C, version 0, IPv4
+    if (tot < ihl + 4) return DECAP_BAD;
+    const flags = rd16(buf, t);
+    if ((flags & ~0x8000) !== 0 || rd16(buf, t + 2) !== ETHERTYPE_IPV4) return DECAP_BAD; // only C, version 0, IPv4
     hdr = flags === 0 ? 4 : 8;
+    if (tot < ihl + hdr + 20) return DECAP_BAD;
+    // With the C bit, the checksum over GRE's header and the inner packet (gre_parse_header).
+    if (hdr === 8 && checksum(buf, t, tot - ihl) !== 0) return DECAP_BAD_TUN_CSUM;
   } else {
-    if (len < ETH_HLEN + ihl + 12) return DECAP_BAD;
-    const g = ip + ihl + 8;
-    if ((buf[g] >>> 6) !== 0 || buf[g + 1] !== PROTO_IPIP) return DECAP_BAD; // GUE v0 carrying IPIP
+    // UDP as udp_queue_rcv_one_skb hands it to fou: its length, its checksum (0: none), then GUE.
+    const ulen = rd16(buf, t + 4);
+    if (tot < ihl + 12 || ulen < 12 || ulen > tot - ihl) return DECAP_BAD;
+    if (rd16(buf, t + 6) !== 0 && checksum(buf, t, ulen, sum16(buf, ip + IP_SRC, 8, PROTO_UDP + ulen)) !== 0) return DECAP_BAD_TUN_CSUM;
+    const g = t + 8;
+    if ((buf[g] >>> 6) !== 0) return DECAP_BAD; // GUE version 0
+    if ((buf[g] & 0x20) !== 0) return DECAP_GUE_CONTROL; // the C bit: a control message, none for the stack (gue_udp_recv)
+    if (buf[g + 1] !== PROTO_IPIP) return DECAP_BAD; // carrying IPIP
     hdr = 8 + 4 + (buf[g] & 31) * 4;
+    end = t + ulen;
   }
-  const tot = rd16(buf, ip + IP_TOTLEN);
-  const inner = ip + ihl + hdr;
-  if (ihl < 20 || tot > len - ETH_HLEN || tot < ihl + hdr + 20 || buf[inner] >>> 4 !== 4 || !host.vips.has(rd32(buf, inner + IP_DST))) return DECAP_BAD;
+  const inner = t + hdr;
+  if (inner + 20 > end || buf[inner] >>> 4 !== 4 || !host.vips.has(rd32(buf, inner + IP_DST))) return DECAP_BAD;
   out[0] = inner;
-  out[1] = tot - ihl - hdr;
+  out[1] = end - inner;
   return DECAP_OK;
 }
