@@ -50,8 +50,8 @@ export class OuterReassembly {
    * The IPv4 fragment in the frame at buf[off, off+len) (MF set or an offset: the caller checked).
    * Returns the offset in this.buf of the whole datagram as an Ethernet frame (length doneLen:
    * this fragment's Ethernet header, the first fragment's IP header with total length, fragment
-   * field and checksum set whole, the data) when this fragment completed it, else -1. The frame stays valid until the
-   * next call.
+   * field and checksum set whole, the data) when this fragment completed it, else -1. The frame
+   * stays valid until the next call.
    */
   add(buf: Buffer, off: number, len: number, now: number): number {
     const ip = off + ETH_HLEN;
