@@ -4,7 +4,7 @@
 // control side (refusals, -Ln, -S, uvsadm, YAML config).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FWD_IP, tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
+import { FWD_IP, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
 import { COOKIE_PERIOD_MS, MSS_TABLE, SynCookies } from '../src/proto/syncookie.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -193,6 +193,25 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(r.dp.ct.count, 0);
     assert.equal(r.dp.synproxy.waiting, 0);
     if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
+  });
+
+  test(`${fwd}: an ICMP "fragmentation needed" about a server segment reaches the server quoting the server's own sequence number`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
+    r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+    // A router towards the client quotes the server's 1400-byte segment as uvsd sent it on (seq in
+    // the cookie's space): its IP header and 28 bytes of TCP (header, checksum included, and data).
+    const data = Buffer.alloc(1360, 0x61);
+    const seg = (src: string, sport: number, dst: string, dport: number, seq: number): Buffer =>
+      ipv4({ src, dst, proto: 6, ttl: 63, id: 4321 }, tcp({ src, dst, sport, dport, seq, ack: u32(CISN + 1), flags: PSH | ACK, window: 1000, payload: data })).subarray(0, 48);
+    const seen = seg(VIP, 80, CLIENT, CPORT, u32(cookie + 1 + 1000));
+    const c0 = r.counters();
+    const out = r.run(icmpFrame(IN, { src: GW, dst: VIP }, { type: 3, code: 4, seq: 1280, payload: seen }));
+    assert.equal(r.counters().icmp_related_forwarded! - c0.icmp_related_forwarded!, 1);
+    const sent = seg(RS[0].ip, 8080, peer.addr, peer.port, SISN + 1 + 1000); // what the server sent
+    const from = fwd === 'nat' ? GW : LIP;
+    assertFrame(out[0], icmpFrame(TO_RS, { src: from, dst: RS[0].ip }, { type: 3, code: 4, seq: 1280, payload: sent }, FWD_IP), 'error to the server');
   });
 }
 

@@ -30,7 +30,7 @@ import { nat } from '../modes/nat.js';
 import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
-import { SynProxy } from '../modes/synproxy.js';
+import { SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable, flowPrint } from './frags.js';
@@ -706,7 +706,9 @@ export class Datapath implements Output {
       return true;
     }
     this.counters.c[C.icmp_related_forwarded]++;
-    fw.icmp(this, buf, off, flen, ip, inner, e, (node & 1) === DIR_IN);
+    const toServer = (node & 1) === DIR_IN;
+    if (toServer && (this.ct.flags[e] & F_SYNPROXY) !== 0) synproxyQuoteToServer(this.ct, buf, inner, off + flen, e);
+    fw.icmp(this, buf, off, flen, ip, inner, e, toServer);
     return true;
   }
 

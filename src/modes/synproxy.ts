@@ -21,10 +21,10 @@
 // and handed to the entry's forwarder, as the client's own packets are.
 
 import { C, D } from '../datapath/counters.js';
-import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY } from '../datapath/conntable.js';
+import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, type ConnTable } from '../datapath/conntable.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN,
-  csumReplace16, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
+  csumReplace16, csumReplace32, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { S_ESTABLISHED } from '../datapath/tcpstate.js';
 import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
@@ -52,6 +52,23 @@ function fullCsum(o: Output): boolean {
   const partial = o.csumPartial;
   o.csumPartial = false;
   return partial;
+}
+
+/**
+ * An ICMP error about SYN proxy connection e travelling to the server (it quotes a server→client
+ * segment as the client saw it, its seq less delta: SynProxy.packet): the quoted seq goes back to
+ * the server's numbering, with the quoted TCP checksum when the quote holds it, or the server's
+ * stack ignores the error as out of window (Path MTU discovery hangs). The forwarder then rewrites
+ * the quoted addresses and recomputes the ICMP checksum. Errors travelling to the client quote its
+ * own segments, whose seq uvsd never changes (their ack, in the server's space, no stack checks).
+ */
+export function synproxyQuoteToServer(ct: ConnTable, buf: Buffer, inner: number, end: number, e: number): void {
+  if ((ct.flags[e] & F_CONFIRMED) === 0) return; // seqd is a held slot: no delta yet
+  const il4 = inner + (buf[inner] & 15) * 4; // icmpQuoted checked the quote holds 8 bytes of it
+  const old = rd32(buf, il4 + TCP_SEQ);
+  const neu = (old + ct.seqd[e]) | 0;
+  wr32(buf, il4 + TCP_SEQ, neu);
+  if (il4 + TCP_CSUM + 2 <= end) wr16(buf, il4 + TCP_CSUM, csumReplace32(rd16(buf, il4 + TCP_CSUM), old, neu));
 }
 
 export class SynProxy {
