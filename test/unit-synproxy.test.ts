@@ -277,11 +277,14 @@ test('a client that sends more than one segment before the server answered: the 
 });
 
 test('waiting connections are bounded by the held-segment slots: beyond, ACKs are refused and counted', () => {
-  const r = rig({ connMax: 8 }); // 8 slots
+  const r = rig({ connMax: 8 }); // 8 slots, one per server
   r.dp.setDefense({ evictAbove: 1 }); // waiting entries are unconfirmed: early eviction would take them
   r.ctl.addService({ ...SVC, sched: 'rr', synproxy: true });
-  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
-  r.learn(RS[0].ip, RS[0].mac);
+  for (let i = 0; i < 9; i++) {
+    const rs = `10.0.0.${31 + i}`;
+    r.ctl.addDest({ service: SVC, addr: rs, port: 80, fwd: 'nat', weight: 1 });
+    r.learn(rs, `02:00:00:00:00:${31 + i}`);
+  }
   for (let i = 0; i < 9; i++) {
     const c = synCookie(r, 41000 + i);
     r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 41000 + i, dport: 80, seq: u32(CISN + 1), ack: u32(c + 1), flags: ACK }));
@@ -292,6 +295,46 @@ test('waiting connections are bounded by the held-segment slots: beyond, ACKs ar
   r.dp.tick();
   assert.equal(r.dp.ct.count, 0);
   assert.equal(r.dp.synproxy.waiting, 0);
+});
+
+test('a server that never answers holds at most 1/8 of the waiting slots: its other clients are refused, other services still open', () => {
+  const r = rig({ connMax: 4096 }); // 1024 slots, 128 per server
+  const other = { ...SVC, port: 443 };
+  r.ctl.addService({ ...SVC, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 }); // drops every SYN
+  r.ctl.addService({ ...other, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service: other, addr: RS[1].ip, port: 443, fwd: 'nat', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  let toDead = 0;
+  for (let i = 0; i < 1100; i++) {
+    const c = synCookie(r, 20000 + i);
+    toDead += r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 20000 + i, dport: 80, seq: u32(CISN + 1), ack: u32(c + 1), flags: ACK })).length;
+  }
+  assert.equal(toDead, 128, 'SYNs to the dead server');
+  assert.equal(r.dp.synproxy.waiting, 128);
+  assert.equal(r.counters()['drop.synproxy_server_full'], 1100 - 128);
+  assert.equal(r.counters()['drop.synproxy_no_room'], 0);
+  // A client of the other service: its SYN reaches its server.
+  const open443 = (cport: number): Buffer[] => {
+    const synack = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 443, seq: CISN, flags: SYN }));
+    return r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 443, seq: u32(CISN + 1), ack: u32(synack[0]!.readUInt32BE(38) + 1), flags: ACK }));
+  };
+  const out = open443(30000);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]![47], SYN, 'SYN to the other service\'s server');
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(RS[1].ip));
+  // Its server answers: its slot comes back; the dead server's entries time out and give theirs back.
+  r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[1].mac }, { src: RS[1].ip, dst: CLIENT, sport: 443, dport: 30000, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+  assert.equal(r.dp.synproxy.waiting, 128);
+  r.advance(121_000);
+  r.dp.tick();
+  assert.equal(r.dp.synproxy.waiting, 0);
+  const again = synCookie(r, 29999);
+  const syn = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 29999, dport: 80, seq: u32(CISN + 1), ack: u32(again + 1), flags: ACK }))
+    .filter((f) => f.readUInt16BE(12) === 0x0800); // an ARP probe may go too (the neighbour aged)
+  assert.equal(syn.length, 1, 'the dead server\'s share is free again');
+  assert.equal(syn[0]![47], SYN);
 });
 
 // ---- control ---------------------------------------------------------------------------------

@@ -130,6 +130,9 @@ export const DROP_NAMES = [
   'sctp_bad_checksum',
   // IPv4 options the kernel would refuse before routing: malformed, or source routing
   'ip_bad_options',
+  // a SYN proxy ACK with a valid cookie scheduled to a server whose connections hold their share
+  // of the waiting slots already (src/modes/synproxy.ts SYNPROXY_SERVER_SHARE)
+  'synproxy_server_full',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

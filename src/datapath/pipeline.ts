@@ -30,7 +30,7 @@ import { nat } from '../modes/nat.js';
 import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
-import { SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
+import { SYNPROXY_HELD_MAX, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable, flowPrint } from './frags.js';
@@ -369,7 +369,7 @@ export class Datapath implements Output {
     this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
-    this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, 1024));
+    this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, SYNPROXY_HELD_MAX), this.dt.max);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
     this.defense = { ...DEFENSE_DEFAULTS };
     this.setDefense(opts.defense ?? {});
@@ -1037,6 +1037,11 @@ export class Datapath implements Output {
         return NO_DEST;
       }
     }
+    if (synOpen && this.synproxy.serverFull(dest)) {
+      // Its server holds its share of the waiting slots already (it may not answer at all).
+      d[D.synproxy_server_full]++;
+      return -1;
+    }
     const rip = this.dt.addr[dest];
     // Port-zero services (and servers without a port) keep the packet's port; a mark service's
     // server with a port takes every port there (ip_vs_schedule: dest->port ? dest->port : vport).
@@ -1085,7 +1090,7 @@ export class Datapath implements Output {
     ct.state[e] = state;
     if (synOpen) {
       ct.flags[e] |= F_SYNPROXY;
-      ct.seqd[e] = this.synproxy.take();
+      ct.seqd[e] = this.synproxy.take(dest);
     }
     if (tpl >= 0) {
       // ip_vs_control_add: the template counts this connection and outlives it.

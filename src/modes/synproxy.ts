@@ -34,6 +34,9 @@ import type { Forwarder, Output } from './types.js';
 
 /** Connections waiting for their server's SYN|ACK at most (each holds one client segment). */
 export const SYNPROXY_HELD_MAX = 1024;
+/** One real server's connections hold at most 1/SYNPROXY_SERVER_SHARE of the slots (at least one):
+ *  a server that never answers holds them for the SYN_SENT timeout, and takes no more. */
+const SYNPROXY_SERVER_SHARE = 8;
 
 /** Write a TCP header with the MSS option only (24 bytes) at l4; checksum left to the caller. */
 function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number): void {
@@ -78,12 +81,15 @@ export class SynProxy {
   private readonly heldLen: Int32Array;
   private readonly freeSlots: Int32Array;
   private nfree: number;
+  /** Connections waiting, per destination slot, and how many one may have. */
+  private readonly destWaiting: Int32Array;
+  private readonly perServer: number;
   private readonly slotBytes: number;
   private readonly maxMss: number;
   /** The MSS index of the cookie checkAck() accepted last (for the SYN to the server). */
   private mssIdx = 0;
 
-  constructor(mtu: number, slots = SYNPROXY_HELD_MAX, random?: (a: Int32Array) => void) {
+  constructor(mtu: number, slots: number, destMax: number, random?: (a: Int32Array) => void) {
     this.cookies = new SynCookies(random);
     this.slotBytes = mtu;
     this.maxMss = mtu - 40;
@@ -92,6 +98,8 @@ export class SynProxy {
     this.freeSlots = new Int32Array(slots);
     for (let i = 0; i < slots; i++) this.freeSlots[i] = slots - 1 - i;
     this.nfree = slots;
+    this.destWaiting = new Int32Array(destMax);
+    this.perServer = Math.max(1, Math.floor(slots / SYNPROXY_SERVER_SHARE));
   }
 
   /** Connections waiting for their server now. */
@@ -140,9 +148,21 @@ export class SynProxy {
     return this.nfree > 0;
   }
 
-  /** A slot for a new connection's held segment (after hasRoom()). */
-  take(): number {
+  /** Does destination slot `dest` have its share of the slots already (checked once it is scheduled)? */
+  serverFull(dest: number): boolean {
+    return this.destWaiting[dest] >= this.perServer;
+  }
+
+  /** A slot for the held segment of a new connection to `dest` (after hasRoom() and serverFull()). */
+  take(dest: number): number {
+    this.destWaiting[dest]++;
     return this.freeSlots[--this.nfree];
+  }
+
+  /** Connection e no longer waits: its slot is free again (still readable until the next take). */
+  private release(ct: ConnTable, e: number): void {
+    this.destWaiting[ct.dest[e]]--;
+    this.freeSlots[this.nfree++] = ct.seqd[e];
   }
 
   /**
@@ -266,6 +286,7 @@ export class SynProxy {
     if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK)) {
       // The server's SYN|ACK: from now on translate; the held segment completes its handshake.
       const delta = (rd32(buf, l4 + TCP_SEQ) + 1 - rd32(this.held, hl4 + TCP_ACKNO)) | 0; // sisn - cookie
+      this.release(ct, e); // read below, before anything can take it again
       ct.seqd[e] = delta;
       ct.flags[e] |= F_CONFIRMED;
       ct.state[e] = S_ESTABLISHED;
@@ -273,7 +294,6 @@ export class SynProxy {
         ct.flags[e] &= ~F_INACTIVE;
         o.dt.activate(ct.dest[e], true);
       }
-      this.freeSlots[this.nfree++] = slot; // read below, before anything can take it again
       o.count(C.synproxy_established);
       const g = o.genSlot();
       if (g < 0) {
@@ -309,6 +329,6 @@ export class SynProxy {
   /** Entry e expires: give back its held segment's slot if it was still waiting for its server. */
   expire(o: Output, e: number): void {
     const f = o.ct.flags[e];
-    if ((f & F_SYNPROXY) !== 0 && (f & F_CONFIRMED) === 0) this.freeSlots[this.nfree++] = o.ct.seqd[e];
+    if ((f & F_SYNPROXY) !== 0 && (f & F_CONFIRMED) === 0) this.release(o.ct, e);
   }
 }
