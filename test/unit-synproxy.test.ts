@@ -195,6 +195,52 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
   });
 
+  test(`${fwd}: a server that never answers gets the SYN again 1, 3 and 7 s after the first; at 15 s the client gets a reset (seq = cookie + 1) and nothing stays`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    const first = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }, { id: 778, ttl: 50 }));
+    assert.equal(first.length, 1);
+    const c0 = r.counters();
+    const seen: string[] = [];
+    for (let ms = 250; ms <= 16_000; ms += 250) {
+      r.advance(250);
+      r.dp.tick();
+      for (const f of r.sink.take().filter((x) => x.readUInt16BE(12) === 0x0800)) { // an ARP probe may go too (the neighbour aged)
+        if (f[47] === SYN) {
+          assert.deepEqual(f, first[0], 'the same SYN');
+          seen.push(`SYN ${ms}`);
+        } else {
+          assertFrame(f, tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: 0, flags: RST, window: 0 }, { id: 0, ttl: 64 }), 'reset');
+          seen.push(`RST ${ms}`);
+        }
+      }
+    }
+    assert.deepEqual(seen, ['SYN 1000', 'SYN 3000', 'SYN 7000', 'RST 15000']);
+    const c1 = r.counters();
+    assert.equal(c1.synproxy_server_syn! - c0.synproxy_server_syn!, 3);
+    assert.equal(c1.synproxy_server_timeout! - c0.synproxy_server_timeout!, 1);
+    assert.equal(c1.tcp_rst_sent! - c0.tcp_rst_sent!, 1);
+    assert.equal(r.dp.ct.count, 0);
+    assert.equal(r.dp.synproxy.waiting, 0);
+    if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
+  });
+
+  test(`${fwd}: a server that answers a retried SYN completes the connection; no reset follows`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }));
+    r.advance(1_000);
+    r.dp.tick();
+    assert.equal(r.sink.take().filter((f) => f[47] === SYN).length, 1, 'retried');
+    const out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+    assert.equal(out.length, 1, 'held ACK completes it');
+    r.advance(20_000);
+    r.dp.tick();
+    assert.equal(r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0800).length, 0, 'nothing more');
+    assert.equal(r.dp.ct.count, 1);
+    assert.equal(r.counters().synproxy_server_timeout, 0);
+  });
+
   test(`${fwd}: an ICMP "fragmentation needed" about a server segment reaches the server quoting the server's own sequence number`, () => {
     const r = spRig(fwd);
     const cookie = synCookie(r);
@@ -215,21 +261,24 @@ for (const fwd of ['nat', 'fullnat'] as const) {
   });
 }
 
-test('ACKs with a wrong or expired cookie, and stray segments, open nothing and reach no server', () => {
+test('ACKs with a wrong or expired cookie get a reset (seq = their ack), stray segments nothing; none opens anything or reaches a server', () => {
   const r = spRig('nat');
   const cookie = synCookie(r);
   const ack = (a: number, seq = CISN + 1, flags: number = ACK) =>
     tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(seq), ack: u32(a), flags });
+  const rst = (a: number) => tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(a), ack: 0, flags: RST, window: 0 }, { id: 0, ttl: 64 });
   const c0 = r.counters();
-  assert.equal(r.run(ack(cookie + 2)).length, 0, 'ack off by one');
-  assert.equal(r.run(ack(cookie + 1, CISN + 2)).length, 0, 'other client ISN');
-  assert.equal(r.run(ack(0x12345678)).length, 0, 'random ack');
+  assertFrame(r.run(ack(cookie + 2))[0], rst(cookie + 2), 'ack off by one');
+  assertFrame(r.run(ack(cookie + 1, CISN + 2))[0], rst(cookie + 1), 'other client ISN');
+  assertFrame(r.run(ack(0x12345678))[0], rst(0x12345678), 'random ack');
   assert.equal(r.run(ack(cookie + 1, CISN + 1, PSH)).length, 0, 'no ACK flag');
   assert.equal(r.run(ack(cookie + 1, CISN + 1, SYN | ACK)).length, 0, 'SYN|ACK from a client');
   r.advance(4 * COOKIE_PERIOD_MS);
-  assert.equal(r.run(ack(cookie + 1)).length, 0, 'expired');
+  // The handshake is long over (a client whose entry expired): told at once, not left retransmitting.
+  assertFrame(r.run(ack(cookie + 1))[0], rst(cookie + 1), 'expired');
   const c1 = r.counters();
   assert.equal(c1.synproxy_ack_invalid! - c0.synproxy_ack_invalid!, 4);
+  assert.equal(c1.tcp_rst_sent! - c0.tcp_rst_sent!, 4);
   assert.equal(c1['drop.no_conn']! - c0['drop.no_conn']!, 2);
   assert.equal(c1.synproxy_ack_valid! - c0.synproxy_ack_valid!, 0);
   assert.equal(r.dp.ct.count, 0);

@@ -181,6 +181,9 @@ export class ConnTable {
   evictedWeak = 0;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
+  /** A SYN proxy entry still waiting for its server (F_SYNPROXY without F_CONFIRMED) whose time
+   *  came: its next time (a tick after now) to keep it, or 0 to let it expire (synproxy.ts due()). */
+  onWaitDue: (e: number) => number = () => 0;
 
   /**
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
@@ -489,12 +492,18 @@ export class ConnTable {
           this.expires[e] = this.sweptTick + this.laddr[e];
           this.slotAhead(e);
         } else if (this.expires[e] <= this.sweptTick) {
-          this.onExpire(e);
-          this.unhash(e);
-          this.flags[e] = 0;
-          this.count--;
-          this.free(e);
-          expired++;
+          const later = (this.flags[e] & (F_SYNPROXY | F_CONFIRMED)) === F_SYNPROXY ? this.onWaitDue(e) : 0;
+          if (later !== 0) {
+            this.expires[e] = later;
+            this.slotAhead(e);
+          } else {
+            this.onExpire(e);
+            this.unhash(e);
+            this.flags[e] = 0;
+            this.count--;
+            this.free(e);
+            expired++;
+          }
         } else {
           this.slotAhead(e);
         }

@@ -48,6 +48,7 @@ export const COUNTER_NAMES = [
   'synproxy_ack_invalid',
   'synproxy_server_syn',
   'synproxy_established',
+  'synproxy_server_timeout',
   // offload (uvsd --offload, src/datapath/vnet.ts)
   'rx_gso_frames',
   'rx_csum_partial',

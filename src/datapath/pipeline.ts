@@ -365,6 +365,7 @@ export class Datapath implements Output {
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
+    this.ct.onWaitDue = (e) => this.synproxy.due(this, e);
     const load = opts.worker?.load;
     this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
@@ -978,7 +979,12 @@ export class Datapath implements Output {
         d[D.no_conn]++;
         return -1;
       }
-      if (!this.synproxy.checkAck(this, buf, ip, l4, this.cookiePeriod)) return -1;
+      if (!this.synproxy.checkAck(this, buf, ip, l4, this.cookiePeriod)) {
+        // Not a handshake of ours, or one long over (its entry expired): a reset, as the kernel
+        // answers an ACK its listener's cookies refuse. Workers: another may hold it (as below).
+        if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
+        return NO_CONN;
+      }
       if (!this.synproxy.hasRoom()) {
         d[D.synproxy_no_room]++;
         return -1;

@@ -62,6 +62,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   synproxy_ack_invalid: 'SYN proxy: ACKs without a connection whose cookie did not validate (dropped).',
   synproxy_server_syn: 'SYN proxy: SYNs sent to real servers after a valid cookie.',
   synproxy_established: 'SYN proxy: server handshakes completed (sequence translation from then on).',
+  synproxy_server_timeout: 'SYN proxy: connections given up on: the server never answered the SYN (sent 4 times in 15 s); the client got a reset.',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP.',
   tx_bytes: 'Bytes written to the TAP (Ethernet frames).',

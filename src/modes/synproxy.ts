@@ -12,6 +12,7 @@
 //                               held segment, ack moved ─────────► completes the server's handshake
 //   from then on (ESTABLISHED): delta = sisn - cookie; client→server ack += delta,
 //   server→client seq -= delta (the client's own sequence numbers pass unchanged).
+//   No SYN|ACK: the SYN goes again 1, 3 and 7 s after the first; at 15 s the client gets a reset.
 //
 // No TCP option but MSS is offered on either side, so neither window scaling, SACK nor timestamps
 // are negotiated and no option needs translating (windows are at most 64 KiB: a throughput
@@ -21,14 +22,16 @@
 // and handed to the entry's forwarder, as the client's own packets are.
 
 import { C, D } from '../datapath/counters.js';
-import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, type ConnTable } from '../datapath/conntable.js';
+import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, TICK_MS, type ConnTable } from '../datapath/conntable.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN,
   csumReplace16, csumReplace32, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { S_ESTABLISHED } from '../datapath/tcpstate.js';
 import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
-import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
+import {
+  TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, buildTcpReset, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss,
+} from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import type { Forwarder, Output } from './types.js';
 
@@ -37,6 +40,12 @@ export const SYNPROXY_HELD_MAX = 1024;
 /** One real server's connections hold at most 1/SYNPROXY_SERVER_SHARE of the slots (at least one):
  *  a server that never answers holds them for the SYN_SENT timeout, and takes no more. */
 const SYNPROXY_SERVER_SHARE = 8;
+/** A server that has not answered gets the SYN again RETRY_TICKS, then twice, four times as long
+ *  later (1, 3 and 7 s after the first, as Linux's SYN backoff; DPVS rs_syn_max_retry 3); eight
+ *  times as long after the last (15 s after the first) the client gets a reset. */
+const RETRY_TICKS = 1000 / TICK_MS;
+const SYN_RETRIES = 3;
+const GIVE_UP_TICKS = RETRY_TICKS * ((1 << (SYN_RETRIES + 1)) - 1);
 
 /** Write a TCP header with the MSS option only (24 bytes) at l4; checksum left to the caller. */
 function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number): void {
@@ -79,6 +88,9 @@ export class SynProxy {
   /** Held client segments: whole IP packets, slotBytes each. */
   private readonly held: Buffer;
   private readonly heldLen: Int32Array;
+  /** Per slot: the SYNs sent again by the timer, and the tick its connection is given up at. */
+  private readonly tries: Uint8Array;
+  private readonly giveUp: Uint32Array;
   private readonly freeSlots: Int32Array;
   private nfree: number;
   /** Connections waiting, per destination slot, and how many one may have. */
@@ -95,6 +107,8 @@ export class SynProxy {
     this.maxMss = mtu - 40;
     this.held = Buffer.alloc(slots * mtu);
     this.heldLen = new Int32Array(slots);
+    this.tries = new Uint8Array(slots);
+    this.giveUp = new Uint32Array(slots);
     this.freeSlots = new Int32Array(slots);
     for (let i = 0; i < slots; i++) this.freeSlots[i] = slots - 1 - i;
     this.nfree = slots;
@@ -168,10 +182,17 @@ export class SynProxy {
   /**
    * A new connection e from a validated ACK: hold the client's segment (a copy of the IP packet),
    * then turn the frame into the SYN to the server, in place, with the client's tuple and ISN.
-   * Returns the frame's new length; the caller forwards it like any client packet.
+   * Returns the frame's new length; the caller forwards it like any client packet. Its timer
+   * now runs the SYN's retries (due()), and gives up within the SYN_SENT timeout at the latest.
    */
   openServer(o: Output, buf: Buffer, ip: number, l4: number, e: number): number {
-    this.hold(buf, ip, o.ct.seqd[e]);
+    const ct = o.ct;
+    const slot = ct.seqd[e];
+    this.hold(buf, ip, slot);
+    this.tries[slot] = 0;
+    this.giveUp[slot] = Math.min(ct.expires[e], o.nowTick + GIVE_UP_TICKS);
+    ct.expires[e] = Math.min(ct.expires[e], o.nowTick + RETRY_TICKS);
+    ct.reslot(e);
     o.count(C.synproxy_server_syn);
     return ETH_HLEN + SynProxy.toServerSyn(buf, ip, l4, MSS_TABLE[this.mssIdx]);
   }
@@ -190,8 +211,8 @@ export class SynProxy {
   }
 
   /**
-   * The SYN to the server again (it or the server's answer was lost: the client retransmits the
-   * segment uvsd holds), built from the held segment in a generated frame.
+   * The SYN to the server again (it or the server's answer was lost: the timer says so, or the
+   * client retransmits the segment uvsd holds), built from the held segment in a generated frame.
    */
   private resendSyn(o: Output, slot: number, e: number): void {
     const g = o.genSlot();
@@ -324,6 +345,34 @@ export class SynProxy {
     }
     o.drop(D.synproxy_not_ready);
     return true;
+  }
+
+  /**
+   * The timer of connection e, still waiting for its server (ConnTable.onWaitDue): the SYN goes
+   * again (SYN_RETRIES times); at the end the client, whose connect() succeeded long ago, gets a
+   * reset in its own view (seq = cookie + 1: the held segment's ack) instead of retransmitting
+   * for minutes. Returns the next tick, or 0 to let the entry expire.
+   */
+  due(o: Output, e: number): number {
+    const slot = o.ct.seqd[e];
+    const end = this.giveUp[slot];
+    const now = o.nowTick;
+    if (now < end) {
+      const n = this.tries[slot];
+      if (n >= SYN_RETRIES) return end;
+      this.tries[slot] = n + 1;
+      this.resendSyn(o, slot, e);
+      return Math.min(now + (RETRY_TICKS << (n + 1)), end);
+    }
+    o.count(C.synproxy_server_timeout);
+    const base = slot * this.slotBytes;
+    const caddr = rd32(this.held, base + IP_SRC);
+    const g = o.answerSlot(caddr, C.tcp_rst_ratelimited);
+    if (g < 0) return 0;
+    const flen = buildTcpReset(o.genBuf, g, this.held, base, base + (this.held[base] & 15) * 4);
+    o.count(C.tcp_rst_sent);
+    o.toNeighbour(o.genBuf, g, flen, caddr);
+    return 0;
   }
 
   /** Entry e expires: give back its held segment's slot if it was still waiting for its server. */

@@ -20,6 +20,8 @@ export const NO_ANSWER = -1;
 export interface Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
+  /** The datapath's clock in conntable ticks (TICK_MS), read once per batch and per tick. */
+  readonly nowTick: number;
   /** MTU of the link (IP bytes per frame, without the Ethernet header). */
   readonly mtu: number;
   /** Free bytes in front of each received frame of this batch (0: none; then copy to genBuf);
