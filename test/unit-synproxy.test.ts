@@ -241,6 +241,34 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(r.counters().synproxy_server_timeout, 0);
   });
 
+  test(`${fwd}: the server's TIME_WAIT answers our SYN with an ACK of its old connection: it gets a reset (seq = that ack), then the SYN again; an ACK of our SYN without SYN is dropped`, () => {
+    const r = spRig(fwd);
+    const cookie = synCookie(r);
+    const first = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }, { id: 778, ttl: 50 }));
+    const c0 = r.counters();
+    const OLD_NXT = 0xa0000123; // the old connection's next sequence number from the client
+    let out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: 0x33330000, ack: OLD_NXT, flags: ACK, window: 500 }));
+    assert.equal(out.length, 2, 'a reset, then the SYN');
+    assertFrame(out[0], tcpFrame(TO_RS, { src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: OLD_NXT, ack: 0, flags: RST, window: 0 }, { id: 778, ttl: 49 }), 'reset to the server');
+    assert.deepEqual(out[1], first[0], 'the SYN again');
+    assert.equal(r.counters().synproxy_server_stale_ack! - c0.synproxy_server_stale_ack!, 1);
+    assert.equal(r.counters().synproxy_server_syn! - c0.synproxy_server_syn!, 1);
+    // An ACK of our own SYN without SYN (RFC 793: discarded in SYN_SENT): no reset.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: 0x33330000, ack: u32(CISN + 1), flags: ACK }));
+    assert.equal(out.length, 0);
+    // The server, its TIME_WAIT gone, answers the SYN: the connection completes.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 }));
+    assert.equal(out.length, 1, 'held ACK to the server');
+    assert.equal(r.counters().synproxy_established! - c0.synproxy_established!, 1);
+    // A server that keeps answering so gets its reset every time, the SYN at most three times.
+    const r2 = spRig(fwd);
+    const k2 = synCookie(r2);
+    r2.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(k2 + 1), flags: ACK }));
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(r2.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: 1, ack: OLD_NXT, flags: ACK })).map((f) => f[47]));
+    assert.deepEqual(sent, [[RST, SYN], [RST, SYN], [RST, SYN], [RST], [RST]]);
+  });
+
   test(`${fwd}: an ICMP "fragmentation needed" about a server segment reaches the server quoting the server's own sequence number`, () => {
     const r = spRig(fwd);
     const cookie = synCookie(r);

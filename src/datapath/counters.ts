@@ -49,6 +49,7 @@ export const COUNTER_NAMES = [
   'synproxy_server_syn',
   'synproxy_established',
   'synproxy_server_timeout',
+  'synproxy_server_stale_ack',
   // offload (uvsd --offload, src/datapath/vnet.ts)
   'rx_gso_frames',
   'rx_csum_partial',

@@ -63,6 +63,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   synproxy_server_syn: 'SYN proxy: SYNs sent to real servers after a valid cookie.',
   synproxy_established: 'SYN proxy: server handshakes completed (sequence translation from then on).',
   synproxy_server_timeout: 'SYN proxy: connections given up on: the server never answered the SYN (sent 4 times in 15 s); the client got a reset.',
+  synproxy_server_stale_ack: 'SYN proxy: server ACKs of an older connection (its TIME_WAIT) answering our SYN: reset (seq = their ack) and the SYN again.',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP.',
   tx_bytes: 'Bytes written to the TAP (Ethernet frames).',

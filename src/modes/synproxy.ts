@@ -234,6 +234,29 @@ export class SynProxy {
     o.csumPartial = partial;
   }
 
+  /** A reset with `seq` to the server of connection e, from the client's tuple of the held segment. */
+  private resetServer(o: Output, slot: number, seq: number, e: number): void {
+    const g = o.genSlot();
+    if (g < 0) {
+      o.drop(D.tx_failed);
+      return;
+    }
+    const gb = o.genBuf;
+    const base = slot * this.slotBytes;
+    const hlen = (this.held[base] & 15) * 4;
+    const gip = g + ETH_HLEN;
+    for (let i = 0; i < hlen + 4; i++) gb[gip + i] = this.held[base + i]; // IP header and ports
+    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+    const gl4 = gip + hlen;
+    tcpHeader(gb, gl4, rd16(gb, gl4), rd16(gb, gl4 + 2), seq, 0, TCP_RST, 0, 5);
+    wr16(gb, gip + IP_TOTLEN, hlen + 20);
+    ipv4SetChecksum(gb, gip, hlen);
+    tcpSetChecksum(gb, gip, gl4, 20);
+    const partial = fullCsum(o);
+    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + hlen + 20, gip, gl4, e);
+    o.csumPartial = partial;
+  }
+
   private hold(buf: Buffer, ip: number, slot: number): void {
     let tot = rd16(buf, ip + IP_TOTLEN);
     const h = this.held;
@@ -334,6 +357,21 @@ export class SynProxy {
       const partial = fullCsum(o);
       fw.inbound(o, gb, g, ETH_HLEN + len, gip, gl4, e);
       o.csumPartial = partial;
+      return true;
+    }
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_ACK && rd32(buf, l4 + TCP_ACKNO) !== rd32(this.held, hl4 + TCP_SEQ)) {
+      // An ACK of something else: the server still holds an older connection of this tuple in
+      // TIME_WAIT (a FULLNAT local port or a client port used again, with a lower ISN) and
+      // answers our SYN with its challenge ACK. As a client's stack in SYN_SENT (RFC 793, 5961):
+      // a reset with seq = that ack (Linux's TIME_WAIT then closes, tcp_rfc1337=0), then the
+      // SYN again, at most as often as the timer's retries.
+      o.count(C.synproxy_server_stale_ack);
+      this.resetServer(o, slot, rd32(buf, l4 + TCP_ACKNO), e);
+      const n = this.tries[slot];
+      if (n < SYN_RETRIES) {
+        this.tries[slot] = n + 1;
+        this.resendSyn(o, slot, e);
+      }
       return true;
     }
     if ((flags & TCP_RST) !== 0) {
