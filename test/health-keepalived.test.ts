@@ -12,6 +12,7 @@ import { lookupScriptUser, runCommand, runNotifyScript } from '../src/health/exe
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
 import type { CheckSpec, ScriptUser } from '../src/health/types.js';
+import { vsServiceSpec } from '../src/control/config.js';
 
 const CONF = `! Configuration File for keepalived
 global_defs {
@@ -672,6 +673,35 @@ test('MISC_CHECK misc_path whose program is missing, not executable or no file: 
   } finally {
     process.env.PATH = path;
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('syn_proxy (DPVS\'s keepalived) turns the service\'s SYN proxy on; refused with its line as uvsadm --synproxy is: not TCP, a fwmark service, a DR or TUN real or sorry server', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 80 {
+  syn_proxy
+  lb_kind NAT
+  real_server 1.2.3.5 8080 {
+  }
+  sorry_server 1.2.3.9 8081
+}
+virtual_server 1.2.3.4 81 {
+  lb_kind NAT
+}
+`, 'k.conf');
+  assert.deepEqual(warnings, []);
+  const [sp, plain] = config.services;
+  assert.equal(vsServiceSpec(sp!).synproxy, true);
+  assert.equal(vsServiceSpec(plain!).synproxy, false);
+  const conf = (head: string, servers: string) => `virtual_server ${head} {\n  syn_proxy\n${servers}}\n`;
+  for (const [text, want] of [
+    [conf('1.2.3.4 53', '  lb_kind NAT\n  protocol UDP\n'), /^k\.conf:2: syn_proxy: virtual_server 1\.2\.3\.4 53 is UDP; the SYN proxy is for TCP services only$/],
+    [conf('fwmark 7', '  lb_kind NAT\n'), /^k\.conf:2: syn_proxy: virtual_server fwmark 7 is a fwmark service; the SYN proxy is for TCP services only$/],
+    [conf('1.2.3.4 80', '  real_server 1.2.3.5 80 {\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is DR; a SYN proxy service's servers are NAT \(lb_kind NAT\)$/],
+    [conf('1.2.3.4 80', '  lb_kind NAT\n  real_server 1.2.3.5 80 {\n    lb_kind TUN\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is TUN;/],
+    [conf('1.2.3.4 80', '  lb_kind NAT\n  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method DR\n'), /^k\.conf:2: syn_proxy: sorry_server 1\.2\.3\.9 80 is DR;/],
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  syn_proxy on\n}\n', /^k\.conf:3: syn_proxy takes no argument, got "on"$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => parseKeepalived(text, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), text);
   }
 });
 

@@ -583,7 +583,7 @@ export function sorryEntry(vs: VirtualServerSpec): { fwd: Fwd } & TunOptions {
 export function vsServiceSpec(vs: VirtualServerSpec): DesiredSpec {
   return {
     proto: vs.proto, addr: vs.addr, port: vs.port, ...(vs.fwmark !== undefined ? { fwmark: vs.fwmark } : {}), sched: vs.sched, flags: vs.schedFlags ?? [],
-    persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, pe: vs.pe ?? '', synproxy: false,
+    persist: vs.persistence, netmask: vs.netmask ?? '255.255.255.255', oneShot: vs.oneShot ?? false, pe: vs.pe ?? '', synproxy: vs.synproxy ?? false,
   };
 }
 

@@ -853,6 +853,7 @@ class Parser {
     const rsStmts: Stmt[] = [];
     let granularity: string | undefined;
     let ops: Stmt | undefined;
+    let synproxy: Stmt | undefined;
     let pe: Stmt | undefined;
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     let sorryInhibit: Stmt | undefined;
@@ -898,6 +899,7 @@ class Parser {
         case 'omega': noArgs(s); vs.omega = true; break;
         case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
         case 'ops': noArgs(s); ops = s; break;
+        case 'syn_proxy': noArgs(s); synproxy = s; break;
         case 'persistence_engine': {
           nArgs(s, 1, 1);
           const v = s.args[0]!.text;
@@ -962,6 +964,21 @@ class Parser {
       if (seen.has(k)) throw err(s, `real_server ${rs.addr} ${rs.port} is defined twice in virtual_server ${name}`);
       seen.add(k);
       vs.realServers.push(rs);
+    }
+    if (synproxy !== undefined) {
+      // Refused as uvsadm -A --synproxy is, but when the file is read, with the line.
+      if (vs.proto !== 'tcp' || fwmark !== 0) {
+        throw err(synproxy, `syn_proxy: virtual_server ${name} is ${fwmark !== 0 ? 'a fwmark service' : vs.proto.toUpperCase()}; the SYN proxy is for TCP services only`);
+      }
+      const servers: Array<[string, { fwd?: Fwd; addr: string; port: number }]> = vs.realServers.map((r) => ['real_server', r]);
+      if (vs.sorryServer !== undefined) servers.push(['sorry_server', vs.sorryServer]);
+      for (const [kind, r] of servers) {
+        const fwd = r.fwd ?? vs.fwd;
+        if (fwd === 'dr' || fwd === 'tun') {
+          throw err(synproxy, `syn_proxy: ${kind} ${r.addr} ${r.port} is ${fwd.toUpperCase()}; a SYN proxy service's servers are NAT (lb_kind NAT)`);
+        }
+      }
+      vs.synproxy = true;
     }
     const sorry = vs.sorryServer;
     if (sorry && seen.has(`${sorry.addr}:${sorry.port}`)) {
