@@ -133,3 +133,25 @@ test('SYN proxy, FULLNAT through one local port: 30 connections in a row all suc
     assert.ok(d('synproxy_server_stale_ack') >= 1, 'the TIME_WAIT was met');
   });
 });
+
+test('SYN proxy, NAT: a server that drops every SYN: the client\'s request fails with ECONNRESET about 15 s after connect() succeeded, not after minutes', OPTS, async (t) => {
+  await withDrLab(t, { servers: 1, clients: 1, mode: 'nat', httpPorts: [80] }, async (lab) => {
+    await synproxyService(lab, 'nat');
+    const ns = lab.ns.rs[0]!;
+    await countSyns(lab);
+    await lab.lab.must(['nft', 'add rule inet sp in tcp flags & (syn | ack) == syn drop'], ns);
+    const s0 = await lab.status();
+    const started = Date.now();
+    const r = await lab.http(1, { timeoutMs: 40_000 });
+    const ms = Date.now() - started;
+    const s1 = await lab.status();
+    const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
+    const [syn] = await syns(lab);
+    t.diagnostic(`${ms} ms: ${r.errorSamples.join('; ')}; server SYNs ${d('synproxy_server_syn')} (at the server ${syn}), given up ${d('synproxy_server_timeout')}, resets ${d('tcp_rst_sent')}`);
+    assert.equal(r.errors, 1);
+    assert.match(r.errorSamples[0]!, /ECONNRESET/);
+    assert.ok(ms >= 13_000 && ms < 20_000, `failed after ${ms} ms`);
+    assert.equal(d('synproxy_server_timeout'), 1);
+    assert.ok(syn >= 4, `the server saw ${syn} SYNs`); // 4 from the timer, more when the client retransmits
+  });
+});

@@ -223,6 +223,15 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(r.dp.ct.count, 0);
     assert.equal(r.dp.synproxy.waiting, 0);
     if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
+    // A server deleted while its connection waits: no SYN to it again; the client is reset at its next timer (1 s).
+    const k2 = synCookie(r, CPORT + 1);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 1, dport: 80, seq: u32(CISN + 1), ack: u32(k2 + 1), flags: ACK }));
+    assert.equal(r.dp.synproxy.waiting, 1);
+    r.ctl.deleteDest({ service: SVC, addr: RS[0].ip, port: 8080 });
+    r.advance(1_000);
+    r.dp.tick();
+    assert.deepEqual(r.sink.take().filter((x) => x.readUInt16BE(12) === 0x0800).map((f) => [f[47], f.readUInt16BE(36)]), [[RST, CPORT + 1]], 'reset, no SYN');
+    assert.equal(r.dp.synproxy.waiting, 0);
   });
 
   test(`${fwd}: a server that answers a retried SYN completes the connection; no reset follows`, () => {

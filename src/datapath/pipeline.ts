@@ -1173,7 +1173,7 @@ export class Datapath implements Output {
    * like an ICMP error (never to a source the kernel never answers, or one without a route)
    * and within the same rate limit (icmpLimit); the segment stays dropped.
    */
-  private reset(buf: Buffer, ip: number, l4: number, src: number): void {
+  reset(buf: Buffer, ip: number, l4: number, src: number): void {
     const g = this.answerSlot(src, C.tcp_rst_ratelimited);
     if (g < 0) return;
     const flen = buildTcpReset(this.tx.genBuf, g, buf, ip, l4);

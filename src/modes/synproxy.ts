@@ -29,9 +29,7 @@ import {
 } from '../datapath/frame.js';
 import { S_ESTABLISHED } from '../datapath/tcpstate.js';
 import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
-import {
-  TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, buildTcpReset, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss,
-} from '../proto/tcp.js';
+import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import type { Forwarder, Output } from './types.js';
 
@@ -215,45 +213,52 @@ export class SynProxy {
    * client retransmits the segment uvsd holds), built from the held segment in a generated frame.
    */
   private resendSyn(o: Output, slot: number, e: number): void {
-    const g = o.genSlot();
-    if (g < 0) {
-      o.drop(D.tx_failed);
-      return;
-    }
+    const g = this.heldHeaders(o, slot);
+    if (g < 0) return;
     const gb = o.genBuf;
-    const base = slot * this.slotBytes;
-    const hlen = (this.held[base] & 15) * 4;
     const gip = g + ETH_HLEN;
-    for (let i = 0; i < hlen + 20; i++) gb[gip + i] = this.held[base + i]; // IP and TCP headers
-    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
-    const cookie = (rd32(gb, gip + hlen + TCP_ACKNO) - 1) | 0;
-    const len = SynProxy.toServerSyn(gb, gip, gip + hlen, MSS_TABLE[(cookie >>> 28) & 3]);
+    const gl4 = gip + (gb[gip] & 15) * 4;
+    const cookie = (rd32(gb, gl4 + TCP_ACKNO) - 1) | 0;
+    const len = SynProxy.toServerSyn(gb, gip, gl4, MSS_TABLE[(cookie >>> 28) & 3]);
     o.count(C.synproxy_server_syn);
-    const partial = fullCsum(o);
-    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + len, gip, gip + hlen, e);
-    o.csumPartial = partial;
+    SynProxy.toServer(o, g, len, e);
   }
 
   /** A reset with `seq` to the server of connection e, from the client's tuple of the held segment. */
   private resetServer(o: Output, slot: number, seq: number, e: number): void {
-    const g = o.genSlot();
-    if (g < 0) {
-      o.drop(D.tx_failed);
-      return;
-    }
+    const g = this.heldHeaders(o, slot);
+    if (g < 0) return;
     const gb = o.genBuf;
-    const base = slot * this.slotBytes;
-    const hlen = (this.held[base] & 15) * 4;
     const gip = g + ETH_HLEN;
-    for (let i = 0; i < hlen + 4; i++) gb[gip + i] = this.held[base + i]; // IP header and ports
-    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+    const hlen = (gb[gip] & 15) * 4;
     const gl4 = gip + hlen;
     tcpHeader(gb, gl4, rd16(gb, gl4), rd16(gb, gl4 + 2), seq, 0, TCP_RST, 0, 5);
     wr16(gb, gip + IP_TOTLEN, hlen + 20);
     ipv4SetChecksum(gb, gip, hlen);
     tcpSetChecksum(gb, gip, gl4, 20);
+    SynProxy.toServer(o, g, hlen + 20, e);
+  }
+
+  /** A generated frame holding the held segment's IP and TCP headers (its client's tuple), or -1 (counted). */
+  private heldHeaders(o: Output, slot: number): number {
+    const g = o.genSlot();
+    if (g < 0) {
+      o.drop(D.tx_failed);
+      return -1;
+    }
+    const gb = o.genBuf;
+    const base = slot * this.slotBytes;
+    const n = (this.held[base] & 15) * 4 + 20;
+    for (let i = 0; i < n; i++) gb[g + ETH_HLEN + i] = this.held[base + i];
+    wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
+    return g;
+  }
+
+  /** The frame uvsd built at genBuf[g] (ipLen bytes of IP) to connection e's server, as the client's packets go. */
+  private static toServer(o: Output, g: number, ipLen: number, e: number): void {
+    const gip = g + ETH_HLEN;
     const partial = fullCsum(o);
-    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, gb, g, ETH_HLEN + hlen + 20, gip, gl4, e);
+    (FORWARDERS[o.ct.fwd[e]] as Forwarder).inbound(o, o.genBuf, g, ETH_HLEN + ipLen, gip, gip + (o.genBuf[gip] & 15) * 4, e);
     o.csumPartial = partial;
   }
 
@@ -354,9 +359,7 @@ export class SynProxy {
       const gl4 = gip + (gb[gip] & 15) * 4;
       wr32(gb, gl4 + TCP_ACKNO, (rd32(gb, gl4 + TCP_ACKNO) + delta) | 0);
       tcpSetChecksum(gb, gip, gl4, len - (gl4 - gip)); // computed anew: hold() may have cut the data
-      const partial = fullCsum(o);
-      fw.inbound(o, gb, g, ETH_HLEN + len, gip, gl4, e);
-      o.csumPartial = partial;
+      SynProxy.toServer(o, g, len, e);
       return true;
     }
     if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_ACK && rd32(buf, l4 + TCP_ACKNO) !== rd32(this.held, hl4 + TCP_SEQ)) {
@@ -392,10 +395,11 @@ export class SynProxy {
    * for minutes. Returns the next tick, or 0 to let the entry expire.
    */
   due(o: Output, e: number): number {
-    const slot = o.ct.seqd[e];
+    const ct = o.ct;
+    const slot = ct.seqd[e];
     const end = this.giveUp[slot];
     const now = o.nowTick;
-    if (now < end) {
+    if (now < end && o.dt.gen[ct.dest[e]] === ct.dgen[e]) { // its server was not deleted meanwhile
       const n = this.tries[slot];
       if (n >= SYN_RETRIES) return end;
       this.tries[slot] = n + 1;
@@ -404,12 +408,7 @@ export class SynProxy {
     }
     o.count(C.synproxy_server_timeout);
     const base = slot * this.slotBytes;
-    const caddr = rd32(this.held, base + IP_SRC);
-    const g = o.answerSlot(caddr, C.tcp_rst_ratelimited);
-    if (g < 0) return 0;
-    const flen = buildTcpReset(o.genBuf, g, this.held, base, base + (this.held[base] & 15) * 4);
-    o.count(C.tcp_rst_sent);
-    o.toNeighbour(o.genBuf, g, flen, caddr);
+    o.reset(this.held, base, base + (this.held[base] & 15) * 4, rd32(this.held, base + IP_SRC));
     return 0;
   }
 

@@ -65,6 +65,9 @@ export interface Output {
    * (`limited`, a C.* counter, counts it) or when none is left in this batch (tx_failed).
    */
   answerSlot(src: number, limited: number): number;
+  /** A reset from the VIP answering the client segment at buf[ip]/[l4] to its source `src`
+   *  (seq = its ack), through answerSlot (rate limit) and counted (tcp_rst_sent). */
+  reset(buf: Buffer, ip: number, l4: number, src: number): void;
   readonly genBuf: Buffer;
   /** Write the frames built in genBuf so far now, freeing every slot (many segments of one frame). */
   genFlush(): void;
