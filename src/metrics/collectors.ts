@@ -59,7 +59,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   rx_wakes: 'Event-loop wake-ups that delivered frames (rx_frames per wake-up: up to 8 x --rx-budget when nothing else waits).',
   synproxy_syn_cookies_sent: 'SYN proxy: SYNs answered with a SYN cookie (no entry, no server contacted).',
   synproxy_ack_valid: 'SYN proxy: client ACKs whose cookie was valid (a connection entry was made).',
-  synproxy_ack_invalid: 'SYN proxy: ACKs without a connection whose cookie did not validate (dropped).',
+  synproxy_ack_invalid: 'SYN proxy: ACKs without a connection whose cookie did not validate (dropped; answered by a reset, tcp_rst_sent).',
   synproxy_server_syn: 'SYN proxy: SYNs sent to real servers after a valid cookie.',
   synproxy_established: 'SYN proxy: server handshakes completed (sequence translation from then on).',
   synproxy_server_timeout: 'SYN proxy: connections given up on: the server never answered the SYN (sent 4 times in 15 s); the client got a reset.',

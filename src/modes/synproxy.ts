@@ -36,7 +36,7 @@ import type { Forwarder, Output } from './types.js';
 /** Connections waiting for their server's SYN|ACK at most (each holds one client segment). */
 export const SYNPROXY_HELD_MAX = 1024;
 /** One real server's connections hold at most 1/SYNPROXY_SERVER_SHARE of the slots (at least one):
- *  a server that never answers holds them for the SYN_SENT timeout, and takes no more. */
+ *  a server that never answers holds them until they are given up (due()), and takes no more. */
 const SYNPROXY_SERVER_SHARE = 8;
 /** A server that has not answered gets the SYN again RETRY_TICKS, then twice, four times as long
  *  later (1, 3 and 7 s after the first, as Linux's SYN backoff; DPVS rs_syn_max_retry 3); eight
