@@ -381,8 +381,27 @@ ${extra}`;
     assert.deepEqual(w.table(), [`80 ${A}/1`], 'B, failed and unchanged, stays out');
     // A syntax error on reload: file:line, nothing changes.
     writeFileSync(file, vs('/health').replace('lb_kind DR', 'lb_kind SOMETIMES'));
-    assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN`);
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR, TUN or FNAT`);
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
+    await w.mgr.stop();
+  });
+});
+
+test('keepalived.conf lb_kind FNAT: the service\'s local addresses come from its local_address_group (uvsadm -S prints --add-laddr lines); a reload that changes the group adds and deletes LIPs', async () => {
+  const conf = (lips: string) => `local_address_group g1 {\n${lips}}\nvirtual_server 192.168.8.200 80 {\n  lb_algo rr\n  lb_kind FNAT\n  laddr_group_name g1\n  real_server ${A} 8080 {\n    TCP_CHECK { }\n  }\n}\n`;
+  await withKeepalived(conf('  192.168.8.50 dpdk0\n  192.168.8.51 dpdk0\n'), async (w, file) => {
+    assert.deepEqual(w.cm.reload(false), [
+      'add service TCP 192.168.8.200:80 (rr)', `add server TCP 192.168.8.200:80 -> ${A}:8080 weight 1`,
+      'add local address 192.168.8.50 to TCP 192.168.8.200:80', 'add local address 192.168.8.51 to TCP 192.168.8.200:80',
+      `start checks on server TCP 192.168.8.200:80 -> ${A}:8080: TCP_CHECK`,
+    ]);
+    assert.equal(formatRules(w.r.ctl.list(), N), '-A -t 192.168.8.200:80 -s rr\n' +
+      `-a -t 192.168.8.200:80 -r ${A}:8080 --fullnat -w 1\n` +
+      '--add-laddr -t 192.168.8.200:80 -z 192.168.8.50\n--add-laddr -t 192.168.8.200:80 -z 192.168.8.51\n');
+    writeFileSync(file, conf('  192.168.8.51 dpdk0\n  192.168.8.52 dpdk0\n'));
+    assert.deepEqual(w.cm.reload(true), ['add local address 192.168.8.52 to TCP 192.168.8.200:80', 'delete local address 192.168.8.50 from TCP 192.168.8.200:80']);
+    w.cm.reload(false);
+    assert.deepEqual(w.r.ctl.list().services[0]!.laddrs, ['192.168.8.51', '192.168.8.52']);
     await w.mgr.stop();
   });
 });

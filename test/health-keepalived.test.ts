@@ -157,7 +157,7 @@ test('errors name file:line and the offending value', () => {
   const cases: Array<[string, RegExp]> = [
     ['virtual_server 192.168.8.300 80 {\n}\n', /^k\.conf:1: virtual_server: invalid IPv4 address "192\.168\.8\.300"$/],
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    weight heavy\n  }\n}\n', /^k\.conf:3: weight: "heavy" is not an integer 0\.\.2147483647$/],
-    ['virtual_server 1.2.3.4 80 {\n  lb_kind FULLNAT\n}\n', /^k\.conf:2: lb_kind: "FULLNAT" is not NAT, DR or TUN$/],
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind FULLNAT\n}\n', /^k\.conf:2: lb_kind: "FULLNAT" is not NAT, DR, TUN or FNAT$/],
     ['virtual_server 1.2.3.4 80 {\n  protocol DCCP\n}\n', /^k\.conf:2: protocol: "DCCP" is not TCP, UDP or SCTP$/],
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n', /^k\.conf:2: '\{' is never closed$/],
     ['}\n', /^k\.conf:1: unexpected '\}'$/],
@@ -287,7 +287,7 @@ test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too)
   assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings, ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
   assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true, ...at(4) });
   assert.deepEqual(vs('  sorry_server_inhibit\n').warnings, ['k.conf:3: sorry_server_inhibit ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
-  assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR or TUN/);
+  assert.throws(() => vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n'), /k\.conf:4: sorry_server_lvs_method: "MAGIC" is not NAT, DR, TUN or FNAT/);
 });
 
 test('bfd_instance and BFD_CHECK: the instance\'s neighbour and timers (keepalived\'s defaults otherwise), polled every 100 ms with no retry; passive/ttl/max_hops and a BFD_CHECK weight warned about; an undefined name, a missing neighbor_ip or an unknown keyword is an error', () => {
@@ -696,10 +696,51 @@ virtual_server 1.2.3.4 81 {
   for (const [text, want] of [
     [conf('1.2.3.4 53', '  lb_kind NAT\n  protocol UDP\n'), /^k\.conf:2: syn_proxy: virtual_server 1\.2\.3\.4 53 is UDP; the SYN proxy is for TCP services only$/],
     [conf('fwmark 7', '  lb_kind NAT\n'), /^k\.conf:2: syn_proxy: virtual_server fwmark 7 is a fwmark service; the SYN proxy is for TCP services only$/],
-    [conf('1.2.3.4 80', '  real_server 1.2.3.5 80 {\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is DR; a SYN proxy service's servers are NAT \(lb_kind NAT\)$/],
+    [conf('1.2.3.4 80', '  real_server 1.2.3.5 80 {\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is DR; a SYN proxy service's servers are NAT or FULLNAT \(lb_kind NAT or FNAT\)$/],
     [conf('1.2.3.4 80', '  lb_kind NAT\n  real_server 1.2.3.5 80 {\n    lb_kind TUN\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is TUN;/],
     [conf('1.2.3.4 80', '  lb_kind NAT\n  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method DR\n'), /^k\.conf:2: syn_proxy: sorry_server 1\.2\.3\.9 80 is DR;/],
     ['virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  syn_proxy on\n}\n', /^k\.conf:3: syn_proxy takes no argument, got "on"$/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => parseKeepalived(text, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), text);
+  }
+});
+
+test('DPVS\'s FULLNAT: lb_kind FNAT with laddr_group_name and a top-level local_address_group (interface words read and not used, ranges of the last byte); refused with the line: FNAT without one, a group not defined, an address twice, a group twice', () => {
+  const { config, warnings } = parseKeepalived(`local_address_group laddr_g1 {
+    192.168.8.50 dpdk0
+    192.168.8.51-52 dpdk0
+}
+virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind FNAT
+  laddr_group_name laddr_g1
+  syn_proxy
+  real_server 192.168.8.20 8080 {
+  }
+}
+virtual_server 192.168.8.200 53 {
+  protocol UDP
+  lb_kind NAT
+  laddr_group_name laddr_g1
+  real_server 192.168.8.21 53 {
+    lvs_method FNAT
+  }
+}
+`, 'k.conf');
+  assert.deepEqual(warnings, []);
+  const [web, dns] = config.services;
+  assert.equal(web!.fwd, 'fullnat');
+  assert.deepEqual(web!.laddrs, ['192.168.8.50', '192.168.8.51', '192.168.8.52']);
+  assert.equal(vsServiceSpec(web!).synproxy, true);
+  assert.equal(dns!.realServers[0]!.fwd, 'fullnat');
+  assert.deepEqual(dns!.laddrs, web!.laddrs, 'two services may share a group (one LIP, several services, as uvsadm --add-laddr allows)');
+  for (const [text, want] of [
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind FNAT\n  real_server 1.2.3.5 80 {\n  }\n}\n', /^k\.conf:1: virtual_server 1\.2\.3\.4 80: lb_kind FNAT needs local addresses: laddr_group_name NAME \(a top-level local_address_group NAME \{ IP \[IFACE\] \}\)$/],
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method FNAT\n}\n', /^k\.conf:1: virtual_server 1\.2\.3\.4 80: lb_kind FNAT needs local addresses/],
+    ['virtual_server 1.2.3.4 80 {\n  lb_kind FNAT\n  laddr_group_name nosuch\n}\n', /^k\.conf:3: local_address_group nosuch is not defined \(a top-level local_address_group nosuch \{ IP \[IFACE\] \} block\)$/],
+    ['local_address_group g {\n  1.2.3.7 eth0\n  1.2.3.6-8 eth0\n}\n', /^k\.conf:3: local_address_group g: 1\.2\.3\.7 is listed twice$/],
+    ['local_address_group g {\n  1.2.3.300 eth0\n}\n', /^k\.conf:2: local_address_group g: "1\.2\.3\.300" is not an IPv4 address or range \(e\.g\. 192\.168\.1\.1-10\)$/],
+    ['local_address_group g {\n  1.2.3.7\n}\nlocal_address_group g {\n  1.2.3.8\n}\n', /^k\.conf:4: local_address_group g is defined twice$/],
   ] as Array<[string, RegExp]>) {
     assert.throws(() => parseKeepalived(text, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), text);
   }
@@ -751,7 +792,7 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
       return spawnSync(node!, argv, { encoding: 'utf8', timeout: 15_000 });
     };
     const cases: Array<[string[], string]> = [
-      [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`],
+      [['--keepalived-conf', bad], `uvsd: --keepalived-conf: ${bad}:3: lb_kind: "SOMETIMES" is not NAT, DR, TUN or FNAT\n`],
       [['--keepalived-conf', join(dir, 'nope.conf')], `uvsd: --keepalived-conf: ${join(dir, 'nope.conf')}: cannot read: ENOENT\n`],
       [['--keepalived-conf', dup, '--config', dupYaml], `uvsd: --keepalived-conf: ${dup}:1: virtual_server TCP 192.168.8.200:80 is also in ${dupYaml}:2\n`],
     ];

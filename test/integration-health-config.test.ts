@@ -148,7 +148,7 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
     writeFileSync(file, conf('/only/rs1', 3).replace('lb_kind DR', 'lb_kind SOMETIMES'));
     const bad = await lab.uvsadm(['--reload']);
     assert.equal(bad.code, 255);
-    assert.equal(bad.stderr, `${file}:4: lb_kind: "SOMETIMES" is not NAT, DR or TUN\n`);
+    assert.equal(bad.stderr, `${file}:4: lb_kind: "SOMETIMES" is not NAT, DR, TUN or FNAT\n`);
     // --reload with a weight change only: rs2, still failing its check, is not put back.
     writeFileSync(file, conf('/only/rs1', 2));
     assert.equal(await lab.uvsadmMust(['--reload', '--dry-run']), `re-weight server TCP ${VIP}:80 -> ${rs1}:80: weight 3 -> 2\n`);

@@ -596,7 +596,7 @@ export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[]
       service: serviceKey(vs), addr: r.addr, port: r.port,
       ...entryOfServer(vs, r), weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
-    laddrs: [],
+    laddrs: vs.laddrs ?? [],
     line: vs.origin?.line ?? 1,
     destLines: vs.realServers.map((r) => r.origin?.line ?? vs.origin?.line ?? 1),
     file: vs.origin?.file,

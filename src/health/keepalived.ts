@@ -455,16 +455,17 @@ function inherited(st: Stmt, d: Inherited): boolean {
 /** keepalived's persistence_timeout without a value (IPVS_SVC_PERSISTENT_TIMEOUT, 6 minutes; ipvsadm's -p is 300). */
 export const KEEPALIVED_PERSISTENCE_S = 360;
 
-const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun' };
+/** lb_kind's words; FNAT is DPVS's keepalived (FULLNAT: the service's laddr_group_name gives its local addresses). */
+const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun', FNAT: 'fullnat' };
 
 /**
- * lvs_method (lb_kind) NAT|DR|TUN, and for TUN keepalived's tunnel words: `type ipip|gue|gre`,
+ * lvs_method (lb_kind) NAT|DR|TUN|FNAT, and for TUN keepalived's tunnel words: `type ipip|gue|gre`,
  * `port N` (gue only, and required there), `nocsum|csum|remcsum` (not on ipip; remcsum gue only).
  */
 function method(st: Stmt): { fwd: Fwd; tun?: TunOptions } {
-  if (st.args.length < 1) throw err(st, `${st.key}: missing NAT, DR or TUN`);
+  if (st.args.length < 1) throw err(st, `${st.key}: missing NAT, DR, TUN or FNAT`);
   const fwd = FWD[st.args[0]!.text.toUpperCase()];
-  if (fwd === undefined) throw err(st, `${st.key}: "${st.args[0]!.text}" is not NAT, DR or TUN`);
+  if (fwd === undefined) throw err(st, `${st.key}: "${st.args[0]!.text}" is not NAT, DR, TUN or FNAT`);
   if (st.args.length === 1) return { fwd };
   if (fwd !== 'tun') throw err(st, `${st.key} ${st.args[0]!.text}: tunnel options ("${st.args[1]!.text}") are for TUN only`);
   let type: TunType = 'ipip';
@@ -518,12 +519,28 @@ function definedName(st: Stmt, defined: ReadonlyMap<string, unknown>, kind: stri
   return name;
 }
 
+/** An entry's key `IP` or `A.B.C.D-E` (a range of the last byte, both ends included) as its addresses. */
+function addrRange(s: Stmt, where: string): string[] {
+  const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(s.key);
+  const first = m === null ? s.key : m[1]! + m[2]!;
+  if (parseIp(first) < 0) throw err(s, `${where}: "${s.key}" is not an IPv4 address or range (e.g. 192.168.1.1-10)`);
+  if (m === null) return [s.key];
+  const lo = Number(m[2]);
+  const hi = Number(m[3]);
+  if (hi <= lo || hi > 255) throw err(s, `${where}: "${s.key}": the range end must be above its start and at most 255`);
+  const out: string[] = [];
+  for (let b = lo; b <= hi; b++) out.push(`${m[1]}${b}`);
+  return out;
+}
+
 class Parser {
   readonly warnings: string[] = [];
   /** The top-level track_file blocks by name (FILE_CHECK names one). */
   private trackFiles = new Map<string, TrackFile>();
   /** The top-level SSL block: the client certificate every SSL_GET presents. */
   private ssl: TlsClient | undefined;
+  /** The top-level local_address_group blocks by name (DPVS's; a virtual_server's laddr_group_name names one). */
+  private laddrGroups = new Map<string, string[]>();
   /** The top-level bfd_instance blocks by name (BFD_CHECK names one). */
   private bfds = new Map<string, BfdParams>();
   /** Who runs a script without a user: global_defs' script_user, else keepalived_script if there is one. */
@@ -597,9 +614,10 @@ class Parser {
     this.trackFiles = this.trackFileBlocks(stmts);
     this.ssl = this.sslBlock(stmts);
     this.bfds = this.bfdInstances(stmts);
+    this.laddrGroups = this.localAddressGroups(stmts);
     this.scriptUser = this.defaultScriptUser(stmts);
     for (const st of stmts) {
-      if (st.key === 'virtual_server_group' || st.key === 'track_file' || st.key === 'vrrp_track_file' || st.key === 'SSL' || st.key === 'bfd_instance') continue;
+      if (['virtual_server_group', 'local_address_group', 'track_file', 'vrrp_track_file', 'SSL', 'bfd_instance'].includes(st.key)) continue;
       if (st.key === 'virtual_server') {
         if (st.args[0]?.text === 'fwmark') {
           // The marks themselves were iptables rules: uvsd's come from uvsadm --add-mark or a --config file's marks.
@@ -794,14 +812,7 @@ class Parser {
         }
         nArgs(s, 0, 1);
         const port = s.args.length === 0 ? 0 : portArg(s, 0, true);
-        const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(s.key);
-        const first = m === null ? s.key : m[1]! + m[2]!;
-        if (parseIp(first) < 0) throw err(s, `virtual_server_group ${name}: "${s.key}" is not an IPv4 address or range (e.g. 192.168.1.1-10)`);
-        const lo = m === null ? 0 : Number(m[2]);
-        const hi = m === null ? 0 : Number(m[3]);
-        if (m !== null && (hi <= lo || hi > 255)) throw err(s, `virtual_server_group ${name}: "${s.key}": the range end must be above its start and at most 255`);
-        for (let b = lo; b <= hi; b++) {
-          const addr = m === null ? s.key : `${m[1]}${b}`;
+        for (const addr of addrRange(s, `virtual_server_group ${name}`)) {
           const k = `${addr}:${port}`;
           if (seen.has(k)) throw err(s, `virtual_server_group ${name}: ${addr} ${port} is listed twice`);
           seen.add(k);
@@ -809,6 +820,32 @@ class Parser {
         }
       }
       groups.set(name, entries);
+    }
+    return groups;
+  }
+
+  /**
+   * DPVS's local_address_group NAME { IP [IFACE]; A.B.C.D-E [IFACE] }: the FULLNAT local
+   * addresses (LIPs) of the virtual servers that name it in laddr_group_name. The interface word
+   * is read and not used: uvsd has one port, and answers ARP for its LIPs there.
+   */
+  localAddressGroups(stmts: Stmt[]): Map<string, string[]> {
+    const groups = new Map<string, string[]>();
+    for (const st of stmts) {
+      if (st.key !== 'local_address_group') continue;
+      nArgs(st, 1, 1);
+      const name = st.args[0]!.text;
+      if (groups.has(name)) throw err(st, `local_address_group ${name} is defined twice`);
+      const addrs: string[] = [];
+      for (const s of needBlock(st)) {
+        if (s.block !== undefined) throw err(s, `${s.key}: a local_address_group entry takes no block`);
+        nArgs(s, 0, 1);
+        for (const a of addrRange(s, `local_address_group ${name}`)) {
+          if (addrs.includes(a)) throw err(s, `local_address_group ${name}: ${a} is listed twice`);
+          addrs.push(a);
+        }
+      }
+      groups.set(name, addrs);
     }
     return groups;
   }
@@ -854,6 +891,7 @@ class Parser {
     let granularity: string | undefined;
     let ops: Stmt | undefined;
     let synproxy: Stmt | undefined;
+    let laddrGroup: Stmt | undefined;
     let pe: Stmt | undefined;
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     let sorryInhibit: Stmt | undefined;
@@ -900,6 +938,7 @@ class Parser {
         case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
         case 'ops': noArgs(s); ops = s; break;
         case 'syn_proxy': noArgs(s); synproxy = s; break;
+        case 'laddr_group_name': definedName(s, this.laddrGroups, 'local_address_group', 'IP [IFACE]'); laddrGroup = s; break;
         case 'persistence_engine': {
           nArgs(s, 1, 1);
           const v = s.args[0]!.text;
@@ -965,6 +1004,12 @@ class Parser {
       seen.add(k);
       vs.realServers.push(rs);
     }
+    const fnat = [vs.fwd, ...vs.realServers.map((r) => r.fwd), vs.sorryServer?.fwd].includes('fullnat');
+    if (laddrGroup !== undefined) vs.laddrs = this.laddrGroups.get(laddrGroup.args[0]!.text)!;
+    else if (fnat) {
+      // DPVS's FNAT service without one has no source address for its servers: every connection would be dropped (laddr_exhausted).
+      throw err(st, `virtual_server ${name}: lb_kind FNAT needs local addresses: laddr_group_name NAME (a top-level local_address_group NAME { IP [IFACE] })`);
+    }
     if (synproxy !== undefined) {
       // Refused as uvsadm -A --synproxy is, but when the file is read, with the line.
       if (vs.proto !== 'tcp' || fwmark !== 0) {
@@ -975,7 +1020,7 @@ class Parser {
       for (const [kind, r] of servers) {
         const fwd = r.fwd ?? vs.fwd;
         if (fwd === 'dr' || fwd === 'tun') {
-          throw err(synproxy, `syn_proxy: ${kind} ${r.addr} ${r.port} is ${fwd.toUpperCase()}; a SYN proxy service's servers are NAT (lb_kind NAT)`);
+          throw err(synproxy, `syn_proxy: ${kind} ${r.addr} ${r.port} is ${fwd.toUpperCase()}; a SYN proxy service's servers are NAT or FULLNAT (lb_kind NAT or FNAT)`);
         }
       }
       vs.synproxy = true;

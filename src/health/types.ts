@@ -207,8 +207,10 @@ export interface VirtualServerSpec {
   oneShot?: boolean;
   /** persistence_engine (ipvsadm --pe): 'sip', persistent UDP (or fwmark) services only. */
   pe?: PeName;
-  /** syn_proxy (DPVS's keepalived; uvsadm --synproxy): TCP services with NAT servers only. */
+  /** syn_proxy (DPVS's keepalived; uvsadm --synproxy): TCP services with NAT or FULLNAT servers only. */
   synproxy?: boolean;
+  /** laddr_group_name (DPVS's keepalived): the FULLNAT local addresses, its local_address_group's (uvsadm --add-laddr). */
+  laddrs?: string[];
   delayLoopMs: number;
   /** sorry_server, and its own forwarding method (sorry_server_lvs_method; else the virtual server's);
    *  inhibit (sorry_server_inhibit): once added, it is set to weight 0 when not needed instead of removed;
