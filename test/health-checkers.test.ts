@@ -203,6 +203,28 @@ test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI onl
   }
 });
 
+test('a checker that connects to a port, run at port 0 (a -f service\'s server without connect_port), fails at once naming it: HTTP_GET went to port 80 (Node\'s default), SSL_GET to 443', async () => {
+  const pinger = new Pinger();
+  try {
+    const { config } = parseKeepalived(`virtual_server fwmark 7 {
+  lb_kind NAT
+  real_server ${LO} 0 {
+    HTTP_GET { url { path / } }
+    SSL_GET { url { path / } }
+    TCP_CHECK { }
+    UDP_CHECK { }
+  }
+}
+`, 'keepalived.conf');
+    const rs = config.services[0]!.realServers[0]!;
+    for (const c of rs.checkers) {
+      assert.deepEqual(await hostChecks(pinger)(c, rs), { ok: false, reason: `${c.type}: no port to check (port 0): give connect_port` });
+    }
+  } finally {
+    pinger.close();
+  }
+});
+
 test('SSL_GET from keepalived.conf, run as uvsd runs checks (hostChecks): up while /health answers 200, down on 500, down once the server is gone', async () => {
   let status = 200;
   const { srv } = httpsServer(() => [status, 'health']);

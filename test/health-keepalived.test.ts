@@ -205,6 +205,7 @@ virtual_server fwmark 1 {
     'k.conf:2: unsupported keyword "hashed" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:7: unsupported keyword "fwmark" in TCP_CHECK ignored',
+    'k.conf:12: real_server 1.2.3.5 80: a DR server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does',
   ]);
 });
 
@@ -744,6 +745,42 @@ virtual_server 192.168.8.200 53 {
   ] as Array<[string, RegExp]>) {
     assert.throws(() => parseKeepalived(text, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), text);
   }
+});
+
+test('virtual_server fwmark N: a DR or TUN real_server\'s port is cleared to 0 with a warning, as keepalived does (ipvsadm -r RIP), its port-checking checkers keep the port written; a NAT server keeps its port; a checker left with port 0 is warned about', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server fwmark 1 {
+  lb_kind DR
+  real_server 192.168.8.20 80 {
+    TCP_CHECK { }
+    MISC_CHECK { misc_path /bin/true }
+  }
+  real_server 192.168.8.21 80 {
+    lvs_method TUN
+    HTTP_GET { url { path / } connect_port 8081 }
+  }
+  real_server 10.8.1.20 8080 {
+    lvs_method NAT
+    TCP_CHECK { }
+  }
+}
+virtual_server fwmark 7 {
+  lb_kind NAT
+  real_server 10.8.1.30 {
+    HTTP_GET { url { path / } }
+  }
+}
+global_defs { script_user nobody }
+`, 'k.conf', { lookupUser: fakeUsers });
+  const [one, seven] = config.services;
+  assert.deepEqual(one!.realServers.map((r) => `${r.addr}:${r.port} ${r.checkers.map((c) => `${c.type}@${c.connectPort ?? '-'}`).join(' ')}`), [
+    '192.168.8.20:0 TCP_CHECK@80 MISC_CHECK@-', '192.168.8.21:0 HTTP_GET@8081', '10.8.1.20:8080 TCP_CHECK@-',
+  ]);
+  assert.equal(seven!.realServers[0]!.port, 0);
+  assert.deepEqual(warnings, [
+    'k.conf:3: real_server 192.168.8.20 80: a DR server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does; its checks still use 80',
+    'k.conf:7: real_server 192.168.8.21 80: a TUN server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does; its checks still use 80',
+    'k.conf:18: real_server 10.8.1.30 0: its HTTP_GET has no port to check (port 0): it fails every attempt; give connect_port',
+  ]);
 });
 
 test('sorry_server that is also a real_server: the error names the sorry_server line', () => {

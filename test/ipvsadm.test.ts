@@ -197,6 +197,10 @@ test('port names from the services table, per protocol', () => {
   assert.deepEqual(parse('-A -t 192.168.8.200:www'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
   assert.deepEqual(parse('-A -u 10.0.0.1:domain'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults }));
   usage('-A -u 10.0.0.1:http', 'illegal virtual server address[:port] specified');
+  // A -f service's servers: TCP's names, as ipvsadm sets a -f service's protocol to TCP (what -S without -n writes).
+  const byName = parse('-a -f 2 -r 10.8.1.30:www -m') as { call: { args: { port: number; service: { fwmark: number } } } };
+  assert.equal(byName.call.args.port, 80);
+  assert.equal(byName.call.args.service.fwmark, 2);
 });
 
 test('bad values: ipvsadm messages, exit 2', () => {

@@ -509,7 +509,11 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       // -f names the service as -t/-u do (one of them); with --add-mark it is the mark to set.
       if (fwmark !== undefined || (!markCmd && seen.has('service-address'))) throw new UsageError(`multiple 'service-address' options specified`);
       fwmark = parseFwmark(value ?? '');
-      if (!markCmd) seen.add('service-address');
+      if (!markCmd) {
+        seen.add('service-address');
+        // ipvsadm: "set protocol to a sane value, even though it is not used": port names of -r resolve as TCP's.
+        proto = 'tcp';
+      }
       continue;
     }
     if (!('opt' in action)) continue;

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
-import { DNS_TYPES, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type NotifyScript, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
+import { DNS_TYPES, PORT_CHECKERS, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type NotifyScript, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
 import { FILE_POLL_MS, fileCheckSpec } from './checkers/file.js';
 import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
@@ -1071,6 +1071,21 @@ class Parser {
     // The kernel (ip_vs_add_dest) refuses a lower threshold above the upper one: say so here, with the line.
     if (lowerAt !== undefined && rs.lower! > (rs.upper ?? 0)) {
       throw err(lowerAt, `lthreshold ${rs.lower} is above uthreshold ${rs.upper ?? 0} in real_server ${addr} ${port}`);
+    }
+    const fwd = rs.fwd ?? vs.fwd;
+    if (vs.fwmark !== undefined && port !== 0 && (fwd === 'dr' || fwd === 'tun')) {
+      // keepalived's validate_check_config: "fwmark virtual server FWM N, real server ... has port
+      // specified - clearing": a DR/TUN server of a -f service is at port 0 (ipvsadm -r RIP), where
+      // each flow keeps its own port. Its checkers were given the port first, so they still use it.
+      const checked = rs.checkers.filter((c) => PORT_CHECKERS.has(c.type));
+      this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server of virtual_server fwmark ${vs.fwmark} has no port (each flow keeps its own): port cleared to 0, as keepalived does${checked.length > 0 ? `; its checks still use ${port}` : ''}`);
+      for (const c of checked) c.connectPort ??= port;
+      rs.port = 0;
+    }
+    for (const c of rs.checkers) {
+      if (PORT_CHECKERS.has(c.type) && (c.connectPort ?? rs.port) === 0) {
+        this.warn(st, `real_server ${addr} ${port}: its ${c.type} has no port to check (port 0): it fails every attempt; give connect_port`);
+      }
     }
     return rs;
   }

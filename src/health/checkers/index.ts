@@ -1,5 +1,5 @@
 // One entry point for every checker type: run one attempt of `spec` against the real server.
-import type { CheckResult, CheckSpec } from '../types.js';
+import { PORT_CHECKERS, type CheckResult, type CheckSpec } from '../types.js';
 import { checkDns } from './dns.js';
 import { checkHttp, checkSsl } from './http.js';
 import { checkFile } from './file.js';
@@ -20,6 +20,9 @@ export type RunCheck = (spec: CheckSpec, rs: { addr: string; port: number }) => 
 export function hostChecks(pinger: Pinger, bfd?: BfdHub): RunCheck {
   return (spec, rs) => {
     const target = { ip: spec.connectIp ?? rs.addr, port: spec.connectPort ?? rs.port };
+    // Port 0 (a -f service's server without connect_port): Node's http.get would go to 80 and
+    // dgram would throw; a connect() to port 0 is refused, as keepalived's check finds it.
+    if (target.port === 0 && PORT_CHECKERS.has(spec.type)) return Promise.resolve({ ok: false, reason: `${spec.type}: no port to check (port 0): give connect_port` });
     switch (spec.type) {
       case 'TCP_CHECK': return checkTcp(spec, target);
       case 'HTTP_GET': return checkHttp(spec, target);
