@@ -111,6 +111,35 @@ test('DR: only an INIT opens; the association goes INIT1 -> ESTABLISHED (COOKIE 
   assert.deepEqual(stateOf(r), ['CLOSED']);
 });
 
+test('conn_reuse_mode: an INIT on a CLOSED association\'s tuple (a peer that binds its port again) is a new association, scheduled again: a drained server gets none; not with mode 0, not on a live one', () => {
+  const r = sctpRig('dr');
+  const toServer = (f: Buffer): number => RS.findIndex((x) => x.mac === [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'));
+  const associate = (): number => {
+    const [first] = r.run(fromClient(K.INIT));
+    r.run(fromClient(K.COOKIE_ECHO));
+    return toServer(first!);
+  };
+  const close = () => r.run(fromClient(K.ABORT));
+  const conns = () => r.ctl.list().services[0]!.dests.reduce((n, d) => n + d.stats.conns, 0);
+  const was = associate();
+  close();
+  assert.deepEqual(stateOf(r), ['CLOSED']);
+  r.ctl.editDest({ service: SVC, addr: RS[was]!.ip, port: SVC.port, weight: 0 });
+  assert.equal(associate(), 1 - was, 'the INIT goes to the server with weight, not the drained one');
+  assert.equal(r.counters().conns_reused, 1);
+  assert.equal(conns(), 2, 'counted as a new connection');
+  assert.deepEqual(stateOf(r), ['ESTABLISHED']);
+  // An INIT on a live association is no new one (the kernel: only CLOSED is expected).
+  r.run(fromClient(K.INIT));
+  assert.equal(r.counters().conns_reused, 1);
+  close();
+  r.ctl.editDest({ service: SVC, addr: RS[was]!.ip, port: SVC.port, weight: 1 });
+  r.ctl.editDest({ service: SVC, addr: RS[1 - was]!.ip, port: SVC.port, weight: 0 });
+  r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
+  assert.equal(associate(), 1 - was, 'mode 0: the old entry\'s server, drained or not');
+  assert.equal(r.counters().conns_reused, 1);
+});
+
 for (const fwd of ['nat', 'fullnat'] as const) {
   test(`${fwd === 'nat' ? 'NAT' : 'FULLNAT'}: the four-way handshake through the INPUT and OUTPUT rows; ports (and addresses) rewritten both ways with a right CRC32c; the server's ABORT closes; a reply with a wrong CRC moves nothing`, () => {
     const r = sctpRig(fwd, 3869);

@@ -36,7 +36,7 @@ import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../prot
 import { FragTable, flowPrint } from './frags.js';
 import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { enterState } from '../proto/state.js';
-import { SCTP_MIN, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
+import { SCTP_MIN, SS_CLOSED, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
 import {
   buildIcmpError, icmpQuoted, icmpTunnelQuoted, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_PORT_UNREACH, ICMP_Q_DADDR, ICMP_Q_DPORT, ICMP_Q_INNER,
   ICMP_Q_SADDR, ICMP_Q_SLOTS, ICMP_Q_SPORT, ICMP_TIME_EXCEEDED,
@@ -775,11 +775,12 @@ export class Datapath implements Output {
       ct.expireNow(node >>> 1);
       node = -1;
     }
-    if (node >= 0 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN && (node & 1) === DIR_IN &&
-        this.reusable(node >>> 1)) {
-      // The client opens a finished connection's tuple again (it reused its port): a new
-      // connection, scheduled again (kernel conn_reuse_mode), not the old entry's server, which
-      // may be quiesced by now. A SYN proxy one goes through the cookie handshake again.
+    if (node >= 0 && (proto === PROTO_TCP ? (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN : proto === PROTO_SCTP && sctpMayOpen(buf, l4)) &&
+        (node & 1) === DIR_IN && this.reusable(node >>> 1)) {
+      // The client opens a finished connection's tuple again (it reused its port; an SCTP peer
+      // binds a fixed one): a new connection, scheduled again (kernel conn_reuse_mode), not the
+      // old entry's server, which may be quiesced by now. A SYN proxy one goes through the
+      // cookie handshake again.
       ct.expireNow(node >>> 1);
       node = -1;
       this.counters.c[C.conns_reused]++;
@@ -868,9 +869,10 @@ export class Datapath implements Output {
   }
 
   /**
-   * Whether a SYN may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or CLOSE with any
-   * conn_reuse_mode but 0; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
-   * with bit 2 as well. A SYN proxy entry that is over always (its cookie handshake must run again).
+   * Whether a SYN (an SCTP INIT) may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or
+   * CLOSE with any conn_reuse_mode but 0; FIN_WAIT of an entry that never sees the server's
+   * packets (DR, TUN) with bit 2 as well; an SCTP association in CLOSED. A SYN proxy entry that
+   * is over always (its cookie handshake must run again).
    * Entries of a persistence template keep the SYN (as the kernel's controlled connections),
    * which goes to the template's server either way.
    */
@@ -880,7 +882,9 @@ export class Datapath implements Output {
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
     const mode = this.defense.connReuseMode;
-    if (mode === 0 || ct.proto[e] !== PROTO_TCP || ct.ctl[e] >= 0) return false;
+    if (mode === 0 || ct.ctl[e] >= 0) return false;
+    if (ct.proto[e] === PROTO_SCTP) return st === SS_CLOSED;
+    if (ct.proto[e] !== PROTO_TCP) return false;
     return over || ((mode & 2) !== 0 && st === S_FIN_WAIT && (ct.flags[e] & F_NOOUTPUT) !== 0);
   }
 

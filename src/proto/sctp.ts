@@ -53,6 +53,8 @@ const EVENT_OF = Uint8Array.from([
 // States, numbered from S_SCTP in the datapath's one state space (tcpstate.ts SCTP_STATE_NAMES).
 const [NO, I1, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL] = SCTP_STATE_NAMES.map((_, i) => i);
 export const SS_NONE = S_SCTP + NO;
+/** CLOSED: an INIT on its tuple is a new association, scheduled again (conn_reuse_mode). */
+export const SS_CLOSED = S_SCTP + CL;
 
 // The kernel's sctp_states[direction][event][state], the direction INPUT (client → server),
 // OUTPUT (server → client) or INPUT_ONLY (DR/TUN: the server's packets are never seen).
