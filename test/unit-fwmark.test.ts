@@ -210,6 +210,7 @@ test('fwmark command line: -f names a service anywhere -t/-u does; --add-mark/--
     [['--add-mark', '-t', '10.0.0.100:80'], "You need to supply the 'fwmark' option for the 'add-mark' command"],
     [['--add-mark', '-f', '1'], "You need to supply the 'service-address' option for the 'add-mark' command"],
     [['--add-mark', '-f', '1', '-t', '10.0.0.100:90-80'], "illegal marked address `10.0.0.100:90-80' specified (address[:port[-port]])"],
+    [['--add-mark', '-f', '1', '-t', '10.0.0.100:0'], "illegal marked address `10.0.0.100:0' specified: port 0 marks no flow; leave the port out to mark every port"],
     [['--add-mark', '-f', '1', '-t', '10.0.0.100:80', '-s', 'rr'], "Illegal 'scheduler' option with the 'add-mark' command"],
     [['--get-marks', '-f', '1'], "Illegal 'service-address' option with the 'get-marks' command"],
   ] as Array<[string[], string]>) {

@@ -527,6 +527,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         if (markCmd) {
           markTarget = parseMarkTarget(v, proto ?? 'tcp', ports);
           if (markTarget === undefined) throw new UsageError(`illegal marked address \`${v}' specified (address[:port[-port]])`);
+          // ipvsadm's -t VIP:0 is every port (a port-zero service); a mark of port 0 alone would match no flow.
+          if (markTarget.portMax === 0) throw new UsageError(`illegal marked address \`${v}' specified: port 0 marks no flow; leave the port out to mark every port`);
           break;
         }
         if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
