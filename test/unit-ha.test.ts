@@ -262,6 +262,74 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
   assert.deepEqual(rows(b), rows(m));
 });
 
+test('a synced connection or template whose server the backup lacks is installed unbound (in -Lnc, in no server\'s counts, expiring on its timer), bound when the server has come (by a later record or its next packet), and expired at a packet while it still has not', () => {
+  const m = director(false);
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const from = (sport: number, flags: number, dst = VIP) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags });
+  // Three NAT connections (rr: one per server), ESTABLISHED on the master.
+  const syns = m.run(from(48000, TCP_FLAGS.SYN), from(48001, TCP_FLAGS.SYN), from(48002, TCP_FLAGS.SYN));
+  const server = syns.map((f) => `${f[30]}.${f[31]}.${f[32]}.${f[33]}`);
+  assert.equal(new Set(server).size, 3, 'each connection to another server');
+  m.run(...syns.map((f) => tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, {
+    src: `${f[30]}.${f[31]}.${f[32]}.${f[33]}`, dst: CLIENT, sport: 8080, dport: f.readUInt16BE(34), flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
+  })));
+  m.run(from(48000, TCP_FLAGS.ACK), from(48001, TCP_FLAGS.ACK), from(48002, TCP_FLAGS.ACK));
+  // A DR connection through a persistence template, and a NAT one left half-open (expires in 60 s).
+  const dr = m.run(from(48100, TCP_FLAGS.SYN, VIP3), from(48003, TCP_FLAGS.SYN));
+  const drServer = RS.find((s) => s.mac === dr[0]!.subarray(0, 6).toString('hex').replace(/(..)(?!$)/g, '$1:'))!.ip;
+  // The backup lacks every NAT server and the DR one (keepalived has not added them yet).
+  for (const ip of server) b.ctl.deleteDest({ service: NAT80, addr: ip, port: 8080 });
+  b.ctl.deleteDest({ service: DR80, addr: drServer, port: 80 });
+  sync(m, b);
+  assert.deepEqual(rows(b), rows(m), 'every connection and the template installed, with its real server');
+  assert.equal(b.counters().sync_refused ?? 0, 0, 'none refused');
+  assert.equal(b.counters().sync_unbound, 6, '4 NAT connections, the DR one and its template');
+  const counts = () => b.ctl.list().services.flatMap((s) => s.dests.map((d) => d.active + d.inactive + d.persistConns)).reduce((x, y) => x + y, 0);
+  assert.equal(counts(), 0, 'unbound: in no server\'s counts');
+  b.advance(61_000);
+  b.dp.tick();
+  assert.equal(b.dp.ct.count, 4, 'the half-open ones (NAT, DR: SYN_RECV, 60 s) expired on their timers');
+
+  // keepalived catches up with two of the NAT servers and the DR one.
+  const nat = (ip: string) => ({ service: NAT80, addr: ip, port: 8080, fwd: 'nat' as const, weight: 1 });
+  b.ctl.addDest(nat(server[0]!));
+  b.ctl.addDest(nat(server[2]!));
+  b.ctl.addDest({ service: DR80, addr: drServer, port: 80, fwd: 'dr', weight: 1 });
+  // The master's next record of the third connection binds it (the kernel's ip_vs_try_bind_dest).
+  m.run(from(48002, TCP_FLAGS.FIN | TCP_FLAGS.ACK));
+  sync(m, b);
+  assert.equal(b.counters().sync_bound, 1);
+  const dest = (ip: string) => b.ctl.list().services[0]!.dests.find((d) => d.addr === ip)!;
+  assert.equal(dest(server[2]!).active + dest(server[2]!).inactive, 1, 'bound: in its server\'s counts');
+  assert.equal(dest(server[0]!).active, 0, 'the first one waits for its next record or packet');
+
+  // Takeover: the first connection's next segment binds it and goes to its server; the second's
+  // server is still missing: expired (as a deleted server's connection), the client reset.
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  const ip4 = (out: Buffer[]) => out.filter((f) => f.readUInt16BE(12) === 0x0800); // not the ARP probes of the servers' aged entries
+  const fwd = ip4(b.run(from(48000, TCP_FLAGS.ACK | TCP_FLAGS.PSH)));
+  assert.equal(fwd.length, 1);
+  assert.equal(decode(fwd[0]!).includes(`${server[0]}`), true, decode(fwd[0]!));
+  assert.equal(dest(server[0]!).active, 1, 'bound at its packet: active on its server');
+  assert.equal(b.counters().sync_bound, 2);
+  const rst = ip4(b.run(from(48001, TCP_FLAGS.ACK | TCP_FLAGS.PSH)));
+  assert.equal(b.counters().sync_unbound_expired, 1);
+  assert.equal(b.counters().tcp_rst_sent, 1, decode(rst[0]!));
+  // A new connection of the DR client goes to its server through the synced template, bound now.
+  const next = ip4(b.run(from(48101, TCP_FLAGS.SYN, VIP3)));
+  assert.equal(next[0]!.subarray(0, 6).toString('hex'), dr[0]!.subarray(0, 6).toString('hex'), 'same DR server through the template');
+  assert.equal(b.counters().sync_bound, 3);
+  assert.equal(b.ctl.list().services[2]!.dests.find((d) => d.addr === drServer)!.persistConns, 1);
+  // Everything expires on its timer; no count goes below zero.
+  b.advance(16 * 60_000);
+  b.dp.tick();
+  assert.equal(b.dp.ct.count, 0);
+  assert.equal(counts(), 0);
+});
+
 test('sync datagrams: a wrong key or a changed byte fails authentication', () => {
   const key = Buffer.from('0123456789abcdef-key');
   const buf = Buffer.alloc(2048);

@@ -40,6 +40,11 @@ export const COUNTER_NAMES = [
   'sync_installed',
   'sync_expired',
   'sync_refused',
+  // synced entries installed without their real server (not in its service here yet), bound to
+  // it since, and expired at a packet because it still was not here (docs/ha.md)
+  'sync_unbound',
+  'sync_bound',
+  'sync_unbound_expired',
   // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
   'conns_adopted_hash',
   // SYN proxy (src/modes/synproxy.ts)

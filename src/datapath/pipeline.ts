@@ -699,7 +699,7 @@ export class Datapath implements Output {
     }
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
-    if (fw.icmp === undefined || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    if (fw.icmp === undefined || !this.boundNow(e)) return false;
     if (!this.link.active && this.othersConn(e)) return true;
     // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
     if (!this.decTtl(buf, ip)) {
@@ -723,7 +723,7 @@ export class Datapath implements Output {
     const qs = this.icmpQ;
     const node = this.ct.lookup(t, qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT], qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT]);
     const e = node >>> 1;
-    if (node < 0 || (node & 1) !== DIR_IN || this.ct.fwd[e] !== FWD_TUN || this.dt.gen[this.ct.dest[e]] !== this.ct.dgen[e]) return false;
+    if (node < 0 || (node & 1) !== DIR_IN || this.ct.fwd[e] !== FWD_TUN || !this.boundNow(e)) return false;
     if (!this.link.active && this.othersConn(e)) return true;
     return tunRelayError(this, buf, l4, l4len, qs[ICMP_Q_INNER], e);
   }
@@ -769,9 +769,12 @@ export class Datapath implements Output {
     let e: number;
     let node = ct.lookup(proto, src, sport, dst, dport);
     const hash = ct.lastHash; // reused by a new flow's insert (newConn)
-    if (node >= 0 && this.dt.gen[ct.dest[node >>> 1]] !== ct.dgen[node >>> 1]) {
-      // Its destination was deleted (IPVS expire_nodest_conn): expire it here, not in a walk
-      // of the whole table when the server went; a SYN may open a new connection below.
+    const nd = node >= 0 ? ct.dest[node >>> 1] : 0;
+    if (node >= 0 && (nd < 0 ? !this.bindLate(node >>> 1) : this.dt.gen[nd] !== ct.dgen[node >>> 1])) {
+      // Its destination was deleted (IPVS expire_nodest_conn), or a synced entry's server is
+      // still not here: expire it here, not in a walk of the whole table when the server went;
+      // a SYN may open a new connection below.
+      if (nd < 0) this.counters.c[C.sync_unbound_expired]++;
       ct.expireNow(node >>> 1);
       node = -1;
     }
@@ -1252,8 +1255,10 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       const t = node >>> 1;
+      // A synced template installed before its server was here is bound if the server has come.
+      if (ct.dest[t] < 0) this.bindLate(t);
       const d = ct.dest[t];
-      if (dt.gen[d] === ct.dgen[t] && !(dt.weight[d] === 0 && this.defense.expireQuiescentTemplate)) {
+      if (this.boundNow(t) && !(dt.weight[d] === 0 && this.defense.expireQuiescentTemplate)) {
         ct.expires[t] = this.nowTick + ct.laddr[t];
         if (this.marking && this.nowTick - (this.sync as SyncMarks).lastTick[t] > ct.laddr[t] >>> 1) (this.sync as SyncMarks).mark(t, this.nowTick);
         if (this.trace.on) this.traceTemplate(svc, cnet, t, true);
@@ -1321,7 +1326,7 @@ export class Datapath implements Output {
     const dest = this.ct.dest[e];
     if (this.marking && (this.ct.flags[e] & F_ONEPACKET) === 0) (this.sync as SyncMarks).expired(this.ct, e);
     if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
-      if (this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbindTemplate(dest);
+      if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbindTemplate(dest);
       this.counters.c[C.templates_expired]++;
       return;
     }
@@ -1363,7 +1368,7 @@ export class Datapath implements Output {
         const t = node >>> 1;
         const d = ct.dest[t];
         const quiescent = dt.weight[d] === 0 && this.defense.expireQuiescentTemplate;
-        if (dt.gen[d] === ct.dgen[t] && !quiescent) return { dest: d, template: true, why: this.templateHit(svc, cnet, t) };
+        if (this.boundNow(t) && !quiescent) return { dest: d, template: true, why: this.templateHit(svc, cnet, t) };
         persistence = this.templateGone(svc, cnet, t, 'would be made');
       } else {
         persistence = this.templateNone(svc, cnet, 'would be made');
@@ -1393,7 +1398,11 @@ export class Datapath implements Output {
   /** Template t is of no use (its server deleted, or quiescent with expire-quiescent-template). */
   private templateGone(svc: SvcRuntime, cnet: number, t: number, made: string): string {
     const d = this.ct.dest[t];
-    return this.dt.gen[d] === this.ct.dgen[t]
+    if (d < 0) {
+      return `persistence: template ${netText(svc, cnet)} (synced) points at ${formatIp(this.ct.daddr[t])}:${this.ct.dport[t]}, ` +
+        `not a server of the service here, a new one ${made}`;
+    }
+    return this.boundNow(t)
       ? `persistence: template ${netText(svc, cnet)} points at ${destName(this.dt, d)}, weight 0 (expire-quiescent-template): expired, a new one ${made}`
       : `persistence: template ${netText(svc, cnet)} points at a deleted destination, a new one ${made}`;
   }
@@ -1878,7 +1887,8 @@ export class Datapath implements Output {
     return steerWorker(caddr, cport, this.steerMasks().vips.get(vaddr | 0), count);
   }
 
-  /** Install (or update, or expire) one synced connection; refusals are counted (sync_refused). */
+  /** Install (or update, or expire) one synced connection; refusals are counted (sync_refused), one
+   *  whose real server is not in its service here is installed unbound (sync_unbound). */
   private installRecord(b: Uint8Array, o: number): void {
     const ct = this.ct;
     const dt = this.dt;
@@ -1912,27 +1922,16 @@ export class Datapath implements Output {
       return;
     }
     // The service, as newConn finds it; a -f service's template names its mark itself.
-    const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
-    const svc = sid < 0 ? undefined : this.services[sid];
+    const svc = this.syncService(l4, vaddr, vport);
     if (svc === undefined) {
       c[C.sync_refused]++;
       return;
     }
     const daddr = rd32(b, o + 24);
     const dport = rd16(b, o + 10);
-    let dest = -1;
-    for (const d of svc.dests) {
-      if (dt.addr[d] !== daddr) continue;
-      if (dt.port[d] === dport) {
-        dest = d;
-        break;
-      }
-      if (dest < 0) dest = d; // port-zero services keep the packet's port
-    }
-    if (dest < 0) {
-      c[C.sync_refused]++;
-      return;
-    }
+    // -1: the server is not in the service here (yet): the entry is installed unbound, as the
+    // kernel's ip_vs_proc_conn does, and bound when the server has come (bindLate).
+    const dest = this.syncDest(svc, daddr, dport);
     const expires = this.nowTick + (template ? svc.persistTicks : this.tt[state]);
     if (node >= 0 && (node & 1) !== DIR_IN) {
       c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
@@ -1952,9 +1951,16 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       // An update: state (with the active/inactive bookkeeping) and timer.
-      if (!template) {
+      if (ct.dest[e] < 0) {
+        // Unbound: bound now if its server has come (the kernel's ip_vs_try_bind_dest).
+        if (!template) ct.state[e] = state;
+        if (dest >= 0) {
+          this.bindSynced(e, dest);
+          c[C.sync_bound]++;
+        }
+      } else if (!template) {
         // The counters move only while the entry's destination is the one it was bound to.
-        if (ct.dest[e] >= 0 && dt.gen[ct.dest[e]] === ct.dgen[e]) enterState(ct, dt, e, state);
+        if (this.boundNow(e)) enterState(ct, dt, e, state);
         else ct.state[e] = state;
       }
       ct.expires[e] = expires;
@@ -1988,8 +1994,6 @@ export class Datapath implements Output {
     }
     if (!template && fw.bind !== undefined) this.laddrs.setOwner(laddr, proto, lport, e);
     ct.fwd[e] = fwd;
-    ct.dest[e] = dest;
-    ct.dgen[e] = dt.gen[dest];
     ct.state[e] = state;
     ct.flags[e] |= F_CONFIRMED;
     if (template) {
@@ -1997,14 +2001,8 @@ export class Datapath implements Output {
       ct.seqd[e] = tag;
       ct.laddr[e] = svc.persistTicks;
       ct.ctl[e] = 0;
-      dt.bindTemplate(dest);
     } else {
       ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
-      dt.bind(dest, false); // not scheduled here: not in Conns (the master counted it)
-      if (activeState(state)) {
-        ct.flags[e] &= ~F_INACTIVE;
-        dt.activate(dest, true);
-      }
       if ((rf & RF_HAS_TPL) !== 0) {
         // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
         const fwm = svc.proto === PROTO_FWM;
@@ -2019,7 +2017,72 @@ export class Datapath implements Output {
         }
       }
     }
+    if (dest >= 0) this.bindSynced(e, dest);
+    else c[C.sync_unbound]++; // its dest stays -1 (ct.insert)
     c[C.sync_installed]++;
+  }
+
+  /** The service of a sync record (or synced entry) of protocol l4 to vaddr:vport, as newConn
+   *  finds it; a -f service's template names its mark itself. */
+  private syncService(l4: number, vaddr: number, vport: number): SvcRuntime | undefined {
+    const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
+    return sid < 0 ? undefined : this.services[sid];
+  }
+
+  /** The slot of svc's server daddr:dport (a port-zero service's: daddr's, any port), or -1. */
+  private syncDest(svc: SvcRuntime, daddr: number, dport: number): number {
+    const dt = this.dt;
+    let dest = -1;
+    for (const d of svc.dests) {
+      if (dt.addr[d] !== daddr) continue;
+      if (dt.port[d] === dport) return d;
+      if (dest < 0) dest = d; // port-zero services keep the packet's port
+    }
+    return dest;
+  }
+
+  /**
+   * Synced entry e goes to server slot dest: counted in its active/inactive connections (by its
+   * state) or, a template, its persistent ones; not in its Conns (the master scheduled it and
+   * counted it there).
+   */
+  private bindSynced(e: number, dest: number): void {
+    const ct = this.ct;
+    const dt = this.dt;
+    ct.dest[e] = dest;
+    ct.dgen[e] = dt.gen[dest];
+    if ((ct.flags[e] & F_TEMPLATE) !== 0) {
+      dt.bindTemplate(dest);
+      return;
+    }
+    ct.flags[e] |= F_INACTIVE;
+    dt.bind(dest, false);
+    if (activeState(ct.state[e])) {
+      ct.flags[e] &= ~F_INACTIVE;
+      dt.activate(dest, true);
+    }
+  }
+
+  /**
+   * A packet (or a new connection's template lookup) found synced entry e unbound (installed
+   * before its server was in its service here): bound now if the server has come since (counted
+   * sync_bound); false if it still has not, and the caller treats the entry as one whose server
+   * was deleted.
+   */
+  private bindLate(e: number): boolean {
+    const ct = this.ct;
+    const svc = this.syncService(ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD), ct.vaddr[e], ct.vport[e]);
+    const dest = svc === undefined ? -1 : this.syncDest(svc, ct.daddr[e], ct.dport[e]);
+    if (dest < 0) return false;
+    this.bindSynced(e, dest);
+    this.counters.c[C.sync_bound]++;
+    return true;
+  }
+
+  /** Whether entry e is bound, to the server it was bound to (not one deleted since). */
+  private boundNow(e: number): boolean {
+    const d = this.ct.dest[e];
+    return d >= 0 && this.dt.gen[d] === this.ct.dgen[e];
   }
 
   private svc(id: number): SvcRuntime {
