@@ -11,9 +11,9 @@ import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/h
 import { parseExposition } from './helpers/prom.js';
 import { parseMac } from '../src/datapath/addr.js';
 import { destLoad } from '../src/datapath/dests.js';
-import { DatapathGroup, SCALARS, applyLocked, workerShared, type WorkerShared } from '../src/datapath/group.js';
-import type { DpOp } from '../src/datapath/ops.js';
+import { DatapathGroup, SCALARS, applyLocked, workerShared, type OpsMessage, type WorkerShared } from '../src/datapath/group.js';
 import { createMetrics } from '../src/metrics/collectors.js';
+import { SVC_SLOTS } from '../src/datapath/counters.js';
 
 const DEST_MAX = 64;
 const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -24,8 +24,8 @@ interface Lab {
   group: DatapathGroup;
   /** Apply the lists posted to worker k so far (as worker.ts does: under its lock, with their seq). */
   deliver(...k: number[]): void;
-  /** New connections (one SYN each) through worker k; all of them so far. */
-  syn(k: number, n: number): void;
+  /** New connections (one SYN each, to VIP:dport) through worker k; all of them so far. */
+  syn(k: number, n: number, dport?: number): void;
   sent: number;
 }
 
@@ -36,8 +36,7 @@ function lab(): Lab {
   group.shadow = shadow.dp;
   shadow.ctl.info.workers = group;
   const load = destLoad(2, DEST_MAX);
-  const inbox: DpOp[][][] = [[], []];
-  const seqs: number[][] = [[], []];
+  const inbox: OpsMessage[][] = [[], []];
   const w = [0, 1].map((index) => {
     const r = rig({ destMax: DEST_MAX, worker: { index, count: 2, load } });
     for (const s of RS) r.learn(s.ip, s.mac);
@@ -45,11 +44,11 @@ function lab(): Lab {
   });
   const shared: WorkerShared[] = w.map((r) => workerShared(r.dp, new Float64Array(new SharedArrayBuffer(8 * SCALARS)), new Float64Array(8), 'test', ''));
   // The group's links as its constructor makes them for threads: a worker that queues what is posted.
-  const links = (group as unknown as { links: { w: { postMessage(m: unknown): void }; shared: WorkerShared; acked: number }[] }).links;
+  const links = (group as unknown as { links: { w: { postMessage(m: unknown): void }; shared: WorkerShared; acked: number; svcNext: unknown[] }[] }).links;
   for (const k of [0, 1]) {
     links.push({
-      w: { postMessage: (m: { t: string; seq: number; ops: DpOp[] }) => { if (m.t === 'ops') { inbox[k].push(m.ops); seqs[k].push(m.seq); } } },
-      shared: shared[k], acked: 0,
+      w: { postMessage: (m: OpsMessage) => { if (m.t === 'ops') inbox[k].push(m); } },
+      shared: shared[k], acked: 0, svcNext: [],
     });
   }
   let sport = 30000;
@@ -57,13 +56,12 @@ function lab(): Lab {
     shadow, group, sent: 0,
     deliver: (...ks) => {
       for (const k of ks) {
-        inbox[k].forEach((ops, i) => applyLocked(shared[k], seqs[k][i], () => w[k].dp.apply(ops)));
+        for (const m of inbox[k]) applyLocked(shared[k], w[k].dp, m);
         inbox[k] = [];
-        seqs[k] = [];
       }
     },
-    syn: (k, n) => {
-      for (let i = 0; i < n; i++) w[k].feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: sport++, dport: 80, flags: TCP_FLAGS.SYN }));
+    syn: (k, n, dport = 80) => {
+      for (let i = 0; i < n; i++) w[k].feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: sport++, dport, flags: TCP_FLAGS.SYN }));
       l.sent += n;
     },
   };
@@ -146,4 +144,54 @@ test('--workers: a server deleted, added again, zeroed, its service deleted, eac
   l.deliver(0);
   await read('-D applied by both: the deleted service\'s numbers stay in node_ipvs_*_total');
   assert.equal(l.sent, 45);
+});
+
+test('--workers: uvs_service_no_dest_total is the sum of every worker\'s count of the service, never reset by -Z; a service added in a deleted one\'s id starts from 0 while a worker still counts the old one there; service ids past the workers\' arrays grow them (sent with the list), no count lost', async () => {
+  const l = lab();
+  const { shadow, group } = l;
+  const m = createMetrics(shadow.dp, { process: false });
+  const svc = (port: number) => ({ proto: 'tcp' as const, addr: VIP, port });
+  const read = async (port: number): Promise<number> => {
+    group.pull();
+    const ex = parseExposition(await m.text());
+    return ex.get('uvs_service_no_dest_total', { proto: 'tcp', service: `${VIP}:${port}` });
+  };
+  shadow.ctl.addService({ ...svc(80), sched: 'rr' }); // no server: every SYN is no_dest
+  l.deliver(0, 1);
+  l.syn(0, 3);
+  l.syn(1, 2);
+  assert.equal(await read(80), 5, 'both workers\' drops');
+  shadow.ctl.call('zero', {});
+  l.deliver(0, 1);
+  assert.equal(await read(80), 5, 'not reset by -Z');
+
+  // :80 deleted and :81 added in its id, the workers not told yet: worker 1 still counts :80 there.
+  const id = shadow.dp.services.findIndex((s) => s?.port === 80);
+  shadow.ctl.deleteService(svc(80));
+  shadow.ctl.addService({ ...svc(81), sched: 'rr' });
+  assert.equal(shadow.dp.services.findIndex((s) => s?.port === 81), id, 'the id is used again');
+  assert.equal(await read(81), 0, 'no worker has the new service');
+  l.deliver(0);
+  l.syn(1, 4, 80);
+  assert.equal(await read(81), 0, 'worker 1\'s drops of the deleted :80 in the same id are not :81\'s');
+  l.syn(0, 1, 81);
+  assert.equal(await read(81), 1);
+  l.deliver(1);
+  l.syn(1, 2, 81);
+  assert.equal(await read(81), 3);
+
+  // 70 services more (ids past SVC_SLOTS): the list that adds them brings each worker a larger array.
+  for (let p = 100; p < 170; p++) shadow.ctl.addService({ ...svc(p), sched: 'rr' });
+  assert.ok(shadow.dp.services.length > SVC_SLOTS);
+  l.syn(1, 1, 81); // worker 1, still on its first array
+  assert.equal(await read(81), 4);
+  l.deliver(0);
+  l.syn(0, 2, 169);
+  l.syn(0, 1, 81); // worker 0, on its larger array
+  assert.equal(await read(169), 2, 'worker 0 counts :169 while worker 1 has not got it');
+  assert.equal(await read(81), 5, 'worker 0\'s count of :81 carried into its larger array');
+  l.deliver(1);
+  l.syn(1, 3, 169);
+  assert.deepEqual([await read(81), await read(169), await read(100)], [5, 5, 0]);
+  assert.equal(parseExposition(await m.text()).get('uvs_drops_total', { reason: 'no_dest' }), 19, 'the daemon-wide count has every drop, the deleted :80\'s too');
 });

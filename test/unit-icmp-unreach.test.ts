@@ -8,6 +8,7 @@ import { delta, DIR_MAC, rig, ROUTER_MAC, RS, VIP, CLIENT, type Rig } from './he
 import { inetChecksum, ipStr, macStr, onesSum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { ICMP_ERR_BURST, ICMP_ERR_RATE } from '../src/datapath/pipeline.js';
+import { D, SVC_SLOTS } from '../src/datapath/counters.js';
 
 const GW = '10.0.0.254';
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -162,4 +163,41 @@ test('rate limit with workers: each worker datapath has its share of rate and bu
   assert.equal(r.dp.icmpLimit.rate, 500);
   assert.equal(r.dp.icmpLimit.burst, 25);
   assert.equal(r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i))).length, 25);
+});
+
+test('no_dest per service (uvs_service_no_dest_total): counted for the service whose new flow found no server, by the scheduler, a persistence template or the mh owner (sloppy TCP); not reset by -Z or a server deleted; 0 again for a service added in a deleted one\'s id; ids past the first array keep every count', () => {
+  const r = noDestRig();
+  const tcp80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const of = (port: number): number => {
+    const svc = r.dp.services.find((s) => s !== undefined && s.port === port);
+    assert.ok(svc, `service :${port}`);
+    return r.dp.counters.svcNoDest[svc.id]!;
+  };
+  const udp = (sport: number, dport = 53) => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport, payload: new Uint8Array(12) }, IPF);
+  r.feed(syn(1000), syn(1001), syn(1002), udp(2000));
+  assert.deepEqual([of(80), of(53), r.dp.counters.d[D.no_dest]], [3, 1, 4]);
+  // A persistent service: its template finds no server either.
+  r.ctl.editService({ ...tcp80, sched: 'wlc', persist: 300 });
+  r.feed(syn(1003));
+  assert.equal(of(80), 4, 'template()');
+  // A mid-flow segment adopted by the mh table (uvsd --sloppy-tcp mh) of a service with no server.
+  r.ctl.editService({ ...tcp80, sched: 'mh', persist: 0 });
+  r.dp.setDefense({ sloppyTcp: 'mh' });
+  r.feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 1004, dport: 80, flags: TCP_FLAGS.ACK }, IPF));
+  assert.deepEqual([of(80), r.dp.counters.d[D.no_dest]], [5, 6], 'the mh owner');
+  r.ctl.call('zero', {});
+  r.ctl.deleteDest({ service: tcp80, addr: RS[0].ip, port: 80 });
+  assert.deepEqual([of(80), of(53)], [5, 1], 'neither -Z nor a server deleted lowers it');
+  // The UDP service deleted, another added in its id: from 0.
+  const id53 = r.dp.services.findIndex((s) => s?.port === 53);
+  r.ctl.deleteService({ proto: 'udp', addr: VIP, port: 53 });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 54, sched: 'rr' });
+  assert.equal(r.dp.services.findIndex((s) => s?.port === 54), id53, 'the id is used again');
+  assert.equal(of(54), 0);
+  // 70 more services (ids past SVC_SLOTS, 64): the array grows, the counts so far stay.
+  for (let p = 100; p < 170; p++) r.ctl.addService({ proto: 'udp', addr: VIP, port: p, sched: 'rr' });
+  assert.ok(r.dp.services.length > SVC_SLOTS);
+  r.feed(udp(2001, 169), udp(2002, 169), udp(2003, 54));
+  assert.deepEqual([of(80), of(54), of(169), of(100)], [5, 1, 2, 0]);
+  assert.equal(r.dp.counters.d[D.no_dest], 9);
 });

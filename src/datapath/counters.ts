@@ -170,16 +170,48 @@ export function u32(n: number, shared = false): Uint32Array {
   return shared ? new Uint32Array(new SharedArrayBuffer(n * 4)) : new Uint32Array(n);
 }
 
+/** Counters.svcNoDest's first length: room for service ids 0..SVC_SLOTS-1. */
+export const SVC_SLOTS = 64;
+
+/** The length a per-service array of length `have` grows to (doubling) to hold service `id`. */
+export function svcSlotsFor(id: number, have: number): number {
+  let n = Math.max(have, SVC_SLOTS);
+  while (n <= id) n *= 2;
+  return n;
+}
+
 export class Counters {
   readonly c: Float64Array;
   readonly d: Float64Array;
   /** batch[n] = receive batches of n frames (uvs_batch_frames histogram, bucketed at scrape). */
   readonly batch: Float64Array;
+  /**
+   * By service id: new connections to the service that found no real server (its share of
+   * d[D.no_dest]; uvs_service_no_dest_total). Never zeroed (-Z); a service added in the slot of a
+   * deleted one starts from 0 (addService). Grows with the ids; with --workers the main thread
+   * sends the larger array (DatapathGroup.apply), so the one on the packet path is replaced, not resized.
+   */
+  svcNoDest: Float64Array;
+  private readonly shared: boolean;
 
   constructor(shared = false) {
+    this.shared = shared;
     this.c = f64(COUNTER_NAMES.length, shared);
     this.d = f64(DROP_NAMES.length, shared);
     this.batch = f64(BATCH_SLOTS, shared);
+    this.svcNoDest = f64(SVC_SLOTS, shared);
+  }
+
+  /** A new service in slot id: its counts start from 0 (room made when the ids outgrew the array). */
+  addService(id: number): void {
+    if (id >= this.svcNoDest.length) this.useSvc(f64(svcSlotsFor(id, this.svcNoDest.length), this.shared));
+    this.svcNoDest[id] = 0;
+  }
+
+  /** Count per service into `to` (at least as long) from now on, with the counts so far. */
+  useSvc(to: Float64Array): void {
+    to.set(this.svcNoDest);
+    this.svcNoDest = to;
   }
 
   snapshot(): { counters: Record<string, number>; drops: Record<string, number> } {

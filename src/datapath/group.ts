@@ -14,7 +14,7 @@
 
 import { randomInt } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { C, COUNTER_NAMES } from './counters.js';
+import { C, COUNTER_NAMES, SVC_SLOTS, f64, svcSlotsFor } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { DEST_MAX, SLOT_RELEASE, SLOT_SET, SLOT_ZERO, destLoad, type DestLoad } from './dests.js';
 import { sumLaddrUsage, type LaddrUsage } from '../modes/laddr.js';
@@ -59,6 +59,8 @@ export interface WorkerShared {
   c: Float64Array;
   d: Float64Array;
   batch: Float64Array;
+  /** Counters.svcNoDest as the worker had it when it started (applyLocked: a larger one from then on). */
+  svc: Float64Array;
   dt: Record<(typeof DT_STATS)[number], Float64Array | Uint32Array>;
   retired: Float64Array;
   kept: Float64Array;
@@ -101,12 +103,21 @@ function unlockShared(l: Int32Array): void {
   Atomics.notify(l, 0);
 }
 
-/** In a worker: apply the DpOp list `seq` (apply()) under the lock, and publish seq with it. */
-export function applyLocked(shared: WorkerShared, seq: number, apply: () => void): void {
+/** A DpOp list posted to every worker; svc: a larger Counters.svcNoDest to count into from this list on. */
+export interface OpsMessage {
+  t: 'ops';
+  seq: number;
+  ops: readonly DpOp[];
+  svc?: Float64Array;
+}
+
+/** In a worker: apply the DpOp list m to dp under the lock, and publish its seq with it. */
+export function applyLocked(shared: WorkerShared, dp: Datapath, m: OpsMessage): void {
   lockShared(shared.lock, Infinity);
   try {
-    apply();
-    shared.scalars[S_APPLIED] = seq;
+    if (m.svc !== undefined) dp.counters.useSvc(m.svc);
+    dp.apply(m.ops);
+    shared.scalars[S_APPLIED] = m.seq;
   } finally {
     unlockShared(shared.lock);
   }
@@ -117,7 +128,7 @@ export function applyLocked(shared: WorkerShared, seq: number, apply: () => void
 export function workerShared(dp: Datapath, scalars: Float64Array, states: Float64Array<ArrayBufferLike>, io: string, ioFallback: string): WorkerShared {
   const dt = dp.dt;
   return {
-    c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch,
+    c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch, svc: dp.counters.svcNoDest,
     dt: {
       conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
       active: dt.active, inactive: dt.inactive, persist: dt.persist,
@@ -243,6 +254,8 @@ interface Link {
   w: Worker;
   shared: WorkerShared | undefined;
   acked: number;
+  /** Larger per-service arrays posted with list seq, which the worker counts into once it has applied it (pull()). */
+  svcNext: { seq: number; svc: Float64Array }[];
 }
 
 type FromWorker =
@@ -283,6 +296,13 @@ export class DatapathGroup implements Workers {
   private zeroed = new Float64Array(0);
   /** Servers the shadow released (slot, seqs of the lists that added and released them) that a worker may still hold. */
   private leaving: { d: number; from: number; to: number }[] = [];
+  /**
+   * By service id, the seq of the list that added the shadow's service there (undefined: none
+   * since the workers started): a worker that has not applied it counts the id's previous service,
+   * or none. svcSlots: the length of the per-service arrays the workers count into.
+   */
+  private readonly svcAdded: number[] = [];
+  private svcSlots = SVC_SLOTS;
   /** The shadow's slot changes (DestTable.journal) since the last apply(): slot, SLOT_*. */
   private readonly slotEvents: number[] = [];
   private readyP: Promise<void>;
@@ -331,7 +351,7 @@ export class DatapathGroup implements Workers {
         workerData: setup,
         transferList: peers[i].filter((p): p is MessagePort => p !== undefined),
       });
-      const link: Link = { w, shared: undefined, acked: 0 };
+      const link: Link = { w, shared: undefined, acked: 0, svcNext: [] };
       this.links.push(link);
       ready.push(new Promise<void>((resolve, reject) => {
         w.on('message', (m: FromWorker) => {
@@ -386,7 +406,24 @@ export class DatapathGroup implements Workers {
   apply(ops: readonly DpOp[]): void {
     const seq = ++this.seq;
     this.noteSlots(seq);
-    for (const l of this.links) l.w.postMessage({ t: 'ops', seq, ops });
+    // Service ids are the control plane's, the same in every worker; a new one beyond the
+    // workers' per-service arrays comes with larger ones (each worker copies its counts over).
+    let top = -1;
+    for (const o of ops) {
+      if (o.op !== 'addService') continue;
+      this.svcAdded[o.id] = seq;
+      top = Math.max(top, o.id);
+    }
+    const grow = top >= this.svcSlots;
+    if (grow) this.svcSlots = svcSlotsFor(top, this.svcSlots);
+    for (const l of this.links) {
+      const m: OpsMessage = { t: 'ops', seq, ops };
+      if (grow) {
+        m.svc = f64(this.svcSlots, true);
+        l.svcNext.push({ seq, svc: m.svc });
+      }
+      l.w.postMessage(m);
+    }
     // The shadow has applied ops already (Control.applyDp): the map follows its addresses (only
     // ops that add or remove a VIP or a local address change them, and, while a service is
     // persistent, a NAT server's; weight edits do not walk).
@@ -512,13 +549,20 @@ export class DatapathGroup implements Workers {
   pull(): void {
     const dp = this.shadowDp;
     if (dp === undefined) return;
-    const shared = this.links.map((l) => l.shared).filter((s): s is WorkerShared => s !== undefined);
-    if (shared.length === 0) return;
+    const links = this.links.filter((l): l is Link & { shared: WorkerShared } => l.shared !== undefined);
+    if (links.length === 0) return;
+    const shared = links.map((l) => l.shared);
     let held = 0;
     while (held < shared.length && lockShared(shared[held].lock, PULL_WAIT_MS)) held++;
     try {
       // A worker busy with a list that long: everything stays as the last pull left it.
-      if (held === shared.length) this.sum(dp, shared);
+      if (held === shared.length) {
+        // The per-service array each worker counts into at the list it applied.
+        for (const l of links) {
+          while (l.svcNext.length > 0 && l.shared.scalars[S_APPLIED] >= l.svcNext[0].seq) l.shared.svc = (l.svcNext.shift() as Link['svcNext'][0]).svc;
+        }
+        this.sum(dp, shared);
+      }
     } finally {
       for (let i = 0; i < held; i++) unlockShared(shared[i].lock);
     }
@@ -535,8 +579,13 @@ export class DatapathGroup implements Workers {
     // DT_STATS' arrays by index (a lookup by name per slot took a third of the time).
     const out = DT_STATS.map((k) => dt[k]);
     const ins = shared.map((s) => DT_STATS.map((k) => s.dt[k]));
+    const noDest = dp.counters.svcNoDest;
     for (const svc of dp.services) {
       if (svc === undefined) continue;
+      // The workers that hold this service in its id (the others count a deleted one there, or none).
+      let v = 0;
+      for (let w = 0; w < shared.length; w++) if (applied[w] >= (this.svcAdded[svc.id] ?? 0)) v += shared[w].svc[svc.id];
+      noDest[svc.id] = v;
       for (const d of svc.dests) {
         for (let k = 0; k < out.length; k++) out[k][d] = 0;
         for (let j = d * 5; j < d * 5 + 5; j++) kept[j] = 0;

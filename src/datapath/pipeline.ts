@@ -1033,10 +1033,7 @@ export class Datapath implements Output {
     const adopt = sloppy && svc.persist === 0 && svc.scheduler.owner !== undefined;
     if (adopt) {
       dest = (svc.scheduler.owner as NonNullable<Scheduler['owner']>)(svc, this.dt, f);
-      if (dest < 0) {
-        d[D.no_dest]++;
-        return NO_DEST;
-      }
+      if (dest < 0) return this.noDest(svc);
     } else if (svc.persist > 0) {
       tpl = this.template(svc, proto, src, dst, dport, buf, ip, l4);
       if (tpl < 0) return tpl;
@@ -1045,10 +1042,7 @@ export class Datapath implements Output {
       if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
       dest = svc.scheduler.schedule(svc, this.dt, f);
       if (this.trace.on) this.trace.chosen(dest, this.dt);
-      if (dest < 0) {
-        d[D.no_dest]++;
-        return NO_DEST;
-      }
+      if (dest < 0) return this.noDest(svc);
     }
     if (synOpen && this.synproxy.serverFull(dest)) {
       // Its server holds its share of the waiting slots already (it may not answer at all).
@@ -1152,6 +1146,13 @@ export class Datapath implements Output {
   /** The service a new flow of proto to vaddr:vport reaches (findService), for control (uvsadm --explain). */
   serviceFor(proto: number, vaddr: number, vport: number): number {
     return this.findService(proto, vaddr | 0, vport);
+  }
+
+  /** A new flow to svc found no real server: counted daemon-wide (no_dest) and for svc (uvs_service_no_dest_total). */
+  private noDest(svc: SvcRuntime): number {
+    this.counters.d[D.no_dest]++;
+    this.counters.svcNoDest[svc.id]++;
+    return NO_DEST;
   }
 
   /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
@@ -1273,10 +1274,7 @@ export class Datapath implements Output {
     }
     const dest = svc.scheduler.schedule(svc, dt, this.flow);
     if (this.trace.on) this.trace.chosen(dest, dt);
-    if (dest < 0) {
-      this.counters.d[D.no_dest]++;
-      return NO_DEST;
-    }
+    if (dest < 0) return this.noDest(svc);
     const t = ct.insert(tproto, cnet, cport, vaddr, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
       this.nowTick + svc.persistTicks, false);
     if (t < 0) {
@@ -1571,6 +1569,7 @@ export class Datapath implements Output {
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
+        this.counters.addService(op.id);
         if (svc.persist > 0) this.persistServices++;
         this.svcMap.set(svc.vip, svcKey(svc.proto, svc.port), svc.id);
         // A mark service has no address of its own: its marks' VIPs are answered for (addMark).

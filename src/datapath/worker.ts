@@ -9,7 +9,7 @@ import { C } from './counters.js';
 import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { Port, native } from './port.js';
-import { SCALARS, applyLocked, snapshotConns, workerShared, type WorkerSetup } from './group.js';
+import { SCALARS, applyLocked, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
@@ -18,7 +18,7 @@ import { REC_LEN } from './syncrec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from '../sync/producer.js';
 
 type ToWorker =
-  | { t: 'ops'; seq: number; ops: DpOp[] }
+  | OpsMessage
   | { t: 'post'; ops: DpOp[] }
   | { t: 'syncMaster'; on: boolean; per: number; groups: number }
   | { t: 'syncDump' }
@@ -155,7 +155,7 @@ function traceOn(on: boolean): void {
 const shared = workerShared(dp, scalars, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)), port.io, port.ioFallback);
 parent.on('message', (m: ToWorker) => {
   if (m.t === 'ops') {
-    applyLocked(shared, m.seq, () => dp.apply(m.ops));
+    applyLocked(shared, dp, m);
     parent.postMessage({ t: 'ack', seq: m.seq });
   } else if (m.t === 'post') {
     dp.apply(m.ops);

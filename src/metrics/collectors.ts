@@ -383,6 +383,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   family(fams, 'counter', 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', serviceTotal(STAT_IN_BYTES));
   family(fams, 'counter', 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', serviceTotal(STAT_OUT_PKTS));
   family(fams, 'counter', 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', serviceTotal(STAT_OUT_BYTES));
+  family(fams, 'counter', 'uvs_service_no_dest_total', 'New connections to the service that found no real server available (every one down, at weight 0 or over its -x threshold), dropped: the service\'s share of uvs_drops_total{reason="no_dest"} (not reset by -Z).',
+    perService((s) => dp.counters.svcNoDest[s.id]));
   // Health-checked services: the quorum that decides whether their servers or their sorry server are in the table.
   const svcLabels = ['proto', 'service'];
   const quorum = (value: (q: HealthQuorum) => number) => (): Sample[] => (opts.health?.quorum?.() ?? []).map((q): Sample => [serviceLabels(q.service), value(q)]);

@@ -95,14 +95,25 @@ function quorumText(q) {
   if (q.sorry) t += ", sorry server " + q.sorry + (q.sorryIn ? " in" : " out");
   return t;
 }
+// Each service's noDest at the last refresh: shown red while it grows (clients meet no server now).
+let lastNoDest = new Map();
+function noDestSpan(name, n) {
+  const grew = n > (lastNoDest.get(name) ?? n);
+  return el("span", { class: "sub nodest" + (grew ? " down" : ""), title: "new connections that found no real server available (not reset by -Z)" },
+    num(n) + " found no server");
+}
+function serviceName(s) {
+  return s.fwmark ? "FWM " + s.fwmark : s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
+}
 function serviceSection(s) {
-  const name = s.fwmark ? "FWM " + s.fwmark : s.proto.toUpperCase() + " " + s.addr + ":" + s.port;
+  const name = serviceName(s);
   const removed = s.dests.length - s.servers;
   const head = el("h2", {}, name, el("span", { class: "sub" }, "scheduler " + s.sched),
     el("span", { class: "sub servers" }, s.servers + " real server" + (s.servers === 1 ? "" : "s") + (removed ? ", " + removed + " out of the table" : "")),
     ...(s.quorum ? [el("span", { class: "sub quorum" + (s.quorum.up ? "" : " down") }, quorumText(s.quorum))] : []),
     el("span", { class: "sub" }, num(s.rates.cps) + " conn/s"),
-    el("span", { class: "sub" }, num(s.rates.inpps) + " pkt/s in, " + bits(s.rates.inbps)));
+    el("span", { class: "sub" }, num(s.rates.inpps) + " pkt/s in, " + bits(s.rates.inbps)),
+    ...(s.noDest > 0 ? [noDestSpan(name, s.noDest)] : []));
   const rows = s.dests.map((d) => el("tr", { class: "dest", "data-server": d.addr + ":" + d.port },
     el("td", {}, d.addr + ":" + d.port),
     el("td", { class: "l" }, d.forward),
@@ -137,6 +148,7 @@ function render(st) {
   const svc = $("services");
   svc.replaceChildren(...(st.services.length ? st.services.map(serviceSection)
     : [el("section", {}, el("div", { class: "empty" }, "no virtual services (uvsadm -A ...)"))]));
+  lastNoDest = new Map(st.services.map((s) => [serviceName(s), s.noDest]));
   const drops = st.drops.filter((d) => d.total > 0);
   $("drops").tBodies[0].replaceChildren(...(drops.length
     ? drops.map((d) => el("tr", { class: "drop", "data-reason": d.reason }, el("td", {}, d.reason), el("td", {}, num(d.total)), el("td", {}, num(d.rate))))

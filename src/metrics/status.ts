@@ -63,6 +63,8 @@ export interface StatusService {
   inBytes: number;
   outPkts: number;
   outBytes: number;
+  /** New connections that found no real server available, dropped (uvs_service_no_dest_total: not reset by -Z). */
+  noDest: number;
   rates: Rates;
   /** The servers of the table, then those the health checks removed. */
   dests: StatusDest[];
@@ -170,7 +172,7 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
         // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
         conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
         inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
-        outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), rates: sumRates(dests.map((d) => d.rates)), dests,
+        outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
       };
     }),
   };
