@@ -235,6 +235,32 @@ test('deleting a real server does not lower its service\'s statistics (-Ln --sta
   assert.deepEqual((await prom()).slice(0, 2), [47, 48]);
 });
 
+test('uvs_service_no_dest_total: which service\'s clients met no real server (/status.json noDest), kept through -Z and a server deleted, gone with its service', async () => {
+  const r = drRig({ weights: [1, 1], udp: true });
+  const tcp = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const udpSvc = { proto: 'udp', service: `${VIP}:53` };
+  const tcpSvc = { proto: 'tcp', service: `${VIP}:80` };
+  knownTraffic(r); // every server up: none
+  let { ex, text } = await scrape(r);
+  assert.match(text, /^# TYPE uvs_service_no_dest_total counter$/m);
+  assert.deepEqual([ex.get('uvs_service_no_dest_total', tcpSvc), ex.get('uvs_service_no_dest_total', udpSvc)], [0, 0]);
+  for (const s of RS.slice(0, 2)) r.ctl.editDest({ service: tcp, addr: s.ip, port: 80, fwd: 'dr', weight: 0 });
+  r.run(syn(5000), syn(5001), syn(5002));
+  ({ ex } = await scrape(r));
+  assert.deepEqual([ex.get('uvs_service_no_dest_total', tcpSvc), ex.get('uvs_service_no_dest_total', udpSvc)], [3, 0]);
+  assert.equal(ex.get('uvs_drops_total', { reason: 'no_dest' }), 3);
+  const noDest = () => statusJson(r.dp, new RateEstimator(r.dp)).services.map((x) => [x.proto, x.noDest]);
+  assert.deepEqual(noDest(), [['tcp', 3], ['udp', 0]]);
+  r.ctl.call('zero', {});
+  r.ctl.deleteDest({ service: tcp, addr: RS[0]!.ip, port: 80 });
+  ({ ex } = await scrape(r));
+  assert.equal(ex.get('uvs_service_no_dest_total', tcpSvc), 3, 'not reset by -Z, not lowered by a server deleted');
+  assert.deepEqual(noDest(), [['tcp', 3], ['udp', 0]]);
+  r.ctl.deleteService(tcp);
+  ({ ex } = await scrape(r));
+  assert.deepEqual(ex.all('uvs_service_no_dest_total').map((x) => x.labels), [udpSvc], 'the deleted service\'s series is gone');
+});
+
 test('promtool check metrics accepts the exposition (with and without per-destination series)', async () => {
   const r = drRig({ weights: [1, 2], udp: true });
   knownTraffic(r);
@@ -531,7 +557,7 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   }
   assert.ok(used.size >= 8, `only ${[...used].join(', ')}`);
   for (const name of used) assert.ok(exported.has(name), `dashboard queries ${name}, which uvsd does not export`);
-  for (const must of ['uvs_service_in_packets_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up', 'uvs_ha_group_master', 'uvs_sync_messages_sent_total']) {
+  for (const must of ['uvs_service_in_packets_total', 'uvs_service_no_dest_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up', 'uvs_ha_group_master', 'uvs_sync_messages_sent_total']) {
     assert.ok(used.has(must), `dashboard has no panel on ${must}`);
   }
   // Several directors in one Prometheus: every series is picked by the director variable, and the

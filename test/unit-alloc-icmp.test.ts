@@ -1,4 +1,4 @@
-// No garbage per packet when no real server is available: SYNs from 192.168.x (where a uint32
+// No garbage per packet when no real server is available (counted per service too): SYNs from 192.168.x (where a uint32
 // address would be boxed) to a service whose servers are all at weight 0, each answered with ICMP
 // port unreachable built in a generated-frame slot, or refused by the rate limit (both paths run
 // in every batch: 64 SYNs, 50 ms of tokens between batches). The same for a router's
@@ -20,7 +20,7 @@ const VIP = '192.168.8.200';
 const BATCH = 64;
 const ROUNDS = 10_000; // 640,000 SYNs
 
-function measure(): { perFrame: number; sent: number; limited: number; noDest: number; tx: number } {
+function measure(): { perFrame: number; sent: number; limited: number; noDest: number; svcNoDest: number; tx: number } {
   const sink = new CountSink();
   let now = 1_000_000.25;
   const dp = new Datapath(
@@ -44,12 +44,13 @@ function measure(): { perFrame: number; sent: number; limited: number; noDest: n
   const s0 = c.c[C.icmp_unreach_sent];
   const l0 = c.c[C.icmp_unreach_ratelimited];
   const n0 = c.d[D.no_dest];
+  const v0 = c.svcNoDest[0]!; // the service's own count (uvs_service_no_dest_total)
   const t0 = sink.frames;
   const used = measureRounds(step, ROUNDS);
   return {
     perFrame: used / (ROUNDS * BATCH),
     // Warm-up rounds (WARM_ROUNDS) and measured ones alike.
-    sent: c.c[C.icmp_unreach_sent] - s0, limited: c.c[C.icmp_unreach_ratelimited] - l0, noDest: c.d[D.no_dest] - n0, tx: sink.frames - t0,
+    sent: c.c[C.icmp_unreach_sent] - s0, limited: c.c[C.icmp_unreach_ratelimited] - l0, noDest: c.d[D.no_dest] - n0, svcNoDest: c.svcNoDest[0]! - v0, tx: sink.frames - t0,
   };
 }
 
@@ -114,6 +115,7 @@ if (process.argv[2] === '--child') {
     const r = runChild<ReturnType<typeof measure>>(fileURLToPath(import.meta.url), [], BIG_YOUNG);
     const rounds = ROUNDS + WARM_ROUNDS;
     assert.equal(r.noDest, rounds * BATCH, 'every SYN was a no_dest drop');
+    assert.equal(r.svcNoDest, rounds * BATCH, 'each counted for its service too');
     assert.equal(r.sent, rounds * 50, '50 answered per batch (50 ms of tokens)');
     assert.equal(r.limited, rounds * 14, 'the other 14 refused by the rate limit');
     // Every ICMP went out; the few other frames are ARP re-probes of the router (25 simulated minutes, no replies).
