@@ -319,6 +319,36 @@ async function thresholdsAcrossWorkers(t: TestContext, lab: DrLab): Promise<void
 }
 
 /**
+ * Clients of VIP2:80 whose servers are all at weight 0 (after thresholdsAcrossWorkers): every
+ * SYN is refused (ICMP port unreachable) by whichever worker reads it, and
+ * uvs_service_no_dest_total of VIP2:80 (and status.json's noDest) count them all: the workers'
+ * counts of the service, summed, equal to the daemon-wide no_dest drops meanwhile. Before, only
+ * uvs_drops_total{reason="no_dest"}, which names no service.
+ */
+async function noServerAcrossWorkers(t: TestContext, lab: DrLab): Promise<void> {
+  const svc = { proto: 'tcp', service: `${VIP2}:80` };
+  const read = async (): Promise<[number, number, number]> => {
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    const st = JSON.parse(await getInDirector(lab, `http://${METRICS}/status.json`)) as { services: { addr: string; port: number; noDest: number }[] };
+    return [ex.get('uvs_service_no_dest_total', svc), ex.get('uvs_drops_total', { reason: 'no_dest' }),
+      st.services.find((s) => s.addr === VIP2 && s.port === 80)!.noDest];
+  };
+  for (const rs of lab.servers) await lab.uvsadmMust(['-e', '-t', `${VIP2}:80`, '-r', `${rs.addr}:80`, '-g', '-w', '0']);
+  const before = await read();
+  const rx0 = perWorker(await lab.status()).map((x) => x.rx_frames);
+  const r = await lab.http(20, { target: `${VIP2}:80`, timeoutMs: 10_000 });
+  assert.equal(r.errors, 20, 'every connection refused');
+  const after = await read();
+  t.diagnostic(`uvs_service_no_dest_total ${before[0]} -> ${after[0]}, no_dest drops ${before[1]} -> ${after[1]}, status.json noDest ${after[2]}`);
+  assert.ok(after[0] - before[0] >= 20, 'each SYN counted for VIP2:80');
+  assert.equal(after[0] - before[0], after[1] - before[1], 'the service\'s count is the daemon-wide no_dest drops meanwhile');
+  assert.equal(after[2], after[0], 'status.json noDest');
+  const rx = perWorker(await lab.status()).map((x, i) => x.rx_frames - rx0[i]!);
+  t.diagnostic(`frames each worker read meanwhile: ${rx.join(' ')}`);
+  assert.ok(rx.every((n) => n > 0), 'both workers had SYNs to refuse');
+}
+
+/**
  * The exported totals never go down while servers come and go: /metrics scraped without pause
  * (a script in the director's namespace) through 15 rounds of -d rs1, -a rs1, 2 HTTP requests
  * (every third with -Z). Before, a scrape between the shadow's change and a worker's missed the
@@ -367,7 +397,7 @@ async function totalsNeverDown(t: TestContext, lab: DrLab): Promise<void> {
   }
 }
 
-test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded; no *_total of /metrics goes down while a server is deleted and added again', OPTS, async (t) => {
+test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln --stats totals are the servers\' sums; -Lc lists both workers; /metrics entries by state are both workers\'; uvsadm trace shows both workers\' decisions; -e reaches both; -Z and -C of 601 services (sliced) reach both; -x counts both workers\' connections, and status.json and /metrics show the server overloaded; uvs_service_no_dest_total counts both workers\' refused clients; no *_total of /metrics goes down while a server is deleted and added again', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'dr', httpPorts: [80], vips: [VIP, VIP2], ...WORKERS }, async (lab) => {
     await services(lab, '-g');
     await trafficAndTotals(t, lab);
@@ -378,6 +408,7 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
     await editReachesBoth(lab, '-g');
     await largeTableZeroAndClear(lab);
     await thresholdsAcrossWorkers(t, lab);
+    await noServerAcrossWorkers(t, lab);
     await totalsNeverDown(t, lab);
   });
 });
