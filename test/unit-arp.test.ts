@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { arpFrame, BROADCAST, decode, FWD_IP, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP } from './helpers/harness.js';
+import { parseExposition } from './helpers/prom.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseIp } from '../src/datapath/addr.js';
 
 const request = (tpa: string, pad = true) =>
   arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC, pad }, { op: 1, sha: ROUTER_MAC, spa: '10.0.0.254', tpa });
@@ -74,6 +77,27 @@ test('gratuitous ARP (spa == tpa) from another station for our own address is no
   assert.equal(out[0].readUInt16BE(20), 1, 'a request (announcement), not a reply');
   assert.equal(out[0].subarray(0, 6).toString('hex'), 'ffffffffffff');
   assert.equal(r.counters().arp_conflicts, 1);
+});
+
+test('ARP conflicts by address (uvs_arp_conflicts_total{addr}): each address uvsd holds counted apart; with --workers the worker that reads the frame counts it, the main thread\'s datapath (shown the frame) has its address', async () => {
+  const r = rig();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  const claim = (ip: string) => arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: ip, tpa: ip });
+  r.run(claim(DIR_IP), claim(VIP), claim(VIP));
+  r.run(claim(CLIENT)); // not ours: no conflict
+  assert.equal(r.counters().arp_conflicts, 3);
+  const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
+  assert.deepEqual(ex.all('uvs_arp_conflicts_total').map((x) => [x.labels.addr, x.value]), [[DIR_IP, 1], [VIP, 2]]);
+  // uvsd --workers: a worker counts (its map is none), the main thread's datapath is shown the frame.
+  const worker = rig({ worker: { index: 0, count: 2 } });
+  const shadow = rig();
+  for (const x of [worker, shadow]) x.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  worker.dp.onArp = (buf, off, len) => shadow.dp.arpShared(buf, off, len);
+  worker.run(claim(VIP));
+  assert.deepEqual([worker.counters().arp_conflicts, worker.dp.link.conflictsByAddr], [1, null]);
+  assert.equal(shadow.counters().arp_conflicts, 0, 'counted once, by the worker (the main thread sums it)');
+  assert.deepEqual([...shadow.dp.link.conflictsByAddr!], [[parseIp(VIP), 1]]);
+  assert.equal(shadow.dp.link.lastConflictIp, parseIp(VIP), 'the address for uvsd\'s log line (before: 0 with workers)');
 });
 
 test('malformed ARP (short, wrong hlen, an opcode other than request and reply) is counted arp_malformed and changes nothing', () => {

@@ -17,8 +17,8 @@ export interface WatchLog {
  */
 export interface FaultSource {
   readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
-  /** The last ARP conflict's address and the other station's MAC (0: none seen here: with
-   *  --workers the shadow sees no frame, the workers' counts alone are summed). */
+  /** The last ARP conflict's address and the other station's MAC (0: none seen; with --workers
+   *  the shadow notes them from the ARP frames the workers show it, Link.arpShared). */
   readonly link: { readonly lastConflictIp: number; readonly lastConflictMac: Uint8Array };
   readonly ct: { readonly count: number; readonly max: number };
   readonly secureTcp: boolean;

@@ -316,7 +316,12 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counted(buf, sha, spa);
-    } else if (p < 0 && !this.quiet && this.isLocal(spa) && this.held(spa) && !this.routed(spa)) {
+    } else if (p < 0 && this.isLocal(spa) && this.held(spa) && !this.routed(spa)) {
+      // Shown by a worker (arpShared): it counts and defends it; the main thread's notes the address.
+      if (this.quiet) {
+        this.noted(buf, sha, spa);
+        return;
+      }
       this.counted(buf, sha, spa);
       if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
         this.lastDefend = this.now;
@@ -328,11 +333,23 @@ export class Link {
   /** The last conflict counted: the address and the other station's MAC (FaultWatch logs them). */
   lastConflictIp = 0;
   readonly lastConflictMac = new Uint8Array(6);
+  /**
+   * Conflicts by address (uvs_arp_conflicts_total{addr}): only addresses uvsd holds or probes, so
+   * a few series at most. null in a worker (uvsd --workers): the main thread's datapath counts
+   * them from the ARP frames every worker shows it (arpShared).
+   */
+  conflictsByAddr: Map<number, number> | null = new Map();
 
   private counted(buf: Buffer, sha: number, spa: number): void {
     this.counters.c[C.arp_conflicts]++;
+    this.noted(buf, sha, spa);
+  }
+
+  private noted(buf: Buffer, sha: number, spa: number): void {
     this.lastConflictIp = spa;
     copyMac(this.lastConflictMac, 0, buf, sha);
+    const m = this.conflictsByAddr;
+    if (m !== null) m.set(spa, (m.get(spa) ?? 0) + 1);
   }
 
   /** RFC 5227 probe (sender address 0.0.0.0) for an address uvsd is about to claim. */

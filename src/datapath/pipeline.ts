@@ -360,6 +360,7 @@ export class Datapath implements Output {
     this.vnetHdr = opts.vnetHdr ?? 0;
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
     this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
+    if (shared) this.link.conflictsByAddr = null;
     this.link.vnetHdr = this.vnetHdr;
     this.link.routedVips = opts.routedVips === true;
     this.setClock();

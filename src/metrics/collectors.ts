@@ -278,8 +278,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- uvs: link and datapath --------------------------------------------------------------
   const c = dp.counters.c;
   COUNTER_NAMES.forEach((n, i) => {
-    counter(reg, `uvs_${n}_total`, COUNTER_HELP[n], [], () => c[i]);
+    if (n !== 'arp_conflicts') counter(reg, `uvs_${n}_total`, COUNTER_HELP[n], [], () => c[i]);
   });
+  // By address: uvsd's own (and those it probes), a series from an address's first conflict on.
+  counter(reg, 'uvs_arp_conflicts_total', `${COUNTER_HELP.arp_conflicts} By address (addr).`, ['addr'],
+    () => [...(dp.link.conflictsByAddr ?? [])].map(([ip, n]): Sample => [{ addr: formatIp(ip) }, n]));
   counter(reg, 'uvs_drops_total', 'Frames dropped, by reason (docs/metrics.md lists the reasons).', ['reason'],
     () => DROP_NAMES.map((reason, i): Sample => [{ reason }, dp.counters.d[i]]));
   histogramFromCounts(reg, 'uvs_batch_frames', 'Frames per receive batch (one read from the TAP).', BATCH_BUCKETS, () => dp.counters.batch);
