@@ -107,13 +107,15 @@ test('after exactly 1,000 UDP datagrams and 50 TCP connections over DR, the scra
   });
 });
 
-test('the status page renders in headless chromium with the services, their servers, weights and health', OPTS, async (t) => {
+test('the status page renders in headless chromium with the services, their servers, weights and health, and a service\'s clients that found no server', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
     await services(lab);
     await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '3']);
     const http = await lab.http(8);
     assert.equal(http.errors, 0);
     await lab.udp(1, { target: `${VIP}:54` }).catch(() => undefined); // one no_service drop
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:81`, '-s', 'rr']); // no server: a client is refused
+    assert.equal((await lab.http(1, { target: `${VIP}:81`, timeoutMs: 5000 })).errors, 1);
     const dom = await pageDom(lab);
     t.diagnostic(`DOM ${dom.length} bytes`);
     assert.match(dom, /<section class="service" data-service="TCP 192\.168\.8\.200:80">/);
@@ -126,6 +128,8 @@ test('the status page renders in headless chromium with the services, their serv
     assert.deepEqual(cells(lab.servers[1]!.addr).slice(0, 4), [`${lab.servers[1]!.addr}:80`, 'Route', '3', 'up (unchecked)']);
     assert.equal(cells(lab.servers[0]!.addr)[6], '4', 'rr sent 4 of the 8 connections to rs1');
     assert.match(dom, /<tr class="drop" data-reason="no_service"><td>no_service<\/td><td>1<\/td>/);
+    assert.match(dom, /data-service="TCP 192\.168\.8\.200:81"><h2>[^]*?<span class="sub nodest"[^>]*>1 found no server<\/span><\/h2>/, 'the refused client, on its service');
+    assert.doesNotMatch(dom.match(/data-service="TCP 192\.168\.8\.200:80"><h2>(.*?)<\/h2>/)?.[1] ?? 'no header', /nodest|no header/, 'none on a service whose clients were served');
     assert.match(dom, /<div id="err"><\/div>/, "the page reached /status.json");
     assert.match(dom, /<b id="role" class="">master<\/b>/);
     assert.match(dom, /<b id="link" class="">\S+ up, bridge br0<\/b>/, 'the TAP, up in its bridge');
