@@ -7,7 +7,7 @@
 //    new clients once those flows are 2 s idle (they held it for their whole timeout before);
 //  - uvsd killed (SIGKILL) and restarted with --state-file comes back with its table, the client
 //    namespace sees a gratuitous ARP for each VIP (test/lab/arpwatch.ts), new connections work within 1 s;
-//  - a state file refused at start is renamed aside (FILE.refused-TIME) before uvsd writes its table;
+//  - a state file refused (in part or whole) at start is renamed aside (FILE.refused-TIME) before uvsd writes its table;
 //  - the TAP deleted under uvsd stops it in order, and a restart with its state file forwards again.
 //  - the TAP set down, out of its bridge, the bridge deleted: logged once each way, shown by --status,
 //    the TAP put back on the re-created bridge;
@@ -232,27 +232,39 @@ test('a server draining when uvsd is stopped (a reload removed it) is deleted wh
   });
 });
 
-test('a state file refused at start (its table refused) is renamed aside before uvsd writes its table, logged with its new name; uvsadm --status shows the state file saved', { timeout: 60_000 }, async (t) => {
+test('a state file whose table is refused in part at start: the rest restored, the entry named in the log, the file renamed aside before uvsd writes its table, uvsadm --status says so; one refused whole: started without it', { timeout: 60_000 }, async (t) => {
   await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
     const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+    const esc = (s: string) => s.replaceAll('.', '\\.');
     await lab.startUvsd(['--state-file', stateFile]);
     await drService(lab);
     await lab.uvsadmMust(['-A', '-t', `${VIP}:443`, '-s', 'wrr']);
     for (let i = 0; i < 30 && !readFileSync(stateFile, 'utf8').includes('port: 443'); i++) await delay(100);
-    lab.uvsd!.child.kill('SIGKILL');
-    await lab.uvsd!.exited;
-    // One service it cannot take (as a server off the --addrs of a restart): the whole file is
-    // refused, the other uvsadm-made service with it.
+    const whole = await lab.uvsadmMust(['-Sn']);
+    const restart = async (text: string): Promise<string> => {
+      lab.uvsd!.child.kill('SIGKILL');
+      await lab.uvsd!.exited;
+      writeFileSync(stateFile, text);
+      await lab.startUvsd(['--state-file', stateFile]);
+      return (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '))!;
+    };
+    // One service this uvsd cannot take (as one written by an older uvsd): left out, the rest restored.
     const text = readFileSync(stateFile, 'utf8').replace('scheduler: wrr', 'scheduler: nosuch');
-    writeFileSync(stateFile, text);
-    await lab.startUvsd(['--state-file', stateFile]);
-    const [line] = await waitLog(lab, /^state file refused; kept as /);
-    const keptAs = (JSON.parse(line!) as { keptAs: string }).keptAs;
-    assert.match(keptAs, new RegExp(`^${stateFile.replaceAll('.', '\\.')}\\.refused-\\d{8}T\\d{6}Z$`));
-    assert.equal(readFileSync(keptAs, 'utf8'), text, 'the refused file, byte for byte');
+    const status = await restart(text);
+    const [line] = await waitLog(lab, /^table restored from the state file without 1 entry of it/);
+    const logged = JSON.parse(line!) as { keptAs: string; leftOut: string[] };
+    assert.match(logged.keptAs, new RegExp(`^${esc(stateFile)}\\.refused-\\d{8}T\\d{6}Z$`));
+    assert.equal(readFileSync(logged.keptAs, 'utf8'), text, 'the file as it was, byte for byte');
+    assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out$/);
+    assert.equal(await lab.uvsadmMust(['-Sn']), whole.replace(/^-A -t \S+:443 -s wrr\n/m, ''), 'the rest restored');
+    assert.match(status, new RegExp(`^state_file ${esc(stateFile)} saved \\d+s ago; at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));
+    // Not a config file at all: refused whole, started without it.
+    const broken = await restart('services: [\n');
+    const [refused] = await waitLog(lab, /^state file refused; kept as /);
+    const keptAs = (JSON.parse(refused!) as { keptAs: string }).keptAs;
+    assert.equal(readFileSync(keptAs, 'utf8'), 'services: [\n');
     assert.equal(await lab.uvsadmMust(['-Sn']), '', 'started without it');
-    const status = (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '));
-    assert.match(status ?? '', new RegExp(`^state_file ${stateFile.replaceAll('.', '\\.')} saved \\d+s ago$`));
+    assert.match(broken, new RegExp(`^state_file ${esc(stateFile)} saved \\d+s ago; at start refused \\(kept as ${esc(keptAs)}\\): `));
   });
 });
 

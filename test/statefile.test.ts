@@ -9,10 +9,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type ConfigManager } from '../src/control/config.js';
-import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem, type RefusedState } from '../src/control/statefile.js';
+import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem, type RefusedState, type RestoredState, type StateFileStatus } from '../src/control/statefile.js';
 import { formatRules, formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 import type { Rig } from './helpers/harness.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
@@ -281,20 +283,21 @@ test('a state file of the version before the end line (no header, no end line) s
   assert.equal(rules(b.r), configTable);
 }));
 
-test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writes its table there: the uvsadm-made services it holds are kept, and a later refusal never overwrites an earlier one', () => withDir(async (dir) => {
+test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writes its table there, and a later refusal never overwrites an earlier one; a server the table refuses is left out (the rest restored, the file kept aside)', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
-  // uvsd restarted without the --addr one server needs: the whole file is refused, its valid
-  // uvsadm-made services with it. Before, the --config table was written over it at once.
-  const text = (await written(file)).text.replace('192.168.8.23', '10.99.0.1');
+  // uvsd restarted without the --addr one server needs: that server is left out, named, the
+  // rest restored (until 2026-12-04 the whole file was refused and the table started empty).
+  const w = await written(file);
+  const text = w.text.replace('192.168.8.23', '10.99.0.1');
   writeFileSync(file, text);
   const { r, cm } = started();
-  const configTable = rules(r);
-  const res = restoreState(cm, file, AT) as RefusedState;
-  assert.match(res.refused, /Real server is not on a directly connected network/);
+  const res = restoreState(cm, file, AT) as RestoredState;
+  assert.equal(res.leftOut.length, 1);
+  assert.match(res.leftOut[0]!, new RegExp(`^${file}:\\d+: add server TCP 192\\.168\\.8\\.201:443 -> 10\\.99\\.0\\.1:443 weight 1: Real server is not on a directly connected network.*: left out$`));
   assert.equal(res.keptAs, `${file}.refused-${STAMP}`);
   assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'kept byte for byte');
   assert.equal(existsSync(file), false);
-  assert.equal(rules(r), configTable);
+  assert.equal(rules(r), w.table.replace(/^-a -t 192\.168\.8\.201:443 .*\n/m, ''));
   const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
@@ -303,6 +306,56 @@ test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writ
   writeFileSync(file, '');
   assert.deepEqual(restoreState(started().cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}.1` });
   assert.equal(readFileSync(res.keptAs, 'utf8'), text);
+}));
+
+test('upgrade: a state file of an older uvsd with entries this one refuses (RIP:0 beside RIP:PORT, a real server that is another service\'s VIP) restores the rest, names each entry left out, and --status says so', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  // As c666779 (2026-12-01) wrote it: port 0 was not yet the service's port, and a VIP could be another service's real server.
+  writeFileSync(file, framed(`services:
+  - proto: tcp
+    address: 192.168.8.210
+    port: 80
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.20, port: 0, method: nat, weight: 1 }
+      - { address: 192.168.8.20, port: 80, method: nat, weight: 2 }
+  - proto: tcp
+    address: 192.168.8.211
+    port: 80
+    scheduler: wlc
+    servers:
+      - { address: 192.168.8.210, port: 80, method: nat, weight: 1 }
+      - { address: 192.168.8.21, port: 80, method: nat, weight: 1 }
+  - proto: udp
+    address: 192.168.8.212
+    port: 53
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.22, port: 53, weight: 1 }
+`));
+  const { r, cm } = started('services: []\n');
+  const res = restoreState(cm, file, AT) as RestoredState;
+  assert.deepEqual(res.leftOut.map((l) => l.replace(file, 'F')), [
+    'F:9: services[0].servers[1]: server 192.168.8.20:80 is already at line 8: left out (an older uvsd listed RIP:0 and RIP:80 apart)',
+    'F:15: add server TCP 192.168.8.211:80 -> 192.168.8.210:80 weight 1: Address already used in the table in another role: real server 192.168.8.210 is a virtual address (TCP 192.168.8.210:80): left out',
+  ]);
+  assert.equal(rules(r), [
+    '-A -t 192.168.8.210:80 -s rr', '-a -t 192.168.8.210:80 -r 192.168.8.20:80 -m -w 1',
+    '-A -t 192.168.8.211:80 -s wlc', '-a -t 192.168.8.211:80 -r 192.168.8.21:80 -m -w 1',
+    '-A -u 192.168.8.212:53 -s rr', '-a -u 192.168.8.212:53 -r 192.168.8.22:53 -g -w 1', '',
+  ].join('\n'));
+  assert.equal(res.keptAs, `${file}.refused-${STAMP}`);
+  const status = { path: file, savedAt: Date.now(), atStart: { leftOut: 2, text: 'restored without 2 entries (the file kept as X): F:9: ... ...' } };
+  r.ctl.info.stateFile = () => status;
+  const gauges = async (st: StateFileStatus) => {
+    const m = parseExposition(await createMetrics(r.dp, { process: false, stateFile: () => st }).text());
+    return ['uvs_state_file_left_out', 'uvs_state_file_refused', 'uvs_state_file_write_failing'].map((n) => m.get(n, {}));
+  };
+  assert.deepEqual(await gauges(status), [2, 0, 0]);
+  assert.deepEqual(await gauges({ path: file, atStart: { leftOut: -1, text: 'refused' }, error: 'EROFS', failingSince: 1 }), [0, 1, 1]);
+  assert.deepEqual(await gauges({ path: file, savedAt: 1 }), [0, 0, 0]);
+  const line = formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
+  assert.equal(line, `state_file ${file} saved 0s ago; at start restored without 2 entries (the file kept as X): F:9: ... ...`);
 }));
 
 test('the state file keeps the running sync daemons (daemon.sync, rewritten on uvsadm --start-daemon / --stop-daemon): a restart with it starts them again, before --config\'s; none left running is kept as none', () => withDir(async (dir) => {

@@ -28,7 +28,7 @@ import {
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
-import { StateFile, restoreState } from '../control/statefile.js';
+import { StateFile, restoreState, type StartRestore } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -656,11 +656,21 @@ export async function main(argv: string[]): Promise<void> {
     // A broken state file must not keep the balancer down: say so and go on without it.
     const r = restoreState(config, stateFile);
     const refused = r !== undefined && 'refused' in r ? r : undefined;
+    /** What --status and metrics say about the start: the file refused, or entries of it left out. */
+    let atStart: StartRestore | undefined;
     if (r !== undefined && 'changes' in r) {
       saved = r.saved;
-      log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+      if (r.leftOut.length === 0) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+      else {
+        const kept = r.keptAs !== undefined ? `the file kept as ${r.keptAs}` : `the file could not be kept aside (${r.keepError})`;
+        const n = `${r.leftOut.length} ${r.leftOut.length === 1 ? 'entry' : 'entries'}`;
+        log.error({ stateFile, leftOut: r.leftOut, keptAs: r.keptAs, keepError: r.keepError },
+          `table restored from the state file without ${n} of it (refused by this uvsd); ${kept}`);
+        atStart = { leftOut: r.leftOut.length, text: `restored without ${n} (${kept}): ${r.leftOut[0]}${r.leftOut.length > 1 ? ' ...' : ''}` };
+      }
     } else if (refused?.keptAs !== undefined) {
       log.error({ stateFile, error: refused.refused, keptAs: refused.keptAs }, `state file refused; kept as ${refused.keptAs}; starting without it`);
+      atStart = { leftOut: -1, text: `refused (kept as ${refused.keptAs}): ${refused.refused}` };
     }
     if (refused !== undefined && refused.keptAs === undefined) {
       // Writing the table would overwrite the only copy of the refused one: not written, and said so.
@@ -683,7 +693,7 @@ export async function main(argv: string[]): Promise<void> {
       state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file; changes are not saved until it can (uvsadm --status: state_file)'),
         () => log.info({ stateFile }, 'state file written again'));
       const s = state;
-      control.info.stateFile = () => s.status();
+      control.info.stateFile = () => ({ ...s.status(), ...(atStart !== undefined ? { atStart } : {}) });
       control.onChange = () => s.changed();
       s.changed();
     }
@@ -816,6 +826,7 @@ export async function main(argv: string[]): Promise<void> {
         states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
+        stateFile: control.info.stateFile,
         onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();

@@ -517,6 +517,14 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
             ...tunFields(dm, fwd),
           });
           const d = dests[dests.length - 1]!;
+          const first = seenDests.get(`${d.addr}|${d.port}`);
+          if (first !== undefined && o.stateFile === true) {
+            // Written by an older uvsd, which kept RIP:0 apart from RIP:PORT (port 0 is the
+            // service's port now): the first one stays, the second is left out, said so.
+            dests.pop();
+            warnings.push(`${file}:${df.line}: ${df.path}: server ${d.addr}:${d.port} is already at line ${first}: left out (an older uvsd listed RIP:0 and RIP:${d.port} apart)`);
+            continue;
+          }
           once(seenDests, `${d.addr}|${d.port}`, df, `server ${d.addr}:${d.port}`);
           const du = dm.get('drain-until');
           if (du !== undefined) {

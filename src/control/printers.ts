@@ -421,12 +421,13 @@ function vrrpFifoText(f: VrrpFifoStatus): string {
   return `${f.path} events ${f.events} ignored ${f.ignored}${last}`;
 }
 
-/** uvsd --state-file: `PATH saved Ns ago`, or while writes fail `PATH failing for Ns: ERROR (...)`. */
+/** uvsd --state-file: `PATH saved Ns ago`, or while writes fail `PATH failing for Ns: ERROR (...)`; then `; at start ...` when it was not restored whole. */
 function stateFileText(f: StateFileStatus): string {
   const ago = (t: number): string => `${Math.round((Date.now() - t) / 1000)}s`;
-  if (f.error === undefined || f.failingSince === undefined) return `${f.path} ${f.savedAt === undefined ? 'not saved yet' : `saved ${ago(f.savedAt)} ago`}`;
+  const start = f.atStart === undefined ? '' : `; at start ${f.atStart.text}`;
+  if (f.error === undefined || f.failingSince === undefined) return `${f.path} ${f.savedAt === undefined ? 'not saved yet' : `saved ${ago(f.savedAt)} ago`}${start}`;
   const onDisk = f.savedAt === undefined ? 'nothing saved by this uvsd' : `on disk: the table of ${ago(f.savedAt)} ago`;
-  return `${f.path} failing for ${ago(f.failingSince)}: ${f.error} (${onDisk})`;
+  return `${f.path} failing for ${ago(f.failingSince)}: ${f.error} (${onDisk})${start}`;
 }
 
 /** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */

@@ -11,6 +11,7 @@ import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
+import { serviceId } from './protocol.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -63,26 +64,80 @@ export interface RefusedState {
   keepError?: string;
 }
 
+/** A state file restored at start; leftOut: its entries the table refused (each "FILE:LINE: why"), the file kept aside as keptAs. */
+export interface RestoredState {
+  changes: string[];
+  saved: ConfigFile;
+  leftOut: string[];
+  keptAs?: string;
+  keepError?: string;
+}
+
 /**
- * uvsd's start: the state file's table applied over the one in place (--config's), all or
- * nothing; undefined when there is no file. A refused file (unreadable, empty, cut off, invalid,
- * its table refused) changes nothing: uvsd goes on with the table it has, and the file is
- * renamed aside (keepRefused) before uvsd writes that table in its place. `saved` is the file
- * read (its daemon.sync: the sync daemons that ran, syncAtStart).
+ * uvsd's start: the state file's table applied over the one in place (--config's); undefined
+ * when there is no file. A file that cannot be read (unreadable, empty, cut off, invalid YAML)
+ * changes nothing: uvsd goes on with the table it has, and the file is renamed aside
+ * (keepRefused) before uvsd writes that table in its place. A file the table refuses in parts
+ * (written by an older uvsd whose rules were looser: a server listed as RIP:0 and RIP:PORT, a
+ * real server that is another service's VIP) is restored without the refused servers or
+ * services, one at a time by the line the refusal names, each said in leftOut, and the file is
+ * kept aside too: an upgrade must not start a director with an empty table. `saved` is the
+ * file read (its daemon.sync: the sync daemons that ran, syncAtStart).
  */
-export function restoreState(config: ConfigManager, file: string, now = new Date()): { changes: string[]; saved: ConfigFile } | RefusedState | undefined {
+export function restoreState(config: ConfigManager, file: string, now = new Date()): RestoredState | RefusedState | undefined {
   if (!existsSync(file)) return undefined;
-  try {
-    const saved = readStateFile(file);
-    return { changes: config.apply(saved, false), saved };
-  } catch (e) {
-    const refused = (e as Error).message;
+  const kept = (): { keptAs: string } | { keepError: string } => {
     try {
-      return { refused, keptAs: keepRefused(file, now) };
+      return { keptAs: keepRefused(file, now) };
     } catch (k) {
-      return { refused, keepError: (k as NodeJS.ErrnoException).code ?? (k as Error).message };
+      return { keepError: (k as NodeJS.ErrnoException).code ?? (k as Error).message };
+    }
+  };
+  let saved: ConfigFile;
+  try {
+    saved = readStateFile(file);
+  } catch (e) {
+    return { refused: (e as Error).message, ...kept() };
+  }
+  const leftOut = [...saved.warnings ?? []];
+  for (;;) {
+    try {
+      const changes = config.apply(saved, false);
+      return { changes, saved, leftOut, ...(leftOut.length > 0 ? kept() : {}) };
+    } catch (e) {
+      const rest = e instanceof UvsError ? withoutEntryAt(saved, e.detail) : undefined;
+      if (rest === undefined) return { refused: (e as Error).message, ...kept() };
+      leftOut.push(`${(e as Error).message}: left out`);
+      saved = rest;
     }
   }
+}
+
+/** cfg without the service or server at `at` ("FILE:LINE", a refusal's place), or undefined if no entry is there. */
+function withoutEntryAt(cfg: ConfigFile, at: string | undefined): ConfigFile | undefined {
+  const m = at === undefined ? null : /^(.*):(\d+)$/.exec(at);
+  if (m === null || m[1] !== cfg.file) return undefined;
+  const line = Number(m[2]);
+  const services = [];
+  let found = false;
+  for (const s of cfg.services) {
+    if (s.line === line) {
+      found = true;
+      continue;
+    }
+    const i = s.destLines.indexOf(line);
+    if (i < 0) {
+      services.push(s);
+      continue;
+    }
+    found = true;
+    // A server alone; with its service when that has health checks (they list its servers by position).
+    if (s.health === undefined) services.push({ ...s, dests: s.dests.filter((_, j) => j !== i), destLines: s.destLines.filter((_, j) => j !== i) });
+  }
+  if (!found) return undefined;
+  const kept = new Set(services.flatMap((s) => s.dests.map((d) => `${serviceId(d.service)}|${d.addr}|${d.port}`)));
+  const drains = cfg.drains?.filter((d) => kept.has(`${serviceId(d.service)}|${d.addr}|${d.port}`));
+  return { ...cfg, services, ...(drains !== undefined ? { drains } : {}) };
 }
 
 /**
@@ -143,8 +198,16 @@ const DUMP_WAIT_MAX_MS = 2000;
 export const STATE_RETRY_MS = 5000;
 
 /** The writer's state, as uvsadm --status shows it. */
+/** The state file at start, when not restored whole: leftOut entries refused (-1: the whole file), and a line for --status. */
+export interface StartRestore {
+  leftOut: number;
+  text: string;
+}
+
 export interface StateFileStatus {
   path: string;
+  /** At start: the file refused, or restored without some entries (absent when restored whole, or there was none). */
+  atStart?: StartRestore;
   /** When (ms since the epoch) the table was last written. */
   savedAt?: number;
   /** The last write's error while writes fail, and since when (ms since the epoch). */

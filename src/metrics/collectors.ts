@@ -7,6 +7,7 @@
 // destination had (DestTable.retired).
 
 import type { LaddrUsage } from '../modes/laddr.js';
+import type { StateFileStatus } from '../control/statefile.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
@@ -45,6 +46,8 @@ export interface MetricsOptions {
   /** FULLNAT local ports in use per LIP when the datapath's own pools are not the ones in use
    *  (uvsd --workers: the workers' sums, refreshed by uvsd every few seconds). */
   laddrs?: () => readonly LaddrUsage[];
+  /** uvsd --state-file: its writer's state and what happened to it at start. */
+  stateFile?: () => StateFileStatus;
 }
 
 /** A scrape renders for at most this long (ms) before it lets the datapath and control run (Metrics.text()). */
@@ -334,6 +337,17 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     counter(reg, 'uvs_sync_messages_from_master_total', 'Connection sync data dropped because this director is master too: another master sends (a split brain, or the moment of a switch).', [], () => sync.fromMaster);
     counter(reg, 'uvs_sync_messages_lost_total', 'Connection sync datagrams missed (gaps in the sender\'s sequence numbers).', [], () => sync.lost);
     counter(reg, 'uvs_sync_messages_auth_failed_total', 'Connection sync datagrams refused: wrong HMAC (forged, or another key).', [], () => sync.authFailed);
+  }
+
+  // ---- the state file (uvsd --state-file) ------------------------------------------------------
+  const stateFile = opts.stateFile;
+  if (stateFile !== undefined) {
+    gauge(reg, 'uvs_state_file_write_failing', '1 while uvsd cannot write its --state-file (changes are not saved; uvsadm --status "state_file" says why), else 0.', [],
+      () => (stateFile().failingSince !== undefined ? 1 : 0));
+    gauge(reg, 'uvs_state_file_refused', '1 when the --state-file was refused whole at start (kept aside; uvsd started without it), else 0.', [],
+      () => (stateFile().atStart?.leftOut === -1 ? 1 : 0));
+    gauge(reg, 'uvs_state_file_left_out', 'Entries (servers or services) of the --state-file this uvsd refused at start and restored the rest without (the file kept aside), else 0.', [],
+      () => Math.max(0, stateFile().atStart?.leftOut ?? 0));
   }
 
   // ---- connection table --------------------------------------------------------------------
