@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, type ConfigManager } from '../src/control/config.js';
+import { parseConfig, ServiceTexts, type ConfigManager } from '../src/control/config.js';
 import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem, type RefusedState, type RestoredState, type StateFileStatus } from '../src/control/statefile.js';
 import { formatRules, formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
@@ -187,6 +187,127 @@ test('the config dump in slices is the dump\'s text, and lets the loop run betwe
   assert.ok(pauses >= 600 / 8, `${pauses} pauses`);
   const back = started(text);
   assert.equal(rules(back.r), rules(r), 'the sliced dump read as a config file gives the same table');
+});
+
+/** A config of services 192.168.8.200-202 (ports 80, 81, and 53/udp), one of them health-checked
+ *  with a sorry server; `v` varies it (a reload): servers removed (drained), weights, checks. */
+const cacheConfig = (v: number): string => `daemon:
+  addresses: [192.168.8.10/24]
+  drain-timeout: 30
+services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: wrr
+    health:
+      checks: [{ type: tcp${v % 3 === 0 ? ', connect-timeout: 3' : ''} }]
+      sorry-server: { address: 192.168.8.29 }
+    servers:
+      - { address: 192.168.8.20, weight: ${1 + (v % 4)} }
+${v % 2 === 0 ? '      - { address: 192.168.8.21, weight: 2 }\n' : ''}  - proto: udp
+    address: 192.168.8.201
+    port: 53
+    scheduler: rr
+    servers:
+      - address: 192.168.8.22
+${v % 5 !== 1 ? '      - address: 192.168.8.23\n' : ''}${v % 4 === 3 ? '' : `  - proto: tcp
+    address: 192.168.8.202
+    port: 81
+    scheduler: sh
+    servers: [{ address: 192.168.8.24 }]
+`}`;
+
+test('a state dump with kept service texts is the full dump, byte for byte, after any sequence of changes (uvsadm, -C, reloads, drains and their ends, health removals and returns, the trash)', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-12-04T16:00:00.000Z') });
+  const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
+  for (const seed of seeds) {
+    const { r, cm } = configRig(30);
+    cm.apply(parseConfig(cacheConfig(0), 'uvsd.yaml'), false);
+    const texts = new ServiceTexts();
+    let x = seed;
+    const rnd = (n: number): number => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return (x >>> 8) % n;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+    const svc = (): { proto: string; addr: string; port: number } => pick([
+      { proto: 'tcp', addr: '192.168.8.200', port: 80 }, { proto: 'udp', addr: '192.168.8.201', port: 53 },
+      { proto: 'tcp', addr: '192.168.8.202', port: 81 }, { proto: 'tcp', addr: '192.168.8.203', port: 80 },
+    ]);
+    const rip = (): string => `192.168.8.${20 + rnd(6)}`;
+    const call = (verb: string, args: unknown): void => {
+      try {
+        r.ctl.call(verb, args);
+      } catch { /* refused (no such service, exists already): changes nothing */ }
+    };
+    const ops: Array<[string, () => void]> = [
+      ['addService', () => call('addService', { ...svc(), sched: pick(['rr', 'wrr', 'sh']), persist: pick([0, 0, 300]) })],
+      ['editService', () => call('editService', { ...svc(), sched: pick(['rr', 'wlc', 'mh']), persist: pick([0, 60]) })],
+      ['deleteService', () => call('deleteService', svc())],
+      ['addDest', () => { const s = svc(); call('addDest', { service: s, addr: rip(), port: s.port, fwd: pick(['dr', 'nat']), weight: rnd(5) }); }],
+      ['editDest', () => { const s = svc(); call('editDest', { service: s, addr: rip(), port: s.port, weight: rnd(5), upper: pick([0, 100]) }); }],
+      ['deleteDest', () => { const s = svc(); call('deleteDest', { service: s, addr: rip(), port: s.port }); }],
+      // The health checker's verbs: a failed server out (or at weight 0, inhibited), back with its
+      // weight when it passes (its slot from the trash), the sorry server in while all are down.
+      ['health', () => {
+        const service = { proto: 'tcp', addr: '192.168.8.200', port: 80 };
+        const addr = pick(['192.168.8.20', '192.168.8.21']);
+        switch (rnd(4)) {
+          case 0: call('deleteDest', { service, addr, port: 80 }); break;
+          case 1: call('editDest', { service, addr, port: 80, weight: 0 }); break;
+          case 2: call('addDest', { service, addr, port: 80, weight: 2 }); break;
+          default: call('addDest', { service, addr: '192.168.8.29', port: 80, weight: 1 });
+        }
+      }],
+      ['laddr', () => call(pick(['addLaddr', 'delLaddr']), { service: svc(), addr: '192.168.8.250' })],
+      ['timeouts', () => call('setTimeouts', { tcp: rnd(1000), tcpfin: 0, udp: 0 })],
+      ['zero', () => call('zero', {})],
+      ['clear', () => { if (rnd(4) === 0) call('clear', {}); }],
+      ['reload', () => {
+        try {
+          cm.apply(parseConfig(cacheConfig(rnd(12)), 'uvsd.yaml'), false);
+        } catch { /* refused against the table as it is: nothing changed */ }
+      }],
+      ['time', () => t.mock.timers.tick(pick([1_000, 10_000, 30_000]))], // drains end
+      ['stop', () => { if (rnd(8) === 0) cm.stop(); }], // uvsd's shutdown (its drains dropped), then its last save
+    ];
+    const done: string[] = [];
+    for (let step = 0; step < 300; step++) {
+      const [name, op] = pick(ops);
+      op();
+      done.push(name);
+      // Now and then a --dump-config (no drain-until, draining servers left out) with the same texts.
+      const state = rnd(4) !== 0;
+      const full = cm.dump('# state', state);
+      assert.equal(cm.dump('# state', state, texts), full, `seed ${seed}, state ${state}, after ${done.slice(-5).join(', ')} (step ${step})`);
+    }
+    cm.stop();
+  }
+});
+
+test('a weight changed with uvsadm -e builds that service\'s text again and takes every other one kept; the sliced dump does the same', async () => {
+  const { r, cm } = started();
+  const items = Array.from({ length: 300 }, (_v, i) => [
+    { verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.201', port: 1000 + i, sched: 'wrr' } },
+    { verb: 'addDest', args: { service: { proto: 'tcp', addr: '192.168.8.201', port: 1000 + i }, addr: '192.168.8.23', port: 1000 + i, weight: 1 } },
+  ]).flat();
+  r.ctl.call('batch', { items });
+  const texts = new ServiceTexts();
+  const n = r.ctl.model.services.size;
+  cm.dump('# state', true, texts);
+  assert.equal(texts.built, n, 'the first dump builds every service');
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1150 }, addr: '192.168.8.23', port: 1150, weight: 5 });
+  const text = cm.dump('# state', true, texts);
+  assert.equal(texts.built, n + 1, 'one service built again');
+  assert.equal(text, cm.dump('# state', true));
+  assert.match(text, /port: 1150\n {4}scheduler: wrr\n {4}servers:\n {6}- address: 192\.168\.8\.23\n {8}method: dr\n {8}weight: 5\n/);
+  r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1151 }, addr: '192.168.8.23', port: 1151, weight: 6 });
+  assert.equal(await cm.dumpSliced('# state', async () => {}, true, texts), cm.dump('# state', true));
+  assert.equal(texts.built, n + 2);
+  // A batch (uvsadm -R, a reload) works on a copy of the table: what it did not change is kept.
+  r.ctl.call('batch', { items: [{ verb: 'deleteService', args: { proto: 'tcp', addr: '192.168.8.201', port: 1000 } }] });
+  cm.dump('# state', true, texts);
+  assert.equal(texts.built, n + 2, 'a deleted service builds nothing');
 });
 
 // ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----

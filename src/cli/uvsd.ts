@@ -24,7 +24,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
@@ -680,12 +680,14 @@ export async function main(argv: string[]): Promise<void> {
     } else {
       // Written after every change of the table (uvsadm, reload, health checks, drain timers),
       // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
-      // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one).
+      // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one);
+      // only the services changed since the last dump are written again (ServiceTexts).
+      const texts = new ServiceTexts();
       const dump = async (header: string, sliced: boolean): Promise<string> => {
-        if (!sliced) return config.dump(header, true);
+        if (!sliced) return config.dump(header, true, texts);
         const { pause, done } = control.slicer('state file');
         try {
-          return await config.dumpSliced(header, pause, true);
+          return await config.dumpSliced(header, pause, true, texts);
         } finally {
           done();
         }

@@ -872,11 +872,61 @@ export interface ReloadReport {
   warnings: string[];
 }
 
+/**
+ * Each service's text in the dump as last built (uvsd --state-file dumps the table after every
+ * change): a dump given one takes the text of a service whose ServiceModel.gen has not moved from
+ * here and builds only the others, so one `uvsadm -e` builds one service's text. Building all of
+ * them made ~100 MB of garbage per save at 9,000 services (docs/performance.md). What the text
+ * also reads besides the service (the applied config's health, the draining servers) moves
+ * ConfigManager's dump epoch, which empties this.
+ */
+export class ServiceTexts {
+  /** By the model's key of the service: its text and the gen it was built at. */
+  private readonly texts = new Map<string, { gen: number; text: string }>();
+  private epoch = -1;
+  private state = false;
+  /** Services' texts built so far (the others were taken from here). */
+  built = 0;
+
+  /** The text kept for the service of the model's key k at generation gen, if any. */
+  get(k: string, gen: number): string | undefined {
+    const kept = this.texts.get(k);
+    return kept?.gen === gen ? kept.text : undefined;
+  }
+
+  /** The text just built for the service of key k at generation gen. */
+  set(k: string, gen: number, text: string): void {
+    this.built++;
+    const kept = this.texts.get(k);
+    if (kept === undefined) this.texts.set(k, { gen, text });
+    else {
+      kept.gen = gen;
+      kept.text = text;
+    }
+  }
+
+  /** A dump begins: texts built for another epoch or kind of dump (state or not) are dropped. */
+  begin(epoch: number, state: boolean): void {
+    if (epoch === this.epoch && state === this.state) return;
+    this.texts.clear();
+    this.epoch = epoch;
+    this.state = state;
+  }
+
+  /** A dump ended: the texts of services no longer in the table are dropped. */
+  end(services: ReadonlyMap<string, ServiceModel>): void {
+    if (this.texts.size <= services.size) return;
+    for (const k of this.texts.keys()) if (!services.has(k)) this.texts.delete(k);
+  }
+}
+
 export class ConfigManager {
   /** Servers draining after a reload removed them (by dk()), with their deletion timers. */
   private readonly draining = new Map<string, { timer: NodeJS.Timeout; until: number }>();
   /** The services of the last applied config, by sk() (--dump-config writes their health). */
   private applied = new Map<string, DesiredService>();
+  /** Moved by every change of `applied` or `draining`: the services' texts kept (ServiceTexts) are built again. */
+  private dumpEpoch = 0;
 
   constructor(
     private readonly control: Control,
@@ -1001,6 +1051,7 @@ export class ConfigManager {
   private committed(cfg: ConfigFile, plan: Plan, hp: HealthPlan | undefined): void {
     hp?.commit();
     this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
+    this.dumpEpoch++; // the drains started and ended here too: drainUntil is called from here alone
     for (const k of plan.undrain) {
       clearTimeout(this.draining.get(k)?.timer);
       this.draining.delete(k);
@@ -1022,6 +1073,7 @@ export class ConfigManager {
     const name = `${serviceText(d.service)} -> ${d.addr}:${d.port}`;
     const timer = setTimeout(() => {
       this.draining.delete(k);
+      this.dumpEpoch++;
       const svc = this.control.model.services.get(serviceKeyOf(d.service.proto, parseIp(d.service.addr), d.service.port, d.service.fwmark));
       const dest = svc?.dests[findDest(svc, parseIp(d.addr), d.port)];
       if (dest === undefined) return; // already gone (deleted, service deleted, table cleared)
@@ -1106,10 +1158,11 @@ export class ConfigManager {
 
   /**
    * The running state as a config file, its first line `header`. uvsd --state-file writes its
-   * own header and `state`: draining servers say until when (`drain-until`, state files only).
+   * own header and `state`: draining servers say until when (`drain-until`, state files only),
+   * and keeps the services' texts for the next dump (`texts`).
    */
-  dump(header = DUMP_HEADER, state = false): string {
-    return [...this.dumpParts(header, state)].join('');
+  dump(header = DUMP_HEADER, state = false, texts?: ServiceTexts): string {
+    return [...this.dumpParts(header, state, texts)].join('');
   }
 
   /**
@@ -1117,9 +1170,9 @@ export class ConfigManager {
    * once it has run SLICE_MS): 10,000 services took 100-400 ms in one piece. A change made
    * meanwhile may leave the text a mix of before and after it; the state file's writer dumps again then.
    */
-  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false): Promise<string> {
+  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false, texts?: ServiceTexts): Promise<string> {
     const parts: string[] = [];
-    for (const part of this.dumpParts(header, state)) {
+    for (const part of this.dumpParts(header, state, texts)) {
       parts.push(part);
       if ((parts.length & 7) === 0) await pause();
     }
@@ -1127,7 +1180,7 @@ export class ConfigManager {
   }
 
   /** The dump's text: the header, daemon and timeouts, then one part per service. */
-  private *dumpParts(header: string, state: boolean): Generator<string> {
+  private *dumpParts(header: string, state: boolean, texts: ServiceTexts | undefined): Generator<string> {
     const s = this.settings;
     const daemon: Record<string, unknown> = {};
     if (s.tap !== undefined) daemon.tap = s.tap;
@@ -1164,7 +1217,17 @@ export class ConfigManager {
     if (cli !== '') header += `\n# not in this file (command line only): ${cli}`;
     yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.size === 0 ? ' []' : ''}\n`;
     // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
-    for (const svc of services.values()) yield topLevelItem(this.dumpService(svc, state));
+    if (texts === undefined) {
+      for (const svc of services.values()) yield topLevelItem(this.dumpService(svc, state));
+      return;
+    }
+    texts.begin(this.dumpEpoch, state);
+    for (const [k, svc] of services) {
+      let text = texts.get(k, svc.gen);
+      if (text === undefined) texts.set(k, svc.gen, (text = topLevelItem(this.dumpService(svc, state))));
+      yield text;
+    }
+    texts.end(services);
   }
 
   private dumpService(m: ServiceModel, state: boolean): Record<string, unknown> {
@@ -1232,5 +1295,6 @@ export class ConfigManager {
   stop(): void {
     for (const t of this.draining.values()) clearTimeout(t.timer);
     this.draining.clear();
+    this.dumpEpoch++;
   }
 }

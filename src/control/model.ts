@@ -80,6 +80,20 @@ export interface ServiceModel {
   dests: DestModel[];
   /** FULLNAT local addresses (DPVS --add-laddr) with their port ranges, in the order added. */
   laddrs: LaddrModel[];
+  /**
+   * Its generation: a number no service had before, taken (newGen) by every verb that changes the
+   * service or its servers. A copy (a batch's) keeps it until the batch changes the copy: uvsd
+   * --state-file writes again only the services whose gen moved (ServiceTexts in config.ts).
+   */
+  gen: number;
+}
+
+/** The last generation given to a service (ServiceModel.gen). */
+let lastGen = 0;
+
+/** A generation no service had before (ServiceModel.gen). */
+export function newGen(): number {
+  return ++lastGen;
 }
 
 /** Count one use of ip (uint32) in a role map more (+1) or less (-1). */

@@ -8,7 +8,7 @@
 import { UvsError } from './errors.js';
 import { runStepsSliced, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
-import { addRef, modelServiceKey, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
+import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
   BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, LaddrStat, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult, HaGroupRole,
@@ -477,7 +477,7 @@ export const VERBS = {
       notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
     }
     const o = serviceOptions(a, r, undefined);
-    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [] };
+    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [], gen: newGen() };
     m.services.set(r.key, s);
     if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
     ctx.control.restartRates(undefined, s.id);
@@ -490,7 +490,7 @@ export const VERBS = {
     const r = svcRef(a);
     const s = mustService(ctx.model, r, 'NO_SERVICE');
     const o = serviceOptions(a, r, s);
-    Object.assign(s, o);
+    Object.assign(s, o, { gen: newGen() });
     ctx.ops.push(serviceOps(s, 'editService'));
     return null;
   }),
@@ -522,6 +522,7 @@ export const VERBS = {
     if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
     const { slot, revive } = taken;
     s.dests.push({ slot, ...d });
+    s.gen = newGen();
     addRef(ctx.model.rips, addr, 1);
     ctx.control.restartRates(slot, undefined);
     ctx.ops.push({ op: 'addDest', svc: s.id, dest: slot, addr, port, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(d), ...(revive ? { revive } : {}) });
@@ -544,6 +545,7 @@ export const VERBS = {
     checkDest(ctx, s, { addr, port, fwd, upper, lower });
     const tun = tunOf(a, fwd, old.fwd === 'tun' ? old : undefined);
     Object.assign(old, { fwd, weight, upper, lower, ...tun });
+    s.gen = newGen();
     ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(tun) });
     return null;
   }),
@@ -555,6 +557,7 @@ export const VERBS = {
     const i = findDest(s, addr, port);
     if (i < 0) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
     const [d] = s.dests.splice(i, 1);
+    s.gen = newGen();
     addRef(ctx.model.rips, d!.addr, -1);
     // Like IPVS with expire_nodest_conn=1: the server's connections go with it (lazily, see apply),
     // unless it is added back before their next packet (the trash, Model.takeSlot).
@@ -589,6 +592,7 @@ export const VERBS = {
     mustUnicast(ctx, ip, 'local address');
     notInOtherRole(ctx, ip, 'local address', ['vip', 'rip']);
     s.laddrs.push({ addr: ip, portMin, portMax });
+    s.gen = newGen();
     addRef(ctx.model.lips, ip, 1);
     ctx.ops.push({ op: 'addLaddr', svc: s.id, addr: ip, portMin, portMax });
     return null;
@@ -632,6 +636,7 @@ export const VERBS = {
     const i = s.laddrs.findIndex((l) => l.addr === ip);
     if (i < 0) throw new UvsError('LADDR_NOT_FOUND', formatIp(ip));
     s.laddrs.splice(i, 1);
+    s.gen = newGen();
     addRef(ctx.model.lips, ip, -1);
     ctx.ops.push({ op: 'delLaddr', svc: s.id, addr: ip });
     return null;
