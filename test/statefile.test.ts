@@ -34,7 +34,7 @@ test('changes in one turn of the event loop are written once, the latest table; 
   let table = 'a: 1\n';
   let dumps = 0;
   const errors: string[] = [];
-  const sf = new StateFile(file, (h) => (dumps++, `${h}\n${table}`), (e) => errors.push(e));
+  const sf = new StateFile(file, (h) => (dumps++, [`${h}\n`, table]), (e) => errors.push(e));
   sf.changed();
   table = 'a: 2\n';
   sf.changed();
@@ -48,18 +48,34 @@ test('changes in one turn of the event loop are written once, the latest table; 
   assert.deepEqual(errors, []);
 }));
 
+test('a table of many parts is written whole, encoded a piece at a time; the same parts again are not written', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  // 300 services' texts of ~1 KB (some not ASCII): several pieces of 64 K characters.
+  const parts = Array.from({ length: 300 }, (_v, i) => `  - address: svc-${i} é\n${'    x: y\n'.repeat(100)}`);
+  let dumps = 0;
+  const sf = new StateFile(file, (h) => (dumps++, [`${h}\n`, ...parts]), (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.equal(readFileSync(file, 'utf8'), framed(parts.join('')));
+  rmSync(file);
+  sf.changed();
+  await sf.flush();
+  assert.equal(dumps, 2);
+  assert.equal(existsSync(file), false, 'the same text: not written again');
+}));
+
 test('a change during a write is written after it; a write that fails is reported and retried on the next change', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
   let table = 'a: 1\n';
   const errors: string[] = [];
-  const sf = new StateFile(file, (h) => `${h}\n${table}`, (e) => errors.push(e));
+  const sf = new StateFile(file, (h) => [`${h}\n${table}`], (e) => errors.push(e));
   sf.changed();
   await new Promise((r) => setImmediate(r)); // the first write is under way
   table = 'a: 2\n';
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(file, 'utf8'), framed('a: 2\n'));
-  const gone = new StateFile(join(dir, 'no-such-dir', 'state.yaml'), (h) => `${h}\n${table}`, (e) => errors.push(e));
+  const gone = new StateFile(join(dir, 'no-such-dir', 'state.yaml'), (h) => [`${h}\n${table}`], (e) => errors.push(e));
   gone.changed();
   await gone.flush();
   assert.equal(errors.length, 1);
@@ -76,7 +92,7 @@ test('writes that fail show in uvsadm --status (state_file PATH failing for Ns: 
   const file = join(sub, 'state.yaml');
   const errors: string[] = [];
   let recovered = 0;
-  const sf = new StateFile(file, (h) => `${h}\na: 1\n`, (e) => errors.push(e), () => recovered++);
+  const sf = new StateFile(file, (h) => [`${h}\na: 1\n`], (e) => errors.push(e), () => recovered++);
   const { r } = configRig();
   r.ctl.info.stateFile = () => sf.status();
   const line = (): string => formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
@@ -107,9 +123,9 @@ test('a change that lands while a dump runs in slices makes the writer dump agai
   const calls: boolean[] = [];
   let sf: StateFile | undefined;
   // A sliced dump reads half the table, lets the loop run (where a change lands), then the rest.
-  const dump = async (h: string, sliced: boolean): Promise<string> => {
+  const dump = async (h: string, sliced: boolean): Promise<string[]> => {
     calls.push(sliced);
-    if (!sliced) return `${h}\n${table}`;
+    if (!sliced) return [`${h}\n${table}`];
     const first = table;
     await new Promise((r) => setImmediate(r));
     if (overtake > 0) {
@@ -117,7 +133,7 @@ test('a change that lands while a dump runs in slices makes the writer dump agai
       table = `a: ${Number(table.slice(3)) + 1}\n`;
       sf!.changed();
     }
-    return `${h}\n${first.slice(0, 3)}${table.slice(3)}`; // the mix: before and after the change
+    return [`${h}\n${first.slice(0, 3)}${table.slice(3)}`]; // the mix: before and after the change
   };
   let overtake = 1;
   sf = new StateFile(file, dump, (e) => assert.fail(e));
@@ -144,7 +160,7 @@ test('while changes keep coming, dumps are spaced (at most a fifth of the time d
   const sf = new StateFile(file, (h) => {
     dumps++;
     busy(20);
-    return `${h}\na: ${table}\n`;
+    return [`${h}\na: ${table}\n`];
   }, (e) => assert.fail(e));
   // A script of 60 commands, one every 10 ms, against a table that takes 20 ms to dump.
   const t0 = performance.now();
@@ -279,7 +295,7 @@ test('a state dump with kept service texts is the full dump, byte for byte, afte
       // Now and then a --dump-config (no drain-until, draining servers left out) with the same texts.
       const state = rnd(4) !== 0;
       const full = cm.dump('# state', state);
-      assert.equal(cm.dump('# state', state, texts), full, `seed ${seed}, state ${state}, after ${done.slice(-5).join(', ')} (step ${step})`);
+      assert.equal(cm.parts('# state', state, texts).join(''), full, `seed ${seed}, state ${state}, after ${done.slice(-5).join(', ')} (step ${step})`);
     }
     cm.stop();
   }
@@ -294,19 +310,19 @@ test('a weight changed with uvsadm -e builds that service\'s text again and take
   r.ctl.call('batch', { items });
   const texts = new ServiceTexts();
   const n = r.ctl.model.services.size;
-  cm.dump('# state', true, texts);
+  cm.parts('# state', true, texts);
   assert.equal(texts.built, n, 'the first dump builds every service');
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1150 }, addr: '192.168.8.23', port: 1150, weight: 5 });
-  const text = cm.dump('# state', true, texts);
+  const text = cm.parts('# state', true, texts).join('');
   assert.equal(texts.built, n + 1, 'one service built again');
   assert.equal(text, cm.dump('# state', true));
   assert.match(text, /port: 1150\n {4}scheduler: wrr\n {4}servers:\n {6}- address: 192\.168\.8\.23\n {8}method: dr\n {8}weight: 5\n/);
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1151 }, addr: '192.168.8.23', port: 1151, weight: 6 });
-  assert.equal(await cm.dumpSliced('# state', async () => {}, true, texts), cm.dump('# state', true));
+  assert.equal((await cm.partsSliced('# state', async () => {}, true, texts)).join(''), cm.dump('# state', true));
   assert.equal(texts.built, n + 2);
   // A batch (uvsadm -R, a reload) works on a copy of the table: what it did not change is kept.
   r.ctl.call('batch', { items: [{ verb: 'deleteService', args: { proto: 'tcp', addr: '192.168.8.201', port: 1000 } }] });
-  cm.dump('# state', true, texts);
+  cm.parts('# state', true, texts);
   assert.equal(texts.built, n + 2, 'a deleted service builds nothing');
 });
 
@@ -331,7 +347,7 @@ const written = async (file: string): Promise<{ text: string; table: string }> =
   r.ctl.call('addService', { proto: 'tcp', addr: '192.168.8.201', port: 443, sched: 'rr' });
   r.ctl.call('addDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 443 }, addr: '192.168.8.23', port: 443, fwd: 'dr', weight: 1 });
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 7 });
-  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   return { text: readFileSync(file, 'utf8'), table: rules(r) };
@@ -359,7 +375,7 @@ test('a 0-byte state file is refused ("empty"): the --config table stays, and is
   const configTable = rules(r);
   assert.deepEqual(restoreState(cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}` });
   assert.equal(rules(r), configTable);
-  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   const next = started('services: []\n');
@@ -419,7 +435,7 @@ test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writ
   assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'kept byte for byte');
   assert.equal(existsSync(file), false);
   assert.equal(rules(r), w.table.replace(/^-a -t 192\.168\.8\.201:443 .*\n/m, ''));
-  const sf = new StateFile(file, (h) => cm.dump(h), (e) => assert.fail(e));
+  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'still there once uvsd wrote its table');
@@ -491,7 +507,7 @@ test('the state file keeps the running sync daemons (daemon.sync, rewritten on u
   const b = started();
   try {
     // Started by hand (uvsadm --start-daemon): the state file is written again with them.
-    const sf = new StateFile(file, (h) => a.cm.dump(h), (e) => assert.fail(e));
+    const sf = new StateFile(file, (h) => a.cm.parts(h, false), (e) => assert.fail(e));
     a.r.ctl.onChange = () => sf.changed();
     await a.r.ctl.call('startDaemon', daemon('master'));
     await a.r.ctl.call('startDaemon', daemon('backup'));
@@ -511,7 +527,7 @@ test('the state file keeps the running sync daemons (daemon.sync, rewritten on u
     b.cm.settings.sync = at!.sync; // as uvsd records what it started
     // Both stopped by uvsadm: written as none ({}), which wins over a --config daemon.sync at the next start.
     b.r.ctl.call('stopDaemon', { state: 'backup' });
-    const sf2 = new StateFile(file, (h) => b.cm.dump(h), (e) => assert.fail(e));
+    const sf2 = new StateFile(file, (h) => b.cm.parts(h, false), (e) => assert.fail(e));
     sf2.changed();
     await sf2.flush();
     assert.match(readFileSync(file, 'utf8'), /^ {2}sync: \{\}$/m);

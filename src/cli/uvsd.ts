@@ -683,11 +683,11 @@ export async function main(argv: string[]): Promise<void> {
       // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one);
       // only the services changed since the last dump are written again (ServiceTexts).
       const texts = new ServiceTexts();
-      const dump = async (header: string, sliced: boolean): Promise<string> => {
-        if (!sliced) return config.dump(header, true, texts);
+      const dump = async (header: string, sliced: boolean): Promise<string[]> => {
+        if (!sliced) return config.parts(header, true, texts);
         const { pause, done } = control.slicer('state file');
         try {
-          return await config.dumpSliced(header, pause, true, texts);
+          return await config.partsSliced(header, pause, true, texts);
         } finally {
           done();
         }

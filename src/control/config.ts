@@ -1158,11 +1158,18 @@ export class ConfigManager {
 
   /**
    * The running state as a config file, its first line `header`. uvsd --state-file writes its
-   * own header and `state`: draining servers say until when (`drain-until`, state files only),
-   * and keeps the services' texts for the next dump (`texts`).
+   * own header and `state`: draining servers say until when (`drain-until`, state files only).
    */
-  dump(header = DUMP_HEADER, state = false, texts?: ServiceTexts): string {
-    return [...this.dumpParts(header, state, texts)].join('');
+  dump(header = DUMP_HEADER, state = false): string {
+    return this.parts(header, state).join('');
+  }
+
+  /**
+   * The dump's text in parts (the settings, then one per service), each service's taken from
+   * `texts` when kept there: uvsd --state-file compares and writes them without joining them.
+   */
+  parts(header: string, state: boolean, texts?: ServiceTexts): string[] {
+    return [...this.dumpParts(header, state, texts)];
   }
 
   /**
@@ -1170,13 +1177,18 @@ export class ConfigManager {
    * once it has run SLICE_MS): 10,000 services took 100-400 ms in one piece. A change made
    * meanwhile may leave the text a mix of before and after it; the state file's writer dumps again then.
    */
-  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false, texts?: ServiceTexts): Promise<string> {
+  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false): Promise<string> {
+    return (await this.partsSliced(header, pause, state)).join('');
+  }
+
+  /** parts(), in slices as dumpSliced(). */
+  async partsSliced(header: string, pause: () => Promise<void>, state: boolean, texts?: ServiceTexts): Promise<string[]> {
     const parts: string[] = [];
     for (const part of this.dumpParts(header, state, texts)) {
       parts.push(part);
       if ((parts.length & 7) === 0) await pause();
     }
-    return parts.join('');
+    return parts;
   }
 
   /** The dump's text: the header, daemon and timeouts, then one part per service. */
