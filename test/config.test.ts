@@ -142,6 +142,7 @@ test('a drain outlives a restart: the state file says until when (drain-until, r
   assert.throws(() => parseConfig(state, 'uvsd.yaml'), /uvsd\.yaml:\d+: services\[0\]\.servers\[1\]\.drain-until: unknown field/);
   assert.throws(() => parseConfig(state.replace('2026-12-04T16:00:30.000Z', 'soon'), 's.yaml', { stateFile: true }), /s\.yaml:\d+: services\[0\]\.servers\[1\]\.drain-until: must be a time like/);
   cm.stop(); // uvsd stops; a new one restores the state file
+  assert.equal(cm.dump('# state', true), state, 'a state-file save still pending at the stop writes the drain (it lost drain-until: the server stayed at weight 0)');
   const logged: string[] = [];
   const b = mk(30);
   const restarted = new ConfigManager(b.r.ctl, undefined, { drainTimeout: 30 }, { info: (_f, msg) => logged.push(msg) });

@@ -1305,8 +1305,8 @@ export class ConfigManager {
   }
 
   stop(): void {
+    // The timers only: a state-file save still pending at the stop writes the drains (drain-until).
     for (const t of this.draining.values()) clearTimeout(t.timer);
-    this.draining.clear();
     this.dumpEpoch++;
   }
 }
