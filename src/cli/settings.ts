@@ -81,7 +81,7 @@ export function defenseOf(o: SettingsOptions): DefenseOptions {
   return {
     secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
     arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
-    connReuseMode: o.connReuseMode, expireQuiescentTemplate: o.expireQuiescentTemplate, garpRefresh: o.garpRefresh,
+    connReuseMode: o.connReuseMode, expireQuiescentTemplate: o.expireQuiescentTemplate, garpRefresh: o.garpRefresh, ftpPorts: o.ftpPorts,
   };
 }
 

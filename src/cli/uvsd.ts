@@ -24,7 +24,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseFtpPorts, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
@@ -287,6 +287,9 @@ function parseOptions(argv: string[]): Options {
       if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
       return v as SloppyTcp;
     }, 'off')
+    .option('--ftp-ports <ports>', 'the FTP helper (the kernel\'s ip_vs_ftp, ports=): NAT/FULLNAT TCP connections to these virtual ports ' +
+      '(e.g. 21, or 21,2121) get their PASV/EPSV replies rewritten to the VIP and their data connections made (NAT also PORT/EPRT); none = off',
+    wrap(parseFtpPorts), DEFENSE_DEFAULTS.ftpPorts)
     .option('--conn-reuse-mode <n>', "a TCP SYN on a finished entry's tuple opens a new connection, scheduled again, like the conn_reuse_mode sysctl: " +
       '1 = TIME_WAIT and CLOSE entries, 2 or 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)

@@ -16,12 +16,13 @@ import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
 import { findDest, listSteps, schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
-import { markText } from './printers.js';
+import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
+import { FTP_PORTS_MAX } from '../modes/ftp.js';
 import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
@@ -52,6 +53,8 @@ export interface DaemonSettings {
   sloppyTcp?: 'off' | 'all' | 'mh';
   /** 0..3, the kernel's conn_reuse_mode. */
   connReuseMode?: number;
+  /** The FTP helper's virtual ports (the kernel's ip_vs_ftp ports=); [] = off. */
+  ftpPorts?: readonly number[];
   /** Read at start only. */
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
@@ -70,7 +73,7 @@ export interface DaemonSettings {
 export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
-  expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh',
+  expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh', ftpPorts: 'ftp-ports',
 } as const;
 
 /**
@@ -119,6 +122,23 @@ export function parseHaGroup(text: string): HaGroupSpec {
     return ip;
   });
   return { name, addrs };
+}
+
+/**
+ * The FTP helper's ports (uvsd --ftp-ports, daemon.ftp-ports): "21" or "21,2121" (at most
+ * FTP_PORTS_MAX, the kernel's IP_VS_APP_MAX_PORTS), "none" or "" for none; sorted. Throws with
+ * the problem.
+ */
+export function parseFtpPorts(text: string): number[] {
+  if (text === '' || text === 'none') return [];
+  const ports = text.split(',').map((p) => {
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw new Error(`invalid FTP port "${p}" in "${text}" (expected 1..65535, comma-separated)`);
+    return n;
+  });
+  if (new Set(ports).size !== ports.length) throw new Error(`FTP port given twice in "${text}"`);
+  if (ports.length > FTP_PORTS_MAX) throw new Error(`at most ${FTP_PORTS_MAX} FTP ports, got ${ports.length} in "${text}"`);
+  return ports.sort((a, b) => a - b);
 }
 
 /**
@@ -408,6 +428,16 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('garpRefresh', (f) => int(f, 0, 86_400));
     set('sloppyTcp', sloppy);
     set('connReuseMode', (f) => int(f, 0, 3));
+    // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
+    set('ftpPorts', (f) => {
+      const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',')
+        : isScalar(f.node) && Number.isInteger(f.node.value) ? String(f.node.value) : str(f);
+      try {
+        return parseFtpPorts(text);
+      } catch (e) {
+        return fail(file, f.line, f.path, (e as Error).message);
+      }
+    });
     set('stateFile', str);
     set('bgpInclude', str);
     set('bgpBirdSocket', str);
@@ -636,8 +666,9 @@ export function defenseChanges(current: Readonly<DefenseOptions>, file: DaemonSe
   for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS) as Array<[keyof DefenseOptions, string]>) {
     if (fromCli.has(k)) continue;
     const v = file[k] ?? DEFENSE_DEFAULTS[k];
-    if (v === current[k]) continue;
-    changes.push(`set ${name} ${String(current[k])} -> ${String(v)}`);
+    const text = (x: unknown): string => (Array.isArray(x) ? ftpPortsText(x) : String(x));
+    if (text(v) === text(current[k])) continue;
+    changes.push(`set ${name} ${text(current[k])} -> ${text(v)}`);
     (next as unknown as Record<string, unknown>)[k] = v;
   }
   return { next, changes };

@@ -304,6 +304,11 @@ export function markTarget(m: MarkInfo): string {
   return m.portMin === m.portMax ? `${m.addr}:${m.portMin}` : `${m.addr}:${m.portMin}-${m.portMax}`;
 }
 
+/** The FTP helper's ports as uvsd --ftp-ports takes them ("none" for none). */
+export function ftpPortsText(ports: readonly number[]): string {
+  return ports.length === 0 ? 'none' : ports.join(',');
+}
+
 /** A mark rule as messages name it: "mark 1 TCP 192.168.8.200:443". */
 export function markText(m: MarkInfo): string {
   return `mark ${m.fwmark} ${protoName(m.proto)} ${markTarget(m)}`;
@@ -458,6 +463,7 @@ export function formatStatus(st: StatusResult): string {
       `garp_refresh ${df.garpRefresh}`,
       `sloppy_tcp ${df.sloppyTcp}`,
       `conn_reuse_mode ${df.connReuseMode}`,
+      `ftp_ports ${ftpPortsText(df.ftpPorts)}`,
     );
   }
   if (st.drain !== undefined) lines.push(formatDrain(st.drain).trimEnd());

@@ -45,6 +45,11 @@ export const F_CONFIRMED = 0x80;
 export const F_SYNPROXY = 0x40;
 /** UDP through NAT/FULLNAT: a server's reply was seen (the client's next packet confirms). */
 export const F_REPLIED = 0x100;
+/** A control connection the FTP helper watches (src/modes/ftp.ts; uvsd --ftp-ports). */
+export const F_FTP = 0x200;
+/** An FTP data connection a passive reply announced: its client port is not known yet (0 in
+ *  the IN key; the kernel's IP_VS_CONN_F_NO_CPORT) until the client's SYN fills it in. */
+export const F_NOCPORT = 0x400;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -370,6 +375,13 @@ export class ConnTable {
     if ((this.flags[e] & F_HASHED_OUT) !== 0) return;
     this.flags[e] |= F_HASHED_OUT;
     this.link2(e * 2 + 1, this.hash(this.proto[e], this.daddr[e], this.dport[e], this.laddr[e], this.lport[e]));
+  }
+
+  /** Entry e (F_NOCPORT) takes its client's port: rehashed under the IN tuple with it. */
+  fillCport(e: number, cport: number): void {
+    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
+    this.cport[e] = cport;
+    this.link2(e * 2, this.hash(this.proto[e], this.caddr[e], cport, this.vaddr[e], this.vport[e]));
   }
 
   /**

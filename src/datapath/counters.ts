@@ -95,6 +95,14 @@ export const COUNTER_NAMES = [
   // of the rate limit they share with uvsd's other answers
   'icmp_tunnel_relayed',
   'icmp_tunnel_ratelimited',
+  // the FTP helper (uvsd --ftp-ports, src/modes/ftp.ts): passive replies (227/229) rewritten with
+  // the client's data connection expected, PORT/EPRT commands whose data connection was made,
+  // expected replies left as they were (too long for the MTU, a GSO frame), control connections
+  // not helped because every helper slot was taken
+  'ftp_passive',
+  'ftp_active',
+  'ftp_not_rewritten',
+  'ftp_no_slot',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -10,7 +10,7 @@ import {
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_CONFIRMED, F_HASHED_OUT, F_INACTIVE, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_CONFIRMED, F_FTP, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
@@ -19,7 +19,7 @@ import { Link, type LinkAddr } from './link.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
   SECURE_TIMEOUTS_S,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -31,6 +31,7 @@ import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
 import { SYNPROXY_HELD_MAX, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
+import { FTP_AS_IS, FTP_DROPPED, FtpHelper } from '../modes/ftp.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable, flowPrint } from './frags.js';
@@ -224,6 +225,12 @@ export interface DefenseOptions {
    * healed split brain) come back within one period.
    */
   garpRefresh: number;
+  /**
+   * The FTP helper's ports (the kernel's ip_vs_ftp ports=): NAT/FULLNAT TCP connections to one of
+   * these virtual ports get PASV/EPSV replies (and, NAT, PORT/EPRT) handled (src/modes/ftp.ts);
+   * empty = off (as without the module).
+   */
+  ftpPorts: readonly number[];
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -231,7 +238,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
-  expireQuiescentTemplate: false, garpRefresh: 0,
+  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [],
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -299,6 +306,8 @@ export class Datapath implements Output {
   readonly destSvc: Int32Array;
   /** SYN cookies and connections waiting for their server (src/modes/synproxy.ts). */
   readonly synproxy: SynProxy;
+  /** The FTP helper (uvsd --ftp-ports; src/modes/ftp.ts). */
+  readonly ftp: FtpHelper;
 
   private readonly tx: Tx;
   /** (vip, svcKey(proto, port)) → service id; (mark, svcKey(PROTO_FWM, 0)) for -f services. */
@@ -372,6 +381,7 @@ export class Datapath implements Output {
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
     this.destSvc = new Int32Array(this.dt.max).fill(-1);
     this.synproxy = new SynProxy(this.mtu, Math.min(opts.connMax, SYNPROXY_HELD_MAX), this.dt.max);
+    this.ftp = new FtpHelper(opts.connMax);
     this.setTimeouts(DEFAULT_TIMEOUTS_S);
     this.defense = { ...DEFENSE_DEFAULTS };
     this.setDefense(opts.defense ?? {});
@@ -390,6 +400,7 @@ export class Datapath implements Output {
     this.evictAt = f.evictAbove >= 1 ? max : Math.min(max, Math.max(1, Math.floor(max * f.evictAbove)));
     if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
+    if (d.ftpPorts !== undefined) this.ftp.setPorts(f.ftpPorts);
     this.checkSecure();
     if (wasMh !== (f.sloppyTcp === 'mh')) {
       // The hash tables' population order follows the mode: rebuild them.
@@ -770,6 +781,8 @@ export class Datapath implements Output {
     let e: number;
     let node = ct.lookup(proto, src, sport, dst, dport);
     const hash = ct.lastHash; // reused by a new flow's insert (newConn)
+    // An FTP data connection a passive reply announced (client port still 0) takes this SYN.
+    if (node < 0 && this.ftp.waiting > 0 && proto === PROTO_TCP) node = this.ftp.claim(ct, src, sport, dst, dport, tcpFlags);
     const nd = node >= 0 ? ct.dest[node >>> 1] : 0;
     if (node >= 0 && (nd < 0 ? !this.bindLate(node >>> 1) : this.dt.gen[nd] !== ct.dgen[node >>> 1])) {
       // Its destination was deleted (IPVS expire_nodest_conn), or a synced entry's server is
@@ -795,6 +808,9 @@ export class Datapath implements Output {
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
       if (!out) ct.clientPacket(e, this.nowTick);
+      // FTP control: the client's ack back into the server's numbering before the SYN proxy's
+      // translation (the server's seq is moved after it, below), PASV/PORT noted.
+      if ((ct.flags[e] & F_FTP) !== 0 && !out) this.ftp.inbound(this, buf, l4, ip + tot, e, !firstFragment, this.tt[S_LISTEN]);
       // SYN proxy: sequence numbers translated, or the server's handshake still going on.
       if ((ct.flags[e] & F_SYNPROXY) !== 0 && this.synproxy.packet(this, buf, off, flen, ip, l4, e, out)) {
         if (ct.isAlive(e) && ct.state[e] !== was) {
@@ -831,6 +847,7 @@ export class Datapath implements Output {
       if (this.marking && (ct.state[e] !== was || this.nowTick - (this.sync as SyncMarks).lastTick[e] > this.tt[ct.state[e]] >>> 1)) {
         (this.sync as SyncMarks).mark(e, this.nowTick);
       }
+      if ((ct.flags[e] & F_FTP) !== 0 && out && this.ftpOut(buf, off, ip, l4, tot, node, firstFragment)) return;
     } else {
       if (!local) {
         // Workers: a NAT reply whose connection another worker holds (the TAP queue changed).
@@ -870,6 +887,22 @@ export class Datapath implements Output {
     }
     this.forward(buf, off, flen, ip, l4, node, tot);
     if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
+  }
+
+  /**
+   * A server→client packet of FTP control connection node: its seq moved, and an expected
+   * passive reply rewritten and forwarded from a generated frame. True when it was dealt with
+   * here (sent rewritten, or dropped); false: forward the packet itself.
+   */
+  private ftpOut(buf: Buffer, off: number, ip: number, l4: number, tot: number, node: number, firstFragment: boolean): boolean {
+    const g = this.ftp.outbound(this, buf, off, ip, l4, ip + tot, node >>> 1, !firstFragment, this.tt[S_LISTEN]);
+    if (g === FTP_AS_IS) return false;
+    if (g === FTP_DROPPED) return true;
+    // Built with a whole checksum: it leaves as such (like the SYN proxy's frames).
+    this.csumPartial = false;
+    const len = this.ftp.outLen;
+    this.forward(this.genBuf, g, len, g + (ip - off), g + (l4 - off), node, len - ETH_HLEN);
+    return true;
   }
 
   /**
@@ -1096,6 +1129,7 @@ export class Datapath implements Output {
       if (!noOutput) ct.hashOut(e);
     }
     ct.state[e] = state;
+    if (this.ftp.on && proto === PROTO_TCP && !noOutput && this.ftp.ports[dport] !== 0) this.ftp.attach(this, e);
     if (synOpen) {
       ct.flags[e] |= F_SYNPROXY;
       ct.seqd[e] = this.synproxy.take(dest);
@@ -1334,6 +1368,7 @@ export class Datapath implements Output {
     // A connection of a destination deleted and then replaced has nothing left to unbind from.
     if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     if ((this.ct.flags[e] & F_SYNPROXY) !== 0) this.synproxy.expire(this, e);
+    if ((this.ct.flags[e] & (F_FTP | F_NOCPORT)) !== 0) this.ftp.expire(this.ct, e);
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }

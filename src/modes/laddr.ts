@@ -257,6 +257,17 @@ export class LaddrPools {
     return false;
   }
 
+  /** Take a port of the local address addr (as take(), one LIP only); false if it has none free. */
+  takeOn(addr: number, proto: number, e: number, out: Int32Array): boolean {
+    const l = this.byAddr.get(addr | 0);
+    const port = l === undefined ? -1 : l.take(proto);
+    if (port < 0) return false;
+    (l as Laddr).setOwner(proto, port, e);
+    out[0] = addr;
+    out[1] = port;
+    return true;
+  }
+
   /** Free one port of service svc's LIPs by early drop (Laddr.reclaim, n ports looked at per LIP). */
   reclaim(svc: number, proto: number, n: number, ct: Evictor): boolean {
     const list = this.bySvc[svc];

@@ -1,0 +1,252 @@
+// The FTP helper (uvsd --ftp-ports, src/modes/ftp.ts; the kernel's ip_vs_ftp): crafted control
+// segments through a NAT (and FULLNAT) service on port 21 — the 227/229 reply rewritten to the
+// VIP with exact frames, the client's data connection sent to the control connection's server,
+// seq/ack/SACK moved after the reply's length changed, a reply split over two segments left as
+// it is (nothing is reassembled, as the kernel), PORT/EPRT (active mode), and the settings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { S_LISTEN, S_SYN_RECV } from '../src/datapath/tcpstate.js';
+import { ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked, FTP_EPSV, FTP_NONE, FTP_PASV } from '../src/proto/ftp.js';
+import { parseConfig, parseFtpPorts } from '../src/control/config.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const TO_CLIENT = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
+const from = (i: number) => ({ ethDst: DIR_MAC, ethSrc: RS[i]!.mac });
+const to = (i: number) => ({ ethDst: RS[i]!.mac, ethSrc: DIR_MAC });
+const SVC = { proto: 'tcp' as const, addr: VIP, port: 21 };
+const GW = '10.0.0.254';
+const LIP = '10.0.0.5';
+const LIP2 = '10.0.0.6';
+const { SYN, ACK, PSH } = TCP_FLAGS;
+const u32 = (v: number): number => v >>> 0;
+const CPORT = 40001;
+const CISN = 0x90000000; // above 2^31: int32 handling on the way
+const SISN = 0xfffffff0; // wraps past 2^32 within the session
+const txt = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/** NAT (or FULLNAT) port 21 to RS[0] and RS[1] (rr), client off-link; FTP helper on port 21 unless ports is given. */
+function ftpRig(fwd: 'nat' | 'fullnat' = 'nat', ports: number[] = [21]): Rig {
+  const r = rig({ gateway: GW });
+  r.dp.setDefense({ ftpPorts: ports });
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  for (const i of [0, 1]) r.ctl.addDest({ service: SVC, addr: RS[i]!.ip, port: 21, fwd, weight: 1 });
+  if (fwd === 'fullnat') for (const a of [LIP, LIP2]) r.ctl.addLaddr({ service: SVC, addr: a, portMin: 5000, portMax: 5009 });
+  for (const i of [0, 1]) r.learn(RS[i]!.ip, RS[i]!.mac);
+  r.dp.resolve(parseIp(GW));
+  r.learn(GW, ROUTER_MAC);
+  r.sink.take();
+  return r;
+}
+
+/** The control connection's handshake (to RS[0], the first rr pick); returns the server's peer (the client, or LIP:lport). */
+function control(r: Rig): { addr: string; port: number } {
+  const syn = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 21, seq: CISN, flags: SYN }))[0]!;
+  assert.equal(syn.readUInt32BE(30), parseIp(RS[0].ip), 'control connection to RS[0]');
+  const peer = { addr: `${syn[26]}.${syn[27]}.${syn[28]}.${syn[29]}`, port: syn.readUInt16BE(34) };
+  r.run(tcpFrame(from(0), { src: RS[0].ip, dst: peer.addr, sport: 21, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK }));
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 21, seq: u32(CISN + 1), ack: u32(SISN + 1), flags: ACK }));
+  return peer;
+}
+
+/** Client → VIP:21 with text, seq/ack as the client has them. */
+function fromClient(r: Rig, seq: number, ack: number, payload: Buffer, options?: Buffer): Buffer[] {
+  return r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 21, seq: u32(seq), ack: u32(ack), flags: PSH | ACK, payload, options }, { id: 7 }));
+}
+
+/** RS[0]:21 → peer with text. */
+function fromServer(r: Rig, peer: { addr: string; port: number }, seq: number, ack: number, payload: Buffer): Buffer[] {
+  return r.run(tcpFrame(from(0), { src: RS[0].ip, dst: peer.addr, sport: 21, dport: peer.port, seq: u32(seq), ack: u32(ack), flags: PSH | ACK, payload }, { id: 9 }));
+}
+
+test('ftp NAT passive: the 227 reply carries the VIP; the client\'s data SYN goes to the control connection\'s server; seq, ack and SACK follow the longer reply', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  const c0 = r.counters();
+  let cseq = CISN + 1;
+  let sseq = SISN + 1;
+  // PASV: passed on unchanged.
+  let out = fromClient(r, cseq, sseq, txt('PASV\r\n'));
+  assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 21, seq: u32(cseq), ack: u32(sseq), flags: PSH | ACK, payload: txt('PASV\r\n') }, { id: 7, ttl: 63 }));
+  cseq += 6;
+  // The reply: 10,0,0,11 (9 characters) becomes 10,0,0,100 (10): one byte longer.
+  const reply = txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n');
+  out = fromServer(r, peer, sseq, cseq, reply);
+  assert.equal(out.length, 1);
+  assertFrame(out[0], tcpFrame(TO_CLIENT, {
+    src: VIP, dst: CLIENT, sport: 21, dport: CPORT, seq: u32(sseq), ack: u32(cseq), flags: PSH | ACK, payload: txt('227 Entering Passive Mode (10,0,0,100,195,80).\r\n'),
+  }, { id: 9, ttl: 63 }), 'rewritten reply');
+  const d = r.counters();
+  assert.equal(d.ftp_passive! - c0.ftp_passive!, 1);
+  assert.equal(d.conns_created! - c0.conns_created!, 1, 'the data connection expected');
+  sseq += reply.length;
+  // The server's next segment: its seq one further on for the client.
+  out = fromServer(r, peer, sseq, cseq, txt('150 Here it comes.\r\n'));
+  assertFrame(out[0], tcpFrame(TO_CLIENT, {
+    src: VIP, dst: CLIENT, sport: 21, dport: CPORT, seq: u32(sseq + 1), ack: u32(cseq), flags: PSH | ACK, payload: txt('150 Here it comes.\r\n'),
+  }, { id: 9, ttl: 63 }), 'seq moved by the difference');
+  // The client acks all of it (in its numbering, one more) with a SACK block around the second reply.
+  const sack = Buffer.alloc(12);
+  sack[0] = 1; sack[1] = 1; sack[2] = 5; sack[3] = 10;
+  sack.writeUInt32BE(u32(sseq + 1), 4);
+  sack.writeUInt32BE(u32(sseq + 1 + 20), 8);
+  out = fromClient(r, cseq, sseq + 1 + 20, txt('NOOP\r\n'), sack);
+  const want = Buffer.from(sack);
+  want.writeUInt32BE(u32(sseq), 4);
+  want.writeUInt32BE(u32(sseq + 20), 8);
+  assertFrame(out[0], tcpFrame(to(0), {
+    src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 21, seq: u32(cseq), ack: u32(sseq + 20), flags: PSH | ACK, payload: txt('NOOP\r\n'), options: want,
+  }, { id: 7, ttl: 63 }), 'ack and SACK back in the server\'s numbering');
+  // An ack of the rewritten reply's start (the PASV's answer not yet received) is not moved.
+  out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 21, seq: u32(cseq + 6), ack: u32(sseq - reply.length), flags: ACK }));
+  assert.equal(out[0]!.readUInt32BE(42), u32(sseq - reply.length));
+  // The data connection: rr would pick RS[1]; it goes to RS[0]:50000, the port of the reply.
+  out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50000, seq: 1000, flags: SYN }, { id: 11 }));
+  assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: 40002, dport: 50000, seq: 1000, flags: SYN }, { id: 11, ttl: 63 }), 'data SYN');
+  const e = r.dp.ct.lookup(6, parseIp(CLIENT), 40002, parseIp(VIP), 50000);
+  assert.ok(e >= 0 && (e & 1) === 0, 'found under the client\'s port now');
+  assert.equal(r.dp.ct.state[e >>> 1], S_SYN_RECV);
+  assert.equal(r.dp.ftp.waiting, 0);
+  out = r.run(tcpFrame(from(0), { src: RS[0].ip, dst: CLIENT, sport: 50000, dport: 40002, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12 }));
+  assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 50000, dport: 40002, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12, ttl: 63 }), 'data SYN|ACK');
+  // A second data SYN to the port (another client port) has no entry and no service: dropped.
+  const c1 = r.counters();
+  assert.equal(r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 50000, seq: 1, flags: SYN })).length, 0);
+  assert.equal(r.counters()['drop.no_service']! - c1['drop.no_service']!, 1);
+});
+
+test('ftp NAT passive: without --ftp-ports the 227 reply passes as it is and the data connection finds no service', () => {
+  const r = ftpRig('nat', []);
+  const peer = control(r);
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  const reply = txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n');
+  const out = fromServer(r, peer, SISN + 1, CISN + 7, reply);
+  assert.ok(out[0]!.subarray(54).equals(reply));
+  const c0 = r.counters();
+  assert.equal(r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50000, seq: 1, flags: SYN })).length, 0);
+  assert.equal(r.counters()['drop.no_service']! - c0['drop.no_service']!, 1);
+});
+
+test('ftp NAT passive: a 227 reply split over two segments is not rewritten (nothing reassembled, as the kernel); the next whole one is', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  let sseq = SISN + 1;
+  const cseq = CISN + 7;
+  fromClient(r, CISN + 1, sseq, txt('PASV\r\n'));
+  const c0 = r.counters();
+  for (const part of ['227 Entering Passive Mode (10,0,0,', '11,195,80).\r\n']) {
+    const out = fromServer(r, peer, sseq, cseq, txt(part));
+    assert.ok(out[0]!.subarray(54).equals(txt(part)), `"${part}" as it was`);
+    assert.equal(out[0]!.readUInt32BE(38), u32(sseq), 'seq unchanged');
+    sseq += part.length;
+  }
+  assert.equal(r.counters().ftp_passive, c0.ftp_passive);
+  assert.equal(r.dp.ftp.waiting, 0, 'no data connection expected');
+  // Still waiting for the reply: the server's next whole 227 (after a PASV again) is rewritten.
+  fromClient(r, cseq, sseq, txt('PASV\r\n'));
+  const out = fromServer(r, peer, sseq, cseq + 6, txt('227 Entering Passive Mode (10,0,0,11,195,81).\r\n'));
+  assert.ok(out[0]!.subarray(54).equals(txt('227 Entering Passive Mode (10,0,0,100,195,81).\r\n')));
+  assert.equal(r.dp.ftp.waiting, 1);
+});
+
+test('ftp NAT passive: a retransmitted 227 is rewritten again without moving the delta twice; a shorter address moves seq back', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  let sseq = SISN + 1;
+  const cseq = CISN + 7;
+  fromClient(r, CISN + 1, sseq, txt('PASV\r\n'));
+  // The server says 10,0,0,11 with padding zeros "010,000,000,011" (15): the VIP text is 5 shorter.
+  const reply = txt('227 Entering Passive Mode (010,000,000,011,4,1)\r\n');
+  const want = txt('227 Entering Passive Mode (10,0,0,100,4,1)\r\n');
+  for (let i = 0; i < 2; i++) {
+    const out = fromServer(r, peer, sseq, cseq, reply);
+    assert.ok(out[0]!.subarray(54).equals(want), `copy ${i + 1} rewritten`);
+    assert.equal(out[0]!.readUInt32BE(38), u32(sseq), `copy ${i + 1}: its own seq`);
+  }
+  assert.equal(r.counters().ftp_passive, 1, 'one reply');
+  sseq += reply.length;
+  const out = fromServer(r, peer, sseq, cseq, txt('150 x\r\n'));
+  assert.equal(out[0]!.readUInt32BE(38), u32(sseq - 5), 'seq 5 back, once');
+  assert.equal(r.dp.ct.state[r.dp.ct.lookup(6, parseIp(CLIENT), 0, parseIp(VIP), 1025) >>> 1], S_LISTEN, 'one data connection expected (VIP:1025)');
+});
+
+test('ftp NAT passive: EPSV and its 229 reply (|||port|): same length, the data connection expected', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  fromClient(r, CISN + 1, SISN + 1, txt('EPSV\r\n'));
+  const reply = txt('229 Entering Extended Passive Mode (|||50001|)\r\n');
+  const out = fromServer(r, peer, SISN + 1, CISN + 7, reply);
+  assert.ok(out[0]!.subarray(54).equals(reply));
+  assert.equal(r.counters().ftp_passive, 1);
+  const data = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50001, seq: 1, flags: SYN }));
+  assert.equal(data[0]!.readUInt32BE(30), parseIp(RS[0].ip), 'data SYN to RS[0]');
+});
+
+test('ftp FULLNAT passive: the 227 reply carries the VIP; the data connection goes from the control connection\'s local address to its server', () => {
+  const r = ftpRig('fullnat');
+  const peer = control(r);
+  assert.equal(peer.addr, LIP);
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  let out = fromServer(r, peer, SISN + 1, CISN + 7, txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n'));
+  assert.ok(out[0]!.subarray(54).equals(txt('227 Entering Passive Mode (10,0,0,100,195,80).\r\n')));
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(CLIENT));
+  out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50000, seq: 1000, flags: SYN }));
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(RS[0].ip), 'to RS[0]');
+  assert.equal(out[0]!.readUInt32BE(26), parseIp(LIP), 'from the control connection\'s local address (round robin would take the second)');
+  const lport = out[0]!.readUInt16BE(34);
+  out = r.run(tcpFrame(from(0), { src: RS[0].ip, dst: LIP, sport: 50000, dport: lport, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12 }));
+  assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 50000, dport: 40002, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12, ttl: 63 }), 'data SYN|ACK');
+});
+
+test('ftp NAT active: PORT (and EPRT) make the server\'s data connection from RIP:20, seen by the client as VIP:20', () => {
+  for (const cmd of ['PORT 192,0,2,10,156,66\r\n', 'EPRT |1|192.0.2.10|40002|\r\n']) {
+    const r = ftpRig();
+    const peer = control(r);
+    let out = fromClient(r, CISN + 1, SISN + 1, txt(cmd));
+    assert.ok(out[0]!.subarray(54).equals(txt(cmd)), 'passed on unchanged');
+    assert.equal(r.counters().ftp_active, 1, cmd);
+    out = r.run(tcpFrame(from(0), { src: RS[0].ip, dst: CLIENT, sport: 20, dport: 40002, seq: 7000, flags: SYN }, { id: 13 }));
+    assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 20, dport: 40002, seq: 7000, flags: SYN }, { id: 13, ttl: 63 }), `${cmd}: server SYN`);
+    out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 20, seq: 9000, ack: 7001, flags: SYN | ACK }, { id: 14 }));
+    assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: 40002, dport: 20, seq: 9000, ack: 7001, flags: SYN | ACK }, { id: 14, ttl: 63 }), `${cmd}: client SYN|ACK`);
+    void peer;
+  }
+});
+
+test('ftp parsers: every prefix of a reply or command is "not whole" (false), never a throw; the whole one parses', () => {
+  const out = new Int32Array(4);
+  const cases: Array<[(b: Uint8Array, f: number, e: number, o: Int32Array) => boolean, string, number, number]> = [
+    [ftpParse227, '227 Entering Passive Mode (10,0,0,11,195,80).\r\n', parseIp('10.0.0.11') | 0, 50000],
+    [ftpParse227, '227 =10,0,0,11,195,80\r\n', parseIp('10.0.0.11') | 0, 50000],
+    [ftpParse229, '229 Entering Extended Passive Mode (|||50001|)\r\n', 0, 50001],
+    [ftpParsePort, 'PORT 192,0,2,10,156,66\r\n', parseIp('192.0.2.10') | 0, 40002],
+    [ftpParseEprt, 'EPRT |1|192.0.2.10|40002|\r\n', parseIp('192.0.2.10') | 0, 40002],
+  ];
+  for (const [parse, text, addr, port] of cases) {
+    const b = txt(text);
+    assert.equal(parse(b, 0, b.length, out), true, text);
+    assert.deepEqual([out[0], out[1]], [addr, port], text);
+    const whole = out[3]; // the end of the address text (its terminator must be in the segment too)
+    for (let n = 0; n < whole; n++) assert.equal(parse(b, 0, n, out), false, `${JSON.stringify(text)} cut at ${n}`);
+  }
+  assert.equal(ftpParse227(txt('227 (10,0,0,256,1,1)\r\n'), 0, 22, out), false, 'a number above 255');
+  assert.equal(ftpParseEprt(txt('EPRT |2|::1|40002|\r\n'), 0, 21, out), false, 'IPv6 is not ours');
+  assert.equal(ftpPassiveAsked(txt('NOOP\r\npasv\r\n'), 0, 12), FTP_PASV, 'anywhere, any case');
+  assert.equal(ftpPassiveAsked(txt('EPSV 1\r\n'), 0, 8), FTP_EPSV);
+  assert.equal(ftpPassiveAsked(txt('EPSV ALL\r\n'), 0, 10), FTP_NONE);
+  assert.equal(ftpPassiveAsked(txt('PASV'), 0, 4), FTP_NONE, 'without its line end');
+});
+
+test('--ftp-ports / daemon.ftp-ports: "21,2121" and lists taken; a bad port, a repeat or too many refused naming the value', () => {
+  assert.deepEqual(parseFtpPorts('2121,21'), [21, 2121]);
+  assert.deepEqual(parseFtpPorts('none'), []);
+  assert.throws(() => parseFtpPorts('21,x'), /invalid FTP port "x" in "21,x"/);
+  assert.throws(() => parseFtpPorts('0'), /invalid FTP port "0"/);
+  assert.throws(() => parseFtpPorts('21,21'), /FTP port given twice in "21,21"/);
+  assert.throws(() => parseFtpPorts('1,2,3,4,5,6,7,8,9'), /at most 8 FTP ports/);
+  assert.deepEqual(parseConfig('daemon:\n  ftp-ports: [21, 2121]\n', 'c.yaml').daemon.ftpPorts, [21, 2121]);
+  assert.deepEqual(parseConfig('daemon:\n  ftp-ports: 21\n', 'c.yaml').daemon.ftpPorts, [21]);
+  assert.throws(() => parseConfig('daemon:\n  ftp-ports: [21, 70000]\n', 'c.yaml'), /c\.yaml:2: daemon\.ftp-ports\[1\]: must be an integer 1\.\.65535, got 70000/);
+});
