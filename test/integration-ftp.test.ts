@@ -1,0 +1,71 @@
+// The FTP helper end to end (uvsd --ftp-ports 21): a NAT service on port 21 over two real servers
+// running the lab's tiny FTP server (test/lab/ftpd.ts; none is installed here), Python's ftplib
+// and curl as clients in the client namespace. Passive (PASV, the 227 reply's address trusted,
+// so the rewrite is what makes it work; curl's EPSV) and active (PORT) transfers: every file
+// arrives whole and from the server its control connection went to, though rr alternates.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { withDrLab } from './lab/itest.js';
+import { nodeArgv, repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
+import { labPattern } from './lab/pattern.js';
+
+const OPTS = { timeout: 120_000 };
+const BYTES = 300_000;
+
+/** Four ftplib sessions to VIP:21, each fetching RETR BYTES passively and actively; one JSON line each. */
+const FTPLIB = `
+import ftplib, hashlib, json, sys
+for i in range(4):
+    f = ftplib.FTP()
+    f.trust_server_pasv_ipv4_address = True  # connect where the 227 reply says: the VIP only if rewritten
+    greeting = f.connect(sys.argv[1], 21, timeout=10)
+    f.login('u', 'p')
+    out = {'greeting': greeting}
+    for mode in ('passive', 'active'):
+        f.set_pasv(mode == 'passive')
+        chunks = []
+        f.retrbinary('RETR ${BYTES}', chunks.append)
+        data = b''.join(chunks)
+        name, _, body = data.partition(b'\\n')
+        out[mode] = {'server': name.decode(), 'bytes': len(body), 'sha256': hashlib.sha256(body).hexdigest()}
+    f.quit()
+    print(json.dumps(out), flush=True)
+`;
+
+async function ftpService(lab: DrLab): Promise<void> {
+  for (const s of lab.servers) {
+    const p = lab.lab.spawn(s.ns, nodeArgv(join(repoRoot, 'dist/test/lab/ftpd.js'), ['--name', s.name, '--bind', s.addr]), { cwd: repoRoot });
+    await p.waitForLine(/^ready /, 10_000);
+  }
+  await lab.uvsadmMust(['-A', '-t', `${VIP}:21`, '-s', 'rr']);
+  for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:21`, '-r', `${s.addr}:21`, '-m', '-w', '1']);
+}
+
+test('FTP through NAT (--ftp-ports 21): ftplib passive (227 rewritten) and active (PORT), curl EPSV: whole files from the control connection\'s server', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, mode: 'nat', uvsd: { extraArgs: ['--ftp-ports', '21'] } }, async (lab) => {
+    await ftpService(lab);
+    const expected = createHash('sha256').update(labPattern(0, BYTES)).digest('hex');
+    const r = await lab.lab.exec(lab.ns.cli, ['python3', '-c', FTPLIB, VIP], { timeoutMs: 60_000 });
+    t.diagnostic(`ftplib: ${r.stdout.trim()} ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    assert.equal(r.code, 0, r.stderr);
+    const sessions = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, { server: string; bytes: number; sha256: string }> & { greeting: string });
+    assert.equal(sessions.length, 4);
+    const greeted = sessions.map((s) => /220 (rs\d)/.exec(s.greeting)![1]);
+    assert.deepEqual(greeted, ['rs1', 'rs2', 'rs1', 'rs2'], 'rr alternates the control connections');
+    sessions.forEach((s, i) => {
+      for (const mode of ['passive', 'active']) {
+        assert.deepEqual(s[mode], { server: greeted[i], bytes: BYTES, sha256: expected }, `session ${i + 1} ${mode}`);
+      }
+    });
+    // curl asks EPSV first (229: only a port, the data connection to the VIP).
+    const c = await lab.lab.exec(lab.ns.cli, ['curl', '-sS', '--max-time', '20', '-u', 'u:p', `ftp://${VIP}/${BYTES}`], { timeoutMs: 30_000 });
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout.slice(0, 4), /^rs[12]\n/);
+    const st = await lab.status();
+    t.diagnostic(`ftp_passive ${st.counters['ftp_passive']} ftp_active ${st.counters['ftp_active']} drops ${JSON.stringify(st.drops)}`);
+    assert.equal(st.counters['ftp_passive'], 5, 'four 227 replies and one 229');
+    assert.equal(st.counters['ftp_active'], 4, 'four PORT commands');
+  });
+});
