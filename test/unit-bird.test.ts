@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdAnnouncer } from '../src/bgp/bird.js';
@@ -69,6 +69,43 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
   } finally {
     await a.withdrawAll(500);
     await new Promise((res) => bird.close(() => res(undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BGP: an include uvsd cannot write after start (its directory removed) is an error, said once and retried, not a stop of uvsd', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  const incDir = join(dir, 'bird');
+  mkdirSync(incDir);
+  const include = join(incDir, 'vips.conf');
+  const socket = join(dir, 'bird.ctl');
+  const seen: string[] = [];
+  const warnings: string[] = [];
+  const a = new BirdAnnouncer({
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000,
+    log: { info() {}, warn: (o, msg) => void warnings.push(`${msg} ${JSON.stringify(o)}`) },
+  });
+  const bird = await fakeBird(socket, seen);
+  try {
+    a.update([parseIp('192.168.8.200') >>> 0]);
+    await until(() => a.status().state === 'ok');
+    rmSync(incDir, { recursive: true });
+    // What uvsadm -A does: a change of the VIPs. Before, the write threw out of a promise nobody
+    // awaited: "uvsd: internal error: ENOENT ... open '<inc>.tmp'; stopping".
+    a.update([parseIp('192.168.8.200') >>> 0, parseIp('192.168.8.201') >>> 0]);
+    await until(() => a.status().state === 'error');
+    assert.match(a.status().last, /^cannot write the include .*vips\.conf: ENOENT/);
+    await new Promise((res) => setTimeout(res, 2300)); // a retry: still one warning
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /ENOENT/);
+    // The directory back: the next retry writes and configures.
+    mkdirSync(incDir);
+    await until(() => a.status().state === 'ok', 5000);
+    assert.match(readFileSync(include, 'utf8'), /route 192\.168\.8\.201\/32 via 192\.168\.8\.10;/);
+    assert.equal(existsSync(`${include}.tmp`), false);
+  } finally {
+    await new Promise((res) => bird.close(() => res(undefined)));
+    await a.withdrawAll(500);
     rmSync(dir, { recursive: true, force: true });
   }
 });

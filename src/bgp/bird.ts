@@ -6,7 +6,7 @@
 // model (which VIPs have a server with a weight) and the director's drain state.
 
 import { connect } from 'node:net';
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
 import type { Model } from '../control/model.js';
 import type { BgpStatus } from '../control/protocol.js';
@@ -141,9 +141,9 @@ export class BirdAnnouncer {
     }
   }
 
-  /** The last configure or check failed: say so once (not at every retry), and try again in RETRY_MS. */
+  /** The last write, configure or check failed: say so once (not at every retry), and try again in RETRY_MS. */
   private fail(why: string): void {
-    if (!this.failed) this.o.log?.warn({ error: why }, `bgp: BIRD unreachable or refusing; trying again every ${RETRY_MS / 1000} s`);
+    if (!this.failed) this.o.log?.warn({ error: why }, `bgp: not announcing as wanted; trying again every ${RETRY_MS / 1000} s`);
     this.last = why;
     this.failed = true;
     if (!this.stopped && this.retry === undefined) {
@@ -163,10 +163,16 @@ export class BirdAnnouncer {
     this.write(includeText([], this.o.nextHop));
   }
 
-  /** Atomic: BIRD never reads half a file. */
+  /** Atomic: BIRD never reads half a file. Throws (its directory gone, a full disk, a read-only /etc). */
   private write(text: string): void {
-    writeFileSync(`${this.o.include}.tmp`, text);
-    renameSync(`${this.o.include}.tmp`, this.o.include);
+    const tmp = `${this.o.include}.tmp`;
+    try {
+      writeFileSync(tmp, text);
+      renameSync(tmp, this.o.include);
+    } catch (e) {
+      rmSync(tmp, { force: true }); // a partly written one (ENOSPC); nothing when its directory is gone
+      throw new Error(`cannot write the include ${this.o.include}: ${(e as Error).message}`);
+    }
     this.written = text;
   }
 
@@ -188,9 +194,9 @@ export class BirdAnnouncer {
       do {
         this.again = false;
         const text = includeText(this.want, this.o.nextHop);
-        if (text !== this.written) this.write(text);
-        if (text === this.configured) continue;
         try {
+          if (text !== this.written) this.write(text);
+          if (text === this.configured) continue;
           const r = await birdCommand(this.o.socket, 'configure');
           this.last = r.text;
           if (r.code >= 8000) throw new Error(`BIRD refused the configuration: ${r.text}`);

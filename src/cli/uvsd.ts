@@ -574,7 +574,7 @@ export async function main(argv: string[]): Promise<void> {
       bgp.writeEmpty();
     } catch (e) {
       port.close();
-      console.error(`uvsd: --bgp-include: cannot write ${opts.bgpInclude}: ${(e as Error).message}`);
+      console.error(`uvsd: --bgp-include: ${(e as Error).message}`);
       process.exit(1);
     }
   }
