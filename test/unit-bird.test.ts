@@ -7,25 +7,67 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BirdAnnouncer } from '../src/bgp/bird.js';
+import { BirdAnnouncer, parseProtocols, parseRouteCount } from '../src/bgp/bird.js';
+import { formatStatus } from '../src/control/printers.js';
+import { statusJson } from '../src/metrics/status.js';
+import { RateEstimator } from '../src/metrics/rates.js';
+import type { StatusResult } from '../src/control/protocol.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 import { rig } from './helpers/harness.js';
 
-/** A BIRD control socket answering every command with success; commands seen are recorded. */
-function fakeBird(path: string, seen: string[]): Promise<Server> {
+/** What the fake BIRD runs: whether its config includes uvsd's file, its BGP session's state and whether its export filter passes uvs_vips. */
+interface FakeBirdConf {
+  included: boolean;
+  session: 'Established' | 'Active';
+  exports: boolean;
+}
+
+/**
+ * A BIRD control socket answering as BIRD 2.0.12 does (lines taken from a real one): `configure`
+ * reads the include (when its config includes it), `show protocols` lists the device protocol,
+ * uvs_vips (if included) and a BGP protocol `uplink`, `show route protocol uvs_vips [export uplink]
+ * count` counts the include's routes (those the session exports). Commands seen are recorded; `conf` may change while it runs.
+ */
+function fakeBird(path: string, seen: string[], include: string, conf: FakeBirdConf = { included: true, session: 'Established', exports: true }): Promise<Server> {
+  let routes = 0;
+  const answer = (cmd: string): string => {
+    switch (cmd) {
+      case 'configure':
+        routes = conf.included ? (readFileSync(include, 'utf8').match(/^ {2}route /gm) ?? []).length : 0;
+        return '0002-Reading configuration from bird.conf\n0003 Reconfigured\n';
+      case 'show protocols':
+        return '2002-Name       Proto      Table      State  Since         Info\n' +
+          '1002-device1    Device     ---        up     21:36:36.018  \n' +
+          (conf.included ? ' uvs_vips   Static     master4    up     21:36:36.018  \n' : '') +
+          (conf.session === 'Established' ? ' uplink     BGP        ---        up     21:36:55.379  Established   \n'
+            : ' uplink     BGP        ---        start  21:36:58.786  Active        Socket: Connection refused\n') +
+          '0000 \n';
+      case 'show route protocol uvs_vips count':
+      case 'show route protocol uvs_vips export uplink count': {
+        if (!conf.included) return '9001 syntax error, unexpected CF_SYM_UNDEFINED, expecting CF_SYM_KNOWN\n';
+        const n = cmd.includes('export') && !conf.exports ? 0 : routes;
+        return `1007-${n} of ${n} routes for ${n} networks in table master4\n0000 \n`;
+      }
+      default:
+        return '1000-BIRD 2.0.12\n0013 Daemon is up and running\n';
+    }
+  };
   const srv = createServer((s: Socket) => {
     s.write('0001 BIRD 2.0.12 ready.\n');
     s.setEncoding('utf8');
     s.on('data', (d: string) => {
       const cmd = d.trim();
       seen.push(cmd);
-      s.write(cmd === 'configure' ? '0003 Reconfigured\n' : '1000-BIRD 2.0.12\n0013 Daemon is up and running\n');
+      s.write(answer(cmd));
     });
   });
   return new Promise((resolve) => srv.listen(path, () => resolve(srv)));
 }
+
+/** --status of a director (an in-process one) with this announcer. */
+const statusText = (a: BirdAnnouncer): string => formatStatus({ ...(rig().ctl.status() as StatusResult), bgp: a.status() });
 
 const until = async (what: () => boolean, ms = 3000): Promise<void> => {
   const end = Date.now() + ms;
@@ -38,13 +80,14 @@ const until = async (what: () => boolean, ms = 3000): Promise<void> => {
 test('BGP: a BIRD that goes away while nothing changes is seen by the liveness check (bgp error, uvs_bgp_up 0), said once, and configured again when it is back', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
   const socket = join(dir, 'bird.ctl');
+  const include = join(dir, 'vips.conf');
   const seen: string[] = [];
   const warnings: string[] = [];
   const a = new BirdAnnouncer({
-    include: join(dir, 'vips.conf'), socket, nextHop: parseIp('192.168.8.10'), watchMs: 50,
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50,
     log: { info() {}, warn: (_o, msg) => void warnings.push(msg) },
   });
-  let bird = await fakeBird(socket, seen);
+  let bird = await fakeBird(socket, seen, include);
   try {
     const r = rig();
     const m = createMetrics(r.dp, { process: false, bgp: () => ({ status: a.status(), draining: false }) });
@@ -52,7 +95,7 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
     a.update([parseIp('192.168.8.200') >>> 0]);
     await until(() => a.status().state === 'ok');
     assert.deepEqual([await up(), parseExposition(await m.text()).get('uvs_bgp_vips', {})], [1, 1]);
-    await until(() => seen.includes('show status'));
+    await until(() => seen.filter((c) => c === 'show protocols').length >= 2); // a check while nothing changes
     // BIRD stops: nothing changes in the table, yet the state says so within a check.
     await new Promise((res) => bird.close(() => res(undefined)));
     await until(() => a.status().state === 'error');
@@ -62,7 +105,7 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
     assert.equal(warnings.length, 1, warnings.join('\n'));
     // Back: the include is configured again (retried every 2 s).
     seen.length = 0;
-    bird = await fakeBird(socket, seen);
+    bird = await fakeBird(socket, seen, include);
     await until(() => a.status().state === 'ok', 5000);
     assert.ok(seen.includes('configure'));
     assert.equal(await up(), 1);
@@ -85,7 +128,7 @@ test('BGP: an include uvsd cannot write after start (its directory removed) is a
     include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000,
     log: { info() {}, warn: (o, msg) => void warnings.push(`${msg} ${JSON.stringify(o)}`) },
   });
-  const bird = await fakeBird(socket, seen);
+  const bird = await fakeBird(socket, seen, include);
   try {
     a.update([parseIp('192.168.8.200') >>> 0]);
     await until(() => a.status().state === 'ok');
@@ -108,4 +151,78 @@ test('BGP: an include uvsd cannot write after start (its directory removed) is a
     await a.withdrawAll(500);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('BGP: "bgp ok" only while BIRD runs the include with its routes and an Established BGP session exports them: a bird.conf without the include is an error, a session down or an export filter dropping them is "down" (uvs_bgp_up 0), seen while nothing changes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  const socket = join(dir, 'bird.ctl');
+  const include = join(dir, 'vips.conf');
+  const seen: string[] = [];
+  const warnings: string[] = [];
+  const conf: FakeBirdConf = { included: false, session: 'Established', exports: true };
+  const a = new BirdAnnouncer({
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50,
+    log: { info() {}, warn: (_o, msg) => void warnings.push(msg) },
+  });
+  const bird = await fakeBird(socket, seen, include, conf);
+  const r = rig();
+  const m = createMetrics(r.dp, { process: false, bgp: () => ({ status: a.status(), draining: false }) });
+  const gauges = async () => {
+    const e = parseExposition(await m.text());
+    return [e.get('uvs_bgp_up', {}), e.get('uvs_bgp_sessions_established', {})];
+  };
+  try {
+    // (a) BIRD answers "Reconfigured" but its config does not include the file (a path typo):
+    // before, "bgp ok" and uvs_bgp_up 1 while BIRD had no uvs_vips protocol and no route.
+    a.update([parseIp('192.168.8.200') >>> 0]);
+    await until(() => a.status().state === 'error');
+    assert.match(a.status().last, /^BIRD runs no protocol uvs_vips: its configuration does not include .*vips\.conf/);
+    assert.deepEqual(await gauges(), [0, 0]);
+    assert.match(statusText(a), /^bgp error via BIRD .*: BIRD runs no protocol uvs_vips/m);
+    // bird.conf fixed: the next retry (2 s) finds it.
+    conf.included = true;
+    await until(() => a.status().state === 'ok', 5000);
+    assert.deepEqual([a.status().routes, a.status().established, a.status().sessions], [1, 1, [{ name: 'uplink', state: 'up', info: 'Established', exported: 1 }]]);
+    assert.deepEqual(await gauges(), [1, 1]);
+    const ok = statusText(a);
+    assert.match(ok, /^bgp ok via BIRD .*: BIRD runs uvs_vips with its 1 route, exported by uplink$/m);
+    assert.match(ok, /^bgp_sessions uplink up Established \(exports 1\)$/m);
+    // (b) the router disables its side: nothing changes in uvsd's table, yet within a check it says so.
+    conf.session = 'Active';
+    await until(() => a.status().state === 'down');
+    assert.deepEqual(await gauges(), [0, 0]);
+    assert.match(a.status().last, /no Established BGP session exports them: uplink start Active Socket: Connection refused$/);
+    const sj = statusJson(r.dp, new RateEstimator(r.dp), { bgp: () => ({ status: a.status(), draining: false }) }).bgp;
+    assert.deepEqual([sj?.state, sj?.established, sj?.sessions, sj?.draining], ['down', 0, [{ name: 'uplink', state: 'start', info: 'Active Socket: Connection refused' }], false]);
+    await new Promise((res) => setTimeout(res, 300)); // several checks: one warning for the loss
+    assert.equal(warnings.filter((w) => /no Established BGP session/.test(w)).length, 1, warnings.join('\n'));
+    conf.session = 'Established';
+    await until(() => a.status().state === 'ok');
+    assert.deepEqual(await gauges(), [1, 1]);
+    // (c) Established, but its export filter lets nothing of uvs_vips out (a misspelt proto name).
+    conf.exports = false;
+    await until(() => a.status().state === 'down');
+    assert.deepEqual(await gauges(), [0, 1]);
+    assert.match(a.status().last, /no Established BGP session exports them: uplink up Established \(exports 0\)$/);
+  } finally {
+    await new Promise((res) => bird.close(() => res(undefined)));
+    await a.withdrawAll(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BIRD\'s show protocols rows: name, proto, state and info, with either time format', () => {
+  const rows = parseProtocols([
+    'Name       Proto      Table      State  Since         Info',
+    'device1    Device     ---        up     21:36:36.018',
+    'uvs_vips   Static     master4    up     21:36:36.018',
+    'uplink     BGP        ---        start  21:36:58.786  Active        Socket: Connection refused',
+    'd2         BGP        ---        up     2026-12-04 21:36:55  Established',
+  ]);
+  assert.deepEqual(rows.map((x) => [x.name, x.proto, x.state, x.info]), [
+    ['device1', 'Device', 'up', ''], ['uvs_vips', 'Static', 'up', ''],
+    ['uplink', 'BGP', 'start', 'Active Socket: Connection refused'], ['d2', 'BGP', 'up', 'Established'],
+  ]);
+  assert.equal(parseRouteCount(['2 of 2 routes for 2 networks in table master4']), 2);
+  assert.equal(parseRouteCount(['Table master4:']), undefined);
 });

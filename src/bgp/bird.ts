@@ -2,14 +2,17 @@
 // wants announced into a BIRD config include (a static protocol `uvs_vips`, one /32 per VIP with
 // uvsd's own address as next hop), atomically, and tells BIRD to `configure` over its control
 // socket. BIRD's BGP sessions export that protocol's routes to the routers; a route that leaves
-// the file is withdrawn. Nothing here touches the datapath: the announcer only reads the control
-// model (which VIPs have a server with a weight) and the director's drain state.
+// the file is withdrawn. After each configure, and every WATCH_MS while nothing changes, uvsd asks
+// BIRD what it really runs (`show protocols`, `show route protocol uvs_vips count`): a config that
+// does not include the file, routes BIRD could not install, or no BGP session Established is not
+// `ok`. Nothing here touches the datapath: the announcer only reads the control model (which VIPs
+// have a server with a weight) and the director's drain state.
 
 import { connect } from 'node:net';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
 import type { Model } from '../control/model.js';
-import type { BgpStatus } from '../control/protocol.js';
+import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
 export const BIRD_PROTOCOL = 'uvs_vips';
@@ -19,9 +22,10 @@ export const DEFAULT_BIRD_SOCKET = '/run/bird/bird.ctl';
 const RETRY_MS = 2000;
 /** One control-socket exchange may take this long. */
 const BIRD_TIMEOUT_MS = 5000;
-/** While BIRD has the include, it is asked whether it still runs this often (a BIRD that died, or
- *  was restarted without reading it, shows as `error` in --status and uvs_bgp_up, not as `ok`). */
-const WATCH_MS = 10_000;
+/** While BIRD has the include, it is asked what it runs this often (a BIRD that died, was
+ *  restarted without reading the include, or lost its BGP sessions shows in --status and
+ *  uvs_bgp_up, not as `ok`); the include on disk is compared with what uvsd wrote too. */
+const WATCH_MS = 5000;
 
 export interface BirdOptions {
   /** The include file BIRD's config reads (`include "FILE";`). */
@@ -60,17 +64,24 @@ export function includeText(vips: readonly number[], nextHop: number): string {
     `protocol static ${BIRD_PROTOCOL} {\n  ipv4;\n${routes}}\n`;
 }
 
+/** BIRD's answer: the last line's code, the lines (codes and continuation marks taken off) joined by "; ", and one by one. */
+export interface BirdReply {
+  code: number;
+  text: string;
+  lines: string[];
+}
+
 /**
  * One request on BIRD's control socket: read the greeting, send the command, collect the reply
  * up to its last line (`DDDD text`: a code followed by a space). Codes below 8000 are success.
  */
-export function birdCommand(socket: string, command: string, timeoutMs = BIRD_TIMEOUT_MS): Promise<{ code: number; text: string }> {
+export function birdCommand(socket: string, command: string, timeoutMs = BIRD_TIMEOUT_MS): Promise<BirdReply> {
   return new Promise((resolve, reject) => {
     const s = connect(socket);
     let buf = '';
     let greeted = false;
     const lines: string[] = [];
-    const done = (err: Error | null, r?: { code: number; text: string }) => {
+    const done = (err: Error | null, r?: BirdReply) => {
       clearTimeout(timer);
       s.destroy();
       if (err) reject(err);
@@ -95,11 +106,39 @@ export function birdCommand(socket: string, command: string, timeoutMs = BIRD_TI
           continue;
         }
         lines.push(m === null ? line.trim() : m[3]);
-        if (m !== null && m[2] === ' ') return done(null, { code: Number(m[1]), text: lines.join('; ') });
+        if (m !== null && m[2] === ' ') return done(null, { code: Number(m[1]), text: lines.filter((l) => l !== '').join('; '), lines });
       }
     });
   });
 }
+
+/**
+ * `show protocols`: one row per protocol, "name proto table state since info" (since is one or
+ * two words, after BIRD's timeformat); the header row is left out.
+ */
+export function parseProtocols(lines: readonly string[]): Array<{ name: string; proto: string; state: string; info: string }> {
+  const rows = [];
+  for (const l of lines) {
+    const f = l.split(/\s+/);
+    if (f.length < 4 || (f[0] === 'Name' && f[1] === 'Proto')) continue;
+    let i = 5; // since's second word: a time after a date
+    if (f[i] !== undefined && /^\d{1,2}:\d{2}/.test(f[i]!) && /^\d{4}-\d{2}-\d{2}$/.test(f[4] ?? '')) i++;
+    rows.push({ name: f[0]!, proto: f[1]!, state: f[3]!, info: f.slice(i).join(' ') });
+  }
+  return rows;
+}
+
+/** `show route ... count`: "2 of 2 routes for 2 networks in table master4", a line per table; the routes summed. */
+export function parseRouteCount(lines: readonly string[]): number | undefined {
+  let n: number | undefined;
+  for (const l of lines) {
+    const m = /^(\d+) of \d+ routes/.exec(l);
+    if (m !== null) n = (n ?? 0) + Number(m[1]);
+  }
+  return n;
+}
+
+const routesText = (n: number): string => `${n} route${n === 1 ? '' : 's'}`;
 
 /**
  * Keeps BIRD's include in step with the table: `update()` after every change (coalesced, one
@@ -117,6 +156,9 @@ export class BirdAnnouncer {
   private last = 'not configured yet';
   private failed = false;
   private configures = 0;
+  /** What BIRD ran at the last check: routes of uvs_vips, its BGP protocols (undefined: not checked yet). */
+  private routes: number | undefined;
+  private sessions: BgpSession[] = [];
   private stopped = false;
   private readonly watch: NodeJS.Timeout;
 
@@ -127,18 +169,79 @@ export class BirdAnnouncer {
   }
 
   /**
-   * BIRD still answers while it has the include (nothing to configure): `show status`. Gone, it
-   * is an error, and the include is configured again (retried every RETRY_MS) once it answers.
+   * While BIRD has the include (nothing to configure): the include on disk is still uvsd's (else
+   * written again), and BIRD still runs it and its sessions (check()). A failed check is an
+   * error, and the include is configured again (retried every RETRY_MS) once BIRD has it.
    */
   private async alive(): Promise<void> {
     if (this.busy || this.failed || this.stopped || this.configured === '') return;
+    let onDisk = '';
     try {
-      await birdCommand(this.o.socket, 'show status');
+      onDisk = readFileSync(this.o.include, 'utf8');
+    } catch {
+      // gone: written again below
+    }
+    if (onDisk !== this.written) {
+      this.written = '';
+      this.update(this.want);
+      return;
+    }
+    try {
+      await this.check(this.configuredRoutes);
     } catch (e) {
       if (this.busy || this.stopped) return;
       this.configured = '';
       this.fail((e as Error).message);
     }
+  }
+
+  /** Routes in the configured include. */
+  private configuredRoutes = 0;
+
+  /**
+   * What BIRD runs: the include's protocol up with its `routes` routes (a bird.conf without the
+   * include, or a next hop BIRD cannot reach, throws), and its BGP sessions with what each
+   * Established one exports of them (none exporting them all: state `down`, logged when it changes).
+   */
+  private async check(routes: number): Promise<void> {
+    const ask = async (cmd: string): Promise<string[]> => {
+      const r = await birdCommand(this.o.socket, cmd);
+      if (r.code >= 8000) throw new Error(`BIRD refused "${cmd}": ${r.text}`);
+      return r.lines;
+    };
+    const rows = parseProtocols(await ask('show protocols'));
+    const mine = rows.find((r) => r.name === BIRD_PROTOCOL);
+    if (mine === undefined) {
+      throw new Error(`BIRD runs no protocol ${BIRD_PROTOCOL}: its configuration does not include ${this.o.include} (include "${this.o.include}"; in bird.conf)`);
+    }
+    if (mine.state !== 'up') throw new Error(`BIRD's protocol ${BIRD_PROTOCOL} is ${mine.state}${mine.info === '' ? '' : ` (${mine.info})`}`);
+    const have = parseRouteCount(await ask(`show route protocol ${BIRD_PROTOCOL} count`)) ?? 0;
+    if (have !== routes) {
+      throw new Error(`BIRD has ${have} of the ${routes} routes of ${this.o.include}: is the next hop ${formatIp(this.o.nextHop)} on a network of BIRD's (protocol device; an address of this host on it)?`);
+    }
+    const sessions: BgpSession[] = [];
+    for (const r of rows) {
+      if (r.proto !== 'BGP') continue;
+      const b: BgpSession = { name: r.name, state: r.state, info: r.info };
+      // What its export filter lets out of the include (bird.conf: `export where proto = "uvs_vips"`).
+      if (r.state === 'up') b.exported = parseRouteCount(await ask(`show route protocol ${BIRD_PROTOCOL} export ${r.name} count`)) ?? 0;
+      sessions.push(b);
+    }
+    const was = this.routes === undefined || this.announcing();
+    this.routes = have;
+    this.sessions = sessions;
+    const by = sessions.filter((b) => b.state === 'up' && b.exported === have).map((b) => b.name);
+    this.last = by.length > 0
+      ? `BIRD runs ${BIRD_PROTOCOL} with its ${routesText(have)}, exported by ${by.join(', ')}`
+      : `BIRD runs ${BIRD_PROTOCOL} with its ${routesText(have)} but no Established BGP session exports them: ` +
+        `${sessions.length === 0 ? 'no BGP protocol' : sessions.map(bgpSessionText).join('; ')}`;
+    if (was && by.length === 0) this.o.log?.warn({}, `bgp: ${this.last}`);
+    else if (!was && by.length > 0) this.o.log?.info({}, `bgp: announcing again: ${this.last}`);
+  }
+
+  /** An Established session exports every route of the include (BIRD announces them). */
+  private announcing(): boolean {
+    return this.sessions.some((b) => b.state === 'up' && b.exported === this.routes);
   }
 
   /** The last write, configure or check failed: say so once (not at every retry), and try again in RETRY_MS. */
@@ -193,17 +296,19 @@ export class BirdAnnouncer {
     try {
       do {
         this.again = false;
-        const text = includeText(this.want, this.o.nextHop);
+        const vips = this.want;
+        const text = includeText(vips, this.o.nextHop);
         try {
           if (text !== this.written) this.write(text);
           if (text === this.configured) continue;
           const r = await birdCommand(this.o.socket, 'configure');
-          this.last = r.text;
           if (r.code >= 8000) throw new Error(`BIRD refused the configuration: ${r.text}`);
-          this.configured = text;
-          this.failed = false;
           this.configures++;
-          this.o.log?.info({ announced: this.want.map(formatIp), bird: r.text }, 'bgp: BIRD configured');
+          await this.check(vips.length);
+          this.configured = text;
+          this.configuredRoutes = vips.length;
+          this.failed = false;
+          this.o.log?.info({ announced: vips.map(formatIp), bird: r.text }, 'bgp: BIRD configured');
         } catch (e) {
           this.fail((e as Error).message);
           return false;
@@ -232,9 +337,12 @@ export class BirdAnnouncer {
       socket: this.o.socket,
       nextHop: formatIp(this.o.nextHop),
       announced: this.want.map(formatIp),
-      state: this.failed ? 'error' : pending ? 'pending' : 'ok',
+      state: this.failed ? 'error' : pending ? 'pending' : this.announcing() ? 'ok' : 'down',
       last: this.last,
       configures: this.configures,
+      routes: this.routes ?? null,
+      sessions: this.sessions,
+      established: this.sessions.filter((b) => b.state === 'up').length,
     };
   }
 }

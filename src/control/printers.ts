@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
-import { serviceText, tunText, type HaGroupRole } from './protocol.js';
+import { bgpSessionText, serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
@@ -471,6 +471,7 @@ export function formatStatus(st: StatusResult): string {
   if (bgp !== undefined) {
     lines.push(
       `bgp ${bgp.state} via BIRD ${bgp.socket} (include ${bgp.include}, next hop ${bgp.nextHop}, ${bgp.configures} configures): ${bgp.last}`,
+      `bgp_sessions ${bgp.sessions.length === 0 ? '-' : bgp.sessions.map(bgpSessionText).join('; ')}`,
       `bgp_announced ${bgp.announced.length === 0 ? '-' : bgp.announced.join(' ')}`,
     );
   }

@@ -409,12 +409,40 @@ export interface BgpStatus {
   nextHop: string;
   /** VIPs in the include now (announced once BIRD has configured). */
   announced: string[];
-  /** ok: BIRD took the last include; pending: a configure is in flight; error: the last one failed (retried). */
-  state: 'ok' | 'pending' | 'error';
-  /** BIRD's last answer or the last error, one line. */
+  /**
+   * ok: BIRD runs the include's protocol with all its routes and an Established BGP session
+   * exports them all (it announces them); down: the same, but no Established session exports
+   * them (no session up, or export filters that drop them: nothing reaches a router); pending: a write or configure is in flight; error: the include cannot be
+   * written, BIRD is unreachable, refuses it, does not run it (its config does not include the
+   * file) or lacks some of its routes (retried every 2 s).
+   */
+  state: 'ok' | 'down' | 'pending' | 'error';
+  /** What BIRD runs (routes, sessions established), or the error, one line. */
   last: string;
   /** Successful `configure`s since start. */
   configures: number;
+  /** Routes BIRD had in the include's protocol at the last check; null before the first. */
+  routes: number | null;
+  /** BIRD's BGP protocols at the last check (a session is Established while its state is `up`). */
+  sessions: BgpSession[];
+  /** Of those, how many are Established. */
+  established: number;
+}
+
+/** A BGP session as --status prints it: "uplink up Established (exports 2)", "d2 start Active Socket: Connection refused". */
+export function bgpSessionText(b: BgpSession): string {
+  return `${b.name} ${b.state}${b.info === '' ? '' : ` ${b.info}`}${b.exported === undefined ? '' : ` (exports ${b.exported})`}`;
+}
+
+/** One BGP protocol of BIRD's (`birdc show protocols`). */
+export interface BgpSession {
+  name: string;
+  /** BIRD's protocol state: up (Established), start, down ... */
+  state: string;
+  /** BIRD's info column: Established, Active, Connect, "Socket: Connection refused" ... */
+  info: string;
+  /** Established: how many routes of the include its export filter lets out. */
+  exported?: number;
 }
 
 /** drain: on = withdraw every route and keep forwarding; timeout in seconds (default uvsd's --drain-timeout). */

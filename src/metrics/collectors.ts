@@ -308,9 +308,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
 
   const bgp = opts.bgp;
   if (bgp !== undefined) {
-    gauge(reg, 'uvs_bgp_up', '1 while BIRD has the include uvsd wrote and answers (uvsadm --status "bgp ok"), 0 while it is unreachable, refuses it or has not taken it yet.', [],
+    gauge(reg, 'uvs_bgp_up', '1 while BIRD announces what uvsd wants (uvsadm --status "bgp ok"): it runs the include uvsd wrote with all its routes and at least one BGP session is Established; 0 while it is unreachable, refuses or lacks the include, has no session up, or has not taken it yet.', [],
       () => (bgp().status.state === 'ok' ? 1 : 0));
     gauge(reg, 'uvs_bgp_vips', 'VIPs in the include uvsd wrote for BIRD (announced while uvs_bgp_up is 1).', [], () => bgp().status.announced.length);
+    gauge(reg, 'uvs_bgp_sessions_established', "BIRD's BGP sessions in state Established at uvsd's last look (every 5 s).", [], () => bgp().status.established);
     gauge(reg, 'uvs_director_draining', '1 while the director drains (uvsadm --drain: its routes withdrawn), else 0.', [], () => (bgp().draining ? 1 : 0));
   }
 

@@ -7,7 +7,7 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
-import type { Fwd, HaGroupRole, HealthQuorum, Proto } from '../control/protocol.js';
+import type { BgpStatus, Fwd, HaGroupRole, HealthQuorum, Proto } from '../control/protocol.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
@@ -86,6 +86,8 @@ export interface StatusJson {
    *  and the `uvsadm --status` link line (text: `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`). */
   link: { iface?: string; ok?: boolean; text?: string; rxFrames: number; txFrames: number; rxfps: number; rxbps: number; txfps: number; txbps: number };
   drops: { reason: string; total: number; rate: number }[];
+  /** uvsd --bgp-include: what BIRD announces (`uvsadm --status` bgp lines) and whether the director drains. */
+  bgp?: BgpStatus & { draining: boolean };
   services: StatusService[];
 }
 
@@ -107,9 +109,15 @@ function quorumOf({ service: _service, ...q }: HealthQuorum): StatusQuorum {
   return q;
 }
 
+function bgpOf(bgp: MetricsOptions['bgp']): { bgp?: StatusJson['bgp'] } {
+  if (bgp === undefined) return {};
+  const { status, draining } = bgp();
+  return { bgp: { ...status, draining } };
+}
+
 /** Linear in services, servers and health entries: every lookup goes through a map built once (a
  *  poll every 1.5 s of a table with thousands of services runs on the datapath's thread). */
-export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<MetricsOptions, 'health' | 'portDrops' | 'link'> = {}): StatusJson {
+export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp'> = {}): StatusJson {
   const { health } = src;
   const dt = dp.dt;
   const c = dp.counters;
@@ -162,6 +170,7 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
       ...DROP_NAMES.map((reason, k) => ({ reason, total: c.d[k], rate: rates.drop(k) })),
       ...Object.entries(src.portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
     ],
+    ...bgpOf(src.bgp),
     services: [...ids].map(([id, s]): StatusService => {
       const dests = byService.get(s)!;
       const q = quorums.get(id);
