@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdAnnouncer, parseProtocols, parseRouteCount } from '../src/bgp/bird.js';
-import { formatStatus } from '../src/control/printers.js';
+import { formatDrain, formatStatus } from '../src/control/printers.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import type { StatusResult } from '../src/control/protocol.js';
@@ -22,6 +22,8 @@ interface FakeBirdConf {
   included: boolean;
   session: 'Established' | 'Active';
   exports: boolean;
+  /** `configure` answers this error (a syntax error in bird.conf): BIRD keeps what it ran. */
+  refuse?: string;
 }
 
 /**
@@ -35,6 +37,7 @@ function fakeBird(path: string, seen: string[], include: string, conf: FakeBirdC
   const answer = (cmd: string): string => {
     switch (cmd) {
       case 'configure':
+        if (conf.refuse !== undefined) return `8002 ${conf.refuse}\n`;
         routes = conf.included ? (readFileSync(include, 'utf8').match(/^ {2}route /gm) ?? []).length : 0;
         return '0002-Reading configuration from bird.conf\n0003 Reconfigured\n';
       case 'show protocols':
@@ -225,4 +228,39 @@ test('BIRD\'s show protocols rows: name, proto, state and info, with either time
   ]);
   assert.equal(parseRouteCount(['2 of 2 routes for 2 networks in table master4']), 2);
   assert.equal(parseRouteCount(['Table master4:']), undefined);
+});
+
+test('uvsadm --drain: "drained" only once BIRD confirmed the withdrawal; while it refuses the new config (and still announces) it stays "draining" and says why, also after the timeout', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  const socket = join(dir, 'bird.ctl');
+  const include = join(dir, 'vips.conf');
+  const conf: FakeBirdConf = { included: true, session: 'Established', exports: true };
+  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000 });
+  const bird = await fakeBird(socket, [], include, conf);
+  const r = rig();
+  r.ctl.routed = true;
+  r.ctl.bgpWithdrawal = () => a.unconfirmedWithdrawal();
+  try {
+    a.update([parseIp('192.168.8.200') >>> 0]);
+    await until(() => a.status().state === 'ok');
+    // A syntax error in bird.conf: BIRD refuses every configure and keeps announcing the route.
+    conf.refuse = '/etc/bird/bird.conf:7:3 syntax error, unexpected \'}\'';
+    r.ctl.call('drain', { on: true, timeout: 0 }); // the timeout passed at once, no connection left
+    a.update([]); // what uvsd does on the drain (wantedVips: none while draining)
+    await until(() => a.status().state === 'error');
+    const d = r.ctl.status().drain!;
+    assert.equal(d.state, 'draining', 'before, "drained" (0 s left) while BIRD still announced');
+    assert.match(d.withdrawal ?? '', /^BIRD refused the configuration: \/etc\/bird\/bird\.conf:7:3 syntax error/);
+    assert.match(formatDrain(d), /^director draining since \S+, 0 connections, timeout 0 s \(0 s left\): BGP withdrawal not confirmed: BIRD refused the configuration: /);
+    // bird.conf fixed: the retry (2 s) configures the empty include, and the drain is done.
+    conf.refuse = undefined;
+    await until(() => a.status().state === 'ok', 5000);
+    const done = r.ctl.status().drain!;
+    assert.deepEqual([done.state, done.withdrawal], ['drained', undefined]);
+    assert.equal(a.status().routes, 0);
+  } finally {
+    await new Promise((res) => bird.close(() => res(undefined)));
+    await a.withdrawAll(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -330,6 +330,18 @@ export class BirdAnnouncer {
     await Promise.race([this.sync(), new Promise((r) => setTimeout(r, timeoutMs))]);
   }
 
+  /**
+   * undefined once BIRD has confirmed that it withdrew every route (it configured an include
+   * without routes and runs uvs_vips with none): what a drain waits for before `drained`.
+   * Otherwise why not.
+   */
+  unconfirmedWithdrawal(): string | undefined {
+    if (this.failed) return this.last;
+    if (this.want.length > 0) return `${routesText(this.want.length)} still wanted`;
+    if (this.busy || this.written !== this.configured || this.routes !== 0) return 'BIRD is being configured';
+    return undefined;
+  }
+
   status(): BgpStatus {
     const pending = this.busy || this.written !== this.configured;
     return {

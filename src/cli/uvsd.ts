@@ -269,7 +269,8 @@ function parseOptions(argv: string[]): Options {
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
     .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
-    .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once)',
+    .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once); ' +
+      'also uvsadm --drain\'s default: after it the director says drained with connections left (it still forwards)',
       intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
     .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)')
     .option('--secure-tcp-above <fill>', 'table fill (0..1) above which half-open TCP states time out in seconds (off again below 80% of it); 1 = never',
@@ -570,6 +571,7 @@ export async function main(argv: string[]): Promise<void> {
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
   });
   if (bgp !== undefined) {
+    control.bgpWithdrawal = () => bgp.unconfirmedWithdrawal();
     try {
       bgp.writeEmpty();
     } catch (e) {

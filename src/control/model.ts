@@ -378,6 +378,8 @@ export class Control {
   drainTimeoutS = 30;
   /** uvsd --bgp-include: the VIPs are announced by routes, which --drain withdraws (without, it has nothing to do). */
   routed = false;
+  /** uvsd --bgp-include: undefined once BIRD confirmed that every route is withdrawn, else why not (a drain is not `drained` before). */
+  bgpWithdrawal: (() => string | undefined) | undefined;
   /** Operations waiting behind a sliced apply in progress (kept in order); empty otherwise. */
   private readonly opQueue: DpOp[] = [];
   private applying = false;

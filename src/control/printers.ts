@@ -388,7 +388,8 @@ export function formatExplain(svc: ServiceKey, client: string, cport: number, x:
 /** `uvsadm --drain` / `--undrain`, and the `director` line of --status. */
 export function formatDrain(d: DrainStatus): string {
   if (d.state === 'off') return `director announcing, ${d.conns} connections\n`;
-  return `director ${d.state} since ${d.since}, ${d.conns} connections, timeout ${d.timeout} s (${d.left} s left)\n`;
+  const why = d.withdrawal === undefined ? '' : `: BGP withdrawal not confirmed: ${d.withdrawal}`;
+  return `director ${d.state} since ${d.since}, ${d.conns} connections, timeout ${d.timeout} s (${d.left} s left)${why}\n`;
 }
 
 /**

@@ -452,8 +452,9 @@ export interface DrainArgs {
 }
 
 /**
- * off: announcing. draining: routes withdrawn, existing connections still forwarded. drained:
- * no connection left or the timeout passed: the director can be stopped.
+ * off: announcing. draining: routes withdrawn (or being withdrawn), connections still forwarded.
+ * drained: BIRD confirmed the withdrawal and no connection is left or the timeout passed: the
+ * director can be stopped. uvsd forwards whatever reaches it in every state.
  */
 export interface DrainStatus {
   state: 'off' | 'draining' | 'drained';
@@ -464,6 +465,8 @@ export interface DrainStatus {
   left?: number;
   /** Entries left in the connection table. */
   conns: number;
+  /** While BIRD has not confirmed that every route is withdrawn: why (BIRD's refusal, unreachable, being configured). */
+  withdrawal?: string;
 }
 
 // ---- observability: -Z and uvsadm trace (docs/metrics.md) --------------------------------

@@ -926,7 +926,10 @@ function drainStatus(ctx: VerbCtx): DrainStatus {
   const conns = ctx.control.dp.ct.count;
   if (d === undefined) return { state: 'off', conns };
   const left = Math.max(0, Math.ceil((d.since + d.timeoutS * 1000 - Date.now()) / 1000));
-  return { state: conns === 0 || left === 0 ? 'drained' : 'draining', since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns };
+  // Drained says the director can be stopped: not while BIRD may still announce its routes.
+  const withdrawal = ctx.control.bgpWithdrawal?.();
+  const state = (conns === 0 || left === 0) && withdrawal === undefined ? 'drained' : 'draining';
+  return { state, since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns, ...(withdrawal === undefined ? {} : { withdrawal }) };
 }
 
 /** A batch's items and dryRun, or BAD_REQUEST. */
