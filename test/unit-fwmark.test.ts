@@ -66,9 +66,9 @@ test('fwmark: marked flows of several ports and addresses reach the -f service; 
   // An unmarked port of the same address has no service.
   assert.equal(syn(plain, '192.0.2.10', 1005, VIP, 8080).rs, -1);
   // BGP (docs/scale-out.md) announces the marked addresses of a -f service with a server up, never the mark.
-  assert.deepEqual(wantedVips(plain.ctl.model, false).map(formatIp), [VIP, VIP2]);
+  assert.deepEqual(wantedVips(plain.ctl.model, { draining: false, holds: (v) => plain.dp.link.held(v) }).map(formatIp), [VIP, VIP2]);
   for (const s of RS.slice(0, 2)) plain.ctl.editDest({ service: FWM1, addr: s.ip, port: 0, fwd: 'dr', weight: 0 });
-  assert.deepEqual(wantedVips(plain.ctl.model, false), []);
+  assert.deepEqual(wantedVips(plain.ctl.model, { draining: false, holds: (v) => plain.dp.link.held(v) }), []);
 
   const r = fwmRig({ persist: 300 });
   const first = syn(r, '192.0.2.10', 1001, VIP, 80).rs;

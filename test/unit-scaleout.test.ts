@@ -12,7 +12,7 @@ import { S_ESTABLISHED } from '../src/datapath/tcpstate.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { mhLookup } from '../src/sched/mh.js';
 import type { SloppyTcp } from '../src/datapath/pipeline.js';
-import { includeText, wantedVips } from '../src/bgp/bird.js';
+import { includeText, wantedVips, type AnnounceState } from '../src/bgp/bird.js';
 
 const ipToInt = (s: string): number => parseIp(s) | 0;
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -38,6 +38,9 @@ function director(order: number[], sloppy: SloppyTcp, sched = 'mh', fwd: 'dr' | 
   r.sink.take();
   return r;
 }
+
+/** What uvsd announces besides the table: the drain, and the VIPs the director holds in its HA role. */
+const announce = (r: Rig, draining: boolean): AnnounceState => ({ draining, holds: (v) => r.dp.link.held(v) });
 
 /** The mh table as server addresses (comparable across datapaths, whose slots differ). */
 function table(r: Rig): string[] {
@@ -176,14 +179,39 @@ test('drain verb: withdraws (onChange on each switch only), status draining -> d
 test('BGP: a VIP is announced while one of its services has a server with weight > 0, none while draining; include text', () => {
   const a = director([0, 1], 'mh');
   const vip = parseIp(VIP) >>> 0;
-  assert.deepEqual(wantedVips(a.ctl.model, false), [vip]);
-  assert.deepEqual(wantedVips(a.ctl.model, true), []);
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip]);
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, true)), []);
   for (const i of [0, 1]) a.ctl.editDest({ service: SVC, addr: SERVERS[i].ip, port: 80, fwd: 'dr', weight: 0 });
-  assert.deepEqual(wantedVips(a.ctl.model, false), [], 'every server at weight 0: withdrawn');
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [], 'every server at weight 0: withdrawn');
   // Another service on the same VIP with a live server keeps the /32.
   a.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
   a.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: SERVERS[0].ip, port: 53, fwd: 'dr', weight: 1 });
-  assert.deepEqual(wantedVips(a.ctl.model, false), [vip]);
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip]);
   const text = includeText([vip, parseIp('192.168.8.201') >>> 0], parseIp('192.168.8.21') >>> 0);
   assert.match(text, /^protocol static uvs_vips \{\n  ipv4;\n  route 10\.0\.0\.100\/32 via 192\.168\.8\.21;\n  route 192\.168\.8\.201\/32 via 192\.168\.8\.21;\n\}\n$/m);
+});
+
+test('BGP: a backup announces nothing (it drops the VIPs\' traffic); with HA groups only the VIPs of the groups it is master of; a role change is a change (re-announced)', () => {
+  const a = director([0, 1], 'mh');
+  const vip = parseIp(VIP) >>> 0;
+  const vip2 = parseIp('10.0.0.101') >>> 0;
+  a.ctl.addService({ proto: 'tcp', addr: '10.0.0.101', port: 80, sched: 'rr' });
+  a.ctl.addDest({ service: { proto: 'tcp', addr: '10.0.0.101', port: 80 }, addr: SERVERS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  let changes = 0;
+  a.ctl.onChange = () => changes++;
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip, vip2]);
+  // uvsd --role backup (or keepalived's BACKUP): before, the routes were announced and the router
+  // sent the traffic to a director that drops it (drop_backup).
+  a.ctl.call('setRole', { role: 'backup' });
+  assert.equal(changes, 1, 'uvsd looks at what to announce again');
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), []);
+  a.ctl.call('setRole', { role: 'master' });
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip, vip2]);
+  // Active/active: the second VIP moves with group "api", which this director is backup of.
+  a.ctl.setHaGroups([{ name: 'api', addrs: [vip2] }]);
+  a.ctl.call('setRole', { role: 'backup', group: 'api' });
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip]);
+  a.ctl.call('setRole', { role: 'master', group: 'api' });
+  a.ctl.call('setRole', { role: 'backup', group: 'default' });
+  assert.deepEqual(wantedVips(a.ctl.model, announce(a, false)), [vip2]);
 });

@@ -39,28 +39,37 @@ export interface BirdOptions {
   watchMs?: number;
 }
 
+/** What besides the table decides what is announced. */
+export interface AnnounceState {
+  /** uvsadm --drain: nothing is announced. */
+  draining: boolean;
+  /** Does the director hold this VIP (uint32) in its HA role? A backup (of the VIP's HA group) drops its traffic. */
+  holds(vip: number): boolean;
+}
+
 /**
- * The VIPs to announce: every VIP with at least one service that has a server of weight > 0
- * (several services may share one VIP: the /32 goes while any of them can take a connection;
- * a -f service's VIPs are the addresses its mark rules name), none while the director drains.
- * Sorted by address, so the include is the same for the same table.
+ * The VIPs to announce: every VIP the director holds (master of its HA group) with at least one
+ * service that has a server of weight > 0 (several services may share one VIP: the /32 goes
+ * while any of them can take a connection; a -f service's VIPs are the addresses its mark rules
+ * name), none while the director drains. Sorted by address, so the include is the same for the
+ * same table.
  */
-export function wantedVips(model: Model, draining: boolean): number[] {
-  if (draining) return [];
+export function wantedVips(model: Model, st: AnnounceState): number[] {
+  if (st.draining) return [];
   const vips = new Set<number>();
   for (const s of model.services.values()) {
     if (!s.dests.some((d) => d.weight > 0)) continue;
     if (s.fwmark === 0) vips.add(s.vip >>> 0);
     else for (const k of model.marks) if (k.fwmark === s.fwmark) vips.add(k.vip >>> 0);
   }
-  return [...vips].sort((a, b) => a - b);
+  return [...vips].filter((v) => st.holds(v)).sort((a, b) => a - b);
 }
 
 /** The include's text for these VIPs (uint32). */
 export function includeText(vips: readonly number[], nextHop: number): string {
   const routes = vips.map((v) => `  route ${formatIp(v)}/32 via ${formatIp(nextHop)};\n`).join('');
   return `# Written by uvsd (--bgp-include) on every change of what it announces; do not edit.\n` +
-    `# A VIP is here while one of its services has a server with weight > 0 and the director is not draining.\n` +
+    `# A VIP is here while one of its services has a server with weight > 0, the director is master of it and not draining.\n` +
     `protocol static ${BIRD_PROTOCOL} {\n  ipv4;\n${routes}}\n`;
 }
 

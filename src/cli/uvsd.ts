@@ -906,13 +906,14 @@ export async function main(argv: string[]): Promise<void> {
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
   if (bgp !== undefined) {
-    // Announced from here on (the addresses are ours): after every change of the table or of the
-    // drain, coalesced to one look at the table per turn of the event loop.
+    // Announced from here on (the addresses are ours): after every change of the table, of the
+    // drain or of the HA role (a backup announces nothing it does not hold), coalesced to one
+    // look at the table per turn of the event loop.
     const prev = control.onChange;
     let queued = false;
     const announce = () => {
       queued = false;
-      if (!stopping) bgp.update(wantedVips(control.model, control.drain !== undefined));
+      if (!stopping) bgp.update(wantedVips(control.model, { draining: control.drain !== undefined, holds: (vip) => dp.link.held(vip) }));
     };
     control.onChange = () => {
       prev?.();
