@@ -11,7 +11,9 @@ import { withHealth } from '../src/health/report.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 import type { CheckResult, CheckSpec, HealthConfig, RealServerSpec, VirtualServerSpec } from '../src/health/types.js';
-import type { ListResult, StatusResult } from '../src/control/protocol.js';
+import type { ListResult, ServiceKey, StatusResult } from '../src/control/protocol.js';
+import { wantedVips } from '../src/bgp/bird.js';
+import { formatIp } from '../src/datapath/addr.js';
 import { formatStatus } from '../src/control/printers.js';
 
 const S = 1000;
@@ -45,6 +47,7 @@ interface World {
 
 function world(config: HealthConfig, opts: {
   concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
+  firstChecksDone?: (service: ServiceKey) => void;
 } = {}): World {
   const r = rig();
   const clock = new FakeClock();
@@ -74,6 +77,7 @@ function world(config: HealthConfig, opts: {
     concurrency: opts.concurrency,
     random: opts.random ?? (() => 0),
     holds: opts.holds,
+    firstChecksDone: opts.firstChecksDone,
   });
   return {
     r, clock, mgr, attempts, commands, logs,
@@ -496,5 +500,42 @@ test('first checks at a random time within the warmup (keepalived), by default w
   await w.mgr.start();
   await w.clock.advance(6 * S);
   assert.deepEqual([A, B, C].map((x) => w.attempts.get(x)), [[5 * S], [1 * S], [0]], 'half of delay_loop (10 s), of warmup 2 s, and at once');
+  await w.mgr.stop();
+});
+
+test('first checks: a new service awaits every checker\'s first verdict (a pass, or its server down) before uvsd --bgp-include counts it; bounded by the checks; said once; not again after', async () => {
+  const VIP2 = '10.0.0.101';
+  const done: string[] = [];
+  // Checks spread over the first delay_loop (random 0.5: at 5 s); retry 1, delay_before_retry 1 s.
+  const w = world({
+    services: [vs(), vs({ addr: VIP2, realServers: [rs(2)] })],
+  }, { random: () => 0.5, firstChecksDone: (k) => done.push(k.addr) });
+  w.set(A, false);
+  w.set(B, false);
+  const announced = () => wantedVips(w.r.ctl.model, {
+    draining: false, holds: () => true,
+    awaitingChecks: (s) => w.mgr.awaitingFirstChecks({ proto: s.proto, addr: formatIp(s.vip), port: s.port, fwmark: s.fwmark }),
+  }).map(formatIp);
+  await w.mgr.start();
+  // Both servers of VIP start alive (keepalived's default) at weight 1: before, VIP was announced
+  // now and withdrawn when the checks called them down (a flap of about a check interval).
+  assert.deepEqual(w.table(), [`${A}:80/1`, `${B}:80/1`, `${C}:80/1`]);
+  assert.deepEqual(announced(), []);
+  await w.clock.advance(5 * S); // first attempts: A and B fail (retry 1: still in), C passes
+  await w.mgr.settled();
+  assert.deepEqual(announced(), [VIP2], 'VIP2 counts from its first pass; VIP still waits for a verdict');
+  assert.deepEqual(done, [VIP2]);
+  await w.clock.advance(1 * S); // the retries fail: A and B down, removed
+  await w.mgr.settled();
+  assert.deepEqual(w.table(), [`${C}:80/1`]);
+  assert.deepEqual(done, [VIP2, VIP], 'said once per service, after the table had the verdict');
+  assert.equal(w.mgr.awaitingFirstChecks({ proto: 'tcp', addr: VIP, port: 80 }), false);
+  assert.deepEqual(announced(), [VIP2], 'VIP was never announced');
+  // Back up later: an ordinary change, announced at once; the service never waits again.
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  await w.mgr.settled();
+  assert.deepEqual(announced(), [VIP, VIP2]);
+  assert.deepEqual(done, [VIP2, VIP]);
   await w.mgr.stop();
 });

@@ -11,7 +11,7 @@
 import { connect } from 'node:net';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
-import type { Model } from '../control/model.js';
+import type { Model, ServiceModel } from '../control/model.js';
 import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
@@ -45,20 +45,22 @@ export interface AnnounceState {
   draining: boolean;
   /** Does the director hold this VIP (uint32) in its HA role? A backup (of the VIP's HA group) drops its traffic. */
   holds(vip: number): boolean;
+  /** A health-checked service whose first checks have not all given a verdict (HealthManager.awaitingFirstChecks): its weights say nothing yet. */
+  awaitingChecks?(s: ServiceModel): boolean;
 }
 
 /**
  * The VIPs to announce: every VIP the director holds (master of its HA group) with at least one
- * service that has a server of weight > 0 (several services may share one VIP: the /32 goes
- * while any of them can take a connection; a -f service's VIPs are the addresses its mark rules
- * name), none while the director drains. Sorted by address, so the include is the same for the
+ * service that has a server of weight > 0 and is not awaiting its first health checks (several
+ * services may share one VIP: the /32 goes while any of them can take a connection; a -f
+ * service's VIPs are the addresses its mark rules name), none while the director drains. Sorted by address, so the include is the same for the
  * same table.
  */
 export function wantedVips(model: Model, st: AnnounceState): number[] {
   if (st.draining) return [];
   const vips = new Set<number>();
   for (const s of model.services.values()) {
-    if (!s.dests.some((d) => d.weight > 0)) continue;
+    if (!s.dests.some((d) => d.weight > 0) || st.awaitingChecks?.(s) === true) continue;
     if (s.fwmark === 0) vips.add(s.vip >>> 0);
     else for (const k of model.marks) if (k.fwmark === s.fwmark) vips.add(k.vip >>> 0);
   }

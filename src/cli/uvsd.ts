@@ -44,7 +44,7 @@ import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptio
 import { checkConfig } from './check-config.js';
 import { loadKeepalivedOffThread } from '../control/config-thread.js';
 import { missingNodeFlags } from './node-flags.js';
-import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips } from '../bgp/bird.js';
+import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips, type AnnounceState } from '../bgp/bird.js';
 
 interface Options extends DefenseOptions {
   tap: string;
@@ -583,6 +583,8 @@ export async function main(argv: string[]): Promise<void> {
   const pinger = new Pinger();
   const bfd = new BfdHub(); // opens its socket at the first BFD_CHECK
   const hlog = log.child({ component: 'health' });
+  /** uvsd --bgp-include, once it announces: look at what to announce again (a service's first checks done). */
+  let reannounce = (): void => {};
   // Checks configured in the --config file or imported from --keepalived-conf; the table they
   // change is put there by the ConfigManager (one batch at start and per reload).
   const health = new HealthManager(undefined, {
@@ -592,6 +594,7 @@ export async function main(argv: string[]): Promise<void> {
     log: hlog,
     holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,
+    firstChecksDone: () => reannounce(),
   });
   /** The start-only settings uvsd runs with (a reload reports a change of them). */
   const running = settingsOf(opts);
@@ -911,15 +914,25 @@ export async function main(argv: string[]): Promise<void> {
     // look at the table per turn of the event loop.
     const prev = control.onChange;
     let queued = false;
+    const state: AnnounceState = {
+      draining: false,
+      holds: (vip) => dp.link.held(vip),
+      // Not before its first checks: at start a service whose servers all fail would be announced for a check round.
+      awaitingChecks: (s) => health.awaitingFirstChecks({ proto: s.proto, addr: formatIp(s.vip), port: s.port, fwmark: s.fwmark }),
+    };
     const announce = () => {
       queued = false;
-      if (!stopping) bgp.update(wantedVips(control.model, { draining: control.drain !== undefined, holds: (vip) => dp.link.held(vip) }));
+      state.draining = control.drain !== undefined;
+      if (!stopping) bgp.update(wantedVips(control.model, state));
     };
-    control.onChange = () => {
-      prev?.();
+    reannounce = () => {
       if (queued) return;
       queued = true;
       setImmediate(announce);
+    };
+    control.onChange = () => {
+      prev?.();
+      reannounce();
     };
     announce();
   }

@@ -59,6 +59,8 @@ export interface HealthDeps {
   holds?(addr: string): boolean;
   /** At most this many checks in flight (default 64). */
   concurrency?: number;
+  /** A service's first checks have all given a verdict (awaitingFirstChecks turned false: uvsd --bgp-include may announce it). */
+  firstChecksDone?(service: ServiceKey): void;
   /** 0..1, spreads the first checks over one delay_loop (default Math.random). */
   random?: () => number;
 }
@@ -110,6 +112,17 @@ interface VsState {
   sorryIn: boolean;
   /** The sorry server is in the table at weight 0, not needed now (sorry_server_inhibit). */
   sorryParked: boolean;
+  /** New (at start or by a reload) and some checker of its servers has no verdict yet (awaitingFirstChecks). */
+  firstRound: boolean;
+}
+
+/** A checker has given its verdict: an attempt passed, or its server is (or started) failed. */
+function hasVerdict(c: CheckerState): boolean {
+  return c.passed > 0 || !c.up;
+}
+
+function awaitsVerdicts(vs: VsState): boolean {
+  return vs.rs.some((rs) => rs.checkers.some((c) => !hasVerdict(c)));
 }
 
 function where(o: { origin?: { file: string; line: number } } | undefined): string {
@@ -386,7 +399,7 @@ export class HealthManager {
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
     for (const p of plans) {
-      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false };
+      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false, firstRound: true };
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
@@ -422,6 +435,7 @@ export class HealthManager {
         keep.add(rs);
         return rs;
       });
+      vs.firstRound &&= awaitsVerdicts(vs);
       vss.push(vs);
     }
     for (const rs of before) {
@@ -576,8 +590,16 @@ export class HealthManager {
     const weight = r.ok ? r.weight : undefined;
     // A FILE_CHECK's weight: what it adds while it passes (a failed one adds nothing).
     const delta = s.type === 'FILE_CHECK' ? (r.ok ? r.delta ?? 0 : 0) : undefined;
-    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight, delta === undefined ? undefined : { c, delta }));
+    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight, delta === undefined ? undefined : { c, delta }))
+      .then(() => this.firstRoundOver(rs.vs));
     return next;
+  }
+
+  /** Once the table has this verdict: the service's first round may be over (awaitingFirstChecks). */
+  private firstRoundOver(vs: VsState): void {
+    if (!vs.firstRound || awaitsVerdicts(vs)) return;
+    vs.firstRound = false;
+    this.deps.firstChecksDone?.(vs.key);
   }
 
   private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }): Promise<void> {
@@ -739,6 +761,18 @@ export class HealthManager {
       service: vs.key, addr: rs.spec.addr, port: rs.spec.port, index, type: c.spec.type,
       up: c.up, passed: c.passed, failed: c.failed, lastMs: c.lastMs, lastReason: c.lastReason,
     }))));
+  }
+
+  /**
+   * A service new since start or since the reload that added it, some of whose servers' checkers
+   * have given no verdict yet (none has passed, nor called its server down): its servers'
+   * weights say nothing yet (a server starts alive, keepalived's default), so uvsd --bgp-include
+   * does not count it towards announcing its VIP. Bounded by the checks themselves: the first
+   * attempt within the warmup (default one delay-loop), and a failing server is down after its
+   * (retry + 1) x fall attempts. Once false it stays false for the service.
+   */
+  awaitingFirstChecks(service: ServiceKey): boolean {
+    return this.vss.find((v) => serviceId(v.key) === serviceId(service))?.firstRound === true;
   }
 
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
