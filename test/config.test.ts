@@ -408,6 +408,7 @@ test('a reload checks every daemon setting as the next start would (command line
       // Valid alone, refused together (as at start): off the networks of the addresses uvsd would start with.
       ['  addresses: [10.1.1.10/24]\n  gateway: 10.1.1.1\n', `${file}:3: daemon.gateway: 10.1.1.1 is not inside any network of the addresses (192.168.8.10/24)`],
       ['  bgp-include: /tmp/x.conf\n  bgp-next-hop: 192.168.8.11\n', `${file}:3: daemon.bgp-next-hop: 192.168.8.11 is not one of the addresses (192.168.8.10/24)`],
+      ['  bgp-next-hop: 192.168.8.10\n', `${file}:2: daemon.bgp-next-hop: 192.168.8.10 without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
     ];
     for (const [d, msg] of bad) {
       writeFileSync(file, text(d, 9));

@@ -82,6 +82,8 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--datapath-cpus 0 for two workers', args: [...ADDR, '--workers', '2', '--datapath-cpus', '0'], value: '1 CPU for 2 datapath threads (--workers 2)' },
   { name: '--steering bpf', args: [...ADDR, '--workers', '2', '--steering', 'bpf'], value: 'bpf' },
   { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
+  // Before, accepted and ignored (no include: nothing announced).
+  { name: '--bgp-next-hop without --bgp-include', args: [...ADDR, '--bgp-next-hop', '192.168.8.10'], value: '--bgp-next-hop 192.168.8.10 without --bgp-include' },
   { name: '--tap longer than 15 characters', args: [...ADDR, '--tap', 'abcdefghijklmnopq'], value: '1..15 characters' },
   { name: '--bridge with a space', args: [...ADDR, '--bridge', 'br 0'], value: '"br 0"' },
   { name: '--socket empty', args: [...ADDR, '--socket', ''], value: '--socket must be a path of 1..107 bytes' },

@@ -158,6 +158,12 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
     return w === undefined ? `--gateway ${formatIp(o.gateway)} is not inside any --addr network`
       : `${w} ${formatIp(o.gateway)} is not inside any network of the addresses (${addr.map(formatAddr).join(', ')})`;
   }
+  if (o.bgpNextHop !== undefined && o.bgpInclude === undefined) {
+    // Nothing is announced without the include: the next hop would be ignored without a word.
+    const w = at('bgpNextHop');
+    return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} without --bgp-include: nothing is announced (give --bgp-include FILE)`
+      : `${w} ${formatIp(o.bgpNextHop)} without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`;
+  }
   if (o.bgpNextHop !== undefined && !addr.some((a) => a.ip === o.bgpNextHop)) {
     // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
     const w = at('bgpNextHop');
