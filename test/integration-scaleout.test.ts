@@ -7,6 +7,7 @@
 //   - director 2 comes back (servers added in another order): no connection changes server;
 //   - director 1 drains (uvsadm --drain): its route leaves, connections keep working, --status says so;
 //   - director 3's uvsd stops (SIGTERM) while its BIRD runs: it withdraws its routes on the way out;
+//   - the router disables director 1's BGP session: its --status says "bgp down", then "bgp ok" again;
 // and a VIP whose servers all go to weight 0 (uvsadm), or all fail their health checks, leaves the router's table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { delay, hasCommand, type Proc } from './lab/netns.js';
 import { labDir, repoRoot } from './lab/dr-lab.js';
 import { EcmpLab, CLIENT_NET, SEG, type Director } from './lab/ecmp-lab.js';
 import type { ConnReport } from './lab/longconns.js';
+import { birdCommand } from '../src/bgp/bird.js';
 
 const VIP = `${SEG}.200`;
 const VIP2 = `${SEG}.201`;
@@ -131,6 +133,27 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     await lab.waitNextHops(VIP2, all);
     await lab.waitNextHops(VIP3, all);
     t.diagnostic(`router: ECMP route to ${VIP} via ${all.join(', ')} ${up} ms after the last BIRD started`);
+    // What BIRD really does (docs/scale-out.md, "What bgp ok means"): every director says ok once
+    // its session exports the routes; the router disabling d1's session makes d1 say "down".
+    const bgpLine = async (d: Director) => (await lab.uvsadmMust(d, ['--status'])).split('\n').find((l) => l.startsWith('bgp '))!;
+    const bgpState = async (d: Director, want: RegExp, ms = 15_000): Promise<number> => {
+      const t1 = Date.now();
+      while (!want.test(await bgpLine(d))) {
+        if (Date.now() - t1 > ms) throw new Error(`d${d.n}: ${await bgpLine(d)} (waited for ${want})`);
+        await delay(100);
+      }
+      return Date.now() - t1;
+    };
+    for (const d of lab.directors) await bgpState(d, /^bgp ok .*: BIRD runs uvs_vips with its 3 routes, exported by uplink$/);
+    const rtrCtl = join(lab.tmp, 'rtr-bird.ctl');
+    await birdCommand(rtrCtl, 'disable d1');
+    const seenDown = await bgpState(d1, /^bgp down .*no Established BGP session exports them: uplink start /);
+    t.diagnostic(`router disabled d1's session: d1 said "bgp down" after ${seenDown} ms`);
+    assert.equal((await lab.status(d1)).bgp?.established, 0);
+    await birdCommand(rtrCtl, 'enable d1');
+    const seenUp = await bgpState(d1, /^bgp ok /);
+    await lab.waitNextHops(VIP, all, 20_000);
+    t.diagnostic(`enabled again: d1 said "bgp ok" after ${seenUp} ms`);
 
     conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '1000', '--timeout', '15000'],
       { cwd: repoRoot, maxCapture: 16 * 1024 * 1024 });
