@@ -3,10 +3,11 @@
 // uvsd's own address as next hop), atomically, and tells BIRD to `configure` over its control
 // socket. BIRD's BGP sessions export that protocol's routes to the routers; a route that leaves
 // the file is withdrawn. After each configure, and every WATCH_MS while nothing changes, uvsd asks
-// BIRD what it really runs (`show protocols`, `show route protocol uvs_vips count`): a config that
-// does not include the file, routes BIRD could not install, or no BGP session Established is not
-// `ok`. Nothing here touches the datapath: the announcer only reads the control model (which VIPs
-// have a server with a weight) and the director's drain state.
+// BIRD what it really runs (`show protocols`, `show route protocol uvs_vips [export NAME] count`):
+// a config that does not include the file, routes BIRD could not install, or no Established BGP
+// session exporting them is not `ok`. Nothing here touches the datapath: the announcer only reads
+// the control model (which VIPs have a server with a weight) and what uvsd passes it (drain, HA
+// role, first health checks).
 
 import { connect } from 'node:net';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,8 +54,8 @@ export interface AnnounceState {
  * The VIPs to announce: every VIP the director holds (master of its HA group) with at least one
  * service that has a server of weight > 0 and is not awaiting its first health checks (several
  * services may share one VIP: the /32 goes while any of them can take a connection; a -f
- * service's VIPs are the addresses its mark rules name), none while the director drains. Sorted by address, so the include is the same for the
- * same table.
+ * service's VIPs are the addresses its mark rules name), none while the director drains.
+ * Sorted by address, so the include is the same for the same table.
  */
 export function wantedVips(model: Model, st: AnnounceState): number[] {
   if (st.draining) return [];
@@ -158,8 +159,9 @@ const routesText = (n: number): string => `${n} route${n === 1 ? '' : 's'}`;
 export class BirdAnnouncer {
   private readonly o: BirdOptions;
   private written = '';
-  /** The text BIRD last configured successfully. */
+  /** The text BIRD last configured successfully, and its number of routes. */
   private configured = '';
+  private configuredRoutes = 0;
   private want: number[] = [];
   private busy = false;
   private again = false;
@@ -205,9 +207,6 @@ export class BirdAnnouncer {
       this.fail((e as Error).message);
     }
   }
-
-  /** Routes in the configured include. */
-  private configuredRoutes = 0;
 
   /**
    * What BIRD runs: the include's protocol up with its `routes` routes (a bird.conf without the

@@ -412,9 +412,10 @@ export interface BgpStatus {
   /**
    * ok: BIRD runs the include's protocol with all its routes and an Established BGP session
    * exports them all (it announces them); down: the same, but no Established session exports
-   * them (no session up, or export filters that drop them: nothing reaches a router); pending: a write or configure is in flight; error: the include cannot be
-   * written, BIRD is unreachable, refuses it, does not run it (its config does not include the
-   * file) or lacks some of its routes (retried every 2 s).
+   * them (no session up, or export filters that drop them: nothing reaches a router); pending:
+   * a write or configure is in flight; error: the include cannot be written, BIRD is
+   * unreachable, refuses it, does not run it (its config does not include the file) or lacks
+   * some of its routes (retried every 2 s).
    */
   state: 'ok' | 'down' | 'pending' | 'error';
   /** What BIRD runs (routes, sessions established), or the error, one line. */

@@ -210,6 +210,8 @@ interface VsPlan {
 export class HealthManager {
   private vss: VsState[] = [];
   private byKey = new Map<string, RsState>();
+  /** The services by serviceId (awaitingFirstChecks, asked for every service at every change of the table). */
+  private vsById = new Map<string, VsState>();
   private readonly clock: HealthClock;
   private readonly concurrency: number;
   private readonly queue: CheckerState[] = [];
@@ -444,6 +446,7 @@ export class HealthManager {
       for (const c of rs.checkers) this.kill(c);
     }
     this.vss = vss;
+    this.vsById = new Map(vss.map((v) => [serviceId(v.key), v]));
     this.byKey = new Map();
     for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key, rs.spec.addr, rs.spec.port), rs);
     this.shareGroupChecks();
@@ -772,7 +775,7 @@ export class HealthManager {
    * (retry + 1) x fall attempts. Once false it stays false for the service.
    */
   awaitingFirstChecks(service: ServiceKey): boolean {
-    return this.vss.find((v) => serviceId(v.key) === serviceId(service))?.firstRound === true;
+    return this.vsById.get(serviceId(service))?.firstRound === true;
   }
 
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
