@@ -214,6 +214,32 @@ test('a last request without a newline is answered before the server closes', as
   assert.equal(res.closed, true);
 });
 
+test('pipelined requests from a client that half-closes at once (nc -q, a script calling end()): each answered once, in request order, one at a time, also behind verbs that wait (before, the lines after a waiting one ran as one "last request": merged, refused, answered early or not at all)', async () => {
+  const path = join(dir, `s${n++}.sock`);
+  const running: number[] = [];
+  const ran: number[] = [];
+  const slow = (id: number) => new Promise((res) => setTimeout(() => {
+    running.splice(running.indexOf(id), 1);
+    res({ slow: id });
+  }, 15));
+  servers.push(await listenControl(path, (v, a) => {
+    const id = (a as { n: number }).n;
+    assert.equal(running.length, 0, `request ${id} ran while ${running.join(",")} still ran`);
+    ran.push(id);
+    if (v !== 'slow') return { fast: id };
+    running.push(id);
+    return slow(id);
+  }, (e) => { throw e; }));
+  const req = (id: number, verb: string) => `{"id":${id},"verb":"${verb}","args":{"n":${id}}}`;
+  const verbs = ['slow', 'fast', 'slow', 'fast', 'fast', 'slow', 'fast'];
+  const text = verbs.map((v, i) => req(i + 1, v)).join('\n') + '\n' + req(8, 'fast'); // the last without a newline
+  const res = await exchange(path, text, 8, true);
+  assert.deepEqual(res.lines.map((l) => (l as { id: number }).id), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.ok(res.lines.every((l) => (l as { ok: boolean }).ok), JSON.stringify(res.lines));
+  assert.deepEqual(ran, [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(res.closed, true);
+});
+
 test('a request line over SLICED_PARSE_MIN (parsed in slices) arriving in many chunks is answered as a short one; a broken one is refused', async () => {
   const path = await serve();
   r.ctl.clear();

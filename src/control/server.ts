@@ -225,8 +225,9 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
       sock.end(JSON.stringify(reply) + '\n');
       return;
     }
-    if (ended) {
-      // A last request without a newline is still a request.
+    if (ended && !waiting) {
+      // Every line answered (a verb that waits runs pump again once its reply is out): what
+      // is left, without a newline, is a last request still.
       merge();
       const last = pending;
       pending = '';
