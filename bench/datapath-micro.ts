@@ -45,7 +45,7 @@ dp.trace.on = values.trace;
 const svc = { proto: 'udp' as const, addr: '192.168.8.200', port: 9 };
 ctl.addService({ ...svc, sched: 'rr', persist: Number(values.persist), netmask: values.netmask, oneShot: values.ops });
 ctl.addDest({ service: svc, addr: '192.168.8.20', port: 9, fwd: 'dr', weight: 1 });
-dp.neigh.learn(dp.neigh.obtain(parseIp('192.168.8.20')), Uint8Array.from([2, 0, 0, 0, 0, 0x20]), 0, performance.now());
+dp.neigh.learn(dp.neigh.obtain(parseIp('192.168.8.20'), 0), Uint8Array.from([2, 0, 0, 0, 0, 0x20]), 0, performance.now());
 
 const buf = Buffer.alloc(STRIDE * B);
 const lens = new Uint32Array(B).fill(60);

@@ -26,7 +26,7 @@ function run(fwd: 'dr' | 'nat' | 'tun', payload: number, base: number): { ns: nu
   const svc = { proto: 'udp' as const, addr: '192.168.8.200', port: 9 };
   ctl.addService({ ...svc, sched: 'rr' });
   ctl.addDest({ service: svc, addr: '192.168.8.20', port: 9, fwd, weight: 1 });
-  dp.neigh.learn(dp.neigh.obtain(parseIp('192.168.8.20')), Uint8Array.from([2, 0, 0, 0, 0, 0x20]), 0, performance.now());
+  dp.neigh.learn(dp.neigh.obtain(parseIp('192.168.8.20'), 0), Uint8Array.from([2, 0, 0, 0, 0, 0x20]), 0, performance.now());
   const buf = Buffer.alloc(base + STRIDE * B);
   const lens = new Uint32Array(B);
   for (let i = 0; i < B; i++) {

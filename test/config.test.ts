@@ -203,6 +203,7 @@ test('daemon defenses in the config: read with their types, refused with file:li
     ['  expire-quiescent-template: yes\n', 'u.yaml:2: daemon.expire-quiescent-template: must be true or false, got "yes"'],
     ['  garp-refresh: 86401\n', 'u.yaml:2: daemon.garp-refresh: must be an integer 0..86400, got 86401'],
     ['  state-file: ""\n', 'u.yaml:2: daemon.state-file: must be a non-empty string, got ""'],
+    ['  neigh-max: 8\n', 'u.yaml:2: daemon.neigh-max: must be an integer 16..1048576, got 8'],
     ['  sloppy_tcp: true\n', 'u.yaml:2: daemon.sloppy_tcp: unknown field'],
   ];
   for (const [d, msg] of refusals) {

@@ -7,12 +7,12 @@ import { C, COUNTER_NAMES, D, DROP_NAMES } from '../src/datapath/counters.js';
 import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
 /** What the watch reads of a Datapath, with a table of 100 entries. */
-function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { lastConflictIp: number; lastConflictMac: Uint8Array } } {
+function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { lastConflictIp: number; lastConflictMac: Uint8Array; neigh: { size: number; lastRefused: number } } } {
   const d = new Float64Array(DROP_NAMES.length);
   const c = new Float64Array(COUNTER_NAMES.length);
   return {
     d, c, counters: { d, c }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 },
-    link: { lastConflictIp: 0, lastConflictMac: new Uint8Array(6) },
+    link: { lastConflictIp: 0, lastConflictMac: new Uint8Array(6), neigh: { size: 1024, lastRefused: 0 } },
   };
 }
 
@@ -146,5 +146,26 @@ test('address conflicts: a warning naming the address and the other station\'s M
   w.check(11_000);
   assert.deepEqual(log.take().map((l) => l.msg), ['address conflict: 02:00:00:00:0d:02 claims 192.168.8.200, an address uvsd holds or probes (10 ARP conflicts since the last warning)']);
   w.check(30_000);
+  assert.deepEqual(log.take(), []);
+});
+
+test('neighbour table full: a warning with the count of addresses refused an entry and the last of them, again at most every 10 s; none without new refusals', () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  for (let t = 0; t <= 11_000; t += 250) {
+    if (t >= 1000) {
+      src.c[C.neigh_refused] += 2;
+      src.link.neigh.lastRefused = 0x0a000105; // 10.0.1.5
+    }
+    w.check(t);
+  }
+  const lines = log.take();
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['warn', 'neighbour table full: 2 addresses refused an entry, the last 10.0.1.5 (neigh-max 1024); their frames are dropped (neigh_table_full)'],
+    ['warn', 'neighbour table full: 80 addresses refused an entry since the last warning, the last 10.0.1.5 (neigh-max 1024); their frames are dropped (neigh_table_full)'],
+  ]);
+  assert.deepEqual(lines[0]!.fields, { refused: 2, neighMax: 1024, addr: '10.0.1.5' });
+  for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
   assert.deepEqual(log.take(), []);
 });

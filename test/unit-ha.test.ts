@@ -297,6 +297,11 @@ test('a synced connection or template whose server the backup lacks is installed
   b.ctl.addDest(nat(server[0]!));
   b.ctl.addDest(nat(server[2]!));
   b.ctl.addDest({ service: DR80, addr: drServer, port: 80, fwd: 'dr', weight: 1 });
+  // Their neighbour entries went with them a minute ago (unpinned, unused 60 s), and so did the
+  // client's: they answer the probes.
+  for (const ip of [server[0]!, server[2]!, drServer]) b.learn(ip, RS.find((s) => s.ip === ip)!.mac);
+  b.dp.resolve(parseIp(CLIENT));
+  b.learn(CLIENT, CLIENT_MAC);
   // The master's next record of the third connection binds it (the kernel's ip_vs_try_bind_dest).
   m.run(from(48002, TCP_FLAGS.FIN | TCP_FLAGS.ACK));
   sync(m, b);

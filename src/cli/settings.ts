@@ -29,6 +29,7 @@ export interface SettingsOptions extends DefenseOptions {
   socket: string;
   metrics?: string;
   connMax: number;
+  neighMax: number;
   drainTimeout: number;
   role: 'master' | 'backup';
   /** --ha-group (repeatable; commander's attribute name). */
@@ -95,7 +96,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
   }
   return {
     tap: o.tap, bridge: o.bridge, addresses: o.addr?.map(formatAddr), gateway: o.gateway === undefined ? undefined : formatIp(o.gateway),
-    socket: o.socket, metrics, connMax: o.connMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
+    socket: o.socket, metrics, connMax: o.connMax, neighMax: o.neighMax, drainTimeout: o.drainTimeout, ...defenseOf(o), stateFile: o.stateFile, role: o.role,
     haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo, sync: o.sync,
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),

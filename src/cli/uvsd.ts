@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
+import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
@@ -57,6 +58,7 @@ interface Options extends DefenseOptions {
   gateway?: number;
   socket: string;
   connMax: number;
+  neighMax: number;
   destMax: number;
   logLevel: string;
   mac?: Uint8Array;
@@ -241,6 +243,8 @@ function parseOptions(argv: string[]): Options {
     }))
     .option('--socket <path>', 'control socket path', checkedArg('--socket', socketPathProblem), DEFAULT_SOCKET)
     .option('--conn-max <n>', 'connection table size', intArg('--conn-max', 1, 1 << 26), 1048576)
+    .option('--neigh-max <n>', `neighbour (ARP) table size: on-link hosts uvsd sends to (real servers, the gateway, NAT clients), each worker a table of its own, ${NEIGH_MAX_MIN}..${NEIGH_MAX_LIMIT}`,
+      intArg('--neigh-max', NEIGH_MAX_MIN, NEIGH_MAX_LIMIT), NEIGH_MAX_DEFAULT)
     .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
@@ -460,7 +464,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exit(2);
       }
       group = new DatapathGroup(queues, { io: opts.io, stride, batch, headroom: RX_HEADROOM, budget: opts.rxBudget }, {
-        mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch, mtu: opts.mtu,
+        mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, neighMax: opts.neighMax, destMax: opts.destMax, batch, mtu: opts.mtu,
         defense: defenseOf(opts), vnetHdr: q.vnetHdr, routedVips: opts.bgpInclude !== undefined,
       }, { census: opts.metricsListen !== undefined, warmup: opts.jitWarmup, ring: opts.ring !== undefined, cpus: opts.datapathCpus });
       const g = group;
@@ -493,7 +497,7 @@ export async function main(argv: string[]): Promise<void> {
   // (its own frames, ARP probes and announcements, leave through worker 0's queue).
   const dp = new Datapath(
     {
-      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
+      mac, addrs: opts.addr, gateway: opts.gateway, connMax: opts.connMax, neighMax: opts.neighMax, destMax: opts.destMax, batch: port.batch, mtu: opts.mtu,
       advise: group === undefined ? (a) => native.prepareTable(a) : undefined, defense: defenseOf(opts), vnetHdr: port.vnetHdr,
       shadow: group !== undefined, routedVips: opts.bgpInclude !== undefined,
     },

@@ -23,6 +23,7 @@ import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { FTP_PORTS_MAX } from '../modes/ftp.js';
+import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
@@ -37,6 +38,8 @@ export interface DaemonSettings {
   socket?: string;
   metrics?: string;
   connMax?: number;
+  /** Neighbour (ARP) table size (uvsd --neigh-max). */
+  neighMax?: number;
   /** Seconds a removed server keeps its connections at weight 0 before it is deleted; 0 = at once. */
   drainTimeout?: number;
   /** High availability role at start (docs/ha.md); default master. */
@@ -83,7 +86,7 @@ export const RELOADABLE_DAEMON_KEYS = {
  */
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
-  connMax: 'conn-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
+  connMax: 'conn-max', neighMax: 'neigh-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
   sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
 } as const;
 
@@ -216,7 +219,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 }
 
 const DAEMON_KEYS = [
-  'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
+  'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'neigh-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
   'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
@@ -387,6 +390,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     // A bare port (as --metrics 9478) is a YAML integer: taken as its text.
     set('metrics', parsed(parseListen, (f) => (isScalar(f.node) && Number.isInteger(f.node.value) ? String(f.node.value) : str(f))));
     set('connMax', (f) => int(f, 1, 1 << 26));
+    set('neighMax', (f) => int(f, NEIGH_MAX_MIN, NEIGH_MAX_LIMIT));
     set('drainTimeout', (f) => int(f, 0, 86400));
     set('role', (f) => {
       const r = str(f);
@@ -1233,6 +1237,7 @@ export class ConfigManager {
     if (s.socket !== undefined) daemon.socket = s.socket;
     if (s.metrics !== undefined) daemon.metrics = s.metrics;
     if (s.connMax !== undefined) daemon['conn-max'] = s.connMax;
+    if (s.neighMax !== undefined && s.neighMax !== NEIGH_MAX_DEFAULT) daemon['neigh-max'] = s.neighMax;
     daemon['drain-timeout'] = this.drainTimeout;
     for (const [k, name] of Object.entries(RELOADABLE_DAEMON_KEYS)) {
       const v = s[k as keyof typeof RELOADABLE_DAEMON_KEYS];

@@ -19,7 +19,13 @@ export interface FaultSource {
   readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
   /** The last ARP conflict's address and the other station's MAC (0: none seen; with --workers
    *  the shadow notes them from the ARP frames the workers show it, Link.arpShared). */
-  readonly link: { readonly lastConflictIp: number; readonly lastConflictMac: Uint8Array };
+  readonly link: {
+    readonly lastConflictIp: number;
+    readonly lastConflictMac: Uint8Array;
+    /** The neighbour table: its size and the last address refused an entry (0 in the shadow
+     *  with --workers: the workers' tables refuse, their counters are summed). */
+    readonly neigh: { readonly size: number; readonly lastRefused: number };
+  };
   readonly ct: { readonly count: number; readonly max: number };
   readonly secureTcp: boolean;
   readonly defense: { readonly secureTcpAbove: number };
@@ -60,6 +66,10 @@ export class FaultWatch {
   private conflicts: number;
   private conflictWarnedAt = -Infinity;
   private conflictsUnsaid = 0;
+  /** neigh_refused at the last check, the last warning, and refusals since it. */
+  private neighRefused: number;
+  private neighWarnedAt = -Infinity;
+  private neighUnsaid = 0;
 
   /**
    * Counts from `now` (ms since epoch) on: what was counted before is not news, what is counted
@@ -70,12 +80,14 @@ export class FaultWatch {
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
     this.conflicts = src.counters.c[C.arp_conflicts];
+    this.neighRefused = src.counters.c[C.neigh_refused];
   }
 
   /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
   check(now: number): void {
     this.checkSecure();
     this.checkConflicts(now);
+    this.checkNeigh(now);
     if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
@@ -120,6 +132,25 @@ export class FaultWatch {
     this.log.warn(who, ip === 0
       ? `address conflict: another station claims an address uvsd holds or probes (${count})`
       : `address conflict: ${formatMac(mac)} claims ${formatIp(ip)}, an address uvsd holds or probes (${count})`);
+  }
+
+  /**
+   * Addresses refused a neighbour entry (the table full of entries that may not go): a warning
+   * at most once per repeatMs with the count since the last one (UvsNeighTableFull).
+   */
+  private checkNeigh(now: number): void {
+    const v = this.src.counters.c[C.neigh_refused];
+    this.neighUnsaid += v >= this.neighRefused ? v - this.neighRefused : v;
+    this.neighRefused = v;
+    if (this.neighUnsaid === 0 || !this.due(now, this.neighWarnedAt, this.timing.repeatMs)) return;
+    const n = this.neighUnsaid;
+    const { size, lastRefused } = this.src.link.neigh;
+    const since = this.neighWarnedAt === -Infinity ? '' : ' since the last warning';
+    this.neighUnsaid = 0;
+    this.neighWarnedAt = now;
+    const last = lastRefused === 0 ? '' : `, the last ${formatIp(lastRefused)}`;
+    this.log.warn(lastRefused === 0 ? { refused: n, neighMax: size } : { refused: n, neighMax: size, addr: formatIp(lastRefused) },
+      `neighbour table full: ${n} address${n === 1 ? '' : 'es'} refused an entry${since}${last} (neigh-max ${size}); their frames are dropped (neigh_table_full)`);
   }
 
   private checkFull(now: number): void {

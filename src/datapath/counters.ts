@@ -103,6 +103,10 @@ export const COUNTER_NAMES = [
   'ftp_active',
   'ftp_not_rewritten',
   'ftp_no_slot',
+  // neighbour (ARP) entries freed by the garbage collection (failed, idle, or taken on a full
+  // table for a new one), and addresses refused an entry because none could go (src/datapath/neigh.ts)
+  'neigh_reclaimed',
+  'neigh_refused',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */
@@ -148,6 +152,9 @@ export const DROP_NAMES = [
   // a SYN proxy ACK with a valid cookie scheduled to a server whose connections hold their share
   // of the waiting slots already (src/modes/synproxy.ts SYNPROXY_SERVER_SHARE)
   'synproxy_server_full',
+  // a frame whose next hop had no neighbour entry and could get none: the table full of entries
+  // that may not go (real servers, the gateway, ones in use; uvsd --neigh-max)
+  'neigh_table_full',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -62,7 +62,7 @@ function countDown(m: U32PairMap, ip: number): void {
 }
 
 export class Link {
-  readonly neigh = new NeighTable();
+  readonly neigh: NeighTable;
   readonly mac: Uint8Array;
   readonly addrs: LinkAddr[];
   /** Next hop for off-link destinations; 0 = none. */
@@ -101,7 +101,10 @@ export class Link {
   /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
   private quiet = false;
 
-  constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters) {
+  /** neighMax: the neighbour table's size (uvsd --neigh-max). */
+  constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters, neighMax?: number) {
+    this.neigh = new NeighTable(neighMax, counters);
+    if (gateway !== 0) this.neigh.pin(gateway);
     this.mac = mac;
     this.addrs = addrs;
     this.gateway = gateway;
@@ -429,12 +432,14 @@ export class Link {
       hop = this.gateway;
     }
     const nb = this.neigh;
+    // find first: obtain, not inlined, would box the clock it is passed on every frame.
     let n = nb.find(hop);
-    if (n < 0) n = nb.obtain(hop);
+    if (n < 0) n = nb.obtain(hop, this.now);
     if (n < 0) {
-      this.counters.d[D.neigh_unresolved]++;
+      this.counters.d[D.neigh_table_full]++;
       return;
     }
+    nb.used[n] = this.now;
     if (nb.usable(n)) {
       copyMac(buf, off, nb.mac, n * 6);
       copyMac(buf, off + 6, this.mac, 0);
@@ -447,9 +452,16 @@ export class Link {
     this.probe(n);
   }
 
-  /** Start resolving a next hop before traffic needs it (a destination was added). */
+  /** The next hop towards ip: ip on-link, else the --gateway (0: none). */
+  nextHop(ip: number): number {
+    return this.onLink(ip) ? ip : this.gateway;
+  }
+
+  /** Start resolving the next hop to a real server before traffic needs it (it was added). */
   resolve(ip: number): void {
-    const n = this.neigh.obtain(ip);
+    const hop = this.nextHop(ip);
+    if (hop === 0) return;
+    const n = this.neigh.obtain(hop, this.now);
     if (n >= 0 && !this.neigh.usable(n)) this.probe(n);
   }
 
@@ -519,6 +531,6 @@ export class Link {
         this.probe(n);
       }
     }
-    for (let n = 0; n < nb.size; n++) nb.expire(n, this.now);
+    nb.gc(this.now);
   }
 }

@@ -1,8 +1,15 @@
-// Neighbour (ARP) table: IPv4 → MAC for next hops on the TAP's link, with expiry and a small
-// bounded queue of frames waiting for resolution. Typed arrays, open addressing, no
-// allocation after construction.
+// Neighbour (ARP) table: IPv4 → MAC for next hops on the TAP's link, with expiry, garbage
+// collection and a small bounded queue of frames waiting for resolution. Typed arrays, a chained
+// hash over a free list of entries, no allocation after construction.
+//
+// Entries are reclaimed as the kernel's neighbour GC reclaims them (docs/resilience.md, "The
+// neighbour table"): an entry a real server or the gateway needs is *pinned* and never taken;
+// any other is freed by the periodic sweep once it failed (probes unanswered 3 s) or went unused
+// for GC_STALE_MS, and on a full table a new one takes the best of EVICT_SAMPLE entries looked at.
 
 import { copyMac } from './frame.js';
+import { C, Counters, D } from './counters.js';
+import { U32PairMap } from './lookup.js';
 
 export const N_FREE = 0;
 export const N_INCOMPLETE = 1;
@@ -15,6 +22,20 @@ export const PROBE_MS = 1_000;
 /** Probes to an unresolved neighbour are sent at most this often (ms). */
 export const PROBE_INTERVAL_MS = 1_000;
 export const QUEUE_PER_NEIGH = 4;
+
+/** uvsd --neigh-max: the default and the bounds. */
+export const NEIGH_MAX_DEFAULT = 16_384;
+export const NEIGH_MAX_MIN = 16;
+export const NEIGH_MAX_LIMIT = 1 << 20;
+/** An unpinned entry unused this long is freed by the sweep (the kernel's gc_staletime). */
+export const GC_STALE_MS = 60_000;
+/** On a full table an unpinned, resolved entry unused this long may be taken for a new one (the
+ *  kernel's forced GC takes entries not updated for 5 s). */
+export const GC_FORCED_MS = 5_000;
+/** Entries looked at for one to take when the table is full (all of them for a pinned address). */
+export const EVICT_SAMPLE = 64;
+/** Entries the periodic sweep (tick) looks at per call. */
+export const GC_SWEEP = 16_384;
 
 /** Bytes kept in front of each queued frame (its vnet header, vnet.ts); as Tx's GEN_PRE. */
 const QPRE = 16;
@@ -29,7 +50,27 @@ export class NeighTable {
   readonly confirmed: Float64Array;
   readonly probed: Float64Array;
   readonly probeStart: Float64Array;
-  private readonly mask: number;
+  /** When a frame last went to (or waited for) the entry, or it was made (ms). */
+  readonly used: Float64Array;
+  /** 1: a real server or the gateway needs it (pin()): never reclaimed. */
+  readonly pinned: Uint8Array;
+  /** Entries in use. */
+  count = 0;
+  /** The last address refused an entry (FaultWatch names it). */
+  lastRefused = 0;
+  /** The datapath's counters (neigh_reclaimed, neigh_refused; waiting frames dropped: neigh_unresolved). */
+  private readonly counters: Counters;
+  /** Chains: bucket → first entry, entry → next (free entries: the free list). */
+  private readonly buckets: Int32Array;
+  private readonly next: Int32Array;
+  private readonly shift: number;
+  private readonly seed: number;
+  private freeHead = 0;
+  /** Where the eviction sample and the sweep go on from. */
+  private hand = 0;
+  private sweep = 0;
+  /** Real servers' and the gateway's addresses → users (pin/unpin); key b is 0. */
+  private readonly pins = new U32PairMap();
 
   // Waiting frames: a fixed pool of slots, each tagged with its neighbour; a frame sits at
   // qoff(slot), with room for its vnet header in front.
@@ -40,16 +81,25 @@ export class NeighTable {
   readonly qtime: Float64Array;
   readonly queued: Uint8Array; // per neighbour
 
-  constructor(size = 1024, queueSlots = 256, stride = 2048) {
+  constructor(size = NEIGH_MAX_DEFAULT, counters = new Counters(), queueSlots = 256, stride = 2048, seed = (Math.random() * 0x100000000) | 0) {
+    this.counters = counters;
+    if (!Number.isInteger(size) || size < 1 || size > NEIGH_MAX_LIMIT) throw new RangeError(`neighbour table size must be 1..${NEIGH_MAX_LIMIT}, got ${size}`);
     this.size = size;
-    this.mask = size - 1;
-    if ((size & this.mask) !== 0) throw new RangeError('neighbour table size must be a power of two');
+    let nb = 1;
+    while (nb < size) nb *= 2;
+    this.shift = 32 - Math.log2(nb);
+    this.seed = seed;
+    this.buckets = new Int32Array(nb).fill(-1);
+    this.next = new Int32Array(size);
+    for (let i = 0; i < size; i++) this.next[i] = i + 1 < size ? i + 1 : -1;
     this.ip = new Int32Array(size);
     this.state = new Uint8Array(size);
     this.mac = new Uint8Array(size * 6);
     this.confirmed = new Float64Array(size);
     this.probed = new Float64Array(size);
     this.probeStart = new Float64Array(size);
+    this.used = new Float64Array(size);
+    this.pinned = new Uint8Array(size);
     this.qbuf = Buffer.alloc(queueSlots * stride);
     this.qstride = stride;
     this.qlen = new Uint32Array(queueSlots);
@@ -59,36 +109,154 @@ export class NeighTable {
   }
 
   private home(ip: number): number {
-    return Math.imul(ip, 0x9e3779b1) & this.mask;
+    // The shift of a 32-bit product is 32 for a table of one bucket: >>> 32 would not clear it.
+    return this.shift >= 32 ? 0 : Math.imul(ip ^ this.seed, 0x9e3779b1) >>> this.shift;
   }
 
   find(ip: number): number {
-    let i = this.home(ip);
-    for (let k = 0; k < this.size; k++) {
-      const st = this.state[i];
-      if (st === N_FREE) return -1;
-      if (this.ip[i] === (ip | 0)) return i;
-      i = (i + 1) & this.mask;
-    }
+    for (let i = this.buckets[this.home(ip)]; i >= 0; i = this.next[i]) if (this.ip[i] === (ip | 0)) return i;
     return -1;
   }
 
-  /** Find or create the entry for ip (created INCOMPLETE); -1 when the table is full. */
-  obtain(ip: number): number {
-    let i = this.home(ip);
-    for (let k = 0; k < this.size; k++) {
-      if (this.state[i] === N_FREE) {
-        this.ip[i] = ip | 0;
-        this.state[i] = N_INCOMPLETE;
-        this.confirmed[i] = 0;
-        this.probed[i] = -Infinity;
-        this.probeStart[i] = -Infinity;
-        return i;
-      }
-      if (this.ip[i] === (ip | 0)) return i;
-      i = (i + 1) & this.mask;
+  /**
+   * Find or create the entry for ip (created INCOMPLETE). On a full table an entry is reclaimed
+   * for it (reclaim); -1 when none may go (counted: neigh_refused).
+   */
+  obtain(ip: number, now: number): number {
+    const f = this.find(ip);
+    if (f >= 0) return f;
+    const pinned = this.pins.get(ip, 0) > 0;
+    if (this.freeHead < 0 && !this.reclaim(now, pinned)) {
+      this.counters.c[C.neigh_refused]++;
+      this.lastRefused = ip | 0;
+      return -1;
     }
-    return -1;
+    const i = this.freeHead;
+    this.freeHead = this.next[i];
+    const h = this.home(ip);
+    this.next[i] = this.buckets[h];
+    this.buckets[h] = i;
+    this.ip[i] = ip | 0;
+    this.state[i] = N_INCOMPLETE;
+    this.confirmed[i] = 0;
+    this.probed[i] = -Infinity;
+    this.probeStart[i] = now; // failed() counts from here until the first probe goes out
+    this.used[i] = now;
+    this.pinned[i] = pinned ? 1 : 0;
+    this.count++;
+    return i;
+  }
+
+  /** A real server or the gateway at ip: its entry is never reclaimed while it has a user. */
+  pin(ip: number): void {
+    const k = this.pins.get(ip, 0);
+    this.pins.set(ip, 0, k < 0 ? 1 : k + 1);
+    const n = this.find(ip);
+    if (n >= 0) this.pinned[n] = 1;
+  }
+
+  /** One user of ip fewer; its entry is reclaimable with the last. */
+  unpin(ip: number): void {
+    const k = this.pins.get(ip, 0);
+    if (k > 1) {
+      this.pins.set(ip, 0, k - 1);
+      return;
+    }
+    if (k === 1) this.pins.delete(ip, 0);
+    const n = this.find(ip);
+    if (n >= 0) this.pinned[n] = 0;
+  }
+
+  /** Users of ip's entry (pin()): real servers and the gateway. */
+  users(ip: number): number {
+    return Math.max(0, this.pins.get(ip, 0));
+  }
+
+  /** An unresolved entry whose probes went unanswered for 3 × PROBE_MS (the kernel's FAILED). */
+  failed(n: number, now: number): boolean {
+    return this.state[n] === N_INCOMPLETE && now - this.probeStart[n] > 3 * PROBE_MS;
+  }
+
+  /**
+   * Free an entry for a new one on a full table, going round the table from where the last one
+   * was taken (so, roughly, the oldest first), never a pinned entry. Of EVICT_SAMPLE entries: the
+   * first unresolved one without frames waiting (failed, or its probe unanswered so far), else
+   * the first resolved one unused for GC_FORCED_MS, else the first unresolved one with frames
+   * waiting (they are dropped). For a pinned address any, looked for over the whole table.
+   */
+  private reclaim(now: number, pinned: boolean): boolean {
+    const size = this.size;
+    const look = pinned ? size : Math.min(EVICT_SAMPLE, size);
+    let take = -1;
+    let idle = -1;
+    let waiting = -1;
+    let i = this.hand;
+    for (let k = 0; k < look; k++) {
+      i = i + 1 === size ? 0 : i + 1;
+      if (this.pinned[i] !== 0) continue;
+      if (this.state[i] === N_INCOMPLETE) {
+        if (this.queued[i] === 0) {
+          take = i;
+          break;
+        }
+        if (waiting < 0) waiting = i;
+      } else if (idle < 0 && (pinned || now - this.used[i] > GC_FORCED_MS)) {
+        idle = i;
+      }
+      if (k >= EVICT_SAMPLE && (idle >= 0 || waiting >= 0)) break;
+    }
+    if (take < 0) take = idle >= 0 ? idle : waiting;
+    this.hand = take >= 0 ? take : i;
+    if (take < 0) return false;
+    this.free(take);
+    this.counters.c[C.neigh_reclaimed]++;
+    return true;
+  }
+
+  /** Take entry n out of its chain onto the free list (its waiting frames are released). */
+  free(n: number): void {
+    if (this.state[n] === N_FREE) return;
+    if (this.queued[n] !== 0) {
+      for (let s = 0; s < this.qowner.length; s++) {
+        if (this.qowner[s] === n) {
+          this.release(s);
+          this.counters.d[D.neigh_unresolved]++;
+        }
+      }
+    }
+    const h = this.home(this.ip[n]);
+    let p = this.buckets[h];
+    if (p === n) {
+      this.buckets[h] = this.next[n];
+    } else {
+      while (this.next[p] !== n) p = this.next[p];
+      this.next[p] = this.next[n];
+    }
+    this.state[n] = N_FREE;
+    this.pinned[n] = 0;
+    this.next[n] = this.freeHead;
+    this.freeHead = n;
+    this.count--;
+  }
+
+  /**
+   * The periodic sweep (Link.tick), GC_SWEEP entries per call: expire, and free the unpinned
+   * entries without waiting frames that failed or went unused for GC_STALE_MS.
+   */
+  gc(now: number): void {
+    const size = this.size;
+    let i = this.sweep;
+    for (let k = Math.min(GC_SWEEP, size); k > 0; k--) {
+      if (this.state[i] !== N_FREE) {
+        this.expire(i, now);
+        if (this.pinned[i] === 0 && this.queued[i] === 0 && (this.failed(i, now) || now - this.used[i] > GC_STALE_MS)) {
+          this.free(i);
+          this.counters.c[C.neigh_reclaimed]++;
+        }
+      }
+      i = i + 1 === size ? 0 : i + 1;
+    }
+    this.sweep = i;
   }
 
   /** Record a MAC seen for ip (ARP reply or request from it). */
@@ -162,5 +330,19 @@ export class NeighTable {
     const n = this.qowner[s];
     if (n >= 0) this.queued[n]--;
     this.qowner[s] = -1;
+  }
+
+  /** Free ip's entry (uvsadm --neigh-flush ADDR); false when there is none. */
+  flush(ip: number): boolean {
+    const n = this.find(ip);
+    if (n >= 0) this.free(n);
+    return n >= 0;
+  }
+
+  /** Free every entry (uvsadm --neigh-flush); how many there were. */
+  flushAll(): number {
+    const had = this.count;
+    for (let n = 0; n < this.size; n++) this.free(n);
+    return had;
   }
 }

@@ -152,6 +152,8 @@ export interface DatapathOptions {
   addrs: LinkAddr[];
   gateway?: number;
   connMax: number;
+  /** Neighbour (ARP) table size (uvsd --neigh-max; each worker holds one of its own). */
+  neighMax?: number;
   /** uvsd --workers: this is the main thread's datapath, which never gets a frame (its table is a shell). */
   shadow?: boolean;
   destMax?: number;
@@ -368,7 +370,7 @@ export class Datapath implements Output {
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
-    this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters);
+    this.link = new Link(opts.mac, opts.addrs, opts.gateway ?? 0, this.tx, this.counters, opts.neighMax);
     if (shared) this.link.conflictsByAddr = null;
     this.link.vnetHdr = this.vnetHdr;
     this.link.routedVips = opts.routedVips === true;
@@ -1642,7 +1644,10 @@ export class Datapath implements Output {
       case 'delService': {
         const svc = this.svc(op.id);
         svc.scheduler.done?.(svc, dt);
-        for (const d of svc.dests) dt.release(d);
+        for (const d of svc.dests) {
+          this.link.neigh.unpin(dt.addr[d]);
+          dt.release(d);
+        }
         svc.dests = [];
         this.services[op.id] = undefined;
         if (svc.persist > 0) this.persistServices--;
@@ -1662,6 +1667,7 @@ export class Datapath implements Output {
         this.destSvc[op.dest] = op.svc;
         svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
+        this.link.neigh.pin(op.addr);
         this.resolve(op.addr);
         return;
       }
@@ -1682,6 +1688,7 @@ export class Datapath implements Output {
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
         dt.retireInto(op.dest, svc.retired, svc.retiredZ);
+        this.link.neigh.unpin(dt.addr[op.dest]);
         dt.release(op.dest);
         svc.scheduler.update?.(svc, dt);
         return;

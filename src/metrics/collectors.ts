@@ -11,7 +11,7 @@ import type { StateFileStatus } from '../control/statefile.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
-import { N_FREE, N_INCOMPLETE } from '../datapath/neigh.js';
+import { N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { STATE_LABELS } from '../datapath/tcpstate.js';
@@ -86,6 +86,8 @@ const COUNTER_HELP: Record<CounterName, string> = {
   fwd_packets: 'Packets forwarded to real servers.',
   fwd_bytes: 'Bytes (IP packets) forwarded to real servers.',
   neigh_queued: 'Frames queued while their next hop was being resolved.',
+  neigh_reclaimed: 'Neighbour (ARP) entries freed by the garbage collection: failed (probes unanswered 3 s), unused 60 s, or taken on a full table for a new one; never a real server\'s or the gateway\'s.',
+  neigh_refused: 'Addresses refused a neighbour entry: the table full of entries that may not go (uvsd --neigh-max); their frames are dropped (neigh_table_full).',
   ignored_other_mac: 'Frames for another station (flooded by the bridge), ignored; not a drop.',
   ignored_ethertype: 'Frames of an ethertype uvsd does not handle (e.g. IPv6), ignored.',
   ignored_arp: 'ARP frames not addressed to uvsd, ignored.',
@@ -379,7 +381,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     () => laddrs().flatMap((u): Sample[] => [[{ laddr: formatIp(u.addr), proto: 'tcp' }, u.tcp], [{ laddr: formatIp(u.addr), proto: 'udp' }, u.udp]]));
   counter(reg, 'uvs_laddr_conflicts_total', 'Times a FULLNAT local port was wanted on this LIP and none was free (a new connection: the range full, it tried the next LIP or was dropped; a synced one: its port taken) (DPVS --get-laddr CONFLICTS).', ['laddr'],
     () => laddrs().map((u): Sample => [{ laddr: formatIp(u.addr) }, u.conflicts]));
-  gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use.', [], neighCount((s) => s !== N_FREE));
+  gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use.', [], () => dp.neigh.count);
   gauge(reg, 'uvs_neigh_unresolved', 'Neighbour entries still waiting for an ARP reply.', [], neighCount((s) => s === N_INCOMPLETE));
   gauge(reg, 'uvs_neigh_capacity', 'Neighbour table size.', [], () => dp.neigh.size);
 

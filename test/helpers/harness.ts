@@ -81,6 +81,8 @@ export interface Rig {
 
 export interface RigOpts {
   connMax?: number;
+  /** Neighbour table size (uvsd --neigh-max). */
+  neighMax?: number;
   addrs?: string[]; // "a.b.c.d/len"
   destMax?: number;
   gateway?: string;
@@ -110,7 +112,7 @@ export function rig(opts: RigOpts = {}): Rig {
   const vh = opts.vnet ? VNET_HDR_LEN : 0;
   sink.pre = vh;
   const dp = new Datapath(
-    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker, ipIdSeed: opts.ipIdSeed ?? RIG_IP_ID_SEED }, sink, () => clock.now,
+    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, neighMax: opts.neighMax, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker, ipIdSeed: opts.ipIdSeed ?? RIG_IP_ID_SEED }, sink, () => clock.now,
   );
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...items: (Uint8Array | VnetFrame)[]): void => {

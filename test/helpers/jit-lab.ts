@@ -32,7 +32,7 @@ export function jitLab(clients: string[]): JitLab {
   ctl.addService({ proto: 'sctp', addr: VIP, port: 3868, sched: 'rr' });
   ctl.addDest({ service: { proto: 'sctp', addr: VIP, port: 3868 }, addr: '10.8.1.20', port: 3868, fwd: 'nat', weight: 1 });
   for (const [i, ip] of ['192.168.8.20', '192.168.8.30', '10.8.1.20', ...clients].entries()) {
-    dp.neigh.learn(dp.neigh.obtain(parseIp(ip)), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
+    dp.neigh.learn(dp.neigh.obtain(parseIp(ip), 0), parseMac(`02:00:00:00:01:0${i}`), 0, performance.now());
   }
   const buf = Buffer.alloc(RX_HEADROOM + S * B);
   const lens = new Uint32Array(B);

@@ -1,0 +1,162 @@
+// The neighbour (ARP) table's garbage collection (src/datapath/neigh.ts, docs/resilience.md "The
+// neighbour table"), in-process with a fake clock: more on-link addresses than the table holds —
+// real servers added and deleted, NAT clients, spoofed sources answered with resets — never
+// leave a new real server, the gateway or a new client without an entry.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, rig, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { C, Counters } from '../src/datapath/counters.js';
+import { N_INCOMPLETE, NeighTable } from '../src/datapath/neigh.js';
+
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+const SVC = { proto: 'tcp' as const, addr: VIP, port: 80 };
+const dstMac = (f: Buffer): string => macStr(f, 0);
+const isArp = (f: Buffer): boolean => f[12] === 8 && f[13] === 6;
+const isIp = (f: Buffer): boolean => f[12] === 8 && f[13] === 0;
+/** The k-th on-link host of 10.0.4.0/14 .. (clear of the harness's addresses). */
+const host = (k: number): string => ipStr(parseIp('10.0.4.0') + k);
+const macOf = (k: number): string => `02:00:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`;
+
+/** A /16 director (so thousands of hosts are on-link) with a small neighbour table. */
+function bigLink(neighMax: number, gateway?: string): Rig {
+  return rig({ addrs: [`${DIR_IP}/16`], neighMax, gateway });
+}
+
+/** Let `ms` pass in uvsd's 250 ms ticks. */
+function pass(r: Rig, ms: number): void {
+  for (let t = 0; t < ms; t += 250) {
+    r.advance(250);
+    r.dp.tick();
+  }
+}
+
+test('neighbour table: 1,030 real servers added and deleted, then a healthy one added: it is resolved and gets every SYN (the deleted ones\' entries are reclaimed)', () => {
+  const r = bigLink(256);
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  for (let k = 0; k < 1030; k++) {
+    r.ctl.addDest({ service: SVC, addr: host(k), port: 80, fwd: 'dr', weight: 1 });
+    r.ctl.deleteDest({ service: SVC, addr: host(k), port: 80 });
+  }
+  assert.ok(r.dp.neigh.count <= 256);
+  r.sink.take();
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.ok(r.sink.take().some(isArp), 'the new server is probed');
+  r.learn(RS[0].ip, RS[0].mac);
+  const before = r.counters();
+  const out = r.run(...Array.from({ length: 20 }, (_x, i) => tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 1000 + i, dport: 80, flags: TCP_FLAGS.SYN })));
+  assert.equal(out.length, 20);
+  for (const f of out) assert.equal(dstMac(f), RS[0].mac);
+  const d = delta(before, r.counters());
+  assert.equal(d['drop.neigh_unresolved'] ?? 0, 0);
+  assert.ok(r.counters().neigh_reclaimed >= 1030 - 256);
+});
+
+test('neighbour table: 1,181 on-link NAT clients, 20 ms apart, through a 512-entry table: every one gets its SYN|ACK; 101 more after a quiet minute too', () => {
+  const r = bigLink(512);
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 8080, fwd: 'nat', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  const fromRs = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+  const client = (k: number): boolean => {
+    const ip = host(k);
+    const mac = macOf(k);
+    r.feed(tcpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { src: ip, dst: VIP, sport: 40000, dport: 80, flags: TCP_FLAGS.SYN }));
+    r.sink.take();
+    // The server's SYN|ACK waits for the client's MAC; the client answers the probe.
+    const out = r.run(tcpFrame(fromRs, { src: RS[0].ip, dst: ip, sport: 8080, dport: 40000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }));
+    if (!out.some(isArp)) return out.some((f) => isIp(f) && dstMac(f) === mac);
+    const got = r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { op: 2, sha: mac, spa: ip, tha: DIR_MAC, tpa: DIR_IP }));
+    return got.some((f) => isIp(f) && dstMac(f) === mac);
+  };
+  const failed: number[] = [];
+  for (let k = 0; k < 1181; k++) {
+    if (!client(k)) failed.push(k);
+    r.advance(20);
+    if (k % 12 === 0) r.dp.tick();
+  }
+  assert.deepEqual(failed, []);
+  assert.ok(r.dp.neigh.count <= 512);
+  pass(r, 60_000);
+  const later: number[] = [];
+  for (let k = 2000; k < 2101; k++) if (!client(k)) later.push(k);
+  assert.deepEqual(later, []);
+  assert.equal(r.counters()['drop.neigh_table_full'], 0);
+});
+
+test('neighbour table: 1,100 spoofed on-link ACKs to VIP:80 (a reset to each) leave the real server\'s and the gateway\'s entries alone; a server and a client that come later are resolved', () => {
+  const GW = '10.0.255.254';
+  const r = bigLink(256, GW);
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(GW, ROUTER_MAC);
+  const before = r.counters();
+  for (let k = 0; k < 1100; k++) {
+    r.feed(tcpFrame(IN, { src: host(k), dst: VIP, sport: 5000, dport: 80, flags: TCP_FLAGS.ACK }));
+    r.advance(10);
+    if (k % 25 === 0) r.dp.tick();
+  }
+  const d = delta(before, r.counters());
+  assert.ok((d.tcp_rst_sent ?? 0) > 1000, 'resets were sent');
+  assert.ok(r.dp.neigh.count <= 256);
+  for (const ip of [RS[0].ip, GW]) {
+    const n = r.dp.neigh.find(parseIp(ip));
+    assert.ok(n >= 0 && r.dp.neigh.usable(n), `${ip} kept its entry`);
+  }
+  // The real server and the gateway (an off-link client's reply) still work at once.
+  let out = r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 1, dport: 80, flags: TCP_FLAGS.SYN }));
+  assert.equal(dstMac(out[0]!), RS[0].mac);
+  out = r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 2, dport: 80, flags: TCP_FLAGS.ACK }));
+  assert.equal(dstMac(out[0]!), ROUTER_MAC, 'a reset to the off-link client, through the gateway');
+  // A new server and a new on-link client are resolved.
+  r.ctl.addDest({ service: SVC, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.ok(r.sink.take().some(isArp), 'the new server is probed');
+  r.learn(RS[1].ip, RS[1].mac);
+  assert.ok(r.dp.neigh.usable(r.dp.neigh.find(parseIp(RS[1].ip))));
+  const c = host(5000);
+  out = r.run(tcpFrame(IN, { src: c, dst: VIP, sport: 7, dport: 80, flags: TCP_FLAGS.ACK }));
+  assert.ok(out.some(isArp), 'the new client is probed (its reset waits)');
+  out = r.run(arpFrame({ ethDst: DIR_MAC, ethSrc: macOf(5000) }, { op: 2, sha: macOf(5000), spa: c, tha: DIR_MAC, tpa: DIR_IP }));
+  assert.ok(out.some((f) => isIp(f) && dstMac(f) === macOf(5000)), 'and gets its reset');
+});
+
+test('NeighTable: a full table of pinned entries refuses a new address (counted) and takes it once one is unpinned; failed and idle unpinned entries are freed by the sweep, pinned ones never', () => {
+  const k = new Counters();
+  const c = k.c;
+  const nb = new NeighTable(4, k);
+  for (let i = 1; i <= 4; i++) {
+    nb.pin(i);
+    assert.ok(nb.obtain(i, 0) >= 0);
+  }
+  assert.equal(nb.obtain(5, 0), -1);
+  assert.equal(c[C.neigh_refused], 1);
+  assert.equal(nb.lastRefused, 5);
+  nb.unpin(2);
+  const n = nb.obtain(5, 0);
+  assert.ok(n >= 0 && nb.find(2) < 0 && nb.find(5) === n, 'the unpinned entry was taken');
+  // Everything unanswered for minutes: only the unpinned entry (5) goes.
+  nb.gc(120_000);
+  assert.equal(nb.find(5), -1);
+  for (const ip of [1, 3, 4]) assert.equal(nb.state[nb.find(ip)], N_INCOMPLETE);
+  assert.equal(nb.count, 3);
+  // A hash, not a scan: 4 of 4 addresses found after churn, misses answered.
+  assert.equal(nb.flushAll(), 3);
+  assert.equal(nb.count, 0);
+  for (let i = 0; i < 1000; i++) assert.ok(nb.obtain(1000 + i, 0) >= 0);
+  assert.equal(nb.count, 4);
+  assert.ok(nb.find(1999) >= 0 && nb.find(1000) < 0);
+});
+
+test('NeighTable: on a full table an unpinned resolved entry in use (within 5 s) is not taken for another unpinned address, one idle 5 s is', () => {
+  const k = new Counters();
+  const c = k.c;
+  const nb = new NeighTable(2, k);
+  const mac = new Uint8Array(6);
+  for (const ip of [1, 2]) nb.learn(nb.obtain(ip, 0), mac, 0, 0);
+  assert.equal(nb.obtain(3, 4_000), -1);
+  assert.ok(nb.obtain(3, 6_000) >= 0);
+  assert.equal(c[C.neigh_reclaimed], 1);
+});
