@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { ConnTable, F_CONFIRMED } from '../src/datapath/conntable.js';
 import { SourceLimiter, sharedBuckets } from '../src/datapath/ratelimit.js';
 import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
-import { CLIENT, DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, drRig, rig, type Rig } from './helpers/harness.js';
+import { CLIENT, DIR_IP, DIR_MAC, GW, RS, ROUTER_MAC, VIP, delta, drRig, gwRig, rig, type Rig } from './helpers/harness.js';
 import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
@@ -307,6 +307,53 @@ test('ARP: an unsolicited or gratuitous reply does not change a real server\'s M
   r.dp.setDefense({ arpAcceptUnsolicited: true });
   r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: EVIL }, { op: 2, sha: EVIL, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP }));
   assert.equal(dstMac(r.run(syn(CLIENT, 4))[0]), EVIL);
+});
+
+/** The ARP requests among frames: [sender address, target address]. */
+const arpRequests = (out: Buffer[]) => out.filter((f) => f[12] === 8 && f[13] === 6 && f[21] === 1).map((f) => [ipStr(f.readUInt32BE(28)), ipStr(f.readUInt32BE(38))]);
+
+test('ARP: a refused gratuitous ARP with another MAC for a real server (a VRRP move) is asked about at once, one request however many came, and the answer moves the entry in milliseconds; a poisoner\'s later answer does not', () => {
+  const r = drRig({ weights: [1] });
+  const NEW = '02:00:00:00:01:11';
+  const EVIL = '02:66:66:66:66:66';
+  const garp = (mac: string) => arpFrame({ ethDst: BROADCAST, ethSrc: mac }, { op: 1, sha: mac, spa: RS[0].ip, tpa: RS[0].ip });
+  const reply = (mac: string) => arpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { op: 2, sha: mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP });
+  r.advance(30_000); // learnt a while ago
+  const before = r.counters();
+  // keepalived moved the server's address to its peer: 5 gratuitous ARPs.
+  const out = r.run(garp(NEW), garp(NEW), garp(NEW), garp(NEW), garp(NEW));
+  assert.equal(delta(before, r.counters()).arp_refused, 5);
+  assert.deepEqual(arpRequests(out), [[DIR_IP, RS[0].ip]], 'one request, from the director address');
+  assert.equal(dstMac(r.run(syn(CLIENT, 1))[0]!), RS[0].mac, 'until answered, the old MAC');
+  r.advance(2);
+  r.feed(reply(NEW));
+  assert.equal(dstMac(r.run(syn(CLIENT, 2))[0]!), NEW, 'the owner\'s answer is taken');
+  // A poisoner: its gratuitous ARP is refused and asked about (a second later: one request per
+  // second per neighbour); the owner answers first, the poisoner's answer after it is refused.
+  r.advance(1000);
+  assert.deepEqual(arpRequests(r.run(garp(EVIL))), [[DIR_IP, RS[0].ip]]);
+  r.feed(reply(NEW));
+  const b2 = r.counters();
+  r.feed(reply(EVIL));
+  assert.equal(delta(b2, r.counters()).arp_refused, 1);
+  assert.equal(dstMac(r.run(syn(CLIENT, 3))[0]!), NEW);
+  // Nor may it follow its gratuitous ARP with a request for our address while our question is out.
+  r.advance(1000);
+  r.feed(garp(EVIL), arpFrame({ ethDst: BROADCAST, ethSrc: EVIL }, { op: 1, sha: EVIL, spa: RS[0].ip, tpa: DIR_IP }));
+  assert.equal(dstMac(r.run(syn(CLIENT, 4))[0]!), NEW);
+});
+
+test('ARP: the gateway\'s new MAC (a router failover) is asked about at once and followed within a round trip', () => {
+  const r = gwRig('nat');
+  const NEWGW = '02:00:00:00:02:fe';
+  r.advance(30_000);
+  const out = r.run(arpFrame({ ethDst: BROADCAST, ethSrc: NEWGW }, { op: 1, sha: NEWGW, spa: GW, tpa: GW }));
+  assert.deepEqual(arpRequests(out), [[DIR_IP, GW]]);
+  r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: NEWGW }, { op: 2, sha: NEWGW, spa: GW, tha: DIR_MAC, tpa: DIR_IP }));
+  // A NAT reply to the off-link client goes to the new router.
+  r.feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 5555, dport: 80, flags: TCP_FLAGS.SYN }));
+  const back = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: 5555, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }));
+  assert.equal(dstMac(back[0]!), NEWGW);
 });
 
 test('frames with our own address (VIP, director address) as source are dropped and counted', () => {

@@ -242,10 +242,14 @@ export class Link {
     const tpa = rd32(buf, a + 24);
     if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
     // Refresh a neighbour we already track (never create entries for arbitrary senders), but
-    // change its MAC only in answer to a probe of ours (no cache poisoning, see solicited).
+    // change its MAC only in answer to a probe of ours (no cache poisoning, see solicited). Another
+    // MAC for it (a VRRP move of a real server's address, a gateway's failover — or a poisoner)
+    // is asked about at once: the owner's answer moves the entry within a round trip, not at the
+    // next re-probe a minute later.
     let n = this.neigh.find(spa);
     if (n >= 0 && !this.acceptUnsolicited && !this.neigh.sameMac(n, buf, a + 8) && !this.solicited(n, op, tpa)) {
       if (!this.quiet) this.counters.c[C.arp_refused]++;
+      this.probe(n);
       n = -1;
     }
     if (n >= 0) {
@@ -271,16 +275,21 @@ export class Link {
   }
 
   /**
-   * May this ARP packet set neighbour n's MAC? Only while a probe of ours is outstanding (the
-   * entry is unresolved, or a re-probe was sent after the last confirmation and is at most
-   * 3 × PROBE_MS old), and only a reply — or a request from n for one of our addresses, which is
-   * how the kernel learns too. Gratuitous ARP (sender = target) never qualifies.
+   * May this ARP packet set neighbour n's MAC? Only while a probe of ours is outstanding: the
+   * entry is unresolved (a reply, or a request from n for one of our addresses), or a probe was
+   * sent after the last confirmation and is at most 3 × PROBE_MS old (a reply only: a request is
+   * no answer, and a refused ARP starts such a probe, so a poisoner could follow its own
+   * gratuitous ARP with a request). The first answer is taken (it confirms the entry; a later one
+   * with another MAC is refused and asked about again). Gratuitous ARP (sender = target) never
+   * qualifies. The kernel trusts more: arp_process applies a gratuitous ARP at once and any ARP
+   * from a known neighbour once its locktime (1 s) has passed since the last update, and a request
+   * for one of its addresses updates the sender's entry (neigh_event_ns); docs/resilience.md.
    */
   private solicited(n: number, op: number, tpa: number): boolean {
     const nb = this.neigh;
     if (tpa === nb.ip[n] || (op === 1 ? !this.isLocal(tpa) : op !== 2)) return false;
     if (!nb.usable(n)) return true;
-    return nb.probed[n] > nb.confirmed[n] && this.now - nb.probed[n] <= 3 * PROBE_MS;
+    return op === 2 && nb.probed[n] > nb.confirmed[n] && this.now - nb.probed[n] <= 3 * PROBE_MS;
   }
 
   /** ICMP to one of our addresses: echo requests are answered in place, the rest dropped. */
@@ -465,11 +474,16 @@ export class Link {
     if (n >= 0 && !this.neigh.usable(n)) this.probe(n);
   }
 
-  /** Send an ARP request for neighbour n, at most once per PROBE_INTERVAL_MS. */
+  /**
+   * Send an ARP request for neighbour n, at most once per PROBE_INTERVAL_MS. Shown another
+   * worker's frame (arpShared) only note it: that worker sends the request, and the answer it
+   * receives is shown here too.
+   */
   private probe(n: number): void {
     const nb = this.neigh;
     if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return;
     nb.probing(n, this.now);
+    if (this.quiet) return;
     const target = nb.ip[n];
     if (this.buildArp(this.senderFor(target), target, false)) this.counters.c[C.arp_requests_sent]++;
   }
