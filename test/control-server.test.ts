@@ -554,6 +554,7 @@ test('-Z and -C of 600 services with worker threads: the workers\' counters are 
     pull: () => log.push('pull'),
     conns: () => Promise.resolve([]),
     laddrs: () => Promise.resolve([]),
+    neigh: () => Promise.resolve([]),
     status: () => [],
     steering: () => 'automq',
     syncMaster: () => {},

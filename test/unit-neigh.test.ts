@@ -8,7 +8,12 @@ import { arpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS } from './helpers/frames.j
 import { DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { C, Counters } from '../src/datapath/counters.js';
-import { N_INCOMPLETE, NeighTable } from '../src/datapath/neigh.js';
+import { N_INCOMPLETE, NeighTable, type NeighRow } from '../src/datapath/neigh.js';
+import { Control } from '../src/control/model.js';
+import type { Workers } from '../src/datapath/group.js';
+import { parseArgs } from '../src/control/ipvsadm.js';
+import { formatNeigh } from '../src/control/printers.js';
+import type { NeighInfo } from '../src/control/protocol.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const SVC = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -159,4 +164,59 @@ test('NeighTable: on a full table an unpinned resolved entry in use (within 5 s)
   assert.equal(nb.obtain(3, 4_000), -1);
   assert.ok(nb.obtain(3, 6_000) >= 0);
   assert.equal(c[C.neigh_reclaimed], 1);
+});
+
+test('uvsadm --neigh lists the table (address, MAC, state, ages, what needs it); --neigh-flush ADDR forgets one entry, without an address all; a bad address is refused naming it', () => {
+  const GW = '10.0.255.254';
+  const r = bigLink(256, GW);
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: RS[0].ip, port: 53, fwd: 'dr', weight: 1 });
+  r.dp.resolve(parseIp(GW));
+  r.learn(RS[0].ip, RS[0].mac);
+  r.advance(3500);
+  // A client's reset waits for its MAC.
+  r.feed(tcpFrame(IN, { src: host(1), dst: VIP, sport: 5000, dport: 80, flags: TCP_FLAGS.ACK }));
+  r.advance(500);
+  const rows = r.ctl.call('neighList', {}) as NeighInfo[];
+  assert.deepEqual(rows, [
+    { addr: RS[0].ip, mac: RS[0].mac, state: 'REACHABLE', confirmed: 4, used: 4, gateway: false, servers: 2 },
+    { addr: host(1), mac: null, state: 'INCOMPLETE', confirmed: null, used: 0.5, gateway: false, servers: 0 },
+    { addr: GW, mac: null, state: 'FAILED', confirmed: null, used: 4, gateway: true, servers: 0 },
+  ]);
+  assert.equal(formatNeigh(rows), [
+    'Address          MAC               State      Confirmed     Used Users',
+    '10.0.0.11        02:00:00:00:00:11 REACHABLE         4s       4s 2 servers',
+    '10.0.4.1         -                 INCOMPLETE         -     0.5s -',
+    '10.0.255.254     -                 FAILED             -       4s gateway',
+    '',
+  ].join('\n'));
+  assert.deepEqual(parseArgs(['--neigh'], { env: {} }).kind, 'neigh');
+  assert.deepEqual((parseArgs(['--neigh-flush', RS[0].ip], { env: {} }) as { call: unknown }).call, { verb: 'neighFlush', args: { addr: RS[0].ip } });
+  assert.deepEqual((parseArgs(['--neigh-flush'], { env: {} }) as { call: unknown }).call, { verb: 'neighFlush', args: {} });
+  r.ctl.call('neighFlush', { addr: RS[0].ip });
+  assert.deepEqual((r.ctl.call('neighList', {}) as NeighInfo[]).map((x) => x.addr), [host(1), GW]);
+  assert.throws(() => r.ctl.call('neighFlush', { addr: '10.0.0.300' }), /10\.0\.0\.300/);
+  const before = r.counters();
+  r.ctl.call('neighFlush', {});
+  assert.deepEqual(r.ctl.call('neighList', {}), []);
+  assert.equal(delta(before, r.counters())['drop.neigh_unresolved'], 1, 'the waiting reset is dropped, counted');
+  // The real server is resolved again when next needed, and still pinned.
+  const out = r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 1, dport: 80, flags: TCP_FLAGS.SYN }));
+  assert.ok(out.some(isArp));
+  assert.equal(r.dp.neigh.pinned[r.dp.neigh.find(parseIp(RS[0].ip))], 1);
+});
+
+test('uvsadm --neigh with --workers: one line per address over every worker\'s table, from the worker with the best state, and how many workers hold it', async () => {
+  const r = bigLink(64);
+  const row = (addr: string, state: NeighRow['state'], usedMs: number, mac: string | null = null): NeighRow =>
+    ({ addr: parseIp(addr) | 0, mac: mac === null ? null : Uint8Array.from(mac.split(':').map((x) => parseInt(x, 16))), state, confirmedMs: mac === null ? -1 : 1000, usedMs, pins: 0 });
+  const workers = { pull: () => undefined, neigh: () => Promise.resolve([[row('10.0.4.1', 'INCOMPLETE', 100), row('10.0.4.2', 'STALE', 9000, '02:00:00:00:04:02')],
+    [row('10.0.4.1', 'REACHABLE', 5000, '02:00:00:00:04:01')]]) };
+  const ctl = new Control(r.dp, { tap: 't', workers: workers as unknown as Workers });
+  assert.deepEqual(await ctl.call('neighList', {}), [
+    { addr: '10.0.4.1', mac: '02:00:00:00:04:01', state: 'REACHABLE', confirmed: 1, used: 5, gateway: false, servers: 0, workers: 2 },
+    { addr: '10.0.4.2', mac: '02:00:00:00:04:02', state: 'STALE', confirmed: 1, used: 9, gateway: false, servers: 0, workers: 1 },
+  ]);
 });

@@ -7,7 +7,7 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNR
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
+  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatNeigh, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
 import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
@@ -105,6 +105,9 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       }
       case 'getMarks':
         out(formatMarks((await client.call('list', {})).marks ?? []));
+        return 0;
+      case 'neigh':
+        out(formatNeigh(await client.call('neighList', {})));
         return 0;
       case 'getLaddr': {
         const list = await client.call('list', {});

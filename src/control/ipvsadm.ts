@@ -100,9 +100,13 @@ export interface DrainCommand extends Common {
 export interface DaemonListCommand extends Common {
   kind: 'daemonList';
 }
+/** uvs: the neighbour (ARP) table (--neigh). */
+export interface NeighCommand extends Common {
+  kind: 'neigh';
+}
 export type Command =
   | CallCommand | ListCommand | SaveCommand | RestoreCommand | GetLaddrCommand | GetMarksCommand | HelpCommand | VersionCommand | StatusCommand
-  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand | DaemonListCommand;
+  | ReloadCommand | DumpConfigCommand | ExplainCommand | DrainCommand | DaemonListCommand | NeighCommand;
 
 export interface ParseContext {
   /** Where UVS_SOCKET is read from; process.env by default. */
@@ -134,7 +138,7 @@ type Cmd =
   | 'add-service' | 'edit-service' | 'delete-service' | 'flush' | 'list' | 'add-server' | 'delete-server'
   | 'edit-server' | 'set' | 'restore' | 'save' | 'add-laddr' | 'del-laddr' | 'get-laddr' | 'status' | 'reload'
   | 'dump-config' | 'zero' | 'explain' | 'drain' | 'undrain' | 'start-daemon' | 'stop-daemon' | 'role'
-  | 'add-mark' | 'del-mark' | 'get-marks';
+  | 'add-mark' | 'del-mark' | 'get-marks' | 'neigh' | 'neigh-flush';
 
 // commands_v_options, one character per OPTS entry: '+' compulsory, 'x' illegal,
 // '1' exclusive (only one '1' option), ' ' optional.
@@ -167,6 +171,9 @@ const RULES: Record<Cmd, string> = {
   'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'del-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'get-marks':      'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  // uvs: --neigh [-n], --neigh-flush [ADDR] (docs/uvsadm.md)
+  neigh:            ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'neigh-flush':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type Arg = 'none' | 'required' | 'optional';
@@ -205,6 +212,8 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'add-mark', arg: 'none', action: { cmd: 'add-mark' } },
   { long: 'del-mark', arg: 'none', action: { cmd: 'del-mark' } },
   { long: 'get-marks', arg: 'none', action: { cmd: 'get-marks' } },
+  { long: 'neigh', arg: 'none', action: { cmd: 'neigh' } },
+  { long: 'neigh-flush', arg: 'optional', action: { cmd: 'neigh-flush' } },
   { long: 'status', arg: 'none', action: { cmd: 'status' } },
   { long: 'reload', arg: 'none', action: { cmd: 'reload' } },
   { long: 'dump-config', arg: 'none', action: { cmd: 'dump-config' } },
@@ -734,6 +743,10 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
       return { kind: 'dumpConfig', ...common };
     case 'get-marks':
       return { kind: 'getMarks', ...common };
+    case 'neigh':
+      return { kind: 'neigh', ...common };
+    case 'neigh-flush':
+      return { kind: 'call', ...common, call: { verb: 'neighFlush', args: cmdValue === undefined ? {} : { addr: cmdValue } } };
     case 'get-laddr': {
       const c: GetLaddrCommand = { kind: 'getLaddr', ...common, numeric: has('numeric') };
       if (key !== undefined) c.service = key;

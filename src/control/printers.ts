@@ -11,7 +11,7 @@ import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
@@ -326,6 +326,23 @@ export function formatMarks(marks: readonly MarkInfo[]): string {
   return out;
 }
 
+/**
+ * uvsadm --neigh (as `ip neigh show` says it, with ages and users): address, MAC, state, seconds
+ * since confirmed and since used, what needs it (the gateway, n real servers; `-` nothing: it can
+ * be reclaimed), and with --workers how many workers hold it.
+ */
+export function formatNeigh(rows: readonly NeighInfo[]): string {
+  const workers = rows.some((r) => r.workers !== undefined);
+  let out = `${left('Address', 16)} ${left('MAC', 17)} ${left('State', 10)} ${right('Confirmed', 9)} ${right('Used', 8)} ${workers ? `${right('Workers', 7)} ` : ''}Users
+`;
+  for (const r of rows) {
+    const users = [r.gateway ? 'gateway' : '', r.servers > 0 ? `${r.servers} server${r.servers === 1 ? '' : 's'}` : ''].filter((x) => x !== '').join(', ') || '-';
+    out += `${left(r.addr, 16)} ${left(r.mac ?? '-', 17)} ${left(r.state, 10)} ${right(r.confirmed === null ? '-' : `${r.confirmed}s`, 9)} ${right(`${r.used}s`, 8)} ${workers ? `${right(String(r.workers ?? 1), 7)} ` : ''}${users}
+`;
+  }
+  return out;
+}
+
 // ---- -Lc, --timeout, --get-laddr ------------------------------------------------------------
 
 function mmss(seconds: number): string {
@@ -514,6 +531,7 @@ Usage:
   ${p} --get-laddr [-t|u service-address]
   ${p} --add-mark|--del-mark -f fwmark -t|u address[:port[-port]]
   ${p} --get-marks
+  ${p} --neigh | --neigh-flush [address]
   ${p} --reload [--dry-run]
   ${p} --dump-config
   ${p} --status
@@ -546,6 +564,8 @@ Either long or short options are allowed.
                               firewall mark of -f (iptables -j MARK for uvsd)
   --del-mark                  uvs: delete such a rule
   --get-marks                 uvs: list the mark rules
+  --neigh                     uvs: list the neighbour (ARP) table
+  --neigh-flush [address]     uvs: forget one neighbour entry, or all
   --reload                    uvs: re-read uvsd's --config (and --keepalived-conf)
                               file and apply the difference
   --dump-config               uvs: the running table and settings as a config file

@@ -255,6 +255,23 @@ export interface ExplainResult {
   why: string;
 }
 
+/** A neighbour (ARP) entry (the `neighList` verb, `uvsadm --neigh`). */
+export interface NeighInfo {
+  addr: string;
+  /** null while unresolved. */
+  mac: string | null;
+  /** REACHABLE, STALE (confirmed over 60 s ago: re-probed at its next use), INCOMPLETE (probing), FAILED (probes unanswered 3 s). */
+  state: 'REACHABLE' | 'STALE' | 'INCOMPLETE' | 'FAILED';
+  /** Seconds since the MAC was confirmed (null: never) and since a frame last went to it. */
+  confirmed: number | null;
+  used: number;
+  /** What needs it: the gateway, and real servers (their count over all services); pinned when either. */
+  gateway: boolean;
+  servers: number;
+  /** With --workers: the workers holding it (each has a table of its own); the state, MAC and ages of the freshest. */
+  workers?: number;
+}
+
 /** A FULLNAT local address's ports in use (the `laddrUsage` verb, `--get-laddr`'s CONNS and CONFLICTS). */
 export interface LaddrStat {
   addr: string;

@@ -10,7 +10,7 @@ import { runStepsSliced, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
-  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, LaddrStat, ListResult, MarkInfo, MarkSpec, Proto, ServiceInfo,
+  BatchItem, ConnInfo, ConnsResult, DestInfo, DestKey, DestSpec, ExplainArgs, ExplainResult, Fwd, LaddrSpec, LaddrStat, ListResult, NeighInfo, MarkInfo, MarkSpec, Proto, ServiceInfo,
   ServiceKey, ServiceSpec, StatusResult, Timeouts, RoleArgs, DaemonSpec, DaemonResult, HaGroupRole,
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
@@ -22,6 +22,7 @@ import { DEFAULT_HA_GROUP, formatAddr } from '../datapath/link.js';
 import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeline.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
+import type { NeighRow } from '../datapath/neigh.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
 import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
@@ -673,6 +674,20 @@ export const VERBS = {
     return workers !== undefined ? workers.laddrs().then(laddrStats) : laddrStats(ctx.control.dp.laddrs.usage());
   }),
 
+  /** uvsadm --neigh: the neighbour (ARP) table; with --workers every worker's, one row per address. */
+  neighList: verb<Record<string, never>, NeighInfo[] | Promise<NeighInfo[]>>(false, NO_ARGS, (ctx) => {
+    const dp = ctx.control.dp;
+    const workers = ctx.control.info.workers;
+    if (workers === undefined) return neighInfo([dp.neighRows()], dp.gateway, false);
+    return workers.neigh().then((parts) => neighInfo(parts, dp.gateway, true));
+  }),
+
+  /** uvsadm --neigh-flush [ADDR]: free one neighbour entry, or all (in every worker); they are resolved again when next needed. */
+  neighFlush: verb<{ addr?: string }, null>(true, { addr: true }, (ctx, a) => {
+    ctx.ops.push(a.addr === undefined ? { op: 'neighFlush' } : { op: 'neighFlush', addr: ipOf(a.addr) });
+    return null;
+  }),
+
   /** The same rows as a plain list (the lab's and the modes tests' view). */
   connections: verb<{ max?: number }, ConnInfo[] | Promise<ConnInfo[]>>(false, { max: true }, (ctx, a) => {
     const r = connRows(ctx, a);
@@ -951,6 +966,34 @@ export function runBatchItem(sub: VerbCtx, items: unknown[], i: number): void {
     if (err instanceof UvsError) err.index = i;
     throw err;
   }
+}
+
+const NEIGH_RANK = { REACHABLE: 3, STALE: 2, INCOMPLETE: 1, FAILED: 0 } as const;
+
+/** Neighbour rows of one table or of every worker's (one row per address: the best state's, the freshest). */
+function neighInfo(parts: readonly (readonly NeighRow[])[], gateway: number, perWorker: boolean): NeighInfo[] {
+  const by = new Map<number, { row: NeighRow; workers: number }>();
+  for (const rows of parts) {
+    for (const r of rows) {
+      const had = by.get(r.addr);
+      if (had === undefined) by.set(r.addr, { row: r, workers: 1 });
+      else {
+        had.workers++;
+        const better = NEIGH_RANK[r.state] - NEIGH_RANK[had.row.state] || had.row.usedMs - r.usedMs;
+        if (better > 0) had.row = r;
+      }
+    }
+  }
+  const secs = (ms: number) => Math.round(ms / 100) / 10;
+  return [...by.values()].sort((x, y) => (x.row.addr >>> 0) - (y.row.addr >>> 0)).map(({ row: r, workers }) => {
+    const info: NeighInfo = {
+      addr: formatIp(r.addr), mac: r.mac === null ? null : formatMac(r.mac), state: r.state,
+      confirmed: r.confirmedMs < 0 ? null : secs(r.confirmedMs), used: secs(r.usedMs),
+      gateway: (r.addr | 0) === (gateway | 0), servers: r.pins - ((r.addr | 0) === (gateway | 0) && gateway !== 0 ? 1 : 0),
+    };
+    if (perWorker) info.workers = workers;
+    return info;
+  });
 }
 
 function laddrStats(usage: readonly LaddrUsage[]): LaddrStat[] {

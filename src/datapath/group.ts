@@ -22,6 +22,7 @@ import { sharedBuckets, type LimiterBuckets } from './ratelimit.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
 import type { DpOp } from './ops.js';
+import type { NeighRow } from './neigh.js';
 import type { FrameSink } from './tx.js';
 import type { IoMode, TapInfo } from './port.js';
 import type { Steering } from './steer.js';
@@ -230,6 +231,8 @@ export interface Workers {
   conns(max: number): Promise<ConnSnapshot[]>;
   /** The FULLNAT local ports in use per LIP, summed over the workers (each holds its share of the ports). */
   laddrs(): Promise<LaddrUsage[]>;
+  /** Every worker's neighbour table (uvsadm --neigh), by worker. */
+  neigh(): Promise<NeighRow[][]>;
   status(): WorkerStatus[];
   /** How the TAP picks a frame's queue: `ebpf`, or `automq (why the program was refused)`. */
   steering(): string;
@@ -472,8 +475,12 @@ export class DatapathGroup implements Workers {
     return sumLaddrUsage((await this.ask({ t: 'laddrs' })) as LaddrUsage[][]);
   }
 
+  neigh(): Promise<NeighRow[][]> {
+    return this.ask({ t: 'neigh' }) as Promise<NeighRow[][]>;
+  }
+
   /** Every worker's answer to q (worker.ts answers with {t: 'answer', id, part}). */
-  private ask(q: { t: 'conns'; max: number } | { t: 'laddrs' }): Promise<unknown[]> {
+  private ask(q: { t: 'conns'; max: number } | { t: 'laddrs' } | { t: 'neigh' }): Promise<unknown[]> {
     const id = this.nextQuery++;
     return new Promise((resolve) => {
       this.queries.set(id, { left: this.links.length, parts: [], resolve });

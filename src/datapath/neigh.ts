@@ -37,6 +37,21 @@ export const EVICT_SAMPLE = 64;
 /** Entries the periodic sweep (tick) looks at per call. */
 export const GC_SWEEP = 16_384;
 
+/** One entry as `uvsadm --neigh` lists it (NeighTable.rows). */
+export interface NeighRow {
+  addr: number;
+  /** null while unresolved. */
+  mac: Uint8Array | null;
+  /** REACHABLE; STALE (confirmed over REACHABLE_MS ago: re-probed at its next use); INCOMPLETE
+   *  (probing); FAILED (probes unanswered 3 s). */
+  state: 'REACHABLE' | 'STALE' | 'INCOMPLETE' | 'FAILED';
+  /** ms since the MAC was confirmed (-1: never), and since a frame last went to it. */
+  confirmedMs: number;
+  usedMs: number;
+  /** Real servers and the gateway that need it (pinned while > 0). */
+  pins: number;
+}
+
 /** Bytes kept in front of each queued frame (its vnet header, vnet.ts); as Tx's GEN_PRE. */
 const QPRE = 16;
 
@@ -330,6 +345,25 @@ export class NeighTable {
     const n = this.qowner[s];
     if (n >= 0) this.queued[n]--;
     this.qowner[s] = -1;
+  }
+
+  /** The entries in use (uvsadm --neigh; the control path, not the packet path). */
+  rows(now: number): NeighRow[] {
+    const rows: NeighRow[] = [];
+    for (let n = 0; n < this.size; n++) {
+      const st = this.state[n];
+      if (st === N_FREE) continue;
+      const ip = this.ip[n];
+      rows.push({
+        addr: ip,
+        mac: st === N_REACHABLE ? this.mac.slice(n * 6, n * 6 + 6) : null,
+        state: st === N_REACHABLE ? (this.stale(n, now) ? 'STALE' : 'REACHABLE') : this.failed(n, now) ? 'FAILED' : 'INCOMPLETE',
+        confirmedMs: st === N_REACHABLE ? now - this.confirmed[n] : -1,
+        usedMs: now - this.used[n],
+        pins: this.users(ip),
+      });
+    }
+    return rows;
   }
 
   /** Free ip's entry (uvsadm --neigh-flush ADDR); false when there is none. */

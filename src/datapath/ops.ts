@@ -88,6 +88,8 @@ export type DpOp =
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */
   | { op: 'syncInstall'; records: Uint8Array }
+  /** uvsadm --neigh-flush [ADDR]: free ip's neighbour entry, or every one without addr. */
+  | { op: 'neighFlush'; addr?: number }
   /** Flood and exhaustion defenses (docs/resilience.md): fractions 0..1, a rate >= 0. */
   | ({ op: 'setDefense' } & DefenseOptions);
 

@@ -16,6 +16,7 @@ import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
 import { destName, explainAt } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
+import type { NeighRow } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
@@ -436,6 +437,16 @@ export class Datapath implements Output {
 
   get neigh() {
     return this.link.neigh;
+  }
+
+  /** The --gateway (0: none). */
+  get gateway(): number {
+    return this.link.gateway;
+  }
+
+  /** The neighbour table's entries (uvsadm --neigh). */
+  neighRows(): NeighRow[] {
+    return this.neigh.rows(this.clock());
   }
 
   get mac(): Uint8Array {
@@ -1770,6 +1781,11 @@ export class Datapath implements Output {
       case 'setDefense': {
         const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh } = op;
         this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh });
+        return;
+      }
+      case 'neighFlush': {
+        if (op.addr === undefined) this.link.neigh.flushAll();
+        else this.link.neigh.flush(op.addr);
         return;
       }
       case 'zero': {

@@ -27,7 +27,8 @@ type ToWorker =
   | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
   | { t: 'conns'; id: number; max: number }
-  | { t: 'laddrs'; id: number };
+  | { t: 'laddrs'; id: number }
+  | { t: 'neigh'; id: number };
 
 type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number } | { t: 'arp'; frame: Uint8Array };
 
@@ -179,6 +180,8 @@ parent.on('message', (m: ToWorker) => {
     parent.postMessage({ t: 'answer', id: m.id, part: snapshotConns(dp.ct, dp.nowTick, m.max) });
   } else if (m.t === 'laddrs') {
     parent.postMessage({ t: 'answer', id: m.id, part: dp.laddrs.usage() });
+  } else if (m.t === 'neigh') {
+    parent.postMessage({ t: 'answer', id: m.id, part: dp.neighRows() });
   }
 });
 
