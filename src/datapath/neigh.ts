@@ -5,7 +5,7 @@
 // Entries are reclaimed as the kernel's neighbour GC reclaims them (docs/resilience.md, "The
 // neighbour table"): an entry a real server or the gateway needs is *pinned* and never taken;
 // any other is freed by the periodic sweep once it failed (probes unanswered 3 s) or went unused
-// for GC_STALE_MS, and on a full table a new one takes the best of EVICT_SAMPLE entries looked at.
+// for GC_STALE_MS, and on a full table a new one takes an old unpinned one (reclaim).
 
 import { copyMac } from './frame.js';
 import { C, Counters, D } from './counters.js';
