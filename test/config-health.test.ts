@@ -164,7 +164,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
     [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto)'],
     [FULL.replace('digest: 0123456789ABCDEF0123456789abcdef', 'digest: xyz'), 'f.yaml:21: services[0].health.checks[0].url[0].digest: must be an MD5 digest (32 hex digits), got "xyz"'],
     [FULL.replace('"301-302"', '"302-301"'), 'f.yaml:21: services[0].health.checks[0].url[0].status-code[1]: must be a status or a range like 301-302 (100-599), got "302-301"'],
-    [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, inhibit-on-failure, virtualhost, checks, notify-up, notify-down)'],
+    [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, inhibit-on-failure, virtualhost, checks, notify-up, notify-down, alpha)'],
     [FULL.replace('sorry-server: { address: 192.168.8.40 }', 'sorry-server: { address: 192.168.8.20 }'), 'f.yaml:11: services[0].health.sorry-server: 192.168.8.20:80 is also one of the service\'s servers'],
     [FULL.replace('quorum: 2', 'quorum: 0'), 'f.yaml:12: services[0].health.quorum: must be an integer 1..2147483647, got 0'],
   ];
@@ -344,6 +344,7 @@ test('keepalived.conf through the config manager: one batch at import (all or no
   const vs = (path: string, extra = '') => `virtual_server 192.168.8.200 80 {
   lb_algo rr
   lb_kind DR
+  protocol TCP
   delay_loop 10
   real_server ${A} 80 {
     HTTP_GET {
@@ -369,8 +370,9 @@ ${extra}`;
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
     const before = formatRules(w.r.ctl.list(), N);
     // A second virtual server the table refuses: nothing of the file is applied.
-    writeFileSync(file, vs('/health', `virtual_server 192.168.8.200 81 {\n  lb_algo nosuch\n  real_server ${C} 81 {\n  }\n}\n`));
-    assert.equal(configError(() => w.cm.reload(false)), `${file}:16: add service TCP 192.168.8.200:81 (nosuch): Scheduler or persistence engine not found: nosuch`);
+    writeFileSync(file, vs('/health', `virtual_server 192.168.8.200 81 {\n  protocol TCP\n  real_server 192.168.8.200 81 {\n  }\n}\n`));
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:19: add server TCP 192.168.8.200:81 -> 192.168.8.200:81 weight 1: ` +
+      'Address already used in the table in another role: real server 192.168.8.200 is a virtual address (TCP 192.168.8.200:80)');
     assert.equal(formatRules(w.r.ctl.list(), N), before);
     writeFileSync(file, vs('/health'));
     assert.deepEqual(w.cm.reload(true), [`restart checks on server TCP 192.168.8.200:80 -> ${A}:80: HTTP_GET`]);
@@ -380,15 +382,15 @@ ${extra}`;
     assert.deepEqual(w.attempts.slice(n), [`10 ${A} HTTP_GET /health`]);
     assert.deepEqual(w.table(), [`80 ${A}/1`], 'B, failed and unchanged, stays out');
     // A syntax error on reload: file:line, nothing changes.
-    writeFileSync(file, vs('/health').replace('lb_kind DR', 'lb_kind SOMETIMES'));
-    assert.equal(configError(() => w.cm.reload(false)), `${file}:3: lb_kind: "SOMETIMES" is not NAT, DR, TUN or FNAT`);
+    writeFileSync(file, vs('/health').replace('protocol TCP', 'protocol SOMETIMES'));
+    assert.equal(configError(() => w.cm.reload(false)), `${file}:4: protocol: "SOMETIMES" is not TCP, UDP or SCTP`);
     assert.deepEqual(w.table(), [`80 ${A}/1`]);
     await w.mgr.stop();
   });
 });
 
 test('keepalived.conf lb_kind FNAT: the service\'s local addresses come from its local_address_group (uvsadm -S prints --add-laddr lines); a reload that changes the group adds and deletes LIPs', async () => {
-  const conf = (lips: string) => `local_address_group g1 {\n${lips}}\nvirtual_server 192.168.8.200 80 {\n  lb_algo rr\n  lb_kind FNAT\n  laddr_group_name g1\n  real_server ${A} 8080 {\n    TCP_CHECK { }\n  }\n}\n`;
+  const conf = (lips: string) => `local_address_group g1 {\n${lips}}\nvirtual_server 192.168.8.200 80 {\n  lb_algo rr\n  protocol TCP\n  lb_kind FNAT\n  laddr_group_name g1\n  real_server ${A} 8080 {\n    TCP_CHECK { }\n  }\n}\n`;
   await withKeepalived(conf('  192.168.8.50 dpdk0\n  192.168.8.51 dpdk0\n'), async (w, file) => {
     assert.deepEqual(w.cm.reload(false), [
       'add service TCP 192.168.8.200:80 (rr)', `add server TCP 192.168.8.200:80 -> ${A}:8080 weight 1`,
@@ -407,7 +409,7 @@ test('keepalived.conf lb_kind FNAT: the service\'s local addresses come from its
 });
 
 test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent and mask; a reload changing it edits the service', async () => {
-  const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
+  const conf = (extra: string) => `virtual_server 192.168.8.200 80 {\n  lb_algo rr\n  protocol TCP\n${extra}  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`;
   await withKeepalived(conf('  persistence_timeout 50\n  persistence_granularity 255.255.255.0\n'), async (w, file) => {
     assert.deepEqual(w.cm.reload(false).slice(0, 1), ['add service TCP 192.168.8.200:80 (rr)']);
     assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr persistent 50 mask 255\.255\.255\.0$/m);
@@ -422,6 +424,7 @@ test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent
 test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -b, -x / -y), also when a failed server is added back', async () => {
   await withKeepalived(`virtual_server 192.168.8.200 53 {
   protocol UDP
+  lb_kind DR
   lb_algo sh
   sh-port
   sh-fallback
@@ -451,6 +454,7 @@ test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -
 test('keepalived.conf tunnels (lvs_method TUN type gue port N csum, a real_server\'s own lvs_method) reach the table, also when a failed server is added back; YAML tunnels too', async () => {
   await withKeepalived(`virtual_server 192.168.8.200 80 {
   lvs_method TUN type gue port 6080 csum
+  protocol TCP
   delay_loop 10
   real_server ${A} 80 {
     MISC_CHECK { misc_path /bin/true }
@@ -495,6 +499,7 @@ test('keepalived.conf virtual_server_group: a service per entry in the table; ea
 }
 virtual_server group web {
   lb_algo rr
+  protocol TCP
   delay_loop 10
 ${AB_TCP}}
 `, async (w, file) => {
@@ -560,6 +565,7 @@ test('keepalived.conf sorry_server_lvs_method: the sorry server goes in with its
   const conf = (method: string) => `virtual_server 192.168.8.200 80 {
   lb_algo rr
   lb_kind DR
+  protocol TCP
   delay_loop 10
   sorry_server ${C}
 ${method}  real_server ${A} 80 {
@@ -591,6 +597,7 @@ test('sorry_server_inhibit (keepalived.conf) and sorry-server inhibit (YAML): a 
   const conf = (inhibit: string) => `virtual_server 192.168.8.200 80 {
   lb_algo rr
   lb_kind DR
+  protocol TCP
   sorry_server ${C} 80
 ${inhibit}  real_server ${A} 80 {
     TCP_CHECK { retry 0 }
@@ -619,16 +626,16 @@ ${inhibit}  real_server ${A} 80 {
   });
 });
 
-test('a DR sorry server on another port is refused when the file is read, at its sorry_server line (before, only once put in, e.g. at once by alpha); a YAML sorry-server takes the port as DR servers do; a moved sorry_server line is no change', async () => {
+test('a DR sorry server on another port goes in at the virtual port, as keepalived resets it (refused until 2026-12-04; before that, only once put in, e.g. at once by alpha); a YAML sorry-server takes the port as DR servers do; a moved sorry_server line is no change', async () => {
   const conf = (port: number, at: 'before' | 'after') => {
     const sorry = `  sorry_server ${C} ${port}\n`;
-    return `virtual_server 192.168.8.200 80 {\n  lb_kind DR\n  alpha\n${at === 'before' ? sorry : ''}  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n${at === 'after' ? sorry : ''}}\n`;
+    return `virtual_server 192.168.8.200 80 {\n  lb_kind DR\n  protocol TCP\n  alpha\n${at === 'before' ? sorry : ''}  real_server ${A} 80 {\n    TCP_CHECK { retry 0 }\n  }\n${at === 'after' ? sorry : ''}}\n`;
   };
   await withKeepalived(conf(8080, 'after'), async (w, file) => {
-    assert.equal(configError(() => w.cm.reload(false)), `${file}:7: sorry_server ${C} 8080: a DR server takes the virtual port (80); give that port, or sorry_server_lvs_method NAT to reach another one`);
-    writeFileSync(file, conf(80, 'after'));
     w.cm.reload(false);
     assert.deepEqual(w.table(), [`80 ${C}/1`]);
+    writeFileSync(file, conf(80, 'after'));
+    assert.deepEqual(w.cm.reload(true), []);
     writeFileSync(file, conf(80, 'before'));
     assert.deepEqual(w.cm.reload(true), []);
   });

@@ -291,6 +291,13 @@ test('alpha: servers start as failed (not in the table, sorry server in) until t
   await w.mgr.stop();
 });
 
+test('a real server\'s own alpha (keepalived real_server or checker alpha) wins over the virtual server\'s: with alpha off it starts alive in an alpha service, with alpha on it starts failed in another', async () => {
+  const w = world({ services: [vs({ alpha: true, realServers: [rs(0, { alpha: false }), rs(1)] }), vs({ addr: '192.168.8.201', realServers: [rs(2, { alpha: true }), rs(0)] })] });
+  await w.mgr.start();
+  assert.deepEqual(w.table(), [`${A}:80/1`, `${A}:80/1`], 'only the servers whose alpha is off are in');
+  await w.mgr.stop();
+});
+
 test('ha_suspend: no checks while the other director holds the VIP, the servers keep their state; checks resume when this director takes it over', async () => {
   let held = false;
   const other = vs({ addr: '192.168.8.201', realServers: [rs(2)] });

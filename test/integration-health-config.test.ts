@@ -115,6 +115,7 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
     delay_loop 0.5
     lb_algo rr
     lb_kind DR
+    protocol TCP
     real_server ${rs1} 80 {
         weight ${w1}
         HTTP_GET {
@@ -145,10 +146,10 @@ test('keepalived.conf is re-read on SIGHUP and uvsadm --reload: a changed check 
     await until(lab, 'rs2 out after SIGHUP', (r) => r.join() === `${rs1} up`, 5000);
     assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`^  -> ${rs1.replace(/\./g, '\\.')}:80 +Route +3 `, 'm'));
     // A broken file is refused by --reload with file:line; the table stays.
-    writeFileSync(file, conf('/only/rs1', 3).replace('lb_kind DR', 'lb_kind SOMETIMES'));
+    writeFileSync(file, conf('/only/rs1', 3).replace('protocol TCP', 'protocol SOMETIMES'));
     const bad = await lab.uvsadm(['--reload']);
     assert.equal(bad.code, 255);
-    assert.equal(bad.stderr, `${file}:4: lb_kind: "SOMETIMES" is not NAT, DR, TUN or FNAT\n`);
+    assert.equal(bad.stderr, `${file}:5: protocol: "SOMETIMES" is not TCP, UDP or SCTP\n`);
     // --reload with a weight change only: rs2, still failing its check, is not put back.
     writeFileSync(file, conf('/only/rs1', 2));
     assert.equal(await lab.uvsadmMust(['--reload', '--dry-run']), `re-weight server TCP ${VIP}:80 -> ${rs1}:80: weight 3 -> 2\n`);
@@ -167,7 +168,7 @@ test('a keepalived.conf server the table refuses at start: uvsd exits 1 with one
     const yaml = join(tmp, 'uvsd.yaml');
     const kconf = join(tmp, 'keepalived.conf');
     writeFileSync(yaml, `services:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    servers: [{ address: 192.168.8.20 }]\n`);
-    writeFileSync(kconf, `virtual_server ${VIP} 81 {\n  lb_kind NAT\n  real_server 172.16.0.9 8080 {\n    TCP_CHECK {\n    }\n  }\n}\n`);
+    writeFileSync(kconf, `virtual_server ${VIP} 81 {\n  lb_kind NAT\n  real_server 172.16.0.9 8080 {\n    TCP_CHECK {\n    }\n  }\n  protocol TCP\n}\n`);
     const r = await lab.exec(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'),
       '--config', yaml, '--keepalived-conf', kconf]), { cwd: repoRoot, timeoutMs: 15_000 });
     t.diagnostic(`uvsd: ${r.code} ${r.stderr.trim()}`);

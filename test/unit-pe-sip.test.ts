@@ -237,7 +237,7 @@ test('--pe in the config file (pe: sip) and keepalived.conf (persistence_engine 
   assert.deepEqual(cm.apply(parseConfig(conf.replace('    pe: sip\n', ''), 'f.yaml'), true), ['edit service UDP 192.168.8.200:5060: pe sip -> none']);
   assert.throws(() => cm.apply(parseConfig(conf.replace('pe: sip', 'pe: xyz'), 'f.yaml'), true), /f\.yaml:2: .*persistence engine xyz/);
 
-  const kconf = (body: string) => `virtual_server 192.168.8.200 5060 {\n  protocol UDP\n  lb_algo rr\n${body}  real_server 192.168.8.20 5060 {\n  }\n}\n`;
+  const kconf = (body: string) => `virtual_server 192.168.8.200 5060 {\n  protocol UDP\n  lb_algo rr\n${body}  lb_kind NAT\n  real_server 192.168.8.20 5060 {\n  }\n}\n`;
   const k = parseKeepalived(kconf('  persistence_timeout 60\n  persistence_engine sip\n'), 'k.conf');
   assert.equal(k.config.services[0]!.pe, 'sip');
   assert.deepEqual(k.warnings, []);

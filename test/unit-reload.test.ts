@@ -101,7 +101,7 @@ function bigKeepalived(n: number, first = 'wlc'): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     out.push(`virtual_server 10.3.${i >> 8}.${i & 255} 80 {`, `  lb_algo ${i === 0 ? first : 'wlc'}`, '  lb_kind DR',
-      `  real_server 10.0.${40 + (i >> 8)}.${i & 255} 80 {`, '    weight 1', '  }', '}');
+      `  real_server 10.0.${40 + (i >> 8)}.${i & 255} 80 {`, '    weight 1', '  }', '  protocol TCP', '}');
   }
   return out.join('\n') + '\n';
 }
@@ -130,10 +130,10 @@ test('a keepalived.conf reload from the socket reads the file in a worker thread
     assert.equal(offThread, 1, 'read off the loop');
     assert.ok(r.ctl.busiest.ms < 50, `a slice took ${r.ctl.busiest.ms} ms of the loop's CPU`);
     assert.match(formatRules(r.ctl.list(), N), /^-A -t 10\.3\.0\.0:80 -s rr$/m);
-    writeFileSync(k, bigKeepalived(3).replace('lb_kind DR', 'lb_kind XX'));
+    writeFileSync(k, bigKeepalived(3).replace('weight 1', 'weight x'));
     await assert.rejects(async () => r.ctl.callAsync('reload', {}), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'BAD_CONFIG');
-      assert.match(e.message, /keepalived\.conf:3: /);
+      assert.match(e.message, /keepalived\.conf:5: /);
       return true;
     });
     assert.match(formatRules(r.ctl.list(), N), /^-A -t 10\.3\.0\.0:80 -s rr$/m, 'nothing changed');

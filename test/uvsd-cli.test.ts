@@ -296,7 +296,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
   await withConfigDir(async (_dir, file) => {
     const conf = (rs2: string) => file(`k${rs2}.conf`, [
       'global_defs {', '  router_id lb1', '}',
-      'virtual_server 192.168.8.200 80 {', '  lb_algo wrr', '  lb_kind DR', '  persistance_timeout 50',
+      'virtual_server 192.168.8.200 80 {', '  lb_algo wrr', '  lb_kind DR', '  protocol TCP', '  persistance_timeout 50',
       '  real_server 192.168.8.20 80 {', '    weight 3', '    TCP_CHECK {', '      connect_timeout 2', '    }', '  }',
       `  real_server ${rs2} 80 {`, '    weight 1', '  }', '}', '',
     ].join('\n'));
@@ -309,14 +309,14 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       '  -> 192.168.8.21:80              Route   1      0          0         \n');
     const warn = good.stderr.split('\n').filter((l) => l !== '');
     assert.match(warn[0]!, /^uvsd: warning: keepalived\.conf: .*k192\.168\.8\.21\.conf:1: global_defs ignored/);
-    assert.match(warn[1]!, /^uvsd: warning: keepalived\.conf: .*:7: unsupported keyword "persistance_timeout"/, 'a misspelt keyword is shown');
+    assert.match(warn[1]!, /^uvsd: warning: keepalived\.conf: .*:8: unsupported keyword "persistance_timeout"/, 'a misspelt keyword is shown');
     assert.equal(warn[2], 'uvsd: configuration OK: 1 services, 2 servers, 2 warnings');
     // A server off every --addr network (DR): refused as the start would refuse it, with the line.
     const off = conf('10.1.1.1');
     const bad = await uvsd(['--check-config', '--keepalived-conf', off, ...ADDR]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
-    assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:14: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
+    assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:15: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
     // An HA group address nothing in the table uses (a typo?): a warning, not an error.
     const groups = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR, '--ha-group', 'web=192.168.8.200,192.168.8.201']);
     assert.equal(groups.code, 0, groups.stderr);
@@ -326,7 +326,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     // Notify and quorum commands likewise (keepalived checks its scripts at load); one that runs is not warned about.
     const plain = file('up.sh', '#!/bin/sh\n'); // mode 0644: not executable
     const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  quorum_down "/nonexistent/down.sh"\n  quorum_up /bin/true\n  real_server 192.168.8.20 80 {\n' +
-      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n}\n`);
+      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n  protocol TCP\n  lb_kind DR\n}\n`);
     const m = await uvsd(['--check-config', '--keepalived-conf', misc, ...ADDR]);
     assert.equal(m.code, 0, m.stderr);
     assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:2: quorum_down: /nonexistent/down.sh not found: it will fail when it is run\n` +
@@ -356,10 +356,10 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
 test('uvsd --check-config applies the health checker\'s start rules: alpha servers start failed (out, or weight 0 with inhibit_on_failure), a quorum not met puts the sorry server in; each said in a note', async () => {
   await withConfigDir(async (_dir, file) => {
     const conf = file('start.conf', [
-      'virtual_server 192.168.8.200 80 {', '  lb_algo rr', '  lb_kind DR', '  quorum 10', '  sorry_server 192.168.8.40 80',
+      'virtual_server 192.168.8.200 80 {', '  lb_algo rr', '  lb_kind DR', '  protocol TCP', '  quorum 2', '  hysteresis 1', '  sorry_server 192.168.8.40 80',
       '  real_server 192.168.8.20 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
       '  real_server 192.168.8.30 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }', '}',
-      'virtual_server 192.168.8.201 80 {', '  lb_algo rr', '  lb_kind DR', '  alpha',
+      'virtual_server 192.168.8.201 80 {', '  lb_algo rr', '  lb_kind DR', '  protocol TCP', '  alpha',
       '  real_server 192.168.8.20 80 {', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
       '  real_server 192.168.8.30 80 {', '    inhibit_on_failure', '    TCP_CHECK {', '      connect_timeout 1', '    }', '  }',
       '  real_server 192.168.8.31 80 {', '    weight 2', '  }', '}', '',
@@ -374,7 +374,7 @@ test('uvsd --check-config applies the health checker\'s start rules: alpha serve
       '  -> 192.168.8.30:80              Route   0      0          0         \n' +
       '  -> 192.168.8.31:80              Route   2      0          0         \n');
     assert.deepEqual(r.stderr.split('\n').filter((l) => l !== ''), [
-      'uvsd: note: TCP 192.168.8.200:80 starts with its quorum down (alive weight 2 < quorum 10 + hysteresis 0): sorry server 192.168.8.40:80 in, its servers held out until enough pass their checks',
+      'uvsd: note: TCP 192.168.8.200:80 starts with its quorum down (alive weight 2 < quorum 2 + hysteresis 1): sorry server 192.168.8.40:80 in, its servers held out until enough pass their checks',
       'uvsd: note: TCP 192.168.8.201:80 -> 192.168.8.20:80 starts failed (alpha): out of the table until its checks pass',
       'uvsd: note: TCP 192.168.8.201:80 -> 192.168.8.30:80 starts failed (alpha): at weight 0 until its checks pass',
       'uvsd: configuration OK: 2 services, 3 servers',

@@ -50,7 +50,7 @@ const SCRIPT_FAILS = 'it will fail when it is run';
 
 const COMMON = ['delay-loop', 'connect-timeout', 'retry', 'delay-before-retry', 'rise', 'fall', 'warmup'];
 const SERVICE_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'sorry-server', 'quorum', 'hysteresis', 'quorum-up', 'quorum-down', 'alpha', 'omega', 'ha-suspend'];
-const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down'];
+const SERVER_HEALTH_KEYS = [...COMMON, 'inhibit-on-failure', 'virtualhost', 'checks', 'notify-up', 'notify-down', 'alpha'];
 const CHECK_TYPES: Record<string, CheckerType> = {
   tcp: 'TCP_CHECK', http_get: 'HTTP_GET', ssl_get: 'SSL_GET', udp: 'UDP_CHECK', ping: 'PING_CHECK', misc: 'MISC_CHECK', dns: 'DNS_CHECK', smtp: 'SMTP_CHECK',
   file: 'FILE_CHECK', bfd: 'BFD_CHECK',
@@ -366,6 +366,7 @@ export function parseServiceHealth(
       const m = h.mapFields(s.health, SERVER_HEALTH_KEYS);
       inherit(h, m, rd);
       rs.inhibitOnFailure = rd.inhibitOnFailure;
+      if (m.get('alpha') && h.bool(m.get('alpha')!) !== vs.alpha) rs.alpha = h.bool(m.get('alpha')!);
       if (m.get('notify-up')) rs.notifyUp = notifyScript(h, m.get('notify-up')!);
       if (m.get('notify-down')) rs.notifyDown = notifyScript(h, m.get('notify-down')!);
       own = m.get('checks');
@@ -477,6 +478,7 @@ export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | 
 export function dumpServerHealth(rs: RealServerSpec): Record<string, unknown> | undefined {
   const o: Record<string, unknown> = {};
   if (rs.inhibitOnFailure) o['inhibit-on-failure'] = true;
+  if (rs.alpha !== undefined) o.alpha = rs.alpha;
   if (rs.notifyUp !== undefined) o['notify-up'] = dumpScript(rs.notifyUp);
   if (rs.notifyDown !== undefined) o['notify-down'] = dumpScript(rs.notifyDown);
   o.checks = rs.checkers.map(dumpChecker);

@@ -5,6 +5,7 @@
 // KeepalivedError with "file:line: problem"; sections uvs does not do (VRRP, global_defs, ...)
 // are skipped with one warning each, unknown keywords inside a virtual server are named.
 
+import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseIp } from '../datapath/addr.js';
@@ -16,6 +17,7 @@ import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
 import { PE_NAMES, type PeName } from '../proto/sip.js';
 import { lookupScriptUser } from './exec.js';
+import { schedulerNames } from '../sched/index.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -249,7 +251,9 @@ function words(lx: Lexer, text: string, at: Origin, depth: number): void {
     } catch (e) {
       throw new KeepalivedError(at, `include ${lineTokens[1]!.text}: ${(e as Error).message}`);
     }
-    if (files.length === 0) warnings.push(`${file}:${line}: include ${lineTokens[1]!.text} matched no file`);
+    // keepalived: "Config files missing", and it goes on (a plain name as a pattern).
+    const pattern = lineTokens[1]!.text;
+    if (files.length === 0) warnings.push(`${file}:${line}: include ${pattern} ${/[*?[]/.test(pattern) ? 'matched no file' : 'skipped: no such file (keepalived goes on without it too)'}`);
     for (const f of files) lex(f.text, f.file, lx, depth + 1);
     return;
   }
@@ -461,11 +465,18 @@ const FWD: Record<string, Fwd> = { DR: 'dr', NAT: 'nat', TUN: 'tun', FNAT: 'full
 /**
  * lvs_method (lb_kind) NAT|DR|TUN|FNAT, and for TUN keepalived's tunnel words: `type ipip|gue|gre`,
  * `port N` (gue only, and required there), `nocsum|csum|remcsum` (not on ipip; remcsum gue only).
+ * Another word (also `dr`: keepalived compares case-sensitively) is undefined: keepalived says
+ * "unknown routing method" and keeps the method it had (`why` says so).
  */
-function method(st: Stmt): { fwd: Fwd; tun?: TunOptions } {
+function method(st: Stmt, why: (st: Stmt, msg: string) => void): { fwd: Fwd; tun?: TunOptions } | undefined {
   if (st.args.length < 1) throw err(st, `${st.key}: missing NAT, DR, TUN or FNAT`);
-  const fwd = FWD[st.args[0]!.text.toUpperCase()];
-  if (fwd === undefined) throw err(st, `${st.key}: "${st.args[0]!.text}" is not NAT, DR, TUN or FNAT`);
+  const w = st.args[0]!.text;
+  if (!Object.hasOwn(FWD, w)) {
+    const upper = Object.hasOwn(FWD, w.toUpperCase()) ? `; keepalived reads only capitals: write ${w.toUpperCase()}` : '';
+    why(st, `${st.key} "${w}" ignored: not NAT, DR, TUN or FNAT, so keepalived keeps the method it had (without one, NAT)${upper}`);
+    return undefined;
+  }
+  const fwd = FWD[w]!;
   if (st.args.length === 1) return { fwd };
   if (fwd !== 'tun') throw err(st, `${st.key} ${st.args[0]!.text}: tunnel options ("${st.args[1]!.text}") are for TUN only`);
   let type: TunType = 'ipip';
@@ -547,6 +558,8 @@ class Parser {
   private scriptUser: ScriptUser | undefined;
   /** The first script (MISC_CHECK, notify or quorum command) that runs as root (uvsd's user): warned about once. */
   private asRoot: Stmt | undefined;
+  /** A checker's own alpha (keepalived 2.x: in a checker block as in a real_server). */
+  private readonly checkerAlpha = new WeakMap<CheckSpec, boolean>();
 
   constructor(private readonly opts: ParseOptions) {}
 
@@ -591,8 +604,22 @@ class Parser {
     return { command, ...this.runAs(st, st.args.length > 1 ? this.userAt(st, 1) : undefined) };
   }
 
+  /** `alpha [on|off]` of a real_server or checker (keepalived's check_true_false words); a bad word is warned about and undefined. */
+  alphaArg(st: Stmt): boolean | undefined {
+    nArgs(st, 0, 1);
+    const w = st.args[0]?.text ?? 'true';
+    if (['true', 'on', 'yes'].includes(w)) return true;
+    if (['false', 'off', 'no'].includes(w)) return false;
+    this.warn(st, `alpha "${w}" ignored: not on/off, true/false or yes/no (keepalived: "Invalid alpha parameter")`);
+    return undefined;
+  }
+
   warn(st: Stmt, msg: string): void {
-    this.warnings.push(`${st.at.file}:${st.at.line}: ${msg}`);
+    this.warnAt(st.at, msg);
+  }
+
+  warnAt(at: Origin, msg: string): void {
+    this.warnings.push(`${at.file}:${at.line}: ${msg}`);
   }
 
   unsupported(st: Stmt, inside: string): void {
@@ -602,7 +629,8 @@ class Parser {
   top(stmts: Stmt[]): HealthConfig {
     const services: VirtualServerSpec[] = [];
     const seen = new Set<string>();
-    const add = (st: Stmt, vs: VirtualServerSpec): void => {
+    const add = (st: Stmt, vs: VirtualServerSpec | undefined): void => {
+      if (vs === undefined) return;
       const k = serviceId(serviceKey(vs));
       if (seen.has(k)) throw err(st, `virtual_server ${vs.fwmark !== undefined ? `fwmark ${vs.fwmark}` : `${vs.addr} ${vs.port} (${vs.proto})`} is defined twice`);
       seen.add(k);
@@ -631,7 +659,11 @@ class Parser {
           continue;
         }
         nArgs(st, 2, 2);
-        add(st, this.virtualServer(st, ipArg(st, 0), portArg(st, 1, true))); // port 0: every port of the address (the table refuses it without persistence_timeout, as IPVS)
+        if (isIPv6(st.args[0]!.text)) {
+          this.warn(st, `virtual_server ${st.args[0]!.text} ${st.args[1]!.text} skipped: uvs does not support IPv6`);
+          continue;
+        }
+        add(st, this.virtualServer(st, ipArg(st, 0), portArg(st, 1, true))); // port 0: every port of the address, made persistent
         continue;
       }
       // One warning per skipped section, naming what was inside.
@@ -811,6 +843,10 @@ class Parser {
           continue;
         }
         nArgs(s, 0, 1);
+        if (isIPv6(s.key.split('-')[0]!)) {
+          this.warn(s, `virtual_server_group ${name}: ${s.key} skipped: uvs does not support IPv6`);
+          continue;
+        }
         const port = s.args.length === 0 ? 0 : portArg(s, 0, true);
         for (const addr of addrRange(s, `virtual_server_group ${name}`)) {
           const k = `${addr}:${port}`;
@@ -866,21 +902,29 @@ class Parser {
     }
     const out: VirtualServerSpec[] = [];
     let once = -1;
+    // keepalived: a group with a port-0 address entry makes its virtual server persistent.
+    const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
     for (const e of entries) {
-      out.push({ ...this.virtualServer(st, e.addr, e.port, e.fwmark), group: name });
+      const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort);
+      if (vs !== undefined) out.push({ ...vs, group: name });
       if (once < 0) once = this.warnings.length;
       else this.warnings.length = once;
     }
     return out;
   }
 
-  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0): VirtualServerSpec {
+  /**
+   * One service of a virtual_server block, checked as keepalived's validate_check_config checks it
+   * (each fix warned): none without real servers; no protocol is UDP, no lb_kind NAT; port 0 makes
+   * it persistent (zeroPort: a group with such an entry); quorum at most the real servers' weight.
+   */
+  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0, zeroPort = port === 0 && fwmark === 0): VirtualServerSpec | undefined {
     const body = needBlock(st);
     // How messages name it, as it is written: "192.168.8.200 80", "fwmark 1".
     const name = fwmark !== 0 ? `fwmark ${fwmark}` : `${addr} ${port}`;
     const d: Inherited = { ...DEFAULTS };
     const vs: VirtualServerSpec = {
-      proto: 'tcp', addr, port, ...(fwmark !== 0 ? { fwmark } : {}), sched: 'wlc', fwd: 'dr', persistence: 0, delayLoopMs: DEFAULTS.delayLoopMs,
+      proto: 'tcp', addr, port, ...(fwmark !== 0 ? { fwmark } : {}), sched: 'wlc', fwd: 'nat', persistence: 0, delayLoopMs: DEFAULTS.delayLoopMs,
       quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: st.at,
     };
     // Inheritable keywords first, so they apply to every real server whatever the order.
@@ -895,18 +939,34 @@ class Parser {
     let pe: Stmt | undefined;
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     let sorryInhibit: Stmt | undefined;
+    let fwdGiven = false;
+    let protoGiven = false;
+    let quorumAt: Stmt | undefined;
+    let weight = 1;
     const flagStmts: Stmt[] = [];
+    const warn = (x: Stmt, msg: string) => this.warn(x, msg);
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
-        case 'lvs_sched': nArgs(s, 1, 1); vs.sched = s.args[0]!.text; break;
+        case 'lvs_sched':
+          nArgs(s, 1, 1);
+          // keepalived: "Invalid lvs_scheduler '...' - ignoring" (the scheduler stays as it was, by default wlc).
+          if (schedulerNames().includes(s.args[0]!.text)) vs.sched = s.args[0]!.text;
+          else this.warn(s, `${s.key} "${s.args[0]!.text}" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server ${name} keeps ${vs.sched}, as keepalived does`);
+          break;
         case 'lb_kind':
-        case 'lvs_method': Object.assign(vs, method(s)); break;
+        case 'lvs_method': {
+          const m = method(s, warn);
+          if (m !== undefined) Object.assign(vs, m);
+          fwdGiven ||= m !== undefined;
+          break;
+        }
         case 'protocol': {
           nArgs(s, 1, 1);
           const p = s.args[0]!.text.toUpperCase();
           if (p !== 'TCP' && p !== 'UDP' && p !== 'SCTP') throw err(s, `protocol: "${s.args[0]!.text}" is not TCP, UDP or SCTP`);
           vs.proto = p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : 'sctp';
+          protoGiven = true;
           break;
         }
         case 'persistence_timeout':
@@ -926,10 +986,20 @@ class Parser {
           granularity = v;
           break;
         }
-        case 'sorry_server': nArgs(s, 1, 2); vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port), origin: s.at }; break;
-        case 'sorry_server_lvs_method': sorryMethod = { st: s, m: method(s) }; break;
+        case 'sorry_server':
+          nArgs(s, 1, 2);
+          // keepalived: "Address family of virtual server and sorry server ... don't match - skipping sorry server".
+          if (isIPv6(s.args[0]!.text)) this.warn(s, `sorry_server ${s.args[0]!.text} ignored: uvs does not support IPv6`);
+          else vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port), origin: s.at };
+          break;
+        case 'sorry_server_lvs_method': {
+          const m = method(s, warn);
+          if (m !== undefined) sorryMethod = { st: s, m };
+          break;
+        }
         case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
-        case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); break;
+        case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); quorumAt = s; break;
+        case 'weight': nArgs(s, 1, 1); weight = intArg(s, 0, 1, MAX_WEIGHT); break; // its real servers' weight when they give none
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
         case 'quorum_up': vs.quorumUp = this.script(s); break;
         case 'quorum_down': vs.quorumDown = this.script(s); break;
@@ -956,6 +1026,33 @@ class Parser {
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${name}`);
       }
+    }
+    const seen = new Set<string>();
+    for (const s of rsStmts) {
+      const rs = this.realServer(s, d, vs, weight);
+      if (rs === undefined) continue;
+      const k = `${rs.addr}:${rs.port}`;
+      if (seen.has(k)) {
+        this.warn(s, `real_server ${rs.addr} ${rs.port} is already in virtual_server ${name}: this one is dropped, as keepalived does ("is duplicated - removing second rs")`);
+        continue;
+      }
+      seen.add(k);
+      vs.realServers.push(rs);
+    }
+    if (vs.realServers.length === 0) {
+      // keepalived: "Virtual server ... has no real servers - ignoring": no service at all, even with a sorry_server.
+      this.warn(st, `virtual_server ${name} skipped: it has no real servers (keepalived ignores it too, sorry_server or not)`);
+      return undefined;
+    }
+    if (!protoGiven && fwmark === 0) {
+      // keepalived: "no protocol set - defaulting to UDP" (what the kernel makes of protocol 0).
+      this.warn(st, `virtual_server ${name} has no protocol: UDP, keepalived's default`);
+      vs.proto = 'udp';
+    }
+    if (zeroPort && vs.persistence === 0 && granularity === undefined) {
+      // keepalived: "zero port only valid for persistent services - setting" (IPVS refuses a port-0 service otherwise).
+      this.warn(st, `virtual_server ${name}: port 0 needs persistence: persistence_timeout ${KEEPALIVED_PERSISTENCE_S}, as keepalived sets it`);
+      vs.persistence = KEEPALIVED_PERSISTENCE_S;
     }
     // After the loop, so lb_algo and protocol count wherever they are written.
     if (pe !== undefined) {
@@ -996,13 +1093,21 @@ class Parser {
       // keepalived: a granularity without a (valid) persistence_timeout makes the service persistent.
       if (vs.persistence === 0) vs.persistence = KEEPALIVED_PERSISTENCE_S;
     }
-    const seen = new Set<string>();
-    for (const s of rsStmts) {
-      const rs = this.realServer(s, d, vs);
-      const k = `${rs.addr}:${rs.port}`;
-      if (seen.has(k)) throw err(s, `real_server ${rs.addr} ${rs.port} is defined twice in virtual_server ${name}`);
-      seen.add(k);
-      vs.realServers.push(rs);
+    if (!fwdGiven && [...vs.realServers, ...(vs.sorryServer ? [vs.sorryServer] : [])].some((r) => r.fwd === undefined)) {
+      // keepalived: "no forwarding method set, setting default NAT" (said when a server takes the virtual server's).
+      this.warn(st, `virtual_server ${name} has no lb_kind: NAT, keepalived's default`);
+    }
+    // keepalived: "quorum N ... exceeds total weight of real servers W, reducing quorum to W", else
+    // it could never be reached and only the sorry server would serve (at least 1 here: at alive
+    // weight 0 the quorum is lost anyway); then hysteresis below the quorum.
+    const total = vs.realServers.reduce((sum, r) => sum + r.weight, 0);
+    if (vs.quorum > Math.max(total, 1)) {
+      this.warn(quorumAt!, `quorum ${vs.quorum} is above the total weight of virtual_server ${name}'s real servers (${total}): lowered to ${Math.max(total, 1)}, as keepalived does`);
+      vs.quorum = Math.max(total, 1);
+    }
+    if (vs.hysteresis >= vs.quorum) {
+      this.warn(st, `virtual_server ${name}: hysteresis ${vs.hysteresis} is not below quorum ${vs.quorum}: set to ${vs.quorum - 1}, as keepalived does`);
+      vs.hysteresis = vs.quorum - 1;
     }
     const fnat = [vs.fwd, ...vs.realServers.map((r) => r.fwd), vs.sorryServer?.fwd].includes('fullnat');
     if (laddrGroup !== undefined) vs.laddrs = this.laddrGroups.get(laddrGroup.args[0]!.text)!;
@@ -1026,21 +1131,28 @@ class Parser {
       vs.synproxy = true;
     }
     const sorry = vs.sorryServer;
-    if (sorry && seen.has(`${sorry.addr}:${sorry.port}`)) {
-      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port} is also a real_server`);
-    }
-    // Checked now, as a real_server's port is when the table is loaded: the sorry server is only
-    // added once the quorum is lost, and then nothing could say which line was wrong.
+    // Set now, as a real_server's port is: the sorry server is only added once the quorum is lost.
     const sorryFwd = sorry?.fwd ?? vs.fwd;
     if (sorry && takesServicePort(sorryFwd, vs.fwmark) && sorry.port !== vs.port) {
-      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port}: a ${sorryFwd === 'dr' ? 'DR' : 'TUN'} server takes the virtual port (${vs.port}); ` +
-        'give that port, or sorry_server_lvs_method NAT to reach another one');
+      // keepalived: "virtual server ... and sorry server ports don't match - resetting".
+      this.warnAt(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port}: a ${sorryFwd === 'dr' ? 'DR' : 'TUN'} server takes the virtual port: set to ${vs.port}, as keepalived does ` +
+        '(sorry_server_lvs_method NAT reaches another port)');
+      sorry.port = vs.port;
+    }
+    if (sorry && seen.has(`${sorry.addr}:${sorry.port}`)) {
+      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port} is also a real_server`);
     }
     return vs;
   }
 
-  realServer(st: Stmt, vsDefaults: Inherited, vs: VirtualServerSpec): RealServerSpec {
+  /** A real_server of vs (weight: the virtual server's `weight`, for one without its own); undefined: skipped (IPv6). */
+  realServer(st: Stmt, vsDefaults: Inherited, vs: VirtualServerSpec, weight: number): RealServerSpec | undefined {
     nArgs(st, 1, 2);
+    if (isIPv6(st.args[0]!.text)) {
+      // keepalived: "Address family of virtual server and real server ... don't match - skipping real server".
+      this.warn(st, `real_server ${st.args[0]!.text} skipped: uvs does not support IPv6`);
+      return undefined;
+    }
     const addr = ipArg(st, 0);
     // No port, or 0: the virtual server's (keepalived's validate_check_config sets it).
     const port = destPort(st.args.length > 1 ? portArg(st, 1, true) : undefined, vs.port);
@@ -1048,8 +1160,9 @@ class Parser {
     const d: Inherited = { ...vsDefaults };
     const rest: Stmt[] = [];
     for (const s of body) if (!inherited(s, d)) rest.push(s);
-    const rs: RealServerSpec = { addr, port, weight: 1, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
+    const rs: RealServerSpec = { addr, port, weight, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
+    let alpha = vs.alpha;
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
         rs.checkers.push(...this.checkers(s, d));
@@ -1060,7 +1173,8 @@ class Parser {
         case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, MAX_WEIGHT); break;
         case 'lb_kind':
-        case 'lvs_method': Object.assign(rs, method(s)); break;
+        case 'lvs_method': Object.assign(rs, method(s, (x, msg) => this.warn(x, msg))); break;
+        case 'alpha': alpha = this.alphaArg(s) ?? alpha; break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
         case 'notify_up': rs.notifyUp = this.script(s); break;
@@ -1073,15 +1187,23 @@ class Parser {
       throw err(lowerAt, `lthreshold ${rs.lower} is above uthreshold ${rs.upper ?? 0} in real_server ${addr} ${port}`);
     }
     const fwd = rs.fwd ?? vs.fwd;
-    if (vs.fwmark !== undefined && port !== 0 && (fwd === 'dr' || fwd === 'tun')) {
+    const servicePort = vs.fwmark !== undefined ? 0 : vs.port;
+    if (port !== servicePort && (fwd === 'dr' || fwd === 'tun')) {
       // keepalived's validate_check_config: "fwmark virtual server FWM N, real server ... has port
       // specified - clearing": a DR/TUN server of a -f service is at port 0 (ipvsadm -r RIP), where
-      // each flow keeps its own port. Its checkers were given the port first, so they still use it.
+      // each flow keeps its own port; of another service: "ports don't match - resetting", to the
+      // virtual port, which DR and TUN leave as it is. Its checkers were given the port first, so they still use it.
       const checked = rs.checkers.filter((c) => PORT_CHECKERS.has(c.type));
-      this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server of virtual_server fwmark ${vs.fwmark} has no port (each flow keeps its own): port cleared to 0, as keepalived does${checked.length > 0 ? `; its checks still use ${port}` : ''}`);
+      const what = vs.fwmark !== undefined ? `of virtual_server fwmark ${vs.fwmark} has no port (each flow keeps its own): port cleared to 0`
+        : `takes the virtual port: port set to ${servicePort}`;
+      this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server ${what}, as keepalived does${checked.length > 0 ? `; its checks still use ${port}` : ''}`);
       for (const c of checked) c.connectPort ??= port;
-      rs.port = 0;
+      rs.port = servicePort;
     }
+    // keepalived's alpha: the server's, else the virtual server's, is its checkers' default; it starts failed if one of them has it on.
+    const checkAlpha = rs.checkers.filter((c) => c.type !== 'FILE_CHECK').map((c) => this.checkerAlpha.get(c) ?? alpha);
+    const startsFailed = checkAlpha.length === 0 ? alpha : checkAlpha.includes(true);
+    if (startsFailed !== vs.alpha) rs.alpha = startsFailed;
     for (const c of rs.checkers) {
       if (PORT_CHECKERS.has(c.type) && (c.connectPort ?? rs.port) === 0) {
         this.warn(st, `real_server ${addr} ${port}: its ${c.type} has no port to check (port 0): it fails every attempt; give connect_port`);
@@ -1108,7 +1230,15 @@ class Parser {
     });
   }
 
+  /** A checker, and its own `alpha [on|off]` remembered for its real server (checkerAlpha). */
   checker(st: Stmt, parent: Inherited): CheckSpec {
+    const alpha: { own?: boolean } = {};
+    const c = this.checkerOf(st, parent, alpha);
+    if (alpha.own !== undefined) this.checkerAlpha.set(c, alpha.own);
+    return c;
+  }
+
+  private checkerOf(st: Stmt, parent: Inherited, alpha: { own?: boolean }): CheckSpec {
     noArgs(st);
     const body = st.block ?? [];
     const d: Inherited = { ...parent };
@@ -1131,6 +1261,10 @@ class Parser {
           if (st.key === 'PING_CHECK' || st.key === 'MISC_CHECK') this.warn(s, `bind_port ignored: ${st.key} has no source port`);
           else c.bindPort = portArg(s, 0);
           continue;
+      }
+      if (s.key === 'alpha') {
+        alpha.own = this.alphaArg(s) ?? alpha.own;
+        continue;
       }
       if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && s.key === 'url') {
         urls.push(this.url(s));

@@ -72,10 +72,8 @@ export function loadKeepalivedFile(path: string, configId?: string): ParseResult
   return checkTlsFiles(parseKeepalived(readConfigText(path), path, {
     readInclude: (pattern, fromFile) => {
       const full = isAbsolute(pattern) ? pattern : join(dirname(fromFile), pattern);
-      const files = expandGlob(full);
-      // keepalived warns and goes on when a pattern matches nothing; a plain name must exist.
-      if (files.length === 0 && !/[*?[]/.test(pattern)) throw new Error('no such file');
-      return files.map((f) => ({ file: f, text: readConfigText(f) }));
+      // keepalived warns and goes on when a pattern or a plain name matches nothing (parseKeepalived warns).
+      return expandGlob(full).map((f) => ({ file: f, text: readConfigText(f) }));
     },
     commandProblem,
     configId,

@@ -323,7 +323,7 @@ export class HealthManager {
         // New checkers start as the server is (alive, or failed with alpha); a FILE_CHECK's state
         // is known at once from its file (keepalived clears alpha for it).
         const others = r.checkers.filter((c) => c.type !== 'FILE_CHECK').length;
-        const base = others === 0 ? true : o !== undefined ? o.alive : !spec.alpha;
+        const base = others === 0 ? true : o !== undefined ? o.alive : !(r.alpha ?? spec.alpha);
         const first = same ? undefined : r.checkers.map((c) => {
           if (c.type !== 'FILE_CHECK') return { up: base, delta: 0 };
           const v = fileVerdict(c, firstFileValue(c, !this.started));

@@ -176,6 +176,9 @@ export interface RealServerSpec {
   port: number;
   weight: number;
   inhibitOnFailure: boolean;
+  /** Starts failed (true) or alive (false) where that differs from the virtual server's alpha
+   *  (keepalived's real_server or checker `alpha`). */
+  alpha?: boolean;
   notifyUp?: NotifyScript;
   notifyDown?: NotifyScript;
   checkers: CheckSpec[];
