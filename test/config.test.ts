@@ -239,6 +239,29 @@ test('daemon defenses in the config: read with their types, refused with file:li
   }
 });
 
+test('numbers are written in decimal, as uvsd\'s and uvsadm\'s options take them: YAML\'s 0x10, 0o17, 1e3, +16 and 16.0 are refused with their text (daemon settings, services, bare ports)', () => {
+  const text = (d: string) => `daemon:\n${d}services: []\n`;
+  for (const [d, msg] of [
+    ['  conn-max: 0x10\n', 'u.yaml:2: daemon.conn-max: must be an integer 1..67108864, got 0x10'],
+    ['  conn-max: 1e3\n', 'u.yaml:2: daemon.conn-max: must be an integer 1..67108864, got 1e3'],
+    ['  conn-max: 16.0\n', 'u.yaml:2: daemon.conn-max: must be an integer 1..67108864, got 16.0'],
+    ['  conn-max: +16\n', 'u.yaml:2: daemon.conn-max: must be an integer 1..67108864, got +16'],
+    ['  drain-timeout: 0o17\n', 'u.yaml:2: daemon.drain-timeout: must be an integer 0..86400, got 0o17'],
+    ['  garp-refresh: 1e1\n', 'u.yaml:2: daemon.garp-refresh: must be an integer 0..86400, got 1e1'],
+    ['  max-conn-rate-per-source: 0x10\n', 'u.yaml:2: daemon.max-conn-rate-per-source: must be an integer 0..1000000, got 0x10'],
+    ['  evict-above: 1e-1\n', 'u.yaml:2: daemon.evict-above: must be a fraction 0..1, got 1e-1'],
+    ['  ftp-ports: 0x15\n', 'u.yaml:2: daemon.ftp-ports: invalid FTP port "0x15"'],
+    ['  ftp-ports: [21, 0x15]\n', 'u.yaml:2: daemon.ftp-ports[1]: must be an integer 1..65535, got 0x15'],
+    ['  metrics: 1e3\n', 'u.yaml:2: daemon.metrics: invalid --metrics port in "1e3"'],
+  ]) {
+    assert.throws(() => parseConfig(text(d!), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message.startsWith(msg!), d);
+  }
+  assert.throws(() => parseConfig('services:\n  - { proto: tcp, address: 192.168.8.200, port: 0x50 }\n', 'u.yaml'),
+    (e: unknown) => e instanceof UvsError && e.message === 'u.yaml:2: services[0].port: must be an integer 0..65535, got 0x50');
+  assert.deepEqual(parseConfig(text('  conn-max: 16\n  evict-above: .5\n  ftp-ports: 21\n  metrics: 9478\n'), 'u.yaml').daemon,
+    { connMax: 16, evictAbove: 0.5, ftpPorts: [21], metrics: '9478' });
+});
+
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
   const cm = new ConfigManager(r.ctl, undefined, {

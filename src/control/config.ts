@@ -230,6 +230,9 @@ const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 't
 const STATE_SERVER_KEYS = [...SERVER_KEYS, 'drain-until'];
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
+/** A fraction 0..1 as uvsd's options and the config file write it: 0, 1, 0.25, .25, 1.0 (no 1e-1, 0x1). */
+export const FRACTION_TEXT = /^(0|1|0?\.\d+|1\.0*)$/;
+
 /** Why `v` cannot name a network interface (Linux: 1-15 bytes, no "/" or white space), or undefined. */
 export function ifnameProblem(v: string): string | undefined {
   const n = Buffer.byteLength(v);
@@ -281,14 +284,19 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     if (!isScalar(f.node) || typeof f.node.value !== 'string' || f.node.value === '') fail(file, f.line, f.path, `must be a non-empty string, got ${show(f)}`);
     return f.node.value;
   };
+  /** A number as the file writes it (0x10 and 1e3 are YAML numbers too), else undefined. */
+  const numberText = (f: Field): string | undefined => (isScalar(f.node) && typeof f.node.value === 'number' ? f.node.source ?? String(f.node.value) : undefined);
+  /** An integer's text (a bare port: --metrics 9478, --ftp-ports 21), else undefined. */
+  const intText = (f: Field): string | undefined => (isScalar(f.node) && Number.isInteger(f.node.value) ? numberText(f) : undefined);
+  // Written in decimal, as the command line takes them (uvsd's options, uvsadm's): no 0x10, 0o20, 1e3, +16 or 16.0.
   const int = (f: Field, min: number, max: number): number => {
     const v = isScalar(f.node) ? f.node.value : undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(file, f.line, f.path, `must be an integer ${min}..${max}, got ${show(f)}`);
+    if (typeof v !== 'number' || !/^-?\d+$/.test(numberText(f)!) || v < min || v > max) fail(file, f.line, f.path, `must be an integer ${min}..${max}, got ${numberText(f) ?? show(f)}`);
     return v;
   };
   const frac = (f: Field): number => {
     const v = isScalar(f.node) ? f.node.value : undefined;
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(file, f.line, f.path, `must be a fraction 0..1, got ${show(f)}`);
+    if (typeof v !== 'number' || !FRACTION_TEXT.test(numberText(f)!) || !(v >= 0 && v <= 1)) fail(file, f.line, f.path, `must be a fraction 0..1, got ${numberText(f) ?? show(f)}`);
     return v;
   };
   const bool = (f: Field): boolean => {
@@ -388,7 +396,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('gateway', helpers.ip);
     set('socket', checked(socketPathProblem));
     // A bare port (as --metrics 9478) is a YAML integer: taken as its text.
-    set('metrics', parsed(parseListen, (f) => (isScalar(f.node) && Number.isInteger(f.node.value) ? String(f.node.value) : str(f))));
+    set('metrics', parsed(parseListen, (f) => intText(f) ?? str(f)));
     set('connMax', (f) => int(f, 1, 1 << 26));
     set('neighMax', (f) => int(f, NEIGH_MAX_MIN, NEIGH_MAX_LIMIT));
     set('drainTimeout', (f) => int(f, 0, 86400));
@@ -435,7 +443,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
       const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',')
-        : isScalar(f.node) && Number.isInteger(f.node.value) ? String(f.node.value) : str(f);
+        : intText(f) ?? str(f);
       try {
         return parseFtpPorts(text);
       } catch (e) {
