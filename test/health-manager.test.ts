@@ -47,7 +47,7 @@ interface World {
 
 function world(config: HealthConfig, opts: {
   concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
-  firstChecksDone?: (service: ServiceKey) => void;
+  firstChecksDone?: (service: ServiceKey) => void; debug?: boolean;
 } = {}): World {
   const r = rig();
   const clock = new FakeClock();
@@ -72,6 +72,7 @@ function world(config: HealthConfig, opts: {
     log: {
       info: (obj, msg) => logs.push({ level: 'info', msg, obj: obj as Record<string, unknown> }),
       warn: (obj, msg) => logs.push({ level: 'warn', msg, obj: obj as Record<string, unknown> }),
+      ...(opts.debug === true ? { debug: (obj: object, msg: string) => void logs.push({ level: 'debug', msg, obj: obj as Record<string, unknown> }) } : {}),
     },
     clock,
     concurrency: opts.concurrency,
@@ -112,6 +113,27 @@ test('retry: a failing server is removed after 1 + retry failed attempts, delay_
   assert.deepEqual(w.table(), [`${B}:80/1`, `${A}:80/2`], 'back with its configured weight');
   assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: VIP, port: 80 }, A, 80), 'up');
   await w.mgr.stop();
+});
+
+test('uvsd --log-level debug: one "health: check result" line per attempt (service, server, checker, verdict, reason, time); none without debug', async () => {
+  for (const debug of [true, false]) {
+    const w = world({ services: [vs({ realServers: [rs(0)] })] }, { debug });
+    await w.mgr.start();
+    await w.clock.advance(1 * S); // t=0 passes
+    w.set(A, false);
+    await w.clock.advance(9.5 * S); // t=10 fails (its retry at 11 is not yet)
+    const results = w.logs.filter((l) => l.msg === 'health: check result');
+    if (!debug) {
+      assert.deepEqual(results, []);
+    } else {
+      assert.deepEqual(results.map((l) => ({ ...l.obj, ms: typeof l.obj.ms })), [
+        { service: `TCP ${VIP}:80`, server: `${A}:80`, check: 'TCP_CHECK', ok: true, pending: undefined, reason: 'ok', ms: 'number' },
+        { service: `TCP ${VIP}:80`, server: `${A}:80`, check: 'TCP_CHECK', ok: false, pending: undefined, reason: 'connect ECONNREFUSED', ms: 'number' },
+      ]);
+      assert.ok(results.every((l) => l.level === 'debug'));
+    }
+    await w.mgr.stop();
+  }
 });
 
 test('a passing retry keeps the server in; fall 2 needs two failed checks; rise 2 needs two passes', async () => {

@@ -271,7 +271,7 @@ function parseOptions(argv: string[]): Options {
       })
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace (debug adds each health check\'s result)', 'info')
     .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
     .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once); ' +
       'also uvsadm --drain\'s default: after it the director says drained with connections left (it still forwards)',
@@ -595,7 +595,8 @@ export async function main(argv: string[]): Promise<void> {
     call: (verb, args) => control.call(verb, args),
     run: hostChecks(pinger, bfd),
     exec: (script) => runNotifyScript(script, COMMAND_TIMEOUT_MS, hlog),
-    log: hlog,
+    // Each check's result at debug only: the object is not built at info.
+    log: hlog.isLevelEnabled('debug') ? hlog : { info: hlog.info.bind(hlog), warn: hlog.warn.bind(hlog) },
     holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,
     firstChecksDone: () => reannounce(),

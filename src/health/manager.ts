@@ -44,6 +44,8 @@ export const realClock: HealthClock = {
 export interface HealthLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  /** Each check's result (uvsd --log-level debug); absent: not logged. */
+  debug?(obj: object, msg: string): void;
 }
 
 export interface HealthDeps {
@@ -552,6 +554,8 @@ export class HealthManager {
 
   private onResult(c: CheckerState, r: CheckResult): void {
     if (this.stopped || c.dead) return;
+    this.deps.log.debug?.({ service: vsName(c.rs.vs), server: rsName(c.rs), check: c.spec.type, ok: r.ok, pending: r.pending, reason: r.reason, ms: Math.round(c.lastMs) },
+      'health: check result');
     if (r.pending === true) {
       c.lastReason = r.reason;
       this.schedule(c, c.spec.delayLoopMs);
