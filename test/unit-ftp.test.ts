@@ -239,9 +239,12 @@ test('ftp parsers: every prefix of a reply or command is "not whole" (false), ne
   assert.equal(ftpPassiveAsked(txt('PASV'), 0, 4), FTP_NONE, 'without its line end');
 });
 
-test('--ftp-ports / daemon.ftp-ports: "21,2121" and lists taken; a bad port, a repeat or too many refused naming the value', () => {
+test('--ftp-ports / daemon.ftp-ports: "21,2121" and lists taken, "none" and [] for none; a bad port, a repeat, too many or "" refused naming the value', () => {
   assert.deepEqual(parseFtpPorts('2121,21'), [21, 2121]);
   assert.deepEqual(parseFtpPorts('none'), []);
+  assert.deepEqual(parseConfig('daemon:\n  ftp-ports: []\n', 'c.yaml').daemon.ftpPorts, []);
+  // Before, --ftp-ports "" was taken as none (the file's "" is refused as any empty string).
+  assert.throws(() => parseFtpPorts(''), /invalid FTP port "" in ""/);
   assert.throws(() => parseFtpPorts('21,x'), /invalid FTP port "x" in "21,x"/);
   assert.throws(() => parseFtpPorts('0'), /invalid FTP port "0"/);
   assert.throws(() => parseFtpPorts('21,21'), /FTP port given twice in "21,21"/);

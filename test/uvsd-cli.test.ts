@@ -16,6 +16,8 @@ import { markdownFiles } from './helpers/docs.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
+import { parseConfig, RELOADABLE_DAEMON_KEYS, START_ONLY_DAEMON_KEYS, type DaemonSettings } from '../src/control/config.js';
+import { optionOf } from '../src/cli/settings.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -92,6 +94,14 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--state-file naming a directory', args: [...ADDR, '--state-file', '/tmp'], value: '--state-file: /tmp exists and is not a regular file' },
   { name: '--state-file in a directory uvsd cannot write (/etc, run unprivileged)', args: [...ADDR, '--state-file', '/etc/uvs-state.yaml'], value: 'cannot write in its directory /etc (EACCES)' },
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
+  // Before, `uvsd: : cannot read: ENOENT`, naming neither.
+  { name: '--config empty', args: [...ADDR, '--config', ''], value: '--config must be a non-empty string, got ""' },
+  { name: '--keepalived-conf empty', args: [...ADDR, '--keepalived-conf', ''], value: '--keepalived-conf must be a non-empty string, got ""' },
+  // Before, commander's words: `error: option '--conn-max <n>' argument '-1' is invalid. --conn-max must be ...`.
+  { name: '--conn-max -1', args: [...ADDR, '--conn-max', '-1'], value: 'uvsd: --conn-max must be an integer 1..67108864, got "-1"' },
+  { name: '--log-level debgu', args: [...ADDR, '--log-level', 'debgu'], value: 'uvsd: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "debgu"' },
+  { name: '--mac bogus (its parser does not name the option)', args: [...ADDR, '--mac', 'bogus'], value: 'uvsd: --mac: invalid MAC address "bogus"' },
+  { name: '--tap without its value', args: [...ADDR, '--tap'], value: "uvsd: option '--tap <name>' argument missing" },
 ];
 
 describe('uvsd refuses a bad option value', { concurrency: REFUSALS_AT_ONCE }, () => {
@@ -104,8 +114,32 @@ describe('uvsd refuses a bad option value', { concurrency: REFUSALS_AT_ONCE }, (
       assert.equal(lines.length, 2, `stderr must be exactly one line: ${JSON.stringify(r.stderr)}`);
       assert.equal(lines[1], '');
       assert.ok(lines[0]!.includes(c.value), `stderr ${JSON.stringify(lines[0])} does not name ${JSON.stringify(c.value)}`);
+      // One form for every refusal, commander's included.
+      assert.ok(lines[0]!.startsWith('uvsd: ') && !lines[0]!.includes('is invalid.'), `stderr ${JSON.stringify(lines[0])} is not in uvsd's form`);
     });
   }
+});
+
+test('every daemon setting the config file refuses empty ("") is refused empty on the command line: exit 2, one line naming the option, before opening anything (state-file, vrrp-fifo, bgp-include, bgp-bird-socket and ftp-ports were taken)', async () => {
+  // sync has no option; the two flags take no value.
+  const noValue = new Set(['sync', 'arpAcceptUnsolicited', 'expireQuiescentTemplate']);
+  const cases: Array<[string[], string]> = [];
+  for (const [k, name] of Object.entries({ ...START_ONLY_DAEMON_KEYS, ...RELOADABLE_DAEMON_KEYS })) {
+    if (noValue.has(k)) continue;
+    assert.throws(() => parseConfig(`daemon:\n  ${name}: ""\n`, 'u.yaml'), new RegExp(`u\\.yaml:2: daemon\\.${name}: `), `daemon.${name}: ""`);
+    const option = `--${optionOf(k as keyof DaemonSettings).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    cases.push([[...ADDR, option, ''], option]);
+  }
+  assert.ok(cases.length >= 20, `${cases.length} options`);
+  const left = [...cases];
+  await Promise.all(Array.from({ length: REFUSALS_AT_ONCE }, async () => {
+    for (let c = left.shift(); c !== undefined; c = left.shift()) {
+      const r = await uvsd(c[0]);
+      assert.equal(r.code, 2, `${c[1]} "": exit code; stderr ${JSON.stringify(r.stderr)}`);
+      assert.match(r.stderr, /^uvsd: [^\n]+\n$/, `${c[1]} "": one line`);
+      assert.ok(r.stderr.includes(c[1]), `${c[1]} "": stderr ${JSON.stringify(r.stderr)} does not name the option`);
+    }
+  }));
 });
 
 test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () => {
@@ -122,6 +156,13 @@ test('uvsd --help exits 0 and lists every option; --version / -V prints package.
   for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread', '--datapath-cpus']) {
     assert.match(r.stdout, new RegExp(`^\\s+${o} `, 'm'), `--help lacks ${o}`);
   }
+  // What each option takes, in its own words (commander wraps the lines).
+  const help = r.stdout.replace(/\s+/g, ' ');
+  assert.match(help, /--log-level <level> fatal, error, warn, info, debug, trace, silent /);
+  assert.match(help, /--metrics <addr:port> [^-]*a port alone is on 127\.0\.0\.1/);
+  assert.match(help, /--sloppy-tcp \[scope\] [^]*all = [^]*mh = [^]*off = none \(default: "off"\)/);
+  assert.match(help, /--ftp-ports <ports> [^]*?\(default: none\)/);
+  assert.doesNotMatch(help, /\(default: \[\]\)/);
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   for (const flag of ['--version', '-V']) {
     const v = await uvsd([flag], false);

@@ -1,6 +1,7 @@
 // uvsd: the daemon. Opens the TAP, runs the datapath on its batches, serves the control socket.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkedArg, emptyProblem, intArg, oneOfArg, parseCommandLine, usageErrors } from './options.js';
 import { randomBytes } from 'node:crypto';
 import { unlinkSync, writeSync } from 'node:fs';
 import { pino } from 'pino';
@@ -8,7 +9,7 @@ import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datap
 import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
 import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
-import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions, type SloppyTcp } from '../datapath/pipeline.js';
+import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
@@ -25,7 +26,7 @@ import { DEFAULT_SOCKET } from '../control/protocol.js';
 import { listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import {
-  ConfigManager, DEFAULT_DRAIN_TIMEOUT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseFtpPorts, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
+  ConfigManager, DEFAULT_DRAIN_TIMEOUT, FRACTION_TEXT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseFtpPorts, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
@@ -139,6 +140,9 @@ function ringQueues(ifname: string, n: number, steering: Steering): TapInfo[] {
 /** What main needs of its port: the TAP itself (--workers 1 without --datapath-thread) or the queues' common facts. */
 type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 'offloadError' | 'qlen' | 'batch' | 'io' | 'ioFallback' | 'close' | 'drops'>;
 
+/** --log-level: pino's levels, and silent (nothing). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 /** How long a notify / quorum command may run. */
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
@@ -174,28 +178,11 @@ function datapathCpusProblem(cpus: readonly number[], threads: number, allowed: 
   return undefined;
 }
 
-function intArg(name: string, min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}, got "${v}"`);
-    return n;
-  };
-}
-
 function fracArg(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^(0|1|0?\.\d+|1\.0*)$/.test(v) || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a fraction 0..1, got "${v}"`);
+    if (!FRACTION_TEXT.test(v) || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a fraction 0..1, got "${v}"`);
     return n;
-  };
-}
-
-/** An option whose value `problem` checks (the message names the option and the value). */
-function checkedArg(name: string, problem: (v: string) => string | undefined) {
-  return (v: string): string => {
-    const why = problem(v);
-    if (why !== undefined) throw new InvalidArgumentError(`${name} ${why}`);
-    return v;
   };
 }
 
@@ -248,22 +235,23 @@ function parseOptions(argv: string[]): Options {
     .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
-    .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', 'auto')
+    .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', oneOfArg('--io', IO_MODES), 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)
     .option('--datapath-thread', 'with --workers 1: the datapath on a worker thread of its own, as with more workers; control, metrics and health checks ' +
       'keep the main thread and answer without waiting for the datapath\'s frame budget (docs/uvsd.md)', false)
     .option('--datapath-cpus <list>', 'pin each datapath thread to a CPU of this list, in worker order (one per thread: 1, or 2,3 with --workers 2); ' +
       'with workers or --datapath-thread the main thread (control, metrics, health checks) then runs on the other CPUs', wrap((v) => parseCpuList(v)))
-    .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)', 'ebpf')
-    .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', 'on')
+    .option('--steering <ebpf|automq>', 'with --workers: an eBPF program sends each connection\'s frames, both ways, to the worker holding it (ebpf), or the kernel\'s automq flow table picks the queue (automq)',
+      oneOfArg('--steering', ['ebpf', 'automq']), 'ebpf')
+    .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', oneOfArg('--offload', ['on', 'off']), 'on')
     .option('--tap-qlen <frames>', "the TAP's txqueuelen: frames the kernel holds for uvsd (per queue) while it is busy; more arriving are dropped. 0 = leave the device's own (a new TAP has 1000)",
       intArg('--tap-qlen', 0, 65536), DEFAULT_TAP_QLEN)
     .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
     .option('--rx-budget <frames>', 'frames forwarded before control, metrics and health get their turn when they have work',
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
-    .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf')
+    .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf', checkedArg('--keepalived-conf', emptyProblem))
     .option('--keepalived-config-id <id>', 'keepalived\'s -i/--config-id: the keepalived.conf\'s "@ID" lines are for this director, "@^ID" lines for the others (default: the host name up to its first dot)',
       (v: string) => {
         if (!/^[^\s@^]\S*$/.test(v)) throw new InvalidArgumentError(`--keepalived-config-id must be one word, got ${JSON.stringify(v)}`);
@@ -271,12 +259,13 @@ function parseOptions(argv: string[]): Options {
       })
     .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace (debug adds each health check\'s result)', 'info')
-    .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)')
+    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (debug adds each health check's result)`,
+      oneOfArg('--log-level', LOG_LEVELS), 'info')
+    .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)', checkedArg('--config', emptyProblem))
     .option('--drain-timeout <s>', 'seconds a server removed by a reload keeps its connections at weight 0 (0 = remove at once); ' +
       'also uvsadm --drain\'s default: after it the director says drained with connections left (it still forwards)',
       intArg('--drain-timeout', 0, 86400), DEFAULT_DRAIN_TIMEOUT)
-    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; off when not given)')
+    .option('--metrics <addr:port>', 'serve Prometheus /metrics, /status.json and a status page at / (e.g. 127.0.0.1:9478; a port alone is on 127.0.0.1; off when not given)')
     .option('--secure-tcp-above <fill>', 'table fill (0..1) above which half-open TCP states time out in seconds (off again below 80% of it); 1 = never',
       fracArg('--secure-tcp-above'), DEFENSE_DEFAULTS.secureTcpAbove)
     .option('--evict-above <fill>', 'table fill (0..1) from which a new connection first evicts a half-open/unconfirmed entry; 1 = only when full',
@@ -287,66 +276,39 @@ function parseOptions(argv: string[]): Options {
     .option('--expire-quiescent-template', 'expire a persistence template whose server has weight 0 at the client\'s next connection (the kernel\'s expire_quiescent_template)', false)
     .option('--garp-refresh <seconds>', 'while master, send gratuitous ARP for every VIP, LIP and floating address again every N seconds (keepalived\'s garp_master_refresh); 0 = never',
       intArg('--garp-refresh', 0, 86_400), DEFENSE_DEFAULTS.garpRefresh)
-    .option('--sloppy-tcp [scope]', 'DR/TUN: open connections on mid-stream TCP segments too, like the sloppy_tcp sysctl: all services (bare), ' +
-      'or only mh services, placed by the mh table (many directors behind ECMP; docs/scale-out.md)', (v: string): SloppyTcp => {
-      if (!(SLOPPY_TCP_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--sloppy-tcp must be one of ${SLOPPY_TCP_MODES.join(', ')}, got "${v}"`);
-      return v as SloppyTcp;
-    }, 'off')
-    .option('--ftp-ports <ports>', 'the FTP helper (the kernel\'s ip_vs_ftp, ports=): NAT/FULLNAT TCP connections to these virtual ports ' +
-      '(e.g. 21, or 21,2121) get their PASV/EPSV replies rewritten to the VIP and their data connections made (NAT also PORT/EPRT); none = off',
-    wrap(parseFtpPorts), DEFENSE_DEFAULTS.ftpPorts)
+    .option('--sloppy-tcp [scope]', 'DR/TUN: open connections on mid-stream TCP segments too, like the sloppy_tcp sysctl: all = every service (also bare --sloppy-tcp), ' +
+      'mh = only mh services, placed by the mh table (many directors behind ECMP; docs/scale-out.md), off = none', oneOfArg('--sloppy-tcp', SLOPPY_TCP_MODES), 'off')
+    .addOption(new Option('--ftp-ports <ports>', 'the FTP helper (the kernel\'s ip_vs_ftp, ports=): NAT/FULLNAT TCP connections to these virtual ports ' +
+      '(e.g. 21, or 21,2121) get their PASV/EPSV replies rewritten to the VIP and their data connections made (NAT also PORT/EPRT); none = off')
+      .argParser(wrap(parseFtpPorts)).default(DEFENSE_DEFAULTS.ftpPorts, 'none'))
     .option('--conn-reuse-mode <n>', "a TCP SYN on a finished entry's tuple opens a new connection, scheduled again, like the conn_reuse_mode sysctl: " +
       '1 = TIME_WAIT and CLOSE entries, 2 or 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
-    .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', 'master')
+    .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', oneOfArg('--role', ['master', 'backup']), 'master')
     .option('--ha-group <name=addrs>', 'an HA group for active/active directors: NAME=a.b.c.d[,a.b.c.d...], VIPs, local and floating addresses ' +
       'that change role together (uvsadm --role master|backup --ha-group NAME; repeatable; docs/ha.md)',
     (v: string, prev: HaGroupSpec[] = []) => [...prev, wrap(parseHaGroup)(v)])
     .option('--vrrp-fifo <path>', 'read keepalived\'s VRRP transitions from this FIFO (its global_defs vrrp_notify_fifo; created if missing) ' +
-      'instead of notify scripts: an instance or sync group named after an HA group drives that group, any drives the director without groups (docs/ha.md)')
-    .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)')
+      'instead of notify scripts: an instance or sync group named after an HA group drives that group, any drives the director without groups (docs/ha.md)',
+      checkedArg('--vrrp-fifo', emptyProblem))
+    .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)', checkedArg('--state-file', emptyProblem))
     .option('--check-config', 'check --config / --keepalived-conf as a start would, print the table (uvsadm -Ln) and exit: 0, or 2 with the error; nothing is opened')
-    .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`')
-    .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", DEFAULT_BIRD_SOCKET)
+    .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`',
+      checkedArg('--bgp-include', emptyProblem))
+    .option('--bgp-bird-socket <path>', "BIRD's control socket (birdc -s)", checkedArg('--bgp-bird-socket', emptyProblem), DEFAULT_BIRD_SOCKET)
     .option('--bgp-next-hop <ip>', 'next hop of the announced routes: one of the --addr addresses (default: the first)', wrap((v) => {
       const ip = parseIp(v);
       if (ip < 0) throw new Error(`invalid next hop address "${v}"`);
       return ip;
     }))
-    .version(`uvsd ${UVS_VERSION} (IPVS ${IPVS_VERSION} compatible; node ${process.version})`, '-V, --version')
-    .showHelpAfterError(false)
-    .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') })
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
-    .allowExcessArguments(true);
-  program.parse(argv);
-  // commander's own words ("too many arguments") would not say which.
-  if (program.args.length > 0) program.error(`error: unexpected argument "${program.args[0]}": uvsd takes options only (uvsd --help)`);
+    .version(`uvsd ${UVS_VERSION} (IPVS ${IPVS_VERSION} compatible; node ${process.version})`, '-V, --version');
+  parseCommandLine(usageErrors(program, 'uvsd'), argv);
   const o = program.opts();
   o.fromCli = new Set(program.options.map((x) => x.attributeName()).filter((n) => program.getOptionValueSource(n) === 'cli'));
   o.defaults = Object.fromEntries(program.options.map((x) => [x.attributeName(), x.defaultValue as unknown]));
   if (o.config !== undefined) applyFileSettings(program, o);
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
-    console.error(`uvsd: invalid --log-level "${o.logLevel}"`);
-    process.exit(2);
-  }
-  if (o.role !== 'master' && o.role !== 'backup') {
-    console.error(`uvsd: invalid --role "${o.role}" (master, backup)`);
-    process.exit(2);
-  }
   if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
     console.error('uvsd: at least one --addr must be fixed (not floating): a backup needs an address of its own');
-    process.exit(2);
-  }
-  if (!(IO_MODES as readonly string[]).includes(o.io)) {
-    console.error(`uvsd: invalid --io "${o.io}" (${IO_MODES.join(', ')})`);
-    process.exit(2);
-  }
-  if (o.steering !== 'ebpf' && o.steering !== 'automq') {
-    console.error(`uvsd: invalid --steering "${o.steering}" (ebpf, automq)`);
-    process.exit(2);
-  }
-  if (o.offload !== 'on' && o.offload !== 'off') {
-    console.error(`uvsd: invalid --offload "${o.offload}" (on, off)`);
     process.exit(2);
   }
   if (o.port !== undefined) {

@@ -133,10 +133,10 @@ export function parseHaGroup(text: string): HaGroupSpec {
  * the problem.
  */
 export function parseFtpPorts(text: string): number[] {
-  if (text === '' || text === 'none') return [];
+  if (text === 'none') return [];
   const ports = text.split(',').map((p) => {
     const n = Number(p);
-    if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw new Error(`invalid FTP port "${p}" in "${text}" (expected 1..65535, comma-separated)`);
+    if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw new Error(`invalid FTP port "${p}" in "${text}" (expected 1..65535, comma-separated, or none)`);
     return n;
   });
   if (new Set(ports).size !== ports.length) throw new Error(`FTP port given twice in "${text}"`);
@@ -442,7 +442,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('connReuseMode', (f) => int(f, 0, 3));
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
-      const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',')
+      const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',') || 'none'
         : intText(f) ?? str(f);
       try {
         return parseFtpPorts(text);
