@@ -1,6 +1,6 @@
 // uvs-decap: the TUN real-server helper for kernels without the ipip (or ip_gre, fou) module.
 //
-//   uvs-decap --vip 192.168.8.200[,more] [--dev eth0] [--tun uvsdecap0] [--gue-port 6080]
+//   uvs-decap --vip 192.168.8.200[,more] [--dev eth0] [--tun uvsdecap0] [--mtu 1480] [--gue-port 6080]
 //
 // Receives the director's tunnelled packets (IPIP, GRE, and GUE on --gue-port) from --dev through an AF_PACKET socket
 // (the project's addon: no raw-socket dependency), strips the outer header, and writes the inner
@@ -19,6 +19,9 @@ import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
 import { unicastProblem } from '../control/claim.js';
+import { ifnameProblem } from '../control/config.js';
+import { UVS_VERSION } from '../control/printers.js';
+import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
 import { Port, native } from '../datapath/port.js';
 import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, setHostMac, type DecapHost } from '../modes/decap.js';
@@ -28,16 +31,17 @@ function sh(argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-const program = new Command()
-  .name('uvs-decap')
+// Bad options: one line naming the option and the value, exit 2, as uvsd's (options.ts).
+const program = new Command('uvs-decap')
   .description('decapsulate IPIP, GRE and GUE packets from a uvs director into a TUN device holding the VIPs')
   .requiredOption('--vip <list>', 'VIP(s) to accept, comma separated')
-  .option('--dev <ifname>', 'interface the IPIP packets arrive on', 'eth0')
-  .option('--tun <name>', 'TUN device to create', 'uvsdecap0')
-  .option('--mtu <n>', 'MTU of the TUN device', '1480')
-  .option('--gue-port <n>', 'UDP port GUE packets arrive on (ipvsadm --tun-type gue --tun-port n); none by default')
-  .parse();
-const o = program.opts<{ vip: string; dev: string; tun: string; mtu: string; guePort?: string }>();
+  .option('--dev <ifname>', 'interface the IPIP packets arrive on', checkedArg('--dev', ifnameProblem), 'eth0')
+  .option('--tun <name>', 'TUN device to create', checkedArg('--tun', ifnameProblem), 'uvsdecap0')
+  .option('--mtu <n>', 'MTU of the TUN device, 576..9000', intArg('--mtu', 576, 9000), 1480)
+  .option('--gue-port <n>', 'UDP port GUE packets arrive on, 1..65535 (ipvsadm --tun-type gue --tun-port n); none by default', intArg('--gue-port', 1, 65535))
+  .version(`uvs-decap ${UVS_VERSION}`, '-V, --version');
+parseCommandLine(usageErrors(program, 'uvs-decap'));
+const o = program.opts<{ vip: string; dev: string; tun: string; mtu: number; guePort?: number }>();
 
 const vips = o.vip.split(',').map((v) => {
   const ip = parseIp(v.trim());
@@ -49,16 +53,8 @@ const vips = o.vip.split(',').map((v) => {
   }
   return { text: v.trim(), ip };
 });
-const mtu = Number(o.mtu);
-if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) {
-  console.error(`uvs-decap: --mtu ${o.mtu} out of range (576..9000)`);
-  process.exit(2);
-}
-const guePort = o.guePort === undefined ? 0 : Number(o.guePort);
-if (!Number.isInteger(guePort) || guePort < 0 || guePort > 65535 || (o.guePort !== undefined && guePort === 0)) {
-  console.error(`uvs-decap: --gue-port ${o.guePort} out of range (1..65535)`);
-  process.exit(2);
-}
+const mtu = o.mtu;
+const guePort = o.guePort ?? 0;
 const host: DecapHost = { vips: new Set(vips.map((v) => v.ip | 0)), locals: new Set(), macHi: 0, macLo: 0, guePort }; // rd32 gives int32
 
 /** The host's IPv4 addresses and --dev's MAC, read again every second: a frame for another
