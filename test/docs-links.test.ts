@@ -113,3 +113,15 @@ test('every test title docs/features.md quotes after a test file (`file.test.ts`
   assert.ok(cited > 300, `only ${cited} titles found: the pattern no longer reads features.md`);
   assert.deepEqual(wrong, []);
 });
+
+test('docs/control-protocol.md\'s verb table has one row per verb of the registry (src/control/verbs.ts), none twice, none joined to another\'s line', async () => {
+  const { VERBS } = await import('../src/control/verbs.js');
+  const text = readFileSync(join(repoRoot, 'docs/control-protocol.md'), 'utf8');
+  const table = text.slice(text.indexOf('\n## Verbs\n')).split('\n\n')[1]!.split('\n').slice(2);
+  const rows = table.map((line) => {
+    assert.match(line, /^\| `\w+` \|/, `a row of one verb: ${line.slice(0, 80)}`);
+    assert.equal(line.match(/\| *\|/), null, `one row per line: ${line.slice(0, 80)}`);
+    return /^\| `(\w+)` \|/.exec(line)![1]!;
+  });
+  assert.deepEqual([...rows].sort(), Object.keys(VERBS).sort());
+});
