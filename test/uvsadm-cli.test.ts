@@ -196,13 +196,15 @@ test('--reload and --reload --dry-run print the files\' warnings (a misspelt kee
   }
 });
 
-test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-config, ...)', async () => {
+test('-h lists every command of docs/uvsadm.md\'s usage block (--reload, --dump-config, -v, ...)', async () => {
   const doc = readFileSync(join(repoRoot, 'docs/uvsadm.md'), 'utf8');
   const block = /## Usage\n\n```\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
-  const commands = block.split('\n').map((l) => /^uvsadm (\S+)/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
-  assert.ok(commands.includes('--reload') && commands.includes('--dump-config') && commands.length >= 15, commands.join(' '));
+  // Each command with its alternatives (`-h | -v`, `--drain ... | --undrain`).
+  const commands = block.split('\n').flatMap((l) => /^uvsadm (.*)$/.exec(l)?.[1]!.split(' | ').map((c) => c.split(' ')[0]!) ?? []).filter((c) => c !== '');
+  assert.ok(commands.includes('--reload') && commands.includes('--dump-config') && commands.includes('-v') && commands.length >= 15, commands.join(' '));
   const help = await must(['-h']);
-  for (const c of commands) assert.ok(help.includes(`\n  uvsadm ${c}`), `uvsadm -h has no "uvsadm ${c}" usage line`);
+  const usage = help.split('\n').filter((l) => l.startsWith('  uvsadm ')).flatMap((l) => l.slice(9).split(/ \| /).map((c) => c.split(' ')[0]!));
+  for (const c of commands) assert.ok(usage.includes(c), `uvsadm -h has no usage line for "uvsadm ${c}"`);
   assert.match(help, /\n  --reload +uvs: re-read/);
   assert.match(help, /\n  --dump-config +uvs: /);
   assert.match(help, /\n  --dry-run +--reload: /);

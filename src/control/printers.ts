@@ -542,7 +542,7 @@ Usage:
   ${p} --stop-daemon state
   ${p} --role master|backup [--ha-group name]
   ${p} --drain [--drain-timeout seconds] | --undrain
-  ${p} -h
+  ${p} -h | -v
 
 Commands:
 Either long or short options are allowed.
@@ -584,6 +584,7 @@ Either long or short options are allowed.
                               forwarding its connections (docs/scale-out.md)
   --undrain                   uvs: announce the routes again
   --help            -h        display this help message
+  --version         -v        display the version
 
 Options:
   --tcp-service  -t service-address   service-address is IPv4-address[:port]
