@@ -129,6 +129,18 @@ test('ftp NAT passive: without --ftp-ports the 227 reply passes as it is and the
   assert.equal(r.counters()['drop.no_service']! - c0['drop.no_service']!, 1);
 });
 
+test('ftp-ports changed through the control plane (a reload: the setDefense op, as workers get it) reaches the helper; before, the op left ftpPorts out and a reload said it set them', () => {
+  const r = ftpRig('nat', []);
+  r.ctl.setDefense({ ...r.dp.defense, ftpPorts: [21] });
+  assert.deepEqual([r.dp.ftp.on, r.dp.ftp.ports[21] !== 0, r.dp.defense.ftpPorts], [true, true, [21]]);
+  const peer = control(r);
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  const out = fromServer(r, peer, SISN + 1, CISN + 7, txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n'));
+  assert.match(out[0]!.subarray(54).toString(), /^227 Entering Passive Mode \(10,0,0,100,195,80\)/, 'rewritten to the VIP');
+  r.ctl.setDefense({ ...r.dp.defense, ftpPorts: [] });
+  assert.equal(r.dp.ftp.on, false);
+});
+
 test('ftp NAT passive: a 227 reply split over two segments is not rewritten (nothing reassembled, as the kernel); the next whole one is', () => {
   const r = ftpRig();
   const peer = control(r);

@@ -1779,8 +1779,9 @@ export class Datapath implements Output {
         return;
       }
       case 'setDefense': {
-        const { secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh } = op;
-        this.setDefense({ secureTcpAbove, evictAbove, maxConnRatePerSource, arpAcceptUnsolicited, sloppyTcp, connReuseMode, expireQuiescentTemplate, garpRefresh });
+        // Every field but the op's name (a list of them left ftpPorts out: a reload said it set them and did not).
+        const { op: _name, ...defense } = op;
+        this.setDefense(defense);
         return;
       }
       case 'neighFlush': {
