@@ -343,6 +343,29 @@ test('ARP: a refused gratuitous ARP with another MAC for a real server (a VRRP m
   assert.equal(dstMac(r.run(syn(CLIENT, 4))[0]!), NEW);
 });
 
+test('ARP: a second move within a second of our last request (two moves 300 ms apart) is asked about at the next tick that may, not by the re-probe a minute later', () => {
+  const r = drRig({ weights: [1] });
+  const [A, B] = ['02:00:00:00:01:11', '02:00:00:00:01:22'];
+  const garp = (mac: string) => arpFrame({ ethDst: BROADCAST, ethSrc: mac }, { op: 1, sha: mac, spa: RS[0].ip, tpa: RS[0].ip });
+  const reply = (mac: string) => arpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { op: 2, sha: mac, spa: RS[0].ip, tha: DIR_MAC, tpa: DIR_IP });
+  r.advance(30_000);
+  assert.deepEqual(arpRequests(r.run(garp(A))), [[DIR_IP, RS[0].ip]]);
+  r.feed(reply(A));
+  r.advance(300);
+  assert.deepEqual(arpRequests(r.run(garp(B))), [], 'not yet: one request per second per neighbour');
+  r.advance(250);
+  r.dp.tick();
+  assert.deepEqual(arpRequests(r.sink.take()), []);
+  r.advance(500);
+  r.dp.tick();
+  assert.deepEqual(arpRequests(r.sink.take()), [[DIR_IP, RS[0].ip]], 'asked once the second has passed (before: never, until the 60 s re-probe)');
+  r.feed(reply(B));
+  assert.equal(dstMac(r.run(syn(CLIENT, 1))[0]!), B);
+  r.advance(2000);
+  r.dp.tick();
+  assert.deepEqual(arpRequests(r.sink.take()), [], 'asked once');
+});
+
 test('ARP: the gateway\'s new MAC (a router failover) is asked about at once and followed within a round trip', () => {
   const r = gwRig('nat');
   const NEWGW = '02:00:00:00:02:fe';

@@ -10,7 +10,7 @@ import {
 } from './frame.js';
 import { formatIp, martianNet } from './addr.js';
 import { C, D, type Counters } from './counters.js';
-import { NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
+import { N_FREE, NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { TxBatch, type Tx } from './tx.js';
 import { vnetClear } from './vnet.js';
@@ -249,7 +249,9 @@ export class Link {
     let n = this.neigh.find(spa);
     if (n >= 0 && !this.acceptUnsolicited && !this.neigh.sameMac(n, buf, a + 8) && !this.solicited(n, op, tpa)) {
       if (!this.quiet) this.counters.c[C.arp_refused]++;
-      this.probe(n);
+      // Within PROBE_INTERVAL_MS of our last request (a second move soon after the first, or
+      // one just after a re-probe): asked at the next tick that may, not a minute later.
+      if (!this.probe(n) && !this.recheck.includes(n)) this.recheck.push(n);
       n = -1;
     }
     if (n >= 0) {
@@ -479,14 +481,18 @@ export class Link {
    * worker's frame (arpShared) only note it: that worker sends the request, and the answer it
    * receives is shown here too.
    */
-  private probe(n: number): void {
+  private probe(n: number): boolean {
     const nb = this.neigh;
-    if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return;
+    if (this.now - nb.probed[n] < PROBE_INTERVAL_MS) return false;
     nb.probing(n, this.now);
-    if (this.quiet) return;
+    if (this.quiet) return true;
     const target = nb.ip[n];
     if (this.buildArp(this.senderFor(target), target, false)) this.counters.c[C.arp_requests_sent]++;
+    return true;
   }
+
+  /** Neighbours shown another MAC while a request could not be sent yet (arp): asked at a later tick. */
+  private readonly recheck: number[] = [];
 
   /**
    * Build a broadcast ARP request in the generated-frame buffer: for `tpa` from `spa`, or with
@@ -544,6 +550,11 @@ export class Link {
       } else {
         this.probe(n);
       }
+    }
+    for (let i = this.recheck.length - 1; i >= 0; i--) {
+      const n = this.recheck[i]!;
+      // Gone meanwhile (reclaimed, flushed): nothing to ask about.
+      if (nb.state[n] === N_FREE || this.probe(n)) this.recheck.splice(i, 1);
     }
     nb.gc(this.now);
   }
