@@ -495,6 +495,35 @@ test('upgrade: a state file of an older uvsd with entries this one refuses (RIP:
   assert.equal(line, `state_file ${file} saved 0s ago; at start restored without 2 entries (the file kept as X): F:9: ... ...`);
 }));
 
+test('upgrade: a real server that is a later service\'s VIP leaves out that server, not the later (valid) service with all of its servers', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  writeFileSync(file, framed(`services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 21
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.202, port: 21, method: nat, weight: 1 }
+      - { address: 192.168.8.20, port: 21, method: nat, weight: 1 }
+  - proto: udp
+    address: 192.168.8.202
+    port: 53
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.21, port: 53, method: nat, weight: 1 }
+      - { address: 192.168.8.22, port: 53, method: nat, weight: 1 }
+`));
+  const { r, cm } = started('services: []\n');
+  const res = restoreState(cm, file, AT) as RestoredState;
+  assert.deepEqual(res.leftOut.map((l) => l.replace(file, 'F')), [
+    'F:10: add service UDP 192.168.8.202:53 (rr): Address already used in the table in another role: virtual address 192.168.8.202 is a real server (TCP 192.168.8.200:21): left out the real server 192.168.8.202:21 of TCP 192.168.8.200:21 at line 8 instead',
+  ]);
+  assert.equal(rules(r), [
+    '-A -t 192.168.8.200:21 -s rr', '-a -t 192.168.8.200:21 -r 192.168.8.20:21 -m -w 1',
+    '-A -u 192.168.8.202:53 -s rr', '-a -u 192.168.8.202:53 -r 192.168.8.21:53 -m -w 1', '-a -u 192.168.8.202:53 -r 192.168.8.22:53 -m -w 1', '',
+  ].join('\n'));
+}));
+
 test('the state file keeps the running sync daemons (daemon.sync, rewritten on uvsadm --start-daemon / --stop-daemon): a restart with it starts them again, before --config\'s; none left running is kept as none', () => withDir(async (dir) => {
   const { startSyncDaemons, syncAtStart, syncWhere } = await import('../src/control/syncconf.js');
   const file = join(dir, 'state.yaml');

@@ -11,7 +11,7 @@ import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
-import { serviceId } from './protocol.js';
+import { serviceId, serviceText } from './protocol.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -107,17 +107,32 @@ export function restoreState(config: ConfigManager, file: string, now = new Date
     } catch (e) {
       const rest = e instanceof UvsError ? withoutEntryAt(saved, e.detail) : undefined;
       if (rest === undefined) return { refused: (e as Error).message, ...kept() };
-      leftOut.push(`${(e as Error).message}: left out`);
-      saved = rest;
+      leftOut.push(`${(e as Error).message}: ${rest.instead ?? 'left out'}`);
+      saved = rest.cfg;
     }
   }
 }
 
-/** cfg without the service or server at `at` ("FILE:LINE", a refusal's place), or undefined if no entry is there. */
-function withoutEntryAt(cfg: ConfigFile, at: string | undefined): ConfigFile | undefined {
+/**
+ * cfg without the service or server at `at` ("FILE:LINE", a refusal's place), or undefined if no
+ * entry is there; `instead`: what was left out when it was not that entry.
+ */
+function withoutEntryAt(cfg: ConfigFile, at: string | undefined): { cfg: ConfigFile; instead?: string } | undefined {
   const m = at === undefined ? null : /^(.*):(\d+)$/.exec(at);
   if (m === null || m[1] !== cfg.file) return undefined;
   const line = Number(m[2]);
+  // A service refused because its VIP is another service's real server (an older uvsd allowed
+  // that): the servers are the entries this uvsd refuses, so they go, not the service.
+  const svc = cfg.services.find((s) => s.line === line);
+  const vip = svc?.spec.fwmark === undefined ? svc?.spec.addr : undefined;
+  const asServer = vip === undefined ? [] : cfg.services.filter((s) => s !== svc && s.dests.some((d) => d.addr === vip));
+  if (asServer.length > 0) {
+    const other = asServer[0]!;
+    const i = other.dests.findIndex((d) => d.addr === vip);
+    const rest = withoutEntryAt(cfg, `${cfg.file}:${other.destLines[i]}`);
+    const d = other.dests[i]!;
+    return rest === undefined ? undefined : { cfg: rest.cfg, instead: `left out the real server ${d.addr}:${d.port} of ${serviceText(d.service)} at line ${other.destLines[i]} instead` };
+  }
   const services = [];
   let found = false;
   for (const s of cfg.services) {
@@ -137,7 +152,7 @@ function withoutEntryAt(cfg: ConfigFile, at: string | undefined): ConfigFile | u
   if (!found) return undefined;
   const kept = new Set(services.flatMap((s) => s.dests.map((d) => `${serviceId(d.service)}|${d.addr}|${d.port}`)));
   const drains = cfg.drains?.filter((d) => kept.has(`${serviceId(d.service)}|${d.addr}|${d.port}`));
-  return { ...cfg, services, ...(drains !== undefined ? { drains } : {}) };
+  return { cfg: { ...cfg, services, ...(drains !== undefined ? { drains } : {}) } };
 }
 
 /**
