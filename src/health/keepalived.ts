@@ -530,6 +530,22 @@ function definedName(st: Stmt, defined: ReadonlyMap<string, unknown>, kind: stri
   return name;
 }
 
+/**
+ * The top-level `KEY NAME { ... }` blocks of stmts (KEY: keys[0] or an alias of it), each read by
+ * parse, by name; a name defined twice is an error with its line.
+ */
+function namedBlocks<T>(stmts: Stmt[], keys: readonly string[], parse: (st: Stmt, name: string) => T): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const st of stmts) {
+    if (!keys.includes(st.key)) continue;
+    nArgs(st, 1, 1);
+    const name = st.args[0]!.text;
+    if (out.has(name)) throw err(st, `${keys[0]} ${name} is defined twice`);
+    out.set(name, parse(st, name));
+  }
+  return out;
+}
+
 /** An entry's key `IP` or `A.B.C.D-E` (a range of the last byte, both ends included) as its addresses. */
 function addrRange(s: Stmt, where: string): string[] {
   const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(s.key);
@@ -693,12 +709,7 @@ class Parser {
    * Stricter than keepalived, which skips a bad one with a message: an error with file:line.
    */
   trackFileBlocks(stmts: Stmt[]): Map<string, TrackFile> {
-    const out = new Map<string, TrackFile>();
-    for (const st of stmts) {
-      if (st.key !== 'track_file' && st.key !== 'vrrp_track_file') continue;
-      nArgs(st, 1, 1);
-      const name = st.args[0]!.text;
-      if (out.has(name)) throw err(st, `track_file ${name} is defined twice`);
+    return namedBlocks(stmts, ['track_file', 'vrrp_track_file'], (st, name) => {
       let path: string | undefined;
       const tf: Omit<TrackFile, 'path'> = { weight: 1, reverse: false };
       for (const s of needBlock(st)) {
@@ -719,9 +730,8 @@ class Parser {
         }
       }
       if (path === undefined || path === '') throw err(st, `track_file ${name} needs a file`);
-      out.set(name, { ...tf, path });
-    }
-    return out;
+      return { ...tf, path };
+    });
   }
 
   /**
@@ -757,12 +767,7 @@ class Parser {
    * passive, ttl, max_hops and weight are warned about and ignored.
    */
   bfdInstances(stmts: Stmt[]): Map<string, BfdParams> {
-    const out = new Map<string, BfdParams>();
-    for (const st of stmts) {
-      if (st.key !== 'bfd_instance') continue;
-      nArgs(st, 1, 1);
-      const name = st.args[0]!.text;
-      if (out.has(name)) throw err(st, `bfd_instance ${name} is defined twice`);
+    return namedBlocks(stmts, ['bfd_instance'], (st, name) => {
       const p: Omit<BfdParams, 'neighbor'> & { neighbor?: string } = { ...BFD_DEFAULTS };
       for (const s of needBlock(st)) {
         switch (s.key) {
@@ -777,9 +782,8 @@ class Parser {
         }
       }
       if (p.neighbor === undefined) throw err(st, `bfd_instance ${name} needs a neighbor_ip`);
-      out.set(name, { ...p, neighbor: p.neighbor });
-    }
-    return out;
+      return { ...p, neighbor: p.neighbor };
+    });
   }
 
   /** BFD_CHECK { name NAME }: passes while the named bfd_instance's session is Up (weight: warned, ignored). */
@@ -824,12 +828,7 @@ class Parser {
    * keepalived; a fwmark entry is a -f service, its marks uvsd's --add-mark rules).
    */
   groups(stmts: Stmt[]): Map<string, GroupEntry[]> {
-    const groups = new Map<string, GroupEntry[]>();
-    for (const st of stmts) {
-      if (st.key !== 'virtual_server_group') continue;
-      nArgs(st, 1, 1);
-      const name = st.args[0]!.text;
-      if (groups.has(name)) throw err(st, `virtual_server_group ${name} is defined twice`);
+    return namedBlocks(stmts, ['virtual_server_group'], (st, name) => {
       const entries: GroupEntry[] = [];
       const seen = new Set<string>();
       for (const s of needBlock(st)) {
@@ -855,9 +854,8 @@ class Parser {
           entries.push({ addr, port });
         }
       }
-      groups.set(name, entries);
-    }
-    return groups;
+      return entries;
+    });
   }
 
   /**
@@ -866,12 +864,7 @@ class Parser {
    * is read and not used: uvsd has one port, and answers ARP for its LIPs there.
    */
   localAddressGroups(stmts: Stmt[]): Map<string, string[]> {
-    const groups = new Map<string, string[]>();
-    for (const st of stmts) {
-      if (st.key !== 'local_address_group') continue;
-      nArgs(st, 1, 1);
-      const name = st.args[0]!.text;
-      if (groups.has(name)) throw err(st, `local_address_group ${name} is defined twice`);
+    return namedBlocks(stmts, ['local_address_group'], (st, name) => {
       const addrs: string[] = [];
       for (const s of needBlock(st)) {
         if (s.block !== undefined) throw err(s, `${s.key}: a local_address_group entry takes no block`);
@@ -881,9 +874,8 @@ class Parser {
           addrs.push(a);
         }
       }
-      groups.set(name, addrs);
-    }
-    return groups;
+      return addrs;
+    });
   }
 
   /**
