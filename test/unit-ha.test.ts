@@ -262,6 +262,25 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
   assert.deepEqual(rows(b), rows(m));
 });
 
+test('a synced template whose server never comes is counted sync_unbound_expired when a new connection of its client replaces it (as its connections are)', () => {
+  const m = director(false);
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport: 80, flags: TCP_FLAGS.SYN });
+  const first = m.run(syn(49000));
+  const mac = first[0]!.subarray(0, 6).toString('hex').replace(/(..)(?!$)/g, '$1:');
+  const server = RS.find((s) => s.mac === mac)!.ip;
+  b.ctl.deleteDest({ service: DR80, addr: server, port: 80 });
+  sync(m, b);
+  assert.equal(b.counters().sync_unbound, 2, 'the connection and its template');
+  b.ctl.call('setRole', { role: 'master' });
+  const next = b.run(syn(49001)).filter((f) => f.readUInt16BE(12) === 0x0800);
+  assert.equal(next.length, 1, 'the new connection goes to a server this director has');
+  assert.notEqual(next[0]!.subarray(0, 6).toString('hex').replace(/(..)(?!$)/g, '$1:'), mac);
+  assert.equal(b.counters().sync_unbound_expired, 1, 'the template replaced is counted');
+});
+
 test('a synced connection or template whose server the backup lacks is installed unbound (in -Lnc, in no server\'s counts, expiring on its timer), bound when the server has come (by a later record or its next packet), and expired at a packet while it still has not', () => {
   const m = director(false);
   const b = director(false);

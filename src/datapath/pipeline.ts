@@ -1304,8 +1304,9 @@ export class Datapath implements Output {
     }
     if (node >= 0) {
       const t = node >>> 1;
-      // A synced template installed before its server was here is bound if the server has come.
-      if (ct.dest[t] < 0) this.bindLate(t);
+      // A synced template installed before its server was here is bound if the server has come
+      // (if it still has not, it is replaced below, counted as such connections are).
+      if (ct.dest[t] < 0 && !this.bindLate(t)) this.counters.c[C.sync_unbound_expired]++;
       const d = ct.dest[t];
       if (this.boundNow(t) && !(dt.weight[d] === 0 && this.defense.expireQuiescentTemplate)) {
         ct.expires[t] = this.nowTick + ct.laddr[t];

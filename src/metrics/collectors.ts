@@ -114,7 +114,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   sync_refused: 'Synced connection records refused: no such service or local address here, or the local port taken.',
   sync_unbound: 'Synced connection entries installed without their real server (not in its service here yet): kept, in no server\'s counts, bound when it comes.',
   sync_bound: 'Synced entries installed without their real server and bound to it since (a later sync record, packet or template lookup found it added).',
-  sync_unbound_expired: 'Synced entries without their real server expired because a packet came while it still was not in the service here (as a deleted server\'s connection).',
+  sync_unbound_expired: 'Synced entries without their real server expired because a packet (a template: its client\'s next connection) came while it still was not in the service here (as a deleted server\'s connection).',
   conns_spared: 'Evictions that passed over the half-open entry of a known client (one that lately completed a handshake) and took another entry.',
   conns_evicted_weak: 'Of conns_evicted: flows confirmed by their client alone (UDP; DR/TUN) with at most 8 client packets, none for 2 s, taken when an eviction found no half-open, finished or unconfirmed entry.',
   conns_reused: 'TCP SYNs that found their tuple\'s finished entry (TIME_WAIT, CLOSE) and were scheduled again as a new connection (uvsd --conn-reuse-mode).',
