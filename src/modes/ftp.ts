@@ -28,7 +28,7 @@ import {
   FTP_NONE, FTP_PASV, ftpAddrPortLen, ftpExtPortLen, ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked,
   ftpWriteAddrPort, ftpWriteExtPort,
 } from '../proto/ftp.js';
-import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpSetChecksum } from '../proto/tcp.js';
+import { TCP_ACKNO, TCP_CSUM, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpDataStart, tcpNextOption, tcpSetChecksum } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import { FWD_NAT, type Forwarder, type Output } from './types.js';
 
@@ -165,7 +165,7 @@ export class FtpHelper {
     }
     const ct = o.ct;
     if (!whole || ct.state[e] !== S_ESTABLISHED) return;
-    const data = l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
+    const data = tcpDataStart(buf, l4);
     if (data >= end) return;
     const asked = ftpPassiveAsked(buf, data, end);
     if (asked !== FTP_NONE) {
@@ -212,7 +212,7 @@ export class FtpHelper {
       if (this.rewMode[s] === FTP_NONE || seq !== this.rewSeq[s]) return FTP_AS_IS;
       m = this.rewMode[s]; // the rewritten reply sent again
     }
-    const data = l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
+    const data = tcpDataStart(buf, l4);
     const p = this.parsed;
     if (m === FTP_PASV ? !ftpParse227(buf, data, end, p) : !ftpParse229(buf, data, end, p)) return FTP_AS_IS;
     const port = p[1];
@@ -328,27 +328,16 @@ export class FtpHelper {
 
   /** SACK blocks (option 5) of a client segment: their edges moved as the ack is. */
   private fixSack(buf: Buffer, l4: number, s: number, partial: boolean): void {
-    const optEnd = l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
-    let i = l4 + 20;
-    while (i < optEnd) {
-      const kind = buf[i];
-      if (kind === 0) return;
-      if (kind === 1) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= optEnd) return;
+    const end = tcpDataStart(buf, l4);
+    for (let i = tcpNextOption(buf, l4 + 20, end); i >= 0; i = tcpNextOption(buf, i + buf[i + 1], end)) {
+      if (buf[i] !== 5) continue;
       const len = buf[i + 1];
-      if (len < 2 || i + len > optEnd) return;
-      if (kind === 5) {
-        for (let k = i + 2; k + 4 <= i + len; k += 4) {
-          const old = rd32(buf, k);
-          const neu = (old - this.ackShift(s, old)) | 0;
-          wr32(buf, k, neu);
-          if (!partial) wr16(buf, l4 + TCP_CSUM, csumReplace32(rd16(buf, l4 + TCP_CSUM), old, neu));
-        }
+      for (let k = i + 2; k + 4 <= i + len; k += 4) {
+        const old = rd32(buf, k);
+        const neu = (old - this.ackShift(s, old)) | 0;
+        wr32(buf, k, neu);
+        if (!partial) wr16(buf, l4 + TCP_CSUM, csumReplace32(rd16(buf, l4 + TCP_CSUM), old, neu));
       }
-      i += len;
     }
   }
 }

@@ -55,22 +55,28 @@ export function tcpAddSeq(buf: Uint8Array, l4: number, field: number, delta: num
   if (!partial) wr16(buf, l4 + TCP_CSUM, csumReplace32(rd16(buf, l4 + TCP_CSUM), old, neu));
 }
 
+/**
+ * The offset of the TCP option at or after i (NOPs skipped) in options ending at `end`, or -1 at
+ * their end: the end-of-options kind, or a malformed option (no room for its length, a length
+ * under 2 or past the end), where reading stops. The next is at i + buf[i + 1].
+ */
+export function tcpNextOption(buf: Uint8Array, i: number, end: number): number {
+  while (i < end && buf[i] === 1) i++; // NOP
+  if (i >= end || buf[i] === 0 || i + 1 >= end) return -1;
+  const len = buf[i + 1];
+  return len < 2 || i + len > end ? -1 : i;
+}
+
+/** Where the data of the TCP segment at l4 start (its header, options included, ends: the data offset). */
+export function tcpDataStart(buf: Uint8Array, l4: number): number {
+  return l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
+}
+
 /** The MSS option of a SYN at l4 (the header's length already checked), or 536 (RFC 9293's default) without one. */
 export function tcpSynMss(buf: Uint8Array, l4: number): number {
-  const end = l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
-  let i = l4 + 20;
-  while (i < end) {
-    const kind = buf[i];
-    if (kind === 0) break; // end of options
-    if (kind === 1) {
-      i++; // NOP
-      continue;
-    }
-    if (i + 1 >= end) break;
-    const len = buf[i + 1];
-    if (len < 2 || i + len > end) break; // malformed: stop reading
-    if (kind === 2 && len === 4) return rd16(buf, i + 2);
-    i += len;
+  const end = tcpDataStart(buf, l4);
+  for (let i = tcpNextOption(buf, l4 + 20, end); i >= 0; i = tcpNextOption(buf, i + buf[i + 1], end)) {
+    if (buf[i] === 2 && buf[i + 1] === 4) return rd16(buf, i + 2);
   }
   return 536;
 }
