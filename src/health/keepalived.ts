@@ -630,9 +630,10 @@ class Parser {
     return undefined;
   }
 
-  warn(st: Stmt, msg: string): void {
+  /** A warning at st's line (a property: handed to method() as it is). */
+  readonly warn = (st: Stmt, msg: string): void => {
     this.warnAt(st.at, msg);
-  }
+  };
 
   warnAt(at: Origin, msg: string): void {
     this.warnings.push(`${at.file}:${at.line}: ${msg}`);
@@ -936,7 +937,6 @@ class Parser {
     let quorumAt: Stmt | undefined;
     let weight = 1;
     const flagStmts: Stmt[] = [];
-    const warn = (x: Stmt, msg: string) => this.warn(x, msg);
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
@@ -948,7 +948,7 @@ class Parser {
           break;
         case 'lb_kind':
         case 'lvs_method': {
-          const m = method(s, warn);
+          const m = method(s, this.warn);
           if (m !== undefined) Object.assign(vs, m);
           fwdGiven ||= m !== undefined;
           break;
@@ -985,7 +985,7 @@ class Parser {
           else vs.sorryServer = { addr: ipArg(s, 0), port: destPort(s.args.length > 1 ? portArg(s, 1, true) : undefined, port), origin: s.at };
           break;
         case 'sorry_server_lvs_method': {
-          const m = method(s, warn);
+          const m = method(s, this.warn);
           if (m !== undefined) sorryMethod = { st: s, m };
           break;
         }
@@ -1165,7 +1165,7 @@ class Parser {
         case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, MAX_WEIGHT); break;
         case 'lb_kind':
-        case 'lvs_method': Object.assign(rs, method(s, (x, msg) => this.warn(x, msg))); break;
+        case 'lvs_method': Object.assign(rs, method(s, this.warn)); break;
         case 'alpha': alpha = this.alphaArg(s) ?? alpha; break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
