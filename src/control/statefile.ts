@@ -9,9 +9,9 @@
 import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
+import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
-import { serviceId, serviceText } from './protocol.js';
+import { serviceText } from './protocol.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -150,8 +150,8 @@ function withoutEntryAt(cfg: ConfigFile, at: string | undefined): { cfg: ConfigF
     if (s.health === undefined) services.push({ ...s, dests: s.dests.filter((_, j) => j !== i), destLines: s.destLines.filter((_, j) => j !== i) });
   }
   if (!found) return undefined;
-  const kept = new Set(services.flatMap((s) => s.dests.map((d) => `${serviceId(d.service)}|${d.addr}|${d.port}`)));
-  const drains = cfg.drains?.filter((d) => kept.has(`${serviceId(d.service)}|${d.addr}|${d.port}`));
+  const kept = new Set(services.flatMap((s) => s.dests.map((d) => dk(d.service, d.addr, d.port))));
+  const drains = cfg.drains?.filter((d) => kept.has(dk(d.service, d.addr, d.port)));
   return { cfg: { ...cfg, services, ...(drains !== undefined ? { drains } : {}) } };
 }
 
