@@ -87,14 +87,28 @@ function sixNumbers(b: Uint8Array, i: number, end: number, out: Int32Array): boo
   return true;
 }
 
+/** The offset after "22<last> " (a 227 or 229 reply) at b[from..end), or -1. */
+function replyAt(b: Uint8Array, from: number, end: number, last: number): number {
+  return from + 4 <= end && b[from] === 50 && b[from + 1] === 50 && b[from + 2] === last && b[from + 3] === SP ? from + 4 : -1;
+}
+
+/** The offset of the argument of the command `w` (then one space or more) at b[from..end), or -1. */
+function commandArg(b: Uint8Array, from: number, end: number, w: number): number {
+  if (!word4(b, from, end, w)) return -1;
+  let i = from + 4;
+  if (i >= end || b[i] !== SP) return -1;
+  while (i < end && b[i] === SP) i++;
+  return i;
+}
+
 /**
  * The server's "227 " reply at b[from..end) (only at the segment's start): its h1..p2 into out
  * (see sixNumbers: address, port, start and end of the text to replace). The "(" is optional, as
  * some servers leave it out (the kernel takes the first digit after "227 ").
  */
 export function ftpParse227(b: Uint8Array, from: number, end: number, out: Int32Array): boolean {
-  if (from + 4 > end || b[from] !== 50 || b[from + 1] !== 50 || b[from + 2] !== 55 || b[from + 3] !== SP) return false;
-  let i = from + 4;
+  let i = replyAt(b, from, end, 55);
+  if (i < 0) return false;
   while (i < end && b[i] !== 40 && !isDigit(b[i]) && b[i] !== CR) i++;
   if (i < end && b[i] === 40) i++;
   return sixNumbers(b, i, end, out);
@@ -102,11 +116,8 @@ export function ftpParse227(b: Uint8Array, from: number, end: number, out: Int32
 
 /** The client's "PORT h1,h2,h3,h4,p1,p2" at the segment's start (sixNumbers' out). */
 export function ftpParsePort(b: Uint8Array, from: number, end: number, out: Int32Array): boolean {
-  if (!word4(b, from, end, W_PORT)) return false;
-  let i = from + 4;
-  if (i >= end || b[i] !== SP) return false;
-  while (i < end && b[i] === SP) i++;
-  return sixNumbers(b, i, end, out);
+  const i = commandArg(b, from, end, W_PORT);
+  return i >= 0 && sixNumbers(b, i, end, out);
 }
 
 /**
@@ -146,8 +157,8 @@ function extended(b: Uint8Array, i: number, end: number, noAddr: boolean, out: I
 
 /** The server's "229 ... (<d><d><d>port<d>)" reply at the segment's start (extended's out). */
 export function ftpParse229(b: Uint8Array, from: number, end: number, out: Int32Array): boolean {
-  if (from + 4 > end || b[from] !== 50 || b[from + 1] !== 50 || b[from + 2] !== 57 || b[from + 3] !== SP) return false;
-  let i = from + 4;
+  let i = replyAt(b, from, end, 57);
+  if (i < 0) return false;
   while (i < end && b[i] !== 40 && b[i] !== CR) i++;
   if (i >= end || b[i] !== 40) return false;
   return extended(b, i + 1, end, true, out);
@@ -155,11 +166,8 @@ export function ftpParse229(b: Uint8Array, from: number, end: number, out: Int32
 
 /** The client's "EPRT <d>1<d>a.b.c.d<d>port<d>" at the segment's start (extended's out). */
 export function ftpParseEprt(b: Uint8Array, from: number, end: number, out: Int32Array): boolean {
-  if (!word4(b, from, end, W_EPRT)) return false;
-  let i = from + 4;
-  if (i >= end || b[i] !== SP) return false;
-  while (i < end && b[i] === SP) i++;
-  return extended(b, i, end, false, out);
+  const i = commandArg(b, from, end, W_EPRT);
+  return i >= 0 && extended(b, i, end, false, out);
 }
 
 /** Decimal digits of v (0..65535). */
