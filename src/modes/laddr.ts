@@ -175,6 +175,16 @@ export class Laddr {
 }
 
 /** LIPs by service id, plus a round-robin cursor per service. Addresses are int32 (as on the hot path). */
+/** A port of LIP l for entry e (out: the LIP and the port); false if it has none free. */
+function takeFrom(l: Laddr, proto: number, e: number, out: Int32Array): boolean {
+  const port = l.take(proto);
+  if (port < 0) return false;
+  l.setOwner(proto, port, e);
+  out[0] = l.addr;
+  out[1] = port;
+  return true;
+}
+
 export class LaddrPools {
   readonly bySvc: (Laddr[] | undefined)[] = [];
   private readonly next: number[] = [];
@@ -244,13 +254,8 @@ export class LaddrPools {
     const n = list.length;
     const start = this.next[svc]! % n;
     for (let i = 0; i < n; i++) {
-      const l = list[(start + i) % n]!;
-      const port = l.take(proto);
-      if (port >= 0) {
-        l.setOwner(proto, port, e);
+      if (takeFrom(list[(start + i) % n]!, proto, e, out)) {
         this.next[svc] = (start + i + 1) % n;
-        out[0] = l.addr;
-        out[1] = port;
         return true;
       }
     }
@@ -260,12 +265,7 @@ export class LaddrPools {
   /** Take a port of the local address addr (as take(), one LIP only); false if it has none free. */
   takeOn(addr: number, proto: number, e: number, out: Int32Array): boolean {
     const l = this.byAddr.get(addr | 0);
-    const port = l === undefined ? -1 : l.take(proto);
-    if (port < 0) return false;
-    (l as Laddr).setOwner(proto, port, e);
-    out[0] = addr;
-    out[1] = port;
-    return true;
+    return l !== undefined && takeFrom(l, proto, e, out);
   }
 
   /** Free one port of service svc's LIPs by early drop (Laddr.reclaim, n ports looked at per LIP). */
