@@ -486,3 +486,44 @@ test('names from a hosts file as glibc files: the first name of an address\'s fi
   const h = parseHosts('# 10.0.0.9 commented\n10.0.0.1\tweb1.example web1 # tail\n10.0.0.1 other\n::1 localhost6\n  10.0.0.2   db   \n10.0.0.3\n');
   assert.deepEqual([...h], [['10.0.0.1', 'web1.example'], ['10.0.0.2', 'db']]);
 });
+
+test('uvsadm --status and -L --daemon against an older uvsd (fields it never sent): exit 0, those lines left out, no "undefined"', async () => {
+  // What a uvsd of 2026-12-02 (cc03eb2) answered: today's reply less the fields added since.
+  const older = (verb: string, args: unknown): unknown => {
+    const res = r.ctl.call(verb, args) as Record<string, unknown>;
+    if (verb === 'status') {
+      const st = { ...res };
+      for (const k of ['haGroups', 'vrrpFifo', 'stateFile', 'txqueuelen', 'busiestVerb', 'healthQuorum', 'cpus']) delete st[k];
+      const { verb: v, ms } = st.slowestVerb as { verb: string; ms: number };
+      st.slowestVerb = { verb: v, ms };
+      const df = { ...(st.defense as Record<string, unknown>) };
+      for (const k of ['expireQuiescentTemplate', 'garpRefresh', 'connReuseMode', 'ftpPorts']) delete df[k];
+      st.defense = df;
+      return st;
+    }
+    if (verb === 'daemon') {
+      const stats = { ...(res.stats as Record<string, unknown>) };
+      delete stats.fromMaster;
+      return { ...res, stats };
+    }
+    return res;
+  };
+  const path = join(dir, 'older.sock');
+  const srv = await listenControl(path, older, (e) => {
+    throw e;
+  });
+  try {
+    const st = await uvsadm(['--status'], { socket: path });
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(st.stderr, '');
+    assert.doesNotMatch(st.stdout, /undefined/);
+    assert.match(st.stdout, /^slowest_verb_ms \d+(\.\d+)? \S+$/m);
+    assert.doesNotMatch(st.stdout, /^(busiest_verb_cpu_ms|conn_reuse_mode|ftp_ports) /m);
+    assert.match(st.stdout, /^secure_tcp off \(above [\d.]+\)$/m);
+    const d = await uvsadm(['-L', '--daemon'], { socket: path });
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /^role master \(sync sent=\d+ received=\d+ lost=\d+ auth_failed=\d+ other_syncid=\d+\)$/m);
+  } finally {
+    srv.close();
+  }
+});

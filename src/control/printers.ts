@@ -422,7 +422,9 @@ export function formatDaemon(r: DaemonResult): string {
     lines.push(`${l}, auth=${d.auth})`);
   }
   const s = r.stats;
-  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid} from_master=${s.fromMaster})`);
+  // from_master is left out when an older uvsd (before it counted them) sent no such field.
+  const fromMaster = s.fromMaster === undefined ? '' : ` from_master=${s.fromMaster}`;
+  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid}${fromMaster})`);
   return lines.join('\n') + '\n';
 }
 
@@ -453,8 +455,21 @@ function stateFileText(f: StateFileStatus): string {
   return `${f.path} failing for ${ago(f.failingSince)}: ${f.error} (${onDisk})${start}`;
 }
 
-/** `uvsadm --status`: one `name value` line each, grep- and awk-friendly. */
+/** `name value` lines for the values a reply holds: an older uvsd's reply lacks the newer ones (left out, not printed `undefined`). */
+function present(pairs: Array<[string, unknown]>): string[] {
+  return pairs.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v as string}`);
+}
+
+const yesNo = (v: boolean | undefined): string | undefined => (v === undefined ? undefined : v ? 'yes' : 'no');
+
+/**
+ * `uvsadm --status`: one `name value` line each, grep- and awk-friendly. The uvsd answering may
+ * be an older build (the package upgraded while the daemon runs on): a field it does not send
+ * leaves its line out rather than failing the whole status (keepalived's check script).
+ */
 export function formatStatus(st: StatusResult): string {
+  const slow = st.slowestVerb as Partial<StatusResult['slowestVerb']> | undefined;
+  const busy = st.busiestVerb as StatusResult['busiestVerb'] | undefined;
   const lines = [
     `station ${st.mac} on ${st.tap}`,
     `io ${st.io}`,
@@ -463,33 +478,33 @@ export function formatStatus(st: StatusResult): string {
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
     `connections ${st.conns} of ${st.connMax}`,
-    `slowest_verb_ms ${st.slowestVerb.ms} ${st.slowestVerb.verb || '-'} (cpu ${st.slowestVerb.cpuMs})`,
-    `busiest_verb_cpu_ms ${st.busiestVerb.ms} ${st.busiestVerb.verb || '-'}`,
+    ...(slow === undefined ? [] : [`slowest_verb_ms ${slow.ms} ${slow.verb || '-'}${slow.cpuMs === undefined ? '' : ` (cpu ${slow.cpuMs})`}`]),
+    ...(busy === undefined ? [] : [`busiest_verb_cpu_ms ${busy.ms} ${busy.verb || '-'}`]),
     ...Object.entries(st.portDrops ?? {}).map(([k, v]) => `port_drop_${k} ${v}`),
     ...(st.role === undefined ? [] : [`role ${roleText(st)}`]), // high availability (docs/ha.md)
     ...(st.vrrpFifo === undefined ? [] : [`vrrp_fifo ${vrrpFifoText(st.vrrpFifo)}`]),
     ...(st.stateFile === undefined ? [] : [`state_file ${stateFileText(st.stateFile)}`]),
   ];
-  const df = st.defense;
+  const df = st.defense as Partial<NonNullable<StatusResult['defense']>> | undefined;
   if (df !== undefined) {
-    lines.push(
-      `secure_tcp ${df.secureTcp ? 'on' : 'off'} (above ${df.secureTcpAbove})`,
-      `evict_above ${df.evictAbove}`,
-      `max_conn_rate_per_source ${df.maxConnRatePerSource}`,
-      `arp_accept_unsolicited ${df.arpAcceptUnsolicited ? 'yes' : 'no'}`,
-      `expire_quiescent_template ${df.expireQuiescentTemplate ? 'yes' : 'no'}`,
-      `garp_refresh ${df.garpRefresh}`,
-      `sloppy_tcp ${df.sloppyTcp}`,
-      `conn_reuse_mode ${df.connReuseMode}`,
-      `ftp_ports ${ftpPortsText(df.ftpPorts)}`,
-    );
+    lines.push(...present([
+      ['secure_tcp', df.secureTcp === undefined ? undefined : `${df.secureTcp ? 'on' : 'off'} (above ${df.secureTcpAbove})`],
+      ['evict_above', df.evictAbove],
+      ['max_conn_rate_per_source', df.maxConnRatePerSource],
+      ['arp_accept_unsolicited', yesNo(df.arpAcceptUnsolicited)],
+      ['expire_quiescent_template', yesNo(df.expireQuiescentTemplate)],
+      ['garp_refresh', df.garpRefresh],
+      ['sloppy_tcp', df.sloppyTcp],
+      ['conn_reuse_mode', df.connReuseMode],
+      ['ftp_ports', df.ftpPorts === undefined ? undefined : ftpPortsText(df.ftpPorts)],
+    ]));
   }
   if (st.drain !== undefined) lines.push(formatDrain(st.drain).trimEnd());
   const bgp = st.bgp;
   if (bgp !== undefined) {
     lines.push(
       `bgp ${bgp.state} via BIRD ${bgp.socket} (include ${bgp.include}, next hop ${bgp.nextHop}, ${bgp.configures} configures): ${bgp.last}`,
-      `bgp_sessions ${bgp.sessions.length === 0 ? '-' : bgp.sessions.map(bgpSessionText).join('; ')}`,
+      ...(bgp.sessions === undefined ? [] : [`bgp_sessions ${bgp.sessions.length === 0 ? '-' : bgp.sessions.map(bgpSessionText).join('; ')}`]),
       `bgp_announced ${bgp.announced.length === 0 ? '-' : bgp.announced.join(' ')}`,
     );
   }
