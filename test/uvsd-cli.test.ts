@@ -499,11 +499,11 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
     writeFileSync(cfg, `daemon:\n  role: backup\n  sync:\n    master: ${d}\n    backup: ${d}\nservices: []\n`);
     const sock = join(tmp, 'u.sock');
     const daemons = (): Promise<string> => lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null);
-    const run = async (fn: () => Promise<void>): Promise<void> => {
+    const run = async (fn: (p: ReturnType<typeof lab.spawn>) => Promise<void>): Promise<void> => {
       const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--state-file', join(tmp, 'state.yaml')]), { cwd: repoRoot });
       try {
         await p.waitForLine(/uvsd started/, 10_000);
-        await fn();
+        await fn(p);
       } finally {
         assert.equal(await p.stop(3000), 0, p.stderr());
       }
@@ -520,6 +520,20 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
       const out = await daemons();
       assert.doesNotMatch(out, line('master'));
       assert.match(out, line('backup'));
+      await lab.must(uvsadmArgv(['--socket', sock, '--stop-daemon', 'backup']), null);
+    });
+    // None left running: the state file's empty daemon.sync wins over --config's, and says so.
+    await run(async (p) => {
+      await p.waitForLine(/no sync daemons started: none ran when the state file was written/, 5_000);
+      assert.doesNotMatch(await daemons(), /sync daemon/);
+    });
+    // No daemon.sync in the state file nor in --config (as after an upgrade from a state file
+    // of before daemon.sync): said at start, not silent.
+    writeFileSync(cfg, 'daemon:\n  role: backup\nservices: []\n');
+    writeFileSync(join(tmp, 'state.yaml'), readFileSync(join(tmp, 'state.yaml'), 'utf8').replace(/^  sync: \{\}\n/m, ''));
+    await run(async (p) => {
+      await p.waitForLine(/no sync daemons started: neither the state file nor --config has daemon\.sync/, 5_000);
+      assert.doesNotMatch(await daemons(), /sync daemon/);
     });
   });
 });

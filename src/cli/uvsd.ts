@@ -756,7 +756,14 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
     config.settings.sync = syncStart.sync;
-    slog.info({ daemons: Object.keys(syncStart.sync), from: syncStart.from.file }, 'sync daemons started');
+    const daemons = Object.keys(syncStart.sync);
+    if (daemons.length > 0) slog.info({ daemons, from: syncStart.from.file }, 'sync daemons started');
+    else slog.info({ from: syncStart.from.file }, `no sync daemons started: ${syncStart.from === saved ? 'none ran when the state file was written' : 'daemon.sync lists none'}`);
+  } else if (saved !== undefined) {
+    // A state file of an uvsd before daemon.sync was kept (2026-12-04) never names the daemons
+    // that ran: after such an upgrade a backup would hold no connections while its checks pass.
+    slog.info({ stateFile: opts.stateFile }, 'no sync daemons started: neither the state file nor --config has daemon.sync ' +
+      '(a state file written before 2026-12-04 never has it: start them once with uvsadm --start-daemon)');
   }
 
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
