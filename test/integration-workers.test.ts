@@ -135,6 +135,27 @@ async function statesOfBoth(lab: DrLab): Promise<void> {
 }
 
 /**
+ * /metrics counts every worker's neighbour table: uvs_neigh_entries is the sum of the entries
+ * `uvsadm --neigh` lists, each counted once per worker holding it (its Workers column); until
+ * 2026-12-05 it was the main thread's table alone (the real servers and the gateway).
+ */
+async function neighOfBoth(lab: DrLab): Promise<void> {
+  let seen = '';
+  for (let i = 0; i < 12; i++) {
+    const rows = (await lab.uvsadmMust(['--neigh'])).split('\n').slice(1).filter((l) => l.trim() !== '').map((l) => l.trim().split(/\s+/));
+    const held = rows.reduce((a, r) => a + Number(r[5]), 0);
+    const unresolved = rows.filter((r) => r[2] === 'INCOMPLETE' || r[2] === 'FAILED').length;
+    const ex = parseExposition(await getInDirector(lab, `http://${METRICS}/metrics`));
+    const entries = ex.samples.find((x) => x.name === 'uvs_neigh_entries')?.value ?? -1;
+    const gaugeUnresolved = ex.samples.find((x) => x.name === 'uvs_neigh_unresolved')?.value ?? -1;
+    seen = `uvs_neigh_entries ${entries}, uvs_neigh_unresolved ${gaugeUnresolved}; --neigh: ${rows.map((r) => `${r[0]} ${r[2]} x${r[5]}`).join(', ')}`;
+    if (rows.some((r) => r[5] === '2') && entries === held && gaugeUnresolved >= unresolved) return;
+    await new Promise((r) => setTimeout(r, 300)); // the workers count once per 250 ms tick
+  }
+  assert.fail(`uvs_neigh_entries sums both workers' tables as uvsadm --neigh lists them: ${seen}`);
+}
+
+/**
  * -e weight 0 for rs2 reaches both workers before the verb answers: every new flow goes to rs1.
  * New from the director's view: the connections come from client ports no earlier flow of the lab
  * used. Through DR the director sees no reply, so an earlier connection to rs2 stays FIN_WAIT
@@ -426,6 +447,7 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     assert.equal(more.errors, 0, more.errorSamples.join('; '));
     await steeredNoHandoff(t, lab);
     await connectionsOfBoth(lab);
+    await neighOfBoth(lab);
     await editReachesBoth(lab, '-m');
     await persistenceAcrossWorkers(t, lab, true);
 

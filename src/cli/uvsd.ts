@@ -807,7 +807,8 @@ export async function main(argv: string[]): Promise<void> {
       // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
       const { startMetricsServer } = await import('../metrics/server.js');
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
-        states: group === undefined ? undefined : () => group.stateCounts(), link: () => links.status(), portDrops,
+        states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
+        link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
         stateFile: control.info.stateFile,

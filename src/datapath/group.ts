@@ -43,7 +43,7 @@ export interface WorkerSetup {
   dp: Omit<DatapathOptions, 'advise' | 'worker'>;
   /** MessagePorts to the other workers by index (undefined at the worker's own index). */
   peers: (MessagePort | undefined)[];
-  /** Walk the table for the entries-by-state gauges (only when uvsd serves metrics, as with one datapath). */
+  /** Walk the table for the entries-by-state gauges and count the neighbour table for uvs_neigh_* (only when uvsd serves metrics, as with one datapath). */
   census: boolean;
   /** Run the JIT warm-up (warmup.ts) before the queue is read (uvsd without --no-jit-warmup). */
   warmup: boolean;
@@ -67,7 +67,8 @@ export interface WorkerShared {
   kept: Float64Array;
   /**
    * [0] = connection entries in use; ring backend: [1], [2] = the ring's drops (ring_full, too_long);
-   * [S_APPLIED] = the seq of the last DpOp list applied (written under `lock`).
+   * [S_APPLIED] = the seq of the last DpOp list applied (written under `lock`); [S_NEIGH],
+   * [S_NEIGH + 1] = the neighbour table's entries in use and unresolved (WorkerSetup.census only).
    */
   scalars: Float64Array;
   /** [0]: 1 while the worker applies a DpOp list or pull() reads the arrays (lockShared). */
@@ -81,9 +82,10 @@ export interface WorkerShared {
 /** Destination statistics summed slot by slot (kept: 5 per slot). The first five are STAT_*'s, in that order. */
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
 
-/** WorkerShared.scalars: its length, and the slot of the last DpOp list's seq. */
-export const SCALARS = 4;
+/** WorkerShared.scalars: its length, the slot of the last DpOp list's seq, and of the neighbour counts. */
+export const SCALARS = 6;
 export const S_APPLIED = 3;
+export const S_NEIGH = 4;
 
 /** How long pull() waits for a worker applying a list before it leaves the shadow as it is. */
 const PULL_WAIT_MS = 100;
@@ -632,6 +634,17 @@ export class DatapathGroup implements Workers {
     const sum = new Float64Array(STATE_NAMES.length);
     for (const l of this.links) if (l.shared !== undefined) for (let i = 0; i < sum.length; i++) sum[i] += l.shared.states[i];
     return sum;
+  }
+
+  /** Neighbour entries in use and unresolved summed over the workers' tables (each worker's own, as of its last tick). */
+  neighCounts(): { entries: number; unresolved: number } {
+    let entries = 0;
+    let unresolved = 0;
+    for (const l of this.links) {
+      entries += l.shared?.scalars[S_NEIGH] ?? 0;
+      unresolved += l.shared?.scalars[S_NEIGH + 1] ?? 0;
+    }
+    return { entries, unresolved };
   }
 
   status(): WorkerStatus[] {

@@ -347,6 +347,13 @@ export class NeighTable {
     this.qowner[s] = -1;
   }
 
+  /** Entries still waiting for an ARP reply (uvs_neigh_unresolved): a walk of the states, control time. */
+  unresolved(): number {
+    let n = 0;
+    for (let i = 0; i < this.state.length; i++) if (this.state[i] === N_INCOMPLETE) n++;
+    return n;
+  }
+
   /** The entries in use (uvsadm --neigh; the control path, not the packet path). */
   rows(now: number): NeighRow[] {
     const rows: NeighRow[] = [];

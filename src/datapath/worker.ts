@@ -9,7 +9,7 @@ import { C } from './counters.js';
 import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { Port, native } from './port.js';
-import { SCALARS, applyLocked, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
+import { SCALARS, S_NEIGH, applyLocked, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
@@ -204,7 +204,12 @@ setInterval(() => {
     scalars[1] = drops.ring_full;
     scalars[2] = drops.too_long;
   }
-  if (setup.census) census.step();
+  if (setup.census) {
+    census.step();
+    // uvs_neigh_entries / uvs_neigh_unresolved (DatapathGroup.neighCounts): this worker's table.
+    scalars[S_NEIGH] = dp.neigh.count;
+    scalars[S_NEIGH + 1] = dp.neigh.unresolved();
+  }
 }, TICK_MS);
 
 parent.postMessage({ t: 'ready', shared });

@@ -11,7 +11,6 @@ import type { StateFileStatus } from '../control/statefile.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
-import { N_INCOMPLETE } from '../datapath/neigh.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { STATE_LABELS } from '../datapath/tcpstate.js';
@@ -46,6 +45,9 @@ export interface MetricsOptions {
   /** FULLNAT local ports in use per LIP when the datapath's own pools are not the ones in use
    *  (uvsd --workers: the workers' sums, refreshed by uvsd every few seconds). */
   laddrs?: () => readonly LaddrUsage[];
+  /** Neighbour entries in use and unresolved when the datapath's own table is not the one in use
+   *  (uvsd --workers: the sums of the workers' tables). */
+  neigh?: () => { entries: number; unresolved: number };
   /** uvsd --state-file: its writer's state and what happened to it at start. */
   stateFile?: () => StateFileStatus;
 }
@@ -370,19 +372,14 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     });
 
   // ---- neighbours (ARP) ----------------------------------------------------------------------
-  const neighCount = (pred: (st: number) => boolean) => () => {
-    let n = 0;
-    const st = dp.neigh.state;
-    for (let i = 0; i < st.length; i++) if (pred(st[i])) n++;
-    return n;
-  };
+  const neigh = opts.neigh ?? (() => ({ entries: dp.neigh.count, unresolved: dp.neigh.unresolved() }));
   const laddrs = opts.laddrs ?? (() => dp.laddrs.usage());
   gauge(reg, 'uvs_laddr_ports_in_use', 'FULLNAT local ports held by connections, per local address (LIP) and protocol (DPVS --get-laddr CONNS); new connections find none free at the range size (64,512 per protocol by default: laddr_exhausted drops).', ['laddr', 'proto'],
     () => laddrs().flatMap((u): Sample[] => [[{ laddr: formatIp(u.addr), proto: 'tcp' }, u.tcp], [{ laddr: formatIp(u.addr), proto: 'udp' }, u.udp]]));
   counter(reg, 'uvs_laddr_conflicts_total', 'Times a FULLNAT local port was wanted on this LIP and none was free (a new connection: the range full, it tried the next LIP or was dropped; a synced one: its port taken) (DPVS --get-laddr CONFLICTS).', ['laddr'],
     () => laddrs().map((u): Sample => [{ laddr: formatIp(u.addr) }, u.conflicts]));
-  gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use.', [], () => dp.neigh.count);
-  gauge(reg, 'uvs_neigh_unresolved', 'Neighbour entries still waiting for an ARP reply.', [], neighCount((s) => s === N_INCOMPLETE));
+  gauge(reg, 'uvs_neigh_entries', 'Neighbour (ARP) table entries in use (with --workers summed over the workers\' tables).', [], () => neigh().entries);
+  gauge(reg, 'uvs_neigh_unresolved', 'Neighbour entries still waiting for an ARP reply (with --workers summed over the workers\' tables).', [], () => neigh().unresolved);
   gauge(reg, 'uvs_neigh_capacity', 'Neighbour table size.', [], () => dp.neigh.size);
 
   // ---- services ------------------------------------------------------------------------------
