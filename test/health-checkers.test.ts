@@ -194,7 +194,7 @@ test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI onl
       ['a.example', 'a.example'],
       ['rs.example', 'rs.example'],
     ]);
-    const k = parseKeepalived('virtual_server 1.2.3.4 443 {\n  protocol TCP\n  lb_kind DR\n  real_server 1.2.3.5 443 {\n    SSL_GET {\n      url {\n        path /a\n        virtualhost a.example\n      }\n    }\n  }\n}\n', 'k.conf');
+    const k = parseKeepalived('virtual_server 1.2.3.4 443 {\n  protocol TCP\n  lb_algo wlc\n  lb_kind DR\n  real_server 1.2.3.5 443 {\n    SSL_GET {\n      url {\n        path /a\n        virtualhost a.example\n      }\n    }\n  }\n}\n', 'k.conf');
     const c = k.config.services[0]!.realServers[0]!.checkers[0]!;
     assert.deepEqual(k.warnings, []);
     assert.equal(c.type === 'SSL_GET' ? c.urls[0]!.virtualhost : undefined, 'a.example');
@@ -234,6 +234,7 @@ test('SSL_GET from keepalived.conf, run as uvsd runs checks (hostChecks): up whi
   try {
     const { config, warnings } = parseKeepalived(`virtual_server 192.168.8.200 443 {
   protocol TCP
+  lb_algo wlc
   lb_kind NAT
   real_server ${LO} ${port} {
     SSL_GET {

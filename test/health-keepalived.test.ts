@@ -19,7 +19,7 @@ import { schedulerNames } from '../src/sched/index.js';
  * Not the warnings keepalived's defaults give (no protocol: UDP, no lb_kind: NAT): most files here
  * leave them out, the tests that are about them assert them.
  */
-const notDefault = (w: string) => !/: virtual_server .* has no (protocol|lb_kind): /.test(w);
+const notDefault = (w: string) => !/: virtual_server .* has no (protocol|lb_kind|lb_algo): /.test(w);
 
 const CONF = `! Configuration File for keepalived
 global_defs {
@@ -818,7 +818,7 @@ test('a DR or TUN sorry_server or real_server on another port than the virtual s
   assert.match(parseKeepalived(conf('  sorry_server_lvs_method TUN\n'), 'k.conf').warnings.join('\n'), /k\.conf:3: sorry_server 1\.2\.3\.9 8080: a TUN server takes the virtual port: set to 80/);
   const rs = parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  protocol TCP\n  real_server 1.2.3.5 8080 {\n    TCP_CHECK {\n    }\n  }\n}\n', 'k.conf');
   const r = rs.config.services[0]!.realServers[0]!;
-  assert.deepEqual([r.port, r.checkers[0]!.connectPort, rs.warnings],
+  assert.deepEqual([r.port, r.checkers[0]!.connectPort, rs.warnings.filter(notDefault)],
     [80, 8080, ['k.conf:4: real_server 1.2.3.5 8080: a DR server takes the virtual port: port set to 80, as keepalived does; its checks still use 8080']]);
   assert.equal(parseKeepalived(conf('  sorry_server_lvs_method NAT\n'), 'k.conf').config.services[0]!.sorryServer!.port, 8080);
   assert.equal(parseKeepalived('virtual_server fwmark 7 {\n  lb_kind DR\n  sorry_server 1.2.3.9 8080\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf').config.services[0]!.sorryServer!.port, 8080);
@@ -1102,26 +1102,31 @@ test('notify_up, notify_down, quorum_up, quorum_down LINE [USER [GROUP]]: run as
 test('quorum above the real servers\' total weight is lowered to it with a warning, as keepalived does (kept as written until 2026-12-04: the real servers never served, only the sorry server); hysteresis not below the quorum is set to quorum - 1', () => {
   const conf = (extra: string) => `virtual_server 1.2.3.4 80 {\n  protocol TCP\n  lb_kind DR\n  sorry_server 1.2.3.9 80\n${extra}  real_server 1.2.3.5 80 {\n  }\n  real_server 1.2.3.6 80 {\n  }\n}\n`;
   const q3 = parseKeepalived(conf('  quorum 3\n'), 'k.conf');
-  assert.deepEqual([q3.config.services[0]!.quorum, q3.config.services[0]!.hysteresis, q3.warnings], [2, 0, [
+  assert.deepEqual([q3.config.services[0]!.quorum, q3.config.services[0]!.hysteresis, q3.warnings.filter(notDefault)], [2, 0, [
     'k.conf:5: quorum 3 is above the total weight of virtual_server 1.2.3.4 80\'s real servers (2): lowered to 2, as keepalived does',
   ]]);
   const h = parseKeepalived(conf('  quorum 5\n  hysteresis 5\n'), 'k.conf');
-  assert.deepEqual([h.config.services[0]!.quorum, h.config.services[0]!.hysteresis, h.warnings], [2, 1, [
+  assert.deepEqual([h.config.services[0]!.quorum, h.config.services[0]!.hysteresis, h.warnings.filter(notDefault)], [2, 1, [
     'k.conf:5: quorum 5 is above the total weight of virtual_server 1.2.3.4 80\'s real servers (2): lowered to 2, as keepalived does',
     'k.conf:1: virtual_server 1.2.3.4 80: hysteresis 5 is not below quorum 2: set to 1, as keepalived does',
   ]]);
   // Weights count (the virtual server's `weight` too); a quorum they reach is kept.
   const ok = parseKeepalived(conf('  quorum 3\n  weight 2\n'), 'k.conf');
-  assert.deepEqual([ok.config.services[0]!.quorum, ok.warnings], [3, []]);
+  assert.deepEqual([ok.config.services[0]!.quorum, ok.warnings.filter(notDefault)], [3, []]);
 });
 
-test('no protocol is UDP and no lb_kind NAT, with keepalived\'s warnings (uvs took TCP and DR, silently, until 2026-12-04); a fwmark service has no protocol to say; servers with their own lvs_method need no lb_kind', () => {
+test('no protocol is UDP and no lb_kind NAT, with keepalived\'s warnings (uvs took TCP and DR, silently, until 2026-12-04); a fwmark service has no protocol to say; servers with their own lvs_method need no lb_kind; no lb_algo is wlc with keepalived\'s warning (silent until 2026-12-05)', () => {
   const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 53 {\n  real_server 1.2.3.5 53 {\n  }\n}\nvirtual_server fwmark 3 {\n  real_server 1.2.3.5 {\n    lvs_method DR\n  }\n}\n', 'k.conf');
   assert.deepEqual(config.services.map((s) => [s.proto, s.fwd, s.realServers[0]!.fwd]), [['udp', 'nat', undefined], ['tcp', 'nat', 'dr']]);
+  assert.deepEqual(config.services.map((s) => s.sched), ['wlc', 'wlc']);
   assert.deepEqual(warnings, [
+    'k.conf:1: virtual_server 1.2.3.4 53 has no lb_algo: wlc, keepalived\'s default',
     'k.conf:1: virtual_server 1.2.3.4 53 has no protocol: UDP, keepalived\'s default',
     'k.conf:1: virtual_server 1.2.3.4 53 has no lb_kind: NAT, keepalived\'s default',
+    'k.conf:5: virtual_server fwmark 3 has no lb_algo: wlc, keepalived\'s default',
   ]);
+  // One with lb_algo (or lvs_sched) says nothing of it.
+  assert.deepEqual(parseKeepalived('virtual_server 1.2.3.4 80 {\n  protocol TCP\n  lb_kind DR\n  lvs_sched rr\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf').warnings, []);
 });
 
 test('virtual_server weight N is the weight of its real servers without their own; real_server and checker alpha [on|off] (keepalived 2.x) say which servers start failed (the checker\'s, else its server\'s, else the virtual server\'s alpha); before 2026-12-04 both were "unsupported keyword"', () => {
@@ -1159,7 +1164,7 @@ track_file f {
   assert.deepEqual(config.services[0]!.realServers.map((r) => [r.addr, r.weight, r.alpha]), [
     ['1.2.3.5', 5, undefined], ['1.2.3.6', 2, false], ['1.2.3.7', 5, undefined], ['1.2.3.8', 5, false], ['1.2.3.9', 5, undefined],
   ]);
-  assert.deepEqual(warnings, ['k.conf:24: alpha "maybe" ignored: not on/off, true/false or yes/no (keepalived: "Invalid alpha parameter")']);
+  assert.deepEqual(warnings.filter(notDefault), ['k.conf:24: alpha "maybe" ignored: not on/off, true/false or yes/no (keepalived: "Invalid alpha parameter")']);
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  weight 0\n}\n', 'k.conf'), /^KeepalivedError: k\.conf:2: weight: "0" is not an integer 1\.\.2147483647$/);
 });
 
@@ -1200,7 +1205,7 @@ virtual_server group g {
   assert.deepEqual(config.services.map((s) => `${s.addr}:${s.port} ${s.sched} ${s.fwd} p${s.persistence} ${s.sorryServer?.addr ?? '-'} ${s.realServers.map((r) => `${r.addr}:${r.port}`).join(',')}`), [
     '1.2.3.4:0 wlc dr p360 - 1.2.3.5:0', '1.2.3.4:80 wlc nat p0 - 1.2.3.5:80', '1.2.3.4:81 wlc nat p0 - 1.2.3.5:81',
   ]);
-  assert.deepEqual(warnings, [
+  assert.deepEqual(warnings.filter((w) => !w.includes(' has no lb_algo: ')), [
     'k.conf:24: virtual_server_group g: fd00::1 skipped: uvs does not support IPv6',
     `k.conf:4: lb_algo "foo" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server 1.2.3.4 0 keeps wlc, as keepalived does`,
     'k.conf:11: sorry_server fd00::9 ignored: uvs does not support IPv6',

@@ -161,7 +161,7 @@ test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; 
 
 test('--reload and --reload --dry-run print the files\' warnings (a misspelt keepalived.conf keyword, a --config notify-down that cannot run) on stderr as "uvsadm: warning: ...", exit 0; uvsd logs them with the file', async () => {
   const file = join(dir, 'keepalived.conf');
-  writeFileSync(file, 'virtual_server 192.168.8.200 80 {\n  real_server 192.168.8.20 80 {\n    TCP_CHECK {\n      connect_timout 1\n    }\n  }\n  protocol TCP\n  lb_kind DR\n}\n');
+  writeFileSync(file, 'virtual_server 192.168.8.200 80 {\n  real_server 192.168.8.20 80 {\n    TCP_CHECK {\n      connect_timout 1\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n  lb_kind DR\n}\n');
   const yamlFile = join(dir, 'uvsd.yaml');
   writeFileSync(yamlFile, 'services:\n  - { proto: udp, address: 192.168.8.201, port: 53, servers: [{ address: 192.168.8.20, health: { notify-down: /nonexistent/down.sh } }] }\n');
   const warned: string[] = [];

@@ -367,7 +367,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     // Notify and quorum commands likewise (keepalived checks its scripts at load); one that runs is not warned about.
     const plain = file('up.sh', '#!/bin/sh\n'); // mode 0644: not executable
     const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  quorum_down "/nonexistent/down.sh"\n  quorum_up /bin/true\n  real_server 192.168.8.20 80 {\n' +
-      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n  protocol TCP\n  lb_kind DR\n}\n`);
+      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n  lb_kind DR\n}\n`);
     const m = await uvsd(['--check-config', '--keepalived-conf', misc, ...ADDR]);
     assert.equal(m.code, 0, m.stderr);
     assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:2: quorum_down: /nonexistent/down.sh not found: it will fail when it is run\n` +

@@ -934,6 +934,7 @@ class Parser {
     let sorryInhibit: Stmt | undefined;
     let fwdGiven = false;
     let protoGiven = false;
+    let schedGiven = false;
     let quorumAt: Stmt | undefined;
     let weight = 1;
     const flagStmts: Stmt[] = [];
@@ -942,6 +943,7 @@ class Parser {
         case 'lb_algo':
         case 'lvs_sched':
           nArgs(s, 1, 1);
+          schedGiven = true;
           // keepalived: "Invalid lvs_scheduler '...' - ignoring" (the scheduler stays as it was, by default wlc).
           if (schedulerNames().includes(s.args[0]!.text)) vs.sched = s.args[0]!.text;
           else this.warn(s, `${s.key} "${s.args[0]!.text}" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server ${name} keeps ${vs.sched}, as keepalived does`);
@@ -1035,6 +1037,10 @@ class Parser {
       // keepalived: "Virtual server ... has no real servers - ignoring": no service at all, even with a sorry_server.
       this.warn(st, `virtual_server ${name} skipped: it has no real servers (keepalived ignores it too, sorry_server or not)`);
       return undefined;
+    }
+    if (!schedGiven) {
+      // keepalived: "Virtual server ...: no scheduler set, setting default 'wlc'".
+      this.warn(st, `virtual_server ${name} has no lb_algo: wlc, keepalived's default`);
     }
     if (!protoGiven && fwmark === 0) {
       // keepalived: "no protocol set - defaulting to UDP" (what the kernel makes of protocol 0).
