@@ -165,7 +165,8 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
     [FULL.replace('digest: 0123456789ABCDEF0123456789abcdef', 'digest: xyz'), 'f.yaml:21: services[0].health.checks[0].url[0].digest: must be an MD5 digest (32 hex digits), got "xyz"'],
     [FULL.replace('"301-302"', '"302-301"'), 'f.yaml:21: services[0].health.checks[0].url[0].status-code[1]: must be a status or a range like 301-302 (100-599), got "302-301"'],
     [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, inhibit-on-failure, virtualhost, checks, notify-up, notify-down, alpha)'],
-    [FULL.replace('sorry-server: { address: 192.168.8.40 }', 'sorry-server: { address: 192.168.8.20 }'), 'f.yaml:11: services[0].health.sorry-server: 192.168.8.20:80 is also one of the service\'s servers'],
+    [FULL.replace('sorry-server: { address: 192.168.8.40 }', 'sorry-server: { address: 192.168.8.20, inhibit: true }'),
+      'f.yaml:11: services[0].health.sorry-server.inhibit: 192.168.8.20:80 is also one of the service\'s servers: its inhibit is that server\'s inhibit-on-failure (false)'],
     [FULL.replace('quorum: 2', 'quorum: 0'), 'f.yaml:12: services[0].health.quorum: must be an integer 1..2147483647, got 0'],
   ];
   for (const [text, want] of cases) {
@@ -292,6 +293,37 @@ test('reload: a changed sorry server replaces the one in use at once; the manage
   w.failing.delete(B);
   await w.clock.advance(10 * S);
   assert.deepEqual(w.table(), [`80 ${B}/1`], 'quorum back: the new sorry server leaves');
+  await w.mgr.stop();
+});
+
+test('reload with a sorry server that is also one of the servers (keepalived\'s s_svr_duplicates_rs; refused until 2026-12-05): one destination, at weight 1 while the quorum is lost, the server\'s weight when it is back; the dump writes it as configured', async () => {
+  const w = world();
+  const cfg = (quorum: number) => svc(`      - { address: ${A}, weight: 3 }\n      - { address: ${B}, weight: 2 }\n`,
+    `    health: { delay-loop: 10, retry: 0, quorum: ${quorum}, sorry-server: { address: ${A} }, checks: [{ type: tcp }] }\n`);
+  w.cm.apply(parseConfig(cfg(5), 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0);
+  assert.deepEqual(w.table(), [`80 ${A}/3`, `80 ${B}/2`]);
+  // A quorum the alive servers no longer reach: B leaves, A is the sorry server (edited, not added twice).
+  assert.deepEqual(w.cm.apply(parseConfig(cfg(6), 'f.yaml'), false), [
+    `remove server TCP 192.168.8.200:80 -> ${B}:80 (health check failed)`,
+    `restore sorry server TCP 192.168.8.200:80 -> ${A}:80: weight 3 -> 1 (quorum lost)`,
+    'edit health of service TCP 192.168.8.200:80: quorum 5 -> 6',
+  ]);
+  assert.deepEqual(w.table(), [`80 ${A}/1`]);
+  assert.equal(w.cm.apply(parseConfig(cfg(6), 'f.yaml'), false).length, 0, 'the same file again changes nothing');
+  const again = parseConfig(w.cm.dump(), 'dump.yaml');
+  assert.deepEqual(again.services[0]!.dests.map((d) => `${d.addr}/${d.weight}`), [`${A}/3`, `${B}/2`], 'dumped as configured');
+  // The quorum back: A is the real server again, at its weight, and B returns.
+  w.cm.apply(parseConfig(cfg(5), 'f.yaml'), false);
+  assert.deepEqual(w.table(), [`80 ${A}/3`, `80 ${B}/2`]);
+  // Lost by the checks, and regained.
+  w.failing.add(B);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`80 ${A}/1`]);
+  w.failing.delete(B);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`80 ${A}/3`, `80 ${B}/2`]);
   await w.mgr.stop();
 });
 

@@ -805,9 +805,20 @@ global_defs { script_user nobody }
   ]);
 });
 
-test('sorry_server that is also a real_server: the error names the sorry_server line', () => {
-  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  sorry_server 1.2.3.5 80\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf'),
-    /^KeepalivedError: k\.conf:3: sorry_server 1\.2\.3\.5 80 is also a real_server$/);
+test('sorry_server that is also a real_server is imported, as keepalived 2.2.7 takes it (refused until 2026-12-05): its inhibit follows the real server\'s inhibit_on_failure, with keepalived\'s warning at the sorry_server line', () => {
+  const conf = (sorryInhibit: string, rsInhibit: string) =>
+    `virtual_server 1.2.3.4 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  sorry_server 1.2.3.5 80\n${sorryInhibit}  real_server 1.2.3.5 80 {\n${rsInhibit}  }\n  real_server 1.2.3.6 80 {\n  }\n}\n`;
+  const plain = parseKeepalived(conf('', ''), 'k.conf');
+  assert.deepEqual([plain.config.services[0]!.sorryServer, plain.config.services[0]!.realServers.map((r) => `${r.addr}:${r.port}`), plain.warnings],
+    [{ addr: '1.2.3.5', port: 80, origin: { file: 'k.conf', line: 5 } }, ['1.2.3.5:80', '1.2.3.6:80'], []]);
+  // keepalived: "real server ... matches sorry server, but inhibit setting differs, setting|clearing on sorry server".
+  const set = parseKeepalived(conf('', '    inhibit_on_failure\n'), 'k.conf');
+  assert.deepEqual([set.config.services[0]!.sorryServer!.inhibit, set.warnings],
+    [true, ['k.conf:5: sorry_server 1.2.3.5 80 is also a real_server: sorry_server_inhibit set to match its inhibit_on_failure, as keepalived does']]);
+  const cleared = parseKeepalived(conf('  sorry_server_inhibit\n', ''), 'k.conf');
+  assert.deepEqual([cleared.config.services[0]!.sorryServer!.inhibit, cleared.warnings],
+    [undefined, ['k.conf:5: sorry_server 1.2.3.5 80 is also a real_server: sorry_server_inhibit cleared to match its inhibit_on_failure, as keepalived does']]);
+  assert.deepEqual(parseKeepalived(conf('  sorry_server_inhibit\n', '    inhibit_on_failure\n'), 'k.conf').warnings, []);
 });
 
 test('a DR or TUN sorry_server or real_server on another port than the virtual server\'s is set to the virtual port with a warning at its line, as keepalived does (refused until 2026-12-04); its checks keep the port written; NAT, or a fwmark service\'s sorry server, may use another port', () => {

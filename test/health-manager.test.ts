@@ -15,6 +15,8 @@ import type { ListResult, ServiceKey, StatusResult } from '../src/control/protoc
 import { wantedVips } from '../src/bgp/bird.js';
 import { formatIp } from '../src/datapath/addr.js';
 import { formatStatus } from '../src/control/printers.js';
+import { statusJson } from '../src/metrics/status.js';
+import { RateEstimator } from '../src/metrics/rates.js';
 
 const S = 1000;
 
@@ -213,6 +215,54 @@ test('sorry_server_inhibit: once in, the sorry server is set to weight 0 when th
   assert.deepEqual(w.table(), [`${C}:80/1`], 'its weight back: edited, not added twice');
   assert.equal(w.logs.filter((l) => l.msg.includes('refused')).length, 0, w.logs.map((l) => l.msg).join('; '));
   await w.mgr.stop();
+});
+
+test('a sorry server that is also a real server (keepalived\'s s_svr_duplicates_rs) is that server\'s destination: weight 1 while the quorum is lost, its own weight when it is regained alive, out (or 0 under inhibit_on_failure) when regained failed; at start with the quorum down only it is in', async () => {
+  const c0 = checker({ retry: 0 });
+  for (const inhibit of [false, true]) {
+    // B (weight 3) is also the sorry server; A and C (weight 2 each) alone reach the quorum 4.
+    const w = world({
+      services: [vs({
+        quorum: 4, sorryServer: { addr: B, port: 80, ...(inhibit ? { inhibit: true } : {}) },
+        realServers: [rs(0, { weight: 2, checkers: [c0] }), rs(1, { weight: 3, inhibitOnFailure: inhibit, checkers: [c0] }), rs(2, { weight: 2, checkers: [c0] })],
+      })],
+    });
+    await w.mgr.start();
+    assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/3`, `${C}:80/2`]);
+    w.set(A, false);
+    w.set(C, false);
+    await w.clock.advance(0); // 3 < 4: quorum lost
+    assert.deepEqual(w.table(), [`${B}:80/1`], `inhibit ${inhibit}: B is the sorry server, not added twice`);
+    const held = withHealth('list', w.r.ctl.list(), w.mgr) as ListResult;
+    assert.deepEqual(held.services[0]!.dests.map((d) => [d.addr, d.weight, d.health]), [[B, 1, 'up']]);
+    // The status page names it the sorry server in, not a healthy server held out.
+    const page = () => statusJson(w.r.dp, new RateEstimator(w.r.dp), { health: w.mgr }).services[0]!.dests.filter((d) => d.addr === B).map((d) => [d.sorry, d.heldOut]);
+    assert.deepEqual(page(), [[true, false]]);
+    w.set(B, false);
+    await w.clock.advance(10 * S);
+    w.set(B, true);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), [`${B}:80/1`], 'B failing and back while it is the sorry server: no change');
+    w.set(A, true);
+    await w.clock.advance(10 * S); // 5 >= 4: quorum gained, B alive
+    assert.deepEqual(w.table(), [`${B}:80/3`, `${A}:80/2`], 'B the real server again, at its weight');
+    assert.deepEqual(page(), [[false, false]]);
+    w.set(B, false);
+    await w.clock.advance(10 * S); // 2 < 4: lost again, B failed
+    assert.deepEqual(w.table(), [`${B}:80/1`]);
+    w.set(C, true);
+    await w.clock.advance(10 * S); // 4 >= 4: gained, B still failed
+    assert.deepEqual(w.table(), inhibit ? [`${B}:80/0`, `${A}:80/2`, `${C}:80/2`] : [`${A}:80/2`, `${C}:80/2`], 'B failed: out, or at weight 0 under inhibit');
+    assert.deepEqual(w.logs.filter((l) => l.msg.includes('refused')), []);
+    await w.mgr.stop();
+    // keepalived's "Starting with quorum down": the sorry server alone, once.
+    const s = world({
+      services: [vs({ quorum: 5, sorryServer: { addr: B, port: 80, ...(inhibit ? { inhibit: true } : {}) }, realServers: [rs(0, { weight: 2 }), rs(1, { weight: 2, inhibitOnFailure: inhibit })] })],
+    });
+    await s.mgr.start();
+    assert.deepEqual(s.table(), [`${B}:80/1`]);
+    await s.mgr.stop();
+  }
 });
 
 test('quorum with hysteresis: quorum_down below quorum - hysteresis, quorum_up at quorum + hysteresis, once each', async () => {

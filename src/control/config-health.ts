@@ -13,7 +13,7 @@ import { bfdCheckSpec } from '../health/checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
 import { lookupScriptUser } from '../health/exec.js';
-import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, type Inherited } from '../health/keepalived.js';
+import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -322,6 +322,7 @@ export function parseServiceHealth(
   };
   let defaults: CheckSpec[] | undefined;
   let defaultsField: Field | undefined;
+  let sorryInhibit: Field | undefined;
   if (health !== undefined) {
     const m = h.mapFields(health, SERVICE_HEALTH_KEYS);
     inherit(h, m, d);
@@ -339,7 +340,8 @@ export function parseServiceHealth(
       const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit']);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
       vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port), origin: { file: h.file, line: sf.line } };
-      if (sm.get('inhibit') && h.bool(sm.get('inhibit')!)) vs.sorryServer.inhibit = true;
+      sorryInhibit = sm.get('inhibit');
+      if (sorryInhibit && h.bool(sorryInhibit)) vs.sorryServer.inhibit = true;
       if (sm.get('method')) {
         const mt = h.str(sm.get('method')!);
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
@@ -347,9 +349,6 @@ export function parseServiceHealth(
       }
       // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
       if (takesServicePort(vs.fwd, svc.fwmark)) vs.sorryServer.port = svc.port;
-      if (servers.some((s) => s.addr === addr && s.port === vs.sorryServer!.port)) {
-        h.fail(sf.line, sf.path, `${addr}:${vs.sorryServer.port} is also one of the service's servers`);
-      }
     }
     defaultsField = g('checks');
   }
@@ -376,6 +375,14 @@ export function parseServiceHealth(
     if (own !== undefined) rs.checkers = checks(h, own, rd);
     else if (defaultsField !== undefined) rs.checkers = s.health === undefined ? defaults!.map((c) => ({ ...c })) : checks(h, defaultsField, rd);
     vs.realServers.push(rs);
+  }
+  // A sorry server that is also one of the servers (sorryAlsoServer): its inhibit is the server's inhibit-on-failure.
+  const dup = sorryAlsoServer(vs);
+  if (dup !== undefined) {
+    if (sorryInhibit !== undefined && h.bool(sorryInhibit) !== dup.inhibitOnFailure) {
+      h.fail(sorryInhibit.line, sorryInhibit.path, `${dup.addr}:${dup.port} is also one of the service's servers: its inhibit is that server's inhibit-on-failure (${dup.inhibitOnFailure})`);
+    }
+    if (dup.inhibitOnFailure) vs.sorryServer!.inhibit = true;
   }
   return vs;
 }

@@ -26,6 +26,7 @@ import { FTP_PORTS_MAX } from '../modes/ftp.js';
 import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
+import { sorryAlsoServer } from '../health/keepalived.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
 
@@ -777,6 +778,8 @@ export function* planSteps(
   for (const m of cfg.marks ?? []) {
     if (!haveMarks.has(markKey(m))) push({ verb: 'addMark', args: { fwmark: m.fwmark, proto: m.proto, addr: m.addr, portMin: m.portMin, portMax: m.portMax } }, m.line, `add ${markText(m)}`);
   }
+  // The sorry servers going in or staying in: one that is also a real server is left to them (`sorry` below).
+  const sorryIn = new Set((health?.sorry ?? []).map((s) => dk(s.service, s.addr, s.port)));
   const wanted = new Set<string>();
   for (const s of cfg.services) {
     wanted.add(sk(s.spec));
@@ -804,6 +807,7 @@ export function* planSteps(
     want.dests.forEach((configured, i) => {
       const line = want.destLines[i] ?? want.line;
       const name = `${sname(key)} -> ${configured.addr}:${configured.port}`;
+      if (sorryIn.has(dk(key, configured.addr, configured.port))) return;
       const c = curDests.get(`${configured.addr}|${configured.port}`);
       // A failed checked server stays out of the table (or at weight 0), whatever the file says.
       const w = health === undefined ? configured.weight : health.weightOf(key, configured.addr, configured.port, configured.weight);
@@ -832,7 +836,11 @@ export function* planSteps(
       const c = curDests.get(`${s.addr}|${s.port}`);
       if (c !== undefined) {
         curDests.delete(`${s.addr}|${s.port}`);
-        if (c.weight === 0) push({ verb: 'editDest', args: { service: key, addr: s.addr, port: s.port, weight: 1 } }, sorryLine, `restore sorry server ${sname(key)} -> ${s.addr}:${s.port}: weight 0 -> 1 (quorum lost)`);
+        // At weight 0 (sorry_server_inhibit), or a real server that is also the sorry server (its destination becomes that).
+        if (c.weight !== 1 || c.fwd !== s.fwd) {
+          const what = [`weight ${c.weight} -> 1`, ...(c.fwd === s.fwd ? [] : [`method ${c.fwd} -> ${s.fwd}`])].join(', ');
+          push({ verb: 'editDest', args: { ...s, service: key, weight: 1, upper: 0, lower: 0 } }, sorryLine, `restore sorry server ${sname(key)} -> ${s.addr}:${s.port}: ${what} (quorum lost)`);
+        }
         continue;
       }
       push({ verb: 'addDest', args: { ...s, service: key, weight: 1 } }, sorryLine, `add sorry server ${sname(key)} -> ${s.addr}:${s.port} (quorum lost)`);
@@ -1311,11 +1319,13 @@ export class ConfigManager {
       const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum };
       return [`${row.addr}|${row.port}`, row];
     }));
-    // Configured servers in the file's order (failed ones too), then any added by hand.
+    // Configured servers in the file's order (failed ones too), then any added by hand; one that
+    // is also the sorry server as configured (the table may hold it as the sorry server).
+    const dup = vs === undefined ? undefined : sorryAlsoServer(vs);
     for (const [k, hr] of rsOf) {
       const d = inTable.get(k);
       inTable.delete(k);
-      rows.push({ ...(d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
+      rows.push({ ...(hr.r === dup ? hr.d : d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
     }
     for (const d of inTable.values()) {
       if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;

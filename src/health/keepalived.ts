@@ -420,6 +420,16 @@ export function checkerRetry(d: Pick<Inherited, 'retry' | 'delayBeforeRetryMs' |
   return { retry: d.retry ?? def.retry, delayBeforeRetryMs: d.delayBeforeRetryMs ?? def.delayBeforeRetryMs };
 }
 
+/**
+ * The real server that a virtual server's sorry server also is, if any (keepalived's
+ * s_svr_duplicates_rs): one destination, in at weight 1 (the sorry server's method) while the
+ * quorum is lost, the real server's own again when it is regained.
+ */
+export function sorryAlsoServer(vs: Pick<VirtualServerSpec, 'sorryServer' | 'realServers'>): RealServerSpec | undefined {
+  const s = vs.sorryServer;
+  return s === undefined ? undefined : vs.realServers.find((r) => r.addr === s.addr && r.port === s.port);
+}
+
 /** Why `name` cannot be a DNS_CHECK name (labels of 1..63 bytes, 253 in all, ASCII), or null. */
 export function dnsNameProblem(name: string): string | null {
   if (!printableWord(name)) return 'not printable ASCII';
@@ -1137,8 +1147,14 @@ class Parser {
         '(sorry_server_lvs_method NAT reaches another port)');
       sorry.port = vs.port;
     }
-    if (sorry && seen.has(`${sorry.addr}:${sorry.port}`)) {
-      throw new KeepalivedError(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port} is also a real_server`);
+    // A sorry_server that is also a real_server (sorryAlsoServer) shares its inhibit setting, the real server's.
+    const dup = sorryAlsoServer(vs);
+    if (dup !== undefined && (sorry!.inhibit === true) !== dup.inhibitOnFailure) {
+      // keepalived: "real server ... matches sorry server, but inhibit setting differs, setting|clearing on sorry server".
+      this.warnAt(sorry!.origin!, `sorry_server ${sorry!.addr} ${sorry!.port} is also a real_server: sorry_server_inhibit ${dup.inhibitOnFailure ? 'set' : 'cleared'} ` +
+        `to match its inhibit_on_failure, as keepalived does`);
+      if (dup.inhibitOnFailure) sorry!.inhibit = true;
+      else delete sorry!.inhibit;
     }
     return vs;
   }

@@ -27,6 +27,7 @@ import type { RunCheck } from './checkers/index.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
 import { dk, entryOfServer, sorryEntry, vsServiceSpec, type HealthPlan } from '../control/config.js';
+import { sorryAlsoServer } from './keepalived.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -100,7 +101,8 @@ interface RsState {
   reason: string;
   since: number;
   dynWeight: number | undefined;
-  /** What the table holds for this server: nothing, its weight, or weight 0 (inhibited). */
+  /** What the table holds for this server: nothing, its weight, or weight 0 (inhibited); 'zero'
+   *  too while it is its service's sorry server in use (sorryAlsoServer: weight 1, not its own). */
   present: 'none' | 'weight' | 'zero';
   /** Gone from the configuration: pending results are ignored. */
   removed: boolean;
@@ -364,17 +366,21 @@ export class HealthManager {
             `sorry server ${s.addr}:${s.port} in, its servers held out until enough pass their checks`);
         }
       }
-      // sorry_server_inhibit: the same sorry server, in the table now (in use or at weight 0), stays at weight 0 when not needed.
+      // sorry_server_inhibit: the same sorry server, in the table now (in use or at weight 0), stays at weight 0 when not needed
+      // (one that is also a real server is that server's then).
       const os = old?.spec.sorryServer;
       const same = os !== undefined && spec.sorryServer !== undefined && os.addr === spec.sorryServer.addr && os.port === spec.sorryServer.port;
-      const sorryParked = !sorryIn && spec.sorryServer?.inhibit === true && same && (old!.sorryIn || old!.sorryParked);
+      const sorryParked = !sorryIn && spec.sorryServer?.inhibit === true && same && (old!.sorryIn || old!.sorryParked) && sorryAlsoServer(spec) === undefined;
       plans.push({ spec, key, old, rs, quorumUp, sorryIn, sorryParked });
     }
     for (const o of oldVs.values()) {
       for (const r of o.rs) if (r.checkers.length > 0) changes.push(`stop checks on server ${vsName(o)} -> ${r.spec.addr}:${r.spec.port}`);
     }
-    const byRs = new Map<string, { r: RsPlan; held: boolean }>();
-    for (const p of plans) for (const r of p.rs) byRs.set(this.key(p.key, r.spec.addr, r.spec.port), { r, held: p.sorryIn });
+    const byRs = new Map<string, { r: RsPlan; held: boolean; sorry: boolean }>();
+    for (const p of plans) {
+      const dup = p.sorryIn ? sorryAlsoServer(p.spec) : undefined;
+      for (const r of p.rs) byRs.set(this.key(p.key, r.spec.addr, r.spec.port), { r, held: p.sorryIn, sorry: r.spec === dup });
+    }
     const sorryNow = new Set<string>();
     for (const v of this.vss) {
       const s = v.spec.sorryServer;
@@ -384,6 +390,8 @@ export class HealthManager {
       weightOf: (service, addr, port, configured) => {
         const e = byRs.get(this.key(service, addr, port));
         if (e === undefined) return configured;
+        // The sorry server in use: in as that (`sorry`), not as a real server.
+        if (e.sorry) return undefined;
         // Alive and not held out by the sorry server: its weight; else out, or 0 under inhibit.
         if (e.r.alive && !e.held) return effectiveWeight(e.r.dynWeight ?? configured, e.r.delta);
         return e.r.spec.inhibitOnFailure ? 0 : undefined;
@@ -413,6 +421,7 @@ export class HealthManager {
       vs.quorumUp = p.quorumUp;
       vs.sorryIn = p.sorryIn;
       vs.sorryParked = p.sorryParked;
+      const dup = sorryAlsoServer(p.spec);
       vs.rs = p.rs.map((r) => {
         const now = this.clock.now();
         const rs: RsState = r.old ?? { vs, spec: r.spec, checkers: [], alive: r.alive, reason: r.alive ? 'start' : 'alpha: starts as failed', since: now, dynWeight: undefined, present: 'none', removed: false };
@@ -435,7 +444,7 @@ export class HealthManager {
           rs.reason = 'checks changed';
           rs.since = now;
         }
-        rs.present = r.alive && !p.sorryIn ? 'weight' : r.spec.inhibitOnFailure ? 'zero' : 'none';
+        rs.present = r.alive && !p.sorryIn ? 'weight' : r.spec.inhibitOnFailure || (p.sorryIn && r.spec === dup) ? 'zero' : 'none';
         keep.add(rs);
         return rs;
       });
@@ -667,6 +676,12 @@ export class HealthManager {
     return { ...entryOfServer(rs.vs.spec, rs.spec) };
   }
 
+  /** The real server that vs's sorry server also is (sorryAlsoServer), if any. */
+  private sorryDup(vs: VsState): RsState | undefined {
+    const r = sorryAlsoServer(vs.spec);
+    return r === undefined ? undefined : vs.rs.find((rs) => rs.spec === r);
+  }
+
   private aliveWeight(vs: VsState): number {
     let w = 0;
     for (const rs of vs.rs) if (rs.alive) w += this.weightOf(rs);
@@ -681,9 +696,10 @@ export class HealthManager {
       this.deps.log.warn({ service: vsName(vs), aliveWeight: w, quorum, hysteresis, sorryServer: sorryServer ? `${sorryServer.addr}:${sorryServer.port}` : undefined }, 'health: quorum lost');
       if (vs.spec.quorumDown) this.spawn(vs.spec.quorumDown);
       if (sorryServer && !vs.sorryIn) {
+        const dup = this.sorryDup(vs);
         // perform_quorum_state(vs, false): the remaining alive servers leave, the sorry server takes all.
         for (const rs of vs.rs) {
-          if (!rs.alive || rs.present !== 'weight') continue;
+          if (!rs.alive || rs.present !== 'weight' || rs === dup) continue;
           if (rs.spec.inhibitOnFailure) {
             items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, 0) });
             rs.present = 'zero';
@@ -692,8 +708,14 @@ export class HealthManager {
             rs.present = 'none';
           }
         }
-        if (vs.sorryParked) items.push({ verb: 'editDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port, 1) });
-        else items.push({ verb: 'addDest', args: { ...this.destArgs(vs, sorryServer.addr, sorryServer.port, 1), ...sorryEntry(vs.spec) } });
+        const args = this.destArgs(vs, sorryServer.addr, sorryServer.port, 1);
+        if (dup !== undefined && dup.present !== 'none') {
+          // Also a real server, in the table: its destination becomes the sorry server (keepalived
+          // deletes it and adds the sorry server, with the sorry server's method and no thresholds).
+          items.push({ verb: 'editDest', args: { ...args, ...sorryEntry(vs.spec), upper: 0, lower: 0 } });
+        } else if (vs.sorryParked) items.push({ verb: 'editDest', args });
+        else items.push({ verb: 'addDest', args: { ...args, ...sorryEntry(vs.spec) } });
+        if (dup !== undefined) dup.present = 'zero';
         vs.sorryIn = true;
         vs.sorryParked = false;
       }
@@ -702,11 +724,21 @@ export class HealthManager {
       this.deps.log.info({ service: vsName(vs), aliveWeight: w, quorum, hysteresis }, 'health: quorum gained');
       if (vs.spec.quorumUp) this.spawn(vs.spec.quorumUp);
       if (sorryServer && vs.sorryIn) {
-        // keepalived: "Disabling" (sorry_server_inhibit: weight 0, its connections go on) or "Removing" the sorry server.
-        if (sorryServer.inhibit === true) items.push({ verb: 'editDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port, 0) });
-        else items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
+        const dup = this.sorryDup(vs);
+        if (dup !== undefined) {
+          // Also a real server: its destination is that server's again, with its weight and
+          // method if alive (below), else out (weight 0 under inhibit_on_failure).
+          const { addr, port } = sorryServer;
+          if (dup.alive) items.push({ verb: 'editDest', args: { ...this.destArgs(vs, addr, port, this.weightOf(dup)), ...this.entryOf(dup) } });
+          else if (dup.spec.inhibitOnFailure) items.push({ verb: 'editDest', args: { ...this.destArgs(vs, addr, port, 0), ...this.entryOf(dup) } });
+          else items.push({ verb: 'deleteDest', args: this.destArgs(vs, addr, port) });
+          dup.present = dup.alive ? 'weight' : dup.spec.inhibitOnFailure ? 'zero' : 'none';
+        } else if (sorryServer.inhibit === true) {
+          // keepalived: "Disabling" (sorry_server_inhibit: weight 0, its connections go on) or "Removing" the sorry server.
+          items.push({ verb: 'editDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port, 0) });
+        } else items.push({ verb: 'deleteDest', args: this.destArgs(vs, sorryServer.addr, sorryServer.port) });
         vs.sorryIn = false;
-        vs.sorryParked = sorryServer.inhibit === true;
+        vs.sorryParked = dup === undefined && sorryServer.inhibit === true;
         // perform_quorum_state(vs, true): every alive server back with its weight.
         for (const rs of vs.rs) {
           if (!rs.alive || rs.present === 'weight') continue;

@@ -28,7 +28,8 @@ export interface StatusDest {
   removed: boolean;
   /** The health checks' reason for the current state, when checked. */
   reason: string;
-  /** The service's sorry_server (in the table while the quorum is lost; at weight 0 under sorry_server_inhibit). */
+  /** The service's sorry_server (in the table while the quorum is lost; at weight 0 under sorry_server_inhibit); a
+   *  checked server that is also the sorry server only while the quorum is lost. */
   sorry: boolean;
   /** An alive checked server kept out of the table (or at weight 0) because the quorum is lost and the sorry server is in. */
   heldOut: boolean;
@@ -135,10 +136,11 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
       const e = entries.get(`${id} ${server}`);
       entries.delete(`${id} ${server}`);
       const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
-      const sorry = q?.sorry === server && e === undefined;
+      // A checked server that is also the sorry server is the sorry server while that is in.
+      const sorry = q?.sorry === server && (e === undefined || q.sorryIn);
       byService.get(s)!.push({
         addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
-        health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up',
+        health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up' && !sorry,
         overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
         conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
         rates: rates.dest(d),
