@@ -11,6 +11,7 @@ import { parseIp } from '../src/datapath/addr.js';
 import { S_LISTEN, S_SYN_RECV } from '../src/datapath/tcpstate.js';
 import { ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked, FTP_EPSV, FTP_NONE, FTP_PASV } from '../src/proto/ftp.js';
 import { parseConfig, parseFtpPorts } from '../src/control/config.js';
+import { REC_LEN, RF_HAS_TPL, writeConnRecord } from '../src/datapath/syncrec.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const TO_CLIENT = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
@@ -225,6 +226,91 @@ test('ftp NAT active: PORT (and EPRT) make the server\'s data connection from RI
     assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: 40002, dport: 20, seq: 9000, ack: 7001, flags: SYN | ACK }, { id: 14, ttl: 63 }), `${cmd}: client SYN|ACK`);
     void peer;
   }
+});
+
+test('ftp n_control: a control connection idle past its timeout stays while its data connection lasts (-Lnc shows it); the QUIT after the transfer reaches its server; then its timer runs out as any', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  const ct = r.dp.ct;
+  const reply = txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n');
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  fromServer(r, peer, SISN + 1, CISN + 7, reply);
+  // What a data segment sent out (IPv4: not the ARP refreshing a neighbour now and then).
+  const data = (f: { seq: number; ack: number; flags: number; payload?: Buffer }, server: boolean): Buffer[] => r.run(server
+    ? tcpFrame(from(0), { src: RS[0].ip, dst: CLIENT, sport: 50000, dport: 40002, ...f })
+    : tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50000, ...f })).filter((o) => o.readUInt16BE(12) === 0x0800);
+  data({ seq: 1000, ack: 0, flags: SYN }, false);
+  data({ seq: 5000, ack: 1001, flags: SYN | ACK }, true);
+  data({ seq: 1001, ack: 5001, flags: ACK }, false);
+  const ctl = (): number => ct.lookup(6, parseIp(CLIENT), CPORT, parseIp(VIP), 21);
+  const dataConn = (): number => ct.lookup(6, parseIp(CLIENT), 40002, parseIp(VIP), 50000);
+  // A 25-minute download: a segment a minute on the data connection, nothing on the control one
+  // (its ESTABLISHED timeout is 15 minutes; the kernel keeps it, n_control, and so does uvsd now).
+  let sseq = 5001;
+  for (let m = 0; m < 25; m++) {
+    r.advance(60_000);
+    r.dp.tick();
+    r.learn(GW, ROUTER_MAC); // the neighbours answer the director's probes
+    r.learn(RS[0].ip, RS[0].mac);
+    assert.equal(data({ seq: sseq, ack: 1001, flags: PSH | ACK, payload: Buffer.alloc(100) }, true).length, 1, `minute ${m + 1}: data forwarded`);
+    sseq += 100;
+    data({ seq: 1001, ack: sseq, flags: ACK }, false);
+  }
+  assert.ok(ctl() >= 0, 'the control connection is still there after 25 minutes idle');
+  const row = r.ctl.connections().find((c) => c.vport === 21);
+  assert.ok(row !== undefined && row.state === 'ESTABLISHED' && row.expires > 0, `-Lnc shows it: ${JSON.stringify(row)}`);
+  // The transfer ends (the server closes); the data connection goes at its timer.
+  data({ seq: sseq, ack: 1001, flags: TCP_FLAGS.FIN | ACK }, true);
+  data({ seq: 1001, ack: sseq + 1, flags: TCP_FLAGS.FIN | ACK }, false);
+  data({ seq: sseq + 1, ack: 1002, flags: ACK }, true);
+  r.advance(180_000);
+  r.dp.tick();
+  r.learn(RS[0].ip, RS[0].mac);
+  assert.equal(dataConn(), -1, 'the data connection expired');
+  assert.ok(ctl() >= 0, 'the control connection waits for its own timer');
+  // QUIT on the control connection reaches the same server (its ack moved by the 227's extra byte).
+  const out = fromClient(r, CISN + 7, SISN + 1 + reply.length + 1, txt('QUIT\r\n'));
+  assertFrame(out[0], tcpFrame(to(0), {
+    src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 21, seq: u32(CISN + 7), ack: u32(SISN + 1 + reply.length), flags: PSH | ACK, payload: txt('QUIT\r\n'),
+  }, { id: 7, ttl: 63 }), 'QUIT to RS[0]');
+  // Nothing holds it now: 15 idle minutes later it is gone.
+  r.advance(901_000);
+  r.dp.tick();
+  assert.equal(ctl(), -1, 'expired at its timer');
+  assert.equal(ct.count, 0);
+});
+
+test('ftp n_control with -p: the data connection names its control connection, not a template: the template still counts the control connection alone, sync records are as before, and nothing takes the held control connection early', () => {
+  const r = ftpRig();
+  r.ctl.editService({ ...SVC, sched: 'rr', persist: 300 });
+  const peer = control(r);
+  const ct = r.dp.ct;
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  fromServer(r, peer, SISN + 1, CISN + 7, txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n'));
+  const c = ct.lookup(6, parseIp(CLIENT), CPORT, parseIp(VIP), 21) >>> 1;
+  const tpl = ct.template(c);
+  assert.ok(tpl >= 0 && ct.ctl[tpl] === 1, 'the control connection holds its template');
+  const d = ct.lookup(6, parseIp(CLIENT), 0, parseIp(VIP), 50000) >>> 1; // announced, not claimed yet
+  assert.equal(ct.ctl[d], c, 'the data connection points at its control connection');
+  assert.equal(ct.template(d), -1, 'and has no template');
+  const rec = new Uint8Array(REC_LEN);
+  writeConnRecord(ct, d, rec, 0, false);
+  assert.deepEqual([rec[3]! & RF_HAS_TPL, Buffer.from(rec).readUInt32BE(32)], [0, 0], 'synced as before: no template');
+  // While it is held, nothing frees it (a deleted server's lazy expiry, an eviction).
+  ct.expireNow(c);
+  assert.ok(ct.isAlive(c), 'expireNow refused');
+  assert.equal(ct.controls(c), true);
+  // The announced data connection never comes: it goes at its LISTEN timeout (2 min), then the
+  // control connection is free; the template's count never moved.
+  r.advance(121_000);
+  r.dp.tick();
+  assert.equal(ct.isAlive(d), false, 'the data connection expired');
+  assert.equal(r.dp.ftp.waiting, 0);
+  assert.equal(ct.controls(c), false);
+  assert.equal(ct.ctl[tpl], 1, 'the template counts the control connection only');
+  ct.expireNow(c);
+  assert.equal(ct.isAlive(c), false);
+  assert.equal(ct.ctl[tpl], 0);
 });
 
 test('ftp parsers: every prefix of a reply or command is "not whole" (false), never a throw; the whole one parses', () => {

@@ -14,6 +14,9 @@
 // laddr) and the number of connections it controls (n_control) in `ctl`; a connection created
 // through a template keeps that template's entry in `ctl` (-1 otherwise). A template is freed
 // only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?").
+// An FTP data connection (F_FTPDATA) keeps its control connection's entry in `ctl` instead (the
+// kernel's cp->control); the helper counts them per control connection, and the table asks it
+// (onControlDue) before a control connection (F_FTP) goes: it stays while it has any.
 // A template of a service with a persistence engine (--pe sip) is keyed by the call too: its
 // `seqd` holds the Call-ID's hash (0 for every other template) and its client port that hash's
 // low bits (odd, so never a plain template's 0); the Call-ID's text is kept in `peText` (see
@@ -50,6 +53,9 @@ export const F_FTP = 0x200;
 /** An FTP data connection a passive reply announced: its client port is not known yet (0 in
  *  the IN key; the kernel's IP_VS_CONN_F_NO_CPORT) until the client's SYN fills it in. */
 export const F_NOCPORT = 0x400;
+/** An FTP data connection the helper made: `ctl` holds its control connection's entry (not a
+ *  template), which is not expired while it is there (the kernel's cp->control, n_control). */
+export const F_FTPDATA = 0x800;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -141,7 +147,8 @@ export class ConnTable {
   readonly dgen: Uint32Array;
   /** Expiry in ticks of TICK_MS. */
   readonly expires: Uint32Array;
-  /** Connection: its persistence template's entry, or -1. Template: connections it controls. */
+  /** Connection: its persistence template's entry (with F_FTPDATA: its FTP control connection's),
+   *  or -1. Template: connections it controls. */
   readonly ctl: Int32Array;
   /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before.
    *  Template: its persistence engine's hash of the call (0: none). */
@@ -189,6 +196,10 @@ export class ConnTable {
   /** A SYN proxy entry still waiting for its server (F_SYNPROXY without F_CONFIRMED) whose time
    *  came: its next time (a tick after now) to keep it, or 0 to let it expire (synproxy.ts due()). */
   onWaitDue: (e: number) => number = () => 0;
+  /** An FTP control connection (F_FTP) whose time came, or that something would expire now:
+   *  while data connections point at it (n_control), its next time to keep it (a tick after
+   *  now), else 0 to let it go (ftp.ts held()). */
+  onControlDue: (e: number) => number = () => 0;
 
   /**
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
@@ -465,11 +476,24 @@ export class ConnTable {
     this.slot(e, this.expires[e]);
   }
 
-  /** Expire an entry right away (deleted destination, flush): hook, unhash, free. */
+  /**
+   * Whether entries point at e by its index (the kernel's n_control): a template's connections,
+   * an FTP control connection's data connections. It must outlive them, so it is not expired.
+   */
+  controls(e: number): boolean {
+    const f = this.flags[e];
+    return (f & F_TEMPLATE) !== 0 ? this.ctl[e] > 0 : (f & F_FTP) !== 0 && this.onControlDue(e) !== 0;
+  }
+
+  /** A connection's persistence template, or -1 (none; a template; an FTP data connection, whose `ctl` is its control connection). */
+  template(e: number): number {
+    return (this.flags[e] & (F_TEMPLATE | F_FTPDATA)) !== 0 ? -1 : this.ctl[e];
+  }
+
+  /** Expire an entry right away (deleted destination, flush): hook, unhash, free. Not an entry
+   *  others point at (controls()): it goes at its timer once they are gone. */
   expireNow(e: number): void {
-    if ((this.flags[e] & F_ALIVE) === 0) return;
-    // A template still controlling connections must outlive them (they point at it).
-    if ((this.flags[e] & F_TEMPLATE) !== 0 && this.ctl[e] > 0) return;
+    if ((this.flags[e] & F_ALIVE) === 0 || this.controls(e)) return;
     this.onExpire(e);
     this.unhash(e);
     this.unlinkWheel(e);
@@ -504,7 +528,8 @@ export class ConnTable {
           this.expires[e] = this.sweptTick + this.laddr[e];
           this.slotAhead(e);
         } else if (this.expires[e] <= this.sweptTick) {
-          const later = (this.flags[e] & (F_SYNPROXY | F_CONFIRMED)) === F_SYNPROXY ? this.onWaitDue(e) : 0;
+          const f = this.flags[e];
+          const later = (f & (F_SYNPROXY | F_CONFIRMED)) === F_SYNPROXY ? this.onWaitDue(e) : (f & F_FTP) !== 0 ? this.onControlDue(e) : 0;
           if (later !== 0) {
             this.expires[e] = later;
             this.slotAhead(e);
@@ -635,13 +660,13 @@ export class ConnTable {
   /**
    * An entry of little value, which early eviction may expire: TCP or SCTP half-open or finished
    * (EVICTABLE_TCP, EVICTABLE_SCTP) or any flow never confirmed. Templates never are (ip_vs_random_dropentry
-   * skips them): persistence holds.
+   * skips them): persistence holds. Nor an FTP control connection while it has data connections.
    */
   evictable(e: number): boolean {
     const f = this.flags[e];
     return (
       (f & F_ALIVE) !== 0 && (f & F_TEMPLATE) === 0 &&
-      ((f & F_CONFIRMED) === 0 || inStates(this.proto[e], this.state[e], EVICTABLE_TCP, EVICTABLE_SCTP))
+      ((f & F_CONFIRMED) === 0 || inStates(this.proto[e], this.state[e], EVICTABLE_TCP, EVICTABLE_SCTP)) && !this.controls(e)
     );
   }
 
@@ -649,11 +674,12 @@ export class ConnTable {
    * A connection whose FULLNAT local port may go to a new connection when every port is taken
    * (laddr.ts reclaim, as conntrack's early_drop): a UDP flow never confirmed (no client packet
    * after a reply), or a finished TCP connection (TIME_WAIT, CLOSE) or SCTP association
-   * (REJECTED, CLOSED). Never a template or a live TCP/SCTP connection.
+   * (REJECTED, CLOSED). Never a template, a live TCP/SCTP connection, or an FTP control
+   * connection with data connections.
    */
   reclaimable(e: number): boolean {
     const f = this.flags[e];
-    if ((f & F_ALIVE) === 0 || (f & F_TEMPLATE) !== 0) return false;
+    if ((f & F_ALIVE) === 0 || (f & F_TEMPLATE) !== 0 || this.controls(e)) return false;
     const p = this.proto[e];
     return p === PROTO_TCP || p === PROTO_SCTP ? inStates(p, this.state[e], FINISHED_TCP, FINISHED_SCTP) : (f & F_CONFIRMED) === 0;
   }

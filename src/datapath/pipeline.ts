@@ -10,7 +10,7 @@ import {
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_CONFIRMED, F_FTP, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
@@ -379,6 +379,8 @@ export class Datapath implements Output {
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.ct.onWaitDue = (e) => this.synproxy.due(this, e);
+    // An FTP control connection with data connections starts its timer again (ip_vs_conn_expire's expire_later).
+    this.ct.onControlDue = (e) => (this.ftp.held(e) ? this.nowTick + this.tt[this.ct.state[e]] : 0);
     const load = opts.worker?.load;
     this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
@@ -1377,12 +1379,12 @@ export class Datapath implements Output {
       this.counters.c[C.templates_expired]++;
       return;
     }
-    const tpl = this.ct.ctl[e];
+    const tpl = this.ct.template(e);
     if (tpl >= 0) this.ct.ctl[tpl]--;
     // A connection of a destination deleted and then replaced has nothing left to unbind from.
     if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     if ((this.ct.flags[e] & F_SYNPROXY) !== 0) this.synproxy.expire(this, e);
-    if ((this.ct.flags[e] & (F_FTP | F_NOCPORT)) !== 0) this.ftp.expire(this.ct, e);
+    if ((this.ct.flags[e] & (F_FTP | F_FTPDATA | F_NOCPORT)) !== 0) this.ftp.expire(this.ct, e);
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }

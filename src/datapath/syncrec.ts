@@ -30,11 +30,12 @@ export const RF_HASHED_OUT = 8;
 /** Write entry e of ct as a REC_CONN record at buf[o]. */
 export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: number, hashedOut: boolean): void {
   const f = ct.flags[e];
+  const tpl = ct.template(e);
   buf[o] = REC_CONN;
   buf[o + 1] = ct.proto[e];
   buf[o + 2] = ct.state[e];
   buf[o + 3] = ((f & F_TEMPLATE) !== 0 ? RF_TEMPLATE : 0) | ((f & F_NOOUTPUT) !== 0 ? RF_NOOUTPUT : 0) |
-    (ct.ctl[e] >= 0 && (f & F_TEMPLATE) === 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0);
+    (tpl >= 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0);
   buf[o + 4] = ct.fwd[e];
   buf[o + 5] = 0;
   wr16(buf, o + 6, ct.cport[e]);
@@ -46,7 +47,7 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
   wr32(buf, o + 20, ct.vaddr[e]);
   wr32(buf, o + 24, ct.daddr[e]);
   wr32(buf, o + 28, ct.laddr[e]);
-  wr32(buf, o + 32, (f & F_TEMPLATE) !== 0 ? ct.seqd[e] : ct.ctl[e] >= 0 ? ct.seqd[ct.ctl[e]] : 0);
+  wr32(buf, o + 32, (f & F_TEMPLATE) !== 0 ? ct.seqd[e] : tpl >= 0 ? ct.seqd[tpl] : 0);
 }
 
 /**

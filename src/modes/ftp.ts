@@ -12,6 +12,13 @@
 //   client → "PORT CIP,p1,p2" / "EPRT"    (NAT only) an entry for the server's data connection
 //                                         from RIP:rport-1 to CIP:port, shown as VIP:vport-1
 //
+// Each data connection holds its control connection (the kernel's ip_vs_control_add: cp->control,
+// n_control): its `ctl` names the control connection's entry (F_FTPDATA), counted per slot here,
+// and the table keeps a control connection while the count is not 0 (ConnTable.onControlDue:
+// its timer starts again), so the QUIT after an hour-long download, on a control connection
+// idle longer than its timeout, still reaches its server. The last data connection gone, the
+// control connection's timer runs out as any.
+//
 // Rewriting "RIP" as "VIP" may change the segment's length: the difference is kept per
 // connection as ip_vs_app's out_seq (delta, previous delta, the seq of the last resized
 // segment) and every later server→client seq, client→server ack and SACK edge is moved by it.
@@ -21,7 +28,7 @@
 // datapath pays one flag test per packet.
 
 import { C, D } from '../datapath/counters.js';
-import { F_FTP, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, type ConnTable } from '../datapath/conntable.js';
+import { F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, type ConnTable } from '../datapath/conntable.js';
 import { ETH_HLEN, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, csumReplace32, ipv4SetChecksum, rd16, rd32, wr16, wr32 } from '../datapath/frame.js';
 import { S_ESTABLISHED, S_LISTEN } from '../datapath/tcpstate.js';
 import {
@@ -71,6 +78,8 @@ export class FtpHelper {
   private outInit = new Int32Array(0);
   private outDelta = new Int32Array(0);
   private outPrev = new Int32Array(0);
+  /** The data connections that hold the slot's control connection (n_control). */
+  private ndata = new Int32Array(0);
   private readonly parsed = new Int32Array(4);
 
   constructor(connMax: number) {
@@ -94,6 +103,7 @@ export class FtpHelper {
       this.outInit = new Int32Array(n);
       this.outDelta = new Int32Array(n);
       this.outPrev = new Int32Array(n);
+      this.ndata = new Int32Array(n);
     }
   }
 
@@ -114,19 +124,31 @@ export class FtpHelper {
     this.outSet[s] = 0;
     this.outDelta[s] = 0;
     this.outPrev[s] = 0;
+    this.ndata[s] = 0;
     this.slotOf.set(e, s);
     o.ct.flags[e] |= F_FTP;
   }
 
-  /** Entry e (with F_FTP or F_NOCPORT) expires. */
+  /** Entry e (with F_FTP, F_FTPDATA or F_NOCPORT) expires. */
   expire(ct: ConnTable, e: number): void {
     const f = ct.flags[e];
     if ((f & F_NOCPORT) !== 0) this.waiting--;
+    if ((f & F_FTPDATA) !== 0) {
+      // Its control connection is alive (held while this is) and goes at its own timer.
+      const c = this.slotOf.get(ct.ctl[e]);
+      if (c !== undefined) this.ndata[c]--;
+    }
     if ((f & F_FTP) === 0) return;
     const s = this.slotOf.get(e);
     if (s === undefined) return;
     this.slotOf.delete(e);
     this.free[this.nfree++] = s;
+  }
+
+  /** Control connection e has data connections (ConnTable.onControlDue keeps it then). */
+  held(e: number): boolean {
+    const s = this.slotOf.get(e);
+    return s !== undefined && this.ndata[s] > 0;
   }
 
   /**
@@ -190,7 +212,7 @@ export class FtpHelper {
       o.drop(D.conn_table_full);
       return;
     }
-    this.bound(o, e, d);
+    this.bound(o, e, s, d);
     o.count(C.ftp_active);
   }
 
@@ -231,7 +253,7 @@ export class FtpHelper {
       o.drop(D.tx_failed);
       return FTP_DROPPED;
     }
-    if (!this.expect(o, e, port, listenTicks)) return FTP_DROPPED;
+    if (!this.expect(o, e, s, port, listenTicks)) return FTP_DROPPED;
     // The frame again in genBuf with the text replaced: what comes before it, the VIP's text, the rest.
     const gb = o.genBuf;
     o.copyToGen(buf, off, g, from - off);
@@ -258,11 +280,11 @@ export class FtpHelper {
   }
 
   /**
-   * The client's data connection to VIP:port after a passive reply on control connection e: an
-   * entry with client port 0 (found again if the reply comes twice), bound to e's server. False
-   * when the table is full or FULLNAT has no local port (counted).
+   * The client's data connection to VIP:port after a passive reply on control connection e (in
+   * slot s): an entry with client port 0 (found again if the reply comes twice), bound to e's
+   * server. False when the table is full or FULLNAT has no local port (counted).
    */
-  private expect(o: Output, e: number, port: number, listenTicks: number): boolean {
+  private expect(o: Output, e: number, s: number, port: number, listenTicks: number): boolean {
     const ct = o.ct;
     const caddr = ct.caddr[e];
     const n = ct.lookup(PROTO_TCP, caddr, 0, ct.vaddr[e], port);
@@ -293,20 +315,23 @@ export class FtpHelper {
       }
       ct.hashOut(d);
     }
-    this.bound(o, e, d);
+    this.bound(o, e, s, d);
     ct.flags[d] |= F_NOCPORT;
     this.waiting++;
     return true;
   }
 
-  /** Data connection d of control connection e: its server, LISTEN, counted as a new connection. */
-  private bound(o: Output, e: number, d: number): void {
+  /** Data connection d of control connection e (slot s): its server, LISTEN, counted as a new
+   *  connection; it holds e (ip_vs_control_add). */
+  private bound(o: Output, e: number, s: number, d: number): void {
     const ct = o.ct;
     ct.fwd[d] = ct.fwd[e];
     ct.dest[d] = ct.dest[e];
     ct.dgen[d] = ct.dgen[e];
     ct.state[d] = S_LISTEN;
-    ct.flags[d] |= F_INACTIVE;
+    ct.flags[d] |= F_INACTIVE | F_FTPDATA;
+    ct.ctl[d] = e;
+    this.ndata[s]++;
     o.dt.bind(ct.dest[e]);
     o.count(C.conns_created);
   }
