@@ -12,6 +12,10 @@ import { S_LISTEN, S_SYN_RECV } from '../src/datapath/tcpstate.js';
 import { ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked, FTP_EPSV, FTP_NONE, FTP_PASV } from '../src/proto/ftp.js';
 import { parseConfig, parseFtpPorts } from '../src/control/config.js';
 import { REC_LEN, RF_HAS_TPL, writeConnRecord } from '../src/datapath/syncrec.js';
+import { Control, ftpNotPersistent } from '../src/control/model.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { ServiceSpec } from '../src/control/protocol.js';
+import type { Workers } from '../src/datapath/group.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const TO_CLIENT = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
@@ -311,6 +315,55 @@ test('ftp n_control with -p: the data connection names its control connection, n
   ct.expireNow(c);
   assert.equal(ct.isAlive(c), false);
   assert.equal(ct.ctl[tpl], 0);
+});
+
+test('--workers N with --ftp-ports: a NAT/FULLNAT service of an FTP port that is not persistent is warned about once (at a batch as at start, when a server or the port makes it so), listed by --status while it lasts, and not refused', () => {
+  const r = ftpRig('nat', [21]);
+  r.ctl.deleteService(SVC);
+  // Two workers: the control plane's view of them (this test needs only their count).
+  const workers = { count: 2, apply() {}, pull() {}, status: () => [], steering: () => 'ebpf', onSyncRecords: null } as unknown as Workers;
+  const ctl = new Control(r.dp, { tap: 't', workers });
+  const said: Array<{ msg: string; service: unknown }> = [];
+  ctl.warn = (msg, fields) => said.push({ msg, service: fields.service });
+  const nat = (service: ServiceSpec, addr: string, fwd: 'nat' | 'fullnat' | 'dr' = 'nat') => ctl.addDest({ service, addr, port: 21, fwd, weight: 1 });
+  ctl.addService({ ...SVC, sched: 'rr' });
+  assert.equal(said.length, 0, 'no server yet: not an FTP-through-NAT service');
+  nat(SVC, RS[0].ip);
+  assert.deepEqual(said.map((w) => w.service), [`TCP ${VIP}:21`]);
+  assert.match(said[0]!.msg, new RegExp(`^FTP service TCP ${VIP.replaceAll('.', '\\.')}:21 is not persistent with --workers 2: .* make it persistent \\(-p\\)`));
+  assert.match(formatStatus(ctl.status()), new RegExp(`^ftp_not_persistent TCP ${VIP.replaceAll('.', '\\.')}:21$`, 'm'));
+  nat(SVC, RS[1].ip);
+  assert.equal(said.length, 1, 'once');
+  // Not these: a DR service on 21, a NAT service on another port.
+  const dr = { ...SVC, addr: '10.0.0.101' };
+  ctl.addService({ ...dr, sched: 'rr' });
+  nat(dr, RS[0].ip, 'dr');
+  const web = { ...SVC, port: 80 };
+  ctl.addService({ ...web, sched: 'rr' });
+  nat(web, RS[0].ip);
+  assert.equal(said.length, 1);
+  // Persistent: fine, off --status; not persistent again: said again.
+  ctl.editService({ ...SVC, sched: 'rr', persist: 300 });
+  assert.doesNotMatch(formatStatus(ctl.status()), /ftp_not_persistent/);
+  ctl.editService({ ...SVC, sched: 'rr', persist: 0 });
+  assert.equal(said.length, 2);
+  // A batch (the --config file at start, a reload) with a FULLNAT one and a mark service of port 21.
+  const other = { ...SVC, addr: '10.0.0.102' };
+  const fwm = { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: 5 };
+  ctl.call('batch', { items: [
+    { verb: 'addService', args: { ...other, sched: 'rr' } },
+    { verb: 'addDest', args: { service: other, addr: RS[0].ip, port: 21, fwd: 'fullnat', weight: 1 } },
+    { verb: 'addMark', args: { fwmark: 5, proto: 'tcp', addr: '10.0.0.103', portMin: 20, portMax: 21 } },
+    { verb: 'addService', args: { ...fwm, sched: 'rr' } },
+    { verb: 'addDest', args: { service: fwm, addr: RS[0].ip, port: 21, fwd: 'nat', weight: 1 } },
+  ] });
+  assert.deepEqual(said.slice(2).map((w) => w.service), ['TCP 10.0.0.102:21', 'FWM 5']);
+  // Port 80 becomes an FTP port (a reload of daemon.ftp-ports): its service is said now.
+  ctl.setDefense({ ...r.dp.defense, ftpPorts: [21, 80] });
+  assert.deepEqual(said.slice(4).map((w) => w.service), ['TCP 10.0.0.100:80']);
+  assert.deepEqual(ctl.ftpNotPersistent(), [`TCP ${VIP}:21`, 'TCP 10.0.0.100:80', 'TCP 10.0.0.102:21', 'FWM 5']);
+  // One datapath (no --workers): nothing to say.
+  assert.deepEqual(ftpNotPersistent(ctl.model, [21, 80], 1), []);
 });
 
 test('ftp parsers: every prefix of a reply or command is "not whole" (false), never a throw; the whole one parses', () => {

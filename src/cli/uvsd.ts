@@ -513,6 +513,8 @@ export async function main(argv: string[]): Promise<void> {
   const control = new Control(dp, {
     tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops, workers: group, link: () => links.status(), cpus,
   });
+  // What a change of the table (the start's included) makes worth saying: an FTP service --workers needs persistent.
+  control.warn = (msg, fields) => log.warn(fields, msg);
   /**
    * Gratuitous ARP for the --addrs and every address the table holds (VIPs, FULLNAT local
    * addresses: Datapath.heldAddrs), each once; a backup announces only its fixed addresses

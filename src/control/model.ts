@@ -22,7 +22,7 @@ import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
-import { serviceKey, type CpuPinning, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
+import { serviceKey, serviceText, type CpuPinning, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
 export interface DestModel {
   slot: number;
@@ -127,6 +127,25 @@ function trashKeyOf(s: ServiceModel, addr: number, port: number): string {
 
 export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0): string {
   return fwmark !== 0 ? `fwm|${fwmark}` : `${proto}|${vip}|${port}`;
+}
+
+/**
+ * With --workers N >= 2 and --ftp-ports: the services an FTP control connection's data connections
+ * may miss (nat-setup.md#ftp) — TCP, on an FTP port (a mark service: through a TCP rule of its
+ * mark), with a NAT or FULLNAT server, not persistent — by serviceText, in the model's order.
+ * Without -p a data connection is steered by its own ports and may reach another worker than
+ * the one holding the entry the helper made for it.
+ */
+export function ftpNotPersistent(model: Model, ftpPorts: readonly number[], workers: number): string[] {
+  if (workers < 2 || ftpPorts.length === 0) return [];
+  const out: string[] = [];
+  for (const s of model.services.values()) {
+    if (s.proto !== 'tcp' || s.persist !== 0 || !s.dests.some((d) => d.fwd === 'nat' || d.fwd === 'fullnat')) continue;
+    const onFtp = s.fwmark === 0 ? ftpPorts.includes(s.port)
+      : model.marks.some((m) => m.fwmark === s.fwmark && m.proto === 'tcp' && ftpPorts.some((p) => p >= m.portMin && p <= m.portMax));
+    if (onFtp) out.push(serviceText(modelServiceKey(s)));
+  }
+  return out;
 }
 
 /** Applying it reads the destinations' statistics (Control.applyDp). */
@@ -391,8 +410,37 @@ export class Control {
     if (this.applying) this.opQueue.push(...ops);
     else {
       this.applyDp(ops);
-      this.onChange?.();
+      this.changed();
     }
+  }
+
+  /** After a change of the table reached the datapath: what it makes worth a warning, then onChange. */
+  private changed(): void {
+    this.warnFtp();
+    this.onChange?.();
+  }
+
+  /** Told of what a change of the table made worth a warning (uvsd logs it); absent: nothing said. */
+  warn: ((msg: string, fields: Record<string, unknown>) => void) | undefined;
+  /** The services ftpNotPersistent() found last time: each is warned about once while it stays so. */
+  private ftpWarned = new Set<string>();
+
+  /** The services an FTP session's data connections may miss with --workers (ftpNotPersistent()). */
+  ftpNotPersistent(): string[] {
+    return ftpNotPersistent(this.model, this.dp.defense.ftpPorts, this.info.workers?.count ?? 1);
+  }
+
+  /** A warning for each service that became one of ftpNotPersistent()'s since the last change. */
+  private warnFtp(): void {
+    const now = this.ftpNotPersistent();
+    if (now.length === 0 && this.ftpWarned.size === 0) return;
+    const workers = this.info.workers?.count ?? 1;
+    for (const service of now) {
+      if (this.ftpWarned.has(service)) continue;
+      this.warn?.(`FTP service ${service} is not persistent with --workers ${workers}: a client's data connection may reach ` +
+        'another worker than its control connection and fail; make it persistent (-p), see docs/nat-setup.md#ftp', { service, workers });
+    }
+    this.ftpWarned = new Set(now);
   }
 
   /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
@@ -472,7 +520,7 @@ export class Control {
     }
     done();
     if (verb === 'zero') this.resetSlowest(); // as the verb does for all services
-    this.onChange?.(); // once, at the end (uvsd saves the whole table then), as for a batch
+    this.changed(); // once, at the end (uvsd saves the whole table then), as for a batch
     return null;
   }
 
@@ -562,7 +610,7 @@ export class Control {
       } finally {
         this.applying = false;
       }
-      this.onChange?.();
+      this.changed();
       return p;
     }
   }

@@ -499,6 +499,8 @@ export function formatStatus(st: StatusResult): string {
       ['ftp_ports', df.ftpPorts === undefined ? undefined : ftpPortsText(df.ftpPorts)],
     ]));
   }
+  // With --workers: FTP services whose data connections may reach another worker (nat-setup.md#ftp).
+  for (const s of st.ftpNotPersistent ?? []) lines.push(`ftp_not_persistent ${s}`);
   if (st.drain !== undefined) lines.push(formatDrain(st.drain).trimEnd());
   const bgp = st.bgp;
   if (bgp !== undefined) {

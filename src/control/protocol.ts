@@ -385,6 +385,8 @@ export interface StatusResult {
   steering?: string;
   /** uvsd --datapath-cpus: where the threads run. */
   cpus?: CpuPinning;
+  /** With --workers N >= 2 and --ftp-ports: the FTP services that should be persistent and are not (nat-setup.md#ftp); absent when none. */
+  ftpNotPersistent?: string[];
   /** The director's drain (uvsadm --drain; docs/scale-out.md). */
   drain?: DrainStatus;
   /** BGP announcement through BIRD (uvsd --bgp-include; docs/scale-out.md), when configured. */

@@ -877,9 +877,15 @@ export const VERBS = {
       ...(ctx.control.info.workers !== undefined ? { workers: ctx.control.info.workers.status() } : {}),
       ...((ctx.control.info.workers?.count ?? 0) > 1 ? { steering: ctx.control.info.workers!.steering() } : {}),
       ...(ctx.control.info.cpus !== undefined ? { cpus: ctx.control.info.cpus } : {}),
+      ...ftpNotPersistentOf(ctx),
     };
   }),
 };
+
+function ftpNotPersistentOf(ctx: VerbCtx): { ftpNotPersistent?: string[] } {
+  const f = ctx.control.ftpNotPersistent();
+  return f.length > 0 ? { ftpNotPersistent: f } : {};
+}
 
 function portDropsOf(ctx: VerbCtx): { portDrops?: Record<string, number> } {
   const d = ctx.control.info.portDrops?.();
