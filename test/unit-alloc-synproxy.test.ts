@@ -1,7 +1,8 @@
 // No garbage per packet on the SYN proxy's paths either (NAT and FULLNAT, addresses above
-// 128.0.0.0): SYNs answered with cookies, ACKs whose cookie is refused (and their resets), and the sequence
-// translation of established connections in both directions, a million frames each, measured
-// as in unit-alloc-modes.test.ts.
+// 128.0.0.0): SYNs answered with cookies (half of them with timestamps, window scale and SACK),
+// ACKs whose cookie is refused (and their resets), and the translation of established connections
+// in both directions (half of them with timestamps, SACK blocks and rescaled windows), a million
+// frames each, measured as in unit-alloc-modes.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,7 @@ import { Control } from '../src/control/model.js';
 import { C } from '../src/datapath/counters.js';
 import { formatIp, parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { SetupSink, feedOne, synproxyHandshake } from './helpers/synproxy.js';
+import { SetupSink, feedOne, linuxSynOptions, synproxyHandshake, tsOption } from './helpers/synproxy.js';
 import { BIG_YOUNG, WARM_ROUNDS, measureRounds, report, runChild } from './helpers/alloc.js';
 
 const DIR_MAC = '02:00:00:00:00:01';
@@ -45,23 +46,38 @@ function measure(mode: Mode): { perFrame: number; forwarded: number; expected: n
   const BACK = { ethDst: DIR_MAC, ethSrc: RS_MAC };
   const { SYN, ACK, PSH } = TCP_FLAGS;
   // Establish CONNS connections through the proxy's handshake.
-  const cookies: number[] = [];
+  // Odd ones with timestamps, window scale and SACK.
+  const ts = (i: number) => (i & 1) === 1;
+  const hs: { cookie: number; tsval: number }[] = [];
   for (let i = 0; i < CONNS; i++) {
-    cookies.push(synproxyHandshake(one, IN, BACK, {
+    hs.push(synproxyHandshake(one, IN, BACK, {
       client: `192.168.9.${i + 1}`, vip: VIP, cport: 40000 + i, cisn: 0x80000000 + i, sisn: 0xf0000000 + i, rs: RS, rport: 80,
-    }).cookie);
+      ...(ts(i) ? { ts: { tsc: 0x90000000 + i, sts: 0xa0000000 + i } } : {}),
+    }));
   }
   assert.equal(dp.counters.c[C.synproxy_established], CONNS, 'every handshake completed');
+  let translated = 0;
+  for (let e = 0; e < dp.ct.max; e++) if (dp.ct.isAlive(e) && dp.ct.tsoff[e] !== 0 && dp.ct.spwin[e] !== 0) translated++;
+  assert.equal(translated, CONNS / 2, 'half of them translate timestamps and windows');
   // The batch: CONNS SYNs of new clients, 8 ACKs with wrong cookies, client data and server data per connection.
   const frames: Buffer[] = [];
-  for (let i = 0; i < CONNS; i++) frames.push(tcpFrame(IN, { src: `192.168.10.${i + 1}`, dst: VIP, sport: 50000 + i, dport: 80, seq: i * 7919, flags: SYN }));
+  for (let i = 0; i < CONNS; i++) {
+    frames.push(tcpFrame(IN, { src: `192.168.10.${i + 1}`, dst: VIP, sport: 50000 + i, dport: 80, seq: i * 7919, flags: SYN, ...(ts(i) ? { options: linuxSynOptions(i, 0) } : {}) }));
+  }
   for (let i = 0; i < 8; i++) frames.push(tcpFrame(IN, { src: `192.168.11.${i + 1}`, dst: VIP, sport: 50000 + i, dport: 80, seq: i, ack: 0x9abcdef0 + i, flags: ACK }));
   const ct = dp.ct;
   for (let e = 0, n = 0; e < ct.max && n < CONNS; e++) {
     if (!ct.isAlive(e)) continue;
     const i = ct.cport[e] - 40000;
-    frames.push(tcpFrame(IN, { src: formatIp(ct.caddr[e]), dst: VIP, sport: ct.cport[e], dport: 80, seq: 0x80000001 + i, ack: (cookies[i]! + 1) >>> 0, flags: PSH | ACK, payload: Buffer.alloc(6) }));
-    frames.push(tcpFrame(BACK, { src: RS, dst: formatIp(ct.laddr[e]), sport: 80, dport: ct.lport[e], seq: 0xf0000001 + i, ack: 0x80000007 + i, flags: PSH | ACK, payload: Buffer.alloc(6) }));
+    const ack = (hs[i]!.cookie + 1) >>> 0;
+    // With timestamps: the client's segment carries a SACK block too.
+    const sack = Buffer.from([1, 1, 5, 10, 0, 0, 0, 0, 0, 0, 0, 0]);
+    sack.writeUInt32BE((ack + 100) >>> 0, 4);
+    sack.writeUInt32BE((ack + 200) >>> 0, 8);
+    const copts = ts(i) ? { options: Buffer.concat([tsOption(0x90000002 + i, hs[i]!.tsval), sack]) } : {};
+    const sopts = ts(i) ? { options: tsOption(0xa0000001 + i, 0x90000002 + i) } : {};
+    frames.push(tcpFrame(IN, { src: formatIp(ct.caddr[e]), dst: VIP, sport: ct.cport[e], dport: 80, seq: 0x80000001 + i, ack, flags: PSH | ACK, payload: Buffer.alloc(6), ...copts }));
+    frames.push(tcpFrame(BACK, { src: RS, dst: formatIp(ct.laddr[e]), sport: 80, dport: ct.lport[e], seq: 0xf0000001 + i, ack: 0x80000007 + i, flags: PSH | ACK, window: 5000, payload: Buffer.alloc(6), ...sopts }));
     n++;
   }
   const count = frames.length;

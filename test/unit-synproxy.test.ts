@@ -4,7 +4,7 @@
 // control side (refusals, -Ln, -S, uvsadm, YAML config).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FWD_IP, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS, synOptions } from './helpers/frames.js';
+import { FWD_IP, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
 import { COOKIE_PERIOD_MS, MSS_TABLE, SynCookies } from '../src/proto/syncookie.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -13,7 +13,8 @@ import { formatList, formatRules } from '../src/control/printers.js';
 import { parseArgs } from '../src/control/ipvsadm.js';
 import { parseConfig } from '../src/control/config.js';
 import fc from 'fast-check';
-import { tcpSynMss } from '../src/proto/tcp.js';
+import { HO_LEN, HO_MSS, HO_SACK, HO_TS, HO_TSECR, HO_TSVAL, HO_WSCALE, tcpHandshakeOptions } from '../src/proto/tcp.js';
+import { SYNPROXY_WSCALE } from '../src/modes/synproxy.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
@@ -25,6 +26,35 @@ const GW = '10.0.0.254';
 const MSS1460 = Buffer.from([2, 4, 0x05, 0xb4]);
 const { SYN, ACK, RST, PSH } = TCP_FLAGS;
 const u32 = (v: number): number => v >>> 0;
+
+/** Handshake options in Linux's order: MSS, SACK-permitted (else NOP NOP) and timestamps (unless
+ *  tsval is undefined), NOP and window scale (unless ws is -1). */
+function hsOpts(mss: number, ts: [number, number] | undefined, ws: number, sack: boolean): Buffer {
+  const parts: Buffer[] = [Buffer.from([2, 4, mss >> 8, mss & 255])];
+  if (ts !== undefined) parts.push(Buffer.from(sack ? [4, 2] : [1, 1]), tsOpt(ts[0], ts[1]).subarray(2));
+  else if (sack) parts.push(Buffer.from([1, 1, 4, 2]));
+  if (ws >= 0) parts.push(Buffer.from([1, 3, 3, ws]));
+  return Buffer.concat(parts);
+}
+/** NOP, NOP, timestamps. */
+function tsOpt(tsval: number, tsecr: number): Buffer {
+  const b = Buffer.from([1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0]);
+  b.writeUInt32BE(u32(tsval), 4);
+  b.writeUInt32BE(u32(tsecr), 8);
+  return b;
+}
+/** NOP, NOP, SACK with blocks of [left, right) edges. */
+function sackOpt(...edges: number[]): Buffer {
+  const b = Buffer.alloc(4 + edges.length * 4);
+  b[0] = 1;
+  b[1] = 1;
+  b[2] = 5;
+  b[3] = 2 + edges.length * 4;
+  edges.forEach((v, i) => b.writeUInt32BE(u32(v), 4 + i * 4));
+  return b;
+}
+/** The SYN|ACK's TSval: MSS (4 bytes) and SACK-permitted or NOP NOP (2) come first. */
+const synackTsval = (f: Buffer): number => f.readUInt32BE(14 + 20 + 20 + 6 + 2);
 
 /** A deterministic key source: every new key is different and known. */
 function counterKeys(): (a: Int32Array) => void {
@@ -61,13 +91,25 @@ test('a SYN\'s MSS option is read as RFC 9293 walks options (NOPs skipped, readi
     b.set(opts, 20);
     return b;
   };
+  const ho = new Int32Array(HO_LEN);
+  const tcpSynMss = (b: Buffer, l4: number): number => {
+    tcpHandshakeOptions(b, l4, ho);
+    return ho[HO_MSS]!;
+  };
   assert.equal(tcpSynMss(seg(Uint8Array.from([1, 1, 2, 3, 9, 2, 4, 5, 0xb4, 0, 0, 0])), 0), 1460, 'an MSS of length 3 is passed over, the next one taken');
   assert.equal(tcpSynMss(seg(Uint8Array.from([1, 1, 8, 1, 2, 4, 5, 0xb4])), 0), 536, 'a length under 2 stops the reading');
   assert.equal(tcpSynMss(seg(Uint8Array.from([1, 1, 4, 2, 2, 4, 5, 0xb4])), 0), 1460);
+  assert.equal(tcpSynMss(seg(Uint8Array.from([2, 4, 5, 0xb4, 2, 4, 2, 0x18])), 0), 1460, 'the first of two');
   fc.assert(fc.property(fc.integer({ min: 0, max: 10 }).chain((w) => fc.uint8Array({ minLength: w * 4, maxLength: w * 4 })), fc.boolean(), (opts, nops) => {
     const o = nops ? opts.map((x) => (x % 5 === 0 ? 1 : x % 7 === 0 ? 2 : x % 11 === 0 ? 4 : x)) : opts;
     return tcpSynMss(seg(o), 0) === reference(o);
   }), { numRuns: 20_000, seed: 9293 });
+  // The other handshake options, read in the same walk: a window scale above 14 is 14 (RFC 7323).
+  tcpHandshakeOptions(seg(Uint8Array.from([2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 3, 3, 15])), 0, ho);
+  assert.deepEqual([...ho], [1460, 14, 1, 1, 0x01020304, 0x05060708]);
+  tcpHandshakeOptions(seg(Uint8Array.from([2, 4, 5, 0xb4])), 0, ho);
+  assert.deepEqual([ho[HO_WSCALE], ho[HO_SACK], ho[HO_TS]], [-1, 0, 0], 'none of them');
+  assert.equal(HO_TSVAL + 1, HO_TSECR);
 });
 
 test('cookie: accepted for its tuple and ISN within three periods, with its MSS index; refused otherwise', () => {
@@ -129,9 +171,9 @@ const CISN = 0x90000000; // above 2^31: int32 handling on the way
 const SISN = 0x12345678;
 const CPORT = 40001;
 
-/** Client SYN → SYN|ACK with a cookie; returns the cookie (as uint32). */
+/** Client SYN without timestamps (MSS only) → SYN|ACK with a cookie and MSS only; returns the cookie (as uint32). */
 function synCookie(r: Rig, cport = CPORT): number {
-  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: CISN, flags: SYN, window: 64240, options: synOptions(1460) }, { id: 777, ttl: 50 }));
+  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: CISN, flags: SYN, window: 64240, options: MSS1460 }, { id: 777, ttl: 50 }));
   assert.equal(out.length, 1);
   const cookie = out[0]!.readUInt32BE(38);
   assert.equal(r.dp.synproxy.cookies.check(parseIp(CLIENT) | 0, cport, parseIp(VIP) | 0, 80, CISN | 0, cookie | 0, r.dp.cookiePeriod), 3, 'a cookie of ours, MSS 1460');
@@ -332,6 +374,91 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     const from = fwd === 'nat' ? GW : LIP;
     assertFrame(out[0], icmpFrame(TO_RS, { src: from, dst: RS[0].ip }, { type: 3, code: 4, seq: 1280, payload: sent }, FWD_IP), 'error to the server');
   });
+  test(`${fwd}: a client offering window scale 7, SACK and timestamps gets them (the SYN|ACK's TSval keeps them), the server gets the client's; timestamps, SACK edges and windows are translated both ways over several segments`, () => {
+    const r = spRig(fwd);
+    const TSC = 0x90000100; // the client's timestamp clock
+    const STS = 0x00001000; // the server's: far from ours, so the offset wraps
+    let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN, flags: SYN, window: 64240, options: hsOpts(1460, [TSC, 0], 7, true) }, { id: 777, ttl: 50 }));
+    assert.equal(out.length, 1);
+    const cookie = out[0]!.readUInt32BE(38);
+    const tsv = synackTsval(out[0]!);
+    assert.equal(tsv & 63, 7 | 16, 'the TSval\'s low bits: window scale 7, SACK-permitted');
+    assertFrame(out[0], tcpFrame(TO_CLIENT, {
+      src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: cookie, ack: u32(CISN + 1), flags: SYN | ACK, window: 1460, options: hsOpts(1460, [tsv, TSC], SYNPROXY_WSCALE, true),
+    }, { id: 0, ttl: 64 }), 'SYN|ACK');
+    assert.equal(r.dp.ct.count, 0, 'nothing kept');
+    // The client's ACK echoes our TSval: the SYN to the server carries the client's options, its window unscaled.
+    out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK, window: 502, options: tsOpt(TSC + 1, tsv) }, { id: 778, ttl: 50 }));
+    assertFrame(out[0], tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 502 << 7, options: hsOpts(1460, [TSC + 1, 0], 7, true),
+    }, { id: 778, ttl: 49 }), 'SYN to the server');
+    // Sent again by the timer (built from the held segment): the same SYN.
+    r.advance(1000);
+    r.dp.tick();
+    assert.deepEqual(r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0800), [out[0]], 'the SYN again, the same');
+    // The server answers with window scale 7 (not the 10 the client was told) and its own clock.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, window: 65160, options: hsOpts(1460, [STS, TSC + 1], 7, true) }));
+    assertFrame(out[0], tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: ACK, window: 502, options: tsOpt(TSC + 1, STS),
+    }, { id: 778, ttl: 49 }), 'the held ACK: its TSecr the server\'s TSval');
+    assert.equal(r.counters().synproxy_server_no_ts, 0);
+    let sseq = SISN + 1;
+    const cseq = u32(CISN + 1);
+    for (let k = 1; k <= 3; k++) {
+      const data = Buffer.alloc(100 * k, 0x41);
+      out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: sseq, ack: cseq, flags: PSH | ACK, window: 1000 * k, options: tsOpt(STS + 40 * k, TSC + k), payload: data }));
+      // Window 1000k × 2^7 bytes, told in units of 2^10; the TSval continues from our SYN|ACK's.
+      assertFrame(out[0], tcpFrame(TO_CLIENT, {
+        src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + sseq - SISN), ack: cseq, flags: PSH | ACK, window: 125 * k, options: tsOpt(tsv + 40 * k, TSC + k), payload: data,
+      }, FWD_IP), `server segment ${k}`);
+      // What a Linux client checks: TSecr is a TSval it sent, TSval did not go back (PAWS).
+      assert.equal(out[0]!.readUInt32BE(14 + 20 + 20 + 8), u32(TSC + k));
+      assert.ok(((out[0]!.readUInt32BE(14 + 20 + 20 + 4) - tsv) | 0) > 0);
+      // The client acks it and reports a block further on (a hole before it): all in the server's numbering.
+      const cack = cookie + sseq - SISN + data.length;
+      out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: cseq, ack: u32(cack), flags: ACK, window: 500 + k, options: Buffer.concat([tsOpt(TSC + k + 1, tsv + 40 * k), sackOpt(cack + 1000, cack + 2000, cack + 3000, cack + 4000)]) }));
+      const sack = sseq + data.length;
+      assertFrame(out[0], tcpFrame(TO_RS, {
+        src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: cseq, ack: u32(sack), flags: ACK, window: 500 + k,
+        options: Buffer.concat([tsOpt(TSC + k + 1, STS + 40 * k), sackOpt(sack + 1000, sack + 2000, sack + 3000, sack + 4000)]),
+      }, FWD_IP), `client ACK ${k}`);
+      sseq = u32(sack);
+    }
+    // A large window of the server: 65535 × 2^7 is 8191 × 2^10.
+    out = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: sseq, ack: cseq, flags: ACK, window: 65535, options: tsOpt(STS + 200, TSC + 4) }));
+    assert.equal(out[0]!.readUInt16BE(14 + 20 + 14), 8191);
+  });
+
+  test(`${fwd}: a server that declines window scaling and timestamps: the client's windows are unscaled for it, its own rescaled to what the client was told; its segments pass without timestamps (counted). A server scaling by more than 10: its windows grow, up to 65535`, () => {
+    const open = (r: Rig, server: Buffer, cport = CPORT): { cookie: number; tsv: number; held: Buffer } => {
+      const synack = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: CISN, flags: SYN, options: hsOpts(1460, [0x100, 0], 7, true) }))[0]!;
+      const cookie = synack.readUInt32BE(38);
+      const tsv = synackTsval(synack);
+      r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK, window: 502, options: tsOpt(0x101, tsv) }));
+      const p = fwd === 'nat' ? { addr: CLIENT, port: cport } : peer;
+      const held = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: p.addr, sport: 8080, dport: p.port, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, window: 65160, options: server }))[0]!;
+      return { cookie, tsv, held };
+    };
+    const r = spRig(fwd);
+    const { cookie, tsv, held } = open(r, MSS1460);
+    assertFrame(held, tcpFrame(TO_RS, {
+      src: peer.addr, dst: RS[0].ip, sport: peer.port, dport: 8080, seq: u32(CISN + 1), ack: SISN + 1, flags: ACK, window: 502 << 7, options: tsOpt(0x101, tsv),
+    }, FWD_IP), 'the held ACK: its window unscaled, its timestamps as they were (the server ignores them)');
+    assert.equal(r.counters().synproxy_server_no_ts, 1);
+    const fromRs = (window: number) => r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1, ack: u32(CISN + 1), flags: ACK, window }))[0]!;
+    assertFrame(fromRs(60000), tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: u32(CISN + 1), flags: ACK, window: 58 }, FWD_IP), 'server window 60000 in units of 2^10');
+    assert.equal(fromRs(500).readUInt16BE(48), 1, 'a small window is not rounded down to a closed one');
+    assert.equal(fromRs(0).readUInt16BE(48), 0, 'a closed one stays closed');
+    const toRs = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK, window: 600, options: tsOpt(0x102, tsv) }))[0]!;
+    assert.equal(toRs.readUInt16BE(48), 65535, 'the client\'s 600 × 2^7, at most 65535 unscaled');
+    // Window scale 12: the server's windows × 4 for the client.
+    const r2 = spRig(fwd);
+    const c2 = open(r2, hsOpts(1460, [0x5000, 0x101], 12, true));
+    const w2 = (window: number) => r2.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: peer.port, seq: SISN + 1, ack: u32(CISN + 1), flags: ACK, window, options: tsOpt(0x5001, 0x101) }))[0]!;
+    assertFrame(w2(3000), tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(c2.cookie + 1), ack: u32(CISN + 1), flags: ACK, window: 12000, options: tsOpt(c2.tsv + 1, 0x101) }, FWD_IP), 'window × 4');
+    assert.equal(w2(20000).readUInt16BE(48), 65535);
+    assert.equal(r2.counters().synproxy_server_no_ts, 0);
+  });
 }
 
 test('ACKs with a wrong or expired cookie get a reset (seq = their ack), stray segments nothing; none opens anything or reaches a server', () => {
@@ -355,6 +482,42 @@ test('ACKs with a wrong or expired cookie get a reset (seq = their ack), stray s
   assert.equal(c1['drop.no_conn']! - c0['drop.no_conn']!, 2);
   assert.equal(c1.synproxy_ack_valid! - c0.synproxy_ack_valid!, 0);
   assert.equal(r.dp.ct.count, 0);
+});
+
+test('a client without timestamps gets MSS only, as before, whatever else it offers; one with timestamps only gets MSS and timestamps', () => {
+  const r = spRig('nat');
+  // Windows' SYN: MSS, NOP, window scale 8, NOP, NOP, SACK-permitted.
+  const win = Buffer.from([2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]);
+  let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN, flags: SYN, window: 64240, options: win }));
+  const cookie = out[0]!.readUInt32BE(38);
+  assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: cookie, ack: u32(CISN + 1), flags: SYN | ACK, window: 1460, options: MSS1460 }, { id: 0, ttl: 64 }), 'SYN|ACK, MSS only');
+  out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK, window: 64240 }));
+  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 64240, options: MSS1460 }, FWD_IP), 'SYN to the server, MSS only');
+  // Timestamps alone: NOP NOP timestamps after the MSS, the TSval's low bits say no window scale, no SACK.
+  out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 1, dport: 80, seq: CISN, flags: SYN, options: hsOpts(1460, [77, 0], -1, false) }));
+  const tsv = synackTsval(out[0]!);
+  assert.equal(tsv & 63, 15);
+  assertFrame(out[0], tcpFrame(TO_CLIENT, {
+    src: VIP, dst: CLIENT, sport: 80, dport: CPORT + 1, seq: out[0]!.readUInt32BE(38), ack: u32(CISN + 1), flags: SYN | ACK, window: 1460, options: hsOpts(1460, [tsv, 77], -1, false),
+  }, { id: 0, ttl: 64 }), 'SYN|ACK with timestamps only');
+});
+
+test('the options kept in the TSval are no part of the cookie\'s check: any TSecr with a wrong cookie is refused as before; with a valid cookie the connection opens with what the TSecr says', () => {
+  const r = spRig('nat');
+  const synack = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN, flags: SYN, options: hsOpts(1460, [0x100, 0], 7, true) }))[0]!;
+  const cookie = synack.readUInt32BE(38);
+  const tsv = synackTsval(synack);
+  const ack = (a: number, tsecr: number) => r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(a), flags: ACK, options: tsOpt(0x101, tsecr) }));
+  const c0 = r.counters();
+  for (let bits = 0; bits < 64; bits++) {
+    for (const f of ack(cookie + 2, (tsv & ~63) | bits)) assert.equal(f[47], RST, `wrong cookie, TSecr bits ${bits}: a reset (within its rate limit), nothing else`);
+  }
+  assert.equal(r.counters().synproxy_ack_invalid! - c0.synproxy_ack_invalid!, 64);
+  assert.equal(r.dp.ct.count, 0);
+  // A valid cookie whose TSecr claims window scale 3 and no SACK: only its own connection is told so.
+  const out = ack(cookie + 1, (tsv & ~63) | 3);
+  assertFrame(out[0], tcpFrame(TO_RS, { src: CLIENT, dst: RS[0].ip, sport: CPORT, dport: 8080, seq: CISN, ack: 0, flags: SYN, window: 65535, options: hsOpts(1460, [0x101, 0], 3, false) }, FWD_IP), 'SYN to the server');
+  assert.equal(r.counters().synproxy_ack_valid! - c0.synproxy_ack_valid!, 1);
 });
 
 test('a spoofed SYN flood (5,000 sources) gets 5,000 cookies, leaves no entry and sends nothing to a server', () => {

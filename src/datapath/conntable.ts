@@ -153,6 +153,12 @@ export class ConnTable {
   /** SYN proxy: server ISN - cookie ISN once the server answered, the held-segment slot before.
    *  Template: its persistence engine's hash of the call (0: none). */
   readonly seqd: Int32Array;
+  /** SYN proxy, once the server answered: its TCP timestamps' offset from the director's
+   *  (server TSval - the TSval uvsd's SYN|ACK sent; 0: no timestamps). */
+  readonly tsoff: Int32Array;
+  /** SYN proxy, once the server answered: the window rescaling (src/modes/synproxy.ts
+   *  windowShifts; 0: none). */
+  readonly spwin: Uint8Array;
   /** The client's packets: how many (low 4 bits, up to 15) and the tick of the last (high 12 bits,
    *  modulo 4096); see clientPacket and evictOne. 0 for an entry no client packet reached here
    *  (installed by connection sync, a template). */
@@ -235,6 +241,8 @@ export class ConnTable {
     this.expires = new Uint32Array(max);
     this.ctl = new Int32Array(max);
     this.seqd = new Int32Array(max);
+    this.tsoff = new Int32Array(max);
+    this.spwin = new Uint8Array(max);
     this.act = new Uint16Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 4);
@@ -243,8 +251,8 @@ export class ConnTable {
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.act, this.head, this.chain,
-      this.cprev, this.wnext, this.wprev,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.tsoff, this.spwin, this.act, this.head,
+      this.chain, this.cprev, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
@@ -263,7 +271,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 2 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 4 + 1 + 2 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 

@@ -55,6 +55,7 @@ export const COUNTER_NAMES = [
   'synproxy_established',
   'synproxy_server_timeout',
   'synproxy_server_stale_ack',
+  'synproxy_server_no_ts',
   // offload (uvsd --offload, src/datapath/vnet.ts)
   'rx_gso_frames',
   'rx_csum_partial',

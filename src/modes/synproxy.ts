@@ -5,22 +5,29 @@
 //
 //   client                      uvsd                              server
 //   SYN (cisn) ───────────────► answered in place, no entry
-//   ◄──────── SYN|ACK (cookie, window = one segment, MSS option only)
-//   ACK (ack = cookie+1) ─────► entry (SYN_SENT), segment held ──► SYN (cisn, MSS option only)
+//   ◄──────── SYN|ACK (cookie, window = one segment, options: below)
+//   ACK (ack = cookie+1) ─────► entry (SYN_SENT), segment held ──► SYN (cisn, the client's options)
 //   [data] ───────────────────► held if nothing but the ACK is     ◄── SYN|ACK (sisn)
 //                               held, else dropped (retransmitted)
 //                               held segment, ack moved ─────────► completes the server's handshake
-//   from then on (ESTABLISHED): delta = sisn - cookie; client→server ack += delta,
+//   from then on (ESTABLISHED): delta = sisn - cookie; client→server ack and SACK edges += delta,
 //   server→client seq -= delta (the client's own sequence numbers pass unchanged).
 //   No SYN|ACK: the SYN goes again 1, 3 and 7 s after the first; at 15 s the client gets a reset.
 //
-// No TCP option but MSS is offered on either side, so neither window scaling, SACK nor timestamps
-// are negotiated and no option needs translating (windows are at most 64 KiB: a throughput
-// ceiling of 64 KiB per round trip). The SYN|ACK's window of one segment keeps the client from
-// sending more than the one segment uvsd holds before the server's own window reaches it.
+// TCP options: a client SYN without timestamps gets MSS only (nothing else could be kept without
+// state). One with timestamps gets MSS, timestamps whose TSval carries the client's window scale
+// and SACK-permitted (syncookie.ts cookieTsval; its ACK echoes them), SACK-permitted and window
+// scale SYNPROXY_WSCALE if it offered them. The SYN to the server carries the client's own (its
+// MSS as the cookie kept it, window scale, SACK-permitted, TSval). Once the server answered,
+// each segment is translated (translate()): timestamps by tsoff (server TSval - the TSval of our
+// SYN|ACK): server→client TSval -= tsoff, client→server TSecr += tsoff; and the server's windows
+// rescaled to SYNPROXY_WSCALE when its scale differs (windowShifts), so any server works whatever
+// scale it picks. The SYN|ACK's window of one segment keeps the client from sending more than
+// the one segment uvsd holds before the server's own window reaches it.
 // Forwarders (NAT/FULLNAT) do all address rewriting: frames are built with the client's tuple
 // and handed to the entry's forwarder, as the client's own packets are.
 
+import { randomFillSync } from 'node:crypto';
 import { C, D } from '../datapath/counters.js';
 import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, TICK_MS, type ConnTable } from '../datapath/conntable.js';
 import {
@@ -28,8 +35,12 @@ import {
   csumReplace16, csumReplace32, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
 } from '../datapath/frame.js';
 import { S_ESTABLISHED } from '../datapath/tcpstate.js';
-import { MSS_TABLE, SynCookies } from '../proto/syncookie.js';
-import { TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, tcpAddSeq, tcpHeader, tcpSetChecksum, tcpSynMss } from '../proto/tcp.js';
+import { MSS_TABLE, SynCookies, TSC_NO_WSCALE, TSC_SACK, TSC_WSCALE, cookieTsval } from '../proto/syncookie.js';
+import {
+  HO_LEN, HO_MSS, HO_SACK, HO_TS, HO_TSECR, HO_TSVAL, HO_WSCALE, TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, TCPOPT_MSS,
+  TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, tcpAddSeq, tcpDataStart, tcpHandshakeOptions, tcpHeader, tcpNextOption,
+  tcpSetChecksum, tcpSetWindow,
+} from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import type { Forwarder, Output } from './types.js';
 
@@ -45,12 +56,99 @@ const RETRY_TICKS = 1000 / TICK_MS;
 const SYN_RETRIES = 3;
 const GIVE_UP_TICKS = RETRY_TICKS * ((1 << (SYN_RETRIES + 1)) - 1);
 
-/** Write a TCP header with the MSS option only (24 bytes) at l4; checksum left to the caller. */
-function writeHandshake(buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number): void {
-  tcpHeader(buf, l4, sport, dport, seq, ack, flags, window, 6);
-  buf[l4 + 20] = 2; // MSS
+/** The window scale offered to a client that offers its own (with timestamps): Linux's for
+ *  tcp_rmem's 32 MiB. A server's windows are rescaled to it when its own scale differs. */
+export const SYNPROXY_WSCALE = 10;
+
+/** Bytes of the TCP header writeHandshake writes for options `tsc` (-1: MSS only). */
+function handshakeLen(tsc: number): number {
+  return tsc < 0 ? 24 : (tsc & TSC_WSCALE) === TSC_NO_WSCALE ? 36 : 40;
+}
+
+/**
+ * Write a handshake's TCP header at l4 (checksum left to the caller), returning its length
+ * (handshakeLen): the MSS option; unless `tsc` is -1, then (tsc: the timestamp cookie's low bits)
+ * SACK-permitted if tsc has TSC_SACK, timestamps (tsval, tsecr) and window scale `wscale` if tsc
+ * names one, in Linux's order and alignment.
+ */
+function writeHandshake(
+  buf: Buffer, l4: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number, mss: number,
+  tsc: number, tsval: number, tsecr: number, wscale: number,
+): number {
+  const len = handshakeLen(tsc);
+  tcpHeader(buf, l4, sport, dport, seq, ack, flags, window, len >>> 2);
+  buf[l4 + 20] = TCPOPT_MSS;
   buf[l4 + 21] = 4;
   wr16(buf, l4 + 22, mss);
+  if (tsc < 0) return len;
+  const sack = (tsc & TSC_SACK) !== 0;
+  buf[l4 + 24] = sack ? TCPOPT_SACK_PERM : 1; // else NOP, NOP
+  buf[l4 + 25] = sack ? 2 : 1;
+  buf[l4 + 26] = TCPOPT_TS;
+  buf[l4 + 27] = 10;
+  wr32(buf, l4 + 28, tsval);
+  wr32(buf, l4 + 32, tsecr);
+  if (len === 40) {
+    buf[l4 + 36] = 1; // NOP
+    buf[l4 + 37] = TCPOPT_WSCALE;
+    buf[l4 + 38] = 3;
+    buf[l4 + 39] = wscale;
+  }
+  return len;
+}
+
+/**
+ * A connection's window rescaling (ct.spwin) from the client's window scale `cws` and the
+ * server's `sws` (-1: none). Bits 3-0: the server's scale + 1 when its windows must be rescaled
+ * to SYNPROXY_WSCALE, the one the client was told (0: they need not); bits 7-4: the client's
+ * scale when the server declined scaling, so the client's windows are unscaled for it (0: none).
+ */
+function windowShifts(cws: number, sws: number): number {
+  if (cws < 0) return 0; // nobody scales
+  if (sws < 0) return 1 | (cws << 4);
+  return sws === SYNPROXY_WSCALE ? 0 : sws + 1;
+}
+
+/**
+ * A segment of confirmed SYN proxy connection e (`out`: the server's) translated in place into
+ * the other side's view: sequence numbers by the delta, timestamps by the offset, SACK edges
+ * (the client's, of server data) by the delta, windows by windowShifts. `partial`: the checksum
+ * covers the pseudo-header only (vnet NEEDS_CSUM, or computed afterwards): left alone.
+ */
+function translate(ct: ConnTable, buf: Buffer, l4: number, e: number, out: boolean, partial: boolean): void {
+  const delta = ct.seqd[e];
+  const tsoff = ct.tsoff[e];
+  if (out) {
+    if (delta !== 0) tcpAddSeq(buf, l4, TCP_SEQ, -delta | 0, partial);
+  } else if (delta !== 0 && (buf[l4 + TCP_FLAGS] & TCP_ACK) !== 0) {
+    tcpAddSeq(buf, l4, TCP_ACKNO, delta, partial);
+  }
+  if ((out ? tsoff : tsoff | delta) !== 0) {
+    const end = tcpDataStart(buf, l4);
+    for (let i = tcpNextOption(buf, l4 + 20, end); i >= 0; i = tcpNextOption(buf, i + buf[i + 1], end)) {
+      const kind = buf[i];
+      if (kind === TCPOPT_TS && buf[i + 1] === 10) {
+        if (out) tcpAddSeq(buf, l4, i + 2 - l4, -tsoff | 0, partial); // TSval
+        else tcpAddSeq(buf, l4, i + 6 - l4, tsoff, partial); // TSecr
+      } else if (kind === TCPOPT_SACK && !out) {
+        for (let k = i + 2; k + 4 <= i + buf[i + 1]; k += 4) tcpAddSeq(buf, l4, k - l4, delta, partial);
+      }
+    }
+  }
+  const w = ct.spwin[e];
+  if (w === 0) return;
+  const win = rd16(buf, l4 + TCP_WINDOW);
+  if (out) {
+    if ((w & 15) === 0) return;
+    const sws = (w & 15) - 1;
+    let v = sws > SYNPROXY_WSCALE ? win << (sws - SYNPROXY_WSCALE) : win >>> (SYNPROXY_WSCALE - sws);
+    if (v > 0xffff) v = 0xffff;
+    else if (v === 0 && win !== 0) v = 1; // rounded down, but never to a closed window
+    tcpSetWindow(buf, l4, v, partial);
+  } else if (w >>> 4 !== 0) {
+    const v = win << (w >>> 4);
+    tcpSetWindow(buf, l4, v > 0xffff ? 0xffff : v, partial);
+  }
 }
 
 /**
@@ -98,6 +196,10 @@ export class SynProxy {
   private readonly maxMss: number;
   /** The MSS index of the cookie checkAck() accepted last (for the SYN to the server). */
   private mssIdx = 0;
+  /** The options tcpHandshakeOptions read last (a client's SYN or segment, a server's SYN|ACK). */
+  private readonly opts = new Int32Array(HO_LEN);
+  /** The TSval clock's random start (so the SYN|ACK tells nothing of uvsd's uptime). */
+  private readonly tsBase: number;
 
   constructor(mtu: number, slots: number, destMax: number, random?: (a: Int32Array) => void) {
     this.cookies = new SynCookies(random);
@@ -112,6 +214,7 @@ export class SynProxy {
     this.nfree = slots;
     this.destWaiting = new Int32Array(destMax);
     this.perServer = Math.max(1, Math.floor(slots / SYNPROXY_SERVER_SHARE));
+    this.tsBase = randomFillSync(new Int32Array(1))[0];
   }
 
   /** Connections waiting for their server now. */
@@ -121,7 +224,7 @@ export class SynProxy {
 
   /**
    * A SYN for a SYN proxy service: turned into the SYN|ACK in place (fresh 20-byte IP header, TCP
-   * header with the MSS option only) and sent back to the MAC it came from. Nothing is kept.
+   * header with the options above) and sent back to the MAC it came from. Nothing is kept.
    */
   answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, period: number): void {
     const caddr = rd32(buf, ip + IP_SRC);
@@ -129,14 +232,21 @@ export class SynProxy {
     const cport = rd16(buf, l4);
     const vport = rd16(buf, l4 + 2);
     const cisn = rd32(buf, l4 + TCP_SEQ);
-    const idx = SynCookies.mssIndex(tcpSynMss(buf, l4), this.maxMss);
+    const so = this.opts;
+    tcpHandshakeOptions(buf, l4, so);
+    const idx = SynCookies.mssIndex(so[HO_MSS], this.maxMss);
     const cookie = this.cookies.make(caddr, cport, vaddr, vport, cisn, idx, period);
-    ipv4Own(buf, ip, 0, 44, true, PROTO_TCP, vaddr, caddr);
+    // Timestamps: the TSval keeps the client's other options (its ACK echoes it); without, MSS only.
+    const tsval = cookieTsval((this.tsBase + o.nowTick * TICK_MS) | 0, so[HO_WSCALE], so[HO_SACK] !== 0);
+    const tsc = so[HO_TS] !== 0 ? tsval & (TSC_SACK | TSC_WSCALE) : -1;
+    const tlen = handshakeLen(tsc);
+    const tsecr = so[HO_TSVAL];
+    ipv4Own(buf, ip, 0, 20 + tlen, true, PROTO_TCP, vaddr, caddr);
     const t = ip + 20; // the client's IP options (if any) are not echoed
     const mss = MSS_TABLE[idx];
-    writeHandshake(buf, t, vport, cport, cookie, (cisn + 1) | 0, TCP_SYN | TCP_ACK, mss, mss);
-    tcpSetChecksum(buf, ip, t, 24);
-    o.reply(buf, off, ETH_HLEN + 44);
+    writeHandshake(buf, t, vport, cport, cookie, (cisn + 1) | 0, TCP_SYN | TCP_ACK, mss, mss, tsc, tsval, tsecr, SYNPROXY_WSCALE);
+    tcpSetChecksum(buf, ip, t, tlen);
+    o.reply(buf, off, ETH_HLEN + 20 + tlen);
     o.count(C.synproxy_syn_cookies_sent);
   }
 
@@ -192,20 +302,30 @@ export class SynProxy {
     ct.expires[e] = Math.min(ct.expires[e], o.nowTick + RETRY_TICKS);
     ct.reslot(e);
     o.count(C.synproxy_server_syn);
-    return ETH_HLEN + SynProxy.toServerSyn(buf, ip, l4, MSS_TABLE[this.mssIdx]);
+    return ETH_HLEN + this.toServerSyn(buf, ip, l4, MSS_TABLE[this.mssIdx]);
   }
 
   /**
    * Turn the client segment at ip/l4 (its ACK of our cookie, or data) into the SYN to the server
-   * in place: the client's ISN (seq - 1), its window, the MSS option only. Returns the IP length.
+   * in place: the client's ISN (seq - 1), its window (unscaled, as a SYN's), `mss`, and when it
+   * carries timestamps the options our SYN|ACK's TSval kept (its TSecr) with its own TSval.
+   * Returns the IP length.
    */
-  private static toServerSyn(buf: Buffer, ip: number, l4: number, mss: number): number {
+  private toServerSyn(buf: Buffer, ip: number, l4: number, mss: number): number {
     const hlen = l4 - ip;
-    writeHandshake(buf, l4, rd16(buf, l4), rd16(buf, l4 + 2), (rd32(buf, l4 + TCP_SEQ) - 1) | 0, 0, TCP_SYN, rd16(buf, l4 + TCP_WINDOW), mss);
-    wr16(buf, ip + IP_TOTLEN, hlen + 24);
+    const so = this.opts;
+    tcpHandshakeOptions(buf, l4, so);
+    const tsc = so[HO_TS] !== 0 ? so[HO_TSECR] & (TSC_SACK | TSC_WSCALE) : -1;
+    const cws = tsc < 0 || (tsc & TSC_WSCALE) === TSC_NO_WSCALE ? 0 : tsc & TSC_WSCALE;
+    const win = rd16(buf, l4 + TCP_WINDOW) << cws;
+    const tlen = writeHandshake(
+      buf, l4, rd16(buf, l4), rd16(buf, l4 + 2), (rd32(buf, l4 + TCP_SEQ) - 1) | 0, 0, TCP_SYN, win > 0xffff ? 0xffff : win, mss,
+      tsc, so[HO_TSVAL], 0, cws,
+    );
+    wr16(buf, ip + IP_TOTLEN, hlen + tlen);
     ipv4SetChecksum(buf, ip, hlen);
-    tcpSetChecksum(buf, ip, l4, 24);
-    return hlen + 24;
+    tcpSetChecksum(buf, ip, l4, tlen);
+    return hlen + tlen;
   }
 
   /**
@@ -219,7 +339,7 @@ export class SynProxy {
     const gip = g + ETH_HLEN;
     const gl4 = gip + (gb[gip] & 15) * 4;
     const cookie = (rd32(gb, gl4 + TCP_ACKNO) - 1) | 0;
-    const len = SynProxy.toServerSyn(gb, gip, gl4, MSS_TABLE[(cookie >>> 28) & 3]);
+    const len = this.toServerSyn(gb, gip, gl4, MSS_TABLE[(cookie >>> 28) & 3]);
     o.count(C.synproxy_server_syn);
     SynProxy.toServer(o, g, len, e);
   }
@@ -239,7 +359,8 @@ export class SynProxy {
     SynProxy.toServer(o, g, hlen + 20, e);
   }
 
-  /** A generated frame holding the held segment's IP and TCP headers (its client's tuple), or -1 (counted). */
+  /** A generated frame holding the held segment's IP and TCP headers, options included (its
+   *  client's tuple, its timestamps), or -1 (counted). */
   private heldHeaders(o: Output, slot: number): number {
     const g = o.genSlot();
     if (g < 0) {
@@ -248,7 +369,8 @@ export class SynProxy {
     }
     const gb = o.genBuf;
     const base = slot * this.slotBytes;
-    const n = (this.held[base] & 15) * 4 + 20;
+    const hlen = (this.held[base] & 15) * 4;
+    const n = hlen + (this.held[base + hlen + TCP_DOFF] >>> 4) * 4;
     for (let i = 0; i < n; i++) gb[g + ETH_HLEN + i] = this.held[base + i];
     wr16(gb, g + ETH_TYPE, ETHERTYPE_IPV4);
     return g;
@@ -293,11 +415,7 @@ export class SynProxy {
   packet(o: Output, buf: Buffer, off: number, flen: number, ip: number, l4: number, e: number, out: boolean): boolean {
     const ct = o.ct;
     if ((ct.flags[e] & F_CONFIRMED) !== 0) {
-      const delta = ct.seqd[e];
-      if (delta !== 0) {
-        if (out) tcpAddSeq(buf, l4, TCP_SEQ, -delta | 0, o.csumPartial);
-        else if ((buf[l4 + TCP_FLAGS] & TCP_ACK) !== 0) tcpAddSeq(buf, l4, TCP_ACKNO, delta, o.csumPartial);
-      }
+      translate(ct, buf, l4, e, out, o.csumPartial);
       return false;
     }
     const flags = buf[l4 + TCP_FLAGS];
@@ -335,6 +453,7 @@ export class SynProxy {
     if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK)) {
       // The server's SYN|ACK: from now on translate; the held segment completes its handshake.
       const delta = (rd32(buf, l4 + TCP_SEQ) + 1 - rd32(this.held, hl4 + TCP_ACKNO)) | 0; // sisn - cookie
+      this.settle(o, buf, l4, hl4, e);
       this.release(ct, e); // read below, before anything can take it again
       ct.seqd[e] = delta;
       ct.flags[e] |= F_CONFIRMED;
@@ -357,7 +476,7 @@ export class SynProxy {
       const h = this.held;
       for (let i = 0; i < len; i++) gb[gip + i] = h[base + i];
       const gl4 = gip + (gb[gip] & 15) * 4;
-      wr32(gb, gl4 + TCP_ACKNO, (rd32(gb, gl4 + TCP_ACKNO) + delta) | 0);
+      translate(ct, gb, gl4, e, false, true);
       tcpSetChecksum(gb, gip, gl4, len - (gl4 - gip)); // computed anew: hold() may have cut the data
       SynProxy.toServer(o, g, len, e);
       return true;
@@ -386,6 +505,29 @@ export class SynProxy {
     }
     o.drop(D.synproxy_not_ready);
     return true;
+  }
+
+  /**
+   * What the server's SYN|ACK at l4 agreed to, against the client's options (its held segment at
+   * hl4 echoes our SYN|ACK's TSval): connection e's timestamp offset and window rescaling.
+   */
+  private settle(o: Output, buf: Buffer, l4: number, hl4: number, e: number): void {
+    const so = this.opts;
+    tcpHandshakeOptions(buf, l4, so);
+    const sws = so[HO_WSCALE];
+    const sts = so[HO_TS];
+    const stsval = so[HO_TSVAL];
+    tcpHandshakeOptions(this.held, hl4, so);
+    let tsoff = 0;
+    let spwin = 0;
+    if (so[HO_TS] !== 0) {
+      const ours = so[HO_TSECR];
+      if (sts !== 0) tsoff = (stsval - ours) | 0;
+      else o.count(C.synproxy_server_no_ts);
+      spwin = windowShifts((ours & TSC_WSCALE) === TSC_NO_WSCALE ? -1 : ours & TSC_WSCALE, sws);
+    }
+    o.ct.tsoff[e] = tsoff;
+    o.ct.spwin[e] = spwin;
   }
 
   /**

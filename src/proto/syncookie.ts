@@ -10,6 +10,17 @@
 // period t is t & 3), so a cookie is accepted for 48-64 s after it was made and a stolen key
 // ages out. The hash is hsiphash chained over the words (the kernel's keyed hash for short
 // inputs); 28 bits leave a blind guess a 1 in 268 million chance per ACK.
+//
+// A client whose SYN carries timestamps gets the rest of its options kept in the SYN|ACK's TSval,
+// which its ACK echoes as TSecr (Linux's cookie_init_timestamp / cookie_timestamp_decode):
+//
+//   bits 31-6  the director's timestamp clock
+//   bit 5      0 (Linux: ECN; uvs does not negotiate ECN, docs/resilience.md)
+//   bit 4      SACK-permitted
+//   bits 3-0   the client's window scale, 15: none
+//
+// These bits are not in the cookie's hash: the cookie is checked as before, and a client that
+// changes them only changes the options of its own connection.
 
 import { randomFillSync } from 'node:crypto';
 import { hsiphash32 } from '../sched/hsiphash.js';
@@ -22,6 +33,17 @@ export const COOKIE_MAX_AGE = 3;
 export const MSS_TABLE: readonly number[] = [536, 1300, 1440, 1460];
 
 const HASH_MASK = 0x0fffffff;
+
+/** The low bits of a timestamp cookie (see above). */
+export const TSC_WSCALE = 0x0f;
+export const TSC_NO_WSCALE = 0x0f;
+export const TSC_SACK = 0x10;
+const TSC_BITS = 0x3f;
+
+/** The TSval of a SYN|ACK: `clock` (any int32 timestamp clock) with the client's window scale (-1: none) and SACK-permitted. */
+export function cookieTsval(clock: number, wscale: number, sack: boolean): number {
+  return (clock & ~TSC_BITS) | (wscale < 0 ? TSC_NO_WSCALE : wscale) | (sack ? TSC_SACK : 0);
+}
 
 export class SynCookies {
   /** Four key slots of four int32 words (two 64-bit hsiphash keys as hi/lo pairs). */

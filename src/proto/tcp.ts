@@ -7,7 +7,7 @@ import type { DestTable } from '../datapath/dests.js';
 import { DIR_OUTPUT, nextState, tcpEvent } from '../datapath/tcpstate.js';
 import { enterState } from './state.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace32, ipv4Own,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, csumReplace32, ipv4Own,
   rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
 
@@ -72,13 +72,51 @@ export function tcpDataStart(buf: Uint8Array, l4: number): number {
   return l4 + (buf[l4 + TCP_DOFF] >>> 4) * 4;
 }
 
-/** The MSS option of a SYN at l4 (the header's length already checked), or 536 (RFC 9293's default) without one. */
-export function tcpSynMss(buf: Uint8Array, l4: number): number {
+/** TCP option kinds. */
+export const TCPOPT_MSS = 2;
+export const TCPOPT_WSCALE = 3;
+export const TCPOPT_SACK_PERM = 4;
+export const TCPOPT_SACK = 5;
+export const TCPOPT_TS = 8;
+
+/** What tcpHandshakeOptions finds, by index of its Int32Array (HO_LEN long). */
+export const HO_MSS = 0; // the MSS option, or 536 (RFC 9293's default) without one
+export const HO_WSCALE = 1; // the window scale (at most 14, RFC 7323), or -1 without one
+export const HO_SACK = 2; // 1: SACK-permitted
+export const HO_TS = 3; // 1: a timestamps option, with:
+export const HO_TSVAL = 4;
+export const HO_TSECR = 5;
+export const HO_LEN = 6;
+
+/** The handshake options of the segment at l4 (the header's length already checked) into `out`
+ *  (HO_*): a SYN's or SYN|ACK's, or the timestamps of any segment. */
+export function tcpHandshakeOptions(buf: Uint8Array, l4: number, out: Int32Array): void {
+  out[HO_MSS] = -1;
+  out[HO_WSCALE] = -1;
+  out[HO_SACK] = 0;
+  out[HO_TS] = 0;
   const end = tcpDataStart(buf, l4);
   for (let i = tcpNextOption(buf, l4 + 20, end); i >= 0; i = tcpNextOption(buf, i + buf[i + 1], end)) {
-    if (buf[i] === 2 && buf[i + 1] === 4) return rd16(buf, i + 2);
+    const kind = buf[i];
+    const len = buf[i + 1];
+    if (kind === TCPOPT_MSS && len === 4) {
+      if (out[HO_MSS] < 0) out[HO_MSS] = rd16(buf, i + 2); // the first one
+    } else if (kind === TCPOPT_WSCALE && len === 3) out[HO_WSCALE] = buf[i + 2] < 14 ? buf[i + 2] : 14;
+    else if (kind === TCPOPT_SACK_PERM && len === 2) out[HO_SACK] = 1;
+    else if (kind === TCPOPT_TS && len === 10) {
+      out[HO_TS] = 1;
+      out[HO_TSVAL] = rd32(buf, i + 2);
+      out[HO_TSECR] = rd32(buf, i + 6);
+    }
   }
-  return 536;
+  if (out[HO_MSS] < 0) out[HO_MSS] = 536;
+}
+
+/** Set the window field of the segment at l4, moving the checksum (RFC 1624) unless `partial`. */
+export function tcpSetWindow(buf: Uint8Array, l4: number, window: number, partial: boolean): void {
+  const old = rd16(buf, l4 + TCP_WINDOW);
+  wr16(buf, l4 + TCP_WINDOW, window);
+  if (!partial) wr16(buf, l4 + TCP_CSUM, csumReplace16(rd16(buf, l4 + TCP_CSUM), old, window));
 }
 
 /**
