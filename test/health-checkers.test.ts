@@ -471,11 +471,13 @@ test('a command run by uvsd at a raised priority (the unit\'s Nice=-10) runs at 
     const script = join(dir, 'run.mjs');
     // The parent raises its own priority, as systemd's Nice= would, then runs the command the
     // way uvsd runs misc_path and notify scripts; the shell writes its own nice (field 19).
+    // uvsd lowers the child's priority just after spawn returns, when the command already runs:
+    // its first moments are at uvsd's priority (read at once, the shell saw -5 now and then).
     writeFileSync(script, [
       "import { getPriority, setPriority } from 'node:os';",
       `import { runCommand } from ${JSON.stringify(new URL('../src/health/exec.js', import.meta.url).href)};`,
       'setPriority(-5);',
-      `const r = await runCommand(${JSON.stringify(`/bin/sh -c "cut -d ' ' -f19 /proc/$$/stat > ${out}"`)}, 5000);`,
+      `const r = await runCommand(${JSON.stringify(`/bin/sh -c "sleep 0.2; cut -d ' ' -f19 /proc/$$/stat > ${out}"`)}, 5000);`,
       'console.log(JSON.stringify({ code: r.code, parent: getPriority() }));',
     ].join('\n'));
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -165,7 +165,8 @@ export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUs
       return;
     }
     // uvsd may run above the host's other processes (contrib/uvsd.service: Nice=-10); a check
-    // script or notify command is ordinary work and runs at the default priority.
+    // script or notify command is ordinary work and runs at the default priority (from just
+    // after spawn returns: its first moments, exec done, are still at uvsd's).
     if (child.pid !== undefined && getPriority() < 0) {
       try {
         setPriority(child.pid, 0);
