@@ -3,7 +3,7 @@
 // needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -560,3 +560,66 @@ test('bind_port: TCP_CHECK, HTTP_GET, SSL_GET and UDP_CHECK leave from that sour
     for (const s of udp) s.close();
   }
 });
+
+test('uvsd out of file descriptors: TCP_CHECK, HTTP_GET, SSL_GET (its certificate file), SMTP_CHECK, UDP_CHECK, DNS_CHECK, MISC_CHECK and FILE_CHECK could not run (notRun, no verdict); with descriptors again they run', { skip: spawnSync('prlimit', ['--version']).status !== 0 ? 'no prlimit' : false }, () => {
+  // A child with 64 file descriptors, a TCP server of its own on 127.0.0.1 and a track file,
+  // opens /dev/null until EMFILE and runs each checker; then frees the descriptors and runs them again.
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-emfile-'));
+  const mod = (p: string) => JSON.stringify(new URL(`../src/health/checkers/${p}.js`, import.meta.url).href);
+  writeFileSync(join(dir, 'cert.pem'), TEST_TLS_CERT);
+  const script = `
+    const { openSync, closeSync, writeFileSync } = await import('node:fs');
+    const net = await import('node:net');
+    const { checkTcp } = await import(${mod('tcp')});
+    const { checkHttp, checkSsl } = await import(${mod('http')});
+    const { checkSmtp } = await import(${mod('smtp')});
+    const { checkUdp } = await import(${mod('udp')});
+    const { checkDns } = await import(${mod('dns')});
+    const { checkMisc } = await import(${mod('misc')});
+    const { checkFile } = await import(${mod('file')});
+    const srv = net.createServer((s) => s.destroy());
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const t = { ip: '127.0.0.1', port: srv.address().port };
+    const file = ${JSON.stringify(join(dir, 'maint'))};
+    writeFileSync(file, '1\\n');
+    const c = { connectTimeoutMs: 1000 };
+    const all = () => Promise.all([
+      checkTcp(c, t), checkHttp({ ...c, urls: [{ path: '/' }] }, t), checkSsl({ ...c, urls: [{ path: '/' }], tls: { certificate: ${JSON.stringify(join(dir, 'cert.pem'))} } }, t),
+      checkSmtp({ ...c, helo: 'x' }, t), checkUdp({ ...c, requireReply: false }, t), checkDns({ ...c, queryType: 'A', queryName: 'x' }, t),
+      checkMisc({ command: '/bin/true', timeoutMs: 1000, dynamic: false }),
+      checkFile({ type: 'FILE_CHECK', trackFile: 'maint', path: file, weight: 0, reverse: false }),
+    ]);
+    const fds = [];
+    let full;
+    try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch (e) { full = e.code; }
+    const starved = await all();
+    for (const fd of fds) closeSync(fd);
+    const after = await all();
+    srv.close();
+    console.log(JSON.stringify({ full, starved, after }));`;
+  try {
+    const r = spawnSync('prlimit', ['--nofile=64', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { full: string; starved: CheckResultJson[]; after: CheckResultJson[] };
+    assert.equal(out.full, 'EMFILE');
+    const names = ['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'SMTP_CHECK', 'UDP_CHECK', 'DNS_CHECK', 'MISC_CHECK', 'FILE_CHECK'];
+    for (const [i, res] of out.starved.entries()) {
+      assert.equal(res.notRun, true, `${names[i]}: ${JSON.stringify(res)}`);
+      assert.match(res.reason, /EMFILE/, names[i]);
+    }
+    assert.deepEqual(out.starved.map((x) => x.reason), [
+      'connect EMFILE', '/: EMFILE', `SSL certificate ${join(dir, 'cert.pem')}: EMFILE`, 'connect EMFILE', 'udp EMFILE', 'udp EMFILE', 'misc_path spawn EMFILE', `track_file ${join(dir, 'maint')}: EMFILE`,
+    ]);
+    // With descriptors: verdicts again (the server closes at once and has no UDP port: a TCP connect passes, the others fail; the file's 1 fails).
+    assert.deepEqual(out.after.map((x) => x.notRun ?? false), names.map(() => false));
+    assert.deepEqual(out.after.map((x) => x.ok), [true, false, false, false, false, false, true, false]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+interface CheckResultJson {
+  ok: boolean;
+  reason: string;
+  notRun?: boolean;
+}

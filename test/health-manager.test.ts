@@ -573,6 +573,43 @@ test('per-checker metrics: each checker\'s verdict, attempts by result and last 
   await w.mgr.stop();
 });
 
+test('checks that cannot run (uvsd out of file descriptors: notRun) change no state, are not retried, come back at delay_loop; counted (not_run, health_checks_not_run); one warn per episode, one info once checks run again', async () => {
+  // keepalived's tcp_connect_thread: a socket() that fails is "Rescheduling", no failure counted.
+  // Before: every such check was a failure, and with 100 services x 2 servers under --nofile 128
+  // all 200 servers were removed ("TCP_CHECK: connect EMFILE").
+  let emfile = false;
+  const w = world({ services: [vs({ realServers: [rs(0, { weight: 2 }), rs(1)] })] }, {
+    run: (_spec, t) => {
+      const list = w.attempts.get(t.addr) ?? [];
+      list.push(w.clock.t);
+      w.attempts.set(t.addr, list);
+      return Promise.resolve(emfile ? { ok: false, notRun: true, reason: 'connect EMFILE' } : { ok: true, reason: 'connected' });
+    },
+  });
+  await w.mgr.start();
+  await w.clock.advance(5 * S); // first checks at 0 pass
+  emfile = true;
+  await w.clock.advance(60 * S); // 10, 20, ..., 60: six rounds that cannot run, no retry in between
+  assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/1`], 'no server removed');
+  assert.deepEqual(w.attempts.get(A), [0, 10, 20, 30, 40, 50, 60].map((x) => x * S), 'at delay_loop, no delay_before_retry');
+  assert.equal(w.logs.filter((l) => l.msg.startsWith('health: real server')).length, 0);
+  const warns = w.logs.filter((l) => l.msg.startsWith('health: checks cannot run'));
+  assert.equal(warns.length, 1, 'one warning for the episode, not one per check');
+  assert.match(warns[0]!.msg, /^health: checks cannot run \(TCP_CHECK: connect EMFILE\): uvsd is out of a local resource/);
+  assert.match(formatStatus(withHealth('status', w.r.ctl.status(), w.mgr) as StatusResult), /^health_checks_not_run 12$/m);
+  const lbl = (i: number, result: string) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80`, checker: 'TCP_CHECK', check: '0', result });
+  const ex = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr }).text());
+  assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'not_run')), ex.get('uvs_health_check_attempts_total', lbl(0, 'fail')), ex.get('uvs_health_check_attempts_total', lbl(0, 'pass'))], [6, 0, 1]);
+  // Back: the first check that runs (3 s or more after the last that could not) ends the episode, once.
+  emfile = false;
+  await w.clock.advance(30 * S);
+  const infos = w.logs.filter((l) => l.msg.startsWith('health: checks run again'));
+  assert.deepEqual(infos.map((l) => l.msg), ['health: checks run again (12 could not run over 50 s)']);
+  assert.equal(w.logs.filter((l) => l.msg.startsWith('health: checks cannot run')).length, 1);
+  assert.deepEqual(w.table(), [`${A}:80/2`, `${B}:80/1`]);
+  await w.mgr.stop();
+});
+
 test('first checks at a random time within the warmup (keepalived), by default within delay_loop; warmup 0 checks at once', async () => {
   const spec = (warmupMs?: number) => checker(warmupMs === undefined ? {} : { warmupMs });
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [spec()] }), rs(1, { checkers: [spec(2 * S)] }), rs(2, { checkers: [spec(0)] })] })] }, { random: () => 0.5 });

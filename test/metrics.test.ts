@@ -544,7 +544,7 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   const health = {
     entries: () => [],
     stateOf: () => 'unchecked' as const,
-    checkerStats: () => [{ service: { proto: 'udp' as const, addr: VIP, port: 53 }, addr: RS[0]!.ip, port: 53, index: 0, type: 'DNS_CHECK', up: true, passed: 1, failed: 0, lastMs: 2, lastReason: 'ok' }],
+    checkerStats: () => [{ service: { proto: 'udp' as const, addr: VIP, port: 53 }, addr: RS[0]!.ip, port: 53, index: 0, type: 'DNS_CHECK', up: true, passed: 1, failed: 0, notRun: 0, lastMs: 2, lastReason: 'ok' }],
   };
   // An HA group and the sync counters, so that the HA row's series exist too.
   r.dp.apply([{ op: 'haGroups', groups: [{ name: 'web', addrs: [parseIp(VIP)] }] }]);

@@ -528,6 +528,7 @@ export function formatStatus(st: StatusResult): string {
     lines.push(`health_quorum ${serviceText(q.service)} ${q.up ? 'up' : 'down'} (alive weight ${q.aliveWeight}, quorum ${q.quorum}, hysteresis ${q.hysteresis})` +
       (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`));
   }
+  if (st.healthChecksNotRun !== undefined) lines.push(`health_checks_not_run ${st.healthChecksNotRun}`);
   return lines.join('\n') + '\n';
 }
 

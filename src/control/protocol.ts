@@ -337,6 +337,8 @@ export interface CheckerStat {
   /** Attempts since the checker started (a reload that changes it starts it again). */
   passed: number;
   failed: number;
+  /** Attempts that could not run (uvsd out of file descriptors, memory, processes): no verdict. */
+  notRun: number;
   /** The last attempt: ms it took, and its reason. */
   lastMs: number;
   lastReason: string;
@@ -379,6 +381,8 @@ export interface StatusResult {
   health?: HealthEntry[];
   /** Health checks: every configured virtual server's quorum. */
   healthQuorum?: HealthQuorum[];
+  /** Health checks that could not run since start (uvsd out of file descriptors, memory, processes), when uvsd checks. */
+  healthChecksNotRun?: number;
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */
   workers?: WorkerStatus[];
   /** uvsd --workers N >= 2: how the TAP picks a frame's queue: `ebpf` or `automq (reason)`. */

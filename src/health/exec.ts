@@ -134,6 +134,12 @@ export interface ExecOutcome {
   code: number | null;
   /** Why there is no exit code ("timeout after N ms", "spawn ENOENT"), or the signal. */
   problem?: string;
+  /** The process could not be started: spawn's errno name (ENOENT, EAGAIN, EMFILE, ...). */
+  spawnError?: string;
+}
+
+function spawnFailed(e: NodeJS.ErrnoException): ExecOutcome {
+  return { code: null, problem: `spawn ${e.code ?? e.message}`, spawnError: e.code };
 }
 
 /**
@@ -161,7 +167,7 @@ export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUs
       child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true, ...(user !== undefined ? { uid: user.uid, gid: user.gid } : {}) });
     } catch (e) {
       // setuid/setgid refused (uvsd not root): spawn throws rather than emitting 'error'.
-      resolve({ code: null, problem: `spawn ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      resolve(spawnFailed(e as NodeJS.ErrnoException));
       return;
     }
     // uvsd may run above the host's other processes (contrib/uvsd.service: Nice=-10); a check
@@ -183,7 +189,7 @@ export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUs
       }
       finish({ code: null, problem: `timeout after ${timeoutMs} ms` });
     }, timeoutMs);
-    child.once('error', (e: NodeJS.ErrnoException) => finish({ code: null, problem: `spawn ${e.code ?? e.message}` }));
+    child.once('error', (e: NodeJS.ErrnoException) => finish(spawnFailed(e)));
     child.once('exit', (code, signal) => finish(code === null ? { code: null, problem: `killed by ${signal}` } : { code }));
   });
 }

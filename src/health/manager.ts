@@ -6,6 +6,9 @@
 //   up:   an attempt fails -> retry after delay_before_retry, up to `retry` more times; when all
 //         attempts of `fall` consecutive checks failed the checker goes down.
 //   down: an attempt every delay_loop; `rise` consecutive passes bring it up.
+// A check that could not run (uvsd out of file descriptors, memory, processes: CheckResult.notRun)
+// is no verdict: no state changes, no retry, the next attempt at delay_loop; counted per checker,
+// logged once per episode (warn at the first, info once checks run again: NotRunEpisode).
 // A real server is alive while all its checkers are up. Failed: deleteDest, or weight 0 with
 // inhibit_on_failure (its connections then continue). Alive again: back with its weight.
 // Per virtual server: quorum = minimum total weight of alive servers; the service goes down when
@@ -80,6 +83,8 @@ interface CheckerState {
   /** Attempts that passed and failed since this checker started, the last one's ms and reason (metrics). */
   passed: number;
   failed: number;
+  /** Attempts that could not run (CheckResult.notRun) since this checker started (metrics). */
+  notRun: number;
   lastMs: number;
   lastReason: string;
   /**
@@ -211,6 +216,17 @@ interface VsPlan {
   sorryParked: boolean;
 }
 
+/** A check that runs this long after the last one that could not run ends the episode (checks that
+ *  pass and fail in turn while uvsd is at its limit make one episode, not a line each). */
+export const NOT_RUN_QUIET_MS = 3000;
+
+/** Checks that could not run, from the first to the last one (uvsd out of a local resource). */
+interface NotRunEpisode {
+  since: number;
+  last: number;
+  count: number;
+}
+
 export class HealthManager {
   private vss: VsState[] = [];
   private byKey = new Map<string, RsState>();
@@ -226,6 +242,10 @@ export class HealthManager {
   private chain: Promise<void> = Promise.resolve();
   /** Checks run since start (for tests and the load measurement). */
   attempts = 0;
+  /** Checks that could not run since start (uvsadm --status health_checks_not_run). */
+  notRunTotal = 0;
+  /** The checks that cannot run now (NotRunEpisode), until one runs NOT_RUN_QUIET_MS after the last. */
+  private notRunEpisode: NotRunEpisode | undefined;
 
   constructor(
     /** Services to import at start() (keepalived.conf without a ConfigManager: tests, benchmarks). */
@@ -433,7 +453,7 @@ export class HealthManager {
           rs.checkers = r.spec.checkers.map((c, i) => {
             if (c.type === 'FILE_CHECK') writeInitFile(c, !this.started);
             const f = r.first![i]!;
-            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, lastMs: 0, lastReason: '', delta: f.delta };
+            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '', delta: f.delta };
           });
           if (this.started) for (const c of rs.checkers) this.scheduleFirst(c);
         }
@@ -565,6 +585,14 @@ export class HealthManager {
     if (this.stopped || c.dead) return;
     this.deps.log.debug?.({ service: vsName(c.rs.vs), server: rsName(c.rs), check: c.spec.type, ok: r.ok, pending: r.pending, reason: r.reason, ms: Math.round(c.lastMs) },
       'health: check result');
+    if (r.notRun === true) {
+      c.notRun++;
+      this.notRunTotal++;
+      this.noteNotRun(c, r);
+      this.schedule(c, c.spec.delayLoopMs);
+      return;
+    }
+    this.noteRan();
     if (r.pending === true) {
       c.lastReason = r.reason;
       this.schedule(c, c.spec.delayLoopMs);
@@ -575,6 +603,31 @@ export class HealthManager {
       f.lastMs = c.lastMs;
       if (!f.dead) this.step(f, r);
     }
+  }
+
+  /** A check could not run: the episode's first one is logged (warn), the others counted. */
+  private noteNotRun(c: CheckerState, r: CheckResult): void {
+    const now = this.clock.now();
+    if (this.notRunEpisode !== undefined) {
+      this.notRunEpisode.last = now;
+      this.notRunEpisode.count++;
+      return;
+    }
+    this.notRunEpisode = { since: now, last: now, count: 1 };
+    this.deps.log.warn({ service: vsName(c.rs.vs), server: rsName(c.rs), check: c.spec.type, reason: r.reason },
+      `health: checks cannot run (${c.spec.type}: ${r.reason}): uvsd is out of a local resource (file descriptors, memory, processes); ` +
+      'no server changes state for it, each check is tried again at its next delay_loop');
+  }
+
+  /** A check ran: NOT_RUN_QUIET_MS after the last that could not, the episode is over (info). */
+  private noteRan(): void {
+    const e = this.notRunEpisode;
+    if (e === undefined) return;
+    const now = this.clock.now();
+    if (now - e.last < NOT_RUN_QUIET_MS) return;
+    this.notRunEpisode = undefined;
+    const secs = Math.round((e.last - e.since) / 100) / 10;
+    this.deps.log.info({ notRun: e.count, seconds: secs }, `health: checks run again (${e.count} could not run over ${secs} s)`);
   }
 
   /** One result of checker c: its rise/fall/retry state and the server's evaluation; returns the delay to the next attempt. */
@@ -798,7 +851,7 @@ export class HealthManager {
   checkerStats(): CheckerStat[] {
     return this.vss.flatMap((vs) => vs.rs.flatMap((rs) => rs.checkers.map((c, index): CheckerStat => ({
       service: vs.key, addr: rs.spec.addr, port: rs.spec.port, index, type: c.spec.type,
-      up: c.up, passed: c.passed, failed: c.failed, lastMs: c.lastMs, lastReason: c.lastReason,
+      up: c.up, passed: c.passed, failed: c.failed, notRun: c.notRun, lastMs: c.lastMs, lastReason: c.lastReason,
     }))));
   }
 

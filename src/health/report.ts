@@ -13,6 +13,7 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
   } else if (verb === 'status') {
     (result as StatusResult).health = mgr ? mgr.entries() : [];
     (result as StatusResult).healthQuorum = mgr ? mgr.quorum() : [];
+    if (mgr) (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
   }
   return result;
 }

@@ -251,6 +251,9 @@ export interface CheckResult {
   delta?: number;
   /** No verdict yet (a BFD session starting): the checker keeps its state, the next attempt comes as usual. */
   pending?: boolean;
+  /** The check could not run: uvsd itself out of file descriptors, socket buffers, memory or
+   *  processes (checkers/resource.ts). No verdict, no retry: counted, tried again at the next delay_loop. */
+  notRun?: boolean;
 }
 
 /** The address and port a checker talks to (the real server's unless connect_ip/port say otherwise). */

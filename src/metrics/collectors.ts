@@ -444,8 +444,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     value(c),
   ]);
   family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));
-  family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail), retries included, since the checker started (a reload that changes it starts it again).', () => [
-    ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(),
+  family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail, not_run: uvsd out of file descriptors, memory or processes, no verdict), retries included, since the checker started (a reload that changes it starts it again).', () => [
+    ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(), ...checks((c) => c.notRun, 'not_run')(),
   ]);
   family(fams, 'gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).', checks((c) => c.lastMs / 1000));
   if (perDest) {

@@ -6,6 +6,7 @@
 // weigh it down without touching the table.
 import { closeSync, constants, existsSync, openSync, readSync, writeFileSync, promises as fsp } from 'node:fs';
 import type { CheckResult, FileCheck } from '../types.js';
+import { notRunResult } from './resource.js';
 
 /** How often a FILE_CHECK reads its file (keepalived reacts through inotify at once). */
 export const FILE_POLL_MS = 1000;
@@ -66,7 +67,8 @@ export function readTrackFileSync(path: string): number {
   return valueOf(path, text);
 }
 
-async function readTrackFile(path: string): Promise<number> {
+/** The file's value, or (uvsd out of a local resource) the check's "could not run". */
+async function readTrackFile(path: string): Promise<number | CheckResult> {
   let text = '';
   try {
     const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -77,8 +79,10 @@ async function readTrackFile(path: string): Promise<number> {
     } finally {
       await fh.close();
     }
-  } catch {
-    // cannot be opened or read: 0
+  } catch (e) {
+    // cannot be opened or read: 0; uvsd out of file descriptors (or memory) says nothing of the file
+    const notRun = notRunResult(`track_file ${path}:`, e);
+    if (notRun !== undefined) return notRun;
   }
   return valueOf(path, text);
 }
@@ -108,7 +112,8 @@ export function fileCheckSpec(o: Pick<FileCheck, 'trackFile' | 'path' | 'weight'
 }
 
 export async function checkFile(spec: FileCheck): Promise<CheckResult> {
-  return fileVerdict(spec, await readTrackFile(spec.path));
+  const v = await readTrackFile(spec.path);
+  return typeof v === 'number' ? fileVerdict(spec, v) : v;
 }
 
 /** init_file applies now: the file is missing, or overwrite when uvsd starts (never on a reload). */

@@ -11,6 +11,7 @@ import { accessSync, constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
 import { closeCheckSocket } from './tcp.js';
+import { notRunResult } from './resource.js';
 
 /** Bodies larger than this fail the check instead of being buffered. */
 const MAX_BODY = 16 << 20;
@@ -72,14 +73,14 @@ export function tlsFilesProblem(t: TlsClient): string | undefined {
 }
 
 /** Read the SSL block's files (at each check: a renewed certificate is taken without a reload). */
-async function clientFiles(t: TlsClient | undefined): Promise<ClientFiles | string> {
+async function clientFiles(t: TlsClient | undefined): Promise<ClientFiles | CheckResult> {
   if (t === undefined) return {};
   const out: ClientFiles = t.password !== undefined ? { passphrase: t.password } : {};
   for (const { what, option, path } of tlsFiles(t)) {
     try {
       out[option] = await readFile(path);
     } catch (e) {
-      return tlsFileError(what, path, e);
+      return notRunResult(`SSL ${what} ${path}:`, e) ?? { ok: false, reason: tlsFileError(what, path, e) };
     }
   }
   return out;
@@ -158,7 +159,7 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
       vhost,
     );
     const timer = setTimeout(() => finish({ ok: false, reason: `${url.path}: timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
-    req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `${url.path}: ${errorText(e)}` }));
+    req.on('error', (e: NodeJS.ErrnoException) => finish(notRunResult(`${url.path}:`, e) ?? { ok: false, reason: `${url.path}: ${errorText(e)}` }));
   });
 }
 
@@ -179,6 +180,6 @@ export function checkHttp(spec: HttpSpec, target: CheckTarget): Promise<CheckRes
 /** SSL_GET: HTTP_GET over TLS, presenting the SSL block's client certificate when there is one. */
 export async function checkSsl(spec: HttpSpec & Pick<HttpCheck, 'enableSni' | 'tls'>, target: CheckTarget): Promise<CheckResult> {
   const client = await clientFiles(spec.tls);
-  if (typeof client === 'string') return { ok: false, reason: client };
+  if ('reason' in client) return client;
   return getAll(spec, target, tls(spec, client));
 }

@@ -4,6 +4,7 @@
 // stops holding the event loop open while no ping is outstanding.
 import { createRequire } from 'node:module';
 import type { CheckResult, CheckTarget, PingCheck } from '../types.js';
+import { notRunResult } from './resource.js';
 
 interface RawSocket {
   on(ev: 'message', fn: (buf: Buffer, addr: string) => void): void;
@@ -79,7 +80,7 @@ export class Pinger {
     try {
       s = this.open();
     } catch (e) {
-      return Promise.resolve({ ok: false, reason: `icmp socket: ${(e as Error).message}` });
+      return Promise.resolve(notRunResult('icmp socket', e) ?? { ok: false, reason: `icmp socket: ${(e as Error).message}` });
     }
     if (this.pending.size >= 65535) return Promise.resolve({ ok: false, reason: 'too many pings outstanding' });
     do this.seq = (this.seq + 1) & 0xffff;
@@ -96,7 +97,7 @@ export class Pinger {
       this.pending.set(seq, p);
       if (s.recvPaused) s.resumeRecv();
       s.send(buf, 0, buf.length, addr, null, (err) => {
-        if (err && this.pending.get(seq) === p) this.settle(seq, p, { ok: false, reason: `send ${err.message}` });
+        if (err && this.pending.get(seq) === p) this.settle(seq, p, notRunResult('send', err) ?? { ok: false, reason: `send ${err.message}` });
       });
     });
   }

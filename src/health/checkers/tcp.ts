@@ -2,6 +2,7 @@
 // tcpSession is the connection under it and under SMTP_CHECK's conversation.
 import net from 'node:net';
 import type { CheckResult, CheckTarget, TcpCheck } from '../types.js';
+import { notRunResult } from './resource.js';
 
 /** A check's TCP connection, once established: what the checker says on it. */
 export interface TcpSession {
@@ -66,7 +67,7 @@ export function tcpSession(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto' | 
     s.arm('connect');
     sock.once('connect', () => onConnect(s));
     sock.once('end', () => s.finish({ ok: false, reason: `${phase}: connection closed by the server` }));
-    sock.once('error', (e: NodeJS.ErrnoException) => s.finish({ ok: false, reason: `${phase} ${e.code ?? e.message}` }));
+    sock.once('error', (e: NodeJS.ErrnoException) => s.finish(notRunResult(phase, e) ?? { ok: false, reason: `${phase} ${e.code ?? e.message}` }));
   });
 }
 

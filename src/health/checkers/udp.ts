@@ -3,6 +3,7 @@
 // with require_reply it must answer in time (starting with the given bytes, within the length bounds).
 import dgram from 'node:dgram';
 import type { CheckResult, CheckTarget, UdpCheck } from '../types.js';
+import { notRunResult } from './resource.js';
 
 type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'minReplyLength' | 'maxReplyLength'>;
 
@@ -34,7 +35,7 @@ export function udpExchange(
       resolve(r);
     };
     const timer = setTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
-    sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: `udp ${e.code ?? e.message}` }));
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(notRunResult('udp', e) ?? { ok: false, reason: `udp ${e.code ?? e.message}` }));
     sock.on('message', (msg) => {
       const r = onReply(msg);
       if (r !== null) finish(r);
@@ -42,7 +43,7 @@ export function udpExchange(
     const send = (): void => {
       sock.connect(target.port, target.ip, () => {
         sock.send(payload, (err) => {
-          if (err) finish({ ok: false, reason: `send ${(err as NodeJS.ErrnoException).code ?? err.message}` });
+          if (err) finish(notRunResult('send', err) ?? { ok: false, reason: `send ${(err as NodeJS.ErrnoException).code ?? err.message}` });
         });
       });
     };
