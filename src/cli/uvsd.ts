@@ -44,6 +44,8 @@ import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
+import { fdLimitProblem, openFilesLimit } from './fdlimit.js';
+import { memoryLimit, tableMemoryProblem } from './memlimit.js';
 import { loadKeepalivedOffThread } from '../control/config-thread.js';
 import { missingNodeFlags } from './node-flags.js';
 import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips, type AnnounceState } from '../bgp/bird.js';
@@ -380,6 +382,13 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: --mac ${formatMac(mac)} is not a valid station address`);
     process.exit(2);
   }
+  // The table is allocated and prefaulted at start: one too large for the memory limit would have
+  // the OOM killer stop uvsd before it logs anything.
+  const memProblem = tableMemoryProblem(opts.connMax, opts.workers > 1 ? opts.workers : opts.datapathThread ? 1 : 0, memoryLimit());
+  if (memProblem !== undefined) {
+    console.error(`uvsd: ${memProblem}`);
+    process.exit(2);
+  }
   if (opts.checkConfig === true) {
     if (initial === undefined) {
       console.error('uvsd: --check-config needs --config or --keepalived-conf');
@@ -391,6 +400,10 @@ export async function main(argv: string[]): Promise<void> {
     }, w(1), w(2)));
   }
   for (const w of fileWarnings) log.warn({ file: opts.config }, w);
+  // Below NOFILE_MIN bin/uvsd refused to start; below NOFILE_WARN it runs, and says so.
+  const nofile = openFilesLimit();
+  const fdLow = fdLimitProblem(nofile);
+  if (fdLow !== undefined) log.warn({ nofile }, fdLow.message);
   for (const w of keepalivedWarnings) log.warn({ file: opts.keepalivedConf }, w);
   let port: MainPort;
   /** --workers N >= 2 (or 1 with --datapath-thread): the worker threads, each on its own queue of the TAP. */
