@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { delay } from './lab/netns.js';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
@@ -340,5 +341,36 @@ ${rs(2, s2)}
     const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:80 1`), 10_000);
     t.diagnostic(`rs1 back ${backMs} ms after its peer restarted`);
     assert.deepEqual((await lab.http(10)).counts, { rs1: 5, rs2: 5 });
+  });
+});
+
+test('uvsd out of file descriptors (nofile 128, 150 idle control connections): its health checks cannot run, no server is removed; one warning, one line when they run again, health_checks_not_run counts them', { timeout: 60_000 }, async (t) => {
+  // Before: every check failed with "connect EMFILE" and took its server out (the explorer's 200
+  // servers of 100 services all removed under nofile 128).
+  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+    const check = `        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }\n`;
+    const file = join(lab.tmp, 'keepalived.conf');
+    writeFileSync(file, `virtual_server ${VIP} 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n` +
+      lab.servers.map((s) => `    real_server ${s.addr} 80 {\n        weight 1\n${check.repeat(10)}    }\n`).join('') + '}\n');
+    await lab.startUvsd({ wrap: ['prlimit', '--nofile=128'], extraArgs: ['--keepalived-conf', file] });
+    const both = lab.servers.map((s) => `${s.addr}:80 1`);
+    await until(lab, 'both servers in', (l) => l.length === 2, 10_000);
+    const msgs = () => lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    assert.ok(msgs().includes('the file descriptor limit (nofile) is 128, below 1024: health checks and control and metrics clients may run out of descriptors'));
+    const held = Array.from({ length: 150 }, () => connect(lab.socketPath).on('error', () => {}));
+    try {
+      await delay(4000); // four rounds of 20 checks
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await delay(5000); // the quiet time (3 s) and a round that runs
+    const lines = msgs();
+    assert.deepEqual(lines.filter((m) => m.startsWith('health: real server')), [], 'no server changed state');
+    assert.equal(lines.filter((m) => m.startsWith('health: checks cannot run (TCP_CHECK: connect EMFILE)')).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
+    assert.equal(lines.filter((m) => /^health: checks run again \(\d+ could not run over [\d.]+ s\)$/.test(m)).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
+    const notRun = Number(/^health_checks_not_run (\d+)$/m.exec(await lab.uvsadmMust(['--status']))?.[1]);
+    t.diagnostic(`${notRun} checks could not run`);
+    assert.ok(notRun >= 20, String(notRun));
+    assert.deepEqual((await lab.list()).services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.weight}`)).sort(), both.sort());
   });
 });

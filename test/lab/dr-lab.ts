@@ -110,6 +110,8 @@ export interface StartUvsdOptions {
   readyTries?: number;
   /** Variables added to uvsd's environment. */
   env?: NodeJS.ProcessEnv;
+  /** A command uvsd runs under (e.g. ['prlimit', '--nofile=256']). */
+  wrap?: string[];
 }
 
 export interface DrLab {
@@ -343,7 +345,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
       ], so.nodeArgs);
-      const p = lab.spawn(dir, argv, { cwd: repoRoot, maxCapture: 4 * 1024 * 1024, ...(so.env === undefined ? {} : { env: { ...process.env, ...so.env } }) });
+      const p = lab.spawn(dir, [...(so.wrap ?? []), ...argv], { cwd: repoRoot, maxCapture: 4 * 1024 * 1024, ...(so.env === undefined ? {} : { env: { ...process.env, ...so.env } }) });
       self.uvsd = p;
       const why = await waitForControl(socketPath, p, so.readyTries ?? 200);
       if (why === '') return p;
