@@ -11,9 +11,11 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
       for (const d of s.dests) d.health = mgr ? mgr.stateOf(s, d.addr, d.port) : 'unchecked';
     }
   } else if (verb === 'status') {
-    (result as StatusResult).health = mgr ? mgr.entries() : [];
+    const entries = mgr ? mgr.entries() : [];
+    (result as StatusResult).health = entries;
     (result as StatusResult).healthQuorum = mgr ? mgr.quorum() : [];
-    if (mgr) (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
+    // With checks configured (or once some could not run): uvsd without checks shows no line.
+    if (mgr && (entries.length > 0 || mgr.notRunTotal > 0)) (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
   }
   return result;
 }
