@@ -3,7 +3,7 @@
 // Imports node's own modules only, so that this check itself loads. Node raises the soft limit
 // to the hard one when it starts: the soft limit read here is the one uvsd runs with.
 //
-// Measured (docs/uvsd.md "File descriptors"): a start with a keepalived.conf and --metrics needs
+// Measured (docs/uvsd.md "File descriptors and memory limits"): a start with a keepalived.conf and --metrics needs
 // 80 (77 fails loading modules); running, uvsd holds 23 (--workers 2: 35), plus one per health
 // check in flight (at most 64), per control client (at most 256) and per metrics client (at most 64).
 

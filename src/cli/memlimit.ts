@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { ConnTable } from '../datapath/conntable.js';
 
 const MIB = 1024 * 1024;
-/** uvsd's RSS without the table, measured 84 MB (keepalived.conf checks, --metrics), with room for
- *  the heap to grow under control work (docs/uvsd.md "Memory limit"). */
+/** uvsd's RSS without the table, measured 83 MB (keepalived.conf checks, --metrics), with room for
+ *  the heap to grow under control work (docs/uvsd.md "File descriptors and memory limits"). */
 export const RSS_BASE_MIB = 128;
 /** Each datapath worker thread (--workers N >= 2: N, --datapath-thread: 1): measured +38 MB with
  *  --workers 2, ~20 MB with --datapath-thread. */
