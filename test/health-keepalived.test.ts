@@ -211,7 +211,7 @@ virtual_server fwmark 1 {
     'k.conf:2: unsupported keyword "hashed" in virtual_server 1.2.3.4 80 ignored',
     'k.conf:5: unsupported keyword "smtp_alert" in real_server 1.2.3.5 80 ignored',
     'k.conf:7: unsupported keyword "fwmark" in TCP_CHECK ignored',
-    'k.conf:13: real_server 1.2.3.5 80: a DR server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does',
+    'k.conf:13: a DR/TUN real_server of virtual_server fwmark written with a port (the first here): at port 0 in the table, as keepalived programs them (ipvsadm -r RIP: each flow keeps its own port); checks without connect_port use the port written',
   ]);
 });
 
@@ -769,7 +769,7 @@ virtual_server 192.168.8.200 53 {
   }
 });
 
-test('virtual_server fwmark N: a DR or TUN real_server\'s port is cleared to 0 with a warning, as keepalived does (ipvsadm -r RIP), its port-checking checkers keep the port written; a NAT server keeps its port; a checker left with port 0 is warned about', () => {
+test('virtual_server fwmark N: a DR or TUN real_server\'s port is cleared to 0, as keepalived does (ipvsadm -r RIP), with one warning for the whole file naming no port (before 2026-12-06 one per server, naming the written port even to a check with connect_port); its port-checking checkers keep the port written unless they have connect_port; a NAT server keeps its port; a checker left with port 0 is warned about', () => {
   const { config, warnings } = parseKeepalived(`virtual_server fwmark 1 {
   lb_kind DR
   real_server 192.168.8.20 80 {
@@ -792,16 +792,17 @@ virtual_server fwmark 7 {
   }
 }
 global_defs { script_user nobody }
-`, 'k.conf', { lookupUser: fakeUsers });
+${Array.from({ length: 200 }, (_, i) => `virtual_server fwmark ${100 + i} {\n  lb_kind DR\n  real_server 192.168.9.${i} 443 {\n    TCP_CHECK { connect_port 80 }\n  }\n}\n`).join('')}`, 'k.conf', { lookupUser: fakeUsers });
   const [one, seven] = config.services;
   assert.deepEqual(one!.realServers.map((r) => `${r.addr}:${r.port} ${r.checkers.map((c) => `${c.type}@${c.connectPort ?? '-'}`).join(' ')}`), [
     '192.168.8.20:0 TCP_CHECK@80 MISC_CHECK@-', '192.168.8.21:0 HTTP_GET@8081', '10.8.1.20:8080 TCP_CHECK@-',
   ]);
   assert.equal(seven!.realServers[0]!.port, 0);
+  // The 200 pools written as an operator writes an HTTPS pool checked on port 80: port 0, checked on 80.
+  assert.deepEqual(new Set(config.services.slice(2).map((v) => `${v.realServers[0]!.port} ${v.realServers[0]!.checkers[0]!.connectPort}`)), new Set(['0 80']));
   assert.deepEqual(warnings.filter(notDefault), [
-    'k.conf:3: real_server 192.168.8.20 80: a DR server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does; its checks still use 80',
-    'k.conf:7: real_server 192.168.8.21 80: a TUN server of virtual_server fwmark 1 has no port (each flow keeps its own): port cleared to 0, as keepalived does; its checks still use 80',
     'k.conf:18: real_server 10.8.1.30 0: its HTTP_GET has no port to check (port 0): it fails every attempt; give connect_port',
+    'k.conf:3: 202 DR/TUN real_servers of virtual_server fwmark written with a port (the first here): at port 0 in the table, as keepalived programs them (ipvsadm -r RIP: each flow keeps its own port); checks without connect_port use the port written',
   ]);
 });
 
@@ -831,6 +832,10 @@ test('a DR or TUN sorry_server or real_server on another port than the virtual s
   const r = rs.config.services[0]!.realServers[0]!;
   assert.deepEqual([r.port, r.checkers[0]!.connectPort, rs.warnings.filter(notDefault)],
     [80, 8080, ['k.conf:4: real_server 1.2.3.5 8080: a DR server takes the virtual port: port set to 80, as keepalived does; its checks still use 8080']]);
+  // With connect_port the checks do not use the port written: the warning does not name it.
+  const cp = parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  protocol TCP\n  real_server 1.2.3.5 8080 {\n    TCP_CHECK {\n      connect_port 9000\n    }\n  }\n}\n', 'k.conf');
+  assert.deepEqual([cp.config.services[0]!.realServers[0]!.checkers[0]!.connectPort, cp.warnings.filter(notDefault)],
+    [9000, ['k.conf:4: real_server 1.2.3.5 8080: a DR server takes the virtual port: port set to 80, as keepalived does']]);
   assert.equal(parseKeepalived(conf('  sorry_server_lvs_method NAT\n'), 'k.conf').config.services[0]!.sorryServer!.port, 8080);
   assert.equal(parseKeepalived('virtual_server fwmark 7 {\n  lb_kind DR\n  sorry_server 1.2.3.9 8080\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf').config.services[0]!.sorryServer!.port, 8080);
 });

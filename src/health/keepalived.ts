@@ -584,6 +584,8 @@ class Parser {
   private scriptUser: ScriptUser | undefined;
   /** The first script (MISC_CHECK, notify or quorum command) that runs as root (uvsd's user): warned about once. */
   private asRoot: Stmt | undefined;
+  /** The DR/TUN real_server statements of virtual_server fwmark blocks written with a port (cleared to 0): one warning for all. */
+  private readonly portCleared = new Set<Stmt>();
   /** A checker's own alpha (keepalived 2.x: in a checker block as in a real_server). */
   private readonly checkerAlpha = new WeakMap<CheckSpec, boolean>();
 
@@ -706,6 +708,12 @@ class Parser {
           this.warn(sd, `${sd.key} ignored: start uvs's sync daemons with daemon.sync in the --config file (or uvsadm --start-daemon), which also take the key file (docs/ha.md)`);
         }
       }
+    }
+    const first = this.portCleared.values().next().value;
+    if (first !== undefined) {
+      const n = this.portCleared.size;
+      this.warn(first, `${n === 1 ? 'a DR/TUN real_server' : `${n} DR/TUN real_servers`} of virtual_server fwmark written with a port (the first here): ` +
+        'at port 0 in the table, as keepalived programs them (ipvsadm -r RIP: each flow keeps its own port); checks without connect_port use the port written');
     }
     if (this.asRoot !== undefined) {
       // keepalived: "WARNING - default user 'keepalived_script' for script execution does not exist - please create."
@@ -1206,13 +1214,14 @@ class Parser {
       // keepalived's validate_check_config: "fwmark virtual server FWM N, real server ... has port
       // specified - clearing": a DR/TUN server of a -f service is at port 0 (ipvsadm -r RIP), where
       // each flow keeps its own port; of another service: "ports don't match - resetting", to the
-      // virtual port, which DR and TUN leave as it is. Its checkers were given the port first, so they still use it.
-      const checked = rs.checkers.filter((c) => PORT_CHECKERS.has(c.type));
-      const what = vs.fwmark !== undefined ? `of virtual_server fwmark ${vs.fwmark} has no port (each flow keeps its own): port cleared to 0`
-        : `takes the virtual port: port set to ${servicePort}`;
-      this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server ${what}, as keepalived does${checked.length > 0 ? `; its checks still use ${port}` : ''}`);
-      for (const c of checked) c.connectPort ??= port;
+      // virtual port, which DR and TUN leave as it is. Its checkers without connect_port were given
+      // the port written, so they still use it.
+      const relying = rs.checkers.filter((c) => PORT_CHECKERS.has(c.type) && c.connectPort === undefined);
+      for (const c of relying) c.connectPort = port;
       rs.port = servicePort;
+      // A fwmark pool's servers usually all have a port: one line for the whole file (portCleared), not one each.
+      if (vs.fwmark !== undefined) this.portCleared.add(st);
+      else this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`);
     }
     // keepalived's alpha: the server's, else the virtual server's, is its checkers' default; it starts failed if one of them has it on.
     const checkAlpha = rs.checkers.filter((c) => c.type !== 'FILE_CHECK').map((c) => this.checkerAlpha.get(c) ?? alpha);
