@@ -48,7 +48,7 @@ interface World {
 }
 
 function world(config: HealthConfig, opts: {
-  concurrency?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
+  concurrency?: number; openFiles?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
   firstChecksDone?: (service: ServiceKey) => void; debug?: boolean;
 } = {}): World {
   const r = rig();
@@ -78,6 +78,7 @@ function world(config: HealthConfig, opts: {
     },
     clock,
     concurrency: opts.concurrency,
+    openFiles: opts.openFiles,
     random: opts.random ?? (() => 0),
     holds: opts.holds,
     firstChecksDone: opts.firstChecksDone,
@@ -473,6 +474,108 @@ test('concurrency: never more checks in flight than the bound, and every server 
   for (let i = 0; i < 50 && done.length < 6; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(done.length, 6);
   assert.equal(peak, 2);
+  await w.mgr.stop();
+});
+
+/** A server with `n` checkers whose attempts pass after `holdMs` (a UDP_CHECK without require_reply waits its
+ *  whole connect_timeout for an ICMP error that does not come), every `delayLoopMs`. */
+function slowServer(i: number, n: number, o: { type?: 'TCP_CHECK' | 'MISC_CHECK'; holdMs: number; delayLoopMs: number }): RealServerSpec {
+  const type = o.type ?? 'TCP_CHECK';
+  return rs(i, { checkers: Array.from({ length: n }, () => checker({ type, connectTimeoutMs: o.holdMs, delayLoopMs: o.delayLoopMs, ...(type === 'MISC_CHECK' ? { command: '/bin/sleep', timeoutMs: o.holdMs } : {}) } as Partial<CheckSpec>)) });
+}
+
+/** Deterministic 0..1 values for the first checks' spread. */
+function spread(): () => number {
+  let x = 0;
+  return () => (x = (x + 0.618033988749895) % 1);
+}
+
+/** The checks of `fast` (1 s delay_loop, answered at once) beside 200 checks that each hold a slot 3 s every 6 s
+ *  (100 in flight on average): the fast checker's attempt times over a minute, and the world. */
+async function fastAmongSlow(opts: { openFiles: number; concurrency?: number }): Promise<{ w: World; fast: number[] }> {
+  const slow = slowServer(0, 200, { holdMs: 3 * S, delayLoopMs: 6 * S });
+  const fast = rs(1, { checkers: [checker({ delayLoopMs: 1 * S })] });
+  const times: number[] = [];
+  const w: World = world({ services: [vs({ realServers: [slow, fast] })] }, {
+    ...opts, random: spread(),
+    run: (spec) => {
+      if (spec.delayLoopMs === 1 * S) {
+        times.push(w.clock.t);
+        return Promise.resolve({ ok: true, reason: 'connected' });
+      }
+      return new Promise((res) => w.clock.setTimeout(() => res({ ok: true, reason: 'no ICMP error' }), spec.connectTimeoutMs));
+    },
+  });
+  await w.mgr.start();
+  await w.clock.advance(61 * S);
+  return { w, fast: times };
+}
+
+test('slots: 200 checks that each hold a slot 3 s every 6 s and one every second: by default one slot per checker, the fast one keeps its delay_loop (with the 64 slots of before 2026-12-06: 38 attempts in a minute); no wait, nothing late', async () => {
+  const { w, fast } = await fastAmongSlow({ openFiles: 20000 });
+  const gaps = fast.slice(1).map((t, i) => t - fast[i]!);
+  assert.ok(gaps.length >= 59, `${gaps.length} attempts`);
+  assert.deepEqual(new Set(gaps), new Set([1 * S]), 'every 1 s');
+  assert.deepEqual(w.mgr.queue(), { waiting: 0, inFlight: w.mgr.queue()!.inFlight, slots: 201, processes: 0, processSlots: 64, lateMaxMs: 0 });
+  assert.ok(w.mgr.queue()!.inFlight > 64, `${w.mgr.queue()!.inFlight} in flight: more than the 64 slots of before`);
+  assert.equal(w.logs.filter((l) => l.msg.startsWith('health: fewer check slots')).length, 0);
+  await w.mgr.stop();
+});
+
+test('slots: within half of the open-files limit (each check holds a socket); then checks wait, and that shows: a warning at start, uvsadm --status health_queue, uvs_health_checks_waiting, _slots and _start_delay_seconds', async () => {
+  const { formatStatus } = await import('../src/control/printers.js');
+  // nofile 128: 64 slots, as the fixed default of before 2026-12-06.
+  const { w, fast } = await fastAmongSlow({ openFiles: 128 });
+  const gaps = fast.slice(1).map((t, i) => t - fast[i]!);
+  assert.ok(Math.max(...gaps) > 1.5 * S, `the fast checker runs late: gaps ${gaps.join(" ")}`);
+  assert.deepEqual(w.logs.filter((l) => l.msg.startsWith('health: fewer check slots')).map((l) => l.obj), [{ checkers: 201, slots: 64, openFiles: 128 }]);
+  const q = w.mgr.queue()!;
+  assert.equal(q.slots, 64);
+  assert.equal(q.inFlight, 64);
+  assert.ok(q.waiting > 0 && q.lateMaxMs > 1 * S, JSON.stringify(q));
+  const st = withHealth('status', w.r.ctl.status(), w.mgr) as StatusResult;
+  assert.match(formatStatus(st), new RegExp(`^health_queue waiting ${q.waiting} in_flight 64 slots 64 processes 0 process_slots 64 late_max_ms ${q.lateMaxMs}$`, 'm'));
+  const ex = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr }).text());
+  assert.deepEqual([ex.get('uvs_health_checks_waiting'), ex.get('uvs_health_checks_in_flight'), ex.get('uvs_health_checks_slots')], [q.waiting, 64, 64]);
+  const started = w.mgr.attempts;
+  assert.equal(ex.get('uvs_health_checks_start_delay_seconds_count'), started);
+  assert.ok(ex.get('uvs_health_checks_start_delay_seconds_bucket', { le: '0.01' }) < started, 'some started late');
+  assert.equal(ex.type.get('uvs_health_checks_start_delay_seconds'), 'histogram');
+  // Without checkers: no line; the gauges at 0, no start delays.
+  const none = world({ services: [vs({ realServers: [rs(0, { checkers: [] })] })] });
+  await none.mgr.start();
+  assert.doesNotMatch(formatStatus(withHealth('status', none.r.ctl.status(), none.mgr) as StatusResult), /health_queue/);
+  const idle = parseExposition(await createMetrics(none.r.dp, { process: false, health: none.mgr }).text());
+  assert.deepEqual([idle.get('uvs_health_checks_waiting'), idle.get('uvs_health_checks_slots'), idle.all('uvs_health_checks_start_delay_seconds_count').length], [0, 0, 0]);
+  await none.mgr.stop();
+  await w.mgr.stop();
+});
+
+test('slots: MISC_CHECK processes at most 64 at once, in a queue of their own: 100 scripts that hang until misc_timeout do not hold up the socket checks', async () => {
+  let procs = 0;
+  let peak = 0;
+  const fast: number[] = [];
+  const w: World = world({ services: [vs({ realServers: [slowServer(0, 100, { type: 'MISC_CHECK', holdMs: 10 * S, delayLoopMs: 10 * S }), rs(1, { checkers: [checker({ delayLoopMs: 1 * S })] })] })] }, {
+    openFiles: 20000, random: spread(),
+    run: (spec) => {
+      if (spec.type !== 'MISC_CHECK') {
+        fast.push(w.clock.t);
+        return Promise.resolve({ ok: true, reason: 'connected' });
+      }
+      peak = Math.max(peak, ++procs);
+      return new Promise((res) => w.clock.setTimeout(() => {
+        procs--;
+        res({ ok: false, reason: 'misc_path timeout after 10000 ms' });
+      }, 10 * S));
+    },
+  });
+  await w.mgr.start();
+  await w.clock.advance(30 * S);
+  assert.equal(peak, 64);
+  const q = w.mgr.queue()!;
+  assert.deepEqual([q.slots, q.processes, q.processSlots], [101, 64, 64]);
+  assert.ok(q.waiting > 0, 'scripts wait for a process slot');
+  assert.deepEqual(new Set(fast.slice(1).map((t, i) => t - fast[i]!)), new Set([1 * S]), 'the TCP_CHECK every 1 s');
   await w.mgr.stop();
 });
 

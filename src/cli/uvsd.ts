@@ -83,7 +83,7 @@ interface Options extends DefenseOptions {
   arpProbeMs: number;
   keepalivedConf?: string;
   keepalivedConfigId?: string;
-  healthConcurrency: number;
+  healthConcurrency?: number;
   stateFile?: string;
   checkConfig?: boolean;
   role: 'master' | 'backup';
@@ -259,7 +259,7 @@ function parseOptions(argv: string[]): Options {
         if (!/^[^\s@^]\S*$/.test(v)) throw new InvalidArgumentError(`--keepalived-config-id must be one word, got ${JSON.stringify(v)}`);
         return v;
       })
-    .option('--health-concurrency <n>', 'health checks in flight at most', intArg('--health-concurrency', 1, 10000), 64)
+    .option('--health-concurrency <n>', 'health checks in flight at most (default: one per checker, at least 64, within half of the open-files limit)', intArg('--health-concurrency', 1, 10000))
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (debug adds each health check's result)`,
       oneOfArg('--log-level', LOG_LEVELS), 'info')

@@ -529,6 +529,11 @@ export function formatStatus(st: StatusResult): string {
       (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`));
   }
   if (st.healthChecksNotRun !== undefined) lines.push(`health_checks_not_run ${st.healthChecksNotRun}`);
+  // The checks' slots: checks waiting for one start late (docs/health.md#scheduling-and-slots).
+  const hq = st.healthQueue;
+  if (hq !== undefined) {
+    lines.push(`health_queue waiting ${hq.waiting} in_flight ${hq.inFlight} slots ${hq.slots} processes ${hq.processes} process_slots ${hq.processSlots} late_max_ms ${hq.lateMaxMs}`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -323,6 +323,20 @@ export interface HealthQuorum {
   sorryIn: boolean;
 }
 
+/** The health checks' slots and queue now (`uvsadm --status` health_queue, uvs_health_checks_*). */
+export interface HealthQueue {
+  /** Checks due and waiting for a slot (their checker is late by as long as they wait). */
+  waiting: number;
+  /** Checks in flight, and the slots for them (--health-concurrency, else one per checker within half of RLIMIT_NOFILE). */
+  inFlight: number;
+  slots: number;
+  /** MISC_CHECK processes running, and the slots for them (also counted above). */
+  processes: number;
+  processSlots: number;
+  /** The longest a check started after its scheduled time in the last 60 s (ms). */
+  lateMaxMs: number;
+}
+
 /** One checker of a checked real server (uvs_health_check_* metrics). */
 export interface CheckerStat {
   service: ServiceKey;
@@ -383,6 +397,8 @@ export interface StatusResult {
   healthQuorum?: HealthQuorum[];
   /** Health checks that could not run since start (uvsd out of file descriptors, memory, processes), when uvsd checks. */
   healthChecksNotRun?: number;
+  /** Health checks: their slots, queue and lateness. */
+  healthQueue?: HealthQueue;
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */
   workers?: WorkerStatus[];
   /** uvsd --workers N >= 2: how the TAP picks a frame's queue: `ebpf` or `automq (reason)`. */

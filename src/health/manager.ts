@@ -1,6 +1,10 @@
 // The health checker: keepalived's real-server state machine, driving the table only through the
 // control verbs (addService, addDest, editDest, deleteDest). Checks run on timers, off the packet
-// path, at most `concurrency` at a time; every state change is logged once, with its reason.
+// path, each checker on its own timer as in keepalived; every state change is logged once, with its reason.
+// Every check in flight holds a slot: by default one per checker (at least 64), within half of
+// uvsd's open-files limit, since each holds a socket or a process's pipes; MISC_CHECK processes
+// at most PROCESS_SLOTS of them. A check that finds no slot waits (FIFO) and starts late: the
+// queue and the lateness are in queue() and startDelays() (uvsadm --status, /metrics).
 //
 // Per checker (keepalived semantics, plus rise/fall):
 //   up:   an attempt fails -> retry after delay_before_retry, up to `retry` more times; when all
@@ -25,7 +29,8 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQuorum, HealthState, NotifyScript, RealServerSpec, VirtualServerSpec } from './types.js';
+import { readFileSync } from 'node:fs';
+import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQueue, HealthQuorum, HealthState, NotifyScript, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
@@ -63,8 +68,11 @@ export interface HealthDeps {
   clock?: HealthClock;
   /** Does this director hold the address now (master of its HA group, docs/ha.md)? For ha_suspend; absent: always. */
   holds?(addr: string): boolean;
-  /** At most this many checks in flight (default 64). */
+  /** At most this many checks in flight (uvsd --health-concurrency); absent: one slot per checker
+   *  (at least MIN_SLOTS), within half of openFiles. */
   concurrency?: number;
+  /** uvsd's open-files limit (default: RLIMIT_NOFILE, read from /proc/self/limits). */
+  openFiles?: number;
   /** A service's first checks have all given a verdict (awaitingFirstChecks turned false: uvsd --bgp-include may announce it). */
   firstChecksDone?(service: ServiceKey): void;
   /** 0..1, spreads the first checks over one delay_loop (default Math.random). */
@@ -78,6 +86,8 @@ interface CheckerState {
   fails: number;
   oks: number;
   timer: unknown;
+  /** When its next attempt is due (clock ms): how late it starts is measured from here. */
+  due: number;
   /** Replaced or removed by a reload: its in-flight result is dropped, it is never rescheduled. */
   dead?: boolean;
   /** Attempts that passed and failed since this checker started, the last one's ms and reason (metrics). */
@@ -157,6 +167,27 @@ function typesOf(cs: CheckSpec[]): string {
 
 const vsKeyOf = serviceId;
 
+/** The fewest check slots by default (uvsd's fixed default until 2026-12-06). */
+const MIN_SLOTS = 64;
+/** MISC_CHECK processes at once at most (each a fork of uvsd and its pipes), within the slots. */
+const PROCESS_SLOTS = 64;
+/** Upper bounds (s) of the uvs_health_checks_start_delay_seconds buckets. */
+const START_DELAY_BOUNDS = [0.01, 0.1, 1, 5, 15, 60, 300];
+
+/** RLIMIT_NOFILE's soft limit, as Node raised it at start (Infinity: unlimited or not known). */
+function openFilesLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m === null ? Infinity : Number(m[1]);
+  } catch {
+    return Infinity;
+  }
+}
+
+function isProcess(c: CheckerState): boolean {
+  return c.spec.type === 'MISC_CHECK';
+}
+
 
 /** keepalived update_quorum_state: lost when the alive weight is 0 or below quorum - hysteresis. */
 function quorumLost(w: number, spec: VirtualServerSpec): boolean {
@@ -233,9 +264,23 @@ export class HealthManager {
   /** The services by serviceId (awaitingFirstChecks, asked for every service at every change of the table). */
   private vsById = new Map<string, VsState>();
   private readonly clock: HealthClock;
-  private readonly concurrency: number;
-  private readonly queue: CheckerState[] = [];
+  /** --health-concurrency, else undefined: the slots follow the checkers (sizeSlots). */
+  private readonly fixedSlots: number | undefined;
+  private readonly openFiles: number;
+  private slots = MIN_SLOTS;
+  /** Checkers that run (a group's followers do not). */
+  private checkers = 0;
+  /** Checks due without a slot, in the order they came due: processes apart, as their slots may be full when others are not. */
+  private readonly waitingChecks: CheckerState[] = [];
+  private readonly waitingProcesses: CheckerState[] = [];
   private inflight = 0;
+  private processes = 0;
+  /** Start delays (due -> launched): per START_DELAY_BOUNDS bucket, the last above them all, and their sum (s). */
+  private readonly delayCounts = new Float64Array(START_DELAY_BOUNDS.length + 1);
+  private delaySum = 0;
+  /** The longest start delay (ms) in each of the last 60 seconds, and the second (clock s) each slot is for. */
+  private readonly lateBySecond = new Float64Array(60);
+  private readonly lateSecond = new Float64Array(60).fill(-1);
   private stopped = false;
   private started = false;
   /** Table changes and commands run one after the other, in the order decided. */
@@ -253,7 +298,9 @@ export class HealthManager {
     private readonly deps: HealthDeps,
   ) {
     this.clock = deps.clock ?? realClock;
-    this.concurrency = Math.max(1, deps.concurrency ?? 64);
+    this.fixedSlots = deps.concurrency === undefined ? undefined : Math.max(1, deps.concurrency);
+    this.openFiles = deps.openFiles ?? openFilesLimit();
+    this.slots = this.fixedSlots ?? MIN_SLOTS;
   }
 
   private key(service: ServiceKey, rip: string, rport: number): string {
@@ -453,7 +500,7 @@ export class HealthManager {
           rs.checkers = r.spec.checkers.map((c, i) => {
             if (c.type === 'FILE_CHECK') writeInitFile(c, !this.started);
             const f = r.first![i]!;
-            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '', delta: f.delta };
+            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, due: 0, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '', delta: f.delta };
           });
           if (this.started) for (const c of rs.checkers) this.scheduleFirst(c);
         }
@@ -481,6 +528,30 @@ export class HealthManager {
     this.byKey = new Map();
     for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key, rs.spec.addr, rs.spec.port), rs);
     this.shareGroupChecks();
+    this.sizeSlots();
+  }
+
+  /**
+   * Without --health-concurrency: one slot per checker that runs (each has at most one attempt
+   * in flight, so none waits: each runs on its own timer, as keepalived's do), at least MIN_SLOTS,
+   * but at most half of the open-files limit, as each check in flight holds a socket or pipes
+   * (the other half: the TAP, uvsadm, scrapes, sync). Checks due without a slot wait and start late.
+   */
+  private sizeSlots(): void {
+    let checkers = 0;
+    for (const vs of this.vss) for (const rs of vs.rs) for (const c of rs.checkers) if (c.follows !== true) checkers++;
+    const before = this.checkers;
+    this.checkers = checkers;
+    if (this.fixedSlots === undefined) {
+      const slots = Math.max(1, Math.min(Math.max(MIN_SLOTS, checkers), Math.floor(this.openFiles / 2)));
+      // Said at start, and again by a reload that changes the checkers.
+      if (slots < checkers && checkers !== before) {
+        this.deps.log.warn({ checkers, slots, openFiles: this.openFiles },
+          'health: fewer check slots than checkers (half of the open-files limit): checks start late when more are due at once; raise uvsd\'s nofile limit (LimitNOFILE=)');
+      }
+      this.slots = slots;
+    }
+    this.drain();
   }
 
   /**
@@ -517,7 +588,8 @@ export class HealthManager {
     if (this.stopped) return;
     this.stopped = true;
     for (const vs of this.vss) for (const rs of vs.rs) for (const c of rs.checkers) this.clearTimer(c);
-    this.queue.length = 0;
+    this.waitingChecks.length = 0;
+    this.waitingProcesses.length = 0;
     await this.chain;
     for (const vs of this.vss) {
       if (!vs.spec.omega) continue;
@@ -542,6 +614,7 @@ export class HealthManager {
   private schedule(c: CheckerState, ms: number): void {
     if (this.stopped || c.dead || c.follows === true) return;
     this.clearTimer(c);
+    c.due = this.clock.now() + ms;
     c.timer = this.clock.setTimeout(() => {
       c.timer = undefined;
       this.enqueue(c);
@@ -556,21 +629,42 @@ export class HealthManager {
       this.schedule(c, c.spec.delayLoopMs);
       return;
     }
-    if (this.inflight < this.concurrency) this.launch(c);
-    else this.queue.push(c);
+    const proc = isProcess(c);
+    if (this.inflight < this.slots && (!proc || this.processes < this.processSlots())) this.launch(c);
+    else (proc ? this.waitingProcesses : this.waitingChecks).push(c);
+  }
+
+  private processSlots(): number {
+    return Math.min(PROCESS_SLOTS, this.slots);
+  }
+
+  /** Start waiting checks while there are slots, the one due first first. */
+  private drain(): void {
+    const q = this.waitingChecks;
+    const pq = this.waitingProcesses;
+    while (!this.stopped && this.inflight < this.slots) {
+      while (q.length > 0 && q[0]!.dead) q.shift();
+      while (pq.length > 0 && pq[0]!.dead) pq.shift();
+      const p = this.processes < this.processSlots() ? pq[0] : undefined;
+      const next = p !== undefined && (q.length === 0 || p.due < q[0]!.due) ? pq.shift() : q.shift();
+      if (next === undefined) return;
+      this.launch(next);
+    }
   }
 
   private launch(c: CheckerState): void {
+    const proc = isProcess(c);
     this.inflight++;
+    if (proc) this.processes++;
     this.attempts++;
     const t0 = this.clock.now();
+    this.startDelay(t0 - c.due);
     const done = (r: CheckResult): void => {
       this.inflight--;
+      if (proc) this.processes--;
       c.lastMs = this.clock.now() - t0;
       this.onResult(c, r);
-      let next = this.queue.shift();
-      while (next !== undefined && next.dead) next = this.queue.shift();
-      if (next !== undefined && !this.stopped) this.launch(next);
+      this.drain();
     };
     let p: Promise<CheckResult>;
     try {
@@ -882,6 +976,41 @@ export class HealthManager {
       if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
       return q;
     });
+  }
+
+  /** One check started `ms` after it was due (a slot's wait, or the event loop's). */
+  private startDelay(ms: number): void {
+    const late = Math.max(0, ms);
+    let i = 0;
+    while (i < START_DELAY_BOUNDS.length && late / 1000 > START_DELAY_BOUNDS[i]!) i++;
+    this.delayCounts[i]++;
+    this.delaySum += late / 1000;
+    const sec = Math.floor(this.clock.now() / 1000);
+    const k = sec % 60;
+    if (this.lateSecond[k] !== sec) {
+      this.lateSecond[k] = sec;
+      this.lateBySecond[k] = 0;
+    }
+    if (late > this.lateBySecond[k]!) this.lateBySecond[k] = late;
+  }
+
+  /** The slots, the checks waiting for one, and the longest start delay of the last 60 s (uvsadm --status health_queue); none without checkers. */
+  queue(): HealthQueue | undefined {
+    if (this.checkers === 0) return undefined;
+    const sec = Math.floor(this.clock.now() / 1000);
+    let lateMaxMs = 0;
+    for (let k = 0; k < 60; k++) if (this.lateSecond[k]! > sec - 60) lateMaxMs = Math.max(lateMaxMs, this.lateBySecond[k]!);
+    const live = (q: CheckerState[]) => q.reduce((n, c) => n + (c.dead === true ? 0 : 1), 0);
+    return {
+      waiting: live(this.waitingChecks) + live(this.waitingProcesses), inFlight: this.inflight, slots: this.slots,
+      processes: this.processes, processSlots: this.processSlots(), lateMaxMs: Math.round(lateMaxMs),
+    };
+  }
+
+  /** How late each check started since uvsd did (s): counts per START_DELAY_BOUNDS bucket (the last above them) and their sum. */
+  startDelays(): { bounds: number[]; counts: Float64Array; sum: number } | undefined {
+    if (this.checkers === 0) return undefined;
+    return { bounds: START_DELAY_BOUNDS, counts: this.delayCounts, sum: this.delaySum };
   }
 
   /** Resolves once the table changes and commands decided so far are done (tests). */

@@ -16,6 +16,8 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
     (result as StatusResult).healthQuorum = mgr ? mgr.quorum() : [];
     // With checks configured (or once some could not run): uvsd without checks shows no line.
     if (mgr && (entries.length > 0 || mgr.notRunTotal > 0)) (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
+    const q = mgr?.queue();
+    if (q !== undefined) (result as StatusResult).healthQueue = q;
   }
   return result;
 }

@@ -264,4 +264,4 @@ export interface CheckTarget {
 
 export type HealthState = NonNullable<DestInfo['health']>;
 
-export type { CheckerStat, HealthEntry, HealthQuorum } from '../control/protocol.js';
+export type { CheckerStat, HealthEntry, HealthQueue, HealthQuorum } from '../control/protocol.js';

@@ -15,9 +15,9 @@ import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
+import { destHealth, destOverloaded, fwmarkOf, liveDests, type BucketCounts, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { BgpStatus, CheckerStat, HealthEntry, HealthQuorum, LinkStatus, ServiceKey } from '../control/protocol.js';
+import type { BgpStatus, CheckerStat, HealthEntry, HealthQueue, HealthQuorum, LinkStatus, ServiceKey } from '../control/protocol.js';
 
 export interface MetricsOptions {
   /** false: leave out the per-destination series (node_ipvs_backend_*, uvs_dest_*) for very large
@@ -195,34 +195,44 @@ function family(out: Family[], type: 'gauge' | 'counter', name: string, help: st
   });
 }
 
-/** A histogram from counts kept elsewhere (prom-client's Histogram only observes one value at a time). */
-function histogramFromCounts(reg: Registry, name: string, help: string, bounds: number[], counts: () => Float64Array): void {
+/** A histogram from bucket counts kept elsewhere (prom-client's Histogram only observes one value at a time); none: no samples. */
+function histogram(reg: Registry, name: string, help: string, read: () => BucketCounts | undefined): void {
   const metric = {
     name, help, type: 'histogram', aggregator: 'sum',
     get: async () => {
-      const c = counts(); // c[n] = observations of value n; the last slot holds everything larger
+      const h = read();
       const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-      let cum = 0;
-      let sum = 0;
-      let n = 0;
-      for (const le of bounds) {
-        for (; n <= le && n < c.length; n++) {
-          cum += c[n];
-          sum += n * c[n];
-        }
-        values.push({ metricName: `${name}_bucket`, labels: { le }, value: cum });
+      if (h !== undefined) {
+        let cum = 0;
+        h.bounds.forEach((le, i) => {
+          cum += h.counts[i]!;
+          values.push({ metricName: `${name}_bucket`, labels: { le }, value: cum });
+        });
+        cum += h.counts[h.bounds.length]!;
+        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cum });
+        values.push({ metricName: `${name}_sum`, labels: {}, value: h.sum });
+        values.push({ metricName: `${name}_count`, labels: {}, value: cum });
       }
-      for (; n < c.length; n++) {
-        cum += c[n];
-        sum += n * c[n];
-      }
-      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cum });
-      values.push({ metricName: `${name}_sum`, labels: {}, value: sum });
-      values.push({ metricName: `${name}_count`, labels: {}, value: cum });
       return { name, help, type: 'histogram', aggregator: 'sum', values };
     },
   };
   reg.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
+/** A histogram of integer values from counts per value: c[n] observations of n, the last slot holding everything larger. */
+function histogramFromCounts(reg: Registry, name: string, help: string, bounds: number[], counts: () => Float64Array): void {
+  histogram(reg, name, help, () => {
+    const c = counts();
+    const buckets = new Float64Array(bounds.length + 1);
+    let sum = 0;
+    let i = 0;
+    for (let n = 0; n < c.length; n++) {
+      while (i < bounds.length && n > bounds[i]!) i++;
+      buckets[i] += c[n];
+      sum += n * c[n];
+    }
+    return { bounds, counts: buckets, sum };
+  });
 }
 
 export interface Metrics {
@@ -412,6 +422,18 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const quorum = (value: (q: HealthQuorum) => number) => (): Sample[] => (opts.health?.quorum?.() ?? []).map((q): Sample => [serviceLabels(q.service), value(q)]);
   gauge(reg, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', svcLabels, quorum((q) => (q.up ? 1 : 0)));
   gauge(reg, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', svcLabels, quorum((q) => (q.sorryIn ? 1 : 0)));
+  // The checks' slots: a check due without one waits, and its checker runs late (docs/health.md).
+  // With health checks configured (uvsd --config or --keepalived-conf); 0 while no checker runs.
+  const hq = (value: (q: HealthQueue) => number) => (): number => {
+    const q = opts.health?.queue?.();
+    return q === undefined ? 0 : value(q);
+  };
+  if (opts.health?.queue !== undefined) {
+    gauge(reg, 'uvs_health_checks_waiting', 'Health checks due and waiting for a slot: each starts late by as long as it waits (uvsd --health-concurrency, or the open-files limit, too low for the checkers).', [], hq((q) => q.waiting));
+    gauge(reg, 'uvs_health_checks_in_flight', 'Health checks running now (each holds a slot).', [], hq((q) => q.inFlight));
+    gauge(reg, 'uvs_health_checks_slots', 'Health checks that may run at once: --health-concurrency, else one per checker (at least 64) within half of the open-files limit.', [], hq((q) => q.slots));
+    histogram(reg, 'uvs_health_checks_start_delay_seconds', 'How late each health check attempt started after the time its delay_loop (or delay_before_retry) set: waiting for a slot, or a busy event loop.', () => opts.health?.startDelays?.());
+  }
 
   // ---- destinations (real servers) -----------------------------------------------------------
   const serverLabels = (e: { service: ServiceKey; addr: string; port: number }) => labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` });

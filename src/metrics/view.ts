@@ -6,7 +6,7 @@ import type { DestTable } from '../datapath/dests.js';
 import { l4Name } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
-import { serviceId, type CheckerStat, type HealthEntry, type HealthQuorum, type Proto, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type CheckerStat, type HealthEntry, type HealthQueue, type HealthQuorum, type Proto, type ServiceKey } from '../control/protocol.js';
 
 export interface DestRef {
   svc: SvcRuntime;
@@ -53,6 +53,13 @@ export function liveDests(dp: Datapath): DestRef[] {
 
 export type Health = 'up' | 'down' | 'unchecked';
 
+/** A histogram's observations counted per bucket: counts[i] up to bounds[i] (above bounds[i - 1]), the last slot above them all; sum of the values. */
+export interface BucketCounts {
+  bounds: number[];
+  counts: ArrayLike<number>;
+  sum: number;
+}
+
 /**
  * What the metrics see of the health checks (src/health/manager.ts HealthManager has this
  * shape; uvsd passes it in, so metrics does not import health).
@@ -64,6 +71,10 @@ export interface HealthView {
   checkerStats?(): CheckerStat[];
   /** Every checked virtual server's quorum (uvs_health_quorum_up, uvs_health_sorry_in). */
   quorum?(): HealthQuorum[];
+  /** The check slots and the checks waiting for one (uvs_health_checks_waiting, ...). */
+  queue?(): HealthQueue | undefined;
+  /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */
+  startDelays?(): BucketCounts | undefined;
 }
 
 /** Health of a destination of the table; without health checks every server is unchecked. */
