@@ -1,0 +1,80 @@
+// How long one scrape of a large health-checked table holds the event loop (docs/metrics.md,
+// "Scrape cost"), in process (no uvsd, no lab): not a test and not in npm test.
+//
+//   node dist/bench/scrape-slices.js [--services 3000] [--servers 3] [--scrapes 5] [--no-per-dest]
+//
+// A table of --services services x --servers real servers, each watched by one health checker
+// (test/helpers/big-table.ts). Each of --scrapes renderings of /metrics and of /status.json
+// (through the HTTP listener on 127.0.0.1) runs beside a timer set every 1 ms; prints the
+// longest gap between its turns (what forwarding would have waited), the rendering's time and,
+// for /metrics, the CPU it took and its cost per 100,000 samples.
+import { parseArgs } from 'node:util';
+import { bigHealthTable } from '../test/helpers/big-table.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { startMetricsServer } from '../src/metrics/server.js';
+import { median, round } from './lib/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    services: { type: 'string', default: '3000' },
+    servers: { type: 'string', default: '3' },
+    scrapes: { type: 'string', default: '5' },
+    'no-per-dest': { type: 'boolean', default: false },
+  },
+});
+
+/** fn() beside a timer every 1 ms: its time, its CPU (ms; this process's), the longest loop gap. */
+async function measured<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number; cpuMs: number; gapMs: number }> {
+  let last = performance.now();
+  let gap = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  last = t0;
+  const v = await fn();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  clearInterval(tick);
+  gap = Math.max(gap, performance.now() - last);
+  return { v, ms, cpuMs: (c.user + c.system) / 1000, gapMs: gap };
+}
+
+const line = (xs: number[]) => `median ${round(median(xs), 1)}, max ${round(Math.max(...xs), 1)}`;
+
+async function main(): Promise<void> {
+  const services = Number(values.services);
+  const servers = Number(values.servers);
+  const perDest = !values['no-per-dest'];
+  const { r, health } = bigHealthTable(services, servers);
+  const m = createMetrics(r.dp, { health, perDest });
+  m.census.full();
+  await m.text(); // warm up
+  const runs = [];
+  for (let i = 0; i < Number(values.scrapes); i++) runs.push(await measured(() => m.text()));
+  const text = runs[0]!.v;
+  const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+  const cpu = runs.map((x) => x.cpuMs);
+  console.log(`table: ${services} services x ${servers} servers, each checked${perDest ? '' : '; --no-metrics-per-dest'}`);
+  console.log(`/metrics: ${samples} samples, ${round(text.length / 1e6, 2)} MB; longest loop gap ms ${line(runs.map((x) => x.gapMs))}; ` +
+    `time ms ${line(runs.map((x) => x.ms))}; cpu ms ${line(cpu)}; cpu ms per 100k samples ${round(median(cpu) / samples * 1e5, 1)}`);
+
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest });
+  try {
+    const st = [];
+    for (let i = 0; i < Number(values.scrapes); i++) {
+      st.push(await measured(async () => (await (await fetch(`http://${srv.address}/status.json`)).arrayBuffer()).byteLength));
+    }
+    console.log(`/status.json: ${round(st[0]!.v / 1e6, 2)} MB; longest loop gap ms ${line(st.map((x) => x.gapMs))}; time ms (with the client's read) ${line(st.map((x) => x.ms))}`);
+  } finally {
+    srv.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+// A large table with health checks, in process (no uvsd): what the scrape tests and
+// bench/scrape-slices.ts render. Its HealthView builds its lists afresh at every call, as
+// src/health/manager.ts HealthManager does.
+import { rig, type Rig } from './harness.js';
+import { serviceId, type CheckerStat, type HealthEntry, type HealthQuorum, type ServiceKey } from '../../src/control/protocol.js';
+import type { HealthView } from '../../src/metrics/view.js';
+
+export interface BigTable {
+  r: Rig;
+  health: HealthView;
+}
+
+/** `services` TCP services of `servers` NAT servers each, every server watched by one TCP_CHECK (every 7th down). */
+export function bigHealthTable(services: number, servers = 3): BigTable {
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: servers * services + 8 });
+  const rs: { service: ServiceKey; addr: string; port: number; up: boolean; passed: number; failed: number; notRun: number; lastMs: number }[] = [];
+  for (let s = 0; s < services; s++) {
+    const service: ServiceKey = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+    r.ctl.addService({ ...service, sched: 'rr' });
+    for (let i = 0; i < servers; i++) {
+      const addr = `10.${2 + i}.${s >> 8}.${s & 255}`;
+      r.ctl.addDest({ service, addr, port: 80, fwd: 'nat', weight: 1 });
+      const n = rs.length;
+      rs.push({ service, addr, port: 80, up: n % 7 !== 0, passed: 1000 + n, failed: n % 13, notRun: n % 5, lastMs: 0.125 + (n % 50) / 8 });
+    }
+  }
+  const byKey = new Map(rs.map((x) => [`${serviceId(x.service)} ${x.addr}:${x.port}`, x]));
+  const health: HealthView = {
+    stateOf: (service, rip, rport) => {
+      const x = byKey.get(`${serviceId(service)} ${rip}:${rport}`);
+      return x === undefined ? 'unchecked' : x.up ? 'up' : 'down';
+    },
+    entries: () => rs.map((x): HealthEntry => ({
+      service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
+      weight: 1, inhibit: false, since: 0,
+    })),
+    checkerStats: () => rs.map((x): CheckerStat => ({
+      service: x.service, addr: x.addr, port: x.port, index: 0, type: 'TCP_CHECK', up: x.up, passed: x.passed, failed: x.failed, notRun: x.notRun, lastMs: x.lastMs, lastReason: '',
+    })),
+    quorum: () => {
+      const out: HealthQuorum[] = [];
+      for (let i = 0; i < rs.length; i += servers) out.push({ service: rs[i]!.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false });
+      return out;
+    },
+  };
+  return { r, health };
+}
