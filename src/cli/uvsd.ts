@@ -94,6 +94,7 @@ interface Options extends DefenseOptions {
   /** --metrics parsed (parseListen), set by parseOptions. */
   metricsListen?: { host: string; port: number };
   metricsPerDest: boolean;
+  metricsPerChecker: boolean;
   /** Options given on the command line (they win over the config file, at start and on reload). */
   fromCli: Set<string>;
   /** Every option's default (what a setting falls back to when the config file drops it). */
@@ -261,6 +262,7 @@ function parseOptions(argv: string[]): Options {
       })
     .option('--health-concurrency <n>', 'health checks in flight at most (default: one per checker, at least 64, within half of the open-files limit)', intArg('--health-concurrency', 1, 10000))
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
+    .option('--no-metrics-per-checker', 'leave the per-health-checker series (uvs_health_check_*) out of /metrics; uvs_dest_up stays')
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (debug adds each health check's result)`,
       oneOfArg('--log-level', LOG_LEVELS), 'info')
     .option('--config <file>', 'YAML configuration: daemon settings and the service table (options given here win)', checkedArg('--config', emptyProblem))
@@ -821,7 +823,9 @@ export async function main(argv: string[]): Promise<void> {
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
       // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
       const { startMetricsServer } = await import('../metrics/server.js');
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, health: checks, sync: control.sync.stats, pull: () => group?.pull(),
+      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
+        // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
+        slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
         states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),

@@ -13,6 +13,22 @@ export const SLICE_MS = 2;
  */
 export type Pause = (until?: Promise<unknown>) => Promise<void>;
 
+/** Slices of long work named `what`: Control.slicer records how long each held the loop (`uvsadm --status` slowest_verb_ms). */
+export type Slicer = (what: string) => { pause: Pause; done: () => void };
+
+/** A Slicer that records nothing (no Control at hand: tests, benchmarks): pause() lets the loop run once the slice has run SLICE_MS. */
+export const plainSlicer: Slicer = () => {
+  let t = performance.now();
+  return {
+    pause: async (until?: Promise<unknown>): Promise<void> => {
+      if (until === undefined && performance.now() - t < SLICE_MS) return;
+      await (until ?? yieldLoop());
+      t = performance.now();
+    },
+    done: () => {},
+  };
+};
+
 /** Let the event loop run (I/O, timers) before going on. */
 export function yieldLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
@@ -30,15 +46,18 @@ export function hasLongArray(v: unknown, depth = 3): boolean {
 }
 
 /**
- * JSON.stringify(v) + '\n' handed to `write` in chunks of about `chunk` characters, with the
- * event loop let run whenever a slice has taken SLICE_MS: a reply of 10,000 services (8 MB) is
- * 35 ms of JSON.stringify and several of encoding in one piece. Long arrays (hasLongArray) are
- * serialised element by element, the objects holding them key by key; all else as JSON does.
+ * JSON.stringify(v) + end handed to `write` in chunks of about `chunk` characters, with the
+ * event loop let run whenever a slice has taken SLICE_MS (o.pause: a Slicer's): a reply of
+ * 10,000 services (8 MB) is 35 ms of JSON.stringify and several of encoding in one piece. Long
+ * arrays (hasLongArray) are serialised element by element, the objects holding them key by key;
+ * all else as JSON does.
  */
-export async function stringifySliced(v: unknown, write: (s: string) => void, chunk = 64 * 1024): Promise<void> {
+export async function stringifySliced(
+  v: unknown, write: (s: string) => void, chunk = 64 * 1024, o: { pause?: Pause; end?: string } = {},
+): Promise<void> {
+  const pause = o.pause ?? plainSlicer('json').pause;
   let parts: string[] = [];
   let len = 0;
-  let t = performance.now();
   const put = (s: string): void => {
     parts.push(s);
     len += s.length;
@@ -54,10 +73,7 @@ export async function stringifySliced(v: unknown, write: (s: string) => void, ch
         const e: unknown = x[i];
         // As JSON.stringify: undefined and functions in an array are null.
         put((i > 0 ? ',' : '') + (e === undefined || typeof e === 'function' ? 'null' : JSON.stringify(e)));
-        if ((i & 31) === 31 && performance.now() - t >= SLICE_MS) {
-          await yieldLoop();
-          t = performance.now();
-        }
+        if ((i & 31) === 31) await pause();
       }
       put(']');
     } else if (typeof x === 'object' && x !== null && !Array.isArray(x) && hasLongArray(x, 2)) {
@@ -74,7 +90,7 @@ export async function stringifySliced(v: unknown, write: (s: string) => void, ch
     } else put(JSON.stringify(x));
   };
   await emit(v);
-  put('\n');
+  put(o.end ?? '\n');
   if (len > 0) write(parts.join(''));
 }
 

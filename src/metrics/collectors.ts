@@ -15,9 +15,12 @@ import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { STATE_LABELS } from '../datapath/tcpstate.js';
 import { StateCensus } from '../datapath/census.js';
-import { destHealth, destOverloaded, fwmarkOf, liveDests, type BucketCounts, type DestRef, liveServices, removedByHealth, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
+import { destOverloaded, fwmarkOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import type { BgpStatus, CheckerStat, HealthEntry, HealthQueue, HealthQuorum, LinkStatus, ServiceKey } from '../control/protocol.js';
+import { serviceId, type BgpStatus, type CheckerStat, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
+import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
+import { ByteOut } from './bytes.js';
+import { FWD_NAMES } from '../modes/index.js';
 
 export interface MetricsOptions {
   /** false: leave out the per-destination series (node_ipvs_backend_*, uvs_dest_*) for very large
@@ -50,10 +53,12 @@ export interface MetricsOptions {
   neigh?: () => { entries: number; unresolved: number };
   /** uvsd --state-file: its writer's state and what happened to it at start. */
   stateFile?: () => StateFileStatus;
+  /** false: leave out the per-checker series (uvs_health_check_*: 4 per checker); uvs_dest_up stays. Default true. */
+  perChecker?: boolean;
+  /** Where a scrape (`metrics`) and /status.json (`status.json`) record their slices (uvsd: Control.slicer, so
+   *  the longest is `uvsadm --status` slowest_verb_ms). Default: slices of SLICE_MS recorded nowhere. */
+  slicer?: Slicer;
 }
-
-/** A scrape renders for at most this long (ms) before it lets the datapath and control run (Metrics.text()). */
-export const SLICE_MS = 5;
 
 /** Upper bounds of the uvs_batch_frames histogram buckets (frames per receive batch). */
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -161,16 +166,62 @@ function counter(reg: Registry, name: string, help: string, labelNames: string[]
 }
 
 /**
- * A gauge or counter family with many series (one per real server or service), rendered to exposition text
- * here instead of through prom-client: its Gauge.set hashes and validates the labels of every
- * sample and its formatter builds each line from Object.entries, ~2-3 µs per sample. Measured
- * with 4096 real servers (62,000 samples): 200 ms per scrape through Gauge.set, 135 ms handing
- * plain values to the registry, 28 ms rendered here (with label texts built once per server per
- * scrape); a scrape runs on the datapath's thread.
- * /metrics is the registry's text followed by these families (Metrics.text()).
+ * Series of a family: n rows, each with its label text (labelText, as UTF-8) followed by suffix,
+ * and its value; a row whose has() is false is left out (a server or service deleted while the
+ * scrape let the datapath run).
  */
-interface Family {
-  promText(): string;
+interface Rows {
+  n: number;
+  label(i: number): Uint8Array;
+  suffix?: Uint8Array;
+  value(i: number): number;
+  has?(i: number): boolean;
+}
+
+function rows<T>(items: readonly T[], label: (x: T) => Uint8Array, value: (x: T) => number, o: { has?: (x: T) => boolean; suffix?: string } = {}): Rows {
+  const has = o.has;
+  return {
+    n: items.length, label: (i) => label(items[i]!), value: (i) => value(items[i]!),
+    has: has && ((i) => has(items[i]!)), suffix: o.suffix === undefined ? undefined : Buffer.from(o.suffix),
+  };
+}
+
+/** labelText as UTF-8. */
+const labelBytes = (labels: Record<string, string | number>): Buffer => Buffer.from(labelText(labels));
+
+/**
+ * A gauge or counter family with many series (one per real server, checker or service), rendered
+ * to exposition text here instead of through prom-client: its Gauge.set hashes and validates the
+ * labels of every sample and its formatter builds each line from Object.entries, ~2-3 µs per
+ * sample (4096 real servers, 62,000 samples: 200 ms per scrape through Gauge.set, 28 ms here).
+ * Written as bytes (ByteOut.sample: each label's UTF-8 made once per scrape, no string per line),
+ * in slices, 64 rows between two pauses (renderFamily).
+ */
+interface Family<S = Scrape> {
+  name: string;
+  type: 'gauge' | 'counter';
+  help: string;
+  rows(sc: S): Rows[];
+}
+
+/** What a scrape's families render (createMetrics gather()), with the label texts, built once per scrape. */
+interface Scrape {
+  services: { s: SvcRuntime; n: { sl: Record<string, string>; lbl: Uint8Array } }[];
+  /** With the per-server series: the table's real servers, their health as the checks see it. */
+  dests: DestRow[];
+  /** The servers a checker watches: all of them, or with the per-server series those not in the table. */
+  watched: { lbl: Uint8Array; up: boolean }[];
+  /** Every checker of a checked server (with the per-checker series). */
+  checks: { c: CheckerStat; lbl: Uint8Array }[];
+}
+
+interface DestRow {
+  /** Its slot in dp.dt. */
+  d: number;
+  /** The slot's generation then (gen) and its label texts: lbl, node_exporter's (backend, node_ipvs_backend_*),
+   *  lbl with the forwarding method (info, uvs_dest_info). */
+  n: { gen: number; lbl: Uint8Array; backend: Uint8Array; info: Uint8Array };
+  health: Health;
 }
 
 function escapeLabel(v: string | number): string {
@@ -184,15 +235,16 @@ function labelText(labels: Record<string, string | number>): string {
   return l;
 }
 
-/** rows(): [label text (labelText), value] per series. */
-function family(out: Family[], type: 'gauge' | 'counter', name: string, help: string, rows: () => [string, number][]): void {
-  out.push({
-    promText(): string {
-      const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
-      for (const [l, value] of rows()) lines.push(`${name}{${l}} ${value}`);
-      return lines.join('\n') + '\n';
-    },
-  });
+/** A family's text (HELP, TYPE, a line per row), with a pause every 64 rows. */
+async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause): Promise<void> {
+  out.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
+  const pre = Buffer.from(`${f.name}{`);
+  for (const r of f.rows(sc)) {
+    for (let i = 0; i < r.n; i++) {
+      if (r.has === undefined || r.has(i)) out.sample(pre, r.label(i), r.suffix, r.value(i));
+      if ((i & 63) === 63) await pause();
+    }
+  }
 }
 
 /** A histogram from bucket counts kept elsewhere (prom-client's Histogram only observes one value at a time); none: no samples. */
@@ -235,41 +287,118 @@ function histogramFromCounts(reg: Registry, name: string, help: string, bounds: 
   });
 }
 
+/**
+ * A family placed among prom-client's metrics (its place in the text; Registry.metrics() renders
+ * it too) whose text a scrape renders itself with renderFamily: a per-service gauge through
+ * Gauge.set held the loop 8-35 ms per scrape of 3,000 services.
+ */
+function registryFamily(reg: Registry, own: Map<string, Family<undefined>>, name: string, help: string, read: () => Sample[]): void {
+  const metric = {
+    name, help, type: 'gauge', aggregator: 'sum',
+    get: async () => ({ name, help, type: 'gauge', aggregator: 'sum', values: read().map(([labels, value]) => ({ labels, value })) }),
+  };
+  reg.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+  own.set(name, { name, type: 'gauge', help, rows: () => [rows(read(), ([l]) => labelBytes(l), ([, v]) => v)] });
+}
+
 export interface Metrics {
-  /** prom-client's registry: everything but the per-destination families. */
+  /** prom-client's registry: everything but the per-service, per-server and per-checker families. */
   registry: Registry;
   census: StateCensus;
-  /** The whole exposition for /metrics (registry text, then the per-destination families). */
+  /** The whole exposition for /metrics as UTF-8 (registry text, then the families), rendered in slices (MetricsOptions.slicer). */
+  body(): Promise<Buffer>;
+  /** body() as a string (decoded in one piece: tests). */
   text(): Promise<string>;
 }
 
 export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics {
   const reg = new Registry();
+  const own = new Map<string, Family<undefined>>();
   const fams: Family[] = [];
   const perDest = opts.perDest ?? true;
+  const perChecker = opts.perChecker ?? true;
+  const slicer = opts.slicer ?? plainSlicer;
   const dt = dp.dt;
   const census = new StateCensus(dp.ct);
-  // The real servers with their label strings, built once per scrape (text() drops the list when
-  // it starts and ends). The scrape lets the datapath run between its slices: a server deleted
-  // meanwhile (its slot's generation changed) is left out of the families rendered after that.
-  type Row = { r: DestRef; gen: number; lbl: string; backend: string };
-  let destCache: Row[] | undefined;
-  const dests = (): Row[] => {
-    if (destCache === undefined) {
-      destCache = liveDests(dp).map((r) => ({
-        r,
-        gen: dt.gen[r.d]!,
-        lbl: labelText({ proto: r.proto, service: r.service, server: r.server }),
-        // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
-        // /proc/net/ip_vs prints it (%08X).
-        backend: labelText({
-          local_address: r.proto === 'fwm' ? '' : formatIp(r.svc.vip), local_port: r.svc.port, remote_address: formatIp(dt.addr[r.d]),
-          remote_port: dt.port[r.d], proto: r.proto.toUpperCase(),
-          local_mark: r.proto === 'fwm' ? fwmarkOf(r.svc).toString(16).toUpperCase().padStart(8, '0') : '',
-        }),
-      }));
+  const family = (type: Family['type'], name: string, help: string, rowsOf: (sc: Scrape) => Rows[]): void => {
+    fams.push({ name, type, help, rows: rowsOf });
+  };
+  // What the families render, with the label texts, gathered once per scrape in slices. The scrape
+  // lets the datapath run between its slices: a service or real server deleted meanwhile (its
+  // slot's generation changed) is left out of what is rendered after that.
+  const liveSvc = (x: { s: SvcRuntime }) => dp.services[x.s.id] === x.s;
+  const liveDest = (x: DestRow) => dt.gen[x.d] === x.n.gen;
+  // The label texts of the services and servers, kept from scrape to scrape (making them was a
+  // third of a scrape's CPU): a service's for its life, a server's while its slot keeps its
+  // generation (and, for uvs_dest_info, its forwarding method).
+  type SvcNames = { key: ServiceKey; sl: ReturnType<typeof serviceLabels>; id: string; lbl: Uint8Array };
+  type DestNames = { gen: number; fwd: number; rip: string; key: string; lbl: Uint8Array; backend: Uint8Array; info: Uint8Array };
+  const svcNames = new WeakMap<SvcRuntime, SvcNames>();
+  const destNames: (DestNames | undefined)[] = [];
+  const svcNamesOf = (s: SvcRuntime): SvcNames => {
+    let n = svcNames.get(s);
+    if (n === undefined) {
+      const key = serviceKeyOf(s);
+      const sl = serviceLabels(key);
+      n = { key, sl, id: serviceId(key), lbl: labelBytes(sl) };
+      svcNames.set(s, n);
     }
-    return destCache.filter((x) => dt.gen[x.r.d] === x.gen);
+    return n;
+  };
+  const destNamesOf = (s: SvcRuntime, sn: SvcNames, d: number): DestNames => {
+    let n = destNames[d];
+    if (n !== undefined && n.gen === dt.gen[d] && n.fwd === dt.fwd[d]) return n;
+    const rip = formatIp(dt.addr[d]);
+    const server = `${rip}:${dt.port[d]}`;
+    const lbl = labelText({ ...sn.sl, server });
+    const fwm = sn.sl.proto === 'fwm';
+    n = {
+      gen: dt.gen[d]!, fwd: dt.fwd[d]!, rip, key: `${sn.id} ${server}`, lbl: Buffer.from(lbl),
+      info: Buffer.from(`${lbl},fwd="${FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d])}"`),
+      // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
+      // /proc/net/ip_vs prints it (%08X).
+      backend: labelBytes({
+        local_address: fwm ? '' : formatIp(s.vip), local_port: s.port, remote_address: rip,
+        remote_port: dt.port[d], proto: sn.sl.proto.toUpperCase(),
+        local_mark: fwm ? fwmarkOf(s).toString(16).toUpperCase().padStart(8, '0') : '',
+      }),
+    };
+    destNames[d] = n;
+    return n;
+  };
+  const gather = async (pause: Pause): Promise<Scrape> => {
+    const sc: Scrape = { services: [], dests: [], watched: [], checks: [] };
+    const health = opts.health;
+    const inTable = new Set<string>();
+    for (const s of dp.services) {
+      if (s === undefined) continue;
+      const sn = svcNamesOf(s);
+      sc.services.push({ s, n: sn });
+      if (!perDest) continue;
+      for (const d of s.dests) {
+        const n = destNamesOf(s, sn, d);
+        sc.dests.push({ d, n, health: health?.stateOf(sn.key, n.rip, dt.port[d]) ?? 'unchecked' });
+        if (health !== undefined) inTable.add(n.key);
+      }
+      await pause();
+    }
+    if (health === undefined) return sc;
+    // The checked servers: with the per-server series only those the checks took out of the table.
+    const entries = health.entries();
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const server = `${e.addr}:${e.port}`;
+      if (!perDest || !inTable.has(`${serviceId(e.service)} ${server}`)) sc.watched.push({ lbl: labelBytes({ ...serviceLabels(e.service), server }), up: e.state === 'up' });
+      if ((i & 63) === 63) await pause();
+    }
+    if (!perChecker) return sc;
+    const checks = health.checkerStats?.() ?? [];
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!;
+      sc.checks.push({ c, lbl: labelBytes({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index) }) });
+      if ((i & 63) === 63) await pause();
+    }
+    return sc;
   };
   if (opts.process ?? true) {
     collectDefaultMetrics({ register: reg });
@@ -291,10 +420,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
   if (perDest) {
     // node_exporter sums backends with identical labels; (service, server) is unique here.
-    const perBackend = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.backend, value(x.r.d)]);
-    family(fams, 'gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
-    family(fams, 'gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
-    family(fams, 'gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
+    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.n.backend, (x) => value(x.d), { has: liveDest })];
+    family('gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
+    family('gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
+    family('gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
   }
 
   // ---- uvs: link and datapath --------------------------------------------------------------
@@ -396,32 +525,30 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   // One series per service (thousands of them): rendered to text as the per-server families are
   // (through prom-client, 2,000 services took 10-50 ms per family).
-  const perService = (value: (s: SvcRuntime) => number) => (): [string, number][] =>
-    liveServices(dp).map((s) => [labelText(serviceLabels(serviceKeyOf(s))), value(s)]);
+  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, (x) => x.n.lbl, (x) => value(x.s), { has: liveSvc })];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
   const serviceTotal = (stat: number) => perService((s) => serviceStat(dt, s, stat, false));
-  family(fams, 'gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
-    () => liveServices(dp).map((s) => [labelText({ ...serviceLabels(serviceKeyOf(s)), scheduler: s.scheduler.name }), 1]));
-  family(fams, 'gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
+  family('gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
+    (sc) => [rows(sc.services, (x) => labelBytes({ ...x.n.sl, scheduler: x.s.scheduler.name }), () => 1, { has: liveSvc })]);
+  family('gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
     perService((s) => s.dests.length));
-  family(fams, 'gauge', 'uvs_service_destinations_available', 'Real servers in the service\'s table with a weight above 0, which new connections can go to (an inhibit_on_failure server that failed its checks has weight 0; a sorry server in counts).',
+  family('gauge', 'uvs_service_destinations_available', 'Real servers in the service\'s table with a weight above 0, which new connections can go to (an inhibit_on_failure server that failed its checks has weight 0; a sorry server in counts).',
     perService((s) => {
       let n = 0;
       for (const d of s.dests) if (dt.weight[d] > 0) n++;
       return n;
     }));
-  family(fams, 'counter', 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, also to real servers since deleted (not reset by -Z).', serviceTotal(STAT_CONNS));
-  family(fams, 'counter', 'uvs_service_in_packets_total', 'Packets towards the real servers per service, also those since deleted (not reset by -Z).', serviceTotal(STAT_IN_PKTS));
-  family(fams, 'counter', 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', serviceTotal(STAT_IN_BYTES));
-  family(fams, 'counter', 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', serviceTotal(STAT_OUT_PKTS));
-  family(fams, 'counter', 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', serviceTotal(STAT_OUT_BYTES));
-  family(fams, 'counter', 'uvs_service_no_dest_total', 'New connections to the service that found no real server available (every one down, at weight 0 or over its -x threshold), dropped: the service\'s share of uvs_drops_total{reason="no_dest"} (not reset by -Z).',
+  family('counter', 'uvs_service_connections_total', 'Scheduling decisions per service: connections created, also to real servers since deleted (not reset by -Z).', serviceTotal(STAT_CONNS));
+  family('counter', 'uvs_service_in_packets_total', 'Packets towards the real servers per service, also those since deleted (not reset by -Z).', serviceTotal(STAT_IN_PKTS));
+  family('counter', 'uvs_service_in_bytes_total', 'Bytes towards the real servers per service (not reset by -Z).', serviceTotal(STAT_IN_BYTES));
+  family('counter', 'uvs_service_out_packets_total', 'Packets from the real servers per service (0 for DR: replies bypass the director).', serviceTotal(STAT_OUT_PKTS));
+  family('counter', 'uvs_service_out_bytes_total', 'Bytes from the real servers per service (0 for DR).', serviceTotal(STAT_OUT_BYTES));
+  family('counter', 'uvs_service_no_dest_total', 'New connections to the service that found no real server available (every one down, at weight 0 or over its -x threshold), dropped: the service\'s share of uvs_drops_total{reason="no_dest"} (not reset by -Z).',
     perService((s) => dp.counters.svcNoDest[s.id]));
   // Health-checked services: the quorum that decides whether their servers or their sorry server are in the table.
-  const svcLabels = ['proto', 'service'];
   const quorum = (value: (q: HealthQuorum) => number) => (): Sample[] => (opts.health?.quorum?.() ?? []).map((q): Sample => [serviceLabels(q.service), value(q)]);
-  gauge(reg, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', svcLabels, quorum((q) => (q.up ? 1 : 0)));
-  gauge(reg, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', svcLabels, quorum((q) => (q.sorryIn ? 1 : 0)));
+  registryFamily(reg, own, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', quorum((q) => (q.up ? 1 : 0)));
+  registryFamily(reg, own, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', quorum((q) => (q.sorryIn ? 1 : 0)));
   // The checks' slots: a check due without one waits, and its checker runs late (docs/health.md).
   // With health checks configured (uvsd --config or --keepalived-conf); 0 while no checker runs.
   const hq = (value: (q: HealthQueue) => number) => (): number => {
@@ -436,84 +563,85 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   }
 
   // ---- destinations (real servers) -----------------------------------------------------------
-  const serverLabels = (e: { service: ServiceKey; addr: string; port: number }) => labelText({ ...serviceLabels(e.service), server: `${e.addr}:${e.port}` });
   const UP_HELP = 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.';
   if (perDest) {
-    family(fams, 'gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
-      () => dests().map((x): [string, number] => [`${x.lbl},fwd="${x.r.fwd}"`, 1]));
-    // Servers the health checks took out of the table (still watched), each with this value:
-    // failed ones, and healthy ones held out while their service's quorum is lost.
-    const removed = (value: (e: HealthEntry) => number) => removedByHealth(opts.health, dp).map((e): [string, number] => [serverLabels(e), value(e)]);
-    family(fams, 'gauge', 'uvs_dest_up', UP_HELP, () => [
-      ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'down' ? 0 : 1]),
-      ...removed((e) => (e.state === 'up' ? 1 : 0)),
+    family('gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
+      (sc) => [rows(sc.dests, (x) => x.n.info, () => 1, { has: liveDest })]);
+    // After the table's servers, those the health checks took out of it (still watched, in
+    // sc.watched): failed ones (0), and healthy ones held out while their service's quorum is lost (1).
+    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [
+      rows(sc.dests, (x) => x.n.lbl, (x) => (x.health === 'down' ? 0 : 1), { has: liveDest }),
+      rows(sc.watched, (x) => x.lbl, (x) => (x.up ? 1 : 0)),
     ]);
-    family(fams, 'gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.',
-      () => [
-        ...dests().map((x): [string, number] => [x.lbl, destHealth(opts.health, x.r, dt) === 'unchecked' ? 0 : 1]),
-        // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
-        ...removed(() => 1),
-      ]);
+    family('gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', (sc) => [
+      rows(sc.dests, (x) => x.n.lbl, (x) => (x.health === 'unchecked' ? 0 : 1), { has: liveDest }),
+      // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
+      rows(sc.watched, (x) => x.lbl, () => 1),
+    ]);
   } else {
-    // --no-metrics-per-dest keeps the health of the servers a checker watches (one series each,
-    // as many as the checkers probing them): UvsRealServerDown still fires.
-    family(fams, 'gauge', 'uvs_dest_up', UP_HELP, () => (opts.health?.entries() ?? []).map((e): [string, number] => [serverLabels(e), e.state === 'up' ? 1 : 0]));
+    // --no-metrics-per-dest keeps the health of the servers a checker watches (sc.watched: one
+    // series each, as many as the checkers probing them): UvsRealServerDown still fires.
+    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [rows(sc.watched, (x) => x.lbl, (x) => (x.up ? 1 : 0))]);
   }
   // One series per checker of a checked server (also one the checks removed from the table):
   // which of its checkers says what, how often they pass and fail, how long they take.
-  const checks = (value: (c: CheckerStat) => number, result?: string) => (): [string, number][] => (opts.health?.checkerStats?.() ?? []).map((c) => [
-    labelText({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index), ...(result ? { result } : {}) }),
-    value(c),
-  ]);
-  family(fams, 'gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.', checks((c) => (c.up ? 1 : 0)));
-  family(fams, 'counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail, not_run: uvsd out of file descriptors, memory or processes, no verdict), retries included, since the checker started (a reload that changes it starts it again).', () => [
-    ...checks((c) => c.passed, 'pass')(), ...checks((c) => c.failed, 'fail')(), ...checks((c) => c.notRun, 'not_run')(),
-  ]);
-  family(fams, 'gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).', checks((c) => c.lastMs / 1000));
+  if (perChecker) {
+    const checks = (value: (c: CheckerStat) => number, result?: string) => (sc: Scrape) =>
+      rows(sc.checks, (x) => x.lbl, (x) => value(x.c), { suffix: result === undefined ? undefined : `,result="${result}"` });
+    family('gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.',
+      (sc) => [checks((c) => (c.up ? 1 : 0))(sc)]);
+    family('counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail, not_run: uvsd out of file descriptors, memory or processes, no verdict), retries included, since the checker started (a reload that changes it starts it again).',
+      (sc) => [checks((c) => c.passed, 'pass')(sc), checks((c) => c.failed, 'fail')(sc), checks((c) => c.notRun, 'not_run')(sc)]);
+    family('gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).',
+      (sc) => [checks((c) => c.lastMs / 1000)(sc)]);
+  }
   if (perDest) {
-    const perDestStat = (value: (d: number) => number) => (): [string, number][] => dests().map((x) => [x.lbl, value(x.r.d)]);
-    family(fams, 'gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
-    family(fams, 'gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
-    family(fams, 'gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
-    family(fams, 'gauge', 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', perDestStat((d) => dt.inactive[d]));
-    family(fams, 'counter', 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_CONNS)));
-    family(fams, 'counter', 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
-    family(fams, 'counter', 'uvs_dest_in_bytes_total', 'Bytes forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_BYTES)));
-    family(fams, 'counter', 'uvs_dest_out_packets_total', 'Packets from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_PKTS)));
-    family(fams, 'counter', 'uvs_dest_out_bytes_total', 'Bytes from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_BYTES)));
+    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.n.lbl, (x) => value(x.d), { has: liveDest })];
+    family('gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
+    family('gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
+    family('gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
+    family('gauge', 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', perDestStat((d) => dt.inactive[d]));
+    family('counter', 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_CONNS)));
+    family('counter', 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
+    family('counter', 'uvs_dest_in_bytes_total', 'Bytes forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_BYTES)));
+    family('counter', 'uvs_dest_out_packets_total', 'Packets from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_PKTS)));
+    family('counter', 'uvs_dest_out_bytes_total', 'Bytes from the real server through the director (0 for DR).', perDestStat((d) => dt.total(d, STAT_OUT_BYTES)));
   }
 
   // ---- tracing --------------------------------------------------------------------------------
   gauge(reg, 'uvs_trace_active', '1 while uvsadm trace records new-connection decisions.', [], () => (dp.trace.on ? 1 : 0));
 
+  /**
+   * The exposition in pieces, in slices of at most about SLICE_MS (control/slices.ts) with the
+   * datapath and control let run between them, within a family too: prom-client's metrics
+   * (those of `own` rendered here) as Registry.metrics() joins them, then the families.
+   */
+  const render = async (pause: Pause): Promise<Buffer> => {
+    const out = new ByteOut();
+    const ms = reg.getMetricsAsArray();
+    for (let i = 0; i < ms.length; i++) {
+      if (i > 0) out.text('\n');
+      const f = own.get(ms[i]!.name);
+      if (f !== undefined) await renderFamily(f, undefined, out, pause);
+      else out.text(`${await reg.getSingleMetricAsString(ms[i]!.name)}\n`);
+      await pause();
+    }
+    const sc = await gather(pause);
+    for (const f of fams) await renderFamily(f, sc, out, pause);
+    return out.buffer(pause);
+  };
+  const body = async (): Promise<Buffer> => {
+    const { pause, done } = slicer('metrics');
+    try {
+      return await render(pause);
+    } finally {
+      done();
+    }
+  };
   return {
     registry: reg,
     census,
-    async text() {
-      // In slices of SLICE_MS at most, one metric family at a time (what Registry.metrics() joins
-      // in one pass): a large table's scrape (7 MB, 100-400 ms) holds the loop no longer than that.
-      let from = performance.now();
-      const turn = async (): Promise<void> => {
-        if (performance.now() - from < SLICE_MS) return;
-        await new Promise((resolve) => setImmediate(resolve));
-        from = performance.now();
-      };
-      destCache = undefined;
-      try {
-        const parts: string[] = [];
-        for (const m of reg.getMetricsAsArray()) {
-          parts.push(await reg.getSingleMetricAsString(m.name));
-          await turn();
-        }
-        let t = `${parts.join('\n\n')}\n`;
-        for (const f of fams) {
-          t += f.promText();
-          await turn();
-        }
-        return t;
-      } finally {
-        destCache = undefined;
-      }
-    },
+    text: async () => (await body()).toString(),
+    body,
   };
 }

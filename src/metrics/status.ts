@@ -7,11 +7,12 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
-import type { BgpStatus, Fwd, HaGroupRole, HealthQuorum, Proto } from '../control/protocol.js';
+import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQuorum, Proto } from '../control/protocol.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
 import { serviceId } from '../control/protocol.js';
+import { runSteps, type Steps } from '../control/slices.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 
@@ -116,19 +117,38 @@ function bgpOf(bgp: MetricsOptions['bgp']): { bgp?: StatusJson['bgp'] } {
   return { bgp: { ...status, draining } };
 }
 
-/** Linear in services, servers and health entries: every lookup goes through a map built once (a
- *  poll every 1.5 s of a table with thousands of services runs on the datapath's thread). */
-export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp'> = {}): StatusJson {
+type StatusSources = Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp'>;
+
+/** The status in one piece (tests; /status.json is built by statusSteps in slices). */
+export function statusJson(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): StatusJson {
+  return runSteps(statusSteps(dp, rates, src));
+}
+
+/**
+ * The status, yielding after each map it builds and every service (where a sliced caller may let the event loop run: a
+ * poll every 1.5 s of a table with thousands of services runs on the datapath's thread). Linear
+ * in services, servers and health entries: every lookup goes through a map built once. A
+ * service deleted while it yields is left out.
+ */
+export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): Steps<StatusJson> {
   const { health } = src;
   const dt = dp.dt;
   const c = dp.counters;
   const services = liveServices(dp);
   const ids = new Map(services.map((s) => [serviceId(serviceKeyOf(s)), s]));
   const byService = new Map<SvcRuntime, StatusDest[]>(services.map((s) => [s, []]));
+  yield;
   const quorums = new Map((health?.quorum?.() ?? []).map((q) => [serviceId(q.service), q]));
+  yield;
   // Checked servers by service and address; those the table does not hold are listed as removed.
-  const entries = new Map((health?.entries() ?? []).map((e) => [`${serviceId(e.service)} ${e.addr}:${e.port}`, e]));
+  const entries = new Map<string, HealthEntry>();
+  for (const e of health?.entries() ?? []) {
+    entries.set(`${serviceId(e.service)} ${e.addr}:${e.port}`, e);
+    if ((entries.size & 255) === 0) yield;
+  }
   for (const [id, s] of ids) {
+    yield;
+    if (dp.services[s.id] !== s) continue;
     const q = quorums.get(id);
     for (const d of s.dests) {
       const addr = formatIp(dt.addr[d]);
@@ -157,6 +177,22 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
       active: 0, inactive: 0, conns: 0, inPkts: 0, inBytes: 0, outPkts: 0, outBytes: 0, rates: NO_RATES,
     });
   }
+  const out: StatusService[] = [];
+  for (const [id, s] of ids) {
+    yield;
+    if (dp.services[s.id] !== s) continue;
+    const dests = byService.get(s)!;
+    const q = quorums.get(id);
+    out.push({
+      proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
+      servers: s.dests.length,
+      ...(q === undefined ? {} : { quorum: quorumOf(q) }),
+      // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
+      conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
+      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
+      outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
+    });
+  }
   const link = src.link?.();
   const lr = rates.linkRates();
   return {
@@ -173,18 +209,6 @@ export function statusJson(dp: Datapath, rates: RateEstimator, src: Pick<Metrics
       ...Object.entries(src.portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
     ],
     ...bgpOf(src.bgp),
-    services: [...ids].map(([id, s]): StatusService => {
-      const dests = byService.get(s)!;
-      const q = quorums.get(id);
-      return {
-        proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
-        servers: s.dests.length,
-        ...(q === undefined ? {} : { quorum: quorumOf(q) }),
-        // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
-        conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
-        inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
-        outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
-      };
-    }),
+    services: out,
   };
 }

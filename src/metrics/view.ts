@@ -5,19 +5,7 @@ import { formatIp } from '../datapath/addr.js';
 import type { DestTable } from '../datapath/dests.js';
 import { l4Name } from '../datapath/frame.js';
 import { PROTO_FWM, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
-import { FWD_NAMES } from '../modes/index.js';
-import { serviceId, type CheckerStat, type HealthEntry, type HealthQueue, type HealthQuorum, type Proto, type ServiceKey } from '../control/protocol.js';
-
-export interface DestRef {
-  svc: SvcRuntime;
-  /** Destination slot in dp.dt. */
-  d: number;
-  proto: Proto | 'fwm';
-  /** "vip:port" ("fwmark:N" for a -f service) and "rip:port". */
-  service: string;
-  server: string;
-  fwd: string;
-}
+import { type CheckerStat, type HealthEntry, type HealthQueue, type HealthQuorum, type Proto, type ServiceKey } from '../control/protocol.js';
 
 /** A -f service's mark (uint32), else 0; its datapath `vip` holds the mark. */
 export function fwmarkOf(svc: SvcRuntime): number {
@@ -37,18 +25,6 @@ export function serviceLabels(k: ServiceKey): { proto: Proto | 'fwm'; service: s
 
 export function liveServices(dp: Datapath): SvcRuntime[] {
   return dp.services.filter((s): s is SvcRuntime => s !== undefined);
-}
-
-export function liveDests(dp: Datapath): DestRef[] {
-  const dt = dp.dt;
-  const out: DestRef[] = [];
-  for (const svc of liveServices(dp)) {
-    const { proto, service } = serviceLabels(serviceKeyOf(svc));
-    for (const d of svc.dests) {
-      out.push({ svc, d, proto, service, server: `${formatIp(dt.addr[d])}:${dt.port[d]}`, fwd: FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d]) });
-    }
-  }
-  return out;
 }
 
 export type Health = 'up' | 'down' | 'unchecked';
@@ -75,19 +51,6 @@ export interface HealthView {
   queue?(): HealthQueue | undefined;
   /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */
   startDelays?(): BucketCounts | undefined;
-}
-
-/** Health of a destination of the table; without health checks every server is unchecked. */
-export function destHealth(health: HealthView | undefined, r: DestRef, dt: DestTable): Health {
-  if (health === undefined) return 'unchecked';
-  return health.stateOf(serviceKeyOf(r.svc), formatIp(dt.addr[r.d]), dt.port[r.d]);
-}
-
-/** Checked real servers the health checks took out of the table (they are down). */
-export function removedByHealth(health: HealthView | undefined, dp: Datapath): HealthEntry[] {
-  if (health === undefined) return [];
-  const inTable = new Set(liveDests(dp).map((r) => `${serviceId(serviceKeyOf(r.svc))} ${r.server}`));
-  return health.entries().filter((e) => !inTable.has(`${serviceId(e.service)} ${e.addr}:${e.port}`));
 }
 
 export function destOverloaded(dt: DestTable, d: number): boolean {
