@@ -1,10 +1,10 @@
 // How long one scrape of a large health-checked table holds the event loop (docs/metrics.md,
 // "Scrape cost"), in process (no uvsd, no lab): not a test and not in npm test.
 //
-//   node dist/bench/scrape-slices.js [--services 3000] [--servers 3] [--scrapes 5] [--no-per-dest]
+//   node dist/bench/scrape-slices.js [--services 3000] [--servers 3] [--scrapes 5] [--no-per-dest] [--no-checks]
 //
 // A table of --services services x --servers real servers, each watched by one health checker
-// (test/helpers/big-table.ts). Each of --scrapes renderings of /metrics and of /status.json
+// (test/helpers/big-table.ts; --no-checks: no health checks). Each of --scrapes renderings of /metrics and of /status.json
 // (through the HTTP listener on 127.0.0.1) runs beside a timer set every 1 ms; prints the
 // longest gap between its turns (what forwarding would have waited), the rendering's time and,
 // for /metrics, the CPU it took and its cost per 100,000 samples.
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     servers: { type: 'string', default: '3' },
     scrapes: { type: 'string', default: '5' },
     'no-per-dest': { type: 'boolean', default: false },
+    'no-checks': { type: 'boolean', default: false },
   },
 });
 
@@ -49,7 +50,9 @@ async function main(): Promise<void> {
   const services = Number(values.services);
   const servers = Number(values.servers);
   const perDest = !values['no-per-dest'];
-  const { r, health } = bigHealthTable(services, servers);
+  const table = bigHealthTable(services, servers);
+  const r = table.r;
+  const health = values['no-checks'] ? undefined : table.health;
   const m = createMetrics(r.dp, { health, perDest });
   m.census.full();
   await m.text(); // warm up
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   const text = runs[0]!.v;
   const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
   const cpu = runs.map((x) => x.cpuMs);
-  console.log(`table: ${services} services x ${servers} servers, each checked${perDest ? '' : '; --no-metrics-per-dest'}`);
+  console.log(`table: ${services} services x ${servers} servers, ${health ? 'each checked' : 'no health checks'}${perDest ? '' : '; --no-metrics-per-dest'}`);
   console.log(`/metrics: ${samples} samples, ${round(text.length / 1e6, 2)} MB; longest loop gap ms ${line(runs.map((x) => x.gapMs))}; ` +
     `time ms ${line(runs.map((x) => x.ms))}; cpu ms ${line(cpu)}; cpu ms per 100k samples ${round(median(cpu) / samples * 1e5, 1)}`);
 
