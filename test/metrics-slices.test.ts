@@ -125,7 +125,7 @@ test('uvsadm --status slowest_verb_ms counts a scrape\'s and a /status.json\'s s
   }
 });
 
-test('--no-metrics-per-checker leaves out the uvs_health_check_* series (4 per checker); uvs_dest_up and the rest stay as they are', async () => {
+test('--no-metrics-per-checker leaves out the uvs_health_check_* series (5 per checker); uvs_dest_up and the rest stay as they are', async () => {
   const { r, ...opts } = smallTable();
   for (const perDest of [true, false]) {
     const all = await createMetrics(r.dp, { ...opts, process: false, perDest }).text();

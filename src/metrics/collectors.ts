@@ -53,7 +53,7 @@ export interface MetricsOptions {
   neigh?: () => { entries: number; unresolved: number };
   /** uvsd --state-file: its writer's state and what happened to it at start. */
   stateFile?: () => StateFileStatus;
-  /** false: leave out the per-checker series (uvs_health_check_*: 4 per checker); uvs_dest_up stays. Default true. */
+  /** false: leave out the per-checker series (uvs_health_check_*: 5 per checker); uvs_dest_up stays. Default true. */
   perChecker?: boolean;
   /** Where a scrape (`metrics`) and /status.json (`status.json`) record their slices (uvsd: Control.slicer, so
    *  the longest is `uvsadm --status` slowest_verb_ms). Default: slices of SLICE_MS recorded nowhere. */
