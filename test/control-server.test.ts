@@ -5,7 +5,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -351,6 +352,49 @@ test('--socket pointing at a regular file is refused and the file is kept', asyn
   // A regular file where the socket's directory should be: said so, not mkdir's EEXIST.
   await assert.rejects(listenControl(join(path, 'uvsd.sock'), () => null, () => {}), new RegExp(`^Error: ${path.replaceAll('.', '\\.')} is not a directory$`));
   assert.equal(readFileSync(path, 'utf8'), 'keep me');
+});
+
+test('a socket whose listener does not accept (stopped or busy: its backlog full, connect says EAGAIN) is no stale socket: refused naming the code, the socket file kept', async () => {
+  const path = join(dir, 'busy.sock');
+  // A listener with a backlog of 1 that does not accept for a while: its event loop is held.
+  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen({ path: ${JSON.stringify(path)}, backlog: 1 }, () => {
+    console.log('up'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const held: Socket[] = [];
+    let code: string | undefined;
+    for (let i = 0; i < 64 && code === undefined; i++) {
+      const c = connect(path);
+      held.push(c);
+      code = await new Promise<string | undefined>((resolve) => {
+        c.once('connect', () => resolve(undefined));
+        c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code));
+      });
+    }
+    assert.equal(code, 'EAGAIN', 'the backlog filled up');
+    const made = statSync(path).ino;
+    await assert.rejects(listenControl(path, () => null, () => {}), new RegExp(`^Error: another uvsd may be listening on ${path.replaceAll('.', '\\.')} \\(connect: EAGAIN\\)$`));
+    assert.equal(statSync(path).ino, made, 'the socket file is the listener\'s still');
+    for (const c of held) c.destroy();
+  } finally {
+    child.kill();
+  }
+});
+
+test('release() removes the socket file only while it is this server\'s: one put there by another uvsd (ours removed by hand) is left, and that uvsd keeps answering', async () => {
+  const path = join(dir, 'shared.sock');
+  const first = await listenControl(path, () => 'first', () => {});
+  unlinkSync(path);
+  const second = await listenControl(path, () => 'second', () => {});
+  assert.equal(first.release(), false);
+  assert.deepEqual((await exchange(path, '{"verb":"x"}\n', 1)).lines, [{ id: null, ok: true, result: 'second' }]);
+  first.close(); // the test's own cleanup: closing unlinks the path, whatever file is there
+  assert.equal(existsSync(path), false, 'what release() avoids');
+  assert.equal(second.release(), false, 'gone: nothing to remove');
+  second.close();
+  const third = await listenControl(path, () => 'third', () => {});
+  assert.equal(third.release(), true);
+  assert.equal(existsSync(path), false);
 });
 
 const PROTO_CASES = 100_000;

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkedArg, emptyProblem, intArg, oneOfArg, parseCommandLine, usageErrors } from './options.js';
 import { randomBytes } from 'node:crypto';
-import { unlinkSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
@@ -708,14 +708,8 @@ export async function main(argv: string[]): Promise<void> {
     if (timer) clearInterval(timer);
     metrics?.close();
     port.close();
-    if (server) {
-      server.close();
-      try {
-        unlinkSync(opts.socket);
-      } catch {
-        // already gone
-      }
-    }
+    // The socket file is removed only while it is still ours (ControlServer.release).
+    server?.release();
   };
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;

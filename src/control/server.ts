@@ -127,15 +127,23 @@ function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unkno
   }
 }
 
-/** Is a daemon already answering on this path? */
+/**
+ * Is a daemon already answering on this path? true: it accepted; false: the socket is stale
+ * (ECONNREFUSED: nobody listens on it; ENOENT: gone meanwhile). Any other failure (EAGAIN: a
+ * listener whose backlog is full because it is stopped or busy; ETIMEDOUT ...) may be a live
+ * daemon: refused with its code, never taken for stale.
+ */
 function probe(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const s = net.connect(path);
     s.once('connect', () => {
       s.destroy();
       resolve(true);
     });
-    s.once('error', () => resolve(false));
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') resolve(false);
+      else reject(new Error(`another uvsd may be listening on ${path} (connect: ${e.code ?? e.message})`));
+    });
   });
 }
 
@@ -303,9 +311,22 @@ function refuser(tell: (reason: string) => void): Shared['refuse'] {
   };
 }
 
+/** The control socket's server: uvsd stops it with release(). */
+export interface ControlServer extends net.Server {
+  /**
+   * Stop listening and remove the socket file, only if the file at the path is still the socket
+   * listen made (its device and inode): closing a server unlinks its path (libuv), whatever is
+   * there by then, and another uvsd may have put its own socket there (this one's removed by
+   * hand, or replaced by an uvsd before 2026-12-05 that took it for stale). Otherwise the server
+   * is left as it is until the process exits, which unlinks nothing: nobody can reach it, its
+   * file being gone. True when it was closed.
+   */
+  release(): boolean;
+}
+
 export async function listenControl(
   path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
-): Promise<net.Server> {
+): Promise<ControlServer> {
   const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -354,5 +375,18 @@ export async function listenControl(
   // and stop uvsd. The socket keeps listening; the refused-connection log says it.
   server.on('error', (err) => tell(`accept failed: ${err.message}`));
   chmodSync(path, 0o600);
-  return server;
+  const made = lstatSync(path);
+  return Object.assign(server, {
+    release(): boolean {
+      let now: ReturnType<typeof lstatSync> | undefined;
+      try {
+        now = lstatSync(path);
+      } catch {
+        now = undefined;
+      }
+      if (now?.dev !== made.dev || now.ino !== made.ino) return false;
+      server.close();
+      return true;
+    },
+  });
 }
