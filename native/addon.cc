@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <pthread.h>
@@ -116,6 +117,23 @@ static Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tryLock(fd) -> true when this open file now holds flock(2)'s exclusive lock, false when another
+// open file holds it (LOCK_NB: EWOULDBLOCK); throws otherwise. Node's fs has no flock. The
+// kernel releases the lock with the last descriptor of the open file, so however the process
+// ends (SIGKILL too) nothing stale is left, and no pid is taken for another process's.
+static Napi::Value TryLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "tryLock(fd: number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int r;
+  do {
+    r = flock(fd, LOCK_EX | LOCK_NB);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return Napi::Boolean::New(env, true);
+  if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+  return ThrowErrno(env, "flock", "fd " + std::to_string(fd), errno);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
@@ -141,6 +159,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
+  exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   return exports;
 }
 

@@ -5,11 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, ServiceTexts, type ConfigManager } from '../src/control/config.js';
-import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, restoreState, stateProblem, type RefusedState, type RestoredState, type StateFileStatus } from '../src/control/statefile.js';
+import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, keepRefused, lockStateFile, resolveStatePath, restoreState, stateFilePathProblem, stateProblem, type RefusedState, type RestoredState, type StateFileStatus } from '../src/control/statefile.js';
 import { formatRules, formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
@@ -571,4 +571,65 @@ test('the state file keeps the running sync daemons (daemon.sync, rewritten on u
     a.r.ctl.sync.close();
     b.r.ctl.sync.close();
   }
+}));
+
+/** A file's permission bits. */
+const modeOf = (file: string): number => statSync(file).mode & 0o777;
+
+test('the state file and its FILE.tmp are written 0600 (they hold key passphrases and passwords); an existing 0644 file, and a 0644 FILE.tmp left behind, are 0600 after the next write; a refused file kept aside is 0600', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const sf = new StateFile(file, (h) => [`${h}\n`, 'password: secret\n'], (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.equal(modeOf(file).toString(8), '600', 'a new file');
+  // Written 0644 by a uvsd before 2026-12-05, with a FILE.tmp of its own left by a crash.
+  writeFileSync(`${file}.tmp`, 'x');
+  chmodSync(`${file}.tmp`, 0o644);
+  chmodSync(file, 0o644);
+  const again = new StateFile(file, (h) => [`${h}\n`, 'password: other\n'], (e) => assert.fail(e));
+  again.changed();
+  await again.flush();
+  assert.equal(modeOf(file).toString(8), '600', 'tightened at the next write');
+  chmodSync(file, 0o644);
+  const kept = keepRefused(file, AT);
+  assert.equal(modeOf(kept).toString(8), '600', 'kept aside');
+}));
+
+test('a --state-file that is a symbolic link (to a file on persistent storage) is written at its target, the link kept: a link to a file not there yet, a chain of links, a linked directory', () => withDir(async (dir) => {
+  const persist = join(dir, 'persist');
+  mkdirSync(persist);
+  const target = join(persist, 'state.yaml');
+  const link = join(dir, 'state.yaml');
+  symlinkSync(target, link); // dangling: the first boot
+  const chain = join(dir, 'chain.yaml');
+  symlinkSync('state.yaml', chain); // relative, to the other link
+  mkdirSync(join(dir, 'etc'));
+  symlinkSync(persist, join(dir, 'etc', 'uvs'));
+  assert.equal(resolveStatePath(link), target);
+  assert.equal(resolveStatePath(chain), target);
+  assert.equal(resolveStatePath(join(dir, 'etc', 'uvs', 'state.yaml')), target);
+  assert.equal(resolveStatePath(join(dir, 'plain.yaml')), join(dir, 'plain.yaml'));
+  assert.equal(stateFilePathProblem(link), undefined);
+  const sf = new StateFile(resolveStatePath(chain), (h) => [`${h}\n`, 'a: 1\n'], (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.ok(lstatSync(link).isSymbolicLink() && lstatSync(chain).isSymbolicLink(), 'the links are kept');
+  assert.equal(readFileSync(target, 'utf8'), `${STATE_HEADER}\na: 1\n${STATE_END}\n`);
+  // A link into a directory that does not exist: named with where it leads.
+  symlinkSync(join(dir, 'gone', 's.yaml'), join(dir, 'bad.yaml'));
+  assert.equal(stateFilePathProblem(join(dir, 'bad.yaml')), `${join(dir, 'bad.yaml')} (-> ${join(dir, 'gone', 's.yaml')}): its directory ${join(dir, 'gone')} does not exist`);
+  // A loop is refused, not followed for ever.
+  symlinkSync(join(dir, 'loop2'), join(dir, 'loop1'));
+  symlinkSync(join(dir, 'loop1'), join(dir, 'loop2'));
+  assert.match(stateFilePathProblem(join(dir, 'loop1')) ?? '', /ELOOP/);
+}));
+
+test('the state file is held for the life of the uvsd that holds it (flock on FILE.lock, its pid inside): another one is refused naming that pid', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  assert.equal(lockStateFile(file), undefined);
+  assert.equal(readFileSync(`${file}.lock`, 'utf8'), `${process.pid}\n`);
+  assert.equal(modeOf(`${file}.lock`).toString(8), '600');
+  // flock is per open file: a second open of the lock file, even in this process, is refused.
+  assert.equal(lockStateFile(file), `${file} is in use by uvsd pid ${process.pid} (it holds ${file}.lock)`);
+  assert.match(lockStateFile(join(dir, 'no', 'state.yaml')) ?? '', /^cannot create its lock file .*\/no\/state\.yaml\.lock \(ENOENT\)$/);
 }));

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkedArg, emptyProblem, intArg, oneOfArg, parseCommandLine, usageErrors } from './options.js';
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, parseMac, randomLocalMac } from '../datapath/addr.js';
 import { TICK_MS } from '../datapath/conntable.js';
@@ -30,7 +31,7 @@ import {
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
-import { StateFile, restoreState, type StartRestore } from '../control/statefile.js';
+import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
 import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
@@ -407,6 +408,18 @@ export async function main(argv: string[]): Promise<void> {
   const fdLow = fdLimitProblem(nofile);
   if (fdLow !== undefined) log.warn({ nofile }, fdLow.message);
   for (const w of keepalivedWarnings) log.warn({ file: opts.keepalivedConf }, w);
+  /** Where the state file is read and written: a symbolic link followed (resolveStatePath). */
+  const stateFile = opts.stateFile === undefined ? undefined : resolveStatePath(opts.stateFile);
+  if (stateFile !== undefined) {
+    // Held before anything is opened: a second uvsd on the same file stops here (the first one's
+    // pid named), before it would restore that table and claim its VIPs.
+    const why = lockStateFile(stateFile);
+    if (why !== undefined) {
+      console.error(`uvsd: --state-file ${why}`);
+      process.exit(1);
+    }
+    if (stateFile !== resolve(opts.stateFile!)) log.info({ stateFile: opts.stateFile, resolved: stateFile }, 'state file read and written where its path leads (a symbolic link followed)');
+  }
   let port: MainPort;
   /** --workers N >= 2 (or 1 with --datapath-thread): the worker threads, each on its own queue of the TAP. */
   let group: DatapathGroup | undefined;
@@ -642,8 +655,7 @@ export async function main(argv: string[]): Promise<void> {
   let state: StateFile | undefined;
   /** The state file read at start, if it was accepted (its daemon.sync: the sync daemons that ran). */
   let saved: ConfigFile | undefined;
-  if (opts.stateFile !== undefined) {
-    const stateFile = opts.stateFile;
+  if (stateFile !== undefined) {
     // The table saved by the previous run wins over --config's (it has every later change).
     // A broken state file must not keep the balancer down: say so and go on without it.
     const r = restoreState(config, stateFile);
@@ -773,7 +785,7 @@ export async function main(argv: string[]): Promise<void> {
   } else if (saved !== undefined) {
     // A state file of an uvsd before daemon.sync was kept (2026-12-04) never names the daemons
     // that ran: after such an upgrade a backup would hold no connections while its checks pass.
-    slog.info({ stateFile: opts.stateFile }, 'no sync daemons started: neither the state file nor --config has daemon.sync ' +
+    slog.info({ stateFile }, 'no sync daemons started: neither the state file nor --config has daemon.sync ' +
       '(a state file written before 2026-12-04 never has it: start them once with uvsadm --start-daemon)');
   }
 

@@ -6,9 +6,10 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
-import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, ftruncateSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
 import { serviceText } from './protocol.js';
@@ -27,26 +28,88 @@ export function stateProblem(text: string): string | undefined {
   return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
 }
 
+/** Symbolic links followed at most (the kernel's limit, MAXSYMLINKS). */
+const MAX_LINKS = 40;
+
+/**
+ * Where uvsd reads and writes the state file given as `path`: a symbolic link (or a chain of
+ * them) is followed to the file it names, which may not exist yet, in its directory's real path.
+ * The file is replaced by a rename (writeDurably), which would put a regular file in the link's
+ * place: an appliance whose state file links to persistent storage would lose the table at the
+ * next reboot. Never throws: what cannot be resolved (a directory that does not exist, a loop)
+ * is left as it is, for stateFilePathProblem to name.
+ */
+export function resolveStatePath(path: string): string {
+  let p = resolve(path);
+  for (let links = 0; links < MAX_LINKS; links++) {
+    try {
+      if (!lstatSync(p).isSymbolicLink()) break;
+      p = resolve(dirname(p), readlinkSync(p));
+    } catch {
+      break;
+    }
+  }
+  try {
+    return join(realpathSync(dirname(p)), basename(p));
+  } catch {
+    return p;
+  }
+}
+
 /**
  * Why uvsd could not write its state file at `path` (FILE.tmp is made in its directory, then
- * renamed over it), or undefined: checked at start, else every change would be acknowledged and
- * none kept.
+ * renamed over it; a symbolic link is followed: resolveStatePath), or undefined: checked at
+ * start, else every change would be acknowledged and none kept.
  */
 export function stateFilePathProblem(path: string): string | undefined {
+  const real = resolveStatePath(path);
+  const named = real === resolve(path) ? path : `${path} (-> ${real})`;
   try {
-    if (!statSync(path).isFile()) return `${path} exists and is not a regular file`;
+    if (!statSync(real).isFile()) return `${named} exists and is not a regular file`;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${named}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
-  const dir = dirname(path);
+  const dir = dirname(real);
   try {
-    if (!statSync(dir).isDirectory()) return `${path}: ${dir} is not a directory`;
+    if (!statSync(dir).isDirectory()) return `${named}: ${dir} is not a directory`;
     accessSync(dir, constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? `${path}: its directory ${dir} does not exist` : `${path}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
+    return code === 'ENOENT' ? `${named}: its directory ${dir} does not exist` : `${named}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
   }
   return undefined;
+}
+
+/**
+ * Hold the state file (its resolved path) for the life of this process: flock(2) on FILE.lock
+ * (created 0600 beside it, kept; this uvsd's pid written in it). Two uvsd writing one state file
+ * would each restore the other's table, claim its VIPs, and overwrite each other's changes. The
+ * kernel releases the lock when the process ends, however it ends: a lock left by a uvsd that
+ * died never keeps the next one out. Returns why the file cannot be held (naming the holder's
+ * pid), or undefined once it is.
+ */
+export function lockStateFile(file: string): string | undefined {
+  const lock = `${file}.lock`;
+  let fd: number;
+  try {
+    fd = openSync(lock, constants.O_RDWR | constants.O_CREAT, 0o600);
+  } catch (e) {
+    return `cannot create its lock file ${lock} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  try {
+    if (!native.tryLock(fd)) {
+      // The holder writes its pid right after taking the lock: read at once, it may not be there yet.
+      const pid = /^(\d+)\n/.exec(readFileSync(lock, 'utf8'))?.[1];
+      closeSync(fd);
+      return `${file} is in use by ${pid === undefined ? 'another uvsd' : `uvsd pid ${pid}`} (it holds ${lock})`;
+    }
+    ftruncateSync(fd);
+    writeSync(fd, `${process.pid}\n`, 0);
+  } catch (e) {
+    closeSync(fd);
+    return `cannot lock ${lock} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  return undefined; // fd stays open: the lock lasts as long as the process
 }
 
 /** Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). */
@@ -167,6 +230,7 @@ export function keepRefused(file: string, now: Date): string {
     const to = `${file}.refused-${stamp}${n === 0 ? '' : `.${n}`}`;
     if (existsSync(to)) continue;
     renameSync(file, to);
+    chmodSync(to, 0o600); // a state file holds secrets (key passphrases, passwords): see writeDurably
     return to;
   }
 }
@@ -176,15 +240,19 @@ const WRITE_CHUNK = 64 * 1024;
 
 /**
  * Replace `file` by the text `parts` joined, so that a crash or power loss leaves the old or the
- * new text, whole: written to FILE.tmp and fsynced, renamed over FILE, then the directory fsynced
+ * new text, whole: written to FILE.tmp (mode 0600, which FILE then has too: an older 0644 file is
+ * tightened) and fsynced, renamed over FILE, then the directory fsynced
  * (the rename itself is on disk). The writes and fsyncs run on libuv's thread pool, not on the
  * event loop; the text is joined and encoded WRITE_CHUNK at a time, between them (a 3 MB table
  * joined, compared and encoded in one piece held the loop 5-8 ms per save).
  */
 export async function writeDurably(file: string, parts: readonly string[]): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', 0o600);
   try {
+    // Owner only: the table holds ssl_get key passphrases and checkers' passwords. Set again
+    // because a FILE.tmp left by an older uvsd keeps its own mode when opened.
+    await fh.chmod(0o600);
     for (let i = 0; i < parts.length;) {
       const chunk: string[] = [];
       for (let len = 0; i < parts.length && len < WRITE_CHUNK; i++) {

@@ -123,6 +123,8 @@ export interface Native {
   exec(argv: string[]): never;
   /** One datagram to systemd's notification socket (a path, or @name: abstract). */
   sdNotify(socketPath: string, text: string): void;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws otherwise. */
+  tryLock(fd: number): boolean;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }
