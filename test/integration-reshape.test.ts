@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sum, withDrLab } from './lab/itest.js';
-import { VIP, type DrLab } from './lab/dr-lab.js';
+import { labDir, UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
+import { delay } from './lab/netns.js';
 
 const OPTS = { timeout: 180_000 };
 
@@ -39,6 +40,37 @@ test('a VIP equal to a live real server\'s address is refused with the MAC that 
     const bad = await lab.uvsadm(['-A', '-t', '224.0.0.81:80']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /multicast/);
+  });
+});
+
+test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) that another station answers for is refused as uvsadm -A refuses it: uvsd does not start (exit 1, one line naming the VIP and the MAC) and never announced it; a backup, which claims nothing, starts', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+    const rs1 = lab.servers[0]!;
+    const cfg = join(lab.tmp, 'taken.yaml');
+    writeFileSync(cfg, `services:\n  - { proto: tcp, address: ${VIP}, port: 80, servers: [{ address: ${lab.servers[1]!.addr} }] }\n` +
+      `  - { proto: tcp, address: ${rs1.addr}, port: 8080, servers: [{ address: ${lab.servers[1]!.addr} }] }\n`);
+    const rs1Mac = await lab.lab.macOf(lab.ns.rs[0]!, 'eth0');
+    const watch = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'arpwatch.js'), '--if', 'eth0']);
+    await watch.waitForLine(/^ready$/, 10_000);
+    try {
+      // The control socket may answer before the probe is over (uvsadm then sees the start's table).
+      await lab.startUvsd(['--config', cfg]).catch(() => {});
+      const code = await Promise.race([lab.uvsd!.exited, delay(10_000).then(() => null)]);
+      const stderr = lab.uvsd!.stderr();
+      t.diagnostic(`exit ${code}: ${stderr.trim()}`);
+      assert.equal(code, 1);
+      assert.equal(stderr, `uvsd: VIP ${rs1.addr} is already in use on the LAN by ${rs1Mac}\n`, 'one line naming the VIP and the station');
+      await delay(200);
+      const garps = watch.stdout().split('\n').filter((l) => l.startsWith('{') && (JSON.parse(l) as { gratuitous: boolean; sha: string }).gratuitous);
+      assert.deepEqual(garps.filter((l) => l.includes(UVSD_MAC)), [], 'no gratuitous ARP from uvsd (the free VIP is not announced either: uvsd did not start)');
+    } finally {
+      await watch.stop(1000);
+    }
+    const direct = await lab.http(5, { target: `${rs1.addr}:80` });
+    assert.deepEqual([direct.errors, direct.counts], [0, { rs1: 5 }], 'the station keeps its address');
+    // A backup answers for no VIP: nothing to probe, it starts.
+    await lab.startUvsd(['--config', cfg, '--role', 'backup']);
+    assert.equal((await lab.list()).services.length, 2);
   });
 });
 

@@ -83,6 +83,20 @@ test('a claimed address is defended: a gratuitous ARP from another station is co
   assert.equal(r.run(garp).length, 1, 'defended again after 10 s');
 });
 
+test('while announcements are off (uvsd\'s start, until its probe claimed the addresses: DpOp announce) a VIP added is not announced and a station answering for it is counted, not defended; on again, announce works', () => {
+  const r = rig();
+  r.dp.apply([{ op: 'announce', on: false }]);
+  r.sink.take();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  assert.deepEqual(r.sink.take().map(arpFields).filter((a) => a.spa === VIP), [], 'no gratuitous ARP when added');
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  assert.equal(r.run(answer).length, 0, 'not defended');
+  assert.equal(r.counters().arp_conflicts, 1);
+  r.dp.apply([{ op: 'announce', on: true }]);
+  r.dp.announce(parseIp(VIP));
+  assert.deepEqual(r.sink.take().map(arpFields), [{ op: 1, sha: DIR_MAC, spa: VIP, tpa: VIP }]);
+});
+
 test('unicastProblem refuses what can never be a unicast host, names why, and accepts hosts', () => {
   const addrs = [{ ip: parseIp('192.168.8.10'), mask: prefixMask(24) }];
   const why = (t: string) => unicastProblem(parseIp(t), addrs);

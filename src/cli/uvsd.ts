@@ -12,6 +12,7 @@ import { C } from '../datapath/counters.js';
 import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
+import type { DpOp } from '../datapath/ops.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import type { LaddrUsage } from '../modes/laddr.js';
@@ -520,11 +521,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   const cpus = opts.datapathCpus === undefined ? undefined : pinMainThread(opts.datapathCpus, group !== undefined);
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
-  const roleOps = startRoleOps(opts);
-  if (roleOps.length > 0) {
-    dp.apply(roleOps);
-    group?.apply(roleOps);
-  }
+  // No gratuitous ARP at all until the start's probe has claimed the addresses (below).
+  const roleOps: DpOp[] = [...startRoleOps(opts), { op: 'announce', on: false }];
+  dp.apply(roleOps);
+  group?.apply(roleOps);
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   const txqueuelen = port.qlen > 0 ? { txqueuelen: port.qlen } : {}; // none for an AF_PACKET port
   // Frames lost before uvsd read them: the ring's own counts, or what the TAP's queue dropped.
@@ -882,17 +882,24 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
   }, TICK_MS);
-  // Claim the director addresses only if no other station holds them.
-  // (A backup does not probe its floating addresses: the master holds them.)
-  const taken = await probeConflicts(dp, opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip), opts.arpProbeMs);
+  // Claim the director addresses and the VIPs of the table set up from --config / --state-file
+  // only if no other station answers for them (RFC 5227; uvsadm -A refuses such a VIP too): one
+  // probe window for all. Only an answer to the probe counts, not what ARP caches still hold (a
+  // restart after a crash keeps its VIPs). A backup probes none of the addresses that move with
+  // the role (the master holds them); with BGP the directors share the VIPs (not probed).
+  const addrs = opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip | 0);
+  const vips = bgp === undefined ? dp.vips().filter((ip) => dp.link.held(ip) && !addrs.includes(ip)) : [];
+  const taken = await probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs);
   if (taken.length > 0) {
-    for (const c of taken) console.error(`uvsd: --addr ${conflictMessage(c)}`);
+    for (const c of taken) console.error(`uvsd: ${addrs.includes(c.ip) ? '--addr' : 'VIP'} ${conflictMessage(c)}`);
     release();
     process.exit(1);
   }
-  // The director addresses, and again the VIPs and local addresses of a table set up from
-  // --config / --state-file (first announced when added, maybe before the bridge learnt our
-  // port): after a restart, hosts and switches find us at once.
+  // The director addresses, the VIPs and local addresses (not announced when the table was set
+  // up): after a restart, hosts and switches find us at once.
+  const announceOn: DpOp[] = [{ op: 'announce', on: true }];
+  dp.apply(announceOn);
+  group?.apply(announceOn);
   announceAll();
   for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);
   // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).

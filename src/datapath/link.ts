@@ -384,9 +384,12 @@ export class Link {
     if (this.probing.count === 0) this.conflicts = 0;
   }
 
+  /** Gratuitous ARP at all (DpOp announce): not from uvsd's start until its probe claimed the addresses. */
+  announcing = true;
+
   /** Gratuitous ARP for an address uvsd starts answering for. */
   announce(ip: number): void {
-    if (!this.held(ip) || this.routed(ip)) return; // a backup takes no address over (docs/ha.md)
+    if (!this.announcing || !this.held(ip) || this.routed(ip)) return; // a backup takes no address over (docs/ha.md)
     if (this.buildArp(ip, ip, true)) this.counters.c[C.arp_gratuitous_sent]++;
   }
 

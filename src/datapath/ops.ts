@@ -84,6 +84,12 @@ export type DpOp =
   | { op: 'setRole'; master: boolean; group?: number; start?: boolean }
   /** The HA groups (uvsd --ha-group), at start and on reload: each name with the addresses that move with it (Link.setGroups). */
   | { op: 'haGroups'; groups: Array<{ name: string; addrs: number[] }> }
+  /**
+   * Gratuitous ARP on or off (announcements, takeovers, the defense of an address another station
+   * claims): off from uvsd's start until its RFC 5227 probe has claimed the addresses, so a VIP of
+   * the start's table that another station holds is never announced (uvsd then refuses to start).
+   */
+  | { op: 'announce'; on: boolean }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */

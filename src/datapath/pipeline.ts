@@ -1769,6 +1769,9 @@ export class Datapath implements Output {
         });
         return;
       }
+      case 'announce':
+        this.link.announcing = op.on;
+        return;
       case 'syncMarks': {
         if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
         this.syncOn = op.on;
@@ -1813,11 +1816,17 @@ export class Datapath implements Output {
 
   /** Addresses that move with the master role: floating --addrs, VIPs (marked ones too), FULLNAT local addresses. */
   heldAddrs(): number[] {
-    const out = new Set<number>();
+    const out = new Set<number>(this.vips());
     for (const a of this.link.addrs) if (a.floating === true) out.add(a.ip | 0);
+    for (const l of this.laddrs.addrs()) out.add(l | 0);
+    return [...out];
+  }
+
+  /** The VIPs: services' addresses and marked ones (uvsadm --add-mark), each once. */
+  vips(): number[] {
+    const out = new Set<number>();
     for (const svc of this.services) if (svc !== undefined && svc.proto !== PROTO_FWM) out.add(svc.vip | 0);
     for (const r of this.marks.rules) out.add(r.vip);
-    for (const l of this.laddrs.addrs()) out.add(l | 0);
     return [...out];
   }
 
