@@ -13,6 +13,7 @@ import { formatRules } from '../src/control/printers.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, rig } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { configError } from './helpers/config-error.js';
+import { stepClock } from './helpers/step-clock.js';
 import { BASE_CONFIG as BASE, configRig as mk } from './helpers/config-rig.js';
 
 const N = { numeric: true };
@@ -128,8 +129,22 @@ test('removed servers drain: weight 0 at once, deleted after the drain timeout; 
   assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.20:80 -g -w 3\n/);
 });
 
+test('drain-until follows a step of the wall clock (NTP): stepped back an hour 10 s into a drain, the state file says 20 s from now by the clock as it reads, and the server goes 20 s later', (t) => {
+  const clock = stepClock(t, ['setTimeout']);
+  const { r, cm } = mk(30);
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  cm.apply(parseConfig(BASE.replace('      - { address: 192.168.8.21, weight: 1 }\n', ''), 'f.yaml'), false);
+  clock.tick(10_000);
+  clock.step(-3_600_000);
+  assert.match(cm.dump('# state', true), /drain-until: 2026-12-04T15:00:30\.000Z\n/, 'before: 16:00:30, a restart would have drained an hour more');
+  clock.tick(19_000);
+  assert.match(formatRules(r.ctl.list(), N), /192\.168\.8\.21:80/);
+  clock.tick(1_000);
+  assert.doesNotMatch(formatRules(r.ctl.list(), N), /192\.168\.8\.21:80/);
+});
+
 test('a drain outlives a restart: the state file says until when (drain-until, refused in a --config file), the restarted manager deletes the server then; a weight set meanwhile keeps it; each end is logged', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-12-04T16:00:00.000Z') });
+  stepClock(t, ['setTimeout']);
   const { cm } = mk(30);
   cm.apply(parseConfig(BASE, 'f.yaml'), false);
   const without21 = BASE.replace('      - { address: 192.168.8.21, weight: 1 }\n', '');

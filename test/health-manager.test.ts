@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, RS, VIP, type Rig } from './helpers/harness.js';
 import { HealthManager } from '../src/health/manager.js';
-import { FakeClock } from './helpers/fake-clock.js';
+import { FakeClock, settle } from './helpers/fake-clock.js';
+import { stepClock } from './helpers/step-clock.js';
 import { withHealth } from '../src/health/report.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
@@ -757,4 +758,35 @@ test('first checks: a new service awaits every checker\'s first verdict (a pass,
   assert.deepEqual(announced(), [VIP, VIP2]);
   assert.deepEqual(done, [VIP2, VIP]);
   await w.mgr.stop();
+});
+
+test('a step of the wall clock (NTP) during a check: its duration (uvs_health_check_duration_seconds) is the time it took, not minus an hour; status since is the time of the change by the clock as it reads', async (t) => {
+  const clock = stepClock(t, ['setTimeout']);
+  const r = rig();
+  let answer: CheckResult = { ok: true, reason: 'ok' };
+  const mgr = new HealthManager({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] }, { // the real clocks (mocked here)
+    call: (verb, args) => r.ctl.call(verb, args),
+    run: () => new Promise((resolve) => setTimeout(() => resolve(answer), 2 * S)),
+    exec: () => Promise.resolve(),
+    log: { info: () => {}, warn: () => {} },
+    random: () => 0,
+  });
+  await mgr.start();
+  const step = async (ms: number): Promise<void> => {
+    clock.tick(ms);
+    await settle();
+  };
+  await step(0); // the first check starts
+  await step(1 * S);
+  clock.step(-3_600_000);
+  await step(1 * S);
+  assert.equal(mgr.checkerStats()[0]!.lastMs, 2 * S, 'before: -3598000');
+  answer = { ok: false, reason: 'connect ECONNREFUSED' };
+  await step(10 * S); // the next check starts at 12 s, fails at 14 s
+  await step(2 * S);
+  assert.equal(mgr.entries()[0]!.state, 'down');
+  await step(5 * S);
+  clock.step(3_600_000);
+  assert.equal(mgr.entries()[0]!.since, Date.now() - 5 * S, 'went down 5 s ago by the clock as it reads (before: an hour and 5 s ago)');
+  await mgr.stop();
 });

@@ -21,6 +21,7 @@ import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { parseListen } from '../src/metrics/listen.js';
 import { COUNTER_NAMES, DROP_NAMES } from '../src/datapath/counters.js';
+import { stepClock } from './helpers/step-clock.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -483,6 +484,19 @@ test('trace: a session nobody polls is closed after the idle time; a slow reader
   ts.expire();
   assert.equal(ts.open, 0);
   assert.equal(r.dp.trace.on, false);
+});
+
+test('trace: a step of the wall clock (NTP) neither closes a session that is polled (an hour forward) nor keeps one nobody polls (an hour back)', (t) => {
+  const clock = stepClock(t, []);
+  const r = drRig({ weights: [1], udp: true });
+  const ts = new TraceSessions(r.dp); // uvsd's clock
+  const { session } = ts.start(-1);
+  clock.step(3_600_000);
+  assert.equal(ts.poll(session).lost, 0, 'before: No such trace session');
+  clock.step(-7_200_000);
+  clock.tick(SESSION_IDLE_MS + 1);
+  ts.expire();
+  assert.equal(ts.open, 0, 'before: open for another hour');
 });
 
 test('trace with workers: a worker\'s ring taken in batches and appended to the main ring reads as one; what it overwrote counts as lost; the workers record only while a session is open', () => {

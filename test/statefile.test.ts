@@ -16,6 +16,7 @@ import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 import type { Rig } from './helpers/harness.js';
+import { stepClock } from './helpers/step-clock.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-state-'));
@@ -115,6 +116,26 @@ test('writes that fail show in uvsadm --status (state_file PATH failing for Ns: 
   assert.equal(readFileSync(file, 'utf8'), framed('a: 1\n'));
   assert.equal(recovered, 1);
   assert.equal(line(), `state_file ${file} saved 0s ago`);
+}));
+
+test('uvsadm --status after a step of the wall clock (NTP): "saved Ns ago" and "failing for Ns" are the time elapsed, not the step', (t) => withDir(async (dir) => {
+  const clock = stepClock(t, ['setTimeout']);
+  const { r } = configRig();
+  const line = (): string => formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
+  const saved = new StateFile(join(dir, 'state.yaml'), (h) => [`${h}\na: 1\n`], () => {});
+  r.ctl.info.stateFile = () => saved.status();
+  saved.changed();
+  await saved.flush();
+  clock.tick(5_000);
+  clock.step(-3_600_000);
+  assert.equal(line(), `state_file ${join(dir, 'state.yaml')} saved 5s ago`, 'before: saved -3595s ago');
+  const failing = new StateFile(join(dir, 'gone', 'state.yaml'), (h) => [`${h}\na: 1\n`], () => {});
+  r.ctl.info.stateFile = () => failing.status();
+  failing.changed();
+  await failing.flush();
+  clock.tick(7_000);
+  clock.step(3_600_000);
+  assert.match(line(), /^state_file \S+ failing for 7s: ENOENT/, 'before: failing for 3607s');
 }));
 
 test('a change that lands while a dump runs in slices makes the writer dump again (never writes a mix); after 3 such tries it dumps in one piece', () => withDir(async (dir) => {
@@ -234,7 +255,7 @@ ${v % 5 !== 1 ? '      - address: 192.168.8.23\n' : ''}${v % 4 === 3 ? '' : `  -
 `}`;
 
 test('a state dump with kept service texts is the full dump, byte for byte, after any sequence of changes (uvsadm, -C, reloads, drains and their ends, health removals and returns, the trash)', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-12-04T16:00:00.000Z') });
+  stepClock(t, ['setTimeout']);
   const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
   for (const seed of seeds) {
     const { r, cm } = configRig(30);

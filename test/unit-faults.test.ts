@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecorder } from './helpers/log-recorder.js';
+import { stepClock } from './helpers/step-clock.js';
 import { C, COUNTER_NAMES, D, DROP_NAMES } from '../src/datapath/counters.js';
 import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
@@ -93,7 +94,7 @@ test('connection table full: ticks a few ms early or late (timer jitter) still g
   const src = source();
   const log = logRecorder();
   const w = new FaultWatch(src, log, 0);
-  // uvsd's 250 ms tick as Date.now() sees it: 2 ms late, 1 ms early, on time, in turn (so
+  // uvsd's 250 ms tick as performance.now() sees it: 2 ms late, 1 ms early, on time, in turn (so
   // ticks 1000 ms apart differ by up to 3 ms).
   const jitter = (t: number): number => [2, -1, 0][(t / 250) % 3]!;
   for (let t = 0; t <= 12_000; t += 250) {
@@ -168,4 +169,36 @@ test('neighbour table full: a warning with the count of addresses refused an ent
   assert.deepEqual(lines[0]!.fields, { refused: 2, neighMax: 1024, addr: '10.0.1.5' });
   for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
   assert.deepEqual(log.take(), []);
+});
+
+test('the wall clock stepped back an hour, then forward (NTP): the warnings go on every 10 s, on the monotonic clock (before, none for an hour after the step back)', (t) => {
+  const clock = stepClock(t, []);
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log); // uvsd's: its own clock
+  const tick = (refused: number, conflicts: number, neigh: number): void => {
+    src.d[D.conn_table_full] += refused;
+    src.c[C.arp_conflicts] += conflicts;
+    src.c[C.neigh_refused] += neigh;
+    clock.tick(250);
+    w.check();
+  };
+  const count = (lines: { msg: string }[], prefix: string) => lines.filter((l) => l.msg.startsWith(prefix)).length;
+  const run60 = (): ReturnType<typeof log.take> => {
+    for (let i = 0; i < 240; i++) tick(10, 1, 1);
+    return log.take();
+  };
+  const before = run60();
+  assert.deepEqual([count(before, 'connection table full'), count(before, 'address conflict'), count(before, 'neighbour table full')], [6, 6, 6]);
+  clock.step(-3_600_000);
+  const back = run60();
+  assert.deepEqual([count(back, 'connection table full'), count(back, 'address conflict'), count(back, 'neighbour table full')], [6, 6, 6],
+    '2,400 refusals in the minute after the step back are warned about every 10 s');
+  // A step forward shortens nothing: refusals paused for 1 s across it are still one episode.
+  for (let i = 0; i < 4; i++) tick(0, 0, 0);
+  clock.step(3_600_000);
+  tick(0, 0, 0);
+  tick(5, 0, 0);
+  assert.deepEqual(log.take().filter((l) => l.msg.startsWith('connection table')), [],
+    'no "has room again" after 1 s without refusals, and no warning within 10 s of the last');
 });

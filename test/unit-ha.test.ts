@@ -14,6 +14,7 @@ import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './he
 import { SyncProducer } from '../src/sync/producer.js';
 import { REC_LEN } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
+import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protocol.js';
 import { formatDaemon, formatStatus } from '../src/control/printers.js';
@@ -559,7 +560,7 @@ async function untilIo(pred: () => boolean): Promise<void> {
 }
 
 test('a backup that missed data (the sync link down) asks for the whole table as soon as data comes again, at most once per 10 s; so does one whose dump requests went unanswered', (t) => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
-  t.mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval'], now: 1_000_000 });
+  stepClock(t);
   const st = b.ctl.sync.stats;
   const start = () => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
   await start();
@@ -596,6 +597,42 @@ test('a backup that missed data (the sync link down) asks for the whole table as
   await send(dg, MSG_DATA, 3, 8, PAIR_KEY);
   await untilIo(() => st.received === 5);
   assert.deepEqual([st.lost, asks()], [3, 10]);
+}));
+
+test('a backup behind the master after a step of the wall clock (NTP) asks again 10 s after its last request: an hour back does not hold the request for an hour, an hour forward does not send it early', (t) => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const clock = stepClock(t);
+  const st = b.ctl.sync.stats;
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const types = sentTypes(b, PAIR_KEY);
+  const asks = () => types.filter((x) => x === MSG_DUMP_REQUEST).length;
+  const dg = masterRecord();
+  let seq = 1;
+  /** Data after a gap of one datagram: the backup is behind. */
+  const gap = async (): Promise<void> => {
+    seq += 2;
+    const n = st.received + 1;
+    await send(dg, MSG_DATA, 3, seq, PAIR_KEY);
+    await untilIo(() => st.received === n);
+  };
+  await send(dg, MSG_DATA, 3, seq, PAIR_KEY);
+  await untilIo(() => st.received === 1);
+  clock.tick(20_000); // past the start's request
+  await gap();
+  assert.equal(asks(), 1, 'behind: asked at once');
+  // An hour back: the next gap within 10 s waits for the 10 s, not for an hour and 10 s.
+  clock.step(-3_600_000);
+  await gap();
+  assert.equal(asks(), 1);
+  clock.tick(9_999);
+  assert.equal(asks(), 1);
+  clock.tick(1);
+  assert.equal(asks(), 2, 'stepped back: asked 10 s after the last request (before: an hour later)');
+  // An hour forward: the next gap within 10 s of that request waits too (before: asked at once).
+  clock.step(3_600_000);
+  await gap();
+  assert.equal(asks(), 2, 'stepped forward: not asked again within 10 s');
+  clock.tick(10_000);
+  assert.equal(asks(), 3);
 }));
 
 test('a split brain: sync data received while master is dropped, counted from_master (not received; -L --daemon, /metrics) and warned about once a minute', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {

@@ -13,6 +13,8 @@ import { parseIp } from '../src/datapath/addr.js';
 import { mhLookup } from '../src/sched/mh.js';
 import type { SloppyTcp } from '../src/datapath/pipeline.js';
 import { includeText, wantedVips, type AnnounceState } from '../src/bgp/bird.js';
+import type { DrainStatus } from '../src/control/protocol.js';
+import { stepClock } from './helpers/step-clock.js';
 
 const ipToInt = (s: string): number => parseIp(s) | 0;
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -174,6 +176,24 @@ test('drain verb: withdraws (onChange on each switch only), status draining -> d
   assert.equal(a.ctl.status().drain?.state, 'drained', 'timeout 0: drained at once');
   assert.equal((a.ctl.call('drain', { on: false }) as { state: string }).state, 'off');
   assert.equal(changes, 2);
+});
+
+test('drain verb: the wall clock stepped forward an hour (NTP) leaves the time left as it was, not "drained" with connections left; stepped back, since moves with the clock and the drain still ends on time', (t) => {
+  const clock = stepClock(t, []);
+  const a = director([0, 1], 'mh');
+  a.ctl.routed = true;
+  a.run(syn(30000)); // one connection left
+  a.ctl.call('drain', { on: true, timeout: 600 });
+  clock.tick(100_000);
+  const drain = () => a.ctl.status().drain as DrainStatus;
+  assert.deepEqual([drain().state, drain().left, drain().since], ['draining', 500, '2026-12-04T16:00:00.000Z']);
+  clock.step(3_600_000);
+  assert.deepEqual([drain().state, drain().left, drain().conns], ['draining', 500, 1], 'before: drained, 0 s left, with a connection left');
+  assert.equal(drain().since, '2026-12-04T17:00:00.000Z', 'since: 100 s before now by the clock as it reads');
+  clock.step(-7_200_000);
+  assert.deepEqual([drain().state, drain().left], ['draining', 500], 'stepped back: not an hour more');
+  clock.tick(500_000);
+  assert.deepEqual([drain().state, drain().left], ['drained', 0]);
 });
 
 test('BGP: a VIP is announced while one of its services has a server with weight > 0, none while draining; include text', () => {

@@ -12,6 +12,7 @@ import { parseIp } from '../src/datapath/addr.js';
 import { formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { rig } from './helpers/harness.js';
+import { stepClock } from './helpers/step-clock.js';
 
 test('keepalived FIFO lines: INSTANCE and GROUP lines parsed, other lines not; MASTER / MASTER_RX_LOWER_PRI make master, BACKUP / FAULT / STOP / DELETED backup, priority changes nothing', () => {
   assert.deepEqual(parseFifoLine('INSTANCE "VI_1" MASTER 100\n'), { type: 'INSTANCE', name: 'VI_1', state: 'MASTER', priority: 100 });
@@ -106,4 +107,26 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
   const noDir = join(tmpdir(), 'uvs-no-such-dir-x', 'f');
   assert.equal(fifoPathProblem(noDir), `${noDir}: its directory ${join(tmpdir(), 'uvs-no-such-dir-x')} does not exist`);
   rmSync(plainDir, { recursive: true, force: true });
+});
+
+test('--vrrp-fifo after a step of the wall clock (NTP): the status says the last line came as long ago as it did (before: 3630 s ago after an hour forward)', async (t) => {
+  const clock = stepClock(t, []);
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));
+  const path = join(dir, 'vrrp.fifo');
+  const r = rig();
+  const fifo = new VrrpFifo(path, (args) => r.ctl.call('setRole', args), () => r.dp.link.groupNames, () => {});
+  try {
+    fifo.open();
+    const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, 'INSTANCE "VI_1" MASTER 100\n');
+    closeSync(fd);
+    for (let i = 0; i < 10_000 && fifo.status().events === 0; i++) await new Promise((res) => setImmediate(res));
+    clock.tick(30_000);
+    clock.step(3_600_000);
+    assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), vrrpFifo: fifo.status() }),
+      new RegExp(`^vrrp_fifo ${path} events 1 ignored 0, last INSTANCE "VI_1" MASTER 100 30s ago$`, 'm'));
+  } finally {
+    fifo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

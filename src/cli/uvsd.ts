@@ -20,6 +20,7 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
+import { wallOf } from '../control/clock.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { IPVS_VERSION, roleText, UVS_VERSION } from '../control/printers.js';
@@ -551,7 +552,7 @@ export async function main(argv: string[]): Promise<void> {
   const announceAll = (): void => {
     for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
   };
-  const faults = new FaultWatch(dp, log.child({ component: 'faults' }), Date.now());
+  const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
   const vlog = log.child({ component: 'vrrp' });
   const fifoAt = (path: string): VrrpFifo => new VrrpFifo(path, (args, ev) => {
     control.call('setRole', args);
@@ -679,8 +680,8 @@ export async function main(argv: string[]): Promise<void> {
     if (refused !== undefined && refused.keptAs === undefined) {
       // Writing the table would overwrite the only copy of the refused one: not written, and said so.
       log.error({ stateFile, error: refused.refused, keepError: refused.keepError }, 'state file refused and could not be renamed aside; starting without it and not writing it');
-      const since = Date.now();
-      control.info.stateFile = () => ({ path: stateFile, error: `refused at start and not renamed aside (${refused.keepError}): left as it is, changes are not saved`, failingSince: since });
+      const since = performance.now();
+      control.info.stateFile = () => ({ path: stateFile, error: `refused at start and not renamed aside (${refused.keepError}): left as it is, changes are not saved`, failingSince: wallOf(since) });
     } else {
       // Written after every change of the table (uvsadm, reload, health checks, drain timers),
       // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
@@ -860,7 +861,7 @@ export async function main(argv: string[]): Promise<void> {
     if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
     dp.tick();
     // After the pull: with --workers the counters read are the workers' sums.
-    faults.check(Date.now());
+    faults.check();
     const roles = rolesText();
     if (roles !== rolesLogged) {
       log.info({ was: rolesLogged, now: roles }, 'high availability role changed');

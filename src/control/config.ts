@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
+import { monoOf, wallOf } from './clock.js';
 import { topLevelItem, toYaml } from './yaml-out.js';
 import { runSteps, type Pause, type Steps } from './slices.js';
 import { readConfigOffThread } from './config-thread.js';
@@ -972,7 +973,8 @@ export class ServiceTexts {
 }
 
 export class ConfigManager {
-  /** Servers draining after a reload removed them (by dk()), with their deletion timers. */
+  /** Servers draining after a reload removed them (by dk()), with their deletion timers and when
+   *  (performance.now(): the state file's drain-until is its wall time, converted each way). */
   private readonly draining = new Map<string, { timer: NodeJS.Timeout; until: number }>();
   /** The services of the last applied config, by sk() (--dump-config writes their health). */
   private applied = new Map<string, DesiredService>();
@@ -1107,18 +1109,18 @@ export class ConfigManager {
       clearTimeout(this.draining.get(k)?.timer);
       this.draining.delete(k);
     }
-    const now = Date.now();
-    for (const d of plan.drain) this.drainUntil({ ...d, until: now + this.drainTimeout * 1000 });
+    const now = performance.now();
+    for (const d of plan.drain) this.drainUntil(d, now + this.drainTimeout * 1000);
     // A state file's drains go on where they were (a restart in the middle of one).
-    for (const d of cfg.drains ?? []) this.drainUntil(d);
+    for (const d of cfg.drains ?? []) this.drainUntil(d, monoOf(d.until));
   }
 
   /**
-   * Delete a drained server at d.until (at once if past), unless it is draining already. If its
+   * Delete a drained server at `until` (performance.now(); at once if past), unless it is draining already. If its
    * weight is no longer 0 then (an operator set one since: uvsadm -e -w), it stays, as ipvsadm
    * -e keeps a server; either way one log line says so.
    */
-  private drainUntil(d: DrainingServer): void {
+  private drainUntil(d: Omit<DrainingServer, 'until'>, until: number): void {
     const k = dk(d.service, d.addr, d.port);
     if (this.draining.has(k)) return;
     const name = `${serviceText(d.service)} -> ${d.addr}:${d.port}`;
@@ -1134,9 +1136,9 @@ export class ConfigManager {
       }
       this.control.call('deleteDest', { service: d.service, addr: d.addr, port: d.port });
       this.sources.info?.({ server: name }, `drained server ${name} removed`);
-    }, Math.max(0, d.until - Date.now()));
+    }, Math.max(0, until - performance.now()));
     timer.unref();
-    this.draining.set(k, { timer, until: d.until });
+    this.draining.set(k, { timer, until });
   }
 
   /** Re-read the --config file and the keepalived.conf and apply the difference. */
@@ -1346,7 +1348,7 @@ export class ConfigManager {
       if (d.upper !== 0) x.upper = d.upper;
       if (d.lower !== 0) x.lower = d.lower;
       const until = state ? this.draining.get(dk(key, d.addr, d.port))?.until : undefined;
-      if (until !== undefined) x['drain-until'] = new Date(until).toISOString();
+      if (until !== undefined) x['drain-until'] = new Date(wallOf(until)).toISOString();
       if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
         x['tun-type'] = d.tunType;
         if (d.tunType === 'gue') x['tun-port'] = d.tunPort;

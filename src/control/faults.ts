@@ -72,10 +72,11 @@ export class FaultWatch {
   private neighUnsaid = 0;
 
   /**
-   * Counts from `now` (ms since epoch) on: what was counted before is not news, what is counted
-   * before the first check is (uvsd forwards before its first tick).
+   * Counts from `now` on: what was counted before is not news, what is counted before the first
+   * check is (uvsd forwards before its first tick). The times are performance.now()'s, never
+   * the wall clock's: a step of it back would silence the warnings for as long.
    */
-  constructor(private readonly src: FaultSource, private readonly log: WatchLog, now: number, timing: Partial<FaultTiming> = {}) {
+  constructor(private readonly src: FaultSource, private readonly log: WatchLog, now = performance.now(), timing: Partial<FaultTiming> = {}) {
     this.timing = { ...FAULT_TIMING, ...timing };
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
@@ -83,8 +84,8 @@ export class FaultWatch {
     this.neighRefused = src.counters.c[C.neigh_refused];
   }
 
-  /** One look (ms since epoch): secure TCP every call, the refused connections every sampleMs. */
-  check(now: number): void {
+  /** One look: secure TCP every call, the refused connections every sampleMs. */
+  check(now = performance.now()): void {
     this.checkSecure();
     this.checkConflicts(now);
     this.checkNeigh(now);
@@ -93,7 +94,7 @@ export class FaultWatch {
 
   /**
    * Has `ms` passed since `since`? Within a tenth of a sample: the ticks that call check() come a
-   * few ms early or late (Date.now() against the loop's timer clock), and a sample due at 1000 ms
+   * few ms early or late (performance.now() against the loop's timer clock), and a sample due at 1000 ms
    * but looked at 999 ms after the last one would wait a whole tick more, so the quiet time read
    * 3.3 s instead of 3 s.
    */

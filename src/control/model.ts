@@ -391,7 +391,8 @@ export class Control {
    *  when the director's drain changes (uvsd --bgp-include announces or withdraws), and when a
    *  sync daemon starts or stops (the state file keeps them). */
   onChange: (() => void) | undefined;
-  /** uvsadm --drain: when the director began draining (ms since epoch) and for how long at most (s). */
+  /** uvsadm --drain: when the director began draining (performance.now(): a step of the wall clock
+   *  neither ends it early nor holds it) and for how long at most (s). */
   drain: { since: number; timeoutS: number } | undefined;
   /** The drain's timeout when uvsadm gives none (uvsd --drain-timeout). */
   drainTimeoutS = 30;

@@ -13,6 +13,7 @@ import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
 import { serviceText } from './protocol.js';
+import { wallOf } from './clock.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -347,6 +348,7 @@ export class StateFile {
   private dumpMs = 0;
   /** A save waiting for the spacing after the last dump (its timer), or undefined. */
   private spaced: Promise<void> | undefined;
+  /** When (performance.now()) the file was last written, and since when writes fail: status() gives them as wall times. */
   private savedAt: number | undefined;
   private failure: { error: string; since: number } | undefined;
   /** The retry after a failed write (STATE_RETRY_MS). */
@@ -364,8 +366,8 @@ export class StateFile {
 
   status(): StateFileStatus {
     return {
-      path: this.file, ...(this.savedAt === undefined ? {} : { savedAt: this.savedAt }),
-      ...(this.failure === undefined ? {} : { error: this.failure.error, failingSince: this.failure.since }),
+      path: this.file, ...(this.savedAt === undefined ? {} : { savedAt: wallOf(this.savedAt) }),
+      ...(this.failure === undefined ? {} : { error: this.failure.error, failingSince: wallOf(this.failure.since) }),
     };
   }
 
@@ -410,7 +412,7 @@ export class StateFile {
 
   private failed(error: string): void {
     if (this.failure?.error !== error) this.onError(error);
-    this.failure = { error, since: this.failure?.since ?? Date.now() };
+    this.failure = { error, since: this.failure?.since ?? performance.now() };
     clearTimeout(this.retry);
     this.retry = setTimeout(() => this.changed(), STATE_RETRY_MS);
     this.retry.unref();
@@ -433,7 +435,7 @@ export class StateFile {
     if (sameParts(parts, this.saved) && this.failure === undefined) return;
     await writeDurably(this.file, parts);
     this.saved = parts;
-    this.savedAt = Date.now();
+    this.savedAt = performance.now();
     if (this.failure === undefined) return;
     this.failure = undefined;
     clearTimeout(this.retry);

@@ -24,6 +24,7 @@ interface Session {
   svc: number;
   cursor: number;
   drops: Float64Array;
+  /** When it was last polled (the clock given: performance.now() in uvsd). */
   polled: number;
 }
 
@@ -34,7 +35,7 @@ export class TraceSessions {
   private readonly now: () => number;
 
   /** workers: uvsd --workers (their decisions reach dp's ring; they record only while a session is open). */
-  constructor(dp: Datapath, now: () => number = () => Date.now(), private readonly workers?: Pick<Workers, 'trace'>) {
+  constructor(dp: Datapath, now: () => number = () => performance.now(), private readonly workers?: Pick<Workers, 'trace'>) {
     this.dp = dp;
     this.now = now;
   }

@@ -6,6 +6,7 @@
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
 import { UvsError } from './errors.js';
+import { wallOf } from './clock.js';
 import { runStepsSliced, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
@@ -846,7 +847,7 @@ export const VERBS = {
     }
     const c = ctx.control;
     const was = c.drain;
-    c.drain = a.on ? { since: was?.since ?? Date.now(), timeoutS } : undefined;
+    c.drain = a.on ? { since: was?.since ?? performance.now(), timeoutS } : undefined;
     if ((was === undefined) !== (c.drain === undefined)) c.onChange?.();
     return drainStatus(ctx);
   }),
@@ -946,11 +947,11 @@ function drainStatus(ctx: VerbCtx): DrainStatus {
   const d = ctx.control.drain;
   const conns = ctx.control.dp.ct.count;
   if (d === undefined) return { state: 'off', conns };
-  const left = Math.max(0, Math.ceil((d.since + d.timeoutS * 1000 - Date.now()) / 1000));
+  const left = Math.max(0, Math.ceil((d.since + d.timeoutS * 1000 - performance.now()) / 1000));
   // Drained says the director can be stopped: not while BIRD may still announce its routes.
   const withdrawal = ctx.control.bgpWithdrawal?.();
   const state = (conns === 0 || left === 0) && withdrawal === undefined ? 'drained' : 'draining';
-  return { state, since: new Date(d.since).toISOString(), timeout: d.timeoutS, left, conns, ...(withdrawal === undefined ? {} : { withdrawal }) };
+  return { state, since: new Date(wallOf(d.since)).toISOString(), timeout: d.timeoutS, left, conns, ...(withdrawal === undefined ? {} : { withdrawal }) };
 }
 
 /** A batch's items and dryRun, or BAD_REQUEST. */

@@ -16,6 +16,7 @@ import { constants, fstatSync, openSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { RoleArgs } from './protocol.js';
+import { wallOf } from './clock.js';
 
 /** One line keepalived wrote: an instance's or a sync group's new state and priority. */
 export interface VrrpEvent {
@@ -82,7 +83,7 @@ export interface VrrpFifoStatus {
   /** VRRP lines read, and those that asked for nothing (priority changes, names of no HA group). */
   events: number;
   ignored: number;
-  /** The last VRRP line and when it came (ms since the epoch). */
+  /** The last VRRP line and when it came (ms since the epoch; performance.now() in stats, converted by status()). */
   last?: string;
   lastAt?: number;
 }
@@ -148,7 +149,8 @@ export class VrrpFifo {
   }
 
   status(): VrrpFifoStatus {
-    return { ...this.stats };
+    const { lastAt, ...rest } = this.stats;
+    return lastAt === undefined ? rest : { ...rest, lastAt: wallOf(lastAt) };
   }
 
   private read(chunk: string): void {
@@ -170,7 +172,7 @@ export class VrrpFifo {
       if (ev === undefined) continue;
       this.stats.events++;
       this.stats.last = line.trim();
-      this.stats.lastAt = Date.now();
+      this.stats.lastAt = performance.now();
       const call = roleCallOf(ev, this.groupNames());
       if (call === undefined) {
         this.stats.ignored++;

@@ -39,13 +39,17 @@ import { sorryAlsoServer } from './keepalived.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
+  /** A monotonic clock (ms): the checks' durations and the state changes' times. */
   now(): number;
+  /** The wall clock (ms since the epoch), for the times reported (status: since). */
+  wall(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 export const realClock: HealthClock = {
-  now: () => Date.now(),
+  now: () => performance.now(),
+  wall: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
@@ -114,6 +118,7 @@ interface RsState {
   checkers: CheckerState[];
   alive: boolean;
   reason: string;
+  /** When the state last changed (clock.now()). */
   since: number;
   dynWeight: number | undefined;
   /** What the table holds for this server: nothing, its weight, or weight 0 (inhibited); 'zero'
@@ -935,7 +940,7 @@ export class HealthManager {
     for (const vs of this.vss) {
       for (const rs of vs.rs) {
         if (rs.checkers.length === 0) continue; // unchecked: nothing to report
-        out.push({ service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: rs.since });
+        out.push({ service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: Math.round(this.clock.wall() - (this.clock.now() - rs.since)) });
       }
     }
     return out;

@@ -121,10 +121,10 @@ export class SyncDaemon {
   private roles = new Map<string, boolean>();
   /** Backup: data was missed (a gap, or dump requests unanswered); the next data asks for the table. */
   private behind = false;
-  /** When the last dump request went out (CATCH_UP_MS), and the one waiting for that to pass. */
+  /** When (performance.now()) the last dump request went out (CATCH_UP_MS), and the one waiting for that to pass. */
   private askedAt = -Infinity;
   private catchUpTimer: NodeJS.Timeout | undefined;
-  /** When each kind of warning was last logged (WARN_EVERY_MS). */
+  /** When (performance.now()) each kind of warning was last logged (WARN_EVERY_MS). */
   private readonly warned = new Map<string, number>();
   private log: (msg: string, extra?: Record<string, unknown>) => void;
 
@@ -277,7 +277,7 @@ export class SyncDaemon {
 
   private askDump(c: SyncConfig): void {
     this.send(c, MSG_DUMP_REQUEST, 0);
-    this.askedAt = Date.now();
+    this.askedAt = performance.now();
   }
 
   private stopAsking(): void {
@@ -291,7 +291,7 @@ export class SyncDaemon {
   private catchUp(): void {
     this.behind = false;
     if (this.catchUpTimer !== undefined) return;
-    const wait = this.askedAt + CATCH_UP_MS - Date.now();
+    const wait = this.askedAt + CATCH_UP_MS - performance.now();
     const ask = (): void => {
       this.catchUpTimer = undefined;
       const b = this.daemons.get('backup');
@@ -303,7 +303,7 @@ export class SyncDaemon {
 
   /** Log msg at most once per WARN_EVERY_MS for its kind. */
   private warnEvery(kind: string, msg: string, extra: Record<string, unknown>): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now - (this.warned.get(kind) ?? -Infinity) < WARN_EVERY_MS) return;
     this.warned.set(kind, now);
     this.log(msg, extra);

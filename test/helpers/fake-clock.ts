@@ -9,6 +9,10 @@ export class FakeClock implements HealthClock {
   now(): number {
     return this.t;
   }
+  /** The wall clock: never stepped here, the same as now(). */
+  wall(): number {
+    return this.t;
+  }
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.nextId++;
     this.timers.push({ at: this.t + ms, fn, id });
