@@ -16,10 +16,11 @@ import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.j
 import { udpFrame } from './helpers/frames.js';
 import { ERRORS } from '../src/control/errors.js';
 import { ControlClient, ControlError } from '../src/control/client.js';
-import { monoMs } from '../src/control/protocol.js';
+import { CONNS_MAX_DEFAULT, monoMs, type ConnInfo, type ConnsResult } from '../src/control/protocol.js';
 import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
 import type { DpOp } from '../src/datapath/ops.js';
-import type { Workers } from '../src/datapath/group.js';
+import { snapshotConns, type Workers } from '../src/datapath/group.js';
+import { CONNS_PAGE_ROWS } from '../src/control/verbs.js';
 
 let dir: string;
 let r: Rig;
@@ -477,6 +478,87 @@ test(`fuzz: ${PROTO_CASES.toLocaleString('en')} random request lines, sent in ra
   assert.equal((after[0] as { id: string; ok: boolean }).ok, true);
 });
 
+/** A rig whose table holds n UDP entries (slots 0..n-1), inserted directly. */
+function connRig(n: number, connMax: number): Rig {
+  const big = rig({ addrs: ['192.168.8.10/24'], connMax });
+  for (let i = 0; i < n; i++) big.dp.ct.insert(17, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, 0xc0a808c8 | 0, 53, 0xc0a80814 | 0, 53, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, big.dp.nowTick + 1000, false);
+  return big;
+}
+
+/** uvsadm -Lc's requests: listConns pages from cursor 0 on, asking for the rows it may still print. */
+async function allPages(call: (args: { cursor: number; max: number }) => unknown, max = CONNS_MAX_DEFAULT): Promise<{ rows: ConnInfo[]; truncated: boolean; pages: Array<{ cursor: number; rows: number }> }> {
+  const pages: Array<{ cursor: number; rows: number }> = [];
+  const rows: ConnInfo[] = [];
+  let r: ConnsResult = { conns: [], truncated: false, next: 0 };
+  while (r.next !== undefined) {
+    const cursor = r.next;
+    r = (await call({ cursor, max: max - rows.length })) as ConnsResult;
+    pages.push({ cursor, rows: r.conns.length });
+    rows.push(...r.conns);
+  }
+  return { rows, truncated: r.truncated, pages };
+}
+
+test('listConns with a cursor (uvsadm -Lc) answers a page of at most 1,000 rows and the next page\'s cursor: the pages are the one-piece rows in order, cut at max where they were; a sparse table looks at most 65,536 entries a page; a bad cursor is refused naming it', async (t) => {
+  const big = connRig(100_005, 131_072);
+  const path = join(dir, `s${n++}.sock`);
+  servers.push(await listenControl(path, (v, a) => big.ctl.callAsync(v, a), (e) => { throw e; }));
+  const client = await ControlClient.connect(path);
+  try {
+    big.ctl.resetSlowest();
+    const all = await allPages((a) => client.call('listConns', a));
+    t.diagnostic(`the busiest page: ${big.ctl.busiest.verb} ${big.ctl.busiest.ms.toFixed(2)} ms of CPU; slowest ${big.ctl.slowest.ms.toFixed(2)} ms`);
+    const whole = big.ctl.call('listConns', {}) as ConnsResult;
+    assert.deepEqual([all.rows.length, all.truncated], [100_000, true]);
+    assert.deepEqual(all.rows, whole.conns, 'the rows of the reply without a cursor, in its order');
+    assert.ok(all.pages.every((p) => p.rows <= CONNS_PAGE_ROWS), 'no page over 1,000 rows');
+    assert.equal(all.pages.length, 100, '100 pages of 1,000, the last one finding the entry left out');
+    const few = await allPages((a) => client.call('listConns', a), 2500);
+    assert.deepEqual([few.rows.length, few.truncated, few.pages.map((p) => p.rows)], [2500, true, [1000, 1000, 500]]);
+    assert.deepEqual(few.rows, (big.ctl.call('listConns', { max: 2500 }) as ConnsResult).conns);
+    for (const cursor of [-1, 1.5, '0', null]) {
+      await assert.rejects(client.call('listConns', { cursor: cursor as number }), (e: ControlError) => e.code === 'BAD_REQUEST' && /cursor/.test(`${e.message} ${e.detail}`), String(cursor));
+    }
+    assert.deepEqual(await client.call('listConns', { cursor: 10_000_000 }), { conns: [], truncated: false }, 'past the table: an empty last page');
+  } finally {
+    client.close();
+  }
+  // Four entries 50,000 slots apart: every page looks at 65,536 entries at most.
+  const sparse = connRig(200_000, 262_144);
+  for (let e = 0; e < 200_000; e++) if (e % 50_000 !== 49_999) sparse.dp.ct.discard(e);
+  const pages = await allPages((a) => sparse.ctl.call('listConns', a));
+  assert.deepEqual(pages.rows, (sparse.ctl.call('listConns', {}) as ConnsResult).conns);
+  assert.deepEqual([pages.rows.length, pages.truncated], [4, false]);
+  assert.deepEqual(pages.pages, [{ cursor: 0, rows: 1 }, { cursor: 65_536, rows: 1 }, { cursor: 131_072, rows: 1 }, { cursor: 196_608, rows: 1 }]);
+});
+
+test('listConns with a cursor under --workers: worker 0\'s table, then worker 1\'s, each page one question to one worker; the pages are the rows of the reply without a cursor', async () => {
+  const shadow = connRig(0, 1024);
+  const parts = [connRig(1500, 4096), connRig(700, 4096)];
+  const asked: string[] = [];
+  const workers: Workers = {
+    count: 2, apply: () => {}, pull: () => {},
+    conns: (max) => Promise.resolve(parts.map((p) => snapshotConns(p.dp.ct, p.dp.nowTick, max))),
+    connsPage: (k, from, max, scan) => {
+      asked.push(`${k}@${from}`);
+      return Promise.resolve(snapshotConns(parts[k]!.dp.ct, parts[k]!.dp.nowTick, max, from, scan));
+    },
+    laddrs: () => Promise.resolve([]), neigh: () => Promise.resolve([]), status: () => [], steering: () => 'automq',
+    syncMaster: () => {}, syncDump: () => {}, onSyncRecords: null, post: () => {}, trace: () => {},
+    explain: () => Promise.reject(new Error('not here')),
+  };
+  shadow.ctl.info.workers = workers;
+  const whole = (await shadow.ctl.callAsync('listConns', {})) as ConnsResult;
+  const all = await allPages((a) => shadow.ctl.callAsync('listConns', a));
+  assert.deepEqual([all.rows.length, all.truncated], [2200, false]);
+  assert.deepEqual(all.rows, whole.conns);
+  assert.deepEqual(all.pages.map((p) => p.rows), [1000, 500, 700]);
+  assert.deepEqual(asked, ['0@0', '0@1000', `1@0`]);
+  const cut = await allPages((a) => shadow.ctl.callAsync('listConns', a), 1800);
+  assert.deepEqual([cut.rows.length, cut.truncated], [1800, true]);
+  assert.deepEqual(cut.rows, ((await shadow.ctl.callAsync('listConns', { max: 1800 })) as ConnsResult).conns);
+});
+
 test('stringifySliced writes what JSON.stringify does (plus a newline), in chunks: long arrays, undefined and nested values', async () => {
   const long = Array.from({ length: 700 }, (_v, i) => (i % 7 === 0 ? undefined : { i, s: `x${i}`, a: [i, null, undefined], u: undefined }));
   for (const v of [long, { id: 1, ok: true, result: { size: 3, services: long, u: undefined, f: () => 1 } }, { a: 1 }, [1, 2], 'x', null]) {
@@ -597,6 +679,7 @@ test('-Z and -C of 600 services with worker threads: the workers\' counters are 
     },
     pull: () => log.push('pull'),
     conns: () => Promise.resolve([]),
+    connsPage: () => Promise.reject(new Error('not here')),
     laddrs: () => Promise.resolve([]),
     neigh: () => Promise.resolve([]),
     status: () => [],

@@ -403,3 +403,51 @@ test('--workers 2: a full connection table and secure TCP are logged from the wo
     }
   });
 });
+
+/** uvsd's resident memory and its peak since resetPeak() (kB: /proc/PID/status VmRSS, VmHWM). */
+function memOf(pid: number): { rss: number; peak: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB$`, 'm').exec(st)?.[1] ?? NaN);
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+for (const workers of [1, 2]) {
+  test(`-Lnc of 200,000 UDP flows${workers > 1 ? ' with --workers 2' : ''}: uvsd's memory stays within a few MB while it lists (the reply in pages), the output is 100,000 rows and the cut said on stderr`, { timeout: 120_000 }, async (t) => {
+    await withDrLab(t, { servers: 2, clients: 2, uvsd: { extraArgs: ['--conn-max', '262144', ...(workers > 1 ? ['--workers', '2'] : [])] } }, async (lab) => {
+      await drService(lab, '-u', 53);
+      const f = flood(lab, lab.ns.clients[1]!, ['--kind', 'udp', '--dport', '53', '--count', '200000', '--pps', '100000']);
+      assert.equal(await f.exited, 0, `flood.js failed: ${f.stderr()}`);
+      let conns = 0;
+      for (let i = 0; i < 40 && conns < 200_000; i++) {
+        const before = conns;
+        conns = (await lab.status()).conns;
+        if (conns === before && conns > 0) break; // the burst is in
+        await delay(100);
+      }
+      assert.ok(conns > 100_000, `the burst made ${conns} entries`);
+      const pid = lab.uvsd!.child.pid!;
+      await lab.uvsadmMust(['-Z']); // the control path's code run once; slowest_verb_ms from here
+      const idle = memOf(pid);
+      writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM from here on
+      const t0 = Date.now();
+      const out = await lab.uvsadm(['-Lnc']);
+      const ms = Date.now() - t0;
+      const during = memOf(pid);
+      const { slowestVerb, busiestVerb } = await lab.status();
+      await lab.uvsadmMust(['-Lnc']);
+      await delay(2000);
+      const after = memOf(pid);
+      t.diagnostic(`${conns} entries, --workers ${workers}: uvsd RSS ${idle.rss} kB idle, peak ${during.peak} kB while listing (+${during.peak - idle.rss} kB), ` +
+        `${during.rss} kB at its end; ${after.rss} kB 2 s after a second listing, peak ${after.peak} kB; uvsadm -Lnc ${ms} ms; ` +
+        `slowest verb ${slowestVerb.verb} ${slowestVerb.ms} ms (CPU ${slowestVerb.cpuMs} ms), busiest ${busiestVerb.verb} ${busiestVerb.ms} ms`);
+      assert.equal(out.code, 0, out.stderr);
+      const lines = out.stdout.split('\n');
+      assert.equal(lines.length - 3, 100_000, 'the header lines and 100,000 rows');
+      assert.match(lines[2]!, /^UDP \d\d:\d\d +UDP +10\.\d+\.\d+\.\d+:\d+ +192\.168\.8\.200:53 +192\.168\.8\.(20|30):53$/);
+      assert.equal(new Set(lines.slice(2, -1)).size, 100_000, 'no row twice');
+      assert.equal(out.stderr, 'uvsadm: only 100000 connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n');
+      assert.ok(during.peak - idle.rss < 30_000, `uvsd grew ${during.peak - idle.rss} kB while listing`);
+      assert.equal((await lab.udp(5, { sport: 31000 })).errors, 0, 'uvsd forwards after the listing');
+    });
+  });
+}

@@ -15,6 +15,9 @@ import { ControlClient, ControlError } from '../src/control/client.js';
 import { parseHosts } from '../src/cli/rdns.js';
 import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../src/control/errors.js';
 import { listenControl } from '../src/control/server.js';
+import { UvsError } from '../src/control/errors.js';
+import { formatConns } from '../src/control/printers.js';
+import type { ConnInfo } from '../src/control/protocol.js';
 import { ConfigManager } from '../src/control/config.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { rig, type Rig } from './helpers/harness.js';
@@ -479,6 +482,35 @@ test('-Lnc of a table over uvsd\'s 100,000-row limit says on stderr that the lis
     assert.equal(out.stderr, 'uvsadm: only 100000 connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n');
   } finally {
     s.close();
+  }
+});
+
+test('-Lnc prints listConns page by page byte for byte as the whole reply printed before (also --laddr-column, --persistent-conn); an older uvsd that refuses the cursor gets the request without one and the same listing', async () => {
+  const big = rig({ addrs: ['192.168.8.10/24'], connMax: 4096 });
+  for (let i = 0; i < 2500; i++) big.dp.ct.insert(17, (0xc0a80900 + (i >> 8)) | 0, 1024 + i, 0xc0a808c8 | 0, 53, 0xc0a80814 | 0, 53, 0xc0a80832 | 0, 40000 + i, big.dp.nowTick + 1000, false);
+  const whole = (big.ctl.call('listConns', {}) as { conns: ConnInfo[] }).conns;
+  const asked: unknown[] = [];
+  const paged = join(dir, 'paged.sock');
+  const older = join(dir, 'older.sock');
+  const servers = [
+    await listenControl(paged, (verb, args) => {
+      if (verb === 'listConns') asked.push(args);
+      return big.ctl.callAsync(verb, args);
+    }, (e) => { throw e; }),
+    // What a uvsd before the cursor answered: its verb took max alone.
+    await listenControl(older, (verb, args) => {
+      if (verb === 'listConns' && (args as { cursor?: unknown }).cursor !== undefined) throw new UvsError('BAD_REQUEST', 'unknown argument "cursor" of listConns (it takes max)');
+      return big.ctl.callAsync(verb, args);
+    }, (e) => { throw e; }),
+  ];
+  try {
+    for (const [flags, fmt] of [[[], {}], [['--laddr-column'], { laddrColumn: true }], [['--persistent-conn'], { persistentConn: true }]] as const) {
+      const want = formatConns(whole, { numeric: true, ...fmt });
+      for (const socket of [paged, older]) assert.deepEqual(await uvsadm(['-Lnc', ...flags], { socket }), { code: 0, stdout: want, stderr: '' }, `${flags.join(' ')} ${socket}`);
+    }
+    assert.deepEqual(asked.slice(0, 3), [{ cursor: 0, max: 100_000 }, { cursor: 1000, max: 99_000 }, { cursor: 2000, max: 98_000 }], 'three pages, each asking for the rows it may still print');
+  } finally {
+    for (const s of servers) s.close();
   }
 });
 

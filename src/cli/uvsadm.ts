@@ -7,10 +7,10 @@ import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNR
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
-  formatConns, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatNeigh, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
+  formatConnRows, formatConns, formatConnsTitle, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatNeigh, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
-import type { ServiceInfo, ServiceKey } from '../control/protocol.js';
+import { CONNS_MAX_DEFAULT, type ConnInfo, type ConnsResult, type ServiceInfo, type ServiceKey } from '../control/protocol.js';
 import { reverseNames } from './rdns.js';
 
 const VERSION = `uvsadm ${UVS_VERSION} (ipvsadm v1.31 command line)`;
@@ -127,12 +127,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           return 0;
         }
         if (cmd.conns) {
-          const r = await client.call('listConns', {});
-          if (!cmd.numeric) opts.hosts = await resolver(r.conns.flatMap((c) => [c.caddr, c.vaddr, c.daddr]));
-          out(formatConns(r.conns, opts));
-          // ipvsadm lists every entry; uvsd at most 100,000 (their rows cost it memory and time):
-          // a script counting or grepping them must not take the part for the whole.
-          if (r.truncated) process.stderr.write(`uvsadm: only ${r.conns.length} connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n`);
+          await listConns(client, opts, !cmd.numeric);
           return 0;
         }
         const list = await client.call('list', {});
@@ -150,6 +145,42 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
     }
   } finally {
     client.close();
+  }
+}
+
+/**
+ * -Lc: the rows in pages (listConns with a cursor), each printed before the next is asked for,
+ * so that uvsd holds one page of rows at a time, never the listing. With names (no -n) the pages
+ * are gathered first and the names looked up for the whole listing at once, as before.
+ */
+async function listConns(client: ControlClient, opts: PrintOptions, names: boolean): Promise<void> {
+  const pages: ConnInfo[][] = [];
+  let listed = 0;
+  let r: ConnsResult = { conns: [], truncated: false, next: 0 };
+  if (!names) out(formatConnsTitle(opts));
+  while (r.next !== undefined) {
+    r = await connsPage(client, r.next, CONNS_MAX_DEFAULT - listed);
+    listed += r.conns.length;
+    if (names) pages.push(r.conns);
+    else out(formatConnRows(r.conns, opts));
+  }
+  if (names) {
+    const conns = pages.flat();
+    opts.hosts = await resolver(conns.flatMap((c) => [c.caddr, c.vaddr, c.daddr]));
+    out(formatConns(conns, opts));
+  }
+  // ipvsadm lists every entry; uvsd at most 100,000 (their rows cost it memory and time): a
+  // script counting or grepping them must not take the part for the whole.
+  if (r.truncated) process.stderr.write(`uvsadm: only ${listed} connection entries listed (uvsd lists at most that many; uvsadm --status counts them all)\n`);
+}
+
+/** One page of -Lc from cursor on, at most max rows; an older uvsd (no cursor) answers the whole listing at once. */
+async function connsPage(client: ControlClient, cursor: number, max: number): Promise<ConnsResult> {
+  try {
+    return await client.call('listConns', { cursor, max });
+  } catch (e) {
+    if (cursor === 0 && e instanceof ControlError && e.code === 'BAD_REQUEST' && /"cursor"/.test(`${e.message} ${e.detail ?? ''}`)) return client.call('listConns', {});
+    throw e;
   }
 }
 

@@ -360,10 +360,20 @@ function mmss(seconds: number): string {
  * plain one, as ipvsadm prints a kernel row without pe data.
  */
 export function formatConns(conns: readonly ConnInfo[], opts: PrintOptions): string {
+  return formatConnsTitle(opts) + formatConnRows(conns, opts);
+}
+
+/** formatConns's two title lines (uvsadm -Lc prints them, then the rows page by page). */
+export function formatConnsTitle(opts: PrintOptions): string {
   const local = opts.laddrColumn === true;
-  let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}`;
-  out += opts.persistentConn ? `${left('destination', 18)} ${left('pe name', 16)} pe_data\n` : 'destination\n';
+  const title = `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('local', 18)} ` : ''}`;
+  return title + (opts.persistentConn ? `${left('destination', 18)} ${left('pe name', 16)} pe_data\n` : 'destination\n');
+}
+
+/** formatConns's rows. */
+export function formatConnRows(conns: readonly ConnInfo[], opts: PrintOptions): string {
+  const local = opts.laddrColumn === true;
+  let out = '';
   for (const c of conns) {
     const cname = addrPort(c.caddr, c.cport, c.proto, opts);
     const vname = addrPort(c.vaddr, c.vport, c.proto, opts);

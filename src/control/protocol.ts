@@ -39,6 +39,10 @@ export const DEFAULT_PERSISTENT_TIMEOUT = 300;
 
 /** The largest firewall mark (ipvsadm -f takes 1..4294967295). */
 export const MAX_FWMARK = 0xffffffff;
+/** Most rows listConns returns (uvsadm -Lc lists), and its default: a row is ~2 KB of uvsd's
+ *  memory while a reply without a cursor is built and written (900,000 rows took uvsd to 1.9 GB
+ *  and stalled forwarding). */
+export const CONNS_MAX_DEFAULT = 100_000;
 
 /** The key the verbs take for a service: a mark service by its mark alone (fwmark 0 or none: by proto, addr and port). */
 export function serviceKey(s: { proto: Proto; addr: string; port: number; fwmark?: number }): ServiceKey {
@@ -284,8 +288,10 @@ export interface LaddrStat {
 
 export interface ConnsResult {
   conns: ConnInfo[];
-  /** True when the table held more than `max` entries. */
+  /** True when the table held more than `max` entries (with a cursor: from the cursor on). */
   truncated: boolean;
+  /** Asked with a cursor: the cursor of the next page; absent once the table has been read to its end (or truncated). */
+  next?: number;
 }
 
 export interface Timeouts {

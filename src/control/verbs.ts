@@ -16,7 +16,7 @@ import type {
   TracePollResult, TraceSessionArgs, TraceStartArgs, TraceStartResult, ZeroArgs,
   DrainArgs, DrainStatus, TunCsum, TunOptions, TunType,
 } from './protocol.js';
-import { DEFAULT_SCHED, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
+import { CONNS_MAX_DEFAULT, DEFAULT_SCHED, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceText, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { tunCode } from '../modes/tun.js';
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, formatAddr } from '../datapath/link.js';
@@ -41,9 +41,6 @@ import type { LaddrUsage } from '../modes/laddr.js';
 
 export const DEFAULT_PERSIST = 300;
 export const ALL_ONES = 0xffffffff;
-/** Most rows listConns returns, and its default: a row is ~2 KB of uvsd's memory while the reply
- *  is built and written (900,000 rows took uvsd to 1.9 GB and stalled forwarding). */
-export const CONNS_MAX_DEFAULT = 100_000;
 
 export interface VerbCtx {
   control: Control;
@@ -63,6 +60,15 @@ const LIST_SLICED_MIN = 500;
 const LIST_SLICE_CHECK = 8;
 /** A connection table with more live entries than this is listed (-Lc) in slices when it may be. */
 const CONNS_SLICED_MIN = 4096;
+/**
+ * listConns with a cursor (uvsadm -Lc): a page of at most this many rows, built at once (~1 ms)
+ * and written before the client asks for the next, so uvsd holds one page, not the listing.
+ */
+export const CONNS_PAGE_ROWS = 1000;
+/** Table entries one page looks at, at most: a sparse table gives pages of few rows (or none). */
+export const CONNS_PAGE_SCAN = 65_536;
+/** A cursor is worker × CURSOR_WORKER + the position in that worker's table (uvsd --workers). */
+const CURSOR_WORKER = 2 ** 32;
 
 interface Verb<A, R> {
   /** Changes the table (allowed in a batch; its ops are applied). */
@@ -666,8 +672,12 @@ export const VERBS = {
 
   timeouts: verb<Record<string, never>, Timeouts>(false, NO_ARGS, (ctx) => ({ ...ctx.model.timeouts })),
 
-  /** ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them. */
-  listConns: verb<{ max?: number }, ConnsResult | Promise<ConnsResult>>(false, { max: true }, (ctx, a) => connRows(ctx, a)),
+  /**
+   * ipvsadm -Lc: live connection entries, at most `max` (default 100,000) of them; with `cursor`
+   * (0 the first) one page of them from there, and the next page's cursor.
+   */
+  listConns: verb<{ max?: number; cursor?: number }, ConnsResult | Promise<ConnsResult>>(false, { max: true, cursor: true }, (ctx, a) =>
+    a.cursor === undefined ? connRows(ctx, a) : connPage(ctx, intOf(a.cursor, 'BAD_REQUEST', 'cursor', 0, Number.MAX_SAFE_INTEGER), maxOf(a))),
 
   /** FULLNAT local ports in use per LIP (with --workers, summed over the workers): --get-laddr, metrics. */
   laddrUsage: verb<Record<string, never>, LaddrStat[] | Promise<LaddrStat[]>>(false, NO_ARGS, (ctx) => {
@@ -1028,40 +1038,76 @@ const CONN_ROWS_SLICE = 1024;
 async function connRowsSliced(dp: Datapath, max: number, pause: () => Promise<void>): Promise<ConnsResult> {
   const conns: ConnInfo[] = [];
   for (let from = 0; from < dp.ct.max; from += CONN_ROWS_SLICE) {
-    if (connRowsOf(dp.ct, dp.nowTick, max, conns, from, Math.min(dp.ct.max, from + CONN_ROWS_SLICE))) return { conns, truncated: true };
+    if (connRowsOf(dp.ct, dp.nowTick, max, conns, from, Math.min(dp.ct.max, from + CONN_ROWS_SLICE)) < 0) return { conns, truncated: true };
     await pause();
   }
   return { conns, truncated: false };
 }
 
+function maxOf(a: Record<string, unknown>): number {
+  return a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, CONNS_MAX_DEFAULT);
+}
+
 function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promise<ConnsResult> {
-  const max = a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, CONNS_MAX_DEFAULT);
+  const max = maxOf(a);
   const workers = ctx.control.info.workers;
   if (workers !== undefined) {
     // Every worker lists its own connections; the rows are merged (at most max in all).
     return workers.conns(max).then((snaps) => {
       const conns: ConnInfo[] = [];
       let truncated = false;
-      for (const s of snaps) truncated = connRowsOf(snapshotView(s), s.nowTick, max, conns) || s.truncated || truncated;
+      for (const s of snaps) truncated = connRowsOf(snapshotView(s), s.nowTick, max, conns) < 0 || s.truncated || truncated;
       return { conns, truncated };
     });
   }
   const dp = ctx.control.dp;
   if (ctx.pause !== undefined && dp.ct.count > CONNS_SLICED_MIN) return connRowsSliced(dp, max, ctx.pause);
   const conns: ConnInfo[] = [];
-  const truncated = connRowsOf(dp.ct, dp.nowTick, max, conns);
+  const truncated = connRowsOf(dp.ct, dp.nowTick, max, conns) < 0;
   return { conns, truncated };
 }
 
-/** Rows of ct's live entries (from..to) appended to conns until it holds max; true when some were left out. */
-function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], from = 0, to = ct.max): boolean {
-  let truncated = false;
+/**
+ * One page of listConns from `cursor` on: at most CONNS_PAGE_ROWS rows, looking at at most
+ * CONNS_PAGE_SCAN entries; truncated once `max` rows would be passed (the client asks with the
+ * rows it may still print). With workers the cursor walks worker 0's table, then worker 1's, ...:
+ * the rows the whole listing gives without a cursor, in its order. Entries that come or go
+ * between pages may or may not be listed, as in a netlink dump of the kernel's table.
+ */
+function connPage(ctx: VerbCtx, cursor: number, max: number): ConnsResult | Promise<ConnsResult> {
+  const conns: ConnInfo[] = [];
+  const rows = Math.min(CONNS_PAGE_ROWS, max);
+  const workers = ctx.control.info.workers;
+  if (workers === undefined) {
+    const ct = ctx.control.dp.ct;
+    const stop = connRowsOf(ct, ctx.control.dp.nowTick, max, conns, cursor, Math.min(ct.max, cursor + CONNS_PAGE_SCAN), rows);
+    return stop < 0 ? { conns, truncated: true } : stop < ct.max ? { conns, truncated: false, next: stop } : { conns, truncated: false };
+  }
+  const w = Math.floor(cursor / CURSOR_WORKER);
+  if (w >= workers.count) return { conns, truncated: false };
+  // One row more than the page holds: whether it is followed (truncated, or the next page's cursor).
+  const asked = workers.connsPage(w, cursor % CURSOR_WORKER, rows + 1, CONNS_PAGE_SCAN);
+  return (async (): Promise<ConnsResult> => {
+    await ctx.pause?.(asked); // the worker's time is not the loop's
+    const s = await asked;
+    const stop = connRowsOf(snapshotView(s), s.nowTick, max, conns, 0, s.max, rows);
+    if (stop < 0) return { conns, truncated: true };
+    if (stop < s.max) return { conns, truncated: false, next: w * CURSOR_WORKER + s.at[stop]! };
+    if (s.end >= 0) return { conns, truncated: false, next: w * CURSOR_WORKER + s.end };
+    return w + 1 < workers.count ? { conns, truncated: false, next: (w + 1) * CURSOR_WORKER } : { conns, truncated: false };
+  })();
+}
+
+/**
+ * Rows of ct's live entries (from..to) appended to conns, at most `rows` of them, never more than
+ * max in all. Returns where it stopped: -1 when a live entry was left out for max (truncated),
+ * else the first entry not looked at or not listed (to when it got there).
+ */
+function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], from = 0, to = ct.max, rows = max): number {
   for (let e = from; e < to; e++) {
     if (!ct.isAlive(e)) continue;
-    if (conns.length >= max) {
-      truncated = true;
-      break;
-    }
+    if (conns.length >= max) return -1;
+    if (conns.length >= rows) return e;
     const ticks = ct.expires[e] - now;
     const tpl = (ct.flags[e] & F_TEMPLATE) !== 0;
     conns.push({
@@ -1086,7 +1132,7 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
       if (text !== undefined) row.peData = text;
     }
   }
-  return truncated;
+  return to;
 }
 
 /** -Z of one service: its statistics and its servers' (Control.perServiceSliced zeroes every

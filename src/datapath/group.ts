@@ -154,6 +154,9 @@ export interface ConnSnapshot {
   max: number;
   nowTick: number;
   truncated: boolean;
+  /** Each entry's position in the table, and where the look stopped short of the table's end (-1: it got there). */
+  at: Uint32Array;
+  end: number;
   proto: Uint8Array;
   state: Uint8Array;
   flags: Uint16Array;
@@ -176,11 +179,16 @@ export interface ConnSnapshot {
 export type ConnView = Pick<ConnTable, 'max' | 'proto' | 'state' | 'flags' | 'fwd' | 'expires' | 'caddr' | 'vaddr' | 'daddr' | 'laddr' |
   'cport' | 'vport' | 'dport' | 'lport' | 'seqd' | 'peText'> & { isAlive(e: number): boolean };
 
-/** At most max live entries of ct as columns (in the worker; the rare path, it allocates). */
-export function snapshotConns(ct: ConnTable, nowTick: number, max: number): ConnSnapshot {
+/**
+ * At most max live entries of ct as columns, from entry `from` on, looking at at most `scan`
+ * entries (in the worker; the rare path, it allocates).
+ */
+export function snapshotConns(ct: ConnTable, nowTick: number, max: number, from = 0, scan = ct.max): ConnSnapshot {
   const idx: number[] = [];
   let truncated = false;
-  for (let e = 0; e < ct.max; e++) {
+  const to = Math.min(ct.max, from + scan);
+  let e = from;
+  for (; e < to; e++) {
     if (!ct.isAlive(e)) continue;
     if (idx.length >= max) {
       truncated = true;
@@ -194,7 +202,7 @@ export function snapshotConns(ct: ConnTable, nowTick: number, max: number): Conn
     return out;
   };
   return {
-    max: idx.length, nowTick, truncated,
+    max: idx.length, nowTick, truncated, at: Uint32Array.from(idx), end: e < ct.max ? e : -1,
     proto: pick(ct.proto), state: pick(ct.state), flags: pick(ct.flags), fwd: pick(ct.fwd), expires: pick(ct.expires),
     caddr: pick(ct.caddr), vaddr: pick(ct.vaddr), daddr: pick(ct.daddr), laddr: pick(ct.laddr),
     cport: pick(ct.cport), vport: pick(ct.vport), dport: pick(ct.dport), lport: pick(ct.lport), seqd: pick(ct.seqd),
@@ -231,6 +239,8 @@ export interface Workers {
   pull(): void;
   /** Every worker's connections (at most max each). */
   conns(max: number): Promise<ConnSnapshot[]>;
+  /** Worker k's connections from entry `from` on: at most max, looking at at most scan entries (snapshotConns). */
+  connsPage(k: number, from: number, max: number, scan: number): Promise<ConnSnapshot>;
   /** The FULLNAT local ports in use per LIP, summed over the workers (each holds its share of the ports). */
   laddrs(): Promise<LaddrUsage[]>;
   /** Every worker's neighbour table (uvsadm --neigh), by worker. */
@@ -473,6 +483,10 @@ export class DatapathGroup implements Workers {
     return this.ask({ t: 'conns', max }) as Promise<ConnSnapshot[]>;
   }
 
+  async connsPage(k: number, from: number, max: number, scan: number): Promise<ConnSnapshot> {
+    return (await this.ask({ t: 'conns', max, from, scan }, [this.links[k]!]))[0] as ConnSnapshot;
+  }
+
   async laddrs(): Promise<LaddrUsage[]> {
     return sumLaddrUsage((await this.ask({ t: 'laddrs' })) as LaddrUsage[][]);
   }
@@ -481,12 +495,12 @@ export class DatapathGroup implements Workers {
     return this.ask({ t: 'neigh' }) as Promise<NeighRow[][]>;
   }
 
-  /** Every worker's answer to q (worker.ts answers with {t: 'answer', id, part}). */
-  private ask(q: { t: 'conns'; max: number } | { t: 'laddrs' } | { t: 'neigh' }): Promise<unknown[]> {
+  /** The answers to q of every worker, or of those given (worker.ts answers with {t: 'answer', id, part}). */
+  private ask(q: { t: 'conns'; max: number; from?: number; scan?: number } | { t: 'laddrs' } | { t: 'neigh' }, links = this.links): Promise<unknown[]> {
     const id = this.nextQuery++;
     return new Promise((resolve) => {
-      this.queries.set(id, { left: this.links.length, parts: [], resolve });
-      for (const l of this.links) l.w.postMessage({ ...q, id });
+      this.queries.set(id, { left: links.length, parts: [], resolve });
+      for (const l of links) l.w.postMessage({ ...q, id });
     });
   }
 

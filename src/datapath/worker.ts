@@ -26,7 +26,7 @@ type ToWorker =
   | { t: 'trace'; on: boolean }
   | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
-  | { t: 'conns'; id: number; max: number }
+  | { t: 'conns'; id: number; max: number; from?: number; scan?: number }
   | { t: 'laddrs'; id: number }
   | { t: 'neigh'; id: number };
 
@@ -177,7 +177,7 @@ parent.on('message', (m: ToWorker) => {
   } else if (m.t === 'tx') {
     transmit(m.frames);
   } else if (m.t === 'conns') {
-    parent.postMessage({ t: 'answer', id: m.id, part: snapshotConns(dp.ct, dp.nowTick, m.max) });
+    parent.postMessage({ t: 'answer', id: m.id, part: snapshotConns(dp.ct, dp.nowTick, m.max, m.from, m.scan) });
   } else if (m.t === 'laddrs') {
     parent.postMessage({ t: 'answer', id: m.id, part: dp.laddrs.usage() });
   } else if (m.t === 'neigh') {
