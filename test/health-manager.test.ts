@@ -704,6 +704,9 @@ test('checks that cannot run (uvsd out of file descriptors: notRun) change no st
   const lbl = (i: number, result: string) => ({ proto: 'tcp', service: `${VIP}:80`, server: `${RS[i]!.ip}:80`, checker: 'TCP_CHECK', check: '0', result });
   const ex = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr }).text());
   assert.deepEqual([ex.get('uvs_health_check_attempts_total', lbl(0, 'not_run')), ex.get('uvs_health_check_attempts_total', lbl(0, 'fail')), ex.get('uvs_health_check_attempts_total', lbl(0, 'pass'))], [6, 0, 1]);
+  // Summed over the checkers, and kept without the per-checker series (the alert UvsHealthChecksNotRun reads it).
+  const quiet = parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr, perChecker: false }).text());
+  assert.deepEqual([ex.get('uvs_health_checks_not_run_total'), quiet.get('uvs_health_checks_not_run_total')], [12, 12]);
   // Back: the first check that runs (3 s or more after the last that could not) ends the episode, once.
   emfile = false;
   await w.clock.advance(30 * S);

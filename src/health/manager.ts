@@ -292,7 +292,7 @@ export class HealthManager {
   private chain: Promise<void> = Promise.resolve();
   /** Checks run since start (for tests and the load measurement). */
   attempts = 0;
-  /** Checks that could not run since start (uvsadm --status health_checks_not_run). */
+  /** Checks that could not run since start (uvsadm --status health_checks_not_run, uvs_health_checks_not_run_total). */
   notRunTotal = 0;
   /** The checks that cannot run now (NotRunEpisode), until one runs NOT_RUN_QUIET_MS after the last. */
   private notRunEpisode: NotRunEpisode | undefined;

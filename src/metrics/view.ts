@@ -51,6 +51,8 @@ export interface HealthView {
   queue?(): HealthQueue | undefined;
   /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */
   startDelays?(): BucketCounts | undefined;
+  /** Checks that could not run since start (uvsd out of file descriptors, memory, processes). */
+  readonly notRunTotal?: number;
 }
 
 export function destOverloaded(dt: DestTable, d: number): boolean {
