@@ -831,3 +831,108 @@ test('a sync key file is a text key without its surrounding whitespace, or binar
   c[1] = 0xfe; // one invalid byte for another: the old reading made both U+FFFD
   assert.notDeepEqual(syncKeyOf(bin), syncKeyOf(c), 'two keys differing in an invalid UTF-8 byte are different keys');
 });
+
+// FTP (uvsd --ftp-ports, src/modes/ftp.ts): the data connections' VIP:port (a passive port,
+// VIP:20) has no service; the backup binds them through their VIP's FTP service.
+const FTP_NAT = { proto: 'tcp' as const, addr: VIP, port: 21 };
+const FTP_FNAT = { proto: 'tcp' as const, addr: VIP2, port: 21 };
+const { SYN, ACK, PSH } = TCP_FLAGS;
+
+function ftpDirector(reverse: boolean): Rig {
+  const r = rig({ addrs: [`${DIR_IP}/24`], connMax: 4096 });
+  r.dp.setDefense({ ftpPorts: [21] });
+  r.ctl.addService({ ...FTP_NAT, sched: 'rr' });
+  r.ctl.addService({ ...FTP_FNAT, sched: 'rr' });
+  for (const s of reverse ? [...RS].reverse() : RS) {
+    r.ctl.addDest({ service: FTP_NAT, addr: s.ip, port: 21, fwd: 'nat', weight: 1 });
+    r.ctl.addDest({ service: FTP_FNAT, addr: s.ip, port: 21, fwd: 'fullnat', weight: 1 });
+  }
+  r.ctl.addLaddr({ service: FTP_FNAT, addr: LIP });
+  for (const s of RS) r.learn(s.ip, s.mac);
+  r.dp.resolve(parseIp(CLIENT));
+  r.learn(CLIENT, CLIENT_MAC);
+  r.sink.take();
+  return r;
+}
+
+const ipOf = (f: Buffer, at: number): string => `${f[at]}.${f[at + 1]}.${f[at + 2]}.${f[at + 3]}`;
+
+/** An FTP session through director m to vip: a passive or (NAT) active data connection set up; returns a client and a server data segment. */
+function ftpSession(m: Rig, vip: string, cport: number, active: boolean): { client: Buffer; server: Buffer; rs: string } {
+  const first = m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 100, flags: SYN }))[0]!;
+  const rs = RS.find((s) => s.ip === ipOf(first, 30))!;
+  const fromRs = { ethDst: DIR_MAC, ethSrc: rs.mac };
+  const peer = { addr: ipOf(first, 26), port: first.readUInt16BE(34) };
+  m.run(tcpFrame(fromRs, { src: rs.ip, dst: peer.addr, sport: 21, dport: peer.port, seq: 500, ack: 101, flags: SYN | ACK }));
+  m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 101, ack: 501, flags: ACK }));
+  const text = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const dport = cport + 1;
+  if (active) {
+    m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 101, ack: 501, flags: PSH | ACK, payload: text(`PORT ${CLIENT.replaceAll('.', ',')},${dport >> 8},${dport & 255}\r\n`) }));
+    const toClient = { src: rs.ip, dst: CLIENT, sport: 20, dport };
+    assert.equal(m.run(tcpFrame(fromRs, { ...toClient, seq: 7000, flags: SYN })).length, 1, 'the server\'s data SYN');
+    m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 20, seq: 9000, ack: 7001, flags: SYN | ACK }));
+    m.run(tcpFrame(fromRs, { ...toClient, seq: 7001, ack: 9001, flags: ACK }));
+    return {
+      rs: rs.ip,
+      client: tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 20, seq: 9001, ack: 8001, flags: ACK }),
+      server: tcpFrame(fromRs, { ...toClient, seq: 7001, ack: 9001, flags: PSH | ACK, payload: Buffer.alloc(1000, 1) }),
+    };
+  }
+  m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 101, ack: 501, flags: PSH | ACK, payload: text('PASV\r\n') }));
+  const reply = m.run(tcpFrame(fromRs, { src: rs.ip, dst: peer.addr, sport: 21, dport: peer.port, seq: 501, ack: 107, flags: PSH | ACK, payload: text(`227 Entering Passive Mode (${rs.ip.replaceAll('.', ',')},195,80).\r\n`) }));
+  assert.match(reply[0]!.subarray(54).toString('latin1'), new RegExp(vip.replaceAll('.', ',')), 'the reply names the VIP');
+  const syn = m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1000, flags: SYN }))[0]!;
+  assert.equal(ipOf(syn, 30), rs.ip, 'the data connection goes to the control connection\'s server');
+  const dpeer = { addr: ipOf(syn, 26), port: syn.readUInt16BE(34) };
+  m.run(tcpFrame(fromRs, { src: rs.ip, dst: dpeer.addr, sport: 50000, dport: dpeer.port, seq: 5000, ack: 1001, flags: SYN | ACK }));
+  m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1001, ack: 5001, flags: ACK }));
+  return {
+    rs: rs.ip,
+    client: tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1001, ack: 6001, flags: ACK }),
+    server: tcpFrame(fromRs, { src: rs.ip, dst: dpeer.addr, sport: 50000, dport: dpeer.port, seq: 5001, ack: 1001, flags: PSH | ACK, payload: Buffer.alloc(1000, 2) }),
+  };
+}
+
+test('FTP data connections (passive through NAT and FULLNAT, active through NAT) are synced, bound to their control connection\'s server, and a takeover carries the transfers on', () => {
+  const m = ftpDirector(false);
+  const b = ftpDirector(true);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const sessions = [ftpSession(m, VIP, 40001, false), ftpSession(m, VIP2, 40011, false), ftpSession(m, VIP, 40021, true)];
+  sync(m, b);
+  assert.equal(b.counters().sync_refused ?? 0, 0, 'no data connection refused');
+  assert.equal(m.dp.ct.count, 6);
+  assert.deepEqual(rows(b), rows(m), 'the backup holds the data connections, to the same servers (FULLNAT: the same local port)');
+  assert.equal(b.dp.laddrs.inUse(parseIp(LIP)), 2, 'the FULLNAT control and data connections\' local ports are reserved on the backup');
+  const active = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; active: number }[] }[] }).services
+    .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.active}`)).sort();
+  assert.deepEqual(active(b), active(m), 'counted in their servers\' active connections');
+  const frames = sessions.flatMap((s) => [s.client, s.server]);
+  const masterOut = m.run(...frames).map((f) => decode(f));
+  assert.equal(masterOut.length, 6);
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  assert.deepEqual(b.run(...frames).map((f) => decode(f)), masterOut, 'the new master forwards both directions of every data connection as the old one');
+  assert.equal(b.counters()['drop.no_service'] ?? 0, 0);
+  assert.equal(b.counters()['drop.ip_not_local'] ?? 0, 0);
+});
+
+test('a synced FTP data connection is refused (as by an older uvsd) where the FTP port is not an --ftp-ports one, or where the FTP service lacks its server', () => {
+  const m = ftpDirector(false);
+  const noPorts = ftpDirector(false);
+  noPorts.dp.setDefense({ ftpPorts: [] });
+  const noServer = ftpDirector(false);
+  for (const b of [noPorts, noServer]) b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const { rs } = ftpSession(m, VIP, 40001, false);
+  noServer.ctl.deleteDest({ service: FTP_NAT, addr: rs, port: 21 });
+  const buf = new Uint8Array(REC_LEN * 16);
+  const n = m.dp.syncDrain(buf, 0, 16);
+  assert.equal(n, 2);
+  for (const b of [noPorts, noServer]) {
+    b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+    assert.equal(b.counters().sync_refused, 1, 'the data connection refused');
+    assert.equal(b.counters().sync_installed, 1, 'the control connection installed');
+  }
+});

@@ -47,7 +47,7 @@ import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedServi
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
-import { REC_CONN, REC_EXPIRE, REC_LEN, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
+import { REC_CONN, REC_EXPIRE, REC_LEN, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
 import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, steerValue, steerWorker } from './steer.js';
 
@@ -137,6 +137,10 @@ function stateFits(proto: number, state: number): boolean {
   if (proto === PROTO_UDP) return state === S_UDP;
   return proto === PROTO_SCTP && state >= S_SCTP && state < STATE_NAMES.length;
 }
+
+/** Entries never synced: one-packet ones, and FTP data connections a passive reply announced
+ *  (their client port not known yet; the client's SYN fills it in and marks them). */
+const NOT_SYNCED = F_ONEPACKET | F_NOCPORT;
 
 /** Service lookup key: the port, with UDP and SCTP services apart from TCP ones and mark services apart from all. */
 export function svcKey(proto: number, port: number): number {
@@ -1906,7 +1910,7 @@ export class Datapath implements Output {
     while (n < max) {
       const e = m.nextMarked();
       if (e < 0) break;
-      if (!this.ct.isAlive(e) || (this.ct.flags[e] & F_ONEPACKET) !== 0) continue;
+      if (!this.ct.isAlive(e) || (this.ct.flags[e] & NOT_SYNCED) !== 0) continue;
       writeConnRecord(this.ct, e, buf, o + n * REC_LEN, (this.ct.flags[e] & F_HASHED_OUT) !== 0);
       n++;
     }
@@ -1928,7 +1932,7 @@ export class Datapath implements Output {
       const tpl = k < ct.max;
       const e = tpl ? k : k - ct.max;
       const f = ct.flags[e];
-      if ((f & F_ALIVE) === 0 || (f & F_ONEPACKET) !== 0 || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
+      if ((f & F_ALIVE) === 0 || (f & NOT_SYNCED) !== 0 || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
       writeConnRecord(ct, e, buf, o + n * REC_LEN, (f & F_HASHED_OUT) !== 0);
       n++;
     }
@@ -1992,13 +1996,15 @@ export class Datapath implements Output {
       c[C.sync_refused]++;
       return;
     }
-    // The service, as newConn finds it; a -f service's template names its mark itself.
-    const svc = this.syncService(l4, vaddr, vport);
+    // The service, as newConn finds it; a -f service's template names its mark itself. An FTP
+    // data connection's VIP:port (a passive port, VIP:20) has none: its control connection's.
+    const daddr = rd32(b, o + 24);
+    const ftpData = !template && (rf & RF_FTPDATA) !== 0 && l4 === PROTO_TCP;
+    const svc = this.syncService(l4, vaddr, vport) ?? (ftpData ? this.ftpService(vaddr, daddr) : undefined);
     if (svc === undefined) {
       c[C.sync_refused]++;
       return;
     }
-    const daddr = rd32(b, o + 24);
     const dport = rd16(b, o + 10);
     // -1: the server is not in the service here (yet): the entry is installed unbound, as the
     // kernel's ip_vs_proc_conn does, and bound when the server has come (bindLate).
@@ -2073,7 +2079,9 @@ export class Datapath implements Output {
       ct.laddr[e] = svc.persistTicks;
       ct.ctl[e] = 0;
     } else {
-      ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
+      // An FTP data connection holds no control connection here (ctl -1: the master's does, and
+      // its renewals of the control connection reach this copy).
+      ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0) | (ftpData ? F_FTPDATA : 0);
       if ((rf & RF_HAS_TPL) !== 0) {
         // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
         const fwm = svc.proto === PROTO_FWM;
@@ -2098,6 +2106,22 @@ export class Datapath implements Output {
   private syncService(l4: number, vaddr: number, vport: number): SvcRuntime | undefined {
     const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
     return sid < 0 ? undefined : this.services[sid];
+  }
+
+  /**
+   * The service a synced FTP data connection to vaddr (with server daddr) belongs to: a NAT or
+   * FULLNAT TCP service of vaddr on one of the FTP ports (--ftp-ports) with daddr among its
+   * servers, as its control connection's (a -f service when the mark takes vaddr:port).
+   */
+  private ftpService(vaddr: number, daddr: number): SvcRuntime | undefined {
+    for (const p of this.ftp.list) {
+      const svc = this.syncService(PROTO_TCP, vaddr, p);
+      if (svc === undefined) continue;
+      for (const d of svc.dests) {
+        if (this.dt.addr[d] === daddr && (this.dt.fwd[d] === FWD_NAT || this.dt.fwd[d] === FWD_FULLNAT)) return svc;
+      }
+    }
+    return undefined;
   }
 
   /** The slot of svc's server daddr:dport (a port-zero service's: daddr's, any port), or -1. */

@@ -57,6 +57,8 @@ function after(a: number, b: number): boolean {
 export class FtpHelper {
   /** Port → 1 for the FTP ports (virtual ports of NAT/FULLNAT TCP connections). */
   readonly ports = new Uint8Array(65536);
+  /** The same ports as a list. */
+  list: readonly number[] = [];
   /** Any port set. */
   on = false;
   /** Data connections made but not yet claimed by the client's SYN (entries with F_NOCPORT). */
@@ -90,6 +92,7 @@ export class FtpHelper {
   setPorts(ports: readonly number[]): void {
     this.ports.fill(0);
     for (const p of ports) this.ports[p] = 1;
+    this.list = [...ports];
     this.on = ports.length > 0;
     if (this.on && this.free.length === 0) {
       const n = this.slots;
