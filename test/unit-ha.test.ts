@@ -936,3 +936,26 @@ test('a synced FTP data connection is refused (as by an older uvsd) where the FT
     assert.equal(b.counters().sync_installed, 1, 'the control connection installed');
   }
 });
+
+test('an FTP control connection the master holds for its data connection (idle past its timeout) stays on the backup too: its renewals are synced', () => {
+  const m = ftpDirector(false);
+  const b = ftpDirector(true);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const s = ftpSession(m, VIP, 40001, false);
+  sync(m, b);
+  const control = (r: Rig) => r.dp.ct.lookup(6, parseIp(CLIENT), 40001, parseIp(VIP), 21);
+  // A 20-minute download, nothing on the control connection (ESTABLISHED: 15 minutes).
+  for (let min = 0; min < 20; min++) {
+    for (const r of [m, b]) {
+      r.advance(60_000);
+      r.dp.tick();
+      for (const x of RS) r.learn(x.ip, x.mac);
+      r.learn(CLIENT, CLIENT_MAC);
+    }
+    m.run(s.server, s.client);
+    sync(m, b);
+  }
+  assert.ok(control(m) >= 0, 'the master holds it');
+  assert.ok(control(b) >= 0, 'so does the backup');
+});

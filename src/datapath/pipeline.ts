@@ -384,7 +384,12 @@ export class Datapath implements Output {
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.ct.onWaitDue = (e) => this.synproxy.due(this, e);
     // An FTP control connection with data connections starts its timer again (ip_vs_conn_expire's expire_later).
-    this.ct.onControlDue = (e) => (this.ftp.held(e) ? this.nowTick + this.tt[this.ct.state[e]] : 0);
+    // Its backup copy's timer too: no packet marks an idle control connection held so.
+    this.ct.onControlDue = (e) => {
+      if (!this.ftp.held(e)) return 0;
+      if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
+      return this.nowTick + this.tt[this.ct.state[e]];
+    };
     const load = opts.worker?.load;
     this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
     this.dt = new DestTable(opts.destMax ?? DEST_MAX, shared, load === undefined ? undefined : { load, index: this.workerIndex });
