@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
 import { SyncProducer } from '../src/sync/producer.js';
-import { REC_LEN } from '../src/datapath/syncrec.js';
+import { REC_LEN, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -958,4 +958,23 @@ test('an FTP control connection the master holds for its data connection (idle p
   }
   assert.ok(control(m) >= 0, 'the master holds it');
   assert.ok(control(b) >= 0, 'so does the backup');
+  // A record of its tuple to another server does not replace it while it is held (refused).
+  const rec = new Uint8Array(REC_LEN);
+  writeConnRecord(m.dp.ct, control(m) >>> 1, rec, 0, true);
+  Buffer.from(rec.buffer).writeUInt32BE(parseIp(RS.find((x) => x.ip !== s.rs)!.ip) >>> 0, 24);
+  b.dp.apply([{ op: 'syncInstall', records: rec }]);
+  assert.equal(b.counters().sync_refused, 1);
+  assert.equal(b.dp.ct.count, 2, 'no second entry of the tuple');
+  // Takeover: the new master helps the control connection and its data connection holds it.
+  b.ctl.call('setRole', { role: 'master' });
+  assert.equal(b.dp.ftp.controls, 1, 'helped on the new master');
+  for (let min = 0; min < 20; min++) {
+    b.advance(60_000);
+    b.dp.tick();
+    for (const x of RS) b.learn(x.ip, x.mac);
+    b.learn(CLIENT, CLIENT_MAC);
+    assert.equal(b.run(s.server).length, 1, `minute ${min + 1} after the takeover: data forwarded`);
+    b.run(s.client);
+  }
+  assert.ok(control(b) >= 0, 'the new master holds it through 20 more minutes');
 });

@@ -2029,6 +2029,10 @@ export class Datapath implements Output {
       // port): the record wins, as in the kernel (ip_vs_proc_conn expires the entry whose
       // daddr/dport differ). E.g. a demoted director's own entry, which the client left.
       ct.expireNow(e);
+      if (ct.isAlive(e)) {
+        c[C.sync_refused]++; // an FTP control connection its data connections hold here
+        return;
+      }
       node = -1;
     }
     if (node >= 0) {
@@ -2045,6 +2049,8 @@ export class Datapath implements Output {
         if (this.boundNow(e)) enterState(ct, dt, e, state);
         else ct.state[e] = state;
       }
+      // Its control connection came after it (a dump): linked now.
+      if (ftpData && ct.ctl[e] < 0) this.ftp.adopt(ct, e, rd16(b, o + 14));
       ct.expires[e] = expires;
       ct.reslot(e);
       c[C.sync_installed]++;
@@ -2084,9 +2090,15 @@ export class Datapath implements Output {
       ct.laddr[e] = svc.persistTicks;
       ct.ctl[e] = 0;
     } else {
-      // An FTP data connection holds no control connection here (ctl -1: the master's does, and
-      // its renewals of the control connection reach this copy).
-      ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0) | (ftpData ? F_FTPDATA : 0);
+      ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
+      // FTP, as the kernel binds its helper to a synced connection: a control connection is
+      // helped here too (after a takeover, its next PASV/PORT), a data connection holds it.
+      if (ftpData) {
+        ct.flags[e] |= F_FTPDATA;
+        this.ftp.adopt(ct, e, rd16(b, o + 14));
+      } else if (this.ftp.on && l4 === PROTO_TCP && (rf & RF_NOOUTPUT) === 0 && this.ftp.ports[vport] !== 0) {
+        this.ftp.attach(this, e);
+      }
       if ((rf & RF_HAS_TPL) !== 0) {
         // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
         const fwm = svc.proto === PROTO_FWM;

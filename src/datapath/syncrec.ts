@@ -26,7 +26,8 @@ export const RF_FTPDATA = 16;
 
 // Record layout (network byte order):
 //  0 type  1 proto (with PROTO_TPL for templates)  2 state  3 flags  4 fwd  5 reserved
-//  6 cport  8 vport  10 dport  12 lport  14 reserved(2)
+//  6 cport  8 vport  10 dport  12 lport  14 an FTP data connection's: its control connection's
+//  cport (the backup links them; 0: none, as an older uvsd sends)
 //  16 caddr  20 vaddr  24 daddr  28 laddr  32 a template's persistence-engine hash (ConnTable
 //  seqd: the SIP Call-ID's; 0 for other templates); a connection's: its template's (0: none)
 
@@ -45,7 +46,7 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
   wr16(buf, o + 8, ct.vport[e]);
   wr16(buf, o + 10, ct.dport[e]);
   wr16(buf, o + 12, ct.lport[e]);
-  wr16(buf, o + 14, 0);
+  wr16(buf, o + 14, (f & F_FTPDATA) !== 0 && ct.ctl[e] >= 0 ? ct.cport[ct.ctl[e]] : 0);
   wr32(buf, o + 16, ct.caddr[e]);
   wr32(buf, o + 20, ct.vaddr[e]);
   wr32(buf, o + 24, ct.daddr[e]);

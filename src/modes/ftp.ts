@@ -155,6 +155,22 @@ export class FtpHelper {
   }
 
   /**
+   * Synced data connection d (F_FTPDATA, a backup): held by its control connection here, as on
+   * the master, when that one (client port cport, an FTP port of d's VIP) is helped here.
+   */
+  adopt(ct: ConnTable, d: number, cport: number): void {
+    if (cport === 0) return;
+    for (const p of this.list) {
+      const n = ct.lookup(PROTO_TCP, ct.caddr[d], cport, ct.vaddr[d], p);
+      const s = n < 0 || (n & 1) !== 0 ? undefined : this.slotOf.get(n >>> 1);
+      if (s === undefined) continue;
+      ct.ctl[d] = n >>> 1;
+      this.ndata[s]++;
+      return;
+    }
+  }
+
+  /**
    * A client SYN found no entry: is it the data connection a passive reply announced (an entry
    * with client port 0)? Then that entry takes the client's port and its node is returned, else -1.
    */
