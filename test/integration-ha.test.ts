@@ -9,10 +9,13 @@
 //   3. DR: 50 connections opened before step 2; now the new master box dies, the restarted
 //      director becomes master and forwards the connections it learnt by sync (dump and updates):
 //      all 50 complete byte-identical, no message waits 3 s or more.
-//   4. vrrp_script: only uvsd dies on the master; keepalived there sees `uvsadm --status` fail,
-//      goes to FAULT and the backup takes over (time reported, not asserted: it includes up to
-//      one script interval).
+//   4. vrrp_script: only uvsd dies on the master; keepalived there sees its check
+//      (contrib/uvsd-check) fail, goes to FAULT and the backup takes over (time reported, not
+//      asserted: it includes up to one script interval).
 //   5. A forged sync datagram (wrong key) is counted (auth_failed) and changes nothing.
+//   6. The master's uvsd is SIGKILLed and started again 200 ms later (systemd's RestartSec):
+//      it comes back as backup; keepalived sees the restart all the same (the check fails while
+//      uvsd is young), so within seconds exactly one director is master and the VIPs answer.
 // d1 runs with --workers 2 (d2 with one datapath): as master its workers drain and dump their own
 // tables into the sync daemon; as backup (failback) each synced connection is installed on the
 // worker its frames will reach, so the DR connections of step 3 continue there.
@@ -22,6 +25,8 @@ import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
 import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
+import { repoRoot } from './lab/dr-lab.js';
+import { join } from 'node:path';
 import type { ConnInfo } from '../src/control/protocol.js';
 
 function keepalivedMissing(): string | null {
@@ -39,6 +44,12 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
   const lab: HaLab = await createHaLab('uvsha', [['--workers', '2'], []]);
   const [d1, d2] = lab.dirs;
   const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
+  // Until keepalived has seen the director's check pass (contrib/uvsd-check, as keepalived runs it:
+  // it fails while uvsd is younger than 3 s, the director in FAULT and unable to take over).
+  const checkPassed = async (d: Director) => {
+    for (let i = 0; i < 100 && (await lab.lab.exec(null, [join(repoRoot, 'contrib', 'uvsd-check'), d.socket])).code !== 0; i++) await delay(100);
+    await delay(CHECK_INTERVAL * 1000 + 500);
+  };
   try {
     await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
     await Promise.all([lab.startSync(d1), lab.startSync(d2)]);
@@ -75,7 +86,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
     });
 
     // DR conversations opened now, through d2, last through the failback and d2's death.
-    const drChat = lab.chatter([`${VIP_DR}:${CHAT_PORT}`], 50, 10_000);
+    const drChat = lab.chatter([`${VIP_DR}:${CHAT_PORT}`], 50, 14_000);
     assert.equal(await drChat.waitForLine(/^established /, 30_000), 'established 50 of 50');
     const drStart = Date.now();
 
@@ -103,12 +114,13 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       await lab.lab.must([process.execPath, '-e', js], lab.ns.cli);
       for (const vip of [VIP_NAT, VIP_FNAT, VIP_DR]) assert.equal(await lab.clientNeigh(vip), d2.mac, `${vip} is at d2`);
       assert.equal((await lab.call(d1, 'status', {})).counters['arp_replies_sent'], d1Answers, 'the backup answered no ARP');
+      await checkPassed(d1); // ready to take over (keepalived BACKUP, no longer FAULT)
       assert.equal((await lab.call(d1, 'status', {})).role, 'backup', 'still backup: keepalived (nopreempt) has not told it otherwise');
     });
 
     await t.test('DR: the master box (d2) is SIGKILLed; the director that failed back forwards all 50 connections it learnt by sync', async () => {
       // Leave the conversations time after the failure.
-      assert.ok(Date.now() - drStart < 7_000, `the failback step took too long (${Date.now() - drStart} ms) to test DR failover`);
+      assert.ok(Date.now() - drStart < 11_000, `the failback step took too long (${Date.now() - drStart} ms) to test DR failover`);
       const killedAt = Date.now();
       await lab.kill(d2, 'all');
       const took = await lab.waitRole(d1, 'master', 5000);
@@ -177,6 +189,28 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       assert.equal(after.stats.authFailed, before.stats.authFailed + 1, 'counted as auth_failed');
       assert.equal((await lab.call(d1, 'connections', {})).length, conns, 'nothing installed');
       assert.match((await lab.uvsadm(d1, ['-L', '--daemon'])).stdout, new RegExp(`auth_failed=${after.stats.authFailed} other_syncid=\\d+ from_master=\\d+\\)`));
+    });
+
+    await t.test('the master\'s uvsd restarted within 200 ms (systemd): keepalived still sees it, exactly one director ends master', async () => {
+      await checkPassed(d1); // d1's keepalived back to BACKUP after step 4's restart
+      assert.equal((await lab.call(d2, 'status', {})).role, 'master');
+      const killedAt = Date.now();
+      await lab.kill(d2, 'uvsd');
+      await delay(200);
+      await lab.startUvsd(d2); // the same command line; starts as backup (role: backup)
+      t.diagnostic(`d2's uvsd answers again ${Date.now() - killedAt} ms after the kill`);
+      const roles = async () => Promise.all([d1, d2].map(async (d) => (await lab.call(d, 'status', {})).role));
+      let r = await roles();
+      while (r.filter((x) => x === 'master').length !== 1 && Date.now() - killedAt < 8000) {
+        await delay(100);
+        r = await roles();
+      }
+      assert.deepEqual(r, ['master', 'backup'], `roles d1, d2 8 s after the kill (a pgrep-only check leaves both backup)\n${logs(d1)}\n${logs(d2)}`);
+      t.diagnostic(`d1 master ${Date.now() - killedAt} ms after d2's uvsd was killed`);
+      const chat = await chatResult(lab.chatter([`${VIP_NAT}:${CHAT_PORT}`, `${VIP_DR}:${CHAT_PORT}`], 5, 1000));
+      assert.equal(chat.failed, 0, `new connections through d1: ${chat.errors.join('; ')}`);
+      await checkPassed(d2);
+      assert.deepEqual(await roles(), ['master', 'backup'], 'still one master once d2\'s check passes again (nopreempt)');
     });
   } finally {
     await lab.destroy();

@@ -252,15 +252,12 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       writeFileSync(config, uvsdConfig(`${HA_SUBNET}.${12 + i}`, `${HA_NAT_SUBNET}.${1 + i}`, i === 2, fifo));
       const socket = join(tmp, `${name}.sock`);
       const notifyLog = join(tmp, `${name}.notify.log`);
-      // keepalived runs these: uvsd's health and the role change. docs/ha.md's check is
-      // `uvsadm --status` (the control loop answers); here it is pgrep, because a Node start-up
-      // per second under nice 19 on a loaded 2-core machine takes seconds, times the script out
-      // and puts the instance in FAULT at random. The notify scripts call uvsadm --role as documented.
-      const check = join(tmp, `${name}-check.sh`);
-      writeFileSync(check, `#!/bin/sh\nexec pgrep -f -- "--socket ${socket} " >/dev/null\n`);
+      // keepalived runs these: uvsd's health and the role change, as docs/ha.md documents them:
+      // contrib/uvsd-check (uvsd's process lives and is 3 s old or more, so that keepalived sees
+      // a restart however quick) and notify scripts calling uvsadm --role.
+      const check = `${join(repoRoot, 'contrib', 'uvsd-check')} ${socket}`;
       const notify = join(tmp, `${name}-notify.sh`);
       writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $1" >> ${notifyLog}\nexec ${process.execPath} ${uvsadmJs} --socket ${socket} --role "$1"\n`);
-      chmodSync(check, 0o700);
       chmodSync(notify, 0o700);
       const groups = aa ? AA_GROUPS.map((g) => ({ name: g.name, vrid: g.vrid, priority: i === 1 ? g.d1Priority : 250 - g.d1Priority })) : undefined;
       writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify, groups, fifo }));
