@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { parseIp, prefixMask } from '../src/datapath/addr.js';
-import { probeConflicts, unicastProblem } from '../src/control/claim.js';
+import { leaveUnclaimed, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
 
@@ -95,6 +95,48 @@ test('while announcements are off (uvsd\'s start, until its probe claimed the ad
   r.dp.apply([{ op: 'announce', on: true }]);
   r.dp.announce(parseIp(VIP));
   assert.deepEqual(r.sink.take().map(arpFields), [{ op: 1, sha: DIR_MAC, spa: VIP, tpa: VIP }]);
+});
+
+test('an unclaimed VIP (start: another station answered the probe) is neither answered nor announced nor defended; a re-probe that finds it taken counts the conflict (uvs_arp_conflicts_total{addr}), one that finds it free claims and announces it; deleting the VIP forgets it', async () => {
+  const r = rig();
+  const vip = parseIp(VIP);
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  const logs: string[] = [];
+  const log = { info: (_f: object, m: string) => logs.push(`info ${m}`), error: (_f: object, m: string) => logs.push(`error ${m}`) };
+  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log);
+  assert.deepEqual(logs, [`error VIP ${VIP} is already in use on the LAN by ${OTHER_MAC}: not claimed (no ARP answer nor announcement for it) until a probe every 10 s finds it free`]);
+  r.sink.take();
+  const ask = arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: OTHER_MAC }, { op: 1, sha: OTHER_MAC, spa: '192.168.8.99', tpa: VIP });
+  assert.equal(r.run(ask).length, 0, 'no ARP answer');
+  r.dp.announce(vip);
+  assert.equal(r.sink.take().length, 0, 'not announced');
+  const garp = arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: OTHER_MAC }, { op: 1, sha: OTHER_MAC, spa: VIP, tpa: VIP });
+  assert.equal(r.run(garp).length, 0, 'not defended');
+  assert.equal(r.counters().arp_conflicts, 0, 'the holder\'s own ARP is no conflict');
+  // Re-probe, the station still answering: counted, still unclaimed.
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (ips) => {
+    probe(ips);
+    r.feed(answer);
+  };
+  await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 20, log);
+  assert.equal(r.dp.link.unclaimed.get(vip), OTHER_MAC);
+  assert.equal(r.dp.link.conflictsByAddr?.get(vip), 1);
+  assert.equal(r.ctl.status().unclaimed?.[0]?.addr, VIP);
+  // Re-probe, nobody answering: claimed, announced, answered.
+  r.dp.probe = probe;
+  r.sink.take();
+  await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 20, log);
+  assert.equal(r.dp.link.unclaimed.size, 0);
+  assert.equal(logs.at(-1), `info VIP ${VIP} claimed: no other station answers for it any more`);
+  assert.deepEqual(r.sink.take().map(arpFields).filter((a) => a.op === 1 && a.spa === VIP), [{ op: 1, sha: DIR_MAC, spa: VIP, tpa: VIP }]);
+  assert.equal(r.run(ask).length, 1, 'answered');
+  assert.equal(r.ctl.status().unclaimed, undefined);
+  // Deleted while unclaimed: forgotten (added again, it is probed as any new VIP).
+  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log);
+  r.ctl.deleteService({ proto: 'tcp', addr: VIP, port: 80 });
+  assert.equal(r.dp.link.unclaimed.size, 0);
 });
 
 test('unicastProblem refuses what can never be a unicast host, names why, and accepts hosts', () => {

@@ -35,7 +35,7 @@ import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
 import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
-import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, probeConflicts } from '../control/claim.js';
+import { DEFAULT_PROBE_MS, UNCLAIMED_REPROBE_MS, callClaiming, conflictMessage, leaveUnclaimed, probeConflicts, reprobeUnclaimed } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
@@ -523,9 +523,12 @@ export async function main(argv: string[]): Promise<void> {
   const cpus = opts.datapathCpus === undefined ? undefined : pinMainThread(opts.datapathCpus, group !== undefined);
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   // No gratuitous ARP at all until the start's probe has claimed the addresses (below).
-  const roleOps: DpOp[] = [...startRoleOps(opts), { op: 'announce', on: false }];
-  dp.apply(roleOps);
-  group?.apply(roleOps);
+  /** A change to the datapath and to every worker's. */
+  const applyBoth = (ops: DpOp[]): void => {
+    dp.apply(ops);
+    group?.apply(ops);
+  };
+  applyBoth([...startRoleOps(opts), { op: 'announce', on: false }]);
   const offloadState = port.vnetHdr === 0 ? 'off' : port.offload !== 0 ? 'csum+tso' : `refused: ${port.offloadError}`;
   const txqueuelen = port.qlen > 0 ? { txqueuelen: port.qlen } : {}; // none for an AF_PACKET port
   // Frames lost before uvsd read them: the ring's own counts, or what the TAP's queue dropped.
@@ -853,6 +856,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   let ticks = 0;
+  /** A probe of the unclaimed VIPs is running (reprobeUnclaimed). */
+  let reprobing = false;
   /** The roles last logged (the director's, each HA group's: docs/ha.md): a change by any path is logged once. */
   const rolesText = (): string => roleText(roleStatus(dp));
   let rolesLogged = rolesText();
@@ -867,7 +872,13 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ was: rolesLogged, now: roles }, 'high availability role changed');
       rolesLogged = roles;
     }
-    if (++ticks % 4 === 0) {
+    if (++ticks % (UNCLAIMED_REPROBE_MS / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
+      reprobing = true;
+      void reprobeUnclaimed(dp, applyBoth, opts.arpProbeMs, log).catch((err) => log.error({ err }, 'probe of the unclaimed VIPs failed')).finally(() => {
+        reprobing = false;
+      });
+    }
+    if (ticks % 4 === 0) {
       control.traces.expire(); // trace sessions whose uvsadm went away
       links.check();
       vrrpFifo?.check();
@@ -890,17 +901,19 @@ export async function main(argv: string[]): Promise<void> {
   // the role (the master holds them); with BGP the directors share the VIPs (not probed).
   const addrs = opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip | 0);
   const vips = bgp === undefined ? dp.vips().filter((ip) => dp.link.held(ip) && !addrs.includes(ip)) : [];
+  // A director address in use stops uvsd; a VIP in use (a DR real server answering ARP for
+  // it: arp_ignore not set yet) is left unclaimed and probed again (the other VIPs keep working).
   const taken = await probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs);
-  if (taken.length > 0) {
-    for (const c of taken) console.error(`uvsd: ${addrs.includes(c.ip) ? '--addr' : 'VIP'} ${conflictMessage(c)}`);
+  const takenAddrs = taken.filter((c) => addrs.includes(c.ip));
+  if (takenAddrs.length > 0) {
+    for (const c of takenAddrs) console.error(`uvsd: --addr ${conflictMessage(c)}`);
     release();
     process.exit(1);
   }
+  leaveUnclaimed(applyBoth, taken, log);
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
-  const announceOn: DpOp[] = [{ op: 'announce', on: true }];
-  dp.apply(announceOn);
-  group?.apply(announceOn);
+  applyBoth([{ op: 'announce', on: true }]);
   announceAll();
   for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);
   // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).

@@ -7,6 +7,7 @@ import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
 import { UvsError } from './errors.js';
 import { formatAddr, type LinkAddr } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
+import type { DpOp } from '../datapath/ops.js';
 
 /** How long a new address is probed before it is claimed, in ms (uvsd --arp-probe-ms). */
 export const DEFAULT_PROBE_MS = 300;
@@ -41,6 +42,53 @@ export async function probeConflicts(dp: Datapath, ips: readonly number[], waitM
     dp.link.endProbe(ip);
   }
   return out;
+}
+
+/** How often the VIPs of the start's table that another station answered for are probed again, in ms. */
+export const UNCLAIMED_REPROBE_MS = 10_000;
+
+/**
+ * uvsd's start: the VIPs another station answered the probe for are not claimed (DpOp unclaimed:
+ * in the table, but no ARP answer, announcement nor defence), each logged once as an error.
+ */
+export function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog): void {
+  apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
+  for (const c of taken) {
+    log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${UNCLAIMED_REPROBE_MS / 1000} s finds it free`);
+  }
+}
+
+/**
+ * Probe the unclaimed VIPs again (those of the HA groups this director is master of: a backup
+ * claims nothing) and claim, with a gratuitous ARP, each one no station answers for any more.
+ */
+export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog): Promise<void> {
+  const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
+  const taken = await probeConflicts(dp, ips, probeMs);
+  const ops: DpOp[] = [];
+  for (const ip of ips) {
+    const c = taken.find((t) => t.ip === ip);
+    const was = dp.link.unclaimed.get(ip);
+    if (was === undefined) continue; // deleted during the probe
+    if (c === undefined) ops.push({ op: 'unclaimed', addr: ip, by: null });
+    else if (c.mac !== was) ops.push({ op: 'unclaimed', addr: ip, by: c.mac });
+  }
+  if (ops.length === 0) return;
+  apply(ops);
+  for (const o of ops) {
+    if (o.op !== 'unclaimed') continue;
+    if (o.by !== null) {
+      log.error({ addr: formatIp(o.addr), mac: o.by }, `VIP ${conflictMessage({ ip: o.addr, mac: o.by })}: still not claimed`);
+      continue;
+    }
+    dp.announce(o.addr);
+    log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
+  }
+}
+
+export interface ClaimLog {
+  info(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
 }
 
 /** One line naming the address and the station that holds it. */

@@ -487,6 +487,7 @@ export function formatStatus(st: StatusResult): string {
     ...(st.txqueuelen === undefined ? [] : [`txqueuelen ${st.txqueuelen}`]),
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
+    ...(st.unclaimed ?? []).map((u) => `vip_unclaimed ${u.addr} by ${u.by}`),
     `connections ${st.conns} of ${st.connMax}`,
     ...(slow === undefined ? [] : [`slowest_verb_ms ${slow.ms} ${slow.verb || '-'}${slow.cpuMs === undefined ? '' : ` (cpu ${slow.cpuMs})`}`]),
     ...(busy === undefined ? [] : [`busiest_verb_cpu_ms ${busy.ms} ${busy.verb || '-'}`]),

@@ -374,6 +374,8 @@ export interface StatusResult {
   vrrpFifo?: VrrpFifoStatus;
   /** uvsd --state-file: when the table was last written, and the error while writes fail. */
   stateFile?: StateFileStatus;
+  /** VIPs of the start's table another station answered for (its MAC): not claimed, probed again every 10 s. */
+  unclaimed?: Array<{ addr: string; by: string }>;
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;

@@ -878,6 +878,7 @@ export const VERBS = {
       ...(ctx.control.info.stateFile !== undefined ? { stateFile: ctx.control.info.stateFile() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
+      ...(dp.link.unclaimed.size > 0 ? { unclaimed: [...dp.link.unclaimed].map(([ip, by]) => ({ addr: formatIp(ip), by })) } : {}),
       conns: dp.ct.count,
       connMax: dp.ct.max,
       slowestVerb: { verb: ctx.control.slowest.verb, ms: round3(ctx.control.slowest.ms), cpuMs: round3(ctx.control.slowest.cpuMs) },

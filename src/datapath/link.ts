@@ -125,6 +125,7 @@ export class Link {
   delLocal(ip: number, vip = false): void {
     if (vip) countDown(this.vipMap, ip);
     countDown(this.localMap, ip);
+    if (!this.isLocal(ip)) this.unclaimed.delete(ip | 0); // added again: probed by the verb (callClaiming)
   }
 
   /**
@@ -135,9 +136,16 @@ export class Link {
    */
   routedVips = false;
 
-  /** An address uvsd holds only as a VIP, while VIPs are routed (not ARPed for). */
+  /**
+   * VIPs of the start's table that another station answered the start's probe for → that
+   * station's MAC (DpOp unclaimed): in the table, but uvsd neither answers ARP for them nor
+   * announces or defends them until a later probe finds them free (uvsd re-probes them).
+   */
+  readonly unclaimed = new Map<number, string>();
+
+  /** An address uvsd holds but does not ARP for: only a VIP while VIPs are routed, or an unclaimed VIP. */
   private routed(ip: number): boolean {
-    return this.routedVips && this.vipMap.get(ip, 0) >= 0;
+    return (this.routedVips && this.vipMap.get(ip, 0) >= 0) || (this.unclaimed.size > 0 && this.unclaimed.has(ip | 0));
   }
 
   isLocal(ip: number): boolean {

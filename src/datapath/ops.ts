@@ -87,9 +87,12 @@ export type DpOp =
   /**
    * Gratuitous ARP on or off (announcements, takeovers, the defense of an address another station
    * claims): off from uvsd's start until its RFC 5227 probe has claimed the addresses, so a VIP of
-   * the start's table that another station holds is never announced (uvsd then refuses to start).
+   * the start's table that another station holds is never announced (it is left unclaimed: DpOp unclaimed).
    */
   | { op: 'announce'; on: boolean }
+  /** A VIP of the start's table another station holds (`by`: its MAC) is not claimed: no ARP answer,
+   *  announcement nor defence (Link.unclaimed); `by` null: claimed now. */
+  | { op: 'unclaimed'; addr: number; by: string | null }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */

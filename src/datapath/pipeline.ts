@@ -1781,6 +1781,10 @@ export class Datapath implements Output {
       case 'announce':
         this.link.announcing = op.on;
         return;
+      case 'unclaimed':
+        if (op.by === null) this.link.unclaimed.delete(op.addr | 0);
+        else this.link.unclaimed.set(op.addr | 0, op.by);
+        return;
       case 'syncMarks': {
         if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
         this.syncOn = op.on;
