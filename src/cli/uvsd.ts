@@ -595,6 +595,7 @@ export async function main(argv: string[]): Promise<void> {
     log: hlog.isLevelEnabled('debug') ? hlog : { info: hlog.info.bind(hlog), warn: hlog.warn.bind(hlog) },
     holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,
+    openFiles: nofile ?? Infinity, // read once at start (above)
     firstChecksDone: () => reannounce(),
   });
   /** The start-only settings uvsd runs with (a reload reports a change of them). */

@@ -29,9 +29,9 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import { readFileSync } from 'node:fs';
 import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQueue, HealthQuorum, HealthState, NotifyScript, RealServerSpec, VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
+import { openFilesLimit } from '../cli/fdlimit.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
 import { dk, entryOfServer, sorryEntry, vsServiceSpec, type HealthPlan } from '../control/config.js';
@@ -179,16 +179,6 @@ const PROCESS_SLOTS = 64;
 /** Upper bounds (s) of the uvs_health_checks_start_delay_seconds buckets. */
 const START_DELAY_BOUNDS = [0.01, 0.1, 1, 5, 15, 60, 300];
 
-/** RLIMIT_NOFILE's soft limit, as Node raised it at start (Infinity: unlimited or not known). */
-function openFilesLimit(): number {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m === null ? Infinity : Number(m[1]);
-  } catch {
-    return Infinity;
-  }
-}
-
 function isProcess(c: CheckerState): boolean {
   return c.spec.type === 'MISC_CHECK';
 }
@@ -304,7 +294,8 @@ export class HealthManager {
   ) {
     this.clock = deps.clock ?? realClock;
     this.fixedSlots = deps.concurrency === undefined ? undefined : Math.max(1, deps.concurrency);
-    this.openFiles = deps.openFiles ?? openFilesLimit();
+    // RLIMIT_NOFILE's soft limit as Node raised it at start (Infinity: unlimited or not known).
+    this.openFiles = deps.openFiles ?? openFilesLimit() ?? Infinity;
     this.slots = this.fixedSlots ?? MIN_SLOTS;
   }
 
