@@ -29,13 +29,13 @@
 
 import { C, D } from '../datapath/counters.js';
 import { F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, type ConnTable } from '../datapath/conntable.js';
-import { ETH_HLEN, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, csumReplace32, ipv4SetChecksum, rd16, rd32, wr16, wr32 } from '../datapath/frame.js';
+import { ETH_HLEN, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, ipv4SetChecksum, rd32, wr16 } from '../datapath/frame.js';
 import { S_ESTABLISHED, S_LISTEN } from '../datapath/tcpstate.js';
 import {
   FTP_NONE, FTP_PASV, ftpAddrPortLen, ftpExtPortLen, ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked,
   ftpWriteAddrPort, ftpWriteExtPort,
 } from '../proto/ftp.js';
-import { TCP_ACKNO, TCP_CSUM, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpDataStart, tcpNextOption, tcpSetChecksum } from '../proto/tcp.js';
+import { TCPOPT_SACK, TCP_ACKNO, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpDataStart, tcpNextOption, tcpSetChecksum } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import { FWD_NAT, type Forwarder, type Output } from './types.js';
 
@@ -374,14 +374,9 @@ export class FtpHelper {
   private fixSack(buf: Buffer, l4: number, s: number, partial: boolean): void {
     const end = tcpDataStart(buf, l4);
     for (let i = tcpNextOption(buf, l4 + 20, end); i >= 0; i = tcpNextOption(buf, i + buf[i + 1], end)) {
-      if (buf[i] !== 5) continue;
+      if (buf[i] !== TCPOPT_SACK) continue;
       const len = buf[i + 1];
-      for (let k = i + 2; k + 4 <= i + len; k += 4) {
-        const old = rd32(buf, k);
-        const neu = (old - this.ackShift(s, old)) | 0;
-        wr32(buf, k, neu);
-        if (!partial) wr16(buf, l4 + TCP_CSUM, csumReplace32(rd16(buf, l4 + TCP_CSUM), old, neu));
-      }
+      for (let k = i + 2; k + 4 <= i + len; k += 4) tcpAddSeq(buf, l4, k - l4, -this.ackShift(s, rd32(buf, k)) | 0, partial);
     }
   }
 }
