@@ -78,6 +78,8 @@ function inStates(proto: number, state: number, tcp: number, sctp: number): bool
 }
 /** Known sources (ConnTable.markKnown): direct-mapped slots of one address each, 16 KB. */
 const KNOWN_BITS = 12;
+/** Int32 slots per hash-chain node (ConnTable.chain). */
+const NS = 3;
 
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
@@ -168,15 +170,16 @@ export class ConnTable {
   readonly peText = new Map<number, string>();
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
-  /** Per node (entry*2 + dir), side by side so one chain step is one cache line:
-   *  chain[2n] = next node in the bucket (-1 = end), chain[2n+1] = the node's full 32-bit hash
-   *  (as int32), compared before any tuple field. */
+  /** Per node (entry*2 + dir), 16 bytes side by side so that one chain step, a link and an unlink
+   *  each touch the node's one cache line: chain[4n] = next node in the bucket (-1 = end),
+   *  chain[4n+1] = the node's full 32-bit hash (as int32), compared before any tuple field,
+   *  chain[4n+2] = the node before it in its bucket (-1 for the bucket's first), chain[4n+3]
+   *  unused. With the node before it at hand, unhashing an entry is two stores, where walking the
+   *  bucket from its head (newer entries are in front, so an old entry is at the end) cost a
+   *  dependent cache miss per node in front of it: an eviction at a full table unhashes the oldest
+   *  entries. In the same line as next and hash (not an array of its own), linking a new node in
+   *  front of a bucket's first writes a line the lookup before it has just read. */
   private readonly chain: Int32Array;
-  /** Per node: the node before it in its bucket, -1 for the bucket's first. Unhashing an entry is
-   *  then two stores, where walking the bucket from its head (newer entries are in front, so an
-   *  old entry is at the end) cost a dependent cache miss per node in front of it: an eviction at
-   *  a full table unhashes the oldest entries. */
-  private readonly cprev: Int32Array;
   private readonly wnext: Int32Array; // entry → next entry in the wheel slot, or -(slot + 2) for a slot's last (free list: -1 ends)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
   private readonly wheel: Int32Array;
@@ -245,14 +248,13 @@ export class ConnTable {
     this.spwin = new Uint8Array(max);
     this.act = new Uint16Array(max);
     this.head = new Int32Array(this.buckets);
-    this.chain = new Int32Array(max * 4);
-    this.cprev = new Int32Array(max * 2);
+    this.chain = new Int32Array(max * 2 * NS);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
       this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.tsoff, this.spwin, this.act, this.head,
-      this.chain, this.cprev, this.wnext, this.wprev,
+      this.chain, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
@@ -260,7 +262,7 @@ export class ConnTable {
     if (shell) {
       this.freeHead = -1;
     } else {
-      for (let n = 0; n < max * 2; n++) this.chain[2 * n] = -1;
+      for (let n = 0; n < max * 2; n++) this.chain[NS * n] = -1;
       for (let i = 0; i < max - 1; i++) this.wnext[i] = i + 1;
       this.wnext[max - 1] = -1;
       this.freeHead = 0;
@@ -271,7 +273,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 4 + 1 + 2 + 2 * 4 + 2 * 4 + 2 * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 4 + 1 + 2 + 2 * NS * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 
@@ -298,7 +300,7 @@ export class ConnTable {
     const w = this.warmNodes;
     for (let i = 0; i < this.warmCount; i++) {
       const n = w[i];
-      if (n >= 0) acc ^= this.chain[2 * n + 1];
+      if (n >= 0) acc ^= this.chain[NS * n + 1];
     }
     this.warmCount = 0;
     return acc;
@@ -320,14 +322,14 @@ export class ConnTable {
     let n = this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
-      if (this.chain[2 * n + 1] === h && this.proto[e] === proto) {
+      if (this.chain[NS * n + 1] === h && this.proto[e] === proto) {
         if ((n & 1) === DIR_IN) {
           if (this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
         } else if (this.daddr[e] === saddr && this.dport[e] === sport && this.laddr[e] === daddr && this.lport[e] === dport) {
           return n;
         }
       }
-      n = this.chain[2 * n];
+      n = this.chain[NS * n];
     }
     return -1;
   }
@@ -342,12 +344,12 @@ export class ConnTable {
     daddr |= 0;
     const h = this.hash(proto, saddr, sport, daddr, dport);
     this.lastHash = h;
-    let n = after >= 0 ? this.chain[2 * after] : this.head[h & this.mask];
+    let n = after >= 0 ? this.chain[NS * after] : this.head[h & this.mask];
     while (n >= 0) {
       const e = n >>> 1;
-      if ((n & 1) === DIR_IN && this.chain[2 * n + 1] === h && this.proto[e] === proto && this.seqd[e] === tag &&
+      if ((n & 1) === DIR_IN && this.chain[NS * n + 1] === h && this.proto[e] === proto && this.seqd[e] === tag &&
           this.caddr[e] === saddr && this.cport[e] === sport && this.vaddr[e] === daddr && this.vport[e] === dport) return n;
-      n = this.chain[2 * n];
+      n = this.chain[NS * n];
     }
     return -1;
   }
@@ -398,7 +400,7 @@ export class ConnTable {
 
   /** Entry e (F_NOCPORT) takes its client's port: rehashed under the IN tuple with it. */
   fillCport(e: number, cport: number): void {
-    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
+    this.unlinkNode(e * 2, this.chain[2 * NS * e + 1] & this.mask);
     this.cport[e] = cport;
     this.link2(e * 2, this.hash(this.proto[e], this.caddr[e], cport, this.vaddr[e], this.vport[e]));
   }
@@ -408,7 +410,7 @@ export class ConnTable {
    * looks up, ports shown as 65535 like the kernel's; it stays until its timer and connections end.
    */
   invalidateTemplate(e: number): void {
-    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
+    this.unlinkNode(e * 2, this.chain[2 * NS * e + 1] & this.mask);
     this.proto[e] |= PROTO_TPL_DEAD;
     this.vport[e] = 0xffff;
     this.dport[e] = 0xffff;
@@ -457,25 +459,25 @@ export class ConnTable {
   private link2(n: number, h: number): void {
     const b = h & this.mask;
     const first = this.head[b];
-    this.chain[2 * n + 1] = h;
-    this.chain[2 * n] = first;
-    this.cprev[n] = -1;
-    if (first >= 0) this.cprev[first] = n;
+    this.chain[NS * n] = first;
+    this.chain[NS * n + 1] = h;
+    this.chain[NS * n + 2] = -1;
+    if (first >= 0) this.chain[NS * first + 2] = n;
     this.head[b] = n;
   }
 
   private unlinkNode(n: number, bucket: number): void {
-    const p = this.cprev[n];
-    const q = this.chain[2 * n];
+    const p = this.chain[NS * n + 2];
+    const q = this.chain[NS * n];
     if (p < 0) this.head[bucket] = q;
-    else this.chain[2 * p] = q;
-    if (q >= 0) this.cprev[q] = p;
+    else this.chain[NS * p] = q;
+    if (q >= 0) this.chain[NS * q + 2] = p;
   }
 
   /** Remove an entry from the hash now; it is freed when the wheel reaches it. */
   private unhash(e: number): void {
-    this.unlinkNode(e * 2, this.chain[4 * e + 1] & this.mask);
-    if ((this.flags[e] & F_HASHED_OUT) !== 0) this.unlinkNode(e * 2 + 1, this.chain[4 * e + 3] & this.mask);
+    this.unlinkNode(e * 2, this.chain[2 * NS * e + 1] & this.mask);
+    if ((this.flags[e] & F_HASHED_OUT) !== 0) this.unlinkNode(e * 2 + 1, this.chain[NS * (2 * e + 1) + 1] & this.mask);
   }
 
   /** Move an entry to the wheel slot of its current expiry (after the expiry moved earlier). */
