@@ -170,15 +170,15 @@ export class ConnTable {
   readonly peText = new Map<number, string>();
   // links
   private readonly head: Int32Array; // bucket → node (entry*2+dir), -1 = empty
-  /** Per node (entry*2 + dir), 16 bytes side by side so that one chain step, a link and an unlink
-   *  each touch the node's one cache line: chain[4n] = next node in the bucket (-1 = end),
-   *  chain[4n+1] = the node's full 32-bit hash (as int32), compared before any tuple field,
-   *  chain[4n+2] = the node before it in its bucket (-1 for the bucket's first), chain[4n+3]
-   *  unused. With the node before it at hand, unhashing an entry is two stores, where walking the
-   *  bucket from its head (newer entries are in front, so an old entry is at the end) cost a
-   *  dependent cache miss per node in front of it: an eviction at a full table unhashes the oldest
-   *  entries. In the same line as next and hash (not an array of its own), linking a new node in
-   *  front of a bucket's first writes a line the lookup before it has just read. */
+  /** Per node (entry*2 + dir), NS (3) int32 side by side, so that one chain step, a link and an
+   *  unlink touch the node's one cache line (two for 2 nodes in 16, which straddle lines):
+   *  chain[3n] = next node in the bucket (-1 = end), chain[3n+1] = the node's full 32-bit hash
+   *  (as int32), compared before any tuple field, chain[3n+2] = the node before it in its bucket
+   *  (-1 for the bucket's first). With the node before it at hand, unhashing an entry is two
+   *  stores, where walking the bucket from its head (newer entries are in front, so an old entry
+   *  is at the end) cost a dependent cache miss per node in front of it: an eviction at a full
+   *  table unhashes the oldest entries. In the node's own line (not an array of its own), linking
+   *  a new node in front of a bucket's first writes the line the lookup before it has just read. */
   private readonly chain: Int32Array;
   private readonly wnext: Int32Array; // entry → next entry in the wheel slot, or -(slot + 2) for a slot's last (free list: -1 ends)
   private readonly wprev: Int32Array; // entry → previous entry, or -(slot + 2) for a slot's first
