@@ -200,12 +200,12 @@ test('with health checks (keepalived.conf) a down real server is uvs_dest_up 0 a
   });
 });
 
-test('the status page shows a backup director, the link, a lost quorum with its sorry server in, and counts real servers as -Ln does', OPTS, async (t) => {
+test('the status page shows a backup director, the link, a lost quorum with its sorry server in, the health checks\' queue, and counts real servers as -Ln does', OPTS, async (t) => {
   await withDrLab(t, { servers: 3, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
     const [s1, s2, sorry] = lab.servers;
     const file = keepalivedConf(lab, ['quorum 2', `sorry_server ${sorry!.addr} 80`], [{ addr: s1!.addr }, { addr: s2!.addr }]);
     await lab.startUvsd(['--keepalived-conf', file, '--metrics', METRICS]);
-    type St = { role: string; link: { ok?: boolean; text?: string }; services: { servers: number; quorum?: { up: boolean; sorryIn: boolean }; dests: { addr: string; sorry: boolean; heldOut: boolean; removed: boolean; health: string }[] }[] };
+    type St = { role: string; link: { ok?: boolean; text?: string }; healthQueue?: { waiting: number; slots: number; processSlots: number }; services: { servers: number; quorum?: { up: boolean; sorryIn: boolean }; dests: { addr: string; sorry: boolean; heldOut: boolean; removed: boolean; health: string }[] }[] };
     const status = async (): Promise<St> => JSON.parse(await get(lab, '/status.json')) as St;
     let st = await status();
     for (let i = 0; i < 100 && st.services[0]?.quorum?.up !== true; i++) {
@@ -228,6 +228,8 @@ test('the status page shows a backup director, the link, a lost quorum with its 
     assert.deepEqual(s.quorum && [s.quorum.up, s.quorum.sorryIn], [false, true]);
     assert.equal(s.servers, ln.split('\n').filter((l) => l.includes('->') && !/RemoteAddress/.test(l)).length, '-Ln\'s count');
     assert.equal(s.servers, 1);
+    // As --status's health_queue line: two TCP_CHECKs in the default 64 slots.
+    assert.deepEqual(st.healthQueue && [st.healthQueue.waiting, st.healthQueue.slots, st.healthQueue.processSlots], [0, 64, 64], JSON.stringify(st.healthQueue));
     assert.deepEqual(s.dests.map((d) => [d.addr, d.health, d.removed, d.sorry, d.heldOut]).sort(),
       [[s1!.addr, 'down', true, false, false], [s2!.addr, 'up', true, false, true], [sorry!.addr, 'unchecked', false, true, false]].sort());
 
@@ -235,6 +237,7 @@ test('the status page shows a backup director, the link, a lost quorum with its 
     assert.match(dom, /<b id="role" class="warn">backup<\/b>/);
     assert.match(dom, /<b id="link" class="">\S+ up, bridge br0<\/b>/, 'the TAP, up in its bridge');
     assert.match(dom, /<span class="sub servers">1 real server, 2 out of the table<\/span>/);
+    assert.match(dom, /<span class="kv" id="hq-kv">health checks <b id="hq" class="">[0-2] \/ 64 in flight, 0 waiting, scripts 0 \/ 64, latest start \+\d+ ms \(60 s\)<\/b><\/span>/);
     assert.ok(dom.includes(`<span class="sub quorum down">quorum lost (alive weight 1, quorum 2), sorry server ${sorry!.addr}:80 in</span>`), dom.slice(0, 4000));
     const health = (addr: string) => dom.match(new RegExp(`data-server="${addr.replace(/\./g, '\\.')}:80">(?:<td[^>]*>[^<]*</td>){3}<td[^>]*>([^<]*)</td>`))?.[1];
     assert.equal(health(sorry!.addr), 'sorry server (in: quorum lost)');

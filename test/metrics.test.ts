@@ -12,6 +12,7 @@ import { parseExposition, promtoolCheck, type Exposition } from './helpers/prom.
 import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { statusJson } from '../src/metrics/status.js';
+import { STATUS_PAGE } from '../src/metrics/page.js';
 import { TraceSessions, SESSION_IDLE_MS } from '../src/control/trace.js';
 import { registerScheduler } from '../src/sched/index.js';
 import type { HealthEntry, ServiceKey, TracePollResult } from '../src/control/protocol.js';
@@ -357,6 +358,20 @@ test('status JSON: the role (and HA groups), the link as --status words it, and 
   const plain = statusJson(r.dp, new RateEstimator(r.dp));
   assert.deepEqual([plain.role, plain.haGroups], ['backup', [{ name: 'default', role: 'backup' }, { name: 'web', role: 'master' }]]);
   assert.deepEqual([plain.link.iface, plain.link.text, plain.services[0]!.quorum], [undefined, undefined, undefined]);
+});
+
+test('status JSON: the health checks\' queue as uvsadm --status health_queue words it (healthQueue), none without checkers', () => {
+  const r = rig();
+  const q = { waiting: 3, inFlight: 64, slots: 64, processes: 2, processSlots: 16, lateMaxMs: 1250 };
+  const health = { entries: () => [], stateOf: () => 'unchecked' as const, queue: (): typeof q | undefined => q };
+  const st = statusJson(r.dp, new RateEstimator(r.dp), { health });
+  assert.deepEqual(st.healthQueue, q);
+  // The page shows it in its header (hidden while absent), amber while checks wait.
+  assert.match(STATUS_PAGE, /<span class="kv" id="hq-kv" hidden>health checks <b id="hq">-<\/b><\/span>/);
+  assert.match(STATUS_PAGE, /st\.healthQueue/);
+  // Configured health checks but no checker running (queue() undefined), or no health checks at all: none.
+  assert.equal('healthQueue' in statusJson(r.dp, new RateEstimator(r.dp), { health: { ...health, queue: () => undefined } }), false);
+  assert.equal('healthQueue' in statusJson(r.dp, new RateEstimator(r.dp)), false);
 });
 
 test('status JSON is linear in removed servers: 4,000 services each with a server the checks removed, well under 400 ms', () => {

@@ -41,6 +41,7 @@ export const STATUS_PAGE = `<!doctype html>
   <span class="kv">station <b id="mac">-</b></span>
   <span class="kv">addresses <b id="addrs">-</b></span>
   <span class="kv">connections <b id="conns">-</b></span>
+  <span class="kv" id="hq-kv" hidden>health checks <b id="hq">-</b></span>
   <span class="kv">rx <b id="rx">-</b></span>
   <span class="kv">tx <b id="tx">-</b></span>
   <span class="kv">up <b id="uptime">-</b></span>
@@ -142,6 +143,13 @@ function render(st) {
   $("mac").textContent = st.mac;
   $("addrs").textContent = st.addrs.join(", ");
   $("conns").textContent = st.conns.entries + " / " + st.conns.capacity;
+  // As --status's health_queue line; amber while checks wait for a slot (they start late).
+  const q = st.healthQueue;
+  $("hq-kv").hidden = !q;
+  if (q) {
+    setKv("hq", q.inFlight + " / " + q.slots + " in flight, " + q.waiting + " waiting, scripts " + q.processes + " / " + q.processSlots +
+      ", latest start +" + q.lateMaxMs + " ms (60 s)", q.waiting > 0 ? "warn" : "");
+  }
   $("rx").textContent = num(st.link.rxfps) + " frames/s, " + bits(st.link.rxbps);
   $("tx").textContent = num(st.link.txfps) + " frames/s, " + bits(st.link.txbps);
   $("uptime").textContent = dur(st.uptimeS);

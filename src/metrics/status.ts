@@ -7,7 +7,7 @@ import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
-import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQuorum, Proto } from '../control/protocol.js';
+import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQueue, HealthQuorum, Proto } from '../control/protocol.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
@@ -83,6 +83,8 @@ export interface StatusJson {
   haGroups?: HaGroupRole[];
   /** Health checks exist? (not yet: every server shows up) */
   healthChecks: boolean;
+  /** The checks' slots and queue (`uvsadm --status` health_queue), while checkers run. */
+  healthQueue?: HealthQueue;
   conns: { entries: number; capacity: number };
   /** Frames and their rates; with uvsd's link watch also the interface, whether frames can pass (ok)
    *  and the `uvsadm --status` link line (text: `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`). */
@@ -195,6 +197,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
   }
   const link = src.link?.();
   const lr = rates.linkRates();
+  const healthQueue = health?.queue?.();
   return {
     time: new Date().toISOString(),
     uptimeS: Math.round(process.uptime()),
@@ -202,6 +205,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
     addrs: dp.addrs.map((a) => formatIp(a.ip)),
     ...roleStatus(dp),
     healthChecks: health !== undefined,
+    ...(healthQueue === undefined ? {} : { healthQueue }),
     conns: { entries: dp.ct.count, capacity: dp.ct.max },
     link: { ...(link === undefined ? {} : { iface: link.iface, ok: link.ok, text: describeLink(link) }), rxFrames: c.c[C.rx_frames], txFrames: c.c[C.tx_frames], ...lr },
     drops: [
