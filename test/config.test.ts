@@ -416,6 +416,34 @@ test('the BIRD socket is a setting only with bgp-include: a dump (or a reload\'s
   });
 });
 
+test('daemon.health-concurrency and daemon.health-process-concurrency read as uvsd\'s options of those names (FILE:LINE errors naming the value), are dumped back when set (health-process-concurrency when not 64), and a reload reports a change as ignored (read at start only)', async () => {
+  const { checkDaemonReload, settingsOf } = await import('../src/cli/settings.js');
+  const text = (d: string) => `daemon:\n${d}services: []\n`;
+  assert.deepEqual(parseConfig(text('  health-concurrency: 500\n  health-process-concurrency: 16\n'), 'u.yaml').daemon, { healthConcurrency: 500, healthProcessConcurrency: 16 });
+  const refusals: Array<[string, string]> = [
+    ['  health-concurrency: 0\n', 'u.yaml:2: daemon.health-concurrency: must be an integer 1..10000, got 0'],
+    ['  health-process-concurrency: 10001\n', 'u.yaml:2: daemon.health-process-concurrency: must be an integer 1..10000, got 10001'],
+    ['  health-process-concurrency: many\n', 'u.yaml:2: daemon.health-process-concurrency: must be an integer 1..10000, got "many"'],
+  ];
+  for (const [d, msg] of refusals) {
+    assert.throws(() => parseConfig(text(d), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message === msg, d);
+  }
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const dump = (s: object) => new ConfigManager(r.ctl, undefined, s).dump();
+  const back = parseConfig(dump({ healthConcurrency: 500, healthProcessConcurrency: 16 }), 'd.yaml').daemon;
+  assert.deepEqual([back.healthConcurrency, back.healthProcessConcurrency], [500, 16]);
+  assert.doesNotMatch(dump({ healthProcessConcurrency: 64 }), /health-/, 'the defaults are not written');
+  await withDaemonFile('daemon:\n  addresses: [192.168.8.10/24]\n  health-process-concurrency: 16\nservices: []\n', (file, opts) => {
+    const running = settingsOf(opts);
+    assert.equal(running.healthProcessConcurrency, 16);
+    const next = parseConfig('daemon:\n  addresses: [192.168.8.10/24]\n  health-concurrency: 100\n  health-process-concurrency: 8\nservices: []\n', file);
+    assert.deepEqual(checkDaemonReload(opts, running, next).ignored, [
+      'ignored daemon.health-concurrency (none) -> 100: read at start only (restart uvsd to change it)',
+      'ignored daemon.health-process-concurrency 16 -> 8: read at start only (restart uvsd to change it)',
+    ]);
+  });
+});
+
 test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
   const { writeFileSync } = await import('node:fs');
   const { daemonReload, settingsOf } = await import('../src/cli/settings.js');

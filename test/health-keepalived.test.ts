@@ -855,7 +855,7 @@ test('fuzz: any text parses or throws a KeepalivedError with file:line, never an
   );
 });
 
-test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config, a bad --health-concurrency or --keepalived-config-id exit 2 with one line, before the TAP is opened; --keepalived-config-id picks the @ID lines', async () => {
+test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also in --config, a bad --health-concurrency, --health-process-concurrency or --keepalived-config-id exit 2 with one line, before the TAP is opened; --keepalived-config-id picks the @ID lines', async () => {
   const { spawnSync } = await import('node:child_process');
   const { uvsdArgv } = await import('./lab/dr-lab.js');
   const dir = mkdtempSync(join(tmpdir(), 'uvs-kconf-cli-'));
@@ -895,6 +895,9 @@ test('uvsd --keepalived-conf: a bad file, a missing file, a virtual server also 
     const c = run(['--health-concurrency', '0']);
     assert.equal(c.status, 2);
     assert.match(c.stderr, /^[^\n]*--health-concurrency must be an integer 1\.\.10000, got "0"\n$/);
+    const p = run(['--health-process-concurrency', 'lots']);
+    assert.equal(p.status, 2);
+    assert.match(p.stderr, /^[^\n]*--health-process-concurrency must be an integer 1\.\.10000, got "lots"\n$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

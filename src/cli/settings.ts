@@ -42,6 +42,8 @@ export interface SettingsOptions extends DefenseOptions {
   bgpInclude?: string;
   bgpBirdSocket: string;
   bgpNextHop?: number;
+  healthConcurrency?: number;
+  healthProcessConcurrency: number;
   /** The --config file's contents. */
   file?: ConfigFile;
   /** Options given on the command line (commander's attribute names). */
@@ -100,6 +102,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
     haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo, sync: o.sync,
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
+    healthConcurrency: o.healthConcurrency, healthProcessConcurrency: o.healthProcessConcurrency,
   };
 }
 

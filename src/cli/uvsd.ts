@@ -42,6 +42,7 @@ import { BfdHub } from '../health/bfd.js';
 import { runNotifyScript } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
+import { PROCESS_SLOTS } from '../health/types.js';
 import { withHealth } from '../health/report.js';
 import { parseListen } from '../metrics/listen.js';
 import type { MetricsServer } from '../metrics/server.js';
@@ -87,6 +88,7 @@ interface Options extends DefenseOptions {
   keepalivedConf?: string;
   keepalivedConfigId?: string;
   healthConcurrency?: number;
+  healthProcessConcurrency: number;
   stateFile?: string;
   checkConfig?: boolean;
   role: 'master' | 'backup';
@@ -264,6 +266,8 @@ function parseOptions(argv: string[]): Options {
         return v;
       })
     .option('--health-concurrency <n>', 'health checks in flight at most (default: one per checker, at least 64, within half of the open-files limit)', intArg('--health-concurrency', 1, 10000))
+    .option('--health-process-concurrency <n>', 'MISC_CHECK processes running at once at most, within the health check slots; more wait in their own queue',
+      intArg('--health-process-concurrency', 1, 10000), PROCESS_SLOTS)
     .option('--no-metrics-per-dest', 'leave per-real-server series out of /metrics (very large tables)')
     .option('--no-metrics-per-checker', 'leave the per-health-checker series (uvs_health_check_*) out of /metrics; uvs_dest_up stays')
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (debug adds each health check's result)`,
@@ -595,6 +599,7 @@ export async function main(argv: string[]): Promise<void> {
     log: hlog.isLevelEnabled('debug') ? hlog : { info: hlog.info.bind(hlog), warn: hlog.warn.bind(hlog) },
     holds: (addr) => dp.link.held(parseIp(addr)), // ha_suspend
     concurrency: opts.healthConcurrency,
+    processConcurrency: opts.healthProcessConcurrency,
     openFiles: nofile ?? Infinity, // read once at start (above)
     firstChecksDone: () => reannounce(),
   });

@@ -19,7 +19,7 @@ import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo
 import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
-import type { RealServerSpec, VirtualServerSpec } from '../health/types.js';
+import { PROCESS_SLOTS, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
@@ -72,6 +72,9 @@ export interface DaemonSettings {
   bgpInclude?: string;
   bgpBirdSocket?: string;
   bgpNextHop?: string;
+  /** Health checks in flight at most, and MISC_CHECK processes among them (uvsd --health-concurrency, --health-process-concurrency). Read at start only. */
+  healthConcurrency?: number;
+  healthProcessConcurrency?: number;
 }
 
 /** The daemon settings a reload applies (the defenses), as the config file spells them. */
@@ -90,6 +93,7 @@ export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
   connMax: 'conn-max', neighMax: 'neigh-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
   sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
+  healthConcurrency: 'health-concurrency', healthProcessConcurrency: 'health-process-concurrency',
 } as const;
 
 /** The config file's spelling of a daemon setting. */
@@ -222,7 +226,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'neigh-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -456,6 +460,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('bgpInclude', str);
     set('bgpBirdSocket', str);
     set('bgpNextHop', helpers.ip);
+    set('healthConcurrency', (f) => int(f, 1, 10000));
+    set('healthProcessConcurrency', (f) => int(f, 1, 10000));
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -1268,6 +1274,8 @@ export class ConfigManager {
     if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
     if (s.haGroups !== undefined && s.haGroups.length > 0) daemon['ha-groups'] = s.haGroups;
     if (s.vrrpFifo !== undefined) daemon['vrrp-fifo'] = s.vrrpFifo;
+    if (s.healthConcurrency !== undefined) daemon['health-concurrency'] = s.healthConcurrency;
+    if (s.healthProcessConcurrency !== undefined && s.healthProcessConcurrency !== PROCESS_SLOTS) daemon['health-process-concurrency'] = s.healthProcessConcurrency;
     // The running sync daemons (uvsadm --start-daemon / --stop-daemon included): a restart with
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());

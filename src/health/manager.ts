@@ -29,7 +29,7 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import type { CheckerStat, CheckResult, CheckSpec, HealthConfig, HealthEntry, HealthQueue, HealthQuorum, HealthState, NotifyScript, RealServerSpec, VirtualServerSpec } from './types.js';
+import { PROCESS_SLOTS, type CheckerStat, type CheckResult, type CheckSpec, type HealthConfig, type HealthEntry, type HealthQueue, type HealthQuorum, type HealthState, type NotifyScript, type RealServerSpec, type VirtualServerSpec } from './types.js';
 import type { RunCheck } from './checkers/index.js';
 import { openFilesLimit } from '../cli/fdlimit.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
@@ -75,6 +75,8 @@ export interface HealthDeps {
   /** At most this many checks in flight (uvsd --health-concurrency); absent: one slot per checker
    *  (at least MIN_SLOTS), within half of openFiles. */
   concurrency?: number;
+  /** At most this many MISC_CHECK processes at once, within the slots (uvsd --health-process-concurrency); absent: PROCESS_SLOTS. */
+  processConcurrency?: number;
   /** uvsd's open-files limit (default: RLIMIT_NOFILE, read from /proc/self/limits). */
   openFiles?: number;
   /** A service's first checks have all given a verdict (awaitingFirstChecks turned false: uvsd --bgp-include may announce it). */
@@ -174,8 +176,6 @@ const vsKeyOf = serviceId;
 
 /** The fewest check slots by default (uvsd's fixed default until 2026-12-06). */
 const MIN_SLOTS = 64;
-/** MISC_CHECK processes at once at most (each a fork of uvsd and its pipes), within the slots. */
-const PROCESS_SLOTS = 64;
 /** Upper bounds (s) of the uvs_health_checks_start_delay_seconds buckets. */
 const START_DELAY_BOUNDS = [0.01, 0.1, 1, 5, 15, 60, 300];
 
@@ -261,6 +261,8 @@ export class HealthManager {
   private readonly clock: HealthClock;
   /** --health-concurrency, else undefined: the slots follow the checkers (sizeSlots). */
   private readonly fixedSlots: number | undefined;
+  /** --health-process-concurrency, else PROCESS_SLOTS. */
+  private readonly processLimit: number;
   private readonly openFiles: number;
   private slots = MIN_SLOTS;
   /** Checkers that run (a group's followers do not). */
@@ -294,6 +296,7 @@ export class HealthManager {
   ) {
     this.clock = deps.clock ?? realClock;
     this.fixedSlots = deps.concurrency === undefined ? undefined : Math.max(1, deps.concurrency);
+    this.processLimit = Math.max(1, deps.processConcurrency ?? PROCESS_SLOTS);
     // RLIMIT_NOFILE's soft limit as Node raised it at start (Infinity: unlimited or not known).
     this.openFiles = deps.openFiles ?? openFilesLimit() ?? Infinity;
     this.slots = this.fixedSlots ?? MIN_SLOTS;
@@ -631,7 +634,7 @@ export class HealthManager {
   }
 
   private processSlots(): number {
-    return Math.min(PROCESS_SLOTS, this.slots);
+    return Math.min(this.processLimit, this.slots);
   }
 
   /** Start waiting checks while there are slots, the one due first first. */
