@@ -2,13 +2,15 @@
 // explorer's file checks them (4,676 TCP_CHECK, 2,503 HTTP_GET, 969 UDP_CHECK without
 // require_reply, 374 MISC_CHECK /bin/true; delay_loop 6/10/15/30 s in turn, connect_timeout 3 s)
 // with the real checkers against a child process on 127.0.0.1 (an HTTP server, and a UDP socket
-// that never answers: each UDP_CHECK waits its whole connect_timeout). The table verbs are not
+// that never answers: each UDP_CHECK waits its whole connect_timeout, without a slot). The table verbs are not
 // called (a stub): this measures when checks run, not the table. After a warm-up of one longest
 // delay_loop (the first checks are spread over it), counts the attempts over a window against
-// the rate the delay_loops ask for, and reports the slots, the queue and the lateness.
+// the rate the delay_loops ask for, and reports the slots, the queue, the lateness and the most
+// file descriptors uvsd's process held (sampled every 500 ms).
 //
 //   node dist/bench/health-slots.js [--seconds 60] [--servers 8522] [--concurrency N]
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { hostChecks, Pinger } from '../src/health/checkers/index.js';
 import { HealthManager } from '../src/health/manager.js';
@@ -64,8 +66,8 @@ async function main(): Promise<void> {
   const run = hostChecks(pinger);
   const mgr = new HealthManager(config, {
     call: () => undefined,
-    run: async (spec, t) => {
-      const r = await run(spec, t);
+    run: async (spec, t, release) => {
+      const r = await run(spec, t, release);
       if (!r.ok) failed.set(r.reason, (failed.get(r.reason) ?? 0) + 1);
       return r;
     },
@@ -80,10 +82,14 @@ async function main(): Promise<void> {
   const counts0 = Array.from(d0.counts);
   let waitingMax = 0;
   let lateMax = 0;
+  let inFlightMax = 0;
+  let fdsMax = 0;
   const poll = setInterval(() => {
     const q = mgr.queue()!;
     waitingMax = Math.max(waitingMax, q.waiting);
     lateMax = Math.max(lateMax, q.lateMaxMs);
+    inFlightMax = Math.max(inFlightMax, q.inFlight);
+    fdsMax = Math.max(fdsMax, readdirSync('/proc/self/fd').length);
   }, 500);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   clearInterval(poll);
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({
     servers: i, concurrency: values.concurrency ?? 'default', slots: q.slots, processSlots: q.processSlots,
     dueChecksPerS: Math.round(due), ranChecksPerS: Math.round(rate), ratio: Number((rate / due).toFixed(3)),
-    waitingMax, lateMaxMs: lateMax,
+    waitingMax, lateMaxMs: lateMax, inFlightMax, fdsMax,
     startDelays: [...d1.bounds.map(String), '+Inf'].map((le, k) => `le ${le}: ${window[k]}`).join(', '),
     failedAttempts: Object.fromEntries(failed),
   }));

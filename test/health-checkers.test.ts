@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -25,6 +25,7 @@ import { splitCommand } from '../src/health/exec.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
+import type { CheckSpec } from '../src/health/types.js';
 
 const LO = '127.0.0.1';
 
@@ -513,6 +514,83 @@ test('PING_CHECK: 127.0.0.1 and 127.0.0.2 answer an ICMP echo', async (t) => {
   } finally {
     p.close();
   }
+});
+
+test('UDP_CHECK without require_reply as uvsd runs it (hostChecks): the checks share one socket and give their slot back once sent (300 at once: 2 more descriptors, were 300); port unreachable fails, another destination unreachable too (keepalived), silence passes after connect_timeout, a reply at once; bind_port is the source; require_reply keeps a socket and its slot', { skip: process.getuid?.() !== 0 ? 'the ICMP errors come on a raw socket: root or CAP_NET_RAW' : false }, async () => {
+  const from: number[] = [];
+  const srv = dgram.createSocket('udp4');
+  srv.on('message', (msg, r) => {
+    from.push(r.port);
+    if (msg.toString() === 'ping') srv.send(Buffer.from('pong!'), r.port, r.address);
+  });
+  const port = await new Promise<number>((r) => srv.bind(0, LO, () => r(srv.address().port)));
+  const pinger = new Pinger();
+  const run = hostChecks(pinger);
+  const spec = (o: Record<string, unknown> = {}) => ({
+    type: 'UDP_CHECK', connectTimeoutMs: 500, delayLoopMs: 1000, retry: 0, delayBeforeRetryMs: 1000, rise: 1, fall: 1, requireReply: false, payload: Buffer.from('quiet'), ...o,
+  }) as CheckSpec;
+  const rs = { addr: LO, port };
+  const fds = () => readdirSync('/proc/self/fd').length;
+  try {
+    let released = 0;
+    const before = fds();
+    const t0 = Date.now();
+    const quiet = Array.from({ length: 300 }, () => run(spec(), rs, () => released++));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(released, 300, 'each gave its slot back once sent');
+    assert.equal(fds() - before, 2, 'one UDP socket and the raw ICMP socket');
+    assert.deepEqual(new Set(from), new Set([from[0]]), 'all from one source port');
+    assert.deepEqual(new Set((await Promise.all(quiet)).map((r) => JSON.stringify(r))), new Set([JSON.stringify({ ok: true, reason: 'no ICMP error' })]));
+    assert.ok(Date.now() - t0 >= 500, 'after connect_timeout');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fds() - before, 1, 'the UDP socket closed with its last wait (the raw one stays)');
+    const t1 = Date.now();
+    assert.deepEqual(await run(spec(), { addr: LO, port: await closedPort() }), { ok: false, reason: 'udp ECONNREFUSED' });
+    assert.deepEqual(await run(spec({ payload: Buffer.from('ping') }), rs), { ok: true, reason: 'reply of 5 bytes' });
+    assert.ok(Date.now() - t1 < 500, 'both before connect_timeout');
+    // A host unreachable (ICMP type 3 code 1, as a router or the director's own ARP failure sends it): a
+    // connected socket never heard of it (not a hard error), keepalived's IP_RECVERR socket fails on it.
+    from.length = 0;
+    const wait = run(spec({ connectTimeoutMs: 2000 }), rs);
+    await new Promise((r) => setTimeout(r, 100));
+    const icmp = Buffer.alloc(20 + 8 + 20 + 8);
+    icmp[0] = 0x45;
+    icmp[20] = 3; // destination unreachable
+    icmp[21] = 1; // host unreachable
+    icmp[28] = 0x45;
+    icmp[28 + 9] = 17;
+    Buffer.from([127, 0, 0, 1]).copy(icmp, 28 + 16);
+    icmp.writeUInt16BE(from[0]!, 48);
+    icmp.writeUInt16BE(port, 50);
+    (pinger as unknown as { onMessage(b: Buffer, addr: string): void }).onMessage(icmp, '10.9.9.9');
+    assert.deepEqual(await wait, { ok: false, reason: 'udp EHOSTUNREACH' });
+    // bind_port: the shared socket is bound to it.
+    from.length = 0;
+    const bindPort = await closedPort();
+    assert.equal((await run(spec({ bindPort, connectTimeoutMs: 100 }), rs)).ok, true);
+    assert.deepEqual(from, [bindPort]);
+    // require_reply: a connected socket of its own, its slot held until the reply.
+    released = 0;
+    assert.deepEqual(await run(spec({ requireReply: true, payload: Buffer.from('ping') }), rs, () => released++), { ok: true, reason: 'reply of 5 bytes' });
+    assert.equal(released, 0);
+  } finally {
+    pinger.close();
+    srv.close();
+  }
+});
+
+test('UDP_CHECK without require_reply and without CAP_NET_RAW (no raw ICMP socket): a connected socket of its own, its slot held; port unreachable still fails', { skip: process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0 ? 'needs root and setpriv to drop CAP_NET_RAW' : false }, async () => {
+  const port = await closedPort();
+  const mod = JSON.stringify(new URL('../src/health/checkers/index.js', import.meta.url).href);
+  const script = `const { hostChecks, Pinger } = await import(${mod});
+    const run = hostChecks(new Pinger());
+    let released = 0;
+    const spec = { type: 'UDP_CHECK', connectTimeoutMs: 300, delayLoopMs: 1000, retry: 0, delayBeforeRetryMs: 1000, rise: 1, fall: 1, requireReply: false };
+    const r = await run(spec, { addr: '127.0.0.1', port: ${port} }, () => released++);
+    console.log(JSON.stringify({ r, released }));`;
+  const c = spawnSync('setpriv', ['--bounding-set', '-net_raw', '--inh-caps', '-net_raw', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(c.status, 0, c.stderr);
+  assert.deepEqual(JSON.parse(c.stdout), { r: { ok: false, reason: 'udp ECONNREFUSED' }, released: 0 });
 });
 
 test('bind_port: TCP_CHECK, HTTP_GET, SSL_GET and UDP_CHECK leave from that source port, check after check and to two servers at once', async () => {

@@ -49,7 +49,8 @@ interface World {
 }
 
 function world(config: HealthConfig, opts: {
-  concurrency?: number; openFiles?: number; random?: () => number; run?: (spec: CheckSpec, t: { addr: string; port: number }) => Promise<CheckResult>; holds?: (addr: string) => boolean;
+  concurrency?: number; processConcurrency?: number; openFiles?: number; random?: () => number;
+  run?: (spec: CheckSpec, t: { addr: string; port: number }, release?: () => void) => Promise<CheckResult>; holds?: (addr: string) => boolean;
   firstChecksDone?: (service: ServiceKey) => void; debug?: boolean;
 } = {}): World {
   const r = rig();
@@ -79,6 +80,7 @@ function world(config: HealthConfig, opts: {
     },
     clock,
     concurrency: opts.concurrency,
+    processConcurrency: opts.processConcurrency,
     openFiles: opts.openFiles,
     random: opts.random ?? (() => 0),
     holds: opts.holds,
@@ -493,23 +495,29 @@ function spread(): () => number {
 
 /** The checks of `fast` (1 s delay_loop, answered at once) beside 200 checks that each hold a slot 3 s every 6 s
  *  (100 in flight on average): the fast checker's attempt times over a minute, and the world. */
-async function fastAmongSlow(opts: { openFiles: number; concurrency?: number }): Promise<{ w: World; fast: number[] }> {
+async function fastAmongSlow(opts: { openFiles: number; concurrency?: number; release?: boolean }): Promise<{ w: World; fast: number[]; slow: number }> {
   const slow = slowServer(0, 200, { holdMs: 3 * S, delayLoopMs: 6 * S });
   const fast = rs(1, { checkers: [checker({ delayLoopMs: 1 * S })] });
   const times: number[] = [];
+  let ended = 0;
   const w: World = world({ services: [vs({ realServers: [slow, fast] })] }, {
     ...opts, random: spread(),
-    run: (spec) => {
+    run: (spec, _t, release) => {
       if (spec.delayLoopMs === 1 * S) {
         times.push(w.clock.t);
         return Promise.resolve({ ok: true, reason: 'connected' });
       }
-      return new Promise((res) => w.clock.setTimeout(() => res({ ok: true, reason: 'no ICMP error' }), spec.connectTimeoutMs));
+      // opts.release: as UdpProber's, sent from the shared socket: nothing held while it waits.
+      if (opts.release === true) release?.();
+      return new Promise((res) => w.clock.setTimeout(() => {
+        ended++;
+        res({ ok: true, reason: 'no ICMP error' });
+      }, spec.connectTimeoutMs));
     },
   });
   await w.mgr.start();
   await w.clock.advance(61 * S);
-  return { w, fast: times };
+  return { w, fast: times, slow: ended };
 }
 
 test('slots: 200 checks that each hold a slot 3 s every 6 s and one every second: by default one slot per checker, the fast one keeps its delay_loop (with the 64 slots of before 2026-12-06: 38 attempts in a minute); no wait, nothing late', async () => {
@@ -552,12 +560,14 @@ test('slots: within half of the open-files limit (each check holds a socket); th
   await w.mgr.stop();
 });
 
-test('slots: MISC_CHECK processes at most 64 at once, in a queue of their own: 100 scripts that hang until misc_timeout do not hold up the socket checks', async () => {
+/** 100 MISC_CHECKs whose scripts hang until misc_timeout (10 s, every 10 s) beside a TCP_CHECK every second, for 30 s:
+ *  the most scripts running at once and the TCP_CHECK's attempt times. */
+async function hangingScripts(processConcurrency?: number): Promise<{ w: World; peak: number; fast: number[] }> {
   let procs = 0;
   let peak = 0;
   const fast: number[] = [];
   const w: World = world({ services: [vs({ realServers: [slowServer(0, 100, { type: 'MISC_CHECK', holdMs: 10 * S, delayLoopMs: 10 * S }), rs(1, { checkers: [checker({ delayLoopMs: 1 * S })] })] })] }, {
-    openFiles: 20000, random: spread(),
+    openFiles: 20000, processConcurrency, random: spread(),
     run: (spec) => {
       if (spec.type !== 'MISC_CHECK') {
         fast.push(w.clock.t);
@@ -572,11 +582,40 @@ test('slots: MISC_CHECK processes at most 64 at once, in a queue of their own: 1
   });
   await w.mgr.start();
   await w.clock.advance(30 * S);
+  return { w, peak, fast };
+}
+
+test('slots: MISC_CHECK processes at most 64 at once, in a queue of their own: 100 scripts that hang until misc_timeout do not hold up the socket checks', async () => {
+  const { w, peak, fast } = await hangingScripts();
   assert.equal(peak, 64);
   const q = w.mgr.queue()!;
   assert.deepEqual([q.slots, q.processes, q.processSlots], [101, 64, 64]);
   assert.ok(q.waiting > 0, 'scripts wait for a process slot');
   assert.deepEqual(new Set(fast.slice(1).map((t, i) => t - fast[i]!)), new Set([1 * S]), 'the TCP_CHECK every 1 s');
+  await w.mgr.stop();
+});
+
+test('slots: a check that goes on holding nothing gives its slot back (release: a UDP_CHECK without require_reply once sent): 200 such checks waiting 3 s every 6 s in --health-concurrency 64, the fast checker keeps its delay_loop; each still ends after its wait, its delay_loop from there', async () => {
+  const { w, fast, slow } = await fastAmongSlow({ openFiles: 20000, concurrency: 64, release: true });
+  const gaps = fast.slice(1).map((t, i) => t - fast[i]!);
+  assert.ok(gaps.length >= 59, `${gaps.length} attempts`);
+  assert.deepEqual(new Set(gaps), new Set([1 * S]), 'every 1 s (held slots: late by seconds)');
+  const q = w.mgr.queue()!;
+  assert.deepEqual([q.waiting, q.inFlight, q.slots, q.lateMaxMs], [0, 0, 64, 0]);
+  // Each slow checker: an attempt every 3 s wait + 6 s delay_loop, the first within its first 6 s.
+  assert.ok(slow >= 200 * 6 && slow <= 200 * 7, `${slow} waits ended`);
+  await w.mgr.stop();
+});
+
+test('slots: --health-process-concurrency 8: MISC_CHECK processes at most 8 at once (process_slots 8 in uvsadm --status health_queue, /status.json healthQueue)', async () => {
+  const { w, peak } = await hangingScripts(8);
+  assert.equal(peak, 8);
+  const q = w.mgr.queue()!;
+  assert.deepEqual([q.slots, q.processes, q.processSlots], [101, 8, 8]);
+  assert.ok(q.waiting > 0, 'scripts wait for a process slot');
+  const st = withHealth('status', w.r.ctl.status(), w.mgr) as StatusResult;
+  assert.match(formatStatus(st), /^health_queue waiting \d+ in_flight \d+ slots 101 processes 8 process_slots 8 late_max_ms \d+$/m);
+  assert.deepEqual(statusJson(w.r.dp, new RateEstimator(w.r.dp), { health: w.mgr }).healthQueue, q);
   await w.mgr.stop();
 });
 

@@ -2,9 +2,11 @@
 // control verbs (addService, addDest, editDest, deleteDest). Checks run on timers, off the packet
 // path, each checker on its own timer as in keepalived; every state change is logged once, with its reason.
 // Every check in flight holds a slot: by default one per checker (at least 64), within half of
-// uvsd's open-files limit, since each holds a socket or a process's pipes; MISC_CHECK processes
-// at most PROCESS_SLOTS of them. A check that finds no slot waits (FIFO) and starts late: the
-// queue and the lateness are in queue() and startDelays() (uvsadm --status, /metrics).
+// uvsd's open-files limit, since each holds a socket or a process's pipes (a check that goes on
+// holding neither gives it back: a UDP_CHECK waiting for an ICMP error); MISC_CHECK processes
+// at most --health-process-concurrency (64) of them. A check that finds no slot waits (FIFO)
+// and starts late: the queue and the lateness are in queue() and startDelays() (uvsadm
+// --status, /metrics).
 //
 // Per checker (keepalived semantics, plus rise/fall):
 //   up:   an attempt fails -> retry after delay_before_retry, up to `retry` more times; when all
@@ -658,16 +660,26 @@ export class HealthManager {
     this.attempts++;
     const t0 = this.clock.now();
     this.startDelay(t0 - c.due);
-    const done = (r: CheckResult): void => {
+    let held = true;
+    /** The slot is free: the check ended, or goes on holding nothing (RunCheck's release). */
+    const free = (): void => {
+      if (!held) return;
+      held = false;
       this.inflight--;
       if (proc) this.processes--;
+    };
+    const done = (r: CheckResult): void => {
+      free();
       c.lastMs = this.clock.now() - t0;
       this.onResult(c, r);
       this.drain();
     };
     let p: Promise<CheckResult>;
     try {
-      p = this.deps.run(c.spec, { addr: c.rs.spec.addr, port: c.rs.spec.port });
+      p = this.deps.run(c.spec, { addr: c.rs.spec.addr, port: c.rs.spec.port }, () => {
+        free();
+        this.drain();
+      });
     } catch (e) {
       p = Promise.resolve({ ok: false, reason: `checker failed: ${(e as Error).message}` });
     }

@@ -1,7 +1,8 @@
 // PING_CHECK: an ICMP echo request to the target; healthy when the echo reply comes back within
 // connect_timeout. One raw ICMP socket (npm `raw-socket`, needs root or CAP_NET_RAW) serves all
 // checks; replies are matched by identifier, sequence number and source address. The socket
-// stops holding the event loop open while no ping is outstanding.
+// stops holding the event loop open while no ping is outstanding and nobody holds it: UDP_CHECK's
+// waits (udp.ts UdpProber) hold it to hear of every destination unreachable that quotes a UDP datagram.
 import { createRequire } from 'node:module';
 import type { CheckResult, CheckTarget, PingCheck } from '../types.js';
 import { notRunResult } from './resource.js';
@@ -33,12 +34,19 @@ interface Pending {
 
 const PAYLOAD = Buffer.from('uvs-health-ping-0123456789abcdef');
 
+/** An ICMP destination unreachable (`code`) quoting a UDP datagram sent to dst:dstPort from srcPort. */
+export type UnreachableListener = (dst: string, dstPort: number, srcPort: number, code: number) => void;
+
 export class Pinger {
   private sock: RawSocket | undefined;
   private raw: RawModule | undefined;
   private seq = 0;
   private readonly id = process.pid & 0xffff;
   private readonly pending = new Map<number, Pending>();
+  /** Told of every destination unreachable that quotes a UDP datagram. */
+  readonly unreachable = new Set<UnreachableListener>();
+  /** hold() calls not yet matched by unhold(): the socket receives while there are any. */
+  private holds = 0;
 
   private open(): RawSocket {
     if (this.sock !== undefined) return this.sock;
@@ -57,7 +65,17 @@ export class Pinger {
   private onMessage(buf: Buffer, addr: string): void {
     // IPv4 raw sockets deliver the IP header first.
     const ihl = (buf[0]! & 15) * 4;
-    if (buf.length < ihl + 8 || buf[ihl] !== 0 /* echo reply */) return;
+    if (buf.length < ihl + 8) return;
+    if (buf[ihl] === 3 /* destination unreachable */) {
+      // The datagram's IP header and at least 8 bytes of it follow (RFC 792): its addresses and UDP ports.
+      const o = ihl + 8;
+      const inner = o + (buf[o]! & 15) * 4;
+      if (buf.length < inner + 4 || buf[o + 9] !== 17 /* UDP */) return;
+      const dst = `${buf[o + 16]}.${buf[o + 17]}.${buf[o + 18]}.${buf[o + 19]}`;
+      for (const fn of this.unreachable) fn(dst, buf.readUInt16BE(inner + 2), buf.readUInt16BE(inner), buf[ihl + 1]!);
+      return;
+    }
+    if (buf[ihl] !== 0 /* echo reply */) return;
     if (buf.readUInt16BE(ihl + 4) !== this.id) return;
     const seq = buf.readUInt16BE(ihl + 6);
     const p = this.pending.get(seq);
@@ -68,11 +86,27 @@ export class Pinger {
   private settle(seq: number, p: Pending, r: CheckResult): void {
     clearTimeout(p.timer);
     this.pending.delete(seq);
-    if (this.pending.size === 0 && this.sock !== undefined) {
+    this.pauseIfIdle();
+    p.resolve(r);
+  }
+
+  private pauseIfIdle(): void {
+    if (this.pending.size === 0 && this.holds === 0 && this.sock !== undefined) {
       if (!this.sock.recvPaused) this.sock.pauseRecv();
       if (!this.sock.sendPaused) this.sock.pauseSend();
     }
-    p.resolve(r);
+  }
+
+  /** Receive (for the `unreachable` listeners) until unhold(); throws as opening the socket does. */
+  hold(): void {
+    const s = this.open();
+    this.holds++;
+    if (s.recvPaused) s.resumeRecv();
+  }
+
+  unhold(): void {
+    this.holds--;
+    this.pauseIfIdle();
   }
 
   ping(addr: string, timeoutMs: number): Promise<CheckResult> {
