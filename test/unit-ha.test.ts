@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
 import { SyncProducer } from '../src/sync/producer.js';
-import { REC_LEN, writeConnRecord } from '../src/datapath/syncrec.js';
-import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST } from '../src/sync/codec.js';
+import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, writeConnRecord } from '../src/datapath/syncrec.js';
+import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protocol.js';
@@ -23,6 +23,8 @@ import { createMetrics } from '../src/metrics/collectors.js';
 import { startRoleOps } from '../src/cli/settings.js';
 import { parseExposition } from './helpers/prom.js';
 import { syncKeyOf } from '../src/control/verbs.js';
+import { synproxyHandshake, tsOption } from './helpers/synproxy.js';
+import { F_CONFIRMED, F_SYNPROXY } from '../src/datapath/conntable.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -519,18 +521,21 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   assert.deepEqual([st.otherSyncid, b.dp.ct.count], [3, 2]);
 }));
 
-/** The types of the sync datagrams b's daemon sends from now on (its socket's send, opened with key). */
-function sentTypes(b: Rig, key: string): number[] {
-  const types: number[] = [];
+/** The sync datagrams b's daemon sends from now on (its socket's send, opened with key), each as `get` takes it. */
+function sentBy<T>(b: Rig, key: string, get: (r: Opened) => T): T[] {
+  const got: T[] = [];
   const sock = (b.ctl.sync as unknown as { sock: dgram.Socket }).sock;
   const send = sock.send.bind(sock) as (msg: Buffer, port: number, addr: string) => void;
   (sock as unknown as { send: typeof send }).send = (msg, port, addr) => {
     const r = open(msg, Buffer.from(key));
-    if (typeof r === 'object') types.push(r.type);
+    if (typeof r === 'object') got.push(get(r));
     send(msg, port, addr);
   };
-  return types;
+  return got;
 }
+
+/** The types of the sync datagrams b's daemon sends from now on. */
+const sentTypes = (b: Rig, key: string): number[] => sentBy(b, key, (r) => r.type);
 
 test('a director whose sync daemons stop and start again (the socket closed meanwhile) counts nothing lost for what the peer sent meanwhile; a gap while it listens still counts', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
   const st = b.ctl.sync.stats;
@@ -857,8 +862,13 @@ function ftpDirector(reverse: boolean): Rig {
 
 const ipOf = (f: Buffer, at: number): string => `${f[at]}.${f[at + 1]}.${f[at + 2]}.${f[at + 3]}`;
 
-/** An FTP session through director m to vip: a passive or (NAT) active data connection set up; returns a client and a server data segment. */
-function ftpSession(m: Rig, vip: string, cport: number, active: boolean): { client: Buffer; server: Buffer; rs: string } {
+/**
+ * An FTP session through director m to vip: a passive or (NAT) active data connection set up;
+ * returns a client and a server data segment, and (passive) the control connection's next
+ * exchange after the 227 reply (the VIP's text one longer than the server's): the server's "226"
+ * and the client's "QUIT", which acks it in its own numbering.
+ */
+function ftpSession(m: Rig, vip: string, cport: number, active: boolean): { client: Buffer; server: Buffer; rs: string; control?: { server: Buffer; client: Buffer } } {
   const first = m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 100, flags: SYN }))[0]!;
   const rs = RS.find((s) => s.ip === ipOf(first, 30))!;
   const fromRs = { ethDst: DIR_MAC, ethSrc: rs.mac };
@@ -880,17 +890,24 @@ function ftpSession(m: Rig, vip: string, cport: number, active: boolean): { clie
     };
   }
   m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 101, ack: 501, flags: PSH | ACK, payload: text('PASV\r\n') }));
-  const reply = m.run(tcpFrame(fromRs, { src: rs.ip, dst: peer.addr, sport: 21, dport: peer.port, seq: 501, ack: 107, flags: PSH | ACK, payload: text(`227 Entering Passive Mode (${rs.ip.replaceAll('.', ',')},195,80).\r\n`) }));
+  const pasv = text(`227 Entering Passive Mode (${rs.ip.replaceAll('.', ',')},195,80).\r\n`);
+  const reply = m.run(tcpFrame(fromRs, { src: rs.ip, dst: peer.addr, sport: 21, dport: peer.port, seq: 501, ack: 107, flags: PSH | ACK, payload: pasv }));
   assert.match(reply[0]!.subarray(54).toString('latin1'), new RegExp(vip.replaceAll('.', ',')), 'the reply names the VIP');
   const syn = m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1000, flags: SYN }))[0]!;
   assert.equal(ipOf(syn, 30), rs.ip, 'the data connection goes to the control connection\'s server');
   const dpeer = { addr: ipOf(syn, 26), port: syn.readUInt16BE(34) };
   m.run(tcpFrame(fromRs, { src: rs.ip, dst: dpeer.addr, sport: 50000, dport: dpeer.port, seq: 5000, ack: 1001, flags: SYN | ACK }));
   m.run(tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1001, ack: 5001, flags: ACK }));
+  const done = text('226 Transfer complete.\r\n');
+  const next = 501 + pasv.length; // the server's next byte
   return {
     rs: rs.ip,
     client: tcpFrame(IN, { src: CLIENT, dst: vip, sport: dport, dport: 50000, seq: 1001, ack: 6001, flags: ACK }),
     server: tcpFrame(fromRs, { src: rs.ip, dst: dpeer.addr, sport: 50000, dport: dpeer.port, seq: 5001, ack: 1001, flags: PSH | ACK, payload: Buffer.alloc(1000, 2) }),
+    control: {
+      server: tcpFrame(fromRs, { src: rs.ip, dst: peer.addr, sport: 21, dport: peer.port, seq: next, ack: 107, flags: PSH | ACK, payload: done }),
+      client: tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 21, seq: 107, ack: next + 1 + done.length, flags: PSH | ACK, payload: text('QUIT\r\n') }),
+    },
   };
 }
 
@@ -929,10 +946,10 @@ test('a synced FTP data connection is refused (as by an older uvsd) where the FT
   noServer.ctl.deleteDest({ service: FTP_NAT, addr: rs, port: 21 });
   const buf = new Uint8Array(REC_LEN * 16);
   const n = m.dp.syncDrain(buf, 0, 16);
-  assert.equal(n, 2);
+  assert.equal(n, 3, 'the control connection, its seq shift (the 227 reply grew), the data connection');
   for (const b of [noPorts, noServer]) {
     b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
-    assert.equal(b.counters().sync_refused, 1, 'the data connection refused');
+    assert.equal(b.counters().sync_refused, b === noPorts ? 2 : 1, b === noPorts ? 'the data connection and the seq shift of a control connection not helped here refused' : 'the data connection refused');
     assert.equal(b.counters().sync_installed, 1, 'the control connection installed');
   }
 });
@@ -978,3 +995,152 @@ test('an FTP control connection the master holds for its data connection (idle p
   }
   assert.ok(control(b) >= 0, 'the new master holds it through 20 more minutes');
 });
+
+test('a resized 227 reply\'s seq shift is synced (REC_FTPSEQ after the control connection\'s REC_CONN): after a takeover the next reply and command on that control connection (NAT and FULLNAT) go out exactly as from the master', () => {
+  const m = ftpDirector(false);
+  const b = ftpDirector(true);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const controls = [ftpSession(m, VIP, 40001, false), ftpSession(m, VIP2, 40011, false)].map((x) => x.control!);
+  const buf = new Uint8Array(REC_LEN * 16);
+  const n = m.dp.syncDrain(buf, 0, 16);
+  const types = Array.from({ length: n }, (_, i) => buf[i * REC_LEN]);
+  assert.deepEqual(types.filter((t) => t === REC_FTPSEQ).length, 2, `record types ${types.join(' ')}`);
+  for (let i = 0; i < n; i++) {
+    if (buf[i * REC_LEN] !== REC_FTPSEQ) continue;
+    assert.equal(buf[(i - 1) * REC_LEN], REC_CONN, 'right after its control connection\'s REC_CONN');
+    assert.deepEqual(buf.subarray(i * REC_LEN + 1, i * REC_LEN + 24), buf.subarray((i - 1) * REC_LEN + 1, (i - 1) * REC_LEN + 24), 'with its tuple');
+    assert.equal(Buffer.from(buf.buffer).readInt32BE(i * REC_LEN + 28), 1, 'delta: the VIP\'s text one byte longer');
+  }
+  b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  const frames = controls.flatMap((c) => [c.server, c.client]);
+  const masterOut = m.run(...frames);
+  assert.equal(masterOut.length, 4);
+  assert.equal(masterOut[0]!.readUInt32BE(38), controls[0]!.server.readUInt32BE(38) + 1, 'the master moves the 226\'s seq by the shift');
+  assert.equal(masterOut[1]!.readUInt32BE(42), controls[0]!.client.readUInt32BE(42) - 1, 'and the QUIT\'s ack back');
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  assert.deepEqual(b.run(...frames).map((f) => f.toString('hex')), masterOut.map((f) => f.toString('hex')), 'the same bytes from the new master');
+});
+
+const SP_FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+const SP_CISN = 0x90000000;
+const SP_SISN = 0x12345678;
+/** The client's and the server's timestamp clocks (the offset between them wraps). */
+const SP_TS = { tsc: 0x90000100, sts: 0x00001000 };
+
+/** A director with SYN proxy NAT and FULLNAT services, one server each (RS[0]). */
+function spDirector(): Rig {
+  const r = rig({ addrs: [`${DIR_IP}/24`], connMax: 4096 });
+  r.ctl.addService({ ...NAT80, sched: 'rr', synproxy: true });
+  r.ctl.addService({ ...FNAT80, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service: NAT80, addr: RS[0].ip, port: 8080, fwd: 'nat', weight: 1 });
+  r.ctl.addDest({ service: FNAT80, addr: RS[0].ip, port: 80, fwd: 'fullnat', weight: 1 });
+  r.ctl.addLaddr({ service: FNAT80, addr: LIP });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.dp.resolve(parseIp(CLIENT));
+  r.learn(CLIENT, CLIENT_MAC);
+  r.sink.take();
+  return r;
+}
+
+/** A SYN proxy connection (timestamps, SACK, window scale 7 on both sides) opened through m; returns a server data segment and the client's ACK of it (timestamps, a SACK block). */
+function spConnection(m: Rig, vip: string, cport: number): { server: Buffer; client: Buffer } {
+  const rport = vip === VIP ? 8080 : 80;
+  const h = synproxyHandshake((f) => m.run(f), IN, SP_FROM_RS, { client: CLIENT, vip, cport, cisn: SP_CISN, sisn: SP_SISN, rs: RS[0].ip, rport, ts: SP_TS });
+  const data = Buffer.alloc(300, 0x41);
+  const cack = (h.cookie + 1 + data.length) >>> 0;
+  const sack = Buffer.from([1, 1, 5, 10, 0, 0, 0, 0, 0, 0, 0, 0]);
+  sack.writeUInt32BE((cack + 1000) >>> 0, 4);
+  sack.writeUInt32BE((cack + 2000) >>> 0, 8);
+  return {
+    server: tcpFrame(SP_FROM_RS, { src: RS[0].ip, dst: h.peer, sport: rport, dport: h.pport, seq: SP_SISN + 1, ack: SP_CISN + 1, flags: PSH | ACK, window: 1000, options: tsOption(SP_TS.sts + 40, SP_TS.tsc + 1), payload: data }),
+    client: tcpFrame(IN, { src: CLIENT, dst: vip, sport: cport, dport: 80, seq: SP_CISN + 1, ack: cack, flags: ACK, window: 500, options: Buffer.concat([tsOption(SP_TS.tsc + 2, h.tsval + 40), sack]) }),
+  };
+}
+
+const spState = (r: Rig, cport: number, vip = VIP): number[] => {
+  const ct = r.dp.ct;
+  const e = ct.lookup(6, parseIp(CLIENT), cport, parseIp(vip), 80) >>> 1;
+  return [ct.flags[e]! & (F_SYNPROXY | F_CONFIRMED), ct.seqd[e]!, ct.tsoff[e]!, ct.spwin[e]!];
+};
+
+test('SYN proxy connections are synced with their translation (REC_SYNPROXY after their REC_CONN, in marks and dumps): a backup that takes over translates a later segment\'s seq, ack, timestamps, SACK edges and window byte for byte as the master; one whose server has not answered is not synced until it has', () => {
+  const m = spDirector();
+  const b = spDirector();
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const conns = [spConnection(m, VIP, 40001), spConnection(m, VIP2, 40002)];
+  // A third client whose server has not answered yet: its seqd is a held-segment slot of m's.
+  const synack = m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 80, seq: SP_CISN, flags: SYN }))[0]!;
+  const toRs = m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 80, seq: SP_CISN + 1, ack: synack.readUInt32BE(38) + 1, flags: ACK }))[0]!;
+  assert.equal(m.dp.ct.count, 3);
+  const buf = new Uint8Array(REC_LEN * 16);
+  const n = m.dp.syncDrain(buf, 0, 16);
+  assert.deepEqual(Array.from({ length: n }, (_, i) => buf[i * REC_LEN]), [REC_CONN, REC_SYNPROXY, REC_CONN, REC_SYNPROXY], 'the waiting one is not sent');
+  for (const i of [1, 3]) assert.deepEqual(buf.subarray(i * REC_LEN + 1, i * REC_LEN + 24), buf.subarray((i - 1) * REC_LEN + 1, (i - 1) * REC_LEN + 24), 'REC_SYNPROXY carries its REC_CONN\'s tuple');
+  b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+  assert.equal(b.dp.ct.count, 2);
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  for (const [cport, vip] of [[40001, VIP], [40002, VIP2]] as const) {
+    const s = spState(m, cport, vip);
+    assert.ok(s[1] !== 0 && s[2] !== 0 && s[3] !== 0, `delta, timestamp offset and rescaling all in use: ${s.join(' ')}`);
+    assert.deepEqual(spState(b, cport, vip), s, 'installed as the master has them');
+  }
+  // The server answers the third: it is synced now.
+  m.run(tcpFrame(SP_FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: 40003, seq: SP_SISN, ack: toRs.readUInt32BE(38) + 1, flags: SYN | ACK }));
+  sync(m, b);
+  assert.deepEqual(spState(b, 40003), spState(m, 40003));
+  // A dump (a backup that starts) in groups of 3 records: a REC_SYNPROXY never leaves its REC_CONN's group.
+  const b2 = spDirector();
+  b2.ctl.call('setRole', { role: 'backup' });
+  const p = new SyncProducer(m.dp);
+  p.start();
+  assert.equal(p.requestDump(), true);
+  const groups: number[][] = [];
+  p.produce(buf, 0, 3, 100, (k) => {
+    groups.push(Array.from({ length: k }, (_, i) => buf[i * REC_LEN]!));
+    b2.dp.apply([{ op: 'syncInstall', records: buf.slice(0, k * REC_LEN) }]);
+  });
+  assert.deepEqual(groups, [[REC_CONN, REC_SYNPROXY], [REC_CONN, REC_SYNPROXY], [REC_CONN, REC_SYNPROXY]]);
+  p.stop();
+  const frames = conns.flatMap((c) => [c.server, c.client]);
+  const masterOut = m.run(...frames);
+  assert.equal(masterOut.length, 4);
+  assert.equal(masterOut[0]!.readUInt16BE(48), 125, 'the master rescales the server\'s window (1000 × 2^7 in units of 2^10)');
+  for (const d of [b, b2]) {
+    d.ctl.call('setRole', { role: 'master' });
+    d.sink.take();
+    assert.deepEqual(d.run(...frames).map((f) => f.toString('hex')), masterOut.map((f) => f.toString('hex')), 'the same bytes from the new master');
+  }
+});
+
+test('mixed versions: the new records go in MSG_DATA_EXT datagrams after their MSG_DATA; MSG_DATA holds only what an older uvsd knows, so an older backup (which takes MSG_DATA alone) installs the same connections as before and refuses nothing', () => withSyncLab({ key: PAIR_KEY }, async ({ port, keyFile: { key: keyFile } }) => {
+  const m = spDirector();
+  try {
+    await m.ctl.call('startDaemon', { state: 'master', syncid: 1, syncPeer: '127.0.0.1', keyFile, port });
+    const sent = sentBy(m, PAIR_KEY, (r) => ({ type: r.type, records: Buffer.from(r.records) }));
+    spConnection(m, VIP, 40001);
+    spConnection(m, VIP2, 40002);
+    await until(() => sent.some((x) => x.type === MSG_DATA_EXT));
+    const typesIn = (t: number) => sent.filter((x) => x.type === t).flatMap((x) => Array.from({ length: x.records.length / REC_LEN }, (_, i) => x.records[i * REC_LEN]!));
+    assert.deepEqual(sent.map((x) => x.type), [MSG_DATA, MSG_DATA_EXT], 'one group: its MSG_DATA, then its MSG_DATA_EXT');
+    assert.ok(typesIn(MSG_DATA).every((t) => t === REC_CONN || t === REC_EXPIRE), `MSG_DATA: ${typesIn(MSG_DATA).join(' ')}`);
+    assert.deepEqual(typesIn(MSG_DATA_EXT), [REC_SYNPROXY, REC_SYNPROXY]);
+    const install = (d: Rig, types: number[]) => {
+      for (const x of sent) if (types.includes(x.type)) d.dp.apply([{ op: 'syncInstall', records: new Uint8Array(x.records) }]);
+    };
+    const older = spDirector();
+    const newer = spDirector();
+    for (const d of [older, newer]) d.ctl.call('setRole', { role: 'backup' });
+    install(older, [MSG_DATA]);
+    install(newer, [MSG_DATA, MSG_DATA_EXT]);
+    assert.deepEqual(rows(older), rows(m), 'the older backup holds every connection');
+    assert.equal(older.counters().sync_refused ?? 0, 0, 'and refuses nothing');
+    assert.deepEqual(spState(older, 40001), [F_CONFIRMED, 0, 0, 0], 'without the translation (as before)');
+    assert.deepEqual(spState(newer, 40001), spState(m, 40001));
+  } finally {
+    m.ctl.sync.close();
+  }
+}));

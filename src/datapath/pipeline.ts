@@ -47,7 +47,10 @@ import { SF_ADDR_ORDER, getScheduler, type Flow, type Scheduler, type SchedServi
 import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
-import { REC_CONN, REC_EXPIRE, REC_LEN, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, writeConnRecord } from './syncrec.js';
+import {
+  REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, isExtRecord,
+  writeConnRecord, writeExtRecord,
+} from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
 import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, steerValue, steerWorker } from './steer.js';
 
@@ -141,6 +144,12 @@ function stateFits(proto: number, state: number): boolean {
 /** Entries never synced: one-packet ones, and FTP data connections a passive reply announced
  *  (their client port not known yet; the client's SYN fills it in and marks them). */
 const NOT_SYNCED = F_ONEPACKET | F_NOCPORT;
+
+/** Whether an entry of flags f is synced: not NOT_SYNCED, nor a SYN proxy connection whose server
+ *  has not answered yet (its seqd is a held-segment slot of this director; the answer marks it). */
+function syncable(f: number): boolean {
+  return (f & NOT_SYNCED) === 0 && (f & (F_SYNPROXY | F_CONFIRMED)) !== F_SYNPROXY;
+}
 
 /** Service lookup key: the port, with UDP and SCTP services apart from TCP ones and mark services apart from all. */
 export function svcKey(proto: number, port: number): number {
@@ -340,6 +349,8 @@ export class Datapath implements Output {
   private readonly clock: () => number;
   /** Connection sync marks (docs/ha.md), allocated when a master sync daemon first starts. */
   sync: SyncMarks | null = null;
+  /** An FTP control connection's seq shift, read for its REC_FTPSEQ record (FtpHelper.seqShift). */
+  private readonly ftpShift = new Int32Array(3);
   /** Marks are taken: a master sync daemon runs and this director is master. */
   private marking = false;
   private syncOn = false;
@@ -840,6 +851,8 @@ export class Datapath implements Output {
         if (ct.isAlive(e) && ct.state[e] !== was) {
           ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
           ct.reslot(e);
+          // The server answered: synced from now on, with its translation.
+          if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
         }
         return;
       }
@@ -922,6 +935,8 @@ export class Datapath implements Output {
     const g = this.ftp.outbound(this, buf, off, ip, l4, ip + tot, node >>> 1, !firstFragment, this.tt[S_LISTEN]);
     if (g === FTP_AS_IS) return false;
     if (g === FTP_DROPPED) return true;
+    // A rewritten reply may have moved the control connection's seq shift: the backup gets it.
+    if (this.marking) (this.sync as SyncMarks).mark(node >>> 1, this.nowTick);
     // Built with a whole checksum: it leaves as such (like the SYN proxy's frames).
     this.csumPartial = false;
     const len = this.ftp.outLen;
@@ -1917,12 +1932,31 @@ export class Datapath implements Output {
     let n = 0;
     while (n < max && m.nextExpired(buf, o + n * REC_LEN)) n++;
     while (n < max) {
-      const e = m.nextMarked();
+      const e = m.peekMarked();
       if (e < 0) break;
-      if (!this.ct.isAlive(e) || (this.ct.flags[e] & NOT_SYNCED) !== 0) continue;
-      writeConnRecord(this.ct, e, buf, o + n * REC_LEN, (this.ct.flags[e] & F_HASHED_OUT) !== 0);
-      n++;
+      const k = this.ct.isAlive(e) && syncable(this.ct.flags[e]) ? this.syncRecordsOf(e) : 0;
+      if (n > 0 && n + k > max) break; // with its REC_SYNPROXY / REC_FTPSEQ, in the next group
+      m.nextMarked();
+      if (k > 0) n += this.writeSyncEntry(e, buf, o + n * REC_LEN, max - n);
     }
+    return n;
+  }
+
+  /** How many records entry e is sent as: its REC_CONN, and REC_SYNPROXY, REC_FTPSEQ if it has their values. */
+  private syncRecordsOf(e: number): number {
+    const f = this.ct.flags[e];
+    return 1 + ((f & F_SYNPROXY) !== 0 ? 1 : 0) + ((f & F_FTP) !== 0 && this.ftp.seqShift(e, this.ftpShift) ? 1 : 0);
+  }
+
+  /** Write entry e's records (syncRecordsOf), at most `room` (≥ 1), at buf[o]; returns how many. */
+  private writeSyncEntry(e: number, buf: Uint8Array, o: number, room: number): number {
+    const ct = this.ct;
+    const f = ct.flags[e];
+    writeConnRecord(ct, e, buf, o, (f & F_HASHED_OUT) !== 0);
+    let n = 1;
+    if (n < room && (f & F_SYNPROXY) !== 0) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_SYNPROXY, ct.seqd[e], ct.tsoff[e], ct.spwin[e]);
+    const s = this.ftpShift;
+    if (n < room && (f & F_FTP) !== 0 && this.ftp.seqShift(e, s)) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_FTPSEQ, s[0], s[1], s[2]);
     return n;
   }
 
@@ -1941,9 +1975,10 @@ export class Datapath implements Output {
       const tpl = k < ct.max;
       const e = tpl ? k : k - ct.max;
       const f = ct.flags[e];
-      if ((f & F_ALIVE) === 0 || (f & NOT_SYNCED) !== 0 || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
-      writeConnRecord(ct, e, buf, o + n * REC_LEN, (f & F_HASHED_OUT) !== 0);
-      n++;
+      if ((f & F_ALIVE) === 0 || !syncable(f) || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
+      const need = this.syncRecordsOf(e);
+      if (n > 0 && n + need > max) break;
+      n += this.writeSyncEntry(e, buf, o + n * REC_LEN, max - n);
     }
     out[0] = k;
     out[1] = n;
@@ -1955,7 +1990,7 @@ export class Datapath implements Output {
    * the client, by network where its VIP is persistent); -1 for an expiry (every worker looks).
    */
   syncOwner(b: Uint8Array, o: number, count: number): number {
-    if (b[o] !== REC_CONN) return -1;
+    if (b[o] !== REC_CONN && !isExtRecord(b[o])) return -1;
     if ((b[o + 3] & RF_TEMPLATE) === 0 && b[o + 4] === FWD_FULLNAT) return rd16(b, o + 12) % count;
     return this.clientWorker(rd32(b, o + 16), rd16(b, o + 6), this.recordVip(b[o + 1], rd32(b, o + 20)), count);
   }
@@ -1999,6 +2034,11 @@ export class Datapath implements Output {
       }
       return;
     }
+    if (isExtRecord(type)) {
+      // No entry: its REC_CONN was refused (counted) or lost (a gap: counted, the table asked for).
+      if (node >= 0 && (node & 1) === DIR_IN && !this.installExt(b, o, type, node >>> 1)) c[C.sync_refused]++;
+      return;
+    }
     const template = (rf & RF_TEMPLATE) !== 0;
     const l4 = proto & ~(PROTO_TPL | PROTO_TPL_DEAD);
     if (type !== REC_CONN || (template ? state > S_UDP : !stateFits(l4, state))) {
@@ -2028,10 +2068,13 @@ export class Datapath implements Output {
     const fwd = b[o + 4];
     let e = node >>> 1;
     if (node >= 0 && !template && (ct.daddr[e] !== daddr || ct.dport[e] !== dport || ct.fwd[e] !== fwd ||
-      (FORWARDERS[fwd]?.bind !== undefined && (ct.laddr[e] !== laddr || ct.lport[e] !== lport)))) {
+      (FORWARDERS[fwd]?.bind !== undefined && (ct.laddr[e] !== laddr || ct.lport[e] !== lport)) ||
+      (ct.flags[e] & (F_SYNPROXY | F_CONFIRMED)) === F_SYNPROXY)) {
       // The master's connection of this client tuple goes elsewhere (a server, a FULLNAT local
-      // port): the record wins, as in the kernel (ip_vs_proc_conn expires the entry whose
-      // daddr/dport differ). E.g. a demoted director's own entry, which the client left.
+      // port), or this director's own is a SYN proxy connection still waiting for its server
+      // (its seqd a held-segment slot, where the master's got its answer): the record wins, as
+      // in the kernel (ip_vs_proc_conn expires the entry whose daddr/dport differ). E.g. a
+      // demoted director's own entry, which the client left.
       ct.expireNow(e);
       if (ct.isAlive(e)) {
         c[C.sync_refused]++; // an FTP control connection its data connections hold here
@@ -2120,6 +2163,23 @@ export class Datapath implements Output {
     if (dest >= 0) this.bindSynced(e, dest);
     else c[C.sync_unbound]++; // its dest stays -1 (ct.insert)
     c[C.sync_installed]++;
+  }
+
+  /**
+   * A REC_SYNPROXY or REC_FTPSEQ record at b[o] for synced entry e: the master's translation
+   * installed, so this director continues it after a takeover exactly as the master would. False
+   * when e cannot take it (an entry of its own still waiting for its server; an FTP control
+   * connection not helped here: no --ftp-ports for it, or no slot).
+   */
+  private installExt(b: Uint8Array, o: number, type: number, e: number): boolean {
+    const ct = this.ct;
+    if (type === REC_FTPSEQ) return this.ftp.setSeqShift(e, rd32(b, o + 24), rd32(b, o + 28), rd32(b, o + 32));
+    if ((ct.flags[e] & (F_SYNPROXY | F_CONFIRMED)) === F_SYNPROXY) return false;
+    ct.flags[e] |= F_SYNPROXY | F_CONFIRMED;
+    ct.seqd[e] = rd32(b, o + 24);
+    ct.tsoff[e] = rd32(b, o + 28);
+    ct.spwin[e] = rd32(b, o + 32) & 0xff;
+    return true;
   }
 
   /** The service of a sync record (or synced entry) of protocol l4 to vaddr:vport, as newConn

@@ -14,6 +14,16 @@ export const REC_LEN = 36;
 /** Record types. */
 export const REC_CONN = 1;
 export const REC_EXPIRE = 2;
+/** After a SYN proxy connection's REC_CONN: its translation (seqd, tsoff, spwin). */
+export const REC_SYNPROXY = 3;
+/** After an FTP control connection's REC_CONN: the seq shift of its resized replies (the FTP
+ *  helper's out_seq: init, delta, prev; the kernel's IPVS_OPT_SEQ_DATA). */
+export const REC_FTPSEQ = 4;
+/** Types an older uvsd does not know: the sync daemon sends them in datagrams of their own
+ *  (MSG_DATA_EXT, src/sync/codec.ts), which an older backup ignores. */
+export function isExtRecord(type: number): boolean {
+  return type === REC_SYNPROXY || type === REC_FTPSEQ;
+}
 /** Record flag bits (byte 3). */
 export const RF_TEMPLATE = 1;
 export const RF_NOOUTPUT = 2;
@@ -30,6 +40,9 @@ export const RF_FTPDATA = 16;
 //  cport (the backup links them; 0: none, as an older uvsd sends)
 //  16 caddr  20 vaddr  24 daddr  28 laddr  32 a template's persistence-engine hash (ConnTable
 //  seqd: the SIP Call-ID's; 0 for other templates); a connection's: its template's (0: none)
+// REC_SYNPROXY and REC_FTPSEQ: bytes 1-23 as the REC_CONN they follow (the backup finds the
+// entry by its tuple, and with workers routes the record as that one), then three int32 values
+// at 24, 28 and 32 (seqd, tsoff, spwin; init, delta, prev).
 
 /** Write entry e of ct as a REC_CONN record at buf[o]. */
 export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: number, hashedOut: boolean): void {
@@ -52,6 +65,15 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
   wr32(buf, o + 24, ct.daddr[e]);
   wr32(buf, o + 28, ct.laddr[e]);
   wr32(buf, o + 32, (f & F_TEMPLATE) !== 0 ? ct.seqd[e] : tpl >= 0 ? ct.seqd[tpl] : 0);
+}
+
+/** Write a record of `type` at buf[o] for the REC_CONN record at buf[conn]: its bytes 1-23, and a, b, c. */
+export function writeExtRecord(buf: Uint8Array, conn: number, o: number, type: number, a: number, b: number, c: number): void {
+  buf.copyWithin(o, conn, conn + 24);
+  buf[o] = type;
+  wr32(buf, o + 24, a);
+  wr32(buf, o + 28, b);
+  wr32(buf, o + 32, c);
 }
 
 /**
@@ -123,6 +145,11 @@ export class SyncMarks {
     this.xVaddr[t] = ct.vaddr[e];
     this.xTag[t] = (ct.flags[e] & F_TEMPLATE) !== 0 ? ct.seqd[e] : 0;
     this.xTail = next;
+  }
+
+  /** The next marked entry, left in the ring, or -1. */
+  peekMarked(): number {
+    return this.head === this.tail ? -1 : this.ring[this.head];
   }
 
   /** The next marked entry (its mark cleared), or -1. */

@@ -171,6 +171,30 @@ export class FtpHelper {
   }
 
   /**
+   * Control connection e's seq shift (connection sync, a master): [init, delta, prev] into out;
+   * false when it has none (no resized reply yet, or not helped).
+   */
+  seqShift(e: number, out: Int32Array): boolean {
+    const s = this.slotOf.get(e);
+    if (s === undefined || this.outSet[s] === 0) return false;
+    out[0] = this.outInit[s];
+    out[1] = this.outDelta[s];
+    out[2] = this.outPrev[s];
+    return true;
+  }
+
+  /** Synced control connection e (a backup) takes the master's seq shift; false when e is not helped here. */
+  setSeqShift(e: number, init: number, delta: number, prev: number): boolean {
+    const s = this.slotOf.get(e);
+    if (s === undefined) return false;
+    this.outInit[s] = init;
+    this.outDelta[s] = delta;
+    this.outPrev[s] = prev;
+    this.outSet[s] = 1;
+    return true;
+  }
+
+  /**
    * A client SYN found no entry: is it the data connection a passive reply announced (an entry
    * with client port 0)? Then that entry takes the client's port and its node is returned, else -1.
    */

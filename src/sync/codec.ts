@@ -14,6 +14,10 @@ export const MAC_LEN = 32;
 export const MSG_DATA = 1;
 /** A backup asks the master for its whole table (at start: failback). */
 export const MSG_DUMP_REQUEST = 2;
+/** Data too, but only record types an older uvsd does not know (syncrec.ts isExtRecord): an older
+ *  backup takes MSG_DATA alone and ignores this type, where it would count such a record in a
+ *  MSG_DATA datagram as refused (docs/ha.md). */
+export const MSG_DATA_EXT = 3;
 const MAGIC = 0x55565359; // "UVSY"
 const VERSION = 1;
 

@@ -6,6 +6,8 @@
 // master: every SYNC_INTERVAL_MS, while this director is master, drain the datapath's marks
 //   (created/changed/expired connections) into datagrams of at most maxlen bytes, at most
 //   MAX_DATAGRAMS_PER_TICK per interval; a full dump when a backup asks (or marks overflowed).
+//   A SYN proxy connection's translation and an FTP control connection's seq shift (records an
+//   older uvsd does not know) go in a MSG_DATA_EXT datagram after their group's MSG_DATA.
 //   With uvsd --workers each worker drains and dumps its own table (SyncProducer) and posts the
 //   records here, where they are sealed and sent in the same datagrams and rate.
 // backup: verify, count sequence gaps, and install the records through a datapath op, only
@@ -25,8 +27,8 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { Workers } from '../datapath/group.js';
-import { REC_LEN } from '../datapath/syncrec.js';
-import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DUMP_REQUEST, open, recordsPerDatagram, seal } from './codec.js';
+import { REC_LEN, isExtRecord } from '../datapath/syncrec.js';
+import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, open, recordsPerDatagram, seal } from './codec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from './producer.js';
 
 export const SYNC_GROUP = '224.0.0.81';
@@ -117,6 +119,8 @@ export class SyncDaemon {
   private askedDumps = 0;
   private readonly overflowDumps: number[] = [];
   private readonly buf: Buffer = Buffer.alloc(65536);
+  /** A group's REC_SYNPROXY / REC_FTPSEQ records, sent after it as MSG_DATA_EXT (sendRecords). */
+  private readonly extBuf: Buffer = Buffer.alloc(65536);
   /** Each HA group's role (true: master) at the last look, by name: a change to backup asks for the table. */
   private roles = new Map<string, boolean>();
   /** Backup: data was missed (a gap, or dump requests unanswered); the next data asks for the table. */
@@ -246,10 +250,10 @@ export class SyncDaemon {
     return c.peer ?? c.group;
   }
 
-  private send(c: SyncConfig, type: number, count: number): void {
-    const len = seal(this.buf, type, count, c.syncid, this.sender, this.seq++ >>> 0, c.key);
+  private send(c: SyncConfig, type: number, count: number, buf = this.buf): void {
+    const len = seal(buf, type, count, c.syncid, this.sender, this.seq++ >>> 0, c.key);
     // One copy per datagram: send() keeps the buffer until it is written.
-    this.sock?.send(Buffer.from(this.buf.subarray(0, len)), c.port, this.target(c));
+    this.sock?.send(Buffer.from(buf.subarray(0, len)), c.port, this.target(c));
     this.stats.sent++;
   }
 
@@ -359,8 +363,26 @@ export class SyncDaemon {
     }
   }
 
+  /**
+   * The n records at buf[HDR_LEN]: the ones an older uvsd knows as MSG_DATA, then (if any) the
+   * others, which follow their REC_CONN, as MSG_DATA_EXT (an older backup ignores that type).
+   */
   private sendRecords(c: SyncConfig, n: number): void {
-    this.send(c, MSG_DATA, n);
+    const b = this.buf;
+    let k = 0;
+    let x = 0;
+    for (let i = 0; i < n; i++) {
+      const at = HDR_LEN + i * REC_LEN;
+      if (isExtRecord(b[at])) {
+        b.copy(this.extBuf, HDR_LEN + x * REC_LEN, at, at + REC_LEN);
+        x++;
+      } else {
+        if (k !== i) b.copy(b, HDR_LEN + k * REC_LEN, at, at + REC_LEN);
+        k++;
+      }
+    }
+    if (k > 0) this.send(c, MSG_DATA, k);
+    if (x > 0) this.send(c, MSG_DATA_EXT, x, this.extBuf);
     this.stats.records += n;
   }
 
@@ -417,7 +439,8 @@ export class SyncDaemon {
     }
     // ipvsadm: a backup with syncid 0 takes every master's messages (a master with 0, every
     // backup's dump requests). Another syncid is counted apart, and said, so a mismatch shows.
-    const to = r.type === MSG_DUMP_REQUEST ? m : r.type === MSG_DATA ? b : undefined;
+    const data = r.type === MSG_DATA || r.type === MSG_DATA_EXT;
+    const to = r.type === MSG_DUMP_REQUEST ? m : data ? b : undefined;
     if (to !== undefined && to.syncid !== 0 && r.syncid !== to.syncid) {
       this.stats.otherSyncid++;
       const [what, daemon] = to === b ? ['data', 'backup'] : ['a dump request', 'master'];
@@ -427,7 +450,7 @@ export class SyncDaemon {
     }
     // A master (of every group) installs nothing: its own table is the truth (split brain is
     // keepalived's to end). Another master sending means both are: counted apart, and said.
-    if (r.type === MSG_DATA && b !== undefined && this.dp.link.active) {
+    if (data && b !== undefined && this.dp.link.active) {
       this.stats.fromMaster++;
       this.warnEvery('fromMaster', `sync data from another master (${from}) while master: split brain?`, { from, fromMaster: this.stats.fromMaster });
       return;
@@ -437,7 +460,7 @@ export class SyncDaemon {
       if (m !== undefined) this.dumpRequested();
       return;
     }
-    if (r.type !== MSG_DATA || b === undefined) return;
+    if (!data || b === undefined) return;
     if (this.askTimer !== undefined) {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
