@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, VIP_FNAT, VIP_NAT, assertSurvived, chatResult, createHaLab, type HaLab } from './lab/ha-lab.js';
+import { CHAT_PORT, VIP_FNAT, VIP_NAT, createHaLab, killAndTakeOver, type HaLab } from './lab/ha-lab.js';
 import { delay } from './lab/netns.js';
 
 const SERVICES = [VIP_NAT, VIP_FNAT].map((addr) => ({ proto: 'tcp' as const, addr, port: CHAT_PORT }));
@@ -34,12 +34,7 @@ test('HA: SYN-proxied NAT and FULLNAT conversations continue byte-identical thro
     assert.equal(conns.length, 20, 'd2 holds every connection');
     assert.equal((await lab.call(d2, 'status', {})).counters['sync_refused'], 0);
 
-    const killedAt = Date.now();
-    await lab.kill(d1, 'all');
-    await lab.call(d2, 'setRole', { role: 'master' });
-    const r = await chatResult(chat);
-    t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
-    assertSurvived(r, 20, `uvsd d2: ${d2.uvsd?.stderr().slice(-1500)}`);
+    await killAndTakeOver(lab, chat, 20, (m) => t.diagnostic(m));
     const c2 = (await lab.call(d2, 'status', {})).counters;
     t.diagnostic(`d2: synproxy_established ${c2['synproxy_established']} synproxy_ack_invalid ${c2['synproxy_ack_invalid']} tcp_rst_sent ${c2['tcp_rst_sent']}`);
     assert.equal(c2['synproxy_ack_invalid'] ?? 0, 0, 'every segment found its connection on the worker it reached');

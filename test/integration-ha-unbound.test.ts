@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, HA_NAT_SUBNET, HA_SUBNET, VIP_DR, VIP_FNAT, VIP_NAT, assertSurvived, chatResult, createHaLab, type HaLab } from './lab/ha-lab.js';
+import { CHAT_PORT, HA_NAT_SUBNET, HA_SUBNET, VIP_DR, VIP_FNAT, VIP_NAT, createHaLab, killAndTakeOver, type HaLab } from './lab/ha-lab.js';
 import { delay } from './lab/netns.js';
 
 const NAT = { proto: 'tcp' as const, addr: VIP_NAT, port: CHAT_PORT };
@@ -49,12 +49,7 @@ test('HA: a backup that lacks a real server when the sync arrives installs its c
 
     // keepalived on d2 catches up: the servers come (what its checker would do with uvsadm -a).
     for (const s of LATE) await lab.call(d2, 'addDest', { ...s, weight: 1 });
-    const killedAt = Date.now();
-    await lab.kill(d1, 'all');
-    await lab.call(d2, 'setRole', { role: 'master' });
-    const r = await chatResult(chat);
-    t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
-    assertSurvived(r, 20, `uvsd d2: ${d2.uvsd?.stderr().slice(-1500)}`);
+    await killAndTakeOver(lab, chat, 20, (m) => t.diagnostic(m));
     st = await lab.call(d2, 'status', {});
     t.diagnostic(`d2: sync_unbound ${st.counters['sync_unbound']} sync_bound ${st.counters['sync_bound']} sync_unbound_expired ${st.counters['sync_unbound_expired']}`);
     assert.equal(st.counters['sync_bound'], unbound, 'each bound once, at its first segment after the takeover');

@@ -114,6 +114,17 @@ export function assertSurvived(r: ChatResult, conns: number, logs: string): void
   assert.ok(r.maxStallMs < RESUME_MS, `a message waited ${r.maxStallMs} ms for its echo`);
 }
 
+/** d1's box dies and d2 is made master at once (uvsadm --role, no keepalived): every one of chat's `conns` conversations completes byte-identical. */
+export async function killAndTakeOver(lab: HaLab, chat: Proc, conns: number, diagnostic: (msg: string) => void): Promise<void> {
+  const [d1, d2] = lab.dirs;
+  const killedAt = Date.now();
+  await lab.kill(d1, 'all');
+  await lab.call(d2, 'setRole', { role: 'master' });
+  const r = await chatResult(chat);
+  diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
+  assertSurvived(r, conns, `uvsd d2: ${d2.uvsd?.stderr().slice(-1500)}`);
+}
+
 /** Active/active: the HA groups (uvsd daemon.ha-groups) and, for each, the VRRP instance's virtual router id and d1's priority (d2: the other one). */
 export const AA_GROUPS = [
   { name: 'a', addrs: [VIP_NAT, FLOATING_DIP], vrid: 51, d1Priority: 150 },
