@@ -2,7 +2,9 @@
 // addresses, nothing forwarded, nothing announced), the takeover (gratuitous ARP for all of them at
 // once), connection sync records from a master's datapath installed into a backup whose slots
 // differ, a takeover that forwards the synced NAT/FULLNAT replies exactly as the master would, and
-// the sync datagram's authentication (a forged message is counted and ignored).
+// the sync datagram's authentication (a forged message is counted and ignored); a SYN proxy
+// connection's translation and an FTP control connection's seq shift carried to the backup, and
+// the datagram type an older backup ignores them in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -1005,7 +1007,7 @@ test('a resized 227 reply\'s seq shift is synced (REC_FTPSEQ after the control c
   const buf = new Uint8Array(REC_LEN * 16);
   const n = m.dp.syncDrain(buf, 0, 16);
   const types = Array.from({ length: n }, (_, i) => buf[i * REC_LEN]);
-  assert.deepEqual(types.filter((t) => t === REC_FTPSEQ).length, 2, `record types ${types.join(' ')}`);
+  assert.equal(types.filter((t) => t === REC_FTPSEQ).length, 2, `record types ${types.join(' ')}`);
   for (let i = 0; i < n; i++) {
     if (buf[i * REC_LEN] !== REC_FTPSEQ) continue;
     assert.equal(buf[(i - 1) * REC_LEN], REC_CONN, 'right after its control connection\'s REC_CONN');
