@@ -1239,6 +1239,50 @@ virtual_server group g {
   ]);
 });
 
+test('an IPv6 connect_ip or bindto in a checker of an IPv4 real_server (keepalived 2.2.7 takes both) is skipped with a warning, no longer refusing the whole file: the checker with an IPv6 connect_ip is left out (keepalived checks that address over IPv6), an IPv6 bindto is ignored as keepalived ignores it', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 80 {
+  protocol TCP
+  lb_kind DR
+  real_server 1.2.3.5 80 {
+    TCP_CHECK {
+      connect_ip 2001:db8::20
+    }
+  }
+  real_server 1.2.3.6 80 {
+    TCP_CHECK {
+      bindto 2001:db8::9
+    }
+    HTTP_GET {
+      connect_ip 2001:db8::21
+      bindto 2001:db8::9
+      url { path / }
+    }
+    SMTP_CHECK {
+      host { connect_ip 2001:db8::22 }
+      host { connect_ip 1.2.3.9 }
+    }
+    MISC_CHECK {
+      misc_path /bin/true
+      connect_ip 2001:db8::23
+    }
+  }
+}
+`, 'k.conf');
+  const rs = config.services[0]!.realServers;
+  assert.deepEqual(rs.map((r) => [r.addr, r.checkers.map((c) => `${c.type} ${c.connectIp ?? '-'} ${c.bindto ?? '-'}`)]), [
+    ['1.2.3.5', []],
+    ['1.2.3.6', ['TCP_CHECK - -', 'SMTP_CHECK 1.2.3.9 -', 'MISC_CHECK - -']],
+  ]);
+  assert.deepEqual(warnings.filter((w) => notDefault(w) && !w.includes('scripts without a user')), [
+    'k.conf:6: TCP_CHECK skipped: connect_ip 2001:db8::20 is IPv6 and uvs does not support IPv6 (keepalived checks that address); real_server 1.2.3.5 80 has no other checker: it stays in, unchecked',
+    'k.conf:11: bindto 2001:db8::9 ignored: it is IPv6 and the check goes to an IPv4 address (keepalived: "does not match address family of connect_ip - skipping")',
+    'k.conf:15: bindto 2001:db8::9 ignored: it is IPv6 and the check goes to an IPv4 address (keepalived: "does not match address family of connect_ip - skipping")',
+    'k.conf:24: unsupported keyword "connect_ip" in MISC_CHECK ignored',
+    'k.conf:14: HTTP_GET skipped: connect_ip 2001:db8::21 is IPv6 and uvs does not support IPv6 (keepalived checks that address); real_server 1.2.3.6 80 is checked by its other checkers',
+    'k.conf:19: SMTP_CHECK skipped: connect_ip 2001:db8::22 is IPv6 and uvs does not support IPv6 (keepalived checks that address); real_server 1.2.3.6 80 is checked by its other checkers',
+  ]);
+});
+
 test('a virtual_server without real servers is skipped with a warning, also with a sorry_server, as keepalived ignores it (uvs created it, and answered ARP for its VIP, until 2026-12-04)', () => {
   const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n  protocol TCP\n  sorry_server 1.2.3.9 80\n}\nvirtual_server 1.2.3.4 81 {\n  protocol TCP\n  real_server fd00::5 81 {\n  }\n}\n', 'k.conf');
   assert.deepEqual(config.services, []);

@@ -522,6 +522,12 @@ interface GroupEntry {
 /** Who runs scripts when global_defs names no script_user, if the host has that user (keepalived's default). */
 const DEFAULT_SCRIPT_USER = 'keepalived_script';
 
+/** A checker left out for its IPv6 connect_ip (its real server warns, knowing what else checks it). */
+interface V6Check {
+  checker: string;
+  connectIp: Stmt;
+}
+
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
 
 /** A top-level track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }. */
@@ -1185,9 +1191,10 @@ class Parser {
     const rs: RealServerSpec = { addr, port, weight, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
     let alpha = vs.alpha;
+    const v6: V6Check[] = [];
     for (const s of rest) {
       if (CHECKERS.has(s.key)) {
-        rs.checkers.push(...this.checkers(s, d));
+        rs.checkers.push(...this.checkers(s, d, v6));
         continue;
       }
       switch (s.key) {
@@ -1223,6 +1230,11 @@ class Parser {
       if (vs.fwmark !== undefined) this.portCleared.add(st);
       else this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`);
     }
+    // Said once the server is read, with what is left to check it (a server without checkers is never changed).
+    for (const { checker, connectIp } of v6) {
+      this.warn(connectIp, `${checker} skipped: connect_ip ${connectIp.args[0]!.text} is IPv6 and uvs does not support IPv6 (keepalived checks that address); ` +
+        `real_server ${addr} ${port} ${rs.checkers.length > 0 ? 'is checked by its other checkers' : 'has no other checker: it stays in, unchecked'}`);
+    }
     // keepalived's alpha: the server's, else the virtual server's, is its checkers' default; it starts failed if one of them has it on.
     const checkAlpha = rs.checkers.filter((c) => c.type !== 'FILE_CHECK').map((c) => this.checkerAlpha.get(c) ?? alpha);
     const startsFailed = checkAlpha.length === 0 ? alpha : checkAlpha.includes(true);
@@ -1239,29 +1251,30 @@ class Parser {
    * The checkers one checker block makes: one, or for an SMTP_CHECK with (deprecated) `host`
    * blocks one per host, each with the block's options but for its own connect options (keepalived
    * checks every host in turn and fails the server when one fails: a real_server's checkers do too).
+   * One whose connect_ip is IPv6 is left out and put in v6.
    */
-  checkers(st: Stmt, parent: Inherited): CheckSpec[] {
+  checkers(st: Stmt, parent: Inherited, v6: V6Check[]): CheckSpec[] {
     const body = st.block ?? [];
     const hosts = st.key === 'SMTP_CHECK' ? body.filter((s) => s.key === 'host') : [];
-    if (hosts.length === 0) return [this.checker(st, parent)];
     const rest = body.filter((s) => s.key !== 'host');
-    return hosts.map((h) => {
+    const blocks = hosts.length === 0 ? [st] : hosts.map((h) => {
       for (const s of needBlock(h)) {
         if (!['connect_ip', 'connect_port', 'bindto', 'bind_port', 'connect_timeout'].includes(s.key)) throw err(s, `${s.key} is not a keyword of an SMTP_CHECK host block (connect_ip, connect_port, bindto, bind_port, connect_timeout)`);
       }
-      return this.checker({ ...st, block: [...rest, ...h.block!] }, parent);
+      return { ...st, block: [...rest, ...h.block!] };
     });
+    return blocks.flatMap((b) => this.checker(b, parent, v6) ?? []);
   }
 
-  /** A checker, and its own `alpha [on|off]` remembered for its real server (checkerAlpha). */
-  checker(st: Stmt, parent: Inherited): CheckSpec {
+  /** A checker, and its own `alpha [on|off]` remembered for its real server (checkerAlpha); undefined: in v6. */
+  checker(st: Stmt, parent: Inherited, v6: V6Check[]): CheckSpec | undefined {
     const alpha: { own?: boolean } = {};
-    const c = this.checkerOf(st, parent, alpha);
-    if (alpha.own !== undefined) this.checkerAlpha.set(c, alpha.own);
+    const c = this.checkerOf(st, parent, alpha, v6);
+    if (c !== undefined && alpha.own !== undefined) this.checkerAlpha.set(c, alpha.own);
     return c;
   }
 
-  private checkerOf(st: Stmt, parent: Inherited, alpha: { own?: boolean }): CheckSpec {
+  private checkerOf(st: Stmt, parent: Inherited, alpha: { own?: boolean }, v6: V6Check[]): CheckSpec | undefined {
     noArgs(st);
     const body = st.block ?? [];
     const d: Inherited = { ...parent };
@@ -1273,12 +1286,25 @@ class Parser {
     const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
     const misc: { command?: string; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
     const inside = st.key;
+    let connectIp6: Stmt | undefined;
     for (const s of body) {
       if (s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
       switch (s.key) {
-        case 'connect_ip': nArgs(s, 1, 1); c.connectIp = ipArg(s, 0); continue;
+        case 'connect_ip':
+          nArgs(s, 1, 1);
+          // keepalived checks an IPv6 connect_ip of an IPv4 server over IPv6: uvs cannot, the checker is left out (realServer says so).
+          // A MISC_CHECK connects nowhere (keepalived has no connect_ip there): the script still runs.
+          if (!isIPv6(s.args[0]!.text)) c.connectIp = ipArg(s, 0);
+          else if (st.key === 'MISC_CHECK') this.unsupported(s, inside);
+          else connectIp6 = s;
+          continue;
         case 'connect_port': nArgs(s, 1, 1); c.connectPort = portArg(s, 0); continue;
-        case 'bindto': nArgs(s, 1, 1); c.bindto = ipArg(s, 0); continue;
+        case 'bindto':
+          nArgs(s, 1, 1);
+          // keepalived: "bindto address ... does not match address family of connect_ip - skipping" (the real server's, IPv4, without one).
+          if (isIPv6(s.args[0]!.text)) this.warn(s, `bindto ${s.args[0]!.text} ignored: it is IPv6 and the check goes to an IPv4 address (keepalived: "does not match address family of connect_ip - skipping")`);
+          else c.bindto = ipArg(s, 0);
+          continue;
         case 'bind_port':
           nArgs(s, 1, 1);
           if (st.key === 'PING_CHECK' || st.key === 'MISC_CHECK') this.warn(s, `bind_port ignored: ${st.key} has no source port`);
@@ -1343,6 +1369,11 @@ class Parser {
       }
       this.unsupported(s, inside);
     }
+    if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && urls.length === 0) throw err(st, `${st.key} needs at least one url { path ... }`);
+    if (connectIp6 !== undefined) {
+      v6.push({ checker: st.key, connectIp: connectIp6 });
+      return undefined;
+    }
     const type = st.key as CheckerType;
     const common: CheckCommon = {
       type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto, ...(c.bindPort !== undefined ? { bindPort: c.bindPort } : {}),
@@ -1354,7 +1385,6 @@ class Parser {
       case 'PING_CHECK': return { ...common, type: 'PING_CHECK' };
       case 'HTTP_GET':
       case 'SSL_GET':
-        if (urls.length === 0) throw err(st, `${st.key} needs at least one url { path ... }`);
         return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni, ...(this.ssl !== undefined ? { tls: this.ssl } : {}) } : {}) };
       case 'UDP_CHECK':
         return { ...common, type: 'UDP_CHECK', ...udp };
