@@ -54,6 +54,17 @@ test('meaning errors name the line and change nothing; a good file loads', () =>
   assert.equal(formatRules(r.ctl.list(), N), before);
 });
 
+test('an IPv6 service or server address is refused naming IPv6, its ADDR:PORT in brackets (was "TCP 2001:db8::1:80 ... Invalid address", the port read as part of the address)', () => {
+  const { r, cm } = mk();
+  const v6Service = BASE.replace('address: 192.168.8.200\n    port: 80', 'address: 2001:db8::1\n    port: 80');
+  assert.equal(configError(() => cm.apply(parseConfig(v6Service, 'f.yaml'), false)),
+    'f.yaml:8: add service TCP [2001:db8::1]:80 (wrr): Invalid address: virtual address "2001:db8::1" is IPv6 (uvs is IPv4-only)');
+  const v6Server = BASE.replace('address: 192.168.8.22', 'address: 2001:db8::22');
+  assert.equal(configError(() => cm.apply(parseConfig(v6Server, 'f.yaml'), false)),
+    'f.yaml:22: add server UDP 192.168.8.200:53 -> [2001:db8::22]:53 weight 1: Invalid address: real server address "2001:db8::22" is IPv6 (uvs is IPv4-only)');
+  assert.deepEqual(r.ctl.list().services, []);
+});
+
 test('servers[].port: 0 is the service\'s port (as keepalived\'s real_server IP 0): listed at it, checked at it, and a reload sees no change', () => {
   const { r, cm } = mk();
   const text = BASE.replace('      - { address: 192.168.8.21, weight: 1 }', '      - { address: 192.168.8.21, weight: 1, port: 0, method: nat }')

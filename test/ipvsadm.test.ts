@@ -204,7 +204,7 @@ test('port names from the services table, per protocol', () => {
 });
 
 test('bad values: ipvsadm messages, exit 2', () => {
-  for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', 'www.example.com:80', '80', '[::1]:80']) {
+  for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', 'www.example.com:80', '80']) {
     usage(`-A -t ${bad}`, 'illegal virtual server address[:port] specified');
   }
   usage('-a -t 192.168.8.200:80 -r 10.1.1', 'illegal real server address[:port] specified');
@@ -291,6 +291,33 @@ test('-R lines: tokens, comments, line numbers of the first bad line', () => {
   assert.deepEqual(named.calls, parseRules('-A -t 192.168.8.203:80 -s rr\n-a -t 192.168.8.203:80 -r 192.168.8.20\n-D -t 192.168.8.203:80\n', ctx).calls);
   assert.deepEqual(named.lines, [1, 2, 4]);
   assert.throws(() => parseRules('-A -t 192.168.8.203:80 ipvsadm\n', ctx), (e: unknown) => e instanceof UsageError && e.message === 'line 1: unexpected argument ipvsadm');
+});
+
+test('IPv6 addresses are read as ipvsadm 1.31 reads them ([ADDR]:PORT, bare ADDR) and answered as a kernel without IPv6 IPVS answers ipvsadm (EAFNOSUPPORT, exit 255; 1 for a listing), no longer with the syntax error', () => {
+  const af = (a: string) => `Operation not supported with specified address family: ${a} (uvs is IPv4-only)`;
+  usage('-A -t [2001:db8::1]:80 -s rr', af('[2001:db8::1]:80'), 255);
+  usage('-A -u [2001:db8::1]:domain', af('[2001:db8::1]:domain'), 255);
+  usage('-A -t 2001:db8::1 -s rr -p', af('2001:db8::1'), 255);
+  usage('-E -t [::ffff:192.168.8.200]:80', af('[::ffff:192.168.8.200]:80'), 255);
+  usage('-D -t [2001:db8::1]:80', af('[2001:db8::1]:80'), 255);
+  usage('-Z -t [2001:db8::1]:80', af('[2001:db8::1]:80'), 255);
+  usage('-a -t [2001:db8::1]:80 -r [2001:db8::20]:80 -m', af('[2001:db8::1]:80'), 255);
+  usage('-a -t 192.168.8.200:80 -r [2001:db8::20]:80 -i', af('[2001:db8::20]:80'), 255);
+  usage('-d -t 192.168.8.200:80 -r [2001:db8::20]:80', af('[2001:db8::20]:80'), 255);
+  usage('-L -n -t [2001:db8::1]:80', af('[2001:db8::1]:80'), 1);
+  // ipvsadm's own checks come first, as they come before the kernel.
+  usage('-a -t 192.168.8.200:80 -r [2001:db8::20]:80', 'Different address family is allowed only for tunneling servers');
+  usage('-e -f 1 -r 2001:db8::20 -m', 'Different address family is allowed only for tunneling servers');
+  usage('-a -t [2001:db8::1]:80 -r 192.168.8.20 -m', 'Different address family is allowed only for tunneling servers');
+  usage('-A -t 2001:db8::1 -s rr', 'Zero port specified for non-persistent service');
+  // What ipvsadm does not read as an address stays its syntax error: brackets need a port, no %zone, no bad port.
+  usage('-A -t [2001:db8::1] -s rr', 'illegal virtual server address[:port] specified');
+  usage('-A -t [2001:db8::1]:x -s rr', 'illegal virtual server address[:port] specified');
+  usage('-A -t fe80::1%eth0 -s rr', 'illegal virtual server address[:port] specified');
+  usage('-a -t 192.168.8.200:80 -r [2001:db8::20:80', 'illegal real server address[:port] specified');
+  // -R: a dual-stack ipvsadm -S dump names its first IPv6 line.
+  assert.throws(() => parseRules('-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 1\n-A -t [2001:db8::1]:80 -s rr\n-a -t [2001:db8::1]:80 -r [2001:db8::20]:80 -m -w 1\n', ctx),
+    (e: unknown) => e instanceof UsageError && e.message === `line 3: ${af('[2001:db8::1]:80')}` && e.exitCode === 255);
 });
 
 // ---- fuzz -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
 import { findDest, listSteps, schedFlagNames } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import { addrPortText, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import { PROCESS_SLOTS, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
@@ -813,7 +813,7 @@ export function* planSteps(
     const curDests = new Map((cur?.dests ?? []).map((d) => [`${d.addr}|${d.port}`, d]));
     want.dests.forEach((configured, i) => {
       const line = want.destLines[i] ?? want.line;
-      const name = `${sname(key)} -> ${configured.addr}:${configured.port}`;
+      const name = `${sname(key)} -> ${addrPortText(configured.addr, configured.port)}`;
       if (sorryIn.has(dk(key, configured.addr, configured.port))) return;
       const c = curDests.get(`${configured.addr}|${configured.port}`);
       // A failed checked server stays out of the table (or at weight 0), whatever the file says.

@@ -6,6 +6,7 @@
 
 import { DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, printableWord, TUN_TYPES } from './protocol.js';
 import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
+import { isIPv6 } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
 import type { ListFormat, PortNames } from './printers.js';
@@ -397,6 +398,26 @@ export function parseAddrPort(text: string, proto: Proto | undefined, ports: () 
   return port === undefined ? undefined : { addr, port };
 }
 
+/** An -t/-u/-r/-c address as parsed; v6: an IPv6 one (refused once the command is read). */
+type AddrPort = { addr: string; port?: number; v6?: true };
+
+/**
+ * An IPv6 address[:port] as ipvsadm's parse_service reads one: `[ADDR]:PORT` (the port
+ * compulsory) or ADDR alone (every ':' is the address's). undefined where it reads no IPv6 address.
+ */
+function parseAddrPort6(text: string, proto: Proto | undefined, ports: () => PortNames): { addr: string; port?: number } | undefined {
+  // inet_pton(AF_INET6) takes no %zone.
+  const v6 = (a: string): boolean => isIPv6(a) && !a.includes('%');
+  if (!text.startsWith('[')) return v6(text) ? { addr: text } : undefined;
+  const close = text.indexOf(']');
+  if (close < 0 || text[close + 1] !== ':' || !v6(text.slice(1, close))) return undefined;
+  const port = parsePort(text.slice(close + 2), proto, ports);
+  return port === undefined ? undefined : { addr: text.slice(1, close), port };
+}
+
+/** libipvs's ipvs_strerror for EAFNOSUPPORT: what a kernel without IPv6 IPVS answers an IPv6 address. */
+const EAFNOSUPPORT_TEXT = 'Operation not supported with specified address family';
+
 /** A port as ipvsadm's parse_service reads it: a number 0..65535 or a service name of the protocol. */
 function parsePort(p: string, proto: Proto | undefined, ports: () => PortNames): number | undefined {
   return toNumber(p, 0, 65535) ?? (proto === undefined || p === '' ? undefined : ports().port(p, proto));
@@ -445,12 +466,29 @@ function parseSchedFlags(sched: string, text: string): string[] {
 /**
  * argv without node and script (process.argv.slice(2)) → a typed command.
  * Throws UsageError (one line, ipvsadm's wording and exit status) for anything ipvsadm refuses
- * before talking to the kernel.
+ * before talking to the kernel, and for an IPv6 address what a kernel without IPv6 IPVS answers
+ * ipvsadm (EAFNOSUPPORT; exit 1 for a listing, else 255): uvs is IPv4-only.
  */
 export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Command {
+  const af: { v6?: string } = {};
+  const cmd = parseCommand(argv, ctx, af);
+  if (af.v6 !== undefined) throw new UsageError(`${EAFNOSUPPORT_TEXT}: ${af.v6} (uvs is IPv4-only)`, cmd.kind === 'list' ? 1 : 255);
+  return cmd;
+}
+
+/** parseArgs before its IPv6 refusal: the first IPv6 address read is put in af.v6, as written. */
+function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: string }): Command {
   const env = ctx.env ?? process.env;
   let portNames = ctx.ports;
   const ports = (): PortNames => (portNames ??= systemPortNames());
+  const addrPort = (text: string, p: Proto | undefined): AddrPort | undefined => {
+    const a = parseAddrPort(text, p, ports);
+    if (a !== undefined) return a;
+    const a6 = parseAddrPort6(text, p, ports);
+    if (a6 === undefined) return undefined;
+    af.v6 ??= text;
+    return { ...a6, v6: true };
+  };
 
   const { occurrences, rest, error } = tokenize(argv);
   let socket: string | undefined;
@@ -487,13 +525,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
 
   const seen = new Set<Opt>();
   let proto: Proto | undefined;
-  let service: { addr: string; port?: number } | undefined;
+  let service: AddrPort | undefined;
   let sched: string | undefined;
   let persist: number | undefined;
   let netmask: string | undefined;
   let flagsText: string | undefined;
   let pe: string | undefined;
-  let server: { addr: string; port?: number } | undefined;
+  let server: AddrPort | undefined;
   let fwd: Fwd = 'dr';
   let weight = DEFAULT_WEIGHT;
   let upper = 0;
@@ -501,7 +539,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   let laddr: string | undefined;
   let tunType: TunType | undefined;
   let tunPort: number | undefined;
-  let client: { addr: string; port?: number } | undefined;
+  let client: AddrPort | undefined;
   let fwmark: number | undefined;
   let markTarget: { addr: string; portMin: number; portMax: number } | undefined;
   const markCmd = cmd === 'add-mark' || cmd === 'del-mark';
@@ -541,11 +579,11 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
           break;
         }
         if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
-        service = parseAddrPort(v, proto, ports);
+        service = addrPort(v, proto);
         if (service === undefined) throw new UsageError('illegal virtual server address[:port] specified');
         break;
       case 'real-server':
-        server = parseAddrPort(v, proto, ports);
+        server = addrPort(v, proto);
         if (server === undefined) throw new UsageError('illegal real server address[:port] specified');
         break;
       case 'scheduler':
@@ -586,7 +624,7 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
         break;
       }
       case 'client':
-        client = parseAddrPort(v, undefined, ports);
+        client = addrPort(v, undefined);
         if (client === undefined) throw new UsageError('illegal client address[:port] specified');
         break;
       case 'syncid':
@@ -796,6 +834,8 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Comm
   if (cmd === 'delete-server') {
     return { kind: 'call', ...common, call: { verb: 'deleteDest', args: { service: key, addr: server.addr, port: rport } } };
   }
+  // The kernel's mixed-family pools take TUN servers only (a -f service is IPv4 without -6).
+  if (service?.v6 !== server.v6 && fwd !== 'tun') throw new UsageError('Different address family is allowed only for tunneling servers');
   const direct = fwd === 'dr' || fwd === 'tun';
   // -e names an existing server: ipvsadm would edit (and turn into DR/TUN) RIP:vport instead of
   // the RIP:9090 given, silently changing another server. Refused (-a keeps ipvsadm's forcing).

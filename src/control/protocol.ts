@@ -51,7 +51,12 @@ export function serviceKey(s: { proto: Proto; addr: string; port: number; fwmark
 
 /** A service as messages and logs name it: "TCP 192.168.8.200:80", "FWM 1". */
 export function serviceText(k: ServiceKey): string {
-  return k.fwmark ? `FWM ${k.fwmark}` : `${k.proto.toUpperCase()} ${k.addr}:${k.port}`;
+  return k.fwmark ? `FWM ${k.fwmark}` : `${k.proto.toUpperCase()} ${addrPortText(k.addr, k.port)}`;
+}
+
+/** ADDR:PORT; an IPv6 address (only ever named in a refusal) in brackets, as ipvsadm writes it. */
+export function addrPortText(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 /** One string per service, for maps: "tcp 192.168.8.200:80", "fwm 1" (a mark service by its mark alone). */

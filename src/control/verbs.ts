@@ -5,6 +5,7 @@
 // here too and protocol.ts derives the wire types from this table: adding a verb is one entry
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
+import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
 import { runStepsSliced, type Pause, type Steps } from './slices.js';
@@ -121,7 +122,10 @@ function protoOf(v: unknown): Proto {
 
 function ipOf(v: unknown, what?: string): number {
   const ip = typeof v === 'string' ? parseIp(v) : -1;
-  if (ip < 0) throw new UvsError('BAD_ADDRESS', what === undefined ? JSON.stringify(v) : `${what} ${JSON.stringify(v)}`);
+  if (ip < 0) {
+    const value = `${JSON.stringify(v)}${typeof v === 'string' && isIPv6(v) ? ' is IPv6 (uvs is IPv4-only)' : ''}`;
+    throw new UvsError('BAD_ADDRESS', what === undefined ? value : `${what} ${value}`);
+  }
   return ip;
 }
 
