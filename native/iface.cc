@@ -75,6 +75,17 @@ int AddToBridge(int ctl, const std::string& name, int ifindex, const std::string
   return err == EBUSY && IsPortOf(name, bridge) ? 0 : err;  // EBUSY: it has a master already
 }
 
+// The kernel's IPv6 off on a device (net.ipv6.conf.NAME.disable_ipv6 = 1). Best effort: without
+// IPv6 in the kernel there is no such file; another failure shows as the setting left at 0,
+// which uvsd reads and warns about.
+void DisableIpv6(const std::string& name) {
+  std::string path = "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6";
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!write(fd, "1", 1);
+  close(fd);
+}
+
 }  // namespace
 
 // Offloads asked for with { offload: true }: the kernel may then hand us frames whose TCP/UDP
@@ -178,6 +189,10 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   SetName(&ifr, name);
   if (ioctl(ctl.fd, SIOCGIFTXQLEN, &ifr) < 0) return ThrowErrno(env, "SIOCGIFTXQLEN", name, errno);
   int txqlen = ifr.ifr_qlen;
+  // uvsd is a station on the TAP's wire that answers no ND: the kernel's IPv6 on a TAP it creates
+  // would give it a link-local address and send MLD reports, DAD and router solicitations into
+  // uvsd's fd. Off before the device is up, so not one is sent. One it did not create is left as it is.
+  if (created && !tun) DisableIpv6(name);
   SetName(&ifr, name);
   if (ioctl(ctl.fd, SIOCGIFFLAGS, &ifr) < 0) return ThrowErrno(env, "SIOCGIFFLAGS", name, errno);
   if (!(ifr.ifr_flags & IFF_UP)) {

@@ -13,7 +13,7 @@ import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/n
 import { DEFENSE_DEFAULTS, RX_HEADROOM, SLOPPY_TCP_MODES, Datapath, type DefenseOptions } from '../datapath/pipeline.js';
 import type { LinkAddr } from '../datapath/link.js';
 import type { DpOp } from '../datapath/ops.js';
-import { DEFAULT_TAP_QLEN, IO_MODES, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
+import { DEFAULT_TAP_QLEN, IO_MODES, ipv6On, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import type { LaddrUsage } from '../modes/laddr.js';
 import { Steering } from '../datapath/steer.js';
@@ -977,6 +977,13 @@ export async function main(argv: string[]): Promise<void> {
   if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-28 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
+  // The addon turns IPv6 off on a TAP it creates, before the TAP is up; another interface is the operator's.
+  if (ipv6On(port.name)) {
+    const fix = `sysctl -w net.ipv6.conf.${port.name}.disable_ipv6=1`;
+    log.warn({ interface: port.name }, port.created
+      ? `the kernel runs IPv6 on the TAP uvsd created (turning it off was refused): its router solicitations, DAD and MLD reports reach uvsd, which answers no ND; ${fix}`
+      : `the kernel runs IPv6 on ${port.name}, which uvsd did not create and leaves as it is: it takes addresses from router advertisements and sends router solicitations, DAD and MLD reports there, beside uvsd, which answers no ND; ${fix}`);
+  }
 }
 
 /** The workers' FULLNAT port use for /metrics (read synchronously there): asked of them every

@@ -170,6 +170,19 @@ export function tapQueueDrops(iface: string, read: (iface: string) => number | n
   };
 }
 
+/**
+ * Whether the kernel runs IPv6 on iface (net.ipv6.conf.IFACE.disable_ipv6 is 0): it then takes
+ * addresses from router advertisements and sends router solicitations, DAD and MLD reports there,
+ * beside uvsd, which answers no ND. false also where the kernel has no IPv6.
+ */
+export function ipv6On(iface: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/net/ipv6/conf/${iface}/disable_ipv6`, 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
+}
+
 /** A ring socket on ifname (native.openPacketRing) described as a queue: nothing created, no vnet header. */
 function openRing(ifname: string): TapInfo {
   const info = native.openPacketRing(ifname);
