@@ -364,3 +364,25 @@ test('rr and wrr with workers: worker k begins its walk at the k-th server, so t
     assert.deepEqual(first, [[0, 1, 2], [1, 2, 0]], `${sched}: worker 0 from RS[0], worker 1 from RS[1], each still round robin`);
   }
 });
+
+test('SYN proxy with 2 workers: a segment of a connection this worker does not hold goes round uncounted; only the last worker counts it synproxy_ack_invalid', () => {
+  const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const handed: Handed[] = [];
+  const r = rig({ gateway: GW, worker: { index: 0, count: 2 } });
+  r.ctl.addService({ ...service, sched: 'rr', synproxy: true });
+  r.ctl.addDest({ service, addr: RS[0].ip, port: 80, fwd: 'nat', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.dp.handoff = (buf, off, len, owner) => {
+    handed.push({ frame: Buffer.from(buf.subarray(off, off + len)), owner });
+    return true;
+  };
+  // A mid-flow ACK of a connection the other worker holds (no cookie of ours in it).
+  const ack = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 45000, dport: 80, flags: TCP_FLAGS.ACK, seq: 1000, ack: 2000 });
+  assert.deepEqual(r.run(ack), []);
+  assert.deepEqual(handed.map((h) => h.owner), [-1], 'sent round the workers');
+  assert.equal(r.counters()['synproxy_ack_invalid'], 0, 'not counted by a worker on the way');
+  // The last worker of the round (the hook refuses: no worker left) counts it and resets it.
+  r.dp.handoff = () => false;
+  assert.equal(r.run(ack).length, 1, 'answered by a reset');
+  assert.equal(r.counters()['synproxy_ack_invalid'], 1);
+});

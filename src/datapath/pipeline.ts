@@ -1063,6 +1063,7 @@ export class Datapath implements Output {
         // Not a handshake of ours, or one long over (its entry expired): a reset, as the kernel
         // answers an ACK its listener's cookies refuse. Workers: another may hold it (as below).
         if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
+        this.counters.c[C.synproxy_ack_invalid]++;
         return NO_CONN;
       }
       if (!this.synproxy.hasRoom()) {

@@ -250,16 +250,15 @@ export class SynProxy {
     o.count(C.synproxy_syn_cookies_sent);
   }
 
-  /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours? Counted. */
+  /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours? A
+   *  valid one is counted; an invalid one by the caller (with workers, another may hold its
+   *  connection: counted only by the last worker it reaches, not by each on the way). */
   checkAck(o: Output, buf: Buffer, ip: number, l4: number, period: number): boolean {
     const idx = this.cookies.check(
       rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2),
       (rd32(buf, l4 + TCP_SEQ) - 1) | 0, (rd32(buf, l4 + TCP_ACKNO) - 1) | 0, period,
     );
-    if (idx < 0) {
-      o.count(C.synproxy_ack_invalid);
-      return false;
-    }
+    if (idx < 0) return false;
     this.mssIdx = idx;
     o.count(C.synproxy_ack_valid);
     return true;
