@@ -1,31 +1,88 @@
 // contrib/uvsd-check, keepalived's vrrp_script for uvsd (docs/ha.md): it passes only while a uvsd
 // serving the given socket runs and is at least MIN_AGE_S old, so that a restart quicker than the
 // check interval still fails it (keepalived goes to FAULT and a notify sets uvsd's role again).
-// A stand-in process whose command line looks like uvsd's (node -e ... uvsd ... --socket PATH).
+// It finds uvsd by the socket it listens on (ss), not by its command line: first with stand-ins
+// (a node process listening on the socket, its command line like uvsd's or not), then real uvsds
+// whose socket was given as --socket=PATH and by the --config file's daemon.socket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from './lab/dr-lab.js';
+import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
+import { withLab } from './lab/itest.js';
+import { waitForControl } from './lab/ready.js';
 
 const CHECK = join(repoRoot, 'contrib', 'uvsd-check');
 const check = (...args: string[]) => spawnSync(CHECK, args, { env: {}, encoding: 'utf8' }).status;
 
+/** A stand-in for uvsd: node listening on `sock`, `args` on its command line; resolves once it listens. */
+async function standIn(sock: string, args: string[]) {
+  const p = spawn(process.execPath, ['-e', 'require("net").createServer().listen(process.env.SOCK, () => console.log("listening"))', ...args], { env: { SOCK: sock }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => { p.stdout.once('data', resolve); p.once('exit', reject); });
+  return p;
+}
+
+async function kill(p: ReturnType<typeof spawn>) {
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await exited;
+}
+
 test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket or no uvsd fails', async () => {
   const sock = `/tmp/uvsd-check-${process.pid}.sock`;
-  const fake = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', 'uvsd', '--config', 'x.yaml', '--socket', sock, '--log-level', 'warn'], { stdio: 'ignore' });
+  const fake = await standIn(sock, ['uvsd', '--config', 'x.yaml', '--socket', sock, '--log-level', 'warn']);
   try {
-    await new Promise((r) => fake.once('spawn', r));
     assert.equal(check(sock, '2'), 1, 'just started: fails');
-    assert.equal(check(sock, '0'), 0, 'runs (MIN_AGE_S 0: a plain pgrep)');
+    assert.equal(check(sock, '0'), 0, 'runs (MIN_AGE_S 0: it listens, whatever its age)');
     assert.equal(check(`${sock}.old`, '0'), 1, 'a uvsd on another socket does not count');
     assert.equal(check(sock.slice(0, -1), '0'), 1, 'nor one whose socket merely starts with it');
+    assert.equal(check(sock.toUpperCase(), '0'), 1, 'nor one whose socket differs in case');
     await new Promise((r) => setTimeout(r, 2100));
     assert.equal(check(sock, '2'), 0, '2 s old: passes');
     assert.equal(check(sock), 1, 'the default MIN_AGE_S is 3');
   } finally {
-    fake.kill('SIGKILL');
+    await kill(fake);
   }
-  await new Promise((r) => fake.once('exit', r));
   assert.equal(check(sock, '0'), 1, 'uvsd gone: fails');
+});
+
+test('uvsd-check: finds uvsd by the socket it serves whatever its command line (--socket=PATH, none at all); a process that only names the socket does not count', async () => {
+  const sock = `/tmp/uvsd-check-eq-${process.pid}.sock`;
+  const named = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', 'uvsd', '--socket', `${sock}.named`], { stdio: 'ignore' });
+  const eq = await standIn(sock, ['uvsd', `--socket=${sock}`]);
+  const bare = await standIn(`${sock}.bare`, ['uvsd', '--config', '/etc/uvs/uvsd.yaml']);
+  try {
+    assert.equal(check(sock, '0'), 0, '--socket=PATH');
+    assert.equal(check(`${sock}.bare`, '0'), 0, 'no --socket on the command line');
+    assert.equal(check(`${sock}.named`, '0'), 1, 'a process whose command line names the socket but does not listen on it');
+  } finally {
+    named.kill('SIGKILL');
+    await Promise.all([kill(eq), kill(bare)]);
+  }
+});
+
+test('uvsd-check on real uvsds: the socket given as --socket=PATH, and as daemon.socket of the --config file (no --socket); stopped: fails (itest)', { timeout: 60_000 }, async (t) => {
+  await withLab(t, 'uvschk', async (lab, tmp) => {
+    const ns = await lab.addNs('d');
+    const fromConfig = join(tmp, 'config.sock');
+    const withEq = join(tmp, 'eq.sock');
+    const config = join(tmp, 'uvsd.yaml');
+    writeFileSync(config, `daemon:\n  tap: uvs0\n  addresses: [192.168.8.10/24]\n  socket: ${fromConfig}\n`);
+    const a = lab.spawn(ns, uvsdArgv(['--config', config, '--arp-probe-ms', '50']), { cwd: repoRoot });
+    const b = lab.spawn(ns, uvsdArgv(['--tap', 'uvs1', '--addr', '192.168.9.10/24', `--socket=${withEq}`, '--arp-probe-ms', '50']), { cwd: repoRoot });
+    try {
+      assert.equal(await waitForControl(fromConfig, a), '', `uvsd --config: ${a.stderr()}`);
+      assert.equal(await waitForControl(withEq, b), '', `uvsd --socket=: ${b.stderr()}`);
+      const inNs = async (...args: string[]) => (await lab.exec(ns, [CHECK, ...args])).code;
+      assert.equal(await inNs(fromConfig, '0'), 0, 'daemon.socket of --config');
+      assert.equal(await inNs(withEq, '0'), 0, '--socket=PATH');
+      assert.equal(await inNs(fromConfig, '3600'), 1, 'younger than MIN_AGE_S');
+      assert.equal(await a.stop(3000), 0);
+      assert.equal(await inNs(fromConfig, '0'), 1, 'stopped: fails');
+      assert.equal(await inNs(withEq, '0'), 0, 'the other uvsd still passes');
+    } finally {
+      await Promise.all([a.stop(3000), b.stop(3000)]);
+    }
+  });
 });
