@@ -45,9 +45,13 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
   const [d1, d2] = lab.dirs;
   const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
   // Until keepalived has seen the director's check pass (contrib/uvsd-check, as keepalived runs it:
-  // it fails while uvsd is younger than 3 s, the director in FAULT and unable to take over).
+  // in the director's namespace, where ss sees its socket; it fails while uvsd is younger than
+  // 3 s, the director in FAULT and unable to take over).
   const checkPassed = async (d: Director) => {
-    for (let i = 0; i < 100 && (await lab.lab.exec(null, [join(repoRoot, 'contrib', 'uvsd-check'), d.socket])).code !== 0; i++) await delay(100);
+    for (let i = 0; (await lab.lab.exec(d.ns, [join(repoRoot, 'contrib', 'uvsd-check'), d.socket])).code !== 0; i++) {
+      assert.ok(i < 100, `${d.name}: uvsd-check still fails after 10 s`);
+      await delay(100);
+    }
     await delay(CHECK_INTERVAL * 1000 + 500);
   };
   try {
