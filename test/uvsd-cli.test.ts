@@ -7,8 +7,8 @@
 // node starting.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
@@ -147,6 +147,29 @@ test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () 
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^uvsd: [^\n]*--addr[^\n]*\n$/);
+});
+
+test('an addon uvsd cannot load (never built, or built for another Node.js) is one stderr line saying how to build it, exit 2 (not a stack trace and exit 1, which systemd restarts)', () => {
+  // A copy of bin/ and dist/src without build/Release, then with a file that is no addon there.
+  const d = mkdtempSync(join(tmpdir(), 'uvs-addon-'));
+  try {
+    mkdirSync(join(d, 'bin'));
+    cpSync(join(repoRoot, 'bin', 'uvsd'), join(d, 'bin', 'uvsd'));
+    cpSync(join(repoRoot, 'dist', 'src'), join(d, 'dist', 'src'), { recursive: true });
+    cpSync(join(repoRoot, 'package.json'), join(d, 'package.json'));
+    symlinkSync(join(repoRoot, 'node_modules'), join(d, 'node_modules'));
+    const run = () => spawnSync(process.execPath, [join(d, 'bin', 'uvsd'), '--version'], { encoding: 'utf8', timeout: 30_000 });
+    let r = run();
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^uvsd: its native addon build\/Release\/uvs_native\.node is missing: build it again for this Node\.js v[\d.]+: `npm run install` in uvs's directory[^\n]*\n$/);
+    mkdirSync(join(d, 'build', 'Release'), { recursive: true });
+    writeFileSync(join(d, 'build', 'Release', 'uvs_native.node'), 'not an ELF file\n');
+    r = run();
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^uvsd: its native addon build\/Release\/uvs_native\.node cannot be loaded \([^\n]+\): build it again[^\n]*\n$/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('uvsd --help exits 0 and lists every option; --version / -V prints package.json\'s version', async () => {
