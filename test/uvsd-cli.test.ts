@@ -149,17 +149,20 @@ test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () 
   assert.match(r.stderr, /^uvsd: [^\n]*--addr[^\n]*\n$/);
 });
 
-test('an addon uvsd cannot load (never built, or built for another Node.js) is one stderr line saying how to build it, exit 2 (not a stack trace and exit 1, which systemd restarts)', () => {
+test('an addon uvsd or uvs-decap cannot load (never built, or built for another Node.js) is one stderr line saying how to build it, exit 2 (not a stack trace and exit 1, which systemd restarts)', () => {
   // A copy of bin/ and dist/src without build/Release, then with a file that is no addon there.
   const d = mkdtempSync(join(tmpdir(), 'uvs-addon-'));
   try {
     mkdirSync(join(d, 'bin'));
-    cpSync(join(repoRoot, 'bin', 'uvsd'), join(d, 'bin', 'uvsd'));
+    for (const b of ['uvsd', 'uvs-decap']) cpSync(join(repoRoot, 'bin', b), join(d, 'bin', b));
     cpSync(join(repoRoot, 'dist', 'src'), join(d, 'dist', 'src'), { recursive: true });
     cpSync(join(repoRoot, 'package.json'), join(d, 'package.json'));
     symlinkSync(join(repoRoot, 'node_modules'), join(d, 'node_modules'));
-    const run = () => spawnSync(process.execPath, [join(d, 'bin', 'uvsd'), '--version'], { encoding: 'utf8', timeout: 30_000 });
-    let r = run();
+    const run = (b = 'uvsd') => spawnSync(process.execPath, [join(d, 'bin', b), '--version'], { encoding: 'utf8', timeout: 30_000 });
+    let r = run('uvs-decap');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^uvs-decap: its native addon build\/Release\/uvs_native\.node is missing: /);
+    r = run();
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^uvsd: its native addon build\/Release\/uvs_native\.node is missing: build it again for this Node\.js v[\d.]+: `npm run install` in uvs's directory[^\n]*\n$/);
     mkdirSync(join(d, 'build', 'Release'), { recursive: true });
