@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bigHealthTable } from './helpers/big-table.js';
 import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js';
+import type { HealthView } from '../src/metrics/view.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
@@ -102,6 +103,64 @@ test('the scrape\'s text is byte for byte what the one-pass rendering gave (test
     const always = createMetrics(r.dp, { ...opts, process: false, perDest, slicer: () => ({ pause: yieldLoop, done: () => {} }) });
     always.census.full();
     assert.equal(await always.text(), text);
+  }
+});
+
+test('the label texts of the checked servers and of their checkers, kept from scrape to scrape, follow every change of what the health checks report: the text is byte for byte a new rendering\'s', async () => {
+  const { r, health } = smallTable();
+  let entries = health!.entries();
+  let checks = health!.checkerStats!();
+  const view: HealthView = { ...health!, entries: () => entries, checkerStats: () => checks };
+  const at = <T>(xs: T[], i: number, change: Partial<T>): T[] => xs.map((x, k) => (k === i ? { ...x, ...change } : x));
+  const changes: [string, () => void][] = [
+    // A server the table holds, now watched at another address: out of the table (uvs_dest_up of its own).
+    ['a checked server moved', () => {
+      entries = at(entries, 1, { addr: '10.99.0.1' });
+      checks = at(checks, 1, { addr: '10.99.0.1' });
+    }],
+    ['its port', () => {
+      entries = at(entries, 1, { port: 8080 });
+      checks = at(checks, 1, { port: 8080 });
+    }],
+    // The server the checks took out of the table, now one the table holds: no uvs_dest_up of its own.
+    ['a removed server now in the table', () => (entries = at(entries, 0, { addr: entries[2]!.addr, port: entries[2]!.port }))],
+    ['a checker\'s type', () => (checks = at(checks, 2, { type: 'HTTP_GET' }))],
+    ['a checker\'s place among its server\'s', () => (checks = at(checks, 2, { index: 1 }))],
+    ['the service\'s port', () => (checks = at(checks, 3, { service: { ...checks[3]!.service, port: 81 } }))],
+    ['the service\'s protocol', () => (checks = at(checks, 3, { service: { ...checks[3]!.service, proto: 'udp' } }))],
+    ['a firewall-mark service for it', () => (checks = at(checks, 3, { service: { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 9 } }))],
+    ['another mark', () => (checks = at(checks, 3, { service: { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 10 } }))],
+    ['the first ones gone', () => {
+      entries = entries.slice(2);
+      checks = checks.slice(2);
+    }],
+    ['one more', () => {
+      entries = [...entries, { ...entries[0]!, addr: '10.98.0.1' }];
+      checks = [...checks, { ...checks[0]!, addr: '10.98.0.1' }];
+    }],
+    ['none', () => {
+      entries = [];
+      checks = [];
+    }],
+    ['back', () => {
+      entries = health!.entries();
+      checks = health!.checkerStats!();
+    }],
+  ];
+  for (const perDest of [true, false]) {
+    entries = health!.entries();
+    checks = health!.checkerStats!();
+    const kept = createMetrics(r.dp, { health: view, process: false, perDest });
+    const anew = (): Promise<string> => createMetrics(r.dp, { health: view, process: false, perDest }).text();
+    let before = await kept.text();
+    assert.equal(before, await anew());
+    for (const [what, change] of changes) {
+      change();
+      const text = await kept.text();
+      assert.equal(text, await anew(), `${what} (perDest ${perDest})`);
+      assert.notEqual(text, before, `${what} changes the text (perDest ${perDest})`);
+      before = text;
+    }
   }
 });
 

@@ -215,6 +215,24 @@ interface Scrape {
   checks: { c: CheckerStat; lbl: Uint8Array }[];
 }
 
+/** A checked server (HealthEntry) or a checker of one (CheckerStat): what their labels name. */
+type CheckedServer = { service: ServiceKey; addr: string; port: number };
+
+/** The label texts of a checked server (type '') or of one of its checkers, and what they were made of. */
+interface CheckedNames {
+  proto: string;
+  vaddr: string;
+  vport: number;
+  fwmark: number;
+  addr: string;
+  port: number;
+  type: string;
+  index: number;
+  /** serviceId and server, as DestNames.key: whether the server is in the table. */
+  key: string;
+  lbl: Uint8Array;
+}
+
 interface DestRow {
   /** Its slot in dp.dt. */
   d: number;
@@ -366,6 +384,26 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     destNames[d] = n;
     return n;
   };
+  // The label texts of the checked servers (uvs_dest_up of those out of the table, of all with
+  // --no-metrics-per-dest) and of their checkers (uvs_health_check_*), kept from scrape to scrape
+  // by their place in the health checks' lists and made again where what they name differs (a
+  // reload that changed the checked servers or their checkers): making them was the largest part
+  // of a scrape's CPU left (3,000 services x 3 checked servers, docs/metrics.md).
+  const watchedNames: CheckedNames[] = [];
+  const checkNames: CheckedNames[] = [];
+  const checkedNamesOf = (cache: CheckedNames[], i: number, x: CheckedServer, type = '', index = 0): CheckedNames => {
+    const n = cache[i];
+    const k = x.service;
+    if (n !== undefined && n.addr === x.addr && n.port === x.port && n.type === type && n.index === index && n.proto === k.proto &&
+      n.vaddr === k.addr && n.vport === k.port && n.fwmark === (k.fwmark ?? 0)) return n;
+    const server = `${x.addr}:${x.port}`;
+    const sl = serviceLabels(k);
+    return (cache[i] = {
+      proto: k.proto, vaddr: k.addr, vport: k.port, fwmark: k.fwmark ?? 0, addr: x.addr, port: x.port, type, index,
+      key: `${serviceId(k)} ${server}`,
+      lbl: labelBytes(type === '' ? { ...sl, server } : { ...sl, server, checker: type, check: String(index) }),
+    });
+  };
   const gather = async (pause: Pause): Promise<Scrape> => {
     const sc: Scrape = { services: [], dests: [], watched: [], checks: [] };
     const health = opts.health;
@@ -385,17 +423,19 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     if (health === undefined) return sc;
     // The checked servers: with the per-server series only those the checks took out of the table.
     const entries = health.entries();
+    watchedNames.length = Math.min(watchedNames.length, entries.length);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      const server = `${e.addr}:${e.port}`;
-      if (!perDest || !inTable.has(`${serviceId(e.service)} ${server}`)) sc.watched.push({ lbl: labelBytes({ ...serviceLabels(e.service), server }), up: e.state === 'up' });
+      const n = checkedNamesOf(watchedNames, i, e);
+      if (!perDest || !inTable.has(n.key)) sc.watched.push({ lbl: n.lbl, up: e.state === 'up' });
       if ((i & 63) === 63) await pause();
     }
     if (!perChecker) return sc;
     const checks = health.checkerStats?.() ?? [];
+    checkNames.length = Math.min(checkNames.length, checks.length);
     for (let i = 0; i < checks.length; i++) {
       const c = checks[i]!;
-      sc.checks.push({ c, lbl: labelBytes({ ...serviceLabels(c.service), server: `${c.addr}:${c.port}`, checker: c.type, check: String(c.index) }) });
+      sc.checks.push({ c, lbl: checkedNamesOf(checkNames, i, c, c.type, c.index).lbl });
       if ((i & 63) === 63) await pause();
     }
     return sc;
