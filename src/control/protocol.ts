@@ -39,9 +39,9 @@ export const DEFAULT_PERSISTENT_TIMEOUT = 300;
 
 /** The largest firewall mark (ipvsadm -f takes 1..4294967295). */
 export const MAX_FWMARK = 0xffffffff;
-/** Most rows listConns returns (uvsadm -Lc lists), and its default: a row is ~2 KB of uvsd's
- *  memory while a reply without a cursor is built and written (900,000 rows took uvsd to 1.9 GB
- *  and stalled forwarding). */
+/** Most rows listConns returns (uvsadm -Lc lists), and its default. When a reply without a
+ *  cursor was built whole before it was written, a row was ~2 KB of uvsd's memory (900,000 rows
+ *  took uvsd to 1.9 GB and stalled forwarding). */
 export const CONNS_MAX_DEFAULT = 100_000;
 
 /** The key the verbs take for a service: a mark service by its mark alone (fwmark 0 or none: by proto, addr and port). */

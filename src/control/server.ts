@@ -191,9 +191,14 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     void Promise.resolve(reply)
       .then((r) => {
         if (sock.destroyed || sock.writableEnded) return; // refused meanwhile (BUSY)
-        // A long reply (a large -Ln or -Lc) is serialised and written in slices.
+        // A long reply (a large -Ln or -Lc) is serialised and written in slices; a list made
+        // while written (StreamedList) waits while the client has more than writeHigh unread.
         if (!hasLongArray(r)) sock.write(JSON.stringify(r) + '\n');
-        else return stringifySliced(r, (s) => { if (!sock.destroyed) sock.write(s); });
+        else {
+          return stringifySliced(r, (s) => { if (!sock.destroyed) sock.write(s); }, undefined, {
+            room: () => drained(sock, limits.writeHigh), gone: () => sock.destroyed,
+          });
+        }
       })
       .then(() => {
         waiting = false;
@@ -276,6 +281,20 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   sock.on('close', () => {
     closed = true;
     account();
+  });
+}
+
+/** undefined while sock holds at most `high` bytes unwritten (the client's unread replies), else when it has written them or closed. */
+function drained(sock: net.Socket, high: number): Promise<void> | undefined {
+  if (sock.destroyed || sock.writableLength <= high) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sock.off('drain', done);
+      sock.off('close', done);
+      resolve();
+    };
+    sock.on('drain', done);
+    sock.on('close', done);
   });
 }
 

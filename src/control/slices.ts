@@ -37,8 +37,25 @@ export function yieldLoop(): Promise<void> {
 /** Arrays at least this long are serialised element by element, in slices. */
 export const SLICED_ARRAY_MIN = 256;
 
-/** Does v hold an array of SLICED_ARRAY_MIN or more elements, at most `depth` levels down? */
+/**
+ * A list in a reply that is made while the reply is written (listConns without a cursor):
+ * stringifySliced serialises and writes each part before it asks for the next, so uvsd holds a
+ * part, not the list. What follows the list in its object (ConnsResult.truncated) is read once
+ * the list is written: the parts may still set it. `pause` (the verb's, Control.slicer) ends the
+ * slices of the writing, so they count as the verb's in slowest_verb_ms.
+ */
+export class StreamedList {
+  constructor(readonly parts: AsyncIterable<readonly unknown[]>, readonly pause?: Pause) {}
+}
+
+/** A StreamedList in the place of a T[] of the reply's type: written as the list its parts make (by stringifySliced alone). */
+export function streamed<T>(parts: AsyncIterable<readonly T[]>, pause?: Pause): T[] {
+  return new StreamedList(parts, pause) as unknown as T[];
+}
+
+/** Does v hold an array of SLICED_ARRAY_MIN or more elements (or a StreamedList), at most `depth` levels down? */
 export function hasLongArray(v: unknown, depth = 3): boolean {
+  if (v instanceof StreamedList) return true;
   if (Array.isArray(v)) return v.length >= SLICED_ARRAY_MIN;
   if (typeof v !== 'object' || v === null || depth === 0) return false;
   for (const k of Object.keys(v)) if (hasLongArray((v as Record<string, unknown>)[k], depth - 1)) return true;
@@ -50,10 +67,13 @@ export function hasLongArray(v: unknown, depth = 3): boolean {
  * event loop let run whenever a slice has taken SLICE_MS (o.pause: a Slicer's): a reply of
  * 10,000 services (8 MB) is 35 ms of JSON.stringify and several of encoding in one piece. Long
  * arrays (hasLongArray) are serialised element by element, the objects holding them key by key;
- * all else as JSON does.
+ * all else as JSON does. A StreamedList is written a part at a time: after each part, o.room()
+ * (a Promise while the reader has too much unread) is waited for, and once o.gone() the rest of
+ * its parts are not made (what is written then goes nowhere).
  */
 export async function stringifySliced(
-  v: unknown, write: (s: string) => void, chunk = 64 * 1024, o: { pause?: Pause; end?: string } = {},
+  v: unknown, write: (s: string) => void, chunk = 64 * 1024,
+  o: { pause?: Pause; end?: string; room?: () => Promise<void> | undefined; gone?: () => boolean } = {},
 ): Promise<void> {
   const pause = o.pause ?? plainSlicer('json').pause;
   let parts: string[] = [];
@@ -67,7 +87,21 @@ export async function stringifySliced(
     len = 0;
   };
   const emit = async (x: unknown): Promise<void> => {
-    if (Array.isArray(x) && x.length >= SLICED_ARRAY_MIN) {
+    if (x instanceof StreamedList) {
+      const p = x.pause ?? pause;
+      put('[');
+      let first = true;
+      for await (const part of x.parts) {
+        for (let i = 0; i < part.length; i++) {
+          put((first ? '' : ',') + JSON.stringify(part[i]));
+          first = false;
+          if ((i & 31) === 31) await p();
+        }
+        if (o.gone?.() === true) break;
+        await p(o.room?.());
+      }
+      put(']');
+    } else if (Array.isArray(x) && x.length >= SLICED_ARRAY_MIN) {
       put('[');
       for (let i = 0; i < x.length; i++) {
         const e: unknown = x[i];

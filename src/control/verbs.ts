@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
-import { runStepsSliced, type Pause, type Steps } from './slices.js';
+import { runStepsSliced, streamed, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
@@ -59,13 +59,13 @@ export interface VerbCtx {
 const LIST_SLICED_MIN = 500;
 /** Services per look at the slice's clock. */
 const LIST_SLICE_CHECK = 8;
-/** A connection table with more live entries than this is listed (-Lc) in slices when it may be. */
-const CONNS_SLICED_MIN = 4096;
 /**
  * listConns with a cursor (uvsadm -Lc): a page of at most this many rows, built at once (~1 ms)
  * and written before the client asks for the next, so uvsd holds one page, not the listing.
  */
 export const CONNS_PAGE_ROWS = 1000;
+/** listConns without a cursor from the socket: the rows made between two looks at the slice's clock (~0.25 ms), a page each. */
+const CONNS_STREAM_ROWS = 256;
 /** Table entries one page looks at, at most: a sparse table gives pages of few rows (or none). */
 export const CONNS_PAGE_SCAN = 65_536;
 /** A cursor is worker × CURSOR_WORKER + the position in that worker's table (uvsd --workers). */
@@ -1032,56 +1032,57 @@ export function syncKeyOf(raw: Buffer): Buffer {
   return Buffer.from(text, 'utf8').equals(raw) ? Buffer.from(text.trim(), 'utf8') : raw;
 }
 
-/** Table entries one slice of connRowsSliced looks at (all of them live: ~1.5 ms of rows). */
-const CONN_ROWS_SLICE = 1024;
-
-/**
- * The rows of listConns from the datapath's own table (one worker) in slices, with `pause`
- * between them: 100,000 rows are 140-250 ms of work. Entries that come or go meanwhile may or
- * may not be listed (as in a netlink dump of the kernel's table).
- */
-async function connRowsSliced(dp: Datapath, max: number, pause: () => Promise<void>): Promise<ConnsResult> {
-  const conns: ConnInfo[] = [];
-  for (let from = 0; from < dp.ct.max; from += CONN_ROWS_SLICE) {
-    if (connRowsOf(dp.ct, dp.nowTick, max, conns, from, Math.min(dp.ct.max, from + CONN_ROWS_SLICE)) < 0) return { conns, truncated: true };
-    await pause();
-  }
-  return { conns, truncated: false };
-}
-
 function maxOf(a: Record<string, unknown>): number {
   return a.max === undefined ? CONNS_MAX_DEFAULT : intOf(a.max, 'BAD_REQUEST', 'max', 0, CONNS_MAX_DEFAULT);
 }
 
+/**
+ * listConns without a cursor (an older uvsadm, a script), the whole listing in one reply. From
+ * the socket (ctx.pause) its rows are made while the reply is written, page by page as uvsadm -Lc
+ * asks for them (connPages), each written before the next is made and none while the client has
+ * over a MiB unread: uvsd holds a page, not the listing (100,000 rows held ~90 MB of it and, with
+ * --workers, the loop ~90 ms). In process: one table's rows at once, the workers' gathered.
+ */
 function connRows(ctx: VerbCtx, a: Record<string, unknown>): ConnsResult | Promise<ConnsResult> {
   const max = maxOf(a);
-  const workers = ctx.control.info.workers;
-  if (workers !== undefined) {
-    // Every worker lists its own connections; the rows are merged (at most max in all).
-    return workers.conns(max).then((snaps) => {
-      const conns: ConnInfo[] = [];
-      let truncated = false;
-      for (const s of snaps) truncated = connRowsOf(snapshotView(s), s.nowTick, max, conns) < 0 || s.truncated || truncated;
-      return { conns, truncated };
-    });
+  const r: ConnsResult = { conns: [], truncated: false };
+  if (ctx.pause !== undefined) {
+    r.conns = streamed(connPages(ctx, max, r, CONNS_STREAM_ROWS), ctx.pause);
+    return r;
+  }
+  if (ctx.control.info.workers !== undefined) {
+    return (async () => {
+      for await (const page of connPages(ctx, max, r)) r.conns.push(...page);
+      return r;
+    })();
   }
   const dp = ctx.control.dp;
-  if (ctx.pause !== undefined && dp.ct.count > CONNS_SLICED_MIN) return connRowsSliced(dp, max, ctx.pause);
-  const conns: ConnInfo[] = [];
-  const truncated = connRowsOf(dp.ct, dp.nowTick, max, conns) < 0;
-  return { conns, truncated };
+  r.truncated = connRowsOf(dp.ct, dp.nowTick, max, r.conns) < 0;
+  return r;
+}
+
+/** The pages of listConns from cursor 0 to the table's end (or max rows), each as connPage answers it; sets out.truncated. */
+async function* connPages(ctx: VerbCtx, max: number, out: ConnsResult, rows?: number): AsyncGenerator<ConnInfo[]> {
+  let listed = 0;
+  for (let cursor: number | undefined = 0; cursor !== undefined;) {
+    const page = await connPage(ctx, cursor, max - listed, rows);
+    listed += page.conns.length;
+    out.truncated = page.truncated;
+    cursor = page.next;
+    yield page.conns;
+  }
 }
 
 /**
- * One page of listConns from `cursor` on: at most CONNS_PAGE_ROWS rows, looking at at most
+ * One page of listConns from `cursor` on: at most `rows` rows, looking at at most
  * CONNS_PAGE_SCAN entries; truncated once `max` rows would be passed (the client asks with the
  * rows it may still print). With workers the cursor walks worker 0's table, then worker 1's, ...:
  * the rows the whole listing gives without a cursor, in its order. Entries that come or go
  * between pages may or may not be listed, as in a netlink dump of the kernel's table.
  */
-function connPage(ctx: VerbCtx, cursor: number, max: number): ConnsResult | Promise<ConnsResult> {
+function connPage(ctx: VerbCtx, cursor: number, max: number, pageRows = CONNS_PAGE_ROWS): ConnsResult | Promise<ConnsResult> {
   const conns: ConnInfo[] = [];
-  const rows = Math.min(CONNS_PAGE_ROWS, max);
+  const rows = Math.min(pageRows, max);
   const workers = ctx.control.info.workers;
   if (workers === undefined) {
     const ct = ctx.control.dp.ct;

@@ -149,11 +149,10 @@ const DEST_OPS = new Set<DpOp['op']>(['addDest', 'editDest', 'delDest']);
 /** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
 const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
 
-/** Connection entries of one worker as columns (uvsadm -Lc): the ConnTable fields connRows reads. */
+/** Connection entries of one worker as columns (uvsadm -Lc): the ConnTable fields connPage reads. */
 export interface ConnSnapshot {
   max: number;
   nowTick: number;
-  truncated: boolean;
   /** Each entry's position in the table, and where the look stopped short of the table's end (-1: it got there). */
   at: Uint32Array;
   end: number;
@@ -183,17 +182,13 @@ export type ConnView = Pick<ConnTable, 'max' | 'proto' | 'state' | 'flags' | 'fw
  * At most max live entries of ct as columns, from entry `from` on, looking at at most `scan`
  * entries (in the worker; the rare path, it allocates).
  */
-export function snapshotConns(ct: ConnTable, nowTick: number, max: number, from = 0, scan = ct.max): ConnSnapshot {
+export function snapshotConns(ct: ConnTable, nowTick: number, max: number, from: number, scan: number): ConnSnapshot {
   const idx: number[] = [];
-  let truncated = false;
   const to = Math.min(ct.max, from + scan);
   let e = from;
   for (; e < to; e++) {
     if (!ct.isAlive(e)) continue;
-    if (idx.length >= max) {
-      truncated = true;
-      break;
-    }
+    if (idx.length >= max) break;
     idx.push(e);
   }
   const pick = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(a: T): T => {
@@ -202,7 +197,7 @@ export function snapshotConns(ct: ConnTable, nowTick: number, max: number, from 
     return out;
   };
   return {
-    max: idx.length, nowTick, truncated, at: Uint32Array.from(idx), end: e < ct.max ? e : -1,
+    max: idx.length, nowTick, at: Uint32Array.from(idx), end: e < ct.max ? e : -1,
     proto: pick(ct.proto), state: pick(ct.state), flags: pick(ct.flags), fwd: pick(ct.fwd), expires: pick(ct.expires),
     caddr: pick(ct.caddr), vaddr: pick(ct.vaddr), daddr: pick(ct.daddr), laddr: pick(ct.laddr),
     cport: pick(ct.cport), vport: pick(ct.vport), dport: pick(ct.dport), lport: pick(ct.lport), seqd: pick(ct.seqd),
@@ -237,8 +232,6 @@ export interface Workers {
   apply(ops: readonly DpOp[]): void;
   /** Sum the workers' counters into the shadow's arrays. */
   pull(): void;
-  /** Every worker's connections (at most max each). */
-  conns(max: number): Promise<ConnSnapshot[]>;
   /** Worker k's connections from entry `from` on: at most max, looking at at most scan entries (snapshotConns). */
   connsPage(k: number, from: number, max: number, scan: number): Promise<ConnSnapshot>;
   /** The FULLNAT local ports in use per LIP, summed over the workers (each holds its share of the ports). */
@@ -479,10 +472,6 @@ export class DatapathGroup implements Workers {
     return new Promise<void>((resolve) => this.waiters.push({ seq, resolve }));
   }
 
-  conns(max: number): Promise<ConnSnapshot[]> {
-    return this.ask({ t: 'conns', max }) as Promise<ConnSnapshot[]>;
-  }
-
   async connsPage(k: number, from: number, max: number, scan: number): Promise<ConnSnapshot> {
     return (await this.ask({ t: 'conns', max, from, scan }, [this.links[k]!]))[0] as ConnSnapshot;
   }
@@ -496,7 +485,7 @@ export class DatapathGroup implements Workers {
   }
 
   /** The answers to q of every worker, or of those given (worker.ts answers with {t: 'answer', id, part}). */
-  private ask(q: { t: 'conns'; max: number; from?: number; scan?: number } | { t: 'laddrs' } | { t: 'neigh' }, links = this.links): Promise<unknown[]> {
+  private ask(q: { t: 'conns'; max: number; from: number; scan: number } | { t: 'laddrs' } | { t: 'neigh' }, links = this.links): Promise<unknown[]> {
     const id = this.nextQuery++;
     return new Promise((resolve) => {
       this.queries.set(id, { left: links.length, parts: [], resolve });

@@ -26,7 +26,7 @@ type ToWorker =
   | { t: 'trace'; on: boolean }
   | { t: 'close' }
   | { t: 'tx'; frames: Uint8Array[] }
-  | { t: 'conns'; id: number; max: number; from?: number; scan?: number }
+  | { t: 'conns'; id: number; max: number; from: number; scan: number }
   | { t: 'laddrs'; id: number }
   | { t: 'neigh'; id: number };
 
