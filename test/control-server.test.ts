@@ -562,7 +562,7 @@ test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries:
     const queued = await still;
     const whole = JSON.stringify(want).length;
     t.diagnostic(`unread in uvsd while the client reads nothing: ${queued} bytes of the ${whole}-byte reply`);
-    // 1 MiB (writeHigh), a 64 KB piece and a page (~200 KB) past it at most; before: the whole reply.
+    // 1 MiB (writeHigh), a 64 KB piece and a page (256 rows, ~50 KB) past it at most; before: the whole reply.
     assert.ok(queued < 1.5 * 2 ** 20, `uvsd holds ${queued} bytes of the reply`);
     let text = '';
     s.setEncoding('utf8');
@@ -573,7 +573,7 @@ test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries:
     assert.equal(text.length, whole + 1);
     assert.deepEqual(JSON.parse(text), want);
     assert.equal(big.ctl.slowest.verb, 'listConns');
-    // A slice ends after SLICE_MS (2 ms), a page (~1 ms) or 32 rows later; a collection may fall in one.
+    // A slice ends after SLICE_MS (2 ms), a page (~0.25 ms) or 32 rows later; a collection may fall in one.
     assert.ok(big.ctl.busiest.ms < 10, `a slice took ${big.ctl.busiest.ms} ms of CPU`);
   } finally {
     s.destroy();
@@ -656,7 +656,7 @@ test('stringifySliced writes what JSON.stringify does (plus a newline), in chunk
   }
 });
 
-/** Send one request line; the reply's text, and how many times the event loop turned before its first byte came. */
+/** Send one request line; the reply's text, and how many times the event loop turned before its first byte came and before all of it had. */
 async function turnsUntilReply(path: string, line: string): Promise<{ text: string; first: number; all: number }> {
   let turns = 0;
   let spinning = true;
