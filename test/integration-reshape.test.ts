@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sum, withDrLab } from './lab/itest.js';
+import { logLines, sum, waitLog, withDrLab } from './lab/itest.js';
 import { labDir, UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 
@@ -86,6 +86,44 @@ test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) th
     await lab.stopUvsd();
     await lab.startUvsd(['--config', cfg, '--role', 'backup']);
     assert.equal((await lab.list()).services.length, 2);
+  });
+});
+
+test('ARP watch (--arp-watch 2): a DR real server holding the VIP on lo with arp_ignore=0 added after start is found at once, one that loses its sysctls within a lap: one warning each naming it, arp_conflicts rises, uvsd defends the VIP (a neighbour entry pointing at the server points at uvsd again), and an info line once it stops answering', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: { extraArgs: ['--arp-watch', '2'] } }, async (lab) => {
+    const [rs1, rs2] = [lab.servers[0]!, lab.servers[1]!];
+    const [ns1, ns2] = [lab.ns.rs[0]!, lab.ns.rs[1]!];
+    const arpIgnore = async (ns: string, v: number) => {
+      for (const d of ['all', 'eth0']) await lab.lab.must(['sysctl', '-q', '-w', `net.ipv4.conf.${d}.arp_ignore=${v}`], ns);
+    };
+    const conflicts = async () => (await lab.status()).counters.arp_conflicts ?? 0;
+    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1.addr}:80`, '-g']);
+    const [mac1, mac2] = [await lab.lab.macOf(ns1, 'eth0'), await lab.lab.macOf(ns2, 'eth0')];
+    // rs2 without the DR sysctls: it answers ARP for the VIP it holds on lo. The client stands in
+    // for the router that learnt the VIP from it (whose answer to a broadcast request comes first
+    // is a race, so the theft is set by hand; the defence that undoes it is not).
+    await arpIgnore(ns2, 0);
+    await lab.lab.must(['ip', 'neigh', 'replace', VIP, 'lladdr', mac2, 'dev', 'eth0', 'nud', 'reachable'], lab.ns.cli);
+    const before = await conflicts();
+    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2.addr}:80`, '-g']);
+    const esc = (x: string) => x.replace(/[.()]/g, '\\$&');
+    const want2 = `address conflict: real server ${rs2.addr} (${mac2}) answers ARP for VIP ${VIP}: the DR ARP problem, set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md); defended by gratuitous ARP`;
+    await waitLog(lab, new RegExp(`^${esc(want2)}$`), 1, 1500);
+    assert.ok((await conflicts()) > before, 'arp_conflicts rose');
+    const neigh = (await lab.lab.must(['ip', 'neigh', 'show', VIP, 'dev', 'eth0'], lab.ns.cli)).trim();
+    t.diagnostic(`client: ${neigh}`);
+    assert.match(neigh, new RegExp(`lladdr ${UVSD_MAC} `), 'the gratuitous ARP moved the entry back to uvsd');
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^arp_watch lap 2s addresses \\d+ probes \\d+$[\\s\\S]*^arp_answered_by ${esc(VIP)} ${mac2} real_server ${esc(rs2.addr)} answers \\d+$`, 'm'));
+    // Laps go on, answered each time: counted, not said again.
+    await delay(4500);
+    assert.equal(logLines(lab, /answers ARP for VIP/).length, 1, 'one warning while it answers');
+    // Fixed: the next probe unanswered ends it.
+    await arpIgnore(ns2, 1);
+    await waitLog(lab, new RegExp(`^address conflict over: real server ${esc(rs2.addr)} \\(${mac2}\\) no longer answers ARP for ${esc(VIP)} \\(\\d+ answers?\\)$`), 1, 5000);
+    // rs1, already a server, loses its sysctls (a reboot): no table change, found within a lap.
+    await arpIgnore(ns1, 0);
+    await waitLog(lab, new RegExp(`^address conflict: real server ${esc(rs1.addr)} \\(${mac1}\\) answers ARP for VIP ${esc(VIP)}: the DR ARP problem`), 1, 3500);
   });
 });
 

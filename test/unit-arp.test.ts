@@ -97,7 +97,7 @@ test('ARP conflicts by address (uvs_arp_conflicts_total{addr}): each address uvs
   assert.deepEqual([worker.counters().arp_conflicts, worker.dp.link.conflictsByAddr], [1, null]);
   assert.equal(shadow.counters().arp_conflicts, 0, 'counted once, by the worker (the main thread sums it)');
   assert.deepEqual([...shadow.dp.link.conflictsByAddr!], [[parseIp(VIP), 1]]);
-  assert.equal(shadow.dp.link.lastConflictIp, parseIp(VIP), 'the address for uvsd\'s log line (before: 0 with workers)');
+  assert.deepEqual(shadow.dp.link.claimants.map((c) => [c.ip, c.answers]), [[parseIp(VIP), 1]], 'the address and station for uvsd\'s log line (before: none with workers)');
 });
 
 test('malformed ARP (short, wrong hlen, an opcode other than request and reply) is counted arp_malformed and changes nothing', () => {

@@ -8,12 +8,12 @@ import { C, COUNTER_NAMES, D, DROP_NAMES } from '../src/datapath/counters.js';
 import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
 /** What the watch reads of a Datapath, with a table of 100 entries. */
-function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { lastConflictIp: number; lastConflictMac: Uint8Array; neigh: { size: number; lastRefused: number } } } {
+function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { neigh: { size: number; lastRefused: number } } } {
   const d = new Float64Array(DROP_NAMES.length);
   const c = new Float64Array(COUNTER_NAMES.length);
   return {
     d, c, counters: { d, c }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 },
-    link: { lastConflictIp: 0, lastConflictMac: new Uint8Array(6), neigh: { size: 1024, lastRefused: 0 } },
+    link: { neigh: { size: 1024, lastRefused: 0 } },
   };
 }
 
@@ -124,32 +124,6 @@ test('secure_tcp: one warning when it switches on, one info line when it switche
   ]);
 });
 
-test('address conflicts: a warning naming the address and the other station\'s MAC, again at most every 10 s with the count since the last; none without new conflicts', () => {
-  const src = source();
-  const log = logRecorder();
-  src.c[C.arp_conflicts] = 3; // before the watch began: not news
-  const w = new FaultWatch(src, log, 0);
-  w.check(0);
-  assert.deepEqual(log.take(), []);
-  src.c[C.arp_conflicts]++;
-  src.link.lastConflictIp = (192 << 24) | (168 << 16) | (8 << 8) | 200;
-  src.link.lastConflictMac.set([2, 0, 0, 0, 0x0d, 2]);
-  w.check(1000);
-  const first = log.take();
-  assert.deepEqual(first.map((l) => `${l.level} ${l.msg}`), ['warn address conflict: 02:00:00:00:0d:02 claims 192.168.8.200, an address uvsd holds or probes (1 ARP conflict)']);
-  assert.deepEqual([first[0]!.fields.addr, first[0]!.fields.mac], ['192.168.8.200', '02:00:00:00:0d:02']);
-  for (let t = 2000; t <= 10_000; t += 1000) {
-    src.c[C.arp_conflicts]++;
-    w.check(t);
-  }
-  assert.deepEqual(log.take(), [], 'within 10 s: counted, not said');
-  src.c[C.arp_conflicts]++;
-  w.check(11_000);
-  assert.deepEqual(log.take().map((l) => l.msg), ['address conflict: 02:00:00:00:0d:02 claims 192.168.8.200, an address uvsd holds or probes (10 ARP conflicts since the last warning)']);
-  w.check(30_000);
-  assert.deepEqual(log.take(), []);
-});
-
 test('neighbour table full: a warning with the count of addresses refused an entry and the last of them, again at most every 10 s; none without new refusals', () => {
   const src = source();
   const log = logRecorder();
@@ -176,29 +150,28 @@ test('the wall clock stepped back an hour, then forward (NTP): the warnings go o
   const src = source();
   const log = logRecorder();
   const w = new FaultWatch(src, log); // uvsd's: its own clock
-  const tick = (refused: number, conflicts: number, neigh: number): void => {
+  const tick = (refused: number, neigh: number): void => {
     src.d[D.conn_table_full] += refused;
-    src.c[C.arp_conflicts] += conflicts;
     src.c[C.neigh_refused] += neigh;
     clock.tick(250);
     w.check();
   };
   const count = (lines: { msg: string }[], prefix: string) => lines.filter((l) => l.msg.startsWith(prefix)).length;
   const run60 = (): ReturnType<typeof log.take> => {
-    for (let i = 0; i < 240; i++) tick(10, 1, 1);
+    for (let i = 0; i < 240; i++) tick(10, 1);
     return log.take();
   };
   const before = run60();
-  assert.deepEqual([count(before, 'connection table full'), count(before, 'address conflict'), count(before, 'neighbour table full')], [6, 6, 6]);
+  assert.deepEqual([count(before, 'connection table full'), count(before, 'neighbour table full')], [6, 6]);
   clock.step(-3_600_000);
   const back = run60();
-  assert.deepEqual([count(back, 'connection table full'), count(back, 'address conflict'), count(back, 'neighbour table full')], [6, 6, 6],
+  assert.deepEqual([count(back, 'connection table full'), count(back, 'neighbour table full')], [6, 6],
     '2,400 refusals in the minute after the step back are warned about every 10 s');
   // A step forward shortens nothing: refusals paused for 1 s across it are still one episode.
-  for (let i = 0; i < 4; i++) tick(0, 0, 0);
+  for (let i = 0; i < 4; i++) tick(0, 0);
   clock.step(3_600_000);
-  tick(0, 0, 0);
-  tick(5, 0, 0);
+  tick(0, 0);
+  tick(5, 0);
   assert.deepEqual(log.take().filter((l) => l.msg.startsWith('connection table')), [],
     'no "has room again" after 1 s without refusals, and no warning within 10 s of the last');
 });

@@ -20,6 +20,7 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
+import { ArpWatch, ARP_WATCH_RATE, DEFAULT_ARP_WATCH_S } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
@@ -85,6 +86,8 @@ interface Options extends DefenseOptions {
   /** The --config file's contents (its table is applied at start). */
   file?: ConfigFile;
   arpProbeMs: number;
+  /** --arp-watch: seconds per lap of probes over the claimed addresses (0: none). */
+  arpWatch: number;
   keepalivedConf?: string;
   keepalivedConfigId?: string;
   healthConcurrency?: number;
@@ -259,6 +262,8 @@ function parseOptions(argv: string[]): Options {
     .option('--rx-budget <frames>', 'frames forwarded before control, metrics and health get their turn when they have work',
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
+    .option('--arp-watch <seconds>', `probe every address uvsd claims once per this many seconds (at most ${ARP_WATCH_RATE} probes a second), and a VIP as a DR/TUN server joins its service: ` +
+      'a station answering for one (a DR real server without arp_ignore) is logged, counted and defended; 0 = never', intArg('--arp-watch', 0, 86_400), DEFAULT_ARP_WATCH_S)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf', checkedArg('--keepalived-conf', emptyProblem))
     .option('--keepalived-config-id <id>', 'keepalived\'s -i/--config-id: the keepalived.conf\'s "@ID" lines are for this director, "@^ID" lines for the others (default: the host name up to its first dot)',
       (v: string) => {
@@ -864,6 +869,8 @@ export async function main(argv: string[]): Promise<void> {
   let ticks = 0;
   /** A probe of the unclaimed VIPs is running (reprobeUnclaimed). */
   let reprobing = false;
+  /** Probes the claimed addresses and logs the stations answering for them, once they are claimed (below). */
+  let arpWatch: ArpWatch | undefined;
   /** The roles last logged (the director's, each HA group's: docs/ha.md): a change by any path is logged once. */
   const rolesText = (): string => roleText(roleStatus(dp));
   let rolesLogged = rolesText();
@@ -873,6 +880,7 @@ export async function main(argv: string[]): Promise<void> {
     dp.tick();
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check();
+    arpWatch?.check(performance.now());
     const roles = rolesText();
     if (roles !== rolesLogged) {
       log.info({ was: rolesLogged, now: roles }, 'high availability role changed');
@@ -921,6 +929,8 @@ export async function main(argv: string[]): Promise<void> {
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);
   announceAll();
+  arpWatch = new ArpWatch(dp, log.child({ component: 'arp-watch' }), opts.arpWatch * 1000, performance.now());
+  control.info.arpWatch = () => arpWatch!.status();
   for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);
   // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).
   if (vrrpFifo !== undefined) {

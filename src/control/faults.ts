@@ -1,9 +1,10 @@
 // Faults the datapath only counts (it never logs: DESIGN.md), turned into log lines for an operator
-// tailing the log: a full connection table and secure TCP. uvsd calls check() from its 250 ms
-// tick, never from the packet path; each check compares what it reads with the previous check.
+// tailing the log: a full connection table, secure TCP, a full neighbour table (ARP conflicts are
+// arpwatch.ts's). uvsd calls check() from its 250 ms tick, never from the packet path; each check
+// compares what it reads with the previous check.
 
 import { C, D } from '../datapath/counters.js';
-import { formatIp, formatMac } from '../datapath/addr.js';
+import { formatIp } from '../datapath/addr.js';
 
 /** Where the watches write (a pino logger fits). */
 export interface WatchLog {
@@ -17,11 +18,7 @@ export interface WatchLog {
  */
 export interface FaultSource {
   readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
-  /** The last ARP conflict's address and the other station's MAC (0: none seen; with --workers
-   *  the shadow notes them from the ARP frames the workers show it, Link.arpShared). */
   readonly link: {
-    readonly lastConflictIp: number;
-    readonly lastConflictMac: Uint8Array;
     /** The neighbour table: its size and the last address refused an entry (0 in the shadow
      *  with --workers: the workers' tables refuse, their counters are summed). */
     readonly neigh: { readonly size: number; readonly lastRefused: number };
@@ -62,10 +59,6 @@ export class FaultWatch {
   private warnedAt = 0;
   private sinceWarned = 0;
   private secureOn = false;
-  /** arp_conflicts at the last check (the watch's start the first), the last warning, and conflicts since it. */
-  private conflicts: number;
-  private conflictWarnedAt = -Infinity;
-  private conflictsUnsaid = 0;
   /** neigh_refused at the last check, the last warning, and refusals since it. */
   private neighRefused: number;
   private neighWarnedAt = -Infinity;
@@ -80,14 +73,12 @@ export class FaultWatch {
     this.timing = { ...FAULT_TIMING, ...timing };
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
-    this.conflicts = src.counters.c[C.arp_conflicts];
     this.neighRefused = src.counters.c[C.neigh_refused];
   }
 
   /** One look: secure TCP every call, the refused connections every sampleMs. */
   check(now = performance.now()): void {
     this.checkSecure();
-    this.checkConflicts(now);
     this.checkNeigh(now);
     if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
@@ -112,27 +103,6 @@ export class FaultWatch {
     const fields = { conns: count, connMax: max, secureTcpAbove: this.src.defense.secureTcpAbove };
     if (on) this.log.warn(fields, `secure_tcp on: connection table at ${count} of ${max} entries (above ${this.src.defense.secureTcpAbove}): half-open TCP connections time out in seconds`);
     else this.log.info(fields, `secure_tcp off: connection table at ${count} of ${max} entries`);
-  }
-
-  /**
-   * Another station claims an address uvsd holds (or answers the probe of one it is about to
-   * claim): a warning naming the address and that station's MAC, at most once per repeatMs with
-   * the count since the last one (UvsAddressConflict says to read it here).
-   */
-  private checkConflicts(now: number): void {
-    const v = this.src.counters.c[C.arp_conflicts];
-    this.conflictsUnsaid += v >= this.conflicts ? v - this.conflicts : v;
-    this.conflicts = v;
-    if (this.conflictsUnsaid === 0 || !this.due(now, this.conflictWarnedAt, this.timing.repeatMs)) return;
-    const { lastConflictIp: ip, lastConflictMac: mac } = this.src.link;
-    const n = this.conflictsUnsaid;
-    const count = `${n} ARP conflict${n === 1 ? '' : 's'}${this.conflictWarnedAt === -Infinity ? '' : ' since the last warning'}`;
-    this.conflictsUnsaid = 0;
-    this.conflictWarnedAt = now;
-    const who = ip === 0 ? { conflicts: n } : { conflicts: n, addr: formatIp(ip), mac: formatMac(mac) };
-    this.log.warn(who, ip === 0
-      ? `address conflict: another station claims an address uvsd holds or probes (${count})`
-      : `address conflict: ${formatMac(mac)} claims ${formatIp(ip)}, an address uvsd holds or probes (${count})`);
   }
 
   /**

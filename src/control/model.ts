@@ -4,6 +4,7 @@
 // a copy, so a refusal part-way leaves both the model and the datapath untouched.
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { EstimatorTable } from './estimator.js';
 import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
@@ -280,6 +281,8 @@ export interface ControlInfo {
   link?: () => LinkStatus;
   /** keepalived's notify FIFO (uvsd --vrrp-fifo), shown by status; undefined while none is read. */
   vrrpFifo?: () => VrrpFifoStatus | undefined;
+  /** uvsd's ARP watch (--arp-watch), shown by status. */
+  arpWatch?: () => ArpWatchStatus;
   /** uvsd --state-file's writer, shown by status. */
   stateFile?: () => StateFileStatus;
   /** uvsd --datapath-cpus: the datapath threads' CPUs and the main thread's, shown by status. */

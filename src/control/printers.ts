@@ -8,6 +8,7 @@ import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
 import { bgpSessionText, serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
@@ -470,6 +471,14 @@ function present(pairs: Array<[string, unknown]>): string[] {
   return pairs.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v as string}`);
 }
 
+/** `arp_watch lap 60s addresses 3 probes 12`, then one `arp_answered_by ADDR MAC [real_server IP] answers N` per station. */
+function arpWatchLines(w: ArpWatchStatus): string[] {
+  return [
+    w.lapS === 0 ? 'arp_watch off' : `arp_watch lap ${w.lapS}s addresses ${w.addrs} probes ${w.probes}`,
+    ...w.answeredBy.map((a) => `arp_answered_by ${a.addr} ${a.mac}${a.server === undefined ? '' : ` real_server ${a.server}`} answers ${a.answers}`),
+  ];
+}
+
 const yesNo = (v: boolean | undefined): string | undefined => (v === undefined ? undefined : v ? 'yes' : 'no');
 
 /**
@@ -488,6 +497,7 @@ export function formatStatus(st: StatusResult): string {
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
     ...(st.unclaimed ?? []).map((u) => `vip_unclaimed ${u.addr} by ${u.by}`),
+    ...(st.arpWatch === undefined ? [] : arpWatchLines(st.arpWatch)),
     `connections ${st.conns} of ${st.connMax}`,
     ...(slow === undefined ? [] : [`slowest_verb_ms ${slow.ms} ${slow.verb || '-'}${slow.cpuMs === undefined ? '' : ` (cpu ${slow.cpuMs})`}`]),
     ...(busy === undefined ? [] : [`busiest_verb_cpu_ms ${busy.ms} ${busy.verb || '-'}`]),

@@ -4,6 +4,7 @@
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
+import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import type { DefenseOptions } from '../datapath/pipeline.js';
@@ -381,6 +382,8 @@ export interface StatusResult {
   stateFile?: StateFileStatus;
   /** VIPs of the start's table another station answered for (its MAC): not claimed, probed again every 10 s. */
   unclaimed?: Array<{ addr: string; by: string }>;
+  /** uvsd's ARP watch (--arp-watch): its lap, probes, and the stations answering for uvsd's addresses. */
+  arpWatch?: ArpWatchStatus;
   tap: string;
   /** How frames cross to the kernel: "io_uring" (one system call per batch), "syscalls" or "packet-ring". */
   io: string;

@@ -883,6 +883,7 @@ export const VERBS = {
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       ...(dp.link.unclaimed.size > 0 ? { unclaimed: [...dp.link.unclaimed].map(([ip, by]) => ({ addr: formatIp(ip), by })) } : {}),
+      ...(ctx.control.info.arpWatch !== undefined ? { arpWatch: ctx.control.info.arpWatch() } : {}),
       conns: dp.ct.count,
       connMax: dp.ct.max,
       slowestVerb: { verb: ctx.control.slowest.verb, ms: round3(ctx.control.slowest.ms), cpuMs: round3(ctx.control.slowest.cpuMs) },

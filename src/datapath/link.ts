@@ -19,6 +19,19 @@ import { vnetClear } from './vnet.js';
 export const MAX_PROBES = 256;
 /** A claimed address is defended (gratuitous ARP) at most this often against a conflicting host. */
 const DEFEND_INTERVAL_MS = 10_000;
+/** Stations tracked as answering for uvsd's addresses (Link.claimants). */
+export const MAX_CLAIMANTS = 16;
+
+/** A station that answered for (or claimed) an address uvsd holds or probes (Link.claimants). */
+export interface Claimant {
+  readonly ip: number;
+  readonly mac: Uint8Array;
+  /** Its answers (conflicts) so far. */
+  answers: number;
+  /** When it last answered, and when the first probe of the address after that was sent (-Infinity: none yet); datapath clock, ms. */
+  last: number;
+  probed: number;
+}
 
 /** The HA group of the addresses no --ha-group lists (uvsadm --role --ha-group default). */
 export const DEFAULT_HA_GROUP = 'default';
@@ -148,6 +161,16 @@ export class Link {
     return (this.routedVips && this.vipMap.get(ip, 0) >= 0) || (this.unclaimed.size > 0 && this.unclaimed.has(ip | 0));
   }
 
+  /** Does uvsd answer ARP for ip now (and announce and defend it): its own, held in its role, not routed nor unclaimed? */
+  claims(ip: number): boolean {
+    return this.isLocal(ip) && this.held(ip) && !this.routed(ip);
+  }
+
+  /** A VIP (a service's or a mark's address), not a director or local address. */
+  isVip(ip: number): boolean {
+    return this.vipMap.get(ip, 0) >= 0;
+  }
+
   isLocal(ip: number): boolean {
     return this.localMap.get(ip, 0) >= 0;
   }
@@ -267,7 +290,7 @@ export class Link {
       this.flushNeighQueue(n);
     }
     if (this.quiet) return;
-    if (op === 1 && spa !== tpa && this.isLocal(tpa) && this.held(tpa) && !this.routed(tpa)) {
+    if (op === 1 && spa !== tpa && this.claims(tpa)) {
       // Turn the request into the reply in place.
       wr16(buf, a + 6, 2);
       copyMac(buf, a + 18, buf, a + 8); // tha = sha
@@ -338,7 +361,7 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counted(buf, sha, spa);
-    } else if (p < 0 && this.isLocal(spa) && this.held(spa) && !this.routed(spa)) {
+    } else if (p < 0 && this.claims(spa)) {
       // Shown by a worker (arpShared): it counts and defends it; the main thread's notes the address.
       if (this.quiet) {
         this.noted(buf, sha, spa);
@@ -352,15 +375,21 @@ export class Link {
     }
   }
 
-  /** The last conflict counted: the address and the other station's MAC (FaultWatch logs them). */
-  lastConflictIp = 0;
-  readonly lastConflictMac = new Uint8Array(6);
   /**
    * Conflicts by address (uvs_arp_conflicts_total{addr}): only addresses uvsd holds or probes, so
    * a few series at most. null in a worker (uvsd --workers): the main thread's datapath counts
    * them from the ARP frames every worker shows it (arpShared).
    */
   conflictsByAddr: Map<number, number> | null = new Map();
+  /**
+   * The stations that answered for (or claimed) an address uvsd holds or probes, one record per
+   * address and MAC, at most MAX_CLAIMANTS (more are counted in claimantsLost): uvsd's ARP watch
+   * logs each once and drops it when a later probe goes unanswered (src/control/arpwatch.ts).
+   * Kept where conflictsByAddr is (the main thread's datapath). A record is made on a conflict,
+   * never per packet of traffic.
+   */
+  readonly claimants: Claimant[] = [];
+  claimantsLost = 0;
 
   private counted(buf: Buffer, sha: number, spa: number): void {
     this.counters.c[C.arp_conflicts]++;
@@ -368,16 +397,38 @@ export class Link {
   }
 
   private noted(buf: Buffer, sha: number, spa: number): void {
-    this.lastConflictIp = spa;
-    copyMac(this.lastConflictMac, 0, buf, sha);
     const m = this.conflictsByAddr;
-    if (m !== null) m.set(spa, (m.get(spa) ?? 0) + 1);
+    if (m === null) return;
+    m.set(spa, (m.get(spa) ?? 0) + 1);
+    const cl = this.claimants;
+    for (let i = 0; i < cl.length; i++) {
+      const c = cl[i]!;
+      if (c.ip === spa && macEquals(buf, sha, c.mac, 0)) {
+        c.answers++;
+        c.last = this.now;
+        return;
+      }
+    }
+    if (cl.length < MAX_CLAIMANTS) cl.push({ ip: spa, mac: Uint8Array.from(buf.subarray(sha, sha + 6)), answers: 1, last: this.now, probed: -Infinity });
+    else this.claimantsLost++;
   }
 
-  /** RFC 5227 probe (sender address 0.0.0.0) for an address uvsd is about to claim. */
-  probeAddress(ip: number): void {
-    if (this.probing.get(ip, 0) < 0) this.probing.set(ip, 0, 0);
-    if (this.buildArp(0, ip, false)) this.counters.c[C.arp_probes_sent]++;
+  /**
+   * RFC 5227 probe (sender address 0.0.0.0) for an address uvsd is about to claim, or with
+   * `claimed` for one it holds (the ARP watch): then an answer is a conflict, counted and defended.
+   */
+  probeAddress(ip: number, claimed = false): void {
+    if (!claimed && this.probing.get(ip, 0) < 0) this.probing.set(ip, 0, 0);
+    if (!this.buildArp(0, ip, false)) return;
+    this.counters.c[C.arp_probes_sent]++;
+    // The first probe since a station's last answer: unanswered, it ends that station's record.
+    const cl = this.claimants;
+    for (let i = 0; i < cl.length; i++) if (cl[i]!.ip === ip && cl[i]!.probed <= cl[i]!.last) cl[i]!.probed = this.now;
+  }
+
+  /** Is ip being probed before uvsd claims it? */
+  beingProbed(ip: number): boolean {
+    return this.probing.get(ip, 0) >= 0;
   }
 
   /** The MAC ("aa:bb:..") of a station that answered for a probed address, or null. */

@@ -1559,6 +1559,14 @@ export class Datapath implements Output {
     }
   }
 
+  /** Probe an address uvsd holds (its ARP watch, src/control/arpwatch.ts): a station that answers
+   *  is a conflict, counted and defended (Link.checkConflict). Sent now. */
+  probeClaimed(ip: number): void {
+    this.setClock();
+    this.link.probeAddress(ip, true);
+    this.tx.flush();
+  }
+
   /** An ARP frame another worker received: learn neighbours and probe answers from it, send
    *  nothing (the worker that received it answers). */
   arpShared(buf: Buffer, off: number, len: number): void {
@@ -1708,10 +1716,12 @@ export class Datapath implements Output {
         svc.scheduler.update?.(svc, dt);
         this.link.neigh.pin(op.addr);
         this.resolve(op.addr);
+        if (op.fwd === FWD_DR || op.fwd === FWD_TUN) this.directServer(svc);
         return;
       }
       case 'editDest': {
         const svc = this.svc(op.svc);
+        if (dt.fwd[op.dest] !== op.fwd && (op.fwd === FWD_DR || op.fwd === FWD_TUN)) this.directServer(svc);
         // Existing connections keep the forwarder they were created with (IPVS does the same).
         dt.fwd[op.dest] = op.fwd;
         dt.tun[op.dest] = op.tun;
@@ -1834,6 +1844,17 @@ export class Datapath implements Output {
         return;
       }
     }
+  }
+
+  /** uvsd's ARP watch: told of each VIP of a service that gains a DR or TUN real server (added, or
+   *  changed to DR/TUN), when a real server holding the VIP without arp_ignore may appear. */
+  onDirectServer: ((vip: number) => void) | null = null;
+
+  private directServer(svc: SvcRuntime): void {
+    const f = this.onDirectServer;
+    if (f === null) return;
+    if (svc.proto !== PROTO_FWM) f(svc.vip);
+    else for (const r of this.marks.rules) if (r.mark === svc.vip) f(r.vip); // a mark service's VIPs are its marks'
   }
 
   /** Announce the addresses that move with the role, of the HA groups in `groups` (bit i: group i; -1: all), where held. */

@@ -1,0 +1,174 @@
+// uvsd's ARP watch (src/control/arpwatch.ts, uvsd --arp-watch): the addresses uvsd claims are
+// probed once per lap, spread over it and at most 10 a second; a VIP soon after a DR/TUN server
+// joins its service; a station answering is counted, defended and logged once until it stops.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseIp } from '../src/datapath/addr.js';
+import { ArpWatch } from '../src/control/arpwatch.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
+import { arpFrame } from './helpers/frames.js';
+import { DIR_IP, DIR_MAC, RS, rig, VIP, type Rig } from './helpers/harness.js';
+import { logRecorder } from './helpers/log-recorder.js';
+
+/** The targets of the RFC 5227 probes (ARP requests from 0.0.0.0) among frames. */
+function probed(frames: Buffer[]): string[] {
+  const ip = (f: Buffer, o: number) => `${f[o]}.${f[o + 1]}.${f[o + 2]}.${f[o + 3]}`;
+  return frames.filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 1 && f.readUInt32BE(28) === 0).map((f) => ip(f, 38));
+}
+
+/** Gratuitous ARP (sender = target) among frames: the addresses announced. */
+function announced(frames: Buffer[]): string[] {
+  const ip = (f: Buffer, o: number) => `${f[o]}.${f[o + 1]}.${f[o + 2]}.${f[o + 3]}`;
+  return frames.filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt32BE(28) !== 0 && f.readUInt32BE(28) === f.readUInt32BE(38)).map((f) => ip(f, 28));
+}
+
+/** Run uvsd's 250 ms ticks for ms; the probes sent, each with its time. */
+function ticks(r: Rig, w: ArpWatch, ms: number): Array<{ t: number; ip: string }> {
+  const out: Array<{ t: number; ip: string }> = [];
+  for (let t = 0; t < ms; t += 250) {
+    r.advance(250);
+    w.check(r.clock.now);
+    for (const ip of probed(r.sink.take())) out.push({ t: r.clock.now, ip });
+  }
+  return out;
+}
+
+const svc = (addr: string) => ({ proto: 'tcp' as const, addr, port: 80 });
+
+test('the watch probes every address uvsd claims once per lap, spread over it; not routed, unclaimed or backup VIPs; nothing with --arp-watch 0', () => {
+  const r = rig();
+  const [held, unclaimed, backup] = [VIP, '10.0.0.101', '10.0.0.102'];
+  for (const a of [held, unclaimed, backup]) r.ctl.addService({ ...svc(a), sched: 'rr' });
+  r.dp.apply([
+    { op: 'unclaimed', addr: parseIp(unclaimed), by: '02:00:00:00:00:99' },
+    { op: 'haGroups', groups: [{ name: 'b', addrs: [parseIp(backup)] }] },
+    { op: 'setRole', master: false, group: 1 },
+  ]);
+  r.sink.take();
+  const w = new ArpWatch(r.dp, logRecorder(), 60_000, r.clock.now);
+  assert.deepEqual(ticks(r, w, 59_750), [], 'the start\'s probe covered them: the first lap begins a lap later');
+  const lap = ticks(r, w, 60_000);
+  assert.deepEqual(lap.map((p) => p.ip).sort(), [DIR_IP, VIP].sort(), 'the director address and the held VIP, once each');
+  assert.equal(lap[1]!.t - lap[0]!.t, 30_000, 'two addresses: 30 s apart');
+  assert.deepEqual(ticks(r, w, 60_000).map((p) => p.ip).sort(), [DIR_IP, VIP].sort(), 'and again the next lap');
+
+  const routed = rig();
+  routed.dp.link.routedVips = true; // uvsd --bgp-include: VIPs reached by route, never by ARP
+  routed.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const rw = new ArpWatch(routed.dp, logRecorder(), 1000, routed.clock.now);
+  assert.deepEqual(ticks(routed, rw, 2500).map((p) => p.ip), [DIR_IP, DIR_IP], 'only the director address');
+
+  const off = rig();
+  off.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const ow = new ArpWatch(off.dp, logRecorder(), 0, off.clock.now);
+  off.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.deepEqual(ticks(off, ow, 10_000), []);
+});
+
+test('at most 10 probes a second: 1,200 VIPs take a lap of 120 s, not the 60 s asked; a VIP whose service gains a DR or TUN server is probed at the next tick, ahead of the lap, a NAT one not', () => {
+  const r = rig();
+  const vips = Array.from({ length: 1200 }, (_, i) => `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+  for (const a of vips) r.ctl.addService({ ...svc(a), sched: 'rr' });
+  const n = vips.length + 1; // and the director address
+  r.sink.take();
+  const w = new ArpWatch(r.dp, logRecorder(), 60_000, r.clock.now);
+  ticks(r, w, 59_750);
+  const lap = ticks(r, w, 150_000);
+  const first = lap.slice(0, n);
+  assert.equal(new Set(first.map((p) => p.ip)).size, n, 'every address once in the lap');
+  for (let t = first[0]!.t; t < first[n - 1]!.t; t += 1000) {
+    const inSecond = lap.filter((p) => p.t > t && p.t <= t + 1000).length;
+    assert.ok(inSecond <= 11, `${inSecond} probes in the second after ${t}`);
+  }
+  assert.ok(first[n - 1]!.t - first[0]!.t >= (n - 1) * 100 - 250, `the lap took ${first[n - 1]!.t - first[0]!.t} ms`);
+
+  // -a of a DR server (uvsadm, a reload, keepalived: all apply addDest), or -e to TUN: probed soon.
+  const s = rig();
+  s.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  s.ctl.addService({ ...svc('10.0.0.101'), sched: 'rr' });
+  s.ctl.addService({ ...svc('10.0.0.102'), sched: 'rr' });
+  const sw = new ArpWatch(s.dp, logRecorder(), 60_000, s.clock.now);
+  ticks(s, sw, 1000);
+  s.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  s.ctl.addDest({ service: svc('10.0.0.101'), addr: RS[1].ip, port: 8080, fwd: 'nat', weight: 1 });
+  s.ctl.addDest({ service: svc('10.0.0.102'), addr: RS[2].ip, port: 80, fwd: 'nat', weight: 1 });
+  assert.deepEqual(ticks(s, sw, 250).map((p) => p.ip), [VIP]);
+  s.ctl.editDest({ service: svc('10.0.0.102'), addr: RS[2].ip, port: 80, fwd: 'tun', weight: 1 });
+  assert.deepEqual(ticks(s, sw, 250).map((p) => p.ip), ['10.0.0.102']);
+  assert.deepEqual(ticks(s, sw, 10_000), []);
+});
+
+test('a station answering a probe for a claimed VIP is counted, defended with a gratuitous ARP (at most every 10 s) and logged once, naming the real server its MAC belongs to, until a probe goes unanswered', () => {
+  const r = rig();
+  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const log = logRecorder();
+  const w = new ArpWatch(r.dp, log, 2000, r.clock.now);
+  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const answerProbes = (ms: number): { probes: number; garps: string[] } => {
+    let probes = 0;
+    const garps: string[] = [];
+    for (let t = 0; t < ms; t += 250) {
+      r.advance(250);
+      w.check(r.clock.now);
+      const sent = r.sink.take();
+      const mine = probed(sent).filter((ip) => ip === VIP).length;
+      probes += mine;
+      garps.push(...announced(sent));
+      if (mine > 0) garps.push(...announced(r.run(answer)));
+    }
+    return { probes, garps };
+  };
+  r.sink.take();
+  const first = answerProbes(250);
+  assert.deepEqual(first, { probes: 1, garps: [VIP] }, 'probed at once (a DR server joined), answered, defended');
+  assert.equal(r.counters().arp_conflicts, 1);
+  w.check(r.clock.now);
+  const warned = log.take();
+  assert.deepEqual(warned.map((l) => [l.level, l.msg]), [['warn',
+    `address conflict: real server ${RS[0].ip} (${RS[0].mac}) answers ARP for VIP ${VIP}: the DR ARP problem, set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md); defended by gratuitous ARP`]]);
+  assert.deepEqual(warned[0]!.fields, { addr: VIP, mac: RS[0].mac, server: RS[0].ip, answers: 1 });
+  // Five laps of 2 s, answered each time: counted each time, defended every 10 s, not said again.
+  const more = answerProbes(10_000);
+  assert.equal(more.probes, 4);
+  assert.deepEqual(more.garps, [], 'within 10 s of the defence: not again');
+  assert.equal(r.counters().arp_conflicts, 5);
+  assert.deepEqual(r.dp.link.conflictsByAddr!.get(parseIp(VIP)), 5, 'uvs_arp_conflicts_total{addr}');
+  assert.deepEqual(log.take(), []);
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status() }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 5$`, 'm'));
+  assert.deepEqual(answerProbes(2000).garps, [VIP], '10 s on: defended again');
+  // It stops answering (arp_ignore set): the next probe unanswered for a second ends it.
+  for (let t = 0; t < 3000; t += 250) {
+    r.advance(250);
+    w.check(r.clock.now);
+  }
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [['info', `address conflict over: real server ${RS[0].ip} (${RS[0].mac}) no longer answers ARP for ${VIP} (6 answers)`]]);
+  assert.deepEqual(r.dp.link.claimants, []);
+  // Answering again later is news again.
+  answerProbes(2000);
+  w.check(r.clock.now);
+  assert.equal(log.take().filter((l) => l.level === 'warn').length, 1);
+
+});
+
+test('--workers: the main thread\'s datapath probes; the worker that reads the answer counts and defends it and shows it to the main thread, whose watch logs it (and ends it)', () => {
+  const worker = rig({ worker: { index: 0, count: 2 } });
+  const shadow = rig();
+  for (const x of [worker, shadow]) x.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  worker.dp.onArp = (buf, off, len) => shadow.dp.arpShared(buf, off, len);
+  const log = logRecorder();
+  const w = new ArpWatch(shadow.dp, log, 2000, shadow.clock.now);
+  shadow.sink.take();
+  const probes = ticks(shadow, w, 3000).filter((p) => p.ip === VIP);
+  assert.equal(probes.length, 1);
+  const station = '02:00:00:00:00:99';
+  const out = worker.run(arpFrame({ ethDst: DIR_MAC, ethSrc: station }, { op: 2, sha: station, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' }));
+  assert.deepEqual([worker.counters().arp_conflicts, announced(out)], [1, [VIP]], 'counted and defended by the worker');
+  assert.equal(shadow.counters().arp_conflicts, 0, 'counted once (the main thread sums the workers\')');
+  w.check(shadow.clock.now);
+  assert.deepEqual(log.take().map((l) => l.msg), [`address conflict: ${station} answers ARP for VIP ${VIP}, which uvsd holds (a DR/TUN real server holding the VIP? set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md)); defended by gratuitous ARP`]);
+  ticks(shadow, w, 3000);
+  assert.deepEqual(log.take().map((l) => l.msg), [`address conflict over: ${station} no longer answers ARP for ${VIP} (1 answer)`]);
+});
