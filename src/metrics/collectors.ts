@@ -86,7 +86,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   arp_requests_sent: 'ARP requests sent to resolve next hops (real servers, gateway).',
   arp_gratuitous_sent: 'Gratuitous ARP announcements sent (at start and for new VIPs).',
   arp_neigh_updates: 'Neighbour entries learned or refreshed from ARP.',
-  arp_probes_sent: 'ARP probes sent before claiming an address (RFC 5227, uvsd --arp-probe-ms).',
+  arp_probes_sent: 'ARP probes sent (RFC 5227) before claiming an address (uvsd --arp-probe-ms) and by the ARP watch over the claimed ones (uvsd --arp-watch).',
   arp_conflicts: 'Another station answered for, or claimed, an address uvsd owns or probes.',
   icmp_echo_replies: 'ICMP echo replies sent for owned addresses and VIPs.',
   conns_created: 'Connection entries created (new flows scheduled to a real server).',
