@@ -257,7 +257,8 @@ test('a state file whose table is refused in part at start: the rest restored, t
     assert.equal(readFileSync(logged.keptAs, 'utf8'), text, 'the file as it was, byte for byte');
     assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out$/);
     assert.equal(await lab.uvsadmMust(['-Sn']), whole.replace(/^-A -t \S+:443 -s wrr\n/m, ''), 'the rest restored');
-    assert.match(status, new RegExp(`^state_file ${esc(stateFile)} saved \\d+s ago; at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));
+    // Its first save may still be pending (a timer after the start): either wording before the part tested.
+    assert.match(status, new RegExp(`^state_file ${esc(stateFile)} (saved \\d+s ago|not saved yet); at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));
     // Not a config file at all: refused whole, started without it.
     const broken = await restart('services: [\n');
     const [refused] = await waitLog(lab, /^state file refused; kept as /);
