@@ -38,7 +38,7 @@ test('the alerts read only series uvsd exports (a renamed metric fails here)', a
     portDrops: () => ({ queue_full: 0 }),
     // uvsd with health checks (their global series: the check slots, the checks that could not run).
     health: { stateOf: () => 'unchecked', entries: () => [], queue: () => ({ waiting: 0, inFlight: 0, slots: 64, processes: 0, processSlots: 64, lateMaxMs: 0 }), notRunTotal: 0 },
-    sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0 },
+    sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0, replayed: 0, old: 0 },
     bgp: () => ({
       status: { include: '/etc/bird/uvs-vips.conf', socket: '/run/bird/bird.ctl', nextHop: '192.168.8.21', announced: [], state: 'ok', last: '', configures: 1, routes: 0, sessions: [], established: 0 },
       draining: false,

@@ -192,7 +192,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       }
       assert.equal(after.stats.authFailed, before.stats.authFailed + 1, 'counted as auth_failed');
       assert.equal((await lab.call(d1, 'connections', {})).length, conns, 'nothing installed');
-      assert.match((await lab.uvsadm(d1, ['-L', '--daemon'])).stdout, new RegExp(`auth_failed=${after.stats.authFailed} other_syncid=\\d+ from_master=\\d+\\)`));
+      assert.match((await lab.uvsadm(d1, ['-L', '--daemon'])).stdout, new RegExp(`auth_failed=${after.stats.authFailed} other_syncid=\\d+ from_master=\\d+ replayed=\\d+ old=\\d+\\)`));
     });
 
     await t.test('the master\'s uvsd restarted within 200 ms (systemd): keepalived still sees it, exactly one director ends master', async () => {

@@ -395,8 +395,8 @@ interface SyncLab {
   dir: string;
   /** The key file written for each name given. */
   keyFile: Record<string, string>;
-  /** Seal dg's one record as data (a dump request: in a buffer of its own) from sender 77 with key and send it to b. */
-  send: (dg: Buffer, type: number, syncid: number, seq: number, key: string) => Promise<void>;
+  /** Seal dg's one record as data (a dump request: in a buffer of its own) from `sender` (77) with key and send it to b. */
+  send: (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender?: number) => Promise<void>;
 }
 
 /** Run body against a backup director with key files of the given secrets; its daemons, socket and files are gone after. */
@@ -411,9 +411,9 @@ async function withSyncLab(secrets: Record<string, string>, body: (l: SyncLab) =
   b.ctl.call('setRole', { role: 'backup' });
   const port = 20000 + Math.floor(Math.random() * 20000);
   const sock = dgram.createSocket('udp4');
-  const send = (dg: Buffer, type: number, syncid: number, seq: number, key: string): Promise<void> => {
+  const send = (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender = 77): Promise<void> => {
     if (type !== MSG_DATA) dg = Buffer.alloc(HDR_LEN + MAC_LEN);
-    const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, 77, seq, Buffer.from(key));
+    const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, sender, seq, Buffer.from(key));
     return new Promise<void>((res) => sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res()));
   };
   try {
@@ -456,7 +456,7 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   assert.deepEqual(d.daemons.map((x) => [x.state, x.syncid, x.peer]), [['backup', 3, '127.0.0.1']]);
   // -L --daemon: ipvsadm's line, uvs's fields after ipvsadm's, then the role and the counters.
   assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult),
-    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=6 other_syncid=0 from_master=0\\)\n$`));
+    new RegExp(`^backup sync daemon \\(mcast=\\S*, syncid=3, maxlen=1472, group=224\\.0\\.0\\.81, port=${port}, ttl=1, peer=127\\.0\\.0\\.1, auth=hmac-sha256\\)\nrole backup \\(sync sent=\\d+ received=2 lost=2 auth_failed=6 other_syncid=0 from_master=0 replayed=0 old=0\\)\n$`));
   b.ctl.call('stopDaemon', { state: 'backup' });
   assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), (e: UvsError) =>
     e.message === 'No daemon is running: backup' && refusalLine(e.code, e.text, e.detail) === 'No daemon is running');
@@ -510,7 +510,7 @@ test('a datagram for another syncid is counted other_syncid, not received (-L --
   await send(dg, MSG_DATA, 4, 3, PAIR_KEY);
   await until(() => st.otherSyncid >= 3);
   assert.equal(warnings.length, 2, 'not again within the minute');
-  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=3 from_master=0\)$/m);
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role backup \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=3 from_master=0 replayed=0 old=0\)$/m);
   assert.equal(await metric(), 3);
   await send(dg, MSG_DATA, 3, 4, PAIR_KEY);
   await until(() => st.received > 0);
@@ -559,6 +559,51 @@ test('a director whose sync daemons stop and start again (the socket closed mean
   await send(dg, MSG_DATA, 3, 6, PAIR_KEY);
   await until(() => st.received === 5);
   assert.equal(st.lost, 1);
+}));
+
+test('a replayed or duplicated sync datagram is refused and counted replayed, one older than the 1024-datagram window counted old (-L --daemon, /metrics): an expired connection does not come back; a late one inside the window is taken once; a restarted master (a new sender id) is heard from its first datagram', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const conn = masterRecord();
+  const expire = Buffer.from(conn);
+  expire[HDR_LEN] = REC_EXPIRE;
+  const heard = () => st.received + st.replayed + st.old;
+  const sendAll = async (list: [Buffer, number][], sender = 77): Promise<void> => {
+    const n = heard() + list.length;
+    for (const [dg, seq] of list) await send(dg, MSG_DATA, 3, seq, PAIR_KEY, sender);
+    await until(() => heard() === n);
+  };
+  await sendAll([[conn, 1], [expire, 2], [conn, 1]]);
+  assert.deepEqual([b.dp.ct.count, b.counters().sync_installed, b.counters().sync_expired], [0, 1, 1], 'seq 1 again (byte for byte): not installed again');
+  assert.deepEqual([st.received, st.replayed, st.old, st.lost], [2, 1, 0, 0]);
+  await sendAll([[expire, 2], [conn, 4], [expire, 3], [expire, 3]]);
+  assert.deepEqual([st.received, st.replayed, st.lost], [4, 3, 1], 'late 3 is taken once (still counted lost: it was, when 4 came)');
+  // At 1029, 5 and below are out of the window (6..1029): old, whether heard or not.
+  await sendAll([[expire, 1029], [conn, 4], [conn, 5]]);
+  assert.deepEqual([st.received, st.replayed, st.old], [5, 3, 2]);
+  assert.equal(b.dp.ct.count, 0);
+  // The master restarted: a new sender id, its sequence from 0 again.
+  await sendAll([[conn, 0]], 78);
+  assert.deepEqual([st.received, b.dp.ct.count], [6, 1]);
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), / replayed=3 old=2\)$/m);
+  const m = parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text());
+  assert.deepEqual([m.get('uvs_sync_messages_replayed_total'), m.get('uvs_sync_messages_old_total')], [3, 2]);
+}));
+
+test('a dump request sent again (replayed) makes no dump: 5 times the same sealed request, 1 dump of the table', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  b.ctl.call('setRole', { role: 'master' });
+  await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  for (let i = 0; i < 200; i++) b.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 30000 + i, dport: 80, flags: TCP_FLAGS.SYN }));
+  await until(() => st.records >= 200);
+  const marks = st.records;
+  for (let i = 0; i < 5; i++) {
+    const n = st.received + st.replayed;
+    await send(Buffer.alloc(0), MSG_DUMP_REQUEST, 3, 1, PAIR_KEY);
+    await until(() => st.received + st.replayed > n);
+    await new Promise((r) => setTimeout(r, 150)); // a dump of 200 records takes one 50 ms round
+  }
+  assert.deepEqual([st.received, st.replayed, st.dumps, st.records - marks], [1, 4, 1, 200]);
 }));
 
 /** Poll pred on the event loop's check phase (setImmediate): for tests whose timers are mocked. */
@@ -654,7 +699,7 @@ test('a split brain: sync data received while master is dropped, counted from_ma
   await until(() => st.fromMaster >= 2);
   assert.deepEqual([st.fromMaster, st.received, b.dp.ct.count], [2, 0, 0], 'dropped, counted apart, nothing installed');
   assert.deepEqual(warnings, ['sync data from another master (127.0.0.1) while master: split brain?'], 'one warning for both');
-  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role master \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=0 from_master=2\)$/m);
+  assert.match(formatDaemon(b.ctl.call('daemon', {}) as DaemonResult), /^role master \(sync sent=\d+ received=0 lost=0 auth_failed=0 other_syncid=0 from_master=2 replayed=0 old=0\)$/m);
   assert.equal(parseExposition(await createMetrics(b.dp, { process: false, sync: st }).text()).get('uvs_sync_messages_from_master_total'), 2);
 }));
 

@@ -433,9 +433,10 @@ export function formatDaemon(r: DaemonResult): string {
     lines.push(`${l}, auth=${d.auth})`);
   }
   const s = r.stats;
-  // from_master is left out when an older uvsd (before it counted them) sent no such field.
+  // from_master, replayed and old are left out when an older uvsd (before it counted them) sent no such field.
   const fromMaster = s.fromMaster === undefined ? '' : ` from_master=${s.fromMaster}`;
-  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid}${fromMaster})`);
+  const replayed = s.replayed === undefined ? '' : ` replayed=${s.replayed} old=${s.old}`;
+  lines.push(`role ${roleText(r)} (sync sent=${s.sent} received=${s.received} lost=${s.lost} auth_failed=${s.authFailed} other_syncid=${s.otherSyncid}${fromMaster}${replayed})`);
   return lines.join('\n') + '\n';
 }
 

@@ -31,7 +31,7 @@ export interface MetricsOptions {
   /** Health checks (uvsd --keepalived-conf); without them every server counts as up. */
   health?: HealthView;
   /** Connection sync counters (src/sync, docs/ha.md). */
-  sync?: { sent: number; received: number; lost: number; authFailed: number; otherSyncid: number; fromMaster: number };
+  sync?: { sent: number; received: number; lost: number; authFailed: number; otherSyncid: number; fromMaster: number; replayed: number; old: number };
   /** Called before every read of the datapath's counters (uvsd --workers: sum the workers'). */
   pull?: () => void;
   /** Connection entries by state when the datapath's own table is not the one in use (uvsd --workers). */
@@ -525,6 +525,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     counter(reg, 'uvs_sync_messages_other_syncid_total', 'Authenticated connection sync datagrams ignored: for another syncid than the daemon that would take them (a backup with syncid 0 takes every syncid).', [], () => sync.otherSyncid);
     counter(reg, 'uvs_sync_messages_from_master_total', 'Connection sync data dropped because this director is master too: another master sends (a split brain, or the moment of a switch).', [], () => sync.fromMaster);
     counter(reg, 'uvs_sync_messages_lost_total', 'Connection sync datagrams missed (gaps in the sender\'s sequence numbers).', [], () => sync.lost);
+    counter(reg, 'uvs_sync_messages_replayed_total', 'Authenticated connection sync datagrams refused: their sender\'s sequence number was heard already (replayed or duplicated).', [], () => sync.replayed);
+    counter(reg, 'uvs_sync_messages_old_total', 'Authenticated connection sync datagrams refused: their sequence number is older than the anti-replay window (1024 behind the sender\'s newest: very late, or replayed).', [], () => sync.old);
     counter(reg, 'uvs_sync_messages_auth_failed_total', 'Connection sync datagrams refused: wrong HMAC (forged, or another key).', [], () => sync.authFailed);
   }
 

@@ -30,6 +30,7 @@ import type { Workers } from '../datapath/group.js';
 import { REC_LEN, isExtRecord } from '../datapath/syncrec.js';
 import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, open, recordsPerDatagram, seal } from './codec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from './producer.js';
+import { ReplayWindow, SEQ_OLD, SEQ_REPLAYED } from './replay.js';
 
 export const SYNC_GROUP = '224.0.0.81';
 export const SYNC_PORT = 8848;
@@ -46,6 +47,8 @@ const DUMP_ASKS = 10;
  * last request (not counting unanswered ones): a dump of a large table is big (docs/ha.md).
  */
 const CATCH_UP_MS = 10_000;
+/** Senders whose sequence (anti-replay window) is followed; the one heard from least lately goes first. */
+const MAX_SENDERS = 64;
 /** At most one warning of a kind ("split brain?", another syncid) per this long; the counts are in stats. */
 const WARN_EVERY_MS = 60_000;
 
@@ -75,6 +78,10 @@ export interface SyncStats {
   /** Data from another master dropped because this director is master too (a split brain). */
   fromMaster: number;
   malformed: number;
+  /** Authenticated datagrams refused because their sequence number was heard already from their sender (replayed, duplicated). */
+  replayed: number;
+  /** Authenticated datagrams refused because their sequence number is older than the anti-replay window (replay.ts). */
+  old: number;
   records: number;
   dumps: number;
 }
@@ -98,7 +105,9 @@ export function defaultInterface(): string | undefined {
 }
 
 export class SyncDaemon {
-  readonly stats: SyncStats = { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0, malformed: 0, records: 0, dumps: 0 };
+  readonly stats: SyncStats = {
+    sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0, malformed: 0, replayed: 0, old: 0, records: 0, dumps: 0,
+  };
   private readonly dp: Datapath;
   private readonly daemons = new Map<SyncState, SyncConfig>();
   private sock: dgram.Socket | undefined;
@@ -108,8 +117,8 @@ export class SyncDaemon {
   /** Random per start: receivers restart their sequence tracking when it changes. */
   private readonly sender = randomBytes(4).readUInt32BE(0);
   private seq = 0;
-  /** Next expected sequence number per sender. */
-  private readonly expect = new Map<number, number>();
+  /** Each sender's anti-replay window (in the order they were last heard). */
+  private readonly windows = new Map<number, ReplayWindow>();
   /** The master side over the datapath on this thread (undefined with workers: theirs). */
   private readonly producer: SyncProducer | undefined;
   /** Workers: records they posted, waiting for a datagram (REC_LEN each), and the next one's offset. */
@@ -208,8 +217,8 @@ export class SyncDaemon {
     this.roles = new Map();
     // Nothing is heard while the socket is closed: a sender's datagrams sent meanwhile are not
     // lost to the daemons started later (which ask for the table anyway), so each sender's
-    // sequence is followed afresh.
-    this.expect.clear();
+    // sequence is followed afresh; what was heard before is still refused again.
+    for (const w of this.windows.values()) w.fresh = true;
     try {
       this.sock?.close();
     } catch {
@@ -402,6 +411,30 @@ export class SyncDaemon {
     this.stats.dumps = this.askedDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
   }
 
+  /** Whether datagram seq of sender is to be taken (its anti-replay window); counts gaps, replays and old ones. */
+  private inSequence(sender: number, seq: number, backup: boolean): boolean {
+    const w = this.windows.get(sender);
+    if (w === undefined) {
+      if (this.windows.size >= MAX_SENDERS) this.windows.delete(this.windows.keys().next().value as number);
+      this.windows.set(sender, new ReplayWindow(seq));
+      return true;
+    }
+    const v = w.check(seq);
+    if (v === SEQ_REPLAYED || v === SEQ_OLD) {
+      if (v === SEQ_REPLAYED) this.stats.replayed++;
+      else this.stats.old++;
+      return false;
+    }
+    if (v > 0) {
+      this.stats.lost += v;
+      this.behind ||= backup;
+    }
+    // Last heard last: a sender not heard from for long goes first when MAX_SENDERS are followed.
+    this.windows.delete(sender);
+    this.windows.set(sender, w);
+    return true;
+  }
+
   private receive(msg: Buffer, from: string): void {
     // Either daemon's key may open it: the backup's for data, the master's for dump requests.
     const b = this.daemons.get('backup');
@@ -427,16 +460,9 @@ export class SyncDaemon {
       return;
     }
     // Sequence numbers run per sender over all its datagrams, whatever their syncid. A gap
-    // leaves the backup behind; a late datagram (reordered, duplicated) moves nothing back.
-    const next = this.expect.get(r.sender);
-    const gap = next === undefined ? 0 : (r.seq - next) >>> 0;
-    if (gap < 0x80000000) {
-      if (gap > 0) {
-        this.stats.lost += gap;
-        this.behind ||= b !== undefined;
-      }
-      this.expect.set(r.sender, (r.seq + 1) >>> 0);
-    }
+    // leaves the backup behind; a late datagram (reordered) is taken once; one heard already
+    // (replayed, duplicated) or older than the window is refused.
+    if (!this.inSequence(r.sender, r.seq, b !== undefined)) return;
     // ipvsadm: a backup with syncid 0 takes every master's messages (a master with 0, every
     // backup's dump requests). Another syncid is counted apart, and said, so a mismatch shows.
     const data = r.type === MSG_DATA || r.type === MSG_DATA_EXT;
