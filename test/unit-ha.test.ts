@@ -751,11 +751,46 @@ test('SyncProducer: marks lost to a full ring start a full dump (counted as an o
   produce();
   assert.equal(records, 0, 'nothing left');
   assert.equal(p.requestDump(), true);
-  assert.equal(p.requestDump(), false, 'one dump at a time');
   produce();
   assert.equal(records, r.dp.ct.count, 'a requested dump: every entry');
   r.ctl.call('setRole', { role: 'backup' });
   assert.equal(p.requestDump(), false, 'a backup sends nothing');
+  p.stop();
+});
+
+test('a dump asked for while one runs is sent whole after it (not only that one\'s rest); asks meanwhile join it; a demoted director drops the dumps due', () => {
+  const r = drRig({ weights: [1], udp: true, connMax: 4096 });
+  r.ctl.call('setRole', { role: 'master' });
+  const p = new SyncProducer(r.dp);
+  p.start();
+  for (let i = 0; i < 100; i++) r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 10000 + i, dport: 53 }));
+  const buf = new Uint8Array(64 * REC_LEN);
+  const sent: number[] = [];
+  /** Up to `groups` groups of 10 records; the client ports of the connection records. */
+  const produce = (groups: number): void => p.produce(buf, 0, 10, groups, (n) => {
+    for (let i = 0; i < n; i++) if (buf[i * REC_LEN] === REC_CONN) sent.push((buf[i * REC_LEN + 6] << 8) | buf[i * REC_LEN + 7]);
+  });
+  produce(1000);
+  sent.length = 0;
+  assert.equal(p.requestDump(), true);
+  produce(3);
+  assert.equal(sent.length, 30, 'a dump under way');
+  assert.equal(p.requestDump(), true, 'another backup asks: a whole dump is due after this one');
+  assert.equal(p.requestDump(), false, 'a third ask joins it');
+  produce(1000);
+  produce(1000); // the next round
+  assert.equal(sent.length, 30 + 70 + 100, 'the rest of the first, then all 100 from the beginning');
+  assert.equal(new Set(sent.slice(100)).size, 100);
+  // Demoted in the middle of a dump with another due; then master again.
+  sent.length = 0;
+  p.requestDump();
+  produce(3);
+  p.requestDump();
+  r.ctl.call('setRole', { role: 'backup' });
+  produce(1000);
+  r.ctl.call('setRole', { role: 'master' });
+  produce(1000);
+  assert.equal(sent.length, 30, 'nothing resumed after the promotion');
   p.stop();
 });
 

@@ -14,6 +14,8 @@ const DUMP_SCAN_PER_TICK = 65536;
 export class SyncProducer {
   /** Full dump cursor (Datapath.syncDump), -1 = none running. */
   private dumpAt = -1;
+  /** Another full dump is due when the running one ends: asked for (or marks lost) while it ran. */
+  private again = false;
   private overflowsSeen = 0;
   private readonly dumpOut = new Int32Array(2);
   /** Full dumps started because marks were lost (a full ring), not asked for. */
@@ -30,12 +32,26 @@ export class SyncProducer {
   stop(): void {
     this.dp.apply([{ op: 'syncMarks', on: false }]);
     this.dumpAt = -1;
+    this.again = false;
   }
 
-  /** A backup asked for the whole table: whether a dump starts (not while one runs, nor as backup). */
+  /**
+   * A backup asked for the whole table: whether a new dump is due, now or, while one runs, from
+   * the beginning when it ends (the asker would get only that one's rest); requests meanwhile
+   * join that one. None as backup.
+   */
   requestDump(): boolean {
-    if (!this.dp.link.anyMaster || this.dumpAt >= 0) return false;
-    this.dumpAt = 0;
+    if (!this.dp.link.anyMaster) return false;
+    return this.startDump();
+  }
+
+  private startDump(): boolean {
+    if (this.dumpAt < 0) {
+      this.dumpAt = 0;
+      return true;
+    }
+    if (this.again) return false;
+    this.again = true;
     return true;
   }
 
@@ -47,15 +63,18 @@ export class SyncProducer {
   produce(buf: Uint8Array, o: number, per: number, groups: number, emit: (n: number) => void): void {
     const dp = this.dp;
     const m = dp.sync;
-    if (m === null || !dp.link.anyMaster) return;
+    if (m === null) return;
+    if (!dp.link.anyMaster) {
+      // Demoted: the dumps due were the other director's to send now.
+      this.dumpAt = -1;
+      this.again = false;
+      return;
+    }
     let budget = groups;
     if (m.overflows !== this.overflowsSeen) {
-      // Marks were lost: the backup gets everything again.
+      // Marks were lost (also of entries a running dump has passed): the backup gets everything again.
       this.overflowsSeen = m.overflows;
-      if (this.dumpAt < 0) {
-        this.dumpAt = 0;
-        this.overflowDumps++;
-      }
+      if (this.startDump()) this.overflowDumps++;
     }
     if (this.dumpAt >= 0) {
       let scanned = 0;
@@ -69,7 +88,10 @@ export class SyncProducer {
           budget--;
         }
       }
-      if (this.dumpAt >= 2 * dp.ct.max) this.dumpAt = -1;
+      if (this.dumpAt >= 2 * dp.ct.max) {
+        this.dumpAt = this.again ? 0 : -1;
+        this.again = false;
+      }
     }
     while (budget > 0) {
       const n = dp.syncDrain(buf, o, per);
