@@ -794,6 +794,25 @@ test('a dump asked for while one runs is sent whole after it (not only that one\
   p.stop();
 });
 
+test('marks waiting when a master is demoted are dropped: an old expiry is not sent at its next promotion (it would expire the peer\'s copy of a newer connection of that tuple)', () => {
+  const r = drRig({ weights: [1], udp: true, connMax: 4096 });
+  r.ctl.call('setRole', { role: 'master' });
+  r.dp.apply([{ op: 'syncMarks', on: true }]);
+  r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 10000, dport: 53 }));
+  const buf = new Uint8Array(64 * REC_LEN);
+  assert.equal(r.dp.syncDrain(buf, 0, 64), 1);
+  r.dp.ct.expireNow(r.dp.ct.lookup(17, parseIp(CLIENT) | 0, 10000, parseIp(VIP) | 0, 53) >>> 1);
+  r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 10001, dport: 53 }));
+  assert.equal(r.dp.sync?.pending(), 2, 'an expiry and a mark waiting');
+  r.ctl.call('setRole', { role: 'backup' });
+  r.ctl.call('setRole', { role: 'master' });
+  assert.deepEqual([r.dp.sync?.pending(), r.dp.syncDrain(buf, 0, 64)], [0, 0]);
+  r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 10002, dport: 53 }));
+  assert.equal(r.dp.sync?.pending(), 1, 'marks after the promotion are taken');
+  r.dp.apply([{ op: 'syncMarks', on: false }]);
+  assert.equal(r.dp.sync?.pending(), 0, 'the master daemon stopped: dropped too');
+});
+
 /**
  * Active/active (uvsd --ha-group): d1 is master of "web" (the NAT VIP) and of the default group
  * (the DR VIP, the floating address), d2 of "api" (the FULLNAT VIP and its local address).

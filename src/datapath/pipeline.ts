@@ -1776,7 +1776,7 @@ export class Datapath implements Output {
         const group = op.group ?? -1;
         if (group >= this.link.groupNames.length) return; // checked by the control verb
         if (this.link.setRole(op.master, group)) {
-          this.marking = this.syncOn && this.link.anyMaster;
+          this.setMarking();
           if (op.start !== true) this.counters.c[C.role_changes]++;
         }
         // Take over at once: gratuitous ARP for every address that moved with the role, again
@@ -1797,7 +1797,7 @@ export class Datapath implements Output {
         const moving = this.heldAddrs();
         const was = moving.map((ip) => this.link.held(ip));
         this.link.setGroups(op.groups);
-        this.marking = this.syncOn && this.link.anyMaster;
+        this.setMarking();
         this.garpGroups = -1; // indices may have changed: a running takeover's repeats announce all it holds
         moving.forEach((ip, i) => {
           if (!was[i]) this.announce(ip);
@@ -1814,7 +1814,7 @@ export class Datapath implements Output {
       case 'syncMarks': {
         if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
         this.syncOn = op.on;
-        this.marking = op.on && this.link.anyMaster;
+        this.setMarking();
         return;
       }
       case 'syncInstall': {
@@ -1946,6 +1946,17 @@ export class Datapath implements Output {
   }
 
   // ---- connection sync (src/sync, docs/ha.md) ----------------------------------------------
+
+  /**
+   * Marks are taken while a master sync daemon runs and this director is master (of some HA
+   * group). What they hold when that ends is dropped: sent at the next promotion, an old expiry
+   * would expire the peer's copy of a newer connection of the same tuple.
+   */
+  private setMarking(): void {
+    const on = this.syncOn && this.link.anyMaster;
+    if (this.marking && !on) this.sync?.clear();
+    this.marking = on;
+  }
 
   /** Write up to `max` records (expiries first, then marked entries) at buf[o]; returns how many. */
   syncDrain(buf: Uint8Array, o: number, max: number): number {

@@ -178,6 +178,12 @@ export class SyncMarks {
     return true;
   }
 
+  /** Forget every mark and expiry waiting. */
+  clear(): void {
+    for (let e = this.nextMarked(); e >= 0; e = this.nextMarked());
+    this.xHead = this.xTail;
+  }
+
   pending(): number {
     return (this.tail - this.head + this.ring.length) % this.ring.length +
       (this.xTail - this.xHead + this.xProto.length) % this.xProto.length;
