@@ -606,6 +606,30 @@ test('a dump request sent again (replayed) makes no dump: 5 times the same seale
   assert.deepEqual([st.received, st.replayed, st.dumps, st.records - marks], [1, 4, 1, 200]);
 }));
 
+test('--start-daemon calls at once (the control socket does not wait for one to end): master and backup share one socket, none left bound after both stop; a second backup start is refused Daemon has already run; a stop while the socket opens stops it', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile } }) => {
+  const spec = (state: string) => ({ state, syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const start = async (state: string): Promise<unknown> => b.ctl.callAsync('startDaemon', spec(state));
+  /** Whether port is free for a socket without SO_REUSEADDR (a sync socket left bound holds it). */
+  const free = (): Promise<boolean> => new Promise((res) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => res(false));
+    s.bind(port, () => s.close(() => res(true)));
+  });
+  const both = await Promise.allSettled([start('master'), start('backup')]);
+  assert.deepEqual(both.map((x) => x.status), ['fulfilled', 'fulfilled']);
+  b.ctl.call('stopDaemon', { state: 'master' });
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  assert.equal(await free(), true, 'no socket left bound');
+  const twice = await Promise.allSettled([start('backup'), start('backup')]);
+  assert.equal(twice[0]!.status, 'fulfilled');
+  assert.equal(twice[1]!.status === 'rejected' && (twice[1].reason as Error).message, 'Daemon has already run: backup');
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  const stopped = start('backup');
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  await assert.rejects(stopped, /stopped while/);
+  assert.deepEqual([b.ctl.sync.running('backup'), await free()], [false, true]);
+}));
+
 /** Poll pred on the event loop's check phase (setImmediate): for tests whose timers are mocked. */
 async function untilIo(pred: () => boolean): Promise<void> {
   for (let i = 0; i < 20_000 && !pred(); i++) await new Promise((r) => setImmediate(r));

@@ -111,6 +111,9 @@ export class SyncDaemon {
   private readonly dp: Datapath;
   private readonly daemons = new Map<SyncState, SyncConfig>();
   private sock: dgram.Socket | undefined;
+  /** The socket being opened (start), and close()s so far: one that came meanwhile closes it. */
+  private opening: Promise<void> | undefined;
+  private gen = 0;
   private sockKey = '';
   private timer: NodeJS.Timeout | undefined;
   private askTimer: NodeJS.Timeout | undefined;
@@ -173,14 +176,26 @@ export class SyncDaemon {
     return this.daemons.has(state);
   }
 
-  /** Start a daemon (validated by the caller). Both states share one socket, so they must agree on where it listens. */
+  /**
+   * Start a daemon (validated by the caller, running(state) false). Both states share one socket,
+   * so they must agree on where it listens. The daemon holds its place from the call on (a second
+   * start of it meanwhile finds it running), and a start while the socket opens waits for it.
+   */
   async start(state: SyncState, c: SyncConfig): Promise<void> {
     const key = `${c.port}|${c.peer ?? c.group}|${c.mcastInterface}`;
-    if (this.sock !== undefined && key !== this.sockKey) {
+    if ((this.sock !== undefined || this.opening !== undefined) && key !== this.sockKey) {
       throw new Error(`the other sync daemon uses ${this.sockKey.replace(/\|/g, ' ')}; stop it first or use the same port, group/peer and interface`);
     }
-    if (this.sock === undefined) await this.openSocket(c, key);
     this.daemons.set(state, c);
+    if (this.sock === undefined) {
+      try {
+        await (this.opening ??= this.openSocket(c, key));
+      } catch (e) {
+        if (this.daemons.get(state) === c) this.stop(state);
+        throw e;
+      }
+    }
+    if (this.daemons.get(state) !== c) throw new Error(`the ${state} sync daemon was stopped while it started`);
     this.watchRoles();
     if (state === 'master') {
       if (this.workers !== undefined) {
@@ -210,6 +225,8 @@ export class SyncDaemon {
 
   close(): void {
     this.daemons.clear();
+    this.gen++;
+    this.opening = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.stopAsking();
@@ -227,16 +244,24 @@ export class SyncDaemon {
     this.sock = undefined;
   }
 
+  /** Open and bind the socket (this.opening meanwhile); refused if close() came meanwhile. */
   private async openSocket(c: SyncConfig, key: string): Promise<void> {
+    this.sockKey = key;
+    const gen = this.gen;
     const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(c.port, () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
     try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(c.port, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      if (gen === this.gen) this.opening = undefined;
+    }
+    try {
+      if (gen !== this.gen) throw new Error('the sync daemons were stopped while the socket opened');
       if (c.peer === undefined) {
         const ifAddr = interfaceAddress(c.mcastInterface);
         if (ifAddr === undefined) throw new Error(`interface ${c.mcastInterface} has no IPv4 address`);
@@ -252,7 +277,6 @@ export class SyncDaemon {
     s.on('message', (msg, rinfo) => this.receive(msg, rinfo.address));
     s.on('error', (e) => this.log('sync socket error', { error: e.message }));
     this.sock = s;
-    this.sockKey = key;
   }
 
   private target(c: SyncConfig): string {
