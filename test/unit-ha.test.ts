@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
 import { SyncProducer } from '../src/sync/producer.js';
+import { SyncDaemon } from '../src/sync/daemon.js';
+import type { Workers } from '../src/datapath/group.js';
 import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
@@ -629,6 +631,38 @@ test('--start-daemon calls at once (the control socket does not wait for one to 
   await assert.rejects(stopped, /stopped while/);
   assert.deepEqual([b.ctl.sync.running('backup'), await free()], [false, true]);
 }));
+
+test('--workers N: each worker posts at most floor(32 / N) groups per 50 ms, so the main thread keeps up (3 workers marking all they may: no backlog after 4 s); a backlog past 8 rounds is dropped and every worker dumps its table instead (counted in dumps)', async (t) => {
+  const clock = stepClock(t, ['setInterval']);
+  const b = director(false);
+  b.ctl.call('setRole', { role: 'master' });
+  let asked = { per: 0, groups: 0 };
+  let dumps = 0;
+  const workers = {
+    count: 3, onSyncRecords: null, post: () => {},
+    syncMaster: (on: boolean, per: number, groups: number) => { if (on) asked = { per, groups }; },
+    syncDump: () => { dumps++; },
+  } as unknown as Workers;
+  const d = new SyncDaemon(b.dp, workers);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await d.start('master', { syncid: 3, mcastInterface: 'lo', peer: '127.0.0.1', group: '224.0.0.81', port, ttl: 1, maxlen: 1472, key: Buffer.from(PAIR_KEY) });
+  try {
+    assert.deepEqual(asked, { per: 39, groups: 10 }, 'floor(32 / 3): 30 groups together (ceil: 33 of the 32 sent)');
+    const queued = (): number => (d as unknown as { queued: number }).queued / REC_LEN / asked.per;
+    for (let round = 0; round < 80; round++) {
+      for (let k = 0; k < 3; k++) workers.onSyncRecords?.(new Uint8Array(asked.groups * asked.per * REC_LEN), k, 0);
+      clock.tick(50);
+    }
+    assert.deepEqual([queued(), dumps, d.stats.dumps], [0, 0, 0], 'no backlog after 80 rounds');
+    // A backlog (timers late): up to 8 rounds of the rate bound are kept; past that, a dump instead.
+    workers.onSyncRecords?.(new Uint8Array(8 * 32 * 39 * REC_LEN), 0, 0);
+    assert.deepEqual([queued(), dumps], [8 * 32, 0]);
+    workers.onSyncRecords?.(new Uint8Array(REC_LEN), 1, 0);
+    assert.deepEqual([queued(), dumps, d.stats.dumps], [0, 1, 1]);
+  } finally {
+    d.close();
+  }
+});
 
 /** Poll pred on the event loop's check phase (setImmediate): for tests whose timers are mocked. */
 async function untilIo(pred: () => boolean): Promise<void> {

@@ -38,6 +38,12 @@ export const SYNC_PORT = 8848;
 export const SYNC_MAXLEN = 1472;
 /** Rate bound: datagrams per interval (640/s, ~25,000 connection records/s at the default maxlen). */
 export const MAX_DATAGRAMS_PER_TICK = 32;
+/**
+ * Workers: records they posted that may wait for a datagram, in intervals' worth. Each posts at
+ * most its share of the rate bound, so only timer jitter queues; past this the queue is dropped
+ * and every worker dumps its table instead, as a full ring of marks does with one datapath.
+ */
+const MAX_QUEUED_TICKS = 8;
 /** A starting backup repeats its dump request this often until data arrives, at most DUMP_ASKS times. */
 const DUMP_ASK_MS = 1000;
 const DUMP_ASKS = 10;
@@ -124,11 +130,13 @@ export class SyncDaemon {
   private readonly windows = new Map<number, ReplayWindow>();
   /** The master side over the datapath on this thread (undefined with workers: theirs). */
   private readonly producer: SyncProducer | undefined;
-  /** Workers: records they posted, waiting for a datagram (REC_LEN each), and the next one's offset. */
+  /** Workers: records they posted, waiting for a datagram (REC_LEN each), the next one's offset, and their bytes. */
   private queue: Uint8Array[] = [];
   private queueAt = 0;
-  /** Dumps a backup asked for, and the overflow dumps (per worker; [0] with one datapath). */
+  private queued = 0;
+  /** Dumps a backup asked for, the ones for a queue dropped (workers), and the overflow dumps (per worker; [0] with one datapath). */
   private askedDumps = 0;
+  private queueDumps = 0;
   private readonly overflowDumps: number[] = [];
   private readonly buf: Buffer = Buffer.alloc(65536);
   /** A group's REC_SYNPROXY / REC_FTPSEQ records, sent after it as MSG_DATA_EXT (sendRecords). */
@@ -150,7 +158,8 @@ export class SyncDaemon {
     this.producer = workers === undefined ? new SyncProducer(dp) : undefined;
     if (workers !== undefined) {
       workers.onSyncRecords = (records, worker, overflowDumps) => {
-        if (this.daemons.has('master')) this.queue.push(records);
+        const c = this.daemons.get('master');
+        if (c !== undefined) this.enqueue(records, c);
         this.overflowDumps[worker] = overflowDumps;
         this.countDumps();
       };
@@ -199,8 +208,9 @@ export class SyncDaemon {
     this.watchRoles();
     if (state === 'master') {
       if (this.workers !== undefined) {
+        // Each worker its share of the rate bound, rounded down: together no more than is sent.
         const w = this.workers;
-        w.syncMaster(true, recordsPerDatagram(c.maxlen), Math.ceil(MAX_DATAGRAMS_PER_TICK / w.count));
+        w.syncMaster(true, recordsPerDatagram(c.maxlen), Math.max(1, Math.floor(MAX_DATAGRAMS_PER_TICK / w.count)));
       } else this.producer?.start();
     } else if (!this.dp.link.active) {
       this.askForDump(); // a master would not install it: it asks when it becomes backup (watchRoles)
@@ -213,8 +223,7 @@ export class SyncDaemon {
     if (state === 'master') {
       this.workers?.syncMaster(false, 0, 0);
       this.producer?.stop();
-      this.queue = [];
-      this.queueAt = 0;
+      this.dropQueue();
     } else {
       this.stopAsking();
       this.behind = false;
@@ -375,8 +384,7 @@ export class SyncDaemon {
     }
     // Workers: what they posted, packed into full datagrams (a chunk may span two).
     if (!this.dp.link.anyMaster) {
-      this.queue = [];
-      this.queueAt = 0;
+      this.dropQueue();
       return;
     }
     for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0; budget--) {
@@ -387,6 +395,7 @@ export class SyncDaemon {
         this.buf.set(chunk.subarray(this.queueAt, this.queueAt + take * REC_LEN), HDR_LEN + n * REC_LEN);
         n += take;
         this.queueAt += take * REC_LEN;
+        this.queued -= take * REC_LEN;
         if (this.queueAt >= chunk.length) {
           this.queue.shift();
           this.queueAt = 0;
@@ -394,6 +403,24 @@ export class SyncDaemon {
       }
       this.sendRecords(c, n);
     }
+  }
+
+  /** Workers: records posted, queued for tick(); past MAX_QUEUED_TICKS of the rate bound, a full dump instead. */
+  private enqueue(records: Uint8Array, c: SyncConfig): void {
+    if (this.queued + records.length > MAX_QUEUED_TICKS * MAX_DATAGRAMS_PER_TICK * recordsPerDatagram(c.maxlen) * REC_LEN) {
+      this.dropQueue();
+      this.workers?.syncDump();
+      this.queueDumps++;
+      return;
+    }
+    this.queue.push(records);
+    this.queued += records.length;
+  }
+
+  private dropQueue(): void {
+    this.queue = [];
+    this.queueAt = 0;
+    this.queued = 0;
   }
 
   /**
@@ -430,9 +457,9 @@ export class SyncDaemon {
     this.countDumps();
   }
 
-  /** stats.dumps: full dumps sent, asked for or after lost marks (with workers, each worker's counts). */
+  /** stats.dumps: full dumps sent, asked for or after lost marks (with workers, each worker's counts, and a dropped queue's). */
   private countDumps(): void {
-    this.stats.dumps = this.askedDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
+    this.stats.dumps = this.askedDumps + this.queueDumps + this.overflowDumps.reduce((a, n) => a + n, 0);
   }
 
   /** Whether datagram seq of sender is to be taken (its anti-replay window); counts gaps, replays and old ones. */
