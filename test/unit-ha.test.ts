@@ -17,7 +17,7 @@ import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
 import type { Workers } from '../src/datapath/group.js';
 import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, writeConnRecord } from '../src/datapath/syncrec.js';
-import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, type Opened } from '../src/sync/codec.js';
+import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protocol.js';
@@ -397,8 +397,8 @@ interface SyncLab {
   dir: string;
   /** The key file written for each name given. */
   keyFile: Record<string, string>;
-  /** Seal dg's one record as data (a dump request: in a buffer of its own) from `sender` (77) with key and send it to b. */
-  send: (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender?: number) => Promise<void>;
+  /** Seal dg's one record as data (a dump request: in a buffer of its own) from `sender` (77) with key (and header flags) and send it to b. */
+  send: (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender?: number, flags?: number) => Promise<void>;
 }
 
 /** Run body against a backup director with key files of the given secrets; its daemons, socket and files are gone after. */
@@ -413,9 +413,9 @@ async function withSyncLab(secrets: Record<string, string>, body: (l: SyncLab) =
   b.ctl.call('setRole', { role: 'backup' });
   const port = 20000 + Math.floor(Math.random() * 20000);
   const sock = dgram.createSocket('udp4');
-  const send = (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender = 77): Promise<void> => {
+  const send = (dg: Buffer, type: number, syncid: number, seq: number, key: string, sender = 77, flags = 0): Promise<void> => {
     if (type !== MSG_DATA) dg = Buffer.alloc(HDR_LEN + MAC_LEN);
-    const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, sender, seq, Buffer.from(key));
+    const len = seal(dg, type, type === MSG_DATA ? 1 : 0, syncid, sender, seq, Buffer.from(key), flags);
     return new Promise<void>((res) => sock.send(dg.subarray(0, len), port, '127.0.0.1', () => res()));
   };
   try {
@@ -707,6 +707,47 @@ test('a backup that missed data (the sync link down) asks for the whole table as
   await send(dg, MSG_DATA, 3, 8, PAIR_KEY);
   await untilIo(() => st.received === 5);
   assert.deepEqual([st.lost, asks()], [3, 10]);
+}));
+
+test('a backup asks for the table until the master answers the request (a header flag an older uvsd ignores), not until any data: a lost request is asked again while marks flow; from an older master (no flags) any data ends the requests; a master flags the next datagram after a request, alone when it has nothing to send', (t) => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  stepClock(t);
+  const st = b.ctl.sync.stats;
+  const start = () => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  await start();
+  const types = sentTypes(b, PAIR_KEY);
+  const asks = () => types.filter((x) => x === MSG_DUMP_REQUEST).length;
+  const dg = masterRecord();
+  let seq = 0;
+  const data = async (flags: number): Promise<void> => {
+    const n = st.received + 1;
+    await send(dg, MSG_DATA, 3, ++seq, PAIR_KEY, 77, flags);
+    await untilIo(() => st.received === n);
+  };
+  await data(SF_ANSWERS); // a mark: the request (lost) is not answered
+  t.mock.timers.tick(1_000);
+  assert.equal(asks(), 1, 'asked again a second after the start');
+  await data(SF_ANSWERS | SF_DUMP_ANSWER);
+  t.mock.timers.tick(20_000);
+  assert.equal(asks(), 1, 'answered: not asked again');
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  await start();
+  types.length = 0;
+  await data(0); // an older master's data
+  t.mock.timers.tick(20_000);
+  assert.equal(asks(), 0);
+  // The master side: an empty table answers with an empty datagram, flagged; then its marks are not.
+  b.ctl.call('stopDaemon', { state: 'backup' });
+  b.ctl.call('setRole', { role: 'master' });
+  b.dp.ct.expireNow(b.dp.ct.lookup(6, parseIp(CLIENT) | 0, 46000, parseIp(VIP) | 0, 80) >>> 1); // the synced one
+  assert.equal(b.dp.ct.count, 0);
+  await b.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const sent = sentBy(b, PAIR_KEY, (r) => [r.type, r.count, r.flags]);
+  await send(dg, MSG_DUMP_REQUEST, 3, ++seq, PAIR_KEY);
+  await untilIo(() => st.dumps === 1);
+  t.mock.timers.tick(50);
+  b.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 30000, dport: 80, flags: TCP_FLAGS.SYN }));
+  t.mock.timers.tick(50);
+  assert.deepEqual(sent, [[MSG_DATA, 0, SF_ANSWERS | SF_DUMP_ANSWER], [MSG_DATA, 1, SF_ANSWERS]]);
 }));
 
 test('a backup behind the master after a step of the wall clock (NTP) asks again 10 s after its last request: an hour back does not hold the request for an hour, an hour forward does not send it early', (t) => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {

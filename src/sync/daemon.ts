@@ -5,12 +5,13 @@
 //
 // master: every SYNC_INTERVAL_MS, while this director is master, drain the datapath's marks
 //   (created/changed/expired connections) into datagrams of at most maxlen bytes, at most
-//   MAX_DATAGRAMS_PER_TICK per interval; a full dump when a backup asks (or marks overflowed).
+//   MAX_DATAGRAMS_PER_TICK per interval; a full dump when a backup asks (or marks overflowed),
+//   the request answered by a flag on the next datagram (SF_DUMP_ANSWER).
 //   A SYN proxy connection's translation and an FTP control connection's seq shift (records an
 //   older uvsd does not know) go in a MSG_DATA_EXT datagram after their group's MSG_DATA.
 //   With uvsd --workers each worker drains and dumps its own table (SyncProducer) and posts the
 //   records here, where they are sealed and sent in the same datagrams and rate.
-// backup: verify, count sequence gaps, and install the records through a datapath op, only
+// backup: verify, refuse replays (replay.ts), count sequence gaps, and install the records through a datapath op, only
 //   while this director is backup; with workers, each record on the worker that will see its
 //   connection's frames (Datapath.syncOwner). It asks the master for its whole table at start
 //   and whenever its director (or an HA group of it) goes from master to backup: a split brain's
@@ -28,7 +29,7 @@ import { networkInterfaces } from 'node:os';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { Workers } from '../datapath/group.js';
 import { REC_LEN, isExtRecord } from '../datapath/syncrec.js';
-import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, open, recordsPerDatagram, seal } from './codec.js';
+import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, open, recordsPerDatagram, seal } from './codec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from './producer.js';
 import { ReplayWindow, SEQ_OLD, SEQ_REPLAYED } from './replay.js';
 
@@ -44,7 +45,7 @@ export const MAX_DATAGRAMS_PER_TICK = 32;
  * and every worker dumps its table instead, as a full ring of marks does with one datapath.
  */
 const MAX_QUEUED_TICKS = 8;
-/** A starting backup repeats its dump request this often until data arrives, at most DUMP_ASKS times. */
+/** A starting backup repeats its dump request this often until it is answered, at most DUMP_ASKS times. */
 const DUMP_ASK_MS = 1000;
 const DUMP_ASKS = 10;
 /**
@@ -143,6 +144,8 @@ export class SyncDaemon {
   private readonly extBuf: Buffer = Buffer.alloc(65536);
   /** Each HA group's role (true: master) at the last look, by name: a change to backup asks for the table. */
   private roles = new Map<string, boolean>();
+  /** Master: a dump request was taken; the next data datagram says so (SF_DUMP_ANSWER). */
+  private answer = false;
   /** Backup: data was missed (a gap, or dump requests unanswered); the next data asks for the table. */
   private behind = false;
   /** When (performance.now()) the last dump request went out (CATCH_UP_MS), and the one waiting for that to pass. */
@@ -293,13 +296,18 @@ export class SyncDaemon {
   }
 
   private send(c: SyncConfig, type: number, count: number, buf = this.buf): void {
-    const len = seal(buf, type, count, c.syncid, this.sender, this.seq++ >>> 0, c.key);
+    let flags = SF_ANSWERS;
+    if (type !== MSG_DUMP_REQUEST && this.answer) {
+      flags |= SF_DUMP_ANSWER;
+      this.answer = false;
+    }
+    const len = seal(buf, type, count, c.syncid, this.sender, this.seq++ >>> 0, c.key, flags);
     // One copy per datagram: send() keeps the buffer until it is written.
     this.sock?.send(Buffer.from(buf.subarray(0, len)), c.port, this.target(c));
     this.stats.sent++;
   }
 
-  /** Backup: ask for the whole table now and every DUMP_ASK_MS until data arrives (then, behind: asked again when data comes). */
+  /** Backup: ask for the whole table now and every DUMP_ASK_MS until answered (unanswered: behind, asked again when data comes). */
   private askForDump(): void {
     const c = this.daemons.get('backup');
     if (c === undefined) return;
@@ -375,6 +383,17 @@ export class SyncDaemon {
     this.watchRoles();
     const c = this.daemons.get('master');
     if (c === undefined) return;
+    if (!this.dp.link.anyMaster) {
+      this.answer = false;
+      this.dropQueue();
+    }
+    this.produce(c);
+    // A dump request taken, and nothing sent this round (an empty table, a quiet one): answered alone.
+    if (this.answer) this.send(c, MSG_DATA, 0);
+  }
+
+  /** Master: this round's datagrams. */
+  private produce(c: SyncConfig): void {
     const per = recordsPerDatagram(c.maxlen);
     if (this.producer !== undefined) {
       this.producer.produce(this.buf, HDR_LEN, per, MAX_DATAGRAMS_PER_TICK, (n) => this.sendRecords(c, n));
@@ -383,10 +402,6 @@ export class SyncDaemon {
       return;
     }
     // Workers: what they posted, packed into full datagrams (a chunk may span two).
-    if (!this.dp.link.anyMaster) {
-      this.dropQueue();
-      return;
-    }
     for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0; budget--) {
       let n = 0;
       while (n < per && this.queue.length > 0) {
@@ -446,14 +461,16 @@ export class SyncDaemon {
     this.stats.records += n;
   }
 
-  /** A backup asked for the whole table. */
+  /** A backup asked for the whole table: a dump due (SyncProducer.requestDump), and the request answered. */
   private dumpRequested(): void {
+    if (!this.dp.link.anyMaster) return; // a backup sends nothing
     if (this.producer !== undefined) {
       if (this.producer.requestDump()) this.askedDumps++;
-    } else if (this.workers !== undefined && this.dp.link.anyMaster) {
+    } else if (this.workers !== undefined) {
       this.workers.syncDump();
       this.askedDumps++;
     }
+    this.answer = true;
     this.countDumps();
   }
 
@@ -538,7 +555,8 @@ export class SyncDaemon {
       return;
     }
     if (!data || b === undefined) return;
-    if (this.askTimer !== undefined) {
+    // Asking for the table: its answer ends the requests (an older master's, which marks none: any data).
+    if (this.askTimer !== undefined && ((r.flags & SF_ANSWERS) === 0 || (r.flags & SF_DUMP_ANSWER) !== 0)) {
       clearInterval(this.askTimer);
       this.askTimer = undefined;
     }
