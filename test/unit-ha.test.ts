@@ -1316,6 +1316,36 @@ test('SYN proxy connections are synced with their translation (REC_SYNPROXY afte
   }
 });
 
+test('a --sync-maxlen too small for an entry\'s records (92-163: one or two per datagram) still sends them all: REC_SYNPROXY at one record per datagram, REC_FTPSEQ after both at two', () => withSyncLab({ key: PAIR_KEY }, async ({ port, keyFile: { key: keyFile } }) => {
+  // Two records per group: an FTP control connection with a seq shift that is a SYN proxy one too.
+  const f = ftpDirector(false);
+  f.dp.apply([{ op: 'syncMarks', on: true }]);
+  ftpSession(f, VIP, 40001, false);
+  const buf = new Uint8Array(REC_LEN * 16);
+  f.dp.syncDrain(buf, 0, 16);
+  const e = f.dp.ct.lookup(6, parseIp(CLIENT) | 0, 40001, parseIp(VIP) | 0, 21) >>> 1;
+  f.dp.ct.flags[e] |= F_SYNPROXY | F_CONFIRMED;
+  const p = new SyncProducer(f.dp);
+  p.start();
+  p.requestDump();
+  const groups: number[][] = [];
+  p.produce(buf, 0, 2, 100, (k) => groups.push(Array.from({ length: k }, (_, i) => buf[i * REC_LEN]!)));
+  p.stop();
+  assert.ok(groups.some((g) => g.join() === [REC_CONN, REC_SYNPROXY, REC_FTPSEQ].join()), `groups ${JSON.stringify(groups)}`);
+  // One record per datagram (maxlen 100): a SYN proxy connection's REC_CONN, then its REC_SYNPROXY.
+  const m = spDirector();
+  m.ctl.call('setRole', { role: 'master' });
+  await m.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port, maxlen: 100 });
+  try {
+    const sent = sentBy(m, PAIR_KEY, (r) => [r.type, r.count, r.records[0]]);
+    spConnection(m, VIP, 40001);
+    await until(() => sent.length >= 2);
+    assert.deepEqual(sent, [[MSG_DATA, 1, REC_CONN], [MSG_DATA_EXT, 1, REC_SYNPROXY]]);
+  } finally {
+    m.ctl.sync.close();
+  }
+}));
+
 test('mixed versions: the new records go in MSG_DATA_EXT datagrams after their MSG_DATA; MSG_DATA holds only what an older uvsd knows, so an older backup (which takes MSG_DATA alone) installs the same connections as before and refuses nothing', () => withSyncLab({ key: PAIR_KEY }, async ({ port, keyFile: { key: keyFile } }) => {
   const m = spDirector();
   try {

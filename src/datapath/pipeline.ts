@@ -1958,7 +1958,8 @@ export class Datapath implements Output {
     this.marking = on;
   }
 
-  /** Write up to `max` records (expiries first, then marked entries) at buf[o]; returns how many. */
+  /** Write up to `max` records (expiries first, then marked entries) at buf[o]; returns how many
+   *  (more than `max` only for one entry whose records alone are more: syncRecordsOf). */
   syncDrain(buf: Uint8Array, o: number, max: number): number {
     const m = this.sync;
     if (m === null) return 0;
@@ -1970,7 +1971,7 @@ export class Datapath implements Output {
       const k = this.ct.isAlive(e) && syncable(this.ct.flags[e]) ? this.syncRecordsOf(e) : 0;
       if (n > 0 && n + k > max) break; // with its REC_SYNPROXY / REC_FTPSEQ, in the next group
       m.nextMarked();
-      if (k > 0) n += this.writeSyncEntry(e, buf, o + n * REC_LEN, max - n);
+      if (k > 0) n += this.writeSyncEntry(e, buf, o + n * REC_LEN);
     }
     return n;
   }
@@ -1981,23 +1982,23 @@ export class Datapath implements Output {
     return 1 + ((f & F_SYNPROXY) !== 0 ? 1 : 0) + ((f & F_FTP) !== 0 && this.ftp.seqShift(e, this.ftpShift) ? 1 : 0);
   }
 
-  /** Write entry e's records (syncRecordsOf), at most `room` (≥ 1), at buf[o]; returns how many. */
-  private writeSyncEntry(e: number, buf: Uint8Array, o: number, room: number): number {
+  /** Write entry e's records (syncRecordsOf: all of them, up to 3) at buf[o]; returns how many. */
+  private writeSyncEntry(e: number, buf: Uint8Array, o: number): number {
     const ct = this.ct;
     const f = ct.flags[e];
     writeConnRecord(ct, e, buf, o, (f & F_HASHED_OUT) !== 0);
     let n = 1;
-    if (n < room && (f & F_SYNPROXY) !== 0) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_SYNPROXY, ct.seqd[e], ct.tsoff[e], ct.spwin[e]);
+    if ((f & F_SYNPROXY) !== 0) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_SYNPROXY, ct.seqd[e], ct.tsoff[e], ct.spwin[e]);
     const s = this.ftpShift;
-    if (n < room && (f & F_FTP) !== 0 && this.ftp.seqShift(e, s)) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_FTPSEQ, s[0], s[1], s[2]);
+    if ((f & F_FTP) !== 0 && this.ftp.seqShift(e, s)) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_FTPSEQ, s[0], s[1], s[2]);
     return n;
   }
 
   /**
    * Full table dump, in two passes so that a backup meets every template before the connections
    * it controls: cursor 0..max-1 writes templates, max..2*max-1 connections. Writes up to `max`
-   * records at buf[o], looking at no more than `scan` indices; out[0] = the next cursor (2*ct.max
-   * when done), out[1] = records written.
+   * records at buf[o] (as syncDrain: more only for one entry), looking at no more than `scan`
+   * indices; out[0] = the next cursor (2*ct.max when done), out[1] = records written.
    */
   syncDump(buf: Uint8Array, o: number, max: number, from: number, scan: number, out: Int32Array): void {
     const ct = this.ct;
@@ -2011,7 +2012,7 @@ export class Datapath implements Output {
       if ((f & F_ALIVE) === 0 || !syncable(f) || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
       const need = this.syncRecordsOf(e);
       if (n > 0 && n + need > max) break;
-      n += this.writeSyncEntry(e, buf, o + n * REC_LEN, max - n);
+      n += this.writeSyncEntry(e, buf, o + n * REC_LEN);
     }
     out[0] = k;
     out[1] = n;

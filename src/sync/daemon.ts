@@ -441,6 +441,8 @@ export class SyncDaemon {
   /**
    * The n records at buf[HDR_LEN]: the ones an older uvsd knows as MSG_DATA, then (if any) the
    * others, which follow their REC_CONN, as MSG_DATA_EXT (an older backup ignores that type).
+   * One entry's records may be more than a datagram holds (a --sync-maxlen below 164): then in
+   * datagrams of a record or two each, in order.
    */
   private sendRecords(c: SyncConfig, n: number): void {
     const b = this.buf;
@@ -456,9 +458,25 @@ export class SyncDaemon {
         k++;
       }
     }
-    if (k > 0) this.send(c, MSG_DATA, k);
-    if (x > 0) this.send(c, MSG_DATA_EXT, x, this.extBuf);
+    const per = recordsPerDatagram(c.maxlen);
+    if (k > 0) this.sendSplit(c, MSG_DATA, k, per, b);
+    if (x > 0) this.sendSplit(c, MSG_DATA_EXT, x, per, this.extBuf);
     this.stats.records += n;
+  }
+
+  /** The n records at buf[HDR_LEN] as datagrams of type, at most per records each. */
+  private sendSplit(c: SyncConfig, type: number, n: number, per: number, buf: Buffer): void {
+    if (n <= per) {
+      this.send(c, type, n, buf);
+      return;
+    }
+    // Each seal writes its MAC over the records after it: a copy to send them from.
+    const all = Buffer.from(buf.subarray(HDR_LEN, HDR_LEN + n * REC_LEN));
+    for (let i = 0; i < n; i += per) {
+      const k = Math.min(per, n - i);
+      all.copy(buf, HDR_LEN, i * REC_LEN, (i + k) * REC_LEN);
+      this.send(c, type, k, buf);
+    }
   }
 
   /** A backup asked for the whole table: a dump due (SyncProducer.requestDump), and the request answered. */
