@@ -1316,6 +1316,30 @@ test('SYN proxy connections are synced with their translation (REC_SYNPROXY afte
   }
 });
 
+test('a REC_SYNPROXY that comes before its REC_CONN (its MSG_DATA_EXT datagram overtook the MSG_DATA) is held and taken by the connection when it comes (counted sync_ext_held); one whose connection never comes is dropped after 2 s (sync_ext_dropped)', () => {
+  const m = spDirector();
+  const b = spDirector();
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  spConnection(m, VIP, 40001);
+  const buf = new Uint8Array(REC_LEN * 16);
+  assert.equal(m.dp.syncDrain(buf, 0, 16), 2);
+  const install = (i: number): void => b.dp.apply([{ op: 'syncInstall', records: buf.slice(i * REC_LEN, (i + 1) * REC_LEN) }]);
+  install(1);
+  install(0);
+  assert.deepEqual(spState(b, 40001), spState(m, 40001), 'the translation installed as the master has it');
+  assert.deepEqual([b.counters().sync_ext_held, b.counters().sync_ext_dropped, b.counters().sync_refused ?? 0], [1, 0, 0]);
+  // Another connection's REC_SYNPROXY whose REC_CONN never comes.
+  buf[REC_LEN + 7] ^= 1; // its client port
+  install(1);
+  b.advance(1_999);
+  b.dp.tick();
+  assert.equal(b.counters().sync_ext_dropped, 0);
+  b.advance(1);
+  b.dp.tick();
+  assert.deepEqual([b.counters().sync_ext_held, b.counters().sync_ext_dropped], [2, 1]);
+});
+
 test('a --sync-maxlen too small for an entry\'s records (92-163: one or two per datagram) still sends them all: REC_SYNPROXY at one record per datagram, REC_FTPSEQ after both at two', () => withSyncLab({ key: PAIR_KEY }, async ({ port, keyFile: { key: keyFile } }) => {
   // Two records per group: an FTP control connection with a seq shift that is a SYN proxy one too.
   const f = ftpDirector(false);

@@ -45,6 +45,10 @@ export const COUNTER_NAMES = [
   'sync_unbound',
   'sync_bound',
   'sync_unbound_expired',
+  // a SYN proxy / FTP seq record that came before its connection's record: held for it, and
+  // dropped when that never came (docs/ha.md)
+  'sync_ext_held',
+  'sync_ext_dropped',
   // scale-out (docs/scale-out.md): sloppy connections placed by the mh table's owner
   'conns_adopted_hash',
   // SYN proxy (src/modes/synproxy.ts)

@@ -48,7 +48,7 @@ import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
 import {
-  REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, isExtRecord,
+  ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, isExtRecord,
   writeConnRecord, writeExtRecord,
 } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
@@ -349,6 +349,8 @@ export class Datapath implements Output {
   private readonly clock: () => number;
   /** Connection sync marks (docs/ha.md), allocated when a master sync daemon first starts. */
   sync: SyncMarks | null = null;
+  /** A backup's extension records waiting for their REC_CONN (installRecord). */
+  private readonly extHold = new ExtHold();
   /** An FTP control connection's seq shift, read for its REC_FTPSEQ record (FtpHelper.seqShift). */
   private readonly ftpShift = new Int32Array(3);
   /** Marks are taken: a master sync daemon runs and this director is master. */
@@ -1589,6 +1591,7 @@ export class Datapath implements Output {
   tick(sweepBudget = 65536): void {
     this.setClock();
     this.ct.sweep(this.nowTick, sweepBudget);
+    if (this.extHold.count > 0) this.counters.c[C.sync_ext_dropped] += this.extHold.expire(this.link.now);
     this.dt.recheckOverload();
     this.checkSecure();
     this.link.tick();
@@ -2069,8 +2072,14 @@ export class Datapath implements Output {
       return;
     }
     if (isExtRecord(type)) {
-      // No entry: its REC_CONN was refused (counted) or lost (a gap: counted, the table asked for).
-      if (node >= 0 && (node & 1) === DIR_IN && !this.installExt(b, o, type, node >>> 1)) c[C.sync_refused]++;
+      if (node >= 0) {
+        if ((node & 1) === DIR_IN && !this.installExt(b, o, type, node >>> 1)) c[C.sync_refused]++;
+        return;
+      }
+      // No entry: its REC_CONN is late (datagrams reordered), or was refused or lost (counted
+      // either way): held for it a while.
+      c[C.sync_ext_held]++;
+      if (this.extHold.hold(b, o, this.link.now)) c[C.sync_ext_dropped]++;
       return;
     }
     const template = (rf & RF_TEMPLATE) !== 0;
@@ -2135,6 +2144,7 @@ export class Datapath implements Output {
       ct.expires[e] = expires;
       ct.reslot(e);
       c[C.sync_installed]++;
+      this.takeHeld(b, o, e);
       return;
     }
     const fw = FORWARDERS[fwd];
@@ -2197,6 +2207,15 @@ export class Datapath implements Output {
     if (dest >= 0) this.bindSynced(e, dest);
     else c[C.sync_unbound]++; // its dest stays -1 (ct.insert)
     c[C.sync_installed]++;
+    this.takeHeld(b, o, e);
+  }
+
+  /** Synced entry e, of the REC_CONN at b[o], takes the extension records that came before it. */
+  private takeHeld(b: Uint8Array, o: number, e: number): void {
+    if (this.extHold.count === 0) return;
+    this.extHold.take(b, o, (recs, at) => {
+      if (!this.installExt(recs, at, recs[at], e)) this.counters.c[C.sync_refused]++;
+    });
   }
 
   /**

@@ -76,6 +76,63 @@ export function writeExtRecord(buf: Uint8Array, conn: number, o: number, type: n
   wr32(buf, o + 32, c);
 }
 
+/** Extension records a backup holds for their REC_CONN at most, and for how long (ms). */
+const EXT_HOLD = 64;
+export const EXT_HOLD_MS = 2000;
+
+/**
+ * A backup's REC_SYNPROXY / REC_FTPSEQ records that came before their connection's REC_CONN (a
+ * MSG_DATA_EXT datagram overtook its MSG_DATA, or that REC_CONN was refused or lost), kept for
+ * EXT_HOLD_MS: the REC_CONN that installs the connection takes them (Datapath.installRecord).
+ * Fixed slots, nothing allocated per record.
+ */
+export class ExtHold {
+  private readonly recs = new Uint8Array(EXT_HOLD * REC_LEN);
+  /** When each slot's record was held (ms), -1: free. */
+  private readonly at = new Float64Array(EXT_HOLD).fill(-1);
+  count = 0;
+
+  /** Hold the record at b[o]; true when the oldest had to go for it (dropped). */
+  hold(b: Uint8Array, o: number, now: number): boolean {
+    let k = 0;
+    for (let i = 1; i < EXT_HOLD && this.at[k] >= 0; i++) if (this.at[i] < this.at[k]) k = i;
+    const evicted = this.at[k] >= 0;
+    if (!evicted) this.count++;
+    this.recs.set(b.subarray(o, o + REC_LEN), k * REC_LEN);
+    this.at[k] = now;
+    return evicted;
+  }
+
+  /** Each held record of the connection of the REC_CONN at b[o] (same protocol, client and virtual address and port), freed. */
+  take(b: Uint8Array, o: number, each: (recs: Uint8Array, at: number) => void): void {
+    const r = this.recs;
+    for (let k = 0; k < EXT_HOLD && this.count > 0; k++) {
+      const p = k * REC_LEN;
+      if (this.at[k] < 0 || r[p + 1] !== b[o + 1] || !sameBytes(r, p + 6, b, o + 6, 4) || !sameBytes(r, p + 16, b, o + 16, 8)) continue;
+      this.at[k] = -1;
+      this.count--;
+      each(r, p);
+    }
+  }
+
+  /** Free the records held longer than EXT_HOLD_MS; returns how many. */
+  expire(now: number): number {
+    let n = 0;
+    for (let k = 0; k < EXT_HOLD && this.count > 0; k++) {
+      if (this.at[k] < 0 || now - this.at[k] < EXT_HOLD_MS) continue;
+      this.at[k] = -1;
+      this.count--;
+      n++;
+    }
+    return n;
+  }
+}
+
+function sameBytes(a: Uint8Array, i: number, b: Uint8Array, j: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (a[i + k] !== b[j + k]) return false;
+  return true;
+}
+
 /**
  * The master's marks. Allocated when a master sync daemon starts (nothing for directors without
  * HA). `mark` is called per packet only on a state change or when the entry's last sync is older

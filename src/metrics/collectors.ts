@@ -122,6 +122,8 @@ const COUNTER_HELP: Record<CounterName, string> = {
   sync_refused: 'Synced connection records refused: no such service or local address here, or the local port taken.',
   sync_unbound: 'Synced connection entries installed without their real server (not in its service here yet): kept, in no server\'s counts, bound when it comes.',
   sync_bound: 'Synced entries installed without their real server and bound to it since (a later sync record, packet or template lookup found it added).',
+  sync_ext_held: 'Synced SYN proxy or FTP seq-shift records that came before their connection\'s record (reordered datagrams, or that record refused or lost): held for it up to 2 s.',
+  sync_ext_dropped: 'Synced SYN proxy or FTP seq-shift records held for their connection\'s record that never came within 2 s (refused or lost), or pushed out by 64 newer ones.',
   sync_unbound_expired: 'Synced entries without their real server expired because a packet (a template: its client\'s next connection) came while it still was not in the service here (as a deleted server\'s connection).',
   conns_spared: 'Evictions that passed over the half-open entry of a known client (one that lately completed a handshake) and took another entry.',
   conns_evicted_weak: 'Of conns_evicted: flows confirmed by their client alone (UDP; DR/TUN) with at most 8 client packets, none for 2 s, taken when an eviction found no half-open, finished or unconfirmed entry.',
