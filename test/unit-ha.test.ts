@@ -16,7 +16,7 @@ import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './he
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
 import type { Workers } from '../src/datapath/group.js';
-import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, writeConnRecord } from '../src/datapath/syncrec.js';
+import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -28,7 +28,7 @@ import { startRoleOps } from '../src/cli/settings.js';
 import { parseExposition } from './helpers/prom.js';
 import { syncKeyOf } from '../src/control/verbs.js';
 import { synproxyHandshake, tsOption } from './helpers/synproxy.js';
-import { F_CONFIRMED, F_SYNPROXY } from '../src/datapath/conntable.js';
+import { F_CONFIRMED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL } from '../src/datapath/conntable.js';
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';
@@ -1152,6 +1152,31 @@ test('a synced FTP data connection is refused (as by an older uvsd) where the FT
     assert.equal(b.counters().sync_refused, b === noPorts ? 2 : 1, b === noPorts ? 'the data connection and the seq shift of a control connection not helped here refused' : 'the data connection refused');
     assert.equal(b.counters().sync_installed, 1, 'the control connection installed');
   }
+});
+
+test('a synced FTP data connection whose record also says "made through a template" (no uvsd sends that) keeps its control connection (held, then let go when it expires), and no template is held by it', () => {
+  const m = ftpDirector(false);
+  const b = ftpDirector(true);
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  ftpSession(m, VIP, 40001, false);
+  const buf = new Uint8Array(REC_LEN * 16);
+  const n = m.dp.syncDrain(buf, 0, 16);
+  const at = Array.from({ length: n }, (_, i) => i).find((i) => (buf[i * REC_LEN + 3]! & RF_FTPDATA) !== 0)!;
+  buf[at * REC_LEN + 3] |= RF_HAS_TPL;
+  const vport = (buf[at * REC_LEN + 8]! << 8) | buf[at * REC_LEN + 9]!;
+  // The template such a flag would find (the key a -f service's would have).
+  const ct = b.dp.ct;
+  const tpl = ct.insert(6 | PROTO_TPL, parseIp(CLIENT) | 0, 0, parseIp(VIP) | 0, 0, parseIp(RS[0].ip) | 0, 0, 0, 0, b.dp.nowTick + 1000, false);
+  ct.flags[tpl] |= F_TEMPLATE;
+  ct.ctl[tpl] = 0;
+  b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+  const control = ct.lookup(6, parseIp(CLIENT) | 0, 40001, parseIp(VIP) | 0, 21) >>> 1;
+  const data = ct.lookup(6, parseIp(CLIENT) | 0, (buf[at * REC_LEN + 6]! << 8) | buf[at * REC_LEN + 7]!, parseIp(VIP) | 0, vport) >>> 1;
+  assert.deepEqual([ct.ctl[data], ct.ctl[tpl]], [control, 0], 'linked to its control connection, not to the template');
+  assert.equal(ct.controls(control), true, 'held while its data connection lives');
+  ct.expireNow(data);
+  assert.equal(ct.controls(control), false, 'let go when it expires');
 });
 
 test('an FTP control connection the master holds for its data connection (idle past its timeout) stays on the backup too: its renewals are synced', () => {

@@ -2190,7 +2190,9 @@ export class Datapath implements Output {
       } else if (this.ftp.on && l4 === PROTO_TCP && (rf & RF_NOOUTPUT) === 0 && this.ftp.ports[vport] !== 0) {
         this.ftp.attach(this, e);
       }
-      if ((rf & RF_HAS_TPL) !== 0) {
+      // A data connection's ctl is its control connection's (adopt): a template flag on its
+      // record (no uvsd sends one) would overwrite it and leave that one held for good.
+      if ((rf & RF_HAS_TPL) !== 0 && !ftpData) {
         // Its template: the same key newConn/template() build (a mark service's: IPPROTO_IP, the mark, port 0).
         const fwm = svc.proto === PROTO_FWM;
         const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
