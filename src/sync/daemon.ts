@@ -11,9 +11,10 @@
 //   older uvsd does not know) go in a MSG_DATA_EXT datagram after their group's MSG_DATA.
 //   With uvsd --workers each worker drains and dumps its own table (SyncProducer) and posts the
 //   records here, where they are sealed and sent in the same datagrams and rate.
-// backup: verify, refuse replays (replay.ts), count sequence gaps, and install the records through a datapath op, only
-//   while this director is backup; with workers, each record on the worker that will see its
-//   connection's frames (Datapath.syncOwner). It asks the master for its whole table at start
+// backup: verify, refuse replays (replay.ts), count sequence gaps, and install the records
+//   through a datapath op, only while this director is backup; with workers, each record on the
+//   worker that will see its connection's frames (Datapath.syncOwner). It asks the master for
+//   its whole table (until answered) at start
 //   and whenever its director (or an HA group of it) goes from master to backup: a split brain's
 //   loser missed what the winner opened meanwhile, and the winner re-sends an entry only at half
 //   its timeout. For the same reason it asks again when data arrives after a gap in the
