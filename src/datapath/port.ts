@@ -417,9 +417,16 @@ export class Port {
   }
 
   /** Transmits frames buf[offs[i]..+lens[i]] for i < count (each with its vnet header in the
-   *  vnetHdr bytes in front of it when the port has one); returns how many the kernel took. */
+   *  vnetHdr bytes in front of it when the port has one); returns how many the kernel took.
+   *  A write the kernel fails (EIO: the interface was deleted) throws marked `portFailure`, as a
+   *  failed read is (native/rx.cc): uvsd then stops in order, whether a batch or a timer's frame
+   *  (a probe, a gratuitous ARP) met it first. */
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number {
-    return native.writeBatch(this.fd, buf, offs, lens, count, this.vnetHdr);
+    try {
+      return native.writeBatch(this.fd, buf, offs, lens, count, this.vnetHdr);
+    } catch (e) {
+      throw Object.assign(e as Error, { portFailure: true });
+    }
   }
 
   /** Stops polling first: libuv must not watch an fd that is being closed. */
