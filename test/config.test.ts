@@ -214,10 +214,10 @@ test('daemon defenses in the config: read with their types, refused with file:li
   const { defenseChanges } = await import('../src/control/config.js');
   const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
   const text = (d: string) => `daemon:\n${d}services: []\n`;
-  const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  conn-reuse-mode: 3\n  expire-quiescent-template: true\n  garp-refresh: 30\n  state-file: /var/lib/uvs/state.yaml\n';
+  const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  conn-reuse-mode: 3\n  expire-quiescent-template: true\n  garp-refresh: 30\n  synproxy-syn-retries: 0\n  state-file: /var/lib/uvs/state.yaml\n';
   assert.deepEqual(parseConfig(text(all), 'u.yaml').daemon, {
     secureTcpAbove: 0.7, evictAbove: 0.95, maxConnRatePerSource: 200, arpAcceptUnsolicited: true, sloppyTcp: 'all', connReuseMode: 3,
-    expireQuiescentTemplate: true, garpRefresh: 30, stateFile: '/var/lib/uvs/state.yaml',
+    expireQuiescentTemplate: true, garpRefresh: 30, synproxySynRetries: 0, stateFile: '/var/lib/uvs/state.yaml',
   });
   const refusals: Array<[string, string]> = [
     ['  conn-max: 10\n  secure-tcp-above: 1.5\n', 'u.yaml:3: daemon.secure-tcp-above: must be a fraction 0..1, got 1.5'],
@@ -226,6 +226,8 @@ test('daemon defenses in the config: read with their types, refused with file:li
     ['  arp-accept-unsolicited: 1\n', 'u.yaml:2: daemon.arp-accept-unsolicited: must be true or false, got 1'],
     ['  sloppy-tcp: yes please\n', 'u.yaml:2: daemon.sloppy-tcp: must be true, false, off, all or mh, got "yes please"'],
     ['  conn-reuse-mode: 4\n', 'u.yaml:2: daemon.conn-reuse-mode: must be an integer 0..3, got 4'],
+    ['  synproxy-syn-retries: 7\n', 'u.yaml:2: daemon.synproxy-syn-retries: must be an integer 0..6, got 7'],
+    ['  synproxy-syn-retries: -1\n', 'u.yaml:2: daemon.synproxy-syn-retries: must be an integer 0..6, got -1'],
     ['  expire-quiescent-template: yes\n', 'u.yaml:2: daemon.expire-quiescent-template: must be true or false, got "yes"'],
     ['  garp-refresh: 86401\n', 'u.yaml:2: daemon.garp-refresh: must be an integer 0..86400, got 86401'],
     ['  state-file: ""\n', 'u.yaml:2: daemon.state-file: must be a non-empty string, got ""'],
@@ -247,17 +249,18 @@ test('daemon defenses in the config: read with their types, refused with file:li
         return { changes, ignored: [], apply: () => r.ctl.setDefense(next) };
       },
     });
-    writeFileSync(file, text('  secure-tcp-above: 0.7\n  sloppy-tcp: true\n'));
-    assert.deepEqual(cm.reload(true), ['set secure-tcp-above 0.5 -> 0.7', 'set sloppy-tcp off -> all']);
+    writeFileSync(file, text('  secure-tcp-above: 0.7\n  sloppy-tcp: true\n  synproxy-syn-retries: 1\n'));
+    assert.deepEqual(cm.reload(true), ['set secure-tcp-above 0.5 -> 0.7', 'set sloppy-tcp off -> all', 'set synproxy-syn-retries 3 -> 1']);
     assert.deepEqual(r.dp.defense, DEFENSE_DEFAULTS, 'a dry run changes nothing');
     cm.reload(false);
     assert.equal(r.dp.defense.secureTcpAbove, 0.7);
     assert.equal(r.dp.defense.sloppyTcp, 'all');
+    assert.equal(r.dp.defense.synproxySynRetries, 1);
     assert.equal((r.ctl.call('status', {}) as { defense: { sloppyTcp: string } }).defense.sloppyTcp, 'all', 'the status verb shows it');
     // Gone from the file: back to the default. Given on the command line: the file is ignored.
     fromCli.add('evictAbove');
     writeFileSync(file, text('  evict-above: 0.6\n  max-conn-rate-per-source: 50\n'));
-    assert.deepEqual(cm.reload(false), ['set secure-tcp-above 0.7 -> 0.5', 'set max-conn-rate-per-source 0 -> 50', 'set sloppy-tcp all -> off']);
+    assert.deepEqual(cm.reload(false), ['set secure-tcp-above 0.7 -> 0.5', 'set max-conn-rate-per-source 0 -> 50', 'set sloppy-tcp all -> off', 'set synproxy-syn-retries 1 -> 3']);
     assert.equal(r.dp.defense.evictAbove, DEFENSE_DEFAULTS.evictAbove);
     assert.deepEqual(cm.reload(false), [], 'nothing left to change');
   } finally {
@@ -291,7 +294,7 @@ test('numbers are written in decimal, as uvsd\'s and uvsadm\'s options take them
 test('--dump-config writes the defenses that differ from the defaults, and the dump reads back', () => {
   const r = rig({ addrs: ['192.168.8.10/24'] });
   const cm = new ConfigManager(r.ctl, undefined, {
-    secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, stateFile: '/s.yaml', role: 'backup',
+    secureTcpAbove: 0.5, evictAbove: 0.8, sloppyTcp: 'all', arpAcceptUnsolicited: false, synproxySynRetries: 1, stateFile: '/s.yaml', role: 'backup',
     haGroups: ['web=192.168.8.200'], vrrpFifo: '/run/keepalived/uvs.fifo',
   });
   const dump = cm.dump();
@@ -301,9 +304,11 @@ test('--dump-config writes the defenses that differ from the defaults, and the d
   assert.match(dump, /^ {2}role: backup$/m, 'a backup\'s dump restarts it as a backup (a reload would report role master -> backup otherwise)');
   assert.match(dump, /^ {2}evict-above: 0\.8$/m);
   assert.match(dump, /^ {2}sloppy-tcp: all$/m);
+  assert.match(dump, /^ {2}synproxy-syn-retries: 1$/m);
   assert.match(dump, /^ {2}state-file: \/s\.yaml$/m);
   assert.doesNotMatch(dump, /secure-tcp-above|arp-accept-unsolicited/);
   assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.evictAbove, 0.8);
+  assert.deepEqual(parseConfig(dump, 'd.yaml').daemon.synproxySynRetries, 1);
 });
 
 test('daemon settings are checked when the file is read, as uvsd checks them at start, each error with FILE:LINE: metrics, addresses, gateway', () => {

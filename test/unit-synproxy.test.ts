@@ -273,29 +273,36 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     if (fwd === 'fullnat') assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'local port given back');
   });
 
-  test(`${fwd}: a server that never answers gets the SYN again 1, 3 and 7 s after the first; at 15 s the client gets a reset (seq = cookie + 1) and nothing stays`, () => {
-    const r = spRig(fwd);
-    const cookie = synCookie(r);
-    const first = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }, { id: 778, ttl: 50 }));
+  /** A client's ACK opens a connection whose server never answers: what reaches the wire over
+   *  `ms` (each frame checked: the same SYN again, or the client's reset), as "SYN 1000" / "RST 15000". */
+  const unanswered = (r: Rig, ms: number, cport = CPORT, during?: (ms: number) => void): string[] => {
+    const cookie = synCookie(r, cport);
+    const first = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: cport, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK }, { id: 778, ttl: 50 }));
     assert.equal(first.length, 1);
-    const c0 = r.counters();
     const seen: string[] = [];
-    for (let ms = 250; ms <= 16_000; ms += 250) {
+    for (let t = 250; t <= ms; t += 250) {
       r.advance(250);
       r.dp.tick();
       for (const f of r.sink.take().filter((x) => x.readUInt16BE(12) === 0x0800)) { // an ARP probe may go too (the neighbour aged)
         if (f[47] === SYN) {
           assert.deepEqual(f, first[0], 'the same SYN');
-          seen.push(`SYN ${ms}`);
+          seen.push(`SYN ${t}`);
         } else {
-          assertFrame(f, tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: CPORT, seq: u32(cookie + 1), ack: 0, flags: RST, window: 0 }, { id: 0, ttl: 64 }), 'reset');
-          seen.push(`RST ${ms}`);
+          assertFrame(f, tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 80, dport: cport, seq: u32(cookie + 1), ack: 0, flags: RST, window: 0 }, { id: 0, ttl: 64 }), 'reset');
+          seen.push(`RST ${t}`);
         }
       }
+      during?.(t);
     }
-    assert.deepEqual(seen, ['SYN 1000', 'SYN 3000', 'SYN 7000', 'RST 15000']);
+    return seen;
+  };
+
+  test(`${fwd}: a server that never answers gets the SYN again 1, 3 and 7 s after the first; at 15 s the client gets a reset (seq = cookie + 1) and nothing stays`, () => {
+    const r = spRig(fwd);
+    const c0 = r.counters();
+    assert.deepEqual(unanswered(r, 16_000), ['SYN 1000', 'SYN 3000', 'SYN 7000', 'RST 15000']);
     const c1 = r.counters();
-    assert.equal(c1.synproxy_server_syn! - c0.synproxy_server_syn!, 3);
+    assert.equal(c1.synproxy_server_syn! - c0.synproxy_server_syn!, 4, 'the first and three again');
     assert.equal(c1.synproxy_server_timeout! - c0.synproxy_server_timeout!, 1);
     assert.equal(c1.tcp_rst_sent! - c0.tcp_rst_sent!, 1);
     assert.equal(r.dp.ct.count, 0);
@@ -310,6 +317,29 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     r.dp.tick();
     assert.deepEqual(r.sink.take().filter((x) => x.readUInt16BE(12) === 0x0800).map((f) => [f[47], f.readUInt16BE(36)]), [[RST, CPORT + 1]], 'reset, no SYN');
     assert.equal(r.dp.synproxy.waiting, 0);
+  });
+
+  test(`${fwd}: uvsd --synproxy-syn-retries 1: the SYN again at 1 s, the reset at 3 s; 0: no SYN again, the reset at 1 s; a connection already waiting keeps its schedule`, () => {
+    const r = spRig(fwd);
+    r.dp.setDefense({ synproxySynRetries: 1 });
+    assert.deepEqual(unanswered(r, 4_000), ['SYN 1000', 'RST 3000']);
+    r.dp.setDefense({ synproxySynRetries: 0 });
+    assert.deepEqual(unanswered(r, 4_000, CPORT + 1), ['RST 1000']);
+    assert.equal(r.counters().synproxy_server_timeout, 2);
+    // Opened with 3 retries, then 0 (a reload): its SYNs and reset come as they were set to.
+    r.dp.setDefense({ synproxySynRetries: 3 });
+    const onSet = (t: number): void => {
+      if (t === 500) r.dp.setDefense({ synproxySynRetries: 0 });
+    };
+    assert.deepEqual(unanswered(r, 16_000, CPORT + 2, onSet), ['SYN 1000', 'SYN 3000', 'SYN 7000', 'RST 15000']);
+    assert.deepEqual(unanswered(r, 2_000, CPORT + 3), ['RST 1000'], 'the next one: 0');
+    // The server's TIME_WAIT answering with its old ACK: the SYN again only as often as the setting says.
+    r.dp.setDefense({ synproxySynRetries: 1 });
+    const k = synCookie(r, CPORT + 4);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT + 4, dport: 80, seq: u32(CISN + 1), ack: u32(k + 1), flags: ACK }));
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: peer.addr, sport: 8080, dport: fwd === 'nat' ? CPORT + 4 : peer.port, seq: 1, ack: 0xa0000123, flags: ACK })).map((f) => f[47]));
+    assert.deepEqual(sent, [[RST, SYN], [RST], [RST]]);
   });
 
   test(`${fwd}: a server that answers a retried SYN completes the connection; no reset follows`, () => {

@@ -529,7 +529,7 @@ test('uvsadm --status and -L --daemon against an older uvsd (fields it never sen
       const { verb: v, ms } = st.slowestVerb as { verb: string; ms: number };
       st.slowestVerb = { verb: v, ms };
       const df = { ...(st.defense as Record<string, unknown>) };
-      for (const k of ['expireQuiescentTemplate', 'garpRefresh', 'connReuseMode', 'ftpPorts']) delete df[k];
+      for (const k of ['expireQuiescentTemplate', 'garpRefresh', 'connReuseMode', 'ftpPorts', 'synproxySynRetries']) delete df[k];
       st.defense = df;
       return st;
     }
@@ -552,7 +552,7 @@ test('uvsadm --status and -L --daemon against an older uvsd (fields it never sen
     assert.equal(st.stderr, '');
     assert.doesNotMatch(st.stdout, /undefined/);
     assert.match(st.stdout, /^slowest_verb_ms \d+(\.\d+)? \S+$/m);
-    assert.doesNotMatch(st.stdout, /^(busiest_verb_cpu_ms|conn_reuse_mode|ftp_ports) /m);
+    assert.doesNotMatch(st.stdout, /^(busiest_verb_cpu_ms|conn_reuse_mode|ftp_ports|synproxy_syn_retries) /m);
     assert.match(st.stdout, /^secure_tcp off \(above [\d.]+\)$/m);
     const d = await uvsadm(['-L', '--daemon'], { socket: path });
     assert.equal(d.code, 0, d.stderr);

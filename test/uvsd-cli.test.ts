@@ -75,6 +75,8 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--addr with an unknown flag', args: ['--addr', '192.168.8.10/24,sticky'], value: 'sticky' },
   { name: '--addr only floating', args: ['--addr', '192.168.8.10/24,floating'], value: 'must be fixed' },
   { name: '--sloppy-tcp some', args: [...ADDR, '--sloppy-tcp', 'some'], value: 'some' },
+  { name: '--synproxy-syn-retries 7', args: [...ADDR, '--synproxy-syn-retries', '7'], value: 'uvsd: --synproxy-syn-retries must be an integer 0..6, got "7"' },
+  { name: '--synproxy-syn-retries one', args: [...ADDR, '--synproxy-syn-retries', 'one'], value: 'uvsd: --synproxy-syn-retries must be an integer 0..6, got "one"' },
   { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
   { name: '--workers 9', args: [...ADDR, '--workers', '9'], value: '9' },
   { name: '--workers 0', args: [...ADDR, '--workers', '0'], value: '0' },

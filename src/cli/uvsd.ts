@@ -16,6 +16,7 @@ import type { DpOp } from '../datapath/ops.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, ipv6On, Port, native, tapQueueDrops, type IoMode, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup, MAX_WORKERS } from '../datapath/group.js';
 import type { LaddrUsage } from '../modes/laddr.js';
+import { SYNPROXY_SYN_RETRIES_MAX } from '../modes/synproxy.js';
 import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
@@ -300,6 +301,9 @@ function parseOptions(argv: string[]): Options {
     .option('--conn-reuse-mode <n>', "a TCP SYN on a finished entry's tuple opens a new connection, scheduled again, like the conn_reuse_mode sysctl: " +
       '1 = TIME_WAIT and CLOSE entries, 2 or 3 = also FIN_WAIT of DR/TUN entries, 0 = never (the SYN follows the old entry)',
       intArg('--conn-reuse-mode', 0, 3), DEFENSE_DEFAULTS.connReuseMode)
+    .option('--synproxy-syn-retries <n>', 'SYN proxy services: the SYN to a real server that does not answer goes N times again, 1, 3, 7 ... s after the first; ' +
+      'the client gets a reset (2^(N+1) - 1) s after it (15 s by default; Alibaba LVS\'s synproxy_syn_retry); 0 = no resend, a reset after 1 s',
+      intArg('--synproxy-syn-retries', 0, SYNPROXY_SYN_RETRIES_MAX), DEFENSE_DEFAULTS.synproxySynRetries)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', oneOfArg('--role', ['master', 'backup']), 'master')
     .option('--ha-group <name=addrs>', 'an HA group for active/active directors: NAME=a.b.c.d[,a.b.c.d...], VIPs, local and floating addresses ' +
       'that change role together (uvsadm --role master|backup --ha-group NAME; repeatable; docs/ha.md)',

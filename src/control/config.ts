@@ -24,6 +24,7 @@ import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
 import { FTP_PORTS_MAX } from '../modes/ftp.js';
+import { SYNPROXY_SYN_RETRIES_MAX } from '../modes/synproxy.js';
 import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
@@ -60,6 +61,8 @@ export interface DaemonSettings {
   connReuseMode?: number;
   /** The FTP helper's virtual ports (the kernel's ip_vs_ftp ports=); [] = off. */
   ftpPorts?: readonly number[];
+  /** 0..6, Alibaba LVS's synproxy_syn_retry. */
+  synproxySynRetries?: number;
   /** Read at start only. */
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
@@ -82,6 +85,7 @@ export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
   expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh', ftpPorts: 'ftp-ports',
+  synproxySynRetries: 'synproxy-syn-retries',
 } as const;
 
 /**
@@ -446,6 +450,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('garpRefresh', (f) => int(f, 0, 86_400));
     set('sloppyTcp', sloppy);
     set('connReuseMode', (f) => int(f, 0, 3));
+    set('synproxySynRetries', (f) => int(f, 0, SYNPROXY_SYN_RETRIES_MAX));
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
       const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',') || 'none'

@@ -518,6 +518,7 @@ export function formatStatus(st: StatusResult): string {
       ['garp_refresh', df.garpRefresh],
       ['sloppy_tcp', df.sloppyTcp],
       ['conn_reuse_mode', df.connReuseMode],
+      ['synproxy_syn_retries', df.synproxySynRetries],
       ['ftp_ports', df.ftpPorts === undefined ? undefined : ftpPortsText(df.ftpPorts)],
     ]));
   }

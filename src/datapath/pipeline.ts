@@ -31,7 +31,7 @@ import { nat } from '../modes/nat.js';
 import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
-import { SYNPROXY_HELD_MAX, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
+import { SYNPROXY_HELD_MAX, SYNPROXY_SYN_RETRIES, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
 import { FTP_AS_IS, FTP_DROPPED, FtpHelper } from '../modes/ftp.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
@@ -247,6 +247,13 @@ export interface DefenseOptions {
    * empty = off (as without the module).
    */
   ftpPorts: readonly number[];
+  /**
+   * The SYN proxy's SYN to a server that does not answer goes this many times again, 1, 3, 7 ...
+   * s after the first; the client is reset (2^(N+1) - 1) s after it (Alibaba LVS's
+   * synproxy_syn_retry; 0 = no resend, a reset after 1 s). A connection already waiting keeps the
+   * schedule it started with.
+   */
+  synproxySynRetries: number;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -254,7 +261,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
-  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [],
+  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -428,6 +435,7 @@ export class Datapath implements Output {
     if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
     if (d.ftpPorts !== undefined) this.ftp.setPorts(f.ftpPorts);
+    if (d.synproxySynRetries !== undefined) this.synproxy.setSynRetries(f.synproxySynRetries);
     this.checkSecure();
     if (wasMh !== (f.sloppyTcp === 'mh')) {
       // The hash tables' population order follows the mode: rebuild them.

@@ -12,7 +12,8 @@
 //                               held segment, ack moved ─────────► completes the server's handshake
 //   from then on (ESTABLISHED): delta = sisn - cookie; client→server ack and SACK edges += delta,
 //   server→client seq -= delta (the client's own sequence numbers pass unchanged).
-//   No SYN|ACK: the SYN goes again 1, 3 and 7 s after the first; at 15 s the client gets a reset.
+//   No SYN|ACK: the SYN goes again 1, 3 and 7 s after the first; at 15 s the client gets a reset
+//   (uvsd --synproxy-syn-retries N: N times, 1, 3, ... (2^N - 1) s after it; reset at (2^(N+1) - 1) s).
 //
 // TCP options: a client SYN without timestamps gets MSS only (nothing else could be kept without
 // state). One with timestamps gets MSS, timestamps whose TSval carries the client's window scale
@@ -50,11 +51,14 @@ export const SYNPROXY_HELD_MAX = 1024;
  *  a server that never answers holds them until they are given up (due()), and takes no more. */
 const SYNPROXY_SERVER_SHARE = 8;
 /** A server that has not answered gets the SYN again RETRY_TICKS, then twice, four times as long
- *  later (1, 3 and 7 s after the first, as Linux's SYN backoff; DPVS rs_syn_max_retry 3); eight
- *  times as long after the last (15 s after the first) the client gets a reset. */
+ *  later (1, 3 and 7 s after the first with the default 3 retries, as Linux's SYN backoff; DPVS
+ *  rs_syn_max_retry 3, Alibaba LVS synproxy_syn_retry); twice as long after the last (15 s after
+ *  the first) the client gets a reset. */
 const RETRY_TICKS = 1000 / TICK_MS;
-const SYN_RETRIES = 3;
-const GIVE_UP_TICKS = RETRY_TICKS * ((1 << (SYN_RETRIES + 1)) - 1);
+/** uvsd --synproxy-syn-retries: its default and most (Alibaba LVS's range; its reset would come
+ *  after 127 s, but the SYN_SENT timeout, 120 s by default, ends the wait first). */
+export const SYNPROXY_SYN_RETRIES = 3;
+export const SYNPROXY_SYN_RETRIES_MAX = 6;
 
 /** The window scale offered to a client that offers its own (with timestamps): Linux's for
  *  tcp_rmem's 32 MiB. A server's windows are rescaled to it when its own scale differs. */
@@ -184,9 +188,14 @@ export class SynProxy {
   /** Held client segments: whole IP packets, slotBytes each. */
   private readonly held: Buffer;
   private readonly heldLen: Int32Array;
-  /** Per slot: the SYNs sent again by the timer, and the tick its connection is given up at. */
+  /** Per slot: the SYNs sent again, how many may be (the setting when its connection was
+   *  opened: a change leaves it its schedule), and the tick its connection is given up at. */
   private readonly tries: Uint8Array;
+  private readonly maxTries: Uint8Array;
   private readonly giveUp: Uint32Array;
+  /** uvsd --synproxy-syn-retries, and the ticks from the first SYN to the give-up it makes (setSynRetries). */
+  private synRetries = 0;
+  private giveUpTicks = 0;
   private readonly freeSlots: Int32Array;
   private nfree: number;
   /** Connections waiting, per destination slot, and how many one may have. */
@@ -208,6 +217,7 @@ export class SynProxy {
     this.held = Buffer.alloc(slots * mtu);
     this.heldLen = new Int32Array(slots);
     this.tries = new Uint8Array(slots);
+    this.maxTries = new Uint8Array(slots);
     this.giveUp = new Uint32Array(slots);
     this.freeSlots = new Int32Array(slots);
     for (let i = 0; i < slots; i++) this.freeSlots[i] = slots - 1 - i;
@@ -215,6 +225,14 @@ export class SynProxy {
     this.destWaiting = new Int32Array(destMax);
     this.perServer = Math.max(1, Math.floor(slots / SYNPROXY_SERVER_SHARE));
     this.tsBase = randomFillSync(new Int32Array(1))[0];
+    this.setSynRetries(SYNPROXY_SYN_RETRIES);
+  }
+
+  /** The SYN to a server goes `n` times again (0..SYNPROXY_SYN_RETRIES_MAX, checked by the
+   *  caller) for connections opened from now on. */
+  setSynRetries(n: number): void {
+    this.synRetries = n;
+    this.giveUpTicks = RETRY_TICKS * ((1 << (n + 1)) - 1);
   }
 
   /** Connections waiting for their server now. */
@@ -297,7 +315,8 @@ export class SynProxy {
     const slot = ct.seqd[e];
     this.hold(buf, ip, slot);
     this.tries[slot] = 0;
-    this.giveUp[slot] = Math.min(ct.expires[e], o.nowTick + GIVE_UP_TICKS);
+    this.maxTries[slot] = this.synRetries;
+    this.giveUp[slot] = Math.min(ct.expires[e], o.nowTick + this.giveUpTicks);
     ct.expires[e] = Math.min(ct.expires[e], o.nowTick + RETRY_TICKS);
     ct.reslot(e);
     o.count(C.synproxy_server_syn);
@@ -489,7 +508,7 @@ export class SynProxy {
       o.count(C.synproxy_server_stale_ack);
       this.resetServer(o, slot, rd32(buf, l4 + TCP_ACKNO), e);
       const n = this.tries[slot];
-      if (n < SYN_RETRIES) {
+      if (n < this.maxTries[slot]) {
         this.tries[slot] = n + 1;
         this.resendSyn(o, slot, e);
       }
@@ -531,7 +550,7 @@ export class SynProxy {
 
   /**
    * The timer of connection e, still waiting for its server (ConnTable.onWaitDue): the SYN goes
-   * again (SYN_RETRIES times); at the end the client, whose connect() succeeded long ago, gets a
+   * again (maxTries times); at the end the client, whose connect() succeeded long ago, gets a
    * reset in its own view (seq = cookie + 1: the held segment's ack) instead of retransmitting
    * for minutes. Returns the next tick, or 0 to let the entry expire.
    */
@@ -542,7 +561,7 @@ export class SynProxy {
     const now = o.nowTick;
     if (now < end && o.dt.gen[ct.dest[e]] === ct.dgen[e]) { // its server was not deleted meanwhile
       const n = this.tries[slot];
-      if (n >= SYN_RETRIES) return end;
+      if (n >= this.maxTries[slot]) return end;
       this.tries[slot] = n + 1;
       this.resendSyn(o, slot, e);
       return Math.min(now + (RETRY_TICKS << (n + 1)), end);
