@@ -50,10 +50,10 @@ export const SYNPROXY_HELD_MAX = 1024;
 /** One real server's connections hold at most 1/SYNPROXY_SERVER_SHARE of the slots (at least one):
  *  a server that never answers holds them until they are given up (due()), and takes no more. */
 const SYNPROXY_SERVER_SHARE = 8;
-/** A server that has not answered gets the SYN again RETRY_TICKS, then twice, four times as long
- *  later (1, 3 and 7 s after the first with the default 3 retries, as Linux's SYN backoff; DPVS
- *  rs_syn_max_retry 3, Alibaba LVS synproxy_syn_retry); twice as long after the last (15 s after
- *  the first) the client gets a reset. */
+/** A server that has not answered gets the SYN again RETRY_TICKS later, then after twice, four
+ *  times as long (with the default 3 retries 1, 3 and 7 s after the first, as Linux's SYN backoff;
+ *  DPVS rs_syn_max_retry 3, Alibaba LVS synproxy_syn_retry); one interval twice as long again after
+ *  the last (15 s after the first) the client gets a reset. */
 const RETRY_TICKS = 1000 / TICK_MS;
 /** uvsd --synproxy-syn-retries: its default and most (Alibaba LVS's range; its reset would come
  *  after 127 s, but the SYN_SENT timeout, 120 s by default, ends the wait first). */
