@@ -469,15 +469,15 @@ if (process.env.UVS_PORT_CHILD === '1') {
       try { ip('netns', 'del', ns); } catch { /* not created */ }
     }
   });
-}
 
-test('a write the kernel fails throws marked portFailure (uvsd then stops in order, "frame I/O on ... failed", as for a failed read): a timer\'s frame (the ARP watch\'s probe) may meet a deleted TAP before the next read does', () => {
-  const fd = openSync('/dev/null', 'r'); // writes fail: EBADF, as a deleted TAP's fail EIO
-  const p = new Port(fd, 'null');
-  try {
-    assert.throws(() => p.send(Buffer.alloc(128), new Uint32Array([0]), new Uint32Array([60]), 1),
-      (e: Error & { portFailure?: boolean }) => e.portFailure === true && /^write fd \d+: Bad file descriptor$/.test(e.message));
-  } finally {
-    p.close();
-  }
-});
+  test('a write the kernel fails throws marked portFailure (uvsd then stops in order, "frame I/O on ... failed", as for a failed read): a timer\'s frame (the ARP watch\'s probe) may meet a deleted TAP before the next read does', () => {
+    const fd = openSync('/dev/null', 'r'); // writes fail: EBADF, as a deleted TAP's fail EIO
+    const p = new Port(fd, 'null');
+    try {
+      assert.throws(() => p.send(Buffer.alloc(128), new Uint32Array([0]), new Uint32Array([60]), 1),
+        (e: Error & { portFailure?: boolean }) => e.portFailure === true && /^write fd \d+: Bad file descriptor$/.test(e.message));
+    } finally {
+      p.close();
+    }
+  });
+}
