@@ -425,7 +425,9 @@ export class Port {
     try {
       return native.writeBatch(this.fd, buf, offs, lens, count, this.vnetHdr);
     } catch (e) {
-      throw Object.assign(e as Error, { portFailure: true });
+      // An errno from the kernel (not a wrong argument, a bug: that stays an internal error).
+      if ((e as { syscall?: string }).syscall !== undefined) (e as { portFailure?: boolean }).portFailure = true;
+      throw e;
     }
   }
 
