@@ -16,7 +16,7 @@ import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './he
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
 import type { Workers } from '../src/datapath/group.js';
-import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, writeConnRecord } from '../src/datapath/syncrec.js';
+import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -1339,6 +1339,38 @@ test('SYN proxy connections are synced with their translation (REC_SYNPROXY afte
     d.sink.take();
     assert.deepEqual(d.run(...frames).map((f) => f.toString('hex')), masterOut.map((f) => f.toString('hex')), 'the same bytes from the new master');
   }
+});
+
+test('the rate bound counts datagrams as they are sent: a SYN proxy connection\'s group is two (its REC_SYNPROXY goes in a MSG_DATA_EXT of its own), at one record per datagram a group of two records two; a budget of 4 sends no more than 4', () => {
+  const m = spDirector();
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  for (let i = 0; i < 10; i++) spConnection(m, VIP, 41000 + i);
+  const buf = new Uint8Array(REC_LEN * 16);
+  const p = new SyncProducer(m.dp);
+  p.start();
+  const produce = (per: number): number[] => {
+    const groups: number[] = [];
+    p.produce(buf, 0, per, 4, (k) => groups.push(syncDatagrams(buf, 0, k, per)));
+    return groups;
+  };
+  assert.deepEqual(produce(1), [2, 2], 'one record per datagram: two connections, four datagrams (was four connections, eight)');
+  assert.deepEqual(produce(16), [2], 'the other 8 in one group: one MSG_DATA and one MSG_DATA_EXT');
+  p.stop();
+});
+
+test('a SYN proxy connection given up before its server answered was never synced: its expiry sends no REC_EXPIRE (it could expire a backup\'s copy of an earlier connection of that tuple)', () => {
+  const m = spDirector();
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const synack = m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 80, seq: SP_CISN, flags: SYN }))[0]!;
+  m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 80, seq: SP_CISN + 1, ack: synack.readUInt32BE(38) + 1, flags: ACK }));
+  assert.equal(m.dp.ct.count, 1, 'waiting for its server');
+  for (let i = 0; i < 20; i++) {
+    m.advance(1000);
+    m.dp.tick();
+  }
+  assert.equal(m.dp.ct.count, 0, 'given up (the client reset)');
+  const buf = new Uint8Array(REC_LEN * 16);
+  assert.equal(m.dp.syncDrain(buf, 0, 16), 0, 'nothing to send: no REC_CONN was, so no REC_EXPIRE');
 });
 
 test('a REC_SYNPROXY that comes before its REC_CONN (its MSG_DATA_EXT datagram overtook the MSG_DATA) is held and taken by the connection when it comes (counted sync_ext_held); one whose connection never comes is dropped after 2 s (sync_ext_dropped)', () => {

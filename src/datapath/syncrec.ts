@@ -24,6 +24,14 @@ export const REC_FTPSEQ = 4;
 export function isExtRecord(type: number): boolean {
   return type === REC_SYNPROXY || type === REC_FTPSEQ;
 }
+
+/** The datagrams the n records at buf[o] go out in, at most `per` each: the connection records in
+ *  MSG_DATA, the others (isExtRecord) in MSG_DATA_EXT. What the rate bound counts. */
+export function syncDatagrams(buf: Uint8Array, o: number, n: number, per: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) if (isExtRecord(buf[o + i * REC_LEN]!)) x++;
+  return Math.ceil((n - x) / per) + Math.ceil(x / per);
+}
 /** Record flag bits (byte 3). */
 export const RF_TEMPLATE = 1;
 export const RF_NOOUTPUT = 2;

@@ -228,6 +228,7 @@ export class SyncDaemon {
       this.workers?.syncMaster(false, 0, 0);
       this.producer?.stop();
       this.dropQueue();
+      this.answer = false; // no dump follows: a backup still asking must not take a flag as one
     } else {
       this.stopAsking();
       this.behind = false;
@@ -244,6 +245,7 @@ export class SyncDaemon {
     this.timer = undefined;
     this.stopAsking();
     this.behind = false;
+    this.answer = false;
     this.roles = new Map();
     // Nothing is heard while the socket is closed: a sender's datagrams sent meanwhile are not
     // lost to the daemons started later (which ask for the table anyway), so each sender's
@@ -402,8 +404,9 @@ export class SyncDaemon {
       this.countDumps();
       return;
     }
-    // Workers: what they posted, packed into full datagrams (a chunk may span two).
-    for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0; budget--) {
+    // Workers: what they posted, packed into full datagrams (a chunk may span two); the budget
+    // counts the datagrams sendRecords sends (a group's extra records go in one of their own).
+    for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0;) {
       let n = 0;
       while (n < per && this.queue.length > 0) {
         const chunk = this.queue[0];
@@ -417,7 +420,7 @@ export class SyncDaemon {
           this.queueAt = 0;
         }
       }
-      this.sendRecords(c, n);
+      budget -= this.sendRecords(c, n);
     }
   }
 
@@ -445,7 +448,8 @@ export class SyncDaemon {
    * One entry's records may be more than a datagram holds (a --sync-maxlen below 164): then in
    * datagrams of a record or two each, in order.
    */
-  private sendRecords(c: SyncConfig, n: number): void {
+  /** Sends the n records at buf[HDR_LEN]; returns the datagrams sent (syncDatagrams). */
+  private sendRecords(c: SyncConfig, n: number): number {
     const b = this.buf;
     let k = 0;
     let x = 0;
@@ -463,6 +467,7 @@ export class SyncDaemon {
     if (k > 0) this.sendSplit(c, MSG_DATA, k, per, b);
     if (x > 0) this.sendSplit(c, MSG_DATA_EXT, x, per, this.extBuf);
     this.stats.records += n;
+    return Math.ceil(k / per) + Math.ceil(x / per);
   }
 
   /** The n records at buf[HDR_LEN] as datagrams of type, at most per records each. */

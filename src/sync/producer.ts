@@ -5,6 +5,7 @@
 // thread's daemon, which seals and sends them (src/datapath/worker.ts).
 
 import type { Datapath } from '../datapath/pipeline.js';
+import { syncDatagrams } from '../datapath/syncrec.js';
 
 /** How often the marks are drained (ms). */
 export const SYNC_INTERVAL_MS = 50;
@@ -56,9 +57,11 @@ export class SyncProducer {
   }
 
   /**
-   * One interval's records while this director is master: up to `groups` groups of up to `per`
-   * records, each written at buf[o] and handed to emit(count) before the next overwrites it. A
-   * running dump goes first, then the marks.
+   * One interval's records while this director is master: groups of up to `per` records (more
+   * when an entry's records do not fit: they are never cut), each written at buf[o] and handed to
+   * emit(count) before the next overwrites it, while they fit in `groups` datagrams (the rate
+   * bound, counted as syncDatagrams sends them: an entry's extra records go in datagrams of their
+   * own). A running dump goes first, then the marks.
    */
   produce(buf: Uint8Array, o: number, per: number, groups: number, emit: (n: number) => void): void {
     const dp = this.dp;
@@ -85,7 +88,7 @@ export class SyncProducer {
         scanned += this.dumpAt - from;
         if (this.dumpOut[1] > 0) {
           emit(this.dumpOut[1]);
-          budget--;
+          budget -= syncDatagrams(buf, o, this.dumpOut[1], per);
         }
       }
       if (this.dumpAt >= 2 * dp.ct.max) {
@@ -97,7 +100,7 @@ export class SyncProducer {
       const n = dp.syncDrain(buf, o, per);
       if (n === 0) break;
       emit(n);
-      budget--;
+      budget -= syncDatagrams(buf, o, n, per);
     }
   }
 }
