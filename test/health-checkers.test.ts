@@ -564,6 +564,17 @@ test('UDP_CHECK without require_reply as uvsd runs it (hostChecks): the checks s
     icmp.writeUInt16BE(port, 50);
     (pinger as unknown as { onMessage(b: Buffer, addr: string): void }).onMessage(icmp, '10.9.9.9');
     assert.deepEqual(await wait, { ok: false, reason: 'udp EHOSTUNREACH' });
+    // With bindto, an error quoting another source address (another program on that port there,
+    // bind_port with SO_REUSEADDR) is not this check's; one quoting its own address is.
+    for (const [quoted, want] of [[[127, 0, 0, 2], { ok: true, reason: 'no ICMP error' }], [[127, 0, 0, 1], { ok: false, reason: 'udp EHOSTUNREACH' }]] as const) {
+      from.length = 0;
+      const bound = run(spec({ bindto: LO, connectTimeoutMs: 400 }), rs);
+      await new Promise((r) => setTimeout(r, 100));
+      icmp.writeUInt16BE(from[0]!, 48);
+      Buffer.from(quoted).copy(icmp, 28 + 12);
+      (pinger as unknown as { onMessage(b: Buffer, addr: string): void }).onMessage(icmp, '10.9.9.9');
+      assert.deepEqual(await bound, want, `quoting ${quoted.join('.')}`);
+    }
     // bind_port: the shared socket is bound to it.
     from.length = 0;
     const bindPort = await closedPort();

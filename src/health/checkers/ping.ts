@@ -34,8 +34,8 @@ interface Pending {
 
 const PAYLOAD = Buffer.from('uvs-health-ping-0123456789abcdef');
 
-/** An ICMP destination unreachable (`code`) quoting a UDP datagram sent to dst:dstPort from srcPort. */
-export type UnreachableListener = (dst: string, dstPort: number, srcPort: number, code: number) => void;
+/** An ICMP destination unreachable (`code`) quoting a UDP datagram sent to dst:dstPort from src:srcPort. */
+export type UnreachableListener = (dst: string, dstPort: number, src: string, srcPort: number, code: number) => void;
 
 export class Pinger {
   private sock: RawSocket | undefined;
@@ -72,7 +72,8 @@ export class Pinger {
       const inner = o + (buf[o]! & 15) * 4;
       if (buf.length < inner + 4 || buf[o + 9] !== 17 /* UDP */) return;
       const dst = `${buf[o + 16]}.${buf[o + 17]}.${buf[o + 18]}.${buf[o + 19]}`;
-      for (const fn of this.unreachable) fn(dst, buf.readUInt16BE(inner + 2), buf.readUInt16BE(inner), buf[ihl + 1]!);
+      const src = `${buf[o + 12]}.${buf[o + 13]}.${buf[o + 14]}.${buf[o + 15]}`;
+      for (const fn of this.unreachable) fn(dst, buf.readUInt16BE(inner + 2), src, buf.readUInt16BE(inner), buf[ihl + 1]!);
       return;
     }
     if (buf[ihl] !== 0 /* echo reply */) return;

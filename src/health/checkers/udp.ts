@@ -77,6 +77,9 @@ interface Source {
   sock: dgram.Socket;
   /** Its port once bound (0 before): the source port the ICMP errors quote. */
   port: number;
+  /** Its address (bindto), or undefined for any: another source (or program) may use the same
+   *  port on another address (bind_port with SO_REUSEADDR), whose errors are not this one's. */
+  addr: string | undefined;
   /** The waits by their server ("ip:port"). */
   waits: Map<string, Set<Wait>>;
   count: number;
@@ -98,9 +101,11 @@ export class UdpProber {
   private noRaw = false;
 
   constructor(private readonly pinger: Pinger) {
-    pinger.unreachable.add((dst, dstPort, srcPort, code) => {
+    pinger.unreachable.add((dst, dstPort, srcAddr, srcPort, code) => {
       const err = UNREACH_ERRNO[code] ?? `ICMP unreachable code ${code}`;
-      for (const src of this.sources.values()) if (src.port === srcPort) this.endAll(src, `${dst}:${dstPort}`, { ok: false, reason: `udp ${err}` });
+      for (const src of this.sources.values()) {
+        if (src.port === srcPort && (src.addr === undefined || src.addr === srcAddr)) this.endAll(src, `${dst}:${dstPort}`, { ok: false, reason: `udp ${err}` });
+      }
     });
   }
 
@@ -136,7 +141,7 @@ export class UdpProber {
     if (had !== undefined) return had;
     // Checks of several sources may share bind_port (SO_REUSEADDR), as they did with a socket each.
     const sock = dgram.createSocket({ type: 'udp4', reuseAddr: spec.bindPort !== undefined });
-    const src: Source = { key, sock, port: 0, waits: new Map(), count: 0 };
+    const src: Source = { key, sock, port: 0, addr: spec.bindto, waits: new Map(), count: 0 };
     sock.on('listening', () => (src.port = sock.address().port));
     sock.on('message', (msg, rinfo) => {
       for (const w of src.waits.get(`${rinfo.address}:${rinfo.port}`) ?? []) this.end(src, `${rinfo.address}:${rinfo.port}`, w, replyResult(w.spec, msg));
