@@ -1408,7 +1408,9 @@ export class Datapath implements Output {
 
   private onConnExpire(e: number): void {
     const dest = this.ct.dest[e];
-    if (this.marking && (this.ct.flags[e] & F_ONEPACKET) === 0) (this.sync as SyncMarks).expired(this.ct, e);
+    // Only what a backup may hold: an entry never synced (a SYN proxy connection given up before
+    // its server answered, one whose client port never came) has no copy to expire.
+    if (this.marking && syncable(this.ct.flags[e])) (this.sync as SyncMarks).expired(this.ct, e);
     if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
       if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbindTemplate(dest);
       this.counters.c[C.templates_expired]++;
