@@ -172,3 +172,17 @@ test('--workers: the main thread\'s datapath probes; the worker that reads the a
   ticks(shadow, w, 3000);
   assert.deepEqual(log.take().map((l) => l.msg), [`address conflict over: ${station} no longer answers ARP for ${VIP} (1 answer)`]);
 });
+
+test('a station answering for two VIPs gets both defended at once (RFC 5227 2.4: once per 10 s per address), each again only after 10 s', () => {
+  const r = rig();
+  const VIP2 = '10.0.0.101';
+  for (const v of [VIP, VIP2]) r.ctl.addService({ ...svc(v), sched: 'rr' });
+  r.sink.take();
+  const answer = (spa: string) => arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa, tha: DIR_MAC, tpa: DIR_IP });
+  assert.deepEqual(announced(r.run(answer(VIP), answer(VIP2))), [VIP, VIP2], 'each address defended (was the first only)');
+  r.advance(9_000);
+  assert.deepEqual(announced(r.run(answer(VIP), answer(VIP2))), [], 'not again within 10 s');
+  r.advance(1_000);
+  assert.deepEqual(announced(r.run(answer(VIP2))), [VIP2]);
+  assert.equal(r.counters().arp_conflicts, 5);
+});

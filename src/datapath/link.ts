@@ -19,6 +19,8 @@ import { vnetClear } from './vnet.js';
 export const MAX_PROBES = 256;
 /** A claimed address is defended (gratuitous ARP) at most this often against a conflicting host. */
 const DEFEND_INTERVAL_MS = 10_000;
+/** Addresses whose last defence is remembered (Link.defendedAt). */
+const DEFENDED_MAX = 4096;
 /** Stations tracked as answering for uvsd's addresses (Link.claimants). */
 export const MAX_CLAIMANTS = 16;
 
@@ -110,7 +112,10 @@ export class Link {
   private readonly probing = new U32PairMap();
   private readonly conflictMac = new Uint8Array(MAX_PROBES * 6);
   private conflicts = 0;
-  private lastDefend = -Infinity;
+  /** When each address was last defended (RFC 5227 2.4: once per DEFEND_INTERVAL_MS, per address:
+   *  a station answering for several VIPs gets each defended). Conflicts only, for addresses uvsd
+   *  claims: a few entries; forgotten all at once past DEFENDED_MAX. */
+  private readonly defendedAt = new Map<number, number>();
   /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
   private quiet = false;
 
@@ -353,7 +358,7 @@ export class Link {
   /**
    * Another station speaks for `spa` (its MAC at buf[sha]). While the address is probed this is
    * the answer the probe waits for; for an address uvsd already answers for it is a conflict:
-   * counted, and defended with a gratuitous ARP at most once per DEFEND_INTERVAL_MS.
+   * counted, and defended with a gratuitous ARP at most once per DEFEND_INTERVAL_MS per address.
    */
   private checkConflict(buf: Buffer, sha: number, spa: number): void {
     const p = this.probing.get(spa, 0);
@@ -368,8 +373,10 @@ export class Link {
         return;
       }
       this.counted(buf, sha, spa);
-      if (this.now - this.lastDefend >= DEFEND_INTERVAL_MS) {
-        this.lastDefend = this.now;
+      const last = this.defendedAt.get(spa);
+      if (last === undefined || this.now - last >= DEFEND_INTERVAL_MS) {
+        if (this.defendedAt.size >= DEFENDED_MAX) this.defendedAt.clear();
+        this.defendedAt.set(spa, this.now);
         this.announce(spa);
       }
     }
