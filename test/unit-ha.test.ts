@@ -81,6 +81,13 @@ function sync(from: Rig, to: Rig): number {
 
 const arpWho = (tpa: string) => arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: CLIENT_MAC }, { op: 1, sha: CLIENT_MAC, spa: CLIENT, tha: '00:00:00:00:00:00', tpa });
 
+/** A master with its sync marks on and a backup: the two ends of most tests here. */
+function haPair(m: Rig, b: Rig): [Rig, Rig] {
+  b.ctl.call('setRole', { role: 'backup' });
+  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  return [m, b];
+}
+
 test('a backup answers ARP only for its fixed address, forwards nothing, and takes everything over at once as master', () => {
   const r = director(false);
   r.ctl.call('setRole', { role: 'backup' });
@@ -175,10 +182,7 @@ test('--garp-refresh N: a master announces every VIP, LIP and floating address a
 });
 
 test('synced NAT, FULLNAT and DR connections (with templates) are installed exactly (in the servers\' active/inactive counts, not in their Conns), and the backup forwards them after takeover', () => {
-  const m = director(false);
-  const b = director(true);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(director(false), director(true));
   const syn = (dst: string, sport: number) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags: TCP_FLAGS.SYN });
   const out = m.run(...[0, 1, 2].flatMap((i) => [syn(VIP, 41000 + i), syn(VIP2, 42000 + i), syn(VIP3, 43000 + i)]));
   assert.equal(out.length, 9);
@@ -222,10 +226,7 @@ test('synced NAT, FULLNAT and DR connections (with templates) are installed exac
 });
 
 test('expiries reach the backup; a record for an unknown service is refused and counted', () => {
-  const m = director(false);
-  const b = director(false);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(director(false), director(false));
   m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 45000, dport: 80, flags: TCP_FLAGS.SYN }));
   sync(m, b);
   assert.equal(b.dp.ct.count, 1);
@@ -270,10 +271,7 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
 });
 
 test('a synced template whose server never comes is counted sync_unbound_expired when a new connection of its client replaces it (as its connections are)', () => {
-  const m = director(false);
-  const b = director(false);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(director(false), director(false));
   const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport: 80, flags: TCP_FLAGS.SYN });
   const first = m.run(syn(49000));
   const mac = first[0]!.subarray(0, 6).toString('hex').replace(/(..)(?!$)/g, '$1:');
@@ -289,10 +287,7 @@ test('a synced template whose server never comes is counted sync_unbound_expired
 });
 
 test('a synced connection or template whose server the backup lacks is installed unbound (in -Lnc, in no server\'s counts, expiring on its timer), bound when the server has come (by a later record or its next packet), and expired at a packet while it still has not', () => {
-  const m = director(false);
-  const b = director(false);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(director(false), director(false));
   const from = (sport: number, flags: number, dst = VIP) => tcpFrame(IN, { src: CLIENT, dst, sport, dport: 80, flags });
   // Three NAT connections (rr: one per server), ESTABLISHED on the master.
   const syns = m.run(from(48000, TCP_FLAGS.SYN), from(48001, TCP_FLAGS.SYN), from(48002, TCP_FLAGS.SYN));
@@ -1112,10 +1107,7 @@ function ftpSession(m: Rig, vip: string, cport: number, active: boolean): { clie
 }
 
 test('FTP data connections (passive through NAT and FULLNAT, active through NAT) are synced, bound to their control connection\'s server, and a takeover carries the transfers on', () => {
-  const m = ftpDirector(false);
-  const b = ftpDirector(true);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(ftpDirector(false), ftpDirector(true));
   const sessions = [ftpSession(m, VIP, 40001, false), ftpSession(m, VIP2, 40011, false), ftpSession(m, VIP, 40021, true)];
   sync(m, b);
   assert.equal(b.counters().sync_refused ?? 0, 0, 'no data connection refused');
@@ -1155,10 +1147,7 @@ test('a synced FTP data connection is refused (as by an older uvsd) where the FT
 });
 
 test('a synced FTP data connection whose record also says "made through a template" (no uvsd sends that) keeps its control connection (held, then let go when it expires), and no template is held by it', () => {
-  const m = ftpDirector(false);
-  const b = ftpDirector(true);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(ftpDirector(false), ftpDirector(true));
   ftpSession(m, VIP, 40001, false);
   const buf = new Uint8Array(REC_LEN * 16);
   const n = m.dp.syncDrain(buf, 0, 16);
@@ -1180,10 +1169,7 @@ test('a synced FTP data connection whose record also says "made through a templa
 });
 
 test('an FTP control connection the master holds for its data connection (idle past its timeout) stays on the backup too: its renewals are synced', () => {
-  const m = ftpDirector(false);
-  const b = ftpDirector(true);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(ftpDirector(false), ftpDirector(true));
   const s = ftpSession(m, VIP, 40001, false);
   sync(m, b);
   const control = (r: Rig) => r.dp.ct.lookup(6, parseIp(CLIENT), 40001, parseIp(VIP), 21);
@@ -1222,10 +1208,7 @@ test('an FTP control connection the master holds for its data connection (idle p
 });
 
 test('a resized 227 reply\'s seq shift is synced (REC_FTPSEQ after the control connection\'s REC_CONN): after a takeover the next reply and command on that control connection (NAT and FULLNAT) go out exactly as from the master', () => {
-  const m = ftpDirector(false);
-  const b = ftpDirector(true);
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(ftpDirector(false), ftpDirector(true));
   const controls = [ftpSession(m, VIP, 40001, false), ftpSession(m, VIP2, 40011, false)].map((x) => x.control!);
   const buf = new Uint8Array(REC_LEN * 16);
   const n = m.dp.syncDrain(buf, 0, 16);
@@ -1292,10 +1275,7 @@ const spState = (r: Rig, cport: number, vip = VIP): number[] => {
 };
 
 test('SYN proxy connections are synced with their translation (REC_SYNPROXY after their REC_CONN, in marks and dumps): a backup that takes over translates a later segment\'s seq, ack, timestamps, SACK edges and window byte for byte as the master; one whose server has not answered is not synced until it has', () => {
-  const m = spDirector();
-  const b = spDirector();
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(spDirector(), spDirector());
   const conns = [spConnection(m, VIP, 40001), spConnection(m, VIP2, 40002)];
   // A third client whose server has not answered yet: its seqd is a held-segment slot of m's.
   const synack = m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40003, dport: 80, seq: SP_CISN, flags: SYN }))[0]!;
@@ -1374,10 +1354,7 @@ test('a SYN proxy connection given up before its server answered was never synce
 });
 
 test('a REC_SYNPROXY that comes before its REC_CONN (its MSG_DATA_EXT datagram overtook the MSG_DATA) is held and taken by the connection when it comes (counted sync_ext_held); one whose connection never comes is dropped after 2 s (sync_ext_dropped)', () => {
-  const m = spDirector();
-  const b = spDirector();
-  b.ctl.call('setRole', { role: 'backup' });
-  m.dp.apply([{ op: 'syncMarks', on: true }]);
+  const [m, b] = haPair(spDirector(), spDirector());
   spConnection(m, VIP, 40001);
   const buf = new Uint8Array(REC_LEN * 16);
   assert.equal(m.dp.syncDrain(buf, 0, 16), 2);
