@@ -464,17 +464,15 @@ export class SyncDaemon {
       }
     }
     const per = recordsPerDatagram(c.maxlen);
-    if (k > 0) this.sendSplit(c, MSG_DATA, k, per, b);
-    if (x > 0) this.sendSplit(c, MSG_DATA_EXT, x, per, this.extBuf);
     this.stats.records += n;
-    return Math.ceil(k / per) + Math.ceil(x / per);
+    return (k > 0 ? this.sendSplit(c, MSG_DATA, k, per, b) : 0) + (x > 0 ? this.sendSplit(c, MSG_DATA_EXT, x, per, this.extBuf) : 0);
   }
 
-  /** The n records at buf[HDR_LEN] as datagrams of type, at most per records each. */
-  private sendSplit(c: SyncConfig, type: number, n: number, per: number, buf: Buffer): void {
+  /** The n records at buf[HDR_LEN] as datagrams of type, at most per records each; returns how many. */
+  private sendSplit(c: SyncConfig, type: number, n: number, per: number, buf: Buffer): number {
     if (n <= per) {
       this.send(c, type, n, buf);
-      return;
+      return 1;
     }
     // Each seal writes its MAC over the records after it: a copy to send them from.
     const all = Buffer.from(buf.subarray(HDR_LEN, HDR_LEN + n * REC_LEN));
@@ -483,6 +481,7 @@ export class SyncDaemon {
       all.copy(buf, HDR_LEN, i * REC_LEN, (i + k) * REC_LEN);
       this.send(c, type, k, buf);
     }
+    return Math.ceil(n / per);
   }
 
   /** A backup asked for the whole table: a dump due (SyncProducer.requestDump), and the request answered. */
