@@ -4,6 +4,7 @@
 // stops holding the event loop open while no ping is outstanding and nobody holds it: UDP_CHECK's
 // waits (udp.ts UdpProber) hold it to hear of every destination unreachable that quotes a UDP datagram.
 import { createRequire } from 'node:module';
+import { formatIp } from '../../datapath/addr.js';
 import type { CheckResult, CheckTarget, PingCheck } from '../types.js';
 import { notRunResult } from './resource.js';
 
@@ -71,8 +72,8 @@ export class Pinger {
       const o = ihl + 8;
       const inner = o + (buf[o]! & 15) * 4;
       if (buf.length < inner + 4 || buf[o + 9] !== 17 /* UDP */) return;
-      const dst = `${buf[o + 16]}.${buf[o + 17]}.${buf[o + 18]}.${buf[o + 19]}`;
-      const src = `${buf[o + 12]}.${buf[o + 13]}.${buf[o + 14]}.${buf[o + 15]}`;
+      const dst = formatIp(buf.readUInt32BE(o + 16));
+      const src = formatIp(buf.readUInt32BE(o + 12));
       for (const fn of this.unreachable) fn(dst, buf.readUInt16BE(inner + 2), src, buf.readUInt16BE(inner), buf[ihl + 1]!);
       return;
     }
