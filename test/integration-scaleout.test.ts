@@ -1,7 +1,7 @@
 // Scale-out end to end (docs/scale-out.md; test/lab/ecmp-lab.ts): a router namespace running BIRD
 // with ECMP (fib_multipath_hash_policy=1) learns the VIP by BGP from three directors, each running
 // uvsd (--sloppy-tcp mh, --bgp-include) and BIRD; four DR real servers answer through the router.
-// 300 long-lived TCP connections exchange a request each second while
+// 300 long-lived TCP connections exchange a request every 500 ms while
 //   - director 2 stops (its BIRD, then uvsd): its route leaves the router, >= 99 % of the
 //     connections keep working on the same server (the others adopt them by the mh table);
 //   - director 2 comes back (servers added in another order): no connection changes server;
@@ -155,7 +155,7 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     await lab.waitNextHops(VIP, all, 20_000);
     t.diagnostic(`enabled again: d1 said "bgp ok" after ${seenUp} ms`);
 
-    conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '1000', '--timeout', '15000'],
+    conns = lab.lab.spawn(lab.ns.cli, [process.execPath, join(labDir, 'longconns.js'), '--target', `${VIP}:80`, '--count', String(CONNS), '--interval', '500', '--timeout', '15000'],
       { cwd: repoRoot, maxCapture: 16 * 1024 * 1024 });
     let s = summary(await settle(conns, 2));
     t.diagnostic(`opened: ${JSON.stringify(s)}`);
