@@ -102,12 +102,19 @@ test('ring backend: frames the stopped uvsd could not take are counted as port_d
       process.kill(pid, 'SIGCONT');
     }
     t.diagnostic(`flood ${floodOut}`);
-    const after = await lab.uvsadmMust(['--status']);
+    // uvsd, running again, reads the ring's 8,192 frames in batches between its other work: a
+    // loaded machine answers --status before all are read (2,563 of them once), so it is asked again.
+    let after = '';
+    let rx = 0;
+    for (let i = 0; i < 50 && rx <= 1000; i++) {
+      if (i > 0) await delay(100);
+      after = await lab.uvsadmMust(['--status']);
+      rx = Number(/^rx_frames (\d+)$/m.exec(after)?.[1]);
+    }
     const full = Number(/^port_drop_ring_full (\d+)$/m.exec(after)?.[1]);
-    const rx = Number(/^rx_frames (\d+)$/m.exec(after)?.[1]);
     t.diagnostic(`ring_full ${full}, rx_frames ${rx}`);
     assert.ok(full > 10_000, `expected ring-full drops, got ${full}: ${after}`);
-    assert.ok(rx > 1000, `the ring's frames were not read after SIGCONT: rx_frames ${rx}`);
+    assert.ok(rx > 1000, `the ring's frames were not read within 5 s of SIGCONT: rx_frames ${rx}`);
     const u = await lab.udp(4);
     assert.equal(u.errors, 0, `failed datagrams after the overflow: ${u.errorSamples.join('; ')}`);
   });
