@@ -460,6 +460,31 @@ test('daemon.health-concurrency and daemon.health-process-concurrency read as uv
   });
 });
 
+test('daemon.arp-watch reads as uvsd --arp-watch (0..86400 s; FILE:LINE error naming the value, nothing loaded), is dumped back when not 60, and a reload reports a change as ignored (read at start only)', async () => {
+  const { checkDaemonReload, settingsOf } = await import('../src/cli/settings.js');
+  const text = (d: string) => `daemon:\n${d}services: []\n`;
+  for (const v of [0, 120, 86_400]) assert.deepEqual(parseConfig(text(`  arp-watch: ${v}\n`), 'u.yaml').daemon, { arpWatch: v });
+  const refusals: Array<[string, string]> = [
+    ['  arp-watch: -1\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got -1'],
+    ['  arp-watch: 86401\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got 86401'],
+    ['  arp-watch: 1.5\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got 1.5'],
+    ['  arp-watch: often\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got "often"'],
+  ];
+  for (const [d, msg] of refusals) {
+    assert.throws(() => parseConfig(text(d), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message === msg, d);
+  }
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const dump = (s: object) => new ConfigManager(r.ctl, undefined, s).dump();
+  assert.equal(parseConfig(dump({ arpWatch: 0 }), 'd.yaml').daemon.arpWatch, 0);
+  assert.doesNotMatch(dump({ arpWatch: 60 }), /arp-watch/, 'the default is not written');
+  await withDaemonFile('daemon:\n  addresses: [192.168.8.10/24]\n  arp-watch: 10\nservices: []\n', (file, opts) => {
+    const running = settingsOf(opts);
+    assert.equal(running.arpWatch, 10);
+    const next = parseConfig('daemon:\n  addresses: [192.168.8.10/24]\n  arp-watch: 0\nservices: []\n', file);
+    assert.deepEqual(checkDaemonReload(opts, running, next).ignored, ['ignored daemon.arp-watch 10 -> 0: read at start only (restart uvsd to change it)']);
+  });
+});
+
 test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
   const { writeFileSync } = await import('node:fs');
   const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
@@ -492,6 +517,7 @@ test('a reload checks every daemon setting as the next start would (command line
       ['  addresses: [10.1.1.10/24]\n  gateway: 10.1.1.1\n', `${file}:3: daemon.gateway: 10.1.1.1 is not inside any network of the addresses (192.168.8.10/24)`],
       ['  bgp-include: /tmp/x.conf\n  bgp-next-hop: 192.168.8.11\n', `${file}:3: daemon.bgp-next-hop: 192.168.8.11 is not one of the addresses (192.168.8.10/24)`],
       ['  bgp-next-hop: 192.168.8.10\n', `${file}:2: daemon.bgp-next-hop: 192.168.8.10 without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
+      ['  arp-watch: 100000\n', `${file}:2: daemon.arp-watch: must be an integer 0..86400, got 100000`],
     ];
     for (const [d, msg] of bad) {
       writeFileSync(file, text(d, 9));

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { parseIp } from '../src/datapath/addr.js';
 import { ArpWatch } from '../src/control/arpwatch.js';
 import { formatStatus } from '../src/control/printers.js';
+import { statusJson } from '../src/metrics/status.js';
+import { RateEstimator } from '../src/metrics/rates.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, RS, rig, VIP, type Rig } from './helpers/harness.js';
@@ -137,7 +139,7 @@ test('a station answering a probe for a claimed VIP is counted, defended with a 
   assert.equal(r.counters().arp_conflicts, 5);
   assert.deepEqual(r.dp.link.conflictsByAddr!.get(parseIp(VIP)), 5, 'uvs_arp_conflicts_total{addr}');
   assert.deepEqual(log.take(), []);
-  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status() }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 5$`, 'm'));
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status(r.clock.now) }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 5$`, 'm'));
   assert.deepEqual(answerProbes(2000).garps, [VIP], '10 s on: defended again');
   // It stops answering (arp_ignore set): the next probe unanswered for a second ends it.
   for (let t = 0; t < 3000; t += 250) {
@@ -185,4 +187,36 @@ test('a station answering for two VIPs gets both defended at once (RFC 5227 2.4:
   r.advance(1_000);
   assert.deepEqual(announced(r.run(answer(VIP2))), [VIP2]);
   assert.equal(r.counters().arp_conflicts, 5);
+});
+
+test('its state in uvsadm --status and /status.json: the lap; each address uvsd claims, a VIP or not, with its last probe and conflicts; the stations answering, by address', () => {
+  const r = rig();
+  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const w = new ArpWatch(r.dp, logRecorder(), 2000, r.clock.now);
+  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  const before = w.status(r.clock.now);
+  assert.deepEqual(before.addresses, [{ addr: DIR_IP, vip: false, conflicts: 0 }, { addr: VIP, vip: true, conflicts: 0 }], 'no probe yet: no probedAt');
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: before }), new RegExp(`^arp_watch lap 2s addresses 0 probes 0\narp_addr ${DIR_IP} probed never conflicts 0\narp_vip ${VIP} probed never conflicts 0$`, 'm'));
+  // The VIP probed at once (a DR server joined) and answered twice, then 1.5 s on.
+  r.advance(250);
+  w.check(r.clock.now);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  r.run(answer, answer);
+  r.advance(1500);
+  w.check(r.clock.now);
+  const st = w.status(r.clock.now);
+  const vip = st.addresses!.find((a) => a.addr === VIP)!;
+  assert.deepEqual([vip.vip, vip.conflicts], [true, 2]);
+  assert.ok(Math.abs(Date.now() - 1500 - vip.probedAt!) < 100, 'probed 1.5 s ago, as wall time');
+  assert.deepEqual(st.answeredBy, [{ addr: VIP, mac: RS[0].mac, server: RS[0].ip, answers: 2 }]);
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: st }),
+    new RegExp(`^arp_vip ${VIP} probed [12]s ago conflicts 2\narp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 2$`, 'm'));
+  // /status.json: the same object (from uvsd's watch, once it started); none before.
+  assert.deepEqual(statusJson(r.dp, new RateEstimator(r.dp), { arpWatch: () => st }).arpWatch, st);
+  assert.equal('arpWatch' in statusJson(r.dp, new RateEstimator(r.dp), { arpWatch: () => undefined }), false);
+  // Off (--arp-watch 0): no addresses listed, the stations all the same.
+  const off = new ArpWatch(r.dp, logRecorder(), 0, r.clock.now).status(r.clock.now);
+  assert.deepEqual([off.addresses, formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: off }).match(/^arp_(watch|vip|addr).*$/gm)], [[], ['arp_watch off']]);
 });

@@ -44,6 +44,7 @@ export interface SettingsOptions extends DefenseOptions {
   bgpNextHop?: number;
   healthConcurrency?: number;
   healthProcessConcurrency: number;
+  arpWatch: number;
   /** The --config file's contents. */
   file?: ConfigFile;
   /** Options given on the command line (commander's attribute names). */
@@ -103,7 +104,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
     haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo, sync: o.sync,
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
-    healthConcurrency: o.healthConcurrency, healthProcessConcurrency: o.healthProcessConcurrency,
+    healthConcurrency: o.healthConcurrency, healthProcessConcurrency: o.healthProcessConcurrency, arpWatch: o.arpWatch,
   };
 }
 

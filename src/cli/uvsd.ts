@@ -21,7 +21,7 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
-import { ArpWatch, ARP_WATCH_RATE, DEFAULT_ARP_WATCH_S } from '../control/arpwatch.js';
+import { ArpWatch, ARP_WATCH_MAX_S, ARP_WATCH_RATE, DEFAULT_ARP_WATCH_S } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
 import { LinkWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
@@ -264,7 +264,7 @@ function parseOptions(argv: string[]): Options {
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)
     .option('--arp-watch <seconds>', `probe every address uvsd claims once per this many seconds (at most ${ARP_WATCH_RATE} probes a second), and a VIP as a DR/TUN server joins its service: ` +
-      'a station answering for one (a DR real server without arp_ignore) is logged, counted and defended; 0 = never', intArg('--arp-watch', 0, 86_400), DEFAULT_ARP_WATCH_S)
+      'a station answering for one (a DR real server without arp_ignore) is logged, counted and defended; 0 = never', intArg('--arp-watch', 0, ARP_WATCH_MAX_S), DEFAULT_ARP_WATCH_S)
     .option('--keepalived-conf <path>', 'import virtual_server blocks and their health checkers from a keepalived.conf', checkedArg('--keepalived-conf', emptyProblem))
     .option('--keepalived-config-id <id>', 'keepalived\'s -i/--config-id: the keepalived.conf\'s "@ID" lines are for this director, "@^ID" lines for the others (default: the host name up to its first dot)',
       (v: string) => {
@@ -855,7 +855,7 @@ export async function main(argv: string[]): Promise<void> {
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
-        stateFile: control.info.stateFile,
+        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(),
         onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();
@@ -934,7 +934,7 @@ export async function main(argv: string[]): Promise<void> {
   applyBoth([{ op: 'announce', on: true }]);
   announceAll();
   arpWatch = new ArpWatch(dp, log.child({ component: 'arp-watch' }), opts.arpWatch * 1000, performance.now());
-  control.info.arpWatch = () => arpWatch!.status();
+  control.info.arpWatch = () => arpWatch!.status(performance.now());
   for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);
   // keepalived's transitions from its notify FIFO, from now on (the addresses are ours).
   if (vrrpFifo !== undefined) {

@@ -14,8 +14,9 @@ import { MAX_CLAIMANTS, type Claimant } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { WatchLog } from './faults.js';
 
-/** Seconds per lap over every claimed address (uvsd --arp-watch). */
+/** Seconds per lap over every claimed address (uvsd --arp-watch, daemon.arp-watch), and the most it may be. */
 export const DEFAULT_ARP_WATCH_S = 60;
+export const ARP_WATCH_MAX_S = 86_400;
 /** Probes a second at most, laps and the probes after a new real server together: each is a
  *  broadcast every host on the LAN reads. 10/s is 600 addresses per 60 s lap. */
 export const ARP_WATCH_RATE = 10;
@@ -25,7 +26,7 @@ export const ANSWER_MS = 1000;
 /** Conflicts from stations beyond the MAX_CLAIMANTS tracked: one warning at most this often. */
 const LOST_REPEAT_MS = 10_000;
 
-/** `uvsadm --status` arp_watch and arp_answered_by lines. */
+/** `uvsadm --status` arp_watch, arp_vip / arp_addr and arp_answered_by lines; /status.json arpWatch. */
 export interface ArpWatchStatus {
   /** Seconds per lap; 0: off. */
   lapS: number;
@@ -33,6 +34,10 @@ export interface ArpWatchStatus {
   addrs: number;
   /** Probes the watch sent. */
   probes: number;
+  /** Each address uvsd claims now (the watch probes them; none while it is off): a VIP?, the
+   *  watch's last probe of it (wall ms; absent: none yet), its conflicts so far
+   *  (uvs_arp_conflicts_total{addr}). Absent from an older uvsd. */
+  addresses?: Array<{ addr: string; vip: boolean; probedAt?: number; conflicts: number }>;
   /** Stations answering for an address uvsd holds or probes now (logged once each). */
   answeredBy: Array<{ addr: string; mac: string; server?: string; answers: number }>;
 }
@@ -53,6 +58,8 @@ export class ArpWatch {
   private readonly said = new Map<Claimant, number>();
   private lostSaid = 0;
   private lostWarnedAt = -Infinity;
+  /** The watch's last probe of each address it probes (datapath clock); pruned to the lap's at each lap. */
+  private readonly probedAt = new Map<number, number>();
 
   /** lapMs 0: no probes; the conflicts the datapath sees are logged all the same. `now`: the datapath's clock. */
   constructor(private readonly dp: Datapath, private readonly log: WatchLog, readonly lapMs: number, now: number) {
@@ -76,6 +83,7 @@ export class ArpWatch {
         return;
       }
       this.dp.probeClaimed(ip);
+      this.probedAt.set(ip, now);
       this.probes++;
       this.gateAt += GAP_MS;
     }
@@ -91,6 +99,8 @@ export class ArpWatch {
       if (this.cursor >= this.lap.length) {
         if (now - this.lapStart < this.lapMs) return undefined;
         this.lap = claimedAddrs(this.dp);
+        const inLap = new Set(this.lap);
+        for (const ip of this.probedAt.keys()) if (!inLap.has(ip)) this.probedAt.delete(ip);
         this.cursor = 0;
         this.lapStart = now;
         this.spacing = Math.max(this.lapMs / Math.max(1, this.lap.length), GAP_MS);
@@ -156,11 +166,19 @@ export class ArpWatch {
     return 0;
   }
 
-  status(): ArpWatchStatus {
+  /** `now`: the datapath's clock (the probes' times are shown as wall time). */
+  status(now: number): ArpWatchStatus {
+    const link = this.dp.link;
+    const wall = Date.now();
+    const watched = this.lapMs === 0 ? [] : claimedAddrs(this.dp).sort((a, b) => (a >>> 0) - (b >>> 0));
     return {
       lapS: this.lapMs / 1000,
       addrs: this.lap.length,
       probes: this.probes,
+      addresses: watched.map((ip) => {
+        const t = this.probedAt.get(ip);
+        return { addr: formatIp(ip), vip: link.isVip(ip), ...(t === undefined ? {} : { probedAt: Math.round(wall - (now - t)) }), conflicts: link.conflictsByAddr?.get(ip) ?? 0 };
+      }),
       answeredBy: [...this.said].map(([c, server]) => ({
         addr: formatIp(c.ip), mac: formatMac(c.mac), ...(server === 0 ? {} : { server: formatIp(server) }), answers: c.answers,
       })),

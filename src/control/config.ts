@@ -29,6 +29,7 @@ import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/n
 import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
 import { sorryAlsoServer } from '../health/keepalived.js';
+import { ARP_WATCH_MAX_S, DEFAULT_ARP_WATCH_S } from './arpwatch.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
 
@@ -78,6 +79,8 @@ export interface DaemonSettings {
   /** Health checks in flight at most, and MISC_CHECK processes among them (uvsd --health-concurrency, --health-process-concurrency). Read at start only. */
   healthConcurrency?: number;
   healthProcessConcurrency?: number;
+  /** Seconds per lap of the ARP watch over the claimed addresses (uvsd --arp-watch; 0: off). Read at start only. */
+  arpWatch?: number;
 }
 
 /** The daemon settings a reload applies (the defenses), as the config file spells them. */
@@ -97,7 +100,7 @@ export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
   connMax: 'conn-max', neighMax: 'neigh-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
   sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
-  healthConcurrency: 'health-concurrency', healthProcessConcurrency: 'health-process-concurrency',
+  healthConcurrency: 'health-concurrency', healthProcessConcurrency: 'health-process-concurrency', arpWatch: 'arp-watch',
 } as const;
 
 /** The config file's spelling of a daemon setting. */
@@ -230,7 +233,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'neigh-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency', 'arp-watch',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -467,6 +470,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('bgpNextHop', helpers.ip);
     set('healthConcurrency', (f) => int(f, 1, 10000));
     set('healthProcessConcurrency', (f) => int(f, 1, 10000));
+    set('arpWatch', (f) => int(f, 0, ARP_WATCH_MAX_S));
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -1281,6 +1285,7 @@ export class ConfigManager {
     if (s.vrrpFifo !== undefined) daemon['vrrp-fifo'] = s.vrrpFifo;
     if (s.healthConcurrency !== undefined) daemon['health-concurrency'] = s.healthConcurrency;
     if (s.healthProcessConcurrency !== undefined && s.healthProcessConcurrency !== PROCESS_SLOTS) daemon['health-process-concurrency'] = s.healthProcessConcurrency;
+    if (s.arpWatch !== undefined && s.arpWatch !== DEFAULT_ARP_WATCH_S) daemon['arp-watch'] = s.arpWatch;
     // The running sync daemons (uvsadm --start-daemon / --stop-daemon included): a restart with
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());

@@ -472,10 +472,16 @@ function present(pairs: Array<[string, unknown]>): string[] {
   return pairs.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v as string}`);
 }
 
-/** `arp_watch lap 60s addresses 3 probes 12`, then one `arp_answered_by ADDR MAC [real_server IP] answers N` per station. */
+/**
+ * `arp_watch lap 60s addresses 3 probes 12`; one `arp_vip ADDR probed 12s ago conflicts N` per VIP
+ * the watch probes (`arp_addr` for a director or local address; `probed never` before its first
+ * probe); then one `arp_answered_by ADDR MAC [real_server IP] answers N` per station.
+ */
 function arpWatchLines(w: ArpWatchStatus): string[] {
+  const ago = (t: number | undefined): string => (t === undefined ? 'never' : `${Math.round((Date.now() - t) / 1000)}s ago`);
   return [
     w.lapS === 0 ? 'arp_watch off' : `arp_watch lap ${w.lapS}s addresses ${w.addrs} probes ${w.probes}`,
+    ...(w.addresses ?? []).map((a) => `${a.vip ? 'arp_vip' : 'arp_addr'} ${a.addr} probed ${ago(a.probedAt)} conflicts ${a.conflicts}`),
     ...w.answeredBy.map((a) => `arp_answered_by ${a.addr} ${a.mac}${a.server === undefined ? '' : ` real_server ${a.server}`} answers ${a.answers}`),
   ];
 }

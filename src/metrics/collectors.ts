@@ -8,6 +8,7 @@
 
 import type { LaddrUsage } from '../modes/laddr.js';
 import type { StateFileStatus } from '../control/statefile.js';
+import type { ArpWatchStatus } from '../control/arpwatch.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
@@ -53,6 +54,8 @@ export interface MetricsOptions {
   neigh?: () => { entries: number; unresolved: number };
   /** uvsd --state-file: its writer's state and what happened to it at start. */
   stateFile?: () => StateFileStatus;
+  /** uvsd's ARP watch (--arp-watch), as `uvsadm --status` shows it; undefined until it starts. */
+  arpWatch?: () => ArpWatchStatus | undefined;
   /** false: leave out the per-checker series (uvs_health_check_*: 5 per checker); uvs_dest_up stays. Default true. */
   perChecker?: boolean;
   /** Where a scrape (`metrics`) and /status.json (`status.json`) record their slices (uvsd: Control.slicer, so

@@ -8,6 +8,7 @@ import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
 import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQueue, HealthQuorum, Proto } from '../control/protocol.js';
+import type { ArpWatchStatus } from '../control/arpwatch.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } from './view.js';
@@ -92,6 +93,8 @@ export interface StatusJson {
   drops: { reason: string; total: number; rate: number }[];
   /** uvsd --bgp-include: what BIRD announces (`uvsadm --status` bgp lines) and whether the director drains. */
   bgp?: BgpStatus & { draining: boolean };
+  /** The ARP watch (`uvsadm --status` arp_watch, arp_vip, arp_addr and arp_answered_by lines), once uvsd has claimed its addresses. */
+  arpWatch?: ArpWatchStatus;
   services: StatusService[];
 }
 
@@ -119,7 +122,7 @@ function bgpOf(bgp: MetricsOptions['bgp']): { bgp?: StatusJson['bgp'] } {
   return { bgp: { ...status, draining } };
 }
 
-type StatusSources = Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp'>;
+type StatusSources = Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp' | 'arpWatch'>;
 
 /** The status in one piece (tests; /status.json is built by statusSteps in slices). */
 export function statusJson(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): StatusJson {
@@ -198,6 +201,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
   const link = src.link?.();
   const lr = rates.linkRates();
   const healthQueue = health?.queue?.();
+  const arpWatch = src.arpWatch?.();
   return {
     time: new Date().toISOString(),
     uptimeS: Math.round(process.uptime()),
@@ -213,6 +217,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
       ...Object.entries(src.portDrops?.() ?? {}).map(([reason, total]) => ({ reason: `port_${reason}`, total, rate: rates.portDrop(reason) })),
     ],
     ...bgpOf(src.bgp),
+    ...(arpWatch === undefined ? {} : { arpWatch }),
     services: out,
   };
 }
