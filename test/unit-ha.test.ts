@@ -16,7 +16,7 @@ import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './he
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
 import type { Workers } from '../src/datapath/group.js';
-import { REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
+import { ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -1211,7 +1211,14 @@ test('a resized 227 reply\'s seq shift is synced (REC_FTPSEQ after the control c
   const [m, b] = haPair(ftpDirector(false), ftpDirector(true));
   const controls = [ftpSession(m, VIP, 40001, false), ftpSession(m, VIP2, 40011, false)].map((x) => x.control!);
   const buf = new Uint8Array(REC_LEN * 16);
+  let lookups = 0;
+  const seqShift = m.dp.ftp.seqShift.bind(m.dp.ftp);
+  m.dp.ftp.seqShift = (e, out) => {
+    lookups++;
+    return seqShift(e, out);
+  };
   const n = m.dp.syncDrain(buf, 0, 16);
+  assert.equal(lookups, 2, 'each control connection\'s seq shift looked up once (was twice: counted, then written)');
   const types = Array.from({ length: n }, (_, i) => buf[i * REC_LEN]);
   assert.equal(types.filter((t) => t === REC_FTPSEQ).length, 2, `record types ${types.join(' ')}`);
   for (let i = 0; i < n; i++) {
@@ -1372,6 +1379,30 @@ test('a REC_SYNPROXY that comes before its REC_CONN (its MSG_DATA_EXT datagram o
   b.advance(1);
   b.dp.tick();
   assert.deepEqual([b.counters().sync_ext_held, b.counters().sync_ext_dropped], [2, 1]);
+});
+
+test('held extension records are copies (the datagram\'s buffer may be overwritten after), taken one slot at a time: every one of the REC_CONN\'s connection (two here), not another\'s', () => {
+  const [m] = haPair(spDirector(), spDirector());
+  spConnection(m, VIP, 40001);
+  spConnection(m, VIP, 40002);
+  const buf = new Uint8Array(REC_LEN * 16);
+  assert.equal(m.dp.syncDrain(buf, 0, 16), 4);
+  assert.deepEqual([0, 1, 2, 3].map((i) => buf[i * REC_LEN]), [REC_CONN, REC_SYNPROXY, REC_CONN, REC_SYNPROXY]);
+  const [conn1, ext1, , ext2] = [0, 1, 2, 3].map((i) => buf.slice(i * REC_LEN, (i + 1) * REC_LEN));
+  const h = new ExtHold();
+  const dgram = new Uint8Array(3 * REC_LEN);
+  dgram.set(ext1!, 0);
+  dgram.set(ext2!, REC_LEN);
+  dgram.set(ext1!, 2 * REC_LEN);
+  dgram[2 * REC_LEN + 30] ^= 0xff; // the same connection's again, another value
+  for (let i = 0; i < 3; i++) h.hold(dgram, i * REC_LEN, 0);
+  const again = dgram.slice(2 * REC_LEN);
+  dgram.fill(0); // the receive buffer reused
+  const taken: Uint8Array[] = [];
+  for (let k = h.take(conn1!, 0, 0); k >= 0; k = h.take(conn1!, 0, k + 1)) taken.push(h.recs.slice(k * REC_LEN, (k + 1) * REC_LEN));
+  assert.deepEqual(taken, [ext1, again], 'both of the first connection, as they came');
+  assert.equal(h.count, 1, 'the other connection\'s still held');
+  assert.equal(h.take(conn1!, 0, 0), -1);
 });
 
 test('a --sync-maxlen too small for an entry\'s records (92-163: one or two per datagram) still sends them all: REC_SYNPROXY at one record per datagram, REC_FTPSEQ after both at two', () => withSyncLab({ key: PAIR_KEY }, async ({ port, keyFile: { key: keyFile } }) => {

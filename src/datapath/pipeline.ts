@@ -1984,27 +1984,28 @@ export class Datapath implements Output {
       const k = this.ct.isAlive(e) && syncable(this.ct.flags[e]) ? this.syncRecordsOf(e) : 0;
       if (n > 0 && n + k > max) break; // with its REC_SYNPROXY / REC_FTPSEQ, in the next group
       m.nextMarked();
-      if (k > 0) n += this.writeSyncEntry(e, buf, o + n * REC_LEN);
+      if (k > 0) n += this.writeSyncEntry(e, buf, o + n * REC_LEN, k);
     }
     return n;
   }
 
-  /** How many records entry e is sent as: its REC_CONN, and REC_SYNPROXY, REC_FTPSEQ if it has their values. */
+  /** How many records entry e is sent as: its REC_CONN, and REC_SYNPROXY, REC_FTPSEQ if it has
+   *  their values (the seq shift, looked up once, left in ftpShift for writeSyncEntry). */
   private syncRecordsOf(e: number): number {
     const f = this.ct.flags[e];
     return 1 + ((f & F_SYNPROXY) !== 0 ? 1 : 0) + ((f & F_FTP) !== 0 && this.ftp.seqShift(e, this.ftpShift) ? 1 : 0);
   }
 
-  /** Write entry e's records (syncRecordsOf: all of them, up to 3) at buf[o]; returns how many. */
-  private writeSyncEntry(e: number, buf: Uint8Array, o: number): number {
+  /** Write entry e's k records at buf[o], k = syncRecordsOf(e) just before (REC_FTPSEQ, the last, from its ftpShift); returns k. */
+  private writeSyncEntry(e: number, buf: Uint8Array, o: number, k: number): number {
     const ct = this.ct;
     const f = ct.flags[e];
     writeConnRecord(ct, e, buf, o, (f & F_HASHED_OUT) !== 0);
     let n = 1;
     if ((f & F_SYNPROXY) !== 0) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_SYNPROXY, ct.seqd[e], ct.tsoff[e], ct.spwin[e]);
     const s = this.ftpShift;
-    if ((f & F_FTP) !== 0 && this.ftp.seqShift(e, s)) writeExtRecord(buf, o, o + n++ * REC_LEN, REC_FTPSEQ, s[0], s[1], s[2]);
-    return n;
+    if (n < k) writeExtRecord(buf, o, o + n * REC_LEN, REC_FTPSEQ, s[0], s[1], s[2]);
+    return k;
   }
 
   /**
@@ -2025,7 +2026,7 @@ export class Datapath implements Output {
       if ((f & F_ALIVE) === 0 || !syncable(f) || ((f & F_TEMPLATE) !== 0) !== tpl) continue;
       const need = this.syncRecordsOf(e);
       if (n > 0 && n + need > max) break;
-      n += this.writeSyncEntry(e, buf, o + n * REC_LEN);
+      n += this.writeSyncEntry(e, buf, o + n * REC_LEN, need);
     }
     out[0] = k;
     out[1] = n;
@@ -2224,10 +2225,11 @@ export class Datapath implements Output {
 
   /** Synced entry e, of the REC_CONN at b[o], takes the extension records that came before it. */
   private takeHeld(b: Uint8Array, o: number, e: number): void {
-    if (this.extHold.count === 0) return;
-    this.extHold.take(b, o, (recs, at) => {
-      if (!this.installExt(recs, at, recs[at], e)) this.counters.c[C.sync_refused]++;
-    });
+    const h = this.extHold;
+    for (let k = h.take(b, o, 0); k >= 0; k = h.take(b, o, k + 1)) {
+      const p = k * REC_LEN;
+      if (!this.installExt(h.recs, p, h.recs[p], e)) this.counters.c[C.sync_refused]++;
+    }
   }
 
   /**

@@ -95,7 +95,8 @@ export const EXT_HOLD_MS = 2000;
  * Fixed slots, nothing allocated per record.
  */
 export class ExtHold {
-  private readonly recs = new Uint8Array(EXT_HOLD * REC_LEN);
+  /** The held records, REC_LEN bytes per slot (copies: the datagram's buffer is not kept). */
+  readonly recs = new Uint8Array(EXT_HOLD * REC_LEN);
   /** When each slot's record was held (ms), -1: free. */
   private readonly at = new Float64Array(EXT_HOLD).fill(-1);
   count = 0;
@@ -111,16 +112,22 @@ export class ExtHold {
     return evicted;
   }
 
-  /** Each held record of the connection of the REC_CONN at b[o] (same protocol, client and virtual address and port), freed. */
-  take(b: Uint8Array, o: number, each: (recs: Uint8Array, at: number) => void): void {
+  /**
+   * The next held record, from slot k on, of the connection of the REC_CONN at b[o] (same
+   * protocol, client and virtual address and port): freed, and its slot returned (its bytes at
+   * recs[slot * REC_LEN] until the next hold); -1: none left. The caller goes on from the slot
+   * after it: nothing allocated per call (it runs for every synced connection record).
+   */
+  take(b: Uint8Array, o: number, k: number): number {
     const r = this.recs;
-    for (let k = 0; k < EXT_HOLD && this.count > 0; k++) {
+    for (; k < EXT_HOLD && this.count > 0; k++) {
       const p = k * REC_LEN;
       if (this.at[k] < 0 || r[p + 1] !== b[o + 1] || !sameBytes(r, p + 6, b, o + 6, 4) || !sameBytes(r, p + 16, b, o + 16, 8)) continue;
       this.at[k] = -1;
       this.count--;
-      each(r, p);
+      return k;
     }
+    return -1;
   }
 
   /** Free the records held longer than EXT_HOLD_MS; returns how many. */
