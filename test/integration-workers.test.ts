@@ -240,6 +240,47 @@ async function icmpErrorsReachOwner(t: TestContext, lab: DrLab): Promise<void> {
 }
 
 /**
+ * --synproxy-syn-retries in each worker (its own SYN proxy timers), at start and after a reload:
+ * a server that drops every SYN, one connection steered to each worker. 0 (the file uvsd started
+ * with): each client reset 1 s after its request (the default 3 would wait 15 s). Reloaded to 1:
+ * neither reset by 1.3 s (the SYN goes again at 1 s), where 0 would have. Run last: the reload
+ * leaves only VIP:443.
+ */
+async function synRetriesReachBoth(t: TestContext, lab: DrLab, config: string): Promise<void> {
+  for (const s of lab.servers) {
+    await lab.lab.must(['nft', 'add table inet spw'], s.ns);
+    await lab.lab.must(['nft', 'add chain inet spw in { type filter hook input priority 0 ; }'], s.ns);
+    await lab.lab.must(['nft', 'add rule inet spw in tcp dport 8080 tcp flags & (syn | ack) == syn drop'], s.ns);
+  }
+  const client = parseIp(lab.clientAddr) | 0;
+  let port = 45000;
+  /** One request through VIP:443 from a client port of each worker; their errors, and the connections given up meanwhile. */
+  const oneEach = async (timeoutMs: number): Promise<{ errors: string[]; givenUp: number }> => {
+    const ports = [0, 1].map((k) => {
+      while (steerWorker(client, port, undefined, 2) !== k) port++;
+      return port++;
+    });
+    const s0 = await lab.status();
+    const r = await Promise.all(ports.map((sport) => lab.http(1, { target: `${VIP}:443`, sport, timeoutMs })));
+    const s1 = await lab.status();
+    const errors = r.map((x) => x.errorSamples.join('; '));
+    t.diagnostic(`ports ${ports.join(', ')}: ${errors.join(' | ')}`);
+    return { errors, givenUp: (s1.counters['synproxy_server_timeout'] ?? 0) - (s0.counters['synproxy_server_timeout'] ?? 0) };
+  };
+  assert.match(await lab.uvsadmMust(['--status']), /^synproxy_syn_retries 0$/m);
+  const atStart = await oneEach(3000);
+  assert.deepEqual(atStart.errors.map((e) => /ECONNRESET/.test(e)), [true, true], 'retries 0 in both workers: both reset at 1 s');
+  assert.equal(atStart.givenUp, 2);
+  const svc = `{ proto: tcp, address: ${VIP}, port: 443, scheduler: rr, synproxy: true, servers: [${lab.servers.map((s) => `{ address: ${s.addr}, port: 8080, method: nat }`).join(', ')}] }`;
+  writeFileSync(config, `daemon:\n  synproxy-syn-retries: 1\nservices:\n  - ${svc}\n`);
+  await lab.uvsadmMust(['--reload']);
+  assert.match(await lab.uvsadmMust(['--status']), /^synproxy_syn_retries 1$/m);
+  const reloaded = await oneEach(1300);
+  assert.deepEqual(reloaded.errors.map((e) => /timeout after 1300 ms/.test(e)), [true, true], 'retries 1 in both workers: neither reset at 1 s');
+  assert.equal(reloaded.givenUp, 0);
+}
+
+/**
  * uvsadm trace with workers: each worker records its decisions and posts them to the main
  * thread, so a trace of 20 new connections names the 20 servers that answered them (the two
  * workers' events may interleave out of order: compared as counts).
@@ -434,8 +475,13 @@ test('--workers 2, DR: 100 TCP and 60 UDP flows complete over both queues; -Ln -
   });
 });
 
-test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; 40 connections through a --synproxy service, none handed over; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80, 8080], ...WORKERS }, async (lab) => {
+test('--workers 2, NAT: TCP and UDP replies come back through the worker holding the connection (steering ebpf: no handoff over 360 flows); totals, -Lc and -e as with DR; --explain answers from the worker the client reaches; 40 connections through a --synproxy service, none handed over; every connected UDP socket to a closed server port is refused (ICMP errors reach the connection\'s worker); -p -M: one template and one server for a client\'s 40 connections, no handoff, a connection opened before keeps its server; daemon.synproxy-syn-retries reaches both workers at start (0) and at a reload (1)', OPTS, async (t) => {
+  // daemon.synproxy-syn-retries from a --config file (a reload changes it; one on the command line it could not).
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-workers-'));
+  const config = join(dir, 'uvsd.yaml');
+  writeFileSync(config, 'daemon:\n  synproxy-syn-retries: 0\nservices: []\n');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await withDrLab(t, { servers: 2, mode: 'nat', httpPorts: [80, 8080], uvsd: { extraArgs: [...WORKERS.uvsd.extraArgs, '--config', config] } }, async (lab) => {
     await services(lab, '-m');
     await trafficAndTotals(t, lab);
     const st = await lab.status();
@@ -475,6 +521,7 @@ test('--workers 2, NAT: TCP and UDP replies come back through the worker holding
     for (const i of [0, 1]) assert.ok(spw[i].fwd_packets > before[i].fwd_packets, `worker ${i} opened SYN proxy connections`);
     assert.deepEqual(spw.map((x, i) => x.handoff_out - before[i].handoff_out), [0, 0], 'none handed over');
     await icmpErrorsReachOwner(t, lab);
+    await synRetriesReachBoth(t, lab, config);
   });
 });
 
