@@ -460,30 +460,32 @@ test('daemon.health-concurrency and daemon.health-process-concurrency read as uv
   });
 });
 
-test('daemon.arp-watch reads as uvsd --arp-watch (0..86400 s; FILE:LINE error naming the value, nothing loaded), is dumped back when not 60, and a reload reports a change as ignored (read at start only)', async () => {
-  const { checkDaemonReload, settingsOf } = await import('../src/cli/settings.js');
-  const text = (d: string) => `daemon:\n${d}services: []\n`;
-  for (const v of [0, 120, 86_400]) assert.deepEqual(parseConfig(text(`  arp-watch: ${v}\n`), 'u.yaml').daemon, { arpWatch: v });
-  const refusals: Array<[string, string]> = [
-    ['  arp-watch: -1\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got -1'],
-    ['  arp-watch: 86401\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got 86401'],
-    ['  arp-watch: 1.5\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got 1.5'],
-    ['  arp-watch: often\n', 'u.yaml:2: daemon.arp-watch: must be an integer 0..86400, got "often"'],
-  ];
-  for (const [d, msg] of refusals) {
-    assert.throws(() => parseConfig(text(d), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message === msg, d);
-  }
-  const r = rig({ addrs: ['192.168.8.10/24'] });
-  const dump = (s: object) => new ConfigManager(r.ctl, undefined, s).dump();
-  assert.equal(parseConfig(dump({ arpWatch: 0 }), 'd.yaml').daemon.arpWatch, 0);
-  assert.doesNotMatch(dump({ arpWatch: 60 }), /arp-watch/, 'the default is not written');
-  await withDaemonFile('daemon:\n  addresses: [192.168.8.10/24]\n  arp-watch: 10\nservices: []\n', (file, opts) => {
-    const running = settingsOf(opts);
-    assert.equal(running.arpWatch, 10);
-    const next = parseConfig('daemon:\n  addresses: [192.168.8.10/24]\n  arp-watch: 0\nservices: []\n', file);
-    assert.deepEqual(checkDaemonReload(opts, running, next).ignored, ['ignored daemon.arp-watch 10 -> 0: read at start only (restart uvsd to change it)']);
+// Two start-only integer settings: their key, property, range, default, and what else a start needs.
+for (const w of [
+  { key: 'arp-watch', prop: 'arpWatch', min: 0, max: 86_400, def: 60, set: 10, need: '' },
+  { key: 'bgp-watch', prop: 'bgpWatch', min: 1, max: 3600, def: 5, set: 2, need: '  bgp-include: /tmp/uvs-test-bird.conf\n' },
+] as const) {
+  test(`daemon.${w.key} reads as uvsd --${w.key} (${w.min}..${w.max} s; FILE:LINE error naming the value, nothing loaded), is dumped back when not ${w.def}, and a reload reports a change as ignored (read at start only)`, async () => {
+    const { checkDaemonReload, settingsOf } = await import('../src/cli/settings.js');
+    const text = (d: string) => `daemon:\n${d}services: []\n`;
+    for (const v of [w.min, 120, w.max]) assert.deepEqual(parseConfig(text(`  ${w.key}: ${v}\n`), 'u.yaml').daemon, { [w.prop]: v });
+    const range = `must be an integer ${w.min}..${w.max}`;
+    for (const bad of [w.min - 1, w.max + 1, 1.5, 'often']) {
+      const msg = `u.yaml:2: daemon.${w.key}: ${range}, got ${typeof bad === 'string' ? `"${bad}"` : bad}`;
+      assert.throws(() => parseConfig(text(`  ${w.key}: ${bad}\n`), 'u.yaml'), (e: unknown) => e instanceof UvsError && e.message === msg, String(bad));
+    }
+    const r = rig({ addrs: ['192.168.8.10/24'] });
+    const dump = (s: object) => new ConfigManager(r.ctl, undefined, s).dump();
+    assert.equal(parseConfig(dump({ [w.prop]: w.max }), 'd.yaml').daemon[w.prop], w.max);
+    assert.doesNotMatch(dump({ [w.prop]: w.def }), new RegExp(w.key), 'the default is not written');
+    await withDaemonFile(`daemon:\n  addresses: [192.168.8.10/24]\n${w.need}  ${w.key}: ${w.set}\nservices: []\n`, (file, opts) => {
+      const running = settingsOf(opts);
+      assert.equal(running[w.prop], w.set);
+      const next = parseConfig(`daemon:\n  addresses: [192.168.8.10/24]\n${w.need}  ${w.key}: ${w.max}\nservices: []\n`, file);
+      assert.deepEqual(checkDaemonReload(opts, running, next).ignored, [`ignored daemon.${w.key} ${w.set} -> ${w.max}: read at start only (restart uvsd to change it)`]);
+    });
   });
-});
+}
 
 test('a reload checks every daemon setting as the next start would (command line wins, combinations too) and refuses the whole reload on a bad one; start-only settings that changed are reported as ignored', async () => {
   const { writeFileSync } = await import('node:fs');
@@ -518,6 +520,7 @@ test('a reload checks every daemon setting as the next start would (command line
       ['  bgp-include: /tmp/x.conf\n  bgp-next-hop: 192.168.8.11\n', `${file}:3: daemon.bgp-next-hop: 192.168.8.11 is not one of the addresses (192.168.8.10/24)`],
       ['  bgp-next-hop: 192.168.8.10\n', `${file}:2: daemon.bgp-next-hop: 192.168.8.10 without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
       ['  arp-watch: 100000\n', `${file}:2: daemon.arp-watch: must be an integer 0..86400, got 100000`],
+      ['  bgp-watch: 0\n', `${file}:2: daemon.bgp-watch: must be an integer 1..3600, got 0`],
     ];
     for (const [d, msg] of bad) {
       writeFileSync(file, text(d, 9));

@@ -77,6 +77,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--sloppy-tcp some', args: [...ADDR, '--sloppy-tcp', 'some'], value: 'some' },
   { name: '--synproxy-syn-retries 7', args: [...ADDR, '--synproxy-syn-retries', '7'], value: 'uvsd: --synproxy-syn-retries must be an integer 0..6, got "7"' },
   { name: '--synproxy-syn-retries one', args: [...ADDR, '--synproxy-syn-retries', 'one'], value: 'uvsd: --synproxy-syn-retries must be an integer 0..6, got "one"' },
+  { name: '--bgp-watch 0', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-watch', '0'], value: 'uvsd: --bgp-watch must be an integer 1..3600, got "0"' },
   { name: '--bgp-next-hop not an address', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '300.1.1.1'], value: '300.1.1.1' },
   { name: '--workers 9', args: [...ADDR, '--workers', '9'], value: '9' },
   { name: '--workers 0', args: [...ADDR, '--workers', '0'], value: '0' },

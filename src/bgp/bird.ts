@@ -2,7 +2,7 @@
 // wants announced into a BIRD config include (a static protocol `uvs_vips`, one /32 per VIP with
 // uvsd's own address as next hop), atomically, and tells BIRD to `configure` over its control
 // socket. BIRD's BGP sessions export that protocol's routes to the routers; a route that leaves
-// the file is withdrawn. After each configure, and every WATCH_MS while nothing changes, uvsd asks
+// the file is withdrawn. After each configure, and every --bgp-watch seconds while nothing changes, uvsd asks
 // BIRD what it really runs (`show protocols`, `show route protocol uvs_vips [export NAME] count`):
 // a config that does not include the file, routes BIRD could not install, or no Established BGP
 // session exporting them is not `ok`. Nothing here touches the datapath: the announcer only reads
@@ -25,8 +25,10 @@ const RETRY_MS = 2000;
 const BIRD_TIMEOUT_MS = 5000;
 /** While BIRD has the include, it is asked what it runs this often (a BIRD that died, was
  *  restarted without reading the include, or lost its BGP sessions shows in --status and
- *  uvs_bgp_up, not as `ok`); the include on disk is compared with what uvsd wrote too. */
-const WATCH_MS = 5000;
+ *  uvs_bgp_up, not as `ok`); the include on disk is compared with what uvsd wrote too
+ *  (uvsd --bgp-watch, daemon.bgp-watch: seconds). */
+export const DEFAULT_BGP_WATCH_S = 5;
+export const BGP_WATCH_MAX_S = 3600;
 
 export interface BirdOptions {
   /** The include file BIRD's config reads (`include "FILE";`). */
@@ -36,7 +38,7 @@ export interface BirdOptions {
   /** Next hop of the announced routes: an address uvsd owns on the routers' segment (its --addr). */
   nextHop: number;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
-  /** How often BIRD's liveness is checked while nothing changes (default WATCH_MS; tests: less). */
+  /** How often BIRD's liveness is checked while nothing changes, ms (default DEFAULT_BGP_WATCH_S). */
   watchMs?: number;
 }
 
@@ -177,7 +179,7 @@ export class BirdAnnouncer {
 
   constructor(o: BirdOptions) {
     this.o = o;
-    this.watch = setInterval(() => void this.alive(), o.watchMs ?? WATCH_MS);
+    this.watch = setInterval(() => void this.alive(), o.watchMs ?? DEFAULT_BGP_WATCH_S * 1000);
     this.watch.unref();
   }
 

@@ -42,6 +42,7 @@ export interface SettingsOptions extends DefenseOptions {
   bgpInclude?: string;
   bgpBirdSocket: string;
   bgpNextHop?: number;
+  bgpWatch: number;
   healthConcurrency?: number;
   healthProcessConcurrency: number;
   arpWatch: number;
@@ -104,6 +105,7 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
     haGroups: o.haGroup?.map(haGroupText), vrrpFifo: o.vrrpFifo, sync: o.sync,
     // The BIRD socket only means something with --bgp-include (a dump without BGP leaves it out).
     bgpInclude: o.bgpInclude, bgpBirdSocket: o.bgpInclude === undefined ? undefined : o.bgpBirdSocket, bgpNextHop: o.bgpNextHop === undefined ? undefined : formatIp(o.bgpNextHop),
+    bgpWatch: o.bgpInclude === undefined ? undefined : o.bgpWatch,
     healthConcurrency: o.healthConcurrency, healthProcessConcurrency: o.healthProcessConcurrency, arpWatch: o.arpWatch,
   };
 }

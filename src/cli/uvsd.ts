@@ -54,7 +54,7 @@ import { fdLimitProblem, openFilesLimit } from './fdlimit.js';
 import { memoryLimit, tableMemoryProblem } from './memlimit.js';
 import { loadKeepalivedOffThread } from '../control/config-thread.js';
 import { missingNodeFlags } from './node-flags.js';
-import { BirdAnnouncer, DEFAULT_BIRD_SOCKET, wantedVips, type AnnounceState } from '../bgp/bird.js';
+import { BGP_WATCH_MAX_S, BirdAnnouncer, DEFAULT_BGP_WATCH_S, DEFAULT_BIRD_SOCKET, wantedVips, type AnnounceState } from '../bgp/bird.js';
 
 interface Options extends DefenseOptions {
   tap: string;
@@ -114,6 +114,8 @@ interface Options extends DefenseOptions {
   bgpInclude?: string;
   bgpBirdSocket: string;
   bgpNextHop?: number;
+  /** --bgp-watch: seconds between BIRD liveness checks. */
+  bgpWatch: number;
   /** --workers N: worker threads, one per TAP queue (1 = the datapath on the main thread). */
   workers: number;
   /** --datapath-thread: with --workers 1, the datapath on a worker thread too (main keeps control, metrics, health). */
@@ -321,6 +323,8 @@ function parseOptions(argv: string[]): Options {
       if (ip < 0) throw new Error(`invalid next hop address "${v}"`);
       return ip;
     }))
+    .option('--bgp-watch <seconds>', 'ask BIRD this often whether it runs the include and a BGP session exports its routes (--status bgp line, uvs_bgp_up)',
+      intArg('--bgp-watch', 1, BGP_WATCH_MAX_S), DEFAULT_BGP_WATCH_S)
     .version(`uvsd ${UVS_VERSION} (IPVS ${IPVS_VERSION} compatible; node ${process.version})`, '-V, --version');
   parseCommandLine(usageErrors(program, 'uvsd'), argv);
   const o = program.opts();
@@ -582,6 +586,7 @@ export async function main(argv: string[]): Promise<void> {
   control.routed = opts.bgpInclude !== undefined;
   const bgp = opts.bgpInclude === undefined ? undefined : new BirdAnnouncer({
     include: opts.bgpInclude, socket: opts.bgpBirdSocket, nextHop: opts.bgpNextHop ?? opts.addr[0].ip, log: log.child({ component: 'bgp' }),
+    watchMs: opts.bgpWatch * 1000,
   });
   if (bgp !== undefined) {
     control.bgpWithdrawal = () => bgp.unconfirmedWithdrawal();

@@ -30,6 +30,7 @@ import { parseListen } from '../metrics/listen.js';
 import { commandProblem } from '../health/exec.js';
 import { sorryAlsoServer } from '../health/keepalived.js';
 import { ARP_WATCH_MAX_S, DEFAULT_ARP_WATCH_S } from './arpwatch.js';
+import { BGP_WATCH_MAX_S, DEFAULT_BGP_WATCH_S } from '../bgp/bird.js';
 import { SYNC_KEYS, syncSettingsOf, syncYaml, type SyncSettings, type SyncSpec } from './syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
 
@@ -76,6 +77,8 @@ export interface DaemonSettings {
   bgpInclude?: string;
   bgpBirdSocket?: string;
   bgpNextHop?: string;
+  /** Seconds between BIRD liveness checks (uvsd --bgp-watch). */
+  bgpWatch?: number;
   /** Health checks in flight at most, and MISC_CHECK processes among them (uvsd --health-concurrency, --health-process-concurrency). Read at start only. */
   healthConcurrency?: number;
   healthProcessConcurrency?: number;
@@ -99,7 +102,7 @@ export const RELOADABLE_DAEMON_KEYS = {
 export const START_ONLY_DAEMON_KEYS = {
   tap: 'tap', bridge: 'bridge', addresses: 'addresses', gateway: 'gateway', socket: 'socket', metrics: 'metrics',
   connMax: 'conn-max', neighMax: 'neigh-max', drainTimeout: 'drain-timeout', role: 'role', haGroups: 'ha-groups', vrrpFifo: 'vrrp-fifo', stateFile: 'state-file',
-  sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop',
+  sync: 'sync', bgpInclude: 'bgp-include', bgpBirdSocket: 'bgp-bird-socket', bgpNextHop: 'bgp-next-hop', bgpWatch: 'bgp-watch',
   healthConcurrency: 'health-concurrency', healthProcessConcurrency: 'health-process-concurrency', arpWatch: 'arp-watch',
 } as const;
 
@@ -233,7 +236,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'neigh-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
-  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency', 'arp-watch',
+  'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'bgp-watch', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency', 'arp-watch',
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -468,6 +471,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('bgpInclude', str);
     set('bgpBirdSocket', str);
     set('bgpNextHop', helpers.ip);
+    set('bgpWatch', (f) => int(f, 1, BGP_WATCH_MAX_S));
     set('healthConcurrency', (f) => int(f, 1, 10000));
     set('healthProcessConcurrency', (f) => int(f, 1, 10000));
     set('arpWatch', (f) => int(f, 0, ARP_WATCH_MAX_S));
@@ -1280,6 +1284,7 @@ export class ConfigManager {
     if (s.bgpInclude !== undefined) daemon['bgp-include'] = s.bgpInclude;
     if (s.bgpBirdSocket !== undefined) daemon['bgp-bird-socket'] = s.bgpBirdSocket;
     if (s.bgpNextHop !== undefined) daemon['bgp-next-hop'] = s.bgpNextHop;
+    if (s.bgpWatch !== undefined && s.bgpWatch !== DEFAULT_BGP_WATCH_S) daemon['bgp-watch'] = s.bgpWatch;
     if (s.role !== undefined && s.role !== 'master') daemon.role = s.role;
     if (s.haGroups !== undefined && s.haGroups.length > 0) daemon['ha-groups'] = s.haGroups;
     if (s.vrrpFifo !== undefined) daemon['vrrp-fifo'] = s.vrrpFifo;
