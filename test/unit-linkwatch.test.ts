@@ -136,7 +136,7 @@ test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd s
   };
   assert.deepEqual(lines(1000), []);
   sys.ifs.uvs0!.mtu = 9000;
-  assert.deepEqual(lines(3000), ["warn uvs0 mtu is 9000, uvsd's --mtu 1500: uvsd sizes its frames from --mtu (with --offload off, longer ones are dropped as ip_bad_total_length); restart it with --mtu 9000, or set the mtu back"]);
+  assert.deepEqual(lines(3000), ["warn uvs0 mtu is 9000, uvsd's --mtu 1500: uvsd sizes its frames from --mtu (longer frames, GSO super-segments aside, are dropped as frame_too_long); restart it with --mtu 9000, or set the mtu back"]);
   assert.equal(w.status().ok, true, 'not a link fault: frames up to --mtu still pass');
   sys.ifs.uvs0!.mtu = 1500;
   assert.deepEqual(lines(5000), ["info uvs0 mtu is 1500 again, as uvsd's --mtu"]);

@@ -2,8 +2,8 @@
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hopped, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, delta, rig } from './helpers/harness.js';
+import { FWD_IP, hopped, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, assertFrame, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../src/modes/decap.js';
 import { OuterReassembly, REASM_DONE, REASM_OVERLAPS } from '../src/modes/decap-reasm.js';
@@ -172,5 +172,61 @@ test('GUE and GRE: MTU minus their own bytes: fragmentation needed says 1468 (GU
     const frags = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 8000, dport: 80, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(1460) }, { df: false }));
     assert.equal(frags.length, 2, `${tun.tunType}: no DF: two inner fragments`);
     assert.ok(frags.every((f) => f.length <= 14 + 1500), `${tun.tunType}: each fits`);
+  }
+});
+
+/** UDP VIP:53 by DR to RS[0], VIP:54 by TUN to RS[1] (the reviewer's setup), frames laid out in
+ *  slots of `stride` bytes as uvsd's port reads them. */
+function drTunRig(o: { mtu?: number; stride?: number; vnet?: boolean }) {
+  const r = rig({ headroom: 32, ...o });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: RS[0].ip, port: 53, fwd: 'dr', weight: 1 });
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 54, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 54 }, addr: RS[1].ip, port: 54, fwd: 'tun', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  r.sink.take();
+  return r;
+}
+
+/** A UDP frame to VIP:dport of exactly `len` bytes, its last 16 bytes a marker; as the client
+ *  sends it, or (`dr`) as uvsd forwards it by DR to RS[0]. */
+function udpOfLength(len: number, dport: number, dr = false): Buffer {
+  const payload = Buffer.alloc(len - 14 - 20 - 8, 0x55);
+  payload.write('TAIL-OF-FRAME-I!', payload.length - 16);
+  return udpFrame(dr ? { ethDst: RS[0].mac, ethSrc: DIR_MAC } : IN, { src: CLIENT, dst: VIP, sport: 7000, dport, payload }, dr ? FWD_IP : {});
+}
+
+test('a received frame longer than --mtu allows (Ethernet header + mtu) is dropped as frame_too_long; one of exactly that length is forwarded; with --offload on a frame that is no GSO super-segment too', () => {
+  for (const mtu of [1500, 2000]) {
+    const r = drTunRig({ mtu });
+    const before = r.counters();
+    const out = r.run(udpOfLength(mtu + 14, 53), udpOfLength(mtu + 15, 53));
+    assert.deepEqual(out.map((f) => f.length), [mtu + 14], `--mtu ${mtu}: the frame of mtu + 14 bytes only`);
+    assert.equal(delta(before, r.counters())['drop.frame_too_long'], 1);
+  }
+  const v = drTunRig({ vnet: true });
+  const before = v.counters();
+  assert.deepEqual(v.run({ frame: udpOfLength(1515, 53), vnet: {} }, { frame: udpOfLength(1514, 53), vnet: {} }).map((f) => f.length), [1514]);
+  assert.equal(delta(before, v.counters())['drop.frame_too_long'], 1);
+});
+
+test('a long DR frame followed by a TUN frame in one batch: the TUN outer header written in front of the second never lands on the first (within --mtu both leave intact; longer, the first is dropped, not sent with the second\'s headers over its tail)', () => {
+  // uvsd's slots: 2048 bytes at --mtu 1500, 2112 at --mtu 2000 (the Ethernet header, a VLAN tag
+  // and RX_HEADROOM rounded up to 64). A 2044-byte frame in a 2048-byte slot ran 28 bytes into
+  // the next slot's headroom.
+  for (const [mtu, stride, len] of [[2000, 2112, 2014], [1500, 2048, 2044], [1500, 2048, 2048]] as const) {
+    const r = drTunRig({ mtu, stride });
+    const long = udpOfLength(len, 53);
+    const next = udpOfLength(200, 54);
+    const before = r.counters();
+    const out = r.run(long, next);
+    const d = delta(before, r.counters());
+    const fits = len <= mtu + 14;
+    const what = `--mtu ${mtu}, a ${len}-byte frame in a ${stride}-byte slot`;
+    assert.deepEqual(out.map((f) => f[23]), fits ? [17, 4] : [4], `${what}: ${fits ? 'both sent' : 'the TUN frame only'}`);
+    if (fits) assertFrame(out[0], udpOfLength(len, 53, true), `${what}: the DR frame intact`);
+    assert.deepEqual(out.at(-1)!.subarray(34), hopped(next).subarray(14), `${what}: the TUN frame wrapped, its inner packet intact`);
+    assert.equal(d['drop.frame_too_long'] ?? 0, fits ? 0 : 1, what);
   }
 });

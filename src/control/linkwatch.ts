@@ -156,7 +156,7 @@ export class LinkWatch {
     this.mtu = now;
     if (now !== mtu) {
       log.warn({ iface, mtu: now, configured: mtu }, `${iface} mtu is ${now}, uvsd's --mtu ${mtu}: uvsd sizes its frames from --mtu ` +
-        `(with --offload off, longer ones are dropped as ip_bad_total_length); restart it with --mtu ${now}, or set the mtu back`);
+        `(longer frames, GSO super-segments aside, are dropped as frame_too_long); restart it with --mtu ${now}, or set the mtu back`);
     } else log.info({ iface, mtu: now }, `${iface} mtu is ${mtu} again, as uvsd's --mtu`);
   }
 

@@ -160,6 +160,9 @@ export const DROP_NAMES = [
   // a frame whose next hop had no neighbour entry and could get none: the table full of entries
   // that may not go (real servers, the gateway, ones in use; uvsd --neigh-max)
   'neigh_table_full',
+  // a frame longer than the MTU allows (Ethernet header + uvsd --mtu; with --offload on a GSO
+  // super-segment up to 64 KB of IP): dropped as it arrives, before anything looks at it
+  'frame_too_long',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -534,13 +534,19 @@ export class Datapath implements Output {
     const maxIp = vh > 0 ? 65535 : this.mtu;
     this.headroom = base >= RX_HEADROOM && stride >= maxIp + 18 + RX_HEADROOM ? RX_HEADROOM : 0;
     if (count > 1 && this.ct.count >= this.warmMinEntries) this.warmBatch(buf, stride, lens, count, base);
+    // A frame longer than the MTU allows (a link set to a larger MTU than --mtu, a port reading
+    // more) is dropped before anything is written in front of any frame: every frame processed
+    // then ends at least 4 bytes before the next one's headroom, which TUN writes in place while
+    // this one may still wait in the transmit batch (headroom needs stride >= maxIp + 18 + RX_HEADROOM).
+    const maxLen = ETH_HLEN + this.mtu;
     // rx counted per batch: two fewer read-modify-writes of the counters per frame.
     let bytes = 0;
     if (vh === 0) {
       for (let i = 0; i < count; i++) {
         const len = lens[i];
         bytes += len;
-        this.processFrame(buf, base + i * stride, len);
+        if (len > maxLen) this.counters.d[D.frame_too_long]++;
+        else this.processFrame(buf, base + i * stride, len);
       }
     } else {
       for (let i = 0; i < count; i++) {
@@ -548,7 +554,9 @@ export class Datapath implements Output {
         const len = lens[i] - vh;
         if (!this.readVnet(buf, off, lens[i])) continue;
         bytes += len;
-        this.processFrame(buf, off, len);
+        // A GSO super-segment may hold up to 64 KB of IP; any other frame the MTU.
+        if (len > (this.gsoType === VNET_GSO_NONE ? maxLen : ETH_HLEN + 65535)) this.counters.d[D.frame_too_long]++;
+        else this.processFrame(buf, off, len);
       }
     }
     const c = this.counters.c;

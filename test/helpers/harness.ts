@@ -94,6 +94,11 @@ export interface RigOpts {
   worker?: DatapathOptions['worker'];
   /** Where the TUN outer headers' IP IDs start (default RIG_IP_ID_SEED; uvsd: random). */
   ipIdSeed?: number;
+  /** uvsd --mtu (default 1500). */
+  mtu?: number;
+  /** Bytes per receive slot, as uvsd's port reads them (a longer frame is cut there); by
+   *  default 2048, more for larger frames. */
+  stride?: number;
 }
 
 /** The rig's first outer IP ID (TUN): the golden cases' wrapped frames count up from it. */
@@ -112,15 +117,16 @@ export function rig(opts: RigOpts = {}): Rig {
   const vh = opts.vnet ? VNET_HDR_LEN : 0;
   sink.pre = vh;
   const dp = new Datapath(
-    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, neighMax: opts.neighMax, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker, ipIdSeed: opts.ipIdSeed ?? RIG_IP_ID_SEED }, sink, () => clock.now,
+    { mac: parseMac(DIR_MAC), addrs, gateway, connMax: opts.connMax ?? 1024, neighMax: opts.neighMax, destMax: opts.destMax, vnetHdr: vh, worker: opts.worker, ipIdSeed: opts.ipIdSeed ?? RIG_IP_ID_SEED, mtu: opts.mtu }, sink, () => clock.now,
   );
   const ctl = new Control(dp, { tap: 't' });
   const feed = (...items: (Uint8Array | VnetFrame)[]): void => {
     // Laid out as uvsd's port does: RX_HEADROOM free bytes in front of the first frame, the vnet
     // header (if any) in the last bytes before each frame, counted in its length.
-    const frames = items.map((x) => ('frame' in x ? x.frame : x));
     const base = opts.headroom ?? RX_HEADROOM;
-    const stride = Math.max(2048, ...frames.map((f) => Math.ceil((f.length + base) / 64) * 64));
+    const stride = opts.stride ?? Math.max(2048, ...items.map((x) => Math.ceil((('frame' in x ? x.frame : x).length + base) / 64) * 64));
+    // A slot holds the vnet header and the frame: the read cuts what does not fit.
+    const frames = items.map((x) => ('frame' in x ? x.frame : x).subarray(0, stride - vh));
     const buf = Buffer.alloc(base + Math.max(1, frames.length) * stride);
     const lens = new Uint32Array(Math.max(1, frames.length));
     items.forEach((x, i) => {
