@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { eth, inetChecksum, ip, ipv4, mac, tcp, TCP_FLAGS, udp } from './helpers/frames.js';
 import { decapHost } from './helpers/decap.js';
 import {
-  DECAP_BAD_IP_CSUM, DECAP_BAD_TUN_CSUM, DECAP_FRAGMENT, DECAP_GUE_CONTROL, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, decapFrame, setHostMac,
+  DECAP_BAD, DECAP_BAD_IP_CSUM, DECAP_BAD_TUN_CSUM, DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_GUE_CONTROL, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, DECAP_TRUNCATED,
+  decapFrame, decapStride, setHostMac,
 } from '../src/modes/decap.js';
 
 const VIP = '192.168.8.200';
@@ -24,7 +25,7 @@ type Kind = 'ipip' | 'gre' | 'gre-csum' | 'gue' | 'gue-csum';
 const KINDS: Kind[] = ['ipip', 'gre', 'gre-csum', 'gue', 'gue-csum'];
 
 /** The tunnel's payload after the outer IPv4 header to `dst`, as uvsd writes it (checksums right). */
-function tunnelPayload(kind: Kind, dst: string): { proto: number; data: Buffer } {
+function tunnelPayload(kind: Kind, dst: string, inner: Buffer): { proto: number; data: Buffer } {
   if (kind === 'ipip') return { proto: 4, data: inner };
   if (kind === 'gre') return { proto: 47, data: Buffer.concat([Buffer.from([0, 0, 0x08, 0]), inner]) };
   if (kind === 'gre-csum') {
@@ -37,9 +38,9 @@ function tunnelPayload(kind: Kind, dst: string): { proto: number; data: Buffer }
 }
 
 /** A tunnelled frame from the director: Ethernet to `ethDst`, outer IPv4 to `dst`. */
-function tunnelled(kind: Kind, o: { ethDst?: string; dst?: string; mf?: boolean } = {}): Buffer {
+function tunnelled(kind: Kind, o: { ethDst?: string; dst?: string; mf?: boolean; inner?: Buffer } = {}): Buffer {
   const dst = o.dst ?? SERVER.ip;
-  const t = tunnelPayload(kind, dst);
+  const t = tunnelPayload(kind, dst, o.inner ?? inner);
   return eth({ dst: o.ethDst ?? SERVER.mac, src: DIR_MAC, type: 0x0800 },
     ipv4({ src: DIRECTOR, dst, proto: t.proto, id: 7, df: !o.mf, mf: o.mf }, t.data));
 }
@@ -104,4 +105,26 @@ test('uvs-decap checks the checksums the kernel checks: the outer IPv4 header\'s
   const ctl = tunnelled('gue');
   ctl[34 + 8] |= 0x20;
   assert.equal(decap(ctl).r, DECAP_GUE_CONTROL);
+});
+
+test('uvs-decap reads whole frames of --mtu inner packets (IPIP, GRE, GUE); a frame cut by the read is counted truncated, not ignored (malformed)', () => {
+  const out = new Int32Array(2);
+  // Inner packets of the TUN's MTU (1480 by default, 9000 at most) and the 2940 bytes of a 2974-byte IPIP frame.
+  for (const mtu of [1480, 9000]) {
+    const stride = decapStride(mtu);
+    for (const size of [mtu, 2940].filter((n) => n <= mtu)) {
+      const big = ipv4({ src: CLIENT, dst: VIP, proto: 17 }, udp({ src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: Buffer.alloc(size - 28, 1) }));
+      for (const kind of KINDS) {
+        const f = tunnelled(kind, { inner: big });
+        assert.ok(f.length <= stride, `--mtu ${mtu}: a ${f.length}-byte ${kind} frame fits the ${stride}-byte read`);
+        assert.equal(decapFrame(f, 0, f.length, host(), out, stride), DECAP_OK, `--mtu ${mtu}, ${kind}, a ${size}-byte inner packet`);
+      }
+    }
+  }
+  // The 2974-byte IPIP frame uvs-decap read as 2112 bytes before: cut, and counted as such.
+  const f = tunnelled('ipip', { inner: ipv4({ src: CLIENT, dst: VIP, proto: 17 }, udp({ src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: Buffer.alloc(2940 - 28, 1) })) });
+  assert.equal(f.length, 2974);
+  assert.equal(decapFrame(f, 0, 2112, host(), out, 2112), DECAP_TRUNCATED);
+  assert.equal(DECAP_COUNTERS[-DECAP_TRUNCATED - 1], 'truncated');
+  assert.equal(decapFrame(f, 0, 2000, host(), out, 2112), DECAP_BAD, 'shorter than the read: the frame itself is malformed');
 });

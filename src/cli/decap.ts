@@ -24,7 +24,7 @@ import { UVS_VERSION } from '../control/printers.js';
 import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
 import { Port, native } from '../datapath/port.js';
-import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, setHostMac, type DecapHost } from '../modes/decap.js';
+import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
 import { OuterReassembly, REASM_COUNTERS } from '../modes/decap-reasm.js';
 
 function sh(argv: string[]): void {
@@ -104,7 +104,7 @@ if (guePort !== 0) {
 let rx: Port;
 let tun: Port;
 try {
-  rx = Port.packet(o.dev, { stride: 2048 + 64, batch: 64 });
+  rx = Port.packet(o.dev, { stride: decapStride(mtu), batch: 64 });
   tun = Port.tap(o.tun, { tun: true, mtu, io: 'syscalls' });
   sh(['ip', 'link', 'set', 'dev', tun.name, 'up']);
   for (const v of vips) sh(['ip', 'addr', 'replace', `${v.text}/32`, 'dev', tun.name]);
@@ -131,7 +131,7 @@ rx.start((count) => {
   const now = performance.now();
   let n = 0;
   for (let i = 0; i < count; i++) {
-    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], host, inner);
+    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], host, inner, rx.stride);
     if (r === DECAP_FRAGMENT) {
       // A whole packet again, sent on its own (its slot is reused by the next fragment).
       const f = reasm.add(buf, i * rx.stride, rx.rxLens[i], now);

@@ -37,8 +37,20 @@ export const DECAP_BAD_IP_CSUM = -4;
 export const DECAP_BAD_TUN_CSUM = -5;
 /** A GUE control message (C bit): nothing to hand to the stack. */
 export const DECAP_GUE_CONTROL = -6;
+/** Longer than the read takes (decapFrame's readMax): the frame was cut. */
+export const DECAP_TRUNCATED = -7;
 /** The names uvs-decap prints its counts by, for results -1, -2, ... */
-export const DECAP_COUNTERS = ['ignored', 'other_host', 'not_local', 'bad_ip_csum', 'bad_tunnel_csum', 'gue_control'] as const;
+export const DECAP_COUNTERS = ['ignored', 'other_host', 'not_local', 'bad_ip_csum', 'bad_tunnel_csum', 'gue_control', 'truncated'] as const;
+
+/** The outer headers' bytes at most in front of an inner packet: Ethernet, IPv4 with options
+ *  (60), and GUE's (UDP, its header, 31 words of options), the longest tunnel's. */
+const OUTER_MAX = ETH_HLEN + 60 + 8 + 4 + 31 * 4;
+
+/** uvs-decap's read size (its port's stride) for inner packets of up to mtu bytes: the whole
+ *  tunnelled frame, at least the 2112 bytes it always read. */
+export function decapStride(mtu: number): number {
+  return Math.max(2112, Math.ceil((mtu + OUTER_MAX) / 64) * 64);
+}
 
 /** What uvs-decap takes as its own; the CLI refreshes `locals` and the MAC when they change. */
 export interface DecapHost {
@@ -61,9 +73,11 @@ export function setHostMac(host: DecapHost, mac: Uint8Array): void {
 
 /**
  * Classify the frame at buf[off, off+len). On DECAP_OK, out[0] is the inner packet's offset and
- * out[1] its length (both inside the frame); a negative result is a tunnelled frame refused, by reason.
+ * out[1] its length (both inside the frame); a negative result is a tunnelled frame refused, by
+ * reason. `readMax`: the length the read cuts frames at (0: not cut), so a frame that long whose
+ * packet runs past it is DECAP_TRUNCATED, not malformed.
  */
-export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHost, out: Int32Array): number {
+export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHost, out: Int32Array, readMax = 0): number {
   const ip = off + ETH_HLEN;
   if (len < ETH_HLEN + 40 || rd16(buf, off + ETH_TYPE) !== ETHERTYPE_IPV4) return DECAP_NOT_TUNNEL;
   const proto = buf[ip + IP_PROTO];
@@ -78,7 +92,8 @@ export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHos
   // Unicast to another station (the group bit clear: broadcast and multicast go up, as the kernel's).
   if ((buf[off] & 1) === 0 && (rd16(buf, off) !== host.macHi || rd32(buf, off + 2) !== host.macLo)) return DECAP_OTHER_HOST;
   const tot = rd16(buf, ip + IP_TOTLEN);
-  if (buf[ip] >>> 4 !== 4 || ihl < 20 || tot < ihl || tot > len - ETH_HLEN) return DECAP_BAD;
+  if (buf[ip] >>> 4 !== 4 || ihl < 20 || tot < ihl) return DECAP_BAD;
+  if (tot > len - ETH_HLEN) return len === readMax ? DECAP_TRUNCATED : DECAP_BAD;
   if (!ipv4HeaderValid(buf, ip, ihl)) return DECAP_BAD_IP_CSUM;
   if (!host.locals.has(rd32(buf, ip + IP_DST))) return DECAP_NOT_LOCAL;
   if (fragment) return DECAP_FRAGMENT;
