@@ -310,18 +310,19 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
   });
 });
 
-test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has it): the TAP uvsd creates has it off before it is up (disable_ipv6 1, no fe80:: address, no MLD, DAD or router solicitation in uvsd\'s fd: rx_frames 0); an --port af_packet interface with IPv6 on is left as it is, with one warning at start', { timeout: 60_000 }, async (t) => {
+test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has it): the TAP uvsd creates has it off before it is up (disable_ipv6 1, no fe80:: address, no MLD, DAD or router solicitation in uvsd\'s fd: rx_frames 0); an --port af_packet interface with IPv6 on is left as it is, with one warning at start; its MTU (2000) is uvsd\'s, as the start line says (the TAP\'s is --mtu, 1500)', { timeout: 60_000 }, async (t) => {
   await withLab(t, 'uvsv6', async (lab, tmp) => {
     const ns = await lab.addNs('dir');
     await lab.sysctl(ns, { 'net.ipv6.conf.all.disable_ipv6': 0, 'net.ipv6.conf.default.disable_ipv6': 0 });
     const disabled = async (dev: string): Promise<string> => (await lab.must(['cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`], ns)).trim();
     const start = async (port: string[], sock: string) => {
       const p = lab.spawn(ns, uvsdArgv([...port, '--addr', '192.168.8.10/24', '--socket', join(tmp, sock)]), { cwd: repoRoot });
-      await p.waitForLine(/uvsd started/, 10_000);
-      return p;
+      const started = JSON.parse(await p.waitForLine(/uvsd started/, 10_000)) as { mtu: number };
+      return { p, mtu: started.mtu };
     };
-    const tap = await start(['--tap', 'uvs0'], 'a.sock');
+    const { p: tap, mtu: tapMtu } = await start(['--tap', 'uvs0'], 'a.sock');
     try {
+      assert.equal(tapMtu, 1500);
       assert.equal(await disabled('uvs0'), '1');
       assert.equal((await lab.must(['ip', '-6', '-o', 'addr', 'show', 'dev', 'uvs0'], ns)).trim(), '', 'no IPv6 address on the TAP');
       // With IPv6 on, the kernel's first MLD reports and DAD reached uvsd within its start (2 frames by the first --status, 6 in 4 s).
@@ -334,9 +335,11 @@ test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has 
     }
 
     await lab.must(['ip', 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1'], ns);
-    for (const dev of ['veth0', 'veth1']) await lab.must(['ip', 'link', 'set', dev, 'up'], ns);
-    const ring = await start(['--port', 'af_packet:veth0'], 'b.sock');
+    for (const dev of ['veth0', 'veth1']) await lab.must(['ip', 'link', 'set', dev, 'mtu', '2000', 'up'], ns);
+    // Before, the ring took --mtu's 1500 while frames of 2000 bytes arrived (dropped now as frame_too_long).
+    const { p: ring, mtu: ringMtu } = await start(['--port', 'af_packet:veth0'], 'b.sock');
     try {
+      assert.equal(ringMtu, 2000);
       const warned = JSON.parse(await ring.waitForLine(/runs IPv6/, 5_000)) as { level: number; interface: string; msg: string };
       assert.equal(warned.level, 40);
       assert.equal(warned.interface, 'veth0');

@@ -157,6 +157,10 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 /** --log-level: pino's levels, and silent (nothing). */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** --mtu's range (the ring backend's interface MTU is taken within it). */
+const MTU_MIN = 576;
+const MTU_MAX = 9000;
+
 /** How long a notify / quorum command may run. */
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
@@ -247,7 +251,7 @@ function parseOptions(argv: string[]): Options {
     .option('--neigh-max <n>', `neighbour (ARP) table size: on-link hosts uvsd sends to (real servers, the gateway, NAT clients), each worker a table of its own, ${NEIGH_MAX_MIN}..${NEIGH_MAX_LIMIT}`,
       intArg('--neigh-max', NEIGH_MAX_MIN, NEIGH_MAX_LIMIT), NEIGH_MAX_DEFAULT)
     .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
-    .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', 576, 9000), 1500)
+    .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', MTU_MIN, MTU_MAX), 1500)
     .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', oneOfArg('--io', IO_MODES), 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
@@ -452,8 +456,12 @@ export async function main(argv: string[]): Promise<void> {
     // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
     // plus RX_HEADROOM free bytes, so TUN can put its outer header in front of any frame in place.
     // With offload a frame may be a 64 KB TCP super-segment (GSO): slots of 64 KB (4 MB in all).
-    // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload).
+    // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload):
+    // that MTU, as it is at start, is uvsd's (--mtu does not apply; uvsd leaves the interface as
+    // it is), within --mtu's range: a longer frame is dropped as frame_too_long.
     const offload = opts.offload === 'on' && opts.ring === undefined;
+    const ringIface = opts.ring === undefined ? null : native.ifaceInfo(opts.ring);
+    if (ringIface !== null) opts.mtu = Math.min(MTU_MAX, Math.max(MTU_MIN, ringIface.mtu));
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
     if (opts.workers > 1 || opts.datapathThread) {
       let queues: TapInfo[];
@@ -986,7 +994,7 @@ export async function main(argv: string[]): Promise<void> {
     {
       version: UVS_VERSION, pid: process.pid,
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
-      socket: opts.socket, connMax: opts.connMax, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
+      socket: opts.socket, connMax: opts.connMax, mtu: opts.mtu, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
     },
     'uvsd started',
