@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, RS, VIP, type Rig } from './helpers/harness.js';
-import { HealthManager } from '../src/health/manager.js';
+import { HealthManager, type HealthDeps } from '../src/health/manager.js';
 import { FakeClock, settle } from './helpers/fake-clock.js';
 import { stepClock } from './helpers/step-clock.js';
 import { withHealth } from '../src/health/report.js';
@@ -51,7 +51,7 @@ interface World {
 function world(config: HealthConfig, opts: {
   concurrency?: number; processConcurrency?: number; openFiles?: number; random?: () => number;
   run?: (spec: CheckSpec, t: { addr: string; port: number }, release?: () => void) => Promise<CheckResult>; holds?: (addr: string) => boolean;
-  firstChecksDone?: (service: ServiceKey) => void; debug?: boolean;
+  firstChecksDone?: (service: ServiceKey) => void; debug?: boolean; exec?: HealthDeps['exec'];
 } = {}): World {
   const r = rig();
   const clock = new FakeClock();
@@ -69,10 +69,10 @@ function world(config: HealthConfig, opts: {
         attempts.set(t.addr, list);
         return Promise.resolve(answers.get(t.addr) ?? { ok: true, reason: 'ok' });
       }),
-    exec: ({ command, user }) => {
+    exec: opts.exec ?? (({ command, user }) => {
       commands.push(user === undefined ? command : `${command} as ${[user.name, user.group].filter((x) => x !== undefined).join(' ')}`);
       return Promise.resolve();
-    },
+    }),
     log: {
       info: (obj, msg) => logs.push({ level: 'info', msg, obj: obj as Record<string, unknown> }),
       warn: (obj, msg) => logs.push({ level: 'warn', msg, obj: obj as Record<string, unknown> }),
@@ -424,6 +424,37 @@ test('notify and quorum commands reach exec with the user they run as (keepalive
   await w.clock.advance(10 * S);
   await w.mgr.stop();
   assert.deepEqual(w.commands, ['/bin/a-down', '/bin/qdown as nobody', '/bin/a-up as nobody', '/bin/qup as nobody nogroup']);
+});
+
+test('a notify command that hangs holds up no table change (keepalived forks them): two servers down at once are both out at once; each server\'s commands run in order, at most --health-process-concurrency at once', async () => {
+  const started: string[] = [];
+  const end = new Map<string, () => void>();
+  const w = world({
+    services: [vs({ realServers: [0, 1].map((i) => rs(i, { notifyUp: { command: `/bin/up ${i}` }, notifyDown: { command: `/bin/down ${i}` }, checkers: [checker({ retry: 0 })] })) })],
+  }, {
+    processConcurrency: 1,
+    exec: ({ command }) => {
+      started.push(command);
+      return new Promise((resolve) => end.set(command, resolve));
+    },
+  });
+  await w.mgr.start();
+  w.set(A, false);
+  w.set(B, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [], 'both out, though /bin/down 0 has not ended (before: B stayed in until it did)');
+  assert.deepEqual(started, ['/bin/down 0'], 'one command at a time');
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/1`], 'A back in at once');
+  end.get('/bin/down 0')!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0', '/bin/down 1'], 'the slot goes to the command that waited longest; /bin/up 0 waits for it');
+  end.get('/bin/down 1')!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0', '/bin/down 1', '/bin/up 0'], 'A\'s notify_up after its notify_down');
+  end.get('/bin/up 0')!();
+  await w.mgr.stop();
 });
 
 test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum), with its reason', async () => {

@@ -77,7 +77,8 @@ export interface HealthDeps {
   /** At most this many checks in flight (uvsd --health-concurrency); absent: one slot per checker
    *  (at least MIN_SLOTS), within half of openFiles. */
   concurrency?: number;
-  /** At most this many MISC_CHECK processes at once, within the slots (uvsd --health-process-concurrency); absent: PROCESS_SLOTS. */
+  /** At most this many MISC_CHECK processes at once, within the slots, and apart from them as many
+   *  notify and quorum commands (uvsd --health-process-concurrency); absent: PROCESS_SLOTS. */
   processConcurrency?: number;
   /** uvsd's open-files limit (default: RLIMIT_NOFILE, read from /proc/self/limits). */
   openFiles?: number;
@@ -142,6 +143,12 @@ interface VsState {
   sorryParked: boolean;
   /** New (at start or by a reload) and some checker of its servers has no verdict yet (awaitingFirstChecks). */
   firstRound: boolean;
+}
+
+/** A notify command runs on its server's lane, a quorum command on its service's. */
+interface Command {
+  lane: RsState | VsState;
+  script: NotifyScript;
 }
 
 /** A checker has given its verdict: an attempt passed, or its server is (or started) failed. */
@@ -263,7 +270,7 @@ export class HealthManager {
   private readonly clock: HealthClock;
   /** --health-concurrency, else undefined: the slots follow the checkers (sizeSlots). */
   private readonly fixedSlots: number | undefined;
-  /** --health-process-concurrency, else PROCESS_SLOTS. */
+  /** --health-process-concurrency, else PROCESS_SLOTS (MISC_CHECK processes; notify and quorum commands apart). */
   private readonly processLimit: number;
   private readonly openFiles: number;
   private slots = MIN_SLOTS;
@@ -282,8 +289,13 @@ export class HealthManager {
   private readonly lateSecond = new Float64Array(60).fill(-1);
   private stopped = false;
   private started = false;
-  /** Table changes and commands run one after the other, in the order decided. */
+  /** Table changes run one after the other, in the order decided (never waiting for a command). */
   private chain: Promise<void> = Promise.resolve();
+  /** The last notify or quorum command queued per server (notify) or service (quorum): each one's commands run in order. */
+  private readonly lanes = new Map<RsState | VsState, Promise<void>>();
+  /** notify and quorum commands running, at most processLimit; more wait here for one to end. */
+  private commandsRunning = 0;
+  private readonly waitingCommands: Array<() => void> = [];
   /** Checks run since start (for tests and the load measurement). */
   attempts = 0;
   /** Checks that could not run since start (uvsadm --status health_checks_not_run, uvs_health_checks_not_run_total). */
@@ -483,7 +495,7 @@ export class HealthManager {
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
-        if (cmd) this.spawn(cmd);
+        if (cmd) this.spawn({ lane: p.old, script: cmd });
       }
       vs.spec = p.spec;
       vs.quorumUp = p.quorumUp;
@@ -591,7 +603,7 @@ export class HealthManager {
     for (const vs of this.vss) for (const rs of vs.rs) for (const c of rs.checkers) this.clearTimer(c);
     this.waitingChecks.length = 0;
     this.waitingProcesses.length = 0;
-    await this.chain;
+    await this.settled();
     for (const vs of this.vss) {
       if (!vs.spec.omega) continue;
       for (const rs of vs.rs) if (rs.alive && rs.spec.notifyDown) await this.deps.exec(rs.spec.notifyDown);
@@ -780,6 +792,7 @@ export class HealthManager {
     if (this.stopped || rs.removed) return;
     const vs = rs.vs;
     const items: BatchItem[] = [];
+    const commands: Command[] = [];
     const alive = rs.checkers.every((c) => c.up);
     const oldWeight = this.weightOf(rs);
     if (dynWeight !== undefined) rs.dynWeight = dynWeight;
@@ -791,8 +804,8 @@ export class HealthManager {
           `health: weight changed (${file !== undefined ? 'FILE_CHECK' : 'misc_dynamic'})`);
         // Held out by the sorry server: the new weight applies when it is put back (keepalived update_svr_wgt).
         if (rs.present === 'weight') items.push({ verb: 'editDest', args: this.destArgs(vs, rs.spec.addr, rs.spec.port, this.weightOf(rs)) });
-        this.updateQuorum(vs, items);
-        await this.applyItems(items);
+        this.updateQuorum(vs, items, commands);
+        await this.applyItems(items, commands);
       }
       return;
     }
@@ -807,13 +820,13 @@ export class HealthManager {
     const { addr, port } = rs.spec;
     if (held) {
       const cmd = alive ? rs.spec.notifyUp : rs.spec.notifyDown;
-      if (cmd) this.spawn(cmd);
+      if (cmd) commands.push({ lane: rs, script: cmd });
     } else if (alive) {
       const w = this.weightOf(rs);
       if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, w), ...this.entryOf(rs) } });
       else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, w) });
       rs.present = 'weight';
-      if (rs.spec.notifyUp) this.spawn(rs.spec.notifyUp);
+      if (rs.spec.notifyUp) commands.push({ lane: rs, script: rs.spec.notifyUp });
     } else {
       if (rs.spec.inhibitOnFailure) {
         if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, 0), ...this.entryOf(rs) } });
@@ -823,10 +836,10 @@ export class HealthManager {
         items.push({ verb: 'deleteDest', args: this.destArgs(vs, addr, port) });
         rs.present = 'none';
       }
-      if (rs.spec.notifyDown) this.spawn(rs.spec.notifyDown);
+      if (rs.spec.notifyDown) commands.push({ lane: rs, script: rs.spec.notifyDown });
     }
-    this.updateQuorum(vs, items);
-    await this.applyItems(items);
+    this.updateQuorum(vs, items, commands);
+    await this.applyItems(items, commands);
   }
 
   /** How a server is added back: its configured method, tunnel and thresholds (else the virtual server's). */
@@ -846,13 +859,13 @@ export class HealthManager {
     return w;
   }
 
-  private updateQuorum(vs: VsState, items: BatchItem[]): void {
+  private updateQuorum(vs: VsState, items: BatchItem[], commands: Command[]): void {
     const w = this.aliveWeight(vs);
     const { quorum, hysteresis, sorryServer } = vs.spec;
     if (vs.quorumUp && quorumLost(w, vs.spec)) {
       vs.quorumUp = false;
       this.deps.log.warn({ service: vsName(vs), aliveWeight: w, quorum, hysteresis, sorryServer: sorryServer ? `${sorryServer.addr}:${sorryServer.port}` : undefined }, 'health: quorum lost');
-      if (vs.spec.quorumDown) this.spawn(vs.spec.quorumDown);
+      if (vs.spec.quorumDown) commands.push({ lane: vs, script: vs.spec.quorumDown });
       if (sorryServer && !vs.sorryIn) {
         const dup = this.sorryDup(vs);
         // perform_quorum_state(vs, false): the remaining alive servers leave, the sorry server takes all.
@@ -880,7 +893,7 @@ export class HealthManager {
     } else if (!vs.quorumUp && w >= quorum + hysteresis) {
       vs.quorumUp = true;
       this.deps.log.info({ service: vsName(vs), aliveWeight: w, quorum, hysteresis }, 'health: quorum gained');
-      if (vs.spec.quorumUp) this.spawn(vs.spec.quorumUp);
+      if (vs.spec.quorumUp) commands.push({ lane: vs, script: vs.spec.quorumUp });
       if (sorryServer && vs.sorryIn) {
         const dup = this.sorryDup(vs);
         if (dup !== undefined) {
@@ -912,9 +925,15 @@ export class HealthManager {
   /**
    * The table changes of one decision in one batch (a server out and the sorry server in happen
    * together). If the batch is refused (e.g. an operator deleted something by hand), each change
-   * is tried alone so the others still happen; refusals are logged and checking goes on.
+   * is tried alone so the others still happen; refusals are logged and checking goes on. Then the
+   * decision's commands start (keepalived runs notify scripts once IPVS has the change).
    */
-  private async applyItems(items: BatchItem[]): Promise<void> {
+  private async applyItems(items: BatchItem[], commands: Command[]): Promise<void> {
+    await this.applyBatch(items);
+    for (const c of commands) this.spawn(c);
+  }
+
+  private async applyBatch(items: BatchItem[]): Promise<void> {
     if (items.length > 1) {
       try {
         await this.deps.call('batch', { items });
@@ -935,9 +954,29 @@ export class HealthManager {
     }
   }
 
-  /** Commands from state changes run in order, without holding up the checks. */
-  private spawn(script: NotifyScript): void {
-    this.chain = this.chain.then(() => this.deps.exec(script));
+  /**
+   * Start a command from a state change, off the table's chain (keepalived forks notify scripts
+   * and never waits for them): after the commands queued before it on its lane, and once fewer
+   * than processLimit run. A command that hangs holds up only its own lane, for its timeout.
+   */
+  private spawn({ lane, script }: Command): void {
+    const p = (this.lanes.get(lane) ?? Promise.resolve()).then(() => this.runCommand(script));
+    this.lanes.set(lane, p);
+    void p.then(() => {
+      if (this.lanes.get(lane) === p) this.lanes.delete(lane);
+    });
+  }
+
+  private async runCommand(script: NotifyScript): Promise<void> {
+    if (this.commandsRunning < this.processLimit) this.commandsRunning++;
+    else await new Promise<void>((r) => this.waitingCommands.push(r)); // the slot is handed over by the command that ends
+    try {
+      await this.deps.exec(script);
+    } finally {
+      const next = this.waitingCommands.shift();
+      if (next !== undefined) next();
+      else this.commandsRunning--;
+    }
   }
 
   /** Every checked real server's state, for the `status` verb. */
@@ -1024,8 +1063,9 @@ export class HealthManager {
     return { bounds: START_DELAY_BOUNDS, counts: this.delayCounts, sum: this.delaySum };
   }
 
-  /** Resolves once the table changes and commands decided so far are done (tests). */
-  settled(): Promise<void> {
-    return this.chain;
+  /** Resolves once the table changes decided so far, and then every command queued, are done (stop, tests). */
+  async settled(): Promise<void> {
+    await this.chain;
+    while (this.lanes.size > 0) await Promise.all(this.lanes.values());
   }
 }
