@@ -794,6 +794,36 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
     'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, bind-port, helo-name)');
 });
 
+test('YAML url regex-options, regex-no-match, regex-min-offset, regex-max-offset are keepalived\'s regex_*: --dump-config writes them back (a keepalived.conf\'s too); bad values and options uvs cannot express are refused with the field', async () => {
+  const text = svc(`      - { address: ${A} }\n`, `    health:
+      checks:
+        - type: http_get
+          url:
+            - { path: /a, regex: maintenance, regex-no-match: true, regex-options: caseless multiline, regex-min-offset: 2, regex-max-offset: 90 }
+            - { path: /b, regex: "^ok", regex-options: [dotall] }
+`);
+  const cfg = parseConfig(text, 'f.yaml');
+  const urls = (c: typeof cfg) => (c.services[0]!.health!.realServers[0]!.checkers[0] as HttpCheck).urls;
+  assert.deepEqual(urls(cfg), [
+    { path: '/a', regex: 'maintenance', regexOptions: ['caseless', 'multiline'], regexNoMatch: true, regexMinOffset: 2, regexMaxOffset: 90 },
+    { path: '/b', regex: '^ok', regexOptions: ['dotall'] },
+  ]);
+  const w = world();
+  w.cm.apply(cfg, false);
+  assert.deepEqual(urls(parseConfig(w.cm.dump(), 'd.yaml')), urls(cfg), 'loads back the same');
+  const bad = (from: string, to: string) => configError(() => parseConfig(text.replace(from, to), 'f.yaml'));
+  assert.equal(bad('regex-options: [dotall]', 'regex-options: [ungreedy]'),
+    'f.yaml:11: services[0].health.checks[0].url[1].regex-options: ungreedy: uvs cannot match so: JavaScript\'s regular expressions have no such option (uvs has caseless, multiline, dotall, dollar_endonly, utf, no_auto_possess, no_start_optimize, no_dotstar_anchor, auto_callout, use_offset_limit, never_utf, never_ucp, never_backslash_c)');
+  assert.match(bad('regex-options: [dotall]', 'regex-options: [casless]'), /^f\.yaml:11: services\[0\]\.health\.checks\[0\]\.url\[1\]\.regex-options: casless: not one of keepalived's regex options \(caseless, multiline, /);
+  assert.equal(bad('regex: "^ok", ', ''), 'f.yaml:11: services[0].health.checks[0].url[1].regex-options: needs regex');
+  assert.equal(bad('regex-max-offset: 90', 'regex-max-offset: 1'), 'f.yaml:10: services[0].health.checks[0].url[0].regex-max-offset: must be an integer 2..2147483647, got 1');
+  // keepalived.conf's regex_no_match survives --dump-config (it would be an inverted check without it).
+  await withKeepalived('virtual_server 192.168.8.200 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  real_server 192.168.8.20 80 {\n    HTTP_GET {\n      url {\n        path /\n        regex maintenance\n        regex_no_match\n      }\n    }\n  }\n}\n', async (k) => {
+    k.cm.reload(false);
+    assert.match(k.cm.dump(), /regex: maintenance\n\s+regex-no-match: true\n/);
+  });
+});
+
 test('YAML file is keepalived\'s track_file + FILE_CHECK: file, weight (default 0: a non-zero number takes the server out), reverse, init-file; --dump-config writes it back; other fields are refused', () => {
   const text = svc(`      - address: ${A}
         health:

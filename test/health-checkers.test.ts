@@ -25,7 +25,7 @@ import { splitCommand } from '../src/health/exec.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
-import type { CheckSpec } from '../src/health/types.js';
+import type { CheckSpec, HttpCheck } from '../src/health/types.js';
 
 const LO = '127.0.0.1';
 
@@ -95,6 +95,42 @@ test('HTTP_GET: status codes, MD5 digest, regex and substring of the body, sever
     const closed = await checkHttp(spec([{ path: '/' }]), { ip: LO, port: await closedPort() });
     assert.equal(closed.ok, false);
     assert.match(closed.reason, /ECONNREFUSED/);
+  } finally {
+    srv.close();
+  }
+});
+
+test('HTTP_GET from keepalived.conf: regex_no_match fails the check on a match (before: ignored, so the check was inverted), regex_options caseless / multiline / dotall / dollar_endonly, $ before a final newline as pcre2\'s, regex_min_offset and regex_max_offset in bytes of the body', async () => {
+  const bodies: Record<string, string> = { '/ok': 'ok\n', '/maint': 'down for maintenance\n', '/vh': 'vh', '/lines': 'first\nsecond\n', '/utf': '\u00e9\u00e9 OK' };
+  const srv = http.createServer((req, res) => res.end(bodies[req.url ?? ''] ?? ''));
+  const port = await listen(srv);
+  const t = { ip: LO, port };
+  /** The checker of a real_server whose HTTP_GET has this url block. */
+  const check = (url: string) => {
+    const { config, warnings } = parseKeepalived(`virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server ${LO} ${port} {\n  HTTP_GET {\n   connect_timeout 2\n   url {\n${url}\n   }\n  }\n }\n}\n`, 'k.conf');
+    assert.deepEqual(warnings, [], url);
+    return checkHttp(config.services[0]!.realServers[0]!.checkers[0] as HttpCheck, t);
+  };
+  try {
+    assert.deepEqual(await check('path /ok\nregex "maintenance"\nregex_no_match'), { ok: true, reason: '/ok: HTTP status 200, body matches' });
+    assert.deepEqual(await check('path /maint\nregex "maintenance"\nregex_no_match'), { ok: false, reason: '/maint: body matches /maintenance/ (regex_no_match)' });
+    assert.equal((await check('path /maint\nregex "maintenance"')).ok, true);
+    assert.deepEqual(await check('path /vh\nregex "^VH"'), { ok: false, reason: '/vh: body does not match /^VH/' });
+    assert.equal((await check('path /vh\nregex "^VH"\nregex_options caseless')).ok, true, 'caseless (before: ignored, the server taken down)');
+    assert.equal((await check('path /ok\nregex "^ok$"')).ok, true, 'pcre2\'s $ matches before a final newline (before: the server taken down)');
+    assert.equal((await check('path /ok\nregex "^ok$"\nregex_options dollar_endonly')).ok, false);
+    assert.equal((await check('path /ok\nregex "^ok[$]"')).ok, false, 'a $ in a class is the character');
+    assert.equal((await check('path /lines\nregex "^second$"')).ok, false);
+    assert.equal((await check('path /lines\nregex "^second$"\nregex_options multiline')).ok, true);
+    assert.equal((await check('path /lines\nregex "first.second"\nregex_options multiline')).ok, false);
+    assert.equal((await check('path /lines\nregex "first.second"\nregex_options multiline dotall')).ok, true);
+    // "éé OK": OK starts at byte 5 (character 3).
+    assert.equal((await check('path /utf\nregex "OK"\nregex_max_offset 5')).ok, true);
+    assert.equal((await check('path /utf\nregex "OK"\nregex_max_offset 4')).ok, false, 'bytes, not characters');
+    assert.equal((await check('path /utf\nregex "OK"\nregex_min_offset 5')).ok, true);
+    assert.equal((await check('path /utf\nregex "OK"\nregex_min_offset 6')).ok, false);
+    assert.equal((await check('path /utf\nregex "OK"\nregex_min_offset 6\nregex_no_match')).ok, true, 'no match past the offset: regex_no_match passes');
+    assert.equal((await check('path /utf\nregex "(?<=\u00e9 )OK"\nregex_min_offset 5')).ok, true, 'a lookbehind sees the text before the offset, as pcre2\'s');
   } finally {
     srv.close();
   }

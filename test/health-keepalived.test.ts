@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { defaultConfigId, KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
+import { REGEX_OPTIONS } from '../src/health/regex.js';
 import { lookupScriptUser, runCommand, runNotifyScript } from '../src/health/exec.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
@@ -579,6 +580,36 @@ test('SSL_GET (an HTTPS pool as keepalived users write it) is a checker: HTTP_GE
   assert.throws(() => one('    SSL_GET {\n      url {\n        path /\n        status_code 2000\n      }\n    }'), /^KeepalivedError: k\.conf:6: status_code: "2000" is not a status/);
   assert.throws(() => one('    SSL_GET {\n      url { path / }\n      enable_sni yes\n    }'), /^KeepalivedError: k\.conf:5: enable_sni takes no argument, got "yes"$/);
   assert.deepEqual(one('    HTTP_GET {\n      url { path / }\n      enable_sni\n    }').warnings.filter(notDefault), ['k.conf:5: unsupported keyword "enable_sni" in HTTP_GET ignored']);
+});
+
+test('url regex_no_match, regex_options, regex_min_offset, regex_max_offset are imported (before: "unsupported keyword" warnings, and the check ran without them); an option JavaScript cannot express is refused with its line; what keepalived ignores is warned about', () => {
+  const urls = (url: string) => {
+    const { config, warnings } = parseKeepalived(`virtual_server 1.2.3.4 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  real_server 1.2.3.5 80 {\n    HTTP_GET {\n      url {\n        path /\n${url}\n      }\n    }\n  }\n}\n`, 'k.conf');
+    const c = config.services[0]!.realServers[0]!.checkers[0]!;
+    return { url: c.type === 'HTTP_GET' ? c.urls[0] : undefined, warnings };
+  };
+  assert.deepEqual(urls('        regex "maintenance"\n        regex_no_match\n        regex_options caseless\n        regex_options multiline dotall\n        regex_min_offset 2\n        regex_max_offset 100'), {
+    url: { path: '/', regex: 'maintenance', regexNoMatch: true, regexOptions: ['caseless', 'multiline', 'dotall'], regexMinOffset: 2, regexMaxOffset: 100 }, warnings: [],
+  });
+  assert.deepEqual(urls('        regex x\n        regex_stack 32768 1048576\n        regex_options casless no_start_optimize'), {
+    url: { path: '/', regex: 'x', regexOptions: ['no_start_optimize'] },
+    warnings: [
+      'k.conf:10: regex_stack ignored: uvs matches with JavaScript\'s regular expressions, which have no JIT stack to size',
+      `k.conf:11: regex_options "casless" ignored: not one of keepalived's regex options (${Object.keys(REGEX_OPTIONS).join(', ')}) (keepalived ignores it too)`,
+    ],
+  });
+  assert.deepEqual(urls('        regex_no_match\n        regex_options caseless'), {
+    url: { path: '/' },
+    warnings: ['k.conf:9: regex_no_match ignored: the url has no regex (keepalived ignores it too)', 'k.conf:10: regex_options ignored: the url has no regex (keepalived ignores it too)'],
+  });
+  assert.deepEqual(urls('        regex x\n        regex_min_offset 9\n        regex_max_offset 8'), {
+    url: { path: '/', regex: 'x' }, warnings: ['k.conf:9: regex_min_offset 9 and regex_max_offset 8 ignored: the minimum is beyond the maximum (keepalived ignores both too)'],
+  });
+  assert.throws(() => urls('        regex "^VH"\n        regex_options caseless ungreedy'), /^KeepalivedError: k\.conf:10: regex_options ungreedy: uvs cannot match so: JavaScript's regular expressions have no such option \(uvs has caseless, multiline, dotall, dollar_endonly, utf, /);
+  assert.throws(() => urls('        regex x\n        regex_options extended'), /^KeepalivedError: k\.conf:10: regex_options extended: uvs cannot match so/);
+  assert.throws(() => urls('        regex x\n        regex_options'), /^KeepalivedError: k\.conf:10: regex_options: missing option$/);
+  assert.throws(() => urls('        regex x\n        regex_max_offset -1'), /^KeepalivedError: k\.conf:10: regex_max_offset: "-1" is not an integer 0\.\.2147483647$/);
+  assert.throws(() => urls('        regex "a(b"'), /^KeepalivedError: k\.conf:9: regex: Invalid regular expression: \/a\(b\/g: Unterminated group$/);
 });
 
 test('retry and delay_before_retry defaults are keepalived\'s per checker (MISC_CHECK retry 0, HTTP_GET 3 s, others 1 and 1 s); a value at any level replaces them', () => {

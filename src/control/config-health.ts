@@ -13,6 +13,7 @@ import { bfdCheckSpec } from '../health/checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
 import { lookupScriptUser } from '../health/exec.js';
+import { bodyRegex, MAX_REGEX_OFFSET, regexOptionProblem } from '../health/regex.js';
 import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
@@ -80,7 +81,8 @@ const CHECK_KEYS: Record<CheckerType, string[]> = {
   BFD_CHECK: ['type', ...BFD_KEYS],
 };
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
-const URL_KEYS = ['path', 'status-code', 'digest', 'regex', 'contains', 'virtualhost'];
+const REGEX_KEYS = ['regex-options', 'regex-no-match', 'regex-min-offset', 'regex-max-offset'];
+const URL_KEYS = ['path', 'status-code', 'digest', 'regex', ...REGEX_KEYS, 'contains', 'virtualhost'];
 
 /** Seconds (decimals allowed, like keepalived's 0.5) to ms. */
 function seconds(h: FieldHelpers, f: Field, minMs: number): number {
@@ -154,6 +156,26 @@ function statusRange(h: FieldHelpers, f: Field): [number, number] {
   return [lo, hi];
 }
 
+/** keepalived's regex_options, regex_no_match, regex_min_offset and regex_max_offset. */
+function regexParams(h: FieldHelpers, m: Map<string, Field>): Pick<HttpUrl, 'regexOptions' | 'regexNoMatch' | 'regexMinOffset' | 'regexMaxOffset'> {
+  const out: ReturnType<typeof regexParams> = {};
+  const ro = m.get('regex-options');
+  if (ro) {
+    const words = yaml().isScalar(ro.node) ? h.str(ro).split(/\s+/).filter((w) => w !== '') : h.list(ro).map((x) => h.str(x));
+    for (const w of words) {
+      const bad = regexOptionProblem(w);
+      if (bad !== undefined) h.fail(ro.line, ro.path, `${w}: ${bad.problem}`);
+    }
+    out.regexOptions = words;
+  }
+  if (m.get('regex-no-match') && h.bool(m.get('regex-no-match')!)) out.regexNoMatch = true;
+  const min = m.get('regex-min-offset');
+  const max = m.get('regex-max-offset');
+  if (min) out.regexMinOffset = h.int(min, 0, MAX_REGEX_OFFSET);
+  if (max) out.regexMaxOffset = h.int(max, out.regexMinOffset ?? 0, MAX_REGEX_OFFSET);
+  return out;
+}
+
 function url(h: FieldHelpers, f: Field): HttpUrl {
   const m = h.mapFields(f, URL_KEYS);
   const pf = m.get('path') ?? h.fail(f.line, `${f.path}.path`, 'missing');
@@ -170,12 +192,16 @@ function url(h: FieldHelpers, f: Field): HttpUrl {
   }
   const re = m.get('regex');
   if (re) {
+    u.regex = h.str(re);
+    Object.assign(u, regexParams(h, m));
     try {
-      new RegExp(h.str(re));
+      bodyRegex(u);
     } catch (e) {
       h.fail(re.line, re.path, (e as Error).message);
     }
-    u.regex = h.str(re);
+  } else {
+    const k = REGEX_KEYS.find((x) => m.has(x));
+    if (k !== undefined) h.fail(m.get(k)!.line, m.get(k)!.path, 'needs regex');
   }
   if (m.get('contains')) u.contains = h.str(m.get('contains')!);
   if (m.get('virtualhost')) u.virtualhost = h.str(m.get('virtualhost')!);
@@ -430,6 +456,10 @@ function dumpChecker(c: CheckSpec): Record<string, unknown> {
         if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));
         if (u.digest !== undefined) x.digest = u.digest;
         if (u.regex !== undefined) x.regex = u.regex;
+        if (u.regexOptions !== undefined) x['regex-options'] = u.regexOptions;
+        if (u.regexNoMatch === true) x['regex-no-match'] = true;
+        if (u.regexMinOffset !== undefined) x['regex-min-offset'] = u.regexMinOffset;
+        if (u.regexMaxOffset !== undefined) x['regex-max-offset'] = u.regexMaxOffset;
         if (u.contains !== undefined) x.contains = u.contains;
         if (u.virtualhost !== undefined) x.virtualhost = u.virtualhost;
         return x;

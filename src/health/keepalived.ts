@@ -17,6 +17,7 @@ import { BFD_POLL_MS, bfdCheckSpec } from './checkers/bfd.js';
 import { BFD_DEFAULTS, type BfdParams } from './bfd.js';
 import { PE_NAMES, type PeName } from '../proto/sip.js';
 import { lookupScriptUser } from './exec.js';
+import { bodyRegex, MAX_REGEX_OFFSET, regexOptionProblem } from './regex.js';
 import { schedulerNames } from '../sched/index.js';
 
 export class KeepalivedError extends Error {
@@ -1402,6 +1403,10 @@ class Parser {
     noArgs(st);
     let path: string | undefined;
     const u: Omit<HttpUrl, 'path'> = {};
+    let regexAt: Stmt | undefined;
+    /** The regex_* keywords given, and what they say: keepalived drops them, with a warning, without a regex. */
+    const regexParams: Stmt[] = [];
+    const r: Pick<HttpUrl, 'regexOptions' | 'regexNoMatch' | 'regexMinOffset' | 'regexMaxOffset'> = {};
     for (const s of needBlock(st)) {
       switch (s.key) {
         case 'path': nArgs(s, 1, 1); path = s.args[0]!.text; break;
@@ -1417,16 +1422,22 @@ class Parser {
           u.status = [...(u.status ?? []), ...s.args.map((a) => this.statusRange(s, a.text))];
           break;
         }
-        case 'regex': {
-          nArgs(s, 1, 1);
-          try {
-            new RegExp(s.args[0]!.text);
-          } catch (e) {
-            throw err(s, `regex: ${(e as Error).message}`);
+        case 'regex': nArgs(s, 1, 1); u.regex = s.args[0]!.text; regexAt = s; break;
+        case 'regex_no_match': noArgs(s); r.regexNoMatch = true; regexParams.push(s); break;
+        case 'regex_options':
+          if (s.args.length === 0) throw err(s, 'regex_options: missing option');
+          for (const { text: w } of s.args) {
+            const bad = regexOptionProblem(w);
+            if (bad?.known === true) throw err(s, `regex_options ${w}: ${bad.problem}`);
+            if (bad !== undefined) this.warn(s, `regex_options "${w}" ignored: ${bad.problem} (keepalived ignores it too)`);
+            else r.regexOptions = [...(r.regexOptions ?? []), w];
           }
-          u.regex = s.args[0]!.text;
+          regexParams.push(s);
           break;
-        }
+        case 'regex_min_offset': nArgs(s, 1, 1); r.regexMinOffset = intArg(s, 0, 0, MAX_REGEX_OFFSET); regexParams.push(s); break;
+        case 'regex_max_offset': nArgs(s, 1, 1); r.regexMaxOffset = intArg(s, 0, 0, MAX_REGEX_OFFSET); regexParams.push(s); break;
+        // pcre2's JIT stack (start and max sizes): JavaScript's RegExp has none to size.
+        case 'regex_stack': this.warn(s, 'regex_stack ignored: uvs matches with JavaScript\'s regular expressions, which have no JIT stack to size'); break;
         case 'contains': nArgs(s, 1, 1); u.contains = s.args[0]!.text; break; // uvs extension
         case 'virtualhost': nArgs(s, 1, 1); u.virtualhost = s.args[0]!.text; break;
         default: this.unsupported(s, 'url');
@@ -1434,7 +1445,23 @@ class Parser {
     }
     if (path === undefined) throw err(st, 'url needs a path');
     if (!path.startsWith('/')) throw err(st, `url path "${path}" must start with /`);
-    return { path, ...u };
+    if (regexAt === undefined) {
+      // keepalived url_check: "regex parameters specified without regex", and clears them.
+      for (const s of regexParams) this.warn(s, `${s.key} ignored: the url has no regex (keepalived ignores it too)`);
+      return { path, ...u };
+    }
+    try {
+      bodyRegex({ regex: u.regex, ...r });
+    } catch (e) {
+      throw err(regexAt, `regex: ${(e as Error).message}`);
+    }
+    if (r.regexMinOffset !== undefined && r.regexMaxOffset !== undefined && r.regexMinOffset > r.regexMaxOffset) {
+      // keepalived: "regex min offset %zu > regex_max_offset %zu - ignoring", both.
+      this.warn(regexAt, `regex_min_offset ${r.regexMinOffset} and regex_max_offset ${r.regexMaxOffset} ignored: the minimum is beyond the maximum (keepalived ignores both too)`);
+      delete r.regexMinOffset;
+      delete r.regexMaxOffset;
+    }
+    return { path, ...u, ...r };
   }
 
   statusRange(st: Stmt, v: string): [number, number] {

@@ -53,8 +53,16 @@ export interface HttpUrl {
   status?: Array<[number, number]>;
   /** digest: MD5 of the body, lower-case hex (keepalived's genhash). */
   digest?: string;
-  /** regex (keepalived 2.2): the body must match. */
+  /** regex (keepalived 2.2): the body must match (regexNoMatch: must not). */
   regex?: string;
+  /** regex_options: keepalived's words (pcre2 options) that regex.ts REGEX_OPTIONS can express. */
+  regexOptions?: string[];
+  /** regex_no_match: a match fails the check, no match passes it. */
+  regexNoMatch?: boolean;
+  /** regex_min_offset: a match counts only where it starts at this byte of the body or later. */
+  regexMinOffset?: number;
+  /** regex_max_offset: a match counts only where it starts at this byte of the body or earlier. */
+  regexMaxOffset?: number;
   /** uvs: the body must contain this text. */
   contains?: string;
   /** virtualhost inside the url block (keepalived 2.x): this url's Host header (and SNI), over the checker's. */

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
 import { closeCheckSocket } from './tcp.js';
 import { notRunResult } from './resource.js';
+import { bodyMatches } from '../regex.js';
 
 /** Bodies larger than this fail the check instead of being buffered. */
 const MAX_BODY = 16 << 20;
@@ -144,13 +145,14 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
               return;
             }
           }
-          const body = Buffer.concat(chunks).toString('utf8');
-          if (url.contains !== undefined && !body.includes(url.contains)) {
+          const body = Buffer.concat(chunks);
+          if (url.contains !== undefined && !body.toString('utf8').includes(url.contains)) {
             finish({ ok: false, reason: `${url.path}: body does not contain ${JSON.stringify(url.contains)}` });
             return;
           }
-          if (url.regex !== undefined && !new RegExp(url.regex).test(body)) {
-            finish({ ok: false, reason: `${url.path}: body does not match /${url.regex}/` });
+          // keepalived: "if (req->regex_matched == url->regex_no_match)" fails the check.
+          if (url.regex !== undefined && bodyMatches(url, body) === (url.regexNoMatch === true)) {
+            finish({ ok: false, reason: url.regexNoMatch === true ? `${url.path}: body matches /${url.regex}/ (regex_no_match)` : `${url.path}: body does not match /${url.regex}/` });
             return;
           }
           finish({ ok: true, reason: `${url.path}: HTTP status ${status}, body matches` });
