@@ -12,7 +12,7 @@ import net from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { checkDns, dnsQuery } from '../src/health/checkers/dns.js';
 import { checkHttp, checkSsl } from '../src/health/checkers/http.js';
 import { hostChecks } from '../src/health/checkers/index.js';
@@ -133,6 +133,21 @@ test('HTTP_GET from keepalived.conf: regex_no_match fails the check on a match (
     assert.equal((await check('path /utf\nregex "(?<=\u00e9 )OK"\nregex_min_offset 5')).ok, true, 'a lookbehind sees the text before the offset, as pcre2\'s');
   } finally {
     srv.close();
+  }
+});
+
+test('HTTP_GET and SSL_GET: a response with both Content-Length and Transfer-Encoding: chunked passes, as keepalived, which reads only the status line and the end of the headers, passes it (before: HPE_INVALID_TRANSFER_ENCODING, the server taken down)', async () => {
+  const answer = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nok\n\r\n0\r\n\r\n';
+  const reply = (c: net.Socket) => c.once('data', () => c.end(answer));
+  const plain = net.createServer(reply);
+  const secure = tls.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, reply);
+  const spec = { connectTimeoutMs: 2000, urls: [{ path: '/', regex: '^ok$' }] };
+  try {
+    assert.deepEqual(await checkHttp(spec, { ip: LO, port: await listen(plain) }), { ok: true, reason: '/: HTTP status 200, body matches' });
+    assert.deepEqual(await checkSsl(spec, { ip: LO, port: await listen(secure) }), { ok: true, reason: '/: HTTP status 200, body matches' });
+  } finally {
+    plain.close();
+    secure.close();
   }
 });
 

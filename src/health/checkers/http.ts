@@ -111,7 +111,13 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
     const vhost = url.virtualhost ?? spec.virtualhost;
     const host = vhost ?? (target.port === transport.defaultPort ? target.ip : `${target.ip}:${target.port}`);
     const req = transport.get(
-      { host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, localPort: spec.bindPort, headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' } },
+      {
+        host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, localPort: spec.bindPort,
+        headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' },
+        // keepalived reads a status line and looks for the end of the headers: a response with
+        // both Content-Length and Transfer-Encoding: chunked passes there, as here (chunked wins).
+        insecureHTTPParser: true,
+      },
       (res) => {
         const status = res.statusCode ?? 0;
         if (!statusOk(url, status)) {
