@@ -151,6 +151,23 @@ test('HTTP_GET and SSL_GET: a response with both Content-Length and Transfer-Enc
   }
 });
 
+test('HTTP_GET digest of a 20 MB body passes: it streams through MD5 (before: "body larger than 16777216 bytes"); regex and contains, which read the body whole, still stop at 16 MB', async () => {
+  const mb = Buffer.alloc(1 << 20, 'health ');
+  const srv = http.createServer(async (_req, res) => {
+    for (let i = 0; i < 20; i++) if (!res.write(mb)) await new Promise((r) => res.once('drain', r));
+    res.end();
+  });
+  const md5 = createHash('md5');
+  for (let i = 0; i < 20; i++) md5.update(mb);
+  const t = { ip: LO, port: await listen(srv) };
+  try {
+    assert.deepEqual(await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/', digest: md5.digest('hex') }] }, t), { ok: true, reason: '/: HTTP status 200, body matches' });
+    assert.deepEqual(await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/', contains: 'health' }] }, t), { ok: false, reason: '/: body larger than 16777216 bytes' });
+  } finally {
+    srv.close();
+  }
+});
+
 test('HTTP_GET and SSL_GET: a server that accepts but never answers (nor does the TLS handshake) fails after connect_timeout', async () => {
   const socks: net.Socket[] = [];
   const srv = net.createServer((c) => socks.push(c)); // reads nothing, answers nothing

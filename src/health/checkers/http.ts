@@ -14,7 +14,8 @@ import { closeCheckSocket } from './tcp.js';
 import { notRunResult } from './resource.js';
 import { bodyMatches } from '../regex.js';
 
-/** Bodies larger than this fail the check instead of being buffered. */
+/** Bodies larger than this fail a check that reads them whole (regex, contains) instead of being
+ *  buffered; a digest alone streams through MD5, whatever the size. */
 const MAX_BODY = 16 << 20;
 
 function statusOk(url: HttpUrl, status: number): boolean {
@@ -131,16 +132,18 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
           return;
         }
         const md5 = createHash('md5');
+        const buffered = url.regex !== undefined || url.contains !== undefined;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
+          md5.update(c);
+          if (!buffered) return;
           size += c.length;
           if (size > MAX_BODY) {
             finish({ ok: false, reason: `${url.path}: body larger than ${MAX_BODY} bytes` });
             return;
           }
-          md5.update(c);
-          if (url.regex !== undefined || url.contains !== undefined) chunks.push(c);
+          chunks.push(c);
         });
         res.on('error', (e) => finish({ ok: false, reason: `${url.path}: ${e.message}` }));
         res.on('end', () => {
