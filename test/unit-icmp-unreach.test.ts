@@ -201,3 +201,25 @@ test('no_dest per service (uvs_service_no_dest_total): counted for the service w
   assert.deepEqual([of(80), of(54), of(169), of(100)], [5, 1, 2, 0]);
   assert.equal(r.dp.counters.d[D.no_dest], 9);
 });
+
+test('an off-link client whose address ends in .255 (a host behind the gateway, not a connected network\'s broadcast) gets port unreachable, a reset, time exceeded and fragmentation needed', () => {
+  const far = '198.51.100.255';
+  const r = noDestRig();
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 81, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 81 }, addr: RS[0].ip, port: 81, fwd: 'tun', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  const seg = (flags: number, o: { ttl?: number; payload?: Buffer } = {}) =>
+    tcpFrame(IN, { src: far, dst: VIP, sport: 5000, dport: 81, flags, payload: o.payload }, { ...IPF, ttl: o.ttl ?? 60, df: true });
+  const answer = (f: Buffer | undefined) => (f === undefined ? 'nothing' : `${ipStr(f.readUInt32BE(30))} ${f[23] === 1 ? `icmp ${f[34]}/${f[35]}` : `tcp flags ${f[47]}`}`);
+  const before = r.counters();
+  assert.equal(answer(r.run(syn(2000, far))[0]), `${far} icmp 3/3`, 'port unreachable (no server on :80)');
+  assert.equal(answer(r.run(seg(TCP_FLAGS.ACK))[0]), `${far} tcp flags ${TCP_FLAGS.RST}`, 'a reset for a stray ACK');
+  assert.equal(answer(r.run(seg(TCP_FLAGS.SYN, { ttl: 1 }))[0]), `${far} icmp 11/0`, 'time exceeded');
+  assert.equal(r.run(seg(TCP_FLAGS.SYN)).length, 1, 'the TUN connection');
+  const big = r.run(seg(TCP_FLAGS.ACK, { payload: Buffer.alloc(1460) }))[0];
+  assert.equal(answer(big), `${far} icmp 3/4`, 'fragmentation needed for a 1500-byte DF segment');
+  assert.equal(big!.readUInt16BE(14 + 20 + 6), 1480);
+  const d = delta(before, r.counters());
+  assert.deepEqual([d.icmp_unreach_sent, d.tcp_rst_sent, d.icmp_time_exceeded_sent, d.icmp_frag_needed_sent, d['drop.mtu_exceeded']], [1, 1, 1, 1, 1]);
+});

@@ -469,14 +469,17 @@ export class Link {
   /**
    * May uvsd send an ICMP error to ip? Not to 0/8, loopback, multicast, class E or the limited
    * broadcast, nor to the broadcast address of a connected network: the kernel never answers
-   * such sources (they are martians to its routing, or broadcasts).
+   * such sources (they are martians to its routing, or broadcasts). An off-link address whose
+   * host part would be all ones in some --addr's mask (198.51.100.255 beside a /24) is a unicast
+   * host behind the gateway: icmp_send refuses only broadcast routes.
    */
   unicastPeer(ip: number): boolean {
     if (martianNet(ip >>> 24)) return false;
     const a = this.addrs;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].mask | 0;
-      if (m !== -1 && m !== -2 && (ip | m) === -1) return false; // host part all ones (not /31, /32)
+      // The directed broadcast of this network: inside it, host part all ones (not /31, /32).
+      if (m !== -1 && m !== -2 && (ip | m) === -1 && ((ip ^ a[i].ip) & m) === 0) return false;
     }
     return true;
   }
