@@ -99,7 +99,7 @@ test('TUN: fragmentation needed about a packet without DF, protocol and port unr
   }
 });
 
-test('TUN: router errors uvsd cannot tie to a connection are never relayed, counted icmp_unhandled (a GUE quote: icmp_no_conn, as any UDP quote of no connection): another server, no connection, another tunnel type or port, truncated quotes, a bad checksum', () => {
+test('TUN: router errors uvsd cannot tie to a connection are never relayed, counted icmp_unhandled (a GUE quote: icmp_no_conn, as any UDP quote of no connection): another server, no connection, another tunnel type or port, truncated quotes; a bad checksum: icmp_bad_checksum', () => {
   // The same client packet as each tunnel wraps it.
   const outers = TUNNELS.map(({ tun }) => wrapped(tunRig(tun), 5004).outer);
   for (const { tun, hlen } of TUNNELS) {
@@ -132,7 +132,7 @@ test('TUN: router errors uvsd cannot tie to a connection are never relayed, coun
       assert.equal(d.icmp_tunnel_relayed, undefined, `${what}, ${name}`);
       // A GUE quote the tunnel does not explain is a UDP datagram of no connection, as before.
       const gue = name.startsWith('another tunnel type') ? name.includes('gue') : tun.tunType === 'gue' && name !== 'bad ICMP checksum';
-      const why = gue ? 'drop.icmp_no_conn' : 'drop.icmp_unhandled';
+      const why = name === 'bad ICMP checksum' ? 'drop.icmp_bad_checksum' : gue ? 'drop.icmp_no_conn' : 'drop.icmp_unhandled';
       assert.deepEqual(Object.keys(d).filter((k) => k.startsWith('drop.')), [why], `${what}, ${name}: ${JSON.stringify(d)}`);
     }
   }

@@ -163,6 +163,9 @@ export const DROP_NAMES = [
   // a frame longer than the MTU allows (Ethernet header + uvsd --mtu; with --offload on a GSO
   // super-segment up to 64 KB of IP): dropped as it arrives, before anything looks at it
   'frame_too_long',
+  // an ICMP error about a connection whose ICMP checksum is wrong, not relayed: towards a server
+  // (any method) or translated (NAT, FULLNAT), and a router's error about a TUN-wrapped packet
+  'icmp_bad_checksum',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

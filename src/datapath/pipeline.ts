@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
-  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
+  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, F_ALIVE, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
@@ -766,15 +766,23 @@ export class Datapath implements Output {
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
     if (fw.icmp === undefined || !this.boundNow(e)) return false;
     if (!this.link.active && this.othersConn(e)) return true;
+    const toServer = (node & 1) === DIR_IN;
+    const fwd = this.ct.fwd[e];
+    // As the kernel (ip_vs_in_icmp, handle_response_icmp: "failed checksum"), an error relayed
+    // towards a server, or translated (NAT/FULLNAT: its new checksum is summed over the whole
+    // message, which would make a corrupted quote valid), must be intact. A partial checksum
+    // (vnet header: the kernel's own packet) is not checked, as skb_csum_unnecessary.
+    if ((toServer || fwd === FWD_NAT || fwd === FWD_FULLNAT) && !this.csumPartial && checksum(buf, l4, l4len) !== 0) {
+      this.counters.d[D.icmp_bad_checksum]++;
+      return true;
+    }
     // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
     if (!this.decTtl(buf, ip)) {
       this.counters.d[D.ttl_exceeded]++;
       return true;
     }
-    this.counters.c[C.icmp_related_forwarded]++;
-    const toServer = (node & 1) === DIR_IN;
     if (toServer && (this.ct.flags[e] & F_SYNPROXY) !== 0) synproxyQuoteToServer(this.ct, buf, inner, off + flen, e);
-    fw.icmp(this, buf, off, flen, ip, inner, e, toServer);
+    if (fw.icmp(this, buf, off, flen, ip, inner, e, toServer)) this.counters.c[C.icmp_related_forwarded]++;
     return true;
   }
 

@@ -54,7 +54,7 @@ export const fullnat: Forwarder = {
     sctpRewritten(buf, ip, l4, proto);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
-  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {
+  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): boolean {
     const ct = o.ct;
     const end = off + len;
     if (toServer) {
@@ -74,5 +74,6 @@ export const fullnat: Forwarder = {
       icmpFixChecksum(buf, inner - 8, end);
       o.toHost(buf, off, len, ct.caddr[e]);
     }
+    return true;
   },
 };

@@ -23,7 +23,7 @@ export const nat: Forwarder = {
     sctpRewritten(buf, ip, l4, ct.proto[e]);
     o.toHost(buf, off, len, ct.caddr[e]);
   },
-  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void {
+  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): boolean {
     const ct = o.ct;
     const end = off + len;
     if (toServer) {
@@ -39,5 +39,6 @@ export const nat: Forwarder = {
       icmpFixChecksum(buf, inner - 8, end);
       o.toHost(buf, off, len, ct.caddr[e]);
     }
+    return true;
   },
 };

@@ -259,9 +259,10 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
  * IPVS's icmp_send(). "Fragmentation needed" only for a packet with DF (a client doing path MTU
  * discovery), its next-hop MTU less the encapsulation's bytes and never under 68 (RFC 791's
  * minimum); without DF it is counted icmp_unhandled, and so are protocol and port unreachable
- * (about the tunnel, not the client's packet). Sent as uvsd's other answers (a source the
- * kernel would answer, within the shared ICMP rate limit). false: the quoted packet is not one
- * this connection's tunnel sends (another server, tunnel type or GUE port).
+ * (about the tunnel, not the client's packet); one with a bad ICMP checksum icmp_bad_checksum.
+ * Sent as uvsd's other answers (a source the kernel would answer, within the shared ICMP rate
+ * limit). false: the quoted packet is not one this connection's tunnel sends (another server,
+ * tunnel type or GUE port).
  */
 export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number, inner: number, e: number): boolean {
   const q = l4 + 8; // the quoted outer header
@@ -293,7 +294,7 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
   }
   // A new message is built from this one's fields: it must be intact (the kernel checks too).
   if (checksum(buf, l4, l4len) !== 0) {
-    o.drop(D.icmp_unhandled);
+    o.drop(D.icmp_bad_checksum);
     return true;
   }
   const client = rd32(buf, inner + IP_SRC);
@@ -334,10 +335,31 @@ export const tun: Forwarder = {
     }
     encap(o, buf, ip, tot, o.ct.daddr[e], code);
   },
-  /** An error about one of the server's replies (sent to the VIP) goes to the server, wrapped. */
-  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, _inner: number, e: number, toServer: boolean): void {
+  /**
+   * An error about one of the server's replies (sent to the VIP) goes to the server, wrapped; too
+   * big to wrap, cut into inner fragments as any packet without DF (ICMP errors have none). With
+   * DF it is dropped (mtu_exceeded) without an answer: never an error about an error. One about a
+   * client's packet travels towards the client, which uvsd does not route (icmp_unhandled), as DR.
+   */
+  icmp(o: Output, buf: Buffer, off: number, len: number, ip: number, _inner: number, e: number, toServer: boolean): boolean {
+    if (!toServer) {
+      o.drop(D.icmp_unhandled);
+      return false;
+    }
+    if (o.gsoType !== 0) {
+      o.drop(D.offload_unsupported);
+      return false;
+    }
     const tot = len - (ip - off);
     const code = codeOf(o, e);
-    if (toServer && tot + tunOverhead(code) <= o.mtu && o.gsoType === 0) encap(o, buf, ip, tot, o.ct.daddr[e], code);
+    if (tot + tunOverhead(code) <= o.mtu) {
+      encap(o, buf, ip, tot, o.ct.daddr[e], code);
+    } else if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) {
+      fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
+    } else {
+      o.drop(D.mtu_exceeded);
+      return false;
+    }
+    return true;
   },
 };

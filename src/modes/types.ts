@@ -107,8 +107,9 @@ export interface Forwarder {
   /**
    * An ICMP error whose quoted header belongs to connection `e`. `inner` is the quoted IP header's
    * offset; `toServer` says the error travels client→server (it quotes a server→client packet).
+   * false: not sent on (the forwarder counted the drop).
    */
-  icmp?(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): void;
+  icmp?(o: Output, buf: Buffer, off: number, len: number, ip: number, inner: number, e: number, toServer: boolean): boolean;
   /** The connection expires (FULLNAT releases its local port). */
   unbind?(o: Output, e: number): void;
 }

@@ -1,7 +1,7 @@
 // ICMP as the load balancer sees it (like ip_vs_in_icmp / ip_vs_out_icmp): errors that quote a
-// TCP/UDP packet of a tracked connection (destination unreachable, source quench, redirect,
-// time exceeded, parameter problem) are forwarded with that connection, and for NAT/FULLNAT
-// translated inside (the quoted header) and outside; and the errors uvsd itself sends:
+// TCP/UDP packet of a tracked connection (destination unreachable, source quench, time exceeded)
+// are forwarded with that connection, and for NAT/FULLNAT translated inside (the quoted header)
+// and outside; and the errors uvsd itself sends:
 // "fragmentation needed" when a TUN encapsulation would exceed the MTU, "port unreachable" when
 // a service has no real server available (ip_vs_leave).
 
@@ -29,9 +29,11 @@ export const ICMP_Q_INNER = 4;
 /** Length of that tuple array. */
 export const ICMP_Q_SLOTS = 5;
 
-/** Error types that quote the offending packet (RFC 792): 3, 4, 5, 11, 12. */
+/** Error types IPVS relates to a connection (ip_vs_in_icmp / ip_vs_out_icmp): 3, 4, 11. A redirect
+ *  (5) names the sender's next hop and a parameter problem (12) a byte of the quoted header:
+ *  neither means anything past the director, and the kernel does not forward them either. */
 function isError(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+  return type === ICMP_DEST_UNREACH || type === ICMP_SOURCE_QUENCH || type === ICMP_TIME_EXCEEDED;
 }
 
 /**
@@ -127,7 +129,8 @@ export function icmpSetInner(buf: Buffer, inner: number, end: number, field: num
   wr16(buf, il4 + portOff, port);
 }
 
-/** Recompute the checksum of the ICMP message at l4 (the quote changed: a full sum, errors are rare). */
+/** Recompute the checksum of the ICMP message at l4 (the quote changed: a full sum, errors are rare;
+ *  the message's own was checked first, Datapath.icmpRelated, so nothing corrupted is made valid). */
 export function icmpFixChecksum(buf: Buffer, l4: number, end: number): void {
   buf[l4 + 2] = 0;
   buf[l4 + 3] = 0;
