@@ -5,8 +5,8 @@
 // it is (nothing is reassembled, as the kernel), PORT/EPRT (active mode), and the settings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
+import { l4ChecksumOk, partialCsum, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, delta, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { S_LISTEN, S_SYN_RECV } from '../src/datapath/tcpstate.js';
 import { ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked, FTP_EPSV, FTP_NONE, FTP_PASV } from '../src/proto/ftp.js';
@@ -33,8 +33,8 @@ const SISN = 0xfffffff0; // wraps past 2^32 within the session
 const txt = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 /** NAT (or FULLNAT) port 21 to RS[0] and RS[1] (rr), client off-link; FTP helper on port 21 unless ports is given. */
-function ftpRig(fwd: 'nat' | 'fullnat' = 'nat', ports: number[] = [21]): Rig {
-  const r = rig({ gateway: GW });
+function ftpRig(fwd: 'nat' | 'fullnat' = 'nat', ports: number[] = [21], vnet = false): Rig {
+  const r = rig({ gateway: GW, vnet });
   r.dp.setDefense({ ftpPorts: ports });
   r.ctl.addService({ ...SVC, sched: 'rr' });
   for (const i of [0, 1]) r.ctl.addDest({ service: SVC, addr: RS[i]!.ip, port: 21, fwd, weight: 1 });
@@ -230,6 +230,45 @@ test('ftp NAT active: PORT (and EPRT) make the server\'s data connection from RI
     assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: 40002, dport: 20, seq: 9000, ack: 7001, flags: SYN | ACK }, { id: 14, ttl: 63 }), `${cmd}: client SYN|ACK`);
     void peer;
   }
+});
+
+test('ftp: a 227 reply or a PORT command with a wrong TCP checksum is dropped (tcp_bad_checksum), never rewritten with a fresh checksum nor made a data connection; the intact copy sent again is; a partial checksum (vnet header) is taken as right', () => {
+  const bad = (f: Buffer): Buffer => {
+    const b = Buffer.from(f);
+    b[14 + 20 + 16]! ^= 0x5a;
+    return b;
+  };
+  const r = ftpRig();
+  const peer = control(r);
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  const reply = tcpFrame(from(0), { src: RS[0].ip, dst: peer.addr, sport: 21, dport: peer.port, seq: u32(SISN + 1), ack: u32(CISN + 7), flags: PSH | ACK, payload: txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n') }, { id: 9 });
+  let before = r.counters();
+  assert.deepEqual(r.run(bad(reply)), [], '227 with a bad checksum: nothing sent');
+  assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: reply.length, 'drop.tcp_bad_checksum': 1 });
+  assert.equal(r.dp.ftp.waiting, 0, 'no data connection expected');
+  const [out] = r.run(reply);
+  assert.ok(out!.subarray(54).equals(txt('227 Entering Passive Mode (10,0,0,100,195,80).\r\n')), 'the intact one rewritten');
+  assert.ok(l4ChecksumOk(out!));
+  assert.equal(r.dp.ftp.waiting, 1);
+  // Active mode: a corrupted PORT makes no data connection and is not passed on.
+  const a = ftpRig();
+  control(a);
+  const port = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 21, seq: u32(CISN + 1), ack: u32(SISN + 1), flags: PSH | ACK, payload: txt('PORT 192,0,2,10,156,66\r\n') }, { id: 7 });
+  before = a.counters();
+  assert.deepEqual(a.run(bad(port)), [], 'PORT with a bad checksum: nothing sent');
+  assert.deepEqual(delta(before, a.counters()), { rx_frames: 1, rx_bytes: port.length, 'drop.tcp_bad_checksum': 1 });
+  assert.equal(a.dp.ct.lookup(6, parseIp(CLIENT), 40002, parseIp(VIP), 20), -1, 'no data connection');
+  assert.equal(a.run(port).length, 1);
+  assert.equal(a.counters().ftp_active, 1, 'the intact one makes it');
+  // With --offload on: the server's reply with a partial checksum (only the pseudo-header sum).
+  const v = ftpRig('nat', [21], true);
+  const vpeer = control(v);
+  fromClient(v, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  const p = partialCsum(tcpFrame(from(0), { src: RS[0].ip, dst: vpeer.addr, sport: 21, dport: vpeer.port, seq: u32(SISN + 1), ack: u32(CISN + 7), flags: PSH | ACK, payload: txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n') }));
+  const [vout] = v.run(p);
+  assert.ok(vout!.subarray(54).equals(txt('227 Entering Passive Mode (10,0,0,100,195,80).\r\n')), 'partial: rewritten');
+  assert.ok(l4ChecksumOk(vout!), 'with a whole checksum');
+  assert.equal(v.counters()['drop.tcp_bad_checksum'], 0);
 });
 
 test('ftp n_control: a control connection idle past its timeout stays while its data connection lasts (-Lnc shows it); the QUIT after the transfer reaches its server; then its timer runs out as any', () => {

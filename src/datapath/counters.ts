@@ -166,6 +166,9 @@ export const DROP_NAMES = [
   // an ICMP error about a connection whose ICMP checksum is wrong, not relayed: towards a server
   // (any method) or translated (NAT, FULLNAT), and a router's error about a TUN-wrapped packet
   'icmp_bad_checksum',
+  // a TCP segment whose checksum is wrong where uvsd acts on its content: an FTP reply or command
+  // the helper would rewrite or follow, a SYN the SYN proxy would answer, an ACK it would take
+  'tcp_bad_checksum',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -871,7 +871,7 @@ export class Datapath implements Output {
       if (!out) ct.clientPacket(e, this.nowTick);
       // FTP control: the client's ack back into the server's numbering before the SYN proxy's
       // translation (the server's seq is moved after it, below), PASV/PORT noted.
-      if ((ct.flags[e] & F_FTP) !== 0 && !out) this.ftp.inbound(this, buf, l4, ip + tot, e, !firstFragment, this.tt[S_LISTEN]);
+      if ((ct.flags[e] & F_FTP) !== 0 && !out && !this.ftp.inbound(this, buf, ip, l4, ip + tot, e, !firstFragment, this.tt[S_LISTEN])) return;
       // SYN proxy: sequence numbers translated, or the server's handshake still going on.
       if ((ct.flags[e] & F_SYNPROXY) !== 0 && this.synproxy.packet(this, buf, off, flen, ip, l4, e, out)) {
         if (ct.isAlive(e) && ct.state[e] !== was) {

@@ -26,6 +26,11 @@
 // (its data connection then fails), and text is looked for only at a segment's start (but
 // PASV/EPSV anywhere). Only control connections are slotted here (a few); the rest of the
 // datapath pays one flag test per packet.
+//
+// A 227/229 reply or a PORT/EPRT command is acted on only with a right TCP checksum (the kernel's
+// tcp_csum_check before its helper): one with a wrong one is dropped (tcp_bad_checksum) as the
+// kernel drops it, never rewritten with a fresh checksum nor made a data connection; its sender
+// sends it again. A partial checksum (vnet header) is the kernel's own segment, taken as right.
 
 import { C, D } from '../datapath/counters.js';
 import { F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, type ConnTable } from '../datapath/conntable.js';
@@ -35,7 +40,7 @@ import {
   FTP_NONE, FTP_PASV, ftpAddrPortLen, ftpExtPortLen, ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked,
   ftpWriteAddrPort, ftpWriteExtPort,
 } from '../proto/ftp.js';
-import { TCPOPT_SACK, TCP_ACKNO, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpDataStart, tcpNextOption, tcpSetChecksum } from '../proto/tcp.js';
+import { TCPOPT_SACK, TCP_ACKNO, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpChecksumOk, tcpDataStart, tcpNextOption, tcpSetChecksum } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import { FWD_NAT, type Forwarder, type Output } from './types.js';
 
@@ -217,29 +222,33 @@ export class FtpHelper {
   /**
    * A client→server packet of control connection e (before the SYN proxy's translation, if
    * any): its ack and SACK edges back into the server's numbering; PASV/EPSV noted; PORT/EPRT
-   * (NAT) make the server's data connection. `end` is the end of the IP packet; `whole`: not a
-   * first fragment.
+   * (NAT) make the server's data connection. `ip` is the IP header, `end` the end of the IP
+   * packet; `whole`: not a first fragment. false: dropped (counted).
    */
-  inbound(o: Output, buf: Buffer, l4: number, end: number, e: number, whole: boolean, listenTicks: number): void {
+  inbound(o: Output, buf: Buffer, ip: number, l4: number, end: number, e: number, whole: boolean, listenTicks: number): boolean {
     const s = this.slotOf.get(e);
-    if (s === undefined) return;
+    if (s === undefined) return true;
     const partial = o.csumPartial;
     if (this.outSet[s] !== 0 && (buf[l4 + TCP_FLAGS] & TCP_ACK) !== 0) {
       tcpAddSeq(buf, l4, TCP_ACKNO, -this.ackShift(s, rd32(buf, l4 + TCP_ACKNO)) | 0, partial);
       this.fixSack(buf, l4, s, partial);
     }
     const ct = o.ct;
-    if (!whole || ct.state[e] !== S_ESTABLISHED) return;
+    if (!whole || ct.state[e] !== S_ESTABLISHED) return true;
     const data = tcpDataStart(buf, l4);
-    if (data >= end) return;
+    if (data >= end) return true;
     const asked = ftpPassiveAsked(buf, data, end);
     if (asked !== FTP_NONE) {
       this.mode[s] = asked;
-      return;
+      return true;
     }
-    if (ct.fwd[e] !== FWD_NAT) return; // FULLNAT: the server could not reach the client's address
+    if (ct.fwd[e] !== FWD_NAT) return true; // FULLNAT: the server could not reach the client's address
     const p = this.parsed;
-    if (!ftpParsePort(buf, data, end, p) && !ftpParseEprt(buf, data, end, p)) return;
+    if (!ftpParsePort(buf, data, end, p) && !ftpParseEprt(buf, data, end, p)) return true;
+    if (!tcpChecksumOk(buf, ip, l4, end - l4, o.csumPartial)) {
+      o.drop(D.tcp_bad_checksum);
+      return false;
+    }
     this.mode[s] = FTP_NONE;
     // The server connects from its port rport-1 (20) to the client: shown as VIP:vport-1.
     const vport = (ct.vport[e] - 1) & 0xffff;
@@ -248,15 +257,16 @@ export class FtpHelper {
     const n = ct.lookup(PROTO_TCP, caddr, cport, ct.vaddr[e], vport);
     if (n >= 0) {
       if ((n & 1) === 0) this.listen(ct, n >>> 1, o.nowTick + listenTicks);
-      return;
+      return true;
     }
     const d = ct.insert(PROTO_TCP, caddr, cport, ct.vaddr[e], vport, ct.daddr[e], (ct.dport[e] - 1) & 0xffff, caddr, cport, o.nowTick + listenTicks, true);
     if (d < 0) {
       o.drop(D.conn_table_full);
-      return;
+      return true;
     }
     this.bound(o, e, s, d);
     o.count(C.ftp_active);
+    return true;
   }
 
   /**
@@ -280,6 +290,10 @@ export class FtpHelper {
     const data = tcpDataStart(buf, l4);
     const p = this.parsed;
     if (m === FTP_PASV ? !ftpParse227(buf, data, end, p) : !ftpParse229(buf, data, end, p)) return FTP_AS_IS;
+    if (!tcpChecksumOk(buf, ip, l4, end - l4, o.csumPartial)) {
+      o.drop(D.tcp_bad_checksum);
+      return FTP_DROPPED;
+    }
     const port = p[1];
     const from = p[2];
     const to = p[3];

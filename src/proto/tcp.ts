@@ -46,6 +46,17 @@ export function tcpSetChecksum(buf: Uint8Array, ip: number, l4: number, len: num
   wr16(buf, l4 + TCP_CSUM, checksum(buf, l4, len, sum16(buf, ip + IP_SRC, 8, PROTO_TCP + len)));
 }
 
+/**
+ * Is the checksum of the TCP segment at l4 (len bytes, of the IPv4 packet at ip) right? A full sum:
+ * only where uvsd acts on a segment's content (the FTP helper, the SYN proxy), as the kernel's
+ * tcp_csum_check before an app helper mangles one. A partial checksum (`partial`: vnet header)
+ * is taken as right, as the kernel takes CHECKSUM_PARTIAL: its own segment, whose field holds
+ * only the pseudo-header sum.
+ */
+export function tcpChecksumOk(buf: Uint8Array, ip: number, l4: number, len: number, partial: boolean): boolean {
+  return partial || checksum(buf, l4, len, sum16(buf, ip + IP_SRC, 8, PROTO_TCP + len)) === 0;
+}
+
 /** Add `delta` to the 32-bit sequence or acknowledgment number at buf[field], moving the checksum (RFC 1624). */
 export function tcpAddSeq(buf: Uint8Array, l4: number, field: number, delta: number, partial = false): void {
   const old = rd32(buf, l4 + field);
