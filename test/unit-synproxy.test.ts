@@ -4,8 +4,8 @@
 // control side (refusals, -Ln, -S, uvsadm, YAML config).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FWD_IP, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, rig, type Rig } from './helpers/harness.js';
+import { FWD_IP, icmpFrame, ipv4, l4ChecksumOk, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, assertFrame, delta, rig, type Rig } from './helpers/harness.js';
 import { COOKIE_PERIOD_MS, MSS_TABLE, SynCookies } from '../src/proto/syncookie.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from '../src/datapath/tcpstate.js';
@@ -513,6 +513,34 @@ test('ACKs with a wrong or expired cookie get a reset (seq = their ack), stray s
   assert.equal(c1['drop.no_conn']! - c0['drop.no_conn']!, 2);
   assert.equal(c1.synproxy_ack_valid! - c0.synproxy_ack_valid!, 0);
   assert.equal(r.dp.ct.count, 0);
+});
+
+test('segments with a wrong TCP checksum are never answered, taken or held (tcp_bad_checksum): a SYN gets no cookie, a cookie ACK with data opens nothing, data before the server answered is not held, a server SYN|ACK settles nothing; the intact ones do', () => {
+  const r = spRig('nat');
+  const bad = (f: Buffer): Buffer => {
+    const b = Buffer.from(f);
+    b[14 + 20 + 16]! ^= 0x5a;
+    return b;
+  };
+  const drops = (f: Buffer, what: string): void => {
+    const before = r.counters();
+    assert.deepEqual(r.run(bad(f)), [], `${what}: nothing sent`);
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: f.length, 'drop.tcp_bad_checksum': 1 }, what);
+  };
+  drops(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: CISN, flags: SYN, options: MSS1460 }), 'SYN');
+  const cookie = synCookie(r);
+  const seg = (data: string) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: PSH | ACK, payload: Buffer.from(data) });
+  drops(seg('GET /'), 'the cookie ACK with data');
+  assert.equal(r.dp.ct.count, 0, 'no connection');
+  assert.equal(r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, seq: u32(CISN + 1), ack: u32(cookie + 1), flags: ACK })).length, 1, 'the bare ACK: SYN to the server');
+  drops(seg('GET /'), 'data before the server answered');
+  assert.equal(r.run(seg('GET /')).length, 0, 'the intact copy is held');
+  const synAck = tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: CPORT, seq: SISN, ack: u32(CISN + 1), flags: SYN | ACK, options: MSS1460 });
+  drops(synAck, 'the server\'s SYN|ACK');
+  assert.equal(r.dp.ct.state[r.dp.ct.lookup(6, parseIp(CLIENT), CPORT, parseIp(VIP), 80) >>> 1], S_SYN_SENT, 'still waiting');
+  const [out] = r.run(synAck);
+  assert.equal(out!.subarray(54).toString(), 'GET /', 'the intact held segment goes once the server answered');
+  assert.ok(l4ChecksumOk(out!));
 });
 
 test('a client without timestamps gets MSS only, as before, whatever else it offers; one with timestamps only gets MSS and timestamps', () => {

@@ -36,7 +36,7 @@ import { FTP_AS_IS, FTP_DROPPED, FtpHelper } from '../modes/ftp.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable, flowPrint } from './frags.js';
-import { buildTcpReset, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
+import { buildTcpReset, tcpChecksumOk, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { enterState } from '../proto/state.js';
 import { SCTP_MIN, SS_CLOSED, SS_NONE, sctpChecksumOk, sctpEvent, sctpMayOpen, sctpNext, sctpTransition } from '../proto/sctp.js';
 import {
@@ -1080,18 +1080,31 @@ export class Datapath implements Output {
         d[D.no_conn]++;
         return -1;
       }
-      if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN) return SYNPROXY_SYN;
+      // A SYN answered, an ACK taken and held (sent on later with a checksum of uvsd's): its
+      // own checksum must be right (dropped without an answer, as the kernel's TCP drops it).
+      // The ACK's is summed once its cookie validated: a flood of wrong cookies pays no sum.
+      const tcpLen = rd16(buf, ip + IP_TOTLEN) - (l4 - ip);
+      if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN) {
+        if (tcpChecksumOk(buf, ip, l4, tcpLen, this.csumPartial)) return SYNPROXY_SYN;
+        d[D.tcp_bad_checksum]++;
+        return -1;
+      }
       if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_ACK) {
         d[D.no_conn]++;
         return -1;
       }
-      if (!this.synproxy.checkAck(this, buf, ip, l4, this.cookiePeriod)) {
+      if (!this.synproxy.checkAck(buf, ip, l4, this.cookiePeriod)) {
         // Not a handshake of ours, or one long over (its entry expired): a reset, as the kernel
         // answers an ACK its listener's cookies refuse. Workers: another may hold it (as below).
         if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
         this.counters.c[C.synproxy_ack_invalid]++;
         return NO_CONN;
       }
+      if (!tcpChecksumOk(buf, ip, l4, tcpLen, this.csumPartial)) {
+        d[D.tcp_bad_checksum]++;
+        return -1;
+      }
+      this.counters.c[C.synproxy_ack_valid]++;
       if (!this.synproxy.hasRoom()) {
         d[D.synproxy_no_room]++;
         return -1;

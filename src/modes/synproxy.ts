@@ -39,7 +39,7 @@ import { S_ESTABLISHED } from '../datapath/tcpstate.js';
 import { MSS_TABLE, SynCookies, TSC_NO_WSCALE, TSC_SACK, TSC_WSCALE, cookieTsval } from '../proto/syncookie.js';
 import {
   HO_LEN, HO_MSS, HO_SACK, HO_TS, HO_TSECR, HO_TSVAL, HO_WSCALE, TCP_ACKNO, TCP_CSUM, TCP_DOFF, TCP_FLAGS, TCP_SEQ, TCP_WINDOW, TCPOPT_MSS,
-  TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, tcpAddSeq, tcpDataStart, tcpHandshakeOptions, tcpHeader, tcpNextOption,
+  TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, tcpAddSeq, tcpChecksumOk, tcpDataStart, tcpHandshakeOptions, tcpHeader, tcpNextOption,
   tcpSetChecksum, tcpSetWindow,
 } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
@@ -268,17 +268,16 @@ export class SynProxy {
     o.count(C.synproxy_syn_cookies_sent);
   }
 
-  /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours? A
-   *  valid one is counted; an invalid one by the caller (with workers, another may hold its
-   *  connection: counted only by the last worker it reaches, not by each on the way). */
-  checkAck(o: Output, buf: Buffer, ip: number, l4: number, period: number): boolean {
+  /** A client ACK of a SYN proxy service without a connection: does it carry a cookie of ours?
+   *  Counted by the caller: a valid one once its checksum is right too, an invalid one (with
+   *  workers, another may hold its connection) only by the last worker it reaches. */
+  checkAck(buf: Buffer, ip: number, l4: number, period: number): boolean {
     const idx = this.cookies.check(
       rd32(buf, ip + IP_SRC), rd16(buf, l4), rd32(buf, ip + IP_DST), rd16(buf, l4 + 2),
       (rd32(buf, l4 + TCP_SEQ) - 1) | 0, (rd32(buf, l4 + TCP_ACKNO) - 1) | 0, period,
     );
     if (idx < 0) return false;
     this.mssIdx = idx;
-    o.count(C.synproxy_ack_valid);
     return true;
   }
 
@@ -458,8 +457,11 @@ export class SynProxy {
       const base = slot * this.slotBytes;
       const data = SynProxy.payload(buf, ip);
       const heldData = SynProxy.payload(this.held, base);
-      if (data > 0 && heldData === 0 && rd16(buf, ip + IP_TOTLEN) <= this.slotBytes) {
-        this.hold(buf, ip, slot);
+      const tot = rd16(buf, ip + IP_TOTLEN);
+      if (data > 0 && heldData === 0 && tot <= this.slotBytes) {
+        // Sent on later with a checksum of uvsd's (it may be cut): its own must be right now.
+        if (!tcpChecksumOk(buf, ip, l4, tot - (l4 - ip), o.csumPartial)) o.drop(D.tcp_bad_checksum);
+        else this.hold(buf, ip, slot);
         return true;
       }
       o.drop(D.synproxy_not_ready);
@@ -470,6 +472,12 @@ export class SynProxy {
     const hl4 = base + (this.held[base] & 15) * 4;
     if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK)) {
       // The server's SYN|ACK: from now on translate; the held segment completes its handshake.
+      // Its seq and options set the connection's translation for good: a corrupted one is
+      // dropped (the server sends it again).
+      if (!tcpChecksumOk(buf, ip, l4, rd16(buf, ip + IP_TOTLEN) - (l4 - ip), o.csumPartial)) {
+        o.drop(D.tcp_bad_checksum);
+        return true;
+      }
       const delta = (rd32(buf, l4 + TCP_SEQ) + 1 - rd32(this.held, hl4 + TCP_ACKNO)) | 0; // sisn - cookie
       this.settle(o, buf, l4, hl4, e);
       this.release(ct, e); // read below, before anything can take it again
