@@ -2,7 +2,7 @@
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FWD_IP, hopped, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { FWD_IP, hopped, inetChecksum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, assertFrame, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../src/modes/decap.js';
@@ -229,4 +229,18 @@ test('a long DR frame followed by a TUN frame in one batch: the TUN outer header
     assert.deepEqual(out.at(-1)!.subarray(34), hopped(next).subarray(14), `${what}: the TUN frame wrapped, its inner packet intact`);
     assert.equal(d['drop.frame_too_long'] ?? 0, fits ? 0 : 1, what);
   }
+});
+
+test('TUN inner fragments: the first keeps every IP option, later ones only those marked "copied" (Record Route becomes NOPs, Router Alert stays), as the kernel\'s ip_options_fragment', () => {
+  const r = tunRig(32);
+  const ra = [148, 4, 0, 0]; // Router Alert: copied flag set
+  const rr = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0]; // Record Route, two empty slots: not copied
+  const options = Buffer.from([...ra, ...rr]); // 15 bytes, padded with one END
+  const input = tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 5100, dport: 80, flags: TCP_FLAGS.SYN, payload: Buffer.alloc(1440, 3) }, { df: false, options });
+  const out = r.run(input);
+  assert.equal(out.length, 2, 'cut in two');
+  const opts = (f: Buffer) => [...f.subarray(34 + 20, 34 + 36)];
+  assert.ok(out.every((f) => (f[34]! & 15) === 9 && inetChecksum(f, 34, 36) === 0), 'both inner headers 36 bytes, checksums right');
+  assert.deepEqual(opts(out[0]!), [...ra, ...rr, 0], 'first fragment: as sent');
+  assert.deepEqual(opts(out[1]!), [...ra, ...Array<number>(11).fill(1), 0], 'later fragment: Record Route as NOPs');
 });

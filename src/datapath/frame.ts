@@ -91,6 +91,27 @@ export function ipv4OptionsValid(buf: Uint8Array, ip: number, hlen: number): boo
   return true;
 }
 
+/**
+ * The header of a fragment after the first (RFC 791, the kernel's ip_options_fragment): options
+ * whose copied flag (bit 7 of the type) is clear, such as Record Route and Timestamp, become NOPs;
+ * the header keeps its length. Options as ipv4OptionsValid checked them.
+ */
+export function ipv4OptionsFragment(buf: Uint8Array, ip: number, hlen: number): void {
+  const end = ip + hlen;
+  for (let o = ip + 20; o < end;) {
+    const t = buf[o];
+    if (t === 0) return;
+    if (t === 1) {
+      o++;
+      continue;
+    }
+    const l = buf[o + 1];
+    if (l < 2 || o + l > end) return;
+    if ((t & 0x80) === 0) buf.fill(1, o, o + l);
+    o += l;
+  }
+}
+
 /** Recompute the IPv4 header checksum in place. */
 export function ipv4SetChecksum(buf: Uint8Array, ip: number, hlen: number): void {
   buf[ip + IP_CSUM] = 0;

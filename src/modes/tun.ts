@@ -24,7 +24,7 @@
 import { C, D } from '../datapath/counters.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_GRE, PROTO_IPIP, PROTO_TCP, PROTO_UDP,
-  checksum, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
+  checksum, ipv4OptionsFragment, ipv4SetChecksum, rd16, rd32, sum16, wr16, wr32,
 } from '../datapath/frame.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
@@ -174,6 +174,7 @@ function encap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, cod
 /**
  * A packet without DF too big to wrap: cut it into inner fragments that fit with the outer
  * headers (as any router may), wrap each. The server's kernel reassembles them after decapsulation.
+ * Fragments after the first carry only the options marked "copied" (the others become NOPs).
  */
 function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip: number, code: number): void {
   const gen = o.genBuf;
@@ -197,6 +198,7 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
     o.copyToGen(buf, ip + ihl + done, ih + ihl, n);
     wr16(gen, ih + IP_TOTLEN, ihl + n);
     wr16(gen, ih + IP_FRAG, (last ? frag0 & 0x2000 : 0x2000) | ((frag0 & 0x1fff) + (done >> 3)));
+    if (done > 0 && ihl > 20) ipv4OptionsFragment(gen, ih, ihl);
     ipv4SetChecksum(gen, ih, ihl);
     tunFinish(gen, g, ihl + n, code);
     o.count(C.tun_inner_fragments);
