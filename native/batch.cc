@@ -68,7 +68,9 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
 // writeBatch(fd, buf, offs, lens, count, pre = 0) -> frames written: buf[offs[i] - pre, offs[i] + lens[i]),
 // i.e. each frame with the `pre` bytes in front of it (the virtio_net_hdr of an IFF_VNET_HDR port).
 // A frame the kernel has no room for (EAGAIN/ENOBUFS) is dropped, not retried: a datapath must
-// not block or queue behind a full link.
+// not block or queue behind a full link. So is one a TAP/TUN set down refuses (EIO: the kernel's
+// tun_get_user takes no frame while the device is not IFF_UP): the link is down, not the port,
+// which carries frames again once it is up. A deleted device fails with EBADFD, thrown.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
@@ -109,7 +111,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     ssize_t r;
     do r = write(fd, buf + off, len); while (r < 0 && errno == EINTR);
     if (r >= 0) { written++; continue; }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EIO) continue;
     // Frame-specific rejections (too big, malformed) drop that frame only.
     if (errno == EMSGSIZE || errno == EINVAL) continue;
     return ThrowErrno(env, "write", "fd " + std::to_string(fd), errno);

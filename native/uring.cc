@@ -262,8 +262,9 @@ int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, 
     for (unsigned k = 0; k < n; k++) {
       int32_t v = r->res[k];
       if (v >= 0) { (*written)++; continue; }
-      // As for write(): no room or a frame-specific rejection drops that frame only.
-      if (v == -EAGAIN || v == -ENOBUFS || v == -EMSGSIZE || v == -EINVAL || v == -EINTR) continue;
+      // As for write(): no room, the device set down (EIO) or a frame-specific rejection drops
+      // that frame only.
+      if (v == -EAGAIN || v == -ENOBUFS || v == -EIO || v == -EMSGSIZE || v == -EINVAL || v == -EINTR) continue;
       return -v;
     }
   }

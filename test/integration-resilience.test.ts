@@ -10,14 +10,14 @@
 //  - a state file refused (in part or whole) at start is renamed aside (FILE.refused-TIME) before uvsd writes its table;
 //  - the TAP deleted under uvsd stops it in order, and a restart with its state file forwards again.
 //  - the TAP set down, out of its bridge, the bridge deleted: logged once each way, shown by --status,
-//    the TAP put back on the re-created bridge;
+//    the TAP put back on the re-created bridge; frames written while it is down dropped and counted;
 //  - with --workers 2, a full table and secure TCP are logged from the workers' summed counters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { getInDirector, logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
-import { VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
+import { SUBNET, VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
 import type { DrLab } from './lab/dr-lab.js';
@@ -328,9 +328,29 @@ test('defenses from the --config daemon section: used at start, the command line
   });
 });
 
-test('the TAP link under uvsd: set down, out of its bridge, the bridge set down, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
+/**
+ * While the TAP is down (the kernel refuses every write: EIO): a VIP added (its claim probed)
+ * and the ARP watch's probes (--arp-watch 1: a lap a second) write frames that are dropped and
+ * counted tx_failed; uvsd goes on. Before, the first such write stopped it ("frame I/O on uvs0
+ * failed (... Input/output error): was the interface deleted?"); with --workers the worker died
+ * and Node aborted the process.
+ */
+async function whileDown(lab: DrLab): Promise<void> {
+  const st0 = await lab.status();
+  const vip2 = `${SUBNET}.201`;
+  await lab.uvsadmMust(['-A', '-t', `${vip2}:80`, '-s', 'rr']);
+  // With workers the counts reach --status at the next pull.
+  const probed = (st: typeof st0) => st.arpWatch!.probes > st0.arpWatch!.probes && st.drops.tx_failed! > st0.drops.tx_failed!;
+  let st = st0;
+  for (let i = 0; i < 30 && !probed(st = await lab.status()); i++) await delay(100);
+  assert.ok(probed(st), `the ARP watch probed (${st0.arpWatch!.probes} -> ${st.arpWatch!.probes}), the frames counted (tx_failed ${st0.drops.tx_failed} -> ${st.drops.tx_failed})`);
+  assert.ok(lab.uvsdAlive(), `uvsd still runs; stderr: ${lab.uvsd!.stderr()}`);
+  await lab.uvsadmMust(['-D', '-t', `${vip2}:80`]);
+}
+
+test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwhile: frames dropped, uvsd goes on, also with --workers 2), out of its bridge, the bridge set down, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
   const metrics = '127.0.0.1:9478';
-  await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics] } }, async (lab) => {
+  await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics, '--arp-watch', '1'] } }, async (lab) => {
     await drService(lab);
     const dir = lab.ns.dir;
     const ip = (...args: string[]) => lab.lab.must(['ip', 'link', ...args], dir);
@@ -351,6 +371,7 @@ test('the TAP link under uvsd: set down, out of its bridge, the bridge set down,
       await ip(...fault);
       await waitLog(lab, warn);
       await linkLine(statusLine);
+      if (fault.join(' ') === 'set uvs0 down') await whileDown(lab);
       await ip(...fix);
       const back = await waitLog(lab, /^uvs0 link back: up, bridge br0$/, ++backs);
       t.diagnostic(`${fault.join(' ')}: ${back[backs - 1]}`);
@@ -360,6 +381,19 @@ test('the TAP link under uvsd: set down, out of its bridge, the bridge set down,
       assert.ok((await lab.status()).counters.arp_gratuitous_sent > st0.counters.arp_gratuitous_sent, 'gratuitous ARP when back');
       assert.equal((await lab.http(2)).errors, 0);
     }
+    // The TAP set down under uvsd --workers 2 (the shadow's probes go out through worker 0's queue).
+    await lab.stopUvsd();
+    await lab.startUvsd(['--workers', '2', '--metrics', metrics, '--arp-watch', '1', '--no-jit-warmup']);
+    await drService(lab);
+    await ip('set', 'uvs0', 'down');
+    await whileDown(lab);
+    await waitLog(lab, /^uvs0 link fault: down, bridge br0;/);
+    await ip('set', 'uvs0', 'up');
+    backs = 1;
+    await waitLog(lab, /^uvs0 link back: up, bridge br0$/, backs);
+    await linkLine('link up, bridge br0');
+    const back = await lab.http(2);
+    assert.equal(back.errors, 0, back.errorSamples.join('; '));
     // The bridge deleted (the TAP leaves it) and created again: uvsd puts the TAP back.
     await ip('del', 'br0');
     await waitLog(lab, /^uvs0 link fault: up, not in bridge br0 \(br0 is gone\);/);

@@ -182,7 +182,27 @@ async function exercise(tap: Port, peer: Port, base: number): Promise<Record<str
     out.bigRead = n;
     out.bigInOrder = ok;
   }
+
+  // The TAP set down takes no frame (the kernel's tun_get_user says EIO): writeBatch drops it and
+  // says 0, no error (uvsd goes on: a link fault, not a port failure); up again, it takes them.
+  {
+    const p = pack([frame(PEER_MAC, UVSD_MAC, 60, base + 0x30000)]);
+    execFileSync('ip', ['link', 'set', 'uvstap0', 'down']);
+    out.downWritten = tryWrite(tap.fd, p);
+    execFileSync('ip', ['link', 'set', 'uvstap0', 'up']);
+    out.upAgainWritten = tryWrite(tap.fd, p);
+    await until(() => readFileSync('/sys/class/net/uvstap0/brport/state', 'utf8').trim() === '3', 3000);
+  }
   return out;
+}
+
+/** writeBatch's count, or its error as `CODE message`. */
+function tryWrite(fd: number, p: { buf: Buffer; offs: Uint32Array; lens: Uint32Array }): number | string {
+  try {
+    return native.writeBatch(fd, p.buf, p.offs, p.lens, p.offs.length);
+  } catch (e) {
+    return `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`;
+  }
 }
 
 
@@ -251,6 +271,18 @@ async function child(): Promise<Record<string, unknown>> {
   // TUN: no Ethernet address.
   const tun = native.openTap('uvstun0', { tun: true, mtu: 1300 });
   out.tun = { mac: tun.mac, created: tun.created, mtu: native.ifaceInfo('uvstun0')?.mtu };
+  // A TUN set down drops what is written as a TAP does (uvs-decap's device); deleted, the write
+  // fails: EBADFD, what uvsd stops on.
+  {
+    const pkt = Buffer.alloc(20);
+    pkt[0] = 0x45;
+    pkt.writeUInt16BE(20, 2);
+    const p = { buf: pkt, offs: Uint32Array.of(0), lens: Uint32Array.of(20) };
+    execFileSync('ip', ['link', 'set', 'uvstun0', 'down']);
+    out.tunDownWritten = tryWrite(tun.fd, p);
+    execFileSync('ip', ['link', 'del', 'uvstun0']);
+    out.tunDeletedWritten = tryWrite(tun.fd, p);
+  }
   native.close(tun.fd);
 
   return out;
@@ -440,6 +472,15 @@ if (process.env.UVS_PORT_CHILD === '1') {
           assert.equal(m.receivedAfterThrow, true);
         });
 
+        await t.test(`${mode}: writeBatch on the TAP set down drops the frame and says 0 (before: threw EIO, and uvsd stopped), up again it writes`, (tt) => {
+          if (!m) {
+            tt.skip(`io_uring refused by this kernel: ${o.uringRefused}`);
+            return;
+          }
+          assert.equal(m.downWritten, 0);
+          assert.equal(m.upAgainWritten, 1);
+        });
+
         await t.test(`${mode}: one readBatch of 300 queued frames returns them all, in order`, (tt) => {
           if (!m) {
             tt.skip(`io_uring refused by this kernel: ${o.uringRefused}`);
@@ -464,6 +505,11 @@ if (process.env.UVS_PORT_CHILD === '1') {
         assert.deepEqual(o.tun, { mac: '', created: true, mtu: 1300 });
       });
 
+      await t.test('a TUN set down drops what is written (0, no error); deleted, the write fails EBADFD', () => {
+        assert.equal(o.tunDownWritten, 0);
+        assert.match(String(o.tunDeletedWritten), /^EBADFD write fd \d+: File descriptor in bad state$/);
+      });
+
       t.diagnostic(`bridge flooded a frame for uvsd's MAC to the TAP before uvsd transmitted: ${o.floodedBeforeTx}`);
     } finally {
       try { ip('netns', 'del', ns); } catch { /* not created */ }
@@ -471,7 +517,7 @@ if (process.env.UVS_PORT_CHILD === '1') {
   });
 
   test('a write the kernel fails throws marked portFailure (uvsd then stops in order, "frame I/O on ... failed", as for a failed read): a timer\'s frame (the ARP watch\'s probe) may meet a deleted TAP before the next read does', () => {
-    const fd = openSync('/dev/null', 'r'); // writes fail: EBADF, as a deleted TAP's fail EIO
+    const fd = openSync('/dev/null', 'r'); // writes fail: EBADF, as a deleted TAP's fail EBADFD
     const p = new Port(fd, 'null');
     try {
       assert.throws(() => p.send(Buffer.alloc(128), new Uint32Array([0]), new Uint32Array([60]), 1),

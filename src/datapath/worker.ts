@@ -5,7 +5,7 @@
 // ARP frames) post copies.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { C } from './counters.js';
+import { C, D } from './counters.js';
 import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { Port, native } from './port.js';
@@ -101,7 +101,9 @@ function transmit(frames: Uint8Array[]): void {
     const b = Buffer.from(f.buffer, f.byteOffset, f.length);
     txOffs[0] = vh;
     txLens[0] = f.length - vh;
-    port.send(b, txOffs, txLens, 1); // counted by the shadow's Tx
+    // Counted sent by the shadow's Tx when it posted it; one the queue refused (the TAP set down)
+    // is counted here.
+    if (port.send(b, txOffs, txLens, 1) === 0) dp.counters.d[D.tx_failed]++;
   }
 }
 
