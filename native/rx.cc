@@ -52,6 +52,7 @@ struct Rx {
   double frames = 0;  // frames delivered
   bool stopped = false;     // stop() called (or a fatal error): do not touch buf/lens any more
   bool closed = false;      // uv_close finished
+  bool hooked = false;      // OnEnvCleanup registered (until Stop)
   int jsFns = 2;  // the JS stop() and stats() functions not yet collected
 };
 
@@ -60,23 +61,48 @@ void MaybeFree(Rx* rx) {
   if (rx->closed && rx->jsFns == 0) delete rx;
 }
 
-void OnClosed(uv_handle_t* h) {
-  Rx* rx = reinterpret_cast<Rx*>(h);
-  rx->closed = true;
-  // Drop the pins now rather than at GC time of the handle.
+// The pins on buf/lens/clock, the callback and its async context (idempotent).
+void ReleaseJs(Rx* rx) {
   rx->bufRef.Reset();
   rx->lensRef.Reset();
   rx->clockRef.Reset();
   rx->cb.Reset();
   rx->ctx.reset();
+}
+
+void OnClosed(uv_handle_t* h) {
+  Rx* rx = reinterpret_cast<Rx*>(h);
+  rx->closed = true;
+  // Drop the pins now rather than at GC time of the handle.
+  ReleaseJs(rx);
   MaybeFree(rx);
 }
+
+void OnEnvCleanup(void* arg);
 
 void Stop(Rx* rx) {
   if (rx->stopped) return;
   rx->stopped = true;
+  if (rx->hooked) napi_remove_env_cleanup_hook(rx->env, OnEnvCleanup, rx);
+  rx->hooked = false;
   uv_poll_stop(&rx->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&rx->poll), OnClosed);
+}
+
+// The environment goes away with the handle still polling: a worker thread that ended on an
+// uncaught error, process.exit() or terminate(). A worker's loop must close with no
+// handle open, or Node aborts the whole process ("uv_loop_close() while having open handles"),
+// so the handle is closed here, and the JS references dropped while the environment still
+// answers. No close callback: libuv runs it in the thread's last loop turn, when the addon may be
+// unloaded already (no other environment holding it), so rx stays allocated (~200 bytes once per
+// environment that ended with a port polling).
+void OnEnvCleanup(void* arg) {
+  Rx* rx = static_cast<Rx*>(arg);
+  rx->hooked = false;  // Node forgets a hook once it ran
+  rx->stopped = true;
+  ReleaseJs(rx);
+  uv_poll_stop(&rx->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&rx->poll), nullptr);
 }
 
 // Report like any failing I/O callback: 'uncaughtException', or exit if nobody handles it.
@@ -281,6 +307,8 @@ Napi::Value RxStart(const Napi::CallbackInfo& info) {
   rx->ctx.reset(new Napi::AsyncContext(env, "uvs:rx"));
 
   Rx* p = rx.release();
+  // Hooks run newest first: before the addon's environment itself is torn down.
+  p->hooked = napi_add_env_cleanup_hook(env, OnEnvCleanup, p) == napi_ok;
   Napi::Function stop = Napi::Function::New(env, StopFn, "stop", p);
   stop.AddFinalizer([](Napi::Env, Rx* x) { x->jsFns--; MaybeFree(x); }, p);
   Napi::Function stats = Napi::Function::New(env, StatsFn, "stats", p);

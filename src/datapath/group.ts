@@ -264,6 +264,8 @@ interface Link {
   acked: number;
   /** Larger per-service arrays posted with list seq, which the worker counts into once it has applied it (pull()). */
   svcNext: { seq: number; svc: Float64Array }[];
+  /** Resolves when the thread has ended (also one that died before close()). */
+  exited: Promise<void>;
 }
 
 type FromWorker =
@@ -359,7 +361,7 @@ export class DatapathGroup implements Workers {
         workerData: setup,
         transferList: peers[i].filter((p): p is MessagePort => p !== undefined),
       });
-      const link: Link = { w, shared: undefined, acked: 0, svcNext: [] };
+      const link: Link = { w, shared: undefined, acked: 0, svcNext: [], exited: new Promise((resolve) => w.once('exit', () => resolve())) };
       this.links.push(link);
       ready.push(new Promise<void>((resolve, reject) => {
         w.on('message', (m: FromWorker) => {
@@ -697,12 +699,12 @@ export class DatapathGroup implements Workers {
   private async closeWorkers(): Promise<void> {
     this.closed = true;
     this.steerer?.close();
-    // Each worker stops polling its queue and closes it first: a thread terminated with its
-    // libuv poll handle open makes Node abort at exit ("uv_loop_close() while having open handles").
+    // Each worker stops polling its queue and closes it itself, then ends (one already ended, on
+    // an error, is not waited for); terminated after a second otherwise (native/rx.cc closes the
+    // poll handle of a thread that ends without: Node would abort the process).
     await Promise.all(this.links.map(async (l) => {
-      const exited = new Promise<void>((resolve) => l.w.once('exit', () => resolve()));
       l.w.postMessage({ t: 'close' });
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+      await Promise.race([l.exited, new Promise((r) => setTimeout(r, 1000))]);
       await l.w.terminate();
     }));
   }
