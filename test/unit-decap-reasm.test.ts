@@ -6,10 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eth, inetChecksum, ipv4, udp } from './helpers/frames.js';
 import { decapHost, routerFragments } from './helpers/decap.js';
-import { DECAP_FRAGMENT, DECAP_NOT_TUNNEL, DECAP_OK, decapFrame } from '../src/modes/decap.js';
-import {
-  OuterReassembly, REASM_BAD, REASM_DONE, REASM_EVICTED, REASM_OVERLAPS, REASM_SLOTS, REASM_TIMEOUTS, REASM_TIMEOUT_MS,
-} from '../src/modes/decap-reasm.js';
+import { DECAP_NOT_TUNNEL, decapFrame, decapStride } from '../src/modes/decap.js';
+import { REASM_BAD, REASM_DONE, REASM_EVICTED, REASM_OVERLAPS, REASM_SLOTS, REASM_TIMEOUTS, REASM_TIMEOUT_MS } from '../src/modes/decap-reasm.js';
+import { DecapPump } from '../src/modes/decap-pump.js';
 
 const VIP = '192.168.8.200';
 const GUE_PORT = 6080;
@@ -38,27 +37,37 @@ function wrap(kind: 'ipip' | 'gre' | 'gue', inner: Buffer, id: number): Buffer {
 /** The IP packet cut as a router with a 1280-byte MTU cuts it: Ethernet frames, data in pieces of 1256. */
 const fragments = (pkt: Buffer): Buffer[] => routerFragments(eth(L2, pkt));
 
-/** Feed frames through decapFrame and the reassembly as uvs-decap does; the inner packets it would write to the TUN. */
-function feed(reasm: OuterReassembly, frames: Buffer[], now = 0): Buffer[] {
-  const out = new Int32Array(2);
-  const got: Buffer[] = [];
-  for (const f of frames) {
-    let r = decapFrame(f, 0, f.length, SERVER, out);
-    let src = f;
-    if (r === DECAP_FRAGMENT) {
-      const at = reasm.add(f, 0, f.length, now);
-      if (at < 0) continue;
-      src = reasm.buf;
-      r = decapFrame(reasm.buf, at, reasm.doneLen, SERVER, out);
-    }
-    if (r === DECAP_OK) got.push(Buffer.from(src.subarray(out[0], out[0]! + out[1]!)));
+/** uvs-decap's receive path (DecapPump) with a TUN that keeps copies of what is written to it. */
+class Decap {
+  readonly written: Buffer[] = [];
+  readonly pump = new DecapPump(SERVER, {
+    send: (b, offs, lens, n) => {
+      for (let i = 0; i < n; i++) this.written.push(Buffer.from(b.subarray(offs[i], offs[i]! + lens[i]!)));
+      return n;
+    },
+  }, 1);
+  get counts(): Float64Array {
+    return this.pump.reasm.counts;
   }
-  return got;
+}
+
+/** Feed frames through uvs-decap's receive path, a batch of one each (read into a slot of
+ *  uvs-decap's size); the inner packets it wrote to the TUN. */
+function feed(d: Decap, frames: Buffer[], now = 0): Buffer[] {
+  const slot = Buffer.alloc(decapStride(1480));
+  const lens = new Uint32Array(1);
+  const from = d.written.length;
+  for (const f of frames) {
+    f.copy(slot);
+    lens[0] = f.length;
+    d.pump.take(slot, slot.length, lens, 1, now);
+  }
+  return d.written.slice(from);
 }
 
 test('uvs-decap reassembles outer fragments of IPIP, GRE and GUE packets in any order and writes the whole inner packet', () => {
   for (const kind of ['ipip', 'gre', 'gue'] as const) {
-    const reasm = new OuterReassembly();
+    const reasm = new Decap();
     const inner = innerPacket(1);
     const frags = fragments(wrap(kind, inner, 7));
     assert.equal(frags.length, 3, `${kind}: three fragments`);
@@ -77,7 +86,7 @@ test('uvs-decap reassembles outer fragments of IPIP, GRE and GUE packets in any 
 });
 
 test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomplete one times out; a full table gives up its oldest; malformed fragments are refused', () => {
-  const reasm = new OuterReassembly();
+  const reasm = new Decap();
   const inner = innerPacket(3);
   const frags = fragments(wrap('ipip', inner, 11));
   // Overlap: the second fragment twice.
@@ -89,7 +98,7 @@ test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomple
   assert.deepEqual(feed(reasm, [late[2]!], REASM_TIMEOUT_MS + 1), []);
   assert.equal(reasm.counts[REASM_TIMEOUTS], 2, 'this one and the last piece of the overlapping one');
   // Full table: REASM_SLOTS + 1 datagrams started; the oldest is taken over and cannot complete.
-  const fresh = new OuterReassembly();
+  const fresh = new Decap();
   const many = Array.from({ length: REASM_SLOTS + 1 }, (_v, i) => fragments(wrap('gre', innerPacket(10 + i), 100 + i)));
   many.forEach((fs, i) => feed(fresh, [fs[0]!], i));
   assert.equal(fresh.counts[REASM_EVICTED], 1);

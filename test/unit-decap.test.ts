@@ -1,5 +1,6 @@
 // uvs-decap's parser (src/modes/decap.ts): what it takes as its own and what it refuses, by
-// reason, as the kernel's ipip/gre/fou receive path would. Reassembly: unit-decap-reasm.test.ts.
+// reason, as the kernel's ipip/gre/fou receive path would; its receive batch (decap-pump.ts).
+// Reassembly: unit-decap-reasm.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eth, inetChecksum, ip, ipv4, mac, tcp, TCP_FLAGS, udp } from './helpers/frames.js';
@@ -8,6 +9,8 @@ import {
   DECAP_BAD, DECAP_BAD_IP_CSUM, DECAP_BAD_TUN_CSUM, DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_GUE_CONTROL, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, DECAP_TRUNCATED,
   decapFrame, decapStride, setHostMac,
 } from '../src/modes/decap.js';
+import { DecapPump } from '../src/modes/decap-pump.js';
+import type { FrameSink } from '../src/datapath/tx.js';
 
 const VIP = '192.168.8.200';
 const CLIENT = '198.51.100.7';
@@ -127,4 +130,31 @@ test('uvs-decap reads whole frames of --mtu inner packets (IPIP, GRE, GUE); a fr
   assert.equal(decapFrame(f, 0, 2112, host(), out, 2112), DECAP_TRUNCATED);
   assert.equal(DECAP_COUNTERS[-DECAP_TRUNCATED - 1], 'truncated');
   assert.equal(decapFrame(f, 0, 2000, host(), out, 2112), DECAP_BAD, 'shorter than the read: the frame itself is malformed');
+});
+
+test('uvs-decap\'s receive batch (DecapPump): the inner packets go to the TUN in one write; a TUN set down takes none (the kernel\'s EIO, 0 written): counted tun_dropped, nothing thrown (before: uvs-decap died on "write fd N: Input/output error" and printed no summary)', () => {
+  const STRIDE = decapStride(1480);
+  const frames = [tunnelled('ipip'), tunnelled('gre'), tunnelled('ipip', { ethDst: OTHER.mac })];
+  const buf = Buffer.alloc(STRIDE * frames.length);
+  const lens = new Uint32Array(frames.length);
+  frames.forEach((f, i) => {
+    f.copy(buf, i * STRIDE);
+    lens[i] = f.length;
+  });
+  let up = true;
+  const writes: Buffer[][] = [];
+  const tun: FrameSink = {
+    send: (b, offs, ls, n) => {
+      if (!up) return 0; // what writeBatch says for a TUN set down (port.test.ts)
+      writes.push(Array.from({ length: n }, (_, i) => Buffer.from(b.subarray(offs[i], offs[i]! + ls[i]!))));
+      return n;
+    },
+  };
+  const pump = new DecapPump(host(), tun, frames.length);
+  pump.take(buf, STRIDE, lens, frames.length, 0);
+  assert.deepEqual(writes, [[inner, inner]], 'one write of both inner packets; the frame for another station refused');
+  up = false;
+  pump.take(buf, STRIDE, lens, frames.length, 0);
+  const c = pump.counts();
+  assert.deepEqual({ decapsulated: c.decapsulated, tun_dropped: c.tun_dropped, other_host: c.other_host }, { decapsulated: 2, tun_dropped: 2, other_host: 2 });
 });

@@ -24,8 +24,8 @@ import { UVS_VERSION } from '../control/printers.js';
 import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
 import { Port, native } from '../datapath/port.js';
-import { DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_OK, decapFrame, decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
-import { OuterReassembly, REASM_COUNTERS } from '../modes/decap-reasm.js';
+import { decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
+import { DecapPump } from '../modes/decap-pump.js';
 
 function sh(argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -55,6 +55,8 @@ const vips = o.vip.split(',').map((v) => {
 });
 const mtu = o.mtu;
 const guePort = o.guePort ?? 0;
+/** Frames per receive batch. */
+const BATCH = 64;
 const host: DecapHost = { vips: new Set(vips.map((v) => v.ip | 0)), locals: new Set(), macHi: 0, macLo: 0, guePort }; // rd32 gives int32
 
 /** The host's IPv4 addresses and --dev's MAC, read again every second: a frame for another
@@ -104,7 +106,7 @@ if (guePort !== 0) {
 let rx: Port;
 let tun: Port;
 try {
-  rx = Port.packet(o.dev, { stride: decapStride(mtu), batch: 64 });
+  rx = Port.packet(o.dev, { stride: decapStride(mtu), batch: BATCH });
   tun = Port.tap(o.tun, { tun: true, mtu, io: 'syscalls' });
   sh(['ip', 'link', 'set', 'dev', tun.name, 'up']);
   for (const v of vips) sh(['ip', 'addr', 'replace', `${v.text}/32`, 'dev', tun.name]);
@@ -115,43 +117,10 @@ try {
   process.exit(1);
 }
 
-const offs = new Uint32Array(64);
-const lens = new Uint32Array(64);
-const inner = new Int32Array(2);
-let decapsulated = 0;
-/** Tunnelled frames refused, by reason (DECAP_COUNTERS). */
-const refused = new Float64Array(DECAP_COUNTERS.length);
+const pump = new DecapPump(host, tun, BATCH);
 refreshHost();
 setInterval(refreshHost, 1000).unref();
-const reasm = new OuterReassembly();
-const one = new Uint32Array(1);
-const oneLen = new Uint32Array(1);
-rx.start((count) => {
-  const buf = rx.rxBuf;
-  const now = performance.now();
-  let n = 0;
-  for (let i = 0; i < count; i++) {
-    let r = decapFrame(buf, i * rx.stride, rx.rxLens[i], host, inner, rx.stride);
-    if (r === DECAP_FRAGMENT) {
-      // A whole packet again, sent on its own (its slot is reused by the next fragment).
-      const f = reasm.add(buf, i * rx.stride, rx.rxLens[i], now);
-      if (f < 0) continue;
-      r = decapFrame(reasm.buf, f, reasm.doneLen, host, inner);
-      if (r === DECAP_OK) {
-        one[0] = inner[0];
-        oneLen[0] = inner[1];
-        decapsulated += tun.send(reasm.buf, one, oneLen, 1);
-        continue;
-      }
-    }
-    if (r < 0) refused[-r - 1]++;
-    if (r !== DECAP_OK) continue;
-    offs[n] = inner[0];
-    lens[n] = inner[1];
-    n++;
-  }
-  if (n > 0) decapsulated += tun.send(buf, offs, lens, n);
-});
+rx.start((count) => pump.take(rx.rxBuf, rx.stride, rx.rxLens, count, performance.now()));
 console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
 
 function stop(): void {
@@ -160,9 +129,7 @@ function stop(): void {
   rx.close();
   gueSink?.close();
   tun.close();
-  const refusals = Object.fromEntries(DECAP_COUNTERS.map((name, k) => [name, refused[k]]));
-  const reassembly = Object.fromEntries(REASM_COUNTERS.map((name, k) => [name, reasm.counts[k]]));
-  console.log(JSON.stringify({ msg: 'uvs-decap stopped', decapsulated, ...refusals, dropped, ...reassembly }));
+  console.log(JSON.stringify({ msg: 'uvs-decap stopped', ...pump.counts(), dropped }));
   process.exit(0);
 }
 process.on('SIGTERM', stop);
