@@ -60,7 +60,7 @@ test('uvs-decap -V / --version prints package.json\'s version, as uvsd -V; --hel
 /** Writes the frame (hex) argv[2] times into interface argv[1] through a packet socket. */
 const SEND = 'import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind((sys.argv[1], 0))\nf = bytes.fromhex(sys.argv[3])\nfor _ in range(int(sys.argv[2])): s.send(f)\n';
 
-test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP frames (it read 2112 bytes of each and counted it "ignored")', { skip: labUnavailableReason() ?? false, timeout: 30_000 }, async (t) => {
+test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP frames (it read 2112 bytes of each and counted it "ignored"); its TUN deleted, it stops with one line and its counts', { skip: labUnavailableReason() ?? false, timeout: 30_000 }, async (t) => {
   const lab = new Lab('uvsdc');
   t.after(() => lab.destroy());
   const ns = await lab.addNs('rs');
@@ -76,7 +76,13 @@ test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP f
   // before the fix), then SIGTERM prints the counts.
   const tunRx = async () => Number((await lab.exec(ns, ['cat', '/sys/class/net/uvsdecap0/statistics/rx_packets'])).stdout);
   for (let i = 0; i < 50 && (await tunRx()) < 4; i++) await delay(100);
-  await d.stop();
+  // Its TUN deleted under it: the next frame's write fails (EBADFD), uvs-decap says so in one
+  // line, prints its counts and exits 1 (it died on an uncaught error before, no counts).
+  await lab.must(['ip', 'link', 'del', 'uvsdecap0'], ns);
+  await lab.must(['python3', '-c', SEND, 'wire', '1', frame.toString('hex')], ns);
+  const code = await Promise.race([d.exited, delay(5000).then(() => 'still running')]);
+  assert.equal(code, 1, `exit ${code}: ${d.stderr()}`);
+  assert.match(d.stderr(), /^uvs-decap: .*; stopping\n$/);
   const last = JSON.parse(d.stdout().trim().split('\n').pop()!) as Record<string, unknown>;
   assert.deepEqual([last['msg'], last['decapsulated'], last['ignored'], last['truncated']], ['uvs-decap stopped', 4, 0, 0], d.stdout());
 });

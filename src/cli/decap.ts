@@ -120,17 +120,25 @@ try {
 const pump = new DecapPump(host, tun, BATCH);
 refreshHost();
 setInterval(refreshHost, 1000).unref();
-rx.start((count) => pump.take(rx.rxBuf, rx.stride, rx.rxLens, count, performance.now()));
+rx.start((count) => {
+  try {
+    pump.take(rx.rxBuf, rx.stride, rx.rxLens, count, performance.now());
+  } catch (e) {
+    // The TUN or the packet socket gone (deleted: EBADFD): one line, the summary, exit 1.
+    console.error(`uvs-decap: ${(e as Error).message}; stopping`);
+    stop(1);
+  }
+});
 console.log(JSON.stringify({ msg: 'uvs-decap ready', dev: o.dev, tun: tun.name, vips: vips.map((v) => v.text) }));
 
-function stop(): void {
+function stop(code = 0): void {
   // Frames the packet socket lost to a full receive buffer (the server's TCP sees them as losses).
   const dropped = rx.drops()?.socket_full ?? 0;
   rx.close();
   gueSink?.close();
   tun.close();
   console.log(JSON.stringify({ msg: 'uvs-decap stopped', ...pump.counts(), dropped }));
-  process.exit(0);
+  process.exit(code);
 }
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+process.on('SIGTERM', () => stop());
+process.on('SIGINT', () => stop());
