@@ -24,6 +24,7 @@ import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
+import { RegexMatcher, REGEX_TIME_LIMIT_MS } from '../src/health/regex.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
 import type { CheckSpec, HttpCheck } from '../src/health/types.js';
 
@@ -134,6 +135,42 @@ test('HTTP_GET from keepalived.conf: regex_no_match fails the check on a match (
   } finally {
     srv.close();
   }
+});
+
+test('HTTP_GET regex runs off the main thread within 100 ms: "^(a+)+$" against 34 a\'s and "!" fails in about the limit and the event loop stays responsive (before: the loop, datapath included, froze for minutes); the next match gets a fresh thread; matches waiting past the limit get no verdict', async () => {
+  const srv = http.createServer((req, res) => res.end(req.url === '/evil' ? `${'a'.repeat(34)}!` : 'aaaa'));
+  const t = { ip: LO, port: await listen(srv) };
+  let late = 0;
+  let last = performance.now();
+  const tick = setInterval(() => {
+    const now = performance.now();
+    late = Math.max(late, now - last - 10);
+    last = now;
+  }, 10);
+  try {
+    const t0 = performance.now();
+    const r = await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/evil', regex: '^(a+)+$' }] }, t);
+    const took = performance.now() - t0;
+    await new Promise((resolve) => setTimeout(resolve, 25)); // a blocked loop shows in the tick after it
+    assert.deepEqual(r, { ok: false, reason: '/evil: regex match exceeded 100 ms (keepalived: pcre2 match limit)' });
+    assert.ok(took >= REGEX_TIME_LIMIT_MS && took < 1000, `failed after ${took.toFixed(0)} ms`);
+    assert.ok(late < 50, `the event loop was ${late.toFixed(0)} ms late meanwhile`);
+    // The thread that ran away was ended: a fresh one answers the next match.
+    assert.deepEqual(await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/ok', regex: '^(a+)+$' }] }, t), { ok: true, reason: '/ok: HTTP status 200, body matches' });
+  } finally {
+    clearInterval(tick);
+    srv.close();
+  }
+  // A matcher of its own, its thread started: one match runs, one waits, the third finds the queue full (no verdict on the server).
+  const m = new RegexMatcher(50, 1);
+  const evil = Buffer.from(`${'a'.repeat(34)}!`);
+  assert.deepEqual(await m.match({ regex: 'a$' }, evil), { matched: false });
+  const all = await Promise.all([0, 1, 2].map(() => m.match({ regex: '^(a+)+$' }, evil)));
+  assert.deepEqual(all, [
+    { problem: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
+    { problem: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
+    { problem: 'regex match not run: 1 matches already wait for the regex thread', notRun: true },
+  ]);
 });
 
 test('HTTP_GET and SSL_GET: a response with both Content-Length and Transfer-Encoding: chunked passes, as keepalived, which reads only the status line and the end of the headers, passes it (before: HPE_INVALID_TRANSFER_ENCODING, the server taken down)', async () => {

@@ -2,7 +2,17 @@
 // (pcre2 options), `regex_no_match` (a match fails the check), `regex_min_offset` and
 // `regex_max_offset` (where in the body the match may start). uvs matches with JavaScript's
 // RegExp on the body read as UTF-8; offsets count bytes, as keepalived's.
+//
+// A match runs on a worker thread (RegexMatcher), never on uvsd's main thread: a pattern that
+// backtracks without end ("^(a+)+$" against 34 a's and a "!") or that is quadratic on a large
+// body ("version.*ready" against 256 KB of "version ": 4 s) held the event loop, and with it the
+// datapath, uvsadm and every other check. keepalived's pcre2 stops such a match at its match
+// limit; here the worker is ended after REGEX_TIME_LIMIT_MS and the check fails, saying so.
+import { Worker } from 'node:worker_threads';
 import type { HttpUrl } from './types.js';
+
+/** What of a url a match needs (all of it plain data: it is posted to the worker). */
+export type RegexUrl = Pick<HttpUrl, 'regex' | 'regexOptions' | 'regexMinOffset' | 'regexMaxOffset'>;
 
 /** regex_min_offset and regex_max_offset at most. */
 export const MAX_REGEX_OFFSET = 2 ** 31 - 1;
@@ -61,7 +71,7 @@ export function bodyRegex(url: Pick<HttpUrl, 'regex' | 'regexOptions'>): RegExp 
 }
 
 /** Does the body match the url's regex where its offsets allow (regex_no_match not applied)? */
-export function bodyMatches(url: HttpUrl, body: Buffer): boolean {
+export function bodyMatches(url: RegexUrl, body: Buffer): boolean {
   const text = body.toString('utf8');
   const re = bodyRegex(url);
   if (url.regexMinOffset !== undefined) re.lastIndex = body.subarray(0, url.regexMinOffset).toString('utf8').length;
@@ -69,3 +79,112 @@ export function bodyMatches(url: HttpUrl, body: Buffer): boolean {
   if (m === null) return false;
   return url.regexMaxOffset === undefined || Buffer.byteLength(text.slice(0, m.index)) <= url.regexMaxOffset;
 }
+
+/** A match that runs longer fails its check (ms): keepalived's pcre2 fails it at its match limit. */
+export const REGEX_TIME_LIMIT_MS = 100;
+
+/** Matches waiting for the worker at most: one more fails at once, without a verdict (notRun). */
+export const REGEX_MAX_WAITING = 64;
+
+/** A match's outcome: matched or not, else why there is no answer (notRun: uvsd's own queue was full). */
+export type RegexOutcome = { matched: boolean } | { problem: string; notRun?: true };
+
+interface RegexJob {
+  url: RegexUrl;
+  body: Uint8Array;
+  /** Aborted: the check gave up (its connect_timeout) and the match is not run. */
+  signal?: AbortSignal;
+  resolve(o: RegexOutcome): void;
+}
+
+/**
+ * The regex matches of every HTTP_GET and SSL_GET, one at a time on one worker thread, started
+ * at the first match. A match that runs past limitMs has its worker terminated (the next match
+ * starts a fresh one) and fails; at most maxWaiting matches wait, in order.
+ */
+export class RegexMatcher {
+  private worker: Worker | undefined;
+  /** The worker runs its script (until then a match would wait for its start, not for itself). */
+  private ready = false;
+  private running: { job: RegexJob; timer: NodeJS.Timeout } | undefined;
+  private readonly waiting: RegexJob[] = [];
+
+  constructor(
+    private readonly limitMs = REGEX_TIME_LIMIT_MS,
+    private readonly maxWaiting = REGEX_MAX_WAITING,
+  ) {}
+
+  /** Does the body match the url's regex where its offsets allow (bodyMatches, on the worker)? */
+  match(url: RegexUrl, body: Uint8Array, signal?: AbortSignal): Promise<RegexOutcome> {
+    if (this.waiting.length >= this.maxWaiting) {
+      return Promise.resolve({ problem: `regex match not run: ${this.maxWaiting} matches already wait for the regex thread`, notRun: true });
+    }
+    return new Promise((resolve) => {
+      this.waiting.push({ url, body, signal, resolve });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.running !== undefined) return;
+    while (this.waiting[0]?.signal?.aborted === true) this.waiting.shift()!.resolve({ problem: 'regex match not run: the check gave up' });
+    if (this.waiting.length === 0) {
+      this.worker?.unref(); // an idle thread keeps no process alive
+      return;
+    }
+    const w = this.worker ?? this.start();
+    w.ref();
+    if (!this.ready) return;
+    const job = this.waiting.shift()!;
+    const { regex, regexOptions, regexMinOffset, regexMaxOffset } = job.url;
+    this.running = { job, timer: setTimeout(() => this.overrun(), this.limitMs) };
+    // A body with a memory of its own (Buffer.concat's of more than 4 KB) is moved, not copied.
+    const b = job.body;
+    const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+    w.postMessage({ url: { regex, regexOptions, regexMinOffset, regexMaxOffset }, body: b }, own ? [b.buffer as ArrayBuffer] : []);
+  }
+
+  private start(): Worker {
+    const w = new Worker(new URL('./regex-worker.js', import.meta.url));
+    this.worker = w;
+    this.ready = false;
+    w.once('online', () => {
+      if (this.worker !== w) return;
+      this.ready = true;
+      this.next();
+    });
+    w.on('message', (m: { matched: boolean } | { error: string }) => {
+      if (this.worker === w) this.settle('error' in m ? { problem: `regex: ${m.error}` } : { matched: m.matched });
+    });
+    w.once('error', (e) => this.lost(w, `regex thread failed: ${e.message}`));
+    w.once('exit', (code) => this.lost(w, `regex thread exited (code ${code})`));
+    return w;
+  }
+
+  private settle(o: RegexOutcome): void {
+    const r = this.running;
+    if (r === undefined) return;
+    clearTimeout(r.timer);
+    this.running = undefined;
+    r.job.resolve(o);
+    this.next();
+  }
+
+  /** The running match took too long: its worker goes (a regex cannot be interrupted otherwise). */
+  private overrun(): void {
+    void this.worker?.terminate();
+    this.worker = undefined;
+    this.settle({ problem: `regex match exceeded ${this.limitMs} ms (keepalived: pcre2 match limit)` });
+  }
+
+  /** Worker w died: the match it ran fails; one that never ran a match fails those waiting (the next would fail alike). */
+  private lost(w: Worker, problem: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    if (this.running !== undefined) this.settle({ problem });
+    else for (const j of this.waiting.splice(0)) j.resolve({ problem });
+  }
+}
+
+/** The matcher uvsd's checks share. */
+export const regexMatcher = new RegexMatcher();

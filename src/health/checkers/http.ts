@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
 import { closeCheckSocket } from './tcp.js';
 import { notRunResult } from './resource.js';
-import { bodyMatches } from '../regex.js';
+import { regexMatcher } from '../regex.js';
 
 /** Bodies larger than this fail a check that reads them whole (regex, contains) instead of being
  *  buffered; a digest alone streams through MD5, whatever the size. */
@@ -101,9 +101,11 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
   const needBody = url.digest !== undefined || url.regex !== undefined || url.contains !== undefined;
   return new Promise((resolve) => {
     let done = false;
+    const gaveUp = url.regex !== undefined ? new AbortController() : undefined;
     const finish = (r: CheckResult): void => {
       if (done) return;
       done = true;
+      gaveUp?.abort();
       clearTimeout(timer);
       closeCheckSocket(req.socket, spec.bindPort !== undefined);
       req.destroy();
@@ -159,12 +161,19 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
             finish({ ok: false, reason: `${url.path}: body does not contain ${JSON.stringify(url.contains)}` });
             return;
           }
-          // keepalived: "if (req->regex_matched == url->regex_no_match)" fails the check.
-          if (url.regex !== undefined && bodyMatches(url, body) === (url.regexNoMatch === true)) {
-            finish({ ok: false, reason: url.regexNoMatch === true ? `${url.path}: body matches /${url.regex}/ (regex_no_match)` : `${url.path}: body does not match /${url.regex}/` });
+          const passed: CheckResult = { ok: true, reason: `${url.path}: HTTP status ${status}, body matches` };
+          if (url.regex === undefined) {
+            finish(passed);
             return;
           }
-          finish({ ok: true, reason: `${url.path}: HTTP status ${status}, body matches` });
+          // On the regex thread, within its time limit (regex.ts); given up with the check.
+          void regexMatcher.match(url, body, gaveUp?.signal).then((m) => {
+            if ('problem' in m) finish({ ok: false, ...(m.notRun ? { notRun: true } : {}), reason: `${url.path}: ${m.problem}` });
+            // keepalived: "if (req->regex_matched == url->regex_no_match)" fails the check.
+            else if (m.matched === (url.regexNoMatch === true)) {
+              finish({ ok: false, reason: url.regexNoMatch === true ? `${url.path}: body matches /${url.regex}/ (regex_no_match)` : `${url.path}: body does not match /${url.regex}/` });
+            } else finish(passed);
+          });
         });
       },
       vhost,
