@@ -3,7 +3,7 @@
 // file:line; includes with globs; skipped sections warn once each; unknown keywords are named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -1322,4 +1322,72 @@ test('a virtual_server without real servers is skipped with a warning, also with
     'k.conf:7: real_server fd00::5 skipped: uvs does not support IPv6',
     'k.conf:5: virtual_server 1.2.3.4 81 skipped: it has no real servers (keepalived ignores it too, sorry_server or not)',
   ]);
+});
+
+test('global_defs enable_script_security as keepalived\'s: a MISC_CHECK, notify or quorum command that runs as root and that another user could change (the file or a directory on its path writable by others, or not owned by root), or that has no user to run as, is refused at load with its line and left out; a script run as another user is not judged; without it, one SECURITY VIOLATION warning (before: "skipped: enable_script_security", and the script ran as root)', { skip: process.getuid?.() !== 0 ? 'needs root: the files must be root\'s' : false }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ksec-'));
+  try {
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const check = join(open, 'check.sh');
+    writeFileSync(check, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const conf = join(dir, 'k.conf');
+    /** The file's quorum_up, notify_up and MISC_CHECK (line 9, 11, 13 with its misc_path), and its warnings. */
+    const load = (g1: string, g2: string, prog = check, miscUser = '') => {
+      writeFileSync(conf, `global_defs {\n  ${g1}\n  ${g2}\n}\nvirtual_server 10.0.0.1 80 {\n  protocol TCP\n  lb_kind DR\n  lb_algo rr\n  quorum_up ${prog}\n` +
+        `  real_server 10.0.0.2 80 {\n    notify_up /bin/true\n    MISC_CHECK {\n      misc_path ${prog}\n      ${miscUser}\n    }\n  }\n}\n`);
+      const r = loadKeepalivedFile(conf);
+      const vs = r.config.services[0]!;
+      const rs = vs.realServers[0]!;
+      return { quorumUp: vs.quorumUp, notifyUp: rs.notifyUp, misc: rs.checkers.map((c) => (c.type === 'MISC_CHECK' ? c.user?.name ?? 'uvsd' : c.type)), warnings: r.warnings };
+    };
+    const root = { name: 'root', uid: 0, gid: 0 };
+    const refused = (line: number, key: string, prog: string, why: string) => `${conf}:${line}: ${key} ${prog} refused (enable_script_security): ${why}; ` +
+      (key === 'misc_path' ? 'the MISC_CHECK is left out, as keepalived disables it (its real_server goes by its other checkers)' : 'it is not run (keepalived drops it too)');
+    const openWhy = `it runs as root and ${open} is writable by everyone (mode 0777)`;
+    assert.deepEqual(load('enable_script_security', 'script_user root'), {
+      quorumUp: undefined, notifyUp: { command: '/bin/true', user: root }, misc: [],
+      warnings: [refused(9, 'quorum_up', check, openWhy), refused(13, 'misc_path', check, openWhy)],
+    });
+    // A script run as another user (here nobody) cannot be used to gain root's: not judged, as in keepalived.
+    assert.deepEqual(load('enable_script_security', 'script_user root', check, 'user nobody').misc, ['nobody']);
+    // No user to run as (no script_user, no keepalived_script user on this host): keepalived refuses every script without its own.
+    if (typeof lookupScriptUser('keepalived_script') === 'string') {
+      const noUser = 'no user to run it as: global_defs has no script_user and there is no keepalived_script user (keepalived refuses it too)';
+      assert.deepEqual(load('enable_script_security', 'router_id lb1', check, 'user nobody'), {
+        quorumUp: undefined, notifyUp: undefined, misc: ['nobody'],
+        warnings: [`${conf}:1: global_defs ignored (not a virtual_server); skipped: router_id`, refused(9, 'quorum_up', check, noUser), refused(11, 'notify_up', '/bin/true', noUser)],
+      });
+    }
+    // The file itself, a directory owned by another user, a group's write: each refuses.
+    chmodSync(open, 0o755);
+    chmodSync(check, 0o757);
+    assert.equal(load('enable_script_security', 'script_user root').warnings[0], refused(9, 'quorum_up', check, `it runs as root and ${check} is writable by everyone (mode 0757)`));
+    chmodSync(check, 0o755);
+    chownSync(open, 65534, 0);
+    assert.equal(load('enable_script_security', 'script_user root').warnings[0], refused(9, 'quorum_up', check, `it runs as root and ${open} is owned by uid 65534, not root`));
+    chownSync(open, 0, 65534);
+    chmodSync(open, 0o775);
+    assert.equal(load('enable_script_security', 'script_user root').warnings[0], refused(9, 'quorum_up', check, `it runs as root and ${open} is writable by group 65534 (mode 0775)`));
+    // Through a link in a safe directory to the unsafe one: the real path is judged too.
+    const safe = join(dir, 'safe');
+    mkdirSync(safe, { mode: 0o755 });
+    symlinkSync(check, join(safe, 'check.sh'));
+    assert.equal(load('enable_script_security', 'script_user root', join(safe, 'check.sh')).warnings[0],
+      refused(9, 'quorum_up', join(safe, 'check.sh'), `it runs as root and ${open} is writable by group 65534 (mode 0775)`));
+    // Root's own files all the way (/tmp is sticky): run.
+    chmodSync(open, 0o755);
+    chownSync(open, 0, 0);
+    assert.deepEqual(load('enable_script_security', 'script_user root'), { quorumUp: { command: check, user: root }, notifyUp: { command: '/bin/true', user: root }, misc: ['root'], warnings: [] });
+    // Without enable_script_security: run, and keepalived's warning once.
+    chmodSync(open, 0o777);
+    assert.deepEqual(load('router_id lb1', 'script_user root'), {
+      quorumUp: { command: check, user: root }, notifyUp: { command: '/bin/true', user: root }, misc: ['root'],
+      warnings: [`${conf}:1: global_defs ignored (not a virtual_server); skipped: router_id`,
+        `${conf}:9: SECURITY VIOLATION - scripts are being executed but script_security not enabled. There are insecure scripts (keepalived's warning; 2, the first here: ${check}: ${open} is writable by everyone (mode 0777)): add enable_script_security to global_defs to refuse them`],
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

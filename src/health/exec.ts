@@ -2,9 +2,9 @@
 // keepalived 2.x runs scripts: the line is split into words (single and double quotes group,
 // backslash escapes), the first word is executed directly, without a shell, with a timeout.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { NotifyScript, ScriptUser } from './types.js';
 
 /** Split a command line into argv; throws on an unterminated quote. */
@@ -61,33 +61,89 @@ function programProblem(path: string): string | undefined {
 }
 
 /**
- * Why runCommand could not start this command line now ("/x/check.sh not found", "check.sh not
- * found in PATH (/bin:/usr/bin)", "/x/check.sh is not executable"), or undefined. The program is
- * found as spawn finds it: a name with a slash is a path (relative to the working directory),
- * one without is looked up in uvsd's PATH.
+ * Where spawn finds the program of this command line: a name with a slash is a path (relative to
+ * the working directory), one without is looked up in uvsd's PATH. Else why not ("/x/check.sh
+ * not found", "check.sh not found in PATH (/bin:/usr/bin)", "/x/check.sh is not executable").
  */
-export function commandProblem(line: string): string | undefined {
+function locateProgram(line: string): { path: string } | { problem: string } {
   let argv: string[];
   try {
     argv = splitCommand(line);
   } catch (e) {
-    return (e as Error).message;
+    return { problem: (e as Error).message };
   }
   const prog = argv[0];
-  if (prog === undefined) return 'empty command';
+  if (prog === undefined) return { problem: 'empty command' };
   if (prog.includes('/')) {
     const why = programProblem(prog);
-    return why === undefined ? undefined : `${prog} ${why}`;
+    return why === undefined ? { path: prog } : { problem: `${prog} ${why}` };
   }
   const path = process.env.PATH ?? DEFAULT_PATH;
   let found: string | undefined;
   for (const dir of path.split(':')) {
     const full = join(dir === '' ? '.' : dir, prog); // an empty entry is the working directory
     const why = programProblem(full);
-    if (why === undefined) return undefined;
+    if (why === undefined) return { path: full };
     if (why !== 'not found') found ??= `${prog} (${full}) ${why}`;
   }
-  return found ?? `${prog} not found in PATH (${path})`;
+  return { problem: found ?? `${prog} not found in PATH (${path})` };
+}
+
+/** Why runCommand could not start this command line now (locateProgram), or undefined. */
+export function commandProblem(line: string): string | undefined {
+  const r = locateProgram(line);
+  return 'problem' in r ? r.problem : undefined;
+}
+
+/**
+ * Why someone other than root could change what this path runs, as keepalived's check_security
+ * judges each of its parts from / down: a part owned by a user other than root, or writable by a
+ * group other than root's or by everyone (but a directory with the sticky bit, as /tmp, where no
+ * one else can replace what root owns). Parts are not followed: a symbolic link is judged by its owner.
+ */
+function pathInsecurity(path: string): string | undefined {
+  const parts = path.split('/').filter((p) => p !== '');
+  for (let i = 0; i <= parts.length; i++) {
+    const p = `/${parts.slice(0, i).join('/')}`;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch (e) {
+      return `${p} cannot be read (${(e as NodeJS.ErrnoException).code})`;
+    }
+    const mode = `mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
+    if (st.uid !== 0) return `${p} is owned by uid ${st.uid}, not root`;
+    if (!(st.isFile() || (st.isDirectory() && (st.mode & 0o1000) === 0))) continue;
+    if ((st.mode & 0o002) !== 0) return `${p} is writable by everyone (${mode})`;
+    if (st.gid !== 0 && (st.mode & 0o020) !== 0) return `${p} is writable by group ${st.gid} (${mode})`;
+  }
+  return undefined;
+}
+
+/**
+ * keepalived's check_script_secure: why a user other than root could change what this command
+ * line runs with root's rights, or undefined. Only a script run as root is judged (its user's uid
+ * or gid 0, or without a user uvsd's own, or a program set-uid or set-gid root): the program's
+ * path as uvsd runs it and, where links lead elsewhere, its real path, every directory on them
+ * and the file itself (pathInsecurity). A program that cannot be found is commandProblem's.
+ */
+export function scriptInsecurity(line: string, user?: Pick<ScriptUser, 'uid' | 'gid'>): string | undefined {
+  const found = locateProgram(line);
+  if ('problem' in found) return undefined;
+  const path = resolve(found.path);
+  let st;
+  let real: string;
+  try {
+    st = statSync(path);
+    real = realpathSync(path);
+  } catch {
+    return undefined; // gone since: commandProblem's
+  }
+  const uid = user?.uid ?? process.geteuid?.() ?? 0;
+  const gid = user?.gid ?? process.getegid?.() ?? 0;
+  const setRoot = (st.uid === 0 && (st.mode & 0o4100) === 0o4100) || (st.gid === 0 && (st.mode & 0o2010) === 0o2010);
+  if (uid !== 0 && gid !== 0 && !setRoot) return undefined;
+  return pathInsecurity(path) ?? (real !== path ? pathInsecurity(real) : undefined);
 }
 
 /** The entries of /etc/passwd or /etc/group: name -> its fields after the name. */

@@ -46,6 +46,9 @@ export interface ParseOptions {
   configId?: string;
   /** Resolves `user USER [GROUP]` (default: exec.ts lookupScriptUser, /etc/passwd and /etc/group); a string says why not. */
   lookupUser?: (user: string, group?: string) => ScriptUser | string;
+  /** Why a non-root user could change what a command line runs as root (exec.ts scriptInsecurity): refused
+   *  under global_defs' enable_script_security, else warned about once. */
+  scriptInsecurity?: (line: string, user?: ScriptUser) => string | undefined;
 }
 
 interface Token {
@@ -591,6 +594,11 @@ class Parser {
   private scriptUser: ScriptUser | undefined;
   /** The first script (MISC_CHECK, notify or quorum command) that runs as root (uvsd's user): warned about once. */
   private asRoot: Stmt | undefined;
+  /** global_defs' enable_script_security: scripts without a user to run as, or that others could change, are refused. */
+  private scriptSecurity = false;
+  /** Without enable_script_security: the first script others could change, and why (one warning for all). */
+  private insecure: { st: Stmt; why: string } | undefined;
+  private insecureCount = 0;
   /** The DR/TUN real_server statements of virtual_server fwmark blocks written with a port (cleared to 0): one warning for all. */
   private readonly portCleared = new Set<Stmt>();
   /** A checker's own alpha (keepalived 2.x: in a checker block as in a real_server). */
@@ -611,10 +619,29 @@ class Parser {
     return u;
   }
 
-  /** A script's own user, else the default script user; none (root): remembered for the one warning. */
-  private runAs(st: Stmt, own: ScriptUser | undefined): { user?: ScriptUser } {
+  /**
+   * Who runs script `command` (line st): its own user, else the default script user; none (root):
+   * remembered for the one warning. Under enable_script_security, as keepalived's
+   * check_script_secure, undefined with a warning at st when there is no user to run it as
+   * ("Unable to set default user keepalived_script") or when a user other than root could change
+   * what it runs as root: the script is left out (`leftOut` says how). The warning about root names rootAt.
+   */
+  private runAs(st: Stmt, command: string, own: ScriptUser | undefined, leftOut: string, rootAt = st): { user?: ScriptUser } | undefined {
     const user = own ?? this.scriptUser;
-    if (user === undefined) this.asRoot ??= st;
+    const refuse = (why: string): undefined => {
+      this.warn(st, `${st.key} ${command} refused (enable_script_security): ${why}; ${leftOut}`);
+      return undefined;
+    };
+    if (user === undefined && this.scriptSecurity) {
+      return refuse(`no user to run it as: global_defs has no script_user and there is no ${DEFAULT_SCRIPT_USER} user (keepalived refuses it too)`);
+    }
+    const why = this.opts.scriptInsecurity?.(command, user);
+    if (why !== undefined && this.scriptSecurity) return refuse(`it runs as root and ${why}`);
+    if (why !== undefined) {
+      this.insecure ??= { st, why: `${command}: ${why}` };
+      this.insecureCount++;
+    }
+    if (user === undefined) this.asRoot ??= rootAt;
     return user !== undefined ? { user } : {};
   }
 
@@ -631,12 +658,13 @@ class Parser {
    * the default script user (keepalived's notify_script_init). A line that could not run now is
    * warned about (keepalived checks its scripts at load too).
    */
-  private script(st: Stmt): NotifyScript {
+  private script(st: Stmt): NotifyScript | undefined {
     nArgs(st, 1, 3);
     const command = st.args[0]!.text;
     const why = this.opts.commandProblem?.(command);
     if (why !== undefined) this.warn(st, `${st.key}: ${why}: it will fail when it is run`);
-    return { command, ...this.runAs(st, st.args.length > 1 ? this.userAt(st, 1) : undefined) };
+    const user = this.runAs(st, command, st.args.length > 1 ? this.userAt(st, 1) : undefined, 'it is not run (keepalived drops it too)');
+    return user === undefined ? undefined : { command, ...user };
   }
 
   /** `alpha [on|off]` of a real_server or checker (keepalived's check_true_false words); a bad word is warned about and undefined. */
@@ -680,6 +708,7 @@ class Parser {
     this.bfds = this.bfdInstances(stmts);
     this.laddrGroups = this.localAddressGroups(stmts);
     this.scriptUser = this.defaultScriptUser(stmts);
+    this.scriptSecurity = stmts.some((g) => g.key === 'global_defs' && (g.block ?? []).some((s) => s.key === 'enable_script_security'));
     for (const st of stmts) {
       if (['virtual_server_group', 'local_address_group', 'track_file', 'vrrp_track_file', 'SSL', 'bfd_instance'].includes(st.key)) continue;
       if (st.key === 'virtual_server') {
@@ -704,8 +733,8 @@ class Parser {
       }
       // One warning per skipped section, naming what was inside.
       const name = [st.key, ...st.args.map((a) => a.text)].join(' ');
-      // global_defs' script_user is read (defaultScriptUser).
-      const inner = st.block ? [...new Set(st.block.map((s) => s.key))].filter((k) => st.key !== 'global_defs' || k !== 'script_user') : [];
+      // global_defs' script_user (defaultScriptUser) and enable_script_security are read.
+      const inner = st.block ? [...new Set(st.block.map((s) => s.key))].filter((k) => st.key !== 'global_defs' || (k !== 'script_user' && k !== 'enable_script_security')) : [];
       if (inner.length === 0 && st.block?.length) continue;
       const why = /^vrrp_/.test(st.key) ? 'uvs does no VRRP' : 'not a virtual_server';
       this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
@@ -721,6 +750,11 @@ class Parser {
       const n = this.portCleared.size;
       this.warn(first, `${n === 1 ? 'a DR/TUN real_server' : `${n} DR/TUN real_servers`} of virtual_server fwmark written with a port (the first here): ` +
         'at port 0 in the table, as keepalived programs them (ipvsadm -r RIP: each flow keeps its own port); checks without connect_port use the port written');
+    }
+    if (this.insecure !== undefined) {
+      const n = this.insecureCount;
+      this.warn(this.insecure.st, `SECURITY VIOLATION - scripts are being executed but script_security not enabled. There are insecure scripts (keepalived's warning; ` +
+        `${n === 1 ? 'this one' : `${n}, the first here`}: ${this.insecure.why}): add enable_script_security to global_defs to refuse them`);
     }
     if (this.asRoot !== undefined) {
       // keepalived: "WARNING - default user 'keepalived_script' for script execution does not exist - please create."
@@ -1020,8 +1054,12 @@ class Parser {
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); quorumAt = s; break;
         case 'weight': nArgs(s, 1, 1); weight = intArg(s, 0, 1, MAX_WEIGHT); break; // its real servers' weight when they give none
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
-        case 'quorum_up': vs.quorumUp = this.script(s); break;
-        case 'quorum_down': vs.quorumDown = this.script(s); break;
+        case 'quorum_up':
+        case 'quorum_down': {
+          const sc = this.script(s);
+          if (sc !== undefined) vs[s.key === 'quorum_up' ? 'quorumUp' : 'quorumDown'] = sc;
+          break;
+        }
         case 'alpha': noArgs(s); vs.alpha = true; break;
         case 'omega': noArgs(s); vs.omega = true; break;
         case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
@@ -1207,8 +1245,12 @@ class Parser {
         case 'alpha': alpha = this.alphaArg(s) ?? alpha; break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
-        case 'notify_up': rs.notifyUp = this.script(s); break;
-        case 'notify_down': rs.notifyDown = this.script(s); break;
+        case 'notify_up':
+        case 'notify_down': {
+          const sc = this.script(s);
+          if (sc !== undefined) rs[s.key === 'notify_up' ? 'notifyUp' : 'notifyDown'] = sc;
+          break;
+        }
         default: this.unsupported(s, `real_server ${addr} ${port}`);
       }
     }
@@ -1285,7 +1327,7 @@ class Parser {
     const urls: HttpUrl[] = [];
     let enableSni = false;
     const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
-    const misc: { command?: string; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
+    const misc: { command?: string; at?: Stmt; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
     const inside = st.key;
     let connectIp6: Stmt | undefined;
     for (const s of body) {
@@ -1358,6 +1400,7 @@ class Parser {
           case 'misc_path': {
             nArgs(s, 1, 1);
             misc.command = s.args[0]!.text;
+            misc.at = s;
             // keepalived drops such a checker ("Disabling misc script"); here it fails, and says why, until the script can run.
             const why = this.opts.commandProblem?.(misc.command);
             if (why !== undefined) this.warn(s, `MISC_CHECK misc_path: ${why}: the check fails (its real_server down) until it can run`);
@@ -1393,9 +1436,13 @@ class Parser {
         return { ...common, type: 'DNS_CHECK', ...dns };
       case 'SMTP_CHECK':
         return { ...common, type: 'SMTP_CHECK', helo };
-      default:
+      default: {
         if (misc.command === undefined) throw err(st, 'MISC_CHECK needs misc_path');
-        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic, ...this.runAs(st, misc.user) };
+        // keepalived never runs a refused MISC_CHECK: its real server goes by its other checkers.
+        const user = this.runAs(misc.at!, misc.command, misc.user, 'the MISC_CHECK is left out, as keepalived disables it (its real_server goes by its other checkers)', st);
+        if (user === undefined) return undefined;
+        return { ...common, type: 'MISC_CHECK', command: misc.command, timeoutMs: misc.timeoutMs ?? d.delayLoopMs, dynamic: misc.dynamic, ...user };
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, sep } from 'node:path';
 import { KeepalivedError, parseKeepalived, type ParseResult } from './keepalived.js';
 import { readConfigText } from '../control/config.js';
 import { tlsFilesProblem } from './checkers/http.js';
-import { commandProblem } from './exec.js';
+import { commandProblem, scriptInsecurity } from './exec.js';
 
 function globRegex(part: string): RegExp {
   let re = '';
@@ -76,6 +76,7 @@ export function loadKeepalivedFile(path: string, configId?: string): ParseResult
       return expandGlob(full).map((f) => ({ file: f, text: readConfigText(f) }));
     },
     commandProblem,
+    scriptInsecurity,
     configId,
   }));
 }
