@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withDrLab } from './lab/itest.js';
+import { scriptUserCapsProblem } from '../src/health/exec.js';
 
 const UNIT = join(repoRoot, 'contrib', 'uvsd.service');
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
@@ -72,10 +73,59 @@ test('systemd unit: uvsd accepts the ExecStart= command line (--check-config, th
     assert.equal(unitValue(text, 'Nice'), '-10');
     assert.equal(unitValue(text, 'Restart'), 'on-failure');
     assert.equal(unitValue(text, 'ExecReload'), '/bin/kill -HUP $MAINPID');
-    assert.equal(unitValue(text, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN CAP_NET_RAW');
+    assert.equal(unitValue(text, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_KILL');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const noSetpriv = process.getuid?.() !== 0 ? 'needs root (the capabilities are root\'s to drop)' : spawnSync('setpriv', ['--version']).error ? 'setpriv not found (util-linux)' : false;
+
+test('systemd unit: with its CapabilityBoundingSet and NoNewPrivileges uvsd runs a script as another user (nobody) and kills it at its timeout (before: CAP_NET_ADMIN CAP_NET_RAW only, spawn EPERM, the check failed and its server went out)', { skip: noSetpriv }, () => {
+  const text = readFileSync(UNIT, 'utf8');
+  assert.equal(unitValue(text, 'NoNewPrivileges'), 'yes');
+  const caps = unitValue(text, 'CapabilityBoundingSet').split(' ').map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`);
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-unit-'));
+  try {
+    chmodSync(dir, 0o777); // the script, as nobody, writes its pid here
+    const pidFile = join(dir, 'pid');
+    const child = `
+      import { readFileSync } from 'node:fs';
+      import { runCommand, scriptUserCapsProblem } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'health', 'exec.js'))};
+      const nobody = { uid: 65534, gid: 65534 };
+      const who = await runCommand("/bin/sh -c 'test $(id -u):$(id -g) = 65534:65534'", 5000, nobody);
+      const slow = await runCommand("/bin/sh -c 'echo $$ > ${pidFile}; exec sleep 3'", 300, nobody);
+      // Killed (the sleep has 3 s to go): gone once reaped, within a second.
+      const pid = Number(readFileSync(${JSON.stringify(pidFile)}, 'utf8'));
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        try { process.kill(pid, 0); await new Promise((r) => setTimeout(r, 10)); } catch { alive = false; }
+      }
+      const warning = scriptUserCapsProblem([{ command: '/bin/true', user: { name: 'nobody', ...nobody } }]);
+      console.log(JSON.stringify({ who, slow, alive, warning: warning ?? null }));`;
+    const r = spawnSync('setpriv', [`--bounding-set=-all,${caps.join(',')}`, '--no-new-privs', process.execPath, '--input-type=module', '-e', child], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { who: { code: 0 }, slow: { code: null, problem: 'timeout after 300 ms' }, alive: false, warning: null });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('uvsd warns at start, once, when a script runs as another user and it lacks CAP_SETUID, CAP_SETGID or CAP_KILL (CapEff of /proc/self/status)', () => {
+  const scripts = [{ command: '/bin/true' }, { command: '/usr/local/bin/check.sh web', user: { name: 'nobody', uid: 65534, gid: 65534 } }];
+  const self = { uid: 0, gid: 0 };
+  const status = (eff: string) => `Name:\tuvsd\nCapInh:\t0000000000000000\nCapEff:\t${eff}\nCapBnd:\t${eff}\n`;
+  assert.equal(scriptUserCapsProblem(scripts, status('0000000000003000'), self),
+    'uvsd lacks CAP_SETUID, CAP_SETGID, CAP_KILL (CapEff 0000000000003000): "/usr/local/bin/check.sh web" runs as nobody, which fails to start ' +
+    '(spawn EPERM: its check fails, a notify or quorum command is not run); a script of another user cannot be killed at its timeout; ' +
+    'give uvsd these capabilities (systemd: CapabilityBoundingSet=, as contrib/uvsd.service)');
+  assert.equal(scriptUserCapsProblem(scripts, status('00000000000030c0'), self),
+    'uvsd lacks CAP_KILL (CapEff 00000000000030c0): "/usr/local/bin/check.sh web" runs as nobody, a script of another user cannot be killed at its timeout; ' +
+    'give uvsd these capabilities (systemd: CapabilityBoundingSet=, as contrib/uvsd.service)');
+  assert.equal(scriptUserCapsProblem(scripts, status('00000000000030e0'), self), undefined, 'the unit\'s set');
+  assert.equal(scriptUserCapsProblem(scripts.slice(0, 1), status('0000000000003000'), self), undefined, 'no script of another user');
+  assert.equal(scriptUserCapsProblem(scripts, status('0000000000003000'), { uid: 65534, gid: 65534 }), undefined, 'uvsd is that user');
+  assert.equal(scriptUserCapsProblem(scripts, '', self), undefined, 'no /proc');
 });
 
 // What Type=notify relies on, with a stand-in for systemd's notification socket (a Unix datagram

@@ -185,6 +185,43 @@ export function lookupScriptUser(user: string, group?: string, db: UserDatabases
   return { name: user, group, uid, gid };
 }
 
+/** What uvsd needs to run a script as another user: start it as that user (setuid, setgid and
+ *  setgroups), and kill its process group at its timeout (another user's processes). */
+const SCRIPT_USER_CAPS: ReadonlyArray<[name: string, bit: number]> = [['CAP_SETUID', 7], ['CAP_SETGID', 6], ['CAP_KILL', 5]];
+
+function procStatus(): string {
+  try {
+    return readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return ''; // no /proc: nothing to say
+  }
+}
+
+/**
+ * When a script must run as another user than uvsd's and uvsd's effective capabilities (CapEff
+ * of /proc/self/status, or `status`) lack one it needs for that, what to log once at start: the
+ * capabilities missing, the first such script, and what fails. Undefined otherwise (also where
+ * there is no CapEff to read).
+ */
+export function scriptUserCapsProblem(scripts: Iterable<NotifyScript>, status = procStatus(), self = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }): string | undefined {
+  let first: NotifyScript | undefined;
+  for (const s of scripts) {
+    if (s.user !== undefined && (s.user.uid !== self.uid || s.user.gid !== self.gid)) {
+      first = s;
+      break;
+    }
+  }
+  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (first === undefined || eff === undefined) return undefined;
+  const missing = SCRIPT_USER_CAPS.filter(([, bit]) => (BigInt(`0x${eff}`) & (1n << BigInt(bit))) === 0n).map(([name]) => name);
+  if (missing.length === 0) return undefined;
+  const start = missing.includes('CAP_SETUID') || missing.includes('CAP_SETGID');
+  return `uvsd lacks ${missing.join(', ')} (CapEff ${eff}): ${JSON.stringify(first.command)} runs as ${first.user!.name}` +
+    `${start ? ', which fails to start (spawn EPERM: its check fails, a notify or quorum command is not run)' : ''}` +
+    `${missing.includes('CAP_KILL') ? `${start ? ';' : ','} a script of another user cannot be killed at its timeout` : ''}` +
+    '; give uvsd these capabilities (systemd: CapabilityBoundingSet=, as contrib/uvsd.service)';
+}
+
 export interface ExecOutcome {
   /** Exit code, or null when killed (timeout) or not started. */
   code: number | null;

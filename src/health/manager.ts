@@ -1011,6 +1011,19 @@ export class HealthManager {
     return this.vsById.get(serviceId(service))?.firstRound === true;
   }
 
+  /** Every configured command (MISC_CHECK misc_path, notify and quorum) with who runs it. */
+  scripts(): NotifyScript[] {
+    const out: NotifyScript[] = [];
+    for (const vs of this.vss) {
+      for (const s of [vs.spec.quorumUp, vs.spec.quorumDown]) if (s !== undefined) out.push(s);
+      for (const rs of vs.rs) {
+        for (const s of [rs.spec.notifyUp, rs.spec.notifyDown]) if (s !== undefined) out.push(s);
+        for (const c of rs.spec.checkers) if (c.type === 'MISC_CHECK') out.push(c);
+      }
+    }
+    return out;
+  }
+
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
   stateOf(service: ServiceKey, rip: string, rport: number): HealthState {
     const rs = this.byKey.get(this.key(service, rip, rport));
