@@ -114,7 +114,8 @@ export class RegexMatcher {
     private readonly maxWaiting = REGEX_MAX_WAITING,
   ) {}
 
-  /** Does the body match the url's regex where its offsets allow (bodyMatches, on the worker)? */
+  /** Does the body match the url's regex where its offsets allow (bodyMatches, on the worker)? A
+   *  body with memory of its own is moved to the worker, not copied: the caller is done with it. */
   match(url: RegexUrl, body: Uint8Array, signal?: AbortSignal): Promise<RegexOutcome> {
     if (this.waiting.length >= this.maxWaiting) {
       return Promise.resolve({ problem: `regex match not run: ${this.maxWaiting} matches already wait for the regex thread`, notRun: true });
@@ -177,7 +178,7 @@ export class RegexMatcher {
     this.settle({ problem: `regex match exceeded ${this.limitMs} ms (keepalived: pcre2 match limit)` });
   }
 
-  /** Worker w died: the match it ran fails; one that never ran a match fails those waiting (the next would fail alike). */
+  /** Worker w died: the match it ran fails; with none running (it did not start) those waiting fail too, as would the next thread. */
   private lost(w: Worker, problem: string): void {
     if (this.worker !== w) return;
     this.worker = undefined;
