@@ -23,7 +23,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, CHECK_INTERVAL, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
+import { CHAT_PORT, CHECK_INTERVAL, CLIENT_ADDR, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { join } from 'node:path';
@@ -182,8 +182,8 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       wr32(buf, o + 28, parseIp('192.168.8.99'));
       const len = seal(buf, MSG_DATA, 1, 1, 12345, 1, Buffer.from('not-the-shared-key-at-all'));
       const forged = buf.subarray(0, len).toString('base64');
-      // Sent from the client's namespace to d1's sync socket.
-      const js = `const s=require('dgram').createSocket('udp4');s.send(Buffer.from('${forged}','base64'),8848,'${d1.hostAddr}',()=>s.close())`;
+      // Sent from the client's namespace to the sync group (d1's socket is bound to it: it hears no unicast).
+      const js = `const s=require('dgram').createSocket('udp4');s.bind(0,()=>{s.setMulticastInterface('${CLIENT_ADDR}');s.send(Buffer.from('${forged}','base64'),8848,'224.0.0.81',()=>s.close())})`;
       await lab.lab.must([process.execPath, '-e', js], lab.ns.cli);
       let after = before;
       for (let i = 0; i < 40 && after.stats.authFailed === before.stats.authFailed; i++) {

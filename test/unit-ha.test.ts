@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -457,6 +458,17 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   b.ctl.call('stopDaemon', { state: 'backup' });
   assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), (e: UvsError) =>
     e.message === 'No daemon is running: backup' && refusalLine(e.code, e.text, e.detail) === 'No daemon is running');
+}));
+
+test('the unicast sync socket (--sync-peer) is uvsd\'s alone: another user\'s bind of its port fails, with SO_REUSEADDR too, and the datagrams still reach uvsd (before: user nobody bound it with SO_REUSEADDR and took them)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const bind = (address: string) => `new Promise((ok) => { const s = dgram.createSocket({ type: 'udp4', reuseAddr: true }); s.on('error', (e) => ok(e.code)); s.bind(${port}, '${address}', () => ok('bound')); })`;
+  const script = `const dgram = require('node:dgram'); Promise.all([${bind('0.0.0.0')}, ${bind('127.0.0.1')}]).then((r) => { console.log(r.join(' ')); process.exit(0); });`;
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', ...asNobody }).trim(), 'EADDRINUSE EADDRINUSE');
+  await send(masterRecord(), MSG_DATA, 3, 1, PAIR_KEY);
+  await until(() => b.ctl.sync.stats.received > 0);
+  assert.equal(b.ctl.sync.stats.received, 1);
 }));
 
 test('the local master daemon\'s key opens dump requests only: data sealed with it is refused by a backup daemon with another key', () => {

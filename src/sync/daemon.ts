@@ -263,11 +263,21 @@ export class SyncDaemon {
   private async openSocket(c: SyncConfig, key: string): Promise<void> {
     this.sockKey = key;
     const gen = this.gen;
-    const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // Unicast (--sync-peer): no SO_REUSEADDR. With it, any local user could bind the same port
+    // (SO_REUSEADDR too: Linux checks no owner for that) and the kernel gave that socket the
+    // datagrams sent to this director: synced connections and dump requests went to that user,
+    // uvsd heard nothing. Without it such a bind fails (EADDRINUSE), before or after uvsd's.
+    // Multicast: bound to the group address, with SO_REUSEADDR as the kernel's own sync daemon
+    // (ip_vs_sync.c make_receive_sock), so that several receivers on one host may share the
+    // group: Linux gives a multicast datagram to every socket bound to it, so another one takes
+    // a copy (which every host on the link gets anyway) and nothing from uvsd; and a socket bound
+    // to the group hears no unicast.
+    const multicast = c.peer === undefined;
+    const s = dgram.createSocket({ type: 'udp4', reuseAddr: multicast });
     try {
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.bind(c.port, () => {
+        s.bind({ port: c.port, address: multicast ? c.group : undefined }, () => {
           s.off('error', reject);
           resolve();
         });
@@ -277,7 +287,7 @@ export class SyncDaemon {
     }
     try {
       if (gen !== this.gen) throw new Error('the sync daemons were stopped while the socket opened');
-      if (c.peer === undefined) {
+      if (multicast) {
         const ifAddr = interfaceAddress(c.mcastInterface);
         if (ifAddr === undefined) throw new Error(`interface ${c.mcastInterface} has no IPv4 address`);
         s.addMembership(c.group, ifAddr);
