@@ -552,11 +552,12 @@ test('a reload checks every daemon setting as the next start would (command line
   });
 });
 
-test('a reload applies daemon.vrrp-fifo (checked as at start, listed by --dry-run): added, moved, refused where its directory is missing, dropped; the command line\'s wins', async () => {
+test('a reload applies daemon.vrrp-fifo (checked as at start, listed by --dry-run): added, moved, refused where its directory is missing or the FIFO is writable by others, dropped; the command line\'s wins', async () => {
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { daemonReload, settingsOf } = await import('../src/cli/settings.js');
   const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
+  const { execFileSync } = await import('node:child_process');
   const text = (fifo: string) => `daemon:\n  addresses: [192.168.8.10/24]\n${fifo}services: []\n`;
   await withDaemonFile(text(''), (file, opts, dir) => {
     const running = settingsOf(opts);
@@ -578,6 +579,12 @@ test('a reload applies daemon.vrrp-fifo (checked as at start, listed by --dry-ru
     assert.deepEqual(reload(false), [], 'then nothing left to do');
     writeFileSync(file, text('  vrrp-fifo: /nonexistent/b.fifo\n'));
     assert.throws(() => reload(false), /u\.yaml:3: daemon\.vrrp-fifo: \/nonexistent\/b\.fifo: its directory \/nonexistent does not exist/);
+    assert.deepEqual([set, running.vrrpFifo], [[a], a], 'refused: the FIFO read stays');
+    // A FIFO another user may write (made 0666 by someone): refused alike (before: read from then on).
+    const open = join(dir, 'open.fifo');
+    execFileSync('mkfifo', ['-m', '666', open]);
+    writeFileSync(file, text(`  vrrp-fifo: ${open}\n`));
+    assert.throws(() => reload(false), { message: `${file}:3: daemon.vrrp-fifo: ${open}: writable by group or others (mode 0666): another user could set uvsd's role through it` });
     assert.deepEqual([set, running.vrrpFifo], [[a], a], 'refused: the FIFO read stays');
     writeFileSync(file, text(''));
     assert.deepEqual(reload(false), [`set vrrp-fifo ${a} -> (none)`]);

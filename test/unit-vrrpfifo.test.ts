@@ -3,7 +3,7 @@
 // keepalived making the FIFO anew (a restart) and a path that is not a FIFO.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +82,7 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
 
     // keepalived exits (it removes a FIFO it made) and makes a new one: uvsd reads that one.
     unlinkSync(path);
-    execFileSync('mkfifo', [path]);
+    execFileSync('mkfifo', ['-m', '600', path]); // as keepalived makes it
     fifo.check();
     write('INSTANCE "web" BACKUP 150\nINSTANCE "web" MASTER 150\n');
     await until(() => fifo.status().events === 13);
@@ -125,6 +125,63 @@ test('--vrrp-fifo after a step of the wall clock (NTP): the status says the last
     clock.step(3_600_000);
     assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), vrrpFifo: fifo.status() }),
       new RegExp(`^vrrp_fifo ${path} events 1 ignored 0, last INSTANCE "VI_1" MASTER 100 30s ago$`, 'm'));
+  } finally {
+    fifo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--vrrp-fifo reads no FIFO another user could write: one another user made (nobody, in a sticky directory as /tmp) or group or others may write or read is refused, at open and when the path names a new one; so is a directory others may write unless sticky (before: nobody\'s 0666 FIFO was read and its line made uvsd master)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));
+  chmodSync(dir, 0o1777);
+  const path = join(dir, 'vrrp.fifo');
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const r = rig();
+  r.ctl.call('setRole', { role: 'backup' });
+  const warnings: string[] = [];
+  const fifo = new VrrpFifo(path, (args) => r.ctl.call('setRole', args), () => r.dp.link.groupNames, (msg, extra) => warnings.push(`${msg}: ${String(extra.error)}`));
+  /** Write a MASTER line as keepalived does; false when nobody reads the FIFO (ENXIO). */
+  const masterLine = async (): Promise<boolean> => {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENXIO') return false;
+      throw e;
+    }
+    writeSync(fd, 'INSTANCE "VI_1" MASTER 100\n');
+    closeSync(fd);
+    for (let i = 0; i < 100 && !r.dp.link.active; i++) await new Promise((res) => setTimeout(res, 5));
+    return true;
+  };
+  try {
+    execFileSync('mkfifo', ['-m', '666', path], asNobody);
+    const nobodys = `${path}: owned by uid 65534 (not root): another user could set uvsd's role through it`;
+    assert.equal(fifoPathProblem(path), nobodys);
+    assert.throws(() => fifo.open(), { message: nobodys });
+    assert.equal(await masterLine(), false, 'uvsd does not read it');
+    assert.equal(r.dp.link.active, false);
+    unlinkSync(path);
+    execFileSync('mkfifo', ['-m', '620', path]);
+    assert.equal(fifoPathProblem(path), `${path}: writable by group or others (mode 0620): another user could set uvsd's role through it`);
+    unlinkSync(path);
+    execFileSync('mkfifo', ['-m', '604', path]);
+    assert.equal(fifoPathProblem(path), `${path}: readable by group or others (mode 0604): another user could take keepalived's lines from it`);
+    // The one uvsd makes is read; when the path names another user's FIFO, that one is not.
+    unlinkSync(path);
+    fifo.open();
+    assert.equal(await masterLine(), true);
+    assert.equal(r.dp.link.active, true);
+    r.ctl.call('setRole', { role: 'backup' });
+    unlinkSync(path);
+    execFileSync('mkfifo', ['-m', '666', path], asNobody);
+    fifo.check();
+    assert.deepEqual(warnings, [`vrrp fifo cannot be opened again: ${nobodys}`]);
+    assert.equal(await masterLine(), false);
+    assert.equal(r.dp.link.active, false);
+    unlinkSync(path);
+    chmodSync(dir, 0o777); // not sticky: anyone may replace the FIFO uvsd made
+    assert.equal(fifoPathProblem(path), `${path}: directory ${dir} is writable by group or others (mode 0777, not sticky): another user could put a FIFO of its own there`);
   } finally {
     fifo.close();
     rmSync(dir, { recursive: true, force: true });

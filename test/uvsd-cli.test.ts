@@ -5,7 +5,7 @@
 // The last test (root + netns) refuses a --mac equal to the TAP's own MAC. The refusals are
 // independent processes: they run side by side (REFUSALS_AT_ONCE), the suite's time being mostly
 // node starting.
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -46,6 +46,12 @@ async function uvsd(args: string[], asNobody = isRoot): Promise<{ code: number |
 }
 
 const ADDR = ['--addr', '192.168.8.10/24'];
+
+/** A directory anyone may write (not sticky), with a FIFO anyone may write: paths uvsd refuses (src/control/trust.ts). */
+const OPEN_DIR = mkdtempSync(join(tmpdir(), 'uvsd-cli-open-'));
+chmodSync(OPEN_DIR, 0o777);
+spawnSync('mkfifo', ['-m', '666', join(OPEN_DIR, 'vrrp.fifo')]);
+after(() => rmSync(OPEN_DIR, { recursive: true, force: true }));
 
 const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus' },
@@ -96,6 +102,8 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--state-file in a directory that does not exist', args: [...ADDR, '--state-file', '/nonexistent-uvs/state.yaml'], value: '--state-file: /nonexistent-uvs/state.yaml: its directory /nonexistent-uvs does not exist' },
   { name: '--state-file naming a directory', args: [...ADDR, '--state-file', '/tmp'], value: '--state-file: /tmp exists and is not a regular file' },
   { name: '--state-file in a directory uvsd cannot write (/etc, run unprivileged)', args: [...ADDR, '--state-file', '/etc/uvs-state.yaml'], value: 'cannot write in its directory /etc (EACCES)' },
+  // Before, used: another user could put its own socket, FIFO or state file there (or links).
+  { name: '--vrrp-fifo anyone may write', args: [...ADDR, '--vrrp-fifo', join(OPEN_DIR, 'vrrp.fifo')], value: 'vrrp.fifo: writable by group or others (mode 0666): another user could set uvsd\'s role through it' },
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
   // Before, `uvsd: : cannot read: ENOENT`, naming neither.
   { name: '--config empty', args: [...ADDR, '--config', ''], value: '--config must be a non-empty string, got ""' },

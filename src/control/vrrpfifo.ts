@@ -9,14 +9,16 @@
 // an end of file while the other restarts. keepalived creates the FIFO when it is missing and
 // removes it at exit if it created it; uvsd creates it first at start, and every second looks
 // whether the path still names the FIFO it reads, opening it again (creating it if need be) when
-// not.
+// not. Whoever can write the FIFO sets the role: one another user owns or may read or write, or
+// one in a directory another user may write (who could put such a FIFO there), is refused.
 
 import { execFileSync } from 'node:child_process';
-import { constants, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { RoleArgs } from './protocol.js';
 import { wallOf } from './clock.js';
+import { dirTrustProblem, foreignUid, modeText } from './trust.js';
 
 /** One line keepalived wrote: an instance's or a sync group's new state and priority. */
 export interface VrrpEvent {
@@ -57,17 +59,35 @@ export function roleCallOf(ev: VrrpEvent, groupNames: readonly string[]): RoleAr
   return groupNames.includes(ev.name) ? { role, group: ev.name } : undefined;
 }
 
-/** Why `path` cannot be the FIFO (it exists and is something else, or its directory does not exist), or undefined. */
+/**
+ * Why `path` cannot be the FIFO (it exists and is something else, another user owns or may read
+ * or write it or may change its directory, or its directory does not exist), or undefined.
+ */
 export function fifoPathProblem(path: string): string | undefined {
   return lookAtFifoPath(path).problem;
 }
 
+/**
+ * Why an existing file cannot be the FIFO, or undefined: another user who may write it sets the
+ * role; one who may read it takes keepalived's lines before uvsd does (keepalived makes it 0600).
+ */
+function fifoProblem(path: string, st: Stats): string | undefined {
+  if (!st.isFIFO()) return `${path} exists and is not a FIFO`;
+  if (foreignUid(st.uid)) return `${path}: owned by uid ${st.uid} (not root): another user could set uvsd's role through it`;
+  if ((st.mode & 0o022) !== 0) return `${path}: writable by group or others (mode ${modeText(st.mode)}): another user could set uvsd's role through it`;
+  if ((st.mode & 0o044) !== 0) return `${path}: readable by group or others (mode ${modeText(st.mode)}): another user could take keepalived's lines from it`;
+  return undefined;
+}
+
 /** fifoPathProblem's answer, and whether the path exists (a FIFO when there is no problem). */
 function lookAtFifoPath(path: string): { problem?: string; exists: boolean } {
+  let exists = true;
   try {
-    return statSync(path).isFIFO() ? { exists: true } : { problem: `${path} exists and is not a FIFO`, exists: true };
+    const problem = fifoProblem(path, statSync(path));
+    if (problem !== undefined) return { problem, exists };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return { problem: `${path}: ${(e as Error).message}`, exists: true };
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return { problem: `${path}: ${(e as Error).message}`, exists };
+    exists = false;
   }
   let dir = false;
   try {
@@ -75,7 +95,9 @@ function lookAtFifoPath(path: string): { problem?: string; exists: boolean } {
   } catch {
     // missing
   }
-  return dir ? { exists: false } : { problem: `${path}: its directory ${dirname(path)} does not exist`, exists: false };
+  if (!dir) return { problem: `${path}: its directory ${dirname(path)} does not exist`, exists };
+  const why = dirTrustProblem(dirname(path));
+  return why === undefined ? { exists } : { problem: `${path}: ${why}: another user could put a FIFO of its own there`, exists };
 }
 
 export interface VrrpFifoStatus {
@@ -109,13 +131,20 @@ export class VrrpFifo {
     this.stats = { path, events: 0, ignored: 0 };
   }
 
-  /** Create the FIFO if it is missing (mode 0600) and read it; throws with the problem. */
+  /** Create the FIFO if it is missing (mode 0600) and read it; throws with the problem (fifoPathProblem's). */
   open(): void {
     const { problem, exists } = lookAtFifoPath(this.path);
     if (problem !== undefined) throw new Error(problem);
     if (!exists) execFileSync('mkfifo', ['-m', '600', this.path], { stdio: ['ignore', 'ignore', 'pipe'] });
     const fd = openSync(this.path, constants.O_RDWR | constants.O_NONBLOCK);
-    this.ino = fstatSync(fd).ino;
+    // What was opened, looked at again: the path may have changed since it was looked at.
+    const st = fstatSync(fd);
+    const changed = fifoProblem(this.path, st);
+    if (changed !== undefined) {
+      closeSync(fd);
+      throw new Error(changed);
+    }
+    this.ino = st.ino;
     const sock = new Socket({ fd, readable: true, writable: false });
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => this.read(chunk));
