@@ -1,13 +1,14 @@
 // The control socket's hardening, against the real Control in this process: ids of any JSON type
 // echoed, malformed requests answered without changes, a last request without a newline
 // answered, size limits, clients that never read their replies (reading stops), idle clients
-// (closed), many clients at once, and a --socket path that is not a socket (refused, kept).
+// (closed), many clients at once, a --socket path that is not a socket (refused, kept), and a
+// --socket directory another user owns or may write (refused).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect, type Server, type Socket } from 'node:net';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import net, { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handleLine, listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
@@ -353,6 +354,45 @@ test('--socket pointing at a regular file is refused and the file is kept', asyn
   // A regular file where the socket's directory should be: said so, not mkdir's EEXIST.
   await assert.rejects(listenControl(join(path, 'uvsd.sock'), () => null, () => {}), new RegExp(`^Error: ${path.replaceAll('.', '\\.')} is not a directory$`));
   assert.equal(readFileSync(path, 'utf8'), 'keep me');
+});
+
+test('--socket in a directory another user owns or may write is refused (that user could move uvsd\'s socket aside and listen at the path); in a sticky one (/tmp) it is not', { skip: process.getuid?.() !== 0 ? 'chown needs root' : false }, async () => {
+  const open = join(dir, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const why = `directory ${open} is writable by group or others (mode 0777, not sticky): another user could put a socket of its own at the path`;
+  await assert.rejects(listenControl(join(open, 'uvsd.sock'), () => null, () => {}), { message: why });
+  await assert.rejects(listenControl(join(open, 'run', 'uvsd.sock'), () => null, () => {}), { message: why }, 'a directory above it too');
+  const theirs = join(dir, 'theirs');
+  mkdirSync(theirs, { mode: 0o700 });
+  chownSync(theirs, 65534, 65534);
+  await assert.rejects(listenControl(join(theirs, 'uvsd.sock'), () => null, () => {}), { message: `directory ${theirs} is owned by uid 65534 (not root): another user could put a socket of its own at the path` });
+  chmodSync(open, 0o1777);
+  servers.push(await listenControl(join(open, 'uvsd.sock'), () => null, () => {}));
+  assert.equal(statSync(join(open, 'uvsd.sock')).mode & 0o777, 0o600);
+});
+
+test('the socket is made 0600 by bind(), and no path is chmod\'ed after listen (before: a link put at the path meanwhile had root chmod the file it named)', async () => {
+  const victim = join(dir, 'victim.txt');
+  writeFileSync(victim, 'x');
+  chmodSync(victim, 0o644);
+  const path = join(dir, 'swapped.sock');
+  const listen = net.Server.prototype.listen;
+  // The swap, as soon as the socket listens (before listenControl goes on).
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
+    this.prependOnceListener('listening', () => {
+      renameSync(path, `${path}.moved`);
+      symlinkSync(victim, path);
+    });
+    return (listen as (...a: unknown[]) => net.Server).apply(this, args);
+  } as typeof listen;
+  try {
+    servers.push(await listenControl(path, () => null, () => {}));
+  } finally {
+    net.Server.prototype.listen = listen;
+  }
+  assert.equal(statSync(victim).mode & 0o777, 0o644, 'the file the link names is left as it was');
+  assert.equal(statSync(`${path}.moved`).mode & 0o777, 0o600);
 });
 
 test('a socket whose listener does not accept (stopped or busy: its backlog full, connect says EAGAIN) is no stale socket: refused naming the code, the socket file kept', async () => {

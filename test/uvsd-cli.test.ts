@@ -103,6 +103,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--state-file naming a directory', args: [...ADDR, '--state-file', '/tmp'], value: '--state-file: /tmp exists and is not a regular file' },
   { name: '--state-file in a directory uvsd cannot write (/etc, run unprivileged)', args: [...ADDR, '--state-file', '/etc/uvs-state.yaml'], value: 'cannot write in its directory /etc (EACCES)' },
   // Before, used: another user could put its own socket, FIFO or state file there (or links).
+  { name: '--socket in a directory anyone may write', args: [...ADDR, '--socket', join(OPEN_DIR, 'uvsd.sock')], value: 'is writable by group or others (mode 0777, not sticky): another user could put a socket of its own at the path' },
   { name: '--vrrp-fifo anyone may write', args: [...ADDR, '--vrrp-fifo', join(OPEN_DIR, 'vrrp.fifo')], value: 'vrrp.fifo: writable by group or others (mode 0666): another user could set uvsd\'s role through it' },
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
   // Before, `uvsd: : cannot read: ENOENT`, naming neither.

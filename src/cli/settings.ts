@@ -15,6 +15,7 @@ import { UvsError } from '../control/errors.js';
 import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/listen.js';
 import { fifoPathProblem } from '../control/vrrpfifo.js';
+import { socketDirProblem } from '../control/server.js';
 import { stateFilePathProblem } from '../control/statefile.js';
 import { syncConfigOf } from '../control/verbs.js';
 import { syncWhere, type SyncSettings } from '../control/syncconf.js';
@@ -190,6 +191,8 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
       return `${file === undefined ? 'daemon.sync:' : syncWhere(file, state as SyncState)} ${(e as UvsError).detail ?? (e as Error).message}`;
     }
   }
+  const socketWhy = o.socket === undefined ? undefined : socketDirProblem(o.socket); // options built from a file alone may lack it
+  if (socketWhy !== undefined) return `${at('socket') ?? '--socket'} ${o.socket}: ${socketWhy}`;
   const stateWhy = o.stateFile === undefined ? undefined : stateFilePathProblem(o.stateFile);
   if (stateWhy !== undefined) return `${at('stateFile') ?? '--state-file:'} ${stateWhy}`;
   if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {

@@ -6,8 +6,9 @@
 // unread replies (reading stops while a client's unread replies exceed a limit), idle time, the
 // number of connections and the unfinished request lines of all of them together.
 
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { dirTrustProblem } from './trust.js';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import { monoMs, type ErrorBody, type Reply } from './protocol.js';
@@ -343,6 +344,16 @@ export interface ControlServer extends net.Server {
   release(): boolean;
 }
 
+/**
+ * Why the control socket's directory is not uvsd's alone, or undefined: a user who owns or may
+ * write it can move uvsd's socket aside and listen at its path (uvsadm's commands would go to
+ * that user). A sticky directory (/tmp) is allowed: others may not rename root's socket there.
+ */
+export function socketDirProblem(path: string): string | undefined {
+  const why = dirTrustProblem(dirname(path));
+  return why === undefined ? undefined : `${why}: another user could put a socket of its own at the path`;
+}
+
 export async function listenControl(
   path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
 ): Promise<ControlServer> {
@@ -354,6 +365,8 @@ export async function listenControl(
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(code === 'EEXIST' || code === 'ENOTDIR' ? `${dirname(path)} is not a directory` : (e as Error).message);
   }
+  const why = socketDirProblem(path);
+  if (why !== undefined) throw new Error(why);
   let st: ReturnType<typeof lstatSync> | undefined;
   try {
     st = lstatSync(path);
@@ -380,7 +393,9 @@ export async function listenControl(
     sock.once('close', () => clients--);
     serve(sock, dispatch, onInternal, lim, shared);
   });
-  const old = process.umask(0o177); // the socket is created 0600 by bind()
+  // The socket is created 0600 by bind(). Never chmod'ed by path after: by then the path may
+  // name a link to any file, which root would chmod.
+  const old = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -393,7 +408,6 @@ export async function listenControl(
   // most of these) is an 'error' of the listening server: with no listener it would be uncaught
   // and stop uvsd. The socket keeps listening; the refused-connection log says it.
   server.on('error', (err) => tell(`accept failed: ${err.message}`));
-  chmodSync(path, 0o600);
   const made = lstatSync(path);
   return Object.assign(server, {
     release(): boolean {
