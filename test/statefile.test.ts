@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, ServiceTexts, type ConfigManager } from '../src/control/config.js';
@@ -614,6 +614,39 @@ test('the state file and its FILE.tmp are written 0600 (they hold key passphrase
   chmodSync(file, 0o644);
   const kept = keepRefused(file, AT);
   assert.equal(modeOf(kept).toString(8), '600', 'kept aside');
+}));
+
+test('links planted beside the state file are not followed: FILE.tmp is made anew (the file a FILE.tmp link names keeps its text), FILE.lock is not opened through a link (its target not truncated), nor a hard-linked lock or another user\'s; a directory another user owns or may write (not sticky), or a state file another user owns, is refused at start (before: the link\'s target got the table, passwords and all, and a lock link\'s was truncated)', { skip: process.getuid?.() !== 0 ? 'chown needs root' : false }, () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'precious\n');
+  symlinkSync(victim, `${file}.tmp`);
+  const sf = new StateFile(file, (h) => [`${h}\n`, 'password: secret\n'], (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+  assert.equal(readFileSync(file, 'utf8'), `${STATE_HEADER}\npassword: secret\n${STATE_END}\n`);
+  const lock = `${file}.lock`;
+  symlinkSync(victim, lock);
+  assert.equal(lockStateFile(file), `cannot create its lock file ${lock} (ELOOP)`);
+  unlinkSync(lock);
+  linkSync(victim, lock);
+  assert.equal(lockStateFile(file), `its lock file ${lock} is a file of 2 links: remove it`);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n', 'neither truncated');
+  unlinkSync(lock);
+  writeFileSync(lock, '');
+  chownSync(lock, 65534, 65534);
+  assert.equal(lockStateFile(file), `its lock file ${lock} is owned by uid 65534: remove it`);
+  const open = join(dir, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const there = join(open, 'state.yaml');
+  assert.equal(stateFilePathProblem(there), `${there}: directory ${open} is writable by group or others (mode 0777, not sticky): another user could replace the file or plant links beside it`);
+  chmodSync(open, 0o1777); // as /tmp: others may not rename or remove root's files
+  assert.equal(stateFilePathProblem(there), undefined);
+  writeFileSync(there, 'services: []\n');
+  chownSync(there, 65534, 65534);
+  assert.equal(stateFilePathProblem(there), `${there}: owned by uid 65534 (not root): uvsd would restore another user's table`);
 }));
 
 test('a --state-file that is a symbolic link (to a file on persistent storage) is written at its target, the link kept: a link to a file not there yet, a chain of links, a linked directory', () => withDir(async (dir) => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdAnnouncer, parseProtocols, parseRouteCount } from '../src/bgp/bird.js';
@@ -152,6 +152,22 @@ test('BGP: an include uvsd cannot write after start (its directory removed) is a
   } finally {
     await new Promise((res) => bird.close(() => res(undefined)));
     await a.withdrawAll(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BGP: the include is written through a FILE.tmp made anew: a link planted at FILE.tmp is replaced, the file it names left as it was (before: root wrote the include over it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  try {
+    const include = join(dir, 'vips.conf');
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, `${include}.tmp`);
+    new BirdAnnouncer({ include, socket: join(dir, 'bird.ctl'), nextHop: parseIp('192.168.8.10') }).writeEmpty();
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    assert.match(readFileSync(include, 'utf8'), /^# Written by uvsd/);
+    assert.equal(existsSync(`${include}.tmp`), false);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,7 +8,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
@@ -105,6 +105,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   // Before, used: another user could put its own socket, FIFO or state file there (or links).
   { name: '--socket in a directory anyone may write', args: [...ADDR, '--socket', join(OPEN_DIR, 'uvsd.sock')], value: 'is writable by group or others (mode 0777, not sticky): another user could put a socket of its own at the path' },
   { name: '--vrrp-fifo anyone may write', args: [...ADDR, '--vrrp-fifo', join(OPEN_DIR, 'vrrp.fifo')], value: 'vrrp.fifo: writable by group or others (mode 0666): another user could set uvsd\'s role through it' },
+  { name: '--state-file in a directory anyone may write', args: [...ADDR, '--state-file', join(OPEN_DIR, 'state.yaml')], value: 'is writable by group or others (mode 0777, not sticky): another user could replace the file or plant links beside it' },
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
   // Before, `uvsd: : cannot read: ENOENT`, naming neither.
   { name: '--config empty', args: [...ADDR, '--config', ''], value: '--config must be a non-empty string, got ""' },
@@ -519,7 +520,8 @@ test('every uvsd configuration example in the docs (```yaml blocks of README.md 
     // the command line's wins (the file's value is still read and checked).
     const stateDir = join(dir, 'state');
     mkdirSync(stateDir);
-    chmodSync(stateDir, 0o777); // writable by nobody
+    // Writable by nobody, and no other user's (uvsd refuses a state file's directory that is).
+    if (isRoot) chownSync(stateDir, 65534, 65534);
     for (const [i, ex] of examples.entries()) {
       const r = await uvsd(['--check-config', '--config', file(`example${i}.yaml`, ex.text), ...ADDR, '--state-file', join(stateDir, 'state.yaml')]);
       assert.equal(r.code, 0, `${ex.where}: ${r.stderr}`);

@@ -10,10 +10,11 @@
 // role, first health checks).
 
 import { connect } from 'node:net';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
 import type { Model, ServiceModel } from '../control/model.js';
 import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
+import { CREATE_NEW, removeStale } from '../control/trust.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
 export const BIRD_PROTOCOL = 'uvs_vips';
@@ -278,11 +279,21 @@ export class BirdAnnouncer {
     this.write(includeText([], this.o.nextHop));
   }
 
-  /** Atomic: BIRD never reads half a file. Throws (its directory gone, a full disk, a read-only /etc). */
+  /**
+   * Atomic: BIRD never reads half a file. Throws (its directory gone, a full disk, a read-only
+   * /etc). FILE.tmp is made anew (one that is there removed): never written through a link
+   * another user put there.
+   */
   private write(text: string): void {
     const tmp = `${this.o.include}.tmp`;
     try {
-      writeFileSync(tmp, text);
+      removeStale(tmp);
+      const fd = openSync(tmp, CREATE_NEW, 0o644); // BIRD may run as its own user
+      try {
+        writeFileSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, this.o.include);
     } catch (e) {
       rmSync(tmp, { force: true }); // a partly written one (ENOSPC); nothing when its directory is gone

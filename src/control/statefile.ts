@@ -6,7 +6,7 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
-import { accessSync, chmodSync, closeSync, constants, existsSync, ftruncateSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { native } from '../datapath/port.js';
@@ -14,6 +14,7 @@ import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } 
 import { UvsError } from './errors.js';
 import { serviceText } from './protocol.js';
 import { wallOf } from './clock.js';
+import { CREATE_NEW, dirTrustProblem, foreignUid, removeStale } from './trust.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -60,13 +61,17 @@ export function resolveStatePath(path: string): string {
 /**
  * Why uvsd could not write its state file at `path` (FILE.tmp is made in its directory, then
  * renamed over it; a symbolic link is followed: resolveStatePath), or undefined: checked at
- * start, else every change would be acknowledged and none kept.
+ * start, else every change would be acknowledged and none kept. Refused too: a file another
+ * user owns, or a directory another user may write (trust.ts): what uvsd restores at start
+ * would be that user's table.
  */
 export function stateFilePathProblem(path: string): string | undefined {
   const real = resolveStatePath(path);
   const named = real === resolve(path) ? path : `${path} (-> ${real})`;
   try {
-    if (!statSync(real).isFile()) return `${named} exists and is not a regular file`;
+    const st = statSync(real);
+    if (!st.isFile()) return `${named} exists and is not a regular file`;
+    if (foreignUid(st.uid)) return `${named}: owned by uid ${st.uid} (not root): uvsd would restore another user's table`;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${named}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
@@ -78,7 +83,8 @@ export function stateFilePathProblem(path: string): string | undefined {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? `${named}: its directory ${dir} does not exist` : `${named}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
   }
-  return undefined;
+  const why = dirTrustProblem(dir);
+  return why === undefined ? undefined : `${named}: ${why}: another user could replace the file or plant links beside it`;
 }
 
 /**
@@ -93,11 +99,19 @@ export function lockStateFile(file: string): string | undefined {
   const lock = `${file}.lock`;
   let fd: number;
   try {
-    fd = openSync(lock, constants.O_RDWR | constants.O_CREAT, 0o600);
+    // Never through a link (ELOOP): root would truncate the file it names.
+    fd = openSync(lock, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     return `cannot create its lock file ${lock} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
   try {
+    // Nothing another user made, nor a hard link to another file: refused, not truncated.
+    const st = fstatSync(fd);
+    const not = !st.isFile() ? 'not a regular file' : st.nlink !== 1 ? `a file of ${st.nlink} links` : foreignUid(st.uid) ? `owned by uid ${st.uid}` : undefined;
+    if (not !== undefined) {
+      closeSync(fd);
+      return `its lock file ${lock} is ${not}: remove it`;
+    }
     if (!native.tryLock(fd)) {
       // The holder writes its pid right after taking the lock: read at once, it may not be there yet.
       const pid = /^(\d+)\n/.exec(readFileSync(lock, 'utf8'))?.[1];
@@ -241,19 +255,20 @@ const WRITE_CHUNK = 64 * 1024;
 
 /**
  * Replace `file` by the text `parts` joined, so that a crash or power loss leaves the old or the
- * new text, whole: written to FILE.tmp (mode 0600, which FILE then has too: an older 0644 file is
- * tightened) and fsynced, renamed over FILE, then the directory fsynced
+ * new text, whole: written to FILE.tmp (made anew, mode 0600, which FILE then has too: an older
+ * 0644 file is tightened) and fsynced, renamed over FILE, then the directory fsynced
  * (the rename itself is on disk). The writes and fsyncs run on libuv's thread pool, not on the
  * event loop; the text is joined and encoded WRITE_CHUNK at a time, between them (a 3 MB table
  * joined, compared and encoded in one piece held the loop 5-8 ms per save).
  */
 export async function writeDurably(file: string, parts: readonly string[]): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
+  // Owner only: the table holds ssl_get key passphrases and checkers' passwords. A FILE.tmp that
+  // is there (left by a crash, or a link planted to have root write the table where it leads)
+  // is removed, and the file made anew: never opened through a link, never one with another mode.
+  removeStale(tmp);
+  const fh = await open(tmp, CREATE_NEW, 0o600);
   try {
-    // Owner only: the table holds ssl_get key passphrases and checkers' passwords. Set again
-    // because a FILE.tmp left by an older uvsd keeps its own mode when opened.
-    await fh.chmod(0o600);
     for (let i = 0; i < parts.length;) {
       const chunk: string[] = [];
       for (let len = 0; i < parts.length && len < WRITE_CHUNK; i++) {

@@ -4,8 +4,11 @@
 // socket that user listens on, the user's FIFO would set the role, a link would have root
 // write or chmod the file it names. docs/resilience.md, "Local users".
 
-import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { constants, lstatSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+
+/** Flags of a temporary file created for a rename over the real one: never one that was there, never through a link. */
+export const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** A uid that is neither root nor uvsd's own (uvsd run unprivileged trusts its own files). */
 export function foreignUid(uid: number): boolean {
@@ -43,6 +46,15 @@ export function dirTrustProblem(dir: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** Remove what is at `path` (a stale temporary file, or a link planted there), if anything. */
+export function removeStale(path: string): void {
+  try {
+    unlinkSync(path); // a link itself, never what it names
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }
 
 function exists(path: string): boolean {
