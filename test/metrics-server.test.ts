@@ -1,7 +1,7 @@
 // The --metrics HTTP listener's hardening (src/metrics/server.ts), on 127.0.0.1 ephemeral ports in
 // this process (no uvsd): a bounded number of connections (the excess answered 503), idle and
 // slow clients timed out, concurrent scrapes sharing one rendering, absolute-form request
-// targets, gzip, and accept() errors that do not throw.
+// targets, gzip, accept() errors that do not throw, and Host names refused on loopback (DNS rebinding).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { TCP_FLAGS, tcpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, VIP, type Rig } from './helpers/harness.js';
 import { parseExposition } from './helpers/prom.js';
-import { acceptsGzip, startMetricsServer, targetPath, type MetricsServer, type MetricsServerOptions } from '../src/metrics/server.js';
+import { acceptsGzip, hostAllowed, startMetricsServer, targetPath, type MetricsServer, type MetricsServerOptions } from '../src/metrics/server.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { plainSlicer, type Slicer } from '../src/control/slices.js';
 
@@ -101,7 +101,7 @@ test('slow clients are timed out: a connection that sends nothing and one that t
       clearInterval(trickle);
     }
     const kept = await raw(port);
-    kept.sock.write(`GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n`);
+    kept.sock.write(`GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
     const ms = await kept.closed;
     assert.match(kept.data(), /^HTTP\/1\.1 200 OK\r\n/);
     assert.ok(ms >= 150 && ms < 2000, `idle keep-alive connection closed after ${ms} ms`);
@@ -125,7 +125,7 @@ for (const path of ['/metrics', '/status.json']) {
       const conns = await Promise.all(Array.from({ length: 20 }, () => raw(port)));
       while (accepted < 20) await new Promise((res) => setImmediate(res));
       renders = 0;
-      for (const c of conns) c.sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      for (const c of conns) c.sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
       await Promise.all(conns.map((c) => c.closed));
       assert.equal(renders, 1, 'one rendering for the 20');
       const bodies = new Set(conns.map((c) => c.data().split('\r\n\r\n')[1]));
@@ -186,6 +186,35 @@ test('an absolute-form request target (GET http://host:port/metrics, RFC 7230 5.
     assert.match(await rawGet(port, `http://127.0.0.1:${port}/metrics`), /^HTTP\/1\.1 200 OK\r\n[^]*node_ipvs_connections_total/);
     assert.match(await rawGet(port, `http://127.0.0.1:${port}/status.json`), /^HTTP\/1\.1 200 OK\r\n[^]*"services"/);
     assert.match(await rawGet(port, `http://127.0.0.1:${port}/nope`), /^HTTP\/1\.1 404 /);
+  });
+});
+
+test('DNS rebinding: on a loopback address a request whose Host is not localhost or an IP address is answered 421, on another address any Host is (Prometheus by name); every answer says X-Content-Type-Options: nosniff (before: /status.json to any name, no nosniff)', async () => {
+  for (const host of ['127.0.0.1:9478', '127.0.0.1', 'localhost:9478', 'LocalHost', 'localhost.', '[::1]:9478', '10.1.2.3:9478', undefined]) {
+    assert.equal(hostAllowed('127.0.0.1', host), true, String(host));
+  }
+  for (const host of ['rebind.example:9478', 'rebind.example', '127.0.0.1.rebind.example', 'localhost.example', '[::1']) {
+    assert.equal(hostAllowed('127.0.0.1', host), false, host);
+  }
+  assert.equal(hostAllowed('127.0.0.2', 'rebind.example'), false, '127.0.0.0/8');
+  assert.equal(hostAllowed('192.168.8.10', 'director.example:9478'), true, 'not a loopback address');
+  await withServer(drRig(), {}, async (_srv, port) => {
+    const get = async (host: string): Promise<string> => {
+      const c = await raw(port);
+      c.sock.write(`GET /status.json HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      await c.closed;
+      return c.data();
+    };
+    const refused = await get(`rebind.example:${port}`);
+    assert.match(refused, /^HTTP\/1\.1 421 Misdirected Request\r\n/);
+    assert.match(refused, /\r\nX-Content-Type-Options: nosniff\r\n/i);
+    assert.doesNotMatch(refused, /"services"/);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`]) {
+      const ok = await get(host);
+      assert.match(ok, /^HTTP\/1\.1 200 OK\r\n[^]*"services"/, host);
+      assert.match(ok, /\r\nX-Content-Type-Options: nosniff\r\n/i);
+    }
+    assert.match(await rawGet(port, '/nope'), /^HTTP\/1\.1 404 [^]*\r\nX-Content-Type-Options: nosniff\r\n/i);
   });
 });
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Datapath } from '../datapath/pipeline.js';
+import { parseIp } from '../datapath/addr.js';
 import { refusals, type OnRefused } from '../control/server.js';
 import { createMetrics, type MetricsOptions } from './collectors.js';
 import { STATUS_PAGE } from './page.js';
@@ -90,6 +91,19 @@ export function targetPath(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * May a request with this Host header be answered on a connection to `local` (the address it
+ * reached)? On a loopback address only `localhost`, an IP address or no Host: a web page whose
+ * name was made to resolve to 127.0.0.1 (DNS rebinding) would otherwise have a browser on the
+ * director read /status.json for it, and its requests carry its own name. On other addresses
+ * any (Prometheus may scrape by the director's name; docs/metrics.md).
+ */
+export function hostAllowed(local: string | undefined, host: string | undefined): boolean {
+  if (host === undefined || local === undefined || !local.replace(/^::ffff:/, '').startsWith('127.')) return true;
+  const name = (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '')).toLowerCase();
+  return name === 'localhost' || name === 'localhost.' || name.startsWith('[') || parseIp(name) >= 0;
 }
 
 export async function startMetricsServer(dp: Datapath, listen: { host: string; port: number }, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
@@ -194,9 +208,15 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
     connectionsCheckingInterval: Math.min(CHECK_MS, lim.requestMs),
   }, (req, res) => {
     res.on('error', () => {}); // a client that went away
+    res.setHeader('x-content-type-options', 'nosniff'); // a browser takes each answer as the type it says
     if (refused.has(req.socket)) {
       res.writeHead(503, { 'content-type': 'text/plain', connection: 'close', 'retry-after': '1' })
         .end(`too many connections: ${lim.maxConnections} open (uvsd's limit)\n`);
+      return;
+    }
+    if (!hostAllowed(req.socket.localAddress, req.headers.host)) {
+      res.writeHead(421, { 'content-type': 'text/plain' })
+        .end(`Host ${req.headers.host} refused: on a loopback address uvsd answers Host: localhost or an IP address only\n`);
       return;
     }
     const path = targetPath(req.url ?? '/');
