@@ -118,6 +118,31 @@ test('malformed ARP (short, wrong hlen, an opcode other than request and reply) 
   assert.equal(d.arp_refused ?? 0, 0);
 });
 
+test('ARP from a sender no station may have is not answered, counted drop arp_bad_sender: multicast, broadcast (limited, of a connected network), loopback, 0/8, 0.0.0.0 in a reply, or an address uvsd holds (a conflict: defended, not answered); an RFC 5227 probe (sender 0.0.0.0) of an address uvsd holds is answered (before: the requests among them were answered)', () => {
+  const ME = '192.168.8.10'; // above 128.0.0.0: addresses are int32, negative here
+  const MY_VIP = '192.168.8.100';
+  const r = rig({ addrs: [`${ME}/24`] });
+  r.ctl.addService({ proto: 'tcp', addr: MY_VIP, port: 80, sched: 'rr' });
+  r.sink.take();
+  const from = (spa: string, op: 1 | 2 = 1, tpa = ME) => arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op, sha: ROUTER_MAC, spa, tpa });
+  const before = r.counters();
+  for (const spa of ['224.0.0.1', '239.255.255.250', '255.255.255.255', '192.168.8.255', '127.0.0.1', '0.1.2.3']) {
+    assert.equal(r.run(from(spa)).length, 0, spa);
+  }
+  assert.equal(r.run(from('0.0.0.0', 2)).length, 0, 'a reply from 0.0.0.0');
+  const defended = r.run(from(ME, 1, MY_VIP));
+  assert.equal(defended.length, 1, 'our gratuitous ARP only');
+  assert.equal(defended[0]!.readUInt32BE(28), defended[0]!.readUInt32BE(38), 'an announcement (sender = target), not a reply');
+  let d = delta(before, r.counters());
+  assert.deepEqual([d['drop.arp_bad_sender'], d.arp_replies_sent, d.arp_conflicts, d.ignored_arp], [8, undefined, 1, undefined]);
+  // A probe (RFC 5227: sender 0.0.0.0) of an address uvsd holds is answered, to the prober's MAC.
+  const out = r.run(from('0.0.0.0', 1, MY_VIP));
+  assert.equal(out.length, 1);
+  assertFrame(out[0]!, arpFrame({ ethDst: ROUTER_MAC, ethSrc: DIR_MAC }, { op: 2, sha: DIR_MAC, spa: MY_VIP, tha: ROUTER_MAC, tpa: '0.0.0.0' }), 'the answer to the probe');
+  d = delta(before, r.counters());
+  assert.deepEqual([d['drop.arp_bad_sender'], d.arp_replies_sent], [8, 1]);
+});
+
 test('addService announces the VIP with a gratuitous ARP; addDest probes with the director address as sender', () => {
   const r = rig();
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });

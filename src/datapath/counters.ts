@@ -169,6 +169,9 @@ export const DROP_NAMES = [
   // a TCP segment whose checksum is wrong where uvsd acts on its content: an FTP reply or command
   // the helper would rewrite or follow, a SYN the SYN proxy would answer, an ACK it would take
   'tcp_bad_checksum',
+  // ARP whose sender address no other station may have: a martian (multicast, broadcast, 0/8,
+  // loopback; 0.0.0.0 outside a probe) or an address uvsd speaks for (src/datapath/link.ts arp)
+  'arp_bad_sender',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

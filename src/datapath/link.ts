@@ -276,7 +276,20 @@ export class Link {
     }
     const spa = rd32(buf, a + 14);
     const tpa = rd32(buf, a + 24);
+    // A sender no station may have (the kernel's arp_process drops it as a martian: multicast,
+    // broadcast, 0/8, loopback; 0.0.0.0 only in an RFC 5227 probe, a request): not answered,
+    // nothing learnt from it.
+    if (spa === 0 ? op !== 1 : !this.unicastPeer(spa)) {
+      if (!this.quiet) this.counters.d[D.arp_bad_sender]++;
+      return;
+    }
     if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
+    // An address uvsd speaks for as the sender: a conflict (defended above), not a request to
+    // answer or a neighbour to learn.
+    if (spa !== 0 && this.claims(spa)) {
+      if (!this.quiet) this.counters.d[D.arp_bad_sender]++;
+      return;
+    }
     // Refresh a neighbour we already track (never create entries for arbitrary senders), but
     // change its MAC only in answer to a probe of ours (no cache poisoning, see solicited). Another
     // MAC for it (a VRRP move of a real server's address, a gateway's failover — or a poisoner)
