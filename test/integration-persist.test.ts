@@ -88,10 +88,10 @@ test('persistence -p 60 -M 255.255.255.0: 20 connections from one client and 20 
     // The template as ipvsadm -Lnc shows it, and PersistConn 1 on that server.
     const lnc = await lab.uvsadmMust(['-Lnc']);
     const rip = lab.servers.find((s) => s.name === names[0])!.addr;
-    const tpl = lnc.split('\n').filter((l) => / NONE +192\.168\.8\.0:0 /.test(l));
+    const tpl = lnc.split('\n').filter((l) => / ASSURED +192\.168\.8\.0:0 /.test(l));
     t.diagnostic(`template: ${tpl.join(' | ')}`);
     assert.equal(tpl.length, 1);
-    assert.match(tpl[0]!, new RegExp(`^TCP 0[01]:\\d\\d  NONE        192\\.168\\.8\\.0:0 +${VIP.replace(/\./g, '\\.')}:80 +${rip.replace(/\./g, '\\.')}:80$`));
+    assert.match(tpl[0]!, new RegExp(`^TCP 0[01]:\\d\\d  ASSURED     192\\.168\\.8\\.0:0 +${VIP.replace(/\./g, '\\.')}:80 +${rip.replace(/\./g, '\\.')}:80$`));
     const pc = await lab.uvsadmMust(['-Ln', '--persistent-conn']);
     assert.match(pc, new RegExp(`-> ${rip.replace(/\./g, '\\.')}:80 +1 +1 `), pc);
   });
@@ -176,7 +176,7 @@ test('fwmark (-f) with persistence: HTTP on ports 80 and 8080 and UDP 53 of the 
     assert.deepEqual(dns.counts, { [names[0]!]: 10 });
     const ln = await lab.uvsadmMust(['-Ln']);
     assert.match(ln, /\nFWM  1 rr persistent 60\n {2}-> 192\.168\.8\.20:0 +Route +1 /, ln);
-    assert.match(await lab.uvsadmMust(['-Lnc']), new RegExp(`\\nIP +\\d\\d:\\d\\d +NONE +${lab.clientAddr.replace(/\./g, '\\.')}:0 +0\\.0\\.0\\.1:0 `));
+    assert.match(await lab.uvsadmMust(['-Lnc']), new RegExp(`\\nIP +\\d\\d:\\d\\d +ASSURED +${lab.clientAddr.replace(/\./g, '\\.')}:0 +0\\.0\\.0\\.1:0 `));
     // -S, -C, -R: the same table, marks included.
     const saved = await lab.uvsadmMust(['-S', '-n']);
     assert.match(saved, /^--add-mark -f 1 -t 192\.168\.8\.200:80\n--add-mark -f 1 -t 192\.168\.8\.200:8080\n--add-mark -f 1 -u 192\.168\.8\.200:53\n-A -f 1 -s rr -p 60\n/);

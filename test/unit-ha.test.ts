@@ -17,7 +17,7 @@ import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './he
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
 import type { Workers } from '../src/datapath/group.js';
-import { ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
+import { ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_ASSURED, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -1475,3 +1475,41 @@ test('mixed versions: the new records go in MSG_DATA_EXT datagrams after their M
     m.ctl.sync.close();
   }
 }));
+
+test('a template\'s ASSURED is synced (a record flag an older uvsd ignores): the backup\'s copy is assured once the master\'s is, by the template\'s record then or by a dump, so after a takeover eviction spares it as the master would', () => {
+  const [m, b] = haPair(director(false), director(true));
+  const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport: 44000, dport: 80, flags });
+  const tpl = (r: Rig) => rows(r).filter((l) => l.endsWith(' tpl'));
+  const entry = (r: Rig) => r.dp.ct.lookup(6 | PROTO_TPL, parseIp(CLIENT), 0, parseIp(VIP3), 80) >>> 1;
+  assert.equal(m.run(seg(TCP_FLAGS.SYN)).length, 1);
+  sync(m, b);
+  assert.match(tpl(b).join('\n'), /^tcp NONE 10\.0\.0\.50:0 /);
+  assert.equal(m.run(seg(TCP_FLAGS.ACK)).length, 1); // DR: ESTABLISHED, the template assured
+  assert.equal(sync(m, b), 2, 'the connection\'s new state and the template');
+  assert.match(tpl(b).join('\n'), /^tcp ASSURED 10\.0\.0\.50:0 /);
+  assert.deepEqual(tpl(b), tpl(m));
+  // A backup that starts later: the master's dump.
+  const fresh = director(true);
+  fresh.ctl.call('setRole', { role: 'backup' });
+  const buf = new Uint8Array(REC_LEN * 64);
+  const out = new Int32Array(2);
+  m.dp.syncDump(buf, 0, 64, 0, 2 * m.dp.ct.max, out);
+  fresh.dp.apply([{ op: 'syncInstall', records: buf.slice(0, out[1]! * REC_LEN) }]);
+  assert.deepEqual(tpl(fresh), tpl(m));
+  // Taken over, the client's connection gone: the template controls nothing, and is still not evictable.
+  for (const r of [b, fresh]) {
+    r.ctl.call('setRole', { role: 'master' });
+    r.dp.ct.expireNow(r.dp.ct.lookup(6, parseIp(CLIENT), 44000, parseIp(VIP3), 80) >>> 1);
+    assert.equal(r.dp.ct.ctl[entry(r)], 0);
+    assert.equal(r.dp.ct.evictable(entry(r)), false);
+  }
+  // Without the flag (an older master) the copy is NONE: evictable once it controls nothing.
+  const old = director(true);
+  old.ctl.call('setRole', { role: 'backup' });
+  const recs = buf.slice(0, out[1]! * REC_LEN);
+  for (let o = 0; o < recs.length; o += REC_LEN) recs[o + 3]! &= ~RF_ASSURED;
+  old.dp.apply([{ op: 'syncInstall', records: recs }]);
+  assert.match(tpl(old).join('\n'), /^tcp NONE 10\.0\.0\.50:0 /);
+  old.dp.ct.expireNow(old.dp.ct.lookup(6, parseIp(CLIENT), 44000, parseIp(VIP3), 80) >>> 1);
+  assert.equal(old.dp.ct.evictable(entry(old)), true);
+});

@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
-import { DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { DIR_MAC, GW, ROUTER_MAC, RS, VIP, delta, rig, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { formatConns } from '../src/control/printers.js';
+import { synproxyHandshake } from './helpers/synproxy.js';
 import type { ConnInfo, TracePollResult } from '../src/control/protocol.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
@@ -12,8 +15,8 @@ const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
 const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
 
 /** A rig with one service (rr unless told) and servers RS[0..n-1], all learned. */
-function persistRig(o: { persist?: number; netmask?: string; sched?: string; n?: number; udp?: boolean; oneShot?: boolean; port?: number } = {}): Rig {
-  const r = rig();
+function persistRig(o: { persist?: number; netmask?: string; sched?: string; n?: number; udp?: boolean; oneShot?: boolean; port?: number; connMax?: number } = {}): Rig {
+  const r = rig({ connMax: o.connMax });
   const port = o.port ?? (o.udp ? 53 : 80);
   const key = { proto: o.udp ? ('udp' as const) : ('tcp' as const), addr: VIP, port };
   r.ctl.addService({ ...key, sched: o.sched ?? 'rr', persist: o.persist ?? 0, netmask: o.netmask, oneShot: o.oneShot });
@@ -322,4 +325,91 @@ test('uvsadm trace on a persistent service: a connection its template places is 
   assert.deepEqual(q.events.map((e) => [e.server, e.why]), [
     [`${RS[1].ip}:80`, 'persistence: template 192.0.2.10/255.255.255.255 points at a deleted destination, a new one made; rr: next available after the list head → 10.0.0.12:80'],
   ]);
+});
+
+test('persistence: a template is ASSURED (-Lnc) once a connection of it reaches ESTABLISHED (TCP) or is confirmed (UDP: a second datagram through DR; through NAT a client datagram after a reply, not the reply alone), NONE before, as the kernel\'s ip_vs_control_assure_ct', () => {
+  const state = (r: Rig, caddr: string) => templates(r).filter((c) => c.caddr === caddr).map((c) => c.state);
+  const r = persistRig({ persist: 300 });
+  syn(r, '192.0.2.10', 1000);
+  assert.deepEqual(state(r, '192.0.2.10'), ['NONE'], 'a SYN alone');
+  r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 1000, dport: 80, flags: TCP_FLAGS.ACK }));
+  assert.deepEqual(state(r, '192.0.2.10'), ['ASSURED'], 'ESTABLISHED');
+  assert.match(formatConns(r.ctl.connections(), { numeric: true }), /\nTCP +\d\d:\d\d +ASSURED +192\.0\.2\.10:0 +10\.0\.0\.100:80 +10\.0\.0\.1[12]:80\n/);
+
+  const u = persistRig({ persist: 300, udp: true });
+  dgram(u, '192.0.2.10', 5000);
+  assert.deepEqual(state(u, '192.0.2.10'), ['NONE'], 'one datagram');
+  dgram(u, '192.0.2.10', 5000);
+  assert.deepEqual(state(u, '192.0.2.10'), ['ASSURED'], 'DR: a second datagram of the flow');
+  dgram(u, '192.0.2.11', 5000);
+  dgram(u, '192.0.2.11', 5001);
+  assert.deepEqual(state(u, '192.0.2.11'), ['NONE'], 'one datagram each of two flows');
+
+  const n = rig({ gateway: GW });
+  n.ctl.addService({ ...UDP53, sched: 'rr', persist: 300 });
+  n.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: 53, fwd: 'nat', weight: 1 });
+  n.dp.resolve(parseIp(GW));
+  n.learn(RS[0].ip, RS[0].mac);
+  n.learn(GW, ROUTER_MAC);
+  const q = () => udpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 5000, dport: 53, payload: new Uint8Array(4) });
+  assert.equal(n.run(q()).length, 1);
+  assert.equal(n.run(udpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { src: RS[0].ip, dst: '192.0.2.10', sport: 53, dport: 5000, payload: new Uint8Array(4) })).length, 1);
+  assert.deepEqual(state(n, '192.0.2.10'), ['NONE'], 'NAT: the server\'s reply alone (a spoofed request is answered too)');
+  n.run(q());
+  assert.deepEqual(state(n, '192.0.2.10'), ['ASSURED'], 'NAT: the client\'s datagram after the reply');
+
+  // A SYN proxy connection: when the server's handshake completes (the client's alone, with uvsd, is not enough).
+  const sp = rig({ gateway: GW });
+  sp.ctl.addService({ ...TCP80, sched: 'rr', persist: 300, synproxy: true });
+  sp.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: 8080, fwd: 'nat', weight: 1 });
+  sp.dp.resolve(parseIp(GW));
+  sp.learn(RS[0].ip, RS[0].mac);
+  sp.learn(GW, ROUTER_MAC);
+  synproxyHandshake((f) => sp.run(f), IN, { ethDst: DIR_MAC, ethSrc: RS[0].mac }, { client: '192.0.2.10', vip: VIP, cport: 40001, cisn: 1000, sisn: 5000, rs: RS[0].ip, rport: 8080 });
+  assert.deepEqual(state(sp, '192.0.2.10'), ['ASSURED'], 'SYN proxy: the server answered');
+  const cookie = sp.run(tcpFrame(IN, { src: '192.0.2.11', dst: VIP, sport: 40001, dport: 80, seq: 1000, flags: TCP_FLAGS.SYN }))[0]!.readUInt32BE(38);
+  assert.equal(sp.run(tcpFrame(IN, { src: '192.0.2.11', dst: VIP, sport: 40001, dport: 80, seq: 1001, ack: (cookie + 1) >>> 0, flags: TCP_FLAGS.ACK })).length, 1);
+  assert.deepEqual(state(sp, '192.0.2.11'), ['NONE'], 'SYN proxy: the client\'s handshake done, the server has not answered');
+
+  // Sloppy TCP (DR): a mid-stream segment opens the connection ESTABLISHED, its template assured.
+  const sl = persistRig({ persist: 300 });
+  sl.dp.setDefense({ sloppyTcp: 'all' });
+  assert.notEqual(sentTo(sl.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 1000, dport: 80, flags: TCP_FLAGS.ACK }))), -1);
+  assert.deepEqual(state(sl, '192.0.2.10'), ['ASSURED'], 'sloppy TCP');
+});
+
+test('eviction: a template not assured goes with the last connection an eviction takes, or alone when it controls none (a timer expiry leaves it, as the kernel\'s); an assured one never goes, nor one that still controls a connection; counted templates_evicted, in conns_evicted and templates_expired', () => {
+  const r = persistRig({ persist: 300, n: 1, connMax: 7 });
+  r.dp.setDefense({ evictAbove: 1, secureTcpAbove: 1 });
+  const ack = (src: string, sport = 1) => r.run(tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK }));
+  const states = () => templates(r).map((c) => `${c.caddr.slice(7)} ${c.state}`).sort();
+  // A: a handshake, then a reset (CLOSE, 10 s); C: a SYN (SYN_RECV, 60 s). Both time out.
+  syn(r, '192.0.2.1', 1);
+  ack('192.0.2.1');
+  r.feed(tcpFrame(IN, { src: '192.0.2.1', dst: VIP, sport: 1, dport: 80, flags: TCP_FLAGS.RST }));
+  syn(r, '192.0.2.3', 1);
+  later(r, 61_000);
+  assert.deepEqual(states(), ['.1 ASSURED', '.3 NONE'], 'a timer expiry leaves the template');
+  // B: established; X: half-open. 6 of 7 entries.
+  syn(r, '192.0.2.2', 1);
+  ack('192.0.2.2');
+  syn(r, '192.0.2.9', 1);
+  assert.equal(r.dp.ct.count, 6);
+  const before = r.counters();
+  // D needs two entries: X's half-open connection (the nearest expiry) goes, and its template with it.
+  assert.equal(syn(r, '192.0.2.4', 1), 0);
+  assert.deepEqual(states(), ['.1 ASSURED', '.2 ASSURED', '.3 NONE', '.4 NONE']);
+  ack('192.0.2.4');
+  // E: nothing half-open, finished or weak: C's template, assured by nothing and controlling nothing, goes alone.
+  assert.equal(syn(r, '192.0.2.5', 1), 0);
+  assert.deepEqual(states(), ['.1 ASSURED', '.2 ASSURED', '.4 ASSURED', '.5 NONE']);
+  // F: E's half-open connection goes with its template.
+  assert.equal(syn(r, '192.0.2.6', 1), 0);
+  assert.deepEqual(states(), ['.1 ASSURED', '.2 ASSURED', '.4 ASSURED', '.6 NONE']);
+  ack('192.0.2.6');
+  // G: every entry an assured template or a live connection: refused, A's lone template stays.
+  assert.equal(syn(r, '192.0.2.7', 1), -1);
+  assert.deepEqual(states(), ['.1 ASSURED', '.2 ASSURED', '.4 ASSURED', '.6 ASSURED']);
+  const d = delta(before, r.counters());
+  assert.deepEqual([d.templates_evicted, d.conns_evicted, d.templates_expired, d['drop.conn_table_full']], [3, 5, 3, 1]);
 });

@@ -613,3 +613,56 @@ test('property: the timer wheel stays consistent under random inserts, expiries,
     },
   ), { numRuns: 300 });
 });
+
+test('-p under a spoofed SYN flood: templates no client was served through go (evicted alone, or with their half-open connection), so real clients get in as without -p; a client that completed a handshake keeps its server (its template ASSURED)', () => {
+  // The reviewer's case, scaled down: uvsadm -A -t VIP:80 -s rr -p 300, --conn-max 1024, 300
+  // spoofed SYN/s (new sources) for 20 s, a tick every 250 ms: the table sat full, 770 of its
+  // entries templates (300 s each, where their half-open connections lasted 3 s), and 0 of 10
+  // real clients' SYNs in the last 10 s were forwarded. Here: --conn-max 256, 76 SYN/s.
+  const flood = (persist: number) => {
+    const r = rig({ connMax: 256 });
+    const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+    r.ctl.addService({ ...svc, sched: 'rr', persist });
+    for (const s of RS.slice(0, 2)) {
+      r.ctl.addDest({ service: svc, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+      r.learn(s.ip, s.mac);
+    }
+    r.sink.take();
+    // A persistent client completes a handshake, then resets (CLOSE: its connection is evictable).
+    const home = r.run(syn(CLIENT, 1000), ack(CLIENT, 1000)).map(dstMac)[0];
+    r.feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: TCP_FLAGS.RST }));
+    const next = spoofer(7);
+    const before = r.counters();
+    let real = 0;
+    let port = 1024;
+    for (let tick = 0; tick < 80; tick++) {
+      const frames = [];
+      for (let i = 0; i < 19; i++) frames.push(syn(next(), port++));
+      r.feed(...frames);
+      // 10 real clients (new sources) in the last 10 s, one SYN each.
+      if (tick >= 40 && tick % 4 === 0 && r.run(syn(`192.0.2.${100 + tick / 4}`, 2000)).length === 1) real++;
+      r.advance(250);
+      r.dp.tick();
+    }
+    const d = delta(before, r.counters());
+    const again = r.run(syn(CLIENT, 1001)).map(dstMac)[0];
+    const tpls = r.ctl.connections().filter((c) => c.template === true);
+    return { r, d, real, home, again, tpls };
+  };
+  const plain = flood(0);
+  assert.equal(plain.real, 10);
+  assert.equal(plain.d['drop.conn_table_full'] ?? 0, 0);
+  assert.equal(plain.r.dp.secureTcp, true, 'secure TCP on, as in the reviewer\'s run');
+
+  const p = flood(300);
+  assert.equal(p.real, 10, `real clients' SYNs forwarded during the flood: ${p.real}/10`);
+  assert.ok((p.d['drop.conn_table_full'] ?? 0) <= 10, `table-full drops: ${p.d['drop.conn_table_full']}`);
+  assert.ok(p.d.templates_evicted > 1000, `templates evicted: ${p.d.templates_evicted}`);
+  assert.ok(p.d.conns_evicted >= p.d.templates_evicted, 'templates_evicted is part of conns_evicted');
+  assert.equal(p.d.templates_expired, p.d.templates_evicted, 'and of templates_expired (none timed out in 20 s)');
+  // The client that completed its handshake: its template stayed (assured), and its server with it.
+  assert.equal(p.again, p.home, 'the same server after the flood');
+  const mine = p.tpls.filter((c) => c.caddr === CLIENT);
+  assert.deepEqual(mine.map((c) => `${c.state} ${c.daddr}`), [`ASSURED ${RS.find((s) => s.mac === p.home)?.ip}`]);
+  assert.ok(p.tpls.filter((c) => c.caddr !== CLIENT).every((c) => c.state === 'NONE'), 'the flood\'s templates are not assured');
+});

@@ -26,7 +26,7 @@ import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { NeighRow } from '../datapath/neigh.js';
 import { STATE_NAMES } from '../datapath/tcpstate.js';
-import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
+import { F_ASSURED, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
@@ -1119,7 +1119,8 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
     const tpl = (ct.flags[e] & F_TEMPLATE) !== 0;
     conns.push({
       proto: connProto(ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)),
-      state: STATE_NAMES[ct.state[e]] ?? 'NONE',
+      // A template's state is the kernel's ip_vs_ctpl_state_name_table: NONE or ASSURED.
+      state: tpl ? ((ct.flags[e] & F_ASSURED) !== 0 ? 'ASSURED' : 'NONE') : STATE_NAMES[ct.state[e]] ?? 'NONE',
       expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
       caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
       vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],

@@ -13,7 +13,8 @@
 // the destination. A template keeps its timeout in ticks in `laddr` (only FULLNAT connections use
 // laddr) and the number of connections it controls (n_control) in `ctl`; a connection created
 // through a template keeps that template's entry in `ctl` (-1 otherwise). A template is freed
-// only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?").
+// only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?"),
+// or by an eviction while it is not assured (F_ASSURED) and controls none (evictOne).
 // An FTP data connection (F_FTPDATA) keeps its control connection's entry in `ctl` instead (the
 // kernel's cp->control); the helper counts them per control connection, and the table asks it
 // (onControlDue) before a control connection (F_FTP) goes: it stays while it has any.
@@ -56,6 +57,10 @@ export const F_NOCPORT = 0x400;
 /** An FTP data connection the helper made: `ctl` holds its control connection's entry (not a
  *  template), which is not expired while it is there (the kernel's cp->control, n_control). */
 export const F_FTPDATA = 0x800;
+/** A template one of whose connections reached ESTABLISHED (TCP, SCTP) or was confirmed (UDP:
+ *  F_CONFIRMED): a client was served through it (the kernel's IP_VS_CTPL_S_ASSURED, ipvsadm -Lnc
+ *  ASSURED). Eviction never takes it; one without it goes when nothing uses it (evictOne). */
+export const F_ASSURED = 0x1000;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -200,6 +205,10 @@ export class ConnTable {
   spared = 0;
   /** Evictions that found no entry of little value and took a weak flow (evictOne). */
   evictedWeak = 0;
+  /** Entries evictOne freed: the one it chose, and a template that went with it. */
+  evicted = 0;
+  /** Of those, templates (evict()). */
+  evictedTemplates = 0;
   /** Called for every entry just before it is freed (expiry, flush). */
   onExpire: (e: number) => void = () => {};
   /** A SYN proxy entry still waiting for its server (F_SYNPROXY without F_CONFIRMED) whose time
@@ -576,6 +585,11 @@ export class ConnTable {
    * table over faster than a real client's lost ACK is retransmitted, that client's handshake
    * survives; a flood spoofing known sources costs scan work, never the table.
    *
+   * A template not assured (no client was served through it) that controls no connection is of
+   * little value too (it holds a slot for nothing), and one whose last connection an eviction
+   * takes goes with it (evict(): the kernel drops such a template when a connection it controls
+   * is dropped). Assured templates never go: persistence holds.
+   *
    * When the scan finds no entry of little value, a weak flow goes (before a known source's
    * half-open entry): one its client confirmed alone (weak()), that carried few packets and
    * has been idle a while — the fewest packets of those the scan saw, the first of them. A
@@ -602,8 +616,7 @@ export class ConnTable {
         if (this.evictable(e)) {
           if (!this.sparable(e)) {
             if (spare >= 0) this.spared++;
-            this.expireNow(e);
-            return e;
+            return this.evict(e);
           }
           if (spare < 0) spare = e;
         } else if (this.weak(e, nowTick)) {
@@ -626,11 +639,28 @@ export class ConnTable {
     if (weak >= 0) {
       this.evictedWeak++;
       if (spare >= 0) this.spared++;
-      this.expireNow(weak);
-      return weak;
+      return this.evict(weak);
     }
-    if (spare >= 0) this.expireNow(spare);
-    return spare;
+    return spare >= 0 ? this.evict(spare) : -1;
+  }
+
+  /**
+   * Evict entry e (evictOne), counted in `evicted`; its template goes with it when it then controls
+   * no connection and is not assured (ip_vs_conn_expire: "Drop CTL or non-assured TPL if not
+   * referenced"), counted in `evicted` and `evictedTemplates` (as is a template evicted itself).
+   * Returns e.
+   */
+  private evict(e: number): number {
+    const t = this.template(e);
+    if ((this.flags[e] & F_TEMPLATE) !== 0) this.evictedTemplates++;
+    this.expireNow(e);
+    this.evicted++;
+    if (t >= 0 && this.ctl[t] === 0 && (this.flags[t] & (F_ALIVE | F_ASSURED)) === F_ALIVE) {
+      this.expireNow(t);
+      this.evicted++;
+      this.evictedTemplates++;
+    }
+    return e;
   }
 
   /**
@@ -669,15 +699,27 @@ export class ConnTable {
 
   /**
    * An entry of little value, which early eviction may expire: TCP or SCTP half-open or finished
-   * (EVICTABLE_TCP, EVICTABLE_SCTP) or any flow never confirmed. Templates never are (ip_vs_random_dropentry
-   * skips them): persistence holds. Nor an FTP control connection while it has data connections.
+   * (EVICTABLE_TCP, EVICTABLE_SCTP) or any flow never confirmed; a template not assured that
+   * controls no connection (uvs's table is bounded, the kernel's is not: such a template holds a
+   * slot, and no client was ever served through it). Never an assured template (persistence
+   * holds), nor an FTP control connection while it has data connections.
    */
   evictable(e: number): boolean {
     const f = this.flags[e];
+    if ((f & F_TEMPLATE) !== 0) return (f & (F_ALIVE | F_ASSURED)) === F_ALIVE && this.ctl[e] === 0;
     return (
-      (f & F_ALIVE) !== 0 && (f & F_TEMPLATE) === 0 &&
+      (f & F_ALIVE) !== 0 &&
       ((f & F_CONFIRMED) === 0 || inStates(this.proto[e], this.state[e], EVICTABLE_TCP, EVICTABLE_SCTP)) && !this.controls(e)
     );
+  }
+
+  /** Connection e reached ESTABLISHED (TCP, SCTP) or was confirmed (UDP): its template, if any,
+   *  is assured (ip_vs_control_assure_ct). Returns the template when that made it so, else -1. */
+  assure(e: number): number {
+    const t = this.template(e);
+    if (t < 0 || (this.flags[t] & F_ASSURED) !== 0) return -1;
+    this.flags[t] |= F_ASSURED;
+    return t;
   }
 
   /**

@@ -112,6 +112,9 @@ export const COUNTER_NAMES = [
   // table for a new one), and addresses refused an entry because none could go (src/datapath/neigh.ts)
   'neigh_reclaimed',
   'neigh_refused',
+  // of conns_evicted (and templates_expired): persistence templates not assured, controlling no
+  // connection, that an eviction took, or that went with the last connection it took (docs/resilience.md)
+  'templates_evicted',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

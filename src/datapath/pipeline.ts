@@ -10,7 +10,7 @@ import {
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
@@ -48,7 +48,7 @@ import type { DpOp } from './ops.js';
 import { BATCH_SLOTS } from './counters.js';
 import { TraceRing } from './trace.js';
 import {
-  ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, isExtRecord,
+  ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_ASSURED, RF_FTPDATA, RF_HAS_TPL, RF_HASHED_OUT, RF_NOOUTPUT, RF_TEMPLATE, SyncMarks, isExtRecord,
   writeConnRecord, writeExtRecord,
 } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
@@ -877,6 +877,7 @@ export class Datapath implements Output {
         if (ct.isAlive(e) && ct.state[e] !== was) {
           ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
           ct.reslot(e);
+          if (activeState(ct.state[e])) this.assure(e); // the server's handshake completed
           // The server answered: synced from now on, with its translation.
           if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
         }
@@ -896,10 +897,11 @@ export class Datapath implements Output {
         const dir = out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT;
         if (proto === PROTO_TCP) tcpTransition(ct, this.dt, e, tcpFlags, dir);
         else sctpTransition(ct, this.dt, e, buf, l4, tot - (l4 - ip), dir);
-        // A completed handshake: eviction spares this client's next half-open entries.
-        if (activeState(ct.state[e]) && !activeState(was)) ct.markKnown(ct.caddr[e]);
+        // A completed handshake: eviction spares this client's next half-open entries, and its
+        // template is assured.
+        if (activeState(ct.state[e]) && !activeState(was)) this.served(e);
       } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
-        ct.markKnown(ct.caddr[e]);
+        this.served(e);
       }
       const before = ct.expires[e];
       ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
@@ -1183,14 +1185,9 @@ export class Datapath implements Output {
     const state = synOpen ? S_SYN_SENT : proto === PROTO_TCP
       ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
       : proto === PROTO_SCTP ? sctpNext(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, sctpEvent(buf, l4, SCTP_MIN), SS_NONE) : S_UDP;
-    // Nearly full: make room by evicting an entry of little value (bounded scan, never a walk).
-    if (ct.count >= this.evictAt) {
-      const spared = ct.spared;
-      const weak = ct.evictedWeak;
-      if (ct.evictOne(EVICT_BUDGET, EVICT_SLOTS, this.nowTick) >= 0) this.counters.c[C.conns_evicted]++;
-      this.counters.c[C.conns_spared] += ct.spared - spared;
-      this.counters.c[C.conns_evicted_weak] += ct.evictedWeak - weak;
-    }
+    // A persistent connection's room was made by template(), before its template was looked up or
+    // made: an eviction now could take that template (it controls no connection yet).
+    if (tpl < 0) this.makeRoom();
     const e = ct.insert(proto, src, sport, dst, dport, rip, rport, src, sport, this.nowTick + this.tt[state], !noOutput && !late, hash);
     if (e < 0) {
       d[D.conn_table_full]++;
@@ -1233,9 +1230,11 @@ export class Datapath implements Output {
     this.counters.c[C.conns_created]++;
     if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
     if (state === S_ESTABLISHED) {
-      // Sloppy: the flow is already established; count it active as tcpTransition would.
+      // Sloppy: the flow is already established; count it active (and assure its template) as
+      // tcpTransition would.
       ct.flags[e] &= ~F_INACTIVE;
       this.dt.activate(dest, true);
+      this.assure(e);
       this.counters.c[C.conns_sloppy]++;
       if (adopt) this.counters.c[C.conns_adopted_hash]++;
     }
@@ -1327,6 +1326,36 @@ export class Datapath implements Output {
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 
+  /** Connection e served its client (a TCP/SCTP handshake completed, a UDP flow confirmed): the
+   *  client is known (eviction spares its half-open entries) and e's template assured. */
+  private served(e: number): void {
+    this.ct.markKnown(this.ct.caddr[e]);
+    this.assure(e);
+  }
+
+  /** Connection e's template, if any, is assured (ip_vs_control_assure_ct); the backup learns it. */
+  private assure(e: number): void {
+    const t = this.ct.assure(e);
+    if (t >= 0 && this.marking) (this.sync as SyncMarks).mark(t, this.nowTick);
+  }
+
+  /** Nearly full: make room for one entry (and `after` more to come: a new template's connection)
+   *  by evicting one of little value (ConnTable.evictOne: a bounded scan, never a walk). */
+  private makeRoom(after = 0): void {
+    const ct = this.ct;
+    if (ct.count + after < this.evictAt) return;
+    const c = this.counters.c;
+    const spared = ct.spared;
+    const weak = ct.evictedWeak;
+    const evicted = ct.evicted;
+    const templates = ct.evictedTemplates;
+    ct.evictOne(EVICT_BUDGET, EVICT_SLOTS, this.nowTick);
+    c[C.conns_evicted] += ct.evicted - evicted;
+    c[C.conns_spared] += ct.spared - spared;
+    c[C.conns_evicted_weak] += ct.evictedWeak - weak;
+    c[C.templates_evicted] += ct.evictedTemplates - templates;
+  }
+
   /**
    * ip_vs_sched_persist(): the live template of (client & netmask, VIP, virtual port) names the
    * destination while that destination is still in the service (weight 0 and overloaded
@@ -1359,6 +1388,11 @@ export class Datapath implements Output {
       }
       tag = callIdHash(buf, cid[0], cid[1]);
       cport = callIdPort(tag);
+    }
+    // Room for the connection, made before the lookup: an eviction after it could take the
+    // template found or made (one that is not assured and controls no connection yet).
+    this.makeRoom();
+    if (svc.pe === PE_SIP) {
       node = ct.lookupTagged(tproto, cnet, cport, vaddr, vport, tag, -1);
       // Another call with the same hash: on along the chain (a synced template has no text).
       for (let text = node >= 0 ? ct.peText.get(node >>> 1) : undefined; text !== undefined && !callIdEquals(buf, cid[0], cid[1], text);) {
@@ -1390,6 +1424,7 @@ export class Datapath implements Output {
     const dest = svc.scheduler.schedule(svc, dt, this.flow);
     if (this.trace.on) this.trace.chosen(dest, dt);
     if (dest < 0) return this.noDest(svc);
+    this.makeRoom(1); // and for itself, the connection's is made
     const t = ct.insert(tproto, cnet, cport, vaddr, vport, dt.addr[dest], vport === 0 ? 0 : dt.port[dest], 0, 0,
       this.nowTick + svc.persistTicks, false);
     if (t < 0) {
@@ -2181,6 +2216,8 @@ export class Datapath implements Output {
       }
       // Its control connection came after it (a dump): linked now.
       if (ftpData && ct.ctl[e] < 0) this.ftp.adopt(ct, e, rd16(b, o + 14));
+      // A template the master has assured since (never taken back: this director's own stays).
+      if (template && (rf & RF_ASSURED) !== 0) ct.flags[e] |= F_ASSURED;
       ct.expires[e] = expires;
       ct.reslot(e);
       c[C.sync_installed]++;
@@ -2216,7 +2253,7 @@ export class Datapath implements Output {
     ct.state[e] = state;
     ct.flags[e] |= F_CONFIRMED;
     if (template) {
-      ct.flags[e] |= F_TEMPLATE;
+      ct.flags[e] |= F_TEMPLATE | ((rf & RF_ASSURED) !== 0 ? F_ASSURED : 0);
       ct.seqd[e] = tag;
       ct.laddr[e] = svc.persistTicks;
       ct.ctl[e] = 0;

@@ -5,7 +5,7 @@
 // tuple is copied). The sync daemon (src/sync/) drains both on a timer.
 
 import type { ConnTable } from './conntable.js';
-import { F_FTPDATA, F_NOOUTPUT, F_TEMPLATE } from './conntable.js';
+import { F_ASSURED, F_FTPDATA, F_NOOUTPUT, F_TEMPLATE } from './conntable.js';
 import { wr16, wr32 } from './frame.js';
 
 
@@ -41,6 +41,9 @@ export const RF_HASHED_OUT = 8;
 /** An FTP data connection (F_FTPDATA): its VIP:port has no service; the backup binds it through
  *  the FTP service of its VIP that has its server (an older uvsd ignores the bit and refuses it). */
 export const RF_FTPDATA = 16;
+/** A template that is assured (F_ASSURED): the backup's copy is too, so a takeover keeps it from
+ *  eviction (an older uvsd ignores the bit: its copies are not assured). */
+export const RF_ASSURED = 32;
 
 // Record layout (network byte order):
 //  0 type  1 proto (with PROTO_TPL for templates)  2 state  3 flags  4 fwd  5 reserved
@@ -60,7 +63,8 @@ export function writeConnRecord(ct: ConnTable, e: number, buf: Uint8Array, o: nu
   buf[o + 1] = ct.proto[e];
   buf[o + 2] = ct.state[e];
   buf[o + 3] = ((f & F_TEMPLATE) !== 0 ? RF_TEMPLATE : 0) | ((f & F_NOOUTPUT) !== 0 ? RF_NOOUTPUT : 0) |
-    (tpl >= 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0) | ((f & F_FTPDATA) !== 0 ? RF_FTPDATA : 0);
+    (tpl >= 0 ? RF_HAS_TPL : 0) | (hashedOut ? RF_HASHED_OUT : 0) | ((f & F_FTPDATA) !== 0 ? RF_FTPDATA : 0) |
+    ((f & (F_TEMPLATE | F_ASSURED)) === (F_TEMPLATE | F_ASSURED) ? RF_ASSURED : 0);
   buf[o + 4] = ct.fwd[e];
   buf[o + 5] = 0;
   wr16(buf, o + 6, ct.cport[e]);
