@@ -62,11 +62,12 @@ test('scrape after known traffic: node_ipvs_* totals and backend gauges, uvs_* c
   assert.equal(ex.get('node_ipvs_outgoing_bytes_total'), 0);
   assert.equal(ex.type.get('node_ipvs_connections_total'), 'counter');
   assert.equal(ex.help.get('node_ipvs_connections_total'), 'The total number of connections made.');
-  // rr: SYNs 1000, 1002, 1004 to rs1 (1000 then ESTABLISHED by its ACK), 1001, 1003, 1005 to rs2.
-  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(0)), 1);
-  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(0)), 2);
-  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(1)), 0);
-  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(1)), 3);
+  // rr: SYNs 1000, 1002, 1004 to rs1 (1000 then ESTABLISHED by its ACK), 1001, 1003, 1005 to rs2;
+  // SYN_RECV and ESTABLISHED both count active.
+  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(0)), 3);
+  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(0)), 0);
+  assert.equal(ex.get('node_ipvs_backend_connections_active', backend(1)), 3);
+  assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(1)), 0);
   assert.equal(ex.get('node_ipvs_backend_connections_inactive', backend(0, 53, 'UDP')), 2);
   assert.equal(ex.get('node_ipvs_backend_weight', backend(1)), 1);
   assert.equal(ex.all('node_ipvs_backend_weight').length, 4);
@@ -412,7 +413,7 @@ test('status JSON: services, servers with weight, forwarding, health, active/ina
   const s = st.services[0]!;
   assert.deepEqual([s.proto, s.addr, s.port, s.sched, s.conns], ['tcp', VIP, 80, 'rr', 40]);
   assert.deepEqual(s.dests.map((d) => [d.addr, d.port, d.forward, d.weight, d.health, d.removed, d.active, d.inactive, d.conns]),
-    [[RS[0]!.ip, 80, 'Route', 3, 'unchecked', false, 0, 20, 20], [RS[1]!.ip, 80, 'Route', 1, 'unchecked', false, 0, 20, 20]]);
+    [[RS[0]!.ip, 80, 'Route', 3, 'unchecked', false, 20, 0, 20], [RS[1]!.ip, 80, 'Route', 1, 'unchecked', false, 20, 0, 20]]);
   // 20 connections in 2 s = 10/s; the first estimate is a quarter of it (avg += (rate - avg) / 4).
   assert.equal(s.dests[0]!.rates.cps, 2.5);
   assert.equal(s.rates.cps, 5);

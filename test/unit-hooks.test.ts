@@ -55,15 +55,18 @@ test('scheduler tick: run from the datapath timer about once a second, with the 
   assert.deepEqual(calls.at(-1), `tick ${r.clock.now}`);
 });
 
-test('bind/unbind: a new connection is bound inactive, moves to active on ESTABLISHED, and unbinds on expiry', () => {
+test('bind/unbind: a new connection is bound, active from SYN_RECV on (the kernel since 4.7), inactive once closed, and unbinds on expiry', () => {
   const r = drRig({ weights: [1] });
   const d = 0;
   const syn = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 1234, dport: 80, flags: TCP_FLAGS.SYN });
   const ack = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 1234, dport: 80, flags: TCP_FLAGS.ACK });
+  const rst = tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 1234, dport: 80, flags: TCP_FLAGS.RST });
   r.run(syn);
-  assert.deepEqual([r.dp.dt.active[d], r.dp.dt.inactive[d], r.dp.dt.conns[d]], [0, 1, 1]);
+  assert.deepEqual([r.dp.dt.active[d], r.dp.dt.inactive[d], r.dp.dt.conns[d]], [1, 0, 1], 'SYN_RECV is active');
   r.run(ack);
   assert.deepEqual([r.dp.dt.active[d], r.dp.dt.inactive[d]], [1, 0], 'ESTABLISHED is active');
+  r.run(rst);
+  assert.deepEqual([r.dp.dt.active[d], r.dp.dt.inactive[d]], [0, 1], 'CLOSE is inactive');
   r.advance(16 * 60_000);
   r.dp.tick();
   assert.equal(r.dp.ct.count, 0);

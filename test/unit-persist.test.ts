@@ -140,7 +140,7 @@ test('persistence: weight 0 and overloaded servers keep their persistent clients
   for (let i = 0; i < 4; i++) assert.notEqual(syn(r, `192.0.2.${50 + i}`, 1), a, 'no new client on a weight-0 server');
   // Over its upper threshold (-x 1): still taken by the persistent client.
   r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 1, upper: 1 });
-  assert.equal(r.ctl.list().services[0]!.dests[a]!.inactive, 2);
+  assert.equal(r.ctl.list().services[0]!.dests[a]!.active, 2, 'two SYN_RECV entries: active');
   assert.equal(syn(r, '192.0.2.10', 3), a, 'overloaded: the template still holds');
   // Deleted: the template is invalidated (ports 65535, never found again) and the client is rescheduled.
   r.ctl.deleteDest({ service: TCP80, addr: RS[a]!.ip, port: 80 });

@@ -10,7 +10,7 @@ import { ConnTable, F_CONFIRMED } from '../src/datapath/conntable.js';
 import { SourceLimiter, sharedBuckets } from '../src/datapath/ratelimit.js';
 import { arpFrame, BROADCAST, icmpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, GW, RS, ROUTER_MAC, VIP, delta, drRig, gwRig, rig, type Rig } from './helpers/harness.js';
-import { S_ESTABLISHED, S_SYN_RECV } from '../src/datapath/tcpstate.js';
+import { S_CLOSE, S_ESTABLISHED, S_SYN_RECV, S_SYNACK } from '../src/datapath/tcpstate.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 
@@ -208,7 +208,7 @@ test('secure TCP: an entry that stays in its state (a SYN sent again) takes the 
   assert.equal(r.dp.ct.lookup(6, ipToInt(CLIENT), 5000, ipToInt(VIP), 80), -1, 'gone 3.5 s later (it waited in its 60 s slot before)');
 });
 
-test('secure TCP: on above --secure-tcp-above (SYN_RECV lasts 3 s instead of 60), off again below 80% of it', () => {
+test('secure TCP: on above --secure-tcp-above (a half-open entry lasts 3 s instead of 60), off again below 80% of it', () => {
   const r = drRig({ connMax: 100 });
   r.dp.setDefense({ secureTcpAbove: 0.5, evictAbove: 1 });
   for (let i = 0; i < 40; i++) r.feed(syn(CLIENT, 1000 + i));
@@ -222,10 +222,10 @@ test('secure TCP: on above --secure-tcp-above (SYN_RECV lasts 3 s instead of 60)
   r.dp.tick();
   assert.equal(r.dp.secureTcp, true, '55 of 100 entries: on');
   assert.equal(r.counters().secure_tcp_switches, 1);
-  // On: a new SYN_RECV entry expires within ~3 s.
+  // On: a new half-open entry (DR: SYNACK, the kernel's tcp_states_dos) expires within ~3 s.
   r.feed(syn(CLIENT, 3000));
   const e = r.dp.ct.lookup(6, ipToInt(CLIENT), 3000, ipToInt(VIP), 80) >>> 1;
-  assert.equal(r.dp.ct.state[e], S_SYN_RECV);
+  assert.equal(r.dp.ct.state[e], S_SYNACK);
   assert.ok(r.dp.ct.expires[e] - r.dp.nowTick <= 12, `expires in ${r.dp.ct.expires[e] - r.dp.nowTick} ticks`);
   r.advance(3_500);
   r.dp.tick();
@@ -417,6 +417,70 @@ test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, D
   n.dp.setDefense({ sloppyTcp: 'all' });
   assert.equal(n.run(ack(CLIENT, 9003)).length, 0, 'NAT: not sloppy');
   assert.equal(n.dp.ct.count, 0);
+});
+
+// tcp_states_dos: while secure TCP is on, the client's segments alone cannot establish a NAT
+// connection (only the server's answer does), so a blind handshake makes no 15-minute entry.
+test('secure TCP uses the kernel\'s tcp_states_dos: a NAT client SYN then ACK with no answer stays SYN_RECV (3 s), the server\'s answer establishes; DR SYN gives SYNACK; off again, the normal table', () => {
+  const r = gwRig('nat');
+  const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
+  const reply = (sport: number, flags: number) => tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: sport, flags });
+  const st = (sport: number) => r.dp.ct.state[r.dp.ct.lookup(6, ipToInt(CLIENT), sport, ipToInt(VIP), 80) >>> 1];
+  const left = (sport: number) => r.dp.ct.expires[r.dp.ct.lookup(6, ipToInt(CLIENT), sport, ipToInt(VIP), 80) >>> 1] - r.dp.nowTick;
+  r.dp.setDefense({ secureTcpAbove: 0.000001, evictAbove: 1 }); // on from the first entry
+  r.feed(syn(CLIENT, 5000));
+  r.dp.tick();
+  assert.equal(r.dp.secureTcp, true);
+  // Blind: SYN then ACK, the server never answers.
+  r.feed(syn(CLIENT, 5001), ack(CLIENT, 5001));
+  assert.equal(st(5001), S_SYN_RECV, 'the client\'s ACK on SYN_RECV stays SYN_RECV');
+  assert.ok(left(5001) <= 12, `expires in ${left(5001)} ticks (3 s)`);
+  assert.equal(r.ctl.list().services[0].dests[0].active, 2, 'half-open: active');
+  // A real handshake: the server's SYN|ACK gives SYNACK, the client's ACK keeps it, the server's
+  // next segment establishes.
+  r.feed(syn(CLIENT, 5002), reply(5002, TCP_FLAGS.SYN | TCP_FLAGS.ACK));
+  assert.equal(st(5002), S_SYNACK);
+  r.feed(ack(CLIENT, 5002));
+  assert.equal(st(5002), S_SYNACK, 'the client\'s ACK alone does not establish');
+  r.feed(reply(5002, TCP_FLAGS.ACK));
+  assert.equal(st(5002), S_ESTABLISHED);
+  assert.ok(left(5002) >= 3599, 'ESTABLISHED keeps its 15 minutes');
+  // Off: the normal table again (the client's ACK establishes).
+  r.dp.setDefense({ secureTcpAbove: 1 });
+  r.dp.tick();
+  assert.equal(r.dp.secureTcp, false);
+  r.feed(syn(CLIENT, 5003), ack(CLIENT, 5003));
+  assert.equal(st(5003), S_ESTABLISHED);
+  // DR: a SYN gives SYNACK under secure TCP, the ACK establishes (INPUT_ONLY rows).
+  const d = drRig({ weights: [1] });
+  d.dp.setDefense({ secureTcpAbove: 0.000001, evictAbove: 1 });
+  d.feed(syn(CLIENT, 6000));
+  d.dp.tick();
+  d.feed(syn(CLIENT, 6001));
+  const de = () => d.dp.ct.lookup(6, ipToInt(CLIENT), 6001, ipToInt(VIP), 80) >>> 1;
+  assert.equal(d.dp.ct.state[de()], S_SYNACK);
+  d.feed(ack(CLIENT, 6001));
+  assert.equal(d.dp.ct.state[de()], S_ESTABLISHED);
+});
+
+// The kernel's sloppy_tcp creates the entry in NONE and applies the segment's transition.
+test('sloppy TCP: a first segment that is a FIN makes a CLOSE entry (10 s), an ACK or PSH|ACK an ESTABLISHED one, as the kernel\'s NONE transitions', () => {
+  const r = drRig({ weights: [1] });
+  r.dp.setDefense({ sloppyTcp: 'all' });
+  const e = (sport: number) => r.dp.ct.lookup(6, ipToInt(CLIENT), sport, ipToInt(VIP), 80) >>> 1;
+  const seg = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  assert.equal(r.run(seg(9100, TCP_FLAGS.FIN | TCP_FLAGS.ACK)).length, 1);
+  assert.equal(r.dp.ct.state[e(9100)], S_CLOSE);
+  assert.ok(r.dp.ct.expires[e(9100)] - r.dp.nowTick <= 40, 'CLOSE: 10 s');
+  assert.deepEqual([r.ctl.list().services[0].dests[0].active, r.ctl.list().services[0].dests[0].inactive], [0, 1]);
+  r.run(seg(9101, TCP_FLAGS.ACK), seg(9102, TCP_FLAGS.PSH | TCP_FLAGS.ACK));
+  assert.equal(r.dp.ct.state[e(9101)], S_ESTABLISHED);
+  assert.equal(r.dp.ct.state[e(9102)], S_ESTABLISHED);
+  assert.deepEqual([r.ctl.list().services[0].dests[0].active, r.ctl.list().services[0].dests[0].inactive], [2, 1]);
+  assert.equal(r.counters().conns_sloppy, 3, 'every entry a mid-stream segment opened');
+  r.advance(10_500);
+  r.dp.tick();
+  assert.equal(r.dp.ct.lookup(6, ipToInt(CLIENT), 9100, ipToInt(VIP), 80), -1, 'the CLOSE entry gone after 10 s');
 });
 
 export type { Rig };

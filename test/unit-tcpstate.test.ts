@@ -1,19 +1,22 @@
-// The TCP state table against the kernel's tcp_states[] (net/netfilter/ipvs/ip_vs_proto_tcp.c),
-// event priority, default timeouts, and the active/inactive counters moving through the pipeline.
+// The TCP state tables against the kernel's tcp_states[] and tcp_states_dos[]
+// (net/netfilter/ipvs/ip_vs_proto_tcp.c), its tcp_state_active_table, event priority, default
+// timeouts, the active/inactive counters moving through the pipeline, and which SYN makes a new
+// connection of an existing entry (ip_vs_in).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, EV_ACK, EV_FIN, EV_RST, EV_SYN, NEXT, S_COUNT, STATE_NAMES,
-  nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, EV_ACK, EV_FIN, EV_RST, EV_SYN, NEXT, NEXT_DOS, S_COUNT, STATE_NAMES,
+  activeState, nextState, tcpEvent,
 } from '../src/datapath/tcpstate.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { assertExpiresAfter, CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
-// Transcribed from the kernel (state names as columns: NO ES SS SR FW TW CL CW LA LI SA).
+// Transcribed from the kernel (state names as columns: NO ES SS SR FW TW CL CW LA LI SA). An ACK
+// on NONE is ES (INPUT, INPUT_ONLY) in current kernels; older ones had CL.
 const KERNEL: Record<string, Record<string, string>> = {
   'INPUT syn': { row: 'SR ES ES SR SR SR SR SR SR SR SR' },
   'INPUT fin': { row: 'CL CW SS TW TW TW CL CW LA LI TW' },
-  'INPUT ack': { row: 'CL ES SS ES FW TW CL CW CL LI ES' },
+  'INPUT ack': { row: 'ES ES SS ES FW TW CL CW CL LI ES' },
   'INPUT rst': { row: 'CL CL CL SR CL CL CL CL LA LI SR' },
   'OUTPUT syn': { row: 'SS ES SS SR SS SS SS SS SS LI SR' },
   'OUTPUT fin': { row: 'TW FW SS TW FW TW CL TW LA LI TW' },
@@ -21,7 +24,22 @@ const KERNEL: Record<string, Record<string, string>> = {
   'OUTPUT rst': { row: 'CL CL SS CL CL TW CL CL CL CL CL' },
   'INPUT_ONLY syn': { row: 'SR ES ES SR SR SR SR SR SR SR SR' },
   'INPUT_ONLY fin': { row: 'CL FW SS TW FW TW CL CW LA LI TW' },
-  'INPUT_ONLY ack': { row: 'CL ES SS ES FW TW CL CW CL LI ES' },
+  'INPUT_ONLY ack': { row: 'ES ES SS ES FW TW CL CW CL LI ES' },
+  'INPUT_ONLY rst': { row: 'CL CL CL SR CL CL CL CL LA LI CL' },
+};
+// tcp_states_dos, the table secure TCP switches to.
+const KERNEL_DOS: Record<string, Record<string, string>> = {
+  'INPUT syn': { row: 'SR ES ES SR SR SR SR SR SR SR SA' },
+  'INPUT fin': { row: 'CL CW SS TW TW TW CL CW LA LI SA' },
+  'INPUT ack': { row: 'ES ES SS SR FW TW CL CW CL LI SA' },
+  'INPUT rst': { row: 'CL CL CL SR CL CL CL CL LA LI CL' },
+  'OUTPUT syn': { row: 'SS ES SS SA SS SS SS SS SS LI SA' },
+  'OUTPUT fin': { row: 'TW FW SS TW FW TW CL TW LA LI TW' },
+  'OUTPUT ack': { row: 'ES ES SS ES FW TW CL CW LA ES ES' },
+  'OUTPUT rst': { row: 'CL CL SS CL CL TW CL CL CL CL CL' },
+  'INPUT_ONLY syn': { row: 'SA ES ES SR SA SA SA SA SA SA SA' },
+  'INPUT_ONLY fin': { row: 'CL FW SS TW FW TW CL CW LA LI TW' },
+  'INPUT_ONLY ack': { row: 'ES ES SS ES FW TW CL CW CL LI ES' },
   'INPUT_ONLY rst': { row: 'CL CL CL SR CL CL CL CL LA LI CL' },
 };
 const ABBR = ['NO', 'ES', 'SS', 'SR', 'FW', 'TW', 'CL', 'CW', 'LA', 'LI', 'SA'];
@@ -34,22 +52,40 @@ test('state table: every row equals the kernel tcp_states[] row', () => {
     const [dir, ev] = name.split(' ');
     const want = row.split(' ');
     for (let s = 0; s < S_COUNT; s++) {
-      const got = ABBR[nextState(DIRS[dir], EVS[ev], s)];
+      const got = ABBR[nextState(NEXT, DIRS[dir], EVS[ev], s)];
       assert.equal(got, want[s], `${name} from ${STATE_NAMES[s]}`);
     }
   }
 });
 
+test('secure TCP state table: every row equals the kernel tcp_states_dos[] row', () => {
+  assert.equal(NEXT_DOS.length, 12 * S_COUNT);
+  for (const [name, { row }] of Object.entries(KERNEL_DOS)) {
+    const [dir, ev] = name.split(' ');
+    const want = row.split(' ');
+    for (let s = 0; s < S_COUNT; s++) {
+      assert.equal(ABBR[nextState(NEXT_DOS, DIRS[dir], EVS[ev], s)], want[s], `${name} from ${STATE_NAMES[s]}`);
+    }
+  }
+});
+
+test('active states: TCP\'s SYN_SENT, SYN_RECV, SYNACK and ESTABLISHED (the kernel\'s tcp_state_active_table since 4.7), SCTP\'s ESTABLISHED only, never UDP', () => {
+  const active = STATE_NAMES.filter((_n, s) => activeState(s));
+  assert.deepEqual(active, ['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'SYNACK', 'ESTABLISHED']);
+  assert.ok(activeState(STATE_NAMES.lastIndexOf('ESTABLISHED')), 'SCTP\'s ESTABLISHED');
+  assert.equal(activeState(STATE_NAMES.indexOf('UDP')), false);
+});
+
 test('state table spot checks: the DR (input-only) life of a connection', () => {
   const S = (n: string) => STATE_NAMES.indexOf(n as (typeof STATE_NAMES)[number]);
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_SYN, S('NONE'))], 'SYN_RECV');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_ACK, S('SYN_RECV'))], 'ESTABLISHED');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_FIN, S('ESTABLISHED'))], 'FIN_WAIT');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT, EV_FIN, S('ESTABLISHED'))], 'CLOSE_WAIT');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_ACK, S('FIN_WAIT'))], 'FIN_WAIT');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_RST, S('ESTABLISHED'))], 'CLOSE');
-  assert.equal(STATE_NAMES[nextState(DIR_INPUT_ONLY, EV_RST, S('SYN_RECV'))], 'SYN_RECV');
-  assert.equal(STATE_NAMES[nextState(DIR_OUTPUT, EV_SYN, S('SYN_RECV'))], 'SYN_RECV');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_SYN, S('NONE'))], 'SYN_RECV');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_ACK, S('SYN_RECV'))], 'ESTABLISHED');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_FIN, S('ESTABLISHED'))], 'FIN_WAIT');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT, EV_FIN, S('ESTABLISHED'))], 'CLOSE_WAIT');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_ACK, S('FIN_WAIT'))], 'FIN_WAIT');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_RST, S('ESTABLISHED'))], 'CLOSE');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_INPUT_ONLY, EV_RST, S('SYN_RECV'))], 'SYN_RECV');
+  assert.equal(STATE_NAMES[nextState(NEXT, DIR_OUTPUT, EV_SYN, S('SYN_RECV'))], 'SYN_RECV');
 });
 
 test('tcpEvent: kernel priority rst > syn > fin > ack; no event for other flags', () => {
@@ -68,16 +104,20 @@ test('default timeouts are the kernel ones (REFERENCE.md) plus UDP 300 s, then S
 const seg = (sport: number, flags: number) =>
   tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
 
+/** The real server a forwarded frame went to (by its destination MAC), -1 for none. */
+const sentTo = (out: Buffer[]): number =>
+  RS.findIndex((s) => out.length === 1 && out[0].subarray(0, 6).equals(Buffer.from(s.mac.split(':').map((h) => parseInt(h, 16)))));
+
 function counts(r: ReturnType<typeof drRig>): [number, number] {
   const d = r.ctl.list().services[0].dests[0];
   return [d.active, d.inactive];
 }
 
-test('active/inactive counters move on ESTABLISHED transitions (DR, input-only table)', () => {
+test('active/inactive counters: a connection is active from its SYN (SYN_RECV) through ESTABLISHED, inactive once closing (DR, input-only table)', () => {
   const r = drRig({ weights: [1] });
   const e = () => r.dp.ct.lookup(6, 0xc000020a, 41000, 0x0a000064, 80) >>> 1;
   r.run(seg(41000, TCP_FLAGS.SYN));
-  assert.deepEqual(counts(r), [0, 1], 'SYN: SYN_RECV, inactive');
+  assert.deepEqual(counts(r), [1, 0], 'SYN: SYN_RECV, active (the kernel since 4.7)');
   assert.equal(STATE_NAMES[r.dp.ct.state[e()]], 'SYN_RECV');
   r.run(seg(41000, TCP_FLAGS.ACK));
   assert.deepEqual(counts(r), [1, 0], 'ACK: ESTABLISHED, active');
@@ -90,6 +130,7 @@ test('active/inactive counters move on ESTABLISHED transitions (DR, input-only t
   assert.deepEqual(counts(r), [0, 1]);
   // A second connection, established then reset.
   r.run(seg(41001, TCP_FLAGS.SYN));
+  assert.deepEqual(counts(r), [1, 1]);
   r.run(seg(41001, TCP_FLAGS.ACK));
   assert.deepEqual(counts(r), [1, 1]);
   r.run(seg(41001, TCP_FLAGS.RST));
@@ -138,7 +179,7 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   const r = drRig({ weights: [1, 1] });
   const server = (out: Buffer[]): number => {
     assert.equal(out.length, 1, 'one frame forwarded');
-    return RS.findIndex((s) => out[0].subarray(0, 6).equals(Buffer.from(s.mac.split(':').map((h) => parseInt(h, 16)))));
+    return sentTo(out);
   };
   const quiesce = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
   const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
@@ -205,4 +246,32 @@ test('conn_reuse_mode: a connection of a persistence template keeps the template
   assert.equal(r.dp.ct.lookup(6, 0xc000020a, 41100, 0x0a000064, 80) >>> 1, e, 'the same entry');
   assert.equal(STATE_NAMES[r.dp.ct.state[e]], 'SYN_RECV');
   assert.equal(r.counters().conns_reused, 0);
+});
+
+// The case the kernel's "count pre-established TCP states as active" fixed: a server that
+// completes no handshake (its SYN_RECV entries pile up) must not look idle to lc/wlc.
+test('wlc: a server that completes no handshake is not preferred; its half-open connections count active', () => {
+  const r = drRig({ sched: 'wlc', weights: [1, 1] });
+  const dests = () => r.ctl.list().services[0].dests.map((d) => [d.active, d.inactive]);
+  // 20 connections; only those sent to RS0 complete their handshake.
+  for (let p = 44000; p < 44020; p++) {
+    if (sentTo(r.run(seg(p, TCP_FLAGS.SYN))) === 0) r.run(seg(p, TCP_FLAGS.ACK));
+  }
+  assert.deepEqual(dests(), [[10, 0], [10, 0]], 'every connection active, half-open or established');
+  const next: number[] = [];
+  for (let p = 44020; p < 44030; p++) next.push(sentTo(r.run(seg(p, TCP_FLAGS.SYN))));
+  assert.deepEqual(next.sort(), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], 'the next 10 split, not all to the server that completes nothing');
+});
+
+// set_tcp_state sends a segment without SYN/FIN/ACK/RST to CLOSE (tcp_state_idx < 0); uvs keeps
+// the state instead (docs/architecture.md): a null-scan segment does not close a connection.
+test('a segment with none of SYN/FIN/ACK/RST (flags 0, PSH alone) keeps the entry\'s state', () => {
+  const r = drRig({ weights: [1] });
+  r.run(seg(41500, TCP_FLAGS.SYN));
+  r.run(seg(41500, TCP_FLAGS.ACK));
+  for (const f of [0, TCP_FLAGS.PSH, TCP_FLAGS.URG]) {
+    assert.equal(r.run(seg(41500, f)).length, 1, 'forwarded');
+    assert.equal(STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, 41500, 0x0a000064, 80) >>> 1]], 'ESTABLISHED');
+  }
+  assert.deepEqual(counts(r), [1, 0]);
 });

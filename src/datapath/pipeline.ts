@@ -21,7 +21,7 @@ import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
   DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
-  SECURE_TIMEOUTS_S,
+  SECURE_TIMEOUTS_S, NEXT, NEXT_DOS, establishedState,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
 import { FORWARDERS, type Forwarder, type Output } from '../modes/index.js';
@@ -286,6 +286,9 @@ export class Datapath implements Output {
   readonly secureTicks = new Uint32Array(DEFAULT_TIMEOUTS_S.length);
   /** The timeouts in force: timeoutTicks, or secureTicks while secureTcp is on. */
   private tt: Uint32Array = this.timeoutTicks;
+  /** The TCP state table in force: NEXT, or NEXT_DOS while secureTcp is on (the kernel's
+   *  pd->tcp_state_table, which secure_tcp switches to tcp_states_dos). */
+  private tcpTable: Uint8Array = NEXT;
   /** Secure TCP state (switched by tick() on the table's fill, with hysteresis). */
   secureTcp = false;
   readonly defense: DefenseOptions;
@@ -459,10 +462,12 @@ export class Datapath implements Output {
     if (!this.secureTcp && n >= this.secureOnAt) {
       this.secureTcp = true;
       this.tt = this.secureTicks;
+      this.tcpTable = NEXT_DOS;
       this.counters.c[C.secure_tcp_switches]++;
     } else if (this.secureTcp && n < this.secureOffAt) {
       this.secureTcp = false;
       this.tt = this.timeoutTicks;
+      this.tcpTable = NEXT;
       this.counters.c[C.secure_tcp_switches]++;
     }
   }
@@ -877,7 +882,7 @@ export class Datapath implements Output {
         if (ct.isAlive(e) && ct.state[e] !== was) {
           ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
           ct.reslot(e);
-          if (activeState(ct.state[e])) this.assure(e); // the server's handshake completed
+          if (establishedState(ct.state[e])) this.assure(e); // the server's handshake completed
           // The server answered: synced from now on, with its translation.
           if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
         }
@@ -895,11 +900,11 @@ export class Datapath implements Output {
       }
       if (proto === PROTO_TCP || proto === PROTO_SCTP) {
         const dir = out ? DIR_OUTPUT : (ct.flags[e] & F_NOOUTPUT) !== 0 ? DIR_INPUT_ONLY : DIR_INPUT;
-        if (proto === PROTO_TCP) tcpTransition(ct, this.dt, e, tcpFlags, dir);
+        if (proto === PROTO_TCP) tcpTransition(ct, this.dt, e, tcpFlags, dir, this.tcpTable);
         else sctpTransition(ct, this.dt, e, buf, l4, tot - (l4 - ip), dir);
         // A completed handshake: eviction spares this client's next half-open entries, and its
         // template is assured.
-        if (activeState(ct.state[e]) && !activeState(was)) this.served(e);
+        if (establishedState(ct.state[e]) && !establishedState(was)) this.served(e);
       } else if ((f & F_CONFIRMED) === 0 && (ct.flags[e] & F_CONFIRMED) !== 0) {
         this.served(e);
       }
@@ -1178,12 +1183,12 @@ export class Datapath implements Output {
     }
     // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
     const late = fw.bind !== undefined;
-    // The first state is known now (a SYN from NONE never reaches ESTABLISHED, so the new
-    // entry stays inactive), so the entry is slotted at its real expiry right away.
-    // A sloppy (mid-stream) segment joins a flow the server already has: as from ESTABLISHED.
-    // A SYN proxy connection waits in SYN_SENT for its server's SYN|ACK.
+    // The first state is known now, so the entry is slotted at its real expiry right away: the
+    // transition of its first segment from NONE, a sloppy (mid-stream) one's too, as the kernel
+    // (an ACK gives ESTABLISHED, a FIN CLOSE). A SYN proxy connection waits in SYN_SENT for its
+    // server's SYN|ACK.
     const state = synOpen ? S_SYN_SENT : proto === PROTO_TCP
-      ? nextState(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), sloppy ? S_ESTABLISHED : S_NONE)
+      ? nextState(this.tcpTable, noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
       : proto === PROTO_SCTP ? sctpNext(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, sctpEvent(buf, l4, SCTP_MIN), SS_NONE) : S_UDP;
     // A persistent connection's room was made by template(), before its template was looked up or
     // made: an eviction now could take that template (it controls no connection yet).
@@ -1229,12 +1234,15 @@ export class Datapath implements Output {
     this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
     if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
-    if (state === S_ESTABLISHED) {
-      // Sloppy: the flow is already established; count it active (and assure its template) as
-      // tcpTransition would.
+    if (activeState(state)) {
+      // Active from its first state (SYN_RECV, SYN_SENT, SYNACK or ESTABLISHED): counted as
+      // enterState would have moved it.
       ct.flags[e] &= ~F_INACTIVE;
       this.dt.activate(dest, true);
-      this.assure(e);
+    }
+    // A sloppy entry that starts ESTABLISHED assures its template, as tcpTransition would.
+    if (state === S_ESTABLISHED) this.assure(e);
+    if (sloppy) {
       this.counters.c[C.conns_sloppy]++;
       if (adopt) this.counters.c[C.conns_adopted_hash]++;
     }

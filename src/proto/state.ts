@@ -1,6 +1,7 @@
 // A connection entry's state change with its destination's active/inactive bookkeeping, as each
-// of the kernel's ip_vs_proto_* set_state does it: an entry is active in ESTABLISHED (TCP's or
-// SCTP's, tcpstate.ts activeState) and inactive in any other state.
+// of the kernel's ip_vs_proto_* set_state does it: an entry is active in TCP's SYN_SENT,
+// SYN_RECV, SYNACK and ESTABLISHED or SCTP's ESTABLISHED (tcpstate.ts activeState), inactive in
+// any other state.
 
 import { F_INACTIVE, type ConnTable } from '../datapath/conntable.js';
 import type { DestTable } from '../datapath/dests.js';

@@ -20,14 +20,17 @@ export function tcpMayOpen(flags: number): boolean {
 }
 
 /**
- * Apply the state table (dirOffset: DIR_INPUT, DIR_OUTPUT or DIR_INPUT_ONLY) to entry e and move
- * its destination's active/inactive counters. Returns true when the state changed.
+ * Apply state table `table` (NEXT, or NEXT_DOS under secure TCP; dirOffset: DIR_INPUT, DIR_OUTPUT
+ * or DIR_INPUT_ONLY) to entry e and move its destination's active/inactive counters. Returns true
+ * when the state changed. A segment with none of SYN/FIN/ACK/RST keeps the state: the kernel's
+ * set_tcp_state moves it to CLOSE (tcp_state_idx < 0 leaves its default, IP_VS_TCP_S_CLOSE),
+ * so one null-scan segment would close an ESTABLISHED entry there; uvs does not copy that.
  */
-export function tcpTransition(ct: ConnTable, dt: DestTable, e: number, flags: number, dirOffset: number): boolean {
+export function tcpTransition(ct: ConnTable, dt: DestTable, e: number, flags: number, dirOffset: number, table: Uint8Array): boolean {
   const ev = tcpEvent(flags);
   if (ev < 0) return false;
   if (dirOffset === DIR_OUTPUT) ct.flags[e] &= ~F_NOOUTPUT;
-  return enterState(ct, dt, e, nextState(dirOffset, ev, ct.state[e]));
+  return enterState(ct, dt, e, nextState(table, dirOffset, ev, ct.state[e]));
 }
 
 /** TCP header fields (offsets from the TCP header). */

@@ -34,13 +34,13 @@ function buildModeCases(): GoldenCase[] {
   const asVip = <T extends { src: string; sport: number }>(s: T) => ({ ...s, src: VIP, sport: 80 });
   cases.push({
     name: 'nat-tcp-both-ways',
-    description: 'NAT (-m) with port mapping 80 → 8080: client segments get RIP:8080 as destination, the server\'s replies get VIP:80 as source and go back through the gateway; IP and TCP checksums are updated incrementally (expected frames carry freshly computed ones). The TCP state follows both directions (INPUT and OUTPUT rows of ip_vs_proto_tcp.c): SYN_RECV, ESTABLISHED (active) on the client ACK, CLOSE_WAIT on the client FIN, TIME_WAIT on the server FIN (inactive).',
+    description: 'NAT (-m) with port mapping 80 → 8080: client segments get RIP:8080 as destination, the server\'s replies get VIP:80 as source and go back through the gateway; IP and TCP checksums are updated incrementally (expected frames carry freshly computed ones). The TCP state follows both directions (INPUT and OUTPUT rows of ip_vs_proto_tcp.c): SYN_RECV (active, as the kernel counts half-open states since 4.7), ESTABLISHED (active) on the client ACK, CLOSE_WAIT on the client FIN (inactive), TIME_WAIT on the server FIN.',
     ...modeSetup('nat', 8080),
     steps: [
       { note: 'SYN CIP:40000 → VIP:80 becomes → RS1:8080', input: hex(tcpFrame(IN, syn, IPF)), output: [hex(tcpFrame(toRs(RS1), asRs(syn), IPF_FWD))],
-        counters: { conns_created: 1, fwd_packets: 1 }, conns: 1, states: ['SYN_RECV'], destConns: [[0, 1], [0, 0]] },
+        counters: { conns_created: 1, fwd_packets: 1 }, conns: 1, states: ['SYN_RECV'], destConns: [[1, 0], [0, 0]] },
       { note: 'SYN|ACK RS1:8080 → CIP becomes VIP:80 → CIP, via the gateway', input: hex(tcpFrame(fromRs(RS1), synack, RIPF)), output: [hex(tcpFrame(BACK, asVip(synack), RIPF_FWD))],
-        counters: { fwd_out_packets: 1, fwd_out_bytes: 60 }, states: ['SYN_RECV'], destConns: [[0, 1], [0, 0]] },
+        counters: { fwd_out_packets: 1, fwd_out_bytes: 60 }, states: ['SYN_RECV'], destConns: [[1, 0], [0, 0]] },
       { note: 'data (100 bytes) → RS1:8080: the client\'s ACK establishes', input: hex(tcpFrame(IN, ack, IPF)), output: [hex(tcpFrame(toRs(RS1), asRs(ack), IPF_FWD))],
         states: ['ESTABLISHED'], destConns: [[1, 0], [0, 0]] },
       { note: 'client FIN → RS1', input: hex(tcpFrame(IN, fin, IPF)), output: [hex(tcpFrame(toRs(RS1), asRs(fin), IPF_FWD))], states: ['CLOSE_WAIT'], destConns: [[0, 1], [0, 0]] },
