@@ -122,6 +122,20 @@ test('ftp NAT passive: the 227 reply carries the VIP; the client\'s data SYN goe
   assert.equal(r.counters()['drop.no_service']! - c1['drop.no_service']!, 1);
 });
 
+// A SYN on an entry whose server has weight 0 is scheduled anew (expire_nodest_conn), but not
+// an expected data connection's: it has no service of its own, and a drained server's FTP
+// clients must still get their transfers.
+test('ftp NAT passive: the data connection of a server drained to weight 0 meanwhile still goes to it', () => {
+  const r = ftpRig();
+  const peer = control(r);
+  fromClient(r, CISN + 1, SISN + 1, txt('PASV\r\n'));
+  fromServer(r, peer, SISN + 1, CISN + 7, txt('227 Entering Passive Mode (10,0,0,11,195,80).\r\n'));
+  r.ctl.editDest({ service: SVC, addr: RS[0]!.ip, port: 21, fwd: 'nat', weight: 0 });
+  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50000, seq: 1000, flags: SYN }, { id: 11 }));
+  assertFrame(out[0], tcpFrame(to(0), { src: CLIENT, dst: RS[0].ip, sport: 40002, dport: 50000, seq: 1000, flags: SYN }, { id: 11, ttl: 63 }), 'data SYN');
+  assert.equal(r.counters().conns_reused, 0);
+});
+
 test('ftp NAT passive: without --ftp-ports the 227 reply passes as it is and the data connection finds no service', () => {
   const r = ftpRig('nat', []);
   const peer = control(r);

@@ -180,6 +180,28 @@ test('persistence with --expire-quiescent-template: a client whose server went t
   assert.equal(syn(r, '192.0.2.10', 5), b);
 });
 
+// ip_vs_in (expire_nodest_conn, conn_reuse_mode on): a SYN on a connection whose server has
+// weight 0 expires it and is scheduled anew, persistent ones too; ip_vs_sched_persist then takes
+// the template, still valid at weight 0 unless expire_quiescent_template.
+test('persistence: a SYN on an established connection whose server has weight 0 is a new connection: the template\'s server again, another with --expire-quiescent-template', () => {
+  const r = persistRig({ persist: 300, n: 3 });
+  const ack = (sport: number) => r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK }));
+  const conn = (sport: number) => r.ctl.connections().find((c) => c.template !== true && c.cport === sport);
+  const a = syn(r, '192.0.2.10', 7);
+  ack(7);
+  assert.equal(conn(7)?.state, 'ESTABLISHED');
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 0 });
+  assert.equal(syn(r, '192.0.2.10', 7), a, 'the template holds at weight 0');
+  assert.equal(conn(7)?.state, 'SYN_RECV', 'a new entry, not the ESTABLISHED one');
+  assert.equal(r.counters().conns_reused, 1);
+  ack(7);
+  r.ctl.setDefense({ ...r.dp.defense, expireQuiescentTemplate: true });
+  const b = syn(r, '192.0.2.10', 7);
+  assert.ok(b >= 0 && b !== a, `expire-quiescent-template: rescheduled to ${b}`);
+  assert.equal(conn(7)?.daddr, RS[b]!.ip);
+  assert.equal(r.counters().conns_reused, 2);
+});
+
 test('persistence: a port-zero service takes every port of the VIP and keeps a client on one server across ports', () => {
   const r = persistRig({ persist: 300, port: 0 });
   const a = syn(r, '192.0.2.10', 1, 80);

@@ -9,7 +9,7 @@ import {
   activeState, nextState, tcpEvent,
 } from '../src/datapath/tcpstate.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { assertExpiresAfter, CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
+import { assertExpiresAfter, CLIENT, DIR_MAC, delta, drRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
 // Transcribed from the kernel (state names as columns: NO ES SS SR FW TW CL CW LA LI SA). An ACK
 // on NONE is ES (INPUT, INPUT_ONLY) in current kernels; older ones had CL.
@@ -183,22 +183,24 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   };
   const quiesce = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
   const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
-  /** Open a connection from sport, finish it with `end` (a list of flags), quiesce its server, open it again. */
-  const reopen = (sport: number, end: number[], finished: string): { first: number; again: number } => {
+  /** Open a connection from sport, finish it with `end` (a list of flags), open it again (its
+   *  server quiesced meanwhile with `weight0`). rr over two servers: a SYN scheduled again goes
+   *  to the other one. */
+  const reopen = (sport: number, end: number[], finished: string, weight0 = false): { first: number; again: number } => {
     const first = server(r.run(seg(sport, TCP_FLAGS.SYN)));
     for (const f of end) r.run(seg(sport, f));
     assert.equal(state(sport), finished);
-    quiesce(first, 0);
+    if (weight0) quiesce(first, 0);
     const again = server(r.run(seg(sport, TCP_FLAGS.SYN)));
-    quiesce(first, 1);
+    if (weight0) quiesce(first, 1);
     return { first, again };
   };
   const reused = () => r.counters().conns_reused;
   assert.equal(r.dp.defense.connReuseMode, 1, 'on by default, as the kernel');
 
-  // CLOSE (RST) and TIME_WAIT (SYN_RECV + FIN): the SYN goes to the server still in service.
+  // CLOSE (RST) and TIME_WAIT (SYN_RECV + FIN): the SYN is scheduled again.
   let o = reopen(41000, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
-  assert.notEqual(o.again, o.first, 'CLOSE: rescheduled away from the quiesced server');
+  assert.notEqual(o.again, o.first, 'CLOSE: rescheduled');
   assert.equal(state(41000), 'SYN_RECV');
   assert.equal(reused(), 1);
   o = reopen(41001, [TCP_FLAGS.FIN], 'TIME_WAIT');
@@ -225,9 +227,10 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   assert.notEqual(o.again, o.first, 'mode 2: FIN_WAIT rescheduled');
   assert.equal(reused(), 5);
 
-  // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV).
+  // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV), even to a
+  // server at weight 0 (the kernel tests neither without conn_reuse_mode).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
-  o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
+  o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE', true);
   assert.equal(o.again, o.first, 'mode 0: the old entry\'s server');
   assert.equal(reused(), 5);
 });
@@ -261,6 +264,58 @@ test('wlc: a server that completes no handshake is not preferred; its half-open 
   const next: number[] = [];
   for (let p = 44020; p < 44030; p++) next.push(sentTo(r.run(seg(p, TCP_FLAGS.SYN))));
   assert.deepEqual(next.sort(), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], 'the next 10 split, not all to the server that completes nothing');
+});
+
+// ip_vs_in, with expire_nodest_conn (which uvs always behaves as) and conn_reuse_mode on: a new
+// connection on an entry whose server has weight 0 expires it and is scheduled anew, whatever
+// the entry's state.
+test('a SYN on an entry whose server has weight 0 is scheduled again, in any state (kernel expire_nodest_conn); not with conn_reuse_mode 0', () => {
+  const r = drRig({ weights: [1, 1] });
+  const weight = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
+  const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
+  // ESTABLISHED, then its server quiesced: a SYN on the tuple is a new connection elsewhere.
+  const a = sentTo(r.run(seg(41300, TCP_FLAGS.SYN)));
+  r.run(seg(41300, TCP_FLAGS.ACK));
+  weight(a, 0);
+  assert.equal(sentTo(r.run(seg(41300, TCP_FLAGS.SYN))), 1 - a, 'ESTABLISHED on a weight-0 server: rescheduled');
+  assert.equal(state(41300), 'SYN_RECV');
+  assert.equal(r.counters().conns_reused, 1);
+  assert.equal(r.dp.ct.count, 1, 'the old entry replaced');
+  // A SYN sent again on a handshake whose server went to weight 0 meanwhile.
+  weight(a, 1);
+  const b = sentTo(r.run(seg(41301, TCP_FLAGS.SYN)));
+  weight(b, 0);
+  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), 1 - b, 'SYN_RECV on a weight-0 server: rescheduled');
+  assert.equal(r.counters().conns_reused, 2);
+  // Other segments keep the entry and its server (draining).
+  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.ACK))), 1 - b);
+  weight(b, 1);
+  // conn_reuse_mode 0: the kernel skips both tests.
+  r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
+  const c = sentTo(r.run(seg(41302, TCP_FLAGS.SYN)));
+  r.run(seg(41302, TCP_FLAGS.ACK));
+  weight(c, 0);
+  assert.equal(sentTo(r.run(seg(41302, TCP_FLAGS.SYN))), c, 'mode 0: the entry keeps its server');
+  assert.equal(state(41302), 'ESTABLISHED');
+  assert.equal(r.counters().conns_reused, 2);
+});
+
+// is_new_conn tests th->syn alone: a SYN with ACK, FIN or RST is a new connection too.
+test('connection reuse takes any segment with SYN: SYN|RST expires a CLOSE entry (and opens nothing), a client SYN|ACK on TIME_WAIT is scheduled again', () => {
+  const r = drRig({ weights: [1, 1] });
+  const find = (sport: number) => r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80);
+  r.run(seg(41400, TCP_FLAGS.SYN), seg(41400, TCP_FLAGS.ACK), seg(41400, TCP_FLAGS.RST));
+  assert.equal(STATE_NAMES[r.dp.ct.state[find(41400) >>> 1]], 'CLOSE');
+  const before = r.counters();
+  assert.equal(r.run(seg(41400, TCP_FLAGS.SYN | TCP_FLAGS.RST)).length, 0, 'nothing forwarded, no reset');
+  assert.equal(find(41400), -1, 'the CLOSE entry expired');
+  assert.equal(delta(before, r.counters())['drop.no_conn'], 1);
+  const a = sentTo(r.run(seg(41401, TCP_FLAGS.SYN)));
+  r.run(seg(41401, TCP_FLAGS.FIN));
+  assert.equal(STATE_NAMES[r.dp.ct.state[find(41401) >>> 1]], 'TIME_WAIT');
+  assert.equal(sentTo(r.run(seg(41401, TCP_FLAGS.SYN | TCP_FLAGS.ACK))), 1 - a, 'SYN|ACK: rescheduled (rr: the other server)');
+  assert.equal(STATE_NAMES[r.dp.ct.state[find(41401) >>> 1]], 'SYN_RECV');
+  assert.equal(r.counters().conns_reused, 2);
 });
 
 // set_tcp_state sends a segment without SYN/FIN/ACK/RST to CLOSE (tcp_state_idx < 0); uvs keeps

@@ -858,12 +858,13 @@ export class Datapath implements Output {
       ct.expireNow(node >>> 1);
       node = -1;
     }
-    if (node >= 0 && (proto === PROTO_TCP ? (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN : proto === PROTO_SCTP && sctpMayOpen(buf, l4)) &&
+    if (node >= 0 && (proto === PROTO_TCP ? (tcpFlags & TCP_SYN) !== 0 : proto === PROTO_SCTP && sctpMayOpen(buf, l4)) &&
         (node & 1) === DIR_IN && this.reusable(node >>> 1)) {
-      // The client opens a finished connection's tuple again (it reused its port; an SCTP peer
-      // binds a fixed one): a new connection, scheduled again (kernel conn_reuse_mode), not the
-      // old entry's server, which may be quiesced by now. A SYN proxy one goes through the
-      // cookie handshake again.
+      // A new connection (the kernel's is_new_conn: any segment with SYN, an SCTP INIT) on a
+      // finished connection's tuple (the client reused its port; an SCTP peer binds a fixed one)
+      // or on one whose server has weight 0: scheduled again (ip_vs_in), not sent to the old
+      // entry's server, which may be quiesced by now. A SYN proxy one goes through the cookie
+      // handshake again; a SYN with RST opens nothing (newConn).
       ct.expireNow(node >>> 1);
       node = -1;
       this.counters.c[C.conns_reused]++;
@@ -978,19 +979,25 @@ export class Datapath implements Output {
   }
 
   /**
-   * Whether a SYN (an SCTP INIT) may replace entry e (IPVS is_new_conn_expected): TIME_WAIT or
-   * CLOSE with any conn_reuse_mode but 0; FIN_WAIT of an entry that never sees the server's
-   * packets (DR, TUN) with bit 2 as well; an SCTP association in CLOSED. A SYN proxy entry that
-   * is over always (its cookie handshake must run again).
-   * Entries of a persistence template keep the SYN (as the kernel's controlled connections),
-   * which goes to the template's server either way.
+   * Whether a SYN (an SCTP INIT) may replace entry e, as ip_vs_in decides with any
+   * conn_reuse_mode but 0: first, an entry whose server has weight 0, in any state (the kernel
+   * with expire_nodest_conn, which uvs always behaves as), persistent ones too (the template
+   * then decides: its server, unless --expire-quiescent-template), but not an FTP data
+   * connection its control connection announced (the kernel would expire it and find no service
+   * for it: FTP to a drained server would lose its transfers); then is_new_conn_expected:
+   * TIME_WAIT or CLOSE; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
+   * with bit 2 as well; an SCTP association in CLOSED. A SYN proxy entry that is over always
+   * (its cookie handshake must run again).
+   * Other entries of a persistence template keep the SYN (as the kernel's controlled
+   * connections), which goes to the template's server either way.
    */
   private reusable(e: number): boolean {
     const ct = this.ct;
+    const mode = this.defense.connReuseMode;
+    if (mode !== 0 && this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0) return true;
     const st = ct.state[e];
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
-    const mode = this.defense.connReuseMode;
     if (mode === 0 || ct.ctl[e] >= 0) return false;
     if (ct.proto[e] === PROTO_SCTP) return st === SS_CLOSED;
     if (ct.proto[e] !== PROTO_TCP) return false;
