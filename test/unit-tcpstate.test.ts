@@ -46,28 +46,21 @@ const ABBR = ['NO', 'ES', 'SS', 'SR', 'FW', 'TW', 'CL', 'CW', 'LA', 'LI', 'SA'];
 const DIRS: Record<string, number> = { INPUT: DIR_INPUT, OUTPUT: DIR_OUTPUT, INPUT_ONLY: DIR_INPUT_ONLY };
 const EVS: Record<string, number> = { syn: EV_SYN, fin: EV_FIN, ack: EV_ACK, rst: EV_RST };
 
-test('state table: every row equals the kernel tcp_states[] row', () => {
-  assert.equal(NEXT.length, 12 * S_COUNT);
-  for (const [name, { row }] of Object.entries(KERNEL)) {
+/** Every row of `table` equals the kernel's, transcribed in `kernel`. */
+function assertRows(table: Uint8Array, kernel: Record<string, Record<string, string>>): void {
+  assert.equal(table.length, 12 * S_COUNT);
+  for (const [name, { row }] of Object.entries(kernel)) {
     const [dir, ev] = name.split(' ');
     const want = row.split(' ');
     for (let s = 0; s < S_COUNT; s++) {
-      const got = ABBR[nextState(NEXT, DIRS[dir], EVS[ev], s)];
-      assert.equal(got, want[s], `${name} from ${STATE_NAMES[s]}`);
+      assert.equal(ABBR[nextState(table, DIRS[dir], EVS[ev], s)], want[s], `${name} from ${STATE_NAMES[s]}`);
     }
   }
-});
+}
 
-test('secure TCP state table: every row equals the kernel tcp_states_dos[] row', () => {
-  assert.equal(NEXT_DOS.length, 12 * S_COUNT);
-  for (const [name, { row }] of Object.entries(KERNEL_DOS)) {
-    const [dir, ev] = name.split(' ');
-    const want = row.split(' ');
-    for (let s = 0; s < S_COUNT; s++) {
-      assert.equal(ABBR[nextState(NEXT_DOS, DIRS[dir], EVS[ev], s)], want[s], `${name} from ${STATE_NAMES[s]}`);
-    }
-  }
-});
+test('state table: every row equals the kernel tcp_states[] row', () => assertRows(NEXT, KERNEL));
+
+test('secure TCP state table: every row equals the kernel tcp_states_dos[] row', () => assertRows(NEXT_DOS, KERNEL_DOS));
 
 test('active states: TCP\'s SYN_SENT, SYN_RECV, SYNACK and ESTABLISHED (the kernel\'s tcp_state_active_table since 4.7), SCTP\'s ESTABLISHED only, never UDP', () => {
   const active = STATE_NAMES.filter((_n, s) => activeState(s));
