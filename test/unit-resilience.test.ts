@@ -421,7 +421,7 @@ test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, D
 
 // tcp_states_dos: while secure TCP is on, the client's segments alone cannot establish a NAT
 // connection (only the server's answer does), so a blind handshake makes no 15-minute entry.
-test('secure TCP uses the kernel\'s tcp_states_dos: a NAT client SYN then ACK with no answer stays SYN_RECV (3 s), the server\'s answer establishes; DR SYN gives SYNACK; off again, the normal table', () => {
+test('secure TCP uses the kernel\'s tcp_states_dos: a NAT client SYN then ACK with no answer stays SYN_RECV (3 s), the server\'s answer establishes (also 4 s after its SYN|ACK: SYNACK keeps 2 minutes through NAT); DR SYN gives SYNACK; off again, the normal table', () => {
   const r = gwRig('nat');
   const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
   const reply = (sport: number, flags: number) => tcpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: sport, flags });
@@ -442,6 +442,11 @@ test('secure TCP uses the kernel\'s tcp_states_dos: a NAT client SYN then ACK wi
   assert.equal(st(5002), S_SYNACK);
   r.feed(ack(CLIENT, 5002));
   assert.equal(st(5002), S_SYNACK, 'the client\'s ACK alone does not establish');
+  // The server answered: SYNACK keeps its usual 2 minutes, not the 3 s of a blind half-open
+  // entry, so a server slower than 3 s to its first answer keeps the connection.
+  assert.ok(left(5002) >= 479, `SYNACK after the server's answer expires in ${left(5002)} ticks (120 s)`);
+  r.advance(4000);
+  r.dp.tick();
   r.feed(reply(5002, TCP_FLAGS.ACK));
   assert.equal(st(5002), S_ESTABLISHED);
   assert.ok(left(5002) >= 3599, 'ESTABLISHED keeps its 15 minutes');

@@ -20,7 +20,7 @@ import type { NeighRow } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_SENT, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_SENT, S_SYNACK, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
   SECURE_TIMEOUTS_S, NEXT, NEXT_DOS, establishedState,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -910,7 +910,12 @@ export class Datapath implements Output {
         this.served(e);
       }
       const before = ct.expires[e];
-      ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
+      const st = ct.state[e];
+      // Secure TCP's 3 s for SYNACK are for a blind half-open entry (DR/TUN: a SYN alone gives
+      // SYNACK in tcp_states_dos); through NAT/FULLNAT SYNACK means the server answered and the
+      // dos table keeps it there until the server's next segment, however long the client's
+      // request takes: its usual timeout then (the kernel's secure_tcp changes no timeout).
+      ct.expires[e] = this.nowTick + (st === S_SYNACK && (ct.flags[e] & F_NOOUTPUT) === 0 ? this.timeoutTicks[st] : this.tt[st]);
       // A new state, or the same one under secure TCP's shorter timeouts, may expire before the
       // slot the entry waits in (kernel: mod_timer); a later expiry is re-slotted by the sweep.
       if (ct.state[e] !== was || ct.expires[e] < before) ct.reslot(e);
@@ -1247,7 +1252,8 @@ export class Datapath implements Output {
       ct.flags[e] &= ~F_INACTIVE;
       this.dt.activate(dest, true);
     }
-    // A sloppy entry that starts ESTABLISHED assures its template, as tcpTransition would.
+    // A sloppy entry that starts ESTABLISHED assures its template, as a handshake completed in
+    // processL4 would (served()).
     if (state === S_ESTABLISHED) this.assure(e);
     if (sloppy) {
       this.counters.c[C.conns_sloppy]++;
