@@ -136,7 +136,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   conns_evicted: 'Connection entries (persistence templates too: templates_evicted) expired early to make room: above --evict-above, or a FULLNAT local port reused (docs/resilience.md).',
   secure_tcp_switches: 'Times secure TCP (short half-open timeouts above --secure-tcp-above) was switched on or off.',
   arp_refused: 'ARP packets that would have changed a tracked neighbour\'s MAC without our probe outstanding (gratuitous or unsolicited), refused.',
-  conns_sloppy: 'Connections opened on a mid-stream TCP segment (uvsd --sloppy-tcp), as ESTABLISHED.',
+  conns_sloppy: 'Connections opened on a mid-stream TCP segment (uvsd --sloppy-tcp), in the state its flags give from NONE (an ACK: ESTABLISHED).',
   rx_gso_frames: 'TCP super-segments (GSO, up to 64 KB) received from the TAP (uvsd --offload).',
   rx_csum_partial: 'Frames received with a partial checksum for uvsd to complete or pass on (uvsd --offload).',
   gso_segments_built: 'TUN: segments uvsd cut a super-segment into before wrapping each (uvsd --offload).',
@@ -648,7 +648,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.n.lbl, (x) => value(x.d), { has: liveDest })];
     family('gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family('gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
-    family('gauge', 'uvs_dest_connections_active', 'Active (ESTABLISHED) connections of the real server.', perDestStat((d) => dt.active[d]));
+    family('gauge', 'uvs_dest_connections_active', 'Active connections of the real server (ESTABLISHED, and SYN_SENT, SYN_RECV, SYNACK as kernels since 4.7).', perDestStat((d) => dt.active[d]));
     family('gauge', 'uvs_dest_connections_inactive', 'Inactive connections of the real server (other TCP states, UDP).', perDestStat((d) => dt.inactive[d]));
     family('counter', 'uvs_dest_connections_total', 'Connections scheduled to the real server since it was added (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_CONNS)));
     family('counter', 'uvs_dest_in_packets_total', 'Packets forwarded to the real server (not reset by -Z).', perDestStat((d) => dt.total(d, STAT_IN_PKTS)));
