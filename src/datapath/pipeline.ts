@@ -821,6 +821,9 @@ export class Datapath implements Output {
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
       return;
     }
+    const frag = rd16(buf, ip + IP_FRAG);
+    const start = (frag & 0x1fff) * 8;
+    this.frags.passed(start, start + tot - (buf[ip] & 15) * 4, (frag & 0x2000) === 0);
     if (!this.link.active && this.othersConn(e)) return;
     this.forward(buf, off, flen, ip, -1, node, tot);
   }
@@ -956,7 +959,7 @@ export class Datapath implements Output {
         }
       }
     }
-    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e]), this.nowTick)) {
+    if (firstFragment && !this.frags.remember(src, dst, proto, rd16(buf, ip + IP_ID), node, flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e]), tot - (l4 - ip), this.nowTick)) {
       this.counters.d[D.frag_table_full]++;
       if ((ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
       return;
