@@ -85,12 +85,23 @@ test('uvs-decap reassembles outer fragments of IPIP, GRE and GUE packets in any 
   assert.equal(decapFrame(f, 0, f.length, { ...SERVER, guePort: 0 }, new Int32Array(2)), DECAP_NOT_TUNNEL);
 });
 
+/** A fragment of IP packet `pkt` (its header, with offset and MF set) carrying `data` at byte `start` of its data. */
+function piece(pkt: Buffer, start: number, data: Buffer, mf: boolean): Buffer {
+  const h = Buffer.from(pkt.subarray(0, 20));
+  h.writeUInt16BE(20 + data.length, 2);
+  h.writeUInt16BE((mf ? 0x2000 : 0) | (start / 8), 6);
+  h.writeUInt16BE(0, 10);
+  h.writeUInt16BE(inetChecksum(h), 10);
+  return eth(L2, Buffer.concat([h, data]));
+}
+
 test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomplete one times out; a full table gives up its oldest; malformed fragments are refused', () => {
   const reasm = new Decap();
   const inner = innerPacket(3);
   const frags = fragments(wrap('ipip', inner, 11));
-  // Overlap: the second fragment twice.
-  assert.deepEqual(feed(reasm, [frags[0]!, frags[1]!, frags[1]!, frags[2]!]), []);
+  // Overlap: a second fragment starting 8 bytes inside the first's data.
+  const outer = wrap('ipip', inner, 11);
+  assert.deepEqual(feed(reasm, [frags[0]!, piece(outer, 1248, outer.subarray(20 + 1248, 20 + 2504), true), frags[2]!]), []);
   assert.equal(reasm.counts[REASM_OVERLAPS], 1);
   // Timeout: the rest comes too late and starts afresh (never completes without its first part).
   const late = fragments(wrap('ipip', inner, 12));
@@ -111,4 +122,39 @@ test('uvs-decap reassembly: overlapping fragments drop the datagram; an incomple
   bad.writeUInt16BE(inetChecksum(bad, 14, 20), 24);
   assert.deepEqual(feed(reasm, [bad.subarray(0, bad.length - 1)]), []);
   assert.equal(reasm.counts[REASM_BAD], 1);
+});
+
+test('uvs-decap reassembly: a fragment that arrives twice is dropped alone (as Linux: IPFRAG_DUP), the datagram still completes; only a partial overlap drops it', () => {
+  const reasm = new Decap();
+  const inner = innerPacket(4);
+  const frags = fragments(wrap('ipip', inner, 13));
+  assert.deepEqual(feed(reasm, [frags[0]!, frags[1]!, frags[1]!, frags[2]!]), [inner], 'the second fragment twice');
+  assert.deepEqual(feed(reasm, [frags[2]!, frags[0]!, frags[2]!, frags[0]!, frags[1]!]), [inner], 'the last and the first twice');
+  assert.equal(reasm.counts[REASM_OVERLAPS], 0);
+  assert.equal(reasm.counts[REASM_DONE], 2);
+});
+
+test('uvs-decap reassembly: a fragment past the datagram\'s end cannot make up the bytes of a hole: the datagram is dropped (reasm_bad), not written with an earlier datagram\'s bytes in the hole', () => {
+  const reasm = new Decap();
+  // A "secret" datagram (inner payload 0x53, outer ID 9), reassembled normally in the same slot.
+  const secret = ipv4({ src: '192.168.8.100', dst: VIP, proto: 17, id: 1, df: false }, udp({ src: '192.168.8.100', dst: VIP, sport: 40000, dport: 53, payload: Buffer.alloc(3000, 0x53) }));
+  assert.deepEqual(feed(reasm, fragments(wrap('ipip', secret, 9))), [secret]);
+  // Outer ID 10: an inner packet of 2,512 bytes (UDP checksum 0), sent as [0,1256) MF, a piece
+  // [2512,3024) MF past its end, and [1768,2512) last: [1256,1768) never came.
+  const inner = ipv4({ src: '192.168.8.100', dst: VIP, proto: 17, id: 2, df: false }, udp({ src: '192.168.8.100', dst: VIP, sport: 40001, dport: 53, payload: Buffer.alloc(2484, 0x11) }));
+  inner.writeUInt16BE(0, 26);
+  assert.equal(inner.length, 2512);
+  const outer = wrap('ipip', inner, 10);
+  const data = outer.subarray(20);
+  const sent = [piece(outer, 0, data.subarray(0, 1256), true), piece(outer, 2512, Buffer.alloc(512, 0x41), true), piece(outer, 1768, data.subarray(1768), false)];
+  assert.deepEqual(feed(reasm, sent), [], 'nothing written to the TUN');
+  assert.equal(reasm.counts[REASM_BAD], 1);
+  // The other way round (the last fragment first, then a piece past its end): dropped too.
+  assert.deepEqual(feed(reasm, [sent[2]!, sent[0]!, sent[1]!]), []);
+  assert.equal(reasm.counts[REASM_BAD], 2);
+  // A last fragment at another end than an earlier last one: dropped.
+  assert.deepEqual(feed(reasm, [sent[2]!, piece(outer, 1768, data.subarray(1768, 2504), false)]), []);
+  assert.equal(reasm.counts[REASM_BAD], 3);
+  // Whole, the same datagram goes through.
+  assert.deepEqual(feed(reasm, fragments(outer)), [inner]);
 });

@@ -5,8 +5,14 @@
 // an AF_PACKET socket, before any reassembly, so it does it here: a fixed table of SLOTS
 // datagrams (preallocated, 64 KB each), keyed like the kernel's (source, destination, protocol,
 // IP ID), a datagram given up TIMEOUT_MS after its first fragment arrived, the oldest one taken
-// over when the table is full, and a datagram whose fragments overlap dropped (as Linux since
-// 4.19). Offsets and typed arrays only: no allocation per fragment.
+// over when the table is full. As Linux's ip_frag_queue since 4.19: a fragment that partly
+// overlaps data already queued drops the datagram (reasm_overlaps), one entirely inside it (the
+// same fragment twice) is dropped alone; a fragment past the end a last fragment gave, or a last
+// fragment ending before data already received, drops the datagram (reasm_bad). So the pieces
+// queued are disjoint and inside [0, total): their byte count reaches total only when no byte is
+// missing (a piece past the end could otherwise make up the count for a hole, and the datagram
+// would go out with the hole holding the slot's bytes of an earlier one). Offsets and typed
+// arrays only: no allocation per fragment.
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, ipv4SetChecksum, rd16, rd32, wr16 } from '../datapath/frame.js';
 
 /** Datagrams under reassembly at once. */
@@ -32,7 +38,8 @@ export class OuterReassembly {
   readonly buf = Buffer.alloc(REASM_SLOTS * SLOT_BYTES);
   /** Length of the frame add() last completed. */
   doneLen = 0;
-  /** reassembled, timed out, evicted (taken over, unexpired), dropped for overlaps, refused as malformed. */
+  /** reassembled, timed out, evicted (taken over, unexpired), dropped for overlaps, refused as
+   *  malformed or beyond the datagram's end. */
   readonly counts = new Float64Array(REASM_COUNTERS.length);
   private readonly used = new Uint8Array(REASM_SLOTS);
   private readonly src = new Int32Array(REASM_SLOTS);
@@ -40,8 +47,10 @@ export class OuterReassembly {
   /** proto << 16 | IP ID */
   private readonly pid = new Int32Array(REASM_SLOTS);
   private readonly started = new Float64Array(REASM_SLOTS);
-  /** Data bytes received, data length (0 until the last fragment came), header length (0 until the first came). */
+  /** Data bytes received, the furthest end received, data length (0 until the last fragment
+   *  came), header length (0 until the first came). */
   private readonly got = new Int32Array(REASM_SLOTS);
+  private readonly far = new Int32Array(REASM_SLOTS);
   private readonly total = new Int32Array(REASM_SLOTS);
   private readonly hlen = new Int32Array(REASM_SLOTS);
   private readonly seen = new Uint8Array(REASM_SLOTS * (UNITS / 8));
@@ -68,24 +77,28 @@ export class OuterReassembly {
     }
     const s = this.slotFor(rd32(buf, ip + IP_SRC), rd32(buf, ip + IP_DST), (buf[ip + IP_PROTO] << 16) | rd16(buf, ip + IP_ID), now);
     const units = s * (UNITS / 8);
-    const u0 = start >> 3;
-    const u1 = (end + 7) >> 3;
-    for (let u = u0; u < u1; u++) {
-      if ((this.seen[units + (u >> 3)] & (1 << (u & 7))) !== 0) {
-        this.used[s] = 0;
-        this.counts[REASM_OVERLAPS]++;
-        return -1;
-      }
-    }
-    if ((!more && this.total[s] !== 0) || (this.total[s] !== 0 && end > this.total[s])) {
+    // A last fragment ending before data received, or at another end than the last one seen; a
+    // fragment past the end the last one gave.
+    if (more ? this.total[s] !== 0 && end > this.total[s] : end < this.far[s] || (this.total[s] !== 0 && end !== this.total[s])) {
       this.used[s] = 0;
       this.counts[REASM_BAD]++;
+      return -1;
+    }
+    const u0 = start >> 3;
+    const u1 = (end + 7) >> 3;
+    let had = 0;
+    for (let u = u0; u < u1; u++) if ((this.seen[units + (u >> 3)] & (1 << (u & 7))) !== 0) had++;
+    if (had === u1 - u0) return -1; // all of it here already: a duplicate, dropped alone (IPFRAG_DUP)
+    if (had !== 0) {
+      this.used[s] = 0;
+      this.counts[REASM_OVERLAPS]++;
       return -1;
     }
     for (let u = u0; u < u1; u++) this.seen[units + (u >> 3)] |= 1 << (u & 7);
     const base = s * SLOT_BYTES + HEAD;
     buf.copy(this.buf, base + start, ip + ihl, ip + tot);
     this.got[s] += size;
+    if (end > this.far[s]) this.far[s] = end;
     if (!more) this.total[s] = end;
     if (start === 0) {
       // The first fragment's header (with its options) goes right in front of the data.
@@ -136,6 +149,7 @@ export class OuterReassembly {
     this.pid[free] = pid;
     this.started[free] = now;
     this.got[free] = 0;
+    this.far[free] = 0;
     this.total[free] = 0;
     this.hlen[free] = 0;
     this.seen.fill(0, free * (UNITS / 8), (free + 1) * (UNITS / 8));
