@@ -1,7 +1,8 @@
 // The fragment table (src/datapath/frags.ts): a datagram's first fragment's decision is found by its
 // later fragments; datagrams whose hashes meet share the table (a slot taken by a live datagram
 // no longer drops the other, as the direct-mapped table did), a live entry is never overwritten,
-// expired ones are reused.
+// expired ones are reused; a datagram whose data has all passed gives its slot back, and one
+// source holds at most SRC_SLOTS incomplete datagrams.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FRAG_TTL_TICKS, FragTable, SRC_SLOTS } from '../src/datapath/frags.js';
