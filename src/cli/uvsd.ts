@@ -37,7 +37,7 @@ import { UvsError } from '../control/errors.js';
 import { formatCpuList, parseCpuList } from '../control/cpulist.js';
 import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
-import { DEFAULT_PROBE_MS, UNCLAIMED_REPROBE_MS, callClaiming, conflictMessage, leaveUnclaimed, probeConflicts, reprobeUnclaimed } from '../control/claim.js';
+import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, leaveUnclaimed, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
@@ -903,7 +903,7 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ was: rolesLogged, now: roles }, 'high availability role changed');
       rolesLogged = roles;
     }
-    if (++ticks % (UNCLAIMED_REPROBE_MS / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
+    if (++ticks % (reprobeMs(opts.arpWatch) / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
       reprobing = true;
       void reprobeUnclaimed(dp, applyBoth, opts.arpProbeMs, log).catch((err) => log.error({ err }, 'probe of the unclaimed VIPs failed')).finally(() => {
         reprobing = false;
@@ -941,7 +941,7 @@ export async function main(argv: string[]): Promise<void> {
     release();
     process.exit(1);
   }
-  leaveUnclaimed(applyBoth, taken, log);
+  leaveUnclaimed(applyBoth, taken, log, reprobeMs(opts.arpWatch));
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);

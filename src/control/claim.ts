@@ -44,17 +44,19 @@ export async function probeConflicts(dp: Datapath, ips: readonly number[], waitM
   return out;
 }
 
-/** How often the VIPs of the start's table that another station answered for are probed again, in ms. */
+/** How often the VIPs of the start's table that another station answered for are probed again, in
+ *  ms: every 10 s, or each lap of the ARP watch (uvsd --arp-watch) when that is shorter. */
 export const UNCLAIMED_REPROBE_MS = 10_000;
+export const reprobeMs = (arpWatchS: number): number => (arpWatchS > 0 ? Math.min(UNCLAIMED_REPROBE_MS, arpWatchS * 1000) : UNCLAIMED_REPROBE_MS);
 
 /**
  * uvsd's start: the VIPs another station answered the probe for are not claimed (DpOp unclaimed:
  * in the table, but no ARP answer, announcement nor defence), each logged once as an error.
  */
-export function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog): void {
+export function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS): void {
   apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
   for (const c of taken) {
-    log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${UNCLAIMED_REPROBE_MS / 1000} s finds it free`);
+    log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
   }
 }
 
