@@ -768,3 +768,26 @@ test('pipeline: every scheduler serves SYNs through the control verbs; dh, sh an
     }
   }
 });
+
+test('pipeline: mh: a server deleted and added back with weight 0 has last weight 0 (an add, as __ip_vs_update_dest), so the other takes the whole table', () => {
+  const r = drRig({ sched: 'mh', weights: [1, 1] });
+  const svc = { proto: 'tcp', addr: VIP, port: 80 } as const;
+  const macOf = (f: Buffer): string => [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  /** Where a SYN of each client 192.0.2.1-200 goes: RS index per server, '-' for none. */
+  const spread = (sport: number): Record<string, number> => {
+    const n: Record<string, number> = {};
+    for (let c = 1; c <= 200; c++) {
+      const out = r.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: `192.0.2.${c}`, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }));
+      const k = out.length === 0 ? '-' : `RS${RS.findIndex((x) => x.mac === macOf(out[0])) + 1}`;
+      n[k] = (n[k] ?? 0) + 1;
+    }
+    return n;
+  };
+  const before = spread(44000);
+  assert.ok(before.RS1 > 0 && before.RS2 > 0 && before['-'] === undefined, JSON.stringify(before));
+  r.ctl.deleteDest({ service: svc, addr: RS[0].ip, port: 80 });
+  r.ctl.addDest({ service: svc, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 0 });
+  assert.deepEqual(spread(44001), { RS2: 200 }, 'revived from the trash with -w 0: no turns, no entries');
+  r.ctl.editDest({ service: svc, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.deepEqual(spread(44002), before, 'weight 1 again: the table of before');
+});

@@ -80,8 +80,13 @@ export class DestTable {
   readonly outBytes: Float64Array;
   /** Per slot: who wants to hear about its load changes (undefined for nearly every slot). */
   readonly watcher: (LoadWatcher | undefined)[];
-  /** Bumped when a slot is released, so connections bound to an earlier use of it are stale. */
+  /** Bumped when a slot is released, so connections bound to an earlier use of it are stale
+   *  (a revive takes the bump back: its connections hold it again). */
   readonly gen: Uint32Array;
+  /** Bumped whenever a server is put into the slot, by set() or revive(): an add, as the kernel's
+   *  __ip_vs_update_dest(add) counts one, where gen cannot tell a revive from an edit (mh's
+   *  last weight, src/sched/mh.ts). */
+  readonly adds: Uint32Array;
   /**
    * What -Z took away, per slot and statistic (STAT_* order: conns, inPkts, inBytes, outPkts,
    * outBytes at kept[d*5+k]); and what released slots had in all (retired[k]). The Prometheus
@@ -125,6 +130,7 @@ export class DestTable {
     this.outPkts = f64(max, shared);
     this.outBytes = f64(max, shared);
     this.gen = new Uint32Array(max);
+    this.adds = new Uint32Array(max);
     this.kept = f64(max * 5, shared);
     this.retired = f64(5, shared);
   }
@@ -137,6 +143,7 @@ export class DestTable {
     this.fwd[d] = fwd;
     this.weight[d] = weight;
     this.flags[d] = DEST_F_USED;
+    this.adds[d]++;
     this.active[d] = 0;
     this.inactive[d] = 0;
     this.persist[d] = 0;
@@ -237,6 +244,7 @@ export class DestTable {
     this.tun[d] = tun;
     this.weight[d] = weight;
     this.flags[d] = DEST_F_USED;
+    this.adds[d]++;
     this.setThresholds(d, upper, lower);
     this.kept.fill(0, d * 5, d * 5 + 5);
     this.clearStats(d);

@@ -7,6 +7,7 @@
 // weight), rshift keeping the largest turns within 2^(bits) as the kernel does. last_weight is
 // the weight at add time or the latest non-zero weight, so quiescing a server (weight 0) keeps
 // its entries (its flows get no destination, or the fallback) instead of reshuffling the table.
+// A server deleted and added back (from the trash) is an add: added with weight 0, it has none.
 // A flow is looked up at hsiphash(saddr + sport', key1) % M (sport' = source port with mh-port,
 // else 0). Adding or removing one of N servers moves about 1/N of the flows (Maglev's minimal
 // disruption). Tables are built in init/update (and setMhTableSize), never per packet.
@@ -41,10 +42,10 @@ interface MhState {
   kind: 'mh';
   size: number;
   lookup: Int32Array; // destination slot per entry, -1 = none
-  // last_weight per destination slot, valid while lwGen matches the slot's generation
+  // last_weight per destination slot, valid while lwAdds matches the slot's dt.adds (an add,
+  // a server revived from the trash too, starts it again from the weight it is added with)
   lw: Int32Array;
-  lwGen: Uint32Array;
-  lwSeen: Uint8Array;
+  lwAdds: Uint32Array;
   gcd: number;
   rshift: number;
 }
@@ -116,9 +117,8 @@ function build(svc: SchedService, dt: DestTable): void {
   let max = 0;
   for (const d of dests) {
     // __ip_vs_update_dest: last_weight = the weight at add time, then the latest non-zero one.
-    if (st.lwSeen[d] === 0 || st.lwGen[d] !== dt.gen[d]) {
-      st.lwSeen[d] = 1;
-      st.lwGen[d] = dt.gen[d];
+    if (st.lwAdds[d] !== dt.adds[d]) {
+      st.lwAdds[d] = dt.adds[d];
       st.lw[d] = dt.weight[d];
     } else if (dt.weight[d] !== 0) {
       st.lw[d] = dt.weight[d];
@@ -207,7 +207,7 @@ export const mh: Scheduler = {
     const size = defaultSize;
     svc.schedState = {
       kind: 'mh', size, lookup: new Int32Array(size).fill(-1),
-      lw: new Int32Array(dt.max), lwGen: new Uint32Array(dt.max), lwSeen: new Uint8Array(dt.max), gcd: 0, rshift: 0,
+      lw: new Int32Array(dt.max), lwAdds: new Uint32Array(dt.max), gcd: 0, rshift: 0,
     } satisfies MhState;
     build(svc, dt);
   },
