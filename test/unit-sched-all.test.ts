@@ -12,6 +12,7 @@ import { mhLookup, mhTableSize, setMhTableSize, MH_PRIMES } from '../src/sched/m
 import { lblcTable } from '../src/sched/lblc.js';
 import { lblcrSet, lblcrTable } from '../src/sched/lblcr.js';
 import { seedTwos } from '../src/sched/twos.js';
+import { productLess } from '../src/sched/tourney.js';
 import { NAMES, schedRig, type SchedRig } from './helpers/sched.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { spawnSync } from 'node:child_process';
@@ -620,7 +621,7 @@ function twosRef(weights: number[], load: number[], x1: number, x2: number): num
     if (r1 <= 0 && c1 < 0) c1 = i;
     if (r2 <= 0 && c2 < 0) c2 = i;
   });
-  return weights[c2] * load[c1] > weights[c1] * load[c2] ? c2 : c1;
+  return BigInt(weights[c2]) * BigInt(load[c1]) > BigInt(weights[c1]) * BigInt(load[c2]) ? c2 : c1;
 }
 
 test('twos: exact choices for a seed against the kernel rule written out', () => {
@@ -643,6 +644,72 @@ test('twos: exact choices for a seed against the kernel rule written out', () =>
     const x2 = xs();
     assert.equal(r.pick(1), NAMES[twosRef(weights, load, x1, x2)], `step ${k}`);
   }
+});
+
+// ---- exact load comparisons past 2^53 ---------------------------------------------------------
+
+// Two servers whose overhead/weight differ by one part in 2^62: oA*wB - oB*wA = 1, so B is
+// strictly less loaded, as the kernel's (__s64) cross-multiplication says; in doubles both
+// products round to the same value (a tie, which keeps A).
+const HEAVY_A = { w: 2147483647, active: 16391, inactive: 177 }; // overhead 4196273
+const LIGHT_B = { w: 2147064004, active: 16388, inactive: 125 }; // overhead 4195453
+// sed's key (active + 1)/weight: (2^31 - 2)^2 - (2^31 - 3)(2^31 - 1) = 1, B again less loaded.
+const SED_A = { w: 2147483647, active: 2147483645, inactive: 0 };
+const SED_B = { w: 2147483646, active: 2147483644, inactive: 0 };
+
+type Load = { w: number; active: number; inactive: number };
+
+/** A service whose first two servers have these loads, padded with weight-0 servers to n (from
+ *  64 the least-load schedulers keep a tournament tree, rebuilt here after the counts are set). */
+function loadRig(name: string, a: Load, b: Load, n = 2): SchedRig {
+  const r = schedRig(name, [a.w, b.w, ...Array<number>(n - 2).fill(0)], { base: RS_BASE, max: 128 });
+  setCounts(r, [a.active, b.active], [a.inactive, b.inactive]);
+  r.s.update?.(r.svc, r.dt);
+  return r;
+}
+
+test('productLess: a*b < c*d exactly past 2^53 (loads below 2^41, weights below 2^31), as BigInt says', () => {
+  const oh = (x: Load): number => x.active * 256 + x.inactive;
+  assert.equal(BigInt(oh(HEAVY_A)) * BigInt(LIGHT_B.w) - BigInt(oh(LIGHT_B)) * BigInt(HEAVY_A.w), 1n);
+  assert.equal(oh(HEAVY_A) * LIGHT_B.w, oh(LIGHT_B) * HEAVY_A.w, 'the doubles tie');
+  assert.equal(productLess(oh(LIGHT_B), HEAVY_A.w, oh(HEAVY_A), LIGHT_B.w), true);
+  assert.equal(productLess(oh(HEAVY_A), LIGHT_B.w, oh(LIGHT_B), HEAVY_A.w), false);
+  const load = fc.integer({ min: 0, max: 2 ** 40 - 1 });
+  const weight = fc.integer({ min: 0, max: 2 ** 31 - 1 });
+  fc.assert(fc.property(load, weight, load, weight, (a, b, c, d) => productLess(a, b, c, d) === BigInt(a) * BigInt(b) < BigInt(c) * BigInt(d)));
+  // Near ties: c = a*b/d rounded, ±1 (exact products within d of each other, often a rounding tie).
+  fc.assert(fc.property(load, weight, fc.integer({ min: 2 ** 30, max: 2 ** 31 - 1 }), fc.integer({ min: -1, max: 1 }), (a, b, d, k) => {
+    const c = Number((BigInt(a) * BigInt(b)) / BigInt(d)) + k;
+    if (c < 0) return true;
+    const exact = BigInt(a) * BigInt(b) < BigInt(c) * BigInt(d);
+    return productLess(a, b, c, d) === exact && productLess(c, d, a, b) === BigInt(c) * BigInt(d) < BigInt(a) * BigInt(b);
+  }), { numRuns: 2000 });
+});
+
+test('wlc, lblc, lblcr, twos, sed, nq: a server less loaded by one part in 2^62 wins, by the scan and the tree, as the kernel\'s 64-bit products', () => {
+  for (const name of ['wlc', 'lblc', 'lblcr']) assert.equal(loadRig(name, HEAVY_A, LIGHT_B).pick(1), 'B', `${name}: scan`);
+  assert.equal(loadRig('wlc', HEAVY_A, LIGHT_B, 64).pick(1), 'B', 'wlc: tree');
+  for (const name of ['sed', 'nq']) {
+    assert.equal(loadRig(name, SED_A, SED_B).pick(1), 'B', `${name}: scan`);
+    assert.equal(loadRig(name, SED_A, SED_B, 64).pick(1), 'B', `${name}: tree`);
+  }
+  // lblcr's set: {B, A} (B joined while A had weight 0), A now the less loaded member.
+  const r = schedRig('lblcr', [1, 1], { base: RS_BASE });
+  const X = flow(1, 1, parseIp('203.0.113.7'));
+  assert.equal(r.pick(1, X), 'A');
+  r.setWeight(0, 0);
+  assert.equal(r.pick(1, X), 'B');
+  assert.equal(lblcrSet(r.svc, r.dt, X.daddr).map(r.letter).join(''), 'BA');
+  r.setWeight(0, LIGHT_B.w);
+  r.setWeight(1, HEAVY_A.w);
+  setCounts(r, [LIGHT_B.active, HEAVY_A.active], [LIGHT_B.inactive, HEAVY_A.inactive]);
+  assert.equal(r.pick(1, X), 'A', 'lblcr: the set\'s least loaded member');
+  // twos: of two draws, the second only when strictly less loaded: A only when both draws are A.
+  const t = loadRig('twos', HEAVY_A, LIGHT_B);
+  seedTwos(t.svc, 4242);
+  const seq = t.pick(4000);
+  const a = [...seq].filter((c) => c === 'A').length / seq.length;
+  assert.ok(Math.abs(a - 0.25) < 0.03, `twos: A share ${a} (1/4: both draws A)`);
 });
 
 // ---- every scheduler: explain() agrees with schedule(); availability ---------------------------

@@ -11,6 +11,7 @@ import type { Flow, Scheduler, SchedService } from './types.js';
 import type { DestTable } from '../datapath/dests.js';
 import { destName, wlcPick, wlcWhy } from './common.js';
 import { LbTable } from './lbtable.js';
+import { productLess } from './tourney.js';
 import { lbOverloaded } from './lblc.js';
 import { formatIp } from '../datapath/addr.js';
 
@@ -89,7 +90,7 @@ function setMin(st: LblcrState, dt: DestTable, e: number): number {
     const d = el.dest[x];
     if (!valid(el, dt, x) || !dt.available(d)) continue;
     const doh = dt.overhead(d);
-    if (least < 0 || loh * dt.weight[d] > doh * dt.weight[least]) {
+    if (least < 0 || productLess(doh, dt.weight[least], loh, dt.weight[d])) {
       least = d;
       loh = doh;
     }
@@ -106,7 +107,7 @@ function setMax(st: LblcrState, dt: DestTable, e: number): number {
     const d = el.dest[x];
     if (!valid(el, dt, x) || dt.weight[d] <= 0) continue;
     const doh = dt.overhead(d);
-    if (most < 0 || moh * dt.weight[d] < doh * dt.weight[most]) {
+    if (most < 0 || productLess(moh, dt.weight[d], doh, dt.weight[most])) {
       most = d;
       moh = doh;
     }

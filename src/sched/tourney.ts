@@ -43,8 +43,29 @@ export function eligible(dt: DestTable, by: number, d: number): boolean {
 
 // The least-load orderings compare two ratios load/den by cross-multiplication (no division),
 // as the kernel does: load = overhead (active*256 + inactive) for lc and wlc, active + 1 for sed;
-// den = weight, or 1 for lc. Overheads stay below 2^32 * 257 and weights below 2^31, so the
-// products are exact in doubles for realistic counts. fo and ovf compare weights.
+// den = weight, or 1 for lc. fo and ovf compare weights. The products reach 2^71 (overheads below
+// 2^32 * 257, weights below 2^31), past doubles' 2^53: productLess() compares them exactly.
+
+/** Integers below this are exact in doubles. */
+const EXACT = 2 ** 53;
+
+/**
+ * a*b < c*d exactly, for integers 0 ≤ a, c < 2^41 and 0 ≤ b, d < 2^31 (a load and a weight),
+ * as the kernel's (__s64) cross-multiplication, without BigInt or allocation. The double
+ * products are exact below 2^53; above, rounding is monotonic, so two products that round apart
+ * compare as the exact ones do. Two that round to the same double differ by at most one ulp
+ * (2^19 below 2^72), so the low 32 bits of each (Math.imul) give their exact difference.
+ */
+export function productLess(a: number, b: number, c: number, d: number): boolean {
+  const x = a * b;
+  const y = c * d;
+  return x < y || (x === y && x >= EXACT && lowLess(a, b, c, d));
+}
+
+/** For products that round to the same double: a*b < c*d by their low 32 bits. */
+function lowLess(a: number, b: number, c: number, d: number): boolean {
+  return ((Math.imul(a, b) - Math.imul(c, d)) | 0) < 0;
+}
 
 /** Whether b is strictly better than a under `by` (so a tie keeps a). */
 export function beats(dt: DestTable, by: number, b: number, a: number): boolean {
@@ -58,7 +79,7 @@ export function beats(dt: DestTable, by: number, b: number, a: number): boolean 
   }
   const lb = by === BY_SED ? dt.active[b] + 1 : dt.active[b] * 256 + dt.inactive[b];
   const la = by === BY_SED ? dt.active[a] + 1 : dt.active[a] * 256 + dt.inactive[a];
-  return by === BY_LC ? lb < la : lb * dt.weight[a] < la * dt.weight[b];
+  return by === BY_LC ? lb < la : productLess(lb, dt.weight[a], la, dt.weight[b]);
 }
 
 /**
@@ -124,7 +145,7 @@ function leastLoaded(svc: SchedService, dt: DestTable, by: number, skip: number)
     if (flags[d] !== DEST_F_USED || w <= 0 || d === skip) continue;
     const l = sed ? active[d] + 1 : active[d] * 256 + inactive[d];
     const den = lc ? 1 : w;
-    if (best < 0 || l * bd < bl * den) {
+    if (best < 0 || productLess(l, bd, bl, den)) {
       best = d;
       bl = l;
       bd = den;

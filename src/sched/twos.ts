@@ -156,10 +156,21 @@ function draw(t: WeightTree, x1: number, x2: number, out: Int32Array): void {
   out[1] = t.slots[t.find(r2 > 0 ? r2 : 1)];
 }
 
+/** Integers below this are exact in doubles (a local: an imported constant is not folded). */
+const EXACT = 2 ** 53;
+
 /** Of two choices, the second only when strictly less loaded (-1 when there are none). */
 function lessLoaded(dt: DestTable, c1: number, c2: number): number {
   if (c1 < 0) return -1;
-  return dt.weight[c2] * dt.overhead(c1) > dt.weight[c1] * dt.overhead(c2) ? c2 : c1;
+  const o1 = dt.overhead(c1);
+  const o2 = dt.overhead(c2);
+  const w1 = dt.weight[c1];
+  const w2 = dt.weight[c2];
+  // productLess(o2, w1, o1, w2) written out (exact past 2^53): called from here, not inlined,
+  // it boxed the loads (16 bytes per schedule(), unit-sched-alloc.test.ts).
+  const x = o2 * w1;
+  const y = o1 * w2;
+  return x < y || (x === y && x >= EXACT && ((Math.imul(o2, w1) - Math.imul(o1, w2)) | 0) < 0) ? c2 : c1;
 }
 
 const scratch = new Int32Array(2);
