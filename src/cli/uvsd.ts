@@ -884,8 +884,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   let ticks = 0;
-  /** A probe of the unclaimed VIPs is running (reprobeUnclaimed). */
+  /** A probe of the unclaimed VIPs is running (reprobeUnclaimed), every this many ms. */
   let reprobing = false;
+  const reprobeEvery = reprobeMs(opts.arpWatch);
   /** Probes the claimed addresses and logs the stations answering for them, once they are claimed (below). */
   let arpWatch: ArpWatch | undefined;
   /** The roles last logged (the director's, each HA group's: docs/ha.md): a change by any path is logged once. */
@@ -903,7 +904,7 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ was: rolesLogged, now: roles }, 'high availability role changed');
       rolesLogged = roles;
     }
-    if (++ticks % (reprobeMs(opts.arpWatch) / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
+    if (++ticks % (reprobeEvery / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
       reprobing = true;
       void reprobeUnclaimed(dp, applyBoth, opts.arpProbeMs, log).catch((err) => log.error({ err }, 'probe of the unclaimed VIPs failed')).finally(() => {
         reprobing = false;
@@ -941,7 +942,7 @@ export async function main(argv: string[]): Promise<void> {
     release();
     process.exit(1);
   }
-  leaveUnclaimed(applyBoth, taken, log, reprobeMs(opts.arpWatch));
+  leaveUnclaimed(applyBoth, taken, log, reprobeEvery);
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);

@@ -207,6 +207,18 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
 }
 
 /**
+ * Wrap the packet at ip (tot bytes) for connection e's server: whole when it fits the MTU with the
+ * outer headers, else cut into inner fragments when it has no DF. false: too big with DF,
+ * nothing sent (the caller answers or drops it).
+ */
+function wrapToServer(o: Output, buf: Buffer, ip: number, tot: number, e: number, code: number): boolean {
+  if (tot + tunOverhead(code) <= o.mtu) encap(o, buf, ip, tot, o.ct.daddr[e], code);
+  else if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
+  else return false;
+  return true;
+}
+
+/**
  * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU minus
  * the encapsulation's bytes), sent like uvsd's other answers: never to a source the kernel would
  * not answer, and within the ICMP rate limit they share.
@@ -326,16 +338,7 @@ export const tun: Forwarder = {
         return;
       }
     }
-    const hlen = tunOverhead(code);
-    if (tot + hlen > o.mtu) {
-      if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) {
-        fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
-        return;
-      }
-      fragNeeded(o, buf, ip, e, hlen);
-      return;
-    }
-    encap(o, buf, ip, tot, o.ct.daddr[e], code);
+    if (!wrapToServer(o, buf, ip, tot, e, code)) fragNeeded(o, buf, ip, e, tunOverhead(code));
   },
   /**
    * An error about one of the server's replies (sent to the VIP) goes to the server, wrapped; too
@@ -352,16 +355,8 @@ export const tun: Forwarder = {
       o.drop(D.offload_unsupported);
       return false;
     }
-    const tot = len - (ip - off);
-    const code = codeOf(o, e);
-    if (tot + tunOverhead(code) <= o.mtu) {
-      encap(o, buf, ip, tot, o.ct.daddr[e], code);
-    } else if ((rd16(buf, ip + IP_FRAG) & 0x4000) === 0) {
-      fragmentThenEncap(o, buf, ip, tot, o.ct.daddr[e], code);
-    } else {
-      o.drop(D.mtu_exceeded);
-      return false;
-    }
-    return true;
+    if (wrapToServer(o, buf, ip, len - (ip - off), e, codeOf(o, e))) return true;
+    o.drop(D.mtu_exceeded);
+    return false;
   },
 };
