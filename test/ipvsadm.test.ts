@@ -41,6 +41,9 @@ test('-A defaults to wlc; -s, -p, -M, -b, -o; long forms and bundles', () => {
     call('addService', { ...svc, sched: 'sh', flags: ['sh-port', 'sh-fallback'], persist: 300, netmask: '255.255.255.0', oneShot: false, pe: '', synproxy: false }));
   assert.deepEqual(parse('-A -t 192.168.8.200:80 -p 60'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 60 }));
   assert.deepEqual(parse('-A -t 192.168.8.200:0 -p'), call('addService', { ...svc, port: 0, sched: 'wlc', ...svcDefaults, persist: 300 }));
+  // popt takes `-t=VALUE` as `-t VALUE` (one '=' skipped after a short option), as ipvsadm reads it.
+  assert.deepEqual(parse('-A -t=192.168.8.200:80 -p=60'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 60 }));
+  assert.deepEqual(parse('-At=192.168.8.200:80 -s=rr'), call('addService', { ...svc, sched: 'rr', ...svcDefaults }));
   assert.deepEqual(parse('-A -u 10.0.0.1:53 -o'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults, oneShot: true }));
   assert.deepEqual(parse('-A -t 192.168.8.200:80 --persistent=90'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults, persist: 90 }));
 });
@@ -197,10 +200,15 @@ test('port names from the services table, per protocol', () => {
   assert.deepEqual(parse('-A -t 192.168.8.200:www'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
   assert.deepEqual(parse('-A -u 10.0.0.1:domain'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults }));
   usage('-A -u 10.0.0.1:http', 'illegal virtual server address[:port] specified');
-  // A -f service's servers: TCP's names, as ipvsadm sets a -f service's protocol to TCP (what -S without -n writes).
+  // A -f service's servers: TCP's names are read, as ipvsadm sets a -f service's protocol to TCP
+  // (its -L and -S print their ports as numbers, the kernel giving the mark without a protocol).
   const byName = parse('-a -f 2 -r 10.8.1.30:www -m') as { call: { args: { port: number; service: { fwmark: number } } } };
   assert.equal(byName.call.args.port, 80);
   assert.equal(byName.call.args.service.fwmark, 2);
+  // parse_fwmark is strtoul's: leading blanks and a '+' are taken.
+  for (const mark of ['+3', ' 3']) {
+    assert.equal((parseArgs(['-a', '-f', mark, '-r', '10.8.1.30', '-m'], ctx) as { call: { args: { service: { fwmark: number } } } }).call.args.service.fwmark, 3);
+  }
 });
 
 test('bad values: ipvsadm messages, exit 2', () => {
@@ -262,6 +270,8 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-A -t 192.168.8.200:80 extra', 'unexpected argument extra');
   usage('-A -f 1 -u 192.168.8.200:80', "multiple 'service-address' options specified");
   usage('-A -f 0', "invalid fwmark value `0' specified");
+  usage('-A -f -3', "invalid fwmark value `-3' specified");
+  usage('-A -t=', 'illegal virtual server address[:port] specified');
   // popt's own errors and "no command first" exit 255, as ipvsadm's tryhelp_exit(-1).
   usage('-n', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
   usage('-t 192.168.8.200:80 -A', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
@@ -273,7 +283,10 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('--socket /tmp/x --role', '--role: missing argument', 255);
   usage('-t', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
   usage('-A --bogus', '--bogus: unknown option', 255);
-  usage('-Aq', '-q: unknown option', 255);
+  // popt names the whole word of a bundle, and refuses '=' after an option without a value.
+  usage('-Aq', '-Aq: unknown option', 255);
+  usage('-Lnt', '-Lnt: missing argument', 255);
+  usage('-L -n=1', '-n=1: option does not take an argument', 255);
   usage('-C --socket=', 'invalid socket path ""');
 });
 

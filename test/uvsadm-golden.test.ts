@@ -132,6 +132,28 @@ test('scheduler flags, ops and persistence on the service line; largeNum edges',
   assert.equal(largeNum(123456789, true), ' 123456789');
 });
 
+test('-f services as ipvsadm prints them: their servers\' ports stay numbers without -n (the kernel sends a mark without a protocol), and marks of 2^31 or more sort first (libipvs\'s difference as C\'s int)', () => {
+  const base = {
+    sched: 'rr', flags: [], persist: 0, netmask: '255.255.255.255', oneShot: false, synproxy: false, laddrs: [],
+    stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rate: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
+  } as const;
+  const dest = {
+    addr: '192.168.8.22', port: 80, fwd: 'nat', weight: 1, upper: 0, lower: 0, active: 0, inactive: 0, persistConns: 0,
+    stats: base.stats, rate: base.rate,
+  } as const;
+  const mark1: ServiceInfo = { ...base, proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 1, dests: [dest] } as unknown as ServiceInfo;
+  const big: ServiceInfo = { ...base, proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 2415919104, dests: [] } as unknown as ServiceInfo;
+  const web: ServiceInfo = { ...base, proto: 'tcp', addr: '192.168.8.200', port: 80, dests: [dest] } as unknown as ServiceInfo;
+  const names: PrintOptions = { numeric: false, ports };
+  assert.equal(formatRules({ size: 1, services: [mark1] }, names), '-A -f 1 -s rr\n-a -f 1 -r 192.168.8.22:80 -m -w 1\n');
+  assert.match(formatService(mark1, names), /\n {2}-> 192\.168\.8\.22:80 /);
+  // A -t service's servers are still named.
+  assert.match(formatService(web, names), /\n {2}-> 192\.168\.8\.22:http /);
+  // glibc's qsort with ipvs_cmp_services gives FWM 2415919104, TCP 192.168.8.200:80, FWM 1.
+  const order = formatRules({ size: 3, services: [web, mark1, big] }, { numeric: true, ports }).split('\n').filter((l) => l.startsWith('-A'));
+  assert.deepEqual(order, ['-A -f 2415919104 -s rr', '-A -t 192.168.8.200:80 -s rr', '-A -f 1 -s rr']);
+});
+
 test('TUN servers with their tunnels (ipvsadm 1.31): -S -n adds --tun-type (and GUE\'s port, the checksum option) to every -i line; -Ln --tun-info has the TunnelInfo column', () => {
   const r = rig({ addrs: ['192.168.8.10/24'], connMax: 4096 });
   const web = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;

@@ -342,19 +342,22 @@ function scan(argv: readonly string[], occurrences: Occurrence[], rest: string[]
       continue;
     }
     if (a.startsWith('-') && a.length > 1) {
+      // popt names the whole word of a bundle in its errors (`-Lq: unknown option`), and takes
+      // `-t=VALUE` as `-t VALUE` (poptGetNextOpt skips one '=' after a short option).
       for (let j = 1; j < a.length; j++) {
         const spec = BY_SHORT.get(a[j]!);
-        if (spec === undefined) throw new UsageError(`-${a[j]}: unknown option`, 255);
+        if (spec === undefined) throw new UsageError(`${a}: unknown option`, 255);
         if (spec.arg === 'none') {
+          if (a[j + 1] === '=') throw new UsageError(`${a}: option does not take an argument`, 255);
           occurrences.push({ spec, value: undefined, word: a });
           continue;
         }
         // An option with a value takes the rest of the bundle, else the next argument.
-        let value: string | undefined = a.slice(j + 1);
-        if (value === '') {
+        let value: string | undefined = a[j + 1] === '=' ? a.slice(j + 2) : a.slice(j + 1);
+        if (value === '' && a[j + 1] !== '=') {
           value = undefined;
           if (spec.arg === 'required') {
-            if (i + 1 >= argv.length) throw new MissingArgument(`-${a[j]}`, spec);
+            if (i + 1 >= argv.length) throw new MissingArgument(a, spec);
             value = argv[++i];
           } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
             value = argv[++i];
@@ -430,9 +433,9 @@ function parseTimeout(text: string | undefined, min: number, max: number): numbe
   return n;
 }
 
-/** ipvsadm's parse_fwmark: a decimal 1..4294967295. */
+/** ipvsadm's parse_fwmark: strtol's decimal (leading blanks, a '+'), 1..4294967295. */
 export function parseFwmark(text: string): number {
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  const n = /^\s*\+?\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= MAX_FWMARK)) throw new UsageError(`invalid fwmark value \`${text}' specified`);
   return n;
 }

@@ -133,6 +133,11 @@ export function addrPort(addr: string, port: number, proto: Proto | 'ip', opts: 
   return `${host}:${name ?? String(port)}`.slice(0, 59);
 }
 
+/** A mark's servers come from the kernel without a protocol (ip_vs_genl_fill_service sends the mark alone): ipvsadm names no port there. */
+function destProto(svc: ServiceInfo): Proto | 'ip' {
+  return svc.fwmark !== undefined ? 'ip' : svc.proto;
+}
+
 // printf-style helpers: %-Ns pads on the right, %Ns on the left; neither truncates.
 function left(s: string, width: number): string {
   return s.length >= width ? s : s + ' '.repeat(width - s.length);
@@ -169,7 +174,8 @@ function addrCmp(a: string, b: string): number {
 
 export function compareServices(a: ServiceInfo, b: ServiceInfo): number {
   // ipvs_cmp_services: the mark first (services without one, 0, come first).
-  return (a.fwmark ?? 0) - (b.fwmark ?? 0) || PROTO_NUMBER[a.proto] - PROTO_NUMBER[b.proto] || addrCmp(a.addr, b.addr) || a.port - b.port;
+  // The marks' difference wraps as C's int too: a mark of 2^31 or more sorts first.
+  return (((a.fwmark ?? 0) - (b.fwmark ?? 0)) | 0) || PROTO_NUMBER[a.proto] - PROTO_NUMBER[b.proto] || addrCmp(a.addr, b.addr) || a.port - b.port;
 }
 
 export function compareDests(a: DestInfo, b: DestInfo): number {
@@ -223,7 +229,7 @@ export function formatService(svc: ServiceInfo, opts: PrintOptions): string {
   }
   out += '\n';
   for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
-    const dname = addrPort(d.addr, d.port, svc.proto, opts).slice(0, 28);
+    const dname = addrPort(d.addr, d.port, destProto(svc), opts).slice(0, 28);
     if (opts.stats) {
       const s = d.stats;
       out += `  -> ${left(dname, 28)}${largeNum(s.conns, x)}${largeNum(s.inpkts, x)}${largeNum(s.outpkts, x)}${largeNum(s.inbytes, x)}${largeNum(s.outbytes, x)}\n`;
@@ -279,7 +285,7 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
     if (svc.synproxy) out += ' --synproxy';
     out += '\n';
     for (const d of sorted(svc.dests, compareDests, opts.nosort)) {
-      out += `-a ${name} -r ${addrPort(d.addr, d.port, svc.proto, opts)} ${FORWARD_SWITCHES[d.fwd]} -w ${int(d.weight)}`;
+      out += `-a ${name} -r ${addrPort(d.addr, d.port, destProto(svc), opts)} ${FORWARD_SWITCHES[d.fwd]} -w ${int(d.weight)}`;
       // ipvsadm 1.31's print_tunnel_rule: every -i server with its tunnel type (and GUE's port, the checksum option).
       if (d.fwd === 'tun') {
         const t = d.tunType ?? 'ipip';
