@@ -424,10 +424,10 @@ test('--workers 2: a full connection table and secure TCP are logged from the wo
       t.diagnostic(full!);
       await waitLog(lab, /^secure_tcp on: connection table at \d+ of 4 entries/);
       // The clients gave up each refused connection after 1.5 s (their SYNs retried until then):
-      // one info line 3 s after the last refusal. The held connections (and those just closed,
+      // one info line 3 s after the last refusal (a tick late under load says 3.1 s, as it was). The held connections (and those just closed,
       // now FIN_WAIT or TIME_WAIT) keep the 4 entries, so the line says it is still full.
       await more.release();
-      const [room] = await waitLog(lab, /^connection table refusals stopped: \d+ new connections refused over [\d.]+s, none in the last 3s; still full \(4 of 4\)$/, 1, 8000);
+      const [room] = await waitLog(lab, /^connection table refusals stopped: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s; still full \(4 of 4\)$/, 1, 8000);
       t.diagnostic(room!);
       const refused = (JSON.parse(room!) as { refused: number }).refused;
       assert.ok(refused > 0);
