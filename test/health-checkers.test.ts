@@ -152,7 +152,7 @@ test('HTTP_GET regex runs off the main thread within 100 ms: "^(a+)+$" against 3
     const r = await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/evil', regex: '^(a+)+$' }] }, t);
     const took = performance.now() - t0;
     await new Promise((resolve) => setTimeout(resolve, 25)); // a blocked loop shows in the tick after it
-    assert.deepEqual(r, { ok: false, reason: '/evil: regex match exceeded 100 ms (keepalived: pcre2 match limit)' });
+    assert.deepEqual(r, { ok: false, reason: '/evil: regex match exceeded 100 ms (keepalived: pcre2 match limit): no match' });
     assert.ok(took >= REGEX_TIME_LIMIT_MS && took < 1000, `failed after ${took.toFixed(0)} ms`);
     assert.ok(late < 50, `the event loop was ${late.toFixed(0)} ms late meanwhile`);
     // The thread that ran away was ended: a fresh one answers the next match.
@@ -167,10 +167,27 @@ test('HTTP_GET regex runs off the main thread within 100 ms: "^(a+)+$" against 3
   assert.deepEqual(await m.match({ regex: 'a$' }, evil), { matched: false });
   const all = await Promise.all([0, 1, 2].map(() => m.match({ regex: '^(a+)+$' }, evil)));
   assert.deepEqual(all, [
-    { problem: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
-    { problem: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
+    { matched: false, error: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
+    { matched: false, error: 'regex match exceeded 50 ms (keepalived: pcre2 match limit)' },
     { problem: 'regex match not run: 1 matches already wait for the regex thread', notRun: true },
   ]);
+});
+
+test('HTTP_GET and SSL_GET regex over the 100 ms limit is no match, as keepalived\'s pcre2 match-limit error (check_regex): regex_no_match passes, a plain regex fails (before: both failed)', async () => {
+  const page = (c: net.Socket) => c.once('data', () => c.end(`HTTP/1.0 200 OK\r\n\r\n${'a'.repeat(34)}!`));
+  const plain = net.createServer(page);
+  const secure = tls.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, page);
+  const over = `regex match exceeded ${REGEX_TIME_LIMIT_MS} ms (keepalived: pcre2 match limit)`;
+  try {
+    const t = { ip: LO, port: await listen(plain) };
+    assert.deepEqual(await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/', regex: '^(a+)+$', regexNoMatch: true }] }, t), { ok: true, reason: `/: HTTP status 200, ${over}: no match (regex_no_match)` });
+    assert.deepEqual(await checkHttp({ connectTimeoutMs: 5000, urls: [{ path: '/', regex: '^(a+)+$' }] }, t), { ok: false, reason: `/: ${over}: no match` });
+    const ts = { ip: LO, port: await listen(secure) };
+    assert.deepEqual(await checkSsl({ connectTimeoutMs: 5000, urls: [{ path: '/', regex: '^(a+)+$', regexNoMatch: true }] }, ts), { ok: true, reason: `/: HTTP status 200, ${over}: no match (regex_no_match)` });
+  } finally {
+    plain.close();
+    secure.close();
+  }
 });
 
 test('HTTP_GET and SSL_GET: a response with both Content-Length and Transfer-Encoding: chunked passes, as keepalived, which reads only the status line and the end of the headers, passes it (before: HPE_INVALID_TRANSFER_ENCODING, the server taken down)', async () => {

@@ -7,7 +7,9 @@
 // backtracks without end ("^(a+)+$" against 34 a's and a "!") or that is quadratic on a large
 // body ("version.*ready" against 256 KB of "version ": 4 s) held the event loop, and with it the
 // datapath, uvsadm and every other check. keepalived's pcre2 stops such a match at its match
-// limit; here the worker is ended after REGEX_TIME_LIMIT_MS and the check fails, saying so.
+// limit; here the worker is ended after REGEX_TIME_LIMIT_MS. keepalived's check_regex takes any
+// pcre2_match error (PCRE2_ERROR_MATCHLIMIT included) as no match: so does uvs a match that ran
+// over the limit or failed on its thread (a plain `regex` fails, `regex_no_match` passes).
 import { Worker } from 'node:worker_threads';
 import type { HttpUrl } from './types.js';
 
@@ -80,14 +82,18 @@ export function bodyMatches(url: RegexUrl, body: Buffer): boolean {
   return url.regexMaxOffset === undefined || Buffer.byteLength(text.slice(0, m.index)) <= url.regexMaxOffset;
 }
 
-/** A match that runs longer fails its check (ms): keepalived's pcre2 fails it at its match limit. */
+/** A match that runs longer is no match (ms): keepalived's pcre2 stops it at its match limit, no match there. */
 export const REGEX_TIME_LIMIT_MS = 100;
 
 /** Matches waiting for the worker at most: one more fails at once, without a verdict (notRun). */
 export const REGEX_MAX_WAITING = 64;
 
-/** A match's outcome: matched or not, else why there is no answer (notRun: uvsd's own queue was full). */
-export type RegexOutcome = { matched: boolean } | { problem: string; notRun?: true };
+/**
+ * A match's outcome: matched or not (`error`: the match ran and stopped without an answer, over
+ * the time limit or failing on its thread, which is no match as in keepalived's check_regex),
+ * else why it did not run (notRun: uvsd's own queue was full).
+ */
+export type RegexOutcome = { matched: boolean; error?: string } | { problem: string; notRun?: true };
 
 interface RegexJob {
   url: RegexUrl;
@@ -155,7 +161,7 @@ export class RegexMatcher {
       this.next();
     });
     w.on('message', (m: { matched: boolean } | { error: string }) => {
-      if (this.worker === w) this.settle('error' in m ? { problem: `regex: ${m.error}` } : { matched: m.matched });
+      if (this.worker === w) this.settle('error' in m ? { matched: false, error: `regex: ${m.error}` } : { matched: m.matched });
     });
     w.once('error', (e) => this.lost(w, `regex thread failed: ${e.message}`));
     w.once('exit', (code) => this.lost(w, `regex thread exited (code ${code})`));
@@ -171,18 +177,19 @@ export class RegexMatcher {
     this.next();
   }
 
-  /** The running match took too long: its worker goes (a regex cannot be interrupted otherwise). */
+  /** The running match took too long: its worker goes (a regex cannot be interrupted otherwise); no match. */
   private overrun(): void {
     void this.worker?.terminate();
     this.worker = undefined;
-    this.settle({ problem: `regex match exceeded ${this.limitMs} ms (keepalived: pcre2 match limit)` });
+    this.settle({ matched: false, error: `regex match exceeded ${this.limitMs} ms (keepalived: pcre2 match limit)` });
   }
 
-  /** Worker w died: the match it ran fails; with none running (it did not start) those waiting fail too, as would the next thread. */
+  /** Worker w died: the match it ran is no match (pcre2's out of memory is, in keepalived); with none
+   *  running (the thread did not start) those waiting fail without a match, as would the next thread. */
   private lost(w: Worker, problem: string): void {
     if (this.worker !== w) return;
     this.worker = undefined;
-    if (this.running !== undefined) this.settle({ problem });
+    if (this.running !== undefined) this.settle({ matched: false, error: problem });
     else for (const j of this.waiting.splice(0)) j.resolve({ problem });
   }
 }

@@ -169,10 +169,15 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
           // On the regex thread, within its time limit (regex.ts); given up with the check.
           void regexMatcher.match(url, body, gaveUp?.signal).then((m) => {
             if ('problem' in m) finish({ ok: false, ...(m.notRun ? { notRun: true } : {}), reason: `${url.path}: ${m.problem}` });
-            // keepalived: "if (req->regex_matched == url->regex_no_match)" fails the check.
+            // keepalived: "if (req->regex_matched == url->regex_no_match)" fails the check; a
+            // match that stopped without an answer (m.error) is no match there (check_regex).
             else if (m.matched === (url.regexNoMatch === true)) {
-              finish({ ok: false, reason: url.regexNoMatch === true ? `${url.path}: body matches /${url.regex}/ (regex_no_match)` : `${url.path}: body does not match /${url.regex}/` });
-            } else finish(passed);
+              finish({
+                ok: false,
+                reason: url.regexNoMatch === true ? `${url.path}: body matches /${url.regex}/ (regex_no_match)`
+                  : m.error !== undefined ? `${url.path}: ${m.error}: no match` : `${url.path}: body does not match /${url.regex}/`,
+              });
+            } else finish(m.error !== undefined ? { ok: true, reason: `${url.path}: HTTP status ${status}, ${m.error}: no match (regex_no_match)` } : passed);
           });
         });
       },
