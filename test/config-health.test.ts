@@ -6,7 +6,7 @@
 // table changes of one decision going through one batch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -16,6 +16,7 @@ import type { ListResult } from '../src/control/protocol.js';
 import { HealthManager } from '../src/health/manager.js';
 import { withHealth } from '../src/health/report.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
+import { lookupScriptUser, scriptInsecurity } from '../src/health/exec.js';
 import type { CheckResult, CheckSpec, HttpCheck, VirtualServerSpec } from '../src/health/types.js';
 import { rig, type Rig } from './helpers/harness.js';
 import { FakeClock } from './helpers/fake-clock.js';
@@ -40,7 +41,7 @@ interface World {
   health(): string[];
 }
 
-function world(opts: { keepalived?: string } = {}): World {
+function world(opts: { keepalived?: string; file?: string } = {}): World {
   const r = rig({ addrs: ['192.168.8.10/24'] });
   const clock = new FakeClock();
   const attempts: string[] = [];
@@ -63,7 +64,7 @@ function world(opts: { keepalived?: string } = {}): World {
     clock,
     random: () => 0,
   });
-  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
+  const cm = new ConfigManager(r.ctl, opts.file, { drainTimeout: 0 }, {
     health: mgr,
     keepalived: opts.keepalived,
     loadKeepalived: (f) => {
@@ -758,6 +759,62 @@ test('YAML notify-up, notify-down, quorum-up, quorum-down take { command, user, 
   assert.equal(bad('{ command: /bin/q, group: nogroup }'), 'f.yaml:6: services[0].health.quorum-up.group: needs user (the group goes with a user)');
   assert.equal(bad('{ user: nobody }'), 'f.yaml:6: services[0].health.quorum-up.command: missing');
   assert.match(bad('{ command: /bin/q, uid: 0 }'), /^f\.yaml:6: services\[0\]\.health\.quorum-up\.uid: /);
+});
+
+test('YAML daemon.enable-script-security is keepalived\'s global_defs enable_script_security: a misc-path, notify or quorum command run as root that another user could change, or with no user, is refused with its field and left out; one run as another user is not judged; without it one SECURITY VIOLATION warning; a reload applies a change and --dump-config writes it (before: an unknown field, and such scripts ran as root)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ysec-'));
+  try {
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const check = join(open, 'check.sh');
+    writeFileSync(check, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const why = scriptInsecurity(check, lookupScriptUser('root') as { uid: number; gid: number });
+    assert.ok(why !== undefined, 'a script in a directory anyone can write is insecure for root');
+    const file = join(dir, 'u.yaml');
+    /** Line 7 the quorum commands, 11 notify-up, 13 the misc check. */
+    const write = (daemon: string): void => writeFileSync(file, `daemon:
+  ${daemon}
+services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    health: { quorum-up: { command: ${check}, user: root }, quorum-down: /bin/true }
+    servers:
+      - address: ${A}
+        health:
+          notify-up: { command: ${check}, user: nobody }
+          checks:
+            - { type: misc, misc-path: ${check}, misc-user: root }
+            - { type: tcp }
+`);
+    const w = world({ file });
+    const scripts = () => {
+      const vs = w.cm.load().services[0]!.health!;
+      return [vs.quorumUp?.command, vs.quorumDown?.command, vs.realServers[0]!.notifyUp?.user?.name, vs.realServers[0]!.checkers.map((c) => c.type).join(' ')];
+    };
+    write('drain-timeout: 0');
+    assert.deepEqual(scripts(), [check, '/bin/true', 'nobody', 'MISC_CHECK TCP_CHECK']);
+    assert.deepEqual(w.cm.apply(w.cm.load(), false).length > 0, true);
+    assert.deepEqual(w.cm.reloadReport(true).warnings, [`${file}:7: services[0].health.quorum-up: SECURITY VIOLATION - scripts are being executed but script_security not enabled. ` +
+      `There are insecure scripts (keepalived's warning; 2, the first here: ${check}: ${why}): set daemon.enable-script-security to refuse them`]);
+    // On: refused with the field, the misc check left out (the server goes by its tcp check), the nobody one kept.
+    write('enable-script-security: true');
+    assert.deepEqual(scripts(), [undefined, undefined, 'nobody', 'TCP_CHECK']);
+    const r = w.cm.reloadReport(false);
+    assert.deepEqual(r.warnings, [
+      `${file}:7: services[0].health.quorum-up: ${check} refused (daemon.enable-script-security): it runs as root and ${why}; it is not run (keepalived drops it too)`,
+      `${file}:7: services[0].health.quorum-down: /bin/true refused (daemon.enable-script-security): no user to run it as (this file has no script_user: write it as { command, user }); it is not run (keepalived drops it too)`,
+      `${file}:13: services[0].servers[0].health.checks[0].misc-path: ${check} refused (daemon.enable-script-security): it runs as root and ${why}; the misc check is left out, as keepalived disables it (its server goes by its other checks)`,
+    ]);
+    assert.ok(r.changes.some((c) => c.includes('quorumUp')), r.changes.join('\n'));
+    assert.match(w.cm.dump(), /\n {2}enable-script-security: true\n/);
+    assert.equal(parseConfig(w.cm.dump(), 'd.yaml').daemon.enableScriptSecurity, true);
+    write('enable-script-security: maybe');
+    assert.equal(configError(() => w.cm.load()), `${file}:2: daemon.enable-script-security: must be true or false, got "maybe"`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dns-name, helo-name, the same defaults; --dump-config writes them back; bad values are refused with the field', () => {

@@ -37,6 +37,13 @@ export interface FieldHelpers {
   /** A command line (misc-path, notify-*, quorum-*): one that could not run now is warned about,
    *  `outcome` saying what that means. */
   command(f: Field, outcome: string): string;
+  /**
+   * May the script `command` at f run as `user` (none: uvsd's user)? false when
+   * daemon.enable-script-security refuses it (no user, or root's and changeable by another user),
+   * warned about with `leftOut` (what that means) and `userHint` (how to give it a user); an
+   * insecure one without the setting goes into the file's one SECURITY VIOLATION warning.
+   */
+  script(f: Field, command: string, user: ScriptUser | undefined, leftOut: string, userHint: string): boolean;
 }
 
 
@@ -120,11 +127,15 @@ function scriptUser(h: FieldHelpers, uf: Field | undefined, gf: Field | undefine
  * notify-up, notify-down, quorum-up, quorum-down: a command line, or `{ command, user, group }`
  * (keepalived's `notify_up "LINE" USER [GROUP]`: run as that user); a line alone runs as uvsd's user.
  */
-function notifyScript(h: FieldHelpers, f: Field): NotifyScript {
-  if (!yaml().isMap(f.node)) return { command: h.command(f, SCRIPT_FAILS) };
-  const m = h.mapFields(f, ['command', 'user', 'group']);
-  const cf = m.get('command') ?? h.fail(f.line, `${f.path}.command`, 'missing');
-  return { command: h.command(cf, SCRIPT_FAILS), ...scriptUser(h, m.get('user'), m.get('group'), 'user') };
+function notifyScript(h: FieldHelpers, f: Field): NotifyScript | undefined {
+  let s: NotifyScript;
+  if (!yaml().isMap(f.node)) s = { command: h.command(f, SCRIPT_FAILS) };
+  else {
+    const m = h.mapFields(f, ['command', 'user', 'group']);
+    const cf = m.get('command') ?? h.fail(f.line, `${f.path}.command`, 'missing');
+    s = { command: h.command(cf, SCRIPT_FAILS), ...scriptUser(h, m.get('user'), m.get('group'), 'user') };
+  }
+  return h.script(f, s.command, s.user, 'it is not run (keepalived drops it too)', 'write it as { command, user }') ? s : undefined;
 }
 
 /** A notify or quorum command as notifyScript reads it: the line alone when it runs as uvsd's user. */
@@ -208,7 +219,7 @@ function url(h: FieldHelpers, f: Field): HttpUrl {
   return u;
 }
 
-function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
+function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec | undefined {
   const m = h.mapFields(f, ALL_CHECK_KEYS);
   const tf = m.get('type') ?? h.fail(f.line, `${f.path}.type`, `missing (one of ${Object.keys(CHECK_TYPES).join(', ')})`);
   const typeName = h.str(tf);
@@ -277,12 +288,15 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec {
     }
     case 'MISC_CHECK': {
       const mp = g('misc-path') ?? h.fail(f.line, `${f.path}.misc-path`, 'missing: misc checks need misc-path');
-      return {
-        ...common, type, command: h.command(mp, 'the check fails (its real server down) until it can run'),
+      const command = h.command(mp, 'the check fails (its real server down) until it can run');
+      const user = scriptUser(h, g('misc-user'), g('misc-group'), 'misc-user');
+      const misc = {
+        ...common, type, command,
         timeoutMs: g('misc-timeout') ? seconds(h, g('misc-timeout')!, 1) : d.delayLoopMs,
         dynamic: g('misc-dynamic') ? h.bool(g('misc-dynamic')!) : false,
-        ...scriptUser(h, g('misc-user'), g('misc-group'), 'misc-user'),
+        ...user,
       };
+      return h.script(mp, command, user.user, 'the misc check is left out, as keepalived disables it (its server goes by its other checks)', 'give the check a misc-user') ? misc : undefined;
     }
     case 'DNS_CHECK': {
       const tf2 = g('dns-type');
@@ -317,7 +331,7 @@ function clientTls(h: FieldHelpers, f: Field, m: Map<string, Field>): { tls?: Tl
 }
 
 function checks(h: FieldHelpers, f: Field, d: Inherited): CheckSpec[] {
-  return h.list(f).map((x) => checker(h, x, d));
+  return h.list(f).flatMap((x) => checker(h, x, d) ?? []);
 }
 
 export interface ServerForHealth {

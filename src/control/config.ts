@@ -19,7 +19,7 @@ import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo
 import { addrPortText, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
-import { PROCESS_SLOTS, type RealServerSpec, type VirtualServerSpec } from '../health/types.js';
+import { PROCESS_SLOTS, type RealServerSpec, type ScriptUser, type VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseCidr, parseIp } from '../datapath/addr.js';
 import { DEFAULT_HA_GROUP, type LinkAddr } from '../datapath/link.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
@@ -27,7 +27,7 @@ import { FTP_PORTS_MAX } from '../modes/ftp.js';
 import { SYNPROXY_SYN_RETRIES_MAX } from '../modes/synproxy.js';
 import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN } from '../datapath/neigh.js';
 import { parseListen } from '../metrics/listen.js';
-import { commandProblem } from '../health/exec.js';
+import { commandProblem, scriptInsecurity } from '../health/exec.js';
 import { sorryAlsoServer } from '../health/keepalived.js';
 import { ARP_WATCH_MAX_S, DEFAULT_ARP_WATCH_S } from './arpwatch.js';
 import { BGP_WATCH_MAX_S, DEFAULT_BGP_WATCH_S } from '../bgp/bird.js';
@@ -84,6 +84,8 @@ export interface DaemonSettings {
   healthProcessConcurrency?: number;
   /** Seconds per lap of the ARP watch over the claimed addresses (uvsd --arp-watch; 0: off). Read at start only. */
   arpWatch?: number;
+  /** keepalived's global_defs enable_script_security for this file's scripts: read with them (start, reload). */
+  enableScriptSecurity?: boolean;
 }
 
 /** The daemon settings a reload applies (the defenses), as the config file spells them. */
@@ -106,9 +108,15 @@ export const START_ONLY_DAEMON_KEYS = {
   healthConcurrency: 'health-concurrency', healthProcessConcurrency: 'health-process-concurrency', arpWatch: 'arp-watch',
 } as const;
 
+/**
+ * The daemon settings that govern how the file's own health scripts are read (no uvsd option):
+ * each read of the file (start, --check-config, every reload) applies the value it has then.
+ */
+export const SCRIPT_DAEMON_KEYS = { enableScriptSecurity: 'enable-script-security' } as const;
+
 /** The config file's spelling of a daemon setting. */
 export const daemonKeyName = (k: keyof DaemonSettings): string =>
-  (START_ONLY_DAEMON_KEYS as Record<string, string>)[k] ?? (RELOADABLE_DAEMON_KEYS as Record<string, string>)[k] ?? k;
+  (START_ONLY_DAEMON_KEYS as Record<string, string>)[k] ?? (RELOADABLE_DAEMON_KEYS as Record<string, string>)[k] ?? (SCRIPT_DAEMON_KEYS as Record<string, string>)[k] ?? k;
 
 /** A director address, "a.b.c.d/len[,floating]" (uvsd --addr, daemon.addresses); throws with the problem. */
 export function parseAddrText(text: string): LinkAddr {
@@ -194,6 +202,10 @@ export interface ParseOptions {
   /** Why a command line could not run now (health/exec.ts commandProblem): warned about, as the
    *  keepalived.conf reader does. Left out, command lines are not looked at (state files, tests). */
   commandProblem?: (line: string) => string | undefined;
+  /** Why a user other than root could change what a script runs as root (health/exec.ts
+   *  scriptInsecurity): daemon.enable-script-security refuses it, else one warning. Left out,
+   *  scripts are not judged (state files, tests). */
+  scriptInsecurity?: (line: string, user?: ScriptUser) => string | undefined;
   /** A state file (statefile.ts): its servers may say `drain-until`. */
   stateFile?: boolean;
 }
@@ -237,6 +249,7 @@ function fail(file: string, line: number, field: string, problem: string): never
 const DAEMON_KEYS = [
   'tap', 'bridge', 'addresses', 'gateway', 'socket', 'metrics', 'conn-max', 'neigh-max', 'drain-timeout', ...Object.values(RELOADABLE_DAEMON_KEYS), 'state-file',
   'bgp-include', 'bgp-bird-socket', 'bgp-next-hop', 'bgp-watch', 'role', 'ha-groups', 'vrrp-fifo', 'sync', 'health-concurrency', 'health-process-concurrency', 'arp-watch',
+  ...Object.values(SCRIPT_DAEMON_KEYS),
 ];
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
@@ -335,6 +348,11 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
   const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
   const warnings: string[] = [];
+  /** daemon.enable-script-security (read before the services); without it, the insecure scripts
+   *  by line (one SECURITY VIOLATION warning names the first; a service's checks are read once per server). */
+  let scriptSecurity = false;
+  const insecure = new Map<string, string>();
+  const refusedAt = new Set<string>();
   const helpers: FieldHelpers = {
     file, fail: (line, field, problem) => fail(file, line, field, problem), mapFields, str, int, bool, list, show,
     command: (f, outcome) => {
@@ -347,6 +365,20 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const v = str(f);
       if (parseIp(v) < 0) fail(file, f.line, f.path, `must be an IPv4 address, got ${show(f)}`);
       return v;
+    },
+    // As the keepalived.conf reader's runAs (keepalived's check_script_secure).
+    script: (f, command, user, leftOut, userHint) => {
+      const at = `${file}:${f.line}: ${f.path}`;
+      const refuse = (why: string): false => {
+        if (!refusedAt.has(at)) warnings.push(`${at}: ${command} refused (daemon.enable-script-security): ${why}; ${leftOut}`);
+        refusedAt.add(at);
+        return false;
+      };
+      if (user === undefined && scriptSecurity) return refuse(`no user to run it as (this file has no script_user: ${userHint})`);
+      const why = o.scriptInsecurity?.(command, user);
+      if (why !== undefined && scriptSecurity) return refuse(`it runs as root and ${why}`);
+      if (why !== undefined && !insecure.has(at)) insecure.set(at, `${command}: ${why}`);
+      return true;
     },
   };
 
@@ -475,6 +507,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('healthConcurrency', (f) => int(f, 1, 10000));
     set('healthProcessConcurrency', (f) => int(f, 1, 10000));
     set('arpWatch', (f) => int(f, 0, ARP_WATCH_MAX_S));
+    set('enableScriptSecurity', bool);
+    scriptSecurity = cfg.daemon.enableScriptSecurity === true;
   }
   const t = top.get('timeouts');
   if (!isNull(t)) {
@@ -605,13 +639,19 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       cfg.services.push({ spec, dests, laddrs, line: sf.line, destLines, file, health });
     }
   }
+  const [first] = insecure;
+  if (first !== undefined) {
+    const n = insecure.size;
+    warnings.push(`${first[0]}: SECURITY VIOLATION - scripts are being executed but script_security not enabled. There are insecure scripts (keepalived's warning; ` +
+      `${n === 1 ? 'this one' : `${n}, the first here`}: ${first[1]}): set daemon.enable-script-security to refuse them`);
+  }
   if (warnings.length > 0) cfg.warnings = warnings;
   return cfg;
 }
 
 /** A --config file read by uvsd (start, reload, --check-config): its command lines are checked too. */
 export function readConfig(file: string): ConfigFile {
-  return parseConfig(readConfigText(file), file, { commandProblem });
+  return parseConfig(readConfigText(file), file, { commandProblem, scriptInsecurity });
 }
 
 /** The keepalived.conf k could not be read or parsed (e, its reader's error): a BAD_CONFIG naming it. */
@@ -1122,6 +1162,8 @@ export class ConfigManager {
   /** What follows a config's table change: the checkers installed, removed servers' drain started. */
   private committed(cfg: ConfigFile, plan: Plan, hp: HealthPlan | undefined): void {
     hp?.commit();
+    // The --config file's (not a state file's): how its scripts were read, for the dump.
+    if (this.file !== undefined && cfg.file === this.file) this.settings.enableScriptSecurity = cfg.daemon.enableScriptSecurity;
     this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
     this.dumpEpoch++; // the drains started and ended here too: drainUntil is called from here alone
     for (const k of plan.undrain) {
@@ -1291,6 +1333,7 @@ export class ConfigManager {
     if (s.healthConcurrency !== undefined) daemon['health-concurrency'] = s.healthConcurrency;
     if (s.healthProcessConcurrency !== undefined && s.healthProcessConcurrency !== PROCESS_SLOTS) daemon['health-process-concurrency'] = s.healthProcessConcurrency;
     if (s.arpWatch !== undefined && s.arpWatch !== DEFAULT_ARP_WATCH_S) daemon['arp-watch'] = s.arpWatch;
+    if (s.enableScriptSecurity === true) daemon['enable-script-security'] = true;
     // The running sync daemons (uvsadm --start-daemon / --stop-daemon included): a restart with
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());
