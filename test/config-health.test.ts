@@ -39,14 +39,17 @@ interface World {
   failing: Set<string>;
   table(): string[];
   health(): string[];
+  /** What the health manager warned about (the messages). */
+  warned: string[];
 }
 
-function world(opts: { keepalived?: string; file?: string } = {}): World {
+function world(opts: { keepalived?: string; file?: string; procStatus?: () => string } = {}): World {
   const r = rig({ addrs: ['192.168.8.10/24'] });
   const clock = new FakeClock();
   const attempts: string[] = [];
   const calls: string[] = [];
   const failing = new Set<string>();
+  const warned: string[] = [];
   const mgr = new HealthManager(undefined, {
     call: (verb, args) => {
       const a = args as { items?: Array<{ verb: string }> };
@@ -60,9 +63,10 @@ function world(opts: { keepalived?: string; file?: string } = {}): World {
       return Promise.resolve<CheckResult>(bad ? { ok: false, reason: 'connect ECONNREFUSED' } : { ok: true, reason: 'ok' });
     },
     exec: () => Promise.resolve(),
-    log: { info: () => {}, warn: () => {} },
+    log: { info: () => {}, warn: (_o, msg) => warned.push(msg) },
     clock,
     random: () => 0,
+    procStatus: opts.procStatus,
   });
   const cm = new ConfigManager(r.ctl, opts.file, { drainTimeout: 0 }, {
     health: mgr,
@@ -74,7 +78,7 @@ function world(opts: { keepalived?: string; file?: string } = {}): World {
   });
   r.ctl.config = cm;
   return {
-    r, clock, mgr, cm, attempts, calls, failing,
+    r, clock, mgr, cm, attempts, calls, failing, warned,
     table: () => r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${s.port} ${d.addr}/${d.weight}`)),
     health: () => (withHealth('list', r.ctl.list(), mgr) as ListResult).services.flatMap((s) => s.dests.map((d) => `${d.addr} ${d.health}`)),
   };
@@ -724,6 +728,23 @@ test('YAML misc-user [misc-group] is keepalived\'s MISC_CHECK user USER [GROUP]:
     'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: no group "nogroupx" in /etc/group');
   assert.equal(configError(() => parseConfig(tcpChecks(['{ type: misc, misc-path: /bin/true, misc-group: nogroup }']), 'f.yaml')),
     'f.yaml:9: services[0].servers[0].health.checks[0].misc-group: needs misc-user (the group goes with a user)');
+});
+
+test('uvsd lacking CAP_SETUID, CAP_SETGID or CAP_KILL is warned about by the reload that brings the first script run as another user, once while that lasts, again after a reload that left none (before: at start only, and such a script then failed spawn EPERM unannounced)', () => {
+  const w = world({ procStatus: () => 'Name:\tuvsd\nCapEff:\t0000000000003000\n' });
+  const said = () => w.warned.filter((m) => m.startsWith('uvsd lacks'));
+  const misc = (more: string) => parseConfig(tcpChecks([`{ type: misc, misc-path: /bin/true${more} }`]), 'f.yaml');
+  w.cm.apply(misc(''), false);
+  assert.deepEqual(said(), [], 'no script of another user');
+  w.cm.apply(misc(', misc-user: nobody'), false);
+  assert.deepEqual(said(), ['uvsd lacks CAP_SETUID, CAP_SETGID, CAP_KILL (CapEff 0000000000003000): "/bin/true" runs as nobody, which fails to start ' +
+    '(spawn EPERM: its check fails, a notify or quorum command is not run); a script of another user cannot be killed at its timeout; ' +
+    'give uvsd these capabilities (systemd: CapabilityBoundingSet=, as contrib/uvsd.service)']);
+  w.cm.apply(misc(', misc-user: nobody, misc-timeout: 2'), false);
+  assert.equal(said().length, 1, 'a reload with the same condition says nothing');
+  w.cm.apply(misc(''), false);
+  w.cm.apply(misc(', misc-user: nobody'), false);
+  assert.equal(said().length, 2, 'brought again after a reload without one: said again');
 });
 
 test('YAML notify-up, notify-down, quorum-up, quorum-down take { command, user, group } (keepalived\'s notify_up LINE USER [GROUP]): looked up when the file is read, unknown names refused with the field; --dump-config writes them back, a reload lists a change; a line alone runs as uvsd\'s user', () => {

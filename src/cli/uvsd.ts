@@ -41,7 +41,7 @@ import { DEFAULT_PROBE_MS, callClaiming, conflictMessage, leaveUnclaimed, probeC
 import { schedulerNames } from '../sched/index.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
-import { runNotifyScript, scriptUserCapsProblem } from '../health/exec.js';
+import { runNotifyScript } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import { PROCESS_SLOTS } from '../health/types.js';
@@ -963,9 +963,8 @@ export async function main(argv: string[]): Promise<void> {
   control.info.vrrpFifo = () => vrrpFifo?.status(); // the FIFO read now (a reload may add, move or drop it)
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
-  // A script run as another user needs CAP_SETUID, CAP_SETGID and CAP_KILL (a unit that bounds them away): said once.
-  const capsProblem = scriptUserCapsProblem(health.scripts());
-  if (capsProblem !== undefined) hlog.warn(capsProblem);
+  // A script run as another user needs CAP_SETUID, CAP_SETGID and CAP_KILL (a unit that bounds
+  // them away): the health manager says so once the table's checks are in, at start and by a reload.
   if (bgp !== undefined) {
     // Announced from here on (the addresses are ours): after every change of the table, of the
     // drain or of the HA role (a backup announces nothing it does not hold), coalesced to one

@@ -199,11 +199,16 @@ function procStatus(): string {
 
 /**
  * When a script must run as another user than uvsd's and uvsd's effective capabilities (CapEff
- * of /proc/self/status, or `status`) lack one it needs for that, what to log once at start: the
- * capabilities missing, the first such script, and what fails. Undefined otherwise (also where
- * there is no CapEff to read).
+ * of /proc/self/status, or `status`) lack one it needs for that, what to log: the capabilities
+ * missing, the first such script, and what fails. Undefined otherwise (also where there is no
+ * CapEff to read).
  */
 export function scriptUserCapsProblem(scripts: Iterable<NotifyScript>, status = procStatus(), self = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }): string | undefined {
+  return scriptUserCaps(scripts, status, self)?.text;
+}
+
+/** scriptUserCapsProblem with the capabilities missing apart (the condition: said once while it lasts). */
+export function scriptUserCaps(scripts: Iterable<NotifyScript>, status = procStatus(), self = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }): { missing: string[]; text: string } | undefined {
   let first: NotifyScript | undefined;
   for (const s of scripts) {
     if (s.user !== undefined && (s.user.uid !== self.uid || s.user.gid !== self.gid)) {
@@ -216,10 +221,11 @@ export function scriptUserCapsProblem(scripts: Iterable<NotifyScript>, status = 
   const missing = SCRIPT_USER_CAPS.filter(([, bit]) => (BigInt(`0x${eff}`) & (1n << BigInt(bit))) === 0n).map(([name]) => name);
   if (missing.length === 0) return undefined;
   const start = missing.includes('CAP_SETUID') || missing.includes('CAP_SETGID');
-  return `uvsd lacks ${missing.join(', ')} (CapEff ${eff}): ${JSON.stringify(first.command)} runs as ${first.user!.name}` +
+  const text = `uvsd lacks ${missing.join(', ')} (CapEff ${eff}): ${JSON.stringify(first.command)} runs as ${first.user!.name}` +
     `${start ? ', which fails to start (spawn EPERM: its check fails, a notify or quorum command is not run)' : ''}` +
     `${missing.includes('CAP_KILL') ? `${start ? ';' : ','} a script of another user cannot be killed at its timeout` : ''}` +
     '; give uvsd these capabilities (systemd: CapabilityBoundingSet=, as contrib/uvsd.service)';
+  return { missing, text };
 }
 
 export interface ExecOutcome {

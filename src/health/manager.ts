@@ -38,6 +38,7 @@ import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
 import { MAX_WEIGHT } from '../control/protocol.js';
 import { dk, entryOfServer, sorryEntry, vsServiceSpec, type HealthPlan } from '../control/config.js';
 import { sorryAlsoServer } from './keepalived.js';
+import { scriptUserCaps } from './exec.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -86,6 +87,8 @@ export interface HealthDeps {
   firstChecksDone?(service: ServiceKey): void;
   /** 0..1, spreads the first checks over one delay_loop (default Math.random). */
   random?: () => number;
+  /** uvsd's /proc/self/status, for its CapEff (default: read it): scriptUserCaps. */
+  procStatus?: () => string;
 }
 
 interface CheckerState {
@@ -276,6 +279,8 @@ export class HealthManager {
   private slots = MIN_SLOTS;
   /** Checkers that run (a group's followers do not). */
   private checkers = 0;
+  /** The capabilities missing that warnScriptCaps said last (undefined: nothing to say then). */
+  private capsSaid: string | undefined;
   /** Checks due without a slot, in the order they came due: processes apart, as their slots may be full when others are not. */
   private readonly waitingChecks: CheckerState[] = [];
   private readonly waitingProcesses: CheckerState[] = [];
@@ -542,6 +547,20 @@ export class HealthManager {
     for (const vs of vss) for (const rs of vs.rs) this.byKey.set(this.key(vs.key, rs.spec.addr, rs.spec.port), rs);
     this.shareGroupChecks();
     this.sizeSlots();
+    this.warnScriptCaps();
+  }
+
+  /**
+   * A script runs as another user and uvsd lacks a capability for that (scriptUserCaps): said at
+   * start, and by a reload that brings the first such script (or other capabilities missing), not
+   * again by every reload while it lasts; after a reload that left no such script, said again by
+   * the next that brings one.
+   */
+  private warnScriptCaps(): void {
+    const p = scriptUserCaps(this.scripts(), this.deps.procStatus?.());
+    const said = p?.missing.join(' ');
+    if (p !== undefined && said !== this.capsSaid) this.deps.log.warn({ missing: p.missing }, p.text);
+    this.capsSaid = said;
   }
 
   /**
