@@ -58,10 +58,10 @@ test('memory limit: the lowest over the cgroup and its parents (v1 memory.limit_
 test('--conn-max against the memory limit: refused with one line (the table\'s MiB, what uvsd needs besides, the limit and its file, the --conn-max that fits); worker threads need more; no limit: nothing', () => {
   const lim = { bytes: 150 * MIB, file: '/sys/fs/cgroup/memory/x/memory.limit_in_bytes' };
   assert.equal(tableMemoryProblem(8388608, 0, lim),
-    'the connection table needs 736 MiB for --conn-max 8388608, and uvsd ~128 MiB besides; the memory limit is 150 MiB (/sys/fs/cgroup/memory/x/memory.limit_in_bytes): give --conn-max 240298 or less, or raise the limit');
-  assert.equal(tableMemoryProblem(240298, 0, lim), undefined, 'what the line offers fits');
+    'the connection table needs 768 MiB for --conn-max 8388608, and uvsd ~128 MiB besides; the memory limit is 150 MiB (/sys/fs/cgroup/memory/x/memory.limit_in_bytes): give --conn-max 230686 or less, or raise the limit');
+  assert.equal(tableMemoryProblem(230686, 0, lim), undefined, 'what the line offers fits');
   assert.equal(tableMemoryProblem(1048576, 0, { bytes: 1024 * MIB, file: 'f' }), undefined);
-  assert.match(tableMemoryProblem(1048576, 0, { bytes: 200 * MIB, file: 'f' }) ?? '', /^the connection table needs 92 MiB for --conn-max 1048576, and uvsd ~128 MiB besides; the memory limit is 200 MiB \(f\): give --conn-max 786432 or less/);
+  assert.match(tableMemoryProblem(1048576, 0, { bytes: 200 * MIB, file: 'f' }) ?? '', /^the connection table needs 96 MiB for --conn-max 1048576, and uvsd ~128 MiB besides; the memory limit is 200 MiB \(f\): give --conn-max 754974 or less/);
   assert.match(tableMemoryProblem(1024, 4, { bytes: 200 * MIB, file: 'f' }) ?? '', /uvsd ~224 MiB besides; .*: raise the limit$/);
   assert.equal(tableMemoryProblem(8388608, 2, undefined), undefined);
 });
@@ -100,7 +100,7 @@ test('uvsd in a 150 MiB memory cgroup (itest): --conn-max 8388608 exits 2 with t
     // In the cgroup, and in a network namespace of its own (uvsd never runs in the root one).
     const run = (args: string[]) => spawnSync('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec unshare -n "$@"', cg.dir, process.execPath, UVSD,
       '--tap', 'uvs0', '--addr', '10.0.0.1/24', '--config', config, ...args], { encoding: 'utf8', timeout: 30_000 });
-    const want = `uvsd: the connection table needs 736 MiB for --conn-max 8388608, and uvsd ~128 MiB besides; the memory limit is 150 MiB (${cg.file}): give --conn-max 240298 or less, or raise the limit\n`;
+    const want = `uvsd: the connection table needs 768 MiB for --conn-max 8388608, and uvsd ~128 MiB besides; the memory limit is 150 MiB (${cg.file}): give --conn-max 230686 or less, or raise the limit\n`;
     for (const extra of [[], ['--check-config']]) {
       const r = run(['--conn-max', '8388608', ...extra]);
       assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);

@@ -310,6 +310,8 @@ function parseOptions(argv: string[]): Options {
     .option('--synproxy-syn-retries <n>', 'SYN proxy services: the SYN to a real server that does not answer goes N times again, 1, 3, 7 ... s after the first; ' +
       'the client gets a reset (2^(N+1) - 1) s after it (15 s by default; Alibaba LVS\'s synproxy_syn_retry); 0 = no resend, a reset after 1 s',
       intArg('--synproxy-syn-retries', 0, SYNPROXY_SYN_RETRIES_MAX), DEFENSE_DEFAULTS.synproxySynRetries)
+    .option('--toa', 'FULLNAT: put the client\'s address and port in a TCP option (TOA, kind 254, as Alibaba LVS and DPVS) in the segments completing ' +
+      'each real server\'s handshake, for the servers\' toa kernel module (getpeername() then returns the client); the servers\' MSS is lowered by 8', false)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', oneOfArg('--role', ['master', 'backup']), 'master')
     .option('--ha-group <name=addrs>', 'an HA group for active/active directors: NAME=a.b.c.d[,a.b.c.d...], VIPs, local and floating addresses ' +
       'that change role together (uvsadm --role master|backup --ha-group NAME; repeatable; docs/ha.md)',

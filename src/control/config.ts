@@ -65,6 +65,8 @@ export interface DaemonSettings {
   ftpPorts?: readonly number[];
   /** 0..6, Alibaba LVS's synproxy_syn_retry. */
   synproxySynRetries?: number;
+  /** TOA for FULLNAT TCP connections (uvsd --toa). */
+  toa?: boolean;
   /** Read at start only. */
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
@@ -93,7 +95,7 @@ export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
   expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh', ftpPorts: 'ftp-ports',
-  synproxySynRetries: 'synproxy-syn-retries',
+  synproxySynRetries: 'synproxy-syn-retries', toa: 'toa',
 } as const;
 
 /**
@@ -489,6 +491,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('sloppyTcp', sloppy);
     set('connReuseMode', (f) => int(f, 0, 3));
     set('synproxySynRetries', (f) => int(f, 0, SYNPROXY_SYN_RETRIES_MAX));
+    set('toa', bool);
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
       const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',') || 'none'

@@ -532,6 +532,7 @@ export function formatStatus(st: StatusResult): string {
       ['conn_reuse_mode', df.connReuseMode],
       ['synproxy_syn_retries', df.synproxySynRetries],
       ['ftp_ports', df.ftpPorts === undefined ? undefined : ftpPortsText(df.ftpPorts)],
+      ['toa', yesNo(df.toa)],
     ]));
   }
   // With --workers: FTP services whose data connections may reach another worker (nat-setup.md#ftp).

@@ -61,6 +61,10 @@ export const F_FTPDATA = 0x800;
  *  F_CONFIRMED): a client was served through it (the kernel's IP_VS_CTPL_S_ASSURED, ipvsadm -Lnc
  *  ASSURED). Eviction never takes it; one without it goes when nothing uses it (evictOne). */
 export const F_ASSURED = 0x1000;
+/** A FULLNAT TCP connection under uvsd --toa whose server answered: `toaAck` holds the server's
+ *  ISN + 1 (in the server's numbering), and the client's segments acknowledging just that get
+ *  the TOA option (src/proto/toa.ts). */
+export const F_TOA = 0x2000;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */
@@ -166,6 +170,9 @@ export class ConnTable {
   /** SYN proxy, once the server answered: the window rescaling (src/modes/synproxy.ts
    *  windowShifts; 0: none). */
   readonly spwin: Uint8Array;
+  /** With F_TOA: the server's ISN + 1, the acknowledgment of the client segments that complete
+   *  the server's handshake (and of any sent before the server's first data), which get TOA. */
+  readonly toaAck: Int32Array;
   /** The client's packets: how many (low 4 bits, up to 15) and the tick of the last (high 12 bits,
    *  modulo 4096); see clientPacket and evictOne. 0 for an entry no client packet reached here
    *  (installed by connection sync, a template). */
@@ -255,6 +262,7 @@ export class ConnTable {
     this.seqd = new Int32Array(max);
     this.tsoff = new Int32Array(max);
     this.spwin = new Uint8Array(max);
+    this.toaAck = new Int32Array(max);
     this.act = new Uint16Array(max);
     this.head = new Int32Array(this.buckets);
     this.chain = new Int32Array(max * 2 * NS);
@@ -262,7 +270,7 @@ export class ConnTable {
     this.wprev = new Int32Array(max);
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.tsoff, this.spwin, this.act, this.head,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.tsoff, this.spwin, this.toaAck, this.act, this.head,
       this.chain, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
@@ -282,7 +290,7 @@ export class ConnTable {
 
   /** Bytes of memory per entry, hash buckets included (the issue's budget is 128). */
   static bytesPerEntry(max: number): number {
-    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 4 + 1 + 2 + 2 * NS * 4 + 4 + 4;
+    const perEntry = 1 + 4 * 4 + 2 * 4 + 1 + 2 + 1 + 4 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 2 + 2 * NS * 4 + 4 + 4;
     return perEntry + (nextPow2(max) * 4) / max;
   }
 

@@ -115,6 +115,13 @@ export const COUNTER_NAMES = [
   // of conns_evicted (and templates_expired): persistence templates not assured, controlling no
   // connection, that an eviction took, or that went with the last connection it took (docs/resilience.md)
   'templates_evicted',
+  // TOA (uvsd --toa, src/proto/toa.ts): FULLNAT client segments given the client's address as a
+  // TCP option, and those left without it: too big for the MTU with 8 more bytes (or a fragment),
+  // no room for 8 more bytes of options (40 taken), a TSO super-segment (--offload)
+  'toa_added',
+  'toa_skipped_mtu',
+  'toa_skipped_room',
+  'toa_skipped_offload',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -254,6 +254,12 @@ export interface DefenseOptions {
    * schedule it started with.
    */
   synproxySynRetries: number;
+  /**
+   * TOA (Alibaba LVS, DPVS FULLNAT): FULLNAT TCP connections tell their server the client's
+   * address and port in a TCP option (kind 254) that the real server's `toa` kernel module reads
+   * (src/proto/toa.ts); the servers' SYN|ACK MSS is lowered by 8 to leave it room. Default off.
+   */
+  toa: boolean;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -261,7 +267,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
-  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES,
+  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES, toa: false,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -326,6 +332,8 @@ export class Datapath implements Output {
   csumPartial = false;
   gsoType = 0;
   gsoSize = 0;
+  /** uvsd --toa (defense.toa, kept here for the forwarders: Output.toa). */
+  toa = false;
   /** FULLNAT local addresses per service (addLaddr/delLaddr). */
   readonly laddrs = new LaddrPools();
   /** Service id of every destination slot. */
@@ -437,6 +445,7 @@ export class Datapath implements Output {
     this.evictAt = f.evictAbove >= 1 ? max : Math.min(max, Math.max(1, Math.floor(max * f.evictAbove)));
     if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
+    this.toa = f.toa;
     if (d.ftpPorts !== undefined) this.ftp.setPorts(f.ftpPorts);
     if (d.synproxySynRetries !== undefined) this.synproxy.setSynRetries(f.synproxySynRetries);
     this.checkSecure();

@@ -3,9 +3,14 @@
 // server as destination (DNAT VIP:vport → RIP:rport); the server replies to LIP:lport and both
 // rewrites are undone. The server needs nothing but a route to the LIPs. The local port is taken
 // from the service's LIP pool at bind and given back at unbind (expiry).
+// With uvsd --toa the server's SYN|ACK arms TOA (src/proto/toa.ts): the client segments that
+// complete the server's handshake carry the client's address and port in a TCP option.
 
 import { C, D } from '../datapath/counters.js';
-import { IP_DST, IP_SRC } from '../datapath/frame.js';
+import { F_SYNPROXY, F_TOA } from '../datapath/conntable.js';
+import { IP_DST, IP_SRC, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, rd32 } from '../datapath/frame.js';
+import { TCP_FLAGS, TCP_SEQ } from '../proto/tcp.js';
+import { toaLowerMss, toaSend, toaWanted } from '../proto/toa.js';
 import { icmpFixChecksum, icmpSetInner, icmpSetOuter } from '../proto/icmp.js';
 import { sctpRewritten, setDst, setSrc } from '../proto/rewrite.js';
 import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
@@ -44,11 +49,21 @@ export const fullnat: Forwarder = {
     setSrc(buf, ip, l4, proto, ct.laddr[e], ct.lport[e], o.csumPartial);
     setDst(buf, ip, l4, proto, ct.daddr[e], ct.dport[e], o.csumPartial);
     sctpRewritten(buf, ip, l4, proto);
+    if ((ct.flags[e] & F_TOA) !== 0 && o.toa && l4 >= 0 && toaWanted(buf, l4, ct.toaAck[e]) &&
+        toaSend(o, buf, off, len, ip, l4, ct.caddr[e], ct.cport[e], ct.daddr[e])) return;
     o.toHost(buf, off, len, ct.daddr[e]);
   },
   outbound(o: Output, buf: Buffer, off: number, len: number, ip: number, l4: number, e: number): void {
     const ct = o.ct;
     const proto = ct.proto[e];
+    if (o.toa && proto === PROTO_TCP && l4 >= 0 && (buf[l4 + TCP_FLAGS] & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK) &&
+        (ct.flags[e] & F_SYNPROXY) === 0) {
+      // The server's ISN + 1: what the client's segments completing its handshake acknowledge.
+      // (A SYN proxy connection is armed by the SYN proxy, in the server's numbering.)
+      ct.toaAck[e] = (rd32(buf, l4 + TCP_SEQ) + 1) | 0;
+      ct.flags[e] |= F_TOA;
+      toaLowerMss(buf, l4, o.csumPartial);
+    }
     setSrc(buf, ip, l4, proto, ct.vaddr[e], ct.vport[e], o.csumPartial);
     setDst(buf, ip, l4, proto, ct.caddr[e], ct.cport[e], o.csumPartial);
     sctpRewritten(buf, ip, l4, proto);

@@ -30,7 +30,7 @@
 
 import { randomFillSync } from 'node:crypto';
 import { C, D } from '../datapath/counters.js';
-import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, TICK_MS, type ConnTable } from '../datapath/conntable.js';
+import { F_CONFIRMED, F_INACTIVE, F_SYNPROXY, F_TOA, TICK_MS, type ConnTable } from '../datapath/conntable.js';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TOTLEN, IP_TTL, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN,
   csumReplace16, csumReplace32, ipv4Own, ipv4SetChecksum, rd16, rd32, wr16, wr32,
@@ -43,7 +43,7 @@ import {
   tcpSetChecksum, tcpSetWindow,
 } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
-import type { Forwarder, Output } from './types.js';
+import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
 
 /** Connections waiting for their server's SYN|ACK at most (each holds one client segment). */
 export const SYNPROXY_HELD_MAX = 1024;
@@ -483,6 +483,12 @@ export class SynProxy {
       this.release(ct, e); // read below, before anything can take it again
       ct.seqd[e] = delta;
       ct.flags[e] |= F_CONFIRMED;
+      if (o.toa && ct.fwd[e] === FWD_FULLNAT) {
+        // TOA (src/proto/toa.ts): the held segment, translated, acknowledges the server's ISN + 1
+        // and completes its handshake. The MSS the client was told (the cookie's) is not lowered.
+        ct.toaAck[e] = (rd32(buf, l4 + TCP_SEQ) + 1) | 0;
+        ct.flags[e] |= F_TOA;
+      }
       ct.state[e] = S_ESTABLISHED;
       if ((ct.flags[e] & F_INACTIVE) !== 0) {
         ct.flags[e] &= ~F_INACTIVE;

@@ -35,6 +35,8 @@ export interface Output {
   /** The current frame's GSO type (0: an ordinary frame; else a TCP super-segment of gsoSize). */
   readonly gsoType: number;
   readonly gsoSize: number;
+  /** uvsd --toa: FULLNAT TCP connections tell their server the client's address (src/proto/toa.ts). */
+  readonly toa: boolean;
   /** FULLNAT local addresses and their port pools, per service. */
   readonly laddrs: LaddrPools;
   /** Service id of a destination slot (for per-service state such as local addresses). */
