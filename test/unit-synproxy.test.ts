@@ -238,6 +238,7 @@ for (const fwd of ['nat', 'fullnat'] as const) {
     assert.equal(again[0]![47], SYN | ACK, 'answered by uvsd');
     assert.equal(r.dp.ct.count, 0, 'the finished entry went');
     assert.equal(r.counters().synproxy_syn_cookies_sent! - c1.synproxy_syn_cookies_sent!, 1);
+    assert.equal(r.counters().conns_reused! - c1.conns_reused!, 1, 'a new connection on the tuple (its cookie): conns_reused');
     for (const [k, v] of Object.entries({
       synproxy_syn_cookies_sent: 1, synproxy_ack_valid: 1, synproxy_ack_invalid: 0, synproxy_server_syn: 1, synproxy_established: 1,
     })) assert.equal(c1[k]! - c0[k]!, v, k);

@@ -86,8 +86,9 @@ export const COUNTER_NAMES = [
   // event-loop wake-ups that delivered frames (native/rx.cc; rx_frames ÷ rx_wakes = frames per
   // wake-up), taken from the port every tick
   'rx_wakes',
-  // a SYN found its tuple's finished entry (TIME_WAIT, CLOSE) and opened a new connection,
-  // scheduled again (IPVS conn_reuse_mode; uvsd --conn-reuse-mode)
+  // a SYN found its tuple's finished entry (TIME_WAIT, CLOSE; or its server at weight 0) and
+  // opened a new connection, scheduled again (IPVS conn_reuse_mode; uvsd --conn-reuse-mode); not
+  // a SYN|RST, which expires the entry and opens nothing (the kernel's tcp_conn_schedule)
   'conns_reused',
   // an eviction passed over the half-open entry of a known client (one that lately completed a
   // handshake) and took another (docs/resilience.md)

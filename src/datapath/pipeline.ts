@@ -857,6 +857,7 @@ export class Datapath implements Output {
     const dport = rd16(buf, l4 + 2);
     const tcpFlags = proto === PROTO_TCP ? buf[l4 + 13] : 0;
     let e: number;
+    let reused = false; // a finished entry expired for this segment (conns_reused once it opens)
     let node = ct.lookup(proto, src, sport, dst, dport);
     const hash = ct.lastHash; // reused by a new flow's insert (newConn)
     // An FTP data connection a passive reply announced (client port still 0) takes this SYN.
@@ -876,10 +877,11 @@ export class Datapath implements Output {
       // finished connection's tuple (the client reused its port; an SCTP peer binds a fixed one)
       // or on one whose server has weight 0: scheduled again (ip_vs_in), not sent to the old
       // entry's server, which may be quiesced by now. A SYN proxy one goes through the cookie
-      // handshake again; a SYN with RST opens nothing (newConn).
+      // handshake again. A SYN with RST expires it and opens nothing (newConn), as the kernel's
+      // tcp_conn_schedule (!th->rst): counted conns_reused only once a new connection is made.
       ct.expireNow(node >>> 1);
       node = -1;
-      this.counters.c[C.conns_reused]++;
+      reused = true;
     }
     if (node >= 0) {
       e = node >>> 1;
@@ -950,11 +952,15 @@ export class Datapath implements Output {
       }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment, hash);
       if (e < 0) {
-        if (e === SYNPROXY_SYN) this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
-        else if (e === NO_DEST) this.leave(buf, ip, src, dst);
+        if (e === SYNPROXY_SYN) {
+          // A SYN proxy's new connection starts with its cookie (the ACK is scheduled).
+          if (reused) this.counters.c[C.conns_reused]++;
+          this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
+        } else if (e === NO_DEST) this.leave(buf, ip, src, dst);
         else if (e === NO_CONN) this.reset(buf, ip, l4, src);
         return;
       }
+      if (reused) this.counters.c[C.conns_reused]++;
       node = e * 2 + DIR_IN;
       if ((ct.flags[e] & F_SYNPROXY) !== 0) {
         // The client's ACK becomes the SYN to the server (its segment is held until the server answers).

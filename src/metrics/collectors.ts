@@ -135,7 +135,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   sync_unbound_expired: 'Synced entries without their real server expired because a packet (a template: its client\'s next connection) came while it still was not in the service here (as a deleted server\'s connection).',
   conns_spared: 'Evictions that passed over the half-open entry of a known client (one that lately completed a handshake) and took another entry.',
   conns_evicted_weak: 'Of conns_evicted: flows confirmed by their client alone (UDP; DR/TUN) with at most 8 client packets, none for 2 s, taken when an eviction found no half-open, finished or unconfirmed entry.',
-  conns_reused: 'TCP SYNs that found their tuple\'s finished entry (TIME_WAIT, CLOSE) and were scheduled again as a new connection (uvsd --conn-reuse-mode).',
+  conns_reused: 'Segments with SYN (SCTP INITs) that found their tuple\'s finished entry (TIME_WAIT, CLOSE), or one whose server has weight 0, expired it and were scheduled again as a new connection (a --synproxy service: answered with a new cookie); a SYN with RST expires the entry but opens nothing and is not counted (uvsd --conn-reuse-mode).',
   conns_adopted_hash: 'Mid-flow TCP segments of unknown flows placed by the mh table (uvsd --sloppy-tcp mh: a flow another director scheduled).',
   conns_evicted: 'Connection entries (persistence templates too: templates_evicted) expired early to make room: above --evict-above, or a FULLNAT local port reused (docs/resilience.md).',
   secure_tcp_switches: 'Times secure TCP (short half-open timeouts above --secure-tcp-above) was switched on or off.',
