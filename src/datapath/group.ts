@@ -402,8 +402,10 @@ export class DatapathGroup implements Workers {
     dp.dt.journal = (d, what) => this.slotEvents.push(d, what);
   }
 
-  /** Frames the shadow builds (probes, gratuitous ARP) go out through worker 0's queue. */
+  /** Frames the shadow builds (probes, gratuitous ARP) go out through worker 0's queue, which
+   *  counts them (tx_frames only those its queue took: sendCopies), not the shadow. */
   readonly sink: FrameSink = {
+    handsOn: true,
     send: (buf, offs, lens, count) => {
       const vh = this.shadowDp?.vnetHdr ?? 0;
       const frames: Uint8Array[] = [];

@@ -9,7 +9,38 @@ import { C, D, type Counters } from './counters.js';
 
 /** Where frames go out: the TAP port in uvsd, a capture array in tests. */
 export interface FrameSink {
+  /** Write frames buf[offs[i], offs[i] + lens[i]) for i < count; returns how many the port took. */
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
+  /**
+   * true: send() only hands the frames to another thread (uvsd --workers, --datapath-thread: the
+   * shadow's probes and announcements go out through worker 0's queue), which writes them and
+   * counts each there as the port takes or refuses it (sendCopies); Tx counts none of them.
+   */
+  readonly handsOn?: boolean;
+}
+
+const oneOff = new Uint32Array(1);
+const oneLen = new Uint32Array(1);
+
+/**
+ * Write frames another thread built and handed on (FrameSink.handsOn), one by one through port,
+ * each with the `pre` bytes in front of it (its vnet header): tx_frames and tx_bytes count the
+ * ones the port took, tx_failed the ones it refused, as Tx.write counts its own. Control time
+ * (a probe, a gratuitous ARP), not per forwarded packet.
+ */
+export function sendCopies(port: FrameSink, counters: Counters, frames: readonly Uint8Array[], pre: number): void {
+  const c = counters.c;
+  for (const f of frames) {
+    const b = Buffer.from(f.buffer, f.byteOffset, f.length);
+    oneOff[0] = pre;
+    oneLen[0] = f.length - pre;
+    if (port.send(b, oneOff, oneLen, 1) === 1) {
+      c[C.tx_frames]++;
+      c[C.tx_bytes] += f.length - pre;
+    } else {
+      counters.d[D.tx_failed]++;
+    }
+  }
 }
 
 /** Room for frames uvsd builds itself within one batch beyond one per received frame. */
@@ -50,10 +81,13 @@ export class Tx {
   private readonly gen: TxBatch;
   private readonly sink: FrameSink;
   private readonly counters: Counters;
+  /** Whether write() counts what the sink took (not when it hands the frames on: FrameSink.handsOn). */
+  private readonly counts: boolean;
 
   constructor(sink: FrameSink, counters: Counters, batch: number, mtu = 1500) {
     this.sink = sink;
     this.counters = counters;
+    this.counts = sink.handsOn !== true;
     this.genSlotBytes = Math.ceil((GEN_PRE + mtu + 14 + 20) / 64) * 64;
     this.genSlots = batch + GEN_EXTRA_SLOTS;
     this.genBuf = Buffer.alloc(this.genSlots * this.genSlotBytes);
@@ -125,6 +159,11 @@ export class Tx {
   write(b: TxBatch): void {
     if (b.count === 0) return;
     const sent = this.sink.send(b.buf, b.offs, b.lens, b.count);
+    if (!this.counts) {
+      // Handed on: the thread that writes them counts them (sendCopies), what its port took.
+      b.count = 0;
+      return;
+    }
     const c = this.counters.c;
     c[C.tx_frames] += sent;
     let bytes = 0;

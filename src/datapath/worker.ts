@@ -5,9 +5,10 @@
 // ARP frames) post copies.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { C, D } from './counters.js';
+import { C } from './counters.js';
 import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
+import { sendCopies } from './tx.js';
 import { Port, native } from './port.js';
 import { SCALARS, S_NEIGH, applyLocked, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
@@ -92,19 +93,11 @@ function handedIn(m: FromPeer): void {
 }
 for (const p of peers) p?.on('message', handedIn);
 
-/** Frames the main thread's shadow datapath built (probes, gratuitous ARP): out through this queue. */
-const txOffs = new Uint32Array(1);
-const txLens = new Uint32Array(1);
+/** Frames the main thread's shadow datapath built (probes, gratuitous ARP): out through this
+ *  queue, counted here (the shadow counts none): tx_frames those it took, tx_failed the ones it
+ *  refused (the TAP set down). */
 function transmit(frames: Uint8Array[]): void {
-  const vh = port.vnetHdr;
-  for (const f of frames) {
-    const b = Buffer.from(f.buffer, f.byteOffset, f.length);
-    txOffs[0] = vh;
-    txLens[0] = f.length - vh;
-    // Counted sent by the shadow's Tx when it posted it; one the queue refused (the TAP set down)
-    // is counted here.
-    if (port.send(b, txOffs, txLens, 1) === 0) dp.counters.d[D.tx_failed]++;
-  }
+  sendCopies(port, dp.counters, frames, port.vnetHdr);
 }
 
 /**

@@ -87,7 +87,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   toa_skipped_room: 'TOA: client segments left without it because their TCP header had less than 8 bytes of option space left.',
   toa_skipped_offload: 'TOA: client segments left without it because they were TSO super-segments (--offload).',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
-  tx_frames: 'Frames written to the TAP.',
+  tx_frames: 'Frames written to the TAP (or --port interface) that it took; one it refused is a tx_failed drop alone.',
   tx_bytes: 'Bytes written to the TAP (Ethernet frames).',
   arp_replies_sent: 'ARP replies sent for owned addresses and VIPs.',
   arp_requests_sent: 'ARP requests sent to resolve next hops (real servers, gateway).',
