@@ -140,11 +140,41 @@ test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd s
   assert.equal(w.status().ok, true, 'not a link fault: frames up to --mtu still pass');
   sys.ifs.uvs0!.mtu = 1500;
   assert.deepEqual(lines(5000), ["info uvs0 mtu is 1500 again, as uvsd's --mtu"]);
-  // Without --mtu (the ring backend takes its interface's): nothing said.
+  // Neither --mtu nor the ring's MTU: nothing said.
   const quiet = new LinkWatch({ iface: 'uvs0', sys, log }, 0);
   sys.ifs.uvs0!.mtu = 9000;
   quiet.check(1000);
   assert.deepEqual(log.take(), []);
+});
+
+test('link watch, --port (the ring backend): an interface MTU raised above the one its ring was sized for at start is warned about once per change (restart uvsd), a lowered one is not; said when it is back within it', () => {
+  const sys = fakeSys({ veth0: { operstate: 'up', mtu: 1500 } });
+  const log = logRecorder();
+  const w = new LinkWatch({ iface: 'veth0', sys, log, ringMtu: 1500 }, 0);
+  const lines = (t: number) => {
+    w.check(t);
+    w.check(t + 1000);
+    return log.take().map((l) => `${l.level} ${l.msg}`);
+  };
+  const warn = (mtu: number) => `warn veth0 mtu is ${mtu}, more than the 1500 uvsd sized its ring and frames for at start: longer frames are dropped ` +
+    '(frame_too_long, or port_drop_too_long by the ring); restart uvsd, which sizes the ring from the interface\'s mtu, or set the mtu back to 1500 or less';
+  assert.deepEqual(lines(1000), []);
+  sys.ifs.veth0!.mtu = 1400;
+  assert.deepEqual(lines(3000), [], 'lowered: every frame fits the ring');
+  sys.ifs.veth0!.mtu = 9000;
+  assert.deepEqual(lines(5000), [warn(9000)]);
+  assert.deepEqual(lines(7000), [], 'once, not at every check');
+  assert.equal(w.status().ok, true, 'not a link fault: frames up to 1500 still pass');
+  sys.ifs.veth0!.mtu = 4000;
+  assert.deepEqual(lines(9000), [warn(4000)], 'a new value: said again');
+  sys.ifs.veth0!.mtu = 1500;
+  assert.deepEqual(lines(11000), ["info veth0 mtu is 1500 again, within the 1500 uvsd's ring carries"]);
+  // Above it at the first check (raised between start and the first look): warned then.
+  const late = new LinkWatch({ iface: 'veth0', sys, log, ringMtu: 1400 }, 0);
+  late.check(1000);
+  const first = log.take();
+  assert.equal(first.length, 1);
+  assert.match(first[0]!.msg, /^veth0 mtu is 1500, more than the 1400 uvsd sized its ring /);
 });
 
 test('link watch: a look that fails for another reason than "does not exist" (EMFILE) keeps the last state, logged once; a real ENOENT is "missing"', () => {

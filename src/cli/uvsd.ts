@@ -567,7 +567,9 @@ export async function main(argv: string[]): Promise<void> {
     iface: opts.ring ?? port.name, bridge: opts.ring === undefined ? opts.bridge : undefined, log: log.child({ component: 'link' }),
     enslave: (iface, br) => native.bridgeAddIf(iface, br),
     onBack: () => announceAll(),
-    mtu: opts.ring === undefined ? opts.mtu : undefined, // the ring backend takes its interface's MTU
+    // --mtu sizes the TAP's frames; the ring backend took its interface's MTU at start (opts.mtu):
+    // each is warned about when the interface's changes under uvsd to one it cannot carry.
+    ...(opts.ring === undefined ? { mtu: opts.mtu } : { ringMtu: opts.mtu }),
   });
   const control = new Control(dp, {
     tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops, workers: group, link: () => links.status(), cpus,

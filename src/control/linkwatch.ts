@@ -87,6 +87,12 @@ export interface LinkWatchOptions {
   onBack?: () => void;
   /** uvsd --mtu, which sizes its frames: an interface MTU changed under uvsd is warned about. */
   mtu?: number;
+  /**
+   * The ring backend (--port, where --mtu does not apply): the interface's MTU at start, which
+   * sized the ring's slots and uvsd's frames; an MTU raised above it is warned about (its longer
+   * frames are dropped), one lowered is not (every frame it passes fits).
+   */
+  ringMtu?: number;
 }
 
 export class LinkWatch {
@@ -97,14 +103,14 @@ export class LinkWatch {
   private bridgeWasGone = false;
   /** No check yet: the kernel updates operstate up to a second after the TAP was set up. */
   private first = true;
-  /** The interface's MTU at the last check (a change is logged once); --mtu before the first. */
+  /** The interface's MTU at the last check (a change is logged once); --mtu (or the ring's) before the first. */
   private mtu: number | undefined;
   /** The last look failed (logged once, when it started). */
   private failing = false;
 
   constructor(private readonly o: LinkWatchOptions, now = Date.now()) {
     this.sys = o.sys ?? sysClassNet;
-    this.mtu = o.mtu;
+    this.mtu = o.mtu ?? o.ringMtu;
     this.st = readLink(this.sys, o.iface, o.bridge, new Date(now).toISOString());
   }
 
@@ -147,10 +153,14 @@ export class LinkWatch {
     this.failing = true;
   }
 
-  /** `ip link set uvs0 mtu 9000` under uvsd: its receive slots and built frames keep --mtu's size. */
+  /** `ip link set uvs0 mtu 9000` under uvsd: its receive slots and built frames keep --mtu's size
+   *  (or, with --port, the ring's: its interface's MTU at start). */
   private checkMtu(): void {
-    const { iface, mtu, log } = this.o;
-    if (mtu === undefined) return;
+    const { iface, mtu, ringMtu, log } = this.o;
+    if (mtu === undefined) {
+      if (ringMtu !== undefined) this.checkRingMtu(ringMtu);
+      return;
+    }
     const now = this.sys.mtu(iface);
     if (now === undefined || now === this.mtu) return;
     this.mtu = now;
@@ -158,6 +168,22 @@ export class LinkWatch {
       log.warn({ iface, mtu: now, configured: mtu }, `${iface} mtu is ${now}, uvsd's --mtu ${mtu}: uvsd sizes its frames from --mtu ` +
         `(longer frames, GSO super-segments aside, are dropped as frame_too_long); restart it with --mtu ${now}, or set the mtu back`);
     } else log.info({ iface, mtu: now }, `${iface} mtu is ${mtu} again, as uvsd's --mtu`);
+  }
+
+  /** --port: `ip link set eth1 mtu 9000` under uvsd, whose ring slots and frames keep the MTU the
+   *  interface had at start. Each change to an MTU above it is one warning; back within it, one info line. */
+  private checkRingMtu(ringMtu: number): void {
+    const { iface, log } = this.o;
+    const now = this.sys.mtu(iface);
+    if (now === undefined || now === this.mtu) return;
+    const was = this.mtu;
+    this.mtu = now;
+    if (now > ringMtu) {
+      log.warn({ iface, mtu: now, ringMtu }, `${iface} mtu is ${now}, more than the ${ringMtu} uvsd sized its ring and frames for at start: ` +
+        `longer frames are dropped (frame_too_long, or port_drop_too_long by the ring); restart uvsd, which sizes the ring from the interface's mtu, or set the mtu back to ${ringMtu} or less`);
+    } else if (was !== undefined && was > ringMtu) {
+      log.info({ iface, mtu: now, ringMtu }, `${iface} mtu is ${now} again, within the ${ringMtu} uvsd's ring carries`);
+    }
   }
 
   /** One line per change: a warning while the link is wrong, info when it is right again. */
