@@ -108,6 +108,13 @@ test('fwmark: a NAT server with a port takes every marked port there; one withou
   assert.deepEqual(syn(r, '192.0.2.10', 1004, VIP, 80), { rs: 1, dport: 80 });
 });
 
+test('fwmark: with -p a NAT server with a port keeps each packet\'s port (ip_vs_sched_persist: svc->port is 0)', () => {
+  const r = fwmRig({ fwd: 'nat', ports: [8080, 0], persist: 300 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1001, VIP, 443), { rs: 0, dport: 443 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1002, VIP, 80), { rs: 0, dport: 80 }, 'through its template');
+  assert.deepEqual(syn(r, '192.0.2.20', 1003, VIP, 80), { rs: 1, dport: 80 });
+});
+
 test('fwmark: marks and -f services through the verbs: refusals change nothing; -L, -S and --get-marks print them; -S, -C (which keeps the marks), -R gives the same table', () => {
   const r = fwmRig({ persist: 60 });
   const before = JSON.stringify(r.ctl.list());

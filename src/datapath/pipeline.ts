@@ -1201,8 +1201,10 @@ export class Datapath implements Output {
     }
     const rip = this.dt.addr[dest];
     // Port-zero services (and servers without a port) keep the packet's port; a mark service's
-    // server with a port takes every port there (ip_vs_schedule: dest->port ? dest->port : vport).
-    const rport = this.dt.port[dest] !== 0 && (dport === svc.port || svc.proto === PROTO_FWM) ? this.dt.port[dest] : dport;
+    // server with a port takes every port there (ip_vs_schedule: dest->port ? dest->port : vport),
+    // but not under persistence: ip_vs_sched_persist maps only dport == svc->port, never so for a
+    // mark service (its svc->port is 0).
+    const rport = this.dt.port[dest] !== 0 && (dport === svc.port || (svc.proto === PROTO_FWM && tpl < 0)) ? this.dt.port[dest] : dport;
     const fwd = this.dt.fwd[dest];
     const fw = FORWARDERS[fwd] as Forwarder;
     const noOutput = fw.noOutput;
