@@ -285,7 +285,7 @@ test('ftp: a 227 reply or a PORT command with a wrong TCP checksum is dropped (t
   assert.equal(v.counters()['drop.tcp_bad_checksum'], 0);
 });
 
-test('ftp n_control: a control connection idle past its timeout stays while its data connection lasts (-Lnc shows it); the QUIT after the transfer reaches its server; then its timer runs out as any', () => {
+test('ftp n_control: a control connection idle past its timeout stays while its data connection lasts, 60 s at a time (expire_later; -Lnc shows it); the QUIT after the transfer reaches its server; then its timer runs out as any', () => {
   const r = ftpRig();
   const peer = control(r);
   const ct = r.dp.ct;
@@ -316,6 +316,9 @@ test('ftp n_control: a control connection idle past its timeout stays while its 
   assert.ok(ctl() >= 0, 'the control connection is still there after 25 minutes idle');
   const row = r.ctl.connections().find((c) => c.vport === 21);
   assert.ok(row !== undefined && row.state === 'ESTABLISHED' && row.expires > 0, `-Lnc shows it: ${JSON.stringify(row)}`);
+  // Held since its 15 minutes ran out (at 900 s): its timer starts again with 60 s each time
+  // (ip_vs_conn_expire: expire_later sets cp->timeout = 60*HZ), not its state's 15 minutes.
+  assert.ok(row.expires <= 60, `held, it expires in ${row.expires} s (kernel: <= 60)`);
   // The transfer ends (the server closes); the data connection goes at its timer.
   data({ seq: sseq, ack: 1001, flags: TCP_FLAGS.FIN | ACK }, true);
   data({ seq: 1001, ack: sseq + 1, flags: TCP_FLAGS.FIN | ACK }, false);

@@ -271,6 +271,22 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
   assert.deepEqual(rows(b), rows(m));
 });
 
+test('a template the master keeps past its -p for a live connection has 60 s from then on (expire_later) and is synced so: the backup\'s copy has 60 s too', () => {
+  const [m, b] = haPair(director(false), director(false));
+  const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport: 44000, dport: 80, flags });
+  m.run(seg(TCP_FLAGS.SYN), seg(TCP_FLAGS.ACK)); // ESTABLISHED (DR: 15 minutes), through a -p 300 template
+  sync(m, b);
+  const tpl = (r: Rig): ConnInfo => (r.ctl.call('connections', {}) as ConnInfo[]).find((c) => c.template === true && c.vaddr === VIP3)!;
+  assert.ok(tpl(b).expires > 290, `the backup's copy: ${tpl(b).expires} s`);
+  for (const r of [m, b]) {
+    r.advance(301_000);
+    r.dp.tick();
+  }
+  sync(m, b);
+  assert.ok(tpl(m).expires <= 60, `the master's: ${tpl(m).expires} s`);
+  assert.ok(tpl(b).expires <= 60, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
+});
+
 test('a synced template whose server never comes is counted sync_unbound_expired when a new connection of its client replaces it (as its connections are)', () => {
   const [m, b] = haPair(director(false), director(false));
   const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport: 80, flags: TCP_FLAGS.SYN });

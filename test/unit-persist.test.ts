@@ -99,18 +99,28 @@ test('persistence: -M 255.255.255.0 groups a /24 on one template; other networks
   assert.notEqual(syn(s, '192.0.2.10', 1000), syn(s, '192.0.2.20', 1000));
 });
 
-test('persistence: a template is not expired while it has connections, and goes within its timeout after the last', () => {
-  // UDP connections live 300 s; the template's timeout is 60 s: its timer fires at 60, 120, ...
-  // with a connection still there and starts again (ip_vs_conn_expire: expire_later).
-  const r = persistRig({ persist: 60, udp: true });
+test('persistence: a template is not expired while it has connections: its timer starts again with 60 s for good (expire_later), and it goes within 60 s after the last', () => {
+  // UDP connections live 300 s; the template's timeout is 300 s too. Its connection, renewed at
+  // 200 s, is alive when the template's timer fires at 300: kept, and its timeout is 60 s from
+  // then on (ip_vs_conn_expire: expire_later sets cp->timeout = 60*HZ; later connections through
+  // it restart that, not -p).
+  const r = persistRig({ persist: 300, udp: true });
   const a = dgram(r, '192.0.2.10', 5000);
-  later(r, 299_000);
-  assert.equal(templates(r).length, 1, 'kept for 299 s: its connection is alive');
+  later(r, 200_000);
+  assert.equal(dgram(r, '192.0.2.10', 5000), a);
+  later(r, 101_000);
+  const mine = (): ConnInfo[] => templates(r).filter((t) => t.caddr === '192.0.2.10');
+  assert.equal(mine().length, 1, 'kept at 300 s: its connection is alive');
+  assert.ok(mine()[0]!.expires <= 60, `at 301 s it expires in ${mine()[0]!.expires} s (kernel: <= 60)`);
+  assert.equal(dgram(r, '192.0.2.10', 6000), a, 'a new connection through it');
+  assert.ok(mine()[0]!.expires <= 60, `restarted with 60 s, not its -p: ${mine()[0]!.expires} s`);
+  later(r, 198_000);
+  assert.equal(mine().length, 1, 'kept at 499 s: its connections are alive');
   assert.equal(dgram(r, '192.0.2.77', 5000), 1 - a, 'a new client is scheduled (rr)');
-  later(r, 2_000);
+  later(r, 103_000);
   assert.equal(r.ctl.connections().filter((c) => !c.template && c.caddr === '192.0.2.10').length, 0);
-  later(r, 60_000);
-  assert.equal(templates(r).filter((t) => t.caddr === '192.0.2.10').length, 0, 'gone within 60 s of its last connection');
+  later(r, 61_000);
+  assert.equal(mine().length, 0, 'gone within 60 s of its last connection');
   assert.equal(r.counters().templates_expired, 1);
   assert.deepEqual(persistConns(r), a === 0 ? [0, 1] : [1, 0], 'PersistConn follows');
 });

@@ -11,7 +11,8 @@
 // masked by the service's -M netmask, client port 0, the VIP and the virtual port (0 for a
 // port-zero service), like the kernel's <proto, caddr&mask, 0, vaddr, vport>. daddr/dport name
 // the destination. A template keeps its timeout in ticks in `laddr` (only FULLNAT connections use
-// laddr) and the number of connections it controls (n_control) in `ctl`; a connection created
+// laddr): its -p, and 60 s for good once its timer fired while it still had connections (the
+// kernel's expire_later sets cp->timeout, which every later connection restarts), and the number of connections it controls (n_control) in `ctl`; a connection created
 // through a template keeps that template's entry in `ctl` (-1 otherwise). A template is freed
 // only when its timer fires with no connection left (ip_vs_conn_expire: "do I control anybody?"),
 // or by an eviction while it is not assured (F_ASSURED) and controls none (evictOne).
@@ -93,6 +94,10 @@ const NS = 3;
 /** Timer wheel: 1 tick = 250 ms, 4096 slots ≈ 17 minutes; farther expiries are re-slotted. */
 export const TICK_MS = 250;
 const WHEEL_SLOTS = 4096;
+/** An entry kept at its time because others point at it (a template's connections, an FTP
+ *  control connection's data connections) starts again with 60 s (ip_vs_conn_expire's
+ *  expire_later: cp->timeout = 60*HZ). */
+export const EXPIRE_LATER_TICKS = 60_000 / TICK_MS;
 
 /** `act`: the low 4 bits count the client's packets (saturating at 15), the high 12 hold the
  *  tick of its last one modulo 4096 (17 minutes: TCP's longest default timeout, 15 minutes,
@@ -225,6 +230,9 @@ export class ConnTable {
    *  while data connections point at it (n_control), its next time to keep it (a tick after
    *  now), else 0 to let it go (ftp.ts held()). */
   onControlDue: (e: number) => number = () => 0;
+  /** A template whose time came while it controls connections: kept, its timeout cut to
+   *  EXPIRE_LATER_TICKS (the kernel syncs it then). */
+  onTemplateHeld: (e: number) => void = () => {};
 
   /**
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
@@ -551,8 +559,11 @@ export class ConnTable {
         work++;
         const nx = this.wnext[e];
         if (this.expires[e] <= this.sweptTick && (this.flags[e] & F_TEMPLATE) !== 0 && this.ctl[e] > 0) {
-          // A template with connections is not expired: its timer starts again (expire_later).
-          this.expires[e] = this.sweptTick + this.laddr[e];
+          // A template with connections is not expired: its timer starts again, with 60 s from
+          // now on, also for the connections made through it later (expire_later).
+          this.laddr[e] = EXPIRE_LATER_TICKS;
+          this.expires[e] = this.sweptTick + EXPIRE_LATER_TICKS;
+          this.onTemplateHeld(e);
           this.slotAhead(e);
         } else if (this.expires[e] <= this.sweptTick) {
           const f = this.flags[e];

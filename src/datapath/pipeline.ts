@@ -10,7 +10,7 @@ import {
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
@@ -414,12 +414,17 @@ export class Datapath implements Output {
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
     this.ct.onWaitDue = (e) => this.synproxy.due(this, e);
-    // An FTP control connection with data connections starts its timer again (ip_vs_conn_expire's expire_later).
+    // An FTP control connection with data connections starts its timer again with 60 s
+    // (ip_vs_conn_expire's expire_later; its next packet gives it its state's timeout again).
     // Its backup copy's timer too: no packet marks an idle control connection held so.
     this.ct.onControlDue = (e) => {
       if (!this.ftp.held(e)) return 0;
       if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
-      return this.nowTick + this.tt[this.ct.state[e]];
+      return this.nowTick + EXPIRE_LATER_TICKS;
+    };
+    // A template held so (its timeout now 60 s): synced, as expire_later does.
+    this.ct.onTemplateHeld = (e) => {
+      if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
     };
     const load = opts.worker?.load;
     this.limiter = new SourceLimiter(undefined, undefined, opts.worker?.limits);
@@ -2217,13 +2222,17 @@ export class Datapath implements Output {
     // -1: the server is not in the service here (yet): the entry is installed unbound, as the
     // kernel's ip_vs_proc_conn does, and bound when the server has come (bindLate).
     const dest = this.syncDest(svc, daddr, dport);
-    const expires = this.nowTick + (template ? svc.persistTicks : this.tt[state]);
+    const laddr = rd32(b, o + 28);
+    // A template's timeout (its laddr): the master's when shorter than -p here, as the kernel's
+    // sync carries cp->timeout: 60 s once its timer fired while it had connections (expire_later).
+    // An older uvsd sends its -p.
+    const tplTicks = template && laddr > 0 && laddr < svc.persistTicks ? laddr : svc.persistTicks;
+    const expires = this.nowTick + (template ? tplTicks : this.tt[state]);
     if (node >= 0 && (node & 1) !== DIR_IN) {
       c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
       return;
     }
     const lport = rd16(b, o + 12);
-    const laddr = rd32(b, o + 28);
     const fwd = b[o + 4];
     let e = node >>> 1;
     if (node >= 0 && !template && (ct.daddr[e] !== daddr || ct.dport[e] !== dport || ct.fwd[e] !== fwd ||
@@ -2259,6 +2268,7 @@ export class Datapath implements Output {
       if (ftpData && ct.ctl[e] < 0) this.ftp.adopt(ct, e, rd16(b, o + 14));
       // A template the master has assured since (never taken back: this director's own stays).
       if (template && (rf & RF_ASSURED) !== 0) ct.flags[e] |= F_ASSURED;
+      if (template) ct.laddr[e] = tplTicks;
       ct.expires[e] = expires;
       ct.reslot(e);
       c[C.sync_installed]++;
@@ -2296,7 +2306,7 @@ export class Datapath implements Output {
     if (template) {
       ct.flags[e] |= F_TEMPLATE | ((rf & RF_ASSURED) !== 0 ? F_ASSURED : 0);
       ct.seqd[e] = tag;
-      ct.laddr[e] = svc.persistTicks;
+      ct.laddr[e] = tplTicks;
       ct.ctl[e] = 0;
     } else {
       ct.flags[e] |= F_INACTIVE | ((rf & RF_NOOUTPUT) !== 0 ? F_NOOUTPUT : 0);
