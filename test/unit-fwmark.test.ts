@@ -112,6 +112,8 @@ test('fwmark: with -p a NAT server with a port keeps each packet\'s port (ip_vs_
   const r = fwmRig({ fwd: 'nat', ports: [8080, 0], persist: 300 });
   assert.deepEqual(syn(r, '192.0.2.10', 1001, VIP, 443), { rs: 0, dport: 443 });
   assert.deepEqual(syn(r, '192.0.2.10', 1002, VIP, 80), { rs: 0, dport: 80 }, 'through its template');
+  const x = r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 443 }, client: '192.0.2.10' }) as { dest: { addr: string; port: number } | null };
+  assert.deepEqual(x.dest, { addr: RS[0].ip, port: 443 }, '--explain names that port too');
   assert.deepEqual(syn(r, '192.0.2.20', 1003, VIP, 80), { rs: 1, dport: 80 });
 });
 

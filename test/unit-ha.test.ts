@@ -287,6 +287,32 @@ test('a template the master keeps past its -p for a live connection has 60 s fro
   assert.ok(tpl(b).expires <= 60, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
 });
 
+test('a persistent FTP service\'s template (virtual port 0) and its DR data connection are synced: the backup holds them as the master and, after a takeover, sends the client\'s next data connection to the same server', () => {
+  const FTP = { proto: 'tcp' as const, addr: VIP3, port: 21 };
+  const ftpDr = (reverse: boolean): Rig => {
+    const r = rig({ addrs: [`${DIR_IP}/24`], connMax: 4096 });
+    r.ctl.addService({ ...FTP, sched: 'rr', persist: 300 });
+    for (const x of reverse ? [...RS].reverse() : RS) r.ctl.addDest({ service: FTP, addr: x.ip, port: 21, fwd: 'dr', weight: 1 });
+    for (const x of RS) r.learn(x.ip, x.mac);
+    r.sink.take();
+    return r;
+  };
+  const [m, b] = haPair(ftpDr(false), ftpDr(true));
+  const syn = (r: Rig, sport: number, dport: number): string => {
+    const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport, flags: TCP_FLAGS.SYN }));
+    return out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none';
+  };
+  const server = syn(m, 47000, 21);
+  assert.equal(syn(m, 47001, 40000), server, 'the passive data connection on the master');
+  sync(m, b);
+  assert.equal(b.counters().sync_refused ?? 0, 0);
+  assert.deepEqual(rows(b), rows(m), 'the same template (VIP:0 -> RIP:0) and connections');
+  assert.ok(rows(b).some((x) => x.includes(`${VIP3}:0 `) && x.endsWith(' tpl')), rows(b).join('\n'));
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  assert.equal(syn(b, 47002, 40001), server, 'the next data connection through the synced template');
+});
+
 test('a synced template whose server never comes is counted sync_unbound_expired when a new connection of its client replaces it (as its connections are)', () => {
   const [m, b] = haPair(director(false), director(false));
   const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport: 80, flags: TCP_FLAGS.SYN });

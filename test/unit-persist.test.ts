@@ -226,6 +226,40 @@ test('persistence: a port-zero service takes every port of the VIP and keeps a c
   assert.equal(r.counters()['drop.no_service'], 0);
 });
 
+test('persistence: an FTP service (-t VIP:21 -p, DR) takes its clients\' data connections to VIP:20 or a passive port without a service, on the control connection\'s server (templates of virtual port 0, as ip_vs_service_find and ip_vs_sched_persist); without -p none', () => {
+  const r = persistRig({ persist: 300, port: 21, n: 3 });
+  assert.equal(syn(r, '192.0.2.99', 3000, 21), 0, 'another client first (rr)');
+  const a = syn(r, '192.0.2.10', 3000, 21);
+  assert.equal(a, 1);
+  const x = r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 40001 }, client: '192.0.2.10' }) as { dest: { addr: string; port: number } | null; template: boolean; why: string };
+  assert.deepEqual([x.dest, x.template], [{ addr: RS[a]!.ip, port: 40001 }, true], x.why);
+  assert.match(x.why, /^TCP 10\.0\.0\.100:21 \(FTP data connections\): persistence: template/);
+  assert.equal(syn(r, '192.0.2.10', 3001, 40000), a, 'passive data connection: the control connection\'s server');
+  const synAck = tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 3002, dport: 20, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+  assert.equal(sentTo(r.run(synAck)), a, 'active: the client\'s SYN|ACK to VIP:20');
+  assert.equal(syn(r, '192.0.2.10', 3003, 22), -1, 'a privileged port is no FTP data port');
+  assert.equal(r.counters()['drop.no_service'], 1);
+  assert.deepEqual(templates(r).filter((t) => t.caddr === '192.0.2.10').map((t) => [t.vport, t.daddr, t.dport]), [[0, RS[a]!.ip, 0]], 'VIP:0 -> RIP:0');
+  // A data connection of a client without a server to go to: passed on unanswered (ip_vs_leave
+  // answers a port-21 service's packet to another port with nothing), counted no_dest.
+  for (let i = 0; i < 3; i++) r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 21 }, addr: RS[i]!.ip, port: 21, fwd: 'dr', weight: 0 });
+  assert.equal(r.run(tcpFrame(IN, { src: '192.0.2.20', dst: VIP, sport: 3000, dport: 40000, flags: TCP_FLAGS.SYN })).length, 0);
+  assert.equal(r.counters()['drop.no_dest'], 1);
+  assert.equal(r.counters().icmp_unreach_sent ?? 0, 0, 'no ICMP');
+  // Without -p the port-21 service schedules no data connection (ip_vs_schedule: another port),
+  // and a port-zero service of the VIP does not get it either: the kernel's lookup found the
+  // port-21 service first.
+  const plain = persistRig({ port: 21, n: 3 });
+  assert.ok(syn(plain, '192.0.2.10', 3000, 21) >= 0);
+  assert.equal(syn(plain, '192.0.2.10', 3001, 40000), -1, 'not scheduled');
+  const all = { proto: 'tcp' as const, addr: VIP, port: 0 };
+  plain.ctl.addService({ ...all, sched: 'rr', persist: 300 });
+  plain.ctl.addDest({ service: all, addr: RS[2]!.ip, port: 0, fwd: 'dr' });
+  assert.equal(syn(plain, '192.0.2.10', 3002, 40000), -1, 'not by the port-zero service either');
+  assert.equal(syn(plain, '192.0.2.10', 3003, 22), 2, 'a privileged port: the port-zero service\'s');
+  assert.equal(plain.counters()['drop.no_service'], 2);
+});
+
 test('-o: every datagram is scheduled on its own and leaves no entry; the server counts it', () => {
   const r = persistRig({ udp: true, oneShot: true });
   const before = r.counters();

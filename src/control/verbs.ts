@@ -744,18 +744,23 @@ export const VERBS = {
       throw new UvsError('BAD_REQUEST', `explain of ${svcName(s)}: name the address and port a client connects to with -t or -u${e}: the schedulers may hash it`);
     }
     // The service a new connection to that address and port reaches, as the datapath finds it
-    // (a mark's -f service first, then VIP:port, then the VIP's port-zero service).
+    // (a mark's -f service first, then VIP:port, then for an FTP data port the VIP's persistent
+    // port-21 service, then the VIP's port-zero service).
     const sid = ctx.control.dp.serviceFor(PROTO_NUM[r.proto], r.vip | 0, r.port);
     const s = sid < 0 ? undefined : [...ctx.model.services.values()].find((x) => x.id === sid);
     if (s === undefined) throw new UvsError('NO_SERVICE', svcName(r));
     const mark = s.fwmark;
     const client = ipOf(a.client, 'client address');
     const cport = a.cport === undefined ? 0 : portOf(a.cport, 'client port');
-    const via = mark !== 0 ? `firewall mark ${mark} (${svcName(r)} is marked): ` : s.port !== r.port ? `${svcName(s)} (all ports): ` : '';
+    const via = mark !== 0 ? `firewall mark ${mark} (${svcName(r)} is marked): `
+      : s.port !== r.port ? `${svcName(s)} (${s.port === 0 ? 'all ports' : 'FTP data connections'}): ` : '';
+    // The port the connection goes to, as newConn's rport: a server's port for the service's own
+    // port (and every port of a -f service without -p); the client's port otherwise (a port-zero
+    // service's, an FTP data connection's, a persistent -f service's, a server without a port).
+    const mapped = r.port === s.port || (mark !== 0 && s.persist === 0);
     const result = (x: DpExplanation, prefix = ''): ExplainResult => {
       const d = x.dest < 0 ? undefined : s.dests.find((m) => m.slot === x.dest);
-      // A port-zero service's servers (port 0) take the port the client connects to.
-      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: d.port || r.port }, template: x.template, why: prefix + via + x.why };
+      return { dest: d === undefined ? null : { addr: formatIp(d.addr), port: mapped && d.port !== 0 ? d.port : r.port }, template: x.template, why: prefix + via + x.why };
     };
     const w = ctx.control.info.workers;
     if (w === undefined) return result(ctx.control.dp.explain(s.id, client, cport, r.vip | 0, r.port));

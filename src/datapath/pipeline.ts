@@ -118,6 +118,22 @@ function persistTicksOf(seconds: number): number {
   return Math.max(1, Math.ceil((seconds * 1000) / TICK_MS));
 }
 
+/** The FTP control port (the kernel's FTPPORT) and the active data connection's (FTPDATA). */
+const FTP_PORT = 21;
+const FTP_DATA_PORT = 20;
+/** The first unprivileged port (net.ipv4.ip_unprivileged_port_start's default). */
+const UNPRIVILEGED_PORT = 1024;
+
+/**
+ * The virtual port of a persistent service's template for a connection to vport
+ * (ip_vs_sched_persist): that port when it is the service's, else 0 (a port-zero service); 0 for
+ * a -f service, and for an FTP service (port 21: its data connections, to the VIP's port 20 or a
+ * passive port, must find the control connection's template).
+ */
+function templatePort(svc: SvcRuntime, vport: number): number {
+  return svc.proto !== PROTO_FWM && vport === svc.port && svc.port !== FTP_PORT ? vport : 0;
+}
+
 /** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
 const SCHED_TICK_MS = 1000;
 /**
@@ -350,6 +366,9 @@ export class Datapath implements Output {
   readonly marks = new MarkRules();
   /** How many services have port 0 (persistent, all ports): only then a second lookup. */
   private zeroPortServices = 0;
+  /** How many TCP services have port 21 (the kernel's ftpsvc_counter): only then the FTP data
+   *  connection's lookup (findService). */
+  private ftpServices = 0;
   private readonly flow: Flow = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   /** template(): where the datagram's SIP Call-ID is (offset, length). */
   private readonly callId = new Int32Array(2);
@@ -1191,7 +1210,9 @@ export class Datapath implements Output {
       if (dest < 0) return this.noDest(svc);
     } else if (svc.persist > 0) {
       tpl = this.template(svc, proto, src, dst, dport, buf, ip, l4);
-      if (tpl < 0) return tpl;
+      // An FTP data connection without a server (counted no_dest): passed on unanswered, as
+      // ip_vs_leave passes a port-21 service's packet to another port (no ICMP).
+      if (tpl < 0) return tpl === NO_DEST && svc.port === FTP_PORT && dport !== FTP_PORT ? -1 : tpl;
       dest = ct.dest[tpl];
     } else {
       if (this.trace.on) this.trace.decide(svc, this.dt, f, this.link.now); // uvsadm trace (off: one test)
@@ -1289,8 +1310,12 @@ export class Datapath implements Output {
 
   /**
    * The service of a new flow of proto to vaddr:vport, or -1 (ip_vs_service_find): the -f service
-   * of its mark first, then the VIP:port one, then a persistent port-zero service of the VIP
-   * (which takes every port without a service of its own). Never allocates.
+   * of its mark first, then the VIP:port one; then for TCP to port 20 or an unprivileged port the
+   * VIP's port-21 service (an FTP data connection: the kernel's ftpsvc_counter lookup); then a
+   * persistent port-zero service of the VIP (which takes every port without a service of its
+   * own). A port-21 service without -p takes no data connection (ip_vs_schedule refuses another
+   * port and ip_vs_leave passes the packet on): -1 then, and no port-zero service gets it either,
+   * as in the kernel. Never allocates.
    */
   private findService(proto: number, vaddr: number, vport: number): number {
     if (this.marks.count > 0) {
@@ -1299,7 +1324,12 @@ export class Datapath implements Output {
       if (sid >= 0) return sid;
     }
     const sid = this.svcMap.get(vaddr, svcKey(proto, vport));
-    return sid >= 0 || this.zeroPortServices === 0 ? sid : this.svcMap.get(vaddr, svcKey(proto, 0));
+    if (sid >= 0) return sid;
+    if (this.ftpServices > 0 && proto === PROTO_TCP && (vport === FTP_DATA_PORT || vport >= UNPRIVILEGED_PORT)) {
+      const ftp = this.svcMap.get(vaddr, svcKey(PROTO_TCP, FTP_PORT));
+      if (ftp >= 0) return (this.services[ftp] as SvcRuntime).persist > 0 ? ftp : -1;
+    }
+    return this.zeroPortServices === 0 ? -1 : this.svcMap.get(vaddr, svcKey(proto, 0));
   }
 
   /** The service a new flow of proto to vaddr:vport reaches (findService), for control (uvsadm --explain). */
@@ -1417,12 +1447,13 @@ export class Datapath implements Output {
     const ct = this.ct;
     const dt = this.dt;
     const cnet = src & svc.netmask;
-    // Port-zero (all ports) services key their templates on virtual port 0; a mark service's
-    // templates are (IPPROTO_IP, client, mark, 0) as the kernel's, whatever the protocol and VIP.
+    // Port-zero (all ports) and FTP (port 21) services key their templates on virtual port 0; a
+    // mark service's templates are (IPPROTO_IP, client, mark, 0) as the kernel's, whatever the
+    // protocol and VIP.
     const fwm = svc.proto === PROTO_FWM;
     const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
     const vaddr = fwm ? svc.vip : dst;
-    const vport = fwm ? 0 : dport === svc.port ? dport : 0;
+    const vport = templatePort(svc, dport);
     let node: number;
     let tag = 0;
     let cport = 0;
@@ -1560,7 +1591,7 @@ export class Datapath implements Output {
       persistence = `persistence engine sip: a call with a template keeps its server; a new call (Call-ID) gets a template (${svc.persist} s)`;
     } else if (svc.persist > 0) {
       const cnet = src & svc.netmask;
-      const node = ct.lookup(svc.proto | PROTO_TPL, cnet, 0, svc.vip, svc.port);
+      const node = ct.lookup(svc.proto | PROTO_TPL, cnet, 0, svc.vip, templatePort(svc, svc.port));
       if (node >= 0) {
         const t = node >>> 1;
         const d = ct.dest[t];
@@ -1783,6 +1814,7 @@ export class Datapath implements Output {
         // A mark service has no address of its own: its marks' VIPs are answered for (addMark).
         if (svc.proto === PROTO_FWM) return;
         if (svc.port === 0) this.zeroPortServices++;
+        if (svc.proto === PROTO_TCP && svc.port === FTP_PORT) this.ftpServices++;
         // Gratuitous ARP the first time uvsd answers for this address.
         if (this.link.addLocal(svc.vip, true)) this.announce(svc.vip);
         return;
@@ -1824,6 +1856,7 @@ export class Datapath implements Output {
         this.svcMap.delete(svc.vip, svcKey(svc.proto, svc.port));
         if (svc.proto !== PROTO_FWM) {
           if (svc.port === 0) this.zeroPortServices--;
+          if (svc.proto === PROTO_TCP && svc.port === FTP_PORT) this.ftpServices--;
           this.link.delLocal(svc.vip, true);
         }
         for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
@@ -2325,7 +2358,7 @@ export class Datapath implements Output {
         const fwm = svc.proto === PROTO_FWM;
         const tproto = (fwm ? PROTO_FWM : proto) | PROTO_TPL;
         const tvaddr = fwm ? svc.vip : vaddr;
-        const tvport = fwm || vport !== svc.port ? 0 : vport;
+        const tvport = templatePort(svc, vport);
         const tn = rtag !== 0 ? ct.lookupTagged(tproto, caddr & svc.netmask, callIdPort(rtag), tvaddr, tvport, rtag, -1)
           : ct.lookup(tproto, caddr & svc.netmask, 0, tvaddr, tvport);
         if (tn >= 0) {
@@ -2369,7 +2402,12 @@ export class Datapath implements Output {
   /** The service of a sync record (or synced entry) of protocol l4 to vaddr:vport, as newConn
    *  finds it; a -f service's template names its mark itself. */
   private syncService(l4: number, vaddr: number, vport: number): SvcRuntime | undefined {
-    const sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
+    let sid = l4 === PROTO_FWM ? this.svcMap.get(vaddr, svcKey(PROTO_FWM, 0)) : this.findService(l4, vaddr, vport);
+    if (sid < 0 && vport === 0 && l4 === PROTO_TCP && this.ftpServices > 0) {
+      // A template of a persistent FTP service (virtual port 0, templatePort).
+      sid = this.svcMap.get(vaddr, svcKey(PROTO_TCP, FTP_PORT));
+      if (sid >= 0 && (this.services[sid] as SvcRuntime).persist === 0) sid = -1;
+    }
     return sid < 0 ? undefined : this.services[sid];
   }
 
