@@ -203,6 +203,23 @@ test('ftp NAT passive: a retransmitted 227 is rewritten again without moving the
   assert.equal(r.dp.ct.state[r.dp.ct.lookup(6, parseIp(CLIENT), 0, parseIp(VIP), 1025) >>> 1], S_LISTEN, 'one data connection expected (VIP:1025)');
 });
 
+test('ftp NAT passive: a 227 (or 229) reply sent again after the client\'s data SYN is rewritten again but makes no second data connection (as the kernel\'s IP_VS_FTP_ACTIVE); before, a LISTEN entry waited 2 minutes, counted in InActConn and holding the control connection', () => {
+  for (const [ask, reply, port] of [['PASV\r\n', '227 Entering Passive Mode (10,0,0,11,195,80).\r\n', 50000], ['EPSV\r\n', '229 Entering Extended Passive Mode (|||50001|)\r\n', 50001]] as const) {
+    const r = ftpRig();
+    const peer = control(r);
+    fromClient(r, CISN + 1, SISN + 1, txt(ask));
+    const first = fromServer(r, peer, SISN + 1, CISN + 7, txt(reply))[0]!.subarray(54);
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: port, seq: 1000, flags: SYN }));
+    const seen = (): number[] => [r.dp.ct.count, r.dp.ftp.waiting, r.dp.dt.active[0]!, r.dp.dt.inactive[0]!];
+    const before = seen();
+    assert.deepEqual(before, [2, 0, 2, 0], `${ask.trim()}: control and data connections, both active`);
+    const again = fromServer(r, peer, SISN + 1, CISN + 7, txt(reply))[0]!.subarray(54);
+    assert.ok(again.equals(first), `${ask.trim()}: the copy rewritten as the first (${again.toString().trim()})`);
+    assert.deepEqual(seen(), before, `${ask.trim()}: no new entry, nothing waiting, no inactive connection`);
+    assert.equal(r.dp.ct.lookup(6, parseIp(CLIENT), 0, parseIp(VIP), port), -1, `${ask.trim()}: no entry with client port 0`);
+  }
+});
+
 test('ftp NAT passive: EPSV and its 229 reply (|||port|): same length, the data connection expected', () => {
   const r = ftpRig();
   const peer = control(r);

@@ -283,9 +283,13 @@ export class FtpHelper {
     const ct = o.ct;
     if (!whole || ct.state[e] !== S_ESTABLISHED) return FTP_AS_IS;
     let m = this.mode[s];
-    if (m === FTP_NONE) {
+    // The rewritten reply sent again (its ack lost): its text rewritten as before, but no data
+    // connection made or renewed (the kernel's app_data is IP_VS_FTP_ACTIVE after the first
+    // rewrite, so a copy makes none); the client's SYN may have taken the first one already.
+    const again = m === FTP_NONE;
+    if (again) {
       if (this.rewMode[s] === FTP_NONE || seq !== this.rewSeq[s]) return FTP_AS_IS;
-      m = this.rewMode[s]; // the rewritten reply sent again
+      m = this.rewMode[s];
     }
     const data = tcpDataStart(buf, l4);
     const p = this.parsed;
@@ -310,7 +314,7 @@ export class FtpHelper {
       o.drop(D.tx_failed);
       return FTP_DROPPED;
     }
-    if (!this.expect(o, e, s, port, listenTicks)) return FTP_DROPPED;
+    if (!again && !this.expect(o, e, s, port, listenTicks)) return FTP_DROPPED;
     // The frame again in genBuf with the text replaced: what comes before it, the VIP's text, the rest.
     const gb = o.genBuf;
     o.copyToGen(buf, off, g, from - off);
@@ -338,7 +342,7 @@ export class FtpHelper {
 
   /**
    * The client's data connection to VIP:port after a passive reply on control connection e (in
-   * slot s): an entry with client port 0 (found again if the reply comes twice), bound to e's
+   * slot s): an entry with client port 0 (found again if a later reply names the same port), bound to e's
    * server. False when the table is full or FULLNAT has no local port (counted).
    */
   private expect(o: Output, e: number, s: number, port: number, listenTicks: number): boolean {
