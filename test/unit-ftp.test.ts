@@ -85,7 +85,8 @@ test('ftp NAT passive: the 227 reply carries the VIP; the client\'s data SYN goe
   }, { id: 9, ttl: 63 }), 'rewritten reply');
   const d = r.counters();
   assert.equal(d.ftp_passive! - c0.ftp_passive!, 1);
-  assert.equal(d.conns_created! - c0.conns_created!, 1, 'the data connection expected');
+  assert.equal(d.ftp_data_conns! - c0.ftp_data_conns!, 1, 'the data connection expected');
+  assert.equal(d.conns_created, c0.conns_created, 'not a scheduled connection');
   sseq += reply.length;
   // The server's next segment: its seq one further on for the client.
   out = fromServer(r, peer, sseq, cseq, txt('150 Here it comes.\r\n'));
@@ -246,6 +247,30 @@ test('ftp FULLNAT passive: the 227 reply carries the VIP; the data connection go
   const lport = out[0]!.readUInt16BE(34);
   out = r.run(tcpFrame(from(0), { src: RS[0].ip, dst: LIP, sport: 50000, dport: lport, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12 }));
   assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 50000, dport: 40002, seq: 5000, ack: 1001, flags: SYN | ACK }, { id: 12, ttl: 63 }), 'data SYN|ACK');
+});
+
+test('ftp data connections are not scheduled: the server\'s and the service\'s Conns (-L --stats, --rate) and conns_created count the control connection only, ftp_data_conns the data ones (NAT passive and active, FULLNAT passive), as the kernel\'s helper (ip_vs_conn_new without ip_vs_conn_stats); before, each counted as a new connection', () => {
+  for (const [fwd, ask, reply, dport] of [
+    ['nat', 'PASV\r\n', '227 Entering Passive Mode (10,0,0,11,195,80).\r\n', 50000],
+    ['nat', 'EPSV\r\n', '229 Entering Extended Passive Mode (|||50001|)\r\n', 50001],
+    ['nat', 'PORT 192,0,2,10,156,66\r\n', '', 0],
+    ['fullnat', 'PASV\r\n', '227 Entering Passive Mode (10,0,0,11,195,80).\r\n', 50000],
+  ] as const) {
+    const what = `${fwd} ${ask.trim()}`;
+    const r = ftpRig(fwd);
+    const peer = control(r);
+    fromClient(r, CISN + 1, SISN + 1, txt(ask));
+    if (reply !== '') {
+      fromServer(r, peer, SISN + 1, CISN + 7, txt(reply));
+      assert.equal(r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport, seq: 1000, flags: SYN })).length, 1, `${what}: data SYN forwarded`);
+    }
+    const svc = r.ctl.list().services[0]!;
+    const rs0 = svc.dests.find((d) => d.addr === RS[0].ip)!;
+    assert.deepEqual([svc.stats.conns, rs0.stats.conns, r.dp.dt.conns[0]], [1, 1, 1], `${what}: Conns counts the control connection alone`);
+    assert.deepEqual([r.counters().conns_created, r.counters().ftp_data_conns], [1, 1], `${what}: conns_created, ftp_data_conns`);
+    assert.equal(r.dp.ct.count, 2, `${what}: both entries in the table`);
+    assert.equal(r.dp.dt.active[0]! + r.dp.dt.inactive[0]!, 2, `${what}: both held by the server (ActiveConn + InActConn)`);
+  }
 });
 
 test('ftp NAT active: PORT (and EPRT) make the server\'s data connection from RIP:20, seen by the client as VIP:20', () => {

@@ -1171,6 +1171,9 @@ test('FTP data connections (passive through NAT and FULLNAT, active through NAT)
   const active = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; active: number }[] }[] }).services
     .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.active}`)).sort();
   assert.deepEqual(active(b), active(m), 'counted in their servers\' active connections');
+  const conns = (r: Rig) => r.ctl.list().services.reduce((n, s) => n + s.stats.conns, 0);
+  assert.deepEqual([conns(m), m.counters().conns_created, m.counters().ftp_data_conns], [3, 3, 3], 'the master\'s Conns and conns_created: the 3 control connections; its data connections not scheduled (ftp_data_conns)');
+  assert.deepEqual([conns(b), b.counters().ftp_data_conns], [0, 0], 'the backup counts none (synced, not scheduled there)');
   const frames = sessions.flatMap((s) => [s.client, s.server]);
   const masterOut = m.run(...frames).map((f) => decode(f));
   assert.equal(masterOut.length, 6);

@@ -104,11 +104,14 @@ export const COUNTER_NAMES = [
   // the FTP helper (uvsd --ftp-ports, src/modes/ftp.ts): passive replies (227/229) rewritten with
   // the client's data connection expected, PORT/EPRT commands whose data connection was made,
   // expected replies left as they were (too long for the MTU, a GSO frame), control connections
-  // not helped because every helper slot was taken
+  // not helped because every helper slot was taken; the data connection entries the helper made
+  // (passive and active: not scheduled, so not in conns_created nor in a server's Conns, as the
+  // kernel's ip_vs_conn_new from its helper is not in ip_vs_conn_stats)
   'ftp_passive',
   'ftp_active',
   'ftp_not_rewritten',
   'ftp_no_slot',
+  'ftp_data_conns',
   // neighbour (ARP) entries freed by the garbage collection (failed, idle, or taken on a full
   // table for a new one), and addresses refused an entry because none could go (src/datapath/neigh.ts)
   'neigh_reclaimed',

@@ -82,6 +82,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   ftp_active: 'FTP helper: PORT/EPRT commands (NAT) whose data connection from the server was made.',
   ftp_not_rewritten: 'FTP helper: expected passive replies forwarded as they were (the rewritten segment would exceed the MTU, or a GSO frame).',
   ftp_no_slot: 'FTP helper: control connections not helped because every helper slot was taken.',
+  ftp_data_conns: 'FTP helper: data connection entries made (passive and active); not scheduled, so counted neither in conns_created nor in a server\'s connections.',
   toa_added: 'TOA (uvsd --toa): FULLNAT client segments given the client\'s address and port as TCP option 254 for the real server\'s toa module.',
   toa_skipped_mtu: 'TOA: client segments left without it because 8 more bytes would pass the MTU (or a fragment).',
   toa_skipped_room: 'TOA: client segments left without it because their TCP header had less than 8 bytes of option space left.',

@@ -382,8 +382,11 @@ export class FtpHelper {
     return true;
   }
 
-  /** Data connection d of control connection e (slot s): its server, LISTEN, counted as a new
-   *  connection; it holds e (ip_vs_control_add). */
+  /** Data connection d of control connection e (slot s): its server, LISTEN, an inactive
+   *  connection of it; it holds e (ip_vs_control_add). Not scheduled, so not counted in the
+   *  server's Conns (nor the service's, nor conns_created): the kernel's helper makes it with
+   *  ip_vs_conn_new alone, and only ip_vs_schedule / ip_vs_sched_persist call ip_vs_conn_stats.
+   *  Counted as ftp_data_conns. */
   private bound(o: Output, e: number, s: number, d: number): void {
     const ct = o.ct;
     ct.fwd[d] = ct.fwd[e];
@@ -393,8 +396,8 @@ export class FtpHelper {
     ct.flags[d] |= F_INACTIVE | F_FTPDATA;
     ct.ctl[d] = e;
     this.ndata[s]++;
-    o.dt.bind(ct.dest[e]);
-    o.count(C.conns_created);
+    o.dt.bind(ct.dest[e], false);
+    o.count(C.ftp_data_conns);
   }
 
   /** A data connection announced again: LISTEN and its timer from now. */
