@@ -221,7 +221,7 @@ test('ftp NAT passive: a 227 (or 229) reply sent again after the client\'s data 
   }
 });
 
-test('ftp NAT passive: EPSV and its 229 reply (|||port|): same length, the data connection expected', () => {
+test('ftp NAT passive: EPSV and its 229 reply (|||port|): same length, the data connection expected; one naming the server\'s address (|1|RIP|port|) is written (|||port|), as the kernel', () => {
   const r = ftpRig();
   const peer = control(r);
   fromClient(r, CISN + 1, SISN + 1, txt('EPSV\r\n'));
@@ -231,6 +231,13 @@ test('ftp NAT passive: EPSV and its 229 reply (|||port|): same length, the data 
   assert.equal(r.counters().ftp_passive, 1);
   const data = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 50001, seq: 1, flags: SYN }));
   assert.equal(data[0]!.readUInt32BE(30), parseIp(RS[0].ip), 'data SYN to RS[0]');
+  const a = ftpRig();
+  const apeer = control(a);
+  fromClient(a, CISN + 1, SISN + 1, txt('EPSV\r\n'));
+  const named = txt('229 Entering Extended Passive Mode (|1|10.0.0.11|50002|)\r\n');
+  const [out2] = fromServer(a, apeer, SISN + 1, CISN + 7, named);
+  assert.equal(out2!.subarray(54).toString(), '229 Entering Extended Passive Mode (|||50002|)\r\n', 'the address taken out');
+  assert.equal(fromServer(a, apeer, SISN + 1 + named.length, CISN + 7, txt('150 x\r\n'))[0]!.readUInt32BE(38), u32(SISN + 1 + named.length - 10), 'seq 10 back');
 });
 
 test('ftp FULLNAT passive: the 227 reply carries the VIP; the data connection goes from the control connection\'s local address to its server', () => {

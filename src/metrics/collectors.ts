@@ -78,7 +78,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   synproxy_server_timeout: 'SYN proxy: connections given up on: the server never answered the SYN (sent 4 times in 15 s); the client got a reset.',
   synproxy_server_stale_ack: 'SYN proxy: server ACKs of an older connection (its TIME_WAIT) answering our SYN: reset (seq = their ack) and the SYN again.',
   synproxy_server_no_ts: 'SYN proxy: servers that answered without the timestamps the client was offered (its segments reach the client without them).',
-  ftp_passive: 'FTP helper: passive replies (227/229) rewritten to the VIP, the client\'s data connection expected.',
+  ftp_passive: 'FTP helper: passive replies rewritten (227: the VIP\'s address; 229: the port alone, (|||port|)), the client\'s data connection expected.',
   ftp_active: 'FTP helper: PORT/EPRT commands (NAT) whose data connection from the server was made.',
   ftp_not_rewritten: 'FTP helper: expected passive replies forwarded as they were (the rewritten segment would exceed the MTU, or a GSO frame).',
   ftp_no_slot: 'FTP helper: control connections not helped because every helper slot was taken.',
