@@ -67,6 +67,24 @@ test('SIP Call-ID: the header by its name or compact form, any case, CRLF/LF/CR 
   }), { numRuns: 3000, seed: 7 });
 });
 
+test('SIP Call-ID: a value after a continuation line is read, as the kernel\'s ct_sip_get_header follows it; a Call-ID header the kernel\'s callid_len reads nothing in (no word character first, no word after an @) is passed over for the next one, as its get_callid; before, a continued value was dropped (pe_no_callid) and a passed-over header\'s value taken', () => {
+  assert.equal(callId('BYE sip:b@h SIP/2.0\r\nCall-ID:\r\n abc@host\r\n\r\n'), 'abc@host', 'CRLF and a space');
+  assert.equal(callId('BYE sip:b@h SIP/2.0\nCall-ID: \n\t \n  abc@host\n\n'), 'abc@host', 'LF lines, two continuations, tabs');
+  assert.equal(callId('BYE sip:b@h SIP/2.0\r\nCall-ID:\r\n\r\nabc@host\r\n'), undefined, 'an empty line is no continuation');
+  assert.equal(callId('BYE sip:b@h SIP/2.0\r\ni: ;x\r\nCall-ID: abc@host\r\n\r\n'), 'abc@host', 'a value not starting with a word character: the next header');
+  assert.equal(callId('BYE sip:b@h SIP/2.0\r\ni: abc@;x\r\nCall-ID: def@host\r\n\r\n'), 'def@host', 'no word after the @: the next header');
+  assert.equal(callId("BYE sip:b@h SIP/2.0\r\nCall-ID: 'abc\r\n\r\n"), undefined, 'none after it: no Call-ID (the kernel has none either)');
+  // On the datapath: the call's messages reach its server whichever way they write the header.
+  const r = sipRig();
+  const msg = (hdr: string): string => `BYE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10\r\n${hdr}\r\nCSeq: 1 BYE\r\n\r\n`;
+  const first = send(r, '192.0.2.10', 5060, msg('Call-ID: abc@host'));
+  assert.ok(first >= 0);
+  for (let k = 0; k < 4; k++) send(r, '192.0.2.10', 5060, msg(`Call-ID: other${k}@host`)); // rr moves on
+  assert.equal(send(r, '192.0.2.11', 5061, msg('Call-ID:\r\n abc@host')), first, 'continued: the call\'s server');
+  assert.equal(send(r, '192.0.2.11', 5061, msg('i: ;x\r\nCall-ID: abc@host')), first, 'passed over: the call\'s server');
+  assert.equal(r.counters()['drop.pe_no_callid'], 0);
+});
+
 /** A rig with UDP VIP:5060 rr -p 60 -M 0.0.0.0 --pe sip (and -o unless told) over RS 0 and 1. */
 function sipRig(o: { oneShot?: boolean } = {}): Rig {
   const r = rig();
