@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { repoRoot } from './lab/dr-lab.js';
 import { drRig } from './helpers/harness.js';
 import { createMetrics } from '../src/metrics/collectors.js';
@@ -45,10 +46,14 @@ test('the alerts read only series uvsd exports (a renamed metric fails here)', a
     }),
   });
   const exported = new Set([...(await m.text()).matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]!));
+  // The rules as YAML (a line-based match missed the lines of an `expr: >-` block).
+  const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
   const read = new Set<string>();
-  for (const [, expr] of readFileSync(RULES, 'utf8').matchAll(/^\s+expr: (.*)$/gm)) {
-    for (const [name] of expr!.matchAll(/\b(uvs|node_ipvs|process)_[a-z_]+\b/g)) read.add(name);
+  for (const { expr } of rules) {
+    for (const [name] of expr.matchAll(/\b(uvs|node_ipvs|process)_[a-z_]+\b/g)) read.add(name);
   }
   assert.ok(read.size >= 12, [...read].join(' '));
+  // UvsAddressConflict's expression spans lines.
+  assert.ok(read.has('uvs_arp_conflicts_total'), [...read].join(' '));
   for (const name of read) assert.ok(exported.has(name), `${name} is read by an alert but not exported`);
 });
