@@ -597,7 +597,10 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
       if (expr.slice(m.index - 'on (job, instance) '.length, m.index) === 'on (job, instance) ') continue;
       assert.match(m[1] ?? '', /instance=~"\$instance"/, `${m[0]} in ${expr}: no director matcher`);
     }
-    if (/\b(?:process|nodejs)_/.test(expr)) assert.match(expr, /and on \(job, instance\) uvs_/, `${expr}: not only uvsd's process`);
+    // Any other program's series of the same name (process_*, nodejs_*, a real node_exporter's
+    // node_ipvs_* on a kube-proxy node) is in at instance "All" unless guarded by a uvsd series.
+    const foreign = [...expr.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g)].map((x) => x[1]!).filter((n) => !n.startsWith('uvs_'));
+    if (foreign.length) assert.match(expr, /and on \(job, instance\) uvs_/, `${foreign.join(', ')} in ${expr}: not only uvsd's`);
   }
 });
 
