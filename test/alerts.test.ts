@@ -37,6 +37,8 @@ test('the alerts read only series uvsd exports (a renamed metric fails here)', a
   const m = createMetrics(r.dp, {
     link: () => ({ iface: 'uvs0', state: 'up', operstate: 'up', master: 'br0', ok: true, since: '' }),
     portDrops: () => ({ queue_full: 0 }),
+    // uvsd --workers (UvsConnTableNearlyFull reads each worker's fill).
+    workers: () => [{ worker: 0, io: 'syscalls', rx_frames: 0, tx_frames: 0, fwd_packets: 0, fwd_out_packets: 0, conns: 0, handoff_out: 0, handoff_in: 0, conn_max: 512, secure_tcp: false }],
     // uvsd with health checks (their global series: the check slots, the checks that could not run).
     health: { stateOf: () => 'unchecked', entries: () => [], queue: () => ({ waiting: 0, inFlight: 0, slots: 64, processes: 0, processSlots: 64, lateMaxMs: 0 }), notRunTotal: 0 },
     sync: { sent: 0, received: 0, lost: 0, authFailed: 0, otherSyncid: 0, fromMaster: 0, replayed: 0, old: 0 },

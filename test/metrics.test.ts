@@ -545,18 +545,19 @@ test('trace with workers: a worker\'s ring taken in batches and appended to the 
   assert.deepEqual(calls, [true, false], 'and to stop when the last session closes');
 });
 
-test('uvs_worker_*: each worker\'s frames, forwarded packets, handoffs and entries, labelled by worker (uvsd --workers), and promtool accepts them', async () => {
+test('uvs_worker_*: each worker\'s frames, forwarded packets, handoffs, entries, table size and secure TCP, labelled by worker (uvsd --workers), and promtool accepts them', async () => {
   const r = drRig({ weights: [1] });
   const status = [
-    { worker: 0, io: 'io_uring', rx_frames: 10, tx_frames: 9, fwd_packets: 8, fwd_out_packets: 7, conns: 6, handoff_out: 1, handoff_in: 2 },
-    { worker: 1, io: 'io_uring', rx_frames: 20, tx_frames: 19, fwd_packets: 18, fwd_out_packets: 17, conns: 16, handoff_out: 2, handoff_in: 1 },
+    { worker: 0, io: 'io_uring', rx_frames: 10, tx_frames: 9, fwd_packets: 8, fwd_out_packets: 7, conns: 6, handoff_out: 1, handoff_in: 2, conn_max: 512, secure_tcp: false },
+    { worker: 1, io: 'io_uring', rx_frames: 20, tx_frames: 19, fwd_packets: 18, fwd_out_packets: 17, conns: 16, handoff_out: 2, handoff_in: 1, conn_max: 512, secure_tcp: true },
   ];
   const m = createMetrics(r.dp, { workers: () => status });
   const text = await m.text();
   const ex = parseExposition(text);
   const val = (name: string, worker: string) => ex.samples.find((s) => s.name === name && s.labels.worker === worker)?.value;
-  assert.deepEqual(['uvs_worker_rx_frames_total', 'uvs_worker_fwd_packets_total', 'uvs_worker_fwd_out_packets_total', 'uvs_worker_handoff_out_total', 'uvs_worker_conn_table_entries']
-    .map((n) => [val(n, '0'), val(n, '1')]), [[10, 20], [8, 18], [7, 17], [1, 2], [6, 16]]);
+  assert.deepEqual(['uvs_worker_rx_frames_total', 'uvs_worker_fwd_packets_total', 'uvs_worker_fwd_out_packets_total', 'uvs_worker_handoff_out_total', 'uvs_worker_conn_table_entries',
+    'uvs_worker_conn_table_capacity', 'uvs_worker_secure_tcp']
+    .map((n) => [val(n, '0'), val(n, '1')]), [[10, 20], [8, 18], [7, 17], [1, 2], [6, 16], [512, 512], [0, 1]]);
   assert.equal(promtoolCheck(text), '', 'promtool complaints');
   // Without workers no such series.
   assert.ok(!(await createMetrics(r.dp, {}).text()).includes('uvs_worker_'));

@@ -11,9 +11,12 @@ import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/h
 import { parseExposition } from './helpers/prom.js';
 import { parseMac } from '../src/datapath/addr.js';
 import { destLoad } from '../src/datapath/dests.js';
-import { DatapathGroup, SCALARS, applyLocked, workerShared, type OpsMessage, type WorkerShared } from '../src/datapath/group.js';
+import { DatapathGroup, SCALARS, applyLocked, publishTick, workerShared, type OpsMessage, type WorkerShared } from '../src/datapath/group.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { SVC_SLOTS } from '../src/datapath/counters.js';
+import { FaultWatch } from '../src/control/faults.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
 
 const DEST_MAX = 64;
 const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -27,18 +30,22 @@ interface Lab {
   /** New connections (one SYN each, to VIP:dport) through worker k; all of them so far. */
   syn(k: number, n: number, dport?: number): void;
   sent: number;
+  /** Every worker's tick as worker.ts runs it (its table swept, what it publishes written), then the group's pull(). */
+  tick(): void;
+  w: Rig[];
 }
 
-function lab(): Lab {
-  const shadow = rig({ destMax: DEST_MAX });
+/** connMax: uvsd's --conn-max (the shadow's); each worker holds its share, as DatapathGroup gives it. */
+function lab(connMax = 1024): Lab {
+  const shadow = rig({ destMax: DEST_MAX, connMax });
   const group = new DatapathGroup([], { io: 'syscalls', stride: 2048, batch: 64, headroom: 0, budget: 64 },
-    { mac: parseMac(DIR_MAC), addrs: [], connMax: 1024, destMax: DEST_MAX });
+    { mac: parseMac(DIR_MAC), addrs: [], connMax, destMax: DEST_MAX });
   group.shadow = shadow.dp;
   shadow.ctl.info.workers = group;
   const load = destLoad(2, DEST_MAX);
   const inbox: OpsMessage[][] = [[], []];
   const w = [0, 1].map((index) => {
-    const r = rig({ destMax: DEST_MAX, worker: { index, count: 2, load } });
+    const r = rig({ destMax: DEST_MAX, connMax: Math.ceil(connMax / 2), worker: { index, count: 2, load } });
     for (const s of RS) r.learn(s.ip, s.mac);
     return r;
   });
@@ -53,7 +60,15 @@ function lab(): Lab {
   }
   let sport = 30000;
   const l: Lab = {
-    shadow, group, sent: 0,
+    shadow, group, sent: 0, w,
+    tick: () => {
+      for (const [k, r] of w.entries()) {
+        r.dp.tick();
+        publishTick(shared[k], r.dp);
+      }
+      group.pull();
+      shadow.dp.tick();
+    },
     deliver: (...ks) => {
       for (const k of ks) {
         for (const m of inbox[k]) applyLocked(shared[k], w[k].dp, m);
@@ -194,4 +209,37 @@ test('--workers: uvs_service_no_dest_total is the sum of every worker\'s count o
   l.syn(1, 3, 169);
   assert.deepEqual([await read(81), await read(169), await read(100)], [5, 5, 0]);
   assert.equal(parseExposition(await m.text()).get('uvs_drops_total', { reason: 'no_dest' }), 19, 'the daemon-wide count has every drop, the deleted :80\'s too');
+});
+
+test('--workers 2, one worker full: secure TCP is on in /metrics, uvsadm --status and the log while any worker is in it, its switches counted; each worker\'s fill and capacity exported (the sum against --conn-max read 45 %)', async () => {
+  const l = lab(1024);
+  const { shadow } = l;
+  const m = createMetrics(shadow.dp, { process: false, workers: () => l.group.status() });
+  const logged: string[] = [];
+  const faults = new FaultWatch(shadow.dp, { warn: (_f, msg) => logged.push(`warn ${msg}`), info: (_f, msg) => logged.push(`info ${msg}`) }, 0,
+    undefined, () => l.group.fullest());
+  shadow.ctl.addService({ ...service, sched: 'rr' });
+  for (const s of RS.slice(0, 2)) shadow.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+  l.deliver(0, 1);
+  // A SYN flood the steering puts on worker 0 alone: its 512 entries fill to --evict-above.
+  l.syn(0, 1000);
+  l.tick();
+  faults.check(1);
+  assert.equal(l.w[0].dp.secureTcp, true, 'worker 0 is in secure TCP');
+  assert.equal(l.w[1].dp.secureTcp, false);
+  const ex = parseExposition(await m.text());
+  const g = (name: string, labels = {}) => ex.get(name, labels);
+  const entries0 = l.w[0].dp.ct.count;
+  assert.ok(entries0 >= 0.85 * 512, `worker 0 holds ${entries0} of 512`);
+  assert.equal(g('uvs_conn_table_entries'), entries0, 'the sum');
+  assert.equal(g('uvs_conn_table_capacity'), 1024);
+  assert.equal(g('uvs_secure_tcp'), 1, 'secure TCP on: worker 0 is in it');
+  assert.equal(g('uvs_secure_tcp_switches_total'), 1, 'worker 0 switched once');
+  assert.deepEqual([0, 1].map((k) => [g('uvs_worker_conn_table_entries', { worker: String(k) }), g('uvs_worker_conn_table_capacity', { worker: String(k) }),
+    g('uvs_worker_secure_tcp', { worker: String(k) })]), [[entries0, 512, 1], [0, 512, 0]]);
+  const text = formatStatus(shadow.ctl.status() as StatusResult);
+  assert.match(text, /^secure_tcp on \(above 0\.5\)$/m);
+  assert.match(text, new RegExp(`^worker 0 .* conns ${entries0} conn_max 512 secure_tcp on `, 'm'));
+  assert.match(text, /^worker 1 .* conns 0 conn_max 512 secure_tcp off /m);
+  assert.deepEqual(logged, [`warn secure_tcp on: connection table at ${entries0} of 1024 entries (above 0.5; worker 0 at ${entries0} of 512): half-open TCP connections time out in seconds`]);
 });

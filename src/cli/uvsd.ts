@@ -584,7 +584,7 @@ export async function main(argv: string[]): Promise<void> {
   const announceAll = (): void => {
     for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
   };
-  const faults = new FaultWatch(dp, log.child({ component: 'faults' }));
+  const faults = new FaultWatch(dp, log.child({ component: 'faults' }), undefined, undefined, () => group?.fullest());
   const vlog = log.child({ component: 'vrrp' });
   const fifoAt = (path: string): VrrpFifo => new VrrpFifo(path, (args, ev) => {
     control.call('setRole', args);

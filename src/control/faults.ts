@@ -69,7 +69,8 @@ export class FaultWatch {
    * check is (uvsd forwards before its first tick). The times are performance.now()'s, never
    * the wall clock's: a step of it back would silence the warnings for as long.
    */
-  constructor(private readonly src: FaultSource, private readonly log: WatchLog, now = performance.now(), timing: Partial<FaultTiming> = {}) {
+  constructor(private readonly src: FaultSource, private readonly log: WatchLog, now = performance.now(), timing: Partial<FaultTiming> = {},
+    private readonly fullest?: () => { worker: number; count: number; max: number } | undefined) {
     this.timing = { ...FAULT_TIMING, ...timing };
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
@@ -100,8 +101,11 @@ export class FaultWatch {
     if (on === this.secureOn) return;
     this.secureOn = on;
     const { count, max } = this.src.ct;
-    const fields = { conns: count, connMax: max, secureTcpAbove: this.src.defense.secureTcpAbove };
-    if (on) this.log.warn(fields, `secure_tcp on: connection table at ${count} of ${max} entries (above ${this.src.defense.secureTcpAbove}): half-open TCP connections time out in seconds`);
+    // uvsd --workers: each worker switches on its own share of the table; name the fullest one.
+    const w = this.fullest?.();
+    const fields = { conns: count, connMax: max, secureTcpAbove: this.src.defense.secureTcpAbove, ...(w === undefined ? {} : { fullestWorker: w }) };
+    const inWorker = w === undefined ? '' : `; worker ${w.worker} at ${w.count} of ${w.max}`;
+    if (on) this.log.warn(fields, `secure_tcp on: connection table at ${count} of ${max} entries (above ${this.src.defense.secureTcpAbove}${inWorker}): half-open TCP connections time out in seconds`);
     else this.log.info(fields, `secure_tcp off: connection table at ${count} of ${max} entries`);
   }
 

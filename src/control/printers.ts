@@ -551,7 +551,7 @@ export function formatStatus(st: StatusResult): string {
   if (st.cpus !== undefined) lines.push(`cpus datapath ${st.cpus.datapath.join(',')} control ${formatCpuList(st.cpus.control)}`);
   for (const w of st.workers ?? []) {
     lines.push(`worker ${w.worker} io ${w.io} rx_frames ${w.rx_frames} tx_frames ${w.tx_frames} fwd_packets ${w.fwd_packets} ` +
-      `fwd_out_packets ${w.fwd_out_packets} conns ${w.conns} handoff_out ${w.handoff_out} handoff_in ${w.handoff_in}${w.cpu === undefined ? '' : ` cpu ${w.cpu}`}`);
+      `fwd_out_packets ${w.fwd_out_packets} conns ${w.conns} conn_max ${w.conn_max} secure_tcp ${w.secure_tcp ? 'on' : 'off'} handoff_out ${w.handoff_out} handoff_in ${w.handoff_in}${w.cpu === undefined ? '' : ` cpu ${w.cpu}`}`);
   }
   for (const [k, v] of Object.entries(st.counters)) lines.push(`${k} ${v}`);
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);

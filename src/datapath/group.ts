@@ -68,7 +68,9 @@ export interface WorkerShared {
   /**
    * [0] = connection entries in use; ring backend: [1], [2] = the ring's drops (ring_full, too_long);
    * [S_APPLIED] = the seq of the last DpOp list applied (written under `lock`); [S_NEIGH],
-   * [S_NEIGH + 1] = the neighbour table's entries in use and unresolved (WorkerSetup.census only).
+   * [S_NEIGH + 1] = the neighbour table's entries in use and unresolved (WorkerSetup.census only);
+   * [S_SECURE] = 1 while the worker is in secure TCP (it decides from its own table); [S_MAX] = its
+   * table's size (its share of --conn-max).
    */
   scalars: Float64Array;
   /** [0]: 1 while the worker applies a DpOp list or pull() reads the arrays (lockShared). */
@@ -82,10 +84,13 @@ export interface WorkerShared {
 /** Destination statistics summed slot by slot (kept: 5 per slot). The first five are STAT_*'s, in that order. */
 export const DT_STATS = ['conns', 'inPkts', 'inBytes', 'outPkts', 'outBytes', 'active', 'inactive', 'persist'] as const;
 
-/** WorkerShared.scalars: its length, the slot of the last DpOp list's seq, and of the neighbour counts. */
-export const SCALARS = 6;
+/** WorkerShared.scalars: its length, the slot of the last DpOp list's seq, of the neighbour counts,
+ *  of the worker's secure TCP and of its table's size. */
+export const SCALARS = 8;
 export const S_APPLIED = 3;
 export const S_NEIGH = 4;
+export const S_SECURE = 6;
+export const S_MAX = 7;
 
 /** How long pull() waits for a worker applying a list before it leaves the shadow as it is. */
 const PULL_WAIT_MS = 100;
@@ -121,6 +126,8 @@ export function applyLocked(shared: WorkerShared, dp: Datapath, m: OpsMessage): 
     if (m.svc !== undefined) dp.counters.useSvc(m.svc);
     dp.apply(m.ops);
     shared.scalars[S_APPLIED] = m.seq;
+    // New defenses (--secure-tcp-above) switch secure TCP at once.
+    shared.scalars[S_SECURE] = dp.secureTcp ? 1 : 0;
   } finally {
     unlockShared(shared.lock);
   }
@@ -130,6 +137,8 @@ export function applyLocked(shared: WorkerShared, dp: Datapath, m: OpsMessage): 
  *  SharedArrayBuffers: it was made with DatapathOptions.worker), scalars (SCALARS long) and census counts. */
 export function workerShared(dp: Datapath, scalars: Float64Array, states: Float64Array<ArrayBufferLike>, io: string, ioFallback: string): WorkerShared {
   const dt = dp.dt;
+  scalars[S_MAX] = dp.ct.max;
+  publishTick({ scalars }, dp);
   return {
     c: dp.counters.c, d: dp.counters.d, batch: dp.counters.batch, svc: dp.counters.svcNoDest,
     dt: {
@@ -140,14 +149,21 @@ export function workerShared(dp: Datapath, scalars: Float64Array, states: Float6
   };
 }
 
+/** In a worker, at each tick (after dp.tick()): its entries in use and whether it is in secure TCP. */
+export function publishTick(shared: Pick<WorkerShared, 'scalars'>, dp: Datapath): void {
+  shared.scalars[0] = dp.ct.count;
+  shared.scalars[S_SECURE] = dp.secureTcp ? 1 : 0;
+}
+
 /** DpOps that can add or remove an address the steering map holds (Datapath.steerAddrs). */
 const STEER_OPS = new Set<DpOp['op']>(['addService', 'editService', 'delService', 'addLaddr', 'delLaddr', 'addMark', 'delMark']);
 
 /** DpOps that can add or remove a NAT server of a persistent VIP (kind 3 of the steering map). */
 const DEST_OPS = new Set<DpOp['op']>(['addDest', 'editDest', 'delDest']);
 
-/** Counters that every datapath counts once per control change (not per frame): the shadow's own. */
-const NOT_SUMMED = new Set<number>([C.role_changes, C.secure_tcp_switches]);
+/** Counters that every datapath counts once per control change (not per frame): the shadow's own.
+ *  (secure_tcp_switches is summed: each worker switches on its own table; the shadow never does.) */
+const NOT_SUMMED = new Set<number>([C.role_changes]);
 
 /** Connection entries of one worker as columns (uvsadm -Lc): the ConnTable fields connPage reads. */
 export interface ConnSnapshot {
@@ -221,6 +237,10 @@ export interface WorkerStatus {
   conns: number;
   handoff_out: number;
   handoff_in: number;
+  /** The worker's table size (its share of --conn-max: conns against it is how full it is). */
+  conn_max: number;
+  /** The worker is in secure TCP (above --secure-tcp-above of its own table). */
+  secure_tcp: boolean;
   /** The CPU the worker's thread is pinned to (uvsd --datapath-cpus). */
   cpu?: number;
 }
@@ -395,6 +415,8 @@ export class DatapathGroup implements Workers {
   /** The shadow: the Datapath control and the readers see (never given a frame). */
   set shadow(dp: Datapath) {
     this.shadowDp = dp;
+    // Its secure TCP is the workers' (sum()): its own table holds nothing.
+    dp.secureByWorkers = true;
     this.lastD = new Float64Array(dp.counters.d.length);
     this.lastBatch = new Float64Array(dp.counters.batch.length);
     this.added = new Float64Array(dp.dt.max);
@@ -632,8 +654,25 @@ export class DatapathGroup implements Workers {
     }
     if (this.leaving.length > 0) this.leaving = this.leaving.filter((e) => applied.some((a) => a < e.to));
     let conns = 0;
-    for (const s of shared) conns += s.scalars[0];
+    let secure = false;
+    for (const s of shared) {
+      conns += s.scalars[0];
+      if (s.scalars[S_SECURE] !== 0) secure = true;
+    }
     dp.ct.count = conns;
+    // Each worker switches from its own share of the table: on while any worker is in it.
+    dp.secureTcp = secure;
+  }
+
+  /** The worker whose table is the fullest (entries against its own size), as of the last ticks. */
+  fullest(): { worker: number; count: number; max: number } | undefined {
+    let best: { worker: number; count: number; max: number } | undefined;
+    for (const [worker, l] of this.links.entries()) {
+      const s = l.shared?.scalars;
+      if (s === undefined || !(s[S_MAX] > 0)) continue;
+      if (best === undefined || s[0] / s[S_MAX] > best.count / best.max) best = { worker, count: s[0], max: s[S_MAX] };
+    }
+    return best;
   }
 
   /** Connection entries by state summed over the workers (their last complete census walks). */
@@ -663,6 +702,7 @@ export class DatapathGroup implements Workers {
         rx_frames: c?.[C.rx_frames] ?? 0, tx_frames: c?.[C.tx_frames] ?? 0,
         fwd_packets: c?.[C.fwd_packets] ?? 0, fwd_out_packets: c?.[C.fwd_out_packets] ?? 0,
         conns: s?.scalars[0] ?? 0, handoff_out: c?.[C.handoff_out] ?? 0, handoff_in: c?.[C.handoff_in] ?? 0,
+        conn_max: s?.scalars[S_MAX] ?? 0, secure_tcp: s?.scalars[S_SECURE] === 1,
         ...(this.cpus === undefined ? {} : { cpu: this.cpus[i] }),
       };
     });

@@ -313,6 +313,9 @@ export class Datapath implements Output {
   private tcpTable: Uint8Array = NEXT;
   /** Secure TCP state (switched by tick() on the table's fill, with hysteresis). */
   secureTcp = false;
+  /** The shadow of uvsd --workers: secureTcp is the workers' (DatapathGroup.pull() sets it: on
+   *  while any worker, deciding from its own share of the table, is in it); never switched here. */
+  secureByWorkers = false;
   readonly defense: DefenseOptions;
   /** Entry counts where secure TCP switches on / off, and where eviction starts. */
   private secureOnAt = 0;
@@ -491,6 +494,7 @@ export class Datapath implements Output {
 
   /** Switch secure TCP on above secureOnAt entries, off below secureOffAt (hysteresis). */
   private checkSecure(): void {
+    if (this.secureByWorkers) return;
     const n = this.ct.count;
     if (!this.secureTcp && n >= this.secureOnAt) {
       this.secureTcp = true;

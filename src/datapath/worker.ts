@@ -10,7 +10,7 @@ import { TICK_MS } from './conntable.js';
 import { Datapath, RX_HEADROOM } from './pipeline.js';
 import { sendCopies } from './tx.js';
 import { Port, native } from './port.js';
-import { SCALARS, S_NEIGH, applyLocked, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
+import { SCALARS, S_NEIGH, applyLocked, publishTick, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
@@ -193,7 +193,7 @@ const census = new StateCensus(dp.ct, shared.states);
 setInterval(() => {
   dp.counters.c[C.rx_wakes] += port.takeRxWakes();
   dp.tick();
-  scalars[0] = dp.ct.count;
+  publishTick(shared, dp);
   const drops = port.drops();
   if (drops !== null) {
     scalars[1] = drops.ring_full;

@@ -513,13 +513,16 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- workers (uvsd --workers N): each one's share, to see one worker busier than the others ----
   const workers = opts.workers;
   if (workers !== undefined) {
-    const per = (k: 'rx_frames' | 'fwd_packets' | 'fwd_out_packets' | 'handoff_out' | 'conns') => (): Sample[] =>
+    const per = (k: 'rx_frames' | 'fwd_packets' | 'fwd_out_packets' | 'handoff_out' | 'conns' | 'conn_max') => (): Sample[] =>
       workers().map((w): Sample => [{ worker: String(w.worker) }, w[k]]);
     counter(reg, 'uvs_worker_rx_frames_total', 'Frames a worker read from its TAP queue (uvsd --workers).', ['worker'], per('rx_frames'));
     counter(reg, 'uvs_worker_fwd_packets_total', 'Client packets a worker forwarded to real servers (uvsd --workers).', ['worker'], per('fwd_packets'));
     counter(reg, 'uvs_worker_fwd_out_packets_total', 'Server replies a worker forwarded to clients (NAT, FULLNAT; uvsd --workers).', ['worker'], per('fwd_out_packets'));
     counter(reg, 'uvs_worker_handoff_out_total', 'Frames a worker handed to the worker holding their connection (uvsd --workers).', ['worker'], per('handoff_out'));
     gauge(reg, 'uvs_worker_conn_table_entries', 'Connection entries a worker holds (its share of --conn-max; uvsd --workers).', ['worker'], per('conns'));
+    gauge(reg, 'uvs_worker_conn_table_capacity', 'A worker\'s connection table size: its share of --conn-max, ceil(conn-max / workers), which it evicts from and switches secure TCP on (uvsd --workers).', ['worker'], per('conn_max'));
+    gauge(reg, 'uvs_worker_secure_tcp', '1 while a worker is in secure TCP: its own table is above --secure-tcp-above (uvsd --workers).', ['worker'],
+      () => workers().map((w): Sample => [{ worker: String(w.worker) }, w.secure_tcp ? 1 : 0]));
   }
 
   // ---- high availability (docs/ha.md) --------------------------------------------------------
@@ -555,7 +558,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- connection table --------------------------------------------------------------------
   gauge(reg, 'uvs_conn_table_entries', 'Connection entries in use.', [], () => dp.ct.count);
   gauge(reg, 'uvs_conn_table_capacity', 'Connection table size (uvsd --conn-max).', [], () => dp.ct.max);
-  gauge(reg, 'uvs_secure_tcp', '1 while secure TCP is on: the table is above --secure-tcp-above and half-open TCP entries time out in seconds.', [], () => (dp.secureTcp ? 1 : 0));
+  gauge(reg, 'uvs_secure_tcp', '1 while secure TCP is on: the table is above --secure-tcp-above and half-open TCP entries time out in seconds (with --workers: while any worker is, each deciding from its own share of the table).', [], () => (dp.secureTcp ? 1 : 0));
   counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
     () => dp.counters.d[D.conn_table_full]);
   gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries, SCTP_<state> for SCTP ones), from the last complete walk of the table.', ['state'],
