@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIp } from '../src/datapath/addr.js';
 import { ArpWatch } from '../src/control/arpwatch.js';
+import { leaveUnclaimed, reprobeUnclaimed } from '../src/control/claim.js';
 import { formatStatus } from '../src/control/printers.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
@@ -219,4 +220,35 @@ test('its state in uvsadm --status and /status.json: the lap; each address uvsd 
   // Off (--arp-watch 0): no addresses listed, the stations all the same.
   const off = new ArpWatch(r.dp, logRecorder(), 0, r.clock.now).status(r.clock.now);
   assert.deepEqual([off.addresses, formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: off }).match(/^arp_(watch|vip|addr).*$/gm)], [[], ['arp_watch off']]);
+});
+
+test('an unclaimed VIP a real server keeps answering for (the start\'s probe found it): one warning, no "conflict over" while it answers both probes of each 10 s re-probe, arp_answered_by in uvsadm --status; once it stops, claimed and "over"', async () => {
+  const r = rig();
+  const vip = parseIp(VIP);
+  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  const claimLog = { info: () => {}, error: () => {} };
+  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: RS[0].mac }], claimLog);
+  const log = logRecorder();
+  const w = new ArpWatch(r.dp, log, 60_000, r.clock.now);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const probe = r.dp.probe.bind(r.dp);
+  let answering = true;
+  r.dp.probe = (ips) => {
+    r.advance(150); // the window's two probes are apart on the datapath's clock too
+    probe(ips);
+    if (answering) r.feed(answer);
+  };
+  for (let i = 0; i < 3; i++) {
+    await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 20, claimLog);
+    ticks(r, w, 10_000); // uvsd re-probes every 10 s
+  }
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [['warn', `address conflict: real server ${RS[0].ip} (${RS[0].mac}) answers ARP for ${VIP}, an address uvsd probes before claiming it`]]);
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status(r.clock.now) }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 6$`, 'm'));
+  answering = false;
+  await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 20, claimLog);
+  ticks(r, w, 1000);
+  assert.equal(r.dp.link.unclaimed.size, 0, 'claimed');
+  assert.deepEqual(log.take().map((l) => l.msg), [`address conflict over: real server ${RS[0].ip} (${RS[0].mac}) no longer answers ARP for ${VIP} (6 answers)`]);
 });

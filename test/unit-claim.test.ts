@@ -122,7 +122,7 @@ test('an unclaimed VIP (start: another station answered the probe) is neither an
   };
   await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 20, log);
   assert.equal(r.dp.link.unclaimed.get(vip), OTHER_MAC);
-  assert.equal(r.dp.link.conflictsByAddr?.get(vip), 1);
+  assert.equal(r.dp.link.conflictsByAddr?.get(vip), 2, 'both probes of the window answered: two conflicts');
   assert.equal(r.ctl.status().unclaimed?.[0]?.addr, VIP);
   // Re-probe, nobody answering: claimed, announced, answered.
   r.dp.probe = probe;

@@ -379,6 +379,11 @@ export class Link {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counted(buf, sha, spa);
+    } else if (p > 0) {
+      // An answer to a later probe of the window (it has the first station's MAC already): counted
+      // and noted all the same, so the station's record (Claimant.last) is as recent as the last
+      // probe it answered and the ARP watch does not take the second probe for unanswered.
+      this.counted(buf, sha, spa);
     } else if (p < 0 && this.claims(spa)) {
       // Shown by a worker (arpShared): it counts and defends it; the main thread's notes the address.
       if (this.quiet) {
