@@ -252,3 +252,26 @@ test('an unclaimed VIP a real server keeps answering for (the start\'s probe fou
   assert.equal(r.dp.link.unclaimed.size, 0, 'claimed');
   assert.deepEqual(log.take().map((l) => l.msg), [`address conflict over: real server ${RS[0].ip} (${RS[0].mac}) no longer answers ARP for ${VIP} (6 answers)`]);
 });
+
+test('a conflict on a claimed VIP that ends ("address conflict over"): one gratuitous ARP for the VIP then, 2 s after the defence, so a client the server pinned points at uvsd again', () => {
+  const r = rig();
+  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const log = logRecorder();
+  const w = new ArpWatch(r.dp, log, 2000, r.clock.now);
+  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  assert.deepEqual(ticks(r, w, 250).map((p) => p.ip), [VIP], 'probed at once (a DR server joined)');
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  assert.deepEqual(announced(r.run(answer)), [VIP], 'defended');
+  w.check(r.clock.now);
+  assert.match(log.take()[0]!.msg, /^address conflict: real server/);
+  // Fixed on the server: the next lap's probe goes unanswered.
+  const seen: string[] = [];
+  for (let t = 0; t < 4000; t += 250) {
+    r.advance(250);
+    w.check(r.clock.now);
+    seen.push(...log.take().map((l) => l.msg.replace(/:.*/, '')), ...announced(r.sink.take()).map((ip) => `garp ${ip}`));
+  }
+  assert.deepEqual(seen, ['address conflict over', `garp ${VIP}`], 'one gratuitous ARP, in the tick that logs the end');
+});

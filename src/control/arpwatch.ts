@@ -120,6 +120,7 @@ export class ArpWatch {
   private report(now: number): void {
     const link = this.dp.link;
     const cl = link.claimants;
+    let announced: number[] | undefined;
     for (let i = cl.length - 1; i >= 0; i--) {
       const c = cl[i]!;
       const over = c.probed > c.last && now - c.probed >= ANSWER_MS;
@@ -130,6 +131,14 @@ export class ArpWatch {
         this.said.delete(c);
         if (over && server !== undefined) {
           this.log.info(fieldsOf(c, server), `address conflict over: ${who(c, server)} no longer answers ARP for ${formatIp(c.ip)} (${c.answers} answer${c.answers === 1 ? '' : 's'})`);
+        }
+        // One gratuitous ARP for the address, once per conflict that ends: a host whose entry the
+        // station set (a client on the link keeps it REACHABLE with its own traffic and never asks
+        // again) points at uvsd again. Not the defence's 10 s limit (RFC 5227 2.4 limits defending
+        // against a station still answering; this one no longer does, as any announcement).
+        if (over && link.claims(c.ip) && !(announced ??= []).includes(c.ip)) {
+          announced.push(c.ip);
+          this.dp.announce(c.ip);
         }
       } else if (!this.said.has(c)) {
         const server = this.serverOf(c.mac);
