@@ -8,7 +8,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
@@ -547,6 +547,27 @@ test('uvsd: an --addr or --gateway that is no unicast host is refused with one l
       [['--config', gw], `${gw}:3: daemon.gateway: not a unicast host address: 192.168.8.255 is the broadcast address of 192.168.8.10's network`],
     ];
     await assertAllRefused(cases);
+  });
+});
+
+test('uvsd whose --addr another host on the link answers for (RFC 5227 probe) exits 1 naming the address and the MAC, and its control socket never appears: the guides\' readiness wait (until uvsadm -Ln answers) does not return for a uvsd about to exit', { timeout: 60_000 }, async (t) => {
+  await withLab(t, 'uvscli', async (lab, tmp) => {
+    const [ns, host] = [await lab.addNs('dir'), await lab.addNs('host')];
+    const hostMac = '02:00:00:00:00:77';
+    await lab.addBridge(ns);
+    await lab.addVeth({ ns, ifname: 'h0' }, { ns: host, ifname: 'eth0' }, { macB: hostMac });
+    await lab.attach(ns, 'h0', 'br0');
+    await lab.must(['ip', '-n', host, 'addr', 'add', '192.168.8.10/24', 'dev', 'eth0']);
+    const sock = join(tmp, 's.sock');
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--bridge', 'br0', '--addr', '192.168.8.10/24', '--socket', sock, '--arp-probe-ms', '200']), { cwd: repoRoot });
+    let appeared = false;
+    while (!p.done()) {
+      appeared ||= existsSync(sock);
+      await delay(5);
+    }
+    assert.equal(await p.exited, 1, p.stdout().slice(-1000));
+    assert.equal(p.stderr(), `uvsd: --addr 192.168.8.10 is already in use on the LAN by ${hostMac}\n`);
+    assert.equal(appeared, false, 'the control socket appeared before uvsd exited');
   });
 });
 

@@ -28,7 +28,7 @@ import { VrrpFifo } from '../control/vrrpfifo.js';
 import { IPVS_VERSION, roleText, UVS_VERSION } from '../control/printers.js';
 import { changeRecord, roleStatus } from '../control/verbs.js';
 import { DEFAULT_SOCKET } from '../control/protocol.js';
-import { listenControl } from '../control/server.js';
+import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import {
   ConfigManager, DEFAULT_DRAIN_TIMEOUT, FRACTION_TEXT, haGroupWarnings, ifnameProblem, keepalivedServices, mergeServices, parseAddrText, parseFtpPorts, parseHaGroup, readConfig, ServiceTexts, socketPathProblem, type ConfigFile, type DaemonReload, type HaGroupSpec,
@@ -825,40 +825,30 @@ export async function main(argv: string[]): Promise<void> {
       '(a state file written before 2026-12-04 never has it: start them once with uvsadm --start-daemon)');
   }
 
-  const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
+  // The control socket's path is checked now (another uvsd on it, a file there: refused before
+  // the network is touched); it listens only once uvsd will keep running, after the probe of its
+  // --addr below: a socket that answers (the guides' readiness wait) is a uvsd that stays.
   try {
-    // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
-    const call = (verb: string, args: unknown) => control.callAsync(verb, args);
-    const withBgp = (verb: string, r: unknown): unknown => {
-      if (verb !== 'status' || bgp === undefined) return r;
-      const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
-      return r instanceof Promise ? r.then(add) : add(r);
-    };
-    // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
-    // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
-    const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
-    // With workers a reply waits until every worker has applied the change it made.
-    const synced = (r: unknown): unknown => {
-      if (group === undefined) return r;
-      const g = group;
-      const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
-      return r instanceof Promise ? r.then(after) : after(r);
-    };
-    // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once it succeeded.
-    const clog = log.child({ component: 'control' });
-    const audited = (verb: string, args: unknown, r: unknown): unknown => {
-      const rec = changeRecord(verb, args);
-      if (rec === undefined) return r;
-      const said = <T>(v: T): T => (clog.info(rec, `table changed: ${verb}`), v);
-      return r instanceof Promise ? r.then(said) : said(r);
-    };
-    server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
-      (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
+    await checkControlPath(opts.socket);
   } catch (e) {
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
+  // Claim the director addresses and the VIPs of the table set up from --config / --state-file
+  // only if no other station answers for them (RFC 5227; uvsadm -A refuses such a VIP too): one
+  // probe window for all. Only an answer to the probe counts, not what ARP caches still hold (a
+  // restart after a crash keeps its VIPs). A backup probes none of the addresses that move with
+  // the role (the master holds them); with BGP the directors share the VIPs (not probed).
+  const addrs = opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip | 0);
+  const vips = bgp === undefined ? dp.vips().filter((ip) => dp.link.held(ip) && !addrs.includes(ip)) : [];
+  // A director address in use stops uvsd; a VIP in use (a DR real server answering ARP for
+  // it: arp_ignore not set yet) is left unclaimed and probed again (the other VIPs keep working).
+  // The first probe goes now: the window runs through the start below (the metrics listener, the
+  // JIT warm-up, which holds the loop for a good part of a second on a small machine); answers
+  // wait in the port's queue until it is read. The control socket listens after it (below).
+  const probing = probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs);
+  probing.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   if (opts.metricsListen !== undefined) {
     try {
       // Health checks come from --config or --keepalived-conf; without either, none can exist.
@@ -930,20 +920,46 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
   }, TICK_MS);
-  // Claim the director addresses and the VIPs of the table set up from --config / --state-file
-  // only if no other station answers for them (RFC 5227; uvsadm -A refuses such a VIP too): one
-  // probe window for all. Only an answer to the probe counts, not what ARP caches still hold (a
-  // restart after a crash keeps its VIPs). A backup probes none of the addresses that move with
-  // the role (the master holds them); with BGP the directors share the VIPs (not probed).
-  const addrs = opts.addr.filter((a) => dp.link.held(a.ip)).map((a) => a.ip | 0);
-  const vips = bgp === undefined ? dp.vips().filter((ip) => dp.link.held(ip) && !addrs.includes(ip)) : [];
-  // A director address in use stops uvsd; a VIP in use (a DR real server answering ARP for
-  // it: arp_ignore not set yet) is left unclaimed and probed again (the other VIPs keep working).
-  const taken = await probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs);
+  const taken = await probing;
   const takenAddrs = taken.filter((c) => addrs.includes(c.ip));
   if (takenAddrs.length > 0) {
     for (const c of takenAddrs) console.error(`uvsd: --addr ${conflictMessage(c)}`);
     release();
+    process.exit(1);
+  }
+  // The control socket answers from here on (uvsd keeps running; see checkControlPath above).
+  const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
+  try {
+    // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
+    const call = (verb: string, args: unknown) => control.callAsync(verb, args);
+    const withBgp = (verb: string, r: unknown): unknown => {
+      if (verb !== 'status' || bgp === undefined) return r;
+      const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
+      return r instanceof Promise ? r.then(add) : add(r);
+    };
+    // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
+    // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
+    const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
+    // With workers a reply waits until every worker has applied the change it made.
+    const synced = (r: unknown): unknown => {
+      if (group === undefined) return r;
+      const g = group;
+      const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
+      return r instanceof Promise ? r.then(after) : after(r);
+    };
+    // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once it succeeded.
+    const clog = log.child({ component: 'control' });
+    const audited = (verb: string, args: unknown, r: unknown): unknown => {
+      const rec = changeRecord(verb, args);
+      if (rec === undefined) return r;
+      const said = <T>(v: T): T => (clog.info(rec, `table changed: ${verb}`), v);
+      return r instanceof Promise ? r.then(said) : said(r);
+    };
+    server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
+      (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
+  } catch (e) {
+    release();
+    console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
   leaveUnclaimed(applyBoth, taken, log, reprobeEvery);

@@ -354,10 +354,13 @@ export function socketDirProblem(path: string): string | undefined {
   return why === undefined ? undefined : `${why}: another user could put a socket of its own at the path`;
 }
 
-export async function listenControl(
-  path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
-): Promise<ControlServer> {
-  const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
+/**
+ * Can a control socket listen at path? Its directory made (0700) and safe, no other file there
+ * and no uvsd answering there (a stale socket is removed); throws why not. listenControl checks
+ * the same; uvsd asks early, before it opens the network, and listens only once it will keep
+ * running (after the probe of its --addr), so a socket that answers means a uvsd that stays.
+ */
+export async function checkControlPath(path: string): Promise<void> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   } catch (e) {
@@ -379,6 +382,13 @@ export async function listenControl(
     if (await probe(path)) throw new Error(`another uvsd is already listening on ${path}`);
     unlinkSync(path); // stale socket of a daemon that died
   }
+}
+
+export async function listenControl(
+  path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
+): Promise<ControlServer> {
+  const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
+  await checkControlPath(path);
   const tell = refusals(onRefused);
   const shared: Shared = { buffered: 0, refuse: refuser(tell) };
   let clients = 0;
