@@ -293,7 +293,7 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
   if (icmpType === ICMP_DEST_UNREACH && (icmpCode === ICMP_PROT_UNREACH || icmpCode === ICMP_PORT_UNREACH)) {
     // The server's own answer about the tunnel (no ipip module: protocol 4 unreachable; no GUE
     // socket: port unreachable): not about the client's packet, whose connect() it would fail
-    // with ENOPROTOOPT. IPVS relays these too; with tunl0 up a server never sends them.
+    // with ENOPROTOOPT: uvs does not relay them (IPVS does); with tunl0 up a server never sends them.
     o.drop(D.icmp_unhandled);
     return true;
   }
