@@ -76,22 +76,29 @@ test('TUN gives every outer packet its own IP ID (inner fragments uvsd cuts keep
   assert.deepEqual([w.dp.nextIpId(), w.dp.nextIpId(), w.dp.nextIpId()], [0xffff, 0, 1]);
 });
 
-test('fragmentation needed shares the rate limit of uvsd\'s other answers: 50 at once, the rest counted', () => {
+test('fragmentation needed is never rate-limited (the kernel never limits PMTU discovery): 60 at once, and while stray ACKs have used up the answer budget; one answer per oversized packet', () => {
   const r = tunRig(32, true);
   r.feed(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 6000, dport: 80, flags: TCP_FLAGS.SYN }));
   r.sink.take();
   // 60 DF segments of 1500 bytes, too big to wrap in a 1500-byte MTU: one batch.
   const big = (i: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 6000, dport: 80, flags: TCP_FLAGS.ACK, seq: 1 + i * 1460, payload: Buffer.alloc(1460, i) });
-  const before = r.counters();
+  const fragNeeded = (f: Buffer) => f[14 + 9] === 1 && f[34] === 3 && f[35] === 4;
+  let before = r.counters();
   const out = r.run(...Array.from({ length: 60 }, (_v, i) => big(i)));
-  const d = delta(before, r.counters());
-  assert.equal(out.length, 50);
-  assert.ok(out.every((f) => f[14 + 9] === 1 && f[34] === 3 && f[35] === 4), 'ICMP type 3 code 4');
-  assert.deepEqual([d.icmp_frag_needed_sent, d.icmp_frag_needed_ratelimited, d['drop.mtu_exceeded']], [50, 10, 60]);
-  // A millisecond later: one token.
+  let d = delta(before, r.counters());
+  assert.equal(out.length, 60);
+  assert.ok(out.every(fragNeeded), 'ICMP type 3 code 4');
+  assert.ok(out.every((f) => f.length === 14 + 20 + 8 + 28), 'header + 8 bytes quoted: far smaller than the packet answered');
+  assert.deepEqual([d.icmp_frag_needed_sent, d.icmp_frag_needed_ratelimited, d['drop.mtu_exceeded']], [60, undefined, 60]);
+  // Someone's stray ACKs to the VIP take the whole budget of resets and ICMP errors (50)...
+  const stray = (i: number) => tcpFrame(IN, { src: `198.51.100.${i + 1}`, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, ack: 1 });
   r.advance(1);
-  const again = delta(r.counters(), (r.run(big(60), big(61)), r.counters()));
-  assert.deepEqual([again.icmp_frag_needed_sent, again.icmp_frag_needed_ratelimited], [1, 1]);
+  before = r.counters();
+  r.run(...Array.from({ length: 60 }, (_v, i) => stray(i)), big(60), big(61));
+  d = delta(before, r.counters());
+  assert.deepEqual([d.tcp_rst_sent, d.tcp_rst_ratelimited], [50, 10]);
+  // ...and the client doing PMTU discovery still hears of its MTU, each time.
+  assert.deepEqual([d.icmp_frag_needed_sent, d['drop.mtu_exceeded']], [2, 2]);
 });
 
 /** TUN to RS[0] with the given tunnel (ipvsadm --tun-type ...), headroom as uvsd's port lays frames out. */

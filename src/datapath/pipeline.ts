@@ -1382,13 +1382,24 @@ export class Datapath implements Output {
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 
-  /** Output.answerSlot (modes/types.ts): ICMP errors, resets, TUN's fragmentation needed. */
+  /** Output.answerSlot (modes/types.ts): ICMP errors and resets, within the rate limit. */
   answerSlot(src: number, limited: number): number {
     if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
     if (!this.icmpLimit.allow(0, this.link.now)) {
       this.counters.c[limited]++;
       return -2;
     }
+    return this.answerGen();
+  }
+
+  /** Output.pmtuSlot (modes/types.ts): fragmentation needed, never rate-limited (the kernel's
+   *  icmpv4_mask_allow: "Don't limit PMTU discovery"). */
+  pmtuSlot(src: number): number {
+    if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
+    return this.answerGen();
+  }
+
+  private answerGen(): number {
     const g = this.tx.genSlot();
     if (g < 0) this.counters.d[D.tx_failed]++;
     return g;

@@ -117,7 +117,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   icmp_time_exceeded_ratelimited: 'ICMP time exceeded not sent because of the ICMP error rate limit (1000/s, burst 50).',
   tcp_rst_sent: 'TCP resets sent to clients for segments of no connection to a service port (drops no_conn), as the kernel\'s stack answers them.',
   tcp_rst_ratelimited: 'TCP resets not sent because of the rate limit shared with the ICMP errors (1000/s, burst 50).',
-  icmp_frag_needed_ratelimited: 'ICMP fragmentation-needed (TUN) not sent because of the ICMP error rate limit (1000/s, burst 50).',
+  icmp_frag_needed_ratelimited: 'Always 0 since 2026-12-05: ICMP fragmentation-needed (TUN) is never rate-limited, as the kernel never limits PMTU discovery (kept for dashboards).',
   icmp_tunnel_relayed: 'TUN: ICMP errors from a router past the director about a wrapped packet (fragmentation needed with the MTU less the tunnel\'s bytes, time exceeded, unreachable) relayed to the client from the VIP, about its own packet.',
   icmp_tunnel_ratelimited: 'TUN: router ICMP errors about a wrapped packet not relayed because of the ICMP error rate limit (1000/s, burst 50).',
   tun_inner_fragments: 'TUN packets sent as fragments inside the tunnel (no DF, too big for MTU - 20).',

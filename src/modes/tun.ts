@@ -220,13 +220,15 @@ function wrapToServer(o: Output, buf: Buffer, ip: number, tot: number, e: number
 
 /**
  * "Fragmentation needed" to the client for a packet too big to wrap (next-hop MTU = MTU minus
- * the encapsulation's bytes), sent like uvsd's other answers: never to a source the kernel would
- * not answer, and within the ICMP rate limit they share.
+ * the encapsulation's bytes): never to a source the kernel would not answer, and never
+ * rate-limited (Output.pmtuSlot): the kernel does not limit PMTU discovery, and a shared limit
+ * let anyone's stray segments to a VIP starve it, a path MTU black hole for every TUN client.
+ * One 70-byte answer per oversized packet received: no amplification.
  */
 function fragNeeded(o: Output, buf: Buffer, ip: number, e: number, hlen: number): void {
   o.drop(D.mtu_exceeded);
   const src = rd32(buf, ip + IP_SRC);
-  const g = o.answerSlot(src, C.icmp_frag_needed_ratelimited);
+  const g = o.pmtuSlot(src);
   if (g < 0) return;
   const flen = buildFragNeeded(o.genBuf, g, buf, ip, o.ct.vaddr[e], o.mtu - hlen);
   o.count(C.icmp_frag_needed_sent);
@@ -274,8 +276,8 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
  * discovery), its next-hop MTU less the encapsulation's bytes and never under 68 (RFC 791's
  * minimum); without DF it is counted icmp_unhandled, and so are protocol and port unreachable
  * (about the tunnel, not the client's packet); one with a bad ICMP checksum icmp_bad_checksum.
- * Sent as uvsd's other answers (a source the kernel would answer, within the shared ICMP rate
- * limit). false: the quoted packet is not one this connection's tunnel sends (another server,
+ * Sent as uvsd's other answers (a source the kernel would answer, within the ICMP rate limit;
+ * fragmentation needed never rate-limited, as fragNeeded's). false: the quoted packet is not one this connection's tunnel sends (another server,
  * tunnel type or GUE port).
  */
 export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number, inner: number, e: number): boolean {
@@ -312,7 +314,8 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
     return true;
   }
   const client = rd32(buf, inner + IP_SRC);
-  const g = o.answerSlot(client, C.icmp_tunnel_ratelimited);
+  // Fragmentation needed is never rate-limited (fragNeeded): one relayed per error received.
+  const g = mtu !== 0 ? o.pmtuSlot(client) : o.answerSlot(client, C.icmp_tunnel_ratelimited);
   if (g === NO_ANSWER) o.drop(D.no_route); // the error's own outcome: uvsd cannot reach the client
   if (g < 0) return true;
   const flen = buildIcmpError(o.genBuf, g, buf, inner, o.ct.vaddr[e], icmpType, icmpCode, mtu);

@@ -67,6 +67,12 @@ export interface Output {
    * (`limited`, a C.* counter, counts it) or when none is left in this batch (tx_failed).
    */
   answerSlot(src: number, limited: number): number;
+  /**
+   * The same for ICMP "fragmentation needed" (TUN): never rate-limited, as the kernel never limits
+   * PMTU discovery (icmpv4_mask_allow); one per oversized DF packet received, never larger than
+   * it, so no amplification. Negative as answerSlot's: NO_ANSWER, or no slot left (tx_failed).
+   */
+  pmtuSlot(src: number): number;
   /** A reset from the VIP answering the client segment at buf[ip]/[l4] to its source `src`
    *  (seq = its ack), through answerSlot (rate limit) and counted (tcp_rst_sent). */
   reset(buf: Buffer, ip: number, l4: number, src: number): void;
