@@ -1,13 +1,15 @@
 // ICMP port unreachable when a service has no real server available (IPVS ip_vs_leave): the
 // reply's bytes checked field by field with the tests' own checksum code, the route it takes
 // (on-link client directly, off-link through --gateway, none without one), the "all overloaded"
-// case, and the global rate limit (1000/s, burst 50, like net.ipv4.icmp_msgs_per_sec/_burst).
+// case, and the rate limits: per source (1/s, burst 6, like net.ipv4.icmp_ratelimit) before the
+// global one (1000/s, burst 50, like net.ipv4.icmp_msgs_per_sec/_burst).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { delta, DIR_MAC, rig, ROUTER_MAC, RS, VIP, CLIENT, type Rig } from './helpers/harness.js';
 import { inetChecksum, ipStr, macStr, onesSum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { parseIp } from '../src/datapath/addr.js';
-import { ICMP_ERR_BURST, ICMP_ERR_RATE } from '../src/datapath/pipeline.js';
+import { ICMP_ERR_BURST, ICMP_ERR_RATE, ICMP_PEER_BURST, ICMP_PEER_RATE } from '../src/datapath/pipeline.js';
+import { ICMP_PEER_BUCKETS, sharedBuckets, type LimiterBuckets } from '../src/datapath/ratelimit.js';
 import { D, SVC_SLOTS } from '../src/datapath/counters.js';
 
 const GW = '10.0.0.254';
@@ -15,9 +17,11 @@ const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const IPF = { id: 0x1234, ttl: 60 };
 const syn = (sport: number, src = CLIENT) =>
   tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, seq: 0xa1b2c3d4, window: 64240 }, IPF);
+/** Client i of many (off-link, behind GW): each under its own per-source limit. */
+const client = (i: number) => `198.18.${i >> 7}.${1 + (i & 127)}`;
 
 /** TCP VIP:80 whose servers are all at weight 0, UDP VIP:53 without servers; the router learnt. */
-function noDestRig(o: { gateway?: boolean; worker?: { index: number; count: number } } = {}): Rig {
+function noDestRig(o: { gateway?: boolean; worker?: { index: number; count: number; icmpPeers?: LimiterBuckets } } = {}): Rig {
   const r = rig({ gateway: o.gateway === false ? undefined : GW, worker: o.worker });
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' });
   r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
@@ -134,10 +138,10 @@ test('port unreachable when every server is overloaded (-x upper threshold)', ()
 test('rate limit: 50 at once, then 1000 per second, over TCP and UDP together; the rest counted', () => {
   assert.deepEqual([ICMP_ERR_RATE, ICMP_ERR_BURST], [1000, 50]);
   const r = noDestRig();
-  const udp = (sport: number) => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 53, payload: new Uint8Array(12) }, IPF);
+  const udp = (sport: number, src: string) => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: new Uint8Array(12) }, IPF);
   let before = r.counters();
-  // One batch of 40 SYNs and 20 datagrams: the burst answers 50 of them.
-  const out = r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i)), ...Array.from({ length: 20 }, (_v, i) => udp(20000 + i)));
+  // One batch of 40 SYNs and 20 datagrams, each from its own client: the burst answers 50 of them.
+  const out = r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i, client(i))), ...Array.from({ length: 20 }, (_v, i) => udp(20000 + i, client(40 + i))));
   let d = delta(before, r.counters());
   assert.equal(out.length, 50);
   assert.ok(out.every((f) => f[14 + 9] === 1 && f[34] === 3 && f[35] === 3));
@@ -145,16 +149,16 @@ test('rate limit: 50 at once, then 1000 per second, over TCP and UDP together; t
   // 5 ms later: 5 tokens.
   r.advance(5);
   before = r.counters();
-  d = (r.run(...Array.from({ length: 10 }, (_v, i) => syn(11000 + i))), delta(before, r.counters()));
+  d = (r.run(...Array.from({ length: 10 }, (_v, i) => syn(11000 + i, client(100 + i)))), delta(before, r.counters()));
   assert.deepEqual([d.icmp_unreach_sent, d.icmp_unreach_ratelimited], [5, 5]);
   // The same millisecond again: nothing left.
   before = r.counters();
-  assert.equal(r.run(syn(12000)).length, 0);
+  assert.equal(r.run(syn(12000, client(200))).length, 0);
   assert.equal(delta(before, r.counters()).icmp_unreach_ratelimited, 1);
   // A quiet second refills the bucket to its depth, never beyond it.
   r.advance(1000);
   before = r.counters();
-  assert.equal(r.run(...Array.from({ length: 64 }, (_v, i) => syn(13000 + i))).length, 50);
+  assert.equal(r.run(...Array.from({ length: 64 }, (_v, i) => syn(13000 + i, client(300 + i)))).length, 50);
   assert.equal(delta(before, r.counters()).icmp_unreach_ratelimited, 14);
 });
 
@@ -162,7 +166,48 @@ test('rate limit with workers: each worker datapath has its share of rate and bu
   const r = noDestRig({ worker: { index: 0, count: 2 } });
   assert.equal(r.dp.icmpLimit.rate, 500);
   assert.equal(r.dp.icmpLimit.burst, 25);
-  assert.equal(r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i))).length, 25);
+  assert.equal(r.run(...Array.from({ length: 40 }, (_v, i) => syn(10000 + i, client(i)))).length, 25);
+});
+
+test('rate limit per source: 6 at once, then 1 a second to each (the kernel\'s icmp_ratelimit), checked before the daemon\'s bucket: a source flooding a server-less VIP spends none of the others\' answers', () => {
+  assert.deepEqual([ICMP_PEER_RATE, ICMP_PEER_BURST], [1, 6]);
+  const r = noDestRig();
+  const flood = '198.51.100.7';
+  const answered = (out: Buffer[], src: string) => out.filter((f) => ipStr(f.readUInt32BE(30)) === src).length;
+  let before = r.counters();
+  let d;
+  // 20 SYNs of one source and 5 of another in a batch: 6 answered and 5.
+  let out = r.run(...Array.from({ length: 20 }, (_v, i) => syn(10000 + i, flood)), ...Array.from({ length: 5 }, (_v, i) => syn(11000 + i)));
+  assert.deepEqual([answered(out, flood), answered(out, CLIENT)], [6, 5]);
+  assert.deepEqual(delta(before, r.counters()).icmp_unreach_ratelimited, 14);
+  // 100 more of the flooding source take no token of the daemon's 50: its other 39 answer 39 clients.
+  before = r.counters();
+  out = r.run(...Array.from({ length: 100 }, (_v, i) => syn(12000 + i, flood)), ...Array.from({ length: 40 }, (_v, i) => syn(13000 + i, client(i))));
+  assert.deepEqual([answered(out, flood), out.length], [0, 39]);
+  assert.deepEqual(delta(before, r.counters()).icmp_unreach_ratelimited, 101);
+  // A second later: one more each (the other client had one left of its 6: two).
+  r.advance(1000);
+  out = r.run(...Array.from({ length: 5 }, (_v, i) => syn(14000 + i, flood)), ...Array.from({ length: 5 }, (_v, i) => syn(15000 + i)));
+  assert.deepEqual([answered(out, flood), answered(out, CLIENT)], [1, 2]);
+  // Time exceeded shares the per-source limit; a reset does not (the daemon's limit only: the
+  // kernel limits no resets, and one address may front many clients).
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 54, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 54 }, addr: RS[0]!.ip, port: 54, fwd: 'dr', weight: 1 });
+  r.learn(RS[0]!.ip, RS[0]!.mac);
+  before = r.counters();
+  out = r.run(
+    udpFrame(IN, { src: flood, dst: VIP, sport: 16000, dport: 54, payload: new Uint8Array(4) }, { ttl: 1 }),
+    tcpFrame(IN, { src: flood, dst: VIP, sport: 16001, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, ack: 1 }),
+  );
+  d = delta(before, r.counters());
+  assert.deepEqual([d.icmp_time_exceeded_ratelimited, d.tcp_rst_sent, out.length], [1, 1, 1]);
+});
+
+test('rate limit per source with workers: one set of buckets in shared memory, a source\'s 6 over all workers', () => {
+  const icmpPeers = sharedBuckets(ICMP_PEER_BUCKETS);
+  const w0 = noDestRig({ worker: { index: 0, count: 2, icmpPeers } });
+  const w1 = noDestRig({ worker: { index: 1, count: 2, icmpPeers } });
+  assert.deepEqual([w0.run(...Array.from({ length: 4 }, (_v, i) => syn(10000 + i))).length, w1.run(...Array.from({ length: 4 }, (_v, i) => syn(11000 + i))).length], [4, 2]);
 });
 
 test('no_dest per service (uvs_service_no_dest_total): counted for the service whose new flow found no server, by the scheduler, a persistence template or the mh owner (sloppy TCP); not reset by -Z or a server deleted; 0 again for a service added in a deleted one\'s id; ids past the first array keep every count', () => {

@@ -18,7 +18,7 @@ import { C, COUNTER_NAMES, SVC_SLOTS, f64, svcSlotsFor } from './counters.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { DEST_MAX, SLOT_RELEASE, SLOT_SET, SLOT_ZERO, destLoad, type DestLoad } from './dests.js';
 import { sumLaddrUsage, type LaddrUsage } from '../modes/laddr.js';
-import { sharedBuckets, type LimiterBuckets } from './ratelimit.js';
+import { ICMP_PEER_BUCKETS, sharedBuckets, type LimiterBuckets } from './ratelimit.js';
 import type { ConnTable } from './conntable.js';
 import type { Datapath, DatapathOptions, DpExplanation } from './pipeline.js';
 import type { DpOp } from './ops.js';
@@ -53,6 +53,8 @@ export interface WorkerSetup {
   load: DestLoad;
   /** --max-conn-rate-per-source: every worker's per-source buckets, one set for all. */
   limits: LimiterBuckets;
+  /** The ICMP errors' per-source limit (Datapath.icmpPeerLimit): one set for all workers too. */
+  icmpPeers: LimiterBuckets;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -368,6 +370,7 @@ export class DatapathGroup implements Workers {
     }
     this.load = destLoad(n, dp.destMax ?? DEST_MAX);
     const limits = sharedBuckets();
+    const icmpPeers = sharedBuckets(ICMP_PEER_BUCKETS);
     const ready: Promise<void>[] = [];
     // One start for every worker's IP IDs, each worker then its share of the space further on.
     const ipIdSeed = dp.ipIdSeed ?? randomInt(0x10000);
@@ -375,7 +378,7 @@ export class DatapathGroup implements Workers {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n), ipIdSeed },
-        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits,
+        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits, icmpPeers,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,

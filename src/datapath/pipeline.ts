@@ -11,7 +11,7 @@ import {
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
-import { SourceLimiter, type LimiterBuckets } from './ratelimit.js';
+import { ICMP_PEER_BUCKETS, SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianNet } from './addr.js';
 import { destName, explainAt } from '../sched/common.js';
@@ -112,6 +112,15 @@ const NO_CONN = -4;
  */
 export const ICMP_ERR_RATE = 1000;
 export const ICMP_ERR_BURST = 50;
+/**
+ * ICMP errors to one source: at most one a second, in bursts of 6, checked before the daemon's
+ * bucket (the kernel's per-destination net.ipv4.icmp_ratelimit, 1000 ms, and XRLIM_BURST_FACTOR
+ * 6 of inet_peer_xrlim_allow), so one source flooding a server-less VIP cannot take every other
+ * client's answers. Sources hash into ICMP_PEER_BUCKETS buckets (ratelimit.ts; colliding ones
+ * share a limit).
+ */
+export const ICMP_PEER_RATE = 1;
+export const ICMP_PEER_BURST = 6;
 
 /** A template's timeout in ticks (at least one). */
 function persistTicksOf(seconds: number): number {
@@ -204,9 +213,10 @@ export interface DatapathOptions {
    * destination statistics live on SharedArrayBuffers (summed by the main thread), and FULLNAT
    * takes only the local ports p with p % count === index, so no two workers hand out the same one.
    * load: the destinations' counts and overload marks all workers share (the -x/-y thresholds);
-   * limits: the per-source buckets of --max-conn-rate-per-source, shared likewise.
+   * limits: the per-source buckets of --max-conn-rate-per-source, shared likewise; icmpPeers:
+   * those of the ICMP errors' per-source limit (sharedBuckets(ICMP_PEER_BUCKETS)).
    */
-  worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets };
+  worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets; icmpPeers?: LimiterBuckets };
   /** Where the outer headers' IP IDs (TUN) start, 0..65535; random by default. Worker k of n
    *  starts k/n of the ID space further on, so the workers' sequences stay apart. */
   ipIdSeed?: number;
@@ -325,6 +335,9 @@ export class Datapath implements Output {
   /** ICMP port unreachable rate limit (leave()): one bucket for every source, like the kernel's
    *  icmp_global_allow; with workers each has its share of the rate. */
   readonly icmpLimit = new SourceLimiter(1);
+  /** The ICMP errors' per-source limit in front of icmpLimit (ICMP_PEER_*); with workers one set
+   *  of buckets in shared memory, so a source's limit holds over all of them. */
+  readonly icmpPeerLimit: SourceLimiter;
   /** When the schedulers' tick hooks last ran (ms). */
   private schedTickAt = -Infinity;
   /** The last takeover's time (link.now), the index in GARP_AGAIN_MS of its next repeat, and
@@ -424,6 +437,9 @@ export class Datapath implements Output {
     this.ipId = ((opts.ipIdSeed ?? randomInt(0x10000)) + Math.floor((0x10000 * this.workerIndex) / this.workers)) & 0xffff;
     this.announces = !shared;
     this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
+    this.icmpPeerLimit = new SourceLimiter(ICMP_PEER_BUCKETS, undefined, opts.worker?.icmpPeers);
+    if (opts.worker?.icmpPeers === undefined) this.icmpPeerLimit.configure(ICMP_PEER_RATE, ICMP_PEER_BURST);
+    else { this.icmpPeerLimit.rate = ICMP_PEER_RATE; this.icmpPeerLimit.burst = ICMP_PEER_BURST; } // shared buckets start full
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
@@ -1359,8 +1375,8 @@ export class Datapath implements Output {
    * fails at once instead of timing out. Not for a source the kernel never answers
    * (Link.unicastPeer), or a client uvsd has no route to (off-link without --gateway: best
    * effort, not a second drop); later fragments never get here, and a
-   * first fragment is answered as the kernel answers fragment 0. Rate-limited over the daemon
-   * (icmpLimit); the frame itself stays dropped (no_dest).
+   * first fragment is answered as the kernel answers fragment 0. Rate-limited per source
+   * (icmpPeerLimit) and over the daemon (icmpLimit); the frame itself stays dropped (no_dest).
    */
   private leave(buf: Buffer, ip: number, src: number, vip: number): void {
     this.icmpError(buf, ip, src, vip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, C.icmp_unreach_sent, C.icmp_unreach_ratelimited);
@@ -1372,23 +1388,36 @@ export class Datapath implements Output {
    * sync): the client gets a reset from the VIP, as the kernel's own stack answers when IPVS
    * passes such a segment up, so it learns at once instead of retransmitting for minutes. Sent
    * like an ICMP error (never to a source the kernel never answers, or one without a route)
-   * and within the same rate limit (icmpLimit); the segment stays dropped.
+   * and within the same daemon-wide rate limit (icmpLimit; not the ICMP errors' per-source one:
+   * the kernel limits no resets, and one address may front many clients); the segment stays dropped.
    */
   reset(buf: Buffer, ip: number, l4: number, src: number): void {
-    const g = this.answerSlot(src, C.tcp_rst_ratelimited);
+    const g = this.answerTo(src, C.tcp_rst_ratelimited, false);
     if (g < 0) return;
     const flen = buildTcpReset(this.tx.genBuf, g, buf, ip, l4);
     this.counters.c[C.tcp_rst_sent]++;
     this.link.toNeighbour(this.tx.genBuf, g, flen, src);
   }
 
-  /** Output.answerSlot (modes/types.ts): ICMP errors and resets, within the rate limit. */
+  /** Output.answerSlot (modes/types.ts): ICMP errors, within the per-source and daemon limits. */
   answerSlot(src: number, limited: number): number {
+    return this.answerTo(src, limited, true);
+  }
+
+  /**
+   * A slot for an answer to src: the daemon's bucket must have a token, then (ICMP errors,
+   * `perSource`) src's own bucket gives one, and only then is the daemon's taken, as the kernel
+   * since "icmp: change the order of rate limits" (icmp_global_allow, inet_peer_xrlim_allow,
+   * icmp_global_consume): a source over its own limit spends nothing of the others' budget.
+   */
+  private answerTo(src: number, limited: number, perSource: boolean): number {
     if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
-    if (!this.icmpLimit.allow(0, this.link.now)) {
+    const now = this.link.now;
+    if (!this.icmpLimit.has(0, now) || (perSource && !this.icmpPeerLimit.allow(src, now))) {
       this.counters.c[limited]++;
       return -2;
     }
+    this.icmpLimit.allow(0, now);
     return this.answerGen();
   }
 

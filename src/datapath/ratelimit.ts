@@ -2,10 +2,14 @@
 // bucket of the client address, in two typed arrays, refilled lazily when the bucket is used.
 // Sources that collide share a bucket (65,536 of them by default), which only ever makes the
 // limit stricter for those sources. No allocation after construction. With one bucket it is one
-// limit for everything (the ICMP errors uvsd sends, pipeline.ts icmpLimit). With --workers the
+// limit for everything (the ICMP errors uvsd sends, pipeline.ts icmpLimit); the ICMP errors' per-
+// source limit in front of it is another of these (icmpPeerLimit). With --workers the
 // buckets are shared memory (sharedBuckets): one limit per source over all workers, whichever
 // worker each of its connections reaches; two workers refilling one bucket at the same moment
 // may let one connection more through, never fewer.
+
+/** Buckets of the ICMP errors' per-source limit (pipeline.ts ICMP_PEER_*): 64 KB, 4,096 sources apart. */
+export const ICMP_PEER_BUCKETS = 4096;
 
 /** A limiter's buckets, which several limiters (one per worker) may share. */
 export interface LimiterBuckets {
@@ -54,8 +58,7 @@ export class SourceLimiter {
 
   /** Take a token for a new connection from `src` (int32) at `now` ms; false = over the limit. */
   allow(src: number, now: number): boolean {
-    let h = Math.imul(src ^ this.seed, 0x9e3779b1);
-    h = (h ^ (h >>> 16)) & this.mask;
+    const h = this.bucket(src);
     let t = this.tokens[h] + ((now - this.last[h]) * this.rate) / 1000;
     if (!(t < this.burst)) t = this.burst; // also the first use (-Infinity elapsed → NaN/Infinity)
     this.last[h] = now;
@@ -65,6 +68,17 @@ export class SourceLimiter {
     }
     this.tokens[h] = t - 1;
     return true;
+  }
+
+  /** Would allow(src, now) let one through? Nothing taken, nothing changed. */
+  has(src: number, now: number): boolean {
+    const h = this.bucket(src);
+    return !(this.tokens[h] + ((now - this.last[h]) * this.rate) / 1000 < 1); // NaN/Infinity (first use): full
+  }
+
+  private bucket(src: number): number {
+    const h = Math.imul(src ^ this.seed, 0x9e3779b1);
+    return (h ^ (h >>> 16)) & this.mask;
   }
 }
 
