@@ -21,12 +21,12 @@ const TCP80 = { proto: 'tcp' as const, addr: VIP, port: 80 };
 const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
 const ZERO_HDR = Buffer.alloc(10).toString('hex');
 
-function offloadRig(fwd: 'nat' | 'fullnat' | 'dr' | 'tun'): Rig {
+function offloadRig(fwd: 'nat' | 'fullnat' | 'dr' | 'tun', tun: { tunType?: 'gue'; tunPort?: number; tunCsum?: 'remcsum' } = {}): Rig {
   const r = rig({ vnet: true, gateway: GW, connMax: 4096 });
   const rport = fwd === 'nat' || fwd === 'fullnat' ? 8080 : 80;
   r.ctl.addService({ ...TCP80, sched: 'rr' });
   r.ctl.addService({ ...UDP53, sched: 'rr' });
-  r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: rport, fwd, weight: 1 });
+  r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: rport, fwd, weight: 1, ...tun });
   r.ctl.addDest({ service: UDP53, addr: RS[0].ip, port: fwd === 'nat' || fwd === 'fullnat' ? 5353 : 53, fwd, weight: 1 });
   if (fwd === 'fullnat') {
     r.ctl.addLaddr({ service: TCP80, addr: LIP });
@@ -170,6 +170,23 @@ test('tun: a partial checksum is completed before wrapping (the wrapped packet l
   assert.equal(out.length, 1);
   assert.equal(out[0].vnet!.toString('hex'), ZERO_HDR);
   assert.ok(l4ChecksumOk(Buffer.concat([out[0].frame.subarray(0, 14), out[0].frame.subarray(34)])));
+});
+
+test('tun, GUE --tun-remcsum: a partial checksum and a super-segment leave with whole inner checksums and a full UDP checksum, no remote checksum option (the kernel adds it only for a checksum it leaves partial)', () => {
+  const r = offloadRig('tun', { tunType: 'gue', tunPort: 6080, tunCsum: 'remcsum' });
+  send1(r, tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40005, dport: 80, flags: TCP_FLAGS.SYN }));
+  const p = partialCsum(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40005, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, payload: payload(500) }));
+  const big = partialCsum(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40005, dport: 80, flags: TCP_FLAGS.ACK, seq: 501, payload: payload(3000) }), { size: 1400 });
+  const out = [...send1(r, p), ...send1(r, big)];
+  assert.equal(out.length, 1 + 3);
+  for (const [k, s] of out.entries()) {
+    const f = s.frame;
+    assert.equal(s.vnet!.toString('hex'), ZERO_HDR, `frame ${k}: zero header`);
+    assert.deepEqual([f[14 + 9], f.readUInt16BE(36), f.readUInt32BE(42)], [17, 6080, 0x00040000], `frame ${k}: UDP to 6080, GUE without options`);
+    assert.notEqual(f.readUInt16BE(40), 0, `frame ${k}: a UDP checksum`);
+    assert.ok(l4ChecksumOk(f), `frame ${k}: the UDP checksum over the whole datagram`);
+    assert.ok(l4ChecksumOk(Buffer.concat([f.subarray(0, 14), f.subarray(14 + 32)])), `frame ${k}: the inner TCP checksum, whole`);
+  }
 });
 
 test('frames uvsd answers in place or builds get a zero header, whatever the request carried', () => {

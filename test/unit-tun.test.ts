@@ -119,13 +119,16 @@ function folded(b: Buffer, off: number, len: number, initial = 0): number {
   return s;
 }
 
-test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, checksums valid, the inner packet untouched but for its TTL; uvs-decap gives it back', () => {
+test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, checksums valid (GUE --tun-remcsum: the UDP checksum too, no option), the inner packet untouched but for its TTL; uvs-decap gives it back', () => {
   const syn = (sport: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, payload: Buffer.alloc(100, 7) });
   const server = decapHost({ vips: [VIP], locals: [RS[0].ip], mac: RS[0].mac, guePort: 6080 });
   const out = new Int32Array(2);
   const cases = [
     { tun: { tunType: 'gue' as const, tunPort: 6080 }, proto: 17, hlen: 32 },
     { tun: { tunType: 'gue' as const, tunPort: 6080, tunCsum: 'csum' as const }, proto: 17, hlen: 32 },
+    // The kernel computes the UDP checksum for remcsum too; its remote checksum option is only
+    // for an inner checksum left partial, and uvsd's inner checksum is whole: no option.
+    { tun: { tunType: 'gue' as const, tunPort: 6080, tunCsum: 'remcsum' as const }, proto: 17, hlen: 32 },
     { tun: { tunType: 'gre' as const }, proto: 47, hlen: 24 },
     { tun: { tunType: 'gre' as const, tunCsum: 'csum' as const }, proto: 47, hlen: 28 },
   ];
@@ -145,8 +148,9 @@ test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, c
         const sport = f.readUInt16BE(t);
         assert.ok(sport >= 32768 && sport <= 60999, `${what}: source port ${sport} from the flow's hash`);
         assert.deepEqual([f.readUInt16BE(t + 2), f.readUInt16BE(t + 4), f.readUInt32BE(t + 8)], [6080, f.length - 34, 0x00040000], `${what}: UDP to the tunnel port, GUE v0 IPIP`);
-        if (c.tun.tunCsum === 'csum') {
+        if (c.tun.tunCsum === 'csum' || c.tun.tunCsum === 'remcsum') {
           const pseudo = folded(f, 26, 8, 17 + (f.length - 34));
+          assert.notEqual(f.readUInt16BE(t + 6), 0, `${what}: a UDP checksum`);
           assert.equal(folded(f, t, f.length - 34, pseudo), 0xffff, `${what}: UDP checksum`);
         } else {
           assert.equal(f.readUInt16BE(t + 6), 0, `${what}: no UDP checksum`);

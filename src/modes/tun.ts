@@ -39,17 +39,23 @@ const GUE_HLEN = 4;
  *  Types and checksum options in the order of TUN_TYPES / TUN_CSUMS (control/protocol.ts). */
 const TUN_IPIP = 0;
 const TUN_GUE = 1;
-/** Checksum option csum (0 nocsum, 2 remcsum: no checksum here either). */
+/** Checksum options (TUN_CSUMS order: 0 nocsum, 1 csum, 2 remcsum). */
 const TUN_CSUM = 1;
+const TUN_REMCSUM = 2;
 
 /** type | checksum option << 2 | GUE port << 4: one int32 per destination slot. */
 export function tunCode(type: number, csum: number, port: number): number {
   return type | (csum << 2) | (port << 4);
 }
 
-/** A tunnel with its own checksum (--tun-csum: GUE's UDP checksum, GRE's). */
+/**
+ * A tunnel with its own checksum: GUE's UDP checksum with --tun-csum or --tun-remcsum (the kernel's
+ * ip_vs_tunnel_xmit: check = CSUM || REMCSUM, udp_set_csum(!check)), GRE's with --tun-csum (GRE
+ * has no remote checksum; ipvsadm refuses it).
+ */
 function withCsum(code: number): boolean {
-  return ((code >> 2) & 3) === TUN_CSUM;
+  const csum = (code >> 2) & 3;
+  return csum === TUN_CSUM || (csum === TUN_REMCSUM && (code & 3) === TUN_GUE);
 }
 
 /** Bytes the encapsulation adds: IPIP 20, GUE 32 (IP, UDP, GUE), GRE 24 (28 with its checksum). */
@@ -117,9 +123,11 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
 
 /**
  * After the inner packet is in place behind headers outerAt wrote at g: GUE's UDP checksum with
- * --tun-csum (over the pseudo-header, UDP, GUE and the inner packet; 0 without), GRE's checksum
- * with --tun-csum (over GRE's header and the inner packet). --tun-remcsum sends a whole inner
- * checksum and no remote checksum option (the kernel adds the option only for a partial one).
+ * --tun-csum or --tun-remcsum (over the pseudo-header, UDP, GUE and the inner packet; 0 with
+ * --tun-nocsum), GRE's checksum with --tun-csum (over GRE's header and the inner packet).
+ * --tun-remcsum sends no remote checksum option: the kernel adds it only for an inner checksum it
+ * leaves partial (CHECKSUM_PARTIAL), and uvsd's is always whole (with --offload it completes a
+ * partial one first, and cuts GSO frames into segments with whole checksums).
  */
 function tunFinish(gen: Buffer, g: number, innerTot: number, code: number): void {
   if (!withCsum(code)) return;
