@@ -2,7 +2,7 @@
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FWD_IP, hopped, inetChecksum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { eth, FWD_IP, hopped, inetChecksum, ipv4, tcp, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, assertFrame, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../src/modes/decap.js';
@@ -164,6 +164,21 @@ test('GUE and GRE (ipvsadm --tun-type): the outer headers as IPVS writes them, c
       assert.deepEqual(f.subarray(out[0], out[0]! + out[1]!), hopped(input).subarray(14), `${what}: uvs-decap's inner packet`);
     }
   }
+});
+
+test('GUE: the fragments of one datagram leave on one UDP source port, the first (MF) hashed on addresses only as the later ones, as the kernel\'s flow dissector; whole packets of two flows on two', () => {
+  const r = tunnelRig({ tunType: 'gue', tunPort: 6080 });
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 7100, dport: 80, flags: TCP_FLAGS.SYN }));
+  const seg = tcp({ src: CLIENT, dst: VIP, sport: 7100, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, payload: Buffer.alloc(200, 5) });
+  const frag = (first: boolean) => eth({ dst: DIR_MAC, src: ROUTER_MAC, type: 0x0800 },
+    ipv4({ src: CLIENT, dst: VIP, proto: 6, id: 0x4242, df: false, mf: first, fragOffset: first ? 0 : 13 }, first ? seg.subarray(0, 104) : seg.subarray(104)));
+  const out = r.run(frag(true), frag(false));
+  assert.equal(out.length, 2);
+  assert.deepEqual(out.map((f) => f.readUInt16BE(36)), [6080, 6080]);
+  assert.equal(out[0]!.readUInt16BE(34), out[1]!.readUInt16BE(34), 'one source port for both fragments');
+  // Whole packets still hash their ports: two flows of one client, two source ports.
+  const syn = (sport: number) => r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }))[0]!.readUInt16BE(34);
+  assert.notEqual(syn(7101), syn(7102));
 });
 
 test('GUE and GRE: MTU minus their own bytes: fragmentation needed says 1468 (GUE) and 1472 (GRE with checksum); a packet without DF is cut to fit', () => {

@@ -67,14 +67,17 @@ export function tunOverhead(code: number): number {
 }
 
 /**
- * GUE's UDP source port: a hash of the inner flow (addresses, and ports of a TCP/UDP first
- * fragment), in Linux's default local port range 32768..60999, as udp_flow_src_port() spreads
- * tunnelled flows over a server's receive queues. int32 arithmetic only.
+ * GUE's UDP source port: a hash of the inner flow (addresses, and the ports of a TCP/UDP packet
+ * that is no fragment), in Linux's default local port range 32768..60999, as udp_flow_src_port()
+ * spreads tunnelled flows over a server's receive queues. A fragment, the first too (MF set), is
+ * hashed on its addresses only, as the kernel's flow dissector does (it parses a first fragment's
+ * ports only when asked to, FLOW_DISSECTOR_F_PARSE_1ST_FRAG, and skb_get_hash does not): every
+ * fragment of one datagram leaves on one source port, so one receive queue. int32 arithmetic only.
  */
 function gueSourcePort(buf: Buffer, ip: number): number {
   let h = Math.imul(rd32(buf, ip + IP_SRC) ^ 0x2545f491, 0x9e3779b1) ^ rd32(buf, ip + IP_DST);
   const proto = buf[ip + IP_PROTO];
-  if ((proto === PROTO_TCP || proto === PROTO_UDP) && (rd16(buf, ip + IP_FRAG) & 0x1fff) === 0) h ^= rd32(buf, ip + (buf[ip] & 15) * 4);
+  if ((proto === PROTO_TCP || proto === PROTO_UDP) && (rd16(buf, ip + IP_FRAG) & 0x3fff) === 0) h ^= rd32(buf, ip + (buf[ip] & 15) * 4);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h ^= h >>> 13;
   return 32768 + (h & 0x7fffffff) % 28232;
