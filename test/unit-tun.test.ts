@@ -2,7 +2,7 @@
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eth, FWD_IP, hopped, inetChecksum, ipv4, tcp, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { eth, FWD_IP, hopped, inetChecksum, ipv4, partialCsum, tcp, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, GW, RIG_IP_ID_SEED, ROUTER_MAC, RS, VIP, assertFrame, delta, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { DECAP_FRAGMENT, DECAP_OK, decapFrame } from '../src/modes/decap.js';
@@ -179,6 +179,32 @@ test('GUE: the fragments of one datagram leave on one UDP source port, the first
   // Whole packets still hash their ports: two flows of one client, two source ports.
   const syn = (sport: number) => r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }))[0]!.readUInt16BE(34);
   assert.notEqual(syn(7101), syn(7102));
+});
+
+test('TUN outer TOS: the inner DSCP and ECN, but CE becomes ECT(0) (the kernel\'s INET_ECN_encapsulate), on whole packets, inner fragments and GSO segments; the inner TOS untouched', () => {
+  const cases = [[0x00, 0x00], [0x01, 0x01], [0x02, 0x02], [0x03, 0x02], [0xbb, 0xba], [0xb8, 0xb8]] as const;
+  const outerTos = (frames: Buffer[]) => frames.map((f) => f[15]);
+  const innerTos = (frames: Buffer[]) => frames.map((f) => f[34 + 1]);
+  for (const [tos, want] of cases) {
+    const what = `inner TOS 0x${tos.toString(16)}`;
+    for (const headroom of [32, 0]) {
+      const r = tunnelRig({ tunType: 'ipip' }, headroom);
+      const whole = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 7200, dport: 80, flags: TCP_FLAGS.SYN }, { tos }));
+      const frags = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 7200, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, payload: Buffer.alloc(1460) }, { tos, df: false }));
+      assert.equal(frags.length, 2, `${what}: cut into inner fragments`);
+      assert.deepEqual(outerTos([...whole, ...frags]), [want, want, want], `${what}, headroom ${headroom}: outer`);
+      assert.deepEqual(innerTos([...whole, ...frags]), [tos, tos, tos], `${what}, headroom ${headroom}: inner`);
+    }
+    const v = rig({ vnet: true });
+    v.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+    v.ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[0].ip, port: 80, fwd: 'tun', weight: 1, tunType: 'gue', tunPort: 6080 });
+    v.learn(RS[0].ip, RS[0].mac);
+    v.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 7201, dport: 80, flags: TCP_FLAGS.SYN }));
+    const segs = v.run(partialCsum(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 7201, dport: 80, flags: TCP_FLAGS.ACK, seq: 1, payload: Buffer.alloc(3000) }, { tos }), { size: 1400 }));
+    assert.equal(segs.length, 3, `${what}: GSO segments`);
+    assert.deepEqual(outerTos(segs), [want, want, want], `${what}, GSO: outer`);
+    assert.deepEqual(segs.map((f) => f[14 + 32 + 1]), [tos, tos, tos], `${what}, GSO: inner`);
+  }
 });
 
 test('GUE and GRE: MTU minus their own bytes: fragmentation needed says 1468 (GUE) and 1472 (GRE with checksum); a packet without DF is cut to fit', () => {

@@ -1,7 +1,7 @@
 // TUN (ipvsadm -i, "Tunnel"): the client's IP packet is wrapped (one hop on) in a new IPv4 header
 // (protocol 4, IPIP; or, per server as ipvsadm --tun-type says, UDP with GUE, or GRE; the bytes
 // added then are 32 or 24/28 instead of 20): outer source the director address on the server's network (or the first
-// --addr), outer destination the real server, TTL and DF copied from the inner packet (whose TTL
+// --addr), outer destination the real server, TOS (but CE, ECT(0) outside), TTL and DF copied from the inner packet (whose TTL
 // the pipeline has already decreased, as IPVS's tunnel transmitter), IP ID the next of the
 // datapath's own counter (Output.nextIpId), as the kernel's iptunnel_xmit gives every outer packet
 // its own: a copy of the inner ID gave the outer packets of one datagram cut here the same one, so
@@ -101,7 +101,11 @@ function outerAt(gen: Buffer, g: number, o: Output, innerTot: number, tos: numbe
   // Written here rather than by frame.ts ipv4Own's kind of helper: an address passed to a function
   // V8 does not inline is boxed (int32 beyond the 31-bit small integers), a heap number per packet.
   gen[h] = 0x45;
-  gen[h + 1] = tos; // copied, as the kernel's ipip does
+  // The inner DSCP and ECN copied, but CE becomes ECT(0) outside (the kernel's
+  // INET_ECN_encapsulate in ip_vs_prepare_tunneled_skb; RFC 6040's normal mode): congestion met
+  // before the director stays marked in the inner header, which decapsulation keeps. Every
+  // outer header (a whole packet, inner fragments, GSO segments) is written here.
+  gen[h + 1] = (tos & 3) === 3 ? tos - 1 : tos;
   wr16(gen, h + IP_TOTLEN, innerTot + hlen);
   wr16(gen, h + IP_ID, id);
   wr16(gen, h + IP_FRAG, df);
