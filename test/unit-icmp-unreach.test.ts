@@ -100,10 +100,10 @@ test('port unreachable: an on-link client directly (by ARP), none without a rout
   assert.equal(ipStr(icmp.readUInt32BE(14 + 16)), local);
 });
 
-test('port unreachable: never to a source the kernel would not answer, even with a route', () => {
+test('port unreachable: never to a source the kernel would not answer, even with a route; class E (240/4) answered as unicast', () => {
   const r = noDestRig();
-  // 0/8, 127/8, multicast, class E: martian sources, dropped before any lookup (bad_source).
-  for (const src of ['0.1.2.3', '127.0.0.9', '224.0.0.7', '240.1.1.1']) {
+  // 0/8, 127/8, multicast, the limited broadcast: martian sources, dropped before any lookup (bad_source).
+  for (const src of ['0.1.2.3', '127.0.0.9', '224.0.0.7', '255.255.255.255']) {
     const before = r.counters();
     assert.equal(r.run(syn(2000, src)).length, 0, src);
     assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: syn(2000, src).length, 'drop.bad_source': 1 }, src);
@@ -112,8 +112,10 @@ test('port unreachable: never to a source the kernel would not answer, even with
   const before = r.counters();
   assert.equal(r.run(syn(2000, '10.0.0.255')).length, 0);
   assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: syn(2000, '10.0.0.255').length, 'drop.no_dest': 1 });
-  // A unicast source of the same rig is answered (the rig is not silent for another reason).
+  // A unicast source of the same rig is answered (the rig is not silent for another reason); so
+  // is class E, which the kernel routes (and answers) as unicast.
   assert.equal(r.run(syn(2001, '198.51.100.7')).length, 1);
+  assert.equal(r.run(syn(2002, '240.1.1.1')).length, 1, 'class E');
 });
 
 test('port unreachable when every server is overloaded (-x upper threshold)', () => {

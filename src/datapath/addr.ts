@@ -19,13 +19,16 @@ export function parseIp(text: string): number {
 }
 
 /**
- * Is a source address whose first octet is `hi` one the kernel drops as a martian before IPVS
- * sees it (ip_route_input_slow)? 0.0.0.0/8, loopback 127.0.0.0/8, multicast 224.0.0.0/4 and
- * class E 240.0.0.0/4 with the limited broadcast 255.255.255.255. Takes the top byte (the
- * address's first byte on the wire, or `ip >>> 24`) so the packet path reads one byte.
+ * Is `ip` (int32 or uint32) a source address the kernel drops as a martian before IPVS sees it
+ * (ip_route_input_slow: ipv4_is_multicast, ipv4_is_lbcast, ipv4_is_zeronet, ipv4_is_loopback)?
+ * 0.0.0.0/8, loopback 127.0.0.0/8, multicast 224.0.0.0/4 and the limited broadcast
+ * 255.255.255.255. Not the rest of class E, 240.0.0.0/4: the kernel routes those sources as
+ * any unicast one (ipv4_is_multicast is 224/4 only). A connected network's broadcast address is
+ * Link's question (unicastPeer), not this one.
  */
-export function martianNet(hi: number): boolean {
-  return hi === 0 || hi === 127 || hi >= 224;
+export function martianSource(ip: number): boolean {
+  const hi = ip >>> 24;
+  return hi === 0 || hi === 127 || (hi & 0xf0) === 0xe0 || (ip | 0) === -1;
 }
 
 export function formatIp(v: number): string {

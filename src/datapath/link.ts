@@ -8,7 +8,7 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
   ipv4SetChecksum, macEquals, rd16, rd32, wr16, wr32,
 } from './frame.js';
-import { formatIp, martianNet } from './addr.js';
+import { formatIp, martianSource } from './addr.js';
 import { C, D, type Counters } from './counters.js';
 import { N_FREE, NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
@@ -485,14 +485,14 @@ export class Link {
   }
 
   /**
-   * May uvsd send an ICMP error to ip? Not to 0/8, loopback, multicast, class E or the limited
+   * May uvsd send an ICMP error to ip? Not to 0/8, loopback, multicast or the limited
    * broadcast, nor to the broadcast address of a connected network: the kernel never answers
    * such sources (they are martians to its routing, or broadcasts). An off-link address whose
    * host part would be all ones in some --addr's mask (198.51.100.255 beside a /24) is a unicast
    * host behind the gateway: icmp_send refuses only broadcast routes.
    */
   unicastPeer(ip: number): boolean {
-    if (martianNet(ip >>> 24)) return false;
+    if (martianSource(ip)) return false;
     const a = this.addrs;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].mask | 0;

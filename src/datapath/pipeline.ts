@@ -13,7 +13,7 @@ import { C, Counters, D } from './counters.js';
 import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { ICMP_PEER_BUCKETS, SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
-import { formatIp, martianNet } from './addr.js';
+import { formatIp, martianSource } from './addr.js';
 import { destName, explainAt } from '../sched/common.js';
 import { Link, type LinkAddr } from './link.js';
 import type { NeighRow } from './neigh.js';
@@ -730,9 +730,9 @@ export class Datapath implements Output {
       d[D.ip_bad_options]++;
       return;
     }
-    // A martian source (0/8, 127/8, multicast, class E, broadcast): the kernel drops it before
-    // routing, so before IPVS; one byte, the source's first octet.
-    if (martianNet(buf[ip + IP_SRC])) {
+    // A martian source (0/8, 127/8, multicast 224/4, 255.255.255.255; not class E 240/4): the
+    // kernel drops it before routing, so before IPVS.
+    if (martianSource(rd32(buf, ip + IP_SRC))) {
       d[D.bad_source]++;
       return;
     }

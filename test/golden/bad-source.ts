@@ -4,6 +4,7 @@ import { addDest, addService, DIR_IP, dropStep, hex, IN, IPF, IPF_FWD, RS1, seg,
 
 // Martian sources: the kernel drops them before routing (ip_route_input_slow), so IPVS never sees
 // them. uvsd drops them right after the IPv4 header checks: no lookup, no entry, no answer.
+// Class E (240.0.0.0/4 but 255.255.255.255) is not one: the kernel routes it as unicast.
 const MARTIANS = [
   ['0.0.0.0', 'the unspecified address'],
   ['0.1.2.3', '0.0.0.0/8'],
@@ -11,7 +12,6 @@ const MARTIANS = [
   ['127.255.0.9', '127.0.0.0/8'],
   ['224.0.0.5', 'multicast (OSPF)'],
   ['239.255.255.250', 'multicast, the top of 224.0.0.0/4'],
-  ['240.0.0.1', 'class E'],
   ['255.255.255.255', 'the limited broadcast'],
 ] as const;
 
@@ -20,7 +20,7 @@ const from = (src: string) => ({ ...dns, src });
 
 export default {
   name: 'bad-source',
-  description: 'Frames from martian sources (0/8, 127/8, 224/4, 240/4 and 255.255.255.255) are dropped as bad_source before any lookup: no connection entry, nothing reaches a real server; a private source just outside those ranges is forwarded.',
+  description: 'Frames from martian sources (0/8, 127/8, 224/4 and 255.255.255.255) are dropped as bad_source before any lookup: no connection entry, nothing reaches a real server; a private source just outside those ranges is forwarded, and so is class E (240/4), which the kernel routes as unicast.',
   setup: [...web(), addService(UDP53), addDest(UDP53, RS1.ip, 53)],
   neighbours: [RS1],
   steps: [
@@ -40,6 +40,20 @@ export default {
       output: [hex(udpFrame(toRs(RS1), from('223.255.255.254'), IPF_FWD))],
       counters: { rx_frames: 1, conns_created: 1, fwd_packets: 1, tx_frames: 1 },
       conns: 2,
+    },
+    {
+      note: 'UDP from 240.0.0.1 (class E, no martian to the kernel) is forwarded',
+      input: hex(udpFrame(IN, from('240.0.0.1'), IPF)),
+      output: [hex(udpFrame(toRs(RS1), from('240.0.0.1'), IPF_FWD))],
+      counters: { rx_frames: 1, conns_created: 1, fwd_packets: 1, tx_frames: 1 },
+      conns: 3,
+    },
+    {
+      note: 'UDP from 255.255.255.254 (the top of class E, just below the limited broadcast) is forwarded',
+      input: hex(udpFrame(IN, from('255.255.255.254'), IPF)),
+      output: [hex(udpFrame(toRs(RS1), from('255.255.255.254'), IPF_FWD))],
+      counters: { rx_frames: 1, conns_created: 1, fwd_packets: 1, tx_frames: 1 },
+      conns: 4,
     },
   ],
 } satisfies GoldenCase;
