@@ -393,6 +393,24 @@ test('frames with our own address (VIP, director address) as source are dropped 
   assert.equal(r.run(icmpFrame(IN, { src: CLIENT, dst: DIR_IP }, { type: 8, id: 1, seq: 1 })).length, 1, 'real pings answered');
 });
 
+test('a new flow from the broadcast address of one of uvsd\'s networks (10.0.0.255 beside --addr 10.0.0.1/24) is dropped as bad_source for every method, as the kernel with rp_filter 1 or 2; the network address 10.0.0.0 is a host (Linux 5.14+): forwarded', () => {
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  for (const fwd of ['dr', 'nat', 'tun', 'fullnat'] as const) {
+    const r = rig({ gateway: GW });
+    r.ctl.addService({ ...svc, sched: 'rr' });
+    if (fwd === 'fullnat') r.ctl.addLaddr({ service: svc, addr: '10.0.0.50' });
+    r.ctl.addDest({ service: svc, addr: RS[0].ip, port: 80, fwd, weight: 1 });
+    r.learn(RS[0].ip, RS[0].mac);
+    r.sink.take();
+    const before = r.counters();
+    const syn = (src: string) => tcpFrame(IN, { src, dst: VIP, sport: 7000, dport: 80, flags: TCP_FLAGS.SYN });
+    assert.equal(r.run(syn('10.0.0.255')).length, 0, fwd);
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: syn('10.0.0.255').length, 'drop.bad_source': 1 }, fwd);
+    assert.equal(r.dp.ct.count, 0, `${fwd}: no entry`);
+    assert.equal(r.run(syn('10.0.0.0')).length, 1, `${fwd}: the network address forwarded`);
+  }
+});
+
 test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, DR picks it up as ESTABLISHED, NAT does not', () => {
   const r = drRig({ weights: [1] });
   const before = r.counters();

@@ -994,6 +994,13 @@ export class Datapath implements Output {
         this.counters.d[D.spoofed_local_src]++;
         return;
       }
+      if (this.link.connectedBroadcast(src)) {
+        // The broadcast address of one of our networks (10.0.0.255 beside --addr 10.0.0.1/24): a
+        // martian to the kernel with rp_filter 1 or 2 (fib_validate_source finds RTN_BROADCAST),
+        // so never a connection. Only here, on a new flow: a loop over the --addr networks.
+        this.counters.d[D.bad_source]++;
+        return;
+      }
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment, hash);
       if (e < 0) {
         if (e === SYNPROXY_SYN) {
