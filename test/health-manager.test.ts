@@ -396,6 +396,40 @@ test('ha_suspend: no checks while the other director holds the VIP, the servers 
   await w.mgr.stop();
 });
 
+test('ha_suspend is shown: a backup started with alpha has uvs_health_suspended 1 (its uvs_dest_up 0 and empty table are as last seen), "suspended (ha_suspend)" on its --status lines and in /status.json, one log line per change as keepalived; activated, its checkers check at once', async () => {
+  // Before: nothing said the checks were frozen, so UvsRealServerDown and UvsServiceWithoutServers fired on the backup for good.
+  let held = false;
+  const w = world({ services: [vs({ haSuspend: true, alpha: true }), vs({ addr: '192.168.8.201', realServers: [rs(2)] })] }, { holds: () => held });
+  await w.mgr.start();
+  await w.clock.advance(30 * S);
+  assert.equal(w.attempts.get(A), undefined, 'suspended: no attempt');
+  const svc = { proto: 'tcp', service: `${VIP}:80` };
+  const scrape = async () => parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr }).text());
+  let ex = await scrape();
+  assert.deepEqual([ex.get('uvs_health_suspended', svc), ex.get('uvs_health_suspended', { proto: 'tcp', service: '192.168.8.201:80' })], [1, 0]);
+  assert.deepEqual([ex.get('uvs_dest_up', { ...svc, server: `${A}:80` }), ex.get('uvs_service_destinations_available', svc)], [0, 0]);
+  const lines = () => formatStatus(withHealth('status', w.r.ctl.status(), w.mgr) as StatusResult).split('\n').filter((l) => l.startsWith(`health TCP ${VIP}:80 ${A}`) || l.startsWith(`health_quorum TCP ${VIP}:80`));
+  assert.deepEqual(lines(), [
+    `health TCP ${VIP}:80 ${A}:80 down weight 1 (alpha: starts as failed) suspended (ha_suspend)`,
+    `health_quorum TCP ${VIP}:80 down (alive weight 0, quorum 1, hysteresis 0) suspended (ha_suspend)`,
+  ]);
+  const page = () => statusJson(w.r.dp, new RateEstimator(w.r.dp), { health: w.mgr }).services.map((s) => [s.addr, s.quorum?.suspended, s.dests.map((d) => d.suspended)]);
+  assert.deepEqual(page(), [[VIP, true, [true, true]], ['192.168.8.201', undefined, [undefined]]]);
+  const said = () => w.logs.filter((l) => /healthchecker for service/.test(l.msg)).map((l) => l.msg.replace(/ \(.*/, ''));
+  assert.deepEqual(said(), [`health: Suspending healthchecker for service TCP ${VIP}:80`], 'once, however often asked');
+  held = true; // this director takes the VIP over (uvsd calls haChanged after the role change)
+  const t = w.clock.t;
+  w.mgr.haChanged();
+  await w.clock.advance(0);
+  assert.deepEqual([w.attempts.get(A), w.attempts.get(B)], [[t], [t]], 'checked at once, not a delay_loop later');
+  assert.deepEqual(w.table().slice(0, 2), [`${A}:80/1`, `${B}:80/1`]);
+  ex = await scrape();
+  assert.deepEqual([ex.get('uvs_health_suspended', svc), ex.get('uvs_dest_up', { ...svc, server: `${A}:80` })], [0, 1]);
+  assert.deepEqual(lines(), [`health TCP ${VIP}:80 ${A}:80 up weight 1 (TCP_CHECK: ok)`, `health_quorum TCP ${VIP}:80 up (alive weight 2, quorum 1, hysteresis 0)`]);
+  assert.deepEqual(said(), [`health: Suspending healthchecker for service TCP ${VIP}:80`, `health: Activating healthchecker for service TCP ${VIP}:80`]);
+  await w.mgr.stop();
+});
+
 test('omega: stop runs notify_down of alive servers and quorum_down; without omega stop runs nothing', async () => {
   for (const omega of [true, false]) {
     const w = world({ services: [vs({ omega, quorumDown: { command: '/bin/qdown' }, realServers: [rs(0, { notifyDown: { command: '/bin/a-down' } }), rs(1)] })] });

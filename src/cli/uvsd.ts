@@ -983,6 +983,14 @@ export async function main(argv: string[]): Promise<void> {
   control.info.vrrpFifo = () => vrrpFifo?.status(); // the FIFO read now (a reload may add, move or drop it)
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
+  {
+    // ha_suspend follows the HA role at once (a role change reaches control as a change of the table).
+    const prev = control.onChange;
+    control.onChange = () => {
+      prev?.();
+      health.haChanged();
+    };
+  }
   // A script run as another user needs CAP_SETUID, CAP_SETGID and CAP_KILL (a unit that bounds
   // them away): the health manager says so once the table's checks are in, at start and by a reload.
   if (bgp !== undefined) {

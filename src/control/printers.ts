@@ -557,12 +557,12 @@ export function formatStatus(st: StatusResult): string {
   for (const [k, v] of Object.entries(st.drops)) lines.push(`drop_${k} ${v}`);
   // Health checks: one line per checked real server (src/health/report.ts fills st.health).
   for (const h of st.health ?? []) {
-    lines.push(`health ${serviceText(h.service)} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})`);
+    lines.push(`health ${serviceText(h.service)} ${h.addr}:${h.port} ${h.state} weight ${h.weight}${h.inhibit ? ' inhibit' : ''} (${h.reason})${h.suspended === true ? ' suspended (ha_suspend)' : ''}`);
   }
   // And one per checked virtual server: its quorum, which decides whether its servers or its sorry server are in the table.
   for (const q of st.healthQuorum ?? []) {
     lines.push(`health_quorum ${serviceText(q.service)} ${q.up ? 'up' : 'down'} (alive weight ${q.aliveWeight}, quorum ${q.quorum}, hysteresis ${q.hysteresis})` +
-      (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`));
+      (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`) + (q.suspended === true ? ' suspended (ha_suspend)' : ''));
   }
   if (st.healthChecksNotRun !== undefined) lines.push(`health_checks_not_run ${st.healthChecksNotRun}`);
   // The checks' slots: checks waiting for one start late (docs/health.md#scheduling-and-slots).

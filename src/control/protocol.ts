@@ -319,6 +319,8 @@ export interface HealthEntry {
   inhibit: boolean;
   /** ms since epoch of the last state change (start time when none). */
   since: number;
+  /** ha_suspend: its service's checks are suspended (this director does not hold the VIP): the state is as last seen. Absent otherwise. */
+  suspended?: boolean;
 }
 
 /** A health-checked virtual server's quorum (keepalived's quorum, hysteresis, sorry_server). */
@@ -333,6 +335,8 @@ export interface HealthQuorum {
   /** Its sorry_server (addr:port), and whether it is in the table now in place of the servers. */
   sorry?: string;
   sorryIn: boolean;
+  /** ha_suspend: its checks are suspended (this director does not hold the VIP; uvs_health_suspended). Absent otherwise. */
+  suspended?: boolean;
 }
 
 /** The health checks' slots and queue now (`uvsadm --status` health_queue, uvs_health_checks_*). */

@@ -146,6 +146,8 @@ interface VsState {
   sorryParked: boolean;
   /** New (at start or by a reload) and some checker of its servers has no verdict yet (awaitingFirstChecks). */
   firstRound: boolean;
+  /** ha_suspend in force when last looked at (suspendState): its checks make no attempt, its servers' state is as last seen. */
+  suspended: boolean;
 }
 
 /** A notify command runs on its server's lane, a quorum command on its service's. */
@@ -372,6 +374,41 @@ export class HealthManager {
       this.deps.log.info({ service: vsName(vs), servers: vs.rs.length, quorum: vs.quorumUp ? 'up' : 'down', alpha: vs.spec.alpha }, 'health: service configured');
       for (const rs of vs.rs) for (const c of rs.checkers) if (c.follows !== true) this.scheduleFirst(c);
     }
+    this.haChanged();
+  }
+
+  /**
+   * The HA role may have changed (uvsd calls this after every change of the table, a role's
+   * included): each ha_suspend service's checks are suspended or activated now (suspendState),
+   * not only when a checker next comes due.
+   */
+  haChanged(): void {
+    for (const vs of this.vss) this.suspendState(vs);
+  }
+
+  /** ha_suspend applies now: the other director holds the VIP (this one is backup of its HA group). */
+  private suspendNow(vs: VsState): boolean {
+    const s = vs.spec;
+    return s.haSuspend === true && s.fwmark === undefined && this.deps.holds?.(s.addr) === false;
+  }
+
+  /**
+   * Whether vs's checks are suspended (ha_suspend), noting a change: one log line per change, as
+   * keepalived's update_checker_activity ("Suspending" / "Activating healthchecker for service").
+   * While suspended its servers' state is as last seen (uvsadm --status, /status.json and
+   * uvs_health_suspended say so). Activated, every checker waiting for its delay_loop checks now.
+   */
+  private suspendState(vs: VsState): boolean {
+    if (!this.started || this.stopped) return vs.suspended;
+    const now = this.suspendNow(vs);
+    if (now === vs.suspended) return now;
+    vs.suspended = now;
+    this.deps.log.info({ service: vsName(vs), haSuspend: true, suspended: now },
+      now ? `health: Suspending healthchecker for service ${vsName(vs)} (ha_suspend: this director does not hold the VIP; its servers keep the state last seen)`
+        : `health: Activating healthchecker for service ${vsName(vs)} (ha_suspend: this director holds the VIP)`);
+    // A checker in flight or waiting for a slot (no timer) goes on as it is.
+    if (!now) for (const rs of vs.rs) for (const c of rs.checkers) if (c.timer !== undefined) this.schedule(c, 0);
+    return now;
   }
 
   /** First check of a new checker: at a random time within its warmup (default one delay_loop), as keepalived. */
@@ -496,7 +533,7 @@ export class HealthManager {
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
     for (const p of plans) {
-      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false, firstRound: true };
+      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false, firstRound: true, suspended: false };
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
@@ -655,8 +692,7 @@ export class HealthManager {
 
   private enqueue(c: CheckerState): void {
     if (this.stopped || c.dead) return;
-    const vs = c.rs.vs.spec;
-    if (vs.haSuspend === true && vs.fwmark === undefined && this.deps.holds?.(vs.addr) === false) {
+    if (this.suspendState(c.rs.vs)) {
       // ha_suspend: the other director holds the VIP; look again after a delay_loop, no attempt made.
       this.schedule(c, c.spec.delayLoopMs);
       return;
@@ -1002,9 +1038,12 @@ export class HealthManager {
   entries(): HealthEntry[] {
     const out: HealthEntry[] = [];
     for (const vs of this.vss) {
+      const suspended = this.suspendState(vs);
       for (const rs of vs.rs) {
         if (rs.checkers.length === 0) continue; // unchecked: nothing to report
-        out.push({ service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: Math.round(this.clock.wall() - (this.clock.now() - rs.since)) });
+        const e: HealthEntry = { service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: Math.round(this.clock.wall() - (this.clock.now() - rs.since)) };
+        if (suspended) e.suspended = true;
+        out.push(e);
       }
     }
     return out;
@@ -1056,6 +1095,7 @@ export class HealthManager {
       const s = vs.spec.sorryServer;
       const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
       if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
+      if (this.suspendState(vs)) q.suspended = true;
       return q;
     });
   }

@@ -605,6 +605,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const quorum = (value: (q: HealthQuorum) => number) => (): Sample[] => (opts.health?.quorum?.() ?? []).map((q): Sample => [serviceLabels(q.service), value(q)]);
   registryFamily(reg, own, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', quorum((q) => (q.up ? 1 : 0)));
   registryFamily(reg, own, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', quorum((q) => (q.sorryIn ? 1 : 0)));
+  registryFamily(reg, own, 'uvs_health_suspended', '1 while the service\'s health checks are suspended by ha_suspend (this director does not hold its VIP: backup of its HA group): its servers\' uvs_dest_up and its table are as last seen, not checked; else 0.', quorum((q) => (q.suspended === true ? 1 : 0)));
   // The checks' slots: a check due without one waits, and its checker runs late (docs/health.md).
   // With health checks configured (uvsd --config or --keepalived-conf); 0 while no checker runs.
   const hq = (value: (q: HealthQueue) => number) => (): number => {

@@ -85,6 +85,7 @@ function healthText(d, s) {
   else if (d.removed) t += " (removed)";
   if (d.health === "down" && d.reason) t += ": " + d.reason;
   if (d.overloaded) t += " (overloaded)";
+  if (d.suspended) t += " (checks suspended: ha_suspend)";
   return t;
 }
 function healthClass(d, s) {
@@ -94,6 +95,7 @@ function healthClass(d, s) {
 function quorumText(q) {
   let t = "quorum " + (q.up ? "met" : "lost") + " (alive weight " + q.aliveWeight + ", quorum " + q.quorum + ")";
   if (q.sorry) t += ", sorry server " + q.sorry + (q.sorryIn ? " in" : " out");
+  if (q.suspended) t += ", checks suspended (ha_suspend)";
   return t;
 }
 // Each service's noDest at the last refresh: shown red while it grows (clients meet no server now).

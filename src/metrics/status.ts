@@ -35,6 +35,8 @@ export interface StatusDest {
   sorry: boolean;
   /** An alive checked server kept out of the table (or at weight 0) because the quorum is lost and the sorry server is in. */
   heldOut: boolean;
+  /** ha_suspend: its checks are suspended (this director does not hold the VIP), its health is as last seen. Absent otherwise. */
+  suspended?: boolean;
   overloaded: boolean;
   active: number;
   inactive: number;
@@ -166,6 +168,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
       byService.get(s)!.push({
         addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
         health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up' && !sorry,
+        ...(e?.suspended === true ? { suspended: true } : {}),
         overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
         conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
         rates: rates.dest(d),
@@ -179,6 +182,7 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
     byService.get(svc)!.push({
       addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: e.state, removed: true, reason: e.reason, sorry: false,
       heldOut: quorums.get(id)?.sorryIn === true && e.state === 'up', overloaded: false,
+      ...(e.suspended === true ? { suspended: true } : {}),
       active: 0, inactive: 0, conns: 0, inPkts: 0, inBytes: 0, outPkts: 0, outBytes: 0, rates: NO_RATES,
     });
   }
