@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { arpFrame, BROADCAST, decode, FWD_IP, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP } from './helpers/harness.js';
+import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP, type Rig } from './helpers/harness.js';
 import { parseExposition } from './helpers/prom.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { TAKEOVER_GRACE_MS } from '../src/datapath/link.js';
 
 const request = (tpa: string, pad = true) =>
   arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC, pad }, { op: 1, sha: ROUTER_MAC, spa: '10.0.0.254', tpa });
@@ -83,8 +84,15 @@ test('ARP conflicts by address (uvs_arp_conflicts_total{addr}): each address uvs
   const r = rig();
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
   const claim = (ip: string) => arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: ip, tpa: ip });
+  /** A gratuitous ARP for a VIP counts once uvsd is still master TAKEOVER_GRACE_MS later (docs/ha.md, a planned switch). */
+  const graceOver = (...rs: Rig[]) => rs.forEach((x) => {
+    x.advance(TAKEOVER_GRACE_MS);
+    x.dp.tick();
+  });
   r.run(claim(DIR_IP), claim(VIP), claim(VIP));
   r.run(claim(CLIENT)); // not ours: no conflict
+  assert.equal(r.counters().arp_conflicts, 1, 'the fixed address at once');
+  graceOver(r);
   assert.equal(r.counters().arp_conflicts, 3);
   const ex = parseExposition(await createMetrics(r.dp, { process: false }).text());
   assert.deepEqual(ex.all('uvs_arp_conflicts_total').map((x) => [x.labels.addr, x.value]), [[DIR_IP, 1], [VIP, 2]]);
@@ -94,6 +102,7 @@ test('ARP conflicts by address (uvs_arp_conflicts_total{addr}): each address uvs
   for (const x of [worker, shadow]) x.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
   worker.dp.onArp = (buf, off, len) => shadow.dp.arpShared(buf, off, len);
   worker.run(claim(VIP));
+  graceOver(worker, shadow);
   assert.deepEqual([worker.counters().arp_conflicts, worker.dp.link.conflictsByAddr], [1, null]);
   assert.equal(shadow.counters().arp_conflicts, 0, 'counted once, by the worker (the main thread sums it)');
   assert.deepEqual([...shadow.dp.link.conflictsByAddr!], [[parseIp(VIP), 1]]);

@@ -20,7 +20,7 @@ import type { Workers } from '../src/datapath/group.js';
 import { ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_ASSURED, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
-import { parseIp } from '../src/datapath/addr.js';
+import { parseIp, parseMac } from '../src/datapath/addr.js';
 import type { ConnInfo, DaemonResult, StatusResult } from '../src/control/protocol.js';
 import { formatDaemon, formatStatus } from '../src/control/printers.js';
 import { refusalLine, type UvsError } from '../src/control/errors.js';
@@ -157,6 +157,72 @@ test('a takeover\'s gratuitous ARP is sent again 1 s and 5 s later; a master tol
   assert.deepEqual(after(5000), []);
   r.ctl.call('setRole', { role: 'backup' });
   assert.deepEqual(after(5000), [], 'a backup told again announces nothing');
+});
+
+/** Two directors of a pair on one LAN (their own MACs and fixed addresses; the same VIPs, LIP and floating address); d2 backup. */
+function switchPair(): { d1: Rig; d2: Rig } {
+  const one = (mac: string, fixed: string): Rig => {
+    const r = rig({ addrs: [`${fixed}/24`, `${FLOAT}/24,floating`] });
+    r.dp.link.mac.set(parseMac(mac));
+    r.ctl.addService({ ...NAT80, sched: 'rr' });
+    r.ctl.addService({ ...FNAT80, sched: 'rr' });
+    r.ctl.addLaddr({ service: FNAT80, addr: LIP });
+    r.sink.take();
+    return r;
+  };
+  const d1 = one(DIR_MAC, DIR_IP);
+  const d2 = one('02:00:00:00:0d:02', '10.0.0.3');
+  d2.ctl.call('setRole', { role: 'backup' });
+  d2.sink.take();
+  return { d1, d2 };
+}
+
+test('a planned switch whose new master announces first (its gratuitous ARP reaches the old master before that one\'s --role backup) is a takeover, counted arp_takeovers_seen, not a conflict, and not defended, in either order; a master still master 3 s later counts the conflict and defends (a split brain)', async () => {
+  // Before: the old master counted 4 conflicts (UvsAddressConflict, critical) and announced every address back.
+  const garps = (fs: Buffer[]) => fs.filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt32BE(28) === f.readUInt32BE(38));
+  const both = (ms: number, d1: Rig, d2: Rig): void => {
+    for (const r of [d1, d2]) {
+      r.advance(ms);
+      r.dp.tick();
+    }
+  };
+  const conflicts = async (r: Rig) => parseExposition(await createMetrics(r.dp, { process: false }).text()).all('uvs_arp_conflicts_total').map((x) => `${x.labels.addr}=${x.value}`).sort();
+  for (const order of ['promote-first', 'demote-first'] as const) {
+    const { d1, d2 } = switchPair();
+    if (order === 'demote-first') d1.ctl.call('setRole', { role: 'backup' });
+    d2.ctl.call('setRole', { role: 'master' });
+    const sent = garps(d2.sink.take());
+    assert.equal(sent.length, 4, 'd2 announces FLOAT, LIP and both VIPs');
+    assert.deepEqual(garps(d1.run(...sent)), [], `${order}: d1 does not announce them back`);
+    both(50, d1, d2); // keepalived's notify_backup on d1 lands 50 ms later
+    d1.ctl.call('setRole', { role: 'backup' });
+    for (let t = 0; t < 6; t++) {
+      both(1000, d1, d2);
+      d1.feed(...garps(d2.sink.take())); // d2's repeats 1 s and 5 s later
+    }
+    assert.deepEqual(garps(d1.sink.take()), [], order);
+    const c = d1.counters();
+    assert.deepEqual([c.arp_conflicts ?? 0, c.arp_takeovers_seen ?? 0], [0, order === 'promote-first' ? 4 : 0], order);
+    assert.deepEqual(await conflicts(d1), [], order);
+    assert.equal(parseExposition(await createMetrics(d1.dp, { process: false }).text()).get('uvs_arp_takeovers_seen_total'), order === 'promote-first' ? 4 : 0);
+  }
+  // A split brain: d1 stays master. Held for 3 s, then counted (the repeat 1 s later too) and defended.
+  const { d1, d2 } = switchPair();
+  d2.ctl.call('setRole', { role: 'master' });
+  d1.feed(...garps(d2.sink.take()));
+  both(1000, d1, d2);
+  d1.feed(...garps(d2.sink.take()));
+  assert.deepEqual(garps(d1.sink.take()), []);
+  both(1900, d1, d2);
+  assert.equal(d1.counters().arp_conflicts ?? 0, 0, 'not yet at 2.9 s');
+  both(100, d1, d2);
+  assert.deepEqual(garps(d1.sink.take()).map((f) => `${f[28]}.${f[29]}.${f[30]}.${f[31]}`).sort(), [FLOAT, LIP, VIP, VIP2].sort(), 'defended at 3 s');
+  assert.deepEqual([d1.counters().arp_conflicts, d1.counters().arp_takeovers_seen ?? 0], [8, 0]);
+  assert.deepEqual(await conflicts(d1), [`${FLOAT}=2`, `${LIP}=2`, `${VIP}=2`, `${VIP2}=2`].sort());
+  // The fixed --addr never moves: another station's gratuitous ARP for it is a conflict at once.
+  const other = '02:00:00:00:0d:09';
+  d1.run(arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: other }, { op: 1, sha: other, spa: DIR_IP, tpa: DIR_IP }));
+  assert.equal(d1.counters().arp_conflicts, 9);
 });
 
 test('--garp-refresh N: a master announces every VIP, LIP and floating address again every N seconds; a backup does not; 0 never', () => {

@@ -126,6 +126,10 @@ export const COUNTER_NAMES = [
   'toa_skipped_mtu',
   'toa_skipped_room',
   'toa_skipped_offload',
+  // addresses that move with the HA role (VIPs, LIPs, floating --addrs) another station announced
+  // by gratuitous ARP while this director was master, which then went backup within
+  // TAKEOVER_GRACE_MS: a planned switch's new master announcing first, not a conflict (src/datapath/link.ts)
+  'arp_takeovers_seen',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

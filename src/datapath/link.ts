@@ -23,6 +23,17 @@ const DEFEND_INTERVAL_MS = 10_000;
 const DEFENDED_MAX = 4096;
 /** Stations tracked as answering for uvsd's addresses (Link.claimants). */
 export const MAX_CLAIMANTS = 16;
+/**
+ * A gratuitous ARP from another station for an address that moves with the HA role (a VIP, a
+ * FULLNAT local address, a floating --addr), seen while master, is held this long before it
+ * counts as a conflict and is defended: in a planned switch the new master's announcement may
+ * reach this director before its own `--role backup` does (keepalived runs the two directors'
+ * notify scripts at once). Going backup within it makes it a takeover (arp_takeovers_seen), not
+ * a conflict; still master after it, a conflict (a split brain still shows). docs/ha.md.
+ */
+export const TAKEOVER_GRACE_MS = 3000;
+/** Addresses held so at once; a gratuitous ARP for one more is counted and defended at once. */
+const TAKEOVER_MAX = 16;
 
 /** A station that answered for (or claimed) an address uvsd holds or probes (Link.claimants). */
 export interface Claimant {
@@ -118,6 +129,15 @@ export class Link {
   private readonly defendedAt = new Map<number, number>();
   /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
   private quiet = false;
+  /** Addresses held in their TAKEOVER_GRACE_MS (slots [0, graceN)): the address, when its first
+   *  gratuitous ARP came, the frames from that station held since, its MAC, and whether they were
+   *  only shown (arpShared: noted, not counted). Fixed size: no allocation per frame. */
+  private readonly graceIp = new Int32Array(TAKEOVER_MAX);
+  private readonly graceSince = new Float64Array(TAKEOVER_MAX);
+  private readonly graceFrames = new Uint32Array(TAKEOVER_MAX);
+  private readonly graceMac = Buffer.alloc(TAKEOVER_MAX * 6);
+  private readonly graceQuiet = new Uint8Array(TAKEOVER_MAX);
+  private graceN = 0;
 
   /** neighMax: the neighbour table's size (uvsd --neigh-max). */
   constructor(mac: Uint8Array, addrs: LinkAddr[], gateway: number, tx: Tx, counters: Counters, neighMax?: number) {
@@ -225,6 +245,7 @@ export class Link {
       for (const ip of g.addrs) this.groupMap.set(ip, 0, i + 1);
     });
     this.summarise();
+    if (this.graceN > 0) this.settleGrace();
   }
 
   /** Set the role of one HA group (its index) or, with -1, of all; true when a group's role changed. */
@@ -237,6 +258,7 @@ export class Link {
       }
     }
     this.summarise();
+    if (this.graceN > 0) this.settleGrace();
     return changed;
   }
 
@@ -283,7 +305,7 @@ export class Link {
       if (!this.quiet) this.counters.d[D.arp_bad_sender]++;
       return;
     }
-    if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa);
+    if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa, spa === tpa);
     // An address uvsd speaks for as the sender: a conflict (defended above), not a request to
     // answer or a neighbour to learn.
     if (spa !== 0 && this.claims(spa)) {
@@ -371,31 +393,93 @@ export class Link {
   /**
    * Another station speaks for `spa` (its MAC at buf[sha]). While the address is probed this is
    * the answer the probe waits for; for an address uvsd already answers for it is a conflict:
-   * counted, and defended with a gratuitous ARP at most once per DEFEND_INTERVAL_MS per address.
+   * counted, and defended with a gratuitous ARP at most once per DEFEND_INTERVAL_MS per address;
+   * a gratuitous one for an address that moves with the role first waits out TAKEOVER_GRACE_MS.
    */
-  private checkConflict(buf: Buffer, sha: number, spa: number): void {
+  private checkConflict(buf: Buffer, sha: number, spa: number, gratuitous: boolean): void {
     const p = this.probing.get(spa, 0);
     if (p === 0 && this.conflicts < MAX_PROBES) {
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
-      this.counted(buf, sha, spa);
+      this.counted(buf, sha, spa, 1);
     } else if (p > 0) {
       // An answer to a later probe of the window (it has the first station's MAC already): counted
       // and noted all the same, so the station's record (Claimant.last) is as recent as the last
       // probe it answered and the ARP watch does not take the second probe for unanswered.
-      this.counted(buf, sha, spa);
+      this.counted(buf, sha, spa, 1);
     } else if (p < 0 && this.claims(spa)) {
+      if (this.graceHeld(buf, sha, spa, gratuitous)) return;
       // Shown by a worker (arpShared): it counts and defends it; the main thread's notes the address.
       if (this.quiet) {
-        this.noted(buf, sha, spa);
+        this.noted(buf, sha, spa, 1);
         return;
       }
-      this.counted(buf, sha, spa);
-      const last = this.defendedAt.get(spa);
-      if (last === undefined || this.now - last >= DEFEND_INTERVAL_MS) {
-        if (this.defendedAt.size >= DEFENDED_MAX) this.defendedAt.clear();
-        this.defendedAt.set(spa, this.now);
-        this.announce(spa);
+      this.counted(buf, sha, spa, 1);
+      this.defend(spa);
+    }
+  }
+
+  /** A gratuitous ARP at most once per DEFEND_INTERVAL_MS per address (RFC 5227 2.4). */
+  private defend(spa: number): void {
+    const last = this.defendedAt.get(spa);
+    if (last === undefined || this.now - last >= DEFEND_INTERVAL_MS) {
+      if (this.defendedAt.size >= DEFENDED_MAX) this.defendedAt.clear();
+      this.defendedAt.set(spa, this.now);
+      this.announce(spa);
+    }
+  }
+
+  /**
+   * Hold this ARP for TAKEOVER_GRACE_MS (settleGrace decides)? A gratuitous one for an address
+   * that moves with the HA role (not a fixed --addr) starts the hold; later frames from that
+   * station for that address join it (its repeats, its answers to the ARP watch's probes); another
+   * station's are counted at once.
+   */
+  private graceHeld(buf: Buffer, sha: number, spa: number, gratuitous: boolean): boolean {
+    for (let i = 0; i < this.graceN; i++) {
+      if (this.graceIp[i] !== (spa | 0)) continue;
+      if (!macEquals(buf, sha, this.graceMac, i * 6)) return false;
+      this.graceFrames[i]++;
+      return true;
+    }
+    if (!gratuitous || this.graceN === TAKEOVER_MAX || this.isFixed(spa)) return false;
+    const i = this.graceN++;
+    this.graceIp[i] = spa;
+    this.graceSince[i] = this.now;
+    this.graceFrames[i] = 1;
+    copyMac(this.graceMac, i * 6, buf, sha);
+    this.graceQuiet[i] = this.quiet ? 1 : 0;
+    return true;
+  }
+
+  /**
+   * The held addresses (at each tick and change of role): one this director no longer holds (it
+   * went backup, or backup of the address's HA group) was taken over, counted
+   * arp_takeovers_seen and not defended; one it still claims when the grace is over is a
+   * conflict: its held frames counted and the address defended.
+   */
+  private settleGrace(): void {
+    for (let i = this.graceN - 1; i >= 0; i--) {
+      const ip = this.graceIp[i];
+      const quiet = this.graceQuiet[i] === 1;
+      if (!this.held(ip)) {
+        if (!quiet) this.counters.c[C.arp_takeovers_seen]++;
+      } else if (!this.claims(ip)) {
+        // Deleted, or routed meanwhile: nothing to say.
+      } else if (this.now - this.graceSince[i] >= TAKEOVER_GRACE_MS) {
+        if (quiet) this.noted(this.graceMac, i * 6, ip, this.graceFrames[i]);
+        else {
+          this.counted(this.graceMac, i * 6, ip, this.graceFrames[i]);
+          this.defend(ip);
+        }
+      } else continue;
+      const last = --this.graceN;
+      if (i !== last) {
+        this.graceIp[i] = this.graceIp[last];
+        this.graceSince[i] = this.graceSince[last];
+        this.graceFrames[i] = this.graceFrames[last];
+        this.graceQuiet[i] = this.graceQuiet[last];
+        this.graceMac.copyWithin(i * 6, last * 6, last * 6 + 6);
       }
     }
   }
@@ -416,26 +500,27 @@ export class Link {
   readonly claimants: Claimant[] = [];
   claimantsLost = 0;
 
-  private counted(buf: Buffer, sha: number, spa: number): void {
-    this.counters.c[C.arp_conflicts]++;
-    this.noted(buf, sha, spa);
+  /** n conflicting frames from the station at buf[sha] for spa. */
+  private counted(buf: Buffer, sha: number, spa: number, n: number): void {
+    this.counters.c[C.arp_conflicts] += n;
+    this.noted(buf, sha, spa, n);
   }
 
-  private noted(buf: Buffer, sha: number, spa: number): void {
+  private noted(buf: Buffer, sha: number, spa: number, n: number): void {
     const m = this.conflictsByAddr;
     if (m === null) return;
-    m.set(spa, (m.get(spa) ?? 0) + 1);
+    m.set(spa, (m.get(spa) ?? 0) + n);
     const cl = this.claimants;
     for (let i = 0; i < cl.length; i++) {
       const c = cl[i]!;
       if (c.ip === spa && macEquals(buf, sha, c.mac, 0)) {
-        c.answers++;
+        c.answers += n;
         c.last = this.now;
         return;
       }
     }
-    if (cl.length < MAX_CLAIMANTS) cl.push({ ip: spa, mac: Uint8Array.from(buf.subarray(sha, sha + 6)), answers: 1, last: this.now, probed: -Infinity });
-    else this.claimantsLost++;
+    if (cl.length < MAX_CLAIMANTS) cl.push({ ip: spa, mac: Uint8Array.from(buf.subarray(sha, sha + 6)), answers: n, last: this.now, probed: -Infinity });
+    else this.claimantsLost += n;
   }
 
   /**
@@ -648,6 +733,7 @@ export class Link {
 
   /** Timer: drop frames that waited too long, re-probe the rest, age learned MACs. */
   tick(): void {
+    if (this.graceN > 0) this.settleGrace();
     const nb = this.neigh;
     for (let s = 0; s < nb.qowner.length; s++) {
       const n = nb.qowner[s];
