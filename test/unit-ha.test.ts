@@ -1008,6 +1008,42 @@ test('a dump asked for while one runs is sent whole after it (not only that one\
   p.stop();
 });
 
+test('a planned demotion sends the marks still waiting once (the connections of the master\'s last sync interval reach the peer, still backup), then nothing more; after the switch the new master carries all of them', () => {
+  // Before: the demotion dropped them, and 5 of these 25 connections were reset after the switch.
+  const [m, b] = haPair(director(false), director(true));
+  const prod = new SyncProducer(m.dp);
+  prod.start();
+  const buf = new Uint8Array(REC_LEN * 64 * 8);
+  /** One round of the master daemon (every 50 ms): what it sends is installed on the backup. */
+  const round = (): number => {
+    let sent = 0;
+    prod.produce(buf, 0, 32, 8, (n) => {
+      b.dp.apply([{ op: 'syncInstall', records: buf.slice(0, n * REC_LEN) }]);
+      sent += n;
+    });
+    return sent;
+  };
+  const open = (sport: number): void => {
+    const [f] = m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, seq: 1000 }));
+    const rs = RS.find((s) => s.ip === `${f![30]}.${f![31]}.${f![32]}.${f![33]}`)!;
+    m.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: rs.mac }, { src: rs.ip, dst: CLIENT, sport: 8080, dport: sport, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, seq: 5000, ack: 1001 }));
+    m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK, seq: 1001, ack: 5001 }));
+  };
+  for (let i = 0; i < 20; i++) open(40000 + i);
+  assert.equal(round(), 20);
+  for (let i = 20; i < 25; i++) open(40000 + i); // within the next 50 ms
+  m.ctl.call('setRole', { role: 'backup' }); // uvsadm --role backup on the master
+  assert.equal(round(), 5, 'the last interval\'s connections, sent once');
+  assert.deepEqual(m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40100, dport: 80, flags: TCP_FLAGS.SYN })), [], 'a backup forwards nothing, marks nothing');
+  assert.deepEqual([round(), m.dp.sync?.pending()], [0, 0], 'then nothing more');
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  const carried = Array.from({ length: 25 }, (_, i) => b.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: 1001, ack: 5001, payload: Buffer.from('hello') })))
+    .filter((out) => out.some((f) => f.readUInt16BE(12) === 0x0800 && f.readUInt16BE(36) === 8080)).length;
+  assert.equal(carried, 25);
+  assert.equal(b.counters().tcp_rst_sent ?? 0, 0);
+});
+
 test('marks waiting when a master is demoted are dropped: an old expiry is not sent at its next promotion (it would expire the peer\'s copy of a newer connection of that tuple)', () => {
   const r = drRig({ weights: [1], udp: true, connMax: 4096 });
   r.ctl.call('setRole', { role: 'master' });

@@ -2159,10 +2159,29 @@ export class Datapath implements Output {
    * group). What they hold when that ends is dropped: sent at the next promotion, an old expiry
    * would expire the peer's copy of a newer connection of the same tuple.
    */
+  /**
+   * Demoted with the master daemon on: the marks waiting then (the connections of the last sync
+   * interval) are sent by its next round once (SyncProducer.produce), then syncLastDone() drops
+   * what is left. Nothing is marked meanwhile.
+   */
+  syncLast = false;
+
   private setMarking(): void {
     const on = this.syncOn && this.link.anyMaster;
-    if (this.marking && !on) this.sync?.clear();
+    if (this.marking && !on && this.syncOn) {
+      this.syncLast = true;
+    } else if ((this.marking && !on) || (on && this.syncLast) || (!this.syncOn && this.syncLast)) {
+      // The daemon stopped; or promoted again before that round: what the demotion left is old
+      // (an expiry sent now would expire the peer's copy of a newer connection of its tuple).
+      this.syncLastDone();
+    }
     this.marking = on;
+  }
+
+  /** The demotion's last send is over (or will not be): the marks left are dropped. */
+  syncLastDone(): void {
+    this.sync?.clear();
+    this.syncLast = false;
   }
 
   /** Write up to `max` records (expiries first, then marked entries) at buf[o]; returns how many

@@ -68,9 +68,15 @@ export class SyncProducer {
     const m = dp.sync;
     if (m === null) return;
     if (!dp.link.anyMaster) {
-      // Demoted: the dumps due were the other director's to send now.
+      // Demoted: the dumps due were the other director's to send now. The marks waiting at the
+      // demotion (Datapath.syncLast) go out once, in this round's budget: the peer, still backup
+      // in a planned switch, gets the connections of the last interval; the rest is dropped.
       this.dumpAt = -1;
       this.again = false;
+      if (dp.syncLast) {
+        this.drain(buf, o, per, groups, emit);
+        dp.syncLastDone();
+      }
       return;
     }
     let budget = groups;
@@ -96,8 +102,13 @@ export class SyncProducer {
         this.again = false;
       }
     }
+    this.drain(buf, o, per, budget, emit);
+  }
+
+  /** The marks, in groups of up to `per` records, while they fit in `budget` datagrams. */
+  private drain(buf: Uint8Array, o: number, per: number, budget: number, emit: (n: number) => void): void {
     while (budget > 0) {
-      const n = dp.syncDrain(buf, o, per);
+      const n = this.dp.syncDrain(buf, o, per);
       if (n === 0) break;
       emit(n);
       budget -= syncDatagrams(buf, o, n, per);
