@@ -120,6 +120,24 @@ test('every port held: a finished TCP connection (CLOSE after RST) gives its por
   assert.equal(r.dp.ct.count, 2);
 });
 
+test('a LIP deleted and added again with other ports in one batch (a reload\'s new range) while its connections hold ports: new flows take the new ports at once; the old ports stay held until their connections end', () => {
+  const r = fullnatRig({ portMin: 5000, portMax: 5002 });
+  r.ctl.delLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP });
+  const tcp = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  assert.deepEqual(r.run(tcp(1, TCP_FLAGS.SYN), tcp(2, TCP_FLAGS.SYN)).map((f) => f.readUInt16BE(34)), [5000, 5001]);
+  r.ctl.call('batch', { items: [{ verb: 'delLaddr', args: { service: TCP80, addr: LIP } }, { verb: 'addLaddr', args: { service: TCP80, addr: LIP, portMin: 6000, portMax: 6001 } }] });
+  assert.deepEqual(r.run(tcp(3, TCP_FLAGS.SYN), tcp(4, TCP_FLAGS.SYN)).map((f) => f.readUInt16BE(34)), [6000, 6001], 'the new ports (before: 5002, then none)');
+  assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 4, 'the old ports are still held');
+  // A reply to an old connection still finds it.
+  const outBefore = r.counters()['fwd_out_packets'] ?? 0;
+  r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 80, dport: 5000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }));
+  assert.equal(r.counters()['fwd_out_packets'], outBefore + 1);
+  r.advance(61_000);
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(r.dp.laddrs.inUse(parseIp(LIP)), 0, 'every port given back, the old range\'s too');
+});
+
 test('Laddr bitmap: wraps around its range, gives back, never hands out a port twice', () => {
   const l = new Laddr(1, 65530, 65535);
   const got = [0, 1, 2, 3, 4, 5].map(() => l.take(PROTO_TCP));

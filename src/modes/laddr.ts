@@ -47,8 +47,11 @@ export class Laddr {
   /** Ports in use, one bit per port, [0] TCP, [1] UDP. */
   private readonly used = [new Uint32Array(2048), new Uint32Array(2048)];
   private readonly cursor = new Uint32Array(2);
-  /** Ports in use per protocol. */
+  /** Ports in use per protocol (of lo..hi). */
   readonly inUse = new Uint32Array(2);
+  /** Ports still held outside lo..hi, per protocol: taken under the range the LIP had before
+   *  it was added again with other ports (rerange); given back as their connections end. */
+  readonly stray = new Uint32Array(2);
   /** Times a port was wanted and none was free here (a new connection: every port of the range
    *  taken; a synced one: its port taken): DPVS's CONFLICTS of --get-laddr. */
   conflicts = 0;
@@ -71,6 +74,36 @@ export class Laddr {
     this.last = this.first > hi ? this.first : this.first + Math.floor((hi - this.first) / step) * step;
     this.cursor[0] = this.first;
     this.cursor[1] = this.first;
+  }
+
+  /**
+   * This LIP with the ports lo..hi from now on: the ports held stay taken (one outside lo..hi
+   * counts in stray until it is given back), as do the owners of those in both ranges and the
+   * conflicts. For a LIP deleted and added again with other ports while its connections live.
+   */
+  rerange(lo: number, hi: number, phase: number, step: number): Laddr {
+    const n = new Laddr(this.addr, lo, hi, phase, step);
+    n.conflicts = this.conflicts;
+    n.refs = this.refs;
+    for (let p = 0; p < 2; p++) {
+      n.used[p]!.set(this.used[p]!);
+      const held = this.inUse[p]! + this.stray[p]!;
+      let inside = 0;
+      for (let port = lo; port <= hi; port++) if ((n.used[p]![port >>> 5]! & (1 << (port & 31))) !== 0) inside++;
+      n.inUse[p] = inside;
+      n.stray[p] = held - inside;
+      const own = this.owner[p];
+      if (own === null) continue;
+      const nown = new Int32Array(hi - lo + 1).fill(-1);
+      for (let port = Math.max(lo, this.lo); port <= Math.min(hi, this.hi); port++) nown[port - lo] = own[port - this.lo]!;
+      n.owner[p] = nown;
+    }
+    return n;
+  }
+
+  /** Ports held, both protocols (stray ones too). */
+  held(): number {
+    return this.inUse[0]! + this.inUse[1]! + this.stray[0]! + this.stray[1]!;
   }
 
   /** The port allocation goes to after `port` (round the range, this datapath's ports only). */
@@ -126,6 +159,10 @@ export class Laddr {
     const b = 1 << (port & 31);
     if ((this.used[p][w] & b) === 0) return;
     this.used[p][w] &= ~b;
+    if (port < this.lo || port > this.hi) {
+      this.stray[p]--;
+      return;
+    }
     this.inUse[p]--;
     const own = this.owner[p];
     if (own !== null) own[port - this.lo] = -1;
@@ -218,6 +255,13 @@ export class LaddrPools {
     if (l === undefined) {
       l = new Laddr(addr, lo, hi, this.phase, this.step);
       this.byAddr.set(addr, l);
+    } else if (l.lo !== (lo ?? LPORT_MIN) || l.hi !== (hi ?? LPORT_MAX)) {
+      // Added again with other ports (a reload's delLaddr + addLaddr) while its connections, or
+      // another service, still hold it: one pool per address, with the ports given last.
+      const old = l;
+      l = old.rerange(lo ?? LPORT_MIN, hi ?? LPORT_MAX, this.phase, this.step);
+      this.byAddr.set(addr, l);
+      for (const other of this.bySvc) if (other !== undefined) for (let i = 0; i < other.length; i++) if (other[i] === old) other[i] = l;
     }
     l.refs++;
     list.push(l);
@@ -240,7 +284,7 @@ export class LaddrPools {
 
   private unref(l: Laddr): void {
     l.refs--;
-    if (l.refs === 0 && l.inUse[0] + l.inUse[1] === 0) this.byAddr.delete(l.addr);
+    if (l.refs === 0 && l.held() === 0) this.byAddr.delete(l.addr);
   }
 
   /**
@@ -296,7 +340,7 @@ export class LaddrPools {
     const l = this.byAddr.get(addr);
     if (l === undefined) return;
     l.give(proto, port);
-    if (l.refs === 0 && l.inUse[0] + l.inUse[1] === 0) this.byAddr.delete(addr);
+    if (l.refs === 0 && l.held() === 0) this.byAddr.delete(addr);
   }
 
   /** Every LIP currently configured (uvsd answers ARP for them). */
@@ -309,13 +353,13 @@ export class LaddrPools {
   /** Every LIP with its ports in use (those deleted but still holding ports too). */
   usage(): LaddrUsage[] {
     const out: LaddrUsage[] = [];
-    for (const l of this.byAddr.values()) out.push({ addr: l.addr, tcp: l.inUse[0], udp: l.inUse[1], conflicts: l.conflicts });
+    for (const l of this.byAddr.values()) out.push({ addr: l.addr, tcp: l.inUse[0] + l.stray[0], udp: l.inUse[1] + l.stray[1], conflicts: l.conflicts });
     return out;
   }
 
   /** Ports in use on a LIP (both protocols), for status and tests. */
   inUse(addr: number): number {
     const l = this.byAddr.get(addr | 0);
-    return l === undefined ? 0 : l.inUse[0] + l.inUse[1];
+    return l === undefined ? 0 : l.held();
   }
 }
