@@ -207,6 +207,37 @@ test('--dump-config writes a file that loads back into the same table', () => {
   assert.deepEqual(b.r.ctl.list().services.map((s) => s.laddrs), r.ctl.list().services.map((s) => s.laddrs));
 });
 
+test('local-addresses ADDR:LO-HI: parse, apply, dump and parse again keep a LIP\'s ports; a reload that changes only the ports replaces the LIP (delLaddr + addLaddr in one batch); a bad value is refused naming it (before: the ports were neither read nor written)', () => {
+  const lips = (l: string) => BASE.replace('    scheduler: wrr\n', `    scheduler: wrr\n    local-addresses: [${l}]\n`);
+  const { r, cm } = mk();
+  cm.apply(parseConfig(lips('192.168.8.50, 192.168.8.51:20000-29999'), 'f.yaml'), false);
+  const want = [{ addr: '192.168.8.50', portMin: 1024, portMax: 65535 }, { addr: '192.168.8.51', portMin: 20000, portMax: 29999 }];
+  const ranges = (x: typeof r) => x.ctl.list().services.find((s) => s.port === 80)!.laddrRanges;
+  assert.deepEqual(ranges(r), want);
+  const dumped = cm.dump();
+  assert.match(dumped, /\n {4}local-addresses:\n {6}- 192\.168\.8\.50\n {6}- 192\.168\.8\.51:20000-29999\n/);
+  assert.deepEqual(parseConfig(dumped, 'dump.yaml').services[0]!.laddrs, want);
+  const b = mk();
+  b.cm.apply(parseConfig(dumped, 'dump.yaml'), false);
+  assert.deepEqual(ranges(b.r), want);
+  // Only the ports change: the LIP is deleted and added again, in the same batch.
+  const moved = parseConfig(lips('192.168.8.50, 192.168.8.51:30000-30999'), 'f.yaml');
+  const changes = ['delete local address 192.168.8.51:20000-29999 from TCP 192.168.8.200:80 (its ports change)',
+    'add local address 192.168.8.51:30000-30999 to TCP 192.168.8.200:80 (ports 20000-29999 -> 30000-30999)'];
+  assert.deepEqual(cm.apply(moved, true), changes);
+  assert.deepEqual(ranges(r), want, '--dry-run changes nothing');
+  assert.deepEqual(cm.apply(moved, false), changes);
+  assert.deepEqual(ranges(r), [want[0], { addr: '192.168.8.51', portMin: 30000, portMax: 30999 }]);
+  assert.deepEqual(r.dp.laddrs.bySvc.flat().map((l) => l && [l.lo, l.hi]), [[1024, 65535], [30000, 30999]]);
+  assert.deepEqual(cm.apply(moved, false), [], 'then nothing to do');
+  const form = 'must be ADDR or ADDR:LO-HI (an IPv4 address, local ports 1..65535, LO <= HI)';
+  for (const bad of ['192.168.8.51:30000-20000', '192.168.8.51:0-100', '192.168.8.51:1-65536', '192.168.8.51:5000', '192.168.8.5l', '192.168.8.51:1024-']) {
+    assert.equal(configError(() => parseConfig(lips(bad), 'f.yaml')), `f.yaml:12: services[0].local-addresses[0]: ${form}, got "${bad}"`);
+  }
+  assert.equal(configError(() => parseConfig(lips('192.168.8.51, 192.168.8.51:20000-29999'), 'f.yaml')),
+    'f.yaml:12: services[0].local-addresses[1]: local address 192.168.8.51 is already at line 12 (list it once)');
+});
+
 test('daemon defenses in the config: read with their types, refused with file:line and field; a reload sets them (command line wins), --dry-run only lists them', async () => {
   const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -154,6 +154,18 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('--version'), { kind: 'version', ...common });
 });
 
+test('--add-laddr -z ADDR:LO-HI (uvs): the LIP with its local ports; a bare address sends none (the default 1024-65535); a bad range or a range to --del-laddr is refused naming it', () => {
+  assert.deepEqual(parse('--add-laddr -t 192.168.8.200:80 -z 10.0.0.5:20000-29999'), call('addLaddr', { service: svc, addr: '10.0.0.5', portMin: 20000, portMax: 29999 }));
+  assert.deepEqual(parse('--add-laddr -t 192.168.8.200:80 -z 10.0.0.5:7-7'), call('addLaddr', { service: svc, addr: '10.0.0.5', portMin: 7, portMax: 7 }));
+  assert.deepEqual(parse('--add-laddr -t 192.168.8.200:80 -z 10.0.0.5:1024-65535'), call('addLaddr', { service: svc, addr: '10.0.0.5' }));
+  const form = 'must be ADDR or ADDR:LO-HI (an IPv4 address, local ports 1..65535, LO <= HI)';
+  for (const z of ['10.0.0.5:3000-2000', '10.0.0.5:0-100', '10.0.0.5:1-65536', '10.0.0.5:5000', '10.0.0.5:', '10.0.0.5:a-b']) {
+    usage(`--add-laddr -t 192.168.8.200:80 -z ${z}`, `illegal local address \`${z}' specified: ${form}`);
+  }
+  usage('--add-laddr -t 192.168.8.200:80 -z 10.0.0:5000-6000', 'illegal local address specified');
+  usage('--del-laddr -t 192.168.8.200:80 -z 10.0.0.5:20000-29999', "--del-laddr takes the local address alone, got `10.0.0.5:20000-29999'");
+});
+
 test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them, -L --daemon, --role', () => {
   assert.deepEqual(parse('--start-daemon master'), call('startDaemon', { state: 'master' }));
   assert.deepEqual(parse('--start-daemon backup --syncid 7 --mcast-interface eth1 --sync-key-file /etc/uvs/k --sync-peer 10.0.0.2'),

@@ -389,6 +389,25 @@ test('a good state file round-trips: its table wins over --config\'s at start, a
   assert.equal(restoreState(cm, join(dir, 'missing.yaml')), undefined, 'no state file: nothing to restore');
 }));
 
+test('a FULLNAT local address added with its ports (addLaddr portMin/portMax) keeps them over a restart with the state file: written as ADDR:LO-HI, restored with them (before: the whole 1024-65535)', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const { r, cm } = started();
+  const web = { proto: 'tcp', addr: '192.168.8.200', port: 80 };
+  r.ctl.call('addLaddr', { service: web, addr: '192.168.8.51', portMin: 20000, portMax: 29999 });
+  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
+  sf.changed();
+  await sf.flush();
+  assert.match(readFileSync(file, 'utf8'), /\n {4}local-addresses:\n {6}- 192\.168\.8\.51:20000-29999\n/);
+  const after = started();
+  const res = restoreState(after.cm, file);
+  assert.ok(res !== undefined && 'changes' in res, JSON.stringify(res));
+  const lips = (x: Rig) => x.ctl.list().services.find((s) => s.port === 80)!.laddrRanges;
+  assert.deepEqual(lips(after.r), [{ addr: '192.168.8.51', portMin: 20000, portMax: 29999 }]);
+  assert.equal(rules(after.r), rules(r));
+  const pool = after.r.dp.laddrs.bySvc.flat().find((l) => l !== undefined)!;
+  assert.deepEqual([pool.lo, pool.hi], [20000, 29999], 'the datapath takes its ports from that range');
+}));
+
 test('a 0-byte state file is refused ("empty"): the --config table stays, and is what is written back', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
   writeFileSync(file, '');

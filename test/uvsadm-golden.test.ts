@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   formatConns, formatList, formatRules, formatService, formatTimeout, largeNum, parseServices,
 } from '../src/control/printers.js';
+import { parseRules } from '../src/control/ipvsadm.js';
 import type { PrintOptions } from '../src/control/printers.js';
 import type { ServiceInfo } from '../src/control/protocol.js';
 import { CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, VIP, type Rig } from './helpers/harness.js';
@@ -90,6 +91,27 @@ test('-S -n and --timeout: golden bytes', () => {
   assert.equal(formatRules(r.ctl.list(), numeric), golden('save-n.txt'));
   r.ctl.call('setTimeouts', { tcp: 600, tcpfin: 0, udp: 30 });
   assert.equal(formatTimeout(r.ctl.call('timeouts', {}) as { tcp: number; tcpfin: number; udp: number }), golden('timeout.txt'));
+});
+
+test('-S -n writes a FULLNAT local address with its ports (-z ADDR:LO-HI, the default 1024-65535 as ADDR alone) and -R reads them back: -S | -R keeps the ports (before: -z ADDR, the range lost)', () => {
+  const web = { proto: 'tcp', addr: '192.168.8.200', port: 80 } as const;
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  r.ctl.addService({ ...web, sched: 'rr' });
+  r.ctl.addDest({ service: web, addr: '192.168.8.20', port: 80, fwd: 'fullnat', weight: 1 });
+  r.ctl.addLaddr({ service: web, addr: '192.168.8.50' });
+  r.ctl.addLaddr({ service: web, addr: '192.168.8.51', portMin: 20000, portMax: 29999 });
+  const saved = formatRules(r.ctl.list(), numeric);
+  assert.equal(saved, '-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.20:80 --fullnat -w 1\n' +
+    '--add-laddr -t 192.168.8.200:80 -z 192.168.8.50\n--add-laddr -t 192.168.8.200:80 -z 192.168.8.51:20000-29999\n');
+  const b = rig({ addrs: ['192.168.8.10/24'] });
+  b.ctl.call('batch', { items: parseRules(saved, { ports }).calls });
+  assert.equal(formatRules(b.ctl.list(), numeric), saved);
+  const svc = b.ctl.list().services[0]!;
+  assert.deepEqual(svc.laddrRanges, [{ addr: '192.168.8.50', portMin: 1024, portMax: 65535 }, { addr: '192.168.8.51', portMin: 20000, portMax: 29999 }]);
+  // laddrs keeps its meaning (an older uvsadm reads it); a list of an older uvsd, without laddrRanges, saves bare addresses.
+  assert.deepEqual(svc.laddrs, ['192.168.8.50', '192.168.8.51']);
+  const { laddrRanges: _, ...older } = svc;
+  assert.match(formatRules({ size: 4096, services: [older] }, numeric), /-z 192\.168\.8\.50\n.*-z 192\.168\.8\.51\n$/s);
 });
 
 test('-Lnc: connections from the live table with state and mm:ss expiry', () => {

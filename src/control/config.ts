@@ -15,8 +15,8 @@ import { runSteps, type Pause, type Steps } from './slices.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
 import { findDest, listSteps, schedFlagNames } from './verbs.js';
-import type { BatchItem, DestSpec, Fwd, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { addrPortText, DEFAULT_WEIGHT, destPort, MAX_FWMARK, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import type { BatchItem, DestSpec, Fwd, LaddrRange, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
+import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import { PROCESS_SLOTS, type RealServerSpec, type ScriptUser, type VirtualServerSpec } from '../health/types.js';
@@ -191,7 +191,8 @@ export type DesiredSpec = Required<Omit<ServiceSpec, 'fwmark'>> & Pick<ServiceSp
 export interface DesiredService {
   spec: DesiredSpec;
   dests: DesiredDest[];
-  laddrs: string[];
+  /** FULLNAT local addresses with their local ports (keepalived.conf's have the default). */
+  laddrs: LaddrRange[];
   line: number;
   destLines: number[];
   /** The file it comes from (the --config file, or the keepalived.conf and its includes). */
@@ -568,9 +569,10 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       };
       once(seenServices, serviceId(spec), sf, `service ${serviceText(spec)}`);
       const seenLaddrs = new Map<string, number>();
+      // ADDR, or ADDR:LO-HI for other local ports than 1024-65535 (uvsadm -z's forms).
       const laddrs = m.get('local-addresses') ? list(m.get('local-addresses')!).map((f) => {
-        const l = str(f);
-        once(seenLaddrs, l, f, `local address ${l}`);
+        const l = parseLaddrText(str(f)) ?? fail(file, f.line, f.path, `must be ${LADDR_TEXT_FORM}, got ${show(f)}`);
+        once(seenLaddrs, l.addr, f, `local address ${l.addr}`);
         return l;
       }) : [];
       const dests: DesiredDest[] = [];
@@ -710,7 +712,8 @@ export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[]
       service: serviceKey(vs), addr: r.addr, port: r.port,
       ...entryOfServer(vs, r), weight: r.weight, upper: r.upper ?? 0, lower: r.lower ?? 0,
     })),
-    laddrs: vs.laddrs ?? [],
+    // local_address_group has no ports (as DPVS's keepalived): the default.
+    laddrs: (vs.laddrs ?? []).map((addr) => ({ addr, portMin: LADDR_PORT_MIN, portMax: LADDR_PORT_MAX })),
     line: vs.origin?.line ?? 1,
     destLines: vs.realServers.map((r) => r.origin?.line ?? vs.origin?.line ?? 1),
     file: vs.origin?.file,
@@ -926,9 +929,19 @@ export function* planSteps(
         }
       }
     }
-    const curL = cur?.laddrs ?? [];
-    for (const l of want.laddrs) if (!curL.includes(l)) push({ verb: 'addLaddr', args: { service: key, addr: l } }, want.line, `add local address ${l} to ${sname(key)}`);
-    for (const l of curL) if (!want.laddrs.includes(l)) push({ verb: 'delLaddr', args: { service: key, addr: l } }, want.line, `delete local address ${l} from ${sname(key)}`);
+    const curL = new Map((cur === undefined ? [] : laddrRangesOf(cur)).map((l) => [l.addr, l]));
+    for (const l of want.laddrs) {
+      const c = curL.get(l.addr);
+      const add: BatchItem = { verb: 'addLaddr', args: { service: key, addr: l.addr, portMin: l.portMin, portMax: l.portMax } };
+      if (c === undefined) push(add, want.line, `add local address ${laddrText(l)} to ${sname(key)}`);
+      else if (c.portMin !== l.portMin || c.portMax !== l.portMax) {
+        // Other ports: the LIP is replaced (a LIP's ports are set when it is added), in this batch.
+        push({ verb: 'delLaddr', args: { service: key, addr: l.addr } }, want.line, `delete local address ${laddrText(c)} from ${sname(key)} (its ports change)`);
+        push(add, want.line, `add local address ${laddrText(l)} to ${sname(key)} (ports ${c.portMin}-${c.portMax} -> ${l.portMin}-${l.portMax})`);
+      }
+    }
+    const wantL = new Set(want.laddrs.map((l) => l.addr));
+    for (const c of curL.values()) if (!wantL.has(c.addr)) push({ verb: 'delLaddr', args: { service: key, addr: c.addr } }, want.line, `delete local address ${laddrText(c)} from ${sname(key)}`);
   }
   file = cfg.file;
   const t = cfg.timeouts;
@@ -1378,7 +1391,7 @@ export class ConfigManager {
     if (m.oneShot) o.ops = true;
     if (m.pe !== '') o.pe = m.pe;
     if (m.synproxy) o.synproxy = true;
-    if (m.laddrs.length > 0) o['local-addresses'] = m.laddrs.map((l) => formatIp(l.addr));
+    if (m.laddrs.length > 0) o['local-addresses'] = m.laddrs.map((l) => laddrText({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax }));
     // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
     // weight), failed ones too (absent from the table); the sorry server is in `health`.
     const want = this.applied.get(sk(svc));

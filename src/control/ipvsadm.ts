@@ -4,8 +4,8 @@
 // ipvsadm.c: the first option is the command, the commands_v_options table, then the per-command
 // checks, with ipvsadm's messages and exit statuses (2 for fail(2, ...), 255 for popt errors).
 
-import { DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_WEIGHT, destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, printableWord, TUN_TYPES } from './protocol.js';
-import type { DaemonSpec, DestSpec, Fwd, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
+import { DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, MAX_FWMARK, parseLaddrText, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, printableWord, TUN_TYPES } from './protocol.js';
+import type { DaemonSpec, DestSpec, Fwd, LaddrRange, Proto, ServiceKey, ServiceSpec, Timeouts, TunCsum, TunOptions, TunType, VerbName, Verbs } from './protocol.js';
 import { isIPv6 } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
@@ -539,7 +539,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   let weight = DEFAULT_WEIGHT;
   let upper = 0;
   let lower = 0;
-  let laddr: string | undefined;
+  let laddr: LaddrRange | undefined;
   let tunType: TunType | undefined;
   let tunPort: number | undefined;
   let client: AddrPort | undefined;
@@ -647,10 +647,15 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         drainTimeout = toNumber(v, 0, 86400);
         if (drainTimeout === undefined) throw new UsageError(`invalid drain timeout \`${v}' (0..86400 seconds)`);
         break;
-      case 'laddr':
-        laddr = parseIPv4(v);
-        if (laddr === undefined) throw new UsageError('illegal local address specified');
+      case 'laddr': {
+        // uvs: ADDR:LO-HI, a LIP with its local ports (DPVS's -z takes the address alone).
+        const colon = v.indexOf(':');
+        if (parseIPv4(colon < 0 ? v : v.slice(0, colon)) === undefined) throw new UsageError('illegal local address specified');
+        laddr = parseLaddrText(v);
+        if (laddr === undefined) throw new UsageError(`illegal local address \`${v}' specified: must be ${LADDR_TEXT_FORM}`);
+        if (cmd === 'del-laddr' && v.includes(':')) throw new UsageError(`--del-laddr takes the local address alone, got \`${v}'`);
         break;
+      }
       case 'tun-type':
         tunType = TUN_TYPES.find((t) => t === v);
         if (tunType === undefined) throw new UsageError('illegal tunnel type specified');
@@ -824,8 +829,11 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
     case 'delete-service':
       return { kind: 'call', ...common, call: { verb: 'deleteService', args: key } };
     case 'add-laddr':
-    case 'del-laddr':
-      return { kind: 'call', ...common, call: { verb: cmd === 'add-laddr' ? 'addLaddr' : 'delLaddr', args: { service: key, addr: laddr! } } };
+    case 'del-laddr': {
+      // The ports only when -z gave them (an address alone takes the default, 1024-65535).
+      const ports = laddr!.portMin !== LADDR_PORT_MIN || laddr!.portMax !== LADDR_PORT_MAX ? { portMin: laddr!.portMin, portMax: laddr!.portMax } : {};
+      return { kind: 'call', ...common, call: { verb: cmd === 'add-laddr' ? 'addLaddr' : 'delLaddr', args: { service: key, addr: laddr!.addr, ...ports } } };
+    }
   }
 
   if (server === undefined) throw new Error('unreachable: real-server is compulsory'); // guarded by RULES

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../datapath/addr.js';
 import { describeLink } from './linkwatch.js';
-import { bgpSessionText, serviceText, tunText, type HaGroupRole } from './protocol.js';
+import { bgpSessionText, laddrRangesOf, laddrText, serviceText, tunText, type HaGroupRole } from './protocol.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
@@ -267,7 +267,7 @@ export function formatOneService(svc: ServiceInfo, opts: PrintOptions): string {
 /**
  * `ipvsadm -S [-n]`: one -A line per service, one -a line per server, as -R reads them back; the
  * service options in print_service_entry's order (-p, -M, --pe, -o, then -b), uvs's --synproxy last.
- * uvs: one `--add-laddr ... -z LIP` line per FULLNAT local address, after the service's servers.
+ * uvs: one `--add-laddr ... -z LIP[:LO-HI]` line per FULLNAT local address, after the service's servers.
  */
 export function formatRules(result: ListResult, opts: PrintOptions): string {
   // uvs: the marks first, so that -R has them before the -f services that use them.
@@ -297,8 +297,9 @@ export function formatRules(result: ListResult, opts: PrintOptions): string {
       if (d.lower !== 0) out += ` -y ${int(d.lower)}`;
       out += '\n';
     }
-    // -z takes a dotted quad only (as -R does): the local address is never a name.
-    for (const l of svc.laddrs) out += `--add-laddr ${name} -z ${l}\n`;
+    // -z takes a dotted quad only (as -R does): the local address is never a name; with its
+    // ports when they are not the default (ADDR:LO-HI, uvs's extension of DPVS's -z).
+    for (const l of laddrRangesOf(svc)) out += `--add-laddr ${name} -z ${laddrText(l)}\n`;
   }
   return out;
 }
@@ -586,7 +587,8 @@ Usage:
   ${p} -d -t|u|f service-address -r server-address
   ${p} -L|l [options]
   ${p} --set tcp tcpfin udp
-  ${p} --add-laddr|--del-laddr -t|u service-address -z local-address
+  ${p} --add-laddr -t|u service-address -z local-address[:port-port]
+  ${p} --del-laddr -t|u service-address -z local-address
   ${p} --get-laddr [-t|u service-address]
   ${p} --add-mark|--del-mark -f fwmark -t|u address[:port[-port]]
   ${p} --get-marks
@@ -673,7 +675,7 @@ Options:
   --weight       -w weight            capacity of real server, 0..2147483647
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
-  --laddr        -z local-address     FULLNAT local address
+  --laddr        -z local-address     FULLNAT local address (uvs: ADDR:LO-HI, its local ports)
   --client       address[:port]       client of --explain
   --drain-timeout seconds             drain at most this long (default: uvsd's)
   --ha-group     name                 uvs: --role of one HA group (uvsd --ha-group)

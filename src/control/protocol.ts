@@ -3,6 +3,7 @@
 // themselves (names, argument and result types, validation) are the registry in verbs.ts, and
 // `Verbs` below is derived from it, so a new verb is added in one place.
 
+import { formatIp, parseIp } from '../datapath/addr.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
@@ -155,6 +156,44 @@ export interface LaddrSpec {
   portMax?: number;
 }
 
+/** A service's FULLNAT local address with its local ports (ServiceInfo.laddrRanges). */
+export interface LaddrRange {
+  addr: string;
+  portMin: number;
+  portMax: number;
+}
+
+/** A LIP's local ports when addLaddr is given none (DPVS's default pool). */
+export const LADDR_PORT_MIN = 1024;
+export const LADDR_PORT_MAX = 65535;
+
+/**
+ * A LIP as uvsadm's -z, -S and the config file's local-addresses write it: ADDR for the default
+ * ports (1024-65535), else ADDR:LO-HI.
+ */
+export function laddrText(l: LaddrRange): string {
+  return l.portMin === LADDR_PORT_MIN && l.portMax === LADDR_PORT_MAX ? l.addr : `${l.addr}:${l.portMin}-${l.portMax}`;
+}
+
+/** What laddrText takes back: ADDR or ADDR:LO-HI (ports 1..65535, LO <= HI). */
+export const LADDR_TEXT_FORM = 'ADDR or ADDR:LO-HI (an IPv4 address, local ports 1..65535, LO <= HI)';
+
+/** ADDR or ADDR:LO-HI (laddrText's forms) as a LaddrRange; undefined if it is neither. */
+export function parseLaddrText(text: string): LaddrRange | undefined {
+  const m = /^([^:]+?)(?::(\d{1,5})-(\d{1,5}))?$/.exec(text);
+  const ip = m === null ? -1 : parseIp(m[1]!);
+  if (ip < 0) return undefined;
+  const portMin = m![2] === undefined ? LADDR_PORT_MIN : Number(m![2]);
+  const portMax = m![3] === undefined ? LADDR_PORT_MAX : Number(m![3]);
+  if (portMin < 1 || portMax > 65535 || portMin > portMax) return undefined;
+  return { addr: formatIp(ip), portMin, portMax };
+}
+
+/** A listed service's LIPs with their ports (an older uvsd sends no laddrRanges: theirs are the default). */
+export function laddrRangesOf(s: { laddrs: string[]; laddrRanges?: LaddrRange[] }): LaddrRange[] {
+  return s.laddrRanges ?? s.laddrs.map((addr) => ({ addr, portMin: LADDR_PORT_MIN, portMax: LADDR_PORT_MAX }));
+}
+
 /** Totals since start (or the last zero), as ipvsadm --stats prints them. */
 export interface Stats {
   conns: number;
@@ -209,7 +248,11 @@ export interface ServiceInfo {
   /** Persistence engine (ipvsadm --pe), when there is one. */
   pe?: string;
   synproxy: boolean;
+  /** FULLNAT local addresses, in the order added. */
   laddrs: string[];
+  /** The same LIPs with their local ports (an older uvsd sends none; laddrRangesOf). A field of
+   *  its own, so that an older uvsadm, which reads laddrs and ignores what it does not know, still works. */
+  laddrRanges?: LaddrRange[];
   stats: Stats;
   rate: Rates;
   /** In the order they were added. */

@@ -405,6 +405,7 @@ function serviceInfo(ctx: VerbCtx, s: ServiceModel): ServiceInfo {
     ...modelServiceKey(s), sched: s.sched, flags: schedFlagNames(s.schedFlags),
     persist: s.persist, netmask: formatIp(s.netmask), oneShot: s.oneShot, ...(s.pe !== '' ? { pe: s.pe } : {}), synproxy: s.synproxy,
     laddrs: s.laddrs.map((l) => formatIp(l.addr)),
+    laddrRanges: s.laddrs.map((l) => ({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax })),
     stats, rate: ctx.control.svcRates.read(s.id), dests,
   };
 }
