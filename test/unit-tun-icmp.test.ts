@@ -21,8 +21,8 @@ const TUNNELS: { tun: Tun; hlen: number }[] = [
 ];
 
 /** TCP and UDP VIP:80 by TUN to RS[0] with `tun`, the client off-link behind GW (learned). */
-function tunRig(tun: Tun, worker?: { index: number; count: number }, gateway = true): Rig {
-  const r = rig({ gateway: gateway ? GW : undefined, worker });
+function tunRig(tun: Tun, worker?: { index: number; count: number }, gateway = true, headroom?: number): Rig {
+  const r = rig({ gateway: gateway ? GW : undefined, worker, headroom });
   if (gateway) {
     r.dp.resolve(parseIp(GW));
     r.learn(GW, ROUTER_MAC);
@@ -164,4 +164,17 @@ test('TUN: a router error about a client uvsd has no route to (no --gateway) is 
   assert.deepEqual(r.run(routerError(outer, 11, 0)), []);
   const d = delta(before, r.counters());
   assert.deepEqual([d['drop.no_route'], d.icmp_tunnel_relayed], [1, undefined]);
+});
+
+test('TUN: a router error uvsd would relay but has no generated-frame slot left for is counted once, tx_failed (not no_route too)', () => {
+  // No headroom: every wrapped packet is built in a generated slot; 128 of them (64 + 64 extra
+  // per batch) fill the batch's slots before the error, last in it, asks for one.
+  const r = tunRig({ tunType: 'ipip' }, undefined, true, 0);
+  const { outer } = wrapped(r, 5007);
+  const dgrams = Array.from({ length: 128 }, (_, i) => udpFrame(IN, { src: CLIENT, dst: VIP, sport: 6000 + i, dport: 80, payload: Buffer.alloc(8) }));
+  const before = r.counters();
+  const out = r.run(...dgrams, routerError(outer, 11, 0));
+  const d = delta(before, r.counters());
+  assert.equal(out.length, 128, 'the datagrams wrapped, no error relayed');
+  assert.deepEqual([d['drop.tx_failed'], d['drop.no_route'], d.icmp_tunnel_relayed], [1, undefined, undefined]);
 });

@@ -13,8 +13,12 @@ export const FWD_NAT = 1;
 export const FWD_TUN = 2;
 export const FWD_FULLNAT = 3;
 
-/** Output.answerSlot: no answer to this source (not one the kernel answers, or no route), uncounted. */
-export const NO_ANSWER = -1;
+/**
+ * Output.answerSlot: no answer to this source (not one the kernel answers, or no route), uncounted.
+ * Not -1, which is genSlot's "no slot left" (counted tx_failed by answerSlot): a caller that counts
+ * NO_ANSWER itself (tunRelayError: no_route) would count that one event twice.
+ */
+export const NO_ANSWER = -3;
 
 /** What the datapath offers a forwarder. */
 export interface Output {
@@ -64,7 +68,8 @@ export interface Output {
    * A generated-frame slot for an answer (ICMP error, reset) to `src`, or a negative number:
    * NO_ANSWER (counted nowhere) for a source the kernel never answers or without a route (frames
    * to a broadcast MAC never get this far); another when over the daemon's ICMP rate limit
-   * (`limited`, a C.* counter, counts it) or when none is left in this batch (tx_failed).
+   * (`limited`, a C.* counter, counts it: -2) or when none is left in this batch (tx_failed
+   * counted: -1).
    */
   answerSlot(src: number, limited: number): number;
   /**
