@@ -411,6 +411,17 @@ test('a new flow from the broadcast address of one of uvsd\'s networks (10.0.0.2
   }
 });
 
+test('an ICMP echo request from the broadcast address of one of uvsd\'s networks (10.0.0.255 beside --addr 10.0.0.1/24) to a director address or a VIP is not answered: bad_source, as a new flow; from the network address 10.0.0.0 it is', () => {
+  const r = drRig();
+  for (const dst of [DIR_IP, VIP]) {
+    const ping = (src: string) => icmpFrame(IN, { src, dst }, { type: 8, id: 1, seq: 1 });
+    const before = r.counters();
+    assert.equal(r.run(ping('10.0.0.255')).length, 0, `${dst}: no reply to the broadcast`);
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: ping('10.0.0.255').length, 'drop.bad_source': 1 }, dst);
+    assert.equal(r.run(ping('10.0.0.0')).length, 1, `${dst}: the network address answered`);
+  }
+});
+
 test('sloppy TCP: off, a mid-stream segment of an unknown flow is dropped; on, DR picks it up as ESTABLISHED, NAT does not', () => {
   const r = drRig({ weights: [1] });
   const before = r.counters();

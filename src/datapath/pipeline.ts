@@ -792,6 +792,9 @@ export class Datapath implements Output {
       if (!local) d[D.ip_not_local]++;
       else if (l4len >= 8 && buf[l4] !== 8 && icmpQuoted(buf, l4, l4len, this.icmpQ) !== 0) d[D.icmp_no_conn]++;
       else if (this.link.isLocal(rd32(buf, ip + IP_SRC))) d[D.spoofed_local_src]++; // would answer ourselves
+      // The broadcast address of one of our networks: a martian to the kernel with rp_filter 1
+      // or 2, as for a new flow (processL4), so no echo reply either (to every host on it).
+      else if (this.link.connectedBroadcast(rd32(buf, ip + IP_SRC))) d[D.bad_source]++;
       else this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
       d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
