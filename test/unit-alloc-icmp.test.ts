@@ -59,12 +59,14 @@ function measure(): { perFrame: number; sent: number; limited: number; noDest: n
 }
 
 /** 64 clients with a TUN (IPIP) connection each to 10.9.0.20 behind GW; a batch of the router's
- *  fragmentation needed (MTU 1280) about each client's wrapped segment, 50 ms between batches. */
-function measureTun(): { perFrame: number; relayed: number; limited: number; unhandled: number } {
+ *  fragmentation needed (MTU 1280) about each client's wrapped segment, 50 ms between batches.
+ *  noDecap: the server (172.16.0.20: beyond the small integers) answers each with protocol
+ *  unreachable instead, counted tun_no_decap and noted in Datapath.noDecap. */
+function measureTun(noDecap = false): { perFrame: number; relayed: number; limited: number; unhandled: number; noDecap: number } {
   const sink = new CountSink();
   let now = 1_000_000.25;
   const dir = '192.168.8.10';
-  const rs = '10.9.0.20';
+  const rs = noDecap ? '172.16.0.20' : '10.9.0.20';
   const dp = new Datapath(
     { mac: parseMac(DIR_MAC), addrs: [{ ip: parseIp(dir), mask: prefixMask(24) }], gateway: parseIp(GW), connMax: 4096 },
     sink, () => now,
@@ -86,7 +88,7 @@ function measureTun(): { perFrame: number; relayed: number; limited: number; unh
   for (let i = 0; i < BATCH; i++) {
     const inner = ipv4({ src: `192.168.9.${i + 1}`, dst: VIP, proto: 6, ttl: 63 }, tcp({ ...seg(i, TCP_FLAGS.ACK), payload: Buffer.alloc(1300) }));
     const outer = ipv4({ src: dir, dst: rs, proto: 4, ttl: 63 }, inner);
-    put(i, icmpFrame(l2, { src: GW, dst: dir }, { type: 3, code: 4, seq: 1280, payload: outer.subarray(0, 548) }));
+    put(i, icmpFrame(l2, { src: noDecap ? rs : GW, dst: dir }, { type: 3, code: noDecap ? 2 : 4, seq: noDecap ? 0 : 1280, payload: outer.subarray(0, 548) }));
   }
   const step = (): void => {
     now += 50;
@@ -99,11 +101,12 @@ function measureTun(): { perFrame: number; relayed: number; limited: number; unh
   return {
     perFrame: used / (ROUNDS * BATCH),
     relayed: c.c[C.icmp_tunnel_relayed] - s0, limited: c.c[C.icmp_tunnel_ratelimited] - l0, unhandled: c.d[D.icmp_unhandled],
+    noDecap: c.c[C.tun_no_decap],
   };
 }
 
 if (process.argv[2] === '--child') {
-  report(process.argv[3] === 'tun' ? measureTun() : measure());
+  report(process.argv[3] === 'tun' ? measureTun() : process.argv[3] === 'nodecap' ? measureTun(true) : measure());
 } else {
   test('TUN: a router\'s fragmentation needed relayed to the client allocates less than a byte per error (never rate-limited)', () => {
     const r = runChild<ReturnType<typeof measureTun>>(fileURLToPath(import.meta.url), ['tun'], BIG_YOUNG);
@@ -111,6 +114,14 @@ if (process.argv[2] === '--child') {
     assert.equal(r.relayed, rounds * BATCH, 'every one relayed: PMTU discovery is not rate-limited');
     assert.equal(r.limited, 0);
     assert.equal(r.unhandled, 0);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+
+  test('TUN: a server\'s own protocol unreachable (it does not decapsulate), counted tun_no_decap and its address noted, allocates less than a byte per error', () => {
+    const r = runChild<ReturnType<typeof measureTun>>(fileURLToPath(import.meta.url), ['nodecap'], BIG_YOUNG);
+    const rounds = ROUNDS + WARM_ROUNDS;
+    assert.deepEqual([r.noDecap, r.unhandled, r.relayed], [rounds * BATCH, rounds * BATCH, 0]);
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });

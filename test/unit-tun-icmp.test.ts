@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { decode, hopped, icmpFrame, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, GW, ROUTER_MAC, RS, VIP, assertFrame, delta, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { NoDecapWatch } from '../src/control/nodecap.js';
+import { workerShared } from '../src/datapath/group.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const TO_CLIENT = { ethDst: ROUTER_MAC, ethSrc: DIR_MAC };
@@ -177,4 +179,60 @@ test('TUN: a router error uvsd would relay but has no generated-frame slot left 
   const d = delta(before, r.counters());
   assert.equal(out.length, 128, 'the datagrams wrapped, no error relayed');
   assert.deepEqual([d['drop.tx_failed'], d['drop.no_route'], d.icmp_tunnel_relayed], [1, undefined, undefined]);
+});
+
+/** A log that keeps its lines. */
+function lines(): { log: { warn(f: object, m: string): void; info(f: object, m: string): void }; said: string[] } {
+  const said: string[] = [];
+  return { said, log: { warn: (_f, m) => said.push(`warn: ${m}`), info: (_f, m) => said.push(`info: ${m}`) } };
+}
+
+test('TUN: a real server answering the wrapped SYN with protocol unreachable (IPIP) or port unreachable (GUE) is counted tun_no_decap and named in one warning per server and tunnel type, an info line when it stops; the same from a router is not', () => {
+  const cases = [
+    { tun: { tunType: 'ipip' } as Tun, code: 2, says: 'TUN real server 10.0.0.11 answers IPIP with protocol unreachable: it does not decapsulate (ipip module / tunl0 up / uvs-decap; docs/tun-setup.md#checks)' },
+    { tun: { tunType: 'gue', tunPort: 6080 } as Tun, code: 3, says: 'TUN real server 10.0.0.11 answers GUE with port unreachable: it does not decapsulate (ip fou add port 6080 gue / uvs-decap --gue-port 6080; docs/tun-setup.md#checks)' },
+  ];
+  for (const { tun, code, says } of cases) {
+    const r = tunRig(tun);
+    const { log, said } = lines();
+    const watch = new NoDecapWatch(() => [r.dp.noDecap], log, { repeatMs: 60_000, quietMs: 30_000 });
+    const [syn] = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 5100, dport: 80, flags: TCP_FLAGS.SYN }));
+    // The server's kernel quotes the wrapped SYN (its IP header and what follows, up to 576 bytes).
+    const answer = (src: string) => icmpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { src, dst: DIR_IP }, { type: 3, code, payload: syn!.subarray(14) });
+    let before = r.counters();
+    assert.deepEqual(r.run(answer(RS[0].ip)), [], `${tun.tunType}: nothing relayed`);
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: answer(RS[0].ip).length, 'drop.icmp_unhandled': 1, tun_no_decap: 1 }, tun.tunType);
+    watch.check(0);
+    assert.deepEqual(said, [`warn: ${says}`]);
+    // Going on: no second warning within repeatMs; a router's unreachable is not the server's word.
+    r.run(answer(RS[0].ip));
+    before = r.counters();
+    r.run(answer(GW));
+    assert.deepEqual(delta(before, r.counters()), { rx_frames: 1, rx_bytes: answer(GW).length, 'drop.icmp_unhandled': 1 }, `${tun.tunType}: from a router`);
+    watch.check(1_000);
+    watch.check(29_000);
+    assert.equal(said.length, 1, said.join('\n'));
+    watch.check(31_100);
+    assert.equal(said.length, 2, said.join('\n'));
+    assert.match(said[1]!, new RegExp(`^info: TUN real server 10\\.0\\.0\\.11 sent no ${code === 2 ? 'protocol' : 'port'} unreachable about ${tun.tunType.toUpperCase()} for 30s \\(2 over 1s before\\): it decapsulates now, or no client tried it since$`));
+  }
+});
+
+test('TUN no-decap warning: repeated at most every repeatMs with the count since, per server; a worker\'s notes reach the main thread (its ring is shared memory, in WorkerShared)', () => {
+  const r = tunRig({ tunType: 'ipip' }, { index: 0, count: 2 });
+  const ring = workerShared(r.dp, new Float64Array(8), new Float64Array(16), 'syscalls', '').noDecap;
+  assert.ok(ring === r.dp.noDecap && ring.buffer instanceof SharedArrayBuffer);
+  const main = structuredClone(ring); // as posted to the main thread: the same memory
+  const { log, said } = lines();
+  const watch = new NoDecapWatch(() => [main], log, { repeatMs: 10_000, quietMs: 30_000 });
+  const [syn] = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 5101, dport: 80, flags: TCP_FLAGS.SYN }));
+  const answer = icmpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { src: RS[0].ip, dst: DIR_IP }, { type: 3, code: 2, payload: syn!.subarray(14) });
+  r.run(answer);
+  watch.check(0);
+  r.run(answer, answer, answer);
+  watch.check(5_000);
+  assert.equal(said.length, 1);
+  watch.check(10_000);
+  assert.deepEqual(said.map((l) => l.replace(/: it does not decapsulate \([^)]*\)/, '')), ['warn: TUN real server 10.0.0.11 answers IPIP with protocol unreachable', 'warn: TUN real server 10.0.0.11 answers IPIP with protocol unreachable (3 since the last warning)']);
+  assert.equal(r.counters().tun_no_decap, 4);
 });

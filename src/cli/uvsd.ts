@@ -21,6 +21,7 @@ import { Steering } from '../datapath/steer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
+import { NoDecapWatch } from '../control/nodecap.js';
 import { ArpWatch, ARP_WATCH_MAX_S, ARP_WATCH_RATE, DEFAULT_ARP_WATCH_S } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
 import { LinkWatch } from '../control/linkwatch.js';
@@ -585,6 +586,8 @@ export async function main(argv: string[]): Promise<void> {
     for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
   };
   const faults = new FaultWatch(dp, log.child({ component: 'faults' }), undefined, undefined, () => group?.fullest());
+  // TUN servers answering with protocol or port unreachable: the workers' rings with --workers (the shadow sees no frame).
+  const noDecap = new NoDecapWatch(() => (group === undefined ? [dp.noDecap] : group.noDecapRings()), log.child({ component: 'faults' }));
   const vlog = log.child({ component: 'vrrp' });
   const fifoAt = (path: string): VrrpFifo => new VrrpFifo(path, (args, ev) => {
     control.call('setRole', args);
@@ -892,6 +895,7 @@ export async function main(argv: string[]): Promise<void> {
     dp.tick();
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check();
+    noDecap.check();
     arpWatch?.check(performance.now());
     const roles = rolesText();
     if (roles !== rolesLogged) {

@@ -130,6 +130,10 @@ export const COUNTER_NAMES = [
   // by gratuitous ARP while this director was master, which then went backup within
   // TAKEOVER_GRACE_MS: a planned switch's new master announcing first, not a conflict (src/datapath/link.ts)
   'arp_takeovers_seen',
+  // TUN: ICMP protocol or port unreachable from a real server itself about a packet wrapped for
+  // it (its tunnel type; GUE: to its port): the server does not decapsulate (no ipip module,
+  // tunl0 down, nothing on the GUE port); also a drop, icmp_unhandled. Who answered: nodecap.ts
+  'tun_no_decap',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

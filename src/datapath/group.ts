@@ -79,6 +79,8 @@ export interface WorkerShared {
   lock: Int32Array;
   /** Entries by state (StateCensus of the worker's table, STATE_NAMES order), from its last complete walk. */
   states: Float64Array<ArrayBufferLike>;
+  /** TUN servers that answered with protocol or port unreachable (Datapath.noDecap, nodecap.ts): read by the main thread's watch. */
+  noDecap: Int32Array;
   io: string;
   ioFallback: string;
 }
@@ -147,7 +149,7 @@ export function workerShared(dp: Datapath, scalars: Float64Array, states: Float6
       conns: dt.conns, inPkts: dt.inPkts, inBytes: dt.inBytes, outPkts: dt.outPkts, outBytes: dt.outBytes,
       active: dt.active, inactive: dt.inactive, persist: dt.persist,
     },
-    retired: dt.retired, kept: dt.kept, scalars, lock: new Int32Array(new SharedArrayBuffer(4)), states, io, ioFallback,
+    retired: dt.retired, kept: dt.kept, scalars, lock: new Int32Array(new SharedArrayBuffer(4)), states, io, ioFallback, noDecap: dp.noDecap,
   };
 }
 
@@ -676,6 +678,13 @@ export class DatapathGroup implements Workers {
       if (best === undefined || s[0] / s[S_MAX] > best.count / best.max) best = { worker, count: s[0], max: s[S_MAX] };
     }
     return best;
+  }
+
+  /** Every started worker's ring of TUN servers that do not decapsulate (nodecap.ts; the shadow never sees a frame). */
+  noDecapRings(): Int32Array[] {
+    const rings: Int32Array[] = [];
+    for (const l of this.links) if (l.shared !== undefined) rings.push(l.shared.noDecap);
+    return rings;
   }
 
   /** Connection entries by state summed over the workers (their last complete census walks). */

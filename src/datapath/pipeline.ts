@@ -12,6 +12,7 @@ import {
 import { C, Counters, D } from './counters.js';
 import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { ICMP_PEER_BUCKETS, SourceLimiter, type LimiterBuckets } from './ratelimit.js';
+import { noDecapRing } from './nodecap.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
 import { formatIp, martianSource } from './addr.js';
 import { destName, explainAt } from '../sched/common.js';
@@ -305,6 +306,9 @@ export class Datapath implements Output {
   readonly ct: ConnTable;
   readonly dt: DestTable;
   readonly counters: Counters;
+  /** TUN servers that answered with protocol or port unreachable (Output.noDecap; with --workers on a
+   *  SharedArrayBuffer the main thread reads: WorkerShared.noDecap). */
+  readonly noDecap: Int32Array;
   /** uvsadm trace: new-connection decisions, recorded only while `trace.on` (src/datapath/trace.ts). */
   readonly trace = new TraceRing();
   readonly link: Link;
@@ -432,6 +436,7 @@ export class Datapath implements Output {
     this.clock = clock;
     const shared = opts.worker !== undefined;
     this.counters = new Counters(shared);
+    this.noDecap = noDecapRing(shared);
     this.workers = opts.worker?.count ?? 1;
     this.workerIndex = opts.worker?.index ?? 0;
     this.ipId = ((opts.ipIdSeed ?? randomInt(0x10000)) + Math.floor((0x10000 * this.workerIndex) / this.workers)) & 0xffff;
@@ -809,7 +814,7 @@ export class Datapath implements Output {
   private icmpRelated(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): boolean {
     const qs = this.icmpQ;
     const t = icmpTunnelQuoted(buf, l4, l4len, qs);
-    if (t !== 0 && this.tunnelError(buf, l4, l4len, t)) return true;
+    if (t !== 0 && this.tunnelError(buf, ip, l4, l4len, t)) return true;
     const q = icmpQuoted(buf, l4, l4len, qs);
     // A tunnelled packet's connection may be another worker's (as below); the last one counts it icmp_unhandled.
     if (q === 0) return t !== 0 && this.handoff !== null && this.handoff(buf, off, flen, -1);
@@ -853,13 +858,13 @@ export class Datapath implements Output {
    * about a request, not a reply); the TUN forwarder relays it to the client (tunRelayError).
    * false: no TUN connection here sent it (the caller goes on as for any ICMP error).
    */
-  private tunnelError(buf: Buffer, l4: number, l4len: number, t: number): boolean {
+  private tunnelError(buf: Buffer, ip: number, l4: number, l4len: number, t: number): boolean {
     const qs = this.icmpQ;
     const node = this.ct.lookup(t, qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT], qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT]);
     const e = node >>> 1;
     if (node < 0 || (node & 1) !== DIR_IN || this.ct.fwd[e] !== FWD_TUN || !this.boundNow(e)) return false;
     if (!this.link.active && this.othersConn(e)) return true;
-    return tunRelayError(this, buf, l4, l4len, qs[ICMP_Q_INNER], e);
+    return tunRelayError(this, buf, ip, l4, l4len, qs[ICMP_Q_INNER], e);
   }
 
   // ---- TCP/UDP: connections ----------------------------------------------------------------

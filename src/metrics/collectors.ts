@@ -87,6 +87,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   toa_skipped_mtu: 'TOA: client segments left without it because 8 more bytes would pass the MTU (or a fragment).',
   toa_skipped_room: 'TOA: client segments left without it because their TCP header had less than 8 bytes of option space left.',
   toa_skipped_offload: 'TOA: client segments left without it because they were TSO super-segments (--offload).',
+  tun_no_decap: 'TUN: ICMP protocol or port unreachable from a real server itself about a packet wrapped for it: the server does not decapsulate its tunnel type (no ipip module, tunl0 down, nothing on the GUE port); uvsd\'s log names it (docs/tun-setup.md#checks). Also drops icmp_unhandled.',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP (or --port interface) that it took; one it refused is a tx_failed drop alone.',
   tx_bytes: 'Bytes written to the TAP (Ethernet frames).',

@@ -29,6 +29,7 @@ import {
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, buildFragNeeded, buildIcmpError } from '../proto/icmp.js';
 import { VNET_GSO_TCPV4, tcpGsoSegment, vnetClear, vnetCompleteCsum } from '../datapath/vnet.js';
 import { FWD_TUN, NO_ANSWER, type Forwarder, type Output } from './types.js';
+import { NODECAP_SLOTS, NODECAP_WORDS, ND_ADDR, ND_CODE, ND_ICMP } from '../datapath/nodecap.js';
 
 const IPIP_HLEN = 20;
 /** GUE over UDP: UDP header, then GUE's 4-byte base header (version 0, IPIP inside). */
@@ -290,12 +291,13 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
  * IPVS's icmp_send(). "Fragmentation needed" only for a packet with DF (a client doing path MTU
  * discovery), its next-hop MTU less the encapsulation's bytes and never under 68 (RFC 791's
  * minimum); without DF it is counted icmp_unhandled, and so are protocol and port unreachable
- * (about the tunnel, not the client's packet); one with a bad ICMP checksum icmp_bad_checksum.
+ * (about the tunnel, not the client's packet; from the server itself also tun_no_decap, its
+ * address noted in Output.noDecap); one with a bad ICMP checksum icmp_bad_checksum.
  * Sent as uvsd's other answers (a source the kernel would answer, within the ICMP rate limit;
  * fragmentation needed never rate-limited, as fragNeeded's). false: the quoted packet is not one this connection's tunnel sends (another server,
  * tunnel type or GUE port).
  */
-export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number, inner: number, e: number): boolean {
+export function tunRelayError(o: Output, buf: Buffer, ip: number, l4: number, l4len: number, inner: number, e: number): boolean {
   const q = l4 + 8; // the quoted outer header
   const code = codeOf(o, e);
   const type = code & 3;
@@ -312,6 +314,19 @@ export function tunRelayError(o: Output, buf: Buffer, l4: number, l4len: number,
     // socket: port unreachable): not about the client's packet, whose connect() it would fail
     // with ENOPROTOOPT: uvs does not relay them (IPVS does); with tunl0 up a server never sends them.
     o.drop(D.icmp_unhandled);
+    const rip = o.ct.daddr[e];
+    if (rd32(buf, ip + IP_SRC) === rip) {
+      // From the server itself: it does not decapsulate. Counted, and who noted for the control
+      // side's warning (datapath/nodecap.ts), written here: no call that could box the address.
+      const ring = o.noDecap;
+      const n = ring[0];
+      const at = 1 + (n & (NODECAP_SLOTS - 1)) * NODECAP_WORDS;
+      ring[at + ND_ADDR] = rip;
+      ring[at + ND_CODE] = code;
+      ring[at + ND_ICMP] = icmpCode;
+      Atomics.store(ring, 0, (n + 1) | 0);
+      o.count(C.tun_no_decap);
+    }
     return true;
   }
   if (icmpType === ICMP_DEST_UNREACH && icmpCode === ICMP_FRAG_NEEDED) {

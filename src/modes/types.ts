@@ -97,6 +97,8 @@ export interface Output {
   drop(reason: number): void;
   /** Count an event (C.* from src/datapath/counters.ts). */
   count(counter: number): void;
+  /** TUN servers that answered a wrapped packet with protocol or port unreachable (src/datapath/nodecap.ts). */
+  readonly noDecap: Int32Array;
 }
 
 export interface Forwarder {
