@@ -27,6 +27,7 @@ import type { FrameSink } from './tx.js';
 import type { IoMode, TapInfo } from './port.js';
 import type { Steering } from './steer.js';
 import type { TraceBatch } from './trace.js';
+import type { WorkerSyncMessage } from '../sync/producer.js';
 
 /** Most worker threads (and TAP queues). */
 export const MAX_WORKERS = 8;
@@ -295,7 +296,7 @@ interface Link {
 type FromWorker =
   | { t: 'ready'; shared: WorkerShared }
   | { t: 'ack'; seq: number }
-  | { t: 'sync'; records: Uint8Array; overflowDumps: number }
+  | WorkerSyncMessage
   | { t: 'arp'; frame: Uint8Array }
   | { t: 'answer'; id: number; part: unknown }
   | { t: 'explained'; id: number; x: DpExplanation }

@@ -15,7 +15,6 @@ import type { DpOp } from './ops.js';
 import { STATE_NAMES } from './tcpstate.js';
 import { StateCensus } from './census.js';
 import { warmUp } from './warmup.js';
-import { REC_LEN } from './syncrec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from '../sync/producer.js';
 
 type ToWorker =
@@ -115,18 +114,9 @@ function syncMaster(on: boolean, per: number, groups: number): void {
   if (!on) return;
   const producer = new SyncProducer(dp);
   producer.start();
-  const chunks: Uint8Array[] = [];
   const timer = setInterval(() => {
-    producer.produce(syncBuf, 0, per, groups, (n) => chunks.push(syncBuf.slice(0, n * REC_LEN)));
-    if (chunks.length === 0) return;
-    const records = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      records.set(c, at);
-      at += c.length;
-    }
-    chunks.length = 0;
-    parent.postMessage({ t: 'sync', records, overflowDumps: producer.overflowDumps }, [records.buffer]);
+    const m = producer.collect(syncBuf, per, groups);
+    if (m !== null) parent.postMessage(m, [m.records.buffer as ArrayBuffer]);
   }, SYNC_INTERVAL_MS);
   sync = { producer, timer };
 }

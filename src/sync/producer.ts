@@ -5,12 +5,20 @@
 // thread's daemon, which seals and sends them (src/datapath/worker.ts).
 
 import type { Datapath } from '../datapath/pipeline.js';
-import { syncDatagrams } from '../datapath/syncrec.js';
+import { REC_LEN, syncDatagrams } from '../datapath/syncrec.js';
 
 /** How often the marks are drained (ms). */
 export const SYNC_INTERVAL_MS = 50;
 /** Table indices a dump looks at per interval (bounded work on the loop). */
 const DUMP_SCAN_PER_TICK = 65536;
+
+/** What a worker posts to the main thread's sync daemon each interval (SyncProducer.collect). */
+export interface WorkerSyncMessage {
+  t: 'sync';
+  records: Uint8Array;
+  /** The full dumps its producer has started because marks were lost, so far. */
+  overflowDumps: number;
+}
 
 export class SyncProducer {
   /** Full dump cursor (Datapath.syncDump), -1 = none running. */
@@ -103,6 +111,23 @@ export class SyncProducer {
       }
     }
     this.drain(buf, o, per, budget, emit);
+  }
+
+  /**
+   * uvsd --workers: one interval's records (produce, at buf[0]) as one message for the main
+   * thread's daemon; null when there are none.
+   */
+  collect(buf: Uint8Array, per: number, groups: number): WorkerSyncMessage | null {
+    const chunks: Uint8Array[] = [];
+    this.produce(buf, 0, per, groups, (n) => chunks.push(buf.slice(0, n * REC_LEN)));
+    if (chunks.length === 0) return null;
+    const records = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      records.set(c, at);
+      at += c.length;
+    }
+    return { t: 'sync', records, overflowDumps: this.overflowDumps };
   }
 
   /** The marks, in groups of up to `per` records, while they fit in `budget` datagrams. */
