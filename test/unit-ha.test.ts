@@ -16,7 +16,8 @@ import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frame
 import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
-import type { Workers } from '../src/datapath/group.js';
+import { DatapathGroup, type Workers } from '../src/datapath/group.js';
+import type { DpOp } from '../src/datapath/ops.js';
 import { ExtHold, REC_CONN, REC_EXPIRE, REC_FTPSEQ, REC_LEN, REC_SYNPROXY, RF_ASSURED, RF_FTPDATA, RF_HAS_TPL, syncDatagrams, writeConnRecord } from '../src/datapath/syncrec.js';
 import { open, seal, HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, type Opened } from '../src/sync/codec.js';
 import { stepClock } from './helpers/step-clock.js';
@@ -43,8 +44,8 @@ const DR80 = { proto: 'tcp' as const, addr: VIP3, port: 80 };
 const IN = { ethDst: DIR_MAC, ethSrc: CLIENT_MAC };
 
 /** The same table on both directors; `reverse` adds the servers in the other order (other slots). */
-function director(reverse: boolean): Rig {
-  const r = rig({ addrs: [`${DIR_IP}/24`, `${FLOAT}/24,floating`], connMax: 4096 });
+function director(reverse: boolean, worker?: { index: number; count: number }): Rig {
+  const r = rig({ addrs: [`${DIR_IP}/24`, `${FLOAT}/24,floating`], connMax: 4096, worker });
   r.ctl.addService({ ...NAT80, sched: 'rr' });
   r.ctl.addService({ ...FNAT80, sched: 'rr' });
   r.ctl.addService({ ...DR80, sched: 'rr', persist: 300 });
@@ -765,14 +766,14 @@ test('--workers N: each worker posts at most floor(32 / N) groups per 50 ms, so 
     assert.deepEqual(asked, { per: 39, groups: 10 }, 'floor(32 / 3): 30 groups together (ceil: 33 of the 32 sent)');
     const queued = (): number => (d as unknown as { queued: number }).queued / REC_LEN / asked.per;
     for (let round = 0; round < 80; round++) {
-      for (let k = 0; k < 3; k++) workers.onSyncRecords?.(new Uint8Array(asked.groups * asked.per * REC_LEN), k, 0);
+      for (let k = 0; k < 3; k++) workers.onSyncRecords?.(new Uint8Array(asked.groups * asked.per * REC_LEN), k, 0, b.dp.syncTurn);
       clock.tick(50);
     }
     assert.deepEqual([queued(), dumps, d.stats.dumps], [0, 0, 0], 'no backlog after 80 rounds');
     // A backlog (timers late): up to 8 rounds of the rate bound are kept; past that, a dump instead.
-    workers.onSyncRecords?.(new Uint8Array(8 * 32 * 39 * REC_LEN), 0, 0);
+    workers.onSyncRecords?.(new Uint8Array(8 * 32 * 39 * REC_LEN), 0, 0, b.dp.syncTurn);
     assert.deepEqual([queued(), dumps], [8 * 32, 0]);
-    workers.onSyncRecords?.(new Uint8Array(REC_LEN), 1, 0);
+    workers.onSyncRecords?.(new Uint8Array(REC_LEN), 1, 0, b.dp.syncTurn);
     assert.deepEqual([queued(), dumps, d.stats.dumps], [0, 1, 1]);
   } finally {
     d.close();
@@ -1042,6 +1043,110 @@ test('a planned demotion sends the marks still waiting once (the connections of 
     .filter((out) => out.some((f) => f.readUInt16BE(12) === 0x0800 && f.readUInt16BE(36) === 8080)).length;
   assert.equal(carried, 25);
   assert.equal(b.counters().tcp_rst_sent ?? 0, 0);
+});
+
+test('--workers 2: a planned demotion sends the marks each worker still holds once too (what a worker posted before the demotion reached it, and its last send after); then nothing more; a worker\'s last send still on its way at a later promotion is dropped', async (t) => {
+  // Before: the main thread's daemon dropped what the workers posted once the director was backup.
+  const clock = stepClock(t, ['setInterval']);
+  const [m, b] = haPair(director(false), director(true));
+  m.dp.apply([{ op: 'syncMarks', on: false }]); // the shadow marks nothing: its workers do
+  const w = [0, 1].map((index) => director(false, { index, count: 2 }));
+  // The group's links as its constructor makes them for threads, the worker's side (worker.ts) in
+  // this thread: ops applied when the test delivers them, a SyncProducer per worker.
+  const group = new DatapathGroup([], { io: 'syscalls', stride: 2048, batch: 64, headroom: 0, budget: 64 }, { mac: parseMac(DIR_MAC), addrs: [], connMax: 4096 });
+  (group as unknown as { count: number }).count = 2;
+  group.shadow = m.dp;
+  m.ctl.info.workers = group;
+  const inbox: DpOp[][][] = [[], []];
+  const prod: SyncProducer[] = [];
+  let asked = { per: 0, groups: 0 };
+  const links = (group as unknown as { links: unknown[] }).links;
+  for (const k of [0, 1]) {
+    links.push({
+      w: {
+        postMessage: (x: { t: string; ops: DpOp[]; per: number; groups: number }) => {
+          if (x.t === 'ops') inbox[k]!.push(x.ops);
+          if (x.t === 'syncMaster') {
+            asked = x;
+            prod[k] = new SyncProducer(w[k]!.dp);
+            prod[k]!.start();
+          }
+        },
+      },
+      shared: undefined, acked: 0, svcNext: [],
+    });
+  }
+  const deliver = (k: number): void => {
+    for (const ops of inbox[k]!) w[k]!.dp.apply(ops);
+    inbox[k] = [];
+  };
+  const buf = new Uint8Array(65536);
+  /** Worker k's sync interval (worker.ts): what it produced reaches the main thread's daemon. */
+  const post = (k: number): void => {
+    const x = prod[k]!.collect(buf, asked.per, asked.groups);
+    if (x !== null) (group as unknown as { onMessage(l: unknown, x: unknown): void }).onMessage(links[k], x);
+  };
+  const d = new SyncDaemon(m.dp, group);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await d.start('master', { syncid: 3, mcastInterface: 'lo', peer: '127.0.0.1', group: '224.0.0.81', port, ttl: 1, maxlen: 1472, key: Buffer.from(PAIR_KEY) });
+  try {
+    assert.deepEqual(asked, { t: 'syncMaster', on: true, per: 39, groups: 16 });
+    let sent = 0;
+    // What the daemon sends is installed on the backup.
+    t.mock.method((d as unknown as { sock: dgram.Socket }).sock, 'send', (dg: Buffer) => {
+      const r = open(dg, Buffer.from(PAIR_KEY)) as Opened;
+      b.dp.apply([{ op: 'syncInstall', records: new Uint8Array(r.records) }]);
+      sent += r.count;
+    });
+    /** One round of the main thread's daemon (every 50 ms): the records it sent. */
+    const round = (): number => {
+      sent = 0;
+      clock.tick(50);
+      return sent;
+    };
+    const open3 = (k: number, sport: number): void => {
+      const [f] = w[k]!.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, seq: 1000 }));
+      const rs = RS.find((s) => s.ip === `${f![30]}.${f![31]}.${f![32]}.${f![33]}`)!;
+      w[k]!.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: rs.mac }, { src: rs.ip, dst: CLIENT, sport: 8080, dport: sport, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, seq: 5000, ack: 1001 }));
+      w[k]!.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.ACK, seq: 1001, ack: 5001 }));
+    };
+    for (let i = 0; i < 20; i++) open3(i % 2, 40000 + i);
+    post(0);
+    post(1);
+    assert.equal(round(), 20);
+    for (let i = 20; i < 25; i++) open3(i % 2, 40000 + i); // the last interval: 3 on worker 0, 2 on worker 1
+    post(0); // worker 0's interval ends before the demotion reaches it
+    m.ctl.call('setRole', { role: 'backup' }); // uvsadm --role backup on the master
+    assert.equal(round(), 3, 'worker 0\'s records of the last interval, posted before the demotion reached it');
+    deliver(0);
+    deliver(1);
+    post(0);
+    post(1); // worker 1's last send of its marks
+    assert.equal(round(), 2, 'worker 1\'s last interval, its one last send');
+    post(0);
+    post(1);
+    assert.deepEqual([round(), w[0]!.dp.sync?.pending(), w[1]!.dp.sync?.pending()], [0, 0, 0], 'then nothing more');
+    b.ctl.call('setRole', { role: 'master' });
+    b.sink.take();
+    const carried = Array.from({ length: 25 }, (_, i) => b.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000 + i, dport: 80, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: 1001, ack: 5001, payload: Buffer.from('hello') })))
+      .filter((out) => out.some((f) => f.readUInt16BE(12) === 0x0800 && f.readUInt16BE(36) === 8080)).length;
+    assert.deepEqual([carried, b.counters().tcp_rst_sent ?? 0], [25, 0], 'the new master carries all 25');
+    // Promoted again, demoted, and promoted before worker 0's last send reaches the daemon: it is old.
+    m.ctl.call('setRole', { role: 'master' });
+    deliver(0);
+    open3(0, 41000);
+    m.ctl.call('setRole', { role: 'backup' });
+    deliver(0);
+    post(0);
+    m.ctl.call('setRole', { role: 'master' });
+    assert.equal(round(), 0, 'a last send that came after the next promotion is not sent');
+    deliver(0);
+    open3(0, 41001);
+    post(0);
+    assert.equal(round(), 1, 'the new master period\'s records are');
+  } finally {
+    d.close();
+  }
 });
 
 test('marks waiting when a master is demoted are dropped: an old expiry is not sent at its next promotion (it would expire the peer\'s copy of a newer connection of that tuple)', () => {

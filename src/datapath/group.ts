@@ -273,8 +273,8 @@ export interface Workers {
   syncMaster(on: boolean, per: number, groups: number): void;
   /** Every worker dumps its whole table (a backup asked). */
   syncDump(): void;
-  /** Records from worker `worker`, with the overflow dumps it has started so far. */
-  onSyncRecords: ((records: Uint8Array, worker: number, overflowDumps: number) => void) | null;
+  /** Records from worker `worker`, with the overflow dumps it has started so far and the turn they belong to (Datapath.syncTurn). */
+  onSyncRecords: ((records: Uint8Array, worker: number, overflowDumps: number, turn: number) => void) | null;
   /** Ops for worker k alone, not the shadow and not acknowledged (a backup's synced connections). */
   post(k: number, ops: DpOp[]): void;
   /** uvsadm trace: every worker records its decisions and posts them to the shadow's ring. */
@@ -551,7 +551,7 @@ export class DatapathGroup implements Workers {
 
   private onMessage(link: Link, m: FromWorker): void {
     if (m.t === 'sync') {
-      this.onSyncRecords?.(m.records, this.links.indexOf(link), m.overflowDumps);
+      this.onSyncRecords?.(m.records, this.links.indexOf(link), m.overflowDumps, m.turn);
     } else if (m.t === 'ack') {
       link.acked = m.seq;
       if (this.waiters.length === 0) return;

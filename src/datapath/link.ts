@@ -105,6 +105,9 @@ export class Link {
   active = true;
   /** Master of at least one HA group (equal to `active` without groups). */
   anyMaster = true;
+  /** How often anyMaster has changed (both ways): the same count in the shadow and every worker,
+   *  which apply the same role ops in the same order (Datapath.syncTurn). */
+  anyMasterTurns = 0;
   /** HA groups' names: index 0 is "default" (every address of no named group), then uvsd's --ha-group names. */
   groupNames: string[] = [DEFAULT_HA_GROUP];
   /** The role of each group (true: master), by groupNames' index. */
@@ -265,7 +268,9 @@ export class Link {
   /** active and anyMaster from the groups' roles (kept as fields: the packet path reads them). */
   private summarise(): void {
     this.active = this.groupMaster.every((m) => m);
-    this.anyMaster = this.groupMaster.some((m) => m);
+    const any = this.groupMaster.some((m) => m);
+    if (any !== this.anyMaster) this.anyMasterTurns++;
+    this.anyMaster = any;
   }
 
   /** Each HA group's role (true: master), by groupNames' index. */

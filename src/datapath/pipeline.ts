@@ -2186,6 +2186,18 @@ export class Datapath implements Output {
     this.marking = on;
   }
 
+  /**
+   * Which master period the sync records produced now belong to: while master (of some group),
+   * the one the next demotion ends; while demoted, the one the last demotion ended (its last
+   * send). With --workers each worker's records carry it, and the main thread's daemon sends
+   * only those of its own datapath's turn now (SyncDaemon): a worker's records of the last
+   * interval come after the main thread's demotion, and those of an earlier turn (still on
+   * their way at a later promotion) are old.
+   */
+  get syncTurn(): number {
+    return this.link.anyMasterTurns + (this.link.anyMaster ? 1 : 0);
+  }
+
   /** The demotion's last send is over (or will not be): the marks left are dropped. */
   syncLastDone(): void {
     this.sync?.clear();

@@ -10,7 +10,9 @@
 //   A SYN proxy connection's translation and an FTP control connection's seq shift (records an
 //   older uvsd does not know) go in a MSG_DATA_EXT datagram after their group's MSG_DATA.
 //   With uvsd --workers each worker drains and dumps its own table (SyncProducer) and posts the
-//   records here, where they are sealed and sent in the same datagrams and rate.
+//   records here, where they are sealed and sent in the same datagrams and rate; each message
+//   says which master period it belongs to (Datapath.syncTurn), so that after a demotion the
+//   workers' last records are still sent once and those of an earlier period are not.
 // backup: verify, refuse replays (replay.ts), count sequence gaps, and install the records
 //   through a datapath op, only while this director is backup; with workers, each record on the
 //   worker that will see its connection's frames (Datapath.syncOwner). It asks the master for
@@ -136,6 +138,13 @@ export class SyncDaemon {
   private queue: Uint8Array[] = [];
   private queueAt = 0;
   private queued = 0;
+  /**
+   * Workers: the turn (Datapath.syncTurn) the queue holds records of. Only the datapath's turn
+   * now is sent: as master, the records of this master period; demoted, those of the period the
+   * demotion ended (what the workers posted before it reached them, and each one's last send of
+   * its marks), as one datapath sends its marks once. A later promotion drops what is left.
+   */
+  private queueTurn = 0;
   /** Dumps a backup asked for, the ones for a queue dropped (workers), and the overflow dumps (per worker; [0] with one datapath). */
   private askedDumps = 0;
   private queueDumps = 0;
@@ -161,9 +170,11 @@ export class SyncDaemon {
     this.log = log;
     this.producer = workers === undefined ? new SyncProducer(dp) : undefined;
     if (workers !== undefined) {
-      workers.onSyncRecords = (records, worker, overflowDumps) => {
+      workers.onSyncRecords = (records, worker, overflowDumps, turn) => {
         const c = this.daemons.get('master');
-        if (c !== undefined) this.enqueue(records, c);
+        // Another turn's: from before a demotion and promotion since (an old expiry sent now
+        // would expire the peer's copy of a newer connection of its tuple).
+        if (c !== undefined && this.turnQueue() === turn) this.enqueue(records, c);
         this.overflowDumps[worker] = overflowDumps;
         this.countDumps();
       };
@@ -396,10 +407,7 @@ export class SyncDaemon {
     this.watchRoles();
     const c = this.daemons.get('master');
     if (c === undefined) return;
-    if (!this.dp.link.anyMaster) {
-      this.answer = false;
-      this.dropQueue();
-    }
+    if (!this.dp.link.anyMaster) this.answer = false;
     this.produce(c);
     // A dump request taken, and nothing sent this round (an empty table, a quiet one): answered alone.
     if (this.answer) this.send(c, MSG_DATA, 0);
@@ -416,6 +424,8 @@ export class SyncDaemon {
     }
     // Workers: what they posted, packed into full datagrams (a chunk may span two); the budget
     // counts the datagrams sendRecords sends (a group's extra records go in one of their own).
+    // Demoted, what they posted of the turn the demotion ended (their last send), then nothing.
+    this.turnQueue();
     for (let budget = MAX_DATAGRAMS_PER_TICK; budget > 0 && this.queue.length > 0;) {
       let n = 0;
       while (n < per && this.queue.length > 0) {
@@ -434,12 +444,24 @@ export class SyncDaemon {
     }
   }
 
-  /** Workers: records posted, queued for tick(); past MAX_QUEUED_TICKS of the rate bound, a full dump instead. */
+  /** Workers: the datapath's sync turn now; the queue, if it holds another turn's records, emptied. */
+  private turnQueue(): number {
+    const turn = this.dp.syncTurn;
+    if (turn !== this.queueTurn) {
+      this.dropQueue();
+      this.queueTurn = turn;
+    }
+    return turn;
+  }
+
+  /** Workers: records posted, queued for tick(); past MAX_QUEUED_TICKS of the rate bound, a full dump instead (demoted: none). */
   private enqueue(records: Uint8Array, c: SyncConfig): void {
     if (this.queued + records.length > MAX_QUEUED_TICKS * MAX_DATAGRAMS_PER_TICK * recordsPerDatagram(c.maxlen) * REC_LEN) {
       this.dropQueue();
-      this.workers?.syncDump();
-      this.queueDumps++;
+      if (this.dp.link.anyMaster) {
+        this.workers?.syncDump();
+        this.queueDumps++;
+      }
       return;
     }
     this.queue.push(records);

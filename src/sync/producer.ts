@@ -18,6 +18,8 @@ export interface WorkerSyncMessage {
   records: Uint8Array;
   /** The full dumps its producer has started because marks were lost, so far. */
   overflowDumps: number;
+  /** Its Datapath.syncTurn when they were produced: the daemon sends only its own turn's. */
+  turn: number;
 }
 
 export class SyncProducer {
@@ -115,9 +117,10 @@ export class SyncProducer {
 
   /**
    * uvsd --workers: one interval's records (produce, at buf[0]) as one message for the main
-   * thread's daemon; null when there are none.
+   * thread's daemon, tagged with the turn they belong to; null when there are none.
    */
   collect(buf: Uint8Array, per: number, groups: number): WorkerSyncMessage | null {
+    const turn = this.dp.syncTurn;
     const chunks: Uint8Array[] = [];
     this.produce(buf, 0, per, groups, (n) => chunks.push(buf.slice(0, n * REC_LEN)));
     if (chunks.length === 0) return null;
@@ -127,7 +130,7 @@ export class SyncProducer {
       records.set(c, at);
       at += c.length;
     }
-    return { t: 'sync', records, overflowDumps: this.overflowDumps };
+    return { t: 'sync', records, overflowDumps: this.overflowDumps, turn };
   }
 
   /** The marks, in groups of up to `per` records, while they fit in `budget` datagrams. */
