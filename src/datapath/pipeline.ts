@@ -2164,13 +2164,11 @@ export class Datapath implements Output {
 
   /**
    * Marks are taken while a master sync daemon runs and this director is master (of some HA
-   * group). What they hold when that ends is dropped: sent at the next promotion, an old expiry
-   * would expire the peer's copy of a newer connection of the same tuple.
-   */
-  /**
-   * Demoted with the master daemon on: the marks waiting then (the connections of the last sync
-   * interval) are sent by its next round once (SyncProducer.produce), then syncLastDone() drops
-   * what is left. Nothing is marked meanwhile.
+   * group). Demoted with the master daemon on: the marks waiting then (the connections of the
+   * last sync interval) are sent by its next round once (SyncProducer.produce), then
+   * syncLastDone() drops what is left; nothing is marked meanwhile. Marks still held at a
+   * promotion, or when the daemon stops, are dropped: sent then, an old expiry would expire the
+   * peer's copy of a newer connection of the same tuple.
    */
   syncLast = false;
 
