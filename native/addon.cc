@@ -140,6 +140,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("packetDrops", Napi::Function::New(env, PacketDrops, "packetDrops"));
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("bridgeAddIf", Napi::Function::New(env, BridgeAddIf, "bridgeAddIf"));
+  exports.Set("openProtoSink", Napi::Function::New(env, OpenProtoSink, "openProtoSink"));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("rxStart", Napi::Function::New(env, RxStart, "rxStart"));

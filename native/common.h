@@ -93,6 +93,7 @@ Napi::Value OpenPacket(const Napi::CallbackInfo& info);
 Napi::Value PacketDrops(const Napi::CallbackInfo& info);
 Napi::Value IfaceInfo(const Napi::CallbackInfo& info);
 Napi::Value BridgeAddIf(const Napi::CallbackInfo& info);
+Napi::Value OpenProtoSink(const Napi::CallbackInfo& info);
 Napi::Value ReadBatch(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);

@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
@@ -324,6 +326,38 @@ Napi::Value BridgeAddIf(const Napi::CallbackInfo& info) {
   int err = AddToBridge(ctl.fd, name, static_cast<int>(ifindex), bridge);
   if (err) return ThrowErrno(env, "SIOCBRADDIF", bridge + " " + name, err);
   return env.Undefined();
+}
+
+// openProtoSink(protocol) -> fd: a raw IPv4 socket for one IP protocol (4 IPIP, 47 GRE) whose
+// socket filter drops everything (SO_ATTACH_FILTER, one instruction: ret #0). uvs-decap takes the
+// tunnelled packets through its packet socket; without a protocol handler (no ipip / ip_gre
+// module) the kernel would also answer each with ICMP protocol unreachable (InUnknownProtos,
+// ip_local_deliver_finish), which a director reads as "this server does not decapsulate".
+// raw_v4_input counts a packet delivered once a raw socket of its protocol matches, before that
+// socket's filter runs, so the kernel stays quiet; the filter keeps the socket's queue empty.
+// Needs CAP_NET_RAW. Close with close(fd).
+Napi::Value OpenProtoSink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "openProtoSink(protocol: number)");
+  double p = info[0].As<Napi::Number>().DoubleValue();
+  if (!(p >= 1 && p <= 254) || p != static_cast<int>(p)) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "openProtoSink: protocol %g is not 1..254", p);
+    return ThrowRange(env, msg);
+  }
+  int proto = static_cast<int>(p);
+  std::string what = "protocol " + std::to_string(proto);
+  FdGuard fd(socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
+  if (fd.fd < 0) return ThrowErrno(env, "socket", "AF_INET raw " + what, errno);
+  struct sock_filter drop[1] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  struct sock_fprog prog = {1, drop};
+  if (setsockopt(fd.fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    return ThrowErrno(env, "SO_ATTACH_FILTER", what, errno);
+  // What arrived between socket() and the filter: read it away, so nothing stays queued.
+  char byte;
+  while (recv(fd.fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
+  }
+  return Napi::Number::New(env, fd.release());
 }
 
 }  // namespace uvs

@@ -3,16 +3,45 @@
 // ipip module) hands them to the kernel; servers reply to the client directly from the VIP.
 // The link MTU is 1500, so full-size client segments do not fit with the 20-byte outer header:
 // uvsd answers them with ICMP "fragmentation needed" and the client's PMTU discovery adapts.
-import { test } from 'node:test';
+// Beside uvs-decap the server's kernel has no handler for IPIP or GRE: uvs-decap's raw sockets
+// for protocols 4 and 47 (taking nothing) keep it from answering them with protocol unreachable,
+// which uvsd would count as a server that does not decapsulate (tun_no_decap).
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { withDrLab } from './lab/itest.js';
-import { LAB_GUE_PORT, VIP, nodeArgv, repoRoot } from './lab/dr-lab.js';
+import { LAB_GUE_PORT, VIP, nodeArgv, repoRoot, type DrLab } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
-test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag needed) and down arrive byte-identical; UDP, also fragmented', OPTS, async (t) => {
+/** A namespace's Ip InUnknownProtos (packets no protocol handler nor raw socket took) and Icmp
+ *  OutDestUnreachs (the protocol unreachable the kernel answers them with, rate-limited). */
+async function unknownProtos(lab: DrLab, ns: string): Promise<{ inUnknownProtos: number; outDestUnreachs: number }> {
+  const lines = (await lab.lab.exec(ns, ['cat', '/proc/net/snmp'])).stdout.split('\n');
+  const field = (group: string, name: string): number => {
+    const [head, vals] = lines.filter((l) => l.startsWith(`${group}: `)).map((l) => l.split(/\s+/));
+    const k = head!.indexOf(name);
+    assert.ok(k > 0, `${group} ${name} in /proc/net/snmp`);
+    return Number(vals![k]);
+  };
+  return { inUnknownProtos: field('Ip', 'InUnknownProtos'), outDestUnreachs: field('Icmp', 'OutDestUnreachs') };
+}
+
+/** After traffic to the servers: none of their kernels met a tunnel packet it had no taker for
+ *  (uvs-decap's protocol sinks), none answered protocol unreachable, and uvsd counted none. */
+async function assertNoUnreachable(t: TestContext, lab: DrLab, before: { inUnknownProtos: number; outDestUnreachs: number }[]): Promise<void> {
+  const after = await Promise.all(lab.servers.map((s) => unknownProtos(lab, s.ns)));
+  const noDecap = (await lab.status()).counters['tun_no_decap'];
+  t.diagnostic(`tun_no_decap ${noDecap}; ${lab.servers.map((s, i) => `${s.name}: before ${JSON.stringify(before[i])} after ${JSON.stringify(after[i])}`).join('; ')}`);
+  for (const [i, s] of lab.servers.entries()) {
+    assert.deepEqual(after[i], before[i], `${s.name}: the kernel beside uvs-decap found no taker for the tunnel packets / answered protocol unreachable`);
+  }
+  assert.equal(noDecap, 0, 'uvsd counted no server that does not decapsulate');
+}
+
+test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag needed) and down arrive byte-identical; UDP, also fragmented; beside uvs-decap the servers\' kernels answer no protocol unreachable (tun_no_decap 0)', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
+    const before = await Promise.all(lab.servers.map((s) => unknownProtos(lab, s.ns)));
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
     assert.match(await lab.uvsadmMust(['-Ln']), /-> 192\.168\.8\.20:80\s+Tunnel\s+1/);
@@ -42,6 +71,7 @@ test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag
     assert.ok(st.counters['icmp_frag_needed_sent']! >= 1, 'the client was told the path MTU');
     const down = await lab.transfer(5 * 1024 * 1024);
     assert.equal(down.sha256, down.expected);
+    await assertNoUnreachable(t, lab, before);
   });
 });
 
@@ -97,9 +127,10 @@ test('TUN to real servers on a routed network: IPIP goes through --gateway, 20 c
   });
 });
 
-test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, rs2 by GRE; 20 connections split 10/10, 1 MB down and up intact (PMTU through their larger headers), -Ln --tun-info and -S show them', OPTS, async (t) => {
+test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, rs2 by GRE; 20 connections split 10/10, 1 MB down and up intact (PMTU through their larger headers), -Ln --tun-info and -S show them; beside uvs-decap the servers\' kernels answer no protocol unreachable (tun_no_decap 0)', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
     const [rs1, rs2] = lab.servers.map((s) => s.addr);
+    const before = await Promise.all(lab.servers.map((s) => unknownProtos(lab, s.ns)));
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1}:80`, '-i', '--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT), '--tun-csum']);
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2}:80`, '-i', '--tun-type', 'gre']);
@@ -121,6 +152,7 @@ test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, 
     const st = await lab.status();
     t.diagnostic(`icmp_frag_needed_sent ${st.counters['icmp_frag_needed_sent']}; decap: ${lab.decaps.map((d) => d.stdout().trim().split('\n').pop()).join(' | ')}`);
     assert.ok(st.counters['icmp_frag_needed_sent']! >= 1, 'full-size segments did not fit with the tunnel headers: the client was told');
+    await assertNoUnreachable(t, lab, before);
   });
 });
 

@@ -11,6 +11,10 @@
 // It takes only what the kernel's tunnels would (decap.ts): frames to this host's MAC and
 // address, checksums right; the rest is counted by reason and printed when it stops.
 //
+// A raw socket for IPIP and one for GRE that take nothing (a filter dropping all) keep the kernel
+// from answering those packets with protocol unreachable, which uvsd reads as a server that
+// does not decapsulate (tun_no_decap); GUE's bound UDP socket does the same for its port.
+//
 // It configures: the TUN up with the VIPs as /32, rp_filter off on it (inner sources are
 // clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
 // ARP for a VIP. With the ipip module, the standard setup is tunl0 instead (docs/tun-setup.md).
@@ -23,6 +27,7 @@ import { ifnameProblem } from '../control/config.js';
 import { UVS_VERSION } from '../control/printers.js';
 import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
+import { PROTO_GRE, PROTO_IPIP } from '../datapath/frame.js';
 import { Port, native } from '../datapath/port.js';
 import { decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
 import { DecapPump } from '../modes/decap-pump.js';
@@ -103,6 +108,24 @@ if (guePort !== 0) {
   }
 }
 
+/**
+ * IPIP and GRE: without the ipip / ip_gre module no protocol handler takes protocols 4 and 47, so
+ * the kernel would answer each packet (beside the packet socket's copy) with ICMP protocol
+ * unreachable, about one a second per director, and uvsd would name this working server as one
+ * that does not decapsulate (tun_no_decap). A raw socket per protocol, with a filter that drops
+ * all (native.openProtoSink), counts as the taker: nothing answered, nothing queued. Opened
+ * before anything is set up (CAP_NET_RAW, as the packet socket needs), closed at exit.
+ */
+const protoSinks: number[] = [];
+for (const [name, proto] of [['IPIP', PROTO_IPIP], ['GRE', PROTO_GRE]] as const) {
+  try {
+    protoSinks.push(native.openProtoSink(proto));
+  } catch (e) {
+    console.error(`uvs-decap: ${name} (protocol ${proto}) sink: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
+
 let rx: Port;
 let tun: Port;
 try {
@@ -136,6 +159,7 @@ function stop(code = 0): void {
   const dropped = rx.drops()?.socket_full ?? 0;
   rx.close();
   gueSink?.close();
+  for (const fd of protoSinks) native.close(fd);
   tun.close();
   console.log(JSON.stringify({ msg: 'uvs-decap stopped', ...pump.counts(), dropped }));
   process.exit(code);

@@ -87,6 +87,10 @@ export interface Native {
   ifaceInfo(name: string): IfaceInfo | null;
   /** Put an existing interface on a bridge (SIOCBRADDIF; already its port is fine); throws when refused. */
   bridgeAddIf(name: string, bridge: string): void;
+  /** A raw IPv4 socket for IP protocol `protocol` (4 IPIP, 47 GRE) that takes nothing (a socket
+   *  filter dropping all): the kernel no longer answers that protocol with ICMP protocol
+   *  unreachable (uvs-decap). Needs CAP_NET_RAW; returns the fd (close with close()). */
+  openProtoSink(protocol: number): number;
   /** AF_PACKET socket on ifname with a TPACKET_V2 receive ring (promiscuous); transmit is one
    *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
   openPacketRing(ifname: string): PacketInfo;
