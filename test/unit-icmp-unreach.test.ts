@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { delta, DIR_MAC, rig, ROUTER_MAC, RS, VIP, CLIENT, type Rig } from './helpers/harness.js';
 import { inetChecksum, ipStr, macStr, onesSum, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { parseIp } from '../src/datapath/addr.js';
-import { ICMP_ERR_BURST, ICMP_ERR_RATE, ICMP_PEER_BURST, ICMP_PEER_RATE } from '../src/datapath/pipeline.js';
+import { ICMP_ERR_BURST, ICMP_ERR_RATE, ICMP_PEER_BURST, ICMP_RATELIMIT_MS } from '../src/datapath/pipeline.js';
 import { ICMP_PEER_BUCKETS, sharedBuckets, type LimiterBuckets } from '../src/datapath/ratelimit.js';
 import { D, SVC_SLOTS } from '../src/datapath/counters.js';
 
@@ -173,7 +173,7 @@ test('rate limit with workers: each worker datapath has its share of rate and bu
 });
 
 test('rate limit per source: 6 at once, then 1 a second to each (the kernel\'s icmp_ratelimit), checked before the daemon\'s bucket: a source flooding a server-less VIP spends none of the others\' answers', () => {
-  assert.deepEqual([ICMP_PEER_RATE, ICMP_PEER_BURST], [1, 6]);
+  assert.deepEqual([ICMP_RATELIMIT_MS, ICMP_PEER_BURST], [1000, 6]);
   const r = noDestRig();
   const flood = '198.51.100.7';
   const answered = (out: Buffer[], src: string) => out.filter((f) => ipStr(f.readUInt32BE(30)) === src).length;
@@ -204,6 +204,16 @@ test('rate limit per source: 6 at once, then 1 a second to each (the kernel\'s i
   );
   d = delta(before, r.counters());
   assert.deepEqual([d.icmp_time_exceeded_ratelimited, d.tcp_rst_sent, out.length], [1, 1, 1]);
+  // uvsd --icmp-ratelimit 500: two a second each (the sysctl's interval); 0: no per-source limit,
+  // the daemon's bucket alone (as net.ipv4.icmp_ratelimit = 0).
+  r.dp.setDefense({ icmpRatelimit: 500 });
+  r.advance(1000);
+  out = r.run(...Array.from({ length: 5 }, (_v, i) => syn(17000 + i, flood)));
+  assert.equal(answered(out, flood), 2);
+  r.dp.setDefense({ icmpRatelimit: 0 });
+  r.advance(1000);
+  out = r.run(...Array.from({ length: 20 }, (_v, i) => syn(18000 + i, flood)));
+  assert.equal(answered(out, flood), 20);
 });
 
 test('rate limit per source with workers: one set of buckets in shared memory, a source\'s 6 over all workers', () => {

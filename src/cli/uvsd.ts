@@ -311,6 +311,8 @@ function parseOptions(argv: string[]): Options {
     .option('--synproxy-syn-retries <n>', 'SYN proxy services: the SYN to a real server that does not answer goes N times again, 1, 3, 7 ... s after the first; ' +
       'the client gets a reset (2^(N+1) - 1) s after it (15 s by default; Alibaba LVS\'s synproxy_syn_retry); 0 = no resend, a reset after 1 s',
       intArg('--synproxy-syn-retries', 0, SYNPROXY_SYN_RETRIES_MAX), DEFENSE_DEFAULTS.synproxySynRetries)
+    .option('--icmp-ratelimit <ms>', 'ICMP errors to one source: one per this many ms, bursts of 6 (the kernel\'s net.ipv4.icmp_ratelimit); 0 = no per-source limit',
+      intArg('--icmp-ratelimit', 0, 3_600_000), DEFENSE_DEFAULTS.icmpRatelimit)
     .option('--toa', 'FULLNAT: put the client\'s address and port in a TCP option (TOA, kind 254, as Alibaba LVS and DPVS) in the segments completing ' +
       'each real server\'s handshake, for the servers\' toa kernel module (getpeername() then returns the client); the servers\' MSS is lowered by 8', false)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', oneOfArg('--role', ['master', 'backup']), 'master')

@@ -67,6 +67,8 @@ export interface DaemonSettings {
   synproxySynRetries?: number;
   /** TOA for FULLNAT TCP connections (uvsd --toa). */
   toa?: boolean;
+  /** The ICMP errors' per-source limit, ms per answer (uvsd --icmp-ratelimit). */
+  icmpRatelimit?: number;
   /** Read at start only. */
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
@@ -95,7 +97,7 @@ export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
   expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh', ftpPorts: 'ftp-ports',
-  synproxySynRetries: 'synproxy-syn-retries', toa: 'toa',
+  synproxySynRetries: 'synproxy-syn-retries', toa: 'toa', icmpRatelimit: 'icmp-ratelimit',
 } as const;
 
 /**
@@ -493,6 +495,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('connReuseMode', (f) => int(f, 0, 3));
     set('synproxySynRetries', (f) => int(f, 0, SYNPROXY_SYN_RETRIES_MAX));
     set('toa', bool);
+    set('icmpRatelimit', (f) => int(f, 0, 3_600_000));
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
       const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',') || 'none'

@@ -114,14 +114,19 @@ const NO_CONN = -4;
 export const ICMP_ERR_RATE = 1000;
 export const ICMP_ERR_BURST = 50;
 /**
- * ICMP errors to one source: at most one a second, in bursts of 6, checked before the daemon's
- * bucket (the kernel's per-destination net.ipv4.icmp_ratelimit, 1000 ms, and XRLIM_BURST_FACTOR
- * 6 of inet_peer_xrlim_allow), so one source flooding a server-less VIP cannot take every other
- * client's answers. Sources hash into ICMP_PEER_BUCKETS buckets (ratelimit.ts; colliding ones
- * share a limit).
+ * ICMP errors to one source: at most one per `--icmp-ratelimit` ms (default 1000: one a second),
+ * in bursts of 6, checked before the daemon's bucket (the kernel's per-destination
+ * net.ipv4.icmp_ratelimit and XRLIM_BURST_FACTOR 6 of inet_peer_xrlim_allow; 0 turns it off, as
+ * the sysctl's 0), so one source flooding a server-less VIP cannot take every other client's
+ * answers. Sources hash into ICMP_PEER_BUCKETS buckets (ratelimit.ts; colliding ones share a limit).
  */
-export const ICMP_PEER_RATE = 1;
+export const ICMP_RATELIMIT_MS = 1000;
 export const ICMP_PEER_BURST = 6;
+
+/** --icmp-ratelimit ms as the per-source limiter's rate (tokens a second; 0: no limit). */
+function icmpPeerRate(ms: number): number {
+  return ms > 0 ? 1000 / ms : 0;
+}
 
 /** A template's timeout in ticks (at least one). */
 function persistTicksOf(seconds: number): number {
@@ -287,6 +292,11 @@ export interface DefenseOptions {
    * (src/proto/toa.ts); the servers' SYN|ACK MSS is lowered by 8 to leave it room. Default off.
    */
   toa: boolean;
+  /**
+   * The ICMP errors' per-source limit: one per this many ms, bursts of ICMP_PEER_BURST (the
+   * kernel's net.ipv4.icmp_ratelimit, default 1000); 0 = none (the daemon's bucket only).
+   */
+  icmpRatelimit: number;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -295,6 +305,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
   expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES, toa: false,
+  icmpRatelimit: ICMP_RATELIMIT_MS,
 };
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
@@ -443,8 +454,8 @@ export class Datapath implements Output {
     this.announces = !shared;
     this.icmpLimit.configure(ICMP_ERR_RATE / this.workers, Math.ceil(ICMP_ERR_BURST / this.workers));
     this.icmpPeerLimit = new SourceLimiter(ICMP_PEER_BUCKETS, undefined, opts.worker?.icmpPeers);
-    if (opts.worker?.icmpPeers === undefined) this.icmpPeerLimit.configure(ICMP_PEER_RATE, ICMP_PEER_BURST);
-    else { this.icmpPeerLimit.rate = ICMP_PEER_RATE; this.icmpPeerLimit.burst = ICMP_PEER_BURST; } // shared buckets start full
+    if (opts.worker?.icmpPeers === undefined) this.icmpPeerLimit.configure(icmpPeerRate(ICMP_RATELIMIT_MS), ICMP_PEER_BURST);
+    else { this.icmpPeerLimit.rate = icmpPeerRate(ICMP_RATELIMIT_MS); this.icmpPeerLimit.burst = ICMP_PEER_BURST; } // shared buckets start full
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
@@ -494,6 +505,8 @@ export class Datapath implements Output {
     if (f.maxConnRatePerSource !== this.limiter.rate) this.limiter.configure(f.maxConnRatePerSource);
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
     this.toa = f.toa;
+    // Its rate only: the buckets (shared with the other workers) keep their tokens.
+    this.icmpPeerLimit.rate = icmpPeerRate(f.icmpRatelimit);
     if (d.ftpPorts !== undefined) this.ftp.setPorts(f.ftpPorts);
     if (d.synproxySynRetries !== undefined) this.synproxy.setSynRetries(f.synproxySynRetries);
     this.checkSecure();
@@ -1428,7 +1441,7 @@ export class Datapath implements Output {
   private answerTo(src: number, limited: number, perSource: boolean): number {
     if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
     const now = this.link.now;
-    if (!this.icmpLimit.has(0, now) || (perSource && !this.icmpPeerLimit.allow(src, now))) {
+    if (!this.icmpLimit.has(0, now) || (perSource && this.icmpPeerLimit.rate > 0 && !this.icmpPeerLimit.allow(src, now))) {
       this.counters.c[limited]++;
       return -2;
     }

@@ -341,6 +341,10 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // a LAN gets; probes at 0 and 25 ms) still catches a conflict and takes ~0.25 s less per
         // new VIP and per start.
         '--arp-probe-ms', '50',
+        // The lab's clients open many connections from one address to services without a
+        // server: with the kernel's per-source ICMP limit (one a second) each refused connect()
+        // beyond 6 waited for its SYN retries (+15 s in one test). Its own tests: unit-icmp-unreach.
+        '--icmp-ratelimit', '0',
         ...(so.extraArgs ?? []),
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),

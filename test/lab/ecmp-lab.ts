@@ -169,7 +169,7 @@ export class EcmpLab {
 
   /** uvsd in director d (stateless mh mode, announcing through its BIRD), ready when uvsadm answers. */
   async startUvsd(d: Director, extraArgs: string[] = []): Promise<void> {
-    d.uvsd = this.lab.spawn(d.ns, uvsdArgv(['--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket, '--arp-probe-ms', '100',
+    d.uvsd = this.lab.spawn(d.ns, uvsdArgv(['--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket, '--arp-probe-ms', '100', '--icmp-ratelimit', '0', // as dr-lab.ts
       '--sloppy-tcp', 'mh', '--bgp-include', d.include, '--bgp-bird-socket', d.birdSocket, '--bgp-watch', '1', '--conn-max', '65536', '--log-level', 'warn',
       ...extraArgs,
     ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });

@@ -294,7 +294,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
     async startUvsd(d) {
       if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
       d.uvsd = lab.spawn(d.ns, uvsdArgv([
-        '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100',
+        '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100', '--icmp-ratelimit', '0', // as dr-lab.ts
         ...d.uvsdArgs,
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
       const why = await waitForControl(d.socket, d.uvsd);
