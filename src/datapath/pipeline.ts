@@ -123,9 +123,12 @@ export const ICMP_ERR_BURST = 50;
 export const ICMP_RATELIMIT_MS = 1000;
 export const ICMP_PEER_BURST = 6;
 
-/** --icmp-ratelimit ms as the per-source limiter's rate (tokens a second; 0: no limit). */
+/** --icmp-ratelimit 0: a rate and burst no source reaches (the per-packet path stays as it is). */
+const ICMP_PEER_OFF = 1e9;
+
+/** --icmp-ratelimit ms as the per-source limiter's rate (tokens a second). */
 function icmpPeerRate(ms: number): number {
-  return ms > 0 ? 1000 / ms : 0;
+  return ms > 0 ? 1000 / ms : ICMP_PEER_OFF;
 }
 
 /** A template's timeout in ticks (at least one). */
@@ -506,7 +509,10 @@ export class Datapath implements Output {
     this.link.acceptUnsolicited = f.arpAcceptUnsolicited;
     this.toa = f.toa;
     // Its rate only: the buckets (shared with the other workers) keep their tokens.
-    this.icmpPeerLimit.rate = icmpPeerRate(f.icmpRatelimit);
+    if (d.icmpRatelimit !== undefined) {
+      this.icmpPeerLimit.rate = icmpPeerRate(d.icmpRatelimit);
+      this.icmpPeerLimit.burst = d.icmpRatelimit > 0 ? ICMP_PEER_BURST : ICMP_PEER_OFF;
+    }
     if (d.ftpPorts !== undefined) this.ftp.setPorts(f.ftpPorts);
     if (d.synproxySynRetries !== undefined) this.synproxy.setSynRetries(f.synproxySynRetries);
     this.checkSecure();
@@ -1441,7 +1447,7 @@ export class Datapath implements Output {
   private answerTo(src: number, limited: number, perSource: boolean): number {
     if (!this.link.unicastPeer(src) || !this.link.routable(src)) return NO_ANSWER;
     const now = this.link.now;
-    if (!this.icmpLimit.has(0, now) || (perSource && this.icmpPeerLimit.rate > 0 && !this.icmpPeerLimit.allow(src, now))) {
+    if (!this.icmpLimit.has(0, now) || (perSource && !this.icmpPeerLimit.allow(src, now))) {
       this.counters.c[limited]++;
       return -2;
     }
