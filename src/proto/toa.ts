@@ -81,11 +81,11 @@ export function toaSend(o: Output, buf: Buffer, off: number, len: number, ip: nu
   const end = off + len;
   const vh = o.vnetHdr;
   if (buf === o.genBuf) {
-    for (let i = end - 1; i >= at; i--) buf[i + TCPOLEN_TOA] = buf[i];
+    buf.copyWithin(at + TCPOLEN_TOA, at, end);
   } else if (o.headroom >= TCPOLEN_TOA + vh) {
     // The vnet header (if any), Ethernet, IP and the fixed TCP header move forward; its offsets
     // (csum_start) count from the frame's start and stay right.
-    for (let i = off - vh; i < at; i++) buf[i - TCPOLEN_TOA] = buf[i];
+    buf.copyWithin(off - vh - TCPOLEN_TOA, off - vh, at);
     off -= TCPOLEN_TOA;
     ip -= TCPOLEN_TOA;
     l4 -= TCPOLEN_TOA;
