@@ -1,3 +1,4 @@
+// test-class: lab
 // The Prometheus alerting rules shipped in contrib/prometheus (docs/metrics.md, "Alerts"):
 // promtool accepts them, their own promtool unit tests pass (each alert fires on the series it is
 // for and not on healthy ones), and every series they read is one uvsd exports, so renaming a

@@ -1,3 +1,4 @@
+// test-class: shared
 // The benchmark's results table (bench/lib/rows.ts): ratios are medians of adjacent pairs (same
 // row, same repeat), pairs with steal > 5% (a latency p99 window: > 1%) or a disturbed forwarder
 // are left out while others exist, absolute targets are judged on uvs's own median, and the chart

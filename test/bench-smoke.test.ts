@@ -1,3 +1,4 @@
+// test-class: lab
 // A seconds-long smoke run of the benchmark's NAT row (bench/run.ts): uvsd and the kernel with
 // nftables DNAT + conntrack each forward the generator's small UDP in the lab, and the results
 // table divides one by the other; uvsd answers the control probe meanwhile. Only that it works,

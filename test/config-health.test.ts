@@ -1,3 +1,4 @@
+// test-class: shared
 // Health checks in the YAML config file (src/control/config-health.ts) driven by the real health
 // manager on a fake clock and the real control verbs on an in-process datapath: the checkers a
 // file gives, file:line errors that change nothing, reloads that start / stop / restart checkers

@@ -1,3 +1,4 @@
+// test-class: shared
 // The YAML config file: shape errors name file, line and field; meaning errors (unknown
 // scheduler, server off the link) name the line too and change nothing; reload applies only the
 // difference (unchanged services keep their connections), drains removed servers, --dry-run

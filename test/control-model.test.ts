@@ -1,3 +1,4 @@
+// test-class: shared
 // The control model and its verbs: the batch verb is all or nothing; -S | -R round trips on
 // random tables; a file in real `ipvsadm -S -n` format restores to the expected table; and a
 // model-based property: random ipvsadm command sequences run through the parser and the daemon's

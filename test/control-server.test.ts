@@ -1,3 +1,4 @@
+// test-class: shared
 // The control socket's hardening, against the real Control in this process: ids of any JSON type
 // echoed, malformed requests answered without changes, a last request without a newline
 // answered, size limits, clients that never read their replies (reading stops), idle clients

@@ -1,3 +1,4 @@
+// test-class: lab
 // uvs-decap's command line (src/cli/decap.ts): a bad option is refused with exit 2 and one stderr
 // line naming the option and the value, before anything is opened, as uvsd's (uvsd-cli.test.ts);
 // -V prints the version. When run as root the refusals run as user nobody (65534), who cannot

@@ -1,3 +1,4 @@
+// test-class: lab
 // `npm run demo`'s own command line: --help prints the usage, a bad option or mode is refused with
 // exit 2 and a one-line error (no stack trace), before any namespace is built.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: lab
 // The documentation's links: every relative link of README.md and docs/*.md names a file of the
 // repository, and every #anchor a heading of its file, as GitHub spells a heading's anchor; and
 // every test title docs/features.md cites is a test of the file it names.

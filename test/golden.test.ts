@@ -1,3 +1,4 @@
+// test-class: shared
 // Golden packet cases (test/golden/*.ts, one file per case or family): for every case, run the
 // setup verbs through the control API, feed each step's frame, and compare what comes out byte for
 // byte (decoded field by field on mismatch), the drop reason, counter deltas and the number of

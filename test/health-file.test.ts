@@ -1,3 +1,4 @@
+// test-class: shared
 // FILE_CHECK (keepalived's track_file + FILE_CHECK, src/health/checkers/file.ts): the file's
 // number read as keepalived reads it, what it means for a server (weight 0: a non-zero value takes
 // it out; otherwise value x weight added to its weight; reverse), the keepalived.conf blocks, and

@@ -1,3 +1,4 @@
+// test-class: lab
 // keepalived.conf import (src/health/keepalived.ts, load.ts): two virtual servers (DR and NAT)
 // with TCP_CHECK and HTTP_GET -> the expected services, servers and checkers; errors carry
 // file:line; includes with globs; skipped sections warn once each; unknown keywords are named.

@@ -1,3 +1,4 @@
+// test-class: shared
 // The health state machine (src/health/manager.ts) with a fake clock, a scripted checker and the
 // real control verbs on an in-process datapath (test/helpers/harness.ts): retry / rise / fall
 // timing, removal vs inhibit_on_failure, sorry_server, quorum with hysteresis and its commands,

@@ -1,3 +1,4 @@
+// test-class: lab
 // uvsd --config in the DR lab: a long-lived TCP connection keeps working across `uvsadm --reload`
 // of a changed file; --reload --dry-run prints the changes and changes nothing; a broken file is
 // refused with file:line and the table is unchanged; 1,000 malformed requests on the control

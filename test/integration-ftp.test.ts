@@ -1,3 +1,4 @@
+// test-class: lab
 // The FTP helper end to end (uvsd --ftp-ports 21): a NAT service on port 21 over two real servers
 // running the lab's tiny FTP server (test/lab/ftpd.ts; none is installed here), Python's ftplib
 // and curl as clients in the client namespace. Passive (PASV, the 227 reply's address trusted,

@@ -1,3 +1,4 @@
+// test-class: lab
 // FULLNAT end to end in network namespaces: client and real servers share 192.168.8.0/24, the
 // servers hold no VIP and have no special route; uvsd rewrites both addresses (source → the LIP
 // 192.168.8.50 with a port of its pool, destination → RIP) and undoes both on the replies.

@@ -1,3 +1,4 @@
+// test-class: lab
 // Robustness: 10,000 random and malformed frames (seeded, test/lab/inject.ts) written into the
 // bridge from the client namespace. uvsd must survive, keep answering its control socket, keep
 // forwarding, and count what it dropped.

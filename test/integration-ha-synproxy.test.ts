@@ -1,3 +1,4 @@
+// test-class: lab
 // Connection sync of SYN proxy connections (docs/ha.md, "SYN proxy connections"): the NAT and
 // FULLNAT services of the HA lab with --synproxy on both directors; d1 is master and proxies 20
 // conversations (the clients' and servers' Linux stacks negotiate timestamps, SACK and window

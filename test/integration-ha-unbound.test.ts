@@ -1,3 +1,4 @@
+// test-class: lab
 // Connection sync to a backup that lacks the real server (docs/ha.md, "A server the backup does
 // not have yet"): d2 starts without one NAT and one FULLNAT server (keepalived has not added them
 // there yet, or checks them down), d1 is master and syncs 20 conversations over multicast; d2

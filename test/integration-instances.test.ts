@@ -1,3 +1,4 @@
+// test-class: lab
 // Two uvsd on one host, end to end in a network namespace (each on a TAP of its own): one
 // --state-file is held by one uvsd at a time (a second is refused naming the first one's pid; a
 // uvsd killed with SIGKILL leaves nothing that keeps the next one out); a --state-file that is a

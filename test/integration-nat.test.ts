@@ -1,3 +1,4 @@
+// test-class: lab
 // NAT (-m) end to end in network namespaces: the real servers sit on 10.8.1.0/24 with their
 // default route via uvsd's second address (10.8.1.1); the client on 192.168.8.0/24 talks to the
 // VIP. Requests are DNATed (with port mapping 80 → 8080), replies come back through uvsd and get

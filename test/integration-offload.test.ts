@@ -1,3 +1,4 @@
+// test-class: lab
 // TAP offload end to end (uvsd --offload on, the default): the TAP is opened with a
 // virtio_net_hdr, checksum offload and TSO, so the client's and the servers' TCP stacks hand
 // 64 KB super-segments with partial checksums to the bridge and on to uvsd uncut. For every

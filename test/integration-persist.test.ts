@@ -1,3 +1,4 @@
+// test-class: lab
 // Scheduling end to end in network namespaces (DR lab): least-connection schedulers against
 // connections held open, source/Maglev hashing, persistence templates with -M, -x/-y thresholds,
 // and uvsadm --explain agreeing with the next real decision. Each test builds its own lab

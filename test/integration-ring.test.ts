@@ -1,3 +1,4 @@
+// test-class: lab
 // The ring backend (--port af_packet:IFACE) end to end: uvsd reads its veth end uvs0 in the
 // director namespace through an AF_PACKET TPACKET_V2 ring and transmits with sendmmsg(); the
 // peer uvs0p sits on the bridge where the TAP would (test/lab/dr-lab.ts addRingVeth). The same DR

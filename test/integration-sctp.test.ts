@@ -1,3 +1,4 @@
+// test-class: lab
 // SCTP services end to end in network namespaces. This kernel has no SCTP, so the client and the
 // real servers speak it over raw sockets (test/lab/sctp-peer.ts: the association setup, DATA
 // answered with the server's name, every CRC32c checked). uvsd forwards by DR (the packet

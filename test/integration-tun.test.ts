@@ -1,3 +1,4 @@
+// test-class: lab
 // TUN (-i) end to end in network namespaces: uvsd wraps the client's packets in IPIP to the real
 // servers, where bin/uvs-decap (AF_PACKET in, TUN device holding the VIP out; this kernel has no
 // ipip module) hands them to the kernel; servers reply to the client directly from the VIP.

@@ -1,3 +1,4 @@
+// test-class: lab
 // uvsd --workers 2 end to end in network namespaces: the TAP has two queues (IFF_MULTI_QUEUE),
 // each read by its own worker thread with its own datapath. Many client flows (every HTTP request
 // and every UDP datagram from a new source port) spread over both queues by the kernel's flow

@@ -1,3 +1,4 @@
+// test-class: shared
 // The ipvsadm argument parser: every command, its defaults, ipvsadm's refusals (message and exit
 // status), the -R line parser, and fuzz properties: arbitrary argv only ever yields a well-typed
 // command or a one-line UsageError.

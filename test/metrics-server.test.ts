@@ -1,3 +1,4 @@
+// test-class: lab
 // The --metrics HTTP listener's hardening (src/metrics/server.ts), on 127.0.0.1 ephemeral ports in
 // this process (no uvsd): a bounded number of connections (the excess answered 503), idle and
 // slow clients timed out, concurrent scrapes sharing one rendering, absolute-form request

@@ -1,3 +1,4 @@
+// test-class: shared
 // Prometheus metrics, -Z, the status JSON and the trace ring on the in-process datapath (no
 // network): known traffic in, exact numbers out of a scrape. The netns end-to-end checks are in
 // metrics-lab.test.ts.

@@ -1,3 +1,4 @@
+// test-class: lab
 // What `npm pack` puts in the tarball that `npm install -g ./uvs-VERSION.tgz` installs
 // (docs/uvsd.md#installing): package.json's `files`. Without it npm packed by .gitignore, which
 // lists dist/: the tarball held the tests and benchmarks but no dist/, and the installed uvsadm

@@ -1,3 +1,4 @@
+// test-class: lab
 // The native port addon against real kernel interfaces. The TAP part runs in a throwaway network
 // namespace: this file re-runs itself there (UVS_PORT_CHILD=1) via `ip netns exec`, because a TAP
 // is created in the namespace of the process that opens it. The child reports observations as one

@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd --state-file (src/control/statefile.ts): the table is written once per turn of the event
 // loop however many changes ran in it, through FILE.tmp renamed over FILE. At start a file that
 // is empty or cut off (no end line) is refused like invalid YAML and the --config table stays;

@@ -1,3 +1,4 @@
+// test-class: lab
 // contrib/uvsd.service, checked without a running systemd (none here, none in CI): systemd's own
 // parser (`systemd-analyze verify`) accepts every line with no warning, and uvsd accepts the
 // command line the unit starts it with (`--check-config` with that line, the unit's config file

@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per batch from the datapath's clock. uvsd's receive callback hands processBatch the
 // batch's time in a Float64Array the addon fills (Port.rxClock); calling a clock function instead
 // (performance.now()) returns a boxed double, 16 bytes per batch, which at full load was most of

@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per packet while FTP data connections hold their control connections (the helper's
 // n_control, src/modes/ftp.ts): 32 sessions through a NAT service on port 21 with --ftp-ports 21,
 // each a control connection that went quiet after its PASV and a data connection carrying the

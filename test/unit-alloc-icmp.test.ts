@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per packet when no real server is available (counted per service too): SYNs from 192.168.x (where a uint32
 // address would be boxed) to a service whose servers are all at weight 0, each answered with ICMP
 // port unreachable built in a generated-frame slot, or refused by the rate limit (both paths run

@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per packet in the rewriting forwarders either: NAT and FULLNAT (both directions:
 // half of every batch are server replies) and TUN (encapsulation into generated slots), with
 // addresses above 128.0.0.0, a million frames each, counted as in unit-alloc.test.ts: the bytes

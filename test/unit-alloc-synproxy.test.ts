@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per packet on the SYN proxy's paths either (NAT and FULLNAT, addresses above
 // 128.0.0.0): SYNs answered with cookies (half of them with timestamps, window scale and SACK),
 // ACKs whose cookie is refused (and their resets), and the translation of established connections

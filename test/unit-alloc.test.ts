@@ -1,3 +1,4 @@
+// test-class: shared
 // No garbage per packet, for real addresses: forward a million frames in-process with addresses
 // above 128.0.0.0 (192.168.x, where a uint32 leaves V8's small-integer range and would be boxed)
 // and count the scavenges (`--trace-gc`, as the issue measures uvsd) and the bytes allocated per

@@ -1,3 +1,4 @@
+// test-class: shared
 // ARP through the pipeline: replies in place for director addresses and VIPs, silence for
 // unknown addresses, probes and gratuitous ARP from the control verbs, neighbour learning and
 // the waiting queue.

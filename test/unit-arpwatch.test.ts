@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd's ARP watch (src/control/arpwatch.ts, uvsd --arp-watch): the addresses uvsd claims are
 // probed once per lap, spread over it and at most 10 a second; a VIP soon after a DR/TUN server
 // joins its service; a station answering is counted, defended and logged once until it stops.

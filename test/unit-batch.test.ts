@@ -1,3 +1,4 @@
+// test-class: shared
 // Large batches through the socket entry (Control.callAsync): validated and applied in slices with
 // the event loop free in between, still all or nothing, in order with other changes.
 import { test } from 'node:test';

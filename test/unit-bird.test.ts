@@ -1,3 +1,4 @@
+// test-class: lab
 // uvsd's BGP announcer (src/bgp/bird.ts) against a fake BIRD control socket: configured, BIRD
 // gone while nothing changes (seen by the liveness check, not only at the next change), back, and
 // the state in the metrics.

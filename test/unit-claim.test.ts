@@ -1,3 +1,4 @@
+// test-class: lab
 // Never harm the network: RFC 5227 probes before claiming an address, a station answering for it
 // is reported with its MAC, conflicts on claimed addresses are counted and defended, and
 // addresses that cannot be a unicast host are refused.

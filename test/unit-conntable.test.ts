@@ -1,3 +1,4 @@
+// test-class: shared
 // The connection table on its own (both directions, timer wheel, budget, expireNow, full table)
 // and through the pipeline (conn_table_full drop, existing flows unaffected).
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // CPU lists (src/control/cpulist.ts) as uvsd --datapath-cpus reads them and --status prints them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

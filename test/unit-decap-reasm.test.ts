@@ -1,3 +1,4 @@
+// test-class: shared
 // uvs-decap's outer reassembly (src/modes/decap-reasm.ts): a router after the director fragments
 // a tunnelled packet without DF; the helper puts the pieces together before it decapsulates, in
 // any order, for IPIP, GRE and GUE (whose later fragments carry no port), and gives up on

@@ -1,3 +1,4 @@
+// test-class: shared
 // uvs-decap's parser (src/modes/decap.ts): what it takes as its own and what it refuses, by
 // reason, as the kernel's ipip/gre/fou receive path would; its receive batch (decap-pump.ts).
 // Reassembly: unit-decap-reasm.test.ts.

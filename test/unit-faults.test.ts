@@ -1,3 +1,4 @@
+// test-class: shared
 // Faults that the datapath only counts, logged by uvsd's periodic check (src/control/faults.ts):
 // counter snapshots in, log lines out.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // The fragment table (src/datapath/frags.ts): a datagram's first fragment's decision is found by its
 // later fragments; datagrams whose hashes meet share the table (a slot taken by a live datagram
 // no longer drops the other, as the direct-mapped table did), a live entry is never overwritten,

@@ -1,3 +1,4 @@
+// test-class: shared
 // Frame views and checksum arithmetic (src/datapath/frame.ts): RFC 1071 full sums, IPv4 header
 // validation, and the RFC 1624 incremental updates checked against full recomputation.
 import { test } from 'node:test';

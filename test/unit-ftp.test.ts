@@ -1,3 +1,4 @@
+// test-class: shared
 // The FTP helper (uvsd --ftp-ports, src/modes/ftp.ts; the kernel's ip_vs_ftp): crafted control
 // segments through a NAT (and FULLNAT) service on port 21 — the 227/229 reply rewritten to the
 // VIP with exact frames, the client's data connection sent to the control connection's server,

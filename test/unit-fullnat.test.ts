@@ -1,3 +1,4 @@
+// test-class: shared
 // FULLNAT local-port pools: distinct ports for concurrent connections, all given back when the
 // connections expire, exhaustion refusing only the new flow, and the laddr verbs' validation.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // Hostile configuration files (issue 13): at least 100,000 mutations each of a valid uvsd YAML
 // config (daemon settings with the defenses, timeouts, services, servers, health checks:
 // src/control/config.ts, config-health.ts; mutated as a document tree, plus text mutations

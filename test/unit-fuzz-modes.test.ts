@@ -1,3 +1,4 @@
+// test-class: shared
 // Hostile frames through the rewriting forwarders (issue 13): a NAT, a FULLNAT and a TUN rig,
 // each with live TCP and UDP connections, fed at least 100,000 frames derived from that method's
 // requests, replies, ICMP errors and fragments (mutated, truncated, extended, random). The same

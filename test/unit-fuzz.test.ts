@@ -1,3 +1,4 @@
+// test-class: shared
 // Hostile frames through the real pipeline, DR services (issue 13): at least 100,000 frames of
 // every kind the datapath parses (Ethernet, ARP, IPv4, ICMP, TCP, UDP, IPIP, fragments), mutated,
 // truncated, extended and random, in batches. Nothing throws, every frame has exactly one outcome

@@ -1,3 +1,4 @@
+// test-class: shared
 // Firewall-mark services (ipvsadm -f) and uvsd's mark rules (uvsadm --add-mark, docs/fwmark.md),
 // on the datapath without a network (unit rig): which service a new flow reaches, shared
 // persistence across ports and addresses, a server's port under NAT, the refusals, the listings

@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd --workers N, the main thread's side of the statistics (src/datapath/group.ts), in-process:
 // a DatapathGroup whose two "workers" are Datapaths of this thread with shared arrays, each
 // applying the DpOp lists the group posts only when the test delivers them, so every read can

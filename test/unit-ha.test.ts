@@ -1,3 +1,4 @@
+// test-class: shared
 // High availability in process (docs/ha.md): the backup role (no ARP for VIPs, LIPs or floating
 // addresses, nothing forwarded, nothing announced), the takeover (gratuitous ARP for all of them at
 // once), connection sync records from a master's datapath installed into a backup whose slots

@@ -1,3 +1,4 @@
+// test-class: shared
 // The boundaries the reshape introduced, one test per hook: scheduler init/update/delDest/done/
 // tick as struct ip_vs_scheduler calls them, and destination binding (bind/unbind/activate and the
 // -x/-y thresholds) done in one place, DestTable.

@@ -1,3 +1,4 @@
+// test-class: shared
 // ICMP errors related to a connection (IPVS ip_vs_in_icmp / ip_vs_out_icmp): only destination
 // unreachable, source quench and time exceeded are; an error relayed towards a server or
 // translated (NAT, FULLNAT) must carry a valid ICMP checksum (the translated one gets a fresh

@@ -1,3 +1,4 @@
+// test-class: shared
 // ICMP port unreachable when a service has no real server available (IPVS ip_vs_leave): the
 // reply's bytes checked field by field with the tests' own checksum code, the route it takes
 // (on-link client directly, off-link through --gateway, none without one), the "all overloaded"

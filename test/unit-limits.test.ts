@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd's checks of its limits at start: the file descriptor limit (src/cli/fdlimit.ts, bin/uvsd's
 // first step) and the connection table against the memory limit of its cgroup (src/cli/memlimit.ts),
 // read from fixture files (test/fixtures/limits: /proc/self/limits, /proc/self/cgroup, cgroup

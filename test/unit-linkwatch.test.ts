@@ -1,3 +1,4 @@
+// test-class: shared
 // The link under uvsd (src/control/linkwatch.ts): a fake /sys/class/net in, the status line and
 // the log lines out.
 import { test } from 'node:test';

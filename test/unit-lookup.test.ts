@@ -1,3 +1,4 @@
+// test-class: shared
 // The service/local-address map: incremental set/delete with backward-shift deletion, checked
 // against a plain Map over random operation sequences (keys collide on purpose: few distinct
 // values, and addresses above 2^31 given as uint32 or int32 are the same key).

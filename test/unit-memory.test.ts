@@ -1,3 +1,4 @@
+// test-class: lab
 // The memory budget for the connection table: at most 128 bytes per entry, hash
 // buckets included, at the default size and at awkward (non power of two) sizes.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // The neighbour (ARP) table's garbage collection (src/datapath/neigh.ts, docs/resilience.md "The
 // neighbour table"), in-process with a fake clock: more on-link addresses than the table holds —
 // real servers added and deleted, NAT clients, spoofed sources answered with resets — never

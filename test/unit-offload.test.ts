@@ -1,3 +1,4 @@
+// test-class: shared
 // Checksum offload and GSO with a virtio_net_hdr in front of every frame (uvsd --offload on):
 // partial checksums (the field holds only the pseudo-header sum) are moved by the address change
 // alone in NAT and FULLNAT, which is checked by completing them as the kernel would and comparing

@@ -1,3 +1,4 @@
+// test-class: shared
 // The SIP persistence engine (ipvsadm --pe sip, docs/schedulers.md): the Call-ID parser, and on
 // the datapath without a network (unit rig, fake clock) the kernel's ip_vs_pe_sip behaviour: a
 // persistent UDP service keeps a call on one server by its Call-ID, whatever client sends it;

@@ -1,3 +1,4 @@
+// test-class: shared
 // Persistence templates (ipvsadm -p/-M), one-packet scheduling (-o) and explain, on the datapath
 // without a network (unit rig, fake clock). Expected behaviour from the kernel's
 // ip_vs_sched_persist / ip_vs_check_template / ip_vs_conn_expire (see docs/schedulers.md).

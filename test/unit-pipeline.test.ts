@@ -1,3 +1,4 @@
+// test-class: shared
 // Pipeline behaviour that spans several frames or batches: batching, tx failures, the neighbour
 // waiting queue across batches, expiry through tick(), counters per destination.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // Reloads from the socket (Control.callAsync) and SIGHUP in slices: the --config file read in a
 // worker thread (config-thread.ts) gives what readConfig gives, errors included; the difference is
 // planned, validated and applied a slice at a time with the event loop free in between, with the

@@ -1,3 +1,4 @@
+// test-class: shared
 // A TCP segment of no connection to a service's port (docs/uvsd.md, drop no_conn): the kernel
 // passes it from IPVS to its own stack, which answers with a reset (RFC 9293 3.10.7.1); uvsd
 // answers the same way from the VIP, so a client whose entry expired, was evicted, or was lost

@@ -1,3 +1,4 @@
+// test-class: shared
 // Resilience of the datapath (docs/resilience.md), in-process with a fake clock: a spoofed SYN
 // flood keeps the table bounded while a legitimate client keeps working; a table filled by a UDP
 // burst still takes a new TCP client; established flows are never evicted; secure TCP switches

@@ -1,3 +1,4 @@
+// test-class: shared
 // L3 output: on-link hosts are resolved directly, off-link hosts through --gateway, and without
 // a gateway an off-link destination is a counted no_route drop.
 import { test } from 'node:test';

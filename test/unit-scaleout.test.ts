@@ -1,3 +1,4 @@
+// test-class: shared
 // Stateless agreement between directors behind ECMP (docs/scale-out.md), in-process: two
 // datapaths with the same mh service, servers added in different orders. With --sloppy-tcp mh
 // their tables are equal (address order); a flow opened on director A and moved mid-stream to

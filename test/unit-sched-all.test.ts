@@ -1,3 +1,4 @@
+// test-class: shared
 // All 14 schedulers: exact choices on prepared states against REFERENCE.md's rules and the
 // kernel's hashes (written out independently here, with BigInt), explain() agreeing with the
 // following schedule(), and the availability property for every scheduler.

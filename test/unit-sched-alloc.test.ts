@@ -1,3 +1,4 @@
+// test-class: shared
 // schedule() must not allocate: for every scheduler, 200,000 decisions with real-server and
 // client addresses above 128.0.0.0 (where a uint32 would be boxed), counted as new-space bytes in
 // a child whose young generation is too large to be collected during the window (as

@@ -1,3 +1,4 @@
+// test-class: shared
 // The fast paths of the "best by key" schedulers (lc, wlc, sed, fo, ovf: tournament trees) and
 // of twos (a Fenwick tree of weights) against the kernel's rules written out here as plain
 // scans, on random services large enough to get the trees, moved only through the hooks the

@@ -1,3 +1,4 @@
+// test-class: shared
 // Schedulers: exact sequences against REFERENCE.md's formulas (rr, wrr, wlc), directly on a
 // DestTable and through the control verbs + pipeline.
 import { test } from 'node:test';

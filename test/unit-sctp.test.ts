@@ -1,3 +1,4 @@
+// test-class: shared
 // SCTP services (ipvsadm --sctp-service, docs/sctp.md) on the datapath without a network (unit
 // rig, fake clock), as the kernel's ip_vs_proto_sctp: only an INIT opens; the state follows each
 // packet's first chunk through the kernel's table (DR/TUN: the INPUT_ONLY rows; NAT/FULLNAT both

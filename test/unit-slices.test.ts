@@ -1,3 +1,4 @@
+// test-class: shared
 // The sliced JSON parser (src/control/slices.ts) parses exactly what JSON.parse parses and refuses
 // what it refuses, whatever the slice size; a 2 MB batch line is parsed in bounded steps.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // The TAP steering program (native/steer.cc, src/datapath/steer.ts) loaded into the kernel and
 // run on frames with BPF_PROG_TEST_RUN, and its map kept in step with a datapath's addresses.
 // Loading an eBPF program needs root (CAP_BPF); without it the tests skip and say so.

@@ -1,3 +1,4 @@
+// test-class: shared
 // The SYN proxy (uvsadm --synproxy): SYN cookies (valid, expired, wrong tuple, wrong MSS index,
 // rotated key), the whole handshake for NAT and FULLNAT with exact frames, sequence translation
 // both ways, resets from either side, a spoofed SYN flood that leaves nothing behind, and the

@@ -1,3 +1,4 @@
+// test-class: shared
 // The TCP state tables against the kernel's tcp_states[] and tcp_states_dos[]
 // (net/netfilter/ipvs/ip_vs_proto_tcp.c), its tcp_state_active_table, event priority, default
 // timeouts, the active/inactive counters moving through the pipeline, and which SYN makes a new

@@ -1,3 +1,4 @@
+// test-class: shared
 // TOA (uvsd --toa; src/proto/toa.ts): FULLNAT client segments that complete the real server's
 // handshake carry the client's port and address as TCP option 254 (length 8) for the server's
 // toa module. Expected frames are built from scratch with the test frame builder (checksums

@@ -1,3 +1,4 @@
+// test-class: shared
 // TTL (docs/uvsd.md, drop ttl_exceeded): as the kernel's IPVS (decrement_ttl in ip_vs_xmit.c),
 // every packet uvsd sends on leaves with its TTL one less, both ways and in every method; one
 // that arrives with TTL 1 or 0 dies here and its sender gets ICMP time exceeded (11/0), from the

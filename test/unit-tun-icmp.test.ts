@@ -1,3 +1,4 @@
+// test-class: shared
 // TUN: ICMP errors from a router past the director about a wrapped packet (IPIP, GUE, GRE) reach
 // the client as an error about its own packet, from the VIP (IPVS ip_vs_in_icmp, "errors for
 // IPIP/UDP/GRE tunnel packets originated from LVS-TUN"): fragmentation needed with the MTU less

@@ -1,3 +1,4 @@
+// test-class: shared
 // TUN encapsulation in place (headroom in front of the received frame, as uvsd's port lays frames
 // out) and by copy into a generated slot (no headroom): the same bytes leave either way.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // keepalived's notify FIFO read by uvsd (uvsd --vrrp-fifo, docs/ha.md): the line format, what each
 // state asks for, and a real FIFO in a temporary directory driving a datapath's roles, including
 // keepalived making the FIFO anew (a restart) and a path that is not a FIFO.

@@ -1,3 +1,4 @@
+// test-class: shared
 // The JIT warm-up (src/datapath/warmup.ts): after it, frames of kinds the optimised datapath has
 // not seen (a NAT connection and its reply, ICMP, a bad checksum, no service, fragments, ARP)
 // do not de-optimise it; without it they do. Counted with V8's --trace-deopt in a child process

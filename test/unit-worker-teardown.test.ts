@@ -1,3 +1,4 @@
+// test-class: lab
 // A worker thread that ends while its port is polling (native/rx.cc's rxStart): an uncaught
 // error, process.exit() or terminate(). Node closes a worker's event loop when the thread ends
 // and aborts the whole process if a handle is still open there ("uv_loop_close() while having

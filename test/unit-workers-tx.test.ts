@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd --workers N and --datapath-thread: the frames the main thread's shadow datapath builds
 // (ARP probes, gratuitous ARP) go out through worker 0's queue (DatapathGroup.sink, worker.ts).
 // tx_frames counts only the frames the queue took, as with one datapath (unit-pipeline.test.ts

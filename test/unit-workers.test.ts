@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsd --workers N, the datapath's side (in-process, no threads): a worker that gets a reply of a
 // connection another worker holds hands the frame over instead of dropping it (NAT: to the next
 // worker; FULLNAT: to the worker whose local port it is), the owner forwards it as if it had

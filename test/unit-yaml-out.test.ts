@@ -1,3 +1,4 @@
+// test-class: shared
 // The config dump's YAML writer (src/control/yaml-out.ts) against the yaml library it stands in
 // for: the same text for the same data, strings the library quotes quoted the same way.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-class: shared
 // The real bin/uvsadm as a child process against the real control plane (Control over a rig's
 // Datapath, served by listenControl in this process), plus ControlClient directly: output bytes,
 // ipvsadm's messages and exit statuses, -S/-R through the CLI, --set/--timeout.

@@ -1,3 +1,4 @@
+// test-class: shared
 // uvsadm's listings byte for byte against golden files (test/fixtures/ipvsadm/*.txt). The files
 // were written with ipvsadm 1.31's printf formats applied by hand to the table prepared here
 // (C's printf via another language, not this code), so a drift in widths, truncation, sorting,

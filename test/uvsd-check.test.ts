@@ -1,3 +1,4 @@
+// test-class: lab
 // contrib/uvsd-check, keepalived's vrrp_script for uvsd (docs/ha.md): it passes only while a uvsd
 // serving the given socket runs and is at least MIN_AGE_S old, so that a restart quicker than the
 // check interval still fails it (keepalived goes to FAULT and a notify sets uvsd's role again).

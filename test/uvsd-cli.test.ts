@@ -1,3 +1,4 @@
+// test-class: lab
 // uvsd's command line: bad options are refused with exit 2 and exactly one stderr line naming
 // the offending value, before any TAP is opened; --help lists the options. When run as root
 // the refusal cases run as user nobody (65534), who cannot open a TAP: a check that only happened

@@ -1,0 +1,69 @@
+// test-class: shared
+// npm test's runner (test/run-tests.ts): which files may run side by side, and in what order.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Schedule, kindOf } from './run-tests.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** Start and end files as the runner does (ends in the order given) and say what ran beside what. */
+function simulate(files: { file: string; kind: 'alone' | 'lab' | 'shared' }[], slots: number, endOrder: (running: string[]) => string) {
+  const s = new Schedule(files, slots);
+  const kinds = new Map(files.map((f) => [f.file, f.kind]));
+  const running: string[] = [];
+  const started: string[] = [];
+  const beside: string[] = [];
+  for (;;) {
+    for (let f = s.next(); f; f = s.next()) {
+      for (const r of running) beside.push([r, f.file].sort().join('+'));
+      running.push(f.file);
+      started.push(f.file);
+    }
+    if (running.length === 0) break;
+    const end = endOrder(running);
+    running.splice(running.indexOf(end), 1);
+    s.done(kinds.get(end)!);
+  }
+  assert.ok(s.empty && s.idle);
+  return { started, beside };
+}
+
+const FILES = [
+  { file: 'a1', kind: 'alone' as const }, { file: 'l1', kind: 'lab' as const }, { file: 's1', kind: 'shared' as const },
+  { file: 'l2', kind: 'lab' as const }, { file: 's2', kind: 'shared' as const }, { file: 'a2', kind: 'alone' as const },
+  { file: 's3', kind: 'shared' as const },
+];
+
+test('run-tests schedule: alone files first and by themselves, then each lab beside shared files, never two labs together; one slot runs one file at a time', () => {
+  // Shared files end first: the labs run one after the other, the shared files beside them.
+  const shortShared = simulate(FILES, 2, (run) => run.find((f) => f.startsWith('s')) ?? run[0]!);
+  assert.deepEqual(shortShared.started, ['a1', 'a2', 'l1', 's1', 's2', 's3', 'l2']);
+  assert.deepEqual(shortShared.beside, ['l1+s1', 'l1+s2', 'l1+s3']);
+  // Labs end first: two shared files side by side once the labs are done.
+  const shortLabs = simulate(FILES, 2, (run) => run.find((f) => f.startsWith('l')) ?? run[0]!);
+  assert.deepEqual(shortLabs.started, ['a1', 'a2', 'l1', 's1', 'l2', 's2', 's3']);
+  assert.deepEqual(shortLabs.beside, ['l1+s1', 'l2+s1', 's1+s2', 's2+s3']);
+  for (const { beside } of [shortShared, shortLabs]) {
+    assert.ok(beside.every((p) => !p.includes('a')), `an alone file ran beside another: ${beside}`);
+    assert.ok(beside.every((p) => !/l\d\+l/.test(p)), `two labs ran together: ${beside}`);
+  }
+  const one = simulate(FILES, 1, (run) => run[0]!);
+  assert.deepEqual(one.beside, []);
+  assert.deepEqual(one.started, ['a1', 'a2', 'l1', 'l2', 's1', 's2', 's3']);
+});
+
+test('run-tests classes: every test file that builds a netns lab or starts uvsd runs as lab or alone, never shared; a file without the line runs alone', () => {
+  const files = readdirSync(HERE).filter((f) => f.endsWith('.test.js'));
+  assert.ok(files.length > 50, `${files.length} test files`);
+  const shared = files.filter((f) => kindOf(join(HERE, f)) === 'shared');
+  assert.ok(shared.length > 20 && shared.includes('run-tests.test.js'));
+  for (const f of shared) {
+    const js = readFileSync(join(HERE, f), 'utf8');
+    assert.doesNotMatch(js, /\bnew Lab\(|\bwithLab\(|\bHaLab\b|\bEcmpLab\b|\bitest\(|uvsdArgv\(/, `${f} is marked shared but builds a lab or starts uvsd`);
+  }
+  assert.equal(kindOf(join(HERE, 'integration-ha.test.js')), 'alone');
+  assert.equal(kindOf(join(HERE, 'integration-nat.test.js')), 'lab');
+});

@@ -1,0 +1,123 @@
+// `npm test`: node's own test runner (node:test's run(), its TAP or spec reporter, one summary) over
+// dist/test/*.test.js, each file in its own process as `node --test` runs them, but two files at a
+// time where that cannot disturb what a file measures. A file says what it tolerates in a line of its
+// header comment:
+//   // test-class: shared   in-process only, no time bounds: may run beside any file but an "alone" one
+//   // test-class: lab      a netns lab or real processes whose time bounds are seconds wide: may run
+//                          beside "shared" files, never beside another lab
+//   (no line)              alone: nothing else runs meanwhile (latency bounds in ms, load, new files)
+// The "alone" files run first, one at a time; then each lab beside the shared files. A file's output is
+// written whole when it ends (files never interleave); tests are numbered across files and the
+// summary (tests, pass, fail, ... duration_ms) counts all of them. UVS_TEST_SLOTS=1 runs one file at
+// a time; UVS_TEST_TIMES=PATH writes each file's wall time (seconds, class, file) there.
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
+import { availableParallelism } from 'node:os';
+import { closeSync, openSync, readdirSync, readSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
+
+type Kind = 'alone' | 'lab' | 'shared';
+interface Event { type: string; data: { nesting?: number; file?: string; message?: unknown; testNumber?: number; count?: number } }
+interface Done { file: string; kind: Kind; events: Event[]; seconds: number }
+
+const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)$/;
+
+export function kindOf(file: string): Kind {
+  const fd = openSync(file, 'r');
+  const head = Buffer.alloc(4096);
+  const n = readSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
+  const m = /^\/\/ test-class: (lab|shared)\s*$/m.exec(head.toString('utf8', 0, n));
+  return m ? (m[1] as Kind) : 'alone';
+}
+
+/** The order files start in: alone files while nothing runs; then a lab whenever none runs, shared files in the other slot. */
+export class Schedule {
+  private readonly queue: Record<Kind, string[]> = { alone: [], lab: [], shared: [] };
+  private readonly running: Record<Kind, number> = { alone: 0, lab: 0, shared: 0 };
+  constructor(files: { file: string; kind: Kind }[], private readonly slots: number) {
+    for (const f of files) this.queue[f.kind].push(f.file);
+  }
+  get idle(): boolean {
+    return this.running.alone + this.running.lab + this.running.shared === 0;
+  }
+  get empty(): boolean {
+    return this.queue.alone.length + this.queue.lab.length + this.queue.shared.length === 0;
+  }
+  /** The next file that may start now, or null. */
+  next(): { file: string; kind: Kind } | null {
+    const busy = this.running.alone + this.running.lab + this.running.shared;
+    if (busy >= this.slots || this.running.alone > 0) return null;
+    let kind: Kind | null = null;
+    if (this.queue.alone.length > 0) kind = busy === 0 ? 'alone' : null;
+    else if (this.queue.lab.length > 0 && this.running.lab === 0) kind = 'lab';
+    else if (this.queue.shared.length > 0) kind = 'shared';
+    if (kind === null) return null;
+    this.running[kind]++;
+    return { file: this.queue[kind].shift()!, kind };
+  }
+  done(kind: Kind): void {
+    this.running[kind]--;
+  }
+}
+
+async function runFile(file: string, kind: Kind): Promise<Done> {
+  const t0 = performance.now();
+  const events: Event[] = [];
+  for await (const e of run({ files: [file] }) as AsyncIterable<Event>) events.push(e);
+  return { file, kind, events, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Every file's events as one stream: in the order files end, renumbered, one plan and one summary. */
+async function* all(files: { file: string; kind: Kind }[], slots: number, times: Done[]): AsyncGenerator<Event> {
+  const t0 = performance.now();
+  const schedule = new Schedule(files, slots);
+  const inFlight = new Map<string, Promise<Done>>();
+  const sums = new Map<string, number>();
+  let top = 0;
+  for (;;) {
+    for (let f = schedule.next(); f; f = schedule.next()) inFlight.set(f.file, runFile(f.file, f.kind));
+    if (inFlight.size === 0) break;
+    const done = await Promise.race(inFlight.values());
+    inFlight.delete(done.file);
+    schedule.done(done.kind);
+    times.push(done);
+    for (const e of done.events) {
+      const d = e.data;
+      if (d.nesting === 0 && d.file === undefined) {
+        // The per-run summary and plan: summed below instead.
+        const m = e.type === 'test:diagnostic' ? SUMMARY.exec(String(d.message)) : null;
+        if (m) sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+        if (m || e.type === 'test:plan') continue;
+      }
+      if (d.nesting === 0 && (e.type === 'test:pass' || e.type === 'test:fail')) d.testNumber = ++top;
+      yield e;
+    }
+  }
+  sums.set('duration_ms', performance.now() - t0);
+  yield { type: 'test:plan', data: { nesting: 0, count: top } };
+  for (const k of ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms']) {
+    yield { type: 'test:diagnostic', data: { nesting: 0, message: `${k} ${sums.get(k) ?? 0}` } };
+  }
+  if ((sums.get('fail') ?? 0) > 0 || (sums.get('cancelled') ?? 0) > 0) process.exitCode = 1;
+}
+
+async function main(): Promise<void> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const args = process.argv.slice(2);
+  const paths = args.length > 0 ? args : readdirSync(here).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(here, f));
+  const files = paths.map((file) => ({ file, kind: kindOf(file) }));
+  const env = Number(process.env.UVS_TEST_SLOTS);
+  const slots = Number.isInteger(env) && env >= 1 ? env : Math.min(2, availableParallelism());
+  const times: Done[] = [];
+  const stream = Readable.from(all(files, slots, times));
+  const out = process.stdout.isTTY ? stream.compose(new spec()) : stream.compose(tap);
+  out.pipe(process.stdout);
+  await new Promise((res) => out.on('end', res));
+  const path = process.env.UVS_TEST_TIMES;
+  if (path) writeFileSync(path, times.map((t) => `${t.seconds.toFixed(1)}\t${t.kind}\t${basename(t.file)}\n`).join(''));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
