@@ -63,10 +63,13 @@ export class Schedule {
   }
 }
 
+/** SIGINT or SIGTERM (Ctrl-C, CI's timeout): the running files' processes are ended, no other starts. */
+const stop = new AbortController();
+
 async function runFile(file: string, kind: Kind): Promise<Done> {
   const t0 = performance.now();
   const events: Event[] = [];
-  for await (const e of run({ files: [file] }) as AsyncIterable<Event>) events.push(e);
+  for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) events.push(e);
   return { file, kind, events, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -78,7 +81,7 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
   const sums = new Map<string, number>();
   let top = 0;
   for (;;) {
-    for (let f = schedule.next(); f; f = schedule.next()) inFlight.set(f.file, runFile(f.file, f.kind));
+    for (let f = stop.signal.aborted ? null : schedule.next(); f; f = schedule.next()) inFlight.set(f.file, runFile(f.file, f.kind));
     if (inFlight.size === 0) break;
     const done = await Promise.race(inFlight.values());
     inFlight.delete(done.file);
@@ -101,7 +104,7 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
   for (const k of ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms']) {
     yield { type: 'test:diagnostic', data: { nesting: 0, message: `${k} ${sums.get(k) ?? 0}` } };
   }
-  if ((sums.get('fail') ?? 0) > 0 || (sums.get('cancelled') ?? 0) > 0) process.exitCode = 1;
+  if ((sums.get('fail') ?? 0) > 0 || (sums.get('cancelled') ?? 0) > 0 || stop.signal.aborted) process.exitCode = 1;
 }
 
 async function main(): Promise<void> {
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
   const files = paths.map((file) => ({ file, kind: kindOf(file) }));
   const env = Number(process.env.UVS_TEST_SLOTS);
   const slots = Number.isInteger(env) && env >= 1 ? env : Math.min(2, availableParallelism());
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   const times: Done[] = [];
   const stream = Readable.from(all(files, slots, times));
   const out = process.stdout.isTTY ? stream.compose(new spec()) : stream.compose(tap);
