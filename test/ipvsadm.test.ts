@@ -246,6 +246,21 @@ test('bad values: ipvsadm messages, exit 2', () => {
   assert.equal(parse(`-a -t 192.168.8.200:80 -r 10.1.1.1 -w ${MAX_WEIGHT}`).kind, 'call');
 });
 
+test('-b is checked where ipvsadm 1.31 checks it: after the option loop, --set and the unexpected-argument check, before the command/option table and the zero-port and -o checks', () => {
+  usage('-L -b sh-port', "incompatible scheduler flag `sh-port'");
+  usage('-L -b bogus', "invalid scheduler flag `bogus'");
+  usage('-A -b sh-port', "incompatible scheduler flag `sh-port'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -b mh-port', "incompatible scheduler flag `mh-port'");
+  usage('-A -t 192.168.8.200:0 -s rr -b sh-fallback', "incompatible scheduler flag `sh-fallback'");
+  usage('-A -t 192.168.8.200:80 -o -b bogus', "invalid scheduler flag `bogus'");
+  // Good flags for the -s given: the table speaks next.
+  usage('-L -s sh -b sh-port', "Illegal 'scheduler' option with the 'list' command");
+  // Before -b: the values read in the loop, --set's three values, a stray argument.
+  usage('-A -t 192.168.8.300:80 -b bogus', 'illegal virtual server address[:port] specified');
+  usage('--set 1 2 -b bogus', '--set option requires 3 timeout values');
+  usage('-A -t 192.168.8.200:80 -b bogus extra', 'unexpected argument extra');
+});
+
 test('command/option combinations refused with ipvsadm wording and exit status', () => {
   usage('-A -t 192.168.8.200:0', 'Zero port specified for non-persistent service');
   usage('-E -t 192.168.8.200', 'Zero port specified for non-persistent service');

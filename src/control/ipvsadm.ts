@@ -680,6 +680,13 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   // One line whatever the argument holds (a control character would break it).
   if (rest.length > 0) throw new UsageError(`unexpected argument ${printableWord(rest[0]!) ? rest[0] : JSON.stringify(rest[0])}`);
 
+  // ipvsadm 1.31 reads -b at the end of parse_options, after --set's values and "unexpected
+  // argument" and before process_options' generic_opt_check (and its zero-port and -o checks),
+  // whatever the command, with the -s given or wlc: `-L -b sh-port` is an incompatible flag, not
+  // an illegal option.
+  const schedName = sched === undefined || sched === '' ? DEFAULT_SCHED : sched;
+  const schedFlags = flagsText === undefined ? [] : parseSchedFlags(schedName, flagsText);
+
   // generic_opt_check
   const rules = RULES[cmd];
   let exclusive: Opt | undefined;
@@ -817,11 +824,9 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
     case 'edit-service': {
       if (key.port === 0 && persist === undefined && fwmark === undefined) throw new UsageError('Zero port specified for non-persistent service');
       if (has('ops') && key.proto !== 'udp' && fwmark === undefined) throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
-      // ipvsadm: no -s, or an empty one (-s ''), is the default scheduler.
-      const s = sched === undefined || sched === '' ? DEFAULT_SCHED : sched;
-      // ipvsadm sends the whole service: -E without -s sets wlc, without -p ends persistence.
+      // ipvsadm sends the whole service: -E without -s sets wlc (as does -s ''), without -p ends persistence.
       const spec: ServiceSpec = {
-        ...key, sched: s, flags: flagsText === undefined ? [] : parseSchedFlags(s, flagsText),
+        ...key, sched: schedName, flags: schedFlags,
         persist: persist ?? 0, netmask: netmask ?? '255.255.255.255', oneShot: has('ops'), pe: pe ?? '', synproxy: has('synproxy'),
       };
       return { kind: 'call', ...common, call: { verb: cmd === 'add-service' ? 'addService' : 'editService', args: spec } };
