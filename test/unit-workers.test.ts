@@ -276,6 +276,57 @@ test('persistence with 2 workers: a client\'s connections (any port) go to the w
   assert.equal(w[0].dp.steerMasks().vips.size, 0);
 });
 
+test('conn_reuse_mode with 2 workers: a SYN that expires its tuple\'s finished entry on one worker and is handed to another to open (-p moved its client\'s hash) counts conns_reused once there, as one datapath counts it', () => {
+  const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const make = (worker?: { index: number; count: number }): Rig => {
+    const r = rig(worker === undefined ? { gateway: GW } : { gateway: GW, worker });
+    r.ctl.addService({ ...service, sched: 'rr' });
+    for (const s of RS.slice(0, 2)) {
+      r.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+      r.learn(s.ip, s.mac);
+    }
+    r.sink.take();
+    return r;
+  };
+  const seg = (flags: number): Buffer => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 42000, dport: 80, flags });
+  // The connection opens and is reset (CLOSE), then the service becomes persistent by /24 (-E -p -M).
+  const reopen = (r: Rig): Buffer[] => {
+    for (const f of [TCP_FLAGS.SYN, TCP_FLAGS.ACK, TCP_FLAGS.RST]) r.run(seg(f));
+    r.ctl.editService({ ...service, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+    return r.run(seg(TCP_FLAGS.SYN));
+  };
+  const one = make();
+  assert.equal(reopen(one).length, 1);
+  assert.equal(one.counters().conns_reused, 1, 'one datapath');
+
+  const owner = steerWorker(parseIp(CLIENT) | 0, 0, parseIp('255.255.255.0') | 0, 2);
+  const other = 1 - owner;
+  const w = [0, 1].map((index) => make({ index, count: 2 }));
+  const handed: { frame: Buffer; owner: number; reused: boolean }[] = [];
+  w[other]!.dp.handoff = (buf, off, len, to, reused) => {
+    handed.push({ frame: Buffer.from(buf.subarray(off, off + len)), owner: to, reused });
+    return true;
+  };
+  w[owner]!.ctl.editService({ ...service, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+  // The worker that held the finished entry expires it and hands the SYN to the client's worker,
+  // which opens the connection (src/datapath/worker.ts passes `reused` on as reusedIn).
+  assert.deepEqual(reopen(w[other]!), []);
+  assert.deepEqual(handed.map((h) => h.owner), [owner]);
+  assert.equal(w[other]!.dp.ct.count, 0, 'the old entry expired');
+  w[owner]!.dp.handedIn = true;
+  w[owner]!.dp.reusedIn = handed[0]!.reused;
+  assert.equal(w[owner]!.run(handed[0]!.frame).length, 1, 'the owner opens it');
+  w[owner]!.dp.handedIn = false;
+  w[owner]!.dp.reusedIn = false;
+  assert.deepEqual(w.map((r) => r.counters().conns_reused), owner === 0 ? [1, 0] : [0, 1], 'counted once, by the worker that opened it');
+  assert.equal(handed[0]!.reused, true, 'the handoff said so');
+  // Another SYN handed over without a reused entry behind it is not counted.
+  w[owner]!.dp.handedIn = true;
+  assert.equal(w[owner]!.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 42001, dport: 80, flags: TCP_FLAGS.SYN })).length, 1);
+  w[owner]!.dp.handedIn = false;
+  assert.equal(w[owner]!.counters().conns_reused, 1);
+});
+
 test('sync to a backup with workers: a record goes to the worker its connection\'s frames reach (FULLNAT: the local port; else the client, by network on a persistent VIP); an expiry to all', () => {
   const r = rig({ worker: { index: 0, count: 2 } });
   const nat = { proto: 'tcp' as const, addr: VIP, port: 80 };

@@ -234,9 +234,11 @@ export interface DatapathOptions {
 /**
  * Handing a frame to the worker thread that owns its connection (uvsd --workers): frame at
  * buf[off, off+len) (its vnet header, if any, in front), owner = the worker that holds it, or -1
- * when unknown. True when the frame was taken (copied); false: the datapath drops it as before.
+ * when unknown; reused: this worker expired the segment's finished entry (conn_reuse_mode), so the
+ * connection the receiver opens for it is conns_reused there (Datapath.reusedIn). True when the
+ * frame was taken (copied); false: the datapath drops it as before.
  */
-export type Handoff = (buf: Buffer, off: number, len: number, owner: number) => boolean;
+export type Handoff = (buf: Buffer, off: number, len: number, owner: number, reused: boolean) => boolean;
 
 /** Defenses against floods and table exhaustion (uvsd options of the same names). */
 export interface DefenseOptions {
@@ -439,6 +441,13 @@ export class Datapath implements Output {
   readonly workerIndex: number;
   /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
   handedIn = false;
+  /** Workers: the worker that handed the frame being processed over had expired its tuple's
+   *  finished entry (conn_reuse_mode): a connection opened for it here is conns_reused, as it is
+   *  with one datapath, which finds and expires the entry itself. */
+  reusedIn = false;
+  /** A new flow is being scheduled for a segment that expired its tuple's finished entry: passed
+   *  with a handoff from newConn (the worker that opens the connection counts it, once). */
+  private reusing = false;
   /** The IP ID nextIpId() gives next (0..65535). */
   private ipId: number;
   /** Gratuitous ARP for new and taken-over addresses: not from a worker, whose ops the main thread's
@@ -836,7 +845,7 @@ export class Datapath implements Output {
     if (t !== 0 && this.tunnelError(buf, ip, l4, l4len, t)) return true;
     const q = icmpQuoted(buf, l4, l4len, qs);
     // A tunnelled packet's connection may be another worker's (as below); the last one counts it icmp_unhandled.
-    if (q === 0) return t !== 0 && this.handoff !== null && this.handoff(buf, off, flen, -1);
+    if (q === 0) return t !== 0 && this.handoff !== null && this.handoff(buf, off, flen, -1, false);
     const inner = l4 + 8;
     const node = this.ct.lookup(q, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
     if (node < 0) {
@@ -845,7 +854,7 @@ export class Datapath implements Output {
       // address names its port's owner (port % workers); any other goes to the next worker, as a
       // NAT reply does. The last one drops it as before (ip_not_local, icmp_no_conn).
       if (this.handoff === null) return false;
-      return this.handoff(buf, off, flen, this.laddrs.isLaddr(qs[ICMP_Q_SADDR]) ? qs[ICMP_Q_SPORT] % this.workers : -1);
+      return this.handoff(buf, off, flen, this.laddrs.isLaddr(qs[ICMP_Q_SADDR]) ? qs[ICMP_Q_SPORT] % this.workers : -1, false);
     }
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
@@ -897,7 +906,7 @@ export class Datapath implements Output {
     if (node < 0 || !ct.isAlive(e) || ct.proto[e] !== proto || this.frags.foundFlow !== flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e])) {
       // Workers: the TAP's program steers later fragments (no ports) to queue 0, their first to
       // the connection's worker: on to the next worker, as an ICMP error (the last one drops it).
-      if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
+      if (this.handoff !== null && this.handoff(buf, off, flen, -1, false)) return;
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
       return;
     }
@@ -928,7 +937,9 @@ export class Datapath implements Output {
     const dport = rd16(buf, l4 + 2);
     const tcpFlags = proto === PROTO_TCP ? buf[l4 + 13] : 0;
     let e: number;
-    let reused = false; // a finished entry expired for this segment (conns_reused once it opens)
+    // A finished entry expired for this segment, here or by the worker that handed it over
+    // (conns_reused once it opens, on the worker that opens it).
+    let reused = this.reusedIn;
     let node = ct.lookup(proto, src, sport, dst, dport);
     const hash = ct.lastHash; // reused by a new flow's insert (newConn)
     // An FTP data connection a passive reply announced (client port still 0) takes this SYN.
@@ -1012,7 +1023,7 @@ export class Datapath implements Output {
     } else {
       if (!local) {
         // Workers: a NAT reply whose connection another worker holds (the TAP queue changed).
-        if (this.handoff !== null && this.handoff(buf, off, flen, -1)) return;
+        if (this.handoff !== null && this.handoff(buf, off, flen, -1, false)) return;
         this.counters.d[D.ip_not_local]++;
         return;
       }
@@ -1028,7 +1039,9 @@ export class Datapath implements Output {
         this.counters.d[D.bad_source]++;
         return;
       }
+      this.reusing = reused; // for a handoff in newConn (another worker opens it)
       e = this.newConn(proto, src, sport, dst, dport, tcpFlags, buf, ip, l4, firstFragment, hash);
+      this.reusing = false;
       if (e < 0) {
         if (e === SYNPROXY_SYN) {
           // A SYN proxy's new connection starts with its cookie (the ACK is scheduled).
@@ -1400,7 +1413,7 @@ export class Datapath implements Output {
 
   /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
   private handOn(buf: Buffer, ip: number, owner: number): boolean {
-    return (this.handoff as Handoff)(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner);
+    return (this.handoff as Handoff)(buf, ip - ETH_HLEN, ETH_HLEN + rd16(buf, ip + IP_TOTLEN), owner, this.reusing);
   }
 
   /**

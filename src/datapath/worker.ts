@@ -30,7 +30,7 @@ type ToWorker =
   | { t: 'laddrs'; id: number }
   | { t: 'neigh'; id: number };
 
-type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number } | { t: 'arp'; frame: Uint8Array };
+type FromPeer = { t: 'frame'; frame: Uint8Array; hops: number; reused: boolean } | { t: 'arp'; frame: Uint8Array };
 
 const setup = workerData as WorkerSetup;
 const parent = parentPort as MessagePort;
@@ -48,7 +48,7 @@ const peers = setup.peers;
 /** Hops of the frame being processed: 0 from the TAP (or sent from there to its owner), k after
  *  k handoffs round the workers (never more than count - 1). */
 let hops = 0;
-dp.handoff = (buf, off, len, owner) => {
+dp.handoff = (buf, off, len, owner, reused) => {
   const to = owner < 0 ? (index + 1) % count : owner;
   if (to === index || hops >= count - 1) return false;
   const vh = dp.vnetHdr;
@@ -56,7 +56,7 @@ dp.handoff = (buf, off, len, owner) => {
   // A frame from the TAP sent to its owner goes round from there if the owner does not hold it
   // (hops start again: the ring then passes every other worker once).
   const next = owner >= 0 && !dp.handedIn ? 0 : hops + 1;
-  (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: next }, [frame.buffer]);
+  (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: next, reused }, [frame.buffer]);
   dp.counters.c[C.handoff_out]++;
   return true;
 };
@@ -82,11 +82,13 @@ function handedIn(m: FromPeer): void {
   dp.counters.c[C.handoff_in]++;
   hops = m.hops;
   dp.handedIn = true;
+  dp.reusedIn = m.reused;
   try {
     dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
   } finally {
     hops = 0;
     dp.handedIn = false;
+    dp.reusedIn = false;
   }
   scalars[0] = dp.ct.count;
 }
