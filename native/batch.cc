@@ -67,6 +67,8 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
 
 // writeBatch(fd, buf, offs, lens, count, pre = 0) -> frames written: buf[offs[i] - pre, offs[i] + lens[i]),
 // i.e. each frame with the `pre` bytes in front of it (the virtio_net_hdr of an IFF_VNET_HDR port).
+// A frame not written has its lens[i] set to 0 on return, so the bytes sent are the sum of lens
+// (tx_bytes counts only those; the frame count alone cannot say which frames a full queue refused).
 // A frame the kernel has no room for (EAGAIN/ENOBUFS) is dropped, not retried: a datapath must
 // not block or queue behind a full link. So is one a TAP/TUN set down refuses (EIO: the kernel's
 // tun_get_user takes no frame while the device is not IFF_UP): the link is down, not the port,
@@ -105,12 +107,16 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   }
   for (int64_t i = 0; i < count; i++) {
     uint64_t off = offs[i], len = lens[i];
-    if (len == 0 || off < pre || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+    if (len == 0 || off < pre || off + len > buflen) {  // invalid frame: skip, never read out of bounds
+      lens[i] = 0;
+      continue;
+    }
     off -= pre;
     len += pre;
     ssize_t r;
     do r = write(fd, buf + off, len); while (r < 0 && errno == EINTR);
     if (r >= 0) { written++; continue; }
+    lens[i] = 0;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EIO) continue;
     // Frame-specific rejections (too big, malformed) drop that frame only.
     if (errno == EMSGSIZE || errno == EINVAL) continue;

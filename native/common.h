@@ -69,8 +69,9 @@ uint32_t ReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint3
 // reads in one io_uring_enter(); frames are compacted to slots 0..n-1.
 uint32_t UringReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
 // Writes frames buf[offs[i]-pre..offs[i]+lens[i]] through the fd's ring (HasRing(fd) must hold);
-// frames the kernel has no room for, or rejects, are dropped. 0 or the errno of a hard failure.
-int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+// frames the kernel has no room for, or rejects, are dropped (their lens[i] set to 0, as every
+// writer here does: tx_bytes is the sum of lens). 0 or the errno of a hard failure.
+int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, uint32_t* lens,
                      uint32_t count, uint32_t pre, uint32_t* written);
 bool HasRing(int fd);
 // Tears down the fd's ring, if any (before the fd is closed).
@@ -80,7 +81,8 @@ void DropRing(int fd);
 bool HasPacketRing(int fd);
 void DropPacketRing(int fd);
 uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
-int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+// Frames dropped (no room, rejected) get lens[i] = 0, as UringWriteFrames.
+int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, uint32_t* lens,
                     uint32_t count, uint32_t* written);
 
 // Checks readBatch/rxStart arguments 1..4 (buf, stride, lens, max). On failure it has thrown

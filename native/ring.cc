@@ -117,16 +117,21 @@ uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, u
   return n;
 }
 
-int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, uint32_t* lens,
                     uint32_t count, uint32_t* written) {
   Ring* r = Find(fd);
   if (r == nullptr) return EBADF;
   uint32_t i = 0;
+  uint32_t at[kTxChunk];  // the frame each message is (its lens[] is zeroed when dropped)
   while (i < count) {
     uint32_t k = 0;
     for (; i < count && k < kTxChunk; i++) {
       uint64_t off = offs[i], len = lens[i];
-      if (len == 0 || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+      if (len == 0 || off + len > buflen) {  // invalid frame: skip, never read out of bounds
+        lens[i] = 0;
+        continue;
+      }
+      at[k] = i;
       r->iov[k].iov_base = buf + off;
       r->iov[k].iov_len = len;
       memset(&r->msgs[k].msg_hdr, 0, sizeof r->msgs[k].msg_hdr);
@@ -145,6 +150,7 @@ int PacketRingWrite(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, c
       if (rc < 0 && errno == EINTR) continue;
       // No room (EAGAIN/ENOBUFS) or this frame rejected (EMSGSIZE/EINVAL): drop it, go on.
       if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EMSGSIZE || errno == EINVAL || errno == ENETDOWN)) {
+        lens[at[sent]] = 0;
         sent++;
         continue;
       }

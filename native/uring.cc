@@ -244,16 +244,21 @@ uint32_t UringReadFrames(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, 
   return n;
 }
 
-int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, const uint32_t* lens,
+int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, uint32_t* lens,
                      uint32_t count, uint32_t pre, uint32_t* written) {
   Ring* r = RingOf(fd);
   *written = 0;
   uint32_t i = 0;
+  uint32_t at[kEntries];  // the frame each prepared write is (its lens[] is zeroed when refused)
   while (i < count) {
     unsigned n = 0;
     for (; i < count && n < kEntries; i++) {
       uint64_t off = offs[i], len = lens[i];
-      if (len == 0 || off < pre || off + len > buflen) continue;  // invalid frame: skip, never read out of bounds
+      if (len == 0 || off < pre || off + len > buflen) {  // invalid frame: skip, never read out of bounds
+        lens[i] = 0;
+        continue;
+      }
+      at[n] = i;
       r->Prep(IORING_OP_WRITE, buf + off - pre, static_cast<uint32_t>(len + pre), n++);
     }
     if (n == 0) break;
@@ -262,6 +267,7 @@ int UringWriteFrames(int fd, uint8_t* buf, size_t buflen, const uint32_t* offs, 
     for (unsigned k = 0; k < n; k++) {
       int32_t v = r->res[k];
       if (v >= 0) { (*written)++; continue; }
+      lens[at[k]] = 0;
       // As for write(): no room, the device set down (EIO) or a frame-specific rejection drops
       // that frame only.
       if (v == -EAGAIN || v == -ENOBUFS || v == -EIO || v == -EMSGSIZE || v == -EINVAL || v == -EINTR) continue;

@@ -189,7 +189,9 @@ async function exercise(tap: Port, peer: Port, base: number): Promise<Record<str
   {
     const p = pack([frame(PEER_MAC, UVSD_MAC, 60, base + 0x30000)]);
     execFileSync('ip', ['link', 'set', 'uvstap0', 'down']);
-    out.downWritten = tryWrite(tap.fd, p);
+    const downLens = Uint32Array.from(p.lens);
+    out.downWritten = tryWrite(tap.fd, p, downLens);
+    out.downLens = [...downLens]; // the refused frame's length zeroed: tx_bytes leaves it out
     execFileSync('ip', ['link', 'set', 'uvstap0', 'up']);
     out.upAgainWritten = tryWrite(tap.fd, p);
     await until(() => readFileSync('/sys/class/net/uvstap0/brport/state', 'utf8').trim() === '3', 3000);
@@ -197,10 +199,10 @@ async function exercise(tap: Port, peer: Port, base: number): Promise<Record<str
   return out;
 }
 
-/** writeBatch's count, or its error as `CODE message`. */
-function tryWrite(fd: number, p: { buf: Buffer; offs: Uint32Array; lens: Uint32Array }): number | string {
+/** writeBatch's count, or its error as `CODE message` (with a copy of lens: a refused frame's is zeroed). */
+function tryWrite(fd: number, p: { buf: Buffer; offs: Uint32Array; lens: Uint32Array }, lens = Uint32Array.from(p.lens)): number | string {
   try {
-    return native.writeBatch(fd, p.buf, p.offs, p.lens, p.offs.length);
+    return native.writeBatch(fd, p.buf, p.offs, lens, p.offs.length);
   } catch (e) {
     return `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`;
   }
@@ -357,9 +359,12 @@ if (process.env.UVS_PORT_CHILD === '1') {
     const fd = openSync('/dev/null', 'r+');
     try {
       assert.equal(native.readBatch(fd, buf, 2048, new Uint32Array(2), 2), 0);
-      // The third frame runs past the end of buf and is skipped, not read out of bounds.
-      const n = native.writeBatch(fd, Buffer.alloc(10), Uint32Array.of(0, 5, 8), Uint32Array.of(4, 5, 4), 3);
+      // The third frame runs past the end of buf and is skipped, not read out of bounds; a frame
+      // not written has its length zeroed (tx_bytes sums the lengths afterwards).
+      const lens = Uint32Array.of(4, 5, 4);
+      const n = native.writeBatch(fd, Buffer.alloc(10), Uint32Array.of(0, 5, 8), lens, 3);
       assert.equal(n, 2);
+      assert.deepEqual([...lens], [4, 5, 0]);
       assert.throws(() => native.writeBatch(fd, buf, new Uint32Array(1), new Uint32Array(1), 2), RangeError);
     } finally {
       closeSync(fd);
@@ -479,6 +484,7 @@ if (process.env.UVS_PORT_CHILD === '1') {
             return;
           }
           assert.equal(m.downWritten, 0);
+          assert.deepEqual(m.downLens, [0], 'the refused frame\'s length zeroed (tx_bytes sums the lengths)');
           assert.equal(m.upAgainWritten, 1);
         });
 

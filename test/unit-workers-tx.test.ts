@@ -16,7 +16,7 @@ import { parseIp, parseMac } from '../src/datapath/addr.js';
 import { C, D } from '../src/datapath/counters.js';
 import { DatapathGroup } from '../src/datapath/group.js';
 import { Datapath, RX_HEADROOM } from '../src/datapath/pipeline.js';
-import type { TapInfo } from '../src/datapath/port.js';
+import { Port, type TapInfo } from '../src/datapath/port.js';
 
 const MAC = parseMac('02:00:00:00:00:01');
 
@@ -85,3 +85,27 @@ for (const workers of [1, 2]) {
     }
   });
 }
+
+test('one datapath: frames its port refuses are in neither tx_frames nor tx_bytes (the native write zeroes their lengths), as with --workers (before: tx_bytes counted them)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-txq-'));
+  const path = join(dir, 'q');
+  execFileSync('mkfifo', [path]);
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  const port = Port.fromTap({ fd, name: 'q', ifindex: 0, created: false, mac: '', vnetHdr: 0, offload: 0, offloadError: '', qlen: 0 }, { io: 'syscalls', stride: 2048, batch: 64 });
+  try {
+    const dp = new Datapath({ mac: MAC, addrs: [], connMax: 1024 }, port);
+    dp.probe([parseIp('10.0.0.7')]);
+    assert.equal(readSync(reader, Buffer.alloc(4096)), 60, 'the port took the ARP probe (60 bytes)');
+    fill(fd);
+    dp.probe([parseIp('10.0.0.8'), parseIp('10.0.0.9')]);
+    assert.equal(dp.counters.c[C.arp_probes_sent], 3);
+    assert.equal(dp.counters.d[D.tx_failed], 2, 'the two the port refused');
+    assert.equal(dp.counters.c[C.tx_frames], 1, 'tx_frames: only the frame the port took');
+    assert.equal(dp.counters.c[C.tx_bytes], 60, 'tx_bytes: only its bytes');
+  } finally {
+    port.close();
+    closeSync(reader);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -75,7 +75,8 @@ export interface Native {
   /** Reads up to max frames, frame i at buf[i*stride], length in lens[i]; 0 when none is ready. */
   readBatch(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number): number;
   /** Writes frames buf[offs[i]-pre..offs[i]+lens[i]] (pre: the vnet header in front, default 0);
-   *  frames the kernel has no room for, or a TAP/TUN set down refuses (EIO), are dropped. */
+   *  frames the kernel has no room for, or a TAP/TUN set down refuses (EIO), are dropped and their
+   *  lens[i] set to 0 (the bytes sent are the sum of lens on return). Returns the frames written. */
   writeBatch(fd: number, buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number, pre?: number): number;
   /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
@@ -421,7 +422,8 @@ export class Port {
   }
 
   /** Transmits frames buf[offs[i]..+lens[i]] for i < count (each with its vnet header in the
-   *  vnetHdr bytes in front of it when the port has one); returns how many the kernel took.
+   *  vnetHdr bytes in front of it when the port has one); returns how many the kernel took, the
+   *  lens[i] of each one it did not take set to 0 (FrameSink.send).
    *  A TAP set down takes nothing (the frames are dropped, not a failure: the link watch says it);
    *  a write the kernel fails (EBADFD: the interface was deleted) throws marked `portFailure`, as
    *  a failed read is (native/rx.cc): uvsd then stops in order, whether a batch or a timer's

@@ -9,7 +9,9 @@ import { C, D, type Counters } from './counters.js';
 
 /** Where frames go out: the TAP port in uvsd, a capture array in tests. */
 export interface FrameSink {
-  /** Write frames buf[offs[i], offs[i] + lens[i]) for i < count; returns how many the port took. */
+  /** Write frames buf[offs[i], offs[i] + lens[i]) for i < count; returns how many the port took,
+   *  and sets lens[i] to 0 for each frame it did not take (which ones a full queue refused, the
+   *  count alone cannot say): tx_bytes is the sum of lens afterwards. */
   send(buf: Buffer, offs: Uint32Array, lens: Uint32Array, count: number): number;
   /**
    * true: send() only hands the frames to another thread (uvsd --workers, --datapath-thread: the
@@ -166,6 +168,7 @@ export class Tx {
     }
     const c = this.counters.c;
     c[C.tx_frames] += sent;
+    // The bytes of the frames the sink took: it zeroed the lengths of those it refused.
     let bytes = 0;
     for (let i = 0; i < b.count; i++) bytes += b.lens[i];
     c[C.tx_bytes] += bytes;

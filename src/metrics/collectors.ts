@@ -90,7 +90,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   tun_no_decap: 'TUN: ICMP protocol or port unreachable from a real server itself about a packet wrapped for it: the server does not decapsulate its tunnel type (no ipip module, tunl0 down, nothing on the GUE port); uvsd\'s log names it (docs/tun-setup.md#checks). Also drops icmp_unhandled.',
   rx_bytes: 'Bytes received from the TAP (Ethernet frames).',
   tx_frames: 'Frames written to the TAP (or --port interface) that it took; one it refused is a tx_failed drop alone.',
-  tx_bytes: 'Bytes written to the TAP (Ethernet frames).',
+  tx_bytes: 'Bytes written to the TAP (Ethernet frames), of the frames it took only (as tx_frames).',
   arp_replies_sent: 'ARP replies sent for owned addresses and VIPs.',
   arp_requests_sent: 'ARP requests sent to resolve next hops (real servers, gateway).',
   arp_gratuitous_sent: 'Gratuitous ARP announcements sent (at start and for new VIPs).',
