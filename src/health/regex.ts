@@ -7,9 +7,12 @@
 // backtracks without end ("^(a+)+$" against 34 a's and a "!") or that is quadratic on a large
 // body ("version.*ready" against 256 KB of "version ": 4 s) held the event loop, and with it the
 // datapath, uvsadm and every other check. keepalived's pcre2 stops such a match at its match
-// limit; here the worker is ended after REGEX_TIME_LIMIT_MS. keepalived's check_regex takes any
-// pcre2_match error (PCRE2_ERROR_MATCHLIMIT included) as no match: so does uvs a match that ran
-// over the limit or failed on its thread (a plain `regex` fails, `regex_no_match` passes).
+// limit, a count of work; here the worker is ended once the match has taken REGEX_TIME_LIMIT_MS
+// of the worker thread's CPU time (Linux /proc; wall time where that cannot be read), so a thread
+// that waits for a CPU on a busy host is not taken for a runaway match. keepalived's check_regex
+// takes any pcre2_match error (PCRE2_ERROR_MATCHLIMIT included) as no match: so does uvs a match
+// that ran over the limit or failed on its thread (a plain `regex` fails, `regex_no_match` passes).
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { HttpUrl } from './types.js';
 
@@ -82,8 +85,70 @@ export function bodyMatches(url: RegexUrl, body: Buffer): boolean {
   return url.regexMaxOffset === undefined || Buffer.byteLength(text.slice(0, m.index)) <= url.regexMaxOffset;
 }
 
-/** A match that runs longer is no match (ms): keepalived's pcre2 stops it at its match limit, no match there. */
+/** A match that runs longer (ms of the regex thread's CPU time) is no match: keepalived's pcre2 stops it at its match limit, no match there. */
 export const REGEX_TIME_LIMIT_MS = 100;
+
+/** Clock ticks a second of /proc's stat (USER_HZ: 100 on every Linux ABI). */
+const USER_HZ = 100;
+
+/**
+ * The CPU time a thread has run, from Linux's /proc: schedstat's first field (ns on a CPU), or,
+ * where the kernel keeps no schedstat (it reads "0 0 0"), stat's utime + stime (clock ticks).
+ * The file stays open: a reading is one pread.
+ */
+export class ThreadCpu {
+  private readonly buf = Buffer.alloc(512);
+
+  private constructor(private readonly fd: number, readonly clock: 'schedstat' | 'stat') {}
+
+  /** The thread of dir (/proc/thread-self, /proc/self/task/TID), with the given clock or the
+   *  first that reads; undefined when none does. */
+  static open(dir: string, clock?: 'schedstat' | 'stat'): ThreadCpu | undefined {
+    for (const c of clock === undefined ? (['schedstat', 'stat'] as const) : [clock]) {
+      let t: ThreadCpu | undefined;
+      try {
+        t = new ThreadCpu(openSync(`${dir}/${c}`, 'r'), c);
+      } catch {
+        continue;
+      }
+      const ms = t.ms();
+      // schedstat's "0 0 0": not kept (a thread that runs JavaScript has used some CPU).
+      if (ms !== undefined && (c === 'stat' || ms > 0 || clock !== undefined)) return t;
+      t.close();
+    }
+    return undefined;
+  }
+
+  /** The thread's CPU time so far (ms), or undefined (the thread gone, the file unreadable). */
+  ms(): number | undefined {
+    let text: string;
+    try {
+      text = this.buf.toString('latin1', 0, readSync(this.fd, this.buf, 0, this.buf.length, 0));
+    } catch {
+      return undefined;
+    }
+    let ms: number;
+    if (this.clock === 'schedstat') ms = Number(text.slice(0, text.indexOf(' '))) / 1e6;
+    else {
+      // pid (comm) state ppid ... utime stime: the 14th and 15th fields, the comm may hold spaces.
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      ms = ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
+    }
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closed
+    }
+  }
+}
+
+/** What the regex thread posts: ready (its handler installed: its Linux thread id, its CPU clock),
+ *  or a match's answer; with its CPU time (ms) when it posted, once it is idle. */
+export type RegexWorkerMessage = ({ ready: true; tid?: number; clock?: 'schedstat' | 'stat' } | { matched: boolean } | { error: string }) & { cpuMs?: number };
 
 /** Matches waiting for the worker at most: one more fails at once, without a verdict (notRun). */
 export const REGEX_MAX_WAITING = 64;
@@ -105,19 +170,31 @@ interface RegexJob {
 
 /**
  * The regex matches of every HTTP_GET and SSL_GET, one at a time on one worker thread, started
- * at the first match. A match that runs past limitMs has its worker terminated (the next match
- * starts a fresh one) and fails; at most maxWaiting matches wait, in order.
+ * at the first match. A match that runs past limitMs of the thread's CPU time has its worker
+ * terminated (the next match starts a fresh one) and fails; at most maxWaiting matches wait, in
+ * order.
+ *
+ * The limit's timer is armed for limitMs when a match is posted; when it fires, the thread's CPU
+ * time is read (ThreadCpu, by the thread id the worker posted when ready) and compared with the
+ * thread's own reading when it last went idle (its CPU when the match was posted): under the
+ * limit, the timer is armed again for the rest. A match that ends first costs nothing more. With
+ * no reading (not Linux, no /proc) the limit is wall time.
  */
 export class RegexMatcher {
   private worker: Worker | undefined;
-  /** The worker runs its script (until then a match would wait for its start, not for itself). */
+  /** The worker has installed its handler (until then a match would wait for its start, not for itself). */
   private ready = false;
   private running: { job: RegexJob; timer: NodeJS.Timeout } | undefined;
   private readonly waiting: RegexJob[] = [];
+  /** The worker thread's CPU clock, and its reading when the thread last went idle (ms). */
+  private cpu: ThreadCpu | undefined;
+  private idleCpuMs: number | undefined;
 
   constructor(
     private readonly limitMs = REGEX_TIME_LIMIT_MS,
     private readonly maxWaiting = REGEX_MAX_WAITING,
+    /** The worker's script (tests: one that waits as a starved thread does). */
+    private readonly script: URL = new URL('./regex-worker.js', import.meta.url),
   ) {}
 
   /** Does the body match the url's regex where its offsets allow (bodyMatches, on the worker)? A
@@ -144,7 +221,7 @@ export class RegexMatcher {
     if (!this.ready) return;
     const job = this.waiting.shift()!;
     const { regex, regexOptions, regexMinOffset, regexMaxOffset } = job.url;
-    this.running = { job, timer: setTimeout(() => this.overrun(), this.limitMs) };
+    this.running = { job, timer: setTimeout(() => this.limitReached(), this.limitMs) };
     // A body with a memory of its own (Buffer.concat's of more than 4 KB) is moved, not copied.
     const b = job.body;
     const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
@@ -152,16 +229,20 @@ export class RegexMatcher {
   }
 
   private start(): Worker {
-    const w = new Worker(new URL('./regex-worker.js', import.meta.url));
+    const w = new Worker(this.script);
     this.worker = w;
     this.ready = false;
-    w.once('online', () => {
+    this.forgetCpu();
+    // Ready when its handler is installed, not at 'online': its start-up (loading its modules) is
+    // not the first match's time.
+    w.on('message', (m: RegexWorkerMessage) => {
       if (this.worker !== w) return;
-      this.ready = true;
-      this.next();
-    });
-    w.on('message', (m: { matched: boolean } | { error: string }) => {
-      if (this.worker === w) this.settle('error' in m ? { matched: false, error: `regex: ${m.error}` } : { matched: m.matched });
+      this.idleCpuMs = m.cpuMs;
+      if ('ready' in m) {
+        this.ready = true;
+        if (m.tid !== undefined && m.clock !== undefined) this.cpu = ThreadCpu.open(`/proc/self/task/${m.tid}`, m.clock);
+        this.next();
+      } else this.settle('error' in m ? { matched: false, error: `regex: ${m.error}` } : { matched: m.matched });
     });
     w.once('error', (e) => this.lost(w, `regex thread failed: ${e.message}`));
     w.once('exit', (code) => this.lost(w, `regex thread exited (code ${code})`));
@@ -177,10 +258,28 @@ export class RegexMatcher {
     this.next();
   }
 
+  /** The limit's timer: the running match has taken limitMs of wall time. Of the thread's CPU
+   *  time less (it waited for a CPU): the timer is armed again for the rest; else it overran. */
+  private limitReached(): void {
+    const r = this.running;
+    if (r === undefined) return;
+    const now = this.idleCpuMs === undefined ? undefined : this.cpu?.ms();
+    const used = now === undefined ? this.limitMs : now - this.idleCpuMs!;
+    if (used < this.limitMs) r.timer = setTimeout(() => this.limitReached(), Math.max(1, this.limitMs - used));
+    else this.overrun();
+  }
+
+  private forgetCpu(): void {
+    this.cpu?.close();
+    this.cpu = undefined;
+    this.idleCpuMs = undefined;
+  }
+
   /** The running match took too long: its worker goes (a regex cannot be interrupted otherwise); no match. */
   private overrun(): void {
     void this.worker?.terminate();
     this.worker = undefined;
+    this.forgetCpu();
     this.settle({ matched: false, error: `regex match exceeded ${this.limitMs} ms (keepalived: pcre2 match limit)` });
   }
 
@@ -189,6 +288,7 @@ export class RegexMatcher {
   private lost(w: Worker, problem: string): void {
     if (this.worker !== w) return;
     this.worker = undefined;
+    this.forgetCpu();
     if (this.running !== undefined) this.settle({ matched: false, error: problem });
     else for (const j of this.waiting.splice(0)) j.resolve({ problem });
   }
