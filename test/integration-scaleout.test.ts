@@ -19,6 +19,7 @@ import { labDir, repoRoot } from './lab/dr-lab.js';
 import { EcmpLab, CLIENT_NET, SEG, type Director } from './lab/ecmp-lab.js';
 import type { ConnReport } from './lab/longconns.js';
 import { birdCommand } from '../src/bgp/bird.js';
+import { formatStatus } from '../src/control/printers.js';
 
 const VIP = `${SEG}.200`;
 const VIP2 = `${SEG}.201`;
@@ -47,11 +48,11 @@ function birdMissing(): string | null {
   return hasCommand('bird') ? null : 'bird (Debian package bird2) is not installed; .ci/run installs it';
 }
 
-/** Every director gets the same services; `order` is the order its servers are added in. */
+/** Every director gets the same services; `order` is the order its servers are added in (uvsadm's verbs, one by one). */
 async function configure(lab: EcmpLab, d: Director, order: number[]): Promise<void> {
   for (const vip of [VIP, VIP2]) {
-    await lab.uvsadmMust(d, ['-A', '-t', `${vip}:80`, '-s', 'mh', '-b', 'mh-port']);
-    for (const i of order) await lab.uvsadmMust(d, ['-a', '-t', `${vip}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', '1']);
+    await lab.uvsadmCall(d, ['-A', '-t', `${vip}:80`, '-s', 'mh', '-b', 'mh-port']);
+    for (const i of order) await lab.uvsadmCall(d, ['-a', '-t', `${vip}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', '1']);
   }
 }
 
@@ -123,11 +124,12 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     const config = join(lab.tmp, 'uvsd.yaml');
     writeFileSync(config, healthConfig(lab.servers));
     const uvsdArgs = ['--config', config];
-    for (const d of lab.directors) {
+    // The three directors side by side: each one's uvsd, services and BIRD in that order.
+    await Promise.all(lab.directors.map(async (d) => {
       await lab.startUvsd(d, uvsdArgs);
       await configure(lab, d, orders[d.n - 1]!);
       lab.startDirectorBird(d);
-    }
+    }));
     const all = lab.directors.map((d) => d.uvsdAddr);
     const up = await lab.waitNextHops(VIP, all, 20_000);
     await lab.waitNextHops(VIP2, all);
@@ -135,7 +137,8 @@ test('ECMP + BGP: 3 directors, 300 long-lived connections survive a director sto
     t.diagnostic(`router: ECMP route to ${VIP} via ${all.join(', ')} ${up} ms after the last BIRD started`);
     // What BIRD really does (docs/scale-out.md, "What bgp ok means"): every director says ok once
     // its session exports the routes; the router disabling d1's session makes d1 say "down".
-    const bgpLine = async (d: Director) => (await lab.uvsadmMust(d, ['--status'])).split('\n').find((l) => l.startsWith('bgp '))!;
+    // Polled every 100 ms: the status as uvsadm --status prints it (its printer), without a uvsadm process each time.
+    const bgpLine = async (d: Director) => formatStatus(await lab.status(d)).split('\n').find((l) => l.startsWith('bgp '))!;
     const bgpState = async (d: Director, want: RegExp, ms = 15_000): Promise<number> => {
       const t1 = Date.now();
       while (!want.test(await bgpLine(d))) {
