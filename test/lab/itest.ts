@@ -8,6 +8,7 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { delay, Lab, labUnavailableReason } from './netns.js';
 import { createDrLab, repoRoot, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
+import { parseArgs } from '../../src/control/ipvsadm.js';
 
 let cachedReason: string | null | undefined;
 /** Why integration tests cannot run here (cached), or null. */
@@ -111,6 +112,22 @@ export async function getInDirector(lab: DrLab, url: string): Promise<string> {
   const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, url], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(`GET ${url} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/**
+ * A mutating uvsadm command (-A, -a, -d, -e, -Z ...) without a uvsadm process: the command line
+ * parsed as uvsadm parses it and its one verb sent over the control socket as uvsadm sends it. For
+ * loops of many changes, where a node start per command (0.1-0.5 s) is most of the time; the
+ * command's output is nothing to read (these print nothing).
+ */
+export async function uvsadmCall(lab: DrLab, args: string[]): Promise<void> {
+  const cmd = parseArgs(['--socket', lab.socketPath, ...args], { env: {} });
+  if (cmd.kind !== 'call') throw new Error(`uvsadm ${args.join(' ')}: not one verb (${cmd.kind})`);
+  try {
+    await lab.call(cmd.call.verb, cmd.call.args as never);
+  } catch (e) {
+    throw new Error(`uvsadm ${args.join(' ')} failed: ${String(e)}`);
+  }
 }
 
 /** uvsd's log lines whose msg matches re. */
