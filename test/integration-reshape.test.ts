@@ -12,6 +12,8 @@ import { labDir, UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 
 const OPTS = { timeout: 180_000 };
+/** --arp-watch in the tests below: seconds per lap (the shortest there is; the waits are derived from it). */
+const LAP_S = 1;
 
 async function slowestVerbMs(lab: DrLab): Promise<{ verb: string; ms: number; cpuMs: number; busiest: { verb: string; ms: number } }> {
   const st = await lab.status();
@@ -43,7 +45,7 @@ test('a VIP equal to a live real server\'s address is refused with the MAC that 
   });
 });
 
-test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) that another station answers for does not stop uvsd: it starts, logs one error naming the VIP and the MAC, the other VIPs work, that one is not claimed (no gratuitous ARP, the station keeps its address, vip_unclaimed in --status) until the station lets it go: claimed within a re-probe (every 10 s, or each --arp-watch lap: 2 s here); a backup, which claims nothing, starts', OPTS, async (t) => {
+test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) that another station answers for does not stop uvsd: it starts, logs one error naming the VIP and the MAC, the other VIPs work, that one is not claimed (no gratuitous ARP, the station keeps its address, vip_unclaimed in --status) until the station lets it go: claimed within a re-probe (every 10 s, or each --arp-watch lap: 1 s here); a backup, which claims nothing, starts', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
     const [rs1, rs2] = [lab.servers[0]!, lab.servers[1]!];
     const cfg = join(lab.tmp, 'taken.yaml');
@@ -56,13 +58,13 @@ test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) th
       .map((l) => JSON.parse(l) as { gratuitous: boolean; sha: string; spa: string })
       .filter((a) => a.gratuitous && a.sha === UVSD_MAC && a.spa === ip);
     try {
-      await lab.startUvsd(['--config', cfg, '--arp-watch', '2']);
+      await lab.startUvsd(['--config', cfg, '--arp-watch', String(LAP_S)]);
       await delay(500); // past the probe and the start's announcements
       assert.ok(lab.uvsdAlive(), 'uvsd runs');
       const errors = lab.uvsd!.stdout().split('\n').filter((l) => l.includes('"level":50'));
       t.diagnostic(errors.join('\n'));
       assert.equal(errors.length, 1, 'one error');
-      assert.match(errors[0]!, new RegExp(`VIP ${rs1.addr} is already in use on the LAN by ${rs1Mac}: not claimed .* until a probe every 2 s finds it free`));
+      assert.match(errors[0]!, new RegExp(`VIP ${rs1.addr} is already in use on the LAN by ${rs1Mac}: not claimed .* until a probe every ${LAP_S} s finds it free`));
       assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^vip_unclaimed ${rs1.addr} by ${rs1Mac}$`, 'm'));
       assert.equal((await lab.list()).services.length, 2, 'its service is in the table');
       const viaVip = await lab.http(5);
@@ -71,10 +73,11 @@ test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) th
       assert.deepEqual(garpsFor(rs1.addr), [], 'no gratuitous ARP for the unclaimed VIP');
       const direct = await lab.http(5, { target: `${rs1.addr}:80` });
       assert.deepEqual([direct.errors, direct.counts], [0, { rs1: 5 }], 'the station keeps its address');
-      // The station lets the address go: the next re-probe claims it, with a gratuitous ARP.
+      // The station lets the address go: the next re-probe (a lap on at most) claims it, with a
+      // gratuitous ARP; 4 s of slack for a busy host.
       await lab.lab.must(['ip', 'addr', 'del', `${rs1.addr}/24`, 'dev', 'eth0'], lab.ns.rs[0]!);
       const t0 = Date.now();
-      while (garpsFor(rs1.addr).length === 0 && Date.now() - t0 < 6000) await delay(200);
+      while (garpsFor(rs1.addr).length === 0 && Date.now() - t0 < LAP_S * 1000 + 4000) await delay(200);
       t.diagnostic(`claimed after ${Date.now() - t0} ms`);
       assert.ok(garpsFor(rs1.addr).length > 0, 'announced once free');
       assert.doesNotMatch(await lab.uvsadmMust(['--status']), /^vip_unclaimed /m);
@@ -89,8 +92,8 @@ test('a VIP of the start\'s table (here --config\'s; the state file\'s alike) th
   });
 });
 
-test('ARP watch (--arp-watch 2): a DR real server holding the VIP on lo with arp_ignore=0 added after start is found at once, one that loses its sysctls within a lap: one warning each naming it, arp_conflicts rises, uvsd defends the VIP (a neighbour entry pointing at the server points at uvsd again), and an info line once it stops answering', OPTS, async (t) => {
-  await withDrLab(t, { servers: 2, uvsd: { extraArgs: ['--arp-watch', '2'] } }, async (lab) => {
+test('ARP watch (--arp-watch 1): a DR real server holding the VIP on lo with arp_ignore=0 added after start is found at once, one that loses its sysctls within a lap: one warning each naming it, arp_conflicts rises, uvsd defends the VIP (a neighbour entry pointing at the server points at uvsd again), and an info line once it stops answering', OPTS, async (t) => {
+  await withDrLab(t, { servers: 2, uvsd: { extraArgs: ['--arp-watch', String(LAP_S)] } }, async (lab) => {
     const [rs1, rs2] = [lab.servers[0]!, lab.servers[1]!];
     const [ns1, ns2] = [lab.ns.rs[0]!, lab.ns.rs[1]!];
     const arpIgnore = async (ns: string, v: number) => {
@@ -114,16 +117,18 @@ test('ARP watch (--arp-watch 2): a DR real server holding the VIP on lo with arp
     const neigh = (await lab.lab.must(['ip', 'neigh', 'show', VIP, 'dev', 'eth0'], lab.ns.cli)).trim();
     t.diagnostic(`client: ${neigh}`);
     assert.match(neigh, new RegExp(`lladdr ${UVSD_MAC} `), 'the gratuitous ARP moved the entry back to uvsd');
-    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^arp_watch lap 2s addresses \\d+ probes \\d+$[\\s\\S]*^arp_answered_by ${esc(VIP)} ${mac2} real_server ${esc(rs2.addr)} answers \\d+$`, 'm'));
-    // Laps go on, answered each time: counted, not said again.
-    await delay(4500);
+    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^arp_watch lap ${LAP_S}s addresses \\d+ probes \\d+$[\\s\\S]*^arp_answered_by ${esc(VIP)} ${mac2} real_server ${esc(rs2.addr)} answers \\d+$`, 'm'));
+    // Laps go on, answered each time: counted, not said again (2.25 laps).
+    await delay(2250 * LAP_S);
     assert.equal(logLines(lab, /answers ARP for VIP/).length, 1, 'one warning while it answers');
-    // Fixed: the next probe unanswered ends it.
+    // Fixed: the next probe unanswered (a lap on at most) ends it, once unanswered for 1 s
+    // (ANSWER_MS); 2 s of slack for a busy host.
     await arpIgnore(ns2, 1);
-    await waitLog(lab, new RegExp(`^address conflict over: real server ${esc(rs2.addr)} \\(${mac2}\\) no longer answers ARP for ${esc(VIP)} \\(\\d+ answers?\\)$`), 1, 5000);
-    // rs1, already a server, loses its sysctls (a reboot): no table change, found within a lap.
+    await waitLog(lab, new RegExp(`^address conflict over: real server ${esc(rs2.addr)} \\(${mac2}\\) no longer answers ARP for ${esc(VIP)} \\(\\d+ answers?\\)$`), 1, LAP_S * 1000 + 3000);
+    // rs1, already a server, loses its sysctls (a reboot): no table change, found within a lap
+    // (1.5 s of slack).
     await arpIgnore(ns1, 0);
-    await waitLog(lab, new RegExp(`^address conflict: real server ${esc(rs1.addr)} \\(${mac1}\\) answers ARP for VIP ${esc(VIP)}: the DR ARP problem`), 1, 3500);
+    await waitLog(lab, new RegExp(`^address conflict: real server ${esc(rs1.addr)} \\(${mac1}\\) answers ARP for VIP ${esc(VIP)}: the DR ARP problem`), 1, LAP_S * 1000 + 1500);
   });
 });
 
