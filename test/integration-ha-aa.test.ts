@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, VIP_DR, VIP_FNAT, VIP_NAT, assertSurvived, chatResult, createHaLab, type Director, type HaLab } from './lab/ha-lab.js';
+import { CHAT_PORT, VIP_DR, VIP_FNAT, VIP_NAT, assertSurvived, chatResult, createHaLab, endChat, type Director, type HaLab } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
 
 test('active/active: each director forwards its HA group; when d1 dies d2 takes group a over, every connection of both groups completes byte-identical', { timeout: 120_000 }, async (t) => {
@@ -56,6 +56,7 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
     await lab.kill(d1, 'all');
     const took = await lab.waitRole(d2, 'master', 5000, 'a');
     t.diagnostic(`d2 master of a ${took} ms after d1 died`);
+    await endChat(chat, killedAt);
     const r = await chatResult(chat);
     t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
     assertSurvived(r, 60, logs(d2));

@@ -23,7 +23,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, CHECK_INTERVAL, CLIENT_ADDR, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, type HaLab, type Director } from './lab/ha-lab.js';
+import { CHAT_PORT, CHECK_INTERVAL, CLIENT_ADDR, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, endChat, type HaLab, type Director } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { join } from 'node:path';
@@ -47,12 +47,35 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
   // Until keepalived has seen the director's check pass (contrib/uvsd-check, as keepalived runs it:
   // in the director's namespace, where ss sees its socket; it fails while uvsd is younger than
   // 3 s, the director in FAULT and unable to take over).
+  // Once it passes here, every later run of the check passes (uvsd only gets older). keepalived
+  // logs each change of the check's result: when it has logged a failure (the director in FAULT),
+  // the first pass after it ("VRRP_Script(chk_uvsd) succeeded", then "(VI_UVS) Entering BACKUP
+  // STATE") is waited for; when it never saw the check fail, CHECK_INTERVAL + 0.5 s are waited
+  // (a run under way may still fail), as always before.
   const checkPassed = async (d: Director) => {
     for (let i = 0; (await lab.lab.exec(d.ns, [join(repoRoot, 'contrib', 'uvsd-check'), d.socket])).code !== 0; i++) {
       assert.ok(i < 100, `${d.name}: uvsd-check still fails after 10 s`);
       await delay(100);
     }
-    await delay(CHECK_INTERVAL * 1000 + 500);
+    const kaLog = () => d.keepalived?.stderr() ?? ''; // keepalived --log-console writes to stderr
+    const t0 = Date.now();
+    for (;;) {
+      const lines = kaLog().split('\n');
+      const last = (re: RegExp) => {
+        let i = lines.length - 1;
+        while (i >= 0 && !re.test(lines[i]!)) i--;
+        return i;
+      };
+      const failed = last(/VRRP_Script\(chk_uvsd\) failed/);
+      const passed = last(/VRRP_Script\(chk_uvsd\) succeeded/);
+      const state = last(/\(VI_UVS\) Entering \w+ STATE/);
+      if (failed < 0 ? Date.now() - t0 >= CHECK_INTERVAL * 1000 + 500 : passed > failed && state > passed && /Entering BACKUP STATE/.test(lines[state]!)) {
+        t.diagnostic(`${d.name}: keepalived ${failed < 0 ? 'never saw the check fail' : 'BACKUP'} ${Date.now() - t0} ms after uvsd-check passed`);
+        break;
+      }
+      assert.ok(Date.now() - t0 < 10_000, `${d.name}: keepalived not back to BACKUP 10 s after uvsd-check passed: ${kaLog().slice(-1500)}`);
+      await delay(50);
+    }
   };
   try {
     await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
@@ -129,6 +152,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       await lab.kill(d2, 'all');
       const took = await lab.waitRole(d1, 'master', 5000);
       t.diagnostic(`d1 master ${took} ms after d2 died`);
+      await endChat(drChat, killedAt);
       const r = await chatResult(drChat);
       t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
       assertSurvived(r, 50, logs(d1));

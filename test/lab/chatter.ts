@@ -9,6 +9,9 @@
 //                                maxStallMs, bytes}; a connection is ok when everything it sent
 //                                came back byte for byte and it closed cleanly. maxStallMs is the
 //                                longest wait for the echo of one message (the outage a client saw).
+//                                A line "end" on stdin ends the conversations before --duration
+//                                (each sends no more, waits for its echoes and closes): a test
+//                                ends them a set time after a failure, not a set time after start.
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -65,9 +68,17 @@ async function client(): Promise<void> {
     if (up) established++;
     if (++settled === total) process.stdout.write(`established ${established} of ${total}\n`);
   };
+  // "end" on stdin: every conversation's end is now (see the header).
+  let endAt = Infinity;
+  let stdinText = '';
+  process.stdin.on('data', (d: Buffer) => {
+    stdinText += d.toString('utf8');
+    if (/^end$/m.test(stdinText)) endAt = Date.now();
+  });
+  process.stdin.on('error', () => {});
   const runs: Promise<Result>[] = [];
   targets.forEach((t, ti) => {
-    for (let i = 0; i < n; i++) runs.push(conversation(t.host, t.port, ti * n + i, interval, duration, settle));
+    for (let i = 0; i < n; i++) runs.push(conversation(t.host, t.port, ti * n + i, interval, duration, settle, () => endAt));
   });
   const results = await Promise.all(runs);
   const failed = results.filter((r) => !r.ok);
@@ -81,7 +92,7 @@ async function client(): Promise<void> {
   process.exit(0);
 }
 
-function conversation(host: string, port: number, id: number, interval: number, duration: number, settle: (up: boolean) => void): Promise<Result> {
+function conversation(host: string, port: number, id: number, interval: number, duration: number, settle: (up: boolean) => void, endAt: () => number): Promise<Result> {
   return new Promise((resolve) => {
     const sent = createHash('sha256');
     const got = createHash('sha256');
@@ -112,7 +123,7 @@ function conversation(host: string, port: number, id: number, interval: number, 
       settle(true);
       const end = Date.now() + duration;
       timer = setInterval(() => {
-        if (Date.now() >= end) {
+        if (Date.now() >= Math.min(end, endAt())) {
           clearInterval(timer);
           timer = undefined;
           s.end();

@@ -107,6 +107,15 @@ export async function chatResult(p: Proc): Promise<ChatResult> {
 /** The outage a client may see across a failover: messages wait for their echo less than this. */
 export const RESUME_MS = 3000;
 
+/** How long the conversations go on after a director dies (endChat): the outage and as long again. */
+export const CHAT_AFTER_KILL_MS = RESUME_MS + 500;
+
+/** Ends chat's conversations (chatter.js "end") CHAT_AFTER_KILL_MS after killedAt; its --duration stays their upper bound. */
+export async function endChat(chat: Proc, killedAt: number): Promise<void> {
+  await delay(killedAt + CHAT_AFTER_KILL_MS - Date.now());
+  chat.child.stdin!.write('end\n');
+}
+
 /** Every one of `conns` conversations completed byte-identical, none waiting RESUME_MS or more for an echo (`logs` for a failure's message). */
 export function assertSurvived(r: ChatResult, conns: number, logs: string): void {
   assert.equal(r.failed, 0, `failed conversations: ${r.errors.join('; ')}\n${logs}`);
