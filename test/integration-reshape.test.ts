@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { logLines, sum, waitLog, withDrLab } from './lab/itest.js';
+import { logLines, sum, uvsadmCall, waitLog, withDrLab } from './lab/itest.js';
 import { labDir, UVSD_MAC, VIP, type DrLab } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 
@@ -138,16 +138,16 @@ test('at --conn-max 8388608, deleting a 20-server service and then -C never stal
     const items: { verb: string; args: Record<string, unknown> }[] = [{ verb: 'addService', args: { proto: 'tcp', addr: VIP, port: 80, sched: 'wlc' } }];
     for (let i = 0; i < 20; i++) items.push({ verb: 'addDest', args: { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: `192.168.8.${150 + i}`, port: 80 } });
     await lab.call('batch', { items } as never);
-    // Service B: the stream's.
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g']);
+    // Service B: the stream's (uvsadm's verbs without a uvsadm process each: uvsadmCall).
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g']);
     // The first use of each verb compiles its code (2-3 ms, once, whatever the table size): run the
     // verbs once on a throwaway service, then measure from here (-Z restarts the record).
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:81`]);
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:81`, '-r', '192.168.8.149']);
-    await lab.uvsadmMust(['-d', '-t', `${VIP}:81`, '-r', '192.168.8.149']);
-    await lab.uvsadmMust(['-D', '-t', `${VIP}:81`]);
-    await lab.uvsadmMust(['-Z']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:81`]);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:81`, '-r', '192.168.8.149']);
+    await uvsadmCall(lab, ['-d', '-t', `${VIP}:81`, '-r', '192.168.8.149']);
+    await uvsadmCall(lab, ['-D', '-t', `${VIP}:81`]);
+    await uvsadmCall(lab, ['-Z']);
     const stream = lab.client(['--stream', `${VIP}:53`, '--rate', '3000', '--seconds', '4', '--timeout', '500'], { timeoutMs: 20_000 });
     await new Promise((r) => setTimeout(r, 1000));
     for (let i = 0; i < 20; i += 2) await lab.uvsadmMust(['-d', '-t', `${VIP}:80`, '-r', `192.168.8.${150 + i}`]);
