@@ -246,7 +246,8 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       { name: 'rs3', addr: `${HA_SUBNET}.20`, nat: false },
       { name: 'rs4', addr: `${HA_SUBNET}.30`, nat: false },
     ];
-    for (const s of servers) {
+    // The servers, then the directors, each set up side by side (their namespaces are independent).
+    rs.push(...await Promise.all(servers.map(async (s) => {
       const ns = await lab.addNs(s.name);
       if (!s.nat) {
         await lab.sysctl(ns, {
@@ -256,9 +257,9 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       }
       await lab.addHostIf({ ns, bridgeNs: sw, bridge: 'br0', portName: `v${s.name}`, addr: `${s.addr}/24`, loAddrs: s.nat ? [] : [VIP_DR] });
       if (s.nat) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', FLOATING_DIP]);
-      rs.push(ns);
-    }
-    for (let i = 1; i <= 2; i++) {
+      return ns;
+    })));
+    dirs.push(...await Promise.all([1, 2].map(async (i): Promise<Director> => {
       const name = `d${i}`;
       const ns = await lab.addNs(name);
       await lab.addBridge(ns, 'br0');
@@ -281,8 +282,8 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       chmodSync(notify, 0o700);
       const groups = aa ? AA_GROUPS.map((g) => ({ name: g.name, vrid: g.vrid, priority: i === 1 ? g.d1Priority : 250 - g.d1Priority })) : undefined;
       writeFileSync(join(tmp, `${name}-keepalived.conf`), keepalivedConf({ name, priority: i === 1 ? 150 : 100, check, notify, groups, fifo }));
-      dirs.push({ name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] });
-    }
+      return { name, ns, mac: `02:00:00:00:00:0${i}`, hostAddr, socket, config, uvsd: null, keepalived: null, notifyLog, uvsdArgs: uvsdArgs[i - 1] ?? [] };
+    })));
     await Promise.all(rs.map(async (ns) => {
       const p = lab.spawn(ns, nodeArgv(chatterJs, ['--serve', String(CHAT_PORT)]), { cwd: repoRoot });
       await p.waitForLine(/^ready /, 10_000);
