@@ -342,7 +342,7 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
     const again = await moved.again();
     assert.deepEqual(again, { ...again, server: moved.first.server }, 'the held connection keeps its server');
   } finally {
-    for (const h of held) await h.close();
+    await Promise.all(held.map((h) => h.close())); // side by side: each waits for its client to exit
   }
   await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
 }
@@ -377,7 +377,7 @@ async function thresholdsAcrossWorkers(t: TestContext, lab: DrLab): Promise<void
     const gauge = ex.samples.filter((x) => x.name === 'uvs_dest_overloaded' && x.labels.service === `${VIP2}:80`).map((x) => [x.labels.server, x.value]);
     assert.deepEqual(gauge, [[`${rs1!.addr}:80`, 1], [`${rs2!.addr}:80`, 0]], 'uvs_dest_overloaded');
   } finally {
-    for (const h of held) await h.close();
+    await Promise.all(held.map((h) => h.close())); // side by side: each waits for its client to exit
   }
 }
 
