@@ -17,7 +17,7 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
   assert.ok(hasCommand('keepalived'), 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)');
   const lab: HaLab = await createHaLab('uvsaa', [['--workers', '2'], []], { activeActive: true });
   const [d1, d2] = lab.dirs;
-  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
+  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stderr().slice(-1500)}`;
   try {
     await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
     await Promise.all([lab.startSync(d1), lab.startSync(d2)]);

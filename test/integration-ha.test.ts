@@ -43,7 +43,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
 
   const lab: HaLab = await createHaLab('uvsha', [['--workers', '2'], []]);
   const [d1, d2] = lab.dirs;
-  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stdout().slice(-1500)}`;
+  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stderr().slice(-1500)}`;
   // Until keepalived has seen the director's check pass (contrib/uvsd-check, as keepalived runs it:
   // in the director's namespace, where ss sees its socket; it fails while uvsd is younger than
   // 3 s, the director in FAULT and unable to take over).
