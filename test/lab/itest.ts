@@ -106,9 +106,18 @@ export function diagnosticLines(t: TestContext, title: string, text: string, tai
   for (const l of lines) t.diagnostic(`  ${l}`);
 }
 
-/** GET a URL from inside the director namespace (e.g. uvsd's --metrics listener); throws unless 2xx. */
+/**
+ * GET a URL from inside the director namespace (e.g. uvsd's --metrics listener); throws unless 2xx.
+ * node:http, not fetch: undici's first fetch() in a process costs ~0.3-0.7 s of loading, which
+ * polling loops paid on every call.
+ */
 export async function getInDirector(lab: DrLab, url: string): Promise<string> {
-  const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) { console.error(`HTTP ${r.status}`); process.exit(1); } process.stdout.write(await r.text()); }, (e) => { console.error(String(e)); process.exit(1); })';
+  const script = [
+    "require('node:http').get(process.argv[1], (r) => {",
+    "  const body = []; r.on('data', (d) => body.push(d));",
+    "  r.on('end', () => { if (r.statusCode < 200 || r.statusCode > 299) { console.error('HTTP ' + r.statusCode); process.exit(1); } process.stdout.write(Buffer.concat(body)); });",
+    "}).on('error', (e) => { console.error(String(e)); process.exit(1); });",
+  ].join('\n');
   const r = await lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, url], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(`GET ${url} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
