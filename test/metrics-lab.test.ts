@@ -53,21 +53,20 @@ async function pageDom(lab: DrLab): Promise<string> {
   return r.stdout;
 }
 
-async function services(lab: DrLab): Promise<void> {
-  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-  for (const s of lab.servers) {
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
-    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
-  }
+/** TCP VIP:80 and UDP VIP:53, rr over every real server (DR, weight 1), then the rule lines
+ *  `more`: one `uvsadm -R` (each uvsadm is a node process starting: ~0.3 s). */
+async function services(lab: DrLab, more: string[] = []): Promise<void> {
+  const rules = [`-A -t ${VIP}:80 -s rr`, `-A -u ${VIP}:53 -s rr`];
+  for (const s of lab.servers) rules.push(`-a -t ${VIP}:80 -r ${s.addr}:80 -g -w 1`, `-a -u ${VIP}:53 -r ${s.addr}:53 -g -w 1`);
+  await lab.uvsadmMust(['-R'], [...rules, ...more, ''].join('\n'));
 }
 
 test('after exactly 1,000 UDP datagrams and 50 TCP connections over DR, the scraped counters equal them; promtool accepts the scrape', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
     await services(lab);
-    const udp = await lab.udp(1000, { sport: 20000 });
+    // Two client processes side by side: the services' counters are their own.
+    const [udp, http] = await Promise.all([lab.udp(1000, { sport: 20000 }), lab.http(50)]);
     assert.equal(udp.errors, 0, `failed datagrams: ${udp.errorSamples.join('; ')}`);
-    const http = await lab.http(50);
     assert.equal(http.errors, 0, `failed requests: ${http.errorSamples.join('; ')}`);
     assert.deepEqual(http.counts, { rs1: 25, rs2: 25 });
     const text = await get(lab, '/metrics');
@@ -99,23 +98,29 @@ test('after exactly 1,000 UDP datagrams and 50 TCP connections over DR, the scra
     assert.equal(promtoolCheck(text), '');
     // -Z through uvsadm: the ipvsadm view restarts, the exported counters do not.
     await lab.uvsadmMust(['-Z']);
-    const after = parseExposition(await get(lab, '/metrics'));
+    const [afterText, stText] = await Promise.all([get(lab, '/metrics'), get(lab, '/status.json')]);
+    const after = parseExposition(afterText);
     assert.equal(after.get('node_ipvs_connections_total'), 1050);
     assert.equal(after.get('uvs_service_connections_total', udpSvc), 1000);
-    const st = JSON.parse(await get(lab, '/status.json')) as { services: { conns: number }[] };
+    const st = JSON.parse(stText) as { services: { conns: number }[] };
     assert.deepEqual(st.services.map((s) => s.conns), [0, 0], 'status page shows the zeroed (ipvsadm) statistics');
   });
 });
 
 test('the status page renders in headless chromium with the services, their servers, weights and health, and a service\'s clients that found no server', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, ...UVSD }, async (lab) => {
-    await services(lab);
-    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '3']);
+    await services(lab, [
+      `-e -t ${VIP}:80 -r ${lab.servers[1]!.addr}:80 -g -w 3`,
+      `-A -t ${VIP}:81 -s rr`, // no server: a client is refused
+    ]);
     const http = await lab.http(8);
     assert.equal(http.errors, 0);
-    await lab.udp(1, { target: `${VIP}:54` }).catch(() => undefined); // one no_service drop
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:81`, '-s', 'rr']); // no server: a client is refused
-    assert.equal((await lab.http(1, { target: `${VIP}:81`, timeoutMs: 5000 })).errors, 1);
+    const [, refused] = await Promise.all([
+      // One no_service drop: no answer is waited for beyond 300 ms (it is counted as uvsd reads it).
+      lab.udp(1, { target: `${VIP}:54`, timeoutMs: 300 }).catch(() => undefined),
+      lab.http(1, { target: `${VIP}:81`, timeoutMs: 5000 }),
+    ]);
+    assert.equal(refused.errors, 1);
     const dom = await pageDom(lab);
     t.diagnostic(`DOM ${dom.length} bytes`);
     assert.match(dom, /<section class="service" data-service="TCP 192\.168\.8\.200:80">/);
@@ -220,8 +225,8 @@ test('the status page shows a backup director, the link, a lost quorum with its 
       st = await status();
     }
     await lab.uvsadmMust(['--role', 'backup']);
-    st = await status();
-    const ln = await lab.uvsadmMust(['-Ln']);
+    let ln: string;
+    [st, ln] = await Promise.all([status(), lab.uvsadmMust(['-Ln'])]);
     assert.equal(st.role, 'backup');
     assert.equal(st.link.ok, true, JSON.stringify(st.link));
     const s = st.services[0]!;
@@ -254,13 +259,16 @@ test('idle connections to the metrics port and the control socket with uvsd out 
     // 300 idle connections to the metrics port from the director namespace, held until stdin ends.
     const hold = `const net = require('node:net'); const socks = []; let open = 0;
       for (let i = 0; i < 300; i++) { const s = net.connect(9478, '127.0.0.1'); s.on('error', () => {}); s.on('connect', () => open++); socks.push(s); }
-      setTimeout(() => console.log('open ' + open), 1500); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+      console.log('connecting'); setTimeout(() => console.log('open ' + open), 1500); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
     const holder = lab.lab.spawn(lab.ns.dir, [process.execPath, '-e', hold]);
     // And 300 to the control socket (its limit is 256): together past 150 descriptors.
     const ctl = Array.from({ length: 300 }, () => connect(lab.socketPath).on('error', () => {}));
     try {
+      await holder.waitForLine(/^connecting$/, 10_000);
+      const held = Date.now();
       await holder.waitForLine(/^open /, 10_000);
-      await delay(3000); // the link is looked at every second
+      // The link is looked at every second: 3 s with all of them held (counted from the holder's connects).
+      await delay(3000 - (Date.now() - held));
       assert.ok(lab.uvsdAlive(), `uvsd stopped: ${lab.uvsd!.stderr()}`);
       const lines = lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
       assert.ok(!lines.some((m) => /link fault|does not exist|stopping/.test(m)), lines.filter((m) => /link|stop/.test(m)).join('\n'));
