@@ -46,6 +46,24 @@ async function uvsd(args: string[], asNobody = isRoot): Promise<{ code: number |
   }
 }
 
+type UvsdRun = Awaited<ReturnType<typeof uvsd>>;
+
+/** uvsd for each argument list, REFUSALS_AT_ONCE at a time (independent processes); the results in the lists' order. */
+async function uvsdEach<const R extends readonly string[][]>(runs: R, asNobody = isRoot): Promise<{ -readonly [K in keyof R]: UvsdRun }> {
+  const out: UvsdRun[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(REFUSALS_AT_ONCE, runs.length) }, async () => {
+    for (let i = next++; i < runs.length; i = next++) out[i] = await uvsd([...runs[i]!], asNobody);
+  }));
+  return out as { -readonly [K in keyof R]: UvsdRun };
+}
+
+/**
+ * uvsd's JIT warm-up (a pass of synthetic frames before its port reads: ~0.3-0.5 s of each start),
+ * left out by the tests here that start uvsd for what its command line does with the TAP.
+ */
+const NO_WARMUP = '--no-jit-warmup';
+
 const ADDR = ['--addr', '192.168.8.10/24'];
 
 /** A directory anyone may write (not sticky), with a FIFO anyone may write: paths uvsd refuses (src/control/trust.ts). */
@@ -190,7 +208,7 @@ test('an addon uvsd or uvs-decap cannot load (never built, or built for another 
 });
 
 test('uvsd --help exits 0 and lists every option; --version / -V prints package.json\'s version', async () => {
-  const r = await uvsd(['--help'], false);
+  const [r, ...versions] = await uvsdEach([['--help'], ['--version'], ['-V']], false);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
   for (const o of ['--tap', '--bridge', '--addr', '--gateway', '--socket', '--conn-max', '--mtu', '--io', '--log-level', '--mac', '--metrics', '--no-metrics-per-dest', '--workers', '--datapath-thread', '--datapath-cpus']) {
@@ -204,8 +222,7 @@ test('uvsd --help exits 0 and lists every option; --version / -V prints package.
   assert.match(help, /--ftp-ports <ports> [^]*?\(default: none\)/);
   assert.doesNotMatch(help, /\(default: \[\]\)/);
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-  for (const flag of ['--version', '-V']) {
-    const v = await uvsd([flag], false);
+  for (const v of versions) {
     assert.equal(v.code, 0, v.stderr);
     assert.equal(v.stdout, `uvsd ${version} (IPVS 1.2.1 compatible; node ${process.version})\n`);
   }
@@ -229,7 +246,7 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     assert.equal(link.code, 0, 'the persistent TAP uvs0 must still exist');
     assert.match(link.stdout, new RegExp(mac));
     // With another station MAC the same TAP is accepted (the refusal was about the MAC only).
-    const ok = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's2.sock')], { cwd: repoRoot });
+    const ok = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's2.sock'), NO_WARMUP], { cwd: repoRoot });
     await ok.waitForLine(/uvsd started/, 10_000);
     // `node bin/uvsd` ran node again with the flags of src/cli/node-flags.ts: the same process
     // (ip netns exec and then bin/uvsd exec'd in place), its stdout still ours, no warning.
@@ -238,11 +255,11 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     assert.equal(await ok.stop(3000), 0);
     assert.doesNotMatch(ok.stdout(), /runs without the flags/);
     // Started without bin/uvsd (and so without them), uvsd says so at start.
-    const bare = lab.spawn(ns, [process.execPath, join(repoRoot, 'dist/src/cli/uvsd.js'), ...argv.slice(2, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's5.sock')], { cwd: repoRoot });
+    const bare = lab.spawn(ns, [process.execPath, join(repoRoot, 'dist/src/cli/uvsd.js'), ...argv.slice(2, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's5.sock'), NO_WARMUP], { cwd: repoRoot });
     const warned = await bare.waitForLine(/runs without the flags/, 10_000);
     assert.match(warned, /"missing":\["--no-memory-reducer"\]/);
     assert.equal(await bare.stop(3000), 0);
-    const thread = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's3.sock'), '--datapath-thread'], { cwd: repoRoot });
+    const thread = lab.spawn(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's3.sock'), '--datapath-thread', NO_WARMUP], { cwd: repoRoot });
     await thread.waitForLine(/uvsd started/, 10_000);
     assert.equal(await thread.stop(3000), 0, thread.stderr());
     const w2 = await lab.exec(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's4.sock'), '--workers', '2'], { cwd: repoRoot, timeoutMs: 15_000 });
@@ -254,50 +271,51 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
 test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a new TAP has 1000): set on the TAP uvsd creates, shown by --status and the start line; --tap-qlen 0 leaves the device\'s own; what the full queue dropped is port_drop_queue_full in --status and uvs_port_drops_total in /metrics', { timeout: 60_000 }, async (t) => {
   await withLab(t, 'uvsqlen', async (lab, tmp) => {
     const ns = await lab.addNs('tap');
-    const qlen = async (): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', 'uvs0'], ns))?.[1]);
-    const run = async (extra: string[], sock: string): Promise<{ status: string; started: string; qlen: number }> => {
-      const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), ...extra]), { cwd: repoRoot });
+    const qlen = async (tap: string): Promise<number> => Number(/ qlen (\d+)/.exec(await lab.must(['ip', '-o', 'link', 'show', tap], ns))?.[1]);
+    const run = async (tap: string, extra: string[], sock: string): Promise<{ status: string; started: string; qlen: number }> => {
+      const p = lab.spawn(ns, uvsdArgv(['--tap', tap, '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), NO_WARMUP, ...extra]), { cwd: repoRoot });
       try {
         const started = await p.waitForLine(/uvsd started/, 10_000);
         const st = await lab.exec(null, uvsadmArgv(['--socket', join(tmp, sock), '--status']), { cwd: repoRoot });
         assert.equal(st.code, 0, st.stderr);
-        return { status: st.stdout, started, qlen: await qlen() };
+        return { status: st.stdout, started, qlen: await qlen(tap) };
       } finally {
         assert.equal(await p.stop(3000), 0, p.stderr());
       }
     };
-    const def = await run([], 'a.sock');
+    // A TAP made beforehand (uvs2) keeps its own length with --tap-qlen 0. The three uvsd, each
+    // on a TAP of its own (none in a bridge), run side by side.
+    await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs2', 'mode', 'tap'], ns);
+    const own = await qlen('uvs2');
+    t.diagnostic(`a new TAP's txqueuelen: ${own}`);
+    const [def, set, kept] = await Promise.all([
+      run('uvs0', [], 'a.sock'),
+      run('uvs1', ['--tap-qlen', '2048', '--workers', '2'], 'b.sock'),
+      run('uvs2', ['--tap-qlen', '0'], 'c.sock'),
+    ]);
     assert.equal(def.qlen, 4096, 'the TAP uvsd created');
     assert.match(def.status, /^txqueuelen 4096$/m);
     assert.match(def.started, /"txqueuelen":4096/);
     assert.match(def.status, /^port_drop_queue_full 0$/m);
-    const set = await run(['--tap-qlen', '2048', '--workers', '2'], 'b.sock');
     assert.equal(set.qlen, 2048, 'a multi-queue TAP: every queue has the device\'s length');
     assert.match(set.status, /^txqueuelen 2048$/m);
-    // A TAP made beforehand keeps its own length with --tap-qlen 0. The kernel unregisters the
-    // last uvsd's TAP after its exit, not always before it (ip tuntap add: EBUSY while it exists).
-    for (let i = 0; i < 50 && (await lab.exec(ns, ['ip', 'link', 'show', 'uvs0'])).code === 0; i++) await delay(20);
-    await lab.must(['ip', 'tuntap', 'add', 'dev', 'uvs0', 'mode', 'tap'], ns);
-    const own = await qlen();
-    t.diagnostic(`a new TAP's txqueuelen: ${own}`);
-    const kept = await run(['--tap-qlen', '0'], 'c.sock');
     assert.equal(kept.qlen, own);
     assert.match(kept.status, new RegExp(`^txqueuelen ${own}$`, 'm'));
 
     // What the queue could not hold is counted: uvsd stopped, 300 datagrams sent through its TAP
     // (qlen 64) are mostly dropped by the kernel; --status and /metrics say as many as the
     // interface's TX dropped (the TAP made beforehand dropped frames before uvsd: not counted).
-    await lab.must(['ip', 'addr', 'add', '192.168.8.1/24', 'dev', 'uvs0'], ns);
-    await lab.must(['ip', 'neigh', 'replace', '192.168.8.99', 'lladdr', '02:00:00:00:00:99', 'dev', 'uvs0', 'nud', 'permanent'], ns);
+    await lab.must(['ip', 'addr', 'add', '192.168.8.1/24', 'dev', 'uvs2'], ns);
+    await lab.must(['ip', 'neigh', 'replace', '192.168.8.99', 'lladdr', '02:00:00:00:00:99', 'dev', 'uvs2', 'nud', 'permanent'], ns);
     const blast = ['-e', "const s=require('dgram').createSocket('udp4');let n=0;const go=()=>{if(n++<300)s.send('x',9,'192.168.8.99',go);else s.close()};go()"];
-    await lab.must(['ip', 'link', 'set', 'uvs0', 'up'], ns);
+    await lab.must(['ip', 'link', 'set', 'uvs2', 'up'], ns);
     await lab.must([process.execPath, ...blast], ns); // no reader: dropped before uvsd
     const txDropped = async (): Promise<number> =>
-      (JSON.parse(await lab.must(['ip', '-s', '-j', 'link', 'show', 'uvs0'], ns)) as { stats64: { tx: { dropped: number } } }[])[0]!.stats64.tx.dropped;
+      (JSON.parse(await lab.must(['ip', '-s', '-j', 'link', 'show', 'uvs2'], ns)) as { stats64: { tx: { dropped: number } } }[])[0]!.stats64.tx.dropped;
     const before = await txDropped();
     assert.ok(before >= 200, `the TAP without a reader dropped ${before} of 300`);
     const sock = join(tmp, 'd.sock');
-    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--tap-qlen', '64', '--metrics', '127.0.0.1:0']), { cwd: repoRoot });
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs2', '--addr', '192.168.8.10/24', '--socket', sock, NO_WARMUP, '--tap-qlen', '64', '--metrics', '127.0.0.1:0']), { cwd: repoRoot });
     try {
       const started = await p.waitForLine(/uvsd started/, 10_000);
       const metricsAt = /"metrics":"([^"]+)"/.exec(started)?.[1];
@@ -313,7 +331,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
       assert.ok(dropped >= 200, `dropped ${dropped}`);
       const st = await lab.must(uvsadmArgv(['--socket', sock, '--status']), null);
       assert.match(st, new RegExp(`^port_drop_queue_full ${dropped}$`, 'm'));
-      const scrape = await lab.must([process.execPath, '-e', `fetch('http://${metricsAt}/metrics').then((r) => r.text()).then((x) => process.stdout.write(x))`], ns);
+      const scrape = await lab.must([process.execPath, '-e', `require('node:http').get('http://${metricsAt}/metrics', (r) => r.pipe(process.stdout))`], ns);
       assert.match(scrape, new RegExp(`^uvs_port_drops_total\\{reason="queue_full"\\} ${dropped}$`, 'm'));
     } finally {
       assert.equal(await p.stop(3000), 0, p.stderr());
@@ -422,7 +440,24 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       '  real_server 192.168.8.20 80 {', '    weight 3', '    TCP_CHECK {', '      connect_timeout 2', '    }', '  }',
       `  real_server ${rs2} 80 {`, '    weight 1', '  }', '}', '',
     ].join('\n'));
-    const good = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR]);
+    const off = conf('10.1.1.1');
+    const plain = file('up.sh', '#!/bin/sh\n'); // mode 0644: not executable
+    const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  quorum_down "/nonexistent/down.sh"\n  quorum_up /bin/true\n  real_server 192.168.8.20 80 {\n' +
+      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n  lb_kind DR\n}\n`);
+    const myaml = file('misc.yaml', ['services:', '  - proto: tcp', '    address: 192.168.8.200', '    port: 80', '    health:',
+      '      quorum-down: /nonexistent/down.sh', '      quorum-up: /bin/true', '    servers:', '      - address: 192.168.8.20', '        health:',
+      `          notify-up: "${plain} up"`, '          checks:', '            - { type: misc, misc-path: "/nonexistent/check.sh 80" }', ''].join('\n'));
+    // The files' checks are independent processes: run side by side, looked at in turn below.
+    const [good, bad, groups, m, my] = await uvsdEach([
+      ['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR],
+      // A server off every --addr network (DR).
+      ['--check-config', '--keepalived-conf', off, ...ADDR],
+      // An HA group address nothing in the table uses (a typo?).
+      ['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR, '--ha-group', 'web=192.168.8.200,192.168.8.201'],
+      // A MISC_CHECK script that is not there, notify and quorum commands likewise.
+      ['--check-config', '--keepalived-conf', misc, ...ADDR],
+      ['--check-config', '--config', myaml, ...ADDR],
+    ]);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout,
       LN_HEAD +
@@ -434,22 +469,15 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     assert.match(warn[1]!, /^uvsd: warning: keepalived\.conf: .*:8: unsupported keyword "persistance_timeout"/, 'a misspelt keyword is shown');
     assert.equal(warn[2], 'uvsd: configuration OK: 1 services, 2 servers, 2 warnings');
     // A server off every --addr network (DR): refused as the start would refuse it, with the line.
-    const off = conf('10.1.1.1');
-    const bad = await uvsd(['--check-config', '--keepalived-conf', off, ...ADDR]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr.split('\n').at(-2)!, new RegExp(`^uvsd: ${off.replaceAll('.', '\\.')}:15: add server TCP 192\\.168\\.8\\.200:80 -> 10\\.1\\.1\\.1:80 weight 1: Real server is not on a directly connected network`));
     // An HA group address nothing in the table uses (a typo?): a warning, not an error.
-    const groups = await uvsd(['--check-config', '--keepalived-conf', conf('192.168.8.21'), ...ADDR, '--ha-group', 'web=192.168.8.200,192.168.8.201']);
     assert.equal(groups.code, 0, groups.stderr);
     assert.match(groups.stderr, /^uvsd: warning: HA group web: 192\.168\.8\.201 is no VIP, local address or floating --addr of the table \(yet\); it moves with nothing until one uses it$/m);
     assert.match(groups.stderr, /configuration OK: 1 services, 2 servers, 3 warnings\n$/);
     // A MISC_CHECK script that is not there: a warning with the misc_path line (a start would run the check and fail it).
     // Notify and quorum commands likewise (keepalived checks its scripts at load); one that runs is not warned about.
-    const plain = file('up.sh', '#!/bin/sh\n'); // mode 0644: not executable
-    const misc = file('misc.conf', 'virtual_server 192.168.8.200 80 {\n  quorum_down "/nonexistent/down.sh"\n  quorum_up /bin/true\n  real_server 192.168.8.20 80 {\n' +
-      `    notify_up "${plain} up"\n    MISC_CHECK {\n      misc_path "/nonexistent/check.sh 80"\n      user nobody\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n  lb_kind DR\n}\n`);
-    const m = await uvsd(['--check-config', '--keepalived-conf', misc, ...ADDR]);
     assert.equal(m.code, 0, m.stderr);
     assert.equal(m.stderr, `uvsd: warning: keepalived.conf: ${misc}:2: quorum_down: /nonexistent/down.sh not found: it will fail when it is run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:5: notify_up: ${plain} is not executable: it will fail when it is run\n` +
@@ -457,10 +485,6 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       `uvsd: warning: keepalived.conf: ${misc}:2: scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no keepalived_script user\n` +
       'uvsd: configuration OK: 1 services, 1 servers, 4 warnings\n');
     // The YAML config file's command lines likewise, each named by its line and field.
-    const myaml = file('misc.yaml', ['services:', '  - proto: tcp', '    address: 192.168.8.200', '    port: 80', '    health:',
-      '      quorum-down: /nonexistent/down.sh', '      quorum-up: /bin/true', '    servers:', '      - address: 192.168.8.20', '        health:',
-      `          notify-up: "${plain} up"`, '          checks:', '            - { type: misc, misc-path: "/nonexistent/check.sh 80" }', ''].join('\n'));
-    const my = await uvsd(['--check-config', '--config', myaml, ...ADDR]);
     assert.equal(my.code, 0, my.stderr);
     assert.equal(my.stderr, `uvsd: warning: ${myaml}:6: services[0].health.quorum-down: /nonexistent/down.sh not found: it will fail when it is run\n` +
       `uvsd: warning: ${myaml}:11: services[0].servers[0].health.notify-up: ${plain} is not executable: it will fail when it is run\n` +
@@ -523,8 +547,9 @@ test('every uvsd configuration example in the docs (```yaml blocks of README.md 
     mkdirSync(stateDir);
     // Writable by nobody, and no other user's (uvsd refuses a state file's directory that is).
     if (isRoot) chownSync(stateDir, 65534, 65534);
+    const runs = await uvsdEach(examples.map((ex, i) => ['--check-config', '--config', file(`example${i}.yaml`, ex.text), ...ADDR, '--state-file', join(stateDir, 'state.yaml')]));
     for (const [i, ex] of examples.entries()) {
-      const r = await uvsd(['--check-config', '--config', file(`example${i}.yaml`, ex.text), ...ADDR, '--state-file', join(stateDir, 'state.yaml')]);
+      const r = runs[i]!;
       assert.equal(r.code, 0, `${ex.where}: ${r.stderr}`);
       assert.match(r.stderr, /configuration OK/, ex.where);
     }
@@ -603,7 +628,7 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
     const sock = join(tmp, 'u.sock');
     const daemons = (): Promise<string> => lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null);
     const run = async (fn: (p: ReturnType<typeof lab.spawn>) => Promise<void>): Promise<void> => {
-      const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--state-file', join(tmp, 'state.yaml')]), { cwd: repoRoot });
+      const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--state-file', join(tmp, 'state.yaml'), NO_WARMUP]), { cwd: repoRoot });
       try {
         await p.waitForLine(/uvsd started/, 10_000);
         await fn(p);
