@@ -362,16 +362,18 @@ async function whileDown(lab: DrLab): Promise<void> {
 
 test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwhile: frames dropped, uvsd goes on, also with --workers 2), out of its bridge, the bridge set down, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {
   const metrics = '127.0.0.1:9478';
-  await withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics, '--arp-watch', '1', NO_WARMUP] } }, async (lab) => {
+  const ip = (lab: DrLab, ...args: string[]) => lab.lab.must(['ip', 'link', ...args], lab.ns.dir);
+  const linkUp = async (lab: DrLab) => parseExposition(await getInDirector(lab, `http://${metrics}/metrics`)).get('uvs_link_up', { iface: 'uvs0' });
+  const linkLine = async (lab: DrLab, want: string) => {
+    await waitStatusLine(lab, want);
+    assert.equal(await linkUp(lab), want === 'link up, bridge br0' ? 1 : 0, `uvs_link_up with ${want}`);
+  };
+  // Two labs side by side, each its own uvsd (the link is looked at once a second: the steps are
+  // mostly waits for that): one uvsd through three faults, one with --workers 2 through a TAP set
+  // down and its bridge deleted.
+  const one = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics, '--arp-watch', '1', NO_WARMUP] } }, async (lab) => {
     await drService(lab);
-    const dir = lab.ns.dir;
-    const ip = (...args: string[]) => lab.lab.must(['ip', 'link', ...args], dir);
-    const linkUp = async () => parseExposition(await getInDirector(lab, `http://${metrics}/metrics`)).get('uvs_link_up', { iface: 'uvs0' });
-    const linkLine = async (want: string) => {
-      await waitStatusLine(lab, want);
-      assert.equal(await linkUp(), want === 'link up, bridge br0' ? 1 : 0, `uvs_link_up with ${want}`);
-    };
-    await linkLine('link up, bridge br0');
+    await linkLine(lab, 'link up, bridge br0');
     const steps: [string[], string[], string, RegExp][] = [
       [['set', 'uvs0', 'down'], ['set', 'uvs0', 'up'], 'link down, bridge br0', /^uvs0 link fault: down, bridge br0;/],
       [['set', 'uvs0', 'nomaster'], ['set', 'uvs0', 'master', 'br0'], 'link up, not in bridge br0', /^uvs0 link fault: up, not in bridge br0;/],
@@ -380,46 +382,48 @@ test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwh
     let backs = 0;
     for (const [fault, fix, statusLine, warn] of steps) {
       const st0 = await lab.status();
-      await ip(...fault);
+      await ip(lab, ...fault);
       await waitLog(lab, warn);
-      await linkLine(statusLine);
+      await linkLine(lab, statusLine);
       if (fault.join(' ') === 'set uvs0 down') await whileDown(lab);
-      await ip(...fix);
+      await ip(lab, ...fix);
       const back = await waitLog(lab, /^uvs0 link back: up, bridge br0$/, ++backs);
       t.diagnostic(`${fault.join(' ')}: ${back[backs - 1]}`);
-      await linkLine('link up, bridge br0');
+      await linkLine(lab, 'link up, bridge br0');
       assert.equal(logLines(lab, warn).length, 1, 'one warning while it lasted');
       // Back on the wire: uvsd announced its address again, and forwards.
       assert.ok((await lab.status()).counters.arp_gratuitous_sent > st0.counters.arp_gratuitous_sent, 'gratuitous ARP when back');
       assert.equal((await lab.http(2)).errors, 0);
     }
-    // The TAP set down under uvsd --workers 2 (the shadow's probes go out through worker 0's queue).
-    await lab.stopUvsd();
-    await lab.startUvsd(['--workers', '2', '--metrics', metrics, '--arp-watch', '1', NO_WARMUP]);
+  });
+  // The TAP set down under uvsd --workers 2 (the shadow's probes go out through worker 0's queue).
+  const workers = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--workers', '2', '--metrics', metrics, '--arp-watch', '1', NO_WARMUP] } }, async (lab) => {
     await drService(lab);
-    await ip('set', 'uvs0', 'down');
+    await ip(lab, 'set', 'uvs0', 'down');
     await whileDown(lab);
     await waitLog(lab, /^uvs0 link fault: down, bridge br0;/);
-    await ip('set', 'uvs0', 'up');
-    backs = 1;
+    await ip(lab, 'set', 'uvs0', 'up');
+    const backs = 1;
     await waitLog(lab, /^uvs0 link back: up, bridge br0$/, backs);
-    await linkLine('link up, bridge br0');
+    await linkLine(lab, 'link up, bridge br0');
     const back = await lab.http(2);
     assert.equal(back.errors, 0, back.errorSamples.join('; '));
     // The bridge deleted (the TAP leaves it) and created again: uvsd puts the TAP back.
-    await ip('del', 'br0');
+    await ip(lab, 'del', 'br0');
     await waitLog(lab, /^uvs0 link fault: up, not in bridge br0 \(br0 is gone\);/);
-    await linkLine('link up, not in bridge br0 (br0 is gone)');
-    await lab.lab.addBridge(dir, 'br0');
+    await linkLine(lab, 'link up, not in bridge br0 (br0 is gone)');
+    await lab.lab.addBridge(lab.ns.dir, 'br0');
     await waitLog(lab, /^uvs0 put back on bridge br0 \(the bridge was deleted and exists again\)$/);
     await waitLog(lab, /^uvs0 link back: up, bridge br0$/, backs + 1);
-    await linkLine('link up, bridge br0');
+    await linkLine(lab, 'link up, bridge br0');
     const st = await lab.status();
     // A TAP set down and up again says "unknown" (it reports no carrier changes): up.
     // The re-created bridge may still say "unknown" (as up) when this is read, as the TAP does.
     assert.ok(['up', 'unknown'].includes(st.link?.bridgeOperstate ?? ''), `bridge operstate ${st.link?.bridgeOperstate}`);
     assert.deepEqual({ ...st.link, operstate: '', bridgeOperstate: '', since: '' }, { iface: 'uvs0', state: 'up', operstate: '', master: 'br0', bridge: 'br0', bridgeExists: true, bridgeOperstate: '', ok: true, since: '' });
   });
+  // Both to their end (each lab removed in its finally), then the first failure, if any.
+  for (const r of await Promise.allSettled([one, workers])) if (r.status === 'rejected') throw r.reason;
 });
 
 test('--workers 2: a full connection table and secure TCP are logged from the workers\' summed counters (one warning, one info line when refusals stop)', { timeout: 60_000 }, async (t) => {
