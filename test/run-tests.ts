@@ -6,14 +6,15 @@
 //   // test-class: lab      a netns lab or real processes whose time bounds are seconds wide: may run
 //                          beside "shared" files, never beside another lab
 //   (no line)              alone: nothing else runs meanwhile (latency bounds in ms, load, new files)
-// The "alone" files run first, one at a time; then each lab beside the shared files. A file's output is
+// The "alone" files run first, one at a time; then each lab beside the shared files, which run at
+// nice 10 (SHARED_NICE) so that the lab's processes get the CPU first. A file's output is
 // written whole when it ends (files never interleave); tests are numbered across files and the
 // summary (tests, pass, fail, ... duration_ms) counts all of them. UVS_TEST_SLOTS=1 runs one file at
 // a time; UVS_TEST_TIMES=PATH writes each file's wall time (seconds, class, file) there.
 import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
-import { availableParallelism } from 'node:os';
-import { closeSync, openSync, readdirSync, readSync, writeFileSync } from 'node:fs';
+import { availableParallelism, setPriority } from 'node:os';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
@@ -66,10 +67,47 @@ export class Schedule {
 /** SIGINT or SIGTERM (Ctrl-C, CI's timeout): the running files' processes are ended, no other starts. */
 const stop = new AbortController();
 
+/** A shared file's process runs at this nice: it takes the CPU a lab beside it leaves (no shared file has a time bound). */
+export const SHARED_NICE = 10;
+
+/**
+ * Every thread of the runner's child processes that run `file`, at `nice` (Linux /proc; elsewhere
+ * nothing): done every 25 ms until the file ends, so its process is lowered within 25 ms of its
+ * start, before it has loaded its modules, and what it starts later inherits the nice.
+ */
+function lowerWhileRunning(file: string, nice: number): () => void {
+  const seen = new Set<number>();
+  const lower = (): void => {
+    let kids: string;
+    try {
+      kids = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8');
+    } catch {
+      return;
+    }
+    for (const pid of kids.split(' ').filter(Boolean).map(Number)) {
+      if (seen.has(pid)) continue;
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(file)) continue;
+        seen.add(pid);
+        for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), nice);
+      } catch {
+        // gone already, or not ours to lower
+      }
+    }
+  };
+  const timer = setInterval(lower, 25);
+  return () => clearInterval(timer);
+}
+
 async function runFile(file: string, kind: Kind): Promise<Done> {
   const t0 = performance.now();
   const events: Event[] = [];
-  for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) events.push(e);
+  const stopLowering = kind === 'shared' ? lowerWhileRunning(file, SHARED_NICE) : () => {};
+  try {
+    for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) events.push(e);
+  } finally {
+    stopLowering();
+  }
   return { file, kind, events, seconds: (performance.now() - t0) / 1000 };
 }
 
