@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeArgv, repoRoot } from './lab/dr-lab.js';
-import { Lab, delay, labUnavailableReason } from './lab/netns.js';
+import { Lab, delay, labUnavailableReason, within } from './lab/netns.js';
 import { eth, ipv4, udp } from './helpers/frames.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -81,7 +81,7 @@ test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP f
   // line, prints its counts and exits 1 (it died on an uncaught error before, no counts).
   await lab.must(['ip', 'link', 'del', 'uvsdecap0'], ns);
   await lab.must(['python3', '-c', SEND, 'wire', '1', frame.toString('hex')], ns);
-  const code = await Promise.race([d.exited, delay(5000).then(() => 'still running')]);
+  const code = await within(d.exited, 5000, 'still running');
   assert.equal(code, 1, `exit ${code}: ${d.stderr()}`);
   assert.match(d.stderr(), /^uvs-decap: .*; stopping\n$/);
   const last = JSON.parse(d.stdout().trim().split('\n').pop()!) as Record<string, unknown>;

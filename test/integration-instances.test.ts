@@ -12,7 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
-import { delay, type Lab, type Proc } from './lab/netns.js';
+import { delay, type Lab, type Proc, within } from './lab/netns.js';
 
 const VIP = '192.168.8.200';
 
@@ -46,7 +46,7 @@ test('two uvsd on one host: one --state-file is held by one uvsd (the second ref
     const uvsadm = (sock: string, args: string[]): Promise<string> => lab.must(uvsadmArgv(['--socket', sock, ...args]), null);
     /** The stderr of a uvsd that must refuse to start (exit 1); one still running after 15 s is stopped. */
     const refused = async (p: Proc): Promise<string> => {
-      const code = await Promise.race([p.exited, delay(15_000).then(() => null)]);
+      const code = await within(p.exited, 15_000, null);
       if (code === null) await p.stop(3000);
       assert.equal(code, 1, `${p.stderr()}${p.stdout().slice(-1000)}`);
       return p.stderr();

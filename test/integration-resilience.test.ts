@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { getInDirector, logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { SUBNET, VIP, UVSD_MAC, labDir } from './lab/dr-lab.js';
-import { delay } from './lab/netns.js';
+import { delay, within } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
 import type { DrLab } from './lab/dr-lab.js';
 
@@ -289,7 +289,7 @@ test('the TAP deleted under uvsd: it stops in order (one stderr line naming the 
       if (extra.length === 0) await drService(lab);
       assert.equal((await lab.http(4)).errors, 0);
       await lab.lab.must(['ip', 'link', 'del', 'uvs0'], lab.ns.dir);
-      const code = await Promise.race([lab.uvsd!.exited, delay(10_000).then(() => 'still running')]);
+      const code = await within(lab.uvsd!.exited, 10_000, 'still running');
       const err = lab.uvsd!.stderr().trim();
       t.diagnostic(`${extra.join(' ') || '--workers 1'}: exit ${code}, stderr: ${err}`);
       assert.equal(code, 1, `uvsd exits 1 (stderr: ${err})`);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
-import { delay } from './lab/netns.js';
+import { delay, within } from './lab/netns.js';
 import { LIP, UVSD_MAC, VIP, labDir, uvsdArgv } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
@@ -141,7 +141,7 @@ test('ring backend: its interface set down and up: uvsd keeps running, logs both
     await ip('set', 'uvs0p', 'up');
     await waitStatusLine(lab, 'link up');
     await ip('del', 'uvs0');
-    const code = await Promise.race([lab.uvsd!.exited, delay(10_000).then(() => 'still running')]);
+    const code = await within(lab.uvsd!.exited, 10_000, 'still running');
     assert.equal(code, 1);
     assert.match(lab.uvsd!.stderr().trim(), /^uvsd: frame I\/O on uvs0 failed \(.+\): was the interface deleted\?; stopping$/);
   });

@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getInDirector, uvsadmCall, withDrLab } from './lab/itest.js';
-import { delay } from './lab/netns.js';
+import { delay, within } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
 import { LIP, VIP, repoRoot, type DrLab, type HoldConn } from './lab/dr-lab.js';
 import { parseIp } from '../src/datapath/addr.js';
@@ -292,7 +292,7 @@ async function traceOfBoth(t: TestContext, lab: DrLab): Promise<void> {
     for (let i = 0; i < 100 && !p.stderr().includes('tracing'); i++) await delay(50);
     const http = await lab.http(20);
     assert.equal(http.errors, 0, http.errorSamples.join('; '));
-    const code = await Promise.race([p.exited, delay(10_000).then(() => 'timeout')]);
+    const code = await within(p.exited, 10_000, 'timeout');
     assert.equal(code, 0, `uvsadm trace: ${p.stderr()} ${p.stdout()}`);
     const byAddr = new Map(lab.servers.map((s) => [`${s.addr}:80`, s.name]));
     const served: Record<string, number> = {};

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getInDirector, withDrLab } from './lab/itest.js';
-import { delay } from './lab/netns.js';
+import { delay, within } from './lab/netns.js';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -152,7 +152,7 @@ test('uvsadm trace --count 10 prints the 10 decisions of 10 new connections, nam
       await lab.udp(3); // other service: not in this trace
       const http = await lab.http(10);
       assert.equal(http.errors, 0);
-      const code = await Promise.race([p.exited, delay(10_000).then(() => 'timeout')]);
+      const code = await within(p.exited, 10_000, 'timeout');
       assert.equal(code, 0, `uvsadm trace: ${p.stderr()}`);
       const lines = p.stdout().trim().split('\n').filter((l) => !/ drop /.test(l));
       t.diagnostic(lines[0] ?? '');

@@ -10,7 +10,8 @@
 // nice 10 (SHARED_NICE) so that the lab's processes get the CPU first. A file's output is
 // written whole when it ends (files never interleave); tests are numbered across files and the
 // summary (tests, pass, fail, ... duration_ms) counts all of them. UVS_TEST_SLOTS=1 runs one file at
-// a time; UVS_TEST_TIMES=PATH writes each file's wall time (seconds, class, file) there.
+// a time; UVS_TEST_TIMES=PATH writes each file's wall time (seconds, class, file, seconds after its last test) there;
+// a file whose process outlives its last test by over 2 s is named in the output.
 import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 import { availableParallelism, setPriority } from 'node:os';
@@ -21,7 +22,10 @@ import { Readable } from 'node:stream';
 
 type Kind = 'alone' | 'lab' | 'shared';
 interface Event { type: string; data: { nesting?: number; file?: string; message?: unknown; testNumber?: number; count?: number } }
-interface Done { file: string; kind: Kind; events: Event[]; seconds: number }
+interface Done { file: string; kind: Kind; events: Event[]; seconds: number; linger: number }
+
+/** A file whose process goes on this long (s) after its last test is named in the output. */
+const LINGER_S = 2;
 
 const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)$/;
 
@@ -103,12 +107,21 @@ async function runFile(file: string, kind: Kind): Promise<Done> {
   const t0 = performance.now();
   const events: Event[] = [];
   const stopLowering = kind === 'shared' ? lowerWhileRunning(file, SHARED_NICE) : () => {};
+  let lastTest = t0;
   try {
-    for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) events.push(e);
+    for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) {
+      events.push(e);
+      if (e.data.nesting === 0 && (e.type === 'test:pass' || e.type === 'test:fail')) lastTest = performance.now();
+    }
   } finally {
     stopLowering();
   }
-  return { file, kind, events, seconds: (performance.now() - t0) / 1000 };
+  const end = performance.now();
+  const linger = (end - lastTest) / 1000;
+  if (linger > LINGER_S) {
+    events.push({ type: 'test:diagnostic', data: { nesting: 0, file, message: `${basename(file)}: its process ended ${linger.toFixed(1)} s after its last test (a timer, socket or child left running keeps node waiting)` } });
+  }
+  return { file, kind, events, seconds: (end - t0) / 1000, linger };
 }
 
 /** Every file's events as one stream: in the order files end, renumbered, one plan and one summary. */
@@ -159,7 +172,7 @@ async function main(): Promise<void> {
   out.pipe(process.stdout);
   await new Promise((res) => out.on('end', res));
   const path = process.env.UVS_TEST_TIMES;
-  if (path) writeFileSync(path, times.map((t) => `${t.seconds.toFixed(1)}\t${t.kind}\t${basename(t.file)}\n`).join(''));
+  if (path) writeFileSync(path, times.map((t) => `${t.seconds.toFixed(1)}\t${t.kind}\t${basename(t.file)}\t${t.linger.toFixed(1)}\n`).join(''));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

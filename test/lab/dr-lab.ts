@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, type HostSpec, delay, type ExecResult, type Proc } from './netns.js';
+import { Lab, type HostSpec, type ExecResult, type Proc, within } from './netns.js';
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
@@ -312,7 +312,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         ...r,
         async release() {
           p.child.stdin!.write('close\n');
-          await Promise.race([p.waitForLine(/"n":2\}$/, 10_000).catch(() => ''), delay(10_000)]);
+          await p.waitForLine(/"n":2\}$/, 10_000).catch(() => '');
           await p.stop(2000);
         },
       };
@@ -419,7 +419,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         },
         async close() {
           p.child.stdin!.end();
-          await Promise.race([p.exited, delay(3000)]);
+          await within(p.exited, 3000, null);
           await p.stop(1000);
         },
       };
