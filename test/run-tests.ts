@@ -29,6 +29,7 @@ const LINGER_S = 2;
 
 const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)$/;
 
+/** A test file's class, from its header line (alone when it has none). */
 export function kindOf(file: string): Kind {
   const fd = openSync(file, 'r');
   const head = Buffer.alloc(4096);
