@@ -38,6 +38,22 @@ function ticks(r: Rig, w: ArpWatch, ms: number): Array<{ t: number; ip: string }
   return out;
 }
 
+/** RS[0]'s ARP reply for the VIP: a DR real server that holds it on lo with arp_ignore=0. */
+function serverAnswersVip(): Buffer {
+  return arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+}
+
+/** A VIP service whose DR real server is RS[0] (its MAC learnt), and the ARP watch at a 2 s lap. */
+function watchedVip(): { r: Rig; log: ReturnType<typeof logRecorder>; w: ArpWatch } {
+  const r = rig();
+  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
+  const log = logRecorder();
+  const w = new ArpWatch(r.dp, log, 2000, r.clock.now);
+  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  r.learn(RS[0].ip, RS[0].mac);
+  return { r, log, w };
+}
+
 const svc = (addr: string) => ({ proto: 'tcp' as const, addr, port: 80 });
 
 test('the watch probes every address uvsd claims once per lap, spread over it; not routed, unclaimed or backup VIPs; nothing with --arp-watch 0', () => {
@@ -104,13 +120,8 @@ test('at most 10 probes a second: 1,200 VIPs take a lap of 120 s, not the 60 s a
 });
 
 test('a station answering a probe for a claimed VIP is counted, defended with a gratuitous ARP (at most every 10 s) and logged once, naming the real server its MAC belongs to, until a probe goes unanswered', () => {
-  const r = rig();
-  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
-  const log = logRecorder();
-  const w = new ArpWatch(r.dp, log, 2000, r.clock.now);
-  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
-  r.learn(RS[0].ip, RS[0].mac);
-  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const { r, log, w } = watchedVip();
+  const answer = serverAnswersVip();
   const answerProbes = (ms: number): { probes: number; garps: string[] } => {
     let probes = 0;
     const garps: string[] = [];
@@ -192,11 +203,7 @@ test('a station answering for two VIPs gets both defended at once (RFC 5227 2.4:
 });
 
 test('its state in uvsadm --status and /status.json: the lap; each address uvsd claims, a VIP or not, with its last probe and conflicts; the stations answering, by address', () => {
-  const r = rig();
-  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
-  const w = new ArpWatch(r.dp, logRecorder(), 2000, r.clock.now);
-  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
-  r.learn(RS[0].ip, RS[0].mac);
+  const { r, w } = watchedVip();
   r.sink.take();
   const before = w.status(r.clock.now);
   assert.deepEqual(before.addresses, [{ addr: DIR_IP, vip: false, conflicts: 0 }, { addr: VIP, vip: true, conflicts: 0 }], 'no probe yet: no probedAt');
@@ -204,7 +211,7 @@ test('its state in uvsadm --status and /status.json: the lap; each address uvsd 
   // The VIP probed at once (a DR server joined) and answered twice, then 1.5 s on.
   r.advance(250);
   w.check(r.clock.now);
-  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const answer = serverAnswersVip();
   r.run(answer, answer);
   r.advance(1500);
   w.check(r.clock.now);
@@ -233,7 +240,7 @@ test('an unclaimed VIP a real server keeps answering for (the start\'s probe fou
   leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: RS[0].mac }], claimLog);
   const log = logRecorder();
   const w = new ArpWatch(r.dp, log, 60_000, r.clock.now);
-  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const answer = serverAnswersVip();
   const probe = r.dp.probe.bind(r.dp);
   let answering = true;
   r.dp.probe = (ips) => {
@@ -255,15 +262,10 @@ test('an unclaimed VIP a real server keeps answering for (the start\'s probe fou
 });
 
 test('a conflict on a claimed VIP that ends ("address conflict over"): one gratuitous ARP for the VIP then, 2 s after the defence, so a client the server pinned points at uvsd again', () => {
-  const r = rig();
-  r.ctl.addService({ ...svc(VIP), sched: 'rr' });
-  const log = logRecorder();
-  const w = new ArpWatch(r.dp, log, 2000, r.clock.now);
-  r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
-  r.learn(RS[0].ip, RS[0].mac);
+  const { r, log, w } = watchedVip();
   r.sink.take();
   assert.deepEqual(ticks(r, w, 250).map((p) => p.ip), [VIP], 'probed at once (a DR server joined)');
-  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { op: 2, sha: RS[0].mac, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  const answer = serverAnswersVip();
   assert.deepEqual(announced(r.run(answer)), [VIP], 'defended');
   w.check(r.clock.now);
   assert.match(log.take()[0]!.msg, /^address conflict: real server/);
