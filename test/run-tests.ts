@@ -76,38 +76,39 @@ const stop = new AbortController();
 export const SHARED_NICE = 10;
 
 /**
- * Every thread of the runner's child processes that run `file`, at `nice` (Linux /proc; elsewhere
- * nothing): done every 25 ms until the file ends, so its process is lowered within 25 ms of its
- * start, before it has loaded its modules, and what it starts later inherits the nice.
+ * Every thread of the runner's child process that runs `file`, at `nice` (Linux /proc; elsewhere
+ * nothing): looked for every 25 ms until found, so it is lowered within 25 ms of its start, before
+ * it has loaded its modules, and what it starts later inherits the nice. Returns the stop.
  */
-function lowerWhileRunning(file: string, nice: number): () => void {
-  const seen = new Set<number>();
-  const lower = (): void => {
+function lowerWhenStarted(file: string, nice: number): () => void {
+  const lower = (): boolean => {
     let kids: string;
     try {
       kids = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8');
     } catch {
-      return;
+      return false;
     }
-    for (const pid of kids.split(' ').filter(Boolean).map(Number)) {
-      if (seen.has(pid)) continue;
+    for (const pid of kids.split(' ').filter(Boolean)) {
       try {
         if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(file)) continue;
-        seen.add(pid);
         for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), nice);
       } catch {
         // gone already, or not ours to lower
       }
+      return true;
     }
+    return false;
   };
-  const timer = setInterval(lower, 25);
+  const timer = setInterval(() => {
+    if (lower()) clearInterval(timer);
+  }, 25);
   return () => clearInterval(timer);
 }
 
 async function runFile(file: string, kind: Kind): Promise<Done> {
   const t0 = performance.now();
   const events: Event[] = [];
-  const stopLowering = kind === 'shared' ? lowerWhileRunning(file, SHARED_NICE) : () => {};
+  const stopLowering = kind === 'shared' ? lowerWhenStarted(file, SHARED_NICE) : () => {};
   let lastTest = t0;
   try {
     for await (const e of run({ files: [file], signal: stop.signal }) as AsyncIterable<Event>) {
