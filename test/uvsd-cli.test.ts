@@ -163,15 +163,13 @@ test('every daemon setting the config file refuses empty ("") is refused empty o
     cases.push([[...ADDR, option, ''], option]);
   }
   assert.ok(cases.length >= 20, `${cases.length} options`);
-  const left = [...cases];
-  await Promise.all(Array.from({ length: REFUSALS_AT_ONCE }, async () => {
-    for (let c = left.shift(); c !== undefined; c = left.shift()) {
-      const r = await uvsd(c[0]);
-      assert.equal(r.code, 2, `${c[1]} "": exit code; stderr ${JSON.stringify(r.stderr)}`);
-      assert.match(r.stderr, /^uvsd: [^\n]+\n$/, `${c[1]} "": one line`);
-      assert.ok(r.stderr.includes(c[1]), `${c[1]} "": stderr ${JSON.stringify(r.stderr)} does not name the option`);
-    }
-  }));
+  const runs = await uvsdEach(cases.map((c) => c[0]));
+  cases.forEach(([, option], i) => {
+    const r = runs[i]!;
+    assert.equal(r.code, 2, `${option} "": exit code; stderr ${JSON.stringify(r.stderr)}`);
+    assert.match(r.stderr, /^uvsd: [^\n]+\n$/, `${option} "": one line`);
+    assert.ok(r.stderr.includes(option), `${option} "": stderr ${JSON.stringify(r.stderr)} does not name the option`);
+  });
 });
 
 test('uvsd without --addr: exit 2, one stderr line asking for --addr', async () => {
