@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab, type HostSpec, type ExecResult, type Proc, within } from './netns.js';
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
+import { parseArgs } from '../../src/control/ipvsadm.js';
 import { waitForControl } from './ready.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
@@ -454,11 +455,27 @@ function parseTally(r: ExecResult): ClientTally {
 }
 
 /** One control call through the product's client (src/control/client.ts). */
-async function controlCall<V extends keyof Verbs>(socketPath: string, verb: V, args: Verbs[V]['args']): Promise<Verbs[V]['result']> {
-  const c = await ControlClient.connect(socketPath);
+async function controlCall<V extends keyof Verbs>(socketPath: string, verb: V, args: Verbs[V]['args'], timeoutMs?: number): Promise<Verbs[V]['result']> {
+  const c = await ControlClient.connect(socketPath, { timeoutMs });
   try {
     return await c.call(verb, args);
   } finally {
     c.close();
+  }
+}
+
+/**
+ * A mutating uvsadm command (-A, -a, -d, -e, -Z ...) without a uvsadm process: the command line
+ * parsed as uvsadm parses it and its one verb sent over the control socket as uvsadm sends it. For
+ * loops of many changes, where a node start per command (0.1-0.5 s) is most of the time; the
+ * command's output is nothing to read (these print nothing).
+ */
+export async function uvsadmCall(socketPath: string, args: string[], timeoutMs?: number): Promise<void> {
+  const cmd = parseArgs(['--socket', socketPath, ...args], { env: {} });
+  if (cmd.kind !== 'call') throw new Error(`uvsadm ${args.join(' ')}: not one verb (${cmd.kind})`);
+  try {
+    await controlCall(socketPath, cmd.call.verb, cmd.call.args as never, timeoutMs);
+  } catch (e) {
+    throw new Error(`uvsadm ${args.join(' ')} failed: ${String(e)}`);
   }
 }

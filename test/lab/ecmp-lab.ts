@@ -21,11 +21,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { repoRoot, labDir, uvsdArgv, uvsadmArgv } from './dr-lab.js';
+import { repoRoot, labDir, uvsdArgv, uvsadmArgv, uvsadmCall } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { StatusResult } from '../../src/control/protocol.js';
-import { parseArgs } from '../../src/control/ipvsadm.js';
 
 export const SEG = '192.168.8';
 export const ROUTER_SEG = `${SEG}.1`;
@@ -194,21 +193,12 @@ export class EcmpLab {
     return r.stdout;
   }
 
-  /**
-   * A mutating uvsadm command (-A, -a, -e ...) in director d without a uvsadm process: the
-   * command line parsed as uvsadm parses it, its one verb sent over the control socket as uvsadm
-   * sends it (a node start each costs 0.1-0.5 s; the scale-out test sends 20 at start).
-   */
+  /** uvsadmCall (dr-lab.ts) in director d: a mutating uvsadm command without a uvsadm process (the scale-out test sends 20 at start). */
   async uvsadmCall(d: Director, args: string[]): Promise<void> {
-    const cmd = parseArgs(['--socket', d.socket, ...args], { env: {} });
-    if (cmd.kind !== 'call') throw new Error(`uvsadm ${args.join(' ')}: not one verb (${cmd.kind})`);
-    const c = await ControlClient.connect(d.socket, { timeoutMs: 15_000 });
     try {
-      await c.call(cmd.call.verb, cmd.call.args as never);
+      await uvsadmCall(d.socket, args, 15_000);
     } catch (e) {
-      throw new Error(`d${d.n}: uvsadm ${args.join(' ')} failed: ${String(e)}`);
-    } finally {
-      c.close();
+      throw new Error(`d${d.n}: ${(e as Error).message}`);
     }
   }
 

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { delay, Lab, labUnavailableReason } from './netns.js';
-import { createDrLab, repoRoot, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
-import { parseArgs } from '../../src/control/ipvsadm.js';
+import { createDrLab, repoRoot, uvsadmCall as uvsadmCallAt, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
 
 let cachedReason: string | null | undefined;
 /** Why integration tests cannot run here (cached), or null. */
@@ -123,20 +122,9 @@ export async function getInDirector(lab: DrLab, url: string): Promise<string> {
   return r.stdout;
 }
 
-/**
- * A mutating uvsadm command (-A, -a, -d, -e, -Z ...) without a uvsadm process: the command line
- * parsed as uvsadm parses it and its one verb sent over the control socket as uvsadm sends it. For
- * loops of many changes, where a node start per command (0.1-0.5 s) is most of the time; the
- * command's output is nothing to read (these print nothing).
- */
-export async function uvsadmCall(lab: DrLab, args: string[]): Promise<void> {
-  const cmd = parseArgs(['--socket', lab.socketPath, ...args], { env: {} });
-  if (cmd.kind !== 'call') throw new Error(`uvsadm ${args.join(' ')}: not one verb (${cmd.kind})`);
-  try {
-    await lab.call(cmd.call.verb, cmd.call.args as never);
-  } catch (e) {
-    throw new Error(`uvsadm ${args.join(' ')} failed: ${String(e)}`);
-  }
+/** uvsadmCall (dr-lab.ts) to the lab's uvsd: a mutating uvsadm command without a uvsadm process. */
+export function uvsadmCall(lab: DrLab, args: string[]): Promise<void> {
+  return uvsadmCallAt(lab.socketPath, args);
 }
 
 /** uvsd's log lines whose msg matches re. */
