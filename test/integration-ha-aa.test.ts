@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, VIP_DR, VIP_FNAT, VIP_NAT, assertSurvived, chatResult, createHaLab, endChat, type Director, type HaLab } from './lab/ha-lab.js';
+import { CHAT_PORT, VIP_DR, VIP_FNAT, VIP_NAT, assertSurvived, directorLogs, chatResult, createHaLab, endChat, type Director, type HaLab } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
 
 test('active/active: each director forwards its HA group; when d1 dies d2 takes group a over, every connection of both groups completes byte-identical', { timeout: 120_000 }, async (t) => {
@@ -17,7 +17,6 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
   assert.ok(hasCommand('keepalived'), 'keepalived is not installed (apt-get install keepalived; .ci/run installs it)');
   const lab: HaLab = await createHaLab('uvsaa', [['--workers', '2'], []], { activeActive: true });
   const [d1, d2] = lab.dirs;
-  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stderr().slice(-1500)}`;
   try {
     await Promise.all([lab.startUvsd(d1), lab.startUvsd(d2)]);
     await Promise.all([lab.startSync(d1), lab.startSync(d2)]);
@@ -59,7 +58,7 @@ test('active/active: each director forwards its HA group; when d1 dies d2 takes 
     await endChat(chat, killedAt);
     const r = await chatResult(chat);
     t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
-    assertSurvived(r, 60, logs(d2));
+    assertSurvived(r, 60, directorLogs(d2));
     assert.equal(await lab.clientNeigh(VIP_NAT), d2.mac, 'the client found group a\'s VIP at d2 (gratuitous ARP)');
     assert.match((await lab.uvsadm(d2, ['--status'])).stdout, /^role mixed default=backup,a=master,b=master$/m);
     // What a notify script would run instead of the FIFO: uvsadm --role --ha-group, one group.

@@ -23,7 +23,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipIf } from './lab/itest.js';
-import { CHAT_PORT, CHECK_INTERVAL, CLIENT_ADDR, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, chatResult, createHaLab, endChat, type HaLab, type Director } from './lab/ha-lab.js';
+import { CHAT_PORT, CHECK_INTERVAL, CLIENT_ADDR, VIP_DR, VIP_FNAT, VIP_NAT, HA_LIP, assertSurvived, directorLogs, chatResult, createHaLab, endChat, type HaLab, type Director } from './lab/ha-lab.js';
 import { delay, hasCommand } from './lab/netns.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { join } from 'node:path';
@@ -43,7 +43,6 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
 
   const lab: HaLab = await createHaLab('uvsha', [['--workers', '2'], []]);
   const [d1, d2] = lab.dirs;
-  const logs = (d: Director) => `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stderr().slice(-1500)}`;
   // Until keepalived has seen the director's check pass (contrib/uvsd-check, as keepalived runs it:
   // in the director's namespace, where ss sees its socket; it fails while uvsd is younger than
   // 3 s, the director in FAULT and unable to take over).
@@ -107,7 +106,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       t.diagnostic(`d2 master ${took} ms after d1 died`);
       const r = await chatResult(chat);
       t.diagnostic(`chatter: ${JSON.stringify(r)}; resumed within ${r.maxStallMs} ms; ${Date.now() - killedAt} ms after the kill all done`);
-      assertSurvived(r, 100, logs(d2));
+      assertSurvived(r, 100, directorLogs(d2));
       const st = await lab.call(d2, 'status', {});
       assert.ok(st.counters['sync_installed']! >= 100, `sync_installed ${st.counters['sync_installed']}`);
     });
@@ -155,7 +154,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
       await endChat(drChat, killedAt);
       const r = await chatResult(drChat);
       t.diagnostic(`chatter: ${JSON.stringify(r)}; ${Date.now() - killedAt} ms after the kill all done`);
-      assertSurvived(r, 50, logs(d1));
+      assertSurvived(r, 50, directorLogs(d1));
       assert.equal(await lab.clientNeigh(VIP_DR), d1.mac, 'the VIP moved to d1 (gratuitous ARP)');
       // Each synced connection waited on the worker its frames reach: none was handed over.
       const w = (await lab.call(d1, 'status', {})).workers ?? [];
@@ -233,7 +232,7 @@ test('HA: keepalived VRRP + connection sync: NAT/FULLNAT and DR connections surv
         await delay(100);
         r = await roles();
       }
-      assert.deepEqual(r, ['master', 'backup'], `roles d1, d2 8 s after the kill (a pgrep-only check leaves both backup)\n${logs(d1)}\n${logs(d2)}`);
+      assert.deepEqual(r, ['master', 'backup'], `roles d1, d2 8 s after the kill (a pgrep-only check leaves both backup)\n${directorLogs(d1)}\n${directorLogs(d2)}`);
       t.diagnostic(`d1 master ${Date.now() - killedAt} ms after d2's uvsd was killed`);
       const chat = await chatResult(lab.chatter([`${VIP_NAT}:${CHAT_PORT}`, `${VIP_DR}:${CHAT_PORT}`], 5, 1000));
       assert.equal(chat.failed, 0, `new connections through d1: ${chat.errors.join('; ')}`);

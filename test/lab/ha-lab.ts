@@ -116,6 +116,11 @@ export async function endChat(chat: Proc, killedAt: number): Promise<void> {
   chat.child.stdin!.write('end\n');
 }
 
+/** The tails of a director's uvsd and keepalived logs, for a failure's message (keepalived --log-console writes to stderr). */
+export function directorLogs(d: Director): string {
+  return `uvsd ${d.name}: ${d.uvsd?.stderr().slice(-1500)}\nkeepalived ${d.name}: ${d.keepalived?.stderr().slice(-1500)}`;
+}
+
 /** Every one of `conns` conversations completed byte-identical, none waiting RESUME_MS or more for an echo (`logs` for a failure's message). */
 export function assertSurvived(r: ChatResult, conns: number, logs: string): void {
   assert.equal(r.failed, 0, `failed conversations: ${r.errors.join('; ')}\n${logs}`);
