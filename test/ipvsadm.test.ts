@@ -246,6 +246,23 @@ test('bad values: ipvsadm messages, exit 2', () => {
   assert.equal(parse(`-a -t 192.168.8.200:80 -r 10.1.1.1 -w ${MAX_WEIGHT}`).kind, 'call');
 });
 
+test('-b flag-1 and flag-2 (ipvsadm\'s generic names) are sh-/mh-fallback and -port; a flag the scheduler does not read is refused after ipvsadm\'s own checks', () => {
+  const flags = (line: string): unknown => (parse(line) as { call: { args: { flags: unknown } } }).call.args.flags;
+  assert.deepEqual(flags('-A -t 192.168.8.200:80 -s sh -b flag-1,flag-2'), ['sh-fallback', 'sh-port']);
+  assert.deepEqual(flags('-E -t 192.168.8.200:80 -s mh -b flag-2,mh-port,flag-1'), ['mh-port', 'mh-fallback']);
+  assert.deepEqual(flags('-A -t 192.168.8.200:80 -s sh -b sh-fallback,flag-1'), ['sh-fallback']);
+  const unread = (flag: string, sched: string): string =>
+    `scheduler flag \`${flag}' means nothing to the ${sched} scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port): uvs keeps no flag a scheduler does not read`;
+  usage('-A -t 192.168.8.200:80 -s rr -b flag-1', unread('flag-1', 'rr'));
+  usage('-A -t 192.168.8.200:80 -b flag-2', unread('flag-2', 'wlc'));
+  usage('-A -t 192.168.8.200:80 -s sh -b sh-port,flag-3', unread('flag-3', 'sh'));
+  // ipvsadm takes them whatever the scheduler: its own checks speak first.
+  usage('-L -b flag-3', "Illegal 'sched-flags' option with the 'list' command");
+  usage('-A -t 192.168.8.200:0 -s rr -b flag-1', 'Zero port specified for non-persistent service');
+  usage('-A -t 192.168.8.200:80 -s rr -b flag-1,sh-port', "incompatible scheduler flag `sh-port'");
+  usage('-A -t 192.168.8.200:80 -s sh -b flag-4', "invalid scheduler flag `flag-4'");
+});
+
 test('-b is checked where ipvsadm 1.31 checks it: after the option loop, --set and the unexpected-argument check, before the command/option table and the zero-port and -o checks', () => {
   usage('-L -b sh-port', "incompatible scheduler flag `sh-port'");
   usage('-L -b bogus', "invalid scheduler flag `bogus'");

@@ -11,7 +11,7 @@ import { resolve as resolvePath } from 'node:path';
 import { systemPortNames } from './printers.js';
 import type { ListFormat, PortNames } from './printers.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
-import { SCHED_FLAG_NAMES } from '../sched/types.js';
+import { GENERIC_SCHED_FLAGS, SCHED_FLAG_NAMES, genericSchedFlag } from '../sched/types.js';
 
 /** A bad command line: `message` is printed as is (ipvsadm prints no program prefix). */
 export class UsageError extends Error {
@@ -453,15 +453,25 @@ function parseMarkTarget(text: string, proto: Proto, ports: () => PortNames): { 
   return hi === undefined || hi < lo!.port! ? undefined : { addr: lo!.addr, portMin: lo!.port!, portMax: hi };
 }
 
-/** ipvsadm's parse_sched_flags: names, comma-separated; sh-* only with sh, mh-* only with mh. */
-function parseSchedFlags(sched: string, text: string): string[] {
-  const out: string[] = [];
+/** ipvsadm's parse_sched_flags: names, comma-separated; sh-* only with sh, mh-* only with mh;
+ *  the generic flag-1 and flag-2 are the scheduler's -fallback and -port flags with sh and mh.
+ *  `unread`: the first generic flag `sched` reads nothing in (ipvsadm takes it and the kernel
+ *  keeps an unused bit; uvs refuses it once ipvsadm's own checks have passed). */
+function parseSchedFlags(sched: string, text: string): { flags: string[]; unread?: string } {
+  const flags: string[] = [];
+  let unread: string | undefined;
   for (const f of text.split(',').filter((x) => x !== '')) {
-    if (!Object.prototype.hasOwnProperty.call(SCHED_FLAG_NAMES, f)) throw new UsageError(`invalid scheduler flag \`${f}'`);
-    if (!f.startsWith(`${sched}-`)) throw new UsageError(`incompatible scheduler flag \`${f}'`);
-    if (!out.includes(f)) out.push(f);
+    const generic = GENERIC_SCHED_FLAGS.includes(f);
+    if (!generic && !Object.prototype.hasOwnProperty.call(SCHED_FLAG_NAMES, f)) throw new UsageError(`invalid scheduler flag \`${f}'`);
+    const name = generic ? genericSchedFlag(sched, f) : f;
+    if (name === undefined) {
+      unread ??= f;
+      continue;
+    }
+    if (!name.startsWith(`${sched}-`)) throw new UsageError(`incompatible scheduler flag \`${f}'`);
+    if (!flags.includes(name)) flags.push(name);
   }
-  return out;
+  return unread === undefined ? { flags } : { flags, unread };
 }
 
 // ---- the parser ------------------------------------------------------------------------------
@@ -685,7 +695,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   // whatever the command, with the -s given or wlc: `-L -b sh-port` is an incompatible flag, not
   // an illegal option.
   const schedName = sched === undefined || sched === '' ? DEFAULT_SCHED : sched;
-  const schedFlags = flagsText === undefined ? [] : parseSchedFlags(schedName, flagsText);
+  const { flags: schedFlags, unread: unreadFlag } = flagsText === undefined ? { flags: [] } : parseSchedFlags(schedName, flagsText);
 
   // generic_opt_check
   const rules = RULES[cmd];
@@ -824,6 +834,9 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
     case 'edit-service': {
       if (key.port === 0 && persist === undefined && fwmark === undefined) throw new UsageError('Zero port specified for non-persistent service');
       if (has('ops') && key.proto !== 'udp' && fwmark === undefined) throw new UsageError('One-Packet Scheduling is only for UDP virtual services');
+      if (unreadFlag !== undefined) {
+        throw new UsageError(`scheduler flag \`${unreadFlag}' means nothing to the ${schedName} scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port): uvs keeps no flag a scheduler does not read`);
+      }
       // ipvsadm sends the whole service: -E without -s sets wlc (as does -s ''), without -p ends persistence.
       const spec: ServiceSpec = {
         ...key, sched: schedName, flags: schedFlags,

@@ -19,6 +19,7 @@ import { PE_NAMES, type PeName } from '../proto/sip.js';
 import { lookupScriptUser } from './exec.js';
 import { bodyRegex, MAX_REGEX_OFFSET, regexOptionProblem } from './regex.js';
 import { schedulerNames } from '../sched/index.js';
+import { GENERIC_SCHED_FLAGS, genericSchedFlag } from '../sched/types.js';
 
 export class KeepalivedError extends Error {
   constructor(
@@ -1128,12 +1129,10 @@ class Parser {
       else this.warn(ops, `ops ignored: one-packet scheduling applies to UDP services only (virtual_server ${name} is TCP)`);
     }
     for (const f of flagStmts) {
-      // flag-N are the kernel's generic scheduler flags: for sh and mh flag-1 is -fallback and
-      // flag-2 is -port (IP_VS_SVC_F_SCHED1 / SCHED2); no scheduler reads flag-3.
-      const generic = f.key.startsWith('flag-');
-      const name = !generic ? f.key : f.key === 'flag-3' ? undefined : `${vs.sched}-${f.key === 'flag-1' ? 'fallback' : 'port'}`;
-      const sched = name === undefined ? undefined : name.slice(0, 2);
-      if (generic && (sched === undefined || (sched !== 'sh' && sched !== 'mh'))) {
+      // flag-N are the kernel's generic scheduler flags (genericSchedFlag).
+      const name = GENERIC_SCHED_FLAGS.includes(f.key) ? genericSchedFlag(vs.sched, f.key) : f.key;
+      const sched = name?.slice(0, 2);
+      if (name === undefined) {
         this.warn(f, `${f.key} ignored: no flag of the ${vs.sched} scheduler (flag-1 and flag-2 are sh-/mh-fallback and -port)`);
       } else if (vs.sched !== sched) {
         // keepalived: "sh-port only applies to sh scheduler - ignoring" (likewise mh-*).

@@ -31,6 +31,18 @@ export const SCHED_FLAG_NAMES: Record<string, number> = {
   'mh-port': SF_MH_PORT,
 };
 
+/** ipvsadm's and keepalived's generic names for the kernel's scheduler flag bits
+ *  (IP_VS_SVC_F_SCHED1..3), which each scheduler reads in its own way. */
+export const GENERIC_SCHED_FLAGS: readonly string[] = ['flag-1', 'flag-2', 'flag-3'];
+
+/** The named flag a generic one is for `sched` (flag-1 is sh-/mh-fallback, flag-2 sh-/mh-port),
+ *  or undefined where `sched` reads no such bit (flag-3 always; flag-1/flag-2 but with sh and mh):
+ *  the kernel stores such a bit and nothing reads it; uvs keeps no flag a scheduler does not read. */
+export function genericSchedFlag(sched: string, flag: string): string | undefined {
+  if (sched !== 'sh' && sched !== 'mh') return undefined;
+  return flag === 'flag-1' ? `${sched}-fallback` : flag === 'flag-2' ? `${sched}-port` : undefined;
+}
+
 /** What a scheduler sees of a service. `dests` holds destination slots in list order. */
 export interface SchedService {
   dests: number[];
