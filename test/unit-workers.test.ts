@@ -276,6 +276,26 @@ test('persistence with 2 workers: a client\'s connections (any port) go to the w
   assert.equal(w[0].dp.steerMasks().vips.size, 0);
 });
 
+test('a persistent -f service over two VIPs hashes both by one mask, also when one VIP has a persistent service of its own with another -M (DR servers): one template per client, so one worker', () => {
+  const VIP2 = '10.0.0.101';
+  const r = rig({ gateway: GW, worker: { index: 0, count: 2 } });
+  const fwm = { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: 1 };
+  r.ctl.addService({ ...fwm, sched: 'rr', persist: 300 });
+  r.ctl.addDest({ service: fwm, addr: RS[0].ip, port: 0, fwd: 'dr', weight: 1 });
+  for (const addr of [VIP, VIP2]) r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr, portMin: 80 });
+  const dns = { proto: 'udp' as const, addr: VIP2, port: 53 };
+  r.ctl.addService({ ...dns, sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+  r.ctl.addDest({ service: dns, addr: RS[1].ip, port: 53, fwd: 'dr', weight: 1 });
+  const vips = r.dp.steerMasks().vips;
+  const mask = parseIp('255.255.255.0') | 0;
+  assert.deepEqual([vips.get(parseIp(VIP) | 0), vips.get(parseIp(VIP2) | 0)], [mask, mask], 'VIP and VIP2 both by /24 (VIP was by /32)');
+  // So a client reaches one worker for both VIPs (with /32 for VIP, some clients of a /24 did not).
+  for (let i = 1; i < 255; i++) {
+    const client = parseIp(`192.0.2.${i}`) | 0;
+    assert.equal(steerWorker(client, 0, vips.get(parseIp(VIP) | 0)!, 2), steerWorker(client, 0, vips.get(parseIp(VIP2) | 0)!, 2), `192.0.2.${i}`);
+  }
+});
+
 test('conn_reuse_mode with 2 workers: a SYN that expires its tuple\'s finished entry on one worker and is handed to another to open (-p moved its client\'s hash) counts conns_reused once there, as one datapath counts it', () => {
   const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
   const make = (worker?: { index: number; count: number }): Rig => {

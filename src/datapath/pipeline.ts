@@ -2154,8 +2154,9 @@ export class Datapath implements Output {
    * a marked address) of a persistent service: the AND of its services' netmasks, so that every
    * connection one template covers reaches one worker. The NAT servers of such a VIP get its mask
    * (their replies are hashed by the client's address in that network), and then every VIP those
-   * servers serve gets it too (else that VIP's replies would be hashed unlike its requests), until
-   * nothing changes. Masks only widen, so this ends.
+   * servers serve gets it too (else that VIP's replies would be hashed unlike its requests), and
+   * the addresses of one persistent -f service share one mask (its template covers them all),
+   * until nothing changes. Masks only widen, so this ends.
    */
   steerMasks(): { vips: Map<number, number>; servers: Map<number, number> } {
     if (this.steerMaskMap !== undefined) return this.steerMaskMap;
@@ -2177,7 +2178,9 @@ export class Datapath implements Output {
       changed = false;
       for (const svc of live) {
         const nat = svc.dests.filter((d) => this.dt.fwd[d] === FWD_NAT).map((d) => this.dt.addr[d] | 0);
-        if (nat.length === 0) continue;
+        // A persistent -f service's template covers all its addresses (ip_vs_sched_persist keys
+        // it on the mark): they get one mask whatever its servers' method.
+        if (nat.length === 0 && !(svc.proto === PROTO_FWM && svc.persist > 0)) continue;
         const addrs = addrsOf(svc);
         let mask: number | undefined;
         for (const a of [...addrs.map((x) => vips.get(x)), ...nat.map((x) => servers.get(x))]) {
