@@ -225,7 +225,7 @@ test('port names from the services table, per protocol', () => {
 });
 
 test('bad values: ipvsadm messages, exit 2', () => {
-  for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', 'www.example.com:80', '80']) {
+  for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', '80', '-bad-:80']) {
     usage(`-A -t ${bad}`, 'illegal virtual server address[:port] specified');
   }
   usage('-a -t 192.168.8.200:80 -r 10.1.1', 'illegal real server address[:port] specified');
@@ -333,6 +333,16 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-Lnt', '-Lnt: missing argument', 255);
   usage('-L -n=1', '-n=1: option does not take an argument', 255);
   usage('-C --socket=', 'invalid socket path ""');
+});
+
+test('a host name (ipvsadm resolves it, uvs does not) is named in the refusal with the way out, also in -R of a table saved without -n', () => {
+  const hint = (name: string): string => `: host name "${name}" (uvs reads IPv4 addresses only; uvsadm -S -n saves them so)`;
+  usage('-A -t www.example.com:80', `illegal virtual server address[:port] specified${hint('www.example.com')}`);
+  usage('-A -t localhost', `illegal virtual server address[:port] specified${hint('localhost')}`);
+  usage('-a -t 192.168.8.200:80 -r web1:http -g', `illegal real server address[:port] specified${hint('web1')}`);
+  // What uvsadm -S without -n writes where /etc/hosts names the VIP.
+  assert.throws(() => parseRules('-A -t vip1:http -s rr\n-a -t vip1:http -r web1:http -g -w 1\n', ctx),
+    (e: unknown) => e instanceof UsageError && e.message === `line 1: illegal virtual server address[:port] specified${hint('vip1')}` && e.exitCode === 2);
 });
 
 test('-R lines: tokens, comments, line numbers of the first bad line', () => {

@@ -401,6 +401,16 @@ export function parseAddrPort(text: string, proto: Proto | undefined, ports: () 
   return port === undefined ? undefined : { addr, port };
 }
 
+/** What follows ipvsadm's "illegal ... address" message when the address is a host name, which
+ *  ipvsadm resolves and uvs does not read (uvsadm -S without -n writes them). */
+function hostNameHint(text: string): string {
+  const colon = text.lastIndexOf(':');
+  const host = colon < 0 ? text : text.slice(0, colon);
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+  if (!/[A-Za-z]/.test(host) || !new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(host)) return '';
+  return `: host name "${host}" (uvs reads IPv4 addresses only; uvsadm -S -n saves them so)`;
+}
+
 /** An -t/-u/-r/-c address as parsed; v6: an IPv6 one (refused once the command is read). */
 type AddrPort = { addr: string; port?: number; v6?: true };
 
@@ -593,11 +603,11 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         }
         if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
         service = addrPort(v, proto);
-        if (service === undefined) throw new UsageError('illegal virtual server address[:port] specified');
+        if (service === undefined) throw new UsageError(`illegal virtual server address[:port] specified${hostNameHint(v)}`);
         break;
       case 'real-server':
         server = addrPort(v, proto);
-        if (server === undefined) throw new UsageError('illegal real server address[:port] specified');
+        if (server === undefined) throw new UsageError(`illegal real server address[:port] specified${hostNameHint(v)}`);
         break;
       case 'scheduler':
         sched = v;
