@@ -12,7 +12,7 @@ import { BirdAnnouncer, parseProtocols, parseRouteCount } from '../src/bgp/bird.
 import { formatDrain, formatStatus } from '../src/control/printers.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
-import type { StatusResult } from '../src/control/protocol.js';
+import type { DrainStatus, StatusResult } from '../src/control/protocol.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
@@ -245,6 +245,32 @@ test('BIRD\'s show protocols rows: name, proto, state and info, with either time
   ]);
   assert.equal(parseRouteCount(['2 of 2 routes for 2 networks in table master4']), 2);
   assert.equal(parseRouteCount(['Table master4:']), undefined);
+});
+
+test('uvsadm --drain\'s own reply, before uvsd has written the empty include, says the routes BIRD still announces (before: "1 route still wanted")', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  const socket = join(dir, 'bird.ctl');
+  const include = join(dir, 'vips.conf');
+  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000 });
+  const bird = await fakeBird(socket, [], include);
+  const r = rig();
+  r.ctl.routed = true;
+  r.ctl.bgpWithdrawal = () => a.unconfirmedWithdrawal();
+  try {
+    a.update([parseIp('192.168.8.200') >>> 0]);
+    await until(() => a.status().state === 'ok');
+    // The drain verb answers at once; uvsd updates the include at the next turn of the loop.
+    const d = r.ctl.call('drain', { on: true, timeout: 0 }) as DrainStatus;
+    assert.equal(formatDrain(d).trimEnd().replace(/since [^,]+/, 'since T'),
+      'director draining since T, 0 connections, timeout 0 s (0 s left): BGP withdrawal not confirmed: 1 route still announced by BIRD');
+    a.update([parseIp('192.168.8.200') >>> 0, parseIp('192.168.8.201') >>> 0]);
+    await until(() => a.status().routes === 2);
+    assert.equal(a.unconfirmedWithdrawal(), '2 routes still announced by BIRD');
+  } finally {
+    await new Promise((res) => bird.close(() => res(undefined)));
+    await a.withdrawAll(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('uvsadm --drain: "drained" only once BIRD confirmed the withdrawal; while it refuses the new config (and still announces) it stays "draining" and says why, also after the timeout', async () => {

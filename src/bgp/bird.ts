@@ -360,7 +360,8 @@ export class BirdAnnouncer {
    */
   unconfirmedWithdrawal(): string | undefined {
     if (this.failed) return this.last;
-    if (this.want.length > 0) return `${routesText(this.want.length)} still wanted`;
+    // Still in the include BIRD runs (the drain's own reply comes before uvsd writes the empty one).
+    if (this.want.length > 0) return `${routesText(this.want.length)} still announced by BIRD`;
     if (this.busy || this.written !== this.configured || this.routes !== 0) return 'BIRD is being configured';
     return undefined;
   }
