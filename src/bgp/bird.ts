@@ -15,21 +15,16 @@ import { formatIp } from '../datapath/addr.js';
 import type { Model, ServiceModel } from '../control/model.js';
 import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
 import { CREATE_NEW, removeStale } from '../control/trust.js';
+import { DEFAULT_BGP_WATCH_S } from '../defaults.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
 export const BIRD_PROTOCOL = 'uvs_vips';
-/** The Debian bird2 package's control socket. */
-export const DEFAULT_BIRD_SOCKET = '/run/bird/bird.ctl';
 /** A failed `configure` (BIRD down, socket missing) is tried again after this long. */
 const RETRY_MS = 2000;
 /** One control-socket exchange may take this long. */
 const BIRD_TIMEOUT_MS = 5000;
-/** While BIRD has the include, it is asked what it runs this often (a BIRD that died, was
- *  restarted without reading the include, or lost its BGP sessions shows in --status and
- *  uvs_bgp_up, not as `ok`); the include on disk is compared with what uvsd wrote too
- *  (uvsd --bgp-watch, daemon.bgp-watch: seconds). */
-export const DEFAULT_BGP_WATCH_S = 5;
-export const BGP_WATCH_MAX_S = 3600;
+/** BIRD's control socket, and how often BIRD is asked what it runs (uvsd --bgp-bird-socket, --bgp-watch): src/defaults.ts. */
+export { BGP_WATCH_MAX_S, DEFAULT_BGP_WATCH_S, DEFAULT_BIRD_SOCKET } from '../defaults.js';
 
 export interface BirdOptions {
   /** The include file BIRD's config reads (`include "FILE";`). */

@@ -1,25 +1,24 @@
 // uvsd's daemon settings between its command line and its --config file: the file's values as
 // options, the settings uvsd runs with as the file spells them, the checks over several settings
-// that uvsd's start runs, and what a reload does with the settings read at start only. Apart
+// that uvsd's start runs (combination.ts), and what a reload does with the settings read at start only. Apart
 // from uvsd.ts (which starts the daemon when imported) so that tests can run them.
 
 import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
-import { formatAddr, networkOf, type LinkAddr } from '../datapath/link.js';
+import { formatAddr, type LinkAddr } from '../datapath/link.js';
 import type { DefenseOptions, SloppyTcp } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
 import {
-  daemonKeyName, defenseChanges, MAX_HA_GROUPS, parseAddrText, parseHaGroup, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload,
+  defenseChanges, parseAddrText, parseHaGroup, START_ONLY_DAEMON_KEYS, type ConfigFile, type DaemonReload,
   type DaemonSettings, type HaGroupSpec,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
-import { linkAddrProblem, unicastProblem } from '../control/claim.js';
 import { parseListen } from '../metrics/listen.js';
-import { fifoPathProblem } from '../control/vrrpfifo.js';
-import { socketDirProblem } from '../control/server.js';
-import { stateFilePathProblem } from '../control/statefile.js';
 import { syncConfigOf } from '../control/verbs.js';
-import { syncWhere, type SyncSettings } from '../control/syncconf.js';
+import { syncWhere, type SyncSettings, type SyncSpec } from '../control/syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
+import { combinationProblem as combinationProblemOf, haGroupText, optionOf } from './combination.js';
+
+export { haGroupText, optionOf };
 
 /** The options these functions read (uvsd's Options has them all), the defenses among them. */
 export interface SettingsOptions extends DefenseOptions {
@@ -54,9 +53,6 @@ export interface SettingsOptions extends DefenseOptions {
   /** Every option's default. */
   defaults: Record<string, unknown>;
 }
-
-/** A daemon setting's option (commander's attribute name): the same but for addresses (--addr) and HA groups (--ha-group). */
-export const optionOf = (k: keyof DaemonSettings): string => (k === 'addresses' ? 'addr' : k === 'haGroups' ? 'haGroup' : k);
 
 /**
  * The config file's daemon settings as options (by commander's attribute name). The file's
@@ -138,90 +134,21 @@ export function commandLineOnly(o: SettingsOptions, options: readonly { long: st
 }
 
 /**
- * What uvsd checks over several settings at start, on the values it would start with: the
- * problem, naming the value (`--gateway` given on the command line, else `FILE:LINE:
- * daemon.gateway:` of the --config file), or undefined. A reload runs the same checks.
+ * What uvsd checks over several settings at start, on the values it would start with (the checks:
+ * combination.ts), daemon.sync's daemons checked as uvsadm --start-daemon checks them.
  */
 export function combinationProblem(o: SettingsOptions, fromCli: (option: string) => boolean): string | undefined {
-  const file = o.file;
-  const at = (k: keyof DaemonSettings): string | undefined => {
-    if (file === undefined || fromCli(optionOf(k))) return undefined;
-    const line = file.daemonLines?.[k];
-    return `${file.file}${line === undefined ? '' : `:${line}`}: daemon.${daemonKeyName(k)}:`;
-  };
-  const addr = o.addr as LinkAddr[] | undefined;
-  if (addr === undefined || addr.length === 0) {
-    return file === undefined ? 'at least one --addr a.b.c.d/len is required (the director address used as ARP sender)'
-      : `at least one --addr a.b.c.d/len is required (the director address used as ARP sender), or daemon.addresses in ${file.file}`;
-  }
-  for (const a of addr) {
-    const why = linkAddrProblem(a);
-    if (why === undefined) continue;
-    const w = at('addresses');
-    return `${w === undefined ? `--addr ${formatAddr(a)}:` : w} not a unicast host address: ${why}`;
-  }
-  const gwWhy = o.gateway === undefined ? undefined : unicastProblem(o.gateway, addr);
-  if (gwWhy !== undefined) return `${at('gateway') ?? '--gateway:'} not a unicast host address: ${gwWhy}`;
-  if (o.gateway !== undefined && networkOf(addr, o.gateway) === undefined) {
-    const w = at('gateway');
-    return w === undefined ? `--gateway ${formatIp(o.gateway)} is not inside any --addr network`
-      : `${w} ${formatIp(o.gateway)} is not inside any network of the addresses (${addr.map(formatAddr).join(', ')})`;
-  }
-  if (o.bgpNextHop !== undefined && o.bgpInclude === undefined) {
-    // Nothing is announced without the include: the next hop would be ignored without a word.
-    const w = at('bgpNextHop');
-    return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} without --bgp-include: nothing is announced (give --bgp-include FILE)`
-      : `${w} ${formatIp(o.bgpNextHop)} without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`;
-  }
-  if (o.bgpNextHop !== undefined && !addr.some((a) => a.ip === o.bgpNextHop)) {
-    // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.
-    const w = at('bgpNextHop');
-    return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} is not one of the --addr addresses`
-      : `${w} ${formatIp(o.bgpNextHop)} is not one of the addresses (${addr.map(formatAddr).join(', ')})`;
-  }
-  const groupsWhy = o.haGroup === undefined ? undefined : haGroupsProblem(o.haGroup, addr);
-  if (groupsWhy !== undefined) return `${at('haGroups') ?? '--ha-group'} ${groupsWhy}`;
-  const fifoWhy = o.vrrpFifo === undefined ? undefined : fifoPathProblem(o.vrrpFifo);
-  if (fifoWhy !== undefined) return `${at('vrrpFifo') ?? '--vrrp-fifo:'} ${fifoWhy}`;
-  for (const [state, spec] of Object.entries(o.sync ?? {})) {
-    // As uvsadm --start-daemon checks it (the interface, the key file ...): a start refuses it here, not later.
-    try {
-      syncConfigOf({ state, ...spec });
-    } catch (e) {
-      return `${file === undefined ? 'daemon.sync:' : syncWhere(file, state as SyncState)} ${(e as UvsError).detail ?? (e as Error).message}`;
-    }
-  }
-  const socketWhy = o.socket === undefined ? undefined : socketDirProblem(o.socket); // options built from a file alone may lack it
-  if (socketWhy !== undefined) return `${at('socket') ?? '--socket'} ${o.socket}: ${socketWhy}`;
-  const stateWhy = o.stateFile === undefined ? undefined : stateFilePathProblem(o.stateFile);
-  if (stateWhy !== undefined) return `${at('stateFile') ?? '--state-file:'} ${stateWhy}`;
-  if (o.stateFile !== undefined && o.keepalivedConf !== undefined) {
-    // The import would add the keepalived services again on top of the saved ones.
-    const w = at('stateFile');
-    return `${w === undefined ? '--state-file' : `${w} ${o.stateFile}:`} and --keepalived-conf cannot be combined (the import would clash with the saved table)`;
-  }
-  return undefined;
+  return combinationProblemOf(o, fromCli, syncProblem);
 }
 
-/** An HA group as --ha-group and the config file write it. */
-export const haGroupText = (g: HaGroupSpec): string => `${g.name}=${g.addrs.map(formatIp).join(',')}`;
-
-/** What is wrong with a set of HA groups (each already well formed) beside the director's addresses, or undefined. */
-function haGroupsProblem(groups: readonly HaGroupSpec[], addr: readonly LinkAddr[]): string | undefined {
-  if (groups.length > MAX_HA_GROUPS) return `${groups.length} groups: at most ${MAX_HA_GROUPS}`;
-  const owner = new Map<number, string>();
-  for (const g of groups) {
-    if (groups.some((h) => h !== g && h.name === g.name)) return `${haGroupText(g)}: the name ${g.name} is given twice`;
-    for (const ip of g.addrs) {
-      const other = owner.get(ip);
-      if (other !== undefined) return `${haGroupText(g)}: ${formatIp(ip)} is in group ${other} too (an address moves with one group)`;
-      owner.set(ip, g.name);
-      if (addr.some((a) => a.ip === ip && a.floating !== true)) {
-        return `${haGroupText(g)}: ${formatIp(ip)} is a fixed --addr (it never moves; make it ",floating" or leave it out)`;
-      }
-    }
+/** daemon.sync's daemon `state` as uvsadm --start-daemon checks it (the interface, the key file ...). */
+function syncProblem(file: ConfigFile | undefined, state: string, spec: SyncSpec): string | undefined {
+  try {
+    syncConfigOf({ state, ...spec });
+    return undefined;
+  } catch (e) {
+    return `${file === undefined ? 'daemon.sync:' : syncWhere(file, state as SyncState)} ${(e as UvsError).detail ?? (e as Error).message}`;
   }
-  return undefined;
 }
 
 /** The start-only daemon settings a reload applies all the same, when they changed: the HA groups and keepalived's FIFO. */

@@ -13,13 +13,10 @@ import { formatIp, formatMac } from '../datapath/addr.js';
 import { MAX_CLAIMANTS, type Claimant } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { WatchLog } from './faults.js';
+import { ARP_WATCH_RATE } from '../defaults.js';
 
-/** Seconds per lap over every claimed address (uvsd --arp-watch, daemon.arp-watch), and the most it may be. */
-export const DEFAULT_ARP_WATCH_S = 60;
-export const ARP_WATCH_MAX_S = 86_400;
-/** Probes a second at most, laps and the probes after a new real server together: each is a
- *  broadcast every host on the LAN reads. 10/s is 600 addresses per 60 s lap. */
-export const ARP_WATCH_RATE = 10;
+/** Seconds per lap (uvsd --arp-watch) and its most; probes a second at most (src/defaults.ts). */
+export { DEFAULT_ARP_WATCH_S, ARP_WATCH_MAX_S, ARP_WATCH_RATE } from '../defaults.js';
 const GAP_MS = 1000 / ARP_WATCH_RATE;
 /** A station that has not answered a probe within this long no longer answers for the address. */
 export const ANSWER_MS = 1000;

@@ -3,14 +3,13 @@
 // station answers; and it refuses addresses that can never be a unicast host. A typo that names a
 // real server's or the gateway's address would otherwise take that host off the LAN at once.
 
-import { formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { formatIp, formatMac, parseIp, unicastProblem } from '../datapath/addr.js';
 import { UvsError } from './errors.js';
-import { formatAddr, type LinkAddr } from '../datapath/link.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
 
-/** How long a new address is probed before it is claimed, in ms (uvsd --arp-probe-ms). */
-export const DEFAULT_PROBE_MS = 300;
+/** How long a new address is probed before it is claimed, in ms (uvsd --arp-probe-ms) (src/defaults.ts). */
+export { DEFAULT_PROBE_MS } from '../defaults.js';
 
 export interface Conflict {
   ip: number;
@@ -104,55 +103,8 @@ export function conflictDetail(c: Conflict): string {
   return `${formatIp(c.ip)} answered from ${c.mac}`;
 }
 
-/**
- * Why ip cannot be a VIP or a real server (as IPVS refuses non-unicast addresses), or undefined.
- * `addrs` are uvsd's director addresses: their networks' network and broadcast addresses and the
- * addresses themselves are refused too.
- */
-export function unicastProblem(ip: number, addrs: readonly LinkAddr[]): string | undefined {
-  const u = ip >>> 0;
-  const host = hostProblem(u);
-  if (host !== undefined) return host;
-  for (const a of addrs) {
-    if ((a.ip >>> 0) === u) return `${formatIp(u)} is uvsd's own director address`;
-    const edge = networkEdge(u, a.mask);
-    if (edge !== undefined && ((u ^ a.ip) & a.mask) === 0) return `${formatIp(u)} is the ${edge} address of ${formatIp(a.ip)}'s network`;
-  }
-  return undefined;
-}
-
-/**
- * Why `a` cannot be a director address (uvsd --addr, daemon.addresses): no unicast host, the
- * network or broadcast address of its own network, or a /0 (every address would be on the link,
- * so every real server "directly connected").
- */
-export function linkAddrProblem(a: LinkAddr): string | undefined {
-  const u = a.ip >>> 0;
-  if (a.mask === 0) return 'a /0 network puts every address on the link';
-  const host = hostProblem(u);
-  if (host !== undefined) return host;
-  const edge = networkEdge(u, a.mask);
-  return edge === undefined ? undefined : `${formatIp(u)} is the ${edge} address of ${formatAddr({ ip: u & a.mask, mask: a.mask })}`;
-}
-
-/** Why u (uint32) is no unicast host address whatever the networks, or undefined. */
-function hostProblem(u: number): string | undefined {
-  const first = u >>> 24;
-  if (u === 0) return '0.0.0.0 is not a host address';
-  if (u === 0xffffffff) return '255.255.255.255 is the broadcast address';
-  if (first === 127) return `${formatIp(u)} is a loopback address`;
-  if (first >= 224 && first <= 239) return `${formatIp(u)} is a multicast address`;
-  if (first >= 240) return `${formatIp(u)} is a reserved (class E) address`;
-  return undefined;
-}
-
-/** 'network' or 'broadcast' when u has all host bits of `mask` clear or set (not for /31 and /32). */
-function networkEdge(u: number, mask: number): 'network' | 'broadcast' | undefined {
-  const m = mask >>> 0;
-  if (m >= 0xfffffffe) return undefined;
-  const hostBits = (u & ~m) >>> 0;
-  return hostBits === 0 ? 'network' : hostBits === (~m >>> 0) ? 'broadcast' : undefined;
-}
+/** Why an address cannot be a VIP, a real server or a director address: src/datapath/addr.ts (uvsd's command line checks them without the datapath). */
+export { linkAddrProblem, unicastProblem } from '../datapath/addr.js';
 
 /** Addresses a request would make uvsd start answering for: VIPs of services it adds and addresses
  *  it marks (addMark) that are not local yet. Malformed arguments are skipped here; the verb itself refuses them. */

@@ -15,10 +15,9 @@ import type {
   ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
-/** The kernel IPVS version ipvsadm reports; uvs mimics it so banner parsers keep working. */
-export const IPVS_VERSION = '1.2.1';
-/** uvs's own version (package.json's; uvsd-cli.test.ts checks they agree): uvsd -V, uvsadm -v. */
-export const UVS_VERSION = '0.1.0';
+/** The kernel IPVS version ipvsadm reports, and uvs's own: src/version.ts. */
+import { IPVS_VERSION } from '../version.js';
+export { IPVS_VERSION, UVS_VERSION } from '../version.js';
 
 /** Port <-> name table for one protocol pair, as getservbyport/getservbyname would answer. */
 export interface PortNames {

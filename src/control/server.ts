@@ -8,7 +8,7 @@
 
 import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { dirTrustProblem } from './trust.js';
+import { socketDirProblem } from './trust.js';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import { monoMs, type ErrorBody, type Reply } from './protocol.js';
@@ -344,15 +344,8 @@ export interface ControlServer extends net.Server {
   release(): boolean;
 }
 
-/**
- * Why the control socket's directory is not uvsd's alone, or undefined: a user who owns or may
- * write it can move uvsd's socket aside and listen at its path (uvsadm's commands would go to
- * that user). A sticky directory (/tmp) is allowed: others may not rename root's socket there.
- */
-export function socketDirProblem(path: string): string | undefined {
-  const why = dirTrustProblem(dirname(path));
-  return why === undefined ? undefined : `${why}: another user could put a socket of its own at the path`;
-}
+/** Why the control socket's directory is not uvsd's alone: src/control/trust.ts. */
+export { socketDirProblem } from './trust.js';
 
 /**
  * Can a control socket listen at path? Its directory made (0700) and safe, no other file there

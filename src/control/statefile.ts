@@ -6,15 +6,15 @@
 // Files of the version before the end line have no STATE_HEADER either: they are still read,
 // unless they say nothing (empty, or comments only).
 
-import { accessSync, chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
 import { serviceText } from './protocol.js';
 import { wallOf } from './clock.js';
-import { CREATE_NEW, dirTrustProblem, foreignUid, removeStale } from './trust.js';
+import { CREATE_NEW, foreignUid, removeStale } from './trust.js';
 
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -30,62 +30,8 @@ export function stateProblem(text: string): string | undefined {
   return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
 }
 
-/** Symbolic links followed at most (the kernel's limit, MAXSYMLINKS). */
-const MAX_LINKS = 40;
-
-/**
- * Where uvsd reads and writes the state file given as `path`: a symbolic link (or a chain of
- * them) is followed to the file it names, which may not exist yet, in its directory's real path.
- * The file is replaced by a rename (writeDurably), which would put a regular file in the link's
- * place: an appliance whose state file links to persistent storage would lose the table at the
- * next reboot. Never throws: what cannot be resolved (a directory that does not exist, a loop)
- * is left as it is, for stateFilePathProblem to name.
- */
-export function resolveStatePath(path: string): string {
-  let p = resolve(path);
-  for (let links = 0; links < MAX_LINKS; links++) {
-    try {
-      if (!lstatSync(p).isSymbolicLink()) break;
-      p = resolve(dirname(p), readlinkSync(p));
-    } catch {
-      break;
-    }
-  }
-  try {
-    return join(realpathSync(dirname(p)), basename(p));
-  } catch {
-    return p;
-  }
-}
-
-/**
- * Why uvsd could not write its state file at `path` (FILE.tmp is made in its directory, then
- * renamed over it; a symbolic link is followed: resolveStatePath), or undefined: checked at
- * start, else every change would be acknowledged and none kept. Refused too: a file another
- * user owns, or a directory another user may write (trust.ts): what uvsd restores at start
- * would be that user's table.
- */
-export function stateFilePathProblem(path: string): string | undefined {
-  const real = resolveStatePath(path);
-  const named = real === resolve(path) ? path : `${path} (-> ${real})`;
-  try {
-    const st = statSync(real);
-    if (!st.isFile()) return `${named} exists and is not a regular file`;
-    if (foreignUid(st.uid)) return `${named}: owned by uid ${st.uid} (not root): uvsd would restore another user's table`;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${named}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
-  }
-  const dir = dirname(real);
-  try {
-    if (!statSync(dir).isDirectory()) return `${named}: ${dir} is not a directory`;
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? `${named}: its directory ${dir} does not exist` : `${named}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
-  }
-  const why = dirTrustProblem(dir);
-  return why === undefined ? undefined : `${named}: ${why}: another user could replace the file or plant links beside it`;
-}
+/** Where the state file is (a symbolic link followed) and why uvsd could not write it there: src/control/trust.ts. */
+export { resolveStatePath, stateFilePathProblem } from './trust.js';
 
 /**
  * Hold the state file (its resolved path) for the life of this process: flock(2) on FILE.lock

@@ -4,8 +4,8 @@
 // socket that user listens on, the user's FIFO would set the role, a link would have root
 // write or chmod the file it names. docs/resilience.md, "Local users".
 
-import { constants, lstatSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, lstatSync, readlinkSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Flags of a temporary file created for a rename over the real one: never one that was there, never through a link. */
 export const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -70,3 +70,70 @@ const STICKY = 0o1000;
 
 /** A file's permission bits as chmod takes them ("0666"). */
 export const modeText = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
+
+/**
+ * Why the control socket's directory is not uvsd's alone, or undefined: a user who owns or may
+ * write it can move uvsd's socket aside and listen at its path (uvsadm's commands would go to
+ * that user). A sticky directory (/tmp) is allowed: others may not rename root's socket there.
+ */
+export function socketDirProblem(path: string): string | undefined {
+  const why = dirTrustProblem(dirname(path));
+  return why === undefined ? undefined : `${why}: another user could put a socket of its own at the path`;
+}
+
+/** Symbolic links followed at most (the kernel's limit, MAXSYMLINKS). */
+const MAX_LINKS = 40;
+
+/**
+ * Where uvsd reads and writes the state file given as `path`: a symbolic link (or a chain of
+ * them) is followed to the file it names, which may not exist yet, in its directory's real path.
+ * The file is replaced by a rename (writeDurably), which would put a regular file in the link's
+ * place: an appliance whose state file links to persistent storage would lose the table at the
+ * next reboot. Never throws: what cannot be resolved (a directory that does not exist, a loop)
+ * is left as it is, for stateFilePathProblem to name.
+ */
+export function resolveStatePath(path: string): string {
+  let p = resolve(path);
+  for (let links = 0; links < MAX_LINKS; links++) {
+    try {
+      if (!lstatSync(p).isSymbolicLink()) break;
+      p = resolve(dirname(p), readlinkSync(p));
+    } catch {
+      break;
+    }
+  }
+  try {
+    return join(realpathSync(dirname(p)), basename(p));
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * Why uvsd could not write its state file at `path` (FILE.tmp is made in its directory, then
+ * renamed over it; a symbolic link is followed: resolveStatePath), or undefined: checked at
+ * start, else every change would be acknowledged and none kept. Refused too: a file another
+ * user owns, or a directory another user may write (trust.ts): what uvsd restores at start
+ * would be that user's table.
+ */
+export function stateFilePathProblem(path: string): string | undefined {
+  const real = resolveStatePath(path);
+  const named = real === resolve(path) ? path : `${path} (-> ${real})`;
+  try {
+    const st = statSync(real);
+    if (!st.isFile()) return `${named} exists and is not a regular file`;
+    if (foreignUid(st.uid)) return `${named}: owned by uid ${st.uid} (not root): uvsd would restore another user's table`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${named}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  const dir = dirname(real);
+  try {
+    if (!statSync(dir).isDirectory()) return `${named}: ${dir} is not a directory`;
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${named}: its directory ${dir} does not exist` : `${named}: cannot write in its directory ${dir} (${code ?? (e as Error).message})`;
+  }
+  const why = dirTrustProblem(dir);
+  return why === undefined ? undefined : `${named}: ${why}: another user could replace the file or plant links beside it`;
+}

@@ -74,3 +74,77 @@ export function randomLocalMac(rand: (n: number) => Uint8Array): Uint8Array {
   b[0] = (b[0] & 0xfc) | 0x02;
   return b;
 }
+
+/** A directly connected network: a director address and its prefix. */
+export interface LinkAddr {
+  ip: number;
+  mask: number;
+  /** Moves with the master role (uvsd --addr CIDR,floating): a backup neither answers for it nor uses it. */
+  floating?: boolean;
+}
+
+/** A director address as --addr, the config file and uvsadm --status write it: "a.b.c.d/len[,floating]". */
+export function formatAddr(a: LinkAddr): string {
+  let len = 0;
+  for (let x = a.mask >>> 0; x !== 0; x = (x << 1) >>> 0) len++;
+  return `${formatIp(a.ip)}/${len}${a.floating === true ? ',floating' : ''}`;
+}
+
+/** The directly connected network that holds ip, or undefined when ip is off-link. */
+export function networkOf(addrs: readonly LinkAddr[], ip: number): LinkAddr | undefined {
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i];
+    if (((ip ^ a.ip) & a.mask) === 0) return a;
+  }
+  return undefined;
+}
+
+/**
+ * Why ip cannot be a VIP or a real server (as IPVS refuses non-unicast addresses), or undefined.
+ * `addrs` are uvsd's director addresses: their networks' network and broadcast addresses and the
+ * addresses themselves are refused too.
+ */
+export function unicastProblem(ip: number, addrs: readonly LinkAddr[]): string | undefined {
+  const u = ip >>> 0;
+  const host = hostProblem(u);
+  if (host !== undefined) return host;
+  for (const a of addrs) {
+    if ((a.ip >>> 0) === u) return `${formatIp(u)} is uvsd's own director address`;
+    const edge = networkEdge(u, a.mask);
+    if (edge !== undefined && ((u ^ a.ip) & a.mask) === 0) return `${formatIp(u)} is the ${edge} address of ${formatIp(a.ip)}'s network`;
+  }
+  return undefined;
+}
+
+/**
+ * Why `a` cannot be a director address (uvsd --addr, daemon.addresses): no unicast host, the
+ * network or broadcast address of its own network, or a /0 (every address would be on the link,
+ * so every real server "directly connected").
+ */
+export function linkAddrProblem(a: LinkAddr): string | undefined {
+  const u = a.ip >>> 0;
+  if (a.mask === 0) return 'a /0 network puts every address on the link';
+  const host = hostProblem(u);
+  if (host !== undefined) return host;
+  const edge = networkEdge(u, a.mask);
+  return edge === undefined ? undefined : `${formatIp(u)} is the ${edge} address of ${formatAddr({ ip: u & a.mask, mask: a.mask })}`;
+}
+
+/** Why u (uint32) is no unicast host address whatever the networks, or undefined. */
+function hostProblem(u: number): string | undefined {
+  const first = u >>> 24;
+  if (u === 0) return '0.0.0.0 is not a host address';
+  if (u === 0xffffffff) return '255.255.255.255 is the broadcast address';
+  if (first === 127) return `${formatIp(u)} is a loopback address`;
+  if (first >= 224 && first <= 239) return `${formatIp(u)} is a multicast address`;
+  if (first >= 240) return `${formatIp(u)} is a reserved (class E) address`;
+  return undefined;
+}
+
+/** 'network' or 'broadcast' when u has all host bits of `mask` clear or set (not for /31 and /32). */
+function networkEdge(u: number, mask: number): 'network' | 'broadcast' | undefined {
+  const m = mask >>> 0;
+  if (m >= 0xfffffffe) return undefined;
+  const hostBits = (u & ~m) >>> 0;
+  return hostBits === 0 ? 'network' : hostBits === (~m >>> 0) ? 'broadcast' : undefined;
+}

@@ -29,8 +29,8 @@ import type { Steering } from './steer.js';
 import type { TraceBatch } from './trace.js';
 import type { WorkerSyncMessage } from '../sync/producer.js';
 
-/** Most worker threads (and TAP queues). */
-export const MAX_WORKERS = 8;
+/** Most worker threads (and TAP queues) (src/defaults.ts). */
+export { MAX_WORKERS } from '../defaults.js';
 
 /** What a worker needs to build its Port and Datapath (plain data: it is posted). */
 export interface WorkerSetup {

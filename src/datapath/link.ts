@@ -8,12 +8,13 @@ import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_DST, IP_SRC, IP_TTL, copyMac, csumReplace16,
   ipv4SetChecksum, macEquals, rd16, rd32, wr16, wr32,
 } from './frame.js';
-import { formatIp, martianSource } from './addr.js';
+import { martianSource, networkOf, type LinkAddr } from './addr.js';
 import { C, D, type Counters } from './counters.js';
 import { N_FREE, NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { TxBatch, type Tx } from './tx.js';
 import { vnetClear } from './vnet.js';
+import { DEFAULT_HA_GROUP } from '../defaults.js';
 
 /** Addresses probed at once before claiming them (RFC 5227); more are refused by the caller. */
 export const MAX_PROBES = 256;
@@ -46,32 +47,11 @@ export interface Claimant {
   probed: number;
 }
 
-/** The HA group of the addresses no --ha-group lists (uvsadm --role --ha-group default). */
-export const DEFAULT_HA_GROUP = 'default';
+/** The HA group of the addresses no --ha-group lists (uvsadm --role --ha-group default) (src/defaults.ts). */
+export { DEFAULT_HA_GROUP };
 
-/** A directly connected network: a director address and its prefix. */
-export interface LinkAddr {
-  ip: number;
-  mask: number;
-  /** Moves with the master role (uvsd --addr CIDR,floating): a backup neither answers for it nor uses it. */
-  floating?: boolean;
-}
-
-/** A director address as --addr, the config file and uvsadm --status write it: "a.b.c.d/len[,floating]". */
-export function formatAddr(a: LinkAddr): string {
-  let len = 0;
-  for (let x = a.mask >>> 0; x !== 0; x = (x << 1) >>> 0) len++;
-  return `${formatIp(a.ip)}/${len}${a.floating === true ? ',floating' : ''}`;
-}
-
-/** The directly connected network that holds ip, or undefined when ip is off-link. */
-export function networkOf(addrs: readonly LinkAddr[], ip: number): LinkAddr | undefined {
-  for (let i = 0; i < addrs.length; i++) {
-    const a = addrs[i];
-    if (((ip ^ a.ip) & a.mask) === 0) return a;
-  }
-  return undefined;
-}
+/** A directly connected network, formatAddr and networkOf: src/datapath/addr.ts (uvsd's command line reads them without the datapath). */
+export { formatAddr, networkOf, type LinkAddr } from './addr.js';
 
 /** Count one more user of ip in m; true when it is the first. */
 function countUp(m: U32PairMap, ip: number): boolean {

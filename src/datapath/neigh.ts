@@ -10,6 +10,7 @@
 import { copyMac } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { U32PairMap } from './lookup.js';
+import { NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT } from '../defaults.js';
 
 export const N_FREE = 0;
 export const N_INCOMPLETE = 1;
@@ -23,10 +24,8 @@ export const PROBE_MS = 1_000;
 export const PROBE_INTERVAL_MS = 1_000;
 export const QUEUE_PER_NEIGH = 4;
 
-/** uvsd --neigh-max: the default and the bounds. */
-export const NEIGH_MAX_DEFAULT = 16_384;
-export const NEIGH_MAX_MIN = 16;
-export const NEIGH_MAX_LIMIT = 1 << 20;
+/** uvsd --neigh-max: the default and the bounds (src/defaults.ts: uvsd's command line reads them without the datapath). */
+export { NEIGH_MAX_DEFAULT, NEIGH_MAX_MIN, NEIGH_MAX_LIMIT } from '../defaults.js';
 /** An unpinned entry unused this long is freed by the sweep (the kernel's gc_staletime). */
 export const GC_STALE_MS = 60_000;
 /** On a full table an unpinned, resolved entry unused this long may be taken for a new one (the

@@ -32,7 +32,7 @@ import { nat } from '../modes/nat.js';
 import { tun, tunRelayError } from '../modes/tun.js';
 import { fullnat } from '../modes/fullnat.js';
 import { LaddrPools } from '../modes/laddr.js';
-import { SYNPROXY_HELD_MAX, SYNPROXY_SYN_RETRIES, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
+import { SYNPROXY_HELD_MAX, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
 import { FTP_AS_IS, FTP_DROPPED, FtpHelper } from '../modes/ftp.js';
 import { SynCookies } from '../proto/syncookie.js';
 import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
@@ -54,6 +54,7 @@ import {
 } from './syncrec.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, vnetClear, vnetFlags, vnetGsoSize, vnetGsoType } from './vnet.js';
 import { STEER_LADDR, STEER_LOCAL, STEER_MASKED, STEER_SERVER, steerValue, steerWorker } from './steer.js';
+import { DEFENSE_DEFAULTS, ICMP_RATELIMIT_MS } from '../defaults.js';
 
 export type { FrameSink } from './tx.js';
 
@@ -119,8 +120,9 @@ export const ICMP_ERR_BURST = 50;
  * net.ipv4.icmp_ratelimit and XRLIM_BURST_FACTOR 6 of inet_peer_xrlim_allow; 0 turns it off, as
  * the sysctl's 0), so one source flooding a server-less VIP cannot take every other client's
  * answers. Sources hash into ICMP_PEER_BUCKETS buckets (ratelimit.ts; colliding ones share a limit).
+ * Kept in src/defaults.ts.
  */
-export const ICMP_RATELIMIT_MS = 1000;
+export { ICMP_RATELIMIT_MS };
 export const ICMP_PEER_BURST = 6;
 
 /** --icmp-ratelimit 0: a rate and burst no source reaches (the per-packet path stays as it is). */
@@ -305,13 +307,8 @@ export interface DefenseOptions {
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
-export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
-
-export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
-  secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
-  expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES, toa: false,
-  icmpRatelimit: ICMP_RATELIMIT_MS,
-};
+/** The scopes and the defenses' defaults: src/defaults.ts (uvsd's command line reads them without the datapath). */
+export { SLOPPY_TCP_MODES, DEFENSE_DEFAULTS } from '../defaults.js';
 
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
  *  at worst; a lap without a candidate is not repeated until the next tick). */

@@ -8,8 +8,8 @@ import type { BfdParams } from './bfd.js';
 
 export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK' | 'DNS_CHECK' | 'SMTP_CHECK' | 'FILE_CHECK' | 'BFD_CHECK';
 
-/** MISC_CHECK processes at once at most by default (each a fork of uvsd and its pipes), within the check slots (uvsd --health-process-concurrency). */
-export const PROCESS_SLOTS = 64;
+/** MISC_CHECK processes at once at most by default (uvsd --health-process-concurrency): src/defaults.ts. */
+export { PROCESS_SLOTS } from '../defaults.js';
 
 /** Checkers that connect to a port of the real server (its own, or their connect_port): at port 0 they have none. */
 export const PORT_CHECKERS: ReadonlySet<CheckerType> = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);

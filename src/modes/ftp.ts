@@ -44,8 +44,8 @@ import { TCPOPT_SACK, TCP_ACKNO, TCP_FLAGS, TCP_SEQ, tcpAddSeq, tcpChecksumOk, t
 import { FORWARDERS } from './index.js';
 import { FWD_NAT, type Forwarder, type Output } from './types.js';
 
-/** The kernel's IP_VS_APP_MAX_PORTS: at most this many FTP ports. */
-export const FTP_PORTS_MAX = 8;
+/** The kernel's IP_VS_APP_MAX_PORTS: at most this many FTP ports (src/defaults.ts). */
+export { FTP_PORTS_MAX } from '../defaults.js';
 /** FTP control connections helped at once at most (a new one beyond is not: ftp_no_slot). */
 export const FTP_SLOTS_MAX = 65536;
 

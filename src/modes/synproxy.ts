@@ -44,6 +44,7 @@ import {
 } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
 import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
+import { SYNPROXY_SYN_RETRIES } from '../defaults.js';
 
 /** Connections waiting for their server's SYN|ACK at most (each holds one client segment). */
 export const SYNPROXY_HELD_MAX = 1024;
@@ -55,10 +56,8 @@ const SYNPROXY_SERVER_SHARE = 8;
  *  DPVS rs_syn_max_retry 3, Alibaba LVS synproxy_syn_retry); one interval twice as long again after
  *  the last (15 s after the first) the client gets a reset. */
 const RETRY_TICKS = 1000 / TICK_MS;
-/** uvsd --synproxy-syn-retries: its default and most (Alibaba LVS's range; its reset would come
- *  after 127 s, but the SYN_SENT timeout, 120 s by default, ends the wait first). */
-export const SYNPROXY_SYN_RETRIES = 3;
-export const SYNPROXY_SYN_RETRIES_MAX = 6;
+/** uvsd --synproxy-syn-retries: its default and most (src/defaults.ts). */
+export { SYNPROXY_SYN_RETRIES, SYNPROXY_SYN_RETRIES_MAX } from '../defaults.js';
 
 /** The window scale offered to a client that offers its own (with timestamps): Linux's for
  *  tcp_rmem's 32 MiB. A server's windows are rescaled to it when its own scale differs. */

@@ -16,6 +16,7 @@ import { fo } from './fo.js';
 import { ovf } from './ovf.js';
 import { mh } from './mh.js';
 import { twos } from './twos.js';
+import { SCHEDULER_NAMES } from '../defaults.js';
 
 const registry = new Map<string, Scheduler>();
 
@@ -33,6 +34,8 @@ export function schedulerNames(): string[] {
 }
 
 for (const s of [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos]) registerScheduler(s);
+// uvsd --help names them from src/defaults.ts (without loading the schedulers): the two lists are one.
+if (schedulerNames().join() !== SCHEDULER_NAMES.join()) throw new Error(`src/defaults.ts SCHEDULER_NAMES (${SCHEDULER_NAMES.join()}) is not the registry (${schedulerNames().join()})`);
 
 export type { Scheduler, SchedService, Flow, Explanation } from './types.js';
 export { SF_ADDR_ORDER } from './types.js';
