@@ -226,6 +226,48 @@ test('uvsd --help exits 0 and lists every option; --version / -V prints package.
   }
 });
 
+test('uvsd --help, --version and refused options (one option\'s value, a combination) are answered by one node start loading only the command line\'s modules (no datapath, health, sync, control model or server, no pino or YAML parser); a command line that passes is run again with uvsd\'s node flags', async () => {
+  // Each node start of `node bin/uvsd` (the one execv'd in place too: it keeps the --import)
+  // logs "start" and every module it loads, through a module loader hook.
+  const d = mkdtempSync(join(tmpdir(), 'uvsd-loads-'));
+  try {
+    const log = join(d, 'loads.txt');
+    writeFileSync(join(d, 'register.mjs'), "import { register } from 'node:module';\nimport { appendFileSync } from 'node:fs';\n" +
+      "appendFileSync(process.env.UVS_LOAD_LOG, 'start\\n');\nregister('./hooks.mjs', import.meta.url, { data: process.env.UVS_LOAD_LOG });\n");
+    writeFileSync(join(d, 'hooks.mjs'), "import { appendFileSync } from 'node:fs';\nlet log;\nexport function initialize(data) { log = data; }\n" +
+      "export async function load(url, context, next) { appendFileSync(log, url + '\\n'); return next(url, context); }\n");
+    const cfg = join(d, 'u.yaml');
+    writeFileSync(cfg, 'services: []\n');
+    const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string; starts: number; loaded: string[] }>((resolve) => {
+      writeFileSync(log, '');
+      execFile(process.execPath, ['--import', join(d, 'register.mjs'), uvsdJs, '--socket', join(d, 's.sock'), ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 15_000, env: { ...process.env, UVS_LOAD_LOG: log } },
+        (err, stdout, stderr) => {
+          const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr, starts: lines.filter((l) => l === 'start').length, loaded: lines.filter((l) => l !== 'start') });
+        });
+    });
+    const heavy = /\/dist\/src\/(datapath\/(?!addr\.js|port\.js)|health\/|sync\/|sched\/|modes\/|metrics\/(?!listen\.js)|control\/(model|server|config|verbs|statefile)\.js)|\/node_modules\/(pino|yaml|prom-client)\//;
+    const [help, version, value, combination] = [await run(['--help']), await run(['--version']), await run(['--conn-max', 'bogus']), await run([...ADDR, '--gateway', '10.1.0.1'])];
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: uvsd \[options\]/);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(value.stderr, 'uvsd: --conn-max must be an integer 1..67108864, got "bogus"\n');
+    assert.equal(combination.stderr, 'uvsd: --gateway 10.1.0.1 is not inside any --addr network\n');
+    for (const [what, r] of Object.entries({ help, version, value, combination })) {
+      assert.equal(r.starts, 1, `${what}: node started ${r.starts} times`);
+      assert.ok(r.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd-options.js')), `${what}: ${r.loaded.join(' ')}`);
+      assert.deepEqual(r.loaded.filter((u) => heavy.test(u)), [], `${what}: loaded the daemon's modules`);
+    }
+    // A command line that passes: node started again with UVSD_NODE_FLAGS, the daemon loaded.
+    const good = await run(['--check-config', '--config', cfg, ...ADDR]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.starts, 2);
+    assert.ok(good.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd.js')));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP left in place); `node bin/uvsd` runs node again with --no-memory-reducer (same pid, stdout kept), dist/src/cli/uvsd.js alone warns; on that single-queue TAP (ip tuntap add) --datapath-thread starts, --workers 2 is refused with one line saying how to make a multi-queue TAP', { timeout: 60_000 }, async (t) => {
   await withLab(t, 'uvscli', async (lab, tmp) => {
     const ns = await lab.addNs('tap');
