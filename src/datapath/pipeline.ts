@@ -235,12 +235,33 @@ export interface DatapathOptions {
 
 /**
  * Handing a frame to the worker thread that owns its connection (uvsd --workers): frame at
- * buf[off, off+len) (its vnet header, if any, in front), owner = the worker that holds it, or -1
- * when unknown; reused: this worker expired the segment's finished entry (conn_reuse_mode), so the
- * connection the receiver opens for it is conns_reused there (Datapath.reusedIn). True when the
- * frame was taken (copied); false: the datapath drops it as before.
+ * buf[off, off+len) (its vnet header, if any, in front), owner = the worker that holds it, or
+ * HAND_NEXT when unknown, HAND_CIRCLE to come back here if none does (handoffHops); reused: this
+ * worker expired the segment's finished entry (conn_reuse_mode), so the connection the receiver
+ * opens for it is conns_reused there (Datapath.reusedIn). True when the frame was taken (copied);
+ * false: the datapath drops it as before.
  */
 export type Handoff = (buf: Buffer, off: number, len: number, owner: number, reused: boolean) => boolean;
+
+/** Handoff owner: the next worker, round the workers once (the last refuses: the frame stays there). */
+export const HAND_NEXT = -1;
+/** Handoff owner: the next worker, round every worker and back to the one the round began at, which
+ *  takes the frame then (a sloppy TCP segment: opened only where no worker holds its connection,
+ *  and then by the worker its frames reach). */
+export const HAND_CIRCLE = -2;
+
+/**
+ * Workers: the hops a frame handed from worker index (of count) to owner arrives with, or -1 when it
+ * is not handed on (the caller keeps it). hops: the frame's hops here (0 read from the TAP); handedIn:
+ * it came from another worker. owner >= 0: that worker (a frame from the TAP sent to its owner goes
+ * round from there: hops start again); HAND_NEXT: the next, at most count - 1 hops; HAND_CIRCLE: the
+ * next, at most count hops (the round ends where it began). src/datapath/worker.ts follows this.
+ */
+export function handoffHops(index: number, count: number, owner: number, hops: number, handedIn: boolean): number {
+  const to = owner < 0 ? (index + 1) % count : owner;
+  if (to === index || hops >= (owner === HAND_CIRCLE ? count : count - 1)) return -1;
+  return owner >= 0 && !handedIn ? 0 : hops + 1;
+}
 
 /** Defenses against floods and table exhaustion (uvsd options of the same names). */
 export interface DefenseOptions {
@@ -1249,10 +1270,16 @@ export class Datapath implements Output {
         (sloppyMode === 'mh' && svc.scheduler.owner === undefined))) {
       // Workers: another worker may hold it (it opened before a change of -p or -M moved its
       // client's hash): on to the next worker; the last one refuses it.
-      if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
+      if (this.handoff !== null && this.handOn(buf, ip, HAND_NEXT)) return -1;
       d[D.no_conn]++;
       return (tcpFlags & TCP_RST) === 0 && !firstFragment ? NO_CONN : -1;
     }
+    // Workers: a segment sloppy TCP would open may be of a connection another worker holds (any
+    // change of the steering map, e.g. a -p service added on its VIP, moves clients between
+    // workers): round every worker first, and back to the one the round began at (the worker its
+    // frames reach, or a persistent service's owner), which opens it if none held it. The kernel
+    // looks the connection up in its one table before sloppy_tcp schedules anything.
+    if (sloppy && this.handoff !== null && this.handOn(buf, ip, HAND_CIRCLE)) return -1;
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
       return -1;

@@ -7,7 +7,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { C } from './counters.js';
 import { TICK_MS } from './conntable.js';
-import { Datapath, RX_HEADROOM } from './pipeline.js';
+import { Datapath, RX_HEADROOM, handoffHops } from './pipeline.js';
 import { sendCopies } from './tx.js';
 import { Port, native } from './port.js';
 import { SCALARS, S_NEIGH, applyLocked, publishTick, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
@@ -46,16 +46,16 @@ const scalars = new Float64Array(new SharedArrayBuffer(8 * SCALARS));
 const peers = setup.peers;
 
 /** Hops of the frame being processed: 0 from the TAP (or sent from there to its owner), k after
- *  k handoffs round the workers (never more than count - 1). */
+ *  k handoffs round the workers (never more than count - 1; count after a HAND_CIRCLE round). */
 let hops = 0;
 dp.handoff = (buf, off, len, owner, reused) => {
-  const to = owner < 0 ? (index + 1) % count : owner;
-  if (to === index || hops >= count - 1) return false;
-  const vh = dp.vnetHdr;
-  const frame = Uint8Array.from(buf.subarray(off - vh, off + len));
   // A frame from the TAP sent to its owner goes round from there if the owner does not hold it
   // (hops start again: the ring then passes every other worker once).
-  const next = owner >= 0 && !dp.handedIn ? 0 : hops + 1;
+  const next = handoffHops(index, count, owner, hops, dp.handedIn);
+  if (next < 0) return false;
+  const to = owner < 0 ? (index + 1) % count : owner;
+  const vh = dp.vnetHdr;
+  const frame = Uint8Array.from(buf.subarray(off - vh, off + len));
   (peers[to] as MessagePort).postMessage({ t: 'frame', frame, hops: next, reused }, [frame.buffer]);
   dp.counters.c[C.handoff_out]++;
   return true;

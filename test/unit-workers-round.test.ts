@@ -1,0 +1,142 @@
+// test-class: shared
+// uvsd --workers N, frames that go round the workers (in-process, no threads): N worker
+// datapaths whose handoffs are delivered at once, by the rule src/datapath/worker.ts follows
+// (handoffHops), each frame read from the TAP by the worker the steering program picks
+// (Datapath.clientWorker, the program's rule). What one datapath does with its one table, the
+// workers must do between them: a segment of a connection another worker holds reaches that
+// connection, never a second entry. (test/unit-workers.test.ts: the single handoffs;
+// test/integration-workers.test.ts runs the threads.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
+import { destLoad } from '../src/datapath/dests.js';
+import { handoffHops } from '../src/datapath/pipeline.js';
+
+const DEST_MAX = 64;
+const GW = '10.0.0.254';
+/** A forwarded frame's IP destination (NAT: the server). */
+const ipOf = (f: Buffer): string => [...f.subarray(30, 34)].join('.');
+const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+
+interface Ring {
+  w: Rig[];
+  /** A frame from the TAP, read by the worker steering gives it, and every handoff it makes: what
+   *  went out, which worker read it first, how many handoffs. */
+  send(frame: Buffer): { out: Buffer[]; first: number; hops: number };
+  /** Every worker's counter summed. */
+  total(name: string): number;
+}
+
+function ring(n: number, setup: (r: Rig) => void): Ring {
+  const load = destLoad(n, DEST_MAX);
+  const queue: { to: number; frame: Buffer; hops: number; reused: boolean }[] = [];
+  const hops = new Array<number>(n).fill(0);
+  const w = Array.from({ length: n }, (_, index) => {
+    const r = rig({ destMax: DEST_MAX, gateway: GW, worker: { index, count: n, load } });
+    r.dp.resolve(parseIp(GW)); // answers to the off-link client go through the gateway
+    r.learn(GW, ROUTER_MAC);
+    setup(r);
+    r.dp.handoff = (buf, off, len, owner, reused) => {
+      const next = handoffHops(index, n, owner, hops[index]!, r.dp.handedIn);
+      if (next < 0) return false;
+      queue.push({ to: owner < 0 ? (index + 1) % n : owner, frame: Buffer.from(buf.subarray(off, off + len)), hops: next, reused });
+      return true;
+    };
+    r.sink.take();
+    return r;
+  });
+  const runOn = (k: number, frame: Buffer, h: number, handedIn: boolean, reused: boolean): Buffer[] => {
+    const r = w[k]!;
+    hops[k] = h;
+    r.dp.handedIn = handedIn;
+    r.dp.reusedIn = reused;
+    try {
+      return r.run(frame);
+    } finally {
+      hops[k] = 0;
+      r.dp.handedIn = false;
+      r.dp.reusedIn = false;
+    }
+  };
+  return {
+    w,
+    send(frame) {
+      const first = w[0]!.dp.clientWorker(frame.readInt32BE(26), frame.readUInt16BE(34), frame.readInt32BE(30), n);
+      const out = runOn(first, frame, 0, false, false);
+      let handed = 0;
+      for (let h = queue.shift(); h !== undefined; h = queue.shift()) {
+        handed++;
+        out.push(...runOn(h.to, h.frame, h.hops, true, h.reused));
+      }
+      return { out, first, hops: handed };
+    },
+    total: (name) => w.reduce((a, r) => a + r.counters()[name]!, 0),
+  };
+}
+
+test('--sloppy-tcp all with 2 and 3 workers: a -p service added on a live VIP moves its clients to other workers; their established connections keep their servers (no second entry, ActiveConn once), a NAT client\'s ACK is not reset; a new mid-flow segment goes round once and opens on the worker its frames reach', () => {
+  const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const nat = { proto: 'tcp' as const, addr: VIP, port: 81 };
+  for (const n of [2, 3]) {
+    const x = ring(n, (r) => {
+      r.dp.setDefense({ sloppyTcp: 'all' });
+      r.ctl.addService({ ...service, sched: 'wlc' });
+      r.ctl.addService({ ...nat, sched: 'rr' });
+      for (const s of RS) {
+        r.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+        r.ctl.addDest({ service: nat, addr: s.ip, port: 8080, fwd: 'nat', weight: 1 });
+        r.learn(s.ip, s.mac);
+      }
+    });
+    const seg = (sport: number, flags: number, dport = 80): Buffer => tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport, flags, payload: flags === TCP_FLAGS.SYN ? undefined : new Uint8Array(5) });
+    const server: string[] = [];
+    const workers = new Set<number>();
+    for (let i = 0; i < 16; i++) {
+      const syn = x.send(seg(40000 + i, TCP_FLAGS.SYN));
+      assert.equal(syn.hops, 0, `${n}/${i}: a SYN opens where it is read`);
+      workers.add(syn.first);
+      server.push(syn.out[0]!.subarray(0, 6).toString('hex')); // DR: the server's MAC
+      assert.equal(x.send(seg(40000 + i, TCP_FLAGS.ACK)).hops, 0);
+    }
+    // NAT connections, half-open (the server's SYN|ACK not seen yet).
+    const natServer: string[] = [];
+    for (let i = 0; i < 8; i++) natServer.push(ipOf(x.send(seg(42000 + i, TCP_FLAGS.SYN, 81)).out[0]!));
+    assert.equal(workers.size, n, `${n}: the connections are spread over every worker`);
+    // -A -t VIP:443 -p: the VIP's clients are steered by network now, all to one worker.
+    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
+    for (const r of x.w) {
+      r.ctl.addService({ ...https, sched: 'rr', persist: 300 });
+      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
+    }
+    const now = x.w[0]!.dp.clientWorker(parseIp(CLIENT) | 0, 40000, parseIp(VIP) | 0, n);
+    let moved = 0;
+    for (let i = 0; i < 16; i++) {
+      const r = x.send(seg(40000 + i, TCP_FLAGS.ACK | TCP_FLAGS.PSH));
+      assert.equal(r.first, now);
+      assert.equal(r.out.length, 1, `${n}/${40000 + i}: forwarded once`);
+      if (r.hops > 0) moved++;
+      assert.equal(r.out[0]!.subarray(0, 6).toString('hex'), server[i], `${n}/${40000 + i}: its established connection's server`);
+    }
+    assert.ok(moved > 0, `${n}: some connections were on other workers`);
+    // A NAT client's ACK reaches its connection (sloppy TCP never opens NAT: a reset from the VIP).
+    for (let i = 0; i < 8; i++) {
+      const out = x.send(seg(42000 + i, TCP_FLAGS.ACK, 81)).out;
+      assert.deepEqual(out.map(ipOf), [natServer[i]], `${n}/${42000 + i}: NAT, to its server, not reset`);
+    }
+    assert.equal(x.total('tcp_rst_sent'), 0);
+    assert.equal(x.total('conns_sloppy'), 0, `${n}: no connection opened sloppily`);
+    assert.equal(x.total('conns_created'), 24, `${n}: conns_created`);
+    assert.equal(x.w.reduce((a, r) => a + r.dp.ct.count, 0), 24, `${n}: one entry per connection`);
+    assert.equal(x.w.reduce((a, r) => a + r.ctl.list().services[0]!.dests.reduce((b, d) => b + d.active, 0), 0), 16, `${n}: ActiveConn`);
+    // A mid-flow segment no worker holds (ECMP moved it here): round every worker and back to the
+    // one that read it, which opens it; its next segment stays there.
+    const fresh = x.send(seg(41000, TCP_FLAGS.ACK));
+    assert.equal(fresh.out.length, 1, `${n}: the new mid-flow segment is forwarded`);
+    assert.equal(fresh.hops, n, `${n}: after a round of ${n} handoffs`);
+    assert.equal(x.w[fresh.first]!.counters().conns_sloppy, 1, `${n}: opened by the worker its frames reach`);
+    assert.equal(x.total('conns_sloppy'), 1);
+    assert.equal(x.send(seg(41000, TCP_FLAGS.ACK | TCP_FLAGS.PSH)).hops, 0, `${n}: its next segment is not handed on`);
+  }
+});
