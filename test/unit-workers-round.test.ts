@@ -8,11 +8,14 @@
 // test/integration-workers.test.ts runs the threads.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { destLoad } from '../src/datapath/dests.js';
 import { handoffHops } from '../src/datapath/pipeline.js';
+import { TICK_MS } from '../src/datapath/conntable.js';
+import { REC_LEN } from '../src/datapath/syncrec.js';
+import { SyncProducer } from '../src/sync/producer.js';
 
 const DEST_MAX = 64;
 const GW = '10.0.0.254';
@@ -24,7 +27,9 @@ interface Ring {
   w: Rig[];
   /** A frame from the TAP, read by the worker steering gives it, and every handoff it makes: what
    *  went out, which worker read it first, how many handoffs. */
-  send(frame: Buffer): { out: Buffer[]; first: number; hops: number };
+  send(frame: Buffer, at?: number): { out: Buffer[]; first: number; hops: number };
+  /** Time passes on every worker, tick by tick. */
+  advance(ms: number): void;
   /** Every worker's counter summed. */
   total(name: string): number;
 }
@@ -32,9 +37,10 @@ interface Ring {
 function ring(n: number, setup: (r: Rig) => void): Ring {
   const load = destLoad(n, DEST_MAX);
   const queue: { to: number; frame: Buffer; hops: number; reused: boolean }[] = [];
+  const strays = new Int32Array(new SharedArrayBuffer(4 * n));
   const hops = new Array<number>(n).fill(0);
   const w = Array.from({ length: n }, (_, index) => {
-    const r = rig({ destMax: DEST_MAX, gateway: GW, worker: { index, count: n, load } });
+    const r = rig({ destMax: DEST_MAX, gateway: GW, worker: { index, count: n, load, strays } });
     r.dp.resolve(parseIp(GW)); // answers to the off-link client go through the gateway
     r.learn(GW, ROUTER_MAC);
     setup(r);
@@ -62,8 +68,8 @@ function ring(n: number, setup: (r: Rig) => void): Ring {
   };
   return {
     w,
-    send(frame) {
-      const first = w[0]!.dp.clientWorker(frame.readInt32BE(26), frame.readUInt16BE(34), frame.readInt32BE(30), n);
+    send(frame, at) {
+      const first = at ?? w[0]!.dp.clientWorker(frame.readInt32BE(26), frame.readUInt16BE(34), frame.readInt32BE(30), n);
       const out = runOn(first, frame, 0, false, false);
       let handed = 0;
       for (let h = queue.shift(); h !== undefined; h = queue.shift()) {
@@ -73,6 +79,15 @@ function ring(n: number, setup: (r: Rig) => void): Ring {
       return { out, first, hops: handed };
     },
     total: (name) => w.reduce((a, r) => a + r.counters()[name]!, 0),
+    advance(ms) {
+      for (let t = 0; t < ms; t += TICK_MS) {
+        for (const r of w) {
+          r.advance(TICK_MS);
+          r.dp.tick();
+          r.sink.take();
+        }
+      }
+    },
   };
 }
 
@@ -138,5 +153,69 @@ test('--sloppy-tcp all with 2 and 3 workers: a -p service added on a live VIP mo
     assert.equal(x.w[fresh.first]!.counters().conns_sloppy, 1, `${n}: opened by the worker its frames reach`);
     assert.equal(x.total('conns_sloppy'), 1);
     assert.equal(x.send(seg(41000, TCP_FLAGS.ACK | TCP_FLAGS.PSH)).hops, 0, `${n}: its next segment is not handed on`);
+  }
+});
+
+test('sync, FULLNAT UDP, to a backup with 2 and 3 workers from a master of one datapath: at takeover every synced flow goes on from its local port to its server (none scheduled again); a new flow goes round only while such a connection waits on a worker its client does not reach', () => {
+  const service = { proto: 'udp' as const, addr: VIP, port: 53 };
+  const LIP = '10.0.0.5';
+  const setup = (r: Rig): void => {
+    r.ctl.addService({ ...service, sched: 'rr' });
+    for (const s of RS) {
+      r.ctl.addDest({ service, addr: s.ip, port: 53, fwd: 'fullnat', weight: 1 });
+      r.learn(s.ip, s.mac);
+    }
+    r.ctl.addLaddr({ service, addr: LIP, portMin: 5000, portMax: 5999 });
+    r.ctl.call('setTimeouts', { tcp: 0, tcpfin: 0, udp: 10 }); // ipvsadm --set 0 0 10: UDP entries go after 10 s
+  };
+  const master = rig({ destMax: DEST_MAX, gateway: GW });
+  master.dp.resolve(parseIp(GW));
+  master.learn(GW, ROUTER_MAC);
+  setup(master);
+  const producer = new SyncProducer(master.dp);
+  producer.start();
+  const clients = Array.from({ length: 16 }, (_, i) => ({ src: `192.0.2.${10 + i}`, sport: 40000 + i }));
+  const sent = clients.map((c) => {
+    const f = master.run(udpFrame(IN, { src: c.src, dst: VIP, sport: c.sport, dport: 53, payload: new Uint8Array(8) }))[0]!;
+    return { server: ipOf(f), lport: f.readUInt16BE(34) };
+  });
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(REC_LEN * 256);
+  producer.produce(buf, 0, 50, 100, (k) => chunks.push(buf.slice(0, k * REC_LEN)));
+  const records = Buffer.concat(chunks);
+  assert.equal(records.length, 16 * REC_LEN);
+  for (const n of [2, 3]) {
+    const x = ring(n, setup);
+    // The backup's daemon gives each record to the worker of its local port (SyncDaemon, syncOwner).
+    for (const r of x.w) r.ctl.call('setRole', { role: 'backup' });
+    for (let o = 0; o < records.length; o += REC_LEN) {
+      const k = x.w[0]!.dp.syncOwner(records, o, n);
+      x.w[k]!.dp.apply([{ op: 'syncInstall', records: records.subarray(o, o + REC_LEN) }]);
+    }
+    for (const r of x.w) r.ctl.call('setRole', { role: 'master' });
+    assert.equal(x.total('sync_installed'), 16);
+    let round = 0;
+    clients.forEach((c, i) => {
+      const r = x.send(udpFrame(IN, { src: c.src, dst: VIP, sport: c.sport, dport: 53, payload: new Uint8Array(10) }));
+      assert.equal(r.out.length, 1, `${n}/${c.src}: forwarded`);
+      assert.deepEqual([ipOf(r.out[0]!), r.out[0]!.readUInt16BE(34)], [sent[i]!.server, sent[i]!.lport], `${n}/${c.src}: the master's server, from the master's local port`);
+      if (r.hops > 0) round++;
+    });
+    assert.ok(round > 0, `${n}: some flows wait on a worker their client does not reach`);
+    assert.equal(x.total('conns_created'), 0, `${n}: none scheduled again`);
+    assert.equal(x.w.reduce((a, r) => a + r.dp.ct.count, 0), 16, `${n}: no second entry`);
+    // A server's reply reaches the worker of its local port (the steering program's rule), which holds it.
+    const back = x.send(udpFrame({ ethDst: DIR_MAC, ethSrc: RS[0].mac }, { src: RS[0].ip, dst: LIP, sport: 53, dport: sent[0]!.lport }), sent[0]!.lport % n);
+    assert.deepEqual([back.out.length, back.hops], [1, 0], `${n}: a reply, in place`);
+    // A new flow meanwhile: round every worker and back, opened by its client's worker (its local
+    // port is that worker's, so its replies come there).
+    const fresh = x.send(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 41000, dport: 53, payload: new Uint8Array(8) }));
+    assert.equal(fresh.hops, n, `${n}: a new flow goes round while synced flows wait elsewhere`);
+    assert.equal(fresh.out[0]!.readUInt16BE(34) % n, fresh.first, `${n}: its local port is its worker's`);
+    // Those connections expire (no traffic for the UDP timeout): a new flow opens in place again.
+    x.advance(11_000);
+    assert.equal(x.w.reduce((a, r) => a + r.dp.ct.count, 0), 0);
+    assert.deepEqual(x.w.map((r) => r.dp.strays[r.dp.workerIndex]), new Array(n).fill(0), `${n}: no stray left`);
+    assert.equal(x.send(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 41001, dport: 53, payload: new Uint8Array(8) })).hops, 0, `${n}: a new flow, in place`);
   }
 });

@@ -66,6 +66,10 @@ export const F_ASSURED = 0x1000;
  *  ISN + 1 (in the server's numbering), and the client's segments acknowledging just that get
  *  the TOA option (src/proto/toa.ts). */
 export const F_TOA = 0x2000;
+/** Workers: a synced FULLNAT UDP connection held by the worker of its local port (where replies
+ *  reach) while its client's datagrams reach another worker (the master ran another --workers):
+ *  counted in Datapath.strays while it lives. */
+export const F_STRAY = 0x4000;
 
 /** TCP states (tcpstate.ts numbering) an entry may be evicted in: NONE, TIME_WAIT, CLOSE,
  *  SYN_RECV, SYNACK — half-open or finished, as the kernel's drop_entry picks SYN_RECV/SYNACK. */

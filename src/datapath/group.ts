@@ -56,6 +56,8 @@ export interface WorkerSetup {
   limits: LimiterBuckets;
   /** The ICMP errors' per-source limit (Datapath.icmpPeerLimit): one set for all workers too. */
   icmpPeers: LimiterBuckets;
+  /** Each worker's synced FULLNAT UDP connections whose clients reach another worker (Datapath.strays). */
+  strays: Int32Array;
 }
 
 /** The shared arrays a worker sends once when it is ready. */
@@ -374,6 +376,7 @@ export class DatapathGroup implements Workers {
     this.load = destLoad(n, dp.destMax ?? DEST_MAX);
     const limits = sharedBuckets();
     const icmpPeers = sharedBuckets(ICMP_PEER_BUCKETS);
+    const strays = new Int32Array(new SharedArrayBuffer(4 * n));
     const ready: Promise<void>[] = [];
     // One start for every worker's IP IDs, each worker then its share of the space further on.
     const ipIdSeed = dp.ipIdSeed ?? randomInt(0x10000);
@@ -381,7 +384,7 @@ export class DatapathGroup implements Workers {
       const setup: WorkerSetup = {
         index: i, count: n, queue: queues[i], ring, port,
         dp: { ...dp, connMax: Math.ceil(dp.connMax / n), ipIdSeed },
-        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits, icmpPeers,
+        peers: peers[i], census, warmup, cpu: cpus?.[i], load: this.load, limits, icmpPeers, strays,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,

@@ -10,7 +10,7 @@ import {
   IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
-import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
+import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_STRAY, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
 import { ICMP_PEER_BUCKETS, SourceLimiter, type LimiterBuckets } from './ratelimit.js';
 import { noDecapRing } from './nodecap.js';
 import { DEST_MAX, DestTable, type DestLoad } from './dests.js';
@@ -225,9 +225,11 @@ export interface DatapathOptions {
    * takes only the local ports p with p % count === index, so no two workers hand out the same one.
    * load: the destinations' counts and overload marks all workers share (the -x/-y thresholds);
    * limits: the per-source buckets of --max-conn-rate-per-source, shared likewise; icmpPeers:
-   * those of the ICMP errors' per-source limit (sharedBuckets(ICMP_PEER_BUCKETS)).
+   * those of the ICMP errors' per-source limit (sharedBuckets(ICMP_PEER_BUCKETS)); strays: one
+   * slot per worker, its synced FULLNAT UDP connections whose clients reach another worker
+   * (F_STRAY), read by all (Int32Array(count) on a SharedArrayBuffer; without it, this worker's own).
    */
-  worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets; icmpPeers?: LimiterBuckets };
+  worker?: { index: number; count: number; load?: DestLoad; limits?: LimiterBuckets; icmpPeers?: LimiterBuckets; strays?: Int32Array };
   /** Where the outer headers' IP IDs (TUN) start, 0..65535; random by default. Worker k of n
    *  starts k/n of the ID space further on, so the workers' sequences stay apart. */
   ipIdSeed?: number;
@@ -459,6 +461,9 @@ export class Datapath implements Output {
   readonly workerIndex: number;
   /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
   handedIn = false;
+  /** Workers: each worker's live F_STRAY entries (shared; this one writes only its own slot). While
+   *  any worker holds one, a new UDP flow goes round the workers before it is opened. */
+  readonly strays: Int32Array;
   /** Workers: the worker that handed the frame being processed over had expired its tuple's
    *  finished entry (conn_reuse_mode): a connection opened for it here is conns_reused, as it is
    *  with one datapath, which finds and expires the entry itself. */
@@ -487,6 +492,7 @@ export class Datapath implements Output {
     if (opts.worker?.icmpPeers === undefined) this.icmpPeerLimit.configure(icmpPeerRate(ICMP_RATELIMIT_MS), ICMP_PEER_BURST);
     else { this.icmpPeerLimit.rate = icmpPeerRate(ICMP_RATELIMIT_MS); this.icmpPeerLimit.burst = ICMP_PEER_BURST; } // shared buckets start full
     if (opts.worker !== undefined) this.laddrs.share(opts.worker.index, opts.worker.count);
+    this.strays = opts.worker?.strays ?? new Int32Array(this.workers);
     this.mtu = opts.mtu ?? 1500;
     this.vnetHdr = opts.vnetHdr ?? 0;
     this.tx = new Tx(sink, this.counters, opts.batch ?? 64, this.mtu);
@@ -1280,6 +1286,11 @@ export class Datapath implements Output {
     // frames reach, or a persistent service's owner), which opens it if none held it. The kernel
     // looks the connection up in its one table before sloppy_tcp schedules anything.
     if (sloppy && this.handoff !== null && this.handOn(buf, ip, HAND_CIRCLE)) return -1;
+    // Workers: a synced FULLNAT UDP connection waits on the worker of its local port, which is not
+    // its client's when the master ran another --workers (F_STRAY): while any worker holds one, a
+    // datagram that would open a UDP flow goes round every worker and back first, as a TCP segment
+    // of no connection does (a -o service's datagrams are never synced).
+    if (proto === PROTO_UDP && this.handoff !== null && !svc.oneShot && this.anyStrays() && this.handOn(buf, ip, HAND_CIRCLE)) return -1;
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
       return -1;
@@ -1433,6 +1444,13 @@ export class Datapath implements Output {
     this.counters.d[D.no_dest]++;
     this.counters.svcNoDest[svc.id]++;
     return NO_DEST;
+  }
+
+  /** Workers: whether any worker holds an F_STRAY entry now. */
+  private anyStrays(): boolean {
+    const s = this.strays;
+    for (let k = 0; k < s.length; k++) if (s[k] !== 0) return true;
+    return false;
   }
 
   /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
@@ -1678,6 +1696,7 @@ export class Datapath implements Output {
     if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbind(dest, (this.ct.flags[e] & F_INACTIVE) === 0);
     if ((this.ct.flags[e] & F_SYNPROXY) !== 0) this.synproxy.expire(this, e);
     if ((this.ct.flags[e] & (F_FTP | F_FTPDATA | F_NOCPORT)) !== 0) this.ftp.expire(this.ct, e);
+    if ((this.ct.flags[e] & F_STRAY) !== 0) this.strays[this.workerIndex]--;
     FORWARDERS[this.ct.fwd[e]]?.unbind?.(this, e);
     this.counters.c[C.conns_expired]++;
   }
@@ -2479,7 +2498,15 @@ export class Datapath implements Output {
       this.counters.d[D.conn_table_full]++;
       return;
     }
-    if (!template && fw.bind !== undefined) this.laddrs.setOwner(laddr, proto, lport, e);
+    if (!template && fw.bind !== undefined) {
+      this.laddrs.setOwner(laddr, proto, lport, e);
+      // Workers: here for its local port (syncOwner); its client's datagrams reach another worker
+      // unless the master ran the same --workers: they find it by going round (newConn).
+      if (l4 === PROTO_UDP && this.workers > 1 && this.clientWorker(caddr, cport, vaddr, this.workers) !== this.workerIndex) {
+        ct.flags[e] |= F_STRAY;
+        this.strays[this.workerIndex]++;
+      }
+    }
     ct.fwd[e] = fwd;
     ct.state[e] = state;
     ct.flags[e] |= F_CONFIRMED;

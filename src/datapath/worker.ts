@@ -41,7 +41,7 @@ native.setThreadName(`uvs-dp${index}`);
 if (setup.cpu !== undefined) native.setThreadCpus([setup.cpu]);
 
 const port = setup.ring ? Port.fromRing(setup.queue, setup.port) : Port.fromTap(setup.queue, setup.port);
-const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count, load: setup.load, limits: setup.limits, icmpPeers: setup.icmpPeers } }, port);
+const dp = new Datapath({ ...setup.dp, advise: (a) => native.prepareTable(a), worker: { index, count, load: setup.load, limits: setup.limits, icmpPeers: setup.icmpPeers, strays: setup.strays } }, port);
 const scalars = new Float64Array(new SharedArrayBuffer(8 * SCALARS));
 const peers = setup.peers;
 
