@@ -34,7 +34,7 @@ export const SLOPPY_TCP_MODES: readonly SloppyTcp[] = ['off', 'all', 'mh'];
 export const DEFENSE_DEFAULTS: Readonly<DefenseOptions> = {
   secureTcpAbove: 0.5, evictAbove: 0.9, maxConnRatePerSource: 0, arpAcceptUnsolicited: false, sloppyTcp: 'off', connReuseMode: 1,
   expireQuiescentTemplate: false, garpRefresh: 0, ftpPorts: [], synproxySynRetries: SYNPROXY_SYN_RETRIES, toa: false,
-  icmpRatelimit: ICMP_RATELIMIT_MS,
+  icmpRatelimit: ICMP_RATELIMIT_MS, scheduleIcmp: false,
 };
 
 /** Seconds per lap over every claimed address (uvsd --arp-watch, daemon.arp-watch), and the most it may be (src/control/arpwatch.ts). */

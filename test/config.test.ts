@@ -246,10 +246,10 @@ test('daemon defenses in the config: read with their types, refused with file:li
   const { defenseChanges } = await import('../src/control/config.js');
   const { DEFENSE_DEFAULTS } = await import('../src/datapath/pipeline.js');
   const text = (d: string) => `daemon:\n${d}services: []\n`;
-  const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  conn-reuse-mode: 3\n  expire-quiescent-template: true\n  garp-refresh: 30\n  synproxy-syn-retries: 0\n  state-file: /var/lib/uvs/state.yaml\n';
+  const all = '  secure-tcp-above: 0.7\n  evict-above: 0.95\n  max-conn-rate-per-source: 200\n  arp-accept-unsolicited: true\n  sloppy-tcp: true\n  conn-reuse-mode: 3\n  expire-quiescent-template: true\n  garp-refresh: 30\n  synproxy-syn-retries: 0\n  schedule-icmp: true\n  state-file: /var/lib/uvs/state.yaml\n';
   assert.deepEqual(parseConfig(text(all), 'u.yaml').daemon, {
     secureTcpAbove: 0.7, evictAbove: 0.95, maxConnRatePerSource: 200, arpAcceptUnsolicited: true, sloppyTcp: 'all', connReuseMode: 3,
-    expireQuiescentTemplate: true, garpRefresh: 30, synproxySynRetries: 0, stateFile: '/var/lib/uvs/state.yaml',
+    expireQuiescentTemplate: true, garpRefresh: 30, synproxySynRetries: 0, scheduleIcmp: true, stateFile: '/var/lib/uvs/state.yaml',
   });
   const refusals: Array<[string, string]> = [
     ['  conn-max: 10\n  secure-tcp-above: 1.5\n', 'u.yaml:3: daemon.secure-tcp-above: must be a fraction 0..1, got 1.5'],
@@ -261,6 +261,7 @@ test('daemon defenses in the config: read with their types, refused with file:li
     ['  synproxy-syn-retries: 7\n', 'u.yaml:2: daemon.synproxy-syn-retries: must be an integer 0..6, got 7'],
     ['  synproxy-syn-retries: -1\n', 'u.yaml:2: daemon.synproxy-syn-retries: must be an integer 0..6, got -1'],
     ['  expire-quiescent-template: yes\n', 'u.yaml:2: daemon.expire-quiescent-template: must be true or false, got "yes"'],
+    ['  schedule-icmp: 1\n', 'u.yaml:2: daemon.schedule-icmp: must be true or false, got 1'],
     ['  garp-refresh: 86401\n', 'u.yaml:2: daemon.garp-refresh: must be an integer 0..86400, got 86401'],
     ['  state-file: ""\n', 'u.yaml:2: daemon.state-file: must be a non-empty string, got ""'],
     ['  neigh-max: 8\n', 'u.yaml:2: daemon.neigh-max: must be an integer 16..1048576, got 8'],

@@ -3,13 +3,15 @@
 // address would be boxed) to a service whose servers are all at weight 0, each answered with ICMP
 // port unreachable built in a generated-frame slot, or refused by the rate limit (both paths run
 // in every batch: 64 SYNs, 50 ms of tokens between batches). The same for a router's
-// fragmentation needed about TUN-wrapped packets, relayed to the clients (src/modes/tun.ts).
+// fragmentation needed about TUN-wrapped packets, relayed to the clients (src/modes/tun.ts), and
+// for errors --schedule-icmp schedules (a new entry each) and relays to the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { C, D } from '../src/datapath/counters.js';
+import { csumReplace16, rd16, wr16 } from '../src/datapath/frame.js';
 import { parseMac, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, icmpFrame, ipv4, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { BIG_YOUNG, CountSink, WARM_ROUNDS, frameBatch, measureRounds, report, runChild } from './helpers/alloc.js';
@@ -106,8 +108,64 @@ function measureTun(noDecap = false): { perFrame: number; relayed: number; limit
   };
 }
 
+/** --schedule-icmp: 64 clients (192.168.9.x) with no connection here, a batch of a router's
+ *  fragmentation needed about a reply to each from an mh DR service, each scheduled (a new entry)
+ *  and relayed to its server; each batch quotes other client ports (the quote's port and the
+ *  ICMP checksum moved in the receive buffer), 50 ms apart, so every error schedules a new
+ *  connection and the table stays full (eviction makes room, as for a flood of SYNs). */
+function measureSched(): { perFrame: number; scheduled: number; relayed: number; created: number } {
+  const sink = new CountSink();
+  let now = 1_000_000.25;
+  const dir = '192.168.8.10';
+  const dp = new Datapath(
+    { mac: parseMac(DIR_MAC), addrs: [{ ip: parseIp(dir), mask: prefixMask(24) }], gateway: parseIp(GW), connMax: 4096, defense: { scheduleIcmp: true } },
+    sink, () => now,
+  );
+  const ctl = new Control(dp, { tap: 't' });
+  ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'mh', flags: ['mh-port'] });
+  const { buf, lens, stride, put } = frameBatch(BATCH);
+  for (const [i, rs] of ['192.168.8.20', '192.168.8.30'].entries()) {
+    ctl.addDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: rs, port: 80, fwd: 'dr', weight: 1 });
+    const mac = `02:00:00:00:00:2${i}`;
+    put(0, arpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { op: 2, sha: mac, spa: rs, tha: DIR_MAC, tpa: dir }));
+    dp.processBatch(buf, stride, lens, 1);
+  }
+  const l2 = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
+  for (let i = 0; i < BATCH; i++) {
+    const client = `192.168.9.${i + 1}`;
+    const reply = ipv4({ src: VIP, dst: client, proto: 6 }, tcp({ src: VIP, dst: client, sport: 80, dport: 40000 + i, flags: TCP_FLAGS.ACK, payload: Buffer.alloc(1400) }));
+    put(i, icmpFrame(l2, { src: GW, dst: VIP }, { type: 3, code: 4, seq: 1300, payload: reply.subarray(0, 28) }));
+  }
+  // DR relays in place (the server's MAC, one hop less): each batch starts from the frames as received.
+  const orig = Buffer.from(buf);
+  const ICMP = 14 + 20;
+  const QPORT = ICMP + 8 + 20 + 2; // the quote's destination (client) port
+  let k = 0;
+  const step = (): void => {
+    now += 50;
+    k = (k + 1) % 1000;
+    buf.set(orig);
+    for (let i = 0; i < BATCH; i++) {
+      const o = i * stride;
+      const port = (40000 + i + BATCH * k) & 0xffff;
+      wr16(buf, o + ICMP + 2, csumReplace16(rd16(buf, o + ICMP + 2), 40000 + i, port));
+      wr16(buf, o + QPORT, port);
+    }
+    dp.processBatch(buf, stride, lens, BATCH);
+  };
+  const c = dp.counters;
+  const s0 = c.c[C.icmp_scheduled];
+  const r0 = c.c[C.icmp_related_forwarded];
+  const n0 = c.c[C.conns_created];
+  const used = measureRounds(step, ROUNDS);
+  return {
+    perFrame: used / (ROUNDS * BATCH),
+    scheduled: c.c[C.icmp_scheduled] - s0, relayed: c.c[C.icmp_related_forwarded] - r0, created: c.c[C.conns_created] - n0,
+  };
+}
+
 if (process.argv[2] === '--child') {
-  report(process.argv[3] === 'tun' ? measureTun() : process.argv[3] === 'nodecap' ? measureTun(true) : measure());
+  report(process.argv[3] === 'tun' ? measureTun() : process.argv[3] === 'nodecap' ? measureTun(true) : process.argv[3] === 'sched' ? measureSched() : measure());
 } else {
   test('TUN: a router\'s fragmentation needed relayed to the client allocates less than a byte per error (never rate-limited)', () => {
     const r = runChild<ReturnType<typeof measureTun>>(fileURLToPath(import.meta.url), ['tun'], BIG_YOUNG);
@@ -123,6 +181,14 @@ if (process.argv[2] === '--child') {
     const r = runChild<ReturnType<typeof measureTun>>(fileURLToPath(import.meta.url), ['nodecap'], BIG_YOUNG);
     const rounds = ROUNDS + WARM_ROUNDS;
     assert.deepEqual([r.noDecap, r.unhandled, r.relayed], [rounds * BATCH, rounds * BATCH, 0]);
+    assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
+    assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
+  });
+
+  test('--schedule-icmp: an error about another director\'s connection, scheduled (a new entry) and relayed to the server, allocates less than a byte per error', () => {
+    const r = runChild<ReturnType<typeof measureSched>>(fileURLToPath(import.meta.url), ['sched'], BIG_YOUNG);
+    const rounds = ROUNDS + WARM_ROUNDS;
+    assert.deepEqual([r.scheduled, r.relayed, r.created], [rounds * BATCH, rounds * BATCH, rounds * BATCH], 'every error scheduled and relayed');
     assert.equal(r.scavenges, 0, 'the window is not disturbed by a collection');
     assert.ok(r.perFrame < 1, `${r.perFrame.toFixed(2)} bytes allocated per frame`);
   });

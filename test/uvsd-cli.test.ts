@@ -154,7 +154,7 @@ describe('uvsd refuses a bad option value', { concurrency: REFUSALS_AT_ONCE }, (
 
 test('every daemon setting the config file refuses empty ("") is refused empty on the command line: exit 2, one line naming the option, before opening anything (state-file, vrrp-fifo, bgp-include, bgp-bird-socket and ftp-ports were taken)', async () => {
   // sync has no option; the two flags take no value.
-  const noValue = new Set(['sync', 'arpAcceptUnsolicited', 'expireQuiescentTemplate', 'toa']);
+  const noValue = new Set(['sync', 'arpAcceptUnsolicited', 'expireQuiescentTemplate', 'toa', 'scheduleIcmp']);
   const cases: Array<[string[], string]> = [];
   for (const [k, name] of Object.entries({ ...START_ONLY_DAEMON_KEYS, ...RELOADABLE_DAEMON_KEYS })) {
     if (noValue.has(k)) continue;

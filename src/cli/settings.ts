@@ -84,7 +84,7 @@ export function defenseOf(o: SettingsOptions): DefenseOptions {
     secureTcpAbove: o.secureTcpAbove, evictAbove: o.evictAbove, maxConnRatePerSource: o.maxConnRatePerSource,
     arpAcceptUnsolicited: o.arpAcceptUnsolicited, sloppyTcp: (o.sloppyTcp as SloppyTcp | true) === true ? 'all' : o.sloppyTcp,
     connReuseMode: o.connReuseMode, expireQuiescentTemplate: o.expireQuiescentTemplate, garpRefresh: o.garpRefresh, ftpPorts: o.ftpPorts,
-    synproxySynRetries: o.synproxySynRetries, toa: o.toa, icmpRatelimit: o.icmpRatelimit,
+    synproxySynRetries: o.synproxySynRetries, toa: o.toa, icmpRatelimit: o.icmpRatelimit, scheduleIcmp: o.scheduleIcmp,
   };
 }
 

@@ -227,6 +227,8 @@ export function readCommandLine(argv: string[]): CommandLine {
       intArg('--synproxy-syn-retries', 0, SYNPROXY_SYN_RETRIES_MAX), DEFENSE_DEFAULTS.synproxySynRetries)
     .option('--icmp-ratelimit <ms>', 'ICMP errors to one source: one per this many ms, bursts of 6 (the kernel\'s net.ipv4.icmp_ratelimit); 0 = no per-source limit',
       intArg('--icmp-ratelimit', 0, 3_600_000), DEFENSE_DEFAULTS.icmpRatelimit)
+    .option('--schedule-icmp', 'an ICMP error (unreachable, time exceeded, source quench) about a VIP\'s reply of no connection here is scheduled as its client\'s ' +
+      'new flow and sent to the server chosen, like the schedule_icmp sysctl (several directors behind ECMP: path MTU discovery; docs/scale-out.md)', false)
     .option('--toa', 'FULLNAT: put the client\'s address and port in a TCP option (TOA, kind 254, as Alibaba LVS and DPVS) in the segments completing ' +
       'each real server\'s handshake, for the servers\' toa kernel module (getpeername() then returns the client); the servers\' MSS is lowered by 8', false)
     .option('--role <role>', 'high availability role at start: master (answers for the VIPs) or backup (docs/ha.md)', oneOfArg('--role', ['master', 'backup']), 'master')

@@ -67,6 +67,8 @@ export interface DaemonSettings {
   toa?: boolean;
   /** The ICMP errors' per-source limit, ms per answer (uvsd --icmp-ratelimit). */
   icmpRatelimit?: number;
+  /** The kernel's schedule_icmp (uvsd --schedule-icmp). */
+  scheduleIcmp?: boolean;
   /** Read at start only. */
   stateFile?: string;
   /** HA groups (docs/ha.md, active/active): "NAME=ADDR[,ADDR...]" each, as uvsd --ha-group. Read at start only. */
@@ -398,6 +400,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     set('synproxySynRetries', (f) => int(f, 0, SYNPROXY_SYN_RETRIES_MAX));
     set('toa', bool);
     set('icmpRatelimit', (f) => int(f, 0, 3_600_000));
+    set('scheduleIcmp', bool);
     // A list of ports, one port (a YAML integer) or their text ("21,2121", "none").
     set('ftpPorts', (f) => {
       const text = isSeq(f.node) ? list(f).map((x) => String(int(x, 1, 65535))).join(',') || 'none'

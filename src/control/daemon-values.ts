@@ -12,7 +12,7 @@ export const RELOADABLE_DAEMON_KEYS = {
   secureTcpAbove: 'secure-tcp-above', evictAbove: 'evict-above', maxConnRatePerSource: 'max-conn-rate-per-source',
   arpAcceptUnsolicited: 'arp-accept-unsolicited', sloppyTcp: 'sloppy-tcp', connReuseMode: 'conn-reuse-mode',
   expireQuiescentTemplate: 'expire-quiescent-template', garpRefresh: 'garp-refresh', ftpPorts: 'ftp-ports',
-  synproxySynRetries: 'synproxy-syn-retries', toa: 'toa', icmpRatelimit: 'icmp-ratelimit',
+  synproxySynRetries: 'synproxy-syn-retries', toa: 'toa', icmpRatelimit: 'icmp-ratelimit', scheduleIcmp: 'schedule-icmp',
 } as const;
 
 /**

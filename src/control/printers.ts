@@ -534,6 +534,7 @@ export function formatStatus(st: StatusResult): string {
       ['ftp_ports', df.ftpPorts === undefined ? undefined : ftpPortsText(df.ftpPorts)],
       ['toa', yesNo(df.toa)],
       ['icmp_ratelimit', df.icmpRatelimit],
+      ['schedule_icmp', yesNo(df.scheduleIcmp)],
     ]));
   }
   // With --workers: FTP services whose data connections may reach another worker (nat-setup.md#ftp).

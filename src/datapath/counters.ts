@@ -134,6 +134,9 @@ export const COUNTER_NAMES = [
   // it (its tunnel type; GUE: to its port): the server does not decapsulate (no ipip module,
   // tunl0 down, nothing on the GUE port); also a drop, icmp_unhandled. Who answered: nodecap.ts
   'tun_no_decap',
+  // uvsd --schedule-icmp (the kernel's schedule_icmp): ICMP errors quoting a connection no entry
+  // held that scheduled it (a new entry) and went on to its server (icmp_related_forwarded too)
+  'icmp_scheduled',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -35,7 +35,7 @@ import { LaddrPools } from '../modes/laddr.js';
 import { SYNPROXY_HELD_MAX, SynProxy, synproxyQuoteToServer } from '../modes/synproxy.js';
 import { FTP_AS_IS, FTP_DROPPED, FtpHelper } from '../modes/ftp.js';
 import { SynCookies } from '../proto/syncookie.js';
-import { PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
+import { PE_NONE, PE_SIP, callIdEquals, callIdHash, callIdPort, sipCallId } from '../proto/sip.js';
 import { FragTable, flowPrint } from './frags.js';
 import { buildTcpReset, tcpChecksumOk, tcpMayOpen, tcpTransition } from '../proto/tcp.js';
 import { enterState } from '../proto/state.js';
@@ -153,6 +153,13 @@ const UNPRIVILEGED_PORT = 1024;
 function templatePort(svc: SvcRuntime, vport: number): number {
   return svc.proto !== PROTO_FWM && vport === svc.port && svc.port !== FTP_PORT ? vport : 0;
 }
+
+/** icmpSchedule(): nothing scheduled (the error is dropped icmp_no_conn, as without --schedule-icmp). */
+const ICMP_SCHED_NONE = -1;
+/** icmpSchedule(): dropped and counted (or handed to another worker) there. */
+const ICMP_SCHED_DROPPED = -2;
+/** A connection scheduled for an ICMP error lives this long unless a packet of its own comes (ip_vs_conn_new's 3 s). */
+const ICMP_SCHED_TICKS = Math.ceil(3000 / TICK_MS);
 
 /** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
 const SCHED_TICK_MS = 1000;
@@ -327,6 +334,13 @@ export interface DefenseOptions {
    * kernel's net.ipv4.icmp_ratelimit, default 1000); 0 = none (the daemon's bucket only).
    */
   icmpRatelimit: number;
+  /**
+   * The kernel's schedule_icmp: an ICMP error (unreachable, source quench, time exceeded) quoting
+   * a TCP/UDP/SCTP packet of no connection here, a VIP's reply to a client, schedules that
+   * connection as its client's new flow would be and is relayed to the server chosen (behind ECMP
+   * the error may reach a director that does not hold the connection: docs/scale-out.md). Default off.
+   */
+  scheduleIcmp: boolean;
 }
 
 export type SloppyTcp = 'off' | 'all' | 'mh';
@@ -471,6 +485,8 @@ export class Datapath implements Output {
   /** A new flow is being scheduled for a segment that expired its tuple's finished entry: passed
    *  with a handoff from newConn (the worker that opens the connection counts it, once). */
   private reusing = false;
+  /** newConn is opening a connection for an ICMP error (--schedule-icmp, icmpSchedule). */
+  private icmpOpen = false;
   /** The IP ID nextIpId() gives next (0..65535). */
   private ipId: number;
   /** Gratuitous ARP for new and taken-over addresses: not from a worker, whose ops the main thread's
@@ -871,14 +887,19 @@ export class Datapath implements Output {
     // A tunnelled packet's connection may be another worker's (as below); the last one counts it icmp_unhandled.
     if (q === 0) return t !== 0 && this.handoff !== null && this.handoff(buf, off, flen, -1, false);
     const inner = l4 + 8;
-    const node = this.ct.lookup(q, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
+    let node = this.ct.lookup(q, qs[ICMP_Q_DADDR], qs[ICMP_Q_DPORT], qs[ICMP_Q_SADDR], qs[ICMP_Q_SPORT]);
+    let fresh = false;
     if (node < 0) {
       // Workers: ICMP is not steered by the connection it quotes (the TAP's program sends it to
       // queue 0), so that connection may be another worker's. A quote from a FULLNAT local
       // address names its port's owner (port % workers); any other goes to the next worker, as a
-      // NAT reply does. The last one drops it as before (ip_not_local, icmp_no_conn).
-      if (this.handoff === null) return false;
-      return this.handoff(buf, off, flen, this.laddrs.isLaddr(qs[ICMP_Q_SADDR]) ? qs[ICMP_Q_SPORT] % this.workers : -1, false);
+      // NAT reply does. The last one drops it as before (ip_not_local, icmp_no_conn), or with
+      // --schedule-icmp schedules it (never an error about a tunnelled packet, as the kernel).
+      if (this.handoff !== null && this.handoff(buf, off, flen, this.laddrs.isLaddr(qs[ICMP_Q_SADDR]) ? qs[ICMP_Q_SPORT] % this.workers : -1, false)) return true;
+      if (!this.defense.scheduleIcmp || t !== 0) return false;
+      node = this.icmpSchedule(buf, ip, l4, l4len, q);
+      if (node < 0) return node === ICMP_SCHED_DROPPED;
+      fresh = true;
     }
     const e = node >>> 1;
     const fw = FORWARDERS[this.ct.fwd[e]] as Forwarder;
@@ -890,7 +911,7 @@ export class Datapath implements Output {
     // towards a server, or translated (NAT/FULLNAT: its new checksum is summed over the whole
     // message, which would make a corrupted quote valid), must be intact. A partial checksum
     // (vnet header: the kernel's own packet) is not checked, as skb_csum_unnecessary.
-    if ((toServer || fwd === FWD_NAT || fwd === FWD_FULLNAT) && !this.csumPartial && checksum(buf, l4, l4len) !== 0) {
+    if (!fresh && (toServer || fwd === FWD_NAT || fwd === FWD_FULLNAT) && !this.csumPartial && checksum(buf, l4, l4len) !== 0) {
       this.counters.d[D.icmp_bad_checksum]++;
       return true;
     }
@@ -901,7 +922,62 @@ export class Datapath implements Output {
     }
     if (toServer && (this.ct.flags[e] & F_SYNPROXY) !== 0) synproxyQuoteToServer(this.ct, buf, inner, off + flen, e);
     if (fw.icmp(this, buf, off, flen, ip, inner, e, toServer)) this.counters.c[C.icmp_related_forwarded]++;
+    // A one-packet service's entry goes with its packet (ip_vs_conn_put of an ONE_PACKET entry).
+    if (fresh && (this.ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
     return true;
+  }
+
+  /**
+   * --schedule-icmp (the kernel's schedule_icmp, ip_vs_in_icmp → ip_vs_try_to_schedule): an
+   * ICMP error quoting protocol q's packet VIP:vport → client:cport (its tuple in icmpQ) that no
+   * connection here knows. Behind ECMP it is about another director's connection (a router's
+   * "fragmentation needed" about a DR reply, sent to the VIP): the quote taken the other way round
+   * is scheduled as the client's new flow is (newConn: the same service lookup, marks, templates,
+   * scheduler, limits and counters; no SYN or INIT needed, as tcp_conn_schedule for ICMP; an mh
+   * service's flow goes to the table's owner even at weight 0, as --sloppy-tcp mh adopts: the
+   * connection the error is about is there, a draining server's too), the
+   * entry left in its first state (NONE) for ICMP_SCHED_TICKS as ip_vs_conn_new leaves it, and the
+   * caller relays the error to the server chosen as for a found connection. Returns that entry's
+   * node (IN); ICMP_SCHED_NONE when nothing was scheduled (the caller counts icmp_no_conn, as
+   * before): not sent to an address of ours, a client address that cannot be one, no service,
+   * a SYN proxy service (the server's sequence numbers are another director's) or one with a
+   * persistence engine (its key is in the quoted payload, which the kernel does not parse either);
+   * ICMP_SCHED_DROPPED when dropped and counted here (bad checksum, backup, no server, full table;
+   * FULLNAT in newConn: the server knows the connection by another director's local address).
+   */
+  private icmpSchedule(buf: Buffer, ip: number, l4: number, l4len: number, q: number): number {
+    const qs = this.icmpQ;
+    const vip = qs[ICMP_Q_SADDR] | 0;
+    const vport = qs[ICMP_Q_SPORT] | 0;
+    const cip = qs[ICMP_Q_DADDR] | 0;
+    const cport = qs[ICMP_Q_DPORT] | 0;
+    if (!this.link.isLocal(rd32(buf, ip + IP_DST)) || this.link.isLocal(cip) || martianSource(cip)) return ICMP_SCHED_NONE;
+    const sid = this.findService(q, vip, vport);
+    if (sid < 0) return ICMP_SCHED_NONE;
+    const svc = this.services[sid] as SvcRuntime;
+    if ((svc.synproxy && q === PROTO_TCP) || svc.pe !== PE_NONE) return ICMP_SCHED_NONE;
+    const d = this.counters.d;
+    // Checked before an entry is made for it (the kernel checks after ip_vs_try_to_schedule).
+    if (!this.csumPartial && checksum(buf, l4, l4len) !== 0) {
+      d[D.icmp_bad_checksum]++;
+      return ICMP_SCHED_DROPPED;
+    }
+    if (!this.link.active && !this.link.held(vip)) {
+      d[D.backup]++;
+      return ICMP_SCHED_DROPPED;
+    }
+    const inner = qs[ICMP_Q_INNER];
+    const hash = this.ct.lastHash; // icmpRelated's lookup of this tuple
+    // A TCP quote opens as a SYN would (newConn's state is NONE all the same: icmpOpen).
+    this.icmpOpen = true;
+    const e = this.newConn(q, cip, cport, vip, vport, q === PROTO_TCP ? TCP_SYN : 0, buf, ip, inner + (buf[inner] & 15) * 4, false, hash);
+    this.icmpOpen = false;
+    if (e < 0) return ICMP_SCHED_DROPPED; // counted there (no_dest, conn_table_full, ...) or handed on
+    const ct = this.ct;
+    ct.expires[e] = this.nowTick + ICMP_SCHED_TICKS;
+    ct.reslot(e);
+    this.counters.c[C.icmp_scheduled]++;
+    return e * 2 + DIR_IN;
   }
 
   /**
@@ -1264,7 +1340,7 @@ export class Datapath implements Output {
       synOpen = true;
     }
     // Only an INIT opens an SCTP connection (ip_vs_proto_sctp: anything else is dropped).
-    if (proto === PROTO_SCTP && !sctpMayOpen(buf, l4)) {
+    if (proto === PROTO_SCTP && !this.icmpOpen && !sctpMayOpen(buf, l4)) {
       if (this.handoff !== null && this.handOn(buf, ip, -1)) return -1;
       d[D.no_conn]++;
       return -1;
@@ -1306,7 +1382,8 @@ export class Datapath implements Output {
     let dest: number;
     // A mid-flow segment of a flow another director scheduled (ECMP moved it here): the hash
     // table's owner, as every director with the same servers would have chosen, even at weight 0.
-    const adopt = sloppy && svc.persist === 0 && svc.scheduler.owner !== undefined;
+    // So is an ICMP error's (--schedule-icmp): its connection exists, on the table's owner.
+    const adopt = (sloppy || this.icmpOpen) && svc.persist === 0 && svc.scheduler.owner !== undefined;
     if (adopt) {
       dest = (svc.scheduler.owner as NonNullable<Scheduler['owner']>)(svc, this.dt, f);
       if (dest < 0) return this.noDest(svc);
@@ -1343,11 +1420,17 @@ export class Datapath implements Output {
     }
     // A forwarder with bind (FULLNAT) chooses the reply tuple first; its OUT half is hashed after.
     const late = fw.bind !== undefined;
+    if (late && this.icmpOpen) {
+      // --schedule-icmp: a FULLNAT server knows the quoted connection by the local address of the
+      // director that holds it; one of ours would name a connection it does not have.
+      d[D.icmp_no_conn]++;
+      return -1;
+    }
     // The first state is known now, so the entry is slotted at its real expiry right away: the
     // transition of its first segment from NONE, a sloppy (mid-stream) one's too, as the kernel
     // (an ACK gives ESTABLISHED, a FIN CLOSE). A SYN proxy connection waits in SYN_SENT for its
     // server's SYN|ACK.
-    const state = synOpen ? S_SYN_SENT : proto === PROTO_TCP
+    const state = this.icmpOpen ? (proto === PROTO_TCP ? S_NONE : proto === PROTO_SCTP ? SS_NONE : S_UDP) : synOpen ? S_SYN_SENT : proto === PROTO_TCP
       ? nextState(this.tcpTable, noOutput ? DIR_INPUT_ONLY : DIR_INPUT, tcpEvent(tcpFlags), S_NONE)
       : proto === PROTO_SCTP ? sctpNext(noOutput ? DIR_INPUT_ONLY : DIR_INPUT, sctpEvent(buf, l4, SCTP_MIN), SS_NONE) : S_UDP;
     // A persistent connection's room was made by template(), before its template was looked up or

@@ -112,6 +112,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   fwd_out_packets: 'Packets forwarded from real servers back to clients (NAT, FULLNAT).',
   fwd_out_bytes: 'Bytes (IP packets) forwarded from real servers back to clients (NAT, FULLNAT).',
   icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
+  icmp_scheduled: 'uvsd --schedule-icmp: ICMP errors about a connection no entry held (another director\'s, behind ECMP) that scheduled it as its client\'s new flow, then went on to the server chosen.',
   icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
   icmp_unreach_sent: 'ICMP port unreachable sent to clients of a service with no real server available (drops no_dest).',
   icmp_unreach_ratelimited: 'ICMP port unreachable not sent because of the ICMP error rate limits (per source 1/s, burst 6; over the daemon 1000/s, burst 50).',
