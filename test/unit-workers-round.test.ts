@@ -219,3 +219,97 @@ test('sync, FULLNAT UDP, to a backup with 2 and 3 workers from a master of one d
     assert.equal(x.send(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 41001, dport: 53, payload: new Uint8Array(8) })).hops, 0, `${n}: a new flow, in place`);
   }
 });
+
+test('UDP with 2 and 3 workers: a -p service added on a live VIP moves its clients to other workers; their live flows (DR, NAT) keep their entries and servers (0 moved, no second entry, InActConn once); new flows go round only during the window, then open in place', () => {
+  const dr = { proto: 'udp' as const, addr: VIP, port: 53 };
+  const nat = { proto: 'udp' as const, addr: VIP, port: 54 };
+  for (const n of [2, 3]) {
+    const x = ring(n, (r) => {
+      r.ctl.addService({ ...dr, sched: 'wlc' });
+      r.ctl.addService({ ...nat, sched: 'wlc' });
+      for (const s of RS) {
+        r.ctl.addDest({ service: dr, addr: s.ip, port: 53, fwd: 'dr', weight: 1 });
+        r.ctl.addDest({ service: nat, addr: s.ip, port: 5300, fwd: 'nat', weight: 1 });
+        r.learn(s.ip, s.mac);
+      }
+      r.ctl.call('setTimeouts', { tcp: 0, tcpfin: 0, udp: 10 });
+    });
+    const dgram = (sport: number, dport: number): Buffer => udpFrame(IN, { src: CLIENT, dst: VIP, sport, dport, payload: new Uint8Array(8) });
+    // DR: the server's MAC; NAT: its address.
+    const server = (f: Buffer, dport: number): string => (dport === 53 ? f.subarray(0, 6).toString('hex') : ipOf(f));
+    const flows: { sport: number; dport: number; server: string }[] = [];
+    for (let i = 0; i < 16; i++) {
+      const dport = i < 8 ? 53 : 54;
+      const r = x.send(dgram(40000 + i, dport));
+      assert.equal(r.hops, 0, `${n}/${i}: opened where it is read`);
+      flows.push({ sport: 40000 + i, dport, server: server(r.out[0]!, dport) });
+    }
+    assert.equal(new Set(flows.map((f) => x.w[0]!.dp.clientWorker(parseIp(CLIENT) | 0, f.sport, parseIp(VIP) | 0, n))).size, n, `${n}: spread over every worker`);
+    // -A -t VIP:443 -p: the VIP's clients are steered by network now, all to one worker.
+    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
+    for (const r of x.w) {
+      r.ctl.addService({ ...https, sched: 'rr', persist: 300 });
+      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
+    }
+    x.advance(5_000); // within the UDP timeout: every flow lives on
+    let moved = 0;
+    let round = 0;
+    for (const f of flows) {
+      const r = x.send(dgram(f.sport, f.dport));
+      assert.equal(r.out.length, 1, `${n}/${f.sport}: forwarded once`);
+      assert.equal(server(r.out[0]!, f.dport), f.server, `${n}/${f.sport}: its flow's server`);
+      if (r.hops > 0) round++;
+      // Its next datagram: to the same entry again (found in place, or round again).
+      const again = x.send(dgram(f.sport, f.dport));
+      assert.equal(server(again.out[0]!, f.dport), f.server);
+    }
+    moved = x.total('conns_created') - 16;
+    assert.ok(round > 0, `${n}: some flows were on other workers`);
+    assert.equal(moved, 0, `${n}: flows opened again (conns_created - 16)`);
+    assert.equal(x.w.reduce((a, r) => a + r.dp.ct.count, 0), 16, `${n}: one entry per flow`);
+    const inact = x.w.reduce((a, r) => a + r.ctl.list().services.slice(0, 2).reduce((b, s) => b + s.dests.reduce((c, d) => c + d.inactive + d.active, 0), 0), 0);
+    assert.equal(inact, 16, `${n}: ActiveConn + InActConn`);
+    // A new flow meanwhile goes round every worker and back, and opens where its frames arrive.
+    const fresh = x.send(dgram(41000, 53));
+    assert.equal(fresh.hops, n, `${n}: a new flow goes round during the window`);
+    assert.equal(x.send(dgram(41000, 53)).hops, 0, `${n}: its next datagram is in place`);
+    // No traffic for the UDP timeout: every flow expires, the window ends; new flows open in place.
+    x.advance(11_000);
+    assert.equal(x.w.reduce((a, r) => a + r.dp.ct.count, 0), 0, `${n}: all expired`);
+    assert.deepEqual(x.w.map((r) => r.dp.strays[r.dp.workerIndex]), new Array(n).fill(0), `${n}: no stray left`);
+    assert.equal(x.send(dgram(41001, 53)).hops, 0, `${n}: after the window a new flow opens in place`);
+    assert.equal(x.send(dgram(41002, 54)).hops, 0, `${n}: NAT too`);
+  }
+});
+
+test('UDP -p with 2 and 3 workers: a -p -M service added on the VIP steers its clients by a wider network; a client\'s new flow during the window finds its template on the worker that made it and keeps its server (no second template)', () => {
+  const dns = { proto: 'udp' as const, addr: VIP, port: 53 };
+  for (const n of [2, 3]) {
+    const x = ring(n, (r) => {
+      r.ctl.addService({ ...dns, sched: 'rr', persist: 300 });
+      for (const s of RS) {
+        r.ctl.addDest({ service: dns, addr: s.ip, port: 53, fwd: 'dr', weight: 1 });
+        r.learn(s.ip, s.mac);
+      }
+    });
+    const dgram = (src: string, sport: number): Buffer => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: new Uint8Array(8) });
+    const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${10 + i}`);
+    const server = clients.map((c) => x.send(dgram(c, 40000)).out[0]!.subarray(0, 6).toString('hex'));
+    assert.equal(x.total('templates_created'), 12);
+    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
+    for (const r of x.w) {
+      r.ctl.addService({ ...https, sched: 'rr', persist: 300, netmask: '255.255.0.0' });
+      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
+    }
+    let round = 0;
+    clients.forEach((c, i) => {
+      const r = x.send(dgram(c, 40001));
+      assert.equal(r.out[0]!.subarray(0, 6).toString('hex'), server[i], `${n}/${c}: a new flow, its template's server`);
+      if (r.hops > 0) round++;
+      assert.equal(x.send(dgram(c, 40000)).out[0]!.subarray(0, 6).toString('hex'), server[i], `${n}/${c}: its old flow too`);
+    });
+    assert.equal(x.total('templates_created'), 12, `${n}: no second template`);
+    assert.equal(x.total('conns_created'), 24, `${n}: conns_created`);
+    assert.ok(round > 0, `${n}: some clients' templates are on other workers`);
+  }
+});

@@ -347,6 +347,10 @@ export type SloppyTcp = 'off' | 'all' | 'mh';
 /** The scopes and the defenses' defaults: src/defaults.ts (uvsd's command line reads them without the datapath). */
 export { SLOPPY_TCP_MODES, DEFENSE_DEFAULTS } from '../defaults.js';
 
+/** Workers: VIPs with a steering window of their own (Datapath.openSteerWindow); more at once
+ *  share one window for every VIP. */
+const STEER_WINDOWS = 32;
+
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
  *  at worst; a lap without a candidate is not repeated until the next tick). */
 const EVICT_BUDGET = 64;
@@ -478,6 +482,22 @@ export class Datapath implements Output {
   /** Workers: each worker's live F_STRAY entries (shared; this one writes only its own slot). While
    *  any worker holds one, a new UDP flow goes round the workers before it is opened. */
   readonly strays: Int32Array;
+  /**
+   * Workers: VIPs whose steering changed (apply: steerMasks() before and after), and the tick each
+   * one's window ends: while it runs, a datagram to it that would open a UDP flow goes round every
+   * worker first, as while strays live (newConn). A flow found on a worker its client no longer
+   * reaches is marked F_STRAY then (strayFound), so it is still found once the window is over.
+   */
+  private readonly winVip = new Int32Array(STEER_WINDOWS);
+  private readonly winEnd = new Float64Array(STEER_WINDOWS);
+  private winN = 0;
+  /** The tick the last window ends (none runs from then on: one compare on a new UDP flow). */
+  private winLast = 0;
+  /** Every VIP's window (more VIPs changed at once than STEER_WINDOWS) ends at this tick. */
+  private winAll = 0;
+  /** A UDP entry made under a longer UDP timeout than today's (--set lowered it) may live until
+   *  this tick: a window lasts at least as long. */
+  private udpLate = 0;
   /** Workers: the worker that handed the frame being processed over had expired its tuple's
    *  finished entry (conn_reuse_mode): a connection opened for it here is conns_reused, as it is
    *  with one datapath, which finds and expires the entry itself. */
@@ -637,11 +657,14 @@ export class Datapath implements Output {
   }
 
   setTimeouts(seconds: readonly number[]): void {
+    // Entries made under a longer UDP timeout live on with it (a steering window covers them).
+    const udpWas = this.timeoutTicks[S_UDP];
     for (let i = 0; i < seconds.length; i++) {
       this.timeoutS[i] = seconds[i];
       this.timeoutTicks[i] = Math.ceil((seconds[i] * 1000) / TICK_MS);
       this.secureTicks[i] = Math.ceil((Math.min(seconds[i], SECURE_TIMEOUTS_S[i]) * 1000) / TICK_MS);
     }
+    if (this.timeoutTicks[S_UDP] < udpWas && this.ct.count > 0) this.udpLate = Math.max(this.udpLate, this.nowTick + udpWas);
   }
 
   // ---- per batch -------------------------------------------------------------------------
@@ -1070,6 +1093,9 @@ export class Datapath implements Output {
       if (!this.link.active && this.othersConn(e)) return;
       const out = (node & 1) !== DIR_IN;
       const was = ct.state[e];
+      // Workers: a client's datagram another worker read (the steering changed since its flow
+      // opened here): a stray from now on, so that its next datagrams still find it.
+      if (this.handedIn && !out && proto === PROTO_UDP) this.strayFound(e);
       if (!out) ct.clientPacket(e, this.nowTick);
       // FTP control: the client's ack back into the server's numbering before the SYN proxy's
       // translation (the server's seq is moved after it, below), PASV/PORT noted.
@@ -1365,8 +1391,15 @@ export class Datapath implements Output {
     // Workers: a synced FULLNAT UDP connection waits on the worker of its local port, which is not
     // its client's when the master ran another --workers (F_STRAY): while any worker holds one, a
     // datagram that would open a UDP flow goes round every worker and back first, as a TCP segment
-    // of no connection does (a -o service's datagrams are never synced).
-    if (proto === PROTO_UDP && this.handoff !== null && !svc.oneShot && this.anyStrays() && this.handOn(buf, ip, HAND_CIRCLE)) return -1;
+    // of no connection does (a -o service's datagrams are never synced, and hold no flow). So
+    // does one to a VIP whose steering changed lately (a -p or -M change: its live flows stay on
+    // the workers that opened them), while that VIP's window runs. On the way round, a persistent
+    // service's client whose template is here (made before the change) opens here, on its
+    // template's server, as one datapath would; the worker that read it looks further first
+    // (its flow may be elsewhere: a synced FULLNAT one waits on its local port's worker).
+    if (proto === PROTO_UDP && this.handoff !== null && !svc.oneShot && (this.anyStrays() || this.inSteerWindow(dst)) &&
+        !(svc.persist > 0 && this.handedIn && svc.pe !== PE_SIP && this.templateHeld(svc, proto, src, dst, dport)) &&
+        this.handOn(buf, ip, HAND_CIRCLE)) return -1;
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
       return -1;
@@ -1476,6 +1509,9 @@ export class Datapath implements Output {
     ct.flags[e] |= F_INACTIVE | (noOutput ? F_NOOUTPUT : 0);
     this.dt.bind(dest);
     this.counters.c[C.conns_created]++;
+    // Workers: opened by a worker its client's datagrams do not reach (its template is here, or
+    // it came round before this worker saw the steering change): found by going round.
+    if (this.handedIn && proto === PROTO_UDP) this.strayFound(e);
     if (this.marking) (this.sync as SyncMarks).mark(e, this.nowTick);
     if (activeState(state)) {
       // Active from its first state (SYN_RECV, SYN_SENT, SYNACK or ESTABLISHED): counted as
@@ -1534,6 +1570,86 @@ export class Datapath implements Output {
     const s = this.strays;
     for (let k = 0; k < s.length; k++) if (s[k] !== 0) return true;
     return false;
+  }
+
+  /** Workers: whether a new UDP flow to dst goes round first (a steering window of dst runs). */
+  private inSteerWindow(dst: number): boolean {
+    const now = this.nowTick;
+    if (now >= this.winLast) return false;
+    if (now < this.winAll) return true;
+    for (let k = 0; k < this.winN; k++) if (this.winVip[k] === dst && now < this.winEnd[k]) return true;
+    return false;
+  }
+
+  /** Workers: whether this worker holds a live template of src for svc (a lookup only: template() makes one). */
+  private templateHeld(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number): boolean {
+    const fwm = svc.proto === PROTO_FWM;
+    const node = this.ct.lookup((fwm ? PROTO_FWM : proto) | PROTO_TPL, src & svc.netmask, 0, fwm ? svc.vip : dst, templatePort(svc, dport));
+    return node >= 0 && this.boundNow(node >>> 1);
+  }
+
+  /**
+   * Workers: UDP entry e, here, reached by a datagram its client sent (handed over, or opened for
+   * one): if the steering program sends that client to another worker, e is a stray (F_STRAY,
+   * counted while it lives), and so is its template: new UDP flows go round meanwhile.
+   */
+  private strayFound(e: number): void {
+    const ct = this.ct;
+    if ((ct.flags[e] & (F_STRAY | F_ONEPACKET)) !== 0) return;
+    if (this.clientWorker(ct.caddr[e], ct.cport[e], ct.vaddr[e], this.workers) === this.workerIndex) return;
+    ct.flags[e] |= F_STRAY;
+    this.strays[this.workerIndex]++;
+    const tpl = ct.template(e);
+    if (tpl >= 0 && (ct.flags[tpl] & F_STRAY) === 0) {
+      ct.flags[tpl] |= F_STRAY;
+      this.strays[this.workerIndex]++;
+    }
+  }
+
+  /**
+   * Workers: the steering of address vip changed (its mask in steerMasks()): new UDP flows to it
+   * go round every worker until tick `end`, when every flow it had has expired or been found
+   * (and so marked a stray) by one.
+   */
+  private openSteerWindow(vip: number, end: number): void {
+    const now = this.nowTick;
+    let k = 0;
+    while (k < this.winN && this.winVip[k] !== vip) k++;
+    if (k === this.winN) {
+      k = 0;
+      while (k < this.winN && now < this.winEnd[k]) k++;
+    }
+    if (k < STEER_WINDOWS) {
+      if (k === this.winN) this.winN++;
+      this.winEnd[k] = this.winVip[k] === vip && now < this.winEnd[k] ? Math.max(this.winEnd[k], end) : end;
+      this.winVip[k] = vip;
+    } else {
+      this.winAll = Math.max(this.winAll, end);
+    }
+    this.winLast = Math.max(this.winLast, end);
+  }
+
+  /**
+   * Workers, after a list of ops: the addresses that were VIPs before it (had) whose mask changed
+   * from before, each a window (openSteerWindow) as long as one of its UDP flows may still live:
+   * the UDP timeout, or a longer one some entries were made under; for a persistent UDP (or -f)
+   * service's address, its templates' too (the persistence timeout, or the UDP timeout and the
+   * minute a template outlives its last connection).
+   */
+  private steeringMoved(before: ReadonlyMap<number, number>, had: ReadonlySet<number>): void {
+    const after = this.steerMasks().vips;
+    const now = this.nowTick;
+    const udp = Math.max(now + this.timeoutTicks[S_UDP], this.udpLate);
+    for (const a of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(a) === after.get(a) || !had.has(a)) continue;
+      let end = udp;
+      for (const svc of this.services) {
+        if (svc === undefined || svc.persist === 0 || (svc.proto !== PROTO_UDP && svc.proto !== PROTO_FWM)) continue;
+        if (svc.proto === PROTO_UDP ? (svc.vip | 0) !== a : !this.marks.rules.some((r) => r.vip === a && r.mark === (svc.vip | 0))) continue;
+        end = Math.max(end, now + svc.persistTicks, udp + EXPIRE_LATER_TICKS);
+      }
+      this.openSteerWindow(a, end);
+    }
   }
 
   /** Workers: hand the IP packet at buf[ip] (with its Ethernet header) to `owner` (-1: the next worker). */
@@ -1770,6 +1886,7 @@ export class Datapath implements Output {
     if (this.marking && syncable(this.ct.flags[e])) (this.sync as SyncMarks).expired(this.ct, e);
     if ((this.ct.flags[e] & F_TEMPLATE) !== 0) {
       if (dest >= 0 && this.dt.owns(dest, this.ct.dgen[e])) this.dt.unbindTemplate(dest);
+      if ((this.ct.flags[e] & F_STRAY) !== 0) this.strays[this.workerIndex]--;
       this.counters.c[C.templates_expired]++;
       return;
     }
@@ -1990,10 +2107,20 @@ export class Datapath implements Output {
    * time.
    */
   apply(ops: readonly DpOp[]): void {
+    // Workers: the masks and VIPs before the list, if it may change a mask (steeringMoved).
+    let before: Map<number, number> | undefined;
+    let had: Set<number> | undefined;
     for (const op of ops) {
-      if (this.changesMasks(op)) this.steerMaskMap = undefined;
+      if (this.changesMasks(op)) {
+        if (this.workers > 1 && before === undefined) {
+          before = this.steerMasks().vips;
+          had = new Set(this.vips());
+        }
+        this.steerMaskMap = undefined;
+      }
       this.apply1(op);
     }
+    if (before !== undefined) this.steeringMoved(before, had as Set<number>);
   }
 
   /** Whether op (not applied yet) can change steerMasks(): services, marks, and only NAT servers. */
