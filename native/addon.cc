@@ -149,6 +149,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prepareTable", Napi::Function::New(env, PrepareTable, "prepareTable"));
   exports.Set("openPacketRing", Napi::Function::New(env, OpenPacketRing, "openPacketRing"));
   exports.Set("packetRingStats", Napi::Function::New(env, PacketRingStats, "packetRingStats"));
+  exports.Set("packetRingIfindex", Napi::Function::New(env, PacketRingIfindex, "packetRingIfindex"));
   exports.Set("packetFanout", Napi::Function::New(env, PacketFanout, "packetFanout"));
   exports.Set("steerAttach", Napi::Function::New(env, SteerAttach, "steerAttach"));
   exports.Set("steerSet", Napi::Function::New(env, SteerSet, "steerSet"));

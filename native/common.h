@@ -77,7 +77,7 @@ bool HasRing(int fd);
 // Tears down the fd's ring, if any (before the fd is closed).
 void DropRing(int fd);
 
-// The packet-ring port (ring.cc): a TPACKET_V3 rx ring and sendmmsg() tx on an AF_PACKET fd.
+// The packet-ring port (ring.cc): a TPACKET_V2 rx ring and sendmmsg() tx on an AF_PACKET fd.
 bool HasPacketRing(int fd);
 void DropPacketRing(int fd);
 uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, uint32_t max, int* err);
@@ -104,6 +104,7 @@ Napi::Value PrepareTable(const Napi::CallbackInfo& info);
 Napi::Value UringAttach(const Napi::CallbackInfo& info);
 Napi::Value OpenPacketRing(const Napi::CallbackInfo& info);
 Napi::Value PacketRingStats(const Napi::CallbackInfo& info);
+Napi::Value PacketRingIfindex(const Napi::CallbackInfo& info);
 Napi::Value PacketFanout(const Napi::CallbackInfo& info);
 Napi::Value SteerAttach(const Napi::CallbackInfo& info);
 Napi::Value SteerSet(const Napi::CallbackInfo& info);

@@ -267,4 +267,20 @@ Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// packetRingIfindex(fd) -> number | null: the interface the ring socket is bound to now
+// (getsockname's sll_ifindex): -1 once that interface was unregistered (deleted, or moved to
+// another network namespace), which the kernel never undoes, whatever later takes its name; null
+// if fd has no ring.
+Napi::Value PacketRingIfindex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  if (!HasPacketRing(fd)) return env.Null();
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  socklen_t sl = sizeof sll;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) < 0) return ThrowErrno(env, "getsockname", "ring socket", errno);
+  return Napi::Number::New(env, sll.sll_ifindex);
+}
+
 }  // namespace uvs

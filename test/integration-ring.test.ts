@@ -5,8 +5,8 @@
 // scenario as integration-dr: exact rr splits, UDP alternation, and a bulk upload whose bytes
 // (large TCP segments cut by the kernel before the veth) must arrive intact; then NAT and FULLNAT,
 // whose replies come back through the ring as well (FULLNAT with two workers on one fanout
-// group). The interface set down and up: uvsd keeps
-// running and logs it; deleted: uvsd stops in order.
+// group; then its interface deleted and made again under its name: uvsd stops in order). The
+// interface set down and up: uvsd keeps running and logs it; deleted: uvsd stops in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -48,7 +48,8 @@ test('ring backend: DR over an AF_PACKET ring on a veth: TCP rr 50/50, UDP alter
 // (built for L3) sends a client's frames by its address and port and a server's replies by the
 // local port, so every frame reaches the worker holding its connection (no handoff).
 for (const [mode, workers] of [['nat', 1], ['fullnat', 2]] as const) {
-  const also = workers > 1 ? ` (--workers ${workers}: a fanout group steered by the program, both workers forward, no frame handed over)` : '';
+  const also = workers > 1 ? ` (--workers ${workers}: a fanout group steered by the program, both workers forward, no frame handed over); ` +
+    'its interface deleted and made again under its name: uvsd stops in order' : '';
   test(`ring backend: ${mode.toUpperCase()}: 100 connections split 50/50 and a 2 MB download intact, the replies back through the ring${also}`, OPTS, async (t) => {
     await withDrLab(t, { servers: 2, mode, port: 'ring', httpPorts: [80], uvsd: { extraArgs: ['--workers', String(workers)] } }, async (lab) => {
       await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
@@ -79,6 +80,15 @@ for (const [mode, workers] of [['nat', 1], ['fullnat', 2]] as const) {
         assert.ok(w.fwd_packets > 0 && w.fwd_out_packets > 0, `worker ${w.worker} forwarded both ways: ${JSON.stringify(w)}`);
       }
       assert.equal(st.counters['handoff_out'], 0, 'every frame reached the worker holding its connection');
+      // Deleted and made again under its name between two looks of the link watch (set down first,
+      // so the sockets get no error at the deletion): the ring sockets stay on the deleted
+      // interface and receive nothing; uvsd stops in order (before 2026-12-05 it ran on, "link
+      // up", forwarding nothing and saying nothing).
+      await lab.lab.must(['sh', '-c', 'ip link set uvs0 down && ip link del uvs0 && ip link add uvs0 type veth peer name uvs0p && ' +
+        'ethtool -K uvs0p tx off tso off gso off >/dev/null && ethtool -K uvs0 gro off >/dev/null && sysctl -q -w net.ipv6.conf.uvs0.disable_ipv6=1 && ' +
+        'ip link set uvs0p master br0 up && ip link set uvs0 up'], lab.ns.dir);
+      assert.equal(await within(lab.uvsd!.exited, 5_000, 'still running on the deleted interface'), 1);
+      assert.match(lab.uvsd!.stderr().trim(), /^uvsd: uvs0 was deleted and made again \(ifindex \d+, now \d+\): the ring socket stays on the deleted one, no frame would pass; stopping$/);
     });
   });
 }

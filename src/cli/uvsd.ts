@@ -60,6 +60,26 @@ function ifaceGone(iface: string): boolean {
 }
 
 /**
+ * The ring backend's socket no longer has the interface it was opened on (ifindex `at`): the name
+ * now belongs to another interface (deleted and made again), or the kernel unbound the socket
+ * (getsockname's ifindex -1: its interface unregistered, e.g. moved to another namespace and
+ * back). What to say, or undefined while the ring is on its interface (or the name is missing:
+ * the deleted-interface check says that; or a lookup failed, which says nothing).
+ */
+function ringLost(iface: string, at: number, fd: number): string | undefined {
+  try {
+    const now = native.ifaceInfo(iface);
+    if (now === null) return undefined;
+    if (now.ifindex !== at) return `${iface} was deleted and made again (ifindex ${at}, now ${now.ifindex}): the ring socket stays on the deleted one, no frame would pass`;
+    const bound = native.packetRingIfindex(fd);
+    if (bound !== null && bound !== at) return `the ring socket on ${iface} was unbound by the kernel (its interface left the namespace and came back?): no frame would pass`;
+  } catch {
+    // out of file descriptors, say: nothing known about the interface
+  }
+  return undefined;
+}
+
+/**
  * --port af_packet:IFACE --workers n: n ring sockets in one fanout group, steered by the program
  * steering loaded (built for L3); a group that refuses the program is made again with the kernel's
  * flow hash (steering then says why).
@@ -200,6 +220,10 @@ export async function main(argv: string[]): Promise<void> {
   let steering: Steering | undefined;
   /** The receive loop on the main thread (--workers 1 without --datapath-thread). */
   let rxPort: Port | undefined;
+  /** The ring backend: the ifindex of its interface at start, and a ring socket on it (the first
+   *  worker's with --workers), for the link tick's check that the ring still has that interface. */
+  let ringAt: number | undefined;
+  let ringFd: number | undefined;
   const batch = 64;
   try {
     // A receive slot holds a whole frame of the MTU (Ethernet header and a VLAN tag included)
@@ -218,6 +242,8 @@ export async function main(argv: string[]): Promise<void> {
         // The program is loaded first: the fanout group takes it as the sockets join.
         steering = new Steering(native, opts.steering === 'ebpf' ? -1 : undefined, { ring: true });
         queues = ringQueues(opts.ring, opts.workers, steering);
+        ringFd = queues[0].fd;
+        ringAt = queues[0].ifindex;
       } else {
         queues = Port.tapQueues(opts.tap, opts.workers, { bridge: opts.bridge, mtu: opts.mtu, offload, qlen: opts.tapQlen });
         // The TAP's program is set through any one queue's fd. Refused -> the kernel's automq table.
@@ -243,6 +269,10 @@ export async function main(argv: string[]): Promise<void> {
         ? Port.packetRing(opts.ring, { stride, batch, headroom: RX_HEADROOM })
         : Port.tap(opts.tap, { bridge: opts.bridge, mtu: opts.mtu, io: opts.io, stride, batch, headroom: RX_HEADROOM, offload, qlen: opts.tapQlen });
       port = rxPort;
+      if (opts.ring !== undefined) {
+        ringFd = rxPort.fd;
+        ringAt = rxPort.ifindex;
+      }
     }
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -667,6 +697,13 @@ export async function main(argv: string[]): Promise<void> {
       if (st.state === 'missing' && ifaceGone(st.iface)) {
         const err = new Error(`${st.iface} does not exist`);
         fatal(ioLine(err), err);
+      } else if (ringFd !== undefined && ringAt !== undefined) {
+        // The ring's interface deleted and one made again under its name (or moved out of the
+        // namespace and back) between two looks: the socket stays unbound, receives nothing and
+        // nothing else says so. The same stop as for a deleted interface (a supervisor restarts
+        // uvsd on the new one); before 2026-12-05 uvsd ran on, "link up", forwarding nothing.
+        const why = ringLost(st.iface, ringAt, ringFd);
+        if (why !== undefined) fatal(why, new Error(why));
       }
     }
   }, TICK_MS);

@@ -98,6 +98,9 @@ export interface Native {
   /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
    *  since the ring was opened; null if fd has no ring. */
   packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
+  /** The ifindex the ring socket fd is bound to now: -1 once its interface was unregistered
+   *  (deleted, or moved out of the namespace); null if fd has no ring. */
+  packetRingIfindex(fd: number): number | null;
   /** Frames a packet socket (openPacket) lost to its full receive buffer since the last call. */
   packetDrops(fd: number): number;
   /** The ring sockets fds join one new fanout group in this order (member k = fds[k]): progFd
@@ -413,6 +416,7 @@ export class Port {
   }
 
   private wakesTaken = 0;
+
 
   stop(): void {
     if (this.rx) {
