@@ -100,11 +100,29 @@ uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, u
   while (n < max) {
     uint8_t* f = r->map + static_cast<size_t>(r->block) * kBlockSize + static_cast<size_t>(r->slot) * r->frameSize;
     struct tpacket2_hdr* h = reinterpret_cast<struct tpacket2_hdr*>(f);
-    if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
-    uint32_t len = h->tp_snaplen;
-    if (len <= stride && len == h->tp_len) {
-      memcpy(buf + static_cast<size_t>(n) * stride, f + h->tp_mac, len);
-      lens[n++] = len;
+    const uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    const uint32_t len = h->tp_snaplen;
+    // The kernel takes an 802.1Q/802.1ad tag out of the frame before a packet socket sees it and
+    // leaves it in the slot's header (as libpcap reads it: tci != 0 or VLAN_VALID): put back, the
+    // datapath sees the frame as a TAP would pass it (and ignores it: ignored_ethertype).
+    const bool tagged = (status & TP_STATUS_VLAN_VALID) != 0 || h->tp_vlan_tci != 0;
+    const uint32_t out = tagged ? len + 4 : len;
+    if (out <= stride && len == h->tp_len && (!tagged || len >= 2 * ETH_ALEN)) {
+      uint8_t* d = buf + static_cast<size_t>(n) * stride;
+      const uint8_t* s = f + h->tp_mac;
+      if (tagged) {
+        const uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 && h->tp_vlan_tpid != 0 ? h->tp_vlan_tpid : ETH_P_8021Q;
+        memcpy(d, s, 2 * ETH_ALEN);
+        d[12] = static_cast<uint8_t>(tpid >> 8);
+        d[13] = static_cast<uint8_t>(tpid);
+        d[14] = static_cast<uint8_t>(h->tp_vlan_tci >> 8);
+        d[15] = static_cast<uint8_t>(h->tp_vlan_tci);
+        memcpy(d + 16, s + 2 * ETH_ALEN, len - 2 * ETH_ALEN);
+      } else {
+        memcpy(d, s, len);
+      }
+      lens[n++] = out;
     } else {
       r->truncated++;
     }

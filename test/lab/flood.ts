@@ -6,7 +6,8 @@
 // what confirms a DR/TUN flow without ever seeing the server (--count counts frames).
 //
 //   node flood.js --if eth0 --count 200000 [--kind syn|udp] [--pairs] [--pps 60000] [--seed 1]
-//                 [--dst-mac 02:00:00:00:00:01] [--vip 192.168.8.200] [--dport 80]
+//                 [--dst-mac 02:00:00:00:00:01] [--vip 192.168.8.200] [--dport 80] [--vlan 100]
+// --vlan: every frame carries an 802.1Q tag with that VLAN id (which uvsd, as the kernel, ignores).
 // Prints one JSON line: {"attempted":n,"written":n,"ms":n}.
 import { parseArgs } from 'node:util';
 import { native } from '../../src/datapath/port.js';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     vip: { type: 'string', default: '192.168.8.200' },
     dport: { type: 'string', default: '80' },
     pairs: { type: 'boolean', default: false },
+    vlan: { type: 'string' },
   },
 });
 
@@ -52,12 +54,19 @@ async function main(): Promise<void> {
     : tcpFrame(l2, { src: '10.0.0.1', dst: values.vip!, sport: 1, dport, flags: TCP_FLAGS.SYN, seq: 1 });
   const second = !pairs || udp ? first
     : tcpFrame(l2, { src: '10.0.0.1', dst: values.vip!, sport: 1, dport, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: 2, ack: 1, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
-  const stride = Math.max(first.length, second.length);
+  const tag = (f: Buffer): Buffer => {
+    if (values.vlan === undefined) return f;
+    const t = Buffer.from([0x81, 0x00, 0, 0]);
+    t.writeUInt16BE(Number(values.vlan) & 0xfff, 2);
+    return Buffer.concat([f.subarray(0, 12), t, f.subarray(12)]);
+  };
+  const frames = [tag(first), tag(second)];
+  const stride = Math.max(frames[0]!.length, frames[1]!.length);
   const buf = Buffer.alloc(BATCH * stride);
   const offs = new Uint32Array(BATCH);
   const lens = new Uint32Array(BATCH);
   for (let i = 0; i < BATCH; i++) {
-    const tpl = i % 2 === 0 ? first : second;
+    const tpl = frames[i % 2]!;
     tpl.copy(buf, i * stride);
     offs[i] = i * stride;
     lens[i] = tpl.length;
@@ -69,7 +78,7 @@ async function main(): Promise<void> {
     x ^= x << 5;
     return x >>> 0;
   };
-  const ip = 14;
+  const ip = values.vlan === undefined ? 14 : 18;
   const l4 = ip + 20;
   let attempted = 0;
   let written = 0;
