@@ -13,6 +13,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -25,6 +26,9 @@
 
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
+#endif
+#ifndef TP_STATUS_GSO_TCP
+#define TP_STATUS_GSO_TCP (1 << 8)  // Linux 6.7: a GRO super-frame (TCP)
 #endif
 
 namespace uvs {
@@ -57,6 +61,8 @@ struct Ring {
   uint32_t slot = 0;                 // ... and slot within it
   uint64_t truncated = 0;            // frames longer than a slot or cut by the kernel: dropped
   uint64_t ringFull = 0;             // frames the kernel dropped on a full ring (PACKET_STATISTICS, summed)
+  uint64_t csumPartial = 0;          // frames handed over with a partial checksum (TP_STATUS_CSUMNOTREADY)
+  uint64_t gso = 0;                  // GRO super-frames (TP_STATUS_GSO_TCP), cut or not
   struct mmsghdr msgs[kTxChunk];
   struct iovec iov[kTxChunk];
 };
@@ -71,6 +77,47 @@ Ring* Find(int fd) {
   std::lock_guard<std::mutex> g(ringsLock);
   auto it = rings.find(fd);
   return it == rings.end() ? nullptr : it->second.get();
+}
+
+// One's-complement sum of len bytes at p (big-endian 16-bit words), added to sum.
+uint32_t OnesSum(const uint8_t* p, uint32_t len, uint32_t sum) {
+  uint64_t s = sum;
+  uint32_t i = 0;
+  for (; i + 1 < len; i += 2) s += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (i < len) s += static_cast<uint32_t>(p[i] << 8);
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint32_t>(s);
+}
+
+// A frame the kernel handed over with CHECKSUM_PARTIAL (TP_STATUS_CSUMNOTREADY: its sender's
+// checksum offload, or GRO): the L4 checksum field holds only the pseudo-header sum, to be
+// completed by a NIC that will never see it (the ring is the end of the kernel's path; a packet
+// socket has no csum_start without PACKET_VNET_HDR). For an untagged IPv4 TCP or UDP packet the
+// checksum is computed whole here, in place (the pseudo-header and the segment as the IP header's
+// total length says); anything else is left as it is (counted all the same: SCTP's CRC32c left
+// to offload by a kernel with SCTP, which the lab's has not, is not completed).
+void CompleteChecksum(uint8_t* d, uint32_t len) {
+  if (len < 14 + 20 || d[12] != 0x08 || d[13] != 0x00) return;
+  uint8_t* ip = d + 14;
+  const uint32_t ihl = (ip[0] & 0x0f) * 4u;
+  const uint32_t total = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
+  if ((ip[0] >> 4) != 4 || ihl < 20 || total < ihl || total > len - 14) return;
+  if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return;  // a fragment (MF or an offset): never partial
+  const uint8_t proto = ip[9];
+  uint8_t* l4 = ip + ihl;
+  const uint32_t l4len = total - ihl;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+    const uint32_t at = proto == IPPROTO_TCP ? 16 : 6;
+    if (l4len < (proto == IPPROTO_TCP ? 20u : 8u)) return;
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    uint32_t sum = OnesSum(ip + 12, 8, proto + l4len);
+    sum = OnesSum(l4, l4len, sum);
+    uint16_t c = static_cast<uint16_t>(~sum);
+    if (proto == IPPROTO_UDP && c == 0) c = 0xffff;
+    l4[at] = static_cast<uint8_t>(c >> 8);
+    l4[at + 1] = static_cast<uint8_t>(c);
+  }
 }
 
 }  // namespace
@@ -108,6 +155,7 @@ uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, u
     // datapath sees the frame as a TAP would pass it (and ignores it: ignored_ethertype).
     const bool tagged = (status & TP_STATUS_VLAN_VALID) != 0 || h->tp_vlan_tci != 0;
     const uint32_t out = tagged ? len + 4 : len;
+    if (status & TP_STATUS_GSO_TCP) r->gso++;
     if (out <= stride && len == h->tp_len && (!tagged || len >= 2 * ETH_ALEN)) {
       uint8_t* d = buf + static_cast<size_t>(n) * stride;
       const uint8_t* s = f + h->tp_mac;
@@ -121,6 +169,10 @@ uint32_t PacketRingRead(int fd, uint8_t* buf, uint32_t stride, uint32_t* lens, u
         memcpy(d + 16, s + 2 * ETH_ALEN, len - 2 * ETH_ALEN);
       } else {
         memcpy(d, s, len);
+      }
+      if (status & TP_STATUS_CSUMNOTREADY) {
+        r->csumPartial++;
+        if (!tagged) CompleteChecksum(d, out);
       }
       lens[n++] = out;
     } else {
@@ -267,8 +319,10 @@ Napi::Value PacketFanout(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, id);
 }
 
-// packetRingStats(fd) -> { truncated, ringFull } | null: frames we dropped as too long, frames the
-// kernel dropped because the ring was full (PACKET_STATISTICS resets on each read: summed here).
+// packetRingStats(fd) -> { truncated, ringFull, csumPartial, gso } | null: frames we dropped as too
+// long, frames the kernel dropped because the ring was full (PACKET_STATISTICS resets on each read:
+// summed here), frames handed over with a partial checksum (completed by PacketRingRead where it
+// can) and GRO super-frames (TP_STATUS_GSO_TCP), since the ring was opened.
 Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) return ThrowType(env, "fd must be a number");
@@ -282,6 +336,8 @@ Napi::Value PacketRingStats(const Napi::CallbackInfo& info) {
   o.Set("truncated", Napi::Number::New(env, static_cast<double>(r->truncated)));
   r->ringFull += st.tp_drops;
   o.Set("ringFull", Napi::Number::New(env, static_cast<double>(r->ringFull)));
+  o.Set("csumPartial", Napi::Number::New(env, static_cast<double>(r->csumPartial)));
+  o.Set("gso", Napi::Number::New(env, static_cast<double>(r->gso)));
   return o;
 }
 

@@ -5,7 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecorder } from './helpers/log-recorder.js';
 import { spawnSync } from 'node:child_process';
-import { LinkWatch, describeLink, readLink, sysClassNet, type SysNet } from '../src/control/linkwatch.js';
+import { LinkWatch, RingOffloadWatch, describeLink, readLink, sysClassNet, vethPeer, type SysNet } from '../src/control/linkwatch.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { native } from '../src/datapath/port.js';
 
 /** A fake /sys/class/net: interfaces with an operstate and a master. */
@@ -229,4 +232,43 @@ test('/sys/class/net and ifaceInfo out of file descriptors: the reads throw EMFI
   assert.equal(out.operstate, 'EMFILE', 'not undefined ("does not exist")');
   assert.match(out.ifaceInfo!, /EMFILE|Too many open files/, 'not null ("does not exist")');
   assert.notEqual(out.state, 'missing');
+});
+
+test('ring offload watch (--port): partial checksums and merged (GRO/TSO) frames are one warning each, the first time seen, naming the interface and the ethtool command; vethPeer finds a veth\'s other end', () => {
+  const log = logRecorder();
+  const w = new RingOffloadWatch('uvs0', log, () => 'uvs0p');
+  w.check(0, 0, 0);
+  assert.deepEqual(log.take(), []);
+  w.check(3, 0, 0);
+  w.check(9, 0, 0);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ["warn uvs0: frames arrive with partial checksums (checksum offload of uvs0's veth peer uvs0p): " +
+    'uvsd completes their IPv4 TCP and UDP checksums itself (rx_csum_partial); turn it off: ethtool -K uvs0p tx off']);
+  w.check(9, 0, 2);
+  w.check(9, 4, 5);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn uvs0: frames merged by GRO or TSO/GSO arrive (rx_gso_frames 0, port_drop_too_long 2): ' +
+    'longer than the MTU, they are dropped; turn it off: ethtool -K uvs0 gro off; ethtool -K uvs0p tso off gso off']);
+  // Not a veth (a NIC): the sender is not named, GRO and LRO are.
+  const nic = new RingOffloadWatch('eth1', log, () => undefined);
+  nic.check(1, 1, 0);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    'eth1: frames arrive with partial checksums (checksum offload where they are sent from, or GRO on eth1): uvsd completes their IPv4 TCP and UDP checksums itself ' +
+      '(rx_csum_partial); turn it off: ethtool -K eth1 gro off, and tx off on the interface that sends them',
+    'eth1: frames merged by GRO or TSO/GSO arrive (rx_gso_frames 1, port_drop_too_long 0): longer than the MTU, they are dropped; turn it off: ethtool -K eth1 gro off (and lro off on a NIC)',
+  ]);
+  // A fake /sys/class/net: uvs0 (4) and uvs0p (5) point at each other; eth0 at itself; vx0's link is in another namespace.
+  const root = mkdtempSync(join(tmpdir(), 'uvs-sysnet-'));
+  try {
+    for (const [name, ifindex, iflink] of [['eth0', 2, 2], ['uvs0', 4, 5], ['uvs0p', 5, 4], ['vx0', 6, 5]] as const) {
+      mkdirSync(join(root, name));
+      writeFileSync(join(root, name, 'ifindex'), `${ifindex}\n`);
+      writeFileSync(join(root, name, 'iflink'), `${iflink}\n`);
+    }
+    assert.equal(vethPeer('uvs0', root), 'uvs0p');
+    assert.equal(vethPeer('uvs0p', root), 'uvs0');
+    assert.equal(vethPeer('eth0', root), undefined);
+    assert.equal(vethPeer('vx0', root), undefined, 'uvs0p\'s own link is uvs0, not vx0');
+    assert.equal(vethPeer('gone', root), undefined);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

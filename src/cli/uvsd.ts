@@ -21,7 +21,7 @@ import { FaultWatch } from '../control/faults.js';
 import { NoDecapWatch } from '../control/nodecap.js';
 import { ArpWatch } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
-import { LinkWatch } from '../control/linkwatch.js';
+import { LinkWatch, RingOffloadWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
 import { changeRecord, roleStatus } from '../control/verbs.js';
@@ -348,6 +348,8 @@ export async function main(argv: string[]): Promise<void> {
     // each is warned about when the interface's changes under uvsd to one it cannot carry.
     ...(opts.ring === undefined ? { mtu: opts.mtu } : { ringMtu: opts.mtu }),
   });
+  /** The ring backend: offloads that leave frames a TAP never gets, warned about once each. */
+  const ringOffloads = opts.ring === undefined ? undefined : new RingOffloadWatch(opts.ring, log.child({ component: 'link' }));
   const control = new Control(dp, {
     tap: port.name, io: port.io, offload: offloadState, ...txqueuelen, portDrops, workers: group, link: () => links.status(), cpus,
   });
@@ -667,7 +669,13 @@ export async function main(argv: string[]): Promise<void> {
   let rolesLogged = rolesText();
   timer = setInterval(() => {
     group?.pull();
-    if (rxPort !== undefined) dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
+    if (rxPort !== undefined) {
+      dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
+      // The ring's frames with a partial checksum and GRO super-frames (the workers count theirs).
+      const off = rxPort.takeRingOffloads();
+      dp.counters.c[C.rx_csum_partial] += off.csumPartial;
+      dp.counters.c[C.rx_gso_frames] += off.gso;
+    }
     dp.tick();
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check();
@@ -705,6 +713,8 @@ export async function main(argv: string[]): Promise<void> {
         const why = ringLost(st.iface, ringAt, ringFd);
         if (why !== undefined) fatal(why, new Error(why));
       }
+      const c = dp.counters.c;
+      ringOffloads?.check(c[C.rx_csum_partial], c[C.rx_gso_frames], portDrops()?.['too_long'] ?? 0);
     }
   }, TICK_MS);
   const taken = await probing;

@@ -4,7 +4,7 @@
 // that is the TAP's namespace's view), logs a warning when the link goes wrong and an info line
 // when it is back, and `status` shows it. Reading two sysfs entries costs a few microseconds.
 
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { WatchLog } from './faults.js';
 import type { LinkStatus } from './protocol.js';
@@ -216,5 +216,60 @@ export class LinkWatch {
       }
     }
     return st;
+  }
+}
+
+/**
+ * The other end of a veth in uvsd's namespace (its iflink names the peer's ifindex, and the peer's
+ * iflink names ours); undefined for any other interface, or a peer in another namespace.
+ */
+export function vethPeer(iface: string, root = '/sys/class/net'): string | undefined {
+  try {
+    const num = (name: string, what: string): number => Number(readFileSync(`${root}/${name}/${what}`, 'utf8'));
+    const own = num(iface, 'ifindex');
+    const link = num(iface, 'iflink');
+    if (link === own) return undefined;
+    for (const name of readdirSync(root)) {
+      if (name !== iface && num(name, 'ifindex') === link && num(name, 'iflink') === own) return name;
+    }
+  } catch {
+    // gone meanwhile, or unreadable: no name to give
+  }
+  return undefined;
+}
+
+/**
+ * The ring backend (--port af_packet:IFACE) is handed frames as the interface's receive path left
+ * them, where a TAP gets whole, checksummed frames of the MTU: with checksum offload on the
+ * sending side (a veth's peer: on by default) frames carry only a partial checksum, which the
+ * ring completes (native/ring.cc; rx_csum_partial); with GRO/LRO on the interface, or TSO/GSO on
+ * a veth's peer, segments arrive merged (rx_gso_frames), longer than the MTU and dropped
+ * (port_drop_too_long, or frame_too_long). Each kind is one warning, the first time it is seen,
+ * naming the interface and the ethtool command that stops it (docs/uvsd.md, the ring backend).
+ */
+export class RingOffloadWatch {
+  private partialWarned = false;
+  private mergedWarned = false;
+
+  constructor(private readonly iface: string, private readonly log: WatchLog, private readonly peer: () => string | undefined = () => vethPeer(iface)) {}
+
+  /** The counts so far: frames with a partial checksum, GRO super-frames, frames longer than a slot. */
+  check(csumPartial: number, gso: number, tooLong: number): void {
+    const { iface, log } = this;
+    if (!this.partialWarned && csumPartial > 0) {
+      this.partialWarned = true;
+      const peer = this.peer();
+      const where = peer === undefined ? `checksum offload where they are sent from, or GRO on ${iface}` : `checksum offload of ${iface}'s veth peer ${peer}`;
+      const fix = peer === undefined ? `ethtool -K ${iface} gro off, and tx off on the interface that sends them` : `ethtool -K ${peer} tx off`;
+      log.warn({ iface, peer, rx_csum_partial: csumPartial }, `${iface}: frames arrive with partial checksums (${where}): ` +
+        `uvsd completes their IPv4 TCP and UDP checksums itself (rx_csum_partial); turn it off: ${fix}`);
+    }
+    if (!this.mergedWarned && (gso > 0 || tooLong > 0)) {
+      this.mergedWarned = true;
+      const peer = this.peer();
+      log.warn({ iface, peer, rx_gso_frames: gso, port_drop_too_long: tooLong }, `${iface}: frames merged by GRO or TSO/GSO arrive (rx_gso_frames ${gso}, ` +
+        `port_drop_too_long ${tooLong}): longer than the MTU, they are dropped; turn it off: ethtool -K ${iface} gro off` +
+        `${peer === undefined ? ' (and lro off on a NIC)' : `; ethtool -K ${peer} tso off gso off`}`);
+    }
   }
 }

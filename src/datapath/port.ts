@@ -96,8 +96,9 @@ export interface Native {
    *  sendmmsg() per batch. readBatch/writeBatch/rxStart/close on its fd use the ring. */
   openPacketRing(ifname: string): PacketInfo;
   /** Frames dropped as longer than a slot (truncated) and by the kernel on a full ring (ringFull),
-   *  since the ring was opened; null if fd has no ring. */
-  packetRingStats(fd: number): { truncated: number; ringFull: number } | null;
+   *  frames handed over with a partial checksum (csumPartial: completed by the ring where it can,
+   *  native/ring.cc) and GRO super-frames (gso), since the ring was opened; null if fd has no ring. */
+  packetRingStats(fd: number): { truncated: number; ringFull: number; csumPartial: number; gso: number } | null;
   /** The ifindex the ring socket fd is bound to now: -1 once its interface was unregistered
    *  (deleted, or moved out of the namespace); null if fd has no ring. */
   packetRingIfindex(fd: number): number | null;
@@ -417,6 +418,27 @@ export class Port {
 
   private wakesTaken = 0;
 
+  /**
+   * The ring backend: frames since the last call that arrived with a partial checksum (the
+   * sender's checksum offload; completed by the ring: native/ring.cc) and GRO super-frames, for
+   * the rx_csum_partial and rx_gso_frames counters (taken every tick). Zeros for any other port.
+   * The object returned is the port's own, overwritten by the next call.
+   */
+  takeRingOffloads(): { readonly csumPartial: number; readonly gso: number } {
+    const d = this.offloadsDelta;
+    d.csumPartial = 0;
+    d.gso = 0;
+    const st = this.io === 'packet-ring' && !this.closed ? native.packetRingStats(this.fd) : null;
+    if (st === null) return d;
+    d.csumPartial = st.csumPartial - this.offloadsTaken.csumPartial;
+    d.gso = st.gso - this.offloadsTaken.gso;
+    this.offloadsTaken.csumPartial = st.csumPartial;
+    this.offloadsTaken.gso = st.gso;
+    return d;
+  }
+
+  private readonly offloadsTaken = { csumPartial: 0, gso: 0 };
+  private readonly offloadsDelta = { csumPartial: 0, gso: 0 };
 
   stop(): void {
     if (this.rx) {

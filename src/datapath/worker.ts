@@ -184,6 +184,9 @@ port.start((n) => {
 const census = new StateCensus(dp.ct, shared.states);
 setInterval(() => {
   dp.counters.c[C.rx_wakes] += port.takeRxWakes();
+  const off = port.takeRingOffloads();
+  dp.counters.c[C.rx_csum_partial] += off.csumPartial;
+  dp.counters.c[C.rx_gso_frames] += off.gso;
   dp.tick();
   publishTick(shared, dp);
   const drops = port.drops();
