@@ -61,3 +61,7 @@ export const BGP_WATCH_MAX_S = 3600;
 
 /** The schedulers, in the order src/sched/index.ts registers them (it checks this list at load): uvsd --help names them. */
 export const SCHEDULER_NAMES: readonly string[] = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+
+/** --mtu's range; the ring backend's interface MTU is refused above MTU_MAX, taken as MTU_MIN below. */
+export const MTU_MIN = 576;
+export const MTU_MAX = 9000;

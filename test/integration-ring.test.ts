@@ -10,6 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { delay, within } from './lab/netns.js';
@@ -193,15 +195,23 @@ test('ring backend: its interface set down and up: uvsd keeps running, logs both
   });
 });
 
-test('--port: a bad spec, --bridge or --io with af_packet are refused with one line naming the value', () => {
+test('--port: a bad spec, --bridge or --io with af_packet, an interface MTU above 9000 are refused with one line naming the value', (t) => {
+  // A regular file at the socket path: a uvsd that got past the checks (lo's case, on the host's
+  // lo) stops at once (exit 1: "not a socket") instead of running.
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-ring-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'uvsd.sock');
+  writeFileSync(sock, '');
   for (const [args, want] of [
     [['--port', 'tap:uvs9'], /invalid --port "tap:uvs9"/],
     [['--port', 'af_packet:'], /invalid --port "af_packet:"/],
     [['--port', 'af_packet:a/b'], /invalid --port "af_packet:a\/b"/],
     [['--port', 'af_packet:uvs9', '--bridge', 'br0'], /--port af_packet:uvs9 takes no --bridge/],
     [['--port', 'af_packet:uvs9', '--io', 'syscalls'], /--port af_packet:uvs9 takes no --io syscalls/],
+    // An interface MTU above --mtu's limit (lo: 65536), refused as --mtu 65536 is (before 2026-12-05 taken as 9000).
+    [['--port', 'af_packet:lo', '--addr', '192.0.2.10/24'], /^uvsd: --port af_packet:lo: lo's mtu 65536 is more than uvsd carries \(9000, as --mtu\); set it to 9000 or less \(ip link set lo mtu 9000\)$/m],
   ] as const) {
-    const [node, ...argv] = uvsdArgv([...args, '--socket', '/nonexistent/uvsd.sock']);
+    const [node, ...argv] = uvsdArgv([...args, '--socket', sock]);
     const r = spawnSync(node!, argv, { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
     assert.match(r.stderr, want);

@@ -129,7 +129,7 @@ test('link watch: a link wrong at start is reported by the first check; one that
   assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn veth0 link fault: down (lowerlayerdown); no frame passes until it is back']);
 });
 
-test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd sizes its frames from --mtu), and said when it is back', () => {
+test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd sizes its frames from --mtu; restart with it, or above 9000 set it back), and said when it is back', () => {
   const sys = fakeSys({ uvs0: { operstate: 'up', master: 'br0' }, br0: { operstate: 'up' } });
   const log = logRecorder();
   const w = new LinkWatch({ iface: 'uvs0', bridge: 'br0', sys, log, mtu: 1500 }, 0);
@@ -144,6 +144,11 @@ test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd s
   assert.equal(w.status().ok, true, 'not a link fault: frames up to --mtu still pass');
   sys.ifs.uvs0!.mtu = 1500;
   assert.deepEqual(lines(5000), ["info uvs0 mtu is 1500 again, as uvsd's --mtu"]);
+  // Above --mtu's limit a restart with it would be refused: only setting it back helps.
+  sys.ifs.uvs0!.mtu = 9216;
+  assert.deepEqual(lines(7000), ["warn uvs0 mtu is 9216, uvsd's --mtu 1500: uvsd sizes its frames from --mtu (longer frames, GSO super-segments aside, are dropped as frame_too_long); set the mtu back (--mtu is at most 9000)"]);
+  sys.ifs.uvs0!.mtu = 1500;
+  log.take();
   // Neither --mtu nor the ring's MTU: nothing said.
   const quiet = new LinkWatch({ iface: 'uvs0', sys, log }, 0);
   sys.ifs.uvs0!.mtu = 9000;
@@ -151,7 +156,7 @@ test('link watch: the TAP\'s MTU changed under uvsd is warned about once (uvsd s
   assert.deepEqual(log.take(), []);
 });
 
-test('link watch, --port (the ring backend): an interface MTU raised above the one its ring was sized for at start is warned about once per change (restart uvsd), a lowered one is not; said when it is back within it', () => {
+test('link watch, --port (the ring backend): an interface MTU raised above the one its ring was sized for at start is warned about once per change (restart uvsd; above 9000 set it back), a lowered one is not; said when it is back within it', () => {
   const sys = fakeSys({ veth0: { operstate: 'up', mtu: 1500 } });
   const log = logRecorder();
   const w = new LinkWatch({ iface: 'veth0', sys, log, ringMtu: 1500 }, 0);
@@ -173,6 +178,13 @@ test('link watch, --port (the ring backend): an interface MTU raised above the o
   assert.deepEqual(lines(9000), [warn(4000)], 'a new value: said again');
   sys.ifs.veth0!.mtu = 1500;
   assert.deepEqual(lines(11000), ["info veth0 mtu is 1500 again, within the 1500 uvsd's ring carries"]);
+  // Above 9000 a restart would be refused (uvsd --port refuses such an interface, as --mtu): the
+  // advice is to set it back (before 2026-12-05 it said to restart uvsd).
+  sys.ifs.veth0!.mtu = 9216;
+  assert.deepEqual(lines(13000), ['warn veth0 mtu is 9216, more than the 1500 uvsd sized its ring and frames for at start: longer frames are dropped ' +
+    '(frame_too_long, or port_drop_too_long by the ring); set the mtu back to 1500 or less (uvsd carries at most 9000: restarted with this mtu it would refuse to start)']);
+  sys.ifs.veth0!.mtu = 1500;
+  log.take();
   // Above it at the first check (raised between start and the first look): warned then.
   const late = new LinkWatch({ iface: 'veth0', sys, log, ringMtu: 1400 }, 0);
   late.check(1000);

@@ -13,7 +13,7 @@ import { formatMac, parseIp, parseMac, type LinkAddr } from '../datapath/addr.js
 import { DEFAULT_TAP_QLEN, IO_MODES, native, type IoMode } from '../datapath/port.js';
 import {
   ARP_WATCH_MAX_S, ARP_WATCH_RATE, BGP_WATCH_MAX_S, DEFAULT_ARP_WATCH_S, DEFAULT_BGP_WATCH_S, DEFAULT_BIRD_SOCKET, DEFAULT_PROBE_MS, DEFENSE_DEFAULTS, MAX_WORKERS,
-  NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN, PROCESS_SLOTS, SCHEDULER_NAMES, SLOPPY_TCP_MODES, SYNPROXY_SYN_RETRIES_MAX,
+  MTU_MAX, MTU_MIN, NEIGH_MAX_DEFAULT, NEIGH_MAX_LIMIT, NEIGH_MAX_MIN, PROCESS_SLOTS, SCHEDULER_NAMES, SLOPPY_TCP_MODES, SYNPROXY_SYN_RETRIES_MAX,
 } from '../defaults.js';
 import { IPVS_VERSION, UVS_VERSION } from '../version.js';
 import {
@@ -99,9 +99,6 @@ export interface Options extends DefenseOptions {
 /** --log-level: pino's levels, and silent (nothing). */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** --mtu's range (the ring backend's interface MTU is taken within it). */
-export const MTU_MIN = 576;
-export const MTU_MAX = 9000;
 
 /**
  * What is wrong with --datapath-cpus for --workers `threads` (as many datapath threads: the main

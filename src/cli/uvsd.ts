@@ -1,7 +1,8 @@
 // uvsd: the daemon. Opens the TAP, runs the datapath on its batches, serves the control socket.
 
 import type { Command } from 'commander';
-import { checkSettings, macProblem, MTU_MAX, MTU_MIN, readCommandLine, type Options } from './uvsd-options.js';
+import { checkSettings, macProblem, readCommandLine, type Options } from './uvsd-options.js';
+import { MTU_MAX, MTU_MIN } from '../defaults.js';
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -231,10 +232,16 @@ export async function main(argv: string[]): Promise<void> {
     // With offload a frame may be a 64 KB TCP super-segment (GSO): slots of 64 KB (4 MB in all).
     // The ring backend reads whole frames of the interface's MTU (no vnet header, no offload):
     // that MTU, as it is at start, is uvsd's (--mtu does not apply; uvsd leaves the interface as
-    // it is), within --mtu's range: a longer frame is dropped as frame_too_long.
+    // it is). One above --mtu's limit is refused as --mtu is (before 2026-12-05 it was taken as
+    // 9000 and every longer frame dropped); one below MIN is taken as MIN (every frame fits).
     const offload = opts.offload === 'on' && opts.ring === undefined;
     const ringIface = opts.ring === undefined ? null : native.ifaceInfo(opts.ring);
-    if (ringIface !== null) opts.mtu = Math.min(MTU_MAX, Math.max(MTU_MIN, ringIface.mtu));
+    if (ringIface !== null && ringIface.mtu > MTU_MAX) {
+      console.error(`uvsd: --port af_packet:${opts.ring}: ${opts.ring}'s mtu ${ringIface.mtu} is more than uvsd carries (${MTU_MAX}, as --mtu); ` +
+        `set it to ${MTU_MAX} or less (ip link set ${opts.ring} mtu ${MTU_MAX})`);
+      process.exit(2);
+    }
+    if (ringIface !== null) opts.mtu = Math.max(MTU_MIN, ringIface.mtu);
     const stride = Math.max(2048, Math.ceil(((offload ? 65535 : opts.mtu) + 18 + RX_HEADROOM) / 64) * 64);
     if (opts.workers > 1 || opts.datapathThread) {
       let queues: TapInfo[];

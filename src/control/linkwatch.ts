@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { WatchLog } from './faults.js';
 import type { LinkStatus } from './protocol.js';
+import { MTU_MAX } from '../defaults.js';
 
 /**
  * The few facts of /sys/class/net the watch reads (a fake in tests). "Does not exist" is only
@@ -75,6 +76,7 @@ export function describeLink(st: LinkStatus): string {
   const why = st.bridgeExists === false ? `${st.bridge} is gone` : st.master !== null ? `in ${st.master}` : '';
   return `${s}, not in bridge ${st.bridge}${why === '' ? '' : ` (${why})`}`;
 }
+
 
 export interface LinkWatchOptions {
   iface: string;
@@ -165,8 +167,9 @@ export class LinkWatch {
     if (now === undefined || now === this.mtu) return;
     this.mtu = now;
     if (now !== mtu) {
+      const fix = now <= MTU_MAX ? `restart it with --mtu ${now}, or set the mtu back` : `set the mtu back (--mtu is at most ${MTU_MAX})`;
       log.warn({ iface, mtu: now, configured: mtu }, `${iface} mtu is ${now}, uvsd's --mtu ${mtu}: uvsd sizes its frames from --mtu ` +
-        `(longer frames, GSO super-segments aside, are dropped as frame_too_long); restart it with --mtu ${now}, or set the mtu back`);
+        `(longer frames, GSO super-segments aside, are dropped as frame_too_long); ${fix}`);
     } else log.info({ iface, mtu: now }, `${iface} mtu is ${mtu} again, as uvsd's --mtu`);
   }
 
@@ -179,8 +182,11 @@ export class LinkWatch {
     const was = this.mtu;
     this.mtu = now;
     if (now > ringMtu) {
+      // A restart sizes the ring from the interface's mtu, up to MTU_MAX (above it uvsd refuses to start).
+      const fix = now <= MTU_MAX ? `restart uvsd, which sizes the ring from the interface's mtu, or set the mtu back to ${ringMtu} or less`
+        : `set the mtu back to ${ringMtu} or less (uvsd carries at most ${MTU_MAX}: restarted with this mtu it would refuse to start)`;
       log.warn({ iface, mtu: now, ringMtu }, `${iface} mtu is ${now}, more than the ${ringMtu} uvsd sized its ring and frames for at start: ` +
-        `longer frames are dropped (frame_too_long, or port_drop_too_long by the ring); restart uvsd, which sizes the ring from the interface's mtu, or set the mtu back to ${ringMtu} or less`);
+        `longer frames are dropped (frame_too_long, or port_drop_too_long by the ring); ${fix}`);
     } else if (was !== undefined && was > ringMtu) {
       log.info({ iface, mtu: now, ringMtu }, `${iface} mtu is ${now} again, within the ${ringMtu} uvsd's ring carries`);
     }
