@@ -596,6 +596,34 @@ test('MISC_CHECK: exit 0 passes, 1 fails, misc_dynamic turns 2..255 into a weigh
   assert.deepEqual(missing, { ok: false, reason: 'misc_path spawn ENOENT' });
 });
 
+test('connect_timeout and misc_timeout past 24.8 days (keepalived takes up to a year): a server answering 50 ms late passes MISC_CHECK, HTTP_GET, SMTP_CHECK and UDP_CHECK (before: Node\'s setTimeout fired the timeout after 1 ms, every check failed, the server was taken down)', async () => {
+  const DAYS30 = 30 * 86_400_000;
+  const late = (fn: () => void): void => void setTimeout(fn, 50);
+  const web = http.createServer((_req, res) => late(() => res.end('ok')));
+  const smtp = net.createServer((c) => {
+    c.on('error', () => {});
+    late(() => c.write('220 ready\r\n'));
+    c.on('data', (d) => c.write(d.toString().startsWith('HELO') ? '250 ok\r\n' : '221 bye\r\n'));
+  });
+  const udp = dgram.createSocket('udp4');
+  udp.on('message', (_m, r) => late(() => udp.send('pong!', r.port, r.address)));
+  await new Promise<void>((r) => udp.bind(0, LO, () => r()));
+  try {
+    const [webPort, smtpPort] = [await listen(web), await listen(smtp)];
+    const results = await Promise.all([
+      checkMisc({ command: '/bin/sh -c "sleep 0.05"', timeoutMs: DAYS30, dynamic: false }),
+      checkHttp({ connectTimeoutMs: DAYS30, urls: [{ path: '/' }] }, { ip: LO, port: webPort }),
+      checkSmtp({ connectTimeoutMs: DAYS30, helo: 'lb1' }, { ip: LO, port: smtpPort }),
+      checkUdp({ connectTimeoutMs: DAYS30, requireReply: true, payload: Buffer.from('ping') }, { ip: LO, port: udp.address().port }),
+    ]);
+    assert.deepEqual(results.map((r) => [r.ok, r.reason]), [[true, 'exit 0'], [true, '/: HTTP status 200'], [true, 'HELO lb1 accepted'], [true, 'reply of 5 bytes']]);
+  } finally {
+    web.close();
+    smtp.close();
+    udp.close();
+  }
+});
+
 test('a command run by uvsd at a raised priority (the unit\'s Nice=-10) runs at the default nice 0', async (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('raising a priority needs root (CAP_SYS_NICE)');

@@ -898,3 +898,40 @@ test('a step of the wall clock (NTP) during a check: its duration (uvs_health_ch
   assert.equal(mgr.entries()[0]!.since, Date.now() - 5 * S, 'went down 5 s ago by the clock as it reads (before: an hour and 5 s ago)');
   await mgr.stop();
 });
+
+test('timers past 24.8 days (keepalived takes delay_loop, delay_before_retry, warmup up to a year) with the real clock: a delay_loop of 30 days makes the next attempt 30 days later (before: Node\'s setTimeout fired it after 1 ms, ~700 checks/s and a TimeoutOverflowWarning each)', async () => {
+  const DAYS30 = 30 * 86_400 * S;
+  // The fake clock: the next attempt is due 30 days after the first.
+  const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ delayLoopMs: DAYS30, delayBeforeRetryMs: DAYS30 })] })] })] });
+  await w.mgr.start();
+  await w.clock.advance(DAYS30 + 1);
+  assert.deepEqual(w.attempts.get(A), [0, DAYS30]);
+  await w.mgr.stop();
+  // The real one (realClock): one attempt at the start, none more within 100 ms.
+  const r = rig();
+  let attempts = 0;
+  const warnings: string[] = [];
+  const onWarning = (e: Error): void => void warnings.push(e.name);
+  process.on('warning', onWarning);
+  const mgr = new HealthManager({ services: [vs({ realServers: [rs(0, { checkers: [checker({ delayLoopMs: DAYS30, delayBeforeRetryMs: DAYS30 })] })] })] }, {
+    call: (verb, args) => r.ctl.call(verb, args),
+    run: () => {
+      attempts++;
+      return Promise.resolve({ ok: true, reason: 'ok' });
+    },
+    exec: () => Promise.resolve(),
+    log: { info: () => {}, warn: () => {} },
+    random: () => 0,
+  });
+  try {
+    await mgr.start();
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(attempts, 1, 'the first check only');
+    assert.deepEqual(warnings, []);
+    const late = mgr.startDelays()!;
+    assert.equal(late.counts.reduce((a, n) => a + n, 0), 1);
+  } finally {
+    process.off('warning', onWarning);
+    await mgr.stop();
+  }
+});

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
-import { monoOf, wallOf } from './clock.js';
+import { clearLongTimeout, monoOf, setLongTimeout, wallOf, type LongTimeout } from './clock.js';
 import { topLevelItem, toYaml } from './yaml-out.js';
 import { runSteps, type Pause, type Steps } from './slices.js';
 import { readConfigOffThread } from './config-thread.js';
@@ -958,7 +958,7 @@ export class ServiceTexts {
 export class ConfigManager {
   /** Servers draining after a reload removed them (by dk()), with their deletion timers and when
    *  (performance.now(): the state file's drain-until is its wall time, converted each way). */
-  private readonly draining = new Map<string, { timer: NodeJS.Timeout; until: number }>();
+  private readonly draining = new Map<string, { timer: LongTimeout; until: number }>();
   /** The services of the last applied config, by sk() (--dump-config writes their health). */
   private applied = new Map<string, DesiredService>();
   /** Moved by every change of `applied` or `draining`: the services' texts kept (ServiceTexts) are built again. */
@@ -1091,7 +1091,7 @@ export class ConfigManager {
     this.applied = new Map(cfg.services.map((s) => [sk(s.spec), s]));
     this.dumpEpoch++; // the drains started and ended here too: drainUntil is called from here alone
     for (const k of plan.undrain) {
-      clearTimeout(this.draining.get(k)?.timer);
+      clearLongTimeout(this.draining.get(k)?.timer);
       this.draining.delete(k);
     }
     const now = performance.now();
@@ -1109,7 +1109,8 @@ export class ConfigManager {
     const k = dk(d.service, d.addr, d.port);
     if (this.draining.has(k)) return;
     const name = `${serviceText(d.service)} -> ${d.addr}:${d.port}`;
-    const timer = setTimeout(() => {
+    // A state file's drain-until may be any time ahead (written by hand): past 24.8 days too.
+    const timer = setLongTimeout(() => {
       this.draining.delete(k);
       this.dumpEpoch++;
       const svc = this.control.model.services.get(serviceKeyOf(d.service.proto, parseIp(d.service.addr), d.service.port, d.service.fwmark));
@@ -1352,7 +1353,7 @@ export class ConfigManager {
 
   stop(): void {
     // The timers only: a state-file save still pending at the stop writes the drains (drain-until).
-    for (const t of this.draining.values()) clearTimeout(t.timer);
+    for (const t of this.draining.values()) clearLongTimeout(t.timer);
     this.dumpEpoch++;
   }
 }

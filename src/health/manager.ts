@@ -39,6 +39,7 @@ import { MAX_WEIGHT } from '../control/protocol.js';
 import { dk, entryOfServer, sorryEntry, vsServiceSpec, type HealthPlan } from '../control/config.js';
 import { sorryAlsoServer } from './keepalived.js';
 import { scriptUserCaps } from './exec.js';
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../control/clock.js';
 import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
 
 export interface HealthClock {
@@ -53,8 +54,9 @@ export interface HealthClock {
 export const realClock: HealthClock = {
   now: () => performance.now(),
   wall: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  // delay_loop and the others may be up to a year, past Node's 24.8-day setTimeout (MAX_TIMER_MS).
+  setTimeout: (fn, ms) => setLongTimeout(fn, ms),
+  clearTimeout: (h) => clearLongTimeout(h as LongTimeout | undefined),
 };
 
 export interface HealthLog {

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import type { CheckResult, CheckTarget, TcpCheck } from '../types.js';
 import { notRunResult } from './resource.js';
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
 
 /** A check's TCP connection, once established: what the checker says on it. */
 export interface TcpSession {
@@ -43,7 +44,7 @@ export function closeCheckSocket(sock: net.Socket | null | undefined, fixedPort:
 export function tcpSession(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort'>, target: CheckTarget, onConnect: (s: TcpSession) => void): Promise<CheckResult> {
   return new Promise((resolve) => {
     let done = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     let phase = 'connect';
     const sock = net.connect({ host: target.ip, port: target.port, localAddress: spec.bindto, localPort: spec.bindPort });
     const s: TcpSession = {
@@ -51,15 +52,15 @@ export function tcpSession(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto' | 
       finish(r) {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         closeCheckSocket(sock, spec.bindPort !== undefined);
         resolve(r);
       },
       arm(what) {
         phase = what;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         const reason = what === 'connect' ? `connect timeout after ${spec.connectTimeoutMs} ms` : `${what}: timeout after ${spec.connectTimeoutMs} ms`;
-        timer = setTimeout(() => s.finish({ ok: false, reason }), spec.connectTimeoutMs);
+        timer = setLongTimeout(() => s.finish({ ok: false, reason }), spec.connectTimeoutMs);
       },
       phase: () => phase,
       done: () => done,

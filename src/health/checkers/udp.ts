@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import type { CheckResult, CheckTarget, UdpCheck } from '../types.js';
 import type { Pinger } from './ping.js';
 import { notRunResult } from './resource.js';
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
 
 type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'minReplyLength' | 'maxReplyLength'>;
 
@@ -32,11 +33,11 @@ export function udpExchange(
     const finish = (r: CheckResult): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       sock.close();
       resolve(r);
     };
-    const timer = setTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
+    const timer = setLongTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
     sock.on('error', (e: NodeJS.ErrnoException) => finish(notRunResult('udp', e) ?? { ok: false, reason: `udp ${e.code ?? e.message}` }));
     sock.on('message', (msg) => {
       const r = onReply(msg);
@@ -68,7 +69,7 @@ const UNREACH_ERRNO = ['ENETUNREACH', 'EHOSTUNREACH', 'ENOPROTOOPT', 'ECONNREFUS
 interface Wait {
   spec: UdpSpec;
   resolve: (r: CheckResult) => void;
-  timer: NodeJS.Timeout;
+  timer: LongTimeout;
 }
 
 /** One unconnected socket the waits from one source (bindto, bind_port) send from. */
@@ -123,7 +124,7 @@ export class UdpProber {
     const src = this.source(spec);
     const key = `${target.ip}:${target.port}`;
     return new Promise((resolve) => {
-      const w: Wait = { spec, resolve, timer: setTimeout(() => this.end(src, key, w, passed()), spec.connectTimeoutMs) };
+      const w: Wait = { spec, resolve, timer: setLongTimeout(() => this.end(src, key, w, passed()), spec.connectTimeoutMs) };
       let set = src.waits.get(key);
       if (set === undefined) src.waits.set(key, (set = new Set()));
       set.add(w);
@@ -165,7 +166,7 @@ export class UdpProber {
     const set = src.waits.get(key);
     if (set?.delete(w) !== true) return;
     if (set.size === 0) src.waits.delete(key);
-    clearTimeout(w.timer);
+    clearLongTimeout(w.timer);
     this.pinger.unhold();
     // The last wait of a source closes its socket (a new one opens at the next check).
     if (--src.count === 0) {
