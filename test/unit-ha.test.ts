@@ -709,6 +709,66 @@ test('a replayed or duplicated sync datagram is refused and counted replayed, on
   assert.deepEqual([m.get('uvs_sync_messages_replayed_total'), m.get('uvs_sync_messages_old_total')], [3, 2]);
 }));
 
+test('a master whose sequence reaches 2^31 takes a new sender id from 0 (the numbers never wrap, RFC 4303 3.3.3): the backup goes on taking its data, counts nothing lost, and refuses a datagram recorded at the start of the old id (before: numbers went on past 2^31 under one id; that datagram was taken as new, 2,147,483,646 counted lost, every genuine datagram after it refused as old: sync stopped)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile } }) => {
+  const st = b.ctl.sync.stats;
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const m = director(false);
+  m.ctl.call('setRole', { role: 'master' });
+  const logs: string[] = [];
+  m.ctl.sync.setLog((msg) => logs.push(msg));
+  await m.ctl.call('startDaemon', { state: 'master', syncid: 3, syncPeer: '127.0.0.1', keyFile, port: port + 1 });
+  const fwd = dgram.createSocket('udp4');
+  try {
+    // The master's datagrams, recorded; sent on to the backup's port once `on`.
+    const sent: Buffer[] = [];
+    let on = false;
+    const sock = (m.ctl.sync as unknown as { sock: dgram.Socket }).sock;
+    (sock as unknown as { send: (msg: Buffer) => void }).send = (msg) => {
+      sent.push(msg);
+      if (on) fwd.send(msg, port, '127.0.0.1');
+    };
+    const heard = () => st.received + st.replayed + st.old;
+    const conn = async (sport: number): Promise<void> => {
+      const n = sent.length;
+      const h = heard();
+      m.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN }));
+      await until(() => sent.length > n && (!on || heard() > h));
+    };
+    await conn(46000); // recorded off the wire, seq 0: the backup does not hear it now
+    on = true;
+    (m.ctl.sync as unknown as { seq: number }).seq = 2 ** 31 - 2; // 2^31 - 2 datagrams later (38.8 days at the rate bound)
+    for (let sport = 46001; sport <= 46004; sport++) await conn(sport);
+    assert.deepEqual([st.received, st.lost, b.dp.ct.count], [4, 0, 4], 'the new id is a new sender: nothing lost');
+    // The datagram recorded at seq 0 of the old id, sent again: out of its window.
+    const h = heard();
+    await new Promise<void>((res) => fwd.send(sent[0]!, port, '127.0.0.1', () => res()));
+    await until(() => heard() > h);
+    assert.deepEqual([st.received, st.old, st.lost], [4, 1, 0], 'refused as old, nothing counted lost');
+    await conn(46005);
+    assert.deepEqual([st.received, st.lost, b.dp.ct.count], [5, 0, 5], 'the next genuine datagram is taken');
+    assert.equal(rows(b).some((r) => r.includes(':46000 ')), false, 'the replayed connection is not installed');
+    const opened = sent.map((x) => open(x, Buffer.from(PAIR_KEY)) as Opened);
+    const [a, z] = [opened[0]!.sender, opened[3]!.sender];
+    assert.deepEqual(opened.map((r) => [r.sender, r.seq]), [[a, 0], [a, 2 ** 31 - 2], [a, 2 ** 31 - 1], [z, 0], [z, 1], [z, 2]]);
+    assert.notEqual(z, a);
+    assert.deepEqual(logs, ['sync: 2^31 datagrams sent under one sender id: a new sender id, numbered from 0 (the numbers never wrap)']);
+  } finally {
+    fwd.close();
+    m.ctl.sync.close();
+  }
+}));
+
+test('a gap counts lost no more than the sender could have sent since it was last heard (4 × 32 datagrams per 50 ms): a jump of 2^31 - 2 right after seq 0 (a replay under an older master\'s wrapped numbers) is not 2,147,483,646 lost', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
+  const st = b.ctl.sync.stats;
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  const dg = masterRecord();
+  await send(dg, MSG_DATA, 3, 0, PAIR_KEY);
+  await send(dg, MSG_DATA, 3, 2 ** 31 - 1, PAIR_KEY);
+  await until(() => st.received === 2);
+  assert.equal(st.received, 2);
+  assert.ok(st.lost > 0 && st.lost <= 3 * 128, `lost ${st.lost}`);
+}));
+
 test('a dump request sent again (replayed) makes no dump: 5 times the same sealed request, 1 dump of the table', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {
   const st = b.ctl.sync.stats;
   b.ctl.call('setRole', { role: 'master' });

@@ -59,6 +59,22 @@ const DUMP_ASKS = 10;
 const CATCH_UP_MS = 10_000;
 /** Senders whose sequence (anti-replay window) is followed; the one heard from least lately goes first. */
 const MAX_SENDERS = 64;
+/**
+ * A sender takes a new random id, its sequence from 0 again, when its number reaches this: the
+ * numbers never wrap (RFC 4303 3.3.3: the counter must not cycle). A receiver's window takes a
+ * number up to 2^31-1 ahead of the newest as new (replay.ts), so past 2^31 datagrams under one
+ * id one recorded from the first would be taken as new and every genuine one refused after it.
+ * 2^31 datagrams are 38.8 days at the rate bound.
+ */
+export const SEQ_LIMIT = 0x80000000;
+/**
+ * Datagrams a sender can have sent per SYNC_INTERVAL_MS, and then some: the rate bound
+ * (MAX_DATAGRAMS_PER_TICK, a group's MSG_DATA_EXT and split ones over it), a dump answer sent
+ * alone, dump requests. A gap counts as `lost` up to what the sender could have sent since it was
+ * last heard (inSequence): a jump past that is no loss (a replay under an older master's
+ * wrapped numbers).
+ */
+const MAX_SENT_PER_TICK = 4 * MAX_DATAGRAMS_PER_TICK;
 /** At most one warning of a kind ("split brain?", another syncid) per this long; the counts are in stats. */
 const WARN_EVERY_MS = 60_000;
 
@@ -127,8 +143,11 @@ export class SyncDaemon {
   private sockKey = '';
   private timer: NodeJS.Timeout | undefined;
   private askTimer: NodeJS.Timeout | undefined;
-  /** Random per start: receivers restart their sequence tracking when it changes. */
-  private readonly sender = randomBytes(4).readUInt32BE(0);
+  /** Random per start, and new at SEQ_LIMIT datagrams: receivers follow each id's sequence apart. */
+  private sender = randomBytes(4).readUInt32BE(0);
+  /** The ids this daemon sent under before (SEQ_LIMIT), the last MAX_SENDERS: its own datagrams, never taken. */
+  private readonly ownSenders: number[] = [];
+  /** The next datagram's sequence number, below SEQ_LIMIT. */
   private seq = 0;
   /** Each sender's anti-replay window (in the order they were last heard). */
   private readonly windows = new Map<number, ReplayWindow>();
@@ -325,10 +344,22 @@ export class SyncDaemon {
       flags |= SF_DUMP_ANSWER;
       this.answer = false;
     }
-    const len = seal(buf, type, count, c.syncid, this.sender, this.seq++ >>> 0, c.key, flags);
+    if (this.seq >= SEQ_LIMIT) this.newSender();
+    const len = seal(buf, type, count, c.syncid, this.sender, this.seq++, c.key, flags);
     // One copy per datagram: send() keeps the buffer until it is written.
     this.sock?.send(Buffer.from(buf.subarray(0, len)), c.port, this.target(c));
     this.stats.sent++;
+  }
+
+  /** SEQ_LIMIT datagrams sent under this id: a new random one, numbered from 0 (a receiver takes it as a new sender). */
+  private newSender(): void {
+    const old = this.sender;
+    this.ownSenders.push(old);
+    if (this.ownSenders.length > MAX_SENDERS) this.ownSenders.shift();
+    do this.sender = randomBytes(4).readUInt32BE(0);
+    while (this.sender === old || this.ownSenders.includes(this.sender));
+    this.seq = 0;
+    this.log('sync: 2^31 datagrams sent under one sender id: a new sender id, numbered from 0 (the numbers never wrap)', { oldSender: old, sender: this.sender });
   }
 
   /** Backup: ask for the whole table now and every DUMP_ASK_MS until answered (unanswered: behind, asked again when data comes). */
@@ -537,19 +568,22 @@ export class SyncDaemon {
   /** Whether datagram seq of sender is to be taken (its anti-replay window); counts gaps, replays and old ones. */
   private inSequence(sender: number, seq: number, backup: boolean): boolean {
     const w = this.windows.get(sender);
+    const now = performance.now();
     if (w === undefined) {
       if (this.windows.size >= MAX_SENDERS) this.windows.delete(this.windows.keys().next().value as number);
-      this.windows.set(sender, new ReplayWindow(seq));
+      this.windows.set(sender, new ReplayWindow(seq, now));
       return true;
     }
-    const v = w.check(seq);
+    const heardAt = w.heardAt;
+    const v = w.check(seq, now);
     if (v === SEQ_REPLAYED || v === SEQ_OLD) {
       if (v === SEQ_REPLAYED) this.stats.replayed++;
       else this.stats.old++;
       return false;
     }
     if (v > 0) {
-      this.stats.lost += v;
+      // No more than the sender could have sent since it was last heard (MAX_SENT_PER_TICK).
+      this.stats.lost += Math.min(v, (Math.floor(Math.max(0, now - heardAt) / SYNC_INTERVAL_MS) + 2) * MAX_SENT_PER_TICK);
       this.behind ||= backup;
     }
     // Last heard last: a sender not heard from for long goes first when MAX_SENDERS are followed.
@@ -572,7 +606,7 @@ export class SyncDaemon {
       this.stats.malformed++;
       return;
     }
-    if (r !== 'auth' && r.sender === this.sender) return; // our own (multicast loop)
+    if (r !== 'auth' && (r.sender === this.sender || this.ownSenders.includes(r.sender))) return; // our own (multicast loop; or sent again)
     // The master's key vouches for dump requests only: data is installed under the backup's key
     // alone, or a backup given another key would take the table of anyone holding the master's.
     if (r === 'auth' || (byMasterKey && b !== undefined && r.type !== MSG_DUMP_REQUEST)) {

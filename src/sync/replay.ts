@@ -2,7 +2,10 @@
 // sender, the highest sequence number heard and a bitmap of the REPLAY_WINDOW numbers up to it.
 // A number already heard, or older than the window, is refused: a datagram recorded off the wire
 // and sent again (or duplicated, or very late) installs nothing. A sender's id is random per
-// uvsd start (codec.ts), so a restarted master is a new sender with a window of its own.
+// uvsd start (codec.ts), so a restarted master is a new sender with a window of its own; a
+// sender takes a new id before its numbers reach 2^31 (daemon.ts SEQ_LIMIT): a number up to
+// 2^31-1 ahead of the newest is new here, so one that wrapped would let a datagram recorded
+// 2^31 datagrams ago in as new, and refuse every genuine one after it as old.
 
 /** Sequence numbers a late (reordered) datagram may be behind the newest and still be taken. */
 export const REPLAY_WINDOW = 1024;
@@ -21,14 +24,17 @@ export class ReplayWindow {
   private readonly bits = new Uint32Array(REPLAY_WINDOW / 32);
   /** The socket was closed since: the next number ahead is not a gap (nobody listened). */
   fresh = false;
+  /** When (the caller's clock, ms) a number was last taken. */
+  heardAt: number;
 
-  constructor(first: number) {
+  constructor(first: number, now = 0) {
     this.top = first >>> 0;
     this.set(this.top);
+    this.heardAt = now;
   }
 
-  /** Take seq (marking it heard) or refuse it. */
-  check(seq: number): number {
+  /** Take seq (marking it heard, at `now`) or refuse it. */
+  check(seq: number, now = this.heardAt): number {
     seq >>>= 0;
     const ahead = (seq - this.top) >>> 0;
     if (ahead !== 0 && ahead < 0x80000000) {
@@ -37,6 +43,7 @@ export class ReplayWindow {
       this.top = seq;
       this.span = Math.min(REPLAY_WINDOW, this.span + ahead);
       this.set(seq);
+      this.heardAt = now;
       const gap = this.fresh ? 0 : ahead - 1;
       this.fresh = false;
       return gap;
@@ -45,6 +52,7 @@ export class ReplayWindow {
     if (back >= this.span) return SEQ_OLD;
     if (this.heard(seq)) return SEQ_REPLAYED;
     this.set(seq);
+    this.heardAt = now;
     return SEQ_LATE;
   }
 
