@@ -247,16 +247,28 @@ test('BIRD\'s show protocols rows: name, proto, state and info, with either time
   assert.equal(parseRouteCount(['Table master4:']), undefined);
 });
 
-test('uvsadm --drain\'s own reply, before uvsd has written the empty include, says the routes BIRD still announces (before: "1 route still wanted")', async () => {
+/** A routed director (uvsadm --drain asks the announcer) and its BIRD announcer, against a fake
+ *  BIRD in a temporary directory, for `body`; all of it stopped and removed after. */
+async function withDrainBird(conf: FakeBirdConf, body: (a: BirdAnnouncer, r: ReturnType<typeof rig>) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
   const socket = join(dir, 'bird.ctl');
   const include = join(dir, 'vips.conf');
   const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000 });
-  const bird = await fakeBird(socket, [], include);
+  const bird = await fakeBird(socket, [], include, conf);
   const r = rig();
   r.ctl.routed = true;
   r.ctl.bgpWithdrawal = () => a.unconfirmedWithdrawal();
   try {
+    await body(a, r);
+  } finally {
+    await new Promise((res) => bird.close(() => res(undefined)));
+    await a.withdrawAll(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('uvsadm --drain\'s own reply, before uvsd has written the empty include, says the routes BIRD still announces (before: "1 route still wanted")', async () => {
+  await withDrainBird({ included: true, session: 'Established', exports: true }, async (a, r) => {
     a.update([parseIp('192.168.8.200') >>> 0]);
     await until(() => a.status().state === 'ok');
     // The drain verb answers at once; uvsd updates the include at the next turn of the loop.
@@ -266,24 +278,12 @@ test('uvsadm --drain\'s own reply, before uvsd has written the empty include, sa
     a.update([parseIp('192.168.8.200') >>> 0, parseIp('192.168.8.201') >>> 0]);
     await until(() => a.status().routes === 2);
     assert.equal(a.unconfirmedWithdrawal(), '2 routes still announced by BIRD');
-  } finally {
-    await new Promise((res) => bird.close(() => res(undefined)));
-    await a.withdrawAll(500);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('uvsadm --drain: "drained" only once BIRD confirmed the withdrawal; while it refuses the new config (and still announces) it stays "draining" and says why, also after the timeout', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
-  const socket = join(dir, 'bird.ctl');
-  const include = join(dir, 'vips.conf');
   const conf: FakeBirdConf = { included: true, session: 'Established', exports: true };
-  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000 });
-  const bird = await fakeBird(socket, [], include, conf);
-  const r = rig();
-  r.ctl.routed = true;
-  r.ctl.bgpWithdrawal = () => a.unconfirmedWithdrawal();
-  try {
+  await withDrainBird(conf, async (a, r) => {
     a.update([parseIp('192.168.8.200') >>> 0]);
     await until(() => a.status().state === 'ok');
     // A syntax error in bird.conf: BIRD refuses every configure and keeps announcing the route.
@@ -301,9 +301,5 @@ test('uvsadm --drain: "drained" only once BIRD confirmed the withdrawal; while i
     const done = r.ctl.status().drain!;
     assert.deepEqual([done.state, done.withdrawal], ['drained', undefined]);
     assert.equal(a.status().routes, 0);
-  } finally {
-    await new Promise((res) => bird.close(() => res(undefined)));
-    await a.withdrawAll(500);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
