@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { formatList, formatRules } from '../src/control/printers.js';
+import { parseRules } from '../src/control/ipvsadm.js';
 import type { ListResult } from '../src/control/protocol.js';
 import { HealthManager } from '../src/health/manager.js';
 import { withHealth } from '../src/health/report.js';
@@ -248,6 +249,34 @@ test('reload: new checks start, removed ones stop, changed ones restart; an unch
   await w.clock.advance(30 * S);
   assert.ok(!w.attempts.slice(m).some((x) => x.includes(` ${B} `) || x.includes(` ${D} `)), `stopped checkers ran: ${w.attempts.slice(m).join('; ')}`);
   assert.ok(w.attempts.slice(m).some((x) => x.includes(` ${C} `)), 'the others go on');
+  await w.mgr.stop();
+});
+
+test('a health change the table refuses (its service deleted by hand: uvsadm -C, a check, uvsadm -R) is tried again at the next check, as keepalived does; the server ends as its checks say (before: lost for good, the table against the checks)', async () => {
+  const w = world();
+  w.cm.apply(parseConfig(svc(`      - { address: ${A}, weight: 2 }\n      - { address: ${B}, weight: 3 }\n`, '    health: { delay-loop: 10, retry: 0, checks: [{ type: tcp }] }\n'), 'f.yaml'), false);
+  await w.mgr.start();
+  await w.clock.advance(0); // t=0 both pass
+  const cycle = async (): Promise<void> => {
+    const rules = formatRules(w.r.ctl.list(), N); // uvsadm -S -n
+    w.r.ctl.call('clear', {}); // uvsadm -C
+    await w.clock.advance(10 * S); // a check round: the manager's change is refused (no such service)
+    w.r.ctl.call('batch', { items: parseRules(rules).calls }); // uvsadm -R
+  };
+  w.failing.add(A);
+  await cycle();
+  assert.deepEqual(w.table(), [`80 ${A}/2`, `80 ${B}/3`], 'restored as saved');
+  assert.equal(w.mgr.entries().find((e) => e.addr === A)!.state, 'up', 'the refused change did not happen');
+  assert.ok(w.warned.some((m) => m.startsWith('health: real server down not applied (the table refused it)')), w.warned.join('; '));
+  await w.clock.advance(10 * S); // the next check: A out
+  assert.deepEqual(w.table(), [`80 ${B}/3`]);
+  assert.equal(w.mgr.entries().find((e) => e.addr === A)!.state, 'down');
+  w.failing.delete(A);
+  await cycle();
+  assert.deepEqual(w.table(), [`80 ${B}/3`]);
+  await w.clock.advance(10 * S); // the next check: A back
+  assert.deepEqual(w.table(), [`80 ${B}/3`, `80 ${A}/2`]);
+  assert.equal(w.mgr.entries().find((e) => e.addr === A)!.state, 'up');
   await w.mgr.stop();
 });
 

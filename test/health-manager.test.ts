@@ -718,14 +718,14 @@ test('a sorry server refused at import (DR on another port, in at once by alpha)
   assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
 });
 
-test('an operator deleting a checked service by hand: the health change is refused, logged, and checking goes on', async () => {
+test('an operator deleting a checked service by hand: the health change is refused, logged, tried again at each check (keepalived), and checking goes on', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] });
   await w.mgr.start();
   w.r.ctl.call('deleteService', { proto: 'tcp', addr: VIP, port: 80 });
   w.set(A, false);
-  await w.clock.advance(10 * S);
+  await w.clock.advance(10 * S); // checks at t=0 and t=10
   const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
-  assert.equal(refused.length, 1);
+  assert.equal(refused.length, 2, 'each check tries the change again');
   assert.equal(refused[0]!.obj.error, `Service not defined: TCP ${VIP}:80`);
   await w.clock.advance(10 * S);
   assert.equal(w.attempts.get(A)!.length, 3);

@@ -866,6 +866,8 @@ export class HealthManager {
       }
       return;
     }
+    // As it was: put back if the table refuses this server's change (below).
+    const undo = { alive: rs.alive, reason: rs.reason, since: rs.since, quorumUp: vs.quorumUp, sorryIn: vs.sorryIn, sorryParked: vs.sorryParked, present: vs.rs.map((r) => r.present) };
     rs.alive = alive;
     rs.reason = reason;
     rs.since = this.clock.now();
@@ -895,8 +897,22 @@ export class HealthManager {
       }
       if (rs.spec.notifyDown) commands.push({ lane: rs, script: rs.spec.notifyDown });
     }
+    const own = items[0]; // this server's own change, if any (the quorum's follow)
     this.updateQuorum(vs, items, commands);
-    await this.applyItems(items, commands);
+    if (await this.applyItems(items, commands, own)) return;
+    // keepalived perform_svr_state: when ipvs_cmd fails the server's state is not set, so its
+    // next check tries the change again (e.g. the service was deleted by hand and is restored
+    // later: uvsadm -C, then -R). Nothing of this decision happened: its state, the quorum's
+    // and its commands are as before.
+    rs.alive = undo.alive;
+    rs.reason = undo.reason;
+    rs.since = undo.since;
+    vs.quorumUp = undo.quorumUp;
+    vs.sorryIn = undo.sorryIn;
+    vs.sorryParked = undo.sorryParked;
+    vs.rs.forEach((r, i) => (r.present = undo.present[i]!));
+    this.deps.log.warn({ service: vsName(vs), server: rsName(rs), state: alive ? 'up' : 'down' },
+      `health: real server ${alive ? 'up' : 'down'} not applied (the table refused it): its state stays ${undo.alive ? 'up' : 'down'}, the change is tried again at its next check`);
   }
 
   /** How a server is added back: its configured method, tunnel and thresholds (else the virtual server's). */
@@ -985,29 +1001,43 @@ export class HealthManager {
    * is tried alone so the others still happen; refusals are logged and checking goes on. Then the
    * decision's commands start (keepalived runs notify scripts once IPVS has the change).
    */
-  private async applyItems(items: BatchItem[], commands: Command[]): Promise<void> {
-    await this.applyBatch(items);
+  private async applyItems(items: BatchItem[], commands: Command[], own?: BatchItem): Promise<boolean> {
+    if (!(await this.applyBatch(items, own))) return false;
     for (const c of commands) this.spawn(c);
+    return true;
   }
 
-  private async applyBatch(items: BatchItem[]): Promise<void> {
+  /**
+   * Returns false when `own` (a server's own change) was refused: then nothing was applied (it
+   * is tried first, alone, and the others are not tried). The server being in the table already
+   * (adding it) or not there (deleting it) is no refusal: keepalived's ipvs_talk takes EEXIST and
+   * ENOENT so.
+   */
+  private async applyBatch(items: BatchItem[], own?: BatchItem): Promise<boolean> {
     if (items.length > 1) {
       try {
         await this.deps.call('batch', { items });
-        return;
+        return true;
       } catch {
         // fall through: one by one
       }
     }
-    for (const it of items) await this.tryCall(it.verb, it.args);
+    if (own !== undefined && !(await this.tryCall(own.verb, own.args))) return false;
+    for (const it of items) if (it !== own) await this.tryCall(it.verb, it.args);
+    return true;
   }
 
-  private async tryCall(verb: string, args: unknown): Promise<void> {
+  /** False when refused (logged). */
+  private async tryCall(verb: string, args: unknown): Promise<boolean> {
     try {
       await this.deps.call(verb, args);
+      return true;
     } catch (e) {
+      const code = (e as { code?: string }).code;
+      if ((verb === 'addDest' && code === 'DEST_EXISTS') || (verb === 'deleteDest' && code === 'DEST_NOT_FOUND')) return true;
       // E.g. an operator deleted the service by hand: say so, keep checking.
       this.deps.log.warn({ verb, args, error: (e as Error).message }, 'health: control verb refused');
+      return false;
     }
   }
 
