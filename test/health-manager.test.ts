@@ -204,6 +204,29 @@ test('sorry_server takes traffic while no server is alive, and leaves when one i
   await w.mgr.stop();
 });
 
+test('a verdict that changes nothing in the table (a server down while the sorry server has the traffic) landing while a reload plans is kept by that reload: not counted toward the quorum, notify_down once (before: the reload put back the state it had planned with)', async () => {
+  const c = checker({ retry: 0 });
+  const cfg = { services: [vs({ quorum: 2, sorryServer: { addr: '10.0.0.14', port: 80 }, realServers: [rs(0, { checkers: [c] }), rs(1, { checkers: [c] }), rs(2, { notifyDown: { command: '/bin/c-down' }, checkers: [c] })] })] };
+  const w = world(cfg);
+  await w.mgr.start();
+  await w.clock.advance(0); // t=0 all pass
+  w.set(A, false);
+  w.set(B, false);
+  await w.clock.advance(10 * S); // t=10: quorum (2) lost, the sorry server in, C held out
+  assert.deepEqual(w.table(), ['10.0.0.14:80/1']);
+  const hp = w.mgr.prepare(cfg.services); // a sliced reload of the same file starts planning
+  w.set(C, false);
+  await w.clock.advance(10 * S); // t=20: C fails, held out: no table change, so the reload does not plan again
+  hp.commit();
+  assert.equal(w.mgr.stateOf({ proto: 'tcp', addr: VIP, port: 80 }, C, 80), 'down');
+  w.set(A, true);
+  await w.clock.advance(10 * S); // t=30: A back, alive weight 1 < quorum 2
+  assert.deepEqual(w.table(), ['10.0.0.14:80/1'], 'C (down) is not counted toward the quorum');
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.commands, ['/bin/c-down']);
+  await w.mgr.stop();
+});
+
 test('sorry_server_inhibit: once in, the sorry server is set to weight 0 when the quorum is back (its connections go on), and back to 1 when it is lost again', async () => {
   const c0 = checker({ retry: 0 });
   const w = world({ services: [vs({ sorryServer: { addr: C, port: 80, inhibit: true }, realServers: [rs(0, { checkers: [c0] })] })] });

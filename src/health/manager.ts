@@ -238,6 +238,13 @@ interface RsPlan {
   first?: Array<{ up: boolean; delta: number }>;
 }
 
+/** The quorum after a change of the alive weight to w (keepalived update_quorum_state). */
+function nextQuorum(up: boolean, w: number, spec: VirtualServerSpec): boolean {
+  if (up && quorumLost(w, spec)) return false;
+  if (!up && w >= spec.quorum + spec.hysteresis) return true;
+  return up;
+}
+
 /** A server's weight: configured (or misc_dynamic's) plus what its FILE_CHECKs add, within 0..MAX_WEIGHT. */
 function effectiveWeight(base: number, delta: number): number {
   return delta === 0 ? base : Math.max(0, Math.min(MAX_WEIGHT, base + delta));
@@ -300,6 +307,8 @@ export class HealthManager {
   private started = false;
   /** Table changes run one after the other, in the order decided (never waiting for a command). */
   private chain: Promise<void> = Promise.resolve();
+  /** Moved by every verdict (evaluate): a plan made before it (prepare) may hold servers' states since changed (commit). */
+  private gen = 0;
   /** The last notify or quorum command queued per server (notify) or service (quorum): each one's commands run in order. */
   private readonly lanes = new Map<RsState | VsState, Promise<void>>();
   /** notify and quorum commands running, at most processLimit; more wait here for one to end. */
@@ -424,6 +433,7 @@ export class HealthManager {
    * checkers changed keeps its state and its new checkers restart, one without checkers is alive.
    */
   prepare(specs: VirtualServerSpec[]): HealthPlan {
+    const gen = this.gen;
     const oldVs = new Map(this.vss.map((v) => [vsKeyOf(v.key), v]));
     const changes: string[] = [];
     const notes: string[] = [];
@@ -472,12 +482,7 @@ export class HealthManager {
       let w = 0;
       for (const r of rs) if (r.alive) w += effectiveWeight(r.dynWeight ?? r.spec.weight, r.delta);
       // keepalived (set_quorum_states): a new service starts with its quorum up only at quorum + hysteresis.
-      let quorumUp = w >= spec.quorum + spec.hysteresis;
-      if (old !== undefined) {
-        quorumUp = old.quorumUp;
-        if (quorumUp && quorumLost(w, spec)) quorumUp = false;
-        else if (!quorumUp && w >= spec.quorum + spec.hysteresis) quorumUp = true;
-      }
+      const quorumUp = old === undefined ? w >= spec.quorum + spec.hysteresis : nextQuorum(old.quorumUp, w, spec);
       const sorryIn = !quorumUp && spec.sorryServer !== undefined;
       if (old === undefined) {
         const name = vsName({ key });
@@ -525,12 +530,44 @@ export class HealthManager {
       sorryParked: new Set(plans.filter((p) => p.sorryParked).map((p) => dk(p.key, p.spec.sorryServer!.addr, p.spec.sorryServer!.port))),
       changes,
       notes,
-      commit: () => this.commit(plans),
+      commit: () => this.commit(plans, gen),
     };
   }
 
+  /**
+   * Servers whose checkers are kept and whose verdict changed since p was planned (a sliced
+   * reload plans while checks go on; one that changed the table made it plan again, one that did
+   * not, e.g. held out by the sorry server, did not): when the table p made is the same under
+   * their states now, p takes those states (nothing to undo, nothing run again); else they are
+   * returned, to be evaluated again once p is in (the table then follows their checks).
+   */
+  private since(p: VsPlan): RsState[] {
+    const moved = p.rs.filter((r) => r.same && (r.old!.alive !== r.alive || r.old!.dynWeight !== r.dynWeight || deltaOf(r.old!.checkers) !== r.delta));
+    if (moved.length === 0 || p.old === undefined) return [];
+    let w = 0;
+    for (const r of p.rs) {
+      const o = r.same ? r.old! : undefined;
+      if (o?.alive ?? r.alive) w += effectiveWeight((o !== undefined ? o.dynWeight : r.dynWeight) ?? r.spec.weight, o !== undefined ? deltaOf(o.checkers) : r.delta);
+    }
+    const quorumUp = nextQuorum(p.old.quorumUp, w, p.spec);
+    const tableOf = (alive: boolean, dyn: number | undefined, delta: number, spec: RealServerSpec): number | undefined =>
+      alive && !p.sorryIn ? effectiveWeight(dyn ?? spec.weight, delta) : spec.inhibitOnFailure ? 0 : undefined;
+    const same = quorumUp === p.quorumUp &&
+      moved.every((r) => tableOf(r.alive, r.dynWeight, r.delta, r.spec) === tableOf(r.old!.alive, r.old!.dynWeight, deltaOf(r.old!.checkers), r.spec));
+    if (!same) return moved.map((r) => r.old!);
+    for (const r of moved) {
+      r.alive = r.old!.alive;
+      r.dynWeight = r.old!.dynWeight;
+      r.delta = deltaOf(r.old!.checkers);
+    }
+    return [];
+  }
+
   /** Install a prepared configuration (its table changes are applied). */
-  private commit(plans: VsPlan[]): void {
+  private commit(plans: VsPlan[], gen: number): void {
+    // Verdicts since prepare(): taken (since), else evaluated again below, against the table now.
+    const again = gen === this.gen ? [] : plans.flatMap((p) => this.since(p));
+    const live = again.map((rs) => ({ rs, dynWeight: rs.dynWeight }));
     const before = this.vss.flatMap((v) => v.rs);
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
@@ -587,6 +624,9 @@ export class HealthManager {
     this.shareGroupChecks();
     this.sizeSlots();
     this.warnScriptCaps();
+    for (const { rs, dynWeight } of live) {
+      this.chain = this.chain.then(() => this.evaluate(rs, rs.checkers.find((c) => !c.up)?.lastReason ?? 'checks pass', dynWeight, undefined, true));
+    }
   }
 
   /**
@@ -845,8 +885,10 @@ export class HealthManager {
     this.deps.firstChecksDone?.(vs.key);
   }
 
-  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }): Promise<void> {
+  /** again: a verdict already acted on before a reload put back the state it had planned (commit): its notify command ran then. */
+  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }, again = false): Promise<void> {
     if (this.stopped || rs.removed) return;
+    this.gen++;
     const vs = rs.vs;
     const items: BatchItem[] = [];
     const commands: Command[] = [];
@@ -879,13 +921,13 @@ export class HealthManager {
     const { addr, port } = rs.spec;
     if (held) {
       const cmd = alive ? rs.spec.notifyUp : rs.spec.notifyDown;
-      if (cmd) commands.push({ lane: rs, script: cmd });
+      if (cmd && !again) commands.push({ lane: rs, script: cmd });
     } else if (alive) {
       const w = this.weightOf(rs);
       if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, w), ...this.entryOf(rs) } });
       else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, w) });
       rs.present = 'weight';
-      if (rs.spec.notifyUp) commands.push({ lane: rs, script: rs.spec.notifyUp });
+      if (rs.spec.notifyUp && !again) commands.push({ lane: rs, script: rs.spec.notifyUp });
     } else {
       if (rs.spec.inhibitOnFailure) {
         if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, 0), ...this.entryOf(rs) } });
@@ -895,7 +937,7 @@ export class HealthManager {
         items.push({ verb: 'deleteDest', args: this.destArgs(vs, addr, port) });
         rs.present = 'none';
       }
-      if (rs.spec.notifyDown) commands.push({ lane: rs, script: rs.spec.notifyDown });
+      if (rs.spec.notifyDown && !again) commands.push({ lane: rs, script: rs.spec.notifyDown });
     }
     const own = items[0]; // this server's own change, if any (the quorum's follow)
     this.updateQuorum(vs, items, commands);
