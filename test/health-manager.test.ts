@@ -227,6 +227,30 @@ test('a verdict that changes nothing in the table (a server down while the sorry
   await w.mgr.stop();
 });
 
+test('a verdict landing while a reload plans, where the planned table differs under it (the reload lowers the quorum): the server is evaluated again once the reload is in, its notify_down not run twice', async () => {
+  const c = checker({ retry: 0 });
+  const cfg = (quorum: number) => ({ services: [vs({ quorum, sorryServer: { addr: '10.0.0.14', port: 80 }, realServers: [rs(0, { checkers: [c] }), rs(1, { checkers: [c] }), rs(2, { notifyDown: { command: '/bin/c-down' }, checkers: [c] })] })] });
+  const w = world(cfg(2));
+  await w.mgr.start();
+  await w.clock.advance(0);
+  w.set(A, false);
+  w.set(B, false);
+  await w.clock.advance(10 * S); // t=10: quorum (2) lost, the sorry server in, C held out
+  const hp = w.mgr.prepare(cfg(1).services); // quorum 1: C (alive when planned) is enough: the sorry server out, C in
+  w.set(C, false);
+  await w.clock.advance(10 * S); // t=20: C fails, held out: no table change
+  // The reload's table change (as planned), then its commit.
+  const key: ServiceKey = { proto: 'tcp', addr: VIP, port: 80 };
+  assert.equal(hp.weightOf(key, C, 80, 1), 1);
+  w.r.ctl.call('batch', { items: [{ verb: 'deleteDest', args: { service: key, addr: '10.0.0.14', port: 80 } }, { verb: 'addDest', args: { service: key, addr: C, port: 80, weight: 1 } }] });
+  hp.commit();
+  await w.clock.advance(0);
+  assert.equal(w.mgr.stateOf(key, C, 80), 'down');
+  assert.deepEqual(w.table(), ['10.0.0.14:80/1'], 'C out again, the sorry server back in');
+  assert.deepEqual(w.commands, ['/bin/c-down']);
+  await w.mgr.stop();
+});
+
 test('sorry_server_inhibit: once in, the sorry server is set to weight 0 when the quorum is back (its connections go on), and back to 1 when it is lost again', async () => {
   const c0 = checker({ retry: 0 });
   const w = world({ services: [vs({ sorryServer: { addr: C, port: 80, inhibit: true }, realServers: [rs(0, { checkers: [c0] })] })] });
