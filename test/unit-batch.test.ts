@@ -3,7 +3,8 @@
 // the event loop free in between, still all or nothing, in order with other changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rig } from './helpers/harness.js';
+import { rig, RS, VIP, CLIENT, DIR_MAC, ROUTER_MAC } from './helpers/harness.js';
+import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 
 const svc = (i: number) => ({ proto: 'tcp' as const, addr: '10.0.0.100', port: 1000 + i });
 function items(n: number, bad = -1) {
@@ -83,4 +84,45 @@ test('a sliced batch checks its own arguments and every item\'s as a short one: 
   });
   await assert.rejects(Promise.resolve(r.ctl.callAsync('batch', { items: items(1000), dryrun: true })), /unknown argument "dryrun" of batch/);
   assert.equal(r.ctl.list().services.length, 0);
+});
+
+test('uvsadm -R of a rules file starting with -C, 1,404 items (sliced): established connections are kept, each to its server', async () => {
+  const r = rig({ addrs: ['10.0.0.1/16'], destMax: 2048, connMax: 1024 });
+  const vs = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const filler = (i: number) => ({ proto: 'tcp' as const, addr: `10.1.${i >> 8}.${i & 255}`, port: 80 });
+  const rules: { verb: string; args: Record<string, unknown> }[] = [];
+  for (let i = 0; i < 700; i++) {
+    rules.push({ verb: 'addService', args: { ...filler(i), sched: 'wlc' } });
+    rules.push({ verb: 'addDest', args: { service: filler(i), addr: `10.0.${8 + (i >> 8)}.${i & 255}`, port: 80, fwd: 'dr' } });
+  }
+  rules.push({ verb: 'addService', args: { ...vs, sched: 'rr' } });
+  for (const rs of [RS[0], RS[1]]) rules.push({ verb: 'addDest', args: { service: vs, addr: rs.ip, port: 80, fwd: 'dr' } });
+  r.ctl.call('batch', { items: rules });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  const seg = (sport: number, flags: number) =>
+    tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const ports = [1001, 1002, 1003, 1004];
+  const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
+  const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
+  assert.ok(!before.includes('none'));
+  // Segments of the 4 connections keep arriving while the batch is applied in slices.
+  let fed = 0;
+  let stop = false;
+  const feed = (): void => {
+    if (stop) return;
+    r.run(seg(ports[fed++ % 4]!, TCP_FLAGS.ACK));
+    setImmediate(feed);
+  };
+  setImmediate(feed);
+  const restore = [{ verb: 'clear', args: {} }, ...rules];
+  assert.deepEqual(await r.ctl.callAsync('batch', { items: restore }), { applied: 1404 });
+  stop = true;
+  assert.ok(fed > 0, 'packets arrived while the batch was applied');
+  const after = ports.map((p) => serverOf(r.run(seg(p, TCP_FLAGS.ACK))));
+  assert.deepEqual(after, before, 'each connection\'s next segment goes to the same server');
+  assert.equal(r.dp.ct.count, 4);
+  assert.equal(r.counters()['drop.no_conn'] ?? 0, 0);
+  assert.equal(r.counters()['drop.ip_not_local'] ?? 0, 0);
+  assert.equal(r.ctl.list().services.length, 701);
 });

@@ -18,6 +18,7 @@ import type { DpOp } from '../datapath/ops.js';
 import type { PeName } from '../proto/sip.js';
 import type { Workers } from '../datapath/group.js';
 import { TraceSessions } from './trace.js';
+import { orderForSlices } from './applyorder.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
@@ -164,6 +165,16 @@ export class Model {
   /** Service ids: reuse freed ones (lowest last), else next. */
   freeIds: number[] = [];
   nextId = 0;
+  /**
+   * Ids of deleted services by serviceKeyOf(), while still free: the same service added again
+   * takes its id back (as a server its slot from `trash`), so a batch that deletes and re-adds it
+   * (-C, then the same rules: uvsadm -R) can put both into the datapath together
+   * (Control.batchInSlices, orderForSlices). idKey: the other way round.
+   */
+  idTrash = new Map<string, number>();
+  idKey = new Map<number, string>();
+  /** Ids taken back from idTrash, still in freeIds: takeId() skips them. */
+  reclaimed = new Set<number>();
   /** Free destination slots; pop() takes the lowest. */
   freeSlots: number[];
   /**
@@ -217,6 +228,9 @@ export class Model {
     m.services = new Map();
     m.freeIds = [...this.freeIds];
     m.nextId = this.nextId;
+    m.idTrash = new Map(this.idTrash);
+    m.idKey = new Map(this.idKey);
+    m.reclaimed = new Set(this.reclaimed);
     m.freeSlots = [...this.freeSlots];
     m.trash = new Map(this.trash);
     m.timeouts = { ...this.timeouts };
@@ -227,8 +241,34 @@ export class Model {
     return m;
   }
 
-  takeId(): number {
-    return this.freeIds.pop() ?? this.nextId++;
+  /** An id for service `key`: its own when it was deleted and the id is still free, else a freed one, else the next. */
+  takeId(key?: string): number {
+    const own = key === undefined ? undefined : this.idTrash.get(key);
+    if (own !== undefined) {
+      this.idTrash.delete(key!);
+      this.idKey.delete(own);
+      this.reclaimed.add(own);
+      return own;
+    }
+    for (;;) {
+      const id = this.freeIds.pop();
+      if (id === undefined) return this.nextId++;
+      if (this.reclaimed.delete(id)) continue; // taken back by its service
+      const k = this.idKey.get(id);
+      if (k !== undefined) {
+        this.idKey.delete(id);
+        this.idTrash.delete(k);
+      }
+      return id;
+    }
+  }
+
+  /** Service `key`'s id is free again (-D, -C). */
+  freeId(key: string, id: number): void {
+    // Still in freeIds (taken back by its service): it is free there again.
+    if (!this.reclaimed.delete(id)) this.freeIds.push(id);
+    this.idTrash.set(key, id);
+    this.idKey.set(id, key);
   }
 
   /** Slot d of service s's server d.addr:d.port is released (-d, -D, -C): into the trash. */
@@ -582,7 +622,7 @@ export class Control {
       let sub: VerbCtx;
       try {
         p = await runStepsSliced(plan(), pause);
-        sub = { control: this, model: await this.model.cloneSliced(pause), ops: [] };
+        sub = { control: this, model: await this.model.cloneSliced(pause), ops: [], gone: new Map(), back: new Set() };
         for (let i = 0; i < p.items.length; i++) {
           runBatchItem(sub, p.items as unknown[], i);
           if ((i + 1) % SLICE_CHECK === 0) await pause();
@@ -595,19 +635,29 @@ export class Control {
       // Something changed the table meanwhile: plan and validate again against it (at the last
       // attempt without yielding, so nothing can interleave).
       if (this.changes !== start && attempt < 2) continue;
-      if (this.changes !== start) {
+      const now = (): void => {
         p = runSteps(plan());
-        sub = { control: this, model: this.model.clone(), ops: [] };
+        sub = { control: this, model: this.model.clone(), ops: [], gone: new Map(), back: new Set() };
         for (let i = 0; i < p.items.length; i++) runBatchItem(sub, p.items as unknown[], i);
-      }
+      };
+      if (this.changes !== start) now();
       if (dryRun) return p;
+      // A service deleted and added back (-C, then the same rules) goes into the datapath in one
+      // piece: its connections are kept, as when the whole batch is one dp.apply (orderForSlices).
+      const order = (): Steps<DpOp[][]> => orderForSlices(sub.ops, sub.gone!, sub.back!, APPLY_CHUNK);
+      let chunks = this.changes !== start ? runSteps(order()) : await runStepsSliced(order(), pause);
+      if (this.changes !== start) {
+        if (attempt < 2) continue;
+        now();
+        chunks = runSteps(order());
+      }
       this.model = sub.model;
       this.changes++;
       this.applying = true;
       try {
         committed?.(p); // changes it makes (health checks) queue behind the batch's
-        for (let k = 0; k < sub.ops.length; k += APPLY_CHUNK) {
-          this.applyDp(sub.ops.slice(k, k + APPLY_CHUNK));
+        for (const c of chunks) {
+          this.applyDp(c);
           await pause();
         }
         while (this.opQueue.length > 0) this.applyDp(this.opQueue.splice(0, this.opQueue.length));

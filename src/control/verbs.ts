@@ -53,6 +53,19 @@ export interface VerbCtx {
    * slice has taken SLICE_MS. Absent, every verb answers at once.
    */
   pause?: Pause;
+  /** Set by a sliced batch (Control.batchInSlices): the services it deletes, by id ... */
+  gone?: Map<number, GoneService>;
+  /** ... and the ids of those it adds back (the same key, its id taken back: Model.takeId). */
+  back?: Set<number>;
+}
+
+/** A service a batch deleted: its addresses (orderForSlices keeps its deletion before any change that takes them in another role). */
+export interface GoneService {
+  key: string;
+  vip: number | undefined;
+  rips: number[];
+  lips: number[];
+  slots: number[];
 }
 
 /** A list of more services than this is built in slices when the request allows it (ctx.pause). */
@@ -490,7 +503,8 @@ export const VERBS = {
       notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
     }
     const o = serviceOptions(a, r, undefined);
-    const s: ServiceModel = { id: m.takeId(), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [], gen: newGen() };
+    if (ctx.back !== undefined && m.idTrash.has(r.key)) ctx.back.add(m.idTrash.get(r.key)!);
+    const s: ServiceModel = { id: m.takeId(r.key), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [], gen: newGen() };
     m.services.set(r.key, s);
     if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
     ctx.control.restartRates(undefined, s.id);
@@ -1166,12 +1180,14 @@ function restartServiceRates(ctx: VerbCtx, s: ServiceModel): void {
 /** -D of service s (also -C, a service at a time, and Control.perServiceSliced). */
 export function removeService(ctx: VerbCtx, s: ServiceModel): void {
   const m = ctx.model;
-  m.services.delete(serviceKeyOf(s.proto, s.vip, s.port, s.fwmark));
+  const key = serviceKeyOf(s.proto, s.vip, s.port, s.fwmark);
+  m.services.delete(key);
   if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
   for (const d of s.dests) addRef(m.rips, d.addr, -1);
   for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
   for (const d of s.dests) m.trashSlot(s, d);
-  m.freeIds.push(s.id);
+  m.freeId(key, s.id);
+  ctx.gone?.set(s.id, { vip: s.fwmark === 0 ? s.vip : undefined, rips: s.dests.map((d) => d.addr), lips: s.laddrs.map((l) => l.addr), slots: s.dests.map((d) => d.slot), key });
   ctx.ops.push({ op: 'delService', id: s.id });
 }
 

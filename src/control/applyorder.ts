@@ -1,0 +1,145 @@
+// The order and the cuts in which a sliced batch's datapath operations are applied
+// (Control.batchInSlices), so that a service the batch deletes and adds back (-C, then the same
+// rules: uvsadm -R) is never absent from the datapath between two slices: a packet of one of its
+// connections meeting it deleted, its servers in the trash, would end that connection (as
+// IPVS's expire_nodest_conn does) before the re-add took the servers back with their connections.
+
+import type { DpOp } from '../datapath/ops.js';
+import type { Steps } from './slices.js';
+import type { GoneService } from './verbs.js';
+
+/** Operations looked at between two yields (where a sliced run may pause). */
+const ORDER_STEP = 1024;
+
+/**
+ * The batch's operations in chunks of about `chunk` (one dp.apply each). The deletion of a
+ * service the batch adds back (`back`: it took its id back, Model.takeId) is moved to just before
+ * that addition, unless something in between could depend on it: another server taking one of
+ * its slots (flushed before), an address of it in another role, an operation other than a
+ * service's or server's add, edit or delete (all deletions held are applied before it). A chunk
+ * is never cut between such a deletion and the last operation that adds the service or one of
+ * its servers back (revive), so both reach the datapath in the same dp.apply. The final table is
+ * the same as in the batch's order: only independent operations change places.
+ */
+export function* orderForSlices(
+  ops: readonly DpOp[], gone: ReadonlyMap<number, GoneService>, back: ReadonlySet<number>, chunk: number,
+): Steps<DpOp[][]> {
+  // Which deletions may wait for their re-add: one deletion then one addition of the id.
+  const delAt = new Map<number, number>();
+  const addAt = new Map<number, number>();
+  const twice = new Set<number>();
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    if (o.op === 'delService') {
+      if (delAt.has(o.id)) twice.add(o.id);
+      delAt.set(o.id, i);
+    } else if (o.op === 'addService') {
+      if (addAt.has(o.id)) twice.add(o.id);
+      addAt.set(o.id, i);
+    }
+    if ((i + 1) % ORDER_STEP === 0) yield;
+  }
+  const waits = (id: number): boolean =>
+    back.has(id) && gone.has(id) && !twice.has(id) && (addAt.get(id) ?? -1) > (delAt.get(id) ?? Infinity);
+
+  const out: DpOp[] = [];
+  const held = new Map<number, DpOp>(); // id -> its delService, in the batch's order
+  const vips = new Map<number, Set<number>>();
+  const rips = new Map<number, Set<number>>();
+  const lips = new Map<number, Set<number>>();
+  const slots = new Map<number, number>(); // a held service's servers' slots (in the datapath's trash)
+  const index = (m: Map<number, Set<number>>, addr: number, id: number, on: boolean): void => {
+    let ids = m.get(addr);
+    if (on) {
+      if (ids === undefined) m.set(addr, (ids = new Set()));
+      ids.add(id);
+    } else if (ids !== undefined) {
+      ids.delete(id);
+      if (ids.size === 0) m.delete(addr);
+    }
+  };
+  const mark = (id: number, on: boolean): void => {
+    const g = gone.get(id)!;
+    if (g.vip !== undefined) index(vips, g.vip, id, on);
+    for (const a of g.rips) index(rips, a, id, on);
+    for (const a of g.lips) index(lips, a, id, on);
+    for (const k of g.slots) {
+      if (on) slots.set(k, id);
+      else slots.delete(k);
+    }
+  };
+  const release = (id: number): void => {
+    const d = held.get(id);
+    if (d === undefined) return;
+    held.delete(id);
+    mark(id, false);
+    out.push(d);
+  };
+  const releaseAt = (m: Map<number, Set<number>>, addr: number): void => {
+    const ids = m.get(addr);
+    if (ids !== undefined) for (const id of [...ids]) release(id);
+  };
+  const releaseAll = (): void => {
+    for (const id of [...held.keys()]) release(id);
+  };
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    switch (o.op) {
+      case 'delService':
+        if (waits(o.id)) {
+          held.set(o.id, o);
+          mark(o.id, true);
+          continue;
+        }
+        break;
+      case 'addService':
+        release(o.id);
+        releaseAt(rips, o.vip);
+        releaseAt(lips, o.vip);
+        break;
+      case 'addDest':
+        // Another server taking a held service's slot (the oldest in the trash, none free).
+        if (o.revive !== true && slots.has(o.dest)) release(slots.get(o.dest)!);
+        releaseAt(vips, o.addr);
+        releaseAt(lips, o.addr);
+        break;
+      case 'addLaddr':
+        releaseAt(vips, o.addr);
+        releaseAt(rips, o.addr);
+        releaseAt(lips, o.addr);
+        break;
+      case 'editService':
+      case 'editDest':
+      case 'delDest':
+      case 'delLaddr':
+        break;
+      default:
+        releaseAll();
+    }
+    out.push(o);
+    if ((i + 1) % ORDER_STEP === 0) yield;
+  }
+  releaseAll();
+
+  // Where each held service is whole again: its addition and its servers' revives.
+  const whole = new Map<number, number>();
+  for (let i = 0; i < out.length; i++) {
+    const o = out[i]!;
+    if (o.op === 'addService' && waits(o.id)) whole.set(o.id, i);
+    else if (o.op === 'addDest' && o.revive === true && whole.has(o.svc)) whole.set(o.svc, i);
+    if ((i + 1) % ORDER_STEP === 0) yield;
+  }
+  const chunks: DpOp[][] = [];
+  let start = 0;
+  let until = -1;
+  for (let i = 0; i < out.length; i++) {
+    const o = out[i]!;
+    if (o.op === 'delService') until = Math.max(until, whole.get(o.id) ?? -1);
+    if (i + 1 - start >= chunk && i >= until) {
+      chunks.push(out.slice(start, i + 1));
+      start = i + 1;
+    }
+  }
+  if (start < out.length) chunks.push(out.slice(start));
+  return chunks;
+}
