@@ -707,3 +707,47 @@ test('the state file is held for the life of the uvsd that holds it (flock on FI
   assert.equal(lockStateFile(file), `${file} is in use by uvsd pid ${process.pid} (it holds ${file}.lock)`);
   assert.match(lockStateFile(join(dir, 'no', 'state.yaml')) ?? '', /^cannot create its lock file .*\/no\/state\.yaml\.lock \(ENOENT\)$/);
 }));
+
+test('a sliced -C (1,500 services) while a health check re-weights a server: the state file holds the whole table or none of it, never the half-cleared one', () => withDir(async (dir) => {
+  const { r, cm } = started();
+  const n = 1500;
+  const svc = (i: number) => ({ proto: 'tcp', addr: `192.168.${20 + (i >> 8)}.${i & 255}`, port: 80 });
+  r.ctl.call('batch', { items: Array.from({ length: n }, (_v, i) => [
+    { verb: 'addService', args: { ...svc(i), sched: 'wlc' } },
+    { verb: 'addDest', args: { service: svc(i), addr: '192.168.8.22', port: 80 } },
+  ]).flat() });
+  const file = join(dir, 'state.yaml');
+  const texts = new ServiceTexts();
+  const dump = async (h: string, sliced: boolean): Promise<string[]> => {
+    if (!sliced) return cm.parts(h, true, texts);
+    const { pause, done } = r.ctl.slicer('state file');
+    try {
+      return await cm.partsSliced(h, pause, true, texts);
+    } finally {
+      done();
+    }
+  };
+  const sf = new StateFile(file, dump, (e) => assert.fail(e), undefined, () => r.ctl.midChange());
+  r.ctl.onChange = () => sf.changed();
+  sf.changed();
+  await sf.flush();
+  const count = (): number => (readFileSync(file, 'utf8').match(/^ {2}- proto:/gm) ?? []).length;
+  const all = r.ctl.list().services.length; // the config's and these
+  assert.equal(count(), all);
+  const seen = new Set<number>();
+  let polling = true;
+  const poll = (): void => {
+    if (!polling) return;
+    seen.add(count());
+    setImmediate(poll);
+  };
+  poll();
+  const p = r.ctl.callAsync('clear', {});
+  // A health check re-weights the last service's server while -C runs (Control.call, not queued).
+  setImmediate(() => r.ctl.call('editDest', { service: svc(n - 1), addr: '192.168.8.22', port: 80, weight: 5 }));
+  await p;
+  await sf.flush();
+  polling = false;
+  seen.add(count());
+  assert.deepEqual([...seen].sort((a, b) => b - a), [all, 0], 'services in the state file as read while -C ran');
+}));

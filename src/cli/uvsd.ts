@@ -521,7 +521,7 @@ export async function main(argv: string[]): Promise<void> {
         }
       };
       state = new StateFile(stateFile, dump, (error) => log.error({ stateFile, error }, 'cannot write the state file; changes are not saved until it can (uvsadm --status: state_file)'),
-        () => log.info({ stateFile }, 'state file written again'));
+        () => log.info({ stateFile }, 'state file written again'), () => control.midChange());
       const s = state;
       control.info.stateFile = () => ({ ...s.status(), ...(atStart !== undefined ? { atStart } : {}) });
       control.onChange = () => s.changed();

@@ -545,6 +545,31 @@ export class Control {
    * and zero go service by service; health checks or a reload may change others meanwhile.
    */
   private async perServiceSliced(verb: 'clear' | 'zero'): Promise<null> {
+    if (verb === 'clear') {
+      let end!: () => void;
+      this.clearing = new Promise<void>((r) => (end = r));
+      try {
+        return await this.perServiceRun(verb);
+      } finally {
+        this.clearing = undefined;
+        end();
+      }
+    }
+    return this.perServiceRun(verb);
+  }
+
+  /**
+   * While a sliced -C empties the table in place, between its slices (the state file's dump waits
+   * for it: a dump of the half-emptied table written at a crash would restart uvsd with a half
+   * of it); undefined otherwise.
+   */
+  midChange(): Promise<void> | undefined {
+    return this.clearing;
+  }
+
+  private clearing: Promise<void> | undefined;
+
+  private async perServiceRun(verb: 'clear' | 'zero'): Promise<null> {
     const { pause, done } = this.slicer(verb);
     const keys = [...this.model.services.keys()];
     for (let i = 0; i < keys.length; i += SLICE_CHECK) {

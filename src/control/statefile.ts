@@ -323,6 +323,12 @@ export class StateFile {
     private readonly onError: (message: string) => void,
     /** Told when a write succeeds after failed ones. */
     private readonly onRecovered?: () => void,
+    /**
+     * While it gives a promise, the table is changing in place between slices (a sliced -C,
+     * Control.midChange): no dump starts until it settles, and a dump that a sliced -C began
+     * during is made again, so a half-cleared table is never written.
+     */
+    private readonly hold?: () => Promise<unknown> | undefined,
   ) {}
 
   status(): StateFileStatus {
@@ -383,9 +389,11 @@ export class StateFile {
     let parts: readonly string[];
     this.dumpStart = performance.now();
     for (let tries = 0; ; tries++) {
+      for (let h = this.hold?.(); h !== undefined; h = this.hold?.()) await h;
       const gen = this.gen;
       const sliced = tries < SLICED_TRIES;
       parts = [...await this.dump(STATE_HEADER, sliced), `${STATE_END}\n`];
+      if (this.hold?.() !== undefined) continue; // a sliced -C began meanwhile: dumped again once it ends
       if (!sliced || gen === this.gen) {
         this.dumpedGen = gen;
         break;
