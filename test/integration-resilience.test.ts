@@ -12,7 +12,7 @@
 //  - the TAP set down, out of its bridge, the bridge deleted: logged once each way, shown by --status,
 //    the TAP put back on the re-created bridge; frames written while it is down dropped and counted;
 //  - with --workers 2, a full table and secure TCP are logged from the workers' summed counters.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -217,126 +217,130 @@ test('restart after SIGKILL with the same --state-file: the table is back, the c
   });
 });
 
-test('a server draining when uvsd is stopped (a reload removed it) is deleted when its drain ends after a restart with the same --state-file, and that is logged', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
-    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
-    const config = join(lab.tmp, 'uvsd.yaml');
-    const [a, b] = lab.servers.map((s) => s.addr);
-    const conf = (servers: string[]): string => `daemon:\n  drain-timeout: 6\nservices:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    scheduler: rr\n` +
-      `    servers:\n${servers.map((x) => `      - address: ${x}\n`).join('')}`;
-    writeFileSync(config, conf([a!, b!]));
-    const args = ['--config', config, '--state-file', stateFile, NO_WARMUP];
-    await lab.startUvsd(args);
-    writeFileSync(config, conf([a!]));
-    assert.match(await lab.uvsadmMust(['--reload', '--dry-run']), new RegExp(`drain server TCP ${VIP}:80 -> ${b}:80: weight 1 -> 0, removed after 6 s`));
-    await lab.uvsadmMust(['--reload']);
-    const drained = Date.now();
-    const stateText = (): string => (existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : '');
-    for (let i = 0; i < 30 && !/drain-until/.test(stateText()); i++) await delay(100);
-    assert.match(stateText(), /drain-until: \d{4}-\d\d-\d\dT/);
-    assert.equal(await lab.stopUvsd(), 0);
-    await lab.startUvsd(args);
-    assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`-> ${b!.replaceAll('.', '\\.')}:80 +Route +0 `), 'back at weight 0, still draining');
-    const [removed] = await waitLog(lab, /^drained server TCP .* removed$/, 1, 10_000);
-    assert.equal(JSON.parse(removed!).msg, `drained server TCP ${VIP}:80 -> ${b}:80 removed`);
-    assert.ok(Date.now() - drained >= 5500, 'when the drain the reload began ends, not a new one');
-    assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), new RegExp(`${b!.replaceAll('.', '\\.')}:80`));
-    assert.equal((await lab.http(2)).errors, 0);
+// The drain test mostly waits (its 6 s drain-timeout): it runs beside the next three, two labs at
+// a time (none floods; their bounds are seconds: the drain test restarts uvsd well within its drain).
+describe('state files, the TAP deleted, --config defenses: two labs at a time', { concurrency: 2 }, () => {
+  test('a server draining when uvsd is stopped (a reload removed it) is deleted when its drain ends after a restart with the same --state-file, and that is logged', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+      const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+      const config = join(lab.tmp, 'uvsd.yaml');
+      const [a, b] = lab.servers.map((s) => s.addr);
+      const conf = (servers: string[]): string => `daemon:\n  drain-timeout: 6\nservices:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    scheduler: rr\n` +
+        `    servers:\n${servers.map((x) => `      - address: ${x}\n`).join('')}`;
+      writeFileSync(config, conf([a!, b!]));
+      const args = ['--config', config, '--state-file', stateFile, NO_WARMUP];
+      await lab.startUvsd(args);
+      writeFileSync(config, conf([a!]));
+      assert.match(await lab.uvsadmMust(['--reload', '--dry-run']), new RegExp(`drain server TCP ${VIP}:80 -> ${b}:80: weight 1 -> 0, removed after 6 s`));
+      await lab.uvsadmMust(['--reload']);
+      const drained = Date.now();
+      const stateText = (): string => (existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : '');
+      for (let i = 0; i < 30 && !/drain-until/.test(stateText()); i++) await delay(100);
+      assert.match(stateText(), /drain-until: \d{4}-\d\d-\d\dT/);
+      assert.equal(await lab.stopUvsd(), 0);
+      await lab.startUvsd(args);
+      assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`-> ${b!.replaceAll('.', '\\.')}:80 +Route +0 `), 'back at weight 0, still draining');
+      const [removed] = await waitLog(lab, /^drained server TCP .* removed$/, 1, 10_000);
+      assert.equal(JSON.parse(removed!).msg, `drained server TCP ${VIP}:80 -> ${b}:80 removed`);
+      assert.ok(Date.now() - drained >= 5500, 'when the drain the reload began ends, not a new one');
+      assert.doesNotMatch(await lab.uvsadmMust(['-Ln']), new RegExp(`${b!.replaceAll('.', '\\.')}:80`));
+      assert.equal((await lab.http(2)).errors, 0);
+    });
   });
-});
 
-test('a state file whose table is refused in part at start: the rest restored, the entry named in the log, the file renamed aside before uvsd writes its table, uvsadm --status says so; one refused whole: started without it', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
-    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
-    const esc = (s: string) => s.replaceAll('.', '\\.');
-    await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
-    await drService(lab, undefined, [`-A -t ${VIP}:443 -s wrr`]);
-    for (let i = 0; i < 30 && !readFileSync(stateFile, 'utf8').includes('port: 443'); i++) await delay(100);
-    const whole = await lab.uvsadmMust(['-Sn']);
-    const restart = async (text: string): Promise<string> => {
-      lab.uvsd!.child.kill('SIGKILL');
-      await lab.uvsd!.exited;
-      writeFileSync(stateFile, text);
+  test('a state file whose table is refused in part at start: the rest restored, the entry named in the log, the file renamed aside before uvsd writes its table, uvsadm --status says so; one refused whole: started without it', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
+      const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+      const esc = (s: string) => s.replaceAll('.', '\\.');
       await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
-      return (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '))!;
-    };
-    // One service this uvsd cannot take (as one written by an older uvsd): left out, the rest restored.
-    const text = readFileSync(stateFile, 'utf8').replace('scheduler: wrr', 'scheduler: nosuch');
-    const status = await restart(text);
-    const [line] = await waitLog(lab, /^table restored from the state file without 1 entry of it/);
-    const logged = JSON.parse(line!) as { keptAs: string; leftOut: string[] };
-    assert.match(logged.keptAs, new RegExp(`^${esc(stateFile)}\\.refused-\\d{8}T\\d{6}Z$`));
-    assert.equal(readFileSync(logged.keptAs, 'utf8'), text, 'the file as it was, byte for byte');
-    assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out$/);
-    assert.equal(await lab.uvsadmMust(['-Sn']), whole.replace(/^-A -t \S+:443 -s wrr\n/m, ''), 'the rest restored');
-    // Its first save may still be pending (a timer after the start): either wording before the part tested.
-    assert.match(status, new RegExp(`^state_file ${esc(stateFile)} (saved \\d+s ago|not saved yet); at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));
-    // Not a config file at all: refused whole, started without it.
-    const broken = await restart('services: [\n');
-    const [refused] = await waitLog(lab, /^state file refused; kept as /);
-    const keptAs = (JSON.parse(refused!) as { keptAs: string }).keptAs;
-    assert.equal(readFileSync(keptAs, 'utf8'), 'services: [\n');
-    assert.equal(await lab.uvsadmMust(['-Sn']), '', 'started without it');
-    assert.match(broken, new RegExp(`^state_file ${esc(stateFile)} saved \\d+s ago; at start refused \\(kept as ${esc(keptAs)}\\): `));
+      await drService(lab, undefined, [`-A -t ${VIP}:443 -s wrr`]);
+      for (let i = 0; i < 30 && !readFileSync(stateFile, 'utf8').includes('port: 443'); i++) await delay(100);
+      const whole = await lab.uvsadmMust(['-Sn']);
+      const restart = async (text: string): Promise<string> => {
+        lab.uvsd!.child.kill('SIGKILL');
+        await lab.uvsd!.exited;
+        writeFileSync(stateFile, text);
+        await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
+        return (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '))!;
+      };
+      // One service this uvsd cannot take (as one written by an older uvsd): left out, the rest restored.
+      const text = readFileSync(stateFile, 'utf8').replace('scheduler: wrr', 'scheduler: nosuch');
+      const status = await restart(text);
+      const [line] = await waitLog(lab, /^table restored from the state file without 1 entry of it/);
+      const logged = JSON.parse(line!) as { keptAs: string; leftOut: string[] };
+      assert.match(logged.keptAs, new RegExp(`^${esc(stateFile)}\\.refused-\\d{8}T\\d{6}Z$`));
+      assert.equal(readFileSync(logged.keptAs, 'utf8'), text, 'the file as it was, byte for byte');
+      assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out$/);
+      assert.equal(await lab.uvsadmMust(['-Sn']), whole.replace(/^-A -t \S+:443 -s wrr\n/m, ''), 'the rest restored');
+      // Its first save may still be pending (a timer after the start): either wording before the part tested.
+      assert.match(status, new RegExp(`^state_file ${esc(stateFile)} (saved \\d+s ago|not saved yet); at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));
+      // Not a config file at all: refused whole, started without it.
+      const broken = await restart('services: [\n');
+      const [refused] = await waitLog(lab, /^state file refused; kept as /);
+      const keptAs = (JSON.parse(refused!) as { keptAs: string }).keptAs;
+      assert.equal(readFileSync(keptAs, 'utf8'), 'services: [\n');
+      assert.equal(await lab.uvsadmMust(['-Sn']), '', 'started without it');
+      assert.match(broken, new RegExp(`^state_file ${esc(stateFile)} saved \\d+s ago; at start refused \\(kept as ${esc(keptAs)}\\): `));
+    });
   });
-});
 
-test('the TAP deleted under uvsd: it stops in order (one stderr line naming the interface, socket removed, counters logged, exit 1), also with --workers 2; restarted with its --state-file it forwards again', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
-    const stateFile = join(lab.tmp, 'uvsd.state.yaml');
-    for (const extra of [[], ['--workers', '2']]) {
-      await lab.startUvsd([...extra, '--state-file', stateFile, NO_WARMUP]);
-      if (extra.length === 0) await drService(lab);
-      assert.equal((await lab.http(4)).errors, 0);
-      await lab.lab.must(['ip', 'link', 'del', 'uvs0'], lab.ns.dir);
-      const code = await within(lab.uvsd!.exited, 10_000, 'still running');
-      const err = lab.uvsd!.stderr().trim();
-      t.diagnostic(`${extra.join(' ') || '--workers 1'}: exit ${code}, stderr: ${err}`);
-      assert.equal(code, 1, `uvsd exits 1 (stderr: ${err})`);
-      const lines = err.split('\n');
-      assert.equal(lines.length, 1, `one line: ${err}`);
-      assert.match(lines[0]!, /^uvsd: frame I\/O on uvs0 failed \(.+\): was the interface deleted\?; stopping$/);
-      assert.ok(!existsSync(lab.socketPath), 'the control socket is removed');
-      assert.match(lab.uvsd!.stdout(), /"msg":"uvsd stopped"/, 'the counters are logged');
-    }
-    await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
-    const back = await lab.http(4);
-    assert.equal(back.errors, 0, `after the restart: ${back.errorSamples.join('; ')}`);
+  test('the TAP deleted under uvsd: it stops in order (one stderr line naming the interface, socket removed, counters logged, exit 1), also with --workers 2; restarted with its --state-file it forwards again', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
+      const stateFile = join(lab.tmp, 'uvsd.state.yaml');
+      for (const extra of [[], ['--workers', '2']]) {
+        await lab.startUvsd([...extra, '--state-file', stateFile, NO_WARMUP]);
+        if (extra.length === 0) await drService(lab);
+        assert.equal((await lab.http(4)).errors, 0);
+        await lab.lab.must(['ip', 'link', 'del', 'uvs0'], lab.ns.dir);
+        const code = await within(lab.uvsd!.exited, 10_000, 'still running');
+        const err = lab.uvsd!.stderr().trim();
+        t.diagnostic(`${extra.join(' ') || '--workers 1'}: exit ${code}, stderr: ${err}`);
+        assert.equal(code, 1, `uvsd exits 1 (stderr: ${err})`);
+        const lines = err.split('\n');
+        assert.equal(lines.length, 1, `one line: ${err}`);
+        assert.match(lines[0]!, /^uvsd: frame I\/O on uvs0 failed \(.+\): was the interface deleted\?; stopping$/);
+        assert.ok(!existsSync(lab.socketPath), 'the control socket is removed');
+        assert.match(lab.uvsd!.stdout(), /"msg":"uvsd stopped"/, 'the counters are logged');
+      }
+      await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
+      const back = await lab.http(4);
+      assert.equal(back.errors, 0, `after the restart: ${back.errorSamples.join('; ')}`);
+    });
   });
-});
 
-test('defenses from the --config daemon section: used at start, the command line wins, SIGHUP and uvsadm --reload change them', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
-    const file = join(lab.tmp, 'uvsd.yaml');
-    const conf = (d: string) => `daemon:\n${d}services:\n  - { proto: tcp, address: ${VIP}, port: 80, servers: [{ address: ${lab.servers[0]!.addr} }] }\n`;
-    writeFileSync(file, conf('  secure-tcp-above: 0.7\n  evict-above: 0.6\n  max-conn-rate-per-source: 40\n  sloppy-tcp: true\n'));
-    await lab.startUvsd(['--config', file, '--evict-above', '0.95', NO_WARMUP]);
-    const status = async () => (await lab.uvsadmMust(['--status'])).split('\n');
-    let st = await status();
-    assert.ok(st.includes('secure_tcp off (above 0.7)'), st.join('\n'));
-    assert.ok(st.includes('evict_above 0.95'), 'the command line wins');
-    assert.ok(st.includes('max_conn_rate_per_source 40'));
-    assert.ok(st.includes('sloppy_tcp all'));
-    assert.equal((await lab.http(2)).errors, 0);
-    writeFileSync(file, conf('  evict-above: 0.5\n  arp-accept-unsolicited: true\n'));
-    const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
-    t.diagnostic(`dry run: ${dry.trim().replace(/\n/g, '; ')}`);
-    assert.match(dry, /^set secure-tcp-above 0\.7 -> 0\.5$/m);
-    assert.match(dry, /^set arp-accept-unsolicited false -> true$/m);
-    assert.doesNotMatch(dry, /evict-above/);
-    assert.ok((await status()).includes('secure_tcp off (above 0.7)'), 'a dry run changes nothing');
-    lab.uvsd!.child.kill('SIGHUP');
-    for (let i = 0; i < 30 && !(st = await status()).includes('arp_accept_unsolicited yes'); i++) await delay(100);
-    for (const line of ['secure_tcp off (above 0.5)', 'evict_above 0.95', 'max_conn_rate_per_source 0', 'arp_accept_unsolicited yes', 'sloppy_tcp off']) {
-      assert.ok(st.includes(line), `after SIGHUP: ${line}\n${st.join('\n')}`);
-    }
-    // A bad value is refused with file:line and changes nothing.
-    writeFileSync(file, conf('  secure-tcp-above: 2\n'));
-    const bad = await lab.uvsadm(['--reload']);
-    assert.equal(bad.code, 255);
-    assert.match(bad.stderr, /uvsd\.yaml:2: daemon\.secure-tcp-above: must be a fraction 0\.\.1, got 2/);
-    assert.ok((await status()).includes('secure_tcp off (above 0.5)'));
-    assert.equal((await lab.http(2)).errors, 0);
+  test('defenses from the --config daemon section: used at start, the command line wins, SIGHUP and uvsadm --reload change them', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
+      const file = join(lab.tmp, 'uvsd.yaml');
+      const conf = (d: string) => `daemon:\n${d}services:\n  - { proto: tcp, address: ${VIP}, port: 80, servers: [{ address: ${lab.servers[0]!.addr} }] }\n`;
+      writeFileSync(file, conf('  secure-tcp-above: 0.7\n  evict-above: 0.6\n  max-conn-rate-per-source: 40\n  sloppy-tcp: true\n'));
+      await lab.startUvsd(['--config', file, '--evict-above', '0.95', NO_WARMUP]);
+      const status = async () => (await lab.uvsadmMust(['--status'])).split('\n');
+      let st = await status();
+      assert.ok(st.includes('secure_tcp off (above 0.7)'), st.join('\n'));
+      assert.ok(st.includes('evict_above 0.95'), 'the command line wins');
+      assert.ok(st.includes('max_conn_rate_per_source 40'));
+      assert.ok(st.includes('sloppy_tcp all'));
+      assert.equal((await lab.http(2)).errors, 0);
+      writeFileSync(file, conf('  evict-above: 0.5\n  arp-accept-unsolicited: true\n'));
+      const dry = await lab.uvsadmMust(['--reload', '--dry-run']);
+      t.diagnostic(`dry run: ${dry.trim().replace(/\n/g, '; ')}`);
+      assert.match(dry, /^set secure-tcp-above 0\.7 -> 0\.5$/m);
+      assert.match(dry, /^set arp-accept-unsolicited false -> true$/m);
+      assert.doesNotMatch(dry, /evict-above/);
+      assert.ok((await status()).includes('secure_tcp off (above 0.7)'), 'a dry run changes nothing');
+      lab.uvsd!.child.kill('SIGHUP');
+      for (let i = 0; i < 30 && !(st = await status()).includes('arp_accept_unsolicited yes'); i++) await delay(100);
+      for (const line of ['secure_tcp off (above 0.5)', 'evict_above 0.95', 'max_conn_rate_per_source 0', 'arp_accept_unsolicited yes', 'sloppy_tcp off']) {
+        assert.ok(st.includes(line), `after SIGHUP: ${line}\n${st.join('\n')}`);
+      }
+      // A bad value is refused with file:line and changes nothing.
+      writeFileSync(file, conf('  secure-tcp-above: 2\n'));
+      const bad = await lab.uvsadm(['--reload']);
+      assert.equal(bad.code, 255);
+      assert.match(bad.stderr, /uvsd\.yaml:2: daemon\.secure-tcp-above: must be a fraction 0\.\.1, got 2/);
+      assert.ok((await status()).includes('secure_tcp off (above 0.5)'));
+      assert.equal((await lab.http(2)).errors, 0);
+    });
   });
 });
 
