@@ -5,7 +5,7 @@
 // all are down; quorum_down / quorum_up run, and omega runs quorum_down at shutdown. The checks run on the director namespace's own stack (lab hostAddr on br0).
 // A DNS pool (UDP, DNS_CHECK) loses a resolver that stops and gets it back.
 // Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -94,199 +94,238 @@ async function until(lab: DrLab, what: string, pred: (lines: string[]) => boolea
   throw new Error(`${what}: not within ${limitMs} ms; table: ${JSON.stringify(last)}`);
 }
 
-test('health checks from keepalived.conf: out within delay_loop x retry + connect_timeout, back after restart, inhibit shows weight 0, sorry server when all down, quorum commands and omega', { timeout: 90_000 }, async (t) => {
-  await withDrLab(t, { servers: 3, clients: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
-    const [s1, s2, s3] = lab.servers;
-    // From the inhibit step on, requests come from a second client: the first one's finished
-    // connections to rs2 stay in the table in FIN_WAIT (DR sees only the client's half, 120 s)
-    // and, as in IPVS with conn_reuse_mode 1, a SYN that reuses one of their ports goes to rs2
-    // even at weight 0 (seen once in CI: 2 of 10 requests refused).
-    const fresh = { ns: lab.ns.clients[1]! };
-    const [rs1, rs2, sorry] = [s1!.addr, s2!.addr, s3!.addr];
-    const file = join(lab.tmp, 'keepalived.conf');
-    const qlog = join(lab.tmp, 'quorum.log');
-    const maint = join(lab.tmp, 'maint-rs1');
-    writeFileSync(file, conf(rs1, rs2, sorry, qlog, maint));
-    await lab.startUvsd(['--keepalived-conf', file]);
-    // The import is in the table before the socket answers; wait for it all the same.
-    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+// Two labs at a time: the first test (~11 s of check rounds) beside the nofile one, then the DNS and
+// fwmark pools (their bounds are delay_loop rounds, seconds). The BFD test (a 150 ms detection
+// time) runs after them, alone.
+describe('health checks from keepalived.conf in the lab: two labs at a time', { concurrency: 2 }, () => {
+  test('health checks from keepalived.conf: out within delay_loop x retry + connect_timeout, back after restart, inhibit shows weight 0, sorry server when all down, quorum commands and omega', { timeout: 90_000 }, async (t) => {
+    await withDrLab(t, { servers: 3, clients: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+      const [s1, s2, s3] = lab.servers;
+      // From the inhibit step on, requests come from a second client: the first one's finished
+      // connections to rs2 stay in the table in FIN_WAIT (DR sees only the client's half, 120 s)
+      // and, as in IPVS with conn_reuse_mode 1, a SYN that reuses one of their ports goes to rs2
+      // even at weight 0 (seen once in CI: 2 of 10 requests refused).
+      const fresh = { ns: lab.ns.clients[1]! };
+      const [rs1, rs2, sorry] = [s1!.addr, s2!.addr, s3!.addr];
+      const file = join(lab.tmp, 'keepalived.conf');
+      const qlog = join(lab.tmp, 'quorum.log');
+      const maint = join(lab.tmp, 'maint-rs1');
+      writeFileSync(file, conf(rs1, rs2, sorry, qlog, maint));
+      await lab.startUvsd(['--keepalived-conf', file]);
+      // The import is in the table before the socket answers; wait for it all the same.
+      await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
 
-    assert.deepEqual(await rsLines(lab), [`${rs1}:80 1`, `${rs2}:80 2`], 'imported from keepalived.conf');
-    const l0 = await lab.list();
-    assert.deepEqual(l0.services[0]!.dests.map((d) => d.health), ['up', 'up']);
-    const warm = await lab.http(10);
-    assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
-    assert.deepEqual(warm.counts, { rs1: 5, rs2: 5 });
+      assert.deepEqual(await rsLines(lab), [`${rs1}:80 1`, `${rs2}:80 2`], 'imported from keepalived.conf');
+      const l0 = await lab.list();
+      assert.deepEqual(l0.services[0]!.dests.map((d) => d.health), ['up', 'up']);
+      const warm = await lab.http(10);
+      assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
+      assert.deepEqual(warm.counts, { rs1: 5, rs2: 5 });
 
-    // rs1's HTTP process stops: out of rotation in time, then every request lands on rs2.
-    await s1!.proc!.stop(2000);
-    const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, OUT_WITHIN_MS + 2000);
-    t.diagnostic(`rs1 out of rotation ${outMs} ms after its HTTP process stopped (bound ${OUT_WITHIN_MS} ms)`);
-    assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
-    const after = await lab.http(100);
-    assert.equal(after.errors, 0, JSON.stringify(after.errorSamples));
-    assert.deepEqual(after.counts, { rs2: 100 });
-    const st = await lab.uvsadmMust(['--status']);
-    diagnosticLines(t, 'uvsadm --status (health lines):', st.split('\n').filter((x) => x.startsWith('health ')).join('\n'));
-    assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /: ECONNREFUSED\\)$`, 'm'));
-    assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs2.replace(/\./g, '\\.')}:80 up weight 2 inhibit \\(start\\)$`, 'm'));
+      // rs1's HTTP process stops: out of rotation in time, then every request lands on rs2.
+      await s1!.proc!.stop(2000);
+      const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, OUT_WITHIN_MS + 2000);
+      t.diagnostic(`rs1 out of rotation ${outMs} ms after its HTTP process stopped (bound ${OUT_WITHIN_MS} ms)`);
+      assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
+      const after = await lab.http(100);
+      assert.equal(after.errors, 0, JSON.stringify(after.errorSamples));
+      assert.deepEqual(after.counts, { rs2: 100 });
+      const st = await lab.uvsadmMust(['--status']);
+      diagnosticLines(t, 'uvsadm --status (health lines):', st.split('\n').filter((x) => x.startsWith('health ')).join('\n'));
+      assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /: ECONNREFUSED\\)$`, 'm'));
+      assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs2.replace(/\./g, '\\.')}:80 up weight 2 inhibit \\(start\\)$`, 'm'));
 
-    // Restarted: back with its weight, and served again.
-    await lab.startServer(s1!);
-    const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${rs1}:80 1`), 5000);
-    t.diagnostic(`rs1 back ${backMs} ms after restart`);
-    const back = await lab.http(10);
-    assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
-    assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
+      // Restarted: back with its weight, and served again.
+      await lab.startServer(s1!);
+      const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${rs1}:80 1`), 5000);
+      t.diagnostic(`rs1 back ${backMs} ms after restart`);
+      const back = await lab.http(10);
+      assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
+      assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
 
-    // Maintenance by FILE_CHECK (keepalived's track_file, created by init_file 0 at start): a
-    // non-zero number takes rs1 out within a poll (1 s), 0 puts it back.
-    assert.equal(readFileSync(maint, 'utf8'), '0\n', 'init_file wrote the file');
-    writeFileSync(maint, '1\n');
-    const maintMs = await until(lab, 'rs1 out for maintenance', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, 3000);
-    t.diagnostic(`rs1 out of rotation ${maintMs} ms after its maintenance file read 1`);
-    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(FILE_CHECK: track_file maint_rs1 reads 1\\)$`, 'm'));
-    assert.deepEqual((await lab.http(6)).counts, { rs2: 6 });
-    writeFileSync(maint, '0\n');
-    await until(lab, 'rs1 back after maintenance', (l) => l.includes(`${rs1}:80 1`), 3000);
+      // Maintenance by FILE_CHECK (keepalived's track_file, created by init_file 0 at start): a
+      // non-zero number takes rs1 out within a poll (1 s), 0 puts it back.
+      assert.equal(readFileSync(maint, 'utf8'), '0\n', 'init_file wrote the file');
+      writeFileSync(maint, '1\n');
+      const maintMs = await until(lab, 'rs1 out for maintenance', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, 3000);
+      t.diagnostic(`rs1 out of rotation ${maintMs} ms after its maintenance file read 1`);
+      assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(FILE_CHECK: track_file maint_rs1 reads 1\\)$`, 'm'));
+      assert.deepEqual((await lab.http(6)).counts, { rs2: 6 });
+      writeFileSync(maint, '0\n');
+      await until(lab, 'rs1 back after maintenance', (l) => l.includes(`${rs1}:80 1`), 3000);
 
-    // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections. Its host
-    // still answers PING_CHECK: a server is alive only while all its checkers pass.
-    await s2!.proc!.stop(2000);
-    await until(lab, 'rs2 inhibited', (l) => l.includes(`${rs2}:80 0`), OUT_WITHIN_MS + 2000);
-    const ln = await lab.uvsadmMust(['-Ln']);
-    diagnosticLines(t, '-Ln with rs2 inhibited:', ln);
-    assert.match(ln, new RegExp(`^  -> ${rs2.replace(/\./g, '\\.')}:80 +Route +0 +`, 'm'));
-    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 2 inhibit \\(TCP_CHECK: connect ECONNREFUSED\\)$`, 'm'));
-    assert.deepEqual((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).sort(), [`${rs1} up`, `${rs2} down`]);
-    const inh = await lab.http(10, fresh);
-    assert.equal(inh.errors, 0, JSON.stringify(inh.errorSamples));
-    assert.deepEqual(inh.counts, { rs1: 10 });
+      // inhibit_on_failure: rs2 stays in -Ln with weight 0 and gets no new connections. Its host
+      // still answers PING_CHECK: a server is alive only while all its checkers pass.
+      await s2!.proc!.stop(2000);
+      await until(lab, 'rs2 inhibited', (l) => l.includes(`${rs2}:80 0`), OUT_WITHIN_MS + 2000);
+      const ln = await lab.uvsadmMust(['-Ln']);
+      diagnosticLines(t, '-Ln with rs2 inhibited:', ln);
+      assert.match(ln, new RegExp(`^  -> ${rs2.replace(/\./g, '\\.')}:80 +Route +0 +`, 'm'));
+      assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs2.replace(/\./g, '\\.')}:80 down weight 2 inhibit \\(TCP_CHECK: connect ECONNREFUSED\\)$`, 'm'));
+      assert.deepEqual((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).sort(), [`${rs1} up`, `${rs2} down`]);
+      const inh = await lab.http(10, fresh);
+      assert.equal(inh.errors, 0, JSON.stringify(inh.errorSamples));
+      assert.deepEqual(inh.counts, { rs1: 10 });
 
-    // All down: the sorry server answers.
-    await s1!.proc!.stop(2000);
-    await until(lab, 'sorry server in', (l) => l.includes(`${sorry}:80 1`), OUT_WITHIN_MS + 2000);
-    const sorryTally = await lab.http(10, fresh);
-    assert.equal(sorryTally.errors, 0, JSON.stringify(sorryTally.errorSamples));
-    assert.deepEqual(sorryTally.counts, { rs3: 10 });
+      // All down: the sorry server answers.
+      await s1!.proc!.stop(2000);
+      await until(lab, 'sorry server in', (l) => l.includes(`${sorry}:80 1`), OUT_WITHIN_MS + 2000);
+      const sorryTally = await lab.http(10, fresh);
+      assert.equal(sorryTally.errors, 0, JSON.stringify(sorryTally.errorSamples));
+      assert.deepEqual(sorryTally.counts, { rs3: 10 });
 
-    // One back: the sorry server leaves.
-    await lab.startServer(s1!);
-    await until(lab, 'sorry server out', (l) => !l.some((x) => x.startsWith(`${sorry}:`)) && l.includes(`${rs1}:80 1`), 5000);
-    const end = await lab.http(4, fresh);
-    assert.deepEqual(end.counts, { rs1: 4 });
-    // Every state change was logged once by uvsd (not per check).
-    const out = lab.uvsd!.stdout();
-    const downs = out.split('\n').filter((x) => x.includes('health: real server down'));
-    assert.equal(downs.length, 4, downs.join('\n'));
-    // quorum_down ran when all were down, quorum_up when rs1 came back, and omega runs
-    // quorum_down once more at shutdown.
-    for (let i = 0; i < 40 && readFileSync(qlog, 'utf8') !== 'down\nup\n'; i++) await delay(50); // commands run asynchronously
-    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\n');
-    assert.equal(await lab.stopUvsd(), 0);
-    assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\ndown\n');
+      // One back: the sorry server leaves.
+      await lab.startServer(s1!);
+      await until(lab, 'sorry server out', (l) => !l.some((x) => x.startsWith(`${sorry}:`)) && l.includes(`${rs1}:80 1`), 5000);
+      const end = await lab.http(4, fresh);
+      assert.deepEqual(end.counts, { rs1: 4 });
+      // Every state change was logged once by uvsd (not per check).
+      const out = lab.uvsd!.stdout();
+      const downs = out.split('\n').filter((x) => x.includes('health: real server down'));
+      assert.equal(downs.length, 4, downs.join('\n'));
+      // quorum_down ran when all were down, quorum_up when rs1 came back, and omega runs
+      // quorum_down once more at shutdown.
+      for (let i = 0; i < 40 && readFileSync(qlog, 'utf8') !== 'down\nup\n'; i++) await delay(50); // commands run asynchronously
+      assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\n');
+      assert.equal(await lab.stopUvsd(), 0);
+      assert.equal(readFileSync(qlog, 'utf8'), 'down\nup\ndown\n');
+    });
   });
-});
 
-test('a DNS pool from keepalived.conf: DNS_CHECK takes a resolver that stops out of the UDP service, queries through the VIP are all answered by the other, it comes back after a restart', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
-    const [s1, s2] = lab.servers;
-    const rs = (s: typeof s1) => `    real_server ${s!.addr} 53 {
-        DNS_CHECK {
-            type TXT
-            name pool.example
-            connect_timeout ${CONNECT_TIMEOUT_S}
-            retry ${RETRY}
-            delay_before_retry ${DELAY_BEFORE_RETRY_S}
-        }
-    }`;
-    const file = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(file, `virtual_server ${VIP} 53 {
-    delay_loop ${DELAY_LOOP_S}
-    lb_algo rr
-    lb_kind DR
-    protocol UDP
-${rs(s1)}
-${rs(s2)}
-}
-`);
-    await lab.startUvsd(['--keepalived-conf', file]);
-    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
-    const dns = async (n: number) => {
-      const r = await lab.client(['--dns', `${VIP}:53`, '--count', String(n), '--timeout', '1000'], { timeoutMs: 30_000 });
-      assert.equal(r.code, 0, `client: ${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; errors: number; errorSamples: string[] };
-    };
-    const both = await dns(10);
-    assert.equal(both.errors, 0, JSON.stringify(both.errorSamples));
-    assert.deepEqual(both.counts, { rs1: 5, rs2: 5 }, 'rr over both resolvers');
-
-    // rs1's resolver stops: its DNS_CHECK gets port unreachable, it leaves within the bound.
-    await s1!.proc!.stop(2000);
-    const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${s2!.addr}:53 1`, OUT_WITHIN_MS + 2000);
-    t.diagnostic(`rs1 out of the DNS pool ${outMs} ms after its resolver stopped (bound ${OUT_WITHIN_MS} ms)`);
-    assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
-    assert.match(await lab.uvsadmMust(['--status']),
-      new RegExp(`^health UDP ${VIP.replace(/\./g, '\\.')}:53 ${s1!.addr.replace(/\./g, '\\.')}:53 down weight 1 \\(DNS_CHECK: udp ECONNREFUSED\\)$`, 'm'));
-    const one = await dns(10);
-    assert.equal(one.errors, 0, JSON.stringify(one.errorSamples));
-    assert.deepEqual(one.counts, { rs2: 10 });
-
-    // Back after a restart.
-    await lab.startServer(s1!);
-    const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:53 1`), 5000);
-    t.diagnostic(`rs1 back ${backMs} ms after restart`);
-    const again = await dns(10);
-    assert.equal(again.errors, 0, JSON.stringify(again.errorSamples));
-    assert.deepEqual(again.counts, { rs1: 5, rs2: 5 });
+  test('uvsd out of file descriptors (nofile 128, 150 idle control connections): its health checks cannot run, no server is removed; one warning, one line when they run again, health_checks_not_run counts them', { timeout: 60_000 }, async (t) => {
+    // Before: every check failed with "connect EMFILE" and took its server out (the explorer's 200
+    // servers of 100 services all removed under nofile 128).
+    await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+      const check = `        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }\n`;
+      const file = join(lab.tmp, 'keepalived.conf');
+      writeFileSync(file, `virtual_server ${VIP} 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n` +
+        lab.servers.map((s) => `    real_server ${s.addr} 80 {\n        weight 1\n${check.repeat(10)}    }\n`).join('') + '}\n');
+      await lab.startUvsd({ wrap: ['prlimit', '--nofile=128'], extraArgs: ['--keepalived-conf', file] });
+      const both = lab.servers.map((s) => `${s.addr}:80 1`);
+      await until(lab, 'both servers in', (l) => l.length === 2, 10_000);
+      const msgs = () => lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+      assert.ok(msgs().includes('the file descriptor limit (nofile) is 128, below 1024: health checks and control and metrics clients may run out of descriptors'));
+      const held = Array.from({ length: 150 }, () => connect(lab.socketPath).on('error', () => {}));
+      try {
+        await delay(2500); // two rounds of 20 checks at least
+      } finally {
+        for (const s of held) s.destroy();
+      }
+      // The quiet time (3 s) and a round that runs: the "run again" line, asked for every 200 ms.
+      const again = (m: string) => /^health: checks run again \(\d+ could not run over [\d.]+ s\)$/.test(m);
+      for (let i = 0; i < 50 && !msgs().some(again); i++) await delay(200);
+      await delay(1000); // a further round: no second line, no server changed
+      const lines = msgs();
+      assert.deepEqual(lines.filter((m) => m.startsWith('health: real server')), [], 'no server changed state');
+      assert.equal(lines.filter((m) => m.startsWith('health: checks cannot run (TCP_CHECK: connect EMFILE)')).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
+      assert.equal(lines.filter(again).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
+      const notRun = Number(/^health_checks_not_run (\d+)$/m.exec(await lab.uvsadmMust(['--status']))?.[1]);
+      t.diagnostic(`${notRun} checks could not run`);
+      assert.ok(notRun >= 20, String(notRun));
+      assert.deepEqual((await lab.list()).services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.weight}`)).sort(), both.sort());
+    });
   });
-});
 
-test('a firewall-mark pool from keepalived.conf (virtual_server fwmark 1) with its marks in --config: ports 80 and 8080 of a client on one checked server; a stopped server leaves and its clients move', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
-    const [s1, s2] = lab.servers;
-    const rs = (s: typeof s1) => `    real_server ${s!.addr} 80 {
-        TCP_CHECK {
-            connect_timeout ${CONNECT_TIMEOUT_S}
-            retry ${RETRY}
-            delay_before_retry ${DELAY_BEFORE_RETRY_S}
-        }
-    }`;
-    const kconf = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(kconf, `virtual_server fwmark 1 {
-    delay_loop ${DELAY_LOOP_S}
-    lb_algo rr
-    lb_kind DR
-    persistence_timeout 60
-${rs(s1)}
-${rs(s2)}
-}
-`);
-    // The marks were iptables rules on an LVS director: here they are uvsd's, in its config file.
-    const yconf = join(lab.tmp, 'uvsd.yaml');
-    writeFileSync(yconf, `marks:\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 80 }\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 8080 }\nservices: []\n`);
-    await lab.startUvsd(['--config', yconf, '--keepalived-conf', kconf]);
-    await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
-    assert.match(await lab.uvsadmMust(['-Ln']), /\nFWM  1 rr persistent 60\n/);
-    const web = await lab.http(10);
-    const alt = await lab.http(10, { target: `${VIP}:8080` });
-    t.diagnostic(`:80 ${JSON.stringify(web.counts)}, :8080 ${JSON.stringify(alt.counts)}`);
-    for (const x of [web, alt]) assert.equal(x.errors, 0, x.errorSamples.join('; '));
-    const name = Object.keys(web.counts);
-    assert.equal(name.length, 1, 'one server for the client');
-    assert.deepEqual(alt.counts, { [name[0]!]: 10 });
-    // That server's process stops (both its ports): TCP_CHECK takes it out; the client's next
-    // connections, on either port, go to the other one (its template named a deleted server).
-    const gone = lab.servers.find((s) => s.name === name[0])!;
-    const other = lab.servers.find((s) => s !== gone)!;
-    await gone.proc!.stop(2000);
-    // DR servers of a -f service are at port 0 (keepalived clears the port; checked at 80).
-    const outMs = await until(lab, `${gone.name} removed`, (l) => l.length === 1 && l[0] === `${other.addr}:0 1`, OUT_WITHIN_MS + 2000);
-    t.diagnostic(`${gone.name} out of the fwmark pool ${outMs} ms after it stopped (bound ${OUT_WITHIN_MS} ms)`);
-    assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health FWM 1 ${gone.addr.replace(/\./g, '\\.')}:0 down `, 'm'));
-    const moved = await lab.http(10, { target: `${VIP}:8080` });
-    assert.equal(moved.errors, 0, moved.errorSamples.join('; '));
-    assert.deepEqual(moved.counts, { [other.name]: 10 });
+  test('a DNS pool from keepalived.conf: DNS_CHECK takes a resolver that stops out of the UDP service, queries through the VIP are all answered by the other, it comes back after a restart', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+      const [s1, s2] = lab.servers;
+      const rs = (s: typeof s1) => `    real_server ${s!.addr} 53 {
+          DNS_CHECK {
+              type TXT
+              name pool.example
+              connect_timeout ${CONNECT_TIMEOUT_S}
+              retry ${RETRY}
+              delay_before_retry ${DELAY_BEFORE_RETRY_S}
+          }
+      }`;
+      const file = join(lab.tmp, 'keepalived.conf');
+      writeFileSync(file, `virtual_server ${VIP} 53 {
+      delay_loop ${DELAY_LOOP_S}
+      lb_algo rr
+      lb_kind DR
+      protocol UDP
+  ${rs(s1)}
+  ${rs(s2)}
+  }
+  `);
+      await lab.startUvsd(['--keepalived-conf', file]);
+      await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+      const dns = async (n: number) => {
+        const r = await lab.client(['--dns', `${VIP}:53`, '--count', String(n), '--timeout', '1000'], { timeoutMs: 30_000 });
+        assert.equal(r.code, 0, `client: ${r.stderr}`);
+        return JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; errors: number; errorSamples: string[] };
+      };
+      const both = await dns(10);
+      assert.equal(both.errors, 0, JSON.stringify(both.errorSamples));
+      assert.deepEqual(both.counts, { rs1: 5, rs2: 5 }, 'rr over both resolvers');
+
+      // rs1's resolver stops: its DNS_CHECK gets port unreachable, it leaves within the bound.
+      await s1!.proc!.stop(2000);
+      const outMs = await until(lab, 'rs1 removed', (l) => l.length === 1 && l[0] === `${s2!.addr}:53 1`, OUT_WITHIN_MS + 2000);
+      t.diagnostic(`rs1 out of the DNS pool ${outMs} ms after its resolver stopped (bound ${OUT_WITHIN_MS} ms)`);
+      assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
+      assert.match(await lab.uvsadmMust(['--status']),
+        new RegExp(`^health UDP ${VIP.replace(/\./g, '\\.')}:53 ${s1!.addr.replace(/\./g, '\\.')}:53 down weight 1 \\(DNS_CHECK: udp ECONNREFUSED\\)$`, 'm'));
+      const one = await dns(10);
+      assert.equal(one.errors, 0, JSON.stringify(one.errorSamples));
+      assert.deepEqual(one.counts, { rs2: 10 });
+
+      // Back after a restart.
+      await lab.startServer(s1!);
+      const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:53 1`), 5000);
+      t.diagnostic(`rs1 back ${backMs} ms after restart`);
+      const again = await dns(10);
+      assert.equal(again.errors, 0, JSON.stringify(again.errorSamples));
+      assert.deepEqual(again.counts, { rs1: 5, rs2: 5 });
+    });
+  });
+
+  test('a firewall-mark pool from keepalived.conf (virtual_server fwmark 1) with its marks in --config: ports 80 and 8080 of a client on one checked server; a stopped server leaves and its clients move', { timeout: 60_000 }, async (t) => {
+    await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
+      const [s1, s2] = lab.servers;
+      const rs = (s: typeof s1) => `    real_server ${s!.addr} 80 {
+          TCP_CHECK {
+              connect_timeout ${CONNECT_TIMEOUT_S}
+              retry ${RETRY}
+              delay_before_retry ${DELAY_BEFORE_RETRY_S}
+          }
+      }`;
+      const kconf = join(lab.tmp, 'keepalived.conf');
+      writeFileSync(kconf, `virtual_server fwmark 1 {
+      delay_loop ${DELAY_LOOP_S}
+      lb_algo rr
+      lb_kind DR
+      persistence_timeout 60
+  ${rs(s1)}
+  ${rs(s2)}
+  }
+  `);
+      // The marks were iptables rules on an LVS director: here they are uvsd's, in its config file.
+      const yconf = join(lab.tmp, 'uvsd.yaml');
+      writeFileSync(yconf, `marks:\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 80 }\n  - { fwmark: 1, proto: tcp, address: ${VIP}, ports: 8080 }\nservices: []\n`);
+      await lab.startUvsd(['--config', yconf, '--keepalived-conf', kconf]);
+      await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+      assert.match(await lab.uvsadmMust(['-Ln']), /\nFWM  1 rr persistent 60\n/);
+      const web = await lab.http(10);
+      const alt = await lab.http(10, { target: `${VIP}:8080` });
+      t.diagnostic(`:80 ${JSON.stringify(web.counts)}, :8080 ${JSON.stringify(alt.counts)}`);
+      for (const x of [web, alt]) assert.equal(x.errors, 0, x.errorSamples.join('; '));
+      const name = Object.keys(web.counts);
+      assert.equal(name.length, 1, 'one server for the client');
+      assert.deepEqual(alt.counts, { [name[0]!]: 10 });
+      // That server's process stops (both its ports): TCP_CHECK takes it out; the client's next
+      // connections, on either port, go to the other one (its template named a deleted server).
+      const gone = lab.servers.find((s) => s.name === name[0])!;
+      const other = lab.servers.find((s) => s !== gone)!;
+      await gone.proc!.stop(2000);
+      // DR servers of a -f service are at port 0 (keepalived clears the port; checked at 80).
+      const outMs = await until(lab, `${gone.name} removed`, (l) => l.length === 1 && l[0] === `${other.addr}:0 1`, OUT_WITHIN_MS + 2000);
+      t.diagnostic(`${gone.name} out of the fwmark pool ${outMs} ms after it stopped (bound ${OUT_WITHIN_MS} ms)`);
+      assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health FWM 1 ${gone.addr.replace(/\./g, '\\.')}:0 down `, 'm'));
+      const moved = await lab.http(10, { target: `${VIP}:8080` });
+      assert.equal(moved.errors, 0, moved.errorSamples.join('; '));
+      assert.deepEqual(moved.counts, { [other.name]: 10 });
+    });
   });
 });
 
@@ -341,39 +380,5 @@ ${rs(2, s2)}
     const backMs = await until(lab, 'rs1 back', (l) => l.includes(`${s1!.addr}:80 1`), 10_000);
     t.diagnostic(`rs1 back ${backMs} ms after its peer restarted`);
     assert.deepEqual((await lab.http(10)).counts, { rs1: 5, rs2: 5 });
-  });
-});
-
-test('uvsd out of file descriptors (nofile 128, 150 idle control connections): its health checks cannot run, no server is removed; one warning, one line when they run again, health_checks_not_run counts them', { timeout: 60_000 }, async (t) => {
-  // Before: every check failed with "connect EMFILE" and took its server out (the explorer's 200
-  // servers of 100 services all removed under nofile 128).
-  await withDrLab(t, { servers: 2, hostAddr: '192.168.8.9/24', uvsd: false }, async (lab) => {
-    const check = `        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }\n`;
-    const file = join(lab.tmp, 'keepalived.conf');
-    writeFileSync(file, `virtual_server ${VIP} 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n` +
-      lab.servers.map((s) => `    real_server ${s.addr} 80 {\n        weight 1\n${check.repeat(10)}    }\n`).join('') + '}\n');
-    await lab.startUvsd({ wrap: ['prlimit', '--nofile=128'], extraArgs: ['--keepalived-conf', file] });
-    const both = lab.servers.map((s) => `${s.addr}:80 1`);
-    await until(lab, 'both servers in', (l) => l.length === 2, 10_000);
-    const msgs = () => lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
-    assert.ok(msgs().includes('the file descriptor limit (nofile) is 128, below 1024: health checks and control and metrics clients may run out of descriptors'));
-    const held = Array.from({ length: 150 }, () => connect(lab.socketPath).on('error', () => {}));
-    try {
-      await delay(2500); // two rounds of 20 checks at least
-    } finally {
-      for (const s of held) s.destroy();
-    }
-    // The quiet time (3 s) and a round that runs: the "run again" line, asked for every 200 ms.
-    const again = (m: string) => /^health: checks run again \(\d+ could not run over [\d.]+ s\)$/.test(m);
-    for (let i = 0; i < 50 && !msgs().some(again); i++) await delay(200);
-    await delay(1000); // a further round: no second line, no server changed
-    const lines = msgs();
-    assert.deepEqual(lines.filter((m) => m.startsWith('health: real server')), [], 'no server changed state');
-    assert.equal(lines.filter((m) => m.startsWith('health: checks cannot run (TCP_CHECK: connect EMFILE)')).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
-    assert.equal(lines.filter(again).length, 1, lines.filter((m) => m.startsWith('health:')).join('\n'));
-    const notRun = Number(/^health_checks_not_run (\d+)$/m.exec(await lab.uvsadmMust(['--status']))?.[1]);
-    t.diagnostic(`${notRun} checks could not run`);
-    assert.ok(notRun >= 20, String(notRun));
-    assert.deepEqual((await lab.list()).services.flatMap((s) => s.dests.map((d) => `${d.addr}:${d.port} ${d.weight}`)).sort(), both.sort());
   });
 });
