@@ -83,6 +83,7 @@ export function* orderForSlices(
     for (const id of [...held.keys()]) release(id);
   };
   for (let i = 0; i < ops.length; i++) {
+    if (i > 0 && i % ORDER_STEP === 0) yield; // (not at the loop's end: a held deletion skips it)
     const o = ops[i]!;
     switch (o.op) {
       case 'delService':
@@ -117,7 +118,6 @@ export function* orderForSlices(
         releaseAll();
     }
     out.push(o);
-    if ((i + 1) % ORDER_STEP === 0) yield;
   }
   releaseAll();
 
@@ -139,6 +139,7 @@ export function* orderForSlices(
       chunks.push(out.slice(start, i + 1));
       start = i + 1;
     }
+    if ((i + 1) % ORDER_STEP === 0) yield;
   }
   if (start < out.length) chunks.push(out.slice(start));
   return chunks;

@@ -10,7 +10,7 @@ import { EstimatorTable } from './estimator.js';
 import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
-import { VERBS, batchArgs, removeService, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
+import { VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -649,7 +649,9 @@ export class Control {
         p = await runStepsSliced(plan(), pause);
         sub = { control: this, model: await this.model.cloneSliced(pause), ops: [], gone: new Map(), back: new Set() };
         for (let i = 0; i < p.items.length; i++) {
-          runBatchItem(sub, p.items as unknown[], i);
+          // A -C item service by service: in one piece it held the loop ~40 ms at 5,000 services.
+          if (isBatchClear(p.items as unknown[], i)) await runBatchClearSliced(sub, p.items as unknown[], i, pause, SLICE_CHECK);
+          else runBatchItem(sub, p.items as unknown[], i);
           if ((i + 1) % SLICE_CHECK === 0) await pause();
         }
       } catch (e) {
