@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, RS, VIP, CLIENT, DIR_MAC, ROUTER_MAC } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import type { DpOp } from '../src/datapath/ops.js';
 
 const svc = (i: number) => ({ proto: 'tcp' as const, addr: '10.0.0.100', port: 1000 + i });
 function items(n: number, bad = -1) {
@@ -151,4 +152,53 @@ test('a -C item in a sliced batch (-C, then the same rules: uvsadm -R) of a 5,00
   assert.ok(r.ctl.busiest.ms < 10, `a slice took ${r.ctl.busiest.ms} ms of CPU`);
   assert.equal(r.ctl.list().services.length, 5000);
   assert.equal(r.dp.services.filter((s) => s !== undefined).length, 5000);
+});
+
+test('a sliced batch (600 items) that deletes a server and adds it back (-d, then -a of the same server: a revive) keeps its connections, each to its server, whether the re-add is far or next to a slice\'s cut', async () => {
+  const r = rig({ addrs: ['10.0.0.1/16'], destMax: 2048, connMax: 1024 });
+  const vs = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  r.ctl.addService({ ...vs, sched: 'rr' });
+  for (const rs of [RS[0], RS[1]]) r.ctl.addDest({ service: vs, addr: rs.ip, port: 80, fwd: 'dr' });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  const seg = (sport: number, flags: number) =>
+    tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const ports = [1001, 1002, 1003, 1004];
+  const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
+  const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
+  assert.ok(!before.includes('none'));
+  assert.equal(new Set(before).size, 2, 'connections on both servers');
+  const filler = (i: number) => ({ verb: 'addService', args: { proto: 'tcp', addr: `10.1.${i >> 8}.${i & 255}`, port: 80, sched: 'wlc' } });
+  const del = (rs: { ip: string }) => ({ verb: 'deleteDest', args: { service: vs, addr: rs.ip, port: 80 } });
+  const add = (rs: { ip: string }) => ({ verb: 'addDest', args: { service: vs, addr: rs.ip, port: 80, fwd: 'dr', weight: 2 } });
+  // RS[1]: deleted as the 32nd operation, the last of the first 32-operation chunk, re-added as the
+  // 33rd; RS[0]: deleted first, re-added at the end, ~600 operations later.
+  const items: { verb: string; args: Record<string, unknown> }[] = [del(RS[0])];
+  for (let i = 0; i < 30; i++) items.push(filler(i));
+  items.push(del(RS[1]), add(RS[1]));
+  for (let i = 30; i < 596; i++) items.push(filler(i));
+  items.push(add(RS[0]));
+  // Each dp.apply's operations: a server's deletion and its revive must land in the same one.
+  const applied: DpOp[][] = [];
+  const apply = r.dp.apply.bind(r.dp);
+  r.dp.apply = (ops: DpOp[]) => (applied.push([...ops]), apply(ops));
+  let fed = 0;
+  let stop = false;
+  const feed = (): void => {
+    if (stop) return;
+    r.run(seg(ports[fed++ % 4]!, TCP_FLAGS.ACK));
+    setImmediate(feed);
+  };
+  setImmediate(feed);
+  assert.deepEqual(await r.ctl.callAsync('batch', { items }), { applied: 600 });
+  stop = true;
+  assert.ok(applied.length > 1, 'applied in more than one piece');
+  const split = applied.flatMap((ops, k) => ops.filter((o) => o.op === 'delDest' && !ops.some((a) => a.op === 'addDest' && a.dest === o.dest)).map(() => k));
+  assert.deepEqual(split, [], 'dp.apply calls with a server\'s deletion but not its revive');
+  assert.ok(fed > 0, 'packets arrived while the batch was applied');
+  const after = ports.map((p) => serverOf(r.run(seg(p, TCP_FLAGS.ACK))));
+  assert.deepEqual(after, before, 'each connection\'s next segment goes to the same server');
+  assert.equal(r.dp.ct.count, 4);
+  assert.equal(r.counters()['drop.no_conn'] ?? 0, 0);
+  assert.deepEqual(r.ctl.list().services.find((s) => s.port === 80 && s.addr === VIP)?.dests.map((d) => d.weight), [2, 2]);
 });

@@ -20,6 +20,11 @@ const ORDER_STEP = 1024;
  * is never cut between such a deletion and the last operation that adds the service or one of
  * its servers back (revive), so both reach the datapath in the same dp.apply. The final table is
  * the same as in the batch's order: only independent operations change places.
+ *
+ * A server's deletion followed by its revive (-d, then -a of the same server to the same service:
+ * it takes its slot back) is held the same way until just before the revive, unless another
+ * server takes the slot, its address takes another role or its service is deleted (flushed
+ * before), and no chunk is cut between the two: its connections never meet it in the trash.
  */
 export function* orderForSlices(
   ops: readonly DpOp[], gone: ReadonlyMap<number, GoneService>, back: ReadonlySet<number>, chunk: number,
@@ -41,6 +46,21 @@ export function* orderForSlices(
   }
   const waits = (id: number): boolean =>
     back.has(id) && gone.has(id) && !twice.has(id) && (addAt.get(id) ?? -1) > (delAt.get(id) ?? Infinity);
+  // Which server deletions may wait for their revive (the same server added back to the same
+  // service takes its slot back: addDest with revive), by the deletion's index.
+  const destWaits = new Map<number, number>(); // -> the server's address (its revive's)
+  {
+    const deleted = new Map<number, number>(); // slot -> index of its last delDest
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i]!;
+      if (o.op === 'delDest') deleted.set(o.dest, i);
+      else if (o.op === 'addDest' && o.revive === true && deleted.has(o.dest)) {
+        destWaits.set(deleted.get(o.dest)!, o.addr);
+        deleted.delete(o.dest);
+      }
+      if ((i + 1) % ORDER_STEP === 0) yield;
+    }
+  }
 
   const out: DpOp[] = [];
   const held = new Map<number, DpOp>(); // id -> its delService, in the batch's order
@@ -79,7 +99,24 @@ export function* orderForSlices(
     const ids = m.get(addr);
     if (ids !== undefined) for (const id of [...ids]) release(id);
   };
+  // Servers' deletions held until their revive: slot -> its delDest, and by address and service.
+  const heldDests = new Map<number, { op: DpOp; svc: number; addr: number }>();
+  const destAddrs = new Map<number, Set<number>>();
+  const destSvcs = new Map<number, Set<number>>();
+  const releaseDest = (slot: number): void => {
+    const d = heldDests.get(slot);
+    if (d === undefined) return;
+    heldDests.delete(slot);
+    index(destAddrs, d.addr, slot, false);
+    index(destSvcs, d.svc, slot, false);
+    out.push(d.op);
+  };
+  const releaseDestsAt = (m: Map<number, Set<number>>, key: number): void => {
+    const slots = m.get(key);
+    if (slots !== undefined) for (const k of [...slots]) releaseDest(k);
+  };
   const releaseAll = (): void => {
+    for (const k of [...heldDests.keys()]) releaseDest(k);
     for (const id of [...held.keys()]) release(id);
   };
   for (let i = 0; i < ops.length; i++) {
@@ -87,6 +124,7 @@ export function* orderForSlices(
     const o = ops[i]!;
     switch (o.op) {
       case 'delService':
+        releaseDestsAt(destSvcs, o.id); // a server's deletion before its service's
         if (waits(o.id)) {
           held.set(o.id, o);
           mark(o.id, true);
@@ -97,21 +135,34 @@ export function* orderForSlices(
         release(o.id);
         releaseAt(rips, o.vip);
         releaseAt(lips, o.vip);
+        releaseDestsAt(destAddrs, o.vip);
         break;
       case 'addDest':
         // Another server taking a held service's slot (the oldest in the trash, none free).
         if (o.revive !== true && slots.has(o.dest)) release(slots.get(o.dest)!);
         releaseAt(vips, o.addr);
         releaseAt(lips, o.addr);
+        // The held deletion of this slot's server: just before its revive (or before another
+        // server takes the slot).
+        releaseDest(o.dest);
         break;
       case 'addLaddr':
         releaseAt(vips, o.addr);
         releaseAt(rips, o.addr);
         releaseAt(lips, o.addr);
+        releaseDestsAt(destAddrs, o.addr);
+        break;
+      case 'delDest':
+        if (destWaits.has(i)) {
+          const addr = destWaits.get(i)!;
+          heldDests.set(o.dest, { op: o, svc: o.svc, addr });
+          index(destAddrs, addr, o.dest, true);
+          index(destSvcs, o.svc, o.dest, true);
+          continue;
+        }
         break;
       case 'editService':
       case 'editDest':
-      case 'delDest':
       case 'delLaddr':
         break;
       default:
@@ -121,12 +172,22 @@ export function* orderForSlices(
   }
   releaseAll();
 
-  // Where each held service is whole again: its addition and its servers' revives.
+  // Where each held service is whole again: its addition and its servers' revives; where each
+  // deleted server is revived (by the index of its deletion).
   const whole = new Map<number, number>();
+  const revivedAt = new Map<number, number>();
+  const lastDel = new Map<number, number>(); // slot -> index of its last delDest in out
   for (let i = 0; i < out.length; i++) {
     const o = out[i]!;
     if (o.op === 'addService' && waits(o.id)) whole.set(o.id, i);
-    else if (o.op === 'addDest' && o.revive === true && whole.has(o.svc)) whole.set(o.svc, i);
+    else if (o.op === 'addDest' && o.revive === true) {
+      if (whole.has(o.svc)) whole.set(o.svc, i);
+      const d = lastDel.get(o.dest);
+      if (d !== undefined) {
+        revivedAt.set(d, i);
+        lastDel.delete(o.dest);
+      }
+    } else if (o.op === 'delDest') lastDel.set(o.dest, i);
     if ((i + 1) % ORDER_STEP === 0) yield;
   }
   const chunks: DpOp[][] = [];
@@ -135,6 +196,7 @@ export function* orderForSlices(
   for (let i = 0; i < out.length; i++) {
     const o = out[i]!;
     if (o.op === 'delService') until = Math.max(until, whole.get(o.id) ?? -1);
+    else if (o.op === 'delDest') until = Math.max(until, revivedAt.get(i) ?? -1);
     if (i + 1 - start >= chunk && i >= until) {
       chunks.push(out.slice(start, i + 1));
       start = i + 1;
