@@ -87,6 +87,21 @@ test('a sliced batch checks its own arguments and every item\'s as a short one: 
   assert.equal(r.ctl.list().services.length, 0);
 });
 
+/** Four established connections from CLIENT to VIP:80 (ports 1001..1004), whose servers RS[0] and
+ *  RS[1] are learnt: the segment maker, the ports, which server a forwarded segment went to (its
+ *  MAC, or 'none'), and each connection's server. */
+function fourConnections(r: ReturnType<typeof rig>) {
+  r.learn(RS[0].ip, RS[0].mac);
+  r.learn(RS[1].ip, RS[1].mac);
+  const seg = (sport: number, flags: number) =>
+    tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  const ports = [1001, 1002, 1003, 1004];
+  const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
+  const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
+  assert.ok(!before.includes('none'));
+  return { seg, ports, serverOf, before };
+}
+
 test('uvsadm -R of a rules file starting with -C, 1,404 items (sliced): established connections are kept, each to its server', async () => {
   const r = rig({ addrs: ['10.0.0.1/16'], destMax: 2048, connMax: 1024 });
   const vs = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -99,14 +114,7 @@ test('uvsadm -R of a rules file starting with -C, 1,404 items (sliced): establis
   rules.push({ verb: 'addService', args: { ...vs, sched: 'rr' } });
   for (const rs of [RS[0], RS[1]]) rules.push({ verb: 'addDest', args: { service: vs, addr: rs.ip, port: 80, fwd: 'dr' } });
   r.ctl.call('batch', { items: rules });
-  r.learn(RS[0].ip, RS[0].mac);
-  r.learn(RS[1].ip, RS[1].mac);
-  const seg = (sport: number, flags: number) =>
-    tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
-  const ports = [1001, 1002, 1003, 1004];
-  const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
-  const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
-  assert.ok(!before.includes('none'));
+  const { seg, ports, serverOf, before } = fourConnections(r);
   // Segments of the 4 connections keep arriving while the batch is applied in slices.
   let fed = 0;
   let stop = false;
@@ -159,14 +167,7 @@ test('a sliced batch (600 items) that deletes a server and adds it back (-d, the
   const vs = { proto: 'tcp' as const, addr: VIP, port: 80 };
   r.ctl.addService({ ...vs, sched: 'rr' });
   for (const rs of [RS[0], RS[1]]) r.ctl.addDest({ service: vs, addr: rs.ip, port: 80, fwd: 'dr' });
-  r.learn(RS[0].ip, RS[0].mac);
-  r.learn(RS[1].ip, RS[1].mac);
-  const seg = (sport: number, flags: number) =>
-    tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
-  const ports = [1001, 1002, 1003, 1004];
-  const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
-  const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
-  assert.ok(!before.includes('none'));
+  const { seg, ports, serverOf, before } = fourConnections(r);
   assert.equal(new Set(before).size, 2, 'connections on both servers');
   const filler = (i: number) => ({ verb: 'addService', args: { proto: 'tcp', addr: `10.1.${i >> 8}.${i & 255}`, port: 80, sched: 'wlc' } });
   const del = (rs: { ip: string }) => ({ verb: 'deleteDest', args: { service: vs, addr: rs.ip, port: 80 } });
