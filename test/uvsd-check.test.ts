@@ -30,18 +30,23 @@ async function kill(p: ReturnType<typeof spawn>) {
   await exited;
 }
 
-test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket or no uvsd fails', async () => {
+test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket or no uvsd fails', async (t) => {
   const sock = `/tmp/uvsd-check-${process.pid}.sock`;
+  const t0 = performance.now(); // before the stand-in starts: its age is at most the time since
   const fake = await standIn(sock, ['uvsd', '--config', 'x.yaml', '--socket', sock, '--log-level', 'warn']);
   try {
-    assert.equal(check(sock, '2'), 1, 'just started: fails');
+    // 30 s, not 2: on a loaded host the checks below may take seconds.
+    assert.equal(check(sock, '30'), 1, 'just started (younger than 30 s): fails');
     assert.equal(check(sock, '0'), 0, 'runs (MIN_AGE_S 0: it listens, whatever its age)');
     assert.equal(check(`${sock}.old`, '0'), 1, 'a uvsd on another socket does not count');
     assert.equal(check(sock.slice(0, -1), '0'), 1, 'nor one whose socket merely starts with it');
     assert.equal(check(sock.toUpperCase(), '0'), 1, 'nor one whose socket differs in case');
     await new Promise((r) => setTimeout(r, 2100));
     assert.equal(check(sock, '2'), 0, '2 s old: passes');
-    assert.equal(check(sock), 1, 'the default MIN_AGE_S is 3');
+    // Younger than 3 s for sure only if this came within 2.8 s of the start (a loaded host: not always).
+    const age = (performance.now() - t0) / 1000;
+    if (age < 2.8) assert.equal(check(sock), 1, 'the default MIN_AGE_S is 3');
+    else t.diagnostic(`the default MIN_AGE_S not checked: ${age.toFixed(1)} s since the start (a loaded host)`);
   } finally {
     await kill(fake);
   }
