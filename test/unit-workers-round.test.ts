@@ -313,3 +313,42 @@ test('UDP -p with 2 and 3 workers: a -p -M service added on the VIP steers its c
     assert.ok(round > 0, `${n}: some clients' templates are on other workers`);
   }
 });
+
+test('TCP -p with 2 and 3 workers: a -p -M service added on the VIP steers its clients by a wider network; a client\'s new SYN during the window goes round, finds its template on the worker that made it and keeps its server (no second template)', () => {
+  const web = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  for (const n of [2, 3]) {
+    const x = ring(n, (r) => {
+      r.ctl.addService({ ...web, sched: 'rr', persist: 300 });
+      for (const s of RS) {
+        r.ctl.addDest({ service: web, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+        r.learn(s.ip, s.mac);
+      }
+    });
+    const syn = (src: string, sport: number): Buffer => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
+    const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${10 + i}`);
+    const server = clients.map((c) => x.send(syn(c, 40000)).out[0]!.subarray(0, 6).toString('hex'));
+    assert.equal(x.total('templates_created'), 12);
+    // A SYN outside any window opens where it is read (a client with a template there).
+    assert.equal(x.send(syn(clients[0]!, 39999)).hops, 0, `${n}: no round outside a window`);
+    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
+    for (const r of x.w) {
+      r.ctl.addService({ ...https, sched: 'rr', persist: 300, netmask: '255.255.0.0' });
+      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
+    }
+    let round = 0;
+    clients.forEach((c, i) => {
+      const r = x.send(syn(c, 40001));
+      assert.equal(r.out.length, 1, `${n}/${c}: forwarded once`);
+      assert.equal(r.out[0]!.subarray(0, 6).toString('hex'), server[i], `${n}/${c}: a new SYN, its template's server`);
+      if (r.hops > 0) round++;
+    });
+    assert.equal(x.total('templates_created'), 12, `${n}: no second template`);
+    assert.equal(x.total('conns_created'), 25, `${n}: conns_created`);
+    assert.ok(round > 0, `${n}: some clients' templates are on other workers`);
+    // A client with no template yet: round every worker and back, a template where it is read.
+    const fresh = x.send(syn('192.0.2.99', 40000));
+    assert.equal(fresh.hops, n, `${n}: a new client's SYN goes round during the window`);
+    assert.equal(x.send(syn('192.0.2.99', 40001)).hops, 0, `${n}: its next SYN finds its template in place`);
+    assert.equal(x.total('templates_created'), 13);
+  }
+});

@@ -1400,6 +1400,14 @@ export class Datapath implements Output {
     if (proto === PROTO_UDP && this.handoff !== null && !svc.oneShot && (this.anyStrays() || this.inSteerWindow(dst)) &&
         !(svc.persist > 0 && this.handedIn && svc.pe !== PE_SIP && this.templateHeld(svc, proto, src, dst, dport)) &&
         this.handOn(buf, ip, HAND_CIRCLE)) return -1;
+    // Workers: likewise a SYN to a persistent TCP (or -f) service during its VIP's window, when
+    // no template of its client is here (one would be made, perhaps for another server): round
+    // every worker first; one holding the client's template (made before the change moved the
+    // client) opens it there, on the template's server, as the kernel's one table would; else
+    // the worker that read it opens it when the round comes back. (A SYN proxy's ACK is not.)
+    if (proto === PROTO_TCP && this.handoff !== null && svc.persist > 0 && !sloppy && !synOpen && !this.icmpOpen &&
+        this.inSteerWindow(dst) && !this.templateHeld(svc, proto, src, dst, dport) &&
+        this.handOn(buf, ip, HAND_CIRCLE)) return -1;
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
       return -1;
@@ -1634,7 +1642,8 @@ export class Datapath implements Output {
    * from before, each a window (openSteerWindow) as long as one of its UDP flows may still live:
    * the UDP timeout, or a longer one some entries were made under; for a persistent UDP (or -f)
    * service's address, its templates' too (the persistence timeout, or the UDP timeout and the
-   * minute a template outlives its last connection).
+   * minute a template outlives its last connection). A persistent TCP service's SYNs use the
+   * same window (newConn), not lengthened for its templates.
    */
   private steeringMoved(before: ReadonlyMap<number, number>, had: ReadonlySet<number>): void {
     const after = this.steerMasks().vips;
