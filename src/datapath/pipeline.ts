@@ -490,11 +490,16 @@ export class Datapath implements Output {
    */
   private readonly winVip = new Int32Array(STEER_WINDOWS);
   private readonly winEnd = new Float64Array(STEER_WINDOWS);
+  /** The same window, for a persistent TCP service's SYNs (newConn), when the VIP had a persistent
+   *  service before the change (templates may be on other workers); else 0. */
+  private readonly winTpl = new Float64Array(STEER_WINDOWS);
   private winN = 0;
   /** The tick the last window ends (none runs from then on: one compare on a new UDP flow). */
   private winLast = 0;
   /** Every VIP's window (more VIPs changed at once than STEER_WINDOWS) ends at this tick. */
   private winAll = 0;
+  /** winAll for persistent TCP services' SYNs (winTpl). */
+  private winAllTpl = 0;
   /** A UDP entry made under a longer UDP timeout than today's (--set lowered it) may live until
    *  this tick: a window lasts at least as long. */
   private udpLate = 0;
@@ -1400,13 +1405,13 @@ export class Datapath implements Output {
     if (proto === PROTO_UDP && this.handoff !== null && !svc.oneShot && (this.anyStrays() || this.inSteerWindow(dst)) &&
         !(svc.persist > 0 && this.handedIn && svc.pe !== PE_SIP && this.templateHeld(svc, proto, src, dst, dport)) &&
         this.handOn(buf, ip, HAND_CIRCLE)) return -1;
-    // Workers: likewise a SYN to a persistent TCP (or -f) service during its VIP's window, when
-    // no template of its client is here (one would be made, perhaps for another server): round
+    // Workers: likewise a SYN to a persistent TCP (or -f) service during its VIP's window (when the
+    // VIP had a persistent service before the change: inTemplateWindow), when no template of its client is here (one would be made, perhaps for another server): round
     // every worker first; one holding the client's template (made before the change moved the
     // client) opens it there, on the template's server, as the kernel's one table would; else
     // the worker that read it opens it when the round comes back. (A SYN proxy's ACK is not.)
     if (proto === PROTO_TCP && this.handoff !== null && svc.persist > 0 && !sloppy && !synOpen && !this.icmpOpen &&
-        this.inSteerWindow(dst) && !this.templateHeld(svc, proto, src, dst, dport) &&
+        this.inTemplateWindow(dst) && !this.templateHeld(svc, proto, src, dst, dport) &&
         this.handOn(buf, ip, HAND_CIRCLE)) return -1;
     if (this.limiter.rate > 0 && !this.limiter.allow(src, this.link.now)) {
       d[D.src_rate_limited]++;
@@ -1589,6 +1594,16 @@ export class Datapath implements Output {
     return false;
   }
 
+  /** Workers: whether a persistent TCP service's new SYN to dst looks for its client's template
+   *  on the other workers first (a window of dst runs and dst had a persistent service before). */
+  private inTemplateWindow(dst: number): boolean {
+    const now = this.nowTick;
+    if (now >= this.winLast) return false;
+    if (now < this.winAllTpl) return true;
+    for (let k = 0; k < this.winN; k++) if (this.winVip[k] === dst && now < this.winTpl[k]) return true;
+    return false;
+  }
+
   /** Workers: whether this worker holds a live template of src for svc (a lookup only: template() makes one). */
   private templateHeld(svc: SvcRuntime, proto: number, src: number, dst: number, dport: number): boolean {
     const fwm = svc.proto === PROTO_FWM;
@@ -1619,7 +1634,7 @@ export class Datapath implements Output {
    * go round every worker until tick `end`, when every flow it had has expired or been found
    * (and so marked a stray) by one.
    */
-  private openSteerWindow(vip: number, end: number): void {
+  private openSteerWindow(vip: number, end: number, templates: boolean): void {
     const now = this.nowTick;
     let k = 0;
     while (k < this.winN && this.winVip[k] !== vip) k++;
@@ -1629,10 +1644,14 @@ export class Datapath implements Output {
     }
     if (k < STEER_WINDOWS) {
       if (k === this.winN) this.winN++;
-      this.winEnd[k] = this.winVip[k] === vip && now < this.winEnd[k] ? Math.max(this.winEnd[k], end) : end;
+      const same = this.winVip[k] === vip;
+      this.winEnd[k] = same && now < this.winEnd[k] ? Math.max(this.winEnd[k], end) : end;
+      const tpl = same && now < this.winTpl[k] ? this.winTpl[k] : 0;
+      this.winTpl[k] = templates ? Math.max(tpl, end) : tpl;
       this.winVip[k] = vip;
     } else {
       this.winAll = Math.max(this.winAll, end);
+      if (templates) this.winAllTpl = Math.max(this.winAllTpl, end);
     }
     this.winLast = Math.max(this.winLast, end);
   }
@@ -1657,7 +1676,9 @@ export class Datapath implements Output {
         if (svc.proto === PROTO_UDP ? (svc.vip | 0) !== a : !this.marks.rules.some((r) => r.vip === a && r.mark === (svc.vip | 0))) continue;
         end = Math.max(end, now + svc.persistTicks, udp + EXPIRE_LATER_TICKS);
       }
-      this.openSteerWindow(a, end);
+      // Templates of a persistent service made before the change may be on other workers: only
+      // then do a persistent TCP service's SYNs look round (a service just made persistent has none).
+      this.openSteerWindow(a, end, before.has(a));
     }
   }
 
