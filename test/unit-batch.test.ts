@@ -99,7 +99,24 @@ function fourConnections(r: ReturnType<typeof rig>) {
   const serverOf = (out: Buffer[]) => (out.length === 1 ? out[0]!.subarray(0, 6).toString('hex') : 'none');
   const before = ports.map((p) => (r.run(seg(p, TCP_FLAGS.SYN)), serverOf(r.run(seg(p, TCP_FLAGS.ACK)))));
   assert.ok(!before.includes('none'));
-  return { seg, ports, serverOf, before };
+  /** run(), while an ACK of one of the four connections arrives at every turn of the loop: its
+   *  value and the segments fed meanwhile. */
+  const during = async <T>(run: () => Promise<T>): Promise<{ value: T; fed: number }> => {
+    let fed = 0;
+    let stop = false;
+    const feed = (): void => {
+      if (stop) return;
+      r.run(seg(ports[fed++ % 4]!, TCP_FLAGS.ACK));
+      setImmediate(feed);
+    };
+    setImmediate(feed);
+    try {
+      return { value: await run(), fed };
+    } finally {
+      stop = true;
+    }
+  };
+  return { seg, ports, serverOf, before, during };
 }
 
 test('uvsadm -R of a rules file starting with -C, 1,404 items (sliced): established connections are kept, each to its server', async () => {
@@ -114,19 +131,11 @@ test('uvsadm -R of a rules file starting with -C, 1,404 items (sliced): establis
   rules.push({ verb: 'addService', args: { ...vs, sched: 'rr' } });
   for (const rs of [RS[0], RS[1]]) rules.push({ verb: 'addDest', args: { service: vs, addr: rs.ip, port: 80, fwd: 'dr' } });
   r.ctl.call('batch', { items: rules });
-  const { seg, ports, serverOf, before } = fourConnections(r);
+  const { seg, ports, serverOf, before, during } = fourConnections(r);
   // Segments of the 4 connections keep arriving while the batch is applied in slices.
-  let fed = 0;
-  let stop = false;
-  const feed = (): void => {
-    if (stop) return;
-    r.run(seg(ports[fed++ % 4]!, TCP_FLAGS.ACK));
-    setImmediate(feed);
-  };
-  setImmediate(feed);
   const restore = [{ verb: 'clear', args: {} }, ...rules];
-  assert.deepEqual(await r.ctl.callAsync('batch', { items: restore }), { applied: 1404 });
-  stop = true;
+  const { value, fed } = await during(() => Promise.resolve(r.ctl.callAsync('batch', { items: restore })));
+  assert.deepEqual(value, { applied: 1404 });
   assert.ok(fed > 0, 'packets arrived while the batch was applied');
   const after = ports.map((p) => serverOf(r.run(seg(p, TCP_FLAGS.ACK))));
   assert.deepEqual(after, before, 'each connection\'s next segment goes to the same server');
@@ -167,7 +176,7 @@ test('a sliced batch (600 items) that deletes a server and adds it back (-d, the
   const vs = { proto: 'tcp' as const, addr: VIP, port: 80 };
   r.ctl.addService({ ...vs, sched: 'rr' });
   for (const rs of [RS[0], RS[1]]) r.ctl.addDest({ service: vs, addr: rs.ip, port: 80, fwd: 'dr' });
-  const { seg, ports, serverOf, before } = fourConnections(r);
+  const { seg, ports, serverOf, before, during } = fourConnections(r);
   assert.equal(new Set(before).size, 2, 'connections on both servers');
   const filler = (i: number) => ({ verb: 'addService', args: { proto: 'tcp', addr: `10.1.${i >> 8}.${i & 255}`, port: 80, sched: 'wlc' } });
   const del = (rs: { ip: string }) => ({ verb: 'deleteDest', args: { service: vs, addr: rs.ip, port: 80 } });
@@ -183,16 +192,8 @@ test('a sliced batch (600 items) that deletes a server and adds it back (-d, the
   const applied: DpOp[][] = [];
   const apply = r.dp.apply.bind(r.dp);
   r.dp.apply = (ops: DpOp[]) => (applied.push([...ops]), apply(ops));
-  let fed = 0;
-  let stop = false;
-  const feed = (): void => {
-    if (stop) return;
-    r.run(seg(ports[fed++ % 4]!, TCP_FLAGS.ACK));
-    setImmediate(feed);
-  };
-  setImmediate(feed);
-  assert.deepEqual(await r.ctl.callAsync('batch', { items }), { applied: 600 });
-  stop = true;
+  const { value, fed } = await during(() => Promise.resolve(r.ctl.callAsync('batch', { items })));
+  assert.deepEqual(value, { applied: 600 });
   assert.ok(applied.length > 1, 'applied in more than one piece');
   const split = applied.flatMap((ops, k) => ops.filter((o) => o.op === 'delDest' && !ops.some((a) => a.op === 'addDest' && a.dest === o.dest)).map(() => k));
   assert.deepEqual(split, [], 'dp.apply calls with a server\'s deletion but not its revive');

@@ -120,11 +120,7 @@ test('--sloppy-tcp all with 2 and 3 workers: a -p service added on a live VIP mo
     for (let i = 0; i < 8; i++) natServer.push(ipOf(x.send(seg(42000 + i, TCP_FLAGS.SYN, 81)).out[0]!));
     assert.equal(workers.size, n, `${n}: the connections are spread over every worker`);
     // -A -t VIP:443 -p: the VIP's clients are steered by network now, all to one worker.
-    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
-    for (const r of x.w) {
-      r.ctl.addService({ ...https, sched: 'rr', persist: 300 });
-      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
-    }
+    persistentHttps(x);
     const now = x.w[0]!.dp.clientWorker(parseIp(CLIENT) | 0, 40000, parseIp(VIP) | 0, n);
     let moved = 0;
     for (let i = 0; i < 16; i++) {
@@ -246,11 +242,7 @@ test('UDP with 2 and 3 workers: a -p service added on a live VIP moves its clien
     }
     assert.equal(new Set(flows.map((f) => x.w[0]!.dp.clientWorker(parseIp(CLIENT) | 0, f.sport, parseIp(VIP) | 0, n))).size, n, `${n}: spread over every worker`);
     // -A -t VIP:443 -p: the VIP's clients are steered by network now, all to one worker.
-    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
-    for (const r of x.w) {
-      r.ctl.addService({ ...https, sched: 'rr', persist: 300 });
-      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
-    }
+    persistentHttps(x);
     x.advance(5_000); // within the UDP timeout: every flow lives on
     let moved = 0;
     let round = 0;
@@ -282,25 +274,40 @@ test('UDP with 2 and 3 workers: a -p service added on a live VIP moves its clien
   }
 });
 
+/**
+ * n workers with a persistent (-p 300) rr service over RS (DR); twelve clients each open a flow
+ * from port 40000 (frame(src, sport)), so each has a template: their servers' MACs.
+ */
+function persistentClients(n: number, service: { proto: 'tcp' | 'udp'; addr: string; port: number }, frame: (src: string, sport: number) => Buffer) {
+  const x = ring(n, (r) => {
+    r.ctl.addService({ ...service, sched: 'rr', persist: 300 });
+    for (const s of RS) {
+      r.ctl.addDest({ service, addr: s.ip, port: service.port, fwd: 'dr', weight: 1 });
+      r.learn(s.ip, s.mac);
+    }
+  });
+  const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${10 + i}`);
+  const server = clients.map((c) => x.send(frame(c, 40000)).out[0]!.subarray(0, 6).toString('hex'));
+  assert.equal(x.total('templates_created'), 12);
+  return { x, clients, server };
+}
+
+/** -A -t VIP:443 -p [-M netmask] on every worker: the VIP's clients are steered by network now
+ *  (their workers may change) and a steering window opens. */
+function persistentHttps(x: Ring, netmask?: string): void {
+  const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
+  for (const r of x.w) {
+    r.ctl.addService({ ...https, sched: 'rr', persist: 300, ...(netmask === undefined ? {} : { netmask }) });
+    r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
+  }
+}
+
 test('UDP -p with 2 and 3 workers: a -p -M service added on the VIP steers its clients by a wider network; a client\'s new flow during the window finds its template on the worker that made it and keeps its server (no second template)', () => {
   const dns = { proto: 'udp' as const, addr: VIP, port: 53 };
   for (const n of [2, 3]) {
-    const x = ring(n, (r) => {
-      r.ctl.addService({ ...dns, sched: 'rr', persist: 300 });
-      for (const s of RS) {
-        r.ctl.addDest({ service: dns, addr: s.ip, port: 53, fwd: 'dr', weight: 1 });
-        r.learn(s.ip, s.mac);
-      }
-    });
     const dgram = (src: string, sport: number): Buffer => udpFrame(IN, { src, dst: VIP, sport, dport: 53, payload: new Uint8Array(8) });
-    const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${10 + i}`);
-    const server = clients.map((c) => x.send(dgram(c, 40000)).out[0]!.subarray(0, 6).toString('hex'));
-    assert.equal(x.total('templates_created'), 12);
-    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
-    for (const r of x.w) {
-      r.ctl.addService({ ...https, sched: 'rr', persist: 300, netmask: '255.255.0.0' });
-      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
-    }
+    const { x, clients, server } = persistentClients(n, dns, dgram);
+    persistentHttps(x, '255.255.0.0');
     let round = 0;
     clients.forEach((c, i) => {
       const r = x.send(dgram(c, 40001));
@@ -317,24 +324,11 @@ test('UDP -p with 2 and 3 workers: a -p -M service added on the VIP steers its c
 test('TCP -p with 2 and 3 workers: a -p -M service added on the VIP steers its clients by a wider network; a client\'s new SYN during the window goes round, finds its template on the worker that made it and keeps its server (no second template)', () => {
   const web = { proto: 'tcp' as const, addr: VIP, port: 80 };
   for (const n of [2, 3]) {
-    const x = ring(n, (r) => {
-      r.ctl.addService({ ...web, sched: 'rr', persist: 300 });
-      for (const s of RS) {
-        r.ctl.addDest({ service: web, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
-        r.learn(s.ip, s.mac);
-      }
-    });
     const syn = (src: string, sport: number): Buffer => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
-    const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${10 + i}`);
-    const server = clients.map((c) => x.send(syn(c, 40000)).out[0]!.subarray(0, 6).toString('hex'));
-    assert.equal(x.total('templates_created'), 12);
+    const { x, clients, server } = persistentClients(n, web, syn);
     // A SYN outside any window opens where it is read (a client with a template there).
     assert.equal(x.send(syn(clients[0]!, 39999)).hops, 0, `${n}: no round outside a window`);
-    const https = { proto: 'tcp' as const, addr: VIP, port: 443 };
-    for (const r of x.w) {
-      r.ctl.addService({ ...https, sched: 'rr', persist: 300, netmask: '255.255.0.0' });
-      r.ctl.addDest({ service: https, addr: RS[0].ip, port: 443, fwd: 'dr', weight: 1 });
-    }
+    persistentHttps(x, '255.255.0.0');
     let round = 0;
     clients.forEach((c, i) => {
       const r = x.send(syn(c, 40001));
