@@ -1587,20 +1587,21 @@ export class Datapath implements Output {
 
   /** Workers: whether a new UDP flow to dst goes round first (a steering window of dst runs). */
   private inSteerWindow(dst: number): boolean {
-    const now = this.nowTick;
-    if (now >= this.winLast) return false;
-    if (now < this.winAll) return true;
-    for (let k = 0; k < this.winN; k++) if (this.winVip[k] === dst && now < this.winEnd[k]) return true;
-    return false;
+    return this.inWindow(dst, this.winAll, this.winEnd);
   }
 
   /** Workers: whether a persistent TCP service's new SYN to dst looks for its client's template
    *  on the other workers first (a window of dst runs and dst had a persistent service before). */
   private inTemplateWindow(dst: number): boolean {
+    return this.inWindow(dst, this.winAllTpl, this.winTpl);
+  }
+
+  /** Whether dst's window runs by these ends (every VIP's: all; per window slot: ends). */
+  private inWindow(dst: number, all: number, ends: Float64Array): boolean {
     const now = this.nowTick;
     if (now >= this.winLast) return false;
-    if (now < this.winAllTpl) return true;
-    for (let k = 0; k < this.winN; k++) if (this.winVip[k] === dst && now < this.winTpl[k]) return true;
+    if (now < all) return true;
+    for (let k = 0; k < this.winN; k++) if (this.winVip[k] === dst && now < ends[k]) return true;
     return false;
   }
 
