@@ -6,10 +6,12 @@
 // cannot send on is a counted drop, not "forwarded"; one too big to wrap for TUN is cut.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, fromHex, icmpFrame, inetChecksum, ipv4, onesSum, tcp, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { decode, fromHex, icmpFrame, inetChecksum, ipv4, onesSum, tcp, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, GW, ROUTER_MAC, RS, VIP, delta, gwRig, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { PROTO_TCP } from '../src/datapath/frame.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { parseExposition } from './helpers/prom.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const FROM_RS = { ethDst: DIR_MAC, ethSrc: RS[0].mac };
@@ -135,4 +137,35 @@ test('DR/TUN: an error about a client\'s packet (towards the client) is a counte
     assert.deepEqual(out.map((f) => f.readUInt16BE(34 + 4)), [0x4242, 0x4242]);
     assert.deepEqual(out.map((f) => f.readUInt16BE(34 + 6)), [0x2000, (out[0]!.length - 34 - 20) / 8]);
   }
+});
+
+test('relayed ICMP errors count in the connection\'s statistics and the totals, as the kernel\'s: NAT port unreachable from the server in OutPkts/OutBytes (ip_vs_out_stats), a router\'s time exceeded to the VIP in InPkts/InBytes (ip_vs_in_stats); a datagram arriving with TTL 1 in InPkts', async () => {
+  const r = gwRig('nat', 'udp');
+  const datagram = (ttl = 64) => udpFrame(IN, { src: CLIENT, dst: VIP, sport: 40000, dport: 80, payload: new Uint8Array(10) }, { ttl });
+  const ipLen = (f: Buffer) => f.length - 14;
+  assert.equal(r.run(datagram()).length, 1);
+  // The server's port is closed: port unreachable to the client, quoting the datagram it got.
+  const got = ipv4({ src: CLIENT, dst: RS[0].ip, proto: 17, id: 1, ttl: 63 }, udp({ src: CLIENT, dst: RS[0].ip, sport: 40000, dport: 8080, payload: new Uint8Array(10) }));
+  const unreach = icmpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT }, { type: 3, code: 3, payload: got.subarray(0, 28) }, { df: false });
+  assert.equal(r.run(unreach).length, 1, 'relayed to the client');
+  const reply = udpFrame(FROM_RS, { src: RS[0].ip, dst: CLIENT, sport: 8080, dport: 40000, payload: new Uint8Array(4) });
+  assert.equal(r.run(reply).length, 1);
+  // A router's time exceeded about that reply, to the VIP: relayed to the server.
+  const sent = ipv4({ src: VIP, dst: CLIENT, proto: 17, id: 2, ttl: 1 }, udp({ src: VIP, dst: CLIENT, sport: 80, dport: 40000, payload: new Uint8Array(4) }));
+  const exceeded = icmpFrame(IN, { src: GW, dst: VIP }, { type: 11, code: 0, payload: sent.subarray(0, 28) }, { df: false });
+  assert.equal(r.run(exceeded).length, 1, 'relayed to the server');
+  const before = r.counters();
+  r.run(datagram(1)); // counted, then dies here (the kernel: ip_vs_in_stats before decrement_ttl)
+  assert.equal(delta(before, r.counters())['drop.ttl_exceeded'], 1);
+  const inp = [3, ipLen(datagram()) + ipLen(exceeded) + ipLen(datagram(1))];
+  const outp = [2, ipLen(unreach) + ipLen(reply)];
+  const { services } = r.ctl.list(); // what -Ln --stats prints
+  for (const [what, st] of [['service', services[0]!.stats], ['server', services[0]!.dests[0]!.stats]] as const) {
+    assert.deepEqual([st.inpkts, st.inbytes, st.outpkts, st.outbytes], [...inp, ...outp], `-Ln --stats, ${what}`);
+  }
+  const m = createMetrics(r.dp, { process: false });
+  const ex = parseExposition(await m.text());
+  const totals = (names: string[]) => names.map((n) => ex.get(n));
+  assert.deepEqual(totals(['node_ipvs_incoming_packets_total', 'node_ipvs_incoming_bytes_total', 'node_ipvs_outgoing_packets_total', 'node_ipvs_outgoing_bytes_total']), [...inp, ...outp]);
+  assert.deepEqual(totals(['uvs_fwd_packets_total', 'uvs_fwd_bytes_total', 'uvs_fwd_out_packets_total', 'uvs_fwd_out_bytes_total']), [...inp, ...outp]);
 });

@@ -72,7 +72,7 @@ test('--schedule-icmp, mh and DR: an error quoting VIP:80 -> client:port on a di
     assertFrame(out[0], expected, `${i}: the error to ${server}`);
   }
   assert.ok(used.size >= 3, `the ports spread over ${used.size} servers`);
-  assert.deepEqual(delta(before, b.counters()), { rx_frames: N, rx_bytes: N * 70, tx_frames: N, tx_bytes: N * 70, icmp_scheduled: N, icmp_related_forwarded: N, conns_created: N });
+  assert.deepEqual(delta(before, b.counters()), { rx_frames: N, rx_bytes: N * 70, tx_frames: N, tx_bytes: N * 70, icmp_scheduled: N, icmp_related_forwarded: N, conns_created: N, fwd_packets: N, fwd_bytes: N * 56 });
   assert.equal(b.dp.ct.count, N);
   // The client's next segment (no SYN, no --sloppy-tcp) follows the entry to the same server.
   const cport = 30000;

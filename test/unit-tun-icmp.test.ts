@@ -74,6 +74,19 @@ test('TUN: fragmentation needed from a router about a wrapped DF packet reaches 
   }
 });
 
+test('TUN: a router error relayed to the client counts in the connection\'s OutPkts/OutBytes (the quoted client packet\'s bytes, as the kernel\'s ip_vs_in_icmp); one not relayed does not', () => {
+  const r = tunRig({ tunType: 'ipip' });
+  const { outer } = wrapped(r, 5000);
+  const stats = () => { const d = r.ctl.list().services[0]!.dests[0]!.stats; return [d.outpkts, d.outbytes]; };
+  const err = routerError(outer, 3, 4, 1280);
+  assert.equal(r.run(err).length, 1);
+  assert.deepEqual(stats(), [1, err.length - 14 - 8 - 20 - 20], 'the error less its IP, ICMP and IPIP headers');
+  const { outer: noDf } = wrapped(r, 5001, { df: false });
+  assert.equal(r.run(routerError(noDf, 3, 4, 1280)).length, 0, 'fragmentation needed without DF: not relayed');
+  assert.deepEqual(stats(), [1, err.length - 62]);
+  assert.equal(r.counters().fwd_out_packets, 1, 'uvs_fwd_out_packets_total too');
+});
+
 test('TUN: fragmentation needed about a packet without DF, protocol and port unreachable (the server about the tunnel) are not relayed (icmp_unhandled); time exceeded and host unreachable are, for TCP and UDP', () => {
   for (const { tun, hlen } of TUNNELS) {
     const what = JSON.stringify(tun);

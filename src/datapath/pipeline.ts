@@ -943,13 +943,21 @@ export class Datapath implements Output {
       this.counters.d[D.icmp_bad_checksum]++;
       return true;
     }
+    // In the connection's statistics as the kernel counts them: one towards the server before it
+    // goes a hop (ip_vs_in_stats in ip_vs_in_icmp, before ip_vs_icmp_xmit), one towards the client
+    // once sent on (ip_vs_out_stats in handle_response_icmp: ip_forward dropped one at TTL 1 first).
+    const tot = flen - ETH_HLEN;
+    if (toServer) this.countPacket(e, true, tot);
     // Relayed, so a hop as any forwarded packet; no error is ever sent about an error.
     if (!this.decTtl(buf, ip)) {
       this.counters.d[D.ttl_exceeded]++;
       return true;
     }
     if (toServer && (this.ct.flags[e] & F_SYNPROXY) !== 0) synproxyQuoteToServer(this.ct, buf, inner, off + flen, e);
-    if (fw.icmp(this, buf, off, flen, ip, inner, e, toServer)) this.counters.c[C.icmp_related_forwarded]++;
+    if (fw.icmp(this, buf, off, flen, ip, inner, e, toServer)) {
+      this.counters.c[C.icmp_related_forwarded]++;
+      if (!toServer) this.countPacket(e, false, tot);
+    }
     // A one-packet service's entry goes with its packet (ip_vs_conn_put of an ONE_PACKET entry).
     if (fresh && (this.ct.flags[e] & F_ONEPACKET) !== 0) this.releaseOnePacket(e);
     return true;
@@ -1281,9 +1289,34 @@ export class Datapath implements Output {
     return false;
   }
 
-  /** Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header. */
+  /**
+   * Output: a packet of connection e that forward() did not count (an ICMP error relayed for it)
+   * in its server's statistics, so its service's, and the totals (uvs_fwd_*): `bytes` of IP, as
+   * the kernel's ip_vs_in_stats (toServer) or ip_vs_out_stats.
+   */
+  countPacket(e: number, toServer: boolean, bytes: number): void {
+    const dest = this.ct.dest[e];
+    const dt = this.dt;
+    if (toServer) {
+      dt.inPkts[dest]++;
+      dt.inBytes[dest] += bytes;
+      this.fwdN++;
+      this.fwdB += bytes;
+    } else {
+      dt.outPkts[dest]++;
+      dt.outBytes[dest] += bytes;
+      this.outN++;
+      this.outB += bytes;
+    }
+  }
+
+  /**
+   * Hand a packet of connection node (entry*2 + direction) to its forwarder; l4 -1 = no L4 header.
+   * A client's packet is counted before its hop, as the kernel's ip_vs_in_stats runs before the
+   * xmit's decrement_ttl (one arriving with TTL 1 is in InPkts); a server's reply after it, as
+   * ip_forward drops one at TTL 1 before IPVS sees it.
+   */
   private forward(buf: Buffer, off: number, flen: number, ip: number, l4: number, node: number, tot: number): void {
-    if (!this.hop(buf, ip, l4)) return;
     const ct = this.ct;
     const e = node >>> 1;
     const dt = this.dt;
@@ -1293,6 +1326,7 @@ export class Datapath implements Output {
     // inlined, however many methods the table (and the JIT warm-up, warmup.ts) has shown it.
     if ((node & 1) !== DIR_IN) {
       // Server→client (NAT, FULLNAT): only methods hashing the OUT tuple get here.
+      if (!this.hop(buf, ip, l4)) return;
       dt.outPkts[dest]++;
       dt.outBytes[dest] += tot;
       this.outN++;
@@ -1305,6 +1339,7 @@ export class Datapath implements Output {
     dt.inBytes[dest] += tot;
     this.fwdN++;
     this.fwdB += tot;
+    if (!this.hop(buf, ip, l4)) return;
     if (fwd === FWD_DR) dr.inbound(this, buf, off, flen, ip, l4, e);
     else if (fwd === FWD_NAT) nat.inbound(this, buf, off, flen, ip, l4, e);
     else if (fwd === FWD_FULLNAT) fullnat.inbound(this, buf, off, flen, ip, l4, e);

@@ -343,6 +343,10 @@ export function tunRelayError(o: Output, buf: Buffer, ip: number, l4: number, l4
     o.drop(D.icmp_bad_checksum);
     return true;
   }
+  // In OutPkts/OutBytes as the kernel's ip_vs_in_icmp accounts it ("ICMP can be shorter but
+  // anyways, account it"): the quoted client packet's bytes, once it is to be relayed (icmp_send
+  // gets it whatever its rate limit or route then decide).
+  o.countPacket(e, false, l4 + l4len - inner);
   const client = rd32(buf, inner + IP_SRC);
   // Fragmentation needed is never rate-limited (fragNeeded): one relayed per error received.
   const g = mtu !== 0 ? o.pmtuSlot(client) : o.answerSlot(client, C.icmp_tunnel_ratelimited);

@@ -93,6 +93,12 @@ export interface Output {
    * (the SYN proxy's held segments) call it.
    */
   hop(buf: Buffer, ip: number, l4: number): boolean;
+  /**
+   * Count a packet of connection e that the pipeline did not hand its forwarder (an ICMP error
+   * relayed for it) in its server's statistics and the totals: towards the server InPkts/InBytes,
+   * else OutPkts/OutBytes, `bytes` of IP (the kernel's ip_vs_in_stats / ip_vs_out_stats).
+   */
+  countPacket(e: number, toServer: boolean, bytes: number): void;
   /** Count a drop by reason (D.* from src/datapath/counters.ts). */
   drop(reason: number): void;
   /** Count an event (C.* from src/datapath/counters.ts). */
