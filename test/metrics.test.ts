@@ -111,6 +111,24 @@ test('scrape after known traffic: node_ipvs_* totals and backend gauges, uvs_* c
   assert.equal(ex.get('uvs_trace_active'), 0);
 });
 
+test('uvs_conn_table_entries_by_state files persistence templates under the state -Lnc names them (NONE, or ASSURED once a connection served the client), so the two agree', async () => {
+  const r = rig();
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 443 };
+  r.ctl.addService({ ...svc, sched: 'rr', persist: 300 });
+  r.ctl.addDest({ service: svc, addr: RS[0]!.ip, port: 443, fwd: 'dr', weight: 1 });
+  r.learn(RS[0]!.ip, RS[0]!.mac);
+  const seg = (src: string, flags: number) => tcpFrame(IN, { src, dst: VIP, sport: 1000, dport: 443, flags });
+  r.run(seg(CLIENT, TCP_FLAGS.SYN));
+  r.run(seg(CLIENT, TCP_FLAGS.ACK)); // handshake done: its template ASSURED
+  r.run(seg('192.0.2.11', TCP_FLAGS.SYN)); // half open: its template NONE
+  const lnc: Record<string, number> = {};
+  for (const c of r.ctl.connections()) lnc[c.state] = (lnc[c.state] ?? 0) + 1;
+  assert.deepEqual(lnc, { ESTABLISHED: 1, SYN_RECV: 1, ASSURED: 1, NONE: 1 }, '-Lnc');
+  const { ex } = await scrape(r);
+  const census = Object.fromEntries(ex.all('uvs_conn_table_entries_by_state').filter((x) => x.value > 0).map((x) => [x.labels.state, x.value]));
+  assert.deepEqual(census, lnc, 'the census as -Lnc');
+});
+
 test('uvs_batch_frames: receive batches bucketed by frame count, sum = frames', async () => {
   const r = drRig({ weights: [1], udp: true });
   const before = (await scrape(r)).ex;

@@ -25,8 +25,8 @@ import { PROTO_FWM, type Datapath, type DpExplanation } from '../datapath/pipeli
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import type { DpOp } from '../datapath/ops.js';
 import type { NeighRow } from '../datapath/neigh.js';
-import { STATE_NAMES } from '../datapath/tcpstate.js';
-import { F_ASSURED, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
+import { ENTRY_STATE_NAMES, entryState } from '../datapath/census.js';
+import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
@@ -1172,7 +1172,7 @@ function connRowsOf(ct: ConnView, now: number, max: number, conns: ConnInfo[], f
     conns.push({
       proto: connProto(ct.proto[e] & ~(PROTO_TPL | PROTO_TPL_DEAD)),
       // A template's state is the kernel's ip_vs_ctpl_state_name_table: NONE or ASSURED.
-      state: tpl ? ((ct.flags[e] & F_ASSURED) !== 0 ? 'ASSURED' : 'NONE') : STATE_NAMES[ct.state[e]] ?? 'NONE',
+      state: ENTRY_STATE_NAMES[entryState(ct.state[e], ct.flags[e])] ?? 'NONE',
       expires: ticks > 0 ? Math.floor((ticks * TICK_MS) / 1000) : 0,
       caddr: formatIp(ct.caddr[e]), cport: ct.cport[e],
       vaddr: formatIp(ct.vaddr[e]), vport: ct.vport[e],

@@ -15,7 +15,7 @@
 import { randomInt } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_NAMES, SVC_SLOTS, f64, svcSlotsFor } from './counters.js';
-import { STATE_NAMES } from './tcpstate.js';
+import { ENTRY_STATE_NAMES } from './census.js';
 import { DEST_MAX, SLOT_RELEASE, SLOT_SET, SLOT_ZERO, destLoad, type DestLoad } from './dests.js';
 import { sumLaddrUsage, type LaddrUsage } from '../modes/laddr.js';
 import { ICMP_PEER_BUCKETS, sharedBuckets, type LimiterBuckets } from './ratelimit.js';
@@ -80,7 +80,7 @@ export interface WorkerShared {
   scalars: Float64Array;
   /** [0]: 1 while the worker applies a DpOp list or pull() reads the arrays (lockShared). */
   lock: Int32Array;
-  /** Entries by state (StateCensus of the worker's table, STATE_NAMES order), from its last complete walk. */
+  /** Entries by state (StateCensus of the worker's table, ENTRY_STATE_NAMES order), from its last complete walk. */
   states: Float64Array<ArrayBufferLike>;
   /** TUN servers that answered with protocol or port unreachable (Datapath.noDecap, nodecap.ts): read by the main thread's watch. */
   noDecap: Int32Array;
@@ -693,7 +693,7 @@ export class DatapathGroup implements Workers {
 
   /** Connection entries by state summed over the workers (their last complete census walks). */
   stateCounts(): Float64Array {
-    const sum = new Float64Array(STATE_NAMES.length);
+    const sum = new Float64Array(ENTRY_STATE_NAMES.length);
     for (const l of this.links) if (l.shared !== undefined) for (let i = 0; i < sum.length; i++) sum[i] += l.shared.states[i];
     return sum;
   }

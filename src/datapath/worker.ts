@@ -12,8 +12,7 @@ import { sendCopies } from './tx.js';
 import { Port, native } from './port.js';
 import { SCALARS, S_NEIGH, applyLocked, publishTick, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
-import { STATE_NAMES } from './tcpstate.js';
-import { StateCensus } from './census.js';
+import { ENTRY_STATE_NAMES, StateCensus } from './census.js';
 import { warmUp } from './warmup.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from '../sync/producer.js';
 
@@ -140,7 +139,7 @@ function traceOn(on: boolean): void {
   }, TRACE_POST_MS);
 }
 
-const shared = workerShared(dp, scalars, new Float64Array(new SharedArrayBuffer(8 * STATE_NAMES.length)), port.io, port.ioFallback);
+const shared = workerShared(dp, scalars, new Float64Array(new SharedArrayBuffer(8 * ENTRY_STATE_NAMES.length)), port.io, port.ioFallback);
 parent.on('message', (m: ToWorker) => {
   if (m.t === 'ops') {
     applyLocked(shared, dp, m);

@@ -14,8 +14,7 @@ import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/coun
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
-import { STATE_LABELS } from '../datapath/tcpstate.js';
-import { StateCensus } from '../datapath/census.js';
+import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
 import { destOverloaded, fwmarkOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 import { serviceId, type BgpStatus, type CheckerStat, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
@@ -564,10 +563,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   gauge(reg, 'uvs_secure_tcp', '1 while secure TCP is on: the table is above --secure-tcp-above and half-open TCP entries time out in seconds (with --workers: while any worker is, each deciding from its own share of the table).', [], () => (dp.secureTcp ? 1 : 0));
   counter(reg, 'uvs_conn_table_insert_failures_total', 'New connections refused because the table was full (same as uvs_drops_total{reason="conn_table_full"}).', [],
     () => dp.counters.d[D.conn_table_full]);
-  gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries, SCTP_<state> for SCTP ones), from the last complete walk of the table.', ['state'],
+  gauge(reg, 'uvs_conn_table_entries_by_state', 'Connection entries by state (TCP states as ipvsadm -Lnc names them, UDP for UDP entries, SCTP_<state> for SCTP ones; persistence templates NONE or ASSURED, as -Lnc), from the last complete walk of the table.', ['state'],
     () => {
       const counts = opts.states?.() ?? census.counts;
-      return STATE_LABELS.map((state, i): Sample => [{ state }, counts[i]]);
+      return ENTRY_STATE_LABELS.map((state, i): Sample => [{ state }, counts[i]]);
     });
 
   // ---- neighbours (ARP) ----------------------------------------------------------------------
