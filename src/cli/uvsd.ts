@@ -49,6 +49,7 @@ import { fdLimitProblem, openFilesLimit } from './fdlimit.js';
 import { memoryLimit, tableMemoryProblem } from './memlimit.js';
 import { loadKeepalivedOffThread } from '../control/config-thread.js';
 import { missingNodeFlags } from './node-flags.js';
+import { handleSignal } from './early-signals.js';
 import { BirdAnnouncer, wantedVips, type AnnounceState } from '../bgp/bird.js';
 
 /** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
@@ -582,14 +583,38 @@ export async function main(argv: string[]): Promise<void> {
   if (group !== undefined) group.onFatal = (err) => fatal(portFailed(err) ? ioLine(err) : `a datapath worker failed: ${err.message}`, err);
   // SIGHUP: re-read --config and --keepalived-conf and apply the difference; a bad file leaves the table as it was.
   // In slices after the changes queued before it, as uvsadm --reload (Control.callAsync).
-  process.on('SIGHUP', () => {
+  const reload = (via: string): void => {
     control.serialized(() => {
       const { pause, done } = control.slicer('reload');
-      return config.reloadSliced(false, pause, 'SIGHUP').finally(done); // logged by onReload
+      return config.reloadSliced(false, pause, via).finally(done); // logged by onReload
     }).catch(() => {
       // refused: logged by onReload, the table is unchanged
     });
-  });
+  };
+  // SIGUSR1 and SIGUSR2 (keepalived's "dump data" and "dump stats"): one log line each, the
+  // status as `uvsadm --status` has it (without the health checks' list of servers) and the
+  // counters as the stop's line has them. Never Node's default (its inspector: early-signals.ts).
+  // bin/uvsd held the three from its first line: a SIGHUP during the start runs one reload now,
+  // SIGUSR1 and SIGUSR2 during the start are logged as ignored.
+  const heldHup = handleSignal('SIGHUP', () => reload('SIGHUP'));
+  const heldUsr = {
+    SIGUSR1: handleSignal('SIGUSR1', () => {
+      try {
+        log.info({ signal: 'SIGUSR1', ...(control.call('status', {}) as object), ...(bgp === undefined ? {} : { bgp: bgp.status() }) }, 'status (SIGUSR1)');
+      } catch (e) {
+        log.warn({ signal: 'SIGUSR1', error: (e as Error).message }, 'status (SIGUSR1) failed');
+      }
+    }),
+    SIGUSR2: handleSignal('SIGUSR2', () => {
+      group?.pull();
+      log.info({ signal: 'SIGUSR2', ...dp.counters.snapshot() }, 'counters (SIGUSR2)');
+    }),
+  };
+  if (heldHup > 0) {
+    log.info({ signal: 'SIGHUP', received: heldHup }, 'SIGHUP during the start: one reload now');
+    reload('SIGHUP during the start');
+  }
+  for (const [signal, received] of Object.entries(heldUsr)) if (received > 0) log.info({ signal, received }, `${signal} during the start ignored`);
 
   // daemon.sync (the state file's, else --config's), before the socket answers: a restarted
   // backup gets the master's connections again without anyone running uvsadm --start-daemon.

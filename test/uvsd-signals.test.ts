@@ -1,0 +1,90 @@
+// test-class: lab
+// uvsd and the signals it has no stop for (docs/uvsd.md, "Signals"): SIGHUP, SIGUSR1 and SIGUSR2
+// are held from bin/uvsd's first line (src/cli/early-signals.ts). Before, SIGUSR1 opened Node's
+// inspector on 127.0.0.1:9229 in root uvsd (any local user could run code in it), SIGUSR2 killed
+// it (exit 140) and a SIGHUP during its start killed it (exit 129), nothing logged either time.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
+import { withLab } from './lab/itest.js';
+import { delay } from './lab/netns.js';
+
+/** The process holds /dev/net/tun open: its TAP is open (uvsd is well into its start, before its table is set up). */
+function tapOpen(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/dev/net/tun';
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** The process has a handler for signal number `sig` (/proc/PID/status SigCgt). */
+function caught(pid: number, sig: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/** A TCP socket listening on `port` in the network namespace of process `pid` (/proc/PID/net/tcp: state 0A). */
+function listening(pid: number, port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)
+    .some((l) => { const f = l.trim().split(/\s+/); return f[1]?.endsWith(hex) === true && f[3] === '0A'; });
+}
+
+test('uvsd: a SIGHUP during its start (TAP open, table not yet set up) is one reload once it can, not a death (exit 129); SIGUSR1 logs the status and never opens Node\'s inspector (nothing listens on 9229), also during the start; SIGUSR2 logs the counters and does not kill it (exit 140)', { timeout: 30_000 }, async (t) => {
+  await withLab(t, 'uvssig', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    // 300 services: their batch keeps the start between the TAP's opening and main()'s own handlers for a while.
+    const services = Array.from({ length: 300 }, (_, i) => `  - proto: tcp\n    address: 192.168.8.200\n    port: ${10000 + i}\n    scheduler: rr\n    servers:\n      - address: 192.168.8.20\n        method: dr\n`);
+    const cfg = join(tmp, 'u.yaml');
+    writeFileSync(cfg, `services:\n${services.join('')}`);
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'), '--config', cfg, '--no-jit-warmup']), { cwd: repoRoot });
+    const pid = p.child.pid!;
+    // The signals go as soon as node runs bin/uvsd and catches SIGHUP (it loads uvsd's modules
+    // then), or once it opened its TAP (well into the start: where an uvsd that had no handler yet
+    // for SIGHUP died of it), whichever comes first.
+    const t0 = performance.now();
+    const ready = (): boolean => caught(pid, 1) || tapOpen(pid);
+    while (!ready() && !p.done() && performance.now() - t0 < 10_000) await delay(1);
+    assert.ok(ready(), `uvsd never caught SIGHUP nor opened its TAP: ${p.stderr()}`);
+    t.diagnostic(`signals sent ${Math.round(performance.now() - t0)} ms after the spawn, ${tapOpen(pid) ? 'its TAP open' : 'its TAP not open yet'}`);
+    process.kill(pid, 'SIGHUP');
+    process.kill(pid, 'SIGUSR1');
+    await p.waitForLine(/"msg":"uvsd started"/, 10_000);
+    // One reload: run when main() took SIGHUP over (held until then), or at once had the signal come after.
+    const reloaded = await p.waitForLine(/"msg":"configuration reloaded"/, 5000);
+    t.diagnostic(`reload: ${/"via":"[^"]*"/.exec(reloaded)?.[0]}`);
+    if (/"via":"SIGHUP during the start"/.test(reloaded)) {
+      assert.match(p.stdout(), /"signal":"SIGHUP","received":1,"msg":"SIGHUP during the start: one reload now"/);
+      assert.match(p.stdout(), /"signal":"SIGUSR1","received":1,"msg":"SIGUSR1 during the start ignored"/);
+    } else {
+      assert.match(reloaded, /"via":"SIGHUP"/);
+    }
+    assert.equal(p.stdout().match(/"msg":"configuration reloaded"/g)?.length, 1, 'one reload');
+
+    process.kill(pid, 'SIGUSR1');
+    const status = await p.waitForLine(/"msg":"status \(SIGUSR1\)"/, 5000);
+    assert.match(status, /"tap":"uvs0".*"counters":\{/);
+    process.kill(pid, 'SIGUSR2');
+    const counters = await p.waitForLine(/"msg":"counters \(SIGUSR2\)"/, 5000);
+    assert.match(counters, /"counters":\{.*"drops":\{/);
+    await delay(200); // the inspector, had it been opened, listens within a few ms
+    assert.equal(p.done(), false, `uvsd ended: ${p.stderr()}`);
+    assert.equal(listening(pid, 9229), false, 'Node\'s inspector listens on 9229 in uvsd');
+    assert.doesNotMatch(p.stderr(), /Debugger listening/);
+    assert.equal(await p.stop(3000), 0, p.stderr());
+    assert.match(p.stdout(), /"signal":"SIGTERM".*"msg":"uvsd stopped"/);
+  });
+});
