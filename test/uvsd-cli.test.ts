@@ -16,6 +16,9 @@ import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
 import { markdownFiles } from './helpers/docs.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
+import { ControlClient } from '../src/control/client.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
 import { UVSD_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { parseConfig, RELOADABLE_DAEMON_KEYS, START_ONLY_DAEMON_KEYS, type DaemonSettings } from '../src/control/config.js';
 import { optionOf } from '../src/cli/settings.js';
@@ -375,6 +378,63 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
       assert.match(scrape, new RegExp(`^uvs_port_drops_total\\{reason="queue_full"\\} ${dropped}$`, 'm'));
     } finally {
       assert.equal(await p.stop(3000), 0, p.stderr());
+    }
+  });
+});
+
+test('uvsd whose stdout is on a full disk (> /dev/full: every log write fails with ENOSPC) goes on: its control socket answers, a datagram is forwarded, the lost lines are counted (log_lines_dropped), stderr says so once, SIGTERM stops it (exit 0); before, the first failed write stopped it for good (forwarding, control socket, SIGTERM)', { timeout: 60_000 }, async (t) => {
+  await withLab(t, 'uvsfull', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    const sock = join(tmp, 's.sock');
+    const p = lab.spawn(ns, ['sh', '-c', 'exec "$@" > /dev/full', 'sh', ...uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--arp-probe-ms', '50', NO_WARMUP])], { cwd: repoRoot });
+    try {
+      // Answers within 2 s each time it is asked (the default client timeout is 5 s, and a hung uvsd's socket still accepts).
+      const answers = async (): Promise<string> => {
+        let last = '';
+        for (let i = 0; i < 100 && !p.done(); i++) {
+          try {
+            const c = await ControlClient.connect(sock, { timeoutMs: 2000 });
+            try {
+              await c.call('list', {});
+              return '';
+            } finally {
+              c.close();
+            }
+          } catch (e) {
+            last = (e as Error).message;
+            if (/within/.test(last)) return last; // connected, no answer
+          }
+          await delay(50);
+        }
+        return last;
+      };
+      assert.equal(await answers(), '', p.stderr());
+      // The namespace's side of the TAP is the client and the real server (DR).
+      await lab.must(['ip', 'addr', 'add', '192.168.8.1/24', 'dev', 'uvs0'], ns);
+      await lab.must(['ip', 'addr', 'add', '192.168.8.20/24', 'dev', 'uvs0'], ns);
+      await lab.must(['ip', 'link', 'set', 'uvs0', 'up'], ns);
+      const c = await ControlClient.connect(sock, { timeoutMs: 2000 });
+      try {
+        const service = { proto: 'udp' as const, addr: '192.168.8.200', port: 53 };
+        await c.call('addService', { ...service, sched: 'rr' }); // each logs a line: lost
+        await c.call('addDest', { service, addr: '192.168.8.20', port: 53, fwd: 'dr', weight: 1 });
+        await lab.must([process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',53,'192.168.8.200',()=>s.close())"], ns);
+        let st = (await c.call('status', {})) as StatusResult;
+        for (let i = 0; i < 40 && (st.counters.fwd_packets ?? 0) === 0; i++) {
+          await delay(50);
+          st = (await c.call('status', {})) as StatusResult;
+        }
+        assert.equal(st.counters.fwd_packets, 1, 'forwarded to the real server');
+        assert.ok((st.logOutput?.dropped ?? 0) >= 3, `the start line and two table changes lost: ${JSON.stringify(st.logOutput)}`);
+        assert.match(st.logOutput?.error ?? '', /^ENOSPC: /);
+        assert.match(formatStatus(st), /^log_lines_dropped \d+\nlog_output failing for \d+s: ENOSPC: no space left on device$/m);
+      } finally {
+        c.close();
+      }
+      assert.equal(await p.stop(3000), 0, 'SIGTERM stops it in order');
+      assert.match(p.stderr(), /^uvsd: cannot write the log to file descriptor 1 \(ENOSPC: no space left on device\): log lines are dropped and counted [^\n]*\n$/);
+    } finally {
+      await p.stop(1000);
     }
   });
 });

@@ -28,6 +28,7 @@ import { roleText, UVS_VERSION } from '../control/printers.js';
 import { changeRecord, roleStatus } from '../control/verbs.js';
 import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
+import { LogOutput } from './logout.js';
 import {
   ConfigManager, haGroupWarnings, keepalivedServices, mergeServices, readConfig, ServiceTexts, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
@@ -154,7 +155,12 @@ function parseOptions(argv: string[]): Options {
 
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
-  const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } });
+  // The log goes to stdout through LogOutput (src/cli/logout.ts): a write that fails (a full
+  // disk: ENOSPC) drops its lines, counted (--status log_lines_dropped), and never stops uvsd.
+  const logOut = new LogOutput(1);
+  const log = pino({ level: opts.logLevel, base: { name: 'uvsd' } }, logOut);
+  logOut.onBack = (dropped, error) => log.warn({ dropped, error }, `log output writable again: ${dropped} log lines were lost while writes failed`);
+  process.on('exit', () => logOut.flushSync());
   // The keepalived.conf is read before anything is opened: a bad file (or a virtual server the
   // --config file has too) exits 2 with file:line.
   let initial: ConfigFile | undefined;
@@ -574,6 +580,8 @@ export async function main(argv: string[]): Promise<void> {
   const fatal = (line: string, err: Error) => {
     if (stopping) return;
     console.error(`uvsd: ${line}; stopping`);
+    // Never blocks: LogOutput.flushSync tries each chunk once (pino's default destination retried
+    // a failed write forever here, 100 ms apart, before 2026-12-06).
     log.fatal({ err }, line);
     void shutdown('error', 1);
   };
@@ -675,7 +683,7 @@ export async function main(argv: string[]): Promise<void> {
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
-        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(),
+        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(),
         onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();
@@ -786,6 +794,7 @@ export async function main(argv: string[]): Promise<void> {
     };
     server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
+    control.info.logOutput = () => logOut.state();
   } catch (e) {
     release();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);

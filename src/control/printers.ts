@@ -12,7 +12,7 @@ import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, LogOutputStatus, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports, and uvs's own: src/version.ts. */
@@ -473,6 +473,12 @@ function stateFileText(f: StateFileStatus): string {
   return `${f.path} failing for ${ago(f.failingSince)}: ${f.error} (${onDisk})${start}`;
 }
 
+/** uvsd's log: `log_lines_dropped N`, and while writes fail `log_output failing for Ns: ERROR`. */
+function logOutputLines(l: LogOutputStatus): string[] {
+  const failing = l.failingSince === undefined ? [] : [`log_output failing for ${Math.round((Date.now() - l.failingSince) / 1000)}s: ${l.error ?? '?'}`];
+  return [`log_lines_dropped ${l.dropped}`, ...failing];
+}
+
 /** `name value` lines for the values a reply holds: an older uvsd's reply lacks the newer ones (left out, not printed `undefined`). */
 function present(pairs: Array<[string, unknown]>): string[] {
   return pairs.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v as string}`);
@@ -518,6 +524,7 @@ export function formatStatus(st: StatusResult): string {
     ...(st.role === undefined ? [] : [`role ${roleText(st)}`]), // high availability (docs/ha.md)
     ...(st.vrrpFifo === undefined ? [] : [`vrrp_fifo ${vrrpFifoText(st.vrrpFifo)}`]),
     ...(st.stateFile === undefined ? [] : [`state_file ${stateFileText(st.stateFile)}`]),
+    ...(st.logOutput === undefined ? [] : logOutputLines(st.logOutput)),
   ];
   const df = st.defense as Partial<NonNullable<StatusResult['defense']>> | undefined;
   if (df !== undefined) {

@@ -427,6 +427,8 @@ export interface StatusResult {
   vrrpFifo?: VrrpFifoStatus;
   /** uvsd --state-file: when the table was last written, and the error while writes fail. */
   stateFile?: StateFileStatus;
+  /** uvsd's log (stdout): lines dropped because writing them failed (a full disk), and while writes fail why and since when. */
+  logOutput?: LogOutputStatus;
   /** VIPs of the start's table another station answered for (its MAC): not claimed, probed again every 10 s. */
   unclaimed?: Array<{ addr: string; by: string }>;
   /** uvsd's ARP watch (--arp-watch): its lap, probes, and the stations answering for uvsd's addresses. */
@@ -480,6 +482,13 @@ export interface StatusResult {
 export interface CpuPinning {
   datapath: number[];
   control: number[];
+}
+
+/** uvsd's log output (src/cli/logout.ts): lines dropped since start because writing them failed; while writes fail, the error and since when (ms, wall clock). */
+export interface LogOutputStatus {
+  dropped: number;
+  error?: string;
+  failingSince?: number;
 }
 
 /** The link under uvsd (src/control/linkwatch.ts): its interface's state and bridge. */

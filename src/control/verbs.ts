@@ -900,6 +900,7 @@ export const VERBS = {
       ...(ctx.control.info.link !== undefined ? { link: ctx.control.info.link() } : {}),
       ...(fifo !== undefined ? { vrrpFifo: fifo } : {}),
       ...(ctx.control.info.stateFile !== undefined ? { stateFile: ctx.control.info.stateFile() } : {}),
+      ...(ctx.control.info.logOutput !== undefined ? { logOutput: ctx.control.info.logOutput() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       ...(dp.link.unclaimed.size > 0 ? { unclaimed: [...dp.link.unclaimed].map(([ip, by]) => ({ addr: formatIp(ip), by })) } : {}),

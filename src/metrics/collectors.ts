@@ -17,7 +17,7 @@ import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
 import { destOverloaded, fwmarkOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import { serviceId, type BgpStatus, type CheckerStat, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type BgpStatus, type CheckerStat, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
@@ -53,6 +53,8 @@ export interface MetricsOptions {
   neigh?: () => { entries: number; unresolved: number };
   /** uvsd --state-file: its writer's state and what happened to it at start. */
   stateFile?: () => StateFileStatus;
+  /** uvsd's log output: lines dropped because writing them failed (`uvsadm --status` log_lines_dropped). */
+  logOutput?: () => LogOutputStatus | undefined;
   /** uvsd's ARP watch (--arp-watch), as `uvsadm --status` shows it; undefined until it starts. */
   arpWatch?: () => ArpWatchStatus | undefined;
   /** false: leave out the per-checker series (uvs_health_check_*: 5 per checker); uvs_dest_up stays. Default true. */
@@ -555,6 +557,15 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       () => (stateFile().atStart?.leftOut === -1 ? 1 : 0));
     gauge(reg, 'uvs_state_file_left_out', 'Entries (servers or services) of the --state-file this uvsd refused at start and restored the rest without (the file kept aside), else 0.', [],
       () => Math.max(0, stateFile().atStart?.leftOut ?? 0));
+  }
+
+  // ---- uvsd's log output (docs/resilience.md) ------------------------------------------------
+  const logOutput = opts.logOutput;
+  if (logOutput !== undefined) {
+    counter(reg, 'uvs_log_lines_dropped_total', 'Log lines uvsd dropped because writing them to its stdout failed (a full disk: ENOSPC, EDQUOT; EIO) or too many waited (uvsadm --status "log_lines_dropped"); uvsd goes on.', [],
+      () => logOutput()?.dropped ?? []);
+    gauge(reg, 'uvs_log_output_failing', '1 while writes of uvsd\'s log to its stdout fail (its lines dropped, counted in uvs_log_lines_dropped_total), else 0.', [],
+      () => { const l = logOutput(); return l === undefined ? [] : l.failingSince !== undefined ? 1 : 0; });
   }
 
   // ---- connection table --------------------------------------------------------------------

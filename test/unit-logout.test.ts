@@ -1,0 +1,71 @@
+// test-class: shared
+// uvsd's log output (src/cli/logout.ts), pino's destination: a write that fails (/dev/full gives
+// ENOSPC, as a full disk does) drops its lines, counted, says so once on stderr, never throws and
+// never blocks (pino's fatal included); writes that succeed again resume the log and say how many
+// lines were lost. uvsd itself on a full disk: uvsd-cli.test.ts ("stdout is on a full disk").
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
+import { pino } from 'pino';
+import { LogOutput } from '../src/cli/logout.js';
+
+/** Until cond() holds (each turn of the loop's poll phase), at most ms. */
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    assert.ok(performance.now() < end, 'timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('log lines to /dev/full (ENOSPC): dropped and counted, one stderr line, nothing thrown; pino\'s fatal returns at once (before: its flushSync retried every 100 ms forever)', async () => {
+  const fd = openSync('/dev/full', 'w');
+  const said: string[] = [];
+  const out = new LogOutput(fd, (line) => said.push(line));
+  const log = pino({ base: { name: 'uvsd' } }, out);
+  const uncaught: Error[] = [];
+  const onUncaught = (e: Error) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (let i = 0; i < 100; i++) log.info({ i }, 'table changed');
+    await until(() => out.state().dropped === 100);
+    const t0 = performance.now();
+    log.fatal('internal error'); // flushSync: one attempt
+    assert.ok(performance.now() - t0 < 50, `fatal took ${performance.now() - t0} ms`);
+    await until(() => out.state().dropped === 101);
+    const st = out.state();
+    assert.equal(st.error, 'ENOSPC: no space left on device');
+    assert.ok(st.failingSince !== undefined && Date.now() - st.failingSince < 5000);
+    assert.equal(said.length, 1, 'one stderr line for the whole spell');
+    assert.match(said[0]!, /^uvsd: cannot write the log to file descriptor \d+ \(ENOSPC: no space left on device\): log lines are dropped and counted \(uvsadm --status log_lines_dropped\) until a write succeeds; uvsd goes on\n$/);
+    assert.deepEqual(uncaught, []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    closeSync(fd);
+  }
+});
+
+test('writes that succeed again resume the log: the lines after it are written in order, onBack told how many were lost; a later spell of failures is said on stderr again', async () => {
+  let failing = true;
+  const written: string[] = [];
+  const said: string[] = [];
+  const out = new LogOutput(9, (line) => said.push(line), (_fd, buf, cb) => setImmediate(() => {
+    if (failing) return cb(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }), 0);
+    written.push(buf.toString());
+    cb(null, buf.length);
+  }));
+  const back: Array<[number, string]> = [];
+  out.onBack = (n, error) => back.push([n, error]);
+  for (const l of ['a\n', 'b\n', 'c\n']) out.write(l);
+  await until(() => out.state().dropped === 3);
+  failing = false;
+  for (const l of ['d\n', 'e\n']) out.write(l);
+  await until(() => written.join('') === 'd\ne\n');
+  assert.deepEqual(back, [[3, 'EIO: i/o error']]);
+  assert.deepEqual(out.state(), { dropped: 3 }, 'no longer failing');
+  assert.equal(said.length, 1);
+  failing = true;
+  out.write('f\n');
+  await until(() => out.state().dropped === 4);
+  assert.equal(said.length, 2, 'a new spell of failures');
+});
