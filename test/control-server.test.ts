@@ -876,3 +876,37 @@ test('listConns without a cursor of a large connection table (60,000 entries) is
   assert.equal(huge.error.code, 'BAD_REQUEST');
   assert.match(huge.error.detail, /max 100001 \(0\.\.100000\)/);
 });
+
+test('the socket file removed under the server (rm, a cleanup of /run): bound again within 2 s and said once, a client is answered again, the connection made before goes on; another file put at the path is left alone (said once) and the socket bound again once it is gone', async () => {
+  const path = join(dir, `s${n++}.sock`);
+  const said: string[] = [];
+  const srv = await listenControl(path, (v, a) => r.ctl.call(v, a), (e) => { throw e; }, {}, undefined, (m) => said.push(m));
+  servers.push(srv);
+  const before = await ControlClient.connect(path);
+  try {
+    unlinkSync(path);
+    const t0 = performance.now();
+    while (!existsSync(path) && performance.now() - t0 < 2500) await new Promise((res) => setTimeout(res, 20));
+    assert.ok(existsSync(path), 'not bound again within 2.5 s');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const { lines } = await exchange(path, '{"id":1,"verb":"timeouts"}\n', 1);
+    assert.equal((lines[0] as { ok: boolean }).ok, true);
+    await before.call('timeouts', {}); // on the removed file's socket still
+    assert.deepEqual(said, [`control socket ${path} was removed under uvsd: bound again, uvsadm reaches uvsd again`]);
+    assert.deepEqual(srv.socketStatus(), { path, rebound: 1 });
+    // Another file there: left as it is; gone, the socket is bound again.
+    unlinkSync(path);
+    writeFileSync(path, 'not a socket');
+    while (said.length < 2) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(readFileSync(path, 'utf8'), 'not a socket');
+    assert.match(said[1]!, /is not uvsd's any more \(another file is there now\): left as it is/);
+    assert.match(srv.socketStatus().problem ?? '', /another file/);
+    unlinkSync(path);
+    while (said.length < 3) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(srv.socketStatus(), { path, rebound: 2 });
+    assert.equal(srv.release(), true);
+    assert.equal(existsSync(path), false, 'released: the socket bound last removed');
+  } finally {
+    before.close();
+  }
+});

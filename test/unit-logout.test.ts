@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync } from 'node:fs';
 import { pino } from 'pino';
 import { LogOutput } from '../src/cli/logout.js';
+import { createMetrics } from '../src/metrics/collectors.js';
+import { formatStatus } from '../src/control/printers.js';
+import type { StatusResult } from '../src/control/protocol.js';
+import { parseExposition } from './helpers/prom.js';
+import { rig } from './helpers/harness.js';
 
 /** Until cond() holds (each turn of the loop's poll phase), at most ms. */
 async function until(cond: () => boolean, ms = 2000): Promise<void> {
@@ -68,4 +73,18 @@ test('writes that succeed again resume the log: the lines after it are written i
   out.write('f\n');
   await until(() => out.state().dropped === 4);
   assert.equal(said.length, 2, 'a new spell of failures');
+});
+
+test('/metrics and uvsadm --status: uvs_log_lines_dropped_total, uvs_log_output_failing and log_lines_dropped / log_output; uvs_control_socket_rebound_total and control_socket', async () => {
+  const r = rig({ addrs: ['192.168.8.10/24'] });
+  const log = { dropped: 7, error: 'ENOSPC: no space left on device', failingSince: Date.now() - 12_000 };
+  const sock = { path: '/run/uvs/uvsd.sock', rebound: 2 };
+  const m = parseExposition(await createMetrics(r.dp, { process: false, logOutput: () => log, controlSocket: () => sock }).text());
+  assert.deepEqual(['uvs_log_lines_dropped_total', 'uvs_log_output_failing', 'uvs_control_socket_rebound_total'].map((n) => m.get(n, {})), [7, 1, 2]);
+  r.ctl.info.logOutput = () => log;
+  r.ctl.info.controlSocket = () => sock;
+  const text = formatStatus(r.ctl.call('status', {}) as StatusResult);
+  assert.match(text, /^log_lines_dropped 7\nlog_output failing for 12s: ENOSPC: no space left on device\ncontrol_socket \/run\/uvs\/uvsd\.sock rebound 2$/m);
+  r.ctl.info.logOutput = () => ({ dropped: 7 });
+  assert.match(formatStatus(r.ctl.call('status', {}) as StatusResult), /^log_lines_dropped 7\ncontrol_socket /m, 'writes succeed again: no log_output line');
 });

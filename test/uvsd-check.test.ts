@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
@@ -30,7 +30,7 @@ async function kill(p: ReturnType<typeof spawn>) {
   await exited;
 }
 
-test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket or no uvsd fails', async (t) => {
+test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket, its socket file removed or no uvsd fails', async (t) => {
   const sock = `/tmp/uvsd-check-${process.pid}.sock`;
   const t0 = performance.now(); // before the stand-in starts: its age is at most the time since
   const fake = await standIn(sock, ['uvsd', '--config', 'x.yaml', '--socket', sock, '--log-level', 'warn']);
@@ -47,6 +47,9 @@ test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older;
     const age = (performance.now() - t0) / 1000;
     if (age < 2.8) assert.equal(check(sock), 1, 'the default MIN_AGE_S is 3');
     else t.diagnostic(`the default MIN_AGE_S not checked: ${age.toFixed(1)} s since the start (a loaded host)`);
+    // Its socket file removed (ss still lists the name): it cannot be reached; fails (after looking again 1.5 s later).
+    unlinkSync(sock);
+    assert.equal(check(sock, '0'), 1, 'the socket file removed: fails');
   } finally {
     await kill(fake);
   }

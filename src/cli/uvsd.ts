@@ -683,7 +683,7 @@ export async function main(argv: string[]): Promise<void> {
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
-        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(),
+        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(), controlSocket: () => server?.socketStatus(),
         onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
     } catch (e) {
       release();
@@ -793,7 +793,10 @@ export async function main(argv: string[]): Promise<void> {
       return r instanceof Promise ? r.then(said) : said(r);
     };
     server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
-      (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`));
+      (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`),
+      (msg) => log.warn({ socket: opts.socket }, msg)); // its file removed: bound again (server.ts)
+    const srv = server;
+    control.info.controlSocket = () => srv.socketStatus();
     control.info.logOutput = () => logOut.state();
   } catch (e) {
     release();

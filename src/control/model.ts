@@ -24,7 +24,7 @@ import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
-import { serviceKey, serviceText, type CpuPinning, type LogOutputStatus, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
+import { serviceKey, serviceText, type ControlSocketStatus, type CpuPinning, type LogOutputStatus, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
 export interface DestModel {
   slot: number;
@@ -329,6 +329,8 @@ export interface ControlInfo {
   cpus?: CpuPinning;
   /** uvsd's log output (lines dropped when writes fail), shown by status. */
   logOutput?: () => LogOutputStatus;
+  /** The control socket (bound again when its file is removed), shown by status. */
+  controlSocket?: () => ControlSocketStatus;
 }
 
 export class Control {

@@ -12,7 +12,7 @@ import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { formatCpuList } from './cpulist.js';
 import type {
-  ConnInfo, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, LogOutputStatus, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
+  ConnInfo, ControlSocketStatus, DaemonResult, DestInfo, DrainStatus, ExplainResult, Fwd, LaddrStat, ListResult, LogOutputStatus, MarkInfo, NeighInfo, Proto, ServiceInfo, ServiceKey, StatusResult, Timeouts,
 } from './protocol.js';
 
 /** The kernel IPVS version ipvsadm reports, and uvs's own: src/version.ts. */
@@ -479,6 +479,11 @@ function logOutputLines(l: LogOutputStatus): string[] {
   return [`log_lines_dropped ${l.dropped}`, ...failing];
 }
 
+/** The control socket: `PATH rebound N` (bound again after its file was removed), `; PROBLEM` while it cannot be reached. */
+function controlSocketText(c: ControlSocketStatus): string {
+  return `${c.path} rebound ${c.rebound}${c.problem === undefined ? '' : `; ${c.problem}`}`;
+}
+
 /** `name value` lines for the values a reply holds: an older uvsd's reply lacks the newer ones (left out, not printed `undefined`). */
 function present(pairs: Array<[string, unknown]>): string[] {
   return pairs.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v as string}`);
@@ -525,6 +530,7 @@ export function formatStatus(st: StatusResult): string {
     ...(st.vrrpFifo === undefined ? [] : [`vrrp_fifo ${vrrpFifoText(st.vrrpFifo)}`]),
     ...(st.stateFile === undefined ? [] : [`state_file ${stateFileText(st.stateFile)}`]),
     ...(st.logOutput === undefined ? [] : logOutputLines(st.logOutput)),
+    ...(st.controlSocket === undefined ? [] : [`control_socket ${controlSocketText(st.controlSocket)}`]),
   ];
   const df = st.defense as Partial<NonNullable<StatusResult['defense']>> | undefined;
   if (df !== undefined) {

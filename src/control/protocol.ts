@@ -429,6 +429,8 @@ export interface StatusResult {
   stateFile?: StateFileStatus;
   /** uvsd's log (stdout): lines dropped because writing them failed (a full disk), and while writes fail why and since when. */
   logOutput?: LogOutputStatus;
+  /** The control socket: times it was bound again after its file was removed, and what keeps it from being reached now. */
+  controlSocket?: ControlSocketStatus;
   /** VIPs of the start's table another station answered for (its MAC): not claimed, probed again every 10 s. */
   unclaimed?: Array<{ addr: string; by: string }>;
   /** uvsd's ARP watch (--arp-watch): its lap, probes, and the stations answering for uvsd's addresses. */
@@ -489,6 +491,17 @@ export interface LogOutputStatus {
   dropped: number;
   error?: string;
   failingSince?: number;
+}
+
+/**
+ * The control socket (src/control/server.ts): its path, how many times it was bound again since
+ * start (its file removed under uvsd), and what keeps it from being reached now, if anything
+ * (another file at its path, a directory that cannot be made).
+ */
+export interface ControlSocketStatus {
+  path: string;
+  rebound: number;
+  problem?: string;
 }
 
 /** The link under uvsd (src/control/linkwatch.ts): its interface's state and bridge. */

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { socketDirProblem } from './trust.js';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
-import { monoMs, type ErrorBody, type Reply } from './protocol.js';
+import { monoMs, type ControlSocketStatus, type ErrorBody, type Reply } from './protocol.js';
 import { deeperAt, hasLongArray, parseJsonSliced, stringifySliced, tooDeep } from './slices.js';
 
 export interface ServerLimits {
@@ -37,6 +37,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxClients: 256,
   maxBuffered: 128 << 20, // two of the longest lines at once
 };
+
+/** How often the control socket's file is looked at (bound again when it was removed). */
+export const SOCKET_CHECK_MS = 1000;
 
 /** A refused connection is given this long to read its error line and close. */
 const REFUSED_LINGER_MS = 2000;
@@ -342,6 +345,8 @@ export interface ControlServer extends net.Server {
    * file being gone. True when it was closed.
    */
   release(): boolean;
+  /** Its path, how many times it was bound again (its file removed), and what keeps it from being reached now. */
+  socketStatus(): ControlSocketStatus;
 }
 
 /** Why the control socket's directory is not uvsd's alone: src/control/trust.ts. */
@@ -377,8 +382,17 @@ export async function checkControlPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * Listen on the control socket at path. Every SOCKET_CHECK_MS its file is looked at: removed (an
+ * operator's rm, a cleanup of /run), the socket is bound again at the path (its directory made
+ * again, 0700, and checked as at start) and `onSocket` told once; another file or socket there now
+ * (not the one bound: device and inode, as release() compares) is left as it is, `onSocket` told
+ * once. Before 2026-12-06 the socket was bound once: with its file removed uvsd could never be
+ * reached again (uvsadm --role from keepalived's notify failed) while it went on forwarding.
+ */
 export async function listenControl(
   path: string, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: Partial<ServerLimits> = {}, onRefused?: OnRefused,
+  onSocket?: (message: string) => void,
 ): Promise<ControlServer> {
   const lim: ServerLimits = { ...DEFAULT_LIMITS, ...limits };
   await checkControlPath(path);
@@ -407,13 +421,86 @@ export async function listenControl(
   } finally {
     process.umask(old);
   }
+  /** The socket file bound (device and inode): only that one is ever removed (release) or taken for ours. */
+  let made = lstatSync(path);
+  let rebound = 0;
+  /** What keeps the socket from being reached now (said once by onSocket), or undefined. */
+  let problem: string | undefined;
+  const say = (p: string): void => {
+    if (p !== problem) onSocket?.(p);
+    problem = p;
+  };
+  /** A bind again is under way: its error is not an accept's. */
+  let rebinding = false;
+  /** Not listening because a bind again failed (else not listening means closed: the watch stops). */
+  let unbound = false;
+  let stopped = false;
   // accept() failing (EMFILE, ENFILE: out of file descriptors; libuv's spare descriptor absorbs
   // most of these) is an 'error' of the listening server: with no listener it would be uncaught
   // and stop uvsd. The socket keeps listening; the refused-connection log says it.
-  server.on('error', (err) => tell(`accept failed: ${err.message}`));
-  const made = lstatSync(path);
+  server.on('error', (err) => {
+    if (!rebinding) return tell(`accept failed: ${err.message}`);
+    rebinding = false;
+    unbound = true;
+    say(`control socket ${path} was removed and cannot be bound again (${err.message}): uvsd cannot be reached; tried again every ${SOCKET_CHECK_MS / 1000} s`);
+  });
+  server.on('listening', () => {
+    if (!rebinding) return;
+    rebinding = false;
+    unbound = false;
+    made = lstatSync(path);
+    rebound++;
+    problem = undefined;
+    onSocket?.(`control socket ${path} was removed under uvsd: bound again, uvsadm reaches uvsd again`);
+  });
+  const check = (): void => {
+    if (stopped || rebinding) return;
+    if (!server.listening && !unbound) {
+      // Closed (server.close()): nothing to watch any more.
+      stopped = true;
+      clearInterval(watch);
+      return;
+    }
+    let now: ReturnType<typeof lstatSync> | undefined;
+    try {
+      now = lstatSync(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return; // nothing known
+    }
+    if (now !== undefined) {
+      if (now.dev === made.dev && now.ino === made.ino) return; // ours
+      say(`control socket ${path} is not uvsd's any more (${now.isSocket() ? 'another socket' : 'another file'} is there now): left as it is; uvsd cannot be reached through it`);
+      return;
+    }
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const why = socketDirProblem(path);
+      if (why !== undefined) throw new Error(why);
+    } catch (e) {
+      say(`control socket ${path} was removed and is not bound again: ${(e as Error).message}`);
+      return;
+    }
+    // The socket of the removed file stops accepting (its connections go on); libuv unlinks the
+    // path as it closes it (nothing there: it was just looked at), then bind() makes it again.
+    if (server.listening) server.close();
+    rebinding = true;
+    const mask = process.umask(0o177);
+    try {
+      server.listen(path);
+    } catch (e) {
+      rebinding = false;
+      unbound = true;
+      say(`control socket ${path} was removed and cannot be bound again (${(e as Error).message})`);
+    } finally {
+      process.umask(mask);
+    }
+  };
+  const watch = setInterval(check, SOCKET_CHECK_MS).unref();
   return Object.assign(server, {
     release(): boolean {
+      stopped = true;
+      clearInterval(watch);
       let now: ReturnType<typeof lstatSync> | undefined;
       try {
         now = lstatSync(path);
@@ -423,6 +510,9 @@ export async function listenControl(
       if (now?.dev !== made.dev || now.ino !== made.ino) return false;
       server.close();
       return true;
+    },
+    socketStatus(): ControlSocketStatus {
+      return { path, rebound, ...(problem === undefined ? {} : { problem }) };
     },
   });
 }

@@ -901,6 +901,7 @@ export const VERBS = {
       ...(fifo !== undefined ? { vrrpFifo: fifo } : {}),
       ...(ctx.control.info.stateFile !== undefined ? { stateFile: ctx.control.info.stateFile() } : {}),
       ...(ctx.control.info.logOutput !== undefined ? { logOutput: ctx.control.info.logOutput() } : {}),
+      ...(ctx.control.info.controlSocket !== undefined ? { controlSocket: ctx.control.info.controlSocket() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
       ...(dp.link.unclaimed.size > 0 ? { unclaimed: [...dp.link.unclaimed].map(([ip, by]) => ({ addr: formatIp(ip), by })) } : {}),

@@ -17,7 +17,7 @@ import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
 import { destOverloaded, fwmarkOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import { serviceId, type BgpStatus, type CheckerStat, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type BgpStatus, type CheckerStat, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
@@ -55,6 +55,8 @@ export interface MetricsOptions {
   stateFile?: () => StateFileStatus;
   /** uvsd's log output: lines dropped because writing them failed (`uvsadm --status` log_lines_dropped). */
   logOutput?: () => LogOutputStatus | undefined;
+  /** uvsd's control socket: times bound again after its file was removed; undefined until it listens. */
+  controlSocket?: () => ControlSocketStatus | undefined;
   /** uvsd's ARP watch (--arp-watch), as `uvsadm --status` shows it; undefined until it starts. */
   arpWatch?: () => ArpWatchStatus | undefined;
   /** false: leave out the per-checker series (uvs_health_check_*: 5 per checker); uvs_dest_up stays. Default true. */
@@ -559,13 +561,18 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       () => Math.max(0, stateFile().atStart?.leftOut ?? 0));
   }
 
-  // ---- uvsd's log output (docs/resilience.md) ------------------------------------------------
+  // ---- uvsd's log output and control socket (docs/resilience.md) ----------------------------
   const logOutput = opts.logOutput;
   if (logOutput !== undefined) {
     counter(reg, 'uvs_log_lines_dropped_total', 'Log lines uvsd dropped because writing them to its stdout failed (a full disk: ENOSPC, EDQUOT; EIO) or too many waited (uvsadm --status "log_lines_dropped"); uvsd goes on.', [],
       () => logOutput()?.dropped ?? []);
     gauge(reg, 'uvs_log_output_failing', '1 while writes of uvsd\'s log to its stdout fail (its lines dropped, counted in uvs_log_lines_dropped_total), else 0.', [],
       () => { const l = logOutput(); return l === undefined ? [] : l.failingSince !== undefined ? 1 : 0; });
+  }
+  const controlSocket = opts.controlSocket;
+  if (controlSocket !== undefined) {
+    counter(reg, 'uvs_control_socket_rebound_total', 'Times uvsd bound its control socket again because its file was removed (uvsadm --status "control_socket").', [],
+      () => controlSocket()?.rebound ?? []);
   }
 
   // ---- connection table --------------------------------------------------------------------
