@@ -785,7 +785,7 @@ test('-Z and -C of a large table (8,000 services) run in slices: every service z
   assert.equal(big.ctl.model.services.size, 0);
   assert.equal(big.dp.services.filter((s) => s !== undefined).length, 0, 'the datapath has no service left');
   assert.equal(big.ctl.model.rips.size + big.ctl.model.vips.size, 0);
-  assert.equal(big.ctl.model.freeSlots.length + big.ctl.model.trash.size, 16384, 'every server slot free again (or in the trash, to be taken back by its server)');
+  assert.equal(big.ctl.model.slots.freeCount + big.ctl.model.slots.trashSize, 16384, 'every server slot free again (or in the trash, to be taken back by its server)');
 });
 
 test('-Z and -C of 600 services with worker threads: the workers\' counters are read before each slice changes anything, and the workers get every change the shadow does', async () => {

@@ -244,3 +244,28 @@ test('--workers 2, one worker full: secure TCP is on in /metrics, uvsadm --statu
   assert.match(text, /^worker 1 .* conns 0 conn_max 512 secure_tcp off /m);
   assert.deepEqual(logged, [`warn secure_tcp on: connection table at ${entries0} of 1024 entries (above 0.5; worker 0 at ${entries0} of 512): half-open TCP connections time out in seconds`]);
 });
+
+test('--workers: the dest trash sweep counts a deleted server\'s connections on the workers (the shadow\'s counts of a slot stop at its deletion)', () => {
+  const l = lab();
+  const { shadow } = l;
+  shadow.ctl.addService({ ...service, sched: 'rr' });
+  shadow.ctl.addDest({ service, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  l.deliver(0, 1);
+  l.syn(1, 3); // worker 1's connections to RS[0]
+  l.tick();
+  const slot = shadow.ctl.model.services.values().next().value!.dests[0]!.slot;
+  assert.equal(shadow.dp.dt.active[slot], 3, 'the shadow counts them while RS[0] is in the table');
+  shadow.ctl.deleteDest({ service, addr: RS[0].ip, port: 80 });
+  l.deliver(0, 1);
+  const sweep = () => shadow.ctl.sweepTrash(shadow.clock.now);
+  sweep();
+  shadow.advance(120_000);
+  assert.equal(sweep(), 0, 'worker 1 still has RS[0]\'s connections');
+  for (const w of l.w) w.advance(16 * 60_000); // they end
+  l.tick();
+  assert.equal(l.w[1]!.dp.dt.active[slot], 0);
+  assert.equal(sweep(), 0, 'idle from now');
+  shadow.advance(120_000);
+  assert.equal(sweep(), 1, 'RS[0]\'s slot is free again');
+  assert.equal(shadow.ctl.model.slots.trashSize, 0);
+});

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DestTable, DEST_F_OVERLOAD } from '../src/datapath/dests.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { TRASH_SWEEP_BUDGET } from '../src/control/slots.js';
 import { registerScheduler, type SchedService } from '../src/sched/index.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, RS, rig, ROUTER_MAC, VIP } from './helpers/harness.js';
@@ -139,7 +140,7 @@ test('the dest trash: a server deleted and added back (also after -C and its ser
   r.ctl.deleteDest({ service: SVC, addr: RS[1].ip, port: 80 });
   r.ctl.addDest({ service: SVC, addr: RS[2].ip, port: 80, fwd: 'dr', weight: 1 });
   assert.notEqual(r.ctl.model.services.values().next().value!.dests.find((d) => d.addr === (parseIp(RS[2].ip) >>> 0))!.slot,
-    r.ctl.model.trash.values().next().value, 'RS[2] did not take RS[1]\'s trashed slot');
+    r.ctl.model.slots.trashSlots().next().value, 'RS[2] did not take RS[1]\'s trashed slot');
 });
 
 test('the dest trash: with no free slot left, another server takes the oldest trashed slot as new (its old connections do not count in it)', () => {
@@ -157,4 +158,59 @@ test('the dest trash: with no free slot left, another server takes the oldest tr
   assert.deepEqual([d2.active, d2.inactive], [0, 0], 'the slot is RS[2]\'s, fresh');
   assert.equal(r.run(seg(2001, TCP_FLAGS.ACK)).length, 0, 'RS[0]\'s connection is not sent to RS[2]');
   assert.throws(() => r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 }), /destination table full/);
+});
+
+test('the dest trash: a deleted server\'s slot that nothing refers to for 120 s is free again (ip_vs_dest_trash_expire); one with a connection stays until 120 s after it ended; one added back before takes its slot back', () => {
+  const r = drRig({ weights: [1, 1, 1] });
+  const seg = (sport: number, flags: number) => tcpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport, dport: 80, flags });
+  r.run(seg(1001, TCP_FLAGS.SYN), seg(1001, TCP_FLAGS.ACK)); // rr: RS[0]
+  const slotOf = (ip: string) => r.ctl.model.services.values().next().value!.dests.find((d) => d.addr === (parseIp(ip) >>> 0))!.slot;
+  const slot2 = slotOf(RS[2].ip);
+  for (const s of RS) r.ctl.deleteDest({ service: SVC, addr: s.ip, port: 80 });
+  const trash = () => [...r.ctl.model.slots.trashSlots()];
+  const sweep = () => r.ctl.sweepTrash(r.clock.now);
+  const free = r.ctl.model.slots.freeCount;
+  assert.equal(trash().length, 3);
+  assert.equal(sweep(), 0, 'the first look only notes that RS[1] and RS[2] are idle');
+  r.advance(60_000);
+  assert.equal(sweep(), 0);
+  r.ctl.addDest({ service: SVC, addr: RS[2].ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.equal(slotOf(RS[2].ip), slot2, 'RS[2], added back within the period, has its slot back');
+  r.advance(60_000);
+  assert.equal(sweep(), 1, 'RS[1]: idle for 120 s');
+  assert.deepEqual(trash(), [0], 'RS[0] stays: its connection is still bound to it');
+  assert.equal(r.ctl.model.slots.freeCount, free + 1);
+  r.advance(16 * 60_000); // 1001's 15-minute ESTABLISHED timeout: it ends, unbinding RS[0]
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0);
+  assert.equal(sweep(), 0);
+  r.advance(119_000);
+  assert.equal(sweep(), 0, 'RS[0] idle for 119 s only');
+  r.advance(1_000);
+  assert.equal(sweep(), 1);
+  assert.deepEqual(trash(), []);
+});
+
+test('the dest trash: it does not grow with every server ever deleted: after 2,000 distinct servers added and deleted and 120 s, every slot is free again and a batch\'s copy of the model keeps only its own changes', () => {
+  const r = rig({ destMax: 4096 });
+  for (let b = 0; b < 4; b++) {
+    const keys = Array.from({ length: 250 }, (_, j) => ({ proto: 'udp' as const, addr: `10.0.1.${1 + ((b * 250 + j) % 200)}`, port: 1000 + b * 250 + j }));
+    r.ctl.call('batch', { items: keys.flatMap((k) => [{ verb: 'addService', args: { ...k, sched: 'rr' } },
+      ...RS.slice(0, 2).map((s) => ({ verb: 'addDest', args: { service: k, addr: s.ip, port: k.port, fwd: 'dr', weight: 1 } }))]) });
+    r.ctl.call('batch', { items: keys.map((k) => ({ verb: 'deleteService', args: k })) });
+  }
+  const slots = () => r.ctl.model.slots;
+  assert.equal(slots().trashSize, 2000);
+  const calls = Math.ceil(2000 / TRASH_SWEEP_BUDGET); // a part of the trash per call
+  for (let i = 0; i < calls; i++) r.ctl.sweepTrash(r.clock.now);
+  r.advance(120_000);
+  for (let i = 0; i < calls; i++) r.ctl.sweepTrash(r.clock.now);
+  assert.equal(slots().trashSize, 0);
+  assert.equal(slots().freeCount, 4096);
+  // A copy (every batch's) shares the slots: its changes are its own until it becomes the model.
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  const copy = r.ctl.model.clone();
+  copy.takeSlot(copy.services.values().next().value!, parseIp(RS[0].ip) >>> 0, 80);
+  assert.equal(copy.slots.freeCount, 4095);
+  assert.equal(slots().freeCount, 4096, 'the model is untouched');
 });

@@ -717,6 +717,7 @@ export async function main(argv: string[]): Promise<void> {
       dp.counters.c[C.rx_gso_frames] += off.gso;
     }
     dp.tick();
+    control.sweepTrash(performance.now()); // deleted servers' slots nothing refers to any more are free again
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check();
     noDecap.check();

@@ -7,6 +7,7 @@ import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { EstimatorTable } from './estimator.js';
+import { SlotPool } from './slots.js';
 import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
@@ -175,14 +176,14 @@ export class Model {
   idKey = new Map<number, string>();
   /** Ids taken back from idTrash, still in freeIds: takeId() skips them. */
   reclaimed = new Set<number>();
-  /** Free destination slots; pop() takes the lowest. */
-  freeSlots: number[];
   /**
-   * Slots of deleted servers (the datapath's DEST_F_TRASH), by trashKeyOf(), oldest first: the
-   * same server added again to the same virtual service takes its slot back with the connections
-   * still bound to it (IPVS's dest trash); when no slot is free the oldest is taken for another.
+   * The destination slots: the free ones, and those of deleted servers (the datapath's
+   * DEST_F_TRASH), oldest first: the same server added again to the same virtual service takes
+   * its slot back with the connections still bound to it (IPVS's dest trash); when no slot is
+   * free the oldest is taken for another; one that nothing refers to for TRASH_PERIOD_MS is free
+   * again (Control.sweepTrash). A copy shares them and keeps only its own changes (slots.ts).
    */
-  trash = new Map<string, number>();
+  slots: SlotPool;
   timeouts: Timeouts;
   /**
    * How many services have each VIP, real servers each address, and services each FULLNAT local
@@ -196,8 +197,7 @@ export class Model {
   marks: MarkModel[] = [];
 
   constructor(destMax: number, timeouts: Timeouts) {
-    this.freeSlots = [];
-    for (let i = destMax - 1; i >= 0; i--) this.freeSlots.push(i);
+    this.slots = SlotPool.create(destMax);
     this.timeouts = timeouts;
   }
 
@@ -231,8 +231,7 @@ export class Model {
     m.idTrash = new Map(this.idTrash);
     m.idKey = new Map(this.idKey);
     m.reclaimed = new Set(this.reclaimed);
-    m.freeSlots = [...this.freeSlots];
-    m.trash = new Map(this.trash);
+    m.slots = this.slots.fork();
     m.timeouts = { ...this.timeouts };
     m.vips = new Map(this.vips);
     m.rips = new Map(this.rips);
@@ -273,7 +272,7 @@ export class Model {
 
   /** Slot d of service s's server d.addr:d.port is released (-d, -D, -C): into the trash. */
   trashSlot(s: ServiceModel, d: DestModel): void {
-    this.trash.set(trashKeyOf(s, d.addr, d.port), d.slot);
+    this.slots.trashSet(trashKeyOf(s, d.addr, d.port), d.slot);
   }
 
   /**
@@ -281,20 +280,10 @@ export class Model {
    * (the datapath revives it); else a free slot, else the oldest in the trash; undefined when none.
    */
   takeSlot(s: ServiceModel, addr: number, port: number): { slot: number; revive: boolean } | undefined {
-    const key = trashKeyOf(s, addr, port);
-    const own = this.trash.get(key);
-    if (own !== undefined) {
-      this.trash.delete(key);
-      return { slot: own, revive: true };
-    }
-    let slot = this.freeSlots.pop();
-    if (slot === undefined) {
-      const oldest = this.trash.entries().next();
-      if (oldest.done === true) return undefined;
-      this.trash.delete(oldest.value[0]);
-      slot = oldest.value[1];
-    }
-    return { slot, revive: false };
+    const own = this.slots.trashTake(trashKeyOf(s, addr, port));
+    if (own !== undefined) return { slot: own, revive: true };
+    const slot = this.slots.popFree() ?? this.slots.trashTakeOldest();
+    return slot === undefined ? undefined : { slot, revive: false };
   }
 }
 
@@ -426,6 +415,7 @@ export class Control {
 
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
+    model.slots.own();
     this.model = model;
     if (ops.length > 0) this.applyOps(ops);
   }
@@ -645,10 +635,24 @@ export class Control {
   async batchInSlices<P extends { items: readonly unknown[] }>(
     plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void,
   ): Promise<P> {
+    this.slicing++;
+    try {
+      return await this.batchInSlicesRun(plan, dryRun, pause, committed);
+    } finally {
+      this.slicing--;
+    }
+  }
+
+  /** Sliced batches (batchInSlices) in progress: the trash sweep waits for them to end. */
+  private slicing = 0;
+
+  private async batchInSlicesRun<P extends { items: readonly unknown[] }>(
+    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void,
+  ): Promise<P> {
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
-      let p: P;
-      let sub: VerbCtx;
+      let p!: P;
+      let sub!: VerbCtx;
       try {
         p = await runStepsSliced(plan(), pause);
         sub = { control: this, model: await this.model.cloneSliced(pause), ops: [], gone: new Map(), back: new Set() };
@@ -659,9 +663,11 @@ export class Control {
           if ((i + 1) % SLICE_CHECK === 0) await pause();
         }
       } catch (e) {
-        // Refused against a table that changed meanwhile: try again against the table as it is.
-        if (this.changes !== start && attempt < 2) continue;
-        throw e;
+        // Refused against a table that changed meanwhile: try again against the table as it is
+        // (the last time in one piece, below: a copy made before the change cannot be used, its
+        // destination slots are out of date, slots.ts).
+        if (this.changes === start) throw e;
+        if (attempt < 2) continue;
       }
       // Something changed the table meanwhile: plan and validate again against it (at the last
       // attempt without yielding, so nothing can interleave).
@@ -682,6 +688,7 @@ export class Control {
         now();
         chunks = runSteps(order());
       }
+      sub.model.slots.own();
       this.model = sub.model;
       this.changes++;
       this.applying = true;
@@ -736,6 +743,33 @@ export class Control {
   }
   connections(args: { max?: number } = {}): ConnInfo[] {
     return this.call('connections', args) as ConnInfo[];
+  }
+
+  // ---- the dest trash ------------------------------------------------------------------------
+
+  /**
+   * What refers to destination slot d: its connections and persistence templates, on every
+   * worker with --workers (the shadow's counts are those of the slots in use only, group.ts pull()).
+   */
+  destRefs(d: number): number {
+    const w = this.info.workers;
+    if (w?.destRefs !== undefined) return w.destRefs(d);
+    const dt = this.dp.dt;
+    return dt.active[d] + dt.inactive[d] + dt.persist[d];
+  }
+
+  /**
+   * The kernel's ip_vs_dest_trash_expire, a part of the trash per call (uvsd: every datapath
+   * tick; `now` ms on the monotonic clock): a deleted server's slot that nothing has referred to
+   * for TRASH_PERIOD_MS (120 s) is free again, so the trash holds recent deletions and those
+   * with connections left, not every server ever deleted. Waits while a sliced batch is in
+   * progress (it would have to validate again). Returns how many slots were freed.
+   */
+  sweepTrash(now: number): number {
+    if (this.slicing > 0 || this.model.slots.trashSize === 0) return 0;
+    const freed = this.model.slots.sweep(now, (d) => this.destRefs(d));
+    if (freed > 0) this.changes++; // copies of the model made before are out of date
+    return freed;
   }
 
   // ---- the 2-second rate estimator (ipvsadm --rate) -----------------------------------------

@@ -259,6 +259,8 @@ export interface Workers {
   apply(ops: readonly DpOp[]): void;
   /** Sum the workers' counters into the shadow's arrays. */
   pull(): void;
+  /** Connections and persistence templates bound to slot d, over every worker (Control.destRefs). */
+  destRefs?(d: number): number;
   /** Worker k's connections from entry `from` on: at most max, looking at at most scan entries (snapshotConns). */
   connsPage(k: number, from: number, max: number, scan: number): Promise<ConnSnapshot>;
   /** The FULLNAT local ports in use per LIP, summed over the workers (each holds its share of the ports). */
@@ -613,6 +615,17 @@ export class DatapathGroup implements Workers {
     } finally {
       for (let i = 0; i < held; i++) unlockShared(shared[i].lock);
     }
+  }
+
+  /** Connections and persistence templates bound to slot d on every worker, read as they are now
+   *  (the trash sweep, Control.sweepTrash: no lock, an idle slot stays idle). */
+  destRefs(d: number): number {
+    let n = 0;
+    for (const l of this.links) {
+      const dt = l.shared?.dt;
+      if (dt !== undefined) n += dt.active[d] + dt.inactive[d] + dt.persist[d];
+    }
+    return n;
   }
 
   /** pull() with every worker's lock held. */

@@ -1,0 +1,255 @@
+// The destination slots the control plane hands out: the free ones, and the trash of deleted
+// servers (IPVS's dest_trash) that the same server added back takes its slot from, with its
+// connections. Every batch works on a copy of the model (Model.clone), and this is the part of
+// it that grows with --dest-max and with the servers deleted, so a copy here shares the
+// original's structures and keeps only its own changes (fork()): a one-item batch costs the same
+// with 65,536 free slots or a full trash as with none. The copy that becomes the model
+// (Control.commit) writes its changes into the shared structures (own()).
+
+/** How long a deleted server's slot stays in the trash once nothing refers to it (ms): the
+ *  kernel's IP_VS_DEST_TRASH_PERIOD (120 s, ip_vs_ctl.c ip_vs_dest_trash_expire). */
+export const TRASH_PERIOD_MS = 120_000;
+
+/** Trash entries the sweep looks at per call (uvsd calls it every datapath tick, 250 ms): a
+ *  trash of 65,536 is gone through in 64 s (the kernel looks every 60 s), each look a few array
+ *  reads (measured at 65,000: 0.02 ms a call, at most ~5 ms when the Map shrinks, once a halving). */
+export const TRASH_SWEEP_BUDGET = 256;
+
+/** A deleted server's slot, and since when the sweep has seen nothing refer to it (NaN: not yet). */
+interface TrashEntry {
+  readonly key: string;
+  readonly slot: number;
+  idleSince: number;
+}
+
+/** What the original and its copies share; written only by its owner. */
+interface Shared {
+  /** By the server's trash key (Model's trashKeyOf), oldest first. */
+  readonly trash: Map<string, TrashEntry>;
+  /** A stack: pop() takes the lowest at first. */
+  readonly free: number[];
+  /** Bumped by every change written here: a copy made before is out of date. */
+  version: number;
+  owner: SlotPool;
+  /** The sweep's place in `trash` (a Map iterator goes on over changes made meanwhile). */
+  cursor: Iterator<TrashEntry> | undefined;
+}
+
+export class SlotPool {
+  private sh: Shared;
+  /** A copy's own changes (undefined: this is the owner and writes into sh directly). */
+  private own_: {
+    /** sh.version when the copy was made. */
+    version: number;
+    /** Trash keys set (an entry) or deleted (null) by the copy, in the order last written. */
+    trash: Map<string, TrashEntry | null>;
+    /** How many slots the copy popped off sh.free's top (only the owner's sweep pushes). */
+    popped: number;
+    size: number;
+  } | undefined;
+
+  private constructor(sh: Shared | undefined, destMax: number) {
+    if (sh !== undefined) {
+      this.sh = sh;
+      return;
+    }
+    const free: number[] = [];
+    for (let i = destMax - 1; i >= 0; i--) free.push(i);
+    this.sh = { trash: new Map(), free, version: 0, owner: this, cursor: undefined };
+  }
+
+  /** destMax slots, all free. */
+  static create(destMax: number): SlotPool {
+    return new SlotPool(undefined, destMax);
+  }
+
+  /** A copy that shares this pool's structures: O(this copy's own changes), not O(slots). */
+  fork(): SlotPool {
+    this.check();
+    const p = new SlotPool(this.sh, 0);
+    const o = this.own_;
+    p.own_ = o === undefined
+      ? { version: this.sh.version, trash: new Map(), popped: 0, size: this.sh.trash.size }
+      : { ...o, trash: new Map(o.trash) };
+    return p;
+  }
+
+  /**
+   * This copy becomes the one that writes: its changes go into the shared structures (the pool
+   * it was forked from, and any other copy of it, are out of date from then on: using one throws).
+   */
+  own(): void {
+    const o = this.own_;
+    if (o === undefined) return;
+    this.check();
+    const sh = this.sh;
+    for (const [k, e] of o.trash) {
+      sh.trash.delete(k);
+      if (e !== null) sh.trash.set(k, e);
+    }
+    sh.free.length -= o.popped;
+    sh.version++;
+    sh.owner = this;
+    this.own_ = undefined;
+  }
+
+  /** A copy made before its original changed (or an original whose copy took over) is out of date. */
+  private check(): void {
+    const o = this.own_;
+    if (o === undefined ? this.sh.owner !== this : o.version !== this.sh.version) {
+      throw new Error('internal error: a copy of the destination slots used after the table changed');
+    }
+  }
+
+  /** A change by the owner: copies made before are out of date. */
+  private wrote(): void {
+    this.sh.version++;
+  }
+
+  get trashSize(): number {
+    return this.own_?.size ?? this.sh.trash.size;
+  }
+
+  get freeCount(): number {
+    const o = this.own_;
+    return o === undefined ? this.sh.free.length : this.sh.free.length - o.popped;
+  }
+
+  /** The slots in the trash, oldest first. */
+  *trashSlots(): IterableIterator<number> {
+    this.check();
+    const o = this.own_;
+    for (const [k, e] of this.sh.trash) if (o === undefined || !o.trash.has(k)) yield e.slot;
+    if (o !== undefined) for (const e of o.trash.values()) if (e !== null) yield e.slot;
+  }
+
+  /** The slot of the server with trash key `key` in the trash, if it is there. */
+  private trashGet(key: string): TrashEntry | undefined {
+    const o = this.own_;
+    if (o !== undefined) {
+      const e = o.trash.get(key);
+      if (e !== undefined || o.trash.has(key)) return e ?? undefined;
+    }
+    return this.sh.trash.get(key);
+  }
+
+  private trashDelete(key: string): void {
+    const o = this.own_;
+    if (o === undefined) {
+      this.sh.trash.delete(key);
+      this.wrote();
+      return;
+    }
+    const had = o.trash.get(key);
+    if (had === null) return;
+    if (had === undefined && !this.sh.trash.has(key)) return;
+    o.size--;
+    if (this.sh.trash.has(key)) {
+      o.trash.delete(key);
+      o.trash.set(key, null);
+    } else o.trash.delete(key);
+  }
+
+  /** Slot `slot` of the deleted server `key` goes into the trash (last: the newest). */
+  trashSet(key: string, slot: number): void {
+    this.check();
+    const e: TrashEntry = { key, slot, idleSince: NaN };
+    const o = this.own_;
+    if (o === undefined) {
+      this.sh.trash.delete(key);
+      this.sh.trash.set(key, e);
+      this.wrote();
+      return;
+    }
+    this.trashDelete(key);
+    o.trash.delete(key);
+    o.trash.set(key, e);
+    o.size++;
+  }
+
+  /** The server `key`'s slot, taken out of the trash; undefined when it is not there. */
+  trashTake(key: string): number | undefined {
+    this.check();
+    const e = this.trashGet(key);
+    if (e === undefined) return undefined;
+    this.trashDelete(key);
+    return e.slot;
+  }
+
+  /** The oldest slot in the trash, taken out of it (another server takes it); undefined when empty. */
+  trashTakeOldest(): number | undefined {
+    this.check();
+    const o = this.own_;
+    let key: string | undefined;
+    let slot = 0;
+    for (const [k, e] of this.sh.trash) {
+      if (o !== undefined && o.trash.has(k)) continue;
+      key = k;
+      slot = e.slot;
+      break;
+    }
+    if (key === undefined && o !== undefined) {
+      for (const [k, e] of o.trash) {
+        if (e === null) continue;
+        key = k;
+        slot = e.slot;
+        break;
+      }
+    }
+    if (key === undefined) return undefined;
+    this.trashDelete(key);
+    return slot;
+  }
+
+  /** A free slot (the lowest at first), undefined when none. */
+  popFree(): number | undefined {
+    this.check();
+    const o = this.own_;
+    if (o === undefined) {
+      const s = this.sh.free.pop();
+      if (s !== undefined) this.wrote();
+      return s;
+    }
+    if (o.popped >= this.sh.free.length) return undefined;
+    return this.sh.free[this.sh.free.length - 1 - o.popped++];
+  }
+
+  /**
+   * The kernel's ip_vs_dest_trash_expire on the owner: up to `budget` trash entries, from where
+   * the last call stopped, each either seen with something referring to it (`refs(slot)` > 0:
+   * connections, persistence templates), or idle since the first call that saw it so, or, idle
+   * for TRASH_PERIOD_MS by `now` (ms, monotonic), back among the free slots: its server added
+   * again later takes a slot as new. Returns how many went back.
+   */
+  sweep(now: number, refs: (slot: number) => number, budget = TRASH_SWEEP_BUDGET): number {
+    this.check();
+    if (this.own_ !== undefined) throw new Error('internal error: the sweep of a copy of the destination slots');
+    const sh = this.sh;
+    let freed = 0;
+    let seen = 0;
+    let restarted = false;
+    const n = Math.min(budget, sh.trash.size);
+    while (seen < n) {
+      sh.cursor ??= sh.trash.values();
+      const r = sh.cursor.next();
+      if (r.done === true) {
+        // At the end: on from the oldest again (once: the trash may have become empty).
+        sh.cursor = undefined;
+        if (restarted) break;
+        restarted = true;
+        continue;
+      }
+      seen++;
+      const e = r.value;
+      if (refs(e.slot) > 0) e.idleSince = NaN;
+      else if (Number.isNaN(e.idleSince)) e.idleSince = now;
+      else if (now - e.idleSince >= TRASH_PERIOD_MS) {
+        sh.trash.delete(e.key);
+        sh.free.push(e.slot);
+        freed++;
+      }
+    }
+    if (freed > 0) this.wrote();
+    return freed;
+  }
+}
