@@ -31,22 +31,24 @@ interface Lab {
   /** New connections (one SYN each, to VIP:dport) through worker k; all of them so far. */
   syn(k: number, n: number, dport?: number): void;
   sent: number;
-  /** Every worker's tick as worker.ts runs it (its table swept, what it publishes written), then the group's pull(). */
+  /** Every worker's tick as worker.ts runs it (its table swept, what it publishes written), then the group's pullTick() as uvsd's tick. */
   tick(): void;
   w: Rig[];
+  /** What each worker shares with the group (its lock among them). */
+  shared: WorkerShared[];
 }
 
 /** connMax: uvsd's --conn-max (the shadow's); each worker holds its share, as DatapathGroup gives it. */
-function lab(connMax = 1024): Lab {
-  const shadow = rig({ destMax: DEST_MAX, connMax });
+function lab(connMax = 1024, destMax = DEST_MAX): Lab {
+  const shadow = rig({ destMax, connMax });
   const group = new DatapathGroup([], { io: 'syscalls', stride: 2048, batch: 64, headroom: 0, budget: 64 },
-    { mac: parseMac(DIR_MAC), addrs: [], connMax, destMax: DEST_MAX });
+    { mac: parseMac(DIR_MAC), addrs: [], connMax, destMax });
   group.shadow = shadow.dp;
   shadow.ctl.info.workers = group;
-  const load = destLoad(2, DEST_MAX);
+  const load = destLoad(2, destMax);
   const inbox: OpsMessage[][] = [[], []];
   const w = [0, 1].map((index) => {
-    const r = rig({ destMax: DEST_MAX, connMax: Math.ceil(connMax / 2), worker: { index, count: 2, load } });
+    const r = rig({ destMax, connMax: Math.ceil(connMax / 2), worker: { index, count: 2, load } });
     for (const s of RS) r.learn(s.ip, s.mac);
     return r;
   });
@@ -61,13 +63,13 @@ function lab(connMax = 1024): Lab {
   }
   let sport = 30000;
   const l: Lab = {
-    shadow, group, sent: 0, w,
+    shadow, group, sent: 0, w, shared,
     tick: () => {
       for (const [k, r] of w.entries()) {
         r.dp.tick();
         publishTick(shared[k], r.dp);
       }
-      group.pull();
+      group.pullTick();
       shadow.dp.tick();
     },
     deliver: (...ks) => {
@@ -268,4 +270,112 @@ test('--workers: the dest trash sweep counts a deleted server\'s connections on 
   shadow.advance(120_000);
   assert.equal(sweep(), 1, 'RS[0]\'s slot is free again');
   assert.equal(shadow.ctl.model.slots.trashSize, 0);
+});
+
+test('--workers: -Z and -C of 600 services (sliced) sum no worker statistics while they run, none per slice (each summed the whole table: 10,000 services of 4 servers took 11-21 s); -Ln --stats shows 0 after -Z, the totals never go down; a tick sums a bounded share of the table, round it', async () => {
+  const N = 600; // more than Control's SLICE: -Z and -C go service by service, 8 at a time
+  const l = lab(256, 2 * N + 8);
+  const { shadow, group } = l;
+  const m = createMetrics(shadow.dp, { process: false, perDest: false });
+  const svc = (i: number) => ({ proto: 'tcp' as const, addr: VIP, port: 1000 + i });
+  shadow.ctl.call('batch', { items: Array.from({ length: N }, (_, i) => [{ verb: 'addService', args: { ...svc(i), sched: 'rr' } },
+    ...RS.slice(0, 2).map((s) => ({ verb: 'addDest', args: { service: svc(i), addr: s.ip, port: 1000 + i, fwd: 'dr', weight: 1 } }))]).flat() });
+  l.deliver(0, 1);
+  l.syn(0, 3, 1000);
+  l.syn(1, 2, 1000 + N - 1);
+  // Every pull() the group is asked for while a verb runs: the whole table (all) or the slots given.
+  const asked: (number | 'all')[] = [];
+  const pull = group.pull.bind(group);
+  group.pull = (slots?: readonly number[]) => {
+    asked.push(slots === undefined ? 'all' : slots.length);
+    pull(slots);
+  };
+  const totals = async (what: string): Promise<void> => {
+    pull();
+    const ex = parseExposition(await m.text());
+    assert.equal(ex.get('node_ipvs_connections_total'), l.sent, `${what}: node_ipvs_connections_total is every connection made, once`);
+    assert.equal(ex.get('node_ipvs_incoming_packets_total'), l.sent, `${what}: node_ipvs_incoming_packets_total`);
+  };
+  const stats = (): number[] => shadow.ctl.list().services.map((s) => s.stats.conns);
+
+  await shadow.ctl.callAsync('zero', {});
+  assert.deepEqual(asked, [], `-Z of ${N} services pulled nothing from the workers`);
+  await totals('-Z, no worker has applied it');
+  assert.deepEqual(stats(), new Array<number>(N).fill(0), '-Ln --stats: every service zeroed at once');
+  l.syn(1, 4, 1000);
+  l.deliver(0);
+  l.syn(0, 1, 1000);
+  await totals('-Z applied by worker 0');
+  assert.equal(stats()[0], 1, '-Ln --stats: worker 0\'s connection since it zeroed (worker 1\'s 4 came before its -Z)');
+  l.deliver(1);
+  await totals('-Z applied by both');
+
+  // The tick: at most tickPull services and slots each, the next ones after the last tick's.
+  group.tickPull = 100;
+  l.syn(1, 2, 1000 + N - 1); // the last service: summed by the tick that reaches it
+  const before = group.slotsSummed;
+  let ticks = 0;
+  while (shadow.dp.services.findIndex((x) => x?.port === 1000 + N - 1) >= 0 && serviceConns(shadow, N - 1) < 2 && ticks < 100) {
+    const at = group.slotsSummed;
+    l.tick();
+    assert.ok(group.slotsSummed - at <= 100, `a tick summed ${group.slotsSummed - at} services and slots, more than 100`);
+    ticks++;
+  }
+  assert.equal(serviceConns(shadow, N - 1), 2, 'the last service\'s connections reached the shadow by ticks alone');
+  assert.ok(ticks >= (3 * N) / 100 - 1 && ticks <= (3 * N) / 100 + 1, `${ticks} ticks to go round ${3 * N} services and slots, 100 a tick`);
+  assert.ok(group.slotsSummed - before <= ticks * 100);
+
+  asked.length = 0;
+  await shadow.ctl.callAsync('clear', {});
+  assert.deepEqual(asked, [], `-C of ${N} services pulled nothing from the workers`);
+  await totals('-C, no worker has applied it');
+  l.syn(0, 2, 1000); // worker 0 still has the services
+  await totals('traffic on workers without the -C');
+  l.deliver(0);
+  await totals('-C applied by worker 0');
+  l.deliver(1);
+  await totals('-C applied by both: the deleted services\' numbers stay in node_ipvs_*_total');
+  assert.equal(l.sent, 14);
+});
+
+/** The shadow's conns of service VIP:1000+i since the last -Z, as summed into it last (no pull). */
+function serviceConns(shadow: Rig, i: number): number {
+  const svc = shadow.dp.services.find((x) => x?.port === 1000 + i);
+  return svc === undefined ? -1 : svc.dests.reduce((a, d) => a + shadow.dp.dt.conns[d], 0);
+}
+
+test('--workers: pull() holds no lock a worker waits for: in the middle of a pull each worker\'s lock is as the worker left it, and a list a worker applies then makes the pull read that part of the table again; the totals stay exact', async () => {
+  const l = lab();
+  const { shadow, group } = l;
+  const m = createMetrics(shadow.dp, { process: false });
+  shadow.ctl.addService({ ...service, sched: 'rr' });
+  for (const s of RS.slice(0, 2)) shadow.ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+  l.deliver(0, 1);
+  l.syn(0, 4);
+  l.syn(1, 4);
+  shadow.ctl.call('zero', { service }); // the shadow's -Z: the workers have not applied it
+  // The pull reads the service's servers: there, worker 0's lock is looked at and its lists applied (as its thread would meanwhile).
+  const svc = shadow.dp.services.find((x) => x !== undefined)!;
+  let dests = svc.dests;
+  const locked: number[] = [];
+  Object.defineProperty(svc, 'dests', {
+    configurable: true,
+    get: () => {
+      locked.push(Atomics.load(l.shared[0].lock, 0) % 2);
+      if (locked.length === 1 && locked[0] === 0) l.deliver(0);
+      return dests;
+    },
+    set: (v: number[]) => (dests = v),
+  });
+  group.pull();
+  Object.defineProperty(svc, 'dests', { configurable: true, writable: true, value: dests });
+  assert.equal(locked[0], 0, 'worker 0\'s lock was held by pull() (the worker would wait for it)');
+  assert.equal(locked.length, 2, 'the service was read again after worker 0 applied a list in the middle of the pull');
+  const ex = parseExposition(await m.text());
+  assert.equal(ex.get('node_ipvs_connections_total'), 8);
+  assert.equal(ex.all('uvs_service_connections_total')[0]?.value, 8);
+  assert.equal(shadow.ctl.list().services[0]?.stats.conns, 0, '-Ln --stats after -Z');
+  l.deliver(1);
+  l.syn(0, 1);
+  assert.equal(shadow.ctl.list().services[0]?.stats.conns, 1);
 });

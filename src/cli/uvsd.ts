@@ -708,7 +708,8 @@ export async function main(argv: string[]): Promise<void> {
   const rolesText = (): string => roleText(roleStatus(dp));
   let rolesLogged = rolesText();
   timer = setInterval(() => {
-    group?.pull();
+    // The counters, entries and a bounded share of the slots (every other reader pulls them all).
+    group?.pullTick();
     if (rxPort !== undefined) {
       dp.counters.c[C.rx_wakes] += rxPort.takeRxWakes();
       // The ring's frames with a partial checksum and GRO super-frames (the workers count theirs).

@@ -151,9 +151,16 @@ export function ftpNotPersistent(model: Model, ftpPorts: readonly number[], work
   return out;
 }
 
-/** Applying it reads the destinations' statistics (Control.applyDp). */
-function readsStats(o: DpOp): boolean {
-  return o.op === 'delDest' || o.op === 'delService' || o.op === 'zero';
+/**
+ * The destination slots whose statistics applying ops reads from the shadow's arrays (Control.applyDp):
+ * a deleted server's go into its service's retired sums (DestTable.retireInto). Nothing else reads
+ * them: -Z and a deleted service's servers (-D, -C) move a slot's numbers within the shadow's arrays,
+ * which every reader's pull() sums again from the workers' (the retired sums too), as it does the slots.
+ */
+function statSlots(ops: readonly DpOp[]): number[] | undefined {
+  let slots: number[] | undefined;
+  for (const o of ops) if (o.op === 'delDest') (slots ??= []).push(o.dest);
+  return slots;
 }
 
 function copyService(s: ServiceModel): ServiceModel {
@@ -483,10 +490,11 @@ export class Control {
 
   /** The datapath, and with --workers every worker thread (the reply waits for their acks). */
   private applyDp(ops: DpOp[]): void {
-    // Operations that read the statistics from the shadow's arrays — a deleted server's or
-    // service's go into the retired totals, -Z moves them into the kept ones — read the workers'
-    // first, so they are the latest (not those of the last scrape or of a slice's start).
-    if (this.info.workers !== undefined && ops.some(readsStats)) this.info.workers.pull();
+    // Operations that read statistics from the shadow's arrays (a deleted server's go into its
+    // service's retired sums) read those slots' from the workers first, so they are the latest
+    // (not those of the last scrape or of a slice's start): those slots alone, not the table.
+    const slots = this.info.workers === undefined ? undefined : statSlots(ops);
+    if (slots !== undefined) this.info.workers?.pull(slots);
     this.dp.apply(ops);
     this.info.workers?.apply(ops);
   }
