@@ -6,7 +6,7 @@
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
-import { EstimatorTable } from './estimator.js';
+import { EST_TICKS, EstimatorTable } from './estimator.js';
 import { SlotPool } from './slots.js';
 import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
@@ -23,7 +23,7 @@ import { orderForSlices } from './applyorder.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
+import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat, serviceStatsSinceZero } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
 import { serviceKey, serviceText, type ControlSocketStatus, type CpuPinning, type LogOutputStatus, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
@@ -339,6 +339,9 @@ export class Control {
   readonly destRates = new EstimatorTable();
   readonly svcRates = new EstimatorTable();
   private estTimer: NodeJS.Timeout | undefined;
+  /** The next tick of estimateTick(), and a service's statistics in it. */
+  private estNext = 0;
+  private readonly estStats = new Float64Array(5);
   /** uvsadm trace sessions (src/control/trace.ts). */
   readonly traces: TraceSessions;
   /** Connection sync daemons (ipvsadm --start-daemon, docs/ha.md). */
@@ -782,18 +785,42 @@ export class Control {
 
   // ---- the 2-second rate estimator (ipvsadm --rate) -----------------------------------------
 
-  /** One estimator step over every service and destination (the kernel runs it every 2 s). */
+  /** One estimator step over every service and destination (all EST_TICKS ticks at once). */
   estimate(): void {
     this.info.workers?.pull();
+    for (let t = 0; t < EST_TICKS; t++) this.estimateRows(t);
+    this.estNext = 0;
+  }
+
+  /**
+   * The next of the EST_TICKS ticks of the 2-second period (the kernel's IPVS_EST_NTICKS): the
+   * rows of the slots and service ids equal to its number modulo EST_TICKS, so each row keeps an
+   * exact 2 s period. The whole step at once took 4-6 ms every 2 s with 10,000 services of 4
+   * servers (48 ms the first time). The workers' counters are pulled before tick 0 only (a pull is
+   * a pass over every slot): the other ticks read them as uvsd's 250 ms tick last pulled them.
+   */
+  estimateTick(): void {
+    const t = this.estNext;
+    this.estNext = (t + 1) % EST_TICKS;
+    if (t === 0) this.info.workers?.pull();
+    this.estimateRows(t);
+  }
+
+  /** The servers in use (their slot's flag) and services of tick t; allocates nothing. */
+  private estimateRows(t: number): void {
     const dt = this.dp.dt;
-    for (const s of this.model.services.values()) {
-      for (const d of s.dests) {
-        const k = d.slot;
-        this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
-      }
-      // Since the last -Z, with what deleted servers had (serviceStat): no false drop.
-      const st = serviceStatsOf(this.dp, s.id);
-      this.svcRates.sample(s.id, st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes);
+    for (let k = t; k < dt.max; k += EST_TICKS) {
+      if ((dt.flags[k] & DEST_F_USED) === 0) continue;
+      this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
+    }
+    // Since the last -Z, with what deleted servers had (serviceStat): no false drop.
+    const services = this.dp.services;
+    for (let id = t; id < services.length; id += EST_TICKS) {
+      const svc = services[id];
+      if (svc === undefined) continue;
+      const st = this.estStats;
+      serviceStatsSinceZero(dt, svc, st);
+      this.svcRates.sample(id, st[STAT_CONNS], st[STAT_IN_PKTS], st[STAT_OUT_PKTS], st[STAT_IN_BYTES], st[STAT_OUT_BYTES]);
     }
   }
 
@@ -804,7 +831,7 @@ export class Control {
   }
 
   startEstimator(periodMs = 2000): void {
-    this.estTimer ??= setInterval(() => this.estimate(), periodMs);
+    this.estTimer ??= setInterval(() => this.estimateTick(), periodMs / EST_TICKS);
     this.estTimer.unref();
   }
 

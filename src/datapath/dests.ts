@@ -397,3 +397,26 @@ export function serviceStat(
   else for (const d of svc.dests) v += dt.total(d, stat);
   return v;
 }
+
+/**
+ * serviceStat(..., sinceZero) of all five statistics at once, into `out` (STAT_* order): one pass
+ * over the service's servers (the --rate estimator's tick: five passes took half of it).
+ */
+export function serviceStatsSinceZero(dt: DestTable, svc: { dests: readonly number[]; retiredZ: Float64Array }, out: Float64Array): void {
+  const z = svc.retiredZ;
+  let conns = z[STAT_CONNS], inPkts = z[STAT_IN_PKTS], inBytes = z[STAT_IN_BYTES], outPkts = z[STAT_OUT_PKTS], outBytes = z[STAT_OUT_BYTES];
+  const ds = svc.dests;
+  for (let i = 0; i < ds.length; i++) {
+    const d = ds[i];
+    conns += dt.conns[d];
+    inPkts += dt.inPkts[d];
+    inBytes += dt.inBytes[d];
+    outPkts += dt.outPkts[d];
+    outBytes += dt.outBytes[d];
+  }
+  out[STAT_CONNS] = conns;
+  out[STAT_IN_PKTS] = inPkts;
+  out[STAT_IN_BYTES] = inBytes;
+  out[STAT_OUT_PKTS] = outPkts;
+  out[STAT_OUT_BYTES] = outBytes;
+}

@@ -13,6 +13,7 @@ import { refusals, type OnRefused } from '../control/server.js';
 import { createMetrics, type MetricsOptions } from './collectors.js';
 import { STATUS_PAGE } from './page.js';
 import { EST_INTERVAL_MS, RateEstimator } from './rates.js';
+import { EST_TICKS } from '../control/estimator.js';
 import { statusSteps } from './status.js';
 import { plainSlicer, runStepsSliced, stringifySliced } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
@@ -112,14 +113,13 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   const { registry, census } = metrics;
   const pull = opts.pull ?? (() => {});
   pull();
+  // Every row starts now; tick t first folds (t + 1) / EST_TICKS of the interval (per second all
+  // the same), then each row every EST_INTERVAL_MS.
   const rates = new RateEstimator(dp, opts.portDrops);
   rates.sample(performance.now());
   census.full();
   const timers = [
-    setInterval(() => {
-      pull();
-      rates.sample(performance.now());
-    }, EST_INTERVAL_MS),
+    setInterval(() => rates.tick(performance.now(), pull), EST_INTERVAL_MS / EST_TICKS),
     setInterval(() => census.step(), CENSUS_MS),
   ];
   for (const t of timers) t.unref();
