@@ -4,8 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConnTable, DIR_IN, DIR_OUT } from '../src/datapath/conntable.js';
-import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { ConnTable, DIR_IN, DIR_OUT, SWEEP_CHECK } from '../src/datapath/conntable.js';
+import { SWEEP_MS } from '../src/datapath/pipeline.js';
+import { SweepPacer } from '../src/datapath/sweep-pacer.js';
+import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, delta, DIR_MAC, drRig, ROUTER_MAC, VIP } from './helpers/harness.js';
 
 const TCP = 6;
@@ -118,6 +120,69 @@ test('sweep budget: at most `budget` entries handled per call, the rest resume n
   assert.equal(ct.sweep(8, 0), 0);
   assert.ok(ct.isAlive(x));
   assert.equal(ct.sweep(8, 1), 1);
+});
+
+test('sweep time budget: the clock is looked at before the first entry and every SWEEP_CHECK entries, the sweep stops once the budget is used and resumes where it stopped', () => {
+  const ct = new ConnTable(8192, 0, 3);
+  for (let i = 0; i < 5000; i++) add(ct, 10_000 + i, 5);
+  let now = 0;
+  let looks = 0;
+  ct.sweepClock = () => {
+    looks++;
+    return (now += 0.3);
+  };
+  // Looks after 0, 1024, 2048, 3072 entries: 0.9 ms used; after 4096: 1.2 ms, stop.
+  assert.equal(ct.sweep(6, 65536, 1), 4 * SWEEP_CHECK);
+  assert.equal(looks, 5);
+  assert.ok(ct.behind(6));
+  assert.equal(ct.count, 5000 - 4 * SWEEP_CHECK);
+  // The entry budget still caps a sweep.
+  assert.equal(ct.sweep(6, 100, 1), 100);
+  // The rest goes within a bounded number of calls.
+  let calls = 0;
+  while (ct.behind(6)) {
+    ct.sweep(6, 65536, 1);
+    assert.ok(++calls <= 2, 'caught up within 2 more calls');
+  }
+  assert.equal(ct.count, 0);
+  // An idle sweep (nothing due) and one without a time budget look at no clock.
+  looks = 0;
+  assert.equal(ct.sweep(20, 65536, 1), 0);
+  add(ct, 1, 21);
+  assert.equal(ct.sweep(21, 65536), 1);
+  assert.equal(looks, 0);
+  assert.equal(ct.behind(21), false);
+});
+
+test('mass expiry: tick() sweeps for SWEEP_MS on the datapath clock, then the SweepPacer goes on at the next loop turns until every expired flow is gone', async () => {
+  const r = drRig({ udp: true, connMax: 8192 });
+  const N = SWEEP_CHECK + 500;
+  const dgram = udpFrame({ ethDst: DIR_MAC, ethSrc: ROUTER_MAC }, { src: CLIENT, dst: VIP, sport: 20_000, dport: 53, checksum: 'none' });
+  const frames = [];
+  for (let i = 0; i < N; i++) {
+    const f = Buffer.from(dgram);
+    f.writeUInt16BE(20_000 + i, 34);
+    frames.push(f);
+  }
+  r.feed(...frames);
+  assert.equal(r.dp.ct.count, N);
+  const before = r.counters();
+  r.advance(301_000); // past the UDP timeout (300 s)
+  let now = 0;
+  r.dp.ct.sweepClock = () => (now += SWEEP_MS); // the whole budget used by SWEEP_CHECK entries
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, N - SWEEP_CHECK, 'the tick stopped after its time budget');
+  assert.ok(r.dp.sweepBehind);
+  const pacer = new SweepPacer(r.dp);
+  pacer.kick();
+  for (let i = 0; i < 10 && r.dp.ct.count > 0; i++) await new Promise((go) => setImmediate(go));
+  assert.equal(r.dp.ct.count, 0, 'gone at the next turns, not the next ticks');
+  assert.equal(pacer.turns, 1);
+  assert.equal(r.dp.sweepBehind, false);
+  assert.equal(delta(before, r.counters()).conns_expired, N);
+  pacer.kick(); // caught up: no turn scheduled
+  await new Promise((go) => setImmediate(go));
+  assert.equal(pacer.turns, 1);
 });
 
 test('expireNow frees the slot immediately (hook, unhash, free list) and the wheel stays consistent', () => {

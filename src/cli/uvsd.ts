@@ -16,6 +16,7 @@ import { ipv6On, Port, native, tapQueueDrops, type TapInfo } from '../datapath/p
 import { DatapathGroup } from '../datapath/group.js';
 import type { LaddrUsage } from '../modes/laddr.js';
 import { Steering } from '../datapath/steer.js';
+import { SweepPacer } from '../datapath/sweep-pacer.js';
 import { warmUp } from '../datapath/warmup.js';
 import { Control } from '../control/model.js';
 import { FaultWatch } from '../control/faults.js';
@@ -707,6 +708,8 @@ export async function main(argv: string[]): Promise<void> {
   /** The roles last logged (the director's, each HA group's: docs/ha.md): a change by any path is logged once. */
   const rolesText = (): string => roleText(roleStatus(dp));
   let rolesLogged = rolesText();
+  // A mass expiry goes on between ticks (with workers, each worker's does: this table is a shell).
+  const sweeps = new SweepPacer(dp);
   timer = setInterval(() => {
     // The counters, entries and a bounded share of the slots (every other reader pulls them all).
     group?.pullTick();
@@ -718,6 +721,7 @@ export async function main(argv: string[]): Promise<void> {
       dp.counters.c[C.rx_gso_frames] += off.gso;
     }
     dp.tick();
+    sweeps.kick();
     control.sweepTrash(performance.now()); // deleted servers' slots nothing refers to any more are free again
     // After the pull: with --workers the counters read are the workers' sums.
     faults.check();

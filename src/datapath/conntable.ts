@@ -102,6 +102,8 @@ const WHEEL_SLOTS = 4096;
  *  control connection's data connections) starts again with 60 s (ip_vs_conn_expire's
  *  expire_later: cp->timeout = 60*HZ). */
 export const EXPIRE_LATER_TICKS = 60_000 / TICK_MS;
+/** Entries a sweep with a time budget handles between looks at its clock (ConnTable.sweep). */
+export const SWEEP_CHECK = 1024;
 
 /** `act`: the low 4 bits count the client's packets (saturating at 15), the high 12 hold the
  *  tick of its last one modulo 4096 (17 minutes: TCP's longest default timeout, 15 minutes,
@@ -237,6 +239,8 @@ export class ConnTable {
   /** A template whose time came while it controls connections: kept, its timeout cut to
    *  EXPIRE_LATER_TICKS (the kernel syncs it then). */
   onTemplateHeld: (e: number) => void = () => {};
+  /** The clock (ms) a sweep's time budget is measured on: the datapath's (Datapath sets it). */
+  sweepClock: () => number = () => performance.now();
 
   /**
    * `advise` is offered every large array before it is first written (uvsd passes the addon's
@@ -529,6 +533,11 @@ export class ConnTable {
     return (this.flags[e] & (F_TEMPLATE | F_FTPDATA)) !== 0 ? -1 : this.ctl[e];
   }
 
+  /** Whether the wheel is not swept up to `nowTick` (a sweep stopped at its budget). */
+  behind(nowTick: number): boolean {
+    return this.sweptTick <= nowTick;
+  }
+
   /** Expire an entry right away (deleted destination, flush): hook, unhash, free. Not an entry
    *  others point at (controls()): it goes at its timer once they are gone. */
   expireNow(e: number): void {
@@ -543,17 +552,29 @@ export class ConnTable {
 
   /**
    * Advance the wheel to `nowTick`, expiring entries whose time has come and re-slotting the
-   * ones whose expiry moved forward. Handles at most `budget` entries per call; returns how
-   * many entries expired.
+   * ones whose expiry moved forward. Handles at most `budget` entries per call, and stops once
+   * `ms` have passed on sweepClock (looked at before the first entry and every SWEEP_CHECK
+   * entries after it: a mass expiry never holds the loop for long; the kernel expires each
+   * connection in softirq, which gives way after 2 ms). Returns how many entries expired;
+   * behind() says whether it stopped before `nowTick`.
    */
-  sweep(nowTick: number, budget: number): number {
+  sweep(nowTick: number, budget: number, ms = Infinity): number {
     let expired = 0;
     let work = 0;
+    let check = ms === Infinity ? -1 : 0;
+    let t0 = 0;
     while (this.sweptTick <= nowTick) {
       const s = this.sweptTick & (WHEEL_SLOTS - 1);
       let e = this.wheel[s];
       this.wheel[s] = -1;
       while (e >= 0) {
+        if (work === check) {
+          // Not before there is an entry: an idle tick reads no clock.
+          const t = this.sweepClock();
+          if (work === 0) t0 = t;
+          else if (t - t0 >= ms) budget = work;
+          check += SWEEP_CHECK;
+        }
         if (work >= budget) {
           // put the rest back (its last entry is still wtail[s]) and resume here next time
           this.wheel[s] = e;

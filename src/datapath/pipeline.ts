@@ -163,6 +163,10 @@ const ICMP_SCHED_TICKS = Math.ceil(3000 / TICK_MS);
 
 /** How often Datapath.tick() runs the schedulers' tick hooks (ms). */
 const SCHED_TICK_MS = 1000;
+/** Most entries one sweep turn (tick() or sweepMore()) handles, and how long it may take (ms):
+ *  a mass expiry (a million UDP flows timing out together) costs ~60-140 ns an entry. */
+export const SWEEP_BUDGET = 65536;
+export const SWEEP_MS = 1;
 /**
  * A takeover's gratuitous ARP is sent again this long after it (ms): one lost frame would leave
  * the hosts on the old master's MAC until their ARP entries age out. keepalived sends a second
@@ -452,6 +456,8 @@ export class Datapath implements Output {
   private readonly icmpQ = new Float64Array(ICMP_Q_SLOTS);
   /** The coarse clock in ticks of TICK_MS, as read at the last batch or timer tick (uvsadm -Lc). */
   nowTick = 0;
+  /** The tick the last tick()'s sweep is to reach (sweepMore() goes on to it). */
+  private sweepTo = 0;
   private readonly clockNow = new Float64Array(1);
   /** Table size from which processBatch runs warmBatch (WARM_MIN_ENTRIES; the JIT warm-up sets 0). */
   warmMinEntries = WARM_MIN_ENTRIES;
@@ -544,6 +550,7 @@ export class Datapath implements Output {
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
+    this.ct.sweepClock = clock;
     this.ct.onWaitDue = (e) => this.synproxy.due(this, e);
     // An FTP control connection with data connections starts its timer again with 60 s
     // (ip_vs_conn_expire's expire_later; its next packet gives it its state's timeout again).
@@ -2138,10 +2145,15 @@ export class Datapath implements Output {
 
   // ---- timers (called every TICK_MS by the daemon) ------------------------------------------
 
-  /** Expire connections, drop frames that waited too long, re-probe; flushes what it built. */
-  tick(sweepBudget = 65536): void {
+  /**
+   * Expire connections, drop frames that waited too long, re-probe; flushes what it built. The
+   * sweep stops after sweepBudget entries or sweepMs: while sweepBehind, the caller goes on with
+   * sweepMore() at its next loop turns (SweepPacer).
+   */
+  tick(sweepBudget = SWEEP_BUDGET, sweepMs = SWEEP_MS): void {
     this.setClock();
-    this.ct.sweep(this.nowTick, sweepBudget);
+    this.sweepTo = this.nowTick;
+    this.ct.sweep(this.sweepTo, sweepBudget, sweepMs);
     if (this.extHold.count > 0) this.counters.c[C.sync_ext_dropped] += this.extHold.expire(this.link.now);
     this.dt.recheckOverload();
     this.checkSecure();
@@ -2162,6 +2174,22 @@ export class Datapath implements Output {
       this.schedTickAt = now;
       for (const svc of this.services) if (svc !== undefined) svc.scheduler.tick?.(svc, this.dt, now);
     }
+  }
+
+  /** Whether the last tick()'s sweep stopped at its budget, short of that tick's time. */
+  get sweepBehind(): boolean {
+    return this.ct.behind(this.sweepTo);
+  }
+
+  /**
+   * Go on with the last tick()'s sweep for one more budget (SWEEP_BUDGET entries, SWEEP_MS);
+   * returns whether it is still behind. Between ticks, so that a mass expiry keeps pace (the
+   * kernel's timers: softirq, then ksoftirqd) rather than clearing SWEEP_MS' worth per tick.
+   */
+  sweepMore(): boolean {
+    this.ct.sweep(this.sweepTo, SWEEP_BUDGET, SWEEP_MS);
+    this.tx.flush();
+    return this.ct.behind(this.sweepTo);
   }
 
   // ---- control-plane changes (validated by src/control before they get here) --------------

@@ -13,6 +13,7 @@ import { Port, native } from './port.js';
 import { SCALARS, S_NEIGH, applyLocked, publishTick, snapshotConns, workerShared, type OpsMessage, type WorkerSetup } from './group.js';
 import type { DpOp } from './ops.js';
 import { ENTRY_STATE_NAMES, StateCensus } from './census.js';
+import { SweepPacer } from './sweep-pacer.js';
 import { warmUp } from './warmup.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from '../sync/producer.js';
 
@@ -181,6 +182,10 @@ port.start((n) => {
 // worker's table, walked in slices here (the main thread's own table is empty), published
 // through shared memory.
 const census = new StateCensus(dp.ct, shared.states);
+// A mass expiry goes on at the next loop turns (between batches), its count published after each.
+const sweeps = new SweepPacer(dp, () => {
+  scalars[0] = dp.ct.count;
+});
 setInterval(() => {
   dp.counters.c[C.rx_wakes] += port.takeRxWakes();
   const off = port.takeRingOffloads();
@@ -188,6 +193,7 @@ setInterval(() => {
   dp.counters.c[C.rx_gso_frames] += off.gso;
   dp.tick();
   publishTick(shared, dp);
+  sweeps.kick();
   const drops = port.drops();
   if (drops !== null) {
     scalars[1] = drops.ring_full;
