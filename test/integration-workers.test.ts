@@ -130,7 +130,7 @@ async function statesOfBoth(lab: DrLab): Promise<void> {
       assert.ok(per.every((x) => x.value > 0), `${name}: ${per.map((x) => x.value).join(', ')}`);
     }
     if (total > 0 && sum === total) return;
-    await new Promise((r) => setTimeout(r, 300)); // the censuses walk once per 250 ms tick
+    await new Promise((r) => setTimeout(r, 300)); // a census step every 125 ms (128 Ki entries)
   }
   assert.fail(`uvs_conn_table_entries_by_state sums the workers' tables to uvs_conn_table_entries: ${seen}`);
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConnTable, DIR_IN, DIR_OUT, SWEEP_CHECK } from '../src/datapath/conntable.js';
+import { SLICE, StateCensus } from '../src/datapath/census.js';
 import { SWEEP_MS } from '../src/datapath/pipeline.js';
 import { SweepPacer } from '../src/datapath/sweep-pacer.js';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
@@ -183,6 +184,18 @@ test('mass expiry: tick() sweeps for SWEEP_MS on the datapath clock, then the Sw
   pacer.kick(); // caught up: no turn scheduled
   await new Promise((go) => setImmediate(go));
   assert.equal(pacer.turns, 1);
+});
+
+test('a census step walks at most SLICE entries (128 Ki, ~0.5 ms): a 300,000-entry table takes three steps, its counts published at the third', () => {
+  const ct = new ConnTable(300_000, 0, 1);
+  for (let i = 0; i < 3; i++) add(ct, 1000 + i, 10, UDP);
+  const census = new StateCensus(ct);
+  assert.equal(census.step(), false);
+  assert.equal(census.step(), false);
+  assert.equal(census.step(), true);
+  assert.ok(SLICE <= 1 << 17, `SLICE ${SLICE}`);
+  assert.equal(census.walks, 1);
+  assert.equal(census.counts.reduce((a, x) => a + x, 0), 3);
 });
 
 test('expireNow frees the slot immediately (hook, unhash, free list) and the wheel stays consistent', () => {

@@ -1,6 +1,6 @@
 // uvsd --metrics ADDR:PORT: one HTTP listener serving /metrics (Prometheus text format),
 // /status.json and the status page at /. Timers here (rate estimates every 2 s, the
-// connection-state census every 250 ms) run beside the datapath, never inside it.
+// connection-state census every CENSUS_MS) run beside the datapath, never inside it.
 
 import http from 'node:http';
 import type net from 'node:net';
@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Datapath } from '../datapath/pipeline.js';
+import { CENSUS_MS } from '../datapath/census.js';
 import { parseIp } from '../datapath/addr.js';
 import { refusals, type OnRefused } from '../control/server.js';
 import { createMetrics, type MetricsOptions } from './collectors.js';
@@ -17,8 +18,6 @@ import { EST_TICKS } from '../control/estimator.js';
 import { statusSteps } from './status.js';
 import { plainSlicer, runStepsSliced, stringifySliced } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
-
-const CENSUS_MS = 250;
 
 export interface MetricsServer {
   server: http.Server;
@@ -117,11 +116,12 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   // the same), then each row every EST_INTERVAL_MS.
   const rates = new RateEstimator(dp, opts.portDrops);
   rates.sample(performance.now());
-  census.full();
+  // With workers (opts.states) each walks its own table; this one is an empty shell.
+  if (opts.states === undefined) census.full();
   const timers = [
     setInterval(() => rates.tick(performance.now(), pull), EST_INTERVAL_MS / EST_TICKS),
-    setInterval(() => census.step(), CENSUS_MS),
   ];
+  if (opts.states === undefined) timers.push(setInterval(() => census.step(), CENSUS_MS));
   for (const t of timers) t.unref();
 
   const renderings = new Map<string, Rendering>();
