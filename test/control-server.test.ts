@@ -788,7 +788,7 @@ test('-Z and -C of a large table (8,000 services) run in slices: every service z
   assert.equal(big.ctl.model.slots.freeCount + big.ctl.model.slots.trashSize, 16384, 'every server slot free again (or in the trash, to be taken back by its server)');
 });
 
-test('-Z and -C of 600 services with worker threads: the workers\' counters are read before each slice changes anything, and the workers get every change the shadow does', async () => {
+test('-Z and -C of 600 services with worker threads: no slice sums the workers\' counters (none of their operations reads them; a whole-table pull per slice took 11-21 s at 10,000 services), and the workers get every change the shadow does', async () => {
   const big = rig({ addrs: ['192.168.0.10/16'], destMax: 2048 });
   const items: unknown[] = [];
   for (let i = 0; i < 600; i++) {
@@ -831,9 +831,8 @@ test('-Z and -C of 600 services with worker threads: the workers\' counters are 
     shadow.length = 0;
     assert.equal(await big.ctl.callAsync(verb, {}), null);
     assert.ok(log.filter((e) => e === 'apply').length > 1, `${verb} went in more than one piece`);
-    log.forEach((e, i) => {
-      if (e === 'apply') assert.equal(log[i - 1], 'pull', `${verb}: an apply without a pull right before it (${log.slice(0, i + 1).join(',')})`);
-    });
+    const firstApply = log.indexOf('apply');
+    assert.ok(!log.slice(firstApply).includes('pull'), `${verb}: a pull between its slices (${log.join(',')})`);
     assert.equal(sent.length, 600, `${verb}: one operation per service to the workers`);
     assert.deepEqual(sent, shadow, `${verb}: the workers get what the shadow got, in order`);
     assert.ok(sent.every((o) => o.op === (verb === 'zero' ? 'zero' : 'delService')));
