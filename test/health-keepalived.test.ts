@@ -801,7 +801,7 @@ virtual_server 192.168.8.200 53 {
   }
 });
 
-test('virtual_server fwmark N: a DR or TUN real_server\'s port is cleared to 0, as keepalived does (ipvsadm -r RIP), with one warning for the whole file naming no port (before 2026-12-06 one per server, naming the written port even to a check with connect_port); its port-checking checkers keep the port written unless they have connect_port; a NAT server keeps its port; a checker left with port 0 is warned about', () => {
+test('virtual_server fwmark N: a DR or TUN real_server\'s port is cleared to 0, as keepalived does (ipvsadm -r RIP), with one warning for the whole file naming no port (before 2026-12-05 one per server, naming the written port even to a check with connect_port); its port-checking checkers keep the port written unless they have connect_port; a NAT server keeps its port; a checker left with port 0 is warned about', () => {
   const { config, warnings } = parseKeepalived(`virtual_server fwmark 1 {
   lb_kind DR
   real_server 192.168.8.20 80 {

@@ -633,7 +633,7 @@ async function fastAmongSlow(opts: { openFiles: number; concurrency?: number; re
   return { w, fast: times, slow: ended };
 }
 
-test('slots: 200 checks that each hold a slot 3 s every 6 s and one every second: by default one slot per checker, the fast one keeps its delay_loop (with the 64 slots of before 2026-12-06: 38 attempts in a minute); no wait, nothing late', async () => {
+test('slots: 200 checks that each hold a slot 3 s every 6 s and one every second: by default one slot per checker, the fast one keeps its delay_loop (with the 64 slots of before 2026-12-05: 38 attempts in a minute); no wait, nothing late', async () => {
   const { w, fast } = await fastAmongSlow({ openFiles: 20000 });
   const gaps = fast.slice(1).map((t, i) => t - fast[i]!);
   assert.ok(gaps.length >= 59, `${gaps.length} attempts`);
@@ -646,7 +646,7 @@ test('slots: 200 checks that each hold a slot 3 s every 6 s and one every second
 
 test('slots: within half of the open-files limit (each check holds a socket); then checks wait, and that shows: a warning at start, uvsadm --status health_queue, uvs_health_checks_waiting, _slots and _start_delay_seconds', async () => {
   const { formatStatus } = await import('../src/control/printers.js');
-  // nofile 128: 64 slots, as the fixed default of before 2026-12-06.
+  // nofile 128: 64 slots, as the fixed default of before 2026-12-05.
   const { w, fast } = await fastAmongSlow({ openFiles: 128 });
   const gaps = fast.slice(1).map((t, i) => t - fast[i]!);
   assert.ok(Math.max(...gaps) > 1.5 * S, `the fast checker runs late: gaps ${gaps.join(" ")}`);

@@ -2,7 +2,7 @@
 // event loop (fs.write on libuv's threads, one write in flight), as pino's default destination
 // did, but a write that fails never stops uvsd: its lines are dropped and counted.
 //
-// Before 2026-12-06 uvsd logged through pino's default destination (sonic-boom): a write that
+// Before 2026-12-05 uvsd logged through pino's default destination (sonic-boom): a write that
 // failed with anything but EPIPE (a full disk: ENOSPC, EDQUOT; EIO) was thrown as an uncaught
 // exception, whose fatal() line then went through sonic-boom's flushSync, which retries every
 // error but EAGAIN forever, 100 ms apart, on the main thread: uvsd stopped forwarding, stopped

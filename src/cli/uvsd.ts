@@ -582,7 +582,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     console.error(`uvsd: ${line}; stopping`);
     // Never blocks: LogOutput.flushSync tries each chunk once (pino's default destination retried
-    // a failed write forever here, 100 ms apart, before 2026-12-06).
+    // a failed write forever here, 100 ms apart, before 2026-12-05).
     log.fatal({ err }, line);
     void shutdown('error', 1);
   };

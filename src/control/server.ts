@@ -387,7 +387,7 @@ export async function checkControlPath(path: string): Promise<void> {
  * operator's rm, a cleanup of /run), the socket is bound again at the path (its directory made
  * again, 0700, and checked as at start) and `onSocket` told once; another file or socket there now
  * (not the one bound: device and inode, as release() compares) is left as it is, `onSocket` told
- * once. Before 2026-12-06 the socket was bound once: with its file removed uvsd could never be
+ * once. Before 2026-12-05 the socket was bound once: with its file removed uvsd could never be
  * reached again (uvsadm --role from keepalived's notify failed) while it went on forwarding.
  */
 export async function listenControl(

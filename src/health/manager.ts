@@ -190,7 +190,7 @@ function typesOf(cs: CheckSpec[]): string {
 
 const vsKeyOf = serviceId;
 
-/** The fewest check slots by default (uvsd's fixed default until 2026-12-06). */
+/** The fewest check slots by default (uvsd's fixed default until 2026-12-05). */
 const MIN_SLOTS = 64;
 /** Upper bounds (s) of the uvs_health_checks_start_delay_seconds buckets. */
 const START_DELAY_BOUNDS = [0.01, 0.1, 1, 5, 15, 60, 300];
