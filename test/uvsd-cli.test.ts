@@ -16,6 +16,7 @@ import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
 import { markdownFiles } from './helpers/docs.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
+import { waitForControl } from './lab/ready.js';
 import { ControlClient } from '../src/control/client.js';
 import { formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
@@ -389,26 +390,7 @@ test('uvsd whose stdout is on a full disk (> /dev/full: every log write fails wi
     const p = lab.spawn(ns, ['sh', '-c', 'exec "$@" > /dev/full', 'sh', ...uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--arp-probe-ms', '50', NO_WARMUP])], { cwd: repoRoot });
     try {
       // Answers within 2 s each time it is asked (the default client timeout is 5 s, and a hung uvsd's socket still accepts).
-      const answers = async (): Promise<string> => {
-        let last = '';
-        for (let i = 0; i < 100 && !p.done(); i++) {
-          try {
-            const c = await ControlClient.connect(sock, { timeoutMs: 2000 });
-            try {
-              await c.call('list', {});
-              return '';
-            } finally {
-              c.close();
-            }
-          } catch (e) {
-            last = (e as Error).message;
-            if (/within/.test(last)) return last; // connected, no answer
-          }
-          await delay(50);
-        }
-        return last;
-      };
-      assert.equal(await answers(), '', p.stderr());
+      assert.equal(await waitForControl(sock, p, 100, 2000), '', p.stderr());
       // The namespace's side of the TAP is the client and the real server (DR).
       await lab.must(['ip', 'addr', 'add', '192.168.8.1/24', 'dev', 'uvs0'], ns);
       await lab.must(['ip', 'addr', 'add', '192.168.8.20/24', 'dev', 'uvs0'], ns);

@@ -4,12 +4,16 @@
 import { ControlClient } from '../../src/control/client.js';
 import { delay, type Proc } from './netns.js';
 
-/** Resolves '' once uvsd at socketPath answers, or the last error when it exited or tries ran out. */
-export async function waitForControl(socketPath: string, uvsd: Proc, tries = 200): Promise<string> {
+/**
+ * Resolves '' once uvsd at socketPath answers, or the last error when it exited or tries ran out;
+ * with `timeoutMs`, each `list` may take that long, and a uvsd that accepts without answering
+ * in time is not asked again (its error is returned).
+ */
+export async function waitForControl(socketPath: string, uvsd: Proc, tries = 200, timeoutMs?: number): Promise<string> {
   let last = 'no attempt';
   for (let i = 0; i < tries && !uvsd.done(); i++) {
     try {
-      const c = await ControlClient.connect(socketPath);
+      const c = await ControlClient.connect(socketPath, timeoutMs === undefined ? undefined : { timeoutMs });
       try {
         await c.call('list', {});
         return '';
@@ -18,6 +22,7 @@ export async function waitForControl(socketPath: string, uvsd: Proc, tries = 200
       }
     } catch (e) {
       last = (e as Error).message;
+      if (timeoutMs !== undefined && /within/.test(last)) return last; // connected, no answer
     }
     await delay(50);
   }
