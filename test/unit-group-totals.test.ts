@@ -338,6 +338,45 @@ test('--workers: -Z and -C of 600 services (sliced) sum no worker statistics whi
   assert.equal(l.sent, 14);
 });
 
+test('--workers: only a verb whose answer shows the workers\' numbers (-L, status, drain) sums the whole table from them first: -a, -e, -E, -A, --set, --role, a batch, -Z of a service, --timeout pull nothing whole and -d its one slot (a whole-table pull before every verb held the loop 10-30 ms at 10,000 services of 4 servers); -L and status show the workers\' latest', () => {
+  const l = lab();
+  const { shadow, group } = l;
+  const ctl = shadow.ctl;
+  // Every pull() a verb asks for: the whole table (all), or the slots given.
+  const asked: (number | 'all')[] = [];
+  const pull = group.pull.bind(group);
+  group.pull = (slots?: readonly number[]) => {
+    asked.push(slots === undefined ? 'all' : slots.length);
+    pull(slots);
+  };
+  const udp = { proto: 'udp' as const, addr: VIP, port: 53 };
+  ctl.call('addService', { ...service, sched: 'rr' });
+  ctl.call('addDest', { service, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  ctl.call('addDest', { service, addr: RS[1].ip, port: 80, fwd: 'dr', weight: 1 });
+  ctl.call('editDest', { service, addr: RS[1].ip, port: 80, weight: 2 });
+  ctl.call('editService', { ...service, sched: 'wrr' });
+  ctl.call('setTimeouts', { tcp: 900, tcpfin: 0, udp: 0 });
+  ctl.call('setRole', { role: 'master' });
+  ctl.call('batch', { items: [{ verb: 'addService', args: { ...udp, sched: 'rr' } }, { verb: 'deleteService', args: udp }] });
+  ctl.call('zero', { service });
+  ctl.call('timeouts', {});
+  assert.deepEqual(asked, [], 'no change (nor --timeout) summed the workers\' table');
+  ctl.call('deleteDest', { service, addr: RS[1].ip, port: 80 });
+  assert.deepEqual(asked, [1], '-d summed its one slot (its numbers go into the service\'s retired sums), not the table');
+  l.deliver(0, 1);
+  l.syn(0, 2);
+  l.syn(1, 3);
+  asked.length = 0;
+  assert.equal(ctl.list().services[0]!.stats.conns, 5, '-Ln --stats: the workers\' connections, summed when asked (no tick since)');
+  assert.deepEqual(asked, ['all'], '-L summed the whole table first');
+  asked.length = 0;
+  assert.equal(ctl.status().counters.conns_created, 5, 'status: the workers\' counters, summed when asked');
+  assert.deepEqual(asked, ['all'], 'status summed the whole table first');
+  asked.length = 0;
+  assert.equal((ctl.call('drain', { on: false }) as { state: string }).state, 'off');
+  assert.deepEqual(asked, ['all'], '--undrain (its answer counts the connections) summed the whole table first');
+});
+
 /** The shadow's conns of service VIP:1000+i since the last -Z, as summed into it last (no pull). */
 function serviceConns(shadow: Rig, i: number): number {
   const svc = shadow.dp.services.find((x) => x?.port === 1000 + i);

@@ -367,7 +367,9 @@ export class Control {
     const { v, a } = verbArgs(verb, args);
     const t0 = performance.now();
     const c0 = native.threadCpuMs();
-    this.info.workers?.pull(); // the workers' counters, summed into dp's (group.ts)
+    // The workers' counters and statistics summed into dp's (group.ts), for the verbs whose answer
+    // shows them (VERBS: summed()); a change reads only what its operations need (applyDp).
+    if (v.stats) this.info.workers?.pull();
     try {
       const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
       const result = v.run(ctx, a);
