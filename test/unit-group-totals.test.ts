@@ -18,6 +18,8 @@ import { SVC_SLOTS } from '../src/datapath/counters.js';
 import { FaultWatch } from '../src/control/faults.js';
 import { formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
+import { STEER_SERVER, Steering, steerValue } from '../src/datapath/steer.js';
+import type { Native } from '../src/datapath/port.js';
 
 const DEST_MAX = 64;
 const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -417,4 +419,82 @@ test('--workers: pull() holds no lock a worker waits for: in the middle of a pul
   l.deliver(1);
   l.syn(0, 1);
   assert.equal(shadow.ctl.list().services[0]?.stats.conns, 1);
+});
+
+/** A Steering on a map of this process (no kernel): what the group writes, and how often. */
+function fakeSteering(): { s: Steering; map: Map<number, number> } {
+  const map = new Map<number, number>();
+  const fake = {
+    steerAttach: () => ({ prog: -1, map: -1 }),
+    steerSet: (_fd: number, a: number, kind: number, mask: number) => {
+      if (kind === 0) map.delete(a | 0);
+      else map.set(a | 0, steerValue(kind, mask));
+      return true;
+    },
+    close: () => undefined,
+  };
+  return { s: new Steering(fake as unknown as Native, -1), map };
+}
+
+test('--workers: a sliced -A and -C of 600 services keep the steering map equal to the shadow\'s steerAddrs() by the addresses each list touched, never walking the table per list (before: one steerAddrs() walk and sync per list); local addresses, marks and persistence too', async () => {
+  const l = lab(1024, 2048);
+  const { shadow, group } = l;
+  const { s, map } = fakeSteering();
+  group.useSteering(s);
+  const dp = shadow.dp;
+  let walks = 0;
+  const steerAddrs = dp.steerAddrs.bind(dp);
+  dp.steerAddrs = () => (walks++, steerAddrs());
+  const links = (group as unknown as { links: { w: { postMessage(m: OpsMessage): void } }[] }).links;
+  let lists = 0;
+  const post = links[0].w.postMessage;
+  links[0].w.postMessage = (m) => (m.t === 'ops' && lists++, post(m));
+  const same = (what: string): void => assert.deepEqual(map, steerAddrs(), `${what}: the map is the shadow's steerAddrs()`);
+  same('at start');
+  const svc = (i: number) => ({ proto: 'tcp' as const, addr: `10.1.${i >> 8}.${i & 255}`, port: 80 });
+  const items = [];
+  for (let i = 0; i < 600; i++) {
+    items.push({ verb: 'addService', args: { ...svc(i), sched: 'rr' } });
+    items.push({ verb: 'addDest', args: { service: svc(i), addr: RS[i % 3].ip, port: 80, fwd: 'dr', weight: 1 } });
+  }
+  await shadow.ctl.callAsync('batch', { items });
+  assert.ok(lists > 1, `-A went in slices (${lists} lists)`);
+  same('after -A');
+  assert.equal(walks, 0, `-A of ${lists} lists walked the table for the steering map ${walks} times`);
+  // A worker applying them: no persistent service, so no steering window to compare masks for
+  // (before: every list walked every VIP, Datapath.vips()).
+  let vipWalks = 0;
+  const vips = l.w[0].dp.vips.bind(l.w[0].dp);
+  l.w[0].dp.vips = () => (vipWalks++, vips());
+  l.deliver(0, 1);
+  assert.equal(vipWalks, 0, `worker 0 walked every VIP ${vipWalks} times applying -A`);
+  // Each kind of entry, one change at a time: a FULLNAT local address, a mark, persistence (a
+  // mask: kinds 3 and 4, the whole table then); -C takes the local address with its service.
+  const fn = { proto: 'tcp' as const, addr: '10.0.0.150', port: 80 };
+  shadow.ctl.call('addService', { ...fn, sched: 'rr' });
+  shadow.ctl.call('addDest', { service: fn, addr: RS[0].ip, port: 80, fwd: 'fullnat', weight: 1 });
+  shadow.ctl.call('addLaddr', { service: fn, addr: '10.0.0.200' });
+  same('a local address');
+  shadow.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: '10.0.0.160', portMin: 443 });
+  same('a marked address');
+  shadow.ctl.call('addDest', { service: svc(3), addr: RS[1].ip, port: 81, fwd: 'nat', weight: 1 });
+  shadow.ctl.call('editService', { ...svc(3), sched: 'rr', persist: 300, netmask: '255.255.255.0' });
+  same('-p: its VIP masked, its NAT server too');
+  assert.ok([...map.values()].some((v) => v % 8 === STEER_SERVER));
+  shadow.ctl.call('editService', { ...svc(3), sched: 'rr', persist: 0 });
+  same('-p off');
+  shadow.ctl.call('delMark', { fwmark: 1, proto: 'tcp', addr: '10.0.0.160', portMin: 443 });
+  same('the mark gone');
+  l.deliver(0, 1);
+  walks = 0;
+  vipWalks = 0;
+  lists = 0;
+  await shadow.ctl.callAsync('clear', {});
+  assert.ok(lists > 1, `-C went in slices (${lists} lists)`);
+  same('after -C');
+  assert.equal(map.size, 1, 'the --addr alone');
+  assert.equal(walks, 0, `-C of ${lists} lists walked the table for the steering map ${walks} times`);
+  l.deliver(0, 1);
+  assert.equal(vipWalks, 0, `worker 0 walked every VIP ${vipWalks} times applying -C`);
+  assert.deepEqual(l.w[0].dp.vips(), [], 'the workers applied -C');
 });

@@ -355,6 +355,11 @@ export { SLOPPY_TCP_MODES, DEFENSE_DEFAULTS } from '../defaults.js';
  *  share one window for every VIP. */
 const STEER_WINDOWS = 32;
 
+/** An op that can make a service persistent (Datapath.persistServices > 0, so steerMasks() not empty). */
+function makesPersistent(op: DpOp): boolean {
+  return (op.op === 'addService' || op.op === 'editService') && op.persist > 0;
+}
+
 /** Wheel entries one eviction attempt may look at, and slots: a whole lap (4096 words, a few µs
  *  at worst; a lap without a candidate is not repeated until the next tick). */
 const EVICT_BUDGET = 64;
@@ -2204,17 +2209,59 @@ export class Datapath implements Output {
     // Workers: the masks and VIPs before the list, if it may change a mask (steeringMoved).
     let before: Map<number, number> | undefined;
     let had: Set<number> | undefined;
+    const sc = this.steerChanged;
+    // With no persistent service before the list and none made by it, the masks are empty before
+    // and after: nothing to compare (and no walk of every VIP per list: a sliced -C's 1,250).
+    const masked = this.workers > 1 && (this.persistServices > 0 || ops.some(makesPersistent));
     for (const op of ops) {
-      if (this.changesMasks(op)) {
-        if (this.workers > 1 && before === undefined) {
+      const masks = this.changesMasks(op);
+      if (masks) {
+        if (masked && before === undefined) {
           before = this.steerMasks().vips;
           had = new Set(this.vips());
         }
         this.steerMaskMap = undefined;
       }
+      if (sc !== undefined) {
+        // While no service is persistent, the masks are empty before and after: op changes
+        // only its own addresses' entries.
+        if (masks && this.persistServices > 0) sc.all = true;
+        this.noteSteer(op, sc.addrs);
+      }
       this.apply1(op);
+      if (sc !== undefined && masks && this.persistServices > 0) sc.all = true;
     }
     if (before !== undefined) this.steeringMoved(before, had as Set<number>);
+  }
+
+  /**
+   * Workers' shadow (DatapathGroup.apply): the addresses whose entry in steerAddrs() the lists
+   * applied since the group last looked may have changed, or all (a list may have changed a mask:
+   * a persistent service's change). undefined: not kept (a worker, or no group).
+   */
+  steerChanged: { addrs: Set<number>; all: boolean } | undefined;
+
+  /** The addresses op (not applied yet) can add to or remove from steerAddrs(), masks aside. */
+  private noteSteer(op: DpOp, out: Set<number>): void {
+    switch (op.op) {
+      case 'addService':
+        if (op.proto !== PROTO_FWM) out.add(op.vip | 0);
+        return;
+      case 'editService': case 'delService': {
+        const svc = this.services[op.id];
+        if (svc === undefined) return;
+        if (svc.proto !== PROTO_FWM) out.add(svc.vip | 0);
+        if (op.op === 'delService') for (const l of this.laddrs.bySvc[op.id] ?? []) out.add(l.addr | 0);
+        return;
+      }
+      case 'addLaddr': case 'delLaddr':
+        out.add(op.addr | 0);
+        return;
+      case 'addMark': case 'delMark':
+        out.add(op.vip | 0);
+        return;
+      default:
+    }
   }
 
   /** Whether op (not applied yet) can change steerMasks(): services, marks, and only NAT servers. */
@@ -2489,6 +2536,20 @@ export class Datapath implements Output {
     for (const [a, m] of masks.servers) out.set(a, steerValue(STEER_SERVER, m));
     for (const l of this.laddrs.addrs()) out.set(l | 0, STEER_LADDR);
     return out;
+  }
+
+  /** What steerAddrs() holds for address a (int32), or undefined: the same precedence, one address. */
+  steerAddr(a: number): number | undefined {
+    a |= 0;
+    if (this.laddrs.configured(a)) return STEER_LADDR;
+    const masks = this.steerMasks();
+    const server = masks.servers.get(a);
+    if (server !== undefined) return steerValue(STEER_SERVER, server);
+    const vip = masks.vips.get(a);
+    if (vip !== undefined) return steerValue(STEER_MASKED, vip);
+    if (this.link.isVip(a)) return STEER_LOCAL;
+    for (const l of this.link.addrs) if ((l.ip | 0) === a) return STEER_LOCAL;
+    return undefined;
   }
 
   /** steerMasks(), kept until an op that changesMasks(). */

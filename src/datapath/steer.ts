@@ -108,6 +108,18 @@ export class Steering {
     }
   }
 
+  /** Make the map hold v for addr (undefined: no entry): one address (DatapathGroup.apply). */
+  set(addr: number, v: number | undefined): void {
+    const fds = this.fds;
+    if (fds === undefined) return;
+    if (this.have.get(addr) === v) return;
+    if (v === undefined) {
+      this.native.steerSet(fds.map, addr, 0, 0);
+      this.have.delete(addr);
+    } else if (this.native.steerSet(fds.map, addr, v % 8, Math.floor(v / 8))) this.have.set(addr, v);
+    else this.refused++;
+  }
+
   /** What the kernel's map holds (read back from it): addr (int32) -> steerValue(kind, mask). */
   entries(): Map<number, number> {
     const out = new Map<number, number>();

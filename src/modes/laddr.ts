@@ -237,6 +237,11 @@ export class LaddrPools {
     this.step = count;
   }
 
+  /** Is addr a local address some service has now (in addrs()), not only one its connections still hold? */
+  configured(addr: number): boolean {
+    return (this.byAddr.get(addr | 0)?.refs ?? 0) > 0;
+  }
+
   /** Is addr a local address of some service (a FULLNAT reply's destination)? */
   isLaddr(addr: number): boolean {
     return this.byAddr.has(addr | 0);
