@@ -335,9 +335,11 @@ export class Control {
   model: Model;
   /** The --config file and reloads (uvsd sets it; absent in tests that do not need it). */
   config: ConfigManager | undefined;
-  /** --rate: the estimators of the destination slots and of the service ids. */
-  readonly destRates = new EstimatorTable();
-  readonly svcRates = new EstimatorTable();
+  /** --rate: the estimators of the destination slots and of the service ids, a row for every
+   *  slot from the start (and as many service ids: a service has a slot, or rarely none), so no
+   *  tick grows them. */
+  readonly destRates: EstimatorTable;
+  readonly svcRates: EstimatorTable;
   private estTimer: NodeJS.Timeout | undefined;
   /** The next tick of estimateTick(), and a service's statistics in it. */
   private estNext = 0;
@@ -350,6 +352,8 @@ export class Control {
   constructor(dp: Datapath, info: ControlInfo) {
     this.dp = dp;
     this.info = info;
+    this.destRates = new EstimatorTable(dp.dt.max);
+    this.svcRates = new EstimatorTable(dp.dt.max);
     this.traces = new TraceSessions(dp, undefined, info.workers);
     this.sync = new SyncDaemon(dp, info.workers);
     this.model = new Model(dp.dt.max, {

@@ -34,7 +34,8 @@ const LINK = [C.rx_frames, C.rx_bytes, C.tx_frames, C.tx_bytes];
  */
 export class RateEstimator {
   private readonly dp: Datapath;
-  private readonly dests = new RateTable(STATS);
+  /** A row per destination slot, all of them from the start (no growth on a tick). */
+  private readonly dests: RateTable;
   private readonly drops: RateTable;
   private readonly link = new RateTable(LINK.length);
   /** Frames lost before the datapath, by the port's reason (MetricsOptions.portDrops). */
@@ -49,6 +50,7 @@ export class RateEstimator {
     this.dp = dp;
     this.portDrops = portDrops;
     this.drops = new RateTable(dp.counters.d.length);
+    this.dests = new RateTable(STATS, dp.dt.max);
   }
 
   /** Rows stepped, ever (tests). */
