@@ -522,7 +522,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const per = (k: 'rx_frames' | 'fwd_packets' | 'fwd_out_packets' | 'handoff_out' | 'conns' | 'conn_max') => (): Sample[] =>
       workers().map((w): Sample => [{ worker: String(w.worker) }, w[k]]);
     counter(reg, 'uvs_worker_rx_frames_total', 'Frames a worker read from its TAP queue (uvsd --workers).', ['worker'], per('rx_frames'));
-    counter(reg, 'uvs_worker_fwd_packets_total', 'Client packets a worker forwarded to real servers (uvsd --workers).', ['worker'], per('fwd_packets'));
+    counter(reg, 'uvs_worker_fwd_packets_total', 'A worker\'s uvs_fwd_packets_total: packets of connections from clients towards real servers, relayed ICMP errors included (uvsd --workers).', ['worker'], per('fwd_packets'));
     counter(reg, 'uvs_worker_fwd_out_packets_total', 'Server replies a worker forwarded to clients (NAT, FULLNAT; uvsd --workers).', ['worker'], per('fwd_out_packets'));
     counter(reg, 'uvs_worker_handoff_out_total', 'Frames a worker handed to the worker holding their connection (uvsd --workers).', ['worker'], per('handoff_out'));
     gauge(reg, 'uvs_worker_conn_table_entries', 'Connection entries a worker holds (its share of --conn-max; uvsd --workers).', ['worker'], per('conns'));
