@@ -184,9 +184,14 @@ test('rate limit per source: 6 at once, then 1 a second to each (the kernel\'s i
   let out = r.run(...Array.from({ length: 20 }, (_v, i) => syn(10000 + i, flood)), ...Array.from({ length: 5 }, (_v, i) => syn(11000 + i)));
   assert.deepEqual([answered(out, flood), answered(out, CLIENT)], [6, 5]);
   assert.deepEqual(delta(before, r.counters()).icmp_unreach_ratelimited, 14);
-  // 100 more of the flooding source take no token of the daemon's 50: its other 39 answer 39 clients.
+  // 100 more of the flooding source take no token of the daemon's 50: its other 39 answer 39 clients
+  // (40 whose buckets are neither the flood's nor CLIENT's: the buckets' seed is random per start,
+  // and one client sharing CLIENT's bucket took its last token in about 1 run of 100).
+  const bucket = (a: string) => r.dp.icmpPeerLimit.bucket(parseIp(a) | 0);
+  const taken = new Set([bucket(flood), bucket(CLIENT)]);
+  const others = Array.from({ length: 60 }, (_v, i) => client(i)).filter((a) => !taken.has(bucket(a))).slice(0, 40);
   before = r.counters();
-  out = r.run(...Array.from({ length: 100 }, (_v, i) => syn(12000 + i, flood)), ...Array.from({ length: 40 }, (_v, i) => syn(13000 + i, client(i))));
+  out = r.run(...Array.from({ length: 100 }, (_v, i) => syn(12000 + i, flood)), ...others.map((a, i) => syn(13000 + i, a)));
   assert.deepEqual([answered(out, flood), out.length], [0, 39]);
   assert.deepEqual(delta(before, r.counters()).icmp_unreach_ratelimited, 101);
   // A second later: one more each (the other client had one left of its 6: two).

@@ -76,7 +76,8 @@ export class SourceLimiter {
     return !(this.tokens[h] + ((now - this.last[h]) * this.rate) / 1000 < 1); // NaN/Infinity (first use): full
   }
 
-  private bucket(src: number): number {
+  /** The bucket of `src` (int32): sources hashing alike share a limit (the seed is random per start). */
+  bucket(src: number): number {
     const h = Math.imul(src ^ this.seed, 0x9e3779b1);
     return (h ^ (h >>> 16)) & this.mask;
   }
