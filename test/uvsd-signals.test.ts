@@ -68,7 +68,10 @@ test('uvsd: a SIGHUP during its start (TAP open, table not yet set up) is one re
     t.diagnostic(`reload: ${/"via":"[^"]*"/.exec(reloaded)?.[0]}`);
     if (/"via":"SIGHUP during the start"/.test(reloaded)) {
       assert.match(p.stdout(), /"signal":"SIGHUP","received":1,"msg":"SIGHUP during the start: one reload now"/);
-      assert.match(p.stdout(), /"signal":"SIGUSR1","received":1,"msg":"SIGUSR1 during the start ignored"/);
+      // SIGUSR1, sent right after it: held as well (bin/uvsd holds SIGUSR1 before SIGHUP: in CI
+      // a SIGUSR1 sent once SIGHUP was caught found no listener yet when SIGHUP came first), or
+      // answered with the status had main() taken the signals over between the two.
+      await p.waitForLine(/"signal":"SIGUSR1","received":1,"msg":"SIGUSR1 during the start ignored"|"msg":"status \(SIGUSR1\)"/, 5000);
     } else {
       assert.match(reloaded, /"via":"SIGHUP"/);
     }

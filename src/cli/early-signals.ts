@@ -9,7 +9,9 @@
 
 export type HeldSignal = 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
 
-const HELD: readonly HeldSignal[] = ['SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+// SIGUSR1 first: Node's own default for it (the inspector) is the one that must never be taken.
+// One seen caught (/proc/PID/status SigCgt) means the ones before it are too.
+const HELD: readonly HeldSignal[] = ['SIGUSR1', 'SIGUSR2', 'SIGHUP'];
 
 const handlers = new Map<HeldSignal, () => void>();
 const pending = new Map<HeldSignal, number>();
