@@ -23,7 +23,7 @@ import { orderForSlices } from './applyorder.js';
 import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
-import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat, serviceStatsSinceZero } from '../datapath/dests.js';
+import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero } from '../datapath/dests.js';
 import { SyncDaemon } from '../sync/daemon.js';
 import { serviceKey, serviceText, type ControlSocketStatus, type CpuPinning, type LogOutputStatus, type Fwd, type Proto, type Timeouts, type TunCsum, type TunType } from './protocol.js';
 
@@ -109,12 +109,13 @@ export function addRef(refs: Map<number, number>, ip: number, delta: 1 | -1): vo
 
 /**
  * Service `id`'s statistics since the last -Z as ipvsadm --stats shows them: its servers' plus
- * what its deleted servers had (serviceStat), so they do not go down when a server is deleted.
+ * what its deleted servers had (serviceStatsSinceZero), so they do not go down when a server is deleted.
  */
 export function serviceStatsOf(dp: Datapath, id: number): { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number } {
   const svc = dp.services[id];
-  const st = (k: number): number => (svc === undefined ? 0 : serviceStat(dp.dt, svc, k, true));
-  return { conns: st(STAT_CONNS), inpkts: st(STAT_IN_PKTS), outpkts: st(STAT_OUT_PKTS), inbytes: st(STAT_IN_BYTES), outbytes: st(STAT_OUT_BYTES) };
+  const st = new Float64Array(5);
+  if (svc !== undefined) serviceStatsSinceZero(dp.dt, svc, st);
+  return { conns: st[STAT_CONNS], inpkts: st[STAT_IN_PKTS], outpkts: st[STAT_OUT_PKTS], inbytes: st[STAT_IN_BYTES], outbytes: st[STAT_OUT_BYTES] };
 }
 
 /** The verbs' key of a service of the model. */
@@ -819,7 +820,7 @@ export class Control {
       if ((dt.flags[k] & DEST_F_USED) === 0) continue;
       this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
     }
-    // Since the last -Z, with what deleted servers had (serviceStat): no false drop.
+    // Since the last -Z, with what deleted servers had (serviceStatsSinceZero): no false drop.
     const services = this.dp.services;
     for (let id = t; id < services.length; id += EST_TICKS) {
       const svc = services[id];

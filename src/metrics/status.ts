@@ -15,7 +15,7 @@ import { destOverloaded, fwmarkOf, liveServices, serviceKeyOf, serviceLabels } f
 import { serviceId } from '../control/protocol.js';
 import { runSteps, type Steps } from '../control/slices.js';
 import type { SvcRuntime } from '../datapath/pipeline.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero } from '../datapath/dests.js';
 
 export interface StatusDest {
   addr: string;
@@ -187,19 +187,20 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
     });
   }
   const out: StatusService[] = [];
+  const st = new Float64Array(5);
   for (const [id, s] of ids) {
     yield;
     if (dp.services[s.id] !== s) continue;
     const dests = byService.get(s)!;
     const q = quorums.get(id);
+    // Since the last -Z, also what deleted servers had (as -Ln --stats).
+    serviceStatsSinceZero(dt, s, st);
     out.push({
       proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
       servers: s.dests.length,
       ...(q === undefined ? {} : { quorum: quorumOf(q) }),
-      // Since the last -Z, also what deleted servers had (as -Ln --stats): serviceStat.
-      conns: serviceStat(dt, s, STAT_CONNS, true), inPkts: serviceStat(dt, s, STAT_IN_PKTS, true),
-      inBytes: serviceStat(dt, s, STAT_IN_BYTES, true), outPkts: serviceStat(dt, s, STAT_OUT_PKTS, true),
-      outBytes: serviceStat(dt, s, STAT_OUT_BYTES, true), noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
+      conns: st[STAT_CONNS], inPkts: st[STAT_IN_PKTS], inBytes: st[STAT_IN_BYTES], outPkts: st[STAT_OUT_PKTS],
+      outBytes: st[STAT_OUT_BYTES], noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
     });
   }
   const link = src.link?.();
