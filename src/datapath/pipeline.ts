@@ -2222,14 +2222,12 @@ export class Datapath implements Output {
         }
         this.steerMaskMap = undefined;
       }
-      if (sc !== undefined) {
-        // While no service is persistent, the masks are empty before and after: op changes
-        // only its own addresses' entries.
-        if (masks && this.persistServices > 0) sc.all = true;
-        this.noteSteer(op, sc.addrs);
-      }
+      const persistentBefore = this.persistServices > 0;
+      if (sc !== undefined) this.noteSteer(op, sc.addrs);
       this.apply1(op);
-      if (sc !== undefined && masks && this.persistServices > 0) sc.all = true;
+      // While no service is persistent (before op and after it), the masks are empty both times:
+      // op changes only its own addresses' entries; else any of them may have moved.
+      if (sc !== undefined && masks && (persistentBefore || this.persistServices > 0)) sc.all = true;
     }
     if (before !== undefined) this.steeringMoved(before, had as Set<number>);
   }
