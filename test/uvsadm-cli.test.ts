@@ -515,6 +515,38 @@ test('-Lnc prints listConns page by page byte for byte as the whole reply printe
   }
 });
 
+test('-L -n -t asks uvsd for that service alone (list with service), byte for byte as before; an older uvsd that refuses the argument gets the whole list asked for and the same output', async () => {
+  r.ctl.clear();
+  r.ctl.addService({ proto: 'tcp', addr: '192.168.8.200', port: 80, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.20', port: 80 });
+  r.ctl.addService({ proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 7 });
+  const asked: unknown[] = [];
+  const one = join(dir, 'one.sock');
+  const older = join(dir, 'older-list.sock');
+  const servers = [
+    await listenControl(one, (verb, args) => (verb === 'list' && asked.push(args), r.ctl.call(verb, args)), (e) => { throw e; }),
+    // What a uvsd before the argument answered: its list took none.
+    await listenControl(older, (verb, args) => {
+      if (verb === 'list' && (args as { service?: unknown }).service !== undefined) throw new UvsError('BAD_REQUEST', 'unknown argument "service" of list (it takes none)');
+      return r.ctl.call(verb, args);
+    }, (e) => { throw e; }),
+  ];
+  try {
+    const want = 'Prot LocalAddress:Port Scheduler Flags\n' +
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+      'TCP  192.168.8.200:80 rr\n' +
+      '  -> 192.168.8.20:80              Route   1      0          0         \n';
+    for (const socket of [one, older]) assert.deepEqual(await uvsadm(['-L', '-n', '-t', '192.168.8.200:80'], { socket }), { code: 0, stdout: want, stderr: '' }, socket);
+    assert.deepEqual(await uvsadm(['-Ln', '-f', '7'], { socket: one }), { code: 0, stdout: want.slice(0, want.indexOf('TCP')) + 'FWM  7 wlc\n', stderr: '' });
+    assert.deepEqual(await uvsadm(['-Ln', '-u', '192.168.8.200:80'], { socket: one }), { code: EXIT_LIST_FAILED, stdout: '', stderr: 'No such service\n' });
+    assert.deepEqual(asked, [
+      { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 } }, { service: { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 7 } }, { service: { proto: 'udp', addr: '192.168.8.200', port: 80 } },
+    ]);
+  } finally {
+    for (const s of servers) s.close();
+  }
+});
+
 test('names from a hosts file as glibc files: the first name of an address\'s first line; comments and IPv6 lines skipped', () => {
   const h = parseHosts('# 10.0.0.9 commented\n10.0.0.1\tweb1.example web1 # tail\n10.0.0.1 other\n::1 localhost6\n  10.0.0.2   db   \n10.0.0.3\n');
   assert.deepEqual([...h], [['10.0.0.1', 'web1.example'], ['10.0.0.2', 'db']]);

@@ -10,7 +10,7 @@ import {
   formatConnRows, formatConns, formatConnsTitle, formatDaemon, formatDrain, formatExplain, formatLaddrs, formatList, formatMarks, formatNeigh, formatOneService, formatRules, formatStatus, formatTimeout, usageText, UVS_VERSION,
 } from '../control/printers.js';
 import type { PrintOptions } from '../control/printers.js';
-import { CONNS_MAX_DEFAULT, type ConnInfo, type ConnsResult, type ServiceInfo, type ServiceKey } from '../control/protocol.js';
+import { CONNS_MAX_DEFAULT, type ConnInfo, type ConnsResult, type ListResult, type ServiceInfo, type ServiceKey } from '../control/protocol.js';
 import { reverseNames } from './rdns.js';
 
 const VERSION = `uvsadm ${UVS_VERSION} (ipvsadm v1.31 command line)`;
@@ -110,13 +110,8 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
         out(formatNeigh(await client.call('neighList', {})));
         return 0;
       case 'getLaddr': {
-        const list = await client.call('list', {});
-        let services = list.services;
-        if (cmd.service !== undefined) {
-          const w = cmd.service;
-          services = services.filter((s) => sameService(s, w));
-          if (services.length === 0) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
-        }
+        const services = (await listOf(client, cmd.service)).services;
+        if (cmd.service !== undefined && services.length === 0) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
         out(formatLaddrs(services, await client.call('laddrUsage', {}), { numeric: true }));
         return 0;
       }
@@ -130,14 +125,13 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           await listConns(client, opts, !cmd.numeric);
           return 0;
         }
-        const list = await client.call('list', {});
+        const list = await listOf(client, cmd.service);
         if (!cmd.numeric) opts.hosts = await resolver(list.services.flatMap((s) => [s.addr, ...s.dests.map((d) => d.addr)]));
         if (cmd.service === undefined) {
           out(formatList(list, opts));
           return 0;
         }
-        const w = cmd.service;
-        const svc = list.services.find((s) => sameService(s, w));
+        const svc = list.services[0];
         if (svc === undefined) return err(ERRORS.NO_SERVICE, EXIT_LIST_FAILED);
         out(formatOneService(svc, opts));
         return 0;
@@ -146,6 +140,21 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
   } finally {
     client.close();
   }
+}
+
+/**
+ * The table, or with `service` that service alone (none when it does not exist): uvsd looks it
+ * up and renders it alone. An older uvsd refuses the argument: it is then picked from the whole list.
+ */
+async function listOf(client: ControlClient, service: ServiceKey | undefined): Promise<ListResult> {
+  if (service === undefined) return client.call('list', {});
+  try {
+    return await client.call('list', { service });
+  } catch (e) {
+    if (!(e instanceof ControlError && e.code === 'BAD_REQUEST' && /"service"/.test(`${e.message} ${e.detail ?? ''}`))) throw e;
+  }
+  const list = await client.call('list', {});
+  return { ...list, services: list.services.filter((s) => sameService(s, service)) };
 }
 
 /**

@@ -698,7 +698,16 @@ export const VERBS = {
     return { applied: dryRun ? 0 : items.length };
   }),
 
-  list: summed(verb<Record<string, never>, ListResult | Promise<ListResult>>(false, NO_ARGS, (ctx) => {
+  /**
+   * The table (ipvsadm -L), or with `service` that one service alone (-L -t/-u/-f): looked up
+   * and rendered by itself, none if it does not exist (uvsadm says "No such service"). Before,
+   * uvsadm took the whole list and picked it (1.5-3.6 s at 10,000 services of 4 servers).
+   */
+  list: summed(verb<{ service?: ServiceKey }, ListResult | Promise<ListResult>>(false, { service: true }, (ctx, a) => {
+    if (a.service !== undefined) {
+      const s = ctx.model.services.get(serviceArg(a.service).key);
+      return { size: ctx.control.dp.ct.buckets, services: s === undefined ? [] : [serviceInfo(ctx, s)], marks: marksInfo(ctx.model) };
+    }
     if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return listSliced(ctx, ctx.pause);
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
