@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, type Rig } from './helpers/harness.js';
+import { SLICE_MS, plainSlicer, type Pause } from '../src/control/slices.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
 
 /** n TCP services of `servers` NAT servers each. */
@@ -33,4 +34,62 @@ test('list with a service (uvsadm -L -t): that service alone, as the whole list 
   assert.equal((one as ListResult).services[0]!.dests.length, 4);
   assert.deepEqual((r.ctl.call('list', { service: { ...service, port: 81 } }) as ListResult).services, []);
   assert.throws(() => r.ctl.call('list', { service: { ...service, addr: '10.1.3.256' } }), /virtual address "10\.1\.3\.256"/);
+});
+
+/** Slices of `pause` over steps of stepMs each on the injected clock (ms each, from one yield to the next). */
+async function slicesOf(clock: { now: number }, pause: Pause, steps: number, stepMs: number): Promise<number[]> {
+  const out: number[] = [];
+  let start = clock.now;
+  for (let i = 0; i < steps; i++) {
+    clock.now += stepMs;
+    let yielded = false;
+    const im = setImmediate(() => (yielded = true));
+    await pause();
+    clearImmediate(im);
+    if (yielded) {
+      out.push(clock.now - start);
+      start = clock.now;
+    }
+  }
+  return out;
+}
+
+test('a slice ends before its next step would take it past SLICE_MS (an injected clock): Control.slicer and plainSlicer', async (t) => {
+  const clock = { now: 1000 };
+  t.mock.method(performance, 'now', () => clock.now);
+  const r = rig();
+  const s = r.ctl.slicer('list');
+  const slices = await slicesOf(clock, s.pause, 60, 0.3);
+  s.done();
+  // Before: each slice ran until it had taken SLICE_MS, so a step more (2.1 ms).
+  assert.ok(slices.every((ms) => ms <= SLICE_MS + 1e-9), `slices ${slices.map((ms) => ms.toFixed(1)).join(' ')}`);
+  assert.ok(slices.length >= 9, `${slices.length} slices`);
+  assert.ok(r.ctl.slowest.ms <= SLICE_MS + 1e-9, `slowest_verb_ms ${r.ctl.slowest.ms}`);
+  const plain = await slicesOf(clock, plainSlicer('json').pause, 60, 0.3);
+  assert.ok(plain.length >= 9 && plain.every((ms) => ms <= SLICE_MS + 1e-9), `plainSlicer slices ${plain.join(' ')}`);
+});
+
+test('a sliced list is answered after a turn of the loop: its last slice and the first of its writing are not one piece', async () => {
+  const r = table(600, 1);
+  let turns = 0;
+  let on = true;
+  const spin = (): void => {
+    turns++;
+    if (on) setImmediate(spin);
+  };
+  setImmediate(spin);
+  let lastSlice = -1;
+  const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
+  const held = ctl.held.bind(r.ctl);
+  ctl.held = (verb, ms, cpuMs) => {
+    if (verb === 'list') lastSlice = turns;
+    held(verb, ms, cpuMs);
+  };
+  const p = r.ctl.callAsync('list', {});
+  assert.ok(p instanceof Promise, 'a list of 600 services is made in slices');
+  const v = (await p) as ListResult;
+  const answered = turns;
+  on = false;
+  assert.equal(v.services.length, 600);
+  assert.ok(lastSlice >= 0 && answered > lastSlice, `last slice recorded at turn ${lastSlice}, answered at ${answered}`);
 });

@@ -8,7 +8,7 @@ import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { EST_TICKS, EstimatorTable } from './estimator.js';
 import { SlotPool } from './slots.js';
-import { runSteps, runStepsSliced, SLICE_MS, yieldLoop, type Pause, type Steps } from './slices.js';
+import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
 import { VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
@@ -521,10 +521,12 @@ export class Control {
     const big = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) &&
       (args as { items: unknown[] }).items.length > SLICE;
     // Reads answer at once, a large table's list or -Lc in slices; a reload runs in slices too.
+    // A sliced answer comes after a turn of the loop: its last slice and the first of its
+    // writing (server.ts stringifySliced) are not one piece (together up to twice SLICE_MS).
     const sliced = (): unknown => {
       const { pause, done } = this.slicer(verb);
       const r = this.call(verb, args, pause);
-      return r instanceof Promise ? r.finally(done) : r;
+      return r instanceof Promise ? r.finally(done).then(async (v: unknown) => (await yieldLoop(), v)) : r;
     };
     if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return sliced();
     return this.serialized(() => {
@@ -606,25 +608,24 @@ export class Control {
   }
 
   /**
-   * Slices of long work for `verb`: pause() ends the slice once it has run SLICE_MS (records how
+   * Slices of long work for `verb`: pause() ends the slice before it would pass SLICE_MS (SliceClock; records how
    * long it held the loop, then lets the loop run); done() records the last slice.
    */
   slicer(verb: string): { pause: Pause; done: () => void } {
-    let t = performance.now();
+    const clock = new SliceClock();
     let c = native.threadCpuMs();
     return {
       pause: async (until?: Promise<unknown>): Promise<void> => {
-        const ms = performance.now() - t;
-        if (until === undefined && ms < SLICE_MS) return;
-        this.heldSince(verb, t, c);
+        if (!clock.due(performance.now()) && until === undefined) return;
+        this.heldSince(verb, clock.start, c);
         try {
           await (until ?? yieldLoop());
         } finally {
-          t = performance.now();
+          clock.restart(performance.now());
           c = native.threadCpuMs();
         }
       },
-      done: () => this.heldSince(verb, t, c),
+      done: () => this.heldSince(verb, clock.start, c),
     };
   }
 

@@ -16,14 +16,45 @@ export type Pause = (until?: Promise<unknown>) => Promise<void>;
 /** Slices of long work named `what`: Control.slicer records how long each held the loop (`uvsadm --status` slowest_verb_ms). */
 export type Slicer = (what: string) => { pause: Pause; done: () => void };
 
-/** A Slicer that records nothing (no Control at hand: tests, benchmarks): pause() lets the loop run once the slice has run SLICE_MS. */
+/**
+ * When a slice of work (steps with a pause() between them) ends: before the next step would
+ * take it past SLICE_MS, judged by the longest step of the slice (the one before's at its
+ * start). Ending it once it had run SLICE_MS, as before, made every slice SLICE_MS and a step
+ * more: 2.2-3.8 ms for -L -n at 10,000 services.
+ */
+export class SliceClock {
+  /** When the slice began, and the last pause() (performance.now()). */
+  start = performance.now();
+  private last = this.start;
+  /** The longest step (ms) of this slice, and of the one before. */
+  private step = 0;
+  private before = 0;
+
+  /** At a pause() (now: performance.now()): end the slice here? */
+  due(now: number): boolean {
+    const d = now - this.last;
+    this.last = now;
+    if (d > this.step) this.step = d;
+    return now - this.start + Math.max(this.step, this.before) > SLICE_MS;
+  }
+
+  /** A slice begins (now: performance.now()). */
+  restart(now: number): void {
+    this.start = now;
+    this.last = now;
+    this.before = this.step;
+    this.step = 0;
+  }
+}
+
+/** A Slicer that records nothing (no Control at hand: tests, benchmarks): pause() lets the loop run before the slice would pass SLICE_MS (SliceClock). */
 export const plainSlicer: Slicer = () => {
-  let t = performance.now();
+  const c = new SliceClock();
   return {
     pause: async (until?: Promise<unknown>): Promise<void> => {
-      if (until === undefined && performance.now() - t < SLICE_MS) return;
+      if (!c.due(performance.now()) && until === undefined) return;
       await (until ?? yieldLoop());
-      t = performance.now();
+      c.restart(performance.now());
     },
     done: () => {},
   };
@@ -62,6 +93,9 @@ export function hasLongArray(v: unknown, depth = 3): boolean {
   return false;
 }
 
+/** stringifySliced's elements between two pause()s, less one: a service of 4 servers is ~30 µs to serialise (32 of them were a 1 ms step). */
+const STRINGIFY_STEP = 7;
+
 /**
  * JSON.stringify(v) + end handed to `write` in chunks of about `chunk` characters, with the
  * event loop let run whenever a slice has taken SLICE_MS (o.pause: a Slicer's): a reply of
@@ -95,7 +129,7 @@ export async function stringifySliced(
         for (let i = 0; i < part.length; i++) {
           put((first ? '' : ',') + JSON.stringify(part[i]));
           first = false;
-          if ((i & 31) === 31) await p();
+          if ((i & STRINGIFY_STEP) === STRINGIFY_STEP) await p();
         }
         if (o.gone?.() === true) break;
         await p(o.room?.());
@@ -107,7 +141,7 @@ export async function stringifySliced(
         const e: unknown = x[i];
         // As JSON.stringify: undefined and functions in an array are null.
         put((i > 0 ? ',' : '') + (e === undefined || typeof e === 'function' ? 'null' : JSON.stringify(e)));
-        if ((i & 31) === 31) await pause();
+        if ((i & STRINGIFY_STEP) === STRINGIFY_STEP) await pause();
       }
       put(']');
     } else if (typeof x === 'object' && x !== null && !Array.isArray(x) && hasLongArray(x, 2)) {
