@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, type Rig } from './helpers/harness.js';
 import { SLICE_MS, plainSlicer, type Pause } from '../src/control/slices.js';
+import { SHARDS } from '../src/control/shards.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
 
 /** n TCP services of `servers` NAT servers each. */
@@ -92,4 +93,25 @@ test('a sliced list is answered after a turn of the loop: its last slice and the
   on = false;
   assert.equal(v.services.length, 600);
   assert.ok(lastSlice >= 0 && answered > lastSlice, `last slice recorded at turn ${lastSlice}, answered at ${answered}`);
+});
+
+test('-C of 2,000 services x 4 in slices: the same end state as in one piece; the model\'s per-server maps grow and shrink a shard at a time', async () => {
+  const a = table(2000);
+  const b = table(2000);
+  const m = a.ctl.model;
+  // The largest single Map (what one V8 rehash copies in one piece) is a shard's: at most a few times 1/SHARDS of the entries.
+  const bound = (n: number): number => Math.ceil((4 * n) / SHARDS);
+  assert.ok(m.rips.largestShard <= bound(8000), `rips: ${m.rips.largestShard} of 8,000 in one Map`);
+  assert.ok(m.vips.largestShard <= bound(2000), `vips: ${m.vips.largestShard} of 2,000 in one Map`);
+  await a.ctl.callAsync('clear', {});
+  b.ctl.call('clear', {});
+  assert.ok(m.slots.trashLargestShard <= bound(8000), `the dest trash: ${m.slots.trashLargestShard} of 8,000 in one Map`);
+  assert.ok(m.idTrash.largestShard <= bound(2000) && m.idKey.largestShard <= bound(2000), 'ids of deleted services');
+  const state = (r: Rig) => ({
+    list: r.ctl.list(), trash: [...r.ctl.model.slots.trashSlots()], free: r.ctl.model.slots.freeCount,
+    ids: [...r.ctl.model.idTrash].sort(), rips: r.ctl.model.rips.size, vips: r.ctl.model.vips.size, dp: r.dp.services.filter((s) => s !== undefined).length,
+  });
+  const sa = state(a);
+  assert.equal(sa.trash.length, 8000);
+  assert.deepEqual(sa, state(b));
 });

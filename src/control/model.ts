@@ -8,6 +8,7 @@ import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { EST_TICKS, EstimatorTable } from './estimator.js';
 import { SlotPool } from './slots.js';
+import { ShardedMap } from './shards.js';
 import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
@@ -100,7 +101,7 @@ export function newGen(): number {
 }
 
 /** Count one use of ip (uint32) in a role map more (+1) or less (-1). */
-export function addRef(refs: Map<number, number>, ip: number, delta: 1 | -1): void {
+export function addRef(refs: ShardedMap<number, number>, ip: number, delta: 1 | -1): void {
   const k = ip >>> 0;
   const n = (refs.get(k) ?? 0) + delta;
   if (n > 0) refs.set(k, n);
@@ -178,10 +179,11 @@ export class Model {
    * Ids of deleted services by serviceKeyOf(), while still free: the same service added again
    * takes its id back (as a server its slot from `trash`), so a batch that deletes and re-adds it
    * (-C, then the same rules: uvsadm -R) can put both into the datapath together
-   * (Control.batchInSlices, orderForSlices). idKey: the other way round.
+   * (Control.batchInSlices, orderForSlices). idKey: the other way round. These and the address
+   * counts below are ShardedMaps: -C fills and empties them with no long rehash (shards.ts).
    */
-  idTrash = new Map<string, number>();
-  idKey = new Map<number, string>();
+  idTrash = new ShardedMap<string, number>();
+  idKey = new ShardedMap<number, string>();
   /** Ids taken back from idTrash, still in freeIds: takeId() skips them. */
   reclaimed = new Set<number>();
   /**
@@ -198,9 +200,9 @@ export class Model {
    * address (uint32 → count): an address has one role in the table (a real server or a LIP that
    * is a VIP would take traffic nowhere), checked without a scan (verbs.ts notInOtherRole).
    */
-  vips = new Map<number, number>();
-  rips = new Map<number, number>();
-  lips = new Map<number, number>();
+  vips = new ShardedMap<number, number>();
+  rips = new ShardedMap<number, number>();
+  lips = new ShardedMap<number, number>();
   /** uvsadm --add-mark rules in the order added; their addresses count in `vips`. */
   marks: MarkModel[] = [];
 
@@ -236,14 +238,14 @@ export class Model {
     m.services = new Map();
     m.freeIds = [...this.freeIds];
     m.nextId = this.nextId;
-    m.idTrash = new Map(this.idTrash);
-    m.idKey = new Map(this.idKey);
+    m.idTrash = new ShardedMap(this.idTrash);
+    m.idKey = new ShardedMap(this.idKey);
     m.reclaimed = new Set(this.reclaimed);
     m.slots = this.slots.fork();
     m.timeouts = { ...this.timeouts };
-    m.vips = new Map(this.vips);
-    m.rips = new Map(this.rips);
-    m.lips = new Map(this.lips);
+    m.vips = new ShardedMap(this.vips);
+    m.rips = new ShardedMap(this.rips);
+    m.lips = new ShardedMap(this.lips);
     m.marks = this.marks.map((k) => ({ ...k }));
     return m;
   }

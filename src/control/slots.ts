@@ -6,13 +6,15 @@
 // with 65,536 free slots or a full trash as with none. The copy that becomes the model
 // (Control.commit) writes its changes into the shared structures (own()).
 
+import { ShardedMap } from './shards.js';
+
 /** How long a deleted server's slot stays in the trash once nothing refers to it (ms): the
  *  kernel's IP_VS_DEST_TRASH_PERIOD (120 s, ip_vs_ctl.c ip_vs_dest_trash_expire). */
 export const TRASH_PERIOD_MS = 120_000;
 
 /** Trash entries the sweep looks at per call (uvsd calls it every datapath tick, 250 ms): a
  *  trash of 65,536 is gone through in 64 s (the kernel looks every 60 s), each look a few array
- *  reads (measured at 65,000: 0.02 ms a call, at most ~5 ms when the Map shrinks, once a halving). */
+ *  reads (measured at 65,000: 0.02 ms a call; a shard of the trash shrinks, not the whole of it, shards.ts). */
 export const TRASH_SWEEP_BUDGET = 256;
 
 /** A deleted server's slot, and since when the sweep has seen nothing refer to it (NaN: not yet). */
@@ -20,19 +22,57 @@ interface TrashEntry {
   readonly key: string;
   readonly slot: number;
   idleSince: number;
+  /** When it went into the trash (a count): the oldest has the lowest. */
+  readonly seq: number;
+  /** The shared trash's order, oldest first (Shared.first): the entries before and after. */
+  prev: TrashEntry | undefined;
+  next: TrashEntry | undefined;
 }
 
 /** What the original and its copies share; written only by its owner. */
 interface Shared {
-  /** By the server's trash key (Model's trashKeyOf), oldest first. */
-  readonly trash: Map<string, TrashEntry>;
+  /**
+   * By the server's trash key (Model's trashKeyOf), oldest first in each shard: a ShardedMap, as
+   * -C of 10,000 services of 4 servers fills it to 40,000 (one Map held the loop 7-8 ms growing
+   * past 32,768, in one piece; shards.ts).
+   */
+  readonly trash: ShardedMap<string, TrashEntry>;
+  /** The next TrashEntry.seq. */
+  seq: number;
+  /** The oldest and the newest in `trash`, linked through TrashEntry.prev/next. */
+  first: TrashEntry | undefined;
+  last: TrashEntry | undefined;
   /** A stack: pop() takes the lowest at first. */
   readonly free: number[];
   /** Bumped by every change written here: a copy made before is out of date. */
   version: number;
   owner: SlotPool;
-  /** The sweep's place in `trash` (a Map iterator goes on over changes made meanwhile). */
-  cursor: Iterator<TrashEntry> | undefined;
+  /** The entry the sweep looks at next (undefined: the oldest); its deletion moves this on. */
+  cursor: TrashEntry | undefined;
+}
+
+/** Entry `key` out of the shared trash (if there). */
+function shDelete(sh: Shared, key: string): void {
+  const e = sh.trash.get(key);
+  if (e === undefined) return;
+  sh.trash.delete(key);
+  if (sh.cursor === e) sh.cursor = e.next;
+  if (e.prev === undefined) sh.first = e.next;
+  else e.prev.next = e.next;
+  if (e.next === undefined) sh.last = e.prev;
+  else e.next.prev = e.prev;
+  e.prev = undefined;
+  e.next = undefined;
+}
+
+/** e into the shared trash, the newest (its key is not there). */
+function shAppend(sh: Shared, e: TrashEntry): void {
+  sh.trash.set(e.key, e);
+  e.prev = sh.last;
+  e.next = undefined;
+  if (sh.last === undefined) sh.first = e;
+  else sh.last.next = e;
+  sh.last = e;
 }
 
 export class SlotPool {
@@ -41,8 +81,10 @@ export class SlotPool {
   private own_: {
     /** sh.version when the copy was made. */
     version: number;
-    /** Trash keys set (an entry) or deleted (null) by the copy, in the order last written. */
-    trash: Map<string, TrashEntry | null>;
+    /** Trash keys set (an entry) or deleted (null) by the copy, in the order last written (in each shard). */
+    trash: ShardedMap<string, TrashEntry | null>;
+    /** The next TrashEntry.seq of the copy's (after the shared ones). */
+    seq: number;
     /** How many slots the copy popped off sh.free's top (only the owner's sweep pushes). */
     popped: number;
     size: number;
@@ -55,7 +97,7 @@ export class SlotPool {
     }
     const free: number[] = [];
     for (let i = destMax - 1; i >= 0; i--) free.push(i);
-    this.sh = { trash: new Map(), free, version: 0, owner: this, cursor: undefined };
+    this.sh = { trash: new ShardedMap(), seq: 0, first: undefined, last: undefined, free, version: 0, owner: this, cursor: undefined };
   }
 
   /** destMax slots, all free. */
@@ -69,8 +111,8 @@ export class SlotPool {
     const p = new SlotPool(this.sh, 0);
     const o = this.own_;
     p.own_ = o === undefined
-      ? { version: this.sh.version, trash: new Map(), popped: 0, size: this.sh.trash.size }
-      : { ...o, trash: new Map(o.trash) };
+      ? { version: this.sh.version, trash: new ShardedMap(), seq: this.sh.seq, popped: 0, size: this.sh.trash.size }
+      : { ...o, trash: new ShardedMap(o.trash) };
     return p;
   }
 
@@ -83,11 +125,16 @@ export class SlotPool {
     if (o === undefined) return;
     this.check();
     const sh = this.sh;
+    // Each shard holds the copy's entries in the order written: all of them, by seq.
+    const added: TrashEntry[] = [];
     for (const [k, e] of o.trash) {
-      sh.trash.delete(k);
-      if (e !== null) sh.trash.set(k, e);
+      shDelete(sh, k);
+      if (e !== null) added.push(e);
     }
+    added.sort((a, b) => a.seq - b.seq);
+    for (const e of added) shAppend(sh, e);
     sh.free.length -= o.popped;
+    sh.seq = o.seq;
     sh.version++;
     sh.owner = this;
     this.own_ = undefined;
@@ -110,6 +157,11 @@ export class SlotPool {
     return this.own_?.size ?? this.sh.trash.size;
   }
 
+  /** The most entries one Map of the trash holds (what one rehash copies: a shard's, shards.ts). */
+  get trashLargestShard(): number {
+    return Math.max(this.sh.trash.largestShard, this.own_?.trash.largestShard ?? 0);
+  }
+
   get freeCount(): number {
     const o = this.own_;
     return o === undefined ? this.sh.free.length : this.sh.free.length - o.popped;
@@ -119,8 +171,11 @@ export class SlotPool {
   *trashSlots(): IterableIterator<number> {
     this.check();
     const o = this.own_;
-    for (const [k, e] of this.sh.trash) if (o === undefined || !o.trash.has(k)) yield e.slot;
-    if (o !== undefined) for (const e of o.trash.values()) if (e !== null) yield e.slot;
+    for (let e = this.sh.first; e !== undefined; e = e.next) if (o === undefined || !o.trash.has(e.key)) yield e.slot;
+    if (o === undefined) return;
+    const mine: TrashEntry[] = [];
+    for (const e of o.trash.values()) if (e !== null) mine.push(e);
+    for (const e of mine.sort((a, b) => a.seq - b.seq)) yield e.slot;
   }
 
   /** The slot of the server with trash key `key` in the trash, if it is there. */
@@ -136,7 +191,7 @@ export class SlotPool {
   private trashDelete(key: string): void {
     const o = this.own_;
     if (o === undefined) {
-      this.sh.trash.delete(key);
+      shDelete(this.sh, key);
       this.wrote();
       return;
     }
@@ -153,11 +208,11 @@ export class SlotPool {
   /** Slot `slot` of the deleted server `key` goes into the trash (last: the newest). */
   trashSet(key: string, slot: number): void {
     this.check();
-    const e: TrashEntry = { key, slot, idleSince: NaN };
     const o = this.own_;
+    const e: TrashEntry = { key, slot, idleSince: NaN, seq: o === undefined ? this.sh.seq++ : o.seq++, prev: undefined, next: undefined };
     if (o === undefined) {
-      this.sh.trash.delete(key);
-      this.sh.trash.set(key, e);
+      shDelete(this.sh, key);
+      shAppend(this.sh, e);
       this.wrote();
       return;
     }
@@ -180,25 +235,25 @@ export class SlotPool {
   trashTakeOldest(): number | undefined {
     this.check();
     const o = this.own_;
-    let key: string | undefined;
-    let slot = 0;
-    for (const [k, e] of this.sh.trash) {
-      if (o !== undefined && o.trash.has(k)) continue;
-      key = k;
-      slot = e.slot;
+    // The shared ones (not the copy's) before the copy's, of which the oldest is the first of some shard.
+    let oldest: TrashEntry | undefined;
+    for (let e = this.sh.first; e !== undefined; e = e.next) {
+      if (o !== undefined && o.trash.has(e.key)) continue;
+      oldest = e;
       break;
     }
-    if (key === undefined && o !== undefined) {
-      for (const [k, e] of o.trash) {
-        if (e === null) continue;
-        key = k;
-        slot = e.slot;
-        break;
+    if (oldest === undefined && o !== undefined) {
+      for (const m of o.trash.shards) {
+        for (const e of m.values()) {
+          if (e === null) continue;
+          if (oldest === undefined || e.seq < oldest.seq) oldest = e;
+          break;
+        }
       }
     }
-    if (key === undefined) return undefined;
-    this.trashDelete(key);
-    return slot;
+    if (oldest === undefined) return undefined;
+    this.trashDelete(oldest.key);
+    return oldest.slot;
   }
 
   /** A free slot (the lowest at first), undefined when none. */
@@ -226,25 +281,16 @@ export class SlotPool {
     if (this.own_ !== undefined) throw new Error('internal error: the sweep of a copy of the destination slots');
     const sh = this.sh;
     let freed = 0;
-    let seen = 0;
-    let restarted = false;
     const n = Math.min(budget, sh.trash.size);
-    while (seen < n) {
-      sh.cursor ??= sh.trash.values();
-      const r = sh.cursor.next();
-      if (r.done === true) {
-        // At the end: on from the oldest again (once: the trash may have become empty).
-        sh.cursor = undefined;
-        if (restarted) break;
-        restarted = true;
-        continue;
-      }
-      seen++;
-      const e = r.value;
+    for (let seen = 0; seen < n; seen++) {
+      // After the newest, on from the oldest again.
+      const e = sh.cursor ?? sh.first;
+      if (e === undefined) break;
+      sh.cursor = e.next;
       if (refs(e.slot) > 0) e.idleSince = NaN;
       else if (Number.isNaN(e.idleSince)) e.idleSince = now;
       else if (now - e.idleSince >= TRASH_PERIOD_MS) {
-        sh.trash.delete(e.key);
+        shDelete(sh, e.key);
         sh.free.push(e.slot);
         freed++;
       }
