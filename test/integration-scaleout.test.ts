@@ -1,3 +1,4 @@
+// test-class: lab
 // Scale-out end to end (docs/scale-out.md; test/lab/ecmp-lab.ts): a router namespace running BIRD
 // with ECMP (fib_multipath_hash_policy=1) learns the VIP by BGP from three directors, each running
 // uvsd (--sloppy-tcp mh, --bgp-include) and BIRD; four DR real servers answer through the router.
