@@ -8,7 +8,7 @@
 // nftables counter of SYNs in each server's namespace (nftables: .ci/run installs it). Last, a real
 // client and server negotiate window scaling, SACK and timestamps through the proxy (ss -tie in
 // both namespaces), with a 20 ms netem delay where sch_netem exists.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { withDrLab } from './lab/itest.js';
@@ -117,96 +117,100 @@ for (const mode of ['nat', 'fullnat'] as const) {
   });
 }
 
-test('SYN proxy, FULLNAT through one local port: 30 connections in a row all succeed although most meet the server\'s TIME_WAIT of the one before (reset and SYN again)', OPTS, async (t) => {
-  await withDrLab(t, { servers: 1, clients: 1, mode: 'fullnat', httpPorts: [80] }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr', '--synproxy']);
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`, '--fullnat']);
-    await lab.call('addLaddr', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: LIP, portMin: 5000, portMax: 5000 });
-    const s0 = await lab.status();
-    // The server closes first (Connection: close): the next SYN on the tuple finds the old socket
-    // still closing, or its TIME_WAIT, which takes it only with a higher ISN (or, with timestamps,
-    // a higher TSval than the last it saw): the others get an ACK of the old connection.
-    const r = await lab.http(30, { timeoutMs: 2000 });
-    const s1 = await lab.status();
-    const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
-    t.diagnostic(`errors ${r.errors} slowest ${r.maxMs} ms; stale ACKs answered ${d('synproxy_server_stale_ack')}, server SYNs ${d('synproxy_server_syn')}, established ${d('synproxy_established')}`);
-    assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
-    assert.deepEqual(r.counts, { rs1: 30 });
-    assert.ok(d('synproxy_server_stale_ack') >= 1, 'the TIME_WAIT was met');
+// The three below flood nothing and their bounds are seconds wide (the reset's 2.5-6 s, a 2 s
+// request timeout): two labs at a time, the syn-retries one (mostly a 3 s wait) beside the others.
+describe('SYN proxy through one port, its SYN retries, TCP options: two labs at a time', { concurrency: 2 }, () => {
+  test('SYN proxy, FULLNAT through one local port: 30 connections in a row all succeed although most meet the server\'s TIME_WAIT of the one before (reset and SYN again)', OPTS, async (t) => {
+    await withDrLab(t, { servers: 1, clients: 1, mode: 'fullnat', httpPorts: [80] }, async (lab) => {
+      await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr', '--synproxy']);
+      await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`, '--fullnat']);
+      await lab.call('addLaddr', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: LIP, portMin: 5000, portMax: 5000 });
+      const s0 = await lab.status();
+      // The server closes first (Connection: close): the next SYN on the tuple finds the old socket
+      // still closing, or its TIME_WAIT, which takes it only with a higher ISN (or, with timestamps,
+      // a higher TSval than the last it saw): the others get an ACK of the old connection.
+      const r = await lab.http(30, { timeoutMs: 2000 });
+      const s1 = await lab.status();
+      const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
+      t.diagnostic(`errors ${r.errors} slowest ${r.maxMs} ms; stale ACKs answered ${d('synproxy_server_stale_ack')}, server SYNs ${d('synproxy_server_syn')}, established ${d('synproxy_established')}`);
+      assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
+      assert.deepEqual(r.counts, { rs1: 30 });
+      assert.ok(d('synproxy_server_stale_ack') >= 1, 'the TIME_WAIT was met');
+    });
   });
-});
 
-test('SYN proxy, NAT, --synproxy-syn-retries 1: a server that drops every SYN: the client\'s request fails with ECONNRESET about 3 s after connect() succeeded (15 s with the default 3), not after minutes', OPTS, async (t) => {
-  // One retry (SYN again at 1 s, reset at 3 s) rather than the default's 15 s: the same path, a fifth of the wait
-  // (the default's schedule: unit-synproxy.test.ts "...: a server that never answers gets the SYN again 1, 3 and 7 s after the first ...").
-  await withDrLab(t, { servers: 1, clients: 1, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--synproxy-syn-retries', '1'] } }, async (lab) => {
-    await synproxyService(lab, 'nat');
-    assert.match(await lab.uvsadmMust(['--status']), /^synproxy_syn_retries 1$/m);
-    const ns = lab.ns.rs[0]!;
-    await countSyns(lab);
-    await lab.lab.must(['nft', 'add rule inet sp in tcp flags & (syn | ack) == syn drop'], ns);
-    const s0 = await lab.status();
-    const started = Date.now();
-    const r = await lab.http(1, { timeoutMs: 40_000 });
-    const ms = Date.now() - started;
-    const s1 = await lab.status();
-    const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
-    const [syn] = await syns(lab);
-    t.diagnostic(`${ms} ms: ${r.errorSamples.join('; ')}; server SYNs ${d('synproxy_server_syn')} (at the server ${syn}), given up ${d('synproxy_server_timeout')}, resets ${d('tcp_rst_sent')}`);
-    assert.equal(r.errors, 1);
-    assert.match(r.errorSamples[0]!, /ECONNRESET/);
-    // The reset 3 s after the first SYN (the timer's 10 ms ticks; the client's connect() a few ms before it), not 1 s (no retry) nor 7 s (two).
-    assert.ok(ms >= 2_500 && ms < 6_000, `failed after ${ms} ms`);
-    assert.equal(d('synproxy_server_timeout'), 1);
-    assert.ok(syn >= 2, `the server saw ${syn} SYNs`); // 2 from the timer, more when the client retransmits
+  test('SYN proxy, NAT, --synproxy-syn-retries 1: a server that drops every SYN: the client\'s request fails with ECONNRESET about 3 s after connect() succeeded (15 s with the default 3), not after minutes', OPTS, async (t) => {
+    // One retry (SYN again at 1 s, reset at 3 s) rather than the default's 15 s: the same path, a fifth of the wait
+    // (the default's schedule: unit-synproxy.test.ts "...: a server that never answers gets the SYN again 1, 3 and 7 s after the first ...").
+    await withDrLab(t, { servers: 1, clients: 1, mode: 'nat', httpPorts: [80], uvsd: { extraArgs: ['--synproxy-syn-retries', '1'] } }, async (lab) => {
+      await synproxyService(lab, 'nat');
+      assert.match(await lab.uvsadmMust(['--status']), /^synproxy_syn_retries 1$/m);
+      const ns = lab.ns.rs[0]!;
+      await countSyns(lab);
+      await lab.lab.must(['nft', 'add rule inet sp in tcp flags & (syn | ack) == syn drop'], ns);
+      const s0 = await lab.status();
+      const started = Date.now();
+      const r = await lab.http(1, { timeoutMs: 40_000 });
+      const ms = Date.now() - started;
+      const s1 = await lab.status();
+      const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
+      const [syn] = await syns(lab);
+      t.diagnostic(`${ms} ms: ${r.errorSamples.join('; ')}; server SYNs ${d('synproxy_server_syn')} (at the server ${syn}), given up ${d('synproxy_server_timeout')}, resets ${d('tcp_rst_sent')}`);
+      assert.equal(r.errors, 1);
+      assert.match(r.errorSamples[0]!, /ECONNRESET/);
+      // The reset 3 s after the first SYN (the timer's 10 ms ticks; the client's connect() a few ms before it), not 1 s (no retry) nor 7 s (two).
+      assert.ok(ms >= 2_500 && ms < 6_000, `failed after ${ms} ms`);
+      assert.equal(d('synproxy_server_timeout'), 1);
+      assert.ok(syn >= 2, `the server saw ${syn} SYNs`); // 2 from the timer, more when the client retransmits
+    });
   });
-});
 
-test('SYN proxy, NAT: a real client and server negotiate window scaling, SACK and timestamps through it (ss -tie on both ends); the server scales by 7, not the 10 the client is told, and a 20 MB upload sees its window above 64 KiB', OPTS, async (t) => {
-  await withDrLab(t, { servers: 1, clients: 1, mode: 'nat', httpPorts: [80] }, async (lab) => {
-    await synproxyService(lab, 'nat');
-    const cli = lab.ns.clients[0]!;
-    const rs = lab.ns.rs[0]!;
-    // Linux's tcp_rmem before its 32 MiB: window scale 7, so uvsd rescales every server window.
-    await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.tcp_rmem=4096 131072 6291456'], rs);
-    // 20 ms more per round trip where sch_netem exists (a window is what fills a long path).
-    const netem = await lab.lab.exec(cli, ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '20ms']);
-    t.diagnostic(netem.code === 0 ? 'netem: 20 ms delay on the client\'s link' : `no sch_netem here (${netem.stderr.trim()}): no delay added`);
-    const s0 = await lab.status();
-    let client = { wnd: 0, line: '' };
-    let server = '';
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        // One connection each: its state line and its info line, read as one.
-        const c = (await lab.lab.must(['ss', '-tinHe', 'dst', `${VIP}:80`], cli)).replace(/\s+/g, ' ').trim();
-        const wnd = Number(/snd_wnd:(\d+)/.exec(c)?.[1] ?? 0);
-        if (wnd > client.wnd) client = { wnd, line: c };
-        const s = (await lab.lab.must(['ss', '-tinHe', 'sport', '=', ':80'], rs)).replace(/\s+/g, ' ').trim();
-        if (/wscale/.test(s)) server = s;
-        await delay(50);
+  test('SYN proxy, NAT: a real client and server negotiate window scaling, SACK and timestamps through it (ss -tie on both ends); the server scales by 7, not the 10 the client is told, and a 20 MB upload sees its window above 64 KiB', OPTS, async (t) => {
+    await withDrLab(t, { servers: 1, clients: 1, mode: 'nat', httpPorts: [80] }, async (lab) => {
+      await synproxyService(lab, 'nat');
+      const cli = lab.ns.clients[0]!;
+      const rs = lab.ns.rs[0]!;
+      // Linux's tcp_rmem before its 32 MiB: window scale 7, so uvsd rescales every server window.
+      await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.tcp_rmem=4096 131072 6291456'], rs);
+      // 20 ms more per round trip where sch_netem exists (a window is what fills a long path).
+      const netem = await lab.lab.exec(cli, ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '20ms']);
+      t.diagnostic(netem.code === 0 ? 'netem: 20 ms delay on the client\'s link' : `no sch_netem here (${netem.stderr.trim()}): no delay added`);
+      const s0 = await lab.status();
+      let client = { wnd: 0, line: '' };
+      let server = '';
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          // One connection each: its state line and its info line, read as one.
+          const c = (await lab.lab.must(['ss', '-tinHe', 'dst', `${VIP}:80`], cli)).replace(/\s+/g, ' ').trim();
+          const wnd = Number(/snd_wnd:(\d+)/.exec(c)?.[1] ?? 0);
+          if (wnd > client.wnd) client = { wnd, line: c };
+          const s = (await lab.lab.must(['ss', '-tinHe', 'sport', '=', ':80'], rs)).replace(/\s+/g, ' ').trim();
+          if (/wscale/.test(s)) server = s;
+          await delay(50);
+        }
+      })();
+      const started = Date.now();
+      let up;
+      try {
+        up = await lab.transfer(20 * 1024 * 1024, { up: true, maxMs: 60_000 });
+      } finally {
+        sampling = false;
+        await sampler;
       }
-    })();
-    const started = Date.now();
-    let up;
-    try {
-      up = await lab.transfer(20 * 1024 * 1024, { up: true, maxMs: 60_000 });
-    } finally {
-      sampling = false;
-      await sampler;
-    }
-    const ms = Date.now() - started;
-    const s1 = await lab.status();
-    const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
-    t.diagnostic(`20 MB up in ${ms} ms; client: ${client.line}`);
-    t.diagnostic(`server: ${server}`);
-    assert.equal(up.sha256, up.expected, `upload: ${JSON.stringify(up)}`);
-    assert.match(client.line, /\bts sack\b/, 'the client has timestamps and SACK');
-    assert.match(client.line, /\bwscale:10,\d+/, 'the client was told window scale 10');
-    assert.match(server, /\bts sack\b/, 'the server has timestamps and SACK');
-    assert.match(server, /\bwscale:\d+,7\b/, 'the server scales its own windows by 7');
-    assert.ok(client.wnd > 65535, `the client's send window (the server's, rescaled): ${client.wnd}`);
-    assert.equal(d('synproxy_established'), 1);
-    assert.equal(d('synproxy_server_no_ts'), 0);
+      const ms = Date.now() - started;
+      const s1 = await lab.status();
+      const d = (k: string) => (s1.counters[k] ?? 0) - (s0.counters[k] ?? 0);
+      t.diagnostic(`20 MB up in ${ms} ms; client: ${client.line}`);
+      t.diagnostic(`server: ${server}`);
+      assert.equal(up.sha256, up.expected, `upload: ${JSON.stringify(up)}`);
+      assert.match(client.line, /\bts sack\b/, 'the client has timestamps and SACK');
+      assert.match(client.line, /\bwscale:10,\d+/, 'the client was told window scale 10');
+      assert.match(server, /\bts sack\b/, 'the server has timestamps and SACK');
+      assert.match(server, /\bwscale:\d+,7\b/, 'the server scales its own windows by 7');
+      assert.ok(client.wnd > 65535, `the client's send window (the server's, rescaled): ${client.wnd}`);
+      assert.equal(d('synproxy_established'), 1);
+      assert.equal(d('synproxy_server_no_ts'), 0);
+    });
   });
 });
