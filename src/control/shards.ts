@@ -2,7 +2,10 @@
 // by copying it whole into a new table, in one piece: 7-8 ms of CPU at 32,768 entries on these
 // machines, 3.4 ms for a shrink at 16,384. The model's per-server maps reach that with 10,000
 // services of 4 servers (the dest trash fills to 40,000 during -C, the real servers' addresses
-// empty from 40,000): a shard copies its part only (~1/64 of it).
+// empty from 40,000), and so do a reload's model copy and its plan's maps of every service: a
+// shard copies its part only (~1/64 of it), and copySliced pauses between shards.
+
+import type { Pause } from './slices.js';
 
 /** Shards per map: at --dest-max 65,536 (the default) a shard holds ~1,000 entries, at the most (1,048,576) ~16,000. */
 const SHARD_BITS = 6;
@@ -25,6 +28,13 @@ export class ShardedMap<K extends number | string, V> {
   constructor(from?: ShardedMap<K, V>) {
     this.shards = from === undefined ? Array.from({ length: SHARDS }, () => new Map<K, V>()) : from.shards.map((m) => new Map(m));
     this.n = from?.n ?? 0;
+  }
+
+  /** A map of `entries`. */
+  static of<K extends number | string, V>(entries: Iterable<readonly [K, V]>): ShardedMap<K, V> {
+    const m = new ShardedMap<K, V>();
+    for (const [k, v] of entries) m.set(k, v);
+    return m;
   }
 
   get size(): number {
@@ -74,5 +84,20 @@ export class ShardedMap<K extends number | string, V> {
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
+  }
+
+  /** A copy made a shard at a time, with pause() (it ends a slice once it has run long enough) between shards. */
+  async copySliced(pause: Pause): Promise<ShardedMap<K, V>> {
+    const c = new ShardedMap<K, V>();
+    let n = 0;
+    for (let i = 0; i < SHARDS; i++) {
+      const s = new Map(this.shards[i]);
+      c.shards[i] = s;
+      n += s.size;
+      await pause();
+    }
+    // This map may have changed between shards: the copy counts what it holds (callers notice the change: Control.changes).
+    c.n = n;
+    return c;
   }
 }
