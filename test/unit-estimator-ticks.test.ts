@@ -199,3 +199,49 @@ test('the estimators\' rows are sized at construction: stepping rows up to the c
   assert.equal(r.ctl.svcRates.grows, 0, '--rate\'s service ids grew on a tick');
   assert.equal((rates as unknown as { dests: Rows }).dests.grows, 0, 'the status page\'s slots grew on a tick');
 });
+
+if (process.argv[2] !== '--child') {
+  test('a tick from the estimators\' timers gives the loop a turn every 64 rows once its 1 ms slice is spent, the first tick after a start too (before: a tick in one piece, the first 8-19 ms at 10,000 x 4); every row still steps once a period', async () => {
+    const r = build(400, 4); // 1,600 slots and 400 services: 250 rows a tick
+    const rates = new RateEstimator(r.dp);
+    // A clock 1 ms further at every look: each slice ends at its first look (64 rows).
+    const real = performance.now.bind(performance);
+    let clock = real();
+    Object.defineProperty(performance, 'now', { value: () => (clock += 1), configurable: true });
+    let most = 0;
+    let stop = false;
+    try {
+      r.ctl.startEstimator(80); // a tick every 10 ms
+      let last = r.ctl.destRates.steps + r.ctl.svcRates.steps;
+      // A turn of the loop (its check phase): the rows stepped since the last.
+      await new Promise<void>((resolve) => {
+        const turn = (): void => {
+          const now = r.ctl.destRates.steps + r.ctl.svcRates.steps;
+          most = Math.max(most, now - last);
+          last = now;
+          if (stop || r.ctl.destRates.steps >= 2 * 1600) resolve(); // two periods
+          else setImmediate(turn);
+        };
+        setImmediate(turn);
+        setTimeout(() => (stop = true), 3000).unref();
+      });
+    } finally {
+      r.ctl.stopEstimator();
+      Object.defineProperty(performance, 'now', { value: real, configurable: true });
+    }
+    assert.ok(r.ctl.destRates.steps >= 2 * 1600, `two periods' ticks ran (${r.ctl.destRates.steps} rows)`);
+    // The timer's slice and a slice going on can fall in one turn: 2 x 63 at most.
+    assert.ok(most <= 128, `a turn of the loop stepped ${most} rows`);
+    // The status page's estimator: a tick whose deadline has passed steps 63 rows a call, and
+    // ends as a whole tick would (the rates of RateEstimator.tick, its test above).
+    const calls: number[] = [];
+    let s0 = rates.steps;
+    for (let k = 0; k < 100 && calls.length < 16; k++) {
+      const done = rates.tickSome(k, -Infinity);
+      calls.push(rates.steps - s0);
+      s0 = rates.steps;
+      if (done) break;
+    }
+    assert.deepEqual(calls, [63, 63, 63, 11], 'tick 0: 200 slots in 4 calls');
+  });
+}

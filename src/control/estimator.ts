@@ -17,6 +17,30 @@ import type { Rates } from './protocol.js';
 /** Ticks per 2-second period (every 250 ms); a row steps at tick row % EST_TICKS. */
 export const EST_TICKS = 8;
 
+/** A tick run from its timer gives the event loop a turn once it has run this long (ms), then goes on. */
+export const EST_SLICE_MS = 1;
+/** Rows stepped between two looks at the clock. */
+export const EST_CHECK_ROWS = 64;
+
+/**
+ * Runs the ticks every periodMs / EST_TICKS, each in slices of EST_SLICE_MS: step(deadline)
+ * steps rows of the current tick until it is done (true) or the clock passes the deadline (false:
+ * the rest at the next turn of the loop). The first ticks after a start run before the JIT has
+ * compiled them: a first tick over 10,000 services of 4 servers held the loop 8-19 ms at once.
+ */
+export function startTicks(step: (deadline: number) => boolean, periodMs: number): () => void {
+  let going = false;
+  const run = (): void => {
+    going = !step(performance.now() + EST_SLICE_MS);
+    if (going) setImmediate(run);
+  };
+  const timer = setInterval(() => {
+    if (!going) run(); // else the tick before goes on (its next slice is queued)
+  }, periodMs / EST_TICKS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Five totals per row: conns, inpkts, outpkts, inbytes, outbytes. */
 const W = 5;
 

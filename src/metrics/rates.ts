@@ -7,7 +7,7 @@
 import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
 import { C } from '../datapath/counters.js';
 import type { Datapath } from '../datapath/pipeline.js';
-import { EST_TICKS, RateTable } from '../control/estimator.js';
+import { EST_CHECK_ROWS, EST_TICKS, RateTable } from '../control/estimator.js';
 
 export const EST_INTERVAL_MS = 2000;
 
@@ -45,6 +45,9 @@ export class RateEstimator {
   /** Per tick: when it last ran (-1: never). */
   private readonly tickMs = new Float64Array(EST_TICKS).fill(-1);
   private next = 0;
+  /** The tick in progress (tickSome): its next slot (-1: none) and the seconds it folds. */
+  private at = -1;
+  private secs = 0;
 
   constructor(dp: Datapath, portDrops?: () => Record<string, number> | null) {
     this.dp = dp;
@@ -58,29 +61,36 @@ export class RateEstimator {
     return this.dests.steps;
   }
 
-  /** The next tick (every EST_INTERVAL_MS / EST_TICKS from a timer); `pull` runs before tick 0. */
+  /** The next tick, whole (tests); `pull` runs before tick 0. */
   tick(nowMs: number, pull?: () => void): void {
+    while (!this.tickSome(nowMs, Infinity, pull));
+  }
+
+  /**
+   * Steps the slots of the current tick until it is done (true) or performance.now() passes
+   * `deadline`, looked at every EST_CHECK_ROWS slots (false: the next call goes on, folding the
+   * seconds measured when the tick began). Its timer (startTicks) runs a tick so in slices: the
+   * first ticks after a start run before the JIT compiled them. `nowMs` counts when a tick begins.
+   */
+  tickSome(nowMs: number, deadline: number, pull?: () => void): boolean {
     const t = this.next;
-    this.next = (t + 1) % EST_TICKS;
-    if (t === 0) pull?.();
-    this.step(t, nowMs);
-  }
-
-  /** All the ticks at once (tests call it with their own clock, every EST_INTERVAL_MS). */
-  sample(nowMs: number): void {
-    for (let t = 0; t < EST_TICKS; t++) this.step(t, nowMs);
-    this.next = 0;
-  }
-
-  private step(t: number, nowMs: number): void {
-    const last = this.tickMs[t];
-    const secs = last < 0 ? 0 : (nowMs - last) / 1000;
-    this.tickMs[t] = nowMs;
+    if (this.at < 0) {
+      if (t === 0) pull?.();
+      this.begin(t, nowMs);
+    }
     const dt = this.dp.dt;
     const rows = this.dests;
     const now = rows.now;
     const kept = dt.kept;
-    for (let d = t; d < dt.max; d += EST_TICKS) {
+    const secs = this.secs;
+    const timed = deadline !== Infinity;
+    let n = 0;
+    for (; this.at < dt.max; this.at += EST_TICKS) {
+      if (timed && ++n === EST_CHECK_ROWS) {
+        n = 0;
+        if (performance.now() >= deadline) return false;
+      }
+      const d = this.at;
       if ((dt.flags[d] & DEST_F_USED) === 0) {
         rows.forget(d); // a deleted server (in the trash) or a free slot
         continue;
@@ -94,6 +104,25 @@ export class RateEstimator {
       now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
       rows.step(d, dt.gen[d], secs);
     }
+    this.at = -1;
+    this.next = (t + 1) % EST_TICKS;
+    return true;
+  }
+
+  /** All the ticks at once (tests call it with their own clock, every EST_INTERVAL_MS). */
+  sample(nowMs: number): void {
+    while (this.at >= 0 && !this.tickSome(nowMs, Infinity)); // a tick begun by the timer: ended first
+    this.next = 0;
+    for (let t = 0; t < EST_TICKS; t++) this.tickSome(nowMs, Infinity);
+  }
+
+  /** Tick t begins: the seconds since it last ran, and (tick 0) the drops, link and port rates. */
+  private begin(t: number, nowMs: number): void {
+    const last = this.tickMs[t];
+    const secs = last < 0 ? 0 : (nowMs - last) / 1000;
+    this.tickMs[t] = nowMs;
+    this.secs = secs;
+    this.at = t;
     if (t !== 0) return;
     this.drops.now.set(this.dp.counters.d);
     this.drops.step(0, 0, secs);
