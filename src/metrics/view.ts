@@ -47,6 +47,14 @@ export interface HealthView {
   checkerStats?(): CheckerStat[];
   /** Every checked virtual server's quorum (uvs_health_quorum_up, uvs_health_sorry_in). */
   quorum?(): HealthQuorum[];
+  /**
+   * The same lists made as they are walked (generators): a scrape and /status.json take a few
+   * items between their pauses (the lists built whole held the loop 7-16 ms at 40,000 checked
+   * servers). Without them the lists above are asked for whole.
+   */
+  eachEntry?(): Iterable<HealthEntry>;
+  eachCheckerStat?(): Iterable<CheckerStat>;
+  eachQuorum?(): Iterable<HealthQuorum>;
   /** The check slots and the checks waiting for one (uvs_health_checks_waiting, ...). */
   queue?(): HealthQueue | undefined;
   /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */
@@ -54,6 +62,11 @@ export interface HealthView {
   /** Checks that could not run since start (uvsd out of file descriptors, memory, processes). */
   readonly notRunTotal?: number;
 }
+
+/** The health checks' lists as a scrape walks them: made as walked when the view can (HealthView.eachEntry, ...). */
+export const healthEntries = (h: HealthView | undefined): Iterable<HealthEntry> => h?.eachEntry?.() ?? h?.entries() ?? [];
+export const checkerStatsOf = (h: HealthView | undefined): Iterable<CheckerStat> => h?.eachCheckerStat?.() ?? h?.checkerStats?.() ?? [];
+export const quorumsOf = (h: HealthView | undefined): Iterable<HealthQuorum> => h?.eachQuorum?.() ?? h?.quorum?.() ?? [];
 
 export function destOverloaded(dt: DestTable, d: number): boolean {
   return dt.overloaded(d);

@@ -1,6 +1,6 @@
 // A large table with health checks, in process (no uvsd): what the scrape tests and
-// bench/scrape-slices.ts render. Its HealthView builds its lists afresh at every call, as
-// src/health/manager.ts HealthManager does.
+// bench/scrape-slices.ts render. Its HealthView makes its lists afresh at every call (eachEntry, ...:
+// as they are walked), as src/health/manager.ts HealthManager does.
 import { rig, type Rig } from './harness.js';
 import { serviceId, type CheckerStat, type HealthEntry, type HealthQuorum, type ServiceKey } from '../../src/control/protocol.js';
 import type { HealthView } from '../../src/metrics/view.js';
@@ -30,17 +30,27 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
       const x = byKey.get(`${serviceId(service)} ${rip}:${rport}`);
       return x === undefined ? 'unchecked' : x.up ? 'up' : 'down';
     },
-    entries: () => rs.map((x): HealthEntry => ({
-      service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
-      weight: 1, inhibit: false, since: 0,
-    })),
-    checkerStats: () => rs.map((x): CheckerStat => ({
-      service: x.service, addr: x.addr, port: x.port, index: 0, type: 'TCP_CHECK', up: x.up, passed: x.passed, failed: x.failed, notRun: x.notRun, lastMs: x.lastMs, lastReason: '',
-    })),
-    quorum: () => {
-      const out: HealthQuorum[] = [];
-      for (let i = 0; i < rs.length; i += servers) out.push({ service: rs[i]!.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false });
-      return out;
+    entries: () => [...health.eachEntry!()],
+    checkerStats: () => [...health.eachCheckerStat!()],
+    quorum: () => [...health.eachQuorum!()],
+    // Made as walked, as HealthManager's.
+    *eachEntry() {
+      for (const x of rs) {
+        yield {
+          service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
+          weight: 1, inhibit: false, since: 0,
+        } satisfies HealthEntry;
+      }
+    },
+    *eachCheckerStat() {
+      for (const x of rs) {
+        yield {
+          service: x.service, addr: x.addr, port: x.port, index: 0, type: 'TCP_CHECK', up: x.up, passed: x.passed, failed: x.failed, notRun: x.notRun, lastMs: x.lastMs, lastReason: '',
+        } satisfies CheckerStat;
+      }
+    },
+    *eachQuorum() {
+      for (let i = 0; i < rs.length; i += servers) yield { service: rs[i]!.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false } satisfies HealthQuorum;
     },
   };
   return { r, health };
