@@ -171,6 +171,8 @@ export class BirdAnnouncer {
   private routes: number | undefined;
   private sessions: BgpSession[] = [];
   private stopped = false;
+  /** A liveness check runs (a slow BIRD can take longer than the watch interval: one at a time). */
+  private checking = false;
   private readonly watch: NodeJS.Timeout;
 
   constructor(o: BirdOptions) {
@@ -185,7 +187,7 @@ export class BirdAnnouncer {
    * error, and the include is configured again (retried every RETRY_MS) once BIRD has it.
    */
   private async alive(): Promise<void> {
-    if (this.busy || this.failed || this.stopped || this.configured === '') return;
+    if (this.checking || this.busy || this.failed || this.stopped || this.configured === '') return;
     let onDisk = '';
     try {
       onDisk = readFileSync(this.o.include, 'utf8');
@@ -197,12 +199,15 @@ export class BirdAnnouncer {
       this.update(this.want);
       return;
     }
+    this.checking = true;
     try {
       await this.check(this.configuredRoutes);
     } catch (e) {
       if (this.busy || this.stopped) return;
       this.configured = '';
       this.fail((e as Error).message);
+    } finally {
+      this.checking = false;
     }
   }
 
