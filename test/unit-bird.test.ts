@@ -73,6 +73,9 @@ function fakeBird(path: string, seen: string[], include: string, conf: FakeBirdC
 /** --status of a director (an in-process one) with this announcer. */
 const statusText = (a: BirdAnnouncer): string => formatStatus({ ...(rig().ctl.status() as StatusResult), bgp: a.status() });
 
+/** The announcers' retry after a failure (BirdOptions.retryMs; uvsd's is 2 s): the waits for a retry below are derived from it. */
+const RETRY_MS = 400;
+
 const until = async (what: () => boolean, ms = 3000): Promise<void> => {
   const end = Date.now() + ms;
   while (!what()) {
@@ -88,7 +91,7 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
   const seen: string[] = [];
   const warnings: string[] = [];
   const a = new BirdAnnouncer({
-    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50,
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50, retryMs: RETRY_MS,
     log: { info() {}, warn: (_o, msg) => void warnings.push(msg) },
   });
   let bird = await fakeBird(socket, seen, include);
@@ -105,12 +108,12 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
     await until(() => a.status().state === 'error');
     assert.equal(await up(), 0);
     assert.match(a.status().last, /BIRD control socket .*bird\.ctl/);
-    await new Promise((res) => setTimeout(res, 2500)); // a retry or two: still one warning
+    await new Promise((res) => setTimeout(res, RETRY_MS * 1.25)); // a retry or two: still one warning
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    // Back: the include is configured again (retried every 2 s).
+    // Back: the include is configured again (retried every RETRY_MS).
     seen.length = 0;
     bird = await fakeBird(socket, seen, include);
-    await until(() => a.status().state === 'ok', 5000);
+    await until(() => a.status().state === 'ok', RETRY_MS * 2.5);
     assert.ok(seen.includes('configure'));
     assert.equal(await up(), 1);
   } finally {
@@ -129,7 +132,7 @@ test('BGP: an include uvsd cannot write after start (its directory removed) is a
   const seen: string[] = [];
   const warnings: string[] = [];
   const a = new BirdAnnouncer({
-    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000,
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000, retryMs: RETRY_MS,
     log: { info() {}, warn: (o, msg) => void warnings.push(`${msg} ${JSON.stringify(o)}`) },
   });
   const bird = await fakeBird(socket, seen, include);
@@ -142,12 +145,12 @@ test('BGP: an include uvsd cannot write after start (its directory removed) is a
     a.update([parseIp('192.168.8.200') >>> 0, parseIp('192.168.8.201') >>> 0]);
     await until(() => a.status().state === 'error');
     assert.match(a.status().last, /^cannot write the include .*vips\.conf: ENOENT/);
-    await new Promise((res) => setTimeout(res, 2300)); // a retry: still one warning
+    await new Promise((res) => setTimeout(res, RETRY_MS * 1.15)); // a retry: still one warning
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0]!, /ENOENT/);
     // The directory back: the next retry writes and configures.
     mkdirSync(incDir);
-    await until(() => a.status().state === 'ok', 5000);
+    await until(() => a.status().state === 'ok', RETRY_MS * 2.5);
     assert.match(readFileSync(include, 'utf8'), /route 192\.168\.8\.201\/32 via 192\.168\.8\.10;/);
     assert.equal(existsSync(`${include}.tmp`), false);
   } finally {
@@ -181,7 +184,7 @@ test('BGP: "bgp ok" only while BIRD runs the include with its routes and an Esta
   const warnings: string[] = [];
   const conf: FakeBirdConf = { included: false, session: 'Established', exports: true };
   const a = new BirdAnnouncer({
-    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50,
+    include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50, retryMs: RETRY_MS,
     log: { info() {}, warn: (_o, msg) => void warnings.push(msg) },
   });
   const bird = await fakeBird(socket, seen, include, conf);
@@ -199,9 +202,9 @@ test('BGP: "bgp ok" only while BIRD runs the include with its routes and an Esta
     assert.match(a.status().last, /^BIRD runs no protocol uvs_vips: its configuration does not include .*vips\.conf/);
     assert.deepEqual(await gauges(), [0, 0]);
     assert.match(statusText(a), /^bgp error via BIRD .*: BIRD runs no protocol uvs_vips/m);
-    // bird.conf fixed: the next retry (2 s) finds it.
+    // bird.conf fixed: the next retry (RETRY_MS) finds it.
     conf.included = true;
-    await until(() => a.status().state === 'ok', 5000);
+    await until(() => a.status().state === 'ok', RETRY_MS * 2.5);
     assert.deepEqual([a.status().routes, a.status().established, a.status().sessions], [1, 1, [{ name: 'uplink', state: 'up', info: 'Established', exported: 1 }]]);
     assert.deepEqual(await gauges(), [1, 1]);
     const ok = statusText(a);
@@ -253,7 +256,7 @@ async function withDrainBird(conf: FakeBirdConf, body: (a: BirdAnnouncer, r: Ret
   const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
   const socket = join(dir, 'bird.ctl');
   const include = join(dir, 'vips.conf');
-  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000 });
+  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 60_000, retryMs: RETRY_MS });
   const bird = await fakeBird(socket, [], include, conf);
   const r = rig();
   r.ctl.routed = true;
@@ -295,9 +298,9 @@ test('uvsadm --drain: "drained" only once BIRD confirmed the withdrawal; while i
     assert.equal(d.state, 'draining', 'before, "drained" (0 s left) while BIRD still announced');
     assert.match(d.withdrawal ?? '', /^BIRD refused the configuration: \/etc\/bird\/bird\.conf:7:3 syntax error/);
     assert.match(formatDrain(d), /^director draining since \S+, 0 connections, timeout 0 s \(0 s left\): BGP withdrawal not confirmed: BIRD refused the configuration: /);
-    // bird.conf fixed: the retry (2 s) configures the empty include, and the drain is done.
+    // bird.conf fixed: the retry (RETRY_MS) configures the empty include, and the drain is done.
     conf.refuse = undefined;
-    await until(() => a.status().state === 'ok', 5000);
+    await until(() => a.status().state === 'ok', RETRY_MS * 2.5);
     const done = r.ctl.status().drain!;
     assert.deepEqual([done.state, done.withdrawal], ['drained', undefined]);
     assert.equal(a.status().routes, 0);

@@ -36,6 +36,8 @@ export interface BirdOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** How often BIRD's liveness is checked while nothing changes, ms (default DEFAULT_BGP_WATCH_S). */
   watchMs?: number;
+  /** How long after a failed write, configure or check it is tried again, ms (default RETRY_MS). */
+  retryMs?: number;
 }
 
 /** What besides the table decides what is announced. */
@@ -184,7 +186,7 @@ export class BirdAnnouncer {
   /**
    * While BIRD has the include (nothing to configure): the include on disk is still uvsd's (else
    * written again), and BIRD still runs it and its sessions (check()). A failed check is an
-   * error, and the include is configured again (retried every RETRY_MS) once BIRD has it.
+   * error, and the include is configured again (retried every retryMs) once BIRD has it.
    */
   private async alive(): Promise<void> {
     if (this.checking || this.busy || this.failed || this.stopped || this.configured === '') return;
@@ -257,16 +259,17 @@ export class BirdAnnouncer {
     return this.sessions.some((b) => b.state === 'up' && b.exported === this.routes);
   }
 
-  /** The last write, configure or check failed: say so once (not at every retry), and try again in RETRY_MS. */
+  /** The last write, configure or check failed: say so once (not at every retry), and try again in retryMs (RETRY_MS). */
   private fail(why: string): void {
-    if (!this.failed) this.o.log?.warn({ error: why }, `bgp: not announcing as wanted; trying again every ${RETRY_MS / 1000} s`);
+    const retryMs = this.o.retryMs ?? RETRY_MS;
+    if (!this.failed) this.o.log?.warn({ error: why }, `bgp: not announcing as wanted; trying again every ${retryMs / 1000} s`);
     this.last = why;
     this.failed = true;
     if (!this.stopped && this.retry === undefined) {
       this.retry = setTimeout(() => {
         this.retry = undefined;
         this.update(this.want);
-      }, RETRY_MS);
+      }, retryMs);
       this.retry.unref();
     }
   }
