@@ -2,20 +2,21 @@
 // Scheduling end to end in network namespaces (DR lab): least-connection schedulers against
 // connections held open, source/Maglev hashing, persistence templates with -M, -x/-y thresholds,
 // and uvsadm --explain agreeing with the next real decision. Each test builds its own lab
-// (test/lab/dr-lab.ts) and tears it down in finally.
+// (test/lab/dr-lab.ts) and tears it down in finally. Table changes whose output is nothing to read
+// go over the control socket as uvsadm sends them (uvsadmCall: no uvsadm node start each).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { withDrLab } from './lab/itest.js';
+import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { VIP, type DrLab } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 const SVC = `${VIP}:80`;
 
 async function service(lab: DrLab, args: string[], servers: number, extra: (i: number) => string[] = () => []): Promise<void> {
-  await lab.uvsadmMust(['-A', '-t', SVC, ...args]);
+  await uvsadmCall(lab, ['-A', '-t', SVC, ...args]);
   for (let i = 0; i < servers; i++) {
-    await lab.uvsadmMust(['-a', '-t', SVC, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', '1', ...extra(i)]);
+    await uvsadmCall(lab, ['-a', '-t', SVC, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', '1', ...extra(i)]);
   }
 }
 
@@ -39,19 +40,19 @@ test('wlc and lc: with 3 connections held open on rs1, new connections go to the
     try {
       assert.equal(held.ok, 3, `held connections: ${held.errorSamples.join('; ')}`);
       await until('three active connections on rs1', async () => (await lab.list()).services[0]!.dests[0]!.active === 3);
-      await lab.uvsadmMust(['-a', '-t', SVC, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '1']);
+      await uvsadmCall(lab, ['-a', '-t', SVC, '-r', `${lab.servers[1]!.addr}:80`, '-g', '-w', '1']);
       const wlc = await lab.http(10);
       t.diagnostic(`wlc: ${JSON.stringify(wlc.counts)}`);
       assert.equal(wlc.errors, 0, wlc.errorSamples.join('; '));
       // rs1 overhead 3*256 = 768; rs2 stays below it with up to 10 inactive connections.
       assert.deepEqual(wlc.counts, { rs2: 10 });
-      await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'lc']);
+      await uvsadmCall(lab, ['-E', '-t', SVC, '-s', 'lc']);
       const lc = await lab.http(10);
       t.diagnostic(`lc: ${JSON.stringify(lc.counts)}`);
       assert.equal(lc.errors, 0, lc.errorSamples.join('; '));
       assert.deepEqual(lc.counts, { rs2: 10 });
       // rr on the same table would not care about the load.
-      await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'rr']);
+      await uvsadmCall(lab, ['-E', '-t', SVC, '-s', 'rr']);
       const rr = await lab.http(10);
       assert.deepEqual(rr.counts, { rs1: 5, rs2: 5 });
     } finally {
@@ -67,7 +68,7 @@ test('sh and mh keep one client on one server across 20 connections', OPTS, asyn
     t.diagnostic(`sh: ${JSON.stringify(sh.counts)}`);
     assert.equal(sh.errors, 0, sh.errorSamples.join('; '));
     assert.deepEqual(Object.values(sh.counts), [20]);
-    await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'mh']);
+    await uvsadmCall(lab, ['-E', '-t', SVC, '-s', 'mh']);
     const mh = await lab.http(20);
     t.diagnostic(`mh: ${JSON.stringify(mh.counts)}`);
     assert.equal(mh.errors, 0, mh.errorSamples.join('; '));
@@ -101,7 +102,7 @@ test('persistence -p 60 -M 255.255.255.0: 20 connections from one client and 20 
 test('threshold -x 2 -y 1: a full server takes no new connections, and takes them again once under the lower threshold', OPTS, async (t) => {
   await withDrLab(t, { servers: 2 }, async (lab) => {
     // FIN_WAIT 1 s: closed DR connections leave the table quickly.
-    await lab.uvsadmMust(['--set', '0', '1', '0']);
+    await uvsadmCall(lab, ['--set', '0', '1', '0']);
     await service(lab, ['-s', 'rr'], 2, (i) => (i === 0 ? ['-x', '2', '-y', '1'] : []));
     const held = await lab.openConns(4);
     let released = false;
@@ -144,7 +145,7 @@ test('uvsadm --explain names the server the next connection reaches (wlc, then a
       assert.equal(r.errors, 0, r.errorSamples.join('; '));
       assert.deepEqual(Object.keys(r.counts), [nameOf(lab, m?.[1])], x);
     }
-    await lab.uvsadmMust(['-E', '-t', SVC, '-s', 'wlc', '-p', '30']);
+    await uvsadmCall(lab, ['-E', '-t', SVC, '-s', 'wlc', '-p', '30']);
     const first = await lab.uvsadmMust(['--explain', '-t', SVC, '--client', lab.clientAddr]);
     assert.match(first, /decided by scheduler\nwhy persistence: no template for 192\.168\.8\.100\/255\.255\.255\.255, a new one \(30 s\) would be made; wlc: /);
     const chosen = / -> (\S+):80\n/.exec(first)?.[1];
@@ -163,9 +164,9 @@ test('uvsadm --explain names the server the next connection reaches (wlc, then a
 
 test('fwmark (-f) with persistence: HTTP on ports 80 and 8080 and UDP 53 of the VIP, marked by uvsadm --add-mark, all reach the one server of the client; without -p rr splits them; -S restores the same', OPTS, async (t) => {
   await withDrLab(t, { servers: 2 }, async (lab) => {
-    for (const m of [['-t', `${VIP}:80`], ['-t', `${VIP}:8080`], ['-u', `${VIP}:53`]]) await lab.uvsadmMust(['--add-mark', '-f', '1', ...m]);
-    await lab.uvsadmMust(['-A', '-f', '1', '-s', 'rr', '-p', '60']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-f', '1', '-r', s.addr, '-g']);
+    for (const m of [['-t', `${VIP}:80`], ['-t', `${VIP}:8080`], ['-u', `${VIP}:53`]]) await uvsadmCall(lab, ['--add-mark', '-f', '1', ...m]);
+    await uvsadmCall(lab, ['-A', '-f', '1', '-s', 'rr', '-p', '60']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-f', '1', '-r', s.addr, '-g']);
     const web = await lab.http(10);
     const alt = await lab.http(10, { target: `${VIP}:8080` });
     const dns = await lab.udp(10);
@@ -182,12 +183,12 @@ test('fwmark (-f) with persistence: HTTP on ports 80 and 8080 and UDP 53 of the 
     const saved = await lab.uvsadmMust(['-S', '-n']);
     assert.match(saved, /^--add-mark -f 1 -t 192\.168\.8\.200:80\n--add-mark -f 1 -t 192\.168\.8\.200:8080\n--add-mark -f 1 -u 192\.168\.8\.200:53\n-A -f 1 -s rr -p 60\n/);
     // -C keeps the marks (as ipvsadm -C keeps iptables rules): -R's --add-mark lines of them change nothing.
-    await lab.uvsadmMust(['-C']);
+    await uvsadmCall(lab, ['-C']);
     assert.match(await lab.uvsadmMust(['--get-marks']), /\n1 +TCP  192\.168\.8\.200:80\n/);
     await lab.uvsadmMust(['-R'], saved);
     assert.equal(await lab.uvsadmMust(['-S', '-n']), saved);
     // Without persistence every marked flow is scheduled on its own: rr over both servers.
-    await lab.uvsadmMust(['-E', '-f', '1', '-s', 'rr']);
+    await uvsadmCall(lab, ['-E', '-f', '1', '-s', 'rr']);
     const rr = await lab.http(10, { target: `${VIP}:8080` });
     assert.equal(rr.errors, 0, rr.errorSamples.join('; '));
     assert.deepEqual(rr.counts, { rs1: 5, rs2: 5 });
@@ -216,8 +217,8 @@ const sends = ${JSON.stringify(sends)};
 
 test('--pe sip: one call\'s messages from two clients and two ports reach one server; six calls split over both by rr; no Call-ID, no answer; -Lnc --persistent-conn lists each Call-ID', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, clients: 2 }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr', '-p', '60', '-M', '0.0.0.0', '--pe', 'sip', '-o']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', s.addr, '-g']);
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr', '-p', '60', '-M', '0.0.0.0', '--pe', 'sip', '-o']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', s.addr, '-g']);
     const calls = ['c1@a', 'c2@a', 'c3@a', 'c4@a', 'c5@a', 'c6@a'];
     const run = async (ns: string, sends: Array<[number, string | null]>): Promise<string[]> => {
       const r = await lab.lab.exec(ns, [process.execPath, '-e', sipClient(sends)], { timeoutMs: 30_000 });
