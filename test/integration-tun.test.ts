@@ -10,7 +10,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { withDrLab } from './lab/itest.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { LAB_GUE_PORT, VIP, nodeArgv, repoRoot, type DrLab } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
@@ -43,16 +44,16 @@ async function assertNoUnreachable(t: TestContext, lab: DrLab, before: { inUnkno
 test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag needed) and down arrive byte-identical; UDP, also fragmented; beside uvs-decap the servers\' kernels answer no protocol unreachable (tun_no_decap 0)', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
     const before = await Promise.all(lab.servers.map((s) => unknownProtos(lab, s.ns)));
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
     assert.match(await lab.uvsadmMust(['-Ln']), /-> 192\.168\.8\.20:80\s+Tunnel\s+1/);
     const r = await lab.http(100);
     t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
     assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
     assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
 
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-i', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-i', '-w', '1']);
     const u = await lab.udp(4);
     assert.equal(u.errors, 0, `failed datagrams: ${u.errorSamples.join('; ')}`);
     assert.deepEqual(u.sequence, ['rs1', 'rs2', 'rs1', 'rs2']);
@@ -79,8 +80,8 @@ test('TUN: rr splits 100 connections 50/50; 5 MB up (PMTU discovery through frag
 test('TUN with the bridge flooding every frame (ageing 0: a hub): each uvs-decap takes only what is sent to its own MAC and address; 20 connections split 10/10, none reset, the flooded frames counted other_host', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
     await lab.lab.batch(lab.ns.dir, ['link set br0 type bridge ageing_time 0']);
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
     const r = await lab.http(20);
     t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
     assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
@@ -95,7 +96,8 @@ test('TUN with the bridge flooding every frame (ageing 0: a hub): each uvs-decap
 });
 
 test('uvs-decap refuses to start with a one-line error and a non-zero exit, before it says ready or sets anything up: a --gue-port already taken, a VIP that is no unicast host address', OPTS, async (t) => {
-  await withDrLab(t, { servers: 1, mode: 'tun', httpPorts: [80] }, async (lab) => {
+  // The server's namespace and its own uvs-decap alone: no uvsd, no servers.js.
+  await withDrLab(t, { servers: 1, mode: 'tun', httpPorts: [80], startServers: false, uvsd: false }, async (lab) => {
     // The lab's own uvs-decap holds LAB_GUE_PORT in the server.
     const decap = (args: string[]) => lab.lab.exec(lab.servers[0]!.ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), ['--dev', 'eth0', '--tun', 'uvsdecap1', ...args]), { cwd: repoRoot, timeoutMs: 10_000 });
     const r = await decap(['--vip', VIP, '--gue-port', String(LAB_GUE_PORT)]);
@@ -103,8 +105,11 @@ test('uvs-decap refuses to start with a one-line error and a non-zero exit, befo
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '', 'never ready');
     assert.match(r.stderr, new RegExp(`^uvs-decap: --gue-port ${LAB_GUE_PORT}: .*EADDRINUSE.*\n$`));
-    for (const vip of ['0.0.0.0', '224.0.0.1', '255.255.255.255', `${VIP},127.0.0.1`]) {
-      const v = await decap(['--vip', vip]);
+    // Independent refusals: side by side.
+    const vips = ['0.0.0.0', '224.0.0.1', '255.255.255.255', `${VIP},127.0.0.1`];
+    const runs = await Promise.all(vips.map((vip) => decap(['--vip', vip])));
+    for (const [i, vip] of vips.entries()) {
+      const v = runs[i]!;
       assert.equal(v.code, 2, `--vip ${vip}`);
       assert.equal(v.stdout, '', `--vip ${vip}: never ready`);
       assert.match(v.stderr, /^uvs-decap: invalid VIP "[^"]+": [^\n]+\n$/, `--vip ${vip}: one line`);
@@ -116,8 +121,8 @@ test('uvs-decap refuses to start with a one-line error and a non-zero exit, befo
 
 test('TUN to real servers on a routed network: IPIP goes through --gateway, 20 connections split 10/10, 1 MB arrives intact', OPTS, async (t) => {
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80], offLink: true }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-i', '-w', '1']);
     assert.match(await lab.uvsadmMust(['-Ln']), /-> 10\.9\.0\.20:80\s+Tunnel/);
     const r = await lab.http(20);
     t.diagnostic(`counts ${JSON.stringify(r.counts)} errors ${r.errors} ${r.errorSamples.join('; ')}`);
@@ -132,9 +137,9 @@ test('TUN over GUE and GRE (ipvsadm --tun-type): rs1 by GUE with UDP checksums, 
   await withDrLab(t, { servers: 2, mode: 'tun', httpPorts: [80] }, async (lab) => {
     const [rs1, rs2] = lab.servers.map((s) => s.addr);
     const before = await Promise.all(lab.servers.map((s) => unknownProtos(lab, s.ns)));
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs1}:80`, '-i', '--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT), '--tun-csum']);
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2}:80`, '-i', '--tun-type', 'gre']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${rs1}:80`, '-i', '--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT), '--tun-csum']);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${rs2}:80`, '-i', '--tun-type', 'gre']);
     const info = await lab.uvsadmMust(['-Ln', '--tun-info']);
     assert.match(info, new RegExp(`-> ${rs1!.replace(/\./g, '\\.')}:80 +Tunnel +gue:${LAB_GUE_PORT}:\\+c +1 `));
     assert.match(info, new RegExp(`-> ${rs2!.replace(/\./g, '\\.')}:80 +Tunnel +gre:-c +1 `));
@@ -171,8 +176,8 @@ test('TUN past a router with a 1280-byte link to the server (IPIP, GUE, GRE): 30
     const tunnels = [['--tun-type', 'ipip'], ['--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT)], ['--tun-type', 'gre']];
     for (const [i, vip] of vips.entries()) {
       for (const [flag, port] of [['-t', 80], ['-u', 53]] as const) {
-        await lab.uvsadmMust(['-A', flag, `${vip}:${port}`, '-s', 'rr']);
-        await lab.uvsadmMust(['-a', flag, `${vip}:${port}`, '-r', `${rs}:${port}`, '-i', ...tunnels[i]!]);
+        await uvsadmCall(lab, ['-A', flag, `${vip}:${port}`, '-s', 'rr']);
+        await uvsadmCall(lab, ['-a', flag, `${vip}:${port}`, '-r', `${rs}:${port}`, '-i', ...tunnels[i]!]);
       }
     }
     for (const [i, vip] of vips.entries()) {
@@ -188,10 +193,15 @@ test('TUN past a router with a 1280-byte link to the server (IPIP, GUE, GRE): 30
       }
       const relayed = async (): Promise<number> => (await lab.status()).counters['icmp_tunnel_relayed']!;
       const before = await relayed();
-      // The first datagram too big for the 1280 link dies there; the router's error teaches the client.
-      const first = await lab.udp(1, { target: `${vip}:53`, size: 1400 });
+      // The first datagram too big for the 1280 link dies there; the router's error teaches the
+      // client. No reply comes: the client waits 300 ms for it, not its default 2 s, and the relay
+      // is looked for during 2 s more (the client's own 2 s wait was its time before).
+      const first = await lab.udp(1, { target: `${vip}:53`, size: 1400, timeoutMs: 300 });
       t.diagnostic(`${what}: first 1400-byte datagram: ${first.errors} errors`);
-      assert.ok(await relayed() > before, `${what}: the router's error was relayed`);
+      const waited = Date.now();
+      let now = await relayed();
+      while (now <= before && Date.now() - waited < 2000) now = (await delay(50), await relayed());
+      assert.ok(now > before, `${what}: the router's error was relayed`);
       const u = await lab.udp(3, { target: `${vip}:53`, size: 1400 });
       assert.equal(u.errors, 0, `${what}: 1400-byte datagrams after the error: ${u.errorSamples.join('; ')}`);
       const up = await lab.transfer(1_000_000, { up: true, target: `${vip}:80` });
