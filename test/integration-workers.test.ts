@@ -165,7 +165,7 @@ async function neighOfBoth(lab: DrLab): Promise<void> {
  */
 async function editReachesBoth(lab: DrLab, flag: '-g' | '-m'): Promise<void> {
   const before = perWorker(await lab.status());
-  await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, flag, '-w', '0']);
+  await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, flag, '-w', '0']);
   const range = (await lab.lab.must(['sysctl', '-n', 'net.ipv4.ip_local_port_range'], lab.ns.cli)).trim().split(/\s+/).join(' ');
   await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=20000 20999'], lab.ns.cli);
   const http = await lab.http(40);
@@ -192,7 +192,7 @@ async function largeTableZeroAndClear(lab: DrLab): Promise<void> {
   await lab.call('batch', { items });
   const udpStats = async () => (await lab.list()).services.find((s) => s.proto === 'udp' && s.port === 53)!.stats;
   assert.ok((await udpStats()).conns > 0, 'VIP:53 has counted flows before -Z');
-  await lab.uvsadmMust(['-Z']);
+  await uvsadmCall(lab, ['-Z']);
   assert.deepEqual([(await udpStats()).conns, (await udpStats()).inpkts], [0, 0], '-Z of 601 services zeroes VIP:53');
   // Source ports below the kernel's ephemeral range (32768..60999): the earlier UDP flows of this
   // test came from that range, and one of their entries (300 s) on a port here would not be new.
@@ -200,10 +200,10 @@ async function largeTableZeroAndClear(lab: DrLab): Promise<void> {
   assert.equal(udp.errors, 0, udp.errorSamples.join('; '));
   const after = await udpStats();
   assert.deepEqual([after.conns, after.inpkts], [20, 20], 'after -Z only the new datagrams count, in both workers');
-  await lab.uvsadmMust(['-C']);
+  await uvsadmCall(lab, ['-C']);
   assert.equal((await lab.list()).services.length, 0, '-C leaves no service');
-  await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-  await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0].addr}:53`, '-g', '-w', '1']);
+  await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+  await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0].addr}:53`, '-g', '-w', '1']);
   const again = await lab.udp(20, { sport: 42000 });
   assert.deepEqual([again.errors, again.counts], [0, { rs1: 20 }], `a service added after -C forwards: ${again.errorSamples.join('; ')}`);
   const w = perWorker(await lab.status());
@@ -319,7 +319,7 @@ async function traceOfBoth(t: TestContext, lab: DrLab): Promise<void> {
  * `steered` checks the steering program's case (no handoff until that held connection speaks).
  */
 async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boolean): Promise<void> {
-  for (const srv of lab.servers) await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${srv.addr}:80`, '-m', '-w', '1']);
+  for (const srv of lab.servers) await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${srv.addr}:80`, '-m', '-w', '1']);
   const mask = parseIp('255.255.255.0') | 0;
   const client = parseIp(lab.clientAddr) | 0;
   const owner = steerWorker(client, 0, mask, 2);
@@ -331,7 +331,7 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
     }
     const moved = held.find((h) => steerWorker(client, h.first.localPort!, undefined, 2) !== owner);
     assert.ok(moved !== undefined && moved.first.server !== undefined, `a held connection on worker ${1 - owner}: ${JSON.stringify(held.map((h) => h.first))}`);
-    await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '300', '-M', '255.255.255.0']);
+    await uvsadmCall(lab, ['-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '300', '-M', '255.255.255.0']);
     const http = await lab.http(40);
     assert.equal(http.errors, 0, http.errorSamples.join('; '));
     t.diagnostic(`persistent: ${JSON.stringify(http.counts)}`);
@@ -344,7 +344,7 @@ async function persistenceAcrossWorkers(t: TestContext, lab: DrLab, steered: boo
   } finally {
     await Promise.all(held.map((h) => h.close())); // side by side: each waits for its client to exit
   }
-  await lab.uvsadmMust(['-E', '-t', `${VIP}:80`, '-s', 'rr']);
+  await uvsadmCall(lab, ['-E', '-t', `${VIP}:80`, '-s', 'rr']);
 }
 
 /**
@@ -650,7 +650,7 @@ test('--datapath-thread --datapath-cpus LAST, NAT: the one datapath on a worker 
     assert.ok((ex.samples.find((x) => x.name === 'uvs_worker_rx_frames_total' && x.labels.worker === '0')?.value ?? 0) > 0, 'uvs_worker_* for worker 0');
     const why = await lab.uvsadmMust(['--explain', '-t', `${VIP}:80`, '--client', `${lab.clientAddr}:40000`]);
     assert.match(why, /\ndecided by scheduler\nwhy rr: /, `--explain names no worker when there is one: ${why}`);
-    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, '-m', '-w', '0']);
+    await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${lab.servers[1].addr}:80`, '-m', '-w', '0']);
     const after = await lab.http(20);
     assert.deepEqual([after.errors, after.counts], [0, { rs1: 20 }], 'an edit reaches the worker before the verb answers');
   });
