@@ -235,14 +235,16 @@ test('uvsd --help, --version and refused options (one option\'s value, a combina
   // logs "start" and every module it loads, through a module loader hook.
   const d = mkdtempSync(join(tmpdir(), 'uvsd-loads-'));
   try {
-    const log = join(d, 'loads.txt');
     writeFileSync(join(d, 'register.mjs'), "import { register } from 'node:module';\nimport { appendFileSync } from 'node:fs';\n" +
       "appendFileSync(process.env.UVS_LOAD_LOG, 'start\\n');\nregister('./hooks.mjs', import.meta.url, { data: process.env.UVS_LOAD_LOG });\n");
     writeFileSync(join(d, 'hooks.mjs'), "import { appendFileSync } from 'node:fs';\nlet log;\nexport function initialize(data) { log = data; }\n" +
       "export async function load(url, context, next) { appendFileSync(log, url + '\\n'); return next(url, context); }\n");
     const cfg = join(d, 'u.yaml');
     writeFileSync(cfg, 'services: []\n');
+    // Each run logs to a file of its own: the four refusals and answers run side by side.
+    let runs = 0;
     const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string; starts: number; loaded: string[] }>((resolve) => {
+      const log = join(d, `loads${runs++}.txt`);
       writeFileSync(log, '');
       execFile(process.execPath, ['--import', join(d, 'register.mjs'), uvsdJs, '--socket', join(d, 's.sock'), ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 15_000, env: { ...process.env, UVS_LOAD_LOG: log } },
         (err, stdout, stderr) => {
@@ -251,7 +253,7 @@ test('uvsd --help, --version and refused options (one option\'s value, a combina
         });
     });
     const heavy = /\/dist\/src\/(datapath\/(?!addr\.js|port\.js)|health\/|sync\/|sched\/|modes\/|metrics\/(?!listen\.js)|control\/(model|server|config|verbs|statefile)\.js)|\/node_modules\/(pino|yaml|prom-client)\//;
-    const [help, version, value, combination] = [await run(['--help']), await run(['--version']), await run(['--conn-max', 'bogus']), await run([...ADDR, '--gateway', '10.1.0.1'])];
+    const [help, version, value, combination] = await Promise.all([run(['--help']), run(['--version']), run(['--conn-max', 'bogus']), run([...ADDR, '--gateway', '10.1.0.1'])]);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /^Usage: uvsd \[options\]/);
     assert.equal(version.code, 0, version.stderr);
@@ -432,10 +434,20 @@ test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has 
       return { p, mtu: started.mtu };
     };
     const { p: tap, mtu: tapMtu } = await start(['--tap', 'uvs0'], 'a.sock');
+    let ringStarted: ReturnType<typeof start> | undefined;
     try {
       assert.equal(tapMtu, 1500);
       assert.equal(await disabled('uvs0'), '1');
       assert.equal((await lab.must(['ip', '-6', '-o', 'addr', 'show', 'dev', 'uvs0'], ns)).trim(), '', 'no IPv6 address on the TAP');
+      // The af_packet case is set up meanwhile (a veth pair of its own, no link to the TAP): its
+      // interface made and a second uvsd started on it, looked at once the TAP's is stopped.
+      ringStarted = (async () => {
+        await lab.must(['ip', 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1'], ns);
+        for (const dev of ['veth0', 'veth1']) await lab.must(['ip', 'link', 'set', dev, 'mtu', '2000', 'up'], ns);
+        // Before, the ring took --mtu's 1500 while frames of 2000 bytes arrived (dropped now as frame_too_long).
+        return start(['--port', 'af_packet:veth0'], 'b.sock');
+      })();
+      ringStarted.catch(() => {}); // awaited below
       // With IPv6 on, the kernel's first MLD reports and DAD reached uvsd within its start (2 frames by the first --status, 6 in 4 s).
       await delay(1000);
       const st = await lab.must(uvsadmArgv(['--socket', join(tmp, 'a.sock'), '--status']), null);
@@ -445,10 +457,7 @@ test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has 
       assert.equal(await tap.stop(3000), 0, tap.stderr());
     }
 
-    await lab.must(['ip', 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1'], ns);
-    for (const dev of ['veth0', 'veth1']) await lab.must(['ip', 'link', 'set', dev, 'mtu', '2000', 'up'], ns);
-    // Before, the ring took --mtu's 1500 while frames of 2000 bytes arrived (dropped now as frame_too_long).
-    const { p: ring, mtu: ringMtu } = await start(['--port', 'af_packet:veth0'], 'b.sock');
+    const { p: ring, mtu: ringMtu } = await ringStarted;
     try {
       assert.equal(ringMtu, 2000);
       const warned = JSON.parse(await ring.waitForLine(/runs IPv6/, 5_000)) as { level: number; interface: string; msg: string };
