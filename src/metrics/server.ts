@@ -189,7 +189,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   const pull = opts.pull ?? (() => {});
   pull();
   // A row starts at its tick's first run and folds every EST_INTERVAL_MS from then on, each tick
-  // in slices (startTicks). Until 2026-12-06 every row started at once here (rates.sample(): the
+  // in slices (startTicks). Until 2026-12-05 every row started at once here (rates.sample(): the
   // whole table in one piece, 13-19 ms at 10,000 services of 4 servers) and its first fold came
   // (t + 1) / EST_TICKS of an interval later; now the first rates come one interval later.
   const rates = new RateEstimator(dp, opts.portDrops);
