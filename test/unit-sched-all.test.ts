@@ -11,6 +11,7 @@ import { SF_MH_FALLBACK, SF_MH_PORT, SF_SH_FALLBACK, SF_SH_PORT } from '../src/s
 import { hsiphash32 } from '../src/sched/hsiphash.js';
 import { mhLookup, mhTableSize, setMhTableSize, MH_PRIMES } from '../src/sched/mh.js';
 import { lblcTable } from '../src/sched/lblc.js';
+import { LB_CHECK_BUDGET } from '../src/sched/lbtable.js';
 import { lblcrSet, lblcrTable } from '../src/sched/lblcr.js';
 import { seedTwos } from '../src/sched/twos.js';
 import { productLess } from '../src/sched/tourney.js';
@@ -22,6 +23,8 @@ import { CLIENT, DIR_MAC, drRig, ROUTER_MAC, RS, VIP } from './helpers/harness.j
 
 const ALL = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
 const RS_BASE = parseIp('192.168.8.20'); // above 128.0.0.0 on purpose (int32 handling)
+/** lblc/lblcr's table holds at most this many entries (lbtable.ts MAX_CAPACITY). */
+const LB_CAP = 1 << 18;
 
 function flow(saddr: number, sport = 40000, daddr = parseIp('192.168.8.200'), proto = 6): Flow {
   return { proto, saddr: saddr >>> 0, sport, daddr: daddr >>> 0, dport: 80 };
@@ -202,6 +205,55 @@ test('lblc: expiry on the coarse clock: idle 24 h at the half-hourly full check;
     counts.push(t2.count);
   }
   assert.deepEqual(counts, [10, 10, 10, 10, 10, 8, 6, 4, 4, 4]);
+});
+
+test('lblc, lblcr: the table check at the 262,144-entry cap walks at most LB_CHECK_BUDGET entries a tick and goes on at the next ones; every stale entry goes, used ones stay', () => {
+  for (const name of ['lblc', 'lblcr']) {
+    const r = schedRig(name, [1, 1], { base: RS_BASE });
+    const tbl = name === 'lblc' ? lblcTable(r.svc) : lblcrTable(r.svc);
+    tbl.maxSize = 1 << 20; // never over it: the counter runs, so the 30th check is a full one (24 h idle)
+    const T0 = 5_000_000;
+    const tick = (t: number): void => r.s.tick?.(r.svc, r.dt, t);
+    tick(T0);
+    const f = flow(1, 1, 0);
+    const base = parseIp('100.64.0.0') | 0; // 100.64.0.0/14: 262,144 addresses, above 2^31 as int32 below
+    const use = (k: number): number => {
+      f.daddr = (base + k) >>> 0;
+      return r.s.schedule(r.svc, r.dt, f);
+    };
+    for (let k = 0; k < LB_CAP; k++) {
+      use(k);
+      if ((k & 4095) === 4095) tick(T0); // grows the pool off the packet path
+    }
+    assert.equal(tbl.count, LB_CAP, `${name}: at the cap`);
+    for (let m = 1; m <= 29; m++) tick(T0 + m * 60_000); // checks 1-29: nothing over maxSize, nothing walked
+    tick(T0 + 29 * 60_000 + 30_000);
+    for (let k = 0; k < LB_CAP; k += 16) use(k); // every 16th used again: not idle for 24 h at the check
+    const used = LB_CAP / 16;
+    let now = T0 + 24 * 3_600_000 + 60_000;
+    let ticks = 0;
+    do {
+      const count = tbl.count;
+      const walked = tbl.walked;
+      tick(now);
+      ticks++;
+      assert.ok(count - tbl.count <= LB_CHECK_BUDGET, `${name}: tick ${ticks} dropped ${count - tbl.count} entries, at most ${LB_CHECK_BUDGET}`);
+      assert.ok(tbl.walked - walked <= LB_CHECK_BUDGET, `${name}: tick ${ticks} walked ${tbl.walked - walked} entries`);
+      // New destinations come meanwhile: added at a bucket's head, they never break the walk's place.
+      for (let k = 0; k < 64; k++) {
+        f.daddr = (parseIp('198.18.0.0') + ticks * 64 + k) >>> 0;
+        r.s.schedule(r.svc, r.dt, f);
+      }
+      now += 1000;
+    } while (tbl.checking);
+    assert.equal(ticks, Math.ceil((LB_CAP + 64 * ticks) / LB_CHECK_BUDGET), `${name}: the check took as many ticks as its budget needs`);
+    assert.equal(tbl.count, used + 64 * ticks, `${name}: every stale entry dropped, the used and the new kept`);
+    let wrong = 0;
+    for (let k = 0; k < LB_CAP; k += 61) if ((tbl.get(base + k) >= 0) !== (k % 16 === 0)) wrong++;
+    assert.equal(wrong, 0, `${name}: entries kept that were stale, or dropped that were used`);
+    assert.notEqual(use(1), -1);
+    assert.ok(tbl.get(base + 1) >= 0, `${name}: a freed entry is taken again`);
+  }
 });
 
 test('lblc: a full cache still schedules (the flow is not cached, counted); tick() grows the pool off the packet path', () => {
