@@ -14,7 +14,7 @@ import { parseMac } from '../src/datapath/addr.js';
 import { destLoad } from '../src/datapath/dests.js';
 import { DatapathGroup, SCALARS, applyLocked, publishTick, workerShared, type OpsMessage, type WorkerShared } from '../src/datapath/group.js';
 import { createMetrics } from '../src/metrics/collectors.js';
-import { SVC_SLOTS } from '../src/datapath/counters.js';
+import { C, SVC_SLOTS } from '../src/datapath/counters.js';
 import { FaultWatch } from '../src/control/faults.js';
 import { formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
@@ -419,6 +419,44 @@ test('--workers: pull() holds no lock a worker waits for: in the middle of a pul
   l.deliver(1);
   l.syn(0, 1);
   assert.equal(shadow.ctl.list().services[0]?.stats.conns, 1);
+});
+
+test('--workers: status\'s counters and its per-worker rows are one read: the rows add up to the totals though a worker forwards while status is built, and a worker in a list past PULL_WAIT_MS leaves no counter stale (the statistics it does are counted, pull_timeouts)', () => {
+  const l = lab();
+  const { shadow } = l;
+  const ctl = shadow.ctl;
+  ctl.addService({ ...service, sched: 'rr' });
+  for (const s of RS.slice(0, 2)) ctl.addDest({ service, addr: s.ip, port: 80, fwd: 'dr', weight: 1 });
+  l.deliver(0, 1);
+  l.syn(0, 3);
+  l.syn(1, 2);
+  const live = (): number => l.w[0].dp.counters.c[C.fwd_packets] + l.w[1].dp.counters.c[C.fwd_packets];
+  const rows = (st: StatusResult): number => st.workers!.reduce((a, w) => a + w.fwd_packets, 0);
+  // A worker forwards while status is built (after its pull, before its rows are read).
+  ctl.info.vrrpFifo = () => (l.syn(1, 2), undefined);
+  let st = ctl.status();
+  ctl.info.vrrpFifo = undefined;
+  assert.equal(rows(st), st.counters.fwd_packets, 'the rows are the numbers the totals were summed from');
+  assert.equal(st.counters.fwd_packets, 5, 'the totals as the pull read them');
+  assert.equal(live(), 7);
+  // Worker 0 in the middle of a list for longer than a pull waits (a long -C, its thread not run).
+  l.syn(0, 4);
+  for (const k of [0, 1]) publishTick(l.shared[k], l.w[k].dp); // the entries, as worker.ts after a batch
+  Atomics.add(l.shared[0].lock, 0, 1);
+  const t0 = performance.now();
+  try {
+    st = ctl.status();
+  } finally {
+    Atomics.add(l.shared[0].lock, 0, 1);
+  }
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(st.counters.fwd_packets, live(), 'the counters are the workers\' latest, not those of the pull before');
+  assert.equal(st.counters.conns_created, l.sent);
+  assert.equal(rows(st), st.counters.fwd_packets);
+  assert.equal(st.conns, l.sent, 'the entries too');
+  assert.equal(st.counters.pull_timeouts, 1, 'the pull that left the statistics as they were is counted');
+  assert.equal(ctl.status().counters.pull_timeouts, 1, 'the next pull reads all');
+  assert.equal(ctl.list().services[0]!.stats.conns, l.sent);
 });
 
 /** A Steering on a map of this process (no kernel): what the group writes, and how often. */

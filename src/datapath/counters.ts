@@ -137,6 +137,10 @@ export const COUNTER_NAMES = [
   // uvsd --schedule-icmp (the kernel's schedule_icmp): ICMP errors quoting a connection no entry
   // held that scheduled it (a new entry) and went on to its server (icmp_related_forwarded too)
   'icmp_scheduled',
+  // uvsd --workers / --datapath-thread, the main thread's own (src/datapath/group.ts): reads of
+  // the workers' statistics that left a part of them as the last read had (a worker applied a
+  // list for longer than PULL_WAIT_MS); the counters and entries are read at every pull all the same
+  'pull_timeouts',
 ] as const;
 
 /** Why a frame was dropped; each reason is its own counter (uvs_drops_total{reason}). */

@@ -10,7 +10,8 @@
 // it: pull() reads a chunk of slots between two lists of every worker (it reads the chunk again
 // if one applied a list meanwhile), never half of one, and knows which, so a server the shadow
 // has deleted, added or zeroed is counted as the worker still holds it (no total goes down, none
-// counts a server twice while the lists travel). A worker never waits for pull().
+// counts a server twice while the lists travel). A worker never waits for pull(). The counters
+// and entries, which no list moves, are read at once, without waiting (readHead()).
 // docs/architecture.md ("Workers") has the picture.
 
 import { randomInt } from 'node:crypto';
@@ -100,8 +101,12 @@ export const S_NEIGH = 4;
 export const S_SECURE = 6;
 export const S_MAX = 7;
 
-/** How long a pull() waits in all for workers applying lists before it leaves the rest of the shadow as it is. */
-const PULL_WAIT_MS = 100;
+/**
+ * How long a pull() waits in all for workers applying lists before it leaves the rest of the
+ * shadow as it is (counted: pull_timeouts). The counters and entries do not wait: a list never
+ * moves them, so they are read at once (readHead()).
+ */
+export const PULL_WAIT_MS = 100;
 /**
  * pull() sums services and their slots in chunks of about this many (a slot and a service count
  * one each), each read between two lists of every worker: the workers apply lists meanwhile, and
@@ -312,6 +317,16 @@ interface Link {
   svcNext: { seq: number; svc: Float64Array }[];
   /** Resolves when the thread has ended (also one that died before close()). */
   exited: Promise<void>;
+}
+
+/**
+ * A worker's counters and entries as the last pull read them (readHead()): the totals were summed
+ * from these very numbers, so its `status` row and uvs_worker_* series add up to the totals.
+ */
+interface HeadSnap {
+  c: Float64Array;
+  conns: number;
+  secure: boolean;
 }
 
 /** What one pull() reads and writes (DatapathGroup.reading()). */
@@ -656,14 +671,20 @@ export class DatapathGroup implements Workers {
     if (r === undefined) return;
     const deadline = performance.now() + PULL_WAIT_MS;
     if (slots !== undefined) {
-      this.stably(r, deadline, (applied) => {
+      if (!this.stably(r, deadline, (applied) => {
         for (const d of slots) this.sumSlot(r, applied, d);
-      });
+      })) this.gaveUp(r);
       this.slotsSummed += slots.length;
       return;
     }
-    if (!this.stably(r, deadline, (applied) => this.sumHead(r, applied))) return;
-    this.sumServices(r, deadline, 0, r.dp.services.length, Infinity);
+    this.readHead(r);
+    if (!this.stably(r, deadline, (applied) => this.sumRetired(r, applied))) return this.gaveUp(r);
+    if (this.sumServices(r, deadline, 0, r.dp.services.length, Infinity).timedOut) this.gaveUp(r);
+  }
+
+  /** A pull left part of the shadow as the last one had it: a worker was in a list past PULL_WAIT_MS. */
+  private gaveUp(r: Reading): void {
+    r.dp.counters.c[C.pull_timeouts]++;
   }
 
   /**
@@ -674,7 +695,8 @@ export class DatapathGroup implements Workers {
     const r = this.reading();
     if (r === undefined) return;
     const deadline = performance.now() + PULL_WAIT_MS;
-    if (!this.stably(r, deadline, (applied) => this.sumHead(r, applied))) return;
+    this.readHead(r);
+    if (!this.stably(r, deadline, (applied) => this.sumRetired(r, applied))) return this.gaveUp(r);
     const n = r.dp.services.length;
     let from = this.tickFrom < n ? this.tickFrom : 0;
     let budget = this.tickPull;
@@ -682,7 +704,13 @@ export class DatapathGroup implements Workers {
     const at = this.sumServices(r, deadline, from, n, budget);
     budget -= at.spent;
     from = at.next;
-    if (from >= n && budget > 0 && this.tickFrom > 0) from = this.sumServices(r, deadline, 0, Math.min(this.tickFrom, n), budget).next;
+    let timedOut = at.timedOut;
+    if (!timedOut && from >= n && budget > 0 && this.tickFrom > 0) {
+      const again = this.sumServices(r, deadline, 0, Math.min(this.tickFrom, n), budget);
+      from = again.next;
+      timedOut = again.timedOut;
+    }
+    if (timedOut) this.gaveUp(r);
     this.tickFrom = from;
   }
 
@@ -739,12 +767,45 @@ export class DatapathGroup implements Workers {
     return n;
   }
 
-  /** The counters, the retired sums, entries and secure TCP (every worker between two lists). */
-  private sumHead(r: Reading, applied: Float64Array): void {
-    const { dp, shared, ins } = r;
-    addDelta(dp.counters.c, this.lastC, shared.map((s) => s.c), NOT_SUMMED);
+  /**
+   * The counters, entries and secure TCP, read at once without waiting for a worker in a list:
+   * the workers only ever add to them and a list moves none of them (unlike the statistics), so
+   * any moment is a right one, and a worker slow in a list (a long -C) leaves none of them stale.
+   * Each worker's counters are copied once (heads) and summed from the copy, so its `status` row
+   * (status()) is the very numbers the totals hold: before, the rows were read live at the end of
+   * the verb, later than the pull and after one that gave up at PULL_WAIT_MS (the totals as an
+   * older pull left them), so a row could be ahead of the totals.
+   */
+  private readHead(r: Reading): void {
+    const { dp, links, shared } = r;
+    const cs: Float64Array[] = [];
+    let conns = 0;
+    let secure = false;
+    for (let w = 0; w < links.length; w++) {
+      const s = shared[w];
+      let h = this.heads.get(links[w]);
+      if (h === undefined) this.heads.set(links[w], (h = { c: new Float64Array(s.c.length), conns: 0, secure: false }));
+      h.c.set(s.c);
+      h.conns = s.scalars[0];
+      h.secure = s.scalars[S_SECURE] !== 0;
+      cs.push(h.c);
+      conns += h.conns;
+      if (h.secure) secure = true;
+    }
+    addDelta(dp.counters.c, this.lastC, cs, NOT_SUMMED);
     addDelta(dp.counters.d, this.lastD as Float64Array, shared.map((s) => s.d));
     addDelta(dp.counters.batch, this.lastBatch as Float64Array, shared.map((s) => s.batch));
+    dp.ct.count = conns;
+    // Each worker switches from its own share of the table: on while any worker is in it.
+    dp.secureTcp = secure;
+  }
+
+  /** Each started worker's counters as the last pull read them (readHead()). */
+  private readonly heads = new Map<Link, HeadSnap>();
+
+  /** The retired sums (every worker between two lists: a list moves a released server's numbers into them). */
+  private sumRetired(r: Reading, applied: Float64Array): void {
+    const { dp, shared, ins } = r;
     const dt = dp.dt;
     for (let j = 0; j < 5; j++) {
       let v = 0;
@@ -758,22 +819,14 @@ export class DatapathGroup implements Workers {
       }
     }
     if (this.leaving.length > 0) this.leaving = this.leaving.filter((e) => applied.some((a) => a < e.to));
-    let conns = 0;
-    let secure = false;
-    for (const s of shared) {
-      conns += s.scalars[0];
-      if (s.scalars[S_SECURE] !== 0) secure = true;
-    }
-    dp.ct.count = conns;
-    // Each worker switches from its own share of the table: on while any worker is in it.
-    dp.secureTcp = secure;
   }
 
   /**
    * The services with ids from..to-1 and their slots, in chunks (stably()), until `budget`
-   * services and slots are summed: where it stopped (the next id) and what it spent.
+   * services and slots are summed: where it stopped (the next id), what it spent, and whether it
+   * stopped short because a worker was in a list past `deadline`.
    */
-  private sumServices(r: Reading, deadline: number, from: number, to: number, budget: number): { next: number; spent: number } {
+  private sumServices(r: Reading, deadline: number, from: number, to: number, budget: number): { next: number; spent: number; timedOut: boolean } {
     const services = r.dp.services;
     let i = from;
     let spent = 0;
@@ -792,12 +845,12 @@ export class DatapathGroup implements Workers {
       const a = i;
       if (!this.stably(r, deadline, (applied) => {
         for (let id = a; id < j; id++) this.sumService(r, applied, id);
-      })) break;
+      })) return { next: i, spent, timedOut: true };
       this.slotsSummed += n;
       spent += n;
       i = j;
     }
-    return { next: i, spent };
+    return { next: i, spent, timedOut: false };
   }
 
   /** Service id's no-destination drops and its slots (every worker between two lists). */
@@ -868,16 +921,21 @@ export class DatapathGroup implements Workers {
     return { entries, unresolved };
   }
 
+  /**
+   * Each worker's row: its counters and entries as the last pull read them, the numbers the
+   * totals were summed from (readHead()); a worker no pull has read yet, as it is now.
+   */
   status(): WorkerStatus[] {
     return this.links.map((l, i) => {
       const s = l.shared;
-      const c = s?.c;
+      const h = this.heads.get(l);
+      const c = h?.c ?? s?.c;
       return {
         worker: i, io: s?.io ?? 'starting',
         rx_frames: c?.[C.rx_frames] ?? 0, tx_frames: c?.[C.tx_frames] ?? 0,
         fwd_packets: c?.[C.fwd_packets] ?? 0, fwd_out_packets: c?.[C.fwd_out_packets] ?? 0,
-        conns: s?.scalars[0] ?? 0, handoff_out: c?.[C.handoff_out] ?? 0, handoff_in: c?.[C.handoff_in] ?? 0,
-        conn_max: s?.scalars[S_MAX] ?? 0, secure_tcp: s?.scalars[S_SECURE] === 1,
+        conns: h?.conns ?? s?.scalars[0] ?? 0, handoff_out: c?.[C.handoff_out] ?? 0, handoff_in: c?.[C.handoff_in] ?? 0,
+        conn_max: s?.scalars[S_MAX] ?? 0, secure_tcp: h?.secure ?? s?.scalars[S_SECURE] === 1,
         ...(this.cpus === undefined ? {} : { cpu: this.cpus[i] }),
       };
     });

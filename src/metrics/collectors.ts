@@ -115,6 +115,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   fwd_out_packets: 'Packets of connections forwarded towards clients (OutPkts: NAT and FULLNAT replies, ICMP errors relayed to clients, TUN\'s too).',
   fwd_out_bytes: 'Bytes (IP packets) of connections forwarded towards clients (OutBytes).',
   icmp_related_forwarded: 'ICMP errors about a connection forwarded (translated for NAT/FULLNAT).',
+  pull_timeouts: 'uvsd --workers / --datapath-thread: reads of the workers\' statistics that left a part of them (servers\' and services\' statistics, the retired sums) as the last read had, a worker having applied a list of changes for longer than 100 ms. The counters and connection entries are read in full every time.',
   icmp_scheduled: 'uvsd --schedule-icmp: ICMP errors about a connection no entry held (another director\'s, behind ECMP) that scheduled it as its client\'s new flow, then went on to the server chosen.',
   icmp_frag_needed_sent: 'ICMP fragmentation-needed sent for TUN packets too big for MTU - 20.',
   icmp_unreach_sent: 'ICMP port unreachable sent to clients of a service with no real server available (drops no_dest).',
