@@ -12,7 +12,7 @@ import { ShardedMap } from './shards.js';
 import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
-import { VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type VerbCtx } from './verbs.js';
+import { VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type Pulls, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -117,6 +117,15 @@ export function serviceStatsOf(dp: Datapath, id: number): { conns: number; inpkt
   const st = new Float64Array(5);
   if (svc !== undefined) serviceStatsSinceZero(dp.dt, svc, st);
   return { conns: st[STAT_CONNS], inpkts: st[STAT_IN_PKTS], outpkts: st[STAT_OUT_PKTS], inbytes: st[STAT_IN_BYTES], outbytes: st[STAT_OUT_BYTES] };
+}
+
+/** Sum what `p` names of the workers' numbers into the shadow's (Pulls: a verb's answer). */
+function pullFor(w: Workers, p: Pulls): void {
+  if (p === 'all') w.pull();
+  else if (p === 'head') {
+    if (w.pullHead !== undefined) w.pullHead();
+    else w.pull();
+  } else if (p.length > 0) w.pull(p);
 }
 
 /** The verbs' key of a service of the model. */
@@ -400,9 +409,9 @@ export class Control {
     const { v, a } = verbArgs(verb, args);
     const t0 = performance.now();
     const c0 = native.threadCpuMs();
-    // The workers' counters and statistics summed into dp's (group.ts), for the verbs whose answer
-    // shows them (VERBS: summed()); a change reads only what its operations need (applyDp).
-    if (v.stats) this.info.workers?.pull();
+    // The workers' counters and statistics summed into dp's (group.ts), what the answer shows of
+    // them (VERBS: summed()); a change reads only what its operations need (applyDp).
+    if (v.stats !== undefined && this.info.workers !== undefined) pullFor(this.info.workers, v.stats(this.model, a));
     try {
       const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
       const result = v.run(ctx, a);

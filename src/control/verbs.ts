@@ -89,10 +89,10 @@ interface Verb<A, R> {
   mutates: boolean;
   /**
    * Its answer shows counters or statistics that, with --workers, are the workers' summed into the
-   * shadow's (summed()): Control.call sums the whole table from them first. No other verb does
-   * (a change reads only the slots its operations need, Control.applyDp).
+   * shadow's (summed()): what of them it shows, which Control.call sums from the workers first.
+   * No other verb sums any (a change reads only the slots its operations need, Control.applyDp).
    */
-  stats: boolean;
+  stats: ((model: Model, args: Record<string, unknown>) => Pulls) | undefined;
   /** The argument names it takes: any other is refused (a misspelt one would be ignored, its default used). */
   keys: ReadonlySet<string>;
   run(ctx: VerbCtx, args: Record<string, unknown>): R;
@@ -104,17 +104,35 @@ interface Verb<A, R> {
 type ArgKeys<A> = { readonly [K in keyof Required<A>]: true };
 
 function verb<A, R>(mutates: boolean, keys: ArgKeys<A>, run: (ctx: VerbCtx, args: Record<string, unknown>) => R): Verb<A, R> {
-  return { mutates, stats: false, keys: new Set(Object.keys(keys)), run };
+  return { mutates, stats: undefined, keys: new Set(Object.keys(keys)), run };
 }
 
 /**
- * A verb whose answer reads the shadow's counters, statistics or connection count (-L with its
- * numbers, status, drain): with --workers Control.call sums every worker's into the shadow first
- * (DatapathGroup.pull(), 10-30 ms at 10,000 services of 4 servers), so the answer is fresh. The
- * others (every change, -Lc and the verbs that ask the workers themselves) pull nothing whole.
+ * What of the workers' numbers a verb's answer shows: the whole table (DatapathGroup.pull()), the
+ * counters and entries alone (`head`: Workers.pullHead, no statistics), or these destination slots.
  */
-function summed<A, R>(v: Verb<A, R>): Verb<A, R> {
-  return { ...v, stats: true };
+export type Pulls = 'all' | 'head' | readonly number[];
+
+/**
+ * A verb whose answer reads the shadow's counters, statistics or connection count (-L with its
+ * numbers, status, drain): with --workers Control.call sums what `what` names of every worker's
+ * into the shadow first, so the answer is fresh: the whole table only for a whole -L
+ * (DatapathGroup.pull(), 10-30 ms at 10,000 services of 4 servers). The others (every change, -Lc
+ * and the verbs that ask the workers themselves) pull nothing whole.
+ */
+function summed<A, R>(v: Verb<A, R>, what: (model: Model, args: Record<string, unknown>) => Pulls): Verb<A, R> {
+  return { ...v, stats: what };
+}
+
+/** -L of one service: its servers' slots (none for a bad or unknown key: the verb refuses or shows none). */
+function serviceSlots(model: Model, k: unknown): readonly number[] {
+  let s: ServiceModel | undefined;
+  try {
+    s = model.services.get(serviceArg(k).key);
+  } catch {
+    return [];
+  }
+  return s === undefined ? [] : s.dests.map((d) => d.slot);
 }
 
 const NO_ARGS: ArgKeys<Record<string, never>> = {};
@@ -712,7 +730,7 @@ export const VERBS = {
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
     return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
-  })),
+  }), (model, a) => (a.service === undefined ? 'all' : serviceSlots(model, a.service))),
 
   timeouts: verb<Record<string, never>, Timeouts>(false, NO_ARGS, (ctx) => ({ ...ctx.model.timeouts })),
 
@@ -909,7 +927,7 @@ export const VERBS = {
     c.drain = a.on ? { since: was?.since ?? performance.now(), timeoutS } : undefined;
     if ((was === undefined) !== (c.drain === undefined)) c.onChange?.();
     return drainStatus(ctx);
-  })),
+  }), () => 'head'),
 
   status: summed(verb<Record<string, never>, StatusResult>(false, NO_ARGS, (ctx) => {
     const dp = ctx.control.dp;
@@ -943,7 +961,7 @@ export const VERBS = {
       ...(ctx.control.info.cpus !== undefined ? { cpus: ctx.control.info.cpus } : {}),
       ...ftpNotPersistentOf(ctx),
     };
-  })),
+  }), () => 'head'),
 };
 
 function ftpNotPersistentOf(ctx: VerbCtx): { ftpNotPersistent?: string[] } {

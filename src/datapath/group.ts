@@ -281,6 +281,8 @@ export interface Workers {
   apply(ops: readonly DpOp[]): void;
   /** Sum the workers' counters into the shadow's arrays (slots: only these destination slots' statistics). */
   pull(slots?: readonly number[]): void;
+  /** Only the counters, entries and secure TCP (what `status` and `drain` show): no statistics, no wait. */
+  pullHead?(): void;
   /** Connections and persistence templates bound to slot d, over every worker (Control.destRefs). */
   destRefs?(d: number): number;
   /** Worker k's connections from entry `from` on: at most max, looking at at most scan entries (snapshotConns). */
@@ -685,6 +687,12 @@ export class DatapathGroup implements Workers {
   /** A pull left part of the shadow as the last one had it: a worker was in a list past PULL_WAIT_MS. */
   private gaveUp(r: Reading): void {
     r.dp.counters.c[C.pull_timeouts]++;
+  }
+
+  /** The counters, entries and secure TCP alone (`status`, `drain`): read at once (readHead()), no statistics. */
+  pullHead(): void {
+    const r = this.reading();
+    if (r !== undefined) this.readHead(r);
   }
 
   /**
