@@ -14,6 +14,7 @@ import { parseMac } from '../src/datapath/addr.js';
 import { destLoad } from '../src/datapath/dests.js';
 import { DatapathGroup, SCALARS, applyLocked, publishTick, workerShared, type OpsMessage, type WorkerShared } from '../src/datapath/group.js';
 import { createMetrics } from '../src/metrics/collectors.js';
+import { RateEstimator } from '../src/metrics/rates.js';
 import { C, SVC_SLOTS } from '../src/datapath/counters.js';
 import { FaultWatch } from '../src/control/faults.js';
 import { formatStatus } from '../src/control/printers.js';
@@ -477,6 +478,59 @@ test('--workers: status\'s counters and its per-worker rows are one read: the ro
   assert.equal(ctl.status().counters.pull_timeouts, 1, 'the pull that left the statistics as they were is counted');
   assert.equal(ctl.list().services[0]!.stats.conns, l.sent, 'the next pull reads all');
   assert.equal(ctl.status().counters.pull_timeouts, 1);
+});
+
+test('--workers: each tick of the rate estimators (--rate, the status page) sums from the workers its services and their servers, no tick the whole table (tick 0 summed all: 10-30 ms every 2 s at 10,000 services of 4 servers); the rates are the workers\' traffic by the kernel\'s formula', () => {
+  const l = lab();
+  const { shadow, group } = l;
+  const ctl = shadow.ctl;
+  const N = 16;
+  const svc = (i: number) => ({ proto: 'tcp' as const, addr: VIP, port: 1000 + i });
+  for (let i = 0; i < N; i++) {
+    ctl.addService({ ...svc(i), sched: 'rr' });
+    for (const r of RS.slice(0, 2)) ctl.addDest({ service: svc(i), addr: r.ip, port: 1000 + i, fwd: 'dr', weight: 1 });
+  }
+  l.deliver(0, 1);
+  const whole: string[] = [];
+  const pull = group.pull.bind(group);
+  group.pull = (slots?: readonly number[]) => {
+    if (slots === undefined) whole.push(new Error().stack!.split('\n')[2]!.trim());
+    pull(slots);
+  };
+  const rates = new RateEstimator(shadow.dp);
+  let now = 0;
+  const perTick: number[] = [];
+  const period = (): void => {
+    for (let t = 0; t < 8; t++) {
+      const s0 = group.slotsSummed;
+      ctl.estimateTick();
+      rates.tick((now += 250), (k) => group.pullShare(k, 8, k === 0));
+      perTick.push(group.slotsSummed - s0);
+    }
+  };
+  for (let i = 0; i < N; i++) {
+    l.syn(0, i + 1, 1000 + i);
+    l.syn(1, 1, 1000 + i);
+  }
+  period();
+  for (let i = 0; i < N; i++) l.syn(0, 2 * (i + 1), 1000 + i);
+  period();
+  group.pull = pull;
+  assert.deepEqual(whole, [], 'no tick summed the whole table');
+  // Each estimator's tick: 2 of the 16 services and their 2 servers each.
+  assert.deepEqual(perTick, Array.from({ length: 16 }, () => 2 * 2 * 3));
+  const list = ctl.list(); // rates are not pulled: the estimators' own rows
+  const dt = shadow.dp.dt;
+  for (let i = 0; i < N; i++) {
+    const s = list.services.find((x) => x.port === 1000 + i)!;
+    // The kernel's formula (estimator.ts): the first period counts from zero totals.
+    let avg = Math.floor(((i + 2) * 512) / 4);
+    avg += Math.floor((2 * (i + 1) * 512 - avg) / 4);
+    assert.equal(s.rate.cps, Math.floor((avg + 0x1ff) / 1024), `--rate of service ${i}`);
+    const ds = shadow.dp.services.find((x) => x?.port === 1000 + i)!.dests;
+    assert.equal(ds.reduce((a, d) => a + rates.dest(d).cps, 0), (2 * (i + 1)) / 2 / 4, `the status page's conn/s of service ${i}'s servers`);
+    assert.equal(ds.reduce((a, d) => a + dt.conns[d], 0), 3 * (i + 1) + 1);
+  }
 });
 
 /** A Steering on a map of this process (no kernel): what the group writes, and how often. */

@@ -23,6 +23,7 @@ import { FaultWatch } from '../control/faults.js';
 import { NoDecapWatch } from '../control/nodecap.js';
 import { ArpWatch } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
+import { EST_TICKS } from '../control/estimator.js';
 import { LinkWatch, RingOffloadWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
@@ -680,6 +681,7 @@ export async function main(argv: string[]): Promise<void> {
       metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
         // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
         slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
+        pullShare: group === undefined ? undefined : (t) => group.pullShare(t, EST_TICKS, t === 0),
         states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),

@@ -378,8 +378,7 @@ export class Control {
   private estStop: (() => void) | undefined;
   /** The next tick of estimateTick(), and a service's statistics in it. */
   private estNext = 0;
-  /** The tick in progress (estimateSome): its next slot and service id; -1: none. */
-  private estSlot = -1;
+  /** The tick in progress (estimateSome): its next service id; -1: none. */
   private estSvc = -1;
   private readonly estStats = new Float64Array(5);
   /** uvsadm trace sessions (src/control/trace.ts). */
@@ -832,48 +831,41 @@ export class Control {
 
   /** One estimator step over every service and destination (all EST_TICKS ticks at once). */
   estimate(): void {
-    while (this.estSlot >= 0 && !this.estimateSome(Infinity)); // a tick begun by the timer: ended first
+    while (this.estSvc >= 0 && !this.estimateSome(Infinity)); // a tick begun by the timer: ended first
     this.estNext = 0;
     for (let t = 0; t < EST_TICKS; t++) this.estimateSome(Infinity);
   }
 
   /**
    * The next of the EST_TICKS ticks of the 2-second period (the kernel's IPVS_EST_NTICKS): the
-   * rows of the slots and service ids equal to its number modulo EST_TICKS, so each row keeps an
-   * exact 2 s period. The whole step at once took 4-6 ms every 2 s with 10,000 services of 4
-   * servers (48 ms the first time). The workers' counters are pulled before tick 0 only (a pull is
-   * a pass over every slot): the other ticks read them as uvsd's 250 ms tick last pulled them.
+   * rows of the services whose id equals its number modulo EST_TICKS and of their servers, so
+   * each row keeps an exact 2 s period. The whole step at once took 4-6 ms every 2 s with 10,000
+   * services of 4 servers (48 ms the first time). With --workers the tick sums just those from
+   * the workers first (pullShare): before, tick 0 summed the whole table (10-30 ms every 2 s at
+   * 10,000 services of 4 servers) and the other ticks read what the 250 ms tick last pulled.
    */
   estimateTick(): void {
     while (!this.estimateSome(Infinity));
   }
 
   /**
-   * Steps rows of the current tick (the servers in use by their slot's flag, then the services)
-   * until it is done (true: the next call begins the next tick) or performance.now() passes
-   * `deadline`, looked at every EST_CHECK_ROWS rows (false: the next call goes on). Its timer
-   * (startTicks) so runs a tick in slices: the first tick after a start, before the JIT compiled
-   * it, took 8-14 ms at once with 10,000 services of 4 servers. Allocates nothing.
+   * Steps the rows of the current tick (its services, each with its servers in use by their
+   * slot's flag) until it is done (true: the next call begins the next tick) or
+   * performance.now() passes `deadline`, looked at every EST_CHECK_ROWS services (false: the next
+   * call goes on). Its timer (startTicks) so runs a tick in slices: the first tick after a start,
+   * before the JIT compiled it, took 8-14 ms at once with 10,000 services of 4 servers. Allocates nothing.
    */
   estimateSome(deadline: number): boolean {
     const t = this.estNext;
-    if (this.estSlot < 0) {
-      if (t === 0) this.info.workers?.pull();
-      this.estSlot = t;
+    if (this.estSvc < 0) {
+      const w = this.info.workers;
+      if (w?.pullShare !== undefined) w.pullShare(t, EST_TICKS);
+      else if (t === 0) w?.pull();
       this.estSvc = t;
     }
     const dt = this.dp.dt;
     const timed = deadline !== Infinity;
     let n = 0;
-    for (; this.estSlot < dt.max; this.estSlot += EST_TICKS) {
-      if (timed && ++n === EST_CHECK_ROWS) {
-        n = 0;
-        if (performance.now() >= deadline) return false;
-      }
-      const k = this.estSlot;
-      if ((dt.flags[k] & DEST_F_USED) === 0) continue;
-      this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
-    }
     // Since the last -Z, with what deleted servers had (serviceStatsSinceZero): no false drop.
     const services = this.dp.services;
     for (; this.estSvc < services.length; this.estSvc += EST_TICKS) {
@@ -883,11 +875,16 @@ export class Control {
       }
       const svc = services[this.estSvc];
       if (svc === undefined) continue;
+      const ds = svc.dests;
+      for (let i = 0; i < ds.length; i++) {
+        const k = ds[i];
+        if ((dt.flags[k] & DEST_F_USED) === 0) continue;
+        this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
+      }
       const st = this.estStats;
       serviceStatsSinceZero(dt, svc, st);
       this.svcRates.sample(this.estSvc, st[STAT_CONNS], st[STAT_IN_PKTS], st[STAT_OUT_PKTS], st[STAT_IN_BYTES], st[STAT_OUT_BYTES]);
     }
-    this.estSlot = -1;
     this.estSvc = -1;
     this.estNext = (t + 1) % EST_TICKS;
     return true;

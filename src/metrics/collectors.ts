@@ -34,6 +34,8 @@ export interface MetricsOptions {
   sync?: { sent: number; received: number; lost: number; authFailed: number; otherSyncid: number; fromMaster: number; replayed: number; old: number };
   /** Called before every read of the datapath's counters (uvsd --workers: sum the workers'). */
   pull?: () => void;
+  /** With --workers: sum what the status page rates' tick t reads (DatapathGroup.pullShare, the counters too at tick 0). */
+  pullShare?: (t: number) => void;
   /** Connection entries by state when the datapath's own table is not the one in use (uvsd --workers). */
   states?: () => ArrayLike<number>;
   /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */

@@ -27,8 +27,9 @@ const LINK = [C.rx_frames, C.rx_bytes, C.tx_frames, C.tx_bytes];
 /**
  * The rates, row by row in typed arrays (RateTable): a destination slot's row belongs to the
  * slot's generation (a reused slot starts again). Run in EST_TICKS ticks of EST_INTERVAL_MS: a
- * tick steps the slots d with d % EST_TICKS equal to its number, each over the time since that
- * tick last ran; tick 0 also the drops, link and port rates. A map of string keys and a
+ * tick steps the servers of the services whose id % EST_TICKS equals its number (what
+ * DatapathGroup.pullShare sums for it), each over the time since that tick last ran; tick 0 also
+ * the drops, link and port rates. A map of string keys and a
  * Float64Array per server and step took 37-78 ms every 2 s with 10,000 services of 4 servers,
  * on the datapath's thread (scavenges of 10-24 ms among them).
  */
@@ -45,8 +46,9 @@ export class RateEstimator {
   /** Per tick: when it last ran (-1: never). */
   private readonly tickMs = new Float64Array(EST_TICKS).fill(-1);
   private next = 0;
-  /** The tick in progress (tickSome): its next slot (-1: none) and the seconds it folds. */
+  /** The tick in progress (tickSome): its next slot (-1: none), its next service id and the seconds it folds. */
   private at = -1;
+  private svc = -1;
   private secs = 0;
 
   constructor(dp: Datapath, portDrops?: () => Record<string, number> | null) {
@@ -61,21 +63,26 @@ export class RateEstimator {
     return this.dests.steps;
   }
 
-  /** The next tick, whole (tests); `pull` runs before tick 0. */
-  tick(nowMs: number, pull?: () => void): void {
+  /**
+   * The next tick, whole (tests); `pull(t)` runs before tick t: with --workers it sums what the
+   * tick reads (DatapathGroup.pullShare: its services' servers, at tick 0 the counters too), not
+   * the whole table.
+   */
+  tick(nowMs: number, pull?: (t: number) => void): void {
     while (!this.tickSome(nowMs, Infinity, pull));
   }
 
   /**
-   * Steps the slots of the current tick until it is done (true) or performance.now() passes
-   * `deadline`, looked at every EST_CHECK_ROWS slots (false: the next call goes on, folding the
+   * Steps the rows of the current tick until it is done (true) or performance.now() passes
+   * `deadline`, looked at every EST_CHECK_ROWS rows (false: the next call goes on, folding the
    * seconds measured when the tick began). Its timer (startTicks) runs a tick so in slices: the
-   * first ticks after a start run before the JIT compiled them. `nowMs` counts when a tick begins.
+   * first ticks after a start run before the JIT compiled them. `nowMs` counts when a tick begins;
+   * `pull(t)` runs then.
    */
-  tickSome(nowMs: number, deadline: number, pull?: () => void): boolean {
+  tickSome(nowMs: number, deadline: number, pull?: (t: number) => void): boolean {
     const t = this.next;
     if (this.at < 0) {
-      if (t === 0) pull?.();
+      pull?.(t);
       this.begin(t, nowMs);
     }
     const dt = this.dp.dt;
@@ -85,24 +92,36 @@ export class RateEstimator {
     const secs = this.secs;
     const timed = deadline !== Infinity;
     let n = 0;
+    // The free and deleted slots of the tick first (slot % EST_TICKS), then the servers of its
+    // services (id % EST_TICKS): what pull(t) summed from the workers.
     for (; this.at < dt.max; this.at += EST_TICKS) {
       if (timed && ++n === EST_CHECK_ROWS) {
         n = 0;
         if (performance.now() >= deadline) return false;
       }
-      const d = this.at;
-      if ((dt.flags[d] & DEST_F_USED) === 0) {
-        rows.forget(d); // a deleted server (in the trash) or a free slot
-        continue;
+      if ((dt.flags[this.at] & DEST_F_USED) === 0) rows.forget(this.at); // a deleted server (in the trash) or a free slot
+    }
+    const services = this.dp.services;
+    for (; this.svc < services.length; this.svc += EST_TICKS) {
+      if (timed && ++n === EST_CHECK_ROWS) {
+        n = 0;
+        if (performance.now() >= deadline) return false;
       }
-      // dt.total(d, k) of the five (the never-zeroed totals), in the order of Rates
-      const o = d * 5;
-      now[0] = kept[o + STAT_CONNS] + dt.conns[d];
-      now[1] = kept[o + STAT_IN_PKTS] + dt.inPkts[d];
-      now[2] = kept[o + STAT_IN_BYTES] + dt.inBytes[d];
-      now[3] = kept[o + STAT_OUT_PKTS] + dt.outPkts[d];
-      now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
-      rows.step(d, dt.gen[d], secs);
+      const svc = services[this.svc];
+      if (svc === undefined) continue;
+      const ds = svc.dests;
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i];
+        if ((dt.flags[d] & DEST_F_USED) === 0) continue;
+        // dt.total(d, k) of the five (the never-zeroed totals), in the order of Rates
+        const o = d * 5;
+        now[0] = kept[o + STAT_CONNS] + dt.conns[d];
+        now[1] = kept[o + STAT_IN_PKTS] + dt.inPkts[d];
+        now[2] = kept[o + STAT_IN_BYTES] + dt.inBytes[d];
+        now[3] = kept[o + STAT_OUT_PKTS] + dt.outPkts[d];
+        now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
+        rows.step(d, dt.gen[d], secs);
+      }
     }
     this.at = -1;
     this.next = (t + 1) % EST_TICKS;
@@ -123,6 +142,7 @@ export class RateEstimator {
     this.tickMs[t] = nowMs;
     this.secs = secs;
     this.at = t;
+    this.svc = t;
     if (t !== 0) return;
     this.drops.now.set(this.dp.counters.d);
     this.drops.step(0, 0, secs);

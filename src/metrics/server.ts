@@ -195,7 +195,9 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
   const rates = new RateEstimator(dp, opts.portDrops);
   // With workers (opts.states) each walks its own table; this one is an empty shell.
   if (opts.states === undefined) census.full();
-  const stopRates = startTicks((deadline) => rates.tickSome(performance.now(), deadline, pull), EST_INTERVAL_MS);
+  // With workers each tick sums its share of the table (and tick 0 the counters), not all of it.
+  const pullTick = opts.pullShare ?? ((t: number) => t === 0 && pull());
+  const stopRates = startTicks((deadline) => rates.tickSome(performance.now(), deadline, pullTick), EST_INTERVAL_MS);
   const timers: NodeJS.Timeout[] = [];
   if (opts.states === undefined) timers.push(setInterval(() => census.step(), CENSUS_MS));
   for (const t of timers) t.unref();
