@@ -74,7 +74,7 @@ export class RateEstimator {
 
   /**
    * Steps the rows of the current tick until it is done (true) or performance.now() passes
-   * `deadline`, looked at every EST_CHECK_ROWS rows (false: the next call goes on, folding the
+   * `deadline`, looked at once EST_CHECK_ROWS rows went by (false: the next call goes on, folding the
    * seconds measured when the tick began). Its timer (startTicks) runs a tick so in slices: the
    * first ticks after a start run before the JIT compiled them. `nowMs` counts when a tick begins;
    * `pull(t)` runs then.
@@ -95,7 +95,7 @@ export class RateEstimator {
     // The free and deleted slots of the tick first (slot % EST_TICKS), then the servers of its
     // services (id % EST_TICKS): what pull(t) summed from the workers.
     for (; this.at < dt.max; this.at += EST_TICKS) {
-      if (timed && ++n === EST_CHECK_ROWS) {
+      if (timed && ++n >= EST_CHECK_ROWS) {
         n = 0;
         if (performance.now() >= deadline) return false;
       }
@@ -103,13 +103,16 @@ export class RateEstimator {
     }
     const services = this.dp.services;
     for (; this.svc < services.length; this.svc += EST_TICKS) {
-      if (timed && ++n === EST_CHECK_ROWS) {
+      // A look at the clock once EST_CHECK_ROWS rows went by, between services (a service's
+      // servers in one slice).
+      if (timed && n >= EST_CHECK_ROWS) {
         n = 0;
         if (performance.now() >= deadline) return false;
       }
       const svc = services[this.svc];
       if (svc === undefined) continue;
       const ds = svc.dests;
+      n += ds.length + 1;
       for (let i = 0; i < ds.length; i++) {
         const d = ds[i];
         if ((dt.flags[d] & DEST_F_USED) === 0) continue;
