@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { drService, getInDirector, logLines, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
+import { drService, getInDirector, logLines, uvsadmCall, waitLog, waitStatusLine, withDrLab } from './lab/itest.js';
 import { SUBNET, VIP } from './lab/dr-lab.js';
 import { delay, within } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
@@ -165,14 +165,14 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
 async function whileDown(lab: DrLab): Promise<void> {
   const st0 = await lab.status();
   const vip2 = `${SUBNET}.201`;
-  await lab.uvsadmMust(['-A', '-t', `${vip2}:80`, '-s', 'rr']);
+  await uvsadmCall(lab, ['-A', '-t', `${vip2}:80`, '-s', 'rr']);
   // With workers the counts reach --status at the next pull.
   const probed = (st: typeof st0) => st.arpWatch!.probes > st0.arpWatch!.probes && st.drops.tx_failed! > st0.drops.tx_failed!;
   let st = st0;
   for (let i = 0; i < 30 && !probed(st = await lab.status()); i++) await delay(100);
   assert.ok(probed(st), `the ARP watch probed (${st0.arpWatch!.probes} -> ${st.arpWatch!.probes}), the frames counted (tx_failed ${st0.drops.tx_failed} -> ${st.drops.tx_failed})`);
   assert.ok(lab.uvsdAlive(), `uvsd still runs; stderr: ${lab.uvsd!.stderr()}`);
-  await lab.uvsadmMust(['-D', '-t', `${vip2}:80`]);
+  await uvsadmCall(lab, ['-D', '-t', `${vip2}:80`]);
 }
 
 test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwhile: frames dropped, uvsd goes on, also with --workers 2), out of its bridge, the bridge set down, the bridge deleted: one warning each, one info line when back (the TAP put back on a re-created bridge), --status and uvs_link_up show it', { timeout: 60_000 }, async (t) => {

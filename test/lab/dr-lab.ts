@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab, type HostSpec, type ExecResult, type Proc, within } from './netns.js';
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
-import { parseArgs } from '../../src/control/ipvsadm.js';
+import { parseArgs, parseRules } from '../../src/control/ipvsadm.js';
 import { waitForControl } from './ready.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
@@ -477,5 +477,18 @@ export async function uvsadmCall(socketPath: string, args: string[], timeoutMs?:
     await controlCall(socketPath, cmd.call.verb, cmd.call.args as never, timeoutMs);
   } catch (e) {
     throw new Error(`uvsadm ${args.join(' ')} failed: ${String(e)}`);
+  }
+}
+
+/**
+ * `uvsadm -R` with `text` on its stdin, without a uvsadm process: the lines parsed as uvsadm
+ * parses them and sent as its one 'batch' verb, as uvsadm sends it (all or nothing).
+ */
+export async function uvsadmRestoreCall(socketPath: string, text: string, timeoutMs?: number): Promise<void> {
+  const rules = parseRules(text);
+  try {
+    await controlCall(socketPath, 'batch', { items: rules.calls }, timeoutMs);
+  } catch (e) {
+    throw new Error(`uvsadm -R failed: ${String(e)}`);
   }
 }

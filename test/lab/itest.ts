@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { delay, Lab, labUnavailableReason } from './netns.js';
-import { createDrLab, repoRoot, uvsadmCall as uvsadmCallAt, VIP, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
+import { createDrLab, repoRoot, uvsadmCall as uvsadmCallAt, uvsadmRestoreCall, VIP, type DrLab, type DrLabOptions, type StartUvsdOptions } from './dr-lab.js';
 
 let cachedReason: string | null | undefined;
 /** Why integration tests cannot run here (cached), or null. */
@@ -128,13 +128,14 @@ export function uvsadmCall(lab: DrLab, args: string[]): Promise<void> {
 }
 
 /** The VIP's services (default TCP port 80), rr over every real server (DR), and `more` rule
- *  lines: one `uvsadm -R` (each uvsadm is a node process: ~0.3 s). */
+ *  lines: one `uvsadm -R` batch, sent over the control socket (uvsadmRestoreCall: no uvsadm
+ *  process, each is a node start of ~0.3 s). */
 export async function drService(lab: DrLab, services: Array<['-t' | '-u', number]> = [['-t', 80]], more: string[] = []): Promise<void> {
   const rules = services.flatMap(([proto, port]) => [
     `-A ${proto} ${VIP}:${port} -s rr`,
     ...lab.servers.map((s) => `-a ${proto} ${VIP}:${port} -r ${s.addr}:${port} -g`),
   ]);
-  await lab.uvsadmMust(['-R'], [...rules, ...more, ''].join('\n'));
+  await uvsadmRestoreCall(lab.socketPath, [...rules, ...more, ''].join('\n'));
 }
 
 /** uvsd's log lines whose msg matches re. */
