@@ -3,15 +3,15 @@
 // Each test builds its own lab (test/lab/dr-lab.ts) and tears it down in finally.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDrLab } from './lab/itest.js';
+import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { VIP, type DrLab, type HoldConn } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 180_000 };
 
 async function tcpService(lab: DrLab, sched: string, weights: number[]): Promise<void> {
-  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', sched]);
+  await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', sched]);
   for (let i = 0; i < weights.length; i++) {
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', String(weights[i])]);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[i]!.addr}:80`, '-g', '-w', String(weights[i])]);
   }
 }
 
@@ -51,8 +51,8 @@ test('wrr 3:1: 100 new TCP connections split exactly 75/25', OPTS, async (t) => 
 
 test('UDP rr service answers from the VIP and alternates rs1, rs2, rs1, ...', OPTS, async (t) => {
   await withDrLab(t, { servers: 2 }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-g', '-w', '1']);
     const r = await lab.udp(10);
     t.diagnostic(`sequence ${r.sequence.join(' ')}`);
     assert.equal(r.errors, 0, `failed datagrams: ${r.errorSamples.join('; ')}`);
@@ -65,7 +65,7 @@ test('weight 0 drains: no new connections, the open keep-alive connection keeps 
     const drained = lab.servers.find((s) => s.name === held.first.server)!;
     const other = lab.servers.find((s) => s !== drained)!;
     t.diagnostic(`keep-alive connection (port ${held.first.localPort}) reached ${drained.name}; setting its weight to 0`);
-    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${drained.addr}:80`, '-g', '-w', '0']);
+    await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${drained.addr}:80`, '-g', '-w', '0']);
     const r = await lab.http(20);
     t.diagnostic(`new connections: ${JSON.stringify(r.counts)} errors ${r.errors}`);
     assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
@@ -81,7 +81,7 @@ test('deleting a real server sends all following new connections to the remainin
     const before = await lab.http(10);
     assert.equal(before.errors, 0, `failed requests: ${before.errorSamples.join('; ')}`);
     assert.deepEqual(before.counts, { rs1: 5, rs2: 5 });
-    await lab.uvsadmMust(['-d', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`]);
+    await uvsadmCall(lab, ['-d', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`]);
     const after = await lab.http(20);
     t.diagnostic(`after deleting rs1: ${JSON.stringify(after.counts)} errors ${after.errors}`);
     assert.equal(after.errors, 0, `failed requests: ${after.errorSamples.join('; ')}`);
@@ -133,8 +133,8 @@ print(json.dumps(out))
 
 test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is one hop); with TTL 2 the server answers', OPTS, async (t) => {
   await withDrLab(t, { servers: 1 }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-    await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0]!.addr}:53`, '-g']);
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${lab.servers[0]!.addr}:53`, '-g']);
     const probe = async (ttl: number): Promise<Record<string, unknown>> => {
       const r = await lab.lab.exec(lab.ns.cli, ['python3', '-c', TTL_PROBE, VIP, String(ttl)], { timeoutMs: 10_000 });
       assert.equal(r.code, 0, r.stderr);
@@ -153,16 +153,16 @@ test('TTL: a UDP probe with TTL 1 gets ICMP time exceeded from the VIP (uvsd is 
 
 test('uvsadm -C, then the service and its servers added again (ipvsadm -C; -R): an idle keep-alive connection goes on to its server (the kernel\'s dest trash); after -C and the service added without its server, its next request gets a reset at once', OPTS, async (t) => {
   await withKeepAlive(t, async (lab, held) => {
-    await lab.uvsadmMust(['-C']);
+    await uvsadmCall(lab, ['-C']);
     await tcpService(lab, 'rr', [1, 1]);
     const back = await held.again();
     assert.equal(back.server, held.first.server, `the connection goes on to its server: ${JSON.stringify(back)}`);
     // Its server not added back: the entry is gone at its next packet, and the client told.
     const mine = lab.servers.findIndex((s) => s.name === held.first.server);
     assert.ok(mine >= 0, `held by ${held.first.server}`);
-    await lab.uvsadmMust(['-C']);
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[1 - mine]!.addr}:80`, '-g']);
+    await uvsadmCall(lab, ['-C']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[1 - mine]!.addr}:80`, '-g']);
     const t0 = Date.now();
     const next = await held.again();
     const ms = Date.now() - t0;

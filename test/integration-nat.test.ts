@@ -5,14 +5,14 @@
 // the VIP as source. Each test builds its own lab and tears it down in finally.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDrLab } from './lab/itest.js';
+import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { VIP, type DrLab } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
 
 async function natService(lab: DrLab, sched: string, rport: number): Promise<void> {
-  await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', sched]);
-  for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:${rport}`, '-m', '-w', '1']);
+  await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', sched]);
+  for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:${rport}`, '-m', '-w', '1']);
 }
 
 test('NAT: 100 connections split 50/50 by rr through port mapping 80 → 8080; UDP request/reply from the VIP, also for fragmented datagrams', OPTS, async (t) => {
@@ -25,8 +25,8 @@ test('NAT: 100 connections split 50/50 by rr through port mapping 80 → 8080; U
     assert.equal(r.errors, 0, `failed requests: ${r.errorSamples.join('; ')}`);
     assert.deepEqual(r.counts, { rs1: 50, rs2: 50 });
 
-    await lab.uvsadmMust(['-A', '-u', `${VIP}:53`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-m', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-u', `${VIP}:53`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-u', `${VIP}:53`, '-r', `${s.addr}:53`, '-m', '-w', '1']);
     // client.js counts a reply whose source is not VIP:53 as an error: the SNAT is checked too.
     const u = await lab.udp(6);
     assert.equal(u.errors, 0, `failed datagrams: ${u.errorSamples.join('; ')}`);
@@ -88,7 +88,7 @@ test('NAT: a client reusing its source port is scheduled again (conn_reuse_mode)
     const entry = (await lab.connections()).find((c) => c.cport === 40000);
     assert.equal(entry?.state, 'TIME_WAIT', `the finished connection's entry: ${JSON.stringify(entry)}`);
     const quiesced = lab.servers.find((s) => s.name === was)!;
-    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${quiesced.addr}:80`, '-m', '-w', '0']);
+    await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${quiesced.addr}:80`, '-m', '-w', '0']);
     const again = await lab.http(1, { sport: 40000 });
     assert.equal(again.errors, 0, again.errorSamples.join('; '));
     t.diagnostic(`first ${was}, again ${again.sequence[0]}`);
@@ -101,7 +101,7 @@ test('NAT: a client reusing its source port is scheduled again (conn_reuse_mode)
     await natService(lab, 'rr', 80);
     const old = await lab.http(1, { sport: 40001 });
     const server = lab.servers.find((s) => s.name === old.sequence[0])!;
-    await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${server.addr}:80`, '-m', '-w', '0']);
+    await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${server.addr}:80`, '-m', '-w', '0']);
     const follows = await lab.http(1, { sport: 40001 });
     assert.equal(follows.errors, 0, follows.errorSamples.join('; '));
     assert.equal(follows.sequence[0], old.sequence[0], 'mode 0: the old entry\'s server');
