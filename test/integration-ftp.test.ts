@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { logLines, waitLog, withDrLab } from './lab/itest.js';
+import { logLines, uvsadmCall, waitLog, withDrLab } from './lab/itest.js';
 import { nodeArgv, repoRoot, VIP, type DrLab } from './lab/dr-lab.js';
 import { labPattern } from './lab/pattern.js';
 
@@ -41,8 +41,8 @@ async function ftpService(lab: DrLab): Promise<void> {
     const p = lab.lab.spawn(s.ns, nodeArgv(join(repoRoot, 'dist/test/lab/ftpd.js'), ['--name', s.name, '--bind', s.addr]), { cwd: repoRoot });
     await p.waitForLine(/^ready /, 10_000);
   }
-  await lab.uvsadmMust(['-A', '-t', `${VIP}:21`, '-s', 'rr']);
-  for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:21`, '-r', `${s.addr}:21`, '-m', '-w', '1']);
+  await uvsadmCall(lab, ['-A', '-t', `${VIP}:21`, '-s', 'rr']);
+  for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:21`, '-r', `${s.addr}:21`, '-m', '-w', '1']);
 }
 
 /**
@@ -87,7 +87,7 @@ test('FTP with --workers 2: the NAT service of port 21 without -p is warned abou
     const [line] = await waitLog(lab, warned);
     assert.equal((JSON.parse(line!) as { level: number }).level, 40, 'a warning');
     assert.match((await lab.uvsadmMust(['--status'])), new RegExp(`^ftp_not_persistent TCP ${VIP.replaceAll('.', '\\.')}:21$`, 'm'));
-    await lab.uvsadmMust(['-E', '-t', `${VIP}:21`, '-s', 'rr', '-p', '300']);
+    await uvsadmCall(lab, ['-E', '-t', `${VIP}:21`, '-s', 'rr', '-p', '300']);
     assert.doesNotMatch(await lab.uvsadmMust(['--status']), /^ftp_not_persistent/m);
     await ftplibWhole(t, lab);
     assert.equal(logLines(lab, warned).length, 1, 'said once');

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { sum, withDrLab } from './lab/itest.js';
+import { sum, uvsadmCall, withDrLab } from './lab/itest.js';
 import { VIP, UVSD_MAC, DIR_ADDR, labDir } from './lab/dr-lab.js';
 import { delay } from './lab/netns.js';
 
@@ -14,8 +14,8 @@ const SEED = 20240601;
 
 test('fuzz: 10,000 random/truncated frames leave uvsd alive, forwarding, and counted as drops', { timeout: 180_000 }, async (t) => {
   await withDrLab(t, { servers: 2 }, async (lab) => {
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
-    for (const s of lab.servers) await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
+    await uvsadmCall(lab, ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    for (const s of lab.servers) await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${s.addr}:80`, '-g', '-w', '1']);
     const warm = await lab.http(4);
     assert.equal(warm.errors, 0, `service does not forward before the fuzz: ${warm.errorSamples.join('; ')}`);
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { withDrLab } from './lab/itest.js';
+import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { labDir, VIP, type DrLab } from './lab/dr-lab.js';
 
 const OPTS = { timeout: 120_000 };
@@ -18,8 +18,8 @@ async function associations(lab: DrLab, fwd: '-g' | '-m', rport: number): Promis
     const p = lab.lab.spawn(s.ns, [process.execPath, PEER, '--serve', s.name]);
     await p.waitForLine(/^ready$/);
   }
-  await lab.uvsadmMust(['-A', '--sctp-service', `${VIP}:3868`, '-s', 'rr']);
-  for (const s of lab.servers) await lab.uvsadmMust(['-a', '--sctp-service', `${VIP}:3868`, '-r', `${s.addr}:${rport}`, fwd, '-w', '1']);
+  await uvsadmCall(lab, ['-A', '--sctp-service', `${VIP}:3868`, '-s', 'rr']);
+  for (const s of lab.servers) await uvsadmCall(lab, ['-a', '--sctp-service', `${VIP}:3868`, '-r', `${s.addr}:${rport}`, fwd, '-w', '1']);
   assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`^SCTP ${VIP.replace(/\./g, '\\.')}:3868 rr$`, 'm'));
 
   const client = lab.lab.spawn(lab.ns.cli, [process.execPath, PEER, '--client', `${VIP}:3868`, '--assocs', '6', '--sport', '45000', '--abort']);
