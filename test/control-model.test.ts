@@ -15,6 +15,7 @@ import { formatList, formatRules, parseServices } from '../src/control/printers.
 import type { DestInfo, ListResult, ServiceInfo } from '../src/control/protocol.js';
 import { FORWARDERS, FWD_IDS } from '../src/modes/index.js';
 import { rig, type Rig } from './helpers/harness.js';
+import { parseIp } from '../src/datapath/addr.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/ipvsadm/', import.meta.url));
 const ports = parseServices('http 80/tcp\ndomain 53/udp\n');
@@ -69,6 +70,57 @@ test('batch: a refused item changes nothing (model, datapath, listing); a good b
   const after = r.ctl.list();
   assert.deepEqual(after.services.map((s) => `${s.addr}:${s.port} ${s.sched} ${s.dests.map((d) => d.addr).join(',')}`), ['192.168.8.201:80 wrr 192.168.8.21']);
   assert.equal(r.dp.services.filter((s) => s !== undefined).length, 1);
+});
+
+test('batch: a one-item batch copies the service it touches and nothing else, at 100 and 1,000 services alike (no copy of the table); one bad item still changes nothing', () => {
+  const svc = (i: number) => ({ proto: 'tcp' as const, addr: `10.${(i >> 8) & 255}.${i & 255}.1`, port: 80 });
+  /** Services copied (a new object) and Map entries written (Map.prototype.set) by one batch. */
+  const cost = (r: Rig, items: Call[]): { copied: number; mapWrites: number } => {
+    const before = new Map(r.ctl.model.services);
+    const set = Map.prototype.set;
+    let mapWrites = 0;
+    Map.prototype.set = function (this: Map<unknown, unknown>, k: unknown, v: unknown) {
+      mapWrites++;
+      return set.call(this, k, v);
+    };
+    try {
+      r.ctl.call('batch', { items });
+    } finally {
+      Map.prototype.set = set;
+    }
+    let copied = 0;
+    for (const [k, s] of r.ctl.model.services) if (before.has(k) && before.get(k) !== s) copied++;
+    return { copied, mapWrites };
+  };
+  const seen: string[] = [];
+  for (const n of [100, 1000]) {
+    const r = mkRig();
+    const table: Call[] = [];
+    for (let i = 0; i < n; i++) {
+      table.push({ verb: 'addService', args: { ...svc(i), sched: 'rr' } });
+      table.push({ verb: 'addDest', args: { service: svc(i), addr: `192.168.8.${20 + (i % 200)}`, port: 80 } });
+    }
+    r.ctl.call('batch', { items: table });
+    const addDest = cost(r, [{ verb: 'addDest', args: { service: svc(7), addr: '192.168.8.250', port: 80 } }]);
+    assert.equal(addDest.copied, 1, `${n} services: -a copied ${addDest.copied} services, only the one it changed`);
+    const addService = cost(r, [{ verb: 'addService', args: { ...svc(n), sched: 'wlc' } }]);
+    assert.equal(addService.copied, 0, `${n} services: -A copied ${addService.copied} services`);
+    seen.push(`-a ${addDest.mapWrites}, -A ${addService.mapWrites} Map entries written`);
+    // All or nothing still: a good item, then a refused one.
+    const dpServices = r.dp.services.filter((x) => x !== undefined).length;
+    const bad: Call[] = [
+      { verb: 'addDest', args: { service: svc(8), addr: '192.168.8.251', port: 80 } },
+      { verb: 'addDest', args: { service: svc(n + 1), addr: '192.168.8.251', port: 80 } },
+    ];
+    assert.deepEqual(refusal(() => cost(r, bad)), { code: 'SERVICE_NOT_FOUND', index: 1 });
+    const before = new Map(r.ctl.model.services);
+    assert.deepEqual(refusal(() => r.ctl.call('batch', { items: bad })), { code: 'SERVICE_NOT_FOUND', index: 1 });
+    assert.ok([...r.ctl.model.services].every(([k, x]) => before.get(k) === x), 'no service replaced');
+    assert.equal(r.ctl.model.services.size, n + 1);
+    assert.equal(r.dp.services.filter((x) => x !== undefined).length, dpServices);
+    assert.deepEqual(r.ctl.model.services.get(`tcp|${parseIp(svc(8).addr) >>> 0}|80`)?.dests.map((d) => d.addr), [parseIp('192.168.8.28') >>> 0]);
+  }
+  assert.equal(seen[1], seen[0], 'the same work at 1,000 services as at 100');
 });
 
 test('batch: 10,000 services with a server each (control side timed; reported, not asserted)', (t) => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { rig, type Rig } from './helpers/harness.js';
 import { SLICE_MS, plainSlicer, type Pause } from '../src/control/slices.js';
 import { SHARDS } from '../src/control/shards.js';
+import { runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
 
 /** n TCP services of `servers` NAT servers each. */
@@ -114,4 +115,18 @@ test('-C of 2,000 services x 4 in slices: the same end state as in one piece; th
   const sa = state(a);
   assert.equal(sa.trash.length, 8000);
   assert.deepEqual(sa, state(b));
+});
+
+test('-C in a batch\'s copy of the model (shared with the model, ForkMap): the copy\'s own changes are sharded too, so neither the copy nor its commit grows one Map with the table', () => {
+  const r = table(500, 1);
+  const bound = (n: number): number => Math.ceil((4 * n) / SHARDS);
+  const copy = r.ctl.model.clone();
+  runBatchItem({ control: r.ctl, model: copy, ops: [] }, [{ verb: 'clear', args: {} }], 0);
+  assert.equal(copy.idTrash.size, 500);
+  // The copy holds the 500 freed ids as its own changes over the model's (empty) maps.
+  assert.ok(copy.idTrash.largestShard <= bound(500) && copy.idKey.largestShard <= bound(500), `ids: ${copy.idTrash.largestShard}, ${copy.idKey.largestShard} of 500 in one Map`);
+  r.ctl.commit(copy, []);
+  assert.equal(r.ctl.model.idTrash.size, 500);
+  assert.ok(r.ctl.model.idTrash.largestShard <= bound(500), `committed: ${r.ctl.model.idTrash.largestShard} of 500 in one Map`);
+  assert.equal(r.ctl.model.services.size, 0);
 });

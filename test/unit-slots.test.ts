@@ -2,10 +2,14 @@
 // The control plane's destination slots (src/control/slots.ts): a batch's copy shares the free
 // slots and the trash with the model and keeps its own changes, so a copy made, changed and
 // committed (or dropped) must leave exactly what the same changes made to a plain Map and array.
+// The model's maps and its stack of free service ids (src/control/forkmap.ts) are shared the same
+// way, in a Map's iteration order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SlotPool, TRASH_PERIOD_MS } from '../src/control/slots.js';
+import { ForkMap, ForkStack } from '../src/control/forkmap.js';
+import { runSteps } from '../src/control/slices.js';
 
 type Op =
   | { t: 'set'; key: string; slot: number }
@@ -136,4 +140,128 @@ test('destination slots: the sweep frees what nothing referred to for TRASH_PERI
   assert.equal(pool.freeCount, 7);
   assert.deepEqual(freeOrder(pool).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 7]);
   assert.throws(() => pool.fork().sweep(0, () => 0), /the sweep of a copy/);
+});
+
+type MapOp =
+  | { t: 'set'; key: string; n: number }
+  | { t: 'delete'; key: string }
+  | { t: 'touch'; key: string } // get, then change the value in place (as verbs change a service)
+  | { t: 'clear' }
+  | { t: 'push'; n: number }
+  | { t: 'pop' };
+
+const mapOpArb: fc.Arbitrary<MapOp> = fc.oneof(
+  fc.record({ t: fc.constant('set' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), n: fc.nat(99) }),
+  fc.record({ t: fc.constant('delete' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }),
+  fc.record({ t: fc.constant('touch' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }),
+  fc.constant({ t: 'clear' as const }),
+  fc.record({ t: fc.constant('push' as const), n: fc.nat(99) }),
+  fc.constant({ t: 'pop' as const }),
+);
+
+interface Val { n: number }
+/** What the model did before it shared anything: a Map of its own copies of the values, an array. */
+class PlainModel {
+  constructor(public map: Map<string, Val>, public stack: number[]) {}
+  copy(): PlainModel {
+    return new PlainModel(new Map([...this.map].map(([k, v]) => [k, { ...v }])), [...this.stack]);
+  }
+}
+
+function runMap(m: ForkMap<string, Val> | Map<string, Val>, st: ForkStack | number[], op: MapOp): unknown {
+  switch (op.t) {
+    case 'set': m.set(op.key, { n: op.n }); return undefined;
+    case 'delete': return m.delete(op.key);
+    case 'touch': {
+      const v = m.get(op.key);
+      if (v !== undefined) v.n += 1000;
+      return v?.n;
+    }
+    case 'clear': m.clear(); return undefined;
+    case 'push': st.push(op.n); return undefined;
+    case 'pop': return st.pop();
+  }
+}
+
+function sameMap(m: ForkMap<string, Val>, st: ForkStack, q: PlainModel, what: string): void {
+  assert.deepEqual([...m].map(([k, v]) => `${k}=${v.n}`), [...q.map].map(([k, v]) => `${k}=${v.n}`), `${what}: entries in order`);
+  assert.deepEqual([...m.keys()], [...q.map.keys()], `${what}: keys`);
+  assert.equal(m.size, q.map.size, `${what}: size`);
+  for (const k of ['a', 'b', 'c', 'd', 'e', 'f']) assert.equal(m.has(k), q.map.has(k), `${what}: has ${k}`);
+  assert.deepEqual(st.toArray(), q.stack, `${what}: the stack`);
+  assert.equal(st.length, q.stack.length, `${what}: the stack's length`);
+}
+
+test('the model\'s maps and id stack: a copy\'s changes (values changed in place and clear() included), committed or dropped, leave what the same changes made to a plain Map and array, in its order; the original is untouched meanwhile', () => {
+  fc.assert(fc.property(fc.array(fc.record({ direct: fc.boolean(), ops: fc.array(mapOpArb, { maxLength: 10 }), commit: fc.boolean() }), { maxLength: 20 }), (steps) => {
+    let m = new ForkMap<string, Val>([['a', { n: 1 }], ['b', { n: 2 }], ['c', { n: 3 }]], (v) => ({ ...v }));
+    let st = new ForkStack([7, 8, 9]);
+    let q = new PlainModel(new Map([['a', { n: 1 }], ['b', { n: 2 }], ['c', { n: 3 }]]), [7, 8, 9]);
+    for (const [i, step] of steps.entries()) {
+      if (step.direct) {
+        const before = m.fork();
+        for (const op of step.ops) assert.deepEqual(runMap(m, st, op), runMap(q.map, q.stack, op), `step ${i} ${op.t}`);
+        if (step.ops.some((o) => o.t === 'set' || o.t === 'clear')) assert.throws(() => before.get('a'), /after the table changed/, 'a copy made before a change');
+      } else {
+        const f = m.fork();
+        const fs = st.fork();
+        const q2 = q.copy();
+        for (const op of step.ops) assert.deepEqual(runMap(f, fs, op), runMap(q2.map, q2.stack, op), `step ${i} copy ${op.t}`);
+        sameMap(f, fs, q2, `step ${i} the copy`);
+        sameMap(m, st, q, `step ${i} the original while the copy exists`);
+        if (step.commit) {
+          f.own();
+          fs.own();
+          assert.throws(() => m.set('z', { n: 0 }), /after the table changed/, 'the original a copy replaced: no more writes');
+          m = f;
+          st = fs;
+          q = q2;
+        }
+      }
+      sameMap(m, st, q, `after step ${i}`);
+    }
+  }), { numRuns: 300 });
+});
+
+type NumOp = { t: 'set'; key: number; n: number } | { t: 'delete'; key: number } | { t: 'clear' };
+const NUM_KEYS = [1, 2, 3, 64, 65, 0xc0a80001 >>> 0];
+const numOpArb: fc.Arbitrary<NumOp> = fc.oneof(
+  fc.record({ t: fc.constant('set' as const), key: fc.constantFrom(...NUM_KEYS), n: fc.nat(99) }),
+  fc.record({ t: fc.constant('delete' as const), key: fc.constantFrom(...NUM_KEYS) }),
+  fc.constant({ t: 'clear' as const }),
+);
+
+function runNum(m: ForkMap<number, number> | Map<number, number>, op: NumOp): unknown {
+  switch (op.t) {
+    case 'set': m.set(op.key, op.n); return undefined;
+    case 'delete': return m.delete(op.key);
+    case 'clear': m.clear(); return undefined;
+  }
+}
+
+test('the address and id maps (ForkMap.sharded): a copy\'s changes, committed or dropped, whether or not it was first made whole a shard at a time (copySteps), leave what the same changes made to a plain Map (compared sorted: shard by shard); the original is untouched meanwhile', () => {
+  const same = (f: ForkMap<number, number>, p: Map<number, number>, what: string): void => {
+    const sorted = (e: Iterable<[number, number]>): [number, number][] => [...e].sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(sorted(f), sorted(p), `${what}: entries`);
+    assert.equal(f.size, p.size, `${what}: size`);
+    for (const k of NUM_KEYS) assert.equal(f.get(k), p.get(k), `${what}: get ${k}`);
+  };
+  fc.assert(fc.property(fc.array(fc.record({ ops: fc.array(numOpArb, { maxLength: 10 }), whole: fc.boolean(), commit: fc.boolean() }), { maxLength: 20 }), (steps) => {
+    let m = ForkMap.sharded<number, number>([[1, 1], [2, 2]]);
+    let q = new Map([[1, 1], [2, 2]]);
+    for (const [i, step] of steps.entries()) {
+      const f = m.fork();
+      const p = new Map(q);
+      for (const op of step.ops) assert.deepEqual(runNum(f, op), runNum(p, op), `step ${i} ${op.t}`);
+      if (step.whole) assert.equal(runSteps(f.copySteps()), true, `step ${i} copySteps`);
+      same(f, p, `step ${i} the copy`);
+      same(m, q, `step ${i} the original while the copy exists`);
+      if (step.commit) {
+        f.own();
+        m = f;
+        q = p;
+      }
+      same(m, q, `after step ${i}`);
+    }
+  }), { numRuns: 300 });
 });

@@ -953,7 +953,7 @@ export class ServiceTexts {
   }
 
   /** A dump ended: the texts of services no longer in the table are dropped. */
-  end(services: ReadonlyMap<string, ServiceModel>): void {
+  end(services: { readonly size: number; has(k: string): boolean }): void {
     if (this.texts.size <= services.size) return;
     for (const k of this.texts.keys()) if (!services.has(k)) this.texts.delete(k);
   }
@@ -1273,7 +1273,9 @@ export class ConfigManager {
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());
     if (Object.keys(sync).length > 0 || s.sync !== undefined) daemon.sync = syncYaml(sync);
-    const services = this.control.model.services;
+    // The services as they are now: a batch that lands between the slices of a sliced dump
+    // changes the model's map in place (forkmap.ts), so it is not walked while it may change.
+    const services = [...this.control.model.services];
     const marks = this.control.model.marks.map((k) => {
       const o: Record<string, unknown> = { fwmark: k.fwmark, proto: k.proto, address: formatIp(k.vip) };
       if (k.portMin !== 0 || k.portMax !== 65535) o.ports = k.portMin === k.portMax ? k.portMin : `${k.portMin}-${k.portMax}`;
@@ -1282,10 +1284,10 @@ export class ConfigManager {
     // Started from this file alone, uvsd would run without them: say so above daemon:.
     const cli = this.sources.commandLineOnly ?? '';
     if (cli !== '') header += `\n# not in this file (command line only): ${cli}`;
-    yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.size === 0 ? ' []' : ''}\n`;
+    yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.length === 0 ? ' []' : ''}\n`;
     // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
     if (texts === undefined) {
-      for (const svc of services.values()) yield topLevelItem(this.dumpService(svc, state));
+      for (const [, svc] of services) yield topLevelItem(this.dumpService(svc, state));
       return;
     }
     texts.begin(this.dumpEpoch, state);
@@ -1294,7 +1296,7 @@ export class ConfigManager {
       if (text === undefined) texts.set(k, svc.gen, (text = topLevelItem(this.dumpService(svc, state))));
       yield text;
     }
-    texts.end(services);
+    texts.end(this.control.model.services);
   }
 
   private dumpService(m: ServiceModel, state: boolean): Record<string, unknown> {

@@ -1,14 +1,16 @@
 // The control plane's own model of the table: services and destinations as plain objects, with
 // the service ids and destination slots the control plane chooses. Verbs (verbs.ts) validate
 // against it and change the datapath only through dp.apply(ops). A batch runs its verbs against
-// a copy, so a refusal part-way leaves both the model and the datapath untouched.
+// a copy, so a refusal part-way leaves both the model and the datapath untouched; the copy shares
+// the model's structures and keeps only its own changes (forkmap.ts, slots.ts), so a batch costs
+// what it touches.
 
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
 import { EST_CHECK_ROWS, EST_TICKS, EstimatorTable, startTicks } from './estimator.js';
 import { SlotPool } from './slots.js';
-import { ShardedMap } from './shards.js';
+import { ForkMap, ForkStack } from './forkmap.js';
 import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
@@ -101,7 +103,7 @@ export function newGen(): number {
 }
 
 /** Count one use of ip (uint32) in a role map more (+1) or less (-1). */
-export function addRef(refs: ShardedMap<number, number>, ip: number, delta: 1 | -1): void {
+export function addRef(refs: ForkMap<number, number>, ip: number, delta: 1 | -1): void {
   const k = ip >>> 0;
   const n = (refs.get(k) ?? 0) + delta;
   if (n > 0) refs.set(k, n);
@@ -174,30 +176,28 @@ function statSlots(ops: readonly DpOp[]): number[] | undefined {
   return slots;
 }
 
-/** Entries of the model's maps and lists copied between two looks at the clock (cloneSliced): a mask (1,024). */
-const CLONE_CHECK = 1023;
-
+/** A batch's own copy of a service it reads (ForkMap): verbs change services in place. */
 function copyService(s: ServiceModel): ServiceModel {
   return { ...s, dests: s.dests.map((d) => ({ ...d })), laddrs: s.laddrs.map((l) => ({ ...l })) };
 }
 
 export class Model {
-  /** By serviceKeyOf(); Map keeps insertion order, which is the listing order. */
-  services = new Map<string, ServiceModel>();
+  /** By serviceKeyOf(); in insertion order, which is the listing order. */
+  services = new ForkMap<string, ServiceModel>(undefined, copyService);
   /** Service ids: reuse freed ones (lowest last), else next. */
-  freeIds: number[] = [];
+  freeIds = new ForkStack();
   nextId = 0;
   /**
    * Ids of deleted services by serviceKeyOf(), while still free: the same service added again
    * takes its id back (as a server its slot from `trash`), so a batch that deletes and re-adds it
    * (-C, then the same rules: uvsadm -R) can put both into the datapath together
    * (Control.batchInSlices, orderForSlices). idKey: the other way round. These and the address
-   * counts below are ShardedMaps: -C fills and empties them with no long rehash (shards.ts).
+   * counts below are kept in ShardedMaps (ForkMap.sharded): -C fills and empties them with no long rehash (shards.ts).
    */
-  idTrash = new ShardedMap<string, number>();
-  idKey = new ShardedMap<number, string>();
+  idTrash = ForkMap.sharded<string, number>();
+  idKey = ForkMap.sharded<number, string>();
   /** Ids taken back from idTrash, still in freeIds: takeId() skips them. */
-  reclaimed = new Set<number>();
+  reclaimed = ForkMap.sharded<number, true>();
   /**
    * The destination slots: the free ones, and those of deleted servers (the datapath's
    * DEST_F_TRASH), oldest first: the same server added again to the same virtual service takes
@@ -212,74 +212,80 @@ export class Model {
    * address (uint32 → count): an address has one role in the table (a real server or a LIP that
    * is a VIP would take traffic nowhere), checked without a scan (verbs.ts notInOtherRole).
    */
-  vips = new ShardedMap<number, number>();
-  rips = new ShardedMap<number, number>();
-  lips = new ShardedMap<number, number>();
-  /** uvsadm --add-mark rules in the order added; their addresses count in `vips`. */
-  marks: MarkModel[] = [];
+  vips = ForkMap.sharded<number, number>();
+  rips = ForkMap.sharded<number, number>();
+  lips = ForkMap.sharded<number, number>();
+  /** uvsadm --add-mark rules in the order added; their addresses count in `vips`. Changed through
+   *  marksToWrite() (a copy and its original share the list until one of them changes it). */
+  marks: readonly MarkModel[] = [];
+  private marksShared = false;
 
   constructor(destMax: number, timeouts: Timeouts) {
     this.slots = SlotPool.create(destMax);
     this.timeouts = timeouts;
   }
 
+  /**
+   * A copy for a batch to change: O(1), it shares every structure and keeps its own changes
+   * (services it reads are copied then). Until it becomes the model (own()) or is dropped, the
+   * model may only be read; a change to the model makes the copy out of date (using it throws).
+   */
   clone(): Model {
-    const m = this.cloneRest();
-    for (const [k, s] of this.services) m.services.set(k, copyService(s));
+    const m = Object.create(Model.prototype) as Model;
+    m.services = this.services.fork();
+    m.freeIds = this.freeIds.fork();
+    m.nextId = this.nextId;
+    m.idTrash = this.idTrash.fork();
+    m.idKey = this.idKey.fork();
+    m.reclaimed = this.reclaimed.fork();
+    m.slots = this.slots.fork();
+    m.timeouts = { ...this.timeouts };
+    m.vips = this.vips.fork();
+    m.rips = this.rips.fork();
+    m.lips = this.lips.fork();
+    m.marks = this.marks;
+    m.marksShared = true;
+    this.marksShared = true;
     return m;
+  }
+
+  /** This copy becomes the model: its changes go into the shared structures, O(its changes). */
+  own(): void {
+    this.services.own();
+    this.freeIds.own();
+    this.idTrash.own();
+    this.idKey.own();
+    this.reclaimed.own();
+    this.slots.own();
+    this.vips.own();
+    this.rips.own();
+    this.lips.own();
   }
 
   /**
-   * The same copy, made with pause() every 64 services (a table of 8,000 services took ~10 ms in
-   * one piece). A change meanwhile can leave it inconsistent: callers validate again when the
-   * table changed while they worked (Control.batchSliced).
+   * The same copy for a batch large enough to be sliced (Control.batchInSlices): it takes maps and
+   * services of its own, the services 64 at a time (a table of 8,000 services took ~10 ms in one
+   * piece), the address counts and ids a shard at a time (at 10,000 services x 4 servers a copy of
+   * rips in one piece held the loop 6-26 ms), with pause() between, so that its commit is O(1)
+   * (own() of 5,000 services deleted and added back wrote 10,000 entries per map in one piece).
+   * A change meanwhile makes it out of date: callers validate again when the table changed while
+   * they worked.
    */
   async cloneSliced(pause: () => Promise<void>): Promise<Model> {
-    const m = this.cloneRest(false);
-    // The address counts and the ids too, a shard at a time (shards.ts): at 10,000 services x 4
-    // servers, cloneRest() in one piece held the loop 6-26 ms, new Map(rips) (40,000) most of it.
-    m.vips = await this.vips.copySliced(pause);
-    m.rips = await this.rips.copySliced(pause);
-    m.lips = await this.lips.copySliced(pause);
-    m.idTrash = await this.idTrash.copySliced(pause);
-    m.idKey = await this.idKey.copySliced(pause);
-    let n = 0;
-    for (const id of this.freeIds) {
-      m.freeIds.push(id);
-      if ((++n & CLONE_CHECK) === 0) await pause();
-    }
-    for (const id of this.reclaimed) {
-      m.reclaimed.add(id);
-      if ((++n & CLONE_CHECK) === 0) await pause();
-    }
-    for (const k of this.marks) {
-      m.marks.push({ ...k });
-      if ((++n & CLONE_CHECK) === 0) await pause();
-    }
-    let i = 0;
-    for (const [k, s] of this.services) {
-      m.services.set(k, copyService(s));
-      if ((++i & 63) === 0) await pause();
+    const m = this.clone();
+    for (const f of [m.services, m.idTrash, m.idKey, m.reclaimed, m.vips, m.rips, m.lips] as ForkMap<number | string, unknown>[]) {
+      if (!(await runStepsSliced(f.copySteps(), pause))) break;
     }
     return m;
   }
 
-  /** A copy of everything but the services (an empty map); without `full`, what grows with the table is empty too (cloneSliced fills it). */
-  private cloneRest(full = true): Model {
-    const m = Object.create(Model.prototype) as Model;
-    m.services = new Map();
-    m.freeIds = full ? [...this.freeIds] : [];
-    m.nextId = this.nextId;
-    m.idTrash = full ? new ShardedMap(this.idTrash) : new ShardedMap();
-    m.idKey = full ? new ShardedMap(this.idKey) : new ShardedMap();
-    m.reclaimed = full ? new Set(this.reclaimed) : new Set();
-    m.slots = this.slots.fork();
-    m.timeouts = { ...this.timeouts };
-    m.vips = full ? new ShardedMap(this.vips) : new ShardedMap();
-    m.rips = full ? new ShardedMap(this.rips) : new ShardedMap();
-    m.lips = full ? new ShardedMap(this.lips) : new ShardedMap();
-    m.marks = full ? this.marks.map((k) => ({ ...k })) : [];
-    return m;
+  /** The mark rules, to change (copied first when shared with a copy or the original). */
+  marksToWrite(): MarkModel[] {
+    if (this.marksShared) {
+      this.marks = [...this.marks];
+      this.marksShared = false;
+    }
+    return this.marks as MarkModel[];
   }
 
   /** An id for service `key`: its own when it was deleted and the id is still free, else a freed one, else the next. */
@@ -288,7 +294,7 @@ export class Model {
     if (own !== undefined) {
       this.idTrash.delete(key!);
       this.idKey.delete(own);
-      this.reclaimed.add(own);
+      this.reclaimed.set(own, true);
       return own;
     }
     for (;;) {
@@ -331,6 +337,7 @@ export class Model {
 
 /** A batch with more items than this is validated and applied in slices (callAsync). */
 const SLICE = 500;
+
 /** A slice (SLICE_MS) is checked for its end every this many items validated or services cleared
  *  or zeroed (an item of code not yet compiled takes ~0.1 ms: 32 overshot the slice by 3 ms) ... */
 const SLICE_CHECK = 8;
@@ -468,7 +475,7 @@ export class Control {
 
   /** Replace the model and apply the operations that took the datapath there (batch). */
   commit(model: Model, ops: DpOp[]): void {
-    model.slots.own();
+    model.own();
     this.model = model;
     if (ops.length > 0) this.applyOps(ops);
   }
@@ -743,7 +750,7 @@ export class Control {
         now();
         chunks = runSteps(order());
       }
-      sub.model.slots.own();
+      sub.model.own();
       this.model = sub.model;
       this.changes++;
       this.applying = true;

@@ -3,9 +3,7 @@
 // machines, 3.4 ms for a shrink at 16,384. The model's per-server maps reach that with 10,000
 // services of 4 servers (the dest trash fills to 40,000 during -C, the real servers' addresses
 // empty from 40,000), and so do a reload's model copy and its plan's maps of every service: a
-// shard copies its part only (~1/64 of it), and copySliced pauses between shards.
-
-import type { Pause } from './slices.js';
+// shard copies its part only (~1/64 of it), and a sliced copy (ForkMap.copySteps) pauses between shards.
 
 /** Shards per map: at --dest-max 65,536 (the default) a shard holds ~1,000 entries, at the most (1,048,576) ~16,000. */
 const SHARD_BITS = 6;
@@ -21,13 +19,30 @@ export function shardOf(k: number | string): number {
 
 /** The Map methods the model uses (get, has, set, delete, size, iteration), over SHARDS Maps; iterates shard by shard. */
 export class ShardedMap<K extends number | string, V> {
-  readonly shards: Map<K, V>[];
+  private readonly maps: Map<K, V>[];
   private n: number;
 
   /** Empty, or a copy of `from`. */
   constructor(from?: ShardedMap<K, V>) {
-    this.shards = from === undefined ? Array.from({ length: SHARDS }, () => new Map<K, V>()) : from.shards.map((m) => new Map(m));
+    this.maps = from === undefined ? Array.from({ length: SHARDS }, () => new Map<K, V>()) : from.maps.map((m) => new Map(m));
     this.n = from?.n ?? 0;
+  }
+
+  /** Shard i's entries are shards[i]'s (to read only). */
+  get shards(): readonly ReadonlyMap<K, V>[] {
+    return this.maps;
+  }
+
+  /** The map whose shard i is shards[i] (each holding only keys of shard i: ForkMap.copySteps). */
+  static ofShards<K extends number | string, V>(shards: Map<K, V>[]): ShardedMap<K, V> {
+    const m = new ShardedMap<K, V>();
+    let n = 0;
+    for (let i = 0; i < SHARDS; i++) {
+      m.maps[i] = shards[i]!;
+      n += shards[i]!.size;
+    }
+    m.n = n;
+    return m;
   }
 
   /** A map of `entries`. */
@@ -49,15 +64,15 @@ export class ShardedMap<K extends number | string, V> {
   }
 
   get(k: K): V | undefined {
-    return this.shards[shardOf(k)]!.get(k);
+    return this.maps[shardOf(k)]!.get(k);
   }
 
   has(k: K): boolean {
-    return this.shards[shardOf(k)]!.has(k);
+    return this.maps[shardOf(k)]!.has(k);
   }
 
   set(k: K, v: V): this {
-    const m = this.shards[shardOf(k)]!;
+    const m = this.maps[shardOf(k)]!;
     const had = m.size;
     m.set(k, v);
     this.n += m.size - had;
@@ -65,39 +80,29 @@ export class ShardedMap<K extends number | string, V> {
   }
 
   delete(k: K): boolean {
-    const gone = this.shards[shardOf(k)]!.delete(k);
+    const gone = this.maps[shardOf(k)]!.delete(k);
     if (gone) this.n--;
     return gone;
   }
 
+  clear(): void {
+    for (const m of this.maps) m.clear();
+    this.n = 0;
+  }
+
   *entries(): IterableIterator<[K, V]> {
-    for (const m of this.shards) yield* m;
+    for (const m of this.maps) yield* m;
   }
 
   *keys(): IterableIterator<K> {
-    for (const m of this.shards) yield* m.keys();
+    for (const m of this.maps) yield* m.keys();
   }
 
   *values(): IterableIterator<V> {
-    for (const m of this.shards) yield* m.values();
+    for (const m of this.maps) yield* m.values();
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
-  }
-
-  /** A copy made a shard at a time, with pause() (it ends a slice once it has run long enough) between shards. */
-  async copySliced(pause: Pause): Promise<ShardedMap<K, V>> {
-    const c = new ShardedMap<K, V>();
-    let n = 0;
-    for (let i = 0; i < SHARDS; i++) {
-      const s = new Map(this.shards[i]);
-      c.shards[i] = s;
-      n += s.size;
-      await pause();
-    }
-    // This map may have changed between shards: the copy counts what it holds (callers notice the change: Control.changes).
-    c.n = n;
-    return c;
   }
 }

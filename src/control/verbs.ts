@@ -266,7 +266,7 @@ function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly
 
 /** A service that holds address u (uint32) in this role, if any. */
 function holderOf(m: Model, role: Role, u: number): ServiceModel | undefined {
-  for (const s of m.services.values()) {
+  for (const s of m.services.readValues()) {
     if (role === 'vip' ? s.vip >>> 0 === u : role === 'rip' ? s.dests.some((d) => d.addr >>> 0 === u) : s.laddrs.some((l) => l.addr >>> 0 === u)) return s;
   }
   return undefined;
@@ -564,7 +564,8 @@ export const VERBS = {
   }),
 
   clear: verb<Record<string, never>, null>(true, NO_ARGS, (ctx) => {
-    for (const s of [...ctx.model.services.values()]) removeService(ctx, s);
+    const { all, cleared } = clearServiceMaps(ctx.model);
+    for (const s of all) removeService(ctx, s, cleared);
     return null;
   }),
 
@@ -673,7 +674,7 @@ export const VERBS = {
     notInOtherRole(ctx, k.vip, 'marked address', ['rip', 'lip']);
     const o = m.marks.find((x) => x.proto === k.proto && x.vip === k.vip && x.portMin <= k.portMax && k.portMin <= x.portMax);
     if (o !== undefined) throw new UvsError('MARK_OVERLAP', `${markName(k)} overlaps ${markName(o)}`);
-    m.marks.push(k);
+    m.marksToWrite().push(k);
     addRef(m.vips, k.vip, 1);
     ctx.ops.push({ op: 'addMark', proto: PROTO_NUM[k.proto], vip: k.vip | 0, portMin: k.portMin, portMax: k.portMax, mark: k.fwmark });
     return null;
@@ -685,7 +686,7 @@ export const VERBS = {
     const m = ctx.model;
     const i = m.marks.findIndex((x) => sameMark(x, k));
     if (i < 0) throw new UvsError('MARK_NOT_FOUND', markName(k));
-    m.marks.splice(i, 1);
+    m.marksToWrite().splice(i, 1);
     addRef(m.vips, k.vip, -1);
     ctx.ops.push({ op: 'delMark', proto: PROTO_NUM[k.proto], vip: k.vip | 0, portMin: k.portMin, portMax: k.portMax });
     return null;
@@ -842,7 +843,7 @@ export const VERBS = {
     ctx.ops.push({ op: 'zero', svc: -1 });
     // The slowest-verb record is a statistic too: -Z starts it again.
     ctx.control.resetSlowest();
-    for (const s of ctx.model.services.values()) restartServiceRates(ctx, s);
+    for (const s of ctx.model.services.readValues()) restartServiceRates(ctx, s);
     return null;
   }),
 
@@ -1082,8 +1083,9 @@ export async function runBatchClearSliced(sub: VerbCtx, items: unknown[], i: num
     throw err;
   }
   let n = 0;
-  for (const s of [...sub.model.services.values()]) {
-    removeService(sub, s);
+  const { all, cleared } = clearServiceMaps(sub.model);
+  for (const s of all) {
+    removeService(sub, s, cleared);
     if (++n % every === 0) await pause();
   }
 }
@@ -1254,14 +1256,34 @@ function restartServiceRates(ctx: VerbCtx, s: ServiceModel): void {
   for (const d of s.dests) ctx.control.restartRates(d.slot, undefined);
 }
 
-/** -D of service s (also -C, a service at a time, and Control.perServiceSliced). */
-export function removeService(ctx: VerbCtx, s: ServiceModel): void {
+/**
+ * -C's first step: the services, for removeService(ctx, s, cleared). In a batch's copy that shares
+ * the model's maps, they and the addresses they hold are gone from its maps at once (O(1): deleted
+ * one by one, each would be a deletion the copy records); the marks' addresses are VIPs still.
+ * Maps of its own keep their room for the services a -R adds back, deleted one by one.
+ */
+function clearServiceMaps(m: Model): { all: ServiceModel[]; cleared: boolean } {
+  const all = m.services.readValuesArray();
+  if (!m.services.forked) return { all, cleared: false };
+  m.services.clear();
+  m.vips.clear();
+  m.rips.clear();
+  m.lips.clear();
+  for (const k of m.marks) addRef(m.vips, k.vip, 1);
+  return { all, cleared: true };
+}
+
+/** -D of service s (also -C, a service at a time, and Control.perServiceSliced); `cleared`: the
+ *  maps were emptied already (clearServiceMaps). */
+export function removeService(ctx: VerbCtx, s: ServiceModel, cleared = false): void {
   const m = ctx.model;
   const key = serviceKeyOf(s.proto, s.vip, s.port, s.fwmark);
-  m.services.delete(key);
-  if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
-  for (const d of s.dests) addRef(m.rips, d.addr, -1);
-  for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
+  if (!cleared) {
+    m.services.delete(key);
+    if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
+    for (const d of s.dests) addRef(m.rips, d.addr, -1);
+    for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
+  }
   for (const d of s.dests) m.trashSlot(s, d);
   m.freeId(key, s.id);
   ctx.gone?.set(s.id, { vip: s.fwmark === 0 ? s.vip : undefined, rips: s.dests.map((d) => d.addr), lips: s.laddrs.map((l) => l.addr), slots: s.dests.map((d) => d.slot), key });

@@ -1,0 +1,406 @@
+// The control model's maps and its stack of free service ids, made so that a batch's copy of the
+// model (Model.clone) costs what the batch touches, not the table's size: a copy (fork()) shares
+// the original's structure and keeps only its own changes; the copy that becomes the model
+// (Control.commit) writes them into the shared structure (own()). With ~32,750 services a
+// one-item batch took 0.5-0.7 s copying every service and every address map; slots.ts does the
+// same for the destination slots.
+//
+// A ForkMap iterates in a Map's order (insertion order, which is the listing order of services):
+// a key set again keeps its place, a key deleted and set again goes to the end. With `copy`, a
+// fork hands out its own copy of a value the first time it is read (get or iteration), so a
+// verb that changes a service in place changes the fork's, never the original's.
+//
+// While a fork lives, its original may only be read: a write to it (or a fork that took over)
+// makes the fork out of date, and using it then throws (a sliced batch validates again when the
+// table changed meanwhile, Control.batchInSlices). The original that a fork took over from still
+// reads the shared structure, which then holds the fork's changes. own() is O(the fork's changes)
+// in one piece (5,000 services deleted and added back: ~4 ms a map on a loaded host), so a batch
+// large enough to be sliced copies the maps a part at a time instead (copySteps()), as before.
+//
+// The services keep their order in a Map. The maps whose order nothing reads (the address counts,
+// the ids: ForkMap.sharded) keep the shared entries and a fork's changes in ShardedMaps (shards.ts):
+// V8 grows or shrinks a Map by copying it whole in one piece (7-8 ms at 32,768 entries), and a
+// shard is ~1/64 of the map; copySteps() then copies such a map a shard at a time.
+
+import { SHARDS, ShardedMap } from './shards.js';
+
+const STALE = 'internal error: a copy of the control model used after the table changed';
+
+/** Where a ForkMap keeps entries: a Map (insertion order) or a ShardedMap (no table-sized rehash). */
+type Store<K extends number | string, V> = Map<K, V> | ShardedMap<K, V>;
+
+interface Shared<K extends number | string, V> {
+  readonly map: Store<K, V>;
+  /** Bumped by every write into `map`: forks made before are out of date. */
+  version: number;
+  owner: object;
+}
+
+/** A key of the shared map the fork deleted. */
+const TOMB: unique symbol = Symbol('deleted');
+
+/** A fork's own changes over the shared map (two maps: a batch that rewrites the whole table grows
+ *  them together, and each doubling of a large Map is a pause of its own). */
+interface Own<K extends number | string, V> {
+  version: number;
+  /** Keys of the shared map, in place: values it set or copied, or TOMB where it deleted one. */
+  readonly over: Store<K, V | typeof TOMB>;
+  tombs: number;
+  /** It was cleared (clear()): the shared map's keys are all gone for it, `over` is empty. */
+  cleared: boolean;
+  /** Keys it set that the shared map lacks (or that it deleted), in the order set: they follow the shared map's. */
+  readonly added: Store<K, V>;
+}
+
+export class ForkMap<K extends number | string, V> {
+  private sh: Shared<K, V>;
+  private readonly copy: ((v: V) => V) | undefined;
+  private readonly isSharded: boolean;
+  private own_: Own<K, V> | undefined;
+
+  /** In a Map's order; with `copy`, a fork copies a value at its first read. */
+  constructor(entries?: Iterable<readonly [K, V]>, copy?: (v: V) => V, sharded = false) {
+    this.copy = copy;
+    this.isSharded = sharded;
+    const map = this.store<V>();
+    if (entries !== undefined) for (const [k, v] of entries) map.set(k, v);
+    this.sh = { map, version: 0, owner: this };
+  }
+
+  /** A map in ShardedMaps, the original's and its forks' (iterated shard by shard: for maps whose order nothing reads). */
+  static sharded<K extends number | string, V>(entries?: Iterable<readonly [K, V]>): ForkMap<K, V> {
+    return new ForkMap<K, V>(entries, undefined, true);
+  }
+
+  private store<W>(): Store<K, W> {
+    return this.isSharded ? new ShardedMap<K, W>() : new Map<K, W>();
+  }
+
+  /** A copy sharing this map: O(1). Not of a fork (nothing needs one). */
+  fork(): ForkMap<K, V> {
+    if (this.own_ !== undefined) throw new Error('internal error: a copy of a copy of the control model');
+    const f = new ForkMap<K, V>(undefined, this.copy, this.isSharded);
+    f.sh = this.sh;
+    f.own_ = { version: this.sh.version, over: this.store(), tombs: 0, cleared: false, added: this.store() };
+    return f;
+  }
+
+  /** The most entries one Map of it holds (what one V8 rehash copies): a shard's when sharded. */
+  get largestShard(): number {
+    const most = (m: Store<K, unknown>): number => (m instanceof ShardedMap ? m.largestShard : m.size);
+    const o = this.own_;
+    return Math.max(most(this.sh.map), o === undefined ? 0 : Math.max(most(o.over), most(o.added)));
+  }
+
+  /** This fork becomes the map: its changes go into the shared map, O(its changes). */
+  own(): void {
+    const o = this.mine();
+    if (o === undefined) return;
+    const m = this.sh.map;
+    if (o.cleared) m.clear();
+    if (o.over.size > 0) {
+      for (const [k, v] of o.over) {
+        if (v === TOMB) m.delete(k);
+        else m.set(k, v); // in place
+      }
+    }
+    if (o.added.size > 0) for (const [k, v] of o.added) m.set(k, v); // at the end, in the order set
+    this.sh.version++;
+    this.sh.owner = this;
+    this.own_ = undefined;
+  }
+
+  /**
+   * The fork takes a whole map of its own, built `every` entries a step, with its own copies of
+   * the values: the original's map and values are left as they are, and its own() is O(1). For a
+   * batch that may change much of the table (Model.cloneSliced). False (the fork unchanged) when
+   * the original changed meanwhile: the fork is out of date.
+   */
+  *copySteps(every = 64): Generator<void, boolean, void> {
+    const o = this.own_;
+    if (o === undefined) return true;
+    if (this.isSharded && this.copy === undefined) return yield* this.copyShards(o);
+    const m = this.store<V>();
+    let n = 0;
+    for (const [k, v] of o.cleared ? [] : this.sh.map) {
+      const w = o.over.get(k);
+      if (w !== TOMB) m.set(k, w ?? (this.copy === undefined ? v : this.copy(v)));
+      if (++n % every === 0) {
+        yield;
+        if (o.version !== this.sh.version) return false;
+      }
+    }
+    for (const [k, v] of o.added) m.set(k, v);
+    this.sh = { map: m, version: 0, owner: this };
+    this.own_ = undefined;
+    return true;
+  }
+
+  /**
+   * copySteps() of a sharded map: a shard at a time (the fork's changes are sharded by the same
+   * hash, so shard i's changes are in its shards i), a native copy of each (no `copy` here).
+   */
+  private *copyShards(o: Own<K, V>): Generator<void, boolean, void> {
+    const from = this.sh.map as ShardedMap<K, V>;
+    const over = o.over as ShardedMap<K, V | typeof TOMB>;
+    const added = o.added as ShardedMap<K, V>;
+    const shards: Map<K, V>[] = [];
+    for (let i = 0; i < SHARDS; i++) {
+      const s = o.cleared ? new Map<K, V>() : new Map(from.shards[i]);
+      for (const [k, v] of over.shards[i]!) {
+        if (v === TOMB) s.delete(k);
+        else s.set(k, v);
+      }
+      for (const [k, v] of added.shards[i]!) s.set(k, v);
+      shards.push(s);
+      yield;
+      if (o.version !== this.sh.version) return false;
+    }
+    this.sh = { map: ShardedMap.ofShards(shards), version: 0, owner: this };
+    this.own_ = undefined;
+    return true;
+  }
+
+  /** The fork's changes (checked up to date), or undefined for the map itself. */
+  private mine(): Own<K, V> | undefined {
+    const o = this.own_;
+    if (o !== undefined && o.version !== this.sh.version) throw new Error(STALE);
+    return o;
+  }
+
+  /** A write by the map itself: its forks are out of date. */
+  private wrote(): void {
+    if (this.sh.owner !== this) throw new Error(STALE);
+    this.sh.version++;
+  }
+
+  get size(): number {
+    const o = this.mine();
+    return o === undefined ? this.sh.map.size : (o.cleared ? 0 : this.sh.map.size - o.tombs) + o.added.size;
+  }
+
+  has(k: K): boolean {
+    const o = this.mine();
+    if (o === undefined) return this.sh.map.has(k);
+    if (o.added.has(k)) return true;
+    if (o.cleared) return false;
+    const w = o.over.get(k);
+    return w === undefined ? this.sh.map.has(k) : w !== TOMB;
+  }
+
+  get(k: K): V | undefined {
+    const o = this.mine();
+    if (o === undefined) return this.sh.map.get(k);
+    const a = o.added.get(k);
+    if (a !== undefined || o.cleared) return a;
+    const w = o.over.get(k);
+    if (w === TOMB) return undefined;
+    return w ?? this.ownCopy(o, k, this.sh.map.get(k));
+  }
+
+  /** A value of the shared map as the fork sees it: its own copy, made at the first read. */
+  private ownCopy(o: Own<K, V>, k: K, v: V | undefined): V | undefined {
+    if (v === undefined || this.copy === undefined) return v;
+    const c = this.copy(v);
+    o.over.set(k, c);
+    return c;
+  }
+
+  set(k: K, v: V): this {
+    const o = this.mine();
+    if (o === undefined) {
+      this.wrote();
+      this.sh.map.set(k, v);
+      return this;
+    }
+    if (o.added.has(k) || o.cleared) o.added.set(k, v);
+    else {
+      const w = o.over.get(k);
+      if (w === undefined ? this.sh.map.has(k) : w !== TOMB) o.over.set(k, v); // in its place
+      else o.added.set(k, v); // new, or deleted and set again: at the end
+    }
+    return this;
+  }
+
+  delete(k: K): boolean {
+    const o = this.mine();
+    if (o === undefined) {
+      if (!this.sh.map.has(k)) return false;
+      this.wrote();
+      return this.sh.map.delete(k);
+    }
+    if (o.added.delete(k)) return true; // (a key of the shared map is TOMB in `over` already)
+    if (o.cleared) return false;
+    const w = o.over.get(k);
+    if (w === TOMB || (w === undefined && !this.sh.map.has(k))) return false;
+    o.over.set(k, TOMB);
+    o.tombs++;
+    return true;
+  }
+
+  /** Whether this is a fork that shares its original's map. */
+  get forked(): boolean {
+    return this.own_ !== undefined;
+  }
+
+  /** Every key gone: O(1) in a fork (a -C in a batch). */
+  clear(): void {
+    const o = this.mine();
+    if (o === undefined) {
+      this.wrote();
+      this.sh.map.clear();
+      return;
+    }
+    o.over.clear();
+    o.added.clear();
+    o.tombs = 0;
+    o.cleared = true;
+  }
+
+  // The map itself hands out its store's own iterators (native for a Map: a list of 10,000
+  // services' keys through a generator took ~2 ms in one piece, the plan of a reload); a fork, its view.
+  entries(): IterableIterator<[K, V], undefined> {
+    const o = this.mine();
+    return o === undefined ? this.sh.map.entries() : this.forkEntries(o);
+  }
+
+  private *forkEntries(o: Own<K, V>): Generator<[K, V], undefined> {
+    for (const [k, v] of o.cleared ? [] : this.sh.map) {
+      this.mine();
+      const w = o.over.get(k);
+      if (w !== TOMB) yield [k, w ?? this.ownCopy(o, k, v)!];
+    }
+    for (const [k, v] of o.added) {
+      this.mine();
+      yield [k, v];
+    }
+  }
+
+  /**
+   * The values in order, without a fork's copies of those it has not read yet: for callers that
+   * only read them (a -C item reads every service and changes none).
+   */
+  *readValues(): Generator<V, undefined> {
+    const o = this.mine();
+    if (o === undefined) {
+      yield* this.sh.map.values();
+      return;
+    }
+    for (const [k, v] of o.cleared ? [] : this.sh.map) {
+      this.mine();
+      const w = o.over.get(k);
+      if (w !== TOMB) yield w ?? v;
+    }
+    for (const v of o.added.values()) {
+      this.mine();
+      yield v;
+    }
+  }
+
+  /** readValues() as an array (a fork that changed nothing yet: the shared map's, at native speed). */
+  readValuesArray(): V[] {
+    const o = this.mine();
+    if (o === undefined || (o.over.size === 0 && o.added.size === 0 && !o.cleared)) return [...this.sh.map.values()];
+    return [...this.readValues()];
+  }
+
+  keys(): IterableIterator<K, undefined> {
+    const o = this.mine();
+    return o === undefined ? this.sh.map.keys() : this.forkKeys(o);
+  }
+
+  private *forkKeys(o: Own<K, V>): Generator<K, undefined> {
+    for (const [k] of this.forkEntries(o)) yield k;
+  }
+
+  values(): IterableIterator<V, undefined> {
+    const o = this.mine();
+    return o === undefined ? this.sh.map.values() : this.forkValues(o);
+  }
+
+  private *forkValues(o: Own<K, V>): Generator<V, undefined> {
+    for (const [, v] of this.forkEntries(o)) yield v;
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V], undefined> {
+    return this.entries();
+  }
+}
+
+/** A stack (push, pop) shared the same way: a fork pops from the shared stack's top without changing it. */
+interface SharedStack {
+  readonly stack: number[];
+  version: number;
+  owner: object;
+}
+
+export class ForkStack {
+  private readonly sh: SharedStack;
+  private own_: { version: number; popped: number; pushed: number[] } | undefined;
+
+  constructor(items: readonly number[] = [], sh?: SharedStack) {
+    this.sh = sh ?? { stack: [...items], version: 0, owner: this };
+  }
+
+  fork(): ForkStack {
+    if (this.own_ !== undefined) throw new Error('internal error: a copy of a copy of the control model');
+    const f = new ForkStack(undefined, this.sh);
+    f.own_ = { version: this.sh.version, popped: 0, pushed: [] };
+    return f;
+  }
+
+  own(): void {
+    const o = this.mine();
+    if (o === undefined) return;
+    const st = this.sh.stack;
+    st.length -= o.popped;
+    for (const x of o.pushed) st.push(x);
+    this.sh.version++;
+    this.sh.owner = this;
+    this.own_ = undefined;
+  }
+
+  private mine(): { version: number; popped: number; pushed: number[] } | undefined {
+    const o = this.own_;
+    if (o !== undefined && o.version !== this.sh.version) throw new Error(STALE);
+    return o;
+  }
+
+  private wrote(): void {
+    if (this.sh.owner !== this) throw new Error(STALE);
+    this.sh.version++;
+  }
+
+  get length(): number {
+    const o = this.mine();
+    return o === undefined ? this.sh.stack.length : this.sh.stack.length - o.popped + o.pushed.length;
+  }
+
+  push(x: number): void {
+    const o = this.mine();
+    if (o === undefined) {
+      this.wrote();
+      this.sh.stack.push(x);
+    } else o.pushed.push(x);
+  }
+
+  pop(): number | undefined {
+    const o = this.mine();
+    if (o === undefined) {
+      if (this.sh.stack.length === 0) return undefined;
+      this.wrote();
+      return this.sh.stack.pop();
+    }
+    if (o.pushed.length > 0) return o.pushed.pop();
+    const st = this.sh.stack;
+    if (o.popped >= st.length) return undefined;
+    return st[st.length - 1 - o.popped++];
+  }
+
+  /** Bottom to top (tests). */
+  toArray(): number[] {
+    const o = this.mine();
+    if (o === undefined) return [...this.sh.stack];
+    return [...this.sh.stack.slice(0, this.sh.stack.length - o.popped), ...o.pushed];
+  }
+}
