@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import { listenControl } from '../src/control/server.js';
-import { round } from './lib/stats.js';
+import { loopGapProbe, round } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,19 +48,13 @@ async function measured(r: Rig, sock: string, args: string[]): Promise<{ gap: nu
     cpus.push(cpuMs);
     held.call(this, verb, ms, cpuMs);
   };
-  let last = performance.now();
-  let gap = 0;
-  const tick = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
+  const probe = loopGapProbe();
   const t0 = performance.now();
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, [uvsadm, '--socket', sock, ...args], { maxBuffer: 1 << 30 }, (e, so) => (e ? reject(e) : resolve(so)));
   });
   const ms = performance.now() - t0;
-  clearInterval(tick);
+  const gap = probe.stop();
   delete (ctl as { held?: unknown }).held;
   return { gap, slowest: r.ctl.slowest.ms, cpu: Math.max(0, ...cpus), slices: cpus.length, over: cpus.filter((c) => c > 2).length, ms, bytes: out.length };
 }

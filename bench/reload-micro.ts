@@ -12,6 +12,7 @@ import { Control } from '../src/control/model.js';
 import { ConfigManager, checkConfigDocument, planReload } from '../src/control/config.js';
 import { yaml } from '../src/control/yaml-lazy.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { loopGapProbe } from './lib/stats.js';
 
 const { values } = parseArgs({ options: { services: { type: 'string', default: '2000,10000' }, servers: { type: 'string', default: '2' }, 'only-sliced': { type: 'boolean', default: false } } });
 
@@ -48,16 +49,10 @@ for (const n of values.services!.split(',').map(Number)) {
   // status's slowest_verb records it and as a 1 ms timer sees it.
   const sliced = async (dryRun: boolean) => {
     control.resetSlowest();
-    let gap = 0;
-    let last = performance.now();
-    const probe = setInterval(() => {
-      const now = performance.now();
-      gap = Math.max(gap, now - last);
-      last = now;
-    }, 1);
+    const probe = loopGapProbe();
     const t0 = performance.now();
     const rep = await (control.callAsync('reload', { dryRun }) as Promise<{ changes: string[] }>);
-    clearInterval(probe);
+    const gap = probe.stop();
     return { ms: ms(t0), changes: rep.changes.length, slowest: `${control.slowest.verb} ${control.slowest.ms.toFixed(1)} (cpu ${control.slowest.cpuMs.toFixed(1)})`, maxSliceCpuMs: control.busiest.ms.toFixed(1), maxTimerGapMs: gap.toFixed(1) };
   };
   for (let round = 0; round < 3; round++) {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { bigHealthTable } from '../test/helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
-import { median, round } from './lib/stats.js';
+import { loopGapProbe, median, round } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,22 +27,13 @@ const { values } = parseArgs({
 
 /** fn() beside a timer every 1 ms: its time, its CPU (ms; this process's), the longest loop gap. */
 async function measured<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number; cpuMs: number; gapMs: number }> {
-  let last = performance.now();
-  let gap = 0;
-  const tick = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
   const c0 = process.cpuUsage();
+  const probe = loopGapProbe();
   const t0 = performance.now();
-  last = t0;
   const v = await fn();
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  clearInterval(tick);
-  gap = Math.max(gap, performance.now() - last);
-  return { v, ms, cpuMs: (c.user + c.system) / 1000, gapMs: gap };
+  return { v, ms, cpuMs: (c.user + c.system) / 1000, gapMs: probe.stop() };
 }
 
 const line = (xs: number[]) => `median ${round(median(xs), 1)}, max ${round(Math.max(...xs), 1)}`;

@@ -42,3 +42,23 @@ export function stealPct(x: number): string {
 export function stealText(limit = STEAL_FLAG): string {
   return `steal > ${Math.round(limit * 100)}%`;
 }
+
+/**
+ * A timer every 1 ms from now: stop() ends it and gives the longest gap (ms) between two of its
+ * turns, up to the stop (what a frame arriving meanwhile would have waited for the event loop).
+ */
+export function loopGapProbe(): { stop: () => number } {
+  let last = performance.now();
+  let gap = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop: () => {
+      clearInterval(tick);
+      return Math.max(gap, performance.now() - last);
+    },
+  };
+}

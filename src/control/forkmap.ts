@@ -52,14 +52,43 @@ interface Own<K extends number | string, V> {
   readonly added: Store<K, V>;
 }
 
-export class ForkMap<K extends number | string, V> {
-  private sh: Shared<K, V>;
+/**
+ * What ForkMap and ForkStack share: the structure (`sh`, with the version every write bumps and
+ * the map or stack that wrote last) and a fork's own changes (`own_`, the version it forked at).
+ */
+abstract class Forked<S extends { version: number; owner: object }, O extends { version: number }> {
+  protected abstract sh: S;
+  protected own_: O | undefined;
+
+  /** The fork's changes (checked up to date), or undefined for the map or stack itself. */
+  protected mine(): O | undefined {
+    const o = this.own_;
+    if (o !== undefined && o.version !== this.sh.version) throw new Error(STALE);
+    return o;
+  }
+
+  /** A write by the map or stack itself: its forks are out of date. */
+  protected wrote(): void {
+    if (this.sh.owner !== this) throw new Error(STALE);
+    this.sh.version++;
+  }
+
+  /** The fork's changes are in the shared structure now: it is the original, forks made before are out of date. */
+  protected took(): void {
+    this.sh.version++;
+    this.sh.owner = this;
+    this.own_ = undefined;
+  }
+}
+
+export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, Own<K, V>> {
+  protected sh: Shared<K, V>;
   private readonly copy: ((v: V) => V) | undefined;
   private readonly isSharded: boolean;
-  private own_: Own<K, V> | undefined;
 
   /** In a Map's order; with `copy`, a fork copies a value at its first read. */
   constructor(entries?: Iterable<readonly [K, V]>, copy?: (v: V) => V, sharded = false) {
+    super();
     this.copy = copy;
     this.isSharded = sharded;
     const map = this.store<V>();
@@ -105,9 +134,7 @@ export class ForkMap<K extends number | string, V> {
       }
     }
     if (o.added.size > 0) for (const [k, v] of o.added) m.set(k, v); // at the end, in the order set
-    this.sh.version++;
-    this.sh.owner = this;
-    this.own_ = undefined;
+    this.took();
   }
 
   /**
@@ -159,19 +186,6 @@ export class ForkMap<K extends number | string, V> {
     this.sh = { map: ShardedMap.ofShards(shards), version: 0, owner: this };
     this.own_ = undefined;
     return true;
-  }
-
-  /** The fork's changes (checked up to date), or undefined for the map itself. */
-  private mine(): Own<K, V> | undefined {
-    const o = this.own_;
-    if (o !== undefined && o.version !== this.sh.version) throw new Error(STALE);
-    return o;
-  }
-
-  /** A write by the map itself: its forks are out of date. */
-  private wrote(): void {
-    if (this.sh.owner !== this) throw new Error(STALE);
-    this.sh.version++;
   }
 
   get size(): number {
@@ -334,11 +348,11 @@ interface SharedStack {
   owner: object;
 }
 
-export class ForkStack {
-  private readonly sh: SharedStack;
-  private own_: { version: number; popped: number; pushed: number[] } | undefined;
+export class ForkStack extends Forked<SharedStack, { version: number; popped: number; pushed: number[] }> {
+  protected readonly sh: SharedStack;
 
   constructor(items: readonly number[] = [], sh?: SharedStack) {
+    super();
     this.sh = sh ?? { stack: [...items], version: 0, owner: this };
   }
 
@@ -355,20 +369,7 @@ export class ForkStack {
     const st = this.sh.stack;
     st.length -= o.popped;
     for (const x of o.pushed) st.push(x);
-    this.sh.version++;
-    this.sh.owner = this;
-    this.own_ = undefined;
-  }
-
-  private mine(): { version: number; popped: number; pushed: number[] } | undefined {
-    const o = this.own_;
-    if (o !== undefined && o.version !== this.sh.version) throw new Error(STALE);
-    return o;
-  }
-
-  private wrote(): void {
-    if (this.sh.owner !== this) throw new Error(STALE);
-    this.sh.version++;
+    this.took();
   }
 
   get length(): number {
