@@ -682,6 +682,7 @@ export async function main(argv: string[]): Promise<void> {
         // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
         slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
         pullShare: group === undefined ? undefined : (t) => group.pullShare(t, EST_TICKS, t === 0),
+        pullSliced: group === undefined ? undefined : (pause) => group.pullSliced(pause),
         states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
         link: () => links.status(), portDrops,
         bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),

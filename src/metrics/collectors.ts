@@ -36,6 +36,9 @@ export interface MetricsOptions {
   pull?: () => void;
   /** With --workers: sum what the status page rates' tick t reads (DatapathGroup.pullShare, the counters too at tick 0). */
   pullShare?: (t: number) => void;
+  /** With --workers: a scrape's pull (DatapathGroup.pullSliced): the counters at once, the table in pieces
+   *  with the loop let run between them (yieldLoop), not pull() in one piece. */
+  pullSliced?: (pause: () => Promise<void>) => Promise<void>;
   /** Connection entries by state when the datapath's own table is not the one in use (uvsd --workers). */
   states?: () => ArrayLike<number>;
   /** The link under uvsd (its TAP or ring interface: up, in its --bridge), as `uvsadm --status` shows it. */
