@@ -24,6 +24,7 @@ import { startMetricsServer } from '../src/metrics/server.js';
 import { parseListen } from '../src/metrics/listen.js';
 import { COUNTER_NAMES, DROP_NAMES } from '../src/datapath/counters.js';
 import { stepClock } from './helpers/step-clock.js';
+import { native } from '../src/datapath/port.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const syn = (sport: number, src = CLIENT) => tcpFrame(IN, { src, dst: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN });
@@ -394,7 +395,7 @@ test('status JSON: the health checks\' queue as uvsadm --status health_queue wor
   assert.equal('healthQueue' in statusJson(r.dp, new RateEstimator(r.dp)), false);
 });
 
-test('status JSON is linear in removed servers: 4,000 services each with a server the checks removed, well under 400 ms', () => {
+test('status JSON is linear in removed servers: 4,000 services each with a server the checks removed, well under 400 ms of CPU', () => {
   const r = rig({ destMax: 8192 });
   const entries: HealthEntry[] = [];
   const n = 4000;
@@ -411,13 +412,14 @@ test('status JSON is linear in removed servers: 4,000 services each with a serve
   assert.equal(st.services.length, n);
   assert.ok(st.services.every((s) => s.servers === 1 && s.dests.length === 2 && s.dests[1]!.removed && s.dests[1]!.addr === RS[1]!.ip));
   // Quadratic (a scan of every service per removed server) took 1.1 s here; linear 15-25 ms.
+  // This thread's CPU, not wall time: the file runs beside a lab at nice 10 (test-class shared).
   let best = Infinity;
   for (let k = 0; k < 3; k++) {
-    const t0 = performance.now();
+    const c0 = native.threadCpuMs();
     st = statusJson(r.dp, rates, { health });
-    best = Math.min(best, performance.now() - t0);
+    best = Math.min(best, native.threadCpuMs() - c0);
   }
-  assert.ok(best < 400, `statusJson took ${best.toFixed(1)} ms for ${n} removed servers`);
+  assert.ok(best < 400, `statusJson took ${best.toFixed(1)} ms of CPU for ${n} removed servers`);
 });
 
 test('status JSON: services, servers with weight, forwarding, health, active/inactive, rates and drops', () => {
