@@ -8,12 +8,16 @@
 // (/metrics as Metrics.stream() hands its blocks to the server; /status.json through the HTTP
 // listener on 127.0.0.1) runs beside a timer set every 1 ms; prints the
 // longest gap between its turns (what forwarding would have waited), the rendering's time and,
-// for /metrics, the CPU it took and its cost per 100,000 samples.
+// for /metrics, the CPU it took and its cost per 100,000 samples; for /status.json when its first
+// byte reached the client, its longest slice (this process's CPU from one pause to the next) and
+// the most heap in use at the end of a slice.
 import { parseArgs } from 'node:util';
 import { bigHealthTable } from '../test/helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { loopGapProbe, median, round } from './lib/stats.js';
+import { getHeapStatistics } from 'node:v8';
+import { plainSlicer, SliceClock, yieldLoop, type Slicer } from '../src/control/slices.js';
 
 const { values } = parseArgs({
   options: {
@@ -63,13 +67,48 @@ async function main(): Promise<void> {
   console.log(`/metrics: ${samples} samples, ${round(runs[0]!.v / 1e6, 2)} MB; longest loop gap ms ${line(runs.map((x) => x.gapMs))}; ` +
     `time ms ${line(runs.map((x) => x.ms))}; cpu ms ${line(cpu)}; cpu ms per 100k samples ${round(median(cpu) / samples * 1e5, 1)}`);
 
-  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest });
+  // /status.json's slices as plainSlicer ends them, each's CPU and the heap at its end recorded.
+  let slice = { cpuMs: 0, heapMB: 0 };
+  const slicer: Slicer = (what) => {
+    if (what !== 'status.json') return plainSlicer(what);
+    const c = new SliceClock();
+    let cpu0 = process.cpuUsage();
+    const end = (): void => {
+      const u = process.cpuUsage(cpu0);
+      slice.cpuMs = Math.max(slice.cpuMs, (u.user + u.system) / 1000);
+      slice.heapMB = Math.max(slice.heapMB, getHeapStatistics().used_heap_size / 1e6);
+    };
+    return {
+      pause: async (until?: Promise<unknown>) => {
+        if (!c.due(performance.now()) && until === undefined) return;
+        end();
+        await (until ?? yieldLoop());
+        c.restart(performance.now());
+        cpu0 = process.cpuUsage();
+      },
+      done: end,
+    };
+  };
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest, slicer });
   try {
     const st = [];
     for (let i = 0; i < Number(values.scrapes); i++) {
-      st.push(await measured(async () => (await (await fetch(`http://${srv.address}/status.json`)).arrayBuffer()).byteLength));
+      slice = { cpuMs: 0, heapMB: 0 };
+      const m = await measured(async () => {
+        const t0 = performance.now();
+        const res = await fetch(`http://${srv.address}/status.json`);
+        let n = 0;
+        let first = 0;
+        for await (const b of res.body!) {
+          if (n === 0) first = performance.now() - t0;
+          n += (b as Uint8Array).length;
+        }
+        return { n, first };
+      });
+      st.push({ ...m, slice });
     }
-    console.log(`/status.json: ${round(st[0]!.v / 1e6, 2)} MB; longest loop gap ms ${line(st.map((x) => x.gapMs))}; time ms (with the client's read) ${line(st.map((x) => x.ms))}`);
+    console.log(`/status.json: ${round(st[0]!.v.n / 1e6, 2)} MB; longest loop gap ms ${line(st.map((x) => x.gapMs))}; time ms (with the client's read) ${line(st.map((x) => x.ms))}; ` +
+      `first byte ms ${line(st.map((x) => x.v.first))}; longest slice cpu ms ${line(st.map((x) => x.slice.cpuMs))}; heap MB at a slice's end ${line(st.map((x) => x.slice.heapMB))}`);
   } finally {
     srv.close();
   }
