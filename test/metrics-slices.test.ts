@@ -235,13 +235,42 @@ test('/metrics goes out as it is rendered: the client has body bytes before the 
         }).on('end', resolve).on('error', reject);
       });
       const body = Buffer.concat(parts);
-      // /status.json is serialised (and sent) once built: 0.6 MB here, a block or two.
+      // /status.json: its own test below (the client has bytes before the last service is made).
       if (path === '/metrics') assert.ok(early > 0, `${path}: no byte of the body before the rendering ended (${body.length} bytes)`);
       const want = path === '/metrics' ? await createMetrics(r.dp, { process: false, health }).body() : undefined;
       if (want !== undefined) assert.ok(body.equals(want), `${path}: the text`);
       else assert.ok(Array.isArray((JSON.parse(body.toString()) as { services: unknown[] }).services), `${path}: the JSON`);
     }
   } finally {
+    srv.close();
+  }
+});
+
+test('/status.json goes out as it is built: the client has body bytes before the last service is made, and the body is JSON.stringify(statusJson()) (before: every service built, then serialised)', async () => {
+  const { r, health } = bigHealthTable(600, 2);
+  const want = JSON.stringify(statusJson(r.dp, new RateEstimator(r.dp), { health }));
+  // The last service's scheduler name is read when that service is made.
+  const last = r.dp.services.filter((s) => s !== undefined).at(-1)!;
+  let built = false;
+  const sched = last.scheduler;
+  last.scheduler = Object.create(sched, { name: { get: () => ((built = true), sched.name) } }) as typeof sched;
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, slicer: () => ({ pause: yieldLoop, done: () => {} }) });
+  try {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`http://${srv.address}/status.json`, resolve).on('error', reject));
+    const parts: Buffer[] = [];
+    let early = 0;
+    await new Promise<void>((resolve, reject) => {
+      res.on('data', (b: Buffer) => {
+        parts.push(b);
+        if (!built) early += b.length;
+      }).on('end', resolve).on('error', reject);
+    });
+    const body = Buffer.concat(parts).toString();
+    assert.ok(early > 0, `no byte of /status.json before its last service was made (${body.length} bytes)`);
+    const untimed = (t: string) => t.replace(/"time":"[^"]*","uptimeS":\d+/, '');
+    assert.equal(untimed(body), untimed(want));
+  } finally {
+    last.scheduler = sched;
     srv.close();
   }
 });

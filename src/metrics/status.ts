@@ -126,31 +126,48 @@ function bgpOf(bgp: MetricsOptions['bgp']): { bgp?: StatusJson['bgp'] } {
 
 type StatusSources = Pick<MetricsOptions, 'health' | 'portDrops' | 'link' | 'bgp' | 'arpWatch'>;
 
-/** The status in one piece (tests; /status.json is built by statusSteps in slices). */
+/** The status in one piece (tests; /status.json is written as statusWalk makes it, in slices). */
 export function statusJson(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): StatusJson {
   return runSteps(statusSteps(dp, rates, src));
 }
 
-/**
- * The status, yielding after each map it builds and every service (where a sliced caller may let the event loop run: a
- * poll every 1.5 s of a table with thousands of services runs on the datapath's thread). Linear
- * in services, servers and health entries: every lookup goes through a map built once. A
- * service deleted while it yields is left out.
- */
+/** The status whole, yielding where statusWalk does and after every service. */
 export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): Steps<StatusJson> {
+  const w = yield* statusWalk(dp, rates, src);
+  const services: StatusService[] = [];
+  for (const s of w.services) {
+    services.push(s);
+    yield;
+  }
+  return { ...w.head, services };
+}
+
+/** The status as it is written: every field but the services, then the services made one at a time. */
+export interface StatusWalk {
+  head: Omit<StatusJson, 'services'>;
+  /** Each service made (its servers read) when asked for; a service deleted meanwhile is left out. */
+  services: Generator<StatusService, void, void>;
+}
+
+/**
+ * The status in the order /status.json is written, yielding after each map it builds (where a
+ * sliced caller may let the event loop run: a poll every 1.5 s of a table with thousands of
+ * services runs on the datapath's thread); then `services` makes each service when asked, so the
+ * writer holds one service, not the list (built whole before it was serialised, 10,000 services
+ * of 4 servers were 16 MB of JSON held as objects). Linear in services, servers and health
+ * entries: every lookup goes through a map built once.
+ */
+export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): Steps<StatusWalk> {
   const { health } = src;
   const dt = dp.dt;
   const c = dp.counters;
   // Every map a few items between yields, the health checks' lists made as walked (quorumsOf,
   // healthEntries): built whole, the maps and lists of 10,000 services of 4 checked servers held
   // the loop 11-18 ms at once.
-  const services = liveServices(dp);
   const ids = new Map<string, SvcRuntime>();
-  const byService = new Map<SvcRuntime, StatusDest[]>();
-  for (const s of services) {
+  for (const s of liveServices(dp)) {
     ids.set(serviceId(serviceKeyOf(s)), s);
-    byService.set(s, []);
-    if ((byService.size & 63) === 0) yield;
+    if ((ids.size & 63) === 0) yield;
   }
   yield;
   const quorums = new Map<string, HealthQuorum>();
@@ -159,69 +176,21 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
     if ((quorums.size & 63) === 0) yield;
   }
   yield;
-  // Checked servers by service and address; those the table does not hold are listed as removed.
-  const entries = new Map<string, HealthEntry>();
+  // Checked servers by service, then address; those the table does not hold are listed as removed.
+  const entries = new Map<string, Map<string, HealthEntry>>();
+  let n = 0;
   for (const e of healthEntries(health)) {
-    entries.set(`${serviceId(e.service)} ${e.addr}:${e.port}`, e);
-    if ((entries.size & 63) === 0) yield;
-  }
-  for (const [id, s] of ids) {
-    yield;
-    if (dp.services[s.id] !== s) continue;
-    const q = quorums.get(id);
-    for (const d of s.dests) {
-      const addr = formatIp(dt.addr[d]);
-      const server = `${addr}:${dt.port[d]}`;
-      const e = entries.get(`${id} ${server}`);
-      entries.delete(`${id} ${server}`);
-      const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
-      // A checked server that is also the sorry server is the sorry server while that is in.
-      const sorry = q?.sorry === server && (e === undefined || q.sorryIn);
-      byService.get(s)!.push({
-        addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
-        health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up' && !sorry,
-        ...(e?.suspended === true ? { suspended: true } : {}),
-        overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
-        conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
-        rates: rates.dest(d),
-      });
-    }
-  }
-  let removed = 0;
-  for (const e of entries.values()) {
-    if ((++removed & 63) === 0) yield;
     const id = serviceId(e.service);
-    const svc = ids.get(id);
-    if (svc === undefined) continue;
-    byService.get(svc)!.push({
-      addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: e.state, removed: true, reason: e.reason, sorry: false,
-      heldOut: quorums.get(id)?.sorryIn === true && e.state === 'up', overloaded: false,
-      ...(e.suspended === true ? { suspended: true } : {}),
-      active: 0, inactive: 0, conns: 0, inPkts: 0, inBytes: 0, outPkts: 0, outBytes: 0, rates: NO_RATES,
-    });
-  }
-  const out: StatusService[] = [];
-  const st = new Float64Array(5);
-  for (const [id, s] of ids) {
-    yield;
-    if (dp.services[s.id] !== s) continue;
-    const dests = byService.get(s)!;
-    const q = quorums.get(id);
-    // Since the last -Z, also what deleted servers had (as -Ln --stats).
-    serviceStatsSinceZero(dt, s, st);
-    out.push({
-      proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
-      servers: s.dests.length,
-      ...(q === undefined ? {} : { quorum: quorumOf(q) }),
-      conns: st[STAT_CONNS], inPkts: st[STAT_IN_PKTS], inBytes: st[STAT_IN_BYTES], outPkts: st[STAT_OUT_PKTS],
-      outBytes: st[STAT_OUT_BYTES], noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
-    });
+    let mine = entries.get(id);
+    if (mine === undefined) entries.set(id, (mine = new Map()));
+    mine.set(`${e.addr}:${e.port}`, e);
+    if ((++n & 63) === 0) yield;
   }
   const link = src.link?.();
   const lr = rates.linkRates();
   const healthQueue = health?.queue?.();
   const arpWatch = src.arpWatch?.();
-  return {
+  const head: Omit<StatusJson, 'services'> = {
     time: new Date().toISOString(),
     uptimeS: Math.round(process.uptime()),
     mac: formatMac(dp.mac),
@@ -237,6 +206,53 @@ export function* statusSteps(dp: Datapath, rates: RateEstimator, src: StatusSour
     ],
     ...bgpOf(src.bgp),
     ...(arpWatch === undefined ? {} : { arpWatch }),
-    services: out,
   };
+  function* services(): Generator<StatusService, void, void> {
+    const st = new Float64Array(5);
+    for (const [id, s] of ids) {
+      if (dp.services[s.id] !== s) continue;
+      const q = quorums.get(id);
+      const mine = entries.get(id);
+      const dests: StatusDest[] = [];
+      for (const d of s.dests) {
+        const addr = formatIp(dt.addr[d]);
+        const server = `${addr}:${dt.port[d]}`;
+        const e = mine?.get(server);
+        mine?.delete(server);
+        const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
+        // A checked server that is also the sorry server is the sorry server while that is in.
+        const sorry = q?.sorry === server && (e === undefined || q.sorryIn);
+        dests.push({
+          addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd), weight: dt.weight[d],
+          health: e?.state ?? 'unchecked', removed: false, reason: e?.reason ?? '', sorry, heldOut: q?.sorryIn === true && e?.state === 'up' && !sorry,
+          ...(e?.suspended === true ? { suspended: true } : {}),
+          overloaded: destOverloaded(dt, d), active: dt.active[d], inactive: dt.inactive[d],
+          conns: dt.conns[d], inPkts: dt.inPkts[d], inBytes: dt.inBytes[d], outPkts: dt.outPkts[d], outBytes: dt.outBytes[d],
+          rates: rates.dest(d),
+        });
+      }
+      // Then the checked servers the table does not hold, in the order the health checks list them.
+      if (mine !== undefined) {
+        for (const e of mine.values()) {
+          dests.push({
+            addr: e.addr, port: e.port, fwd: '', forward: '-', weight: 0, health: e.state, removed: true, reason: e.reason, sorry: false,
+            heldOut: q?.sorryIn === true && e.state === 'up', overloaded: false,
+            ...(e.suspended === true ? { suspended: true } : {}),
+            active: 0, inactive: 0, conns: 0, inPkts: 0, inBytes: 0, outPkts: 0, outBytes: 0, rates: NO_RATES,
+          });
+        }
+        entries.delete(id);
+      }
+      // Since the last -Z, also what deleted servers had (as -Ln --stats).
+      serviceStatsSinceZero(dt, s, st);
+      yield {
+        proto: serviceLabels(serviceKeyOf(s)).proto, addr: fwmarkOf(s) !== 0 ? '' : formatIp(s.vip), port: s.port, ...(fwmarkOf(s) !== 0 ? { fwmark: fwmarkOf(s) } : {}), sched: s.scheduler.name,
+        servers: s.dests.length,
+        ...(q === undefined ? {} : { quorum: quorumOf(q) }),
+        conns: st[STAT_CONNS], inPkts: st[STAT_IN_PKTS], inBytes: st[STAT_IN_BYTES], outPkts: st[STAT_OUT_PKTS],
+        outBytes: st[STAT_OUT_BYTES], noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
+      };
+    }
+  }
+  return { head, services: services() };
 }
