@@ -91,23 +91,26 @@ function tellReaders(b: Body): void {
   for (const r of b.readers) r();
 }
 
+/** A block of the body made: its readers told. */
+function addBlock(b: Body, x: Buffer): void {
+  b.blocks.push(x);
+  tellReaders(b);
+}
+
+/** The body made whole, or cut by `failed`: its readers told. */
+function endBody(b: Body, failed?: Error): void {
+  b.ended = true;
+  if (failed !== undefined) b.failed = failed;
+  tellReaders(b);
+}
+
 /** A Body made by make(), which hands its blocks on as it makes them. */
 function bodyOf(make: (block: (b: Buffer) => void) => Promise<void>): Body {
   const b = newBody();
   // A bug here must cost a 500 (or a cut answer), never the daemon.
-  make((x) => {
-    b.blocks.push(x);
-    tellReaders(b);
-  }).then(
-    () => {
-      b.ended = true;
-      tellReaders(b);
-    },
-    (err: Error) => {
-      b.ended = true;
-      b.failed = err;
-      tellReaders(b);
-    },
+  make((x) => addBlock(b, x)).then(
+    () => endBody(b),
+    (err: Error) => endBody(b, err),
   );
   return b;
 }
@@ -116,19 +119,9 @@ function bodyOf(make: (block: (b: Buffer) => void) => Promise<void>): Body {
 function gzipBody(src: Body): Body {
   const g = newBody();
   const z = zlib.createGzip({ level: zlib.constants.Z_BEST_SPEED });
-  z.on('data', (x: Buffer) => {
-    g.blocks.push(x);
-    tellReaders(g);
-  });
-  z.on('end', () => {
-    g.ended = true;
-    tellReaders(g);
-  });
-  z.on('error', (err) => {
-    g.failed ??= err;
-    g.ended = true;
-    tellReaders(g);
-  });
+  z.on('data', (x: Buffer) => addBlock(g, x));
+  z.on('end', () => endBody(g));
+  z.on('error', (err) => endBody(g, g.failed ?? err));
   let fed = 0;
   const feed = (): void => {
     while (fed < src.blocks.length) z.write(src.blocks[fed++]);
@@ -138,10 +131,8 @@ function gzipBody(src: Body): Body {
       z.end();
       return;
     }
-    g.failed = src.failed;
     z.destroy();
-    g.ended = true;
-    tellReaders(g);
+    endBody(g, src.failed);
   };
   src.readers.add(feed);
   feed();
