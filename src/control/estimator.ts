@@ -41,6 +41,37 @@ export function startTicks(step: (deadline: number) => boolean, periodMs: number
   return () => clearInterval(timer);
 }
 
+/**
+ * Walks a tick's services, ids `from`, `from + EST_TICKS`, ... (the rows of tick `from %
+ * EST_TICKS`), calling `each(svc, id)` for each present one; between services, once
+ * EST_CHECK_ROWS rows (a service and each of its servers) went by since the last look (`rows`
+ * counted before the first), it looks at the clock: the id to go on from when performance.now()
+ * passed `deadline`, else -1 (the tick's services done). A service's servers are stepped in one
+ * slice. The estimators (Control.estimateSome) and the status page's rates (Rates.tickSome) walk
+ * the same services; `each` is bound once, so a walk allocates nothing.
+ */
+export function walkTick<S extends { readonly dests: ArrayLike<number> }>(
+  services: readonly (S | undefined)[],
+  from: number,
+  deadline: number,
+  each: (svc: S, id: number) => void,
+  rows = 0,
+): number {
+  const timed = deadline !== Infinity;
+  let n = rows;
+  for (let id = from; id < services.length; id += EST_TICKS) {
+    if (timed && n >= EST_CHECK_ROWS) {
+      n = 0;
+      if (performance.now() >= deadline) return id;
+    }
+    const svc = services[id];
+    if (svc === undefined) continue;
+    n += svc.dests.length + 1;
+    each(svc, id);
+  }
+  return -1;
+}
+
 /** Five totals per row: conns, inpkts, outpkts, inbytes, outbytes. */
 const W = 5;
 

@@ -8,7 +8,7 @@
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
-import { EST_CHECK_ROWS, EST_TICKS, EstimatorTable, startTicks } from './estimator.js';
+import { EST_TICKS, EstimatorTable, startTicks, walkTick } from './estimator.js';
 import { SlotPool } from './slots.js';
 import { ForkMap, ForkStack } from './forkmap.js';
 import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
@@ -23,7 +23,7 @@ import type { PeName } from '../proto/sip.js';
 import type { Workers } from '../datapath/group.js';
 import { TraceSessions } from './trace.js';
 import { orderForSlices } from './applyorder.js';
-import type { Datapath, DefenseOptions } from '../datapath/pipeline.js';
+import type { Datapath, DefenseOptions, SvcRuntime } from '../datapath/pipeline.js';
 import type { ConfigManager } from './config.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../datapath/tcpstate.js';
 import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero } from '../datapath/dests.js';
@@ -870,33 +870,27 @@ export class Control {
       else if (t === 0) w?.pull();
       this.estSvc = t;
     }
-    const dt = this.dp.dt;
-    const timed = deadline !== Infinity;
-    let n = 0;
-    // Since the last -Z, with what deleted servers had (serviceStatsSinceZero): no false drop.
-    const services = this.dp.services;
-    for (; this.estSvc < services.length; this.estSvc += EST_TICKS) {
-      if (timed && n >= EST_CHECK_ROWS) {
-        n = 0;
-        if (performance.now() >= deadline) return false;
-      }
-      const svc = services[this.estSvc];
-      if (svc === undefined) continue;
-      const ds = svc.dests;
-      n += ds.length + 1;
-      for (let i = 0; i < ds.length; i++) {
-        const k = ds[i];
-        if ((dt.flags[k] & DEST_F_USED) === 0) continue;
-        this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
-      }
-      const st = this.estStats;
-      serviceStatsSinceZero(dt, svc, st);
-      this.svcRates.sample(this.estSvc, st[STAT_CONNS], st[STAT_IN_PKTS], st[STAT_OUT_PKTS], st[STAT_IN_BYTES], st[STAT_OUT_BYTES]);
-    }
+    this.estSvc = walkTick(this.dp.services, this.estSvc, deadline, this.estimateService);
+    if (this.estSvc >= 0) return false;
     this.estSvc = -1;
     this.estNext = (t + 1) % EST_TICKS;
     return true;
   }
+
+  /** A service's and its servers' estimators stepped, the service on its sums since the last -Z with what
+   *  deleted servers had (serviceStatsSinceZero): no false drop. */
+  private readonly estimateService = (svc: SvcRuntime, id: number): void => {
+    const dt = this.dp.dt;
+    const ds = svc.dests;
+    for (let i = 0; i < ds.length; i++) {
+      const k = ds[i];
+      if ((dt.flags[k] & DEST_F_USED) === 0) continue;
+      this.destRates.sample(k, dt.conns[k], dt.inPkts[k], dt.outPkts[k], dt.inBytes[k], dt.outBytes[k]);
+    }
+    const st = this.estStats;
+    serviceStatsSinceZero(dt, svc, st);
+    this.svcRates.sample(id, st[STAT_CONNS], st[STAT_IN_PKTS], st[STAT_OUT_PKTS], st[STAT_IN_BYTES], st[STAT_OUT_BYTES]);
+  };
 
   /** Restart a destination's or service's estimator from zero totals (EstimatorTable.restart). */
   restartRates(slot: number | undefined, svcId: number | undefined): void {

@@ -7,7 +7,7 @@
 import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
 import { C } from '../datapath/counters.js';
 import type { Datapath } from '../datapath/pipeline.js';
-import { EST_CHECK_ROWS, EST_TICKS, RateTable } from '../control/estimator.js';
+import { EST_CHECK_ROWS, EST_TICKS, RateTable, walkTick } from '../control/estimator.js';
 
 export const EST_INTERVAL_MS = 2000;
 
@@ -87,9 +87,6 @@ export class RateEstimator {
     }
     const dt = this.dp.dt;
     const rows = this.dests;
-    const now = rows.now;
-    const kept = dt.kept;
-    const secs = this.secs;
     const timed = deadline !== Infinity;
     let n = 0;
     // The free and deleted slots of the tick first (slot % EST_TICKS), then the servers of its
@@ -101,35 +98,32 @@ export class RateEstimator {
       }
       if ((dt.flags[this.at] & DEST_F_USED) === 0) rows.forget(this.at); // a deleted server (in the trash) or a free slot
     }
-    const services = this.dp.services;
-    for (; this.svc < services.length; this.svc += EST_TICKS) {
-      // A look at the clock once EST_CHECK_ROWS rows went by, between services (a service's
-      // servers in one slice).
-      if (timed && n >= EST_CHECK_ROWS) {
-        n = 0;
-        if (performance.now() >= deadline) return false;
-      }
-      const svc = services[this.svc];
-      if (svc === undefined) continue;
-      const ds = svc.dests;
-      n += ds.length + 1;
-      for (let i = 0; i < ds.length; i++) {
-        const d = ds[i];
-        if ((dt.flags[d] & DEST_F_USED) === 0) continue;
-        // dt.total(d, k) of the five (the never-zeroed totals), in the order of Rates
-        const o = d * 5;
-        now[0] = kept[o + STAT_CONNS] + dt.conns[d];
-        now[1] = kept[o + STAT_IN_PKTS] + dt.inPkts[d];
-        now[2] = kept[o + STAT_IN_BYTES] + dt.inBytes[d];
-        now[3] = kept[o + STAT_OUT_PKTS] + dt.outPkts[d];
-        now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
-        rows.step(d, dt.gen[d], secs);
-      }
-    }
+    this.svc = walkTick(this.dp.services, this.svc, deadline, this.stepService, n);
+    if (this.svc >= 0) return false;
     this.at = -1;
     this.next = (t + 1) % EST_TICKS;
     return true;
   }
+
+  /** A service's servers in use, stepped on their never-zeroed totals (dt.total(d, k) of the five, in the order of Rates). */
+  private readonly stepService = (svc: { readonly dests: ArrayLike<number> }): void => {
+    const dt = this.dp.dt;
+    const rows = this.dests;
+    const now = rows.now;
+    const kept = dt.kept;
+    const ds = svc.dests;
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i];
+      if ((dt.flags[d] & DEST_F_USED) === 0) continue;
+      const o = d * 5;
+      now[0] = kept[o + STAT_CONNS] + dt.conns[d];
+      now[1] = kept[o + STAT_IN_PKTS] + dt.inPkts[d];
+      now[2] = kept[o + STAT_IN_BYTES] + dt.inBytes[d];
+      now[3] = kept[o + STAT_OUT_PKTS] + dt.outPkts[d];
+      now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
+      rows.step(d, dt.gen[d], this.secs);
+    }
+  };
 
   /** All the ticks at once (tests call it with their own clock, every EST_INTERVAL_MS). */
   sample(nowMs: number): void {
