@@ -17,17 +17,23 @@
 // in one piece (5,000 services deleted and added back: ~4 ms a map on a loaded host), so a batch
 // large enough to be sliced copies the maps a part at a time instead (copySteps()), as before.
 //
-// The services keep their order in a Map. The maps whose order nothing reads (the address counts,
-// the ids: ForkMap.sharded) keep the shared entries and a fork's changes in ShardedMaps (shards.ts):
-// V8 grows or shrinks a Map by copying it whole in one piece (7-8 ms at 32,768 entries), and a
-// shard is ~1/64 of the map; copySteps() then copies such a map a shard at a time.
+// V8 grows or shrinks a Map by copying it whole in one piece (7-8 ms at 32,768 entries), so no
+// map here is one Map: the maps whose order nothing reads (the address counts, the ids:
+// ForkMap.sharded) keep the shared entries and a fork's changes in ShardedMaps (shards.ts), a
+// shard ~1/64 of the map, and copySteps() copies such a map a shard at a time; the services,
+// whose order is the listing order, in OrderedShardedMaps (ForkMap.ordered: the same shards, the
+// order a list linked through the entries).
 
-import { SHARDS, ShardedMap } from './shards.js';
+import { OrderedShardedMap, SHARDS, ShardedMap } from './shards.js';
 
 const STALE = 'internal error: a copy of the control model used after the table changed';
 
-/** Where a ForkMap keeps entries: a Map (insertion order) or a ShardedMap (no table-sized rehash). */
-type Store<K extends number | string, V> = Map<K, V> | ShardedMap<K, V>;
+/** Where a ForkMap keeps entries: a Map (insertion order), a ShardedMap (no table-sized rehash), or
+ *  an OrderedShardedMap (both). */
+type Store<K extends number | string, V> = Map<K, V> | ShardedMap<K, V> | OrderedShardedMap<K, V>;
+
+/** Which store a ForkMap keeps its entries (and a fork its changes) in. */
+export type StoreKind = 'map' | 'sharded' | 'ordered';
 
 interface Shared<K extends number | string, V> {
   readonly map: Store<K, V>;
@@ -84,13 +90,13 @@ abstract class Forked<S extends { version: number; owner: object }, O extends { 
 export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, Own<K, V>> {
   protected sh: Shared<K, V>;
   private readonly copy: ((v: V) => V) | undefined;
-  private readonly isSharded: boolean;
+  private readonly kind: StoreKind;
 
-  /** In a Map's order; with `copy`, a fork copies a value at its first read. */
-  constructor(entries?: Iterable<readonly [K, V]>, copy?: (v: V) => V, sharded = false) {
+  /** In a Map's order (kind 'map' or 'ordered'); with `copy`, a fork copies a value at its first read. */
+  constructor(entries?: Iterable<readonly [K, V]>, copy?: (v: V) => V, kind: StoreKind = 'map') {
     super();
     this.copy = copy;
-    this.isSharded = sharded;
+    this.kind = kind;
     const map = this.store<V>();
     if (entries !== undefined) for (const [k, v] of entries) map.set(k, v);
     this.sh = { map, version: 0, owner: this };
@@ -98,17 +104,22 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
 
   /** A map in ShardedMaps, the original's and its forks' (iterated shard by shard: for maps whose order nothing reads). */
   static sharded<K extends number | string, V>(entries?: Iterable<readonly [K, V]>): ForkMap<K, V> {
-    return new ForkMap<K, V>(entries, undefined, true);
+    return new ForkMap<K, V>(entries, undefined, 'sharded');
+  }
+
+  /** A map in OrderedShardedMaps: a Map's order, and no rehash of the whole map (the services). */
+  static ordered<K extends number | string, V>(copy?: (v: V) => V): ForkMap<K, V> {
+    return new ForkMap<K, V>(undefined, copy, 'ordered');
   }
 
   private store<W>(): Store<K, W> {
-    return this.isSharded ? new ShardedMap<K, W>() : new Map<K, W>();
+    return this.kind === 'sharded' ? new ShardedMap<K, W>() : this.kind === 'ordered' ? new OrderedShardedMap<K, W>() : new Map<K, W>();
   }
 
   /** A copy sharing this map: O(1). Not of a fork (nothing needs one). */
   fork(): ForkMap<K, V> {
     if (this.own_ !== undefined) throw new Error('internal error: a copy of a copy of the control model');
-    const f = new ForkMap<K, V>(undefined, this.copy, this.isSharded);
+    const f = new ForkMap<K, V>(undefined, this.copy, this.kind);
     f.sh = this.sh;
     f.own_ = { version: this.sh.version, over: this.store(), tombs: 0, cleared: false, added: this.store() };
     return f;
@@ -116,7 +127,7 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
 
   /** The most entries one Map of it holds (what one V8 rehash copies): a shard's when sharded. */
   get largestShard(): number {
-    const most = (m: Store<K, unknown>): number => (m instanceof ShardedMap ? m.largestShard : m.size);
+    const most = (m: Store<K, unknown>): number => (m instanceof Map ? m.size : m.largestShard);
     const o = this.own_;
     return Math.max(most(this.sh.map), o === undefined ? 0 : Math.max(most(o.over), most(o.added)));
   }
@@ -146,7 +157,7 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
   *copySteps(every = 64): Generator<void, boolean, void> {
     const o = this.own_;
     if (o === undefined) return true;
-    if (this.isSharded && this.copy === undefined) return yield* this.copyShards(o);
+    if (this.kind === 'sharded' && this.copy === undefined) return yield* this.copyShards(o);
     const m = this.store<V>();
     let n = 0;
     for (const [k, v] of o.cleared ? [] : this.sh.map) {

@@ -182,8 +182,9 @@ function copyService(s: ServiceModel): ServiceModel {
 }
 
 export class Model {
-  /** By serviceKeyOf(); in insertion order, which is the listing order. */
-  services = new ForkMap<string, ServiceModel>(undefined, copyService);
+  /** By serviceKeyOf(); in insertion order, which is the listing order: in shards with the order
+   *  linked through them (ForkMap.ordered, shards.ts), so no -A, -D or -C copies it whole. */
+  services = ForkMap.ordered<string, ServiceModel>(copyService);
   /** Service ids: reuse freed ones (lowest last), else next. */
   freeIds = new ForkStack();
   nextId = 0;

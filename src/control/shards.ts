@@ -113,3 +113,171 @@ export class ShardedMap<K extends number | string, V> {
     return this.entries();
   }
 }
+
+/** An entry of an OrderedShardedMap, linked in insertion order. */
+interface Link<K, V> {
+  readonly k: K;
+  v: V;
+  prev: Link<K, V> | undefined;
+  next: Link<K, V> | undefined;
+  /** Deleted (or its map cleared: `epoch` behind the map's): iterators step past it. */
+  dead: boolean;
+  readonly epoch: number;
+}
+
+/**
+ * A ShardedMap in insertion order, as a Map iterates (a key set again keeps its place, a key
+ * deleted and set again goes to the end), for the control model's services, whose order is the
+ * listing order (uvsadm -L): the entries are in shards (no table-sized rehash: one Map of the
+ * services copied itself whole growing past 8,192, 2-3 ms in one piece, and past 16,384, 4-6 ms)
+ * and the order is a list linked through them, which never copies. Its iterators see changes
+ * made meanwhile as a Map's do: deleted entries are skipped, entries added are reached.
+ */
+export class OrderedShardedMap<K extends number | string, V> {
+  private readonly byKey = new ShardedMap<K, Link<K, V>>();
+  /** The first and the last live entries. */
+  head: Link<K, V> | undefined;
+  private tail: Link<K, V> | undefined;
+  /** Bumped by clear(): every entry made before is dead. */
+  epoch = 0;
+
+  /** A map of `entries`, in their order. */
+  static of<K extends number | string, V>(entries: Iterable<readonly [K, V]>): OrderedShardedMap<K, V> {
+    const m = new OrderedShardedMap<K, V>();
+    for (const [k, v] of entries) m.set(k, v);
+    return m;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** The most entries one shard holds (what one of its rehashes copies). */
+  get largestShard(): number {
+    return this.byKey.largestShard;
+  }
+
+  get(k: K): V | undefined {
+    return this.byKey.get(k)?.v;
+  }
+
+  has(k: K): boolean {
+    return this.byKey.has(k);
+  }
+
+  set(k: K, v: V): this {
+    const e = this.byKey.get(k);
+    if (e !== undefined) {
+      e.v = v; // in its place
+      return this;
+    }
+    const n: Link<K, V> = { k, v, prev: this.tail, next: undefined, dead: false, epoch: this.epoch };
+    if (this.tail === undefined) this.head = n;
+    else this.tail.next = n;
+    this.tail = n;
+    this.byKey.set(k, n);
+    return this;
+  }
+
+  delete(k: K): boolean {
+    const e = this.byKey.get(k);
+    if (e === undefined) return false;
+    this.byKey.delete(k);
+    // Its own links are kept: an iterator standing on it finds its way on (OrderedIterator).
+    e.dead = true;
+    if (e.prev === undefined) this.head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === undefined) this.tail = e.prev;
+    else e.next.prev = e.prev;
+    return true;
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.head = undefined;
+    this.tail = undefined;
+    this.epoch++;
+  }
+
+  entries(): IterableIterator<[K, V]> {
+    return new EntryIterator(this);
+  }
+
+  keys(): IterableIterator<K> {
+    return new KeyIterator(this);
+  }
+
+  values(): IterableIterator<V> {
+    return new ValueIterator(this);
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+}
+
+/**
+ * The iterators of an OrderedShardedMap: classes, one per kind, not generators (a generator, or
+ * one class calling a function per entry, took ~1 ms over 10,000 services, where a Map's own
+ * took ~0.05 ms).
+ */
+abstract class OrderedIterator<K extends number | string, V> {
+  /** The entry last handed out; undefined before the first. */
+  private at: Link<K, V> | undefined;
+  private done = false;
+
+  constructor(private readonly m: OrderedShardedMap<K, V>) {}
+
+  /** The next entry, or undefined at the end. */
+  protected step(): Link<K, V> | undefined {
+    if (this.done) return undefined;
+    const m = this.m;
+    const at = this.at;
+    let n: Link<K, V> | undefined;
+    if (at === undefined) n = m.head;
+    else if (!at.dead && at.epoch === m.epoch) n = at.next;
+    else {
+      // It was deleted meanwhile: on from the nearest live entry before it (entries are only
+      // ever added at the end, so what lay between is gone too), or from the first.
+      let p = at.prev;
+      while (p !== undefined && (p.dead || p.epoch !== m.epoch)) p = p.prev;
+      n = p === undefined ? m.head : p.next;
+    }
+    if (n === undefined) this.done = true;
+    else this.at = n;
+    return n;
+  }
+}
+
+class KeyIterator<K extends number | string, V> extends OrderedIterator<K, V> implements IterableIterator<K> {
+  next(): IteratorResult<K> {
+    const n = this.step();
+    return n === undefined ? { value: undefined, done: true } : { value: n.k, done: false };
+  }
+
+  [Symbol.iterator](): IterableIterator<K> {
+    return this;
+  }
+}
+
+class ValueIterator<K extends number | string, V> extends OrderedIterator<K, V> implements IterableIterator<V> {
+  next(): IteratorResult<V> {
+    const n = this.step();
+    return n === undefined ? { value: undefined, done: true } : { value: n.v, done: false };
+  }
+
+  [Symbol.iterator](): IterableIterator<V> {
+    return this;
+  }
+}
+
+class EntryIterator<K extends number | string, V> extends OrderedIterator<K, V> implements IterableIterator<[K, V]> {
+  next(): IteratorResult<[K, V]> {
+    const n = this.step();
+    return n === undefined ? { value: undefined, done: true } : { value: [n.k, n.v], done: false };
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this;
+  }
+}
