@@ -14,7 +14,7 @@ import { ForkMap, ForkStack } from './forkmap.js';
 import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
-import { VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type Pulls, type VerbCtx } from './verbs.js';
+import { KEYS_STEP, VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type Pulls, type VerbCtx } from './verbs.js';
 import type {
   ConnInfo, DestKey, DestSpec, LaddrSpec, LinkStatus, ListResult, ServiceKey, ServiceSpec, StatusResult,
 } from './protocol.js';
@@ -629,7 +629,9 @@ export class Control {
 
   private async perServiceRun(verb: 'clear' | 'zero'): Promise<null> {
     const { pause, done } = this.slicer(verb);
-    const keys = [...this.model.services.keys()];
+    // The services at the start, their keys a part at a time (listSteps).
+    const keys: string[] = [];
+    for (const k of this.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) await pause();
     for (let i = 0; i < keys.length; i += SLICE_CHECK) {
       const ctx: VerbCtx = { control: this, model: this.model, ops: [] };
       for (const k of keys.slice(i, i + SLICE_CHECK)) {

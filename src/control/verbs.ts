@@ -466,10 +466,16 @@ function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<ListResul
   return runStepsSliced(listSteps(ctx), pause);
 }
 
+/** Keys of services taken between two yields (listSteps, Control.perServiceRun). */
+export const KEYS_STEP = 1024;
+
 /** The list, yielding every LIST_SLICE_CHECK services (listSliced; a reload plans from it). */
 export function* listSteps(ctx: VerbCtx): Steps<ListResult> {
   const services: ServiceInfo[] = [];
-  const keys = [...ctx.model.services.keys()];
+  // The keys a part at a time too: their order is a list linked through the services (shards.ts),
+  // ~1 ms to walk at 10,000 in one piece; the walk goes on past services deleted meanwhile.
+  const keys: string[] = [];
+  for (const k of ctx.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
   for (let i = 0; i < keys.length; i++) {
     const s = ctx.control.model.services.get(keys[i]!);
     if (s !== undefined) services.push(serviceInfo(ctx, s));
