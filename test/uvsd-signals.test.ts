@@ -5,10 +5,11 @@
 // it (exit 140) and a SIGHUP during its start killed it (exit 129), nothing logged either time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
+import type { Lab, Proc } from './lab/netns.js';
 import { delay } from './lab/netns.js';
 
 /** The process holds /dev/net/tun open: its TAP is open (uvsd is well into its start, before its table is set up). */
@@ -89,5 +90,45 @@ test('uvsd: a SIGHUP during its start (TAP open, table not yet set up) is one re
     assert.doesNotMatch(p.stderr(), /Debugger listening/);
     assert.equal(await p.stop(3000), 0, p.stderr());
     assert.match(p.stdout(), /"signal":"SIGTERM".*"msg":"uvsd stopped"/);
+  });
+});
+
+/** A uvsd sent SIGTERM once `when` (its pid) holds, during its start; what it printed and its exit code. */
+async function stopDuringStart(lab: Lab, ns: string, argv: string[], when: (pid: number) => boolean): Promise<{ p: Proc; code: number; sentMs: number; endMs: number }> {
+  const p = lab.spawn(ns, argv, { cwd: repoRoot });
+  const pid = p.child.pid!;
+  const t0 = performance.now();
+  while (!when(pid) && !p.done() && performance.now() - t0 < 10_000) await delay(1);
+  assert.ok(when(pid), `uvsd never got there: ${p.stderr()}`);
+  process.kill(pid, 'SIGTERM');
+  const sent = performance.now();
+  const code = await p.exited;
+  return { p, code, sentMs: Math.round(sent - t0), endMs: Math.round(performance.now() - sent) };
+}
+
+test('uvsd: a SIGTERM during its start stops it in order, as one after the start: exit 0, `uvsd stopped`, the TAP it created and its socket file gone; sent as bin/uvsd starts (held until main() takes it) and once its TAP is open (before 2026-12-05: killed at once, exit 143, nothing logged)', { timeout: 20_000 }, async (t) => {
+  await withLab(t, 'uvsterm', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    // A long probe: a stop that waited for the probe's end would take 3 s. Node's own handler
+    // killed uvsd at once before main() listened for SIGTERM: from the TAP's opening on, main()
+    // runs without a wait (the table allocated, its 50 services set up) until it does.
+    const services = Array.from({ length: 50 }, (_, i) => `  - proto: tcp\n    address: 192.168.8.200\n    port: ${10000 + i}\n    scheduler: rr\n    servers:\n      - address: 192.168.8.20\n        method: dr\n`);
+    const cfg = join(tmp, 'u.yaml');
+    writeFileSync(cfg, `services:\n${services.join('')}`);
+    const sock = join(tmp, 's.sock');
+    const argv = uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--arp-probe-ms', '3000', '--no-jit-warmup']);
+    // bin/uvsd's first line holds SIGTERM just before SIGHUP (node runs with its flags already).
+    const points: [string, (pid: number) => boolean][] = [['bin/uvsd catches SIGHUP', (pid) => caught(pid, 1)], ['its TAP open', tapOpen]];
+    for (const [where, when] of points) {
+      const { p, code, sentMs, endMs } = await stopDuringStart(lab, ns, argv, when);
+      const held = /"signal":"SIGTERM","msg":"SIGTERM during the start: stopping"/.test(p.stdout());
+      t.diagnostic(`${where}: SIGTERM ${sentMs} ms after the spawn, uvsd ended ${endMs} ms later; ${held ? 'held until main() took SIGTERM over' : 'handled by main()'}`);
+      assert.equal(code, 0, `${where}: exit code (143: killed by the signal); stderr: ${p.stderr()}`);
+      assert.match(p.stdout(), /"signal":"SIGTERM".*"msg":"uvsd stopped"/, where);
+      assert.doesNotMatch(p.stdout(), /"msg":"uvsd started"/, where);
+      if (where.startsWith('bin/uvsd')) assert.ok(held, `${where}: held, said once main() took it over`);
+      assert.notEqual((await lab.exec(ns, ['ip', '-o', 'link', 'show', 'uvs0'])).code, 0, `${where}: the TAP uvsd created is gone`);
+      assert.equal(existsSync(sock), false, `${where}: no control socket file left`);
+    }
   });
 });

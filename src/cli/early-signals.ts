@@ -6,37 +6,61 @@
 // main() set its handler, killed uvsd: exit 129, nothing logged, and systemd took it as clean).
 // A signal is counted while no handler is set; handleSignal() says how many came. No imports:
 // bin/uvsd loads this before anything else.
+// SIGTERM and SIGINT are held too, once node will not be started again: from bin/uvsd's first line
+// when node runs with UVSD_NODE_FLAGS already (the systemd unit, a re-executed node), else after
+// ensureNodeFlags (holdStopSignals). A stop signal held by a process that then runs execv would be
+// lost, and uvsd would start for good after a stop was asked; before then nothing is open, and
+// Node's default ends the process at once. Until 2026-12-05 they took Node's default until
+// main() had set up its table: a stop during the start (TAP open, the table allocated, --workers
+// starting) ended uvsd at once, exit 143, no `uvsd stopped`, no STOPPING=1.
 
-export type HeldSignal = 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
+/** The node flags uvsd runs with (node-flags.ts says why; bin/uvsd starts node again with the missing ones). */
+export const UVSD_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+
+export type HeldSignal = 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGTERM' | 'SIGINT';
 
 // SIGUSR1 first: Node's own default for it (the inspector) is the one that must never be taken.
 // One seen caught (/proc/PID/status SigCgt) means the ones before it are too.
 const HELD: readonly HeldSignal[] = ['SIGUSR1', 'SIGUSR2', 'SIGHUP'];
+const STOPS: readonly HeldSignal[] = ['SIGTERM', 'SIGINT'];
 
 const handlers = new Map<HeldSignal, () => void>();
 const pending = new Map<HeldSignal, number>();
-let holding = false;
+const listening = new Set<HeldSignal>();
+
+function hold(sig: HeldSignal): void {
+  if (listening.has(sig)) return;
+  listening.add(sig);
+  process.on(sig, () => {
+    const h = handlers.get(sig);
+    if (h !== undefined) h();
+    else pending.set(sig, (pending.get(sig) ?? 0) + 1);
+  });
+}
 
 /**
- * Listen for SIGHUP, SIGUSR1 and SIGUSR2 from now on, for good: each is counted until
+ * Listen for SIGHUP, SIGUSR1 and SIGUSR2 from now on (SIGTERM and SIGINT too when node already
+ * runs with its flags: holdStopSignals), for good: each is counted until
  * handleSignal sets its handler. The listeners stay (the handler is swapped behind them): removing
  * a signal's last listener puts it back to its default, and SIGUSR1's would kill uvsd.
  */
 export function holdSignals(): void {
-  if (holding) return;
-  holding = true;
   for (const sig of HELD) {
-    process.on(sig, () => {
-      const h = handlers.get(sig);
-      if (h !== undefined) h();
-      else pending.set(sig, (pending.get(sig) ?? 0) + 1);
-    });
+    hold(sig);
+    // Right after SIGUSR1 (no execv to come): SIGHUP seen caught means these are held too.
+    if (sig === 'SIGUSR1' && UVSD_NODE_FLAGS.every((f) => process.execArgv.includes(f))) holdStopSignals();
   }
+}
+
+/** SIGTERM and SIGINT held as well (counted until main() handles them): only once node will not be started again. */
+export function holdStopSignals(): void {
+  for (const sig of STOPS) hold(sig);
 }
 
 /** `fn` handles `sig` from now on; returns how many times `sig` came before (held, not handled). */
 export function handleSignal(sig: HeldSignal, fn: () => void): number {
   holdSignals(); // uvsd.js started without bin/uvsd
+  hold(sig);
   handlers.set(sig, fn);
   const n = pending.get(sig) ?? 0;
   pending.delete(sig);

@@ -12,7 +12,9 @@
 // collections still run when the old generation fills (control-plane work), not as a timer.
 import { native } from '../datapath/port.js';
 
-export const UVSD_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+// Listed in early-signals.ts (which imports nothing: bin/uvsd's first line holds SIGTERM there when none is missing).
+export { UVSD_NODE_FLAGS } from './early-signals.js';
+import { UVSD_NODE_FLAGS } from './early-signals.js';
 
 /** The flags of UVSD_NODE_FLAGS that this node process was not started with. */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {

@@ -574,8 +574,16 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
     process.exit(code);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // SIGTERM and SIGINT were held since bin/uvsd ran node for good (early-signals.ts): one that
+  // came during the start so far (the TAP opened, the table allocated and set up, --workers
+  // starting) stops uvsd now, in order, as one after the start does (until 2026-12-05 it ended
+  // uvsd at once, exit 143: no `uvsd stopped`, no STOPPING=1). One that comes later in the start
+  // stops it too; the start goes no further (after each wait below: `if (stopping)`).
+  const heldStop = (['SIGTERM', 'SIGINT'] as const).filter((sig) => handleSignal(sig, () => void shutdown(sig)) > 0);
+  if (heldStop.length > 0) {
+    log.info({ signal: heldStop[0] }, `${heldStop[0]} during the start: stopping`);
+    void shutdown(heldStop[0]);
+  }
   // An error nothing caught stops uvsd in order (one stderr line, the control socket removed, the
   // counters logged, exit 1: a supervisor restarts it, the state file brings the table back). The
   // usual one is the port failing under uvsd: its interface deleted, every read fails.
@@ -620,7 +628,7 @@ export async function main(argv: string[]): Promise<void> {
       log.info({ signal: 'SIGUSR2', ...dp.counters.snapshot() }, 'counters (SIGUSR2)');
     }),
   };
-  if (heldHup > 0) {
+  if (heldHup > 0 && !stopping) {
     log.info({ signal: 'SIGHUP', received: heldHup }, 'SIGHUP during the start: one reload now');
     reload('SIGHUP during the start');
   }
@@ -633,9 +641,14 @@ export async function main(argv: string[]): Promise<void> {
     try {
       await startSyncDaemons(control, syncStart.sync, (s) => syncWhere(syncStart.from, s));
     } catch (e) {
+      if (stopping) return; // a stop during the start: shutdown ends uvsd
       release();
       console.error(`uvsd: cannot start the sync daemon: ${(e as Error).message}`);
       process.exit(1);
+    }
+    if (stopping) {
+      control.sync.close(); // started after the stop's release(), or closed again by it
+      return;
     }
     config.settings.sync = syncStart.sync;
     const daemons = Object.keys(syncStart.sync);
@@ -654,10 +667,15 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await checkControlPath(opts.socket);
   } catch (e) {
+    if (stopping) return;
     port.close();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
+  // A stop during the start (SIGTERM, SIGINT, an error nothing caught) runs beside it: after each
+  // wait the start goes no further, and closes what it made after the stop's release() ran (before
+  // 2026-12-05 it listened on: a stop during the probe with --workers left the socket file).
+  if (stopping) return;
   // Claim the director addresses and the VIPs of the table set up from --config / --state-file
   // only if no other station answers for them (RFC 5227; uvsadm -A refuses such a VIP too): one
   // probe window for all. Only an answer to the probe counts, not what ARP caches still hold (a
@@ -678,7 +696,7 @@ export async function main(argv: string[]): Promise<void> {
       const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
       // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
       const { startMetricsServer } = await import('../metrics/server.js');
-      metrics = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
+      const m = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
         // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
         slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
         pullShare: group === undefined ? undefined : (t) => group.pullShare(t, EST_TICKS, t === 0),
@@ -689,7 +707,13 @@ export async function main(argv: string[]): Promise<void> {
         workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
         stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(), controlSocket: () => server?.socketStatus(),
         onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
+      if (stopping) {
+        m.close();
+        return;
+      }
+      metrics = m;
     } catch (e) {
+      if (stopping) return;
       release();
       console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
       process.exit(1);
@@ -767,6 +791,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   }, TICK_MS);
   const taken = await probing;
+  if (stopping) return;
   const takenAddrs = taken.filter((c) => addrs.includes(c.ip));
   if (takenAddrs.length > 0) {
     for (const c of takenAddrs) console.error(`uvsd: --addr ${conflictMessage(c)}`);
@@ -801,13 +826,18 @@ export async function main(argv: string[]): Promise<void> {
       const said = <T>(v: T): T => (clog.info(rec, `table changed: ${verb}`), v);
       return r instanceof Promise ? r.then(said) : said(r);
     };
-    server = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
+    const srv = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`),
       (msg) => log.warn({ socket: opts.socket }, msg)); // its file removed: bound again (server.ts)
-    const srv = server;
+    if (stopping) {
+      srv.release();
+      return;
+    }
+    server = srv;
     control.info.controlSocket = () => srv.socketStatus();
     control.info.logOutput = () => logOut.state();
   } catch (e) {
+    if (stopping) return;
     release();
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
@@ -833,6 +863,7 @@ export async function main(argv: string[]): Promise<void> {
   control.info.vrrpFifo = () => vrrpFifo?.status(); // the FIFO read now (a reload may add, move or drop it)
   // Checks start once the director addresses are ours (the table is already in place).
   await health.start();
+  if (stopping) return; // the stop's health.stop() leaves no check scheduled
   {
     // ha_suspend follows the HA role at once (a role change reaches control as a change of the table).
     const prev = control.onChange;
