@@ -88,3 +88,28 @@ test('/metrics and uvsadm --status: uvs_log_lines_dropped_total, uvs_log_output_
   r.ctl.info.logOutput = () => ({ dropped: 7 });
   assert.match(formatStatus(r.ctl.call('status', {}) as StatusResult), /^log_lines_dropped 7\ncontrol_socket /m, 'writes succeed again: no log_output line');
 });
+
+test('drained(): resolves once the lines queued and in flight are written (a write refused with EAGAIN tried again until it goes), or at its bound when they never go: uvsd\'s stop waits for its last line, bounded', async () => {
+  let refuse = 2; // EAGAIN twice (a full pipe), then the reader is back
+  const written: string[] = [];
+  const out = new LogOutput(9, () => {}, (_fd, buf, cb) => setImmediate(() => {
+    if (refuse > 0) {
+      refuse--;
+      return cb(Object.assign(new Error('EAGAIN: resource temporarily unavailable, write'), { code: 'EAGAIN' }), 0);
+    }
+    written.push(buf.toString());
+    cb(null, buf.length);
+  }));
+  await out.drained(10); // nothing queued: at once
+  out.write('a\n');
+  out.write('uvsd stopped\n');
+  const t0 = performance.now();
+  await out.drained(2000);
+  assert.equal(written.join(''), 'a\nuvsd stopped\n', 'both written before drained() resolved');
+  assert.ok(performance.now() - t0 < 1000, 'not the bound: two retries 100 ms apart');
+  const stuck = new LogOutput(9, () => {}, () => {}); // a write that never returns
+  stuck.write('x\n');
+  const t1 = performance.now();
+  await stuck.drained(50);
+  assert.ok(performance.now() - t1 >= 45, 'the bound');
+});

@@ -5,7 +5,8 @@
 // it (exit 140) and a SIGHUP during its start killed it (exit 129), nothing logged either time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
@@ -129,6 +130,69 @@ test('uvsd: a SIGTERM during its start stops it in order, as one after the start
       if (where.startsWith('bin/uvsd')) assert.ok(held, `${where}: held, said once main() took it over`);
       assert.notEqual((await lab.exec(ns, ['ip', '-o', 'link', 'show', 'uvs0'])).code, 0, `${where}: the TAP uvsd created is gone`);
       assert.equal(existsSync(sock), false, `${where}: no control socket file left`);
+    }
+  });
+});
+
+test('uvsd\'s last log line (`uvsd stopped`) reaches its stdout, a pipe shared with stderr that is full at the stop (a reader late by a second): the stop waits for the log to be written, bounded (before 2026-12-05 it was dropped: the exit\'s one try met EAGAIN)', { timeout: 20_000 }, async (t) => {
+  await withLab(t, 'uvslog', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    // stdout and stderr one pipe, as systemd's journal stream: node makes stderr non-blocking, so
+    // stdout's writes to a full pipe fail with EAGAIN.
+    const fifo = join(tmp, 'log');
+    execFileSync('mkfifo', [fifo]);
+    const rfd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const wfd = openSync(fifo, 'w');
+    let out = '';
+    const buf = Buffer.alloc(65536);
+    /** What the pipe holds now; false at its end (every writer gone). */
+    const drain = (): boolean => {
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(rfd, buf, 0, buf.length, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return true;
+          throw e;
+        }
+        if (n === 0) return false;
+        out += buf.toString('utf8', 0, n);
+      }
+    };
+    const argv = uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'), '--no-jit-warmup']);
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { cwd: repoRoot, stdio: ['ignore', wfd, wfd] });
+    closeSync(wfd);
+    const exited = new Promise<number>((r) => child.once('exit', (code, sig) => r(code ?? 128 + (sig === 'SIGTERM' ? 15 : 0))));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    try {
+      const t0 = performance.now();
+      while (!out.includes('"msg":"uvsd started"') && !gone && performance.now() - t0 < 10_000) {
+        drain();
+        await delay(5);
+      }
+      assert.match(out, /"msg":"uvsd started"/);
+      // No more reading: ~3 KB counter lines fill the pipe (64 KB). One signal at a time (two
+      // sent before uvsd takes the first are one).
+      for (let i = 0; i < 40; i++) {
+        process.kill(child.pid!, 'SIGUSR2');
+        await delay(5);
+      }
+      await delay(100);
+      process.kill(child.pid!, 'SIGTERM');
+      // The reader comes back after a second (uvsd before 2026-12-05 had exited by then).
+      const stop = performance.now();
+      await Promise.race([exited, delay(1000)]);
+      t.diagnostic(`uvsd ${gone ? `exited ${Math.round(performance.now() - stop)} ms after SIGTERM, before the reader came back` : 'waited for its log to be read'}`);
+      while (drain()) await delay(5);
+      const code = await exited;
+      const lines = out.trim().split('\n');
+      t.diagnostic(`${lines.length} lines read, ${lines.filter((l) => l.includes('counters (SIGUSR2)')).length} of the 40 SIGUSR2 lines`);
+      assert.equal(code, 0);
+      assert.match(lines.at(-1)!, /"signal":"SIGTERM".*"msg":"uvsd stopped"/, `the last line read: ${lines.at(-1)!.slice(0, 200)}`);
+    } finally {
+      if (!gone) child.kill('SIGKILL');
+      closeSync(rfd);
     }
   });
 });

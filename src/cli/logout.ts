@@ -45,6 +45,8 @@ export class LogOutput {
   /** Told when a write succeeds after failures: how many lines were lost, and the last error. */
   onBack: ((dropped: number, error: string) => void) | undefined;
   private droppedAtFailure = 0;
+  /** drained()'s callers, told once nothing is queued nor in flight. */
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     readonly fd = 1,
@@ -114,6 +116,26 @@ export class LogOutput {
       if (err !== null) this.failed(err, lines);
       else this.succeeded();
       this.next();
+      if (!this.inFlight && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /**
+   * Resolves once every line queued is written (or dropped by a failed write), or after
+   * timeoutMs, whichever comes first: uvsd's stop waits for its last lines before the exit, whose
+   * flushSync tries once and never waits. Before 2026-12-05 the exit came at once: with stdout a
+   * pipe that was full then (a journal or a reader late by a moment; node makes stderr, often
+   * the same pipe, non-blocking) that one try met EAGAIN and `uvsd stopped` was lost.
+   */
+  drained(timeoutMs: number): Promise<void> {
+    if (!this.inFlight && this.head >= this.queue.length) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.idleWaiters.push(done);
     });
   }
 

@@ -107,6 +107,8 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
 const STATE_FLUSH_MS = 5_000;
+/** How long a stop waits for its last log lines to be written (a stdout pipe full: its reader late). */
+const LOG_DRAIN_MS = 2_000;
 /** With --workers, how often /metrics' FULLNAT port use is asked of the workers. */
 const METRICS_LADDRS_MS = 2_000;
 
@@ -572,6 +574,8 @@ export async function main(argv: string[]): Promise<void> {
     // Workers close their queues before the process ends (group.close(), bounded).
     if (group !== undefined) await Promise.race([group.close(), new Promise((r) => setTimeout(r, 2000))]);
     log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
+    // Written before the exit (bounded): the exit's flushSync tries once, and a full pipe refuses it.
+    await logOut.drained(LOG_DRAIN_MS);
     process.exit(code);
   };
   // SIGTERM and SIGINT were held since bin/uvsd ran node for good (early-signals.ts): one that
