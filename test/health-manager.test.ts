@@ -779,6 +779,21 @@ test('an operator deleting a checked service by hand: the health change is refus
   await w.mgr.stop();
 });
 
+test('health changes the table refuses are counted, uvs_health_refused_total (before 2026-12-05 only logged): a weight-only change (inhibit_on_failure) on a server deleted by hand, tried again at each check', async () => {
+  const w = world({ services: [vs({ realServers: [rs(0, { inhibitOnFailure: true, checkers: [checker({ retry: 0 })] }), rs(1)] })] });
+  await w.mgr.start();
+  const metric = async (perChecker: boolean) => parseExposition(await createMetrics(w.r.dp, { process: false, health: w.mgr, perChecker }).text()).get('uvs_health_refused_total');
+  assert.equal(await metric(true), 0);
+  w.r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: A, port: 80 });
+  w.set(A, false);
+  await w.clock.advance(10 * S); // checks at t=0 and t=10: weight 0 refused each time (no such server)
+  const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
+  assert.deepEqual(refused.map((l) => l.obj.verb), ['editDest', 'editDest']);
+  assert.equal(w.mgr.refusedTotal, 2);
+  assert.deepEqual([await metric(true), await metric(false)], [2, 2], 'kept with --no-metrics-per-checker');
+  await w.mgr.stop();
+});
+
 test('uvsadm --status: one health line per checked server (removed ones too); no health lines without checks', async () => {
   const { formatStatus } = await import('../src/control/printers.js');
   const w = world({ services: [vs({ realServers: [rs(0, { weight: 4, checkers: [checker({ retry: 0 })] }), rs(1, { inhibitOnFailure: true })] })] });

@@ -318,6 +318,13 @@ export class HealthManager {
   attempts = 0;
   /** Checks that could not run since start (uvsadm --status health_checks_not_run, uvs_health_checks_not_run_total). */
   notRunTotal = 0;
+  /**
+   * Table changes of the health checks the table refused (a server's own change, a weight-only
+   * change, a quorum's sorry server in or out: tryCall), since start: uvs_health_refused_total.
+   * Each is logged (`health: control verb refused`) and tried again at the next check; until
+   * 2026-12-05 the log was all there was.
+   */
+  refusedTotal = 0;
   /** The checks that cannot run now (NotRunEpisode), until one runs NOT_RUN_QUIET_MS after the last. */
   private notRunEpisode: NotRunEpisode | undefined;
 
@@ -1077,7 +1084,8 @@ export class HealthManager {
     } catch (e) {
       const code = (e as { code?: string }).code;
       if ((verb === 'addDest' && code === 'DEST_EXISTS') || (verb === 'deleteDest' && code === 'DEST_NOT_FOUND')) return true;
-      // E.g. an operator deleted the service by hand: say so, keep checking.
+      // E.g. an operator deleted the service by hand: say so, count it, keep checking.
+      this.refusedTotal++;
       this.deps.log.warn({ verb, args, error: (e as Error).message }, 'health: control verb refused');
       return false;
     }

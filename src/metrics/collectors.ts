@@ -671,6 +671,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     gauge(reg, 'uvs_health_checks_in_flight', 'Health checks running now (each holds a slot).', [], hq((q) => q.inFlight));
     gauge(reg, 'uvs_health_checks_slots', 'Health checks that may run at once: --health-concurrency, else one per checker (at least 64) within half of the open-files limit.', [], hq((q) => q.slots));
     counter(reg, 'uvs_health_checks_not_run_total', 'Health check attempts that could not run because uvsd was out of file descriptors, memory or processes (no verdict, no state change; the per-checker uvs_health_check_attempts_total{result="not_run"} summed, kept with --no-metrics-per-checker).', [], () => opts.health?.notRunTotal ?? 0);
+    counter(reg, 'uvs_health_refused_total', 'Table changes of the health checks the table refused (a server out or in, a weight-only change, a quorum\'s sorry server in or out; e.g. the service or server deleted by hand): each logged "health: control verb refused" and tried again at the next check.', [], () => opts.health?.refusedTotal ?? 0);
     histogram(reg, 'uvs_health_checks_start_delay_seconds', 'How late each health check attempt started after the time its delay_loop (or delay_before_retry) set: waiting for a slot, or a busy event loop.', () => opts.health?.startDelays?.());
   }
 

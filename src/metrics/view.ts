@@ -61,6 +61,8 @@ export interface HealthView {
   startDelays?(): BucketCounts | undefined;
   /** Checks that could not run since start (uvsd out of file descriptors, memory, processes). */
   readonly notRunTotal?: number;
+  /** Table changes of the health checks the table refused since start (logged one by one). */
+  readonly refusedTotal?: number;
 }
 
 /** The health checks' lists as a scrape walks them: made as walked when the view can (HealthView.eachEntry, ...). */
