@@ -7,7 +7,7 @@
 // A signal is counted while no handler is set; handleSignal() says how many came. No imports:
 // bin/uvsd loads this before anything else.
 // SIGTERM and SIGINT are held too, once node will not be started again: from bin/uvsd's first line
-// when node runs with UVSD_NODE_FLAGS already (the systemd unit, a re-executed node), else after
+// when node runs with UVSD_NODE_FLAGS already (the node bin/uvsd started again, or one started with them), else after
 // ensureNodeFlags (holdStopSignals). A stop signal held by a process that then runs execv would be
 // lost, and uvsd would start for good after a stop was asked; before then nothing is open, and
 // Node's default ends the process at once. Until 2026-12-05 they took Node's default until
