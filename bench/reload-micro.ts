@@ -3,6 +3,8 @@
 // socket's entry holds the event loop at once: the longest slice (wall, and the loop's thread's
 // CPU in it: other processes running meanwhile count in the wall time only) and the most CPU any
 // slice took. node dist/bench/reload-micro.js [--services 2000,10000] [--servers 4]
+// [--only-sliced [--replace-all]]: --replace-all makes each sliced reload's config replace every
+// service (their port is 80 and 81 by turns: every service and its servers deleted, new ones added).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +16,15 @@ import { yaml } from '../src/control/yaml-lazy.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { loopGapProbe } from './lib/stats.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '2000,10000' }, servers: { type: 'string', default: '2' }, 'only-sliced': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { services: { type: 'string', default: '2000,10000' }, servers: { type: 'string', default: '2' }, 'only-sliced': { type: 'boolean', default: false }, 'replace-all': { type: 'boolean', default: false } } });
 
 const M = Number(values.servers);
 
 /** A config of n TCP services on 10.1.x.y:80 with M servers each, 10.0.a.b (2 servers) or 10.a.b.c (DR, weight 1). */
-export function bigConfig(n: number, sched = 'wlc', first = 'wlc'): string {
+export function bigConfig(n: number, sched = 'wlc', first = 'wlc', port = 80): string {
   const lines = ['daemon:', '  drain-timeout: 0', 'services:'];
   for (let i = 0; i < n; i++) {
-    lines.push('  - proto: tcp', `    address: 10.1.${i >> 8}.${i & 255}`, '    port: 80', `    scheduler: ${i === 0 ? first : sched}`, '    servers:');
+    lines.push('  - proto: tcp', `    address: 10.1.${i >> 8}.${i & 255}`, `    port: ${port}`, `    scheduler: ${i === 0 ? first : sched}`, '    servers:');
     for (let j = 0; j < M; j++) {
       const k = M * i + j;
       // The 2-server addresses as before (the numbers in docs/performance.md), more on 10.8.0.0/13.
@@ -57,8 +59,9 @@ for (const n of values.services!.split(',').map(Number)) {
   };
   for (let round = 0; round < 3; round++) {
     if (values['only-sliced']) {
-      writeFileSync(file, bigConfig(n, 'wlc', round % 2 === 0 ? 'rr' : 'wlc'));
-      console.log(JSON.stringify({ services: n, servers: M, sliced: { dryRun: await sliced(true), reload: await sliced(false) } }));
+      if (values['replace-all']) writeFileSync(file, bigConfig(n, 'wlc', 'wlc', round % 2 === 0 ? 81 : 80));
+      else writeFileSync(file, bigConfig(n, 'wlc', round % 2 === 0 ? 'rr' : 'wlc'));
+      console.log(JSON.stringify({ services: n, servers: M, replaceAll: values['replace-all'], sliced: { dryRun: await sliced(true), reload: await sliced(false) } }));
       continue;
     }
     let t = performance.now();
