@@ -27,7 +27,7 @@ const ORDER_STEP = 1024;
  * before), and no chunk is cut between the two: its connections never meet it in the trash.
  */
 export function* orderForSlices(
-  ops: readonly DpOp[], gone: ReadonlyMap<number, GoneService>, back: ReadonlySet<number>, chunk: number,
+  ops: readonly DpOp[], gone: { get(id: number): GoneService | undefined; has(id: number): boolean }, back: { has(id: number): boolean }, chunk: number,
 ): Steps<DpOp[][]> {
   // Which deletions may wait for their re-add: one deletion then one addition of the id.
   const delAt = new Map<number, number>();

@@ -4,7 +4,10 @@
 // it that grows with --dest-max and with the servers deleted, so a copy here shares the
 // original's structures and keeps only its own changes (fork()): a one-item batch costs the same
 // with 65,536 free slots or a full trash as with none. The copy that becomes the model
-// (Control.commit) writes its changes into the shared structures (own()).
+// (Control.commit) writes its changes into the shared structures (own()). A sliced batch's copy
+// (Model.cloneSliced) takes structures of its own instead, a part at a time (copySteps()), so
+// that its own() is O(1): own() of a reload that replaced every service of 10,000 x 4 wrote
+// 25,000-40,000 trash entries in one piece (25-53 ms).
 
 import { ShardedMap } from './shards.js';
 
@@ -88,6 +91,16 @@ export class SlotPool {
     /** How many slots the copy popped off sh.free's top (only the owner's sweep pushes). */
     popped: number;
     size: number;
+    /** The copy's own entries in the order made (by seq); one is still the copy's while `trash` holds it for its key. */
+    order: TrashEntry[];
+    /**
+     * Where trashTakeOldest looks first: before these, every shared entry is deleted by the copy,
+     * and every one of `order` no longer its (a copy never takes one of them back): without them
+     * each call walked past all those, and a reload replacing every service of 10,000 x 4 with
+     * no free slot left took minutes of CPU.
+     */
+    sharedAt: TrashEntry | undefined;
+    orderAt: number;
   } | undefined;
 
   private constructor(sh: Shared | undefined, destMax: number) {
@@ -111,8 +124,8 @@ export class SlotPool {
     const p = new SlotPool(this.sh, 0);
     const o = this.own_;
     p.own_ = o === undefined
-      ? { version: this.sh.version, trash: new ShardedMap(), seq: this.sh.seq, popped: 0, size: this.sh.trash.size }
-      : { ...o, trash: new ShardedMap(o.trash) };
+      ? { version: this.sh.version, trash: new ShardedMap(), seq: this.sh.seq, popped: 0, size: this.sh.trash.size, order: [], sharedAt: this.sh.first, orderAt: 0 }
+      : { ...o, trash: new ShardedMap(o.trash), order: [...o.order] };
     return p;
   }
 
@@ -125,19 +138,63 @@ export class SlotPool {
     if (o === undefined) return;
     this.check();
     const sh = this.sh;
-    // Each shard holds the copy's entries in the order written: all of them, by seq.
-    const added: TrashEntry[] = [];
-    for (const [k, e] of o.trash) {
-      shDelete(sh, k);
-      if (e !== null) added.push(e);
-    }
-    added.sort((a, b) => a.seq - b.seq);
-    for (const e of added) shAppend(sh, e);
+    for (const k of o.trash.keys()) shDelete(sh, k);
+    for (const e of o.order) if (o.trash.get(e.key) === e) shAppend(sh, e);
     sh.free.length -= o.popped;
     sh.seq = o.seq;
     sh.version++;
     sh.owner = this;
     this.own_ = undefined;
+  }
+
+  /**
+   * The copy takes a trash (its entries, their order) and free slots of its own, `every` entries
+   * a step: the original's are left as they are, and its own() is O(1) (nothing to write into
+   * them). For a batch that may change much of the table (Model.cloneSliced). False (the copy
+   * unchanged) when the original changed meanwhile: the copy is out of date.
+   */
+  *copySteps(every = 256): Generator<void, boolean, void> {
+    this.check();
+    const o = this.own_;
+    if (o === undefined) return true;
+    const sh = this.sh;
+    const to: Shared = { trash: new ShardedMap(), seq: o.seq, first: undefined, last: undefined, free: [], version: 0, owner: this, cursor: undefined };
+    let n = 0;
+    // The shared entries the copy kept, oldest first (new entries: the original's list links
+    // these); the sweep goes on where it was, as own()'s deletions would leave it.
+    let cursorNext = false;
+    for (let e = sh.first; e !== undefined; e = e.next) {
+      if (e === sh.cursor) cursorNext = true;
+      if (!o.trash.has(e.key)) {
+        const c: TrashEntry = { ...e, prev: undefined, next: undefined };
+        shAppend(to, c);
+        if (cursorNext) {
+          to.cursor = c;
+          cursorNext = false;
+        }
+      }
+      if (++n % every === 0) {
+        yield;
+        if (o.version !== sh.version) return false;
+      }
+    }
+    // Then the copy's, in the order made.
+    for (const e of o.order) {
+      if (o.trash.get(e.key) === e) shAppend(to, { ...e, prev: undefined, next: undefined });
+      if (++n % every === 0) {
+        yield;
+        if (o.version !== sh.version) return false;
+      }
+    }
+    const end = sh.free.length - o.popped;
+    for (let i = 0; i < end; i += 16 * every) {
+      to.free.push(...sh.free.slice(i, Math.min(end, i + 16 * every)));
+      yield;
+      if (o.version !== sh.version) return false;
+    }
+    this.sh = to;
+    this.own_ = undefined;
+    return true;
   }
 
   /** A copy made before its original changed (or an original whose copy took over) is out of date. */
@@ -173,9 +230,7 @@ export class SlotPool {
     const o = this.own_;
     for (let e = this.sh.first; e !== undefined; e = e.next) if (o === undefined || !o.trash.has(e.key)) yield e.slot;
     if (o === undefined) return;
-    const mine: TrashEntry[] = [];
-    for (const e of o.trash.values()) if (e !== null) mine.push(e);
-    for (const e of mine.sort((a, b) => a.seq - b.seq)) yield e.slot;
+    for (const e of o.order) if (o.trash.get(e.key) === e) yield e.slot;
   }
 
   /** The slot of the server with trash key `key` in the trash, if it is there. */
@@ -219,6 +274,7 @@ export class SlotPool {
     this.trashDelete(key);
     o.trash.delete(key);
     o.trash.set(key, e);
+    o.order.push(e);
     o.size++;
   }
 
@@ -235,20 +291,17 @@ export class SlotPool {
   trashTakeOldest(): number | undefined {
     this.check();
     const o = this.own_;
-    // The shared ones (not the copy's) before the copy's, of which the oldest is the first of some shard.
+    // The shared ones (not the copy's) before the copy's, each in its order.
     let oldest: TrashEntry | undefined;
-    for (let e = this.sh.first; e !== undefined; e = e.next) {
-      if (o !== undefined && o.trash.has(e.key)) continue;
+    if (o === undefined) oldest = this.sh.first;
+    else {
+      let e = o.sharedAt;
+      while (e !== undefined && o.trash.has(e.key)) e = e.next;
+      o.sharedAt = e;
       oldest = e;
-      break;
-    }
-    if (oldest === undefined && o !== undefined) {
-      for (const m of o.trash.shards) {
-        for (const e of m.values()) {
-          if (e === null) continue;
-          if (oldest === undefined || e.seq < oldest.seq) oldest = e;
-          break;
-        }
+      if (oldest === undefined) {
+        while (o.orderAt < o.order.length && o.trash.get(o.order[o.orderAt]!.key) !== o.order[o.orderAt]) o.orderAt++;
+        oldest = o.order[o.orderAt];
       }
     }
     if (oldest === undefined) return undefined;

@@ -31,6 +31,7 @@ import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
 import { unicastProblem } from './claim.js';
 import { markText } from './printers.js';
+import type { ShardedMap } from './shards.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 import { PE_NAMES, PE_SIP, type PeName } from '../proto/sip.js';
 import { readFileSync } from 'node:fs';
@@ -54,9 +55,10 @@ export interface VerbCtx {
    */
   pause?: Pause;
   /** Set by a sliced batch (Control.batchInSlices): the services it deletes, by id ... */
-  gone?: Map<number, GoneService>;
-  /** ... and the ids of those it adds back (the same key, its id taken back: Model.takeId). */
-  back?: Set<number>;
+  gone?: ShardedMap<number, GoneService>;
+  /** ... and the ids of those it adds back (the same key, its id taken back: Model.takeId). Sharded
+   *  (shards.ts): a reload replacing 10,000 services grew one Map past 8,192 in one piece. */
+  back?: ShardedMap<number, true>;
 }
 
 /** A service a batch deleted: its addresses (orderForSlices keeps its deletion before any change that takes them in another role). */
@@ -543,7 +545,7 @@ export const VERBS = {
       notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
     }
     const o = serviceOptions(a, r, undefined);
-    if (ctx.back !== undefined && m.idTrash.has(r.key)) ctx.back.add(m.idTrash.get(r.key)!);
+    if (ctx.back !== undefined && m.idTrash.has(r.key)) ctx.back.set(m.idTrash.get(r.key)!, true);
     const s: ServiceModel = { id: m.takeId(r.key), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [], gen: newGen() };
     m.services.set(r.key, s);
     if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
