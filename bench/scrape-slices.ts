@@ -10,14 +10,19 @@
 // longest gap between its turns (what forwarding would have waited), the rendering's time and,
 // for /metrics, the CPU it took and its cost per 100,000 samples; for /status.json when its first
 // byte reached the client, its longest slice (this process's CPU from one pause to the next) and
-// the most heap in use at the end of a slice.
+// the most heap in use at the end of a slice. Then, for both, the slices as a SliceClock ends
+// them: the longest in this thread's CPU (collections included), how many passed 2 ms, and the
+// collections (GC) that ran inside a slice: how many, their longest, and the longest slice
+// that had none.
 import { parseArgs } from 'node:util';
 import { bigHealthTable } from '../test/helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { loopGapProbe, median, round } from './lib/stats.js';
 import { getHeapStatistics } from 'node:v8';
-import { plainSlicer, SliceClock, yieldLoop, type Slicer } from '../src/control/slices.js';
+import { SliceClock, yieldLoop, type Slicer } from '../src/control/slices.js';
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { native } from '../src/datapath/port.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +45,59 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number; cp
   return { v, ms, cpuMs: (c.user + c.system) / 1000, gapMs: probe.stop() };
 }
 
+/** Each slice of a scrape (pause to pause): when (performance.now()) and its thread CPU (ms). */
+type SliceRec = { t0: number; t1: number; cpu: number };
+
+/** A Slicer whose slices (as plainSlicer ends them) are recorded in `rec` under their name. */
+function recordingSlicer(rec: Map<string, SliceRec[]>, hook?: (what: string, ended: boolean) => void): Slicer {
+  return (what) => {
+    const list = rec.get(what) ?? [];
+    rec.set(what, list);
+    const c = new SliceClock();
+    let t0 = performance.now();
+    let cpu0 = native.threadCpuMs();
+    hook?.(what, false);
+    const end = (): void => {
+      list.push({ t0, t1: performance.now(), cpu: native.threadCpuMs() - cpu0 });
+      hook?.(what, true);
+    };
+    return {
+      pause: async (until?: Promise<unknown>) => {
+        if (!c.due(performance.now()) && until === undefined) return;
+        end();
+        await (until ?? yieldLoop());
+        c.restart(performance.now());
+        t0 = performance.now();
+        cpu0 = native.threadCpuMs();
+        hook?.(what, false);
+      },
+      done: end,
+    };
+  };
+}
+
+/** The slices of one scrape with the collections (gc entries) that ran inside them. */
+function sliceReport(slices: SliceRec[], gcs: PerformanceEntry[]): { longest: number; over2: number; gcIn: number; gcMs: number; gcLongest: number; longestNoGc: number } {
+  let longest = 0;
+  let over2 = 0;
+  let gcIn = 0;
+  let gcMs = 0;
+  let gcLongest = 0;
+  let longestNoGc = 0;
+  for (const s of slices) {
+    longest = Math.max(longest, s.cpu);
+    if (s.cpu > 2) over2++;
+    const inside = gcs.filter((g) => g.startTime >= s.t0 && g.startTime < s.t1);
+    for (const g of inside) {
+      gcMs += g.duration;
+      gcLongest = Math.max(gcLongest, g.duration);
+    }
+    gcIn += inside.length;
+    if (inside.length === 0) longestNoGc = Math.max(longestNoGc, s.cpu);
+  }
+  return { longest, over2, gcIn, gcMs, gcLongest, longestNoGc };
+}
+
 const line = (xs: number[]) => `median ${round(median(xs), 1)}, max ${round(Math.max(...xs), 1)}`;
 
 async function main(): Promise<void> {
@@ -49,9 +107,24 @@ async function main(): Promise<void> {
   const table = bigHealthTable(services, servers);
   const r = table.r;
   const health = values['no-checks'] ? undefined : table.health;
-  const m = createMetrics(r.dp, { health, perDest });
+  const rec = new Map<string, SliceRec[]>();
+  const gcs: PerformanceEntry[] = [];
+  const obs = new PerformanceObserver((l) => gcs.push(...l.getEntries()));
+  obs.observe({ entryTypes: ['gc'] });
+  const reports: Record<string, ReturnType<typeof sliceReport>[]> = { metrics: [], 'status.json': [] };
+  /** The slices of the scrape just made (named `what`) reported, once the collections' entries have come. */
+  const reported = async (what: string): Promise<void> => {
+    await new Promise((res) => setTimeout(res, 10));
+    reports[what]!.push(sliceReport(rec.get(what) ?? [], gcs));
+    rec.delete(what);
+    gcs.length = 0;
+  };
+  const slicer = recordingSlicer(rec);
+  const m = createMetrics(r.dp, { health, perDest, slicer });
   m.census.full();
   const text = await m.text(); // warm up (and the samples counted)
+  rec.clear();
+  gcs.length = 0;
   const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
   // stream(): the blocks as the metrics server sends them (text() joins and decodes the whole body at once after the rendering).
   const runs = [];
@@ -61,35 +134,25 @@ async function main(): Promise<void> {
       await m.stream((b) => (n += b.length));
       return n;
     }));
+    await reported('metrics');
   }
   const cpu = runs.map((x) => x.cpuMs);
   console.log(`table: ${services} services x ${servers} servers, ${health ? 'each checked' : 'no health checks'}${perDest ? '' : '; --no-metrics-per-dest'}`);
   console.log(`/metrics: ${samples} samples, ${round(runs[0]!.v / 1e6, 2)} MB; longest loop gap ms ${line(runs.map((x) => x.gapMs))}; ` +
     `time ms ${line(runs.map((x) => x.ms))}; cpu ms ${line(cpu)}; cpu ms per 100k samples ${round(median(cpu) / samples * 1e5, 1)}`);
 
-  // /status.json's slices as plainSlicer ends them, each's CPU and the heap at its end recorded.
+  // /status.json's slices as plainSlicer ends them, each's process CPU and the heap at its end recorded.
   let slice = { cpuMs: 0, heapMB: 0 };
-  const slicer: Slicer = (what) => {
-    if (what !== 'status.json') return plainSlicer(what);
-    const c = new SliceClock();
-    let cpu0 = process.cpuUsage();
-    const end = (): void => {
+  let cpu0 = process.cpuUsage();
+  const statusSlicer = recordingSlicer(rec, (what, ended) => {
+    if (what !== 'status.json') return;
+    if (ended) {
       const u = process.cpuUsage(cpu0);
       slice.cpuMs = Math.max(slice.cpuMs, (u.user + u.system) / 1000);
       slice.heapMB = Math.max(slice.heapMB, getHeapStatistics().used_heap_size / 1e6);
-    };
-    return {
-      pause: async (until?: Promise<unknown>) => {
-        if (!c.due(performance.now()) && until === undefined) return;
-        end();
-        await (until ?? yieldLoop());
-        c.restart(performance.now());
-        cpu0 = process.cpuUsage();
-      },
-      done: end,
-    };
-  };
-  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest, slicer });
+    } else cpu0 = process.cpuUsage();
+  });
+  const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest, slicer: statusSlicer });
   try {
     const st = [];
     for (let i = 0; i < Number(values.scrapes); i++) {
@@ -106,11 +169,18 @@ async function main(): Promise<void> {
         return { n, first };
       });
       st.push({ ...m, slice });
+      await reported('status.json');
     }
     console.log(`/status.json: ${round(st[0]!.v.n / 1e6, 2)} MB; longest loop gap ms ${line(st.map((x) => x.gapMs))}; time ms (with the client's read) ${line(st.map((x) => x.ms))}; ` +
       `first byte ms ${line(st.map((x) => x.v.first))}; longest slice cpu ms ${line(st.map((x) => x.slice.cpuMs))}; heap MB at a slice's end ${line(st.map((x) => x.slice.heapMB))}`);
   } finally {
     srv.close();
+    obs.disconnect();
+  }
+  for (const [what, rs] of Object.entries(reports)) {
+    console.log(`${what} slices (thread CPU, each scrape): longest ms ${rs.map((x) => round(x.longest, 1)).join(', ')}; above 2 ms ${rs.map((x) => x.over2).join(', ')}; ` +
+      `collections inside a slice ${rs.map((x) => x.gcIn).join(', ')} (${rs.map((x) => round(x.gcMs, 1)).join(', ')} ms, the longest ${rs.map((x) => round(x.gcLongest, 1)).join(', ')}); ` +
+      `longest slice with no collection ms ${rs.map((x) => round(x.longestNoGc, 1)).join(', ')}`);
   }
 }
 
