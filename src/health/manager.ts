@@ -1127,14 +1127,22 @@ export class HealthManager {
    * the walk goes on over the ones it started with.
    */
   *eachEntry(): Generator<HealthEntry, void, void> {
-    for (const vs of this.vss) {
-      const suspended = this.suspendState(vs);
-      for (const rs of vs.rs) {
-        if (rs.checkers.length === 0) continue; // unchecked: nothing to report
-        const e: HealthEntry = { service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: Math.round(this.clock.wall() - (this.clock.now() - rs.since)) };
-        if (suspended) e.suspended = true;
-        yield e;
-      }
+    for (const vs of this.vss) yield* this.entriesOfVs(vs);
+  }
+
+  /** One service's checked servers, by serviceId, as eachEntry lists them (HealthView.entriesOf: /status.json asks per service, no map of them all). */
+  entriesOf(id: string): Iterable<HealthEntry> | undefined {
+    const vs = this.vsById.get(id);
+    return vs === undefined ? undefined : this.entriesOfVs(vs);
+  }
+
+  private *entriesOfVs(vs: VsState): Generator<HealthEntry, void, void> {
+    const suspended = this.suspendState(vs);
+    for (const rs of vs.rs) {
+      if (rs.checkers.length === 0) continue; // unchecked: nothing to report
+      const e: HealthEntry = { service: vs.key, addr: rs.spec.addr, port: rs.spec.port, state: rs.alive ? 'up' : 'down', reason: rs.reason, weight: this.weightOf(rs), inhibit: rs.spec.inhibitOnFailure, since: Math.round(this.clock.wall() - (this.clock.now() - rs.since)) };
+      if (suspended) e.suspended = true;
+      yield e;
     }
   }
 
@@ -1185,7 +1193,12 @@ export class HealthManager {
 
   /** Health of one destination of the table: up, down, or unchecked (not configured here). */
   stateOf(service: ServiceKey, rip: string, rport: number): HealthState {
-    const rs = this.byKey.get(this.key(service, rip, rport));
+    return this.stateOfKey(this.key(service, rip, rport));
+  }
+
+  /** stateOf by the key `${serviceId(service)} ${rip}:${rport}` (HealthView.stateOfKey: a scrape keeps it, no string made per server). */
+  stateOfKey(key: string): HealthState {
+    const rs = this.byKey.get(key);
     if (rs === undefined || rs.checkers.length === 0) return 'unchecked';
     return rs.alive ? 'up' : 'down';
   }
@@ -1197,13 +1210,21 @@ export class HealthManager {
 
   /** quorum() made as walked (as eachEntry). */
   *eachQuorum(): Generator<HealthQuorum, void, void> {
-    for (const vs of this.vss) {
-      const s = vs.spec.sorryServer;
-      const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
-      if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
-      if (this.suspendState(vs)) q.suspended = true;
-      yield q;
-    }
+    for (const vs of this.vss) yield this.quorumOfVs(vs);
+  }
+
+  /** One service's quorum, by serviceId (HealthView.quorumOf). */
+  quorumOf(id: string): HealthQuorum | undefined {
+    const vs = this.vsById.get(id);
+    return vs === undefined ? undefined : this.quorumOfVs(vs);
+  }
+
+  private quorumOfVs(vs: VsState): HealthQuorum {
+    const s = vs.spec.sorryServer;
+    const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
+    if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
+    if (this.suspendState(vs)) q.suspended = true;
+    return q;
   }
 
   /** One check started `ms` after it was due (a slot's wait, or the event loop's). */

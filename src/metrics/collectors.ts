@@ -17,7 +17,7 @@ import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
 import { checkerStatsOf, destOverloaded, fwmarkOf, healthEntries, quorumsOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
-import { serviceId, type BgpStatus, type CheckerStat, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
+import { serviceId, type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
@@ -201,10 +201,10 @@ interface Rows {
   has?(i: number): boolean;
 }
 
-function rows<T>(items: readonly T[], label: (x: T) => Uint8Array, value: (x: T) => number, o: { has?: (x: T) => boolean; suffix?: string } = {}): Rows {
+function rows<T>(items: readonly T[], label: (x: T, i: number) => Uint8Array, value: (x: T, i: number) => number, o: { has?: (x: T) => boolean; suffix?: string } = {}): Rows {
   const has = o.has;
   return {
-    n: items.length, label: (i) => label(items[i]!), value: (i) => value(items[i]!),
+    n: items.length, label: (i) => label(items[i]!, i), value: (i) => value(items[i]!, i),
     has: has && ((i) => has(items[i]!)), suffix: o.suffix === undefined ? undefined : Buffer.from(o.suffix),
   };
 }
@@ -225,19 +225,83 @@ interface Family<S = Scrape> {
   type: 'gauge' | 'counter';
   help: string;
   rows(sc: S): Rows[];
-  /** Rows made as they are walked (the health checks' quorums), after rows(). */
-  samples?(): Iterable<Sample>;
+  /** Rows made as they are walked (the health checks' quorums), after rows(): each a label text
+   *  and a value, the same pair (one per family, rewritten) handed out every time. */
+  samples?(): Iterable<LabelledValue>;
 }
 
-/** What a scrape's families render (createMetrics gather()), with the label texts, built once per scrape. */
+/** A row as Family.samples() hands it out: its label text (UTF-8) and value. */
+type LabelledValue = { lbl: Uint8Array; value: number };
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * What a scrape's families render (createMetrics gather()), built once per scrape: the label texts
+ * kept from scrape to scrape (SvcNames, DestNames, CheckedNames) and the numbers in typed arrays,
+ * no object per server or checker. Until 2026-12-05 a row object per server and per checker (and
+ * the checkers' CheckerStat objects) lived through the scrape: at 10,000 services x 4 servers,
+ * 120,000 objects promoted out of the young generation at every scrape.
+ */
 interface Scrape {
-  services: { s: SvcRuntime; n: { sl: Record<string, string>; lbl: Uint8Array } }[];
-  /** With the per-server series: the table's real servers, their health as the checks see it. */
-  dests: DestRow[];
-  /** The servers a checker watches: all of them, or with the per-server series those not in the table. */
-  watched: { lbl: Uint8Array; up: boolean }[];
-  /** Every checker of a checked server (with the per-checker series). */
-  checks: { c: CheckerStat; lbl: Uint8Array }[];
+  services: SvcNames[];
+  /** With the per-server series: the table's real servers, and each one's health as the checks see it (HEALTH_*, by place). */
+  dests: DestNames[];
+  destHealth: Uint8Array;
+  /** The servers a checker watches: all of them, or with the per-server series those not in the table; each's health (1 up). */
+  watched: Uint8Array[];
+  watchedUp: Uint8Array;
+  /** Every checker of a checked server (with the per-checker series): its label text, and CHECK_STATS numbers by place. */
+  checks: Uint8Array[];
+  checkStats: Float64Array;
+}
+
+/** Scrape.destHealth's values. */
+const HEALTH_UP = 0;
+const HEALTH_DOWN = 1;
+const HEALTH_UNCHECKED = 2;
+const HEALTH_CODE: Record<Health, number> = { up: HEALTH_UP, down: HEALTH_DOWN, unchecked: HEALTH_UNCHECKED };
+
+/** Scrape.checkStats: a checker's numbers, CHECK_STATS per checker. */
+const CHECK_UP = 0;
+const CHECK_PASSED = 1;
+const CHECK_FAILED = 2;
+const CHECK_NOT_RUN = 3;
+const CHECK_LAST_MS = 4;
+const CHECK_STATS = 5;
+
+/** `a`, or a copy twice as long when it has no room at index `n`. */
+function room<A extends Uint8Array | Float64Array>(a: A, n: number): A {
+  if (n < a.length) return a;
+  const b = new (a.constructor as new (n: number) => A)(Math.max(64, a.length * 2, n + 1));
+  b.set(a);
+  return b;
+}
+
+/** The label texts of a service (kept for its life: createMetrics svcNamesOf). */
+interface SvcNames {
+  s: SvcRuntime;
+  key: ServiceKey;
+  sl: ReturnType<typeof serviceLabels>;
+  id: string;
+  lbl: Uint8Array;
+  /** uvs_service_info's labels, for the scheduler named infoSched. */
+  info?: Uint8Array;
+  infoSched?: string;
+}
+
+/** The label texts of a real server's slot (kept while the slot keeps its generation and forwarding method: destNamesOf). */
+interface DestNames {
+  /** Its slot in dp.dt, the slot's generation and forwarding method then. */
+  d: number;
+  gen: number;
+  fwd: number;
+  rip: string;
+  /** serviceId and server (`${serviceId} ${rip}:${port}`, as HealthView.stateOfKey takes it). */
+  key: string;
+  /** Its label texts: lbl, node_exporter's (backend, node_ipvs_backend_*), lbl with the forwarding method (info, uvs_dest_info). */
+  lbl: Uint8Array;
+  backend: Uint8Array;
+  info: Uint8Array;
 }
 
 /** A checked server (HealthEntry) or a checker of one (CheckerStat): what their labels name. */
@@ -256,15 +320,6 @@ interface CheckedNames {
   /** serviceId and server, as DestNames.key: whether the server is in the table. */
   key: string;
   lbl: Uint8Array;
-}
-
-interface DestRow {
-  /** Its slot in dp.dt. */
-  d: number;
-  /** The slot's generation then (gen) and its label texts: lbl, node_exporter's (backend, node_ipvs_backend_*),
-   *  lbl with the forwarding method (info, uvs_dest_info). */
-  n: { gen: number; lbl: Uint8Array; backend: Uint8Array; info: Uint8Array };
-  health: Health;
 }
 
 function escapeLabel(v: string | number): string {
@@ -290,8 +345,8 @@ async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause):
   }
   if (f.samples === undefined) return;
   let i = 0;
-  for (const [labels, value] of f.samples()) {
-    out.sample(pre, labelBytes(labels), undefined, value);
+  for (const x of f.samples()) {
+    out.sample(pre, x.lbl, undefined, x.value);
     if ((++i & 63) === 0) await pause();
   }
 }
@@ -341,14 +396,16 @@ function histogramFromCounts(reg: Registry, name: string, help: string, bounds: 
  * it too) whose text a scrape renders itself with renderFamily: a per-service gauge through
  * Gauge.set held the loop 8-35 ms per scrape of 3,000 services.
  */
-function registryFamily(reg: Registry, own: Map<string, Family<undefined>>, name: string, help: string, read: () => Iterable<Sample>): void {
+function registryFamily(reg: Registry, own: Map<string, Family<undefined>>, name: string, help: string, read: () => Iterable<Sample>,
+  rendered: () => Iterable<LabelledValue>): void {
   const metric = {
     name, help, type: 'gauge', aggregator: 'sum',
     get: async () => ({ name, help, type: 'gauge', aggregator: 'sum', values: [...read()].map(([labels, value]) => ({ labels, value })) }),
   };
   reg.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
-  // Its rows made as walked, a few between pauses (10,000 quorums with their labels made at once: 2-4 ms a family).
-  own.set(name, { name, type: 'gauge', help, rows: () => [], samples: read });
+  // Its rows made as walked, a few between pauses (10,000 quorums with their labels made at once:
+  // 2-4 ms a family), each label text kept from scrape to scrape (rendered()).
+  own.set(name, { name, type: 'gauge', help, rows: () => [], samples: rendered });
 }
 
 export interface Metrics {
@@ -381,21 +438,21 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // What the families render, with the label texts, gathered once per scrape in slices. The scrape
   // lets the datapath run between its slices: a service or real server deleted meanwhile (its
   // slot's generation changed) is left out of what is rendered after that.
-  const liveSvc = (x: { s: SvcRuntime }) => dp.services[x.s.id] === x.s;
-  const liveDest = (x: DestRow) => dt.gen[x.d] === x.n.gen;
+  const liveSvc = (x: SvcNames) => dp.services[x.s.id] === x.s;
+  const liveDest = (x: DestNames) => dt.gen[x.d] === x.gen;
   // The label texts of the services and servers, kept from scrape to scrape (making them was a
   // third of a scrape's CPU): a service's for its life, a server's while its slot keeps its
   // generation (and, for uvs_dest_info, its forwarding method).
-  type SvcNames = { key: ServiceKey; sl: ReturnType<typeof serviceLabels>; id: string; lbl: Uint8Array };
-  type DestNames = { gen: number; fwd: number; rip: string; key: string; lbl: Uint8Array; backend: Uint8Array; info: Uint8Array };
   const svcNames = new WeakMap<SvcRuntime, SvcNames>();
   const destNames: (DestNames | undefined)[] = [];
+  /** destNames by key: is a checked server in the table (at this scrape: its slot marked by gather). */
+  const destByKey = new Map<string, DestNames>();
   const svcNamesOf = (s: SvcRuntime): SvcNames => {
     let n = svcNames.get(s);
     if (n === undefined) {
       const key = serviceKeyOf(s);
       const sl = serviceLabels(key);
-      n = { key, sl, id: serviceId(key), lbl: labelBytes(sl) };
+      n = { s, key, sl, id: serviceId(key), lbl: labelBytes(sl) };
       svcNames.set(s, n);
     }
     return n;
@@ -407,8 +464,9 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const server = `${rip}:${dt.port[d]}`;
     const lbl = labelText({ ...sn.sl, server });
     const fwm = sn.sl.proto === 'fwm';
+    const old = n;
     n = {
-      gen: dt.gen[d]!, fwd: dt.fwd[d]!, rip, key: `${sn.id} ${server}`, lbl: Buffer.from(lbl),
+      d, gen: dt.gen[d]!, fwd: dt.fwd[d]!, rip, key: `${sn.id} ${server}`, lbl: Buffer.from(lbl),
       info: Buffer.from(`${lbl},fwd="${FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d])}"`),
       // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
       // /proc/net/ip_vs prints it (%08X).
@@ -419,6 +477,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       }),
     };
     destNames[d] = n;
+    if (old !== undefined && destByKey.get(old.key) === old) destByKey.delete(old.key);
+    destByKey.set(n.key, n);
     return n;
   };
   // The label texts of the checked servers (uvs_dest_up of those out of the table, of all with
@@ -442,20 +502,34 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     });
   };
   const gather = async (pause: Pause): Promise<Scrape> => {
-    const sc: Scrape = { services: [], dests: [], watched: [], checks: [] };
+    const sc: Scrape = { services: [], dests: [], destHealth: new Uint8Array(0), watched: [], watchedUp: new Uint8Array(0), checks: [], checkStats: new Float64Array(0) };
     const health = opts.health;
-    const inTable = new Set<string>();
+    // The slots of the servers gathered here (with health checks): which checked servers are in the
+    // table. A Set of their keys made at every scrape was 40,000 insertions and its rehashes.
+    const inTable = perDest && health !== undefined ? new Uint8Array(dt.max) : undefined;
+    // The health of a server looked up by the key its names keep (no string made per server), where the view can.
+    const stateOfKey = health?.stateOfKey?.bind(health);
+    // A pause every 32 services or servers (each a promise and the function's state kept: one
+    // per service was ~100 bytes per server at every scrape).
+    let work = 0;
     for (const s of dp.services) {
       if (s === undefined) continue;
       const sn = svcNamesOf(s);
-      sc.services.push({ s, n: sn });
+      sc.services.push(sn);
+      work += 1 + (perDest ? s.dests.length : 0);
+      if (work >= 32) {
+        work = 0;
+        await pause();
+      }
       if (!perDest) continue;
       for (const d of s.dests) {
         const n = destNamesOf(s, sn, d);
-        sc.dests.push({ d, n, health: health?.stateOf(sn.key, n.rip, dt.port[d]) ?? 'unchecked' });
-        if (health !== undefined) inTable.add(n.key);
+        const k = sc.dests.length;
+        sc.dests.push(n);
+        sc.destHealth = room(sc.destHealth, k);
+        sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(n.key) : health.stateOf(sn.key, n.rip, dt.port[d])];
+        if (inTable !== undefined) inTable[d] = 1;
       }
-      await pause();
     }
     if (health === undefined) return sc;
     // The checked servers: with the per-server series only those the checks took out of the table.
@@ -463,7 +537,13 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     let i = 0;
     for (const e of healthEntries(health)) {
       const n = checkedNamesOf(watchedNames, i, e);
-      if (!perDest || !inTable.has(n.key)) sc.watched.push({ lbl: n.lbl, up: e.state === 'up' });
+      const dn = inTable === undefined ? undefined : destByKey.get(n.key);
+      if (inTable === undefined || dn === undefined || inTable[dn.d] !== 1) {
+        const k = sc.watched.length;
+        sc.watched.push(n.lbl);
+        sc.watchedUp = room(sc.watchedUp, k);
+        sc.watchedUp[k] = e.state === 'up' ? 1 : 0;
+      }
       if ((++i & 63) === 0) await pause();
     }
     watchedNames.length = Math.min(watchedNames.length, i);
@@ -471,7 +551,14 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     await pause();
     i = 0;
     for (const c of checkerStatsOf(health)) {
-      sc.checks.push({ c, lbl: checkedNamesOf(checkNames, i, c, c.type, c.index).lbl });
+      sc.checks.push(checkedNamesOf(checkNames, i, c, c.type, c.index).lbl);
+      const at = i * CHECK_STATS;
+      const st = (sc.checkStats = room(sc.checkStats, at + CHECK_STATS - 1));
+      st[at + CHECK_UP] = c.up ? 1 : 0;
+      st[at + CHECK_PASSED] = c.passed;
+      st[at + CHECK_FAILED] = c.failed;
+      st[at + CHECK_NOT_RUN] = c.notRun;
+      st[at + CHECK_LAST_MS] = c.lastMs;
       if ((++i & 63) === 0) await pause();
     }
     checkNames.length = Math.min(checkNames.length, i);
@@ -509,7 +596,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
   if (perDest) {
     // node_exporter sums backends with identical labels; (service, server) is unique here.
-    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.n.backend, (x) => value(x.d), { has: liveDest })];
+    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.backend, (x) => value(x.d), { has: liveDest })];
     family('gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
     family('gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
     family('gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
@@ -633,11 +720,19 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   // One series per service (thousands of them): rendered to text as the per-server families are
   // (through prom-client, 2,000 services took 10-50 ms per family).
-  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, (x) => x.n.lbl, (x) => value(x.s), { has: liveSvc })];
+  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, (x) => x.lbl, (x) => value(x.s), { has: liveSvc })];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
   const serviceTotal = (stat: number) => perService((s) => serviceStat(dt, s, stat, false));
   family('gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
-    (sc) => [rows(sc.services, (x) => labelBytes({ ...x.n.sl, scheduler: x.s.scheduler.name }), () => 1, { has: liveSvc })]);
+    (sc) => [rows(sc.services, (x) => {
+      // Kept with the service's names while its scheduler is the same (made at every scrape until 2026-12-05).
+      const sched = x.s.scheduler.name;
+      if (x.info === undefined || x.infoSched !== sched) {
+        x.info = labelBytes({ ...x.sl, scheduler: sched });
+        x.infoSched = sched;
+      }
+      return x.info;
+    }, () => 1, { has: liveSvc })]);
   family('gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
     perService((s) => s.dests.length));
   family('gauge', 'uvs_service_destinations_available', 'Real servers in the service\'s table with a weight above 0, which new connections can go to (an inhibit_on_failure server that failed its checks has weight 0; a sorry server in counts).',
@@ -657,9 +752,31 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const quorum = (value: (q: HealthQuorum) => number) => function* (): Generator<Sample> {
     for (const q of quorumsOf(opts.health)) yield [serviceLabels(q.service), value(q)];
   };
-  registryFamily(reg, own, 'uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', quorum((q) => (q.up ? 1 : 0)));
-  registryFamily(reg, own, 'uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', quorum((q) => (q.sorryIn ? 1 : 0)));
-  registryFamily(reg, own, 'uvs_health_suspended', '1 while the service\'s health checks are suspended by ha_suspend (this director does not hold its VIP: backup of its HA group): its servers\' uvs_dest_up and its table are as last seen, not checked; else 0.', quorum((q) => (q.suspended === true ? 1 : 0)));
+  // As rendered: each service's label text kept by its place in the list while the service there
+  // is the same (made for every quorum of each of the three families at every scrape until
+  // 2026-12-05), one row object rewritten.
+  const quorumNames: { proto: string; addr: string; port: number; fwmark: number; lbl: Uint8Array }[] = [];
+  const quorumRendered = (value: (q: HealthQuorum) => number) => function* (): Generator<LabelledValue> {
+    const row: LabelledValue = { lbl: EMPTY, value: 0 };
+    let i = 0;
+    for (const q of quorumsOf(opts.health)) {
+      const k = q.service;
+      let n = quorumNames[i];
+      if (n === undefined || n.proto !== k.proto || n.addr !== k.addr || n.port !== k.port || n.fwmark !== (k.fwmark ?? 0)) {
+        n = quorumNames[i] = { proto: k.proto, addr: k.addr, port: k.port, fwmark: k.fwmark ?? 0, lbl: labelBytes(serviceLabels(k)) };
+      }
+      i++;
+      row.lbl = n.lbl;
+      row.value = value(q);
+      yield row;
+    }
+    quorumNames.length = Math.min(quorumNames.length, i);
+  };
+  const quorumFamily = (name: string, help: string, value: (q: HealthQuorum) => number): void =>
+    registryFamily(reg, own, name, help, quorum(value), quorumRendered(value));
+  quorumFamily('uvs_health_quorum_up', 'Quorum of a health-checked service: 1 while the weight of its alive servers meets quorum (keepalived\'s quorum, hysteresis), 0 below it.', (q) => (q.up ? 1 : 0));
+  quorumFamily('uvs_health_sorry_in', '1 while the service\'s sorry_server is in the table in place of its real servers (quorum lost), else 0.', (q) => (q.sorryIn ? 1 : 0));
+  quorumFamily('uvs_health_suspended', '1 while the service\'s health checks are suspended by ha_suspend (this director does not hold its VIP: backup of its HA group): its servers\' uvs_dest_up and its table are as last seen, not checked; else 0.', (q) => (q.suspended === true ? 1 : 0));
   // The checks' slots: a check due without one waits, and its checker runs late (docs/health.md).
   // With health checks configured (uvsd --config or --keepalived-conf); 0 while no checker runs.
   const hq = (value: (q: HealthQueue) => number) => (): number => {
@@ -679,37 +796,37 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const UP_HELP = 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.';
   if (perDest) {
     family('gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
-      (sc) => [rows(sc.dests, (x) => x.n.info, () => 1, { has: liveDest })]);
+      (sc) => [rows(sc.dests, (x) => x.info, () => 1, { has: liveDest })]);
     // After the table's servers, those the health checks took out of it (still watched, in
     // sc.watched): failed ones (0), and healthy ones held out while their service's quorum is lost (1).
     family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [
-      rows(sc.dests, (x) => x.n.lbl, (x) => (x.health === 'down' ? 0 : 1), { has: liveDest }),
-      rows(sc.watched, (x) => x.lbl, (x) => (x.up ? 1 : 0)),
+      rows(sc.dests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_DOWN ? 0 : 1), { has: liveDest }),
+      rows(sc.watched, (x) => x, (_x, i) => sc.watchedUp[i]!),
     ]);
     family('gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', (sc) => [
-      rows(sc.dests, (x) => x.n.lbl, (x) => (x.health === 'unchecked' ? 0 : 1), { has: liveDest }),
+      rows(sc.dests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_UNCHECKED ? 0 : 1), { has: liveDest }),
       // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
-      rows(sc.watched, (x) => x.lbl, () => 1),
+      rows(sc.watched, (x) => x, () => 1),
     ]);
   } else {
     // --no-metrics-per-dest keeps the health of the servers a checker watches (sc.watched: one
     // series each, as many as the checkers probing them): UvsRealServerDown still fires.
-    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [rows(sc.watched, (x) => x.lbl, (x) => (x.up ? 1 : 0))]);
+    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [rows(sc.watched, (x) => x, (_x, i) => sc.watchedUp[i]!)]);
   }
   // One series per checker of a checked server (also one the checks removed from the table):
   // which of its checkers says what, how often they pass and fail, how long they take.
   if (perChecker) {
-    const checks = (value: (c: CheckerStat) => number, result?: string) => (sc: Scrape) =>
-      rows(sc.checks, (x) => x.lbl, (x) => value(x.c), { suffix: result === undefined ? undefined : `,result="${result}"` });
+    const checks = (stat: number, scale = 1, result?: string) => (sc: Scrape) =>
+      rows(sc.checks, (x) => x, (_x, i) => sc.checkStats[i * CHECK_STATS + stat]! / scale, { suffix: result === undefined ? undefined : `,result="${result}"` });
     family('gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.',
-      (sc) => [checks((c) => (c.up ? 1 : 0))(sc)]);
+      (sc) => [checks(CHECK_UP)(sc)]);
     family('counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail, not_run: uvsd out of file descriptors, memory or processes, no verdict), retries included, since the checker started (a reload that changes it starts it again).',
-      (sc) => [checks((c) => c.passed, 'pass')(sc), checks((c) => c.failed, 'fail')(sc), checks((c) => c.notRun, 'not_run')(sc)]);
+      (sc) => [checks(CHECK_PASSED, 1, 'pass')(sc), checks(CHECK_FAILED, 1, 'fail')(sc), checks(CHECK_NOT_RUN, 1, 'not_run')(sc)]);
     family('gauge', 'uvs_health_check_duration_seconds', 'Time the last attempt of one health checker took (a failed one: up to its connect_timeout).',
-      (sc) => [checks((c) => c.lastMs / 1000)(sc)]);
+      (sc) => [checks(CHECK_LAST_MS, 1000)(sc)]);
   }
   if (perDest) {
-    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.n.lbl, (x) => value(x.d), { has: liveDest })];
+    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.lbl, (x) => value(x.d), { has: liveDest })];
     family('gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family('gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family('gauge', 'uvs_dest_connections_active', 'Active connections of the real server (ESTABLISHED, and SYN_SENT, SYN_RECV, SYNACK as kernels since 4.7).', perDestStat((d) => dt.active[d]));

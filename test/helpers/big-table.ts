@@ -25,9 +25,22 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
     }
   }
   const byKey = new Map(rs.map((x) => [`${serviceId(x.service)} ${x.addr}:${x.port}`, x]));
+  const byService = new Map<string, typeof rs>();
+  for (const x of rs) {
+    const id = serviceId(x.service);
+    const mine = byService.get(id);
+    if (mine === undefined) byService.set(id, [x]);
+    else mine.push(x);
+  }
+  const entry = (x: (typeof rs)[number]): HealthEntry => ({
+    service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
+    weight: 1, inhibit: false, since: 0,
+  });
+  const quorum = (x: (typeof rs)[number]): HealthQuorum => ({ service: x.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false });
   const health: HealthView = {
-    stateOf: (service, rip, rport) => {
-      const x = byKey.get(`${serviceId(service)} ${rip}:${rport}`);
+    stateOf: (service, rip, rport) => health.stateOfKey!(`${serviceId(service)} ${rip}:${rport}`),
+    stateOfKey: (key) => {
+      const x = byKey.get(key);
       return x === undefined ? 'unchecked' : x.up ? 'up' : 'down';
     },
     entries: () => [...health.eachEntry!()],
@@ -35,12 +48,13 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
     quorum: () => [...health.eachQuorum!()],
     // Made as walked, as HealthManager's.
     *eachEntry() {
-      for (const x of rs) {
-        yield {
-          service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
-          weight: 1, inhibit: false, since: 0,
-        } satisfies HealthEntry;
-      }
+      for (const x of rs) yield entry(x);
+    },
+    // One service's, by serviceId (as HealthManager.entriesOf, quorumOf).
+    entriesOf: (id) => byService.get(id)?.map(entry),
+    quorumOf: (id) => {
+      const mine = byService.get(id);
+      return mine === undefined ? undefined : quorum(mine[0]!);
     },
     *eachCheckerStat() {
       for (const x of rs) {
@@ -50,7 +64,7 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
       }
     },
     *eachQuorum() {
-      for (let i = 0; i < rs.length; i += servers) yield { service: rs[i]!.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false } satisfies HealthQuorum;
+      for (let i = 0; i < rs.length; i += servers) yield quorum(rs[i]!);
     },
   };
   return { r, health };
