@@ -73,3 +73,22 @@ test('U32PairMap grows without a pause: the set() past 65,536 entries takes well
   const ms = Math.min(cpu(), cpu());
   assert.ok(ms < 2, `the set() that grew the table took ${ms.toFixed(2)} ms of thread CPU`);
 });
+
+test('U32PairMap settle(): a table that grew and then stopped changing ends its move by timer (a miss no longer looks in two tables), every entry kept', () => {
+  const base = 0xc0a80000;
+  const m = new U32PairMap();
+  for (let i = 0; i <= 32_768; i++) m.set(base + i, 80, i); // the 32,769th doubles it to 131,072 slots
+  assert.ok(m.growing, 'the last set() began a move');
+  let ticks = 0;
+  while (m.growing && ticks < 100) {
+    m.settle();
+    ticks++;
+  }
+  // Before: no change, no move: it stayed growing for good.
+  assert.equal(m.growing, false, `still growing after ${ticks} settle()s`);
+  assert.ok(ticks <= 17, `${ticks} settle()s for 65,536 old slots`);
+  for (let i = 0; i <= 32_768; i += 97) assert.equal(m.get(base + i, 80), i);
+  assert.equal(m.get(base + 32_768, 80), 32_768);
+  assert.equal(m.get(base - 1, 80), -1);
+  assert.equal(m.count, 32_769);
+});

@@ -736,5 +736,11 @@ export class Link {
       if (nb.state[n] === N_FREE || this.probe(n)) this.recheck.splice(i, 1);
     }
     nb.gc(this.now);
+    // Lookups that grew and then stopped changing: both tables looked in on a miss till moved.
+    this.localMap.settle();
+    this.vipMap.settle();
+    this.groupMap.settle();
+    this.probing.settle();
+    nb.settle();
   }
 }

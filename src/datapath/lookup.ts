@@ -10,9 +10,12 @@
 // (services, and the real servers' addresses: one -A or -a held the loop that long, issue 7).
 // The old table is gone before the new one can fill: growth doubles at half full, so ~size/2
 // changes come before the next growth, and the old table's size/2 slots move in size/(2*STEP).
+// Without changes, the datapath's timer moves them (settle()).
 
 /** Old slots moved into the new table at each change while growing. */
 const STEP = 8;
+/** Old slots moved by one settle() (a timer's share: ~20-40 us). */
+const SETTLE = 4096;
 
 export class U32PairMap {
   private ka: Int32Array;
@@ -179,6 +182,15 @@ export class U32PairMap {
       this.okb = null;
       this.oval = null;
     }
+  }
+
+  /**
+   * A timer's share (SETTLE slots) of the move into a larger table: a table that stops changing
+   * after it grew would otherwise keep both tables, and every miss look in both, until its next
+   * change (the datapath's tick calls it for its lookups).
+   */
+  settle(): void {
+    for (let n = 0; n < SETTLE && this.oval !== null; n += STEP) this.step();
   }
 
   /** Whether a table is still being moved into a larger one (tests). */

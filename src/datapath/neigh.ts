@@ -181,6 +181,11 @@ export class NeighTable {
     if (n >= 0) this.pinned[n] = 0;
   }
 
+  /** The timer's share of the pins' move into a larger table (U32PairMap.settle). */
+  settle(): void {
+    this.pins.settle();
+  }
+
   /** Users of ip's entry (pin()): real servers and the gateway. */
   users(ip: number): number {
     return Math.max(0, this.pins.get(ip, 0));

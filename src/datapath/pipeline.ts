@@ -2163,6 +2163,7 @@ export class Datapath implements Output {
     this.dt.recheckOverload();
     this.checkSecure();
     this.link.tick();
+    this.svcMap.settle();
     this.tx.flush();
     const now = this.link.now;
     if (this.garpNext < GARP_AGAIN_MS.length && now - this.garpFrom >= GARP_AGAIN_MS[this.garpNext]!) {
