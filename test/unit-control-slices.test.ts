@@ -155,3 +155,33 @@ test('-A past 8,192 services and -C of them: the services are in shards with the
   r.ctl.addService({ ...mid, sched: 'wlc' });
   assert.deepEqual(r.ctl.list().services.map((s) => s.addr), [mid.addr]);
 });
+
+test('a small director\'s table (100 services x 4) is listed, cleared, zeroed and batch-loaded in slices too: the one-piece paths (up to 500 services or items) held the loop 4-25 ms of CPU at 500', async (t) => {
+  const r = table(100);
+  const items: unknown[] = [];
+  for (let s = 0; s < 20; s++) {
+    const service: ServiceKey = { proto: 'udp', addr: `10.9.0.${s}`, port: 53 };
+    items.push({ verb: 'addService', args: { ...service, sched: 'rr' } }); // (the table's slots are full: no servers)
+  }
+  // Pieces of each verb (Control.held: one per slice; the one-piece path records one), on a clock
+  // that moves 0.25 ms at every look: a slice of the sliced paths ends after a few steps.
+  const clock = { now: 1000 };
+  t.mock.method(performance, 'now', () => (clock.now += 0.25));
+  const pieces = new Map<string, number>();
+  const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
+  const held = ctl.held.bind(r.ctl);
+  ctl.held = (verb, ms, cpuMs) => {
+    pieces.set(verb, (pieces.get(verb) ?? 0) + 1);
+    held(verb, ms, cpuMs);
+  };
+  const list = (await r.ctl.callAsync('list', {})) as ListResult;
+  assert.equal(list.services.length, 100);
+  await r.ctl.callAsync('batch', { items });
+  await r.ctl.callAsync('zero', {});
+  await r.ctl.callAsync('clear', {});
+  t.mock.restoreAll();
+  // Before: 'list: 1 piece', 'batch: 1 piece', 'zero: 1 piece', 'clear: 1 piece'.
+  for (const verb of ['list', 'batch', 'zero', 'clear']) assert.ok((pieces.get(verb) ?? 0) > 1, `${verb}: ${pieces.get(verb) ?? 0} piece`);
+  assert.equal(r.ctl.list().services.length, 0);
+  assert.equal(r.dp.services.filter((s) => s !== undefined).length, 0);
+});
