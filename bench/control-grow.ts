@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import type { ServiceKey } from '../src/control/protocol.js';
 import { round } from './lib/stats.js';
+import { recordHeld } from './lib/held.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,19 +33,13 @@ const destOf = (s: number, i: number): string => `10.${2 + i}.${s >> 8}.${s & 25
 
 /** The thread CPU (ms) of each piece Control.held records while fn runs. */
 async function pieces(r: Rig, fn: () => unknown): Promise<number[]> {
-  const cpus: number[] = [];
-  const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
-  const held = ctl.held;
-  ctl.held = function (this: unknown, verb: string, ms: number, cpuMs: number) {
-    cpus.push(cpuMs);
-    held.call(this, verb, ms, cpuMs);
-  };
+  const rec = recordHeld(r);
   try {
     await fn();
   } finally {
-    delete (ctl as { held?: unknown }).held;
+    rec.stop();
   }
-  return cpus;
+  return rec.cpus;
 }
 
 async function verb(r: Rig, name: string, args: unknown): Promise<number> {

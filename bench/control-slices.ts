@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import { listenControl } from '../src/control/server.js';
 import { loopGapProbe, round } from './lib/stats.js';
+import { recordHeld } from './lib/held.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,13 +42,7 @@ const uvsadm = join(import.meta.dirname, '../../bin/uvsadm');
 async function measured(r: Rig, sock: string, args: string[]): Promise<{ gap: number; slowest: number; cpu: number; slices: number; over: number; ms: number; bytes: number }> {
   r.ctl.resetSlowest();
   // Every slice Control.held records: its CPU (the thread's own: these machines are shared).
-  const cpus: number[] = [];
-  const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
-  const held = ctl.held;
-  ctl.held = function (this: unknown, verb: string, ms: number, cpuMs: number) {
-    cpus.push(cpuMs);
-    held.call(this, verb, ms, cpuMs);
-  };
+  const { cpus, stop } = recordHeld(r);
   const probe = loopGapProbe();
   const t0 = performance.now();
   const out = await new Promise<string>((resolve, reject) => {
@@ -55,7 +50,7 @@ async function measured(r: Rig, sock: string, args: string[]): Promise<{ gap: nu
   });
   const ms = performance.now() - t0;
   const gap = probe.stop();
-  delete (ctl as { held?: unknown }).held;
+  stop();
   return { gap, slowest: r.ctl.slowest.ms, cpu: Math.max(0, ...cpus), slices: cpus.length, over: cpus.filter((c) => c > 2).length, ms, bytes: out.length };
 }
 
