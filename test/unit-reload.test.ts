@@ -262,6 +262,19 @@ function tableInMemory(file: string, n: number, servers: number, first: string, 
   return { ...one, services };
 }
 
+/** A sliced reload, the loop run at each pause: the CPU of this thread in each piece of work between two pauses (other processes running meanwhile do not count), and its changes. */
+async function reloadPieces(cm: ConfigManager): Promise<{ cpu: number[]; changes: string[] }> {
+  const cpu: number[] = [];
+  let c = native.threadCpuMs();
+  const rep = await cm.reloadSliced(false, async () => {
+    cpu.push(native.threadCpuMs() - c);
+    await yieldLoop();
+    c = native.threadCpuMs();
+  });
+  cpu.push(native.threadCpuMs() - c);
+  return { cpu, changes: rep.changes };
+}
+
 test('a reload of 10,000 services x 4 servers holds the loop in bounded pieces: none of the work between two pauses takes 2 ms of CPU (copying the model took 6-26 ms at once, the services by key 2-7), and it ends in the table the file describes', async () => {
   await withFile('services:\n  - { proto: tcp, address: 10.1.0.0, port: 80, scheduler: wlc, servers: [ { address: 10.8.0.0, weight: 1 } ] }\n', async (file) => {
     const a = tableInMemory(file, 10_000, 4, 'wlc');
@@ -276,15 +289,8 @@ test('a reload of 10,000 services x 4 servers holds the loop in bounded pieces: 
     // by piece: a collection or a compilation (the first run's) landing in a piece of one run does not count.
     const reload = async (to: ConfigFile): Promise<number[]> => {
       next = to;
-      const cpu: number[] = [];
-      let c = native.threadCpuMs();
-      const rep = await cm.reloadSliced(false, async () => {
-        cpu.push(native.threadCpuMs() - c);
-        await yieldLoop();
-        c = native.threadCpuMs();
-      });
-      cpu.push(native.threadCpuMs() - c);
-      assert.deepEqual(rep.changes, [`edit service TCP 10.1.0.0:80: scheduler ${to === a ? 'rr -> wlc' : 'wlc -> rr'}`]);
+      const { cpu, changes } = await reloadPieces(cm);
+      assert.deepEqual(changes, [`edit service TCP 10.1.0.0:80: scheduler ${to === a ? 'rr -> wlc' : 'wlc -> rr'}`]);
       return cpu;
     };
     const one = await reload(b);
@@ -316,15 +322,8 @@ test('a reload that replaces every service (each one\'s VIP changed) holds the l
     cm.apply(a, false);
     const reload = async (to: ConfigFile): Promise<number[]> => {
       next = to;
-      const cpu: number[] = [];
-      let c = native.threadCpuMs();
-      const rep = await cm.reloadSliced(false, async () => {
-        cpu.push(native.threadCpuMs() - c);
-        await yieldLoop();
-        c = native.threadCpuMs();
-      });
-      cpu.push(native.threadCpuMs() - c);
-      assert.equal(rep.changes.length, 6 * n, 'every service and server deleted and added');
+      const { cpu, changes } = await reloadPieces(cm);
+      assert.equal(changes.length, 6 * n, 'every service and server deleted and added');
       return cpu;
     };
     // a -> b -> a -> b: the second and the third each take the other's servers back from the
