@@ -15,8 +15,8 @@ import { runSteps, type Pause, type Steps } from './slices.js';
 import { ShardedMap } from './shards.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
-import { findDest, listSteps, schedFlagNames } from './verbs.js';
-import type { BatchItem, DestSpec, Fwd, LaddrRange, ListResult, MarkInfo, Proto, ServiceInfo, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
+import { findDest, planTableSteps, schedFlagNames, type PlanDest, type PlanService, type PlanTable } from './verbs.js';
+import type { BatchItem, DestSpec, Fwd, LaddrRange, MarkInfo, Proto, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
 import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
@@ -693,8 +693,9 @@ export interface HealthHook {
 
 export interface Plan {
   items: BatchItem[];
-  /** "file:line" of each item (for errors). */
-  where: string[];
+  /** The file and the line of each item (for errors: planWhere), apart (a "file:line" string made per item was garbage but for a refusal). */
+  whereFile: string[];
+  whereLine: number[];
   /** One human line per change, in order (uvsadm --reload --dry-run prints them). */
   changes: string[];
   /** Servers to delete after the drain timeout (keyed by dk() while they drain). */
@@ -711,7 +712,7 @@ const markKey = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.p
 
 const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 
-function serviceDiffers(cur: ServiceInfo, want: DesiredSpec): string[] {
+function serviceDiffers(cur: PlanService, want: DesiredSpec): string[] {
   const out: string[] = [];
   if (cur.sched !== want.sched) out.push(`scheduler ${cur.sched} -> ${want.sched}`);
   if (cur.flags.join(',') !== [...want.flags].join(',')) out.push(`flags [${cur.flags.join(',')}] -> [${want.flags.join(',')}]`);
@@ -725,24 +726,28 @@ function serviceDiffers(cur: ServiceInfo, want: DesiredSpec): string[] {
 
 /** What it takes to go from `current` to the config's table. `draining` = servers already draining. */
 export function planReload(
-  current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
+  current: PlanTable, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
 ): Plan {
   return runSteps(planSteps(current, curTimeouts, cfg, drainTimeout, draining, health));
 }
+
+/** The servers of a service that has none in the table (read, never written: planSteps). */
+const NO_DESTS = new Map<string, PlanDest>();
 
 /** Services planned between two yields of planSteps. */
 const PLAN_STEP = 16;
 
 /** planReload, yielding every PLAN_STEP services (a reload from the socket or SIGHUP pauses there). */
 export function* planSteps(
-  current: ListResult, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
+  current: PlanTable, curTimeouts: Timeouts, cfg: ConfigFile, drainTimeout: number, draining: ReadonlySet<string>, health?: HealthPlan,
 ): Steps<Plan> {
-  const plan: Plan = { items: [], where: [], changes: [], drain: [], undrain: [] };
+  const plan: Plan = { items: [], whereFile: [], whereLine: [], changes: [], drain: [], undrain: [] };
   let n = 0;
   let file = cfg.file;
   const push = (item: BatchItem, line: number, change: string): void => {
     plan.items.push(item);
-    plan.where.push(`${file}:${line}`);
+    plan.whereFile.push(file);
+    plan.whereLine.push(line);
     plan.changes.push(change);
   };
   // Marks first, deletions before additions (a mark moved to other ports must not overlap itself).
@@ -761,7 +766,7 @@ export function* planSteps(
     wanted.set(sk(s.spec), true);
     if (++n % (4 * PLAN_STEP) === 0) yield;
   }
-  const have = new ShardedMap<string, ServiceInfo>();
+  const have = new ShardedMap<string, PlanService>();
   for (const cur of current.services) {
     const k = sk(cur);
     have.set(k, cur);
@@ -779,15 +784,17 @@ export function* planSteps(
       const diff = serviceDiffers(cur, want.spec);
       if (diff.length > 0) push({ verb: 'editService', args: want.spec }, want.line, `edit service ${sname(key)}: ${diff.join(', ')}`);
     }
-    const curDests = new Map((cur?.dests ?? []).map((d) => [`${d.addr}|${d.port}`, d]));
+    const curDests = cur === undefined || cur.dests.length === 0 ? NO_DESTS : new Map(cur.dests.map((d) => [`${d.addr}|${d.port}`, d]));
     want.dests.forEach((configured, i) => {
       const line = want.destLines[i] ?? want.line;
       const name = `${sname(key)} -> ${addrPortText(configured.addr, configured.port)}`;
-      if (sorryIn.has(dk(key, configured.addr, configured.port))) return;
-      const c = curDests.get(`${configured.addr}|${configured.port}`);
+      if (sorryIn.size > 0 && sorryIn.has(dk(key, configured.addr, configured.port))) return;
+      // No table's servers (an added service): no key to look up.
+      const at = curDests.size === 0 ? '' : `${configured.addr}|${configured.port}`;
+      const c = curDests.size === 0 ? undefined : curDests.get(at);
       // A failed checked server stays out of the table (or at weight 0), whatever the file says.
       const w = health === undefined ? configured.weight : health.weightOf(key, configured.addr, configured.port, configured.weight);
-      curDests.delete(`${configured.addr}|${configured.port}`);
+      if (c !== undefined) curDests.delete(at);
       if (w === undefined) {
         if (c !== undefined) push({ verb: 'deleteDest', args: { service: key, addr: c.addr, port: c.port } }, line, `remove server ${name} (health check failed)`);
         return;
@@ -1075,7 +1082,7 @@ export class ConfigManager {
     return {
       steps: function* () {
         const hp = self.sources.health?.prepare(cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health])));
-        const current = yield* listSteps({ control: ctl, model: ctl.model, ops: [] });
+        const current = yield* planTableSteps({ control: ctl, model: ctl.model, ops: [] });
         const plan = yield* planSteps(current, ctl.model.timeouts, cfg, self.drainTimeout, new Set(self.draining.keys()), hp);
         last = plan;
         return { items: plan.items, plan, hp };
@@ -1087,7 +1094,7 @@ export class ConfigManager {
   /** A batch's refusal of item i as the config's: "FILE:LINE: the change: why". */
   private refusal(plan: Plan | undefined, e: unknown): unknown {
     if (plan !== undefined && e instanceof UvsError && e.index !== undefined) {
-      const at = plan.where[e.index]!;
+      const at = `${plan.whereFile[e.index]}:${plan.whereLine[e.index]}`;
       return new UvsError('BAD_CONFIG', at, `${at}: ${plan.changes[e.index]}: ${e.message}`);
     }
     return e;

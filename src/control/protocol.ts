@@ -190,7 +190,7 @@ export function parseLaddrText(text: string): LaddrRange | undefined {
 }
 
 /** A listed service's LIPs with their ports (an older uvsd sends no laddrRanges: theirs are the default). */
-export function laddrRangesOf(s: { laddrs: string[]; laddrRanges?: LaddrRange[] }): LaddrRange[] {
+export function laddrRangesOf(s: { laddrs: readonly string[]; laddrRanges?: readonly LaddrRange[] }): readonly LaddrRange[] {
   return s.laddrRanges ?? s.laddrs.map((addr) => ({ addr, portMin: LADDR_PORT_MIN, portMax: LADDR_PORT_MAX }));
 }
 

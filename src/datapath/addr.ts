@@ -3,19 +3,37 @@
 
 // Strict dotted quad: no hostnames, no leading zeros (inet_aton would read them as octal),
 // no shorthand like "10.1".
-const QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
-/** Dotted quad → uint32, or -1 when the text is not an IPv4 address. */
+/**
+ * Dotted quad → uint32, or -1 when the text is not an IPv4 address: four octets of 1-3 digits,
+ * none with a leading zero, each up to 255. Read a character at a time: the regular expression
+ * it replaced (/^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/) made a match array and four strings per
+ * address (a reload of 10,000 x 4 servers reads each address more than once).
+ */
 export function parseIp(text: string): number {
-  const m = QUAD.exec(text);
-  if (m === null) return -1;
+  const n = text.length;
+  if (n < 7 || n > 15) return -1;
   let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) return -1;
+  let i = 0;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0) {
+      if (text.charCodeAt(i) !== 46) return -1; // '.'
+      i++;
+    }
+    const start = i;
+    let o = 0;
+    while (i < n && i - start < 4) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      o = o * 10 + c;
+      i++;
+    }
+    const len = i - start;
+    // 1 to 3 digits, no leading zero (inet_aton would read it as octal), up to 255.
+    if (len === 0 || len > 3 || (len > 1 && text.charCodeAt(start) === 48) || o > 255) return -1;
     v = v * 256 + o;
   }
-  return v;
+  return i === n ? v : -1;
 }
 
 /**
