@@ -1,8 +1,8 @@
 // test-class: shared
 // A reload that replaces every service makes little garbage per service: at 10,000 services x 4
-// servers the young-generation collections and the old generation's marking that its garbage set
-// off held the loop in slices of 2-20 ms (docs/performance.md "AMD EPYC 2 vCPU"). In process, no
-// uvsd, the config given in memory (no worker thread); no time bounds.
+// servers its garbage set off ~60 young collections a reload, most run by the loop between
+// slices (gaps of 35-86 ms for forwarding; docs/performance.md "collections in a replace-all
+// reload's slices"). In process, no uvsd, the config given in memory (no worker thread); no time bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session } from 'node:inspector/promises';
