@@ -74,3 +74,31 @@ test('a reload that replaces every service of 500 x 4 servers allocates under 30
   assert.equal(r.ctl.list().services[0]!.addr, '10.1.0.0');
   assert.ok(per < 30_000, `a replace-all reload allocated ${Math.round(per)} bytes per service`);
 });
+
+test('a sliced reload answers with its plan\'s list of changes, not copies of it (the plan\'s, the report\'s and the reply\'s copies of 60,000 changes at 10,000 x 4 made one piece of 5-7 ms of CPU)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-garbage-'));
+  const file = join(dir, 'uvsd.yaml');
+  writeFileSync(file, 'services:\n  - { proto: tcp, address: 10.1.0.0, port: 80, scheduler: wlc, servers: [ { address: 10.8.0.0, weight: 1 } ] }\n');
+  const one = readConfig(file);
+  rmSync(dir, { recursive: true, force: true });
+  const a = table(one, 20, 4, 1);
+  const b = table(one, 20, 4, 2);
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 256, connMax: 1024 });
+  const cm = new ConfigManager(r.ctl, file, { drainTimeout: 0 }, { readConfigSliced: async () => b });
+  r.ctl.config = cm;
+  cm.apply(a, false);
+  // The plan's list, as the batch gives it back.
+  const ctl = r.ctl as unknown as { batchInSlices: (...args: unknown[]) => Promise<{ plan: { changes: string[] } }> };
+  const batch = ctl.batchInSlices.bind(r.ctl);
+  let planned: string[] | undefined;
+  ctl.batchInSlices = async (...args) => {
+    const done = await batch(...args);
+    planned = done.plan.changes;
+    return done;
+  };
+  const reply = await (r.ctl.callAsync('reload', { dryRun: false }) as Promise<{ changes: string[]; ignored: string[] }>);
+  assert.equal(reply.changes.length, 6 * 20);
+  assert.deepEqual(reply.ignored, []);
+  assert.ok(reply.changes === planned, 'the reply\'s changes are the plan\'s list, not a copy');
+  assert.equal(r.ctl.list().services[0]!.addr, '10.2.0.0');
+});

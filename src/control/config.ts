@@ -1081,7 +1081,8 @@ export class ConfigManager {
     } catch (e) {
       throw this.refusal(last(), e);
     }
-    return [...done.plan.changes, ...(done.hp?.changes ?? [])];
+    // Not copied when nothing follows (the report and the reply do the same): a copy of 60,000 changes was ~2 ms at once.
+    return (done.hp?.changes.length ?? 0) === 0 ? done.plan.changes : [...done.plan.changes, ...done.hp!.changes];
   }
 
   /** The steps that plan cfg against the table as it is when they run (again at each attempt), and the last plan made. */
@@ -1211,7 +1212,8 @@ export class ConfigManager {
   /** The table changed (or with dryRun would): the daemon settings applied, the reload told (not for dryRun). */
   private reported(dryRun: boolean, via: string, c: { cfg: ConfigFile; daemon: DaemonReload | undefined }, changes: string[]): ReloadReport {
     if (!dryRun) c.daemon?.apply();
-    const r = { changes: [...changes, ...(c.daemon?.changes ?? [])], ignored: c.daemon?.ignored ?? [], warnings: c.cfg.warnings ?? [] };
+    const more = c.daemon?.changes ?? [];
+    const r = { changes: more.length === 0 ? changes : [...changes, ...more], ignored: c.daemon?.ignored ?? [], warnings: c.cfg.warnings ?? [] };
     if (!dryRun) this.sources.onReload?.(via, { report: r });
     return r;
   }

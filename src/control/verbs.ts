@@ -850,7 +850,8 @@ export const VERBS = {
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd was started without --config or --keepalived-conf: nothing to reload');
     // From the socket (Control.callAsync) in slices: the file parsed off the loop, the difference
     // planned, validated and applied a few services at a time.
-    const reply = (r: ReloadReport) => ({ changes: [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings });
+    // The report's changes themselves when nothing is ignored (no copy of every change in one piece).
+    const reply = (r: ReloadReport) => ({ changes: r.ignored.length === 0 ? r.changes : [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings });
     if (ctx.pause !== undefined) return cm.reloadSliced(dryRunOf(a), ctx.pause).then(reply);
     return reply(cm.reloadReport(dryRunOf(a)));
   }),
