@@ -689,6 +689,8 @@ export interface HealthPlan {
 
 export interface HealthHook {
   prepare(services: VirtualServerSpec[]): HealthPlan;
+  /** prepare() a few services at a time (a reload in slices takes it so). */
+  prepareSteps?(services: VirtualServerSpec[]): Steps<HealthPlan>;
 }
 
 export interface Plan {
@@ -1092,7 +1094,9 @@ export class ConfigManager {
     const self = this;
     return {
       steps: function* () {
-        const hp = self.sources.health?.prepare(cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health])));
+        const health = self.sources.health;
+        const specs = health === undefined ? [] : cfg.services.flatMap((s) => (s.health === undefined ? [] : [s.health]));
+        const hp = health === undefined ? undefined : health.prepareSteps !== undefined ? yield* health.prepareSteps(specs) : health.prepare(specs);
         const current = yield* planTableSteps({ control: ctl, model: ctl.model, ops: [] });
         const plan = yield* planSteps(current, ctl.model.timeouts, cfg, self.drainTimeout, new Set(self.draining.keys()), hp);
         last = plan;
