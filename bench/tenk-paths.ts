@@ -214,6 +214,18 @@ async function health(): Promise<void> {
   const cfg = healthConfig(port, DELAY, 2);
   const p = once(() => mgr.prepare(cfg.services));
   console.log(`health: a reload's prepare() (every weight changed): ${p.text}`);
+  // The same in steps, as a reload's planner takes it (prepareSteps): the longest step.
+  const g = mgr.prepareSteps(cfg.services);
+  let longest = 0;
+  let steps = 0;
+  for (;;) {
+    const c0 = native.threadCpuMs();
+    const x = g.next();
+    longest = Math.max(longest, native.threadCpuMs() - c0);
+    if (x.done === true) break;
+    steps++;
+  }
+  console.log(`health: prepareSteps() of the same: ${steps} steps, the longest ${round(longest, 2)} ms CPU`);
   const c = once(() => p.value.commit());
   console.log(`health: its commit(): ${c.text}`);
   // A round where the checks of every server of 100 services fail, then pass (the table changes).
@@ -281,6 +293,9 @@ async function ftp(): Promise<void> {
     console.log(`ftp: ${N} NAT services on port ${port} (${warned} not persistent on an FTP port): one -e: ${e.text}`);
     const w = once(() => r.ctl.ftpNotPersistent());
     console.log(`ftp: port ${port}: ftpNotPersistent() alone: ${w.text}`);
+    const ctl = r.ctl as unknown as { warnFtp(): void };
+    const wf = once(() => ctl.warnFtp());
+    console.log(`ftp: port ${port}: the check after a change (Control.warnFtp): ${wf.text}`);
   }
 }
 
