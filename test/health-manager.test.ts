@@ -593,6 +593,41 @@ test('concurrency: never more checks in flight than the bound, and every server 
   await w.mgr.stop();
 });
 
+test('concurrency: 4,000 checks due at once wait in a queue that takes the next in O(1), never an array\'s shift() (V8 moves the whole of a long one at each: 40,000 checks failing at once held one loop turn 1.4 s); each runs once, in order', async () => {
+  const n = 4000;
+  const order: number[] = [];
+  const r = rig();
+  // The real clock (the fake one's timer list is itself an array taken by shift()).
+  const mgr = new HealthManager({ services: [vs({ realServers: [rs(0, { checkers: Array.from({ length: n }, (_, i) => checker({ connectPort: 1000 + i })) })] })] }, {
+    call: (verb, args) => r.ctl.call(verb, args),
+    run: (spec) => {
+      order.push((spec as { connectPort: number }).connectPort - 1000);
+      // Answered at a later turn of the loop: the others come due meanwhile and wait.
+      return new Promise((res) => setImmediate(() => res({ ok: true, reason: 'ok' })));
+    },
+    exec: () => Promise.resolve(),
+    log: { info: () => {}, warn: () => {} },
+    concurrency: 1,
+    random: () => 0,
+  });
+  const shift = Array.prototype.shift;
+  let long = 0;
+  Array.prototype.shift = function (this: unknown[]) {
+    if (this.length > 1000) long++;
+    return shift.call(this);
+  };
+  try {
+    await mgr.start();
+    for (let i = 0; i < 500 && order.length < n; i++) await new Promise((res) => setTimeout(res, 1));
+  } finally {
+    Array.prototype.shift = shift;
+  }
+  assert.equal(order.length, n, 'every check ran');
+  assert.equal(long, 0, `${long} shifts of an array over 1,000 long`);
+  assert.ok(order.every((v, i) => v === i), 'in the order they came due');
+  await mgr.stop();
+});
+
 /** A server with `n` checkers whose attempts pass after `holdMs` (a UDP_CHECK without require_reply waits its
  *  whole connect_timeout for an ICMP error that does not come), every `delayLoopMs`. */
 function slowServer(i: number, n: number, o: { type?: 'TCP_CHECK' | 'MISC_CHECK'; holdMs: number; delayLoopMs: number }): RealServerSpec {
