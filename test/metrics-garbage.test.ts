@@ -6,7 +6,7 @@
 // (docs/metrics.md "What a scrape costs"). In process, no uvsd; no time bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session } from 'node:inspector/promises';
+import { allocated } from './helpers/alloc.js';
 import { bigHealthTable } from './helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import type { HealthView } from '../src/metrics/view.js';
@@ -14,24 +14,8 @@ import { statusJson, statusWalk } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { runSteps } from '../src/control/slices.js';
 
-interface HeapNode { callFrame: { url: string }; selfSize: number; children: HeapNode[] }
-/** The bytes allocated under n, but those of the test's health view (test/helpers/: its entries and checkers, made as HealthManager makes them). */
-const total = (n: HeapNode): number =>
-  n.callFrame.url.includes('/test/helpers/') ? 0 : n.children.reduce((s, c) => s + total(c), n.selfSize);
-
-/** Bytes fn() allocates on the JS heap but the health view's (V8's sampling heap profiler, collected objects included). */
-async function allocated(fn: () => Promise<unknown>): Promise<number> {
-  const s = new Session();
-  s.connect();
-  try {
-    await s.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-    await fn();
-    const { profile } = await s.post('HeapProfiler.stopSampling');
-    return total(profile.head as HeapNode);
-  } finally {
-    s.disconnect();
-  }
-}
+/** Allocated in the test's health view (test/helpers/: its entries and checkers, made as HealthManager makes them): not counted. */
+const healthView = (url: string): boolean => url.includes('/test/helpers/');
 
 test('a scrape of 500 services x 4 checked servers allocates under 1,600 bytes per server besides the health checks\' own lists (2,400 before: a row object per server and checker, a string key per server for its health, every service\'s and quorum\'s labels made anew); the text is the same with the health looked up by key or not', async (t) => {
   const services = 500;
@@ -46,7 +30,7 @@ test('a scrape of 500 services x 4 checked servers allocates under 1,600 bytes p
   let heap = Infinity;
   for (let i = 0; i < 3; i++) {
     bytes = 0;
-    heap = Math.min(heap, await allocated(() => m.stream((b) => (bytes += b.length))));
+    heap = Math.min(heap, await allocated(() => m.stream((b) => (bytes += b.length)), healthView));
   }
   const per = heap / (services * servers);
   t.diagnostic(`${bytes} bytes of text; ${Math.round(heap / 1024)} KiB allocated, ${Math.round(per)} bytes per server`);

@@ -5,7 +5,7 @@
 // reload's slices"). In process, no uvsd, the config given in memory (no worker thread); no time bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session } from 'node:inspector/promises';
+import { allocated } from './helpers/alloc.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,22 +13,6 @@ import { ConfigManager, readConfig, type ConfigFile } from '../src/control/confi
 import { yieldLoop } from '../src/control/slices.js';
 import { rig } from './helpers/harness.js';
 
-interface HeapNode { selfSize: number; children: HeapNode[] }
-const total = (n: HeapNode): number => n.children.reduce((s, c) => s + total(c), n.selfSize);
-
-/** Bytes fn() allocates on the JS heap (V8's sampling heap profiler, collected objects included). */
-async function allocated(fn: () => Promise<unknown>): Promise<number> {
-  const s = new Session();
-  s.connect();
-  try {
-    await s.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-    await fn();
-    const { profile } = await s.post('HeapProfiler.stopSampling');
-    return total(profile.head as HeapNode);
-  } finally {
-    s.disconnect();
-  }
-}
 
 /** n TCP services 10.net.x.y:80 with `servers` DR servers each, as the config file's reader gives them (`one`: a file of one service read). */
 function table(one: ConfigFile, n: number, servers: number, net: number): ConfigFile {

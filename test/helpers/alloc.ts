@@ -2,6 +2,7 @@
 // generation's use, and the child process that measures a window under --trace-gc.
 import { execFileSync } from 'node:child_process';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { Session } from 'node:inspector/promises';
 import type { FrameSink } from '../../src/datapath/pipeline.js';
 
 /** Count-only sink: nothing kept, nothing allocated. */
@@ -90,4 +91,24 @@ export function frameBatch(count: number, o: { stride?: number; pre?: number; vh
       lens[i] = f.length + vh;
     },
   };
+}
+
+interface HeapNode { callFrame: { url: string }; selfSize: number; children: HeapNode[] }
+
+/**
+ * Bytes fn() allocates on the JS heap (V8's sampling heap profiler every 1 KiB, collected objects
+ * included), but those allocated in code whose script URL `skip` names.
+ */
+export async function allocated(fn: () => Promise<unknown>, skip?: (url: string) => boolean): Promise<number> {
+  const total = (n: HeapNode): number => (skip?.(n.callFrame.url) ? 0 : n.children.reduce((s, c) => s + total(c), n.selfSize));
+  const s = new Session();
+  s.connect();
+  try {
+    await s.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await fn();
+    const { profile } = await s.post('HeapProfiler.stopSampling');
+    return total(profile.head as HeapNode);
+  } finally {
+    s.disconnect();
+  }
 }
