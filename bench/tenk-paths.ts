@@ -27,8 +27,7 @@ import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import { native } from '../src/datapath/port.js';
 import { DatapathGroup, type OpsMessage } from '../src/datapath/group.js';
-import { Steering, steerValue } from '../src/datapath/steer.js';
-import type { Native } from '../src/datapath/port.js';
+import { fakeSteering } from '../test/helpers/steering.js';
 import { destLoad } from '../src/datapath/dests.js';
 import { parseMac } from '../src/datapath/addr.js';
 import { HealthManager } from '../src/health/manager.js';
@@ -118,20 +117,6 @@ function once<T>(fn: () => T): { value: T; text: string } {
   return { value, text: `${round(native.threadCpuMs() - c0, 1)} ms CPU (${round(performance.now() - t0, 1)} ms wall) in one piece` };
 }
 
-function fakeSteering(): Steering {
-  const map = new Map<number, number>();
-  const fake = {
-    steerAttach: () => ({ prog: -1, map: -1 }),
-    steerSet: (_fd: number, a: number, kind: number, mask: number) => {
-      if (kind === 0) map.delete(a | 0);
-      else map.set(a | 0, steerValue(kind, mask));
-      return true;
-    },
-    close: () => undefined,
-  };
-  return new Steering(fake as unknown as Native, -1);
-}
-
 /** A shadow with a DatapathGroup of two workers that only keep what is posted to them. */
 function workersRig(ftp = false): { r: Rig; group: DatapathGroup; lists: OpsMessage[] } {
   const destMax = N * M + 64;
@@ -143,7 +128,7 @@ function workersRig(ftp = false): { r: Rig; group: DatapathGroup; lists: OpsMess
   const lists: OpsMessage[] = [];
   const links = (group as unknown as { links: unknown[] }).links;
   for (const k of [0, 1]) links.push({ w: { postMessage: (m: OpsMessage) => { if (k === 0 && m.t === 'ops') lists.push(m); } }, shared: undefined, acked: 0, svcNext: [] });
-  group.useSteering(fakeSteering());
+  group.useSteering(fakeSteering().s);
   if (ftp) r.dp.setDefense({ ftpPorts: [21] });
   return { r, group, lists };
 }

@@ -21,8 +21,8 @@ import { C, SVC_SLOTS } from '../src/datapath/counters.js';
 import { FaultWatch } from '../src/control/faults.js';
 import { formatStatus } from '../src/control/printers.js';
 import type { ListResult, StatusResult } from '../src/control/protocol.js';
-import { STEER_MASKED, STEER_SERVER, Steering, steerValue } from '../src/datapath/steer.js';
-import type { Native } from '../src/datapath/port.js';
+import { STEER_MASKED, STEER_SERVER, steerValue } from '../src/datapath/steer.js';
+import { fakeSteering } from './helpers/steering.js';
 
 const DEST_MAX = 64;
 const service = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -534,21 +534,6 @@ test('--workers: each tick of the rate estimators (--rate, the status page) sums
     assert.equal(ds.reduce((a, d) => a + dt.conns[d], 0), 3 * (i + 1) + 1);
   }
 });
-
-/** A Steering on a map of this process (no kernel): what the group writes, and how often. */
-function fakeSteering(): { s: Steering; map: Map<number, number> } {
-  const map = new Map<number, number>();
-  const fake = {
-    steerAttach: () => ({ prog: -1, map: -1 }),
-    steerSet: (_fd: number, a: number, kind: number, mask: number) => {
-      if (kind === 0) map.delete(a | 0);
-      else map.set(a | 0, steerValue(kind, mask));
-      return true;
-    },
-    close: () => undefined,
-  };
-  return { s: new Steering(fake as unknown as Native, -1), map };
-}
 
 test('--workers: a sliced -A and -C of 600 services keep the steering map equal to the shadow\'s steerAddrs() by the addresses each list touched, never walking the table per list (before: one steerAddrs() walk and sync per list); local addresses, marks and persistence too', async () => {
   const l = lab(1024, 2048);
