@@ -13,6 +13,7 @@ import { ConfigManager, readConfig, type ConfigFile, type HealthHook } from '../
 import { native } from '../src/datapath/port.js';
 import { loadKeepalivedOffThread, readConfigOffThread } from '../src/control/config-thread.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
+import type { VirtualServerSpec } from '../src/health/types.js';
 import { runSteps, runStepsSliced, yieldLoop } from '../src/control/slices.js';
 import { formatRules } from '../src/control/printers.js';
 import { rig } from './helpers/harness.js';
@@ -109,19 +110,21 @@ function bigKeepalived(n: number, first = 'wlc'): string {
   return out.join('\n') + '\n';
 }
 
+/** ConfigSources.loadKeepalived: keepalived.conf read in one piece, on this thread. */
+const loadInPiece = (f: string): { services: VirtualServerSpec[]; warnings: string[] } => {
+  const x = loadKeepalivedFile(f);
+  return { services: x.config.services, warnings: x.warnings };
+};
+
 test('a keepalived.conf reload from the socket reads the file in a worker thread too (it held the loop 48-265 ms for 2,000 virtual servers): the same reply as in one piece, no slice over 50 ms, the same FILE:LINE errors', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-'));
   try {
     const k = join(dir, 'keepalived.conf');
     writeFileSync(k, bigKeepalived(2000));
     const r = rig({ addrs: ['10.0.0.1/16'], destMax: 8192, connMax: 1024 });
-    const load = (f: string) => {
-      const x = loadKeepalivedFile(f);
-      return { services: x.config.services, warnings: x.warnings };
-    };
     let offThread = 0;
     const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
-      keepalived: k, loadKeepalived: load, loadKeepalivedSliced: (f, pause) => (offThread++, loadKeepalivedOffThread(f, pause)),
+      keepalived: k, loadKeepalived: loadInPiece, loadKeepalivedSliced: (f, pause) => (offThread++, loadKeepalivedOffThread(f, pause)),
     });
     r.ctl.config = cm;
     cm.apply(cm.load(), false);
@@ -151,15 +154,11 @@ test('a keepalived.conf reload in slices makes its virtual servers config servic
     const k = join(dir, 'keepalived.conf');
     writeFileSync(k, bigKeepalived(2000));
     const r = rig({ addrs: ['10.0.0.1/16'], destMax: 8192, connMax: 1024 });
-    const load = (f: string) => {
-      const x = loadKeepalivedFile(f);
-      return { services: x.config.services, warnings: x.warnings };
-    };
     let pauses = 0;
     let loaded = -1;
     let between = -1;
     const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, {
-      keepalived: k, loadKeepalived: load,
+      keepalived: k, loadKeepalived: loadInPiece,
       loadKeepalivedSliced: async (f, pause) => {
         const x = await loadKeepalivedOffThread(f, pause);
         loaded = pauses;
@@ -180,7 +179,7 @@ test('a keepalived.conf reload in slices makes its virtual servers config servic
     assert.ok(between >= 2000 / 256, `${between} pauses between the read and the merged config`);
     const dup = join(dir, 'uvsd.yaml');
     writeFileSync(dup, 'services:\n  - { proto: tcp, address: 10.3.7.207, port: 80 }\n');
-    const both = new ConfigManager(r.ctl, dup, { drainTimeout: 0 }, { keepalived: k, loadKeepalived: load, loadKeepalivedSliced: loadKeepalivedOffThread });
+    const both = new ConfigManager(r.ctl, dup, { drainTimeout: 0 }, { keepalived: k, loadKeepalived: loadInPiece, loadKeepalivedSliced: loadKeepalivedOffThread });
     await assert.rejects(both.reloadSliced(true, pause), /keepalived\.conf:\d+: virtual_server TCP 10\.3\.7\.207:80 is also in .*uvsd\.yaml:2/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -203,11 +202,7 @@ test('a keepalived.conf reload with health checks prepares them in slices too (H
     writeFileSync(k, conf(1000, 1));
     const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4096, connMax: 1024 });
     const mgr = new HealthManager(undefined, { call: (v, a) => r.ctl.callAsync(v, a), run: async () => ({ ok: true, reason: 'ok' }), exec: async () => {}, log: { info: () => {}, warn: () => {} } });
-    const load = (f: string) => {
-      const x = loadKeepalivedFile(f);
-      return { services: x.config.services, warnings: x.warnings };
-    };
-    const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, { keepalived: k, loadKeepalived: load, loadKeepalivedSliced: loadKeepalivedOffThread, health: mgr });
+    const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 }, { keepalived: k, loadKeepalived: loadInPiece, loadKeepalivedSliced: loadKeepalivedOffThread, health: mgr });
     r.ctl.config = cm;
     cm.apply(cm.load(), false);
     writeFileSync(k, conf(1000, 2));
