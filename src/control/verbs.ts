@@ -509,14 +509,7 @@ function planServiceOf(s: ServiceModel): PlanService {
  * replace-all reload of 10,000 x 4 allocated: each collection of it held a slice 2-30 ms).
  */
 export function* planTableSteps(ctx: VerbCtx): Steps<PlanTable> {
-  const services: PlanService[] = [];
-  const keys: string[] = [];
-  for (const k of ctx.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
-  for (let i = 0; i < keys.length; i++) {
-    const s = ctx.control.model.services.get(keys[i]!);
-    if (s !== undefined) services.push(planServiceOf(s));
-    if ((i + 1) % (4 * LIST_SLICE_CHECK) === 0) yield;
-  }
+  const services = yield* eachServiceSteps(ctx, planServiceOf, 4 * LIST_SLICE_CHECK);
   return { services, marks: marksInfo(ctx.model) };
 }
 
@@ -534,17 +527,26 @@ export const KEYS_STEP = 1024;
 
 /** The list, yielding every LIST_SLICE_CHECK services (listSliced; a reload plans from it). */
 export function* listSteps(ctx: VerbCtx): Steps<ListResult> {
-  const services: ServiceInfo[] = [];
-  // The keys a part at a time too: their order is a list linked through the services (shards.ts),
-  // ~1 ms to walk at 10,000 in one piece; the walk goes on past services deleted meanwhile.
+  const services = yield* eachServiceSteps(ctx, (s) => serviceInfo(ctx, s), LIST_SLICE_CHECK);
+  return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
+}
+
+/**
+ * `make` of every service in the listing order, yielding every `check` services (listSteps,
+ * planTableSteps). The keys a part at a time too: their order is a list linked through the
+ * services (shards.ts), ~1 ms to walk at 10,000 in one piece; the walk goes on past services
+ * deleted meanwhile, and each is looked up afresh (a batch may replace the model).
+ */
+function* eachServiceSteps<T>(ctx: VerbCtx, make: (s: ServiceModel) => T, check: number): Steps<T[]> {
+  const out: T[] = [];
   const keys: string[] = [];
   for (const k of ctx.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
   for (let i = 0; i < keys.length; i++) {
     const s = ctx.control.model.services.get(keys[i]!);
-    if (s !== undefined) services.push(serviceInfo(ctx, s));
-    if ((i + 1) % LIST_SLICE_CHECK === 0) yield;
+    if (s !== undefined) out.push(make(s));
+    if ((i + 1) % check === 0) yield;
   }
-  return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
+  return out;
 }
 
 function marksInfo(m: Model): MarkInfo[] {
