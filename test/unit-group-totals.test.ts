@@ -535,20 +535,30 @@ test('--workers: each tick of the rate estimators (--rate, the status page) sums
   }
 });
 
-test('--workers: a sliced -A and -C of 600 services keep the steering map equal to the shadow\'s steerAddrs() by the addresses each list touched, never walking the table per list (before: one steerAddrs() walk and sync per list); local addresses, marks and persistence too', async () => {
-  const l = lab(1024, 2048);
-  const { shadow, group } = l;
+/** A method of obj without arguments wrapped to count its calls (`n`, which a test may reset); `call` is the original, not counted. */
+function counted<K extends string>(obj: Record<K, () => unknown>, name: K): { n: number; call: () => unknown } {
+  const call = obj[name].bind(obj);
+  const c = { n: 0, call };
+  obj[name] = () => (c.n++, call());
+  return c;
+}
+
+/** A lab whose group steers into an in-memory map (fakeSteering), the shadow's steerAddrs() walks counted. */
+function steeredLab(addrs?: string[]) {
+  const l = lab(1024, 2048, addrs);
   const { s, map } = fakeSteering();
-  group.useSteering(s);
-  const dp = shadow.dp;
-  let walks = 0;
-  const steerAddrs = dp.steerAddrs.bind(dp);
-  dp.steerAddrs = () => (walks++, steerAddrs());
+  l.group.useSteering(s);
+  const dp = l.shadow.dp;
+  return { l, shadow: l.shadow, group: l.group, map, dp, walks: counted(dp, 'steerAddrs') };
+}
+
+test('--workers: a sliced -A and -C of 600 services keep the steering map equal to the shadow\'s steerAddrs() by the addresses each list touched, never walking the table per list (before: one steerAddrs() walk and sync per list); local addresses, marks and persistence too', async () => {
+  const { l, shadow, group, map, walks } = steeredLab();
   const links = (group as unknown as { links: { w: { postMessage(m: OpsMessage): void } }[] }).links;
   let lists = 0;
   const post = links[0].w.postMessage;
   links[0].w.postMessage = (m) => (m.t === 'ops' && lists++, post(m));
-  const same = (what: string): void => assert.deepEqual(map, steerAddrs(), `${what}: the map is the shadow's steerAddrs()`);
+  const same = (what: string): void => assert.deepEqual(map, walks.call(), `${what}: the map is the shadow's steerAddrs()`);
   same('at start');
   const svc = (i: number) => ({ proto: 'tcp' as const, addr: `10.1.${i >> 8}.${i & 255}`, port: 80 });
   const items = [];
@@ -559,14 +569,12 @@ test('--workers: a sliced -A and -C of 600 services keep the steering map equal 
   await shadow.ctl.callAsync('batch', { items });
   assert.ok(lists > 1, `-A went in slices (${lists} lists)`);
   same('after -A');
-  assert.equal(walks, 0, `-A of ${lists} lists walked the table for the steering map ${walks} times`);
+  assert.equal(walks.n, 0, `-A of ${lists} lists walked the table for the steering map ${walks.n} times`);
   // A worker applying them: no persistent service, so no steering window to compare masks for
   // (before: every list walked every VIP, Datapath.vips()).
-  let vipWalks = 0;
-  const vips = l.w[0].dp.vips.bind(l.w[0].dp);
-  l.w[0].dp.vips = () => (vipWalks++, vips());
+  const vipWalks = counted(l.w[0].dp, 'vips');
   l.deliver(0, 1);
-  assert.equal(vipWalks, 0, `worker 0 walked every VIP ${vipWalks} times applying -A`);
+  assert.equal(vipWalks.n, 0, `worker 0 walked every VIP ${vipWalks.n} times applying -A`);
   // Each kind of entry, one change at a time: a FULLNAT local address, a mark, persistence (a
   // mask: kinds 3 and 4, the whole table then); -C takes the local address with its service.
   const fn = { proto: 'tcp' as const, addr: '10.0.0.150', port: 80 };
@@ -585,16 +593,16 @@ test('--workers: a sliced -A and -C of 600 services keep the steering map equal 
   shadow.ctl.call('delMark', { fwmark: 1, proto: 'tcp', addr: '10.0.0.160', portMin: 443 });
   same('the mark gone');
   l.deliver(0, 1);
-  walks = 0;
-  vipWalks = 0;
+  walks.n = 0;
+  vipWalks.n = 0;
   lists = 0;
   await shadow.ctl.callAsync('clear', {});
   assert.ok(lists > 1, `-C went in slices (${lists} lists)`);
   same('after -C');
   assert.equal(map.size, 1, 'the --addr alone');
-  assert.equal(walks, 0, `-C of ${lists} lists walked the table for the steering map ${walks} times`);
+  assert.equal(walks.n, 0, `-C of ${lists} lists walked the table for the steering map ${walks.n} times`);
   l.deliver(0, 1);
-  assert.equal(vipWalks, 0, `worker 0 walked every VIP ${vipWalks} times applying -C`);
+  assert.equal(vipWalks.n, 0, `worker 0 walked every VIP ${vipWalks.n} times applying -C`);
   assert.deepEqual(l.w[0].dp.vips(), [], 'the workers applied -C');
 });
 
@@ -609,23 +617,14 @@ function masksFromScratch(dp: Rig['dp']): { vips: Map<number, number>; servers: 
 }
 
 test('--workers with persistent services: a list makes the masks of the services it touched and of those their addresses link, not the whole table\'s (before: each list of a sliced -A, -E or -d made every mask again and walked the table: 40-80 ms of the loop a list at 10,000 x 4); the map and each worker\'s masks equal those made from the whole table', async () => {
-  const l = lab(1024, 2048, ['10.0.0.1/8']);
-  const { shadow, group } = l;
-  const { s, map } = fakeSteering();
-  group.useSteering(s);
-  const dp = shadow.dp;
-  let walks = 0;
-  const steerAddrs = dp.steerAddrs.bind(dp);
-  dp.steerAddrs = () => (walks++, steerAddrs());
-  let vipWalks = 0;
+  const { l, shadow, map, dp, walks } = steeredLab(['10.0.0.1/8']);
   const w0 = l.w[0].dp;
-  const vips = w0.vips.bind(w0);
-  w0.vips = () => (vipWalks++, vips());
+  const vipWalks = counted(w0, 'vips');
   const same = (what: string): void => {
     const d = dp as unknown as { steerMaskMap: unknown; steerIdx: unknown };
     const kept = [d.steerMaskMap, d.steerIdx];
     d.steerMaskMap = undefined;
-    assert.deepEqual(map, steerAddrs(), `${what}: the map is the whole table's steerAddrs()`);
+    assert.deepEqual(map, walks.call(), `${what}: the map is the whole table's steerAddrs()`);
     [d.steerMaskMap, d.steerIdx] = kept;
     assert.deepEqual(dp.steerMasks(), masksFromScratch(dp), `${what}: the shadow's masks`);
   };
@@ -641,9 +640,9 @@ test('--workers with persistent services: a list makes the masks of the services
   same('after -A');
   l.deliver(0, 1);
   assert.deepEqual(w0.steerMasks(), masksFromScratch(w0), 'worker 0\'s masks after -A');
-  assert.ok(walks <= 1 && vipWalks <= 1, `-A: ${walks} walks of the table for the map, worker 0 ${vipWalks} of every VIP (the first list's only)`);
-  walks = 0;
-  vipWalks = 0;
+  assert.ok(walks.n <= 1 && vipWalks.n <= 1, `-A: ${walks.n} walks of the table for the map, worker 0 ${vipWalks.n} of every VIP (the first list's only)`);
+  walks.n = 0;
+  vipWalks.n = 0;
   const masked = (a: string, m: number) => assert.equal(map.get(parseIp(a) | 0), steerValue(STEER_MASKED, m), `${a}'s mask`);
   // One service of the first ten to /16: the other nine follow through 10.3.0.0; the next ten do not.
   shadow.ctl.call('editService', { ...svc(3), sched: 'rr', persist: 300, netmask: '255.255.0.0' });
@@ -662,8 +661,8 @@ test('--workers with persistent services: a list makes the masks of the services
   same('-E -p off for half');
   l.deliver(0, 1);
   assert.deepEqual(w0.steerMasks(), masksFromScratch(w0), 'worker 0\'s masks');
-  assert.equal(walks, 0, `${walks} walks of the table for the map`);
-  assert.equal(vipWalks, 0, `worker 0 walked every VIP ${vipWalks} times`);
+  assert.equal(walks.n, 0, `${walks.n} walks of the table for the map`);
+  assert.equal(vipWalks.n, 0, `worker 0 walked every VIP ${vipWalks.n} times`);
   await shadow.ctl.callAsync('clear', {});
   same('after -C');
   l.deliver(0, 1);
