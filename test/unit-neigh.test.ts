@@ -221,3 +221,59 @@ test('uvsadm --neigh with --workers: one line per address over every worker\'s t
     { addr: '10.0.4.2', mac: '02:00:00:00:04:02', state: 'STALE', confirmed: 1, used: 9, gateway: false, servers: 0, workers: 1 },
   ]);
 });
+
+/** Count the entries a NeighTable's calls look at: reads of `state` and `pinned` by index (every
+ *  entry a walk visits reads one of them), through proxies put in place of the two arrays. */
+function countLooks(nb: NeighTable): { n: number } {
+  const looks = { n: 0 };
+  const watch = (a: Uint8Array): Uint8Array => new Proxy(a, {
+    get(t, k) {
+      if (typeof k === 'string' && /^\d+$/.test(k)) looks.n++;
+      const v = Reflect.get(t, k, t) as unknown;
+      return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+    },
+    set(t, k, v) {
+      return Reflect.set(t, k, v, t);
+    },
+  });
+  const w = nb as unknown as { state: Uint8Array; pinned: Uint8Array };
+  w.state = watch(nb.state);
+  w.pinned = watch(nb.pinned);
+  return looks;
+}
+
+test('NeighTable: with more real servers than entries, a new one on a full table looks at a few entries, not all of them (refused when all are pinned, one unpinned taken at once)', () => {
+  const SIZE = 4096;
+  const k = new Counters();
+  const nb = new NeighTable(SIZE, k);
+  for (let i = 1; i <= SIZE; i++) {
+    nb.pin(i);
+    nb.obtain(i, 0);
+  }
+  const looks = countLooks(nb);
+  const most = { n: 0 };
+  const call = (ip: number): number => {
+    const before = looks.n;
+    const n = nb.obtain(ip, 1_000);
+    most.n = Math.max(most.n, looks.n - before);
+    return n;
+  };
+  // All pinned: 50 more servers refused (counted), each without walking the table.
+  for (let i = 0; i < 50; i++) {
+    nb.pin(10_000 + i);
+    assert.equal(call(10_000 + i), -1);
+  }
+  assert.equal(k.c[C.neigh_refused], 50);
+  // Servers deleted here and there (their entries unpinned): each new one takes one of theirs.
+  for (let j = 0; j < 200; j++) {
+    const old = 1 + ((j * 1531) % SIZE);
+    nb.unpin(old);
+    nb.pin(20_000 + j);
+    const n = call(20_000 + j);
+    assert.ok(n >= 0 && nb.find(old) < 0 && nb.pinned[n] === 1, `server ${j} got the deleted one's entry`);
+    // An on-link client now finds nothing it may take, quickly too.
+    assert.equal(call(30_000 + j), -1);
+  }
+  assert.equal(nb.count, SIZE);
+  assert.ok(most.n <= 80, `at most ${most.n} entries looked at by one call (the table has ${SIZE})`);
+});
