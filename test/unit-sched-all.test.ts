@@ -256,6 +256,26 @@ test('lblc, lblcr: the table check at the 262,144-entry cap walks at most LB_CHE
   }
 });
 
+test('lblc, lblcr: done() (a service deleted or switched to another scheduler) drops the cache whole, without walking its entries', () => {
+  for (const name of ['lblc', 'lblcr']) {
+    const r = schedRig(name, [1, 1], { base: RS_BASE });
+    const tbl = name === 'lblc' ? lblcTable(r.svc) : lblcrTable(r.svc);
+    const f = flow(1, 1, 0);
+    for (let k = 0; k < 12_000; k++) {
+      f.daddr = (parseIp('100.64.0.0') + k) >>> 0;
+      r.s.schedule(r.svc, r.dt, f);
+    }
+    assert.equal(tbl.count, 12_000);
+    r.s.done?.(r.svc, r.dt);
+    // The pipeline drops svc.schedState right after done() (delService, editService): a walk
+    // that freed the entries one by one (0.1-1 ms at the 262,144 cap) bought nothing.
+    assert.equal(tbl.count, 12_000, `${name}: no entry walked and freed`);
+    assert.equal(r.svc.schedState, undefined, `${name}: the state is dropped`);
+    r.s.init?.(r.svc, r.dt);
+    assert.equal((name === 'lblc' ? lblcTable(r.svc) : lblcrTable(r.svc)).count, 0, `${name}: init() after it starts empty`);
+  }
+});
+
 test('lblc: a full cache still schedules (the flow is not cached, counted); tick() grows the pool off the packet path', () => {
   const r = schedRig('lblc', [1, 1], { base: RS_BASE });
   const tbl = lblcTable(r.svc);

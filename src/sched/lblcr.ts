@@ -181,9 +181,9 @@ export const lblcr: Scheduler = {
     };
     svc.schedState = { tbl, el, freeSet } satisfies LblcrState;
   },
+  // As lblc's: the table and its element pool go with the state, not walked.
   done(svc: SchedService) {
-    const st = svc.schedState as LblcrState;
-    st.tbl.clear(st.freeSet);
+    svc.schedState = undefined;
   },
   tick(svc: SchedService, _dt: DestTable, nowMs: number) {
     const st = svc.schedState as LblcrState;

@@ -198,23 +198,6 @@ export class LbTable {
     this.walked += n;
   }
 
-  /** Drop everything (done()). */
-  clear(onFree?: (e: number) => void): void {
-    for (let j = 0; j < this.bucket.length; j++) {
-      for (let e = this.bucket[j]; e >= 0; ) {
-        const nx = this.next[e];
-        onFree?.(e);
-        this.next[e] = this.free;
-        this.free = e;
-        this.count--;
-        e = nx;
-      }
-      this.bucket[j] = -1;
-    }
-    this.walkLeft = 0;
-    this.walkPrev = -1;
-  }
-
   private grow(capacity: number): void {
     const old = this.capacity;
     const key = new Int32Array(capacity);
