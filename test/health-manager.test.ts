@@ -829,6 +829,22 @@ test('health changes the table refuses are counted, uvs_health_refused_total (be
   await w.mgr.stop();
 });
 
+test('uvsadm --status: health_refused counts the health changes the table refused, as uvs_health_refused_total (before 2026-12-06 in metrics only)', async () => {
+  const { formatStatus } = await import('../src/control/printers.js');
+  const w = world({ services: [vs({ realServers: [rs(0, { inhibitOnFailure: true, checkers: [checker({ retry: 0 })] }), rs(1)] })] });
+  await w.mgr.start();
+  const line = (): string[] => formatStatus(withHealth('status', w.r.ctl.status(), w.mgr) as ReturnType<typeof w.r.ctl.status>)
+    .split('\n').filter((l) => l.startsWith('health_checks_not_run') || l.startsWith('health_refused'));
+  assert.deepEqual(line(), ['health_checks_not_run 0', 'health_refused 0']);
+  w.r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: A, port: 80 });
+  w.set(A, false);
+  await w.clock.advance(10 * S); // weight 0 refused at t=0 and t=10 (no such server)
+  assert.equal(w.mgr.refusedTotal, 2);
+  assert.deepEqual(line(), ['health_checks_not_run 0', 'health_refused 2']);
+  assert.ok(!formatStatus(w.r.ctl.status()).includes('health_refused'), 'without health checks no line');
+  await w.mgr.stop();
+});
+
 test('uvsadm --status: one health line per checked server (removed ones too); no health lines without checks', async () => {
   const { formatStatus } = await import('../src/control/printers.js');
   const w = world({ services: [vs({ realServers: [rs(0, { weight: 4, checkers: [checker({ retry: 0 })] }), rs(1, { inhibitOnFailure: true })] })] });

@@ -580,6 +580,8 @@ export function formatStatus(st: StatusResult): string {
       (q.sorry === undefined ? '' : ` sorry ${q.sorry} ${q.sorryIn ? 'in' : 'out'}`) + (q.suspended === true ? ' suspended (ha_suspend)' : ''));
   }
   if (st.healthChecksNotRun !== undefined) lines.push(`health_checks_not_run ${st.healthChecksNotRun}`);
+  // Health changes the table refused (a server or service deleted by hand), each tried again at the next check.
+  if (st.healthRefused !== undefined) lines.push(`health_refused ${st.healthRefused}`);
   // The checks' slots: checks waiting for one start late (docs/health.md#scheduling-and-slots).
   const hq = st.healthQueue;
   if (hq !== undefined) {

@@ -464,6 +464,8 @@ export interface StatusResult {
   healthQuorum?: HealthQuorum[];
   /** Health checks that could not run since start (uvsd out of file descriptors, memory, processes), when uvsd checks. */
   healthChecksNotRun?: number;
+  /** Table changes of the health checks the table refused since start (uvs_health_refused_total), when uvsd checks. */
+  healthRefused?: number;
   /** Health checks: their slots, queue and lateness. */
   healthQueue?: HealthQueue;
   /** uvsd --workers N >= 2: what each worker thread (TAP queue) did; the counters above are their sums. */

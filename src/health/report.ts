@@ -15,7 +15,10 @@ function decorate(verb: string, result: unknown, mgr: HealthManager | undefined)
     (result as StatusResult).health = entries;
     (result as StatusResult).healthQuorum = mgr ? mgr.quorum() : [];
     // With checks configured (or once some could not run): uvsd without checks shows no line.
-    if (mgr && (entries.length > 0 || mgr.notRunTotal > 0)) (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
+    if (mgr && (entries.length > 0 || mgr.notRunTotal > 0 || mgr.refusedTotal > 0)) {
+      (result as StatusResult).healthChecksNotRun = mgr.notRunTotal;
+      (result as StatusResult).healthRefused = mgr.refusedTotal;
+    }
     const q = mgr?.queue();
     if (q !== undefined) (result as StatusResult).healthQueue = q;
   }
