@@ -8,7 +8,7 @@
 // node starting.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -587,6 +587,49 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       [['--check-config', '--config', yaml, ...ADDR], `${yaml}:2: add service UDP 192.168.8.200:53 (nosuch): Scheduler or persistence engine not found: nosuch`],
       [['--check-config', ...ADDR], '--check-config needs --config or --keepalived-conf'],
     ]);
+  });
+});
+
+/** Process `pid` has a handler for signal number `sig` (/proc/PID/status SigCgt); false once it is gone. */
+function sigCaught(pid: number, sig: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+test('uvsd --check-config: SIGINT or SIGTERM ends it at once, by the signal: one sent as bin/uvsd starts (held until then) and one during the check (before 2026-12-06 both were lost: the check ran to its end, exit 0)', async (t) => {
+  await withConfigDir(async (_dir, file) => {
+    // 2,000 services: a check of about a second, long enough to be stopped in.
+    const services = Array.from({ length: 2000 }, (_, i) => `  - proto: tcp\n    address: 192.168.8.200\n    port: ${10000 + i}\n    servers:\n      - address: 192.168.8.20\n`);
+    const cfg = file('big.yaml', `services:\n${services.join('')}`);
+    const SIGNO = { SIGINT: 2, SIGTERM: 15 } as const;
+    const run = (sig: 'SIGINT' | 'SIGTERM', when: 'start' | 'check') => new Promise<string>((resolve) => {
+      const c = spawn(process.execPath, uvsdArgv(['--check-config', '--config', cfg, ...ADDR]).slice(1), { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      const pid = c.pid!;
+      // start: bin/uvsd's first line caught SIGHUP (and held SIGTERM and SIGINT: node runs with its
+      // flags); check: and then let go of `sig` again (uvsd's check has begun, or was about to).
+      const due = (): boolean => sigCaught(pid, 1) && (when === 'start' || !sigCaught(pid, SIGNO[sig]));
+      let sent = -1;
+      const t0 = performance.now();
+      const poll = setInterval(() => {
+        if (sent < 0 && due()) {
+          sent = performance.now() - t0;
+          c.kill(sig);
+        }
+      }, 1);
+      c.on('exit', (code, signal) => {
+        clearInterval(poll);
+        resolve(`${when} ${sig}: sent ${sent < 0 ? 'never' : `at ${Math.round(sent)} ms`}, exit ${code ?? signal}${err.includes('configuration OK') ? ', configuration OK' : ''}`);
+      });
+    });
+    const got = await Promise.all([run('SIGINT', 'start'), run('SIGTERM', 'start'), run('SIGINT', 'check'), run('SIGTERM', 'check')]);
+    t.diagnostic(got.join('; '));
+    assert.deepEqual(got.map((g) => g.replace(/ at \d+ ms/, '')), ['start SIGINT: sent, exit SIGINT', 'start SIGTERM: sent, exit SIGTERM', 'check SIGINT: sent, exit SIGINT', 'check SIGTERM: sent, exit SIGTERM']);
   });
 });
 

@@ -12,7 +12,9 @@
 // lost, and uvsd would start for good after a stop was asked; before then nothing is open, and
 // Node's default ends the process at once. Until 2026-12-05 they took Node's default until
 // main() had set up its table: a stop during the start (TAP open, the table allocated, --workers
-// starting) ended uvsd at once, exit 143, no `uvsd stopped`, no STOPPING=1.
+// starting) ended uvsd at once, exit 143, no `uvsd stopped`, no STOPPING=1. Before the hold
+// nothing uvsd makes exists (docs/uvsd.md "Signals": traced). --check-config lets them go again
+// (releaseStopSignals).
 
 /** The node flags uvsd runs with (node-flags.ts says why; bin/uvsd starts node again with the missing ones). */
 export const UVSD_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
@@ -26,16 +28,17 @@ const STOPS: readonly HeldSignal[] = ['SIGTERM', 'SIGINT'];
 
 const handlers = new Map<HeldSignal, () => void>();
 const pending = new Map<HeldSignal, number>();
-const listening = new Set<HeldSignal>();
+const listening = new Map<HeldSignal, () => void>();
 
 function hold(sig: HeldSignal): void {
   if (listening.has(sig)) return;
-  listening.add(sig);
-  process.on(sig, () => {
+  const listener = (): void => {
     const h = handlers.get(sig);
     if (h !== undefined) h();
     else pending.set(sig, (pending.get(sig) ?? 0) + 1);
-  });
+  };
+  listening.set(sig, listener);
+  process.on(sig, listener);
 }
 
 /**
@@ -55,6 +58,23 @@ export function holdSignals(): void {
 /** SIGTERM and SIGINT held as well (counted until main() handles them): only once node will not be started again. */
 export function holdStopSignals(): void {
   for (const sig of STOPS) hold(sig);
+}
+
+/**
+ * uvsd --check-config: SIGTERM and SIGINT back to their default (end the process at once), and
+ * one that came while they were held ends it now. The check opens nothing, and runs in one piece
+ * on the loop, where a held signal is never seen: until 2026-12-06 one sent during the check was
+ * lost, the check ran to its end and exited 0 (Ctrl-C, or `timeout`, did nothing).
+ */
+export function releaseStopSignals(): void {
+  for (const sig of STOPS) {
+    const l = listening.get(sig);
+    if (l !== undefined) {
+      listening.delete(sig);
+      process.removeListener(sig, l); // the last listener: the signal's default again
+    }
+  }
+  for (const sig of STOPS) if ((pending.get(sig) ?? 0) > 0) process.kill(process.pid, sig);
 }
 
 /** `fn` handles `sig` from now on; returns how many times `sig` came before (held, not handled). */

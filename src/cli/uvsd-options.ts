@@ -318,16 +318,19 @@ const NO_SYNC: SyncProblem = () => undefined;
  * --help, --version, and every refusal up to the first check that needs the --config file (read
  * by uvsd.ts) or the keepalived.conf (its parser), answered as uvsd.ts would, in the same order,
  * so that what is printed and the exit code are the same whichever answers. Returns when the
- * command line passed what it could check.
+ * command line passed what it could check, with whether it asks for --check-config (bin/uvsd
+ * then leaves SIGTERM and SIGINT at their default: early-signals.ts releaseStopSignals).
  */
-export function checkCommandLine(argv: string[]): void {
+export function checkCommandLine(argv: string[]): { checkConfig: boolean } {
   const cl = readCommandLine(argv);
-  if (cl.o.config !== undefined) return; // its settings are checked with the command line's (uvsd.ts)
+  const checkConfig = cl.o.checkConfig === true;
+  if (cl.o.config !== undefined) return { checkConfig }; // its settings are checked with the command line's (uvsd.ts)
   checkSettings(cl, (o, fromCli) => combinationProblem(o, fromCli, NO_SYNC));
-  if (cl.o.keepalivedConf !== undefined) return; // read before the --mac check (uvsd.ts main)
+  if (cl.o.keepalivedConf !== undefined) return { checkConfig }; // read before the --mac check (uvsd.ts main)
   const why = cl.o.mac === undefined ? undefined : macProblem(cl.o.mac as Uint8Array);
   if (why !== undefined) {
     console.error(`uvsd: ${why}`);
     process.exit(2);
   }
+  return { checkConfig };
 }
