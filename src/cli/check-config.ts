@@ -43,7 +43,7 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
     prepare: (specs) => {
       const p = health.prepare(specs);
       notes.push(...p.notes);
-      return { ...p, commit: () => {} };
+      return { ...p, commit: () => {}, commitSteps: undefined };
     },
   };
   const cm = new ConfigManager(control, undefined, {}, { health: hook });

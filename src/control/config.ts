@@ -698,6 +698,8 @@ export interface HealthPlan {
   notes: string[];
   /** Install the new checkers (after the table change is applied). */
   commit(): void;
+  /** commit() in steps (a sliced reload runs them with the loop free in between, inside its batch's switch). */
+  commitSteps?(): Steps<void>;
 }
 
 export interface HealthHook {
@@ -1106,7 +1108,7 @@ export class ConfigManager {
     }
     let done: { plan: Plan; hp: HealthPlan | undefined };
     try {
-      done = await this.control.batchInSlices(steps, dryRun, pause, (p) => this.committed(cfg, p.plan, p.hp, applied));
+      done = await this.control.batchInSlices(steps, dryRun, pause, (p) => this.committedSteps(cfg, p.plan, p.hp, applied));
     } catch (e) {
       throw this.refusal(last(), e);
     }
@@ -1145,6 +1147,17 @@ export class ConfigManager {
   /** What follows a config's table change: the checkers installed, removed servers' drain started. */
   private committed(cfg: ConfigFile, plan: Plan, hp: HealthPlan | undefined, applied?: ShardedMap<string, DesiredService>): void {
     hp?.commit();
+    this.committedRest(cfg, plan, applied);
+  }
+
+  /** committed() in steps: the health checker's commit (commitSteps) with the loop free in between (10,000 x 4: 97-181 ms in one piece). */
+  private *committedSteps(cfg: ConfigFile, plan: Plan, hp: HealthPlan | undefined, applied?: ShardedMap<string, DesiredService>): Steps<void> {
+    if (hp?.commitSteps !== undefined) yield* hp.commitSteps();
+    else hp?.commit();
+    this.committedRest(cfg, plan, applied);
+  }
+
+  private committedRest(cfg: ConfigFile, plan: Plan, applied?: ShardedMap<string, DesiredService>): void {
     // The --config file's (not a state file's): how its scripts were read, for the dump.
     if (this.file !== undefined && cfg.file === this.file) this.settings.enableScriptSecurity = cfg.daemon.enableScriptSecurity;
     this.applied = applied ?? ShardedMap.of(cfg.services.map((s) => [sk(s.spec), s] as const));

@@ -755,7 +755,7 @@ export class Control {
    * reach the datapath (not for dryRun). Returns the plan that was applied (or validated).
    */
   async batchInSlices<P extends { items: readonly unknown[] }>(
-    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void,
+    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void | Steps<void>,
   ): Promise<P> {
     this.slicing++;
     try {
@@ -769,7 +769,7 @@ export class Control {
   private slicing = 0;
 
   private async batchInSlicesRun<P extends { items: readonly unknown[] }>(
-    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void,
+    plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void | Steps<void>,
   ): Promise<P> {
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
@@ -815,7 +815,10 @@ export class Control {
       this.changes++;
       this.applying = true;
       try {
-        committed?.(p); // changes it makes (health checks) queue behind the batch's
+        // Changes it makes (health checks) queue behind the batch's; given as steps (the health
+        // checker's commit), run with pause() between them.
+        const after = committed?.(p);
+        if (after !== undefined) await runStepsSliced(after, pause);
         for (const c of chunks) {
           this.applyDp(c);
           await pause();
