@@ -1147,3 +1147,40 @@ test('start in pieces (before: one piece of 266-330 ms at 10,000 x 4: the plan, 
   const p90 = sorted[Math.floor(sorted.length * 0.9)]!;
   assert.ok(p90 < 2 && sorted.at(-1)! < 10, `of ${cpu.length} pieces with no collection, 90% under ${p90.toFixed(2)} ms of CPU, the longest ${sorted.at(-1)!.toFixed(1)}`);
 });
+
+test('checks due together start a few per turn of the loop (turnRoom: LAUNCH_TURN_MS), not all in the turn their timers fire: 2,000 checks whose results came in one turn (so due again in one turn, as 40,000 failing at once were: 1.23 s in one turn at 10,000 x 4) start over many turns, each of them late a little', async () => {
+  let turn = 0;
+  let on = true;
+  const tick = (): void => {
+    turn++;
+    if (on) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const perTurn = new Map<number, number>();
+  let attempts = 0;
+  let release!: () => void;
+  const first = new Promise<void>((r) => (release = r));
+  const mgr = new HealthManager({ services: many(500, 4, { delayLoopMs: 200 }) }, {
+    call: () => undefined,
+    run: async () => {
+      attempts++;
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+      const t = performance.now();
+      while (performance.now() - t < 0.02); // a socket's connect() costs ~20-40 µs
+      if (attempts <= 2000) await first; // the first round's results all at once
+      return { ok: true, reason: 'ok' };
+    },
+    exec: async () => {}, log: { info: () => {}, warn: () => {} }, random: () => 0,
+  });
+  await mgr.start();
+  while (attempts < 2000) await new Promise((r) => setTimeout(r, 5));
+  perTurn.clear();
+  release(); // 2,000 results in one turn: their next checks come due together 200 ms later
+  while (attempts < 4000) await new Promise((r) => setTimeout(r, 5));
+  on = false;
+  await mgr.stop();
+  const most = Math.max(...perTurn.values());
+  // 0.5 ms of 20 µs launches: ~25 a turn (before: all 2,000, 40 ms).
+  assert.ok(most < 100, `${most} checks started in one turn (of ${perTurn.size} turns)`);
+  assert.ok(mgr.startDelays()!.sum > 0, 'late a little, and counted');
+});
