@@ -92,7 +92,7 @@ export interface Options extends DefenseOptions {
   datapathThread: boolean;
   /** --datapath-cpus: one CPU per datapath thread, in worker order. */
   datapathCpus?: number[];
-  /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts). */
+  /** --no-jit-warmup turns off the start-up pass of synthetic frames (src/datapath/warmup.ts) and of the control verbs (src/control/warmup.ts). */
   jitWarmup: boolean;
 }
 
@@ -177,7 +177,7 @@ export function readCommandLine(argv: string[]): CommandLine {
     .option('--offload <on|off>', 'TAP checksum offload and TSO (virtio_net_hdr): TCP segments up to 64 KB pass uncut', oneOfArg('--offload', ['on', 'off']), 'on')
     .option('--tap-qlen <frames>', "the TAP's txqueuelen: frames the kernel holds for uvsd (per queue) while it is busy; more arriving are dropped. 0 = leave the device's own (a new TAP has 1000)",
       intArg('--tap-qlen', 0, 65536), DEFAULT_TAP_QLEN)
-    .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath')
+    .option('--no-jit-warmup', 'skip the start-up pass of synthetic frames of every kind through a scratch datapath, which keeps the first frame of a new kind from de-optimising the datapath, and of the control verbs on a scratch table, which keeps a verb\'s first call from holding the loop')
     .option('--rx-budget <frames>', 'frames forwarded before control, metrics and health get their turn when they have work',
       intArg('--rx-budget', 1, 65536), 256)
     .option('--arp-probe-ms <ms>', 'probe new addresses (RFC 5227) this long before claiming them; 0 = never', intArg('--arp-probe-ms', 0, 10000), DEFAULT_PROBE_MS)

@@ -22,7 +22,7 @@ function keepalived(f: string, configId: string | undefined): { services: unknow
 /** An ArrayBuffer of its own (transferable) with b's bytes. */
 const own = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-const { file, kind, configId } = workerData as { file: string; kind: 'config' | 'keepalived'; configId?: string };
+const { file, kind, configId } = workerData as { file: string; kind: 'config' | 'keepalived' | 'warm'; configId?: string };
 // Below the datapath's priority (Linux: pid 0 is this thread alone): on a 2-CPU host the parse
 // takes the CPU the datapath has no use for, not the one it needs.
 try {
@@ -31,7 +31,8 @@ try {
   // not allowed here: at the same priority
 }
 try {
-  const { services, ...rest } = kind === 'keepalived' ? keepalived(file, configId) : readConfig(file);
+  // 'warm' (warmConfigThread): nothing read, an empty answer.
+  const { services, ...rest } = kind === 'warm' ? { services: [] } : kind === 'keepalived' ? keepalived(file, configId) : readConfig(file);
   const parts = [own(serialize(rest))];
   for (let i = 0; i < services.length; i += PART_SERVICES) parts.push(own(serialize(services.slice(i, i + PART_SERVICES))));
   parentPort!.postMessage({ parts }, parts);
