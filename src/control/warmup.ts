@@ -98,7 +98,7 @@ export async function warmControl(): Promise<{ ms: number; cpuMs: number }> {
   const dp = new Datapath({
     mac: Uint8Array.from([0x02, 0x00, 0x5e, 0x00, 0x53, 0x02]),
     addrs: [{ ip: ip4(192, 0, 2, 1), mask: ip4(255, 255, 255, 0) }, { ip: ip4(198, 51, 100, 1), mask: ip4(255, 255, 255, 0) }],
-    gateway: 0, connMax: 1024, destMax: SERVICES * 4 + 16, batch: 64, mtu: 1500, vnetHdr: 0,
+    gateway: 0, connMax: 1024, neighMax: 64, destMax: SERVICES * 4 + 16, batch: 64, mtu: 1500, vnetHdr: 0,
   }, discard);
   const ctl = new Control(dp, { tap: 'warm-up' });
   retained.push(ctl);
