@@ -21,6 +21,8 @@ const ip4 = (a: number, b: number, c: number, d: number): number => ((a << 24) |
 const discard: FrameSink = { send: (_b, _o, _l, count) => count };
 /** Services in the scratch table: more than a batch or -C / -Z does in one piece (model.ts SLICE), so their sliced paths run too. */
 const SERVICES = 24;
+/** The longest wait for one warm-up reply. */
+const REPLY_MS = 5000;
 
 /** Scratch datapaths kept for the life of the process (datapath/warmup.ts: a collected one may take its feedback along). */
 const retained: Control[] = [];
@@ -60,10 +62,12 @@ async function requests(ctl: Control, lines: string[]): Promise<void> {
   }
 }
 
-/** Each line sent on a connection to path, its reply awaited before the next; a refusal throws. */
+/** Each line sent on a connection to path, its reply awaited before the next; a refusal throws, so
+ *  does a connection that ends or stays silent for REPLY_MS (the start never waits on it for long). */
 async function socketRequests(path: string, lines: string[]): Promise<void> {
   const sock = createConnection(path);
   sock.setEncoding('utf8');
+  sock.setTimeout(REPLY_MS, () => sock.destroy(new Error(`control warm-up: no reply in ${REPLY_MS} ms`)));
   let got = '';
   try {
     for (const line of lines) {
@@ -73,13 +77,14 @@ async function socketRequests(path: string, lines: string[]): Promise<void> {
           got += chunk;
           const nl = got.indexOf('\n');
           if (nl < 0) return;
-          sock.off('data', on).off('error', reject);
+          sock.off('data', on).off('error', reject).off('close', closed);
           const reply = JSON.parse(got.slice(0, nl)) as { ok: boolean; error?: { message: string } };
           got = got.slice(nl + 1);
           if (reply.ok) resolve();
           else reject(new Error(`control warm-up: ${line}: ${reply.error?.message}`));
         };
-        sock.on('data', on).once('error', reject);
+        const closed = (): void => reject(new Error('control warm-up: the connection ended before its reply'));
+        sock.on('data', on).once('error', reject).once('close', closed);
       });
     }
   } finally {
