@@ -7,9 +7,15 @@
 import type { DpOp } from '../datapath/ops.js';
 import type { Steps } from './slices.js';
 import type { GoneService } from './verbs.js';
+import { ShardedMap } from './shards.js';
 
-/** Operations looked at between two yields (where a sliced run may pause). */
-const ORDER_STEP = 1024;
+/** Operations looked at between two yields (where a sliced run may pause): 1,024 were 1.5-2 ms of
+ *  CPU (a reload replacing 10,000 x 4: 60,000 operations), past a slice begun by other work. */
+const ORDER_STEP = 128;
+
+/** The reordered operations are kept in arrays of this many (a power of two). */
+const OUT_PART_BITS = 12;
+const OUT_PART = 1 << OUT_PART_BITS;
 
 /**
  * The batch's operations in chunks of about `chunk` (one dp.apply each). The deletion of a
@@ -29,17 +35,20 @@ const ORDER_STEP = 1024;
 export function* orderForSlices(
   ops: readonly DpOp[], gone: { get(id: number): GoneService | undefined; has(id: number): boolean }, back: { has(id: number): boolean }, chunk: number,
 ): Steps<DpOp[][]> {
-  // Which deletions may wait for their re-add: one deletion then one addition of the id.
-  const delAt = new Map<number, number>();
-  const addAt = new Map<number, number>();
-  const twice = new Set<number>();
+  // Which deletions may wait for their re-add: one deletion then one addition of the id. The maps
+  // by id, address or slot may hold every service or server: ShardedMaps (shards.ts), as one Map
+  // of 10,000 copied itself whole in one step growing past 8,192. (held and heldDests: Maps, their
+  // order is the batch's.)
+  const delAt = new ShardedMap<number, number>();
+  const addAt = new ShardedMap<number, number>();
+  const twice = new ShardedMap<number, true>();
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i]!;
     if (o.op === 'delService') {
-      if (delAt.has(o.id)) twice.add(o.id);
+      if (delAt.has(o.id)) twice.set(o.id, true);
       delAt.set(o.id, i);
     } else if (o.op === 'addService') {
-      if (addAt.has(o.id)) twice.add(o.id);
+      if (addAt.has(o.id)) twice.set(o.id, true);
       addAt.set(o.id, i);
     }
     if ((i + 1) % ORDER_STEP === 0) yield;
@@ -48,9 +57,9 @@ export function* orderForSlices(
     back.has(id) && gone.has(id) && !twice.has(id) && (addAt.get(id) ?? -1) > (delAt.get(id) ?? Infinity);
   // Which server deletions may wait for their revive (the same server added back to the same
   // service takes its slot back: addDest with revive), by the deletion's index.
-  const destWaits = new Map<number, number>(); // -> the server's address (its revive's)
+  const destWaits = new ShardedMap<number, number>(); // -> the server's address (its revive's)
   {
-    const deleted = new Map<number, number>(); // slot -> index of its last delDest
+    const deleted = new ShardedMap<number, number>(); // slot -> index of its last delDest
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       if (o.op === 'delDest') deleted.set(o.dest, i);
@@ -62,13 +71,23 @@ export function* orderForSlices(
     }
   }
 
-  const out: DpOp[] = [];
+  // The operations in their new order (as many as ops), in parts of OUT_PART: one array of
+  // 60,000 was ~1.5 ms of CPU in one step made at once (its pages touched), and each of its
+  // growths by push a copy of it in one step.
+  const parts: DpOp[][] = [];
+  let outN = 0;
+  const put = (o: DpOp): void => {
+    if ((outN & (OUT_PART - 1)) === 0) parts.push([]);
+    parts[parts.length - 1]!.push(o);
+    outN++;
+  };
+  const outAt = (i: number): DpOp => parts[i >> OUT_PART_BITS]![i & (OUT_PART - 1)]!;
   const held = new Map<number, DpOp>(); // id -> its delService, in the batch's order
-  const vips = new Map<number, Set<number>>();
-  const rips = new Map<number, Set<number>>();
-  const lips = new Map<number, Set<number>>();
-  const slots = new Map<number, number>(); // a held service's servers' slots (in the datapath's trash)
-  const index = (m: Map<number, Set<number>>, addr: number, id: number, on: boolean): void => {
+  const vips = new ShardedMap<number, Set<number>>();
+  const rips = new ShardedMap<number, Set<number>>();
+  const lips = new ShardedMap<number, Set<number>>();
+  const slots = new ShardedMap<number, number>(); // a held service's servers' slots (in the datapath's trash)
+  const index = (m: ShardedMap<number, Set<number>>, addr: number, id: number, on: boolean): void => {
     let ids = m.get(addr);
     if (on) {
       if (ids === undefined) m.set(addr, (ids = new Set()));
@@ -93,25 +112,25 @@ export function* orderForSlices(
     if (d === undefined) return;
     held.delete(id);
     mark(id, false);
-    out.push(d);
+    put(d);
   };
-  const releaseAt = (m: Map<number, Set<number>>, addr: number): void => {
+  const releaseAt = (m: ShardedMap<number, Set<number>>, addr: number): void => {
     const ids = m.get(addr);
     if (ids !== undefined) for (const id of [...ids]) release(id);
   };
   // Servers' deletions held until their revive: slot -> its delDest, and by address and service.
   const heldDests = new Map<number, { op: DpOp; svc: number; addr: number }>();
-  const destAddrs = new Map<number, Set<number>>();
-  const destSvcs = new Map<number, Set<number>>();
+  const destAddrs = new ShardedMap<number, Set<number>>();
+  const destSvcs = new ShardedMap<number, Set<number>>();
   const releaseDest = (slot: number): void => {
     const d = heldDests.get(slot);
     if (d === undefined) return;
     heldDests.delete(slot);
     index(destAddrs, d.addr, slot, false);
     index(destSvcs, d.svc, slot, false);
-    out.push(d.op);
+    put(d.op);
   };
-  const releaseDestsAt = (m: Map<number, Set<number>>, key: number): void => {
+  const releaseDestsAt = (m: ShardedMap<number, Set<number>>, key: number): void => {
     const slots = m.get(key);
     if (slots !== undefined) for (const k of [...slots]) releaseDest(k);
   };
@@ -168,17 +187,17 @@ export function* orderForSlices(
       default:
         releaseAll();
     }
-    out.push(o);
+    put(o);
   }
   releaseAll();
 
   // Where each held service is whole again: its addition and its servers' revives; where each
   // deleted server is revived (by the index of its deletion).
-  const whole = new Map<number, number>();
-  const revivedAt = new Map<number, number>();
-  const lastDel = new Map<number, number>(); // slot -> index of its last delDest in out
-  for (let i = 0; i < out.length; i++) {
-    const o = out[i]!;
+  const whole = new ShardedMap<number, number>();
+  const revivedAt = new ShardedMap<number, number>();
+  const lastDel = new ShardedMap<number, number>(); // slot -> index of its last delDest in out
+  for (let i = 0; i < outN; i++) {
+    const o = outAt(i);
     if (o.op === 'addService' && waits(o.id)) whole.set(o.id, i);
     else if (o.op === 'addDest' && o.revive === true) {
       if (whole.has(o.svc)) whole.set(o.svc, i);
@@ -191,18 +210,19 @@ export function* orderForSlices(
     if ((i + 1) % ORDER_STEP === 0) yield;
   }
   const chunks: DpOp[][] = [];
-  let start = 0;
+  let cur: DpOp[] = [];
   let until = -1;
-  for (let i = 0; i < out.length; i++) {
-    const o = out[i]!;
+  for (let i = 0; i < outN; i++) {
+    const o = outAt(i);
     if (o.op === 'delService') until = Math.max(until, whole.get(o.id) ?? -1);
     else if (o.op === 'delDest') until = Math.max(until, revivedAt.get(i) ?? -1);
-    if (i + 1 - start >= chunk && i >= until) {
-      chunks.push(out.slice(start, i + 1));
-      start = i + 1;
+    cur.push(o);
+    if (cur.length >= chunk && i >= until) {
+      chunks.push(cur);
+      cur = [];
     }
     if ((i + 1) % ORDER_STEP === 0) yield;
   }
-  if (start < out.length) chunks.push(out.slice(start));
+  if (cur.length > 0) chunks.push(cur);
   return chunks;
 }

@@ -439,7 +439,15 @@ export async function parseJsonSliced(text: string, sliceMs = SLICE_MS, check?: 
  * runStepsSliced awaits pause() at every yield (Control.slicer: it lets the loop run once the
  * slice has taken SLICE_MS).
  */
-export type Steps<T> = Generator<void, T, void>;
+/**
+ * Long work as steps: a generator that yields between them. Yielding SLICE_END asks a sliced run
+ * to end the slice there, before a step known to be long on its own (a large array made at once),
+ * so that it is not one piece with the work before it.
+ */
+export type Steps<T> = Generator<void | typeof SLICE_END, T, void>;
+
+/** Yielded by Steps: end the slice here (runStepsSliced). */
+export const SLICE_END: unique symbol = Symbol('slice end');
 
 export function runSteps<T>(steps: Steps<T>): T {
   for (;;) {
@@ -448,10 +456,10 @@ export function runSteps<T>(steps: Steps<T>): T {
   }
 }
 
-export async function runStepsSliced<T>(steps: Steps<T>, pause: () => Promise<void>): Promise<T> {
+export async function runStepsSliced<T>(steps: Steps<T>, pause: Pause): Promise<T> {
   for (;;) {
     const r = steps.next();
     if (r.done === true) return r.value;
-    await pause();
+    await (r.value === SLICE_END ? pause(yieldLoop()) : pause());
   }
 }
