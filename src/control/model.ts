@@ -12,7 +12,7 @@ import { EST_TICKS, EstimatorTable, startTicks, walkTick } from './estimator.js'
 import { SlotPool } from './slots.js';
 import { ForkMap, ForkStack } from './forkmap.js';
 import { ShardedMap } from './shards.js';
-import { runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
+import { runSteps, runStepsSliced, SLICE_MS, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
 import { KEYS_STEP, VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type Pulls, type VerbCtx } from './verbs.js';
@@ -391,6 +391,9 @@ const SLICE = 16;
 /** A slice (SLICE_MS) is checked for its end every this many items validated or services cleared
  *  or zeroed (an item of code not yet compiled takes ~0.1 ms: 32 overshot the slice by 3 ms) ... */
 const SLICE_CHECK = 8;
+/** -C and -Z of every service end a slice once it has run SLICE_MS less this (ms): Control.perServiceRun. */
+const CLEAR_MARGIN_MS = 0.25;
+
 /** ... and every this many items of a sliced batch checked against its copy of the model ... */
 const ITEM_CHECK = 2;
 /** ... and every this many operations applied (each chunk is one message to every worker). */
@@ -687,7 +690,7 @@ export class Control {
   private clearing: Promise<void> | undefined;
 
   private async perServiceRun(verb: 'clear' | 'zero'): Promise<null> {
-    const { pause, done, due } = this.slicer(verb);
+    const { pause, done, due, elapsed } = this.slicer(verb);
     // The services at the start, their keys a part at a time (listSteps).
     const keys: string[] = [];
     for (const k of this.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) await pause();
@@ -703,7 +706,10 @@ export class Control {
       // (one message to every worker each) and before every pause: looked at every SLICE_CHECK
       // services, a slice of -C at 10,000 x 4 went past SLICE_MS by the cost of up to 8 services
       // (0.1-1.5 ms of CPU where the model's shards grow or shrink together): 2.3-5.3 ms.
-      const end = due();
+      // And before the slice has run SLICE_MS less CLEAR_MARGIN_MS: a step of one service
+      // (~0.02 ms) let a slice end a few µs before SLICE_MS, and the next service (or a collection's
+      // step, a shard's rehash) took it just past it: 2.0-2.2 ms, a third of the slices.
+      const end = due() || elapsed() > SLICE_MS - CLEAR_MARGIN_MS;
       if ((end || (i + 1) % SLICE_CHECK === 0 || i + 1 === keys.length) && ctx.ops.length > 0) {
         this.changes++;
         this.applyDp(ctx.ops);
@@ -721,13 +727,15 @@ export class Control {
    * Slices of long work for `verb`: pause() ends the slice before it would pass SLICE_MS (SliceClock; records how
    * long it held the loop, then lets the loop run); done() records the last slice.
    */
-  slicer(verb: string): { pause: Pause; done: () => void; due: () => boolean } {
+  slicer(verb: string): { pause: Pause; done: () => void; due: () => boolean; elapsed: () => number } {
     const clock = new SliceClock();
     let c = native.threadCpuMs();
     return {
       // Whether the slice should end here (the next step may not fit): pause(yieldLoop()) ends it
       // (a caller that must finish something first, e.g. apply its operations, looks this way).
       due: () => clock.due(performance.now()),
+      /** How long this slice has run (ms). */
+      elapsed: () => performance.now() - clock.start,
       pause: async (until?: Promise<unknown>): Promise<void> => {
         if (!clock.due(performance.now()) && until === undefined) return;
         this.heldSince(verb, clock.start, c);
