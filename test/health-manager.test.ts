@@ -1188,3 +1188,26 @@ test('checks due together start a few per turn of the loop (turnRoom: LAUNCH_TUR
   assert.ok(most < 100, `${most} checks started in one turn (of ${perTurn.size} turns)`);
   assert.ok(mgr.startDelays()!.sum > 0, 'late a little, and counted');
 });
+test('the cursors a scrape walks (entryCursor, checkerCursor, quorumCursor: one row rewritten, no object per item) give what entries(), checkerStats() and quorum() list: a sorry server in, a server of two checkers, one unchecked, ha_suspend', async () => {
+  const w = world({ services: [
+    vs({ sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { checkers: [checker({ retry: 0 })] }), rs(1, { checkers: [checker({ retry: 0 }), checker({ type: 'HTTP_GET', urls: [{ path: '/' }] } as Partial<CheckSpec>)] })] }),
+    vs({ addr: '192.168.8.201', haSuspend: true, realServers: [rs(2, { checkers: [] }), rs(0)] }),
+  ] }, { holds: () => false });
+  await w.mgr.start();
+  w.set(A, false);
+  w.set(B, false);
+  await w.clock.advance(10 * S);
+  /** Every row a cursor writes, each copied as it is written (keys of undefined left out, as the lists leave them out). */
+  const walked = <T extends object>(fill: (row: T) => boolean, row: T): T[] => {
+    const out: T[] = [];
+    while (fill(row)) out.push(Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as T);
+    return out;
+  };
+  const row = <T extends object>(): T => ({}) as T;
+  assert.ok(w.mgr.quorum()[0]!.sorryIn && w.mgr.quorum()[1]!.suspended === true, 'the sorry server in, the second service suspended');
+  assert.deepEqual(walked(w.mgr.entryCursor(), row()), w.mgr.entries());
+  assert.deepEqual(walked(w.mgr.checkerCursor(), row()), w.mgr.checkerStats());
+  assert.equal(w.mgr.checkerStats().length, 4);
+  assert.deepEqual(walked(w.mgr.quorumCursor(), row()), w.mgr.quorum());
+  await w.mgr.stop();
+});

@@ -13,8 +13,12 @@ export const SLICE_MS = 2;
  */
 export type Pause = (until?: Promise<unknown>) => Promise<void>;
 
-/** Slices of long work named `what`: Control.slicer records how long each held the loop (`uvsadm --status` slowest_verb_ms). */
-export type Slicer = (what: string) => { pause: Pause; done: () => void };
+/**
+ * Slices of long work named `what`: Control.slicer records how long each held the loop (`uvsadm --status` slowest_verb_ms).
+ * ask(), where given, says whether a long loop that may pause should call pause() now (a scrape's: each await costs
+ * the loop's frame; tests ask at every chance); without it the loop asks at most every so often (collectors.ts asker).
+ */
+export type Slicer = (what: string) => { pause: Pause; done: () => void; ask?: () => boolean };
 
 /**
  * When a slice of work (steps with a pause() between them) ends: before the next step would

@@ -1421,6 +1421,88 @@ export class HealthManager {
     return q;
   }
 
+  /**
+   * eachEntry, eachCheckerStat and eachQuorum with no object per item (HealthView.entryCursor, ...:
+   * a scrape's walk): each call writes the next item into the caller's row, false past the last.
+   * As the generators, the walk goes on over the lists it started with.
+   */
+  entryCursor(): (row: HealthEntry) => boolean {
+    const vss = this.vss;
+    let v = 0;
+    let r = 0;
+    let suspended = false;
+    return (row) => {
+      for (; v < vss.length; v++, r = 0) {
+        const vs = vss[v]!;
+        if (r === 0) suspended = this.suspendState(vs);
+        while (r < vs.rs.length) {
+          const rs = vs.rs[r++]!;
+          if (rs.checkers.length === 0) continue;
+          row.service = vs.key;
+          row.addr = rs.spec.addr;
+          row.port = rs.spec.port;
+          row.state = rs.alive ? 'up' : 'down';
+          row.reason = rs.reason;
+          row.weight = this.weightOf(rs);
+          row.inhibit = rs.spec.inhibitOnFailure;
+          row.since = Math.round(this.clock.wall() - (this.clock.now() - rs.since));
+          row.suspended = suspended ? true : undefined;
+          return true;
+        }
+      }
+      return false;
+    };
+  }
+
+  checkerCursor(): (row: CheckerStat) => boolean {
+    const vss = this.vss;
+    let v = 0;
+    let r = 0;
+    let k = 0;
+    return (row) => {
+      for (; v < vss.length; v++, r = 0) {
+        const vs = vss[v]!;
+        for (; r < vs.rs.length; r++, k = 0) {
+          const rs = vs.rs[r]!;
+          if (k >= rs.checkers.length) continue;
+          const c = rs.checkers[k]!;
+          row.service = vs.key;
+          row.addr = rs.spec.addr;
+          row.port = rs.spec.port;
+          row.index = k++;
+          row.type = c.spec.type;
+          row.up = c.up;
+          row.passed = c.passed;
+          row.failed = c.failed;
+          row.notRun = c.notRun;
+          row.lastMs = c.lastMs;
+          row.lastReason = c.lastReason;
+          return true;
+        }
+      }
+      return false;
+    };
+  }
+
+  quorumCursor(): (row: HealthQuorum) => boolean {
+    const vss = this.vss;
+    let v = 0;
+    return (row) => {
+      if (v >= vss.length) return false;
+      const vs = vss[v++]!;
+      const s = vs.spec.sorryServer;
+      row.service = vs.key;
+      row.up = vs.quorumUp;
+      row.aliveWeight = this.aliveWeight(vs);
+      row.quorum = vs.spec.quorum;
+      row.hysteresis = vs.spec.hysteresis;
+      row.sorryIn = vs.sorryIn;
+      row.sorry = s === undefined ? undefined : `${s.addr}:${s.port}`;
+      row.suspended = this.suspendState(vs) ? true : undefined;
+      return true;
+    };
+  }
+
   /** One check started `ms` after it was due (a slot's wait, or the event loop's). */
   private startDelay(ms: number): void {
     const late = Math.max(0, ms);

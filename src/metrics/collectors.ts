@@ -15,7 +15,7 @@ import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, S
 import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
-import { checkerStatsOf, destOverloaded, fwmarkOf, healthEntries, quorumsOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthView } from './view.js';
+import { destOverloaded, fwmarkOf, healthRows, quorumsOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthCursor, type HealthView } from './view.js';
 import { formatIp } from '../datapath/addr.js';
 import { serviceId, type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
@@ -201,10 +201,11 @@ interface Rows {
   has?(i: number): boolean;
 }
 
-function rows<T>(items: readonly T[], label: (x: T, i: number) => Uint8Array, value: (x: T, i: number) => number, o: { has?: (x: T) => boolean; suffix?: string } = {}): Rows {
+/** The first n of items as rows (a Scrape's lists are kept from scrape to scrape: their lengths are not their counts). */
+function rows<T>(items: readonly T[], n: number, label: (x: T, i: number) => Uint8Array, value: (x: T, i: number) => number, o: { has?: (x: T) => boolean; suffix?: string } = {}): Rows {
   const has = o.has;
   return {
-    n: items.length, label: (i) => label(items[i]!, i), value: (i) => value(items[i]!, i),
+    n, label: (i) => label(items[i]!, i), value: (i) => value(items[i]!, i),
     has: has && ((i) => has(items[i]!)), suffix: o.suffix === undefined ? undefined : Buffer.from(o.suffix),
   };
 }
@@ -218,19 +219,19 @@ const labelBytes = (labels: Record<string, string | number>): Buffer => Buffer.f
  * labels of every sample and its formatter builds each line from Object.entries, ~2-3 µs per
  * sample (4096 real servers, 62,000 samples: 200 ms per scrape through Gauge.set, 28 ms here).
  * Written as bytes (ByteOut.sample: each label's UTF-8 made once per scrape, no string per line),
- * in slices, 64 rows between two pauses (renderFamily).
+ * in slices, pause() asked every 64 rows once due (renderFamily, asker).
  */
 interface Family<S = Scrape> {
   name: string;
   type: 'gauge' | 'counter';
   help: string;
   rows(sc: S): Rows[];
-  /** Rows made as they are walked (the health checks' quorums), after rows(): each a label text
-   *  and a value, the same pair (one per family, rewritten) handed out every time. */
-  samples?(): Iterable<LabelledValue>;
+  /** Rows made as they are walked (the health checks' quorums), after rows(): each call of the
+   *  cursor writes the next one's label text and value into the caller's row (false past the last). */
+  samples?(): HealthCursor<LabelledValue>;
 }
 
-/** A row as Family.samples() hands it out: its label text (UTF-8) and value. */
+/** A row as Family.samples() writes it: its label text (UTF-8) and value. */
 type LabelledValue = { lbl: Uint8Array; value: number };
 
 const EMPTY = new Uint8Array(0);
@@ -240,9 +241,17 @@ const EMPTY = new Uint8Array(0);
  * kept from scrape to scrape (SvcNames, DestNames, CheckedNames) and the numbers in typed arrays,
  * no object per server or checker. Until 2026-12-05 a row object per server and per checker (and
  * the checkers' CheckerStat objects) lived through the scrape: at 10,000 services x 4 servers,
- * 120,000 objects promoted out of the young generation at every scrape.
+ * 120,000 objects promoted out of the young generation at every scrape. Its lists are kept for the
+ * next scrape (createMetrics spareScrapes): the first n* of each are this scrape's (grown anew at
+ * every scrape, their copies were half of what was left of a scrape's garbage, 2026-12-06).
  */
 interface Scrape {
+  nServices: number;
+  nDests: number;
+  nWatched: number;
+  nChecks: number;
+  /** The slots gathered (with health checks and the per-server series): 1 for a server in the table. */
+  inTable: Uint8Array;
   services: SvcNames[];
   /** With the per-server series: the table's real servers, and each one's health as the checks see it (HEALTH_*, by place). */
   dests: DestNames[];
@@ -333,21 +342,41 @@ function labelText(labels: Record<string, string | number>): string {
   return l;
 }
 
-/** A family's text (HELP, TYPE, a line per row), with a pause every 64 rows. */
-async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause): Promise<void> {
+/**
+ * How often (ms) a scrape's long loops ask pause() whether their slice is over (asker): asked every
+ * 32-64 rows, each an await (the loop's frame suspended and copied, ~400 bytes), it was 7 of the
+ * 33 MB a scrape of 10,000 services x 4 checked servers allocated (2026-12-06). The slices still
+ * end as pause() says (SliceClock), their steps this long.
+ */
+const ASK_MS = 0.2;
+
+/** Whether to await pause() now: true at most once every ASK_MS (a scrape's loops ask it every 64 rows; a Slicer's own ask() instead where it has one). */
+function asker(): () => boolean {
+  let next = 0;
+  return () => {
+    const now = performance.now();
+    if (now < next) return false;
+    next = now + ASK_MS;
+    return true;
+  };
+}
+
+/** A family's text (HELP, TYPE, a line per row), pause() asked every 64 rows once due() says so. */
+async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause, due: () => boolean): Promise<void> {
   out.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
   const pre = Buffer.from(`${f.name}{`);
   for (const r of f.rows(sc)) {
     for (let i = 0; i < r.n; i++) {
       if (r.has === undefined || r.has(i)) out.sample(pre, r.label(i), r.suffix, r.value(i));
-      if ((i & 63) === 63) await pause();
+      if ((i & 63) === 63 && due()) await pause();
     }
   }
   if (f.samples === undefined) return;
-  let i = 0;
-  for (const x of f.samples()) {
+  const fill = f.samples();
+  const x: LabelledValue = { lbl: EMPTY, value: 0 };
+  for (let i = 1; fill(x); i++) {
     out.sample(pre, x.lbl, undefined, x.value);
-    if ((++i & 63) === 0) await pause();
+    if ((i & 63) === 0 && due()) await pause();
   }
 }
 
@@ -397,7 +426,7 @@ function histogramFromCounts(reg: Registry, name: string, help: string, bounds: 
  * Gauge.set held the loop 8-35 ms per scrape of 3,000 services.
  */
 function registryFamily(reg: Registry, own: Map<string, Family<undefined>>, name: string, help: string, read: () => Iterable<Sample>,
-  rendered: () => Iterable<LabelledValue>): void {
+  rendered: () => HealthCursor<LabelledValue>): void {
   const metric = {
     name, help, type: 'gauge', aggregator: 'sum',
     get: async () => ({ name, help, type: 'gauge', aggregator: 'sum', values: [...read()].map(([labels, value]) => ({ labels, value })) }),
@@ -501,31 +530,45 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       lbl: labelBytes(type === '' ? { ...sl, server } : { ...sl, server, checker: type, check: String(index) }),
     });
   };
-  const gather = async (pause: Pause): Promise<Scrape> => {
-    const sc: Scrape = { services: [], dests: [], destHealth: new Uint8Array(0), watched: [], watchedUp: new Uint8Array(0), checks: [], checkStats: new Float64Array(0) };
+  /** Scrapes' lists kept for the next scrapes (a scrape takes one, or makes one, and puts it back at its end). */
+  const spareScrapes: Scrape[] = [];
+  const gather = async (pause: Pause, due: () => boolean): Promise<Scrape> => {
+    const sc: Scrape = spareScrapes.pop() ?? {
+      nServices: 0, nDests: 0, nWatched: 0, nChecks: 0, inTable: new Uint8Array(0),
+      services: [], dests: [], destHealth: new Uint8Array(0), watched: [], watchedUp: new Uint8Array(0), checks: [], checkStats: new Float64Array(0),
+    };
+    sc.nServices = sc.nDests = sc.nWatched = sc.nChecks = 0;
     const health = opts.health;
     // The slots of the servers gathered here (with health checks): which checked servers are in the
     // table. A Set of their keys made at every scrape was 40,000 insertions and its rehashes.
-    const inTable = perDest && health !== undefined ? new Uint8Array(dt.max) : undefined;
+    let inTable: Uint8Array | undefined;
+    if (perDest && health !== undefined) {
+      inTable = sc.inTable = sc.inTable.length === dt.max ? sc.inTable : new Uint8Array(dt.max);
+      inTable.fill(0);
+    }
     // The health of a server looked up by the key its names keep (no string made per server), where the view can.
     const stateOfKey = health?.stateOfKey?.bind(health);
-    // A pause every 32 services or servers (each a promise and the function's state kept: one
-    // per service was ~100 bytes per server at every scrape).
+    // pause() asked every 32 services or servers once due (asker: each await is a promise and the
+    // function's state kept; one per service was ~100 bytes per server at every scrape).
     let work = 0;
-    for (const s of dp.services) {
+    const svcs = dp.services;
+    for (let j = 0; j < svcs.length; j++) {
+      const s = svcs[j];
       if (s === undefined) continue;
       const sn = svcNamesOf(s);
-      sc.services.push(sn);
+      sc.services[sc.nServices++] = sn;
       work += 1 + (perDest ? s.dests.length : 0);
       if (work >= 32) {
         work = 0;
-        await pause();
+        if (due()) await pause();
       }
       if (!perDest) continue;
-      for (const d of s.dests) {
+      const ds = s.dests;
+      for (let j = 0; j < ds.length; j++) {
+        const d = ds[j]!;
         const n = destNamesOf(s, sn, d);
-        const k = sc.dests.length;
-        sc.dests.push(n);
+        const k = sc.nDests++;
+        sc.dests[k] = n;
         sc.destHealth = room(sc.destHealth, k);
         sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(n.key) : health.stateOf(sn.key, n.rip, dt.port[d])];
         if (inTable !== undefined) inTable[d] = 1;
@@ -535,23 +578,23 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // The checked servers: with the per-server series only those the checks took out of the table.
     // Their lists made as walked when the view can (HealthView.eachEntry), a few between pauses.
     let i = 0;
-    for (const e of healthEntries(health)) {
+    for (const e of healthRows.entries(health)) {
       const n = checkedNamesOf(watchedNames, i, e);
       const dn = inTable === undefined ? undefined : destByKey.get(n.key);
       if (inTable === undefined || dn === undefined || inTable[dn.d] !== 1) {
-        const k = sc.watched.length;
-        sc.watched.push(n.lbl);
+        const k = sc.nWatched++;
+        sc.watched[k] = n.lbl;
         sc.watchedUp = room(sc.watchedUp, k);
         sc.watchedUp[k] = e.state === 'up' ? 1 : 0;
       }
-      if ((++i & 63) === 0) await pause();
+      if ((++i & 63) === 0 && due()) await pause();
     }
     watchedNames.length = Math.min(watchedNames.length, i);
     if (!perChecker) return sc;
     await pause();
     i = 0;
-    for (const c of checkerStatsOf(health)) {
-      sc.checks.push(checkedNamesOf(checkNames, i, c, c.type, c.index).lbl);
+    for (const c of healthRows.checkerStats(health)) {
+      sc.checks[sc.nChecks++] = checkedNamesOf(checkNames, i, c, c.type, c.index).lbl;
       const at = i * CHECK_STATS;
       const st = (sc.checkStats = room(sc.checkStats, at + CHECK_STATS - 1));
       st[at + CHECK_UP] = c.up ? 1 : 0;
@@ -559,7 +602,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       st[at + CHECK_FAILED] = c.failed;
       st[at + CHECK_NOT_RUN] = c.notRun;
       st[at + CHECK_LAST_MS] = c.lastMs;
-      if ((++i & 63) === 0) await pause();
+      if ((++i & 63) === 0 && due()) await pause();
     }
     checkNames.length = Math.min(checkNames.length, i);
     return sc;
@@ -596,7 +639,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
   if (perDest) {
     // node_exporter sums backends with identical labels; (service, server) is unique here.
-    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.backend, (x) => value(x.d), { has: liveDest })];
+    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (x) => x.backend, (x) => value(x.d), { has: liveDest })];
     family('gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
     family('gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
     family('gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
@@ -720,11 +763,11 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   // One series per service (thousands of them): rendered to text as the per-server families are
   // (through prom-client, 2,000 services took 10-50 ms per family).
-  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, (x) => x.lbl, (x) => value(x.s), { has: liveSvc })];
+  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, sc.nServices, (x) => x.lbl, (x) => value(x.s), { has: liveSvc })];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
   const serviceTotal = (stat: number) => perService((s) => serviceStat(dt, s, stat, false));
   family('gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
-    (sc) => [rows(sc.services, (x) => {
+    (sc) => [rows(sc.services, sc.nServices, (x) => {
       // Kept with the service's names while its scheduler is the same (made at every scrape until 2026-12-05).
       const sched = x.s.scheduler.name;
       if (x.info === undefined || x.infoSched !== sched) {
@@ -756,10 +799,17 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // is the same (made for every quorum of each of the three families at every scrape until
   // 2026-12-05), one row object rewritten.
   const quorumNames: { proto: string; addr: string; port: number; fwmark: number; lbl: Uint8Array }[] = [];
-  const quorumRendered = (value: (q: HealthQuorum) => number) => function* (): Generator<LabelledValue> {
-    const row: LabelledValue = { lbl: EMPTY, value: 0 };
+  // Walked with the view's cursor where it has one (healthRows), a row written at each step: no object per quorum.
+  const quorumRendered = (value: (q: HealthQuorum) => number) => (): HealthCursor<LabelledValue> => {
+    const qs = healthRows.quorums(opts.health)[Symbol.iterator]();
     let i = 0;
-    for (const q of quorumsOf(opts.health)) {
+    return (row) => {
+      const r = qs.next();
+      if (r.done === true) {
+        quorumNames.length = Math.min(quorumNames.length, i);
+        return false;
+      }
+      const q = r.value;
       const k = q.service;
       let n = quorumNames[i];
       if (n === undefined || n.proto !== k.proto || n.addr !== k.addr || n.port !== k.port || n.fwmark !== (k.fwmark ?? 0)) {
@@ -768,9 +818,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       i++;
       row.lbl = n.lbl;
       row.value = value(q);
-      yield row;
-    }
-    quorumNames.length = Math.min(quorumNames.length, i);
+      return true;
+    };
   };
   const quorumFamily = (name: string, help: string, value: (q: HealthQuorum) => number): void =>
     registryFamily(reg, own, name, help, quorum(value), quorumRendered(value));
@@ -796,28 +845,28 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const UP_HELP = 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.';
   if (perDest) {
     family('gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
-      (sc) => [rows(sc.dests, (x) => x.info, () => 1, { has: liveDest })]);
+      (sc) => [rows(sc.dests, sc.nDests, (x) => x.info, () => 1, { has: liveDest })]);
     // After the table's servers, those the health checks took out of it (still watched, in
     // sc.watched): failed ones (0), and healthy ones held out while their service's quorum is lost (1).
     family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [
-      rows(sc.dests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_DOWN ? 0 : 1), { has: liveDest }),
-      rows(sc.watched, (x) => x, (_x, i) => sc.watchedUp[i]!),
+      rows(sc.dests, sc.nDests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_DOWN ? 0 : 1), { has: liveDest }),
+      rows(sc.watched, sc.nWatched, (x) => x, (_x, i) => sc.watchedUp[i]!),
     ]);
     family('gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', (sc) => [
-      rows(sc.dests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_UNCHECKED ? 0 : 1), { has: liveDest }),
+      rows(sc.dests, sc.nDests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_UNCHECKED ? 0 : 1), { has: liveDest }),
       // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
-      rows(sc.watched, (x) => x, () => 1),
+      rows(sc.watched, sc.nWatched, (x) => x, () => 1),
     ]);
   } else {
     // --no-metrics-per-dest keeps the health of the servers a checker watches (sc.watched: one
     // series each, as many as the checkers probing them): UvsRealServerDown still fires.
-    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [rows(sc.watched, (x) => x, (_x, i) => sc.watchedUp[i]!)]);
+    family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [rows(sc.watched, sc.nWatched, (x) => x, (_x, i) => sc.watchedUp[i]!)]);
   }
   // One series per checker of a checked server (also one the checks removed from the table):
   // which of its checkers says what, how often they pass and fail, how long they take.
   if (perChecker) {
     const checks = (stat: number, scale = 1, result?: string) => (sc: Scrape) =>
-      rows(sc.checks, (x) => x, (_x, i) => sc.checkStats[i * CHECK_STATS + stat]! / scale, { suffix: result === undefined ? undefined : `,result="${result}"` });
+      rows(sc.checks, sc.nChecks, (x) => x, (_x, i) => sc.checkStats[i * CHECK_STATS + stat]! / scale, { suffix: result === undefined ? undefined : `,result="${result}"` });
     family('gauge', 'uvs_health_check_up', 'Verdict of one health checker of the real server (check = its place among the server\'s checkers): 1 passing, 0 failed. The server is up while all of its checkers are.',
       (sc) => [checks(CHECK_UP)(sc)]);
     family('counter', 'uvs_health_check_attempts_total', 'Attempts of one health checker by result (pass, fail, not_run: uvsd out of file descriptors, memory or processes, no verdict), retries included, since the checker started (a reload that changes it starts it again).',
@@ -826,7 +875,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       (sc) => [checks(CHECK_LAST_MS, 1000)(sc)]);
   }
   if (perDest) {
-    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, (x) => x.lbl, (x) => value(x.d), { has: liveDest })];
+    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (x) => x.lbl, (x) => value(x.d), { has: liveDest })];
     family('gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family('gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family('gauge', 'uvs_dest_connections_active', 'Active connections of the real server (ESTABLISHED, and SYN_SENT, SYN_RECV, SYNACK as kernels since 4.7).', perDestStat((d) => dt.active[d]));
@@ -846,7 +895,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
    * datapath and control let run between them, within a family too: prom-client's metrics
    * (those of `own` rendered here) as Registry.metrics() joins them, then the families.
    */
-  const render = async (out: ByteOut, pause: Pause): Promise<void> => {
+  const render = async (out: ByteOut, pause: Pause, due: () => boolean): Promise<void> => {
     const ms = reg.getMetricsAsArray();
     const sums = sumTotals();
     summed = sums;
@@ -854,7 +903,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       for (let i = 0; i < ms.length; i++) {
         if (i > 0) out.text('\n');
         const f = own.get(ms[i]!.name);
-        if (f !== undefined) await renderFamily(f, undefined, out, pause);
+        if (f !== undefined) await renderFamily(f, undefined, out, pause, due);
         else {
           summed = sums; // another scrape's render may have ended meanwhile
           out.text(`${await reg.getSingleMetricAsString(ms[i]!.name)}\n`);
@@ -864,14 +913,15 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     } finally {
       summed = undefined;
     }
-    const sc = await gather(pause);
-    for (const f of fams) await renderFamily(f, sc, out, pause);
+    const sc = await gather(pause, due);
+    for (const f of fams) await renderFamily(f, sc, out, pause, due);
+    if (spareScrapes.length < 2) spareScrapes.push(sc); // for the next scrape (two at once: each its own)
     out.end();
   };
   const stream = async (block: (b: Buffer) => void): Promise<void> => {
-    const { pause, done } = slicer('metrics');
+    const { pause, done, ask } = slicer('metrics');
     try {
-      await render(new ByteOut(block), pause);
+      await render(new ByteOut(block), pause, ask ?? asker());
     } finally {
       done();
     }

@@ -61,6 +61,16 @@ export interface HealthView {
   eachCheckerStat?(): Iterable<CheckerStat>;
   eachQuorum?(): Iterable<HealthQuorum>;
   /**
+   * The same lists with no object per item: each call of the cursor writes the next item into the
+   * caller's row (one object for the whole walk) and says whether there was one. A scrape walks
+   * them so (healthRows): the generators' objects (an item and its iterator result each, 40,000
+   * entries and 40,000 checkers at 10,000 services x 4 servers) were most of what a scrape
+   * allocated until 2026-12-06. Without them, the generators.
+   */
+  entryCursor?(): HealthCursor<HealthEntry>;
+  checkerCursor?(): HealthCursor<CheckerStat>;
+  quorumCursor?(): HealthCursor<HealthQuorum>;
+  /**
    * One service's checked servers (in eachEntry's order) and its quorum, by serviceId; undefined:
    * none. With both, /status.json asks for each service's as it writes it: no map of every entry
    * and quorum (40,000 and 10,000 at 10,000 services of 4 servers) built before its first byte.
@@ -77,6 +87,9 @@ export interface HealthView {
   readonly refusedTotal?: number;
 }
 
+/** Writes the next item of a health list into `row` (the caller's, reused) and returns true; false past the last. */
+export type HealthCursor<T> = (row: T) => boolean;
+
 /** The health checks' lists as a scrape walks them: made as walked when the view can (HealthView.eachEntry, ...). */
 export const healthEntries = (h: HealthView | undefined): Iterable<HealthEntry> => h?.eachEntry?.() ?? h?.entries() ?? [];
 export const checkerStatsOf = (h: HealthView | undefined): Iterable<CheckerStat> => h?.eachCheckerStat?.() ?? h?.checkerStats?.() ?? [];
@@ -85,3 +98,35 @@ export const quorumsOf = (h: HealthView | undefined): Iterable<HealthQuorum> => 
 export function destOverloaded(dt: DestTable, d: number): boolean {
   return dt.overloaded(d);
 }
+
+const NO_KEY: ServiceKey = { proto: 'tcp', addr: '', port: 0 };
+
+/**
+ * A health list for a for...of that keeps nothing of an item past its step: with the view's
+ * cursor, one row object rewritten at every step (and one iterator result), no object per item;
+ * else the list's own items (made as walked where the view can).
+ */
+function reusedRows<T>(cursor: (() => HealthCursor<T>) | undefined, row: () => T, each: () => Iterable<T>): Iterable<T> {
+  if (cursor === undefined) return each();
+  return {
+    [Symbol.iterator]: (): Iterator<T> => {
+      const fill = cursor();
+      const step = { value: row(), done: false };
+      const end = { value: undefined, done: true } as const;
+      return { next: () => (fill(step.value) ? step : end) };
+    },
+  };
+}
+
+/** The health lists for walks that keep nothing of an item past its step (a scrape's): see reusedRows. */
+export const healthRows = {
+  entries: (h: HealthView | undefined): Iterable<HealthEntry> => reusedRows(h?.entryCursor?.bind(h),
+    (): HealthEntry => ({ service: NO_KEY, addr: '', port: 0, state: 'up', reason: '', weight: 0, inhibit: false, since: 0, suspended: undefined }),
+    () => healthEntries(h)),
+  checkerStats: (h: HealthView | undefined): Iterable<CheckerStat> => reusedRows(h?.checkerCursor?.bind(h),
+    (): CheckerStat => ({ service: NO_KEY, addr: '', port: 0, index: 0, type: '', up: false, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '' }),
+    () => checkerStatsOf(h)),
+  quorums: (h: HealthView | undefined): Iterable<HealthQuorum> => reusedRows(h?.quorumCursor?.bind(h),
+    (): HealthQuorum => ({ service: NO_KEY, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorry: undefined, sorryIn: false, suspended: undefined }),
+    () => quorumsOf(h)),
+};

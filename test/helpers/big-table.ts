@@ -66,6 +66,59 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
     *eachQuorum() {
       for (let i = 0; i < rs.length; i += servers) yield quorum(rs[i]!);
     },
+    // The same lists written into the caller's row (as HealthManager's cursors).
+    entryCursor: () => {
+      let i = 0;
+      return (row) => {
+        if (i >= rs.length) return false;
+        const x = rs[i++]!;
+        row.service = x.service;
+        row.addr = x.addr;
+        row.port = x.port;
+        row.state = x.up ? 'up' : 'down';
+        row.reason = x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused';
+        row.weight = 1;
+        row.inhibit = false;
+        row.since = 0;
+        row.suspended = undefined;
+        return true;
+      };
+    },
+    checkerCursor: () => {
+      let i = 0;
+      return (row) => {
+        if (i >= rs.length) return false;
+        const x = rs[i++]!;
+        row.service = x.service;
+        row.addr = x.addr;
+        row.port = x.port;
+        row.index = 0;
+        row.type = 'TCP_CHECK';
+        row.up = x.up;
+        row.passed = x.passed;
+        row.failed = x.failed;
+        row.notRun = x.notRun;
+        row.lastMs = x.lastMs;
+        row.lastReason = '';
+        return true;
+      };
+    },
+    quorumCursor: () => {
+      let i = 0;
+      return (row) => {
+        if (i >= rs.length) return false;
+        row.service = rs[i]!.service;
+        row.up = true;
+        row.aliveWeight = servers;
+        row.quorum = 1;
+        row.hysteresis = 0;
+        row.sorryIn = false;
+        row.sorry = undefined;
+        row.suspended = undefined;
+        i += servers;
+        return true;
+      };
+    },
   };
   return { r, health };
 }
