@@ -55,6 +55,20 @@ export class ByteOut {
     this.at = at;
   }
 
+  /** A number as JSON.stringify writes it (null for NaN and the infinities); digits written here below 2^53, no string made. */
+  num(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      this.text(Number.isFinite(value) ? String(value) : 'null');
+      return;
+    }
+    this.room(16);
+    const b = this.b;
+    let n = 1;
+    for (let x = value; x >= 10; x = Math.floor(x / 10)) n++;
+    for (let i = this.at + n - 1, x = value; i >= this.at; i--, x = Math.floor(x / 10)) b[i] = 0x30 + (x % 10);
+    this.at += n;
+  }
+
   /** Hand on what the current block holds: the end of the text. */
   end(): void {
     if (this.at > 0) this.block(this.b.subarray(0, this.at));

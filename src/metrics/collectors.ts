@@ -351,7 +351,7 @@ function labelText(labels: Record<string, string | number>): string {
 const ASK_MS = 0.2;
 
 /** Whether to await pause() now: true at most once every ASK_MS (a scrape's loops ask it every 64 rows; a Slicer's own ask() instead where it has one). */
-function asker(): () => boolean {
+export function asker(): () => boolean {
   let next = 0;
   return () => {
     const now = performance.now();

@@ -162,6 +162,12 @@ export class RateEstimator {
     return { cps: r(0), inpps: r(1), inbps: r(2), outpps: r(3), outbps: r(4) };
   }
 
+  /** dest(d) written into `into` (in the order of Rates) where dest() makes an object (/status.json's writer). */
+  destInto(d: number, into: Float64Array): void {
+    const g = this.dp.dt.gen[d];
+    for (let k = 0; k < STATS; k++) into[k] = this.dests.rate(d, g, k);
+  }
+
   /** Drops per second, by reason number (DROP_NAMES). */
   drop(k: number): number {
     return k < this.drops.width ? this.drops.rate(0, 0, k) : 0;

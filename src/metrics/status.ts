@@ -2,7 +2,7 @@
 
 import { formatIp, formatMac } from '../datapath/addr.js';
 import { C, DROP_NAMES } from '../datapath/counters.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
@@ -146,6 +146,53 @@ export interface StatusWalk {
   head: Omit<StatusJson, 'services'>;
   /** Each service made (its servers read) when asked for; a service deleted meanwhile is left out. */
   services: Generator<StatusService, void, void>;
+  /**
+   * Or (not both) each service written to `out` as the JSON text JSON.stringify makes of it, a
+   * comma before all but the first, yielding after each: no object per server, nor the text of a
+   * service as a string (/status.json; statusText in server.ts).
+   */
+  write(out: JsonOut): Generator<void, void, void>;
+}
+
+/** Where statusWalk's write() puts its text (ByteOut). */
+export interface JsonOut {
+  text(s: string): void;
+  num(v: number): void;
+}
+
+/** JSON texts kept from one /status.json to the next: a server slot's (while its generation and method stay) and a service's. */
+interface StatusTexts {
+  /** By slot: `{"addr":...,"port":...,"fwd":...,"forward":...,"weight":`, and `addr:port` (as the health entries are found). */
+  dest: ({ gen: number; fwd: number; head: string; server: string } | undefined)[];
+  svc: WeakMap<SvcRuntime, { id: string; head: string }>;
+  /** Reasons as JSON strings (a few dozen texts, each written for thousands of servers). */
+  reasons: Map<string, string>;
+}
+const statusTexts = new WeakMap<Datapath, StatusTexts>();
+
+const jsonReason = (t: StatusTexts, r: string): string => {
+  let j = t.reasons.get(r);
+  if (j === undefined) {
+    if (t.reasons.size >= 4096) t.reasons.clear();
+    t.reasons.set(r, (j = JSON.stringify(r)));
+  }
+  return j;
+};
+
+const RATE_KEYS = ['{"cps":', ',"inpps":', ',"inbps":', ',"outpps":', ',"outbps":'];
+const SVC_STAT_KEYS = [',"conns":', ',"inPkts":', ',"inBytes":', ',"outPkts":', ',"outBytes":'];
+const SVC_STATS = [STAT_CONNS, STAT_IN_PKTS, STAT_IN_BYTES, STAT_OUT_PKTS, STAT_OUT_BYTES];
+/** A server of the table's text after its weight, by health, up to its reason. */
+const DEST_HEALTH: Record<string, string> = {
+  up: ',"health":"up","removed":false,"reason":', down: ',"health":"down","removed":false,"reason":', unchecked: ',"health":"unchecked","removed":false,"reason":',
+};
+
+function writeRates(out: JsonOut, r: ArrayLike<number>): void {
+  for (let k = 0; k < 5; k++) {
+    out.text(RATE_KEYS[k]!);
+    out.num(r[k]!);
+  }
+  out.text('}');
 }
 
 /**
@@ -265,5 +312,108 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       };
     }
   }
-  return { head, services: services() };
+  /** services() as JSON text (the same fields in the same order), no object per server. */
+  function* write(out: JsonOut): Generator<void, void, void> {
+    let t = statusTexts.get(dp);
+    if (t === undefined) statusTexts.set(dp, (t = { dest: [], svc: new WeakMap(), reasons: new Map() }));
+    const st = new Float64Array(5);
+    const r = new Float64Array(5);
+    const sum = new Float64Array(5);
+    let first = true;
+    for (const s of svcs) {
+      if (dp.services[s.id] !== s) continue;
+      let sn = t.svc.get(s);
+      if (sn === undefined) {
+        const key = serviceKeyOf(s);
+        const m = fwmarkOf(s);
+        const h = { proto: serviceLabels(key).proto, addr: m !== 0 ? '' : formatIp(s.vip), port: s.port, ...(m !== 0 ? { fwmark: m } : {}) };
+        t.svc.set(s, (sn = { id: serviceId(key), head: JSON.stringify(h).slice(0, -1) }));
+      }
+      const q = quorumFor(sn.id);
+      const mine = entriesFor(sn.id);
+      if (!first) out.text(',');
+      first = false;
+      out.text(sn.head);
+      out.text(',"sched":');
+      out.text(JSON.stringify(s.scheduler.name));
+      out.text(',"servers":');
+      out.num(s.dests.length);
+      if (q !== undefined) {
+        out.text(',"quorum":');
+        out.text(JSON.stringify(quorumOf(q)));
+      }
+      serviceStatsSinceZero(dt, s, st);
+      for (let k = 0; k < 5; k++) {
+        out.text(SVC_STAT_KEYS[k]!);
+        out.num(st[SVC_STATS[k]!]!);
+      }
+      out.text(',"noDest":');
+      out.num(c.svcNoDest[s.id]);
+      // The service's rates (the sum of its servers', as sumRates), written before them: summed first.
+      sum.fill(0);
+      for (const d of s.dests) {
+        rates.destInto(d, r);
+        for (let k = 0; k < 5; k++) sum[k] += r[k]!;
+      }
+      out.text(',"rates":');
+      writeRates(out, sum);
+      out.text(',"dests":[');
+      let firstDest = true;
+      for (const d of s.dests) {
+        let dn = t.dest[d];
+        if (dn === undefined || dn.gen !== dt.gen[d] || dn.fwd !== dt.fwd[d]) {
+          const addr = formatIp(dt.addr[d]);
+          const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
+          dn = t.dest[d] = {
+            gen: dt.gen[d]!, fwd: dt.fwd[d]!, server: `${addr}:${dt.port[d]}`,
+            head: `${JSON.stringify({ addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd) }).slice(0, -1)},"weight":`,
+          };
+        }
+        const e = mine?.get(dn.server);
+        mine?.delete(dn.server);
+        const sorry = q?.sorry === dn.server && (e === undefined || q.sorryIn);
+        if (!firstDest) out.text(',');
+        firstDest = false;
+        out.text(dn.head);
+        out.num(dt.weight[d]);
+        out.text(DEST_HEALTH[e?.state ?? 'unchecked']!);
+        out.text(e === undefined ? '""' : jsonReason(t, e.reason));
+        out.text(sorry ? ',"sorry":true' : ',"sorry":false');
+        out.text(q?.sorryIn === true && e?.state === 'up' && !sorry ? ',"heldOut":true' : ',"heldOut":false');
+        if (e?.suspended === true) out.text(',"suspended":true');
+        out.text(destOverloaded(dt, d) ? ',"overloaded":true,"active":' : ',"overloaded":false,"active":');
+        out.num(dt.active[d]);
+        out.text(',"inactive":');
+        out.num(dt.inactive[d]);
+        out.text(',"conns":');
+        out.num(dt.conns[d]);
+        out.text(',"inPkts":');
+        out.num(dt.inPkts[d]);
+        out.text(',"inBytes":');
+        out.num(dt.inBytes[d]);
+        out.text(',"outPkts":');
+        out.num(dt.outPkts[d]);
+        out.text(',"outBytes":');
+        out.num(dt.outBytes[d]);
+        out.text(',"rates":');
+        rates.destInto(d, r);
+        writeRates(out, r);
+        out.text('}');
+      }
+      // Then the checked servers the table does not hold, as services() lists them.
+      if (mine !== undefined) {
+        for (const e of mine.values()) {
+          out.text(`${firstDest ? '' : ','}{"addr":${JSON.stringify(e.addr)},"port":`);
+          firstDest = false;
+          out.num(e.port);
+          out.text(`,"fwd":"","forward":"-","weight":0,"health":"${e.state}","removed":true,"reason":${jsonReason(t, e.reason)},"sorry":false,"heldOut":${q?.sorryIn === true && e.state === 'up'},"overloaded":false`);
+          if (e.suspended === true) out.text(',"suspended":true');
+          out.text(',"active":0,"inactive":0,"conns":0,"inPkts":0,"inBytes":0,"outPkts":0,"outBytes":0,"rates":{"cps":0,"inpps":0,"inbps":0,"outpps":0,"outbps":0}}');
+        }
+      }
+      out.text(']}');
+      yield;
+    }
+  }
+  return { head, services: services(), write };
 }
