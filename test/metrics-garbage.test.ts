@@ -13,6 +13,7 @@ import type { HealthView } from '../src/metrics/view.js';
 import { statusJson, statusWalk, type StatusJson } from '../src/metrics/status.js';
 import { startMetricsServer, type MetricsServer } from '../src/metrics/server.js';
 import { statusTexts } from './helpers/status-text.js';
+import { ByteOut } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { runSteps } from '../src/control/slices.js';
 
@@ -125,6 +126,13 @@ test('/status.json of 500 services x 4 checked servers through the metrics serve
   for (let d = 0; d < 40; d++) dt.inBytes[d] += 1001 * d + 0.5;
   rates.sample(2000);
   const { entriesOf: _e, quorumOf: _q, ...whole } = health;
+  // ByteOut.text copies short ASCII texts itself: the same bytes as Buffer.from, also across a block's end and for UTF-8.
+  const parts = ['{"a":', 'r\u00e9sum\u00e9 \u20ac', 'x'.repeat(70), '"\\\n', ...Array.from({ length: 40000 }, (_, i) => `,"k${i}":${i}`)];
+  const blocks: Buffer[] = [];
+  const o = new ByteOut((b) => blocks.push(Buffer.from(b)));
+  for (const p of parts) o.text(p);
+  o.end();
+  assert.ok(Buffer.concat(blocks).equals(Buffer.from(parts.join(''))) && blocks.length > 1, 'ByteOut.text: the same bytes');
   for (const src of [{ health }, { health: whole }, {}]) {
     const { written, objects } = statusTexts(r.dp, rates, src);
     assert.ok(objects.includes('"fwmark":7') && /"inbps":\d+\.\d+/.test(objects), 'the cases are there');
