@@ -4,22 +4,28 @@
 // services x 4 servers) joined into one Buffer at the end cost a copy of it all and a second
 // body's worth of memory.
 
-const BLOCK = 256 * 1024;
+export const BLOCK = 256 * 1024;
 /** Texts up to this long are copied by ByteOut.text itself when ASCII. */
 const SHORT = 64;
 
 export class ByteOut {
-  private b = Buffer.allocUnsafe(BLOCK);
+  private b: Buffer;
   private at = 0;
 
-  /** `block`: given each block once full (and the last at end()), never written to again. */
-  constructor(private readonly block: (b: Buffer) => void) {}
+  /**
+   * `block`: given each block once full (and the last at end()), never written to again.
+   * `take`: a BLOCK-long buffer to write into (one the metrics server had sent and got back), or
+   * undefined (a new one).
+   */
+  constructor(private readonly block: (b: Buffer) => void, private readonly take?: () => Buffer | undefined) {
+    this.b = take?.() ?? Buffer.allocUnsafe(BLOCK);
+  }
 
   /** Room for n more bytes in the current block (a new block when it has not). */
   private room(n: number): void {
     if (this.at + n <= this.b.length) return;
     if (this.at > 0) this.block(this.b.subarray(0, this.at));
-    this.b = Buffer.allocUnsafe(Math.max(BLOCK, n));
+    this.b = (n <= BLOCK ? this.take?.() : undefined) ?? Buffer.allocUnsafe(Math.max(BLOCK, n));
     this.at = 0;
   }
 

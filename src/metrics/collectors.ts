@@ -443,9 +443,10 @@ export interface Metrics {
   census: StateCensus;
   /**
    * The whole exposition for /metrics as UTF-8 (registry text, then the families), rendered in
-   * slices (MetricsOptions.slicer) and handed to `block` a block (~256 KB) at a time as it is made.
+   * slices (MetricsOptions.slicer) and handed to `block` a block (~256 KB) at a time as it is made;
+   * written into the buffers take() gives where it gives one (the metrics server's, sent before).
    */
-  stream(block: (b: Buffer) => void): Promise<void>;
+  stream(block: (b: Buffer) => void, take?: () => Buffer | undefined): Promise<void>;
   /** stream()'s blocks joined (in one piece: tests, benchmarks; the metrics server sends the blocks). */
   body(): Promise<Buffer>;
   /** body() as a string (decoded in one piece: tests). */
@@ -918,10 +919,10 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     if (spareScrapes.length < 2) spareScrapes.push(sc); // for the next scrape (two at once: each its own)
     out.end();
   };
-  const stream = async (block: (b: Buffer) => void): Promise<void> => {
+  const stream = async (block: (b: Buffer) => void, take?: () => Buffer | undefined): Promise<void> => {
     const { pause, done, ask } = slicer('metrics');
     try {
-      await render(new ByteOut(block), pause, ask ?? asker());
+      await render(new ByteOut(block, take), pause, ask ?? asker());
     } finally {
       done();
     }
