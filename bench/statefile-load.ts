@@ -3,6 +3,7 @@
 //
 //   sudo node dist/bench/statefile-load.js [--services 9000] [--servers 4] [--edits 20] [--every 300]
 //        [--state-file] [--trace-gc] [--prof DIR] [--uvsd-log FILE] [--node-args '--flag ...']
+//        [--uvsd-args='--datapath-thread ...']
 //
 // A DR lab (test/lab) with --servers real servers; uvsd (with --state-file LAB_TMP/state.yaml
 // when asked) gets --services services of --servers servers each by `uvsadm -R` (one of them
@@ -13,7 +14,8 @@
 // gap (bench/loop-gaps.ts, preloaded) and, with --trace-gc, its collections (mark-compacts
 // listed). --prof DIR: uvsd under --cpu-prof (read with bench/cpuprofile-top.js). --uvsd-log
 // FILE: uvsd's stdout (its log, and the --trace-gc lines) is written there. --node-args: more
-// node / V8 flags for uvsd (e.g. '--no-allocation-site-pretenuring').
+// node / V8 flags for uvsd (e.g. '--no-allocation-site-pretenuring'). --uvsd-args: more uvsd
+// options (e.g. '--datapath-thread': the datapath's own isolate, away from the main thread's collections).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     prof: { type: 'string' },
     'uvsd-log': { type: 'string' },
     'node-args': { type: 'string', default: '' },
+    'uvsd-args': { type: 'string', default: '' },
   },
 });
 
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
     if (values['trace-gc']) nodeArgs.push('--trace-gc');
     nodeArgs.push(...values['node-args']!.split(' ').filter((a) => a !== ''));
     if (values.prof !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(values.prof)}`);
-    const uvsd = await lab.startUvsd({ extraArgs: values['state-file'] ? ['--state-file', stateFile] : [], nodeArgs, env: { UVS_LOOP_GAPS_FILE: gapsFile } });
+    const uvsd = await lab.startUvsd({ extraArgs: [...(values['state-file'] ? ['--state-file', stateFile] : []), ...values['uvsd-args']!.split(' ').filter((a) => a !== '')], nodeArgs, env: { UVS_LOOP_GAPS_FILE: gapsFile } });
     const lines = [`-A -u ${VIP}:53 -s rr`, ...lab.servers.map((s) => `-a -u ${VIP}:53 -r ${s.addr}:53 -g -w 1`)];
     for (let i = 0; i < services - 1; i++) {
       const p = 10000 + i;
