@@ -20,7 +20,6 @@
 // (Control.held) and the whole wall time.
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +36,7 @@ import { ConfigManager } from '../src/control/config.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { loadKeepalivedOffThread } from '../src/control/config-thread.js';
 import type { Control } from '../src/control/model.js';
+import { cpuGaps } from './lib/held.js';
 import { round } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -50,42 +50,6 @@ const N = Number(values.services);
 const M = Number(values.servers);
 const vip = (i: number): string => `10.1.${i >> 8}.${i & 255}`;
 const rip = (i: number, j: number): string => `10.${2 + j}.${i >> 8}.${i & 255}`;
-
-/**
- * The longest thread CPU (and wall) between two turns of a 1 ms timer while it runs, and the
- * longest such piece with no collection (a `gc` performance entry) in it.
- */
-function cpuGaps(): { stop: () => { cpu: number; wall: number; over2: number; noGc: number } } {
-  let c0 = native.threadCpuMs();
-  let t0 = performance.now();
-  let cpu = 0;
-  let wall = 0;
-  let over2 = 0;
-  let noGc = 0;
-  const gcs: number[] = [];
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push(e.startTime, e.startTime + e.duration);
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  const turn = (): void => {
-    const c = native.threadCpuMs();
-    const t = performance.now();
-    if (c - c0 > 2) over2++;
-    if (c - c0 > cpu) {
-      cpu = c - c0;
-      wall = t - t0;
-    }
-    // Collections reported so far (the observer runs later: a piece's own may be missed, so this is an upper bound).
-    let gc = false;
-    for (let i = 0; i < gcs.length; i += 2) if (gcs[i + 1]! > t0 && gcs[i]! < t) gc = true;
-    if (!gc && c - c0 > noGc) noGc = c - c0;
-    if (gcs.length > 64) gcs.splice(0, gcs.length - 64);
-    c0 = c;
-    t0 = t;
-  };
-  const tick = setInterval(turn, 1);
-  return { stop: () => (turn(), clearInterval(tick), obs.disconnect(), { cpu, wall, over2, noGc }) };
-}
 
 /** Every slice Control.held records (its thread CPU), while fn runs. */
 async function measured<T>(ctl: Control, fn: () => Promise<T> | T): Promise<{ value: T; text: string }> {

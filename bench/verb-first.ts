@@ -17,7 +17,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { rig } from '../test/helpers/harness.js';
 import { native } from '../src/datapath/port.js';
@@ -25,7 +24,7 @@ import { listenControl } from '../src/control/server.js';
 import { ConfigManager, readConfig } from '../src/control/config.js';
 import { warmUp } from '../src/datapath/warmup.js';
 import { RX_HEADROOM } from '../src/datapath/pipeline.js';
-import { recordHeld } from './lib/held.js';
+import { cpuGaps, recordHeld } from './lib/held.js';
 import { round } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -52,31 +51,6 @@ const COMMANDS: [string, string[], string?][] = [
   ['batch (-R)', ['-R'], '-A -t 10.9.0.2:80 -s rr\n-a -t 10.9.0.2:80 -r 10.2.0.10:80 -m -w 1\n'],
   ['-C', ['-C']],
 ];
-
-/** The longest thread CPU between two turns of a 1 ms timer, and the longest with no collection (a `gc` entry) seen in it. */
-function cpuGaps(): { stop: () => { cpu: number; noGc: number } } {
-  let c0 = native.threadCpuMs();
-  let t0 = performance.now();
-  let cpu = 0;
-  let noGc = 0;
-  const gcs: number[] = [];
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push(e.startTime, e.startTime + e.duration);
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  const turn = (): void => {
-    const c = native.threadCpuMs();
-    const t = performance.now();
-    cpu = Math.max(cpu, c - c0);
-    let gc = false;
-    for (let i = 0; i < gcs.length; i += 2) if (gcs[i + 1]! > t0 && gcs[i]! < t) gc = true;
-    if (!gc) noGc = Math.max(noGc, c - c0);
-    c0 = c;
-    t0 = t;
-  };
-  const tick = setInterval(turn, 1);
-  return { stop: () => (turn(), clearInterval(tick), obs.disconnect(), { cpu, noGc }) };
-}
 
 async function child(warm: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-vf-'));
