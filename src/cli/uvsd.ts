@@ -55,6 +55,7 @@ import { warmControl } from '../control/warmup.js';
 import { missingNodeFlags } from './node-flags.js';
 import { handleSignal } from './early-signals.js';
 import { BirdAnnouncer, wantedVips, type AnnounceState } from '../bgp/bird.js';
+import { listFields, reloadLogFields } from './reload-log.js';
 
 /** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
 function ifaceGone(iface: string): boolean {
@@ -446,7 +447,7 @@ export async function main(argv: string[]): Promise<void> {
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
     // are logged one by one by reloadDaemon).
     onReload: (via, o) => {
-      if ('report' in o) log.info({ via, changes: o.report.changes, ignored: o.report.ignored }, 'configuration reloaded');
+      if ('report' in o) log.info(reloadLogFields(via, o.report), 'configuration reloaded');
       else log.error({ via, error: o.error.message }, 'configuration reload refused; the running table is unchanged');
     },
   });
@@ -510,7 +511,7 @@ export async function main(argv: string[]): Promise<void> {
       else {
         const kept = r.keptAs !== undefined ? `the file kept as ${r.keptAs}` : `the file could not be kept aside (${r.keepError})`;
         const n = `${r.leftOut.length} ${r.leftOut.length === 1 ? 'entry' : 'entries'}`;
-        log.error({ stateFile, leftOut: r.leftOut, keptAs: r.keptAs, keepError: r.keepError },
+        log.error({ stateFile, ...listFields('leftOut', 'leftOutCount', r.leftOut, `the file kept as ${r.keptAs ?? '(not kept)'}`), keptAs: r.keptAs, keepError: r.keepError },
           `table restored from the state file without ${n} of it (refused by this uvsd); ${kept}`);
         atStart = { leftOut: r.leftOut.length, text: `restored without ${n} (${kept}): ${r.leftOut[0]}${r.leftOut.length > 1 ? ' ...' : ''}` };
       }
