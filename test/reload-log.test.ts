@@ -1,0 +1,50 @@
+// uvsd's log lines that carry a list growing with the table (src/cli/reload-log.ts): one line stays
+// small, so it is serialised in a short piece and written (LogOutput drops a line past its 1 MB queue).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { LogOutput } from '../src/cli/logout.js';
+import { listFields, reloadLogFields } from '../src/cli/reload-log.js';
+
+/** A pino logger into uvsd's LogOutput, its writes kept. */
+function logger(): { log: pino.Logger; out: LogOutput; lines: () => string[] } {
+  const written: string[] = [];
+  const out = new LogOutput(99, () => {}, (_fd, buf, cb) => {
+    written.push(buf.toString());
+    cb(null, buf.length);
+  });
+  return { log: pino({ base: { name: 'uvsd' } }, out), out, lines: () => written.join('').split('\n').filter((l) => l !== '') };
+}
+
+test('a replace-all reload at 10,000 x 4 (60,000 changes) is logged in one short line: the first changes, their count, where the rest are', () => {
+  const changes: string[] = [];
+  for (let i = 0; i < 10_000; i++) changes.push(`delete service TCP 10.1.${i >> 8}.${i & 255}:80`);
+  for (let i = 0; i < 10_000; i++) {
+    changes.push(`add service TCP 10.1.${i >> 8}.${i & 255}:81 scheduler wlc`);
+    for (let j = 0; j < 4; j++) changes.push(`add server TCP 10.1.${i >> 8}.${i & 255}:81 -> 10.8.${(4 * i + j) >> 8 & 255}.${(4 * i + j) & 255}:81 weight 1`);
+  }
+  const { log, out, lines } = logger();
+  log.info(reloadLogFields('SIGHUP', { changes, ignored: ['ignored daemon.tap x -> y'] }), 'configuration reloaded');
+  assert.equal(out.state().dropped, 0, 'the line is written, not dropped');
+  const [line] = lines();
+  assert.ok(line!.length < 4096, `one line of ${line!.length} characters`);
+  const rec = JSON.parse(line!);
+  assert.equal(rec.msg, 'configuration reloaded');
+  assert.equal(rec.via, 'SIGHUP');
+  assert.deepEqual(rec.changes, changes.slice(0, 20));
+  assert.equal(rec.changeCount, 60_000);
+  assert.equal(rec.changesNotLogged, 59_980);
+  assert.match(rec.changesAll, /reload's reply/);
+  assert.deepEqual(rec.ignored, ['ignored daemon.tap x -> y']);
+});
+
+test('a short list is logged whole, with its count and nothing said left out', () => {
+  const { log, lines } = logger();
+  log.info(reloadLogFields('uvsadm --reload', { changes: ['edit service TCP 10.0.0.1:80: scheduler rr -> wlc'], ignored: [] }), 'configuration reloaded');
+  const rec = JSON.parse(lines()[0]!);
+  assert.deepEqual(rec.changes, ['edit service TCP 10.0.0.1:80: scheduler rr -> wlc']);
+  assert.equal(rec.changeCount, 1);
+  assert.equal('changesNotLogged' in rec, false);
+  const f = listFields('leftOut', 'leftOutCount', Array.from({ length: 21 }, (_, i) => `s:${i}: why`), 'the file kept as s.bad');
+  assert.deepEqual([(f.leftOut as string[]).length, f.leftOutCount, f.leftOutNotLogged, f.leftOutAll], [20, 21, 1, 'the file kept as s.bad']);
+});
