@@ -27,3 +27,11 @@ export const RELOAD_CHANGES_ALL = 'in the reload\'s reply ("changes"; uvsadm --r
 export function reloadLogFields(via: string, r: { changes: readonly string[]; ignored: readonly string[] }): Record<string, unknown> {
   return { via, ...listFields('changes', 'changeCount', r.changes, RELOAD_CHANGES_ALL), ignored: r.ignored };
 }
+
+/** Where the config files' warnings are told: (file, message), as ConfigManager's `warn`. */
+export type FileWarn = (file: string, msg: string) => void;
+
+/** The files' warnings of a read or reload, one log line each. */
+export function fileWarner(log: { warn(fields: object, msg: string): void }): FileWarn {
+  return (file, msg) => log.warn({ file }, msg);
+}

@@ -55,7 +55,7 @@ import { warmControl } from '../control/warmup.js';
 import { missingNodeFlags } from './node-flags.js';
 import { handleSignal } from './early-signals.js';
 import { BirdAnnouncer, wantedVips, type AnnounceState } from '../bgp/bird.js';
-import { listFields, reloadLogFields } from './reload-log.js';
+import { fileWarner, listFields, reloadLogFields } from './reload-log.js';
 
 /** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
 function ifaceGone(iface: string): boolean {
@@ -440,7 +440,7 @@ export async function main(argv: string[]): Promise<void> {
       return { services: r.config.services, warnings: r.warnings };
     },
     health,
-    warn: (file, msg) => log.warn({ file }, msg),
+    warn: fileWarner(log),
     info: (fields, msg) => log.info(fields, msg),
     daemon: (cfg) => reloadDaemon(cfg),
     commandLineOnly: opts.commandLineOnly,
