@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { LogOutput } from '../src/cli/logout.js';
-import { listFields, reloadLogFields } from '../src/cli/reload-log.js';
+import { fileWarner, listFields, reloadLogFields } from '../src/cli/reload-log.js';
 
 /** A pino logger into uvsd's LogOutput, its writes kept. */
 function logger(): { log: pino.Logger; out: LogOutput; lines: () => string[] } {
@@ -47,4 +47,19 @@ test('a short list is logged whole, with its count and nothing said left out', (
   assert.equal('changesNotLogged' in rec, false);
   const f = listFields('leftOut', 'leftOutCount', Array.from({ length: 21 }, (_, i) => `s:${i}: why`), 'the file kept as s.bad');
   assert.deepEqual([(f.leftOut as string[]).length, f.leftOutCount, f.leftOutNotLogged, f.leftOutAll], [20, 21, 1, 'the file kept as s.bad']);
+});
+
+test('10,000 warnings of one reload (a keepalived.conf of IPv6 virtual servers): 20 lines, then one line with how many more and where they are', async () => {
+  const { log, out, lines } = logger();
+  const warn = fileWarner(log);
+  for (let i = 0; i < 10_000; i++) warn('/etc/keepalived/keepalived.conf', `keepalived.conf: /etc/keepalived/keepalived.conf:${7 * i}: virtual_server 2001:db8::${i.toString(16)} 80 skipped: uvs does not support IPv6`);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(out.state().dropped, 0, 'no line dropped');
+  const recs = lines().map((l) => JSON.parse(l) as { msg: string; file: string; notLogged?: number });
+  assert.equal(recs.length, 21, `${recs.length} lines`);
+  assert.match(recs[19]!.msg, /keepalived\.conf:133: virtual_server 2001:db8::13 80 skipped/);
+  assert.equal(recs[20]!.notLogged, 9_980);
+  assert.match(recs[20]!.msg, /^9980 more warnings of the configuration files not logged/);
+  warn('f', 'a later one');
+  assert.equal(lines().length, 22, 'the next turn logs again');
 });
