@@ -70,6 +70,24 @@ test('probeConflicts: an answer that came within the window but waits on its soc
   }
 });
 
+test('probeConflicts: an answer read only after the window, once the port is read (uvsd reads it after its warm-ups), counts', async () => {
+  const r = rig();
+  const ip = parseIp(VIP);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  // The window is 20 ms; the port is read from 80 ms on (a warm-up awaiting its own socket meanwhile).
+  let portRead = (): void => {};
+  const reading = new Promise<void>((res) => (portRead = res));
+  const t = setTimeout(() => {
+    r.feed(answer);
+    portRead();
+  }, 80);
+  try {
+    assert.deepEqual(await probeConflicts(r.dp, [ip], 20, reading), [{ ip, mac: OTHER_MAC }]);
+  } finally {
+    clearTimeout(t);
+  }
+});
+
 test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s (a VIP\'s after the HA takeover grace: still master 3 s later)', () => {
   const r = rig();
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });

@@ -700,7 +700,10 @@ export async function main(argv: string[]): Promise<void> {
   // The first probe goes now: the window runs through the start below (the metrics listener, the
   // JIT warm-up, which holds the loop for a good part of a second on a small machine); answers
   // wait in the port's queue until it is read. The control socket listens after it (below).
-  const probing = probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs);
+  // Its answers are looked at once the port is read (below, after the warm-ups; with workers they read already).
+  let portRead = (): void => {};
+  const reading = rxPort === undefined ? undefined : new Promise<void>((r) => (portRead = r));
+  const probing = probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs, reading);
   probing.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   // The config reader thread (a reload's: config-thread.ts) started once now, beside the probe:
   // a process's first Worker costs the loop ~8 ms of CPU (0.8-1.4 ms each later one), paid here
@@ -751,6 +754,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
+  portRead();
   let ticks = 0;
   /** A probe of the unclaimed VIPs is running (reprobeUnclaimed), every this many ms. */
   let reprobing = false;

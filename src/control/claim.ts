@@ -25,14 +25,28 @@ function sleep(ms: number): Promise<void> {
  * another station answered for. A host answers an ARP request within milliseconds; the second
  * probe covers one lost frame. The answers are looked at one loop turn after the window: the
  * window's timer runs before the loop reads the port, so an answer that came in time but waits
- * in the TAP's queue (the loop was busy when it came) is read first.
+ * in the TAP's queue (the loop was busy when it came) is read first. `reading`: resolves once the
+ * port is being read (uvsd's start reads it only after its warm-ups, which await a socket of their
+ * own): when the window ends before that, the addresses are probed once more after it and
+ * looked at half a window later (before 2026-12-06 the answers of a window that ended during the
+ * control verbs' warm-up were never read in time: a VIP another station holds was claimed).
  */
-export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number): Promise<Conflict[]> {
+export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>): Promise<Conflict[]> {
   if (ips.length === 0 || waitMs <= 0) return [];
   dp.probe(ips);
   await sleep(waitMs / 2);
   dp.probe(ips);
   await sleep(waitMs / 2);
+  if (reading !== undefined) {
+    let read = false;
+    void reading.then(() => (read = true));
+    await new Promise((r) => setImmediate(r));
+    if (!read) {
+      await reading;
+      dp.probe(ips);
+      await sleep(waitMs / 2);
+    }
+  }
   await new Promise((r) => setImmediate(r));
   const out: Conflict[] = [];
   for (const ip of ips) {
