@@ -16,6 +16,7 @@ import type { DestInfo, ListResult, ServiceInfo } from '../src/control/protocol.
 import { FORWARDERS, FWD_IDS } from '../src/modes/index.js';
 import { rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
+import { serviceKeyOf } from '../src/control/model.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/ipvsadm/', import.meta.url));
 const ports = parseServices('http 80/tcp\ndomain 53/udp\n');
@@ -118,7 +119,7 @@ test('batch: a one-item batch copies the service it touches and nothing else, at
     assert.ok([...r.ctl.model.services].every(([k, x]) => before.get(k) === x), 'no service replaced');
     assert.equal(r.ctl.model.services.size, n + 1);
     assert.equal(r.dp.services.filter((x) => x !== undefined).length, dpServices);
-    assert.deepEqual(r.ctl.model.services.get(`tcp|${parseIp(svc(8).addr) >>> 0}|80`)?.dests.map((d) => d.addr), [parseIp('192.168.8.28') >>> 0]);
+    assert.deepEqual(r.ctl.model.services.get(serviceKeyOf('tcp', parseIp(svc(8).addr), 80))?.dests.map((d) => d.addr), [parseIp('192.168.8.28') >>> 0]);
   }
   assert.equal(seen[1], seen[0], 'the same work at 1,000 services as at 100');
 });

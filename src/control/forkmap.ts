@@ -238,21 +238,29 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
       this.sh.map.set(k, v);
       return this;
     }
-    if (o.added.has(k) || o.cleared) o.added.set(k, v);
-    else {
-      const w = o.over.get(k);
-      if (w === undefined ? this.sh.map.has(k) : w !== TOMB) o.over.set(k, v); // in its place
-      else o.added.set(k, v); // new, or deleted and set again: at the end
+    if (o.cleared) {
+      o.added.set(k, v);
+      return this;
     }
+    // A key of `added` is TOMB in `over` when the shared map has it, else in neither: set in
+    // `added` again (in its place) either way, with no has() of `added` first.
+    const w = o.over.get(k);
+    if (w === undefined ? this.sh.map.has(k) : w !== TOMB) o.over.set(k, v); // in its place
+    else o.added.set(k, v); // new, or deleted and set again: at the end (or in its place in `added`)
     return this;
   }
 
   delete(k: K): boolean {
     const o = this.mine();
     if (o === undefined) {
-      if (!this.sh.map.has(k)) return false;
-      this.wrote();
-      return this.sh.map.delete(k);
+      // One lookup (has() then delete() were two): out of date, it throws (wrote()) before it deletes.
+      if (this.sh.owner !== this) {
+        if (!this.sh.map.has(k)) return false;
+        this.wrote();
+      }
+      if (!this.sh.map.delete(k)) return false;
+      this.sh.version++;
+      return true;
     }
     if (o.added.delete(k)) return true; // (a key of the shared map is TOMB in `over` already)
     if (o.cleared) return false;

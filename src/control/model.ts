@@ -136,14 +136,32 @@ export function modelServiceKey(s: Pick<ServiceModel, 'proto' | 'vip' | 'port' |
   return serviceKey({ proto: s.proto, addr: formatIp(s.vip), port: s.port, fwmark: s.fwmark });
 }
 
-/** A deleted server in the trash: its virtual service (protocol, address and port, or mark, as
- *  the kernel's ip_vs_trash_get_dest matches) and its address and port. */
-function trashKeyOf(s: ServiceModel, addr: number, port: number): string {
-  return `${serviceKeyOf(s.proto, s.vip, s.port, s.fwmark)}>${addr}:${port}`;
+/** A key's first character: the service's protocol (0: a mark service). */
+function protoTag(proto: Proto): number {
+  return proto === 'tcp' ? 1 : proto === 'udp' ? 2 : 3;
 }
 
+/**
+ * A deleted server in the trash: its virtual service (protocol, address and port, or mark, as
+ * the kernel's ip_vs_trash_get_dest matches) and its address and port: serviceKeyOf's four
+ * characters and three more (the address's two halves, the port), made in one string. Until
+ * 2026-12-06 `${serviceKeyOf(...)}>${addr}:${port}`: five strings of decimal digits joined per
+ * server (and the service's key made again for each), ~1 KB of garbage per service at -C.
+ */
+function trashKeyOf(s: ServiceModel, addr: number, port: number): string {
+  return s.fwmark !== 0
+    ? String.fromCharCode(0, s.fwmark >>> 16, s.fwmark & 0xffff, 0, addr >>> 16, addr & 0xffff, port)
+    : String.fromCharCode(protoTag(s.proto), s.vip >>> 16, s.vip & 0xffff, s.port, addr >>> 16, addr & 0xffff, port);
+}
+
+/**
+ * The model's key of a service (its maps: services, idTrash): four UTF-16 code units, the
+ * protocol's tag (0 for a mark), the address's (or the mark's) two halves and the port; opaque
+ * (nothing reads it back), one short string made at once, where `${proto}|${vip}|${port}` turned
+ * the numbers into decimal text and joined them.
+ */
 export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0): string {
-  return fwmark !== 0 ? `fwm|${fwmark}` : `${proto}|${vip}|${port}`;
+  return fwmark !== 0 ? String.fromCharCode(0, fwmark >>> 16, fwmark & 0xffff, 0) : String.fromCharCode(protoTag(proto), vip >>> 16, vip & 0xffff, port);
 }
 
 /**

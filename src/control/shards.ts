@@ -92,6 +92,14 @@ export class ShardedMap<K extends number | string, V> {
     return gone;
   }
 
+  /** get(k), then delete(k): the key hashed and its shard found once. */
+  take(k: K): V | undefined {
+    const m = this.maps[shardOf(k)]!;
+    const v = m.get(k);
+    if (v !== undefined && m.delete(k)) this.n--;
+    return v;
+  }
+
   clear(): void {
     this.maps.fill(NONE as unknown as Map<K, V>);
     this.n = 0;
@@ -180,9 +188,8 @@ export class OrderedShardedMap<K extends number | string, V> {
   }
 
   delete(k: K): boolean {
-    const e = this.byKey.get(k);
+    const e = this.byKey.take(k);
     if (e === undefined) return false;
-    this.byKey.delete(k);
     // Its own links are kept: an iterator standing on it finds its way on (OrderedIterator).
     e.dead = true;
     if (e.prev === undefined) this.head = e.next;

@@ -56,9 +56,8 @@ interface Shared {
 
 /** Entry `key` out of the shared trash (if there). */
 function shDelete(sh: Shared, key: string): void {
-  const e = sh.trash.get(key);
+  const e = sh.trash.take(key);
   if (e === undefined) return;
-  sh.trash.delete(key);
   if (sh.cursor === e) sh.cursor = e.next;
   if (e.prev === undefined) sh.first = e.next;
   else e.prev.next = e.next;
@@ -84,7 +83,7 @@ export class SlotPool {
   private own_: {
     /** sh.version when the copy was made. */
     version: number;
-    /** Trash keys set (an entry) or deleted (null) by the copy, in the order last written (in each shard). */
+    /** Trash keys set (an entry) or deleted (null) by the copy (their order here means nothing: `order` is the copy's). */
     trash: ShardedMap<string, TrashEntry | null>;
     /** The next TrashEntry.seq of the copy's (after the shared ones). */
     seq: number;
@@ -254,10 +253,8 @@ export class SlotPool {
     if (had === null) return;
     if (had === undefined && !this.sh.trash.has(key)) return;
     o.size--;
-    if (this.sh.trash.has(key)) {
-      o.trash.delete(key);
-      o.trash.set(key, null);
-    } else o.trash.delete(key);
+    if (this.sh.trash.has(key)) o.trash.set(key, null);
+    else o.trash.delete(key);
   }
 
   /** Slot `slot` of the deleted server `key` goes into the trash (last: the newest). */
@@ -272,7 +269,7 @@ export class SlotPool {
       return;
     }
     this.trashDelete(key);
-    o.trash.delete(key);
+    // (Where a key lies in `trash`'s shards is not its order: `order` and seq are.)
     o.trash.set(key, e);
     o.order.push(e);
     o.size++;
