@@ -1369,13 +1369,15 @@ function clearServiceMaps(m: Model): { all: ServiceModel[]; cleared: boolean } {
 export function removeService(ctx: VerbCtx, s: ServiceModel, cleared = false): void {
   const m = ctx.model;
   const key = serviceKeyOf(s.proto, s.vip, s.port, s.fwmark);
+  // Indexed loops: for-of made an iterator result per server where this ran unoptimised (~60 bytes a service at -C).
+  const dests = s.dests;
   if (!cleared) {
     m.services.delete(key);
     if (s.fwmark === 0) addRef(m.vips, s.vip, -1);
-    for (const d of s.dests) addRef(m.rips, d.addr, -1);
-    for (const l of s.laddrs) addRef(m.lips, l.addr, -1);
+    for (let i = 0; i < dests.length; i++) addRef(m.rips, dests[i]!.addr, -1);
+    for (let i = 0; i < s.laddrs.length; i++) addRef(m.lips, s.laddrs[i]!.addr, -1);
   }
-  for (const d of s.dests) m.trashSlot(s, d);
+  for (let i = 0; i < dests.length; i++) m.trashSlot(s, dests[i]!);
   m.freeId(key, s.id);
   ctx.gone?.set(s.id, { vip: s.fwmark === 0 ? s.vip : undefined, rips: s.dests.map((d) => d.addr), lips: s.laddrs.map((l) => l.addr), slots: s.dests.map((d) => d.slot), key });
   ctx.ops.push({ op: 'delService', id: s.id });
