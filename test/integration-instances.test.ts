@@ -82,10 +82,18 @@ test('two uvsd on one host: one --state-file is held by one uvsd (the second ref
     assert.match(await uvsadm(sockA, ['-Ln']), new RegExp(`TCP  ${VIP.replaceAll('.', '\\.')}:80 rr`), 'the first uvsd answers on its socket');
 
     // Its socket file removed by hand and another uvsd listening there: stopping the first one
-    // leaves the other's socket.
-    unlinkSync(sockA);
-    const d = uvsd('uvs2', sockA);
-    await started(d);
+    // leaves the other's socket. The first one is held (SIGSTOP) until the other listens: it binds
+    // a removed socket again within a second, and the other's start (node, the warm-ups, the probe)
+    // can take longer on a loaded host (CI 2026-12-06: 'another uvsd is already listening').
+    process.kill(pidA, 'SIGSTOP');
+    let d: Proc;
+    try {
+      unlinkSync(sockA);
+      d = uvsd('uvs2', sockA);
+      await started(d);
+    } finally {
+      process.kill(pidA, 'SIGCONT');
+    }
     assert.equal(await a.stop(3000), 0);
     assert.ok(existsSync(sockA), 'the other uvsd\'s socket is still there');
     assert.doesNotMatch(await uvsadm(sockA, ['-Ln']), /TCP/, 'and answers (its own, empty table)');
