@@ -14,7 +14,7 @@ import type { RateEstimator, Rates } from './rates.js';
 import { destOverloaded, fwmarkOf, healthEntries, liveServices, quorumsOf, serviceKeyOf, serviceLabels } from './view.js';
 import { serviceId } from '../control/protocol.js';
 import { runSteps, type Steps } from '../control/slices.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero, type DestTable } from '../datapath/dests.js';
 
 export interface StatusDest {
   addr: string;
@@ -182,6 +182,9 @@ const jsonReason = (t: StatusTexts, r: string): string => {
 const RATE_KEYS = ['{"cps":', ',"inpps":', ',"inbps":', ',"outpps":', ',"outbps":'];
 const SVC_STAT_KEYS = [',"conns":', ',"inPkts":', ',"inBytes":', ',"outPkts":', ',"outBytes":'];
 const SVC_STATS = [STAT_CONNS, STAT_IN_PKTS, STAT_IN_BYTES, STAT_OUT_PKTS, STAT_OUT_BYTES];
+/** A table server's counters, after its flags: the keys, and the table's columns in the same order (destColumns). */
+const DEST_STAT_KEYS = [',"active":', ',"inactive":', ...SVC_STAT_KEYS];
+const destColumns = (dt: DestTable): ArrayLike<number>[] => [dt.active, dt.inactive, dt.conns, dt.inPkts, dt.inBytes, dt.outPkts, dt.outBytes];
 /** A server of the table's text after its weight, by health, up to its reason. */
 const DEST_HEALTH: Record<string, string> = {
   up: ',"health":"up","removed":false,"reason":', down: ',"health":"down","removed":false,"reason":', unchecked: ',"health":"unchecked","removed":false,"reason":',
@@ -319,6 +322,7 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
     const st = new Float64Array(5);
     const r = new Float64Array(5);
     const sum = new Float64Array(5);
+    const cols = destColumns(dt);
     let first = true;
     for (const s of svcs) {
       if (dp.services[s.id] !== s) continue;
@@ -381,20 +385,11 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
         out.text(sorry ? ',"sorry":true' : ',"sorry":false');
         out.text(q?.sorryIn === true && e?.state === 'up' && !sorry ? ',"heldOut":true' : ',"heldOut":false');
         if (e?.suspended === true) out.text(',"suspended":true');
-        out.text(destOverloaded(dt, d) ? ',"overloaded":true,"active":' : ',"overloaded":false,"active":');
-        out.num(dt.active[d]);
-        out.text(',"inactive":');
-        out.num(dt.inactive[d]);
-        out.text(',"conns":');
-        out.num(dt.conns[d]);
-        out.text(',"inPkts":');
-        out.num(dt.inPkts[d]);
-        out.text(',"inBytes":');
-        out.num(dt.inBytes[d]);
-        out.text(',"outPkts":');
-        out.num(dt.outPkts[d]);
-        out.text(',"outBytes":');
-        out.num(dt.outBytes[d]);
+        out.text(destOverloaded(dt, d) ? ',"overloaded":true' : ',"overloaded":false');
+        for (let k = 0; k < DEST_STAT_KEYS.length; k++) {
+          out.text(DEST_STAT_KEYS[k]!);
+          out.num(cols[k]![d]!);
+        }
         out.text(',"rates":');
         rates.destInto(d, r);
         writeRates(out, r);
