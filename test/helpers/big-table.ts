@@ -32,11 +32,55 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
     if (mine === undefined) byService.set(id, [x]);
     else mine.push(x);
   }
-  const entry = (x: (typeof rs)[number]): HealthEntry => ({
-    service: x.service, addr: x.addr, port: x.port, state: x.up ? 'up' : 'down', reason: x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused',
-    weight: 1, inhibit: false, since: 0,
-  });
-  const quorum = (x: (typeof rs)[number]): HealthQuorum => ({ service: x.service, up: true, aliveWeight: servers, quorum: 1, hysteresis: 0, sorryIn: false });
+  type Row = (typeof rs)[number];
+  // Each list's fields written into a row: a new object for the lists (entries(), eachEntry, ...),
+  // the caller's row for the cursors (as HealthManager's, which make no object per row).
+  const fillEntry = (row: HealthEntry, x: Row): HealthEntry => {
+    row.service = x.service;
+    row.addr = x.addr;
+    row.port = x.port;
+    row.state = x.up ? 'up' : 'down';
+    row.reason = x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused';
+    row.weight = 1;
+    row.inhibit = false;
+    row.since = 0;
+    return row;
+  };
+  const fillChecker = (row: CheckerStat, x: Row): CheckerStat => {
+    row.service = x.service;
+    row.addr = x.addr;
+    row.port = x.port;
+    row.index = 0;
+    row.type = 'TCP_CHECK';
+    row.up = x.up;
+    row.passed = x.passed;
+    row.failed = x.failed;
+    row.notRun = x.notRun;
+    row.lastMs = x.lastMs;
+    row.lastReason = '';
+    return row;
+  };
+  const fillQuorum = (row: HealthQuorum, x: Row): HealthQuorum => {
+    row.service = x.service;
+    row.up = true;
+    row.aliveWeight = servers;
+    row.quorum = 1;
+    row.hysteresis = 0;
+    row.sorryIn = false;
+    return row;
+  };
+  const entry = (x: Row): HealthEntry => fillEntry({} as HealthEntry, x);
+  const quorum = (x: Row): HealthQuorum => fillQuorum({} as HealthQuorum, x);
+  /** A cursor over rs, every `step`th row: fill, then the fields a cursor's row must not keep from the last one. */
+  const cursor = <R>(step: number, fill: (row: R, x: Row) => R, clear: (row: R) => void) => () => {
+    let i = 0;
+    return (row: R): boolean => {
+      if (i >= rs.length) return false;
+      clear(fill(row, rs[i]!));
+      i += step;
+      return true;
+    };
+  };
   const health: HealthView = {
     stateOf: (service, rip, rport) => health.stateOfKey!(`${serviceId(service)} ${rip}:${rport}`),
     stateOfKey: (key) => {
@@ -57,68 +101,18 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
       return mine === undefined ? undefined : quorum(mine[0]!);
     },
     *eachCheckerStat() {
-      for (const x of rs) {
-        yield {
-          service: x.service, addr: x.addr, port: x.port, index: 0, type: 'TCP_CHECK', up: x.up, passed: x.passed, failed: x.failed, notRun: x.notRun, lastMs: x.lastMs, lastReason: '',
-        } satisfies CheckerStat;
-      }
+      for (const x of rs) yield fillChecker({} as CheckerStat, x);
     },
     *eachQuorum() {
       for (let i = 0; i < rs.length; i += servers) yield quorum(rs[i]!);
     },
     // The same lists written into the caller's row (as HealthManager's cursors).
-    entryCursor: () => {
-      let i = 0;
-      return (row) => {
-        if (i >= rs.length) return false;
-        const x = rs[i++]!;
-        row.service = x.service;
-        row.addr = x.addr;
-        row.port = x.port;
-        row.state = x.up ? 'up' : 'down';
-        row.reason = x.up ? 'TCP_CHECK: connected' : 'TCP_CHECK: connection refused';
-        row.weight = 1;
-        row.inhibit = false;
-        row.since = 0;
-        row.suspended = undefined;
-        return true;
-      };
-    },
-    checkerCursor: () => {
-      let i = 0;
-      return (row) => {
-        if (i >= rs.length) return false;
-        const x = rs[i++]!;
-        row.service = x.service;
-        row.addr = x.addr;
-        row.port = x.port;
-        row.index = 0;
-        row.type = 'TCP_CHECK';
-        row.up = x.up;
-        row.passed = x.passed;
-        row.failed = x.failed;
-        row.notRun = x.notRun;
-        row.lastMs = x.lastMs;
-        row.lastReason = '';
-        return true;
-      };
-    },
-    quorumCursor: () => {
-      let i = 0;
-      return (row) => {
-        if (i >= rs.length) return false;
-        row.service = rs[i]!.service;
-        row.up = true;
-        row.aliveWeight = servers;
-        row.quorum = 1;
-        row.hysteresis = 0;
-        row.sorryIn = false;
-        row.sorry = undefined;
-        row.suspended = undefined;
-        i += servers;
-        return true;
-      };
-    },
+    entryCursor: cursor<HealthEntry>(1, fillEntry, (row) => (row.suspended = undefined)),
+    checkerCursor: cursor<CheckerStat>(1, fillChecker, () => {}),
+    quorumCursor: cursor<HealthQuorum>(servers, fillQuorum, (row) => {
+      row.sorry = undefined;
+      row.suspended = undefined;
+    }),
   };
   return { r, health };
 }
