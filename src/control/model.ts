@@ -172,13 +172,7 @@ export function serviceKeyOf(proto: Proto, vip: number, port: number, fwmark = 0
  * the one holding the entry the helper made for it.
  */
 export function ftpNotPersistent(model: Model, ftpPorts: readonly number[], workers: number): string[] {
-  if (workers < 2 || ftpPorts.length === 0) return [];
-  const out: string[] = [];
-  for (const s of model.services.values()) {
-    const text = ftpNotPersistentText(model, s, ftpPorts);
-    if (text !== undefined) out.push(text);
-  }
-  return out;
+  return new FtpCheck().list(model, ftpPorts, workers); // every service's verdict made anew
 }
 
 /** ftpNotPersistent()'s verdict on one service: its serviceText if it is one, else undefined. */
@@ -596,18 +590,19 @@ export class Control {
   /** The services ftpNotPersistent() found last time: each is warned about once while it stays so. */
   private ftpWarned = new Set<string>();
 
-  /** The services an FTP session's data connections may miss with --workers (ftpNotPersistent()). */
+  /** The services an FTP session's data connections may miss with --workers (ftpNotPersistent()'s,
+   *  each service's verdict kept while it does not change: warnFtp() and `--status` read it). */
   ftpNotPersistent(): string[] {
-    return ftpNotPersistent(this.model, this.dp.defense.ftpPorts, this.info.workers?.count ?? 1);
+    return this.ftpCheck.list(this.model, this.dp.defense.ftpPorts, this.info.workers?.count ?? 1);
   }
 
-  /** What warnFtp() keeps of each service's verdict. */
+  /** What ftpNotPersistent() keeps of each service's verdict. */
   readonly ftpCheck = new FtpCheck();
 
   /** A warning for each service that became one of ftpNotPersistent()'s since the last change. */
   private warnFtp(): void {
     const workers = this.info.workers?.count ?? 1;
-    const now = this.ftpCheck.list(this.model, this.dp.defense.ftpPorts, workers);
+    const now = this.ftpNotPersistent();
     if (now.length === 0 && this.ftpWarned.size === 0) return;
     let kept = 0;
     for (const service of now) {
