@@ -14,9 +14,12 @@ import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js
 import { RateEstimator } from '../src/metrics/rates.js';
 import { statusJson } from '../src/metrics/status.js';
 import { STATUS_PAGE } from '../src/metrics/page.js';
+import { HealthManager } from '../src/health/manager.js';
+import { withHealth } from '../src/health/report.js';
+import { formatStatus } from '../src/control/printers.js';
 import { TraceSessions, SESSION_IDLE_MS } from '../src/control/trace.js';
 import { registerScheduler } from '../src/sched/index.js';
-import type { HealthEntry, ServiceKey, TracePollResult } from '../src/control/protocol.js';
+import type { HealthEntry, ServiceKey, StatusResult, TracePollResult } from '../src/control/protocol.js';
 import { repoRoot } from './lab/dr-lab.js';
 import { parseArgs, UsageError } from '../src/control/ipvsadm.js';
 import { formatEvent, parseTraceArgs } from '../src/cli/trace.js';
@@ -393,6 +396,28 @@ test('status JSON: the health checks\' queue as uvsadm --status health_queue wor
   // Configured health checks but no checker running (queue() undefined), or no health checks at all: none.
   assert.equal('healthQueue' in statusJson(r.dp, new RateEstimator(r.dp), { health: { ...health, queue: () => undefined } }), false);
   assert.equal('healthQueue' in statusJson(r.dp, new RateEstimator(r.dp)), false);
+});
+
+test('status JSON: the health checks\' not-run and refused counts, the numbers uvsadm --status (health_checks_not_run, health_refused) and /metrics give (healthChecksNotRun, healthRefused), none without checks', async () => {
+  const r = rig();
+  const mgr = new HealthManager(undefined, {
+    call: (verb, args) => r.ctl.call(verb, args), run: () => Promise.resolve({ ok: true, reason: 'ok' }), exec: () => Promise.resolve(),
+    log: { info: () => {}, warn: () => {} },
+  });
+  mgr.notRunTotal = 3;
+  mgr.refusedTotal = 2;
+  const st = statusJson(r.dp, new RateEstimator(r.dp), { health: mgr });
+  assert.deepEqual([st.healthChecksNotRun, st.healthRefused], [3, 2]);
+  const text = formatStatus(withHealth('status', r.ctl.call('status', {}), mgr) as StatusResult);
+  assert.deepEqual([/^health_checks_not_run (\d+)$/m.exec(text)?.[1], /^health_refused (\d+)$/m.exec(text)?.[1]], ['3', '2'], text);
+  const ex = parseExposition(await createMetrics(r.dp, { process: false, health: mgr }).text());
+  assert.deepEqual([ex.get('uvs_health_checks_not_run_total', {}), ex.get('uvs_health_refused_total', {})], [3, 2]);
+  // The page's health checks line names them once not zero.
+  assert.match(STATUS_PAGE, /st\.healthChecksNotRun \? ", " \+ st\.healthChecksNotRun \+ " not run"/);
+  assert.match(STATUS_PAGE, /st\.healthRefused \? ", " \+ st\.healthRefused \+ " refused by the table"/);
+  // No health checks configured: neither.
+  const plain = statusJson(r.dp, new RateEstimator(r.dp));
+  assert.deepEqual(['healthChecksNotRun' in plain, 'healthRefused' in plain], [false, false]);
 });
 
 test('status JSON is linear in removed servers: 4,000 services each with a server the checks removed, well under 400 ms of CPU', () => {

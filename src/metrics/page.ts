@@ -145,12 +145,14 @@ function render(st) {
   $("mac").textContent = st.mac;
   $("addrs").textContent = st.addrs.join(", ");
   $("conns").textContent = st.conns.entries + " / " + st.conns.capacity;
-  // As --status's health_queue line; amber while checks wait for a slot (they start late).
+  // As --status's health_queue line; amber while checks wait for a slot (they start late). Then, once not
+  // zero, its health_checks_not_run and health_refused counts (since start).
   const q = st.healthQueue;
   $("hq-kv").hidden = !q;
   if (q) {
     setKv("hq", q.inFlight + " / " + q.slots + " in flight, " + q.waiting + " waiting, scripts " + q.processes + " / " + q.processSlots +
-      ", latest start +" + q.lateMaxMs + " ms (60 s)", q.waiting > 0 ? "warn" : "");
+      ", latest start +" + q.lateMaxMs + " ms (60 s)" + (st.healthChecksNotRun ? ", " + st.healthChecksNotRun + " not run" : "") +
+      (st.healthRefused ? ", " + st.healthRefused + " refused by the table" : ""), q.waiting > 0 ? "warn" : "");
   }
   $("rx").textContent = num(st.link.rxfps) + " frames/s, " + bits(st.link.rxbps);
   $("tx").textContent = num(st.link.txfps) + " frames/s, " + bits(st.link.txbps);

@@ -87,6 +87,12 @@ export interface StatusJson {
   healthChecks: boolean;
   /** The checks' slots and queue (`uvsadm --status` health_queue), while checkers run. */
   healthQueue?: HealthQueue;
+  /** With health checks configured: checks that could not run since start (uvsd out of file descriptors, memory or
+   *  processes; `uvsadm --status` health_checks_not_run, uvs_health_checks_not_run_total). */
+  healthChecksNotRun?: number;
+  /** With health checks configured: table changes of the health checks the table refused since start (a server or
+   *  service deleted by hand; `uvsadm --status` health_refused, uvs_health_refused_total). */
+  healthRefused?: number;
   conns: { entries: number; capacity: number };
   /** Frames and their rates; with uvsd's link watch also the interface, whether frames can pass (ok)
    *  and the `uvsadm --status` link line (text: `up, bridge br0`, `down`, `up, not in bridge br0 (br0 is gone)`). */
@@ -259,6 +265,8 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
     ...roleStatus(dp),
     healthChecks: health !== undefined,
     ...(healthQueue === undefined ? {} : { healthQueue }),
+    ...(health?.notRunTotal === undefined ? {} : { healthChecksNotRun: health.notRunTotal }),
+    ...(health?.refusedTotal === undefined ? {} : { healthRefused: health.refusedTotal }),
     conns: { entries: dp.ct.count, capacity: dp.ct.max },
     link: { ...(link === undefined ? {} : { iface: link.iface, ok: link.ok, text: describeLink(link) }), rxFrames: c.c[C.rx_frames], txFrames: c.c[C.tx_frames], ...lr },
     drops: [
