@@ -3,10 +3,10 @@
 // one-item batch (-A, -a) and of the verbs alone, ms. Not a test.
 //
 //   node dist/bench/batch-one.js [--services 32750]
-import { parseArgs } from 'node:util';
 import { rig } from '../test/helpers/harness.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '32750' } } });
+const { values } = benchArgs(import.meta.url, { options: { services: { type: 'string', default: '32750' } } });
 const N = Number(values.services);
 const r = rig({ addrs: ['10.0.0.1/8'], destMax: N + 64 });
 const t0 = performance.now();

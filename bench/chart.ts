@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { svg, type Latest } from './lib/chart-svg.js';
+import { benchArgs } from './lib/args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { values: opt } = parseArgs({
+const { values: opt } = benchArgs(import.meta.url, {
   options: {
     in: { type: 'string', default: path.join(ROOT, 'bench/results/latest.json') },
     out: { type: 'string', default: path.join(ROOT, 'docs/performance.png') },

@@ -9,13 +9,13 @@
 // both (P+1 -> P-1). Printed per verb: the thread CPU of the verb's one piece (Control.held's
 // cpuMs, native threadCpuMs: the host is shared), every run; gc() before each verb when exposed
 // (a collection is not what this measures).
-import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import type { ServiceKey } from '../src/control/protocol.js';
 import { round } from './lib/stats.js';
 import { recordHeld } from './lib/held.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     sizes: { type: 'string', default: '8192,16384' },
     servers: { type: 'string', default: '4' },

@@ -12,14 +12,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { listenControl } from '../src/control/server.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { native } from '../src/datapath/port.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, requests: { type: 'string', default: '2000' }, runs: { type: 'string', default: '3' }, child: { type: 'string' }, verb: { type: 'string' }, from: { type: 'string', default: '0' } } });
+const { values } = benchArgs(import.meta.url, { options: { services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, requests: { type: 'string', default: '2000' }, runs: { type: 'string', default: '3' }, child: { type: 'string' }, verb: { type: 'string' }, from: { type: 'string', default: '0' } } });
 const N = Number(values.services);
 const M = Number(values.servers);
 const R = Number(values.requests);

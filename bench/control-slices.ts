@@ -12,13 +12,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import { listenControl } from '../src/control/server.js';
 import { loopGapProbe, round } from './lib/stats.js';
 import { recordHeld } from './lib/held.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     services: { type: 'string', default: '10000' },
     servers: { type: 'string', default: '4' },

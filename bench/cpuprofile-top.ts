@@ -4,7 +4,7 @@
 //
 //   node dist/bench/cpuprofile-top.js FILE.cpuprofile [--top 25] [--from 3] [--to 13]
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from './lib/args.js';
 
 interface CallFrame {
   functionName: string;
@@ -23,7 +23,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: {
     top: { type: 'string', default: '25' },
@@ -31,10 +31,7 @@ const { values, positionals } = parseArgs({
     to: { type: 'string', default: '1e9' },
   },
 });
-if (positionals.length !== 1) {
-  console.error('usage: cpuprofile-top FILE.cpuprofile [--top N] [--from S] [--to S]');
-  process.exit(2);
-}
+if (positionals.length !== 1) usageError(import.meta.url, 'one FILE.cpuprofile to read');
 const prof = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as Profile;
 const from = Number(values.from) * 1e6;
 const to = Number(values.to) * 1e6;

@@ -9,15 +9,15 @@
 //   --ops: one-packet scheduling (-o): no connection entry is kept
 //   --jit-warmup: run uvsd's start-up JIT warm-up (src/datapath/warmup.ts) first
 //   (pin it for steadier numbers: taskset -c 1 node dist/bench/datapath-micro.js)
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { ipv4SetChecksum } from '../src/datapath/frame.js';
 import { native } from '../src/datapath/port.js';
 import { warmUp } from '../src/datapath/warmup.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     rounds: { type: 'string', default: '3' },
     batches: { type: 'string', default: '20000' },

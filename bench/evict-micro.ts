@@ -8,13 +8,13 @@
 //   node dist/bench/evict-micro.js [--conn-max 262144] [--rounds 5] [--batches 5000] [--out]
 //   --out: entries hashed both ways (NAT/FULLNAT: two nodes per entry to unhash)
 //   (pin it: taskset -c 1 node dist/bench/evict-micro.js)
-import { parseArgs } from 'node:util';
 import { parseIp } from '../src/datapath/addr.js';
 import { ConnTable } from '../src/datapath/conntable.js';
 import { PROTO_UDP as UDP } from '../src/datapath/frame.js';
 import { median } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     'conn-max': { type: 'string', default: '262144' },
     rounds: { type: 'string', default: '5' },

@@ -11,13 +11,13 @@
 //   node dist/bench/health-slots.js [--seconds 60] [--servers 8522] [--concurrency N]
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { hostChecks, Pinger } from '../src/health/checkers/index.js';
 import { HealthManager } from '../src/health/manager.js';
 import type { CheckSpec, HealthConfig, RealServerSpec } from '../src/health/types.js';
 import { formatIp, parseIp } from '../src/datapath/addr.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     seconds: { type: 'string', default: '60' },
     servers: { type: 'string', default: '8522' },

@@ -3,7 +3,7 @@
 //
 //   node dist/bench/heapprofile-top.js FILE.heapprofile [--top 15] [--depth 6]
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from './lib/args.js';
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -11,14 +11,11 @@ interface HeapNode {
   children: HeapNode[];
 }
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: { top: { type: 'string', default: '15' }, depth: { type: 'string', default: '6' } },
 });
-if (positionals.length !== 1) {
-  console.error('usage: heapprofile-top FILE.heapprofile [--top N] [--depth N]');
-  process.exit(2);
-}
+if (positionals.length !== 1) usageError(import.meta.url, 'one FILE.heapprofile to read');
 const prof = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { head: HeapNode };
 const depth = Number(values.depth);
 

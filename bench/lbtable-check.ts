@@ -8,11 +8,11 @@
 //   node dist/bench/lbtable-check.js [--from DIR] [--repeat 3]
 // --from DIR: the LbTable of another build (DIR/dist/src/sched/lbtable.js), e.g. a worktree of
 // an older commit.
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { from: { type: 'string' }, repeat: { type: 'string', default: '3' } } });
+const { values } = benchArgs(import.meta.url, { options: { from: { type: 'string' }, repeat: { type: 'string', default: '3' } } });
 const dist = values.from === undefined ? new URL('../', import.meta.url).href : pathToFileURL(resolve(values.from, 'dist')).href + '/';
 type Table = {
   capacity: number; count: number; maxSize: number; lastuse: Float64Array; walked?: number;

@@ -1,11 +1,12 @@
 // What logging a replace-all reload's report costs on the event loop at N services x M servers:
 // the report's changes (from a real ConfigManager reload, --replace-all as bench/reload-micro.ts)
 // logged through pino into uvsd's LogOutput (written to /dev/null), the thread's CPU of the log
-// call (least of --runs) and the line's size. node dist/bench/log-lines.js [--services 10000] [--servers 4]
+// call (least of --runs) and the line's size.
+//
+//   node dist/bench/log-lines.js [--services 10000] [--servers 4] [--runs 5]
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
@@ -14,8 +15,9 @@ import { parseIp } from '../src/datapath/addr.js';
 import { native } from '../src/datapath/port.js';
 import { LogOutput } from '../src/cli/logout.js';
 import { reloadLogFields } from '../src/cli/reload-log.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, runs: { type: 'string', default: '5' } } });
+const { values } = benchArgs(import.meta.url, { options: { services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, runs: { type: 'string', default: '5' } } });
 const N = Number(values.services);
 const M = Number(values.servers);
 

@@ -1,15 +1,17 @@
 // A reload's file warnings told at once (a keepalived.conf of --warnings IPv6 virtual servers, each
 // skipped with a warning) through uvsd's fileWarner into its LogOutput (written to /dev/null): the
 // thread's CPU of telling them all (least and most of --runs) and the lines written or dropped,
-// against one log line each (before 2026-12-06). node dist/bench/log-warnings.js [--warnings 10000]
+// against one log line each (before 2026-12-06).
+//
+//   node dist/bench/log-warnings.js [--warnings 10000] [--runs 5]
 import { openSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { LogOutput } from '../src/cli/logout.js';
 import { fileWarner } from '../src/cli/reload-log.js';
 import { native } from '../src/datapath/port.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { warnings: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } } });
+const { values } = benchArgs(import.meta.url, { options: { warnings: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } } });
 const n = Number(values.warnings);
 const out = new LogOutput(openSync('/dev/null', 'w'));
 let lines = 0;

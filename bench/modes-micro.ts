@@ -6,13 +6,13 @@
 // memcpy is measured alone and subtracted. Not a test; no pass/fail.
 //
 //   node dist/bench/modes-micro.js [--batches 20000]   (taskset -c 1 for steadier numbers)
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { udpFrame } from '../test/helpers/frames.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' } } });
+const { values } = benchArgs(import.meta.url, { options: { batches: { type: 'string', default: '20000' } } });
 const BATCHES = Number(values.batches);
 const B = 64;
 const STRIDE = 2048;

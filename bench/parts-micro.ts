@@ -7,15 +7,15 @@
 //
 //   node dist/bench/parts-micro.js [--rounds 3] [--only parse,csum,rewrite,table]
 //   (pin it for steadier numbers: taskset -c 1 node dist/bench/parts-micro.js)
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { ConnTable } from '../src/datapath/conntable.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { csumReplace16, csumReplace32, ETH_HLEN, ipv4HeaderValid } from '../src/datapath/frame.js';
 import { setDst } from '../src/proto/rewrite.js';
 import { udpFrame, tcpFrame } from '../test/helpers/frames.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     rounds: { type: 'string', default: '3' },
     only: { type: 'string', default: 'parse,csum,rewrite,table' },

@@ -2,21 +2,22 @@
 // for N services of M DR servers each (--servers, default 2), and how long the reload through the
 // socket's entry holds the event loop at once: the longest slice (wall, and the loop's thread's
 // CPU in it: other processes running meanwhile count in the wall time only) and the most CPU any
-// slice took. node dist/bench/reload-micro.js [--services 2000,10000] [--servers 4]
-// [--only-sliced [--replace-all]]: --replace-all makes each sliced reload's config replace every
-// service (their port is 80 and 81 by turns: every service and its servers deleted, new ones added).
+// slice took. --replace-all makes each sliced reload's config replace every service (their port
+// is 80 and 81 by turns: every service and its servers deleted, new ones added).
+//
+//   node dist/bench/reload-micro.js [--services 2000,10000] [--servers 2] [--only-sliced [--replace-all]]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { ConfigManager, checkConfigDocument, planReload } from '../src/control/config.js';
 import { yaml } from '../src/control/yaml-lazy.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { loopGapProbe } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '2000,10000' }, servers: { type: 'string', default: '2' }, 'only-sliced': { type: 'boolean', default: false }, 'replace-all': { type: 'boolean', default: false } } });
+const { values } = benchArgs(import.meta.url, { options: { services: { type: 'string', default: '2000,10000' }, servers: { type: 'string', default: '2' }, 'only-sliced': { type: 'boolean', default: false }, 'replace-all': { type: 'boolean', default: false } } });
 
 const M = Number(values.servers);
 

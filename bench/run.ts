@@ -23,7 +23,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { hasCommand, labUnavailableReason } from '../test/lab/netns.js';
 import { machine } from './lib/host.js';
 import { LATENCY_VARIANTS, latencyRow } from './lib/latency.js';
@@ -33,6 +32,7 @@ import { compare, resultsTable, samplesTable, udpSamples, type Sample } from './
 import { fmt, median, pct, stealPct, stealText } from './lib/stats.js';
 import { measure, TCP_TOOLS, TcpLab } from './lib/tcp.js';
 import { FWD_CPU, GEN_CPU, UdpLab } from './lib/udp.js';
+import { benchArgs } from './lib/args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BASELINE = path.join(ROOT, 'bench/baseline');
@@ -40,8 +40,8 @@ const UVSD_JS = path.join(ROOT, 'dist/src/cli/uvsd.js');
 const ROWS = ['dr', 'nat', 'fullnat', 'cps', 'bulk', 'latency', 'memory'] as const;
 type Row = (typeof ROWS)[number];
 
-// An unknown option or a negative value without `=` (--uvsd-nice -10): one line, not a stack trace.
-const { values: opt } = orFail(() => parseArgs({
+// An unknown option or a negative value without `=` (--uvsd-nice -10): one line, not a stack trace (exit 2).
+const { values: opt } = benchArgs(import.meta.url, {
   options: {
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '5' },
@@ -81,14 +81,8 @@ const { values: opt } = orFail(() => parseArgs({
     'uvsd-nice': { type: 'string', default: '0' },
     /** A built checkout of an earlier commit (git worktree add DIR COMMIT; npm ci): forwarder uvsd-before runs its uvsd. */
     before: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-}));
-
-if (opt.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 19).join('\n'));
-  process.exit(0);
-}
+});
 
 const seconds = bounded(Number(opt.seconds), 1, 120, 'seconds');
 const tcpSeconds = bounded(Number(opt['tcp-seconds'] ?? opt.seconds), 1, 120, 'tcp-seconds');
@@ -125,14 +119,6 @@ if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must 
 function bounded(v: number, lo: number, hi: number, name: string): number {
   if (!Number.isFinite(v) || v < lo || v > hi) fail(`--${name} must be a number in ${lo}..${hi}`);
   return v;
-}
-
-function orFail<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    fail((e as Error).message.replace(/\n/g, ' '));
-  }
 }
 
 function fail(msg: string): never {

@@ -8,14 +8,14 @@
 // Not a test; no pass/fail.
 //
 //   node dist/bench/sched-micro.js [--rounds 3] [--sizes 10,100,1000] [--only mh,sh]
-import { parseArgs } from 'node:util';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { DestTable } from '../src/datapath/dests.js';
 import { getScheduler, schedulerNames, type Flow, type SchedService } from '../src/sched/index.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     rounds: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '10,100,1000' },

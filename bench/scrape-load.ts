@@ -9,14 +9,14 @@
 // at once from the director namespace (one connection each). Prints uvsd's peak RSS (VmHWM),
 // its RSS after, the answers by status, and the UDP and control round trips during the storms.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createDrLab, VIP } from '../test/lab/dr-lab.js';
 import { delay, labUnavailableReason } from '../test/lab/netns.js';
 import { ControlClient } from '../src/control/client.js';
 import { monoMs } from '../src/control/protocol.js';
 import { median, percentile, round } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     services: { type: 'string', default: '2000' },
     scrapes: { type: 'string', default: '200' },

@@ -14,7 +14,6 @@
 // them: the longest in this thread's CPU (collections included), how many passed 2 ms, and the
 // collections (GC) that ran inside a slice: how many, their longest, and the longest slice
 // that had none.
-import { parseArgs } from 'node:util';
 import { bigHealthTable } from '../test/helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
@@ -24,8 +23,9 @@ import { SliceClock, yieldLoop, type Slicer } from '../src/control/slices.js';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { native } from '../src/datapath/port.js';
 import { BLOCK } from '../src/metrics/bytes.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     services: { type: 'string', default: '3000' },
     servers: { type: 'string', default: '3' },

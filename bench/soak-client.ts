@@ -8,16 +8,15 @@
 // once a server is gone. Every other failure counts. Every --report-s seconds, and at the end,
 // one JSON line: {"t":ms,"ok":{..},"failed":{..},"retried":{..},"samples":[..],"final":bool}.
 //
-//   node soak-client.js --vip 192.168.8.200 [--ka 4] [--short 2] [--udp 2] [--pause-ms 50] [--timeout-ms 1500]
+//   node dist/bench/soak-client.js --vip 192.168.8.200 [--ka 4] [--short 2] [--udp 2] [--pause-ms 50] [--timeout-ms 1500] [--report-s 10]
+//   (in a lab namespace: ip netns exec NS node ...)
 import http from 'node:http';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
-import { parseArgs } from 'node:util';
 import { requireLabNamespace } from '../test/lab/guard.js';
+import { benchArgs } from './lib/args.js';
 
-requireLabNamespace('soak-client.js');
-
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     vip: { type: 'string', default: '192.168.8.200' },
     ka: { type: 'string', default: '4' },
@@ -28,6 +27,8 @@ const { values } = parseArgs({
     'report-s': { type: 'string', default: '10' },
   },
 });
+// After the command line: --help prints the usage anywhere.
+requireLabNamespace('soak-client.js');
 
 type Kind = 'ka' | 'short' | 'udp';
 const KINDS: Kind[] = ['ka', 'short', 'udp'];

@@ -17,15 +17,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createDrLab, VIP, type DrLab } from '../test/lab/dr-lab.js';
 import { labUnavailableReason, delay } from '../test/lab/netns.js';
 import { machine, readCpus } from './lib/host.js';
 import { median, round } from './lib/stats.js';
 import { Rand } from '../test/helpers/fuzz.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     minutes: { type: 'string', default: '10' },
     'churn-s': { type: 'string', default: '3' },

@@ -19,12 +19,12 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createDrLab, VIP } from '../test/lab/dr-lab.js';
 import { delay, labUnavailableReason } from '../test/lab/netns.js';
 import { median, round } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     services: { type: 'string', default: '9000' },
     servers: { type: 'string', default: '4' },

@@ -9,15 +9,15 @@
 // disturbs every case alike. Not a test; no pass/fail.
 //
 //   node dist/bench/synproxy-micro.js [--batches 5000] [--runs 7]
-import { parseArgs } from 'node:util';
 import { Datapath } from '../src/datapath/pipeline.js';
 import { Control } from '../src/control/model.js';
 import { parseIp, parseMac, prefixMask } from '../src/datapath/addr.js';
 import { arpFrame, tcpFrame, TCP_FLAGS } from '../test/helpers/frames.js';
 import { SetupSink, feedOne, synproxyHandshake } from '../test/helpers/synproxy.js';
 import { median } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { batches: { type: 'string', default: '5000' }, runs: { type: 'string', default: '7' } } });
+const { values } = benchArgs(import.meta.url, { options: { batches: { type: 'string', default: '5000' }, runs: { type: 'string', default: '7' } } });
 const BATCHES = Number(values.batches);
 const RUNS = Number(values.runs);
 const B = 64;

@@ -23,7 +23,6 @@ import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { rig, type Rig } from '../test/helpers/harness.js';
 import { native } from '../src/datapath/port.js';
 import { DatapathGroup, type OpsMessage } from '../src/datapath/group.js';
@@ -38,8 +37,9 @@ import { loadKeepalivedOffThread } from '../src/control/config-thread.js';
 import type { Control } from '../src/control/model.js';
 import { cpuGaps } from './lib/held.js';
 import { round } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     path: { type: 'string', default: 'steer,health,keepalived,ftp' },
     services: { type: 'string', default: '10000' },

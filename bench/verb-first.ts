@@ -17,7 +17,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { rig } from '../test/helpers/harness.js';
 import { native } from '../src/datapath/port.js';
 import { listenControl } from '../src/control/server.js';
@@ -26,8 +25,9 @@ import { warmUp } from '../src/datapath/warmup.js';
 import { RX_HEADROOM } from '../src/datapath/pipeline.js';
 import { cpuGaps, recordHeld } from './lib/held.js';
 import { round } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: { only: { type: 'string' }, services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, pairs: { type: 'string', default: '2' }, child: { type: 'string' } },
 });
 const N = Number(values.services);

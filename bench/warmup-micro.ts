@@ -9,13 +9,13 @@
 //   node dist/bench/warmup-micro.js [--pairs 3]      (pin it: taskset -c 1 node ...)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { RX_HEADROOM } from '../src/datapath/pipeline.js';
 import { warmUp } from '../src/datapath/warmup.js';
 import { icmpFrame, tcpFrame, udpFrame, TCP_FLAGS } from '../test/helpers/frames.js';
 import { B, CLI, DIR, RS_NAT, S, VIP, jitLab } from '../test/helpers/jit-lab.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { pairs: { type: 'string', default: '3' }, child: { type: 'string' } } });
+const { values } = benchArgs(import.meta.url, { options: { pairs: { type: 'string', default: '3' }, child: { type: 'string' } } });
 
 function child(warm: boolean): void {
   const l2 = { ethDst: DIR, ethSrc: CLI };

@@ -2,9 +2,14 @@
 // The benchmark's results table (bench/lib/rows.ts): ratios are medians of adjacent pairs (same
 // row, same repeat), pairs with steal > 5% (a latency p99 window: > 1%) or a disturbed forwarder
 // are left out while others exist, absolute targets are judged on uvs's own median, and the chart
-// draws what it is given.
+// draws what it is given. Every bench answers --help with its usage and a bad option in one line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchHeader } from '../bench/lib/args.js';
 import { compare, comparisons, resultsTable, samplesTable, udpSamples, type Comparison, type Sample } from '../bench/lib/rows.js';
 import type { RunResult } from '../bench/lib/report.js';
 import { svg } from '../bench/lib/chart-svg.js';
@@ -99,4 +104,53 @@ test('the chart has one bar per comparison, coloured by met / not met, with the 
   assert.match(out, /fill="#ea4335"/, 'nat-new 0.9 < 1: red');
   assert.match(out, /fill="#34a853"/, 'rss 150 <= 200: green');
   assert.match(out, /0\.900 × \(target &gt;= 1\)/);
+});
+
+/** Modules uvsd preloads (node --import), configured by environment: no command line to read. */
+const PRELOADED = new Set(['heap-sample', 'loop-gaps']);
+
+type Run = { code: number; stdout: string; stderr: string };
+const runNode = (args: string[]): Promise<Run> => new Promise((resolve) => {
+  execFile(process.execPath, args, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+    resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+  });
+});
+
+test('every bench prints its usage (from its header comment) on --help and exits 0; an unknown option is one line on stderr and exit 2, not parseArgs\' stack trace (bench/lib/args.ts)', { timeout: 600_000 }, async () => {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../bench');
+  const names = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3)).filter((n) => !PRELOADED.has(n)).sort();
+  assert.ok(names.length >= 25, names.join(' '));
+  const failures: string[] = [];
+  // Four at a time: each is a node start and the bench's imports, nothing of the bench runs.
+  let next = 0;
+  const one = async (): Promise<void> => {
+    for (let i = next++; i < names.length; i = next++) {
+      const name = names[i]!;
+      const file = path.join(dir, `${name}.js`);
+      const { usage, text } = benchHeader(file);
+      const help = await runNode([file, '--help']);
+      const first = help.stdout.split('\n')[0]!;
+      if (help.code !== 0 || usage.length === 0 || first !== `usage: ${usage[0]}` || !(usage[0]!.includes(`${name}.js`) || usage[0]!.includes('npm run ')) ||
+        !help.stdout.includes(text[0]!) || help.stderr !== '') {
+        failures.push(`${name} --help: exit ${help.code}, usage ${JSON.stringify(usage)}, stdout ${JSON.stringify(help.stdout.slice(0, 300))}, stderr ${JSON.stringify(help.stderr.slice(0, 300))}`);
+      }
+      const bad = await runNode([file, '--no-such-option']);
+      if (bad.code !== 2 || bad.stdout !== '' || bad.stderr !== `${name}: unknown option --no-such-option (--help for usage)\n`) {
+        failures.push(`${name} --no-such-option: exit ${bad.code}, stderr ${JSON.stringify(bad.stderr.slice(0, 300))}`);
+      }
+    }
+  };
+  await Promise.all([one(), one(), one(), one()]);
+  assert.deepEqual(failures, []);
+});
+
+test('a bench\'s usage: the header\'s indented `node` or `npm run` line and the lines that go on with `[`, the rest of the header after it', () => {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../bench');
+  const run = benchHeader(path.join(dir, 'run.js'));
+  assert.equal(run.usage.length, 4, run.usage.join('\n'));
+  assert.match(run.usage[0]!, /^npm run bench -- \[--rows /);
+  assert.match(run.usage[3]!, /\[--autogroup-nice N\]$/);
+  assert.match(run.text[0]!, /^The benchmark: every row of issue 15/);
+  assert.ok(run.text.includes('Rows (each in network namespaces this run creates and deletes in finally; lib/ has one file per kind):'));
+  assert.ok(!run.text.some((l) => l.includes('[--seconds 10]')), 'the usage lines are not in the text again');
 });
