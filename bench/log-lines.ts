@@ -14,7 +14,7 @@ import { ConfigManager } from '../src/control/config.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { native } from '../src/datapath/port.js';
 import { LogOutput } from '../src/cli/logout.js';
-import { reloadLogFields } from '../src/cli/reload-log.js';
+import { reloadLogFields, reloadLogger } from '../src/cli/reload-log.js';
 import { benchArgs } from './lib/args.js';
 
 const { values } = benchArgs(import.meta.url, { options: { services: { type: 'string', default: '10000' }, servers: { type: 'string', default: '4' }, runs: { type: 'string', default: '5' } } });
@@ -63,3 +63,22 @@ const measure = (what: string, f: () => void): void => {
 };
 measure('whole report (before 2026-12-06)', () => log.info({ via: 'bench', changes: report.changes, ignored: report.ignored }, 'configuration reloaded'));
 measure('reloadLogFields', () => log.info(reloadLogFields('bench', report), 'configuration reloaded'));
+
+// Every line of the reload as uvsd logs it (reloadLogger: the first, then a piece per turn of the
+// loop once the output wrote the one before): the most CPU and the most bytes of one line, --runs times.
+for (let r = 0; r < Number(values.runs); r++) {
+  const dropped0 = out.state().dropped;
+  let most = 0; let mostBytes = 0; let lines = 0;
+  const timed = { info: (fields: object, msg: string): void => {
+    const c0 = native.threadCpuMs();
+    log.info(fields, msg);
+    most = Math.max(most, native.threadCpuMs() - c0);
+    mostBytes = Math.max(mostBytes, bytes);
+    lines++;
+  } };
+  await reloadLogger(timed, async () => {
+    await out.drained(2_000);
+    await new Promise((resolve) => setImmediate(resolve));
+  })('bench', report);
+  console.log(JSON.stringify({ services: N, servers: M, changes: report.changes.length, what: 'reloadLogger: every line', lines, mostCpuMsPerLine: Number(most.toFixed(3)), mostLineBytes: mostBytes, linesDropped: out.state().dropped - dropped0 }));
+}

@@ -94,6 +94,33 @@ test('uvsd: a SIGHUP during its start (TAP open, table not yet set up) is one re
   });
 });
 
+test('uvsd: a SIGHUP reload of 1,800 changes logs every change: `configuration reloaded` with the first 1,000, then `configuration reloaded: changes 1001-1800 of 1800` (before 2026-12-06 the other 800 were only in the reload\'s reply, which nobody reads for a SIGHUP)', { timeout: 30_000 }, async (t) => {
+  await withLab(t, 'uvssig', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    const server = (k: number): string => `      - address: 192.168.8.${20 + k}\n        method: dr\n`;
+    const table = (port: number, servers: number): string => `daemon:\n  drain-timeout: 0\nservices:\n${Array.from({ length: 300 }, (_, i) =>
+      `  - proto: tcp\n    address: 192.168.8.200\n    port: ${port + i}\n    scheduler: rr\n    servers:\n${Array.from({ length: servers }, (_, k) => server(k)).join('')}`).join('')}`;
+    const cfg = join(tmp, 'u.yaml');
+    writeFileSync(cfg, table(10000, 1));
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'), '--config', cfg, '--no-jit-warmup']), { cwd: repoRoot });
+    await p.waitForLine(/"msg":"uvsd started"/, 10_000);
+    // Every service replaced: 300 deleted, 300 added with 4 servers each.
+    writeFileSync(cfg, table(20000, 4));
+    process.kill(p.child.pid!, 'SIGHUP');
+    await p.waitForLine(/"msg":"configuration reloaded: changes 1001-1800 of 1800"/, 10_000);
+    const recs = p.stdout().split('\n').filter((l) => l.includes('"msg":"configuration reloaded')).map((l) => JSON.parse(l) as { reload: number; via: string; msg: string; changes: string[]; changeCount: number; changesFollowing?: number });
+    assert.deepEqual(recs.map((r) => [r.reload, r.via, r.msg, r.changes.length, r.changeCount, r.changesFollowing]), [
+      [1, 'SIGHUP', 'configuration reloaded', 1000, 1800, 800],
+      [1, 'SIGHUP', 'configuration reloaded: changes 1001-1800 of 1800', 800, 1800, undefined],
+    ]);
+    const changes = recs.flatMap((r) => r.changes);
+    assert.equal(new Set(changes).size, 1800, 'no change twice');
+    assert.equal(changes.filter((c) => c.startsWith('add server ')).length, 1200);
+    assert.equal(changes.filter((c) => c.startsWith('delete service ')).length, 300);
+    assert.equal(await p.stop(3000), 0, p.stderr());
+  });
+});
+
 /** A uvsd sent SIGTERM once `when` (its pid) holds, during its start; what it printed and its exit code. */
 async function stopDuringStart(lab: Lab, ns: string, argv: string[], when: (pid: number) => boolean): Promise<{ p: Proc; code: number; sentMs: number; endMs: number }> {
   const p = lab.spawn(ns, argv, { cwd: repoRoot });

@@ -55,7 +55,7 @@ import { warmControl } from '../control/warmup.js';
 import { missingNodeFlags } from './node-flags.js';
 import { handleSignal } from './early-signals.js';
 import { BirdAnnouncer, wantedVips, type AnnounceState } from '../bgp/bird.js';
-import { fileWarner, listFields, reloadLogFields } from './reload-log.js';
+import { fileWarner, listFields, reloadLogger } from './reload-log.js';
 
 /** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
 function ifaceGone(iface: string): boolean {
@@ -432,6 +432,12 @@ export async function main(argv: string[]): Promise<void> {
   });
   /** The start-only settings uvsd runs with (a reload reports a change of them). */
   const running = settingsOf(opts);
+  // A reload's changes past its first line's in further lines, each a turn of the loop after the
+  // one before was written (or LOG_DRAIN_MS, a stalled output); docs/uvsd.md#signals.
+  const logReload = reloadLogger(log, async () => {
+    await logOut.drained(LOG_DRAIN_MS);
+    await new Promise((resolve) => setImmediate(resolve));
+  });
   const config = new ConfigManager(control, opts.config, settingsOf(opts), {
     keepalived: opts.keepalivedConf,
     loadKeepalivedSliced: (file, pause) => loadKeepalivedOffThread(file, pause, opts.keepalivedConfigId),
@@ -447,7 +453,7 @@ export async function main(argv: string[]): Promise<void> {
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
     // are logged one by one by reloadDaemon).
     onReload: (via, o) => {
-      if ('report' in o) log.info(reloadLogFields(via, o.report), 'configuration reloaded');
+      if ('report' in o) void logReload(via, o.report);
       else log.error({ via, error: o.error.message }, 'configuration reload refused; the running table is unchanged');
     },
   });
