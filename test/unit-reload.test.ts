@@ -15,7 +15,7 @@ import { ShardedMap } from '../src/control/shards.js';
 import type { GoneService, PlanTable } from '../src/control/verbs.js';
 import type { DpOp } from '../src/datapath/ops.js';
 import { native } from '../src/datapath/port.js';
-import { loadKeepalivedOffThread, readConfigOffThread } from '../src/control/config-thread.js';
+import { loadKeepalivedOffThread, readConfigOffThread, readerThread } from '../src/control/config-thread.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import type { VirtualServerSpec } from '../src/health/types.js';
 import { runSteps, runStepsSliced, yieldLoop } from '../src/control/slices.js';
@@ -119,6 +119,41 @@ const loadInPiece = (f: string): { services: VirtualServerSpec[]; warnings: stri
   const x = loadKeepalivedFile(f);
   return { services: x.config.services, warnings: x.warnings };
 };
+
+test('the config reader thread is kept between reads: reads in a row (and at once) go to one thread, each its own answer, in order; an idle thread is ended after keepMs and the next read starts one', async () => {
+  await withFile(bigConfig(40), async (file) => {
+    const other = file.replace(/uvsd\.yaml$/, 'other.yaml');
+    writeFileSync(other, bigConfig(7));
+    const pause = async (p?: Promise<unknown>): Promise<void> => { await (p ?? yieldLoop()); };
+    const keep = readerThread.keepMs;
+    // A thread kept from an earlier test ends 20 ms after this read.
+    readerThread.keepMs = 20;
+    await readConfigOffThread(other, pause);
+    await new Promise((r) => setTimeout(r, 300));
+    readerThread.keepMs = keep;
+    const before = readerThread.started;
+    // Four reads at once, of two files, and an error among them: one thread answers each in turn.
+    const bad = file.replace(/uvsd\.yaml$/, 'bad.yaml');
+    writeFileSync(bad, 'services: [oops\n');
+    const [a, b, c, d] = await Promise.allSettled([file, other, bad, file].map((f) => readConfigOffThread(f, pause)));
+    assert.equal(readerThread.started - before, 1, 'one thread for the four');
+    assert.equal(a.status === 'fulfilled' && a.value.services.length, 40);
+    assert.equal(b.status === 'fulfilled' && b.value.services.length, 7);
+    assert.match(c.status === 'rejected' ? (c.reason as Error).message : '', /bad\.yaml:\d+: yaml: /);
+    assert.equal(d.status === 'fulfilled' && d.value.services.length, 40, 'the thread goes on after an error');
+    assert.equal((await readConfigOffThread(other, pause)).services.length, 7);
+    assert.equal(readerThread.started - before, 1, 'and for a read after them');
+    readerThread.keepMs = 20;
+    try {
+      await readConfigOffThread(file, pause); // the thread kept 60 s is kept 20 ms after this one
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await readConfigOffThread(other, pause)).services.length, 7);
+      assert.equal(readerThread.started - before, 2, 'the idle thread was ended: a new one read it');
+    } finally {
+      readerThread.keepMs = keep;
+    }
+  });
+});
 
 test('a keepalived.conf reload from the socket reads the file in a worker thread too (it held the loop 48-265 ms for 2,000 virtual servers): the same reply as in one piece, no slice over 50 ms, the same FILE:LINE errors', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-'));

@@ -22,7 +22,8 @@ function keepalived(f: string, configId: string | undefined): { services: unknow
 /** An ArrayBuffer of its own (transferable) with b's bytes. */
 const own = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-const { file, kind, configId } = workerData as { file: string; kind: 'config' | 'keepalived' | 'warm'; configId?: string };
+type Job = { file: string; kind: 'config' | 'keepalived' | 'warm'; configId?: string };
+
 // Below the datapath's priority (Linux: pid 0 is this thread alone): on a 2-CPU host the parse
 // takes the CPU the datapath has no use for, not the one it needs.
 try {
@@ -30,13 +31,22 @@ try {
 } catch {
   // not allowed here: at the same priority
 }
-try {
-  // 'warm' (warmConfigThread): nothing read, an empty answer.
-  const { services, ...rest } = kind === 'warm' ? { services: [] } : kind === 'keepalived' ? keepalived(file, configId) : readConfig(file);
-  const parts = [own(serialize(rest))];
-  for (let i = 0; i < services.length; i += PART_SERVICES) parts.push(own(serialize(services.slice(i, i + PART_SERVICES))));
-  parentPort!.postMessage({ parts }, parts);
-} catch (e) {
-  const err = e as Error;
-  parentPort!.postMessage({ error: e instanceof UvsError ? { code: e.code, detail: e.detail, text: e.text } : { message: err.message ?? String(e) } });
+
+/** One job: the outcome posted, the services in parts (transferred). */
+function answer({ file, kind, configId }: Job): void {
+  try {
+    // 'warm' (warmConfigThread): nothing read, an empty answer.
+    const { services, ...rest } = kind === 'warm' ? { services: [] } : kind === 'keepalived' ? keepalived(file, configId) : readConfig(file);
+    const parts = [own(serialize(rest))];
+    for (let i = 0; i < services.length; i += PART_SERVICES) parts.push(own(serialize(services.slice(i, i + PART_SERVICES))));
+    parentPort!.postMessage({ parts }, parts);
+  } catch (e) {
+    const err = e as Error;
+    parentPort!.postMessage({ error: e instanceof UvsError ? { code: e.code, detail: e.detail, text: e.text } : { message: err.message ?? String(e) } });
+  }
 }
+
+// The thread is kept between jobs (config-thread.ts ReaderThread): the first job comes with the
+// thread, the later ones as messages.
+answer(workerData as Job);
+parentPort!.on('message', answer);
