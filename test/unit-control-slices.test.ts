@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, type Rig } from './helpers/harness.js';
-import { Model } from '../src/control/model.js';
+import { Model, serviceKeyOf } from '../src/control/model.js';
 import { SLICE_MS, plainSlicer, type Pause } from '../src/control/slices.js';
-import { SHARDS } from '../src/control/shards.js';
+import { SHARDS, shardOf } from '../src/control/shards.js';
 import { runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
 import { formatIp } from '../src/datapath/addr.js';
@@ -271,4 +271,46 @@ test('-C, and a batch\'s -C item, at 1,000 x 4 do fewer Map operations and make 
   assert.ok(ops <= 26, `-C: ${ops} Map operations per service`);
   assert.ok(batchOps <= 23, `a batch's -C item: ${batchOps} Map operations per service`);
   assert.ok(bytes < 2900, `-C: ${Math.round(bytes)} bytes allocated per service`);
+});
+
+test('-C at 1,000 x 4 shrinks none of the model\'s Maps (every key is going: a deleted key stays, GONE, and a shard whose last key goes is dropped whole), and the shards of keys that count up differ in size: V8 copied each of the 64 shards of a map smaller (or larger) at about the same service, 0.3-1 ms within a few services at 10,000 x 4 (before: 6 keys deleted from a Map per service, and 64 shards of 4,000 addresses reaching 32 keys within 94 services)', async () => {
+  const r = table(1000);
+  const m = r.ctl.model;
+  // Keys deleted from any Map while -C runs (each delete may shrink its Map, which V8 does by copying it).
+  let deleted = 0;
+  const del = Map.prototype.delete;
+  Map.prototype.delete = function (this: Map<unknown, unknown>, k: unknown): boolean {
+    const gone = del.call(this, k);
+    if (gone) deleted++;
+    return gone;
+  };
+  // Between two slices, half way: the counts are those of the services left; a removed service's
+  // address reads as gone (a GONE key is absent), as after -C.
+  let midway: { services: number; vips: number; rips: number; first: boolean } | undefined;
+  const probe = (): void => {
+    if (m.services.size < 500) {
+      midway = { services: m.services.size, vips: m.vips.size, rips: m.rips.size, first: m.rips.has(0x0a020000) || m.services.get(serviceKeyOf('tcp', 0x0a010000, 80)) !== undefined };
+    } else setImmediate(probe);
+  };
+  setImmediate(probe);
+  try {
+    await r.ctl.callAsync('clear', {});
+  } finally {
+    Map.prototype.delete = del;
+  }
+  assert.equal(m.services.size + m.vips.size + m.rips.size, 0);
+  assert.equal(m.slots.trashSize, 4000);
+  assert.ok(midway !== undefined && midway.services > 0 && midway.vips === midway.services && midway.rips === 4 * midway.services && !midway.first, `midway: ${JSON.stringify(midway)}`);
+  assert.equal(deleted, 0, `${deleted} keys deleted from Maps during -C (before: ~6,000)`);
+  assert.equal(m.rips.largestShard + m.vips.largestShard + m.services.largestShard, 0, 'emptied shards dropped whole');
+  r.ctl.addService({ proto: 'tcp', addr: '10.2.0.1', port: 80, sched: 'rr' }); // a real server's address before the -C
+  // The 64 shards of the 4,000 real servers' addresses (10.2-5.x.y, as table() adds them): the
+  // services at which each reaches 32 keys (where V8 grows its Map) spread over hundreds of services.
+  const count = new Array<number>(SHARDS).fill(0);
+  const at: number[] = [];
+  for (let s = 0; s < 1000; s++) {
+    for (let i = 0; i < 4; i++) if (++count[shardOf((((10 << 24) | ((2 + i) << 16) | ((s >> 8) << 8) | (s & 255)) >>> 0))]! === 32) at.push(s);
+  }
+  assert.equal(at.length, SHARDS);
+  assert.ok(Math.max(...at) - Math.min(...at) > 250, `the 64 shards reach 32 keys within ${Math.max(...at) - Math.min(...at)} services`);
 });

@@ -292,3 +292,49 @@ test('the address and id maps (ForkMap.sharded): a copy\'s changes, committed or
     }
   }), { numRuns: 300 });
 });
+
+type EmptyOp = { t: 'set'; key: number; n: number } | { t: 'delete'; key: number } | { t: 'bump'; key: number; by: 1 | -1 } | { t: 'clear' } | { t: 'emptying'; on: boolean } | { t: 'fork' };
+const emptyOpArb: fc.Arbitrary<EmptyOp> = fc.oneof(
+  { arbitrary: fc.record({ t: fc.constant('set' as const), key: fc.nat(300), n: fc.integer({ min: 1, max: 99 }) }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('delete' as const), key: fc.nat(300) }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('bump' as const), key: fc.nat(300), by: fc.constantFrom(1 as const, -1 as const) }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('emptying' as const), on: fc.boolean() }), weight: 1 },
+  { arbitrary: fc.constant({ t: 'fork' as const }), weight: 1 },
+  { arbitrary: fc.constant({ t: 'clear' as const }), weight: 1 },
+);
+
+test('the address and id maps while a -C empties them (emptying: a deleted key stays, GONE, so no shard shrinks; a shard whose last key goes is dropped whole): get, has, size, iteration, counts (bump) and a copy made meanwhile (fork, copySteps) are a plain Map\'s', () => {
+  fc.assert(fc.property(fc.array(emptyOpArb, { maxLength: 300 }), (ops) => {
+    const m = ForkMap.sharded<number, number>();
+    const p = new Map<number, number>();
+    for (const [i, op] of ops.entries()) {
+      switch (op.t) {
+        case 'set': m.set(op.key, op.n); p.set(op.key, op.n); break;
+        case 'delete': assert.equal(m.delete(op.key), p.delete(op.key), `op ${i} delete ${op.key}`); break;
+        case 'bump': {
+          m.bump(op.key, op.by);
+          const n = (p.get(op.key) ?? 0) + op.by;
+          if (n > 0) p.set(op.key, n);
+          else p.delete(op.key);
+          break;
+        }
+        case 'clear': m.clear(); p.clear(); break;
+        case 'emptying': m.emptying(op.on); break;
+        case 'fork': {
+          const f = m.fork();
+          assert.equal(runSteps(f.copySteps()), true);
+          assert.deepEqual([...f].sort((a, b) => a[0] - b[0]), [...p].sort((a, b) => a[0] - b[0]), `op ${i}: a copy`);
+          break;
+        }
+      }
+      assert.equal(m.size, p.size, `op ${i} ${op.t}: size`);
+    }
+    assert.deepEqual([...m].sort((a, b) => a[0] - b[0]), [...p].sort((a, b) => a[0] - b[0]), 'entries');
+    assert.deepEqual([...m.keys()].sort((a, b) => a - b), [...p.keys()].sort((a, b) => a - b), 'keys');
+    assert.deepEqual([...m.values()].sort((a, b) => a - b), [...p.values()].sort((a, b) => a - b), 'values');
+    for (let k = 0; k <= 300; k++) {
+      assert.equal(m.get(k), p.get(k), `get ${k}`);
+      assert.equal(m.has(k), p.has(k), `has ${k}`);
+    }
+  }), { numRuns: 300 });
+});

@@ -184,7 +184,7 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
     const added = o.added as ShardedMap<K, V>;
     const shards: Map<K, V>[] = [];
     for (let i = 0; i < SHARDS; i++) {
-      const s = o.cleared ? new Map<K, V>() : new Map(from.shards[i]);
+      const s = o.cleared ? new Map<K, V>() : from.liveCopy(i);
       for (const [k, v] of over.shards[i]!) {
         if (v === TOMB) s.delete(k);
         else s.set(k, v);
@@ -271,9 +271,31 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
     return true;
   }
 
+  /** For a map of counts: k's count moved by delta, gone at 0 or less (Model's addRef); one lookup in a sharded map itself (ShardedMap.bump). */
+  bump(this: ForkMap<K, number>, k: K, delta: number): void {
+    const m = this.sh.map;
+    if (this.own_ === undefined && m instanceof ShardedMap) {
+      this.wrote();
+      m.bump(k, delta);
+      return;
+    }
+    const n = (this.get(k) ?? 0) + delta;
+    if (n > 0) this.set(k, n);
+    else this.delete(k);
+  }
+
   /** Whether this is a fork that shares its original's map. */
   get forked(): boolean {
     return this.own_ !== undefined;
+  }
+
+  /**
+   * Every key of the map itself is going, one at a time (a sliced -C of the model, not of a fork,
+   * which clear()s): its shards do not shrink meanwhile (ShardedMap.emptying). A plain Map's, and a fork's, do as before.
+   */
+  emptying(on: boolean): void {
+    const m = this.sh.map;
+    if (this.own_ === undefined && !(m instanceof Map)) m.emptying(on);
   }
 
   /** Every key gone: O(1) in a fork (a -C in a batch). */

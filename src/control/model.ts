@@ -12,7 +12,7 @@ import { EST_TICKS, EstimatorTable, startTicks, walkTick } from './estimator.js'
 import { SlotPool } from './slots.js';
 import { ForkMap, ForkStack } from './forkmap.js';
 import { ShardedMap } from './shards.js';
-import { runSteps, runStepsSliced, SLICE_MS, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
+import { dueOf, runSteps, runStepsSliced, SliceClock, yieldLoop, type Pause, type Steps } from './slices.js';
 import { formatIp } from '../datapath/addr.js';
 import { native } from '../datapath/port.js';
 import { KEYS_STEP, VERBS, batchArgs, isBatchClear, removeService, runBatchClearSliced, runBatchItem, verbArgs, zeroService, type Pulls, type VerbCtx } from './verbs.js';
@@ -105,10 +105,7 @@ export function newGen(): number {
 
 /** Count one use of ip (uint32) in a role map more (+1) or less (-1). */
 export function addRef(refs: ForkMap<number, number>, ip: number, delta: 1 | -1): void {
-  const k = ip >>> 0;
-  const n = (refs.get(k) ?? 0) + delta;
-  if (n > 0) refs.set(k, n);
-  else refs.delete(k);
+  refs.bump(ip >>> 0, delta);
 }
 
 /**
@@ -336,6 +333,17 @@ export class Model {
     return m;
   }
 
+  /**
+   * A -C in progress empties the services and their address counts one service at a time (on), or
+   * ended (off): their maps do not shrink meanwhile (ForkMap.emptying; the trash and the ids only grow).
+   */
+  emptying(on: boolean): void {
+    this.services.emptying(on);
+    this.vips.emptying(on);
+    this.rips.emptying(on);
+    this.lips.emptying(on);
+  }
+
   /** The mark rules, to change (copied first when shared with a copy or the original). */
   marksToWrite(): MarkModel[] {
     if (this.marksShared) {
@@ -400,15 +408,10 @@ export class Model {
  */
 const SLICE = 16;
 
-/** A slice (SLICE_MS) is checked for its end every this many items validated or services cleared
- *  or zeroed (an item of code not yet compiled takes ~0.1 ms: 32 overshot the slice by 3 ms) ... */
-const SLICE_CHECK = 8;
-/** -C and -Z of every service end a slice once it has run SLICE_MS less this (ms): Control.perServiceRun. */
-const CLEAR_MARGIN_MS = 0.25;
-
-/** ... and every this many items of a sliced batch checked against its copy of the model ... */
-const ITEM_CHECK = 2;
-/** ... and every this many operations applied (each chunk is one message to every worker). */
+/** -C and -Z of every service apply their operations every this many services (each apply is one
+ *  message to every worker), and at the end of each slice. */
+const APPLY_EVERY = 8;
+/** A sliced batch applies its operations this many at a time (each chunk is one message to every worker). */
 const APPLY_CHUNK = 32;
 
 export interface ControlInfo {
@@ -703,32 +706,36 @@ export class Control {
   private clearing: Promise<void> | undefined;
 
   private async perServiceRun(verb: 'clear' | 'zero'): Promise<null> {
-    const { pause, done, due, elapsed } = this.slicer(verb);
-    // The services at the start, their keys a part at a time (listSteps).
-    const keys: string[] = [];
-    for (const k of this.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) await pause();
-    let ctx: VerbCtx = { control: this, model: this.model, ops: [] };
-    for (let i = 0; i < keys.length; i++) {
-      const s = this.model.services.get(keys[i]!);
-      // What -D and -Z of this one service do, without its key turned into text and back (none: deleted meanwhile).
-      if (s !== undefined) {
-        if (verb === 'clear') removeService(ctx, s);
-        else zeroService(ctx, s);
+    const { pause, done } = this.slicer(verb);
+    const due = dueOf(pause);
+    const model = this.model;
+    // Every service goes: the model's maps of them and of their addresses do not shrink meanwhile
+    // (64 shards each, copied by V8 at about the same service: ShardedMap.emptying).
+    if (verb === 'clear') model.emptying(true);
+    try {
+      // The services at the start, their keys a part at a time (listSteps).
+      const keys: string[] = [];
+      for (const k of model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) await pause();
+      let ctx: VerbCtx = { control: this, model: this.model, ops: [] };
+      for (let i = 0; i < keys.length; i++) {
+        const s = this.model.services.get(keys[i]!);
+        // What -D and -Z of this one service do, without its key turned into text and back (none: deleted meanwhile).
+        if (s !== undefined) {
+          if (verb === 'clear') removeService(ctx, s);
+          else zeroService(ctx, s);
+        }
+        // The slice's clock after every service (SliceClock.due); the operations applied every
+        // APPLY_EVERY services and before every pause.
+        const end = due();
+        if ((end || (i + 1) % APPLY_EVERY === 0 || i + 1 === keys.length) && ctx.ops.length > 0) {
+          this.changes++;
+          this.applyDp(ctx.ops);
+          ctx = { control: this, model: this.model, ops: [] };
+        }
+        if (end) await pause(yieldLoop());
       }
-      // The clock is looked at after every service, the operations applied every SLICE_CHECK
-      // (one message to every worker each) and before every pause: looked at every SLICE_CHECK
-      // services, a slice of -C at 10,000 x 4 went past SLICE_MS by the cost of up to 8 services
-      // (0.1-1.5 ms of CPU where the model's shards grow or shrink together): 2.3-5.3 ms.
-      // And before the slice has run SLICE_MS less CLEAR_MARGIN_MS: a step of one service
-      // (~0.02 ms) let a slice end a few µs before SLICE_MS, and the next service (or a collection's
-      // step, a shard's rehash) took it just past it: 2.0-2.2 ms, a third of the slices.
-      const end = due() || elapsed() > SLICE_MS - CLEAR_MARGIN_MS;
-      if ((end || (i + 1) % SLICE_CHECK === 0 || i + 1 === keys.length) && ctx.ops.length > 0) {
-        this.changes++;
-        this.applyDp(ctx.ops);
-        ctx = { control: this, model: this.model, ops: [] };
-      }
-      if (end) await pause(yieldLoop());
+    } finally {
+      if (verb === 'clear') model.emptying(false);
     }
     done();
     if (verb === 'zero') this.resetSlowest(); // as the verb does for all services
@@ -738,29 +745,22 @@ export class Control {
 
   /**
    * Slices of long work for `verb`: pause() ends the slice before it would pass SLICE_MS (SliceClock; records how
-   * long it held the loop, then lets the loop run); done() records the last slice.
+   * long it held the loop, then lets the loop run), pause.due() says whether it would (dueOf); done() records the last slice.
    */
-  slicer(verb: string): { pause: Pause; done: () => void; due: () => boolean; elapsed: () => number } {
+  slicer(verb: string): { pause: Pause; done: () => void } {
     const clock = new SliceClock();
     let c = native.threadCpuMs();
-    return {
-      // Whether the slice should end here (the next step may not fit): pause(yieldLoop()) ends it
-      // (a caller that must finish something first, e.g. apply its operations, looks this way).
-      due: () => clock.due(performance.now()),
-      /** How long this slice has run (ms). */
-      elapsed: () => performance.now() - clock.start,
-      pause: async (until?: Promise<unknown>): Promise<void> => {
-        if (!clock.due(performance.now()) && until === undefined) return;
-        this.heldSince(verb, clock.start, c);
-        try {
-          await (until ?? yieldLoop());
-        } finally {
-          clock.restart(performance.now());
-          c = native.threadCpuMs();
-        }
-      },
-      done: () => this.heldSince(verb, clock.start, c),
+    const pause = async (until?: Promise<unknown>): Promise<void> => {
+      if (!clock.due(performance.now()) && until === undefined) return;
+      this.heldSince(verb, clock.start, c);
+      try {
+        await (until ?? yieldLoop());
+      } finally {
+        clock.restart(performance.now());
+        c = native.threadCpuMs();
+      }
     };
+    return { pause: Object.assign(pause, { due: () => clock.due(performance.now()) }), done: () => this.heldSince(verb, clock.start, c) };
   }
 
   private async batchSliced(args: unknown): Promise<{ applied: number }> {
@@ -802,6 +802,7 @@ export class Control {
   private async batchInSlicesRun<P extends { items: readonly unknown[] }>(
     plan: () => Steps<P>, dryRun: boolean, pause: Pause, committed?: (p: P) => void | Steps<void>,
   ): Promise<P> {
+    const due = dueOf(pause);
     for (let attempt = 0; ; attempt++) {
       const start = this.changes;
       let p!: P;
@@ -811,12 +812,11 @@ export class Control {
         sub = { control: this, model: await this.model.cloneSliced(pause), ops: [], gone: new ShardedMap(), back: new ShardedMap() };
         for (let i = 0; i < p.items.length; i++) {
           // A -C item service by service: in one piece it held the loop ~40 ms at 5,000 services.
-          if (isBatchClear(p.items as unknown[], i)) await runBatchClearSliced(sub, p.items as unknown[], i, pause, SLICE_CHECK);
+          if (isBatchClear(p.items as unknown[], i)) await runBatchClearSliced(sub, p.items as unknown[], i, pause);
           else runBatchItem(sub, p.items as unknown[], i);
-          // Every ITEM_CHECK items (every SLICE_CHECK before: 8 items of a reload replacing
-          // 10,000 x 4 took up to 2.7 ms of CPU, past a slice's end; a pause() after every item
-          // made ~1 KB of garbage per service, a Promise each).
-          if ((i + 1) % ITEM_CHECK === 0) await pause();
+          // The slice's clock after every item (SliceClock.due); before, pause() every 2 items
+          // (every 8: a reload replacing 10,000 x 4 took up to 2.7 ms of CPU, past a slice's end).
+          if (due()) await pause();
         }
       } catch (e) {
         // Refused against a table that changed meanwhile: try again against the table as it is

@@ -4,14 +4,30 @@
 // services of 4 servers (the dest trash fills to 40,000 during -C, the real servers' addresses
 // empty from 40,000), and so do a reload's model copy and its plan's maps of every service: a
 // shard copies its part only (~1/64 of it), and a sliced copy (ForkMap.copySteps) pauses between shards.
-
+//
+// The shards of a map hold about as many keys each, so they would reach each size, and be copied,
+// at about the same change: with keys that count up (addresses, ids) and a hash that spreads
+// them evenly, all 64 at once (-C at 10,000 x 4: the 64 shards of the real servers' addresses
+// shrank within ~80 services, ~1 ms in all). The hash of a number mixes its bits (shardOf), so the
+// shards' sizes differ as random ones do and their copies spread over hundreds of changes; and a
+// map whose every key is going (-C: emptying()) never shrinks: a deleted key leaves a mark, and a
+// shard whose last key goes is dropped whole.
 /** Shards per map: at --dest-max 65,536 (the default) a shard holds ~1,000 entries, at the most (1,048,576) ~16,000. */
 const SHARD_BITS = 6;
 export const SHARDS = 1 << SHARD_BITS;
 
-/** The shard of key k: a multiplicative hash of a number, FNV-1a of a string's characters. */
+/**
+ * The shard of key k: a number's bits mixed (murmur3's finalizer), FNV-1a of a string's
+ * characters. A multiplicative hash alone (until 2026-12-06) put keys that count up into the
+ * shards in turn: every shard the same size, copied by V8 at the same change as the others.
+ */
 export function shardOf(k: number | string): number {
-  if (typeof k === 'number') return Math.imul(k | 0, 0x9e3779b1) >>> (32 - SHARD_BITS);
+  if (typeof k === 'number') {
+    let h = k | 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> (32 - SHARD_BITS);
+  }
   let h = 0x811c9dc5;
   for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
   return Math.imul(h, 0x9e3779b1) >>> (32 - SHARD_BITS);
@@ -21,21 +37,48 @@ export function shardOf(k: number | string): number {
  *  this loaded host, and a batch's copy of the model makes 19 of these maps, most never written). */
 const NONE = new Map<never, never>();
 
+/** What a deleted key holds in a map that is emptying (ShardedMap.emptying): its place, so its Map does not shrink. */
+const GONE: unique symbol = Symbol('gone');
+
 /** The Map methods the model uses (get, has, set, delete, size, iteration), over SHARDS Maps; iterates shard by shard. */
 export class ShardedMap<K extends number | string, V> {
   private readonly maps: Map<K, V>[];
   private n: number;
+  /** Per shard, its keys that are GONE (undefined until the map first empties: none anywhere). */
+  private dead: number[] | undefined;
+  /** Deletes leave GONE (emptying()). */
+  private marking = false;
 
   /** Empty, or a copy of `from`. */
   constructor(from?: ShardedMap<K, V>) {
     const none = NONE as unknown as Map<K, V>;
-    this.maps = from === undefined ? new Array<Map<K, V>>(SHARDS).fill(none) : from.maps.map((m) => (m === none ? none : new Map(m)));
+    this.maps = from === undefined ? new Array<Map<K, V>>(SHARDS).fill(none) : from.maps.map((m, i) => (m === none ? none : from.liveCopy(i)));
     this.n = from?.n ?? 0;
   }
 
-  /** Shard i's entries are shards[i]'s (to read only). */
+  /** Shard i's entries are shards[i]'s (to read only; a map that emptied may hold GONE there: liveCopy(i) for its entries). */
   get shards(): readonly ReadonlyMap<K, V>[] {
     return this.maps;
+  }
+
+  /** A new Map of shard i's entries (those not GONE). */
+  liveCopy(i: number): Map<K, V> {
+    const m = this.maps[i]!;
+    if (this.clean(i)) return new Map(m);
+    const c = new Map<K, V>();
+    for (const [k, v] of m) if (v !== (GONE as unknown)) c.set(k, v);
+    return c;
+  }
+
+  /**
+   * While on: every key is going (-C), so a delete leaves the key GONE in its Map (which then
+   * never shrinks: V8 copies a Map whole to shrink it) and a shard whose last key goes is dropped
+   * whole, with nothing copied. Keys GONE read as absent; set again, they are back in place.
+   * Off: deletes delete again (GONE keys stay until set again or their shard empties).
+   */
+  emptying(on: boolean): void {
+    if (on) this.dead ??= new Array<number>(SHARDS).fill(0);
+    this.marking = on;
   }
 
   /** The map whose shard i is shards[i] (each holding only keys of shard i: ForkMap.copySteps). */
@@ -61,7 +104,7 @@ export class ShardedMap<K extends number | string, V> {
     return this.n;
   }
 
-  /** The most entries one shard holds (what one of its rehashes copies). */
+  /** The most entries one shard holds (what one of its rehashes copies; GONE keys too). */
   get largestShard(): number {
     let most = 0;
     for (const m of this.shards) if (m.size > most) most = m.size;
@@ -69,52 +112,121 @@ export class ShardedMap<K extends number | string, V> {
   }
 
   get(k: K): V | undefined {
-    return this.maps[shardOf(k)]!.get(k);
+    const v = this.maps[shardOf(k)]!.get(k);
+    return v === (GONE as unknown) ? undefined : v;
   }
 
   has(k: K): boolean {
-    return this.maps[shardOf(k)]!.has(k);
+    const i = shardOf(k);
+    const m = this.maps[i]!;
+    return this.clean(i) ? m.has(k) : m.get(k) !== (GONE as unknown) && m.has(k);
   }
 
   set(k: K, v: V): this {
     const i = shardOf(k);
     let m = this.maps[i]!;
     if (m === (NONE as unknown)) this.maps[i] = m = new Map();
+    const d = this.dead;
+    if (d !== undefined && d[i]! > 0 && m.get(k) === (GONE as unknown)) {
+      d[i]!--;
+      this.n++;
+      m.set(k, v); // in its place
+      return this;
+    }
     const had = m.size;
     m.set(k, v);
     this.n += m.size - had;
     return this;
   }
 
+  /**
+   * For a map of counts: k's count moved by delta, the key gone at 0 or less (Model's addRef):
+   * the key hashed and looked up once, where get() then set() or delete() did both twice.
+   */
+  bump(this: ShardedMap<K, number>, k: K, delta: number): void {
+    const i = shardOf(k);
+    const m = this.maps[i]!;
+    const v = m.get(k);
+    const live = v !== undefined && v !== (GONE as unknown);
+    const n = (live ? v : 0) + delta;
+    if (n <= 0) {
+      if (live) this.drop(i, m, k);
+    } else if (live) m.set(k, n); // in its place
+    else this.set(k, n);
+  }
+
   delete(k: K): boolean {
-    const gone = this.maps[shardOf(k)]!.delete(k); // (NONE has nothing to delete)
-    if (gone) this.n--;
-    return gone;
+    const i = shardOf(k);
+    const m = this.maps[i]!;
+    if (this.dead === undefined) {
+      const gone = m.delete(k); // (NONE has nothing to delete)
+      if (gone) this.n--;
+      return gone;
+    }
+    const v = m.get(k);
+    if (v === (GONE as unknown) || (v === undefined && !m.has(k))) return false;
+    this.drop(i, m, k);
+    return true;
   }
 
   /** get(k), then delete(k): the key hashed and its shard found once. */
   take(k: K): V | undefined {
-    const m = this.maps[shardOf(k)]!;
+    const i = shardOf(k);
+    const m = this.maps[i]!;
     const v = m.get(k);
-    if (v !== undefined && m.delete(k)) this.n--;
+    if (v === undefined || v === (GONE as unknown)) return undefined;
+    this.drop(i, m, k);
     return v;
+  }
+
+  /** Key k (there, not GONE) of shard i (m) goes. */
+  private drop(i: number, m: Map<K, V>, k: K): void {
+    this.n--;
+    const d = this.dead;
+    if (d === undefined) m.delete(k);
+    else if (m.size - d[i]! === 1) {
+      // Its last key: the shard goes whole (a Map deleted down to nothing copies itself smaller at every quarter).
+      this.maps[i] = NONE as unknown as Map<K, V>;
+      d[i] = 0;
+    } else if (this.marking) {
+      m.set(k, GONE as unknown as V);
+      d[i]!++;
+    } else m.delete(k);
   }
 
   clear(): void {
     this.maps.fill(NONE as unknown as Map<K, V>);
+    this.dead?.fill(0);
     this.n = 0;
   }
 
+  /** Whether shard i holds no GONE key. */
+  private clean(i: number): boolean {
+    return this.dead === undefined || this.dead[i] === 0;
+  }
+
   *entries(): IterableIterator<[K, V]> {
-    for (const m of this.maps) yield* m;
+    for (let i = 0; i < SHARDS; i++) {
+      const m = this.maps[i]!;
+      if (this.clean(i)) yield* m;
+      else for (const e of m) if (e[1] !== (GONE as unknown)) yield e;
+    }
   }
 
   *keys(): IterableIterator<K> {
-    for (const m of this.maps) yield* m.keys();
+    for (let i = 0; i < SHARDS; i++) {
+      const m = this.maps[i]!;
+      if (this.clean(i)) yield* m.keys();
+      else for (const [k, v] of m) if (v !== (GONE as unknown)) yield k;
+    }
   }
 
   *values(): IterableIterator<V> {
-    for (const m of this.maps) yield* m.values();
+    for (let i = 0; i < SHARDS; i++) {
+      const m = this.maps[i]!;
+      if (this.clean(i)) yield* m.values();
+      else for (const v of m.values()) if (v !== (GONE as unknown)) yield v;
+    }
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
@@ -197,6 +309,11 @@ export class OrderedShardedMap<K extends number | string, V> {
     if (e.next === undefined) this.tail = e.prev;
     else e.next.prev = e.prev;
     return true;
+  }
+
+  /** ShardedMap.emptying, of the entries by key (the order's list never copies). */
+  emptying(on: boolean): void {
+    this.byKey.emptying(on);
   }
 
   clear(): void {

@@ -7,11 +7,32 @@
 export const SLICE_MS = 2;
 
 /**
- * Ends a slice of long control work once it has run SLICE_MS (Control.slicer): lets the event
- * loop run, then goes on. With `until`, ends the slice now and waits for that (work done
- * elsewhere, e.g. in a worker thread): the wait does not count as holding the loop.
+ * A slice ends this much (ms) before the next step would take it to SLICE_MS (SliceClock.due):
+ * what runs after its last look at the clock (a -C's operations applied, the pause's own work),
+ * and room for a step longer than those before it. On these loaded 2-CPU hosts a loop of fixed
+ * arithmetic steps of 3 µs has one step of 0.3-2.3 ms of thread CPU in every 30-80 ms (the host,
+ * not the step): ending slices a step short of SLICE_MS, a third of -C's slices at 10,000 x 4
+ * passed it (2.0-2.2 ms); -C alone had this margin until 2026-12-06 (CLEAR_MARGIN_MS).
  */
-export type Pause = (until?: Promise<unknown>) => Promise<void>;
+export const SLICE_MARGIN_MS = 0.25;
+
+/**
+ * Ends a slice of long control work before it would pass SLICE_MS (Control.slicer, SliceClock):
+ * lets the event loop run, then goes on. With `until`, ends the slice now and waits for that
+ * (work done elsewhere, e.g. in a worker thread): the wait does not count as holding the loop.
+ * due(), where given, says without an await whether pause() would end the slice now (the same
+ * clock: SliceClock.due): a loop of many short steps asks it after each, and awaits pause() only
+ * then (dueOf). An await per step made a Promise each (~1 KB of garbage per service of -C); an
+ * await every few steps (or every so long) let a slice pass SLICE_MS by those steps.
+ */
+export type Pause = ((until?: Promise<unknown>) => Promise<void>) & { readonly due?: () => boolean };
+
+/** pause.due, or (a Pause without one) always true: then pause() itself decides, at every step. */
+export function dueOf(pause: Pause): () => boolean {
+  return pause.due ?? alwaysDue;
+}
+
+const alwaysDue = (): boolean => true;
 
 /**
  * Slices of long work named `what`: Control.slicer records how long each held the loop (`uvsadm --status` slowest_verb_ms).
@@ -21,10 +42,12 @@ export type Pause = (until?: Promise<unknown>) => Promise<void>;
 export type Slicer = (what: string) => { pause: Pause; done: () => void; ask?: () => boolean };
 
 /**
- * When a slice of work (steps with a pause() between them) ends: before the next step would
- * take it past SLICE_MS, judged by the longest step of the slice (the one before's at its
- * start). Ending it once it had run SLICE_MS, as before, made every slice SLICE_MS and a step
- * more: 2.2-3.8 ms for -L -n at 10,000 services.
+ * When a slice of work (steps with a pause() or a due() between them) ends: before the next
+ * step would take it past SLICE_MS, judged by the longest step of the slice (the one before's at
+ * its start). Ending it once it had run SLICE_MS, as before, made every slice SLICE_MS and a step
+ * more: 2.2-3.8 ms for -L -n at 10,000 services. The one clock of every sliced loop: -C and -Z of
+ * every service, a batch's items and its -C item look at it after every step (Pause.due), where
+ * until 2026-12-06 each had its own check (every 8 services or 0.25 ms, every 2 items, a margin).
  */
 export class SliceClock {
   /** When the slice began, and the last pause() (performance.now()). */
@@ -34,12 +57,12 @@ export class SliceClock {
   private step = 0;
   private before = 0;
 
-  /** At a pause() (now: performance.now()): end the slice here? */
+  /** At a pause() or a due() (now: performance.now()): end the slice here (before the next step could take it past SLICE_MS less SLICE_MARGIN_MS)? */
   due(now: number): boolean {
     const d = now - this.last;
     this.last = now;
     if (d > this.step) this.step = d;
-    return now - this.start + Math.max(this.step, this.before) > SLICE_MS;
+    return now - this.start + Math.max(this.step, this.before) > SLICE_MS - SLICE_MARGIN_MS;
   }
 
   /** A slice begins (now: performance.now()). */
@@ -54,14 +77,12 @@ export class SliceClock {
 /** A Slicer that records nothing (no Control at hand: tests, benchmarks): pause() lets the loop run before the slice would pass SLICE_MS (SliceClock). */
 export const plainSlicer: Slicer = () => {
   const c = new SliceClock();
-  return {
-    pause: async (until?: Promise<unknown>): Promise<void> => {
-      if (!c.due(performance.now()) && until === undefined) return;
-      await (until ?? yieldLoop());
-      c.restart(performance.now());
-    },
-    done: () => {},
+  const pause = async (until?: Promise<unknown>): Promise<void> => {
+    if (!c.due(performance.now()) && until === undefined) return;
+    await (until ?? yieldLoop());
+    c.restart(performance.now());
   };
+  return { pause: Object.assign(pause, { due: () => c.due(performance.now()) }), done: () => {} };
 };
 
 /** Let the event loop run (I/O, timers) before going on. */

@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
-import { runStepsSliced, streamed, type Pause, type Steps } from './slices.js';
+import { dueOf, runStepsSliced, streamed, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
@@ -1147,39 +1147,25 @@ export function isBatchClear(items: unknown[], i: number): boolean {
 }
 
 /**
- * runBatchItem for a -C item, service by service (removeService, as the verb does) with pause()
- * after every `every` services: in one piece a -C item of a 5,000-service table held the event
- * loop ~40 ms of CPU (Control.batchInSlices). sub.model is the batch's own copy: nothing else
- * changes it meanwhile.
+ * runBatchItem for a -C item, service by service (removeService, as the verb does), the slice's
+ * clock looked at after each (Pause.due): in one piece a -C item of a 5,000-service table held the
+ * event loop ~40 ms of CPU (Control.batchInSlices). sub.model is the batch's own copy: nothing
+ * else changes it meanwhile.
  */
-export async function runBatchClearSliced(sub: VerbCtx, items: unknown[], i: number, pause: () => Promise<void>, every: number): Promise<void> {
+export async function runBatchClearSliced(sub: VerbCtx, items: unknown[], i: number, pause: Pause): Promise<void> {
   try {
     batchItemOf(items, i);
   } catch (err) {
     if (err instanceof UvsError) err.index = i;
     throw err;
   }
-  let n = 0;
-  let last = performance.now();
+  const due = dueOf(pause);
   const { all, cleared } = clearServiceMaps(sub.model);
   for (const s of all) {
     removeService(sub, s, cleared);
-    // Every `every` services, or sooner once STEP_CHECK_MS went by: a slice went past SLICE_MS by
-    // up to `every` services' cost (0.1-1.5 ms at 10,000 x 4 where the model's shards grow together).
-    const now = performance.now();
-    if (++n % every === 0 || now - last > STEP_CHECK_MS) {
-      await pause();
-      last = performance.now();
-    }
+    if (due()) await pause();
   }
 }
-
-/**
- * Loops that look at the slice's clock (pause()) every few items also look at it once this long
- * (ms) went by since they last did, so that a few slow items (a rehash, a collection's step) end a
- * slice within about this of SLICE_MS, where a pause() after every item would make a Promise each.
- */
-export const STEP_CHECK_MS = 0.25;
 
 const NEIGH_RANK = { REACHABLE: 3, STALE: 2, INCOMPLETE: 1, FAILED: 0 } as const;
 
