@@ -524,7 +524,7 @@ test('a reload replacing every service of 10,000 x 4 plans and orders its 60,000
       ops.push({ op: 'addService', id, proto: 6, vip: (10 << 24) | (2 << 16) | id, port: 80, sched: 'wlc', schedFlags: 0, persist: 0, netmask: -1, oneShot: false, pe: 0, synproxy: false });
       for (let j = 0; j < 4; j++) ops.push({ op: 'addDest', svc: id, dest: 4 * n + 4 * id + j, addr: (10 << 24) | (9 << 16) | (4 * id + j), port: 80, fwd: 0, weight: 1, upper: 0, lower: 0, tun: 0 });
     }
-    const orders = [0, 1, 2].map(() => stepsCpu(orderForSlices(ops, gone, new ShardedMap<number, true>(), 32)));
+    const orders = [0, 1, 2].map(() => stepsCpu(orderForSlices([ops], gone, new ShardedMap<number, true>(), 32)));
     const chunks = orders[0]!.value;
     assert.deepEqual(chunks.flat(), ops, 'nothing held: the batch\'s order');
     assert.ok(chunks.every((c) => c.length === 32), 'chunks of 32');

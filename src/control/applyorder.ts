@@ -18,7 +18,9 @@ const OUT_PART_BITS = 12;
 const OUT_PART = 1 << OUT_PART_BITS;
 
 /**
- * The batch's operations in chunks of about `chunk` (one dp.apply each). The deletion of a
+ * The batch's operations (`opParts`, in the batch's order: the parts it holds them in, so that no
+ * array of all of them grows by push, Control.batchInSlices) in chunks of about `chunk` (one
+ * dp.apply each). The deletion of a
  * service the batch adds back (`back`: it took its id back, Model.takeId) is moved to just before
  * that addition, unless something in between could depend on it: another server taking one of
  * its slots (flushed before), an address of it in another role, an operation other than a
@@ -33,7 +35,7 @@ const OUT_PART = 1 << OUT_PART_BITS;
  * before), and no chunk is cut between the two: its connections never meet it in the trash.
  */
 export function* orderForSlices(
-  ops: readonly DpOp[], gone: { get(id: number): GoneService | undefined; has(id: number): boolean }, back: { has(id: number): boolean }, chunk: number,
+  opParts: readonly (readonly DpOp[])[], gone: { get(id: number): GoneService | undefined; has(id: number): boolean }, back: { has(id: number): boolean }, chunk: number,
 ): Steps<DpOp[][]> {
   // Which deletions may wait for their re-add: one deletion then one addition of the id. The maps
   // by id, address or slot may hold every service or server: ShardedMaps (shards.ts), as one Map
@@ -42,16 +44,19 @@ export function* orderForSlices(
   const delAt = new ShardedMap<number, number>();
   const addAt = new ShardedMap<number, number>();
   const twice = new ShardedMap<number, true>();
-  for (let i = 0; i < ops.length; i++) {
-    const o = ops[i]!;
-    if (o.op === 'delService') {
-      if (delAt.has(o.id)) twice.set(o.id, true);
-      delAt.set(o.id, i);
-    } else if (o.op === 'addService') {
-      if (addAt.has(o.id)) twice.set(o.id, true);
-      addAt.set(o.id, i);
+  let i = 0;
+  for (const ops of opParts) {
+    for (let j = 0; j < ops.length; j++, i++) {
+      const o = ops[j]!;
+      if (o.op === 'delService') {
+        if (delAt.has(o.id)) twice.set(o.id, true);
+        delAt.set(o.id, i);
+      } else if (o.op === 'addService') {
+        if (addAt.has(o.id)) twice.set(o.id, true);
+        addAt.set(o.id, i);
+      }
+      if ((i + 1) % ORDER_STEP === 0) yield;
     }
-    if ((i + 1) % ORDER_STEP === 0) yield;
   }
   const waits = (id: number): boolean =>
     back.has(id) && gone.has(id) && !twice.has(id) && (addAt.get(id) ?? -1) > (delAt.get(id) ?? Infinity);
@@ -60,14 +65,17 @@ export function* orderForSlices(
   const destWaits = new ShardedMap<number, number>(); // -> the server's address (its revive's)
   {
     const deleted = new ShardedMap<number, number>(); // slot -> index of its last delDest
-    for (let i = 0; i < ops.length; i++) {
-      const o = ops[i]!;
-      if (o.op === 'delDest') deleted.set(o.dest, i);
-      else if (o.op === 'addDest' && o.revive === true && deleted.has(o.dest)) {
-        destWaits.set(deleted.get(o.dest)!, o.addr);
-        deleted.delete(o.dest);
+    i = 0;
+    for (const ops of opParts) {
+      for (let j = 0; j < ops.length; j++, i++) {
+        const o = ops[j]!;
+        if (o.op === 'delDest') deleted.set(o.dest, i);
+        else if (o.op === 'addDest' && o.revive === true && deleted.has(o.dest)) {
+          destWaits.set(deleted.get(o.dest)!, o.addr);
+          deleted.delete(o.dest);
+        }
+        if ((i + 1) % ORDER_STEP === 0) yield;
       }
-      if ((i + 1) % ORDER_STEP === 0) yield;
     }
   }
 
@@ -138,56 +146,59 @@ export function* orderForSlices(
     for (const k of [...heldDests.keys()]) releaseDest(k);
     for (const id of [...held.keys()]) release(id);
   };
-  for (let i = 0; i < ops.length; i++) {
-    if (i > 0 && i % ORDER_STEP === 0) yield; // (not at the loop's end: a held deletion skips it)
-    const o = ops[i]!;
-    switch (o.op) {
-      case 'delService':
-        releaseDestsAt(destSvcs, o.id); // a server's deletion before its service's
-        if (waits(o.id)) {
-          held.set(o.id, o);
-          mark(o.id, true);
-          continue;
-        }
-        break;
-      case 'addService':
-        release(o.id);
-        releaseAt(rips, o.vip);
-        releaseAt(lips, o.vip);
-        releaseDestsAt(destAddrs, o.vip);
-        break;
-      case 'addDest':
-        // Another server taking a held service's slot (the oldest in the trash, none free).
-        if (o.revive !== true && slots.has(o.dest)) release(slots.get(o.dest)!);
-        releaseAt(vips, o.addr);
-        releaseAt(lips, o.addr);
-        // The held deletion of this slot's server: just before its revive (or before another
-        // server takes the slot).
-        releaseDest(o.dest);
-        break;
-      case 'addLaddr':
-        releaseAt(vips, o.addr);
-        releaseAt(rips, o.addr);
-        releaseAt(lips, o.addr);
-        releaseDestsAt(destAddrs, o.addr);
-        break;
-      case 'delDest':
-        if (destWaits.has(i)) {
-          const addr = destWaits.get(i)!;
-          heldDests.set(o.dest, { op: o, svc: o.svc, addr });
-          index(destAddrs, addr, o.dest, true);
-          index(destSvcs, o.svc, o.dest, true);
-          continue;
-        }
-        break;
-      case 'editService':
-      case 'editDest':
-      case 'delLaddr':
-        break;
-      default:
-        releaseAll();
+  i = 0;
+  for (const ops of opParts) {
+    for (let j = 0; j < ops.length; j++, i++) {
+      if (i > 0 && i % ORDER_STEP === 0) yield; // (not at the loop's end: a held deletion skips it)
+      const o = ops[j]!;
+      switch (o.op) {
+        case 'delService':
+          releaseDestsAt(destSvcs, o.id); // a server's deletion before its service's
+          if (waits(o.id)) {
+            held.set(o.id, o);
+            mark(o.id, true);
+            continue;
+          }
+          break;
+        case 'addService':
+          release(o.id);
+          releaseAt(rips, o.vip);
+          releaseAt(lips, o.vip);
+          releaseDestsAt(destAddrs, o.vip);
+          break;
+        case 'addDest':
+          // Another server taking a held service's slot (the oldest in the trash, none free).
+          if (o.revive !== true && slots.has(o.dest)) release(slots.get(o.dest)!);
+          releaseAt(vips, o.addr);
+          releaseAt(lips, o.addr);
+          // The held deletion of this slot's server: just before its revive (or before another
+          // server takes the slot).
+          releaseDest(o.dest);
+          break;
+        case 'addLaddr':
+          releaseAt(vips, o.addr);
+          releaseAt(rips, o.addr);
+          releaseAt(lips, o.addr);
+          releaseDestsAt(destAddrs, o.addr);
+          break;
+        case 'delDest':
+          if (destWaits.has(i)) {
+            const addr = destWaits.get(i)!;
+            heldDests.set(o.dest, { op: o, svc: o.svc, addr });
+            index(destAddrs, addr, o.dest, true);
+            index(destSvcs, o.svc, o.dest, true);
+            continue;
+          }
+          break;
+        case 'editService':
+        case 'editDest':
+        case 'delLaddr':
+          break;
+        default:
+          releaseAll();
+      }
+      put(o);
     }
-    put(o);
   }
   releaseAll();
 
