@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, type Rig } from './helpers/harness.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
-import { SLICE_MS, plainSlicer, type Pause } from '../src/control/slices.js';
+import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, type Pause } from '../src/control/slices.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
-import { runBatchItem } from '../src/control/verbs.js';
+import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
 import { formatIp } from '../src/datapath/addr.js';
 import { allocated } from './helpers/alloc.js';
@@ -74,7 +74,33 @@ test('a slice ends before its next step would take it past SLICE_MS (an injected
   assert.ok(plain.length >= 9 && plain.every((ms) => ms <= SLICE_MS + 1e-9), `plainSlicer slices ${plain.join(' ')}`);
 });
 
-test('a sliced list is answered after a turn of the loop: its last slice and the first of its writing are not one piece', async () => {
+/** A reply's text as the control socket writes it (stringifySliced). */
+async function written(reply: unknown): Promise<string> {
+  const chunks: string[] = [];
+  await stringifySliced(reply, (s) => chunks.push(s));
+  return chunks.join('');
+}
+
+test('-L -n of a large table is made while it is written, a part at a time: at its first write a few of its services are made, and no write is longer than WRITE_CHUNK (before: all 600 made before the first byte, written 64 KiB at a time)', async (t) => {
+  const r = table(600, 1);
+  // One rate read per ServiceInfo made (verbs.ts serviceInfo).
+  const made = t.mock.method(r.ctl.svcRates, 'read');
+  const reply = await r.ctl.callAsync('list', {});
+  let atFirst = -1;
+  const chunks: string[] = [];
+  await stringifySliced(reply, (s) => {
+    if (atFirst < 0) atFirst = made.mock.callCount();
+    chunks.push(s);
+  });
+  assert.deepEqual(JSON.parse(chunks.join('')), r.ctl.list(), 'the same list as made in one piece');
+  assert.equal(made.mock.callCount(), 600 + 600, 'each service made once for the reply (and once for the one-piece list)');
+  // A write of WRITE_CHUNK characters holds ~20 services of one server (~700 characters each), made a part at a time.
+  assert.ok(atFirst <= WRITE_CHUNK / 500 + LIST_PART, `${atFirst} of 600 services made before the first write`);
+  const longest = Math.max(...chunks.map((c) => c.length));
+  assert.ok(longest < WRITE_CHUNK + 2000 && WRITE_CHUNK <= 16 * 1024, `a write of ${longest} characters`);
+});
+
+test('a sliced list\'s slices, its writing\'s too, are the verb\'s (slowest_verb_ms): every write but the last (what follows the list) is in a slice recorded as list\'s (before: the list made in recorded slices, then written in slices recorded by none)', async () => {
   const r = table(600, 1);
   let turns = 0;
   let on = true;
@@ -83,20 +109,24 @@ test('a sliced list is answered after a turn of the loop: its last slice and the
     if (on) setImmediate(spin);
   };
   setImmediate(spin);
-  let lastSlice = -1;
+  const slices = new Set<number>();
   const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
   const held = ctl.held.bind(r.ctl);
   ctl.held = (verb, ms, cpuMs) => {
-    if (verb === 'list') lastSlice = turns;
+    if (verb === 'list') slices.add(turns);
     held(verb, ms, cpuMs);
   };
-  const p = r.ctl.callAsync('list', {});
-  assert.ok(p instanceof Promise, 'a list of 600 services is made in slices');
-  const v = (await p) as ListResult;
-  const answered = turns;
-  on = false;
-  assert.equal(v.services.length, 600);
-  assert.ok(lastSlice >= 0 && answered > lastSlice, `last slice recorded at turn ${lastSlice}, answered at ${answered}`);
+  // The turn of each write: a slice's writes come before its end (pause, held) in the same turn.
+  const writes: number[] = [];
+  try {
+    await stringifySliced(await r.ctl.callAsync('list', {}), () => writes.push(turns));
+  } finally {
+    on = false;
+  }
+  assert.ok(new Set(writes).size >= 2, `writes in turns ${[...new Set(writes)].join(' ')}`);
+  const unrecorded = writes.slice(0, -1).filter((w) => !slices.has(w));
+  assert.deepEqual(unrecorded, [], `writes in turns with no list slice recorded (list slices in turns ${[...slices].join(' ')})`);
+  assert.ok(writes.at(-1)! > Math.max(...slices), 'what follows the list is written after its last slice, in a turn of its own');
 });
 
 test('-C of 2,000 services x 4 in slices: the same end state as in one piece; the model\'s per-server maps grow and shrink a shard at a time', async () => {
@@ -176,7 +206,7 @@ test('a small director\'s table (100 services x 4) is listed, cleared, zeroed an
     pieces.set(verb, (pieces.get(verb) ?? 0) + 1);
     held(verb, ms, cpuMs);
   };
-  const list = (await r.ctl.callAsync('list', {})) as ListResult;
+  const list = JSON.parse(await written(await r.ctl.callAsync('list', {}))) as ListResult;
   assert.equal(list.services.length, 100);
   await r.ctl.callAsync('batch', { items });
   await r.ctl.callAsync('zero', {});

@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
-import { dueOf, runStepsSliced, streamed, type Pause, type Steps } from './slices.js';
+import { dueOf, streamed, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
@@ -70,11 +70,13 @@ export interface GoneService {
   slots: number[];
 }
 
-/** A list of more services than this is built in slices when the request allows it (ctx.pause):
+/** A list of more services than this is made while written, in slices, when the request allows it (ctx.pause):
  *  500 until 2026-12-05, when `-L -n` of 500 services x 4 held the loop 5-22 ms of CPU in one piece. */
 const LIST_SLICED_MIN = 16;
-/** Services per look at the slice's clock. */
-const LIST_SLICE_CHECK = 8;
+/** Services of a list made at a time (listParts): made and written, ~0.2 ms, between two looks at the slice's clock. */
+export const LIST_PART = 4;
+/** Services of a reload's plan (planTableSteps) made between two looks at the slice's clock. */
+const PLAN_SLICE_CHECK = 32;
 /**
  * listConns with a cursor (uvsadm -Lc): a page of at most this many rows, built at once (~1 ms)
  * and written before the client asks for the next, so uvsd holds one page, not the listing.
@@ -509,44 +511,47 @@ function planServiceOf(s: ServiceModel): PlanService {
  * replace-all reload of 10,000 x 4 allocated: each collection of it held a slice 2-30 ms).
  */
 export function* planTableSteps(ctx: VerbCtx): Steps<PlanTable> {
-  const services = yield* eachServiceSteps(ctx, planServiceOf, 4 * LIST_SLICE_CHECK);
+  const services: PlanService[] = [];
+  yield* eachServiceSteps(ctx, (s) => services.push(planServiceOf(s)), PLAN_SLICE_CHECK);
   return { services, marks: marksInfo(ctx.model) };
 }
 
 /**
- * `list` of a large table, built a few services at a time with `pause` between them. Services
- * deleted meanwhile are left out, ones added meanwhile may be (a netlink dump of the kernel's
- * table is not atomic either); the model is looked up afresh, as a batch may replace it.
+ * `list` of a large table from the control socket: its services made a part at a time while the
+ * reply is written (streamed(): server.ts stringifySliced writes a part, asks the slice's clock,
+ * then asks for the next), so uvsd holds a part, not the list. Built whole before its first byte
+ * went (until 2026-12-06), the 10,000 ServiceInfo of 10,000 services x 4 lived until the list was
+ * written: every young collection of the listing copied them (1-2 ms of CPU in a step of 0.15),
+ * and 1-7 slices a listing passed 2 ms. Services deleted meanwhile are left out, ones added
+ * meanwhile may be (a netlink dump of the kernel's table is not atomic either); each is looked up
+ * afresh, as a batch may replace the model.
  */
-function listSliced(ctx: VerbCtx, pause: () => Promise<void>): Promise<ListResult> {
-  return runStepsSliced(listSteps(ctx), pause);
+async function* listParts(ctx: VerbCtx): AsyncGenerator<ServiceInfo[], void, void> {
+  let part: ServiceInfo[] = [];
+  for (const _ of eachServiceSteps(ctx, (s) => part.push(serviceInfo(ctx, s)), LIST_PART)) {
+    yield part;
+    part = [];
+  }
+  if (part.length > 0) yield part;
 }
 
-/** Keys of services taken between two yields (listSteps, Control.perServiceRun). */
+/** Keys of services taken between two yields (eachServiceSteps, Control.perServiceRun). */
 export const KEYS_STEP = 1024;
 
-/** The list, yielding every LIST_SLICE_CHECK services (listSliced; a reload plans from it). */
-export function* listSteps(ctx: VerbCtx): Steps<ListResult> {
-  const services = yield* eachServiceSteps(ctx, (s) => serviceInfo(ctx, s), LIST_SLICE_CHECK);
-  return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };
-}
-
 /**
- * `make` of every service in the listing order, yielding every `check` services (listSteps,
+ * `each` of every service in the listing order, yielding every `check` services (listParts,
  * planTableSteps). The keys a part at a time too: their order is a list linked through the
  * services (shards.ts), ~1 ms to walk at 10,000 in one piece; the walk goes on past services
  * deleted meanwhile, and each is looked up afresh (a batch may replace the model).
  */
-function* eachServiceSteps<T>(ctx: VerbCtx, make: (s: ServiceModel) => T, check: number): Steps<T[]> {
-  const out: T[] = [];
+function* eachServiceSteps(ctx: VerbCtx, each: (s: ServiceModel) => void, check: number): Steps<void> {
   const keys: string[] = [];
   for (const k of ctx.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
   for (let i = 0; i < keys.length; i++) {
     const s = ctx.control.model.services.get(keys[i]!);
-    if (s !== undefined) out.push(make(s));
+    if (s !== undefined) each(s);
     if ((i + 1) % check === 0) yield;
   }
-  return out;
 }
 
 function marksInfo(m: Model): MarkInfo[] {
@@ -798,12 +803,14 @@ export const VERBS = {
    * and rendered by itself, none if it does not exist (uvsadm says "No such service"). Before,
    * uvsadm took the whole list and picked it (1.5-3.6 s at 10,000 services of 4 servers).
    */
-  list: summed(verb<{ service?: ServiceKey }, ListResult | Promise<ListResult>>(false, { service: true }, (ctx, a) => {
+  list: summed(verb<{ service?: ServiceKey }, ListResult>(false, { service: true }, (ctx, a) => {
     if (a.service !== undefined) {
       const s = ctx.model.services.get(serviceArg(a.service).key);
       return { size: ctx.control.dp.ct.buckets, services: s === undefined ? [] : [serviceInfo(ctx, s)], marks: marksInfo(ctx.model) };
     }
-    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return listSliced(ctx, ctx.pause);
+    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) {
+      return { size: ctx.control.dp.ct.buckets, services: streamed(listParts(ctx), ctx.pause), marks: marksInfo(ctx.model) };
+    }
     const services: ServiceInfo[] = [];
     for (const s of ctx.model.services.values()) services.push(serviceInfo(ctx, s));
     return { size: ctx.control.dp.ct.buckets, services, marks: marksInfo(ctx.model) };

@@ -16,6 +16,7 @@ import { native } from '../datapath/port.js';
 import type { FrameSink } from '../datapath/tx.js';
 import { Control } from './model.js';
 import { handleLine, listenControl } from './server.js';
+import { stringifySliced } from './slices.js';
 
 const ip4 = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) | 0;
 const discard: FrameSink = { send: (_b, _o, _l, count) => count };
@@ -58,7 +59,7 @@ async function requests(ctl: Control, lines: string[]): Promise<void> {
   for (const line of lines) {
     const reply = await handleLine(line, dispatch, () => {});
     if (!reply.ok) throw new Error(`control warm-up: ${line}: ${reply.error.message}`);
-    JSON.stringify(reply);
+    await stringifySliced(reply, () => {}); // as the socket writes it (a list's services are made as written)
   }
 }
 
