@@ -1,7 +1,7 @@
 // How long one scrape of a large health-checked table holds the event loop (docs/metrics.md,
 // "Scrape cost"), in process (no uvsd, no lab): not a test and not in npm test.
 //
-//   node dist/bench/scrape-slices.js [--services 3000] [--servers 3] [--scrapes 5] [--no-per-dest] [--no-checks]
+//   node dist/bench/scrape-slices.js [--services 3000] [--servers 3] [--scrapes 5] [--no-per-dest] [--no-checks] [--no-warmup]
 //
 // A table of --services services x --servers real servers, each watched by one health checker
 // (test/helpers/big-table.ts; --no-checks: no health checks). Each of --scrapes renderings of /metrics and of /status.json
@@ -13,7 +13,8 @@
 // the most heap in use at the end of a slice. Then, for both, the slices as a SliceClock ends
 // them: the longest in this thread's CPU (collections included), how many passed 2 ms, and the
 // collections (GC) that ran inside a slice: how many, their longest, and the longest slice
-// that had none.
+// that had none. Before the listener starts, the /status.json warm-up runs as at uvsd's start
+// (src/metrics/warmup.ts; not with --no-warmup, as uvsd --no-jit-warmup).
 import { bigHealthTable } from '../test/helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
@@ -24,6 +25,7 @@ import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { native } from '../src/datapath/port.js';
 import { BLOCK } from '../src/metrics/bytes.js';
 import { benchArgs } from './lib/args.js';
+import { warmStatus } from '../src/metrics/warmup.js';
 
 const { values } = benchArgs(import.meta.url, {
   options: {
@@ -32,6 +34,7 @@ const { values } = benchArgs(import.meta.url, {
     scrapes: { type: 'string', default: '5' },
     'no-per-dest': { type: 'boolean', default: false },
     'no-checks': { type: 'boolean', default: false },
+    'no-warmup': { type: 'boolean', default: false },
   },
 });
 
@@ -160,6 +163,10 @@ async function main(): Promise<void> {
       slice.heapMB = Math.max(slice.heapMB, getHeapStatistics().used_heap_size / 1e6);
     } else cpu0 = process.cpuUsage();
   });
+  if (!values['no-warmup']) {
+    const w = await warmStatus();
+    console.log(`/status.json warm-up: ${round(w.ms, 1)} ms, ${round(w.cpuMs, 1)} ms of CPU`);
+  }
   const srv = await startMetricsServer(r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health, perDest, slicer: statusSlicer });
   try {
     const st = [];

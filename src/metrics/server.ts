@@ -14,8 +14,8 @@ import { asker, createMetrics, type MetricsOptions } from './collectors.js';
 import { STATUS_PAGE } from './page.js';
 import { EST_INTERVAL_MS, RateEstimator } from './rates.js';
 import { startTicks } from '../control/estimator.js';
-import { statusWalk } from './status.js';
-import { plainSlicer, runStepsSliced, yieldLoop } from '../control/slices.js';
+import { writeStatus } from './status.js';
+import { plainSlicer, yieldLoop } from '../control/slices.js';
 import { BLOCK, ByteOut } from './bytes.js';
 
 export interface MetricsServer {
@@ -254,18 +254,7 @@ export async function startMetricsServer(dp: Datapath, listen: { host: string; p
     const { pause, done, ask } = (opts.slicer ?? plainSlicer)('status.json');
     const due = ask ?? asker();
     try {
-      const w = await runStepsSliced(statusWalk(dp, rates, opts), pause);
-      const out = new ByteOut(block, take);
-      // The fields before the list, then each service written as it is read (the text
-      // JSON.stringify makes of { ...head, services }): built whole first, 10,000 services x 4
-      // servers were held as objects and the client had nothing until then; each service made as
-      // objects and serialised as a string, then joined, they were 108 MB allocated for 16 MB of
-      // JSON (StatusWalk.write: 2026-12-06).
-      const head = JSON.stringify(w.head);
-      out.text(`${head.slice(0, -1)},"services":[`);
-      for (const _ of w.write(out)) if (due()) await pause();
-      out.text(']}');
-      out.end();
+      await writeStatus(dp, rates, opts, new ByteOut(block, take), pause, due);
     } finally {
       done();
     }

@@ -3,7 +3,10 @@
 // (src/control/warmup.ts) with `warm`, then calls each table verb once and prints each call's CPU
 // of this thread; `reader cold|warm` runs the config reader thread's warm-up with `warm`, then
 // reads a config file in it as a reload does and prints the longest piece of this thread's CPU
-// between two pauses. One JSON line on stdout.
+// between two pauses; `status cold|warm` serves a table of 300 services x 4 checked servers on a
+// metrics listener, runs the /status.json warm-up (src/metrics/warmup.ts) with `warm`, then asks
+// for /status.json (gzip, as a browser does) and prints its first slice's CPU and its longest
+// slice's (as a SliceClock ends them, this thread's CPU). One JSON line on stdout.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +44,39 @@ if (what === 'verbs') {
     cpu[name] = native.threadCpuMs() - c;
   }
   console.log(JSON.stringify(cpu));
+} else if (what === 'status') {
+  const { bigHealthTable } = await import('./big-table.js');
+  const { startMetricsServer } = await import('../../src/metrics/server.js');
+  const { SliceClock, yieldLoop } = await import('../../src/control/slices.js');
+  const http = await import('node:http');
+  const t = bigHealthTable(300, 4);
+  const slices: number[] = [];
+  // A Slicer that records each slice's CPU (as Control.slicer does, under 'status.json').
+  const slicer = () => {
+    const clock = new SliceClock();
+    let c = native.threadCpuMs();
+    return {
+      pause: async (until?: Promise<unknown>) => {
+        if (!clock.due(performance.now()) && until === undefined) return;
+        slices.push(native.threadCpuMs() - c);
+        await (until ?? yieldLoop());
+        clock.restart(performance.now());
+        c = native.threadCpuMs();
+      },
+      done: () => void slices.push(native.threadCpuMs() - c),
+    };
+  };
+  const srv = await startMetricsServer(t.r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health: t.health, slicer });
+  if (warm) await (await import('../../src/metrics/warmup.js')).warmStatus();
+  const port = Number(srv.address.slice(srv.address.lastIndexOf(':') + 1));
+  await new Promise<void>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/status.json', agent: false, headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      res.on('data', () => {});
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
+  srv.close();
+  console.log(JSON.stringify({ first: slices[0], longest: Math.max(...slices), slices: slices.length }));
 } else if (what === 'reader') {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-first-'));
   try {

@@ -1,0 +1,109 @@
+// Start-up warm-up of the /status.json answer (docs/architecture.md, "JIT warm-up"), as
+// src/control/warmup.ts warms the control verbs: the first /status.json after uvsd's start ran
+// code not run before (the HTTP request, gzip's first stream, the writer), its first slice 4-5 ms
+// of CPU at 10,000 services of 4 checked servers, where later ones stay near 2 (node
+// dist/bench/scrape-slices.js). So once the metrics listener is up, uvsd asks a scratch listener
+// (127.0.0.1, a port of the kernel's choice, closed at once) for the status of a scratch table
+// (a scratch Datapath, Control and health view: the functions are the same for every table of the
+// thread; the real table, datapath and listener are not touched), gzipped and not, and writes
+// it once more without health checks. Documentation addresses (RFC 5737).
+
+import http from 'node:http';
+import { Datapath } from '../datapath/pipeline.js';
+import { native } from '../datapath/port.js';
+import type { FrameSink } from '../datapath/tx.js';
+import { Control } from '../control/model.js';
+import { serviceId, type HealthEntry, type HealthQuorum, type ServiceKey } from '../control/protocol.js';
+import { plainSlicer } from '../control/slices.js';
+import { ByteOut } from './bytes.js';
+import { RateEstimator } from './rates.js';
+import { writeStatus } from './status.js';
+import { startMetricsServer } from './server.js';
+import type { HealthView } from './view.js';
+
+const ip4 = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) | 0;
+const discard: FrameSink = { send: (_b, _o, _l, count) => count };
+/** Services in the scratch table, of two servers each (one of them checked, down or removed on some). */
+const SERVICES = 24;
+
+/** The longest wait for one warm-up answer. */
+const REPLY_MS = 5000;
+
+/** Scratch tables kept for the life of the process (as src/control/warmup.ts keeps its own). */
+const retained: Datapath[] = [];
+
+/** A health view of the scratch table: every server checked, a few down, one checked server not in the table, a quorum with a sorry server. */
+function scratchHealth(services: ServiceKey[]): HealthView {
+  const entries = new Map<string, HealthEntry[]>();
+  const quorums = new Map<string, HealthQuorum>();
+  services.forEach((service, i) => {
+    const mine: HealthEntry[] = [];
+    for (let j = 0; j < 3; j++) {
+      mine.push({ service, addr: `198.51.100.${10 + j}`, port: 80, state: (i + j) % 5 === 0 ? 'down' : 'up', reason: j === 2 ? 'removed' : 'start', weight: 1, inhibit: false, since: 0, ...(i === 1 ? { suspended: true } : {}) });
+    }
+    entries.set(serviceId(service), mine);
+    quorums.set(serviceId(service), { service, up: i % 3 !== 0, aliveWeight: 2, quorum: 1, hysteresis: 0, ...(i % 2 === 0 ? { sorry: '198.51.100.10:80' } : {}), sorryIn: i % 3 === 0 });
+  });
+  const all = (): HealthEntry[] => [...entries.values()].flat();
+  return {
+    stateOf: () => 'up', entries: all, quorum: () => [...quorums.values()],
+    entriesOf: (id) => entries.get(id), quorumOf: (id) => quorums.get(id),
+  };
+}
+
+/** GET path from address (host:port), the body read to its end; rejects on an error, a status but 200, or no answer in REPLY_MS. */
+function get(address: string, path: string, gzip: boolean): Promise<void> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path, agent: false, headers: gzip ? { 'accept-encoding': 'gzip' } : {}, timeout: REPLY_MS }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status.json warm-up: ${path}: HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`status.json warm-up: no answer in ${REPLY_MS} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * /status.json of a scratch table asked of a scratch listener, gzipped and not (without a
+ * listener, a loopback address refused: written in process), then written without health checks;
+ * returns its wall time and this thread's CPU (ms). Throws only on a bug.
+ */
+export async function warmStatus(): Promise<{ ms: number; cpuMs: number }> {
+  const t0 = performance.now();
+  const c0 = native.threadCpuMs();
+  const dp = new Datapath({
+    mac: Uint8Array.from([0x02, 0x00, 0x5e, 0x00, 0x53, 0x03]),
+    addrs: [{ ip: ip4(192, 0, 2, 1), mask: ip4(255, 255, 255, 0) }, { ip: ip4(198, 51, 100, 1), mask: ip4(255, 255, 255, 0) }],
+    gateway: 0, connMax: 1024, neighMax: 64, destMax: SERVICES * 2 + 16, batch: 64, mtu: 1500, vnetHdr: 0,
+  }, discard);
+  retained.push(dp);
+  const ctl = new Control(dp, { tap: 'warm-up' });
+  const services: ServiceKey[] = [];
+  const items: unknown[] = [];
+  for (let i = 0; i < SERVICES; i++) {
+    const service: ServiceKey = i === SERVICES - 1 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 7 } : { proto: i % 4 === 3 ? 'udp' : 'tcp', addr: `192.0.2.${100 + i}`, port: 80 };
+    services.push(service);
+    items.push({ verb: 'addService', args: { ...service, sched: 'wlc' } });
+    for (let j = 0; j < 2; j++) items.push({ verb: 'addDest', args: { service, addr: `198.51.100.${10 + j}`, port: 80, fwd: j === 0 ? 'nat' : 'dr', weight: 1 } });
+  }
+  ctl.call('batch', { items });
+  const health = scratchHealth(services);
+  const srv = await startMetricsServer(dp, { host: '127.0.0.1', port: 0 }, { process: false, health }).catch(() => undefined);
+  const rates = new RateEstimator(dp);
+  const write = (src: { health?: HealthView }): Promise<void> => writeStatus(dp, rates, src, new ByteOut(() => {}), plainSlicer('warm-up').pause, () => true);
+  if (srv === undefined) {
+    await write({ health });
+    await write({ health });
+  } else {
+    try {
+      for (const gzip of [true, false, true, false]) await get(srv.address, '/status.json', gzip);
+    } finally {
+      srv.close();
+    }
+  }
+  await write({});
+  await write({});
+  return { ms: performance.now() - t0, cpuMs: native.threadCpuMs() - c0 };
+}
