@@ -94,6 +94,22 @@ async function socketRequests(path: string, lines: string[]): Promise<void> {
 }
 
 /**
+ * A Control over a scratch Datapath (192.0.2.1/24 and 198.51.100.1/24, a sink that discards, room
+ * for destMax servers; `mac`: its MAC's last byte), kept for the life of the process (retained).
+ * The metrics warm-up's table too (src/metrics/warmup.ts).
+ */
+export function scratchControl(destMax: number, mac: number): Control {
+  const dp = new Datapath({
+    mac: Uint8Array.from([0x02, 0x00, 0x5e, 0x00, 0x53, mac]),
+    addrs: [{ ip: ip4(192, 0, 2, 1), mask: ip4(255, 255, 255, 0) }, { ip: ip4(198, 51, 100, 1), mask: ip4(255, 255, 255, 0) }],
+    gateway: 0, connMax: 1024, neighMax: 64, destMax, batch: 64, mtu: 1500, vnetHdr: 0,
+  }, discard);
+  const ctl = new Control(dp, { tap: 'warm-up' });
+  retained.push(ctl);
+  return ctl;
+}
+
+/**
  * Every verb uvsadm's table commands reach (-A -E -D -a -e -d -C -Z -L, a batch as -R sends it,
  * small and sliced), on a scratch table; returns its wall time and this thread's CPU (ms). Throws
  * only on a bug (a refused warm-up request).
@@ -101,13 +117,8 @@ async function socketRequests(path: string, lines: string[]): Promise<void> {
 export async function warmControl(): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();
   const c0 = native.threadCpuMs();
-  const dp = new Datapath({
-    mac: Uint8Array.from([0x02, 0x00, 0x5e, 0x00, 0x53, 0x02]),
-    addrs: [{ ip: ip4(192, 0, 2, 1), mask: ip4(255, 255, 255, 0) }, { ip: ip4(198, 51, 100, 1), mask: ip4(255, 255, 255, 0) }],
-    gateway: 0, connMax: 1024, neighMax: 64, destMax: SERVICES * 4 + 16, batch: 64, mtu: 1500, vnetHdr: 0,
-  }, discard);
-  const ctl = new Control(dp, { tap: 'warm-up' });
-  retained.push(ctl);
+  const ctl = scratchControl(SERVICES * 4 + 16, 0x02);
+
   const svc = (i: number) => ({ proto: 'tcp', addr: `192.0.2.${100 + i}`, port: 80 });
   const dest = (i: number, j: number) => ({ service: svc(i), addr: `198.51.100.${10 + j}`, port: 80, fwd: 'nat', weight: 1 });
   const items: unknown[] = [];

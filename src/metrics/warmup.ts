@@ -9,10 +9,8 @@
 // it once more without health checks. Documentation addresses (RFC 5737).
 
 import http from 'node:http';
-import { Datapath } from '../datapath/pipeline.js';
 import { native } from '../datapath/port.js';
-import type { FrameSink } from '../datapath/tx.js';
-import { Control } from '../control/model.js';
+import { scratchControl } from '../control/warmup.js';
 import { serviceId, type HealthEntry, type HealthQuorum, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer } from '../control/slices.js';
 import { ByteOut } from './bytes.js';
@@ -21,16 +19,11 @@ import { writeStatus } from './status.js';
 import { startMetricsServer } from './server.js';
 import type { HealthView } from './view.js';
 
-const ip4 = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) | 0;
-const discard: FrameSink = { send: (_b, _o, _l, count) => count };
 /** Services in the scratch table, of two servers each (one of them checked, down or removed on some). */
 const SERVICES = 24;
 
 /** The longest wait for one warm-up answer. */
 const REPLY_MS = 5000;
-
-/** Scratch tables kept for the life of the process (as src/control/warmup.ts keeps its own). */
-const retained: Datapath[] = [];
 
 /** A health view of the scratch table: every server checked, a few down, one checked server not in the table, a quorum with a sorry server. */
 function scratchHealth(services: ServiceKey[]): HealthView {
@@ -73,13 +66,8 @@ function get(address: string, path: string, gzip: boolean): Promise<void> {
 export async function warmStatus(): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();
   const c0 = native.threadCpuMs();
-  const dp = new Datapath({
-    mac: Uint8Array.from([0x02, 0x00, 0x5e, 0x00, 0x53, 0x03]),
-    addrs: [{ ip: ip4(192, 0, 2, 1), mask: ip4(255, 255, 255, 0) }, { ip: ip4(198, 51, 100, 1), mask: ip4(255, 255, 255, 0) }],
-    gateway: 0, connMax: 1024, neighMax: 64, destMax: SERVICES * 2 + 16, batch: 64, mtu: 1500, vnetHdr: 0,
-  }, discard);
-  retained.push(dp);
-  const ctl = new Control(dp, { tap: 'warm-up' });
+  const ctl = scratchControl(SERVICES * 2 + 16, 0x03);
+  const dp = ctl.dp;
   const services: ServiceKey[] = [];
   const items: unknown[] = [];
   for (let i = 0; i < SERVICES; i++) {
