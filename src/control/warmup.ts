@@ -118,7 +118,6 @@ export async function warmControl(): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();
   const c0 = native.threadCpuMs();
   const ctl = scratchControl(SERVICES * 4 + 16, 0x02);
-
   const svc = (i: number) => ({ proto: 'tcp', addr: `192.0.2.${100 + i}`, port: 80 });
   const dest = (i: number, j: number) => ({ service: svc(i), addr: `198.51.100.${10 + j}`, port: 80, fwd: 'nat', weight: 1 });
   const items: unknown[] = [];
