@@ -1,6 +1,7 @@
 // The health checker: keepalived's real-server state machine, driving the table only through the
 // control verbs (addService, addDest, editDest, deleteDest). Checks run on timers, off the packet
-// path, each checker on its own timer as in keepalived; every state change is logged once, with its reason.
+// path, each checker at its own times as in keepalived (one timer for all of them: DueHeap);
+// every state change is logged once, with its reason.
 // Every check in flight holds a slot: by default one per checker (at least 64), within half of
 // uvsd's open-files limit, since each holds a socket or a process's pipes (a check that goes on
 // holding neither gives it back: a UDP_CHECK waiting for an ICMP error); MISC_CHECK processes
@@ -100,9 +101,12 @@ interface CheckerState {
   up: boolean;
   fails: number;
   oks: number;
-  timer: unknown;
+  /** Its place in the manager's DueHeap while it waits for its next attempt, else -1. */
+  heapAt: number;
   /** When its next attempt is due (clock ms): how late it starts is measured from here. */
   due: number;
+  /** The manager's count of schedule() calls when it was last scheduled: the first of two due at once goes first. */
+  order: number;
   /** Replaced or removed by a reload: its in-flight result is dropped, it is never rescheduled. */
   dead?: boolean;
   /** Attempts that passed and failed since this checker started, the last one's ms and reason (metrics). */
@@ -315,6 +319,87 @@ class CheckQueue {
   }
 }
 
+/**
+ * The checkers waiting for their next attempt, the one due first on top (a binary heap on `due`,
+ * then the order they were scheduled in: `order`), each knowing its place (`heapAt`, -1 when not
+ * in it) so a reload or a stop takes it out at once. One timer of the clock for all of them
+ * (HealthManager.armDue), for the top. Until 2026-12-06 each checker had a timer of its own, made
+ * anew at each attempt (a LongTimeout, Node's Timeout and a closure, ~250 bytes): each lived a
+ * delay_loop, so every one of them survived its scavenges and was promoted, and the checkers
+ * (old) pointed at them (young): at 10,000 x 4 every 3 s, 1.6 MB survived each of 164 scavenges a
+ * minute, 52 ms each (docs/performance.md, 2026-12-06 05:00 section).
+ */
+class DueHeap {
+  private readonly items: CheckerState[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  top(): CheckerState | undefined {
+    return this.items[0];
+  }
+
+  push(c: CheckerState): void {
+    c.heapAt = this.items.length;
+    this.items.push(c);
+    this.up(c.heapAt);
+  }
+
+  /** Take c out (nothing when it is not in). */
+  remove(c: CheckerState): void {
+    const i = c.heapAt;
+    if (i < 0) return;
+    c.heapAt = -1;
+    const last = this.items.pop()!;
+    if (i === this.items.length) return;
+    this.items[i] = last;
+    last.heapAt = i;
+    this.down(i);
+    this.up(last.heapAt);
+  }
+
+  clear(): void {
+    for (const c of this.items) c.heapAt = -1;
+    this.items.length = 0;
+  }
+
+  private static before(a: CheckerState, b: CheckerState): boolean {
+    return a.due < b.due || (a.due === b.due && a.order < b.order);
+  }
+
+  private up(i: number): void {
+    const a = this.items;
+    const c = a[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!DueHeap.before(c, a[p]!)) break;
+      a[i] = a[p]!;
+      a[i]!.heapAt = i;
+      i = p;
+    }
+    a[i] = c;
+    c.heapAt = i;
+  }
+
+  private down(i: number): void {
+    const a = this.items;
+    const n = a.length;
+    const c = a[i]!;
+    for (;;) {
+      let k = 2 * i + 1;
+      if (k >= n) break;
+      if (k + 1 < n && DueHeap.before(a[k + 1]!, a[k]!)) k++;
+      if (!DueHeap.before(a[k]!, c)) break;
+      a[i] = a[k]!;
+      a[i]!.heapAt = i;
+      i = k;
+    }
+    a[i] = c;
+    c.heapAt = i;
+  }
+}
+
 /** Services prepareSteps() looks at between two steps (~0.3-0.5 ms of a 2 vCPU EPYC's at 4 servers each; 32 until 2026-12-06: ~1 ms, with the slicer's 1-2 ms pieces past 2). */
 const PREPARE_STEP = 16;
 /** The health checker's start lets the loop run once a piece of it has run this long (ms): its steps are up to ~1 ms. */
@@ -375,6 +460,13 @@ export class HealthManager {
   private started = false;
   /** Table changes run one after the other, in the order decided (never waiting for a command). */
   private chain: Promise<void> = Promise.resolve();
+  /** The checkers waiting for their next attempt (schedule), and the clock's one timer for them (armDue): when it goes off (clock ms; Infinity: none). */
+  private readonly dueHeap = new DueHeap();
+  private dueTimer: unknown;
+  private dueTimerAt = Infinity;
+  private readonly onDue = (): void => this.fireDue();
+  /** schedule() calls so far: CheckerState.order. */
+  private scheduled = 0;
   /** Moved by every verdict (evaluate): a plan made before it (prepare) may hold servers' states since changed (commit). */
   private gen = 0;
   /** The last notify or quorum command queued per server (notify) or service (quorum): each one's commands run in order. */
@@ -508,8 +600,8 @@ export class HealthManager {
     this.deps.log.info({ service: vsName(vs), haSuspend: true, suspended: now },
       now ? `health: Suspending healthchecker for service ${vsName(vs)} (ha_suspend: this director does not hold the VIP; its servers keep the state last seen)`
         : `health: Activating healthchecker for service ${vsName(vs)} (ha_suspend: this director holds the VIP)`);
-    // A checker in flight or waiting for a slot (no timer) goes on as it is.
-    if (!now) for (const rs of vs.rs) for (const c of rs.checkers) if (c.timer !== undefined) this.schedule(c, 0);
+    // A checker in flight or waiting for a slot (not in dueHeap) goes on as it is.
+    if (!now) for (const rs of vs.rs) for (const c of rs.checkers) if (c.heapAt >= 0) this.schedule(c, 0);
     return now;
   }
 
@@ -740,7 +832,7 @@ export class HealthManager {
           rs.checkers = r.spec.checkers.map((c, i) => {
             if (c.type === 'FILE_CHECK') writeInitFile(c, !this.started);
             const f = r.first![i]!;
-            return { spec: c, rs, up: f.up, fails: 0, oks: 0, timer: undefined, due: 0, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '', delta: f.delta };
+            return { spec: c, rs, up: f.up, fails: 0, oks: 0, heapAt: -1, due: 0, order: 0, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '', delta: f.delta };
           });
           if (this.started) for (const c of rs.checkers) fresh.push(c);
         }
@@ -859,7 +951,10 @@ export class HealthManager {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const vs of this.vss) for (const rs of vs.rs) for (const c of rs.checkers) this.clearTimer(c);
+    this.dueHeap.clear();
+    if (this.dueTimer !== undefined) this.clock.clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
+    this.dueTimerAt = Infinity;
     this.waitingChecks.clear();
     this.waitingProcesses.clear();
     await this.settled();
@@ -885,18 +980,38 @@ export class HealthManager {
   }
 
   private clearTimer(c: CheckerState): void {
-    if (c.timer !== undefined) this.clock.clearTimeout(c.timer);
-    c.timer = undefined;
+    this.dueHeap.remove(c);
   }
 
   private schedule(c: CheckerState, ms: number): void {
     if (this.stopped || c.dead || c.follows === true) return;
     this.clearTimer(c);
     c.due = this.clock.now() + ms;
-    c.timer = this.clock.setTimeout(() => {
-      c.timer = undefined;
+    c.order = this.scheduled++;
+    this.dueHeap.push(c);
+    this.armDue();
+  }
+
+  /** The clock's one timer for the checkers' next attempts: armed for the top of dueHeap, unless one is for an earlier time. */
+  private armDue(): void {
+    const top = this.dueHeap.top();
+    if (top === undefined || top.due >= this.dueTimerAt) return;
+    if (this.dueTimer !== undefined) this.clock.clearTimeout(this.dueTimer);
+    this.dueTimerAt = top.due;
+    this.dueTimer = this.clock.setTimeout(this.onDue, Math.max(0, top.due - this.clock.now()));
+  }
+
+  /** The timer went off: every checker due by now is enqueued (in the order due), then the timer is armed for the next. */
+  private fireDue(): void {
+    this.dueTimer = undefined;
+    this.dueTimerAt = -Infinity; // no timer armed by the enqueues' schedule() meanwhile
+    const now = this.clock.now();
+    for (let c = this.dueHeap.top(); c !== undefined && c.due <= now; c = this.dueHeap.top()) {
+      this.dueHeap.remove(c);
       this.enqueue(c);
-    }, ms);
+    }
+    this.dueTimerAt = Infinity;
+    this.armDue();
   }
 
   private enqueue(c: CheckerState): void {
@@ -1068,7 +1183,7 @@ export class HealthManager {
     const weight = r.ok ? r.weight : undefined;
     // A FILE_CHECK's weight: what it adds while it passes (a failed one adds nothing).
     const delta = s.type === 'FILE_CHECK' ? (r.ok ? r.delta ?? 0 : 0) : undefined;
-    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight, delta === undefined ? undefined : { c, delta }))
+    this.chain = this.chain.then(() => this.evaluate(rs, `${s.type}: ${r.reason}`, weight, delta === undefined ? undefined : { c, delta }, false, c))
       .then(() => this.firstRoundOver(rs.vs));
     return next;
   }
@@ -1080,8 +1195,9 @@ export class HealthManager {
     this.deps.firstChecksDone?.(vs.key);
   }
 
-  /** again: a verdict already acted on before a reload put back the state it had planned (commit): its notify command ran then. */
-  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }, again = false): Promise<void> {
+  /** again: a verdict already acted on before a reload put back the state it had planned (commit): its notify command ran then.
+   *  by: the checker whose result this is (reason is its), when one. */
+  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }, again = false, by?: CheckerState): Promise<void> {
     if (this.commitGate !== undefined) await this.commitGate; // a commit in steps: on the configuration it installs
     if (this.stopped || rs.removed) return;
     this.gen++;
@@ -1106,6 +1222,10 @@ export class HealthManager {
     }
     // As it was: put back if the table refuses this server's change (below).
     const undo = { alive: rs.alive, reason: rs.reason, since: rs.since, quorumUp: vs.quorumUp, sorryIn: vs.sorryIn, sorryParked: vs.sorryParked, present: vs.rs.map((r) => r.present) };
+    // Down by another checker's result, not by this one that passed (two due at once, both
+    // results in before the first is evaluated): that one says why.
+    const failed = alive || by?.up !== true ? undefined : rs.checkers.find((x) => !x.up);
+    if (failed !== undefined) reason = `${failed.spec.type}: ${failed.lastReason}`;
     rs.alive = alive;
     rs.reason = reason;
     rs.since = this.clock.now();
