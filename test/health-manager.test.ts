@@ -673,6 +673,33 @@ test('the checkers wait for their next attempts on one timer of the clock, not o
   assert.equal(live.size, 0, 'none left after stop()');
 });
 
+test('a check that passes again queues no evaluation of its server (its promises, closures and text were ~1 KB a check, the most of the checker\'s garbage at 10,000 x 4)', async () => {
+  const services = Array.from({ length: 100 }, (_, i) => vs({
+    port: 1000 + i,
+    realServers: Array.from({ length: 4 }, (_, j) => ({ ...rs(0), addr: `10.0.0.${20 + j}`, port: 1000 + i })),
+  }));
+  const w = world({ services });
+  await w.mgr.start();
+  await w.clock.advance(1 * S); // the first round: every server's verdict, the services' first rounds over
+  const then = Promise.prototype.then;
+  let thens = 0;
+  Promise.prototype.then = function (this: Promise<unknown>, ...a: Parameters<Promise<unknown>['then']>) {
+    thens++;
+    return then.apply(this, a);
+  } as Promise<unknown>['then'];
+  const a0 = w.mgr.attempts;
+  try {
+    await w.clock.advance(10 * S); // a round of 400 checks that pass again
+  } finally {
+    Promise.prototype.then = then;
+  }
+  const attempts = w.mgr.attempts - a0;
+  await w.mgr.stop();
+  assert.equal(attempts, 400);
+  // The attempt's own (launch: the result's then) and the clock's settling; an evaluation was 2 more and evaluate()'s awaits.
+  assert.ok(thens < 1.5 * attempts + 50, `${thens} promise reactions for ${attempts} checks`);
+});
+
 /** A server with `n` checkers whose attempts pass after `holdMs` (a UDP_CHECK without require_reply waits its
  *  whole connect_timeout for an ICMP error that does not come), every `delayLoopMs`. */
 function slowServer(i: number, n: number, o: { type?: 'TCP_CHECK' | 'MISC_CHECK'; holdMs: number; delayLoopMs: number }): RealServerSpec {
