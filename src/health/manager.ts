@@ -327,14 +327,10 @@ class CheckQueue {
  * anew at each attempt (a LongTimeout, Node's Timeout and a closure, ~250 bytes): each lived a
  * delay_loop, so every one of them survived its scavenges and was promoted, and the checkers
  * (old) pointed at them (young): at 10,000 x 4 every 3 s, 1.6 MB survived each of 164 scavenges a
- * minute, 52 ms each (docs/performance.md, 2026-12-06 05:00 section).
+ * minute, 52 ms each (docs/performance.md, 2026-12-06 04:20-05:25 section).
  */
 class DueHeap {
   private readonly items: CheckerState[] = [];
-
-  get length(): number {
-    return this.items.length;
-  }
 
   top(): CheckerState | undefined {
     return this.items[0];
