@@ -1004,7 +1004,9 @@ export class HealthManager {
     this.dueTimer = undefined;
     this.dueTimerAt = -Infinity; // no timer armed by the enqueues' schedule() meanwhile
     const now = this.clock.now();
-    for (let c = this.dueHeap.top(); c !== undefined && c.due <= now; c = this.dueHeap.top()) {
+    // One scheduled again meanwhile (ha_suspend's next look, a delay of 0) waits for the next turn of the timer.
+    const before = this.scheduled;
+    for (let c = this.dueHeap.top(); c !== undefined && c.due <= now && c.order < before; c = this.dueHeap.top()) {
       this.dueHeap.remove(c);
       this.enqueue(c);
     }
