@@ -19,7 +19,7 @@ import { formatIp } from '../src/datapath/addr.js';
 import { formatStatus } from '../src/control/printers.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
-import { runSteps } from '../src/control/slices.js';
+import { runSteps, stringifySliced } from '../src/control/slices.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { native } from '../src/datapath/port.js';
 
@@ -180,6 +180,23 @@ test('inhibit_on_failure: weight 0 while failed (the destination stays), its wei
   w.set(A, true);
   await w.clock.advance(10 * S);
   assert.deepEqual(w.table(), [`${A}:80/3`, `${B}:80/1`]);
+  await w.mgr.stop();
+});
+
+test('a large list made while it is written (StreamedList, as the control socket gets it) has every server\'s health too (uvsd\'s withHealth; it threw "r.services is not iterable" on one)', async () => {
+  // 40 services (a list of more than 16 is made while it is written), the first server of each down.
+  const w = world({ services: Array.from({ length: 40 }, (_, i) => vs({ port: 1000 + i, realServers: [rs(0, { port: 1000 + i }), rs(1, { port: 1000 + i })] })) });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  const l = await (withHealth('list', w.r.ctl.callAsync('list', {}), w.mgr) as Promise<ListResult>);
+  let text = '';
+  await stringifySliced(l, (c) => { text += c; });
+  const listed = (JSON.parse(text) as ListResult).services;
+  assert.equal(listed.length, 40);
+  assert.deepEqual(new Set(listed.map((s) => JSON.stringify(s.dests.map((d) => [d.addr, d.health])))), new Set([JSON.stringify([[B, 'up']])]),
+    'each service: its live server, up');
+  assert.ok(!Array.isArray(l.services), 'the list was made while written (else this test shows nothing)');
   await w.mgr.stop();
 });
 

@@ -101,7 +101,27 @@ export const SLICED_ARRAY_MIN = 256;
  * slices of the writing, so they count as the verb's in slowest_verb_ms.
  */
 export class StreamedList {
-  constructor(readonly parts: AsyncIterable<readonly unknown[]>, readonly pause?: Pause) {}
+  constructor(public parts: AsyncIterable<readonly unknown[]>, readonly pause?: Pause) {}
+}
+
+/**
+ * fn on every element of a reply's list: at once for an array, as each part is made for a
+ * StreamedList (before the part is written), so a decoration of the reply (uvsd's health states
+ * on `list`) reaches a list made while it is written.
+ */
+export function eachOf<T>(list: T[], fn: (x: T) => void): void {
+  if (!(list instanceof StreamedList)) {
+    for (const x of list) fn(x);
+    return;
+  }
+  const s = list as StreamedList;
+  const inner = s.parts as AsyncIterable<readonly T[]>;
+  s.parts = (async function* () {
+    for await (const part of inner) {
+      for (const x of part) fn(x);
+      yield part;
+    }
+  })();
 }
 
 /** A StreamedList in the place of a T[] of the reply's type: written as the list its parts make (by stringifySliced alone). */

@@ -3,13 +3,14 @@
 // which `list` cannot show). Applied by uvsd around Control.call, so control stays unaware.
 import type { ListResult, StatusResult } from '../control/protocol.js';
 import type { HealthManager } from './manager.js';
+import { eachOf } from '../control/slices.js';
 
 function decorate(verb: string, result: unknown, mgr: HealthManager | undefined): unknown {
   if (verb === 'list') {
-    const r = result as ListResult;
-    for (const s of r.services) {
+    // A large list is made while it is written (StreamedList): each service as its part is made.
+    eachOf((result as ListResult).services, (s) => {
       for (const d of s.dests) d.health = mgr ? mgr.stateOf(s, d.addr, d.port) : 'unchecked';
-    }
+    });
   } else if (verb === 'status') {
     const entries = mgr ? mgr.entries() : [];
     (result as StatusResult).health = entries;
