@@ -720,7 +720,7 @@ export class Control {
     // (64 shards each, copied by V8 at about the same service: ShardedMap.emptying).
     if (verb === 'clear') model.emptying(true);
     try {
-      // The services at the start, their keys a part at a time (listSteps).
+      // The services at the start, their keys a part at a time (as eachServiceSteps takes them for a list).
       const keys: string[] = [];
       for (const k of model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) await pause();
       let ctx: VerbCtx = { control: this, model: this.model, ops: [] };

@@ -506,7 +506,7 @@ function planServiceOf(s: ServiceModel): PlanService {
 }
 
 /**
- * The table as a reload plans against it, a few services at a time as listSteps: the settings of
+ * The table as a reload plans against it, a few services at a time as a list's parts are made (eachServiceSteps): the settings of
  * each service and server, without the list's statistics and rates (a third of what a
  * replace-all reload of 10,000 x 4 allocated: each collection of it held a slice 2-30 ms).
  */
