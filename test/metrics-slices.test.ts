@@ -331,6 +331,7 @@ test('the health checks\' lists are taken as they are made (HealthView.eachEntry
   const { pause, done } = slicer('status.json');
   const st = await runStepsSliced(statusSteps(r.dp, rates, { health: view }), pause);
   done();
-  assert.equal(JSON.stringify({ ...st, time: '' }), JSON.stringify({ ...statusJson(r.dp, rates, { health }), time: '' }));
+  // Made a moment apart: the clock's fields may differ by a second (uptimeS 11 and 12 seen under load).
+  assert.equal(JSON.stringify({ ...st, time: '', uptimeS: 0 }), JSON.stringify({ ...statusJson(r.dp, rates, { health }), time: '', uptimeS: 0 }));
   assert.ok(most <= 64, `/status.json: ${most} made between two pauses`);
 });
