@@ -171,8 +171,10 @@ test('a -C item in a sliced batch (-C, then the same rules: uvsadm -R) of a 5,00
   }
   t.diagnostic(`busiest ${r.ctl.busiest.verb} ${r.ctl.busiest.ms.toFixed(1)} ms of CPU; slowest ${r.ctl.slowest.ms.toFixed(1)} ms`);
   assert.equal(r.ctl.busiest.verb, 'batch');
-  // A slice ends after SLICE_MS (2 ms) or SLICE_CHECK items later; a garbage collection may fall in one.
-  assert.ok(r.ctl.busiest.ms < 10, `a slice took ${r.ctl.busiest.ms} ms of CPU`);
+  // A slice ends after SLICE_MS (2 ms); a scavenge may fall in one (2.1-10.2 ms of CPU measured
+  // for the busiest, old and new build alike, on a loaded host): the bound is far from the batch in
+  // one piece (140-300 ms of CPU), not at the slice's 2 ms (the benches measure that).
+  assert.ok(r.ctl.busiest.ms < 25, `a slice took ${r.ctl.busiest.ms} ms of CPU`);
   assert.equal(r.ctl.list().services.length, 5000);
   assert.equal(r.dp.services.filter((s) => s !== undefined).length, 5000);
 });
