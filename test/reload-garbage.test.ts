@@ -40,7 +40,7 @@ function oneService(): { file: string; one: ConfigFile } {
   return { file, one };
 }
 
-test('a reload that replaces every service of 500 x 4 servers allocates under 30 KB per service (38 KB before: the plan read the list verb\'s view, every server\'s counters and rates, and made a "file:line" string per change)', async () => {
+test('a reload that replaces every service of 500 x 4 servers allocates under 32 KB per service (38 KB before: the plan read the list verb\'s view, every server\'s counters and rates, and made a "file:line" string per change)', async () => {
   const { file, one } = oneService();
   const n = 500;
   const a = table(one, n, 4, 1);
@@ -62,7 +62,8 @@ test('a reload that replaces every service of 500 x 4 servers allocates under 30
   const per = bytes / n;
   assert.equal(r.ctl.list().services.length, n);
   assert.equal(r.ctl.list().services[0]!.addr, '10.1.0.0');
-  assert.ok(per < 30_000, `a replace-all reload allocated ${Math.round(per)} bytes per service`);
+  // 28.9-29.7 KB at 950602c (30,018 once in CI): bound at 32 KB, still far below the 38 KB it catches.
+  assert.ok(per < 32_000, `a replace-all reload allocated ${Math.round(per)} bytes per service`);
 });
 
 test('a sliced reload answers with its plan\'s list of changes, not copies of it (the plan\'s, the report\'s and the reply\'s copies of 60,000 changes at 10,000 x 4 made one piece of 5-7 ms of CPU)', async () => {
