@@ -20,9 +20,8 @@ import { createMetrics } from '../src/metrics/collectors.js';
 import { startMetricsServer } from '../src/metrics/server.js';
 import { loopGapProbe, median, round } from './lib/stats.js';
 import { getHeapStatistics } from 'node:v8';
-import { SliceClock, yieldLoop, type Slicer } from '../src/control/slices.js';
+import { recordingSlicer, type SliceRec } from '../test/helpers/recording-slicer.js';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { native } from '../src/datapath/port.js';
 import { BLOCK } from '../src/metrics/bytes.js';
 import { benchArgs } from './lib/args.js';
 import { warmStatus } from '../src/metrics/warmup.js';
@@ -50,36 +49,6 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number; cp
 }
 
 /** Each slice of a scrape (pause to pause): when (performance.now()) and its thread CPU (ms). */
-type SliceRec = { t0: number; t1: number; cpu: number };
-
-/** A Slicer whose slices (as plainSlicer ends them) are recorded in `rec` under their name. */
-function recordingSlicer(rec: Map<string, SliceRec[]>, hook?: (what: string, ended: boolean) => void): Slicer {
-  return (what) => {
-    const list = rec.get(what) ?? [];
-    rec.set(what, list);
-    const c = new SliceClock();
-    let t0 = performance.now();
-    let cpu0 = native.threadCpuMs();
-    hook?.(what, false);
-    const end = (): void => {
-      list.push({ t0, t1: performance.now(), cpu: native.threadCpuMs() - cpu0 });
-      hook?.(what, true);
-    };
-    return {
-      pause: async (until?: Promise<unknown>) => {
-        if (!c.due(performance.now()) && until === undefined) return;
-        end();
-        await (until ?? yieldLoop());
-        c.restart(performance.now());
-        t0 = performance.now();
-        cpu0 = native.threadCpuMs();
-        hook?.(what, false);
-      },
-      done: end,
-    };
-  };
-}
-
 /** The slices of one scrape with the collections (gc entries) that ran inside them. */
 function sliceReport(slices: SliceRec[], gcs: PerformanceEntry[]): { longest: number; over2: number; gcIn: number; gcMs: number; gcLongest: number; longestNoGc: number } {
   let longest = 0;

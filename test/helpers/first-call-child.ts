@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../src/datapath/port.js';
+import type { SliceRec } from './recording-slicer.js';
 
 const [what, mode] = process.argv.slice(2);
 const warm = mode === 'warm';
@@ -47,34 +48,18 @@ if (what === 'verbs') {
 } else if (what === 'status') {
   const { bigHealthTable } = await import('./big-table.js');
   const { startMetricsServer } = await import('../../src/metrics/server.js');
-  const { SliceClock, yieldLoop } = await import('../../src/control/slices.js');
+  const { recordingSlicer } = await import('./recording-slicer.js');
   const http = await import('node:http');
   const { PerformanceObserver } = await import('node:perf_hooks');
   const t = bigHealthTable(300, 4);
   // Each slice's CPU and when it ran (as Control.slicer records them, under 'status.json'); the
   // collections meanwhile, so that a slice a collection fell in is left out of `longest` (what
   // the warm-up compiles is measured, not what the table's or the warm-up's garbage costs).
-  const slices: { cpu: number; from: number; to: number }[] = [];
+  const rec = new Map<string, SliceRec[]>();
   const gcs: { from: number; to: number }[] = [];
   const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) gcs.push({ from: e.startTime, to: e.startTime + e.duration }); });
   obs.observe({ entryTypes: ['gc'] });
-  const slicer = () => {
-    const clock = new SliceClock();
-    let c = native.threadCpuMs();
-    let from = performance.now();
-    const end = (): void => void slices.push({ cpu: native.threadCpuMs() - c, from, to: performance.now() });
-    return {
-      pause: async (until?: Promise<unknown>) => {
-        if (!clock.due(performance.now()) && until === undefined) return;
-        end();
-        await (until ?? yieldLoop());
-        clock.restart(performance.now());
-        c = native.threadCpuMs();
-        from = performance.now();
-      },
-      done: end,
-    };
-  };
+  const slicer = recordingSlicer(rec);
   const srv = await startMetricsServer(t.r.dp, { host: '127.0.0.1', port: 0 }, { process: false, health: t.health, slicer });
   if (warm) await (await import('../../src/metrics/warmup.js')).warmStatus();
   const port = Number(srv.address.slice(srv.address.lastIndexOf(':') + 1));
@@ -87,7 +72,8 @@ if (what === 'verbs') {
   srv.close();
   await new Promise((r) => setTimeout(r, 20)); // the observer's last entries
   obs.disconnect();
-  const free = slices.filter((x) => !gcs.some((g) => g.from < x.to && g.to > x.from));
+  const slices = rec.get('status.json') ?? [];
+  const free = slices.filter((x) => !gcs.some((g) => g.from < x.t1 && g.to > x.t0));
   const clean = free.length > 0 ? free : slices;
   console.log(JSON.stringify({ first: slices[0]!.cpu, longest: Math.max(...clean.map((x) => x.cpu)), slices: slices.length, withGc: slices.length - clean.length }));
 } else if (what === 'reader') {
