@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { LogOutput } from '../src/cli/logout.js';
-import { fileWarner, listFields, LOG_LINE_CHARS_MAX, LOG_LIST_MAX, pieceEnd, reloadLogFields, reloadLogger } from '../src/cli/reload-log.js';
+import { fileWarner, jsonBytes, listFields, LOG_LIST_BYTES_MAX, LOG_LIST_MAX, piece, reloadLogFields, reloadLogger } from '../src/cli/reload-log.js';
 
 /** A pino logger into uvsd's LogOutput, its writes kept. */
 function logger(): { log: pino.Logger; out: LogOutput; lines: () => string[] } {
@@ -37,9 +37,12 @@ test('a replace-all reload at 10,000 x 4 (60,000 changes) is logged in one short
   const rec = JSON.parse(line!);
   assert.equal(rec.msg, 'configuration reloaded');
   assert.equal(rec.via, 'SIGHUP');
-  assert.deepEqual(rec.changes, changes.slice(0, LOG_LIST_MAX));
+  const first = piece(changes, 0).to;
+  assert.ok(first > 500 && first < LOG_LIST_MAX, `${first} changes: the bytes bound before the count`);
+  assert.deepEqual(rec.changes, changes.slice(0, first));
+  assert.ok(Buffer.byteLength(line!) < 33 * 1024, `${Buffer.byteLength(line!)} bytes`);
   assert.equal(rec.changeCount, 60_000);
-  assert.equal(rec.changesFollowing, 60_000 - LOG_LIST_MAX);
+  assert.equal(rec.changesFollowing, 60_000 - first);
   assert.deepEqual(rec.ignored, ['ignored daemon.tap x -> y']);
 });
 
@@ -54,7 +57,7 @@ test('a short list is logged whole, with its count and nothing said left out', (
   assert.deepEqual([(f.leftOut as string[]).length, f.leftOutCount, f.leftOutNotLogged, f.leftOutAll], [LOG_LIST_MAX, LOG_LIST_MAX + 1, 1, 'the file kept as s.bad']);
 });
 
-test('a SIGHUP reload of 60,000 changes logs them all: the first line, then lines of 1,000 (under 1 MB each), one per turn of the loop once the log output wrote the one before; none dropped', async () => {
+test('a SIGHUP reload of 60,000 changes logs them all: the first line, then lines of at most 1,000 changes and 32 KiB of them, one per turn of the loop once the log output wrote the one before; none dropped', async () => {
   const changes = replaceAll();
   const { log, out, lines } = logger();
   // As uvsd's: the output drained, then a turn of the loop; each call notes the lines written so far.
@@ -69,26 +72,69 @@ test('a SIGHUP reload of 60,000 changes logs them all: the first line, then line
   await done;
   const recs = lines().map((l) => JSON.parse(l) as { reload: number; via: string; msg: string; changes: string[]; changeCount: number; changesFrom?: number; changesFollowing?: number });
   assert.equal(out.state().dropped, 0);
-  assert.equal(recs.length, 60);
-  assert.deepEqual(before, Array.from({ length: 59 }, (_, i) => i + 1), 'one line per turn');
+  const n = recs.length;
+  assert.ok(n > 60 && n < 120, `${n} lines`);
+  assert.deepEqual(before, Array.from({ length: n - 1 }, (_, i) => i + 1), 'one line per turn');
   assert.deepEqual(recs.flatMap((r) => r.changes), changes, 'every change, in order');
-  assert.equal(recs[0]!.changesFollowing, 59_000);
-  for (const [i, l] of lines().entries()) assert.ok(Buffer.byteLength(l) < 1 << 20 && recs[i]!.changes.length <= LOG_LIST_MAX, `line ${i}: ${Buffer.byteLength(l)} bytes`);
-  assert.deepEqual([recs[1]!.msg, recs[1]!.changesFrom, recs[59]!.msg], ['configuration reloaded: changes 1001-2000 of 60000', 1001, 'configuration reloaded: changes 59001-60000 of 60000']);
+  assert.equal(recs[0]!.changesFollowing, 60_000 - recs[0]!.changes.length);
+  for (const [i, l] of lines().entries()) assert.ok(Buffer.byteLength(l) < 33 * 1024 && recs[i]!.changes.length <= LOG_LIST_MAX, `line ${i}: ${Buffer.byteLength(l)} bytes`);
+  const [a, b] = [recs[0]!.changes.length, recs[0]!.changes.length + recs[1]!.changes.length];
+  assert.deepEqual([recs[1]!.msg, recs[1]!.changesFrom, recs[n - 1]!.msg], [`configuration reloaded: changes ${a + 1}-${b} of 60000`, a + 1,
+    `configuration reloaded: changes ${60_000 - recs[n - 1]!.changes.length + 1}-60000 of 60000`]);
   assert.ok(recs.every((r) => r.reload === 1 && r.via === 'SIGHUP' && r.changeCount === 60_000));
   // The next reload is number 2 in all its lines; a short one is one line.
   await logReload('uvsadm --reload', { changes: ['add service TCP 10.0.0.1:80 scheduler wlc'], ignored: [] });
-  assert.deepEqual(lines().slice(60).map((l) => JSON.parse(l).reload), [2]);
+  assert.deepEqual(lines().slice(n).map((l) => JSON.parse(l).reload), [2]);
 });
 
-test('a line of a list carries at most LOG_LIST_MAX entries and LOG_LINE_CHARS_MAX characters of them, one entry at least', () => {
+test('a line of a list carries at most LOG_LIST_MAX entries and LOG_LIST_BYTES_MAX bytes of their JSON, whole entries, one at least (cut when it alone is longer)', () => {
   const long = Array.from({ length: 3_000 }, (_, i) => `${i} ${'x'.repeat(999)}`);
-  const end = pieceEnd(long, 0);
-  const chars = long.slice(0, end).join('').length;
-  assert.ok(end < LOG_LIST_MAX && chars <= LOG_LINE_CHARS_MAX && chars + long[end]!.length > LOG_LINE_CHARS_MAX, `${end} entries, ${chars} characters: the chars bound before the count`);
-  assert.equal(pieceEnd(['y'.repeat(LOG_LINE_CHARS_MAX + 1), 'z'], 0), 1, 'one entry at least');
-  assert.equal(pieceEnd(Array.from({ length: 2_500 }, () => 'short'), 2_000), 2_500);
-  assert.equal(pieceEnd(Array.from({ length: 2_500 }, () => 'short'), 0), LOG_LIST_MAX);
+  const { to: end, entries } = piece(long, 0);
+  const bytes = Buffer.byteLength(JSON.stringify(entries));
+  assert.deepEqual(entries, long.slice(0, end));
+  assert.ok(end < LOG_LIST_MAX && bytes <= LOG_LIST_BYTES_MAX && bytes + jsonBytes(long[end]!) + 1 > LOG_LIST_BYTES_MAX, `${end} entries, ${bytes} bytes: the bytes bound before the count`);
+  assert.equal(piece(Array.from({ length: 2_500 }, () => 'short'), 2_000).to, 2_500);
+  assert.equal(piece(Array.from({ length: 2_500 }, () => 'short'), 0).to, LOG_LIST_MAX);
+  // As JSON writes them: escapes (\", \\, \t, \u0001), 2-, 3- and 4-byte UTF-8, a lone surrogate.
+  for (const s of ['plain', 'a "q" \\ b', 'tab\there \u0001', 'caf\u00e9 \u20ac \u{1f600}', 'lone \ud800 x']) assert.equal(jsonBytes(s), Buffer.byteLength(JSON.stringify(s)), s);
+  // One entry longer than a line: cut to fit, its line saying how much of it is not logged.
+  for (const big of ['y'.repeat(LOG_LIST_BYTES_MAX * 3), '\u0001\u20ac\u{1f600}"'.repeat(LOG_LIST_BYTES_MAX)]) {
+    const p = piece([big, 'z'], 0);
+    assert.equal(p.to, 1, 'one entry at least');
+    assert.ok(Buffer.byteLength(JSON.stringify(p.entries)) <= LOG_LIST_BYTES_MAX, `${Buffer.byteLength(JSON.stringify(p.entries))} bytes`);
+    const kept = p.entries[0]!.replace(/\.\.\. \((\d+) more characters of (\d+) not logged\)$/, '');
+    assert.ok(big.startsWith(kept) && kept.length > LOG_LIST_BYTES_MAX / 8, `${kept.length} characters kept`);
+    assert.match(p.entries[0]!, new RegExp(`\\(${big.length - kept.length} more characters of ${big.length} not logged\\)$`));
+    assert.deepEqual(piece([big, 'z'], 1), { to: 2, entries: ['z'] });
+  }
+});
+
+test('a reload of long change texts: every line under journald\'s LineMax (48 KiB), whole changes, `changes N-M of T` saying which; one change longer than a line is cut to fit', async () => {
+  // Changes of 100 to 2,000 characters, with escapes and non-ASCII; one of 200 KB.
+  const changes = Array.from({ length: 3_000 }, (_, i) =>
+    `edit health of service TCP 10.1.${i >> 8}.${i & 255}:80: misc_path "/usr/lib/uvs/check\t--name \\"caf\u00e9 \u20ac\u{1f600}\\" ${'x'.repeat(100 + (i * 37) % 1_900)}"`);
+  changes[1_500] = `edit health of service TCP 10.9.9.9:80: misc_path "${'w'.repeat(200_000)}"`;
+  const { log, out, lines } = logger();
+  await reloadLogger(log, async () => {
+    await out.drained(2_000);
+    await new Promise((resolve) => setImmediate(resolve));
+  })('SIGHUP', { changes, ignored: [] });
+  assert.equal(out.state().dropped, 0);
+  const recs = lines().map((l) => JSON.parse(l) as { msg: string; changes: string[]; changesFrom?: number; changeCount: number });
+  for (const [i, l] of lines().entries()) {
+    assert.ok(Buffer.byteLength(l) < 48 * 1024, `line ${i} of ${recs.length}: ${Buffer.byteLength(l)} bytes`);
+    assert.ok(Buffer.byteLength(JSON.stringify(recs[i]!.changes)) <= LOG_LIST_BYTES_MAX);
+  }
+  const logged = recs.flatMap((r) => r.changes);
+  assert.equal(logged.length, 3_000, 'each change in one line, whole');
+  assert.deepEqual(logged.filter((_c, i) => i !== 1_500), changes.filter((_c, i) => i !== 1_500), 'every change, in order');
+  const kept = logged[1_500]!.replace(new RegExp(`\\.\\.\\. \\(\\d+ more characters of ${changes[1_500]!.length} not logged\\)$`), '');
+  assert.ok(kept.length > 30_000 && changes[1_500]!.startsWith(kept), logged[1_500]!.slice(-60));
+  let from = 1;
+  for (const r of recs.slice(1)) {
+    from += recs[recs.indexOf(r) - 1]!.changes.length;
+    assert.deepEqual([r.msg, r.changesFrom, r.changeCount], [`configuration reloaded: changes ${from}-${from + r.changes.length - 1} of 3000`, from, 3_000]);
+  }
 });
 
 test('10,000 warnings of one reload (a keepalived.conf of IPv6 virtual servers): 20 lines, then one line with how many more and where they are', async () => {
