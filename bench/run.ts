@@ -32,7 +32,7 @@ import { compare, resultsTable, samplesTable, udpSamples, type Sample } from './
 import { fmt, median, pct, stealPct, stealText } from './lib/stats.js';
 import { measure, TCP_TOOLS, TcpLab } from './lib/tcp.js';
 import { FWD_CPU, GEN_CPU, UdpLab } from './lib/udp.js';
-import { benchArgs } from './lib/args.js';
+import { benchArgs, usageError } from './lib/args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BASELINE = path.join(ROOT, 'bench/baseline');
@@ -84,41 +84,60 @@ const { values: opt } = benchArgs(import.meta.url, {
   },
 });
 
-const seconds = bounded(Number(opt.seconds), 1, 120, 'seconds');
-const tcpSeconds = bounded(Number(opt['tcp-seconds'] ?? opt.seconds), 1, 120, 'tcp-seconds');
-const iperfStreams = bounded(Number(opt['iperf-streams']), 1, 32, 'iperf-streams');
-const warmup = bounded(Number(opt.warmup), 0, 60, 'warmup');
-const repeats = bounded(Number(opt.repeat), 1, 10, 'repeat');
-const flows = bounded(Number(opt.flows), 1, 65535, 'flows');
-const connMax = bounded(Number(opt['conn-max']), 1024, 1 << 26, 'conn-max');
-const fullMax = bounded(Number(opt['full-max']), 1024, 1 << 26, 'full-max');
-const batch = bounded(Number(opt.batch), 1, 1024, 'batch');
-const probeMs = bounded(Number(opt['probe-ms']), 0, 10_000, 'probe-ms');
-const uvsdNice = bounded(Number(opt['uvsd-nice']), -20, 19, 'uvsd-nice');
-const latencySlowUs = bounded(Number(opt['latency-slow-us']), 1, 1_000_000, 'latency-slow-us');
-const latencyTrace = opt['latency-trace'] === undefined ? null : { dir: path.resolve(opt['latency-trace']), slowUs: latencySlowUs };
-if (latencyTrace) mkdirSync(latencyTrace.dir, { recursive: true });
-const latencyPps = opt['latency-pps'] === undefined ? null : bounded(Number(opt['latency-pps']), 1000, 2_000_000, 'latency-pps');
+// A bad option value is one line and exit 2 (usageError), as a bad option is (benchArgs); fail()
+// (exit 1) is for a host that cannot run the bench (not root, a tool or a build missing).
+const seconds = bounded(opt.seconds, 1, 120, 'seconds');
+const tcpSeconds = bounded(opt['tcp-seconds'] ?? opt.seconds, 1, 120, 'tcp-seconds');
+const iperfStreams = bounded(opt['iperf-streams'], 1, 32, 'iperf-streams');
+const warmup = bounded(opt.warmup, 0, 60, 'warmup');
+const repeats = bounded(opt.repeat, 1, 10, 'repeat');
+const flows = bounded(opt.flows, 1, 65535, 'flows');
+const connMax = bounded(opt['conn-max'], 1024, 1 << 26, 'conn-max');
+const fullMax = bounded(opt['full-max'], 1024, 1 << 26, 'full-max');
+const batch = bounded(opt.batch, 1, 1024, 'batch');
+const probeMs = bounded(opt['probe-ms'], 0, 10_000, 'probe-ms');
+const uvsdNice = bounded(opt['uvsd-nice'], -20, 19, 'uvsd-nice');
+const latencySlowUs = bounded(opt['latency-slow-us'], 1, 1_000_000, 'latency-slow-us');
+const autogroupNice = opt['autogroup-nice'] === undefined ? null : bounded(opt['autogroup-nice'], -20, 19, 'autogroup-nice');
+const latencyPps = opt['latency-pps'] === undefined ? null : bounded(opt['latency-pps'], 1000, 2_000_000, 'latency-pps');
 const rows = opt.rows!.split(',').filter(Boolean) as Row[];
 const workloads = opt.workloads!.split(',').filter(Boolean) as Workload[];
 const forwarders = opt.forwarders!.split(',').filter(Boolean) as Forwarder[];
 /** uvsd --workers 2 runs in the TCP rows only (beside uvsd); the UDP rows pin the forwarder to one CPU. */
 const workers2 = forwarders.includes('uvsd-w2');
 const drForwarders = forwarders.filter((f) => f !== 'uvsd-w2');
-for (const r of rows) if (!ROWS.includes(r)) fail(`unknown row ${r} (${ROWS.join(', ')})`);
-for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
-for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') fail(`unknown DR forwarder ${f} (${FORWARDERS.filter((x) => x !== 'nft').join(', ')})`);
-if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) fail('--forwarders uvsd-before and --before DIR go together');
-if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) fail(`${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
-if (opt.perf !== undefined && !hasCommand('perf')) fail('--perf needs perf: apt-get install -y linux-perf');
-if (opt.perf !== undefined) mkdirSync(path.resolve(opt.perf), { recursive: true });
+for (const r of rows) if (!ROWS.includes(r)) bad(`unknown row ${r} (${ROWS.join(', ')})`);
+for (const w of workloads) if (!WORKLOADS.includes(w)) bad(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
+for (const f of drForwarders) if (!FORWARDERS.includes(f) || f === 'nft') bad(`unknown DR forwarder ${f} (${FORWARDERS.filter((x) => x !== 'nft').join(', ')})`);
+if (drForwarders.includes('uvsd-before') !== (opt.before !== undefined)) bad('--forwarders uvsd-before and --before DIR go together');
+if (opt.before !== undefined && !existsSync(path.join(opt.before, 'dist/src/cli/uvsd.js'))) bad(`--before ${opt.before}: ${opt.before}/dist/src/cli/uvsd.js is missing: build that checkout first`);
 const tcpPort = opt['tcp-port'] as 'tap' | 'ring';
-if (tcpPort !== 'tap' && tcpPort !== 'ring') fail(`--tcp-port must be tap or ring, got ${tcpPort}`);
-if (rows.includes('dr') && !drForwarders.includes('c')) fail('--forwarders must include c: the DR rows are divided by it');
+if (tcpPort !== 'tap' && tcpPort !== 'ring') bad(`--tcp-port must be tap or ring, got ${tcpPort}`);
+if (rows.includes('dr') && !drForwarders.includes('c')) bad('--forwarders must include c: the DR rows are divided by it');
+if (opt.perf !== undefined && !hasCommand('perf')) fail('--perf needs perf: apt-get install -y linux-perf');
+const latencyTrace = opt['latency-trace'] === undefined ? null : { dir: outDir('latency-trace', opt['latency-trace']), slowUs: latencySlowUs };
+if (opt.perf !== undefined) outDir('perf', opt.perf);
 
-function bounded(v: number, lo: number, hi: number, name: string): number {
-  if (!Number.isFinite(v) || v < lo || v > hi) fail(`--${name} must be a number in ${lo}..${hi}`);
+/** An option's number, `lo`..`hi`. */
+function bounded(text: string | undefined, lo: number, hi: number, name: string): number {
+  const v = Number(text);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(v) || v < lo || v > hi) bad(`--${name} ${text}: must be a number in ${lo}..${hi}`);
   return v;
+}
+
+/** The directory an option names, made (with its parents); one that cannot be is a bad value. */
+function outDir(name: string, dir: string): string {
+  try {
+    mkdirSync(path.resolve(dir), { recursive: true });
+  } catch (e) {
+    bad(`--${name} ${dir}: ${(e as Error).message}`);
+  }
+  return path.resolve(dir);
+}
+
+/** A bad option value: one line (`run: ...`), exit 2. */
+function bad(msg: string): never {
+  usageError(import.meta.url, msg);
 }
 
 function fail(msg: string): never {
@@ -229,12 +248,11 @@ async function main(): Promise<void> {
     } else run.push(r);
   }
   let autogroup = '';
-  if (opt['autogroup-nice'] !== undefined) {
-    const n = bounded(Number(opt['autogroup-nice']), -20, 19, 'autogroup-nice');
+  if (autogroupNice !== null) {
     // With sched_autogroup_enabled, CPU time is shared between sessions first and `nice` only
     // orders processes inside one session: other sessions' `nice -n 19` work still takes its full
     // share from the forwarder's core. This raises (or lowers) the bench's own session only.
-    writeFileSync('/proc/self/autogroup', String(n));
+    writeFileSync('/proc/self/autogroup', String(autogroupNice));
     autogroup = readFileSync('/proc/self/autogroup', 'utf8').trim();
   }
   buildBaselines();

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchHeader } from '../bench/lib/args.js';
@@ -142,6 +143,39 @@ test('every bench prints its usage (from its header comment) on --help and exits
   };
   await Promise.all([one(), one(), one(), one()]);
   assert.deepEqual(failures, []);
+});
+
+test('bench/run.js: a bad option value (--repeat abc, --rows nosuch, a --latency-trace that cannot be made, ...) is one line naming it on stderr and exit 2, as a bad option is; nothing of the bench runs (before: `bench: ...` and exit 1, a stack trace for a directory)', { timeout: 120_000 }, async () => {
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '../bench/run.js');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'uvs-sm-bench-'));
+  const plain = path.join(tmp, 'a-file');
+  writeFileSync(plain, '');
+  try {
+    const cases: Array<[string[], string]> = [
+      [['--repeat', 'abc'], '--repeat abc: must be a number in 1..10'],
+      [['--seconds', '1e9'], '--seconds 1e9: must be a number in 1..120'],
+      [['--uvsd-nice=-30'], '--uvsd-nice -30: must be a number in -20..19'],
+      [['--autogroup-nice', 'x'], '--autogroup-nice x: must be a number in -20..19'],
+      [['--rows', 'dr,nosuch'], 'unknown row nosuch (dr, nat, fullnat, cps, bulk, latency, memory)'],
+      [['--workloads', 'steadyy'], 'unknown workload steadyy (steady, new, full)'],
+      [['--forwarders', 'c,zz'], 'unknown DR forwarder zz ('],
+      [['--tcp-port', 'veth'], '--tcp-port must be tap or ring, got veth'],
+      [['--rows', 'dr', '--forwarders', 'uvsd'], '--forwarders must include c'],
+      [['--forwarders', 'c,uvsd-before'], '--forwarders uvsd-before and --before DIR go together'],
+      [['--forwarders', 'c,uvsd-before', '--before', tmp], `--before ${tmp}: ${tmp}/dist/src/cli/uvsd.js is missing`],
+      [['--latency-trace', `${plain}/traces`], `--latency-trace ${plain}/traces: ENOTDIR`],
+    ];
+    const failures: string[] = [];
+    await Promise.all(cases.map(async ([args, says]) => {
+      const r = await runNode([file, ...args]);
+      if (r.code !== 2 || r.stdout !== '' || !r.stderr.startsWith(`run: ${says}`) || !r.stderr.endsWith(' (--help for usage)\n') || r.stderr.split('\n').length !== 2) {
+        failures.push(`${args.join(' ')}: exit ${r.code}, stderr ${JSON.stringify(r.stderr.slice(0, 300))}`);
+      }
+    }));
+    assert.deepEqual(failures, []);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('a bench\'s usage: the header\'s indented `node` or `npm run` line and the lines that go on with `[`, the rest of the header after it', () => {
