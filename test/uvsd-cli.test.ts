@@ -230,7 +230,7 @@ test('uvsd --help exits 0 and lists every option; --version / -V prints package.
   }
 });
 
-test('uvsd --help, --version and refused options (one option\'s value, a combination) are answered by one node start loading only the command line\'s modules (no datapath, health, sync, control model or server, no pino or YAML parser); a command line that passes is run again with uvsd\'s node flags', async () => {
+test('uvsd --help, --version and refused options (one option\'s value, a combination) are answered by one node start loading only the command line\'s modules (no datapath, health, sync, control model or server, no pino or YAML parser); a command line that passes is run again with uvsd\'s node flags, but --check-config, which runs no daemon, is not (before 2026-12-06 it was: two starts)', async () => {
   // Each node start of `node bin/uvsd` (the one execv'd in place too: it keeps the --import)
   // logs "start" and every module it loads, through a module loader hook.
   const d = mkdtempSync(join(tmpdir(), 'uvsd-loads-'));
@@ -264,11 +264,20 @@ test('uvsd --help, --version and refused options (one option\'s value, a combina
       assert.ok(r.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd-options.js')), `${what}: ${r.loaded.join(' ')}`);
       assert.deepEqual(r.loaded.filter((u) => heavy.test(u)), [], `${what}: loaded the daemon's modules`);
     }
-    // A command line that passes: node started again with UVSD_NODE_FLAGS, the daemon loaded.
-    const good = await run(['--check-config', '--config', cfg, ...ADDR]);
-    assert.equal(good.code, 0, good.stderr);
-    assert.equal(good.starts, 2);
-    assert.ok(good.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd.js')));
+    // A command line that passes: node started again with UVSD_NODE_FLAGS, the daemon loaded (here
+    // to refuse a --config file bin/uvsd leaves to it); --check-config, good file or bad, runs on
+    // in the first node, without the flags.
+    const bad = join(d, 'bad.yaml');
+    writeFileSync(bad, 'services: [\n');
+    const [passes, check, checkBad] = await Promise.all([run(['--config', bad, ...ADDR]), run(['--check-config', '--config', cfg, ...ADDR]), run(['--check-config', '--config', bad, ...ADDR])]);
+    assert.deepEqual([passes.code, passes.starts], [2, 2], passes.stderr);
+    assert.ok(passes.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd.js')));
+    for (const [what, r, code] of [['--check-config', check, 0], ['--check-config of a bad file', checkBad, 2]] as const) {
+      assert.equal(r.code, code, r.stderr);
+      assert.equal(r.starts, 1, `${what}: node started ${r.starts} times`);
+      assert.ok(r.loaded.some((u) => u.endsWith('/dist/src/cli/uvsd.js')), `${what}: the check is the daemon's`);
+    }
+    assert.match(check.stderr, /configuration OK/);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
