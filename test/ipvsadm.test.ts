@@ -88,8 +88,8 @@ test('--tun-type ipip|gue|gre, --tun-port, --tun-nocsum|--tun-csum|--tun-remcsum
     ['-i --tun-csum', "Illegal 'tun-csum' option with the 'ipip' tunnel type"],
     ['-i --tun-type gue --tun-port 1 --tun-nocsum --tun-csum', "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type"],
     ['-m --tun-type gre', 'Tunnel options conflict with forward method'],
-    ['-i --tun-type vxlan', 'illegal tunnel type specified'],
-    ['-i --tun-type gue --tun-port 70000', 'illegal tunnel port specified'],
+    ['-i --tun-type vxlan', "illegal tunnel type specified: `vxlan'"],
+    ['-i --tun-type gue --tun-port 70000', "illegal tunnel port specified: `70000'"],
   ];
   for (const [opts, message] of refused) usage(`-a -t 192.168.8.200:80 -r 192.168.8.20 ${opts}`, message);
   usage('-A -t 192.168.8.200:80 --tun-type gre', "Illegal 'tun-type' option with the 'add-service' command");
@@ -163,7 +163,7 @@ test('--add-laddr -z ADDR:LO-HI (uvs): the LIP with its local ports; a bare addr
   for (const z of ['10.0.0.5:3000-2000', '10.0.0.5:0-100', '10.0.0.5:1-65536', '10.0.0.5:5000', '10.0.0.5:', '10.0.0.5:a-b']) {
     usage(`--add-laddr -t 192.168.8.200:80 -z ${z}`, `illegal local address \`${z}' specified: ${form}`);
   }
-  usage('--add-laddr -t 192.168.8.200:80 -z 10.0.0:5000-6000', 'illegal local address specified');
+  usage('--add-laddr -t 192.168.8.200:80 -z 10.0.0:5000-6000', "illegal local address specified: `10.0.0:5000-6000'");
   usage('--del-laddr -t 192.168.8.200:80 -z 10.0.0.5:20000-29999', "--del-laddr takes the local address alone, got `10.0.0.5:20000-29999'");
 });
 
@@ -179,12 +179,12 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   assert.deepEqual(parse('--role backup --ha-group web'), call('setRole', { role: 'backup', group: 'web' }));
   usage('-L --ha-group web', "Illegal 'ha-group' option with the 'list' command");
   // ipvsadm 1.31's two texts, checked with the command before any other option.
-  usage('--start-daemon primary', 'illegal start-daemon parameter specified');
-  usage('--stop-daemon primary', 'illegal start_daemon specified');
-  usage('--start-daemon primary -t 192.168.8.200:80', 'illegal start-daemon parameter specified');
-  usage('--stop-daemon=', 'illegal start_daemon specified');
-  usage('--start-daemon master --syncid 256', 'illegal syncid specified');
-  usage('--start-daemon master --sync-peer 10.0.0', 'illegal sync peer address specified');
+  usage('--start-daemon primary', "illegal start-daemon parameter specified: `primary'");
+  usage('--stop-daemon primary', "illegal start_daemon specified: `primary'");
+  usage('--start-daemon primary -t 192.168.8.200:80', "illegal start-daemon parameter specified: `primary'");
+  usage('--stop-daemon=', 'illegal start_daemon specified: ""');
+  usage('--start-daemon master --syncid 256', "illegal syncid specified: `256'");
+  usage('--start-daemon master --sync-peer 10.0.0', "illegal sync peer address specified: `10.0.0'");
   usage('--stop-daemon master --syncid 1', "Illegal 'syncid' option with the 'stop-daemon' command");
   usage('-L --daemon -c', "The option 'daemon' conflicts with the 'connection' option in the 'list' command");
   usage('--role leader', "illegal role `leader' specified (master or backup)");
@@ -212,7 +212,7 @@ test('socket: --socket (anywhere), then $UVS_SOCKET, then the default', () => {
 test('port names from the services table, per protocol', () => {
   assert.deepEqual(parse('-A -t 192.168.8.200:www'), call('addService', { ...svc, sched: 'wlc', ...svcDefaults }));
   assert.deepEqual(parse('-A -u 10.0.0.1:domain'), call('addService', { proto: 'udp', addr: '10.0.0.1', port: 53, sched: 'wlc', ...svcDefaults }));
-  usage('-A -u 10.0.0.1:http', 'illegal virtual server address[:port] specified');
+  usage('-A -u 10.0.0.1:http', "illegal virtual server address[:port] specified: `10.0.0.1:http'");
   // A -f service's servers: TCP's names are read, as ipvsadm sets a -f service's protocol to TCP
   // (its -L and -S print their ports as numbers, the kernel giving the mark without a protocol).
   const byName = parse('-a -f 2 -r 10.8.1.30:www -m') as { call: { args: { port: number; service: { fwmark: number } } } };
@@ -226,23 +226,23 @@ test('port names from the services table, per protocol', () => {
 
 test('bad values: ipvsadm messages, exit 2', () => {
   for (const bad of ['192.168.8.200:80x', '192.168.8.200:65536', '192.168.8.200:', '192.168.8.300:80', '80', '-bad-:80']) {
-    usage(`-A -t ${bad}`, 'illegal virtual server address[:port] specified');
+    usage(`-A -t ${bad}`, `illegal virtual server address[:port] specified: \`${bad}'`);
   }
-  usage('-a -t 192.168.8.200:80 -r 10.1.1', 'illegal real server address[:port] specified');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w -1', 'illegal weight specified');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 2147483648', 'illegal weight specified');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 1.5', 'illegal weight specified');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -x x', 'illegal u_threshold specified');
-  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -y -3', 'illegal l_threshold specified');
+  usage('-a -t 192.168.8.200:80 -r 10.1.1', "illegal real server address[:port] specified: `10.1.1'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w -1', "illegal weight specified: `-1'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 2147483648', "illegal weight specified: `2147483648'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -w 1.5', "illegal weight specified: `1.5'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -x x', "illegal u_threshold specified: `x'");
+  usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -y -3', "illegal l_threshold specified: `-3'");
   usage('-A -t 192.168.8.200:80 -p 0', "invalid timeout value `0' specified");
   usage('-A -t 192.168.8.200:80 -p 2678401', "invalid timeout value `2678401' specified");
-  usage('-A -t 192.168.8.200:80 -M 255.255.255', 'illegal virtual server persistent mask specified');
+  usage('-A -t 192.168.8.200:80 -M 255.255.255', "illegal virtual server persistent mask specified: `255.255.255'");
   usage('-A -t 192.168.8.200:80 -s sh -b sh-bogus', "invalid scheduler flag `sh-bogus'");
   usage('-A -t 192.168.8.200:80 -s rr -b sh-port', "incompatible scheduler flag `sh-port'");
   usage('-A -t 192.168.8.200:80 -b mh-port', "incompatible scheduler flag `mh-port'");
   usage('--set 1 2', '--set option requires 3 timeout values');
   usage('--set 1 2 x', "invalid timeout value `x' specified");
-  usage('--add-laddr -t 192.168.8.200:80 -z 1.2.3', 'illegal local address specified');
+  usage('--add-laddr -t 192.168.8.200:80 -z 1.2.3', "illegal local address specified: `1.2.3'");
   assert.equal(parse(`-a -t 192.168.8.200:80 -r 10.1.1.1 -w ${MAX_WEIGHT}`).kind, 'call');
 });
 
@@ -273,7 +273,7 @@ test('-b is checked where ipvsadm 1.31 checks it: after the option loop, --set a
   // Good flags for the -s given: the table speaks next.
   usage('-L -s sh -b sh-port', "Illegal 'scheduler' option with the 'list' command");
   // Before -b: the values read in the loop, --set's three values, a stray argument.
-  usage('-A -t 192.168.8.300:80 -b bogus', 'illegal virtual server address[:port] specified');
+  usage('-A -t 192.168.8.300:80 -b bogus', "illegal virtual server address[:port] specified: `192.168.8.300:80'");
   usage('--set 1 2 -b bogus', '--set option requires 3 timeout values');
   usage('-A -t 192.168.8.200:80 -b bogus extra', 'unexpected argument extra');
 });
@@ -308,7 +308,7 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-Lnh', "invalid option `-Lnh'");
   usage('-L --status', "invalid option `--status'");
   usage('-L --role=master', "invalid option `--role=master'");
-  usage('-A -t 192.168.8.300:80 -E', 'illegal virtual server address[:port] specified');
+  usage('-A -t 192.168.8.300:80 -E', "illegal virtual server address[:port] specified: `192.168.8.300:80'");
   usage('-L -A --bogus', "invalid option `-A'");
   usage('-a -t 192.168.8.200:80 -r 10.1.1.1 -g -m', "multiple 'forwarding-method' options specified");
   usage('-A -t 192.168.8.200:80 -u 192.168.8.200:80', "multiple 'service-address' options specified");
@@ -316,18 +316,24 @@ test('command/option combinations refused with ipvsadm wording and exit status',
   usage('-A -f 1 -u 192.168.8.200:80', "multiple 'service-address' options specified");
   usage('-A -f 0', "invalid fwmark value `0' specified");
   usage('-A -f -3', "invalid fwmark value `-3' specified");
-  usage('-A -t=', 'illegal virtual server address[:port] specified');
-  // popt's own errors and "no command first" exit 255, as ipvsadm's tryhelp_exit(-1).
-  usage('-n', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
-  usage('-t 192.168.8.200:80 -A', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
+  usage('-A -t=', 'illegal virtual server address[:port] specified: ""');
+  // popt's own errors and "no command first" exit 255, as ipvsadm's tryhelp_exit(-1); uvsadm names
+  // the word where the command should be (ipvsadm prints only "Try ...").
+  const notCommand = (word: string): string => `\`${word}' is not a command: the command comes first (-A, -E, -D, -a, -e, -d, -L, -C, -S, -R, ...). Try \`uvsadm -h' or 'uvsadm --help' for more information.`;
+  usage('-n', notCommand('-n'), 255);
+  usage('-t 192.168.8.200:80 -A', notCommand('-t'), 255);
+  usage('-nL', notCommand('-nL'), 255);
+  usage('list', notCommand('list'), 255);
   usage('-A -t', '-t: missing argument', 255);
   usage('-A --tcp-service', '--tcp-service: missing argument', 255);
   // uvs: a command missing its own argument is named too (ipvsadm prints only "Try ..." there).
   usage('--stop-daemon', '--stop-daemon: missing argument', 255);
   usage('--start-daemon', '--start-daemon: missing argument', 255);
   usage('--socket /tmp/x --role', '--role: missing argument', 255);
-  usage('-t', "Try `uvsadm -h' or 'uvsadm --help' for more information.", 255);
+  usage('-t', notCommand('-t'), 255);
   usage('-A --bogus', '--bogus: unknown option', 255);
+  usage('--bogus', '--bogus: unknown option', 255);
+  usage('--bogus -A -t 192.168.8.200:80', '--bogus: unknown option', 255);
   // popt names the whole word of a bundle, and refuses '=' after an option without a value.
   usage('-Aq', '-Aq: unknown option', 255);
   usage('-Lnt', '-Lnt: missing argument', 255);
@@ -351,7 +357,7 @@ test('-R lines: tokens, comments, line numbers of the first bad line', () => {
   assert.deepEqual(r.lines, [2, 4]);
   assert.deepEqual(r.calls.map((c) => c.verb), ['addService', 'addDest']);
   assert.throws(() => parseRules('-A -t 192.168.8.200:80\n-a -t 192.168.8.200:80 -r 1.2.3.4 -w x\n', ctx),
-    (e: unknown) => e instanceof UsageError && e.message === 'line 2: illegal weight specified' && e.exitCode === 2);
+    (e: unknown) => e instanceof UsageError && e.message === "line 2: illegal weight specified: `x'" && e.exitCode === 2);
   assert.throws(() => parseRules('-C\n-Ln\n', ctx), (e: unknown) => e instanceof UsageError && /^line 2: only commands that change the table/.test(e.message));
   // "Lines read from stdin can optionally begin with ipvsadm" (ipvsadm.8); uvsadm too. A line of
   // the word alone is skipped, as ipvsadm does; elsewhere the word is an argument like any other.
@@ -379,10 +385,10 @@ test('IPv6 addresses are read as ipvsadm 1.31 reads them ([ADDR]:PORT, bare ADDR
   usage('-a -t [2001:db8::1]:80 -r 192.168.8.20 -m', 'Different address family is allowed only for tunneling servers');
   usage('-A -t 2001:db8::1 -s rr', 'Zero port specified for non-persistent service');
   // What ipvsadm does not read as an address stays its syntax error: brackets need a port, no %zone, no bad port.
-  usage('-A -t [2001:db8::1] -s rr', 'illegal virtual server address[:port] specified');
-  usage('-A -t [2001:db8::1]:x -s rr', 'illegal virtual server address[:port] specified');
-  usage('-A -t fe80::1%eth0 -s rr', 'illegal virtual server address[:port] specified');
-  usage('-a -t 192.168.8.200:80 -r [2001:db8::20:80', 'illegal real server address[:port] specified');
+  usage('-A -t [2001:db8::1] -s rr', "illegal virtual server address[:port] specified: `[2001:db8::1]'");
+  usage('-A -t [2001:db8::1]:x -s rr', "illegal virtual server address[:port] specified: `[2001:db8::1]:x'");
+  usage('-A -t fe80::1%eth0 -s rr', "illegal virtual server address[:port] specified: `fe80::1%eth0'");
+  usage('-a -t 192.168.8.200:80 -r [2001:db8::20:80', "illegal real server address[:port] specified: `[2001:db8::20:80'");
   // -R: a dual-stack ipvsadm -S dump names its first IPv6 line.
   assert.throws(() => parseRules('-A -t 192.168.8.200:80 -s rr\n-a -t 192.168.8.200:80 -r 192.168.8.20:80 -g -w 1\n-A -t [2001:db8::1]:80 -s rr\n-a -t [2001:db8::1]:80 -r [2001:db8::20]:80 -m -w 1\n', ctx),
     (e: unknown) => e instanceof UsageError && e.message === `line 3: ${af('[2001:db8::1]:80')}` && e.exitCode === 255);

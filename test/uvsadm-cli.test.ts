@@ -145,14 +145,15 @@ test('refusals: libipvs wording, no prefix, exit 255, table unchanged', async ()
 
 test('usage errors exit 2 (or 255 for popt errors) without touching the daemon; -h prints help', async () => {
   await must(['-C']);
-  assert.deepEqual(await uvsadm(['-A', '-t', '192.168.8.200:80x']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal virtual server address[:port] specified\n' });
+  assert.deepEqual(await uvsadm(['-A', '-t', '192.168.8.200:80x']), { code: EXIT_USAGE, stdout: '', stderr: "illegal virtual server address[:port] specified: `192.168.8.200:80x'\n" });
   assert.deepEqual(await uvsadm(['-A', '-t']), { code: 255, stdout: '', stderr: '-t: missing argument\n' });
   assert.deepEqual(await uvsadm(['-L', '-A']), { code: EXIT_USAGE, stdout: '', stderr: "invalid option `-A'\n" });
-  assert.deepEqual(await uvsadm(['--stop-daemon', 'foo']), { code: EXIT_USAGE, stdout: '', stderr: 'illegal start_daemon specified\n' });
+  assert.deepEqual(await uvsadm(['--stop-daemon', 'foo']), { code: EXIT_USAGE, stdout: '', stderr: "illegal start_daemon specified: `foo'\n" });
   for (const cmd of ['--stop-daemon', '--role']) {
     assert.deepEqual(await uvsadm([cmd]), { code: 255, stdout: '', stderr: `${cmd}: missing argument\n` }, cmd);
   }
-  assert.deepEqual(await uvsadm(['-t', '1.2.3.4:80']), { code: 255, stdout: '', stderr: "Try `uvsadm -h' or 'uvsadm --help' for more information.\n" });
+  assert.deepEqual(await uvsadm(['-t', '1.2.3.4:80']), { code: 255, stdout: '', stderr: "`-t' is not a command: the command comes first (-A, -E, -D, -a, -e, -d, -L, -C, -S, -R, ...). Try `uvsadm -h' or 'uvsadm --help' for more information.\n" });
+  assert.deepEqual(await uvsadm(['--bogus']), { code: 255, stdout: '', stderr: '--bogus: unknown option\n' });
   const h = await uvsadm(['-h', '-t', 'junk']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--add-service +-A/);
@@ -242,7 +243,7 @@ test('-S -n | -C | -R restores the identical table; -R is all or nothing with th
   // A bad line (parse error): nothing is sent.
   await must(['-C']);
   const bad = '-A -t 192.168.8.1:80 -s rr\n-a -t 192.168.8.1:80 -r 192.168.8.2 -w many\n';
-  assert.deepEqual(await uvsadm(['-R'], { input: bad }), { code: EXIT_USAGE, stdout: '', stderr: 'line 2: illegal weight specified\n' });
+  assert.deepEqual(await uvsadm(['-R'], { input: bad }), { code: EXIT_USAGE, stdout: '', stderr: "line 2: illegal weight specified: `many'\n" });
   assert.equal(await must(['-Ln']), HEAD);
   // A line the daemon refuses (third line adds the service again): nothing applied.
   const dup = '-A -t 192.168.8.1:80 -s rr\n\n-A -t 192.168.8.1:80 -s wlc\n';

@@ -290,12 +290,24 @@ interface Occurrence {
 
 const TRY_HELP = "Try `uvsadm -h' or 'uvsadm --help' for more information.";
 
+/** The value an option was given, quoted as ipvsadm quotes one (`abc'), as JSON when it has a space or a control character (one line). */
+function quoted(v: string): string {
+  return printableWord(v) ? `\`${v}'` : JSON.stringify(v);
+}
+
+/** ipvsadm's "illegal X specified" for a value, the value named after it (ipvsadm's words first, as scripts grep them). */
+function illegal(text: string, v: string | undefined): UsageError {
+  return new UsageError(`${text}: ${quoted(v ?? '')}`);
+}
+
 /** popt's POPT_ERROR_NOARG, with the option it concerns. */
 class MissingArgument extends UsageError {
   readonly spec: OptionSpec;
+  readonly option: string;
   constructor(option: string, spec: OptionSpec) {
     super(`${option}: missing argument`, 255);
     this.spec = spec;
+    this.option = option;
   }
 }
 
@@ -401,14 +413,14 @@ export function parseAddrPort(text: string, proto: Proto | undefined, ports: () 
   return port === undefined ? undefined : { addr, port };
 }
 
-/** What follows ipvsadm's "illegal ... address" message when the address is a host name, which
- *  ipvsadm resolves and uvs does not read (uvsadm -S without -n writes them). */
-function hostNameHint(text: string): string {
-  const colon = text.lastIndexOf(':');
-  const host = colon < 0 ? text : text.slice(0, colon);
+/** ipvsadm's "illegal ... address" message and the address named after it; a host name, which
+ *  ipvsadm resolves and uvs does not read (uvsadm -S without -n writes them), said so. */
+function addressError(text: string, v: string): UsageError {
+  const colon = v.lastIndexOf(':');
+  const host = colon < 0 ? v : v.slice(0, colon);
   const label = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-  if (!/[A-Za-z]/.test(host) || !new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(host)) return '';
-  return `: host name "${host}" (uvs reads IPv4 addresses only; uvsadm -S -n saves them so)`;
+  if (!/[A-Za-z]/.test(host) || !new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(host)) return illegal(text, v);
+  return new UsageError(`${text}: host name "${host}" (uvs reads IPv4 addresses only; uvsadm -S -n saves them so)`);
 }
 
 /** An -t/-u/-r/-c address as parsed; v6: an IPv6 one (refused once the command is read). */
@@ -535,7 +547,14 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   // A command missing its own argument (--stop-daemon, --role) says so, as `-A -t` does; ipvsadm
   // prints only "Try ..." there, which hides which option lacks what.
   if (first === undefined && error instanceof MissingArgument && 'cmd' in error.spec.action) throw error;
-  if (first === undefined || !('cmd' in first.spec.action)) throw new UsageError(TRY_HELP, 255);
+  if (first === undefined || !('cmd' in first.spec.action)) {
+    // ipvsadm prints only "Try ..." (exit 255) when the first option is no command; uvsadm names
+    // the word: popt's message for one it does not know (`--bogus: unknown option`, as ipvsadm
+    // prints for a later one), else the option or argument that came where the command goes.
+    if (first === undefined && error !== undefined && !(error instanceof MissingArgument)) throw error;
+    const word = first?.word ?? (error instanceof MissingArgument ? error.option : rest[0]!);
+    throw new UsageError(`${quoted(word)} is not a command: the command comes first (-A, -E, -D, -a, -e, -d, -L, -C, -S, -R, ...). ${TRY_HELP}`, 255);
+  }
   const cmdAction = first.spec.action.cmd;
   if (cmdAction === 'help') return { kind: 'help', ...common };
   if (cmdAction === 'version') return { kind: 'version', ...common };
@@ -543,8 +562,8 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   const cmdValue = first.value;
   // ipvsadm checks the daemon's state with the command, before any other option (its two texts).
   const syncState = SYNC_STATES.find((x) => x === cmdValue);
-  if (cmd === 'start-daemon' && syncState === undefined) throw new UsageError('illegal start-daemon parameter specified');
-  if (cmd === 'stop-daemon' && syncState === undefined) throw new UsageError('illegal start_daemon specified');
+  if (cmd === 'start-daemon' && syncState === undefined) throw illegal('illegal start-daemon parameter specified', cmdValue);
+  if (cmd === 'stop-daemon' && syncState === undefined) throw illegal('illegal start_daemon specified', cmdValue);
 
   const seen = new Set<Opt>();
   let proto: Proto | undefined;
@@ -603,11 +622,11 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         }
         if (fwmark !== undefined) throw new UsageError(`multiple 'service-address' options specified`);
         service = addrPort(v, proto);
-        if (service === undefined) throw new UsageError(`illegal virtual server address[:port] specified${hostNameHint(v)}`);
+        if (service === undefined) throw addressError('illegal virtual server address[:port] specified', v);
         break;
       case 'real-server':
         server = addrPort(v, proto);
-        if (server === undefined) throw new UsageError(`illegal real server address[:port] specified${hostNameHint(v)}`);
+        if (server === undefined) throw addressError('illegal real server address[:port] specified', v);
         break;
       case 'scheduler':
         sched = v;
@@ -617,7 +636,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         break;
       case 'netmask':
         netmask = parseIPv4(v);
-        if (netmask === undefined) throw new UsageError('illegal virtual server persistent mask specified');
+        if (netmask === undefined) throw illegal('illegal virtual server persistent mask specified', v);
         break;
       case 'sched-flags':
         flagsText = v;
@@ -630,25 +649,25 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         break;
       case 'weight': {
         const n = toNumber(v, 0, MAX_WEIGHT);
-        if (n === undefined) throw new UsageError('illegal weight specified');
+        if (n === undefined) throw illegal('illegal weight specified', v);
         weight = n;
         break;
       }
       case 'u-threshold': {
         const n = toNumber(v, 0, MAX_THRESHOLD);
-        if (n === undefined) throw new UsageError('illegal u_threshold specified');
+        if (n === undefined) throw illegal('illegal u_threshold specified', v);
         upper = n;
         break;
       }
       case 'l-threshold': {
         const n = toNumber(v, 0, MAX_THRESHOLD);
-        if (n === undefined) throw new UsageError('illegal l_threshold specified');
+        if (n === undefined) throw illegal('illegal l_threshold specified', v);
         lower = n;
         break;
       }
       case 'client':
         client = addrPort(v, undefined);
-        if (client === undefined) throw new UsageError('illegal client address[:port] specified');
+        if (client === undefined) throw illegal('illegal client address[:port] specified', v);
         break;
       case 'syncid':
       case 'mcast-interface':
@@ -670,7 +689,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       case 'laddr': {
         // uvs: ADDR:LO-HI, a LIP with its local ports (DPVS's -z takes the address alone).
         const colon = v.indexOf(':');
-        if (parseIPv4(colon < 0 ? v : v.slice(0, colon)) === undefined) throw new UsageError('illegal local address specified');
+        if (parseIPv4(colon < 0 ? v : v.slice(0, colon)) === undefined) throw illegal('illegal local address specified', v);
         laddr = parseLaddrText(v);
         if (laddr === undefined) throw new UsageError(`illegal local address \`${v}' specified: must be ${LADDR_TEXT_FORM}`);
         if (cmd === 'del-laddr' && v.includes(':')) throw new UsageError(`--del-laddr takes the local address alone, got \`${v}'`);
@@ -678,11 +697,11 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       }
       case 'tun-type':
         tunType = TUN_TYPES.find((t) => t === v);
-        if (tunType === undefined) throw new UsageError('illegal tunnel type specified');
+        if (tunType === undefined) throw illegal('illegal tunnel type specified', v);
         break;
       case 'tun-port':
         tunPort = toNumber(v, 1, 65535);
-        if (tunPort === undefined) throw new UsageError('illegal tunnel port specified');
+        if (tunPort === undefined) throw illegal('illegal tunnel port specified', v);
         break;
       default:
         break; // flags without a value: numeric, connection, timeout, stats, ...
@@ -742,7 +761,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       const n = (name: string, min: number, max: number, msg: string): number | undefined => {
         if (sync[name] === undefined) return undefined;
         const x = toNumber(sync[name]!, min, max);
-        if (x === undefined) throw new UsageError(msg);
+        if (x === undefined) throw illegal(msg, sync[name]);
         return x;
       };
       const spec: DaemonSpec = { state };
@@ -751,7 +770,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       if (sync['mcast-interface'] !== undefined) spec.mcastInterface = sync['mcast-interface'];
       if (sync['sync-peer'] !== undefined) {
         const peer = parseIPv4(sync['sync-peer']);
-        if (peer === undefined) throw new UsageError('illegal sync peer address specified');
+        if (peer === undefined) throw illegal('illegal sync peer address specified', sync['sync-peer']);
         spec.syncPeer = peer;
       }
       if (sync['sync-key-file'] !== undefined) spec.keyFile = resolvePath(sync['sync-key-file']);
@@ -759,7 +778,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       if (maxlen !== undefined) spec.maxlen = maxlen;
       if (sync['mcast-group'] !== undefined) {
         const g = parseIPv4(sync['mcast-group']);
-        if (g === undefined) throw new UsageError('illegal mcast-group specified');
+        if (g === undefined) throw illegal('illegal mcast-group specified', sync['mcast-group']);
         spec.group = g;
       }
       const port = n('mcast-port', 1, 65535, 'illegal mcast-port specified');
