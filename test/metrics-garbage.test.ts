@@ -16,6 +16,10 @@ import { statusTexts } from './helpers/status-text.js';
 import { ByteOut } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { runSteps } from '../src/control/slices.js';
+import { rig } from './helpers/harness.js';
+import { serviceId, type HealthEntry, type HealthQuorum, type ServiceKey } from '../src/control/protocol.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 test('a scrape allocates under 300 bytes per checked server, its health view\'s lists included (500 services x 4 servers less an empty table: 780-900 on 2026-12-06 before, every entry, checker and quorum an object through a generator, an await every 32-64 rows, the scrape\'s lists grown anew); the text is the same with the health looked up by key or not, and through the view\'s generators', async (t) => {
   const services = 500;
@@ -138,4 +142,76 @@ test('/status.json of 500 services x 4 checked servers through the metrics serve
     assert.ok(objects.includes('"fwmark":7') && /"inbps":\d+\.\d+/.test(objects), 'the cases are there');
     assert.equal(written, objects);
   }
+});
+
+test('the first /status.json of 1,000 services x 4 checked servers leaves under 100 bytes per server on the JS heap (1,060-1,210 KB on 2026-12-06 before: every server\'s `addr:port` and its text up to its weight, and every service\'s, kept by the writer to the next, made at the first and kept through its scavenges)', (t) => {
+  const services = 1000;
+  const servers = 4;
+  const child = fileURLToPath(new URL('./helpers/status-retained-child.js', import.meta.url));
+  const r = JSON.parse(execFileSync(process.execPath, ['--expose-gc', child, String(services), String(servers)], { encoding: 'utf8', timeout: 60_000 })) as { first: number[]; second: number[]; bytes: number };
+  t.diagnostic(`${r.bytes} bytes of JSON; heap kept after the first /status.json of three tables ${r.first.map((x) => Math.round(x / 1024)).join(', ')} KiB, after the second ${r.second.map((x) => Math.round(x / 1024)).join(', ')} KiB`);
+  assert.ok(r.bytes > services * servers * 300, 'the whole status written');
+  // The heap moves by up to ~300 KB between two measurements (the least of three is taken); 26-73 KB after.
+  const kept = Math.min(...r.first) / (services * servers);
+  assert.ok(kept < 100, `the first /status.json left ${Math.round(kept)} bytes per server on the heap`);
+});
+
+test('/status.json written with no string per server (addresses and numbers as digits, the checked servers found by address and port) is what JSON.stringify makes of the objects: sorry servers in and out, checked or not, servers out of the table, a server listed twice or by a text no table server has, suspended checks, reasons to escape, quorums of any field order, -f services', () => {
+  const r = rig({ addrs: ['10.0.0.1/8', '192.168.0.1/16'], destMax: 64 });
+  const svc = (i: number): ServiceKey => (i === 5 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: 4_000_000_000 } : { proto: i === 3 ? 'udp' : 'tcp', addr: `10.1.0.${i}`, port: 80 + i });
+  const fwds = ['dr', 'nat', 'tun', 'fullnat'] as const;
+  // Server j of service i: 10.2.i.(50j + 1) (192.168.3.* for service 3: negative as int32), at port 8000 + j where the method lets it (masq, fullnat), else the service's.
+  const fwdOf = (i: number, j: number) => fwds[(i + j) % 4]!;
+  const portOf = (i: number, j: number): number => (fwdOf(i, j) === 'nat' || fwdOf(i, j) === 'fullnat' ? 8000 + j : svc(i).port);
+  const at = (i: number, j: number): [string, number] => [`${i === 3 ? '192.168' : '10.2'}.${i}.${j * 50 + 1}`, portOf(i, j)];
+  for (let i = 0; i < 6; i++) {
+    r.ctl.addService({ ...svc(i), sched: i === 2 ? 'sh' : 'wlc' });
+    for (let j = 0; j < 4; j++) r.ctl.addDest({ service: svc(i), addr: at(i, j)[0], port: at(i, j)[1], fwd: fwdOf(i, j), weight: j });
+  }
+  const entry = (i: number, [addr, port]: [string, number], state: 'up' | 'down', reason: string, suspended?: boolean): HealthEntry => (
+    { service: svc(i), addr, port, state, reason, weight: 1, inhibit: false, since: 0, ...(suspended === undefined ? {} : { suspended }) });
+  const text = ([addr, port]: [string, number]): string => `${addr}:${port}`;
+  const entries: HealthEntry[][] = [
+    // In the table, one down with a reason to escape; one out of the table.
+    [entry(0, at(0, 0), 'up', 'start'), entry(0, at(0, 1), 'down', 'HTTP_GET: "500"\n\u00e9t\u00e9 \ud83d\ude00'), entry(0, ['10.9.0.1', 9000], 'up', 'removed')],
+    // A server listed twice (the later kept, in the place of the first), one by a text no table server has (twice), one at a port past 65535.
+    [entry(1, at(1, 0), 'up', 'first'), entry(1, [`0${at(1, 1)[0]}`, at(1, 1)[1]], 'up', 'zero'), entry(1, at(1, 0), 'down', 'second'),
+      entry(1, [at(1, 2)[0], 70000], 'up', 'big'), entry(1, [`0${at(1, 1)[0]}`, at(1, 1)[1]], 'down', 'zero again')],
+    // Suspended checks; the sorry server is a checked server of the table.
+    [entry(2, at(2, 0), 'up', 'a', true), entry(2, at(2, 1), 'down', 'b', true), entry(2, at(2, 2), 'up', 'c', true)],
+    [entry(3, at(3, 0), 'up', 'x'), entry(3, at(3, 1), 'up', 'y')],
+    [],
+    [entry(5, at(5, 0), 'down', 'fwm')],
+  ];
+  const quorums: (HealthQuorum | undefined)[] = [
+    { service: svc(0), up: true, aliveWeight: 1, quorum: 1, hysteresis: 0, sorryIn: false, sorry: text(at(0, 2)) },
+    { service: svc(1), sorry: text(at(1, 0)), sorryIn: true, up: false, aliveWeight: 0, quorum: 2, hysteresis: 1, suspended: undefined },
+    { service: svc(2), up: false, aliveWeight: 0.5, quorum: 3, hysteresis: 0, sorryIn: true, sorry: text(at(2, 1)), suspended: true },
+    { service: svc(3), up: true, aliveWeight: 2, quorum: 1, hysteresis: 0, sorryIn: false, sorry: `${at(3, 0)[0]}:0${at(3, 0)[1]}` },
+    undefined,
+    { service: svc(5), up: false, aliveWeight: 0, quorum: 1, hysteresis: 0, sorryIn: true, sorry: '10.2.5.301:8003' },
+  ];
+  const byId = new Map(entries.map((e, i) => [serviceId(svc(i)), e]));
+  const qById = new Map(quorums.flatMap((q, i) => (q === undefined ? [] : [[serviceId(svc(i)), q] as const])));
+  const health: HealthView = {
+    stateOf: () => 'up', entries: () => entries.flat(), quorum: () => quorums.filter((q) => q !== undefined),
+    entriesOf: (id) => byId.get(id), quorumOf: (id) => qById.get(id),
+  };
+  const dt = r.dp.dt;
+  dt.conns[3] = 7;
+  dt.inBytes[5] = 2 ** 60;
+  const rates = new RateEstimator(r.dp);
+  const { entriesOf: _e, quorumOf: _q, ...whole } = health;
+  for (const src of [{ health }, { health: whole }, {}]) {
+    const { written, objects } = statusTexts(r.dp, rates, src);
+    assert.equal(written, objects);
+  }
+  // The cases are there: a sorry server in and out of the table, a duplicate's later entry, both texts no server has listed as out of the table.
+  const st = JSON.parse(statusTexts(r.dp, rates, { health }).written) as StatusJson['services'];
+  assert.deepEqual(st[1]!.dests.filter((d) => d.removed).map((d) => [d.addr, d.port, d.reason]), [[`0${at(1, 1)[0]}`, at(1, 1)[1], 'zero again'], [at(1, 2)[0], 70000, 'big']]);
+  assert.deepEqual(st[1]!.dests.filter((d) => !d.removed).map((d) => [d.sorry, d.reason]), [[true, 'second'], [false, ''], [false, ''], [false, '']]);
+  assert.deepEqual(st.map((x) => x.dests.filter((d) => d.sorry).length), [1, 1, 1, 0, 0, 0]);
+  assert.deepEqual(st.map((x) => x.dests.filter((d) => d.heldOut).map((d) => d.addr)), [[], [at(1, 2)[0]], [at(2, 0)[0], at(2, 2)[0]], [], [], []]);
+  assert.deepEqual(st[3]!.dests.map((d) => [d.addr, d.removed, d.reason]), [0, 1, 2, 3].map((j) => [at(3, j)[0], false, ['x', 'y', '', ''][j]]));
+  assert.equal(st[5]!.fwmark, 4_000_000_000);
 });

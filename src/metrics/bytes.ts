@@ -95,6 +95,21 @@ export class ByteOut {
     this.at += n;
   }
 
+  /** An address (int32) as formatIp writes it (a.b.c.d), no string made. */
+  ip(v: number): void {
+    this.room(15);
+    const b = this.b;
+    let at = this.at;
+    for (let shift = 24; shift >= 0; shift -= 8) {
+      const o = (v >>> shift) & 255;
+      if (o >= 100) b[at++] = 0x30 + Math.floor(o / 100);
+      if (o >= 10) b[at++] = 0x30 + (Math.floor(o / 10) % 10);
+      b[at++] = 0x30 + (o % 10);
+      if (shift > 0) b[at++] = 0x2e; // .
+    }
+    this.at = at;
+  }
+
   /** Hand on what the current block holds: the end of the text. */
   end(): void {
     if (this.at > 0) this.block(this.b.subarray(0, this.at));

@@ -2,7 +2,7 @@
 
 import { formatIp, formatMac } from '../datapath/addr.js';
 import { C, DROP_NAMES } from '../datapath/counters.js';
-import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
+import type { Datapath } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
@@ -11,11 +11,12 @@ import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQueue, HealthQuoru
 import type { ArpWatchStatus } from '../control/arpwatch.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
-import { destOverloaded, fwmarkOf, healthEntries, liveServices, quorumsOf, serviceKeyOf, serviceLabels } from './view.js';
+import { l4Name } from '../datapath/frame.js';
+import { destOverloaded, fwmarkOf, healthEntries, liveServices, quorumsOf, serviceIdOf, serviceKeyOf, serviceLabels } from './view.js';
 import { serviceId } from '../control/protocol.js';
 import { runSteps, runStepsSliced, type Pause, type Steps } from '../control/slices.js';
 import type { ByteOut } from './bytes.js';
-import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero, type DestTable } from '../datapath/dests.js';
+import { STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStatsSinceZero } from '../datapath/dests.js';
 
 export interface StatusDest {
   addr: string;
@@ -155,43 +156,204 @@ export interface StatusWalk {
   services: Generator<StatusService, void, void>;
   /**
    * Or (not both) each service written to `out` as the JSON text JSON.stringify makes of it, a
-   * comma before all but the first, yielding after each: no object per server, nor the text of a
-   * service as a string (/status.json; statusText in server.ts).
+   * comma before all but the first, yielding after a service or 64 servers where due() says so
+   * (after every service without it): no object or string per server, nor the text of a service
+   * as a string (/status.json; statusText in server.ts).
    */
-  write(out: JsonOut): Generator<void, void, void>;
+  write(out: JsonOut, due?: () => boolean): Generator<void, void, void>;
 }
 
 /** Where statusWalk's write() puts its text (ByteOut). */
 export interface JsonOut {
   text(s: string): void;
   num(v: number): void;
+  /** An address (int32) as formatIp writes it. */
+  ip(v: number): void;
 }
 
-/** JSON texts kept from one /status.json to the next: a server slot's (while its generation and method stay) and a service's. */
-interface StatusTexts {
-  /** By slot: `{"addr":...,"port":...,"fwd":...,"forward":...,"weight":`, and `addr:port` (as the health entries are found). */
-  dest: ({ gen: number; fwd: number; head: string; server: string } | undefined)[];
-  svc: WeakMap<SvcRuntime, { id: string; head: string }>;
-  /** Reasons as JSON strings (a few dozen texts, each written for thousands of servers). */
-  reasons: Map<string, string>;
-}
-const statusTexts = new WeakMap<Datapath, StatusTexts>();
-
-const jsonReason = (t: StatusTexts, r: string): string => {
-  let j = t.reasons.get(r);
-  if (j === undefined) {
-    if (t.reasons.size >= 4096) t.reasons.clear();
-    t.reasons.set(r, (j = JSON.stringify(r)));
+/** A string as JSON.stringify writes it: quoted as it is when nothing in it needs escaping (no string made), else JSON.stringify's. */
+function jsonStr(out: JsonOut, s: string): void {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
+      out.text(JSON.stringify(s));
+      return;
+    }
   }
-  return j;
-};
+  out.text('"');
+  out.text(s);
+  out.text('"');
+}
+
+/**
+ * An object's fields but `skip` as JSON.stringify writes them (after its opening brace, without
+ * the closing one; a comma before each but where `first`): no string made for a field of a
+ * boolean, number or plain string (a service's quorum: JSON.stringify of it was a string and an
+ * object per service at every /status.json).
+ */
+function jsonFields(out: JsonOut, o: object, skip: string, first = true): void {
+  for (const k in o) {
+    if (k === skip || !Object.hasOwn(o, k)) continue;
+    const v = (o as Record<string, unknown>)[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    if (!first) out.text(',');
+    first = false;
+    jsonStr(out, k);
+    out.text(':');
+    if (typeof v === 'boolean') out.text(v ? 'true' : 'false');
+    else if (typeof v === 'number') out.num(v);
+    else if (typeof v === 'string') jsonStr(out, v);
+    else out.text(JSON.stringify(v));
+  }
+}
+
+/** The digits of `s` from `from` to `to` as a decimal number as String() writes one (no leading zero, at most `max`), else -1. */
+function decimalAt(s: string, from: number, to: number, max: number): number {
+  if (to <= from || to - from > 5 || (to - from > 1 && s.charCodeAt(from) === 0x30)) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v <= max ? v : -1;
+}
+
+/** `s` from `from` to `to` as formatIp writes an address: the address (uint32), else -1. */
+function ipAt(s: string, from: number, to: number): number {
+  let v = 0;
+  let at = from;
+  for (let k = 0; k < 4; k++) {
+    let dot = k < 3 ? s.indexOf('.', at) : to;
+    if (dot < 0 || dot > to) dot = -1;
+    const o = dot < 0 ? -1 : decimalAt(s, at, dot, 255);
+    if (o < 0) return -1;
+    v = v * 256 + o;
+    at = dot + 1;
+  }
+  return v;
+}
+
+/**
+ * One service's checked servers by address and port, as a Map keyed by `${addr}:${port}` has them
+ * (the last entry of a key kept, in the place of the first), found from a server's slot with no
+ * string made: the writer's, reused for every service of a /status.json. A map of the service's
+ * entries keyed by the server's text, and that text for every server of the table kept from one
+ * /status.json to the next (40,000 strings at 10,000 services x 4 servers, made at the first
+ * /status.json after a start and kept through its scavenges: 9-26 ms each, 2026-12-06), were what
+ * it cost before.
+ */
+class CheckedServers {
+  /** The entries (an entry of a key seen before: `dup`), their address (uint32, -1: one no table server's text is) and port. */
+  private ents: (HealthEntry | undefined)[] = [];
+  private ip = new Float64Array(16);
+  private port = new Int32Array(16);
+  /** 0: not found yet, 1: found (a server of the table), 2: a later entry of a key seen before (its entry put in the first's place). */
+  private state = new Uint8Array(16);
+  /** Open addressing: an entry's index + 1, 0 empty. */
+  private slots = new Int32Array(32);
+  n = 0;
+
+  /** The service's entries (none: undefined) in their order. */
+  fill(list: Iterable<HealthEntry> | undefined): void {
+    this.n = 0;
+    if (list === undefined) return;
+    for (const e of list) {
+      const i = this.n++;
+      if (i === this.ip.length) this.grow();
+      this.ents[i] = e;
+      // A port a table server's text can have (an integer up to 65535), else the entry matches none.
+      const port = Number.isInteger(e.port) && e.port >= 0 && e.port <= 0xffff ? e.port : -1;
+      this.ip[i] = port < 0 ? -1 : ipAt(e.addr, 0, e.addr.length);
+      this.port[i] = port;
+      this.state[i] = 0;
+    }
+    let size = this.slots.length;
+    while (size < this.n * 2) size *= 2;
+    if (size !== this.slots.length) this.slots = new Int32Array(size);
+    else this.slots.fill(0);
+    for (let i = 0; i < this.n; i++) {
+      const at = this.ip[i]! < 0 ? this.sameText(i) : this.slot(this.ip[i]!, this.port[i]!);
+      if (at >= 0 && this.slots[at]! > 0) {
+        this.ents[this.slots[at]! - 1] = this.ents[i]!;
+        this.state[i] = 2;
+      } else if (at >= 0) this.slots[at] = i + 1;
+    }
+  }
+
+  /** A Map's key for an entry no server's text matches: only an entry of the same text is the same key (a slot of its own, or none). */
+  private sameText(i: number): number {
+    const e = this.ents[i]!;
+    for (let j = 0; j < i; j++) {
+      const x = this.ents[j]!;
+      if (this.ip[j]! < 0 && this.state[j] !== 2 && `${x.addr}:${x.port}` === `${e.addr}:${e.port}`) {
+        this.ents[j] = e;
+        this.state[i] = 2;
+        return -1;
+      }
+    }
+    return -1;
+  }
+
+  private grow(): void {
+    const n = this.ip.length * 2;
+    const ip = new Float64Array(n);
+    ip.set(this.ip);
+    const port = new Int32Array(n);
+    port.set(this.port);
+    const state = new Uint8Array(n);
+    state.set(this.state);
+    this.ip = ip;
+    this.port = port;
+    this.state = state;
+  }
+
+  /** The slot of (ip, port): where its entry is, or the empty one where it would be. */
+  private slot(ip: number, port: number): number {
+    const mask = this.slots.length - 1;
+    let h = Math.imul((ip | 0) ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    for (let at = h & mask; ; at = (at + 1) & mask) {
+      const x = this.slots[at]!;
+      if (x === 0 || (this.ip[x - 1] === ip && this.port[x - 1] === port)) return at;
+    }
+  }
+
+  /** The entry of the server at ip (int32), port, once (as a Map's get then delete); undefined: none. */
+  take(ip: number, port: number): HealthEntry | undefined {
+    if (this.n === 0) return undefined;
+    const x = this.slots[this.slot(ip >>> 0, port)]!;
+    if (x === 0 || this.state[x - 1] !== 0) return undefined;
+    this.state[x - 1] = 1;
+    return this.ents[x - 1];
+  }
+
+  /** The entries no server of the table took, in their order (the Map's values left): the i-th, else undefined. */
+  left(i: number): HealthEntry | undefined {
+    return this.state[i] === 0 ? this.ents[i] : undefined;
+  }
+
+  /** The entries let go (not kept to the next service, nor /status.json), the list's room kept. */
+  clear(): void {
+    this.ents.fill(undefined, 0, this.n);
+    this.n = 0;
+  }
+}
+
+/** A server's key (ip (uint32) x 65536 + port) from its text `ip:port` as formatIp and a port write it, else -1 (a quorum's sorry server). */
+function serverKeyOf(text: string | undefined): number {
+  if (text === undefined) return -1;
+  const colon = text.lastIndexOf(':');
+  const port = colon < 0 ? -1 : decimalAt(text, colon + 1, text.length, 0xffff);
+  const ip = port < 0 ? -1 : ipAt(text, 0, colon);
+  return ip < 0 ? -1 : ip * 65536 + port;
+}
 
 const RATE_KEYS = ['{"cps":', ',"inpps":', ',"inbps":', ',"outpps":', ',"outbps":'];
 const SVC_STAT_KEYS = [',"conns":', ',"inPkts":', ',"inBytes":', ',"outPkts":', ',"outBytes":'];
 const SVC_STATS = [STAT_CONNS, STAT_IN_PKTS, STAT_IN_BYTES, STAT_OUT_PKTS, STAT_OUT_BYTES];
-/** A table server's counters, after its flags: the keys, and the table's columns in the same order (destColumns). */
-const DEST_STAT_KEYS = [',"active":', ',"inactive":', ...SVC_STAT_KEYS];
-const destColumns = (dt: DestTable): ArrayLike<number>[] => [dt.active, dt.inactive, dt.conns, dt.inPkts, dt.inBytes, dt.outPkts, dt.outBytes];
+/** A server of the table's text after its port, by forwarding method (FWD_NAMES), up to its weight. */
+const DEST_FWD = FWD_NAMES.map((fwd) => `,"fwd":"${fwd}","forward":"${forwardName(fwd)}","weight":`);
 /** A server of the table's text after its weight, by health, up to its reason. */
 const DEST_HEALTH: Record<string, string> = {
   up: ',"health":"up","removed":false,"reason":', down: ',"health":"down","removed":false,"reason":', unchecked: ',"health":"unchecked","removed":false,"reason":',
@@ -225,15 +387,12 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
   const svcs = liveServices(dp);
   yield;
   let quorumFor: (id: string) => HealthQuorum | undefined;
-  let entriesFor: (id: string) => Map<string, HealthEntry> | undefined;
+  /** A service's checked servers, in the health checks' order. */
+  let entriesOf: (id: string) => Iterable<HealthEntry> | undefined;
   if (health?.entriesOf !== undefined && health.quorumOf !== undefined) {
-    const { entriesOf, quorumOf } = health;
-    quorumFor = (id) => quorumOf.call(health, id);
-    entriesFor = (id) => {
-      let mine: Map<string, HealthEntry> | undefined;
-      for (const e of entriesOf.call(health, id) ?? []) (mine ??= new Map()).set(`${e.addr}:${e.port}`, e);
-      return mine;
-    };
+    const view = health;
+    quorumFor = (id) => view.quorumOf!(id);
+    entriesOf = (id) => view.entriesOf!(id);
   } else {
     const quorums = new Map<string, HealthQuorum>();
     for (const q of quorumsOf(health)) {
@@ -252,7 +411,7 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       if ((++n & 63) === 0) yield;
     }
     quorumFor = (id) => quorums.get(id);
-    entriesFor = (id) => entries.get(id);
+    entriesOf = (id) => entries.get(id)?.values();
   }
   const link = src.link?.();
   const lr = rates.linkRates();
@@ -283,7 +442,9 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       if (dp.services[s.id] !== s) continue;
       const id = serviceId(serviceKeyOf(s));
       const q = quorumFor(id);
-      const mine = entriesFor(id);
+      // By server (a later entry of a server in the place of the first).
+      let mine: Map<string, HealthEntry> | undefined;
+      for (const e of entriesOf(id) ?? []) (mine ??= new Map()).set(`${e.addr}:${e.port}`, e);
       const dests: StatusDest[] = [];
       for (const d of s.dests) {
         const addr = formatIp(dt.addr[d]);
@@ -324,36 +485,53 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       };
     }
   }
-  /** services() as JSON text (the same fields in the same order), no object per server. */
-  function* write(out: JsonOut): Generator<void, void, void> {
-    let t = statusTexts.get(dp);
-    if (t === undefined) statusTexts.set(dp, (t = { dest: [], svc: new WeakMap(), reasons: new Map() }));
+  /**
+   * services() as JSON text (the same fields in the same order): no object per server, no string
+   * per server nor per service (numbers and addresses written as digits, the health entries found
+   * by address and port: CheckedServers), nothing kept to the next /status.json. Yields after a
+   * service or 64 servers where due() says so (after every service without it).
+   */
+  function* write(out: JsonOut, due: () => boolean = () => true): Generator<void, void, void> {
     const st = new Float64Array(5);
     const r = new Float64Array(5);
     const sum = new Float64Array(5);
-    const cols = destColumns(dt);
+    const mine = new CheckedServers();
     let first = true;
     for (const s of svcs) {
       if (dp.services[s.id] !== s) continue;
-      let sn = t.svc.get(s);
-      if (sn === undefined) {
-        const key = serviceKeyOf(s);
-        const m = fwmarkOf(s);
-        const h = { proto: serviceLabels(key).proto, addr: m !== 0 ? '' : formatIp(s.vip), port: s.port, ...(m !== 0 ? { fwmark: m } : {}) };
-        t.svc.set(s, (sn = { id: serviceId(key), head: JSON.stringify(h).slice(0, -1) }));
+      const m = fwmarkOf(s);
+      // The health checks name a service by its serviceId: made only to ask them.
+      let q: HealthQuorum | undefined;
+      if (health !== undefined) {
+        const id = serviceIdOf(s);
+        q = quorumFor(id);
+        mine.fill(entriesOf(id));
       }
-      const q = quorumFor(sn.id);
-      const mine = entriesFor(sn.id);
+      const sorryKey = serverKeyOf(q?.sorry);
       if (!first) out.text(',');
       first = false;
-      out.text(sn.head);
+      // JSON.stringify({ proto, addr, port, fwmark? }) of serviceKeyOf's, as services() makes it.
+      if (m !== 0) {
+        out.text('{"proto":"fwm","addr":"","port":');
+        out.num(s.port);
+        out.text(',"fwmark":');
+        out.num(m);
+      } else {
+        out.text('{"proto":');
+        jsonStr(out, l4Name(s.proto));
+        out.text(',"addr":"');
+        out.ip(s.vip);
+        out.text('","port":');
+        out.num(s.port);
+      }
       out.text(',"sched":');
-      out.text(JSON.stringify(s.scheduler.name));
+      jsonStr(out, s.scheduler.name);
       out.text(',"servers":');
       out.num(s.dests.length);
       if (q !== undefined) {
-        out.text(',"quorum":');
-        out.text(JSON.stringify(quorumOf(q)));
+        out.text(',"quorum":{');
+        jsonFields(out, q, 'service');
+        out.text('}');
       }
       serviceStatsSinceZero(dt, s, st);
       for (let k = 0; k < 5; k++) {
@@ -372,51 +550,65 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       writeRates(out, sum);
       out.text(',"dests":[');
       let firstDest = true;
-      for (const d of s.dests) {
-        let dn = t.dest[d];
-        if (dn === undefined || dn.gen !== dt.gen[d] || dn.fwd !== dt.fwd[d]) {
-          const addr = formatIp(dt.addr[d]);
-          const fwd = FWD_NAMES[dt.fwd[d]] ?? 'dr';
-          dn = t.dest[d] = {
-            gen: dt.gen[d]!, fwd: dt.fwd[d]!, server: `${addr}:${dt.port[d]}`,
-            head: `${JSON.stringify({ addr, port: dt.port[d], fwd, forward: forwardName(fwd as Fwd) }).slice(0, -1)},"weight":`,
-          };
-        }
-        const e = mine?.get(dn.server);
-        mine?.delete(dn.server);
-        const sorry = q?.sorry === dn.server && (e === undefined || q.sorryIn);
-        if (!firstDest) out.text(',');
+      const ds = s.dests;
+      for (let j = 0; j < ds.length; j++) {
+        const d = ds[j]!;
+        const e = mine.take(dt.addr[d]!, dt.port[d]!);
+        // A checked server that is also the sorry server is the sorry server while that is in.
+        const sorry = sorryKey >= 0 && sorryKey === (dt.addr[d]! >>> 0) * 65536 + dt.port[d]! && (e === undefined || q!.sorryIn);
+        out.text(firstDest ? '{"addr":"' : ',{"addr":"');
         firstDest = false;
-        out.text(dn.head);
-        out.num(dt.weight[d]);
+        out.ip(dt.addr[d]!);
+        out.text('","port":');
+        out.num(dt.port[d]!);
+        out.text(DEST_FWD[dt.fwd[d]!] ?? DEST_FWD[0]!);
+        out.num(dt.weight[d]!);
         out.text(DEST_HEALTH[e?.state ?? 'unchecked']!);
-        out.text(e === undefined ? '""' : jsonReason(t, e.reason));
+        if (e === undefined) out.text('""');
+        else jsonStr(out, e.reason);
         out.text(sorry ? ',"sorry":true' : ',"sorry":false');
         out.text(q?.sorryIn === true && e?.state === 'up' && !sorry ? ',"heldOut":true' : ',"heldOut":false');
         if (e?.suspended === true) out.text(',"suspended":true');
-        out.text(destOverloaded(dt, d) ? ',"overloaded":true' : ',"overloaded":false');
-        for (let k = 0; k < DEST_STAT_KEYS.length; k++) {
-          out.text(DEST_STAT_KEYS[k]!);
-          out.num(cols[k]![d]!);
-        }
+        out.text(destOverloaded(dt, d) ? ',"overloaded":true,"active":' : ',"overloaded":false,"active":');
+        out.num(dt.active[d]!);
+        out.text(',"inactive":');
+        out.num(dt.inactive[d]!);
+        out.text(',"conns":');
+        out.num(dt.conns[d]!);
+        out.text(',"inPkts":');
+        out.num(dt.inPkts[d]!);
+        out.text(',"inBytes":');
+        out.num(dt.inBytes[d]!);
+        out.text(',"outPkts":');
+        out.num(dt.outPkts[d]!);
+        out.text(',"outBytes":');
+        out.num(dt.outBytes[d]!);
         out.text(',"rates":');
         rates.destInto(d, r);
         writeRates(out, r);
         out.text('}');
+        if ((j & 63) === 63 && due()) yield;
       }
       // Then the checked servers the table does not hold, as services() lists them.
-      if (mine !== undefined) {
-        for (const e of mine.values()) {
-          out.text(`${firstDest ? '' : ','}{"addr":${JSON.stringify(e.addr)},"port":`);
-          firstDest = false;
-          out.num(e.port);
-          out.text(`,"fwd":"","forward":"-","weight":0,"health":"${e.state}","removed":true,"reason":${jsonReason(t, e.reason)},"sorry":false,"heldOut":${q?.sorryIn === true && e.state === 'up'},"overloaded":false`);
-          if (e.suspended === true) out.text(',"suspended":true');
-          out.text(',"active":0,"inactive":0,"conns":0,"inPkts":0,"inBytes":0,"outPkts":0,"outBytes":0,"rates":{"cps":0,"inpps":0,"inbps":0,"outpps":0,"outbps":0}}');
-        }
+      for (let i = 0; i < mine.n; i++) {
+        const e = mine.left(i);
+        if (e === undefined) continue;
+        out.text(firstDest ? '{"addr":' : ',{"addr":');
+        firstDest = false;
+        jsonStr(out, e.addr);
+        out.text(',"port":');
+        out.num(e.port);
+        out.text(',"fwd":"","forward":"-","weight":0,"health":');
+        jsonStr(out, e.state);
+        out.text(',"removed":true,"reason":');
+        jsonStr(out, e.reason);
+        out.text(q?.sorryIn === true && e.state === 'up' ? ',"sorry":false,"heldOut":true,"overloaded":false' : ',"sorry":false,"heldOut":false,"overloaded":false');
+        if (e.suspended === true) out.text(',"suspended":true');
+        out.text(',"active":0,"inactive":0,"conns":0,"inPkts":0,"inBytes":0,"outPkts":0,"outBytes":0,"rates":{"cps":0,"inpps":0,"inbps":0,"outpps":0,"outbps":0}}');
       }
+      mine.clear();
       out.text(']}');
-      yield;
+      if (due()) yield;
     }
   }
   return { head, services: services(), write };
@@ -434,7 +626,7 @@ export async function writeStatus(dp: Datapath, rates: RateEstimator, src: Statu
   const w = await runStepsSliced(statusWalk(dp, rates, src), pause);
   const head = JSON.stringify(w.head);
   out.text(`${head.slice(0, -1)},"services":[`);
-  for (const _ of w.write(out)) if (due()) await pause();
+  for (const _ of w.write(out, due)) await pause();
   out.text(']}');
   out.end();
 }

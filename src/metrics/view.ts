@@ -18,6 +18,17 @@ export function serviceKeyOf(svc: SvcRuntime): ServiceKey {
   return m !== 0 ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: m } : { proto: l4Name(svc.proto), addr: formatIp(svc.vip), port: svc.port };
 }
 
+/**
+ * serviceId(serviceKeyOf(svc)) in one piece, no key object nor address text on the way (/status.json
+ * asks the health checks by it for every service: the two were 3.2 MB of a /status.json's 5.7 at
+ * 10,000 services of 4 checked servers, 2026-12-06).
+ */
+export function serviceIdOf(svc: SvcRuntime): string {
+  const m = fwmarkOf(svc);
+  const v = svc.vip;
+  return m !== 0 ? `fwm ${m}` : `${l4Name(svc.proto)} ${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}:${svc.port}`;
+}
+
 /** A service's `proto` and `service` labels: tcp|udp|sctp and "vip:port", or fwm and "fwmark:N". */
 export function serviceLabels(k: ServiceKey): { proto: Proto | 'fwm'; service: string } {
   return k.fwmark ? { proto: 'fwm', service: `fwmark:${k.fwmark}` } : { proto: k.proto, service: `${k.addr}:${k.port}` };
