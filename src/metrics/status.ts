@@ -156,9 +156,9 @@ export interface StatusWalk {
   services: Generator<StatusService, void, void>;
   /**
    * Or (not both) each service written to `out` as the JSON text JSON.stringify makes of it, a
-   * comma before all but the first, yielding after a service or 64 servers where due() says so
-   * (after every service without it): no object or string per server, nor the text of a service
-   * as a string (/status.json; statusText in server.ts).
+   * comma before all but the first, yielding after a service where due() says so (after every
+   * one without it): no object or string per server, nor the text of a service as a string
+   * (/status.json; statusText in server.ts).
    */
   write(out: JsonOut, due?: () => boolean): Generator<void, void, void>;
 }
@@ -187,11 +187,12 @@ function jsonStr(out: JsonOut, s: string): void {
 
 /**
  * An object's fields but `skip` as JSON.stringify writes them (after its opening brace, without
- * the closing one; a comma before each but where `first`): no string made for a field of a
+ * the closing one; a comma between two): no string made for a field of a
  * boolean, number or plain string (a service's quorum: JSON.stringify of it was a string and an
  * object per service at every /status.json).
  */
-function jsonFields(out: JsonOut, o: object, skip: string, first = true): void {
+function jsonFields(out: JsonOut, o: object, skip: string): void {
+  let first = true;
   for (const k in o) {
     if (k === skip || !Object.hasOwn(o, k)) continue;
     const v = (o as Record<string, unknown>)[k];
@@ -240,11 +241,11 @@ function ipAt(s: string, from: number, to: number): number {
  * string made: the writer's, reused for every service of a /status.json. A map of the service's
  * entries keyed by the server's text, and that text for every server of the table kept from one
  * /status.json to the next (40,000 strings at 10,000 services x 4 servers, made at the first
- * /status.json after a start and kept through its scavenges: 9-26 ms each, 2026-12-06), were what
- * it cost before.
+ * /status.json after a start and copied by its 5-6 scavenges: 9-118 ms of wall each at load 6-11,
+ * 2026-12-06), were what it cost before.
  */
 class CheckedServers {
-  /** The entries (an entry of a key seen before: `dup`), their address (uint32, -1: one no table server's text is) and port. */
+  /** The entries in their order, their address (uint32; -1: a text no table server's is) and port. */
   private ents: (HealthEntry | undefined)[] = [];
   private ip = new Float64Array(16);
   private port = new Int32Array(16);
@@ -489,13 +490,16 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
    * services() as JSON text (the same fields in the same order): no object per server, no string
    * per server nor per service (numbers and addresses written as digits, the health entries found
    * by address and port: CheckedServers), nothing kept to the next /status.json. Yields after a
-   * service or 64 servers where due() says so (after every service without it).
+   * service where due() says so (after every one without it); a service is written whole, as the
+   * table has it at that moment (its servers' list changes in place).
    */
   function* write(out: JsonOut, due: () => boolean = () => true): Generator<void, void, void> {
     const st = new Float64Array(5);
     const r = new Float64Array(5);
     const sum = new Float64Array(5);
     const mine = new CheckedServers();
+    // A server's counters after its active and inactive, in SVC_STAT_KEYS' order (all Float64Array: one kind of load).
+    const counts = [dt.conns, dt.inPkts, dt.inBytes, dt.outPkts, dt.outBytes];
     let first = true;
     for (const s of svcs) {
       if (dp.services[s.id] !== s) continue;
@@ -573,21 +577,14 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
         out.num(dt.active[d]!);
         out.text(',"inactive":');
         out.num(dt.inactive[d]!);
-        out.text(',"conns":');
-        out.num(dt.conns[d]!);
-        out.text(',"inPkts":');
-        out.num(dt.inPkts[d]!);
-        out.text(',"inBytes":');
-        out.num(dt.inBytes[d]!);
-        out.text(',"outPkts":');
-        out.num(dt.outPkts[d]!);
-        out.text(',"outBytes":');
-        out.num(dt.outBytes[d]!);
+        for (let k = 0; k < 5; k++) {
+          out.text(SVC_STAT_KEYS[k]!);
+          out.num(counts[k]![d]!);
+        }
         out.text(',"rates":');
         rates.destInto(d, r);
         writeRates(out, r);
         out.text('}');
-        if ((j & 63) === 63 && due()) yield;
       }
       // Then the checked servers the table does not hold, as services() lists them.
       for (let i = 0; i < mine.n; i++) {
