@@ -1,0 +1,119 @@
+// The first /status.json of a large health-checked table and the ones after it, in process (no
+// uvsd, no listener, no client): what the writer's slices hold and the scavenges during each
+// (docs/performance.md, 2026-12-06 08:00). Not a test and not in npm test.
+//
+//   node dist/bench/status-scrapes.js [--services 10000] [--servers 4] [--scrapes 24] [--every 2500] [--no-warmup]
+//
+// A table of --services services x --servers real servers, each watched by one health checker
+// (test/helpers/big-table.ts). The /status.json warm-up first, as at uvsd's start
+// (src/metrics/warmup.ts; not with --no-warmup); then two full collections, and --scrapes
+// /status.json written by writeStatus (into one reused 256 KB block, as the listener hands its
+// blocks back) every --every ms, with a SliceClock's pause and the listener's asker. For each:
+// this thread's CPU, its slices (pause to pause: how many, over 2 ms of thread CPU, the longest,
+// and the longest no collection fell in) and the scavenges while it ran (count, wall ms, the
+// longest; a scavenge V8 runs as a task between two slices holds the loop as much as one inside);
+// for the first also the heap it left in use (after two full collections), which is what the
+// writer keeps. Then the totals over the scrapes after the first.
+import { setFlagsFromString, getHeapStatistics } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
+import { bigHealthTable } from '../test/helpers/big-table.js';
+import { recordingSlicer, type SliceRec } from '../test/helpers/recording-slicer.js';
+import { writeStatus } from '../src/metrics/status.js';
+import { ByteOut, BLOCK } from '../src/metrics/bytes.js';
+import { RateEstimator } from '../src/metrics/rates.js';
+import { asker } from '../src/metrics/collectors.js';
+import { warmStatus } from '../src/metrics/warmup.js';
+import { native } from '../src/datapath/port.js';
+import { median, round } from './lib/stats.js';
+import { benchArgs } from './lib/args.js';
+
+const { values } = benchArgs(import.meta.url, {
+  options: {
+    services: { type: 'string', default: '10000' },
+    servers: { type: 'string', default: '4' },
+    scrapes: { type: 'string', default: '24' },
+    every: { type: 'string', default: '2500' },
+    'no-warmup': { type: 'boolean', default: false },
+  },
+});
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface Report { cpuMs: number; slices: number; over2: number; longest: number; longestNoGc: number; scavenges: number; scavengeMs: number; scavengeLongest: number; otherGcs: number }
+
+function report(slices: SliceRec[], gcs: PerformanceEntry[], cpuMs: number): Report {
+  const minor = gcs.filter((g) => (g as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR);
+  const touches = (s: SliceRec) => gcs.some((g) => g.startTime + g.duration >= s.t0 && g.startTime < s.t1);
+  const cpu = slices.map((s) => s.cpu);
+  return {
+    cpuMs, slices: slices.length, over2: cpu.filter((x) => x > 2).length, longest: Math.max(0, ...cpu),
+    longestNoGc: Math.max(0, ...slices.filter((s) => !touches(s)).map((s) => s.cpu)),
+    scavenges: minor.length, scavengeMs: minor.reduce((n, g) => n + g.duration, 0), scavengeLongest: Math.max(0, ...minor.map((g) => g.duration)),
+    otherGcs: gcs.length - minor.length,
+  };
+}
+
+const line = (r: Report): string => `cpu ${round(r.cpuMs, 1)} ms, ${r.slices} slices, over 2 ms ${r.over2}, longest ${round(r.longest, 2)} (with no collection in it ${round(r.longestNoGc, 2)}); ` +
+  `scavenges ${r.scavenges} (${round(r.scavengeMs, 1)} ms, the longest ${round(r.scavengeLongest, 1)}), other collections ${r.otherGcs}`;
+
+async function main(): Promise<void> {
+  const services = Number(values.services);
+  const servers = Number(values.servers);
+  const { r, health } = bigHealthTable(services, servers);
+  const rates = new RateEstimator(r.dp);
+  if (!values['no-warmup']) await warmStatus();
+  const gcs: PerformanceEntry[] = [];
+  const obs = new PerformanceObserver((l) => gcs.push(...l.getEntries()));
+  obs.observe({ entryTypes: ['gc'] });
+  const rec = new Map<string, SliceRec[]>();
+  const slicer = recordingSlicer(rec);
+  const block = Buffer.allocUnsafe(BLOCK);
+  const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  let bytes = 0;
+  /** One /status.json: its report, the collections' entries come (10 ms after). */
+  const scrape = async (): Promise<Report> => {
+    gcs.length = 0;
+    const c0 = native.threadCpuMs();
+    const { pause, done } = slicer('status.json');
+    bytes = 0;
+    try {
+      await writeStatus(r.dp, rates, { health }, new ByteOut((b) => (bytes += b.length), () => block), pause, asker());
+    } finally {
+      done();
+    }
+    const cpu = native.threadCpuMs() - c0;
+    await settle(10);
+    const rep = report(rec.get('status.json') ?? [], gcs, cpu);
+    rec.delete('status.json');
+    return rep;
+  };
+  const held = (): number => {
+    gc();
+    gc();
+    return getHeapStatistics().used_heap_size;
+  };
+  console.log(`table: ${services} services x ${servers} servers, each checked; /status.json warm-up ${values['no-warmup'] ? 'not run' : 'run'}`);
+  const h0 = held();
+  await settle(10);
+  const first = await scrape();
+  const kept = held() - h0;
+  console.log(`first /status.json (${round(bytes / 1e6, 2)} MB): ${line(first)}; heap kept after it ${round(kept / 1024, 0)} KiB`);
+  const rest: Report[] = [];
+  for (let i = 1; i < Number(values.scrapes); i++) {
+    await settle(Number(values.every));
+    rest.push(await scrape());
+    console.log(`#${i}: ${line(rest[rest.length - 1]!)}`);
+  }
+  obs.disconnect();
+  if (rest.length === 0) return;
+  const sum = (k: keyof Report): number => rest.reduce((n, x) => n + x[k], 0);
+  console.log(`the ${rest.length} after the first: cpu ms median ${round(median(rest.map((x) => x.cpuMs)), 1)}; slices over 2 ms ${sum('over2')}, the longest ${round(Math.max(...rest.map((x) => x.longest)), 2)} ` +
+    `(with no collection in it ${round(Math.max(...rest.map((x) => x.longestNoGc)), 2)}); scavenges ${sum('scavenges')} (${round(sum('scavengeMs'), 1)} ms, the longest ${round(Math.max(...rest.map((x) => x.scavengeLongest)), 1)}), other collections ${sum('otherGcs')}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
