@@ -8,6 +8,23 @@ export const BLOCK = 256 * 1024;
 /** Texts up to this long are copied by ByteOut.text itself when ASCII. */
 const SHORT = 64;
 
+/** A safe integer >= 0 as String() writes it (and "0" for -0), at b[at]: where it ends. */
+export function putDigits(b: Uint8Array, at: number, value: number): number {
+  let n = 1;
+  for (let x = value; x >= 10; x = Math.floor(x / 10)) n++;
+  for (let i = at + n - 1, x = value; i >= at; i--, x = Math.floor(x / 10)) b[i] = 0x30 + (x % 10);
+  return at + n;
+}
+
+/** An address (int32) as formatIp writes it (a.b.c.d), at b[at]: where it ends. */
+export function putIp(b: Uint8Array, at: number, v: number): number {
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    at = putDigits(b, at, (v >>> shift) & 255);
+    if (shift > 0) b[at++] = 0x2e; // .
+  }
+  return at;
+}
+
 export class ByteOut {
   private b: Buffer;
   private at = 0;
@@ -69,11 +86,7 @@ export class ByteOut {
     b[at++] = 0x7d; // }
     b[at++] = 0x20;
     if (Number.isSafeInteger(value) && value >= 0) {
-      // Decimal digits, as String() writes them below 2^53 (and "0" for -0).
-      let n = 1;
-      for (let x = value; x >= 10; x = Math.floor(x / 10)) n++;
-      for (let i = at + n - 1, x = value; i >= at; i--, x = Math.floor(x / 10)) b[i] = 0x30 + (x % 10);
-      at += n;
+      at = putDigits(b, at, value);
     } else {
       at += b.write(String(value), at, 'latin1'); // ASCII: 0.125, 1e+21, NaN, -Infinity
     }
@@ -88,26 +101,13 @@ export class ByteOut {
       return;
     }
     this.room(16);
-    const b = this.b;
-    let n = 1;
-    for (let x = value; x >= 10; x = Math.floor(x / 10)) n++;
-    for (let i = this.at + n - 1, x = value; i >= this.at; i--, x = Math.floor(x / 10)) b[i] = 0x30 + (x % 10);
-    this.at += n;
+    this.at = putDigits(this.b, this.at, value);
   }
 
   /** An address (int32) as formatIp writes it (a.b.c.d), no string made. */
   ip(v: number): void {
     this.room(15);
-    const b = this.b;
-    let at = this.at;
-    for (let shift = 24; shift >= 0; shift -= 8) {
-      const o = (v >>> shift) & 255;
-      if (o >= 100) b[at++] = 0x30 + Math.floor(o / 100);
-      if (o >= 10) b[at++] = 0x30 + (Math.floor(o / 10) % 10);
-      b[at++] = 0x30 + (o % 10);
-      if (shift > 0) b[at++] = 0x2e; // .
-    }
-    this.at = at;
+    this.at = putIp(this.b, this.at, v);
   }
 
   /** Hand on what the current block holds: the end of the text. */
