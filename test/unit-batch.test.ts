@@ -252,3 +252,37 @@ test('orderForSlices takes the operations in parts: the same chunks as from one 
   }
   assert.deepEqual(runSteps(orderForSlices([[], ops.slice(0, 10), [], ops.slice(10)], gone, back, 32)), whole, 'empty parts');
 });
+
+test('a -C item in a sliced batch of 20,000 services holds neither one array of them all nor one of their 20,000 deletions (each grew by push, copied whole at each growth): nothing put in V8\'s large-object space while it validates', () => {
+  // In a process of its own, as the test above (helpers/batch-large-objects.ts).
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./helpers/batch-large-objects.js', import.meta.url)), '20000', 'clear'], { encoding: 'utf8' });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { items: number; pauses: number; before: number; most: number; services: number };
+  assert.equal(r.items, 1);
+  assert.ok(r.pauses > 20_000, `looked at ${r.pauses} times`);
+  assert.equal(r.services, 20_000, 'a dry run changes nothing');
+  assert.ok(r.most - r.before < 128 * 1024, `the large-object space grew by ${r.most - r.before} bytes while the -C item validated`);
+});
+
+test('a sliced batch (a -C item and 4,000 items) awaits pause() only where the slice\'s clock ends the slice (Pause.due): not at every step of its copy of the model, its order and its chunks\' apply, a Promise each', async () => {
+  const r = rig({ destMax: 8192 });
+  r.ctl.call('batch', { items: items(1000) });
+  let looks = 0;
+  let ends = 0;
+  let calls = 0;
+  let waits = 0;
+  // The clock says "end the slice" at every 50th look.
+  const due = (): boolean => ++looks % 50 === 0 && ++ends > 0;
+  const pause = Object.assign(async (until?: Promise<unknown>): Promise<void> => {
+    calls++;
+    if (until !== undefined) {
+      waits++;
+      await until;
+    }
+  }, { due });
+  const p = await r.ctl.batchInSlices(function* () { return { items: [{ verb: 'clear', args: {} }, ...items(2000)] }; }, false, pause);
+  assert.equal(p.items.length, 4001);
+  assert.equal(r.ctl.list().services.length, 2000);
+  assert.ok(looks > 4000, `the clock looked at ${looks} times`);
+  // Every pause() but those ending a slice at a known point (with a Promise to wait for) follows a due() that said so.
+  assert.ok(calls - waits <= ends, `${calls - waits} pause() calls without a wait, the clock ended ${ends} slices`);
+});

@@ -384,23 +384,70 @@ export class ForkMap<K extends number | string, V> extends Forked<Shared<K, V>, 
 
 /** A stack (push, pop) shared the same way: a fork pops from the shared stack's top without changing it. */
 interface SharedStack {
-  readonly stack: number[];
+  readonly stack: PartStack;
   version: number;
   owner: object;
 }
 
-export class ForkStack extends Forked<SharedStack, { version: number; popped: number; pushed: number[] }> {
+/** Numbers in parts of this many (PartStack). */
+const STACK_PART = 4096;
+
+/**
+ * A stack of numbers kept in arrays of STACK_PART: the service ids a -C frees (10,000 at 10,000
+ * services) went into one array grown by push, each growth a copy of it in one step, and from
+ * 16,384 on an object of V8's large-object space.
+ */
+class PartStack {
+  private readonly parts: number[][] = [];
+  length = 0;
+
+  constructor(items: readonly number[] = []) {
+    for (const x of items) this.push(x);
+  }
+
+  push(x: number): void {
+    const i = this.length % STACK_PART;
+    if (i === 0) this.parts.push([]);
+    this.parts[this.parts.length - 1]![i] = x;
+    this.length++;
+  }
+
+  pop(): number | undefined {
+    if (this.length === 0) return undefined;
+    const last = this.parts[this.parts.length - 1]!;
+    const x = last.pop()!;
+    if (last.length === 0) this.parts.pop();
+    this.length--;
+    return x;
+  }
+
+  /** The number at index i (from the bottom; below length). */
+  at(i: number): number {
+    return this.parts[Math.floor(i / STACK_PART)]![i % STACK_PART]!;
+  }
+
+  /** The top n gone. */
+  drop(n: number): void {
+    for (let k = 0; k < n; k++) this.pop();
+  }
+
+  toArray(): number[] {
+    return this.parts.flat();
+  }
+}
+
+export class ForkStack extends Forked<SharedStack, { version: number; popped: number; pushed: PartStack }> {
   protected readonly sh: SharedStack;
 
   constructor(items: readonly number[] = [], sh?: SharedStack) {
     super();
-    this.sh = sh ?? { stack: [...items], version: 0, owner: this };
+    this.sh = sh ?? { stack: new PartStack(items), version: 0, owner: this };
   }
 
   fork(): ForkStack {
     if (this.own_ !== undefined) throw new Error('internal error: a copy of a copy of the control model');
     const f = new ForkStack(undefined, this.sh);
-    f.own_ = { version: this.sh.version, popped: 0, pushed: [] };
+    f.own_ = { version: this.sh.version, popped: 0, pushed: new PartStack() };
     return f;
   }
 
@@ -408,8 +455,8 @@ export class ForkStack extends Forked<SharedStack, { version: number; popped: nu
     const o = this.mine();
     if (o === undefined) return;
     const st = this.sh.stack;
-    st.length -= o.popped;
-    for (const x of o.pushed) st.push(x);
+    st.drop(o.popped);
+    for (let i = 0; i < o.pushed.length; i++) st.push(o.pushed.at(i));
     this.took();
   }
 
@@ -436,13 +483,13 @@ export class ForkStack extends Forked<SharedStack, { version: number; popped: nu
     if (o.pushed.length > 0) return o.pushed.pop();
     const st = this.sh.stack;
     if (o.popped >= st.length) return undefined;
-    return st[st.length - 1 - o.popped++];
+    return st.at(st.length - 1 - o.popped++);
   }
 
   /** Bottom to top (tests). */
   toArray(): number[] {
     const o = this.mine();
-    if (o === undefined) return [...this.sh.stack];
-    return [...this.sh.stack.slice(0, this.sh.stack.length - o.popped), ...o.pushed];
+    if (o === undefined) return this.sh.stack.toArray();
+    return [...this.sh.stack.toArray().slice(0, this.sh.stack.length - o.popped), ...o.pushed.toArray()];
   }
 }

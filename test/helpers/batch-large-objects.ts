@@ -1,4 +1,4 @@
-// Run as a child by unit-batch.test.ts (node dist/test/helpers/batch-large-objects.js N): a sliced
+// Run as a child by unit-batch.test.ts (node dist/test/helpers/batch-large-objects.js N [clear]): a sliced
 // batch (Control.batchInSlices, dryRun) of N services x 4 servers (one operation per item) in a
 // process of its own, with what V8's large-object space (objects over 128 KiB: an array of 16,384
 // or more elements) holds before it and at the most while it validates, printed as JSON. Not
@@ -13,8 +13,13 @@ function largeObjects(): number {
 }
 
 const n = Number(process.argv[2] ?? 10_000);
+// `clear`: a table of n services (no servers) and a batch of one -C item (its operations and its
+// services, one each a service, n of them).
+const clear = process.argv[3] === 'clear';
 const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * n + 64 });
-const items = Array.from({ length: 4 * n }, (_, k) => {
+const services = (m: number) => Array.from({ length: m }, (_, i) => ({ verb: 'addService', args: { proto: 'tcp', addr: `10.1.${i >> 8}.${i & 255}`, port: 80, sched: 'wlc' } }));
+if (clear) r.ctl.call('batch', { items: services(n) });
+const items = clear ? [{ verb: 'clear', args: {} }] : Array.from({ length: 4 * n }, (_, k) => {
   const i = k >> 2;
   const service = { proto: 'tcp' as const, addr: `10.1.${i >> 8}.${i & 255}`, port: 80 };
   return (k & 3) === 0 ? { verb: 'addService', args: { ...service, sched: 'wlc' } } : { verb: 'addDest', args: { service, addr: `10.8.${(k >> 8) & 255}.${k & 255}`, port: 80, fwd: 'dr' } };
