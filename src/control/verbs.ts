@@ -257,11 +257,19 @@ const ROLE_NAMES: Record<Role, string> = { vip: 'a virtual address', rip: 'a rea
  * other way round) takes traffic nowhere, as would a LIP that is a real server. Refused with the
  * address, its other role and a service that holds it.
  */
+/** The other roles of an address (notInOtherRole): made once, not per call. */
+const NOT_VIP_LIP: readonly Role[] = ['vip', 'lip'];
+const NOT_RIP_LIP: readonly Role[] = ['rip', 'lip'];
+const NOT_VIP_RIP: readonly Role[] = ['vip', 'rip'];
+
 function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly Role[]): void {
   const m = ctx.model;
   const u = ip >>> 0;
-  for (const role of others) {
-    if (!m[`${role}s`].has(u)) continue;
+  // Indexed, the map by a comparison: a `${role}s` key and an iterator per look were 4.1 MB of
+  // the 61 MB a sliced batch of 10,000 x 4 allocated.
+  for (let i = 0; i < others.length; i++) {
+    const role = others[i]!;
+    if (!(role === 'vip' ? m.vips : role === 'rip' ? m.rips : m.lips).has(u)) continue;
     // A marked address is a VIP of its mark rule; others are held by a service.
     const mark = role === 'vip' ? m.marks.find((k) => k.vip >>> 0 === u) : undefined;
     const svc = mark === undefined ? holderOf(m, role, u) : undefined;
@@ -383,7 +391,7 @@ function tunOp(t: Tun): number {
 function checkDest(ctx: VerbCtx, s: ServiceModel, d: { addr: number; port: number; fwd: Fwd; upper: number; lower: number }): void {
   if (d.lower > d.upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${d.lower} is above upper threshold ${d.upper}`);
   mustUnicast(ctx, d.addr, 'real server');
-  notInOtherRole(ctx, d.addr, 'real server', ['vip', 'lip']);
+  notInOtherRole(ctx, d.addr, 'real server', NOT_VIP_LIP);
   // A mark service has no port of its own: DR and TUN leave the packet's port as it is (ipvsadm
   // does not check a -f service's server port either).
   if (takesServicePort(d.fwd, s.fwmark) && d.port !== s.port) {
@@ -610,7 +618,7 @@ export const VERBS = {
     // A mark service has no address: its marks' addresses are checked by addMark.
     if (r.fwmark === 0) {
       mustUnicast(ctx, r.vip, 'virtual address');
-      notInOtherRole(ctx, r.vip, 'virtual address', ['rip', 'lip']);
+      notInOtherRole(ctx, r.vip, 'virtual address', NOT_RIP_LIP);
     }
     const o = serviceOptions(a, r, undefined);
     if (ctx.back !== undefined && m.idTrash.has(r.key)) ctx.back.set(m.idTrash.get(r.key)!, true);
@@ -733,7 +741,7 @@ export const VERBS = {
     // uvsd answers ARP for a LIP and sends from it: as a VIP, it must be a unicast host address
     // that is not the director's own, and no VIP or real server of the table (see claim.ts).
     mustUnicast(ctx, ip, 'local address');
-    notInOtherRole(ctx, ip, 'local address', ['vip', 'rip']);
+    notInOtherRole(ctx, ip, 'local address', NOT_VIP_RIP);
     s.laddrs.push({ addr: ip, portMin, portMax });
     s.gen = newGen();
     addRef(ctx.model.lips, ip, 1);
@@ -752,7 +760,7 @@ export const VERBS = {
     const m = ctx.model;
     if (m.marks.some((x) => sameMark(x, k))) return null;
     mustUnicast(ctx, k.vip, 'marked address');
-    notInOtherRole(ctx, k.vip, 'marked address', ['rip', 'lip']);
+    notInOtherRole(ctx, k.vip, 'marked address', NOT_RIP_LIP);
     const o = m.marks.find((x) => x.proto === k.proto && x.vip === k.vip && x.portMin <= k.portMax && k.portMin <= x.portMax);
     if (o !== undefined) throw new UvsError('MARK_OVERLAP', `${markName(k)} overlaps ${markName(o)}`);
     m.marksToWrite().push(k);
