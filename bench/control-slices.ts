@@ -7,7 +7,9 @@
 // uvsd serves it (Control.callAsync); uvsadm runs as a child process. For `-L -n`, `-L -n -t
 // VIP:PORT` and `-C` (the table built again before each), a timer every 1 ms notes the longest
 // gap between its turns (what forwarding would have waited); also printed: the longest slice the
-// verb recorded (uvsadm --status's slowest_verb_ms) and the command's wall time.
+// verb recorded (uvsadm --status's slowest_verb_ms) and the command's wall time. Last, `-R` of
+// `-C` and the same table's rules (one sliced batch of 1 + services x (1 + servers) items, each
+// run against the full table), measured the same way.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,14 +41,15 @@ function fill(r: Rig): void {
 const uvsadm = join(import.meta.dirname, '../../bin/uvsadm');
 
 /** uvsadm args beside a 1 ms timer: the longest loop gap, the verb's slowest slice, the wall time (ms), the output's size. */
-async function measured(r: Rig, sock: string, args: string[]): Promise<{ gap: number; slowest: number; cpu: number; slices: number; over: number; ms: number; bytes: number }> {
+async function measured(r: Rig, sock: string, args: string[], input?: string): Promise<{ gap: number; slowest: number; cpu: number; slices: number; over: number; ms: number; bytes: number }> {
   r.ctl.resetSlowest();
   // Every slice Control.held records: its CPU (the thread's own: these machines are shared).
   const { cpus, stop } = recordHeld(r);
   const probe = loopGapProbe();
   const t0 = performance.now();
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [uvsadm, '--socket', sock, ...args], { maxBuffer: 1 << 30 }, (e, so) => (e ? reject(e) : resolve(so)));
+    const child = execFile(process.execPath, [uvsadm, '--socket', sock, ...args], { maxBuffer: 1 << 30 }, (e, so) => (e ? reject(e) : resolve(so)));
+    child.stdin?.end(input ?? '');
   });
   const ms = performance.now() - t0;
   const gap = probe.stop();
@@ -81,6 +84,20 @@ async function main(): Promise<void> {
       clear.push(await measured(r, sock, ['-C']));
     }
     show('-C', clear);
+    // uvsadm -R of -C and the table's rules, as `uvsadm -S -n` writes them (NAT servers: -m).
+    const rules = ['-C'];
+    for (let s = 0; s < services; s++) {
+      const vs = `10.1.${s >> 8}.${s & 255}:80`;
+      rules.push(`-A -t ${vs} -s wlc`);
+      for (let i = 0; i < servers; i++) rules.push(`-a -t ${vs} -r 10.${2 + i}.${s >> 8}.${s & 255}:80 -m -w 1`);
+    }
+    const text = rules.join('\n') + '\n';
+    const restore = [];
+    for (let i = 0; i < runs; i++) {
+      if (r.ctl.list().services.length === 0) fill(r);
+      restore.push(await measured(r, sock, ['-R'], text));
+    }
+    show(`-R of -C and ${rules.length - 1} rules`, restore);
   } finally {
     srv.close();
     rmSync(dir, { recursive: true, force: true });
