@@ -252,16 +252,16 @@ function mustUnicast(ctx: VerbCtx, ip: number, what: string): void {
 type Role = 'vip' | 'rip' | 'lip';
 const ROLE_NAMES: Record<Role, string> = { vip: 'a virtual address', rip: 'a real server', lip: 'a FULLNAT local address' };
 
-/**
- * An address has one role in the table: a real server or a local address that is a VIP (or the
- * other way round) takes traffic nowhere, as would a LIP that is a real server. Refused with the
- * address, its other role and a service that holds it.
- */
 /** The other roles of an address (notInOtherRole): made once, not per call. */
 const NOT_VIP_LIP: readonly Role[] = ['vip', 'lip'];
 const NOT_RIP_LIP: readonly Role[] = ['rip', 'lip'];
 const NOT_VIP_RIP: readonly Role[] = ['vip', 'rip'];
 
+/**
+ * An address has one role in the table: a real server or a local address that is a VIP (or the
+ * other way round) takes traffic nowhere, as would a LIP that is a real server. Refused with the
+ * address, its other role and a service that holds it.
+ */
 function notInOtherRole(ctx: VerbCtx, ip: number, what: string, others: readonly Role[]): void {
   const m = ctx.model;
   const u = ip >>> 0;
