@@ -9,14 +9,17 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, ServiceTexts, type ConfigManager } from '../src/control/config.js';
-import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, keepRefused, lockStateFile, resolveStatePath, restoreState, stateFilePathProblem, stateProblem, type RefusedState, type RestoredState, type StateFileStatus } from '../src/control/statefile.js';
+import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { DumpBytes } from '../src/control/dump-bytes.js';
+import { STATE_END, STATE_HEADER, STATE_RETRY_MS, StateFile, keepRefused, lockStateFile, resolveStatePath, restoreState, stateFilePathProblem, stateProblem, type RefusedState, type RestoredState, type StateDump, type StateFileStatus } from '../src/control/statefile.js';
 import { formatRules, formatStatus } from '../src/control/printers.js';
 import type { StatusResult } from '../src/control/protocol.js';
 import { BASE_CONFIG, configRig } from './helpers/config-rig.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
-import type { Rig } from './helpers/harness.js';
+import { rig, type Rig } from './helpers/harness.js';
+import { allocated } from './helpers/alloc.js';
+import { plainSlicer } from '../src/control/slices.js';
 import { stepClock } from './helpers/step-clock.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
@@ -31,12 +34,28 @@ const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
 /** A table's text as the state file holds it: the header line first, the end line last. */
 const framed = (table: string): string => `${STATE_HEADER}\n${table}${STATE_END}\n`;
 
+/** A StateFile's dump of a text given in parts (strings). */
+const strs = (f: (h: string, sliced: boolean) => readonly string[] | Promise<readonly string[]>): StateDump => async (h, sliced, out) => {
+  for (const s of await f(h, sliced)) out.text(s);
+};
+
+/** A StateFile's dump of cm's table in one piece, as --dump-config writes it (no drain-until). */
+const tableOf = (cm: ConfigManager): StateDump => (h, _sliced, out) => cm.dumpInto(h, false, out);
+
+/** cm's dump (state: the state file's) made into `bytes` as the state file's writer makes it (in slices with `pause`), as text. */
+const viaBytes = async (cm: ConfigManager, bytes: DumpBytes, state: boolean, pause?: () => Promise<void>): Promise<string> => {
+  bytes.open();
+  await cm.dumpInto('# state', state, bytes, pause);
+  bytes.close();
+  return Buffer.concat(bytes.bytes()).toString();
+};
+
 test('changes in one turn of the event loop are written once, the latest table; an unchanged table is not written again', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
   let table = 'a: 1\n';
   let dumps = 0;
   const errors: string[] = [];
-  const sf = new StateFile(file, (h) => (dumps++, [`${h}\n`, table]), (e) => errors.push(e));
+  const sf = new StateFile(file, strs((h) => (dumps++, [`${h}\n`, table])), (e) => errors.push(e));
   sf.changed();
   table = 'a: 2\n';
   sf.changed();
@@ -55,7 +74,7 @@ test('a table of many parts is written whole, encoded a piece at a time; the sam
   // 300 services' texts of ~1 KB (some not ASCII): several pieces of 64 K characters.
   const parts = Array.from({ length: 300 }, (_v, i) => `  - address: svc-${i} é\n${'    x: y\n'.repeat(100)}`);
   let dumps = 0;
-  const sf = new StateFile(file, (h) => (dumps++, [`${h}\n`, ...parts]), (e) => assert.fail(e));
+  const sf = new StateFile(file, strs((h) => (dumps++, [`${h}\n`, ...parts])), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(file, 'utf8'), framed(parts.join('')));
@@ -70,14 +89,14 @@ test('a change during a write is written after it; a write that fails is reporte
   const file = join(dir, 'state.yaml');
   let table = 'a: 1\n';
   const errors: string[] = [];
-  const sf = new StateFile(file, (h) => [`${h}\n${table}`], (e) => errors.push(e));
+  const sf = new StateFile(file, strs((h) => [`${h}\n${table}`]), (e) => errors.push(e));
   sf.changed();
   await new Promise((r) => setImmediate(r)); // the first write is under way
   table = 'a: 2\n';
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(file, 'utf8'), framed('a: 2\n'));
-  const gone = new StateFile(join(dir, 'no-such-dir', 'state.yaml'), (h) => [`${h}\n${table}`], (e) => errors.push(e));
+  const gone = new StateFile(join(dir, 'no-such-dir', 'state.yaml'), strs((h) => [`${h}\n${table}`]), (e) => errors.push(e));
   gone.changed();
   await gone.flush();
   assert.equal(errors.length, 1);
@@ -94,7 +113,7 @@ test('writes that fail show in uvsadm --status (state_file PATH failing for Ns: 
   const file = join(sub, 'state.yaml');
   const errors: string[] = [];
   let recovered = 0;
-  const sf = new StateFile(file, (h) => [`${h}\na: 1\n`], (e) => errors.push(e), () => recovered++);
+  const sf = new StateFile(file, strs((h) => [`${h}\na: 1\n`]), (e) => errors.push(e), () => recovered++);
   const { r } = configRig();
   r.ctl.info.stateFile = () => sf.status();
   const line = (): string => formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
@@ -123,14 +142,14 @@ test('uvsadm --status after a step of the wall clock (NTP): "saved Ns ago" and "
   const clock = stepClock(t, ['setTimeout']);
   const { r } = configRig();
   const line = (): string => formatStatus(r.ctl.call('status', {}) as StatusResult).split('\n').find((l) => l.startsWith('state_file '))!;
-  const saved = new StateFile(join(dir, 'state.yaml'), (h) => [`${h}\na: 1\n`], () => {});
+  const saved = new StateFile(join(dir, 'state.yaml'), strs((h) => [`${h}\na: 1\n`]), () => {});
   r.ctl.info.stateFile = () => saved.status();
   saved.changed();
   await saved.flush();
   clock.tick(5_000);
   clock.step(-3_600_000);
   assert.equal(line(), `state_file ${join(dir, 'state.yaml')} saved 5s ago`, 'before: saved -3595s ago');
-  const failing = new StateFile(join(dir, 'gone', 'state.yaml'), (h) => [`${h}\na: 1\n`], () => {});
+  const failing = new StateFile(join(dir, 'gone', 'state.yaml'), strs((h) => [`${h}\na: 1\n`]), () => {});
   r.ctl.info.stateFile = () => failing.status();
   failing.changed();
   await failing.flush();
@@ -158,7 +177,7 @@ test('a change that lands while a dump runs in slices makes the writer dump agai
     return [`${h}\n${first.slice(0, 3)}${table.slice(3)}`]; // the mix: before and after the change
   };
   let overtake = 1;
-  sf = new StateFile(file, dump, (e) => assert.fail(e));
+  sf = new StateFile(file, strs(dump), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.deepEqual(calls, [true, true], 'overtaken once: dumped again, sliced, and not a third time for the change it already has');
@@ -179,11 +198,11 @@ test('while changes keep coming, dumps are spaced (at most a fifth of the time d
     const end = performance.now() + ms;
     while (performance.now() < end) { /* a large table's dump */ }
   };
-  const sf = new StateFile(file, (h) => {
+  const sf = new StateFile(file, strs((h) => {
     dumps++;
     busy(20);
     return [`${h}\na: ${table}\n`];
-  }, (e) => assert.fail(e));
+  }), (e) => assert.fail(e));
   // A script of 60 commands, one every 10 ms, against a table that takes 20 ms to dump.
   const t0 = performance.now();
   for (let i = 1; i <= 60; i++) {
@@ -255,13 +274,13 @@ ${v % 5 !== 1 ? '      - address: 192.168.8.23\n' : ''}${v % 4 === 3 ? '' : `  -
     servers: [{ address: 192.168.8.24 }]
 `}`;
 
-test('a state dump with kept service texts is the full dump, byte for byte, after any sequence of changes (uvsadm, -C, reloads, drains and their ends, health removals and returns, the trash)', (t) => {
+test('a state dump with kept service texts is the full dump, byte for byte, after any sequence of changes (uvsadm, -C, reloads, drains and their ends, health removals and returns, the trash)', async (t) => {
   stepClock(t, ['setTimeout']);
   const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
   for (const seed of seeds) {
     const { r, cm } = configRig(30);
     cm.apply(parseConfig(cacheConfig(0), 'uvsd.yaml'), false);
-    const texts = new ServiceTexts();
+    const texts = new DumpBytes();
     let x = seed;
     const rnd = (n: number): number => {
       x = (Math.imul(x, 1103515245) + 12345) >>> 0;
@@ -317,7 +336,7 @@ test('a state dump with kept service texts is the full dump, byte for byte, afte
       // Now and then a --dump-config (no drain-until, draining servers left out) with the same texts.
       const state = rnd(4) !== 0;
       const full = cm.dump('# state', state);
-      assert.equal(cm.parts('# state', state, texts).join(''), full, `seed ${seed}, state ${state}, after ${done.slice(-5).join(', ')} (step ${step})`);
+      assert.equal(await viaBytes(cm, texts, state), full, `seed ${seed}, state ${state}, after ${done.slice(-5).join(', ')} (step ${step})`);
     }
     cm.stop();
   }
@@ -330,23 +349,61 @@ test('a weight changed with uvsadm -e builds that service\'s text again and take
     { verb: 'addDest', args: { service: { proto: 'tcp', addr: '192.168.8.201', port: 1000 + i }, addr: '192.168.8.23', port: 1000 + i, weight: 1 } },
   ]).flat();
   r.ctl.call('batch', { items });
-  const texts = new ServiceTexts();
+  const texts = new DumpBytes();
   const n = r.ctl.model.services.size;
-  cm.parts('# state', true, texts);
+  await viaBytes(cm, texts, true);
   assert.equal(texts.built, n, 'the first dump builds every service');
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1150 }, addr: '192.168.8.23', port: 1150, weight: 5 });
-  const text = cm.parts('# state', true, texts).join('');
+  const text = await viaBytes(cm, texts, true);
   assert.equal(texts.built, n + 1, 'one service built again');
   assert.equal(text, cm.dump('# state', true));
   assert.match(text, /port: 1150\n {4}scheduler: wrr\n {4}servers:\n {6}- address: 192\.168\.8\.23\n {8}method: dr\n {8}weight: 5\n/);
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 1151 }, addr: '192.168.8.23', port: 1151, weight: 6 });
-  assert.equal((await cm.partsSliced('# state', async () => {}, true, texts)).join(''), cm.dump('# state', true));
+  assert.equal(await viaBytes(cm, texts, true, async () => {}), cm.dump('# state', true));
   assert.equal(texts.built, n + 2);
   // A batch (uvsadm -R, a reload) works on a copy of the table: what it did not change is kept.
   r.ctl.call('batch', { items: [{ verb: 'deleteService', args: { proto: 'tcp', addr: '192.168.8.201', port: 1000 } }] });
-  cm.parts('# state', true, texts);
+  await viaBytes(cm, texts, true);
   assert.equal(texts.built, n + 2, 'a deleted service builds nothing');
 });
+
+test('the state file written after a batch that changed every service of 2,000 x 4 allocates under 6 KB per service (12.2-12.8 KB before: an object per server and the YAML writer\'s, and each service\'s text kept as a string); the file holds the batch', (t) => withDir(async (dir) => {
+  const n = 2000;
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * n + 8 });
+  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
+  r.ctl.config = cm;
+  const svc = (s: number) => ({ proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 });
+  const rip = (s: number, i: number): string => `10.${2 + i}.${s >> 8}.${s & 255}`;
+  r.ctl.call('batch', { items: Array.from({ length: n }, (_v, s) => [
+    { verb: 'addService', args: { ...svc(s), sched: 'wlc' } },
+    ...[0, 1, 2, 3].map((i) => ({ verb: 'addDest', args: { service: svc(s), addr: rip(s, i), port: 80, fwd: 'nat', weight: 1 } })),
+  ]).flat() });
+  const file = join(dir, 'state.yaml');
+  // As uvsd's (src/cli/uvsd.ts): in slices, the services not changed since the last dump kept.
+  const sf = new StateFile(file, async (h, sliced, out) => {
+    if (!sliced) return cm.dumpInto(h, true, out);
+    const { pause, done } = plainSlicer('state file');
+    await cm.dumpInto(h, true, out, pause);
+    done();
+  }, (e) => assert.fail(e));
+  /** What the write allocates after a batch (not measured) gave every service's first server weight w. */
+  const written = async (w: number): Promise<number> => {
+    r.ctl.call('batch', { items: Array.from({ length: n }, (_v, s) => ({ verb: 'editDest', args: { service: svc(s), addr: rip(s, 0), port: 80, fwd: 'nat', weight: w } })) });
+    return allocated(async () => {
+      sf.changed();
+      await sf.flush();
+    });
+  };
+  // Two to compile the code, then the least of two.
+  await written(2);
+  await written(3);
+  const per = Math.min(await written(4), await written(5)) / n;
+  const text = readFileSync(file, 'utf8');
+  assert.equal((text.match(/^ {6}- address: 10\.2\.\d+\.\d+\n {8}method: nat\n {8}weight: 5\n/gm) ?? []).length, n, 'the last batch is on disk');
+  assert.ok(text.endsWith(`\n${STATE_END}\n`));
+  t.diagnostic(`${Math.round(per)} bytes per service`);
+  assert.ok(per < 6000, `the state file's write allocated ${Math.round(per)} bytes per service`);
+}));
 
 // ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----
 
@@ -369,7 +426,7 @@ const written = async (file: string): Promise<{ text: string; table: string }> =
   r.ctl.call('addService', { proto: 'tcp', addr: '192.168.8.201', port: 443, sched: 'rr' });
   r.ctl.call('addDest', { service: { proto: 'tcp', addr: '192.168.8.201', port: 443 }, addr: '192.168.8.23', port: 443, fwd: 'dr', weight: 1 });
   r.ctl.call('editDest', { service: { proto: 'tcp', addr: '192.168.8.200', port: 80 }, addr: '192.168.8.20', port: 80, fwd: 'dr', weight: 7 });
-  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
+  const sf = new StateFile(file, tableOf(cm), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   return { text: readFileSync(file, 'utf8'), table: rules(r) };
@@ -395,7 +452,7 @@ test('a FULLNAT local address added with its ports (addLaddr portMin/portMax) ke
   const { r, cm } = started();
   const web = { proto: 'tcp', addr: '192.168.8.200', port: 80 };
   r.ctl.call('addLaddr', { service: web, addr: '192.168.8.51', portMin: 20000, portMax: 29999 });
-  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
+  const sf = new StateFile(file, tableOf(cm), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.match(readFileSync(file, 'utf8'), /\n {4}local-addresses:\n {6}- 192\.168\.8\.51:20000-29999\n/);
@@ -416,7 +473,7 @@ test('a 0-byte state file is refused ("empty"): the --config table stays, and is
   const configTable = rules(r);
   assert.deepEqual(restoreState(cm, file, AT), { refused: `${file}: empty`, keptAs: `${file}.refused-${STAMP}` });
   assert.equal(rules(r), configTable);
-  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
+  const sf = new StateFile(file, tableOf(cm), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   const next = started('services: []\n');
@@ -476,7 +533,7 @@ test('a refused state file is renamed aside (FILE.refused-TIME) before uvsd writ
   assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'kept byte for byte');
   assert.equal(existsSync(file), false);
   assert.equal(rules(r), w.table.replace(/^-a -t 192\.168\.8\.201:443 .*\n/m, ''));
-  const sf = new StateFile(file, (h) => cm.parts(h, false), (e) => assert.fail(e));
+  const sf = new StateFile(file, tableOf(cm), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'still there once uvsd wrote its table');
@@ -577,7 +634,7 @@ test('the state file keeps the running sync daemons (daemon.sync, rewritten on u
   const b = started();
   try {
     // Started by hand (uvsadm --start-daemon): the state file is written again with them.
-    const sf = new StateFile(file, (h) => a.cm.parts(h, false), (e) => assert.fail(e));
+    const sf = new StateFile(file, tableOf(a.cm), (e) => assert.fail(e));
     a.r.ctl.onChange = () => sf.changed();
     await a.r.ctl.call('startDaemon', daemon('master'));
     await a.r.ctl.call('startDaemon', daemon('backup'));
@@ -597,7 +654,7 @@ test('the state file keeps the running sync daemons (daemon.sync, rewritten on u
     b.cm.settings.sync = at!.sync; // as uvsd records what it started
     // Both stopped by uvsadm: written as none ({}), which wins over a --config daemon.sync at the next start.
     b.r.ctl.call('stopDaemon', { state: 'backup' });
-    const sf2 = new StateFile(file, (h) => b.cm.parts(h, false), (e) => assert.fail(e));
+    const sf2 = new StateFile(file, tableOf(b.cm), (e) => assert.fail(e));
     sf2.changed();
     await sf2.flush();
     assert.match(readFileSync(file, 'utf8'), /^ {2}sync: \{\}$/m);
@@ -619,7 +676,7 @@ const modeOf = (file: string): number => statSync(file).mode & 0o777;
 
 test('the state file and its FILE.tmp are written 0600 (they hold key passphrases and passwords); an existing 0644 file, and a 0644 FILE.tmp left behind, are 0600 after the next write; a refused file kept aside is 0600', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
-  const sf = new StateFile(file, (h) => [`${h}\n`, 'password: secret\n'], (e) => assert.fail(e));
+  const sf = new StateFile(file, strs((h) => [`${h}\n`, 'password: secret\n']), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.equal(modeOf(file).toString(8), '600', 'a new file');
@@ -627,7 +684,7 @@ test('the state file and its FILE.tmp are written 0600 (they hold key passphrase
   writeFileSync(`${file}.tmp`, 'x');
   chmodSync(`${file}.tmp`, 0o644);
   chmodSync(file, 0o644);
-  const again = new StateFile(file, (h) => [`${h}\n`, 'password: other\n'], (e) => assert.fail(e));
+  const again = new StateFile(file, strs((h) => [`${h}\n`, 'password: other\n']), (e) => assert.fail(e));
   again.changed();
   await again.flush();
   assert.equal(modeOf(file).toString(8), '600', 'tightened at the next write');
@@ -641,7 +698,7 @@ test('links planted beside the state file are not followed: FILE.tmp is made ane
   const victim = join(dir, 'victim');
   writeFileSync(victim, 'precious\n');
   symlinkSync(victim, `${file}.tmp`);
-  const sf = new StateFile(file, (h) => [`${h}\n`, 'password: secret\n'], (e) => assert.fail(e));
+  const sf = new StateFile(file, strs((h) => [`${h}\n`, 'password: secret\n']), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
@@ -684,7 +741,7 @@ test('a --state-file that is a symbolic link (to a file on persistent storage) i
   assert.equal(resolveStatePath(join(dir, 'etc', 'uvs', 'state.yaml')), target);
   assert.equal(resolveStatePath(join(dir, 'plain.yaml')), join(dir, 'plain.yaml'));
   assert.equal(stateFilePathProblem(link), undefined);
-  const sf = new StateFile(resolveStatePath(chain), (h) => [`${h}\n`, 'a: 1\n'], (e) => assert.fail(e));
+  const sf = new StateFile(resolveStatePath(chain), strs((h) => [`${h}\n`, 'a: 1\n']), (e) => assert.fail(e));
   sf.changed();
   await sf.flush();
   assert.ok(lstatSync(link).isSymbolicLink() && lstatSync(chain).isSymbolicLink(), 'the links are kept');
@@ -717,12 +774,11 @@ test('a sliced -C (1,500 services) while a health check re-weights a server: the
     { verb: 'addDest', args: { service: svc(i), addr: '192.168.8.22', port: 80 } },
   ]).flat() });
   const file = join(dir, 'state.yaml');
-  const texts = new ServiceTexts();
-  const dump = async (h: string, sliced: boolean): Promise<string[]> => {
-    if (!sliced) return cm.parts(h, true, texts);
+  const dump: StateDump = async (h, sliced, out) => {
+    if (!sliced) return cm.dumpInto(h, true, out);
     const { pause, done } = r.ctl.slicer('state file');
     try {
-      return await cm.partsSliced(h, pause, true, texts);
+      await cm.dumpInto(h, true, out, pause);
     } finally {
       done();
     }

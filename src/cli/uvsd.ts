@@ -32,11 +32,11 @@ import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import { LogOutput } from './logout.js';
 import {
-  ConfigManager, haGroupWarnings, keepalivedServices, mergeServices, readConfig, ServiceTexts, type ConfigFile, type DaemonReload,
+  ConfigManager, haGroupWarnings, keepalivedServices, mergeServices, readConfig, type ConfigFile, type DaemonReload,
 } from '../control/config.js';
 import { UvsError } from '../control/errors.js';
 import { formatCpuList } from '../control/cpulist.js';
-import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore } from '../control/statefile.js';
+import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore, type StateDump } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
 import { callClaiming, conflictMessage, leaveUnclaimed, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
@@ -534,13 +534,12 @@ export async function main(argv: string[]): Promise<void> {
       // Written after every change of the table (uvsadm, reload, health checks, drain timers),
       // coalesced to one write per turn of the event loop, fsynced off the loop (statefile.ts).
       // A large table is dumped in slices (statefile.ts dumps again when a change overtakes one);
-      // only the services changed since the last dump are written again (ServiceTexts).
-      const texts = new ServiceTexts();
-      const dump = async (header: string, sliced: boolean): Promise<string[]> => {
-        if (!sliced) return config.parts(header, true, texts);
+      // only the services changed since the last dump are made again (DumpBytes copies the rest).
+      const dump: StateDump = async (header, sliced, out) => {
+        if (!sliced) return config.dumpInto(header, true, out);
         const { pause, done } = control.slicer('state file');
         try {
-          return await config.partsSliced(header, pause, true, texts);
+          await config.dumpInto(header, true, out, pause);
         } finally {
           done();
         }

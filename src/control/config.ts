@@ -10,12 +10,13 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
 import { clearLongTimeout, monoOf, setLongTimeout, wallOf, type LongTimeout } from './clock.js';
-import { topLevelItem, toYaml } from './yaml-out.js';
-import { runSteps, runStepsSliced, SLICE_END, type Pause, type Steps } from './slices.js';
+import { entryYaml, scalar, toYaml } from './yaml-out.js';
+import { dueOf, runSteps, runStepsSliced, SLICE_END, type Pause, type Steps } from './slices.js';
+import { DumpText, type DumpOut } from './dump-bytes.js';
 import { ShardedMap } from './shards.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
-import { findDest, planTableSteps, schedFlagNames, type PlanDest, type PlanService, type PlanTable } from './verbs.js';
+import { findDest, KEYS_STEP, planTableSteps, schedFlagNames, type PlanDest, type PlanService, type PlanTable } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, LaddrRange, MarkInfo, Proto, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
@@ -730,6 +731,23 @@ const markKey = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.p
 
 const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 
+/** scalar() of a name of a closed set (protocol, scheduler, method, flag, tunnel type), worked out once a name. */
+const plainOf = new Map<string, string>();
+function plain(v: string): string {
+  let t = plainOf.get(v);
+  if (t === undefined) plainOf.set(v, (t = scalar(v)));
+  return t;
+}
+
+/** steps run to their end, pause() awaited only where pause.due() says the slice would pass SLICE_MS (an await per step is a Promise each). */
+async function stepsDue(steps: Steps<void>, pause: Pause): Promise<void> {
+  const due = dueOf(pause);
+  for (;;) {
+    if (steps.next().done === true) return;
+    if (due()) await pause();
+  }
+}
+
 function serviceDiffers(cur: PlanService, want: DesiredSpec): string[] {
   const out: string[] = [];
   if (cur.sched !== want.sched) out.push(`scheduler ${cur.sched} -> ${want.sched}`);
@@ -974,54 +992,6 @@ export interface ReloadReport {
   changes: string[];
   ignored: string[];
   warnings: string[];
-}
-
-/**
- * Each service's text in the dump as last built (uvsd --state-file dumps the table after every
- * change): a dump given one takes the text of a service whose ServiceModel.gen has not moved from
- * here and builds only the others, so one `uvsadm -e` builds one service's text. Building all of
- * them made ~100 MB of garbage per save at 9,000 services (docs/performance.md). What the text
- * also reads besides the service (the applied config's health, the draining servers) moves
- * ConfigManager's dump epoch, which empties this.
- */
-export class ServiceTexts {
-  /** By the model's key of the service: its text and the gen it was built at. */
-  private readonly texts = new Map<string, { gen: number; text: string }>();
-  private epoch = -1;
-  private state = false;
-  /** Services' texts built so far (the others were taken from here). */
-  built = 0;
-
-  /** The text kept for the service of the model's key k at generation gen, if any. */
-  get(k: string, gen: number): string | undefined {
-    const kept = this.texts.get(k);
-    return kept?.gen === gen ? kept.text : undefined;
-  }
-
-  /** The text just built for the service of key k at generation gen. */
-  set(k: string, gen: number, text: string): void {
-    this.built++;
-    const kept = this.texts.get(k);
-    if (kept === undefined) this.texts.set(k, { gen, text });
-    else {
-      kept.gen = gen;
-      kept.text = text;
-    }
-  }
-
-  /** A dump begins: texts built for another epoch or kind of dump (state or not) are dropped. */
-  begin(epoch: number, state: boolean): void {
-    if (epoch === this.epoch && state === this.state) return;
-    this.texts.clear();
-    this.epoch = epoch;
-    this.state = state;
-  }
-
-  /** A dump ended: the texts of services no longer in the table are dropped. */
-  end(services: { readonly size: number; has(k: string): boolean }): void {
-    if (this.texts.size <= services.size) return;
-    for (const k of this.texts.keys()) if (!services.has(k)) this.texts.delete(k);
-  }
 }
 
 export class ConfigManager {
@@ -1304,38 +1274,52 @@ export class ConfigManager {
    * own header and `state`: draining servers say until when (`drain-until`, state files only).
    */
   dump(header = DUMP_HEADER, state = false): string {
-    return this.parts(header, state).join('');
+    const out = new DumpText();
+    runSteps(this.dumpSteps(header, state, out));
+    return out.parts.join('');
   }
 
   /**
-   * The dump's text in parts (the settings, then one per service), each service's taken from
-   * `texts` when kept there: uvsd --state-file compares and writes them without joining them.
+   * The same text, made a service at a time, the slice ended by pause() where it would pass
+   * SLICE_MS (pause.due): 10,000 services took 100-400 ms in one piece. A change made meanwhile
+   * may leave the text a mix of before and after it; the state file's writer dumps again then.
    */
-  parts(header: string, state: boolean, texts?: ServiceTexts): string[] {
-    return [...this.dumpParts(header, state, texts)];
+  async dumpSliced(header = DUMP_HEADER, pause: Pause, state = false): Promise<string> {
+    const out = new DumpText();
+    await stepsDue(this.dumpSteps(header, state, out), pause);
+    return out.parts.join('');
   }
 
   /**
-   * The same text, built a few services at a time with pause() between them (it ends a slice
-   * once it has run SLICE_MS): 10,000 services took 100-400 ms in one piece. A change made
-   * meanwhile may leave the text a mix of before and after it; the state file's writer dumps again then.
+   * The dump's text into `out` (uvsd --state-file: DumpBytes, which puts out a service unchanged
+   * since its last dump as it was, and is handed each other one's text as it is made); with
+   * `pause`, in slices as dumpSliced().
    */
-  async dumpSliced(header = DUMP_HEADER, pause: () => Promise<void>, state = false): Promise<string> {
-    return (await this.partsSliced(header, pause, state)).join('');
+  dumpInto(header: string, state: boolean, out: DumpOut, pause?: Pause): void | Promise<void> {
+    const steps = this.dumpSteps(header, state, out);
+    return pause === undefined ? runSteps(steps) : stepsDue(steps, pause);
   }
 
-  /** parts(), in slices as dumpSliced(). */
-  async partsSliced(header: string, pause: () => Promise<void>, state: boolean, texts?: ServiceTexts): Promise<string[]> {
-    const parts: string[] = [];
-    for (const part of this.dumpParts(header, state, texts)) {
-      parts.push(part);
-      if ((parts.length & 7) === 0) await pause();
+  /** The dump's text, into out: the header, daemon and timeouts, then each service's, a step each. */
+  private *dumpSteps(header: string, state: boolean, out: DumpOut): Steps<void> {
+    // The services' keys a part at a time (their order is a list linked through them, ~1 ms to
+    // walk at 10,000); each service looked up as its turn comes (eachServiceSteps in verbs.ts).
+    const keys: string[] = [];
+    for (const k of this.control.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
+    out.text(this.settingsText(header, keys.length));
+    out.begin(this.dumpEpoch, state);
+    // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const svc = this.control.model.services.get(k);
+      if (svc !== undefined && !out.kept(k, svc.gen)) out.service(k, svc.gen, this.serviceYaml(svc, state));
+      yield;
     }
-    return parts;
+    yield* out.end();
   }
 
-  /** The dump's text: the header, daemon and timeouts, then one part per service. */
-  private *dumpParts(header: string, state: boolean, texts: ServiceTexts | undefined): Generator<string> {
+  /** The dump's first part: the header, daemon, timeouts and marks, and `services:` (of n services). */
+  private settingsText(header: string, n: number): string {
     const s = this.settings;
     const daemon: Record<string, unknown> = {};
     if (s.tap !== undefined) daemon.tap = s.tap;
@@ -1367,9 +1351,6 @@ export class ConfigManager {
     // the state file starts them again. None running is written ({}) when uvsd started some.
     const sync = syncSettingsOf(this.control.sync.info());
     if (Object.keys(sync).length > 0 || s.sync !== undefined) daemon.sync = syncYaml(sync);
-    // The services as they are now: a batch that lands between the slices of a sliced dump
-    // changes the model's map in place (forkmap.ts), so it is not walked while it may change.
-    const services = [...this.control.model.services];
     const marks = this.control.model.marks.map((k) => {
       const o: Record<string, unknown> = { fwmark: k.fwmark, proto: k.proto, address: formatIp(k.vip) };
       if (k.portMin !== 0 || k.portMax !== 65535) o.ports = k.portMin === k.portMax ? k.portMin : `${k.portMin}-${k.portMax}`;
@@ -1378,83 +1359,106 @@ export class ConfigManager {
     // Started from this file alone, uvsd would run without them: say so above daemon:.
     const cli = this.sources.commandLineOnly ?? '';
     if (cli !== '') header += `\n# not in this file (command line only): ${cli}`;
-    yield `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${services.length === 0 ? ' []' : ''}\n`;
-    // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
-    if (texts === undefined) {
-      for (const [, svc] of services) yield topLevelItem(this.dumpService(svc, state));
-      return;
-    }
-    texts.begin(this.dumpEpoch, state);
-    for (const [k, svc] of services) {
-      let text = texts.get(k, svc.gen);
-      if (text === undefined) texts.set(k, svc.gen, (text = topLevelItem(this.dumpService(svc, state))));
-      yield text;
-    }
-    texts.end(this.control.model.services);
+    return `${header}\n${toYaml({ daemon, timeouts: { ...this.control.model.timeouts }, ...(marks.length > 0 ? { marks } : {}) })}services:${n === 0 ? ' []' : ''}\n`;
   }
 
-  private dumpService(m: ServiceModel, state: boolean): Record<string, unknown> {
-    const svc = { proto: m.proto, addr: formatIp(m.vip), port: m.port, fwmark: m.fwmark };
-    const key = serviceKey(svc);
-    const o: Record<string, unknown> = m.fwmark !== 0 ? { fwmark: m.fwmark } : { proto: svc.proto, address: svc.addr, port: svc.port };
-    o.scheduler = m.sched;
-    const flags = schedFlagNames(m.schedFlags);
-    if (flags.length > 0) o.flags = flags;
-    if (m.persist > 0) o.persistent = m.persist;
-    const netmask = formatIp(m.netmask);
-    if (netmask !== '255.255.255.255') o.netmask = netmask;
-    if (m.oneShot) o.ops = true;
-    if (m.pe !== '') o.pe = m.pe;
-    if (m.synproxy) o.synproxy = true;
-    if (m.laddrs.length > 0) o['local-addresses'] = m.laddrs.map((l) => laddrText({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax }));
+  /**
+   * A service's item of the dump's `services:` list: the text toYaml writes for the mapping of
+   * its settings, health and servers, written here without making that mapping (only its
+   * `health` parts are: entryYaml). One object per server and the library's writer made ~12 KB
+   * of garbage per service of 4 servers (docs/performance.md, 2026-12-06).
+   */
+  private serviceYaml(m: ServiceModel, state: boolean): string {
+    const addr = formatIp(m.vip);
+    // IPv4 addresses written by formatIp, numbers and the fixed keys are plain YAML as they are;
+    // the names of closed sets (protocol, scheduler, method) through plain(), all else scalar().
+    let t = m.fwmark !== 0 ? `  - fwmark: ${m.fwmark}\n` : `  - proto: ${plain(m.proto)}\n    address: ${addr}\n    port: ${m.port}\n`;
+    t += `    scheduler: ${plain(m.sched)}\n`;
+    if (m.schedFlags !== 0) {
+      const flags = schedFlagNames(m.schedFlags);
+      if (flags.length > 0) {
+        t += '    flags:\n';
+        for (const f of flags) t += `      - ${plain(f)}\n`;
+      }
+    }
+    if (m.persist > 0) t += `    persistent: ${m.persist}\n`;
+    if ((m.netmask >>> 0) !== 0xffffffff) t += `    netmask: ${formatIp(m.netmask)}\n`;
+    if (m.oneShot) t += '    ops: true\n';
+    if (m.pe !== '') t += `    pe: ${plain(m.pe)}\n`;
+    if (m.synproxy) t += '    synproxy: true\n';
+    if (m.laddrs.length > 0) {
+      t += '    local-addresses:\n';
+      for (const l of m.laddrs) t += `      - ${scalar(laddrText({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax }))}\n`;
+    }
     // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
     // weight), failed ones too (absent from the table); the sorry server is in `health`.
-    const want = this.applied.get(sk(svc));
-    const vs = want?.health;
+    const svc = { proto: m.proto, addr, port: m.port, fwmark: m.fwmark };
+    const vs = this.applied.size === 0 ? undefined : this.applied.get(sk(svc))?.health;
+    if (vs === undefined) {
+      const drains = this.draining.size > 0 ? serviceKey(svc) : undefined;
+      let servers = '';
+      for (const d of m.dests) {
+        const a = formatIp(d.addr);
+        // A server a reload removed is draining until it is deleted: gone from a --dump-config file
+        // (kept in the state file, with its drain-until, so a restart finishes the drain).
+        if (drains !== undefined && !state && this.draining.has(dk(drains, a, d.port))) continue;
+        servers += this.serverYaml(m, drains, state, a, d, d.weight, undefined);
+      }
+      return servers === '' ? `${t}    servers: []\n` : `${t}    servers:\n${servers}`;
+    }
+    return t + this.checkedServersYaml(m, svc, vs, state);
+  }
+
+  /** The `health` and `servers` of a service with health checks (vs): configured servers in the file's order (failed ones too), then any added by hand. */
+  private checkedServersYaml(m: ServiceModel, svc: { proto: Proto; addr: string; port: number; fwmark: number }, vs: VirtualServerSpec, state: boolean): string {
+    const key = serviceKey(svc);
+    const want = this.applied.get(sk(svc))!;
     type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> } & TunOptions;
-    const rsOf = new Map((vs?.realServers ?? []).map((r, i) => [`${r.addr}|${r.port}`, { r, d: want!.dests[i]! }]));
+    const rsOf = new Map(vs.realServers.map((r, i) => [`${r.addr}|${r.port}`, { r, d: want.dests[i]! }]));
     const rows: Row[] = [];
     const inTable = new Map(m.dests.map((d) => {
       const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum };
       return [`${row.addr}|${row.port}`, row];
     }));
-    // Configured servers in the file's order (failed ones too), then any added by hand; one that
-    // is also the sorry server as configured (the table may hold it as the sorry server).
-    const dup = vs === undefined ? undefined : sorryAlsoServer(vs);
+    // One that is also the sorry server as configured (the table may hold it as the sorry server).
+    const dup = sorryAlsoServer(vs);
     for (const [k, hr] of rsOf) {
       const d = inTable.get(k);
       inTable.delete(k);
       rows.push({ ...(hr.r === dup ? hr.d : d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
     }
     for (const d of inTable.values()) {
-      if (vs?.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
-      // A server a reload removed is draining until it is deleted: gone from a --dump-config file
-      // (kept in the state file, with its drain-until, so a restart finishes the drain).
+      if (vs.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
       if (!state && this.draining.has(dk(key, d.addr, d.port))) continue;
       rows.push(d);
     }
-    if (vs !== undefined) {
-      const h = dumpServiceHealth(vs, vs.fwd);
-      if (h !== undefined) o.health = h;
+    const h = dumpServiceHealth(vs, vs.fwd);
+    let t = h === undefined ? '' : entryYaml('health', h, '    ');
+    if (rows.length === 0) return `${t}    servers: []\n`;
+    t += '    servers:\n';
+    for (const d of rows) t += this.serverYaml(m, key, state, d.addr, d, d.weight, d.health);
+    return t;
+  }
+
+  /**
+   * A server's item of a service's `servers:` list, as toYaml writes its mapping there; `key`:
+   * the service's (to look up its drain), or undefined when nothing drains.
+   */
+  private serverYaml(m: ServiceModel, key: ServiceKey | undefined, state: boolean, addr: string, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined): string {
+    let t = `      - address: ${scalar(addr)}\n`;
+    if (d.port !== m.port) t += `        port: ${d.port}\n`;
+    t += `        method: ${plain(d.fwd)}\n        weight: ${weight}\n`;
+    if (d.upper !== 0) t += `        upper: ${d.upper}\n`;
+    if (d.lower !== 0) t += `        lower: ${d.lower}\n`;
+    const until = state && key !== undefined ? this.draining.get(dk(key, addr, d.port))?.until : undefined;
+    if (until !== undefined) t += `        drain-until: ${scalar(new Date(wallOf(until)).toISOString())}\n`;
+    if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
+      t += `        tun-type: ${plain(d.tunType!)}\n`;
+      if (d.tunType === 'gue' && d.tunPort !== undefined) t += `        tun-port: ${d.tunPort}\n`;
+      if ((d.tunCsum ?? 'nocsum') !== 'nocsum') t += `        tun-csum: ${plain(d.tunCsum!)}\n`;
     }
-    o.servers = rows.map((d) => {
-      const x: Record<string, unknown> = { address: d.addr };
-      if (d.port !== m.port) x.port = d.port;
-      x.method = d.fwd;
-      x.weight = d.weight;
-      if (d.upper !== 0) x.upper = d.upper;
-      if (d.lower !== 0) x.lower = d.lower;
-      const until = state ? this.draining.get(dk(key, d.addr, d.port))?.until : undefined;
-      if (until !== undefined) x['drain-until'] = new Date(wallOf(until)).toISOString();
-      if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
-        x['tun-type'] = d.tunType;
-        if (d.tunType === 'gue') x['tun-port'] = d.tunPort;
-        if ((d.tunCsum ?? 'nocsum') !== 'nocsum') x['tun-csum'] = d.tunCsum;
-      }
-      if (d.health !== undefined) x.health = d.health;
-      return x;
-    });
-    return o;
+    if (health !== undefined) t += entryYaml('health', health, '        ');
+    return t;
   }
 
   stop(): void {

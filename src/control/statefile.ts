@@ -14,6 +14,7 @@ import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } 
 import { UvsError } from './errors.js';
 import { serviceText } from './protocol.js';
 import { wallOf } from './clock.js';
+import { DumpBytes, type DumpOut } from './dump-bytes.js';
 import { CREATE_NEW, foreignUid, removeStale } from './trust.js';
 
 export const STATE_END = '# uvs state end';
@@ -196,18 +197,14 @@ export function keepRefused(file: string, now: Date): string {
   }
 }
 
-/** The text is written in pieces of about this many characters (writeDurably). */
-const WRITE_CHUNK = 64 * 1024;
-
 /**
- * Replace `file` by the text `parts` joined, so that a crash or power loss leaves the old or the
- * new text, whole: written to FILE.tmp (made anew, mode 0600, which FILE then has too: an older
- * 0644 file is tightened) and fsynced, renamed over FILE, then the directory fsynced
- * (the rename itself is on disk). The writes and fsyncs run on libuv's thread pool, not on the
- * event loop; the text is joined and encoded WRITE_CHUNK at a time, between them (a 3 MB table
- * joined, compared and encoded in one piece held the loop 5-8 ms per save).
+ * Replace `file` by `chunks` (bytes, in order), so that a crash or power loss leaves the old or
+ * the new text, whole: written to FILE.tmp (made anew, mode 0600, which FILE then has too: an
+ * older 0644 file is tightened) and fsynced, renamed over FILE, then the directory fsynced (the
+ * rename itself is on disk). The writes (a chunk each) and fsyncs run on libuv's thread pool, not
+ * on the event loop: the text was encoded as it was made (DumpBytes).
  */
-export async function writeDurably(file: string, parts: readonly string[]): Promise<void> {
+export async function writeDurably(file: string, chunks: readonly Uint8Array[]): Promise<void> {
   const tmp = `${file}.tmp`;
   // Owner only: the table holds ssl_get key passphrases and checkers' passwords. A FILE.tmp that
   // is there (left by a crash, or a link planted to have root write the table where it leads)
@@ -215,13 +212,7 @@ export async function writeDurably(file: string, parts: readonly string[]): Prom
   removeStale(tmp);
   const fh = await open(tmp, CREATE_NEW, 0o600);
   try {
-    for (let i = 0; i < parts.length;) {
-      const chunk: string[] = [];
-      for (let len = 0; i < parts.length && len < WRITE_CHUNK; i++) {
-        chunk.push(parts[i]!);
-        len += parts[i]!.length;
-      }
-      const b = Buffer.from(chunk.join(''));
+    for (const b of chunks) {
       for (let off = 0; off < b.length;) off += (await fh.write(b, off)).bytesWritten;
     }
     await fh.sync();
@@ -238,19 +229,12 @@ export async function writeDurably(file: string, parts: readonly string[]): Prom
 }
 
 /**
- * How the writer gets the table's text, in parts whose join is the text (ConfigManager.parts /
- * partsSliced): with `sliced`, it may let the event loop run while it builds it (changes may land
- * meanwhile); without, in one piece. A part that did not change may be the same string as in the
- * last dump: the writer compares them as strings, at once when they are the same one.
+ * How the writer gets the table's text: into `out` (ConfigManager.dumpInto), whose first line is
+ * `header`. With `sliced`, it may let the event loop run while it makes it (changes may land
+ * meanwhile); without, in one piece. out (DumpBytes) puts out a service unchanged since the
+ * last dump as that dump wrote it, and encodes the rest as it is handed them.
  */
-export type StateDump = (header: string, sliced: boolean) => readonly string[] | Promise<readonly string[]>;
-
-/** Do the parts of two texts say the same (part by part)? */
-function sameParts(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export type StateDump = (header: string, sliced: boolean, out: DumpOut) => void | Promise<void>;
 
 /** Sliced dumps that a change overtook before the writer builds the text in one piece. */
 const SLICED_TRIES = 3;
@@ -295,8 +279,8 @@ export interface StateFileStatus {
  * keep a core busy dumping it.
  */
 export class StateFile {
-  /** The text last written, in its parts. */
-  private saved: readonly string[] = [];
+  /** The last dump's bytes (and before it, the one written last), where each service's text lies in them. */
+  private readonly bytes = new DumpBytes();
   private queued = false;
   private writing: Promise<void> | undefined;
   private again = false;
@@ -386,24 +370,27 @@ export class StateFile {
   }
 
   private async dumpAndWrite(): Promise<void> {
-    let parts: readonly string[];
+    let same: boolean;
     this.dumpStart = performance.now();
     for (let tries = 0; ; tries++) {
       for (let h = this.hold?.(); h !== undefined; h = this.hold?.()) await h;
       const gen = this.gen;
       const sliced = tries < SLICED_TRIES;
-      parts = [...await this.dump(STATE_HEADER, sliced), `${STATE_END}\n`];
+      this.bytes.open();
+      await this.dump(STATE_HEADER, sliced, this.bytes);
       if (this.hold?.() !== undefined) continue; // a sliced -C began meanwhile: dumped again once it ends
       if (!sliced || gen === this.gen) {
+        this.bytes.text(`${STATE_END}\n`);
+        same = this.bytes.close();
         this.dumpedGen = gen;
         break;
       }
     }
     this.dumpMs = performance.now() - this.dumpStart;
-    // While writes fail, the last text written may be gone with its directory: written again.
-    if (sameParts(parts, this.saved) && this.failure === undefined) return;
-    await writeDurably(this.file, parts);
-    this.saved = parts;
+    // The same bytes as the last dump, which was written (a failed write is reported, and the
+    // next dump written while writes fail: the last text written may be gone with its directory).
+    if (same && this.failure === undefined) return;
+    await writeDurably(this.file, this.bytes.bytes());
     this.savedAt = performance.now();
     if (this.failure === undefined) return;
     this.failure = undefined;

@@ -11,7 +11,8 @@ import { yaml } from './yaml-lazy.js';
 const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const NOT_STRING = /^(?:[-+]?(?:\d[\d_]*|\d*\.\d+|\d+\.\d*)(?:[eE][-+]?\d+)?|0x[0-9a-fA-F]+|0o[0-7]+|true|false|null|True|False|Null|TRUE|FALSE|NULL)$/;
 
-function scalar(v: unknown): string {
+/** A scalar as toYaml writes it (a string quoted only where YAML needs it). */
+export function scalar(v: unknown): string {
   if (typeof v === 'string') {
     if (PLAIN.test(v) && !NOT_STRING.test(v)) return v;
     // A line break: double-quoted with escapes (the library would write a block scalar).
@@ -47,20 +48,28 @@ function mapping(m: Record<string, unknown>, indent: string, out: string[], firs
     out.push(`${first}{}\n`);
     return;
   }
-  keys.forEach((k, i) => {
-    const lead = i === 0 ? first : indent;
-    const val = m[k];
-    const key = `${lead}${scalar(k)}:`;
-    if (isMapping(val) && Object.keys(val).some((x) => val[x] !== undefined)) {
-      out.push(`${key}\n`);
-      mapping(val, `${indent}  `, out, `${indent}  `);
-    } else if (Array.isArray(val) && val.length > 0) {
-      out.push(`${key}\n`);
-      sequence(val, `${indent}  `, out, `${indent}  `);
-    } else {
-      out.push(`${key} ${isMapping(val) ? '{}' : Array.isArray(val) ? '[]' : scalar(val)}\n`);
-    }
-  });
+  keys.forEach((k, i) => entry(k, m[k], i === 0 ? first : indent, indent, out));
+}
+
+/** One key of a mapping at `indent` and its value, as mapping() writes it there; its line begins with `lead`. */
+function entry(k: string, val: unknown, lead: string, indent: string, out: string[]): void {
+  const key = `${lead}${scalar(k)}:`;
+  if (isMapping(val) && Object.keys(val).some((x) => val[x] !== undefined)) {
+    out.push(`${key}\n`);
+    mapping(val, `${indent}  `, out, `${indent}  `);
+  } else if (Array.isArray(val) && val.length > 0) {
+    out.push(`${key}\n`);
+    sequence(val, `${indent}  `, out, `${indent}  `);
+  } else {
+    out.push(`${key} ${isMapping(val) ? '{}' : Array.isArray(val) ? '[]' : scalar(val)}\n`);
+  }
+}
+
+/** The key k (not undefined) of a mapping at `indent` with its value, as toYaml writes it inside that mapping (not as its first key of a sequence item). */
+export function entryYaml(k: string, val: unknown, indent: string): string {
+  const out: string[] = [];
+  entry(k, val, indent, indent, out);
+  return out.join('');
 }
 
 function sequence(a: readonly unknown[], indent: string, out: string[], first: string): void {

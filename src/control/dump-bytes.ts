@@ -1,0 +1,272 @@
+// Where a config dump's text goes (ConfigManager.dumpInto): as strings (uvsadm --dump-config),
+// or, for uvsd --state-file (statefile.ts), as bytes, each piece encoded into a buffer as it is
+// made. The state file's writer keeps the last dump's bytes and where each service's text lies in
+// them: a service that did not change since (ServiceModel.gen) is copied from there, not made
+// again, so `uvsadm -e` makes one service's text. Until 2026-12-06 each service's text was kept
+// as a string and the whole table as an array of them: after a batch or a reload that changed
+// every service, 10,000 new strings (~3.5 MB) survived the dump's scavenges, each a pause of
+// the loop of 3-40 ms (docs/performance.md).
+
+import type { Steps } from './slices.js';
+
+/** Where a dump's text goes, in its order: the settings at the top, then each service's text. */
+export interface DumpOut {
+  /** Text that is not a service's (the settings; the state file's end line). */
+  text(s: string): void;
+  /** A dump of the table begins: made at the dump epoch `epoch` (ConfigManager's), with the state file's fields or not. */
+  begin(epoch: number, state: boolean): void;
+  /** The service of key k at generation gen, as the last whole dump of this epoch and kind wrote it, put out (true); false: make it and give it to service(). */
+  kept(k: string, gen: number): boolean;
+  /** The text just made of the service of key k at generation gen. */
+  service(k: string, gen: number, text: string): void;
+  /** Steps after the last service (forgetting services no longer in the table). */
+  end(): Steps<void>;
+}
+
+/** A dump's text as strings (uvsadm --dump-config): nothing kept from one dump to the next. */
+export class DumpText implements DumpOut {
+  readonly parts: string[] = [];
+  text(s: string): void {
+    this.parts.push(s);
+  }
+  begin(): void {}
+  kept(): boolean {
+    return false;
+  }
+  service(_k: string, _gen: number, text: string): void {
+    this.parts.push(text);
+  }
+  *end(): Steps<void> {}
+}
+
+/** Bytes of a chunk (the writer hands each chunk to one write). */
+export const CHUNK_BYTES = 64 * 1024;
+
+/** One dump's bytes: chunks, each filled to its `fills` entry; no piece (a service's text) is split between two. */
+class ByteSet {
+  readonly chunks: Buffer[] = [];
+  readonly fills: number[] = [];
+  /** Chunks in use, and the bytes used in the last of them. */
+  used = 0;
+  at = 0;
+  size = 0;
+  /** The dump that made it (DumpBytes.dumps), its epoch and kind (DumpOut.begin). */
+  no = -1;
+  epoch = -1;
+  state = false;
+
+  constructor(readonly slot: 0 | 1) {}
+
+  reset(no: number): void {
+    this.no = no;
+    this.used = 0;
+    this.at = 0;
+    this.size = 0;
+    this.epoch = -1;
+    this.state = false;
+  }
+
+  /** The chunk in use, with room for n more bytes: the next one (made if there is none that large) when it has not. */
+  room(n: number): Buffer {
+    if (this.used > 0) {
+      const b = this.chunks[this.used - 1]!;
+      if (b.length - this.at >= n) return b;
+      this.fills[this.used - 1] = this.at;
+    }
+    let b = this.chunks[this.used];
+    if (b === undefined || b.length < n) {
+      // Outside the JS heap: kept from dump to dump, and never copied by a collection.
+      b = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, n));
+      this.chunks[this.used] = b;
+    }
+    this.used++;
+    this.at = 0;
+    return b;
+  }
+
+  /** s encoded (UTF-8) at the end; its bytes. */
+  put(s: string): number {
+    const last = this.used === 0 ? 0 : this.chunks[this.used - 1]!.length - this.at;
+    // At most 3 bytes a UTF-16 unit: counted only when that much may not fit.
+    const b = this.room(s.length * 3 <= last ? s.length * 3 : Buffer.byteLength(s));
+    const n = b.write(s, this.at);
+    this.at += n;
+    this.size += n;
+    return n;
+  }
+
+  /** len bytes of `from` (its chunk c, from offset off) at the end. */
+  copy(from: ByteSet, c: number, off: number, len: number): void {
+    const b = this.room(len);
+    from.chunks[c]!.copy(b, this.at, off, off + len);
+    this.at += len;
+    this.size += len;
+  }
+
+  /** The last chunk's fill noted; chunks beyond those in use given back. */
+  close(): void {
+    if (this.used > 0) this.fills[this.used - 1] = this.at;
+    this.chunks.length = this.used;
+    this.fills.length = this.used;
+  }
+
+  /** The bytes, chunk by chunk (views of the chunks). */
+  views(): Uint8Array[] {
+    const v: Uint8Array[] = [];
+    for (let i = 0; i < this.used; i++) v.push(this.chunks[i]!.subarray(0, this.fills[i]));
+    return v;
+  }
+}
+
+/** Do two closed sets hold the same bytes (compared a run at a time, wherever their chunks end)? */
+function sameBytes(a: ByteSet, b: ByteSet): boolean {
+  if (a.size !== b.size) return false;
+  let i = 0;
+  let j = 0;
+  let x = 0;
+  let y = 0;
+  while (i < a.used && j < b.used) {
+    const fa = a.fills[i]!;
+    const fb = b.fills[j]!;
+    const n = Math.min(fa - x, fb - y);
+    if (n > 0 && a.chunks[i]!.compare(b.chunks[j]!, y, y + n, x, x + n) !== 0) return false;
+    x += n;
+    y += n;
+    if (x === fa) {
+      i++;
+      x = 0;
+    }
+    if (y === fb) {
+      j++;
+      y = 0;
+    }
+  }
+  return true;
+}
+
+/** Where a service's text lies in each of the two sets: the dump that put it there (-1: none), its gen, chunk, offset and length. */
+class Placed {
+  no0 = -1;
+  gen0 = 0;
+  chunk0 = 0;
+  off0 = 0;
+  len0 = 0;
+  no1 = -1;
+  gen1 = 0;
+  chunk1 = 0;
+  off1 = 0;
+  len1 = 0;
+
+  at(set: ByteSet, gen: number, chunk: number, off: number, len: number): void {
+    if (set.slot === 0) {
+      this.no0 = set.no;
+      this.gen0 = gen;
+      this.chunk0 = chunk;
+      this.off0 = off;
+      this.len0 = len;
+    } else {
+      this.no1 = set.no;
+      this.gen1 = gen;
+      this.chunk1 = chunk;
+      this.off1 = off;
+      this.len1 = len;
+    }
+  }
+}
+
+/** Services forgotten (DumpBytes.end) between two yields. */
+const FORGET_STEP = 1024;
+
+/**
+ * The state file's dumps as bytes, in two sets that take turns: open() empties the one not
+ * holding the last whole dump, the dump goes into it (a service unchanged since that dump copied
+ * from there), close() makes it the last one. A dump that is not closed (a change overtook it)
+ * leaves the last one as it was. Each service's place is kept in both sets (Placed, numbers
+ * changed in place): no string of the text outlives the dump that made it.
+ */
+export class DumpBytes implements DumpOut {
+  private readonly sets = [new ByteSet(0), new ByteSet(1)] as const;
+  private cur: ByteSet = this.sets[0];
+  private last: ByteSet = this.sets[1];
+  private readonly placed = new Map<string, Placed>();
+  private dumps = 0;
+  /** Services put out by the dump in progress. */
+  private services = 0;
+  /** Services' texts made so far (the others were copied from the last dump). */
+  built = 0;
+
+  /** A dump begins (anew: what an earlier open() put out is dropped). */
+  open(): void {
+    this.cur.reset(++this.dumps);
+    this.services = 0;
+  }
+
+  text(s: string): void {
+    this.cur.put(s);
+  }
+
+  begin(epoch: number, state: boolean): void {
+    this.cur.epoch = epoch;
+    this.cur.state = state;
+  }
+
+  kept(k: string, gen: number): boolean {
+    const l = this.last;
+    const c = this.cur;
+    if (l.epoch !== c.epoch || l.state !== c.state) return false;
+    const p = this.placed.get(k);
+    if (p === undefined) return false;
+    let chunk: number;
+    let off: number;
+    let len: number;
+    if (l.slot === 0) {
+      if (p.no0 !== l.no || p.gen0 !== gen) return false;
+      chunk = p.chunk0;
+      off = p.off0;
+      len = p.len0;
+    } else {
+      if (p.no1 !== l.no || p.gen1 !== gen) return false;
+      chunk = p.chunk1;
+      off = p.off1;
+      len = p.len1;
+    }
+    c.copy(l, chunk, off, len);
+    p.at(c, gen, c.used - 1, c.at - len, len);
+    this.services++;
+    return true;
+  }
+
+  service(k: string, gen: number, text: string): void {
+    const c = this.cur;
+    const n = c.put(text);
+    let p = this.placed.get(k);
+    if (p === undefined) this.placed.set(k, (p = new Placed()));
+    p.at(c, gen, c.used - 1, c.at - n, n);
+    this.services++;
+    this.built++;
+  }
+
+  /** The places of services this dump did not put out (gone from the table) forgotten, FORGET_STEP at a time. */
+  *end(): Steps<void> {
+    if (this.placed.size <= this.services) return;
+    const c = this.cur;
+    let n = 0;
+    for (const [k, p] of this.placed) {
+      if ((c.slot === 0 ? p.no0 : p.no1) !== c.no) this.placed.delete(k);
+      if (++n % FORGET_STEP === 0) yield;
+    }
+  }
+
+  /** The dump is whole: it becomes the last one. Returns whether its bytes are those of the dump that was last before. */
+  close(): boolean {
+    this.cur.close();
+    const same = sameBytes(this.cur, this.last);
+    [this.cur, this.last] = [this.last, this.cur];
+    return same;
+  }
+
+  /** The last whole dump's bytes, chunk by chunk. */
+  bytes(): Uint8Array[] {
+    return this.last.views();
+  }
+}
