@@ -12,7 +12,7 @@ import { UvsError } from './errors.js';
 import { clearLongTimeout, monoOf, setLongTimeout, wallOf, type LongTimeout } from './clock.js';
 import { entryYaml, scalar, toYaml } from './yaml-out.js';
 import { dueOf, runSteps, runStepsSliced, SLICE_END, type Pause, type Steps } from './slices.js';
-import { DumpText, type DumpOut } from './dump-bytes.js';
+import { DumpBytes, type ByteOut, type DumpOut } from './dump-bytes.js';
 import { ShardedMap } from './shards.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
@@ -1274,9 +1274,11 @@ export class ConfigManager {
    * own header and `state`: draining servers say until when (`drain-until`, state files only).
    */
   dump(header = DUMP_HEADER, state = false): string {
-    const out = new DumpText();
+    const out = new DumpBytes();
+    out.open();
     runSteps(this.dumpSteps(header, state, out));
-    return out.parts.join('');
+    out.close();
+    return out.toString();
   }
 
   /**
@@ -1285,9 +1287,11 @@ export class ConfigManager {
    * may leave the text a mix of before and after it; the state file's writer dumps again then.
    */
   async dumpSliced(header = DUMP_HEADER, pause: Pause, state = false): Promise<string> {
-    const out = new DumpText();
+    const out = new DumpBytes();
+    out.open();
     await stepsDue(this.dumpSteps(header, state, out), pause);
-    return out.parts.join('');
+    out.close();
+    return out.toString();
   }
 
   /**
@@ -1312,7 +1316,10 @@ export class ConfigManager {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       const svc = this.control.model.services.get(k);
-      if (svc !== undefined && !out.kept(k, svc.gen)) out.service(k, svc.gen, this.serviceYaml(svc, state));
+      if (svc !== undefined && !out.kept(k, svc.gen)) {
+        this.serviceInto(svc, state, out.serviceStart());
+        out.serviceEnd(k, svc.gen);
+      }
       yield;
     }
     yield* out.end();
@@ -1363,56 +1370,86 @@ export class ConfigManager {
   }
 
   /**
-   * A service's item of the dump's `services:` list: the text toYaml writes for the mapping of
-   * its settings, health and servers, written here without making that mapping (only its
-   * `health` parts are: entryYaml). One object per server and the library's writer made ~12 KB
-   * of garbage per service of 4 servers (docs/performance.md, 2026-12-06).
+   * A service's item of the dump's `services:` list into o: the text toYaml writes for the
+   * mapping of its settings, health and servers, written here without making that mapping (only
+   * its `health` parts are: entryYaml). One object per server and the library's writer made
+   * ~12 KB of garbage per service of 4 servers (docs/performance.md, 2026-12-06).
    */
-  private serviceYaml(m: ServiceModel, state: boolean): string {
-    const addr = formatIp(m.vip);
-    // IPv4 addresses written by formatIp, numbers and the fixed keys are plain YAML as they are;
-    // the names of closed sets (protocol, scheduler, method) through plain(), all else scalar().
-    let t = m.fwmark !== 0 ? `  - fwmark: ${m.fwmark}\n` : `  - proto: ${plain(m.proto)}\n    address: ${addr}\n    port: ${m.port}\n`;
-    t += `    scheduler: ${plain(m.sched)}\n`;
+  private serviceInto(m: ServiceModel, state: boolean, o: ByteOut): void {
+    // The keys, numbers, IPv4 addresses and names of closed sets (protocol, scheduler, method)
+    // are plain YAML as they are (plain()); any other string goes through scalar().
+    if (m.fwmark !== 0) {
+      o.ascii('  - fwmark: ');
+      o.int(m.fwmark);
+    } else {
+      o.ascii('  - proto: ');
+      o.ascii(plain(m.proto));
+      o.ascii('\n    address: ');
+      o.ip(m.vip);
+      o.ascii('\n    port: ');
+      o.int(m.port);
+    }
+    o.ascii('\n    scheduler: ');
+    o.ascii(plain(m.sched));
+    o.ascii('\n');
     if (m.schedFlags !== 0) {
       const flags = schedFlagNames(m.schedFlags);
       if (flags.length > 0) {
-        t += '    flags:\n';
-        for (const f of flags) t += `      - ${plain(f)}\n`;
+        o.ascii('    flags:\n');
+        for (const f of flags) {
+          o.ascii('      - ');
+          o.ascii(plain(f));
+          o.ascii('\n');
+        }
       }
     }
-    if (m.persist > 0) t += `    persistent: ${m.persist}\n`;
-    if ((m.netmask >>> 0) !== 0xffffffff) t += `    netmask: ${formatIp(m.netmask)}\n`;
-    if (m.oneShot) t += '    ops: true\n';
-    if (m.pe !== '') t += `    pe: ${plain(m.pe)}\n`;
-    if (m.synproxy) t += '    synproxy: true\n';
+    if (m.persist > 0) {
+      o.ascii('    persistent: ');
+      o.int(m.persist);
+      o.ascii('\n');
+    }
+    if ((m.netmask >>> 0) !== 0xffffffff) {
+      o.ascii('    netmask: ');
+      o.ip(m.netmask);
+      o.ascii('\n');
+    }
+    if (m.oneShot) o.ascii('    ops: true\n');
+    if (m.pe !== '') {
+      o.ascii('    pe: ');
+      o.ascii(plain(m.pe));
+      o.ascii('\n');
+    }
+    if (m.synproxy) o.ascii('    synproxy: true\n');
     if (m.laddrs.length > 0) {
-      t += '    local-addresses:\n';
-      for (const l of m.laddrs) t += `      - ${scalar(laddrText({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax }))}\n`;
+      o.ascii('    local-addresses:\n');
+      for (const l of m.laddrs) o.str(`      - ${scalar(laddrText({ addr: formatIp(l.addr), portMin: l.portMin, portMax: l.portMax }))}\n`);
     }
     // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
     // weight), failed ones too (absent from the table); the sorry server is in `health`.
-    const svc = { proto: m.proto, addr, port: m.port, fwmark: m.fwmark };
-    const vs = this.applied.size === 0 ? undefined : this.applied.get(sk(svc))?.health;
-    if (vs === undefined) {
-      const drains = this.draining.size > 0 ? serviceKey(svc) : undefined;
-      let servers = '';
-      for (const d of m.dests) {
-        const a = formatIp(d.addr);
-        // A server a reload removed is draining until it is deleted: gone from a --dump-config file
-        // (kept in the state file, with its drain-until, so a restart finishes the drain).
-        if (drains !== undefined && !state && this.draining.has(dk(drains, a, d.port))) continue;
-        servers += this.serverYaml(m, drains, state, a, d, d.weight, undefined);
-      }
-      return servers === '' ? `${t}    servers: []\n` : `${t}    servers:\n${servers}`;
+    const svc = this.applied.size === 0 && this.draining.size === 0 ? undefined : { proto: m.proto, addr: formatIp(m.vip), port: m.port, fwmark: m.fwmark };
+    const want = svc === undefined || this.applied.size === 0 ? undefined : this.applied.get(sk(svc));
+    if (want?.health !== undefined) {
+      this.checkedServersInto(m, svc!, want, want.health, state, o);
+      return;
     }
-    return t + this.checkedServersYaml(m, svc, vs, state);
+    const key = this.draining.size === 0 ? undefined : serviceKey(svc!);
+    let n = 0;
+    for (const d of m.dests) {
+      // A server a reload removed is draining until it is deleted: gone from a --dump-config file
+      // (kept in the state file, with its drain-until, so a restart finishes the drain).
+      const a = key === undefined ? undefined : formatIp(d.addr);
+      if (key !== undefined && !state && this.draining.has(dk(key, a!, d.port))) continue;
+      if (n++ === 0) o.ascii('    servers:\n');
+      o.ascii('      - address: ');
+      o.ip(d.addr);
+      this.serverInto(m, key, state, a, d, d.weight, undefined, o);
+    }
+    if (n === 0) o.ascii('    servers: []\n');
   }
 
   /** The `health` and `servers` of a service with health checks (vs): configured servers in the file's order (failed ones too), then any added by hand. */
-  private checkedServersYaml(m: ServiceModel, svc: { proto: Proto; addr: string; port: number; fwmark: number }, vs: VirtualServerSpec, state: boolean): string {
+  private checkedServersInto(m: ServiceModel, svc: { proto: Proto; addr: string; port: number; fwmark: number }, want: DesiredService, vs: VirtualServerSpec, state: boolean, o: ByteOut): void {
     const key = serviceKey(svc);
-    const want = this.applied.get(sk(svc))!;
     type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> } & TunOptions;
     const rsOf = new Map(vs.realServers.map((r, i) => [`${r.addr}|${r.port}`, { r, d: want.dests[i]! }]));
     const rows: Row[] = [];
@@ -1433,32 +1470,55 @@ export class ConfigManager {
       rows.push(d);
     }
     const h = dumpServiceHealth(vs, vs.fwd);
-    let t = h === undefined ? '' : entryYaml('health', h, '    ');
-    if (rows.length === 0) return `${t}    servers: []\n`;
-    t += '    servers:\n';
-    for (const d of rows) t += this.serverYaml(m, key, state, d.addr, d, d.weight, d.health);
-    return t;
+    if (h !== undefined) o.str(entryYaml('health', h, '    '));
+    if (rows.length === 0) {
+      o.ascii('    servers: []\n');
+      return;
+    }
+    o.ascii('    servers:\n');
+    for (const d of rows) {
+      o.str(`      - address: ${scalar(d.addr)}`);
+      this.serverInto(m, key, state, d.addr, d, d.weight, d.health, o);
+    }
   }
 
   /**
-   * A server's item of a service's `servers:` list, as toYaml writes its mapping there; `key`:
-   * the service's (to look up its drain), or undefined when nothing drains.
+   * The rest of a server's item of a service's `servers:` list (after its address), as toYaml
+   * writes its mapping there; `key` and `addr`: the service's and the server's (to look up its
+   * drain), undefined when nothing drains.
    */
-  private serverYaml(m: ServiceModel, key: ServiceKey | undefined, state: boolean, addr: string, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined): string {
-    let t = `      - address: ${scalar(addr)}\n`;
-    if (d.port !== m.port) t += `        port: ${d.port}\n`;
-    t += `        method: ${plain(d.fwd)}\n        weight: ${weight}\n`;
-    if (d.upper !== 0) t += `        upper: ${d.upper}\n`;
-    if (d.lower !== 0) t += `        lower: ${d.lower}\n`;
-    const until = state && key !== undefined ? this.draining.get(dk(key, addr, d.port))?.until : undefined;
-    if (until !== undefined) t += `        drain-until: ${scalar(new Date(wallOf(until)).toISOString())}\n`;
-    if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
-      t += `        tun-type: ${plain(d.tunType!)}\n`;
-      if (d.tunType === 'gue' && d.tunPort !== undefined) t += `        tun-port: ${d.tunPort}\n`;
-      if ((d.tunCsum ?? 'nocsum') !== 'nocsum') t += `        tun-csum: ${plain(d.tunCsum!)}\n`;
+  private serverInto(m: ServiceModel, key: ServiceKey | undefined, state: boolean, addr: string | undefined, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined, o: ByteOut): void {
+    if (d.port !== m.port) {
+      o.ascii('\n        port: ');
+      o.int(d.port);
     }
-    if (health !== undefined) t += entryYaml('health', health, '        ');
-    return t;
+    o.ascii('\n        method: ');
+    o.ascii(plain(d.fwd));
+    o.ascii('\n        weight: ');
+    o.int(weight);
+    o.ascii('\n');
+    if (d.upper !== 0) {
+      o.ascii('        upper: ');
+      o.int(d.upper);
+      o.ascii('\n');
+    }
+    if (d.lower !== 0) {
+      o.ascii('        lower: ');
+      o.int(d.lower);
+      o.ascii('\n');
+    }
+    const until = state && key !== undefined ? this.draining.get(dk(key, addr!, d.port))?.until : undefined;
+    if (until !== undefined) o.str(`        drain-until: ${scalar(new Date(wallOf(until)).toISOString())}\n`);
+    if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
+      o.ascii(`        tun-type: ${plain(d.tunType!)}\n`);
+      if (d.tunType === 'gue' && d.tunPort !== undefined) {
+        o.ascii('        tun-port: ');
+        o.int(d.tunPort);
+        o.ascii('\n');
+      }
+      if ((d.tunCsum ?? 'nocsum') !== 'nocsum') o.ascii(`        tun-csum: ${plain(d.tunCsum!)}\n`);
+    }
+    if (health !== undefined) o.str(entryYaml('health', health, '        '));
   }
 
   stop(): void {

@@ -9,46 +9,46 @@
 
 import type { Steps } from './slices.js';
 
+/** Where a service's text is written (DumpOut.serviceStart): ASCII text, integers and IPv4 addresses as digits, any string as UTF-8. */
+export interface ByteOut {
+  /** s, every character of which is ASCII (a key, a name of a closed set). */
+  ascii(s: string): void;
+  /** A non-negative integer's digits (anything else as String(n)). */
+  int(n: number): void;
+  /** An IPv4 address (uint32) in dotted decimal, as formatIp writes it. */
+  ip(v: number): void;
+  /** Any string, UTF-8. */
+  str(s: string): void;
+}
+
 /** Where a dump's text goes, in its order: the settings at the top, then each service's text. */
 export interface DumpOut {
   /** Text that is not a service's (the settings; the state file's end line). */
   text(s: string): void;
   /** A dump of the table begins: made at the dump epoch `epoch` (ConfigManager's), with the state file's fields or not. */
   begin(epoch: number, state: boolean): void;
-  /** The service of key k at generation gen, as the last whole dump of this epoch and kind wrote it, put out (true); false: make it and give it to service(). */
+  /** The service of key k at generation gen, as the last whole dump of this epoch and kind wrote it, put out (true); false: write it (serviceStart, serviceEnd). */
   kept(k: string, gen: number): boolean;
-  /** The text just made of the service of key k at generation gen. */
-  service(k: string, gen: number, text: string): void;
+  /** A service's text begins: written into the ByteOut, then serviceEnd(). */
+  serviceStart(): ByteOut;
+  /** The text of the service of key k at generation gen is written. */
+  serviceEnd(k: string, gen: number): void;
   /** Steps after the last service (forgetting services no longer in the table). */
   end(): Steps<void>;
-}
-
-/** A dump's text as strings (uvsadm --dump-config): nothing kept from one dump to the next. */
-export class DumpText implements DumpOut {
-  readonly parts: string[] = [];
-  text(s: string): void {
-    this.parts.push(s);
-  }
-  begin(): void {}
-  kept(): boolean {
-    return false;
-  }
-  service(_k: string, _gen: number, text: string): void {
-    this.parts.push(text);
-  }
-  *end(): Steps<void> {}
 }
 
 /** Bytes of a chunk (the writer hands each chunk to one write). */
 export const CHUNK_BYTES = 64 * 1024;
 
 /** One dump's bytes: chunks, each filled to its `fills` entry; no piece (a service's text) is split between two. */
-class ByteSet {
+class ByteSet implements ByteOut {
   readonly chunks: Buffer[] = [];
   readonly fills: number[] = [];
-  /** Chunks in use, and the bytes used in the last of them. */
+  /** Chunks in use; the last of them, the bytes used in it, and where the piece being written began there. */
   used = 0;
+  private buf: Buffer = EMPTY;
   at = 0;
+  start = 0;
   size = 0;
   /** The dump that made it (DumpBytes.dumps), its epoch and kind (DumpOut.begin). */
   no = -1;
@@ -60,54 +60,96 @@ class ByteSet {
   reset(no: number): void {
     this.no = no;
     this.used = 0;
+    this.buf = EMPTY;
     this.at = 0;
+    this.start = 0;
     this.size = 0;
     this.epoch = -1;
     this.state = false;
   }
 
-  /** The chunk in use, with room for n more bytes: the next one (made if there is none that large) when it has not. */
-  room(n: number): Buffer {
-    if (this.used > 0) {
-      const b = this.chunks[this.used - 1]!;
-      if (b.length - this.at >= n) return b;
-      this.fills[this.used - 1] = this.at;
-    }
+  /** A piece begins here. */
+  piece(): void {
+    this.start = this.at;
+  }
+
+  /**
+   * The chunk, with room for n more bytes of the piece: when it has not, the piece so far moves
+   * to the next chunk (made if there is none that large), so that it lies in one.
+   */
+  private room(n: number): Buffer {
+    if (this.buf.length - this.at >= n) return this.buf;
+    const part = this.at - this.start;
+    if (this.used > 0) this.fills[this.used - 1] = this.start;
     let b = this.chunks[this.used];
-    if (b === undefined || b.length < n) {
+    if (b === undefined || b.length < part + n) {
       // Outside the JS heap: kept from dump to dump, and never copied by a collection.
-      b = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, n));
+      b = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, 2 * (part + n)));
       this.chunks[this.used] = b;
     }
+    this.buf.copy(b, 0, this.start, this.at);
     this.used++;
-    this.at = 0;
+    this.buf = b;
+    this.start = 0;
+    this.at = part;
     return b;
   }
 
-  /** s encoded (UTF-8) at the end; its bytes. */
-  put(s: string): number {
-    const last = this.used === 0 ? 0 : this.chunks[this.used - 1]!.length - this.at;
-    // At most 3 bytes a UTF-16 unit: counted only when that much may not fit.
-    const b = this.room(s.length * 3 <= last ? s.length * 3 : Buffer.byteLength(s));
-    const n = b.write(s, this.at);
-    this.at += n;
-    this.size += n;
-    return n;
+  ascii(s: string): void {
+    const b = this.room(s.length);
+    let at = this.at;
+    for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
+    this.at = at;
   }
 
-  /** len bytes of `from` (its chunk c, from offset off) at the end. */
+  int(n: number): void {
+    if (!(Number.isSafeInteger(n) && n >= 0)) {
+      this.ascii(String(n));
+      return;
+    }
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    const b = this.room(digits);
+    let at = (this.at += digits);
+    let x = n;
+    do {
+      b[--at] = 48 + (x % 10);
+      x = Math.floor(x / 10);
+    } while (x > 0);
+  }
+
+  ip(v: number): void {
+    this.int(v >>> 24);
+    this.ascii('.');
+    this.int((v >>> 16) & 255);
+    this.ascii('.');
+    this.int((v >>> 8) & 255);
+    this.ascii('.');
+    this.int(v & 255);
+  }
+
+  str(s: string): void {
+    // At most 3 bytes a UTF-16 unit: counted only when that much may not fit.
+    const b = this.room(s.length * 3 <= this.buf.length - this.at ? 0 : Buffer.byteLength(s));
+    this.at += b.write(s, this.at);
+  }
+
+  /** len bytes of `from` (its chunk c, from offset off) as a piece. */
   copy(from: ByteSet, c: number, off: number, len: number): void {
+    this.piece();
     const b = this.room(len);
     from.chunks[c]!.copy(b, this.at, off, off + len);
     this.at += len;
-    this.size += len;
   }
 
-  /** The last chunk's fill noted; chunks beyond those in use given back. */
+  /** The last chunk's fill noted, and the size; chunks beyond those in use given back. */
   close(): void {
     if (this.used > 0) this.fills[this.used - 1] = this.at;
     this.chunks.length = this.used;
     this.fills.length = this.used;
+    let size = 0;
+    for (let i = 0; i < this.used; i++) size += this.fills[i]!;
+    this.size = size;
   }
 
   /** The bytes, chunk by chunk (views of the chunks). */
@@ -117,6 +159,8 @@ class ByteSet {
     return v;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Do two closed sets hold the same bytes (compared a run at a time, wherever their chunks end)? */
 function sameBytes(a: ByteSet, b: ByteSet): boolean {
@@ -202,7 +246,8 @@ export class DumpBytes implements DumpOut {
   }
 
   text(s: string): void {
-    this.cur.put(s);
+    this.cur.piece();
+    this.cur.str(s);
   }
 
   begin(epoch: number, state: boolean): void {
@@ -231,17 +276,21 @@ export class DumpBytes implements DumpOut {
       len = p.len1;
     }
     c.copy(l, chunk, off, len);
-    p.at(c, gen, c.used - 1, c.at - len, len);
+    p.at(c, gen, c.used - 1, c.start, len);
     this.services++;
     return true;
   }
 
-  service(k: string, gen: number, text: string): void {
+  serviceStart(): ByteOut {
+    this.cur.piece();
+    return this.cur;
+  }
+
+  serviceEnd(k: string, gen: number): void {
     const c = this.cur;
-    const n = c.put(text);
     let p = this.placed.get(k);
     if (p === undefined) this.placed.set(k, (p = new Placed()));
-    p.at(c, gen, c.used - 1, c.at - n, n);
+    p.at(c, gen, c.used - 1, c.start, c.at - c.start);
     this.services++;
     this.built++;
   }
@@ -268,5 +317,10 @@ export class DumpBytes implements DumpOut {
   /** The last whole dump's bytes, chunk by chunk. */
   bytes(): Uint8Array[] {
     return this.last.views();
+  }
+
+  /** The last whole dump's text (uvsadm --dump-config). */
+  toString(): string {
+    return Buffer.concat(this.last.views()).toString();
   }
 }
