@@ -4,9 +4,9 @@
 //   node [--expose-gc] dist/bench/statefile-slices.js [--services 10000] [--servers 4] [--runs 5] [--young-empty]
 //
 // A table of --services TCP services x --servers NAT real servers, a ConfigManager and a
-// StateFile wired as uvsd wires them (src/cli/uvsd.ts: the dump in slices of SliceClock's). Each run: a batch changes a weight of every service (as `uvsadm -R` or a
-// reload does: every service's text is made again), then the state file is written (changed(),
-// flush()). Printed per run: the pieces of the loop thread's CPU between two turns of a 1 ms
+// StateFile wired as uvsd wires them (src/cli/uvsd.ts: the dump in slices of SliceClock's). Each
+// run: a batch changes a weight of every service (as `uvsadm -R` or a reload does: every
+// service's text is made again), then the state file is written (changed(), flush()). Printed per run: the pieces of the loop thread's CPU between two turns of a 1 ms
 // timer while the write runs (bench/lib/held.ts cpuGaps: what forwarding would have waited) -
 // the longest, how many passed 2 ms, the longest with no collection in it - and the CPU of the
 // whole write, the collections during it, and the heap in use after it. --young-empty (with

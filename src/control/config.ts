@@ -1000,7 +1000,7 @@ export class ConfigManager {
   private readonly draining = new Map<string, { timer: LongTimeout; until: number }>();
   /** The services of the last applied config, by sk() (--dump-config writes their health). */
   private applied = new ShardedMap<string, DesiredService>();
-  /** Moved by every change of `applied` or `draining`: the services' texts kept (ServiceTexts) are built again. */
+  /** Moved by every change of `applied` or `draining`: every service's text is made again (none copied from the last dump: DumpBytes). */
   private dumpEpoch = 0;
 
   constructor(
@@ -1295,9 +1295,9 @@ export class ConfigManager {
   }
 
   /**
-   * The dump's text into `out` (uvsd --state-file: DumpBytes, which puts out a service unchanged
-   * since its last dump as it was, and is handed each other one's text as it is made); with
-   * `pause`, in slices as dumpSliced().
+   * The dump's text into `out` (uvsd --state-file: its DumpBytes, which puts out a service
+   * unchanged since its last dump as that dump wrote it; each other one is written into it as
+   * it is made); with `pause`, in slices as dumpSliced().
    */
   dumpInto(header: string, state: boolean, out: DumpOut, pause?: Pause): void | Promise<void> {
     const steps = this.dumpSteps(header, state, out);

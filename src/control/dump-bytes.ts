@@ -1,11 +1,12 @@
-// Where a config dump's text goes (ConfigManager.dumpInto): as strings (uvsadm --dump-config),
-// or, for uvsd --state-file (statefile.ts), as bytes, each piece encoded into a buffer as it is
-// made. The state file's writer keeps the last dump's bytes and where each service's text lies in
-// them: a service that did not change since (ServiceModel.gen) is copied from there, not made
-// again, so `uvsadm -e` makes one service's text. Until 2026-12-06 each service's text was kept
-// as a string and the whole table as an array of them: after a batch or a reload that changed
-// every service, 10,000 new strings (~3.5 MB) survived the dump's scavenges, each a pause of
-// the loop of 3-40 ms (docs/performance.md).
+// Where a config dump's text goes (ConfigManager.dumpInto): bytes, each piece (the settings, a
+// service's text) written into 64 KiB buffers as it is made, keys and numbers and addresses as
+// digits without a string made for them. uvsd --state-file (statefile.ts) keeps the last dump's
+// bytes and where each service's text lies in them: a service that did not change since
+// (ServiceModel.gen) is copied from there, not made again, so `uvsadm -e` makes one service's
+// text; uvsadm --dump-config decodes a dump of its own. Until 2026-12-06 each service's text was
+// made through objects (~12 KB of garbage per service of 4 servers) and kept as a string: after a
+// batch or a reload that changed every service of 10,000, 8-10 young collections fell inside the
+// dump's slices (docs/performance.md).
 
 import type { Steps } from './slices.js';
 

@@ -90,7 +90,7 @@ export interface ServiceModel {
   /**
    * Its generation: a number no service had before, taken (newGen) by every verb that changes the
    * service or its servers. A copy (a batch's) keeps it until the batch changes the copy: uvsd
-   * --state-file writes again only the services whose gen moved (ServiceTexts in config.ts).
+   * --state-file makes again only the text of the services whose gen moved (DumpBytes in dump-bytes.ts).
    */
   gen: number;
 }

@@ -232,7 +232,7 @@ export async function writeDurably(file: string, chunks: readonly Uint8Array[]):
  * How the writer gets the table's text: into `out` (ConfigManager.dumpInto), whose first line is
  * `header`. With `sliced`, it may let the event loop run while it makes it (changes may land
  * meanwhile); without, in one piece. out (DumpBytes) puts out a service unchanged since the
- * last dump as that dump wrote it, and encodes the rest as it is handed them.
+ * last dump as that dump wrote it; the others are written into it as they are made.
  */
 export type StateDump = (header: string, sliced: boolean, out: DumpOut) => void | Promise<void>;
 
@@ -240,8 +240,8 @@ export type StateDump = (header: string, sliced: boolean, out: DumpOut) => void 
 const SLICED_TRIES = 3;
 /** A dump that follows another one at once (changes kept coming) waits until this many times the
  *  last dump's duration has passed since that dump began: dumping takes at most 1/DUMP_SPACING
- *  of the time however fast changes come (10,000 services dumped whole: ~60 ms a dump, one every
- *  ~240 ms; one service changed: a few ms, the rest of the text kept: ServiceTexts). */
+ *  of the time however fast changes come (10,000 services dumped whole: 30-70 ms a dump, one every
+ *  120-280 ms; one service changed: a few ms, the rest of the text copied from the last dump: DumpBytes). */
 const DUMP_SPACING = 4;
 /** ... but never longer than this (ms) after the previous dump began. */
 const DUMP_WAIT_MAX_MS = 2000;

@@ -34,13 +34,6 @@ export function toYaml(v: unknown): string {
   return out.join('');
 }
 
-/** An item of a sequence under a top-level key, as toYaml writes it there (`  - ...`). */
-export function topLevelItem(item: unknown): string {
-  const out: string[] = [];
-  sequence([item], '  ', out, '  ');
-  return out.join('');
-}
-
 /** A mapping's lines at `indent`; the first one prefixed by `first` (a sequence item's dash) instead. */
 function mapping(m: Record<string, unknown>, indent: string, out: string[], first: string): void {
   const keys = Object.keys(m).filter((k) => m[k] !== undefined);
