@@ -731,6 +731,9 @@ const markKey = (m: MarkInfo): string => `${m.fwmark}|${m.proto}|${m.addr}|${m.p
 
 const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 
+/** A checked service's servers found in its table by a scan up to this many, by a Map beyond. */
+const DESTS_SCANNED = 16;
+
 /** scalar() of a name of a closed set (protocol, scheduler, method, flag, tunnel type), worked out once a name. */
 const plainOf = new Map<string, string>();
 function plain(v: string): string {
@@ -1450,36 +1453,40 @@ export class ConfigManager {
   /** The `health` and `servers` of a service with health checks (vs): configured servers in the file's order (failed ones too), then any added by hand. */
   private checkedServersInto(m: ServiceModel, svc: { proto: Proto; addr: string; port: number; fwmark: number }, want: DesiredService, vs: VirtualServerSpec, state: boolean, o: ByteOut): void {
     const key = serviceKey(svc);
-    type Row = { addr: string; port: number; fwd: Fwd; weight: number; upper: number; lower: number; health?: Record<string, unknown> } & TunOptions;
-    const rsOf = new Map(vs.realServers.map((r, i) => [`${r.addr}|${r.port}`, { r, d: want.dests[i]! }]));
-    const rows: Row[] = [];
-    const inTable = new Map(m.dests.map((d) => {
-      const row: Row = { addr: formatIp(d.addr), port: d.port, fwd: d.fwd, weight: d.weight, upper: d.upper, lower: d.lower, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum };
-      return [`${row.addr}|${row.port}`, row];
-    }));
-    // One that is also the sorry server as configured (the table may hold it as the sorry server).
-    const dup = sorryAlsoServer(vs);
-    for (const [k, hr] of rsOf) {
-      const d = inTable.get(k);
-      inTable.delete(k);
-      rows.push({ ...(hr.r === dup ? hr.d : d ?? hr.d), weight: hr.r.weight, health: dumpServerHealth(hr.r) });
-    }
-    for (const d of inTable.values()) {
-      if (vs.sorryServer && vs.sorryServer.addr === d.addr && vs.sorryServer.port === d.port) continue;
-      if (!state && this.draining.has(dk(key, d.addr, d.port))) continue;
-      rows.push(d);
-    }
     const h = dumpServiceHealth(vs, vs.fwd);
     if (h !== undefined) o.str(entryYaml('health', h, '    '));
-    if (rows.length === 0) {
-      o.ascii('    servers: []\n');
-      return;
+    // The table's servers by address and port (a Map only for a long list), each taken once.
+    const dests = m.dests;
+    const addrs = dests.map((d) => formatIp(d.addr));
+    const taken = new Uint8Array(dests.length);
+    const index = dests.length > DESTS_SCANNED ? new Map(dests.map((d, j) => [`${addrs[j]}|${d.port}`, j])) : undefined;
+    const find = (addr: string, port: number): number => {
+      if (index !== undefined) return index.get(`${addr}|${port}`) ?? -1;
+      for (let j = 0; j < dests.length; j++) if (addrs[j] === addr && dests[j]!.port === port) return j;
+      return -1;
+    };
+    // One that is also the sorry server as configured (the table may hold it as the sorry server).
+    const dup = sorryAlsoServer(vs);
+    let n = 0;
+    const server = (addr: string, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined): void => {
+      o.ascii(n++ === 0 ? '    servers:\n      - address: ' : '      - address: ');
+      o.str(scalar(addr));
+      this.serverInto(m, key, state, addr, d, weight, health, o);
+    };
+    for (let i = 0; i < vs.realServers.length; i++) {
+      const r = vs.realServers[i]!;
+      const j = find(r.addr, r.port);
+      if (j >= 0) taken[j] = 1;
+      if (r === dup || j < 0) server(want.dests[i]!.addr, want.dests[i]!, r.weight, dumpServerHealth(r));
+      else server(addrs[j]!, dests[j]!, r.weight, dumpServerHealth(r));
     }
-    o.ascii('    servers:\n');
-    for (const d of rows) {
-      o.str(`      - address: ${scalar(d.addr)}`);
-      this.serverInto(m, key, state, d.addr, d, d.weight, d.health, o);
+    for (let j = 0; j < dests.length; j++) {
+      const d = dests[j]!;
+      if (taken[j] === 1 || (vs.sorryServer && vs.sorryServer.addr === addrs[j] && vs.sorryServer.port === d.port)) continue;
+      if (!state && this.draining.has(dk(key, addrs[j]!, d.port))) continue;
+      server(addrs[j]!, d, d.weight, undefined);
     }
+    if (n === 0) o.ascii('    servers: []\n');
   }
 
   /**
