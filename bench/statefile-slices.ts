@@ -1,7 +1,7 @@
 // How long uvsd --state-file's write after a batch holds the event loop, in process (no uvsd, no
 // lab): not a test and not in npm test.
 //
-//   node [--expose-gc] dist/bench/statefile-slices.js [--services 10000] [--servers 4] [--runs 5] [--young-empty]
+//   node [--expose-gc] dist/bench/statefile-slices.js [--services 10000] [--servers 4] [--runs 5] [--young-empty] [--checks]
 //
 // A table of --services TCP services x --servers NAT real servers, a ConfigManager and a
 // StateFile wired as uvsd wires them (src/cli/uvsd.ts: the dump in slices of SliceClock's). Each
@@ -11,14 +11,16 @@
 // the longest, how many passed 2 ms, the longest with no collection in it - and the CPU of the
 // whole write, the collections during it, and the heap in use after it. --young-empty (with
 // node --expose-gc): two young collections before each write, so that the batch's garbage and
-// survivors are not collected inside the write's slices: the write's own cost.
+// survivors are not collected inside the write's slices: the write's own cost. --checks: the
+// table is a config of services with a TCP_CHECK each (not run), and each run a reload of it
+// with the weights changed (every service's text made again) instead of the batch.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { rig } from '../test/helpers/harness.js';
-import { ConfigManager } from '../src/control/config.js';
+import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { StateFile, type StateDump } from '../src/control/statefile.js';
 import { plainSlicer } from '../src/control/slices.js';
 import { native } from '../src/datapath/port.js';
@@ -32,6 +34,7 @@ const { values } = benchArgs(import.meta.url, {
     servers: { type: 'string', default: '4' },
     runs: { type: 'string', default: '5' },
     'young-empty': { type: 'boolean', default: false },
+    checks: { type: 'boolean', default: false },
   },
 });
 const services = Number(values.services);
@@ -44,13 +47,26 @@ async function main(): Promise<void> {
   const r = rig({ addrs: ['10.0.0.1/8'], destMax: services * servers + 8 });
   const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
   r.ctl.config = cm;
-  const items: unknown[] = [];
-  for (let s = 0; s < services; s++) {
-    const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
-    items.push({ verb: 'addService', args: { ...service, sched: 'wlc' } });
-    for (let i = 0; i < servers; i++) items.push({ verb: 'addDest', args: { service, addr: `10.${2 + i}.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat', weight: 1 } });
+  /** The table as a config file whose servers have weight w, with health checks. */
+  const config = (w: number): string => {
+    const lines = ['services:'];
+    for (let s = 0; s < services; s++) {
+      lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp }] }, servers: [`);
+      for (let i = 0; i < servers; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${i === 0 ? w : 1} },`);
+      lines.push('    ] }');
+    }
+    return `${lines.join('\n')}\n`;
+  };
+  if (values.checks) cm.apply(parseConfig(config(1), 'bench.yaml'), false);
+  else {
+    const items: unknown[] = [];
+    for (let s = 0; s < services; s++) {
+      const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+      items.push({ verb: 'addService', args: { ...service, sched: 'wlc' } });
+      for (let i = 0; i < servers; i++) items.push({ verb: 'addDest', args: { service, addr: `10.${2 + i}.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat', weight: 1 } });
+    }
+    r.ctl.call('batch', { items });
   }
-  r.ctl.call('batch', { items });
   // As uvsd's (src/cli/uvsd.ts).
   const dump: StateDump = async (header, sliced, out) => {
     if (!sliced) return cm.dumpInto(header, true, out);
@@ -73,13 +89,15 @@ async function main(): Promise<void> {
   const longest: number[] = [];
   for (let run = 0; run <= runs; run++) {
     // Every service changed (a weight of its first server), in one piece: not measured.
-    const edits = [];
-    for (let s = 0; s < services; s++) {
-      const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
-      edits.push({ verb: 'editDest', args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat', weight: 2 + (run % 5) } });
+    if (values.checks) cm.apply(parseConfig(config(2 + (run % 5)), 'bench.yaml'), false);
+    else {
+      const edits = [];
+      for (let s = 0; s < services; s++) {
+        const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+        edits.push({ verb: 'editDest', args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat', weight: 2 + (run % 5) } });
+      }
+      r.ctl.call('batch', { items: edits });
     }
-    r.ctl.call('batch', { items: edits });
-    edits.length = 0;
     await new Promise((res) => setTimeout(res, 200));
     if (values['young-empty']) {
       const gc = (globalThis as { gc?: (o: { type: string }) => void }).gc;
