@@ -10,6 +10,7 @@
         "native/ring.cc",
         "native/steer.cc",
         "native/rx.cc",
+        "native/probe.cc",
         "native/uring.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

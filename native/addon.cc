@@ -144,6 +144,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("rxStart", Napi::Function::New(env, RxStart, "rxStart"));
+  exports.Set("probeOpen", Napi::Function::New(env, ProbeOpen, "probeOpen"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("uringAttach", Napi::Function::New(env, UringAttach, "uringAttach"));
   exports.Set("prepareTable", Napi::Function::New(env, PrepareTable, "prepareTable"));

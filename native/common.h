@@ -100,6 +100,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value RxStart(const Napi::CallbackInfo& info);
+Napi::Value ProbeOpen(const Napi::CallbackInfo& info);
 Napi::Value PrepareTable(const Napi::CallbackInfo& info);
 Napi::Value UringAttach(const Napi::CallbackInfo& info);
 Napi::Value OpenPacketRing(const Napi::CallbackInfo& info);

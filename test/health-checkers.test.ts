@@ -2,6 +2,7 @@
 // reason it gives (SSL_GET against an https server with a self-signed test certificate). PING
 // needs a raw ICMP socket (root / CAP_NET_RAW): skipped with the reason otherwise.
 import { test } from 'node:test';
+import { createHook } from 'node:async_hooks';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,6 +12,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
 import { checkDns, dnsQuery } from '../src/health/checkers/dns.js';
@@ -19,13 +21,14 @@ import { hostChecks } from '../src/health/checkers/index.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { checkPing, Pinger } from '../src/health/checkers/ping.js';
 import { checkSmtp } from '../src/health/checkers/smtp.js';
-import { checkTcp } from '../src/health/checkers/tcp.js';
+import { checkTcp, tcpProbeStats } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { RegexMatcher, REGEX_TIME_LIMIT_MS } from '../src/health/regex.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './helpers/tls-cert.js';
+import { allocated } from './helpers/alloc.js';
 import type { CheckSpec, HttpCheck } from '../src/health/types.js';
 
 const LO = '127.0.0.1';
@@ -53,6 +56,145 @@ test('TCP_CHECK: a listening port passes, a closed one fails with ECONNREFUSED',
     assert.match(r.reason, /ECONNREFUSED/);
   } finally {
     srv.close();
+  }
+});
+
+/** A TCP listener on 127.0.0.1 in a child that never accepts (its loop held, backlog 1): past its
+ *  first two connections every SYN goes unanswered, so a connect to it stays under way. */
+async function unansweredPort(): Promise<{ port: number; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, ['-e', `const s = require('net').createServer();
+    s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => { console.log(s.address().port); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); });`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  child.stdout!.destroy(); // its pipe closed now, not when the child ends (the tests count descriptors)
+  return { port, child };
+}
+
+/** The code net.connect's error names (or "connected"): TCP_CHECK's reasons were these before it connected in the addon. */
+function netConnectCode(opts: net.TcpNetConnectOpts): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(opts);
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+test('TCP_CHECK makes no net.Socket: 4,000 checks as uvsd runs them (hostChecks) create no TCPWRAP or TCPCONNECTWRAP and allocate under 2,500 bytes of JS heap each (before: a net.Socket, its connect request and a timer per check, 7,100 bytes)', async () => {
+  // The listener in a child: its accepted sockets are neither this thread's async resources nor its heap.
+  const child = spawn(process.execPath, ['-e', "const s = require('net').createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => console.log(s.address().port));"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  const pinger = new Pinger();
+  const run = hostChecks(pinger);
+  const spec: CheckSpec = { type: 'TCP_CHECK', connectIp: LO, connectPort: port, connectTimeoutMs: 3000, delayLoopMs: 3000, retry: 1, delayBeforeRetryMs: 1000, rise: 1, fall: 1 };
+  const round = async (n: number): Promise<number> => {
+    let ok = 0;
+    for (let i = 0; i < n; i += 64) {
+      const rs = await Promise.all(Array.from({ length: Math.min(64, n - i) }, (_, k) => run(spec, { addr: `10.0.${((i + k) >> 8) & 255}.${(i + k) & 255}`, port: 80 })));
+      ok += rs.filter((r) => r.ok).length;
+    }
+    return ok;
+  };
+  try {
+    assert.equal(await round(2000), 2000, 'warm-up: every check connected');
+    const made = new Map<string, number>();
+    const hook = createHook({ init: (_id, type) => made.set(type, (made.get(type) ?? 0) + 1) }).enable();
+    let ok = 0;
+    const perCheck: number[] = [];
+    try {
+      for (let k = 0; k < 2; k++) perCheck.push(await allocated(async () => { ok += await round(4000); }) / 4000);
+    } finally {
+      hook.disable();
+    }
+    assert.equal(ok, 8000, 'every check connected');
+    assert.deepEqual([made.get('TCPWRAP') ?? 0, made.get('TCPCONNECTWRAP') ?? 0], [0, 0], `async resources made: ${JSON.stringify(Object.fromEntries(made))}`);
+    assert.ok(Math.min(...perCheck) < 2500, `bytes allocated per check: ${perCheck.map(Math.round).join(', ')}`);
+  } finally {
+    pinger.close();
+    child.kill();
+  }
+});
+
+test('TCP_CHECK in the addon: connected, refused, unreachable, bind failures (EADDRNOTAVAIL, EADDRINUSE), timed out and from a fixed bind_port, many at once, leave no descriptor open; the reasons are net.connect\'s; a connect_timeout of a year does not fire early', async () => {
+  const srv = net.createServer((c) => {
+    c.on('error', () => {});
+    c.destroy();
+  });
+  const port = await listen(srv);
+  const silent = await unansweredPort();
+  try {
+    const connected = { ok: true, reason: 'connected' };
+    assert.deepEqual(await checkTcp({ connectTimeoutMs: 1000 }, { ip: LO, port }), connected, 'the first check makes the thread\'s prober (its epoll descriptor)');
+    const fds0 = openFds();
+    const closed = await closedPort();
+    const bindPort = await closedPort();
+    const c = { connectTimeoutMs: 2000 };
+    const cases: Array<[string, Parameters<typeof checkTcp>[0], { ip: string; port: number }, net.TcpNetConnectOpts]> = [
+      ['refused', c, { ip: LO, port: closed }, { host: LO, port: closed }],
+      ['unreachable (multicast)', c, { ip: '224.0.0.1', port: 80 }, { host: '224.0.0.1', port: 80 }],
+      ['bindto not on the host', { ...c, bindto: '203.0.113.7' }, { ip: LO, port }, { host: LO, port, localAddress: '203.0.113.7' }],
+      ['bind_port in use by a listener', { ...c, bindPort: port }, { ip: LO, port }, { host: LO, port, localPort: port }],
+    ];
+    const expected = await Promise.all(cases.map(async ([, , , o]) => {
+      const code = await netConnectCode(o);
+      return code === 'connected' ? connected : { ok: false, reason: `connect ${code}` };
+    }));
+    assert.deepEqual(expected.map((e) => e.reason), ['connect ECONNREFUSED', 'connect ENETUNREACH', 'connect EADDRNOTAVAIL', 'connect EADDRINUSE']);
+    for (let r = 0; r < 3; r++) {
+      const all = await Promise.all([
+        ...Array.from({ length: 40 }, () => checkTcp(c, { ip: LO, port })),
+        ...cases.flatMap(([, spec, target]) => Array.from({ length: 20 }, () => checkTcp(spec, target))),
+        ...Array.from({ length: 30 }, () => checkTcp({ connectTimeoutMs: 150 }, { ip: LO, port: silent.port })),
+        (async () => {
+          for (let i = 0; i < 5; i++) assert.deepEqual(await checkTcp({ ...c, bindPort }, { ip: LO, port }), connected, `round ${r}: check ${i} from bind_port ${bindPort} (reset: no TIME_WAIT)`);
+          return connected;
+        })(),
+      ]);
+      assert.deepEqual(all.slice(0, 40), Array.from({ length: 40 }, () => connected), `round ${r}: connected`);
+      for (const [k, [name]] of cases.entries()) assert.deepEqual(all.slice(40 + 20 * k, 60 + 20 * k), Array.from({ length: 20 }, () => expected[k]), `round ${r}: ${name}`);
+      const slow = all.slice(40 + 20 * cases.length, 70 + 20 * cases.length);
+      assert.ok(slow.every((x) => x.ok || x.reason === 'connect timeout after 150 ms'), JSON.stringify(slow));
+      assert.ok(slow.filter((x) => !x.ok).length >= 28, `round ${r}: timed out: ${slow.filter((x) => !x.ok).length} of 30 (the listener's queue holds 2)`);
+    }
+    // The silent listener's queue is full by now: this connect stays under way.
+    const year = checkTcp({ connectTimeoutMs: 365 * 86_400_000 }, { ip: LO, port: silent.port });
+    assert.equal(await Promise.race([year, new Promise((r) => setTimeout(() => r('in flight'), 300))]), 'in flight', 'a year\'s connect_timeout');
+    silent.child.kill();
+    // Its SYN sent again (1 s after the first) to a port now closed: refused.
+    assert.deepEqual(await year, { ok: false, reason: 'connect ECONNREFUSED' });
+    assert.equal(tcpProbeStats()!.inFlight, 0);
+    assert.equal(openFds(), fds0, 'descriptors open after the checks, as before them');
+  } finally {
+    srv.close();
+    silent.child.kill();
+  }
+});
+
+test('TCP_CHECK in the addon on a worker thread: the worker terminated, or ending with process.exit(), with checks in flight does not abort the process, and their sockets are closed', async () => {
+  const silent = await unansweredPort();
+  try {
+    const fds0 = openFds();
+    for (const end of ['terminate', 'exit'] as const) {
+      const w = new Worker(`
+        const { parentPort } = require('node:worker_threads');
+        import(${JSON.stringify(new URL('../src/health/checkers/tcp.js', import.meta.url).href)}).then(({ checkTcp, tcpProbeStats }) => {
+          for (let i = 0; i < 20; i++) checkTcp({ connectTimeoutMs: 60000 }, { ip: '127.0.0.1', port: ${silent.port} });
+          parentPort.postMessage(tcpProbeStats().inFlight);
+          if (${JSON.stringify(end)} === 'exit') setTimeout(() => process.exit(3), 50);
+        });`, { eval: true });
+      const inFlight = await new Promise((resolve) => w.once('message', resolve));
+      assert.equal(inFlight, 20, end);
+      assert.ok(openFds() >= fds0 + 21, `${end}: the worker's sockets and epoll descriptor open`);
+      const code = end === 'terminate' ? await w.terminate() : await new Promise((resolve) => w.once('exit', resolve));
+      assert.equal(code, end === 'terminate' ? 1 : 3);
+      assert.equal(openFds(), fds0, `${end}: the worker's descriptors closed with it`);
+    }
+  } finally {
+    silent.child.kill();
   }
 });
 

@@ -69,6 +69,18 @@ export interface RxHandle {
   stats(): { wakes: number; frames: number };
 }
 
+/** A prober's connects (native/probe.cc): TCP_CHECK without a net.Socket. */
+export interface ProbeHandle {
+  /** A non-blocking connect to dst:dstPort (IPv4 uint32, host order), from src:srcPort (bound
+   *  first, SO_REUSEADDR, as net.connect's localAddress/localPort) unless src is -1; given up after
+   *  timeoutMs (below 1: 1 ms; Infinity: never). Returns the probe's slot (>= 0), whose result
+   *  comes to onResults, or -errno when it failed at once (socket(), bind(), connect()). */
+  connect(dst: number, dstPort: number, src: number, srcPort: number, timeoutMs: number): number;
+  /** Every socket closed, no more results (those in flight are dropped); connect() then returns -EBADF. */
+  close(): void;
+  stats(): { inFlight: number; slots: number; started: number; connected: number; failed: number; timedOut: number };
+}
+
 export interface Native {
   openTap(name: string, opts: TapOptions): TapInfo;
   openPacket(ifname: string): PacketInfo;
@@ -81,6 +93,11 @@ export interface Native {
   /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
     onBatch: (count: number) => void, budget?: number, clock?: Float64Array): RxHandle;
+  /** A prober for TCP connects: each result is written into `results` as a [slot, code] pair (code
+   *  0 connected, an errno > 0, -1 timed out; the socket already closed, with a reset when it was
+   *  connected from a fixed srcPort), and onResults(count) called once per readiness event or
+   *  timer expiry (count <= results.length / 2). Throws when its epoll fd cannot be made. */
+  probeOpen(results: Int32Array, onResults: (count: number) => void): ProbeHandle;
   close(fd: number): void;
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
