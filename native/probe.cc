@@ -190,7 +190,13 @@ bool Deliver(Prober* p) {
 // which the kernel queues again each time it tells libuv of it, may come before the listener's.
 void OnReady(uv_poll_t* h, int status, int /*events*/) {
   Prober* p = static_cast<Prober*>(h->data);
-  if (p->stopped || status < 0) return;  // an epoll fd has no error of its own: libuv polls it again
+  if (p->stopped) return;
+  if (status < 0) {
+    // libuv stopped the handle on an error (an epoll fd has none of its own): poll again, or every
+    // connect under way would end only by its timeout.
+    uv_poll_start(&p->poll, UV_READABLE, OnReady);
+    return;
+  }
   size_t have = p->ready.size();
   if (have >= kEventsPerTurn) return;  // libuv polled again within this turn: the rest wait for the next
   p->ready.resize(kEventsPerTurn);

@@ -93,10 +93,12 @@ export interface Native {
   /** Polls fd in Node's loop and calls onBatch(count) with frames laid out as for readBatch. */
   rxStart(fd: number, buf: Buffer, stride: number, lens: Uint32Array, max: number,
     onBatch: (count: number) => void, budget?: number, clock?: Float64Array): RxHandle;
-  /** A prober for TCP connects: each result is written into `results` as a [slot, code] pair (code
-   *  0 connected, an errno > 0, -1 timed out; the socket already closed, with a reset when it was
-   *  connected from a fixed srcPort), and onResults(count) called once per readiness event or
-   *  timer expiry (count <= results.length / 2). Throws when its epoll fd cannot be made. */
+  /** A prober for TCP connects (native/probe.cc): each result is written into `results` as a
+   *  [slot, code] pair (code 0 connected, an errno > 0, -1 timed out; the socket already closed,
+   *  with a reset when it was connected from a fixed srcPort), and onResults(count) called once a
+   *  turn of the loop for the connects that ended (128 at most; the rest the next turn) and once
+   *  when deadlines pass (count <= results.length / 2: more calls when more). Throws when its
+   *  epoll fd cannot be made. */
   probeOpen(results: Int32Array, onResults: (count: number) => void): ProbeHandle;
   close(fd: number): void;
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
