@@ -215,3 +215,17 @@ test('/status.json written with no string per server (addresses and numbers as d
   assert.deepEqual(st[3]!.dests.map((d) => [d.addr, d.removed, d.reason]), [0, 1, 2, 3].map((j) => [at(3, j)[0], false, ['x', 'y', '', ''][j]]));
   assert.equal(st[5]!.fwmark, 4_000_000_000);
 });
+
+test('/status.json of 1,000 services x 4 servers checked by a HealthManager allocates under 250 bytes per server outside the writer\'s own frame (410-440 on 2026-12-06 before: HealthManager.entriesOf\'s generator, an entry and an iterator result per server and quorumOf\'s object per service; the view now writes them into the writer\'s reused rows: entriesInto, quorumInto); its text is the one JSON.stringify makes of the objects', (t) => {
+  const services = 1000;
+  const servers = 4;
+  const child = fileURLToPath(new URL('./helpers/status-health-alloc-child.js', import.meta.url));
+  const r = JSON.parse(execFileSync(process.execPath, ['--expose-gc', child, String(services), String(servers)], { encoding: 'utf8', timeout: 120_000 })) as { heap: number; bytes: number; same: boolean; services: number };
+  const per = r.heap / (services * servers);
+  t.diagnostic(`${r.bytes} bytes of JSON; ${Math.round(r.heap / 1024)} KiB allocated outside the writer's frame (the least of three), ${Math.round(per)} bytes per server`);
+  assert.equal(r.services, services, 'the manager put its services in the table');
+  assert.ok(r.bytes > services * servers * 300, 'the whole status written');
+  assert.ok(r.same, 'the written text is the objects\' JSON');
+  // 120-170 bytes after, 410-440 before (least of three each, load 6-10).
+  assert.ok(per < 250, `a /status.json allocated ${Math.round(per)} bytes per server outside the writer's frame`);
+});

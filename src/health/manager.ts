@@ -1464,6 +1464,37 @@ export class HealthManager {
     }
   }
 
+  /**
+   * One service's checked servers, by serviceId, written into the caller's rows (a row made where
+   * `rows` has none yet: the caller keeps them for the next service), as entriesOf lists them; how
+   * many, -1: no such service (HealthView.entriesInto: /status.json's writer, no object per server).
+   */
+  entriesInto(id: string, rows: HealthEntry[]): number {
+    const vs = this.vsById.get(id);
+    if (vs === undefined) return -1;
+    const suspended = this.suspendState(vs);
+    let n = 0;
+    for (let r = 0; r < vs.rs.length; r++) {
+      const rs = vs.rs[r]!;
+      if (rs.checkers.length === 0) continue;
+      this.entryRow((rows[n++] ??= {} as HealthEntry), vs, rs, suspended);
+    }
+    return n;
+  }
+
+  /** A checked server's entry written into row (entriesInto, entryCursor). */
+  private entryRow(row: HealthEntry, vs: VsState, rs: RsState, suspended: boolean): void {
+    row.service = vs.key;
+    row.addr = rs.spec.addr;
+    row.port = rs.spec.port;
+    row.state = rs.alive ? 'up' : 'down';
+    row.reason = rs.reason;
+    row.weight = this.weightOf(rs);
+    row.inhibit = rs.spec.inhibitOnFailure;
+    row.since = Math.round(this.clock.wall() - (this.clock.now() - rs.since));
+    row.suspended = suspended ? true : undefined;
+  }
+
   /** Every checker of every checked real server: its verdict and attempts (uvs_health_check_* metrics). */
   checkerStats(): CheckerStat[] {
     return [...this.eachCheckerStat()];
@@ -1542,6 +1573,30 @@ export class HealthManager {
     return vs === undefined ? undefined : this.quorumOfVs(vs);
   }
 
+  /**
+   * One service's quorum, by serviceId, written into the caller's row (HealthView.quorumInto): its
+   * fields as quorumOf's, sorry and suspended undefined where quorumOf's has none; false: no such service.
+   */
+  quorumInto(id: string, row: HealthQuorum): boolean {
+    const vs = this.vsById.get(id);
+    if (vs === undefined) return false;
+    this.quorumRow(row, vs);
+    return true;
+  }
+
+  /** A service's quorum written into row (quorumInto, quorumCursor). */
+  private quorumRow(row: HealthQuorum, vs: VsState): void {
+    const s = vs.spec.sorryServer;
+    row.service = vs.key;
+    row.up = vs.quorumUp;
+    row.aliveWeight = this.aliveWeight(vs);
+    row.quorum = vs.spec.quorum;
+    row.hysteresis = vs.spec.hysteresis;
+    row.sorryIn = vs.sorryIn;
+    row.sorry = s === undefined ? undefined : `${s.addr}:${s.port}`;
+    row.suspended = this.suspendState(vs) ? true : undefined;
+  }
+
   private quorumOfVs(vs: VsState): HealthQuorum {
     const s = vs.spec.sorryServer;
     const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
@@ -1567,15 +1622,7 @@ export class HealthManager {
         while (r < vs.rs.length) {
           const rs = vs.rs[r++]!;
           if (rs.checkers.length === 0) continue;
-          row.service = vs.key;
-          row.addr = rs.spec.addr;
-          row.port = rs.spec.port;
-          row.state = rs.alive ? 'up' : 'down';
-          row.reason = rs.reason;
-          row.weight = this.weightOf(rs);
-          row.inhibit = rs.spec.inhibitOnFailure;
-          row.since = Math.round(this.clock.wall() - (this.clock.now() - rs.since));
-          row.suspended = suspended ? true : undefined;
+          this.entryRow(row, vs, rs, suspended);
           return true;
         }
       }
@@ -1618,16 +1665,7 @@ export class HealthManager {
     let v = 0;
     return (row) => {
       if (v >= vss.length) return false;
-      const vs = vss[v++]!;
-      const s = vs.spec.sorryServer;
-      row.service = vs.key;
-      row.up = vs.quorumUp;
-      row.aliveWeight = this.aliveWeight(vs);
-      row.quorum = vs.spec.quorum;
-      row.hysteresis = vs.spec.hysteresis;
-      row.sorryIn = vs.sorryIn;
-      row.sorry = s === undefined ? undefined : `${s.addr}:${s.port}`;
-      row.suspended = this.suspendState(vs) ? true : undefined;
+      this.quorumRow(row, vss[v++]!);
       return true;
     };
   }

@@ -258,17 +258,31 @@ class CheckedServers {
   /** The service's entries (none: undefined) in their order. */
   fill(list: Iterable<HealthEntry> | undefined): void {
     this.n = 0;
-    if (list === undefined) return;
-    for (const e of list) {
-      const i = this.n++;
-      if (i === this.ip.length) this.grow();
-      this.ents[i] = e;
-      // A port a table server's text can have (an integer up to 65535), else the entry matches none.
-      const port = Number.isInteger(e.port) && e.port >= 0 && e.port <= 0xffff ? e.port : -1;
-      this.ip[i] = port < 0 ? -1 : ipAt(e.addr, 0, e.addr.length);
-      this.port[i] = port;
-      this.state[i] = 0;
-    }
+    if (list !== undefined) for (const e of list) this.add(e);
+    this.index();
+  }
+
+  /** The service's entries as rows[0..n) (HealthView.entriesInto's; n < 0: none), in their order; the rows are the caller's, read until clear(). */
+  fillRows(rows: readonly HealthEntry[], n: number): void {
+    this.n = 0;
+    for (let i = 0; i < n; i++) this.add(rows[i]!);
+    this.index();
+  }
+
+  private add(e: HealthEntry): void {
+    const i = this.n++;
+    if (i === this.ip.length) this.grow();
+    this.ents[i] = e;
+    // A port a table server's text can have (an integer up to 65535), else the entry matches none.
+    const port = Number.isInteger(e.port) && e.port >= 0 && e.port <= 0xffff ? e.port : -1;
+    this.ip[i] = port < 0 ? -1 : ipAt(e.addr, 0, e.addr.length);
+    this.port[i] = port;
+    this.state[i] = 0;
+  }
+
+  /** The slots of the entries added. */
+  private index(): void {
+    if (this.n === 0) return;
     let size = this.slots.length;
     while (size < this.n * 2) size *= 2;
     if (size !== this.slots.length) this.slots = new Int32Array(size);
@@ -390,10 +404,22 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
   let quorumFor: (id: string) => HealthQuorum | undefined;
   /** A service's checked servers, in the health checks' order. */
   let entriesOf: (id: string) => Iterable<HealthEntry> | undefined;
+  // write()'s: the same into objects it reuses for every service where the view can (entriesInto,
+  // quorumInto: no object per server nor service); kept out of write() itself, whose code V8
+  // optimises whole (its numbers unboxed) only while it stays small.
+  let quorumInto = (id: string): HealthQuorum | undefined => quorumFor(id);
+  let fillChecked = (id: string, mine: CheckedServers): void => mine.fill(entriesOf(id));
   if (health?.entriesOf !== undefined && health.quorumOf !== undefined) {
     const view = health;
     quorumFor = (id) => view.quorumOf!(id);
     entriesOf = (id) => view.entriesOf!(id);
+    if (view.entriesInto !== undefined && view.quorumInto !== undefined) {
+      const rows: HealthEntry[] = [];
+      // quorumOf's field order (jsonFields writes them in it).
+      const qrow: HealthQuorum = { service: { proto: 'tcp', addr: '', port: 0 }, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorryIn: false, sorry: undefined, suspended: undefined };
+      quorumInto = (id) => (view.quorumInto!(id, qrow) ? qrow : undefined);
+      fillChecked = (id, mine) => mine.fillRows(rows, view.entriesInto!(id, rows));
+    }
   } else {
     const quorums = new Map<string, HealthQuorum>();
     for (const q of quorumsOf(health)) {
@@ -508,8 +534,8 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       let q: HealthQuorum | undefined;
       if (health !== undefined) {
         const id = serviceIdOf(s);
-        q = quorumFor(id);
-        mine.fill(entriesOf(id));
+        q = quorumInto(id);
+        fillChecked(id, mine);
       }
       const sorryKey = serverKeyOf(q?.sorry);
       if (!first) out.text(',');

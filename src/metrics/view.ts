@@ -101,6 +101,17 @@ export interface HealthView {
    */
   entriesOf?(id: string): Iterable<HealthEntry> | undefined;
   quorumOf?(id: string): HealthQuorum | undefined;
+  /**
+   * entriesOf and quorumOf written into the caller's objects (kept by it from one service to the
+   * next): entriesInto writes the service's checked servers into rows[0..n) (making a row where
+   * `rows` has none yet) and returns n, -1 for no such service; quorumInto writes its quorum into
+   * row (every field, sorry and suspended undefined where quorumOf's has none) and says whether it
+   * has one. With these and entriesOf, quorumOf, /status.json's writer makes no object per server
+   * or service: an entry and its generator's result per server and a quorum per service were 8.5 MB
+   * a /status.json at 10,000 services x 4 checked servers until 2026-12-06.
+   */
+  entriesInto?(id: string, rows: HealthEntry[]): number;
+  quorumInto?(id: string, row: HealthQuorum): boolean;
   /** The check slots and the checks waiting for one (uvs_health_checks_waiting, ...). */
   queue?(): HealthQueue | undefined;
   /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */

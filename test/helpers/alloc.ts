@@ -93,14 +93,16 @@ export function frameBatch(count: number, o: { stride?: number; pre?: number; vh
   };
 }
 
-interface HeapNode { callFrame: { url: string }; selfSize: number; children: HeapNode[] }
+interface HeapNode { callFrame: { url: string; functionName: string }; selfSize: number; children: HeapNode[] }
 
 /**
  * Bytes fn() allocates on the JS heap (V8's sampling heap profiler every 1 KiB, collected objects
- * included), but those allocated in code whose script URL `skip` names.
+ * included), but those allocated in code whose script URL `skip` names, and those a function
+ * `self` names allocated itself (not in what it calls).
  */
-export async function allocated(fn: () => Promise<unknown>, skip?: (url: string) => boolean): Promise<number> {
-  const total = (n: HeapNode): number => (skip?.(n.callFrame.url) ? 0 : n.children.reduce((s, c) => s + total(c), n.selfSize));
+export async function allocated(fn: () => Promise<unknown>, skip?: (url: string) => boolean, self?: (url: string, name: string) => boolean): Promise<number> {
+  const total = (n: HeapNode): number => (skip?.(n.callFrame.url) ? 0
+    : n.children.reduce((s, c) => s + total(c), self?.(n.callFrame.url, n.callFrame.functionName) ? 0 : n.selfSize));
   const s = new Session();
   s.connect();
   try {

@@ -100,6 +100,21 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
       const mine = byService.get(id);
       return mine === undefined ? undefined : quorum(mine[0]!);
     },
+    // The same written into the caller's rows (as HealthManager.entriesInto, quorumInto).
+    entriesInto: (id, rows) => {
+      const mine = byService.get(id);
+      if (mine === undefined) return -1;
+      for (let i = 0; i < mine.length; i++) fillEntry((rows[i] ??= {} as HealthEntry), mine[i]!).suspended = undefined;
+      return mine.length;
+    },
+    quorumInto: (id, row) => {
+      const mine = byService.get(id);
+      if (mine === undefined) return false;
+      fillQuorum(row, mine[0]!);
+      row.sorry = undefined;
+      row.suspended = undefined;
+      return true;
+    },
     *eachCheckerStat() {
       for (const x of rs) yield fillChecker({} as CheckerStat, x);
     },
