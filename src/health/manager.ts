@@ -1477,7 +1477,7 @@ export class HealthManager {
     for (let r = 0; r < vs.rs.length; r++) {
       const rs = vs.rs[r]!;
       if (rs.checkers.length === 0) continue;
-      this.entryRow((rows[n++] ??= {} as HealthEntry), vs, rs, suspended);
+      this.entryRow((rows[n++] ??= { service: vs.key, addr: '', port: 0, state: 'up', reason: '', weight: 0, inhibit: false, since: 0, suspended: undefined }), vs, rs, suspended);
     }
     return n;
   }

@@ -404,9 +404,9 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
   let quorumFor: (id: string) => HealthQuorum | undefined;
   /** A service's checked servers, in the health checks' order. */
   let entriesOf: (id: string) => Iterable<HealthEntry> | undefined;
-  // write()'s: the same into objects it reuses for every service where the view can (entriesInto,
-  // quorumInto: no object per server nor service); kept out of write() itself, whose code V8
-  // optimises whole (its numbers unboxed) only while it stays small.
+  // write()'s: the same, into rows reused for every service where the view can (entriesInto,
+  // quorumInto: no entry object per server, no quorum object per service); set here, so that
+  // write() only calls them.
   let quorumInto = (id: string): HealthQuorum | undefined => quorumFor(id);
   let fillChecked = (id: string, mine: CheckedServers): void => mine.fill(entriesOf(id));
   if (health?.entriesOf !== undefined && health.quorumOf !== undefined) {

@@ -104,7 +104,7 @@ export function bigHealthTable(services: number, servers = 3): BigTable {
     entriesInto: (id, rows) => {
       const mine = byService.get(id);
       if (mine === undefined) return -1;
-      for (let i = 0; i < mine.length; i++) fillEntry((rows[i] ??= {} as HealthEntry), mine[i]!).suspended = undefined;
+      for (let i = 0; i < mine.length; i++) fillEntry((rows[i] ??= { service: mine[i]!.service, addr: '', port: 0, state: 'up', reason: '', weight: 0, inhibit: false, since: 0, suspended: undefined }), mine[i]!).suspended = undefined;
       return mine.length;
     },
     quorumInto: (id, row) => {
