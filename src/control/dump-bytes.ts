@@ -8,6 +8,7 @@
 // batch or a reload that changed every service of 10,000, 8-10 young collections fell inside the
 // dump's slices (docs/performance.md).
 
+import { putDigits } from '../metrics/bytes.js';
 import type { Steps } from './slices.js';
 
 /** Where a service's text is written (DumpOut.serviceStart): ASCII text, integers and IPv4 addresses as digits, any string as UTF-8. */
@@ -110,13 +111,7 @@ class ByteSet implements ByteOut {
     }
     let digits = 1;
     for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-    const b = this.room(digits);
-    let at = (this.at += digits);
-    let x = n;
-    do {
-      b[--at] = 48 + (x % 10);
-      x = Math.floor(x / 10);
-    } while (x > 0);
+    this.at = putDigits(this.room(digits), this.at, n);
   }
 
   ip(v: number): void {
