@@ -8,7 +8,7 @@
 // batch or a reload that changed every service of 10,000, 8-10 young collections fell inside the
 // dump's slices (docs/performance.md).
 
-import { putDigits } from '../metrics/bytes.js';
+import { putDigits, putIp } from '../metrics/bytes.js';
 import type { Steps } from './slices.js';
 
 /** Where a service's text is written (DumpOut.serviceStart): ASCII text, integers and IPv4 addresses as digits, any string as UTF-8. */
@@ -115,13 +115,7 @@ class ByteSet implements ByteOut {
   }
 
   ip(v: number): void {
-    this.int(v >>> 24);
-    this.ascii('.');
-    this.int((v >>> 16) & 255);
-    this.ascii('.');
-    this.int((v >>> 8) & 255);
-    this.ascii('.');
-    this.int(v & 255);
+    this.at = putIp(this.room(15), this.at, v); // at most 15 bytes: 255.255.255.255
   }
 
   str(s: string): void {
