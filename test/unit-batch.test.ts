@@ -358,3 +358,55 @@ test('orderForSlices holds the deletions of 10,000 services whose servers share 
   assert.equal(first, 1, 'the first service\'s deletion held until its addition');
   assert.ok(most - before < 128 * 1024, `the large-object space grew by ${most - before} bytes while the operations were ordered`);
 });
+
+test('a sliced batch of 10,000 services (each its own VIP and NAT server) makes the datapath\'s lookup tables large enough before its operations, each piece in a slice of its own: no slice that applies operations grows a table (the services\' map, the VIPs\' and local addresses\', the servers\' pins, the per-service counts: before, all at the operation that passed 4,096 or 8,192)', async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 10_064 });
+  const its: { verb: string; args: Record<string, unknown> }[] = [];
+  for (let s = 0; s < 10_000; s++) {
+    const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+    its.push({ verb: 'addService', args: { ...service, sched: 'wlc' } });
+    its.push({ verb: 'addDest', args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat' } });
+  }
+  // The tables' typed arrays (those a growth makes: a larger table's, the per-service counts'), in bytes.
+  const dp = r.dp as unknown as { svcMap: object; link: { localMap: object; vipMap: object; neigh: { pins: object } }; counters: object };
+  const tables = [dp.svcMap, dp.link.localMap, dp.link.vipMap, dp.link.neigh.pins, dp.counters];
+  const bytes = (): number => {
+    let n = 0;
+    for (const t of tables) {
+      for (const v of Object.values(t)) {
+        if (ArrayBuffer.isView(v)) n += v.byteLength;
+        else if (Array.isArray(v)) for (const x of v) if (ArrayBuffer.isView(x)) n += x.byteLength;
+      }
+    }
+    return n;
+  };
+  // Each slice (Control.held marks its end): the bytes the tables grew by and the batch's operations applied in it.
+  const slices: { grew: number; ops: number }[] = [];
+  let ops = 0;
+  let b0 = bytes();
+  const first = b0;
+  const apply = r.dp.apply.bind(r.dp);
+  r.dp.apply = (list: readonly DpOp[]) => {
+    for (const o of list) if (o.op === 'addService' || o.op === 'addDest') ops++;
+    apply(list);
+  };
+  const ctl = r.ctl as unknown as { held: (verb: string, ms: number, cpuMs: number) => void };
+  const held = ctl.held;
+  ctl.held = function (this: unknown, verb: string, ms: number, cpuMs: number) {
+    const b = bytes();
+    slices.push({ grew: Math.max(0, b - b0), ops });
+    b0 = b;
+    ops = 0;
+    held.call(this, verb, ms, cpuMs);
+  };
+  try {
+    await r.ctl.callAsync('batch', { items: its });
+  } finally {
+    delete (ctl as { held?: unknown }).held;
+  }
+  assert.equal(r.ctl.list().services.length, 10_000);
+  assert.ok(bytes() - first > 1_000_000, `the tables grew by ${bytes() - first} bytes`);
+  const mixed = slices.filter((s) => s.grew > 0 && s.ops > 0);
+  assert.deepEqual(mixed, [], `${mixed.length} of ${slices.length} slices applied operations and grew the tables (bytes grown, operations): ${mixed.map((s) => `${s.grew} B with ${s.ops}`).join(', ')}`);
+  assert.ok(slices.some((s) => s.grew > 0), 'the tables grew in slices of their own');
+});

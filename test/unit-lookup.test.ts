@@ -40,6 +40,48 @@ test('U32PairMap agrees with a Map under random set/delete (growth and backward-
   );
 });
 
+test('U32PairMap reserve(): pieces of room (one array each, a move in progress gone on) between random set/delete agree with a Map; once reserve() says it is done the entries asked for go in without growing', () => {
+  const reserveOp = fc.record({ kind: fc.constant('reserve' as const), n: fc.integer({ min: 0, max: 300 }) });
+  fc.assert(
+    fc.property(fc.array(fc.oneof(op, reserveOp), { maxLength: 400 }), (ops) => {
+      const m = new U32PairMap();
+      const ref = new Map<string, number>();
+      const name = ([a, b]: [number, number]) => `${a | 0}/${b}`;
+      for (const o of ops) {
+        if (o.kind === 'set') {
+          m.set(o.k[0], o.k[1], o.v);
+          ref.set(name(o.k), o.v);
+        } else if (o.kind === 'del') {
+          assert.equal(m.delete(o.k[0], o.k[1]), ref.delete(name(o.k)));
+        } else {
+          const fit = m.fits(o.n);
+          assert.equal(m.reserve(o.n), !fit, 'a piece done exactly when the entries do not fit yet');
+        }
+        assert.equal(m.count, ref.size);
+        for (const [k, v] of ref) {
+          const [a, b] = k.split('/').map(Number) as [number, number];
+          assert.equal(m.get(a, b), v);
+        }
+      }
+    }),
+    { numRuns: 200 },
+  );
+  const m = new U32PairMap();
+  let pieces = 0;
+  while (m.reserve(5000)) pieces++;
+  assert.equal(pieces, 4, 'three arrays, then the switch');
+  assert.ok(m.fits(5000));
+  const grow = (m as unknown as { grow: () => void }).grow;
+  let grows = 0;
+  (m as unknown as { grow: () => void }).grow = function (this: U32PairMap) {
+    grows++;
+    grow.call(this);
+  };
+  for (let i = 0; i < 5000; i++) m.set(i, i, i);
+  for (let i = 0; i < 5000; i++) assert.equal(m.get(i, i), i);
+  assert.equal(grows, 0);
+});
+
 test('U32PairMap: 10,000 inserts, then every other one deleted', () => {
   const m = new U32PairMap();
   for (let i = 0; i < 10_000; i++) m.set(0xc0a80000 + i, 80, i);

@@ -269,6 +269,17 @@ export class Counters {
     this.svcNoDest[id] = 0;
   }
 
+  /**
+   * Room for service ids below `ids` made ahead (a batch that adds them, before its apply: the
+   * copy not in a piece with other work); returns whether the array grew. Not for a worker's
+   * counters, whose arrays the main thread sends (DatapathGroup.apply).
+   */
+  reserveSvc(ids: number): boolean {
+    if (ids <= this.svcNoDest.length) return false;
+    this.useSvc(f64(svcSlotsFor(ids - 1, this.svcNoDest.length), this.shared));
+    return true;
+  }
+
   /** Count per service into `to` (at least as long) from now on, with the counts so far. */
   useSvc(to: Float64Array): void {
     to.set(this.svcNoDest);

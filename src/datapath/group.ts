@@ -512,6 +512,8 @@ export class DatapathGroup implements Workers {
     // workers' per-service arrays comes with larger ones (each worker copies its counts over).
     let top = -1;
     for (const o of ops) {
+      // (a reserve: room for its ids made now, not with the batch's operations)
+      if (o.op === 'reserve') top = Math.max(top, o.ids - 1);
       if (o.op !== 'addService') continue;
       this.svcAdded[o.id] = seq;
       top = Math.max(top, o.id);

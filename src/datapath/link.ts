@@ -142,6 +142,21 @@ export class Link {
     return countUp(this.localMap, ip);
   }
 
+  /** The local addresses' count with `vips` VIPs (those not VIPs now, plus vips). */
+  private localsWith(vips: number): number {
+    return this.localMap.count + Math.max(0, vips - this.vipMap.count);
+  }
+
+  /** One piece of room for `vips` VIPs in the address tables (U32PairMap.reserve); whether it did something. */
+  reserve(vips: number): boolean {
+    return this.vipMap.reserve(vips) || this.localMap.reserve(this.localsWith(vips));
+  }
+
+  /** Whether `vips` VIPs fit in the address tables without their growing. */
+  fits(vips: number): boolean {
+    return this.vipMap.fits(vips) && this.localMap.fits(this.localsWith(vips));
+  }
+
   /** One user of ip fewer; the address is no longer answered for when none is left. */
   delLocal(ip: number, vip = false): void {
     if (vip) countDown(this.vipMap, ip);

@@ -224,6 +224,16 @@ export class NeighTable {
     }
   }
 
+  /** One piece of room for `servers` pinned addresses (U32PairMap.reserve); whether it did something. */
+  reserve(servers: number): boolean {
+    return this.pins.reserve(servers);
+  }
+
+  /** Whether `servers` pinned addresses fit without the pins' table growing. */
+  fits(servers: number): boolean {
+    return this.pins.fits(servers);
+  }
+
   /** The timer's share of the pins' move into a larger table (U32PairMap.settle). */
   settle(): void {
     this.pins.settle();

@@ -38,6 +38,13 @@ export type DpOp =
       synproxy: boolean;
     }
   | { op: 'delService'; id: number }
+  /**
+   * Room made ahead in the lookup tables for a table of about this size (a sliced batch, before
+   * its operations: Control.batchInSlices): services, service ids below `ids`, distinct VIPs and
+   * real server addresses. One piece of the work per op (one array made; Datapath.hasRoom says
+   * when none is left); a hint only: the tables still grow by themselves past it.
+   */
+  | { op: 'reserve'; services: number; ids: number; vips: number; rips: number }
   | {
       op: 'addDest';
       svc: number;

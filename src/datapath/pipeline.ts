@@ -518,6 +518,8 @@ export class Datapath implements Output {
   readonly workers: number;
   /** Workers: which one this is. */
   readonly workerIndex: number;
+  /** One of uvsd --workers' threads: its per-service counts are arrays the main thread sends (DatapathGroup.apply). */
+  private readonly inWorker: boolean;
   /** Workers: the frame being processed was handed over by another worker (not read from the TAP). */
   handedIn = false;
   /** Workers: each worker's live F_STRAY entries (shared; this one writes only its own slot). While
@@ -563,6 +565,7 @@ export class Datapath implements Output {
   constructor(opts: DatapathOptions, sink: FrameSink, clock: () => number = () => performance.now()) {
     this.clock = clock;
     const shared = opts.worker !== undefined;
+    this.inWorker = shared;
     this.counters = new Counters(shared);
     this.noDecap = noDecapRing(shared);
     this.workers = opts.worker?.count ?? 1;
@@ -2365,6 +2368,22 @@ export class Datapath implements Output {
     }
   }
 
+  /**
+   * One piece of the room a DpOp reserve asks for (one array made, or a move into a larger table
+   * gone on): the services' lookup, the per-service counts (not a worker's: DatapathGroup sends
+   * those), the VIPs and local addresses, the real servers' pins. Returns whether it did something.
+   */
+  private reserve(r: Extract<DpOp, { op: 'reserve' }>): boolean {
+    return this.svcMap.reserve(r.services) || (!this.inWorker && this.counters.reserveSvc(r.ids)) ||
+      this.link.reserve(r.vips) || this.link.neigh.reserve(r.rips);
+  }
+
+  /** Whether the tables hold what reserve op r asks for without growing (Control.batchInSlices applies it until they do). */
+  hasRoom(r: Extract<DpOp, { op: 'reserve' }>): boolean {
+    return this.svcMap.fits(r.services) && (this.inWorker || r.ids <= this.counters.svcNoDest.length) &&
+      this.link.fits(r.vips) && this.link.neigh.fits(r.rips);
+  }
+
   private apply1(op: DpOp): void {
     const dt = this.dt;
     switch (op.op) {
@@ -2413,6 +2432,9 @@ export class Datapath implements Output {
         }
         return;
       }
+      case 'reserve':
+        this.reserve(op);
+        return;
       case 'delService': {
         const svc = this.svc(op.id);
         svc.scheduler.done?.(svc, dt);
