@@ -13,22 +13,26 @@ const op = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), k: key, v: fc.integer({ min: 0, max: 1000 }) }),
   fc.record({ kind: fc.constant('del' as const), k: key }),
 );
+type Op = { kind: 'set'; k: [number, number]; v: number } | { kind: 'del'; k: [number, number] };
+const name = ([a, b]: [number, number]) => `${a | 0}/${b}`;
+
+/** Op o on the map and on the plain Map alike; the counts compared. */
+function both(m: U32PairMap, ref: Map<string, number>, o: Op): void {
+  if (o.kind === 'set') {
+    m.set(o.k[0], o.k[1], o.v);
+    ref.set(name(o.k), o.v);
+  } else {
+    assert.equal(m.delete(o.k[0], o.k[1]), ref.delete(name(o.k)));
+  }
+  assert.equal(m.count, ref.size);
+}
 
 test('U32PairMap agrees with a Map under random set/delete (growth and backward-shift deletion)', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
       const m = new U32PairMap();
       const ref = new Map<string, number>();
-      const name = ([a, b]: [number, number]) => `${a | 0}/${b}`;
-      for (const o of ops) {
-        if (o.kind === 'set') {
-          m.set(o.k[0], o.k[1], o.v);
-          ref.set(name(o.k), o.v);
-        } else {
-          assert.equal(m.delete(o.k[0], o.k[1]), ref.delete(name(o.k)));
-        }
-        assert.equal(m.count, ref.size);
-      }
+      for (const o of ops) both(m, ref, o);
       for (const a of [0xc0a808c8, 0xc0a808c9, 0x0a000001, -1, 7]) {
         for (let b = 0; b <= 40; b++) {
           assert.equal(m.get(a, b), ref.get(name([a, b])) ?? -1);
@@ -46,18 +50,12 @@ test('U32PairMap reserve(): pieces of room (one array each, a move in progress g
     fc.property(fc.array(fc.oneof(op, reserveOp), { maxLength: 400 }), (ops) => {
       const m = new U32PairMap();
       const ref = new Map<string, number>();
-      const name = ([a, b]: [number, number]) => `${a | 0}/${b}`;
       for (const o of ops) {
-        if (o.kind === 'set') {
-          m.set(o.k[0], o.k[1], o.v);
-          ref.set(name(o.k), o.v);
-        } else if (o.kind === 'del') {
-          assert.equal(m.delete(o.k[0], o.k[1]), ref.delete(name(o.k)));
-        } else {
+        if (o.kind !== 'reserve') both(m, ref, o);
+        else {
           const fit = m.fits(o.n);
           assert.equal(m.reserve(o.n), !fit, 'a piece done exactly when the entries do not fit yet');
         }
-        assert.equal(m.count, ref.size);
         for (const [k, v] of ref) {
           const [a, b] = k.split('/').map(Number) as [number, number];
           assert.equal(m.get(a, b), v);
