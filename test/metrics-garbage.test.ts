@@ -7,13 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocated } from './helpers/alloc.js';
-import { bigHealthTable } from './helpers/big-table.js';
+import { bigHealthTable, checkMs } from './helpers/big-table.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import type { HealthView } from '../src/metrics/view.js';
 import { statusJson, statusWalk, type StatusJson } from '../src/metrics/status.js';
 import { startMetricsServer, type MetricsServer } from '../src/metrics/server.js';
 import { statusTexts } from './helpers/status-text.js';
-import { ByteOut } from '../src/metrics/bytes.js';
+import { ByteOut, putMicros } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { runSteps } from '../src/control/slices.js';
 import { rig } from './helpers/harness.js';
@@ -55,6 +55,61 @@ test('a scrape allocates under 300 bytes per checked server, its health view\'s 
   // Without the cursors (the lists' generators): the same text.
   const { entryCursor: _e, checkerCursor: _c, quorumCursor: _q, ...generators } = health;
   assert.ok((await createMetrics(r.dp, { process: false, health: generators }).body()).equals(text), 'the same text through the generators');
+});
+
+/** `us` microseconds as the exact decimal of seconds (BigInt digits): 1234 -> 0.001234, 1500000 -> 1.5, 0 -> 0. */
+const exactSeconds = (us: number): string => {
+  const d = (us < 0 ? -BigInt(us) : BigInt(us)).toString().padStart(7, '0');
+  const frac = d.slice(-6).replace(/0+$/, '');
+  return `${us < 0 ? '-' : ''}${d.slice(0, -6)}${frac === '' ? '' : `.${frac}`}`;
+};
+
+test('a scrape of 1,000 services x 4 checked servers whose checks\' durations change between scrapes (as performance.now() differences) allocates under 50 bytes per server (less an empty table; 73-81 on 2026-12-06 before: each duration divided by 1000, boxed, and written by String() as ~20 digits); uvs_health_check_duration_seconds is each duration rounded to the microsecond, as its exact decimal', (t) => {
+  const services = 1000;
+  const servers = 4;
+  const child = fileURLToPath(new URL('./helpers/scrape-alloc-child.js', import.meta.url));
+  const r = JSON.parse(execFileSync(process.execPath, ['--no-concurrent-recompilation', child, String(services), String(servers)],
+    { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 })) as { heap: number; base: number; text: string };
+  const per = (r.heap - r.base) / (services * servers);
+  t.diagnostic(`${Math.round(r.heap / 1024)} KiB allocated (an empty table's scrape ${Math.round(r.base / 1024)}), ${Math.round(per)} bytes per server`);
+  // 10-30 after, 73-81 before (least of 5 each, load 5-7).
+  assert.ok(per < 50, `a scrape allocated ${Math.round(per)} bytes per server`);
+  // The last scrape's durations (its checkers in the table's order, after 13 ticks): each rounded to the µs, its exact decimal.
+  const text = r.text.split('\n').filter((l) => l.startsWith('uvs_health_check_duration_seconds{'));
+  assert.equal(text.length, services * servers);
+  text.forEach((l, n) => assert.equal(l.slice(l.lastIndexOf(' ') + 1), exactSeconds(Math.round(checkMs(n + 13 * services * servers) * 1000)), l));
+});
+
+test('putMicros writes whole microseconds as the exact decimal of seconds (0, 1 µs, whole seconds, past 1,000 s and 2^31 µs, up to 2^53 - 1, negative), the same text as String(us / 1e6) below 10^15 µs', () => {
+  const b = Buffer.alloc(64);
+  const put = (us: number): string => b.toString('latin1', 0, putMicros(b, 0, us));
+  const edges = [0, 1, 5, 9, 10, 99, 100, 999, 1000, 1234, 99_999, 100_000, 999_999, 1_000_000, 1_000_001, 1_500_000, 2_000_000, 10_000_000,
+    1_000_000_000, 1_000_000_001, 1_234_567_890, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 7, 3_600_000_000, 1e15 - 1, 1e15, 2 ** 53 - 1, -1, -5, -1_500_000];
+  let seed = 12345;
+  const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const values = [...edges];
+  for (let i = 0; i < 200_000; i++) values.push(Math.floor(rnd() * 10 ** (1 + Math.floor(rnd() * 12))));
+  for (let i = 0; i < 20_000; i++) values.push(Math.floor(rnd() * 2 ** 53));
+  for (const us of values) {
+    const s = put(us);
+    if (s !== exactSeconds(us)) assert.fail(`putMicros(${us}) wrote ${s}, not ${exactSeconds(us)}`);
+    if (Math.abs(us) < 1e15 && s !== String(us / 1e6)) assert.fail(`putMicros(${us}) wrote ${s}, String() ${String(us / 1e6)}`);
+  }
+  assert.equal(put(-0), '0');
+  assert.deepEqual([0, 1, 1_000_000, 1234, 1_500_000, 1_000_000_001].map(put), ['0', '0.000001', '1', '0.001234', '1.5', '1000.000001']);
+});
+
+test('uvs_health_check_duration_seconds is the last duration rounded to the microsecond (under 0.5 µs: 0), as its exact decimal of seconds', async () => {
+  const { r, health } = bigHealthTable(1, 1);
+  const stat = health.checkerStats!()[0]!;
+  const cases = [[0.0004, '0'], [0.0005, '0.000001'], [1.2344999, '0.001234'], [0.12345678901234, '0.000123'], [1000, '1'], [2_147_483.6479, '2147.483648'],
+    [1_234_567.8915, '1234.567892'], [0, '0']] as const;
+  for (const [ms, want] of cases) {
+    const view: HealthView = { stateOf: health.stateOf, stateOfKey: health.stateOfKey, entries: health.entries, checkerStats: () => [{ ...stat, lastMs: ms }] };
+    const text = await createMetrics(r.dp, { process: false, health: view }).text();
+    const line = text.split('\n').find((l) => l.startsWith('uvs_health_check_duration_seconds{'));
+    assert.equal(line, `uvs_health_check_duration_seconds{proto="tcp",service="10.1.0.0:80",server="10.2.0.0:80",checker="TCP_CHECK",check="0"} ${want}`, `${ms} ms`);
+  }
 });
 
 test('/status.json asks for each service\'s checked servers and quorum as it writes that service: none of the other 1,999 entries made before the first service (all of them, in maps, before); the same JSON as from maps of every entry', () => {

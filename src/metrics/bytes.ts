@@ -16,6 +16,33 @@ export function putDigits(b: Uint8Array, at: number, value: number): number {
   return at + n;
 }
 
+/**
+ * A safe integer of microseconds as the exact decimal of seconds, at b[at]: where it ends. The
+ * fraction's trailing zeros left out, as String(us / 1e6) writes it (the same text below 10^15 µs:
+ * 1234 → 0.001234, 1500000 → 1.5, 0 → 0, -5 → -0.000005), no string made.
+ */
+export function putMicros(b: Uint8Array, at: number, us: number): number {
+  if (us < 0) {
+    b[at++] = 0x2d; // -
+    us = -us;
+  }
+  let frac = us % 1e6;
+  at = putDigits(b, at, (us - frac) / 1e6); // exact: us - frac is a multiple of 10^6
+  if (frac === 0) return at;
+  b[at++] = 0x2e; // .
+  let n = 6;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    n--;
+  }
+  for (let i = at + n - 1; i >= at; i--) {
+    const d = frac % 10;
+    b[i] = 0x30 + d;
+    frac = (frac - d) / 10; // exact: no fraction made (a number boxed where this code is not optimized)
+  }
+  return at + n;
+}
+
 /** An address (int32) as formatIp writes it (a.b.c.d), at b[at]: where it ends. */
 export function putIp(b: Uint8Array, at: number, v: number): number {
   for (let shift = 24; shift >= 0; shift -= 8) {
@@ -69,8 +96,11 @@ export class ByteOut {
     this.at += this.b.write(s, this.at);
   }
 
-  /** An exposition sample: `${pre}${label}${suffix}} ${value}\n` (the value as `${value}` writes it). */
-  sample(pre: Uint8Array, label: Uint8Array, suffix: Uint8Array | undefined, value: number): void {
+  /**
+   * An exposition sample: `${pre}${label}${suffix}} ${value}\n` (the value as `${value}` writes it;
+   * with `micros`, a number of microseconds written as seconds: `${value / 1e6}`, digits by putMicros when an integer).
+   */
+  sample(pre: Uint8Array, label: Uint8Array, suffix: Uint8Array | undefined, value: number, micros = false): void {
     const s = suffix?.length ?? 0;
     this.room(pre.length + label.length + s + 32);
     const b = this.b;
@@ -85,7 +115,10 @@ export class ByteOut {
     }
     b[at++] = 0x7d; // }
     b[at++] = 0x20;
-    if (Number.isSafeInteger(value) && value >= 0) {
+    if (micros) {
+      if (Number.isSafeInteger(value)) at = putMicros(b, at, value);
+      else at += b.write(String(value / 1e6), at, 'latin1'); // NaN, Infinity
+    } else if (Number.isSafeInteger(value) && value >= 0) {
       at = putDigits(b, at, value);
     } else {
       at += b.write(String(value), at, 'latin1'); // ASCII: 0.125, 1e+21, NaN, -Infinity
