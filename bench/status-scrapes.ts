@@ -2,7 +2,7 @@
 // uvsd, no listener, no client): what the writer's slices hold and the scavenges during each
 // (docs/performance.md, 2026-12-06 08:00). Not a test and not in npm test.
 //
-//   node dist/bench/status-scrapes.js [--services 10000] [--servers 4] [--scrapes 24] [--every 2500] [--no-warmup]
+//   node dist/bench/status-scrapes.js [--services 10000] [--servers 4] [--scrapes 24] [--every 2500] [--no-warmup] [--path /metrics]
 //
 // A table of --services services x --servers real servers, each watched by one health checker
 // (test/helpers/big-table.ts). The /status.json warm-up first, as at uvsd's start
@@ -13,7 +13,9 @@
 // and the longest no collection fell in) and the scavenges while it ran (count, wall ms, the
 // longest; a scavenge V8 runs as a task between two slices holds the loop as much as one inside);
 // for the first also the heap it left in use (after two full collections), which is what the
-// writer keeps. Then the totals over the scrapes after the first.
+// writer keeps. Then the totals over the scrapes after the first. With --path /metrics, the same for
+// /metrics scrapes (Metrics.stream into the reused block, as the listener does; the health checks'
+// durations new before each, BigTable.tick): the first one's kept heap is the label texts a scrape keeps.
 import { setFlagsFromString, getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
@@ -22,7 +24,7 @@ import { recordingSlicer, type SliceRec } from '../test/helpers/recording-slicer
 import { writeStatus } from '../src/metrics/status.js';
 import { ByteOut, BLOCK } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
-import { asker } from '../src/metrics/collectors.js';
+import { asker, createMetrics } from '../src/metrics/collectors.js';
 import { warmStatus } from '../src/metrics/warmup.js';
 import { native } from '../src/datapath/port.js';
 import { median, round } from './lib/stats.js';
@@ -35,8 +37,11 @@ const { values } = benchArgs(import.meta.url, {
     scrapes: { type: 'string', default: '24' },
     every: { type: 'string', default: '2500' },
     'no-warmup': { type: 'boolean', default: false },
+    path: { type: 'string', default: '/status.json' },
   },
 });
+if (values.path !== '/status.json' && values.path !== '/metrics') throw new Error('--path: /status.json or /metrics');
+const WHAT = values.path === '/metrics' ? 'metrics' : 'status.json';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -61,7 +66,7 @@ const line = (r: Report): string => `cpu ${round(r.cpuMs, 1)} ms, ${r.slices} sl
 async function main(): Promise<void> {
   const services = Number(values.services);
   const servers = Number(values.servers);
-  const { r, health } = bigHealthTable(services, servers);
+  const { r, health, tick } = bigHealthTable(services, servers);
   const rates = new RateEstimator(r.dp);
   if (!values['no-warmup']) await warmStatus();
   const gcs: PerformanceEntry[] = [];
@@ -69,24 +74,29 @@ async function main(): Promise<void> {
   obs.observe({ entryTypes: ['gc'] });
   const rec = new Map<string, SliceRec[]>();
   const slicer = recordingSlicer(rec);
+  const metrics = WHAT === 'metrics' ? createMetrics(r.dp, { process: false, health, slicer }) : undefined;
   const block = Buffer.allocUnsafe(BLOCK);
   const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
   let bytes = 0;
-  /** One /status.json: its report, the collections' entries come (10 ms after). */
+  /** One /status.json (or /metrics): its report, the collections' entries come (10 ms after). */
   const scrape = async (): Promise<Report> => {
+    tick();
     gcs.length = 0;
     const c0 = native.threadCpuMs();
-    const { pause, done } = slicer('status.json');
     bytes = 0;
-    try {
-      await writeStatus(r.dp, rates, { health }, new ByteOut((b) => (bytes += b.length), () => block), pause, asker());
-    } finally {
-      done();
+    if (metrics !== undefined) await metrics.stream((b) => (bytes += b.length), () => block);
+    else {
+      const { pause, done } = slicer('status.json');
+      try {
+        await writeStatus(r.dp, rates, { health }, new ByteOut((b) => (bytes += b.length), () => block), pause, asker());
+      } finally {
+        done();
+      }
     }
     const cpu = native.threadCpuMs() - c0;
     await settle(10);
-    const rep = report(rec.get('status.json') ?? [], gcs, cpu);
-    rec.delete('status.json');
+    const rep = report(rec.get(WHAT) ?? [], gcs, cpu);
+    rec.delete(WHAT);
     return rep;
   };
   const held = (): number => {
@@ -99,7 +109,7 @@ async function main(): Promise<void> {
   await settle(10);
   const first = await scrape();
   const kept = held() - h0;
-  console.log(`first /status.json (${round(bytes / 1e6, 2)} MB): ${line(first)}; heap kept after it ${round(kept / 1024, 0)} KiB`);
+  console.log(`first ${values.path} (${round(bytes / 1e6, 2)} MB): ${line(first)}; heap kept after it ${round(kept / 1024, 0)} KiB`);
   const rest: Report[] = [];
   for (let i = 1; i < Number(values.scrapes); i++) {
     await settle(Number(values.every));

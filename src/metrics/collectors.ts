@@ -221,7 +221,7 @@ const labelBytes = (labels: Record<string, string | number>): Buffer => Buffer.f
  * labels of every sample and its formatter builds each line from Object.entries, ~2-3 µs per
  * sample (4096 real servers, 62,000 samples: 200 ms per scrape through Gauge.set, 28 ms here).
  * Written as bytes (ByteOut.sample: each label's UTF-8 made once per scrape, no string per line),
- * in slices, pause() asked every 64 rows once due (renderFamily, asker).
+ * in slices, pause() asked every 256 rows once due (renderFamily, asker).
  */
 interface Family<S = Scrape> {
   name: string;
@@ -356,7 +356,7 @@ function labelText(labels: Record<string, string | number>): string {
  */
 const ASK_MS = 0.2;
 
-/** Whether to await pause() now: true at most once every ASK_MS (a scrape's loops ask it every 64 rows; a Slicer's own ask() instead where it has one). */
+/** Whether to await pause() now: true at most once every ASK_MS (a scrape's loops ask it every 64-256 rows; a Slicer's own ask() instead where it has one). */
 export function asker(): () => boolean {
   let next = 0;
   return () => {
@@ -367,14 +367,19 @@ export function asker(): () => boolean {
   };
 }
 
-/** A family's text (HELP, TYPE, a line per row), pause() asked every 64 rows once due() says so. */
+/**
+ * A family's text (HELP, TYPE, a line per row), pause() asked every 256 rows once due() says so: a
+ * row takes ~0.25 µs, so ~64 µs of rows between two asks, well under ASK_MS. Asked every 64 rows until
+ * 2026-12-06, asker's performance.now() (a number boxed at each call) was 0.26 of the 1.66 MB a scrape
+ * of 10,000 services x 4 checked servers allocated.
+ */
 async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause, due: () => boolean): Promise<void> {
   out.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
   const pre = Buffer.from(`${f.name}{`);
   for (const r of f.rows(sc)) {
     for (let i = 0; i < r.n; i++) {
       if (r.has === undefined || r.has(i)) out.sample(pre, r.label(i), r.suffix, r.value(i), r.micros);
-      if ((i & 63) === 63 && due()) await pause();
+      if ((i & 255) === 255 && due()) await pause();
     }
   }
   if (f.samples === undefined) return;
