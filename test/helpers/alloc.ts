@@ -114,3 +114,12 @@ export async function allocated(fn: () => Promise<unknown>, skip?: (url: string)
     s.disconnect();
   }
 }
+
+/** In a child run with --expose-gc: the JS heap in use after two full collections, its code spaces left out (code the JIT makes meanwhile is not what is kept). */
+export function heldBytes(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  gc();
+  gc();
+  return getHeapSpaceStatistics().filter((s) => !s.space_name.startsWith('code')).reduce((n, s) => n + s.space_used_size, 0);
+}

@@ -4,20 +4,10 @@
 // servers (test/helpers/big-table.ts), scraped first on a table of 8 services (its code compiled), then
 // a full collection before and after each scrape of the big table: the heap in use, code spaces left
 // out. Prints JSON: { first, second } (bytes, of each of three tables).
-import { getHeapSpaceStatistics } from 'node:v8';
+import { heldBytes } from './alloc.js';
 import { bigHealthTable } from './big-table.js';
 import { createMetrics } from '../../src/metrics/collectors.js';
 import { BLOCK } from '../../src/metrics/bytes.js';
-
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error('run with --expose-gc');
-
-/** The JS heap in use after two full collections, its code spaces left out. */
-function heldBytes(): number {
-  gc!();
-  gc!();
-  return getHeapSpaceStatistics().filter((s) => !s.space_name.startsWith('code')).reduce((n, s) => n + s.space_used_size, 0);
-}
 
 const block = Buffer.allocUnsafe(BLOCK);
 const services = Number(process.argv[2] ?? 1000);

@@ -5,7 +5,7 @@
 // before and after each /status.json of the big table: the heap in use, code spaces left out
 // (code the JIT makes meanwhile is not what the writer keeps). Prints JSON: { first, second }
 // (bytes, of each of three tables) and the text's length.
-import { getHeapSpaceStatistics } from 'node:v8';
+import { heldBytes } from './alloc.js';
 import { bigHealthTable } from './big-table.js';
 import { writeStatus } from '../../src/metrics/status.js';
 import { ByteOut, BLOCK } from '../../src/metrics/bytes.js';
@@ -13,16 +13,6 @@ import { RateEstimator } from '../../src/metrics/rates.js';
 import { plainSlicer } from '../../src/control/slices.js';
 import type { Datapath } from '../../src/datapath/pipeline.js';
 import type { HealthView } from '../../src/metrics/view.js';
-
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error('run with --expose-gc');
-
-/** The JS heap in use after two full collections, its code spaces left out. */
-function heldBytes(): number {
-  gc!();
-  gc!();
-  return getHeapSpaceStatistics().filter((s) => !s.space_name.startsWith('code')).reduce((n, s) => n + s.space_used_size, 0);
-}
 
 const block = Buffer.allocUnsafe(BLOCK);
 /** One /status.json of dp written (its blocks counted, then dropped); its length. */
