@@ -2,7 +2,8 @@
 // per check, its socket in an epoll set of the prober's own, that set's fd polled by one uv_poll_t
 // in Node's loop, and every connect_timeout on one uv_timer_t over a heap of deadlines. A check
 // makes no JS object: the results of a turn of the loop are written into the caller's Int32Array
-// as [slot, code] pairs and the caller's one function is called with their count. At 10,000
+// as [slot, code] pairs and the caller's one function is called with their count; the connects
+// of a turn are started by one call too (connectMany: their numbers in the caller's Float64Array). At 10,000
 // services x 4 TCP_CHECK'd servers every 3 s a net.Socket per check (its handle, stream states,
 // async resource) was 70 % of what survived each scavenge of the main thread (docs/performance.md).
 //
@@ -29,6 +30,8 @@ namespace uvs {
 namespace {
 
 constexpr int32_t kTimedOut = -1;
+// A connectMany() request's numbers: dst, dstPort, src, srcPort, timeoutMs.
+constexpr uint32_t kRequestFields = 5;
 // Connects ended taken per turn of the loop at most: a result costs its check's promise and the
 // health checker's step, so a round of thousands ending at once is taken over several turns (the
 // rest stay ready in the epoll set), not in one.
@@ -58,15 +61,18 @@ struct Prober {
   int32_t* out = nullptr;  // [slot, code] pairs, outCap of them: pinned by outRef
   uint32_t outCap = 0;
   uint32_t outN = 0;
+  double* req = nullptr;  // connectMany()'s requests, reqCap of them: pinned by reqRef
+  uint32_t reqCap = 0;
   uint32_t inflight = 0;
   Napi::ObjectReference outRef;
+  Napi::ObjectReference reqRef;
   Napi::FunctionReference cb;
   std::unique_ptr<Napi::AsyncContext> ctx;
   double started = 0, connected = 0, failed = 0, timedOut = 0;
   bool stopped = false;  // close() called (or the environment went): no probe, no result any more
   bool hooked = false;  // OnEnvCleanup registered (until Stop)
   int open = 3;   // poll, timer and check handles not closed yet
-  int jsFns = 3;  // the JS connect(), close() and stats() not yet collected
+  int jsFns = 4;  // the JS connect(), connectMany(), close() and stats() not yet collected
 };
 
 // The Prober is freed only when libuv is done with its handles and JS can no longer call it.
@@ -222,9 +228,12 @@ void OnCheck(uv_check_t* c) {
     uint32_t gen = static_cast<uint32_t>(ev[i].data.u64 >> 32);
     if (slot >= p->probes.size() || p->probes[slot].fd < 0 || p->probes[slot].gen != gen) continue;
     int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(p->probes[slot].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && (ev[i].events & EPOLLOUT) == 0) err = ECONNRESET;  // hung up without an error: not connected
+    // Writable with no error nor hang-up: connected (no SO_ERROR to ask: one syscall less a check).
+    if ((ev[i].events & (EPOLLERR | EPOLLHUP)) != 0 || (ev[i].events & EPOLLOUT) == 0) {
+      socklen_t len = sizeof err;
+      if (getsockopt(p->probes[slot].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0 && (ev[i].events & EPOLLOUT) == 0) err = ECONNRESET;  // hung up without an error: not connected
+    }
     // EPOLLONESHOT: the socket is disarmed now, no EPOLL_CTL_DEL needed before its close.
     Release(p, slot, err == 0, false);
     Note(p, slot, err);
@@ -277,6 +286,9 @@ void CloseAll(Prober* p) {
 // The pins on `out`, the callback and its async context (idempotent).
 void ReleaseJs(Prober* p) {
   p->outRef.Reset();
+  p->reqRef.Reset();
+  p->req = nullptr;
+  p->reqCap = 0;
   p->cb.Reset();
   p->ctx.reset();
   p->out = nullptr;
@@ -322,29 +334,20 @@ void OnEnvCleanup(void* arg) {
 
 bool IsUint(double v, double max) { return v >= 0 && v <= max && v == std::floor(v); }
 
-// connect(dst, dstPort, src, srcPort, timeoutMs) -> slot (>= 0; its result comes to onResults),
-// or -errno when the connect failed at once (socket(), bind(), connect(), epoll_ctl(): EMFILE,
-// EADDRNOTAVAIL, ENETUNREACH, ...). dst and src: IPv4 addresses as uint32 (host order); src -1:
-// no bind, else a bind to src:srcPort first (SO_REUSEADDR, as libuv binds for net.connect's
-// localAddress/localPort).
-Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Prober* p = static_cast<Prober*>(info.Data());
-  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber())
-    return ThrowType(env, "connect(dst: number, dstPort: number, src: number, srcPort: number, timeoutMs: number)");
-  double dst = info[0].As<Napi::Number>().DoubleValue();
-  double dport = info[1].As<Napi::Number>().DoubleValue();
-  double src = info[2].As<Napi::Number>().DoubleValue();
-  double sport = info[3].As<Napi::Number>().DoubleValue();
-  double timeout = info[4].As<Napi::Number>().DoubleValue();
-  if (!IsUint(dst, 0xffffffffu)) return ThrowRange(env, "connect: dst is not an IPv4 address (uint32)");
-  if (!IsUint(dport, 65535)) return ThrowRange(env, "connect: dstPort out of range");
-  if (src != -1 && !IsUint(src, 0xffffffffu)) return ThrowRange(env, "connect: src is not -1 or an IPv4 address (uint32)");
-  if (!IsUint(sport, 65535)) return ThrowRange(env, "connect: srcPort out of range");
-  if (p->stopped) return Napi::Number::New(env, -EBADF);
+// A connect's arguments checked (ConnectFn, ConnectManyFn): null when good, else what is wrong.
+const char* BadArgs(double dst, double dport, double src, double sport) {
+  if (!IsUint(dst, 0xffffffffu)) return "connect: dst is not an IPv4 address (uint32)";
+  if (!IsUint(dport, 65535)) return "connect: dstPort out of range";
+  if (src != -1 && !IsUint(src, 0xffffffffu)) return "connect: src is not -1 or an IPv4 address (uint32)";
+  if (!IsUint(sport, 65535)) return "connect: srcPort out of range";
+  return nullptr;
+}
 
+// One probe started (arguments checked): its slot, or -errno when it failed at once.
+int32_t StartProbe(Prober* p, double dst, double dport, double src, double sport, double timeout) {
+  if (p->stopped) return -EBADF;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Napi::Number::New(env, -errno);
+  if (fd < 0) return -errno;
   if (src >= 0) {
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -355,7 +358,7 @@ Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
     if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) {
       int err = errno;
       close(fd);
-      return Napi::Number::New(env, -err);
+      return -err;
     }
   }
   struct sockaddr_in da = {};
@@ -369,7 +372,7 @@ Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
   if (r < 0 && errno != EINPROGRESS) {
     int err = errno;
     close(fd);
-    return Napi::Number::New(env, -err);
+    return -err;
   }
   // Connected at once or under way: writable readiness says which, as for every other.
   uint32_t slot;
@@ -389,7 +392,7 @@ Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
     int err = errno;
     close(fd);
     p->freeSlots.push_back(slot);
-    return Napi::Number::New(env, -err);
+    return -err;
   }
   pr.fd = fd;
   pr.fixedPort = src >= 0 && sport != 0;
@@ -406,7 +409,48 @@ Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
   }
   if (p->inflight++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&p->poll));
   p->started++;
-  return Napi::Number::New(env, slot);
+  return static_cast<int32_t>(slot);
+}
+
+// connect(dst, dstPort, src, srcPort, timeoutMs) -> slot (>= 0; its result comes to onResults),
+// or -errno when the connect failed at once (socket(), bind(), connect(), epoll_ctl(): EMFILE,
+// EADDRNOTAVAIL, ENETUNREACH, ...). dst and src: IPv4 addresses as uint32 (host order); src -1:
+// no bind, else a bind to src:srcPort first (SO_REUSEADDR, as libuv binds for net.connect's
+// localAddress/localPort).
+Napi::Value ConnectFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Prober* p = static_cast<Prober*>(info.Data());
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber())
+    return ThrowType(env, "connect(dst: number, dstPort: number, src: number, srcPort: number, timeoutMs: number)");
+  double dst = info[0].As<Napi::Number>().DoubleValue();
+  double dport = info[1].As<Napi::Number>().DoubleValue();
+  double src = info[2].As<Napi::Number>().DoubleValue();
+  double sport = info[3].As<Napi::Number>().DoubleValue();
+  double timeout = info[4].As<Napi::Number>().DoubleValue();
+  if (const char* bad = BadArgs(dst, dport, src, sport)) return ThrowRange(env, bad);
+  return Napi::Number::New(env, StartProbe(p, dst, dport, src, sport, timeout));
+}
+
+// connectMany(n): the first n connects of the requests array given to probeOpen, each
+// kRequestFields numbers [dst, dstPort, src, srcPort, timeoutMs] as connect()'s arguments, in one
+// call (a turn's checks: one call into the addon, not one each). Each one's slot or -errno is
+// written over its dst. Checked first, all of them: a bad one throws and none is started.
+Napi::Value ConnectManyFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Prober* p = static_cast<Prober*>(info.Data());
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "connectMany(n: number)");
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!IsUint(n, static_cast<double>(p->reqCap))) return ThrowRange(env, "connectMany: n is more than the requests array holds");
+  double* q = p->req;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(n); i++) {
+    const double* r = q + kRequestFields * i;
+    if (const char* bad = BadArgs(r[0], r[1], r[2], r[3])) return ThrowRange(env, bad);
+  }
+  for (uint32_t i = 0; i < static_cast<uint32_t>(n); i++) {
+    double* r = q + kRequestFields * i;
+    r[0] = StartProbe(p, r[0], r[1], r[2], r[3], r[4]);
+  }
+  return env.Undefined();
 }
 
 Napi::Value CloseFn(const Napi::CallbackInfo& info) {
@@ -430,8 +474,10 @@ Napi::Value StatsFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// probeOpen(results: Int32Array, onResults: (count) => void) -> { connect(), close(), stats() }
-// results holds length/2 [slot, code] pairs: onResults(count) reads the first count of them.
+// probeOpen(results: Int32Array, onResults: (count) => void, requests?: Float64Array)
+//   -> { connect(), connectMany(), close(), stats() }
+// results holds length/2 [slot, code] pairs: onResults(count) reads the first count of them;
+// requests holds length/kRequestFields connectMany() requests (none without it).
 // Throws an errno error when the epoll fd cannot be made (EMFILE, ...).
 Napi::Value ProbeOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -439,6 +485,9 @@ Napi::Value ProbeOpen(const Napi::CallbackInfo& info) {
       info[0].As<Napi::TypedArray>().ElementLength() < 2)
     return ThrowType(env, "probeOpen: results must be an Int32Array of at least 2");
   if (!info[1].IsFunction()) return ThrowType(env, "probeOpen: onResults must be a function");
+  bool hasReq = info.Length() >= 3 && !info[2].IsUndefined();
+  if (hasReq && (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array))
+    return ThrowType(env, "probeOpen: requests must be a Float64Array");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     Napi::Error::New(env, "probeOpen: no uv loop").ThrowAsJavaScriptException();
@@ -480,6 +529,12 @@ Napi::Value ProbeOpen(const Napi::CallbackInfo& info) {
   p->out = out.Data();
   p->outCap = static_cast<uint32_t>(out.ElementLength() / 2);
   p->outRef = Napi::Persistent(info[0].As<Napi::Object>());
+  if (hasReq) {
+    Napi::Float64Array req = info[2].As<Napi::Float64Array>();
+    p->req = req.Data();
+    p->reqCap = static_cast<uint32_t>(req.ElementLength() / kRequestFields);
+    p->reqRef = Napi::Persistent(info[2].As<Napi::Object>());
+  }
   p->cb = Napi::Persistent(info[1].As<Napi::Function>());
   p->ctx.reset(new Napi::AsyncContext(env, "uvs:probe"));
 
@@ -489,12 +544,15 @@ Napi::Value ProbeOpen(const Napi::CallbackInfo& info) {
   auto fin = [](Napi::Env, Prober* x) { x->jsFns--; MaybeFree(x); };
   Napi::Function connectFn = Napi::Function::New(env, ConnectFn, "connect", q);
   connectFn.AddFinalizer(fin, q);
+  Napi::Function connectManyFn = Napi::Function::New(env, ConnectManyFn, "connectMany", q);
+  connectManyFn.AddFinalizer(fin, q);
   Napi::Function closeFn = Napi::Function::New(env, CloseFn, "close", q);
   closeFn.AddFinalizer(fin, q);
   Napi::Function statsFn = Napi::Function::New(env, StatsFn, "stats", q);
   statsFn.AddFinalizer(fin, q);
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("connect", connectFn);
+  handle.Set("connectMany", connectManyFn);
   handle.Set("close", closeFn);
   handle.Set("stats", statsFn);
   return handle;

@@ -24,6 +24,7 @@ import { checkSmtp } from '../src/health/checkers/smtp.js';
 import { checkTcp, tcpProbeStats } from '../src/health/checkers/tcp.js';
 import { checkUdp } from '../src/health/checkers/udp.js';
 import { splitCommand } from '../src/health/exec.js';
+import { HealthManager } from '../src/health/manager.js';
 import { parseKeepalived } from '../src/health/keepalived.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { RegexMatcher, REGEX_TIME_LIMIT_MS } from '../src/health/regex.js';
@@ -114,6 +115,56 @@ test('TCP_CHECK makes no net.Socket: 4,000 checks as uvsd runs them (hostChecks)
     assert.deepEqual([made.get('TCPWRAP') ?? 0, made.get('TCPCONNECTWRAP') ?? 0], [0, 0], `async resources made: ${JSON.stringify(Object.fromEntries(made))}`);
     assert.ok(Math.min(...perCheck) < 2500, `bytes allocated per check: ${perCheck.map(Math.round).join(', ')}`);
   } finally {
+    pinger.close();
+    child.kill();
+  }
+});
+
+test('TCP_CHECK under the health checker: 2,000 checks due at once start with no promise each (under 0.1 promises per check; before: 2, the check\'s and its reaction\'s) and a turn\'s connects in one call into the addon (under 0.5 calls per check; before: one each)', async () => {
+  // The listener in a child: its accepted sockets are neither this thread's async resources nor its heap.
+  const child = spawn(process.execPath, ['-e', "const s = require('net').createServer((c) => { c.on('error', () => {}); c.destroy(); }).listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => console.log(s.address().port));"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  const pinger = new Pinger();
+  const N = 2000;
+  const check: CheckSpec = { type: 'TCP_CHECK', connectIp: LO, connectPort: port, connectTimeoutMs: 5000, delayLoopMs: 1500, warmupMs: 200, retry: 0, delayBeforeRetryMs: 1000, rise: 1, fall: 1 };
+  const services = Array.from({ length: N / 4 }, (_, s) => ({
+    proto: 'tcp' as const, addr: `10.100.${s >> 8}.${s & 255}`, port: 80, sched: 'wlc', fwd: 'dr' as const, persistence: 0, delayLoopMs: 1500, quorum: 1, hysteresis: 0, alpha: false, omega: false,
+    realServers: Array.from({ length: 4 }, (_, i) => ({ addr: `10.0.${(4 * s + i) >> 8}.${(4 * s + i) & 255}`, port: 80, weight: 1, inhibitOnFailure: false, checkers: [check] })),
+  }));
+  // Every checker due at once (its first check at the end of its warmup, the next a delay_loop later).
+  const mgr = new HealthManager({ services }, { call: () => null, run: hostChecks(pinger), exec: async () => {}, log: { info: () => {}, warn: () => {} }, random: () => 0.999, concurrency: N, openFiles: 1e6 });
+  /** Results in (a connect the listener's reset overtook fails: counted too). */
+  const results = () => mgr.checkerStats().reduce((a, c) => a + c.passed + c.failed + c.notRun, 0);
+  // One promise and one timer per wait (not per look): the count below is the checks'.
+  const until = (what: string, f: () => boolean) => new Promise<void>((resolve, reject) => {
+    const end = Date.now() + 60_000;
+    const t = setInterval(() => {
+      if (f()) resolve();
+      else if (Date.now() > end) reject(new Error(`${what}: ${mgr.attempts} attempts, ${results()} results`));
+      else return;
+      clearInterval(t);
+    }, 10);
+  });
+  try {
+    await mgr.start();
+    // The first round (its verdicts go to the table: evaluations, promises), then the second counted.
+    await until('first round', () => results() === N);
+    await mgr.settled();
+    const made = new Map<string, number>();
+    const hook = createHook({ init: (_id, type) => made.set(type, (made.get(type) ?? 0) + 1) }).enable();
+    const calls0 = tcpProbeStats()!.calls;
+    try {
+      await until('second round', () => results() === 2 * N);
+    } finally {
+      hook.disable();
+    }
+    const calls = tcpProbeStats()!.calls - calls0;
+    const promises = made.get('PROMISE') ?? 0;
+    assert.ok(promises < 0.1 * N, `promises made over ${N} checks: ${promises} (async resources: ${JSON.stringify(Object.fromEntries(made))})`);
+    assert.ok(calls < 0.5 * N, `calls into the addon that started ${N} checks: ${calls}`);
+    assert.equal(mgr.attempts, 2 * N);
+  } finally {
+    await mgr.stop();
     pinger.close();
     child.kill();
   }

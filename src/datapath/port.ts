@@ -76,6 +76,10 @@ export interface ProbeHandle {
    *  timeoutMs (below 1: 1 ms; Infinity: never). Returns the probe's slot (>= 0), whose result
    *  comes to onResults, or -errno when it failed at once (socket(), bind(), connect()). */
   connect(dst: number, dstPort: number, src: number, srcPort: number, timeoutMs: number): number;
+  /** connect() for each of the first n requests of the `requests` array given to probeOpen (5
+   *  numbers each: dst, dstPort, src, srcPort, timeoutMs), in one call; each one's slot (or -errno)
+   *  written over its dst. Throws (and starts none) when one's arguments are bad. */
+  connectMany(n: number): void;
   /** Every socket closed, no more results (those in flight are dropped); connect() then returns -EBADF. */
   close(): void;
   stats(): { inFlight: number; slots: number; started: number; connected: number; failed: number; timedOut: number };
@@ -98,8 +102,8 @@ export interface Native {
    *  with a reset when it was connected from a fixed srcPort), and onResults(count) called once a
    *  turn of the loop for the connects that ended (128 at most; the rest the next turn) and once
    *  when deadlines pass (count <= results.length / 2: more calls when more). Throws when its
-   *  epoll fd cannot be made. */
-  probeOpen(results: Int32Array, onResults: (count: number) => void): ProbeHandle;
+   *  epoll fd cannot be made. `requests`: connectMany()'s (length / 5 of them; none without). */
+  probeOpen(results: Int32Array, onResults: (count: number) => void, requests?: Float64Array): ProbeHandle;
   close(fd: number): void;
   /** Gives fd an io_uring: readBatch/writeBatch/rxStart then use one io_uring_enter() per batch. */
   uringAttach(fd: number): { ok: boolean; error?: string };
