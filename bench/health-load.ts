@@ -9,7 +9,9 @@
 //                                  [--delay-loop 1] [--per-service 100]
 //
 // uvsd's TCP_CHECK load at 10,000 services x 4 (docs/performance.md): --type tcp --dests 40000
-// --per-service 4 --delay-loop 3 --concurrency 40000 --seconds 60.
+// --per-service 4 --delay-loop 3 --concurrency 40000 --seconds 60. The checks' phase also says the
+// main thread's CPU per check, the start delays' p99 (uvs_health_checks_start_delay_seconds' bucket)
+// and the health checker's launch work per call (its due timer and its drain: CPU, p50/p99/max).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Datapath } from '../src/datapath/pipeline.js';
+import { native } from '../src/datapath/port.js';
 import { Control } from '../src/control/model.js';
 import { ControlClient } from '../src/control/client.js';
 import { listenControl } from '../src/control/server.js';
@@ -54,6 +57,9 @@ const TCP_SERVER = `
 const s = require('node:net').createServer((c) => { c.on('error', () => {}); c.destroy(); });
 s.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => console.log(s.address().port));
 `;
+
+/** The CPU (ms) of each outermost call of the health checker's launch work in the phase (above). */
+const launchCpu: number[] = [];
 
 async function main(): Promise<void> {
   const child = spawn(process.execPath, ['-e', values.type === 'tcp' ? TCP_SERVER : SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -93,6 +99,9 @@ async function main(): Promise<void> {
       }
     });
     const attempts0 = attempts();
+    const cpu0 = native.threadCpuMs();
+    const delays0 = health === undefined ? undefined : Array.from(health.startDelays()?.counts ?? []);
+    launchCpu.length = 0;
     console.log(`phase ${name} start`);
     gc.observe({ entryTypes: ['gc'] });
     h.enable();
@@ -105,6 +114,8 @@ async function main(): Promise<void> {
     }
     h.disable();
     gc.disconnect();
+    const cpu = native.threadCpuMs() - cpu0;
+    const ran = attempts() - attempts0;
     const queue = health?.queue();
     console.log(`phase ${name} end${queue === undefined ? '' : `: checks waiting ${queue.waiting}, in flight ${queue.inFlight} of ${queue.slots} slots, longest start delay ${queue.lateMaxMs} ms`}`);
     rtt.sort((a, b) => a - b);
@@ -115,6 +126,19 @@ async function main(): Promise<void> {
         `control list round trip p50 ${q(0.5)} p99 ${q(0.99)} max ${q(1)} ms (${rtt.length} calls); ` +
         `scavenges ${(scavenges.length * 60 / SECONDS).toFixed(0)} a minute, mean ${(scavenges.reduce((a, b) => a + b, 0) / Math.max(1, scavenges.length)).toFixed(1)} ms, longest ${Math.max(0, ...scavenges).toFixed(1)} ms`,
     );
+    if (ran === 0 || health === undefined) return;
+    const d = health.startDelays()!;
+    const window = Array.from(d.counts, (c, k) => c - delays0![k]!);
+    const total = window.reduce((a, b) => a + b, 0);
+    let k = 0;
+    for (let acc = window[0]!; acc < 0.99 * total; acc += window[++k]!);
+    launchCpu.sort((a, b) => a - b);
+    const lq = (p: number) => (launchCpu[Math.min(launchCpu.length - 1, Math.floor(p * launchCpu.length))] ?? 0).toFixed(3);
+    console.log(
+      `${name}: main thread CPU ${(cpu / 1000).toFixed(2)} s, ${((cpu * 1000) / ran).toFixed(1)} µs a check (${((cpu / (SECONDS * 1000)) * 100).toFixed(0)} % of the window); ` +
+        `start delay p99 ${k < d.bounds.length ? `<= ${d.bounds[k]} s` : `> ${d.bounds.at(-1)} s`} (${[...d.bounds.map(String), '+Inf'].map((b, i) => `le ${b}: ${window[i]}`).join(', ')}); ` +
+        `launch work a call (CPU ms, ${launchCpu.length} calls) p50 ${lq(0.5)} p99 ${lq(0.99)} max ${lq(1)}, over 1 ms ${launchCpu.filter((x) => x > 1).length}`,
+    );
   }
 
   // The table is filled through the verbs once; the checking manager below gets no-op verbs, so
@@ -122,7 +146,30 @@ async function main(): Promise<void> {
   const filler = new HealthManager(config, { call: (v, a) => control.call(v, a), run: hostChecks(pinger), exec: async () => {}, log });
   await filler.start();
   await filler.stop();
-  const mgr = new HealthManager(config, { call: () => null, run: hostChecks(pinger), exec: async () => {}, log, concurrency: Number(values.concurrency) });
+  // As uvsd below --log-level debug: no per-check debug line (its object) built.
+  const mgr = new HealthManager(config, { call: () => null, run: hostChecks(pinger), exec: async () => {}, log: { info: log.info.bind(log), warn: log.warn.bind(log) }, concurrency: Number(values.concurrency) });
+  // The launch work: each outermost call of the manager's due timer (fireDue) and drain, its CPU.
+  let depth = 0; // a drain inside fireDue is its work
+  for (const name of ['fireDue', 'drain']) {
+    const proto = HealthManager.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const f = proto[name]!;
+    proto[name] = function (this: unknown, ...a: unknown[]) {
+      if (depth++ > 0) {
+        try {
+          return f.apply(this, a);
+        } finally {
+          depth--;
+        }
+      }
+      const c0 = native.threadCpuMs();
+      try {
+        return f.apply(this, a);
+      } finally {
+        depth--;
+        if (launchCpu.length < 1e6) launchCpu.push(native.threadCpuMs() - c0);
+      }
+    };
+  }
   await phase(`baseline, ${DESTS} destinations, no checks`, () => 0);
   health = mgr;
   await mgr.start();
