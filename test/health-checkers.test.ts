@@ -170,6 +170,37 @@ test('TCP_CHECK under the health checker: 2,000 checks due at once start with no
   }
 });
 
+test('TCP_CHECK under the health checker: connects that fail at once in a turn\'s batch (ENETUNREACH, EADDRNOTAVAIL of bindto), refused ones and an address that is not IPv4 take servers down with net.connect\'s reasons and give their slots back', async () => {
+  const mk = (extra: Partial<CheckSpec>): CheckSpec => ({ type: 'TCP_CHECK', connectTimeoutMs: 500, delayLoopMs: 400, warmupMs: 50, retry: 0, delayBeforeRetryMs: 100, rise: 1, fall: 1, ...extra } as CheckSpec);
+  const closed = await closedPort();
+  const kinds = [mk({ connectIp: '224.0.0.1', connectPort: 80 }), mk({ connectIp: LO, connectPort: closed, bindto: '203.0.113.7' }), mk({ connectIp: LO, connectPort: closed }), mk({ connectIp: '999.1.1.1', connectPort: 1 })];
+  const services = Array.from({ length: 100 }, (_, s) => ({
+    proto: 'tcp' as const, addr: `10.100.0.${s}`, port: 80, sched: 'wlc', fwd: 'dr' as const, persistence: 0, delayLoopMs: 400, quorum: 1, hysteresis: 0, alpha: false, omega: false,
+    realServers: kinds.map((k, i) => ({ addr: `10.0.${s}.${i}`, port: 80, weight: 1, inhibitOnFailure: false, checkers: [k] })),
+  }));
+  const down = new Map<string, number>();
+  const warn = (o: object, m: string) => {
+    if (m.includes('real server down')) down.set((o as { reason: string }).reason, (down.get((o as { reason: string }).reason) ?? 0) + 1);
+  };
+  // 50 slots for 400 checkers: 400 verdicts come only through slots given back.
+  const mgr = new HealthManager({ services }, { call: () => null, run: hostChecks(new Pinger()), exec: async () => {}, log: { info: () => {}, warn }, random: () => 0.5, concurrency: 50 });
+  await mgr.start();
+  try {
+    const end = Date.now() + 30_000;
+    while ([...down.values()].reduce((a, b) => a + b, 0) < 400 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(Object.fromEntries([...down].sort()), {
+      'TCP_CHECK: connect EADDRNOTAVAIL': 100, 'TCP_CHECK: connect ECONNREFUSED': 100, 'TCP_CHECK: connect ENETUNREACH': 100,
+      'TCP_CHECK: connect: not an IPv4 address (999.1.1.1)': 100,
+    });
+    const attempts = mgr.attempts;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(mgr.attempts > attempts, 'checks go on at their delay_loop');
+    assert.ok(mgr.queue()!.inFlight <= 50);
+  } finally {
+    await mgr.stop();
+  }
+});
+
 test('TCP_CHECK in the addon: connected, refused, unreachable, bind failures (EADDRNOTAVAIL, EADDRINUSE), timed out and from a fixed bind_port, many at once, leave no descriptor open; the reasons are net.connect\'s; a connect_timeout of a year does not fire early', async () => {
   const srv = net.createServer((c) => {
     c.on('error', () => {});
