@@ -23,6 +23,9 @@ import type { CheckResult, CheckSpec, HttpCheck, VirtualServerSpec } from '../sr
 import { rig, type Rig } from './helpers/harness.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { configError } from './helpers/config-error.js';
+import { serverHealthBefore, serviceHealthBefore } from './helpers/health-dump-before.js';
+import { serverHealthInto, serviceHealthInto } from '../src/control/config-health.js';
+import { DumpBytes, type ByteOut } from '../src/control/dump-bytes.js';
 
 const S = 1000;
 const N = { numeric: true };
@@ -1053,4 +1056,146 @@ test('a sliced reload installs the health checker\'s new configuration in steps 
   await w.clock.advance(20 * S); // t=10 and its retry: the first service's server fails: out
   assert.equal(w.table().length, 39);
   await w.mgr.stop();
+});
+
+/** Every checker kind and option the config reader takes, at the service and at a server, with texts YAML must quote. */
+const EVERY_OPTION = (dir: string): string => `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: wrr
+    health:
+      delay-loop: 2.5
+      connect-timeout: 4
+      virtualhost: svc.example.com
+      sorry-server: { address: 192.168.8.40, port: 8080, method: nat, inhibit: true }
+      quorum: 3
+      hysteresis: 1
+      quorum-up: "/bin/q up 'now'"
+      quorum-down: { command: /bin/q down, user: nobody, group: nogroup }
+      alpha: true
+      omega: true
+      ha-suspend: true
+      checks:
+        - type: http_get
+          url:
+            - { path: /health, status-code: [200, "301-302"], digest: 0123456789ABCDEF0123456789abcdef, contains: "ok: yes", virtualhost: "0123" }
+    servers:
+      - address: ${A}
+        weight: 3
+        health:
+          inhibit-on-failure: true
+          alpha: false
+          notify-up: { command: /bin/n up, user: nobody }
+          notify-down: "/bin/n down # ü"
+          checks:
+            - { type: tcp, connect-ip: 192.168.8.50, connect-port: 8080, bindto: 192.168.8.10, bind-port: 3000, delay-loop: 3, connect-timeout: 1.5, retry: 2, delay-before-retry: 0.25, rise: 2, fall: 3, warmup: 4 }
+            - type: http_get
+              virtualhost: www.example.com
+              retry: 0
+              url:
+                - { path: /a, status-code: [204, "500-599"], regex: "^ok: (yes|no)$", regex-no-match: true, regex-options: caseless multiline, regex-min-offset: 2, regex-max-offset: 90 }
+                - { path: /b, regex: maintenance, regex-options: [dotall] }
+                - { path: "/c d", status-code: 200 }
+            - type: ssl_get
+              enable-sni: true
+              virtualhost: tls.example.com
+              certificate: "${dir}/client cert.pem"
+              key: ${dir}/key.pem
+              password: "p@ss: 'word'"
+              ca: ${dir}/ca.pem
+              url: { path: /tls }
+            - { type: udp, payload: "0001", require-reply: "00ff", min-reply-length: 2, max-reply-length: 512, delay-loop: 5 }
+            - { type: udp, require-reply: true, bind-port: 5353 }
+            - { type: ping, delay-before-retry: 0.5, connect-ip: 192.168.8.51 }
+            - { type: misc, misc-path: "/usr/local/bin/check 21 \\"quoted\\"", misc-timeout: 2.5, misc-dynamic: true, misc-user: nobody, misc-group: nogroup }
+            - { type: misc, misc-path: /bin/true, misc-user: nobody }
+            - { type: misc, misc-path: /bin/false, retry: 1 }
+            - { type: dns, dns-type: MX, dns-name: example.com, connect-port: 5353 }
+            - { type: dns, dns-name: "." }
+            - { type: smtp, helo-name: mail.example.com, connect-port: 2525 }
+            - { type: smtp }
+            - { type: file, file: /run/uvs/maint }
+            - { type: file, file: "/run/uvs/load file", weight: -3, reverse: true, init-file: -2, init-overwrite: true }
+            - { type: bfd, neighbor: 192.168.8.60 }
+            - { type: bfd, neighbor: 192.168.8.61, source: 192.168.8.10, min-rx: 50, min-tx: 60, idle-tx: 2000, multiplier: 5 }
+      - { address: ${B}, weight: 1 }
+      - address: ${C}
+        health: { checks: [] }
+      - address: ${D}
+        health: { delay-loop: 7, alpha: true, checks: [{ type: tcp }] }
+  - proto: udp
+    address: 192.168.8.201
+    port: 53
+    servers:
+      - address: ${D}
+        health: { checks: [{ type: dns }] }
+  - proto: tcp
+    address: 192.168.8.202
+    port: 443
+    health: { checks: [{ type: ssl_get, url: { path: / } }] }
+    servers:
+      - address: ${A}
+`;
+
+/** Strings and numbers a spec may hold (put in by hand into specs the reader made: what the writers must agree on whatever the reader allows). */
+const ODD_STRINGS = ['', 'plain', '0123', 'true', 'Null', '1e5', '0x1F', '.5', '+1', '-x', '- y', 'a: b', 'a:b', '# c', 'a #c', 'it\'s', 'say "hi"', 'back\\slash', 'tab\there', 'line\nbreak',
+  'ünïcödé', '日本語', '🙂', ' lead', 'trail ', '@at', '`tick', '*star', '&amp', '!bang', '%pct', '[x]', '{y}', 'x, y', '?q', '|pipe', '>gt', '~', 'yes', 'NO', '1_000', '/usr/bin/x --y=1'];
+const ODD_NUMBERS = [0, 1, 7, 10, 250, 1500, 123457, 2147483647, 86400000, 2 ** 53 + 2, -3, 0.1];
+
+test('a dump\'s health parts are written as bytes, the text the old writer (an object per checker, url and script, and the YAML writer) made, for every checker kind and option the config reader takes and for odd strings and numbers in each', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs hs ü-'));
+  try {
+    for (const f of ['client cert.pem', 'key.pem', 'ca.pem']) writeFileSync(join(dir, f), 'PEM\n');
+    const cfg = parseConfig(EVERY_OPTION(dir), 'f.yaml');
+    /** What a writer puts into a dump's ByteOut, as text. */
+    const written = (fn: (o: ByteOut) => void): string => {
+      const d = new DumpBytes();
+      d.open();
+      fn(d.serviceStart());
+      d.serviceEnd('s', 0);
+      d.close();
+      return Buffer.concat(d.bytes()).toString();
+    };
+    let compared = 0;
+    const same = (vs: VirtualServerSpec, what: string): void => {
+      for (const fwd of [vs.fwd, undefined]) {
+        assert.equal(written((o) => serviceHealthInto(vs, fwd, o)), serviceHealthBefore(vs, fwd), `${what}: the service's health`);
+        compared++;
+      }
+      for (const rs of vs.realServers) {
+        assert.equal(written((o) => serverHealthInto(rs, o)), serverHealthBefore(rs), `${what}: ${rs.addr}'s health`);
+        compared++;
+      }
+    };
+    const specs = cfg.services.map((s) => s.health!);
+    const kinds = new Set(specs.flatMap((vs) => vs.realServers.flatMap((r) => r.checkers.map((c) => c.type))));
+    assert.deepEqual([...kinds].sort(), ['BFD_CHECK', 'DNS_CHECK', 'FILE_CHECK', 'HTTP_GET', 'MISC_CHECK', 'PING_CHECK', 'SMTP_CHECK', 'SSL_GET', 'TCP_CHECK', 'UDP_CHECK'], 'every kind');
+    for (const vs of specs) same(vs, `${vs.addr}:${vs.port}`);
+    assert.match(serviceHealthBefore(specs[0]!, 'nat'), /quorum-down:\n {8}command: \/bin\/q down\n {8}user: nobody\n {8}group: nogroup\n/);
+    assert.equal(serviceHealthBefore(specs[2]!, 'dr'), '', 'all defaults: no health at the service');
+
+    // Each string (but a checker's type) and each number (but a status code's) of the specs replaced in turn.
+    const leaves: Array<{ at: Record<string, unknown>; k: string; v: unknown }> = [];
+    const walk = (x: unknown, k: string): void => {
+      if (x === null || typeof x !== 'object' || Buffer.isBuffer(x) || k === 'origin' || k === 'status') return;
+      for (const [key, v] of Object.entries(x)) {
+        if ((typeof v === 'string' && key !== 'type') || typeof v === 'number') leaves.push({ at: x as Record<string, unknown>, k: key, v });
+        else walk(v, key);
+      }
+    };
+    for (const vs of specs) walk(vs, '');
+    assert.ok(leaves.length > 150, `${leaves.length} values`);
+    for (const [i, leaf] of leaves.entries()) {
+      const odd = typeof leaf.v === 'string' ? ODD_STRINGS : ODD_NUMBERS;
+      for (let j = 0; j < 3; j++) {
+        leaf.at[leaf.k] = odd[(i + j * 7) % odd.length];
+        for (const vs of specs) same(vs, `${leaf.k} = ${JSON.stringify(leaf.at[leaf.k])}`);
+      }
+      leaf.at[leaf.k] = leaf.v;
+    }
+    assert.ok(compared > 10_000, `${compared} texts compared`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

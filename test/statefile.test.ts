@@ -405,6 +405,49 @@ test('the state file written after a batch that changed every service of 2,000 x
   assert.ok(per < 2000, `the state file's write allocated ${Math.round(per)} bytes per service`);
 }));
 
+test('the state file written after a reload of a health-checked config of 1,000 services x 4 (a TCP_CHECK each; every service\'s text made again) allocates under 2 KB per service (its health parts made through objects and the YAML writer before: ~12 KB); the file holds the reload', (t) => withDir(async (dir) => {
+  const n = 1000;
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * n + 8 });
+  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
+  r.ctl.config = cm;
+  /** The table as a config file (as bench/statefile-slices.ts --checks makes it): the first server of each service at weight w. */
+  const config = (w: number): string => {
+    const lines = ['services:'];
+    for (let s = 0; s < n; s++) {
+      lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp }] }, servers: [`);
+      for (let i = 0; i < 4; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${i === 0 ? w : 1} },`);
+      lines.push('    ] }');
+    }
+    return `${lines.join('\n')}\n`;
+  };
+  cm.apply(parseConfig(config(1), 'uvsd.yaml'), false);
+  const file = join(dir, 'state.yaml');
+  // As uvsd's (src/cli/uvsd.ts): in slices, the services not changed since the last dump kept.
+  const sf = new StateFile(file, async (h, sliced, out) => {
+    if (!sliced) return cm.dumpInto(h, true, out);
+    const { pause, done } = plainSlicer('state file');
+    await cm.dumpInto(h, true, out, pause);
+    done();
+  }, (e) => assert.fail(e));
+  /** What the write allocates after a reload (not measured) gave every service's first server weight w. */
+  const written = async (w: number): Promise<number> => {
+    cm.apply(parseConfig(config(w), 'uvsd.yaml'), false);
+    return allocated(async () => {
+      sf.changed();
+      await sf.flush();
+    });
+  };
+  // Two to compile the code, then the least of two.
+  await written(2);
+  await written(3);
+  const per = Math.min(await written(4), await written(5)) / n;
+  const text = readFileSync(file, 'utf8');
+  assert.equal((text.match(/^ {6}- address: 10\.2\.\d+\.\d+\n {8}method: nat\n {8}weight: 5\n {8}health:\n {10}checks:\n {12}- type: tcp\n/gm) ?? []).length, n, 'the last reload is on disk');
+  assert.ok(text.endsWith(`\n${STATE_END}\n`));
+  t.diagnostic(`${Math.round(per)} bytes per service`);
+  assert.ok(per < 2000, `the state file's write allocated ${Math.round(per)} bytes per service`);
+}));
+
 // ---- reading at start: what a crash or a cut copy leaves is refused, the --config table stays ----
 
 const N = { numeric: true };

@@ -5,6 +5,8 @@
 
 import type { Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
+import { scalar } from './yaml-out.js';
+import type { ByteOut } from './dump-bytes.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
 import { destPort, printableWord, takesServicePort } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type NotifyScript, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from '../health/types.js';
@@ -14,7 +16,7 @@ import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
 import { lookupScriptUser } from '../health/exec.js';
 import { bodyRegex, MAX_REGEX_OFFSET, regexOptionProblem } from '../health/regex.js';
-import { checkerRetry, dnsNameProblem, dnsType, retryDefaults, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
+import { checkerRetry, delayBeforeRetryDefault, dnsNameProblem, dnsType, retryDefault, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -136,12 +138,6 @@ function notifyScript(h: FieldHelpers, f: Field): NotifyScript | undefined {
     s = { command: h.command(cf, SCRIPT_FAILS), ...scriptUser(h, m.get('user'), m.get('group'), 'user') };
   }
   return h.script(f, s.command, s.user, 'it is not run (keepalived drops it too)', 'write it as { command, user }') ? s : undefined;
-}
-
-/** A notify or quorum command as notifyScript reads it: the line alone when it runs as uvsd's user. */
-function dumpScript(s: NotifyScript): unknown {
-  const { command, user } = s;
-  return user === undefined ? command : { command, user: user.name, ...(user.group !== undefined ? { group: user.group } : {}) };
 }
 
 /** Apply the inheritable keys present in m to d. */
@@ -427,111 +423,243 @@ export function parseServiceHealth(
   return vs;
 }
 
-// ---- writing back (--dump-config) ------------------------------------------------------------
+// ---- writing back (--dump-config, the state file) --------------------------------------------
+// The `health` parts of a service's text written as bytes into the dump's ByteOut, the text
+// yaml-out.ts's toYaml writes for the mappings they were made as until 2026-12-06 (a mapping per
+// checker, url and script and the generic writer: ~12 KB of garbage per service of 4 checked
+// servers, 8 collections in the state file's write after a reload of 10,000 of them). Keys and
+// names of closed sets are ASCII as they are; numbers as String() writes them (digits for an
+// integer); any other string through scalar() (quoted only where YAML needs it, as before).
+// test/helpers/health-dump-before.ts keeps the old writer, compared with this one for every
+// checker kind and option (config-health.test.ts).
 
-const sec = (ms: number): number => ms / 1000;
+/** Indents (spaces) of the dump's health lines, deepest: a url's status-code items (20). */
+const INDENTS = Array.from({ length: 24 }, (_v, i) => ' '.repeat(i));
+/** The same, their last two spaces a sequence item's dash ("- "): its mapping's first key. */
+const DASHED = INDENTS.map((s) => (s.length < 2 ? s : `${s.slice(2)}- `));
 
-function dumpChecker(c: CheckSpec): Record<string, unknown> {
-  const o: Record<string, unknown> = { type: TYPE_NAMES[c.type] };
-  if (c.type === 'BFD_CHECK') {
-    for (const [k, p] of Object.entries(BFD_FIELDS)) {
-      const v = c.bfd[p];
-      if (v !== undefined && (p === 'neighbor' || p === 'source' || v !== BFD_DEFAULTS[p])) o[k] = v;
+/** `k:` at `ind` spaces (item: as the first key of a sequence item, after its dash). */
+function key(o: ByteOut, ind: number, k: string, item = false): void {
+  o.ascii((item ? DASHED : INDENTS)[ind]!);
+  o.ascii(k);
+  o.ascii(':');
+}
+
+/** A scalar item's dash of a sequence at `ind` spaces (a list under a key at ind - 2). */
+function item(o: ByteOut, ind: number): void {
+  o.ascii(INDENTS[ind]!);
+  o.ascii('- ');
+}
+
+/** `k: s` (s as scalar() writes it). */
+function textLine(o: ByteOut, ind: number, k: string, s: string, item = false): void {
+  key(o, ind, k, item);
+  o.ascii(' ');
+  o.str(scalar(s));
+  o.ascii('\n');
+}
+
+/** `k: n` (as String(n)). */
+function numLine(o: ByteOut, ind: number, k: string, n: number): void {
+  key(o, ind, k);
+  o.ascii(' ');
+  o.int(n);
+  o.ascii('\n');
+}
+
+/** `k: true` or `k: false`. */
+function boolLine(o: ByteOut, ind: number, k: string, b: boolean): void {
+  key(o, ind, k);
+  o.ascii(b ? ' true\n' : ' false\n');
+}
+
+/** Seconds as the file gives them (ms / 1000, as String() writes it). */
+function secLine(o: ByteOut, ind: number, k: string, ms: number): void {
+  numLine(o, ind, k, ms / 1000);
+}
+
+/** A notify or quorum command as notifyScript reads it: the line alone when it runs as uvsd's user, else { command, user, group }. */
+function scriptLine(o: ByteOut, ind: number, k: string, s: NotifyScript): void {
+  const user = s.user;
+  if (user === undefined) {
+    textLine(o, ind, k, s.command);
+    return;
+  }
+  key(o, ind, k);
+  o.ascii('\n');
+  textLine(o, ind + 2, 'command', s.command);
+  textLine(o, ind + 2, 'user', user.name);
+  if (user.group !== undefined) textLine(o, ind + 2, 'group', user.group);
+}
+
+/** A list of strings (regex-options) under `k:`, or `k: []`. */
+function wordsLine(o: ByteOut, ind: number, k: string, words: readonly string[]): void {
+  key(o, ind, k);
+  if (words.length === 0) {
+    o.ascii(' []\n');
+    return;
+  }
+  o.ascii('\n');
+  for (const w of words) {
+    item(o, ind + 2);
+    o.str(scalar(w));
+    o.ascii('\n');
+  }
+}
+
+/** A url's mapping as a sequence item whose keys are at `ind`. */
+function urlInto(o: ByteOut, ind: number, u: HttpUrl): void {
+  textLine(o, ind, 'path', u.path, true);
+  if (u.status) {
+    key(o, ind, 'status-code');
+    if (u.status.length === 0) o.ascii(' []\n');
+    else {
+      o.ascii('\n');
+      for (const [lo, hi] of u.status) {
+        // A range is the string "lo-hi", plain YAML.
+        item(o, ind + 2);
+        o.int(lo);
+        if (lo !== hi) {
+          o.ascii('-');
+          o.int(hi);
+        }
+        o.ascii('\n');
+      }
     }
-    return o;
+  }
+  if (u.digest !== undefined) textLine(o, ind, 'digest', u.digest);
+  if (u.regex !== undefined) textLine(o, ind, 'regex', u.regex);
+  if (u.regexOptions !== undefined) wordsLine(o, ind, 'regex-options', u.regexOptions);
+  if (u.regexNoMatch === true) boolLine(o, ind, 'regex-no-match', true);
+  if (u.regexMinOffset !== undefined) numLine(o, ind, 'regex-min-offset', u.regexMinOffset);
+  if (u.regexMaxOffset !== undefined) numLine(o, ind, 'regex-max-offset', u.regexMaxOffset);
+  if (u.contains !== undefined) textLine(o, ind, 'contains', u.contains);
+  if (u.virtualhost !== undefined) textLine(o, ind, 'virtualhost', u.virtualhost);
+}
+
+/** A checker's mapping as a sequence item whose keys are at `ind`: its type, then what is not a default. */
+function checkerInto(o: ByteOut, ind: number, c: CheckSpec): void {
+  key(o, ind, 'type', true);
+  o.ascii(' ');
+  o.ascii(TYPE_NAMES[c.type]);
+  o.ascii('\n');
+  if (c.type === 'BFD_CHECK') {
+    const b = c.bfd;
+    textLine(o, ind, 'neighbor', b.neighbor);
+    if (b.source !== undefined) textLine(o, ind, 'source', b.source);
+    if (b.minRxMs !== BFD_DEFAULTS.minRxMs) numLine(o, ind, 'min-rx', b.minRxMs);
+    if (b.minTxMs !== BFD_DEFAULTS.minTxMs) numLine(o, ind, 'min-tx', b.minTxMs);
+    if (b.idleTxMs !== BFD_DEFAULTS.idleTxMs) numLine(o, ind, 'idle-tx', b.idleTxMs);
+    if (b.multiplier !== BFD_DEFAULTS.multiplier) numLine(o, ind, 'multiplier', b.multiplier);
+    return;
   }
   if (c.type === 'FILE_CHECK') {
-    return {
-      ...o, file: c.path, ...(c.weight !== 0 ? { weight: c.weight } : {}), ...(c.reverse ? { reverse: true } : {}),
-      ...(c.init !== undefined ? { 'init-file': c.init.value, ...(c.init.overwrite ? { 'init-overwrite': true } : {}) } : {}),
-    };
+    textLine(o, ind, 'file', c.path);
+    if (c.weight !== 0) numLine(o, ind, 'weight', c.weight);
+    if (c.reverse) boolLine(o, ind, 'reverse', true);
+    if (c.init !== undefined) {
+      numLine(o, ind, 'init-file', c.init.value);
+      if (c.init.overwrite) boolLine(o, ind, 'init-overwrite', true);
+    }
+    return;
   }
   const D = HEALTH_DEFAULTS;
-  if (c.delayLoopMs !== D.delayLoopMs) o['delay-loop'] = sec(c.delayLoopMs);
-  if (c.connectTimeoutMs !== D.connectTimeoutMs) o['connect-timeout'] = sec(c.connectTimeoutMs);
-  const def = retryDefaults(c.type, c.delayLoopMs);
-  if (c.retry !== def.retry) o.retry = c.retry;
-  if (c.delayBeforeRetryMs !== def.delayBeforeRetryMs) o['delay-before-retry'] = sec(c.delayBeforeRetryMs);
-  if (c.rise !== D.rise) o.rise = c.rise;
-  if (c.fall !== D.fall) o.fall = c.fall;
-  if (c.warmupMs !== undefined) o.warmup = sec(c.warmupMs);
-  if (c.connectIp !== undefined) o['connect-ip'] = c.connectIp;
-  if (c.connectPort !== undefined) o['connect-port'] = c.connectPort;
-  if (c.bindto !== undefined) o.bindto = c.bindto;
-  if (c.bindPort !== undefined) o['bind-port'] = c.bindPort;
+  if (c.delayLoopMs !== D.delayLoopMs) secLine(o, ind, 'delay-loop', c.delayLoopMs);
+  if (c.connectTimeoutMs !== D.connectTimeoutMs) secLine(o, ind, 'connect-timeout', c.connectTimeoutMs);
+  if (c.retry !== retryDefault(c.type)) numLine(o, ind, 'retry', c.retry);
+  if (c.delayBeforeRetryMs !== delayBeforeRetryDefault(c.type, c.delayLoopMs)) secLine(o, ind, 'delay-before-retry', c.delayBeforeRetryMs);
+  if (c.rise !== D.rise) numLine(o, ind, 'rise', c.rise);
+  if (c.fall !== D.fall) numLine(o, ind, 'fall', c.fall);
+  if (c.warmupMs !== undefined) secLine(o, ind, 'warmup', c.warmupMs);
+  if (c.connectIp !== undefined) textLine(o, ind, 'connect-ip', c.connectIp);
+  if (c.connectPort !== undefined) numLine(o, ind, 'connect-port', c.connectPort);
+  if (c.bindto !== undefined) textLine(o, ind, 'bindto', c.bindto);
+  if (c.bindPort !== undefined) numLine(o, ind, 'bind-port', c.bindPort);
   switch (c.type) {
     case 'HTTP_GET':
-    case 'SSL_GET':
-      if (c.virtualhost !== undefined) o.virtualhost = c.virtualhost;
-      if (c.enableSni) o['enable-sni'] = true;
-      for (const k of TLS_KEYS) if (c.tls?.[k] !== undefined) o[k] = c.tls[k];
-      o.url = c.urls.map((u) => {
-        const x: Record<string, unknown> = { path: u.path };
-        if (u.status) x['status-code'] = u.status.map(([lo, hi]) => (lo === hi ? lo : `${lo}-${hi}`));
-        if (u.digest !== undefined) x.digest = u.digest;
-        if (u.regex !== undefined) x.regex = u.regex;
-        if (u.regexOptions !== undefined) x['regex-options'] = u.regexOptions;
-        if (u.regexNoMatch === true) x['regex-no-match'] = true;
-        if (u.regexMinOffset !== undefined) x['regex-min-offset'] = u.regexMinOffset;
-        if (u.regexMaxOffset !== undefined) x['regex-max-offset'] = u.regexMaxOffset;
-        if (u.contains !== undefined) x.contains = u.contains;
-        if (u.virtualhost !== undefined) x.virtualhost = u.virtualhost;
-        return x;
-      });
+    case 'SSL_GET': {
+      if (c.virtualhost !== undefined) textLine(o, ind, 'virtualhost', c.virtualhost);
+      if (c.enableSni === true) boolLine(o, ind, 'enable-sni', true);
+      const tls = c.tls;
+      if (tls !== undefined) {
+        for (const k of TLS_KEYS) {
+          const v = tls[k];
+          if (v !== undefined) textLine(o, ind, k, v);
+        }
+      }
+      key(o, ind, 'url');
+      if (c.urls.length === 0) o.ascii(' []\n');
+      else {
+        o.ascii('\n');
+        for (const u of c.urls) urlInto(o, ind + 4, u);
+      }
       break;
+    }
     case 'UDP_CHECK':
-      if (c.payload !== undefined) o.payload = c.payload.toString('hex');
-      if (c.replyPrefix !== undefined) o['require-reply'] = c.replyPrefix.toString('hex');
-      else if (c.requireReply) o['require-reply'] = true;
-      if (c.minReplyLength !== undefined) o['min-reply-length'] = c.minReplyLength;
-      if (c.maxReplyLength !== undefined) o['max-reply-length'] = c.maxReplyLength;
+      if (c.payload !== undefined) textLine(o, ind, 'payload', c.payload.toString('hex'));
+      if (c.replyPrefix !== undefined) textLine(o, ind, 'require-reply', c.replyPrefix.toString('hex'));
+      else if (c.requireReply) boolLine(o, ind, 'require-reply', true);
+      if (c.minReplyLength !== undefined) numLine(o, ind, 'min-reply-length', c.minReplyLength);
+      if (c.maxReplyLength !== undefined) numLine(o, ind, 'max-reply-length', c.maxReplyLength);
       break;
     case 'MISC_CHECK':
-      o['misc-path'] = c.command;
-      o['misc-timeout'] = sec(c.timeoutMs);
-      if (c.dynamic) o['misc-dynamic'] = true;
-      if (c.user !== undefined) o['misc-user'] = c.user.name;
-      if (c.user?.group !== undefined) o['misc-group'] = c.user.group;
+      textLine(o, ind, 'misc-path', c.command);
+      secLine(o, ind, 'misc-timeout', c.timeoutMs);
+      if (c.dynamic) boolLine(o, ind, 'misc-dynamic', true);
+      if (c.user !== undefined) {
+        textLine(o, ind, 'misc-user', c.user.name);
+        if (c.user.group !== undefined) textLine(o, ind, 'misc-group', c.user.group);
+      }
       break;
     case 'DNS_CHECK':
-      if (c.queryType !== 'SOA') o['dns-type'] = c.queryType;
-      if (c.queryName !== '.') o['dns-name'] = c.queryName;
+      if (c.queryType !== 'SOA') textLine(o, ind, 'dns-type', c.queryType);
+      if (c.queryName !== '.') textLine(o, ind, 'dns-name', c.queryName);
       break;
     case 'SMTP_CHECK':
-      if (c.helo !== SMTP_DEFAULT_HELO) o['helo-name'] = c.helo;
+      if (c.helo !== SMTP_DEFAULT_HELO) textLine(o, ind, 'helo-name', c.helo);
       break;
     default:
   }
-  return o;
 }
 
-/** The service-level `health` mapping (undefined when every value is a default). */
-export function dumpServiceHealth(vs: VirtualServerSpec, serviceSorryFwd: Fwd | undefined): Record<string, unknown> | undefined {
-  const o: Record<string, unknown> = {};
-  if (vs.delayLoopMs !== HEALTH_DEFAULTS.delayLoopMs) o['delay-loop'] = sec(vs.delayLoopMs);
-  if (vs.sorryServer) {
-    const s: Record<string, unknown> = { address: vs.sorryServer.addr, port: vs.sorryServer.port };
-    if (serviceSorryFwd !== undefined) s.method = serviceSorryFwd;
-    if (vs.sorryServer.inhibit === true) s.inhibit = true;
-    o['sorry-server'] = s;
+/**
+ * The service's `health` (its lines at indent 4, after its settings): the sorry server (with
+ * `sorryFwd`, its method) and what is not a default; nothing when every value is one.
+ */
+export function serviceHealthInto(vs: VirtualServerSpec, sorryFwd: Fwd | undefined, o: ByteOut): void {
+  const delay = vs.delayLoopMs !== HEALTH_DEFAULTS.delayLoopMs;
+  if (!delay && !vs.sorryServer && vs.quorum === 1 && vs.hysteresis === 0 && vs.quorumUp === undefined && vs.quorumDown === undefined
+    && !vs.alpha && !vs.omega && vs.haSuspend !== true) return;
+  o.ascii('    health:\n');
+  if (delay) secLine(o, 6, 'delay-loop', vs.delayLoopMs);
+  const s = vs.sorryServer;
+  if (s) {
+    o.ascii('      sorry-server:\n');
+    textLine(o, 8, 'address', s.addr);
+    numLine(o, 8, 'port', s.port);
+    if (sorryFwd !== undefined) textLine(o, 8, 'method', sorryFwd);
+    if (s.inhibit === true) boolLine(o, 8, 'inhibit', true);
   }
-  if (vs.quorum !== 1) o.quorum = vs.quorum;
-  if (vs.hysteresis !== 0) o.hysteresis = vs.hysteresis;
-  if (vs.quorumUp !== undefined) o['quorum-up'] = dumpScript(vs.quorumUp);
-  if (vs.quorumDown !== undefined) o['quorum-down'] = dumpScript(vs.quorumDown);
-  if (vs.alpha) o.alpha = true;
-  if (vs.omega) o.omega = true;
-  if (vs.haSuspend === true) o['ha-suspend'] = true;
-  return Object.keys(o).length > 0 ? o : undefined;
+  if (vs.quorum !== 1) numLine(o, 6, 'quorum', vs.quorum);
+  if (vs.hysteresis !== 0) numLine(o, 6, 'hysteresis', vs.hysteresis);
+  if (vs.quorumUp !== undefined) scriptLine(o, 6, 'quorum-up', vs.quorumUp);
+  if (vs.quorumDown !== undefined) scriptLine(o, 6, 'quorum-down', vs.quorumDown);
+  if (vs.alpha) boolLine(o, 6, 'alpha', true);
+  if (vs.omega) boolLine(o, 6, 'omega', true);
+  if (vs.haSuspend === true) boolLine(o, 6, 'ha-suspend', true);
 }
 
-/** A server's `health` mapping: its own checks written out in full (undefined: nothing to say). */
-export function dumpServerHealth(rs: RealServerSpec): Record<string, unknown> | undefined {
-  const o: Record<string, unknown> = {};
-  if (rs.inhibitOnFailure) o['inhibit-on-failure'] = true;
-  if (rs.alpha !== undefined) o.alpha = rs.alpha;
-  if (rs.notifyUp !== undefined) o['notify-up'] = dumpScript(rs.notifyUp);
-  if (rs.notifyDown !== undefined) o['notify-down'] = dumpScript(rs.notifyDown);
-  o.checks = rs.checkers.map(dumpChecker);
-  return o;
+/** A server's `health` (its lines at indent 8, after its settings): its own checks written out in full. */
+export function serverHealthInto(rs: RealServerSpec, o: ByteOut): void {
+  o.ascii('        health:\n');
+  if (rs.inhibitOnFailure) boolLine(o, 10, 'inhibit-on-failure', true);
+  if (rs.alpha !== undefined) boolLine(o, 10, 'alpha', rs.alpha);
+  if (rs.notifyUp !== undefined) scriptLine(o, 10, 'notify-up', rs.notifyUp);
+  if (rs.notifyDown !== undefined) scriptLine(o, 10, 'notify-down', rs.notifyDown);
+  if (rs.checkers.length === 0) {
+    o.ascii('          checks: []\n');
+    return;
+  }
+  o.ascii('          checks:\n');
+  for (const c of rs.checkers) checkerInto(o, 14, c);
 }

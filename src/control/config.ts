@@ -10,7 +10,7 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
 import { UvsError } from './errors.js';
 import { clearLongTimeout, monoOf, setLongTimeout, wallOf, type LongTimeout } from './clock.js';
-import { entryYaml, scalar, toYaml } from './yaml-out.js';
+import { scalar, toYaml } from './yaml-out.js';
 import { dueOf, runSteps, runStepsSliced, SLICE_END, type Pause, type Steps } from './slices.js';
 import { DumpBytes, type ByteOut, type DumpOut } from './dump-bytes.js';
 import { ShardedMap } from './shards.js';
@@ -20,7 +20,7 @@ import { findDest, KEYS_STEP, planTableSteps, schedFlagNames, type PlanDest, typ
 import type { BatchItem, DestSpec, Fwd, LaddrRange, MarkInfo, Proto, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
 import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
-import { dumpServerHealth, dumpServiceHealth, parseServiceHealth, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
+import { parseServiceHealth, serverHealthInto, serviceHealthInto, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import { PROCESS_SLOTS, type RealServerSpec, type ScriptUser, type VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
@@ -734,6 +734,17 @@ const DUMP_HEADER = '# uvsd configuration, written by uvsadm --dump-config';
 /** A checked service's servers found in its table by a scan up to this many, by a Map beyond. */
 const DESTS_SCANNED = 16;
 
+/** A service's key in the model (serviceKeyOf), from its spec: ConfigManager.applied's key, so the dump finds a service's spec without its text made. */
+const appliedKey = (s: ServiceKey): string => serviceKeyOf(s.proto, parseIp(s.addr), s.port, s.fwmark ?? 0);
+
+/** A server's address (uint32 or int32) and port as one number (a dump's matching of configured servers to the table's). */
+const destNo = (addr: number, port: number): number => (addr >>> 0) * 65536 + port;
+/** destNo of an address as text (-2 for one that is no IPv4 address: matches none). */
+const destNoOf = (addr: string, port: number): number => {
+  const v = parseIp(addr);
+  return v < 0 ? -2 : destNo(v, port);
+};
+
 /** scalar() of a name of a closed set (protocol, scheduler, method, flag, tunnel type), worked out once a name. */
 const plainOf = new Map<string, string>();
 function plain(v: string): string {
@@ -1001,7 +1012,7 @@ export class ConfigManager {
   /** Servers draining after a reload removed them (by dk()), with their deletion timers and when
    *  (performance.now(): the state file's drain-until is its wall time, converted each way). */
   private readonly draining = new Map<string, { timer: LongTimeout; until: number }>();
-  /** The services of the last applied config, by sk() (--dump-config writes their health). */
+  /** The services of the last applied config, by the model's key (appliedKey: --dump-config writes their health). */
   private applied = new ShardedMap<string, DesiredService>();
   /** Moved by every change of `applied` or `draining`: every service's text is made again (none copied from the last dump: DumpBytes). */
   private dumpEpoch = 0;
@@ -1107,7 +1118,7 @@ export class ConfigManager {
     // The services by key, made here a few at a time (shards.ts): in committed(), 10,000 of them held the loop 2-7 ms.
     const applied = new ShardedMap<string, DesiredService>();
     for (const s of cfg.services) {
-      applied.set(sk(s.spec), s);
+      applied.set(appliedKey(s.spec), s);
       if ((applied.size & 255) === 0) await pause();
     }
     let done: { plan: Plan; hp: HealthPlan | undefined };
@@ -1164,7 +1175,7 @@ export class ConfigManager {
   private committedRest(cfg: ConfigFile, plan: Plan, applied?: ShardedMap<string, DesiredService>): void {
     // The --config file's (not a state file's): how its scripts were read, for the dump.
     if (this.file !== undefined && cfg.file === this.file) this.settings.enableScriptSecurity = cfg.daemon.enableScriptSecurity;
-    this.applied = applied ?? ShardedMap.of(cfg.services.map((s) => [sk(s.spec), s] as const));
+    this.applied = applied ?? ShardedMap.of(cfg.services.map((s) => [appliedKey(s.spec), s] as const));
     this.dumpEpoch++; // the drains started and ended here too: drainUntil is called from here alone
     for (const k of plan.undrain) {
       clearLongTimeout(this.draining.get(k)?.timer);
@@ -1320,7 +1331,7 @@ export class ConfigManager {
       const k = keys[i]!;
       const svc = this.control.model.services.get(k);
       if (svc !== undefined && !out.kept(k, svc.gen)) {
-        this.serviceInto(svc, state, out.serviceStart());
+        this.serviceInto(svc, k, state, out.serviceStart());
         out.serviceEnd(k, svc.gen);
       }
       yield;
@@ -1378,7 +1389,7 @@ export class ConfigManager {
    * its `health` parts are: entryYaml). One object per server and the library's writer made
    * ~12 KB of garbage per service of 4 servers (docs/performance.md, 2026-12-06).
    */
-  private serviceInto(m: ServiceModel, state: boolean, o: ByteOut): void {
+  private serviceInto(m: ServiceModel, k: string, state: boolean, o: ByteOut): void {
     // The keys, numbers, IPv4 addresses and names of closed sets (protocol, scheduler, method)
     // are plain YAML as they are (plain()); any other string goes through scalar().
     if (m.fwmark !== 0) {
@@ -1429,13 +1440,13 @@ export class ConfigManager {
     }
     // Checked servers are written as configured: with their weight (not 0 or a misc_dynamic
     // weight), failed ones too (absent from the table); the sorry server is in `health`.
-    const svc = this.applied.size === 0 && this.draining.size === 0 ? undefined : { proto: m.proto, addr: formatIp(m.vip), port: m.port, fwmark: m.fwmark };
-    const want = svc === undefined || this.applied.size === 0 ? undefined : this.applied.get(sk(svc));
+    const want = this.applied.size === 0 ? undefined : this.applied.get(k);
+    // The service as the verbs name it, to look up its servers' drains by text (dk()): only while servers drain.
+    const key = this.draining.size === 0 ? undefined : serviceKey({ proto: m.proto, addr: formatIp(m.vip), port: m.port, fwmark: m.fwmark });
     if (want?.health !== undefined) {
-      this.checkedServersInto(m, svc!, want, want.health, state, o);
+      this.checkedServersInto(m, key, want, want.health, state, o);
       return;
     }
-    const key = this.draining.size === 0 ? undefined : serviceKey(svc!);
     let n = 0;
     for (const d of m.dests) {
       // A server a reload removed is draining until it is deleted: gone from a --dump-config file
@@ -1451,50 +1462,58 @@ export class ConfigManager {
   }
 
   /** The `health` and `servers` of a service with health checks (vs): configured servers in the file's order (failed ones too), then any added by hand. */
-  private checkedServersInto(m: ServiceModel, svc: { proto: Proto; addr: string; port: number; fwmark: number }, want: DesiredService, vs: VirtualServerSpec, state: boolean, o: ByteOut): void {
-    const key = serviceKey(svc);
-    const h = dumpServiceHealth(vs, vs.fwd);
-    if (h !== undefined) o.str(entryYaml('health', h, '    '));
-    // The table's servers by address and port (a Map only for a long list), each taken once.
+  private checkedServersInto(m: ServiceModel, key: ServiceKey | undefined, want: DesiredService, vs: VirtualServerSpec, state: boolean, o: ByteOut): void {
+    serviceHealthInto(vs, vs.fwd, o);
+    // The table's servers by address and port as one number (a Map only for a long list), each
+    // taken once (a flag in a scratch array of the manager's): no text of them made.
     const dests = m.dests;
-    const addrs = dests.map((d) => formatIp(d.addr));
-    const taken = new Uint8Array(dests.length);
-    const index = dests.length > DESTS_SCANNED ? new Map(dests.map((d, j) => [`${addrs[j]}|${d.port}`, j])) : undefined;
-    const find = (addr: string, port: number): number => {
-      if (index !== undefined) return index.get(`${addr}|${port}`) ?? -1;
-      for (let j = 0; j < dests.length; j++) if (addrs[j] === addr && dests[j]!.port === port) return j;
-      return -1;
-    };
+    if (this.taken.length < dests.length) this.taken = new Uint8Array(2 * dests.length);
+    const taken = this.taken;
+    taken.fill(0, 0, dests.length);
+    const index = dests.length > DESTS_SCANNED ? new Map(dests.map((d, j) => [destNo(d.addr, d.port), j])) : undefined;
     // One that is also the sorry server as configured (the table may hold it as the sorry server).
     const dup = sorryAlsoServer(vs);
+    const sorry = vs.sorryServer === undefined ? -1 : destNoOf(vs.sorryServer.addr, vs.sorryServer.port);
     let n = 0;
-    const server = (addr: string, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined): void => {
-      o.ascii(n++ === 0 ? '    servers:\n      - address: ' : '      - address: ');
-      o.str(scalar(addr));
-      this.serverInto(m, key, state, addr, d, weight, health, o);
-    };
     for (let i = 0; i < vs.realServers.length; i++) {
       const r = vs.realServers[i]!;
-      const j = find(r.addr, r.port);
+      const no = destNoOf(r.addr, r.port);
+      let j = -1;
+      if (index !== undefined) j = index.get(no) ?? -1;
+      else for (let x = 0; x < dests.length && j < 0; x++) if (destNo(dests[x]!.addr, dests[x]!.port) === no) j = x;
       if (j >= 0) taken[j] = 1;
-      if (r === dup || j < 0) server(want.dests[i]!.addr, want.dests[i]!, r.weight, dumpServerHealth(r));
-      else server(addrs[j]!, dests[j]!, r.weight, dumpServerHealth(r));
+      o.ascii(n++ === 0 ? '    servers:\n      - address: ' : '      - address: ');
+      if (r === dup || j < 0) {
+        const w = want.dests[i]!;
+        o.str(scalar(w.addr));
+        this.serverInto(m, key, state, w.addr, w, r.weight, r, o);
+      } else {
+        const d = dests[j]!;
+        o.ip(d.addr);
+        this.serverInto(m, key, state, key === undefined ? undefined : formatIp(d.addr), d, r.weight, r, o);
+      }
     }
     for (let j = 0; j < dests.length; j++) {
       const d = dests[j]!;
-      if (taken[j] === 1 || (vs.sorryServer && vs.sorryServer.addr === addrs[j] && vs.sorryServer.port === d.port)) continue;
-      if (!state && this.draining.has(dk(key, addrs[j]!, d.port))) continue;
-      server(addrs[j]!, d, d.weight, undefined);
+      if (taken[j] === 1 || destNo(d.addr, d.port) === sorry) continue;
+      const addr = key === undefined ? undefined : formatIp(d.addr);
+      if (!state && key !== undefined && this.draining.has(dk(key, addr!, d.port))) continue;
+      o.ascii(n++ === 0 ? '    servers:\n      - address: ' : '      - address: ');
+      o.ip(d.addr);
+      this.serverInto(m, key, state, addr, d, d.weight, undefined, o);
     }
     if (n === 0) o.ascii('    servers: []\n');
   }
+
+  /** checkedServersInto's flags of the table's servers taken (kept from service to service). */
+  private taken = new Uint8Array(64);
 
   /**
    * The rest of a server's item of a service's `servers:` list (after its address), as toYaml
    * writes its mapping there; `key` and `addr`: the service's and the server's (to look up its
    * drain), undefined when nothing drains.
    */
-  private serverInto(m: ServiceModel, key: ServiceKey | undefined, state: boolean, addr: string | undefined, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: Record<string, unknown> | undefined, o: ByteOut): void {
+  private serverInto(m: ServiceModel, key: ServiceKey | undefined, state: boolean, addr: string | undefined, d: { port: number; fwd: Fwd; upper: number; lower: number } & TunOptions, weight: number, health: RealServerSpec | undefined, o: ByteOut): void {
     if (d.port !== m.port) {
       o.ascii('\n        port: ');
       o.int(d.port);
@@ -1514,7 +1533,7 @@ export class ConfigManager {
       o.int(d.lower);
       o.ascii('\n');
     }
-    const until = state && key !== undefined ? this.draining.get(dk(key, addr!, d.port))?.until : undefined;
+    const until = state && key !== undefined && this.draining.size !== 0 ? this.draining.get(dk(key, addr!, d.port))?.until : undefined;
     if (until !== undefined) o.str(`        drain-until: ${scalar(new Date(wallOf(until)).toISOString())}\n`);
     if (d.fwd === 'tun' && (d.tunType ?? 'ipip') !== 'ipip') {
       o.ascii(`        tun-type: ${plain(d.tunType!)}\n`);
@@ -1525,7 +1544,7 @@ export class ConfigManager {
       }
       if ((d.tunCsum ?? 'nocsum') !== 'nocsum') o.ascii(`        tun-csum: ${plain(d.tunCsum!)}\n`);
     }
-    if (health !== undefined) o.str(entryYaml('health', health, '        '));
+    if (health !== undefined) serverHealthInto(health, o);
   }
 
   stop(): void {

@@ -58,13 +58,6 @@ function entry(k: string, val: unknown, lead: string, indent: string, out: strin
   }
 }
 
-/** The key k (not undefined) of a mapping at `indent` with its value, as toYaml writes it inside that mapping (not as its first key of a sequence item). */
-export function entryYaml(k: string, val: unknown, indent: string): string {
-  const out: string[] = [];
-  entry(k, val, indent, indent, out);
-  return out.join('');
-}
-
 function sequence(a: readonly unknown[], indent: string, out: string[], first: string): void {
   a.forEach((item, i) => {
     const dash = `${i === 0 ? first : indent}- `;

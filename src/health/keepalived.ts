@@ -415,8 +415,18 @@ const CHECKER_RETRY_DEFAULTS: Readonly<Record<CheckerType, { retry: number; dela
 
 /** A checker type's retry and delay_before_retry when nothing sets them (delay_loop: the checker's). */
 export function retryDefaults(type: CheckerType, delayLoopMs: number): { retry: number; delayBeforeRetryMs: number } {
-  const def = CHECKER_RETRY_DEFAULTS[type];
-  return { retry: def.retry, delayBeforeRetryMs: def.delayBeforeRetryMs === DELAY_LOOP ? delayLoopMs : def.delayBeforeRetryMs };
+  return { retry: retryDefault(type), delayBeforeRetryMs: delayBeforeRetryDefault(type, delayLoopMs) };
+}
+
+/** retryDefaults' retry alone (no object made: the config dump asks it of every checker). */
+export function retryDefault(type: CheckerType): number {
+  return CHECKER_RETRY_DEFAULTS[type].retry;
+}
+
+/** retryDefaults' delay_before_retry alone. */
+export function delayBeforeRetryDefault(type: CheckerType, delayLoopMs: number): number {
+  const d = CHECKER_RETRY_DEFAULTS[type].delayBeforeRetryMs;
+  return d === DELAY_LOOP ? delayLoopMs : d;
 }
 
 /** A checker's retry and delay_before_retry: as inherited, else its type's defaults. */
