@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { handleLine, listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
-import { hasLongArray, stringifySliced } from '../src/control/slices.js';
+import { hasLongArray, jsonStringBytes, streamedText, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
 import { ERRORS } from '../src/control/errors.js';
@@ -24,6 +24,8 @@ import { fuzzSeed, mutateText, Rand } from './helpers/fuzz.js';
 import type { DpOp } from '../src/datapath/ops.js';
 import { snapshotConns, type Workers } from '../src/datapath/group.js';
 import { CONNS_PAGE_ROWS } from '../src/control/verbs.js';
+import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { largestAllocated } from './helpers/alloc.js';
 
 let dir: string;
 let r: Rig;
@@ -620,6 +622,59 @@ test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries:
   }
 });
 
+test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 checked servers: the reply is the dump\'s text as JSON.stringify writes it, made while written: uvsd makes no object of 256 KiB or more while answering (before: the text as one string, the reply as another, ~2.4 MB each), and a client that reads nothing holds about a MiB of it in uvsd', async (t) => {
+  const count = 4000;
+  const big = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * count + 8 });
+  const cm = new ConfigManager(big.ctl, undefined, { drainTimeout: 0 });
+  big.ctl.config = cm;
+  const lines = ['services:'];
+  for (let s = 0; s < count; s++) {
+    lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp, connect-timeout: 2 }] }, servers: [`);
+    for (let i = 0; i < 4; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${1 + i} },`);
+    lines.push('    ] }');
+  }
+  cm.apply(parseConfig(`${lines.join('\n')}\n`, 'uvsd.yaml'), false);
+  const want = `${JSON.stringify({ id: 1, ok: true, result: { yaml: cm.dump() } })}\n`;
+  const path = join(dir, `s${n++}.sock`);
+  const server = await listenControl(path, (v, a) => big.ctl.callAsync(v, a), (e) => { throw e; });
+  servers.push(server);
+  const request = '{"id":1,"verb":"dumpConfig","args":{}}\n';
+  /** The reply to one dumpConfig: its bytes as they came (no string made of them in this process while they come). */
+  const ask = (): Promise<Buffer[]> => new Promise((resolve, reject) => {
+    const s = connect(path);
+    const bufs: Buffer[] = [];
+    s.on('data', (b: Buffer) => {
+      bufs.push(b);
+      if (b[b.length - 1] !== 0x0a) return;
+      s.destroy();
+      resolve(bufs);
+    });
+    s.on('error', reject);
+    s.write(request);
+  });
+  await ask(); // the code compiled
+  big.ctl.resetSlowest();
+  const { result, largest } = await largestAllocated(ask);
+  t.diagnostic(`largest object made while answering: ${largest} bytes; reply ${want.length} bytes; busiest slice ${big.ctl.busiest.ms.toFixed(2)} ms of CPU`);
+  assert.equal(Buffer.concat(result).toString(), want);
+  assert.ok(largest < 256 * 1024, `uvsd made an object of ${largest} bytes`);
+  // A client that reads nothing: uvsd holds writeHigh (1 MiB) and a part (64 KiB, escaped) past it at most.
+  const still = queuedWhenStill(server);
+  const s = connect(path);
+  try {
+    s.pause();
+    s.write(request);
+    const queued = await still;
+    t.diagnostic(`unread in uvsd while the client reads nothing: ${queued} bytes of the ${want.length}-byte reply`);
+    assert.ok(want.length > 2 * 2 ** 20 && queued < 1.5 * 2 ** 20, `uvsd holds ${queued} bytes of the reply`);
+    const line = lineOf(s);
+    s.resume();
+    assert.equal(await line, want);
+  } finally {
+    s.destroy();
+  }
+});
+
 test('listConns without a cursor under --workers: each page one question to one worker, as with a cursor; no slice of the loop over a few ms of CPU (the 100,000 rows of every worker\'s table were made in one); a client that closes mid-listing is asked no more pages for', async (t) => {
   const shadow = connRig(0, 1024);
   const parts = [connRig(60_000, 65_536), connRig(50_000, 65_536)];
@@ -716,6 +771,33 @@ test('stringifySliced writes what JSON.stringify does (plus a newline), in chunk
     assert.equal(chunks.join(''), JSON.stringify(v) + '\n');
     if (hasLongArray(v)) assert.ok(chunks.length > 10, `${chunks.length} chunks`);
   }
+});
+
+test('stringifySliced writes a text made while written (StreamedText: --dump-config\'s) as JSON.stringify writes the string, every character below 0x80 and others in UTF-8, its parts as bytes after the characters before them (or as text without a byte sink); a part\'s bytes may be written into again once the next is asked for', async () => {
+  const text = Array.from({ length: 0x80 }, (_v, c) => String.fromCharCode(c)).join('') + 'ü日本語🙂\u2028\u2029 "q" \\ \u007f'.repeat(3);
+  const reused = Buffer.alloc(64);
+  /** text's UTF-8 bytes in parts of 1 to 9 bytes (no character split), each in the same buffer. */
+  async function* parts(): AsyncGenerator<Uint8Array> {
+    const b = Buffer.from(text);
+    for (let at = 0; at < b.length;) {
+      let end = Math.min(b.length, at + 1 + (at % 9));
+      while (end < b.length && (b[end]! & 0xc0) === 0x80) end++;
+      b.copy(reused, 0, at, end);
+      yield reused.subarray(0, end - at);
+      reused.fill(0x41);
+      at = end;
+    }
+  }
+  const reply = (): unknown => ({ id: 7, ok: true, result: { yaml: streamedText(parts()) } });
+  const want = `${JSON.stringify({ id: 7, ok: true, result: { yaml: text } })}\n`;
+  const out: Array<string | Buffer> = [];
+  await stringifySliced(reply(), (s) => out.push(s), 8, { bytes: (b) => out.push(Buffer.from(b)) });
+  assert.equal(Buffer.concat(out.map((x) => (typeof x === 'string' ? Buffer.from(x) : x))).toString(), want);
+  assert.ok(out.filter((x) => typeof x !== 'string').length > 20, 'the parts as bytes');
+  const chars: string[] = [];
+  await stringifySliced(reply(), (s) => chars.push(s));
+  assert.equal(chars.join(''), want);
+  assert.equal(jsonStringBytes(Buffer.from(text)).toString(), JSON.stringify(text).slice(1, -1));
 });
 
 /**

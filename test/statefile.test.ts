@@ -228,20 +228,28 @@ test('while changes keep coming, dumps are spaced (at most a fifth of the time d
   assert.equal(readFileSync(file, 'utf8'), framed('a: 61\n'));
 }));
 
-test('the config dump in slices is the dump\'s text, and lets the loop run between slices of a large table', async () => {
+test('the config dump in parts (--dump-config from the socket) is the dump\'s text, lets the loop run between slices of a large table, and writes its parts into two chunks in turn', async () => {
   const { r, cm } = started();
-  const items = Array.from({ length: 600 }, (_v, i) => [
+  const n = 2000;
+  const items = Array.from({ length: n }, (_v, i) => [
     { verb: 'addService', args: { proto: 'udp', addr: `192.168.${20 + (i >> 8)}.${i & 255}`, port: 53, sched: i % 2 ? 'sh' : 'wrr', persist: i % 3 ? 0 : 60 } },
     { verb: 'addDest', args: { service: { proto: 'udp', addr: `192.168.${20 + (i >> 8)}.${i & 255}`, port: 53 }, addr: '192.168.8.22', port: 53, weight: i % 4 } },
   ]).flat();
   r.ctl.call('batch', { items });
   let pauses = 0;
-  const text = await cm.dumpSliced('# h', async () => {
+  const parts: Buffer[] = [];
+  const chunks = new Set<ArrayBufferLike>();
+  for await (const p of cm.dumpParts(async () => {
     pauses++;
     await new Promise((res) => setImmediate(res));
-  });
+  }, '# h')) {
+    chunks.add(p.buffer);
+    parts.push(Buffer.from(p)); // a copy: the chunk is written into again
+  }
+  const text = Buffer.concat(parts).toString();
   assert.equal(text, cm.dump('# h'));
-  assert.ok(pauses >= 600 / 8, `${pauses} pauses`);
+  assert.ok(pauses >= n / 8, `${pauses} pauses`);
+  assert.ok(parts.length >= 4 && chunks.size <= 2, `${parts.length} parts in ${chunks.size} chunks`);
   const back = started(text);
   assert.equal(rules(back.r), rules(r), 'the sliced dump read as a config file gives the same table');
 });

@@ -12,7 +12,7 @@ import { UvsError } from './errors.js';
 import { clearLongTimeout, monoOf, setLongTimeout, wallOf, type LongTimeout } from './clock.js';
 import { scalar, toYaml } from './yaml-out.js';
 import { dueOf, runSteps, runStepsSliced, SLICE_END, type Pause, type Steps } from './slices.js';
-import { DumpBytes, type ByteOut, type DumpOut } from './dump-bytes.js';
+import { DumpBytes, DumpParts, type ByteOut, type DumpOut } from './dump-bytes.js';
 import { ShardedMap } from './shards.js';
 import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
@@ -1296,22 +1296,31 @@ export class ConfigManager {
   }
 
   /**
-   * The same text, made a service at a time, the slice ended by pause() where it would pass
-   * SLICE_MS (pause.due): 10,000 services took 100-400 ms in one piece. A change made meanwhile
-   * may leave the text a mix of before and after it; the state file's writer dumps again then.
+   * The same text (uvsadm --dump-config from the control socket) in parts of its bytes, each
+   * handed on as its chunk is full, made a service at a time in slices ended by pause() where they
+   * would pass SLICE_MS (pause.due): 10,000 services took 100-400 ms in one piece. Each part is to
+   * be read before the next is asked for (its chunk is written into again). A change made
+   * meanwhile may leave the text a mix of before and after it. Until 2026-12-06 the dump was made
+   * whole and joined into one string (6 MB at 10,000 services of 4 checked servers), then the
+   * reply into another.
    */
-  async dumpSliced(header = DUMP_HEADER, pause: Pause, state = false): Promise<string> {
-    const out = new DumpBytes();
-    out.open();
-    await stepsDue(this.dumpSteps(header, state, out), pause);
-    out.close();
-    return out.toString();
+  async *dumpParts(pause: Pause, header = DUMP_HEADER): AsyncGenerator<Uint8Array, void, void> {
+    const out = new DumpParts();
+    const steps = this.dumpSteps(header, false, out);
+    const due = dueOf(pause);
+    for (;;) {
+      const done = steps.next().done === true;
+      const parts = out.take(done);
+      for (let i = 0; i < parts.length; i++) yield parts[i]!;
+      if (done) return;
+      if (due()) await pause();
+    }
   }
 
   /**
    * The dump's text into `out` (uvsd --state-file: its DumpBytes, which puts out a service
    * unchanged since its last dump as that dump wrote it; each other one is written into it as
-   * it is made); with `pause`, in slices as dumpSliced().
+   * it is made); with `pause`, in slices as dumpParts().
    */
   dumpInto(header: string, state: boolean, out: DumpOut, pause?: Pause): void | Promise<void> {
     const steps = this.dumpSteps(header, state, out);

@@ -142,6 +142,20 @@ class ByteSet implements ByteOut {
     this.size = size;
   }
 
+  /**
+   * The full chunks (all but the one being written) handed to `fn`, a view each, then kept to be
+   * written into again, the chunk being written made the first (DumpParts).
+   */
+  shift(fn: (v: Uint8Array) => void): void {
+    const last = this.used - 1;
+    if (last <= 0) return;
+    for (let i = 0; i < last; i++) if (this.fills[i]! > 0) fn(this.chunks[i]!.subarray(0, this.fills[i]));
+    const b = this.chunks[last]!;
+    this.chunks[last] = this.chunks[0]!;
+    this.chunks[0] = b;
+    this.used = 1;
+  }
+
   /** The bytes, chunk by chunk (views of the chunks). */
   views(): Uint8Array[] {
     const v: Uint8Array[] = [];
@@ -312,5 +326,56 @@ export class DumpBytes implements DumpOut {
   /** The last whole dump's text (uvsadm --dump-config). */
   toString(): string {
     return Buffer.concat(this.last.views()).toString();
+  }
+}
+
+/**
+ * One dump handed on as it is made (uvsadm --dump-config from the control socket, ConfigManager
+ * dumpParts): the chunks its bytes fill taken a few at a time (take()) and written into again
+ * once read, so that a dump holds two or three chunks, not its text. Nothing is kept from dump
+ * to dump (kept() is false).
+ */
+export class DumpParts implements DumpOut {
+  private readonly set = new ByteSet(0);
+  private readonly ready: Uint8Array[] = [];
+
+  constructor() {
+    this.set.reset(0);
+  }
+
+  text(s: string): void {
+    this.set.piece();
+    this.set.str(s);
+  }
+
+  begin(): void {}
+
+  kept(): boolean {
+    return false;
+  }
+
+  serviceStart(): ByteOut {
+    this.set.piece();
+    return this.set;
+  }
+
+  serviceEnd(): void {}
+
+  *end(): Steps<void> {}
+
+  /**
+   * The chunks filled since the last take() (views, in order: each to be read before the dump
+   * goes on, which writes into them again), or with `last` (the dump is whole) all that is left.
+   * The same array each time.
+   */
+  take(last: boolean): readonly Uint8Array[] {
+    const r = this.ready;
+    r.length = 0;
+    if (!last) this.set.shift((v) => r.push(v));
+    else {
+      this.set.close();
+      for (const v of this.set.views()) if (v.length > 0) r.push(v);
+    }
+    return r;
   }
 }

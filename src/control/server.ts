@@ -195,13 +195,15 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     void Promise.resolve(reply)
       .then((r) => {
         if (sock.destroyed || sock.writableEnded) return; // refused meanwhile (BUSY)
-        // A long reply (a large -Ln or -Lc) is serialised and written in slices; a list made
-        // while written (StreamedList) waits while the client has more than writeHigh unread.
+        // A long reply (a large -Ln or -Lc) is serialised and written in slices; a list or a
+        // text made while written (StreamedList, StreamedText: --dump-config's) waits while the
+        // client has more than writeHigh unread.
         if (!hasLongArray(r)) sock.write(JSON.stringify(r) + '\n');
         else {
-          return stringifySliced(r, (s) => { if (!sock.destroyed) sock.write(s); }, undefined, {
-            room: () => drained(sock, limits.writeHigh), gone: () => sock.destroyed,
-          });
+          const write = (s: string | Uint8Array): void => {
+            if (!sock.destroyed) sock.write(s);
+          };
+          return stringifySliced(r, write, undefined, { room: () => drained(sock, limits.writeHigh), gone: () => sock.destroyed, bytes: write });
         }
       })
       .then(() => {

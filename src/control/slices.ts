@@ -129,9 +129,51 @@ export function streamed<T>(parts: AsyncIterable<readonly T[]>, pause?: Pause): 
   return new StreamedList(parts, pause) as unknown as T[];
 }
 
-/** Does v hold an array of SLICED_ARRAY_MIN or more elements (or a StreamedList), at most `depth` levels down? */
+/**
+ * A string in a reply that is made while the reply is written (dumpConfig's yaml from the control
+ * socket: ConfigManager.dumpParts): stringifySliced writes it as a JSON string a part at a time,
+ * each part's bytes (UTF-8, no character split between two) escaped into a buffer of their own
+ * and handed to the socket as bytes, so uvsd holds a part, not the text. Each part is read before
+ * the next is asked for (its bytes may be written into again). `pause` as StreamedList's.
+ */
+export class StreamedText {
+  constructor(readonly parts: AsyncIterable<Uint8Array>, readonly pause?: Pause) {}
+}
+
+/** A StreamedText in the place of a string of the reply's type: written as the text its parts make (by stringifySliced alone). */
+export function streamedText(parts: AsyncIterable<Uint8Array>, pause?: Pause): string {
+  return new StreamedText(parts, pause) as unknown as string;
+}
+
+/** JSON.stringify's escape of each character below 0x20 (\b \t \n \f \r, the others \u00XX), by its code. */
+const CONTROL_ESCAPES = Array.from({ length: 0x20 }, (_v, c) => JSON.stringify(String.fromCharCode(c)).slice(1, -1));
+
+/** UTF-8 text as the inside of a JSON string, the escapes JSON.stringify writes (", \ and the characters below 0x20; the rest as it is), into a buffer of its own. */
+export function jsonStringBytes(text: Uint8Array): Buffer {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c < 0x20) n += CONTROL_ESCAPES[c]!.length - 1;
+    else if (c === 0x22 || c === 0x5c) n++;
+  }
+  const b = Buffer.allocUnsafe(n);
+  let at = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c >= 0x20) {
+      if (c === 0x22 || c === 0x5c) b[at++] = 0x5c;
+      b[at++] = c;
+      continue;
+    }
+    const e = CONTROL_ESCAPES[c]!;
+    for (let k = 0; k < e.length; k++) b[at++] = e.charCodeAt(k);
+  }
+  return b;
+}
+
+/** Does v hold an array of SLICED_ARRAY_MIN or more elements (or a StreamedList or StreamedText), at most `depth` levels down? */
 export function hasLongArray(v: unknown, depth = 3): boolean {
-  if (v instanceof StreamedList) return true;
+  if (v instanceof StreamedList || v instanceof StreamedText) return true;
   if (Array.isArray(v)) return v.length >= SLICED_ARRAY_MIN;
   if (typeof v !== 'object' || v === null || depth === 0) return false;
   for (const k of Object.keys(v)) if (hasLongArray((v as Record<string, unknown>)[k], depth - 1)) return true;
@@ -156,13 +198,14 @@ export const WRITE_CHUNK = 16 * 1024;
  * event loop let run whenever a slice has taken SLICE_MS (o.pause: a Slicer's): a reply of
  * 10,000 services (8 MB) is 35 ms of JSON.stringify and several of encoding in one piece. Long
  * arrays (hasLongArray) are serialised element by element, the objects holding them key by key;
- * all else as JSON does. A StreamedList is written a part at a time: after each part, o.room()
- * (a Promise while the reader has too much unread) is waited for, and once o.gone() the rest of
- * its parts are not made (what is written then goes nowhere).
+ * all else as JSON does. A StreamedList or StreamedText is written a part at a time: after each
+ * part, o.room() (a Promise while the reader has too much unread) is waited for, and once o.gone()
+ * the rest of its parts are not made (what is written then goes nowhere). A StreamedText's parts go
+ * to o.bytes as bytes (after the characters written before them); without it, to write as text.
  */
 export async function stringifySliced(
   v: unknown, write: (s: string) => void, chunk = WRITE_CHUNK,
-  o: { pause?: Pause; end?: string; room?: () => Promise<void> | undefined; gone?: () => boolean } = {},
+  o: { pause?: Pause; end?: string; room?: () => Promise<void> | undefined; gone?: () => boolean; bytes?: (b: Uint8Array) => void } = {},
 ): Promise<void> {
   const pause = o.pause ?? plainSlicer('json').pause;
   let parts: string[] = [];
@@ -176,7 +219,25 @@ export async function stringifySliced(
     len = 0;
   };
   const emit = async (x: unknown): Promise<void> => {
-    if (x instanceof StreamedList) {
+    if (x instanceof StreamedText) {
+      const p = x.pause ?? pause;
+      put('"');
+      for await (const part of x.parts) {
+        const b = jsonStringBytes(part);
+        if (o.bytes === undefined) put(b.toString());
+        else {
+          if (len > 0) write(parts.join(''));
+          parts = [];
+          len = 0;
+          o.bytes(b);
+        }
+        if (o.gone?.() === true) break;
+        await p(o.room?.());
+      }
+      // As a StreamedList's: the text's last slice ended (and recorded) here.
+      if (o.gone?.() !== true) await p(yieldLoop());
+      put('"');
+    } else if (x instanceof StreamedList) {
       const p = x.pause ?? pause;
       put('[');
       let first = true;

@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
-import { dueOf, streamed, type Pause, type Steps } from './slices.js';
+import { dueOf, streamed, streamedText, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
@@ -873,11 +873,16 @@ export const VERBS = {
     return reply(cm.reloadReport(dryRunOf(a)));
   }),
 
-  /** The running state as a config file (YAML). */
-  dumpConfig: verb<Record<string, never>, { yaml: string } | Promise<{ yaml: string }>>(false, NO_ARGS, (ctx) => {
+  /**
+   * The running state as a config file (YAML). From the control socket, a large table's text is
+   * made in slices while the reply is written (streamedText: server.ts stringifySliced writes
+   * each part of the dump's bytes as it is made): uvsd holds a part, not the text (made whole and
+   * joined into one string, then the reply into another, until 2026-12-06).
+   */
+  dumpConfig: verb<Record<string, never>, { yaml: string }>(false, NO_ARGS, (ctx) => {
     const cm = ctx.control.config;
     if (cm === undefined) throw new UvsError('BAD_CONFIG', undefined, 'uvsd has no configuration manager');
-    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return cm.dumpSliced(undefined, ctx.pause).then((yaml) => ({ yaml }));
+    if (ctx.pause !== undefined && ctx.model.services.size > LIST_SLICED_MIN) return { yaml: streamedText(cm.dumpParts(ctx.pause), ctx.pause) };
     return { yaml: cm.dump() };
   }),
 

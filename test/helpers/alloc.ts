@@ -123,3 +123,24 @@ export function heldBytes(): number {
   gc();
   return getHeapSpaceStatistics().filter((s) => !s.space_name.startsWith('code')).reduce((n, s) => n + s.space_used_size, 0);
 }
+
+/**
+ * fn()'s result and the size of the largest object it allocated on the JS heap (V8's sampling heap
+ * profiler every 1 KiB, collected objects included: an object of 64 KiB or more is all but
+ * surely sampled). A Buffer's bytes are outside the heap: not counted.
+ */
+export async function largestAllocated<T>(fn: () => Promise<T>): Promise<{ result: T; largest: number }> {
+  const s = new Session();
+  s.connect();
+  try {
+    await s.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    const result = await fn();
+    const { profile } = await s.post('HeapProfiler.stopSampling');
+    // Each sample: an object's size (the protocol's SamplingHeapProfileSample; not in @types/node).
+    const samples = (profile as { samples?: Array<{ size: number }> }).samples;
+    if (samples === undefined) throw new Error('no samples in the heap profile');
+    return { result, largest: samples.reduce((m, x) => Math.max(m, x.size), 0) };
+  } finally {
+    s.disconnect();
+  }
+}
