@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { rig } from '../test/helpers/harness.js';
+import { checkedConfig } from '../test/helpers/checked-config.js';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { StateFile, type StateDump } from '../src/control/statefile.js';
 import { plainSlicer } from '../src/control/slices.js';
@@ -48,15 +49,7 @@ async function main(): Promise<void> {
   const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
   r.ctl.config = cm;
   /** The table as a config file whose servers have weight w, with health checks. */
-  const config = (w: number): string => {
-    const lines = ['services:'];
-    for (let s = 0; s < services; s++) {
-      lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp }] }, servers: [`);
-      for (let i = 0; i < servers; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${i === 0 ? w : 1} },`);
-      lines.push('    ] }');
-    }
-    return `${lines.join('\n')}\n`;
-  };
+  const config = (w: number): string => checkedConfig(services, servers, (i) => (i === 0 ? w : 1));
   if (values.checks) cm.apply(parseConfig(config(1), 'bench.yaml'), false);
   else {
     const items: unknown[] = [];

@@ -1143,7 +1143,7 @@ const ODD_STRINGS = ['', 'plain', '0123', 'true', 'Null', '1e5', '0x1F', '.5', '
   'ünïcödé', '日本語', '🙂', ' lead', 'trail ', '@at', '`tick', '*star', '&amp', '!bang', '%pct', '[x]', '{y}', 'x, y', '?q', '|pipe', '>gt', '~', 'yes', 'NO', '1_000', '/usr/bin/x --y=1'];
 const ODD_NUMBERS = [0, 1, 7, 10, 250, 1500, 123457, 2147483647, 86400000, 2 ** 53 + 2, -3, 0.1];
 
-test('a dump\'s health parts are written as bytes, the text the old writer (an object per checker, url and script, and the YAML writer) made, for every checker kind and option the config reader takes and for odd strings and numbers in each', () => {
+test('a dump\'s health parts are written as bytes, the text the old writer (an object per checker, url and script, and the YAML writer) made, for every checker kind and option the config reader takes and for odd strings and numbers in each', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs hs ü-'));
   try {
     for (const f of ['client cert.pem', 'key.pem', 'ca.pem']) writeFileSync(join(dir, f), 'PEM\n');
@@ -1194,6 +1194,7 @@ test('a dump\'s health parts are written as bytes, the text the old writer (an o
       }
       leaf.at[leaf.k] = leaf.v;
     }
+    t.diagnostic(`${compared} texts compared, ${leaves.length} values replaced in turn`);
     assert.ok(compared > 10_000, `${compared} texts compared`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

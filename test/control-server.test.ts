@@ -26,6 +26,7 @@ import { snapshotConns, type Workers } from '../src/datapath/group.js';
 import { CONNS_PAGE_ROWS } from '../src/control/verbs.js';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { largestAllocated } from './helpers/alloc.js';
+import { checkedConfig } from './helpers/checked-config.js';
 
 let dir: string;
 let r: Rig;
@@ -627,13 +628,7 @@ test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 ch
   const big = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * count + 8 });
   const cm = new ConfigManager(big.ctl, undefined, { drainTimeout: 0 });
   big.ctl.config = cm;
-  const lines = ['services:'];
-  for (let s = 0; s < count; s++) {
-    lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp, connect-timeout: 2 }] }, servers: [`);
-    for (let i = 0; i < 4; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${1 + i} },`);
-    lines.push('    ] }');
-  }
-  cm.apply(parseConfig(`${lines.join('\n')}\n`, 'uvsd.yaml'), false);
+  cm.apply(parseConfig(checkedConfig(count, 4, (i) => 1 + i, '{ type: tcp, connect-timeout: 2 }'), 'uvsd.yaml'), false);
   const want = `${JSON.stringify({ id: 1, ok: true, result: { yaml: cm.dump() } })}\n`;
   const path = join(dir, `s${n++}.sock`);
   const server = await listenControl(path, (v, a) => big.ctl.callAsync(v, a), (e) => { throw e; });

@@ -21,6 +21,7 @@ import { rig, type Rig } from './helpers/harness.js';
 import { allocated } from './helpers/alloc.js';
 import { plainSlicer } from '../src/control/slices.js';
 import { stepClock } from './helpers/step-clock.js';
+import { checkedConfig } from './helpers/checked-config.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-state-'));
@@ -375,6 +376,34 @@ test('a weight changed with uvsadm -e builds that service\'s text again and take
   assert.equal(texts.built, n + 2, 'a deleted service builds nothing');
 });
 
+/**
+ * Bytes allocated per service by the state file's write (as uvsd wires it: in slices, the services
+ * not changed since the last dump kept) after change(w) (not measured) gave the table's n services
+ * new weights w: two writes to compile the code, then the least of two. With the file's text.
+ */
+async function writeAllocation(dir: string, cm: ConfigManager, n: number, change: (w: number) => void): Promise<{ per: number; text: string }> {
+  const file = join(dir, 'state.yaml');
+  const sf = new StateFile(file, async (h, sliced, out) => {
+    if (!sliced) return cm.dumpInto(h, true, out);
+    const { pause, done } = plainSlicer('state file');
+    await cm.dumpInto(h, true, out, pause);
+    done();
+  }, (e) => assert.fail(e));
+  const written = async (w: number): Promise<number> => {
+    change(w);
+    return allocated(async () => {
+      sf.changed();
+      await sf.flush();
+    });
+  };
+  await written(2);
+  await written(3);
+  const per = Math.min(await written(4), await written(5)) / n;
+  const text = readFileSync(file, 'utf8');
+  assert.ok(text.endsWith(`\n${STATE_END}\n`));
+  return { per, text };
+}
+
 test('the state file written after a batch that changed every service of 2,000 x 4 allocates under 2 KB per service (12.4 KB before: an object per server and the YAML writer\'s, each service\'s text a string, kept; 0.3-0.45 KB after); the file holds the batch', (t) => withDir(async (dir) => {
   const n = 2000;
   const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * n + 8 });
@@ -386,29 +415,11 @@ test('the state file written after a batch that changed every service of 2,000 x
     { verb: 'addService', args: { ...svc(s), sched: 'wlc' } },
     ...[0, 1, 2, 3].map((i) => ({ verb: 'addDest', args: { service: svc(s), addr: rip(s, i), port: 80, fwd: 'nat', weight: 1 } })),
   ]).flat() });
-  const file = join(dir, 'state.yaml');
-  // As uvsd's (src/cli/uvsd.ts): in slices, the services not changed since the last dump kept.
-  const sf = new StateFile(file, async (h, sliced, out) => {
-    if (!sliced) return cm.dumpInto(h, true, out);
-    const { pause, done } = plainSlicer('state file');
-    await cm.dumpInto(h, true, out, pause);
-    done();
-  }, (e) => assert.fail(e));
-  /** What the write allocates after a batch (not measured) gave every service's first server weight w. */
-  const written = async (w: number): Promise<number> => {
+  // A batch gives every service's first server weight w.
+  const { per, text } = await writeAllocation(dir, cm, n, (w) => {
     r.ctl.call('batch', { items: Array.from({ length: n }, (_v, s) => ({ verb: 'editDest', args: { service: svc(s), addr: rip(s, 0), port: 80, fwd: 'nat', weight: w } })) });
-    return allocated(async () => {
-      sf.changed();
-      await sf.flush();
-    });
-  };
-  // Two to compile the code, then the least of two.
-  await written(2);
-  await written(3);
-  const per = Math.min(await written(4), await written(5)) / n;
-  const text = readFileSync(file, 'utf8');
+  });
   assert.equal((text.match(/^ {6}- address: 10\.2\.\d+\.\d+\n {8}method: nat\n {8}weight: 5\n/gm) ?? []).length, n, 'the last batch is on disk');
-  assert.ok(text.endsWith(`\n${STATE_END}\n`));
   t.diagnostic(`${Math.round(per)} bytes per service`);
   assert.ok(per < 2000, `the state file's write allocated ${Math.round(per)} bytes per service`);
 }));
@@ -418,40 +429,12 @@ test('the state file written after a reload of a health-checked config of 1,000 
   const r = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * n + 8 });
   const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 0 });
   r.ctl.config = cm;
-  /** The table as a config file (as bench/statefile-slices.ts --checks makes it): the first server of each service at weight w. */
-  const config = (w: number): string => {
-    const lines = ['services:'];
-    for (let s = 0; s < n; s++) {
-      lines.push(`  - { proto: tcp, address: 10.1.${s >> 8}.${s & 255}, port: 80, scheduler: wlc, health: { checks: [{ type: tcp }] }, servers: [`);
-      for (let i = 0; i < 4; i++) lines.push(`      { address: 10.${2 + i}.${s >> 8}.${s & 255}, method: nat, weight: ${i === 0 ? w : 1} },`);
-      lines.push('    ] }');
-    }
-    return `${lines.join('\n')}\n`;
-  };
+  /** The table as bench/statefile-slices.ts --checks makes it: the first server of each service at weight w. */
+  const config = (w: number): string => checkedConfig(n, 4, (i) => (i === 0 ? w : 1));
   cm.apply(parseConfig(config(1), 'uvsd.yaml'), false);
-  const file = join(dir, 'state.yaml');
-  // As uvsd's (src/cli/uvsd.ts): in slices, the services not changed since the last dump kept.
-  const sf = new StateFile(file, async (h, sliced, out) => {
-    if (!sliced) return cm.dumpInto(h, true, out);
-    const { pause, done } = plainSlicer('state file');
-    await cm.dumpInto(h, true, out, pause);
-    done();
-  }, (e) => assert.fail(e));
-  /** What the write allocates after a reload (not measured) gave every service's first server weight w. */
-  const written = async (w: number): Promise<number> => {
-    cm.apply(parseConfig(config(w), 'uvsd.yaml'), false);
-    return allocated(async () => {
-      sf.changed();
-      await sf.flush();
-    });
-  };
-  // Two to compile the code, then the least of two.
-  await written(2);
-  await written(3);
-  const per = Math.min(await written(4), await written(5)) / n;
-  const text = readFileSync(file, 'utf8');
+  // A reload gives every service's first server weight w.
+  const { per, text } = await writeAllocation(dir, cm, n, (w) => cm.apply(parseConfig(config(w), 'uvsd.yaml'), false));
   assert.equal((text.match(/^ {6}- address: 10\.2\.\d+\.\d+\n {8}method: nat\n {8}weight: 5\n {8}health:\n {10}checks:\n {12}- type: tcp\n/gm) ?? []).length, n, 'the last reload is on disk');
-  assert.ok(text.endsWith(`\n${STATE_END}\n`));
   t.diagnostic(`${Math.round(per)} bytes per service`);
   assert.ok(per < 2000, `the state file's write allocated ${Math.round(per)} bytes per service`);
 }));

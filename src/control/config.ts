@@ -1393,10 +1393,11 @@ export class ConfigManager {
   }
 
   /**
-   * A service's item of the dump's `services:` list into o: the text toYaml writes for the
-   * mapping of its settings, health and servers, written here without making that mapping (only
-   * its `health` parts are: entryYaml). One object per server and the library's writer made
-   * ~12 KB of garbage per service of 4 servers (docs/performance.md, 2026-12-06).
+   * A service's item of the dump's `services:` list into o (k: its key in the model): the text
+   * toYaml writes for the mapping of its settings, health and servers, written here without
+   * making that mapping (its `health` parts by config-health.ts). One object per server and the
+   * library's writer made ~12 KB of garbage per service of 4 servers, and until later that day
+   * the `health` parts alone as much again (docs/performance.md, 2026-12-06).
    */
   private serviceInto(m: ServiceModel, k: string, state: boolean, o: ByteOut): void {
     // The keys, numbers, IPv4 addresses and names of closed sets (protocol, scheduler, method)
