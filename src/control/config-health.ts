@@ -446,7 +446,7 @@ function key(o: ByteOut, ind: number, k: string, item = false): void {
 }
 
 /** A scalar item's dash of a sequence at `ind` spaces (a list under a key at ind - 2). */
-function item(o: ByteOut, ind: number): void {
+function dash(o: ByteOut, ind: number): void {
   o.ascii(INDENTS[ind]!);
   o.ascii('- ');
 }
@@ -501,7 +501,7 @@ function wordsLine(o: ByteOut, ind: number, k: string, words: readonly string[])
   }
   o.ascii('\n');
   for (const w of words) {
-    item(o, ind + 2);
+    dash(o, ind + 2);
     o.str(scalar(w));
     o.ascii('\n');
   }
@@ -517,7 +517,7 @@ function urlInto(o: ByteOut, ind: number, u: HttpUrl): void {
       o.ascii('\n');
       for (const [lo, hi] of u.status) {
         // A range is the string "lo-hi", plain YAML.
-        item(o, ind + 2);
+        dash(o, ind + 2);
         o.int(lo);
         if (lo !== hi) {
           o.ascii('-');
