@@ -623,7 +623,7 @@ test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries:
   }
 });
 
-test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 checked servers: the reply is the dump\'s text as JSON.stringify writes it, made while written: uvsd makes no object of 256 KiB or more while answering (before: the text as one string, the reply as another, ~2.4 MB each), and a client that reads nothing holds about a MiB of it in uvsd', async (t) => {
+test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 checked servers: the reply is the dump\'s text as JSON.stringify writes it, made while written: uvsd makes no object of 256 KiB or more while answering (before: the text as one string, the reply as another, ~2.4 MB each), and a client that reads nothing holds about a MiB of it in uvsd; for one that closes no more of it is made', async (t) => {
   const count = 4000;
   const big = rig({ addrs: ['10.0.0.1/8'], destMax: 4 * count + 8 });
   const cm = new ConfigManager(big.ctl, undefined, { drainTimeout: 0 });
@@ -668,6 +668,27 @@ test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 ch
   } finally {
     s.destroy();
   }
+  // A client that reads nothing and closes: no more of the dump is made.
+  let made = 0;
+  const parts = cm.dumpParts.bind(cm);
+  cm.dumpParts = async function* (pause, header) {
+    for await (const p of parts(pause, header)) {
+      made++;
+      yield p;
+    }
+  };
+  const stillAgain = queuedWhenStill(server);
+  const gone = connect(path);
+  gone.pause();
+  gone.write(request);
+  await stillAgain;
+  gone.destroy();
+  await new Promise((res) => setTimeout(res, 200));
+  const atClose = made;
+  await new Promise((res) => setTimeout(res, 300));
+  t.diagnostic(`parts made for a client that read nothing and closed: ${atClose} of ~${Math.ceil(want.length / 65536)}`);
+  assert.equal(made, atClose, 'no part made after the client closed');
+  assert.ok(atClose < 0.75 * want.length / 65536, `${atClose} parts made`);
 });
 
 test('listConns without a cursor under --workers: each page one question to one worker, as with a cursor; no slice of the loop over a few ms of CPU (the 100,000 rows of every worker\'s table were made in one); a client that closes mid-listing is asked no more pages for', async (t) => {
