@@ -229,6 +229,8 @@ test('deleting a real server does not lower its service\'s statistics (-Ln --sta
   };
   const node = async () => (await scrape(r)).ex.get('node_ipvs_connections_total');
   const full = [6, 7, 6 * 40 + 45];
+  const udpStats = () => Object.values(r.ctl.list().services.find((s) => s.proto === 'udp')!.stats);
+  const udpBefore = udpStats();
   assert.deepEqual([stats().conns, stats().inpkts, stats().inbytes], full);
   assert.deepEqual(await prom(), full);
   assert.deepEqual(status(), full);
@@ -259,6 +261,13 @@ test('deleting a real server does not lower its service\'s statistics (-Ln --sta
   r.run(syn(7000));
   assert.deepEqual([stats().conns, stats().inpkts], [1, 1]);
   assert.deepEqual((await prom()).slice(0, 2), [47, 48]);
+  // A service none of whose servers was deleted shares its (zero) deleted servers' sums with the
+  // others (pipeline.ts NO_RETIRED): the deletions and the -Z above wrote none of it.
+  assert.deepEqual(udpStats(), udpBefore, 'the UDP service\'s statistics');
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 81, sched: 'rr' });
+  const fresh = r.ctl.list().services.find((s) => s.port === 81)!.stats;
+  assert.deepEqual([fresh.conns, fresh.inpkts, fresh.inbytes, fresh.outpkts, fresh.outbytes], [0, 0, 0, 0, 0]);
+  assert.equal((await scrape(r)).ex.get('uvs_service_connections_total', { proto: 'tcp', service: `${VIP}:81` }), 0);
 });
 
 test('uvs_service_no_dest_total: which service\'s clients met no real server (/status.json noDest), kept through -Z and a server deleted, gone with its service', async () => {

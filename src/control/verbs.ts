@@ -416,13 +416,16 @@ function connProto(proto: number): ConnInfo['proto'] {
 }
 
 function serviceOps(s: ServiceModel, op: 'addService' | 'editService'): DpOp {
-  const common = {
-    id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, pe: PE_NAMES.indexOf(s.pe),
-    synproxy: s.synproxy,
-  };
-  if (op === 'editService') return { op, ...common };
+  const pe = PE_NAMES.indexOf(s.pe);
+  if (op === 'editService') return { op, id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, pe, synproxy: s.synproxy };
   // The datapath keys a mark service by its mark in place of the VIP (pipeline.ts PROTO_FWM).
-  return s.fwmark !== 0 ? { op, ...common, proto: PROTO_FWM, vip: s.fwmark | 0, port: 0 } : { op, ...common, proto: PROTO_NUM[s.proto], vip: s.vip, port: s.port };
+  // Every field named, no spread of a common part: a spread's fields past the literal's own went
+  // into a second object (a PropertyArray) per operation, alive until the batch's apply.
+  const mark = s.fwmark !== 0;
+  return {
+    op, id: s.id, sched: s.sched, schedFlags: s.schedFlags, persist: s.persist, netmask: s.netmask, oneShot: s.oneShot, pe, synproxy: s.synproxy,
+    proto: mark ? PROTO_FWM : PROTO_NUM[s.proto], vip: mark ? s.fwmark | 0 : s.vip, port: mark ? 0 : s.port,
+  };
 }
 
 /** The service options of a spec, defaulted from `base` (edit) or ipvsadm's defaults (add). */
@@ -622,7 +625,13 @@ export const VERBS = {
     }
     const o = serviceOptions(a, r, undefined);
     if (ctx.back !== undefined && m.idTrash.has(r.key)) ctx.back.set(m.idTrash.get(r.key)!, true);
-    const s: ServiceModel = { id: m.takeId(r.key), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, ...o, dests: [], laddrs: [], gen: newGen() };
+    // Every field named (no spread of o): a spread put the fields past the literal's own in a
+    // second object (a PropertyArray) per service; a 10,000-service batch's copy of the model
+    // holds them through every scavenge of the batch (docs/performance.md).
+    const s: ServiceModel = {
+      id: m.takeId(r.key), proto: r.proto, vip: r.vip, port: r.port, fwmark: r.fwmark, sched: o.sched, schedFlags: o.schedFlags, persist: o.persist,
+      netmask: o.netmask, oneShot: o.oneShot, pe: o.pe, synproxy: o.synproxy, dests: [], laddrs: [], gen: newGen(),
+    };
     m.services.set(r.key, s);
     if (r.fwmark === 0) addRef(m.vips, r.vip, 1);
     ctx.control.restartRates(undefined, s.id);
@@ -670,7 +679,9 @@ export const VERBS = {
     if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
     const { slot, revive } = taken;
     d.slot = slot;
-    s.dests.push(d);
+    // A service's first server in a list of one: push into the empty list made room for 17.
+    if (s.dests.length === 0) s.dests = [d];
+    else s.dests.push(d);
     s.gen = newGen();
     addRef(ctx.model.rips, addr, 1);
     ctx.control.restartRates(slot, undefined);

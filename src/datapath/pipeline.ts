@@ -97,6 +97,14 @@ export interface SvcRuntime extends SchedService {
   retiredZ: Float64Array;
 }
 
+/**
+ * SvcRuntime.retired and .retiredZ of a service none of whose servers was deleted yet: zeros,
+ * shared, never written (delDest gives the service arrays of its own first). Two Float64Arrays
+ * and their buffers per service were four objects (368 B) each service of a 10,000-service batch
+ * kept through every scavenge of its apply (docs/performance.md).
+ */
+const NO_RETIRED = new Float64Array(5);
+
 type OutboundFn = NonNullable<Forwarder['outbound']>;
 
 /** newConn(): the SYN of a SYN proxy service, to be answered with a cookie (no entry). */
@@ -2393,7 +2401,7 @@ export class Datapath implements Output {
           id: op.id, proto: op.proto, vip: op.vip | 0, port: op.port, scheduler, dests: [], schedState: undefined,
           schedFlags: this.schedFlagsOf(op.schedFlags), persist: op.persist, netmask: op.netmask | 0, oneShot: op.oneShot, pe: op.pe,
           persistTicks: persistTicksOf(op.persist), synproxy: op.synproxy,
-          retired: new Float64Array(5), retiredZ: new Float64Array(5), start: this.workerIndex,
+          retired: NO_RETIRED, retiredZ: NO_RETIRED, start: this.workerIndex,
         };
         scheduler.init?.(svc, dt);
         this.services[op.id] = svc;
@@ -2460,7 +2468,9 @@ export class Datapath implements Output {
         if (op.revive === true) dt.revive(op.dest, op.fwd, op.weight, op.upper, op.lower, op.tun);
         else dt.set(op.dest, op.addr, op.port, op.fwd, op.weight, op.upper, op.lower, op.tun);
         this.destSvc[op.dest] = op.svc;
-        svc.dests.push(op.dest);
+        // The first server in a list of one (a push into the empty list made room for 17).
+        if (svc.dests.length === 0) svc.dests = [op.dest];
+        else svc.dests.push(op.dest);
         svc.scheduler.update?.(svc, dt);
         this.link.neigh.pin(op.addr);
         this.resolve(op.addr);
@@ -2484,6 +2494,10 @@ export class Datapath implements Output {
         if (index < 0) throw new Error(`apply: destination ${op.dest} is not in service ${op.svc}`);
         svc.scheduler.delDest?.(svc, dt, index);
         svc.dests.splice(index, 1);
+        if (svc.retired === NO_RETIRED) {
+          svc.retired = new Float64Array(5);
+          svc.retiredZ = new Float64Array(5);
+        }
         dt.retireInto(op.dest, svc.retired, svc.retiredZ);
         this.link.neigh.unpin(dt.addr[op.dest]);
         dt.release(op.dest);
@@ -2585,7 +2599,7 @@ export class Datapath implements Output {
       case 'zero': {
         const zero = (svc: SvcRuntime): void => {
           for (const d of svc.dests) dt.zero(d);
-          svc.retiredZ.fill(0);
+          if (svc.retiredZ !== NO_RETIRED) svc.retiredZ.fill(0);
         };
         if (op.svc >= 0) zero(this.svc(op.svc));
         else for (const svc of this.services) if (svc !== undefined) zero(svc);
