@@ -42,7 +42,9 @@ import { sorryAlsoServer } from './keepalived.js';
 import { scriptUserCaps } from './exec.js';
 import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../control/clock.js';
 import { runSteps, runStepsSliced, yieldLoop, type Steps } from '../control/slices.js';
-import { serviceId, serviceKey, serviceText, type BatchItem, type ServiceKey } from '../control/protocol.js';
+import { serviceId, serviceKey, serviceText, type BatchItem, type Proto, type ServiceKey } from '../control/protocol.js';
+import { parseIp } from '../datapath/addr.js';
+import { U32PairMap } from '../datapath/lookup.js';
 
 export interface HealthClock {
   /** A monotonic clock (ms): the checks' durations and the state changes' times. */
@@ -157,6 +159,8 @@ interface VsState {
   firstRound: boolean;
   /** ha_suspend in force when last looked at (suspendState): its checks make no attempt, its servers' state is as last seen. */
   suspended: boolean;
+  /** The sorry server as the quorum reports it (`addr:port`), made with the spec (quorumRow: no text made per /status.json). */
+  sorryText: string | undefined;
 }
 
 /** A notify command runs on its server's lane, a quorum command on its service's. */
@@ -263,9 +267,46 @@ function effectiveWeight(base: number, delta: number): number {
   return delta === 0 ? base : Math.max(0, Math.min(MAX_WEIGHT, base + delta));
 }
 
+/** A server's text as the health checks report it (a quorum's sorry server): `addr:port`. */
+function serverText(s: { addr: string; port: number } | undefined): string | undefined {
+  return s === undefined ? undefined : `${s.addr}:${s.port}`;
+}
+
+/** A service's protocol and port as one number (ServiceIds): a -f service's 0. */
+function protoPort(proto: Proto | 'fwm', port: number): number {
+  return proto === 'fwm' ? 0 : (proto === 'udp' ? 2 : proto === 'sctp' ? 3 : 1) * 0x10000 + port;
+}
+
+/**
+ * The services' serviceIds by the numbers the table has a service by: its address (int32; a -f
+ * service's mark), protocol and port (HealthView.serviceIdAt: /status.json names each service of
+ * the table so, where it made the text of each at every request). Looked up with no allocation.
+ */
+class ServiceIds {
+  private readonly at = new U32PairMap();
+  private readonly ids: string[] = [];
+
+  /** k's serviceId (`id`), unless k is no service the table can have (an address or port out of range). */
+  add(k: ServiceKey, id: string): void {
+    const fwm = k.fwmark !== undefined && k.fwmark !== 0;
+    const addr = fwm ? k.fwmark! : parseIp(k.addr);
+    if (addr < 0 || !Number.isInteger(addr) || addr > 0xffffffff || (!fwm && !(Number.isInteger(k.port) && k.port >= 0 && k.port <= 0xffff))) return;
+    this.at.set(addr, protoPort(fwm ? 'fwm' : k.proto, k.port), this.ids.length);
+    this.ids.push(id);
+  }
+
+  get(proto: Proto | 'fwm', addr: number, port: number): string | undefined {
+    const i = this.at.get(addr, protoPort(proto, port));
+    return i < 0 ? undefined : this.ids[i];
+  }
+}
+
 /** What a server's FILE_CHECKs add to its weight (their checker states, or their first states). */
 function deltaOf(checkers: ReadonlyArray<{ delta: number }>): number {
-  return checkers.reduce((a, c) => a + c.delta, 0);
+  // A loop, not reduce(): its callback was a closure made per call (32 bytes per server of every /status.json's weights, 2026-12-06).
+  let d = 0;
+  for (let i = 0; i < checkers.length; i++) d += checkers[i]!.delta;
+  return d;
 }
 
 interface VsPlan {
@@ -440,6 +481,8 @@ export class HealthManager {
   private byKey = new Map<string, RsState>();
   /** The services by serviceId (awaitingFirstChecks, asked for every service at every change of the table). */
   private vsById = new Map<string, VsState>();
+  /** Their serviceIds by the numbers of the table's service (serviceIdAt). */
+  private ids = new ServiceIds();
   private readonly clock: HealthClock;
   /** --health-concurrency, else undefined: the slots follow the checkers (sizeSlots). */
   private readonly fixedSlots: number | undefined;
@@ -825,19 +868,21 @@ export class HealthManager {
     const keep = new Set<RsState>();
     const vss: VsState[] = [];
     const vsById = new Map<string, VsState>();
+    const ids = new ServiceIds();
     const byKey = new Map<string, RsState>();
     /** New checkers: their first check is scheduled once the group's followers are known. */
     const fresh: CheckerState[] = [];
     for (let i = 0; i < plans.length; i++) {
       if (i % COMMIT_STEP === COMMIT_STEP - 1) yield;
       const p = plans[i]!;
-      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false, firstRound: true, suspended: false };
+      const vs: VsState = p.old ?? { spec: p.spec, key: p.key, rs: [], quorumUp: p.quorumUp, sorryIn: false, sorryParked: false, firstRound: true, suspended: false, sorryText: undefined };
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
         if (cmd) this.spawn({ lane: p.old, script: cmd });
       }
       vs.spec = p.spec;
+      vs.sorryText = serverText(p.spec.sorryServer);
       vs.quorumUp = p.quorumUp;
       vs.sorryIn = p.sorryIn;
       vs.sorryParked = p.sorryParked;
@@ -876,6 +921,7 @@ export class HealthManager {
       vs.firstRound &&= awaitsVerdicts(vs);
       vss.push(vs);
       vsById.set(id, vs);
+      ids.add(vs.key, id);
     }
     // The services gone from the configuration.
     let n = 0;
@@ -885,6 +931,7 @@ export class HealthManager {
     }
     this.vss = vss;
     this.vsById = vsById;
+    this.ids = ids;
     this.byKey = byKey;
     const scripts = yield* this.shareGroupChecks();
     for (let i = 0; i < fresh.length; i++) {
@@ -1536,8 +1583,10 @@ export class HealthManager {
 
   /**
    * One service's checked servers, by serviceId, written into the caller's rows (a row made where
-   * `rows` has none yet: the caller keeps them for the next service), as entriesOf lists them; how
-   * many, -1: no such service (HealthView.entriesInto: /status.json's writer, no object per server).
+   * `rows` has none yet: the caller keeps them for the next service), as entriesOf lists them but
+   * their since (left as it was); how many, -1: no such service (HealthView.entriesInto:
+   * /status.json's writer, no object per server; it shows no since, and the clocks read for it,
+   * twice per server, made a number per read of performance.now()).
    */
   entriesInto(id: string, rows: HealthEntry[]): number {
     const vs = this.vsById.get(id);
@@ -1552,7 +1601,12 @@ export class HealthManager {
     return n;
   }
 
-  /** A checked server's entry written into row (entriesInto, entryCursor). */
+  /** The serviceId of the service the table has at these numbers (HealthView.serviceIdAt): vsById's own text, none made; undefined: none. */
+  serviceIdAt(proto: Proto | 'fwm', addr: number, port: number): string | undefined {
+    return this.ids.get(proto, addr, port);
+  }
+
+  /** A checked server's entry written into row but its since (entriesInto; entryCursor, which writes it). */
   private entryRow(row: HealthEntry, vs: VsState, rs: RsState, suspended: boolean): void {
     row.service = vs.key;
     row.addr = rs.spec.addr;
@@ -1561,7 +1615,6 @@ export class HealthManager {
     row.reason = rs.reason;
     row.weight = this.weightOf(rs);
     row.inhibit = rs.spec.inhibitOnFailure;
-    row.since = Math.round(this.clock.wall() - (this.clock.now() - rs.since));
     row.suspended = suspended ? true : undefined;
   }
 
@@ -1654,25 +1707,24 @@ export class HealthManager {
     return true;
   }
 
-  /** A service's quorum written into row (quorumInto, quorumCursor). */
+  /** A service's quorum written into row (quorumInto, quorumCursor, quorumOfVs): every field, sorry and suspended undefined where it has none. */
   private quorumRow(row: HealthQuorum, vs: VsState): void {
-    const s = vs.spec.sorryServer;
     row.service = vs.key;
     row.up = vs.quorumUp;
     row.aliveWeight = this.aliveWeight(vs);
     row.quorum = vs.spec.quorum;
     row.hysteresis = vs.spec.hysteresis;
     row.sorryIn = vs.sorryIn;
-    row.sorry = s === undefined ? undefined : `${s.addr}:${s.port}`;
+    row.sorry = vs.sorryText;
     row.suspended = this.suspendState(vs) ? true : undefined;
   }
 
+  /** A service's quorum as an object of its own (quorum(), quorumOf): quorumRow's fields, sorry and suspended only where it has them. */
   private quorumOfVs(vs: VsState): HealthQuorum {
-    const s = vs.spec.sorryServer;
-    const q: HealthQuorum = { service: vs.key, up: vs.quorumUp, aliveWeight: this.aliveWeight(vs), quorum: vs.spec.quorum, hysteresis: vs.spec.hysteresis, sorryIn: vs.sorryIn };
-    if (s !== undefined) q.sorry = `${s.addr}:${s.port}`;
-    if (this.suspendState(vs)) q.suspended = true;
-    return q;
+    const row: HealthQuorum = { service: vs.key, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorryIn: false, sorry: undefined, suspended: undefined };
+    this.quorumRow(row, vs);
+    const { sorry, suspended, ...q } = row;
+    return { ...q, ...(sorry === undefined ? {} : { sorry }), ...(suspended === undefined ? {} : { suspended }) };
   }
 
   /**
@@ -1693,6 +1745,7 @@ export class HealthManager {
           const rs = vs.rs[r++]!;
           if (rs.checkers.length === 0) continue;
           this.entryRow(row, vs, rs, suspended);
+          row.since = Math.round(this.clock.wall() - (this.clock.now() - rs.since));
           return true;
         }
       }

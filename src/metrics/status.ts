@@ -2,17 +2,17 @@
 
 import { formatIp, formatMac } from '../datapath/addr.js';
 import { C, DROP_NAMES } from '../datapath/counters.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { FWD_NAMES } from '../modes/index.js';
 import { forwardName } from '../control/printers.js';
 import { describeLink } from '../control/linkwatch.js';
 import { roleStatus } from '../control/verbs.js';
-import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQueue, HealthQuorum, Proto } from '../control/protocol.js';
+import type { BgpStatus, Fwd, HaGroupRole, HealthEntry, HealthQueue, HealthQuorum, Proto, ServiceKey } from '../control/protocol.js';
 import type { ArpWatchStatus } from '../control/arpwatch.js';
 import type { MetricsOptions } from './collectors.js';
 import type { RateEstimator, Rates } from './rates.js';
 import { l4Name } from '../datapath/frame.js';
-import { destOverloaded, fwmarkOf, healthEntries, liveServices, quorumsOf, serviceIdOf, serviceKeyOf, serviceLabels } from './view.js';
+import { destOverloaded, fwmarkOf, healthEntries, quorumsOf, serviceIdOf, serviceKeyOf, serviceLabels, type HealthView } from './view.js';
 import { serviceId } from '../control/protocol.js';
 import { runSteps, runStepsSliced, type Pause, type Steps } from '../control/slices.js';
 import type { ByteOut } from './bytes.js';
@@ -169,6 +169,9 @@ export interface JsonOut {
   num(v: number): void;
   /** An address (int32) as formatIp writes it. */
   ip(v: number): void;
+  /** num(a[i]), ip(a[i]): no number passed (ByteOut.numAt). */
+  numAt(a: ArrayLike<number>, i: number): void;
+  ipAt(a: ArrayLike<number>, i: number): void;
 }
 
 /** A string as JSON.stringify writes it: quoted as it is when nothing in it needs escaping (no string made), else JSON.stringify's. */
@@ -220,19 +223,25 @@ function decimalAt(s: string, from: number, to: number, max: number): number {
   return v <= max ? v : -1;
 }
 
-/** `s` from `from` to `to` as formatIp writes an address: the address (uint32), else -1. */
-function ipAt(s: string, from: number, to: number): number {
+/**
+ * `s` from `from` to `to` as formatIp writes an address: the address (uint32) into dst[i], else -1
+ * there (into a typed array: an address past 2^30 returned from a call not inlined is a heap number).
+ */
+function ipInto(s: string, from: number, to: number, dst: Float64Array, i: number): void {
   let v = 0;
   let at = from;
   for (let k = 0; k < 4; k++) {
     let dot = k < 3 ? s.indexOf('.', at) : to;
     if (dot < 0 || dot > to) dot = -1;
     const o = dot < 0 ? -1 : decimalAt(s, at, dot, 255);
-    if (o < 0) return -1;
+    if (o < 0) {
+      dst[i] = -1;
+      return;
+    }
     v = v * 256 + o;
     at = dot + 1;
   }
-  return v;
+  dst[i] = v;
 }
 
 /**
@@ -255,14 +264,7 @@ class CheckedServers {
   private slots = new Int32Array(32);
   n = 0;
 
-  /** The service's entries (none: undefined) in their order. */
-  fill(list: Iterable<HealthEntry> | undefined): void {
-    this.n = 0;
-    if (list !== undefined) for (const e of list) this.add(e);
-    this.index();
-  }
-
-  /** The service's entries as rows[0..n) (HealthView.entriesInto's; n < 0: none), in their order; the rows are the caller's, read until clear(). */
+  /** The service's entries as rows[0..n) (ServiceHealth's; n < 0: none), in their order; the rows are the caller's, read until clear(). */
   fillRows(rows: readonly HealthEntry[], n: number): void {
     this.n = 0;
     for (let i = 0; i < n; i++) this.add(rows[i]!);
@@ -275,7 +277,8 @@ class CheckedServers {
     this.ents[i] = e;
     // A port a table server's text can have (an integer up to 65535), else the entry matches none.
     const port = Number.isInteger(e.port) && e.port >= 0 && e.port <= 0xffff ? e.port : -1;
-    this.ip[i] = port < 0 ? -1 : ipAt(e.addr, 0, e.addr.length);
+    if (port < 0) this.ip[i] = -1;
+    else ipInto(e.addr, 0, e.addr.length, this.ip, i);
     this.port[i] = port;
     this.state[i] = 0;
   }
@@ -288,7 +291,7 @@ class CheckedServers {
     if (size !== this.slots.length) this.slots = new Int32Array(size);
     else this.slots.fill(0);
     for (let i = 0; i < this.n; i++) {
-      const at = this.ip[i]! < 0 ? this.sameText(i) : this.slot(this.ip[i]!, this.port[i]!);
+      const at = this.ip[i]! < 0 ? this.sameText(i) : this.slot(this.ip[i]! | 0, this.port[i]!);
       if (at >= 0 && this.slots[at]! > 0) {
         this.ents[this.slots[at]! - 1] = this.ents[i]!;
         this.state[i] = 2;
@@ -323,21 +326,21 @@ class CheckedServers {
     this.state = state;
   }
 
-  /** The slot of (ip, port): where its entry is, or the empty one where it would be. */
+  /** The slot of (ip (int32), port): where its entry is, or the empty one where it would be (an entry in a slot has an address: ip >= 0). */
   private slot(ip: number, port: number): number {
     const mask = this.slots.length - 1;
-    let h = Math.imul((ip | 0) ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b);
+    let h = Math.imul(ip ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b);
     h ^= h >>> 15;
     for (let at = h & mask; ; at = (at + 1) & mask) {
       const x = this.slots[at]!;
-      if (x === 0 || (this.ip[x - 1] === ip && this.port[x - 1] === port)) return at;
+      if (x === 0 || ((this.ip[x - 1]! | 0) === ip && this.port[x - 1] === port)) return at;
     }
   }
 
-  /** The entry of the server at ip (int32), port, once (as a Map's get then delete); undefined: none. */
-  take(ip: number, port: number): HealthEntry | undefined {
+  /** The entry of the table's server d (its address and port in addr[d], port[d]), once (as a Map's get then delete); undefined: none. */
+  take(addr: Int32Array, port: Uint16Array, d: number): HealthEntry | undefined {
     if (this.n === 0) return undefined;
-    const x = this.slots[this.slot(ip >>> 0, port)]!;
+    const x = this.slots[this.slot(addr[d]!, port[d]!)]!;
     if (x === 0 || this.state[x - 1] !== 0) return undefined;
     this.state[x - 1] = 1;
     return this.ents[x - 1];
@@ -355,13 +358,18 @@ class CheckedServers {
   }
 }
 
-/** A server's key (ip (uint32) x 65536 + port) from its text `ip:port` as formatIp and a port write it, else -1 (a quorum's sorry server). */
-function serverKeyOf(text: string | undefined): number {
-  if (text === undefined) return -1;
+/**
+ * A server's key (ip (uint32) x 65536 + port) from its text `ip:port` as formatIp and a port write
+ * it (a quorum's sorry server), else -1, into k[0] (a typed array: no heap number for a key).
+ */
+function serverKeyInto(text: string | undefined, k: Float64Array): void {
+  k[0] = -1;
+  if (text === undefined) return;
   const colon = text.lastIndexOf(':');
   const port = colon < 0 ? -1 : decimalAt(text, colon + 1, text.length, 0xffff);
-  const ip = port < 0 ? -1 : ipAt(text, 0, colon);
-  return ip < 0 ? -1 : ip * 65536 + port;
+  if (port < 0) return;
+  ipInto(text, 0, colon, k, 0);
+  if (k[0]! >= 0) k[0] = k[0]! * 65536 + port;
 }
 
 const RATE_KEYS = ['{"cps":', ',"inpps":', ',"inbps":', ',"outpps":', ',"outbps":'];
@@ -377,10 +385,64 @@ const DEST_HEALTH: Record<string, string> = {
 function writeRates(out: JsonOut, r: ArrayLike<number>): void {
   for (let k = 0; k < 5; k++) {
     out.text(RATE_KEYS[k]!);
-    out.num(r[k]!);
+    out.numAt(r, k);
   }
   out.text('}');
 }
+
+/** A view's health by service (HealthView.entriesOf, quorumOf): the view's own, else from maps of its whole lists (statusWalk). */
+type PerService = Required<Pick<HealthView, 'entriesOf' | 'quorumOf'>>;
+
+const NO_SERVICE: ServiceKey = { proto: 'tcp', addr: '', port: 0 };
+
+/**
+ * The health checks as write() asks for one service's, whatever the view has (one path in
+ * write()): the service named as the view names it (HealthView.serviceIdAt: the view's own text;
+ * else serviceIdOf's), its checked servers in `rows` and its quorum written into rows kept for
+ * every service of the /status.json where the view can (HealthView.entriesInto, quorumInto:
+ * HealthManager's), else entriesOf's entries put in the rows and quorumOf's object (the
+ * warm-up's and the tests' views; for a view with neither, maps statusWalk builds of its lists).
+ */
+class ServiceHealth {
+  /** The service's checked servers: rows[0..n), n from entries(); the view's rows or objects, read until the next service. */
+  readonly rows: HealthEntry[] = [];
+  /** quorumInto's row, in quorumOf's field order (jsonFields writes them in it). */
+  private readonly qrow: HealthQuorum = { service: NO_SERVICE, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorryIn: false, sorry: undefined, suspended: undefined };
+
+  constructor(private readonly view: HealthView, private readonly of: PerService) {}
+
+  /** s's serviceId, as the view keeps it where it can; undefined: the view has no such service. */
+  idOf(s: SvcRuntime): string | undefined {
+    const v = this.view;
+    if (v.serviceIdAt === undefined) return serviceIdOf(s);
+    const m = fwmarkOf(s);
+    return m !== 0 ? v.serviceIdAt('fwm', m, 0) : v.serviceIdAt(l4Name(s.proto), s.vip, s.port);
+  }
+
+  /** The service's quorum (quorumInto's row or quorumOf's object), undefined: none. */
+  quorum(id: string): HealthQuorum | undefined {
+    const v = this.view;
+    if (v.quorumInto === undefined) return this.of.quorumOf(id);
+    return v.quorumInto(id, this.qrow) ? this.qrow : undefined;
+  }
+
+  /** The service's checked servers into rows[0..n): n, -1 for none. */
+  entries(id: string): number {
+    const v = this.view;
+    if (v.entriesInto !== undefined) return v.entriesInto(id, this.rows);
+    const list = this.of.entriesOf(id);
+    if (list === undefined) return -1;
+    let n = 0;
+    for (const e of list) this.rows[n++] = e;
+    return n;
+  }
+}
+
+/**
+ * One of each of the writer's classes kept for as long as uvsd runs (as bytes.ts keptByteOut): their
+ * maps, and the writer's optimised code with them, outlive a full collection between two /status.json.
+ */
+export const keptWriterObjects: readonly object[] = [new CheckedServers(), new ServiceHealth({ stateOf: () => 'unchecked', entries: () => [] }, { entriesOf: () => undefined, quorumOf: () => undefined })];
 
 /**
  * The status in the order /status.json is written, yielding after each map it builds (where a
@@ -388,7 +450,9 @@ function writeRates(out: JsonOut, r: ArrayLike<number>): void {
  * services runs on the datapath's thread); then `services` makes each service when asked, so the
  * writer holds one service, not the list (built whole before it was serialised, 10,000 services
  * of 4 servers were 16 MB of JSON held as objects). Linear in services, servers and health
- * entries: every lookup goes through a map built once.
+ * entries: every lookup goes through a map built once. The services are those of the table's
+ * slots when the walk starts, each as the table has it when it is made or written (a service
+ * deleted meanwhile is left out; one added in a slot before the last, included).
  */
 export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSources = {}): Steps<StatusWalk> {
   const { health } = src;
@@ -399,28 +463,12 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
   // checked servers made or held before the first byte. Else maps of them all, a few items between
   // yields, the health checks' lists made as walked (quorumsOf, healthEntries): built whole, the
   // maps and lists held the loop 11-18 ms at once.
-  const svcs = liveServices(dp);
+  const slots = dp.services.length;
   yield;
-  let quorumFor: (id: string) => HealthQuorum | undefined;
-  /** A service's checked servers, in the health checks' order. */
-  let entriesOf: (id: string) => Iterable<HealthEntry> | undefined;
-  // write()'s: the same, into rows reused for every service where the view can (entriesInto,
-  // quorumInto: no entry object per server, no quorum object per service); set here, so that
-  // write() only calls them.
-  let quorumInto = (id: string): HealthQuorum | undefined => quorumFor(id);
-  let fillChecked = (id: string, mine: CheckedServers): void => mine.fill(entriesOf(id));
+  let perService: PerService | undefined;
   if (health?.entriesOf !== undefined && health.quorumOf !== undefined) {
-    const view = health;
-    quorumFor = (id) => view.quorumOf!(id);
-    entriesOf = (id) => view.entriesOf!(id);
-    if (view.entriesInto !== undefined && view.quorumInto !== undefined) {
-      const rows: HealthEntry[] = [];
-      // quorumOf's field order (jsonFields writes them in it).
-      const qrow: HealthQuorum = { service: { proto: 'tcp', addr: '', port: 0 }, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorryIn: false, sorry: undefined, suspended: undefined };
-      quorumInto = (id) => (view.quorumInto!(id, qrow) ? qrow : undefined);
-      fillChecked = (id, mine) => mine.fillRows(rows, view.entriesInto!(id, rows));
-    }
-  } else {
+    perService = health as PerService;
+  } else if (health !== undefined) {
     const quorums = new Map<string, HealthQuorum>();
     for (const q of quorumsOf(health)) {
       quorums.set(serviceId(q.service), q);
@@ -437,9 +485,10 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       mine.set(`${e.addr}:${e.port}`, e);
       if ((++n & 63) === 0) yield;
     }
-    quorumFor = (id) => quorums.get(id);
-    entriesOf = (id) => entries.get(id)?.values();
+    perService = { quorumOf: (id) => quorums.get(id), entriesOf: (id) => entries.get(id)?.values() };
   }
+  // write()'s (rows reused for every service where the view can: no entry object per server, no quorum object per service).
+  const byService = health === undefined ? undefined : new ServiceHealth(health, perService!);
   const link = src.link?.();
   const lr = rates.linkRates();
   const healthQueue = health?.queue?.();
@@ -465,13 +514,14 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
   };
   function* services(): Generator<StatusService, void, void> {
     const st = new Float64Array(5);
-    for (const s of svcs) {
-      if (dp.services[s.id] !== s) continue;
+    for (let i = 0; i < slots; i++) {
+      const s = dp.services[i];
+      if (s === undefined) continue;
       const id = serviceId(serviceKeyOf(s));
-      const q = quorumFor(id);
+      const q = perService?.quorumOf(id);
       // By server (a later entry of a server in the place of the first).
       let mine: Map<string, HealthEntry> | undefined;
-      for (const e of entriesOf(id) ?? []) (mine ??= new Map()).set(`${e.addr}:${e.port}`, e);
+      for (const e of perService?.entriesOf(id) ?? []) (mine ??= new Map()).set(`${e.addr}:${e.port}`, e);
       const dests: StatusDest[] = [];
       for (const d of s.dests) {
         const addr = formatIp(dt.addr[d]);
@@ -512,129 +562,148 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
       };
     }
   }
-  /**
-   * services() as JSON text (the same fields in the same order): no object per server, no string
-   * per server nor per service (numbers and addresses written as digits, the health entries found
-   * by address and port: CheckedServers), nothing kept to the next /status.json. Yields after a
-   * service where due() says so (after every one without it); a service is written whole, as the
-   * table has it at that moment (its servers' list changes in place).
-   */
-  function* write(out: JsonOut, due: () => boolean = () => true): Generator<void, void, void> {
-    const st = new Float64Array(5);
-    const r = new Float64Array(5);
-    const sum = new Float64Array(5);
-    const mine = new CheckedServers();
-    // A server's counters after its active and inactive, in SVC_STAT_KEYS' order (all Float64Array: one kind of load).
-    const counts = [dt.conns, dt.inPkts, dt.inBytes, dt.outPkts, dt.outBytes];
-    let first = true;
-    for (const s of svcs) {
-      if (dp.services[s.id] !== s) continue;
-      const m = fwmarkOf(s);
-      // The health checks name a service by its serviceId: made only to ask them.
-      let q: HealthQuorum | undefined;
-      if (health !== undefined) {
-        const id = serviceIdOf(s);
-        q = quorumInto(id);
-        fillChecked(id, mine);
+  return {
+    head,
+    services: services(),
+    write: (out, due = () => true) => writeServices(dp, rates, slots, byService, out, due),
+  };
+}
+
+/**
+ * statusWalk's services as JSON text (the fields of its services()' objects in their order): no object per
+ * server, no string per server nor per service (numbers and addresses written as digits, the
+ * health entries found by address and port: CheckedServers, the service named by the view's own
+ * text: ServiceHealth), nothing kept to the next /status.json. Yields after a service where due()
+ * says so; a service is written whole, as the table has it at that moment (its servers' list
+ * changes in place). A function of the module, not a closure of statusWalk: a new closure per
+ * /status.json was optimised anew at each (100-180 ms of compiling on a loaded host, 2026-12-06),
+ * and ran in code that boxes every number meanwhile (5.4 of a request's 10.6 MB at 10,000 x 4).
+ */
+function* writeServices(dp: Datapath, rates: RateEstimator, slots: number, health: ServiceHealth | undefined, out: JsonOut, due: () => boolean): Generator<void, void, void> {
+  const dt = dp.dt;
+  const noDest = dp.counters.svcNoDest;
+  const st = new Float64Array(5);
+  const r = new Float64Array(5);
+  const sum = new Float64Array(5);
+  /** The quorum's sorry server's key (serverKeyInto), -1: none. */
+  const sorryKey = new Float64Array(1);
+  /** A service's address, mark and port, for ByteOut.ipAt / numAt (int32; the mark's uint32). */
+  const vip = new Int32Array(1);
+  const mark = new Uint32Array(1);
+  const mine = new CheckedServers();
+  // A server's counters after its active and inactive, in SVC_STAT_KEYS' order (all Float64Array: one kind of load).
+  const counts = [dt.conns, dt.inPkts, dt.inBytes, dt.outPkts, dt.outBytes];
+  let first = true;
+  for (let i = 0; i < slots; i++) {
+    const s = dp.services[i];
+    if (s === undefined) continue;
+    const m = fwmarkOf(s);
+    let q: HealthQuorum | undefined;
+    if (health !== undefined) {
+      const id = health.idOf(s);
+      if (id !== undefined) {
+        q = health.quorum(id);
+        mine.fillRows(health.rows, health.entries(id));
       }
-      const sorryKey = serverKeyOf(q?.sorry);
-      if (!first) out.text(',');
-      first = false;
-      // JSON.stringify({ proto, addr, port, fwmark? }) of serviceKeyOf's, as services() makes it.
-      if (m !== 0) {
-        out.text('{"proto":"fwm","addr":"","port":');
-        out.num(s.port);
-        out.text(',"fwmark":');
-        out.num(m);
-      } else {
-        out.text('{"proto":');
-        jsonStr(out, l4Name(s.proto));
-        out.text(',"addr":"');
-        out.ip(s.vip);
-        out.text('","port":');
-        out.num(s.port);
-      }
-      out.text(',"sched":');
-      jsonStr(out, s.scheduler.name);
-      out.text(',"servers":');
-      out.num(s.dests.length);
-      if (q !== undefined) {
-        out.text(',"quorum":{');
-        jsonFields(out, q, 'service');
-        out.text('}');
-      }
-      serviceStatsSinceZero(dt, s, st);
+    }
+    serverKeyInto(q?.sorry, sorryKey);
+    if (!first) out.text(',');
+    first = false;
+    // JSON.stringify({ proto, addr, port, fwmark? }) of serviceKeyOf's, as services() makes it.
+    vip[0] = s.vip;
+    if (m !== 0) {
+      mark[0] = s.vip;
+      out.text('{"proto":"fwm","addr":"","port":');
+      out.num(s.port);
+      out.text(',"fwmark":');
+      out.numAt(mark, 0);
+    } else {
+      out.text('{"proto":');
+      jsonStr(out, l4Name(s.proto));
+      out.text(',"addr":"');
+      out.ipAt(vip, 0);
+      out.text('","port":');
+      out.num(s.port);
+    }
+    out.text(',"sched":');
+    jsonStr(out, s.scheduler.name);
+    out.text(',"servers":');
+    out.num(s.dests.length);
+    if (q !== undefined) {
+      out.text(',"quorum":{');
+      jsonFields(out, q, 'service');
+      out.text('}');
+    }
+    serviceStatsSinceZero(dt, s, st);
+    for (let k = 0; k < 5; k++) {
+      out.text(SVC_STAT_KEYS[k]!);
+      out.numAt(st, SVC_STATS[k]!);
+    }
+    out.text(',"noDest":');
+    out.numAt(noDest, s.id);
+    // The service's rates (the sum of its servers', as sumRates), written before them: summed first.
+    const ds = s.dests;
+    sum.fill(0);
+    for (let j = 0; j < ds.length; j++) {
+      rates.destInto(ds[j]!, r);
+      for (let k = 0; k < 5; k++) sum[k] += r[k]!;
+    }
+    out.text(',"rates":');
+    writeRates(out, sum);
+    out.text(',"dests":[');
+    let firstDest = true;
+    for (let j = 0; j < ds.length; j++) {
+      const d = ds[j]!;
+      const e = mine.take(dt.addr, dt.port, d);
+      // A checked server that is also the sorry server is the sorry server while that is in.
+      const sorry = sorryKey[0]! >= 0 && sorryKey[0] === (dt.addr[d]! >>> 0) * 65536 + dt.port[d]! && (e === undefined || q!.sorryIn);
+      out.text(firstDest ? '{"addr":"' : ',{"addr":"');
+      firstDest = false;
+      out.ipAt(dt.addr, d);
+      out.text('","port":');
+      out.numAt(dt.port, d);
+      out.text(DEST_FWD[dt.fwd[d]!] ?? DEST_FWD[0]!);
+      out.numAt(dt.weight, d);
+      out.text(DEST_HEALTH[e?.state ?? 'unchecked']!);
+      if (e === undefined) out.text('""');
+      else jsonStr(out, e.reason);
+      out.text(sorry ? ',"sorry":true' : ',"sorry":false');
+      out.text(q?.sorryIn === true && e?.state === 'up' && !sorry ? ',"heldOut":true' : ',"heldOut":false');
+      if (e?.suspended === true) out.text(',"suspended":true');
+      out.text(destOverloaded(dt, d) ? ',"overloaded":true,"active":' : ',"overloaded":false,"active":');
+      out.numAt(dt.active, d);
+      out.text(',"inactive":');
+      out.numAt(dt.inactive, d);
       for (let k = 0; k < 5; k++) {
         out.text(SVC_STAT_KEYS[k]!);
-        out.num(st[SVC_STATS[k]!]!);
-      }
-      out.text(',"noDest":');
-      out.num(c.svcNoDest[s.id]);
-      // The service's rates (the sum of its servers', as sumRates), written before them: summed first.
-      sum.fill(0);
-      for (const d of s.dests) {
-        rates.destInto(d, r);
-        for (let k = 0; k < 5; k++) sum[k] += r[k]!;
+        out.numAt(counts[k]!, d);
       }
       out.text(',"rates":');
-      writeRates(out, sum);
-      out.text(',"dests":[');
-      let firstDest = true;
-      const ds = s.dests;
-      for (let j = 0; j < ds.length; j++) {
-        const d = ds[j]!;
-        const e = mine.take(dt.addr[d]!, dt.port[d]!);
-        // A checked server that is also the sorry server is the sorry server while that is in.
-        const sorry = sorryKey >= 0 && sorryKey === (dt.addr[d]! >>> 0) * 65536 + dt.port[d]! && (e === undefined || q!.sorryIn);
-        out.text(firstDest ? '{"addr":"' : ',{"addr":"');
-        firstDest = false;
-        out.ip(dt.addr[d]!);
-        out.text('","port":');
-        out.num(dt.port[d]!);
-        out.text(DEST_FWD[dt.fwd[d]!] ?? DEST_FWD[0]!);
-        out.num(dt.weight[d]!);
-        out.text(DEST_HEALTH[e?.state ?? 'unchecked']!);
-        if (e === undefined) out.text('""');
-        else jsonStr(out, e.reason);
-        out.text(sorry ? ',"sorry":true' : ',"sorry":false');
-        out.text(q?.sorryIn === true && e?.state === 'up' && !sorry ? ',"heldOut":true' : ',"heldOut":false');
-        if (e?.suspended === true) out.text(',"suspended":true');
-        out.text(destOverloaded(dt, d) ? ',"overloaded":true,"active":' : ',"overloaded":false,"active":');
-        out.num(dt.active[d]!);
-        out.text(',"inactive":');
-        out.num(dt.inactive[d]!);
-        for (let k = 0; k < 5; k++) {
-          out.text(SVC_STAT_KEYS[k]!);
-          out.num(counts[k]![d]!);
-        }
-        out.text(',"rates":');
-        rates.destInto(d, r);
-        writeRates(out, r);
-        out.text('}');
-      }
-      // Then the checked servers the table does not hold, as services() lists them.
-      for (let i = 0; i < mine.n; i++) {
-        const e = mine.left(i);
-        if (e === undefined) continue;
-        out.text(firstDest ? '{"addr":' : ',{"addr":');
-        firstDest = false;
-        jsonStr(out, e.addr);
-        out.text(',"port":');
-        out.num(e.port);
-        out.text(',"fwd":"","forward":"-","weight":0,"health":');
-        jsonStr(out, e.state);
-        out.text(',"removed":true,"reason":');
-        jsonStr(out, e.reason);
-        out.text(q?.sorryIn === true && e.state === 'up' ? ',"sorry":false,"heldOut":true,"overloaded":false' : ',"sorry":false,"heldOut":false,"overloaded":false');
-        if (e.suspended === true) out.text(',"suspended":true');
-        out.text(',"active":0,"inactive":0,"conns":0,"inPkts":0,"inBytes":0,"outPkts":0,"outBytes":0,"rates":{"cps":0,"inpps":0,"inbps":0,"outpps":0,"outbps":0}}');
-      }
-      mine.clear();
-      out.text(']}');
-      if (due()) yield;
+      rates.destInto(d, r);
+      writeRates(out, r);
+      out.text('}');
     }
+    // Then the checked servers the table does not hold, as services() lists them.
+    for (let k = 0; k < mine.n; k++) {
+      const e = mine.left(k);
+      if (e === undefined) continue;
+      out.text(firstDest ? '{"addr":' : ',{"addr":');
+      firstDest = false;
+      jsonStr(out, e.addr);
+      out.text(',"port":');
+      out.num(e.port);
+      out.text(',"fwd":"","forward":"-","weight":0,"health":');
+      jsonStr(out, e.state);
+      out.text(',"removed":true,"reason":');
+      jsonStr(out, e.reason);
+      out.text(q?.sorryIn === true && e.state === 'up' ? ',"sorry":false,"heldOut":true,"overloaded":false' : ',"sorry":false,"heldOut":false,"overloaded":false');
+      if (e.suspended === true) out.text(',"suspended":true');
+      out.text(',"active":0,"inactive":0,"conns":0,"inPkts":0,"inBytes":0,"outPkts":0,"outBytes":0,"rates":{"cps":0,"inpps":0,"inbps":0,"outpps":0,"outbps":0}}');
+    }
+    mine.clear();
+    out.text(']}');
+    if (due()) yield;
   }
-  return { head, services: services(), write };
 }
 
 /**

@@ -104,15 +104,24 @@ export interface HealthView {
   /**
    * entriesOf and quorumOf written into the caller's objects (kept by it from one service to the
    * next): entriesInto writes the service's checked servers into rows[0..n) (making a row where
-   * `rows` has none yet) and returns n, -1 for no such service; quorumInto writes its quorum into
+   * `rows` has none yet; every field but since, which the caller does not read: /status.json shows
+   * none) and returns n, -1 for no such service; quorumInto writes its quorum into
    * row (every field, sorry and suspended undefined where quorumOf's has none) and says whether it
    * has one. With these and entriesOf, quorumOf, /status.json's writer asks for no object per
-   * server or service (a quorum's sorry text is still made): HealthManager's entriesOf / quorumOf
-   * made an entry and its generator's result per server and a quorum per service, 16.7 MB a
-   * /status.json at 10,000 services x 4 checked servers until 2026-12-06 (4.9 MB after).
+   * server or service: HealthManager's entriesOf / quorumOf made an entry and its generator's
+   * result per server and a quorum per service, 16.7 MB a /status.json at 10,000 services x 4
+   * checked servers until 2026-12-06 (4.9 MB after). A view without them gets them from entriesOf
+   * and quorumOf (status.ts ServiceHealth).
    */
   entriesInto?(id: string, rows: HealthEntry[]): number;
   quorumInto?(id: string, row: HealthQuorum): boolean;
+  /**
+   * The serviceId of the service at these numbers (a datapath service's protocol, address (int32)
+   * and port; a -f service's: 'fwm', its mark, 0) as the view keeps it: no string made; undefined:
+   * the view has no such service. /status.json's writer names each service so (without it:
+   * serviceIdOf, a string per service: 0.4 MB of a /status.json at 10,000 services until 2026-12-06).
+   */
+  serviceIdAt?(proto: Proto | 'fwm', addr: number, port: number): string | undefined;
   /** The check slots and the checks waiting for one (uvs_health_checks_waiting, ...). */
   queue?(): HealthQueue | undefined;
   /** How late checks started (s): counts per bucket (up to bounds[i]; the last above them all) and their sum. */
