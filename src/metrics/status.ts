@@ -587,7 +587,7 @@ function* writeServices(dp: Datapath, rates: RateEstimator, slots: number, healt
   const sum = new Float64Array(5);
   /** The quorum's sorry server's key (serverKeyInto), -1: none. */
   const sorryKey = new Float64Array(1);
-  /** A service's address, mark and port, for ByteOut.ipAt / numAt (int32; the mark's uint32). */
+  /** A service's address (int32) and a -f service's mark (uint32), for ByteOut.ipAt / numAt. */
   const vip = new Int32Array(1);
   const mark = new Uint32Array(1);
   const mine = new CheckedServers();
