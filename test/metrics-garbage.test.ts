@@ -13,7 +13,7 @@ import type { HealthView } from '../src/metrics/view.js';
 import { statusJson, statusWalk, type StatusJson } from '../src/metrics/status.js';
 import { startMetricsServer, type MetricsServer } from '../src/metrics/server.js';
 import { statusTexts } from './helpers/status-text.js';
-import { ByteOut, putMicros } from '../src/metrics/bytes.js';
+import { ByteOut, LabelStore, putMicros } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { runSteps } from '../src/control/slices.js';
 import { rig } from './helpers/harness.js';
@@ -85,15 +85,16 @@ test('a scrape of 1,000 services x 4 checked servers whose checks\' durations ch
   text.forEach((l, n) => assert.equal(l.slice(l.lastIndexOf(' ') + 1), exactSeconds(Math.round(checkMs(n + 13 * services * servers) * 1000)), l));
 });
 
-test('the first /metrics of 1,000 services x 4 checked servers keeps under 1,150 bytes per server on the JS heap, the label texts it keeps from scrape to scrape (1,230-1,260 on 2026-12-06 before: each checker\'s server key `${serviceId} ${addr}:${port}` as well, made and kept but never looked up), and nothing more at the second', (t) => {
+test('the first /metrics of 1,000 services x 4 checked servers keeps under 300 bytes per server on the JS heap, the label texts it keeps from scrape to scrape in a LabelStore\'s bytes off the heap (975-1,020 on 2026-12-06 before: a Buffer and an object per server, checked server and checker, 41 MB at 10,000 x 4 its scavenges promoted), and nothing more at the second', (t) => {
   const services = 1000;
   const servers = 4;
   const child = fileURLToPath(new URL('./helpers/scrape-retained-child.js', import.meta.url));
   const r = JSON.parse(execFileSync(process.execPath, ['--expose-gc', child, String(services), String(servers)], { encoding: 'utf8', timeout: 120_000 })) as { first: number[]; second: number[] };
   t.diagnostic(`heap kept after the first /metrics of three tables ${r.first.map((x) => Math.round(x / 1024)).join(', ')} KiB, after the second ${r.second.map((x) => Math.round(x / 1024)).join(', ')} KiB`);
   const kept = Math.min(...r.first) / (services * servers);
-  // 1,030 after, 1,230-1,260 before (the least of three tables each); the heap moves by up to ~300 KB between two measurements.
-  assert.ok(kept < 1150, `the first /metrics left ${Math.round(kept)} bytes per server on the heap`);
+  // 90-140 after (each server's key for the health lookup, destByKey), 975-1,020 before (the least of three tables each);
+  // the heap moves by up to ~300 KB (75 bytes per server) between two measurements.
+  assert.ok(kept < 300, `the first /metrics left ${Math.round(kept)} bytes per server on the heap`);
   assert.ok(Math.min(...r.second) / (services * servers) < 100, 'the second keeps nothing more');
 });
 
@@ -350,4 +351,28 @@ test('/status.json with a HealthManager\'s view (serviceIdAt, entriesInto, quoru
   const live = r.dp.services.filter((s) => s !== undefined);
   assert.deepEqual(live.map((s) => mgr.serviceIdAt(fwmarkOf(s) !== 0 ? 'fwm' : l4Name(s.proto), fwmarkOf(s) !== 0 ? fwmarkOf(s) : s.vip, fwmarkOf(s) !== 0 ? 0 : s.port)), [...live.slice(0, -1).map(serviceIdOf), undefined]);
   await mgr.stop();
+});
+
+test('a LabelStore keeps each text by its id through drops: chunks with nothing left freed, sparse ones moved (tidy), the ids\' texts the same, its size bounded by what is kept after names made again and again', () => {
+  const st = new LabelStore();
+  const want = new Map<number, string>();
+  const text = (i: number, round: number): string => `proto="tcp",service="10.1.${i >> 8}.${i & 255}:80",server="10.2.0.${round}:${8000 + i}"${i % 7 === 0 ? ',r="\u00e9t\u00e9"' : ''}`;
+  for (let i = 0; i < 20_000; i++) want.set(st.add(text(i, 0)), text(i, 0));
+  const full = st.size;
+  for (let round = 1; round <= 6; round++) {
+    // A reload: every other name (round 1, 3, 5) or three in four (2, 4, 6) made again.
+    for (const [id] of [...want]) {
+      if ((round & 1) === 1 ? id % 2 === 0 : id % 4 !== 0) {
+        st.drop(id);
+        want.delete(id);
+        const s = text(id, round);
+        want.set(st.add(s), s);
+      }
+    }
+    st.tidy();
+    for (const [id, s] of want) if (st.text(id) !== s) assert.fail(`round ${round}: id ${id} is ${st.text(id)}, not ${s}`);
+  }
+  assert.ok(st.size <= 3 * full, `${st.size} bytes held for ${full} at first`);
+  assert.equal(new Set(want.keys()).size, 20_000);
+  assert.ok(Math.max(...want.keys()) < 20_000, 'ids taken again');
 });

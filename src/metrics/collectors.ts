@@ -19,7 +19,7 @@ import { destOverloaded, fwmarkOf, healthRows, quorumsOf, serviceKeyOf, serviceL
 import { formatIp } from '../datapath/addr.js';
 import { serviceId, type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
-import { ByteOut } from './bytes.js';
+import { ByteOut, LabelStore } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
 
 export interface MetricsOptions {
@@ -195,7 +195,8 @@ function counter(reg: Registry, name: string, help: string, labelNames: string[]
  */
 interface Rows {
   n: number;
-  label(i: number): Uint8Array;
+  /** The row's label text: its id in the scrape's LabelStore. */
+  label(i: number): number;
   suffix?: Uint8Array;
   value(i: number): number;
   has?(i: number): boolean;
@@ -204,23 +205,21 @@ interface Rows {
 }
 
 /** The first n of items as rows (a Scrape's lists are kept from scrape to scrape: their lengths are not their counts). */
-function rows<T>(items: readonly T[], n: number, label: (x: T, i: number) => Uint8Array, value: (x: T, i: number) => number, o: { has?: (x: T) => boolean; suffix?: string; micros?: boolean } = {}): Rows {
+function rows<T>(items: ArrayLike<T>, n: number, label: (x: T, i: number) => number, value: (x: T, i: number) => number, o: { has?: (x: T, i: number) => boolean; suffix?: string; micros?: boolean } = {}): Rows {
   const has = o.has;
   return {
     n, label: (i) => label(items[i]!, i), value: (i) => value(items[i]!, i),
-    has: has && ((i) => has(items[i]!)), suffix: o.suffix === undefined ? undefined : Buffer.from(o.suffix), micros: o.micros,
+    has: has && ((i) => has(items[i]!, i)), suffix: o.suffix === undefined ? undefined : Buffer.from(o.suffix), micros: o.micros,
   };
 }
 
-/** labelText as UTF-8. */
-const labelBytes = (labels: Record<string, string | number>): Buffer => Buffer.from(labelText(labels));
 
 /**
  * A gauge or counter family with many series (one per real server, checker or service), rendered
  * to exposition text here instead of through prom-client: its Gauge.set hashes and validates the
  * labels of every sample and its formatter builds each line from Object.entries, ~2-3 µs per
  * sample (4096 real servers, 62,000 samples: 200 ms per scrape through Gauge.set, 28 ms here).
- * Written as bytes (ByteOut.sample: each label's UTF-8 made once per scrape, no string per line),
+ * Written as bytes (ByteOut.sampleOf: each label's UTF-8 kept in a LabelStore from scrape to scrape, no string per line),
  * in slices, pause() asked every 256 rows once due (renderFamily, asker).
  */
 interface Family<S = Scrape> {
@@ -233,14 +232,12 @@ interface Family<S = Scrape> {
   samples?(): HealthCursor<LabelledValue>;
 }
 
-/** A row as Family.samples() writes it: its label text (UTF-8) and value. */
-type LabelledValue = { lbl: Uint8Array; value: number };
-
-const EMPTY = new Uint8Array(0);
+/** A row as Family.samples() writes it: its label text (its id in the scrape's LabelStore) and value. */
+type LabelledValue = { lbl: number; value: number };
 
 /**
  * What a scrape's families render (createMetrics gather()), built once per scrape: the label texts
- * kept from scrape to scrape (SvcNames, DestNames, CheckedNames) and the numbers in typed arrays,
+ * kept from scrape to scrape (ids in the LabelStore, by service id, slot or place: createMetrics) and the numbers in typed arrays,
  * no object per server or checker. Until 2026-12-05 a row object per server and per checker (and
  * the checkers' CheckerStat objects) lived through the scrape: at 10,000 services x 4 servers,
  * 120,000 objects promoted out of the young generation at every scrape. Its lists are kept for the
@@ -254,15 +251,16 @@ interface Scrape {
   nChecks: number;
   /** The slots gathered (with health checks and the per-server series): 1 for a server in the table. */
   inTable: Uint8Array;
-  services: SvcNames[];
-  /** With the per-server series: the table's real servers, and each one's health as the checks see it (HEALTH_*, by place). */
-  dests: DestNames[];
+  services: SvcRuntime[];
+  /** With the per-server series: the table's real servers (their slots) and each slot's generation then, and each one's health as the checks see it (HEALTH_*, by place). */
+  dests: Int32Array;
+  destGen: Float64Array;
   destHealth: Uint8Array;
   /** The servers a checker watches: all of them, or with the per-server series those not in the table; each's health (1 up). */
-  watched: Uint8Array[];
+  watched: Int32Array;
   watchedUp: Uint8Array;
   /** Every checker of a checked server (with the per-checker series): its label text, and CHECK_STATS numbers by place. */
-  checks: Uint8Array[];
+  checks: Int32Array;
   checkStats: Float64Array;
 }
 
@@ -285,58 +283,37 @@ const CHECK_LAST_US = 4;
 const CHECK_STATS = 5;
 
 /** `a`, or a copy twice as long when it has no room at index `n`. */
-function room<A extends Uint8Array | Float64Array>(a: A, n: number): A {
+function room<A extends Uint8Array | Int32Array | Float64Array>(a: A, n: number): A {
   if (n < a.length) return a;
   const b = new (a.constructor as new (n: number) => A)(Math.max(64, a.length * 2, n + 1));
   b.set(a);
   return b;
 }
 
-/** The label texts of a service (kept for its life: createMetrics svcNamesOf). */
-interface SvcNames {
-  s: SvcRuntime;
-  key: ServiceKey;
-  sl: ReturnType<typeof serviceLabels>;
-  id: string;
-  lbl: Uint8Array;
-  /** uvs_service_info's labels, for the scheduler named infoSched. */
-  info?: Uint8Array;
-  infoSched?: string;
-}
-
-/** The label texts of a real server's slot (kept while the slot keeps its generation and forwarding method: destNamesOf). */
-interface DestNames {
-  /** Its slot in dp.dt, the slot's generation and forwarding method then. */
-  d: number;
-  gen: number;
-  fwd: number;
-  rip: string;
-  /** serviceId and server (`${serviceId} ${rip}:${port}`, as HealthView.stateOfKey takes it). */
-  key: string;
-  /** Its label texts: lbl, node_exporter's (backend, node_ipvs_backend_*), lbl with the forwarding method (info, uvs_dest_info). */
-  lbl: Uint8Array;
-  backend: Uint8Array;
-  info: Uint8Array;
-}
-
 /** A checked server (HealthEntry) or a checker of one (CheckerStat): what their labels name. */
 type CheckedServer = { service: ServiceKey; addr: string; port: number };
 
-/** The label texts of a checked server (type '') or of one of its checkers, and what they were made of. */
-interface CheckedNames {
-  proto: string;
-  vaddr: string;
-  vport: number;
-  fwmark: number;
-  addr: string;
-  port: number;
-  type: string;
-  index: number;
-  /** serviceId and server, as DestNames.key: whether the server is in the table (a checked server's; '' for a
-   *  checker's, never looked up: made and kept for each until 2026-12-06, 8.4 of the 49.7 MB the first scrape
-   *  of 10,000 x 4 kept). */
-  key: string;
-  lbl: Uint8Array;
+/**
+ * The label texts of the checked servers (type '') or of their checkers, by their place in the health
+ * checks' lists, and what each was made of (to see whether the one at a place is another): columns,
+ * no object per server or checker (docs/performance.md, 2026-12-06 11:00).
+ */
+class CheckedCols {
+  n = 0;
+  proto: string[] = [];
+  vaddr: string[] = [];
+  addr: string[] = [];
+  type: string[] = [];
+  vport = new Float64Array(0);
+  fwmark = new Float64Array(0);
+  port = new Float64Array(0);
+  index = new Float64Array(0);
+  /** The label text's id in the LabelStore. */
+  lbl = new Int32Array(0);
+  /** serviceId and server, as destKey: whether a checked server is in the table (a checked server's; not kept
+   *  for a checker's, never looked up: made and kept for each until 2026-12-06, 8.4 of the 49.7 MB the first
+   *  scrape of 10,000 x 4 kept). */
+  key: string[] = [];
 }
 
 function escapeLabel(v: string | number): string {
@@ -375,20 +352,20 @@ export function asker(): () => boolean {
  * 2026-12-06, asker's performance.now() (a number boxed at each call) was 0.26 of the 1.66 MB a scrape
  * of 10,000 services x 4 checked servers allocated.
  */
-async function renderFamily<S>(f: Family<S>, sc: S, out: ByteOut, pause: Pause, due: () => boolean): Promise<void> {
+async function renderFamily<S>(f: Family<S>, sc: S, store: LabelStore, out: ByteOut, pause: Pause, due: () => boolean): Promise<void> {
   out.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
   const pre = Buffer.from(`${f.name}{`);
   for (const r of f.rows(sc)) {
     for (let i = 0; i < r.n; i++) {
-      if (r.has === undefined || r.has(i)) out.sample(pre, r.label(i), r.suffix, r.value(i), r.micros);
+      if (r.has === undefined || r.has(i)) out.sampleOf(pre, store, r.label(i), r.suffix, r.value(i), r.micros);
       if ((i & 255) === 255 && due()) await pause();
     }
   }
   if (f.samples === undefined) return;
   const fill = f.samples();
-  const x: LabelledValue = { lbl: EMPTY, value: 0 };
+  const x: LabelledValue = { lbl: 0, value: 0 };
   for (let i = 1; fill(x); i++) {
-    out.sample(pre, x.lbl, undefined, x.value);
+    out.sampleOf(pre, store, x.lbl, undefined, x.value);
     if ((i & 63) === 0 && due()) await pause();
   }
 }
@@ -481,75 +458,131 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // What the families render, with the label texts, gathered once per scrape in slices. The scrape
   // lets the datapath run between its slices: a service or real server deleted meanwhile (its
   // slot's generation changed) is left out of what is rendered after that.
-  const liveSvc = (x: SvcNames) => dp.services[x.s.id] === x.s;
-  const liveDest = (x: DestNames) => dt.gen[x.d] === x.gen;
+  const liveSvc = (s: SvcRuntime) => dp.services[s.id] === s;
+  const liveDest = (d: number, i: number, sc: Scrape) => dt.gen[d] === sc.destGen[i];
   // The label texts of the services and servers, kept from scrape to scrape (making them was a
   // third of a scrape's CPU): a service's for its life, a server's while its slot keeps its
-  // generation (and, for uvs_dest_info, its forwarding method).
-  const svcNames = new WeakMap<SvcRuntime, SvcNames>();
-  const destNames: (DestNames | undefined)[] = [];
-  /** destNames by key: is a checked server in the table (at this scrape: its slot marked by gather). */
-  const destByKey = new Map<string, DestNames>();
-  const svcNamesOf = (s: SvcRuntime): SvcNames => {
-    let n = svcNames.get(s);
-    if (n === undefined) {
-      const key = serviceKeyOf(s);
-      const sl = serviceLabels(key);
-      n = { s, key, sl, id: serviceId(key), lbl: labelBytes(sl) };
-      svcNames.set(s, n);
-    }
-    return n;
+  // generation (and, for uvs_dest_info, its forwarding method). Their bytes in one store, each
+  // name's id in typed arrays by service id or slot (a Buffer and an object per server until
+  // 2026-12-06: 41 MB of JS heap the first scrape of 10,000 x 4 made and its scavenges promoted).
+  const store = new LabelStore();
+  // Texts no longer named: dropped (their ids and bytes taken again) once no scrape renders.
+  const dropLater: number[] = [];
+  let rendering = 0;
+  const drop = (id: number): void => {
+    if (id >= 0) dropLater.push(id);
   };
-  const destNamesOf = (s: SvcRuntime, sn: SvcNames, d: number): DestNames => {
-    let n = destNames[d];
-    if (n !== undefined && n.gen === dt.gen[d] && n.fwd === dt.fwd[d]) return n;
+  // By service id: the service named, its serviceId, its label text (id), uvs_service_info's (-1: not yet) for the scheduler named.
+  const svcOf: (SvcRuntime | undefined)[] = [];
+  const svcId: string[] = [];
+  let svcLbl = new Int32Array(0);
+  let svcInfo = new Int32Array(0);
+  const svcSched: string[] = [];
+  const svcNamesOf = (s: SvcRuntime): void => {
+    const j = s.id;
+    if (svcOf[j] === s) return;
+    if (svcOf[j] !== undefined) {
+      drop(svcLbl[j]!);
+      drop(svcInfo[j]!);
+    }
+    const key = serviceKeyOf(s);
+    svcLbl = room(svcLbl, j);
+    svcInfo = room(svcInfo, j);
+    svcOf[j] = s;
+    svcId[j] = serviceId(key);
+    svcLbl[j] = store.add(labelText(serviceLabels(key)));
+    svcInfo[j] = -1;
+  };
+  // By slot: the generation + 1 named (0: none) and forwarding method, its key (serviceId and server,
+  // as HealthView.stateOfKey takes it), its label texts: lbl, node_exporter's (backend,
+  // node_ipvs_backend_*), lbl with the forwarding method (info, uvs_dest_info).
+  let destGen = new Float64Array(0);
+  let destFwd = new Int32Array(0);
+  let destLbl = new Int32Array(0);
+  let destBackend = new Int32Array(0);
+  let destInfo = new Int32Array(0);
+  const destKey: string[] = [];
+  /** Slots by key: is a checked server in the table (at this scrape: its slot marked by gather). */
+  const destByKey = new Map<string, number>();
+  const destNamesOf = (s: SvcRuntime, d: number): void => {
+    if (d < destGen.length && destGen[d] === dt.gen[d]! + 1 && destFwd[d] === dt.fwd[d]) return;
+    if (d < destGen.length && destGen[d] !== 0) {
+      drop(destLbl[d]!);
+      drop(destBackend[d]!);
+      drop(destInfo[d]!);
+      if (destByKey.get(destKey[d]!) === d) destByKey.delete(destKey[d]!);
+    }
+    destGen = room(destGen, d);
+    destFwd = room(destFwd, d);
+    destLbl = room(destLbl, d);
+    destBackend = room(destBackend, d);
+    destInfo = room(destInfo, d);
     const rip = formatIp(dt.addr[d]);
     const server = `${rip}:${dt.port[d]}`;
-    const lbl = labelText({ ...sn.sl, server });
-    const fwm = sn.sl.proto === 'fwm';
-    const old = n;
-    n = {
-      d, gen: dt.gen[d]!, fwd: dt.fwd[d]!, rip, key: `${sn.id} ${server}`, lbl: Buffer.from(lbl),
-      info: Buffer.from(`${lbl},fwd="${FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d])}"`),
-      // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
-      // /proc/net/ip_vs prints it (%08X).
-      backend: labelBytes({
-        local_address: fwm ? '' : formatIp(s.vip), local_port: s.port, remote_address: rip,
-        remote_port: dt.port[d], proto: sn.sl.proto.toUpperCase(),
-        local_mark: fwm ? fwmarkOf(s).toString(16).toUpperCase().padStart(8, '0') : '',
-      }),
-    };
-    destNames[d] = n;
-    if (old !== undefined && destByKey.get(old.key) === old) destByKey.delete(old.key);
-    destByKey.set(n.key, n);
-    return n;
+    const sl = serviceLabels(serviceKeyOf(s));
+    const lbl = labelText({ ...sl, server });
+    const fwm = sl.proto === 'fwm';
+    destGen[d] = dt.gen[d]! + 1;
+    destFwd[d] = dt.fwd[d]!;
+    destLbl[d] = store.add(lbl);
+    destInfo[d] = store.add(`${lbl},fwd="${FWD_NAMES[dt.fwd[d]] ?? String(dt.fwd[d])}"`);
+    // node_exporter's labels for a -f service: no address, port 0, proto FWM, the mark as
+    // /proc/net/ip_vs prints it (%08X).
+    destBackend[d] = store.add(labelText({
+      local_address: fwm ? '' : formatIp(s.vip), local_port: s.port, remote_address: rip,
+      remote_port: dt.port[d], proto: sl.proto.toUpperCase(),
+      local_mark: fwm ? fwmarkOf(s).toString(16).toUpperCase().padStart(8, '0') : '',
+    }));
+    destKey[d] = `${svcId[s.id]} ${server}`;
+    destByKey.set(destKey[d]!, d);
   };
   // The label texts of the checked servers (uvs_dest_up of those out of the table, of all with
   // --no-metrics-per-dest) and of their checkers (uvs_health_check_*), kept from scrape to scrape
   // by their place in the health checks' lists and made again where what they name differs (a
   // reload that changed the checked servers or their checkers): making them was the largest part
   // of a scrape's CPU left (3,000 services x 3 checked servers, docs/metrics.md).
-  const watchedNames: CheckedNames[] = [];
-  const checkNames: CheckedNames[] = [];
-  const checkedNamesOf = (cache: CheckedNames[], i: number, x: CheckedServer, type = '', index = 0): CheckedNames => {
-    const n = cache[i];
+  const watchedNames = new CheckedCols();
+  const checkNames = new CheckedCols();
+  /** The label text (its id) of the i-th of `c`'s list, made where it names another. */
+  const checkedNamesOf = (c: CheckedCols, i: number, x: CheckedServer, type = '', index = 0): number => {
     const k = x.service;
-    if (n !== undefined && n.addr === x.addr && n.port === x.port && n.type === type && n.index === index && n.proto === k.proto &&
-      n.vaddr === k.addr && n.vport === k.port && n.fwmark === (k.fwmark ?? 0)) return n;
+    if (i < c.n && c.addr[i] === x.addr && c.port[i] === x.port && c.type[i] === type && c.index[i] === index && c.proto[i] === k.proto &&
+      c.vaddr[i] === k.addr && c.vport[i] === k.port && c.fwmark[i] === (k.fwmark ?? 0)) return c.lbl[i]!;
+    if (i < c.n) drop(c.lbl[i]!);
+    else {
+      c.n = i + 1;
+      c.vport = room(c.vport, i);
+      c.fwmark = room(c.fwmark, i);
+      c.port = room(c.port, i);
+      c.index = room(c.index, i);
+      c.lbl = room(c.lbl, i);
+    }
     const server = `${x.addr}:${x.port}`;
     const sl = serviceLabels(k);
-    return (cache[i] = {
-      proto: k.proto, vaddr: k.addr, vport: k.port, fwmark: k.fwmark ?? 0, addr: x.addr, port: x.port, type, index,
-      key: type === '' ? `${serviceId(k)} ${server}` : '',
-      lbl: labelBytes(type === '' ? { ...sl, server } : { ...sl, server, checker: type, check: String(index) }),
-    });
+    c.proto[i] = k.proto;
+    c.vaddr[i] = k.addr;
+    c.vport[i] = k.port;
+    c.fwmark[i] = k.fwmark ?? 0;
+    c.addr[i] = x.addr;
+    c.port[i] = x.port;
+    c.type[i] = type;
+    c.index[i] = index;
+    if (type === '') c.key[i] = `${serviceId(k)} ${server}`;
+    return (c.lbl[i] = store.add(labelText(type === '' ? { ...sl, server } : { ...sl, server, checker: type, check: String(index) })));
+  };
+  /** `c`'s list is `n` long now. */
+  const checkedEnd = (c: CheckedCols, n: number): void => {
+    for (let i = n; i < c.n; i++) drop(c.lbl[i]!);
+    c.n = Math.min(c.n, n);
+    for (const a of [c.proto, c.vaddr, c.addr, c.type, c.key]) a.length = Math.min(a.length, c.n);
   };
   /** Scrapes' lists kept for the next scrapes (a scrape takes one, or makes one, and puts it back at its end). */
   const spareScrapes: Scrape[] = [];
   const gather = async (pause: Pause, due: () => boolean): Promise<Scrape> => {
     const sc: Scrape = spareScrapes.pop() ?? {
       nServices: 0, nDests: 0, nWatched: 0, nChecks: 0, inTable: new Uint8Array(0),
-      services: [], dests: [], destHealth: new Uint8Array(0), watched: [], watchedUp: new Uint8Array(0), checks: [], checkStats: new Float64Array(0),
+      services: [], dests: new Int32Array(0), destGen: new Float64Array(0), destHealth: new Uint8Array(0), watched: new Int32Array(0), watchedUp: new Uint8Array(0),
+      checks: new Int32Array(0), checkStats: new Float64Array(0),
     };
     sc.nServices = sc.nDests = sc.nWatched = sc.nChecks = 0;
     const health = opts.health;
@@ -569,8 +602,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     for (let j = 0; j < svcs.length; j++) {
       const s = svcs[j];
       if (s === undefined) continue;
-      const sn = svcNamesOf(s);
-      sc.services[sc.nServices++] = sn;
+      svcNamesOf(s);
+      sc.services[sc.nServices++] = s;
       work += 1 + (perDest ? s.dests.length : 0);
       if (work >= 32) {
         work = 0;
@@ -580,11 +613,14 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       const ds = s.dests;
       for (let j = 0; j < ds.length; j++) {
         const d = ds[j]!;
-        const n = destNamesOf(s, sn, d);
+        destNamesOf(s, d);
         const k = sc.nDests++;
-        sc.dests[k] = n;
+        sc.dests = room(sc.dests, k);
+        sc.destGen = room(sc.destGen, k);
+        sc.dests[k] = d;
+        sc.destGen[k] = dt.gen[d]!;
         sc.destHealth = room(sc.destHealth, k);
-        sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(n.key) : health.stateOf(sn.key, n.rip, dt.port[d])];
+        sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(destKey[d]!) : health.stateOf(serviceKeyOf(s), formatIp(dt.addr[d]), dt.port[d])];
         if (inTable !== undefined) inTable[d] = 1;
       }
     }
@@ -593,22 +629,24 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // Their lists made as walked when the view can (HealthView.eachEntry), a few between pauses.
     let i = 0;
     for (const e of healthRows.entries(health)) {
-      const n = checkedNamesOf(watchedNames, i, e);
-      const dn = inTable === undefined ? undefined : destByKey.get(n.key);
-      if (inTable === undefined || dn === undefined || inTable[dn.d] !== 1) {
+      const lbl = checkedNamesOf(watchedNames, i, e);
+      const dn = inTable === undefined ? undefined : destByKey.get(watchedNames.key[i]!);
+      if (inTable === undefined || dn === undefined || inTable[dn] !== 1) {
         const k = sc.nWatched++;
-        sc.watched[k] = n.lbl;
+        sc.watched = room(sc.watched, k);
+        sc.watched[k] = lbl;
         sc.watchedUp = room(sc.watchedUp, k);
         sc.watchedUp[k] = e.state === 'up' ? 1 : 0;
       }
       if ((++i & 63) === 0 && due()) await pause();
     }
-    watchedNames.length = Math.min(watchedNames.length, i);
+    checkedEnd(watchedNames, i);
     if (!perChecker) return sc;
     await pause();
     i = 0;
     for (const c of healthRows.checkerStats(health)) {
-      sc.checks[sc.nChecks++] = checkedNamesOf(checkNames, i, c, c.type, c.index).lbl;
+      sc.checks = room(sc.checks, i);
+      sc.checks[sc.nChecks++] = checkedNamesOf(checkNames, i, c, c.type, c.index);
       const at = i * CHECK_STATS;
       const st = (sc.checkStats = room(sc.checkStats, at + CHECK_STATS - 1));
       st[at + CHECK_UP] = c.up ? 1 : 0;
@@ -618,7 +656,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       st[at + CHECK_LAST_US] = Math.round(c.lastMs * 1000);
       if ((++i & 63) === 0 && due()) await pause();
     }
-    checkNames.length = Math.min(checkNames.length, i);
+    checkedEnd(checkNames, i);
     return sc;
   };
   if (opts.process ?? true) {
@@ -653,7 +691,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   counter(reg, 'node_ipvs_outgoing_bytes_total', 'The total amount of outgoing data.', [], total(STAT_OUT_BYTES));
   if (perDest) {
     // node_exporter sums backends with identical labels; (service, server) is unique here.
-    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (x) => x.backend, (x) => value(x.d), { has: liveDest })];
+    const perBackend = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (d) => destBackend[d]!, value, { has: (d, i) => liveDest(d, i, sc) })];
     family('gauge', 'node_ipvs_backend_connections_active', 'The current active connections by local and remote address.', perBackend((d) => dt.active[d]));
     family('gauge', 'node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', perBackend((d) => dt.inactive[d]));
     family('gauge', 'node_ipvs_backend_weight', 'The current backend weight by local and remote address.', perBackend((d) => dt.weight[d]));
@@ -777,18 +815,21 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   // One series per service (thousands of them): rendered to text as the per-server families are
   // (through prom-client, 2,000 services took 10-50 ms per family).
-  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, sc.nServices, (x) => x.lbl, (x) => value(x.s), { has: liveSvc })];
+  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, sc.nServices, (s) => svcLbl[s.id]!, value, { has: liveSvc })];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
   const serviceTotal = (stat: number) => perService((s) => serviceStat(dt, s, stat, false));
   family('gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
-    (sc) => [rows(sc.services, sc.nServices, (x) => {
+    (sc) => [rows(sc.services, sc.nServices, (s) => {
       // Kept with the service's names while its scheduler is the same (made at every scrape until 2026-12-05).
-      const sched = x.s.scheduler.name;
-      if (x.info === undefined || x.infoSched !== sched) {
-        x.info = labelBytes({ ...x.sl, scheduler: sched });
-        x.infoSched = sched;
+      const sched = s.scheduler.name;
+      const j = s.id;
+      if (svcOf[j] !== s) return -1; // deleted meanwhile: left out (has)
+      if (svcInfo[j] === -1 || svcSched[j] !== sched) {
+        drop(svcInfo[j]!);
+        svcInfo[j] = store.add(labelText({ ...serviceLabels(serviceKeyOf(s)), scheduler: sched }));
+        svcSched[j] = sched;
       }
-      return x.info;
+      return svcInfo[j]!;
     }, () => 1, { has: liveSvc })]);
   family('gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
     perService((s) => s.dests.length));
@@ -812,7 +853,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // As rendered: each service's label text kept by its place in the list while the service there
   // is the same (made for every quorum of each of the three families at every scrape until
   // 2026-12-05), one row object rewritten.
-  const quorumNames: { proto: string; addr: string; port: number; fwmark: number; lbl: Uint8Array }[] = [];
+  const quorumNames: { proto: string; addr: string; port: number; fwmark: number; lbl: number }[] = [];
   // Walked with the view's cursor where it has one (healthRows), a row written at each step: no object per quorum.
   const quorumRendered = (value: (q: HealthQuorum) => number) => (): HealthCursor<LabelledValue> => {
     const qs = healthRows.quorums(opts.health)[Symbol.iterator]();
@@ -820,6 +861,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     return (row) => {
       const r = qs.next();
       if (r.done === true) {
+        for (let j = i; j < quorumNames.length; j++) drop(quorumNames[j]!.lbl);
         quorumNames.length = Math.min(quorumNames.length, i);
         return false;
       }
@@ -827,7 +869,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       const k = q.service;
       let n = quorumNames[i];
       if (n === undefined || n.proto !== k.proto || n.addr !== k.addr || n.port !== k.port || n.fwmark !== (k.fwmark ?? 0)) {
-        n = quorumNames[i] = { proto: k.proto, addr: k.addr, port: k.port, fwmark: k.fwmark ?? 0, lbl: labelBytes(serviceLabels(k)) };
+        if (n !== undefined) drop(n.lbl);
+        n = quorumNames[i] = { proto: k.proto, addr: k.addr, port: k.port, fwmark: k.fwmark ?? 0, lbl: store.add(labelText(serviceLabels(k))) };
       }
       i++;
       row.lbl = n.lbl;
@@ -859,15 +902,15 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const UP_HELP = 'Health of the real server: 1 up, 0 down. A server no health checker watches counts as up (like LVS without keepalived); one the checks removed from the table stays here with 0, a healthy one held out while the quorum is lost with 1.';
   if (perDest) {
     family('gauge', 'uvs_dest_info', 'Real servers (value 1) with their forwarding method.',
-      (sc) => [rows(sc.dests, sc.nDests, (x) => x.info, () => 1, { has: liveDest })]);
+      (sc) => [rows(sc.dests, sc.nDests, (d) => destInfo[d]!, () => 1, { has: (d, i) => liveDest(d, i, sc) })]);
     // After the table's servers, those the health checks took out of it (still watched, in
     // sc.watched): failed ones (0), and healthy ones held out while their service's quorum is lost (1).
     family('gauge', 'uvs_dest_up', UP_HELP, (sc) => [
-      rows(sc.dests, sc.nDests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_DOWN ? 0 : 1), { has: liveDest }),
+      rows(sc.dests, sc.nDests, (d) => destLbl[d]!, (_d, i) => (sc.destHealth[i] === HEALTH_DOWN ? 0 : 1), { has: (d, i) => liveDest(d, i, sc) }),
       rows(sc.watched, sc.nWatched, (x) => x, (_x, i) => sc.watchedUp[i]!),
     ]);
     family('gauge', 'uvs_dest_health_checked', '1 when a health checker watches the real server (uvsd --keepalived-conf), 0 when none does.', (sc) => [
-      rows(sc.dests, sc.nDests, (x) => x.lbl, (_x, i) => (sc.destHealth[i] === HEALTH_UNCHECKED ? 0 : 1), { has: liveDest }),
+      rows(sc.dests, sc.nDests, (d) => destLbl[d]!, (_d, i) => (sc.destHealth[i] === HEALTH_UNCHECKED ? 0 : 1), { has: (d, i) => liveDest(d, i, sc) }),
       // Removed by the checks, still watched (they put it back when it recovers): as uvs_dest_up.
       rows(sc.watched, sc.nWatched, (x) => x, () => 1),
     ]);
@@ -890,7 +933,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       (sc) => [checks(CHECK_LAST_US)(sc)]);
   }
   if (perDest) {
-    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (x) => x.lbl, (x) => value(x.d), { has: liveDest })];
+    const perDestStat = (value: (d: number) => number) => (sc: Scrape) => [rows(sc.dests, sc.nDests, (d) => destLbl[d]!, value, { has: (d, i) => liveDest(d, i, sc) })];
     family('gauge', 'uvs_dest_overloaded', '1 while the real server is over its upper connection threshold (-x) and gets no new connections.', perDestStat((d) => (destOverloaded(dt, d) ? 1 : 0)));
     family('gauge', 'uvs_dest_weight', 'Weight of the real server.', perDestStat((d) => dt.weight[d]));
     family('gauge', 'uvs_dest_connections_active', 'Active connections of the real server (ESTABLISHED, and SYN_SENT, SYN_RECV, SYNACK as kernels since 4.7).', perDestStat((d) => dt.active[d]));
@@ -918,7 +961,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       for (let i = 0; i < ms.length; i++) {
         if (i > 0) out.text('\n');
         const f = own.get(ms[i]!.name);
-        if (f !== undefined) await renderFamily(f, undefined, out, pause, due);
+        if (f !== undefined) await renderFamily(f, undefined, store, out, pause, due);
         else {
           summed = sums; // another scrape's render may have ended meanwhile
           out.text(`${await reg.getSingleMetricAsString(ms[i]!.name)}\n`);
@@ -929,15 +972,21 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       summed = undefined;
     }
     const sc = await gather(pause, due);
-    for (const f of fams) await renderFamily(f, sc, out, pause, due);
+    for (const f of fams) await renderFamily(f, sc, store, out, pause, due);
     if (spareScrapes.length < 2) spareScrapes.push(sc); // for the next scrape (two at once: each its own)
     out.end();
   };
   const stream = async (block: (b: Buffer) => void, take?: () => Buffer | undefined): Promise<void> => {
     const { pause, done, ask } = slicer('metrics');
+    rendering++;
     try {
       await render(new ByteOut(block, take), pause, ask ?? asker());
     } finally {
+      if (--rendering === 0) {
+        for (const id of dropLater) store.drop(id);
+        if (dropLater.length > 0) store.tidy();
+        dropLater.length = 0;
+      }
       done();
     }
   };
