@@ -5,13 +5,16 @@
 // grow and shrink a shard at a time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rig, type Rig } from './helpers/harness.js';
+import { DIR_MAC, rig, type Rig } from './helpers/harness.js';
+import { arpFrame } from './helpers/frames.js';
+import { UvsError } from '../src/control/errors.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
-import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, type Pause } from '../src/control/slices.js';
+import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
+import { controlDispatch } from '../src/control/dispatch.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
 import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
-import { formatIp } from '../src/datapath/addr.js';
+import { formatIp, parseIp } from '../src/datapath/addr.js';
 import { allocated } from './helpers/alloc.js';
 
 /** n TCP services of `servers` NAT servers each. */
@@ -343,4 +346,67 @@ test('-C at 1,000 x 4 shrinks none of the model\'s Maps (every key is going: a d
   }
   assert.equal(at.length, SHARDS);
   assert.ok(Math.max(...at) - Math.min(...at) > 250, `the 64 shards reach 32 keys within ${Math.max(...at) - Math.min(...at)} services`);
+});
+
+test("uvsd's dispatch of a 20,000-item batch (VIP probe, audit line) walks its items in slices before the batch's own: no piece reads more than 1,000 items' verbs (before: 60,000 in the turn that called the batch)", async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 10_016 });
+  // Each read of an item's verb counted (the probe's newAddresses, the audit's counts and the batch's own validation read it;
+  // before, the first two read all 20,000 items, 60,000 times, in the piece that ends at the batch's first pause).
+  let walked = 0;
+  const items: unknown[] = [];
+  for (let s = 0; s < 10_000; s++) {
+    const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+    items.push({ get verb() { return (walked++, 'addService'); }, args: { ...service, sched: 'wlc' } });
+    items.push({ get verb() { return (walked++, 'addDest'); }, args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'dr', weight: 1 } });
+  }
+  // Every slicer's pause ends its slice (the clock always due): a piece is what runs between two of them.
+  let mark = 0;
+  let longest = 0;
+  let pauses = 0;
+  const piece = (): void => {
+    longest = Math.max(longest, walked - mark);
+    mark = walked;
+  };
+  const slicer = r.ctl.slicer.bind(r.ctl);
+  r.ctl.slicer = (verb) => {
+    const s = slicer(verb);
+    const pause = (until?: Promise<unknown>): Promise<void> => (pauses++, piece(), s.pause(until ?? yieldLoop()));
+    return { pause: Object.assign(pause, { due: () => true }), done: s.done };
+  };
+  const logged: [object, string][] = [];
+  const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 2, log: { info: (f, m) => logged.push([f, m]) } });
+  const out = await dispatch('batch', { items });
+  piece();
+  assert.deepEqual(out, { applied: 20_000 });
+  assert.equal(r.ctl.model.services.size, 10_000);
+  assert.ok(pauses > 20, `${pauses} pauses`);
+  assert.ok(longest <= 1000, `${longest} reads of items' verbs in one piece`);
+  assert.deepEqual(logged, [[{ verb: 'batch', items: 20_000, verbs: { addService: 10_000, addDest: 10_000 } }, 'table changed: batch']]);
+});
+
+test("uvsd's dispatch of a batch walked in slices refuses a VIP another station answers for as a single -A does (ADDRESS_IN_USE, before any change), and logs no audit line", async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 2_016 });
+  const other = '02:00:00:00:00:99';
+  const taken = '10.1.3.7';
+  // The station answers every probe for its address.
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (ips) => {
+    probe(ips);
+    if (ips.includes(parseIp(taken))) r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: other }, { op: 2, sha: other, spa: taken, tha: DIR_MAC, tpa: '0.0.0.0' }));
+  };
+  const logged: unknown[] = [];
+  const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 2, log: { info: (f) => logged.push(f) } });
+  const items: unknown[] = [];
+  for (let s = 0; s < 1000; s++) {
+    const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+    items.push({ verb: 'addService', args: { ...service, sched: 'wlc' } }, { verb: 'addDest', args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'dr', weight: 1 } });
+  }
+  const one = await Promise.resolve(dispatch('addService', { proto: 'tcp', addr: taken, port: 80, sched: 'wlc' })).catch((e: unknown) => e);
+  const batch = await Promise.resolve(dispatch('batch', { items })).catch((e: unknown) => e);
+  assert.ok(one instanceof UvsError && one.code === 'ADDRESS_IN_USE', String(one));
+  assert.ok(batch instanceof UvsError && batch.code === 'ADDRESS_IN_USE', String(batch));
+  assert.equal(batch.message, one.message);
+  assert.match(batch.message, /10\.1\.3\.7 answered from 02:00:00:00:00:99/);
+  assert.equal(r.ctl.model.services.size, 0);
+  assert.deepEqual(logged, []);
 });

@@ -27,7 +27,8 @@ import { EST_TICKS } from '../control/estimator.js';
 import { LinkWatch, RingOffloadWatch } from '../control/linkwatch.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
-import { changeRecord, roleStatus } from '../control/verbs.js';
+import { roleStatus } from '../control/verbs.js';
+import { controlDispatch } from '../control/dispatch.js';
 import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import { LogOutput } from './logout.js';
@@ -38,13 +39,12 @@ import { UvsError } from '../control/errors.js';
 import { formatCpuList } from '../control/cpulist.js';
 import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore, type StateDump } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
-import { callClaiming, conflictMessage, leaveUnclaimed, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
+import { conflictMessage, leaveUnclaimed, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
 import { runNotifyScript } from '../health/exec.js';
 import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
-import { withHealth } from '../health/report.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
@@ -845,31 +845,15 @@ export async function main(argv: string[]): Promise<void> {
   const onInternal = (err: unknown) => log.error({ err }, 'control request failed');
   try {
     // A request that would claim new VIPs first probes for them (RFC 5227), without holding the loop.
-    const call = (verb: string, args: unknown) => control.callAsync(verb, args);
-    const withBgp = (verb: string, r: unknown): unknown => {
-      if (verb !== 'status' || bgp === undefined) return r;
-      const add = (st: unknown) => Object.assign(st as object, { bgp: bgp.status() });
-      return r instanceof Promise ? r.then(add) : add(r);
-    };
     // With BGP the VIPs are routed to uvsd's address and shared by every director on the segment:
     // another director answering for a VIP is expected, so VIPs are not probed (--addr still is).
-    const vipProbeMs = bgp === undefined ? opts.arpProbeMs : 0;
-    // With workers a reply waits until every worker has applied the change it made.
-    const synced = (r: unknown): unknown => {
-      if (group === undefined) return r;
-      const g = group;
-      const after = (v: unknown): unknown => g.synced()?.then(() => v) ?? v;
-      return r instanceof Promise ? r.then(after) : after(r);
-    };
-    // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once it succeeded.
-    const clog = log.child({ component: 'control' });
-    const audited = (verb: string, args: unknown, r: unknown): unknown => {
-      const rec = changeRecord(verb, args);
-      if (rec === undefined) return r;
-      const said = <T>(v: T): T => (clog.info(rec, `table changed: ${verb}`), v);
-      return r instanceof Promise ? r.then(said) : said(r);
-    };
-    const srv = await listenControl(opts.socket, (verb, args) => synced(audited(verb, args, withBgp(verb, withHealth(verb, callClaiming(dp, call, verb, args, vipProbeMs), health)))), onInternal, {},
+    const dispatch = controlDispatch({
+      control, dp, probeMs: bgp === undefined ? opts.arpProbeMs : 0, health,
+      bgpStatus: bgp === undefined ? undefined : () => bgp.status(),
+      synced: () => group?.synced(), // with --workers
+      log: log.child({ component: 'control' }),
+    });
+    const srv = await listenControl(opts.socket, dispatch, onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`),
       (msg) => log.warn({ socket: opts.socket }, msg)); // its file removed: bound again (server.ts)
     if (stopping) {

@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
-import { dueOf, streamed, streamedText, type Pause, type Steps } from './slices.js';
+import { dueOf, runSteps, streamed, streamedText, type Pause, type Steps } from './slices.js';
 import type { ReloadReport } from './config.js';
 import { addRef, modelServiceKey, newGen, serviceKeyOf, serviceStatsOf, type Control, type DestModel, type MarkModel, type Model, type ServiceModel } from './model.js';
 import type {
@@ -29,7 +29,7 @@ import { ENTRY_STATE_NAMES, entryState } from '../datapath/census.js';
 import { F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS } from '../datapath/conntable.js';
 import { FORWARDERS, FWD_IDS, FWD_NAMES } from '../modes/index.js';
 import { getScheduler } from '../sched/index.js';
-import { unicastProblem } from './claim.js';
+import { unicastProblem, WALK_STEP } from './claim.js';
 import { markText } from './printers.js';
 import type { ShardedMap } from './shards.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
@@ -598,12 +598,26 @@ function markName(k: MarkModel): string {
  * batch's size by verb. Undefined: not a change.
  */
 export function changeRecord(verb: string, args: unknown): Record<string, unknown> | undefined {
+  return runSteps(changeRecordSteps(verb, args));
+}
+
+/** changeRecord as steps: a batch's items WALK_STEP at a time (claim.ts; 20,000 of them were 3.3-3.4 ms of CPU in one piece: dispatch.ts). */
+export function* changeRecordSteps(verb: string, args: unknown): Steps<Record<string, unknown> | undefined> {
   const a = (args ?? {}) as Record<string, unknown>;
   if (verb === 'batch') {
     if (a.dryRun === true || !Array.isArray(a.items)) return undefined;
+    const items = a.items as unknown[];
     const verbs: Record<string, number> = {};
-    for (const it of a.items as BatchItem[]) verbs[it.verb] = (verbs[it.verb] ?? 0) + 1;
-    return { verb, items: a.items.length, verbs };
+    for (let i = 0; i < items.length; i++) {
+      // Not an object: the batch refuses the item (BAD_REQUEST), nothing is logged.
+      const it = items[i];
+      if (isObject(it)) {
+        const v = it.verb as string;
+        verbs[v] = (verbs[v] ?? 0) + 1;
+      }
+      if ((i + 1) % WALK_STEP === 0) yield;
+    }
+    return { verb, items: items.length, verbs };
   }
   const v = (VERBS as Record<string, { mutates: boolean }>)[verb];
   return v?.mutates === true ? { verb, args: a } : undefined;
