@@ -94,9 +94,9 @@ export class LabelStore {
     else {
       id = this.ids++;
       if (id >= this.off.length) {
-        this.chunk = grown(this.chunk, id);
-        this.off = grown(this.off, id);
-        this.len = grown(this.len, id);
+        this.chunk = room(this.chunk, id);
+        this.off = room(this.off, id);
+        this.len = room(this.len, id);
       }
     }
     this.chunk[id] = c;
@@ -113,7 +113,7 @@ export class LabelStore {
       const b = new Uint8Array(Math.max(CHUNK, n));
       this.chunks[c] = b;
       this.bufs[c] = Buffer.from(b.buffer, b.byteOffset, b.length);
-      if (c >= this.live.length) this.live = grown(this.live, c);
+      if (c >= this.live.length) this.live = room(this.live, c);
       this.live[c] = 0;
       this.cur = c;
       this.end = 0;
@@ -130,7 +130,7 @@ export class LabelStore {
     if (n < 0) return;
     this.len[id] = -1;
     this.live[this.chunk[id]!] -= n;
-    if (this.nFree >= this.free.length) this.free = grown(this.free, this.nFree);
+    if (this.nFree >= this.free.length) this.free = room(this.free, this.nFree);
     this.free[this.nFree++] = id;
   }
 
@@ -171,8 +171,10 @@ export class LabelStore {
   }
 }
 
-function grown(a: Int32Array, i: number): Int32Array {
-  const b = new Int32Array(Math.max(2 * a.length, i + 1));
+/** `a`, or a copy twice as long when it has no room at index `n` (the LabelStore's columns, collectors.ts's). */
+export function room<A extends Uint8Array | Int32Array | Float64Array>(a: A, n: number): A {
+  if (n < a.length) return a;
+  const b = new (a.constructor as new (n: number) => A)(Math.max(64, a.length * 2, n + 1));
   b.set(a);
   return b;
 }

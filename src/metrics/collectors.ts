@@ -19,7 +19,7 @@ import { destOverloaded, fwmarkOf, healthRows, quorumsOf, serviceKeyOf, serviceL
 import { formatIp } from '../datapath/addr.js';
 import { serviceId, type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
-import { ByteOut, LabelStore } from './bytes.js';
+import { ByteOut, LabelStore, room } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
 
 export interface MetricsOptions {
@@ -281,14 +281,6 @@ const CHECK_NOT_RUN = 3;
  *  scrape, 2.2 of the 3.9 MB a scrape of 10,000 services x 4 checked servers allocated (docs/metrics.md). */
 const CHECK_LAST_US = 4;
 const CHECK_STATS = 5;
-
-/** `a`, or a copy twice as long when it has no room at index `n`. */
-function room<A extends Uint8Array | Int32Array | Float64Array>(a: A, n: number): A {
-  if (n < a.length) return a;
-  const b = new (a.constructor as new (n: number) => A)(Math.max(64, a.length * 2, n + 1));
-  b.set(a);
-  return b;
-}
 
 /** A checked server (HealthEntry) or a checker of one (CheckerStat): what their labels name. */
 type CheckedServer = { service: ServiceKey; addr: string; port: number };
