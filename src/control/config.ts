@@ -753,15 +753,6 @@ function plain(v: string): string {
   return t;
 }
 
-/** steps run to their end, pause() awaited only where pause.due() says the slice would pass SLICE_MS (an await per step is a Promise each). */
-async function stepsDue(steps: Steps<void>, pause: Pause): Promise<void> {
-  const due = dueOf(pause);
-  for (;;) {
-    if (steps.next().done === true) return;
-    if (due()) await pause();
-  }
-}
-
 function serviceDiffers(cur: PlanService, want: DesiredSpec): string[] {
   const out: string[] = [];
   if (cur.sched !== want.sched) out.push(`scheduler ${cur.sched} -> ${want.sched}`);
@@ -1324,7 +1315,7 @@ export class ConfigManager {
    */
   dumpInto(header: string, state: boolean, out: DumpOut, pause?: Pause): void | Promise<void> {
     const steps = this.dumpSteps(header, state, out);
-    return pause === undefined ? runSteps(steps) : stepsDue(steps, pause);
+    return pause === undefined ? runSteps(steps) : runStepsSliced(steps, pause);
   }
 
   /** The dump's text, into out: the header, daemon and timeouts, then each service's, a step each. */
