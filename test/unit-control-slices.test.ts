@@ -11,6 +11,7 @@ import { UvsError } from '../src/control/errors.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
 import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
 import { controlDispatch } from '../src/control/dispatch.js';
+import { probeConflicts, type Conflict } from '../src/control/claim.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
 import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
@@ -409,4 +410,68 @@ test("uvsd's dispatch of a batch walked in slices refuses a VIP another station 
   assert.match(batch.message, /10\.1\.3\.7 answered from 02:00:00:00:00:99/);
   assert.equal(r.ctl.model.services.size, 0);
   assert.deepEqual(logged, []);
+});
+
+test("a probe of 10,000 new VIPs (a batch's, a reload's, -R's, uvsd's start's) sends its probes and looks at their answers PROBE_STEP addresses a turn of the loop: no piece probes or looks at more than 1,000 addresses; an address's probes half a window apart; the answers found, every probe ended (before: 10,000 probed in one piece, twice, and looked at in one)", async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'] });
+  const ips = Array.from({ length: 10_000 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
+  const other = '02:00:00:00:00:99';
+  const taken = [ips[5_000]!, ips[9_999]!];
+  // Addresses probed (dp.probe) and looked at (conflictOf) counted between two turns of the loop
+  // (a setImmediate each turn); a station answers every probe of the two taken addresses.
+  let n = 0;
+  let longest = 0;
+  const sentAt = new Map<number, number>();
+  let closest = Infinity;
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (some) => {
+    n += some.length;
+    probe(some);
+    const now = performance.now();
+    for (const ip of some) {
+      const t = sentAt.get(ip);
+      if (t !== undefined) closest = Math.min(closest, now - t);
+      sentAt.set(ip, now);
+      if (taken.includes(ip)) r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: other }, { op: 2, sha: other, spa: formatIp(ip), tha: DIR_MAC, tpa: '0.0.0.0' }));
+    }
+    r.sink.take();
+  };
+  const conflictOf = r.dp.link.conflictOf.bind(r.dp.link);
+  r.dp.link.conflictOf = (ip) => (n++, conflictOf(ip));
+  const watched = async (run: () => Promise<Conflict[]>): Promise<Conflict[]> => {
+    let on = true;
+    const turn = (): void => {
+      longest = Math.max(longest, n);
+      n = 0;
+      if (on) setImmediate(turn);
+    };
+    setImmediate(turn);
+    try {
+      return await run();
+    } finally {
+      on = false;
+      turn();
+    }
+  };
+  const waitMs = 60;
+  assert.deepEqual(await watched(() => probeConflicts(r.dp, ips, waitMs)), taken.map((ip) => ({ ip, mac: other })));
+  assert.equal(r.counters().arp_probes_sent, 20_000);
+  assert.ok(longest <= 1000, `${longest} addresses probed or looked at in one piece`);
+  // The half window is waited from the end of a round (a wide margin: timers count from the loop turn's start).
+  assert.ok(closest >= waitMs / 4, `two probes of an address ${closest.toFixed(1)} ms apart`);
+  assert.ok(ips.every((ip) => !r.dp.link.beingProbed(ip)), 'every probe ended');
+  // uvsd's start: the port read only after the window (its warm-ups): a third round, in pieces too.
+  let portRead = (): void => {};
+  const reading = new Promise<void>((res) => (portRead = res));
+  const late = setTimeout(() => portRead(), 2 * waitMs);
+  longest = 0;
+  sentAt.clear();
+  try {
+    assert.deepEqual(await watched(() => probeConflicts(r.dp, ips, waitMs, reading)), taken.map((ip) => ({ ip, mac: other })));
+  } finally {
+    clearTimeout(late);
+  }
+  assert.equal(r.counters().arp_probes_sent, 50_000);
+  assert.ok(longest <= 1000, `${longest} addresses probed or looked at in one piece (uvsd's start)`);
+  assert.ok(ips.every((ip) => !r.dp.link.beingProbed(ip)), 'every probe ended');
 });

@@ -5,7 +5,7 @@
 
 import { formatIp, formatMac, parseIp, unicastProblem } from '../datapath/addr.js';
 import { UvsError } from './errors.js';
-import { runSteps, type Steps } from './slices.js';
+import { runSteps, yieldLoop, type Steps } from './slices.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
 
@@ -22,6 +22,24 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * Addresses probed, or whose answers are looked at, in one turn of the loop (probeConflicts): on
+ * a TAP a piece of 128 probes is ~0.5-0.9 ms of the loop's CPU (a write each; 256 were 1.0-1.6
+ * ms at load 7), and their answers, at most one a station, wait in the TAP's queue of 4,096
+ * frames (--tap-qlen) at most a piece's worth at a time: read before the next piece is sent. In
+ * one piece, 10,000 addresses held the loop 38-57 ms of CPU on a TAP (docs/performance.md).
+ */
+export const PROBE_STEP = 128;
+
+/** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
+async function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
+  if (ips.length <= PROBE_STEP) return dp.probe(ips);
+  for (let i = 0; i < ips.length; i += PROBE_STEP) {
+    if (i > 0) await yieldLoop();
+    dp.probe(ips.slice(i, i + PROBE_STEP));
+  }
+}
+
+/**
  * Probe each address twice (at the start and halfway through `waitMs`) and report every one that
  * another station answered for. A host answers an ARP request within milliseconds; the second
  * probe covers one lost frame. The answers are looked at one loop turn after the window: the
@@ -31,26 +49,30 @@ function sleep(ms: number): Promise<void> {
  * own): when the window ends before that, the addresses are probed once more after it and
  * looked at half a window later (before 2026-12-06 the answers of a window that ended during the
  * control verbs' warm-up were never read in time: a VIP another station holds was claimed).
+ * Each round of probes, and the look at the answers, goes PROBE_STEP addresses a turn of the
+ * loop; each half window is waited from the end of a round, so an address's probes are at least
+ * half a window apart and its answers looked at at least half a window after its last probe.
  */
 export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>): Promise<Conflict[]> {
   if (ips.length === 0 || waitMs <= 0) return [];
-  dp.probe(ips);
+  await probeEach(dp, ips);
   await sleep(waitMs / 2);
-  dp.probe(ips);
+  await probeEach(dp, ips);
   await sleep(waitMs / 2);
   if (reading !== undefined) {
     let read = false;
     void reading.then(() => (read = true));
-    await new Promise((r) => setImmediate(r));
+    await yieldLoop();
     if (!read) {
       await reading;
-      dp.probe(ips);
+      await probeEach(dp, ips);
       await sleep(waitMs / 2);
     }
   }
-  await new Promise((r) => setImmediate(r));
   const out: Conflict[] = [];
-  for (const ip of ips) {
+  for (let i = 0; i < ips.length; i++) {
+    if (i % PROBE_STEP === 0) await yieldLoop();
+    const ip = ips[i]!;
     const mac = dp.link.conflictOf(ip);
     if (mac !== null) out.push({ ip, mac: formatMac(mac) });
     dp.link.endProbe(ip);
@@ -80,25 +102,27 @@ export function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Con
  */
 export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog): Promise<void> {
   const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
-  const taken = await probeConflicts(dp, ips, probeMs);
-  const ops: DpOp[] = [];
-  for (const ip of ips) {
-    const c = taken.find((t) => t.ip === ip);
-    const was = dp.link.unclaimed.get(ip);
-    if (was === undefined) continue; // deleted during the probe
-    if (c === undefined) ops.push({ op: 'unclaimed', addr: ip, by: null });
-    else if (c.mac !== was) ops.push({ op: 'unclaimed', addr: ip, by: c.mac });
-  }
-  if (ops.length === 0) return;
-  apply(ops);
-  for (const o of ops) {
-    if (o.op !== 'unclaimed') continue;
-    if (o.by !== null) {
-      log.error({ addr: formatIp(o.addr), mac: o.by }, `VIP ${conflictMessage({ ip: o.addr, mac: o.by })}: still not claimed`);
-      continue;
+  const taken = new Map((await probeConflicts(dp, ips, probeMs)).map((c) => [c.ip, c.mac]));
+  // PROBE_STEP addresses a turn of the loop, as the probe's answers were looked at.
+  for (let i = 0; i < ips.length; i += PROBE_STEP) {
+    if (i > 0) await yieldLoop();
+    const ops: { op: 'unclaimed'; addr: number; by: string | null }[] = [];
+    for (const ip of ips.slice(i, i + PROBE_STEP)) {
+      const by = taken.get(ip) ?? null;
+      const was = dp.link.unclaimed.get(ip);
+      if (was === undefined) continue; // deleted during the probe
+      if (by !== was) ops.push({ op: 'unclaimed', addr: ip, by });
     }
-    dp.announce(o.addr);
-    log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
+    if (ops.length === 0) continue;
+    apply(ops);
+    for (const o of ops) {
+      if (o.by !== null) {
+        log.error({ addr: formatIp(o.addr), mac: o.by }, `VIP ${conflictMessage({ ip: o.addr, mac: o.by })}: still not claimed`);
+        continue;
+      }
+      dp.announce(o.addr);
+      log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
+    }
   }
 }
 
