@@ -23,8 +23,8 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * Addresses probed, or whose answers are looked at, in one turn of the loop (probeConflicts): on
- * a TAP a piece of 128 probes is ~0.5-0.9 ms of the loop's CPU (a write each; 256 were 1.0-1.6
- * ms at load 7), and their answers, at most one a station, wait in the TAP's queue of 4,096
+ * a TAP a piece of 128 probes is ~0.1-0.4 ms of the loop's CPU (Datapath.probe writes them a
+ * batch at a time), and their answers, at most one a station, wait in the TAP's queue of 4,096
  * frames (--tap-qlen) at most a piece's worth at a time: read before the next piece is sent. In
  * one piece, 10,000 addresses held the loop 38-57 ms of CPU on a TAP (docs/performance.md).
  */

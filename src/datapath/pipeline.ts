@@ -2160,9 +2160,10 @@ export class Datapath implements Output {
   probe(ips: readonly number[]): void {
     this.setClock();
     for (const ip of ips) {
+      if (this.tx.genSlot() < 0) this.tx.flush(); // one generated frame per address: written when the batch is full
       this.link.probeAddress(ip);
-      this.tx.flush(); // at most one generated frame per address: never more than a batch holds
     }
+    this.tx.flush();
   }
 
   /** Probe an address uvsd holds (its ARP watch, src/control/arpwatch.ts): a station that answers
