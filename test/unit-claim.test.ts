@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { TAKEOVER_GRACE_MS } from '../src/datapath/link.js';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { parseIp, prefixMask } from '../src/datapath/addr.js';
+import { formatIp, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { leaveUnclaimed, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
@@ -86,6 +86,32 @@ test('probeConflicts: an answer read only after the window, once the port is rea
   } finally {
     clearTimeout(t);
   }
+});
+
+test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves each unclaimed; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed)', async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'] });
+  const ips = Array.from({ length: 300 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
+  for (const ip of ips) r.ctl.addService({ proto: 'tcp', addr: formatIp(ip), port: 80, sched: 'rr' });
+  const probe = r.dp.probe.bind(r.dp);
+  let answering = true;
+  r.dp.probe = (some) => {
+    probe(some);
+    for (const ip of some) {
+      if (answering) r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: formatIp(ip), tha: DIR_MAC, tpa: '0.0.0.0' }));
+    }
+  };
+  const taken = await probeConflicts(r.dp, ips, 4);
+  assert.equal(taken.length, 300, `${taken.length} of 300 answered addresses reported`);
+  assert.ok(taken.every((c, i) => c.ip === ips[i] && c.mac === OTHER_MAC));
+  const logs: string[] = [];
+  const log = { info: (_f: object, m: string) => logs.push(m), error: (_f: object, m: string) => logs.push(m) };
+  leaveUnclaimed((ops) => r.dp.apply(ops), taken, log);
+  assert.equal(r.dp.link.unclaimed.size, 300);
+  answering = false;
+  logs.length = 0;
+  await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log);
+  assert.equal(r.dp.link.unclaimed.size, 0);
+  assert.equal(logs.filter((m) => m.endsWith('claimed: no other station answers for it any more')).length, 300);
 });
 
 test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s (a VIP\'s after the HA takeover grace: still master 3 s later)', () => {

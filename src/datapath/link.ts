@@ -16,8 +16,8 @@ import { TxBatch, type Tx } from './tx.js';
 import { vnetClear } from './vnet.js';
 import { DEFAULT_HA_GROUP } from '../defaults.js';
 
-/** Addresses probed at once before claiming them (RFC 5227); more are refused by the caller. */
-export const MAX_PROBES = 256;
+/** Stations' MACs held at first for probed addresses they answered for (Link.conflictMac: it grows). */
+const CONFLICT_SLOTS = 256;
 /** A claimed address is defended (gratuitous ARP) at most this often against a conflicting host. */
 const DEFEND_INTERVAL_MS = 10_000;
 /** Addresses whose last defence is remembered (Link.defendedAt). */
@@ -104,7 +104,7 @@ export class Link {
   /** Addresses being probed before uvsd claims them → 0 while unanswered, slot+1 once another
    *  station answered for it (its MAC in conflictMac[slot*6]). */
   private readonly probing = new U32PairMap();
-  private readonly conflictMac = new Uint8Array(MAX_PROBES * 6);
+  private conflictMac = new Uint8Array(CONFLICT_SLOTS * 6);
   private conflicts = 0;
   /** When each address was last defended (RFC 5227 2.4: once per DEFEND_INTERVAL_MS, per address:
    *  a station answering for several VIPs gets each defended). Conflicts only, for addresses uvsd
@@ -398,7 +398,14 @@ export class Link {
    */
   private checkConflict(buf: Buffer, sha: number, spa: number, gratuitous: boolean): void {
     const p = this.probing.get(spa, 0);
-    if (p === 0 && this.conflicts < MAX_PROBES) {
+    if (p === 0) {
+      // Room for every address probed that is answered (before 2026-12-06 the 257th and later were
+      // never reported: at uvsd's start, VIPs another station held were claimed).
+      if (this.conflicts * 6 === this.conflictMac.length) {
+        const more = new Uint8Array(this.conflictMac.length * 2);
+        more.set(this.conflictMac);
+        this.conflictMac = more;
+      }
       copyMac(this.conflictMac, this.conflicts * 6, buf, sha);
       this.probing.set(spa, 0, ++this.conflicts);
       this.counted(buf, sha, spa, 1);
