@@ -88,6 +88,27 @@ test('probeConflicts: an answer read only after the window, once the port is rea
   }
 });
 
+test('probeConflicts: the port read from within the window on, after its second probe went (uvsd\'s warm-ups ended then), the answers to the probes sent before lost (its queue full of clients\' frames): probed once more once it is read, the conflict found (before: looked at with no probe sent while the port was read, the VIP claimed)', async () => {
+  const r = rig();
+  const ip = parseIp(VIP);
+  let portIsRead = false;
+  let portRead = (): void => {};
+  const reading = new Promise<void>((res) => (portRead = () => ((portIsRead = true), res())));
+  // Only the answers to probes sent while the port is read reach uvsd.
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (ips) => {
+    probe(ips);
+    if (portIsRead) r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' }));
+  };
+  // The window is 40 ms: its second probe at 20 ms, the port read from 30 ms on.
+  const t = setTimeout(portRead, 30);
+  try {
+    assert.deepEqual(await probeConflicts(r.dp, [ip], 40, reading), [{ ip, mac: OTHER_MAC }]);
+  } finally {
+    clearTimeout(t);
+  }
+});
+
 test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves each unclaimed; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed)', async () => {
   const r = rig({ addrs: ['10.0.0.1/8'] });
   const ips = Array.from({ length: 300 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));

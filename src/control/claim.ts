@@ -46,28 +46,31 @@ async function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
  * window's timer runs before the loop reads the port, so an answer that came in time but waits
  * in the TAP's queue (the loop was busy when it came) is read first. `reading`: resolves once the
  * port is being read (uvsd's start reads it only after its warm-ups, which await a socket of their
- * own): when the window ends before that, the addresses are probed once more after it and
- * looked at half a window later (before 2026-12-06 the answers of a window that ended during the
- * control verbs' warm-up were never read in time: a VIP another station holds was claimed).
+ * own): when the window's second probe went before that, the addresses are probed once more once
+ * it is read and looked at half a window later (before 2026-12-06 the answers of a window that
+ * ended during the control verbs' warm-up were never read in time: a VIP another station holds
+ * was claimed; and until 13:40 that day a window that ended after the port was first read was
+ * looked at without a probe sent while it was read).
  * Each round of probes, and the look at the answers, goes PROBE_STEP addresses a turn of the
  * loop; each half window is waited from the end of a round, so an address's probes are at least
  * half a window apart and its answers looked at at least half a window after its last probe.
  */
 export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>): Promise<Conflict[]> {
   if (ips.length === 0 || waitMs <= 0) return [];
+  let read = reading === undefined;
+  void reading?.then(() => (read = true));
   await probeEach(dp, ips);
   await sleep(waitMs / 2);
+  // Answers to a round sent before the port was read waited in its queue, which may have filled
+  // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of a
+  // round sent while it was read.
+  const sentRead = read;
   await probeEach(dp, ips);
   await sleep(waitMs / 2);
-  if (reading !== undefined) {
-    let read = false;
-    void reading.then(() => (read = true));
-    await yieldLoop();
-    if (!read) {
-      await reading;
-      await probeEach(dp, ips);
-      await sleep(waitMs / 2);
-    }
+  if (!sentRead) {
+    await reading;
+    await probeEach(dp, ips);
+    await sleep(waitMs / 2);
   }
   const out: Conflict[] = [];
   for (let i = 0; i < ips.length; i++) {
