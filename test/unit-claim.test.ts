@@ -7,7 +7,7 @@ import { TAKEOVER_GRACE_MS } from '../src/datapath/link.js';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { formatIp, parseIp, prefixMask } from '../src/datapath/addr.js';
-import { leaveUnclaimed, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
+import { leaveUnclaimed, PROBE_STEP, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
 
@@ -109,7 +109,7 @@ test('probeConflicts: the port read from within the window on, after its second 
   }
 });
 
-test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves each unclaimed; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed)', async () => {
+test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves each unclaimed at once, its lines PROBE_STEP a turn of the loop; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed; every line logged in one piece)', async () => {
   const r = rig({ addrs: ['10.0.0.1/8'] });
   const ips = Array.from({ length: 300 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
   for (const ip of ips) r.ctl.addService({ proto: 'tcp', addr: formatIp(ip), port: 80, sched: 'rr' });
@@ -126,8 +126,23 @@ test('probeConflicts: every one of 300 addresses another station answers for is 
   assert.ok(taken.every((c, i) => c.ip === ips[i] && c.mac === OTHER_MAC));
   const logs: string[] = [];
   const log = { info: (_f: object, m: string) => logs.push(m), error: (_f: object, m: string) => logs.push(m) };
-  leaveUnclaimed((ops) => r.dp.apply(ops), taken, log);
+  // Every one unclaimed at once (none answered for meanwhile), their lines a few a turn of the loop.
+  let lines = 0;
+  let longest = 0;
+  let on = true;
+  const turn = (): void => {
+    longest = Math.max(longest, lines);
+    lines = 0;
+    if (on) setImmediate(turn);
+  };
+  setImmediate(turn);
+  const logged = leaveUnclaimed((ops) => r.dp.apply(ops), taken, { info: log.info, error: (f, m) => (lines++, log.error(f, m)) });
   assert.equal(r.dp.link.unclaimed.size, 300);
+  await logged;
+  on = false;
+  turn();
+  assert.equal(logs.length, 300);
+  assert.ok(longest <= 2 * PROBE_STEP, `${longest} lines logged in one piece`);
   answering = false;
   logs.length = 0;
   await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log);

@@ -869,7 +869,7 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
-  leaveUnclaimed(applyBoth, taken, log, reprobeEvery);
+  void leaveUnclaimed(applyBoth, taken, log, reprobeEvery); // unclaimed now, its log lines a few a turn of the loop
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);
