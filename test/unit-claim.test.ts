@@ -10,6 +10,7 @@ import { formatIp, parseIp, prefixMask } from '../src/datapath/addr.js';
 import { leaveUnclaimed, PROBE_STEP, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
+import { mostPerTurn } from './helpers/turns.js';
 
 const OTHER_MAC = '02:00:00:00:00:99';
 
@@ -127,20 +128,11 @@ test('probeConflicts: every one of 300 addresses another station answers for is 
   const logs: string[] = [];
   const log = { info: (_f: object, m: string) => logs.push(m), error: (_f: object, m: string) => logs.push(m) };
   // Every one unclaimed at once (none answered for meanwhile), their lines a few a turn of the loop.
-  let lines = 0;
-  let longest = 0;
-  let on = true;
-  const turn = (): void => {
-    longest = Math.max(longest, lines);
-    lines = 0;
-    if (on) setImmediate(turn);
-  };
-  setImmediate(turn);
-  const logged = leaveUnclaimed((ops) => r.dp.apply(ops), taken, { info: log.info, error: (f, m) => (lines++, log.error(f, m)) });
-  assert.equal(r.dp.link.unclaimed.size, 300);
-  await logged;
-  on = false;
-  turn();
+  const { most: longest } = await mostPerTurn(() => logs.length, async () => {
+    const logged = leaveUnclaimed((ops) => r.dp.apply(ops), taken, log);
+    assert.equal(r.dp.link.unclaimed.size, 300);
+    await logged;
+  });
   assert.equal(logs.length, 300);
   assert.ok(longest <= 2 * PROBE_STEP, `${longest} lines logged in one piece`);
   answering = false;

@@ -11,7 +11,8 @@ import { UvsError } from '../src/control/errors.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
 import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
 import { controlDispatch } from '../src/control/dispatch.js';
-import { probeConflicts, type Conflict } from '../src/control/claim.js';
+import { probeConflicts } from '../src/control/claim.js';
+import { mostPerTurn } from './helpers/turns.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
 import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceKey } from '../src/control/protocol.js';
@@ -417,10 +418,9 @@ test("a probe of 10,000 new VIPs (a batch's, a reload's, -R's, uvsd's start's) s
   const ips = Array.from({ length: 10_000 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
   const other = '02:00:00:00:00:99';
   const taken = [ips[5_000]!, ips[9_999]!];
-  // Addresses probed (dp.probe) and looked at (conflictOf) counted between two turns of the loop
-  // (a setImmediate each turn); a station answers every probe of the two taken addresses.
+  // Addresses probed (dp.probe) and looked at (conflictOf), counted between two turns of the loop
+  // (mostPerTurn); a station answers every probe of the two taken addresses.
   let n = 0;
-  let longest = 0;
   const sentAt = new Map<number, number>();
   let closest = Infinity;
   const probe = r.dp.probe.bind(r.dp);
@@ -442,23 +442,9 @@ test("a probe of 10,000 new VIPs (a batch's, a reload's, -R's, uvsd's start's) s
   let writes = 0;
   const send = r.sink.send.bind(r.sink);
   r.sink.send = (...a) => (writes++, send(...a));
-  const watched = async (run: () => Promise<Conflict[]>): Promise<Conflict[]> => {
-    let on = true;
-    const turn = (): void => {
-      longest = Math.max(longest, n);
-      n = 0;
-      if (on) setImmediate(turn);
-    };
-    setImmediate(turn);
-    try {
-      return await run();
-    } finally {
-      on = false;
-      turn();
-    }
-  };
   const waitMs = 60;
-  assert.deepEqual(await watched(() => probeConflicts(r.dp, ips, waitMs)), taken.map((ip) => ({ ip, mac: other })));
+  let { value, most: longest } = await mostPerTurn(() => n, () => probeConflicts(r.dp, ips, waitMs));
+  assert.deepEqual(value, taken.map((ip) => ({ ip, mac: other })));
   assert.equal(r.counters().arp_probes_sent, 20_000);
   assert.ok(writes <= 1000, `${writes} writes of 20,000 probes`);
   assert.ok(longest <= 1000, `${longest} addresses probed or looked at in one piece`);
@@ -469,13 +455,12 @@ test("a probe of 10,000 new VIPs (a batch's, a reload's, -R's, uvsd's start's) s
   let portRead = (): void => {};
   const reading = new Promise<void>((res) => (portRead = res));
   const late = setTimeout(() => portRead(), 2 * waitMs);
-  longest = 0;
-  sentAt.clear();
   try {
-    assert.deepEqual(await watched(() => probeConflicts(r.dp, ips, waitMs, reading)), taken.map((ip) => ({ ip, mac: other })));
+    ({ value, most: longest } = await mostPerTurn(() => n, () => probeConflicts(r.dp, ips, waitMs, reading)));
   } finally {
     clearTimeout(late);
   }
+  assert.deepEqual(value, taken.map((ip) => ({ ip, mac: other })));
   assert.equal(r.counters().arp_probes_sent, 50_000);
   assert.ok(longest <= 1000, `${longest} addresses probed or looked at in one piece (uvsd's start)`);
   assert.ok(ips.every((ip) => !r.dp.link.beingProbed(ip)), 'every probe ended');
