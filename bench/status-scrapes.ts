@@ -54,21 +54,21 @@ const WHAT = values.path === '/metrics' ? 'metrics' : 'status.json';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-interface Report { cpuMs: number; slices: number; over2: number; longest: number; longestNoGc: number; scavenges: number; scavengeMs: number; scavengeLongest: number; otherGcs: number; allocMB: number }
+interface Report { cpuMs: number; slices: number; over2: number; over2NoGc: number; longest: number; longestNoGc: number; scavenges: number; scavengeMs: number; scavengeLongest: number; otherGcs: number; allocMB: number }
 
 function report(slices: SliceRec[], gcs: PerformanceEntry[], cpuMs: number, allocMB: number): Report {
   const minor = gcs.filter((g) => (g as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR);
   const touches = (s: SliceRec) => gcs.some((g) => g.startTime + g.duration >= s.t0 && g.startTime < s.t1);
   const cpu = slices.map((s) => s.cpu);
   return {
-    cpuMs, slices: slices.length, over2: cpu.filter((x) => x > 2).length, longest: Math.max(0, ...cpu),
+    cpuMs, slices: slices.length, over2: cpu.filter((x) => x > 2).length, over2NoGc: slices.filter((s) => s.cpu > 2 && !touches(s)).length, longest: Math.max(0, ...cpu),
     longestNoGc: Math.max(0, ...slices.filter((s) => !touches(s)).map((s) => s.cpu)),
     scavenges: minor.length, scavengeMs: minor.reduce((n, g) => n + g.duration, 0), scavengeLongest: Math.max(0, ...minor.map((g) => g.duration)),
     otherGcs: gcs.length - minor.length, allocMB,
   };
 }
 
-const line = (r: Report): string => `cpu ${round(r.cpuMs, 1)} ms, ${r.slices} slices, over 2 ms ${r.over2}, longest ${round(r.longest, 2)} (with no collection in it ${round(r.longestNoGc, 2)}); ` +
+const line = (r: Report): string => `cpu ${round(r.cpuMs, 1)} ms, ${r.slices} slices, over 2 ms ${r.over2} (${r.over2NoGc} with no collection in it), longest ${round(r.longest, 2)} (with no collection in it ${round(r.longestNoGc, 2)}); ` +
   `scavenges ${r.scavenges} (${round(r.scavengeMs, 1)} ms, the longest ${round(r.scavengeLongest, 1)}), other collections ${r.otherGcs}` +
   (Number.isNaN(r.allocMB) ? '' : `; allocated ${round(r.allocMB, 3)} MB`);
 
