@@ -16,6 +16,9 @@ import type { CheckerStat, HealthEntry } from '../src/control/protocol.js';
 import { plainSlicer, runStepsSliced, yieldLoop, type Slicer } from '../src/control/slices.js';
 import http from 'node:http';
 import { native } from '../src/datapath/port.js';
+import { LabelStore, roomGrowths } from '../src/metrics/bytes.js';
+import { recordingSlicer } from './helpers/recording-slicer.js';
+import { parseIp } from '../src/datapath/addr.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/metrics/', import.meta.url));
 
@@ -173,6 +176,50 @@ test('the label texts of the checked servers and of their checkers, kept from sc
       assert.notEqual(text, before, `${what} changes the text (perDest ${perDest})`);
       before = text;
     }
+  }
+});
+
+test('the checked servers out of the table (uvs_dest_up of their own) follow the table\'s changes, the names kept from scrape to scrape: a checked server deleted, added back, moved to another slot; its service deleted, another added, it back; a -f service\'s: the text is byte for byte a new rendering\'s', async () => {
+  const { r, health } = smallTable();
+  const e = health!.entries()[3]!; // a checked server in the table
+  const f = health!.entries().at(-1)!; // the -f service's
+  const other = { proto: 'udp' as const, addr: '10.7.0.1', port: 53 };
+  const slot = (): number | undefined => r.dp.services.find((x) => x?.vip === parseIp(e.service.addr) && x.port === e.service.port)?.dests.find((d) => r.dp.dt.addr[d] === (parseIp(e.addr) | 0));
+  const changes: [string, () => void][] = [
+    ['a checked server deleted', () => r.ctl.deleteDest({ service: e.service, addr: e.addr, port: e.port })],
+    ['added back (its slot revived)', () => r.ctl.addDest({ service: e.service, addr: e.addr, port: e.port, fwd: 'nat', weight: 1 })],
+    // 7 free slots, the trash's two (the first entry's, smallTable; then its): every slot taken, then two let go.
+    ['deleted, servers added in every free slot and its, it added back in another', () => {
+      r.ctl.deleteDest({ service: e.service, addr: e.addr, port: e.port });
+      for (let i = 1; i <= 9; i++) r.ctl.addDest({ service: e.service, addr: `10.6.0.${i}`, port: 80, fwd: 'nat', weight: 1 });
+      r.ctl.deleteDest({ service: e.service, addr: '10.6.0.1', port: 80 });
+      r.ctl.deleteDest({ service: e.service, addr: '10.6.0.2', port: 80 });
+      r.ctl.addDest({ service: e.service, addr: e.addr, port: e.port, fwd: 'nat', weight: 1 });
+    }],
+    ['its service deleted', () => {
+      assert.notEqual(slot(), first, 'in another slot');
+      r.ctl.deleteService(e.service);
+    }],
+    ['another service', () => r.ctl.addService({ ...other, sched: 'rr' })],
+    ['its service back, with it', () => {
+      r.ctl.addService({ ...e.service, sched: 'rr' });
+      r.ctl.addDest({ service: e.service, addr: e.addr, port: e.port, fwd: 'nat', weight: 1 });
+    }],
+    ['the -f service\'s server deleted', () => r.ctl.deleteDest({ service: f.service, addr: f.addr, port: f.port })],
+    ['back', () => r.ctl.addDest({ service: f.service, addr: f.addr, port: f.port, fwd: 'dr', weight: 3 })],
+  ];
+  const first = slot();
+  assert.ok(first !== undefined);
+  const kept = createMetrics(r.dp, { health, process: false });
+  const anew = (): Promise<string> => createMetrics(r.dp, { health, process: false }).text();
+  let before = await kept.text();
+  assert.equal(before, await anew());
+  for (const [what, change] of changes) {
+    change();
+    const text = await kept.text();
+    assert.equal(text, await anew(), what);
+    assert.notEqual(text, before, `${what} changes the text`);
+    before = text;
   }
 });
 
@@ -334,4 +381,43 @@ test('the health checks\' lists are taken as they are made (HealthView.eachEntry
   // Made a moment apart: the clock's fields may differ by a second (uptimeS 11 and 12 seen under load).
   assert.equal(JSON.stringify({ ...st, time: '', uptimeS: 0 }), JSON.stringify({ ...statusJson(r.dp, rates, { health }), time: '', uptimeS: 0 }));
   assert.ok(most <= 64, `/status.json: ${most} made between two pauses`);
+});
+
+test('the first /metrics of 3,000 services x 4 checked servers makes its arrays larger only in slices of their own, none in a slice that makes label texts (it grew them among its names: at 10,000 x 4 each growth held the loop 2-9 ms), and keeps no Map of the servers\' keys (a string set per server)', async (t) => {
+  const { r, health } = bigHealthTable(3000, 4);
+  let made = 0;
+  let keyed = 0;
+  const add = LabelStore.prototype.add;
+  const set = Map.prototype.set;
+  LabelStore.prototype.add = function (this: LabelStore, text: string): number {
+    made++;
+    return add.call(this, text);
+  };
+  Map.prototype.set = function <K, V>(this: Map<K, V>, k: K, v: V): Map<K, V> {
+    if (typeof k === 'string') keyed++;
+    return set.call(this, k, v) as Map<K, V>;
+  };
+  const slices: { grew: number; made: number }[] = [];
+  try {
+    let grew0 = 0;
+    let made0 = 0;
+    const slicer = recordingSlicer(new Map(), (_what, ended) => {
+      if (ended) slices.push({ grew: roomGrowths.n - grew0, made: made - made0 });
+      grew0 = roomGrowths.n;
+      made0 = made;
+    });
+    const m = createMetrics(r.dp, { process: false, health, slicer });
+    await m.stream(() => {});
+  } finally {
+    LabelStore.prototype.add = add;
+    Map.prototype.set = set;
+  }
+  const both = slices.filter((x) => x.grew > 0 && x.made > 0);
+  const grew = slices.reduce((n, x) => n + x.grew, 0);
+  t.diagnostic(`${slices.length} slices, ${made} label texts made, ${grew} arrays grown; ${both.length} slices did both; ${keyed} string keys set in Maps`);
+  // Each service's two texts, each server's three, each checked server's and checker's, each quorum's.
+  assert.equal(made, 3000 * 2 + 12_000 * 3 + 12_000 * 2 + 3000, 'every name made');
+  assert.ok(grew > 0, 'arrays grown');
+  assert.equal(both.length, 0, `${both.length} of ${slices.length} slices grew an array (room) among the label texts they made`);
+  assert.ok(keyed < 1000, `${keyed} string keys set in Maps (12,000 servers)`);
 });

@@ -12,14 +12,16 @@ import type { ArpWatchStatus } from '../control/arpwatch.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTER_NAMES, D, DROP_NAMES, type CounterName } from '../datapath/counters.js';
 import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS, serviceStat } from '../datapath/dests.js';
-import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
+import { PROTO_FWM, svcKey, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
 import { destOverloaded, fwmarkOf, healthRows, quorumsOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthCursor, type HealthView } from './view.js';
-import { formatIp } from '../datapath/addr.js';
+import { formatIp, parseIp } from '../datapath/addr.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../datapath/frame.js';
+import { U32PairMap } from '../datapath/lookup.js';
 import { serviceId, type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
-import { plainSlicer, type Pause, type Slicer } from '../control/slices.js';
-import { ByteOut, LabelStore, room } from './bytes.js';
+import { plainSlicer, yieldLoop, type Pause, type Slicer } from '../control/slices.js';
+import { ByteOut, Column, LabelStore, room } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
 
 export interface MetricsOptions {
@@ -251,7 +253,7 @@ interface Scrape {
   nChecks: number;
   /** The slots gathered (with health checks and the per-server series): 1 for a server in the table. */
   inTable: Uint8Array;
-  services: SvcRuntime[];
+  services: Column<SvcRuntime>;
   /** With the per-server series: the table's real servers (their slots) and each slot's generation then, and each one's health as the checks see it (HEALTH_*, by place). */
   dests: Int32Array;
   destGen: Float64Array;
@@ -292,21 +294,35 @@ type CheckedServer = { service: ServiceKey; addr: string; port: number };
  */
 class CheckedCols {
   n = 0;
-  proto: string[] = [];
-  vaddr: string[] = [];
-  addr: string[] = [];
-  type: string[] = [];
+  proto = new Column<string>();
+  vaddr = new Column<string>();
+  addr = new Column<string>();
+  type = new Column<string>();
   vport = new Float64Array(0);
   fwmark = new Float64Array(0);
   port = new Float64Array(0);
   index = new Float64Array(0);
   /** The label text's id in the LabelStore. */
   lbl = new Int32Array(0);
-  /** serviceId and server, as destKey: whether a checked server is in the table (a checked server's; not kept
-   *  for a checker's, never looked up: made and kept for each until 2026-12-06, 8.4 of the 49.7 MB the first
-   *  scrape of 10,000 x 4 kept). */
-  key: string[] = [];
+  /** A checked server's slot in the table as last found (-1: none) and the slot's name then (createMetrics
+   *  destGen): whether it is in the table (createMetrics slotOf). Until 2026-12-06 its key (serviceId and
+   *  server) looked up in a Map of every slot's, whose rehash at 32,768 took ~6-9 ms in one step. */
+  slot = new Int32Array(0);
+  slotName = new Float64Array(0);
+
+  /** What gives the typed columns room for n places: a growth (a function) for each column short of it, added to `out`. */
+  grows(n: number, out: (() => void)[] = []): (() => void)[] {
+    for (const k of CHECKED_F64) if (this[k].length < n) out.push(() => (this[k] = room(this[k], n - 1)));
+    for (const k of CHECKED_I32) if (this[k].length < n) out.push(() => (this[k] = room(this[k], n - 1)));
+    return out;
+  }
 }
+
+const CHECKED_F64 = ['vport', 'fwmark', 'port', 'index', 'slotName'] as const;
+const CHECKED_I32 = ['lbl', 'slot'] as const;
+
+/** The datapath's protocol numbers by the health checks' names. */
+const L4_NUM: Record<string, number> = { tcp: PROTO_TCP, udp: PROTO_UDP, sctp: PROTO_SCTP };
 
 function escapeLabel(v: string | number): string {
   return typeof v === 'number' || !/["\\\n]/.test(v) ? String(v) : v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -317,6 +333,24 @@ function labelText(labels: Record<string, string | number>): string {
   let l = '';
   for (const k in labels) l += `${l === '' ? '' : ','}${k}="${escapeLabel(labels[k] as string | number)}"`;
   return l;
+}
+
+/**
+ * Growths of arrays (`grows`), each in a piece of its own with a turn of the loop before it and
+ * after the last: never in a step of rows, where a copy of 0.2-1.6 MB held the loop 1-7 ms
+ * beside the names made (the first /metrics of 10,000 x 4, docs/performance.md).
+ */
+async function apart(pause: Pause, grows: (() => unknown)[]): Promise<void> {
+  for (const g of grows) {
+    await pause(yieldLoop());
+    g();
+  }
+  if (grows.length > 0) await pause(yieldLoop());
+}
+
+/** The store's next chunk made apart (LabelStore.makeNext): a loop that makes label texts, at its pause points, when due (nextDue). */
+function nextChunk(store: LabelStore, pause: Pause): Promise<void> {
+  return apart(pause, [() => store.makeNext()]);
 }
 
 /**
@@ -350,7 +384,10 @@ async function renderFamily<S>(f: Family<S>, sc: S, store: LabelStore, out: Byte
   for (const r of f.rows(sc)) {
     for (let i = 0; i < r.n; i++) {
       if (r.has === undefined || r.has(i)) out.sampleOf(pre, store, r.label(i), r.suffix, r.value(i), r.micros);
-      if ((i & 255) === 255 && due()) await pause();
+      if ((i & 255) === 255) {
+        if (store.nextDue) await nextChunk(store, pause);
+        else if (due()) await pause();
+      }
     }
   }
   if (f.samples === undefined) return;
@@ -358,7 +395,10 @@ async function renderFamily<S>(f: Family<S>, sc: S, store: LabelStore, out: Byte
   const x: LabelledValue = { lbl: 0, value: 0 };
   for (let i = 1; fill(x); i++) {
     out.sampleOf(pre, store, x.lbl, undefined, x.value);
-    if ((i & 63) === 0 && due()) await pause();
+    if ((i & 63) === 0) {
+      if (store.nextDue) await nextChunk(store, pause);
+      else if (due()) await pause();
+    }
   }
 }
 
@@ -465,50 +505,50 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     if (id >= 0) dropLater.push(id);
   };
   // By service id: the service named, its serviceId, its label text (id), uvs_service_info's (-1: not yet) for the scheduler named.
-  const svcOf: (SvcRuntime | undefined)[] = [];
-  const svcId: string[] = [];
+  // Made large enough before a scrape names them (gather): room() here only for a service added meanwhile.
+  const svcOf = new Column<SvcRuntime>();
+  const svcId = new Column<string>();
   let svcLbl = new Int32Array(0);
   let svcInfo = new Int32Array(0);
-  const svcSched: string[] = [];
+  const svcSched = new Column<string>();
+  /** The services named, by the numbers the datapath finds them by (address or mark, svcKey): a checked server's (slotOf). */
+  const svcAt = new U32PairMap();
   const svcNamesOf = (s: SvcRuntime): void => {
     const j = s.id;
-    if (svcOf[j] === s) return;
-    if (svcOf[j] !== undefined) {
+    const was = svcOf.get(j);
+    if (was === s) return;
+    if (was !== undefined) {
       drop(svcLbl[j]!);
       drop(svcInfo[j]!);
+      if (svcAt.get(was.vip, svcKey(was.proto, was.port)) === j) svcAt.delete(was.vip, svcKey(was.proto, was.port));
     }
     const key = serviceKeyOf(s);
     svcLbl = room(svcLbl, j);
     svcInfo = room(svcInfo, j);
-    svcOf[j] = s;
-    svcId[j] = serviceId(key);
+    svcOf.set(j, s);
+    svcId.set(j, serviceId(key));
     svcLbl[j] = store.add(labelText(serviceLabels(key)));
     svcInfo[j] = -1;
+    svcAt.set(s.vip, svcKey(s.proto, s.port), j);
   };
   // By slot: the generation + 1 named (0: none) and forwarding method, its key (serviceId and server,
   // as HealthView.stateOfKey takes it), its label texts: lbl, node_exporter's (backend,
-  // node_ipvs_backend_*), lbl with the forwarding method (info, uvs_dest_info).
-  let destGen = new Float64Array(0);
-  let destFwd = new Int32Array(0);
-  let destLbl = new Int32Array(0);
-  let destBackend = new Int32Array(0);
-  let destInfo = new Int32Array(0);
-  const destKey: string[] = [];
-  /** Slots by key: is a checked server in the table (at this scrape: its slot marked by gather). */
-  const destByKey = new Map<string, number>();
+  // node_ipvs_backend_*), lbl with the forwarding method (info, uvs_dest_info). As many as the table
+  // has slots, made once (their pages taken as they are written): grown as slots were named, by
+  // doubling, each growth was a copy of 64-512 KB in a scrape's step of rows (docs/performance.md).
+  const destGen = new Float64Array(dt.max);
+  const destFwd = new Int32Array(dt.max);
+  const destLbl = new Int32Array(dt.max);
+  const destBackend = new Int32Array(dt.max);
+  const destInfo = new Int32Array(dt.max);
+  const destKey = new Column<string>();
   const destNamesOf = (s: SvcRuntime, d: number): void => {
-    if (d < destGen.length && destGen[d] === dt.gen[d]! + 1 && destFwd[d] === dt.fwd[d]) return;
-    if (d < destGen.length && destGen[d] !== 0) {
+    if (destGen[d] === dt.gen[d]! + 1 && destFwd[d] === dt.fwd[d]) return;
+    if (destGen[d] !== 0) {
       drop(destLbl[d]!);
       drop(destBackend[d]!);
       drop(destInfo[d]!);
-      if (destByKey.get(destKey[d]!) === d) destByKey.delete(destKey[d]!);
     }
-    destGen = room(destGen, d);
-    destFwd = room(destFwd, d);
-    destLbl = room(destLbl, d);
-    destBackend = room(destBackend, d);
-    destInfo = room(destInfo, d);
     const rip = formatIp(dt.addr[d]);
     const server = `${rip}:${dt.port[d]}`;
     const sl = serviceLabels(serviceKeyOf(s));
@@ -525,8 +565,34 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       remote_port: dt.port[d], proto: sl.proto.toUpperCase(),
       local_mark: fwm ? fwmarkOf(s).toString(16).toUpperCase().padStart(8, '0') : '',
     }));
-    destKey[d] = `${svcId[s.id]} ${server}`;
-    destByKey.set(destKey[d]!, d);
+    destKey.set(d, `${svcId.get(s.id)!} ${server}`);
+  };
+  /**
+   * The slot of the checked server at place i of the health checks' list (`x`, its service and
+   * address) as named at this scrape, or -1: none (not in the table). Found where the place names
+   * another server or its slot another since (by its service's numbers and its servers), else kept.
+   */
+  const slotOf = (i: number, x: CheckedServer): number => {
+    const c = watchedNames;
+    const was = c.slot[i]!;
+    if (was >= 0 && destGen[was] === c.slotName[i]) return was;
+    const k = x.service;
+    const fwm = k.fwmark !== undefined && k.fwmark !== 0;
+    const vip = fwm ? k.fwmark! : parseIp(k.addr);
+    const proto = fwm ? PROTO_FWM : L4_NUM[k.proto];
+    const rip = parseIp(x.addr);
+    if (vip < 0 || proto === undefined || rip < 0) return -1;
+    const j = svcAt.get(vip, svcKey(proto, fwm ? 0 : k.port));
+    const s = j < 0 ? undefined : svcOf.get(j);
+    if (s === undefined || dp.services[j] !== s) return -1;
+    for (const d of s.dests) {
+      if (dt.addr[d] === (rip | 0) && dt.port[d] === x.port && destGen[d] === dt.gen[d]! + 1) {
+        c.slot[i] = d;
+        c.slotName[i] = destGen[d]!;
+        return d;
+      }
+    }
+    return -1;
   };
   // The label texts of the checked servers (uvs_dest_up of those out of the table, of all with
   // --no-metrics-per-dest) and of their checkers (uvs_health_check_*), kept from scrape to scrape
@@ -538,46 +604,89 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   /** The label text (its id) of the i-th of `c`'s list, made where it names another. */
   const checkedNamesOf = (c: CheckedCols, i: number, x: CheckedServer, type = '', index = 0): number => {
     const k = x.service;
-    if (i < c.n && c.addr[i] === x.addr && c.port[i] === x.port && c.type[i] === type && c.index[i] === index && c.proto[i] === k.proto &&
-      c.vaddr[i] === k.addr && c.vport[i] === k.port && c.fwmark[i] === (k.fwmark ?? 0)) return c.lbl[i]!;
+    if (i < c.n && c.addr.get(i) === x.addr && c.port[i] === x.port && c.type.get(i) === type && c.index[i] === index && c.proto.get(i) === k.proto &&
+      c.vaddr.get(i) === k.addr && c.vport[i] === k.port && c.fwmark[i] === (k.fwmark ?? 0)) return c.lbl[i]!;
     if (i < c.n) drop(c.lbl[i]!);
     else {
       c.n = i + 1;
-      c.vport = room(c.vport, i);
-      c.fwmark = room(c.fwmark, i);
-      c.port = room(c.port, i);
-      c.index = room(c.index, i);
-      c.lbl = room(c.lbl, i);
+      for (const g of c.grows(i + 1)) g(); // none: gather made them large enough before
     }
     const server = `${x.addr}:${x.port}`;
     const sl = serviceLabels(k);
-    c.proto[i] = k.proto;
-    c.vaddr[i] = k.addr;
+    c.proto.set(i, k.proto);
+    c.vaddr.set(i, k.addr);
     c.vport[i] = k.port;
     c.fwmark[i] = k.fwmark ?? 0;
-    c.addr[i] = x.addr;
+    c.addr.set(i, x.addr);
     c.port[i] = x.port;
-    c.type[i] = type;
+    c.type.set(i, type);
     c.index[i] = index;
-    if (type === '') c.key[i] = `${serviceId(k)} ${server}`;
+    c.slot[i] = -1;
     return (c.lbl[i] = store.add(labelText(type === '' ? { ...sl, server } : { ...sl, server, checker: type, check: String(index) })));
   };
   /** `c`'s list is `n` long now. */
   const checkedEnd = (c: CheckedCols, n: number): void => {
     for (let i = n; i < c.n; i++) drop(c.lbl[i]!);
     c.n = Math.min(c.n, n);
-    for (const a of [c.proto, c.vaddr, c.addr, c.type, c.key]) a.length = Math.min(a.length, c.n);
+    for (const a of [c.proto, c.vaddr, c.addr, c.type]) a.cut(c.n);
   };
   /** Scrapes' lists kept for the next scrapes (a scrape takes one, or makes one, and puts it back at its end). */
   const spareScrapes: Scrape[] = [];
-  const gather = async (pause: Pause, due: () => boolean): Promise<Scrape> => {
+  /** The scrape's lists of the checked servers (watched) and their checkers (checks), with their names' columns: growths for room for n. */
+  const watchedGrows = (sc: Scrape, n: number): (() => void)[] => {
+    const out = watchedNames.grows(n);
+    if (sc.watched.length < n) out.push(() => (sc.watched = room(sc.watched, n - 1)));
+    if (sc.watchedUp.length < n) out.push(() => (sc.watchedUp = room(sc.watchedUp, n - 1)));
+    return out;
+  };
+  const checksGrows = (sc: Scrape, n: number): (() => void)[] => {
+    const out = checkNames.grows(n);
+    if (sc.checks.length < n) out.push(() => (sc.checks = room(sc.checks, n - 1)));
+    if (sc.checkStats.length < n * CHECK_STATS) out.push(() => (sc.checkStats = room(sc.checkStats, n * CHECK_STATS - 1)));
+    return out;
+  };
+  /**
+   * How many servers the table has (about as many checked servers and checkers are reckoned with),
+   * after the columns by service and the label store are given room for the scrape's names, before
+   * any is made (apart; the quorums' are made first, among prom-client's metrics): they grew as the
+   * names were made until 2026-12-06 (the typed ones by doubling, the others by V8's 1.5 times, the
+   * Map of the servers' keys by rehashing: 2-9 ms each, 22-32 slices of the first scrape of 10,000
+   * x 4 over 2 ms).
+   */
+  const reserveNames = async (pause: Pause, due: () => boolean): Promise<number> => {
+    const svcs = dp.services;
+    let nSvc = 0;
+    let nServers = 0;
+    for (let j = 0; j < svcs.length; j++) {
+      const s = svcs[j];
+      if (s === undefined) continue;
+      nSvc++;
+      nServers += s.dests.length;
+      if ((j & 4095) === 4095 && due()) await pause();
+    }
+    const health = opts.health;
+    // Texts: each service's two (uvs_service_info's too), each server's three, each checked server's and checker's (about one per server each), each quorum's.
+    const texts = 2 * nSvc + (perDest ? 3 * nServers : 0) + (health === undefined ? 0 : 2 * nServers + nSvc);
+    const grows: (() => unknown)[] = [];
+    // The store's three id columns and the map's three arrays and its growth: a piece each.
+    if (store.len.length < texts) grows.push(...Array<() => boolean>(3).fill(() => store.reserve(texts)));
+    if (!svcAt.fits(nSvc)) grows.push(...Array<() => boolean>(4).fill(() => svcAt.reserve(nSvc)));
+    if (svcLbl.length < svcs.length) grows.push(() => (svcLbl = room(svcLbl, svcs.length - 1)));
+    if (svcInfo.length < svcs.length) grows.push(() => (svcInfo = room(svcInfo, svcs.length - 1)));
+    await apart(pause, grows);
+    return nServers;
+  };
+  /** The scrape's lists and names; nServers: how many servers the table had (reserveNames). */
+  const gather = async (pause: Pause, due: () => boolean, nServers: number): Promise<Scrape> => {
+    // The lists by place in the table are as long as it has slots (their pages taken as written).
     const sc: Scrape = spareScrapes.pop() ?? {
-      nServices: 0, nDests: 0, nWatched: 0, nChecks: 0, inTable: new Uint8Array(0),
-      services: [], dests: new Int32Array(0), destGen: new Float64Array(0), destHealth: new Uint8Array(0), watched: new Int32Array(0), watchedUp: new Uint8Array(0),
-      checks: new Int32Array(0), checkStats: new Float64Array(0),
+      nServices: 0, nDests: 0, nWatched: 0, nChecks: 0, inTable: new Uint8Array(0), services: new Column(),
+      dests: new Int32Array(perDest ? dt.max : 0), destGen: new Float64Array(perDest ? dt.max : 0), destHealth: new Uint8Array(perDest ? dt.max : 0),
+      watched: new Int32Array(0), watchedUp: new Uint8Array(0), checks: new Int32Array(0), checkStats: new Float64Array(0),
     };
     sc.nServices = sc.nDests = sc.nWatched = sc.nChecks = 0;
     const health = opts.health;
+    const svcs = dp.services;
     // The slots of the servers gathered here (with health checks): which checked servers are in the
     // table. A Set of their keys made at every scrape was 40,000 insertions and its rehashes.
     let inTable: Uint8Array | undefined;
@@ -590,63 +699,69 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // pause() asked every 32 services or servers once due (asker: each await is a promise and the
     // function's state kept; one per service was ~100 bytes per server at every scrape).
     let work = 0;
-    const svcs = dp.services;
     for (let j = 0; j < svcs.length; j++) {
       const s = svcs[j];
       if (s === undefined) continue;
       svcNamesOf(s);
-      sc.services[sc.nServices++] = s;
+      sc.services.set(sc.nServices++, s);
       work += 1 + (perDest ? s.dests.length : 0);
       if (work >= 32) {
         work = 0;
-        if (due()) await pause();
+        if (store.nextDue) await nextChunk(store, pause);
+        else if (due()) await pause();
       }
       if (!perDest) continue;
       const ds = s.dests;
       for (let j = 0; j < ds.length; j++) {
         const d = ds[j]!;
         destNamesOf(s, d);
-        const k = sc.nDests++;
-        sc.dests = room(sc.dests, k);
-        sc.destGen = room(sc.destGen, k);
+        const k = sc.nDests++; // < dt.max: a slot is in one service
         sc.dests[k] = d;
         sc.destGen[k] = dt.gen[d]!;
-        sc.destHealth = room(sc.destHealth, k);
-        sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(destKey[d]!) : health.stateOf(serviceKeyOf(s), formatIp(dt.addr[d]), dt.port[d])];
+        sc.destHealth[k] = HEALTH_CODE[health === undefined ? 'unchecked' : stateOfKey !== undefined ? stateOfKey(destKey.get(d)!) : health.stateOf(serviceKeyOf(s), formatIp(dt.addr[d]), dt.port[d])];
         if (inTable !== undefined) inTable[d] = 1;
       }
     }
     if (health === undefined) return sc;
     // The checked servers: with the per-server series only those the checks took out of the table.
     // Their lists made as walked when the view can (HealthView.eachEntry), a few between pauses.
+    // Room for about a checked server per server (more: grown apart as the list passes it).
+    await apart(pause, watchedGrows(sc, nServers));
     let i = 0;
     for (const e of healthRows.entries(health)) {
+      if (i >= sc.watched.length || i >= watchedNames.lbl.length) await apart(pause, watchedGrows(sc, 2 * i));
       const lbl = checkedNamesOf(watchedNames, i, e);
-      const dn = inTable === undefined ? undefined : destByKey.get(watchedNames.key[i]!);
-      if (inTable === undefined || dn === undefined || inTable[dn] !== 1) {
+      const dn = inTable === undefined ? -1 : slotOf(i, e);
+      if (inTable === undefined || dn < 0 || inTable[dn] !== 1) {
         const k = sc.nWatched++;
-        sc.watched = room(sc.watched, k);
         sc.watched[k] = lbl;
-        sc.watchedUp = room(sc.watchedUp, k);
         sc.watchedUp[k] = e.state === 'up' ? 1 : 0;
       }
-      if ((++i & 63) === 0 && due()) await pause();
+      if ((++i & 63) === 0) {
+        if (store.nextDue) await nextChunk(store, pause);
+        else if (due()) await pause();
+      }
     }
     checkedEnd(watchedNames, i);
     if (!perChecker) return sc;
     await pause();
+    // Room for as many checkers as checked servers, at least (more: grown apart as the list passes it).
+    await apart(pause, checksGrows(sc, Math.max(i, nServers)));
     i = 0;
     for (const c of healthRows.checkerStats(health)) {
-      sc.checks = room(sc.checks, i);
+      if (i >= sc.checks.length || i >= checkNames.lbl.length) await apart(pause, checksGrows(sc, 2 * i));
       sc.checks[sc.nChecks++] = checkedNamesOf(checkNames, i, c, c.type, c.index);
       const at = i * CHECK_STATS;
-      const st = (sc.checkStats = room(sc.checkStats, at + CHECK_STATS - 1));
+      const st = sc.checkStats;
       st[at + CHECK_UP] = c.up ? 1 : 0;
       st[at + CHECK_PASSED] = c.passed;
       st[at + CHECK_FAILED] = c.failed;
       st[at + CHECK_NOT_RUN] = c.notRun;
       st[at + CHECK_LAST_US] = Math.round(c.lastMs * 1000);
-      if ((++i & 63) === 0 && due()) await pause();
+      if ((++i & 63) === 0) {
+        if (store.nextDue) await nextChunk(store, pause);
+        else if (due()) await pause();
+      }
     }
     checkedEnd(checkNames, i);
     return sc;
@@ -807,22 +922,27 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   // ---- services ------------------------------------------------------------------------------
   // One series per service (thousands of them): rendered to text as the per-server families are
   // (through prom-client, 2,000 services took 10-50 ms per family).
-  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [rows(sc.services, sc.nServices, (s) => svcLbl[s.id]!, value, { has: liveSvc })];
+  /** The scrape's services as rows (rows(), its list a Column). */
+  const svcRows = (sc: Scrape, label: (s: SvcRuntime) => number, value: (s: SvcRuntime) => number): Rows => {
+    const at = (i: number): SvcRuntime => sc.services.get(i)!;
+    return { n: sc.nServices, label: (i) => label(at(i)), value: (i) => value(at(i)), has: (i) => liveSvc(at(i)) };
+  };
+  const perService = (value: (s: SvcRuntime) => number) => (sc: Scrape) => [svcRows(sc, (s) => svcLbl[s.id]!, value)];
   // A service's own totals: its current servers' plus what its deleted servers had (SvcRuntime.retired).
   const serviceTotal = (stat: number) => perService((s) => serviceStat(dt, s, stat, false));
   family('gauge', 'uvs_service_info', 'Virtual services (value 1) with their scheduler.',
-    (sc) => [rows(sc.services, sc.nServices, (s) => {
+    (sc) => [svcRows(sc, (s) => {
       // Kept with the service's names while its scheduler is the same (made at every scrape until 2026-12-05).
       const sched = s.scheduler.name;
       const j = s.id;
-      if (svcOf[j] !== s) return -1; // deleted meanwhile: left out (has)
-      if (svcInfo[j] === -1 || svcSched[j] !== sched) {
+      if (svcOf.get(j) !== s) return -1; // deleted meanwhile: left out (has)
+      if (svcInfo[j] === -1 || svcSched.get(j) !== sched) {
         drop(svcInfo[j]!);
         svcInfo[j] = store.add(labelText({ ...serviceLabels(serviceKeyOf(s)), scheduler: sched }));
-        svcSched[j] = sched;
+        svcSched.set(j, sched);
       }
       return svcInfo[j]!;
-    }, () => 1, { has: liveSvc })]);
+    }, () => 1)]);
   family('gauge', 'uvs_service_destinations', 'Real servers in the service\'s table (as -Ln lists them; one the health checks removed is not counted, see uvs_dest_up).',
     perService((s) => s.dests.length));
   family('gauge', 'uvs_service_destinations_available', 'Real servers in the service\'s table with a weight above 0, which new connections can go to (an inhibit_on_failure server that failed its checks has weight 0; a sorry server in counts).',
@@ -946,6 +1066,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
    * (those of `own` rendered here) as Registry.metrics() joins them, then the families.
    */
   const render = async (out: ByteOut, pause: Pause, due: () => boolean): Promise<void> => {
+    const nServers = await reserveNames(pause, due);
     const ms = reg.getMetricsAsArray();
     const sums = sumTotals();
     summed = sums;
@@ -963,7 +1084,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     } finally {
       summed = undefined;
     }
-    const sc = await gather(pause, due);
+    const sc = await gather(pause, due, nServers);
     for (const f of fams) await renderFamily(f, sc, store, out, pause, due);
     if (spareScrapes.length < 2) spareScrapes.push(sc); // for the next scrape (two at once: each its own)
     out.end();
