@@ -196,6 +196,14 @@ test('the checked servers out of the table (uvs_dest_up of their own) follow the
       r.ctl.deleteDest({ service: e.service, addr: '10.6.0.2', port: 80 });
       r.ctl.addDest({ service: e.service, addr: e.addr, port: e.port, fwd: 'nat', weight: 1 });
     }],
+    // Between two scrapes: it moves to another slot, and the one it had is taken and let go again (never named meanwhile).
+    ['deleted, its slot freed, taken by another server, it added back in another, the other deleted', () => {
+      r.ctl.deleteDest({ service: e.service, addr: e.addr, port: e.port });
+      for (let k = 1; k <= 8; k++) r.ctl.sweepTrash(k * 200_000); // idle, then 120 s later: free again
+      r.ctl.addDest({ service: e.service, addr: '10.6.1.1', port: 80, fwd: 'nat', weight: 1 });
+      r.ctl.addDest({ service: e.service, addr: e.addr, port: e.port, fwd: 'nat', weight: 1 });
+      r.ctl.deleteDest({ service: e.service, addr: '10.6.1.1', port: 80 });
+    }],
     ['its service deleted', () => {
       assert.notEqual(slot(), first, 'in another slot');
       r.ctl.deleteService(e.service);

@@ -569,13 +569,15 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   };
   /**
    * The slot of the checked server at place i of the health checks' list (`x`, its service and
-   * address) as named at this scrape, or -1: none (not in the table). Found where the place names
-   * another server or its slot another since (by its service's numbers and its servers), else kept.
+   * address) as gathered at this scrape (`inTable`), or -1: none (not in the table). The slot kept
+   * with the place while it names the same server and this scrape gathered it; else found by its
+   * service's numbers and its servers (it may have moved while its old slot, named by no scrape
+   * since, was taken and let go).
    */
-  const slotOf = (i: number, x: CheckedServer): number => {
+  const slotOf = (i: number, x: CheckedServer, inTable: Uint8Array): number => {
     const c = watchedNames;
     const was = c.slot[i]!;
-    if (was >= 0 && destGen[was] === c.slotName[i]) return was;
+    if (was >= 0 && destGen[was] === c.slotName[i] && inTable[was] === 1) return was;
     const k = x.service;
     const fwm = k.fwmark !== undefined && k.fwmark !== 0;
     const vip = fwm ? k.fwmark! : parseIp(k.addr);
@@ -586,7 +588,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     const s = j < 0 ? undefined : svcOf.get(j);
     if (s === undefined || dp.services[j] !== s) return -1;
     for (const d of s.dests) {
-      if (dt.addr[d] === (rip | 0) && dt.port[d] === x.port && destGen[d] === dt.gen[d]! + 1) {
+      if (dt.addr[d] === (rip | 0) && dt.port[d] === x.port && inTable[d] === 1) {
         c.slot[i] = d;
         c.slotName[i] = destGen[d]!;
         return d;
@@ -731,7 +733,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     for (const e of healthRows.entries(health)) {
       if (i >= sc.watched.length || i >= watchedNames.lbl.length) await apart(pause, watchedGrows(sc, 2 * i));
       const lbl = checkedNamesOf(watchedNames, i, e);
-      const dn = inTable === undefined ? -1 : slotOf(i, e);
+      const dn = inTable === undefined ? -1 : slotOf(i, e, inTable);
       if (inTable === undefined || dn < 0 || inTable[dn] !== 1) {
         const k = sc.nWatched++;
         sc.watched[k] = lbl;
