@@ -106,10 +106,12 @@ test('ARP watch (--arp-watch 1): a DR real server holding the VIP on lo with arp
     // rs2 without the DR sysctls: it answers ARP for the VIP it holds on lo. The client stands in
     // for the router that learnt the VIP from it (whose answer to a broadcast request comes first
     // is a race, so the theft is set by hand; the defence that undoes it is not).
-    await arpIgnore(ns2, 0);
+    // A lap's probe between rs2's change and its -a would find it before it is a server (warned as
+    // another station, not as the real server): the change and the -a (in process) back to back.
     await lab.lab.must(['ip', 'neigh', 'replace', VIP, 'lladdr', mac2, 'dev', 'eth0', 'nud', 'reachable'], lab.ns.cli);
     const before = await conflicts();
-    await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs2.addr}:80`, '-g']);
+    await lab.lab.must(['sysctl', '-q', '-w', 'net.ipv4.conf.all.arp_ignore=0', 'net.ipv4.conf.eth0.arp_ignore=0'], ns2);
+    await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${rs2.addr}:80`, '-g']);
     const esc = (x: string) => x.replace(/[.()]/g, '\\$&');
     const want2 = `address conflict: real server ${rs2.addr} (${mac2}) answers ARP for VIP ${VIP}: the DR ARP problem, set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md); defended by gratuitous ARP`;
     await waitLog(lab, new RegExp(`^${esc(want2)}$`), 1, 1500);
