@@ -162,6 +162,18 @@ bool OnlyInterfaceDown(int fd) {
   return sll.sll_ifindex > 0;
 }
 
+// What a failed poll of fd means: libuv says EBADF for any error poll reports on the fd; a ring
+// socket whose interface was deleted (set down first: ENETDOWN, then unbound, getsockname's
+// ifindex -1, as CI saw on 2026-12-06 with --workers 2) says so instead of "bad file descriptor".
+std::string PollFailure(int fd, int status) {
+  struct sockaddr_ll sll;
+  socklen_t sl = sizeof sll;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) == 0 && sll.sll_family == AF_PACKET && sll.sll_ifindex <= 0) {
+    return "its interface is gone (the ring socket was unbound: deleted, or moved to another namespace)";
+  }
+  return uv_strerror(status);
+}
+
 void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   Rx* rx = reinterpret_cast<Rx*>(h);
   if (rx->stopped) return;
@@ -170,7 +182,7 @@ void OnReadable(uv_poll_t* h, int status, int /*events*/) {
   if (status < 0 && OnlyInterfaceDown(rx->fd) && uv_poll_start(&rx->poll, UV_READABLE, OnReadable) == 0) return;
   if (status < 0) {
     Stop(rx);
-    RaisePortFailure(env, Napi::Error::New(env, std::string("rx poll fd ") + std::to_string(rx->fd) + ": " + uv_strerror(status)));
+    RaisePortFailure(env, Napi::Error::New(env, std::string("rx poll fd ") + std::to_string(rx->fd) + ": " + PollFailure(rx->fd, status)));
     return;
   }
   uint32_t limit = rx->budget;
