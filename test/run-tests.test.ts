@@ -37,17 +37,18 @@ const FILES = [
   { file: 's3', kind: 'shared' as const },
 ];
 
-test('run-tests schedule: alone files first, one at a time, then the labs one at a time, never an alone file beside a lab or another alone one; shared files fill the other slot all along; one slot runs one file at a time', () => {
-  // Shared files end first: they run beside the alone files, then beside the first lab.
+test('run-tests schedule: alone files first and by themselves, then each lab beside shared files, never two labs together; one slot runs one file at a time', () => {
+  // Shared files end first: the labs run one after the other, the shared files beside them.
   const shortShared = simulate(FILES, 2, (run) => run.find((f) => f.startsWith('s')) ?? run[0]!);
-  assert.deepEqual(shortShared.started, ['a1', 's1', 's2', 's3', 'a2', 'l1', 'l2']);
-  assert.deepEqual(shortShared.beside, ['a1+s1', 'a1+s2', 'a1+s3']);
-  // Alone and lab files end first: one shared file beside them all, then the shared files side by side.
-  const shortOthers = simulate(FILES, 2, (run) => run.find((f) => !f.startsWith('s')) ?? run[0]!);
-  assert.deepEqual(shortOthers.started, ['a1', 's1', 'a2', 'l1', 'l2', 's2', 's3']);
-  assert.deepEqual(shortOthers.beside, ['a1+s1', 'a2+s1', 'l1+s1', 'l2+s1', 's1+s2', 's2+s3']);
-  for (const { beside } of [shortShared, shortOthers]) {
-    assert.ok(beside.every((p) => /s\d/.test(p)), `an alone or lab file ran beside another one: ${beside}`);
+  assert.deepEqual(shortShared.started, ['a1', 'a2', 'l1', 's1', 's2', 's3', 'l2']);
+  assert.deepEqual(shortShared.beside, ['l1+s1', 'l1+s2', 'l1+s3']);
+  // Labs end first: two shared files side by side once the labs are done.
+  const shortLabs = simulate(FILES, 2, (run) => run.find((f) => f.startsWith('l')) ?? run[0]!);
+  assert.deepEqual(shortLabs.started, ['a1', 'a2', 'l1', 's1', 'l2', 's2', 's3']);
+  assert.deepEqual(shortLabs.beside, ['l1+s1', 'l2+s1', 's1+s2', 's2+s3']);
+  for (const { beside } of [shortShared, shortLabs]) {
+    assert.ok(beside.every((p) => !p.includes('a')), `an alone file ran beside another: ${beside}`);
+    assert.ok(beside.every((p) => !/l\d\+l/.test(p)), `two labs ran together: ${beside}`);
   }
   const one = simulate(FILES, 1, (run) => run[0]!);
   assert.deepEqual(one.beside, []);

@@ -2,15 +2,12 @@
 // dist/test/*.test.js, each file in its own process as `node --test` runs them, but two files at a
 // time where that cannot disturb what a file measures. A file says what it tolerates in a line of its
 // header comment:
-//   // test-class: shared   in-process only, no time bounds: may run beside any file, at nice 19
+//   // test-class: shared   in-process only, no time bounds: may run beside any file but an "alone" one
 //   // test-class: lab      a netns lab or real processes whose time bounds are seconds wide: may run
-//                          beside "shared" files, never beside another lab or an "alone" file
-//   (no line)              alone: no other lab or alone file meanwhile, only a shared one at nice 19
-//                          (latency bounds in ms, load, new files)
-// The "alone" files run first, one at a time; then each lab in turn; the shared files fill the
-// other slot all along at nice 19 (SHARED_NICE), so that the alone or lab file's processes take the
-// CPU whenever they want it (the alone files leave about one of two CPUs idle, the shared files' CPU
-// would otherwise be the labs'). A file's output is
+//                          beside "shared" files, never beside another lab
+//   (no line)              alone: nothing else runs meanwhile (latency bounds in ms, load, new files)
+// The "alone" files run first, one at a time; then each lab beside the shared files, which run at
+// nice 10 (SHARED_NICE) so that the lab's processes get the CPU first. A file's output is
 // written whole when it ends (files never interleave); tests are numbered across files and the
 // summary (tests, pass, fail, ... duration_ms) counts all of them. UVS_TEST_SLOTS=1 runs one file at
 // a time; UVS_TEST_TIMES=PATH writes each file's wall time (seconds, class, file, seconds after its last test) there;
@@ -42,7 +39,7 @@ export function kindOf(file: string): Kind {
   return m ? (m[1] as Kind) : 'alone';
 }
 
-/** The order files start in: alone files one at a time, then the labs one at a time; shared files in the other slot. */
+/** The order files start in: alone files while nothing runs; then a lab whenever none runs, shared files in the other slot. */
 export class Schedule {
   private readonly queue: Record<Kind, string[]> = { alone: [], lab: [], shared: [] };
   private readonly running: Record<Kind, number> = { alone: 0, lab: 0, shared: 0 };
@@ -58,10 +55,10 @@ export class Schedule {
   /** The next file that may start now, or null. */
   next(): { file: string; kind: Kind } | null {
     const busy = this.running.alone + this.running.lab + this.running.shared;
-    if (busy >= this.slots) return null;
+    if (busy >= this.slots || this.running.alone > 0) return null;
     let kind: Kind | null = null;
-    if (this.queue.alone.length > 0 && this.running.alone + this.running.lab === 0) kind = 'alone';
-    else if (this.queue.alone.length === 0 && this.running.alone === 0 && this.queue.lab.length > 0 && this.running.lab === 0) kind = 'lab';
+    if (this.queue.alone.length > 0) kind = busy === 0 ? 'alone' : null;
+    else if (this.queue.lab.length > 0 && this.running.lab === 0) kind = 'lab';
     else if (this.queue.shared.length > 0) kind = 'shared';
     if (kind === null) return null;
     this.running[kind]++;
@@ -75,9 +72,8 @@ export class Schedule {
 /** SIGINT or SIGTERM (Ctrl-C, CI's timeout): the running files' processes are ended, no other starts. */
 const stop = new AbortController();
 
-/** A shared file's process runs at this nice: it takes the CPU the alone or lab file beside it leaves
- *  (no shared file has a time bound); a nice-0 thread that wakes takes the CPU from it at once. */
-export const SHARED_NICE = 19;
+/** A shared file's process runs at this nice: it takes the CPU a lab beside it leaves (no shared file has a time bound). */
+export const SHARED_NICE = 10;
 
 /**
  * Every thread of the runner's child process that runs `file`, at `nice` (Linux /proc; elsewhere
