@@ -30,13 +30,17 @@ function sleep(ms: number): Promise<void> {
  */
 export const PROBE_STEP = 128;
 
-/** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
-async function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
-  if (ips.length <= PROBE_STEP) return dp.probe(ips);
-  for (let i = 0; i < ips.length; i += PROBE_STEP) {
+/** fn of each piece of PROBE_STEP items of xs in turn: the first now, a turn of the loop before each other. */
+async function inPieces<T>(xs: readonly T[], fn: (piece: readonly T[]) => void): Promise<void> {
+  for (let i = 0; i < xs.length; i += PROBE_STEP) {
     if (i > 0) await yieldLoop();
-    dp.probe(ips.slice(i, i + PROBE_STEP));
+    fn(xs.slice(i, i + PROBE_STEP));
   }
+}
+
+/** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
+function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
+  return inPieces(ips, (piece) => dp.probe(piece));
 }
 
 /**
@@ -73,13 +77,14 @@ export async function probeConflicts(dp: Datapath, ips: readonly number[], waitM
     await sleep(waitMs / 2);
   }
   const out: Conflict[] = [];
-  for (let i = 0; i < ips.length; i++) {
-    if (i % PROBE_STEP === 0) await yieldLoop();
-    const ip = ips[i]!;
-    const mac = dp.link.conflictOf(ip);
-    if (mac !== null) out.push({ ip, mac: formatMac(mac) });
-    dp.link.endProbe(ip);
-  }
+  await yieldLoop();
+  await inPieces(ips, (piece) => {
+    for (const ip of piece) {
+      const mac = dp.link.conflictOf(ip);
+      if (mac !== null) out.push({ ip, mac: formatMac(mac) });
+      dp.link.endProbe(ip);
+    }
+  });
   return out;
 }
 
@@ -96,11 +101,11 @@ export const reprobeMs = (arpWatchS: number): number => (arpWatchS > 0 ? Math.mi
  */
 export async function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS): Promise<void> {
   apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
-  for (let i = 0; i < taken.length; i++) {
-    if (i > 0 && i % PROBE_STEP === 0) await yieldLoop();
-    const c = taken[i]!;
-    log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
-  }
+  await inPieces(taken, (piece) => {
+    for (const c of piece) {
+      log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
+    }
+  });
 }
 
 /**
@@ -111,16 +116,15 @@ export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => voi
   const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
   const taken = new Map((await probeConflicts(dp, ips, probeMs)).map((c) => [c.ip, c.mac]));
   // PROBE_STEP addresses a turn of the loop, as the probe's answers were looked at.
-  for (let i = 0; i < ips.length; i += PROBE_STEP) {
-    if (i > 0) await yieldLoop();
+  await inPieces(ips, (piece) => {
     const ops: { op: 'unclaimed'; addr: number; by: string | null }[] = [];
-    for (const ip of ips.slice(i, i + PROBE_STEP)) {
+    for (const ip of piece) {
       const by = taken.get(ip) ?? null;
       const was = dp.link.unclaimed.get(ip);
       if (was === undefined) continue; // deleted during the probe
       if (by !== was) ops.push({ op: 'unclaimed', addr: ip, by });
     }
-    if (ops.length === 0) continue;
+    if (ops.length === 0) return;
     apply(ops);
     for (const o of ops) {
       if (o.by !== null) {
@@ -130,7 +134,7 @@ export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => voi
       dp.announce(o.addr);
       log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
     }
-  }
+  });
 }
 
 export interface ClaimLog {
