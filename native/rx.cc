@@ -147,6 +147,16 @@ Next LookAtLoop(Rx* rx, bool wait) {
 
 bool OthersWaiting(Rx* rx) { return LookAtLoop(rx, false) == Next::kOthers; }
 
+// The interface a packet socket is bound to (getsockname's sll_ifindex: -1 once that interface was
+// unregistered) in *ifindex; false when fd is no packet socket (a TAP) or the lookup failed.
+bool PacketIfindex(int fd, int* ifindex) {
+  struct sockaddr_ll sll;
+  socklen_t sl = sizeof sll;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) < 0 || sll.sll_family != AF_PACKET) return false;
+  *ifindex = sll.sll_ifindex;
+  return true;
+}
+
 // The ring backend's interface set down (not deleted): the kernel marks its packet socket with
 // ENETDOWN, which poll reports as an error (libuv then stops the handle and says EBADF). Reading
 // SO_ERROR clears the mark; the socket stays bound and receives again once the interface is up.
@@ -156,21 +166,16 @@ bool OnlyInterfaceDown(int fd) {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != ENETDOWN) return false;
-  struct sockaddr_ll sll;
-  socklen_t sl = sizeof sll;
-  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) < 0 || sll.sll_family != AF_PACKET) return false;
-  return sll.sll_ifindex > 0;
+  int ifindex = 0;
+  return PacketIfindex(fd, &ifindex) && ifindex > 0;
 }
 
 // What a failed poll of fd means: libuv says EBADF for any error poll reports on the fd; a ring
 // socket whose interface was deleted (set down first: ENETDOWN, then unbound, getsockname's
 // ifindex -1, as CI saw on 2026-12-06 with --workers 2) says so instead of "bad file descriptor".
 std::string PollFailure(int fd, int status) {
-  struct sockaddr_ll sll;
-  socklen_t sl = sizeof sll;
-  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sll), &sl) == 0 && sll.sll_family == AF_PACKET && sll.sll_ifindex <= 0) {
-    return "its interface is gone (the ring socket was unbound: deleted, or moved to another namespace)";
-  }
+  int ifindex = 0;
+  if (PacketIfindex(fd, &ifindex) && ifindex <= 0) return "its interface is gone (the ring socket was unbound: deleted, or moved to another namespace)";
   return uv_strerror(status);
 }
 
