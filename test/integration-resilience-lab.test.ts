@@ -255,14 +255,26 @@ test('--workers 2: a full connection table and secure TCP are logged from the wo
       t.diagnostic(full!);
       await waitLog(lab, /^secure_tcp on: connection table at \d+ of 4 entries/);
       // The clients gave up each refused connection after 1.5 s (their SYNs retried until then):
-      // one info line 3 s after the last refusal (a tick late under load says 3.1 s, as it was). The held connections (and those just closed,
-      // now FIN_WAIT or TIME_WAIT) keep the 4 entries, so the line says it is still full.
+      // one info line 3 s after the last refusal (a tick late under load says 3.1 s, as it was).
+      // The held connections (and those just closed, now FIN_WAIT or TIME_WAIT) keep their
+      // entries: 4 of 4, the line says it is still full. With fewer (a third SYN on one worker
+      // evicts the first, unconfirmed yet, whose client is then reset) it says there is room: seen
+      // once in CI (2026-12-06: 3 of 4, every refusal on the full worker; not again in 60 runs
+      // here), the workers' rows are printed to tell it apart from a worker refusing with room.
       await more.release();
-      const [room] = await waitLog(lab, /^connection table refusals stopped: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s; still full \(4 of 4\)$/, 1, 8000);
+      const st = await lab.status();
+      const rows = (st.workers ?? []).map((w) => `worker ${w.worker}: ${w.conns} of ${w.conn_max}, rx ${w.rx_frames}`).join('; ');
+      t.diagnostic(`${rows}; held errors ${held.errorSamples.join(', ')}; evicted ${st.counters.conns_evicted}, no_conn ${st.drops.no_conn}`);
+      const conns = st.conns;
+      const re = conns === 4
+        ? /^connection table refusals stopped: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s; still full \(4 of 4\)$/
+        : /^connection table has room again: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s$/;
+      const [room] = await waitLog(lab, re, 1, 8000);
       t.diagnostic(room!);
-      const refused = (JSON.parse(room!) as { refused: number }).refused;
-      assert.ok(refused > 0);
-      assert.equal(refused, (await lab.status()).drops.conn_table_full, 'every refusal counted by the workers was seen');
+      const line = JSON.parse(room!) as { refused: number; conns: number };
+      assert.equal(line.conns, conns, 'the line counts the entries the workers hold');
+      assert.ok(line.refused > 0);
+      assert.equal(line.refused, (await lab.status()).drops.conn_table_full, 'every refusal counted by the workers was seen');
       assert.equal(logLines(lab, /^connection table full/).length, 1);
     } finally {
       await held.release();
