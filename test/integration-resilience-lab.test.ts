@@ -258,17 +258,18 @@ test('--workers 2: a full connection table and secure TCP are logged from the wo
       // one info line 3 s after the last refusal (a tick late under load says 3.1 s, as it was).
       // The held connections (and those just closed, now FIN_WAIT or TIME_WAIT) keep their
       // entries: 4 of 4, the line says it is still full. With fewer (a third SYN on one worker
-      // evicts the first, unconfirmed yet, whose client is then reset) it says there is room: seen
-      // once in CI (2026-12-06: 3 of 4, every refusal on the full worker; not again in 60 runs
-      // here), the workers' rows are printed to tell it apart from a worker refusing with room.
+      // evicts the first, unconfirmed yet, whose client is then reset: 3 of 4, seen in CI) the
+      // worker that refused is still full, and the line names it; room only if none is.
       await more.release();
       const st = await lab.status();
-      const rows = (st.workers ?? []).map((w) => `worker ${w.worker}: ${w.conns} of ${w.conn_max}, rx ${w.rx_frames}`).join('; ');
-      t.diagnostic(`${rows}; held errors ${held.errorSamples.join(', ')}; evicted ${st.counters.conns_evicted}, no_conn ${st.drops.no_conn}`);
+      const rows = st.workers ?? [];
+      t.diagnostic(`${rows.map((w) => `worker ${w.worker}: ${w.conns} of ${w.conn_max}, rx ${w.rx_frames}`).join('; ')}; held errors ${held.errorSamples.join(', ')}; evicted ${st.counters.conns_evicted}, no_conn ${st.drops.no_conn}`);
       const conns = st.conns;
-      const re = conns === 4
-        ? /^connection table refusals stopped: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s; still full \(4 of 4\)$/
-        : /^connection table has room again: \d+ new connections refused over [\d.]+s, none in the last (?:3|3\.\d)s$/;
+      const fullRow = rows.find((w) => w.conns >= w.conn_max);
+      const quiet = 'new connections refused over [\\d.]+s, none in the last (?:3|3\\.\\d)s';
+      const re = conns === 4 ? new RegExp(`^connection table refusals stopped: \\d+ ${quiet}; still full \\(4 of 4\\)$`)
+        : fullRow !== undefined ? new RegExp(`^connection table refusals stopped: \\d+ ${quiet}; still full \\(${conns} of 4; worker ${fullRow.worker} at 2 of 2\\)$`)
+        : new RegExp(`^connection table has room again: \\d+ ${quiet}$`);
       const [room] = await waitLog(lab, re, 1, 8000);
       t.diagnostic(room!);
       const line = JSON.parse(room!) as { refused: number; conns: number };

@@ -91,6 +91,25 @@ test('connection table full: when refusals stop while the table is still full (n
   ]);
 });
 
+test('uvsd --workers: when refusals stop while a worker\'s share is still full, the info line names that worker (still full), though the workers\' sum has room (before 2026-12-06: "has room again", while that worker went on refusing the clients its queue gets)', () => {
+  const src = source();
+  const log = logRecorder();
+  let fullest = { worker: 0, count: 50, max: 50 };
+  const w = new FaultWatch(src, log, 0, {}, () => fullest);
+  src.ct.count = 70;
+  run(w, src, 250, 5000, (t) => (t === 1000 ? 7 : 0));
+  // Then the worker's entries go: the next refusals, once they stop, leave room.
+  fullest = { worker: 1, count: 20, max: 50 };
+  src.ct.count = 40;
+  run(w, src, 5250, 10_000, (t) => (t === 6000 ? 3 : 0));
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [
+    ['warn', 'connection table full: 7 new connections refused in the last 1s (conn-max 100)'],
+    ['info', 'connection table refusals stopped: 7 new connections refused over 1s, none in the last 3s; still full (70 of 100; worker 0 at 50 of 50)'],
+    ['warn', 'connection table full: 3 new connections refused in the last 1s (conn-max 100)'],
+    ['info', 'connection table has room again: 3 new connections refused over 1s, none in the last 3s'],
+  ]);
+});
+
 test('connection table full: ticks a few ms early or late (timer jitter) still give "none in the last 3s", not a tick more', () => {
   const src = source();
   const log = logRecorder();

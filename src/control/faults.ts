@@ -154,9 +154,13 @@ export class FaultWatch {
       const conns = this.src.ct.count;
       const what = `${this.fullTotal} new connections refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`;
       // No refusal for a while, but the table may still be full (nobody asked for room since):
-      // then the line must not say there is room.
-      this.log.info({ refused: this.fullTotal, seconds: s, conns, connMax },
-        conns < connMax ? `connection table has room again: ${what}` : `connection table refusals stopped: ${what}; still full (${conns} of ${connMax})`);
+      // then the line must not say there is room. uvsd --workers: each worker refuses when its own
+      // share is full, so a full worker is a full table to the clients its queue gets.
+      const w = conns < connMax ? this.fullest?.() : undefined;
+      const worker = w !== undefined && w.count >= w.max ? w : undefined;
+      const fields = { refused: this.fullTotal, seconds: s, conns, connMax, ...(worker === undefined ? {} : { fullestWorker: worker }) };
+      if (conns < connMax && worker === undefined) this.log.info(fields, `connection table has room again: ${what}`);
+      else this.log.info(fields, `connection table refusals stopped: ${what}; still full (${conns} of ${connMax}${worker === undefined ? '' : `; worker ${worker.worker} at ${worker.count} of ${worker.max}`})`);
     }
   }
 
