@@ -7,7 +7,8 @@ import { TAKEOVER_GRACE_MS } from '../src/datapath/link.js';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { formatIp, parseIp, prefixMask } from '../src/datapath/addr.js';
-import { leaveUnclaimed, PROBE_STEP, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
+import { leaveUnclaimed, PROBE_SLICES, PROBE_STEP, probeConflicts, reprobeUnclaimed, unicastProblem } from '../src/control/claim.js';
+import { native } from '../src/datapath/port.js';
 import { arpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, rig, VIP } from './helpers/harness.js';
 import { mostPerTurn } from './helpers/turns.js';
@@ -140,6 +141,43 @@ test('probeConflicts: every one of 300 addresses another station answers for is 
   await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log);
   assert.equal(r.dp.link.unclaimed.size, 0);
   assert.equal(logs.filter((m) => m.endsWith('claimed: no other station answers for it any more')).length, 300);
+});
+
+test('uvsd\'s own probes count in uvsadm --status slowest_verb_ms as `vip-probe`: a piece of the start\'s probe, of leaveUnclaimed\'s lines and of a re-probe that holds the loop 20 ms of CPU is the busiest_verb_cpu_ms record, each time (before: none of their pieces was recorded)', async () => {
+  const r = rig();
+  const vip = parseIp(VIP);
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  let burn = false;
+  const busy = (): void => {
+    if (!burn) return;
+    burn = false;
+    const c0 = native.threadCpuMs();
+    while (native.threadCpuMs() - c0 < 20);
+  };
+  const probe = r.dp.probe.bind(r.dp);
+  const answer = arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' });
+  r.dp.probe = (ips) => {
+    busy();
+    probe(ips);
+    r.feed(answer);
+  };
+  const log = { info: busy, error: busy };
+  const record = (): [string, boolean] => {
+    const b = r.ctl.busiest;
+    const was: [string, boolean] = [b.verb, b.ms >= 20];
+    r.ctl.resetSlowest();
+    return was;
+  };
+  burn = true;
+  const taken = await probeConflicts(r.dp, [vip], 4, undefined, r.ctl.slicer(PROBE_SLICES));
+  assert.deepEqual(record(), [PROBE_SLICES, true], 'the start\'s probe');
+  burn = true;
+  await leaveUnclaimed((ops) => r.dp.apply(ops), taken, log, 10_000, r.ctl.slicer(PROBE_SLICES));
+  assert.deepEqual(record(), [PROBE_SLICES, true], 'leaveUnclaimed');
+  burn = true;
+  await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log, r.ctl.slicer(PROBE_SLICES));
+  assert.deepEqual(record(), [PROBE_SLICES, true], 'the re-probe');
+  assert.equal(r.dp.link.unclaimed.get(vip), OTHER_MAC);
 });
 
 test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s (a VIP\'s after the HA takeover grace: still master 3 s later)', () => {

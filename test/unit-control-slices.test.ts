@@ -9,9 +9,10 @@ import { DIR_MAC, rig, type Rig } from './helpers/harness.js';
 import { arpFrame } from './helpers/frames.js';
 import { UvsError } from '../src/control/errors.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
-import { SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
+import { GOING_ON, SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
 import { controlDispatch } from '../src/control/dispatch.js';
-import { probeConflicts } from '../src/control/claim.js';
+import { PROBE_STEP, probeConflicts } from '../src/control/claim.js';
+import { native } from '../src/datapath/port.js';
 import { mostPerTurn } from './helpers/turns.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
 import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
@@ -411,6 +412,61 @@ test("uvsd's dispatch of a batch walked in slices refuses a VIP another station 
   assert.match(batch.message, /10\.1\.3\.7 answered from 02:00:00:00:00:99/);
   assert.equal(r.ctl.model.services.size, 0);
   assert.deepEqual(logged, []);
+});
+
+test("uvsd's dispatch records a VIP probe's pieces as the verb's (a batch's, -A's: slowest_verb_ms, busiest_verb_cpu_ms): every piece of a 2,000-VIP batch's probe runs inside a slice of a `batch` slicer, a -A's inside an `addService` one, and a probe piece of 20 ms of CPU is the batch's record (before: the probe ran after the walks' slicer ended, seen by no slicer)", async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'], destMax: 2_016 });
+  // The slices open now, by slicer name: a slicer's slice is open from its start (and each restart after a pause that ended it) to that pause or its done().
+  const open = new Map<number, string>();
+  let ids = 0;
+  const slicer = r.ctl.slicer.bind(r.ctl);
+  r.ctl.slicer = (verb) => {
+    const s = slicer(verb);
+    const id = ids++;
+    open.set(id, verb);
+    const pause = (until?: Promise<unknown>): Promise<void> => {
+      const p = s.pause(until);
+      if (p === GOING_ON) return p;
+      open.delete(id);
+      return p.then(() => void open.set(id, verb));
+    };
+    return { pause: Object.assign(pause, { due: s.pause.due }), done: () => (open.delete(id), s.done()) };
+  };
+  // Each probe piece (dp.probe) and answer look (conflictOf) notes the slicers open then; the
+  // sixth probe piece holds the loop 20 ms of CPU.
+  const inside = new Map<string, number>();
+  let pieces = 0;
+  const note = (): void => {
+    const names = [...new Set(open.values())].join('+') || 'none';
+    inside.set(names, (inside.get(names) ?? 0) + 1);
+  };
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (ips) => {
+    note();
+    if (++pieces === 6) {
+      const c0 = native.threadCpuMs();
+      while (native.threadCpuMs() - c0 < 20);
+    }
+    probe(ips);
+  };
+  const conflictOf = r.dp.link.conflictOf.bind(r.dp.link);
+  let looks = 0;
+  r.dp.link.conflictOf = (ip) => (looks++ % PROBE_STEP === 0 && note(), conflictOf(ip));
+  const items = Array.from({ length: 2_000 }, (_, s) => ({ verb: 'addService', args: { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80, sched: 'wlc' } }));
+  const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 2, log: { info: () => {} } });
+  r.ctl.resetSlowest();
+  assert.deepEqual(await dispatch('batch', { items }), { applied: 2_000 });
+  const rounds = Math.ceil(2_000 / PROBE_STEP);
+  assert.deepEqual(Object.fromEntries(inside), { batch: 3 * rounds }, 'slicers open at each probe piece and answer look');
+  assert.equal(r.ctl.busiest.verb, 'batch');
+  assert.ok(r.ctl.busiest.ms >= 20, `busiest_verb_cpu_ms ${r.ctl.busiest.ms}`);
+  assert.equal(r.ctl.slowest.verb, 'batch');
+  assert.ok(r.ctl.slowest.ms >= 20, `slowest_verb_ms ${r.ctl.slowest.ms}`);
+  inside.clear();
+  looks = 0;
+  await dispatch('addService', { proto: 'tcp', addr: '10.9.0.1', port: 80, sched: 'wlc' });
+  assert.deepEqual(Object.fromEntries(inside), { addService: 3 }, 'slicers open at a -A\'s probe pieces and answer look');
+  assert.deepEqual([...open.values()], [], 'every slicer done');
 });
 
 test("a probe of 10,000 new VIPs (a batch's, a reload's, -R's, uvsd's start's) sends its probes and looks at their answers PROBE_STEP addresses a turn of the loop: no piece probes or looks at more than 1,000 addresses; an address's probes half a window apart; the answers found, every probe ended; the probes written to the port a batch at a time (before: 10,000 probed in one piece, twice, and looked at in one; a write per probe)", async () => {

@@ -39,7 +39,7 @@ import { UvsError } from '../control/errors.js';
 import { formatCpuList } from '../control/cpulist.js';
 import { StateFile, lockStateFile, resolveStatePath, restoreState, type StartRestore, type StateDump } from '../control/statefile.js';
 import { startSyncDaemons, syncAtStart, syncWhere } from '../control/syncconf.js';
-import { conflictMessage, leaveUnclaimed, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
+import { conflictMessage, leaveUnclaimed, PROBE_SLICES, probeConflicts, reprobeMs, reprobeUnclaimed } from '../control/claim.js';
 import { hostChecks, Pinger } from '../health/checkers/index.js';
 import { BfdHub } from '../health/bfd.js';
 import { runNotifyScript } from '../health/exec.js';
@@ -708,7 +708,8 @@ export async function main(argv: string[]): Promise<void> {
   // Its answers are looked at once the port is read (below, after the warm-ups; with workers they read already).
   let portRead = (): void => {};
   const reading = rxPort === undefined ? undefined : new Promise<void>((r) => (portRead = r));
-  const probing = probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs, reading);
+  // Its pieces count in `uvsadm --status` slowest_verb_ms as `vip-probe` (so do the re-probe's and leaveUnclaimed's below).
+  const probing = probeConflicts(dp, [...addrs, ...vips], opts.arpProbeMs, reading, control.slicer(PROBE_SLICES));
   probing.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   // The config reader thread (a reload's: config-thread.ts) started once now, beside the probe:
   // a process's first Worker costs the loop ~8 ms of CPU (0.8-1.4 ms each later one), paid here
@@ -803,7 +804,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (++ticks % (reprobeEvery / TICK_MS) === 0 && dp.link.unclaimed.size > 0 && !reprobing) {
       reprobing = true;
-      void reprobeUnclaimed(dp, applyBoth, opts.arpProbeMs, log).catch((err) => log.error({ err }, 'probe of the unclaimed VIPs failed')).finally(() => {
+      void reprobeUnclaimed(dp, applyBoth, opts.arpProbeMs, log, control.slicer(PROBE_SLICES)).catch((err) => log.error({ err }, 'probe of the unclaimed VIPs failed')).finally(() => {
         reprobing = false;
       });
     }
@@ -869,7 +870,7 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
-  void leaveUnclaimed(applyBoth, taken, log, reprobeEvery); // unclaimed now, its log lines a few a turn of the loop
+  void leaveUnclaimed(applyBoth, taken, log, reprobeEvery, control.slicer(PROBE_SLICES)); // unclaimed now, its log lines a few a turn of the loop
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);

@@ -5,7 +5,7 @@
 
 import { formatIp, formatMac, parseIp, unicastProblem } from '../datapath/addr.js';
 import { UvsError } from './errors.js';
-import { runSteps, yieldLoop, type Steps } from './slices.js';
+import { plainSlicer, runSteps, yieldLoop, type Pause, type Slicer, type Steps } from './slices.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
 
@@ -30,17 +30,30 @@ function sleep(ms: number): Promise<void> {
  */
 export const PROBE_STEP = 128;
 
-/** fn of each piece of PROBE_STEP items of xs in turn: the first now, a turn of the loop before each other. */
-async function inPieces<T>(xs: readonly T[], fn: (piece: readonly T[]) => void): Promise<void> {
+/**
+ * The slices a probe's pieces are recorded in: Control.slicer(verb) (`uvsadm --status`
+ * slowest_verb_ms, busiest_verb_cpu_ms), the verb's name for a verb's probe (a batch's, -A's),
+ * `vip-probe` for uvsd's own (its start's, the re-probe of the unclaimed VIPs, leaveUnclaimed); without
+ * one, plainSlicer (recorded nowhere). Every wait of the probe (a turn of the loop, half a window,
+ * the port's first read) ends a slice: only the pieces' own work counts. Until 2026-12-06 the
+ * pieces of a batch's probe ran after its walks' slicer ended and before the batch's began, seen by none.
+ */
+export type ProbeSlices = ReturnType<Slicer>;
+
+/** The slices of uvsd's own probes (not a verb's) in `uvsadm --status`. */
+export const PROBE_SLICES = 'vip-probe';
+
+/** fn of each piece of PROBE_STEP items of xs in turn: the first now, a turn of the loop (pause: the slice ends) before each other. */
+async function inPieces<T>(xs: readonly T[], pause: Pause, fn: (piece: readonly T[]) => void): Promise<void> {
   for (let i = 0; i < xs.length; i += PROBE_STEP) {
-    if (i > 0) await yieldLoop();
+    if (i > 0) await pause(yieldLoop());
     fn(xs.slice(i, i + PROBE_STEP));
   }
 }
 
 /** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
-function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
-  return inPieces(ips, (piece) => dp.probe(piece));
+function probeEach(dp: Datapath, ips: readonly number[], pause: Pause): Promise<void> {
+  return inPieces(ips, pause, (piece) => dp.probe(piece));
 }
 
 /**
@@ -59,26 +72,36 @@ function probeEach(dp: Datapath, ips: readonly number[]): Promise<void> {
  * loop; each half window is waited from the end of a round, so an address's probes are at least
  * half a window apart and its answers looked at at least half a window after its last probe.
  */
-export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>): Promise<Conflict[]> {
+export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>, slices?: ProbeSlices): Promise<Conflict[]> {
+  const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
+  try {
+    return await probeIn(dp, ips, waitMs, reading, pause);
+  } finally {
+    done();
+  }
+}
+
+/** probeConflicts, its slices ended by `pause` (the caller's done() records the last). */
+async function probeIn(dp: Datapath, ips: readonly number[], waitMs: number, reading: Promise<unknown> | undefined, pause: Pause): Promise<Conflict[]> {
   if (ips.length === 0 || waitMs <= 0) return [];
   let read = reading === undefined;
   void reading?.then(() => (read = true));
-  await probeEach(dp, ips);
-  await sleep(waitMs / 2);
+  await probeEach(dp, ips, pause);
+  await pause(sleep(waitMs / 2));
   // Answers to a round sent before the port was read waited in its queue, which may have filled
   // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of a
   // round sent while it was read.
   const sentRead = read;
-  await probeEach(dp, ips);
-  await sleep(waitMs / 2);
+  await probeEach(dp, ips, pause);
+  await pause(sleep(waitMs / 2));
   if (!sentRead) {
-    await reading;
-    await probeEach(dp, ips);
-    await sleep(waitMs / 2);
+    await pause(reading);
+    await probeEach(dp, ips, pause);
+    await pause(sleep(waitMs / 2));
   }
   const out: Conflict[] = [];
-  await yieldLoop();
-  await inPieces(ips, (piece) => {
+  await pause(yieldLoop());
+  await inPieces(ips, pause, (piece) => {
     for (const ip of piece) {
       const mac = dp.link.conflictOf(ip);
       if (mac !== null) out.push({ ip, mac: formatMac(mac) });
@@ -98,43 +121,55 @@ export const reprobeMs = (arpWatchS: number): number => (arpWatchS > 0 ? Math.mi
  * in the table, but no ARP answer, announcement nor defence), each logged once as an error. All
  * are unclaimed at once, before it returns; their lines PROBE_STEP a turn of the loop (resolves
  * after the last: 10,000 lines were 74-78 ms of CPU in one piece through uvsd's log output).
+ * `slices`: as probeConflicts' (done() after the last line).
  */
-export async function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS): Promise<void> {
-  apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
-  await inPieces(taken, (piece) => {
-    for (const c of piece) {
-      log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
-    }
-  });
+export async function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS, slices?: ProbeSlices): Promise<void> {
+  const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
+  try {
+    apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
+    await inPieces(taken, pause, (piece) => {
+      for (const c of piece) {
+        log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
+      }
+    });
+  } finally {
+    done();
+  }
 }
 
 /**
  * Probe the unclaimed VIPs again (those of the HA groups this director is master of: a backup
  * claims nothing) and claim, with a gratuitous ARP, each one no station answers for any more.
+ * `slices`: as probeConflicts' (done() after the last piece).
  */
-export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog): Promise<void> {
-  const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
-  const taken = new Map((await probeConflicts(dp, ips, probeMs)).map((c) => [c.ip, c.mac]));
-  // PROBE_STEP addresses a turn of the loop, as the probe's answers were looked at.
-  await inPieces(ips, (piece) => {
-    const ops: { op: 'unclaimed'; addr: number; by: string | null }[] = [];
-    for (const ip of piece) {
-      const by = taken.get(ip) ?? null;
-      const was = dp.link.unclaimed.get(ip);
-      if (was === undefined) continue; // deleted during the probe
-      if (by !== was) ops.push({ op: 'unclaimed', addr: ip, by });
-    }
-    if (ops.length === 0) return;
-    apply(ops);
-    for (const o of ops) {
-      if (o.by !== null) {
-        log.error({ addr: formatIp(o.addr), mac: o.by }, `VIP ${conflictMessage({ ip: o.addr, mac: o.by })}: still not claimed`);
-        continue;
+export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog, slices?: ProbeSlices): Promise<void> {
+  const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
+  try {
+    const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
+    const taken = new Map((await probeIn(dp, ips, probeMs, undefined, pause)).map((c) => [c.ip, c.mac]));
+    // PROBE_STEP addresses a turn of the loop, as the probe's answers were looked at.
+    await inPieces(ips, pause, (piece) => {
+      const ops: { op: 'unclaimed'; addr: number; by: string | null }[] = [];
+      for (const ip of piece) {
+        const by = taken.get(ip) ?? null;
+        const was = dp.link.unclaimed.get(ip);
+        if (was === undefined) continue; // deleted during the probe
+        if (by !== was) ops.push({ op: 'unclaimed', addr: ip, by });
       }
-      dp.announce(o.addr);
-      log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
-    }
-  });
+      if (ops.length === 0) return;
+      apply(ops);
+      for (const o of ops) {
+        if (o.by !== null) {
+          log.error({ addr: formatIp(o.addr), mac: o.by }, `VIP ${conflictMessage({ ip: o.addr, mac: o.by })}: still not claimed`);
+          continue;
+        }
+        dp.announce(o.addr);
+        log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
+      }
+    });
+  } finally {
+    done();
+  }
 }
 
 export interface ClaimLog {
@@ -197,21 +232,22 @@ export function* newAddressSteps(dp: Datapath, verb: string, args: unknown): Ste
 /**
  * Run a verb, first probing every address it would claim (RFC 5227): when another station answers
  * for one, the request is refused with that address and the station's MAC and changes nothing.
- * Returns the verb's result directly when nothing needs probing.
+ * Returns the verb's result directly when nothing needs probing. `slicer`: the probe's pieces
+ * are recorded as the verb's (probeConflicts' slices).
  */
 export function callClaiming(
-  dp: Datapath, call: (verb: string, args: unknown) => unknown, verb: string, args: unknown, probeMs: number,
+  dp: Datapath, call: (verb: string, args: unknown) => unknown, verb: string, args: unknown, probeMs: number, slicer?: Slicer,
 ): unknown {
-  return callProbed(dp, () => call(verb, args), probeMs > 0 ? newAddresses(dp, verb, args) : [], probeMs);
+  return callProbed(dp, () => call(verb, args), probeMs > 0 ? newAddresses(dp, verb, args) : [], probeMs, slicer === undefined ? undefined : () => slicer(verb));
 }
 
-/** callClaiming with the request's new addresses found already (newAddresses, newAddressSteps): `run` runs the verb. */
-export function callProbed(dp: Datapath, run: () => unknown, found: readonly number[], probeMs: number): unknown {
+/** callClaiming with the request's new addresses found already (newAddresses, newAddressSteps): `run` runs the verb; `slices` makes the probe's (only when it probes). */
+export function callProbed(dp: Datapath, run: () => unknown, found: readonly number[], probeMs: number, slices?: () => ProbeSlices): unknown {
   // A backup claims nothing: the master holds the VIPs (docs/ha.md); they are announced on
   // takeover. With HA groups, the addresses of the groups this director is master of.
   const ips = probeMs > 0 ? found.filter((ip) => dp.link.held(ip)) : [];
   if (ips.length === 0) return run();
-  return probeConflicts(dp, ips, probeMs).then((taken) => {
+  return probeConflicts(dp, ips, probeMs, undefined, slices?.()).then((taken) => {
     if (taken.length > 0) throw new UvsError('ADDRESS_IN_USE', conflictDetail(taken[0]));
     return run();
   });

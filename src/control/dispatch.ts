@@ -68,11 +68,13 @@ export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) 
     } finally {
       done();
     }
-    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs))));
+    // The probe's pieces are the batch's too (its own slicer: the walk's ended with a turn of the loop).
+    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => o.control.slicer(verb)))));
   };
+  const slicer = (verb: string) => o.control.slicer(verb);
   return (verb, args) => {
     if (longBatch(verb, args)) return batchSliced(verb, args);
-    const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs));
+    const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
     return synced(audited(verb, changeRecord(verb, args), r));
   };
 }
