@@ -237,7 +237,7 @@ test('an unclaimed VIP a real server keeps answering for (the start\'s probe fou
   r.ctl.addDest({ service: svc(VIP), addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
   r.learn(RS[0].ip, RS[0].mac);
   const claimLog = { info: () => {}, error: () => {} };
-  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: RS[0].mac }], claimLog);
+  await leaveUnclaimed(r.dp, (ops) => r.dp.apply(ops), [{ ip: vip, mac: RS[0].mac }], claimLog).unclaimed;
   const log = logRecorder();
   const w = new ArpWatch(r.dp, log, 60_000, r.clock.now);
   const answer = serverAnswersVip();

@@ -111,7 +111,7 @@ test('probeConflicts: the port read from within the window on, after its second 
   }
 });
 
-test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves each unclaimed at once, its lines PROBE_STEP a turn of the loop; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed; every line logged in one piece)', async () => {
+test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves them all unclaimed at once (no turn of the loop sees some unclaimed and others not), its lines PROBE_STEP a turn of the loop; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed; every line logged in one piece)', async () => {
   const r = rig({ addrs: ['10.0.0.1/8'] });
   const ips = Array.from({ length: 300 }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
   for (const ip of ips) r.ctl.addService({ proto: 'tcp', addr: formatIp(ip), port: 80, sched: 'rr' });
@@ -128,12 +128,15 @@ test('probeConflicts: every one of 300 addresses another station answers for is 
   assert.ok(taken.every((c, i) => c.ip === ips[i] && c.mac === OTHER_MAC));
   const logs: string[] = [];
   const log = { info: (_f: object, m: string) => logs.push(m), error: (_f: object, m: string) => logs.push(m) };
-  // Every one unclaimed at once (none answered for meanwhile), their lines a few a turn of the loop.
-  const { most: longest } = await mostPerTurn(() => logs.length, async () => {
-    const logged = leaveUnclaimed((ops) => r.dp.apply(ops), taken, log);
+  // Every one unclaimed at once (none answered for while another is not), their lines a few a turn of the loop.
+  const seen = new Set<number>();
+  const { most: longest } = await mostPerTurn(() => (seen.add(r.dp.link.unclaimed.size), logs.length), async () => {
+    const left = leaveUnclaimed(r.dp, (ops) => r.dp.apply(ops), taken, log);
+    await left.unclaimed;
     assert.equal(r.dp.link.unclaimed.size, 300);
-    await logged;
+    await left.logged;
   });
+  assert.deepEqual([...seen].filter((n) => n !== 0 && n !== 300), [], 'unclaimed counts seen between turns');
   assert.equal(logs.length, 300);
   assert.ok(longest <= 2 * PROBE_STEP, `${longest} lines logged in one piece`);
   answering = false;
@@ -141,6 +144,68 @@ test('probeConflicts: every one of 300 addresses another station answers for is 
   await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log);
   assert.equal(r.dp.link.unclaimed.size, 0);
   assert.equal(logs.filter((m) => m.endsWith('claimed: no other station answers for it any more')).length, 300);
+});
+
+test('leaveUnclaimed of 10,000 taken VIPs unclaims them all in one write (one record: DpOp unclaimedSet), its record made and its lines logged PROBE_STEP a turn of the loop: no turn sees some unclaimed and others not; a VIP deleted while the record is made is left out; each is then neither answered nor announced, is listed with its station, and a re-probe claims them one by one (before: 10,000 operations and Map entries in one piece)', async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'] });
+  const N = 10_000;
+  const ips = Array.from({ length: N }, (_, s) => parseIp(`10.1.${s >> 8}.${s & 255}`));
+  for (const ip of ips) r.dp.link.addLocal(ip, true);
+  const stations = ['02:00:00:00:00:97', OTHER_MAC];
+  const taken = ips.map((ip, i) => ({ ip, mac: stations[i & 1]! }));
+  // Deleted (uvsadm -D) while the record is made: one before it is put in, one after.
+  const gone = [ips[4_321]!, ips[3]!];
+  // A worker's datapath: the operations as postMessage gives them (a structured clone).
+  const w = rig({ addrs: ['10.0.0.1/8'] });
+  for (const ip of ips) w.dp.link.addLocal(ip, true);
+  // The datapath's writes: each operation applied (an unclaimedSet is one).
+  let writes = 0;
+  const apply = (ops: Parameters<typeof r.dp.apply>[0]): void => {
+    writes += ops.length;
+    r.dp.apply(ops);
+    w.dp.apply(structuredClone(ops));
+  };
+  const seen = new Set<number>();
+  let turns = 0;
+  const logs: string[] = [];
+  const log = { info: (_f: object, m: string) => logs.push(m), error: (_f: object, m: string) => logs.push(m) };
+  const { most } = await mostPerTurn(() => (turns++, seen.add(r.dp.link.unclaimed.size), writes), async () => {
+    const left = leaveUnclaimed(r.dp, apply, taken, log);
+    for (const ip of gone) r.dp.link.delLocal(ip, true);
+    await left.unclaimed;
+    seen.add(r.dp.link.unclaimed.size);
+    await left.logged;
+  });
+  assert.ok(most <= 1, `${most} datapath writes in one piece`);
+  assert.equal(writes, 1);
+  assert.deepEqual([...seen].filter((n) => n !== 0 && n !== N - 2), [], 'unclaimed counts seen between turns');
+  assert.ok(turns >= 2 * Math.ceil(N / PROBE_STEP) - 2, `${turns} turns`);
+  assert.equal(logs.length, N);
+  const u = r.dp.link.unclaimed;
+  assert.equal(u.size, N - 2);
+  assert.deepEqual(gone.filter((ip) => u.has(ip)), [], 'deleted meanwhile: left out');
+  assert.equal(u.get(ips[0]!), stations[0]);
+  assert.equal(u.get(ips[9_999]!), OTHER_MAC);
+  assert.equal([...u.keys()].length, N - 2);
+  assert.equal(r.ctl.status().unclaimed?.length, N - 2);
+  assert.deepEqual([...w.dp.link.unclaimed], [...u], 'the worker\'s copy');
+  // Not answered, not announced.
+  r.sink.take();
+  const ask = (tpa: string) => arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: OTHER_MAC }, { op: 1, sha: OTHER_MAC, spa: '10.9.0.1', tpa });
+  assert.equal(r.run(ask(formatIp(ips[77]!))).length, 0, 'no ARP answer');
+  assert.equal(w.run(ask(formatIp(ips[77]!))).length, 0, 'none from the worker');
+  r.dp.announce(ips[77]!);
+  assert.equal(r.sink.take().length, 0, 'not announced');
+  // One claimed (a re-probe's DpOp unclaimed by null), one found held by a third station: the others stay.
+  r.dp.apply([{ op: 'unclaimed', addr: ips[77]!, by: null }, { op: 'unclaimed', addr: ips[78]!, by: '02:00:00:00:00:42' }]);
+  assert.equal(r.run(ask(formatIp(ips[77]!))).length, 1, 'answered once claimed');
+  assert.equal(u.get(ips[78]!), '02:00:00:00:00:42');
+  assert.equal(u.size, N - 3);
+  assert.equal(r.run(ask(formatIp(ips[79]!))).length, 0, 'the others still not answered');
+  // Every one claimed: the record goes.
+  r.dp.apply(ips.map((ip) => ({ op: 'unclaimed' as const, addr: ip, by: null })));
+  assert.equal(u.size, 0);
+  assert.equal(r.run(ask(formatIp(ips[79]!))).length, 1);
 });
 
 test('uvsd\'s own probes count in uvsadm --status slowest_verb_ms as `vip-probe`: a piece of the start\'s probe, of leaveUnclaimed\'s lines and of a re-probe that holds the loop 20 ms of CPU is the busiest_verb_cpu_ms record, each time (before: none of their pieces was recorded)', async () => {
@@ -172,7 +237,7 @@ test('uvsd\'s own probes count in uvsadm --status slowest_verb_ms as `vip-probe`
   const taken = await probeConflicts(r.dp, [vip], 4, undefined, r.ctl.slicer(PROBE_SLICES));
   assert.deepEqual(record(), [PROBE_SLICES, true], 'the start\'s probe');
   burn = true;
-  await leaveUnclaimed((ops) => r.dp.apply(ops), taken, log, 10_000, r.ctl.slicer(PROBE_SLICES));
+  await leaveUnclaimed(r.dp, (ops) => r.dp.apply(ops), taken, log, 10_000, r.ctl.slicer(PROBE_SLICES)).logged;
   assert.deepEqual(record(), [PROBE_SLICES, true], 'leaveUnclaimed');
   burn = true;
   await reprobeUnclaimed(r.dp, (ops) => r.dp.apply(ops), 4, log, r.ctl.slicer(PROBE_SLICES));
@@ -222,7 +287,7 @@ test('an unclaimed VIP (start: another station answered the probe) is neither an
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
   const logs: string[] = [];
   const log = { info: (_f: object, m: string) => logs.push(`info ${m}`), error: (_f: object, m: string) => logs.push(`error ${m}`) };
-  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log);
+  await leaveUnclaimed(r.dp, (ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log).logged;
   assert.deepEqual(logs, [`error VIP ${VIP} is already in use on the LAN by ${OTHER_MAC}: not claimed (no ARP answer nor announcement for it) until a probe every 10 s finds it free`]);
   r.sink.take();
   const ask = arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: OTHER_MAC }, { op: 1, sha: OTHER_MAC, spa: '192.168.8.99', tpa: VIP });
@@ -253,7 +318,8 @@ test('an unclaimed VIP (start: another station answered the probe) is neither an
   assert.equal(r.run(ask).length, 1, 'answered');
   assert.equal(r.ctl.status().unclaimed, undefined);
   // Deleted while unclaimed: forgotten (added again, it is probed as any new VIP).
-  leaveUnclaimed((ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log);
+  await leaveUnclaimed(r.dp, (ops) => r.dp.apply(ops), [{ ip: vip, mac: OTHER_MAC }], log).unclaimed;
+  assert.equal(r.dp.link.unclaimed.size, 1);
   r.ctl.deleteService({ proto: 'tcp', addr: VIP, port: 80 });
   assert.equal(r.dp.link.unclaimed.size, 0);
 });

@@ -870,7 +870,10 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: cannot listen on ${opts.socket}: ${(e as Error).message}`);
     process.exit(1);
   }
-  void leaveUnclaimed(applyBoth, taken, log, reprobeEvery, control.slicer(PROBE_SLICES)); // unclaimed now, its log lines a few a turn of the loop
+  // Every taken VIP unclaimed in one write (its record made a few a turn of the loop), before any
+  // announcement below; its log lines follow, a few a turn.
+  await leaveUnclaimed(dp, applyBoth, taken, log, reprobeEvery, control.slicer(PROBE_SLICES)).unclaimed;
+  if (stopping) return;
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);

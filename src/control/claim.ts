@@ -8,6 +8,7 @@ import { UvsError } from './errors.js';
 import { plainSlicer, runSteps, yieldLoop, type Pause, type Slicer, type Steps } from './slices.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
+import { UnclaimedBuilder } from '../datapath/unclaimed.js';
 
 /** How long a new address is probed before it is claimed, in ms (uvsd --arp-probe-ms) (src/defaults.ts). */
 export { DEFAULT_PROBE_MS } from '../defaults.js';
@@ -117,24 +118,33 @@ export const UNCLAIMED_REPROBE_MS = 10_000;
 export const reprobeMs = (arpWatchS: number): number => (arpWatchS > 0 ? Math.min(UNCLAIMED_REPROBE_MS, arpWatchS * 1000) : UNCLAIMED_REPROBE_MS);
 
 /**
- * uvsd's start: the VIPs another station answered the probe for are not claimed (DpOp unclaimed:
- * in the table, but no ARP answer, announcement nor defence), each logged once as an error. All
- * are unclaimed at once, before it returns; their lines PROBE_STEP a turn of the loop (resolves
- * after the last: 10,000 lines were 74-78 ms of CPU in one piece through uvsd's log output).
- * `slices`: as probeConflicts' (done() after the last line).
+ * uvsd's start: the VIPs another station answered the probe for are not claimed (in the table,
+ * but no ARP answer, announcement nor defence), each logged once as an error. All are unclaimed
+ * at once, in one write (DpOp unclaimedSet: one record of them all, made PROBE_STEP addresses a
+ * turn of the loop beside the datapath; Link.unclaimed.begin: a VIP deleted meanwhile, before or
+ * after it was put in, is left out): `unclaimed` resolves then (uvsd announces its addresses only
+ * after it). Then their lines, PROBE_STEP a turn (`logged` resolves after the last: 10,000 lines
+ * were 74-78 ms of CPU in one piece through uvsd's log output). Until 2026-12-06 each VIP was an
+ * operation and a Map entry of its own, all in one piece: 8-11 ms of CPU at 10,000. `slices`: as
+ * probeConflicts' (done() after the last line).
  */
-export async function leaveUnclaimed(apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS, slices?: ProbeSlices): Promise<void> {
+export function leaveUnclaimed(
+  dp: Datapath, apply: (ops: DpOp[]) => void, taken: readonly Conflict[], log: ClaimLog, everyMs = UNCLAIMED_REPROBE_MS, slices?: ProbeSlices,
+): { unclaimed: Promise<void>; logged: Promise<void> } {
   const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
-  try {
-    apply(taken.map((c) => ({ op: 'unclaimed', addr: c.ip, by: c.mac })));
-    await inPieces(taken, pause, (piece) => {
-      for (const c of piece) {
-        log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
-      }
-    });
-  } finally {
-    done();
-  }
+  const b = new UnclaimedBuilder(taken.length);
+  if (taken.length > 0) dp.link.unclaimed.begin(b.set);
+  const unclaimed = inPieces(taken, pause, (piece) => {
+    for (const c of piece) if (dp.link.isLocal(c.ip)) b.put(c.ip, c.mac);
+  }).then(() => {
+    if (taken.length > 0) apply([{ op: 'unclaimedSet', set: b.set }]);
+  });
+  const logged = unclaimed.then(() => inPieces(taken, pause, (piece) => {
+    for (const c of piece) {
+      log.error({ addr: formatIp(c.ip), mac: c.mac }, `VIP ${conflictMessage(c)}: not claimed (no ARP answer nor announcement for it) until a probe every ${everyMs / 1000} s finds it free`);
+    }
+  })).finally(done);
+  return { unclaimed, logged };
 }
 
 /**

@@ -12,6 +12,7 @@ import { martianSource, networkOf, type LinkAddr } from './addr.js';
 import { C, D, type Counters } from './counters.js';
 import { N_FREE, NeighTable, PROBE_INTERVAL_MS, PROBE_MS } from './neigh.js';
 import { U32PairMap } from './lookup.js';
+import { Unclaimed } from './unclaimed.js';
 import { TxBatch, type Tx } from './tx.js';
 import { vnetClear } from './vnet.js';
 import { DEFAULT_HA_GROUP } from '../defaults.js';
@@ -174,10 +175,11 @@ export class Link {
 
   /**
    * VIPs of the start's table that another station answered the start's probe for → that
-   * station's MAC (DpOp unclaimed): in the table, but uvsd neither answers ARP for them nor
-   * announces or defends them until a later probe finds them free (uvsd re-probes them).
+   * station's MAC (DpOp unclaimedSet: all of them in one record; DpOp unclaimed: one): in the
+   * table, but uvsd neither answers ARP for them nor announces or defends them until a later
+   * probe finds them free (uvsd re-probes them).
    */
-  readonly unclaimed = new Map<number, string>();
+  readonly unclaimed = new Unclaimed();
 
   /** An address uvsd holds but does not ARP for: only a VIP while VIPs are routed, or an unclaimed VIP. */
   private routed(ip: number): boolean {

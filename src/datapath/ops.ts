@@ -4,6 +4,7 @@
 // Service ids and destination slots are chosen by the control plane.
 
 import type { DefenseOptions } from './pipeline.js';
+import type { UnclaimedSet } from './unclaimed.js';
 
 export type DpOp =
   | {
@@ -100,6 +101,9 @@ export type DpOp =
   /** A VIP of the start's table another station holds (`by`: its MAC) is not claimed: no ARP answer,
    *  announcement nor defence (Link.unclaimed); `by` null: claimed now. */
   | { op: 'unclaimed'; addr: number; by: string | null }
+  /** Every VIP of a record (the start's probe's answers: claim.ts leaveUnclaimed) unclaimed at once,
+   *  one write (Unclaimed.add); the record is the datapath's from then on. */
+  | { op: 'unclaimedSet'; set: UnclaimedSet }
   /** Mark changed connections for the sync daemon (a master sync daemon runs). */
   | { op: 'syncMarks'; on: boolean }
   /** Install connections sent by the master's sync daemon: REC_LEN-byte records (syncrec.ts). */

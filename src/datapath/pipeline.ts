@@ -2574,6 +2574,9 @@ export class Datapath implements Output {
         if (op.by === null) this.link.unclaimed.delete(op.addr | 0);
         else this.link.unclaimed.set(op.addr | 0, op.by);
         return;
+      case 'unclaimedSet':
+        this.link.unclaimed.add(op.set);
+        return;
       case 'syncMarks': {
         if (op.on && this.sync === null) this.sync = new SyncMarks(this.ct.max);
         this.syncOn = op.on;
