@@ -16,7 +16,7 @@ import type { CheckerStat, HealthEntry } from '../src/control/protocol.js';
 import { plainSlicer, runStepsSliced, yieldLoop, type Slicer } from '../src/control/slices.js';
 import http from 'node:http';
 import { native } from '../src/datapath/port.js';
-import { LabelStore, roomGrowths } from '../src/metrics/bytes.js';
+import { LabelStore, roomGrowths, type LabelWriter } from '../src/metrics/bytes.js';
 import { recordingSlicer } from './helpers/recording-slicer.js';
 import { parseIp } from '../src/datapath/addr.js';
 
@@ -395,11 +395,15 @@ test('the first /metrics of 3,000 services x 4 checked servers makes its arrays 
   const { r, health } = bigHealthTable(3000, 4);
   let made = 0;
   let keyed = 0;
-  const add = LabelStore.prototype.add;
+  const { add, addFrom } = LabelStore.prototype;
   const set = Map.prototype.set;
   LabelStore.prototype.add = function (this: LabelStore, text: string): number {
     made++;
     return add.call(this, text);
+  };
+  LabelStore.prototype.addFrom = function (this: LabelStore, w: LabelWriter): number {
+    made++;
+    return addFrom.call(this, w);
   };
   Map.prototype.set = function <K, V>(this: Map<K, V>, k: K, v: V): Map<K, V> {
     if (typeof k === 'string') keyed++;
@@ -418,6 +422,7 @@ test('the first /metrics of 3,000 services x 4 checked servers makes its arrays 
     await m.stream(() => {});
   } finally {
     LabelStore.prototype.add = add;
+    LabelStore.prototype.addFrom = addFrom;
     Map.prototype.set = set;
   }
   const both = slices.filter((x) => x.grew > 0 && x.made > 0);
