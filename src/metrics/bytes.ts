@@ -98,7 +98,7 @@ export class LabelStore {
   addFrom(w: LabelWriter): number {
     const n = w.n;
     const at = this.place(n);
-    copyBytes(w.b, 0, n, this.chunks[this.cur]!, at);
+    w.copyTo(this.chunks[this.cur]!, at);
     return this.idOf(n, at);
   }
 
@@ -386,6 +386,16 @@ export class LabelWriter {
     this.room(k);
     this.n += this.b.write(s, this.n);
     return this;
+  }
+
+  /**
+   * What is written, copied to dst[at]. A loop of its own: copyBytes (ByteOut.sampleOf's, from a
+   * chunk into a Buffer) given a Buffer to copy into a chunk too compiled for both and wrote every
+   * later scrape's rows ~10 % slower (2026-12-06).
+   */
+  copyTo(dst: Uint8Array, at: number): void {
+    const b = this.b;
+    for (let i = 0; i < this.n; i++) dst[at + i] = b[i]!;
   }
 
   /** What is written, as a string (a text kept as such: one string made). */
