@@ -405,7 +405,7 @@ export class LabelWriter {
 }
 
 /** A label value escaped as the exposition format wants: backslash, newline and double quote. */
-export function escapeValue(v: string): string {
+function escapeValue(v: string): string {
   return /["\\\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v;
 }
 

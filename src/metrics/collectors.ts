@@ -336,7 +336,7 @@ const L4_NUM: Record<string, number> = { tcp: PROTO_TCP, udp: PROTO_UDP, sctp: P
  * no string, object or number's text made per label. Until 2026-12-06 each was a string built from
  * an object of its labels (`{ ...serviceLabels(k), server }`, its values' strings, a template per
  * label, the store's copy of the whole): ~300 of the 345 MB the first /metrics of 10,000 services x 4
- * checked servers allocated, 25 scavenges of 124-168 ms in all (docs/performance.md).
+ * checked servers allocated, 24-26 scavenges of 131-306 ms in all (docs/performance.md).
  */
 const w = new LabelWriter();
 
