@@ -257,6 +257,39 @@ test('orderForSlices takes the operations in parts: the same chunks as from one 
   assert.deepEqual(runSteps(orderForSlices([[], ops.slice(0, 10), [], ops.slice(10)], gone, back, 32)), whole, 'empty parts');
 });
 
+test('orderForSlices of a batch that deletes nothing (10,000 services, each with its server, added) keeps the batch\'s order cut every chunk operations, with no Map operation (before: ~6 an operation, 12-20 ms of CPU)', () => {
+  const ops: DpOp[] = [];
+  for (let id = 0; id < 10_000; id++) {
+    ops.push({ op: 'addService', id, proto: 6, vip: (10 << 24) | 200, port: 10_000 + id, sched: 'wlc', schedFlags: 0, persist: 0, netmask: -1, oneShot: false, pe: 0, synproxy: false });
+    ops.push({ op: 'addDest', svc: id, dest: id, addr: (10 << 24) | (11 + (id & 1)), port: 10_000 + id, fwd: 0, weight: 1, upper: 0, lower: 0, tun: 0 });
+    if (id % 1000 === 0) ops.push({ op: 'editService', id, sched: 'rr', schedFlags: 0, persist: 0, netmask: -1, oneShot: false, pe: 0, synproxy: false });
+  }
+  const parts: DpOp[][] = [];
+  for (let i = 0; i < ops.length; i += 4096) parts.push(ops.slice(i, i + 4096));
+  // Every Map operation (ShardedMap's and OrderedShardedMap's are Maps' too) while it orders them.
+  let mapOps = 0;
+  const M = Map.prototype as unknown as Record<'get' | 'set' | 'has' | 'delete', (...a: unknown[]) => unknown>;
+  const saved = { get: M.get, set: M.set, has: M.has, delete: M.delete };
+  for (const k of ['get', 'set', 'has', 'delete'] as const) {
+    const f = saved[k];
+    M[k] = function (this: unknown, ...a: unknown[]) {
+      mapOps++;
+      return f.apply(this, a);
+    };
+  }
+  let chunks: DpOp[][];
+  try {
+    chunks = runSteps(orderForSlices(parts, new ShardedMap<number, GoneService>(), new ShardedMap<number, true>(), 32));
+  } finally {
+    Object.assign(M, saved);
+  }
+  assert.ok(mapOps < 100, `${mapOps} Map operations for ${ops.length} operations`);
+  const expected: DpOp[][] = [];
+  for (let i = 0; i < ops.length; i += 32) expected.push(ops.slice(i, i + 32));
+  assert.equal(chunks.length, expected.length);
+  for (let i = 0; i < chunks.length; i++) assert.ok(chunks[i]!.length === expected[i]!.length && chunks[i]!.every((o, k) => o === expected[i]![k]), `chunk ${i}`);
+});
+
 test('a -C item in a sliced batch of 20,000 services holds neither one array of them all nor one of their 20,000 deletions (each grew by push, copied whole at each growth): nothing put in V8\'s large-object space while it validates', () => {
   // In a process of its own, as the test above (helpers/batch-large-objects.ts).
   const out = execFileSync(process.execPath, [fileURLToPath(new URL('./helpers/batch-large-objects.js', import.meta.url)), '20000', 'clear'], { encoding: 'utf8' });
