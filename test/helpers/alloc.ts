@@ -130,6 +130,12 @@ export function heldBytes(): number {
  * surely sampled). A Buffer's bytes are outside the heap: not counted.
  */
 export async function largestAllocated<T>(fn: () => Promise<T>): Promise<{ result: T; largest: number }> {
+  const { result, sizes } = await largeAllocations(fn, 0);
+  return { result, largest: Math.max(0, ...sizes) };
+}
+
+/** fn()'s result and the sizes of the objects of at least `min` bytes it allocated on the JS heap (sampled as largestAllocated's). */
+export async function largeAllocations<T>(fn: () => Promise<T>, min: number): Promise<{ result: T; sizes: number[] }> {
   const s = new Session();
   s.connect();
   try {
@@ -139,7 +145,7 @@ export async function largestAllocated<T>(fn: () => Promise<T>): Promise<{ resul
     // Each sample: an object's size (the protocol's SamplingHeapProfileSample; not in @types/node).
     const samples = (profile as { samples?: Array<{ size: number }> }).samples;
     if (samples === undefined) throw new Error('no samples in the heap profile');
-    return { result, largest: samples.reduce((m, x) => Math.max(m, x.size), 0) };
+    return { result, sizes: samples.filter((x) => x.size >= min).map((x) => x.size) };
   } finally {
     s.disconnect();
   }
