@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { MAX_DEPTH, SlicedJson, parseJsonSliced } from '../src/control/slices.js';
 
 /** Parse with a deadline already passed: the parser stops at every check, the most slices it makes. */
-function parseTiny(text: string, wholeMax?: number): { value?: unknown; error?: unknown; steps: number } {
+function parseTiny(text: string | string[], wholeMax?: number): { value?: unknown; error?: unknown; steps: number } {
   const p = new SlicedJson(text, wholeMax);
   let steps = 0;
   try {
@@ -76,6 +76,40 @@ test('refuses exactly what JSON.parse refuses (mutated and truncated JSON), with
     }),
     { numRuns: 1000 },
   );
+});
+
+/** text cut at the given places (each taken modulo its length, sorted): parts, empty ones where two cuts meet. */
+function cut(text: string, at: number[]): string[] {
+  const cuts = at.map((a) => a % (text.length + 1)).sort((x, y) => x - y);
+  const parts: string[] = [];
+  let from = 0;
+  for (const c of cuts) {
+    parts.push(text.slice(from, c));
+    from = c;
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
+test('a text given as the parts it arrived in (a long request line\'s chunks, cut anywhere, empty parts too) parses and refuses as the text whole, at any slicing', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 5 }), fc.array(fc.nat(), { maxLength: 12 }), fc.nat({ max: 40 }), fc.nat(), fc.string({ maxLength: 3 }), (v, at, wholeMax, where, insert) => {
+      const s = JSON.stringify(v, null, where % 2 === 0 ? undefined : ' ');
+      const i = where % (s.length + 1);
+      for (const text of [s, s.slice(0, i), s.slice(0, i) + insert + s.slice(i)]) {
+        const want = parseTiny(text, wholeMax);
+        const got = parseTiny(cut(text, at), wholeMax);
+        assert.equal(got.error === undefined, want.error === undefined, `${JSON.stringify(text)}: whole ${String(want.error)}, in parts ${String(got.error)}`);
+        if (got.error === undefined) assert.deepEqual(got.value, want.value);
+        else assert.equal(String(got.error), String(want.error));
+      }
+    }),
+    { numRuns: 1000 },
+  );
+  const text = batchLine(2_000);
+  const parts: string[] = [];
+  for (let k = 0; k < text.length; k += 65_536) parts.push(text.slice(k, k + 65_536));
+  assert.deepEqual(parseTiny(parts).value, JSON.parse(text));
 });
 
 test('a "__proto__" key is an own property, as with JSON.parse, and never the prototype', () => {

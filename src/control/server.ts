@@ -80,8 +80,9 @@ export const SLICED_PARSE_MIN = 128 * 1024;
  * Turn one request line into one reply (a Promise of one when the verb waits or the line is long);
  * never throws. `gone`: the reply can no longer be sent; a long line's parse stops at its next slice.
  */
-export function handleLine(line: string, dispatch: Dispatch, onInternal: (err: unknown) => void, gone?: () => boolean): Reply | Promise<Reply> {
-  if (line.length >= SLICED_PARSE_MIN) {
+export function handleLine(line: string | readonly string[], dispatch: Dispatch, onInternal: (err: unknown) => void, gone?: () => boolean): Reply | Promise<Reply> {
+  // A long line may come as the parts it arrived in (serve), read in place (slices.ts PartText).
+  if (typeof line !== 'string' || line.length >= SLICED_PARSE_MIN) {
     const abandon = (): void => {
       if (gone?.() === true) throw new UvsError('BAD_REQUEST', 'the client closed the connection');
     };
@@ -184,9 +185,10 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   let waiting = false;
   sock.setEncoding('utf8');
   sock.setTimeout(limits.idleMs, () => sock.destroy());
-  const answer = (line: string): void => {
-    const trimmed = line.trim();
-    if (trimmed === '') return;
+  /** Answer a line: a string, or a long one's parts (not made into one string: slices.ts PartText). */
+  const answer = (line: string | string[]): void => {
+    const trimmed = typeof line === 'string' ? line.trim() : trimParts(line);
+    if (trimmed.length === 0) return;
     const reply = handleLine(trimmed, dispatch, onInternal, () => sock.destroyed || sock.writableEnded);
     if (!(reply instanceof Promise) && !hasLongArray(reply)) {
       sock.write(JSON.stringify(reply) + '\n');
@@ -266,17 +268,29 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
       shared.refuse(sock, 'BUSY', `unfinished requests of all connections over ${limits.maxBuffered} bytes`);
       return;
     }
-    if (chunk.indexOf('\n') < 0) {
+    const nl = chunk.indexOf('\n');
+    if (nl < 0) {
       partial.push(chunk);
       partialLen += chunk.length;
       if (pending.length + partialLen > limits.maxLine) pump(); // refused there
       else account();
       return;
     }
-    // The chunks of a long line and this one joined at once: `pending` then `+= chunk` made a
-    // second copy of the whole line (the joined text flattened by the newline's search), each a
-    // new large object whose pages the host faults in: a 2 MB batch held the loop 13-17 ms of CPU
-    // in one piece before its parse began (2026-12-06).
+    // A long line that ends in this chunk (pending holds no line before it) is answered as the
+    // parts it came in, never one string: joined, a 2 MB batch's line was a large object of new
+    // pages, 6-7 ms of the loop's CPU in one piece before its parse; joined and then flattened with
+    // this chunk (until 2026-12-06), two of them, 13-17 ms.
+    if (!waiting && sock.writableLength <= limits.writeHigh && pending.length + partialLen + nl >= SLICED_PARSE_MIN && pending.indexOf('\n', scanned) < 0) {
+      const parts = pending === '' ? partial : [pending, ...partial];
+      parts.push(chunk.slice(0, nl));
+      pending = chunk.slice(nl + 1);
+      scanned = 0;
+      partial = [];
+      partialLen = 0;
+      answer(parts);
+      pump();
+      return;
+    }
     partial.push(chunk);
     partialLen += chunk.length;
     merge();
@@ -295,6 +309,19 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
     closed = true;
     account();
   });
+}
+
+/** A line's parts with what trim() takes off the line taken off its ends (none left: a blank line). */
+function trimParts(parts: string[]): string[] {
+  let a = 0;
+  let b = parts.length;
+  while (a < b && parts[a]!.trimStart() === '') a++;
+  while (b > a && parts[b - 1]!.trimEnd() === '') b--;
+  if (a === b) return [];
+  const out = parts.slice(a, b);
+  out[0] = out[0]!.trimStart();
+  out[out.length - 1] = out[out.length - 1]!.trimEnd();
+  return out;
 }
 
 /** undefined while sock holds at most `high` bytes unwritten (the client's unread replies), else when it has written them or closed. */
