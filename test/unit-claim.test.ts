@@ -245,6 +245,20 @@ test('uvsd\'s own probes count in uvsadm --status slowest_verb_ms as `vip-probe`
   assert.equal(r.dp.link.unclaimed.get(vip), OTHER_MAC);
 });
 
+test('a probe\'s recorded slices are its pieces only, not its caller\'s work before the caller first awaits: uvsd\'s start calls it, then runs its JIT warm-up (for a few hours of 2026-12-06, when the probe\'s pieces began to be recorded, its one piece of a round and the 20 ms of the caller\'s own work after it were one vip-probe slice: `--status` said `slowest_verb_ms 207 vip-probe (cpu 116)` after every start)', async () => {
+  const r = rig();
+  const vip = parseIp(VIP);
+  r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
+  r.ctl.resetSlowest();
+  const probing = probeConflicts(r.dp, [vip], 4, undefined, r.ctl.slicer(PROBE_SLICES));
+  // The caller's own work, as uvsd's start runs its warm-ups after it started the probe.
+  const c0 = native.threadCpuMs();
+  while (native.threadCpuMs() - c0 < 20);
+  await probing;
+  const b = r.ctl.busiest;
+  assert.ok(b.ms < 10, `${b.verb} recorded ${b.ms} ms of CPU: the caller's 20 ms counted as the probe's`);
+});
+
 test('a claimed address is defended: a gratuitous ARP from another station is counted and answered, at most every 10 s (a VIP\'s after the HA takeover grace: still master 3 s later)', () => {
   const r = rig();
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });
