@@ -385,7 +385,7 @@ async function writeAllocation(dir: string, cm: ConfigManager, n: number, change
   const file = join(dir, 'state.yaml');
   const sf = new StateFile(file, async (h, sliced, out) => {
     if (!sliced) return cm.dumpInto(h, true, out);
-    const { pause, done } = plainSlicer('state file');
+    const { pause, done } = plainSlicer('state-file');
     await cm.dumpInto(h, true, out, pause);
     done();
   }, (e) => assert.fail(e));
@@ -810,7 +810,7 @@ test('a sliced -C (1,500 services) while a health check re-weights a server: the
   const file = join(dir, 'state.yaml');
   const dump: StateDump = async (h, sliced, out) => {
     if (!sliced) return cm.dumpInto(h, true, out);
-    const { pause, done } = r.ctl.slicer('state file');
+    const { pause, done } = r.ctl.slicer('state-file');
     try {
       await cm.dumpInto(h, true, out, pause);
     } finally {

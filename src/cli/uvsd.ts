@@ -537,7 +537,7 @@ export async function main(argv: string[]): Promise<void> {
       // only the services changed since the last dump are made again (DumpBytes copies the rest).
       const dump: StateDump = async (header, sliced, out) => {
         if (!sliced) return config.dumpInto(header, true, out);
-        const { pause, done } = control.slicer('state file');
+        const { pause, done } = control.slicer('state-file');
         try {
           await config.dumpInto(header, true, out, pause);
         } finally {
